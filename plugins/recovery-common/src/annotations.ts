@@ -1,0 +1,30 @@
+/** Prefix of every annotation this product reads (Backstage reserves `backstage.io/`). */
+export const RECOVERY_ANNOTATION_PREFIX = 'recovery.backstage-recovery.io/';
+
+/**
+ * On a machine `Resource` (`spec.type: machine`): id of the configured primary engine
+ * that runs the machine, e.g. `primary`.
+ */
+export const ANNOTATION_ENGINE = `${RECOVERY_ANNOTATION_PREFIX}engine`;
+/** On a machine `Resource`: the container (or VM) name on that engine. */
+export const ANNOTATION_CONTAINER = `${RECOVERY_ANNOTATION_PREFIX}container`;
+/**
+ * On a service: readiness probes checked against the service's machines after boot,
+ * comma separated: `tcp:53`, `http:80/healthz`.
+ */
+export const ANNOTATION_PROBES = `${RECOVERY_ANNOTATION_PREFIX}probes`;
+/** Recovery point objective, e.g. `24h`, `30m`. */
+export const ANNOTATION_RPO = `${RECOVERY_ANNOTATION_PREFIX}rpo`;
+/** Recovery time objective, e.g. `15m`. */
+export const ANNOTATION_RTO = `${RECOVERY_ANNOTATION_PREFIX}rto`;
+/** `"true"` to include the entity in the nightly readiness check. */
+export const ANNOTATION_NIGHTLY_CHECK = `${RECOVERY_ANNOTATION_PREFIX}nightly-check`;
+
+/** Label put on every resource a recovery run creates on a hypervisor host. */
+export const RUN_ID_LABEL = `${RECOVERY_ANNOTATION_PREFIX}run-id`;
+/** Labels on primary containers naming their machine and service (event collection). */
+export const MACHINE_LABEL = `${RECOVERY_ANNOTATION_PREFIX}machine`;
+export const SERVICE_LABEL = `${RECOVERY_ANNOTATION_PREFIX}service`;
+
+/** `spec.type` of a catalog `Resource` that is a primary machine. */
+export const MACHINE_RESOURCE_TYPE = 'machine';

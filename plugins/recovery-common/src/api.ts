@@ -1,0 +1,30 @@
+import type {
+  BootPlan,
+  Capture,
+  Readiness,
+  RecoveryRun,
+  RunMode,
+} from './types';
+
+/**
+ * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.
+ * Entity refs in paths are split: `/readiness/component/default/web`.
+ *
+ * - `GET  /readiness/:kind/:namespace/:name` → `Readiness`
+ * - `GET  /readiness` → `{ items: Readiness[] }`, most at risk first
+ * - `GET  /plan/:kind/:namespace/:name` → `BootPlan`
+ * - `POST /captures` `{ entityRef }` → `{ items: Capture[] }`
+ * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
+ * - `POST /runs` `{ entityRef, mode? }` → `RecoveryRun` (202; needs `recovery.run.create`)
+ * - `GET  /runs?entityRef=&limit=` → `{ items: RecoveryRun[] }`, newest first
+ * - `GET  /runs/:id` → `RecoveryRun`
+ */
+export interface RecoveryApi {
+  getReadiness(entityRef: string): Promise<Readiness>;
+  listReadiness(): Promise<Readiness[]>;
+  getBootPlan(entityRef: string): Promise<BootPlan>;
+  captureNow(entityRef: string): Promise<Capture[]>;
+  startRun(request: { entityRef: string; mode?: RunMode }): Promise<RecoveryRun>;
+  getRun(runId: string): Promise<RecoveryRun>;
+  listRuns(query: { entityRef?: string; limit?: number }): Promise<RecoveryRun[]>;
+}

@@ -1,0 +1,11 @@
+/**
+ * Shared types, permissions and annotation names of the recovery plugins.
+ *
+ * @packageDocumentation
+ */
+export * from './annotations';
+export * from './permissions';
+export * from './events';
+export * from './types';
+export * from './duration';
+export * from './api';

@@ -1,0 +1,129 @@
+/** API types shared by the backend, the frontend and the CLI. Times are ISO 8601 strings. */
+
+/** A problem with an entity's recovery configuration, shown on its page. */
+export interface EntityProblem {
+  entityRef: string;
+  /** The annotation (or field) at fault, when there is one. */
+  annotation?: string;
+  message: string;
+}
+
+/** A readiness probe from the `probes` annotation: `tcp:53`, `http:80/healthz`. */
+export interface ProbeSpec {
+  kind: 'tcp' | 'http';
+  port: number;
+  /** For `http`: the path requested. */
+  path?: string;
+}
+
+export interface Capture {
+  id: string;
+  machineRef: string;
+  engine: string;
+  container: string;
+  /** Content digest of the captured image. */
+  imageId: string;
+  sizeBytes: number;
+  /** `sha256:…` of the stored artifact, verified on restore. */
+  checksum: string;
+  createdAt: string;
+  /** How long the capture took, including the consistency pause. */
+  durationMs: number;
+  /** Host-specific parts rewritten for the recovery host ("driver insertion"). */
+  adaptations: string[];
+}
+
+export interface BootPlanMachine {
+  machineRef: string;
+  wave: number;
+  /** Services (entity refs) this machine runs within the plan. */
+  services: string[];
+  /** Machines that must be ready before this one boots. */
+  waitsFor: string[];
+  /** Probes gating this machine's readiness, from its services' annotations. */
+  probes: ProbeSpec[];
+}
+
+export interface BootPlan {
+  /** The entity the plan recovers (a service or a system). */
+  entityRef: string;
+  /** Machine refs, wave by wave: a machine depends only on machines of earlier waves. */
+  waves: string[][];
+  machines: BootPlanMachine[];
+}
+
+export type RunMode = 'test' | 'failover';
+export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+export type MachinePhase =
+  | 'waiting'
+  | 'restoring'
+  | 'starting'
+  | 'verifying'
+  | 'ready'
+  | 'failed';
+
+export interface RunMachine {
+  machineRef: string;
+  wave: number;
+  phase: MachinePhase;
+  captureId?: string;
+  restoreStartedAt?: string;
+  restoredAt?: string;
+  startedAt?: string;
+  readyAt?: string;
+  finishedAt?: string;
+  /** Why the machine failed, naming the probe when a probe failed. */
+  message?: string;
+  probe?: string;
+  /** Last lines of the machine's console, kept as evidence. */
+  logTail?: string;
+}
+
+/** One line of a run's timeline. */
+export interface RunStep {
+  at: string;
+  machineRef?: string;
+  level: 'info' | 'error';
+  message: string;
+}
+
+export interface RecoveryRun {
+  id: string;
+  entityRef: string;
+  mode: RunMode;
+  status: RunStatus;
+  trigger: 'user' | 'schedule';
+  createdBy?: string;
+  hypervisorHost: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Measured recovery time: first restore started to last machine verified. */
+  rtoSeconds?: number;
+  error?: { machineRef?: string; probe?: string; message: string };
+  plan: BootPlan;
+  machines: RunMachine[];
+  steps: RunStep[];
+}
+
+export type ReadinessStatus = 'ready' | 'at-risk' | 'not-recoverable' | 'unknown';
+
+export interface MachineCaptureStatus {
+  machineRef: string;
+  latest?: Capture;
+  ageSeconds?: number;
+}
+
+export interface Readiness {
+  entityRef: string;
+  status: ReadinessStatus;
+  /** Why the status is what it is, most important first. */
+  reasons: string[];
+  problems: EntityProblem[];
+  objectives: { rpoSeconds: number; rtoSeconds: number };
+  plan?: BootPlan;
+  /** Where the entity's own machines sit in the plan, and what they wait for. */
+  position?: { wave: number; machines: string[]; waitsFor: string[] };
+  captures: MachineCaptureStatus[];
+  lastRun?: RecoveryRun;
+}

@@ -1,0 +1,8 @@
+/**
+ * Extension points and interfaces for recovery modules, and the pure dependency-analysis
+ * engine shared by the backend and the CLI.
+ *
+ * @packageDocumentation
+ */
+export * from './providers';
+export * from './extensions';

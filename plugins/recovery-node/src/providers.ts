@@ -1,0 +1,163 @@
+import type {
+  InitializationEvent,
+  ProbeSpec,
+} from '@backstage-recovery/plugin-recovery-common';
+
+/** Where a primary machine's running state lives, from its catalog annotations. */
+export interface MachineLocator {
+  /** Catalog ref of the machine `Resource`, e.g. `resource:default/infra-01`. */
+  machineRef: string;
+  /** Id of the configured primary engine. */
+  engine: string;
+  /** Container (or VM) name on that engine. */
+  container: string;
+}
+
+/** A network the machine was attached to in production: its network identity. */
+export interface CapturedNetwork {
+  name: string;
+  subnet?: string;
+  gateway?: string;
+  ipv4Address?: string;
+  aliases: string[];
+}
+
+/** The runtime configuration of a machine, as captured, then adapted. */
+export interface MachineRuntime {
+  hostname: string;
+  networks: CapturedNetwork[];
+  env: string[];
+  cmd?: string[];
+  entrypoint?: string[];
+  workingDir?: string;
+  user?: string;
+  exposedPorts: string[];
+  healthcheck?: {
+    test: string[];
+    intervalMs?: number;
+    timeoutMs?: number;
+    retries?: number;
+    startPeriodMs?: number;
+  };
+  labels: Record<string, string>;
+}
+
+/** What a capture source stored for one machine. */
+export interface CapturedMachine {
+  /** Content digest of the captured image. */
+  imageId: string;
+  sizeBytes: number;
+  /** `sha256:…` of the stored artifact. */
+  checksum: string;
+  /** Where the artifact lives in the capture store (provider-specific). */
+  artifact: string;
+  runtime: MachineRuntime;
+  /** Host-specific parts rewritten at capture time. */
+  adaptations: string[];
+  durationMs: number;
+}
+
+/**
+ * Copies primary machines' running state into the capture store. One per configured
+ * primary engine.
+ */
+export interface CaptureSource {
+  /** Id of the primary engine this source reads, matched against the `engine` annotation. */
+  readonly engineId: string;
+  capture(
+    machine: MachineLocator,
+    options: { captureId: string; signal?: AbortSignal },
+  ): Promise<CapturedMachine>;
+  /** Removes a capture's artifact from the store (retention). */
+  discard(capture: { captureId: string; artifact: string }): Promise<void>;
+}
+
+/** A capture to restore, as the hypervisor host needs it. */
+export interface RestorableCapture {
+  captureId: string;
+  machineRef: string;
+  imageId: string;
+  checksum: string;
+  artifact: string;
+  runtime: MachineRuntime;
+}
+
+/** The isolated (or failover) network of one run on a hypervisor host. */
+export interface LabHandle {
+  runId: string;
+  networks: string[];
+}
+
+export interface MachineHandle {
+  runId: string;
+  machineRef: string;
+  /** Provider id of the restored machine (container id). */
+  id: string;
+  /** The host names the machine answers to inside the lab. */
+  hostnames: string[];
+}
+
+export interface MachineState {
+  running: boolean;
+  exitCode?: number;
+  /** From the captured health check, when the machine has one. */
+  health?: 'starting' | 'healthy' | 'unhealthy';
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  message: string;
+}
+
+/** Resources on a hypervisor host that carry a run's label. */
+export interface LabResources {
+  machines: string[];
+  networks: string[];
+}
+
+/**
+ * The designated recovery host: its virtualization layer runs the recovered machines.
+ * Every resource it creates for a run carries the run id as a label.
+ */
+export interface HypervisorHost {
+  readonly id: string;
+  /**
+   * Creates the run's emulated network: same subnets, addresses and names as production;
+   * `internal` (no route out) for test runs.
+   */
+  createLab(
+    runId: string,
+    networks: CapturedNetwork[],
+    options: { internal: boolean },
+  ): Promise<LabHandle>;
+  /** Loads the capture (verifying its checksum) and creates the machine, adapted, not started. */
+  restoreMachine(
+    lab: LabHandle,
+    capture: RestorableCapture,
+  ): Promise<{ machine: MachineHandle; adaptations: string[] }>;
+  startMachine(machine: MachineHandle): Promise<void>;
+  inspectMachine(machine: MachineHandle): Promise<MachineState>;
+  /** Runs a probe from inside the lab network, as a client there would. */
+  probe(
+    lab: LabHandle,
+    machine: MachineHandle,
+    probe: ProbeSpec,
+  ): Promise<ProbeResult>;
+  logTail(machine: MachineHandle, lines: number): Promise<string>;
+  /** Lists what still carries the run's label (or every run's, without a run id). */
+  listLabResources(runId?: string): Promise<LabResources>;
+  /** Removes everything labelled with the run id. Idempotent. */
+  teardown(runId: string): Promise<LabResources>;
+}
+
+/**
+ * A continuous source of initialization events (e.g. a primary engine's event stream).
+ * `start` resolves when `signal` aborts; it reconnects on its own after failures.
+ */
+export interface InitializationEventSource {
+  readonly id: string;
+  start(
+    onEvents: (events: InitializationEvent[]) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void>;
+}
