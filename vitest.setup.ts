@@ -7,3 +7,7 @@ import { vi } from 'vitest';
 if (typeof window !== 'undefined') {
   await import('@testing-library/jest-dom/vitest');
 }
+
+// The machine's PostgreSQL (trust auth) for store tests, unless the caller points elsewhere.
+process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING ??=
+  'postgresql://postgres@127.0.0.1:5432';

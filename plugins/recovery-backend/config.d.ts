@@ -1,0 +1,27 @@
+export interface Config {
+  recovery?: {
+    /** Id of the hypervisor host recovery runs go to; optional when exactly one is registered. */
+    hypervisorHost?: string;
+    captureStore?: {
+      /** Directory where capture artifacts are written (used by capture source modules). */
+      directory?: string;
+      /** Captures kept per machine; older ones are discarded. Default 5. */
+      keepLast?: number;
+    };
+    /** Objectives of entities without rpo/rto annotations. */
+    objectives?: {
+      /** Recovery point objective, e.g. `24h`. Default 24h. */
+      rpo?: string;
+      /** Recovery time objective, e.g. `1h`. Default 1h. */
+      rto?: string;
+    };
+    runs?: {
+      /** How long a machine may take from start to passing its probes, e.g. `2m`. Default 2m. */
+      machineReadyTimeout?: string;
+      /** Pause between two probe attempts, e.g. `1s`. Default 1s. */
+      probeInterval?: string;
+      /** Accept options that exist only to test the product (reversed boot order). Default false. */
+      allowTestHooks?: boolean;
+    };
+  };
+}

@@ -1,0 +1,150 @@
+import { TestDatabases } from '@backstage/backend-test-utils';
+import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import { RecoveryStore, StoredCapture } from './RecoveryStore';
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+const plan: BootPlan = {
+  entityRef: 'component:default/web',
+  waves: [['resource:default/infra-01'], ['resource:default/web-01']],
+  machines: [],
+};
+
+const capture = (id: string, machineRef: string, createdAt: string): StoredCapture => ({
+  id,
+  machineRef,
+  engine: 'primary',
+  container: machineRef.split('/')[1],
+  imageId: `sha256:${id}`,
+  sizeBytes: 5_000_000_000,
+  checksum: `sha256:${id}`,
+  artifact: `/captures/${id}.tar`,
+  runtime: {
+    hostname: 'web-01',
+    networks: [{ name: 'prod', subnet: '172.29.10.0/24', ipv4Address: '172.29.10.30', aliases: ['web'] }],
+    env: [],
+    exposedPorts: ['80/tcp'],
+    labels: {},
+  },
+  adaptations: ['dropped host port binding 8080->80/tcp'],
+  durationMs: 1234,
+  createdAt,
+});
+
+describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => {
+  let store: RecoveryStore;
+
+  beforeAll(async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new RecoveryStore(knex);
+  });
+
+  it('keeps captures, finds the newest per machine and prunes old ones', async () => {
+    const m = 'resource:default/web-01';
+    const other = 'resource:default/infra-01';
+    await store.insertCapture(capture('c1', m, '2026-11-01T00:00:00.000Z'));
+    await store.insertCapture(capture('c2', m, '2026-11-02T00:00:00.000Z'));
+    await store.insertCapture(capture('c3', m, '2026-11-03T00:00:00.000Z'));
+    await store.insertCapture(capture('c4', other, '2026-11-01T12:00:00.000Z'));
+
+    const latest = await store.latestCaptures([m, other, 'resource:default/none']);
+    expect(latest.get(m)).toEqual(capture('c3', m, '2026-11-03T00:00:00.000Z'));
+    expect(latest.get(other)!.id).toBe('c4');
+    expect(latest.has('resource:default/none')).toBe(false);
+
+    const pruned = await store.pruneCaptures(m, 2);
+    expect(pruned.map(c => c.id)).toEqual(['c1']);
+    expect((await store.listCaptures(m)).map(c => c.id)).toEqual(['c3', 'c2']);
+  });
+
+  it('persists a run, its machines and its timeline as they change', async () => {
+    await store.insertRun(
+      {
+        id: 'run-1',
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+        createdBy: 'user:default/ada',
+        hypervisorHost: 'recovery',
+        plan,
+        options: { reverseBootOrder: true },
+        machines: [
+          { machineRef: 'resource:default/infra-01', wave: 0, captureId: 'c4' },
+          { machineRef: 'resource:default/web-01', wave: 1, captureId: 'c3' },
+        ],
+      },
+      new Date('2026-11-21T10:00:00.000Z'),
+    );
+    await store.updateRun('run-1', { status: 'running', startedAt: '2026-11-21T10:00:01.000Z' });
+    await store.updateRunMachine('run-1', 'resource:default/infra-01', {
+      phase: 'ready',
+      restoreStartedAt: '2026-11-21T10:00:01.000Z',
+      readyAt: '2026-11-21T10:00:09.500Z',
+    });
+    await store.updateRunMachine('run-1', 'resource:default/web-01', {
+      phase: 'failed',
+      message: 'probe tcp:80 did not pass',
+      probe: 'tcp:80',
+      logTail: 'waiting for database\n',
+    });
+    await store.appendStep('run-1', { at: '2026-11-21T10:00:01.000Z', level: 'info', message: 'first' });
+    await store.appendStep('run-1', {
+      at: '2026-11-21T10:00:20.000Z',
+      machineRef: 'resource:default/web-01',
+      level: 'error',
+      message: 'second',
+    });
+    await store.updateRun('run-1', {
+      status: 'failed',
+      finishedAt: '2026-11-21T10:00:21.000Z',
+      error: { machineRef: 'resource:default/web-01', probe: 'tcp:80', message: 'boom' },
+    });
+
+    const run = (await store.getRun('run-1'))!;
+    expect(run).toMatchObject({
+      id: 'run-1',
+      status: 'failed',
+      createdBy: 'user:default/ada',
+      createdAt: '2026-11-21T10:00:00.000Z',
+      startedAt: '2026-11-21T10:00:01.000Z',
+      finishedAt: '2026-11-21T10:00:21.000Z',
+      error: { probe: 'tcp:80', message: 'boom' },
+      plan,
+    });
+    expect(run.machines).toEqual([
+      expect.objectContaining({
+        machineRef: 'resource:default/infra-01',
+        phase: 'ready',
+        captureId: 'c4',
+        readyAt: '2026-11-21T10:00:09.500Z',
+      }),
+      expect.objectContaining({
+        machineRef: 'resource:default/web-01',
+        phase: 'failed',
+        probe: 'tcp:80',
+        logTail: 'waiting for database\n',
+      }),
+    ]);
+    expect(run.steps.map(s => s.message)).toEqual(['first', 'second']);
+    expect(await store.getRunOptions('run-1')).toEqual({ reverseBootOrder: true });
+    expect(await store.getRun('nope')).toBeUndefined();
+  });
+
+  it('finds the last finished run per entity and stale active runs', async () => {
+    const base = { mode: 'test' as const, trigger: 'schedule' as const, hypervisorHost: 'recovery', plan, options: {}, machines: [] };
+    await store.insertRun({ ...base, id: 'run-2', entityRef: 'component:default/web' }, new Date('2026-11-21T11:00:00Z'));
+    await store.updateRun('run-2', { status: 'running' });
+    await store.updateRun('run-2', { status: 'succeeded', rtoSeconds: 42.5 });
+    await store.insertRun({ ...base, id: 'run-3', entityRef: 'component:default/web' }, new Date('2026-11-21T12:00:00Z'));
+
+    const last = await store.lastFinishedRuns(['component:default/web', 'component:default/x']);
+    expect(last.get('component:default/web')).toMatchObject({ id: 'run-2', rtoSeconds: 42.5 });
+    expect(last.has('component:default/x')).toBe(false);
+
+    expect((await store.activeRuns({ hypervisorHost: 'recovery' })).map(r => r.id)).toEqual(['run-3']);
+    expect(await store.activeRuns({ staleBefore: new Date('2000-01-01') })).toEqual([]);
+    expect((await store.activeRuns({ staleBefore: new Date(Date.now() + 60_000) })).map(r => r.id)).toEqual(['run-3']);
+    expect((await store.listRuns({ entityRef: 'component:default/web', limit: 2 })).map(r => r.id)).toEqual(['run-3', 'run-2']);
+  });
+});

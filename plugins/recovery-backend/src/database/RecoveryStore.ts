@@ -1,0 +1,376 @@
+import {
+  DatabaseService,
+  resolvePackagePath,
+} from '@backstage/backend-plugin-api';
+import type {
+  BootPlan,
+  Capture,
+  RecoveryRun,
+  RunMachine,
+  RunStatus,
+  RunStep,
+} from '@backstage-recovery/plugin-recovery-common';
+import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
+import { Knex } from 'knex';
+
+const migrationsDir = resolvePackagePath(
+  '@backstage-recovery/plugin-recovery-backend',
+  'migrations',
+);
+
+/** A capture as stored: the API view plus what a restore needs. */
+export interface StoredCapture extends Capture {
+  artifact: string;
+  runtime: MachineRuntime;
+}
+
+export interface RunOptions {
+  /** Test-only hook: boot the waves in reverse, to prove verification is real. */
+  reverseBootOrder?: boolean;
+}
+
+export interface NewRun {
+  id: string;
+  entityRef: string;
+  mode: RecoveryRun['mode'];
+  trigger: RecoveryRun['trigger'];
+  createdBy?: string;
+  hypervisorHost: string;
+  plan: BootPlan;
+  options: RunOptions;
+  machines: Array<Pick<RunMachine, 'machineRef' | 'wave' | 'captureId'>>;
+}
+
+// Databases disagree on what a timestamp reads back as (Date, epoch number, string).
+const iso = (value: unknown): string | undefined =>
+  value === null || value === undefined
+    ? undefined
+    : new Date(value as string | number | Date).toISOString();
+
+const date = (value: string | undefined) =>
+  value === undefined ? undefined : new Date(value);
+
+const json = <T>(value: unknown): T | undefined =>
+  value === null || value === undefined ? undefined : JSON.parse(String(value));
+
+const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
+
+/** Persistence of captures and runs, through knex (SQLite or PostgreSQL). */
+export class RecoveryStore {
+  static async create(database: DatabaseService): Promise<RecoveryStore> {
+    const client = await database.getClient();
+    if (!database.migrations?.skip) await RecoveryStore.migrate(client);
+    return new RecoveryStore(client);
+  }
+
+  static async migrate(client: Knex): Promise<void> {
+    await client.migrate.latest({ directory: migrationsDir });
+  }
+
+  constructor(private readonly db: Knex) {}
+
+  // Captures
+
+  async insertCapture(capture: StoredCapture): Promise<void> {
+    await this.db('recovery_captures').insert({
+      id: capture.id,
+      machine_ref: capture.machineRef,
+      engine: capture.engine,
+      container: capture.container,
+      image_id: capture.imageId,
+      size_bytes: capture.sizeBytes,
+      checksum: capture.checksum,
+      artifact: capture.artifact,
+      runtime: JSON.stringify(capture.runtime),
+      adaptations: JSON.stringify(capture.adaptations),
+      duration_ms: capture.durationMs,
+      created_at: new Date(capture.createdAt),
+    });
+  }
+
+  async listCaptures(machineRef: string, limit = 20): Promise<StoredCapture[]> {
+    const rows = await this.db('recovery_captures')
+      .where({ machine_ref: machineRef })
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(limit);
+    return rows.map(toCapture);
+  }
+
+  /** The newest capture of each machine given. */
+  async latestCaptures(
+    machineRefs: string[],
+  ): Promise<Map<string, StoredCapture>> {
+    const result = new Map<string, StoredCapture>();
+    if (machineRefs.length === 0) return result;
+    const newest = this.db('recovery_captures')
+      .select('machine_ref')
+      .max({ created_at: 'created_at' })
+      .whereIn('machine_ref', machineRefs)
+      .groupBy('machine_ref')
+      .as('newest');
+    const rows = await this.db('recovery_captures as c')
+      .join(newest, join =>
+        join
+          .on('c.machine_ref', '=', 'newest.machine_ref')
+          .andOn('c.created_at', '=', 'newest.created_at'),
+      )
+      .select('c.*')
+      .orderBy('c.id');
+    for (const row of rows) result.set(row.machine_ref, toCapture(row));
+    return result;
+  }
+
+  /** Deletes all but the newest `keep` captures of a machine; returns what was deleted. */
+  async pruneCaptures(
+    machineRef: string,
+    keep: number,
+  ): Promise<StoredCapture[]> {
+    const rows = await this.db('recovery_captures')
+      .where({ machine_ref: machineRef })
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .offset(keep)
+      .limit(1_000_000);
+    if (rows.length === 0) return [];
+    await this.db('recovery_captures')
+      .whereIn(
+        'id',
+        rows.map(r => r.id),
+      )
+      .delete();
+    return rows.map(toCapture);
+  }
+
+  // Runs
+
+  async insertRun(run: NewRun, at: Date): Promise<void> {
+    await this.db.transaction(async tx => {
+      await tx('recovery_runs').insert({
+        id: run.id,
+        entity_ref: run.entityRef,
+        mode: run.mode,
+        status: 'pending',
+        trigger: run.trigger,
+        created_by: run.createdBy ?? null,
+        hypervisor_host: run.hypervisorHost,
+        plan: JSON.stringify(run.plan),
+        options: JSON.stringify(run.options),
+        created_at: at,
+        heartbeat_at: at,
+      });
+      if (run.machines.length > 0) {
+        await tx('recovery_run_machines').insert(
+          run.machines.map(m => ({
+            run_id: run.id,
+            machine_ref: m.machineRef,
+            wave: m.wave,
+            phase: 'waiting',
+            capture_id: m.captureId ?? null,
+          })),
+        );
+      }
+    });
+  }
+
+  async updateRun(
+    runId: string,
+    patch: Partial<
+      Pick<
+        RecoveryRun,
+        'status' | 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'
+      >
+    >,
+  ): Promise<void> {
+    const row: Record<string, unknown> = { heartbeat_at: new Date() };
+    if (patch.status) row.status = patch.status;
+    if (patch.startedAt) row.started_at = date(patch.startedAt);
+    if (patch.finishedAt) row.finished_at = date(patch.finishedAt);
+    if (patch.rtoSeconds !== undefined) row.rto_seconds = patch.rtoSeconds;
+    if (patch.error) row.error = JSON.stringify(patch.error);
+    await this.db('recovery_runs').where({ id: runId }).update(row);
+  }
+
+  async heartbeat(runId: string): Promise<void> {
+    await this.db('recovery_runs')
+      .where({ id: runId })
+      .update({ heartbeat_at: new Date() });
+  }
+
+  async updateRunMachine(
+    runId: string,
+    machineRef: string,
+    patch: Partial<Omit<RunMachine, 'machineRef' | 'wave'>>,
+  ): Promise<void> {
+    const row: Record<string, unknown> = {};
+    if (patch.phase) row.phase = patch.phase;
+    if (patch.captureId) row.capture_id = patch.captureId;
+    for (const [field, column] of [
+      ['restoreStartedAt', 'restore_started_at'],
+      ['restoredAt', 'restored_at'],
+      ['startedAt', 'started_at'],
+      ['readyAt', 'ready_at'],
+      ['finishedAt', 'finished_at'],
+    ] as const) {
+      if (patch[field]) row[column] = date(patch[field]);
+    }
+    if (patch.message !== undefined) row.message = patch.message;
+    if (patch.probe !== undefined) row.probe = patch.probe;
+    if (patch.logTail !== undefined) row.log_tail = patch.logTail;
+    await this.db('recovery_run_machines')
+      .where({ run_id: runId, machine_ref: machineRef })
+      .update(row);
+  }
+
+  async appendStep(runId: string, step: RunStep): Promise<void> {
+    await this.db('recovery_run_steps').insert({
+      run_id: runId,
+      at: date(step.at),
+      machine_ref: step.machineRef ?? null,
+      level: step.level,
+      message: step.message,
+    });
+  }
+
+  async getRun(runId: string): Promise<RecoveryRun | undefined> {
+    const row = await this.db('recovery_runs').where({ id: runId }).first();
+    if (!row) return undefined;
+    const [run] = await this.withDetails([row]);
+    return run;
+  }
+
+  async getRunOptions(runId: string): Promise<RunOptions> {
+    const row = await this.db('recovery_runs')
+      .where({ id: runId })
+      .first('options');
+    return json<RunOptions>(row?.options) ?? {};
+  }
+
+  async listRuns(query: {
+    entityRef?: string;
+    status?: RunStatus[];
+    limit?: number;
+  }): Promise<RecoveryRun[]> {
+    const q = this.db('recovery_runs')
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(query.limit ?? 20);
+    if (query.entityRef) q.where({ entity_ref: query.entityRef });
+    if (query.status) q.whereIn('status', query.status);
+    return this.withDetails(await q);
+  }
+
+  /** The newest finished run of each entity given. */
+  async lastFinishedRuns(
+    entityRefs: string[],
+  ): Promise<Map<string, RecoveryRun>> {
+    const result = new Map<string, RecoveryRun>();
+    if (entityRefs.length === 0) return result;
+    const newest = this.db('recovery_runs')
+      .select('entity_ref')
+      .max({ created_at: 'created_at' })
+      .whereIn('entity_ref', entityRefs)
+      .whereIn('status', ['succeeded', 'failed'])
+      .groupBy('entity_ref')
+      .as('newest');
+    const rows = await this.db('recovery_runs as r')
+      .join(newest, join =>
+        join
+          .on('r.entity_ref', '=', 'newest.entity_ref')
+          .andOn('r.created_at', '=', 'newest.created_at'),
+      )
+      .whereIn('r.status', ['succeeded', 'failed'])
+      .select('r.*');
+    for (const run of await this.withDetails(rows)) {
+      result.set(run.entityRef, run);
+    }
+    return result;
+  }
+
+  /** Active runs on a host, or active runs whose driver stopped beating before `staleBefore`. */
+  async activeRuns(filter: {
+    hypervisorHost?: string;
+    staleBefore?: Date;
+  }): Promise<RecoveryRun[]> {
+    const q = this.db('recovery_runs').whereIn('status', ACTIVE_STATUSES);
+    if (filter.hypervisorHost) q.where({ hypervisor_host: filter.hypervisorHost });
+    if (filter.staleBefore) q.where('heartbeat_at', '<', filter.staleBefore);
+    return this.withDetails(await q.orderBy('created_at'));
+  }
+
+  private async withDetails(rows: any[]): Promise<RecoveryRun[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map(r => r.id);
+    const [machineRows, stepRows] = await Promise.all([
+      this.db('recovery_run_machines')
+        .whereIn('run_id', ids)
+        .orderBy([{ column: 'wave' }, { column: 'machine_ref' }]),
+      this.db('recovery_run_steps').whereIn('run_id', ids).orderBy('id'),
+    ]);
+    return rows.map(row => ({
+      id: row.id,
+      entityRef: row.entity_ref,
+      mode: row.mode,
+      status: row.status,
+      trigger: row.trigger,
+      createdBy: row.created_by ?? undefined,
+      hypervisorHost: row.hypervisor_host,
+      createdAt: iso(row.created_at)!,
+      startedAt: iso(row.started_at),
+      finishedAt: iso(row.finished_at),
+      rtoSeconds:
+        row.rto_seconds === null || row.rto_seconds === undefined
+          ? undefined
+          : Number(row.rto_seconds),
+      error: json(row.error),
+      plan: json<BootPlan>(row.plan)!,
+      machines: machineRows
+        .filter(m => m.run_id === row.id)
+        .map(m => ({
+          machineRef: m.machine_ref,
+          wave: m.wave,
+          phase: m.phase,
+          captureId: m.capture_id ?? undefined,
+          restoreStartedAt: iso(m.restore_started_at),
+          restoredAt: iso(m.restored_at),
+          startedAt: iso(m.started_at),
+          readyAt: iso(m.ready_at),
+          finishedAt: iso(m.finished_at),
+          message: m.message ?? undefined,
+          probe: m.probe ?? undefined,
+          logTail: m.log_tail ?? undefined,
+        })),
+      steps: stepRows
+        .filter(s => s.run_id === row.id)
+        .map(s => ({
+          at: iso(s.at)!,
+          machineRef: s.machine_ref ?? undefined,
+          level: s.level,
+          message: s.message,
+        })),
+    }));
+  }
+}
+
+function toCapture(row: any): StoredCapture {
+  return {
+    id: row.id,
+    machineRef: row.machine_ref,
+    engine: row.engine,
+    container: row.container,
+    imageId: row.image_id,
+    sizeBytes: Number(row.size_bytes),
+    checksum: row.checksum,
+    artifact: row.artifact,
+    runtime: JSON.parse(row.runtime),
+    adaptations: JSON.parse(row.adaptations),
+    durationMs: Number(row.duration_ms),
+    createdAt: iso(row.created_at)!,
+  };
+}

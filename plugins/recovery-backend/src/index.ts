@@ -1,0 +1,8 @@
+/**
+ * The recovery backend plugin.
+ *
+ * @packageDocumentation
+ */
+export { recoveryPlugin as default } from './plugin';
+export { RecoveryStore } from './database/RecoveryStore';
+export { buildBootPlan, BootPlanCycleError } from './plan/bootPlan';

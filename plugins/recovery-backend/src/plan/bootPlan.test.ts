@@ -1,0 +1,123 @@
+import { buildBootPlan, BootPlanCycleError } from './bootPlan';
+import type { RecoveryGraph, ServiceNode } from './recoveryGraph';
+
+const svc = (ref: string, machines: string[], dependsOn: string[] = []): ServiceNode => ({
+  ref,
+  machines,
+  dependsOn,
+  probes: [{ kind: 'tcp', port: 1 }],
+});
+
+function graph(rootRef: string, roots: string[], services: ServiceNode[]): RecoveryGraph {
+  const machines = new Map(
+    services.flatMap(s => s.machines).map(ref => [ref, { ref }] as const),
+  );
+  return {
+    rootRef,
+    roots,
+    services: new Map(services.map(s => [s.ref, s])),
+    machines,
+    problems: [],
+    objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
+  };
+}
+
+// The demo site: infra-01 runs dns and directory, data-01 database and files, web-01 web.
+const demo = [
+  svc('component:dns', ['resource:infra-01']),
+  svc('component:directory', ['resource:infra-01'], ['component:dns']),
+  svc('component:database', ['resource:data-01'], ['component:dns']),
+  svc('component:files', ['resource:data-01'], ['component:directory']),
+  svc('component:web', ['resource:web-01'], ['component:database', 'component:files']),
+];
+
+describe('buildBootPlan', () => {
+  it('boots the machines a service needs in waves of their dependencies', () => {
+    const plan = buildBootPlan(graph('component:web', ['component:web'], demo));
+    expect(plan.waves).toEqual([
+      ['resource:infra-01'],
+      ['resource:data-01'],
+      ['resource:web-01'],
+    ]);
+    const web = plan.machines.find(m => m.machineRef === 'resource:web-01')!;
+    expect(web.waitsFor).toEqual(['resource:data-01']);
+    expect(web.services).toEqual(['component:web']);
+  });
+
+  it('takes only what a service transitively needs', () => {
+    const plan = buildBootPlan(graph('component:database', ['component:database'], demo));
+    expect(plan.waves).toEqual([['resource:infra-01'], ['resource:data-01']]);
+    expect(plan.machines.find(m => m.machineRef === 'resource:data-01')!.services).toEqual([
+      'component:database',
+    ]);
+  });
+
+  it('boots independent machines in the same wave', () => {
+    const plan = buildBootPlan(
+      graph('system:shop', ['component:a', 'component:b', 'component:c'], [
+        svc('component:a', ['resource:m1']),
+        svc('component:b', ['resource:m2']),
+        svc('component:c', ['resource:m3'], ['component:a', 'component:b']),
+      ]),
+    );
+    expect(plan.waves).toEqual([['resource:m1', 'resource:m2'], ['resource:m3']]);
+  });
+
+  it('looks through services that run on no machine of their own', () => {
+    const plan = buildBootPlan(
+      graph('component:web', ['component:web'], [
+        svc('component:web', ['resource:w'], ['component:api']),
+        svc('component:api', [], ['component:db']),
+        svc('component:db', ['resource:d']),
+      ]),
+    );
+    expect(plan.waves).toEqual([['resource:d'], ['resource:w']]);
+  });
+
+  it('names the services of a dependency cycle', () => {
+    const cyclic = graph('component:a', ['component:a'], [
+      svc('component:a', ['resource:m1'], ['component:b']),
+      svc('component:b', ['resource:m2'], ['component:c']),
+      svc('component:c', ['resource:m3'], ['component:a']),
+    ]);
+    expect(() => buildBootPlan(cyclic)).toThrow(BootPlanCycleError);
+    expect(() => buildBootPlan(cyclic)).toThrow(
+      'Dependency cycle between services: component:a -> component:b -> component:c -> component:a',
+    );
+  });
+
+  it('names the machines of a cycle that only exists between machines', () => {
+    // a on m1 needs b on m2, and c on m2 needs d on m1: no service cycle, but no order.
+    const crossed = graph('system:x', ['component:a', 'component:c'], [
+      svc('component:a', ['resource:m1'], ['component:b']),
+      svc('component:b', ['resource:m2']),
+      svc('component:c', ['resource:m2'], ['component:d']),
+      svc('component:d', ['resource:m1']),
+    ]);
+    expect(() => buildBootPlan(crossed)).toThrow(
+      'Dependency cycle between machines: resource:m1 -> resource:m2 -> resource:m1',
+    );
+  });
+
+  it('is deterministic whatever the input order', () => {
+    const a = buildBootPlan(graph('component:web', ['component:web'], demo));
+    const b = buildBootPlan(graph('component:web', ['component:web'], [...demo].reverse()));
+    expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+  });
+
+  it('merges the probes of the services a machine runs', () => {
+    const plan = buildBootPlan(
+      graph('component:b', ['component:b'], [
+        { ...svc('component:a', ['resource:m']), probes: [{ kind: 'tcp', port: 53 }] },
+        {
+          ...svc('component:b', ['resource:m'], ['component:a']),
+          probes: [{ kind: 'http', port: 80, path: '/' }, { kind: 'tcp', port: 53 }],
+        },
+      ]),
+    );
+    expect(plan.machines[0].probes).toEqual([
+      { kind: 'http', port: 80, path: '/' },
+      { kind: 'tcp', port: 53 },
+    ]);
+  });
+});

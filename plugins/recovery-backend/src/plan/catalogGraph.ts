@@ -1,0 +1,190 @@
+import { AuthService } from '@backstage/backend-plugin-api';
+import {
+  Entity,
+  RELATION_DEPENDENCY_OF,
+  RELATION_PART_OF,
+  parseEntityRef,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
+import { NotFoundError } from '@backstage/errors';
+import type { CatalogService } from '@backstage/plugin-catalog-node';
+import {
+  EntityProblem,
+  MACHINE_RESOURCE_TYPE,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  dependsOnTargets,
+  entityRole,
+  partTargets,
+  readMachine,
+  readObjectives,
+  readProbes,
+  relationTargets,
+} from './entityMapping';
+import type { MachineNode, RecoveryGraph, ServiceNode } from './recoveryGraph';
+
+/** Reads the part of the catalog that recovering an entity touches. */
+export class CatalogGraphLoader {
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly auth: AuthService,
+    private readonly defaults: { rpoSeconds: number; rtoSeconds: number },
+  ) {}
+
+  async getEntity(entityRef: string): Promise<Entity> {
+    const ref = normalizeRef(entityRef);
+    const [entity] = await this.fetch([ref]);
+    if (!entity) throw new NotFoundError(`Entity ${ref} not found in the catalog`);
+    return entity;
+  }
+
+  async load(entityRef: string): Promise<RecoveryGraph> {
+    const root = await this.getEntity(entityRef);
+    const rootRef = stringifyEntityRef(root);
+    const problems: EntityProblem[] = [];
+    const objectives = readObjectives(root, this.defaults);
+    problems.push(...objectives.problems);
+
+    const services = new Map<string, ServiceNode>();
+    const machines = new Map<string, MachineNode>();
+    let roots: string[];
+    let frontier: Entity[];
+    switch (entityRole(root)) {
+      case 'group': {
+        roots = partTargets(root);
+        frontier = await this.fetchKnown(roots, rootRef, problems);
+        break;
+      }
+      case 'service':
+      case 'machine':
+        roots = [rootRef];
+        frontier = [root];
+        break;
+      default:
+        problems.push({
+          entityRef: rootRef,
+          message: `${rootRef} is a ${root.kind}; recovery plans start from a Component, a Resource or a System`,
+        });
+        roots = [];
+        frontier = [];
+    }
+
+    // Breadth-first over dependsOn; machines end the walk, services continue it.
+    const targetsOf = new Map<string, string[]>();
+    const seen = new Set<string>();
+    while (frontier.length > 0) {
+      const next = new Set<string>();
+      for (const entity of frontier) {
+        const ref = stringifyEntityRef(entity);
+        if (seen.has(ref)) continue;
+        seen.add(ref);
+        const role = entityRole(entity);
+        if (role === 'machine') {
+          const { locator, problems: machineProblems } = readMachine(entity);
+          machines.set(ref, { ref, locator });
+          problems.push(...machineProblems);
+          if (ref === rootRef) {
+            // A machine recovered on its own is its own service.
+            services.set(ref, { ref, machines: [ref], dependsOn: [], probes: [] });
+          }
+        } else if (role === 'service') {
+          const { probes, problems: probeProblems } = readProbes(entity);
+          problems.push(...probeProblems);
+          services.set(ref, { ref, machines: [], dependsOn: [], probes });
+          targetsOf.set(ref, dependsOnTargets(entity));
+          targetsOf.get(ref)!.forEach(t => seen.has(t) || next.add(t));
+        }
+      }
+      frontier = await this.fetchKnown([...next], rootRef, problems);
+    }
+
+    for (const [ref, targets] of targetsOf) {
+      const service = services.get(ref)!;
+      for (const target of targets) {
+        if (machines.has(target)) service.machines.push(target);
+        else if (services.has(target)) service.dependsOn.push(target);
+      }
+    }
+
+    return {
+      rootRef,
+      roots,
+      services,
+      machines,
+      problems: dedupe(problems),
+      objectives: { rpoSeconds: objectives.rpoSeconds, rtoSeconds: objectives.rtoSeconds },
+    };
+  }
+
+  /**
+   * Entities whose recovery means something: services that run on machines (directly
+   * dependsOn a machine Resource) and the systems they are part of.
+   */
+  async recoverableEntities(): Promise<string[]> {
+    const credentials = await this.auth.getOwnServiceCredentials();
+    const { items: machines } = await this.catalog.getEntities(
+      {
+        filter: { kind: 'Resource', 'spec.type': MACHINE_RESOURCE_TYPE },
+        fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'],
+      },
+      { credentials },
+    );
+    const services = new Set(
+      machines.flatMap(m => relationTargets(m, RELATION_DEPENDENCY_OF)),
+    );
+    const { items } = await this.catalog.getEntitiesByRefs(
+      { entityRefs: [...services], fields: ['kind', 'metadata', 'relations'] },
+      { credentials },
+    );
+    const refs = new Set(services);
+    for (const entity of items) {
+      if (entity) relationTargets(entity, RELATION_PART_OF).forEach(r => refs.add(r));
+    }
+    return [...refs].sort();
+  }
+
+  private async fetch(refs: string[]): Promise<Array<Entity | undefined>> {
+    if (refs.length === 0) return [];
+    const { items } = await this.catalog.getEntitiesByRefs(
+      { entityRefs: refs },
+      { credentials: await this.auth.getOwnServiceCredentials() },
+    );
+    return items.map(item => item ?? undefined);
+  }
+
+  /** Fetches entities, reporting each missing one as a problem of the recovered entity. */
+  private async fetchKnown(
+    refs: string[],
+    rootRef: string,
+    problems: EntityProblem[],
+  ): Promise<Entity[]> {
+    const entities = await this.fetch(refs);
+    const found: Entity[] = [];
+    entities.forEach((entity, index) => {
+      if (entity) found.push(entity);
+      else {
+        problems.push({
+          entityRef: rootRef,
+          message: `${refs[index]} is referenced (dependsOn or hasPart) but not found in the catalog`,
+        });
+      }
+    });
+    return found;
+  }
+}
+
+export function normalizeRef(entityRef: string): string {
+  return stringifyEntityRef(
+    parseEntityRef(entityRef, { defaultKind: 'component', defaultNamespace: 'default' }),
+  );
+}
+
+function dedupe(problems: EntityProblem[]): EntityProblem[] {
+  const seen = new Set<string>();
+  return problems.filter(p => {
+    const key = `${p.entityRef}|${p.annotation ?? ''}|${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

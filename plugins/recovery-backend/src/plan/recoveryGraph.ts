@@ -1,0 +1,32 @@
+import type {
+  EntityProblem,
+  ProbeSpec,
+} from '@backstage-recovery/plugin-recovery-common';
+import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+
+/** A service as the boot plan sees it. */
+export interface ServiceNode {
+  ref: string;
+  /** Machines the service runs on. */
+  machines: string[];
+  /** Services it depends on. */
+  dependsOn: string[];
+  probes: ProbeSpec[];
+}
+
+export interface MachineNode {
+  ref: string;
+  /** Undefined when the machine's annotations are missing or wrong (see problems). */
+  locator?: MachineLocator;
+}
+
+/** The part of the catalog a recovery of `rootRef` touches. */
+export interface RecoveryGraph {
+  rootRef: string;
+  /** Services the recovery starts from: the entity itself, or a system's parts. */
+  roots: string[];
+  services: Map<string, ServiceNode>;
+  machines: Map<string, MachineNode>;
+  problems: EntityProblem[];
+  objectives: { rpoSeconds: number; rtoSeconds: number };
+}

@@ -1,0 +1,418 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { ConflictError, InputError } from '@backstage/errors';
+import type {
+  BootPlanMachine,
+  MachinePhase,
+  RecoveryRun,
+  RunMachine,
+  RunMode,
+  RunStatus,
+} from '@backstage-recovery/plugin-recovery-common';
+import type {
+  CapturedNetwork,
+  HypervisorHost,
+  LabHandle,
+  MachineHandle,
+} from '@backstage-recovery/plugin-recovery-node';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  RecoveryStore,
+  RunOptions,
+  StoredCapture,
+} from '../database/RecoveryStore';
+import { describeProbe } from '../plan/bootPlan';
+import { PlanService } from '../service/PlanService';
+import { ProviderRegistry } from '../service/ProviderRegistry';
+import {
+  assertMachineTransition,
+  assertRunTransition,
+  measuredRtoSeconds,
+} from './runState';
+
+export interface RunServiceOptions {
+  /** recovery.hypervisorHost */
+  hypervisorHost?: string;
+  machineReadyTimeoutMs: number;
+  probeIntervalMs: number;
+  heartbeatIntervalMs: number;
+  /** An active run whose heartbeat is older than this was orphaned by a stopped backend. */
+  staleAfterMs: number;
+  /** recovery.runs.allowTestHooks: accept options that exist only to test the product. */
+  allowTestHooks: boolean;
+}
+
+export interface StartRunRequest {
+  entityRef: string;
+  mode: RunMode;
+  trigger: RecoveryRun['trigger'];
+  createdBy?: string;
+  options?: RunOptions;
+}
+
+class MachineFailure extends Error {
+  constructor(message: string, readonly probe?: string) {
+    super(message);
+  }
+}
+
+/**
+ * Executes boot plans on the hypervisor host: admission, the emulated network, restore and
+ * boot wave by wave with readiness gates, timings and evidence, teardown of test labs.
+ * Every step is persisted as it happens.
+ */
+export class RunService {
+  private readonly driving = new Map<string, AbortController>();
+  private readonly done = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly store: RecoveryStore,
+    private readonly providers: ProviderRegistry,
+    private readonly plans: PlanService,
+    private readonly logger: LoggerService,
+    private readonly options: RunServiceOptions,
+  ) {}
+
+  /** Admits a run and starts it in the background; returns it as first persisted. */
+  async start(request: StartRunRequest): Promise<RecoveryRun> {
+    const runOptions = request.options ?? {};
+    if (Object.keys(runOptions).length > 0 && !this.options.allowTestHooks) {
+      throw new InputError(
+        `Run options ${Object.keys(runOptions).join(', ')} are test hooks; enable recovery.runs.allowTestHooks to use them`,
+      );
+    }
+    const { graph, plan, planError } = await this.plans.plan(request.entityRef);
+    if (!plan) throw new InputError(planError);
+    if (plan.machines.length === 0) {
+      throw new InputError(
+        `${graph.rootRef} needs no machines: nothing to recover. Add dependsOn relations to machine Resources`,
+      );
+    }
+    const host = this.providers.hypervisorHost(this.options.hypervisorHost);
+    const captures = await this.store.latestCaptures(plan.waves.flat());
+    const uncaptured = plan.waves.flat().filter(m => !captures.has(m));
+    if (uncaptured.length > 0) {
+      throw new ConflictError(
+        `No capture of ${uncaptured.join(', ')} yet: capture first (POST /captures)`,
+      );
+    }
+    const [active] = await this.store.activeRuns({ hypervisorHost: host.id });
+    if (active) {
+      throw new ConflictError(
+        `Hypervisor host '${host.id}' is busy with run ${active.id} of ${active.entityRef}`,
+      );
+    }
+
+    const waves = runOptions.reverseBootOrder
+      ? [...plan.waves].reverse()
+      : plan.waves;
+    const runId = randomUUID();
+    await this.store.insertRun(
+      {
+        id: runId,
+        entityRef: graph.rootRef,
+        mode: request.mode,
+        trigger: request.trigger,
+        createdBy: request.createdBy,
+        hypervisorHost: host.id,
+        plan,
+        options: runOptions,
+        machines: waves.flatMap((wave, index) =>
+          wave.map(machineRef => ({
+            machineRef,
+            wave: index,
+            captureId: captures.get(machineRef)!.id,
+          })),
+        ),
+      },
+      new Date(),
+    );
+    const controller = new AbortController();
+    this.driving.set(runId, controller);
+    const execution = this.execute(runId, host, waves, captures, controller.signal)
+      .catch(error =>
+        this.logger.error(`Run ${runId} crashed: ${error?.stack ?? error}`),
+      )
+      .finally(() => {
+        this.driving.delete(runId);
+        this.done.delete(runId);
+      });
+    this.done.set(runId, execution);
+    return (await this.store.getRun(runId))!;
+  }
+
+  /** Resolves when the run this instance drives has finished (tests, shutdown). */
+  async waitFor(runId: string): Promise<void> {
+    await this.done.get(runId);
+  }
+
+  /** Stops driving every run: each is failed as interrupted and its lab torn down. */
+  async shutdown(): Promise<void> {
+    for (const controller of this.driving.values()) controller.abort();
+    await Promise.all(this.done.values());
+  }
+
+  /**
+   * Runs left active by a backend that stopped (restart, crash, another replica gone):
+   * their labs are torn down and they are failed as interrupted.
+   */
+  async cleanUpInterruptedRuns(): Promise<string[]> {
+    const stale = await this.store.activeRuns({
+      staleBefore: new Date(Date.now() - this.options.staleAfterMs),
+    });
+    const cleaned: string[] = [];
+    for (const run of stale) {
+      if (this.driving.has(run.id)) continue;
+      let teardownNote = '';
+      try {
+        const host = this.providers.hypervisorHost(run.hypervisorHost);
+        const removed = await host.teardown(run.id);
+        teardownNote = `; removed ${removed.machines.length} machines and ${removed.networks.length} networks`;
+      } catch (error) {
+        teardownNote = `; teardown failed: ${error}`;
+      }
+      const message = `Interrupted: the backend driving this run stopped${teardownNote}`;
+      await this.store.appendStep(run.id, {
+        at: new Date().toISOString(),
+        level: 'error',
+        message,
+      });
+      await this.store.updateRun(run.id, {
+        status: 'failed',
+        finishedAt: new Date().toISOString(),
+        error: { message },
+      });
+      this.logger.warn(`Run ${run.id}: ${message}`);
+      cleaned.push(run.id);
+    }
+    return cleaned;
+  }
+
+  private async execute(
+    runId: string,
+    host: HypervisorHost,
+    waves: string[][],
+    captures: Map<string, StoredCapture>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const run = (await this.store.getRun(runId))!;
+    const recorder = new RunRecorder(this.store, run);
+    const heartbeat = setInterval(
+      () => this.store.heartbeat(runId).catch(() => {}),
+      this.options.heartbeatIntervalMs,
+    );
+    let lab: LabHandle | undefined;
+    try {
+      await recorder.status('running', { startedAt: now() });
+      await recorder.step(
+        `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${host.id}: ${waves.length} waves, ${waves.flat().length} machines`,
+      );
+      const networks = labNetworks([...captures.values()]);
+      lab = await host.createLab(runId, networks, { internal: run.mode === 'test' });
+      await recorder.step(
+        `Created ${run.mode === 'test' ? 'isolated ' : ''}network ${lab.networks.join(', ')}`,
+      );
+
+      const planned = new Map(run.plan.machines.map(m => [m.machineRef, m]));
+      for (const [index, wave] of waves.entries()) {
+        await recorder.step(`Wave ${index + 1}: booting ${wave.join(', ')}`);
+        const results = await Promise.allSettled(
+          wave.map(machineRef =>
+            this.bootMachine(recorder, host, lab!, planned.get(machineRef)!, captures.get(machineRef)!, signal),
+          ),
+        );
+        const failed = results.find(r => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+      }
+
+      const rtoSeconds = measuredRtoSeconds(recorder.machines());
+      await recorder.step(`All ${waves.flat().length} machines verified in ${rtoSeconds} s`);
+      await this.finish(recorder, host, run, 'succeeded', { rtoSeconds });
+    } catch (error) {
+      const failure = error as Error & { machineRef?: string; probe?: string };
+      const message = signal.aborted
+        ? 'Interrupted: the backend is shutting down'
+        : failure.message;
+      await recorder.step(message, undefined, 'error');
+      await this.finish(recorder, host, run, 'failed', {
+        error: { machineRef: failure.machineRef, probe: failure.probe, message },
+      });
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async finish(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+    run: RecoveryRun,
+    status: RunStatus,
+    result: Pick<RecoveryRun, 'rtoSeconds' | 'error'>,
+  ): Promise<void> {
+    // A failover keeps what it booted; a test lab, or a failed failover's debris, goes.
+    if (run.mode === 'test' || status === 'failed') {
+      try {
+        const removed = await host.teardown(run.id);
+        await recorder.step(
+          `Lab torn down: removed ${removed.machines.length} machines and ${removed.networks.length} networks`,
+        );
+      } catch (error) {
+        await recorder.step(`Teardown failed: ${error}`, undefined, 'error');
+      }
+    }
+    await recorder.status(status, { finishedAt: now(), ...result });
+    this.logger.info(
+      `Run ${run.id} of ${run.entityRef} ${status}${result.rtoSeconds !== undefined ? ` (RTO ${result.rtoSeconds} s)` : ''}${result.error ? `: ${result.error.message}` : ''}`,
+    );
+  }
+
+  private async bootMachine(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+    lab: LabHandle,
+    planned: BootPlanMachine,
+    capture: StoredCapture,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const machineRef = planned.machineRef;
+    let handle: MachineHandle | undefined;
+    try {
+      await recorder.machine(machineRef, 'restoring', { restoreStartedAt: now() });
+      const restored = await host.restoreMachine(lab, {
+        captureId: capture.id,
+        machineRef,
+        imageId: capture.imageId,
+        checksum: capture.checksum,
+        artifact: capture.artifact,
+        runtime: capture.runtime,
+      });
+      handle = restored.machine;
+      await recorder.machine(machineRef, 'starting', { restoredAt: now() });
+      if (restored.adaptations.length > 0) {
+        await recorder.step(`Adapted: ${restored.adaptations.join('; ')}`, machineRef);
+      }
+      await host.startMachine(handle);
+      await recorder.machine(machineRef, 'verifying', { startedAt: now() });
+      await this.verify(host, lab, handle, planned, signal);
+      await recorder.machine(machineRef, 'ready', { readyAt: now(), finishedAt: now() });
+      const m = recorder.machines().find(x => x.machineRef === machineRef)!;
+      await recorder.step(
+        `Ready: restored in ${seconds(m.restoreStartedAt, m.restoredAt)} s, verified ${seconds(m.startedAt, m.readyAt)} s after start`,
+        machineRef,
+      );
+    } catch (error) {
+      const failure = error instanceof MachineFailure ? error : new MachineFailure(String((error as Error)?.message ?? error));
+      const logTail = handle
+        ? await host.logTail(handle, 30).catch(() => undefined)
+        : undefined;
+      const message = `${machineRef} failed: ${failure.message}`;
+      await recorder.machine(machineRef, 'failed', {
+        finishedAt: now(),
+        message: failure.message,
+        probe: failure.probe,
+        logTail,
+      });
+      await recorder.step(message, machineRef, 'error');
+      throw Object.assign(new Error(message), { machineRef, probe: failure.probe });
+    }
+  }
+
+  /** Gates readiness: the machine runs, its health check passes, then every probe answers. */
+  private async verify(
+    host: HypervisorHost,
+    lab: LabHandle,
+    machine: MachineHandle,
+    planned: BootPlanMachine,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const deadline = Date.now() + this.options.machineReadyTimeoutMs;
+    const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
+    const assertAlive = async () => {
+      const state = await host.inspectMachine(machine);
+      if (!state.running) {
+        throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'}`);
+      }
+      if (state.health === 'unhealthy') {
+        throw new MachineFailure('its health check reports unhealthy');
+      }
+      return state;
+    };
+    const wait = () => sleep(this.options.probeIntervalMs, undefined, { signal });
+
+    while ((await assertAlive()).health === 'starting') {
+      if (Date.now() > deadline) {
+        throw new MachineFailure(`health check still starting after ${timeoutText}`);
+      }
+      await wait();
+    }
+    for (const probe of planned.probes) {
+      const name = describeProbe(probe);
+      for (;;) {
+        const result = await host.probe(lab, machine, probe);
+        if (result.ok) break;
+        await assertAlive();
+        if (Date.now() > deadline) {
+          throw new MachineFailure(
+            `probe ${name} did not pass within ${timeoutText}: ${result.message}`,
+            name,
+          );
+        }
+        await wait();
+      }
+    }
+  }
+}
+
+/** Keeps a run's in-memory view and its persisted state in step. */
+class RunRecorder {
+  private readonly state: Map<string, RunMachine>;
+  private status_: RunStatus;
+
+  constructor(private readonly store: RecoveryStore, private readonly run: RecoveryRun) {
+    this.state = new Map(run.machines.map(m => [m.machineRef, { ...m }]));
+    this.status_ = run.status;
+  }
+
+  machines(): RunMachine[] {
+    return [...this.state.values()];
+  }
+
+  async status(
+    status: RunStatus,
+    patch: Partial<Pick<RecoveryRun, 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'>>,
+  ): Promise<void> {
+    assertRunTransition(this.status_, status);
+    this.status_ = status;
+    await this.store.updateRun(this.run.id, { status, ...patch });
+  }
+
+  async machine(
+    machineRef: string,
+    phase: MachinePhase,
+    patch: Partial<RunMachine>,
+  ): Promise<void> {
+    const current = this.state.get(machineRef)!;
+    assertMachineTransition(machineRef, current.phase, phase);
+    Object.assign(current, patch, { phase });
+    await this.store.updateRunMachine(this.run.id, machineRef, { ...patch, phase });
+  }
+
+  async step(message: string, machineRef?: string, level: 'info' | 'error' = 'info') {
+    await this.store.appendStep(this.run.id, { at: now(), machineRef, level, message });
+  }
+}
+
+/** The production networks the lab must emulate, once each. */
+function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
+  const byName = new Map<string, CapturedNetwork>();
+  for (const capture of captures) {
+    for (const network of capture.runtime.networks) {
+      if (!byName.has(network.name)) byName.set(network.name, { ...network, aliases: [] });
+    }
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const now = () => new Date().toISOString();
+const seconds = (from?: string, to?: string) =>
+  from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';

@@ -1,0 +1,46 @@
+import {
+  assertMachineTransition,
+  assertRunTransition,
+  isTerminalRunStatus,
+  measuredRtoSeconds,
+} from './runState';
+
+describe('run state machine', () => {
+  it('allows the forward path of a run and of a machine', () => {
+    expect(() => assertRunTransition('pending', 'running')).not.toThrow();
+    expect(() => assertRunTransition('running', 'succeeded')).not.toThrow();
+    for (const [from, to] of [
+      ['waiting', 'restoring'],
+      ['restoring', 'starting'],
+      ['starting', 'verifying'],
+      ['verifying', 'ready'],
+      ['verifying', 'failed'],
+    ] as const) {
+      expect(() => assertMachineTransition('m', from, to)).not.toThrow();
+    }
+  });
+
+  it('refuses to leave a final state or to skip a gate', () => {
+    expect(() => assertRunTransition('succeeded', 'running')).toThrow(
+      'A run cannot go from succeeded to running',
+    );
+    expect(() => assertRunTransition('pending', 'succeeded')).toThrow();
+    expect(() => assertMachineTransition('resource:web-01', 'starting', 'ready')).toThrow(
+      'Machine resource:web-01 cannot go from starting to ready',
+    );
+    expect(() => assertMachineTransition('m', 'ready', 'failed')).toThrow();
+    expect(isTerminalRunStatus('failed')).toBe(true);
+    expect(isTerminalRunStatus('running')).toBe(false);
+  });
+
+  it('measures RTO from the first restore to the last machine ready', () => {
+    expect(
+      measuredRtoSeconds([
+        { restoreStartedAt: '2026-01-01T00:00:00.000Z', readyAt: '2026-01-01T00:00:05.000Z' },
+        { restoreStartedAt: '2026-01-01T00:00:05.500Z', readyAt: '2026-01-01T00:00:12.250Z' },
+      ]),
+    ).toBe(12.25);
+    expect(measuredRtoSeconds([{ restoreStartedAt: '2026-01-01T00:00:00.000Z' }])).toBeUndefined();
+    expect(measuredRtoSeconds([])).toBeUndefined();
+  });
+});

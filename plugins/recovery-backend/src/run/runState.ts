@@ -1,0 +1,56 @@
+import type {
+  MachinePhase,
+  RunStatus,
+} from '@backstage-recovery/plugin-recovery-common';
+
+// The legal moves of a run and of each machine in it. Anything else is a bug in the
+// orchestrator, caught before it reaches the store.
+const RUN_TRANSITIONS: Record<RunStatus, RunStatus[]> = {
+  pending: ['running', 'failed'],
+  running: ['succeeded', 'failed'],
+  succeeded: [],
+  failed: [],
+};
+
+const MACHINE_TRANSITIONS: Record<MachinePhase, MachinePhase[]> = {
+  waiting: ['restoring', 'failed'],
+  restoring: ['starting', 'failed'],
+  starting: ['verifying', 'failed'],
+  verifying: ['ready', 'failed'],
+  ready: [],
+  failed: [],
+};
+
+export function isTerminalRunStatus(status: RunStatus): boolean {
+  return RUN_TRANSITIONS[status].length === 0;
+}
+
+export function assertRunTransition(from: RunStatus, to: RunStatus): void {
+  if (!RUN_TRANSITIONS[from].includes(to)) {
+    throw new Error(`A run cannot go from ${from} to ${to}`);
+  }
+}
+
+export function assertMachineTransition(
+  machineRef: string,
+  from: MachinePhase,
+  to: MachinePhase,
+): void {
+  if (!MACHINE_TRANSITIONS[from].includes(to)) {
+    throw new Error(`Machine ${machineRef} cannot go from ${from} to ${to}`);
+  }
+}
+
+/**
+ * Measured recovery time: from the first restore started to the last machine verified.
+ * Undefined until every machine is ready.
+ */
+export function measuredRtoSeconds(
+  machines: Array<{ restoreStartedAt?: string; readyAt?: string }>,
+): number | undefined {
+  if (machines.length === 0) return undefined;
+  if (machines.some(m => !m.restoreStartedAt || !m.readyAt)) return undefined;
+  const first = Math.min(...machines.map(m => Date.parse(m.restoreStartedAt!)));
+  const last = Math.max(...machines.map(m => Date.parse(m.readyAt!)));
+  return Math.round(last - first) / 1000;
+}

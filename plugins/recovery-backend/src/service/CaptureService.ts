@@ -1,0 +1,84 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { InputError } from '@backstage/errors';
+import type { Capture } from '@backstage-recovery/plugin-recovery-common';
+import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { randomUUID } from 'node:crypto';
+import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
+import { PlanService } from './PlanService';
+import { ProviderRegistry } from './ProviderRegistry';
+
+/** Takes captures of primary machines and keeps the last N of each. */
+export class CaptureService {
+  constructor(
+    private readonly store: RecoveryStore,
+    private readonly providers: ProviderRegistry,
+    private readonly plans: PlanService,
+    private readonly logger: LoggerService,
+    private readonly keepLast: number,
+  ) {}
+
+  /** Captures every machine in the entity's boot plan. */
+  async captureEntity(entityRef: string): Promise<Capture[]> {
+    const { graph, plan, planError } = await this.plans.plan(entityRef);
+    if (!plan) throw new InputError(planError);
+    const locators: MachineLocator[] = [];
+    const unmapped: string[] = [];
+    for (const machineRef of plan.waves.flat()) {
+      const locator = graph.machines.get(machineRef)?.locator;
+      if (locator) locators.push(locator);
+      else unmapped.push(machineRef);
+    }
+    if (unmapped.length > 0) {
+      const details = graph.problems
+        .filter(p => unmapped.includes(p.entityRef))
+        .map(p => p.message);
+      throw new InputError(
+        `Cannot capture ${unmapped.join(', ')}: ${details.join('; ') || 'not mapped to a primary engine'}`,
+      );
+    }
+    // One at a time: each capture pauses its machine briefly and streams a whole image.
+    const captures: Capture[] = [];
+    for (const locator of locators) {
+      captures.push(await this.captureMachine(locator));
+    }
+    return captures;
+  }
+
+  async captureMachine(locator: MachineLocator): Promise<Capture> {
+    const source = this.providers.captureSource(locator.engine);
+    const captureId = randomUUID();
+    const createdAt = new Date().toISOString();
+    const captured = await source.capture(locator, { captureId });
+    const capture: StoredCapture = {
+      id: captureId,
+      machineRef: locator.machineRef,
+      engine: locator.engine,
+      container: locator.container,
+      imageId: captured.imageId,
+      sizeBytes: captured.sizeBytes,
+      checksum: captured.checksum,
+      artifact: captured.artifact,
+      runtime: captured.runtime,
+      adaptations: captured.adaptations,
+      durationMs: captured.durationMs,
+      createdAt,
+    };
+    await this.store.insertCapture(capture);
+    this.logger.info(
+      `Captured ${locator.machineRef} (${captured.sizeBytes} bytes, ${captured.durationMs} ms)`,
+    );
+    for (const old of await this.store.pruneCaptures(locator.machineRef, this.keepLast)) {
+      await source
+        .discard({ captureId: old.id, artifact: old.artifact })
+        .catch(error =>
+          this.logger.warn(`Could not discard capture ${old.id}: ${error}`),
+        );
+    }
+    return toApi(capture);
+  }
+}
+
+export function toApi(capture: StoredCapture): Capture {
+  const { artifact: _artifact, runtime: _runtime, ...rest } = capture;
+  return rest;
+}

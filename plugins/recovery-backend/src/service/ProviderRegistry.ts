@@ -1,0 +1,68 @@
+import { InputError, NotFoundError } from '@backstage/errors';
+import type {
+  CaptureSource,
+  HypervisorHost,
+  InitializationEventSource,
+  RecoveryProvidersExtensionPoint,
+} from '@backstage-recovery/plugin-recovery-node';
+
+/** What modules registered through the providers extension point. */
+export class ProviderRegistry implements RecoveryProvidersExtensionPoint {
+  private readonly captureSources = new Map<string, CaptureSource>();
+  private readonly hosts = new Map<string, HypervisorHost>();
+  readonly eventSources: InitializationEventSource[] = [];
+
+  addCaptureSource(source: CaptureSource): void {
+    if (this.captureSources.has(source.engineId)) {
+      throw new Error(`A capture source for engine '${source.engineId}' is already registered`);
+    }
+    this.captureSources.set(source.engineId, source);
+  }
+
+  addHypervisorHost(host: HypervisorHost): void {
+    if (this.hosts.has(host.id)) {
+      throw new Error(`A hypervisor host '${host.id}' is already registered`);
+    }
+    this.hosts.set(host.id, host);
+  }
+
+  addEventSource(source: InitializationEventSource): void {
+    this.eventSources.push(source);
+  }
+
+  captureSource(engineId: string): CaptureSource {
+    const source = this.captureSources.get(engineId);
+    if (!source) {
+      const known = [...this.captureSources.keys()].join(', ') || 'none';
+      throw new InputError(
+        `No capture source for primary engine '${engineId}' (configured: ${known})`,
+      );
+    }
+    return source;
+  }
+
+  /** The designated hypervisor host: the configured one, or the only one registered. */
+  hypervisorHost(designated?: string): HypervisorHost {
+    if (designated) {
+      const host = this.hosts.get(designated);
+      if (!host) {
+        throw new NotFoundError(
+          `Hypervisor host '${designated}' (recovery.hypervisorHost) is not registered by any module`,
+        );
+      }
+      return host;
+    }
+    if (this.hosts.size !== 1) {
+      throw new InputError(
+        this.hosts.size === 0
+          ? 'No hypervisor host is registered: add a provider module such as the Docker module'
+          : `Several hypervisor hosts are registered (${[...this.hosts.keys()].join(', ')}): set recovery.hypervisorHost`,
+      );
+    }
+    return [...this.hosts.values()][0];
+  }
+
+  allHosts(): HypervisorHost[] {
+    return [...this.hosts.values()];
+  }
+}

@@ -1,0 +1,53 @@
+import type { Readiness } from '@backstage-recovery/plugin-recovery-common';
+import { RecoveryStore } from '../database/RecoveryStore';
+import { toApi } from './CaptureService';
+import { PlanService } from './PlanService';
+import { assessReadiness, byRisk } from './readiness';
+
+/** Gathers the facts about an entity's recoverability and assesses them. */
+export class ReadinessService {
+  constructor(
+    private readonly store: RecoveryStore,
+    private readonly plans: PlanService,
+  ) {}
+
+  async readiness(entityRef: string): Promise<Readiness> {
+    const { graph, plan, planError } = await this.plans.plan(entityRef);
+    const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
+    const [latest, lastRuns] = await Promise.all([
+      this.store.latestCaptures(machineRefs),
+      this.store.lastFinishedRuns([graph.rootRef]),
+    ]);
+    const now = Date.now();
+    const roots = new Set(graph.roots);
+    const ownMachines = [...graph.services.values()]
+      .filter(s => roots.has(s.ref))
+      .flatMap(s => s.machines);
+    return assessReadiness({
+      entityRef: graph.rootRef,
+      ownMachines,
+      problems: graph.problems,
+      objectives: graph.objectives,
+      plan,
+      planError,
+      captures: machineRefs.map(machineRef => {
+        const capture = latest.get(machineRef);
+        return {
+          machineRef,
+          latest: capture && toApi(capture),
+          ageSeconds: capture
+            ? Math.max(0, Math.round((now - Date.parse(capture.createdAt)) / 1000))
+            : undefined,
+        };
+      }),
+      lastRun: lastRuns.get(graph.rootRef),
+    });
+  }
+
+  /** Readiness of many entities, most at risk first. */
+  async readinessOf(entityRefs: string[]): Promise<Readiness[]> {
+    const items: Readiness[] = [];
+    for (const ref of entityRefs) items.push(await this.readiness(ref));
+    return items.sort(byRisk);
+  }
+}

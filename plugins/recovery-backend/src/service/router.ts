@@ -1,0 +1,161 @@
+import {
+  HttpAuthService,
+  LoggerService,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
+import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
+import { ConfigReader } from '@backstage/config';
+import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import { AuthorizeResult, BasicPermission } from '@backstage/plugin-permission-common';
+import {
+  recoveryCaptureCreatePermission,
+  recoveryRunCreatePermission,
+} from '@backstage-recovery/plugin-recovery-common';
+import express from 'express';
+import Router from 'express-promise-router';
+import { RecoveryStore } from '../database/RecoveryStore';
+import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
+import { RunService } from '../run/RunService';
+import { CaptureService, toApi } from './CaptureService';
+import { PlanService } from './PlanService';
+import { ReadinessService } from './ReadinessService';
+
+export interface RouterOptions {
+  logger: LoggerService;
+  httpAuth: HttpAuthService;
+  permissions: PermissionsService;
+  store: RecoveryStore;
+  graphs: CatalogGraphLoader;
+  plans: PlanService;
+  captures: CaptureService;
+  runs: RunService;
+  readiness: ReadinessService;
+}
+
+/** The HTTP API: thin, every decision is in the services. */
+export async function createRouter(options: RouterOptions): Promise<express.Router> {
+  const { httpAuth, permissions, store, graphs, plans, captures, runs, readiness } =
+    options;
+  const router = Router();
+  router.use(express.json({ limit: '1mb' }));
+
+  const authorize = async (req: express.Request, permission: BasicPermission) => {
+    const credentials = await httpAuth.credentials(req);
+    const [decision] = await permissions.authorize([{ permission }], { credentials });
+    if (decision.result !== AuthorizeResult.ALLOW) {
+      throw new NotAllowedError(`Missing permission ${permission.name}`);
+    }
+    return credentials;
+  };
+  const entityRefFromPath = (req: express.Request) =>
+    normalizeRef(`${req.params.kind}:${req.params.namespace}/${req.params.name}`);
+  const entityRefFromBody = (req: express.Request) => {
+    const ref = req.body?.entityRef;
+    if (typeof ref !== 'string' || ref.length === 0) {
+      throw new InputError('Request body must have an entityRef, e.g. "component:default/web"');
+    }
+    return normalizeRef(ref);
+  };
+  const limitFrom = (req: express.Request) => {
+    const text = req.query.limit;
+    if (text === undefined) return 20;
+    const limit = Number(text);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new InputError(`limit must be an integer from 1 to 500, got "${text}"`);
+    }
+    return limit;
+  };
+
+  router.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readiness', async (req, res) => {
+    await httpAuth.credentials(req);
+    const refs = await graphs.recoverableEntities();
+    res.json({ items: await readiness.readinessOf(refs) });
+  });
+
+  router.get('/readiness/:kind/:namespace/:name', async (req, res) => {
+    await httpAuth.credentials(req);
+    res.json(await readiness.readiness(entityRefFromPath(req)));
+  });
+
+  router.get('/plan/:kind/:namespace/:name', async (req, res) => {
+    await httpAuth.credentials(req);
+    const { plan, planError, graph } = await plans.plan(entityRefFromPath(req));
+    if (!plan) throw new InputError(planError);
+    res.json({ ...plan, problems: graph.problems });
+  });
+
+  router.post('/captures', async (req, res) => {
+    await authorize(req, recoveryCaptureCreatePermission);
+    res.status(201).json({ items: await captures.captureEntity(entityRefFromBody(req)) });
+  });
+
+  router.get('/captures', async (req, res) => {
+    await httpAuth.credentials(req);
+    const machineRef = req.query.machineRef;
+    if (typeof machineRef !== 'string') {
+      throw new InputError('Query parameter machineRef is required, e.g. resource:default/web-01');
+    }
+    const items = await store.listCaptures(normalizeRef(machineRef), limitFrom(req));
+    res.json({ items: items.map(toApi) });
+  });
+
+  router.post('/runs', async (req, res) => {
+    const credentials = await authorize(req, recoveryRunCreatePermission);
+    const mode = req.body?.mode ?? 'test';
+    if (mode !== 'test' && mode !== 'failover') {
+      throw new InputError(`mode must be "test" or "failover", got "${mode}"`);
+    }
+    const options = req.body?.options ?? {};
+    if (typeof options !== 'object' || Array.isArray(options)) {
+      throw new InputError('options must be an object');
+    }
+    const run = await runs.start({
+      entityRef: entityRefFromBody(req),
+      mode,
+      trigger: 'user',
+      createdBy: principalName(credentials.principal),
+      options: {
+        ...(options.reverseBootOrder !== undefined && {
+          reverseBootOrder: Boolean(options.reverseBootOrder),
+        }),
+      },
+    });
+    res.status(202).json(run);
+  });
+
+  router.get('/runs', async (req, res) => {
+    await httpAuth.credentials(req);
+    const entityRef = req.query.entityRef;
+    res.json({
+      items: await store.listRuns({
+        entityRef: typeof entityRef === 'string' ? normalizeRef(entityRef) : undefined,
+        limit: limitFrom(req),
+      }),
+    });
+  });
+
+  router.get('/runs/:id', async (req, res) => {
+    await httpAuth.credentials(req);
+    const run = await store.getRun(req.params.id);
+    if (!run) throw new NotFoundError(`Run ${req.params.id} not found`);
+    res.json(run);
+  });
+
+  router.use(
+    MiddlewareFactory.create({
+      config: new ConfigReader({}),
+      logger: options.logger,
+    }).error(),
+  );
+  return router;
+}
+
+/** Who asked: a user's entity ref, a service's subject, or an external caller's subject. */
+function principalName(principal: unknown): string | undefined {
+  const p = principal as { userEntityRef?: string; subject?: string };
+  return p?.userEntityRef ?? p?.subject;
+}
