@@ -1,0 +1,299 @@
+/**
+ * Generator of initialization histories with known ground truth, for the benchmarks and tests.
+ * Not part of the published engine.
+ *
+ * Model: services on machines form a random DAG whose machine graph is acyclic (a service only
+ * depends on services on the same or an earlier machine). Whole-site boots: machines come up
+ * within minutes; roots start at random times (independent services in random relative order),
+ * every other service some minutes after its last dependency started. Single-machine reboots:
+ * the machine's services restart; dependents elsewhere lose the dependency and, with probability
+ * `cascade`, fail and restart after it is back. Per-machine clock skew of minutes with clock
+ * readings at every machine boot, dropped events, failed first attempts (a start followed by a
+ * failure, minutes too early), unit names that need a map (regexes and renamed units).
+ */
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+
+export interface GeneratorOptions {
+  seed: number;
+  machines: number;
+  services: number;
+  siteBoots: number;
+  /** Single-machine reboots in total. */
+  machineReboots: number;
+  /** Probability that a dependent elsewhere restarts after its restarted dependency. Default 0.7. */
+  cascade?: number;
+  /** Max abs clock skew per machine, minutes. Default 5. */
+  skewMinutes?: number;
+  /** Probability a start event is lost. Default 0.03. */
+  dropRate?: number;
+  /** Probability a start is preceded by a failed too-early attempt. Default 0.05. */
+  failedFirstRate?: number;
+  /** Share of services renamed halfway through the history (old name mapped exactly). Default 0.1. */
+  renameRate?: number;
+  /** Share of services that are roots (no dependencies). Default 0.15. */
+  rootRate?: number;
+  /** Depth of the service DAG (levels). Default 5. */
+  levels?: number;
+  /** Max dependencies per service. Default 3. */
+  maxDeps?: number;
+  /** Delay after the last dependency started, minutes [min, max]. Default [6, 18]. */
+  delayMinutes?: [number, number];
+  /** Spread of roots' start after machine up, minutes. Default 15. */
+  rootSpreadMinutes?: number;
+  /** Emit clock readings. Default true. */
+  clocks?: boolean;
+  /** History start (epoch ms). Default 2024-01-01. */
+  start?: number;
+}
+
+export interface TruthService {
+  name: string;
+  machine: string;
+  dependsOn: string[];
+}
+
+export interface GeneratedHistory {
+  events: InitializationEvent[];
+  map: { services: Record<string, string> };
+  truth: { machines: string[]; services: TruthService[] };
+}
+
+/** mulberry32: small deterministic PRNG. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const MIN = 60_000;
+const pad = (i: number, w: number) => String(i).padStart(w, '0');
+
+export function generateHistory(o: GeneratorOptions): GeneratedHistory {
+  const rnd = prng(o.seed);
+  const uni = (a: number, b: number) => a + (b - a) * rnd();
+  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+  const cascade = o.cascade ?? 0.7;
+  const skew = (o.skewMinutes ?? 5) * MIN;
+  const dropRate = o.dropRate ?? 0.03;
+  const failedFirstRate = o.failedFirstRate ?? 0.05;
+  const renameRate = o.renameRate ?? 0.1;
+  const rootRate = o.rootRate ?? 0.15;
+  const maxDeps = o.maxDeps ?? 3;
+  const [dmin, dmax] = (o.delayMinutes ?? [6, 18]).map(x => x * MIN);
+  const rootSpread = (o.rootSpreadMinutes ?? 15) * MIN;
+  const clocks = o.clocks ?? true;
+  const t0 = o.start ?? Date.UTC(2024, 0, 1);
+
+  const mw = String(o.machines).length;
+  const sw = String(o.services).length;
+  const machines = Array.from({ length: o.machines }, (_, i) => `host-${pad(i, mw)}`);
+  // Levels 0..levels-1; machines in tiers. A service depends only on lower-level services on
+  // machines of a lower tier or its own machine, so the truth's machine graph is acyclic and
+  // at most `levels` deep.
+  const levels = o.levels ?? 5;
+  const tierOf = (m: number) => Math.floor((m * levels) / o.machines);
+  const level: number[] = [];
+  const svcMachine: number[] = [];
+  for (let i = 0; i < o.services; i++) {
+    const l = rnd() < rootRate ? 0 : 1 + Math.floor(rnd() * (levels - 1));
+    const cands = machines.map((_, m) => m).filter(m => tierOf(m) <= l);
+    level.push(l);
+    svcMachine.push(pick(cands));
+  }
+  const order = level.map((l, i) => i).sort((a, b) => level[a] - level[b] || svcMachine[a] - svcMachine[b] || a - b);
+  const allowed = (a: number, b: number) =>
+    level[b] < level[a] && (svcMachine[a] === svcMachine[b] || tierOf(svcMachine[b]) < tierOf(svcMachine[a]));
+  const depsByOld: number[][] = [];
+  for (let i = 0; i < o.services; i++) {
+    const l = level[i];
+    const d = new Set<number>();
+    if (l > 0) {
+      const prev = order.filter(b => level[b] === l - 1 && allowed(i, b));
+      const lower = order.filter(b => allowed(i, b));
+      if (prev.length) d.add(pick(prev));
+      const k = Math.floor(rnd() * maxDeps);
+      for (let j = 0; j < k && lower.length; j++) d.add(pick(lower));
+    }
+    depsByOld.push([...d]);
+  }
+  // Renumber services in topological order (the simulation below relies on it).
+  const newIndex = new Map(order.map((old, i) => [old, i]));
+  const deps: number[][] = order.map(old => depsByOld[old].map(d => newIndex.get(d)!).sort((a, b) => a - b));
+  const machineOfNew = order.map(old => svcMachine[old]);
+  svcMachine.splice(0, svcMachine.length, ...machineOfNew);
+  const names = Array.from({ length: o.services }, (_, i) => `svc-${pad(order[i], sw)}`);
+  const dependents: number[][] = names.map(() => []);
+  deps.forEach((ds, i) => ds.forEach(d => dependents[d].push(i)));
+  const onMachine: number[][] = machines.map(() => []);
+  svcMachine.forEach((m, i) => onMachine[m].push(i));
+
+  // Unit names: most `svc-NNN.service` (mapped by regex); some renamed mid-history (exact entry);
+  // some `app@svc-NNN.service` (second regex).
+  const renamed = names.map(() => rnd() < renameRate);
+  const templated = names.map(() => rnd() < 0.2);
+  const map: Record<string, string> = {};
+  names.forEach((n, i) => {
+    if (renamed[i]) map[`legacy-${n.slice(4)}-daemon.service`] = n;
+  });
+  map['/^(svc-\\d+)\\.service$/'] = '$1';
+  map['/^app@(svc-\\d+)\\.service$/'] = '$1';
+  const totalSpan = (o.siteBoots + 1) * 86_400_000;
+  const unitName = (i: number, t: number) =>
+    renamed[i] && t < t0 + totalSpan / 2 ? `legacy-${names[i].slice(4)}-daemon.service` : templated[i] ? `app@${names[i]}.service` : `${names[i]}.service`;
+
+  const baseSkew = machines.map(() => uni(-skew, skew));
+  const events: InitializationEvent[] = [];
+  const emitStart = (i: number, t: number) => {
+    const m = svcMachine[i];
+    const off = curSkew[m];
+    if (rnd() < failedFirstRate) {
+      const early = t - uni(2, 5) * MIN;
+      events.push({ time: Math.round(early + off), machine: machines[m], service: unitName(i, t), type: 'start' });
+      events.push({ time: Math.round(early + uni(5_000, 60_000) + off), machine: machines[m], service: unitName(i, t), type: 'failure' });
+    }
+    if (rnd() < dropRate) return;
+    events.push({ time: Math.round(t + off), machine: machines[m], service: unitName(i, t), type: 'start' });
+  };
+  const curSkew = baseSkew.slice();
+  const clock = (m: number, t: number) => {
+    if (clocks) events.push({ time: Math.round(t + curSkew[m]), machine: machines[m], service: '', type: 'clock', reference: Math.round(t) });
+  };
+
+  // Boot schedule: site boots about a day apart, machine reboots in between.
+  const bootTimes: Array<{ t: number; machine?: number }> = [];
+  for (let b = 0; b < o.siteBoots; b++) bootTimes.push({ t: t0 + b * 86_400_000 + uni(0, 6) * 3_600_000 });
+  for (let r = 0; r < o.machineReboots; r++) {
+    const day = Math.floor(rnd() * Math.max(1, o.siteBoots));
+    bootTimes.push({ t: t0 + day * 86_400_000 + uni(10, 22) * 3_600_000, machine: Math.floor(rnd() * o.machines) });
+  }
+  bootTimes.sort((a, b) => a.t - b.t);
+
+  for (const boot of bootTimes) {
+    if (boot.machine === undefined) {
+      machines.forEach((_, m) => (curSkew[m] = baseSkew[m] + uni(-20_000, 20_000)));
+      const up = machines.map(() => boot.t + uni(0, 3) * MIN);
+      up.forEach((t, m) => clock(m, t));
+      const start = new Float64Array(o.services);
+      for (let i = 0; i < o.services; i++) {
+        const m = svcMachine[i];
+        if (!deps[i].length) start[i] = up[m] + MIN + rnd() * rootSpread;
+        else {
+          let last = up[m] + MIN;
+          for (const d of deps[i]) last = Math.max(last, start[d]);
+          start[i] = last + uni(dmin, dmax);
+        }
+        emitStart(i, start[i]);
+      }
+    } else {
+      const m = boot.machine;
+      const up = boot.t + uni(0.5, 2) * MIN;
+      clock(m, up);
+      const restarted = new Map<number, number>();
+      const first = onMachine[m].length ? Math.min(...onMachine[m]) : o.services;
+      for (let i = first; i < o.services; i++) {
+        const restartedDeps = deps[i].filter(d => restarted.has(d));
+        let t: number;
+        if (svcMachine[i] === m) {
+          t = up + uni(0.5, 3) * MIN;
+          for (const d of restartedDeps) t = Math.max(t, restarted.get(d)! + uni(dmin, dmax));
+        } else if (restartedDeps.length && rnd() < cascade) {
+          let last = 0;
+          for (const d of restartedDeps) last = Math.max(last, restarted.get(d)!);
+          const lostAt = boot.t + uni(0, 1) * MIN;
+          events.push({ time: Math.round(lostAt + curSkew[svcMachine[i]]), machine: machines[svcMachine[i]], service: unitName(i, lostAt), type: 'failure' });
+          t = last + uni(dmin, dmax);
+        } else continue;
+        restarted.set(i, t);
+        emitStart(i, t);
+      }
+    }
+  }
+  events.sort((a, b) => a.time - b.time || (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0) || (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+  return {
+    events,
+    map: { services: map },
+    truth: {
+      machines,
+      services: names.map((n, i) => ({ name: n, machine: machines[svcMachine[i]], dependsOn: deps[i].map(d => names[d]) })),
+    },
+  };
+}
+
+/** jsonl lines (ISO times for even, epoch ms for odd lines, plus an unknown field). */
+export function toJsonl(events: InitializationEvent[]): string[] {
+  return events.map((e, i) => {
+    const time = i % 2 ? e.time : new Date(e.time).toISOString();
+    if (e.type === 'clock') {
+      return JSON.stringify({ time, machine: e.machine, event: 'clock', reference: new Date(e.reference!).toISOString() });
+    }
+    return JSON.stringify(e.type === 'start' && i % 3 ? { time, machine: e.machine, service: e.service, note: 'x' } : { time, machine: e.machine, service: e.service, event: e.type });
+  });
+}
+
+export const JOURNALD_STARTED = '39f53479d3a045ac8e11786248231fbf';
+export const JOURNALD_FAILED = 'be02cf6855d2428ba40df7e9d022f03d';
+
+/** One journald record (`journalctl -o json`) for an event; clock readings become irrelevant records. */
+export function toJournaldRecord(e: InitializationEvent, seq: number): string {
+  const us = `${Math.round(e.time)}000`;
+  const common = {
+    __CURSOR: `s=0;i=${seq.toString(16)}`,
+    __REALTIME_TIMESTAMP: us,
+    __MONOTONIC_TIMESTAMP: String(seq * 1000),
+    _BOOT_ID: 'b0b0',
+    PRIORITY: '6',
+    SYSLOG_FACILITY: '3',
+    _HOSTNAME: e.machine,
+    _PID: '1',
+    _COMM: 'systemd',
+  };
+  if (e.type === 'start') return JSON.stringify({ ...common, MESSAGE_ID: JOURNALD_STARTED, UNIT: e.service, MESSAGE: `Started ${e.service}.` });
+  if (e.type === 'failure') return JSON.stringify({ ...common, MESSAGE_ID: JOURNALD_FAILED, UNIT: e.service, MESSAGE: `${e.service}: Failed with result 'exit-code'.` });
+  return JSON.stringify({ ...common, MESSAGE: 'Time has been changed', SYSLOG_IDENTIFIER: 'systemd-timesyncd' });
+}
+
+/** An irrelevant journald record. */
+export function journaldNoise(machine: string, timeMs: number, seq: number): string {
+  return JSON.stringify({
+    __CURSOR: `s=0;i=${seq.toString(16)}`,
+    __REALTIME_TIMESTAMP: `${Math.round(timeMs)}000`,
+    __MONOTONIC_TIMESTAMP: String(seq * 1000),
+    _BOOT_ID: 'b0b0',
+    PRIORITY: '6',
+    _HOSTNAME: machine,
+    SYSLOG_IDENTIFIER: 'kernel',
+    MESSAGE: `eth0: link state changed, packets ${seq}`,
+  });
+}
+
+/** docker events lines; services become container labels. */
+export function toDocker(events: InitializationEvent[]): string[] {
+  const out: string[] = [];
+  events.forEach((e, i) => {
+    if (e.type === 'clock') return;
+    const attrs: Record<string, string> = { name: `${e.service}-${i}`, image: 'img:1' };
+    attrs['recovery.backstage-recovery.io/service'] = e.service;
+    attrs['recovery.backstage-recovery.io/machine'] = e.machine;
+    const action = e.type === 'start' ? 'start' : 'die';
+    if (action === 'die') attrs.exitCode = '1';
+    out.push(
+      JSON.stringify({
+        status: action,
+        id: `c${i}`,
+        from: 'img:1',
+        Type: 'container',
+        Action: action,
+        Actor: { ID: `c${i}`, Attributes: attrs },
+        scope: 'local',
+        time: Math.floor(e.time / 1000),
+        timeNano: e.time * 1_000_000,
+      }),
+    );
+  });
+  return out;
+}

@@ -1,0 +1,481 @@
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { createKernel, KernelOptions } from './kernel';
+import { compileServiceMap, ServiceMap } from './mapping';
+import { breakCycles, Cycle, Edge, generations, transitiveReduction } from './graph';
+
+export interface AnalysisOptions {
+  /** Score a dependency must reach. Default 0.7. */
+  threshold?: number;
+  /** Point in time of interest (epoch ms, reference clock). Default: the latest event. */
+  at?: number;
+  /** Half-life (ms) of an initialization's weight with its distance from `at`. Default 90 days; 0 or Infinity disables. */
+  halfLife?: number;
+  kernel?: KernelOptions;
+  /** A failure of the same service on the same machine within this time after a start lowers its weight. Default 2 min. */
+  failureWindow?: number;
+  /** Weight factor of such a start. Default 0.2. */
+  failureFactor?: number;
+  /** Below this many samples a dependency has low confidence. Default 5. */
+  minSamples?: number;
+  /** Name mapping applied to every event's service. */
+  map?: ServiceMap;
+  /**
+   * `full` (default): conditional, confounding-resistant score with cycle breaking and transitive
+   * reduction; `plain`: the kernel score over all initializations of the dependent, nothing more
+   * (the baseline of the benchmark).
+   */
+  method?: 'full' | 'plain';
+  /** Malformed input lines skipped by the parser, reported back as is. */
+  skipped?: number;
+}
+
+export interface ServiceSummary {
+  service: string;
+  machines: string[];
+  initializations: number;
+}
+
+export interface Dependency {
+  service: string;
+  dependsOn: string;
+  /** In [0, 1], rounded to 4 decimals. */
+  score: number;
+  /** Initializations of `service` behind the score. */
+  samples: number;
+  confidence: 'high' | 'low';
+}
+
+export interface AnalysisResult {
+  services: ServiceSummary[];
+  /** Direct dependencies (transitive reduction of the accepted ones), sorted. */
+  dependencies: Dependency[];
+  /** Dependencies first. */
+  serviceOrder: string[];
+  machineOrder: string[];
+  /** Topological generations of machines: a wave's machines can boot in parallel. */
+  waves: string[][];
+  /** Which machines each machine waits for (after cycle breaking). */
+  machineDependencies: Array<{ machine: string; waitsFor: string[] }>;
+  cycles: Cycle[];
+  machineCycles: Array<{ machines: string[]; dropped: { machine: string; waitsFor: string; score: number } }>;
+  /** `matrix[r][c]` > 0: column service `c` initializes first and row `r` depends on it by that score; < 0: the other way. */
+  correlation: { services: string[]; matrix: number[][] };
+  warnings: string[];
+  skipped: number;
+  /** The point in time of interest used (epoch ms). */
+  at: number;
+}
+
+const DAY = 86_400_000;
+/** Pairs below this conditional score are no candidate causes. */
+const CANDIDATE_FLOOR = 0.3;
+/** Share of A's initializations a cause must explain for its score to count in full. */
+const MIN_SHARE = 0.15;
+const EM_ITERATIONS = 30;
+const round = (x: number) => Math.round(x * 1e4) / 1e4;
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function lowerBound(arr: Float64Array | number[], x: number): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A no-initialization input is an error of its own kind, so callers can tell it apart. */
+export class AnalysisInputError extends Error {}
+
+/**
+ * Per-pair accumulators, dense for up to a few thousand services, sparse beyond.
+ */
+interface PairStore {
+  add(a: number, b: number, v: number): void;
+  get(a: number, b: number): number;
+  forEach(fn: (a: number, b: number, v: number) => void): void;
+}
+
+function pairStore(n: number): PairStore {
+  if (n <= 3000) {
+    const m = new Float64Array(n * n);
+    return {
+      add: (a, b, v) => {
+        m[a * n + b] += v;
+      },
+      get: (a, b) => m[a * n + b],
+      forEach: fn => {
+        for (let i = 0; i < m.length; i++) if (m[i] !== 0) fn(Math.floor(i / n), i % n, m[i]);
+      },
+    };
+  }
+  const m = new Map<number, number>();
+  return {
+    add: (a, b, v) => {
+      const k = a * n + b;
+      m.set(k, (m.get(k) ?? 0) + v);
+    },
+    get: (a, b) => m.get(a * n + b) ?? 0,
+    forEach: fn => {
+      for (const k of [...m.keys()].sort((x, y) => x - y)) fn(Math.floor(k / n), k % n, m.get(k)!);
+    },
+  };
+}
+
+/**
+ * Clock offset (reference − machine clock) per machine, from its `clock` events: the reading
+ * nearest in time to each event applies (ties: the earlier one).
+ */
+export function clockCorrector(events: InitializationEvent[]): (machine: string, time: number) => number {
+  const readings = new Map<string, Array<{ time: number; offset: number }>>();
+  for (const e of events) {
+    if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
+    if (!readings.has(e.machine)) readings.set(e.machine, []);
+    readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
+  }
+  const tables = new Map<string, { times: Float64Array; offsets: Float64Array }>();
+  for (const [m, list] of readings) {
+    list.sort((a, b) => a.time - b.time || a.offset - b.offset);
+    tables.set(m, {
+      times: Float64Array.from(list, r => r.time),
+      offsets: Float64Array.from(list, r => r.offset),
+    });
+  }
+  return (machine, time) => {
+    const t = tables.get(machine);
+    if (!t) return time;
+    const i = lowerBound(t.times, time);
+    let best = i;
+    if (i >= t.times.length) best = t.times.length - 1;
+    else if (i > 0 && time - t.times[i - 1] <= t.times[i] - time) best = i - 1;
+    return time + t.offsets[best];
+  };
+}
+
+/**
+ * Derives initialization dependencies, a service order and a machine boot plan from
+ * initialization events of earlier boots. Pure and deterministic.
+ */
+export function analyzeDependencies(
+  events: Iterable<InitializationEvent>,
+  options: AnalysisOptions = {},
+): AnalysisResult {
+  const threshold = options.threshold ?? 0.7;
+  if (!(threshold > 0 && threshold <= 1)) throw new Error('threshold must be in (0, 1]');
+  const halfLife = options.halfLife ?? 90 * DAY;
+  const failureWindow = options.failureWindow ?? 120_000;
+  const failureFactor = options.failureFactor ?? 0.2;
+  const minSamples = options.minSamples ?? 5;
+  const method = options.method ?? 'full';
+  const kernel = createKernel(options.kernel);
+  const { minDelay, maxDelay } = kernel;
+  const mapName = compileServiceMap(options.map);
+  const warnings: string[] = [];
+
+  // 1. Filter, map, compensate clock skew.
+  const all = Array.isArray(events) ? (events as InitializationEvent[]) : [...events];
+  const correct = clockCorrector(all);
+  const machinesWithClock = new Set(all.filter(e => e.type === 'clock').map(e => e.machine));
+  const starts: Array<{ t: number; service: string; machine: string }> = [];
+  const failures = new Map<string, number[]>();
+  for (const e of all) {
+    if (e.type === 'clock') continue;
+    const service = mapName(e.service);
+    const t = correct(e.machine, e.time);
+    if (e.type === 'start') starts.push({ t, service, machine: e.machine });
+    else if (e.type === 'failure') {
+      const k = `${service}\u0000${e.machine}`;
+      if (!failures.has(k)) failures.set(k, []);
+      failures.get(k)!.push(t);
+    }
+  }
+  if (!starts.length) throw new AnalysisInputError('no initialization (start) events in the input');
+  if (machinesWithClock.size) {
+    const without = [...new Set(starts.map(s => s.machine))].filter(m => !machinesWithClock.has(m)).sort(byName);
+    if (without.length) {
+      warnings.push(
+        `no clock readings for ${without.length} machine(s) (${without.slice(0, 5).join(', ')}${without.length > 5 ? ', …' : ''}): their clocks are assumed correct`,
+      );
+    }
+  }
+  for (const list of failures.values()) list.sort((a, b) => a - b);
+  starts.sort((x, y) => x.t - y.t || byName(x.service, y.service) || byName(x.machine, y.machine));
+  let at = options.at;
+  if (at === undefined) {
+    at = starts[starts.length - 1].t;
+    for (const list of failures.values()) at = Math.max(at, list[list.length - 1]);
+  }
+
+  // 2. Index services, weights.
+  const serviceNames = [...new Set(starts.map(s => s.service))].sort(byName);
+  const sid = new Map(serviceNames.map((s, i) => [s, i]));
+  const n = serviceNames.length;
+  const N = starts.length;
+  const T = new Float64Array(N);
+  const S = new Int32Array(N);
+  const Wt = new Float64Array(N);
+  const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
+  const initCount = new Int32Array(n);
+  const lambda = halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
+  for (let i = 0; i < N; i++) {
+    const s = starts[i];
+    const id = sid.get(s.service)!;
+    T[i] = s.t;
+    S[i] = id;
+    machinesOf[id].add(s.machine);
+    initCount[id]++;
+    let w = lambda ? Math.exp(-lambda * Math.abs(at - s.t)) : 1;
+    const f = failures.get(`${s.service}\u0000${s.machine}`);
+    if (f) {
+      const j = lowerBound(f, s.t);
+      if (j < f.length && f[j] - s.t <= failureWindow) w *= failureFactor;
+    }
+    Wt[i] = w;
+  }
+
+  // 3. One sweep over the time-sorted initializations; only pairs within the window cost anything.
+  //    ker[A,B]: Σ over A's inits of w · best kernel(B before A)
+  //    co[A,B]:  Σ over A's inits where B initialized within ±maxDelay (co-occurrence) of w
+  //    cnt[A,B]: number of such inits (samples)
+  //    fol[A,B]: Σ over B's inits of w where A initialized within [min, max] after.
+  const ker = pairStore(n);
+  const co = pairStore(n);
+  const cnt = pairStore(n);
+  const fol = pairStore(n);
+  const Wsum = new Float64Array(n);
+  const stamp = new Int32Array(n).fill(-1);
+  const stampF = new Int32Array(n).fill(-1);
+  const best = new Float64Array(n);
+  const touched = new Int32Array(n);
+  for (let i = 0; i < N; i++) {
+    const a = S[i];
+    const t = T[i];
+    const w = Wt[i];
+    Wsum[a] += w;
+    let nt = 0;
+    for (let j = i - 1; j >= 0; j--) {
+      const d = t - T[j];
+      if (d > maxDelay) break;
+      const b = S[j];
+      if (b === a) continue;
+      const k = d >= minDelay ? kernel(d) : 0;
+      if (stamp[b] !== i) {
+        stamp[b] = i;
+        best[b] = k;
+        touched[nt++] = b;
+      } else if (k > best[b]) best[b] = k;
+    }
+    for (let j = i + 1; j < N; j++) {
+      const d = T[j] - t;
+      if (d > maxDelay) break;
+      const b = S[j];
+      if (b === a) continue;
+      if (stamp[b] !== i) {
+        stamp[b] = i;
+        best[b] = 0;
+        touched[nt++] = b;
+      }
+      if (d >= minDelay && stampF[b] !== i) {
+        stampF[b] = i;
+        fol.add(b, a, w);
+      }
+    }
+    for (let q = 0; q < nt; q++) {
+      const b = touched[q];
+      co.add(a, b, w);
+      cnt.add(a, b, 1);
+      if (best[b] > 0) ker.add(a, b, w * best[b]);
+    }
+  }
+
+  // 4. Scores. cond(A,B): kernel correlation over A's initializations where B initialized
+  //    around it (an A restarting alone, e.g. its own machine rebooting, says nothing about B).
+  const cond = (a: number, b: number): number => {
+    const k = ker.get(a, b);
+    return k > 0 ? k / co.get(a, b) : 0;
+  };
+  // Explaining away: each initialization of A has one cause among the candidates that started
+  // before it in the window (the latest dependency to become ready). A mixture model fitted by EM
+  // gives each candidate its share of A's initializations; a service that always precedes A but
+  // explains nothing that a better candidate does not explain better (start-order confounding)
+  // ends with a share near 0.
+  const share = new Map<number, number>();
+  if (method === 'full') {
+    const floor = Math.min(CANDIDATE_FLOOR, threshold);
+    const candId = new Map<number, number>();
+    const candA: number[] = [];
+    ker.forEach((a, b) => {
+      if (cond(a, b) >= floor) {
+        candId.set(a * n + b, candA.length);
+        candA.push(a);
+      }
+    });
+    const offsets = new Int32Array(N + 1);
+    const eCand: number[] = [];
+    const eK: number[] = [];
+    const Wpresent = new Float64Array(n);
+    for (let i = 0; i < N; i++) {
+      const a = S[i];
+      const t = T[i];
+      let nt = 0;
+      for (let j = i - 1; j >= 0; j--) {
+        const d = t - T[j];
+        if (d > maxDelay) break;
+        if (d < minDelay) continue;
+        const b = S[j];
+        if (b === a) continue;
+        const c = candId.get(a * n + b);
+        if (c === undefined) continue;
+        const k = kernel(d);
+        if (stampF[b] !== -2 - i) {
+          stampF[b] = -2 - i;
+          best[b] = k;
+          touched[nt++] = b;
+        } else if (k > best[b]) best[b] = k;
+      }
+      let any = false;
+      for (let q = 0; q < nt; q++) {
+        const b = touched[q];
+        if (best[b] <= 0) continue;
+        eCand.push(candId.get(a * n + b)!);
+        eK.push(best[b]);
+        any = true;
+      }
+      if (any) Wpresent[a] += Wt[i];
+      offsets[i + 1] = eCand.length;
+    }
+    const C = candA.length;
+    const pi = new Float64Array(C).fill(1);
+    const acc = new Float64Array(C);
+    for (let it = 0; it < EM_ITERATIONS; it++) {
+      acc.fill(0);
+      for (let i = 0; i < N; i++) {
+        const lo = offsets[i];
+        const hi = offsets[i + 1];
+        if (lo === hi) continue;
+        let z = 0;
+        for (let e = lo; e < hi; e++) z += pi[eCand[e]] * eK[e];
+        if (z <= 0) continue;
+        const f = Wt[i] / z;
+        for (let e = lo; e < hi; e++) acc[eCand[e]] += f * pi[eCand[e]] * eK[e];
+      }
+      for (let c = 0; c < C; c++) pi[c] = Wpresent[candA[c]] > 0 ? acc[c] / Wpresent[candA[c]] : 0;
+    }
+    for (const [key, c] of candId) share.set(key, pi[c]);
+  }
+  const score = (a: number, b: number): number => {
+    if (method === 'plain') {
+      const k = ker.get(a, b);
+      return k > 0 ? k / Wsum[a] : 0;
+    }
+    const sh = share.get(a * n + b);
+    if (sh === undefined) return 0;
+    return cond(a, b) * Math.min(1, sh / MIN_SHARE);
+  };
+  const accepted: Edge[] = [];
+  const samplesOf = new Map<string, number>();
+  ker.forEach((a, b) => {
+    const s = round(score(a, b));
+    if (s >= threshold) {
+      const e = { service: serviceNames[a], dependsOn: serviceNames[b], score: s };
+      accepted.push(e);
+      samplesOf.set(`${e.service}\u0000${e.dependsOn}`, cnt.get(a, b));
+    }
+  });
+  accepted.sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+
+  // 5. Order: break cycles (weakest evidence first), reduce, generations.
+  let edges = accepted;
+  let cycles: Cycle[] = [];
+  if (method === 'full') {
+    const broken = breakCycles(serviceNames, accepted);
+    edges = broken.edges;
+    cycles = broken.cycles;
+  } else {
+    // The plain method still needs an order: drop cycles the same way, without reduction.
+    const broken = breakCycles(serviceNames, accepted);
+    edges = broken.edges;
+    cycles = broken.cycles;
+  }
+  for (const c of cycles) {
+    warnings.push(
+      `dependency cycle ${[...c.services, c.services[0]].join(' → ')}: dropped ${c.dropped.service} → ${c.dropped.dependsOn} (score ${c.dropped.score})`,
+    );
+  }
+  const direct = method === 'full' ? transitiveReduction(serviceNames, edges) : edges;
+  const dependencies: Dependency[] = direct.map(e => {
+    const samples = samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!;
+    return { service: e.service, dependsOn: e.dependsOn, score: e.score, samples, confidence: samples >= minSamples ? 'high' : 'low' };
+  });
+  const low = dependencies.filter(d => d.confidence === 'low');
+  if (low.length) {
+    warnings.push(
+      `${low.length} dependenc${low.length === 1 ? 'y has' : 'ies have'} fewer than ${minSamples} samples (low confidence): ${low
+        .slice(0, 5)
+        .map(d => `${d.service} → ${d.dependsOn} (${d.samples})`)
+        .join(', ')}${low.length > 5 ? ', …' : ''}`,
+    );
+  }
+  const serviceOrder = generations(serviceNames, edges).flat();
+
+  // 6. Machines: a machine waits for the machines hosting what its services depend on.
+  const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);
+  const medge = new Map<string, Edge>();
+  for (const e of edges) {
+    for (const ma of machinesOf[sid.get(e.service)!]) {
+      for (const mb of machinesOf[sid.get(e.dependsOn)!]) {
+        if (ma === mb) continue;
+        const k = `${ma}\u0000${mb}`;
+        const prev = medge.get(k);
+        if (!prev || prev.score < e.score) medge.set(k, { service: ma, dependsOn: mb, score: e.score });
+      }
+    }
+  }
+  const mlist = [...medge.values()].sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+  const mbroken = breakCycles(machineNames, mlist);
+  const machineCycles = mbroken.cycles.map(c => ({
+    machines: c.services,
+    dropped: { machine: c.dropped.service, waitsFor: c.dropped.dependsOn, score: c.dropped.score },
+  }));
+  for (const c of machineCycles) {
+    warnings.push(
+      `machine cycle ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} waits for ${c.dropped.waitsFor} (score ${c.dropped.score})`,
+    );
+  }
+  const waves = generations(machineNames, mbroken.edges);
+  const waitsFor = new Map<string, string[]>(machineNames.map(m => [m, []]));
+  for (const e of mbroken.edges) waitsFor.get(e.service)!.push(e.dependsOn);
+
+  // 7. Signed correlation matrix.
+  const matrix: number[][] = [];
+  for (let r = 0; r < n; r++) {
+    const row = new Array<number>(n);
+    for (let c = 0; c < n; c++) {
+      if (r === c) {
+        row[c] = 0;
+        continue;
+      }
+      const rc = round(score(r, c));
+      const cr = round(score(c, r));
+      row[c] = rc >= cr ? rc : -cr;
+    }
+    matrix.push(row);
+  }
+
+  return {
+    services: serviceNames.map((s, i) => ({ service: s, machines: [...machinesOf[i]].sort(byName), initializations: initCount[i] })),
+    dependencies,
+    serviceOrder,
+    machineOrder: waves.flat(),
+    waves,
+    machineDependencies: machineNames.map(m => ({ machine: m, waitsFor: waitsFor.get(m)!.sort(byName) })),
+    cycles,
+    machineCycles,
+    correlation: { services: serviceNames, matrix },
+    warnings,
+    skipped: options.skipped ?? 0,
+    at,
+  };
+}

@@ -1,0 +1,4 @@
+export * from './kernel';
+export * from './mapping';
+export * from './graph';
+export * from './analyze';

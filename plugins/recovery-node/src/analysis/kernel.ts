@@ -1,0 +1,80 @@
+/** Single-peak delay kernels, all normalised to a peak of 1 and 0 outside [minDelay, maxDelay]. */
+
+/** Shape and bounds of the delay kernel. Delays in milliseconds. */
+export interface KernelOptions {
+  /** Default `piecewise`. */
+  shape?: 'piecewise' | 'gamma' | 'lognormal';
+  /** Below this delay the kernel is 0 (too soon to have noticed). Default 60 s. */
+  minDelay?: number;
+  /** Where the kernel peaks at 1. Default 600 s. */
+  peakDelay?: number;
+  /** Past this delay the kernel is 0. Default 3600 s. */
+  maxDelay?: number;
+  /** Gamma shape parameter k (> 1); the scale follows from the peak. Default 3. */
+  gammaShape?: number;
+  /** Lognormal sigma; mu follows from the peak. Default 0.8. */
+  lognormalSigma?: number;
+}
+
+/** A kernel: delay (ms) → weight in [0, 1]. */
+export type Kernel = ((delay: number) => number) & {
+  readonly minDelay: number;
+  readonly peakDelay: number;
+  readonly maxDelay: number;
+};
+
+export const DEFAULT_KERNEL: Required<KernelOptions> = {
+  shape: 'piecewise',
+  minDelay: 60_000,
+  peakDelay: 600_000,
+  maxDelay: 3_600_000,
+  gammaShape: 3,
+  lognormalSigma: 0.8,
+};
+
+/** Builds a kernel function from options; throws on inconsistent bounds. */
+export function createKernel(options: KernelOptions = {}): Kernel {
+  const o = { ...DEFAULT_KERNEL, ...stripUndefined(options) };
+  const { minDelay: min, peakDelay: peak, maxDelay: max } = o;
+  if (!(min >= 0 && min < peak && peak < max && Number.isFinite(max))) {
+    throw new Error(
+      `kernel bounds must satisfy 0 <= minDelay < peakDelay < maxDelay (got ${min}, ${peak}, ${max})`,
+    );
+  }
+  let shapeFn: (d: number) => number;
+  switch (o.shape) {
+    case 'piecewise':
+      shapeFn = d => (d <= peak ? (d - min) / (peak - min) : (max - d) / (max - peak));
+      break;
+    case 'gamma': {
+      const k = o.gammaShape;
+      if (!(k > 1)) throw new Error('gammaShape must be > 1');
+      const theta = peak / (k - 1);
+      shapeFn = d => Math.pow(d / peak, k - 1) * Math.exp(-(d - peak) / theta);
+      break;
+    }
+    case 'lognormal': {
+      const s = o.lognormalSigma;
+      if (!(s > 0)) throw new Error('lognormalSigma must be > 0');
+      const mu = Math.log(peak) + s * s;
+      const atPeak = (Math.log(peak) - mu) ** 2;
+      shapeFn = d => (peak / d) * Math.exp(-((Math.log(d) - mu) ** 2 - atPeak) / (2 * s * s));
+      break;
+    }
+    default:
+      throw new Error(`unknown kernel shape '${String(o.shape)}'`);
+  }
+  const fn = ((d: number) => {
+    if (!(d >= min && d <= max) || d <= 0) return 0;
+    const v = shapeFn(d);
+    return v > 1 ? 1 : v < 0 ? 0 : v;
+  }) as Kernel;
+  Object.assign(fn, { minDelay: min, peakDelay: peak, maxDelay: max });
+  return fn;
+}
+
+export function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as any)[k] = v;
+  return out;
+}
