@@ -116,7 +116,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const run = await runs.start({
       entityRef: entityRefFromBody(req),
       mode,
-      trigger: 'user',
+      trigger: isServicePrincipal(credentials.principal) ? 'schedule' : 'user',
       createdBy: principalName(credentials.principal),
       options: {
         ...(options.reverseBootOrder !== undefined && {
@@ -158,4 +158,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 function principalName(principal: unknown): string | undefined {
   const p = principal as { userEntityRef?: string; subject?: string };
   return p?.userEntityRef ?? p?.subject;
+}
+
+function isServicePrincipal(principal: unknown): boolean {
+  return (principal as { type?: string })?.type === 'service';
 }

@@ -1,0 +1,7 @@
+/**
+ * Scheduled captures and nightly readiness checks for the recovery backend.
+ *
+ * @packageDocumentation
+ */
+export { recoveryModuleScheduler as default } from './module';
+export { captureMachines, runNightlyCheck } from './tasks';

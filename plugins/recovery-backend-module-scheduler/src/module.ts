@@ -1,0 +1,94 @@
+import {
+  coreServices,
+  createBackendModule,
+  readSchedulerServiceTaskScheduleDefinitionFromConfig,
+  SchedulerServiceTaskScheduleDefinition,
+} from '@backstage/backend-plugin-api';
+import { Config } from '@backstage/config';
+import { stringifyEntityRef } from '@backstage/catalog-model';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import {
+  ANNOTATION_NIGHTLY_CHECK,
+  MACHINE_RESOURCE_TYPE,
+} from '@backstage-recovery/plugin-recovery-common';
+import { RecoveryBackendClient } from './recoveryClient';
+import { captureMachines, runNightlyCheck } from './tasks';
+
+function schedule(
+  config: Config,
+  key: string,
+  fallback: SchedulerServiceTaskScheduleDefinition,
+): SchedulerServiceTaskScheduleDefinition {
+  return config.has(key)
+    ? readSchedulerServiceTaskScheduleDefinitionFromConfig(config.getConfig(key))
+    : fallback;
+}
+
+/**
+ * Scheduled captures and the nightly readiness check. Tasks are claimed through the
+ * database, so with several backend replicas each runs once.
+ *
+ * @public
+ */
+export const recoveryModuleScheduler = createBackendModule({
+  pluginId: 'recovery',
+  moduleId: 'scheduler',
+  register(env) {
+    env.registerInit({
+      deps: {
+        config: coreServices.rootConfig,
+        logger: coreServices.logger,
+        scheduler: coreServices.scheduler,
+        discovery: coreServices.discovery,
+        auth: coreServices.auth,
+        catalog: catalogServiceRef,
+      },
+      async init({ config, logger, scheduler, discovery, auth, catalog }) {
+        const api = new RecoveryBackendClient(discovery, auth);
+        const entities = async (filter: Record<string, string>) => {
+          const { items } = await catalog.getEntities(
+            { filter, fields: ['kind', 'metadata.namespace', 'metadata.name'] },
+            { credentials: await auth.getOwnServiceCredentials() },
+          );
+          return items.map(e => stringifyEntityRef(e)).sort();
+        };
+
+        await scheduler.scheduleTask({
+          id: 'recovery-capture',
+          ...schedule(config, 'recovery.schedules.capture', {
+            frequency: { cron: '0 * * * *' },
+            timeout: { minutes: 50 },
+          }),
+          fn: async () => {
+            const machines = await entities({
+              kind: 'Resource',
+              'spec.type': MACHINE_RESOURCE_TYPE,
+            });
+            const report = await captureMachines(api, machines, logger);
+            logger.info(`Scheduled capture: ${report.succeeded.length} captured, ${report.failed.length} failed`);
+          },
+        });
+
+        await scheduler.scheduleTask({
+          id: 'recovery-nightly-check',
+          ...schedule(config, 'recovery.schedules.nightlyCheck', {
+            frequency: { cron: '0 2 * * *' },
+            timeout: { hours: 4 },
+          }),
+          fn: async signal => {
+            const targets = await entities({
+              [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: 'true',
+            });
+            const report = await runNightlyCheck(api, targets, logger, {
+              pollIntervalMs: 5_000,
+              signal: signal as AbortSignal | undefined,
+            });
+            logger.info(
+              `Nightly readiness check: ${report.succeeded.length} recovered, ${report.failed.length} failed${report.failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`,
+            );
+          },
+        });
+      },
+    });
+  },
+});

@@ -1,0 +1,60 @@
+import { AuthService, DiscoveryService } from '@backstage/backend-plugin-api';
+import type { Capture, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+
+/** The part of the recovery API the scheduled tasks drive. */
+export interface ScheduledRecoveryApi {
+  capture(entityRef: string): Promise<Capture[]>;
+  startRun(entityRef: string): Promise<RecoveryRun>;
+  getRun(runId: string): Promise<RecoveryRun>;
+}
+
+/**
+ * Calls the recovery backend over HTTP with this module's service credentials, so tasks go
+ * through the same admission, permission and persistence as a user's request.
+ */
+export class RecoveryBackendClient implements ScheduledRecoveryApi {
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly auth: AuthService,
+  ) {}
+
+  async capture(entityRef: string): Promise<Capture[]> {
+    const body = await this.call('POST', '/captures', { entityRef });
+    return body.items;
+  }
+
+  startRun(entityRef: string): Promise<RecoveryRun> {
+    return this.call('POST', '/runs', { entityRef, mode: 'test' });
+  }
+
+  getRun(runId: string): Promise<RecoveryRun> {
+    return this.call('GET', `/runs/${encodeURIComponent(runId)}`);
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<any> {
+    const baseUrl = await this.discovery.getBaseUrl('recovery');
+    const { token } = await this.auth.getPluginRequestToken({
+      onBehalfOf: await this.auth.getOwnServiceCredentials(),
+      targetPluginId: 'recovery',
+    });
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'Content-Type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      let message = text;
+      try {
+        message = JSON.parse(text).error?.message ?? text;
+      } catch {
+        // not JSON: keep the text
+      }
+      throw new Error(`${method} ${path} failed with ${response.status}: ${message}`);
+    }
+    return JSON.parse(text);
+  }
+}
