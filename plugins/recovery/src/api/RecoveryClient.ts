@@ -1,0 +1,110 @@
+import {
+  createApiRef,
+  type DiscoveryApi,
+  type FetchApi,
+} from '@backstage/frontend-plugin-api';
+import { ResponseError } from '@backstage/errors';
+import { parseEntityRef } from '@backstage/catalog-model';
+import type {
+  BootPlan,
+  Capture,
+  Readiness,
+  RecoveryApi,
+  RecoveryRun,
+  RunMode,
+} from '@backstage-recovery/plugin-recovery-common';
+
+/** The frontend's handle on the recovery backend. */
+export const recoveryApiRef = createApiRef<RecoveryApi>().with({
+  id: 'plugin.recovery.service',
+  pluginId: 'recovery',
+});
+
+/** Talks to the recovery backend's HTTP API under `/api/recovery`. */
+export class RecoveryClient implements RecoveryApi {
+  private readonly discoveryApi: DiscoveryApi;
+  private readonly fetchApi: FetchApi;
+
+  constructor(options: { discoveryApi: DiscoveryApi; fetchApi: FetchApi }) {
+    this.discoveryApi = options.discoveryApi;
+    this.fetchApi = options.fetchApi;
+  }
+
+  async getReadiness(entityRef: string): Promise<Readiness> {
+    return this.request<Readiness>(`/readiness/${refPath(entityRef)}`);
+  }
+
+  async listReadiness(): Promise<Readiness[]> {
+    const body = await this.request<{ items: Readiness[] }>('/readiness');
+    return body.items;
+  }
+
+  async getBootPlan(entityRef: string): Promise<BootPlan> {
+    return this.request<BootPlan>(`/plan/${refPath(entityRef)}`);
+  }
+
+  async captureNow(entityRef: string): Promise<Capture[]> {
+    const body = await this.request<{ items: Capture[] }>('/captures', {
+      method: 'POST',
+      body: { entityRef },
+    });
+    return body.items;
+  }
+
+  async startRun(request: {
+    entityRef: string;
+    mode?: RunMode;
+  }): Promise<RecoveryRun> {
+    return this.request<RecoveryRun>('/runs', {
+      method: 'POST',
+      body: request,
+    });
+  }
+
+  async getRun(runId: string): Promise<RecoveryRun> {
+    return this.request<RecoveryRun>(`/runs/${encodeURIComponent(runId)}`);
+  }
+
+  async listRuns(query: {
+    entityRef?: string;
+    limit?: number;
+  }): Promise<RecoveryRun[]> {
+    const params = new URLSearchParams();
+    if (query.entityRef) params.set('entityRef', query.entityRef);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const qs = params.toString();
+    const body = await this.request<{ items: RecoveryRun[] }>(
+      `/runs${qs ? `?${qs}` : ''}`,
+    );
+    return body.items;
+  }
+
+  private async request<T>(
+    path: string,
+    init?: { method: string; body: unknown },
+  ): Promise<T> {
+    const baseUrl = await this.discoveryApi.getBaseUrl('recovery');
+    const response = await this.fetchApi.fetch(
+      `${baseUrl}${path}`,
+      init
+        ? {
+            method: init.method,
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(init.body),
+          }
+        : undefined,
+    );
+    if (!response.ok) {
+      throw await ResponseError.fromResponse(response);
+    }
+    return (await response.json()) as T;
+  }
+}
+
+/** `component:default/web` → `component/default/web`, each part URL-encoded. */
+function refPath(entityRef: string): string {
+  const { kind, namespace, name } = parseEntityRef(entityRef);
+  return [kind.toLocaleLowerCase('en-US'), namespace, name]
+    .map(encodeURIComponent)
+    .join('/');
+}

@@ -1,0 +1,312 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import {
+  mockApis,
+  renderInTestApp,
+  TestApiProvider,
+} from '@backstage/test-utils';
+import {
+  EntityProvider,
+  entityRouteRef,
+} from '@backstage/plugin-catalog-react';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { Entity } from '@backstage/catalog-model';
+import { SWRConfig } from 'swr';
+import {
+  ANNOTATION_CONTAINER,
+  ANNOTATION_ENGINE,
+  RecoveryApi,
+} from '@backstage-recovery/plugin-recovery-common';
+import { recoveryApiRef } from '../api/RecoveryClient';
+import { EntityRecoveryCard } from './EntityRecoveryCard';
+import {
+  DB,
+  fakeRecoveryApi,
+  makeReadiness,
+  makeRun,
+  WEB,
+  webEntity,
+} from '../testUtils/fixtures';
+
+async function renderCard(options: {
+  api: Partial<RecoveryApi>;
+  allow?: boolean;
+  entity?: Entity;
+}) {
+  const permissionApi = mockApis.permission({
+    authorize:
+      options.allow === false ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+  });
+  return renderInTestApp(
+    <TestApiProvider
+      apis={[
+        [recoveryApiRef, options.api],
+        [permissionApiRef, permissionApi],
+      ]}
+    >
+      {/* usePermission caches decisions in SWR: a fresh cache per test */}
+      <SWRConfig value={{ provider: () => new Map() }}>
+        <EntityProvider entity={options.entity ?? webEntity}>
+          <EntityRecoveryCard pollIntervalMs={10} />
+        </EntityProvider>
+      </SWRConfig>
+    </TestApiProvider>,
+    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+  );
+}
+
+describe('EntityRecoveryCard', () => {
+  it('shows progress while readiness loads', async () => {
+    const api = fakeRecoveryApi({ getReadiness: () => new Promise(() => {}) });
+    await renderCard({ api });
+    expect(screen.getByText('Recovery readiness')).toBeInTheDocument();
+    expect(await screen.findByTestId('progress')).toBeInTheDocument();
+    expect(api.getReadiness).toHaveBeenCalledWith('component:default/web');
+    expect(screen.queryByRole('button', { name: /run test recovery/i })).toBeNull();
+  });
+
+  it('shows status, reasons, capture ages vs RPO, last run and boot plan position', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          status: 'at-risk',
+          reasons: ['Capture of web-1 is 30h old, over the 24h RPO'],
+          lastRun: makeRun('succeeded'),
+        }),
+    });
+    await renderCard({ api });
+
+    expect(await screen.findByText('At risk')).toBeInTheDocument();
+    expect(
+      screen.getByText('Capture of web-1 is 30h old, over the 24h RPO'),
+    ).toBeInTheDocument();
+    expect(screen.getByText(/RPO 1d · RTO 15m/)).toBeInTheDocument();
+
+    const captures = screen.getByRole('table', { name: 'Captures' });
+    expect(within(captures).getByText('2h old, within RPO 1d')).toBeInTheDocument();
+    expect(within(captures).getByText('1d 6h old, over RPO 1d')).toBeInTheDocument();
+
+    expect(screen.getByTestId('last-run')).toHaveTextContent(
+      /Succeeded.*measured RTO 4m 12s vs objective 15m/,
+    );
+
+    const position = screen.getByTestId('plan-position');
+    expect(position).toHaveTextContent('Boots in wave 2 of 2, after db.');
+    const waves = screen.getByLabelText('Boot waves');
+    expect(within(waves).getByText('Wave 1')).toBeInTheDocument();
+    expect(within(waves).getByText('db')).toBeInTheDocument();
+    expect(within(waves).getByText('web-1')).toBeInTheDocument();
+
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
+  });
+
+  it('explains how to annotate when the entity has no machines', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          status: 'unknown',
+          reasons: ['No machines found for this entity'],
+          plan: { entityRef: 'component:default/web', waves: [], machines: [] },
+          position: undefined,
+          captures: [],
+        }),
+    });
+    await renderCard({ api });
+
+    const box = await screen.findByLabelText('No machines');
+    expect(box).toHaveTextContent("No machines in this component's boot plan");
+    expect(box).toHaveTextContent(ANNOTATION_ENGINE);
+    expect(box).toHaveTextContent(ANNOTATION_CONTAINER);
+    expect(box).toHaveTextContent('spec.dependsOn');
+    expect(box).toHaveTextContent('spec.type: machine');
+    expect(screen.getByText('Unknown')).toBeInTheDocument();
+    expect(screen.queryByRole('table', { name: 'Captures' })).toBeNull();
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+    expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
+  });
+
+  it('lists entity problems naming the annotation at fault', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          status: 'not-recoverable',
+          reasons: ['Machine web-1 cannot be captured'],
+          problems: [
+            {
+              entityRef: WEB,
+              annotation: ANNOTATION_CONTAINER,
+              message: 'Machine web-1 has no container annotation',
+            },
+            {
+              entityRef: 'component:default/web',
+              annotation: 'recovery.backstage-recovery.io/rpo',
+              message: 'RPO "soon" is not a duration such as 24h',
+            },
+          ],
+        }),
+    });
+    await renderCard({ api });
+
+    const problems = await screen.findByLabelText('Configuration problems');
+    expect(problems).toHaveTextContent('2 configuration problems');
+    expect(problems).toHaveTextContent('Machine web-1 has no container annotation');
+    expect(problems).toHaveTextContent(`(web-1, ${ANNOTATION_CONTAINER})`);
+    expect(problems).toHaveTextContent('RPO "soon" is not a duration such as 24h');
+    expect(problems).toHaveTextContent('recovery.backstage-recovery.io/rpo');
+    expect(screen.getByText('Not recoverable')).toBeInTheDocument();
+  });
+
+  it('follows a run in progress live: one machine ready with timings, one restoring', async () => {
+    const running = makeRun('running');
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ lastRun: running }),
+      getRun: async () => running,
+    });
+    await renderCard({ api });
+
+    const section = await screen.findByLabelText('Test recovery in progress');
+    expect(section).toHaveTextContent('in progress on recovery-1');
+    expect(section).toHaveTextContent('wave 2 of 2');
+    expect(section).toHaveTextContent('1 of 2 machines ready');
+
+    const dbRow = within(section).getByTestId('run-machine-db');
+    expect(dbRow).toHaveTextContent('Ready');
+    expect(dbRow).toHaveTextContent('12s'); // restore 1s → 13s
+    expect(dbRow).toHaveTextContent('6s'); // boot 14s → 20s
+    expect(dbRow).toHaveTextContent('19s'); // total 1s → 20s
+    const webRow = within(section).getByTestId('run-machine-web-1');
+    expect(webRow).toHaveTextContent('Restoring');
+    expect(webRow).toHaveTextContent('…');
+
+    const timeline = within(section).getByRole('table', { name: 'Timeline' });
+    expect(within(timeline).getByText('Restoring capture cap-web')).toBeInTheDocument();
+    expect(within(timeline).getByText('Probe tcp:5432 passed')).toBeInTheDocument();
+
+    await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-1'));
+    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+  });
+
+  it('shows a succeeded run with its measured RTO against the objective', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ lastRun: makeRun('running') }),
+      getRun: async () => makeRun('succeeded'),
+    });
+    await renderCard({ api });
+
+    const outcome = await screen.findByText('Recovery succeeded');
+    const alert = outcome.closest('[role="alert"]') as HTMLElement;
+    expect(alert).toHaveTextContent(
+      '2 machines recovered; measured RTO 4m 12s (objective 15m).',
+    );
+    expect(screen.getByText('Test lab torn down')).toBeInTheDocument();
+  });
+
+  it('shows a failed run naming the machine, the probe and why, with its log tail', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', lastRun: makeRun('running') }),
+      getRun: async () => makeRun('failed'),
+    });
+    await renderCard({ api });
+
+    const outcome = await screen.findByText('Recovery failed');
+    const alert = outcome.closest('[role="alert"]') as HTMLElement;
+    expect(alert).toHaveTextContent(
+      'Machine web-1 failed probe http:80/healthz: no answer within 60s',
+    );
+    expect(within(alert).getByLabelText('Log tail')).toHaveTextContent(
+      'nginx: [emerg] host not found in upstream "db:5432"',
+    );
+    expect(
+      screen.getByText('Probe http:80/healthz failed: no answer within 60s'),
+    ).toBeInTheDocument();
+  });
+
+  it('summarises a failed last run without a live run', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', lastRun: makeRun('failed') }),
+    });
+    await renderCard({ api });
+    expect(await screen.findByTestId('last-run')).toHaveTextContent(
+      /Failed.*at web-1: probe http:80\/healthz: no answer within 60s/,
+    );
+    expect(api.getRun).not.toHaveBeenCalled();
+  });
+
+  it('disables the actions without permission', async () => {
+    const api = fakeRecoveryApi();
+    await renderCard({ api, allow: false });
+    await screen.findByText('Ready');
+    await waitFor(() =>
+      expect(
+        screen.getByRole('button', { name: /run test recovery/i }),
+      ).toBeDisabled(),
+    );
+    expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
+    expect(
+      screen.getByText(/You are not allowed to run test recoveries/),
+    ).toHaveTextContent('recovery.run.create');
+    expect(api.startRun).not.toHaveBeenCalled();
+  });
+
+  it('starts a test recovery and polls it until it is done', async () => {
+    const sequence = [makeRun('running'), makeRun('running'), makeRun('succeeded')];
+    let calls = 0;
+    const api = fakeRecoveryApi({
+      startRun: async () => makeRun('pending'),
+      getRun: async () => sequence[Math.min(calls++, sequence.length - 1)],
+    });
+    await renderCard({ api });
+
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+
+    expect(api.startRun).toHaveBeenCalledWith({
+      entityRef: 'component:default/web',
+      mode: 'test',
+    });
+    expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
+    expect(api.getRun).toHaveBeenCalledTimes(3);
+    expect(api.getRun).toHaveBeenCalledWith('run-1');
+    // Readiness is reloaded once the run is over, and polling stops.
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+    await new Promise(r => setTimeout(r, 50));
+    expect(api.getRun).toHaveBeenCalledTimes(3);
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+  });
+
+  it('reports a refused start', async () => {
+    const api = fakeRecoveryApi({
+      startRun: async () => {
+        throw new Error('Hypervisor host recovery-1 is busy with run run-0');
+      },
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    expect(
+      await screen.findByText(
+        'Could not start the test recovery: Hypervisor host recovery-1 is busy with run run-0',
+      ),
+    ).toBeInTheDocument();
+  });
+
+  it('captures now and reloads readiness', async () => {
+    const api = fakeRecoveryApi({
+      captureNow: async () => makeReadiness().captures.map(c => c.latest!),
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /capture now/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
+    expect(api.captureNow).toHaveBeenCalledWith('component:default/web');
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+    expect(DB).toBeTruthy();
+  });
+});

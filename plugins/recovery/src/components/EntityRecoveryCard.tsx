@@ -1,0 +1,271 @@
+import { useCallback, useEffect, useState } from 'react';
+import { Box, Button, Divider, makeStyles, Typography } from '@material-ui/core';
+import { Alert } from '@material-ui/lab';
+import PlayArrowIcon from '@material-ui/icons/PlayArrow';
+import CameraAltIcon from '@material-ui/icons/CameraAlt';
+import {
+  InfoCard,
+  Progress,
+  ResponseErrorPanel,
+} from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { stringifyEntityRef } from '@backstage/catalog-model';
+import { useEntity } from '@backstage/plugin-catalog-react';
+import { usePermission } from '@backstage/plugin-permission-react';
+import {
+  recoveryCaptureCreatePermission,
+  recoveryRunCreatePermission,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import { recoveryApiRef } from '../api/RecoveryClient';
+import { isRunActive } from './format';
+import { RunDetails } from './RunDetails';
+import {
+  BootPlanView,
+  CaptureTable,
+  EntityProblems,
+  LastRunSummary,
+  NoMachines,
+  ReadinessSummary,
+} from './ReadinessSections';
+import { useRunPolling } from './useRunPolling';
+
+const useStyles = makeStyles(theme => ({
+  section: {
+    marginTop: theme.spacing(2),
+  },
+  sectionTitle: {
+    marginBottom: theme.spacing(0.5),
+  },
+  actions: {
+    display: 'flex',
+    flexWrap: 'wrap',
+    gap: theme.spacing(1),
+    alignItems: 'center',
+  },
+}));
+
+/** Props of {@link EntityRecoveryCard}. */
+export interface EntityRecoveryCardProps {
+  /** How often a running recovery is polled, in milliseconds. Default 1000. */
+  pollIntervalMs?: number;
+}
+
+const Section = ({
+  title,
+  children,
+}: {
+  title: string;
+  children: React.ReactNode;
+}) => {
+  const classes = useStyles();
+  return (
+    <Box className={classes.section} component="section" aria-label={title}>
+      <Typography variant="subtitle2" className={classes.sectionTitle}>
+        {title}
+      </Typography>
+      {children}
+    </Box>
+  );
+};
+
+/**
+ * "Recovery readiness" card for `Component` and `System` entity pages: readiness, captures
+ * vs RPO, last test recovery vs RTO, place in the boot plan, and a live test recovery.
+ */
+export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
+  const { pollIntervalMs = 1000 } = props;
+  const classes = useStyles();
+  const api = useApi(recoveryApiRef);
+  const { entity } = useEntity();
+  const entityRef = stringifyEntityRef(entity);
+
+  const readinessState = useAsyncRetry(
+    () => api.getReadiness(entityRef),
+    [api, entityRef],
+  );
+  const { retry } = readinessState;
+  const readiness = readinessState.value;
+
+  const runPermission = usePermission({
+    permission: recoveryRunCreatePermission,
+  });
+  const capturePermission = usePermission({
+    permission: recoveryCaptureCreatePermission,
+  });
+
+  const onDone = useCallback(() => retry(), [retry]);
+  const { run, error: pollError, follow } = useRunPolling({
+    intervalMs: pollIntervalMs,
+    onDone,
+  });
+
+  // A run already in progress (started elsewhere, or before a reload) is followed live.
+  const lastRun = readiness?.lastRun;
+  useEffect(() => {
+    if (!run && lastRun && isRunActive(lastRun)) follow(lastRun);
+  }, [run, lastRun, follow]);
+
+  const [starting, setStarting] = useState(false);
+  const [startError, setStartError] = useState<Error | undefined>();
+  const [capturing, setCapturing] = useState(false);
+  const [captureResult, setCaptureResult] = useState<
+    { ok: true; count: number } | { ok: false; error: Error } | undefined
+  >();
+
+  const startRun = async () => {
+    setStarting(true);
+    setStartError(undefined);
+    try {
+      const started: RecoveryRun = await api.startRun({
+        entityRef,
+        mode: 'test',
+      });
+      follow(started);
+    } catch (e) {
+      setStartError(e as Error);
+    } finally {
+      setStarting(false);
+    }
+  };
+
+  const captureNow = async () => {
+    setCapturing(true);
+    setCaptureResult(undefined);
+    try {
+      const captures = await api.captureNow(entityRef);
+      setCaptureResult({ ok: true, count: captures.length });
+      retry();
+    } catch (e) {
+      setCaptureResult({ ok: false, error: e as Error });
+    } finally {
+      setCapturing(false);
+    }
+  };
+
+  if (readinessState.loading && !readiness) {
+    return (
+      <InfoCard title="Recovery readiness">
+        <Progress />
+      </InfoCard>
+    );
+  }
+  if (readinessState.error && !readiness) {
+    return (
+      <InfoCard title="Recovery readiness">
+        <ResponseErrorPanel error={readinessState.error} />
+      </InfoCard>
+    );
+  }
+  if (!readiness) return null;
+
+  const plan = readiness.plan;
+  const hasMachines = !!plan && plan.machines.length > 0;
+  const running = isRunActive(run);
+  const runAllowed = runPermission.allowed;
+  const captureAllowed = capturePermission.allowed;
+
+  return (
+    <InfoCard
+      title="Recovery readiness"
+      subheader={entity.metadata.title ?? entity.metadata.name}
+    >
+      <ReadinessSummary readiness={readiness} />
+
+      {readiness.problems.length > 0 && (
+        <Box className={classes.section}>
+          <EntityProblems problems={readiness.problems} />
+        </Box>
+      )}
+
+      {!hasMachines ? (
+        <Box className={classes.section}>
+          <NoMachines kind={entity.kind} />
+        </Box>
+      ) : (
+        <>
+          <Section title="Captures">
+            <CaptureTable
+              captures={readiness.captures}
+              rpoSeconds={readiness.objectives.rpoSeconds}
+            />
+          </Section>
+          <Section title="Last test recovery">
+            <LastRunSummary
+              run={readiness.lastRun}
+              rtoSeconds={readiness.objectives.rtoSeconds}
+            />
+          </Section>
+          <Section title="Boot plan">
+            <BootPlanView plan={plan!} position={readiness.position} />
+          </Section>
+        </>
+      )}
+
+      {run && (
+        <Section title={running ? 'Test recovery in progress' : 'Test recovery'}>
+          {pollError && (
+            <Alert severity="warning">
+              Lost contact with the run: {pollError.message}. Retrying…
+            </Alert>
+          )}
+          <RunDetails
+            run={run}
+            rtoObjectiveSeconds={readiness.objectives.rtoSeconds}
+            maxSteps={12}
+          />
+        </Section>
+      )}
+
+      {startError && (
+        <Box className={classes.section}>
+          <Alert severity="error">
+            Could not start the test recovery: {startError.message}
+          </Alert>
+        </Box>
+      )}
+      {captureResult && (
+        <Box className={classes.section}>
+          {captureResult.ok ? (
+            <Alert severity="success">
+              Captured {captureResult.count} machine
+              {captureResult.count === 1 ? '' : 's'}.
+            </Alert>
+          ) : (
+            <Alert severity="error">
+              Capture failed: {captureResult.error.message}
+            </Alert>
+          )}
+        </Box>
+      )}
+
+      <Divider className={classes.section} />
+      <Box className={`${classes.section} ${classes.actions}`}>
+        <Button
+          variant="contained"
+          color="primary"
+          startIcon={<PlayArrowIcon />}
+          disabled={!runAllowed || !hasMachines || running || starting}
+          onClick={startRun}
+        >
+          {running || starting ? 'Test recovery running…' : 'Run test recovery'}
+        </Button>
+        <Button
+          variant="outlined"
+          startIcon={<CameraAltIcon />}
+          disabled={!captureAllowed || !hasMachines || capturing}
+          onClick={captureNow}
+        >
+          {capturing ? 'Capturing…' : 'Capture now'}
+        </Button>
+        {!runPermission.loading && !runAllowed && (
+          <Typography variant="caption" color="textSecondary">
+            You are not allowed to run test recoveries (
+            <code>{recoveryRunCreatePermission.name}</code>).
+          </Typography>
+        )}
+      </Box>
+    </InfoCard>
+  );
+};

@@ -1,0 +1,339 @@
+import {
+  Box,
+  Chip,
+  makeStyles,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  Typography,
+} from '@material-ui/core';
+import { Alert, AlertTitle } from '@material-ui/lab';
+import { StatusError, StatusOK, StatusWarning } from '@backstage/core-components';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import {
+  ANNOTATION_CONTAINER,
+  ANNOTATION_ENGINE,
+  ANNOTATION_PROBES,
+  BootPlan,
+  EntityProblem,
+  MachineCaptureStatus,
+  Readiness,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  formatAgo,
+  formatDuration,
+  shortRef,
+} from './format';
+import { ReadinessStatusView, RunStatusView } from './StatusViews';
+
+const useStyles = makeStyles(theme => ({
+  reasons: {
+    margin: theme.spacing(0.5, 0, 0, 0),
+    paddingLeft: theme.spacing(2.5),
+  },
+  code: {
+    fontFamily: 'monospace',
+    fontSize: '0.8rem',
+  },
+  pre: {
+    fontFamily: 'monospace',
+    fontSize: '0.75rem',
+    whiteSpace: 'pre',
+    overflowX: 'auto',
+    margin: theme.spacing(1, 0, 0, 0),
+  },
+  waveRow: {
+    display: 'flex',
+    alignItems: 'center',
+    flexWrap: 'wrap',
+    marginBottom: theme.spacing(0.5),
+  },
+  waveLabel: {
+    minWidth: 64,
+    fontWeight: theme.typography.fontWeightMedium as number,
+  },
+  chip: {
+    margin: theme.spacing(0.25),
+  },
+}));
+
+/** Status, objectives and the reasons behind the status. */
+export const ReadinessSummary = ({ readiness }: { readiness: Readiness }) => {
+  const classes = useStyles();
+  return (
+    <Box>
+      <Box display="flex" alignItems="center" flexWrap="wrap">
+        <Box mr={2} data-testid="readiness-status">
+          <ReadinessStatusView status={readiness.status} />
+        </Box>
+        <Typography variant="body2" color="textSecondary">
+          Objectives: RPO {formatDuration(readiness.objectives.rpoSeconds)} ·
+          RTO {formatDuration(readiness.objectives.rtoSeconds)}
+        </Typography>
+      </Box>
+      {readiness.reasons.length > 0 && (
+        <ul className={classes.reasons} aria-label="Reasons">
+          {readiness.reasons.map(reason => (
+            <li key={reason}>
+              <Typography variant="body2">{reason}</Typography>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Box>
+  );
+};
+
+/** Bad or missing annotations, naming the annotation at fault. */
+export const EntityProblems = ({ problems }: { problems: EntityProblem[] }) => {
+  const classes = useStyles();
+  if (!problems.length) return null;
+  return (
+    <Alert severity="warning" aria-label="Configuration problems">
+      <AlertTitle>
+        {problems.length === 1
+          ? 'A configuration problem'
+          : `${problems.length} configuration problems`}
+      </AlertTitle>
+      <ul className={classes.reasons}>
+        {problems.map((p, i) => (
+          <li key={`${p.entityRef}-${p.annotation ?? ''}-${i}`}>
+            <Typography variant="body2" component="span">
+              {p.message}
+            </Typography>{' '}
+            <Typography variant="caption" component="span" color="textSecondary">
+              ({shortRef(p.entityRef)}
+              {p.annotation ? (
+                <>
+                  , <code className={classes.code}>{p.annotation}</code>
+                </>
+              ) : null}
+              )
+            </Typography>
+          </li>
+        ))}
+      </ul>
+    </Alert>
+  );
+};
+
+/** Shown when the plan has no machines: how to annotate the catalog. */
+export const NoMachines = ({ kind }: { kind: string }) => {
+  const classes = useStyles();
+  const example = `# the machine
+apiVersion: backstage.io/v1alpha1
+kind: Resource
+metadata:
+  name: web-1
+  annotations:
+    ${ANNOTATION_ENGINE}: primary
+    ${ANNOTATION_CONTAINER}: web-1
+spec:
+  type: machine
+---
+# this ${kind.toLocaleLowerCase('en-US')}
+spec:
+  dependsOn:
+    - resource:default/web-1
+metadata:
+  annotations:
+    ${ANNOTATION_PROBES}: http:80/healthz`;
+  return (
+    <Alert severity="info" aria-label="No machines">
+      <AlertTitle>No machines in this {kind.toLocaleLowerCase('en-US')}'s boot plan</AlertTitle>
+      <Typography variant="body2">
+        Nothing can be captured or recovered until the catalog says which
+        machines run it. Describe each primary machine as a{' '}
+        <code className={classes.code}>Resource</code> with{' '}
+        <code className={classes.code}>spec.type: machine</code> and the{' '}
+        <code className={classes.code}>{ANNOTATION_ENGINE}</code> and{' '}
+        <code className={classes.code}>{ANNOTATION_CONTAINER}</code>{' '}
+        annotations, then list it in this entity's{' '}
+        <code className={classes.code}>spec.dependsOn</code>.
+      </Typography>
+      <pre className={classes.pre}>{example}</pre>
+    </Alert>
+  );
+};
+
+/** Last capture of each machine and its age against the RPO objective. */
+export const CaptureTable = ({
+  captures,
+  rpoSeconds,
+}: {
+  captures: MachineCaptureStatus[];
+  rpoSeconds: number;
+}) => {
+  if (!captures.length) return null;
+  return (
+    <Table size="small" aria-label="Captures">
+      <TableHead>
+        <TableRow>
+          <TableCell>Machine</TableCell>
+          <TableCell>Last capture</TableCell>
+          <TableCell>Age vs RPO</TableCell>
+        </TableRow>
+      </TableHead>
+      <TableBody>
+        {captures.map(c => {
+          const age =
+            c.ageSeconds ??
+            (c.latest
+              ? (Date.now() - Date.parse(c.latest.createdAt)) / 1000
+              : undefined);
+          let verdict: JSX.Element;
+          if (!c.latest || age === undefined) {
+            verdict = <StatusError>never captured</StatusError>;
+          } else if (age > rpoSeconds) {
+            verdict = (
+              <StatusError>
+                {formatDuration(age)} old, over RPO {formatDuration(rpoSeconds)}
+              </StatusError>
+            );
+          } else if (age > rpoSeconds * 0.8) {
+            verdict = (
+              <StatusWarning>
+                {formatDuration(age)} old, near RPO {formatDuration(rpoSeconds)}
+              </StatusWarning>
+            );
+          } else {
+            verdict = (
+              <StatusOK>
+                {formatDuration(age)} old, within RPO {formatDuration(rpoSeconds)}
+              </StatusOK>
+            );
+          }
+          return (
+            <TableRow key={c.machineRef}>
+              <TableCell>
+                <EntityRefLink entityRef={c.machineRef} defaultKind="resource" />
+              </TableCell>
+              <TableCell>
+                {c.latest ? (
+                  <span title={c.latest.createdAt}>
+                    {formatAgo(c.latest.createdAt)}
+                  </span>
+                ) : (
+                  '—'
+                )}
+              </TableCell>
+              <TableCell>{verdict}</TableCell>
+            </TableRow>
+          );
+        })}
+      </TableBody>
+    </Table>
+  );
+};
+
+/** One line about the last test recovery: result, when, measured RTO vs objective. */
+export const LastRunSummary = ({
+  run,
+  rtoSeconds,
+}: {
+  run?: RecoveryRun;
+  rtoSeconds: number;
+}) => {
+  if (!run) {
+    return (
+      <Typography variant="body2" color="textSecondary">
+        No test recovery has been run yet.
+      </Typography>
+    );
+  }
+  const when = run.finishedAt ?? run.startedAt ?? run.createdAt;
+  let detail: string;
+  if (run.status === 'succeeded') {
+    const over = run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds;
+    detail = `measured RTO ${formatDuration(run.rtoSeconds)} vs objective ${formatDuration(
+      rtoSeconds,
+    )}${over ? ' (exceeded)' : ''}`;
+  } else if (run.status === 'failed') {
+    const machine = run.error?.machineRef
+      ? `${shortRef(run.error.machineRef)}`
+      : undefined;
+    detail = [
+      machine ? `at ${machine}` : undefined,
+      run.error?.probe ? `probe ${run.error.probe}` : undefined,
+      run.error?.message,
+    ]
+      .filter(Boolean)
+      .join(': ');
+  } else {
+    detail = 'in progress';
+  }
+  return (
+    <Box display="flex" alignItems="center" flexWrap="wrap" data-testid="last-run">
+      <Box mr={1}>
+        <RunStatusView status={run.status} />
+      </Box>
+      <Typography variant="body2">
+        {formatAgo(when)} — {detail}
+      </Typography>
+    </Box>
+  );
+};
+
+/** Where this entity's machines sit in the boot plan, and a compact view of the waves. */
+export const BootPlanView = ({
+  plan,
+  position,
+}: {
+  plan: BootPlan;
+  position?: Readiness['position'];
+}) => {
+  const classes = useStyles();
+  const own = new Set(position?.machines ?? []);
+  const n = plan.waves.length;
+  return (
+    <Box>
+      {position ? (
+        <Typography variant="body2" data-testid="plan-position">
+          Boots in <strong>wave {position.wave + 1} of {n}</strong>
+          {position.waitsFor.length ? (
+            <>
+              , after{' '}
+              {position.waitsFor.map((m, i) => (
+                <span key={m}>
+                  {i > 0 ? ', ' : ''}
+                  <EntityRefLink entityRef={m} defaultKind="resource" />
+                </span>
+              ))}
+            </>
+          ) : (
+            ', waiting for no other machine'
+          )}
+          .
+        </Typography>
+      ) : (
+        <Typography variant="body2" data-testid="plan-position">
+          {plan.machines.length} machine{plan.machines.length === 1 ? '' : 's'}{' '}
+          in {n} wave{n === 1 ? '' : 's'}.
+        </Typography>
+      )}
+      <Box mt={1} aria-label="Boot waves">
+        {plan.waves.map((wave, i) => (
+          <div className={classes.waveRow} key={i}>
+            <Typography variant="caption" className={classes.waveLabel}>
+              Wave {i + 1}
+            </Typography>
+            {wave.map(m => (
+              <Chip
+                key={m}
+                size="small"
+                label={shortRef(m)}
+                title={m}
+                className={classes.chip}
+                color={own.has(m) ? 'primary' : 'default'}
+                variant={own.has(m) ? 'default' : 'outlined'}
+              />
+            ))}
+          </div>
+        ))}
+      </Box>
+    </Box>
+  );
+};

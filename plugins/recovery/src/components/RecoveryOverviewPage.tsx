@@ -1,0 +1,176 @@
+import { Typography } from '@material-ui/core';
+import {
+  Content,
+  ContentHeader,
+  Header,
+  Page,
+  ResponseErrorPanel,
+  SupportButton,
+  Table,
+  TableColumn,
+} from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import type { Readiness } from '@backstage-recovery/plugin-recovery-common';
+import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import { recoveryApiRef } from '../api/RecoveryClient';
+import {
+  formatAgo,
+  formatDuration,
+  READINESS_RISK_RANK,
+  shortRef,
+} from './format';
+import { ReadinessStatusView, RunStatusView } from './StatusViews';
+
+/** Sorts readiness rows by risk (not-recoverable first), then by entity ref. */
+export function sortByRisk(items: Readiness[]): Readiness[] {
+  return [...items].sort(
+    (a, b) =>
+      (READINESS_RISK_RANK[a.status] ?? 9) - (READINESS_RISK_RANK[b.status] ?? 9) ||
+      a.entityRef.localeCompare(b.entityRef),
+  );
+}
+
+function oldestCaptureAge(r: Readiness): number | undefined {
+  if (!r.captures.length) return undefined;
+  if (r.captures.some(c => !c.latest)) return Infinity;
+  return Math.max(...r.captures.map(c => c.ageSeconds ?? 0));
+}
+
+const columns: TableColumn<Readiness>[] = [
+  {
+    title: 'Entity',
+    field: 'entityRef',
+    highlight: true,
+    render: r => <EntityRefLink entityRef={r.entityRef} />,
+  },
+  {
+    title: 'Readiness',
+    field: 'status',
+    customSort: (a, b) =>
+      READINESS_RISK_RANK[a.status] - READINESS_RISK_RANK[b.status],
+    render: r => <ReadinessStatusView status={r.status} />,
+  },
+  {
+    title: 'Why',
+    render: r =>
+      r.reasons.length ? (
+        <>
+          <Typography variant="body2">{r.reasons[0]}</Typography>
+          {r.reasons.length > 1 && (
+            <Typography variant="caption" color="textSecondary">
+              and {r.reasons.length - 1} more
+            </Typography>
+          )}
+        </>
+      ) : (
+        '—'
+      ),
+  },
+  {
+    title: 'Oldest capture',
+    customSort: (a, b) =>
+      (oldestCaptureAge(a) ?? -1) - (oldestCaptureAge(b) ?? -1),
+    render: r => {
+      const age = oldestCaptureAge(r);
+      if (age === undefined) return '—';
+      if (age === Infinity) return 'never captured';
+      const over = age > r.objectives.rpoSeconds;
+      return (
+        <Typography variant="body2" color={over ? 'error' : 'inherit'}>
+          {formatDuration(age)} / RPO {formatDuration(r.objectives.rpoSeconds)}
+        </Typography>
+      );
+    },
+  },
+  {
+    title: 'Last test recovery',
+    render: r =>
+      r.lastRun ? (
+        <>
+          <RunStatusView status={r.lastRun.status} />
+          <Typography variant="caption" display="block" color="textSecondary">
+            {r.lastRun.status === 'succeeded'
+              ? `RTO ${formatDuration(r.lastRun.rtoSeconds)} / ${formatDuration(
+                  r.objectives.rtoSeconds,
+                )}`
+              : r.lastRun.status === 'failed' && r.lastRun.error?.machineRef
+              ? `at ${shortRef(r.lastRun.error.machineRef)}`
+              : ''}{' '}
+            {formatAgo(r.lastRun.finishedAt ?? r.lastRun.createdAt)}
+          </Typography>
+        </>
+      ) : (
+        'never'
+      ),
+  },
+  {
+    title: 'Machines',
+    render: r => r.plan?.machines.length ?? 0,
+  },
+];
+
+/** The readiness of every entity the backend knows, most at risk first. */
+export const RecoveryOverviewContent = () => {
+  const api = useApi(recoveryApiRef);
+  const { value, loading, error } = useAsyncRetry(
+    () => api.listReadiness(),
+    [api],
+  );
+  if (error) return <ResponseErrorPanel error={error} />;
+  const rows = sortByRisk(value ?? []);
+  const counts = rows.reduce<Record<string, number>>((acc, r) => {
+    acc[r.status] = (acc[r.status] ?? 0) + 1;
+    return acc;
+  }, {});
+  return (
+    <>
+      <ContentHeader title="Readiness by risk">
+        <SupportButton>
+          Readiness of every service and system with recovery configured:
+          capture age against the RPO, last test recovery against the RTO.
+        </SupportButton>
+      </ContentHeader>
+      <Table<Readiness>
+        title={
+          value
+            ? `${rows.length} entities — ${counts['not-recoverable'] ?? 0} not recoverable, ${
+                counts['at-risk'] ?? 0
+              } at risk, ${counts.unknown ?? 0} unknown, ${counts.ready ?? 0} ready`
+            : 'Entities'
+        }
+        isLoading={loading}
+        options={{ paging: rows.length > 20, pageSize: 20, padding: 'dense' }}
+        columns={columns}
+        data={rows}
+        emptyContent={
+          <Typography variant="body2" style={{ padding: 16 }}>
+            No entity has recovery configured yet.
+          </Typography>
+        }
+      />
+    </>
+  );
+};
+
+/** The `/recovery` page. `noHeader` when the app already renders a page header. */
+export const RecoveryOverviewPage = ({ noHeader }: { noHeader?: boolean }) => {
+  if (noHeader) {
+    return (
+      <Content>
+        <RecoveryOverviewContent />
+      </Content>
+    );
+  }
+  return (
+    <Page themeId="tool">
+      <Header
+        title="Recovery"
+        subtitle="Can each service be recovered now, within its objectives?"
+      />
+      <Content>
+        <RecoveryOverviewContent />
+      </Content>
+    </Page>
+  );
+};

@@ -1,0 +1,330 @@
+import {
+  Box,
+  LinearProgress,
+  makeStyles,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  Typography,
+} from '@material-ui/core';
+import { Alert, AlertTitle } from '@material-ui/lab';
+import type {
+  RecoveryRun,
+  RunMachine,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  formatClock,
+  formatDateTime,
+  formatDuration,
+  isRunActive,
+  secondsBetween,
+  shortRef,
+} from './format';
+import { PhaseView, RunStatusView } from './StatusViews';
+
+const useStyles = makeStyles(theme => ({
+  logTail: {
+    fontFamily: 'monospace',
+    fontSize: '0.75rem',
+    whiteSpace: 'pre-wrap',
+    wordBreak: 'break-all',
+    background: theme.palette.background.default,
+    border: `1px solid ${theme.palette.divider}`,
+    borderRadius: 4,
+    padding: theme.spacing(1),
+    maxHeight: 240,
+    overflow: 'auto',
+    margin: theme.spacing(1, 0, 0, 0),
+  },
+  stepError: {
+    color: theme.palette.error.main,
+  },
+  mono: {
+    fontFamily: 'monospace',
+    whiteSpace: 'nowrap',
+  },
+  sectionTitle: {
+    marginTop: theme.spacing(2),
+  },
+}));
+
+/** The outcome of a run: live progress, success with RTO, or the failing machine and probe. */
+export const RunOutcome = ({
+  run,
+  rtoObjectiveSeconds,
+}: {
+  run: RecoveryRun;
+  rtoObjectiveSeconds?: number;
+}) => {
+  const classes = useStyles();
+  const total = run.machines.length;
+  const ready = run.machines.filter(m => m.phase === 'ready').length;
+
+  if (isRunActive(run)) {
+    const waves = run.plan.waves.length;
+    const current = currentWave(run);
+    return (
+      <Box>
+        <Typography variant="body2">
+          {run.mode === 'failover' ? 'Failover' : 'Test recovery'}{' '}
+          {run.status === 'pending' ? 'queued' : 'in progress'} on{' '}
+          <strong>{run.hypervisorHost}</strong>
+          {current !== undefined && waves > 0
+            ? ` — wave ${current + 1} of ${waves}`
+            : ''}
+          {` — ${ready} of ${total} machines ready`}
+        </Typography>
+        <LinearProgress
+          variant={run.status === 'pending' ? 'indeterminate' : 'determinate'}
+          value={total ? (ready / total) * 100 : 0}
+          aria-label="Run progress"
+        />
+      </Box>
+    );
+  }
+
+  if (run.status === 'succeeded') {
+    const over =
+      run.rtoSeconds !== undefined &&
+      rtoObjectiveSeconds !== undefined &&
+      run.rtoSeconds > rtoObjectiveSeconds;
+    return (
+      <Alert severity={over ? 'warning' : 'success'}>
+        <AlertTitle>Recovery succeeded</AlertTitle>
+        {total} machine{total === 1 ? '' : 's'} recovered; measured RTO{' '}
+        <strong>{formatDuration(run.rtoSeconds)}</strong>
+        {rtoObjectiveSeconds !== undefined
+          ? ` (objective ${formatDuration(rtoObjectiveSeconds)}${
+              over ? ', exceeded' : ''
+            })`
+          : ''}
+        .
+      </Alert>
+    );
+  }
+
+  // failed
+  const failedMachine =
+    run.error?.machineRef ??
+    run.machines.find(m => m.phase === 'failed')?.machineRef;
+  const machine = run.machines.find(m => m.machineRef === failedMachine);
+  const probe = run.error?.probe ?? machine?.probe;
+  const message = run.error?.message ?? machine?.message ?? 'Unknown error';
+  const logTail = machine?.logTail;
+  return (
+    <Alert severity="error">
+      <AlertTitle>Recovery failed</AlertTitle>
+      {failedMachine ? (
+        <>
+          Machine <strong>{shortRef(failedMachine)}</strong>
+          {probe ? (
+            <>
+              {' '}
+              failed probe <strong>{probe}</strong>
+            </>
+          ) : (
+            ' failed'
+          )}
+          : {message}
+        </>
+      ) : (
+        message
+      )}
+      {logTail ? (
+        <pre className={classes.logTail} aria-label="Log tail">
+          {logTail}
+        </pre>
+      ) : null}
+    </Alert>
+  );
+};
+
+function currentWave(run: RecoveryRun): number | undefined {
+  const active = run.machines.filter(
+    m => m.phase !== 'waiting' && m.phase !== 'ready',
+  );
+  if (active.length) return Math.min(...active.map(m => m.wave));
+  const waiting = run.machines.filter(m => m.phase === 'waiting');
+  if (waiting.length) return Math.min(...waiting.map(m => m.wave));
+  return undefined;
+}
+
+function phaseDuration(
+  start: string | undefined,
+  end: string | undefined,
+  now: number,
+): string {
+  if (!start) return '—';
+  if (!end) {
+    const s = (now - Date.parse(start)) / 1000;
+    return Number.isFinite(s) ? `${formatDuration(s)}…` : '…';
+  }
+  return formatDuration(secondsBetween(start, end));
+}
+
+/** Machine by machine: phase, restore / start / ready times and durations. */
+export const RunMachinesTable = ({
+  run,
+  now = Date.now(),
+}: {
+  run: RecoveryRun;
+  now?: number;
+}) => {
+  const classes = useStyles();
+  const machines = [...run.machines].sort(
+    (a, b) => a.wave - b.wave || a.machineRef.localeCompare(b.machineRef),
+  );
+  const live = isRunActive(run);
+  const end = (m: RunMachine, value: string | undefined) =>
+    value ?? (live && m.phase !== 'failed' ? undefined : m.finishedAt);
+  return (
+    <Table size="small" aria-label="Machines">
+      <TableHead>
+        <TableRow>
+          <TableCell>Machine</TableCell>
+          <TableCell>Wave</TableCell>
+          <TableCell>Phase</TableCell>
+          <TableCell>Restore</TableCell>
+          <TableCell>Started</TableCell>
+          <TableCell>Ready</TableCell>
+          <TableCell>Boot to ready</TableCell>
+          <TableCell>Total</TableCell>
+        </TableRow>
+      </TableHead>
+      <TableBody>
+        {machines.map(m => (
+          <TableRow key={m.machineRef} data-testid={`run-machine-${shortRef(m.machineRef)}`}>
+            <TableCell>
+              <span title={m.machineRef}>{shortRef(m.machineRef)}</span>
+            </TableCell>
+            <TableCell>{m.wave + 1}</TableCell>
+            <TableCell>
+              <PhaseView phase={m.phase} />
+              {m.phase === 'failed' && m.probe ? (
+                <Typography variant="caption" display="block">
+                  probe {m.probe}
+                </Typography>
+              ) : null}
+            </TableCell>
+            <TableCell className={classes.mono}>
+              {phaseDuration(
+                m.restoreStartedAt,
+                end(m, m.restoredAt),
+                now,
+              )}
+            </TableCell>
+            <TableCell className={classes.mono}>
+              {formatClock(m.startedAt)}
+            </TableCell>
+            <TableCell className={classes.mono}>
+              {formatClock(m.readyAt)}
+            </TableCell>
+            <TableCell className={classes.mono}>
+              {m.startedAt
+                ? phaseDuration(m.startedAt, end(m, m.readyAt), now)
+                : '—'}
+            </TableCell>
+            <TableCell className={classes.mono}>
+              {m.restoreStartedAt && (m.readyAt || m.finishedAt)
+                ? formatDuration(
+                    secondsBetween(
+                      m.restoreStartedAt,
+                      m.readyAt ?? m.finishedAt,
+                    ),
+                  )
+                : '—'}
+            </TableCell>
+          </TableRow>
+        ))}
+      </TableBody>
+    </Table>
+  );
+};
+
+/** The run's timeline, step by step; errors stand out. */
+export const RunTimeline = ({
+  run,
+  maxSteps,
+}: {
+  run: RecoveryRun;
+  maxSteps?: number;
+}) => {
+  const classes = useStyles();
+  const steps =
+    maxSteps !== undefined && run.steps.length > maxSteps
+      ? run.steps.slice(-maxSteps)
+      : run.steps;
+  if (!run.steps.length) {
+    return (
+      <Typography variant="body2" color="textSecondary">
+        No steps recorded yet.
+      </Typography>
+    );
+  }
+  return (
+    <Table size="small" aria-label="Timeline">
+      <TableBody>
+        {steps.map((step, i) => (
+          <TableRow key={`${step.at}-${i}`}>
+            <TableCell className={classes.mono}>{formatClock(step.at)}</TableCell>
+            <TableCell>{step.machineRef ? shortRef(step.machineRef) : ''}</TableCell>
+            <TableCell
+              className={step.level === 'error' ? classes.stepError : undefined}
+            >
+              {step.message}
+            </TableCell>
+          </TableRow>
+        ))}
+      </TableBody>
+    </Table>
+  );
+};
+
+/** Everything about one run: outcome, machines, timeline, evidence. */
+export const RunDetails = ({
+  run,
+  rtoObjectiveSeconds,
+  maxSteps,
+}: {
+  run: RecoveryRun;
+  rtoObjectiveSeconds?: number;
+  maxSteps?: number;
+}) => {
+  const classes = useStyles();
+  const withLogs = run.machines.filter(
+    m => m.logTail && m.machineRef !== run.error?.machineRef,
+  );
+  return (
+    <Box>
+      <Box display="flex" alignItems="center" flexWrap="wrap" mb={1}>
+        <Box mr={2}>
+          <RunStatusView status={run.status} />
+        </Box>
+        <Typography variant="caption" color="textSecondary">
+          {run.mode} run {run.id} · {run.trigger === 'schedule' ? 'scheduled' : `by ${run.createdBy ?? 'a user'}`} ·
+          started {formatDateTime(run.startedAt ?? run.createdAt)}
+          {run.finishedAt ? ` · finished ${formatDateTime(run.finishedAt)}` : ''}
+        </Typography>
+      </Box>
+      <RunOutcome run={run} rtoObjectiveSeconds={rtoObjectiveSeconds} />
+      <Typography variant="subtitle2" className={classes.sectionTitle}>
+        Machines
+      </Typography>
+      <RunMachinesTable run={run} />
+      <Typography variant="subtitle2" className={classes.sectionTitle}>
+        Timeline
+      </Typography>
+      <RunTimeline run={run} maxSteps={maxSteps} />
+      {withLogs.map(m => (
+        <Box key={m.machineRef} mt={1}>
+          <Typography variant="caption">
+            Log tail of {shortRef(m.machineRef)}
+          </Typography>
+          <pre className={classes.logTail}>{m.logTail}</pre>
+        </Box>
+      ))}
+    </Box>
+  );
+};

@@ -1,0 +1,112 @@
+import { parseEntityRef } from '@backstage/catalog-model';
+import type {
+  MachinePhase,
+  ReadinessStatus,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+
+/** `90` → `1m 30s`, `7260` → `2h 1m`, `200000` → `2d 7h`. */
+export function formatDuration(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '—';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const days = Math.floor(s / 86400);
+  const hours = Math.floor((s % 86400) / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  const secs = s % 60;
+  if (days > 0) return hours ? `${days}d ${hours}h` : `${days}d`;
+  if (hours > 0) return minutes ? `${hours}h ${minutes}m` : `${hours}h`;
+  return secs ? `${minutes}m ${secs}s` : `${minutes}m`;
+}
+
+/** Seconds between two ISO times, or undefined when either is missing. */
+export function secondsBetween(
+  from: string | undefined,
+  to: string | undefined,
+): number | undefined {
+  if (!from || !to) return undefined;
+  const ms = Date.parse(to) - Date.parse(from);
+  return Number.isFinite(ms) ? ms / 1000 : undefined;
+}
+
+/** A local time of day, `14:03:27`, for timelines. */
+export function formatClock(iso: string | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleTimeString('en-GB', { hour12: false });
+}
+
+/** A readable date and time, `2024-05-01 14:03`. */
+export function formatDateTime(iso: string | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(
+    d.getDate(),
+  )} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** `3 minutes ago`-style age of an ISO time, relative to now. */
+export function formatAgo(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return '—';
+  const seconds = (now - Date.parse(iso)) / 1000;
+  if (!Number.isFinite(seconds)) return iso;
+  if (seconds < 5) return 'just now';
+  return `${formatDuration(seconds)} ago`;
+}
+
+/** `resource:default/db` → `db`; other namespaces and kinds are kept. */
+export function shortRef(ref: string): string {
+  try {
+    const { kind, namespace, name } = parseEntityRef(ref);
+    const k = kind.toLocaleLowerCase('en-US');
+    if (namespace === 'default' && (k === 'resource' || k === 'component')) {
+      return name;
+    }
+    return namespace === 'default' ? `${k}:${name}` : `${k}:${namespace}/${name}`;
+  } catch {
+    return ref;
+  }
+}
+
+/** Route to an entity's page in the catalog. */
+export function entityPath(ref: string): string {
+  try {
+    const { kind, namespace, name } = parseEntityRef(ref);
+    return `/catalog/${encodeURIComponent(namespace)}/${encodeURIComponent(
+      kind.toLocaleLowerCase('en-US'),
+    )}/${encodeURIComponent(name)}`;
+  } catch {
+    return '/catalog';
+  }
+}
+
+export const READINESS_LABELS: Record<ReadinessStatus, string> = {
+  ready: 'Ready',
+  'at-risk': 'At risk',
+  'not-recoverable': 'Not recoverable',
+  unknown: 'Unknown',
+};
+
+/** Lower is riskier: not-recoverable, at-risk, unknown, ready. */
+export const READINESS_RISK_RANK: Record<ReadinessStatus, number> = {
+  'not-recoverable': 0,
+  'at-risk': 1,
+  unknown: 2,
+  ready: 3,
+};
+
+export const PHASE_LABELS: Record<MachinePhase, string> = {
+  waiting: 'Waiting',
+  restoring: 'Restoring',
+  starting: 'Starting',
+  verifying: 'Verifying',
+  ready: 'Ready',
+  failed: 'Failed',
+};
+
+export function isRunActive(run: RecoveryRun | undefined): boolean {
+  return !!run && (run.status === 'pending' || run.status === 'running');
+}

@@ -1,0 +1,62 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { useApi } from '@backstage/core-plugin-api';
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { recoveryApiRef } from '../api/RecoveryClient';
+import { isRunActive } from './format';
+
+/**
+ * Follows one run: polls `getRun` every `intervalMs` while it is pending or running,
+ * and calls `onDone` once it has finished.
+ */
+export function useRunPolling(options: {
+  intervalMs: number;
+  onDone?: (run: RecoveryRun) => void;
+}) {
+  const api = useApi(recoveryApiRef);
+  const [run, setRun] = useState<RecoveryRun | undefined>();
+  const [error, setError] = useState<Error | undefined>();
+  const onDone = useRef(options.onDone);
+  onDone.current = options.onDone;
+
+  const runId = run?.id;
+  const active = isRunActive(run);
+
+  useEffect(() => {
+    if (!runId || !active) return undefined;
+    let cancelled = false;
+    let failures = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = async () => {
+      try {
+        const next = await api.getRun(runId);
+        if (cancelled) return;
+        failures = 0;
+        setError(undefined);
+        setRun(next);
+        if (!isRunActive(next)) {
+          onDone.current?.(next);
+          return;
+        }
+      } catch (e) {
+        if (cancelled) return;
+        failures += 1;
+        setError(e as Error);
+        if (failures >= 30) return;
+      }
+      timer = setTimeout(tick, options.intervalMs);
+    };
+    timer = setTimeout(tick, options.intervalMs);
+    return () => {
+      cancelled = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [api, runId, active, options.intervalMs]);
+
+  const follow = useCallback((next: RecoveryRun) => {
+    setError(undefined);
+    setRun(next);
+    if (!isRunActive(next)) onDone.current?.(next);
+  }, []);
+
+  return { run, error, follow };
+}

@@ -1,0 +1,89 @@
+import {
+  ApiBlueprint,
+  createFrontendPlugin,
+  createRouteRef,
+  discoveryApiRef,
+  fetchApiRef,
+  PageBlueprint,
+} from '@backstage/frontend-plugin-api';
+import {
+  EntityCardBlueprint,
+  EntityContentBlueprint,
+} from '@backstage/plugin-catalog-react/alpha';
+import RestoreIcon from '@material-ui/icons/SettingsBackupRestore';
+import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
+
+/** Route of the overview page, `/recovery` by default. */
+export const rootRouteRef = createRouteRef();
+
+/** Entity kinds the card and the tab appear on. */
+const entityFilter = { kind: { $in: ['component', 'system'] } };
+
+/** The API client, from discovery and the app's authenticated fetch. */
+export const recoveryApi = ApiBlueprint.make({
+  params: defineParams =>
+    defineParams({
+      api: recoveryApiRef,
+      deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
+      factory: ({ discoveryApi, fetchApi }) =>
+        new RecoveryClient({ discoveryApi, fetchApi }),
+    }),
+});
+
+/** "Recovery readiness" card on Component and System overview pages. */
+export const recoveryEntityCard = EntityCardBlueprint.make({
+  name: 'readiness',
+  params: {
+    filter: entityFilter,
+    loader: () =>
+      import('./components/EntityRecoveryCard').then(m => (
+        <m.EntityRecoveryCard />
+      )),
+  },
+});
+
+/** "Recovery" tab on Component and System pages: readiness and full run history. */
+export const recoveryEntityContent = EntityContentBlueprint.make({
+  params: {
+    path: '/recovery',
+    title: 'Recovery',
+    group: 'operation',
+    filter: entityFilter,
+    loader: () =>
+      import('./components/EntityRecoveryContent').then(m => (
+        <m.EntityRecoveryContent />
+      )),
+  },
+});
+
+/** The `/recovery` overview page; with a title and icon it also gets a nav item. */
+export const recoveryPage = PageBlueprint.make({
+  params: {
+    path: '/recovery',
+    title: 'Recovery',
+    icon: <RestoreIcon fontSize="inherit" />,
+    routeRef: rootRouteRef,
+    loader: () =>
+      import('./components/RecoveryOverviewPage').then(m => (
+        <m.RecoveryOverviewPage noHeader />
+      )),
+  },
+});
+
+/**
+ * The recovery plugin for the new frontend system.
+ *
+ * @public
+ */
+export const recoveryPlugin = createFrontendPlugin({
+  pluginId: 'recovery',
+  title: 'Recovery',
+  icon: <RestoreIcon fontSize="inherit" />,
+  routes: { root: rootRouteRef },
+  extensions: [
+    recoveryApi,
+    recoveryEntityCard,
+    recoveryEntityContent,
+    recoveryPage,
+  ],
+});
