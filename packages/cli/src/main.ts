@@ -1,0 +1,199 @@
+/**
+ * The `recovery` command line: `recovery analyze FILE... [options]`.
+ */
+import { createReadStream, promises as fs } from 'fs';
+import { createInterface } from 'readline';
+import { Command, CommanderError, Option } from 'commander';
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import {
+  analyzeDependencies,
+  AnalysisInputError,
+  AnalysisResult,
+  compileServiceMap,
+  EVENT_FORMATS,
+  EventFormat,
+  EventLineParser,
+  EventParseError,
+  ServiceMap,
+} from '@backstage-recovery/plugin-recovery-node';
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** Bad input or usage: exit status 2. */
+export class InputError extends Error {}
+
+export interface ReadResult {
+  events: InitializationEvent[];
+  skipped: number;
+  ignored: number;
+  lines: number;
+  formats: Record<string, EventFormat | undefined>;
+}
+
+/** Reads files line by line (streaming), parsing each with its own (detected or forced) format. */
+export async function readEventFiles(files: string[], options: { format?: EventFormat; lenient?: boolean }): Promise<ReadResult> {
+  const events: InitializationEvent[] = [];
+  let skipped = 0;
+  let ignored = 0;
+  let lines = 0;
+  const formats: Record<string, EventFormat | undefined> = {};
+  for (const file of files) {
+    const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
+    try {
+      await fs.access(file);
+    } catch {
+      throw new InputError(`${file}: cannot read file`);
+    }
+    const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+    for await (const line of rl) {
+      const e = parser.push(line);
+      if (e) events.push(e);
+    }
+    skipped += parser.skipped;
+    ignored += parser.ignored;
+    lines += parser.lines;
+    formats[file] = parser.format;
+  }
+  return { events, skipped, ignored, lines, formats };
+}
+
+function parseAt(value: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new InputError(`--at: expected ISO 8601 with a zone or epoch milliseconds, got '${value}'`);
+  }
+  return Date.parse(value);
+}
+
+async function readMap(file: string): Promise<ServiceMap> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    throw new InputError(`${file}: cannot read map file`);
+  }
+  let map: ServiceMap;
+  try {
+    map = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${file}: invalid JSON (${(e as Error).message})`);
+  }
+  try {
+    compileServiceMap(map);
+  } catch (e) {
+    throw new InputError(`${file}: ${(e as Error).message}`);
+  }
+  return map;
+}
+
+export interface AnalyzeCliOptions {
+  threshold?: string;
+  at?: string;
+  map?: string;
+  format?: EventFormat;
+  json?: boolean;
+  lenient?: boolean;
+}
+
+/** The analysis as the CLI runs it (also used by the speed benchmark). */
+export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Promise<{ result: AnalysisResult; read: ReadResult }> {
+  let threshold: number | undefined;
+  if (opts.threshold !== undefined) {
+    threshold = Number(opts.threshold);
+    if (!(threshold > 0 && threshold <= 1)) throw new InputError(`--threshold: expected a number in (0, 1], got '${opts.threshold}'`);
+  }
+  const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
+  const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
+  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient });
+  if (read.lines === 0 || read.events.length + read.ignored === 0) {
+    throw new InputError(`empty input: no records in ${files.join(', ')}${read.skipped ? ` (${read.skipped} malformed lines skipped)` : ''}`);
+  }
+  let result: AnalysisResult;
+  try {
+    result = analyzeDependencies(read.events, { threshold, at, map, skipped: read.skipped });
+  } catch (e) {
+    if (e instanceof AnalysisInputError) {
+      throw new InputError(`${e.message} (${read.lines} lines read, ${read.ignored} irrelevant records, ${read.skipped} skipped)`);
+    }
+    throw e;
+  }
+  return { result, read };
+}
+
+/** Readable summary. */
+export function formatSummary(result: AnalysisResult, read: ReadResult): string {
+  const out: string[] = [];
+  const inits = result.services.reduce((s, x) => s + x.initializations, 0);
+  out.push(
+    `Analysed ${read.lines} lines: ${inits} initializations of ${result.services.length} services on ${result.machineOrder.length} machines` +
+      (read.ignored ? `, ${read.ignored} irrelevant records` : '') +
+      (read.skipped ? `, ${read.skipped} malformed lines skipped` : '') +
+      `; point in time ${new Date(result.at).toISOString()}.`,
+  );
+  out.push('', 'Boot waves (machines in a wave can boot in parallel):');
+  result.waves.forEach((w, i) => out.push(`  ${i + 1}. ${w.join(', ')}`));
+  out.push('', `Service order: ${result.serviceOrder.join(', ')}`);
+  out.push('', `Dependencies (${result.dependencies.length}):`);
+  if (!result.dependencies.length) out.push('  none above the threshold');
+  for (const d of result.dependencies) {
+    out.push(`  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${d.samples} samples${d.confidence === 'low' ? ' (low confidence)' : ''}`);
+  }
+  if (result.cycles.length || result.machineCycles.length) {
+    out.push('', 'Cycles broken:');
+    for (const c of result.cycles) out.push(`  ${[...c.services, c.services[0]].join(' → ')}: dropped ${c.dropped.service} → ${c.dropped.dependsOn} (${c.dropped.score})`);
+    for (const c of result.machineCycles) out.push(`  machines ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} → ${c.dropped.waitsFor} (${c.dropped.score})`);
+  }
+  if (result.warnings.length) {
+    out.push('', 'Warnings:');
+    for (const w of result.warnings) out.push(`  - ${w}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** Runs the CLI; returns the exit status. */
+export async function main(argv: string[], io: Io = { stdout: t => process.stdout.write(t), stderr: t => process.stderr.write(t) }): Promise<number> {
+  const program = new Command('recovery')
+    .description('Backstage Recovery command line')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  let status = 0;
+  program
+    .command('analyze')
+    .description('Learn initialization dependencies and a machine boot order from exported logs')
+    .argument('<files...>', 'log files (jsonl, journald json, docker events json)')
+    .option('--threshold <n>', 'score a dependency must reach, in (0, 1]', '0.7')
+    .option('--at <time>', 'point in time of interest (ISO 8601 or epoch ms); default: the latest event')
+    .option('--map <file>', 'JSON name map {"services": {"<name or /regex/>": "<service>"}}')
+    .addOption(new Option('--format <format>', 'force the input format').choices(EVENT_FORMATS))
+    .option('--json', 'print one JSON document')
+    .option('--lenient', 'skip and count malformed lines instead of failing')
+    .exitOverride()
+    .action(async (files: string[], opts: AnalyzeCliOptions) => {
+      const { result, read } = await runAnalysis(files, opts);
+      if (opts.json) {
+        const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, cycles, machineCycles, correlation, warnings, skipped, at } = result;
+        io.stdout(
+          `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, cycles, machineCycles, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
+        );
+      } else {
+        io.stdout(formatSummary(result, read));
+      }
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      status = e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version' ? 0 : 2;
+    } else if (e instanceof EventParseError || e instanceof InputError) {
+      io.stderr(`recovery: ${e.message}\n`);
+      status = 2;
+    } else {
+      io.stderr(`recovery: ${(e as Error).stack ?? String(e)}\n`);
+      status = 1;
+    }
+  }
+  return status;
+}

@@ -1,0 +1,221 @@
+/**
+ * Parsers of exported logs into initialization events: `jsonl`, `journald`
+ * (`journalctl -o json`) and `docker` (`docker events --format '{{json .}}'`). Pure: they work on
+ * strings; a line-by-line parser serves huge files.
+ */
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+
+export type EventFormat = 'jsonl' | 'journald' | 'docker';
+export const EVENT_FORMATS: EventFormat[] = ['jsonl', 'journald', 'docker'];
+
+/** systemd: unit started / unit failed. */
+export const JOURNALD_UNIT_STARTED = '39f53479d3a045ac8e11786248231fbf';
+export const JOURNALD_UNIT_FAILED = 'be02cf6855d2428ba40df7e9d022f03d';
+export const DOCKER_SERVICE_LABEL = 'recovery.backstage-recovery.io/service';
+export const DOCKER_MACHINE_LABEL = 'recovery.backstage-recovery.io/machine';
+
+export interface ParseOptions {
+  /** Forced format; detected from the first non-empty line otherwise. */
+  format?: EventFormat;
+  /** Name of the input (file name) used in messages. */
+  source?: string;
+  /** Skip malformed lines (counted in `skipped`) instead of failing. */
+  lenient?: boolean;
+}
+
+/** A malformed input line: `source:line: message`. */
+export class EventParseError extends Error {
+  constructor(
+    readonly source: string,
+    readonly line: number,
+    readonly detail: string,
+  ) {
+    super(`${source}:${line}: ${detail}`);
+    this.name = 'EventParseError';
+  }
+}
+
+class LineError extends Error {}
+
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+function parseTime(value: unknown, field: string): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with zone`);
+    return value;
+  }
+  if (typeof value === 'string') {
+    if (/^\d+$/.test(value)) return Number(value);
+    if (!ISO_WITH_ZONE.test(value)) {
+      throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
+    }
+    const t = Date.parse(value);
+    if (Number.isNaN(t)) throw new LineError(`'${field}' is not a valid date: ${JSON.stringify(value)}`);
+    return t;
+  }
+  if (value === undefined) throw new LineError(`missing '${field}'`);
+  throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with zone`);
+}
+
+function str(o: Record<string, unknown>, field: string): string {
+  const v = o[field];
+  if (v === undefined || v === null) throw new LineError(`missing '${field}'`);
+  if (typeof v !== 'string' || v === '') throw new LineError(`'${field}' must be a non-empty string`);
+  return v;
+}
+
+function parseObject(line: string): Record<string, unknown> {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch (e) {
+    throw new LineError(`invalid JSON (${(e as Error).message})`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new LineError('expected a JSON object');
+  return o as Record<string, unknown>;
+}
+
+/** Detects the format of a parsed record. */
+export function detectFormat(record: Record<string, unknown>): EventFormat {
+  if ('__REALTIME_TIMESTAMP' in record || 'MESSAGE_ID' in record || '_HOSTNAME' in record) return 'journald';
+  if ('timeNano' in record || ('Actor' in record && ('Action' in record || 'status' in record))) return 'docker';
+  return 'jsonl';
+}
+
+function fromJsonl(o: Record<string, unknown>): InitializationEvent | null {
+  const event = o.event ?? 'start';
+  if (event !== 'start' && event !== 'failure' && event !== 'clock') {
+    throw new LineError(`unknown event ${JSON.stringify(event)} (expected start, failure or clock)`);
+  }
+  const time = parseTime(o.time, 'time');
+  const machine = str(o, 'machine');
+  if (event === 'clock') {
+    if (o.reference === undefined) throw new LineError("clock line without 'reference'");
+    const reference = parseTime(o.reference, 'reference');
+    return { time, machine, service: typeof o.service === 'string' ? o.service : '', type: 'clock', reference };
+  }
+  return { time, machine, service: str(o, 'service'), type: event };
+}
+
+function fromJournald(o: Record<string, unknown>): InitializationEvent | null {
+  const id = o.MESSAGE_ID;
+  if (id !== JOURNALD_UNIT_STARTED && id !== JOURNALD_UNIT_FAILED) return null;
+  const unit = o.UNIT ?? o.USER_UNIT;
+  if (typeof unit !== 'string' || unit === '') throw new LineError("unit record without 'UNIT'");
+  const machine = str(o, '_HOSTNAME');
+  const us = o.__REALTIME_TIMESTAMP;
+  if (us === undefined) throw new LineError("missing '__REALTIME_TIMESTAMP'");
+  if (!(typeof us === 'string' && /^\d+$/.test(us)) && !(typeof us === 'number' && Number.isFinite(us) && us >= 0)) {
+    throw new LineError("'__REALTIME_TIMESTAMP' must be microseconds since the epoch");
+  }
+  return { time: Number(us) / 1000, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' };
+}
+
+function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
+  const type = o.Type ?? o.type;
+  if (type !== undefined && type !== 'container') return null;
+  const action = o.Action ?? o.status;
+  if (action !== 'start' && action !== 'die') return null;
+  const actor = o.Actor as { Attributes?: Record<string, unknown> } | undefined;
+  const attrs = (actor && typeof actor === 'object' && actor.Attributes) || {};
+  if (action === 'die') {
+    const code = attrs.exitCode;
+    if (code === undefined || String(code) === '0') return null;
+  }
+  const name = typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
+  const service = typeof attrs[DOCKER_SERVICE_LABEL] === 'string' && attrs[DOCKER_SERVICE_LABEL] ? (attrs[DOCKER_SERVICE_LABEL] as string) : name;
+  const machine = typeof attrs[DOCKER_MACHINE_LABEL] === 'string' && attrs[DOCKER_MACHINE_LABEL] ? (attrs[DOCKER_MACHINE_LABEL] as string) : name;
+  if (!service || !machine) throw new LineError('container event without a service label or container name');
+  let time: number;
+  if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano)) time = o.timeNano / 1e6;
+  else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano)) time = Number(o.timeNano) / 1e6;
+  else if (o.timeNano === undefined) throw new LineError("missing 'timeNano'");
+  else throw new LineError("'timeNano' must be nanoseconds since the epoch");
+  return { time, machine, service, type: action === 'start' ? 'start' : 'failure' };
+}
+
+const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => InitializationEvent | null> = {
+  jsonl: fromJsonl,
+  journald: fromJournald,
+  docker: fromDocker,
+};
+
+/**
+ * Line-by-line parser for one input: feed every line (without its newline) in order.
+ * `push` returns the event of the line, or null for empty, irrelevant or (lenient) malformed lines;
+ * throws an {@link EventParseError} on a malformed line unless lenient.
+ */
+export class EventLineParser {
+  readonly source: string;
+  private readonly lenient: boolean;
+  private detected?: EventFormat;
+  /** Lines seen so far. */
+  lines = 0;
+  /** Malformed lines skipped (lenient). */
+  skipped = 0;
+  /** Well-formed records that are not initialization events (e.g. other journald messages). */
+  ignored = 0;
+  /** Events returned. */
+  events = 0;
+
+  constructor(options: ParseOptions = {}) {
+    this.source = options.source ?? '<input>';
+    this.lenient = options.lenient ?? false;
+    if (options.format !== undefined && !EVENT_FORMATS.includes(options.format)) {
+      throw new Error(`unknown format '${options.format}' (expected ${EVENT_FORMATS.join(', ')})`);
+    }
+    this.detected = options.format;
+  }
+
+  /** The format used (forced or detected); undefined before the first record. */
+  get format(): EventFormat | undefined {
+    return this.detected;
+  }
+
+  push(line: string): InitializationEvent | null {
+    this.lines++;
+    const trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
+    if (trimmed.trim() === '') return null;
+    try {
+      const o = parseObject(trimmed);
+      if (!this.detected) this.detected = detectFormat(o);
+      const e = CONVERTERS[this.detected](o);
+      if (e) this.events++;
+      else this.ignored++;
+      return e;
+    } catch (err) {
+      if (!(err instanceof LineError)) throw err;
+      if (this.lenient) {
+        this.skipped++;
+        return null;
+      }
+      throw new EventParseError(this.source, this.lines, err.message);
+    }
+  }
+}
+
+export interface ParseResult {
+  events: InitializationEvent[];
+  /** Malformed lines skipped (lenient). */
+  skipped: number;
+  /** Irrelevant records. */
+  ignored: number;
+  /** Format used; undefined for an input without records. */
+  format?: EventFormat;
+}
+
+/** Parses a whole text (one record a line). */
+export function parseEvents(text: string, options: ParseOptions = {}): ParseResult {
+  const parser = new EventLineParser(options);
+  const events: InitializationEvent[] = [];
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (end === text.length && start === end) break;
+    const e = parser.push(text.slice(start, end));
+    if (e) events.push(e);
+    start = end + 1;
+  }
+  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format };
+}
