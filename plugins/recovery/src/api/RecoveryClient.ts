@@ -108,3 +108,14 @@ function refPath(entityRef: string): string {
     .map(encodeURIComponent)
     .join('/');
 }
+
+/**
+ * The most useful message of an error: the server's own message for a `ResponseError`
+ * (e.g. "Missing permission recovery.run.create"), else the error's message.
+ */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ResponseError) {
+    return error.body?.error?.message || error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -18,7 +18,7 @@ import {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
-import { recoveryApiRef } from '../api/RecoveryClient';
+import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { isRunActive } from './format';
 import { RunDetails } from './RunDetails';
 import {
@@ -207,7 +207,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         <Section title={running ? 'Test recovery in progress' : 'Test recovery'}>
           {pollError && (
             <Alert severity="warning">
-              Lost contact with the run: {pollError.message}. Retrying…
+              Lost contact with the run: {errorMessage(pollError)}. Retrying…
             </Alert>
           )}
           <RunDetails
@@ -221,7 +221,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
       {startError && (
         <Box className={classes.section}>
           <Alert severity="error">
-            Could not start the test recovery: {startError.message}
+            Could not start the test recovery: {errorMessage(startError)}
           </Alert>
         </Box>
       )}
@@ -234,7 +234,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
             </Alert>
           ) : (
             <Alert severity="error">
-              Capture failed: {captureResult.error.message}
+              Capture failed: {errorMessage(captureResult.error)}
             </Alert>
           )}
         </Box>

@@ -1,0 +1,129 @@
+import { ResponseError } from '@backstage/errors';
+import { errorMessage, RecoveryClient } from './RecoveryClient';
+
+function setup(respond: (url: string, init?: RequestInit) => Response) {
+  const calls: { url: string; init?: RequestInit }[] = [];
+  const fetchApi = {
+    fetch: async (input: any, init?: RequestInit) => {
+      const url = String(input);
+      calls.push({ url, init });
+      return respond(url, init);
+    },
+  };
+  const discoveryApi = {
+    getBaseUrl: vi.fn(async (id: string) => `http://backstage.test/api/${id}`),
+  };
+  const client = new RecoveryClient({ discoveryApi, fetchApi });
+  return { client, calls, discoveryApi };
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json' },
+  });
+
+describe('RecoveryClient', () => {
+  it('reads readiness and plans by split entity ref', async () => {
+    const { client, calls, discoveryApi } = setup(url =>
+      json({ entityRef: 'x', url }),
+    );
+    await client.getReadiness('component:default/web');
+    await client.getBootPlan('System:prod/shop');
+    await client.getReadiness('component:default/a b');
+    expect(discoveryApi.getBaseUrl).toHaveBeenCalledWith('recovery');
+    expect(calls.map(c => c.url)).toEqual([
+      'http://backstage.test/api/recovery/readiness/component/default/web',
+      'http://backstage.test/api/recovery/plan/system/prod/shop',
+      'http://backstage.test/api/recovery/readiness/component/default/a%20b',
+    ]);
+    expect(calls[0].init).toBeUndefined();
+  });
+
+  it('unwraps list responses', async () => {
+    const { client, calls } = setup(() => json({ items: [{ id: 'r1' }] }));
+    expect(await client.listReadiness()).toEqual([{ id: 'r1' }]);
+    expect(
+      await client.listRuns({ entityRef: 'component:default/web', limit: 5 }),
+    ).toEqual([{ id: 'r1' }]);
+    expect(await client.listRuns({})).toEqual([{ id: 'r1' }]);
+    expect(calls.map(c => c.url)).toEqual([
+      'http://backstage.test/api/recovery/readiness',
+      'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5',
+      'http://backstage.test/api/recovery/runs',
+    ]);
+  });
+
+  it('posts runs and captures as JSON', async () => {
+    const { client, calls } = setup(url =>
+      url.endsWith('/captures')
+        ? json({ items: [{ id: 'cap-1' }] })
+        : json({ id: 'run-1', status: 'pending' }, 202),
+    );
+    const run = await client.startRun({
+      entityRef: 'component:default/web',
+      mode: 'test',
+    });
+    expect(run).toEqual({ id: 'run-1', status: 'pending' });
+    expect(await client.captureNow('component:default/web')).toEqual([
+      { id: 'cap-1' },
+    ]);
+    expect(calls[0].url).toBe('http://backstage.test/api/recovery/runs');
+    expect(calls[0].init?.method).toBe('POST');
+    expect(JSON.parse(String(calls[0].init?.body))).toEqual({
+      entityRef: 'component:default/web',
+      mode: 'test',
+    });
+    expect(new Headers(calls[0].init?.headers).get('content-type')).toBe(
+      'application/json',
+    );
+    expect(calls[1].url).toBe('http://backstage.test/api/recovery/captures');
+    expect(JSON.parse(String(calls[1].init?.body))).toEqual({
+      entityRef: 'component:default/web',
+    });
+  });
+
+  it('gets one run by id', async () => {
+    const { client, calls } = setup(() => json({ id: 'run/1' }));
+    await client.getRun('run/1');
+    expect(calls[0].url).toBe('http://backstage.test/api/recovery/runs/run%2F1');
+  });
+
+  it('turns error responses into ResponseErrors carrying the server message', async () => {
+    const { client } = setup(() =>
+      json(
+        {
+          error: {
+            name: 'NotAllowedError',
+            message: 'Missing permission recovery.run.create',
+          },
+          request: { method: 'POST', url: '/api/recovery/runs' },
+          response: { statusCode: 403 },
+        },
+        403,
+      ),
+    );
+    const error = await client
+      .startRun({ entityRef: 'component:default/web' })
+      .catch(e => e);
+    expect(error).toBeInstanceOf(ResponseError);
+    expect(error.statusCode).toBe(403);
+    expect(error.message).toContain('403');
+    expect(error.body.error.message).toBe(
+      'Missing permission recovery.run.create',
+    );
+    expect(error.cause.name).toBe('NotAllowedError');
+    expect(errorMessage(error)).toBe('Missing permission recovery.run.create');
+    expect(errorMessage(new Error('plain'))).toBe('plain');
+  });
+
+  it('reports non-JSON errors with their status', async () => {
+    const { client } = setup(
+      () => new Response('upstream down', { status: 502, statusText: 'Bad Gateway' }),
+    );
+    const error = await client.getRun('run-1').catch(e => e);
+    expect(error).toBeInstanceOf(ResponseError);
+    expect(error.statusCode).toBe(502);
+    expect(error.message).toMatch(/502/);
+  });
+});

@@ -1,0 +1,132 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import {
+  mockApis,
+  renderInTestApp,
+  TestApiProvider,
+} from '@backstage/test-utils';
+import {
+  EntityProvider,
+  entityRouteRef,
+} from '@backstage/plugin-catalog-react';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { SWRConfig } from 'swr';
+import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
+import { recoveryApiRef } from '../api/RecoveryClient';
+import { RecoveryOverviewPage } from './RecoveryOverviewPage';
+import { EntityRecoveryContent } from './EntityRecoveryContent';
+import {
+  fakeRecoveryApi,
+  makeReadiness,
+  makeRun,
+  webEntity,
+} from '../testUtils/fixtures';
+
+function render(api: Partial<RecoveryApi>, element: JSX.Element) {
+  return renderInTestApp(
+    <TestApiProvider
+      apis={[
+        [recoveryApiRef, api],
+        [permissionApiRef, mockApis.permission()],
+      ]}
+    >
+      <SWRConfig value={{ provider: () => new Map() }}>{element}</SWRConfig>
+    </TestApiProvider>,
+    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+  );
+}
+
+describe('RecoveryOverviewPage', () => {
+  it('lists readiness sorted by risk, linking to entity pages', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadiness({ entityRef: 'component:default/a-ready', status: 'ready' }),
+        makeReadiness({
+          entityRef: 'component:default/b-unknown',
+          status: 'unknown',
+          reasons: ['Never tested'],
+          lastRun: undefined,
+        }),
+        makeReadiness({
+          entityRef: 'system:default/c-broken',
+          status: 'not-recoverable',
+          reasons: ['Last test recovery failed at web-1', 'Capture missing'],
+          lastRun: makeRun('failed'),
+        }),
+        makeReadiness({
+          entityRef: 'component:default/d-risky',
+          status: 'at-risk',
+          reasons: ['Capture of web-1 is 30h old, over the 24h RPO'],
+        }),
+      ],
+    });
+    await render(api, <RecoveryOverviewPage />);
+
+    expect(await screen.findByText('Readiness by risk')).toBeInTheDocument();
+    expect(
+      await screen.findByText(
+        '4 entities — 1 not recoverable, 1 at risk, 1 unknown, 1 ready',
+      ),
+    ).toBeInTheDocument();
+
+    const rows = screen.getAllByRole('row').slice(1);
+    const names = rows.map(r => within(r).getByRole('link').textContent);
+    expect(names).toEqual(['c-broken', 'd-risky', 'b-unknown', 'a-ready']);
+
+    const broken = rows[0];
+    expect(within(broken).getByRole('link')).toHaveAttribute(
+      'href',
+      '/catalog/default/system/c-broken',
+    );
+    expect(broken).toHaveTextContent('Not recoverable');
+    expect(broken).toHaveTextContent('Last test recovery failed at web-1');
+    expect(broken).toHaveTextContent('and 1 more');
+    expect(broken).toHaveTextContent('at web-1');
+    expect(rows[1]).toHaveTextContent('At risk');
+    expect(rows[1]).toHaveTextContent('1d 6h / RPO 1d');
+    expect(rows[2]).toHaveTextContent('never');
+  });
+
+  it('says so when nothing is configured', async () => {
+    const api = fakeRecoveryApi({ listReadiness: async () => [] });
+    await render(api, <RecoveryOverviewPage />);
+    expect(
+      await screen.findByText('No entity has recovery configured yet.'),
+    ).toBeInTheDocument();
+  });
+});
+
+describe('EntityRecoveryContent', () => {
+  it('shows the run history and the details of a chosen run', async () => {
+    const failed = makeRun('failed', { id: 'run-2', createdAt: '2024-05-02T10:00:00Z' });
+    const succeeded = makeRun('succeeded', { id: 'run-1' });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [failed, succeeded],
+    });
+    await render(
+      api,
+      <EntityProvider entity={webEntity}>
+        <EntityRecoveryContent />
+      </EntityProvider>,
+    );
+
+    expect(await screen.findByText('Recovery runs')).toBeInTheDocument();
+    expect(api.listRuns).toHaveBeenCalledWith({
+      entityRef: 'component:default/web',
+      limit: 50,
+    });
+    // The card is there too.
+    expect(screen.getByText('Recovery readiness')).toBeInTheDocument();
+
+    // Newest run is opened by default.
+    expect(screen.getByText('Run run-2')).toBeInTheDocument();
+    expect(screen.getByText('Recovery failed')).toBeInTheDocument();
+    expect(
+      screen.getByText('web-1: probe http:80/healthz: no answer within 60s'),
+    ).toBeInTheDocument();
+
+    await userEvent.click(screen.getByText('RTO 4m 12s'));
+    await waitFor(() => expect(screen.getByText('Run run-1')).toBeInTheDocument());
+    expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
+  });
+});
