@@ -6,3 +6,6 @@
  */
 export * from './providers';
 export * from './extensions';
+
+export * from './analysis';
+export * from './events';
