@@ -116,7 +116,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const run = await runs.start({
       entityRef: entityRefFromBody(req),
       mode,
-      trigger: isServicePrincipal(credentials.principal) ? 'schedule' : 'user',
+      trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
       createdBy: principalName(credentials.principal),
       options: {
         ...(options.reverseBootOrder !== undefined && {
@@ -160,6 +160,8 @@ function principalName(principal: unknown): string | undefined {
   return p?.userEntityRef ?? p?.subject;
 }
 
-function isServicePrincipal(principal: unknown): boolean {
-  return (principal as { type?: string })?.type === 'service';
+/** The scheduler module calls as the recovery plugin itself. */
+function isOwnScheduler(principal: unknown): boolean {
+  const p = principal as { type?: string; subject?: string };
+  return p?.type === 'service' && p.subject === 'plugin:recovery';
 }

@@ -1,0 +1,19 @@
+import { createBackend } from '@backstage/backend-defaults';
+
+const backend = createBackend();
+
+backend.add(import('@backstage/plugin-app-backend'));
+
+backend.add(import('@backstage/plugin-auth-backend'));
+backend.add(import('@backstage/plugin-auth-backend-module-guest-provider'));
+
+backend.add(import('@backstage/plugin-catalog-backend'));
+
+backend.add(import('@backstage/plugin-permission-backend'));
+backend.add(import('@backstage/plugin-permission-backend-module-allow-all-policy'));
+
+backend.add(import('@backstage-recovery/plugin-recovery-backend'));
+backend.add(import('@backstage-recovery/plugin-recovery-backend-module-docker'));
+backend.add(import('@backstage-recovery/plugin-recovery-backend-module-scheduler'));
+
+backend.start();

@@ -1,0 +1,161 @@
+import { createBackendModule } from '@backstage/backend-plugin-api';
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
+import request from 'supertest';
+import { recoveryPlugin } from './plugin';
+import { FakeCaptureSource } from './testing/FakeCaptureSource';
+import { FakeHost } from './testing/FakeHost';
+
+const P = 'recovery.backstage-recovery.io/';
+const machine = (name: string, annotations: Record<string, string> = {
+  [`${P}engine`]: 'primary',
+  [`${P}container`]: name,
+}): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Resource',
+  metadata: { name, namespace: 'default', annotations },
+  spec: { type: 'machine' },
+  relations: [],
+});
+const service = (name: string, dependsOn: string[], annotations: Record<string, string> = {}): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: { name, namespace: 'default', annotations },
+  spec: { type: 'service' },
+  relations: dependsOn.map(targetRef => ({ type: 'dependsOn', targetRef })),
+});
+
+const entities: Entity[] = [
+  { ...machine('infra-01'), relations: [{ type: 'dependencyOf', targetRef: 'component:default/dns' }] },
+  machine('data-01'),
+  machine('bare', {}),
+  service('dns', ['resource:default/infra-01'], { [`${P}probes`]: 'tcp:53' }),
+  service('database', ['resource:default/data-01', 'component:default/dns'], { [`${P}probes`]: 'tcp:5432, udp:1' }),
+  service('orphan', ['resource:default/bare']),
+  service('loop-a', ['component:default/loop-b']),
+  service('loop-b', ['component:default/loop-a']),
+];
+
+async function start(options: { deny?: boolean } = {}) {
+  const host = new FakeHost({ 'resource:default/data-01': ['resource:default/infra-01'] });
+  const source = new FakeCaptureSource();
+  const providers = createBackendModule({
+    pluginId: 'recovery',
+    moduleId: 'test-providers',
+    register(env) {
+      env.registerInit({
+        deps: { providers: recoveryProvidersExtensionPoint },
+        async init({ providers: registry }) {
+          registry.addCaptureSource(source);
+          registry.addHypervisorHost(host);
+        },
+      });
+    },
+  });
+  const { server } = await startTestBackend({
+    features: [
+      recoveryPlugin,
+      providers,
+      catalogServiceMock.factory({ entities }),
+      mockServices.rootConfig.factory({
+        data: { recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } },
+      }),
+      ...(options.deny
+        ? [mockServices.permissions.factory({ result: AuthorizeResult.DENY })]
+        : []),
+    ],
+  });
+  return { server, host, source };
+}
+
+describe('recovery API', () => {
+  it('captures, plans, runs a test recovery and reports readiness', async () => {
+    const { server, source } = await start();
+
+    const plan = await request(server).get('/api/recovery/plan/component/default/database');
+    expect(plan.status).toBe(200);
+    expect(plan.body.waves).toEqual([['resource:default/infra-01'], ['resource:default/data-01']]);
+    expect(plan.body.problems).toEqual([
+      expect.objectContaining({ annotation: `${P}probes`, message: expect.stringContaining('probe "udp:1"') }),
+    ]);
+
+    const noCapture = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/database' });
+    expect(noCapture.status).toBe(409);
+    expect(noCapture.body.error.message).toContain('No capture of resource:default/infra-01, resource:default/data-01 yet');
+
+    const captured = await request(server).post('/api/recovery/captures').send({ entityRef: 'database' });
+    expect(captured.status).toBe(201);
+    expect(captured.body.items.map((c: any) => c.machineRef)).toEqual([
+      'resource:default/infra-01',
+      'resource:default/data-01',
+    ]);
+    expect(captured.body.items[0]).not.toHaveProperty('artifact');
+    expect(source.captured).toEqual(['infra-01', 'data-01']);
+
+    const started = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/database' });
+    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ status: 'pending', mode: 'test', hypervisorHost: 'fake' });
+
+    let run = started.body;
+    for (let i = 0; i < 100 && (run.status === 'pending' || run.status === 'running'); i++) {
+      await new Promise(r => setTimeout(r, 50));
+      run = (await request(server).get(`/api/recovery/runs/${run.id}`)).body;
+    }
+    expect(run.status).toBe('succeeded');
+    expect(run.machines.map((m: any) => [m.machineRef, m.phase])).toEqual([
+      ['resource:default/infra-01', 'ready'],
+      ['resource:default/data-01', 'ready'],
+    ]);
+
+    const readiness = await request(server).get('/api/recovery/readiness/component/default/database');
+    expect(readiness.status).toBe(200);
+    expect(readiness.body).toMatchObject({
+      entityRef: 'component:default/database',
+      position: { wave: 1, machines: ['resource:default/data-01'], waitsFor: ['resource:default/infra-01'] },
+      lastRun: { id: run.id, status: 'succeeded' },
+    });
+    // The bad probe annotation makes it not recoverable, and says so.
+    expect(readiness.body.status).toBe('not-recoverable');
+    expect(readiness.body.reasons[0]).toContain('probe "udp:1"');
+
+    const listed = await request(server).get('/api/recovery/runs?entityRef=component:default/database');
+    expect(listed.body.items.map((r: any) => r.id)).toEqual([run.id]);
+    const overview = await request(server).get('/api/recovery/readiness');
+    expect(overview.body.items.map((r: any) => r.entityRef)).toEqual(['component:default/dns']);
+  });
+
+  it('answers bad requests with what was wrong', async () => {
+    const { server } = await start();
+    const cases: Array<[request.Test, number, string]> = [
+      [request(server).post('/api/recovery/runs').send({}), 400, 'Request body must have an entityRef'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'drill' }), 400, 'mode must be "test" or "failover", got "drill"'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', options: { reverseBootOrder: true } }), 400, 'are test hooks'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/nope' }), 404, 'Entity component:default/nope not found in the catalog'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/loop-a' }), 400, 'Dependency cycle between services: component:default/loop-a -> component:default/loop-b -> component:default/loop-a'],
+      [request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/orphan' }), 400, `Machine resource:default/bare has no ${P}engine annotation`],
+      [request(server).get('/api/recovery/runs/unknown'), 404, 'Run unknown not found'],
+      [request(server).get('/api/recovery/runs?limit=0'), 400, 'limit must be an integer from 1 to 500, got "0"'],
+      [request(server).get('/api/recovery/captures'), 400, 'Query parameter machineRef is required'],
+    ];
+    for (const [req, status, message] of cases) {
+      const res = await req;
+      expect({ status: res.status, message: res.body.error?.message }).toEqual({
+        status,
+        message: expect.stringContaining(message),
+      });
+    }
+  });
+
+  it('needs recovery.run.create to start a run and recovery.capture.create to capture', async () => {
+    const { server } = await start({ deny: true });
+    const run = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns' });
+    expect(run.status).toBe(403);
+    expect(run.body.error.message).toBe('Missing permission recovery.run.create');
+    const capture = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
+    expect(capture.status).toBe(403);
+    expect(capture.body.error.message).toBe('Missing permission recovery.capture.create');
+  });
+});

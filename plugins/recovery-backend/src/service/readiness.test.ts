@@ -1,0 +1,66 @@
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { assessReadiness, byRisk, ReadinessInput } from './readiness';
+
+const plan = {
+  entityRef: 'component:default/web',
+  waves: [['resource:default/data-01'], ['resource:default/web-01']],
+  machines: [
+    { machineRef: 'resource:default/data-01', wave: 0, services: [], waitsFor: [], probes: [] },
+    { machineRef: 'resource:default/web-01', wave: 1, services: [], waitsFor: ['resource:default/data-01'], probes: [] },
+  ],
+};
+const capture = (machineRef: string, ageSeconds: number) => ({
+  machineRef,
+  ageSeconds,
+  latest: { id: 'c', machineRef, engine: 'primary', container: 'x', imageId: 'i', sizeBytes: 1, checksum: 'c', createdAt: '', durationMs: 1, adaptations: [] },
+});
+const run = (status: RecoveryRun['status'], rtoSeconds?: number, message?: string) =>
+  ({ id: 'r', status, rtoSeconds, error: message ? { message } : undefined }) as RecoveryRun;
+
+const base: ReadinessInput = {
+  entityRef: 'component:default/web',
+  ownMachines: ['resource:default/web-01'],
+  problems: [],
+  objectives: { rpoSeconds: 3600, rtoSeconds: 300 },
+  plan,
+  captures: [capture('resource:default/data-01', 60), capture('resource:default/web-01', 60)],
+  lastRun: run('succeeded', 120),
+};
+
+describe('assessReadiness', () => {
+  it('is ready with fresh captures and a test recovery within the RTO', () => {
+    const r = assessReadiness(base);
+    expect(r.status).toBe('ready');
+    expect(r.reasons).toEqual([]);
+    expect(r.position).toEqual({ wave: 1, machines: ['resource:default/web-01'], waitsFor: ['resource:default/data-01'] });
+  });
+
+  it('is at risk when a capture is older than the RPO or the RTO was exceeded', () => {
+    expect(assessReadiness({ ...base, captures: [capture('resource:default/data-01', 7200), capture('resource:default/web-01', 5)] })).toMatchObject({
+      status: 'at-risk',
+      reasons: ['Last capture of resource:default/data-01 is 2 h old, over the RPO of 60 min'],
+    });
+    expect(assessReadiness({ ...base, lastRun: run('succeeded', 400) }).reasons).toEqual([
+      'Last measured RTO 7 min exceeds the objective of 5 min',
+    ]);
+  });
+
+  it('is not recoverable without a capture, after a failed test, or with a configuration problem', () => {
+    expect(assessReadiness({ ...base, captures: [{ machineRef: 'resource:default/web-01' }] })).toMatchObject({
+      status: 'not-recoverable',
+      reasons: ['resource:default/web-01 has never been captured'],
+    });
+    expect(assessReadiness({ ...base, lastRun: run('failed', undefined, 'web-01 failed: probe http:80/') }).reasons).toEqual([
+      'Last test recovery failed: web-01 failed: probe http:80/',
+    ]);
+    expect(assessReadiness({ ...base, plan: undefined, planError: 'Dependency cycle between services: a -> b -> a' }).status).toBe('not-recoverable');
+  });
+
+  it('is unknown when never tested, and sorts by risk', () => {
+    const unknown = assessReadiness({ ...base, entityRef: 'component:default/a', lastRun: undefined });
+    expect(unknown).toMatchObject({ status: 'unknown', reasons: ['Never test-recovered'] });
+    const ready = assessReadiness({ ...base, entityRef: 'component:default/b' });
+    const broken = assessReadiness({ ...base, entityRef: 'component:default/c', captures: [{ machineRef: 'm' }] });
+    expect([ready, unknown, broken].sort(byRisk).map(r => r.status)).toEqual(['not-recoverable', 'unknown', 'ready']);
+  });
+});

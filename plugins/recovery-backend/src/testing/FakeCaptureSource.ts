@@ -1,0 +1,36 @@
+import type {
+  CapturedMachine,
+  CaptureSource,
+  MachineLocator,
+} from '@backstage-recovery/plugin-recovery-node';
+
+/** A capture source in memory: records what it captured and discarded. */
+export class FakeCaptureSource implements CaptureSource {
+  readonly captured: string[] = [];
+  readonly discarded: string[] = [];
+
+  constructor(readonly engineId = 'primary') {}
+
+  async capture(machine: MachineLocator, options: { captureId: string }): Promise<CapturedMachine> {
+    this.captured.push(machine.container);
+    return {
+      imageId: `sha256:${options.captureId}`,
+      sizeBytes: 1000,
+      checksum: `sha256:${options.captureId}`,
+      artifact: `/store/${options.captureId}.tar`,
+      runtime: {
+        hostname: machine.container,
+        networks: [{ name: 'prod', subnet: '172.29.10.0/24', aliases: [machine.container] }],
+        env: [],
+        exposedPorts: [],
+        labels: {},
+      },
+      adaptations: [],
+      durationMs: 5,
+    };
+  }
+
+  async discard(capture: { captureId: string }): Promise<void> {
+    this.discarded.push(capture.captureId);
+  }
+}
