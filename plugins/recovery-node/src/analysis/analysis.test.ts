@@ -1,0 +1,247 @@
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import {
+  analyzeDependencies,
+  breakCycles,
+  clockCorrector,
+  compileServiceMap,
+  createKernel,
+  criticalPath,
+  generations,
+  mergeDependencies,
+  transitiveReduction,
+} from '.';
+import { generateHistory } from '../../../../bench/generate';
+import { evaluate } from '../../../../bench/evaluate';
+
+const MIN = 60_000;
+const DAY = 86_400_000;
+const T0 = Date.UTC(2024, 0, 1);
+
+const start = (time: number, service: string, machine = 'm1'): InitializationEvent => ({ time, machine, service, type: 'start' });
+
+/** `boots` boots: `chain` services each starting `gap` after the previous one. */
+function chainBoots(chain: Array<[string, string]>, boots: number, gap = 10 * MIN): InitializationEvent[] {
+  const out: InitializationEvent[] = [];
+  for (let b = 0; b < boots; b++) chain.forEach(([s, m], i) => out.push(start(T0 + b * DAY + i * gap + (b % 3) * 1000, s, m)));
+  return out;
+}
+
+describe('kernel', () => {
+  it('piecewise: 0 under a minute, 1 at ten minutes, 0 past an hour, linear in between', () => {
+    const k = createKernel();
+    expect(k(30_000)).toBe(0);
+    expect(k(60_000)).toBe(0);
+    expect(k(330_000)).toBeCloseTo(0.5, 10);
+    expect(k(600_000)).toBe(1);
+    expect(k(2_100_000)).toBeCloseTo(0.5, 10);
+    expect(k(3_600_000)).toBe(0);
+    expect(k(3_700_000)).toBe(0);
+    expect(k(-5)).toBe(0);
+  });
+  it.each(['gamma', 'lognormal'] as const)('%s: single peak of 1 at the peak delay, 0 outside [min, max]', shape => {
+    const k = createKernel({ shape });
+    expect(k(600_000)).toBeCloseTo(1, 10);
+    expect(k(59_000)).toBe(0);
+    expect(k(3_601_000)).toBe(0);
+    let prev = 0;
+    for (let d = 61_000; d <= 600_000; d += 10_000) {
+      expect(k(d)).toBeGreaterThanOrEqual(prev);
+      prev = k(d);
+    }
+    prev = 1;
+    for (let d = 600_000; d <= 3_600_000; d += 10_000) {
+      expect(k(d)).toBeLessThanOrEqual(prev + 1e-12);
+      expect(k(d)).toBeLessThanOrEqual(1);
+      prev = k(d);
+    }
+  });
+  it('rejects inconsistent bounds', () => {
+    expect(() => createKernel({ minDelay: 700_000 })).toThrow(/minDelay < peakDelay/);
+  });
+});
+
+describe('name mapping', () => {
+  it('exact names first, then regexes in file order, unmapped pass through', () => {
+    const map = compileServiceMap({
+      services: { '/^db-.*$/': 'database', 'db-legacy': 'old-db', '/^(web)-\\d+$/': '$1', '/^db-main$/': 'never' },
+    });
+    expect(map('db-legacy')).toBe('old-db');
+    expect(map('db-main')).toBe('database');
+    expect(map('web-12')).toBe('web');
+    expect(map('cache')).toBe('cache');
+  });
+  it('reports an invalid regex', () => {
+    expect(() => compileServiceMap({ services: { '/(/': 'x' } })).toThrow(/invalid regular expression/);
+  });
+});
+
+describe('clock skew', () => {
+  it('applies the nearest reading of the machine', () => {
+    const correct = clockCorrector([
+      { time: 1000, machine: 'a', service: '', type: 'clock', reference: 1500 },
+      { time: 10_000, machine: 'a', service: '', type: 'clock', reference: 9_000 },
+    ]);
+    expect(correct('a', 2000)).toBe(2500);
+    expect(correct('a', 9000)).toBe(8000);
+    expect(correct('b', 2000)).toBe(2000);
+  });
+  it('finds a dependency across machines whose clocks differ by 15 minutes only with clock lines', () => {
+    // True order: db (m2) then app (m1) 10 min later; m1's clock is 15 min behind.
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 10; b++) {
+      const t = T0 + b * DAY;
+      events.push(start(t, 'db', 'm2'), start(t + 10 * MIN - 15 * MIN, 'app', 'm1'));
+    }
+    const without = analyzeDependencies(events);
+    expect(without.dependencies.find(d => d.service === 'app')).toBeUndefined();
+    const clocks: InitializationEvent[] = [];
+    for (let b = 0; b < 10; b++) clocks.push({ time: T0 + b * DAY - 15 * MIN, machine: 'm1', service: '', type: 'clock', reference: T0 + b * DAY });
+    const withClocks = analyzeDependencies([...events, ...clocks]);
+    expect(withClocks.dependencies).toEqual([expect.objectContaining({ service: 'app', dependsOn: 'db' })]);
+    expect(withClocks.warnings.some(w => w.includes('no clock readings') && w.includes('m2'))).toBe(true);
+  });
+});
+
+describe('analysis', () => {
+  it('finds a chain, orders services and machines, and waves', () => {
+    const r = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2'], ['web', 'm3']], 8));
+    expect(r.dependencies.map(d => [d.service, d.dependsOn])).toEqual([
+      ['api', 'db'],
+      ['web', 'api'],
+    ]);
+    expect(r.dependencies[0].score).toBe(1);
+    expect(r.dependencies[0].samples).toBe(8);
+    expect(r.dependencies[0].confidence).toBe('high');
+    expect(r.serviceOrder).toEqual(['db', 'api', 'web']);
+    expect(r.waves).toEqual([['m1'], ['m2'], ['m3']]);
+    expect(r.machineOrder).toEqual(['m1', 'm2', 'm3']);
+    expect(r.services).toEqual([
+      { service: 'api', machines: ['m2'], initializations: 8 },
+      { service: 'db', machines: ['m1'], initializations: 8 },
+      { service: 'web', machines: ['m3'], initializations: 8 },
+    ]);
+    const { services, matrix } = r.correlation;
+    expect(services).toEqual(['api', 'db', 'web']);
+    expect(matrix[0][1]).toBe(1); // api row, db column: db first
+    expect(matrix[1][0]).toBe(-1);
+  });
+  it('a dependency between services on the same machine imposes no machine order', () => {
+    const r = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm1'], ['web', 'm2']], 6));
+    expect(r.dependencies).toHaveLength(2);
+    expect(r.waves).toEqual([['m1'], ['m2']]);
+  });
+  it('few samples: low confidence, said in a warning', () => {
+    const r = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2']], 3));
+    expect(r.dependencies).toEqual([{ service: 'api', dependsOn: 'db', score: 1, samples: 3, confidence: 'low' }]);
+    expect(r.warnings.join('\n')).toMatch(/fewer than 5 samples.*api → db \(3\)/);
+  });
+  it('a start followed closely by a failure counts less', () => {
+    // api starts 10 min after db in 4 boots, and 30 s before db in 4 boots where it failed at once.
+    const events = chainBoots([['db', 'm1'], ['api', 'm2']], 4);
+    for (let b = 4; b < 8; b++) {
+      const t = T0 + b * DAY;
+      events.push(start(t, 'db', 'm1'), start(t - 30_000, 'api', 'm2'), { time: t, machine: 'm2', service: 'api', type: 'failure' });
+      events.push(start(t + 10 * MIN, 'api', 'm2'));
+    }
+    const weighted = analyzeDependencies(events, { halfLife: 0 });
+    const unweighted = analyzeDependencies(events, { halfLife: 0, failureFactor: 1 });
+    const s = (r: typeof weighted) => r.correlation.matrix[0][1];
+    expect(s(weighted)).toBeGreaterThan(s(unweighted));
+    expect(s(weighted)).toBeGreaterThanOrEqual(0.7);
+    expect(s(unweighted)).toBeLessThan(0.7);
+  });
+  it('recent initializations weigh more (half-life)', () => {
+    // Old boots: b 10 min after a; recent boots: b 10 min before a.
+    const events = [...chainBoots([['a', 'm1'], ['b', 'm2']], 5)];
+    for (let b = 30; b < 35; b++) events.push(start(T0 + b * DAY, 'b', 'm2'), start(T0 + b * DAY + 10 * MIN, 'a', 'm1'));
+    const r = analyzeDependencies(events, { halfLife: 3 * DAY });
+    expect(r.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['a<b']);
+    const old = analyzeDependencies(events, { halfLife: 3 * DAY, at: T0 });
+    expect(old.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['b<a']);
+  });
+  it('maps names before correlating', () => {
+    const events = chainBoots([['postgresql@14-main.service', 'm1'], ['api-v2.service', 'm2']], 6);
+    const r = analyzeDependencies(events, { map: { services: { 'postgresql@14-main.service': 'db', '/^api-v\\d+\\.service$/': 'api' } } });
+    expect(r.dependencies.map(d => [d.service, d.dependsOn])).toEqual([['api', 'db']]);
+  });
+  it('throws a clear error without initializations', () => {
+    expect(() => analyzeDependencies([{ time: 1, machine: 'm', service: '', type: 'clock', reference: 2 }])).toThrow(/no initialization/);
+  });
+  it('is deterministic: same events in any order give byte-identical output', () => {
+    const h = generateHistory({ seed: 7, machines: 6, services: 20, siteBoots: 15, machineReboots: 10 });
+    const a = JSON.stringify(analyzeDependencies(h.events, { map: h.map }));
+    const shuffled = [...h.events].reverse();
+    const b = JSON.stringify(analyzeDependencies(shuffled, { map: h.map }));
+    expect(b).toBe(a);
+  });
+  it('on a generated history: no true dependency violated, waves no deeper than the truth', () => {
+    const h = generateHistory({ seed: 11, machines: 8, services: 30, siteBoots: 30, machineReboots: 30 });
+    const r = analyzeDependencies(h.events, { map: h.map });
+    const e = evaluate(r, h.truth);
+    expect(e.violatedServiceOrder).toBe(0);
+    expect(e.violatedMachineOrder).toBe(0);
+    expect(e.violatedWaves).toBe(0);
+    expect(e.precision).toBeGreaterThan(evaluate(analyzeDependencies(h.events, { map: h.map, method: 'plain' }), h.truth).precision);
+  });
+});
+
+describe('graphs', () => {
+  const e = (service: string, dependsOn: string, score = 1) => ({ service, dependsOn, score });
+  it('breaks cycles by dropping the weakest edge, deterministically', () => {
+    const edges = [e('a', 'b', 0.9), e('b', 'c', 0.8), e('c', 'a', 0.75), e('d', 'a', 0.9)];
+    const r1 = breakCycles(['a', 'b', 'c', 'd'], edges);
+    const r2 = breakCycles(['d', 'c', 'b', 'a'], [...edges].reverse());
+    expect(r1.cycles).toEqual([{ services: ['c', 'a', 'b'], dropped: e('c', 'a', 0.75) }]);
+    expect(r2.cycles).toEqual(r1.cycles);
+    expect(generations(['a', 'b', 'c', 'd'], r1.edges)).toEqual([['c'], ['b'], ['a'], ['d']]);
+  });
+  it('equal scores: ties broken by name', () => {
+    const r = breakCycles(['x', 'y'], [e('y', 'x', 0.8), e('x', 'y', 0.8)]);
+    expect(r.cycles.map(c => c.dropped)).toEqual([e('x', 'y', 0.8)]);
+  });
+  it('machine-level cycles are reported and broken', () => {
+    // a (m1) needs b (m2), c (m2) needs d (m1).
+    const events: InitializationEvent[] = [];
+    for (let k = 0; k < 8; k++) {
+      const t = T0 + k * DAY;
+      events.push(start(t, 'b', 'm2'), start(t + 10 * MIN, 'a', 'm1'), start(t + 2 * 3_600_000, 'd', 'm1'), start(t + 2 * 3_600_000 + 12 * MIN, 'c', 'm2'));
+    }
+    const r = analyzeDependencies(events);
+    expect(r.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['a<b', 'c<d']);
+    expect(r.machineCycles).toHaveLength(1);
+    expect(r.waves.flat().sort()).toEqual(['m1', 'm2']);
+    expect(r.waves).toHaveLength(2);
+    expect(r.warnings.join()).toMatch(/machine cycle/);
+  });
+  it('transitive reduction keeps only direct edges', () => {
+    const red = transitiveReduction(['a', 'b', 'c'], [e('a', 'b'), e('b', 'c'), e('a', 'c')]);
+    expect(red.map(x => `${x.service}<${x.dependsOn}`)).toEqual(['a<b', 'b<c']);
+  });
+  it('critical path: longest chain with edges, slowest per wave without', () => {
+    const plan = { waves: [['m1', 'm2'], ['m3']], edges: [{ machine: 'm3', waitsFor: ['m1'] }] };
+    expect(criticalPath(plan, { m1: 10, m2: 50, m3: 5 })).toEqual({ path: ['m2'], duration: 50 });
+    expect(criticalPath({ waves: plan.waves }, { m1: 10, m2: 50, m3: 5 })).toEqual({ path: ['m2', 'm3'], duration: 55 });
+    expect(criticalPath(plan, { m1: 60, m2: 50, m3: 5 })).toEqual({ path: ['m1', 'm3'], duration: 65 });
+  });
+  it('merges declared and inferred dependencies, dropping inferred edges to break cycles', () => {
+    const merged = mergeDependencies({
+      declared: [{ service: 'api', dependsOn: 'db' }, { service: 'web', dependsOn: 'api' }, { service: 'api', dependsOn: 'ldap' }],
+      inferred: [
+        { service: 'api', dependsOn: 'db', score: 0.9 },
+        { service: 'db', dependsOn: 'web', score: 0.8 },
+        { service: 'web', dependsOn: 'cache', score: 0.75 },
+        { service: 'web', dependsOn: 'queue', score: 0.5 },
+      ],
+      threshold: 0.7,
+    });
+    expect(merged.edges).toEqual([
+      { service: 'api', dependsOn: 'db', source: 'both', score: 0.9 },
+      { service: 'api', dependsOn: 'ldap', source: 'declared' },
+      { service: 'web', dependsOn: 'api', source: 'declared' },
+      { service: 'web', dependsOn: 'cache', source: 'inferred', score: 0.75 },
+    ]);
+    expect(merged.dropped).toEqual([{ service: 'db', dependsOn: 'web', source: 'inferred', score: 0.8 }]);
+    expect(merged.disagreements.inferredNotDeclared.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['db<web', 'web<cache']);
+    expect(merged.disagreements.declaredNotObserved.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['api<ldap', 'web<api']);
+  });
+});

@@ -1,0 +1,107 @@
+import { EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, parseEvents } from '.';
+
+const jl = (o: object) => JSON.stringify(o);
+
+describe('parseEvents: jsonl', () => {
+  it('reads ISO and epoch times, defaults to start, ignores unknown fields, reads clock lines', () => {
+    const text = [
+      jl({ time: '2024-05-01T10:00:00Z', machine: 'm1', service: 'db', extra: 1 }),
+      jl({ time: 1714557900000, machine: 'm1', service: 'db', event: 'failure' }),
+      '',
+      jl({ time: '2024-05-01T12:00:00+02:00', machine: 'm2', event: 'clock', reference: '2024-05-01T10:01:00Z' }),
+    ].join('\n');
+    const r = parseEvents(text, { source: 'a.jsonl' });
+    expect(r.format).toBe('jsonl');
+    expect(r.events).toEqual([
+      { time: Date.UTC(2024, 4, 1, 10), machine: 'm1', service: 'db', type: 'start' },
+      { time: 1714557900000, machine: 'm1', service: 'db', type: 'failure' },
+      { time: Date.UTC(2024, 4, 1, 10), machine: 'm2', service: '', type: 'clock', reference: Date.UTC(2024, 4, 1, 10, 1) },
+    ]);
+  });
+  it.each([
+    ['{"time": 1, "machine": "m"', 'invalid JSON'],
+    [jl({ machine: 'm', service: 's' }), "missing 'time'"],
+    [jl({ time: '2024-05-01T10:00:00', machine: 'm', service: 's' }), 'ISO 8601 with a zone'],
+    [jl({ time: 1, service: 's' }), "missing 'machine'"],
+    [jl({ time: 1, machine: 'm' }), "missing 'service'"],
+    [jl({ time: 1, machine: 'm', service: 's', event: 'stop' }), 'unknown event "stop"'],
+    [jl({ time: 1, machine: 'm', event: 'clock' }), "clock line without 'reference'"],
+    ['[1,2]', 'expected a JSON object'],
+  ])('line 2 %s → %s, naming file and line', (bad, message) => {
+    const text = `${jl({ time: 1, machine: 'm', service: 's' })}\n${bad}\n`;
+    let error: unknown;
+    try {
+      parseEvents(text, { source: 'x.jsonl' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EventParseError);
+    expect((error as EventParseError).message).toMatch(new RegExp(`^x\\.jsonl:2: .*${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    expect((error as EventParseError).line).toBe(2);
+    const lenient = parseEvents(text, { source: 'x.jsonl', lenient: true });
+    expect(lenient.skipped).toBe(1);
+    expect(lenient.events).toHaveLength(1);
+  });
+});
+
+describe('parseEvents: journald', () => {
+  const rec = (o: object) => jl({ __REALTIME_TIMESTAMP: '1714557600123456', _HOSTNAME: 'h1', ...o });
+  it('keeps unit started/failed records, skips every other record', () => {
+    const text = [
+      rec({ MESSAGE: 'kernel: eth0 up' }),
+      rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service' }),
+      rec({ MESSAGE_ID: 'fc2e22bc6ee647b6b90729ab34a250b1', UNIT: 'x.service' }),
+      rec({ MESSAGE_ID: JOURNALD_UNIT_FAILED, UNIT: 'db.service' }),
+    ].join('\n');
+    const r = parseEvents(text);
+    expect(r.format).toBe('journald');
+    expect(r.ignored).toBe(2);
+    expect(r.events).toEqual([
+      { time: 1714557600123.456, machine: 'h1', service: 'db.service', type: 'start' },
+      { time: 1714557600123.456, machine: 'h1', service: 'db.service', type: 'failure' },
+    ]);
+  });
+  it('errors on a unit record without UNIT or timestamp', () => {
+    expect(() => parseEvents(rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED }), { source: 'j' })).toThrow("j:1: unit record without 'UNIT'");
+    expect(() => parseEvents(jl({ _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'u' }), { source: 'j' })).toThrow(
+      "j:1: missing '__REALTIME_TIMESTAMP'",
+    );
+  });
+});
+
+describe('parseEvents: docker', () => {
+  const ev = (action: string, attrs: object, extra: object = {}) =>
+    jl({ Type: 'container', Action: action, status: action, Actor: { ID: 'c1', Attributes: { name: 'web-1', ...attrs } }, timeNano: 1714557600000000000, ...extra });
+  it('start is an initialization, die with a non-zero exit code a failure; labels or container name', () => {
+    const text = [
+      ev('start', { 'recovery.backstage-recovery.io/service': 'web', 'recovery.backstage-recovery.io/machine': 'vm1' }),
+      ev('die', { exitCode: '0' }),
+      ev('die', { exitCode: '137' }),
+      jl({ Type: 'network', Action: 'connect', Actor: { ID: 'n', Attributes: {} }, timeNano: 1 }),
+      ev('create', {}),
+    ].join('\n');
+    const r = parseEvents(text);
+    expect(r.format).toBe('docker');
+    expect(r.events).toEqual([
+      { time: 1714557600000, machine: 'vm1', service: 'web', type: 'start' },
+      { time: 1714557600000, machine: 'web-1', service: 'web-1', type: 'failure' },
+    ]);
+    expect(r.ignored).toBe(3);
+  });
+  it('errors without timeNano', () => {
+    const text = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'n' } } });
+    expect(() => parseEvents(text, { format: 'docker', source: 'd' })).toThrow("d:1: missing 'timeNano'");
+  });
+});
+
+describe('EventLineParser', () => {
+  it('streams line by line, counting lines, and honours a forced format', () => {
+    const p = new EventLineParser({ format: 'jsonl', source: 's' });
+    expect(p.push(jl({ time: 5, machine: 'm', service: 'a' }))).toEqual({ time: 5, machine: 'm', service: 'a', type: 'start' });
+    expect(p.push('   ')).toBeNull();
+    // A journald record forced as jsonl is malformed (no time/machine).
+    expect(() => p.push(jl({ MESSAGE_ID: JOURNALD_UNIT_STARTED }))).toThrow("s:3: missing 'time'");
+    expect(p.lines).toBe(3);
+    expect(() => new EventLineParser({ format: 'xml' as any })).toThrow(/unknown format/);
+  });
+});
