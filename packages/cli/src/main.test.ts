@@ -1,0 +1,132 @@
+import { spawnSync } from 'child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+import { main } from './main';
+import { generateHistory, toDocker, toJournaldRecord, toJsonl } from '../../../bench/generate';
+import { evaluate } from '../../../bench/evaluate';
+
+const ROOT = resolve(__dirname, '../../..');
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'recovery-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const file = (name: string, lines: string[]) => {
+  const p = join(dir, name);
+  writeFileSync(p, lines.length ? `${lines.join('\n')}\n` : '');
+  return p;
+};
+
+/** The real bin, as a user runs it from the repository root. */
+function spawnRecovery(args: string[]) {
+  const r = spawnSync('npx', ['--no-install', 'recovery', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter(l => !l.startsWith('npm warn')).join('\n') };
+}
+
+async function run(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const status = await main(args, { stdout: t => (stdout += t), stderr: t => (stderr += t) });
+  return { status, stdout, stderr };
+}
+
+const history = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
+
+describe('recovery analyze (real bin)', () => {
+  it('reproduces the ground-truth order of a small generated history (jsonl with clock lines and a map)', () => {
+    const data = file('history.jsonl', toJsonl(history.events));
+    const map = join(dir, 'map.json');
+    writeFileSync(map, JSON.stringify(history.map));
+    const r = spawnRecovery(['analyze', data, '--map', map, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out)).toEqual(expect.arrayContaining(['services', 'dependencies', 'serviceOrder', 'machineOrder', 'waves', 'cycles', 'correlation', 'skipped']));
+    const e = evaluate(out, history.truth);
+    expect(e.violatedServiceOrder).toBe(0);
+    expect(e.violatedMachineOrder).toBe(0);
+    expect(e.violatedWaves).toBe(0);
+    expect(e.waves).toBeLessThanOrEqual(e.truthDepth);
+    expect(new Set(out.serviceOrder)).toEqual(new Set(history.truth.services.map(s => s.name)));
+    // Deterministic, byte for byte.
+    expect(spawnRecovery(['analyze', data, '--map', map, '--json']).stdout).toBe(r.stdout);
+  });
+  it('exits 2 naming file and line on a malformed line; --lenient skips and counts it', () => {
+    const lines = toJsonl(history.events).slice(0, 50);
+    lines.splice(3, 0, '{"time": "yesterday", "machine": "m", "service": "s"}');
+    const data = file('bad.jsonl', lines);
+    const r = spawnRecovery(['analyze', data]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${data}:4: 'time' must be ISO 8601 with a zone`);
+    const ok = spawnRecovery(['analyze', data, '--lenient', '--json']);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout).skipped).toBe(1);
+  });
+  it('prints a readable summary without --json', () => {
+    const data = file('summary.jsonl', toJsonl(history.events));
+    const r = spawnRecovery(['analyze', data, '--threshold', '0.75']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Boot waves/);
+    expect(r.stdout).toMatch(/Service order: /);
+    expect(r.stdout).toMatch(/→ .* score 0\.\d\d, \d+ samples/);
+  });
+});
+
+describe('recovery analyze (in process)', () => {
+  it('journald: detected, irrelevant records skipped', async () => {
+    const lines = history.events.map((e, i) => toJournaldRecord(e, i));
+    lines.splice(1, 0, JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'x', MESSAGE: 'noise' }));
+    const r = await run(['analyze', file('j.json', lines), '--json']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.services.length).toBeGreaterThan(10);
+    expect(out.serviceOrder.length).toBe(out.services.length);
+  });
+  it('docker: detected, forced format works too', async () => {
+    const p = file('d.json', toDocker(history.events));
+    const a = await run(['analyze', p, '--json']);
+    const b = await run(['analyze', p, '--json', '--format', 'docker']);
+    expect(a.status).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    expect(JSON.parse(a.stdout).dependencies.length).toBeGreaterThan(0);
+  });
+  it('several files of different formats in one run', async () => {
+    const half = Math.floor(history.events.length / 2);
+    const a = file('part1.jsonl', toJsonl(history.events.slice(0, half)));
+    const b = file('part2.json', history.events.slice(half).map((e, i) => toJournaldRecord(e, i)));
+    const r = await run(['analyze', a, b, '--json']);
+    expect(r.status).toBe(0);
+  });
+  it.each([
+    ['an empty file', () => [file('empty.jsonl', [])], /empty input/],
+    ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })])], /no initialization/],
+    ['a missing file', () => [join(dir, 'nope.jsonl')], /nope\.jsonl: cannot read file/],
+    ['a journald unit record without UNIT', () => [file('j2.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf' })])], /j2\.json:1: unit record without 'UNIT'/],
+    ['a docker start without timeNano', () => [file('d2.json', [JSON.stringify({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'x' } } })]), '--format', 'docker'], /d2\.json:1: missing 'timeNano'/],
+    ['invalid JSON', () => [file('j3.jsonl', ['{"time": 1,'])], /j3\.jsonl:1: invalid JSON/],
+    ['a bad threshold', () => [file('t.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '2'], /--threshold/],
+    ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /--at/],
+    ['a map with a bad regex', () => {
+      const m = join(dir, 'badmap.json');
+      writeFileSync(m, JSON.stringify({ services: { '/(/': 'x' } }));
+      return [file('t3.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m];
+    }, /badmap\.json: .*invalid regular expression/],
+  ])('%s: exit 2 with a clear message', async (_name, args, message) => {
+    const r = await run(['analyze', ...(args as () => string[])()]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message as RegExp);
+  });
+  it('an unknown --format is a usage error', async () => {
+    const r = await run(['analyze', 'x', '--format', 'xml']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/Allowed choices are jsonl, journald, docker/);
+  });
+  it('--at shifts the weight to the boots near it', async () => {
+    const p = file('at.jsonl', toJsonl(history.events));
+    const r = await run(['analyze', p, '--json', '--at', '2024-01-02T00:00:00Z']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).at).toBe('2024-01-02T00:00:00.000Z');
+  });
+});
