@@ -1,0 +1,118 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+
+export const REPO_ROOT = resolve(__dirname, '../..');
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => ok(port));
+    });
+    server.on('error', fail);
+  });
+}
+
+export interface RunningBackend {
+  baseUrl: string;
+  token: string;
+  output: () => string;
+  stop: () => Promise<void>;
+  api: <T = any>(method: string, path: string, body?: unknown) => Promise<{ status: number; body: T }>;
+}
+
+/**
+ * Starts the real backend package (packages/backend) with the repository's app-config.yaml
+ * plus the given overrides, and waits until the recovery plugin answers.
+ */
+export async function startBackend(options: {
+  dataDir: string;
+  config: Record<string, unknown>;
+  readyTimeoutMs?: number;
+}): Promise<RunningBackend> {
+  const port = await freePort();
+  const token = `e2e-${Math.random().toString(36).slice(2)}`;
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const overrides = {
+    backend: {
+      baseUrl,
+      listen: { port, host: '127.0.0.1' },
+      database: { client: 'better-sqlite3', connection: { directory: join(options.dataDir, 'sqlite') } },
+      auth: { externalAccess: [{ type: 'static', options: { token, subject: 'e2e-tests' } }] },
+    },
+    catalog: {
+      locations: [{ type: 'file', target: join(REPO_ROOT, 'catalog-info.yaml') }],
+    },
+    ...options.config,
+  };
+  const configFile = join(options.dataDir, 'app-config.e2e.json');
+  writeFileSync(configFile, JSON.stringify(overrides, null, 2));
+
+  let output = '';
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      '-r',
+      require.resolve('@backstage/cli/config/nodeTransform.cjs'),
+      join(REPO_ROOT, 'packages/backend/src/index.ts'),
+      '--config',
+      join(REPO_ROOT, 'app-config.yaml'),
+      '--config',
+      configFile,
+    ],
+    {
+      cwd: join(REPO_ROOT, 'packages/backend'),
+      env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stdout!.on('data', d => (output += d));
+  child.stderr!.on('data', d => (output += d));
+  const exited = new Promise<number | null>(ok => child.on('exit', code => ok(code)));
+
+  const api: RunningBackend['api'] = async (method, path, body) => {
+    const res = await fetch(`${baseUrl}/api/recovery${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'Content-Type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000);
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(`backend exited with ${child.exitCode}:\n${output.slice(-4000)}`);
+    }
+    try {
+      // Ready when the catalog has ingested the demo and the plugin can plan from it.
+      const res = await api('GET', '/plan/component/default/web');
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`backend not ready after ${options.readyTimeoutMs ?? 180_000} ms:\n${output.slice(-4000)}`);
+    }
+    await new Promise(r => setTimeout(r, 500));
+  }
+  return { baseUrl, token, output: () => output, stop, api };
+}

@@ -1,0 +1,167 @@
+/*
+ * The main path end to end, on real Docker engines: the demo site runs on the primary
+ * engine; the real backend (real catalog reading catalog-info.yaml, SQLite) captures it and
+ * test-recovers `web` on the recovery engine, in dependency order; then the same machines
+ * booted in reverse must fail verification. Nothing labelled with a run id may remain.
+ */
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDemoImage, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
+import { RunningBackend, startBackend } from './backend';
+
+const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
+const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+const socketOf = (host: string) => host.replace(/^unix:\/\//, '');
+
+const primary = dockerFromHost(PRIMARY);
+const recoveryHost = dockerFromHost(RECOVERY);
+const timings: Record<string, number> = {};
+async function timed<T>(stage: string, work: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await work();
+  } finally {
+    timings[stage] = Date.now() - t0;
+  }
+}
+
+async function waitForRun(backend: RunningBackend, runId: string): Promise<RecoveryRun> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const { body } = await backend.api<RecoveryRun>('GET', `/runs/${runId}`);
+    if (body.status === 'succeeded' || body.status === 'failed') return body;
+    if (Date.now() > deadline) throw new Error(`run ${runId} still ${body.status}`);
+    await new Promise(r => setTimeout(r, 500));
+  }
+}
+
+async function labelled(runId: string) {
+  const filters = JSON.stringify({ label: [`${RUN_ID_LABEL}=${runId}`] });
+  const [containers, networks] = await Promise.all([
+    recoveryHost.listContainers({ all: true, filters }),
+    recoveryHost.listNetworks({ filters }),
+  ]);
+  return { containers: containers.map(c => c.Names[0]), networks: networks.map(n => n.Name) };
+}
+
+const at = (iso?: string) => Date.parse(iso!);
+
+describe('test recovery of the demo site', () => {
+  let dataDir: string;
+  let backend: RunningBackend;
+  const runIds: string[] = [];
+
+  beforeAll(async () => {
+    for (const [name, docker] of [['primary', primary], ['recovery', recoveryHost]] as const) {
+      await docker.ping().catch(e => {
+        throw new Error(`Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`);
+      });
+    }
+    dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
+    await timed('build demo image', () => buildDemoImage(primary, { force: true }));
+    await timed('start demo site', () => startDemoSite(primary, { recreate: true }));
+    backend = await timed('start backend', () =>
+      startBackend({
+        dataDir,
+        config: {
+          recovery: {
+            hypervisorHost: 'recovery',
+            captureStore: { directory: join(dataDir, 'captures'), keepLast: 2 },
+            runs: { machineReadyTimeout: '40s', probeInterval: '500ms', allowTestHooks: true },
+            docker: {
+              engines: [
+                { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary' },
+                { id: 'recovery', socketPath: socketOf(RECOVERY), role: 'hypervisor' },
+              ],
+            },
+          },
+        },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await backend?.stop();
+    await stopDemoSite(primary).catch(() => {});
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    console.log(
+      `e2e stage timings (ms):\n${Object.entries(timings)
+        .map(([stage, ms]) => `  ${stage}: ${ms}`)
+        .join('\n')}`,
+    );
+  });
+
+  it('captures the machines web needs', async () => {
+    const { status, body } = await timed('capture 3 machines', () =>
+      backend.api('POST', '/captures', { entityRef: 'component:default/web' }),
+    );
+    expect(status).toBe(201);
+    expect(body.items.map((c: any) => c.machineRef)).toEqual([
+      'resource:default/infra-01',
+      'resource:default/data-01',
+      'resource:default/web-01',
+    ]);
+    for (const capture of body.items) {
+      expect(capture.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(capture.sizeBytes).toBeGreaterThan(0);
+    }
+  });
+
+  it('recovers web on the hypervisor host in dependency order, verified and torn down', async () => {
+    const started = await backend.api<RecoveryRun>('POST', '/runs', { entityRef: 'component:default/web' });
+    expect(started.status).toBe(202);
+    runIds.push(started.body.id);
+    const run = await timed('test recovery of web', () => waitForRun(backend, started.body.id));
+    expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
+
+    const m = Object.fromEntries(run.machines.map(x => [x.machineRef.split('/')[1], x]));
+    expect(run.machines.every(x => x.phase === 'ready')).toBe(true);
+    expect(at(m['infra-01'].readyAt)).toBeLessThanOrEqual(at(m['data-01'].startedAt));
+    expect(at(m['data-01'].readyAt)).toBeLessThanOrEqual(at(m['web-01'].startedAt));
+    expect(run.rtoSeconds).toBeGreaterThan(0);
+    for (const [name, x] of Object.entries(m)) {
+      timings[`  ${name} restore`] = at(x.restoredAt) - at(x.restoreStartedAt);
+      timings[`  ${name} start`] = at(x.startedAt) - at(x.restoredAt);
+      timings[`  ${name} ready after start`] = at(x.readyAt) - at(x.startedAt);
+    }
+    timings['measured RTO'] = run.rtoSeconds! * 1000;
+    expect(run.steps.map(s => s.message)).toContainEqual(expect.stringMatching(/^Lab torn down/));
+
+    const readiness = await backend.api('GET', '/readiness/component/default/web');
+    expect(readiness.body).toMatchObject({
+      lastRun: { id: run.id, status: 'succeeded' },
+      position: { wave: 2, machines: ['resource:default/web-01'], waitsFor: ['resource:default/data-01'] },
+    });
+  });
+
+  it('fails verification when the same machines boot in reverse order', async () => {
+    const started = await backend.api<RecoveryRun>('POST', '/runs', {
+      entityRef: 'component:default/web',
+      options: { reverseBootOrder: true },
+    });
+    expect(started.status).toBe(202);
+    runIds.push(started.body.id);
+    const run = await timed('reversed test recovery', () => waitForRun(backend, started.body.id));
+    expect(run.status).toBe('failed');
+    expect(run.error?.machineRef).toBe('resource:default/web-01');
+    expect(run.error?.message).toMatch(/^resource:default\/web-01 failed: /);
+    const web = run.machines.find(x => x.machineRef === 'resource:default/web-01')!;
+    expect(web.phase).toBe('failed');
+    expect(web.logTail).toBeTruthy();
+    // Nothing after the failed machine was started.
+    expect(run.machines.filter(x => x.phase === 'waiting').map(x => x.machineRef).sort()).toEqual([
+      'resource:default/data-01',
+      'resource:default/infra-01',
+    ]);
+  });
+
+  it('leaves nothing labelled with either run id on the hypervisor host', async () => {
+    expect(runIds).toHaveLength(2);
+    for (const runId of runIds) {
+      expect(await labelled(runId)).toEqual({ containers: [], networks: [] });
+    }
+  });
+});
