@@ -71,6 +71,11 @@ describe('test recovery of the demo site', () => {
             hypervisorHost: 'recovery',
             captureStore: { directory: join(dataDir, 'captures'), keepLast: 2 },
             runs: { machineReadyTimeout: '40s', probeInterval: '500ms', allowTestHooks: true },
+            // The test drives captures and runs itself.
+            schedules: {
+              capture: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
+              nightlyCheck: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
+            },
             docker: {
               engines: [
                 { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary' },
