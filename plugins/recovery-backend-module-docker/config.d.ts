@@ -1,0 +1,34 @@
+export interface Config {
+  recovery?: {
+    captureStore?: {
+      /** Directory where capture artifacts (image tarballs, `<captureId>.tar`) are written. */
+      directory: string;
+    };
+    docker?: {
+      /** Docker engines: primary sites (capture, events) and/or hypervisor hosts. */
+      engines?: Array<{
+        /** Engine id, matched against machines' `recovery.backstage-recovery.io/engine` annotation. */
+        id: string;
+        /** Local socket, e.g. /run/recovery-docker/primary.sock. */
+        socketPath?: string;
+        /** Remote engine host (instead of socketPath). */
+        host?: string;
+        port?: number;
+        protocol?: 'http' | 'https';
+        /** TLS CA, client certificate and key: PEM text or file paths. */
+        ca?: string;
+        cert?: string;
+        /** @visibility secret */
+        key?: string;
+        /** primary: capture source + event source; hypervisor: recovery host; both. Default both. */
+        role?: 'primary' | 'hypervisor' | 'both';
+      }>;
+      /** Image of the per-lab probe container, created by `docker import` if missing. Default recovery/probe:1. */
+      probeImage?: string;
+      /** Static busybox binary the probe image is built from. Default /bin/busybox. */
+      busyboxPath?: string;
+      /** Pause the container while committing a capture (consistency). Default true. */
+      pauseOnCapture?: boolean;
+    };
+  };
+}

@@ -1,0 +1,423 @@
+import type Docker from 'dockerode';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InputError, NotFoundError } from '@backstage/errors';
+import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  CapturedNetwork,
+  HypervisorHost,
+  LabHandle,
+  LabResources,
+  MachineHandle,
+  MachineState,
+  ProbeResult,
+  RestorableCapture,
+} from '@backstage-recovery/plugin-recovery-node';
+import { dockerHealthcheck, dockerName } from './adapt';
+import { artifactPath } from './DockerCaptureSource';
+import { busyboxRootfsEntries } from './lib/busybox';
+import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
+import { createTar } from './lib/tar';
+
+/** Catalog ref of the machine a restored container stands for. */
+export const MACHINE_REF_LABEL = 'recovery.backstage-recovery.io/machine-ref';
+/** Capture a restored container was made from. */
+export const CAPTURE_ID_LABEL = 'recovery.backstage-recovery.io/capture-id';
+/** Production network name a lab network emulates. */
+export const NETWORK_LABEL = 'recovery.backstage-recovery.io/network';
+/** Marks a lab's probe container. */
+export const PROBE_LABEL = 'recovery.backstage-recovery.io/probe';
+
+export const DEFAULT_PROBE_IMAGE = 'recovery/probe:1';
+
+export interface DockerHypervisorHostOptions {
+  /** Capture store directory, to resolve relative artifacts. */
+  storeDirectory: string;
+  /** Image of the per-lab probe container; created by `docker import` if missing. */
+  probeImage?: string;
+  /** Static busybox binary the probe image is built from. */
+  busyboxPath?: string;
+}
+
+/** Name of the lab network emulating production network `network` in run `runId`. */
+export function labNetworkName(runId: string, network: string): string {
+  return dockerName('rr', runId, network);
+}
+
+/**
+ * A Docker engine as the recovery host: a run's lab is a set of bridge networks (same
+ * subnets as production when the engine allows it; `internal` for tests), recovered
+ * machines are containers created from the captured images, probes run from a probe
+ * container inside the lab. Everything carries the run id label.
+ */
+export class DockerHypervisorHost implements HypervisorHost {
+  private readonly probeImage: string;
+  private probeImageReady?: Promise<void>;
+  private readonly probeContainers = new Map<string, Promise<Docker.Container>>();
+
+  constructor(
+    readonly id: string,
+    private readonly docker: Docker,
+    private readonly options: DockerHypervisorHostOptions,
+  ) {
+    this.probeImage = options.probeImage ?? DEFAULT_PROBE_IMAGE;
+  }
+
+  async createLab(
+    runId: string,
+    networks: CapturedNetwork[],
+    options: { internal: boolean },
+  ): Promise<LabHandle> {
+    const names: string[] = [];
+    const seen = new Set<string>();
+    for (const network of networks) {
+      if (seen.has(network.name)) continue;
+      seen.add(network.name);
+      const name = labNetworkName(runId, network.name);
+      names.push(name);
+      try {
+        await this.docker.getNetwork(name).inspect();
+        continue; // idempotent: a resumed run finds its network
+      } catch (e) {
+        if (!isStatus(e, 404)) throw e;
+      }
+      const base = {
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Internal: options.internal,
+        Labels: { [RUN_ID_LABEL]: runId, [NETWORK_LABEL]: network.name },
+        // A lab needs no NAT; a masquerade rule on a production subnet would also rewrite
+        // bridged traffic of other engines' networks with that subnet on the same host.
+        Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+      };
+      if (network.subnet) {
+        try {
+          await this.docker.createNetwork({
+            ...base,
+            IPAM: {
+              Driver: 'default',
+              Config: [{ Subnet: network.subnet, ...(network.gateway ? { Gateway: network.gateway } : {}) }],
+            },
+          });
+          continue;
+        } catch (e) {
+          // The subnet is in use on this engine (e.g. it is also the primary engine):
+          // fall through and let Docker choose; restoreMachine reports the adaptation.
+          if (!/overlap|in use|conflict/i.test(String((e as Error).message))) throw e;
+        }
+      }
+      await this.docker.createNetwork(base);
+    }
+    return { runId, networks: names };
+  }
+
+  private async labNetworkSubnet(name: string): Promise<{ subnet?: string; gateway?: string }> {
+    const net = await this.docker.getNetwork(name).inspect();
+    const cfg = net.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
+    return { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
+  }
+
+  private async hasImage(imageId: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(imageId).inspect();
+      return true;
+    } catch (e) {
+      if (isStatus(e, 404)) return false;
+      throw e;
+    }
+  }
+
+  /** Verifies the artifact's checksum, then `docker load`s it. */
+  async loadCapture(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>) {
+    const file = artifactPath(this.options.storeDirectory, capture.artifact);
+    try {
+      await access(file);
+    } catch {
+      throw new NotFoundError(`capture ${capture.captureId}: artifact ${file} not found`);
+    }
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(file), async source => {
+      for await (const chunk of source) hash.update(chunk);
+    });
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== capture.checksum) {
+      throw new InputError(
+        `capture ${capture.captureId}: checksum mismatch for ${file}: expected ${capture.checksum}, got ${actual}; refusing to load it`,
+      );
+    }
+    const response = await this.docker.loadImage(createReadStream(file) as any, { quiet: true } as any);
+    await followProgress(response as unknown as Readable);
+    if (!(await this.hasImage(capture.imageId))) {
+      throw new Error(`capture ${capture.captureId}: ${file} loaded but image ${capture.imageId} is missing`);
+    }
+  }
+
+  async restoreMachine(
+    lab: LabHandle,
+    capture: RestorableCapture,
+  ): Promise<{ machine: MachineHandle; adaptations: string[] }> {
+    const adaptations: string[] = [];
+    if (!(await this.hasImage(capture.imageId))) {
+      await this.loadCapture(capture);
+    }
+    const runtime = capture.runtime;
+    const name = dockerName('rr', lab.runId, runtime.hostname || capture.machineRef.split('/').pop() || 'machine');
+    const endpoints: Array<{ network: string; config: Docker.EndpointSettings }> = [];
+    for (const net of runtime.networks) {
+      const labNet = labNetworkName(lab.runId, net.name);
+      if (!lab.networks.includes(labNet)) {
+        adaptations.push(`network ${net.name} is not part of the lab; not attached`);
+        continue;
+      }
+      const aliases = [...new Set([...net.aliases, runtime.hostname].filter(Boolean))];
+      const config: Docker.EndpointSettings = { Aliases: aliases };
+      if (net.ipv4Address) {
+        const labSubnet = await this.labNetworkSubnet(labNet);
+        if (!net.subnet || labSubnet.subnet === net.subnet) {
+          config.IPAMConfig = { IPv4Address: net.ipv4Address };
+        } else {
+          adaptations.push(
+            `network ${net.name}: production subnet ${net.subnet} is in use on engine ${this.id}; the lab uses ${labSubnet.subnet} and the machine gets a dynamic address instead of ${net.ipv4Address}`,
+          );
+        }
+      }
+      endpoints.push({ network: labNet, config });
+    }
+    const labels = {
+      ...runtime.labels,
+      [RUN_ID_LABEL]: lab.runId,
+      [MACHINE_REF_LABEL]: capture.machineRef,
+      [CAPTURE_ID_LABEL]: capture.captureId,
+    };
+    const [first, ...rest] = endpoints;
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer({
+        name,
+        Hostname: runtime.hostname,
+        Image: capture.imageId,
+        Env: runtime.env,
+        Cmd: runtime.cmd,
+        Entrypoint: runtime.entrypoint,
+        WorkingDir: runtime.workingDir,
+        User: runtime.user,
+        ExposedPorts: Object.fromEntries(runtime.exposedPorts.map(p => [p, {}])),
+        Healthcheck: dockerHealthcheck(runtime.healthcheck),
+        Labels: labels,
+        StopTimeout: 5,
+        HostConfig: {
+          NetworkMode: first ? first.network : 'none',
+          RestartPolicy: { Name: 'no' },
+        },
+        NetworkingConfig: first ? { EndpointsConfig: { [first.network]: first.config } } : undefined,
+      });
+    } catch (e) {
+      if (!isStatus(e, 409)) throw e;
+      // Already restored (resumed run): reuse it if it belongs to this run.
+      container = this.docker.getContainer(name);
+      const info = await container.inspect();
+      if (info.Config.Labels?.[RUN_ID_LABEL] !== lab.runId) throw e;
+      return {
+        machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime),
+        adaptations,
+      };
+    }
+    for (const ep of rest) {
+      await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });
+    }
+    return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations };
+  }
+
+  private handle(runId: string, machineRef: string, id: string, runtime: RestorableCapture['runtime']): MachineHandle {
+    const hostnames = [
+      ...new Set([runtime.hostname, ...runtime.networks.flatMap(n => n.aliases)].filter(Boolean)),
+    ];
+    return { runId, machineRef, id, hostnames };
+  }
+
+  async startMachine(machine: MachineHandle): Promise<void> {
+    try {
+      await this.docker.getContainer(machine.id).start();
+    } catch (e) {
+      if (!isStatus(e, 304)) throw e; // already started
+    }
+  }
+
+  async inspectMachine(machine: MachineHandle): Promise<MachineState> {
+    const info = await this.docker.getContainer(machine.id).inspect();
+    const health = info.State.Health?.Status;
+    return {
+      running: info.State.Running,
+      exitCode: info.State.Running ? undefined : info.State.ExitCode,
+      health: health === 'starting' || health === 'healthy' || health === 'unhealthy' ? health : undefined,
+    };
+  }
+
+  async logTail(machine: MachineHandle, lines: number): Promise<string> {
+    const raw = (await this.docker
+      .getContainer(machine.id)
+      .logs({ stdout: true, stderr: true, follow: false, tail: lines })) as unknown as Buffer;
+    const { stdout, stderr } = demuxDockerStream(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+    return stderr ? `${stdout}${stdout.endsWith('\n') || !stdout ? '' : '\n'}${stderr}` : stdout;
+  }
+
+  /** Creates the probe image on the engine (`docker import` of a static busybox) if missing. */
+  async ensureProbeImage(): Promise<void> {
+    if (!this.probeImageReady) {
+      this.probeImageReady = (async () => {
+        if (await this.hasImage(this.probeImage)) return;
+        const tar = createTar(busyboxRootfsEntries(this.options.busyboxPath ?? '/bin/busybox'));
+        const [repo, tag = 'latest'] = splitRef(this.probeImage);
+        const stream = await this.docker.importImage(Readable.from([tar]) as any, { repo, tag } as any);
+        await followProgress(stream as unknown as Readable);
+      })().catch(e => {
+        this.probeImageReady = undefined;
+        throw e;
+      });
+    }
+    return this.probeImageReady;
+  }
+
+  private probeContainer(lab: LabHandle): Promise<Docker.Container> {
+    const key = `${lab.runId}\n${lab.networks.join(',')}`;
+    let pending = this.probeContainers.get(key);
+    if (!pending) {
+      pending = this.createProbeContainer(lab).catch(e => {
+        this.probeContainers.delete(key);
+        throw e;
+      });
+      this.probeContainers.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async createProbeContainer(lab: LabHandle): Promise<Docker.Container> {
+    const name = dockerName('rr', lab.runId, 'probe');
+    const existing = this.docker.getContainer(name);
+    try {
+      const info = await existing.inspect();
+      if (!info.State.Running) await existing.start();
+      return existing;
+    } catch (e) {
+      if (!isStatus(e, 404)) throw e;
+    }
+    await this.ensureProbeImage();
+    const [first, ...rest] = lab.networks;
+    const container = await this.docker.createContainer({
+      name,
+      Image: this.probeImage,
+      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+      Labels: { [RUN_ID_LABEL]: lab.runId, [PROBE_LABEL]: 'true' },
+      HostConfig: { NetworkMode: first ?? 'none', RestartPolicy: { Name: 'no' } },
+    });
+    for (const net of rest) await this.docker.getNetwork(net).connect({ Container: container.id });
+    await container.start();
+    return container;
+  }
+
+  private async machineAddress(lab: LabHandle, machine: MachineHandle): Promise<string | undefined> {
+    const info = await this.docker.getContainer(machine.id).inspect();
+    for (const net of lab.networks) {
+      const ip = info.NetworkSettings.Networks?.[net]?.IPAddress;
+      if (ip) return ip;
+    }
+    return undefined;
+  }
+
+  async probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
+    const target = (await this.machineAddress(lab, machine)) ?? machine.hostnames[0];
+    if (!target) return { ok: false, message: `machine ${machine.machineRef} has no address in the lab` };
+    const container = await this.probeContainer(lab);
+    let cmd: string[];
+    let what: string;
+    if (probe.kind === 'http') {
+      const path = `/${(probe.path ?? '/').replace(/^\/+/, '')}`;
+      const url = `http://${target}:${probe.port}${path}`;
+      // busybox wget's own -T option crashes in Debian's static build: bound it with timeout.
+      cmd = ['timeout', '5', 'wget', '-q', '-O', '/dev/null', url];
+      what = `HTTP GET ${url}`;
+    } else {
+      // busybox nc has no -z: connect, then run `true` (closes at once).
+      cmd = ['nc', '-w', '2', target, String(probe.port), '-e', 'true'];
+      what = `TCP connect to ${target}:${probe.port}`;
+    }
+    const where = `from the lab (probe container, network ${lab.networks.join(', ')})`;
+    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
+    const raw = await withTimeout(readAll(stream), 15_000, () => stream.destroy());
+    const { stdout, stderr } = demuxDockerStream(raw ?? Buffer.alloc(0));
+    const { ExitCode } = await exec.inspect();
+    const output = `${stdout}${stderr}`.trim().replace(/\s+/g, ' ');
+    if (raw === undefined) return { ok: false, message: `${what} ${where}: no result within 15 s` };
+    if (ExitCode === 0) return { ok: true, message: `${what} ${where}: ok` };
+    const reason =
+      output || (ExitCode === 143 || ExitCode === 124 ? 'timed out' : `exit code ${ExitCode}`);
+    return { ok: false, message: `${what} ${where}: failed (${reason})` };
+  }
+
+  async listLabResources(runId?: string): Promise<LabResources> {
+    const label = runId === undefined ? RUN_ID_LABEL : `${RUN_ID_LABEL}=${runId}`;
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
+    const networks = await this.docker.listNetworks({ filters: { label: [label] } });
+    return {
+      machines: containers.map(c => (c.Names?.[0] ?? c.Id).replace(/^\//, '')).sort(),
+      networks: networks.map(n => n.Name).sort(),
+    };
+  }
+
+  async teardown(runId: string): Promise<LabResources> {
+    const label = `${RUN_ID_LABEL}=${runId}`;
+    const removed: LabResources = { machines: [], networks: [] };
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
+    await Promise.all(
+      containers.map(async c => {
+        try {
+          await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+          removed.machines.push((c.Names?.[0] ?? c.Id).replace(/^\//, ''));
+        } catch (e) {
+          if (!isStatus(e, 404, 409)) throw e;
+        }
+      }),
+    );
+    const networks = await this.docker.listNetworks({ filters: { label: [label] } });
+    for (const n of networks) {
+      try {
+        await this.docker.getNetwork(n.Id).remove();
+        removed.networks.push(n.Name);
+      } catch (e) {
+        if (!isStatus(e, 404)) throw e;
+      }
+    }
+    for (const key of this.probeContainers.keys()) {
+      if (key.startsWith(`${runId}\n`)) this.probeContainers.delete(key);
+    }
+    removed.machines.sort();
+    removed.networks.sort();
+    return removed;
+  }
+}
+
+function splitRef(ref: string): [string, string | undefined] {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, undefined];
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>(resolve => {
+    timer = setTimeout(() => {
+      onTimeout();
+      resolve(undefined);
+    }, ms);
+  });
+  try {
+    return await Promise.race([p.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

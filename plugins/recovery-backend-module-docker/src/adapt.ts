@@ -1,0 +1,174 @@
+import type Docker from 'dockerode';
+import type {
+  CapturedNetwork,
+  MachineRuntime,
+} from '@backstage-recovery/plugin-recovery-node';
+
+/** Subnet and gateway of a network on the primary engine, from `docker network inspect`. */
+export interface NetworkIdentity {
+  subnet?: string;
+  gateway?: string;
+}
+
+const NS_PER_MS = 1_000_000;
+
+/** Docker adds the container's short id as an alias on user-defined networks: not identity. */
+function productionAliases(aliases: string[] | null | undefined, containerId: string): string[] {
+  const out: string[] = [];
+  for (const a of aliases ?? []) {
+    if (containerId.startsWith(a) && a.length >= 12) continue;
+    if (!out.includes(a)) out.push(a);
+  }
+  return out;
+}
+
+/**
+ * The "driver insertion" step at capture time: turns `docker inspect` of a primary machine
+ * into the runtime the recovery host can run, dropping what ties it to its host (host port
+ * bindings, host paths, devices, host namespaces, pinned CPUs, privileges). Every change is
+ * recorded, human-readable, in `adaptations`. Pure: no I/O.
+ */
+export function adaptInspectedContainer(
+  info: Docker.ContainerInspectInfo,
+  networks: Record<string, NetworkIdentity>,
+): { runtime: MachineRuntime; adaptations: string[] } {
+  const adaptations: string[] = [];
+  const config = info.Config;
+  const host = (info.HostConfig ?? {}) as Docker.HostConfig & Record<string, any>;
+
+  // Network identity.
+  const captured: CapturedNetwork[] = [];
+  const networkMode = host.NetworkMode ?? 'default';
+  if (networkMode === 'host') {
+    adaptations.push(
+      'host network mode dropped: the machine gets an address on the lab network instead of the host\'s interfaces',
+    );
+  } else if (networkMode === 'none') {
+    adaptations.push('machine had no network (network mode none); it stays without one');
+  } else if (networkMode.startsWith('container:')) {
+    adaptations.push(`shared network namespace (${networkMode}) dropped: the machine gets its own address on the lab network`);
+  }
+  if (networkMode !== 'host' && networkMode !== 'none' && !networkMode.startsWith('container:')) {
+    for (const [name, endpoint] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
+      const identity = networks[name] ?? {};
+      const ipv4 = endpoint.IPAMConfig?.IPv4Address || endpoint.IPAddress || undefined;
+      captured.push({
+        name,
+        subnet: identity.subnet,
+        gateway: identity.gateway ?? (endpoint.Gateway || undefined),
+        ipv4Address: ipv4,
+        aliases: productionAliases(endpoint.Aliases, info.Id),
+      });
+    }
+  }
+
+  // Host ports.
+  const bindings = Object.entries(host.PortBindings ?? {}).filter(
+    ([, b]) => Array.isArray(b) && b.length > 0,
+  );
+  for (const [port, list] of bindings) {
+    const to = (list as Array<{ HostIp?: string; HostPort?: string }>)
+      .map(b => `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort || '(random)'}`)
+      .join(', ');
+    adaptations.push(`host port binding ${to} -> ${port} dropped (reach the port on the lab network)`);
+  }
+  if (host.PublishAllPorts) adaptations.push('publish-all-ports dropped');
+
+  // Storage.
+  for (const mount of info.Mounts ?? []) {
+    const m = mount as Docker.ContainerInspectInfo['Mounts'][number] & { Type?: string; Name?: string };
+    if (m.Type === 'bind') {
+      adaptations.push(`bind mount of host path ${m.Source} at ${m.Destination} dropped`);
+    } else if (m.Type === 'volume') {
+      adaptations.push(
+        `volume ${m.Name ?? m.Source} at ${m.Destination} not carried: the restored machine starts with the image's content there`,
+      );
+    } else if (m.Type === 'tmpfs') {
+      adaptations.push(`tmpfs at ${m.Destination} dropped`);
+    }
+  }
+
+  // Devices and host-specific hardware.
+  for (const d of host.Devices ?? []) {
+    adaptations.push(`host device ${d.PathOnHost} (${d.PathInContainer}) dropped`);
+  }
+  if (host.DeviceRequests?.length) adaptations.push('device requests (GPUs) dropped');
+  if (host.CpusetCpus) adaptations.push(`CPU pinning to cpus ${host.CpusetCpus} dropped`);
+  if (host.CpusetMems) adaptations.push(`memory node pinning to ${host.CpusetMems} dropped`);
+  if (host.Privileged) adaptations.push('privileged mode dropped');
+  if (host.CapAdd?.length) adaptations.push(`added capabilities ${host.CapAdd.join(', ')} dropped`);
+  if (host.PidMode === 'host') adaptations.push('host PID namespace dropped');
+  if (host.IpcMode === 'host') adaptations.push('host IPC namespace dropped');
+  if (host.UTSMode === 'host') adaptations.push('host UTS namespace dropped');
+  if (host.UsernsMode === 'host') adaptations.push('host user namespace mode dropped');
+  if (host.ExtraHosts?.length) {
+    adaptations.push(`extra /etc/hosts entries dropped: ${host.ExtraHosts.join(', ')}`);
+  }
+  if (host.Dns?.length) adaptations.push(`DNS servers ${host.Dns.join(', ')} dropped (the lab's resolver is used)`);
+  if (host.Sysctls && Object.keys(host.Sysctls).length) {
+    adaptations.push(`sysctls ${Object.keys(host.Sysctls).join(', ')} dropped`);
+  }
+  if (host.LogConfig?.Type && !['json-file', 'local'].includes(host.LogConfig.Type)) {
+    adaptations.push(`log driver ${host.LogConfig.Type} replaced by the engine's default`);
+  }
+
+  const hc = config.Healthcheck;
+  const healthcheck =
+    hc?.Test && hc.Test.length && hc.Test[0] !== 'NONE'
+      ? {
+          test: hc.Test,
+          intervalMs: hc.Interval ? hc.Interval / NS_PER_MS : undefined,
+          timeoutMs: hc.Timeout ? hc.Timeout / NS_PER_MS : undefined,
+          retries: hc.Retries || undefined,
+          startPeriodMs: hc.StartPeriod ? hc.StartPeriod / NS_PER_MS : undefined,
+        }
+      : undefined;
+
+  const runtime: MachineRuntime = {
+    hostname: config.Hostname || info.Name.replace(/^\//, ''),
+    networks: captured,
+    env: config.Env ?? [],
+    cmd: toList(config.Cmd),
+    entrypoint: toList(config.Entrypoint),
+    workingDir: config.WorkingDir || undefined,
+    user: config.User || undefined,
+    exposedPorts: Object.keys(config.ExposedPorts ?? {}).sort(),
+    healthcheck,
+    labels: { ...(config.Labels ?? {}) },
+  };
+  return { runtime, adaptations };
+}
+
+function toList(v: string | string[] | null | undefined): string[] | undefined {
+  if (v === null || v === undefined) return undefined;
+  return Array.isArray(v) ? v : [v];
+}
+
+/** Runtime healthcheck back to Docker's nanosecond form. */
+export function dockerHealthcheck(
+  hc: MachineRuntime['healthcheck'],
+): Docker.ContainerCreateOptions['Healthcheck'] | undefined {
+  if (!hc) return undefined;
+  return {
+    Test: hc.test,
+    Interval: hc.intervalMs ? Math.round(hc.intervalMs * NS_PER_MS) : undefined,
+    Timeout: hc.timeoutMs ? Math.round(hc.timeoutMs * NS_PER_MS) : undefined,
+    Retries: hc.retries,
+    StartPeriod: hc.startPeriodMs ? Math.round(hc.startPeriodMs * NS_PER_MS) : undefined,
+  };
+}
+
+/** Docker object names: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+export function dockerName(...parts: string[]): string {
+  return parts
+    .join('-')
+    .replace(/[^a-zA-Z0-9_.-]+/g, '-')
+    .replace(/^[^a-zA-Z0-9]+/, '')
+    .slice(0, 200);
+}
+
+/** Image tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+export function dockerTag(value: string): string {
+  const t = value.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[.-]+/, '');
+  return (t || 'capture').slice(0, 128);
+}

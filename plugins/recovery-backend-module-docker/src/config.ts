@@ -1,0 +1,65 @@
+import Docker from 'dockerode';
+import { readFileSync } from 'node:fs';
+import type { Config } from '@backstage/config';
+
+export type EngineRole = 'primary' | 'hypervisor' | 'both';
+
+export interface DockerEngineConfig {
+  id: string;
+  role: EngineRole;
+  options: Docker.DockerOptions;
+}
+
+export interface DockerModuleConfig {
+  storeDirectory: string;
+  engines: DockerEngineConfig[];
+  probeImage?: string;
+  busyboxPath?: string;
+  pauseOnCapture: boolean;
+}
+
+function pem(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
+}
+
+/** Reads `recovery.captureStore` and `recovery.docker` (see config.d.ts). */
+export function readDockerModuleConfig(config: Config): DockerModuleConfig {
+  const storeDirectory = config.getString('recovery.captureStore.directory');
+  const docker = config.getOptionalConfig('recovery.docker');
+  const engines = (docker?.getOptionalConfigArray('engines') ?? []).map(e => {
+    const id = e.getString('id');
+    const role = (e.getOptionalString('role') ?? 'both') as EngineRole;
+    if (!['primary', 'hypervisor', 'both'].includes(role)) {
+      throw new Error(`recovery.docker.engines[${id}].role must be primary, hypervisor or both, not ${role}`);
+    }
+    const socketPath = e.getOptionalString('socketPath');
+    const host = e.getOptionalString('host');
+    if (!socketPath && !host) {
+      throw new Error(`recovery.docker.engines[${id}] needs socketPath or host`);
+    }
+    const options: Docker.DockerOptions = socketPath
+      ? { socketPath }
+      : {
+          host,
+          port: e.getOptionalNumber('port') ?? 2375,
+          protocol: (e.getOptionalString('protocol') ?? 'http') as 'http' | 'https',
+          ca: pem(e.getOptionalString('ca')),
+          cert: pem(e.getOptionalString('cert')),
+          key: pem(e.getOptionalString('key')),
+        };
+    return { id, role, options };
+  });
+  const ids = new Set<string>();
+  for (const e of engines) {
+    if (ids.has(e.id)) throw new Error(`recovery.docker.engines: duplicate id ${e.id}`);
+    ids.add(e.id);
+  }
+  return {
+    storeDirectory,
+    engines,
+    probeImage: docker?.getOptionalString('probeImage'),
+    busyboxPath: docker?.getOptionalString('busyboxPath'),
+    pauseOnCapture: docker?.getOptionalBoolean('pauseOnCapture') ?? true,
+  };
+}

@@ -1,0 +1,50 @@
+import Docker from 'dockerode';
+import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
+import { recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
+import { readDockerModuleConfig } from './config';
+import { DockerCaptureSource } from './DockerCaptureSource';
+import { DockerEventSource } from './DockerEventSource';
+import { DockerHypervisorHost } from './DockerHypervisorHost';
+
+/**
+ * Docker engines as capture sources (role primary/both), hypervisor hosts (role
+ * hypervisor/both) and initialization event sources (primary engines' event streams).
+ */
+export const recoveryModuleDocker = createBackendModule({
+  pluginId: 'recovery',
+  moduleId: 'docker',
+  register(reg) {
+    reg.registerInit({
+      deps: {
+        providers: recoveryProvidersExtensionPoint,
+        config: coreServices.rootConfig,
+        logger: coreServices.logger,
+      },
+      async init({ providers, config, logger }) {
+        const cfg = readDockerModuleConfig(config);
+        for (const engine of cfg.engines) {
+          const docker = new Docker(engine.options);
+          if (engine.role === 'primary' || engine.role === 'both') {
+            providers.addCaptureSource(
+              new DockerCaptureSource(engine.id, docker, {
+                storeDirectory: cfg.storeDirectory,
+                pause: cfg.pauseOnCapture,
+              }),
+            );
+            providers.addEventSource(new DockerEventSource(engine.id, docker, { logger }));
+          }
+          if (engine.role === 'hypervisor' || engine.role === 'both') {
+            providers.addHypervisorHost(
+              new DockerHypervisorHost(engine.id, docker, {
+                storeDirectory: cfg.storeDirectory,
+                probeImage: cfg.probeImage,
+                busyboxPath: cfg.busyboxPath,
+              }),
+            );
+          }
+          logger.info(`recovery: Docker engine ${engine.id} (${engine.role}) registered`);
+        }
+      },
+    });
+  },
+});
