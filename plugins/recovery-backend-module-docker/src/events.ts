@@ -1,8 +1,5 @@
-import {
-  MACHINE_LABEL,
-  SERVICE_LABEL,
-  type InitializationEvent,
-} from '@backstage-recovery/plugin-recovery-common';
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { EventLineParser } from '@backstage-recovery/plugin-recovery-node';
 
 /** One message of `GET /events` (`docker events --format '{{json .}}'`). */
 export interface DockerEventMessage {
@@ -16,42 +13,23 @@ export interface DockerEventMessage {
 }
 
 /**
- * Maps a Docker container event to initialization events: `start` → `start`; `die` with a
- * non-zero `exitCode` → `failure`; anything else → none. Machine and service come from the
- * `recovery.backstage-recovery.io/machine` and `/service` labels (a comma list: one event per
- * service), else the container name. Time from `timeNano` (else `time`), epoch ms.
+ * Maps a Docker container event to initialization events with the same mapping as the
+ * CLI's `docker` format parser (recovery-node `EventLineParser`): `start` → `start`; `die`
+ * with a non-zero `exitCode` → `failure`; anything else → none; machine and service from the
+ * `recovery.backstage-recovery.io/machine` and `/service` labels, else the container name;
+ * time from `timeNano`. A comma list in the service label gives one event per service.
  */
 export function dockerEventToInitializationEvents(
-  message: DockerEventMessage,
+  message: DockerEventMessage | string,
 ): InitializationEvent[] {
-  if ((message.Type ?? 'container') !== 'container') return [];
-  const action = message.Action ?? message.status;
-  const attributes = message.Actor?.Attributes ?? {};
-  let type: InitializationEvent['type'];
-  if (action === 'start') type = 'start';
-  else if (action === 'die') {
-    const code = Number(attributes.exitCode ?? '0');
-    if (!code) return [];
-    type = 'failure';
-  } else return [];
-  const time =
-    typeof message.timeNano === 'number'
-      ? Math.floor(message.timeNano / 1e6)
-      : typeof message.time === 'number'
-        ? message.time * 1000
-        : NaN;
-  if (!Number.isFinite(time)) return [];
-  const name = attributes.name ?? message.Actor?.ID?.slice(0, 12) ?? message.id?.slice(0, 12);
-  const machine = attributes[MACHINE_LABEL]?.trim() || name;
-  if (!machine) return [];
-  const services = (attributes[SERVICE_LABEL] ?? '')
+  const line = typeof message === 'string' ? message : JSON.stringify(message);
+  const parser = new EventLineParser({ format: 'docker', lenient: true, source: 'docker events' });
+  const event = parser.push(line);
+  if (!event) return [];
+  const services = event.service
     .split(',')
     .map(s => s.trim())
     .filter(Boolean);
-  return (services.length ? services : [name ?? machine]).map(service => ({
-    time,
-    machine,
-    service,
-    type,
-  }));
+  if (services.length <= 1) return [event];
+  return services.map(service => ({ ...event, service }));
 }

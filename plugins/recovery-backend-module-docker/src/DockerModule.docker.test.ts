@@ -1,0 +1,251 @@
+import Docker from 'dockerode';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import type { CapturedMachine, MachineHandle } from '@backstage-recovery/plugin-recovery-node';
+import {
+  DEMO_IMAGE,
+  DEMO_MACHINES,
+  demoSiteStatus,
+  dockerFromHost,
+  startDemoSite,
+  stopDemoSite,
+} from '../../../demo/site';
+import { DockerCaptureSource } from './DockerCaptureSource';
+import { DockerEventSource } from './DockerEventSource';
+import { DockerHypervisorHost, labNetworkName } from './DockerHypervisorHost';
+
+const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
+const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+
+const primary = dockerFromHost(PRIMARY);
+const recovery = dockerFromHost(RECOVERY);
+const suffix = `${Date.now().toString(36)}`;
+const runId = `it-${suffix}`;
+const bothRunId = `it-both-${suffix}`;
+const store = mkdtempSync(join(tmpdir(), 'recovery-captures-'));
+const captures = new Map<string, CapturedMachine & { captureId: string }>();
+const loaded: string[] = [];
+let startedDemo = false;
+const timings: Record<string, number> = {};
+
+const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
+const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
+
+async function reachable(docker: Docker, address: string, name: string) {
+  try {
+    await docker.ping();
+  } catch (e) {
+    throw new Error(
+      `${name} Docker engine ${address} is not reachable (start it with scripts/docker-engines.sh start): ${(e as Error).message}`,
+    );
+  }
+}
+
+function sha256(file: string) {
+  return `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+}
+
+beforeAll(async () => {
+  await reachable(primary, PRIMARY, 'primary');
+  await reachable(recovery, RECOVERY, 'recovery');
+  const before = await demoSiteStatus(primary);
+  startedDemo = !before.every(m => m.running);
+  const t0 = Date.now();
+  await startDemoSite(primary);
+  timings.demoUpMs = Date.now() - t0;
+});
+
+afterAll(async () => {
+  await host.teardown(runId).catch(() => {});
+  const both = new DockerHypervisorHost('primary', primary, { storeDirectory: store });
+  await both.teardown(bothRunId).catch(() => {});
+  for (const c of captures.values()) await source.discard(c).catch(() => {});
+  for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
+  await primary.getContainer(`evt-${suffix}`).remove({ force: true }).catch(() => {});
+  if (startedDemo) await stopDemoSite(primary);
+  rmSync(store, { recursive: true, force: true });
+  // eslint-disable-next-line no-console
+  console.log('timings', JSON.stringify(timings));
+});
+
+describe('Docker capture source and hypervisor host (real engines)', () => {
+  it('captures every demo machine: committed, saved, checksummed, network identity kept', async () => {
+    for (const m of DEMO_MACHINES) {
+      const captureId = `cap-${m.name}-${suffix}`;
+      const t0 = Date.now();
+      const c = await source.capture(
+        { machineRef: `resource:default/${m.name}`, engine: 'primary', container: m.name },
+        { captureId },
+      );
+      timings[`capture_${m.name}_ms`] = Date.now() - t0;
+      timings[`capture_${m.name}_bytes`] = c.sizeBytes;
+      captures.set(m.name, { ...c, captureId });
+      const file = join(store, c.artifact);
+      expect(statSync(file).size).toBe(c.sizeBytes);
+      expect(sha256(file)).toBe(c.checksum);
+      expect(c.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(c.adaptations).toEqual([]);
+      expect(c.runtime.hostname).toBe(m.name);
+      expect(c.runtime.networks).toHaveLength(1);
+      const net = c.runtime.networks[0];
+      expect(net).toMatchObject({ name: 'demo-prod', subnet: '172.29.10.0/24', gateway: '172.29.10.1', ipv4Address: m.ipv4 });
+      expect(net.aliases).toEqual(expect.arrayContaining(m.services.map(s => s.name)));
+      expect(c.runtime.healthcheck?.test).toEqual(['CMD', '/usr/libexec/demo/healthcheck']);
+      expect(c.runtime.labels['recovery.backstage-recovery.io/machine']).toBe(m.name);
+    }
+  });
+
+  it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {
+    const lab = await host.createLab(runId, captures.get('infra-01')!.runtime.networks, { internal: true });
+    expect(lab.networks).toEqual([labNetworkName(runId, 'demo-prod')]);
+    const netInfo = await recovery.getNetwork(lab.networks[0]).inspect();
+    expect(netInfo.Internal).toBe(true);
+    expect(netInfo.IPAM.Config[0]).toMatchObject({ Subnet: '172.29.10.0/24', Gateway: '172.29.10.1' });
+    expect(netInfo.Labels[RUN_ID_LABEL]).toBe(runId);
+
+    const handles = new Map<string, MachineHandle>();
+    for (const m of DEMO_MACHINES) {
+      const c = captures.get(m.name)!;
+      const t0 = Date.now();
+      const { machine, adaptations } = await host.restoreMachine(lab, {
+        captureId: c.captureId,
+        machineRef: `resource:default/${m.name}`,
+        imageId: c.imageId,
+        checksum: c.checksum,
+        artifact: c.artifact,
+        runtime: c.runtime,
+      });
+      loaded.push(c.imageId);
+      timings[`restore_${m.name}_ms`] = Date.now() - t0;
+      expect(adaptations).toEqual([]);
+      handles.set(m.name, machine);
+      const info = await recovery.getContainer(machine.id).inspect();
+      expect(info.State.Running).toBe(false);
+      expect(info.Config.Hostname).toBe(m.name);
+      expect(info.Config.Labels[RUN_ID_LABEL]).toBe(runId);
+      const ep = info.NetworkSettings.Networks[lab.networks[0]];
+      expect(ep.IPAMConfig?.IPv4Address).toBe(m.ipv4);
+      expect(ep.Aliases).toEqual(expect.arrayContaining([m.name, ...m.services.map(s => s.name)]));
+      expect(info.HostConfig.PortBindings ?? {}).toEqual({});
+      // boot in order, each machine's services initialized before the next
+      const t1 = Date.now();
+      await host.startMachine(machine);
+      for (;;) {
+        const log = await host.logTail(machine, 50);
+        if (m.services.every(s => log.includes(`service=${s.name} initialized`))) break;
+        expect(log).not.toMatch(/failed/);
+        expect(Date.now() - t1).toBeLessThan(30_000);
+        await new Promise(r => setTimeout(r, 200));
+      }
+      timings[`boot_${m.name}_ms`] = Date.now() - t1;
+      expect((await host.inspectMachine(machine)).running).toBe(true);
+    }
+
+    // probes from inside the lab
+    const data = handles.get('data-01')!;
+    const web = handles.get('web-01')!;
+    const ok = await host.probe(lab, data, { kind: 'tcp', port: 5432 });
+    expect(ok).toMatchObject({ ok: true });
+    expect(ok.message).toContain('172.29.10.12:5432');
+    const closed = await host.probe(lab, data, { kind: 'tcp', port: 5433 });
+    expect(closed.ok).toBe(false);
+    expect(closed.message).toMatch(/5433.*refused/);
+    expect(await host.probe(lab, web, { kind: 'http', port: 80, path: '/healthz' })).toMatchObject({ ok: true });
+    const missing = await host.probe(lab, web, { kind: 'http', port: 80, path: '/missing' });
+    expect(missing.ok).toBe(false);
+    expect(missing.message).toMatch(/404/);
+
+    const resources = await host.listLabResources(runId);
+    expect(resources.networks).toEqual(lab.networks);
+    expect(resources.machines).toHaveLength(4); // 3 machines + probe container
+  });
+
+  it('rejects an artifact whose checksum does not match, naming the capture', async () => {
+    const c = captures.get('web-01')!;
+    const bad = join(store, `corrupt-${suffix}.tar`);
+    copyFileSync(join(store, c.artifact), bad);
+    writeFileSync(bad, Buffer.from('corrupt'), { flag: 'r+' });
+    await expect(
+      host.restoreMachine(
+        { runId, networks: [labNetworkName(runId, 'demo-prod')] },
+        {
+          captureId: 'cap-corrupt',
+          machineRef: 'resource:default/web-01',
+          imageId: `sha256:${'0'.repeat(64)}`,
+          checksum: c.checksum,
+          artifact: bad,
+          runtime: c.runtime,
+        },
+      ),
+    ).rejects.toThrow(/capture cap-corrupt: checksum mismatch/);
+  });
+
+  it('on an engine that also runs production, lets Docker choose the lab subnet and says so', async () => {
+    const both = new DockerHypervisorHost('primary', primary, { storeDirectory: store });
+    const c = captures.get('data-01')!;
+    const lab = await both.createLab(bothRunId, c.runtime.networks, { internal: true });
+    const { adaptations } = await both.restoreMachine(lab, {
+      captureId: c.captureId,
+      machineRef: 'resource:default/data-01',
+      imageId: c.imageId,
+      checksum: c.checksum,
+      artifact: c.artifact,
+      runtime: c.runtime,
+    });
+    expect(adaptations.join('\n')).toMatch(/production subnet 172\.29\.10\.0\/24 is in use.*dynamic address instead of 172\.29\.10\.12/);
+    const removed = await both.teardown(bothRunId);
+    expect(removed.networks).toEqual(lab.networks);
+  });
+
+  it('streams start and die events from the primary engine as initialization events', async () => {
+    const src = new DockerEventSource('primary', primary, { minBackoffMs: 200 });
+    const events: InitializationEvent[] = [];
+    const abort = new AbortController();
+    const running = src.start(async e => {
+      events.push(...e);
+    }, abort.signal);
+    await new Promise(r => setTimeout(r, 300));
+    const t0 = Date.now();
+    const c = await primary.createContainer({
+      name: `evt-${suffix}`,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'sleep 0.3; exit 3'],
+      Labels: {
+        'recovery.backstage-recovery.io/machine': `evt-machine-${suffix}`,
+        'recovery.backstage-recovery.io/service': 'alpha,beta',
+      },
+    });
+    await c.start();
+    await c.wait();
+    const deadline = Date.now() + 10_000;
+    while (events.filter(e => e.machine === `evt-machine-${suffix}`).length < 4 && Date.now() < deadline) {
+      await new Promise(r => setTimeout(r, 100));
+    }
+    abort.abort();
+    await running;
+    const mine = events.filter(e => e.machine === `evt-machine-${suffix}`);
+    expect(mine.map(e => `${e.service}:${e.type}`).sort()).toEqual([
+      'alpha:failure',
+      'alpha:start',
+      'beta:failure',
+      'beta:start',
+    ]);
+    for (const e of mine) {
+      expect(e.time).toBeGreaterThanOrEqual(t0 - 2000);
+      expect(e.time).toBeLessThanOrEqual(Date.now());
+    }
+  });
+
+  it('tears the lab down by label, idempotently, leaving nothing labelled', async () => {
+    const removed = await host.teardown(runId);
+    expect(removed.networks).toEqual([labNetworkName(runId, 'demo-prod')]);
+    expect(removed.machines).toHaveLength(4);
+    expect(await host.listLabResources(runId)).toEqual({ machines: [], networks: [] });
+    expect(await host.teardown(runId)).toEqual({ machines: [], networks: [] });
+    const left = await recovery.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+    expect(left).toEqual([]);
+  });
+});
