@@ -1,0 +1,123 @@
+import type Docker from 'dockerode';
+import { adaptInspectedContainer, dockerHealthcheck, dockerName, dockerTag } from './adapt';
+
+function inspected(overrides: { Config?: any; HostConfig?: any; Mounts?: any[]; Networks?: any } = {}) {
+  return {
+    Id: 'abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789',
+    Name: '/data-01',
+    Config: {
+      Hostname: 'data-01',
+      Env: ['A=1'],
+      Cmd: ['/sbin/machine-boot'],
+      Entrypoint: null,
+      WorkingDir: '',
+      User: '',
+      ExposedPorts: { '5432/tcp': {}, '445/tcp': {} },
+      Labels: { 'recovery.backstage-recovery.io/machine': 'data-01' },
+      Healthcheck: { Test: ['CMD', '/hc'], Interval: 2e9, Timeout: 1e9, Retries: 3, StartPeriod: 30e9 },
+      ...overrides.Config,
+    },
+    HostConfig: { NetworkMode: 'demo-prod', ...overrides.HostConfig },
+    Mounts: overrides.Mounts ?? [],
+    NetworkSettings: {
+      Networks: overrides.Networks ?? {
+        'demo-prod': {
+          IPAMConfig: { IPv4Address: '172.29.10.12' },
+          IPAddress: '172.29.10.12',
+          Gateway: '172.29.10.1',
+          Aliases: ['database', 'files', 'abcdef012345'],
+        },
+      },
+    },
+  } as unknown as Docker.ContainerInspectInfo;
+}
+
+const nets = { 'demo-prod': { subnet: '172.29.10.0/24', gateway: '172.29.10.1' } };
+
+describe('adaptInspectedContainer', () => {
+  it('keeps the runtime and network identity of a clean container, without adaptations', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(inspected(), nets);
+    expect(adaptations).toEqual([]);
+    expect(runtime).toEqual({
+      hostname: 'data-01',
+      networks: [
+        { name: 'demo-prod', subnet: '172.29.10.0/24', gateway: '172.29.10.1', ipv4Address: '172.29.10.12', aliases: ['database', 'files'] },
+      ],
+      env: ['A=1'],
+      cmd: ['/sbin/machine-boot'],
+      entrypoint: undefined,
+      workingDir: undefined,
+      user: undefined,
+      exposedPorts: ['445/tcp', '5432/tcp'],
+      healthcheck: { test: ['CMD', '/hc'], intervalMs: 2000, timeoutMs: 1000, retries: 3, startPeriodMs: 30000 },
+      labels: { 'recovery.backstage-recovery.io/machine': 'data-01' },
+    });
+  });
+
+  it('drops host-specific parts and records each change', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: {
+          PortBindings: { '5432/tcp': [{ HostIp: '0.0.0.0', HostPort: '15432' }], '445/tcp': [] },
+          Devices: [{ PathOnHost: '/dev/sdb', PathInContainer: '/dev/sdb', CgroupPermissions: 'rwm' }],
+          CpusetCpus: '0-1',
+          Privileged: true,
+          CapAdd: ['NET_ADMIN'],
+          ExtraHosts: ['db:10.0.0.5'],
+          Dns: ['10.0.0.53'],
+        },
+        Mounts: [
+          { Type: 'bind', Source: '/srv/data', Destination: '/var/lib/db' },
+          { Type: 'volume', Name: 'logs', Source: '/var/lib/docker/volumes/logs/_data', Destination: '/var/log' },
+        ],
+      }),
+      nets,
+    );
+    expect(adaptations).toEqual([
+      'host port binding 0.0.0.0:15432 -> 5432/tcp dropped (reach the port on the lab network)',
+      'bind mount of host path /srv/data at /var/lib/db dropped',
+      "volume logs at /var/log not carried: the restored machine starts with the image's content there",
+      'host device /dev/sdb (/dev/sdb) dropped',
+      'CPU pinning to cpus 0-1 dropped',
+      'privileged mode dropped',
+      'added capabilities NET_ADMIN dropped',
+      'extra /etc/hosts entries dropped: db:10.0.0.5',
+      "DNS servers 10.0.0.53 dropped (the lab's resolver is used)",
+    ]);
+    expect(runtime.networks[0].ipv4Address).toBe('172.29.10.12');
+  });
+
+  it('replaces host network mode and records it', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({ HostConfig: { NetworkMode: 'host' }, Networks: { host: { IPAddress: '' } } }),
+      {},
+    );
+    expect(runtime.networks).toEqual([]);
+    expect(adaptations[0]).toMatch(/^host network mode dropped/);
+  });
+
+  it('ignores a disabled health check and falls back to the container name', () => {
+    const { runtime } = adaptInspectedContainer(
+      inspected({ Config: { Hostname: '', Healthcheck: { Test: ['NONE'] } } }),
+      nets,
+    );
+    expect(runtime.healthcheck).toBeUndefined();
+    expect(runtime.hostname).toBe('data-01');
+  });
+});
+
+describe('helpers', () => {
+  it('converts health checks back to nanoseconds', () => {
+    expect(dockerHealthcheck({ test: ['CMD', 'x'], intervalMs: 2000, retries: 3 })).toEqual({
+      Test: ['CMD', 'x'],
+      Interval: 2e9,
+      Timeout: undefined,
+      Retries: 3,
+      StartPeriod: undefined,
+    });
+  });
+  it('makes valid Docker names and tags', () => {
+    expect(dockerName('rr', 'run:1/2', 'demo prod')).toBe('rr-run-1-2-demo-prod');
+    expect(dockerTag('.cap/42:x')).toBe('cap-42-x');
+  });
+});
