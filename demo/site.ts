@@ -4,6 +4,7 @@
  * Also the end-to-end test fixture.
  */
 import Docker from 'dockerode';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -97,6 +98,8 @@ export interface DemoMachineStatus {
   exists: boolean;
   running: boolean;
   containerId?: string;
+  /** Image the container runs. */
+  imageId?: string;
   health?: string;
   services: DemoServiceStatus[];
 }
@@ -136,20 +139,25 @@ export async function buildDemoImage(
   docker: Docker,
   options: { force?: boolean; busyboxPath?: string } = {},
 ): Promise<string> {
+  const tar = createTar(demoRootfsEntries(options.busyboxPath ?? '/bin/busybox'));
+  const digest = createHash('sha256').update(tar).digest('hex');
   if (!options.force) {
     try {
-      await docker.getImage(DEMO_IMAGE).inspect();
-      return DEMO_IMAGE;
+      const image = await docker.getImage(DEMO_IMAGE).inspect();
+      // Rebuilt whenever the boot scripts (or busybox) change.
+      if (image.Config?.Labels?.[`${DEMO_LABEL}.rootfs`] === digest) return DEMO_IMAGE;
     } catch (e) {
       if (!isStatus(e, 404)) throw e;
     }
   }
-  const tar = createTar(demoRootfsEntries(options.busyboxPath ?? '/bin/busybox'));
   const [repo, tag] = DEMO_IMAGE.split(':');
   const stream = await docker.importImage(Readable.from([tar]) as any, {
     repo,
     tag,
-    changes: [`LABEL ${DEMO_LABEL}=image`, 'CMD ["/sbin/machine-boot"]'],
+    changes: [
+      `LABEL ${DEMO_LABEL}=image ${DEMO_LABEL}.rootfs=${digest}`,
+      'CMD ["/sbin/machine-boot"]',
+    ],
   } as any);
   await followProgress(stream as unknown as Readable);
   return DEMO_IMAGE;
@@ -280,6 +288,7 @@ async function machineStatus(docker: Docker, machine: DemoMachine): Promise<Demo
     exists: true,
     running: info.State.Running,
     containerId: info.Id,
+    imageId: info.Image,
     health: info.State.Health?.Status,
     services: parseServiceLines(stdout, services),
   };
@@ -332,12 +341,15 @@ export async function startDemoSite(
   const waitDeadline = Date.now() + (options.timeoutMs ?? 90_000);
   const started = Date.now();
   await buildDemoImage(docker);
+  const imageId = (await docker.getImage(DEMO_IMAGE).inspect()).Id;
   await ensureNetwork(docker);
   const result: DemoMachineStatus[] = [];
   for (const machine of order) {
     const current = await machineStatus(docker, machine);
     const healthy =
-      current.running && current.services.every(s => s.state !== 'failed');
+      current.running &&
+      current.imageId === imageId &&
+      current.services.every(s => s.state !== 'failed');
     if (current.exists && (options.recreate || !healthy)) {
       await removeContainer(docker, machine.name);
     }
