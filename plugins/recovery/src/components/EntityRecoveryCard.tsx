@@ -50,6 +50,8 @@ const useStyles = makeStyles(theme => ({
 export interface EntityRecoveryCardProps {
   /** How often a running recovery is polled, in milliseconds. Default 1000. */
   pollIntervalMs?: number;
+  /** Called when a run started from the card begins and when a followed run finishes. */
+  onRunChange?: (run: RecoveryRun) => void;
 }
 
 const Section = ({
@@ -75,7 +77,7 @@ const Section = ({
  * vs RPO, last test recovery vs RTO, place in the boot plan, and a live test recovery.
  */
 export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
-  const { pollIntervalMs = 1000 } = props;
+  const { pollIntervalMs = 1000, onRunChange } = props;
   const classes = useStyles();
   const api = useApi(recoveryApiRef);
   const { entity } = useEntity();
@@ -95,7 +97,13 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
     permission: recoveryCaptureCreatePermission,
   });
 
-  const onDone = useCallback(() => retry(), [retry]);
+  const onDone = useCallback(
+    (finished: RecoveryRun) => {
+      retry();
+      onRunChange?.(finished);
+    },
+    [retry, onRunChange],
+  );
   const { run, error: pollError, follow } = useRunPolling({
     intervalMs: pollIntervalMs,
     onDone,
@@ -123,6 +131,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         mode: 'test',
       });
       follow(started);
+      onRunChange?.(started);
     } catch (e) {
       setStartError(e as Error);
     } finally {
@@ -191,12 +200,14 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
               rpoSeconds={readiness.objectives.rpoSeconds}
             />
           </Section>
-          <Section title="Last test recovery">
-            <LastRunSummary
-              run={readiness.lastRun}
-              rtoSeconds={readiness.objectives.rtoSeconds}
-            />
-          </Section>
+          {!(run && readiness.lastRun?.id === run.id && running) && (
+            <Section title="Last test recovery">
+              <LastRunSummary
+                run={readiness.lastRun}
+                rtoSeconds={readiness.objectives.rtoSeconds}
+              />
+            </Section>
+          )}
           <Section title="Boot plan">
             <BootPlanView plan={plan!} position={readiness.position} />
           </Section>

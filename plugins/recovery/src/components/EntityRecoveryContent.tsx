@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { Grid, Typography } from '@material-ui/core';
 import {
   InfoCard,
@@ -42,28 +42,39 @@ const columns: TableColumn<RecoveryRun>[] = [
   {
     title: 'Status',
     field: 'status',
+    cellStyle: { whiteSpace: 'nowrap' },
     render: run => <RunStatusView status={run.status} />,
   },
   {
     title: 'Started',
     field: 'createdAt',
-    render: run => formatDateTime(run.startedAt ?? run.createdAt),
+    cellStyle: { whiteSpace: 'nowrap' },
+    render: run => (
+      <>
+        <Typography variant="body2">
+          {formatDateTime(run.startedAt ?? run.createdAt)}
+        </Typography>
+        <Typography variant="caption" color="textSecondary">
+          {run.mode} on {run.hypervisorHost} ·{' '}
+          {run.trigger === 'schedule'
+            ? 'scheduled'
+            : shortRef(run.createdBy ?? 'user')}
+        </Typography>
+      </>
+    ),
   },
-  {
-    title: 'Mode',
-    field: 'mode',
-    render: run =>
-      `${run.mode} · ${run.trigger === 'schedule' ? 'scheduled' : run.createdBy ?? 'user'}`,
-  },
-  { title: 'Host', field: 'hypervisorHost' },
   {
     title: 'Duration',
+    cellStyle: { whiteSpace: 'nowrap' },
     render: run =>
       formatDuration(
         secondsBetween(run.startedAt ?? run.createdAt, run.finishedAt),
       ),
   },
-  { title: 'Result', render: run => runResult(run) },
+  {
+    title: 'Result',
+    render: run => <Typography variant="body2">{runResult(run)}</Typography>,
+  },
 ];
 
 /** The entity's run history; each run can be opened for details. */
@@ -71,15 +82,18 @@ export const RecoveryRunHistory = ({
   entityRef,
   rtoObjectiveSeconds,
   limit = 50,
+  refreshKey,
 }: {
   entityRef: string;
   rtoObjectiveSeconds?: number;
   limit?: number;
+  /** Changing it reloads the history. */
+  refreshKey?: unknown;
 }) => {
   const api = useApi(recoveryApiRef);
   const { value, loading, error, retry } = useAsyncRetry(
     () => api.listRuns({ entityRef, limit }),
-    [api, entityRef, limit],
+    [api, entityRef, limit, refreshKey],
   );
   const [selectedId, setSelectedId] = useState<string | undefined>();
   const runs = value ?? [];
@@ -101,7 +115,14 @@ export const RecoveryRunHistory = ({
       <Grid item xs={12}>
         <Table<RecoveryRun>
           title="Recovery runs"
-          options={{ paging: runs.length > 10, pageSize: 10, search: false, padding: 'dense' }}
+          options={{
+            paging: runs.length > 10,
+            pageSize: 10,
+            search: false,
+            padding: 'dense',
+            rowStyle: (row: RecoveryRun) =>
+              row.id === selected?.id ? { backgroundColor: 'rgba(0, 0, 0, 0.06)' } : {},
+          }}
           columns={columns}
           data={runs}
           onRowClick={(_e, row) => row && setSelectedId(row.id)}
@@ -127,13 +148,16 @@ export const RecoveryRunHistory = ({
 export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
   const { entity } = useEntity();
   const entityRef = stringifyEntityRef(entity);
+  // A run started or finished in the card shows up in the history at once.
+  const [refreshKey, setRefreshKey] = useState(0);
+  const onRunChange = useCallback(() => setRefreshKey(k => k + 1), []);
   return (
     <Grid container spacing={3} alignItems="stretch">
       <Grid item xs={12} lg={5}>
-        <EntityRecoveryCard {...props} />
+        <EntityRecoveryCard {...props} onRunChange={onRunChange} />
       </Grid>
       <Grid item xs={12} lg={7}>
-        <RecoveryRunHistory entityRef={entityRef} />
+        <RecoveryRunHistory entityRef={entityRef} refreshKey={refreshKey} />
       </Grid>
     </Grid>
   );

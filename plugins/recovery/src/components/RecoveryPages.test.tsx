@@ -129,4 +129,28 @@ describe('EntityRecoveryContent', () => {
     await waitFor(() => expect(screen.getByText('Run run-1')).toBeInTheDocument());
     expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
   });
+
+  it('reloads the history when a run is started from the card', async () => {
+    const api = fakeRecoveryApi({
+      listRuns: async () => [],
+      startRun: async () => makeRun('pending'),
+      getRun: async () => makeRun('succeeded'),
+    });
+    await render(
+      api,
+      <EntityProvider entity={webEntity}>
+        <EntityRecoveryContent pollIntervalMs={10} />
+      </EntityProvider>,
+    );
+    expect(
+      await screen.findByText('No recovery has been run for this entity yet.'),
+    ).toBeInTheDocument();
+    expect(api.listRuns).toHaveBeenCalledTimes(1);
+    const button = screen.getByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    await screen.findByText('Recovery succeeded');
+    // Once when the run starts, once when it finishes.
+    await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(3));
+  });
 });

@@ -45,6 +45,26 @@ const useStyles = makeStyles(theme => ({
     fontFamily: 'monospace',
     whiteSpace: 'nowrap',
   },
+  scroll: {
+    overflowX: 'auto',
+  },
+  machines: {
+    '& td, & th': {
+      whiteSpace: 'nowrap',
+      paddingLeft: theme.spacing(1),
+      paddingRight: theme.spacing(1),
+    },
+  },
+  timeline: {
+    '& td': {
+      paddingLeft: theme.spacing(1),
+      paddingRight: theme.spacing(1),
+    },
+  },
+  narrow: {
+    width: '1%',
+    whiteSpace: 'nowrap',
+  },
   sectionTitle: {
     marginTop: theme.spacing(2),
   },
@@ -177,69 +197,67 @@ export const RunMachinesTable = ({
     (a, b) => a.wave - b.wave || a.machineRef.localeCompare(b.machineRef),
   );
   const live = isRunActive(run);
+  // While a run is live an unfinished phase is still going; afterwards it ended with the machine.
   const end = (m: RunMachine, value: string | undefined) =>
     value ?? (live && m.phase !== 'failed' ? undefined : m.finishedAt);
+  const caption = (text: string) => (
+    <Typography variant="caption" color="textSecondary" display="block">
+      {text}
+    </Typography>
+  );
   return (
-    <Table size="small" aria-label="Machines">
-      <TableHead>
-        <TableRow>
-          <TableCell>Machine</TableCell>
-          <TableCell>Wave</TableCell>
-          <TableCell>Phase</TableCell>
-          <TableCell>Restore</TableCell>
-          <TableCell>Started</TableCell>
-          <TableCell>Ready</TableCell>
-          <TableCell>Boot to ready</TableCell>
-          <TableCell>Total</TableCell>
-        </TableRow>
-      </TableHead>
-      <TableBody>
-        {machines.map(m => (
-          <TableRow key={m.machineRef} data-testid={`run-machine-${shortRef(m.machineRef)}`}>
-            <TableCell>
-              <span title={m.machineRef}>{shortRef(m.machineRef)}</span>
-            </TableCell>
-            <TableCell>{m.wave + 1}</TableCell>
-            <TableCell>
-              <PhaseView phase={m.phase} />
-              {m.phase === 'failed' && m.probe ? (
-                <Typography variant="caption" display="block">
-                  probe {m.probe}
-                </Typography>
-              ) : null}
-            </TableCell>
-            <TableCell className={classes.mono}>
-              {phaseDuration(
-                m.restoreStartedAt,
-                end(m, m.restoredAt),
-                now,
-              )}
-            </TableCell>
-            <TableCell className={classes.mono}>
-              {formatClock(m.startedAt)}
-            </TableCell>
-            <TableCell className={classes.mono}>
-              {formatClock(m.readyAt)}
-            </TableCell>
-            <TableCell className={classes.mono}>
-              {m.startedAt
-                ? phaseDuration(m.startedAt, end(m, m.readyAt), now)
-                : '—'}
-            </TableCell>
-            <TableCell className={classes.mono}>
-              {m.restoreStartedAt && (m.readyAt || m.finishedAt)
-                ? formatDuration(
-                    secondsBetween(
-                      m.restoreStartedAt,
-                      m.readyAt ?? m.finishedAt,
-                    ),
-                  )
-                : '—'}
-            </TableCell>
+    <Box className={classes.scroll}>
+      <Table size="small" aria-label="Machines" className={classes.machines}>
+        <TableHead>
+          <TableRow>
+            <TableCell>Machine</TableCell>
+            <TableCell>Phase</TableCell>
+            <TableCell>Restore</TableCell>
+            <TableCell>Boot to ready</TableCell>
+            <TableCell>Ready at</TableCell>
           </TableRow>
-        ))}
-      </TableBody>
-    </Table>
+        </TableHead>
+        <TableBody>
+          {machines.map(m => (
+            <TableRow
+              key={m.machineRef}
+              data-testid={`run-machine-${shortRef(m.machineRef)}`}
+            >
+              <TableCell>
+                <span title={m.machineRef}>{shortRef(m.machineRef)}</span>
+                {caption(`wave ${m.wave + 1}`)}
+              </TableCell>
+              <TableCell>
+                <PhaseView phase={m.phase} />
+                {m.phase === 'failed' && m.probe
+                  ? caption(`probe ${m.probe}`)
+                  : null}
+              </TableCell>
+              <TableCell>
+                {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now)}
+                {m.restoreStartedAt
+                  ? caption(`from ${formatClock(m.restoreStartedAt)}`)
+                  : null}
+              </TableCell>
+              <TableCell>
+                {phaseDuration(m.startedAt, end(m, m.readyAt), now)}
+                {m.startedAt ? caption(`started ${formatClock(m.startedAt)}`) : null}
+              </TableCell>
+              <TableCell>
+                {formatClock(m.readyAt)}
+                {m.restoreStartedAt && m.readyAt
+                  ? caption(
+                      `${formatDuration(
+                        secondsBetween(m.restoreStartedAt, m.readyAt),
+                      )} in all`,
+                    )
+                  : null}
+              </TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+    </Box>
   );
 };
 
@@ -264,12 +282,16 @@ export const RunTimeline = ({
     );
   }
   return (
-    <Table size="small" aria-label="Timeline">
+    <Table size="small" aria-label="Timeline" className={classes.timeline}>
       <TableBody>
         {steps.map((step, i) => (
           <TableRow key={`${step.at}-${i}`}>
-            <TableCell className={classes.mono}>{formatClock(step.at)}</TableCell>
-            <TableCell>{step.machineRef ? shortRef(step.machineRef) : ''}</TableCell>
+            <TableCell className={`${classes.mono} ${classes.narrow}`}>
+              {formatClock(step.at)}
+            </TableCell>
+            <TableCell className={classes.narrow}>
+              {step.machineRef ? shortRef(step.machineRef) : ''}
+            </TableCell>
             <TableCell
               className={step.level === 'error' ? classes.stepError : undefined}
             >
