@@ -141,14 +141,14 @@ export async function buildDemoImage(
 ): Promise<string> {
   const tar = createTar(demoRootfsEntries(options.busyboxPath ?? '/bin/busybox'));
   const digest = createHash('sha256').update(tar).digest('hex');
-  if (!options.force) {
-    try {
-      const image = await docker.getImage(DEMO_IMAGE).inspect();
-      // Rebuilt whenever the boot scripts (or busybox) change.
-      if (image.Config?.Labels?.[`${DEMO_LABEL}.rootfs`] === digest) return DEMO_IMAGE;
-    } catch (e) {
-      if (!isStatus(e, 404)) throw e;
-    }
+  let previous: string | undefined;
+  try {
+    const image = await docker.getImage(DEMO_IMAGE).inspect();
+    previous = image.Id;
+    // Rebuilt whenever the boot scripts (or busybox) change.
+    if (!options.force && image.Config?.Labels?.[`${DEMO_LABEL}.rootfs`] === digest) return DEMO_IMAGE;
+  } catch (e) {
+    if (!isStatus(e, 404)) throw e;
   }
   const [repo, tag] = DEMO_IMAGE.split(':');
   const stream = await docker.importImage(Readable.from([tar]) as any, {
@@ -160,6 +160,10 @@ export async function buildDemoImage(
     ],
   } as any);
   await followProgress(stream as unknown as Readable);
+  if (previous) {
+    // the replaced image, unless containers still use it
+    await docker.getImage(previous).remove().catch(() => {});
+  }
   return DEMO_IMAGE;
 }
 
