@@ -7,9 +7,14 @@ import {
   parseDurationSeconds,
   recoveryPermissions,
 } from '@backstage-recovery/plugin-recovery-common';
-import { recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
+import {
+  recoveryProvidersExtensionPoint,
+  ServiceMap,
+} from '@backstage-recovery/plugin-recovery-node';
 import { Config } from '@backstage/config';
+import { EventStore } from './database/EventStore';
 import { RecoveryStore } from './database/RecoveryStore';
+import { AnalysisService } from './service/AnalysisService';
 import { CatalogGraphLoader } from './plan/catalogGraph';
 import { RunService } from './run/RunService';
 import { CaptureService } from './service/CaptureService';
@@ -66,12 +71,24 @@ export const recoveryPlugin = createBackendPlugin({
         lifecycle,
         catalog,
       }) {
-        const store = await RecoveryStore.create(database);
+        const client = await database.getClient();
+        if (!database.migrations?.skip) await RecoveryStore.migrate(client);
+        const store = new RecoveryStore(client);
+        const events = new EventStore(client);
         const graphs = new CatalogGraphLoader(catalog, auth, {
           rpoSeconds: durationMs(config, 'recovery.objectives.rpo', '24h') / 1000,
           rtoSeconds: durationMs(config, 'recovery.objectives.rto', '1h') / 1000,
         });
-        const plans = new PlanService(graphs);
+        const analyses = new AnalysisService(events, graphs, logger, {
+          threshold: config.getOptionalNumber('recovery.analysis.threshold') ?? 0.7,
+          serviceMap: config.getOptional<ServiceMap>('recovery.analysis.serviceMap')
+            ? { services: config.getConfig('recovery.analysis.serviceMap').get() as Record<string, string> }
+            : undefined,
+          halfLifeMs: config.has('recovery.analysis.halfLife')
+            ? durationMs(config, 'recovery.analysis.halfLife', '90d')
+            : undefined,
+        });
+        const plans = new PlanService(graphs, analyses);
         const captures = new CaptureService(
           store,
           providers,
@@ -102,7 +119,23 @@ export const recoveryPlugin = createBackendPlugin({
             await runs.cleanUpInterruptedRuns();
           },
         });
-        lifecycle.addShutdownHook(() => runs.shutdown());
+        // Engines keep only recent events: collect them continuously, from every source.
+        const collecting = new AbortController();
+        lifecycle.addStartupHook(() => {
+          for (const source of providers.eventSources) {
+            source
+              .start(async batch => {
+                await events.insertEvents(batch, source.id);
+              }, collecting.signal)
+              .catch(error =>
+                logger.error(`Event source ${source.id} stopped: ${error}`),
+              );
+          }
+        });
+        lifecycle.addShutdownHook(async () => {
+          collecting.abort();
+          await runs.shutdown();
+        });
 
         httpRouter.use(
           await createRouter({
@@ -110,6 +143,9 @@ export const recoveryPlugin = createBackendPlugin({
             httpAuth,
             permissions,
             store,
+            events,
+            analyses,
+            maxEventsRequestSize: config.getOptionalString('recovery.events.maxRequestSize') ?? '10mb',
             graphs,
             plans,
             captures,

@@ -44,9 +44,28 @@ export interface BootPlanMachine {
   probes: ProbeSpec[];
 }
 
+/** A dependency learned from initialization events, with its score in [0, 1]. */
+export interface InferredDependency {
+  service: string;
+  dependsOn: string;
+  score: number;
+}
+
+/** Where the catalog's declared dependsOn and the observed boot history disagree. */
+export interface DependencyDisagreements {
+  /** Observed in the boot history (score over the threshold) but not declared. */
+  inferredNotDeclared: InferredDependency[];
+  /** Declared, but never observed in the boot history of services that were observed. */
+  declaredNotObserved: Array<{ service: string; dependsOn: string }>;
+}
+
 export interface BootPlan {
   /** The entity the plan recovers (a service or a system). */
   entityRef: string;
+  /** Inferred dependencies the plan follows beyond the declared ones. */
+  inferred?: InferredDependency[];
+  /** The analysis the inferred dependencies come from. */
+  analysis?: { id: string; createdAt: string };
   /** Machine refs, wave by wave: a machine depends only on machines of earlier waves. */
   waves: string[][];
   machines: BootPlanMachine[];
@@ -126,4 +145,6 @@ export interface Readiness {
   position?: { wave: number; machines: string[]; waitsFor: string[] };
   captures: MachineCaptureStatus[];
   lastRun?: RecoveryRun;
+  /** Declared vs observed dependencies of this entity's services. */
+  disagreements?: DependencyDisagreements;
 }

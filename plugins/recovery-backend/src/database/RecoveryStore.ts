@@ -1,7 +1,4 @@
-import {
-  DatabaseService,
-  resolvePackagePath,
-} from '@backstage/backend-plugin-api';
+import { resolvePackagePath } from '@backstage/backend-plugin-api';
 import type {
   BootPlan,
   Capture,
@@ -57,12 +54,7 @@ const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
 
 /** Persistence of captures and runs, through knex (SQLite or PostgreSQL). */
 export class RecoveryStore {
-  static async create(database: DatabaseService): Promise<RecoveryStore> {
-    const client = await database.getClient();
-    if (!database.migrations?.skip) await RecoveryStore.migrate(client);
-    return new RecoveryStore(client);
-  }
-
+  /** Brings the schema of every recovery table up to date (captures, runs, events, analyses). */
   static async migrate(client: Knex): Promise<void> {
     await client.migrate.latest({ directory: migrationsDir });
   }

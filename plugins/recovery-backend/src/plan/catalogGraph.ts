@@ -38,7 +38,14 @@ export class CatalogGraphLoader {
     return entity;
   }
 
-  async load(entityRef: string): Promise<RecoveryGraph> {
+  /**
+   * Loads the entity and everything it transitively depends on. `inferred` adds learned
+   * dependencies (entity ref → entity refs) to follow besides the declared dependsOn.
+   */
+  async load(
+    entityRef: string,
+    inferred: Map<string, string[]> = new Map(),
+  ): Promise<RecoveryGraph> {
     const root = await this.getEntity(entityRef);
     const rootRef = stringifyEntityRef(root);
     const problems: EntityProblem[] = [];
@@ -92,7 +99,9 @@ export class CatalogGraphLoader {
           problems.push(...probeProblems);
           services.set(ref, { ref, machines: [], dependsOn: [], probes });
           targetsOf.set(ref, dependsOnTargets(entity));
-          targetsOf.get(ref)!.forEach(t => seen.has(t) || next.add(t));
+          for (const t of [...targetsOf.get(ref)!, ...(inferred.get(ref) ?? [])]) {
+            if (!seen.has(t)) next.add(t);
+          }
         }
       }
       frontier = await this.fetchKnown([...next], rootRef, problems);

@@ -1,6 +1,11 @@
-import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  BootPlan,
+  DependencyDisagreements,
+  InferredDependency,
+} from '@backstage-recovery/plugin-recovery-common';
 import { BootPlanCycleError, buildBootPlan } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
+import { applyInference, Inference } from '../plan/inference';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
 
 export interface PlannedRecovery {
@@ -8,21 +13,65 @@ export interface PlannedRecovery {
   /** Undefined when the plan cannot be made; `planError` says why. */
   plan?: BootPlan;
   planError?: string;
+  disagreements?: DependencyDisagreements;
 }
 
-/** Boot plans from the catalog's declared dependencies. */
+/** Where learned dependencies come from (the analysis service). */
+export interface InferenceSource {
+  inferenceFor(entityRef: string): Promise<Inference | undefined>;
+}
+
+/** Boot plans: the catalog's declared dependencies plus those learned from boot history. */
 export class PlanService {
-  constructor(private readonly graphs: CatalogGraphLoader) {}
+  constructor(
+    private readonly graphs: CatalogGraphLoader,
+    private readonly inference?: InferenceSource,
+  ) {}
 
   async plan(entityRef: string): Promise<PlannedRecovery> {
-    const graph = await this.graphs.load(entityRef);
-    try {
-      return { graph, plan: buildBootPlan(graph) };
-    } catch (error) {
-      if (error instanceof BootPlanCycleError) {
-        return { graph, planError: error.message };
+    const inference = await this.inference?.inferenceFor(entityRef);
+    const follow = new Map<string, string[]>();
+    for (const d of inference?.dependencies ?? []) {
+      if (d.score < inference!.threshold) continue;
+      follow.set(d.service, [...(follow.get(d.service) ?? []), d.dependsOn]);
+    }
+    const graph = await this.graphs.load(entityRef, follow);
+    const applied = inference && applyInference(graph, inference);
+    for (;;) {
+      try {
+        const plan = buildBootPlan(graph);
+        if (applied && inference) {
+          plan.inferred = applied.inferred;
+          plan.analysis = { id: inference.id, createdAt: inference.createdAt };
+        }
+        return { graph, plan, disagreements: applied?.disagreements };
+      } catch (error) {
+        if (!(error instanceof BootPlanCycleError)) throw error;
+        // A cycle the learned edges close between machines: drop the weakest learned edge
+        // on it and plan again. A cycle of declared edges alone is the catalog's to fix.
+        const weakest = applied && weakestInferredOnCycle(graph, applied.inferred, error);
+        if (!weakest) {
+          return { graph, planError: error.message, disagreements: applied?.disagreements };
+        }
+        applied!.inferred = applied!.inferred.filter(e => e !== weakest);
+        const service = graph.services.get(weakest.service)!;
+        service.dependsOn = service.dependsOn.filter(d => d !== weakest.dependsOn);
       }
-      throw error;
     }
   }
+}
+
+function weakestInferredOnCycle(
+  graph: RecoveryGraph,
+  inferred: InferredDependency[],
+  cycle: BootPlanCycleError,
+): InferredDependency | undefined {
+  const onCycle = new Set(cycle.cycle);
+  const touches = (ref: string) =>
+    cycle.level === 'service'
+      ? onCycle.has(ref)
+      : (graph.services.get(ref)?.machines ?? []).some(m => onCycle.has(m));
+  return inferred
+    .filter(e => touches(e.service) && touches(e.dependsOn))
+    .sort((a, b) => a.score - b.score || a.service.localeCompare(b.service) || a.dependsOn.localeCompare(b.dependsOn))[0];
 }

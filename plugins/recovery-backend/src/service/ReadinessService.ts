@@ -12,7 +12,7 @@ export class ReadinessService {
   ) {}
 
   async readiness(entityRef: string): Promise<Readiness> {
-    const { graph, plan, planError } = await this.plans.plan(entityRef);
+    const { graph, plan, planError, disagreements } = await this.plans.plan(entityRef);
     const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
     const [latest, lastRuns] = await Promise.all([
       this.store.latestCaptures(machineRefs),
@@ -41,6 +41,10 @@ export class ReadinessService {
         };
       }),
       lastRun: lastRuns.get(graph.rootRef),
+      disagreements: disagreements && {
+        inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),
+        declaredNotObserved: disagreements.declaredNotObserved.filter(d => roots.has(d.service)),
+      },
     });
   }
 

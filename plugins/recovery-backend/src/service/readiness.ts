@@ -1,5 +1,6 @@
 import type {
   BootPlan,
+  DependencyDisagreements,
   EntityProblem,
   MachineCaptureStatus,
   Readiness,
@@ -17,6 +18,7 @@ export interface ReadinessInput {
   planError?: string;
   captures: MachineCaptureStatus[];
   lastRun?: RecoveryRun;
+  disagreements?: DependencyDisagreements;
 }
 
 const RANK: Record<ReadinessStatus, number> = {
@@ -92,6 +94,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     position,
     captures: input.captures,
     lastRun: input.lastRun,
+    disagreements: input.disagreements,
   };
 }
 

@@ -9,13 +9,22 @@ import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import { AuthorizeResult, BasicPermission } from '@backstage/plugin-permission-common';
 import {
   recoveryCaptureCreatePermission,
+  recoveryEventsCreatePermission,
   recoveryRunCreatePermission,
 } from '@backstage-recovery/plugin-recovery-common';
+import {
+  EVENT_FORMATS,
+  EventFormat,
+  EventParseError,
+  parseEvents,
+} from '@backstage-recovery/plugin-recovery-node';
 import express from 'express';
 import Router from 'express-promise-router';
+import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
+import { AnalysisService } from './AnalysisService';
 import { CaptureService, toApi } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ReadinessService } from './ReadinessService';
@@ -25,6 +34,10 @@ export interface RouterOptions {
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
   store: RecoveryStore;
+  events: EventStore;
+  analyses: AnalysisService;
+  /** Largest accepted POST /events body, e.g. `10mb`. */
+  maxEventsRequestSize: string;
   graphs: CatalogGraphLoader;
   plans: PlanService;
   captures: CaptureService;
@@ -34,9 +47,14 @@ export interface RouterOptions {
 
 /** The HTTP API: thin, every decision is in the services. */
 export async function createRouter(options: RouterOptions): Promise<express.Router> {
-  const { httpAuth, permissions, store, graphs, plans, captures, runs, readiness } =
+  const { httpAuth, permissions, store, events, analyses, graphs, plans, captures, runs, readiness } =
     options;
   const router = Router();
+  // Exported logs come as they are (JSON lines), whatever the content type says.
+  router.post(
+    '/events',
+    express.text({ type: () => true, limit: options.maxEventsRequestSize }),
+  );
   router.use(express.json({ limit: '1mb' }));
 
   const authorize = async (req: express.Request, permission: BasicPermission) => {
@@ -83,9 +101,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/plan/:kind/:namespace/:name', async (req, res) => {
     await httpAuth.credentials(req);
-    const { plan, planError, graph } = await plans.plan(entityRefFromPath(req));
+    const { plan, planError, graph, disagreements } = await plans.plan(entityRefFromPath(req));
     if (!plan) throw new InputError(planError);
-    res.json({ ...plan, problems: graph.problems });
+    res.json({ ...plan, problems: graph.problems, disagreements });
   });
 
   router.post('/captures', async (req, res) => {
@@ -101,6 +119,61 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     const items = await store.listCaptures(normalizeRef(machineRef), limitFrom(req));
     res.json({ items: items.map(toApi) });
+  });
+
+  router.post('/events', async (req, res) => {
+    await authorize(req, recoveryEventsCreatePermission);
+    const format = req.query.format;
+    if (format !== undefined && !EVENT_FORMATS.includes(format as EventFormat)) {
+      throw new InputError(`format must be one of ${EVENT_FORMATS.join(', ')}, got "${format}"`);
+    }
+    const source = typeof req.query.source === 'string' ? req.query.source : 'request body';
+    const text = typeof req.body === 'string' ? req.body : '';
+    let parsed;
+    try {
+      parsed = parseEvents(text, {
+        format: format as EventFormat | undefined,
+        source,
+        lenient: req.query.lenient === 'true',
+      });
+    } catch (error) {
+      if (error instanceof EventParseError) throw new InputError(error.message);
+      throw error;
+    }
+    if (parsed.events.length === 0) {
+      throw new InputError(
+        `${source}: no initialization events in ${text.split('\n').filter(l => l.trim()).length} lines (formats: ${EVENT_FORMATS.join(', ')})`,
+      );
+    }
+    const stored = await events.insertEvents(parsed.events, `api:${source}`);
+    res.status(201).json({
+      format: parsed.format,
+      received: parsed.events.length,
+      stored,
+      duplicates: parsed.events.length - stored,
+      ignored: parsed.ignored,
+      skipped: parsed.skipped,
+    });
+  });
+
+  router.post('/analysis', async (req, res) => {
+    await authorize(req, recoveryCaptureCreatePermission);
+    const ref = req.body?.entityRef;
+    if (ref !== undefined) {
+      if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
+      res.status(201).json(await analyses.analyzeSystem(normalizeRef(ref)));
+      return;
+    }
+    const systems = (await graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
+    res.status(201).json(await analyses.analyzeSystems(systems));
+  });
+
+  router.get('/analysis/:kind/:namespace/:name', async (req, res) => {
+    await httpAuth.credentials(req);
+    const ref = entityRefFromPath(req);
+    const analysis = await analyses.latest(ref);
+    if (!analysis) throw new NotFoundError(`No dependency analysis of ${ref} yet`);
+    res.json(analysis);
   });
 
   router.post('/runs', async (req, res) => {

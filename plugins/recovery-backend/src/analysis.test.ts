@@ -1,0 +1,144 @@
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import request from 'supertest';
+import { generateHistory, toDocker, toJournaldRecord, toJsonl } from '../../../bench/generate';
+import { recoveryPlugin } from './plugin';
+
+const P = 'recovery.backstage-recovery.io/';
+// A small generated history: services on machines with ground-truth dependencies, boots,
+// reboots, clock skew, dropped events, failed first attempts and renamed units.
+const history = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
+
+/** The catalog knows the machines and services, but declares none of their dependencies. */
+function catalog(): Entity[] {
+  const system: Entity = {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name: 'generated', namespace: 'default' },
+    spec: {},
+    relations: history.truth.services.map(s => ({ type: 'hasPart', targetRef: `component:default/${s.name}` })),
+  };
+  const machines = history.truth.machines.map<Entity>(name => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Resource',
+    metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
+    spec: { type: 'machine', system: 'generated' },
+    relations: [],
+  }));
+  const services = history.truth.services.map<Entity>(s => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: s.name, namespace: 'default' },
+    spec: { type: 'service', system: 'generated' },
+    relations: [
+      { type: 'dependsOn', targetRef: `resource:default/${s.machine}` },
+      { type: 'partOf', targetRef: 'system:default/generated' },
+    ],
+  }));
+  return [system, ...machines, ...services];
+}
+
+async function start() {
+  const { server } = await startTestBackend({
+    features: [
+      recoveryPlugin,
+      catalogServiceMock.factory({ entities: catalog() }),
+      mockServices.rootConfig.factory({
+        data: {
+          recovery: {
+            analysis: { serviceMap: history.map.services },
+            events: { maxRequestSize: '2mb' },
+          },
+        },
+      }),
+    ],
+  });
+  return server;
+}
+
+describe('initialization events and dependency analysis through the API', () => {
+  it('learns the ground-truth boot order from pushed events', async () => {
+    const server = await start();
+    const body = toJsonl(history.events).join('\n');
+    const pushed = await request(server)
+      .post('/api/recovery/events?source=history.jsonl')
+      .set('Content-Type', 'application/x-ndjson')
+      .send(body);
+    expect(pushed.status).toBe(201);
+    expect(pushed.body).toMatchObject({ format: 'jsonl', received: history.events.length, stored: history.events.length, duplicates: 0 });
+
+    const again = await request(server).post('/api/recovery/events').set('Content-Type', 'text/plain').send(body);
+    expect(again.body).toMatchObject({ stored: 0, duplicates: history.events.length });
+
+    const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/generated' });
+    expect(analysed.status).toBe(201);
+    expect(analysed.body.result.dependencies.length).toBeGreaterThan(0);
+    const latest = await request(server).get('/api/recovery/analysis/system/default/generated');
+    expect(latest.body.id).toBe(analysed.body.id);
+
+    const plan = await request(server).get('/api/recovery/plan/system/default/generated');
+    expect(plan.status).toBe(200);
+    expect(plan.body.analysis.id).toBe(analysed.body.id);
+    expect(plan.body.inferred.length).toBeGreaterThan(0);
+    // Every true cross-machine dependency is respected by the waves.
+    const waveOf = new Map<string, number>();
+    plan.body.waves.forEach((wave: string[], i: number) => wave.forEach(m => waveOf.set(m, i)));
+    const machineOf = new Map(history.truth.services.map(s => [s.name, s.machine]));
+    let checked = 0;
+    for (const s of history.truth.services) {
+      for (const dep of s.dependsOn) {
+        if (machineOf.get(dep) === s.machine) continue;
+        checked++;
+        expect(waveOf.get(`resource:default/${machineOf.get(dep)}`)).toBeLessThan(
+          waveOf.get(`resource:default/${s.machine}`)!,
+        );
+      }
+    }
+    expect(checked).toBeGreaterThan(3);
+    // Nothing was declared: every learned dependency is a disagreement to show on the page.
+    expect(plan.body.disagreements.inferredNotDeclared.length).toBe(plan.body.inferred.length);
+  });
+
+  it('accepts journald and docker exports', async () => {
+    const server = await start();
+    const sample = history.events.filter(e => e.type === 'start').slice(0, 20);
+    const journald = await request(server)
+      .post('/api/recovery/events')
+      .send(sample.map((e, i) => toJournaldRecord(e, i)).join('\n'));
+    expect(journald.body).toMatchObject({ format: 'journald', received: 20 });
+    const docker = await request(server)
+      .post('/api/recovery/events?format=docker')
+      .send(toDocker(sample.map(e => ({ ...e, time: e.time + 1 }))).join('\n'));
+    expect(docker.body).toMatchObject({ format: 'docker', received: 20, stored: 20 });
+  });
+
+  it('rejects bad input naming the line, and oversized or empty bodies', async () => {
+    const server = await start();
+    const none = await request(server).get('/api/recovery/analysis/system/default/generated');
+    expect(none.status).toBe(404);
+    const nothingYet = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/generated' });
+    expect(nothingYet.status).toBe(400);
+    expect(nothingYet.body.error.message).toContain('No initialization events of the services of system:default/generated');
+
+    const lines = toJsonl(history.events).slice(0, 10);
+    lines.splice(3, 0, '{"time": "yesterday", "machine": "m", "service": "s"}');
+    const bad = await request(server).post('/api/recovery/events?source=boot.jsonl').send(lines.join('\n'));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain("boot.jsonl:4: 'time' must be ISO 8601 with a zone");
+
+    const lenient = await request(server).post('/api/recovery/events?lenient=true').send(lines.join('\n'));
+    expect(lenient.body).toMatchObject({ skipped: 1, received: 10 });
+
+    const empty = await request(server).post('/api/recovery/events').send('\n\n');
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.message).toContain('no initialization events');
+
+    const format = await request(server).post('/api/recovery/events?format=csv').send('x');
+    expect(format.body.error.message).toBe('format must be one of jsonl, journald, docker, got "csv"');
+
+    const huge = await request(server).post('/api/recovery/events').send('x'.repeat(3 * 1024 * 1024));
+    expect(huge.status).toBe(413);
+
+  });
+});

@@ -1,0 +1,60 @@
+import type {
+  DependencyDisagreements,
+  InferredDependency,
+} from '@backstage-recovery/plugin-recovery-common';
+import { mergeDependencies } from '@backstage-recovery/plugin-recovery-node';
+import type { RecoveryGraph } from './recoveryGraph';
+
+/** What the latest dependency analysis says about the services of a graph, as entity refs. */
+export interface Inference {
+  id: string;
+  createdAt: string;
+  /** Scored dependencies between entity refs. */
+  dependencies: InferredDependency[];
+  /** Services that initialized at least once in the analysed history. */
+  observed: Set<string>;
+  threshold: number;
+}
+
+/**
+ * Adds inferred dependencies to a graph's declared ones (in place). A cycle that an inferred
+ * edge would create is resolved by dropping inferred edges first; a cycle of declared edges
+ * alone is left for the boot plan to report. Returns the inferred edges the plan now follows
+ * and where declared and observed disagree.
+ */
+export function applyInference(
+  graph: RecoveryGraph,
+  inference: Inference,
+): { inferred: InferredDependency[]; disagreements: DependencyDisagreements } {
+  const declared = [...graph.services.values()].flatMap(s =>
+    s.dependsOn.map(dependsOn => ({ service: s.ref, dependsOn })),
+  );
+  const merged = mergeDependencies({
+    declared,
+    inferred: inference.dependencies.filter(
+      d => graph.services.has(d.service) && graph.services.has(d.dependsOn),
+    ),
+    threshold: inference.threshold,
+  });
+  const disagreements: DependencyDisagreements = {
+    inferredNotDeclared: merged.disagreements.inferredNotDeclared,
+    // Silence about a service that never booted in the history is no evidence.
+    declaredNotObserved: merged.disagreements.declaredNotObserved.filter(
+      d => inference.observed.has(d.service) && inference.observed.has(d.dependsOn),
+    ),
+  };
+  if (merged.dropped.some(edge => edge.source !== 'inferred')) {
+    return { inferred: [], disagreements };
+  }
+  for (const service of graph.services.values()) {
+    service.dependsOn = merged.edges
+      .filter(e => e.service === service.ref)
+      .map(e => e.dependsOn);
+  }
+  return {
+    inferred: merged.edges
+      .filter(e => e.source === 'inferred')
+      .map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! })),
+    disagreements,
+  };
+}

@@ -1,0 +1,154 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
+import { InputError } from '@backstage/errors';
+import {
+  analyzeDependencies,
+  AnalysisInputError,
+  compileServiceMap,
+  ServiceMap,
+} from '@backstage-recovery/plugin-recovery-node';
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { randomUUID } from 'node:crypto';
+import { EventStore, StoredAnalysis } from '../database/EventStore';
+import { CatalogGraphLoader } from '../plan/catalogGraph';
+import { entityRole } from '../plan/entityMapping';
+import type { Inference } from '../plan/inference';
+import type { InferenceSource } from './PlanService';
+
+export interface AnalysisServiceOptions {
+  threshold: number;
+  /** Technical names in the logs (exact or `/regex/`) to catalog entity names. */
+  serviceMap?: ServiceMap;
+  halfLifeMs?: number;
+}
+
+/** A stored analysis: the engine's result plus which entity each analysed name is. */
+export type SystemAnalysis = StoredAnalysis & {
+  result: StoredAnalysis['result'] & { entityRefs: Record<string, string> };
+};
+
+/**
+ * Runs the dependency analysis per system over the stored initialization events, and serves
+ * its latest result to the boot plan.
+ */
+export class AnalysisService implements InferenceSource {
+  constructor(
+    private readonly events: EventStore,
+    private readonly graphs: CatalogGraphLoader,
+    private readonly logger: LoggerService,
+    private readonly options: AnalysisServiceOptions,
+  ) {}
+
+  /** Analyses the boot history of one system's services; stores and returns the result. */
+  async analyzeSystem(systemRef: string): Promise<SystemAnalysis> {
+    const graph = await this.graphs.load(systemRef);
+    if (!graph.rootRef.startsWith('system:')) {
+      throw new InputError(`${graph.rootRef} is not a System: dependency analysis runs per system`);
+    }
+    // Log names are matched to the system's entities by name, after the configured mapping.
+    const refByName = new Map<string, string>();
+    for (const ref of [...graph.services.keys(), ...graph.machines.keys()]) {
+      refByName.set(parseEntityRef(ref).name, ref);
+    }
+    const mapName = compileServiceMap(this.options.serviceMap);
+    const mapped: InitializationEvent[] = [];
+    const machinesSeen = new Set<string>();
+    const clocks: InitializationEvent[] = [];
+    for (const event of await this.events.listEvents()) {
+      if (event.type === 'clock') {
+        clocks.push(event);
+        continue;
+      }
+      const service = mapName(event.service);
+      if (!graph.services.has(refByName.get(service) ?? '')) continue;
+      mapped.push({ ...event, service });
+      machinesSeen.add(event.machine);
+    }
+    const events = [...mapped, ...clocks.filter(c => machinesSeen.has(c.machine))];
+    let result;
+    try {
+      result = analyzeDependencies(events, {
+        threshold: this.options.threshold,
+        halfLife: this.options.halfLifeMs,
+      });
+    } catch (error) {
+      if (error instanceof AnalysisInputError) {
+        throw new InputError(
+          `No initialization events of the services of ${graph.rootRef} yet: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    const entityRefs: Record<string, string> = {};
+    for (const s of result.services) {
+      const ref = refByName.get(s.service);
+      if (ref) entityRefs[s.service] = ref;
+    }
+    const analysis: SystemAnalysis = {
+      id: randomUUID(),
+      scope: graph.rootRef,
+      events: events.length,
+      createdAt: new Date().toISOString(),
+      result: { ...result, entityRefs },
+    };
+    await this.events.insertAnalysis(analysis);
+    this.logger.info(
+      `Analysed ${events.length} events of ${graph.rootRef}: ${result.dependencies.length} dependencies, ${result.cycles.length} cycles broken`,
+    );
+    return analysis;
+  }
+
+  /** Analyses each system, continuing past the ones without events. */
+  async analyzeSystems(systemRefs: string[]): Promise<{
+    analysed: string[];
+    failed: Array<{ entityRef: string; message: string }>;
+  }> {
+    const analysed: string[] = [];
+    const failed: Array<{ entityRef: string; message: string }> = [];
+    for (const ref of systemRefs) {
+      try {
+        await this.analyzeSystem(ref);
+        analysed.push(ref);
+      } catch (error) {
+        failed.push({ entityRef: ref, message: String((error as Error).message) });
+      }
+    }
+    return { analysed, failed };
+  }
+
+  async latest(systemRef: string): Promise<SystemAnalysis | undefined> {
+    return (await this.events.latestAnalysis(systemRef)) as SystemAnalysis | undefined;
+  }
+
+  async inferenceFor(entityRef: string): Promise<Inference | undefined> {
+    const entity = await this.graphs.getEntity(entityRef);
+    const system =
+      entityRole(entity) === 'group'
+        ? stringifyEntityRef(entity)
+        : typeof entity.spec?.system === 'string'
+          ? stringifyEntityRef(
+              parseEntityRef(entity.spec.system, {
+                defaultKind: 'system',
+                defaultNamespace: entity.metadata.namespace ?? 'default',
+              }),
+            )
+          : undefined;
+    if (!system) return undefined;
+    const analysis = await this.latest(system);
+    if (!analysis) return undefined;
+    const refs = analysis.result.entityRefs;
+    return {
+      id: analysis.id,
+      createdAt: analysis.createdAt,
+      threshold: this.options.threshold,
+      observed: new Set(
+        analysis.result.services
+          .filter(s => s.initializations > 0 && refs[s.service])
+          .map(s => refs[s.service]),
+      ),
+      dependencies: analysis.result.dependencies
+        .filter(d => refs[d.service] && refs[d.dependsOn])
+        .map(d => ({ service: refs[d.service], dependsOn: refs[d.dependsOn], score: d.score })),
+    };
+  }
+}
