@@ -15,6 +15,18 @@ export interface Config {
       /** Recovery time objective, e.g. `1h`. Default 1h. */
       rto?: string;
     };
+    analysis?: {
+      /** Score an inferred dependency needs to enter boot plans. Default 0.7. */
+      threshold?: number;
+      /** Technical names in the logs (exact, or `/regex/`) to catalog entity names. */
+      serviceMap?: { [name: string]: string };
+      /** Half-life of an initialization's weight with its age, e.g. `90d`. */
+      halfLife?: string;
+    };
+    events?: {
+      /** Largest accepted POST /events body. Default `10mb`. */
+      maxRequestSize?: string;
+    };
     runs?: {
       /** How long a machine may take from start to passing its probes, e.g. `2m`. Default 2m. */
       machineReadyTimeout?: string;

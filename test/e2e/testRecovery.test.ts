@@ -74,6 +74,7 @@ describe('test recovery of the demo site', () => {
             // The test drives captures and runs itself.
             schedules: {
               capture: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
+              analysis: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
               nightlyCheck: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
             },
             docker: {

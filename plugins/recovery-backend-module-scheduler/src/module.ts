@@ -70,6 +70,20 @@ export const recoveryModuleScheduler = createBackendModule({
         });
 
         await scheduler.scheduleTask({
+          id: 'recovery-analysis',
+          ...schedule(config, 'recovery.schedules.analysis', {
+            frequency: { cron: '30 */6 * * *' },
+            timeout: { minutes: 30 },
+          }),
+          fn: async () => {
+            const { analysed, failed } = await api.analyzeSystems();
+            logger.info(
+              `Dependency analysis: ${analysed.length} systems analysed${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`,
+            );
+          },
+        });
+
+        await scheduler.scheduleTask({
           id: 'recovery-nightly-check',
           ...schedule(config, 'recovery.schedules.nightlyCheck', {
             frequency: { cron: '0 2 * * *' },

@@ -6,6 +6,8 @@ export interface ScheduledRecoveryApi {
   capture(entityRef: string): Promise<Capture[]>;
   startRun(entityRef: string): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
+  /** Analyses the boot history of every system. */
+  analyzeSystems(): Promise<{ analysed: string[]; failed: Array<{ entityRef: string; message: string }> }>;
 }
 
 /**
@@ -29,6 +31,10 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
 
   getRun(runId: string): Promise<RecoveryRun> {
     return this.call('GET', `/runs/${encodeURIComponent(runId)}`);
+  }
+
+  analyzeSystems() {
+    return this.call('POST', '/analysis', {});
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<any> {

@@ -26,6 +26,7 @@ describe('scheduled tasks', () => {
     ]);
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
+      analyzeSystems: async () => ({ analysed: [], failed: [] }),
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
         if (entityRef === 'component:default/broken') throw new Error('POST /runs failed with 400: no machines');
@@ -65,6 +66,7 @@ describe('scheduled tasks', () => {
         if (ref.endsWith('bad')) throw new Error('No capture source for primary engine x');
         return [];
       },
+      analyzeSystems: async () => ({ analysed: [], failed: [] }),
       startRun: async () => { throw new Error('unused'); },
       getRun: async () => { throw new Error('unused'); },
     };
