@@ -127,6 +127,42 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
   });
 
+  it('reports where declared and observed dependencies disagree', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          plan: {
+            ...makeReadiness().plan!,
+            inferred: [
+              { service: 'component:default/web', dependsOn: 'component:default/db', score: 0.86 },
+            ],
+            analysis: { id: 'a1', createdAt: new Date().toISOString() },
+          },
+          disagreements: {
+            inferredNotDeclared: [
+              { service: 'component:default/web', dependsOn: 'component:default/db', score: 0.86 },
+            ],
+            declaredNotObserved: [
+              { service: 'component:default/web', dependsOn: 'component:default/cache' },
+            ],
+          },
+        }),
+    });
+    await renderCard({ api });
+    const section = await screen.findByRole('region', {
+      name: 'Declared vs observed dependencies',
+    });
+    expect(section).toHaveTextContent(
+      'Observed in boot history but not declared in spec.dependsOn',
+    );
+    expect(section).toHaveTextContent('web waits for db (score 0.86)');
+    expect(section).toHaveTextContent('Declared but never observed in boot history');
+    expect(section).toHaveTextContent('web depends on cache');
+    expect(
+      screen.getByText(/The order also follows 1 dependency observed in boot history/),
+    ).toBeInTheDocument();
+  });
+
   it('lists entity problems naming the annotation at fault', async () => {
     const api = fakeRecoveryApi({
       getReadiness: async () =>

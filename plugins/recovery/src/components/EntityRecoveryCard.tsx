@@ -24,6 +24,7 @@ import { RunDetails } from './RunDetails';
 import {
   BootPlanView,
   CaptureTable,
+  DependencyDisagreementsView,
   EntityProblems,
   LastRunSummary,
   NoMachines,
@@ -211,6 +212,14 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
           <Section title="Boot plan">
             <BootPlanView plan={plan!} position={readiness.position} />
           </Section>
+          {(readiness.disagreements?.inferredNotDeclared.length ||
+            readiness.disagreements?.declaredNotObserved.length) ? (
+            <Section title="Declared vs observed dependencies">
+              <DependencyDisagreementsView
+                disagreements={readiness.disagreements}
+              />
+            </Section>
+          ) : null}
         </>
       )}
 

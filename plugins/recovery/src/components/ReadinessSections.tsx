@@ -17,6 +17,7 @@ import {
   ANNOTATION_ENGINE,
   ANNOTATION_PROBES,
   BootPlan,
+  DependencyDisagreements,
   EntityProblem,
   MachineCaptureStatus,
   Readiness,
@@ -314,6 +315,13 @@ export const BootPlanView = ({
           in {n} wave{n === 1 ? '' : 's'}.
         </Typography>
       )}
+      {plan.inferred && plan.inferred.length > 0 && (
+        <Typography variant="caption" color="textSecondary" display="block">
+          The order also follows {plan.inferred.length} dependenc
+          {plan.inferred.length === 1 ? 'y' : 'ies'} observed in boot history
+          {plan.analysis ? ` (analysis of ${formatAgo(plan.analysis.createdAt)})` : ''}.
+        </Typography>
+      )}
       <Box mt={1} aria-label="Boot waves">
         {plan.waves.map((wave, i) => (
           <div className={classes.waveRow} key={i}>
@@ -334,6 +342,58 @@ export const BootPlanView = ({
           </div>
         ))}
       </Box>
+    </Box>
+  );
+};
+
+/** Where the catalog's declared dependsOn and the observed boot history disagree. */
+export const DependencyDisagreementsView = ({
+  disagreements,
+}: {
+  disagreements?: DependencyDisagreements;
+}) => {
+  const classes = useStyles();
+  const inferred = disagreements?.inferredNotDeclared ?? [];
+  const unobserved = disagreements?.declaredNotObserved ?? [];
+  if (!inferred.length && !unobserved.length) return null;
+  return (
+    <Box aria-label="Declared vs observed dependencies" component="div">
+      {inferred.length > 0 && (
+        <>
+          <Typography variant="body2">
+            Observed in boot history but not declared in{' '}
+            <code className={classes.code}>spec.dependsOn</code>:
+          </Typography>
+          <ul className={classes.reasons}>
+            {inferred.map(d => (
+              <li key={`${d.service}->${d.dependsOn}`}>
+                <Typography variant="body2">
+                  {shortRef(d.service)} waits for {shortRef(d.dependsOn)}{' '}
+                  <Typography component="span" variant="caption" color="textSecondary">
+                    (score {d.score.toFixed(2)})
+                  </Typography>
+                </Typography>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {unobserved.length > 0 && (
+        <>
+          <Typography variant="body2">
+            Declared but never observed in boot history:
+          </Typography>
+          <ul className={classes.reasons}>
+            {unobserved.map(d => (
+              <li key={`${d.service}->${d.dependsOn}`}>
+                <Typography variant="body2">
+                  {shortRef(d.service)} depends on {shortRef(d.dependsOn)}
+                </Typography>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
     </Box>
   );
 };
