@@ -24,6 +24,14 @@ describe('recovery plugin (new frontend system)', () => {
   it('is the default export, with id recovery', () => {
     expect(recoveryPlugin.id).toBe('recovery');
     expect(recoveryApiRef.id).toBe('plugin.recovery.service');
+    for (const id of [
+      'api:recovery',
+      'entity-card:recovery/readiness',
+      'entity-content:recovery',
+      'page:recovery',
+    ]) {
+      expect(recoveryPlugin.getExtension(id as any)).toBeDefined();
+    }
   });
 
   it('shows the card on Component and System pages only', () => {
