@@ -8,6 +8,7 @@ import {
   criticalPath,
   generations,
   mergeDependencies,
+  precedenceOrder,
   transitiveReduction,
 } from '.';
 import { generateHistory } from '../../../../bench/generate';
@@ -212,6 +213,25 @@ describe('graphs', () => {
     expect(r.waves.flat().sort()).toEqual(['m1', 'm2']);
     expect(r.waves).toHaveLength(2);
     expect(r.warnings.join()).toMatch(/machine cycle/);
+  });
+  it('precedence order: respects constraints, ties by key, cycles broken at the least incoming weight', () => {
+    // 2 after 0, 1 after 2; key puts 1 first among ready nodes, but it must wait.
+    expect(precedenceOrder(3, [[2, 0, 1], [1, 2, 1]], [5, 0, 9])).toEqual([0, 2, 1]);
+    // No constraints: by key, then index.
+    expect(precedenceOrder(3, [], [1, 0, 1])).toEqual([1, 0, 2]);
+    // Cycle 0 -> 1 -> 0: 0 waits for 1 with weight 0.2, 1 for 0 with weight 0.9: 0 goes first.
+    expect(precedenceOrder(2, [[0, 1, 0.2], [1, 0, 0.9]], [0, 0])).toEqual([0, 1]);
+  });
+  it('service order follows consistent precedence even where no dependency is accepted', () => {
+    // a always starts 30 min after z (kernel 0.6: no dependency at threshold 0.9), never before.
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 8; b++) {
+      const t = T0 + b * DAY;
+      events.push(start(t, 'z', 'm1'), start(t + 30 * MIN, 'a', 'm2'));
+    }
+    const r = analyzeDependencies(events, { threshold: 0.9 });
+    expect(r.dependencies).toEqual([]);
+    expect(r.serviceOrder).toEqual(['z', 'a']);
   });
   it('transitive reduction keeps only direct edges', () => {
     const red = transitiveReduction(['a', 'b', 'c'], [e('a', 'b'), e('b', 'c'), e('a', 'c')]);

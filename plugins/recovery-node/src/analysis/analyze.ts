@@ -1,7 +1,7 @@
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { createKernel, KernelOptions } from './kernel';
 import { compileServiceMap, ServiceMap } from './mapping';
-import { breakCycles, Cycle, Edge, generations, transitiveReduction } from './graph';
+import { breakCycles, Cycle, Edge, generations, precedenceOrder, transitiveReduction } from './graph';
 
 export interface AnalysisOptions {
   /** Score a dependency must reach. Default 0.7. */
@@ -72,6 +72,10 @@ const CANDIDATE_FLOOR = 0.6;
 /** Share of A's initializations a cause must explain for its score to count in full. */
 const MIN_SHARE = 0.15;
 const EM_ITERATIONS = 20;
+/** A dependency must precede its dependent in at least this share of the boots where both initialized. */
+const MIN_CONSISTENCY = 0.9;
+/** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
+const ORDER_CONSISTENCY = 0.95;
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -249,6 +253,7 @@ export function analyzeDependencies(
   const co = pairStore(n);
   const cnt = pairStore(n);
   const fol = pairStore(n);
+  const pre = pairStore(n);
   const Wsum = new Float64Array(n);
   const stamp = new Int32Array(n).fill(-1);
   const stampF = new Int32Array(n).fill(-1);
@@ -291,7 +296,10 @@ export function analyzeDependencies(
       const b = touched[q];
       co.add(a, b, w);
       cnt.add(a, b, 1);
-      if (best[b] > 0) ker.add(a, b, w * best[b]);
+      if (best[b] > 0) {
+        ker.add(a, b, w * best[b]);
+        pre.add(a, b, w);
+      }
     }
   }
 
@@ -306,6 +314,12 @@ export function analyzeDependencies(
   // gives each candidate its share of A's initializations; a service that always precedes A but
   // explains nothing that a better candidate does not explain better (start-order confounding)
   // ends with a share near 0.
+  // Precedence consistency: share of A's initializations with B around where B came first (by at
+  // least the minimum delay). Independent services start in either order.
+  const consistency = (a: number, b: number): number => {
+    const c = co.get(a, b);
+    return c > 0 ? pre.get(a, b) / c : 0;
+  };
   const share = new Map<number, number>();
   if (method === 'full') {
     const floor = Math.min(CANDIDATE_FLOOR, threshold);
@@ -373,6 +387,7 @@ export function analyzeDependencies(
     }
     const sh = share.get(a * n + b);
     if (sh === undefined) return 0;
+    if (consistency(a, b) < MIN_CONSISTENCY) return 0;
     return cond(a, b) * Math.min(1, sh / MIN_SHARE);
   };
   const accepted: Edge[] = [];
@@ -419,7 +434,20 @@ export function analyzeDependencies(
         .join(', ')}${low.length > 5 ? ', …' : ''}`,
     );
   }
-  const serviceOrder = generations(serviceNames, edges).flat();
+  // Service order: accepted dependencies plus any strongly consistent precedence (which a missed
+  // dependency would show), so an order never contradicts what every boot showed.
+  const constraints: Array<[number, number, number]> = edges.map(e => [sid.get(e.service)!, sid.get(e.dependsOn)!, 2 + e.score]);
+  const precedes = new Int32Array(n);
+  co.forEach((a, b, c) => {
+    if (cnt.get(a, b) < minSamples) return;
+    const p = pre.get(a, b) / c;
+    if (p >= ORDER_CONSISTENCY) {
+      constraints.push([a, b, p]);
+      precedes[a]++;
+    }
+  });
+  const serviceOrder =
+    method === 'full' ? precedenceOrder(n, constraints, precedes).map(i => serviceNames[i]) : generations(serviceNames, edges).flat();
 
   // 6. Machines: a machine waits for the machines hosting what its services depend on.
   const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);

@@ -418,3 +418,77 @@ export function mergeDependencies(input: {
     disagreements: { inferredNotDeclared, declaredNotObserved },
   };
 }
+
+/**
+ * A total order of nodes `0..n-1` (dependencies first) respecting as many weighted precedence
+ * constraints as possible: Kahn's algorithm over all constraints; when every remaining node still
+ * waits for something (a cycle), the node with the least remaining incoming weight goes first
+ * (greedy feedback arc set). Among ready nodes, the lowest `key` (then index) goes first.
+ * `constraints` are `[node, mustComeAfter, weight]`. Deterministic.
+ */
+export function precedenceOrder(n: number, constraints: Array<[number, number, number]>, key: ArrayLike<number>): number[] {
+  const out: number[][] = Array.from({ length: n }, () => []);
+  const outW: number[][] = Array.from({ length: n }, () => []);
+  const inW = new Float64Array(n);
+  const inCount = new Int32Array(n);
+  for (const [a, b, w] of constraints) {
+    if (a === b) continue;
+    out[b].push(a);
+    outW[b].push(w);
+    inW[a] += w;
+    inCount[a]++;
+  }
+  const less = (x: number, y: number) => key[x] < key[y] || (key[x] === key[y] && x < y);
+  const heap: number[] = [];
+  const push = (v: number) => {
+    heap.push(v);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(heap[i], heap[p])) break;
+      [heap[i], heap[p]] = [heap[p], heap[i]];
+      i = p;
+    }
+  };
+  const pop = () => {
+    const top = heap[0];
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && less(heap[l], heap[m])) m = l;
+        if (r < heap.length && less(heap[r], heap[m])) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m], heap[i]];
+        i = m;
+      }
+    }
+    return top;
+  };
+  const done = new Uint8Array(n);
+  for (let v = 0; v < n; v++) if (inCount[v] === 0) push(v);
+  const order: number[] = [];
+  while (order.length < n) {
+    let v: number;
+    if (heap.length) v = pop();
+    else {
+      v = -1;
+      for (let u = 0; u < n; u++) if (!done[u] && (v < 0 || inW[u] < inW[v] || (inW[u] === inW[v] && less(u, v)))) v = u;
+    }
+    if (done[v]) continue;
+    done[v] = 1;
+    order.push(v);
+    const list = out[v];
+    for (let i = 0; i < list.length; i++) {
+      const u = list[i];
+      if (done[u]) continue;
+      inW[u] -= outW[v][i];
+      if (--inCount[u] === 0) push(u);
+    }
+  }
+  return order;
+}
