@@ -72,6 +72,10 @@ const CANDIDATE_FLOOR = 0.6;
 /** Share of A's initializations a cause must explain for its score to count in full. */
 const MIN_SHARE = 0.15;
 const EM_ITERATIONS = 20;
+/** Candidate causes per dependent in the mixture (best kernel scores). */
+const MAX_CANDIDATES = 16;
+/** EM stops early once no share moves by more than this. */
+const EM_TOLERANCE = 1e-4;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
 const MIN_CONSISTENCY = 0.9;
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
@@ -97,6 +101,8 @@ export class AnalysisInputError extends Error {}
  * Per-pair accumulators, dense for up to a few thousand services, sparse beyond.
  */
 interface PairStore {
+  /** The dense matrix (row-major, n × n), when dense. */
+  dense?: Float64Array;
   add(a: number, b: number, v: number): void;
   get(a: number, b: number): number;
   forEach(fn: (a: number, b: number, v: number) => void): void;
@@ -106,6 +112,7 @@ function pairStore(n: number): PairStore {
   if (n <= 3000) {
     const m = new Float64Array(n * n);
     return {
+      dense: m,
       add: (a, b, v) => {
         m[a * n + b] += v;
       },
@@ -244,21 +251,27 @@ export function analyzeDependencies(
     Wt[i] = w;
   }
 
-  // 3. One sweep over the time-sorted initializations; only pairs within the window cost anything.
-  //    ker[A,B]: Σ over A's inits of w · best kernel(B before A)
-  //    co[A,B]:  Σ over A's inits where B initialized within ±maxDelay (co-occurrence) of w
-  //    cnt[A,B]: number of such inits (samples)
-  //    fol[A,B]: Σ over B's inits of w where A initialized within [min, max] after.
+  // 3. One backward sweep over the time-sorted initializations; only pairs within the window cost
+  //    anything, and every update goes to the row of the later initialization's service.
+  //    ker[A,B]:  Σ over A's inits of w · best kernel(B before A)
+  //    back[A,B]: Σ over A's inits of w where B initialized within [0, max] before
+  //    pre[A,B]:  Σ over A's inits of w where B initialized within [min, max] before (precedence)
+  //    nBack: back as a count.
+  //    rev[B,A]:  Σ over A's inits of the weight of the latest B init before it (in the window): B's
+  //               initializations with A after them, seen from A's side.
+  //    Co-occurrence of A with B (B around A, either side): back[A,B] + rev[B,A], with the weights
+  //    of A's initializations.
   const ker = pairStore(n);
-  const co = pairStore(n);
-  const cnt = pairStore(n);
-  const fol = pairStore(n);
+  const back = pairStore(n);
   const pre = pairStore(n);
+  const nBack = pairStore(n);
+  const rev = pairStore(n);
+  const lastW = new Float64Array(n);
   const Wsum = new Float64Array(n);
   const stamp = new Int32Array(n).fill(-1);
-  const stampF = new Int32Array(n).fill(-1);
   const best = new Float64Array(n);
   const touched = new Int32Array(n);
+  const dense = ker.dense && back.dense && pre.dense && nBack.dense && rev.dense;
   for (let i = 0; i < N; i++) {
     const a = S[i];
     const t = T[i];
@@ -270,38 +283,52 @@ export function analyzeDependencies(
       if (d > maxDelay) break;
       const b = S[j];
       if (b === a) continue;
-      const k = d >= minDelay ? kernel(d) : 0;
+      const k = d >= minDelay ? table[Math.round(d / STEP)] : 0;
       if (stamp[b] !== i) {
         stamp[b] = i;
         best[b] = k;
+        lastW[b] = Wt[j];
         touched[nt++] = b;
       } else if (k > best[b]) best[b] = k;
     }
-    for (let j = i + 1; j < N; j++) {
-      const d = T[j] - t;
-      if (d > maxDelay) break;
-      const b = S[j];
-      if (b === a) continue;
-      if (stamp[b] !== i) {
-        stamp[b] = i;
-        best[b] = 0;
-        touched[nt++] = b;
+    if (dense) {
+      const kerD = ker.dense!;
+      const backD = back.dense!;
+      const preD = pre.dense!;
+      const nBackD = nBack.dense!;
+      const revD = rev.dense!;
+      const row = a * n;
+      for (let q = 0; q < nt; q++) {
+        const b = touched[q];
+        const key = row + b;
+        backD[key] += w;
+        nBackD[key] += 1;
+        revD[key] += lastW[b];
+        const k = best[b];
+        if (k > 0) {
+          kerD[key] += w * k;
+          preD[key] += w;
+        }
       }
-      if (d >= minDelay && stampF[b] !== i) {
-        stampF[b] = i;
-        fol.add(b, a, w);
-      }
-    }
-    for (let q = 0; q < nt; q++) {
-      const b = touched[q];
-      co.add(a, b, w);
-      cnt.add(a, b, 1);
-      if (best[b] > 0) {
-        ker.add(a, b, w * best[b]);
-        pre.add(a, b, w);
+    } else {
+      for (let q = 0; q < nt; q++) {
+        const b = touched[q];
+        back.add(a, b, w);
+        nBack.add(a, b, 1);
+        rev.add(a, b, lastW[b]);
+        if (best[b] > 0) {
+          ker.add(a, b, w * best[b]);
+          pre.add(a, b, w);
+        }
       }
     }
   }
+  const co = {
+    get: (a: number, b: number) => back.get(a, b) + rev.get(b, a),
+  };
+  const cnt = {
+    get: (a: number, b: number) => nBack.get(a, b) + nBack.get(b, a),
+  };
 
   // 4. Scores. cond(A,B): kernel correlation over A's initializations where B initialized
   //    around it (an A restarting alone, e.g. its own machine rebooting, says nothing about B).
@@ -325,43 +352,64 @@ export function analyzeDependencies(
     const floor = Math.min(CANDIDATE_FLOOR, threshold);
     const candMap = new Map<number, number>();
     const candA: number[] = [];
+    // Candidate causes of A: consistent precedence and a kernel score over the floor; the
+    // MAX_CANDIDATES best by kernel score (ties by index), which keeps the mixture linear.
+    const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
     ker.forEach((a, b) => {
-      if (cond(a, b) >= floor) {
+      const c = cond(a, b);
+      if (c >= floor && consistency(a, b) >= MIN_CONSISTENCY) perA[a].push([b, c]);
+    });
+    for (let a = 0; a < n; a++) {
+      const list = perA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES);
+      list.sort((x, y) => x[0] - y[0]);
+      for (const [b] of list) {
         candMap.set(a * n + b, candA.length);
         candA.push(a);
       }
-    });
-    // Initialization times per service (sorted) and candidates per dependent.
-    const timesOf: number[][] = serviceNames.map(() => []);
-    for (let i = 0; i < N; i++) timesOf[S[i]].push(T[i]);
-    const candOf: Array<Array<[number, number]>> = serviceNames.map(() => []);
-    for (const [key, c] of candMap) candOf[Math.floor(key / n)].push([key % n, c]);
-    for (const list of candOf) list.sort((x, y) => x[0] - y[0]);
+    }
+    // A second backward sweep, over candidate pairs only: best kernel per candidate cause of each
+    // initialization.
+    const C = candA.length;
+    const denseCand = n <= 3000 ? new Int32Array(n * n).fill(-1) : undefined;
+    if (denseCand) for (const [key, c] of candMap) denseCand[key] = c;
+    const candOf = (a: number, b: number) => (denseCand ? denseCand[a * n + b] : candMap.get(a * n + b) ?? -1);
     const offsets = new Int32Array(N + 1);
-    const eCand: number[] = [];
-    const eK: number[] = [];
+    let eCand = new Int32Array(1024);
+    let eK = new Float64Array(1024);
+    let ne = 0;
+    const stampC = new Int32Array(C).fill(-1);
+    const slot = new Int32Array(C);
     const Wpresent = new Float64Array(n);
     for (let i = 0; i < N; i++) {
       const a = S[i];
       const t = T[i];
-      let any = false;
-      for (const [b, c] of candOf[a]) {
-        const times = timesOf[b];
-        let bestK = 0;
-        for (let j = lowerBound(times, t - maxDelay); j < times.length && times[j] <= t - minDelay; j++) {
-          const k = kernel(t - times[j]);
-          if (k > bestK) bestK = k;
-        }
-        if (bestK > 0) {
-          eCand.push(c);
-          eK.push(bestK);
-          any = true;
-        }
+      const first = ne;
+      for (let j = i - 1; j >= 0; j--) {
+        const d = t - T[j];
+        if (d > maxDelay) break;
+        if (d < minDelay) continue;
+        const c = candOf(a, S[j]);
+        if (c < 0) continue;
+        const k = kernel(d);
+        if (k <= 0) continue;
+        if (stampC[c] !== i) {
+          stampC[c] = i;
+          if (ne === eCand.length) {
+            const gc = new Int32Array(ne * 2);
+            gc.set(eCand);
+            eCand = gc;
+            const gk = new Float64Array(ne * 2);
+            gk.set(eK);
+            eK = gk;
+          }
+          slot[c] = ne;
+          eCand[ne] = c;
+          eK[ne++] = k;
+        } else if (k > eK[slot[c]]) eK[slot[c]] = k;
       }
-      if (any) Wpresent[a] += Wt[i];
-      offsets[i + 1] = eCand.length;
+      if (ne > first) Wpresent[a] += Wt[i];
+      offsets[i + 1] = ne;
     }
-    const C = candA.length;
     const pi = new Float64Array(C).fill(1);
     const acc = new Float64Array(C);
     for (let it = 0; it < EM_ITERATIONS; it++) {
@@ -376,7 +424,13 @@ export function analyzeDependencies(
         const f = Wt[i] / z;
         for (let e = lo; e < hi; e++) acc[eCand[e]] += f * pi[eCand[e]] * eK[e];
       }
-      for (let c = 0; c < C; c++) pi[c] = Wpresent[candA[c]] > 0 ? acc[c] / Wpresent[candA[c]] : 0;
+      let change = 0;
+      for (let c = 0; c < C; c++) {
+        const next = Wpresent[candA[c]] > 0 ? acc[c] / Wpresent[candA[c]] : 0;
+        change = Math.max(change, Math.abs(next - pi[c]));
+        pi[c] = next;
+      }
+      if (change < EM_TOLERANCE) break;
     }
     for (const [key, c] of candMap) share.set(key, pi[c]);
   }
@@ -438,14 +492,16 @@ export function analyzeDependencies(
   // dependency would show), so an order never contradicts what every boot showed.
   const constraints: Array<[number, number, number]> = edges.map(e => [sid.get(e.service)!, sid.get(e.dependsOn)!, 2 + e.score]);
   const precedes = new Int32Array(n);
-  co.forEach((a, b, c) => {
-    if (cnt.get(a, b) < minSamples) return;
-    const p = pre.get(a, b) / c;
-    if (p >= ORDER_CONSISTENCY) {
-      constraints.push([a, b, p]);
-      precedes[a]++;
-    }
-  });
+  if (method === 'full') {
+    pre.forEach((a, b) => {
+      if (cnt.get(a, b) < minSamples) return;
+      const p = consistency(a, b);
+      if (p >= ORDER_CONSISTENCY) {
+        constraints.push([a, b, p]);
+        precedes[a]++;
+      }
+    });
+  }
   const serviceOrder =
     method === 'full' ? precedenceOrder(n, constraints, precedes).map(i => serviceNames[i]) : generations(serviceNames, edges).flat();
 

@@ -1,0 +1,12 @@
+import { writeFileSync } from 'fs';
+import { generateHistory, toJournaldRecord } from './generate';
+import { analyzeDependencies } from '../plugins/recovery-node/src';
+const h = generateHistory({ seed: 42, machines: 200, services: 1000, siteBoots: 100, machineReboots: 0, dropRate: 0.05, failedFirstRate: 0.02, clocks: false });
+let last = performance.now();
+(globalThis as any).__T = (l: string) => { const t = performance.now(); console.log(l, (t - last).toFixed(0)); last = t; };
+const t0 = performance.now();
+const r = analyzeDependencies(h.events, {});
+(globalThis as any).__T('end');
+const t1 = performance.now();
+JSON.stringify(r);
+console.log('total', (t1 - t0).toFixed(0), 'json', (performance.now() - t1).toFixed(0));
