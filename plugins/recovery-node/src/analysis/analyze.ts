@@ -72,6 +72,14 @@ const CANDIDATE_FLOOR = 0.6;
 /** Share of A's initializations a cause must explain for its score to count in full. */
 const MIN_SHARE = 0.15;
 const EM_ITERATIONS = 20;
+/** Prior of a cause's delay distribution: sd (minutes) and weight (pseudo-initializations). */
+const PRIOR_SD = 10;
+const PRIOR_WEIGHT = 1;
+/** Floor of a cause's delay variance (minutes²). */
+const MIN_VARIANCE = 0.25;
+/** Background component: initial share and density (per minute, uniform over an hour). */
+const BACKGROUND_SHARE = 0.1;
+const BACKGROUND_DENSITY = 1 / 60;
 /** Candidate causes per dependent in the mixture (best kernel scores). */
 const MAX_CANDIDATES = 16;
 /** EM stops early once no share moves by more than this. */
@@ -376,6 +384,7 @@ export function analyzeDependencies(
     const offsets = new Int32Array(N + 1);
     let eCand = new Int32Array(1024);
     let eK = new Float64Array(1024);
+    let eD = new Float64Array(1024);
     let ne = 0;
     const stampC = new Int32Array(C).fill(-1);
     const slot = new Int32Array(C);
@@ -401,35 +410,78 @@ export function analyzeDependencies(
             const gk = new Float64Array(ne * 2);
             gk.set(eK);
             eK = gk;
+            const gd = new Float64Array(ne * 2);
+            gd.set(eD);
+            eD = gd;
           }
           slot[c] = ne;
           eCand[ne] = c;
+          eD[ne] = d / 60_000;
           eK[ne++] = k;
-        } else if (k > eK[slot[c]]) eK[slot[c]] = k;
+        } else if (k > eK[slot[c]]) {
+          eK[slot[c]] = k;
+          eD[slot[c]] = d / 60_000;
+        }
       }
       if (ne > first) Wpresent[a] += Wt[i];
       offsets[i + 1] = ne;
     }
+    // Each candidate cause also learns its own delay distribution (normal, in minutes, with a weak
+    // prior): a true dependency's dependent follows it after a steady delay, while a service that
+    // merely tends to start earlier (start-order confounding) precedes it by a varying one. A
+    // background component per dependent takes initializations no candidate explains (e.g. a
+    // restart of the dependent alone).
+    const mu0 = exactKernel.peakDelay / 60_000;
     const pi = new Float64Array(C).fill(1);
+    const mu = new Float64Array(C).fill(mu0);
+    const vr = new Float64Array(C).fill(PRIOR_SD * PRIOR_SD);
+    const bg = new Float64Array(n).fill(BACKGROUND_SHARE);
     const acc = new Float64Array(C);
+    const acc1 = new Float64Array(C);
+    const acc2 = new Float64Array(C);
+    const accBg = new Float64Array(n);
+    const lik = new Float64Array(ne);
     for (let it = 0; it < EM_ITERATIONS; it++) {
       acc.fill(0);
+      acc1.fill(0);
+      acc2.fill(0);
+      accBg.fill(0);
+      for (let e = 0; e < ne; e++) {
+        const c = eCand[e];
+        const x = eD[e] - mu[c];
+        lik[e] = pi[c] * eK[e] * Math.exp((-0.5 * x * x) / vr[c]) / Math.sqrt(vr[c]);
+      }
       for (let i = 0; i < N; i++) {
         const lo = offsets[i];
         const hi = offsets[i + 1];
         if (lo === hi) continue;
-        let z = 0;
-        for (let e = lo; e < hi; e++) z += pi[eCand[e]] * eK[e];
+        const a = S[i];
+        const zb = bg[a] * BACKGROUND_DENSITY;
+        let z = zb;
+        for (let e = lo; e < hi; e++) z += lik[e];
         if (z <= 0) continue;
         const f = Wt[i] / z;
-        for (let e = lo; e < hi; e++) acc[eCand[e]] += f * pi[eCand[e]] * eK[e];
+        accBg[a] += f * zb;
+        for (let e = lo; e < hi; e++) {
+          const r = f * lik[e];
+          const c = eCand[e];
+          acc[c] += r;
+          acc1[c] += r * eD[e];
+          acc2[c] += r * eD[e] * eD[e];
+        }
       }
       let change = 0;
       for (let c = 0; c < C; c++) {
-        const next = Wpresent[candA[c]] > 0 ? acc[c] / Wpresent[candA[c]] : 0;
+        const wp = Wpresent[candA[c]];
+        const next = wp > 0 ? acc[c] / wp : 0;
         change = Math.max(change, Math.abs(next - pi[c]));
         pi[c] = next;
+        const m = (acc1[c] + PRIOR_WEIGHT * mu0) / (acc[c] + PRIOR_WEIGHT);
+        const ss = acc2[c] - 2 * m * acc1[c] + m * m * acc[c] + PRIOR_WEIGHT * (PRIOR_SD * PRIOR_SD + (m - mu0) * (m - mu0));
+        mu[c] = m;
+        vr[c] = Math.max(MIN_VARIANCE, ss / (acc[c] + PRIOR_WEIGHT));
       }
+      for (let a = 0; a < n; a++) if (Wpresent[a] > 0) bg[a] = accBg[a] / Wpresent[a];
       if (change < EM_TOLERANCE) break;
     }
     for (const [key, c] of candMap) share.set(key, pi[c]);

@@ -1,0 +1,13 @@
+import { clockCorrector, compileServiceMap } from '../plugins/recovery-node/src/analysis';
+import { generateHistory } from './generate';
+const [seed, machines, services, siteBoots, machineReboots] = process.argv.slice(2, 7).map(Number);
+const [A, U] = process.argv.slice(7);
+const h = generateHistory({ seed, machines, services, siteBoots, machineReboots });
+const map = compileServiceMap(h.map);
+const corr = clockCorrector(h.events);
+const ts = h.truth.services.find(s => s.name === A)!;
+console.log(A, ts.machine, 'deps', ts.dependsOn.map(d => `${d}@${h.truth.services.find(s => s.name === d)!.machine}`), 'U', U, h.truth.services.find(s => s.name === U)!.machine, 'U deps', h.truth.services.find(s => s.name === U)!.dependsOn);
+const times = (s: string) => h.events.filter(e => e.type === 'start' && map(e.service) === s).map(e => corr(e.machine, e.time));
+const ta = times(A);
+const others = [U, ...ts.dependsOn].map(s => [s, times(s)] as const);
+for (const t of ta) console.log(new Date(t).toISOString().slice(5, 16), others.map(([s, xs]) => { const b = xs.filter(x => x <= t && x > t - 3.6e6).pop(); return `${s}:${b === undefined ? '-' : ((t - b) / 60000).toFixed(1)}`; }).join(' '));
