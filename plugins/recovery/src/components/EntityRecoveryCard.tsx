@@ -177,10 +177,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   const captureAllowed = capturePermission.allowed;
 
   return (
-    <InfoCard
-      title="Recovery readiness"
-      subheader={entity.metadata.title ?? entity.metadata.name}
-    >
+    <InfoCard title="Recovery readiness">
       <ReadinessSummary readiness={readiness} />
 
       {readiness.problems.length > 0 && (

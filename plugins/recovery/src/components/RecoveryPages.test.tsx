@@ -1,39 +1,13 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import {
-  mockApis,
-  renderInTestApp,
-  TestApiProvider,
-} from '@backstage/test-utils';
-import {
-  EntityProvider,
-  entityRouteRef,
-} from '@backstage/plugin-catalog-react';
-import { permissionApiRef } from '@backstage/plugin-permission-react';
-import { SWRConfig } from 'swr';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
-import { recoveryApiRef } from '../api/RecoveryClient';
 import { RecoveryOverviewPage } from './RecoveryOverviewPage';
 import { EntityRecoveryContent } from './EntityRecoveryContent';
-import {
-  fakeRecoveryApi,
-  makeReadiness,
-  makeRun,
-  webEntity,
-} from '../testUtils/fixtures';
+import { fakeRecoveryApi, makeReadiness, makeRun } from '../testUtils/fixtures';
+import { renderWithApis } from '../testUtils/render';
 
 function render(api: Partial<RecoveryApi>, element: JSX.Element) {
-  return renderInTestApp(
-    <TestApiProvider
-      apis={[
-        [recoveryApiRef, api],
-        [permissionApiRef, mockApis.permission()],
-      ]}
-    >
-      <SWRConfig value={{ provider: () => new Map() }}>{element}</SWRConfig>
-    </TestApiProvider>,
-    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
-  );
+  return renderWithApis(element, { api });
 }
 
 describe('RecoveryOverviewPage', () => {
@@ -105,9 +79,7 @@ describe('EntityRecoveryContent', () => {
     });
     await render(
       api,
-      <EntityProvider entity={webEntity}>
-        <EntityRecoveryContent />
-      </EntityProvider>,
+      <EntityRecoveryContent />,
     );
 
     expect(await screen.findByText('Recovery runs')).toBeInTheDocument();
@@ -138,9 +110,7 @@ describe('EntityRecoveryContent', () => {
     });
     await render(
       api,
-      <EntityProvider entity={webEntity}>
-        <EntityRecoveryContent pollIntervalMs={10} />
-      </EntityProvider>,
+      <EntityRecoveryContent pollIntervalMs={10} />,
     );
     expect(
       await screen.findByText('No recovery has been run for this entity yet.'),

@@ -1,0 +1,48 @@
+import {
+  mockApis,
+  renderInTestApp,
+  TestApiProvider,
+} from '@backstage/test-utils';
+import {
+  EntityProvider,
+  entityRouteRef,
+} from '@backstage/plugin-catalog-react';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { Entity } from '@backstage/catalog-model';
+import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
+import { recoveryApiRef } from '../api/RecoveryClient';
+import { webEntity } from './fixtures';
+
+/**
+ * Renders `element` in a test app with a fake RecoveryApi, a permission API and, when
+ * `entity` is given (default: the web component), an entity context.
+ *
+ * `usePermission` caches decisions for the whole module (SWR): a file's tests must all use
+ * the same `allow`; test denial in a file of its own.
+ */
+export function renderWithApis(
+  element: JSX.Element,
+  options: { api: Partial<RecoveryApi>; allow?: boolean; entity?: Entity | null },
+) {
+  const permissionApi = mockApis.permission({
+    authorize:
+      options.allow === false ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+  });
+  const entity = options.entity === undefined ? webEntity : options.entity;
+  return renderInTestApp(
+    <TestApiProvider
+      apis={[
+        [recoveryApiRef, options.api],
+        [permissionApiRef, permissionApi],
+      ]}
+    >
+      {entity ? (
+        <EntityProvider entity={entity}>{element}</EntityProvider>
+      ) : (
+        element
+      )}
+    </TestApiProvider>,
+    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+  );
+}
