@@ -71,18 +71,6 @@ export function shortRef(ref: string): string {
   }
 }
 
-/** Route to an entity's page in the catalog. */
-export function entityPath(ref: string): string {
-  try {
-    const { kind, namespace, name } = parseEntityRef(ref);
-    return `/catalog/${encodeURIComponent(namespace)}/${encodeURIComponent(
-      kind.toLocaleLowerCase('en-US'),
-    )}/${encodeURIComponent(name)}`;
-  } catch {
-    return '/catalog';
-  }
-}
-
 export const READINESS_LABELS: Record<ReadinessStatus, string> = {
   ready: 'Ready',
   'at-risk': 'At risk',
