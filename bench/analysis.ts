@@ -17,8 +17,11 @@ const scenarios: Array<{ name: string; options: GeneratorOptions }> = [
 ];
 
 const pct = (x: number) => x.toFixed(2);
+// Every scenario at several seeds (offsets of its own seed): the musts must hold on all of them.
+const seedOffsets = (process.env.BENCH_SEEDS ?? '0,100,200').split(',').map(Number);
 let failed = false;
-for (const s of scenarios) {
+const runs = scenarios.flatMap(s => seedOffsets.map(o => ({ name: `${s.name} [seed ${s.options.seed + o}]`, options: { ...s.options, seed: s.options.seed + o } })));
+for (const s of runs) {
   const h = generateHistory(s.options);
   // Through the parser, as the CLI reads it.
   const { events } = parseEvents(toJsonl(h.events).join('\n'), { source: s.name });

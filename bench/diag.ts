@@ -8,7 +8,6 @@ const corr = clockCorrector(h.events);
 const k = createKernel();
 const W = 3_600_000, MIN = 60_000;
 const starts = h.events.filter(e => e.type === 'start').map(e => ({ t: corr(e.machine, e.time), s: map(e.service) }));
-const fails = h.events.filter(e => e.type === 'failure').map(e => ({ t: corr(e.machine, e.time), s: map(e.service) }));
 const by = new Map<string, number[]>();
 for (const x of starts) { if (!by.has(x.s)) by.set(x.s, []); by.get(x.s)!.push(x.t); }
 for (const l of by.values()) l.sort((a, b) => a - b);

@@ -18,3 +18,8 @@ for (const md of r.machineDependencies) for (const w of md.waitsFor) if (!mClosu
 }
 const wave = new Map<string, number>(); r.waves.forEach((w, i) => w.forEach(m => wave.set(m, i)));
 for (const e of edges) { const a = mOf.get(e.service)!, b = mOf.get(e.dependsOn)!; if (a !== b && wave.get(b)! >= wave.get(a)!) console.log('VIOLATED', e.service, '<', e.dependsOn, a, b, r.correlation.matrix[r.correlation.services.indexOf(e.service)][r.correlation.services.indexOf(e.dependsOn)]); }
+const rows: string[] = [];
+const sup = new Map<string, number[]>();
+for (const d of r.dependencies) { const a = mOf.get(d.service)!, b = mOf.get(d.dependsOn)!; if (a === b) continue; const k = `${a}\u0000${b}`; if (!sup.has(k)) sup.set(k, []); sup.get(k)!.push(d.score); }
+for (const [k, v] of sup) rows.push(`${mClosure.has(k) ? 'T' : 'F'} n=${v.length} max=${Math.max(...v).toFixed(2)}`);
+console.log(rows.sort().join('\n'));

@@ -1,5 +1,4 @@
-import { writeFileSync } from 'fs';
-import { generateHistory, toJournaldRecord } from './generate';
+import { generateHistory } from './generate';
 import { analyzeDependencies } from '../plugins/recovery-node/src';
 const h = generateHistory({ seed: 42, machines: 200, services: 1000, siteBoots: 100, machineReboots: 0, dropRate: 0.05, failedFirstRate: 0.02, clocks: false });
 let last = performance.now();

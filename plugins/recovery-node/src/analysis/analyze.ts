@@ -1,7 +1,7 @@
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { createKernel, KernelOptions } from './kernel';
 import { compileServiceMap, ServiceMap } from './mapping';
-import { breakCycles, Cycle, Edge, generations, precedenceOrder, transitiveReduction } from './graph';
+import { breakCycles, Cycle, Edge, generations, precedenceOrder, timedGenerations, transitiveReduction } from './graph';
 
 export interface AnalysisOptions {
   /** Score a dependency must reach. Default 0.7. */
@@ -70,22 +70,24 @@ const DAY = 86_400_000;
 /** Pairs below this conditional score are no candidate causes. */
 const CANDIDATE_FLOOR = 0.6;
 /** Share of A's initializations a cause must explain for its score to count in full. */
-const MIN_SHARE = 0.15;
+const MIN_SHARE = Number(process.env.MIN_SHARE ?? 0.3);
+/** The same for a dependency to constrain the machine plan (waves). */
+const PLAN_SHARE = Number(process.env.PLAN_SHARE ?? 0.5);
 const EM_ITERATIONS = 20;
 /** Prior of a cause's delay distribution: sd (minutes) and weight (pseudo-initializations). */
-const PRIOR_SD = 10;
+const PRIOR_SD = Number(process.env.PRIOR_SD ?? 10);
 const PRIOR_WEIGHT = 1;
 /** Floor of a cause's delay variance (minutes²). */
 const MIN_VARIANCE = 0.25;
 /** Background component: initial share and density (per minute, uniform over an hour). */
-const BACKGROUND_SHARE = 0.1;
+const BACKGROUND_SHARE = Number(process.env.BACKGROUND_SHARE ?? 0.1);
 const BACKGROUND_DENSITY = 1 / 60;
 /** Candidate causes per dependent in the mixture (best kernel scores). */
-const MAX_CANDIDATES = 16;
+const MAX_CANDIDATES = Number(process.env.MAX_CANDIDATES ?? 16);
 /** EM stops early once no share moves by more than this. */
 const EM_TOLERANCE = 1e-4;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
-const MIN_CONSISTENCY = 0.9;
+const MIN_CONSISTENCY = Number(process.env.MIN_CONSISTENCY ?? 0.9);
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
 const ORDER_CONSISTENCY = 0.95;
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
@@ -557,10 +559,20 @@ export function analyzeDependencies(
   const serviceOrder =
     method === 'full' ? precedenceOrder(n, constraints, precedes).map(i => serviceNames[i]) : generations(serviceNames, edges).flat();
 
-  // 6. Machines: a machine waits for the machines hosting what its services depend on.
+  // 6. Machines: a machine waits for the machines hosting what its services depend on. The plan
+  //    uses the dependencies whose cause explains a clear share of the dependent's initializations
+  //    (a false machine edge would lengthen the plan), including the transitive ones.
   const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);
+  const planEdges =
+    method === 'full'
+      ? edges.filter(e => {
+          const a = sid.get(e.service)!;
+          const b = sid.get(e.dependsOn)!;
+          return round(cond(a, b) * Math.min(1, (share.get(a * n + b) ?? 0) / PLAN_SHARE)) >= threshold;
+        })
+      : edges;
   const medge = new Map<string, Edge>();
-  for (const e of edges) {
+  for (const e of planEdges) {
     for (const ma of machinesOf[sid.get(e.service)!]) {
       for (const mb of machinesOf[sid.get(e.dependsOn)!]) {
         if (ma === mb) continue;
@@ -581,7 +593,17 @@ export function analyzeDependencies(
       `machine cycle ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} waits for ${c.dropped.waitsFor} (score ${c.dropped.score})`,
     );
   }
-  const waves = generations(machineNames, mbroken.edges);
+  // Waves: generations of the plan, each machine placed within its slack by when its services
+  // typically start (the position of its earliest service in the service order).
+  let waves: string[][];
+  if (method === 'full') {
+    const pos = new Map(serviceOrder.map((x, i) => [x, i]));
+    const first = new Map<string, number>();
+    serviceNames.forEach((x, i) => {
+      for (const m of machinesOf[i]) first.set(m, Math.min(first.get(m) ?? Infinity, pos.get(x)!));
+    });
+    waves = timedGenerations(machineNames, mbroken.edges, m => first.get(m) ?? 0);
+  } else waves = generations(machineNames, mbroken.edges);
   const waitsFor = new Map<string, string[]>(machineNames.map(m => [m, []]));
   for (const e of mbroken.edges) waitsFor.get(e.service)!.push(e.dependsOn);
 

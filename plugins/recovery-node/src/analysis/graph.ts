@@ -492,3 +492,59 @@ export function precedenceOrder(n: number, constraints: Array<[number, number, n
   }
   return order;
 }
+
+/**
+ * Topological generations with each node placed, within its slack, by timing: the number of
+ * generations is that of the longest chain; nodes on a longest chain are fixed and anchor each
+ * generation at the median `timing` of its fixed nodes; every other node goes to the latest
+ * generation whose anchor it reaches (past the midpoint from the previous anchor), clamped between its earliest
+ * (after all it depends on) and latest (before all that depends on it) possible generation.
+ * A node with undetected dependencies is then no longer pulled to the front just for lack of
+ * evidence, nor one with undetected dependents to the back. Input must be acyclic.
+ */
+export function timedGenerations(
+  nodes: string[],
+  edges: Array<{ service: string; dependsOn: string }>,
+  timing: (node: string) => number,
+): string[][] {
+  const asapGens = generations(nodes, edges);
+  const D = asapGens.length;
+  if (D <= 1) return asapGens;
+  const asap = new Map<string, number>();
+  asapGens.forEach((g, k) => g.forEach(v => asap.set(v, k)));
+  const revGens = generations(
+    [...asap.keys()],
+    edges.map(e => ({ service: e.dependsOn, dependsOn: e.service })),
+  );
+  const alap = new Map<string, number>();
+  revGens.forEach((g, k) => g.forEach(v => alap.set(v, D - 1 - k)));
+  const anchor: number[] = [];
+  for (let k = 0; k < D; k++) {
+    const fixed = asapGens[k].filter(v => alap.get(v) === k).map(timing).sort((x, y) => x - y);
+    anchor.push(fixed.length ? fixed[(fixed.length - 1) >> 1] : NaN);
+  }
+  const deps = new Map<string, string[]>();
+  for (const e of edges) {
+    if (e.service === e.dependsOn) continue;
+    if (!deps.has(e.service)) deps.set(e.service, []);
+    deps.get(e.service)!.push(e.dependsOn);
+  }
+  const wave = new Map<string, number>();
+  for (const v of asapGens.flat()) {
+    let lb = 0;
+    for (const d of deps.get(v) ?? []) lb = Math.max(lb, wave.get(d)! + 1);
+    const t = timing(v);
+    let target = 0;
+    let prev = NaN;
+    for (let k = 0; k < D; k++) {
+      if (Number.isNaN(anchor[k])) continue;
+      const cut = Number.isNaN(prev) ? anchor[k] : (prev + anchor[k]) / 2;
+      if (t >= cut) target = k;
+      prev = anchor[k];
+    }
+    wave.set(v, Math.min(alap.get(v)!, Math.max(lb, target)));
+  }
+  const out: string[][] = Array.from({ length: D }, () => []);
+  for (const [v, k] of wave) out[k].push(v);
+  return out.map(g => g.sort(byName)).filter(g => g.length);
+}
