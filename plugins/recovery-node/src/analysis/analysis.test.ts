@@ -9,9 +9,10 @@ import {
   generations,
   mergeDependencies,
   precedenceOrder,
+  timedGenerations,
   transitiveReduction,
 } from '.';
-import { generateHistory } from '../../../../bench/generate';
+import { generateHistory, prng } from '../../../../bench/generate';
 import { evaluate } from '../../../../bench/evaluate';
 
 const MIN = 60_000;
@@ -160,6 +161,23 @@ describe('analysis', () => {
     const old = analyzeDependencies(events, { halfLife: 3 * DAY, at: T0 });
     expect(old.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['b<a']);
   });
+  it('start-order confounding: a service that always starts earlier, at a varying delay, is no dependency', () => {
+    // api follows db after a steady 9-11 min; cron (unrelated) starts around db (±1.5 min), so it
+    // always precedes api too, by 7.5-12.5 min: the kernel alone cannot tell them apart.
+    const rnd = prng(3);
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 30; b++) {
+      const t = T0 + b * DAY;
+      const db = t + rnd() * 20 * MIN;
+      const api = db + (9 + 2 * rnd()) * MIN;
+      events.push(start(db, 'db', 'm1'), start(api, 'api', 'm2'), start(db + (3 * rnd() - 1.5) * MIN, 'cron', 'm3'));
+    }
+    const r = analyzeDependencies(events);
+    expect(r.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['api<db']);
+    expect(r.waves).toEqual([['m1', 'm3'], ['m2']]);
+    const plain = analyzeDependencies(events, { method: 'plain' });
+    expect(plain.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toContain('api<cron');
+  });
   it('maps names before correlating', () => {
     const events = chainBoots([['postgresql@14-main.service', 'm1'], ['api-v2.service', 'm2']], 6);
     const r = analyzeDependencies(events, { map: { services: { 'postgresql@14-main.service': 'db', '/^api-v\\d+\\.service$/': 'api' } } });
@@ -232,6 +250,18 @@ describe('graphs', () => {
     const r = analyzeDependencies(events, { threshold: 0.9 });
     expect(r.dependencies).toEqual([]);
     expect(r.serviceOrder).toEqual(['z', 'a']);
+  });
+  it('timed generations: slack nodes placed by timing, never against an edge or past the longest chain', () => {
+    // Chain a <- b <- c fixes three generations (anchors at timings 0, 10, 20). x has no edges:
+    // its timing decides (midpoint rule). y depends on a and must precede c, so it is in 1 at most.
+    const edges = [e('b', 'a'), e('c', 'b'), e('y', 'a'), e('c', 'y')];
+    const timing: Record<string, number> = { a: 0, b: 10, c: 20, x: 17, y: 30 };
+    const gens = timedGenerations(['a', 'b', 'c', 'x', 'y'], edges, v => timing[v]);
+    expect(gens).toEqual([['a'], ['b', 'y'], ['c', 'x']]);
+    // Early timing keeps a free node in the first generation; plain generations would too.
+    timing.x = 4;
+    expect(timedGenerations(['a', 'b', 'c', 'x', 'y'], edges, v => timing[v])).toEqual([['a', 'x'], ['b', 'y'], ['c']]);
+    expect(generations(['a', 'b', 'c', 'x', 'y'], edges)).toEqual([['a', 'x'], ['b', 'y'], ['c']]);
   });
   it('transitive reduction keeps only direct edges', () => {
     const red = transitiveReduction(['a', 'b', 'c'], [e('a', 'b'), e('b', 'c'), e('a', 'c')]);

@@ -70,24 +70,24 @@ const DAY = 86_400_000;
 /** Pairs below this conditional score are no candidate causes. */
 const CANDIDATE_FLOOR = 0.6;
 /** Share of A's initializations a cause must explain for its score to count in full. */
-const MIN_SHARE = Number(process.env.MIN_SHARE ?? 0.3);
+const MIN_SHARE = 0.3;
 /** The same for a dependency to constrain the machine plan (waves). */
-const PLAN_SHARE = Number(process.env.PLAN_SHARE ?? 0.5);
-const EM_ITERATIONS = 20;
+const PLAN_SHARE = 0.5;
+const EM_ITERATIONS = 12;
 /** Prior of a cause's delay distribution: sd (minutes) and weight (pseudo-initializations). */
-const PRIOR_SD = Number(process.env.PRIOR_SD ?? 10);
+const PRIOR_SD = 10;
 const PRIOR_WEIGHT = 1;
 /** Floor of a cause's delay variance (minutes²). */
 const MIN_VARIANCE = 0.25;
 /** Background component: initial share and density (per minute, uniform over an hour). */
-const BACKGROUND_SHARE = Number(process.env.BACKGROUND_SHARE ?? 0.1);
+const BACKGROUND_SHARE = 0.1;
 const BACKGROUND_DENSITY = 1 / 60;
 /** Candidate causes per dependent in the mixture (best kernel scores). */
-const MAX_CANDIDATES = Number(process.env.MAX_CANDIDATES ?? 16);
+const MAX_CANDIDATES = 16;
 /** EM stops early once no share moves by more than this. */
 const EM_TOLERANCE = 1e-4;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
-const MIN_CONSISTENCY = Number(process.env.MIN_CONSISTENCY ?? 0.9);
+const MIN_CONSISTENCY = 0.9;
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
 const ORDER_CONSISTENCY = 0.95;
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
