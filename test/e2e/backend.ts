@@ -110,7 +110,7 @@ export async function startBackend(options: {
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`backend not ready after ${options.readyTimeoutMs ?? 180_000} ms:\n${output.slice(-4000)}`);
+      throw new Error(`backend not ready after ${options.readyTimeoutMs ?? 180_000} ms:\n${output.slice(0, 6000)}\n...\n${output.slice(-3000)}`);
     }
     await new Promise(r => setTimeout(r, 500));
   }
