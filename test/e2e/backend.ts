@@ -32,12 +32,16 @@ export interface RunningBackend {
 export async function startBackend(options: {
   dataDir: string;
   config: Record<string, unknown>;
+  serveApp?: boolean;
   readyTimeoutMs?: number;
 }): Promise<RunningBackend> {
   const port = await freePort();
   const token = `e2e-${Math.random().toString(36).slice(2)}`;
   const baseUrl = `http://127.0.0.1:${port}`;
   const overrides = {
+    ...options.config,
+    // The backend serves the built app itself, as in production.
+    ...(options.serveApp && { app: { baseUrl } }),
     backend: {
       baseUrl,
       listen: { port, host: '127.0.0.1' },
@@ -47,7 +51,6 @@ export async function startBackend(options: {
     catalog: {
       locations: [{ type: 'file', target: join(REPO_ROOT, 'catalog-info.yaml') }],
     },
-    ...options.config,
   };
   const configFile = join(options.dataDir, 'app-config.e2e.json');
   writeFileSync(configFile, JSON.stringify(overrides, null, 2));

@@ -1,0 +1,92 @@
+/*
+ * The demo as an engineer uses it, in a real browser: the built app served by the real
+ * backend, guest sign-in, the web service's page, "Capture now", then "Run test recovery",
+ * watched live until it succeeds with infra-01, data-01 and web-01 ready.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Browser, chromium } from 'playwright-core';
+import { dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
+import { REPO_ROOT, RunningBackend, startBackend } from '../e2e/backend';
+
+const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
+const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+const socketOf = (host: string) => host.replace(/^unix:\/\//, '');
+const primary = dockerFromHost(PRIMARY);
+
+describe('the portal', () => {
+  let dataDir: string;
+  let backend: RunningBackend;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'recovery-browser-'));
+    // The app the backend serves, built as for production.
+    execFileSync('npm', ['run', 'build', '-w', 'app'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    await startDemoSite(primary, { recreate: true });
+    backend = await startBackend({
+      dataDir,
+      serveApp: true,
+      config: {
+        recovery: {
+          hypervisorHost: 'recovery',
+          captureStore: { directory: join(dataDir, 'captures') },
+          runs: { machineReadyTimeout: '40s', probeInterval: '500ms' },
+          schedules: {
+            capture: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
+            analysis: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
+            nightlyCheck: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
+          },
+          docker: {
+            engines: [
+              { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary' },
+              { id: 'recovery', socketPath: socketOf(RECOVERY), role: 'hypervisor' },
+            ],
+          },
+        },
+      },
+    });
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await backend?.stop();
+    await stopDemoSite(primary).catch(() => {});
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs a test recovery of web from its page and shows the machines coming up in order', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 2200 } });
+    await page.goto(`${backend.baseUrl}/catalog/default/component/web`);
+    await page.getByRole('button', { name: /enter/i }).first().click({ timeout: 60_000 });
+
+    const card = page.locator('article, .MuiCard-root').filter({ hasText: 'Recovery readiness' }).first();
+    await card.waitFor({ timeout: 60_000 });
+    await card.getByRole('button', { name: /capture now/i }).click();
+    await card.getByText(/Captured 3 machines/).waitFor({ timeout: 60_000 });
+
+    await card.getByRole('button', { name: /run test recovery/i }).click();
+    await card.getByText('Recovery succeeded').waitFor({ timeout: 180_000 });
+    const text = await card.innerText();
+    const order = ['infra-01', 'data-01', 'web-01'].map(m => text.indexOf(m));
+    expect(order.every(i => i >= 0)).toBe(true);
+
+    mkdirSync(join(REPO_ROOT, 'test-results'), { recursive: true });
+    await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-test-recovery.png'), fullPage: true });
+
+    // The run the page started is the one the API reports, succeeded, in dependency order.
+    const { body } = await backend.api('GET', '/runs?entityRef=component:default/web');
+    const run = body.items[0];
+    expect(run.status).toBe('succeeded');
+    expect(run.trigger).toBe('user');
+    const at = (m: string, field: string) => Date.parse(run.machines.find((x: any) => x.machineRef.endsWith(m))[field]);
+    expect(at('infra-01', 'readyAt')).toBeLessThanOrEqual(at('data-01', 'startedAt'));
+    expect(at('data-01', 'readyAt')).toBeLessThanOrEqual(at('web-01', 'startedAt'));
+  });
+});
