@@ -9,12 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import { dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { REPO_ROOT, RunningBackend, startBackend } from '../e2e/backend';
+import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend } from '../e2e/backend';
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
-const socketOf = (host: string) => host.replace(/^unix:\/\//, '');
-const primary = dockerFromHost(PRIMARY);
+const primary = dockerFromHost(ENGINES.primary);
 
 describe('the portal', () => {
   let dataDir: string;
@@ -29,24 +26,7 @@ describe('the portal', () => {
     backend = await startBackend({
       dataDir,
       serveApp: true,
-      config: {
-        recovery: {
-          hypervisorHost: 'recovery',
-          captureStore: { directory: join(dataDir, 'captures') },
-          runs: { machineReadyTimeout: '40s', probeInterval: '500ms' },
-          schedules: {
-            capture: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
-            analysis: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
-            nightlyCheck: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
-          },
-          docker: {
-            engines: [
-              { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary' },
-              { id: 'recovery', socketPath: socketOf(RECOVERY), role: 'hypervisor' },
-            ],
-          },
-        },
-      },
+      config: demoRecoveryConfig(dataDir),
     });
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',

@@ -17,6 +17,35 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
+const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+
+/** The engines the tests use: the demo site's (primary) and the hypervisor host. */
+export const ENGINES = { primary: PRIMARY, recovery: RECOVERY };
+
+/**
+ * Recovery config for the demo on the two test engines. Schedules are pushed out of the way:
+ * the tests capture and run themselves.
+ */
+export function demoRecoveryConfig(dataDir: string, runs: Record<string, unknown> = {}) {
+  const socketOf = (host: string) => host.replace(/^unix:\/\//, '');
+  const never = { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } };
+  return {
+    recovery: {
+      hypervisorHost: 'recovery',
+      captureStore: { directory: join(dataDir, 'captures'), keepLast: 2 },
+      runs: { machineReadyTimeout: '40s', probeInterval: '500ms', ...runs },
+      schedules: { capture: never, analysis: never, nightlyCheck: never },
+      docker: {
+        engines: [
+          { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary' },
+          { id: 'recovery', socketPath: socketOf(RECOVERY), role: 'hypervisor' },
+        ],
+      },
+    },
+  };
+}
+
 export interface RunningBackend {
   baseUrl: string;
   token: string;

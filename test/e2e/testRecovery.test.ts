@@ -10,14 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDemoImage, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { RunningBackend, startBackend } from './backend';
+import { demoRecoveryConfig, ENGINES, RunningBackend, startBackend } from './backend';
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
-const socketOf = (host: string) => host.replace(/^unix:\/\//, '');
-
-const primary = dockerFromHost(PRIMARY);
-const recoveryHost = dockerFromHost(RECOVERY);
+const primary = dockerFromHost(ENGINES.primary);
+const recoveryHost = dockerFromHost(ENGINES.recovery);
 const timings: Record<string, number> = {};
 async function timed<T>(stage: string, work: () => Promise<T>): Promise<T> {
   const t0 = Date.now();
@@ -66,25 +62,7 @@ describe('test recovery of the demo site', () => {
     backend = await timed('start backend', () =>
       startBackend({
         dataDir,
-        config: {
-          recovery: {
-            hypervisorHost: 'recovery',
-            captureStore: { directory: join(dataDir, 'captures'), keepLast: 2 },
-            runs: { machineReadyTimeout: '40s', probeInterval: '500ms', allowTestHooks: true },
-            // The test drives captures and runs itself.
-            schedules: {
-              capture: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
-              analysis: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
-              nightlyCheck: { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } },
-            },
-            docker: {
-              engines: [
-                { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary' },
-                { id: 'recovery', socketPath: socketOf(RECOVERY), role: 'hypervisor' },
-              ],
-            },
-          },
-        },
+        config: demoRecoveryConfig(dataDir, { allowTestHooks: true }),
       }),
     );
   });
