@@ -3,7 +3,11 @@
  * (`journalctl -o json`) and `docker` (`docker events --format '{{json .}}'`). Pure: they work on
  * strings; a line-by-line parser serves huge files.
  */
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import {
+  InitializationEvent,
+  MACHINE_LABEL,
+  SERVICE_LABEL,
+} from '@backstage-recovery/plugin-recovery-common';
 
 export type EventFormat = 'jsonl' | 'journald' | 'docker';
 export const EVENT_FORMATS: EventFormat[] = ['jsonl', 'journald', 'docker'];
@@ -11,8 +15,6 @@ export const EVENT_FORMATS: EventFormat[] = ['jsonl', 'journald', 'docker'];
 /** systemd: unit started / unit failed. */
 export const JOURNALD_UNIT_STARTED = '39f53479d3a045ac8e11786248231fbf';
 export const JOURNALD_UNIT_FAILED = 'be02cf6855d2428ba40df7e9d022f03d';
-export const DOCKER_SERVICE_LABEL = 'recovery.backstage-recovery.io/service';
-export const DOCKER_MACHINE_LABEL = 'recovery.backstage-recovery.io/machine';
 
 export interface ParseOptions {
   /** Forced format; detected from the first non-empty line otherwise. */
@@ -123,8 +125,8 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
     if (code === undefined || String(code) === '0') return null;
   }
   const name = typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
-  const service = typeof attrs[DOCKER_SERVICE_LABEL] === 'string' && attrs[DOCKER_SERVICE_LABEL] ? (attrs[DOCKER_SERVICE_LABEL] as string) : name;
-  const machine = typeof attrs[DOCKER_MACHINE_LABEL] === 'string' && attrs[DOCKER_MACHINE_LABEL] ? (attrs[DOCKER_MACHINE_LABEL] as string) : name;
+  const service = typeof attrs[SERVICE_LABEL] === 'string' && attrs[SERVICE_LABEL] ? (attrs[SERVICE_LABEL] as string) : name;
+  const machine = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] ? (attrs[MACHINE_LABEL] as string) : name;
   if (!service || !machine) throw new LineError('container event without a service label or container name');
   let time: number;
   if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano)) time = o.timeNano / 1e6;
