@@ -105,7 +105,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
     level.push(l);
     svcMachine.push(pick(cands));
   }
-  const order = level.map((l, i) => i).sort((a, b) => level[a] - level[b] || svcMachine[a] - svcMachine[b] || a - b);
+  const order = level.map((_, i) => i).sort((a, b) => level[a] - level[b] || svcMachine[a] - svcMachine[b] || a - b);
   const allowed = (a: number, b: number) =>
     level[b] < level[a] && (svcMachine[a] === svcMachine[b] || tierOf(svcMachine[b]) < tierOf(svcMachine[a]));
   const depsByOld: number[][] = [];
