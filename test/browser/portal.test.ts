@@ -21,7 +21,17 @@ describe('the portal', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-browser-'));
     // The app the backend serves, built as for production.
-    execFileSync('npm', ['run', 'build', '-w', 'app'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    try {
+      execFileSync('npm', ['run', 'build', '-w', 'app'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NODE_ENV: 'production' },
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+      throw new Error(`building the app failed:\n${stderr?.slice(-3000)}\n${stdout?.slice(-2000)}`);
+    }
     await startDemoSite(primary, { recreate: true });
     backend = await startBackend({
       dataDir,
