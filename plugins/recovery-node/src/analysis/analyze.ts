@@ -593,6 +593,39 @@ export function analyzeDependencies(
       `machine cycle ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} waits for ${c.dropped.waitsFor} (score ${c.dropped.score})`,
     );
   }
+  // Accepted dependencies too weak to shape the plan still order machines where they can do so
+  // without closing a cycle or deepening the plan: a missed constraint costs a failed boot.
+  const planEdgeSet = new Set(planEdges);
+  const machineEdges = [...mbroken.edges];
+  if (method === 'full') {
+    const depth = (list: Edge[]) => {
+      try {
+        return generations(machineNames, list).length;
+      } catch {
+        return Infinity;
+      }
+    };
+    let current = depth(machineEdges);
+    const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
+    const weaker = edges
+      .filter(e => !planEdgeSet.has(e))
+      .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+    for (const e of weaker) {
+      for (const ma of machinesOf[sid.get(e.service)!]) {
+        for (const mb of machinesOf[sid.get(e.dependsOn)!]) {
+          const k = `${ma}\u0000${mb}`;
+          if (ma === mb || have.has(k)) continue;
+          const candidate = { service: ma, dependsOn: mb, score: e.score };
+          const d = depth([...machineEdges, candidate]);
+          if (d <= current) {
+            machineEdges.push(candidate);
+            have.add(k);
+            current = d;
+          }
+        }
+      }
+    }
+  }
   // Waves: generations of the plan, each machine placed within its slack by when its services
   // typically start (the position of its earliest service in the service order).
   let waves: string[][];
@@ -602,10 +635,10 @@ export function analyzeDependencies(
     serviceNames.forEach((x, i) => {
       for (const m of machinesOf[i]) first.set(m, Math.min(first.get(m) ?? Infinity, pos.get(x)!));
     });
-    waves = timedGenerations(machineNames, mbroken.edges, m => first.get(m) ?? 0);
+    waves = timedGenerations(machineNames, machineEdges, m => first.get(m) ?? 0);
   } else waves = generations(machineNames, mbroken.edges);
   const waitsFor = new Map<string, string[]>(machineNames.map(m => [m, []]));
-  for (const e of mbroken.edges) waitsFor.get(e.service)!.push(e.dependsOn);
+  for (const e of machineEdges) waitsFor.get(e.service)!.push(e.dependsOn);
 
   // 7. Signed correlation matrix.
   const matrix: number[][] = [];
