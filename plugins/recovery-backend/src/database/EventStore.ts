@@ -1,6 +1,7 @@
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import type { AnalysisResult } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
+import { NEWEST_FIRST } from './RecoveryStore';
 
 export interface StoredAnalysis {
   id: string;
@@ -70,10 +71,7 @@ export class EventStore {
   async latestAnalysis(scope: string): Promise<StoredAnalysis | undefined> {
     const row = await this.db('recovery_analyses')
       .where({ scope })
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'id', order: 'desc' },
-      ])
+      .orderBy(NEWEST_FIRST)
       .first();
     if (!row) return undefined;
     return {

@@ -52,6 +52,12 @@ const json = <T>(value: unknown): T | undefined =>
 
 const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
 
+/** Newest first; the id breaks ties between rows written in the same instant. */
+export const NEWEST_FIRST = [
+  { column: 'created_at', order: 'desc' as const },
+  { column: 'id', order: 'desc' as const },
+];
+
 /** Persistence of captures and runs, through knex (SQLite or PostgreSQL). */
 export class RecoveryStore {
   /** Brings the schema of every recovery table up to date (captures, runs, events, analyses). */
@@ -83,10 +89,7 @@ export class RecoveryStore {
   async listCaptures(machineRef: string, limit = 20): Promise<StoredCapture[]> {
     const rows = await this.db('recovery_captures')
       .where({ machine_ref: machineRef })
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'id', order: 'desc' },
-      ])
+      .orderBy(NEWEST_FIRST)
       .limit(limit);
     return rows.map(toCapture);
   }
@@ -122,10 +125,7 @@ export class RecoveryStore {
   ): Promise<StoredCapture[]> {
     const rows = await this.db('recovery_captures')
       .where({ machine_ref: machineRef })
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'id', order: 'desc' },
-      ])
+      .orderBy(NEWEST_FIRST)
       .offset(keep)
       .limit(1_000_000);
     if (rows.length === 0) return [];
@@ -248,10 +248,7 @@ export class RecoveryStore {
     limit?: number;
   }): Promise<RecoveryRun[]> {
     const q = this.db('recovery_runs')
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'id', order: 'desc' },
-      ])
+      .orderBy(NEWEST_FIRST)
       .limit(query.limit ?? 20);
     if (query.entityRef) q.where({ entity_ref: query.entityRef });
     if (query.status) q.whereIn('status', query.status);
