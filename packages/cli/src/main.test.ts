@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
-import { main } from './main';
+import { main, readEventFiles } from './main';
 import { generateHistory, toDocker, toJournaldRecord, toJsonl } from '../../../bench/generate';
 import { evaluate } from '../../../bench/evaluate';
 
@@ -128,5 +128,22 @@ describe('recovery analyze (in process)', () => {
     const r = await run(['analyze', p, '--json', '--at', '2024-01-02T00:00:00Z']);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).at).toBe('2024-01-02T00:00:00.000Z');
+  });
+});
+
+describe('reading big inputs', () => {
+  it('reports progress line by line while it streams a file', async () => {
+    const data = file('progress.jsonl', toJsonl(history.events).slice(0, 95));
+    const seen: Array<[string, number]> = [];
+    const read = await readEventFiles([data], {
+      onProgress: (f, lines) => seen.push([f, lines]),
+      progressEvery: 30,
+    });
+    expect(read.lines).toBe(95);
+    expect(seen).toEqual([
+      [data, 30],
+      [data, 60],
+      [data, 90],
+    ]);
   });
 });

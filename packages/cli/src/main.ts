@@ -33,8 +33,19 @@ export interface ReadResult {
   formats: Record<string, EventFormat | undefined>;
 }
 
+const PROGRESS_EVERY = 250_000;
+
 /** Reads files line by line (streaming), parsing each with its own (detected or forced) format. */
-export async function readEventFiles(files: string[], options: { format?: EventFormat; lenient?: boolean }): Promise<ReadResult> {
+export async function readEventFiles(
+  files: string[],
+  options: {
+    format?: EventFormat;
+    lenient?: boolean;
+    onProgress?: (file: string, lines: number) => void;
+    progressEvery?: number;
+  },
+): Promise<ReadResult> {
+  const every = options.progressEvery ?? PROGRESS_EVERY;
   const events: InitializationEvent[] = [];
   let skipped = 0;
   let ignored = 0;
@@ -51,6 +62,7 @@ export async function readEventFiles(files: string[], options: { format?: EventF
     for await (const line of rl) {
       const e = parser.push(line);
       if (e) events.push(e);
+      if (options.onProgress && parser.lines % every === 0) options.onProgress(file, parser.lines);
     }
     skipped += parser.skipped;
     ignored += parser.ignored;
@@ -96,6 +108,8 @@ export interface AnalyzeCliOptions {
   format?: EventFormat;
   json?: boolean;
   lenient?: boolean;
+  /** Reports reading progress on big inputs. */
+  onProgress?: (file: string, lines: number) => void;
 }
 
 /** The analysis as the CLI runs it (also used by the speed benchmark). */
@@ -107,7 +121,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
-  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient });
+  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress });
   if (read.lines === 0 || read.events.length + read.ignored === 0) {
     throw new InputError(`empty input: no records in ${files.join(', ')}${read.skipped ? ` (${read.skipped} malformed lines skipped)` : ''}`);
   }
@@ -172,7 +186,12 @@ export async function main(argv: string[], io: Io = { stdout: t => process.stdou
     .option('--lenient', 'skip and count malformed lines instead of failing')
     .exitOverride()
     .action(async (files: string[], opts: AnalyzeCliOptions) => {
-      const { result, read } = await runAnalysis(files, opts);
+      // Progress goes to a terminal only, never into a pipe or a captured stream.
+      const onProgress = process.stderr.isTTY
+        ? (file: string, lines: number) => process.stderr.write(`\rrecovery: ${file}: ${lines.toLocaleString('en-US')} lines read`)
+        : undefined;
+      const { result, read } = await runAnalysis(files, { ...opts, onProgress });
+      if (onProgress && read.lines >= PROGRESS_EVERY) process.stderr.write('\n');
       if (opts.json) {
         const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, cycles, machineCycles, correlation, warnings, skipped, at } = result;
         io.stdout(
