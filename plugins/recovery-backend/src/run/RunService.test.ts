@@ -96,7 +96,7 @@ describe('RunService', () => {
     expect(run.rtoSeconds).toBeGreaterThanOrEqual(0);
     expect(run.rtoSeconds).toBe((Date.parse(web.readyAt!) - Date.parse(infra.restoreStartedAt!)) / 1000);
     expect(run.steps.map(s => s.message)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^Lab torn down: removed 3 machines and 1 networks$/)]),
+      expect.arrayContaining([expect.stringMatching(/^Lab torn down: removed 3 containers and 1 network$/)]),
     );
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
   });
@@ -188,7 +188,7 @@ describe('RunService', () => {
     const run = (await store.getRun('orphan'))!;
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(
-      'Interrupted: the backend driving this run stopped; removed 0 machines and 1 networks',
+      'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network',
     );
     expect(await host.listLabResources('orphan')).toEqual({ machines: [], networks: [] });
   });

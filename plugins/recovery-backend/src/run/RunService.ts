@@ -12,6 +12,7 @@ import type {
   CapturedNetwork,
   HypervisorHost,
   LabHandle,
+  LabResources,
   MachineHandle,
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
@@ -167,7 +168,7 @@ export class RunService {
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
         const removed = await host.teardown(run.id);
-        teardownNote = `; removed ${removed.machines.length} machines and ${removed.networks.length} networks`;
+        teardownNote = `; removed ${describeRemoved(removed)}`;
       } catch (error) {
         teardownNote = `; teardown failed: ${error}`;
       }
@@ -254,7 +255,7 @@ export class RunService {
       try {
         const removed = await host.teardown(run.id);
         await recorder.step(
-          `Lab torn down: removed ${removed.machines.length} machines and ${removed.networks.length} networks`,
+          `Lab torn down: removed ${describeRemoved(removed)}`,
         );
       } catch (error) {
         await recorder.step(`Teardown failed: ${error}`, undefined, 'error');
@@ -414,5 +415,9 @@ function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
 }
 
 const now = () => new Date().toISOString();
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+// Containers, not machines: a lab also holds helpers such as the probe container.
+const describeRemoved = (removed: LabResources) =>
+  `${count(removed.machines.length, 'container')} and ${count(removed.networks.length, 'network')}`;
 const seconds = (from?: string, to?: string) =>
   from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';
