@@ -13,6 +13,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerName, dockerTag, type NetworkIdentity } from './adapt';
 import { isStatus } from './lib/dockerStreams';
+import { onEngine } from './lib/engineErrors';
 
 /** Repository of the images a capture commits: `recovery-capture/<container>:<captureId>`. */
 export const CAPTURE_REPOSITORY = 'recovery-capture';
@@ -38,7 +39,14 @@ export class DockerCaptureSource implements CaptureSource {
     return `${CAPTURE_REPOSITORY}/${dockerName(machine.container).toLowerCase()}:${dockerTag(captureId)}`;
   }
 
-  async capture(
+  capture(
+    machine: MachineLocator,
+    options: { captureId: string; signal?: AbortSignal },
+  ): Promise<CapturedMachine> {
+    return onEngine(this.engineId, () => this.captureOn(machine, options));
+  }
+
+  private async captureOn(
     machine: MachineLocator,
     options: { captureId: string; signal?: AbortSignal },
   ): Promise<CapturedMachine> {

@@ -17,6 +17,7 @@ import type {
   RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
 import { dockerHealthcheck, dockerName } from './adapt';
+import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
 import { busyboxRootfsEntries } from './lib/busybox';
 import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
@@ -66,7 +67,15 @@ export class DockerHypervisorHost implements HypervisorHost {
     this.probeImage = options.probeImage ?? DEFAULT_PROBE_IMAGE;
   }
 
-  async createLab(
+  createLab(
+    runId: string,
+    networks: CapturedNetwork[],
+    options: { internal: boolean },
+  ): Promise<LabHandle> {
+    return onEngine(this.id, () => this.createLabOn(runId, networks, options));
+  }
+
+  private async createLabOn(
     runId: string,
     networks: CapturedNetwork[],
     options: { internal: boolean },

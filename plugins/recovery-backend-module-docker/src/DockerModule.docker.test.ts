@@ -104,7 +104,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const netInfo = await recovery.getNetwork(lab.networks[0]).inspect();
     expect(netInfo.Internal).toBe(true);
     expect(netInfo.IPAM!.Config![0]).toMatchObject({ Subnet: '172.29.10.0/24', Gateway: '172.29.10.1' });
-    expect(netInfo.Labels[RUN_ID_LABEL]).toBe(runId);
+    expect(netInfo.Labels?.[RUN_ID_LABEL]).toBe(runId);
 
     const handles = new Map<string, MachineHandle>();
     for (const m of DEMO_MACHINES) {

@@ -33,7 +33,7 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     return this.call('GET', `/runs/${encodeURIComponent(runId)}`);
   }
 
-  analyzeSystems() {
+  analyzeSystems(): ReturnType<ScheduledRecoveryApi['analyzeSystems']> {
     return this.call('POST', '/analysis', {});
   }
 
