@@ -39,14 +39,14 @@ export class CatalogGraphLoader {
   }
 
   /**
-   * Loads the entity and everything it transitively depends on. `inferred` adds learned
+   * Loads the entity (a ref, or the entity already fetched) and everything it transitively depends on. `inferred` adds learned
    * dependencies (entity ref → entity refs) to follow besides the declared dependsOn.
    */
   async load(
-    entityRef: string,
+    entity: string | Entity,
     inferred: Map<string, string[]> = new Map(),
   ): Promise<RecoveryGraph> {
-    const root = await this.getEntity(entityRef);
+    const root = typeof entity === 'string' ? await this.getEntity(entity) : entity;
     const rootRef = stringifyEntityRef(root);
     const problems: EntityProblem[] = [];
     const objectives = readObjectives(root, this.defaults);

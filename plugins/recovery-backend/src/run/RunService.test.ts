@@ -75,7 +75,11 @@ describe('RunService', () => {
   function service(host: HypervisorHost, overrides: Partial<RunServiceOptions> = {}) {
     const providers = new ProviderRegistry();
     providers.addHypervisorHost(host);
-    const plans = new PlanService({ load: async () => demoGraph } as unknown as CatalogGraphLoader);
+    const web = { apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } };
+    const plans = new PlanService({
+      getEntity: async () => web,
+      load: async () => demoGraph,
+    } as unknown as CatalogGraphLoader);
     return new RunService(store, providers, plans, mockServices.logger.mock(), { ...options, ...overrides });
   }
 

@@ -1,5 +1,5 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
+import { Entity, parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { InputError } from '@backstage/errors';
 import {
   analyzeDependencies,
@@ -120,8 +120,7 @@ export class AnalysisService implements InferenceSource {
     return (await this.events.latestAnalysis(systemRef)) as SystemAnalysis | undefined;
   }
 
-  async inferenceFor(entityRef: string): Promise<Inference | undefined> {
-    const entity = await this.graphs.getEntity(entityRef);
+  async inferenceFor(entity: Entity): Promise<Inference | undefined> {
     const system =
       entityRole(entity) === 'group'
         ? stringifyEntityRef(entity)

@@ -3,6 +3,7 @@ import type {
   DependencyDisagreements,
   InferredDependency,
 } from '@backstage-recovery/plugin-recovery-common';
+import type { Entity } from '@backstage/catalog-model';
 import { BootPlanCycleError, buildBootPlan } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { applyInference, Inference } from '../plan/inference';
@@ -18,7 +19,7 @@ export interface PlannedRecovery {
 
 /** Where learned dependencies come from (the analysis service). */
 export interface InferenceSource {
-  inferenceFor(entityRef: string): Promise<Inference | undefined>;
+  inferenceFor(entity: Entity): Promise<Inference | undefined>;
 }
 
 /** Boot plans: the catalog's declared dependencies plus those learned from boot history. */
@@ -29,13 +30,14 @@ export class PlanService {
   ) {}
 
   async plan(entityRef: string): Promise<PlannedRecovery> {
-    const inference = await this.inference?.inferenceFor(entityRef);
+    const root = await this.graphs.getEntity(entityRef);
+    const inference = await this.inference?.inferenceFor(root);
     const follow = new Map<string, string[]>();
     for (const d of inference?.dependencies ?? []) {
       if (d.score < inference!.threshold) continue;
       follow.set(d.service, [...(follow.get(d.service) ?? []), d.dependsOn]);
     }
-    const graph = await this.graphs.load(entityRef, follow);
+    const graph = await this.graphs.load(root, follow);
     const applied = inference && applyInference(graph, inference);
     for (;;) {
       try {
