@@ -79,11 +79,12 @@ export const recoveryPlugin = createBackendPlugin({
           rpoSeconds: durationMs(config, 'recovery.objectives.rpo', '24h') / 1000,
           rtoSeconds: durationMs(config, 'recovery.objectives.rto', '1h') / 1000,
         });
+        const serviceNames = config.getOptional<ServiceMap['services']>(
+          'recovery.analysis.serviceMap',
+        );
         const analyses = new AnalysisService(events, graphs, logger, {
           threshold: config.getOptionalNumber('recovery.analysis.threshold') ?? 0.7,
-          serviceMap: config.getOptional<ServiceMap>('recovery.analysis.serviceMap')
-            ? { services: config.getConfig('recovery.analysis.serviceMap').get() as Record<string, string> }
-            : undefined,
+          serviceMap: serviceNames && { services: serviceNames },
           halfLifeMs: config.has('recovery.analysis.halfLife')
             ? durationMs(config, 'recovery.analysis.halfLife', '90d')
             : undefined,
