@@ -67,6 +67,15 @@ describe('parseEvents: journald', () => {
       "j:1: missing '__REALTIME_TIMESTAMP'",
     );
   });
+  it.each([
+    ['a truncated record', '{"__REALTIME_TIMESTAMP": "1714557600123456", "MESSAGE": "eth0'],
+    ['a line that is no JSON', 'kernel: eth0 up'],
+    ['a unit record with broken JSON', `{"MESSAGE_ID": "${JOURNALD_UNIT_STARTED}", "UNIT": }`],
+  ])('errors on %s among irrelevant records, naming the line', (_what, bad) => {
+    const text = [rec({ MESSAGE: 'kernel: eth0 up' }), rec({ MESSAGE: 'eth1 up' }), bad].join('\n');
+    expect(() => parseEvents(text, { source: 'j' })).toThrow(/^j:3: /);
+    expect(parseEvents(text, { source: 'j', lenient: true })).toMatchObject({ skipped: 1, ignored: 2, events: [] });
+  });
 });
 
 describe('parseEvents: docker', () => {

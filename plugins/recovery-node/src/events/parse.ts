@@ -136,6 +136,15 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
   return { time, machine, service, type: action === 'start' ? 'start' : 'failure' };
 }
 
+function looksLikeObject(line: string): boolean {
+  let i = 0;
+  while (line.charCodeAt(i) <= 32) i++;
+  let j = line.length - 1;
+  while (j > i && line.charCodeAt(j) <= 32) j--;
+  // `{"` … `}`: every journald export record is an object of string keys.
+  return line.charCodeAt(i) === 123 && line.charCodeAt(i + 1) === 34 && line.charCodeAt(j) === 125;
+}
+
 const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => InitializationEvent | null> = {
   jsonl: fromJsonl,
   journald: fromJournald,
@@ -178,6 +187,15 @@ export class EventLineParser {
     this.lines++;
     const trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
     if (trimmed.trim() === '') return null;
+    if (this.detected === 'journald' && !trimmed.includes(JOURNALD_UNIT_STARTED) && !trimmed.includes(JOURNALD_UNIT_FAILED)) {
+      // Most of a journal is other messages: a record without either MESSAGE_ID cannot be an
+      // initialization event, so it is checked only for the shape of a JSON object (`{"` … `}`), not parsed: a truncated or
+      // non-JSON line is still an error.
+      if (looksLikeObject(trimmed)) {
+        this.ignored++;
+        return null;
+      }
+    }
     try {
       const o = parseObject(trimmed);
       if (!this.detected) this.detected = detectFormat(o);
