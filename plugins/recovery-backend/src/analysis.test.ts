@@ -24,7 +24,10 @@ function catalog(): Entity[] {
     kind: 'Resource',
     metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
     spec: { type: 'machine', system: 'generated' },
-    relations: [],
+    // The catalog adds the reverse of each service's dependsOn.
+    relations: history.truth.services
+      .filter(s => s.machine === name)
+      .map(s => ({ type: 'dependencyOf', targetRef: `component:default/${s.name}` })),
   }));
   const services = history.truth.services.map<Entity>(s => ({
     apiVersion: 'backstage.io/v1alpha1',
@@ -98,6 +101,14 @@ describe('initialization events and dependency analysis through the API', () => 
     expect(checked).toBeGreaterThan(3);
     // Nothing was declared: every learned dependency is a disagreement to show on the page.
     expect(plan.body.disagreements.inferredNotDeclared.length).toBe(plan.body.inferred.length);
+
+    // Without an entityRef, every recoverable system is analysed from one read of the store.
+    const all = await request(server).post('/api/recovery/analysis').send({});
+    expect(all.status).toBe(201);
+    expect(all.body.analysed).toContain('system:default/generated');
+    const newest = await request(server).get('/api/recovery/analysis/system/default/generated');
+    expect(newest.body.id).not.toBe(analysed.body.id);
+    expect(newest.body.result.dependencies).toEqual(analysed.body.result.dependencies);
   });
 
   it('accepts journald and docker exports', async () => {

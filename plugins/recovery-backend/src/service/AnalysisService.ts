@@ -40,7 +40,7 @@ export class AnalysisService implements InferenceSource {
   ) {}
 
   /** Analyses the boot history of one system's services; stores and returns the result. */
-  async analyzeSystem(systemRef: string): Promise<SystemAnalysis> {
+  async analyzeSystem(systemRef: string, stored?: InitializationEvent[]): Promise<SystemAnalysis> {
     const graph = await this.graphs.load(systemRef);
     if (!graph.rootRef.startsWith('system:')) {
       throw new InputError(`${graph.rootRef} is not a System: dependency analysis runs per system`);
@@ -54,7 +54,7 @@ export class AnalysisService implements InferenceSource {
     const mapped: InitializationEvent[] = [];
     const machinesSeen = new Set<string>();
     const clocks: InitializationEvent[] = [];
-    for (const event of await this.events.listEvents()) {
+    for (const event of stored ?? (await this.events.listEvents())) {
       if (event.type === 'clock') {
         clocks.push(event);
         continue;
@@ -105,9 +105,11 @@ export class AnalysisService implements InferenceSource {
   }> {
     const analysed: string[] = [];
     const failed: Array<{ entityRef: string; message: string }> = [];
+    // One read of the event store for all systems.
+    const stored = systemRefs.length ? await this.events.listEvents() : [];
     for (const ref of systemRefs) {
       try {
-        await this.analyzeSystem(ref);
+        await this.analyzeSystem(ref, stored);
         analysed.push(ref);
       } catch (error) {
         failed.push({ entityRef: ref, message: String((error as Error).message) });
