@@ -528,6 +528,48 @@ export function analyzeDependencies(
       `dependency cycle ${[...c.services, c.services[0]].join(' → ')}: dropped ${c.dropped.service} → ${c.dropped.dependsOn} (score ${c.dropped.score})`,
     );
   }
+  // Service order: accepted dependencies plus any strongly consistent precedence (which a missed
+  // dependency would show), so an order never contradicts what every boot showed.
+  // Each constraint weighs as many boots as back it, so a dependency seen a few times gives way
+  // to a precedence seen in every boot when the two disagree.
+  const constraints: Array<[number, number, number]> = edges.map(e => {
+    const a = sid.get(e.service)!;
+    const b = sid.get(e.dependsOn)!;
+    return [a, b, 2 * e.score * samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!];
+  });
+  if (method === 'full') {
+    pre.forEach((a, b) => {
+      const c = cnt.get(a, b);
+      const p = consistency(a, b);
+      if (c >= minSamples && p >= ORDER_CONSISTENCY) constraints.push([a, b, p * c]);
+    });
+  }
+  // Services the window never saw together (more than maxDelay apart) are ordered by how long
+  // after the start of their boot they typically initialize: a boot is a run of initializations
+  // without a gap longer than the window.
+  const offset = new Float64Array(n);
+  for (let i = 0, first = 0; i < N; i++) {
+    if (i > 0 && T[i] - T[i - 1] > maxDelay) first = i;
+    offset[S[i]] += (T[i] - T[first]) / initCount[S[i]];
+  }
+  const serviceOrder =
+    method === 'full' ? precedenceOrder(n, constraints, offset).map(i => serviceNames[i]) : generations(serviceNames, edges).flat();
+  if (method === 'full') {
+    // A dependency the order had to overrule is contradicted by more boots than back it: dropped.
+    const pos = new Map(serviceOrder.map((x, i) => [x, i]));
+    const kept: Edge[] = [];
+    for (const e of edges) {
+      if (pos.get(e.dependsOn)! < pos.get(e.service)!) {
+        kept.push(e);
+        continue;
+      }
+      cycles.push({ services: [e.service, e.dependsOn], dropped: e });
+      warnings.push(
+        `dropped ${e.service} → ${e.dependsOn} (score ${e.score}, ${samplesOf.get(`${e.service}\u0000${e.dependsOn}`)} samples): ${e.dependsOn} waits for ${e.service} by the precedence seen in more boots`,
+      );
+    }
+    edges = kept;
+  }
   const direct = method === 'full' ? transitiveReduction(serviceNames, edges) : edges;
   const dependencies: Dependency[] = direct.map(e => {
     const samples = samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!;
@@ -542,22 +584,6 @@ export function analyzeDependencies(
         .join(', ')}${low.length > 5 ? ', …' : ''}`,
     );
   }
-  // Service order: accepted dependencies plus any strongly consistent precedence (which a missed
-  // dependency would show), so an order never contradicts what every boot showed.
-  const constraints: Array<[number, number, number]> = edges.map(e => [sid.get(e.service)!, sid.get(e.dependsOn)!, 2 + e.score]);
-  const precedes = new Int32Array(n);
-  if (method === 'full') {
-    pre.forEach((a, b) => {
-      if (cnt.get(a, b) < minSamples) return;
-      const p = consistency(a, b);
-      if (p >= ORDER_CONSISTENCY) {
-        constraints.push([a, b, p]);
-        precedes[a]++;
-      }
-    });
-  }
-  const serviceOrder =
-    method === 'full' ? precedenceOrder(n, constraints, precedes).map(i => serviceNames[i]) : generations(serviceNames, edges).flat();
 
   // 6. Machines: a machine waits for the machines hosting what its services depend on. The plan
   //    uses the dependencies whose cause explains a clear share of the dependent's initializations
@@ -626,15 +652,14 @@ export function analyzeDependencies(
       }
     }
   }
-  // Waves: generations of the plan, each machine placed within its slack by when its services
-  // typically start (the position of its earliest service in the service order).
+  // Waves: generations of the plan, each machine placed within its slack by when its first
+  // service typically starts in a boot.
   let waves: string[][];
   if (method === 'full') {
-    const pos = new Map(serviceOrder.map((x, i) => [x, i]));
     const first = new Map<string, number>();
-    serviceNames.forEach((x, i) => {
-      for (const m of machinesOf[i]) first.set(m, Math.min(first.get(m) ?? Infinity, pos.get(x)!));
-    });
+    for (let i = 0; i < n; i++) {
+      for (const m of machinesOf[i]) first.set(m, Math.min(first.get(m) ?? Infinity, offset[i]));
+    }
     waves = timedGenerations(machineNames, machineEdges, m => first.get(m) ?? 0);
   } else waves = generations(machineNames, mbroken.edges);
   const waitsFor = new Map<string, string[]>(machineNames.map(m => [m, []]));
