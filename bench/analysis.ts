@@ -14,6 +14,8 @@ const scenarios: Array<{ name: string; options: GeneratorOptions }> = [
   { name: 'no cascades on reboots', options: { seed: 3, machines: 20, services: 120, siteBoots: 40, machineReboots: 80, cascade: 0 } },
   { name: 'heavy noise (10 min skew, 8% dropped, 15% failed first)', options: { seed: 4, machines: 15, services: 80, siteBoots: 40, machineReboots: 60, skewMinutes: 10, dropRate: 0.08, failedFirstRate: 0.15 } },
   { name: 'large site', options: { seed: 5, machines: 50, services: 300, siteBoots: 30, machineReboots: 100 } },
+  { name: 'each dependency ready after its own delay', options: { seed: 6, machines: 20, services: 120, siteBoots: 40, machineReboots: 80, perDependencyDelay: true } },
+  { name: 'slow starters (10-30 min after the last dependency)', options: { seed: 7, machines: 20, services: 120, siteBoots: 40, machineReboots: 80, delayMinutes: [10, 30] } },
 ];
 
 const pct = (x: number) => x.toFixed(2);

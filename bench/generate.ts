@@ -40,6 +40,11 @@ export interface GeneratorOptions {
   delayMinutes?: [number, number];
   /** Spread of roots' start after machine up, minutes. Default 15. */
   rootSpreadMinutes?: number;
+  /**
+   * Site boots: the delay applies per dependency (a service starts once each dependency has been up
+   * its own delay) instead of once after the last dependency started. Default false.
+   */
+  perDependencyDelay?: boolean;
   /** Emit clock readings. Default true. */
   clocks?: boolean;
   /** History start (epoch ms). Default 2024-01-01. */
@@ -87,6 +92,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   const [dmin, dmax] = (o.delayMinutes ?? [6, 18]).map(x => x * MIN);
   const rootSpread = (o.rootSpreadMinutes ?? 15) * MIN;
   const clocks = o.clocks ?? true;
+  const perDependencyDelay = o.perDependencyDelay ?? false;
   const t0 = o.start ?? Date.UTC(2024, 0, 1);
 
   const mw = String(o.machines).length;
@@ -184,8 +190,14 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
         if (!deps[i].length) start[i] = up[m] + MIN + rnd() * rootSpread;
         else {
           let last = up[m] + MIN;
-          for (const d of deps[i]) last = Math.max(last, start[d]);
-          start[i] = last + uni(dmin, dmax);
+          if (perDependencyDelay) {
+            // Each dependency is ready its own delay after it started; the service starts once all are.
+            for (const d of deps[i]) last = Math.max(last, start[d] + uni(dmin, dmax));
+            start[i] = last;
+          } else {
+            for (const d of deps[i]) last = Math.max(last, start[d]);
+            start[i] = last + uni(dmin, dmax);
+          }
         }
         emitStart(i, start[i]);
       }

@@ -20,9 +20,11 @@ export interface AnalysisOptions {
   /** Name mapping applied to every event's service. */
   map?: ServiceMap;
   /**
-   * `full` (default): conditional, confounding-resistant score with cycle breaking and transitive
-   * reduction; `plain`: the kernel score over all initializations of the dependent, nothing more
-   * (the baseline of the benchmark).
+   * `full` (default): each initialization explained by the latest of its service's dependencies
+   * (which resists start-order confounding and finds several dependencies), scored by the kernel
+   * over the initializations each explains, with cycle breaking and transitive reduction;
+   * `plain`: the kernel score over all initializations of the dependent, nothing more (the
+   * baseline of the benchmark).
    */
   method?: 'full' | 'plain';
   /** Malformed input lines skipped by the parser, reported back as is. */
@@ -67,25 +69,30 @@ export interface AnalysisResult {
 }
 
 const DAY = 86_400_000;
-/** Pairs below this conditional score are no candidate causes. */
-const CANDIDATE_FLOOR = 0.6;
-/** Share of A's initializations a cause must explain for its score to count in full. */
-const MIN_SHARE = 0.3;
-/** The same for a dependency to constrain the machine plan (waves). */
-const PLAN_SHARE = 0.5;
-const EM_ITERATIONS = 12;
-/** Prior of a cause's delay distribution: sd (minutes) and weight (pseudo-initializations). */
-const PRIOR_SD = 10;
-const PRIOR_WEIGHT = 1;
-/** Floor of a cause's delay variance (minutes²). */
-const MIN_VARIANCE = 0.25;
-/** Background component: initial share and density (per minute, uniform over an hour). */
-const BACKGROUND_SHARE = 0.1;
-const BACKGROUND_DENSITY = 1 / 60;
-/** Candidate causes per dependent in the mixture (best kernel scores). */
+/** Pairs below this conditional kernel score are no candidate dependencies. */
+const CANDIDATE_FLOOR = 0.5;
+/** Candidate dependencies per dependent (best kernel scores). */
 const MAX_CANDIDATES = 16;
-/** EM stops early once no share moves by more than this. */
-const EM_TOLERANCE = 1e-4;
+/** Steps of the dependency search refit the model for this many of the best-screened changes. */
+const SCREENED = 3;
+/**
+ * What a dependency must add to the log-likelihood of its dependent's delays to be selected, in
+ * nats per log of the initializations behind it (as in BIC): on another machine, and on the same
+ * machine (which cannot lengthen the plan).
+ */
+const SELECT_GAIN = 1.75;
+const LOCAL_GAIN = 0.85;
+/** Prior and floor of the dependent's delay sd, and prior weight (in initializations), minutes. */
+const PRIOR_SD = 6;
+const MIN_SD = 0.5;
+const PRIOR_WEIGHT = 1;
+/** Share and density (per minute, uniform over an hour) of initializations no dependency explains. */
+const BACKGROUND_SHARE = 0.05;
+const BACKGROUND_DENSITY = 1 / 60;
+const LOG_BACKGROUND = Math.log(BACKGROUND_DENSITY);
+const SQRT_2PI = Math.sqrt(2 * Math.PI);
+/** Share of its dependent's initializations a dependency must explain to be a hard edge of the machine plan. */
+const PLAN_SHARE = 0.6;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
 const MIN_CONSISTENCY = 0.9;
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
@@ -346,158 +353,321 @@ export function analyzeDependencies(
     const k = ker.get(a, b);
     return k > 0 ? k / co.get(a, b) : 0;
   };
-  // Explaining away: each initialization of A has one cause among the candidates that started
-  // before it in the window (the latest dependency to become ready). A mixture model fitted by EM
-  // gives each candidate its share of A's initializations; a service that always precedes A but
-  // explains nothing that a better candidate does not explain better (start-order confounding)
-  // ends with a share near 0.
   // Precedence consistency: share of A's initializations with B around where B came first (by at
   // least the minimum delay). Independent services start in either order.
   const consistency = (a: number, b: number): number => {
     const c = co.get(a, b);
     return c > 0 ? pre.get(a, b) / c : 0;
   };
-  const share = new Map<number, number>();
-  if (method === 'full') {
-    const floor = Math.min(CANDIDATE_FLOOR, threshold);
-    const candMap = new Map<number, number>();
-    const candA: number[] = [];
-    // Candidate causes of A: consistent precedence and a kernel score over the floor; the
-    // MAX_CANDIDATES best by kernel score (ties by index), which keeps the mixture linear.
+  // Explaining away (`full`): A starts some steady delay after the LAST of its dependencies to
+  // start (had A needed nothing, it would have started earlier), so each of A's initializations is
+  // explained by one service: the latest of A's dependencies in the window. selectDependencies
+  // picks, per A, the set of candidates under which A's delays after that latest one are most
+  // likely, paying per dependency; a service that merely tends to start earlier than A
+  // (start-order confounding) adds nothing a true dependency does not explain better, while
+  // several dependencies, each the latest only in some boots, together explain them all. The
+  // score of a selected dependency is the kernel correlation over the initializations it
+  // explains; its samples, how many.
+  const explained = method === 'full' ? selectDependencies() : undefined;
+  const score = (a: number, b: number): number => {
+    if (method === 'plain') {
+      const k = ker.get(a, b);
+      return k > 0 ? k / Wsum[a] : 0;
+    }
+    return explained!.get(a * n + b)?.score ?? 0;
+  };
+  const samples = (a: number, b: number): number =>
+    method === 'plain' ? cnt.get(a, b) : explained!.get(a * n + b)?.samples ?? 0;
+
+  function selectDependencies(): Map<number, { score: number; samples: number }> {
+    // Candidates of A: precede A consistently, with some kernel evidence; the best by kernel score.
     const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
     ker.forEach((a, b) => {
       const c = cond(a, b);
-      if (c >= floor && consistency(a, b) >= MIN_CONSISTENCY) perA[a].push([b, c]);
+      if (c >= CANDIDATE_FLOOR && consistency(a, b) >= MIN_CONSISTENCY) perA[a].push([b, c]);
     });
+    const candMap = new Map<number, number>();
+    const candA: number[] = [];
+    const candB: number[] = [];
     for (let a = 0; a < n; a++) {
       const list = perA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES);
       list.sort((x, y) => x[0] - y[0]);
       for (const [b] of list) {
         candMap.set(a * n + b, candA.length);
         candA.push(a);
+        candB.push(b);
       }
     }
-    // A second backward sweep, over candidate pairs only: best kernel per candidate cause of each
-    // initialization.
     const C = candA.length;
     const denseCand = n <= 3000 ? new Int32Array(n * n).fill(-1) : undefined;
     if (denseCand) for (const [key, c] of candMap) denseCand[key] = c;
     const candOf = (a: number, b: number) => (denseCand ? denseCand[a * n + b] : candMap.get(a * n + b) ?? -1);
+    // Second backward sweep, over candidate pairs only: each initialization's entries are its
+    // candidates' latest starts at least the minimum delay before it (delay in minutes).
     const offsets = new Int32Array(N + 1);
     let eCand = new Int32Array(1024);
-    let eK = new Float64Array(1024);
     let eD = new Float64Array(1024);
     let ne = 0;
     const stampC = new Int32Array(C).fill(-1);
-    const slot = new Int32Array(C);
-    const Wpresent = new Float64Array(n);
     for (let i = 0; i < N; i++) {
       const a = S[i];
       const t = T[i];
-      const first = ne;
       for (let j = i - 1; j >= 0; j--) {
         const d = t - T[j];
         if (d > maxDelay) break;
         if (d < minDelay) continue;
         const c = candOf(a, S[j]);
-        if (c < 0) continue;
-        const k = kernel(d);
-        if (k <= 0) continue;
-        if (stampC[c] !== i) {
-          stampC[c] = i;
-          if (ne === eCand.length) {
-            const gc = new Int32Array(ne * 2);
-            gc.set(eCand);
-            eCand = gc;
-            const gk = new Float64Array(ne * 2);
-            gk.set(eK);
-            eK = gk;
-            const gd = new Float64Array(ne * 2);
-            gd.set(eD);
-            eD = gd;
-          }
-          slot[c] = ne;
-          eCand[ne] = c;
-          eD[ne] = d / 60_000;
-          eK[ne++] = k;
-        } else if (k > eK[slot[c]]) {
-          eK[slot[c]] = k;
-          eD[slot[c]] = d / 60_000;
+        if (c < 0 || stampC[c] === i) continue;
+        stampC[c] = i;
+        if (ne === eCand.length) {
+          const gc = new Int32Array(ne * 2);
+          gc.set(eCand);
+          eCand = gc;
+          const gd = new Float64Array(ne * 2);
+          gd.set(eD);
+          eD = gd;
         }
+        eCand[ne] = c;
+        eD[ne++] = d / 60_000;
       }
-      if (ne > first) Wpresent[a] += Wt[i];
       offsets[i + 1] = ne;
     }
-    // Each candidate cause also learns its own delay distribution (normal, in minutes, with a weak
-    // prior): a true dependency's dependent follows it after a steady delay, while a service that
-    // merely tends to start earlier (start-order confounding) precedes it by a varying one. A
-    // background component per dependent takes initializations no candidate explains (e.g. a
-    // restart of the dependent alone).
+    // Entries by candidate (counting sort), and initializations by dependent.
+    const cStart = new Int32Array(C + 1);
+    for (let e = 0; e < ne; e++) cStart[eCand[e] + 1]++;
+    for (let c = 0; c < C; c++) cStart[c + 1] += cStart[c];
+    const cInit = new Int32Array(ne);
+    const cDelay = new Float64Array(ne);
+    const fill = cStart.slice(0, C);
+    for (let i = 0; i < N; i++) {
+      for (let e = offsets[i]; e < offsets[i + 1]; e++) {
+        const k = fill[eCand[e]]++;
+        cInit[k] = i;
+        cDelay[k] = eD[e];
+      }
+    }
+    const candStart = new Int32Array(n + 1);
+    for (let c = 0; c < C; c++) candStart[candA[c] + 1]++;
+    for (let a = 0; a < n; a++) candStart[a + 1] += candStart[a];
+
+    // Initializations with entries, by dependent (in time order).
+    const initStart = new Int32Array(n + 1);
+    for (let i = 0; i < N; i++) if (offsets[i + 1] > offsets[i]) initStart[S[i] + 1]++;
+    for (let a = 0; a < n; a++) initStart[a + 1] += initStart[a];
+    const initsWithEntries = new Int32Array(initStart[n]);
+    const initFill = initStart.slice(0, n);
+    for (let i = 0; i < N; i++) if (offsets[i + 1] > offsets[i]) initsWithEntries[initFill[S[i]]++] = i;
+    const selected = new Uint8Array(C);
     const mu0 = exactKernel.peakDelay / 60_000;
-    const pi = new Float64Array(C).fill(1);
-    const mu = new Float64Array(C).fill(mu0);
-    const vr = new Float64Array(C).fill(PRIOR_SD * PRIOR_SD);
-    const bg = new Float64Array(n).fill(BACKGROUND_SHARE);
-    const acc = new Float64Array(C);
-    const acc1 = new Float64Array(C);
-    const acc2 = new Float64Array(C);
-    const accBg = new Float64Array(n);
-    const lik = new Float64Array(ne);
-    for (let it = 0; it < EM_ITERATIONS; it++) {
-      acc.fill(0);
-      acc1.fill(0);
-      acc2.fill(0);
-      accBg.fill(0);
-      for (let e = 0; e < ne; e++) {
-        const c = eCand[e];
-        const x = eD[e] - mu[c];
-        lik[e] = pi[c] * eK[e] * Math.exp((-0.5 * x * x) / vr[c]) / Math.sqrt(vr[c]);
-      }
-      for (let i = 0; i < N; i++) {
-        const lo = offsets[i];
-        const hi = offsets[i + 1];
-        if (lo === hi) continue;
-        const a = S[i];
-        const zb = bg[a] * BACKGROUND_DENSITY;
-        let z = zb;
-        for (let e = lo; e < hi; e++) z += lik[e];
-        if (z <= 0) continue;
-        const f = Wt[i] / z;
-        accBg[a] += f * zb;
-        for (let e = lo; e < hi; e++) {
-          const r = f * lik[e];
-          const c = eCand[e];
-          acc[c] += r;
-          acc1[c] += r * eD[e];
-          acc2[c] += r * eD[e] * eD[e];
+    const localIndex = new Int32Array(N).fill(-1);
+    const result = new Map<number, { score: number; samples: number }>();
+    const bgDensity = BACKGROUND_SHARE * BACKGROUND_DENSITY;
+    const screened = new Int32Array(SCREENED);
+    const screenedDelta = new Float64Array(SCREENED);
+    for (let a = 0; a < n; a++) {
+      const c0 = candStart[a];
+      const c1 = candStart[a + 1];
+      if (c0 === c1) continue;
+      // A's initializations with a candidate before them, in local indices.
+      const inits = initsWithEntries.subarray(initStart[a], initStart[a + 1]);
+      inits.forEach((i, x) => (localIndex[i] = x));
+      const m = inits.length;
+      const w = Float64Array.from(inits, i => Wt[i]);
+      const binding = new Float64Array(m);
+      const bindBy = new Int32Array(m);
+      const trial = new Float64Array(m);
+      const lpBinding = new Float64Array(m);
+      // The model of A's delay after its latest selected dependency: a normal (minutes) mixed with
+      // a uniform background over the window. fit() refits it to delays `d`, weighting each by how
+      // likely it is not background under the current model, and returns the log-likelihood.
+      let mu = mu0;
+      let sd = PRIOR_SD;
+      let fitMu = mu;
+      let fitSd = sd;
+      const fit = (d: Float64Array): number => {
+        let s0 = PRIOR_WEIGHT;
+        let s1 = PRIOR_WEIGHT * mu0;
+        let s2 = PRIOR_WEIGHT * (PRIOR_SD * PRIOR_SD + mu0 * mu0);
+        const norm = (1 - BACKGROUND_SHARE) / (sd * SQRT_2PI);
+        for (let x = 0; x < m; x++) {
+          const v = d[x];
+          if (v === Infinity) continue;
+          const z = (v - mu) / sd;
+          const f = norm * Math.exp(-0.5 * z * z);
+          const r = (w[x] * f) / (f + bgDensity);
+          s0 += r;
+          s1 += r * v;
+          s2 += r * v * v;
         }
+        fitMu = s1 / s0;
+        fitSd = Math.max(MIN_SD, Math.sqrt(Math.max(0, s2 / s0 - fitMu * fitMu)));
+        const fitNorm = (1 - BACKGROUND_SHARE) / (fitSd * SQRT_2PI);
+        let ll = 0;
+        for (let x = 0; x < m; x++) {
+          const v = d[x];
+          if (v === Infinity) ll += w[x] * LOG_BACKGROUND;
+          else {
+            const z = (v - fitMu) / fitSd;
+            ll += w[x] * Math.log(fitNorm * Math.exp(-0.5 * z * z) + bgDensity);
+          }
+        }
+        return ll;
+      };
+      // Delay after the latest selected dependency of initialization x, leaving out `without`;
+      // `latestBy` is that dependency.
+      let latestBy = -1;
+      const latest = (x: number, without: number): number => {
+        const i = inits[x];
+        let best = Infinity;
+        latestBy = -1;
+        for (let e = offsets[i]; e < offsets[i + 1]; e++) {
+          const c = eCand[e];
+          if (selected[c] && c !== without && eD[e] < best) {
+            best = eD[e];
+            latestBy = c;
+          }
+        }
+        return best;
+      };
+      const rebind = (x: number) => {
+        binding[x] = latest(x, -1);
+        bindBy[x] = latestBy;
+      };
+      // A dependency on another machine constrains the plan (a false one lengthens it), so it
+      // must pay more than one on the same machine.
+      const cost = new Float64Array(c1 - c0);
+      for (let c = c0; c < c1; c++) {
+        let local = true;
+        for (const mb of machinesOf[candB[c]]) if (!machinesOf[a].has(mb)) local = false;
+        cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m));
       }
-      let change = 0;
-      for (let c = 0; c < C; c++) {
-        const wp = Wpresent[candA[c]];
-        const next = wp > 0 ? acc[c] / wp : 0;
-        change = Math.max(change, Math.abs(next - pi[c]));
-        pi[c] = next;
-        const m = (acc1[c] + PRIOR_WEIGHT * mu0) / (acc[c] + PRIOR_WEIGHT);
-        const ss = acc2[c] - 2 * m * acc1[c] + m * m * acc[c] + PRIOR_WEIGHT * (PRIOR_SD * PRIOR_SD + (m - mu0) * (m - mu0));
-        mu[c] = m;
-        vr[c] = Math.max(MIN_VARIANCE, ss / (acc[c] + PRIOR_WEIGHT));
+      // Stepwise search on the penalised log-likelihood: take the best addition, else the best
+      // removal, until neither pays. Run from no dependency and from all candidates (several
+      // dependencies, each the latest only now and then, pay off together, not one by one); the
+      // better end wins.
+      const stepwise = (startFull: boolean): number => {
+        let penalty = 0;
+        for (let c = c0; c < c1; c++) {
+          selected[c] = startFull ? 1 : 0;
+          if (startFull) penalty += cost[c - c0];
+        }
+        for (let x = 0; x < m; x++) rebind(x);
+        mu = mu0;
+        sd = PRIOR_SD;
+        let objective = fit(binding) - penalty;
+        mu = fitMu;
+        sd = fitSd;
+        for (let step = 0; step < 4 * (c1 - c0); step++) {
+          // Screen every addition and removal by its effect under the current model, then refit
+          // the model for the most promising few only.
+          const norm = (1 - BACKGROUND_SHARE) / (sd * SQRT_2PI);
+          const lp = (v: number) => {
+            if (v === Infinity) return LOG_BACKGROUND;
+            const z = (v - mu) / sd;
+            return Math.log(norm * Math.exp(-0.5 * z * z) + bgDensity);
+          };
+          for (let x = 0; x < m; x++) lpBinding[x] = lp(binding[x]);
+          screened.fill(-1);
+          for (let c = c0; c < c1; c++) {
+            let delta = 0;
+            if (selected[c]) {
+              for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+                const x = localIndex[cInit[k]];
+                if (bindBy[x] === c) delta += w[x] * (lp(latest(x, c)) - lpBinding[x]);
+              }
+              delta += cost[c - c0];
+            } else {
+              for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+                const x = localIndex[cInit[k]];
+                if (cDelay[k] < binding[x]) delta += w[x] * (lp(cDelay[k]) - lpBinding[x]);
+              }
+              delta -= cost[c - c0];
+            }
+            // Keep the SCREENED best (ties: lower index), in order.
+            let j = SCREENED;
+            while (j > 0 && (screened[j - 1] < 0 || delta > screenedDelta[j - 1])) j--;
+            if (j < SCREENED) {
+              for (let q = SCREENED - 1; q > j; q--) {
+                screened[q] = screened[q - 1];
+                screenedDelta[q] = screenedDelta[q - 1];
+              }
+              screened[j] = c;
+              screenedDelta[j] = delta;
+            }
+          }
+          let bestC = -1;
+          let best = objective;
+          let bestMu = mu;
+          let bestSd = sd;
+          for (let q = 0; q < SCREENED; q++) {
+            const c = screened[q];
+            if (c < 0) break;
+            trial.set(binding);
+            let changed = false;
+            if (selected[c]) {
+              for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+                const x = localIndex[cInit[k]];
+                if (bindBy[x] === c) {
+                  trial[x] = latest(x, c);
+                  changed = true;
+                }
+              }
+            } else {
+              for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+                const x = localIndex[cInit[k]];
+                if (cDelay[k] < trial[x]) {
+                  trial[x] = cDelay[k];
+                  changed = true;
+                }
+              }
+            }
+            // A change that moves no initialization's latest dependency leaves the fit as it is.
+            const ll = changed ? fit(trial) : objective + penalty;
+            const o = ll - penalty + (selected[c] ? cost[c - c0] : -cost[c - c0]);
+            if (o > best + 1e-9) {
+              best = o;
+              bestC = c;
+              bestMu = changed ? fitMu : mu;
+              bestSd = changed ? fitSd : sd;
+            }
+          }
+          if (bestC < 0) break;
+          penalty += selected[bestC] ? -cost[bestC - c0] : cost[bestC - c0];
+          selected[bestC] ^= 1;
+          for (let k = cStart[bestC]; k < cStart[bestC + 1]; k++) rebind(localIndex[cInit[k]]);
+          objective = best;
+          mu = bestMu;
+          sd = bestSd;
+        }
+        return objective;
+      };
+      const fromNone = stepwise(false);
+      const kept = selected.slice(c0, c1);
+      const fromAll = stepwise(true);
+      if (!(fromAll > fromNone)) {
+        selected.set(kept, c0);
+        for (let x = 0; x < m; x++) rebind(x);
       }
-      for (let a = 0; a < n; a++) if (Wpresent[a] > 0) bg[a] = accBg[a] / Wpresent[a];
-      if (change < EM_TOLERANCE) break;
+      // Score: kernel correlation over the initializations each selected dependency explains.
+      for (let c = c0; c < c1; c++) {
+        if (!selected[c]) continue;
+        let sw = 0;
+        let swk = 0;
+        let count = 0;
+        for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+          const x = localIndex[cInit[k]];
+          if (bindBy[x] !== c) continue;
+          sw += w[x];
+          swk += w[x] * kernel(cDelay[k] * 60_000);
+          count++;
+        }
+        if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count });
+        selected[c] = 0;
+      }
+      for (const i of inits) localIndex[i] = -1;
     }
-    for (const [key, c] of candMap) share.set(key, pi[c]);
+    return result;
   }
-  const score = (a: number, b: number): number => {
-    if (method === 'plain') {
-      const k = ker.get(a, b);
-      return k > 0 ? k / Wsum[a] : 0;
-    }
-    const sh = share.get(a * n + b);
-    if (sh === undefined) return 0;
-    if (consistency(a, b) < MIN_CONSISTENCY) return 0;
-    return cond(a, b) * Math.min(1, sh / MIN_SHARE);
-  };
   const accepted: Edge[] = [];
   const samplesOf = new Map<string, number>();
   ker.forEach((a, b) => {
@@ -505,7 +675,7 @@ export function analyzeDependencies(
     if (s >= threshold) {
       const e = { service: serviceNames[a], dependsOn: serviceNames[b], score: s };
       accepted.push(e);
-      samplesOf.set(`${e.service}\u0000${e.dependsOn}`, cnt.get(a, b));
+      samplesOf.set(`${e.service}\u0000${e.dependsOn}`, samples(a, b));
     }
   });
   accepted.sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
@@ -546,10 +716,10 @@ export function analyzeDependencies(
   }
   // Services the window never saw together (more than maxDelay apart) are ordered by how long
   // after the start of their boot they typically initialize: a boot is a run of initializations
-  // without a gap longer than the window.
+  // without a gap of twice the window.
   const offset = new Float64Array(n);
   for (let i = 0, first = 0; i < N; i++) {
-    if (i > 0 && T[i] - T[i - 1] > maxDelay) first = i;
+    if (i > 0 && T[i] - T[i - 1] > 2 * maxDelay) first = i;
     offset[S[i]] += (T[i] - T[first]) / initCount[S[i]];
   }
   const serviceOrder =
@@ -585,18 +755,26 @@ export function analyzeDependencies(
     );
   }
 
-  // 6. Machines: a machine waits for the machines hosting what its services depend on. The plan
-  //    uses the dependencies whose cause explains a clear share of the dependent's initializations
-  //    (a false machine edge would lengthen the plan), including the transitive ones.
+  // 6. Machines: a machine waits for the machines hosting what its services depend on. The plan's
+  //    hard edges come from a service's dependencies on a machine that together explain a clear
+  //    share of its initializations (a false machine edge lengthens the plan).
   const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);
-  const planEdges =
-    method === 'full'
-      ? edges.filter(e => {
-          const a = sid.get(e.service)!;
-          const b = sid.get(e.dependsOn)!;
-          return round(cond(a, b) * Math.min(1, (share.get(a * n + b) ?? 0) / PLAN_SHARE)) >= threshold;
-        })
-      : edges;
+  let planEdges = edges;
+  if (method === 'full') {
+    const explainedBy = new Map<string, number>(); // service \0 machine → initializations explained
+    for (const e of edges) {
+      const a = sid.get(e.service)!;
+      const b = sid.get(e.dependsOn)!;
+      for (const mb of machinesOf[b]) {
+        const k = `${e.service}\u0000${mb}`;
+        explainedBy.set(k, (explainedBy.get(k) ?? 0) + samples(a, b));
+      }
+    }
+    planEdges = edges.filter(e => {
+      const a = sid.get(e.service)!;
+      return [...machinesOf[sid.get(e.dependsOn)!]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
+    });
+  }
   const medge = new Map<string, Edge>();
   for (const e of planEdges) {
     for (const ma of machinesOf[sid.get(e.service)!]) {
