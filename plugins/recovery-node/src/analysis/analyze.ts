@@ -96,7 +96,7 @@ const PLAN_SHARE = 0.6;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
 const MIN_CONSISTENCY = 0.9;
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
-const ORDER_CONSISTENCY = 0.95;
+const ORDER_CONSISTENCY = 0.9;
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
