@@ -91,7 +91,7 @@ const BACKGROUND_SHARE = 0.05;
 const BACKGROUND_DENSITY = 1 / 60;
 const LOG_BACKGROUND = Math.log(BACKGROUND_DENSITY);
 const SQRT_2PI = Math.sqrt(2 * Math.PI);
-/** Share of its dependent's initializations a dependency must explain to be a hard edge of the machine plan. */
+/** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
 const PLAN_SHARE = 0.6;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
 const MIN_CONSISTENCY = 0.9;
