@@ -197,6 +197,20 @@ describe('analysis', () => {
     for (const d of r.dependencies) expect(d.samples).toBeGreaterThan(5);
     expect(r.waves).toEqual([['m1', 'm3'], ['m2']]);
   });
+  it('dependencies on three machines, none explaining most boots, all order the machines', () => {
+    const rnd = prng(5);
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 40; b++) {
+      const t = T0 + b * DAY;
+      const deps = [['db', 'm1'], ['cache', 'm2'], ['queue', 'm4']].map(([s, m]) => [s, m, t + rnd() * 15 * MIN] as const);
+      for (const [s, m, at] of deps) events.push(start(at, s, m));
+      events.push(start(Math.max(...deps.map(d => d[2])) + (6 + 12 * rnd()) * MIN, 'api', 'm3'));
+    }
+    const r = analyzeDependencies(events);
+    expect(r.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['api<cache', 'api<db', 'api<queue']);
+    for (const d of r.dependencies) expect(d.samples / 40).toBeLessThan(0.6);
+    expect(r.waves).toEqual([['m1', 'm2', 'm4'], ['m3']]);
+  });
   it('a dependency seen in a few boots gives way to the order seen in every boot', () => {
     // In 30 boots web starts 10 min after app, app 10 min after db. In 6 other boots db started
     // 10 min after web (a restart of db alone). The order stays db, app, web.

@@ -93,6 +93,11 @@ const LOG_BACKGROUND = Math.log(BACKGROUND_DENSITY);
 const SQRT_2PI = Math.sqrt(2 * Math.PI);
 /** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
 const PLAN_SHARE = 0.6;
+/** Or: restarts in which the service followed the dependency, with at least this share. */
+const PLAN_RESTARTS = 2;
+const PLAN_RESTART_SHARE = 0.2;
+/** Share of the machines below which initializations around one make it a restart. */
+const RESTART_MACHINES = 0.5;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
 const MIN_CONSISTENCY = 0.9;
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
@@ -251,6 +256,8 @@ export function analyzeDependencies(
   const Wt = new Float64Array(N);
   const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
   const initCount = new Int32Array(n);
+  const machineIds = new Map<string, number>();
+  const M = new Int32Array(N);
   const lambda = halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
   for (let i = 0; i < N; i++) {
     const s = starts[i];
@@ -259,6 +266,8 @@ export function analyzeDependencies(
     S[i] = id;
     machinesOf[id].add(s.machine);
     initCount[id]++;
+    if (!machineIds.has(s.machine)) machineIds.set(s.machine, machineIds.size);
+    M[i] = machineIds.get(s.machine)!;
     let w = lambda ? Math.exp(-lambda * Math.abs(at - s.t)) : 1;
     const f = failures.get(`${s.service}\u0000${s.machine}`);
     if (f) {
@@ -368,6 +377,20 @@ export function analyzeDependencies(
   // several dependencies, each the latest only in some boots, together explain them all. The
   // score of a selected dependency is the kernel correlation over the initializations it
   // explains; its samples, how many.
+  // A restart: an initialization around which fewer than half the machines initialize anything
+  // (not a whole-site boot).
+  const isolated = new Uint8Array(N);
+  {
+    const perMachine = new Int32Array(machineIds.size);
+    let active = 0;
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < N; i++) {
+      while (hi < N && T[hi] <= T[i] + maxDelay) if (perMachine[M[hi++]]++ === 0) active++;
+      while (T[lo] < T[i] - maxDelay) if (--perMachine[M[lo++]] === 0) active--;
+      isolated[i] = active < RESTART_MACHINES * machineIds.size ? 1 : 0;
+    }
+  }
   const explained = method === 'full' ? selectDependencies() : undefined;
   const score = (a: number, b: number): number => {
     if (method === 'plain') {
@@ -379,7 +402,7 @@ export function analyzeDependencies(
   const samples = (a: number, b: number): number =>
     method === 'plain' ? cnt.get(a, b) : explained!.get(a * n + b)?.samples ?? 0;
 
-  function selectDependencies(): Map<number, { score: number; samples: number }> {
+  function selectDependencies(): Map<number, { score: number; samples: number; restarts: number }> {
     // Candidates of A: precede A consistently, with some kernel evidence; the best by kernel score.
     const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
     ker.forEach((a, b) => {
@@ -460,7 +483,7 @@ export function analyzeDependencies(
     const selected = new Uint8Array(C);
     const mu0 = exactKernel.peakDelay / 60_000;
     const localIndex = new Int32Array(N).fill(-1);
-    const result = new Map<number, { score: number; samples: number }>();
+    const result = new Map<number, { score: number; samples: number; restarts: number }>();
     const bgDensity = BACKGROUND_SHARE * BACKGROUND_DENSITY;
     const screened = new Int32Array(SCREENED);
     const screenedDelta = new Float64Array(SCREENED);
@@ -654,14 +677,16 @@ export function analyzeDependencies(
         let sw = 0;
         let swk = 0;
         let count = 0;
+        let iso = 0;
         for (let k = cStart[c]; k < cStart[c + 1]; k++) {
           const x = localIndex[cInit[k]];
           if (bindBy[x] !== c) continue;
           sw += w[x];
           swk += w[x] * kernel(cDelay[k] * 60_000);
           count++;
+          iso += isolated[cInit[k]];
         }
-        if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count });
+        if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts: iso });
         selected[c] = 0;
       }
       for (const i of inits) localIndex[i] = -1;
@@ -759,6 +784,9 @@ export function analyzeDependencies(
   //    hard edges come from a service's dependencies on a machine that together explain a clear
   //    share of its initializations (a false machine edge lengthens the plan).
   const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);
+  const machinePairs = (a: number, b: number, fn: (ma: string, mb: string) => void) => {
+    for (const ma of machinesOf[a]) for (const mb of machinesOf[b]) if (ma !== mb) fn(ma, mb);
+  };
   let planEdges = edges;
   if (method === 'full') {
     const explainedBy = new Map<string, number>(); // service \0 machine → initializations explained
@@ -772,19 +800,20 @@ export function analyzeDependencies(
     }
     planEdges = edges.filter(e => {
       const a = sid.get(e.service)!;
-      return [...machinesOf[sid.get(e.dependsOn)!]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
+      const b = sid.get(e.dependsOn)!;
+      // A dependency its service followed in restarts is no look-alike of a whole-site boot.
+      const followed = explained!.get(a * n + b)?.restarts ?? 0;
+      if (followed >= PLAN_RESTARTS && samples(a, b) >= PLAN_RESTART_SHARE * initCount[a]) return true;
+      return [...machinesOf[b]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
     });
   }
   const medge = new Map<string, Edge>();
   for (const e of planEdges) {
-    for (const ma of machinesOf[sid.get(e.service)!]) {
-      for (const mb of machinesOf[sid.get(e.dependsOn)!]) {
-        if (ma === mb) continue;
-        const k = `${ma}\u0000${mb}`;
-        const prev = medge.get(k);
-        if (!prev || prev.score < e.score) medge.set(k, { service: ma, dependsOn: mb, score: e.score });
-      }
-    }
+    machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
+      const k = `${ma}\u0000${mb}`;
+      const prev = medge.get(k);
+      if (!prev || prev.score < e.score) medge.set(k, { service: ma, dependsOn: mb, score: e.score });
+    });
   }
   const mlist = [...medge.values()].sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
   const mbroken = breakCycles(machineNames, mlist);
@@ -798,7 +827,9 @@ export function analyzeDependencies(
     );
   }
   // Accepted dependencies too weak to shape the plan still order machines where they can do so
-  // without closing a cycle or deepening the plan: a missed constraint costs a failed boot.
+  // without closing a cycle or making the plan deeper than its hard edges, or than the longest
+  // chain of accepted dependencies counted in machine changes: a missed constraint costs a failed
+  // boot, a false one a longer recovery.
   const planEdgeSet = new Set(planEdges);
   const machineEdges = [...mbroken.edges];
   if (method === 'full') {
@@ -809,25 +840,33 @@ export function analyzeDependencies(
         return Infinity;
       }
     };
-    let current = depth(machineEdges);
+    const hops = new Int32Array(n);
+    const dependsOn: number[][] = serviceNames.map(() => []);
+    for (const e of edges) dependsOn[sid.get(e.service)!].push(sid.get(e.dependsOn)!);
+    let longest = 0;
+    for (const x of generations(serviceNames, edges).flat()) {
+      const a = sid.get(x)!;
+      for (const b of dependsOn[a]) {
+        const change = [...machinesOf[a]].some(m => !machinesOf[b].has(m)) ? 1 : 0;
+        hops[a] = Math.max(hops[a], hops[b] + change);
+      }
+      longest = Math.max(longest, hops[a]);
+    }
+    const cap = Math.max(depth(machineEdges), longest + 1);
     const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
     const weaker = edges
       .filter(e => !planEdgeSet.has(e))
       .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
     for (const e of weaker) {
-      for (const ma of machinesOf[sid.get(e.service)!]) {
-        for (const mb of machinesOf[sid.get(e.dependsOn)!]) {
-          const k = `${ma}\u0000${mb}`;
-          if (ma === mb || have.has(k)) continue;
-          const candidate = { service: ma, dependsOn: mb, score: e.score };
-          const d = depth([...machineEdges, candidate]);
-          if (d <= current) {
-            machineEdges.push(candidate);
-            have.add(k);
-            current = d;
-          }
+      machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
+        const k = `${ma}\u0000${mb}`;
+        if (have.has(k)) return;
+        const candidate = { service: ma, dependsOn: mb, score: e.score };
+        if (depth([...machineEdges, candidate]) <= cap) {
+          machineEdges.push(candidate);
+          have.add(k);
         }
-      }
+      });
     }
   }
   // Waves: generations of the plan, each machine placed within its slack by when its first
@@ -844,20 +883,15 @@ export function analyzeDependencies(
   for (const e of machineEdges) waitsFor.get(e.service)!.push(e.dependsOn);
 
   // 7. Signed correlation matrix.
-  const matrix: number[][] = [];
-  for (let r = 0; r < n; r++) {
-    const row = new Array<number>(n);
-    for (let c = 0; c < n; c++) {
-      if (r === c) {
-        row[c] = 0;
-        continue;
-      }
-      const rc = round(score(r, c));
-      const cr = round(score(c, r));
-      row[c] = rc >= cr ? rc : -cr;
-    }
-    matrix.push(row);
-  }
+  const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
+  const signed = (r: number, c: number) => {
+    const rc = round(score(r, c));
+    const cr = round(score(c, r));
+    matrix[r][c] = rc >= cr ? rc : -cr;
+    matrix[c][r] = cr >= rc ? cr : -rc;
+  };
+  if (explained) for (const key of explained.keys()) signed(Math.floor(key / n), key % n);
+  else ker.forEach((r, c) => signed(r, c));
 
   return {
     services: serviceNames.map((s, i) => ({ service: s, machines: [...machinesOf[i]].sort(byName), initializations: initCount[i] })),
