@@ -377,20 +377,6 @@ export function analyzeDependencies(
   // several dependencies, each the latest only in some boots, together explain them all. The
   // score of a selected dependency is the kernel correlation over the initializations it
   // explains; its samples, how many.
-  // A restart: an initialization around which fewer than half the machines initialize anything
-  // (not a whole-site boot).
-  const isolated = new Uint8Array(N);
-  {
-    const perMachine = new Int32Array(machineIds.size);
-    let active = 0;
-    let lo = 0;
-    let hi = 0;
-    for (let i = 0; i < N; i++) {
-      while (hi < N && T[hi] <= T[i] + maxDelay) if (perMachine[M[hi++]]++ === 0) active++;
-      while (T[lo] < T[i] - maxDelay) if (--perMachine[M[lo++]] === 0) active--;
-      isolated[i] = active < RESTART_MACHINES * machineIds.size ? 1 : 0;
-    }
-  }
   const explained = method === 'full' ? selectDependencies() : undefined;
   const score = (a: number, b: number): number => {
     if (method === 'plain') {
@@ -403,6 +389,20 @@ export function analyzeDependencies(
     method === 'plain' ? cnt.get(a, b) : explained!.get(a * n + b)?.samples ?? 0;
 
   function selectDependencies(): Map<number, { score: number; samples: number; restarts: number }> {
+    // A restart: an initialization around which fewer than half the machines initialize anything
+    // (not a whole-site boot).
+    const isRestart = new Uint8Array(N);
+    {
+      const perMachine = new Int32Array(machineIds.size);
+      let active = 0;
+      let lo = 0;
+      let hi = 0;
+      for (let i = 0; i < N; i++) {
+        while (hi < N && T[hi] <= T[i] + maxDelay) if (perMachine[M[hi++]]++ === 0) active++;
+        while (T[lo] < T[i] - maxDelay) if (--perMachine[M[lo++]] === 0) active--;
+        isRestart[i] = active < RESTART_MACHINES * machineIds.size ? 1 : 0;
+      }
+    }
     // Candidates of A: precede A consistently, with some kernel evidence; the best by kernel score.
     const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
     ker.forEach((a, b) => {
@@ -677,16 +677,16 @@ export function analyzeDependencies(
         let sw = 0;
         let swk = 0;
         let count = 0;
-        let iso = 0;
+        let restarts = 0;
         for (let k = cStart[c]; k < cStart[c + 1]; k++) {
           const x = localIndex[cInit[k]];
           if (bindBy[x] !== c) continue;
           sw += w[x];
           swk += w[x] * kernel(cDelay[k] * 60_000);
           count++;
-          iso += isolated[cInit[k]];
+          restarts += isRestart[cInit[k]];
         }
-        if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts: iso });
+        if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts });
         selected[c] = 0;
       }
       for (const i of inits) localIndex[i] = -1;
@@ -782,7 +782,8 @@ export function analyzeDependencies(
 
   // 6. Machines: a machine waits for the machines hosting what its services depend on. The plan's
   //    hard edges come from a service's dependencies on a machine that together explain a clear
-  //    share of its initializations (a false machine edge lengthens the plan).
+  //    share of its initializations, or that it followed in restarts (a false machine edge
+  //    lengthens the plan).
   const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);
   const machinePairs = (a: number, b: number, fn: (ma: string, mb: string) => void) => {
     for (const ma of machinesOf[a]) for (const mb of machinesOf[b]) if (ma !== mb) fn(ma, mb);
