@@ -211,6 +211,31 @@ describe('analysis', () => {
     for (const d of r.dependencies) expect(d.samples / 40).toBeLessThan(0.6);
     expect(r.waves).toEqual([['m1', 'm2', 'm4'], ['m3']]);
   });
+  it('restarts that cascade tell a dependency from a look-alike on another machine', () => {
+    // Twelve stacks: api-i (machine a-i%3) waits 10-14 min for db-i (machine d-i%3). mirror
+    // (machine r) replicates db-0 and restarts 1.5 min after it, in whole-site boots and when d-0
+    // reboots (api-0 then restarts too), so it always starts last before api-0, at delays nearer
+    // the kernel's peak: by timing alone, mirror is the better fit. But when r reboots alone,
+    // api-0 stays up, while when a d machine reboots, its apis restart.
+    const rnd = prng(11);
+    const events: InitializationEvent[] = [];
+    const stack = (i: number, db: number) => {
+      events.push(start(db, `db-${i}`, `d-${i % 3}`), start(db + (10 + 4 * rnd()) * MIN, `api-${i}`, `a-${i % 3}`));
+      if (i === 0) events.push(start(db + 1.5 * MIN, 'mirror', 'r'));
+    };
+    for (let b = 0; b < 30; b++) {
+      const t = T0 + b * DAY;
+      for (let i = 0; i < 12; i++) stack(i, t + rnd() * 20 * MIN);
+      // Between boots: one d machine reboots, and r does.
+      const d = b % 3;
+      const reboot = t + 10 * 3_600_000;
+      for (let i = d; i < 12; i += 3) stack(i, reboot + rnd() * 3 * MIN);
+      events.push(start(t + 16 * 3_600_000, 'mirror', 'r'));
+    }
+    const r = analyzeDependencies(events);
+    expect(r.dependencies.filter(x => x.service === 'api-0').map(x => x.dependsOn)).toEqual(['db-0']);
+    expect(r.machineDependencies.find(m => m.machine === 'a-0')!.waitsFor).toEqual(['d-0']);
+  });
   it('a dependency seen in a few boots gives way to the order seen in every boot', () => {
     // In 30 boots web starts 10 min after app, app 10 min after db. In 6 other boots db started
     // 10 min after web (a restart of db alone). The order stays db, app, web.

@@ -96,8 +96,15 @@ const PLAN_SHARE = 0.6;
 /** Or: restarts in which the service followed the dependency, with at least this share. */
 const PLAN_RESTARTS = 2;
 const PLAN_RESTART_SHARE = 0.2;
-/** Share of the machines below which initializations around one make it a restart. */
-const RESTART_MACHINES = 0.5;
+/** Share of the services below which initializations around one make it a restart. */
+const RESTART_SERVICES = 0.5;
+/** Restarts say something only where dependencies are followed this much more often than other candidates. */
+const FOLLOW_MARGIN = 0.2;
+/**
+ * A followed restart counts half: one upstream restart makes its dependents follow each other
+ * too, so other candidates are followed more often than epsilon, their average, says.
+ */
+const FOLLOWED_WEIGHT = 0.5;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
 const MIN_CONSISTENCY = 0.9;
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
@@ -388,19 +395,84 @@ export function analyzeDependencies(
   const samples = (a: number, b: number): number =>
     method === 'plain' ? cnt.get(a, b) : explained!.get(a * n + b)?.samples ?? 0;
 
+  // Restarts outside whole-site boots are near-interventions: when a dependency on another
+  // machine restarts while A is up, A restarts after it if it cascades at all (a dependent that
+  // loses its dependency fails and comes back), and a service A does not depend on is followed
+  // only by chance. How often dependencies are followed (rho) and how often other candidates are
+  // (epsilon) is learned from a first selection; where cascades happen (rho clearly above
+  // epsilon), each candidate's followed and unfollowed restarts weigh as the log-likelihood ratio
+  // of the two. Where restarts never cascade, they say nothing either way.
+  function followEvidence(
+    candA: number[],
+    candB: number[],
+    isRestart: Uint8Array,
+    first: Map<number, { score: number }>,
+  ): Float64Array | undefined {
+    const C = candA.length;
+    const timesOf: number[][] = serviceNames.map(() => []);
+    const restartsOf: number[][] = serviceNames.map(() => []);
+    for (let i = 0; i < N; i++) {
+      timesOf[S[i]].push(T[i]);
+      if (isRestart[i]) restartsOf[S[i]].push(T[i]);
+    }
+    const any = (list: number[], from: number, to: number) => {
+      const k = lowerBound(list, from);
+      return k < list.length && list[k] <= to;
+    };
+    // What A depends on through the first selection, directly or not: followed through a chain
+    // of restarts, neither a dependency nor unrelated.
+    const firstDeps: number[][] = serviceNames.map(() => []);
+    for (const key of first.keys()) firstDeps[Math.floor(key / n)].push(key % n);
+    let ancestorsOf = -1;
+    let ancestorSet = new Set<number>();
+    const ancestors = (a: number) => {
+      if (ancestorsOf === a) return ancestorSet;
+      ancestorsOf = a;
+      ancestorSet = new Set<number>();
+      const stack = [...firstDeps[a]];
+      while (stack.length) {
+        const b = stack.pop()!;
+        if (ancestorSet.has(b)) continue;
+        ancestorSet.add(b);
+        stack.push(...firstDeps[b]);
+      }
+      return ancestorSet;
+    };
+    const followed = new Int32Array(C);
+    const unfollowed = new Int32Array(C);
+    const counts = [0, 0, 0, 0]; // followed, unfollowed: of first-selected dependencies, of the others
+    for (let c = 0; c < C; c++) {
+      const a = candA[c];
+      const b = candB[c];
+      if ([...machinesOf[b]].some(mb => machinesOf[a].has(mb))) continue; // a machine reboot restarts both anyway
+      for (const t of restartsOf[b]) {
+        if (any(timesOf[a], t - maxDelay, t)) continue; // A was not up
+        if (any(timesOf[a], t + minDelay, t + maxDelay)) followed[c]++;
+        else unfollowed[c]++;
+      }
+      const k = first.has(a * n + b) ? 0 : ancestors(a).has(b) ? -1 : 2;
+      if (k < 0) continue;
+      counts[k] += followed[c];
+      counts[k + 1] += unfollowed[c];
+    }
+    const rho = (counts[0] + 1) / (counts[0] + counts[1] + 2);
+    const epsilon = (counts[2] + 1) / (counts[2] + counts[3] + 2);
+    if (!(rho > epsilon + FOLLOW_MARGIN)) return undefined;
+    const yes = Math.log(rho / epsilon);
+    const no = Math.log((1 - rho) / (1 - epsilon));
+    return Float64Array.from(followed, (f, c) => FOLLOWED_WEIGHT * f * yes + unfollowed[c] * no);
+  }
   function selectDependencies(): Map<number, { score: number; samples: number; restarts: number }> {
-    // A restart: an initialization around which fewer than half the machines initialize anything
-    // (not a whole-site boot).
+    // A restart: an initialization around which fewer than half the services initialize (not a
+    // whole-site boot).
     const isRestart = new Uint8Array(N);
     {
-      const perMachine = new Int32Array(machineIds.size);
-      let active = 0;
-      let lo = 0;
-      let hi = 0;
-      for (let i = 0; i < N; i++) {
-        while (hi < N && T[hi] <= T[i] + maxDelay) if (perMachine[M[hi++]]++ === 0) active++;
-        while (T[lo] < T[i] - maxDelay) if (--perMachine[M[lo++]] === 0) active--;
-        isRestart[i] = active < RESTART_MACHINES * machineIds.size ? 1 : 0;
+      const seen = new Int32Array(n);
+      let distinct = 0;
+      for (let i = 0, lo = 0, hi = 0; i < N; i++) {
+        while (hi < N && T[hi] <= T[i] + maxDelay) if (seen[S[hi++]]++ === 0) distinct++;
+        while (T[lo] < T[i] - maxDelay) if (--seen[S[lo++]] === 0) distinct--;
+        isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
       }
     }
     // Candidates of A: precede A consistently, with some kernel evidence; the best by kernel score.
@@ -487,10 +559,12 @@ export function analyzeDependencies(
     const bgDensity = BACKGROUND_SHARE * BACKGROUND_DENSITY;
     const screened = new Int32Array(SCREENED);
     const screenedDelta = new Float64Array(SCREENED);
-    for (let a = 0; a < n; a++) {
+    // Selects A's dependencies among its candidates; `evidence[c]` (nats) is what candidate c's
+    // restarts say beyond timing (see below).
+    const selectFor = (a: number, evidence?: Float64Array) => {
       const c0 = candStart[a];
       const c1 = candStart[a + 1];
-      if (c0 === c1) continue;
+      if (c0 === c1) return;
       // A's initializations with a candidate before them, in local indices.
       const inits = initsWithEntries.subarray(initStart[a], initStart[a + 1]);
       inits.forEach((i, x) => (localIndex[i] = x));
@@ -562,7 +636,7 @@ export function analyzeDependencies(
       for (let c = c0; c < c1; c++) {
         let local = true;
         for (const mb of machinesOf[candB[c]]) if (!machinesOf[a].has(mb)) local = false;
-        cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m));
+        cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m)) - (evidence ? evidence[c] : 0);
       }
       // Stepwise search on the penalised log-likelihood: take the best addition, else the best
       // removal, until neither pays. Run from no dependency and from all candidates (several
@@ -690,6 +764,17 @@ export function analyzeDependencies(
         selected[c] = 0;
       }
       for (const i of inits) localIndex[i] = -1;
+    };
+    for (let a = 0; a < n; a++) selectFor(a);
+    const evidence = followEvidence(candA, candB, isRestart, result);
+    if (evidence) {
+      for (let a = 0; a < n; a++) {
+        let any = false;
+        for (let c = candStart[a]; c < candStart[a + 1]; c++) any ||= evidence[c] !== 0;
+        if (!any) continue;
+        for (let c = candStart[a]; c < candStart[a + 1]; c++) result.delete(a * n + candB[c]);
+        selectFor(a, evidence);
+      }
     }
     return result;
   }
@@ -808,7 +893,7 @@ export function analyzeDependencies(
       return [...machinesOf[b]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
     });
   }
-  const medge = new Map<string, Edge>();
+const medge = new Map<string, Edge>();
   for (const e of planEdges) {
     machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
       const k = `${ma}\u0000${mb}`;
