@@ -22,6 +22,11 @@ export interface Config {
       serviceMap?: { [name: string]: string };
       /** Half-life of an initialization's weight with its age, e.g. `90d`. */
       halfLife?: string;
+      /**
+       * Delay after a dependency at which a dependent's start counts most, e.g. `5m`. Default 10m.
+       * The analysis warns when the dependencies it sees mostly start far from it.
+       */
+      kernelPeak?: string;
     };
     events?: {
       /** Largest accepted POST /events body. Default `10mb`. */

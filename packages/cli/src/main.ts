@@ -14,6 +14,7 @@ import {
   EventFormat,
   EventLineParser,
   EventParseError,
+  KernelOptions,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 
@@ -108,6 +109,8 @@ export interface AnalyzeCliOptions {
   format?: EventFormat;
   json?: boolean;
   lenient?: boolean;
+  /** Minutes after a dependency at which a dependent's start counts most. */
+  kernelPeak?: string;
   /** Reports reading progress on big inputs. */
   onProgress?: (file: string, lines: number) => void;
 }
@@ -119,6 +122,12 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     threshold = Number(opts.threshold);
     if (!(threshold > 0 && threshold <= 1)) throw new InputError(`--threshold: expected a number in (0, 1], got '${opts.threshold}'`);
   }
+  let kernel: KernelOptions | undefined;
+  if (opts.kernelPeak !== undefined) {
+    const minutes = Number(opts.kernelPeak);
+    if (!(minutes > 1 && minutes < 60)) throw new InputError(`--kernel-peak: expected minutes between 1 and 60, got '${opts.kernelPeak}'`);
+    kernel = { peakDelay: minutes * 60_000 };
+  }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
   const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress });
@@ -127,7 +136,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   let result: AnalysisResult;
   try {
-    result = analyzeDependencies(read.events, { threshold, at, map, skipped: read.skipped });
+    result = analyzeDependencies(read.events, { threshold, at, map, kernel, skipped: read.skipped });
   } catch (e) {
     if (e instanceof AnalysisInputError) {
       throw new InputError(`${e.message} (${read.lines} lines read, ${read.ignored} irrelevant records, ${read.skipped} skipped)`);
@@ -184,6 +193,7 @@ export async function main(argv: string[], io: Io = { stdout: t => process.stdou
     .addOption(new Option('--format <format>', 'force the input format').choices(EVENT_FORMATS))
     .option('--json', 'print one JSON document')
     .option('--lenient', 'skip and count malformed lines instead of failing')
+    .option('--kernel-peak <minutes>', "delay after a dependency at which a dependent's start counts most (default 10)")
     .exitOverride()
     .action(async (files: string[], opts: AnalyzeCliOptions) => {
       // Progress goes to a terminal only, never into a pipe or a captured stream.

@@ -88,6 +88,9 @@ export const recoveryPlugin = createBackendPlugin({
           halfLifeMs: config.has('recovery.analysis.halfLife')
             ? durationMs(config, 'recovery.analysis.halfLife', '90d')
             : undefined,
+          kernelPeakMs: config.has('recovery.analysis.kernelPeak')
+            ? durationMs(config, 'recovery.analysis.kernelPeak', '10m')
+            : undefined,
         });
         const plans = new PlanService(graphs, analyses);
         const captures = new CaptureService(

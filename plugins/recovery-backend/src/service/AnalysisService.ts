@@ -20,6 +20,8 @@ export interface AnalysisServiceOptions {
   /** Technical names in the logs (exact or `/regex/`) to catalog entity names. */
   serviceMap?: ServiceMap;
   halfLifeMs?: number;
+  /** Where the delay kernel peaks. */
+  kernelPeakMs?: number;
 }
 
 /** A stored analysis: the engine's result plus which entity each analysed name is. */
@@ -70,6 +72,7 @@ export class AnalysisService implements InferenceSource {
       result = analyzeDependencies(events, {
         threshold: this.options.threshold,
         halfLife: this.options.halfLifeMs,
+        kernel: this.options.kernelPeakMs === undefined ? undefined : { peakDelay: this.options.kernelPeakMs },
       });
     } catch (error) {
       if (error instanceof AnalysisInputError) {

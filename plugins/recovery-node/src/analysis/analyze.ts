@@ -123,6 +123,14 @@ function lowerBound(arr: Float64Array | number[], x: number): number {
   return lo;
 }
 
+/** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
+interface Explained {
+  score: number;
+  samples: number;
+  restarts: number;
+  delay: number;
+}
+
 /** A no-initialization input is an error of its own kind, so callers can tell it apart. */
 export class AnalysisInputError extends Error {}
 
@@ -462,7 +470,7 @@ export function analyzeDependencies(
     const no = Math.log((1 - rho) / (1 - epsilon));
     return Float64Array.from(followed, (f, c) => FOLLOWED_WEIGHT * f * yes + unfollowed[c] * no);
   }
-  function selectDependencies(): Map<number, { score: number; samples: number; restarts: number }> {
+  function selectDependencies(): Map<number, Explained> {
     // A restart: an initialization around which fewer than half the services initialize (not a
     // whole-site boot).
     const isRestart = new Uint8Array(N);
@@ -555,7 +563,7 @@ export function analyzeDependencies(
     const selected = new Uint8Array(C);
     const mu0 = exactKernel.peakDelay / 60_000;
     const localIndex = new Int32Array(N).fill(-1);
-    const result = new Map<number, { score: number; samples: number; restarts: number }>();
+    const result = new Map<number, Explained>();
     const bgDensity = BACKGROUND_SHARE * BACKGROUND_DENSITY;
     const screened = new Int32Array(SCREENED);
     const screenedDelta = new Float64Array(SCREENED);
@@ -752,15 +760,17 @@ export function analyzeDependencies(
         let swk = 0;
         let count = 0;
         let restarts = 0;
+        let swd = 0;
         for (let k = cStart[c]; k < cStart[c + 1]; k++) {
           const x = localIndex[cInit[k]];
           if (bindBy[x] !== c) continue;
           sw += w[x];
           swk += w[x] * kernel(cDelay[k] * 60_000);
+          swd += w[x] * cDelay[k];
           count++;
           restarts += isRestart[cInit[k]];
         }
-        if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts });
+        if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw });
         selected[c] = 0;
       }
       for (const i of inits) localIndex[i] = -1;
@@ -855,6 +865,17 @@ export function analyzeDependencies(
     const samples = samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!;
     return { service: e.service, dependsOn: e.dependsOn, score: e.score, samples, confidence: samples >= minSamples ? 'high' : 'low' };
   });
+  // Dependencies the boots show that the kernel scores under the threshold: most often a kernel
+  // whose peak does not fit how soon these services start after what they wait for.
+  if (explained) {
+    const under = [...explained.values()].filter(x => round(x.score) < threshold);
+    if (under.length >= 3 && under.length >= 0.25 * explained.size) {
+      const delays = under.map(x => x.delay).sort((x, y) => x - y);
+      warnings.push(
+        `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delays[delays.length >> 1].toFixed(1)} min after them, where the delay kernel (peak ${(exactKernel.peakDelay / 60_000).toFixed(0)} min) gives them little weight; a kernel that peaks nearer that delay would count them`,
+      );
+    }
+  }
   const low = dependencies.filter(d => d.confidence === 'low');
   if (low.length) {
     warnings.push(
