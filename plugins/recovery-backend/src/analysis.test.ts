@@ -42,7 +42,7 @@ function catalog(): Entity[] {
   return [system, ...machines, ...services];
 }
 
-async function start() {
+async function start(analysis: Record<string, unknown> = {}) {
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
@@ -50,7 +50,7 @@ async function start() {
       mockServices.rootConfig.factory({
         data: {
           recovery: {
-            analysis: { serviceMap: history.map.services },
+            analysis: { serviceMap: history.map.services, ...analysis },
             events: { maxRequestSize: '2mb' },
           },
         },
@@ -109,6 +109,16 @@ describe('initialization events and dependency analysis through the API', () => 
     const newest = await request(server).get('/api/recovery/analysis/system/default/generated');
     expect(newest.body.id).not.toBe(analysed.body.id);
     expect(newest.body.result.dependencies).toEqual(analysed.body.result.dependencies);
+  });
+
+  it('takes the kernel peak from config', async () => {
+    // Services here start 6-18 min after their dependencies; a kernel peaking at 20 min scores
+    // most of them under the threshold, and the stored result says why.
+    const server = await start({ kernelPeak: '20m' });
+    await request(server).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(history.events).join('\n'));
+    const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/generated' });
+    expect(analysed.status).toBe(201);
+    expect(analysed.body.result.warnings.join('\n')).toMatch(/score under the threshold 0\.7: .* the delay kernel \(peak 20 min\)/);
   });
 
   it('accepts journald and docker exports', async () => {
