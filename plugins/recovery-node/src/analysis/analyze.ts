@@ -414,7 +414,7 @@ export function analyzeDependencies(
     candA: number[],
     candB: number[],
     isRestart: Uint8Array,
-    first: Map<number, { score: number }>,
+    first: Map<number, Explained>,
   ): Float64Array | undefined {
     const C = candA.length;
     const timesOf: number[][] = serviceNames.map(() => []);
