@@ -10,6 +10,7 @@ import {
   AnalysisInputError,
   AnalysisResult,
   compileServiceMap,
+  DEFAULT_KERNEL,
   EVENT_FORMATS,
   EventFormat,
   EventLineParser,
@@ -124,9 +125,13 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
-    const minutes = Number(opts.kernelPeak);
-    if (!(minutes > 1 && minutes < 60)) throw new InputError(`--kernel-peak: expected minutes between 1 and 60, got '${opts.kernelPeak}'`);
-    kernel = { peakDelay: minutes * 60_000 };
+    // The peak must lie strictly between the kernel's own bounds.
+    const { minDelay, maxDelay } = DEFAULT_KERNEL;
+    const peakDelay = Number(opts.kernelPeak) * 60_000;
+    if (!(peakDelay > minDelay && peakDelay < maxDelay)) {
+      throw new InputError(`--kernel-peak: expected minutes between ${minDelay / 60_000} and ${maxDelay / 60_000}, got '${opts.kernelPeak}'`);
+    }
+    kernel = { peakDelay };
   }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;

@@ -271,8 +271,6 @@ export function analyzeDependencies(
   const Wt = new Float64Array(N);
   const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
   const initCount = new Int32Array(n);
-  const machineIds = new Map<string, number>();
-  const M = new Int32Array(N);
   const lambda = halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
   for (let i = 0; i < N; i++) {
     const s = starts[i];
@@ -281,8 +279,6 @@ export function analyzeDependencies(
     S[i] = id;
     machinesOf[id].add(s.machine);
     initCount[id]++;
-    if (!machineIds.has(s.machine)) machineIds.set(s.machine, machineIds.size);
-    M[i] = machineIds.get(s.machine)!;
     let w = lambda ? Math.exp(-lambda * Math.abs(at - s.t)) : 1;
     const f = failures.get(`${s.service}\u0000${s.machine}`);
     if (f) {
@@ -914,7 +910,7 @@ export function analyzeDependencies(
       return [...machinesOf[b]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
     });
   }
-const medge = new Map<string, Edge>();
+  const medge = new Map<string, Edge>();
   for (const e of planEdges) {
     machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
       const k = `${ma}\u0000${mb}`;
