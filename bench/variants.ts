@@ -3,8 +3,9 @@
  * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, every
  * reboot cascading or none, noisier logs, smaller and larger sites), 8 seeds each. Per variant:
  * how many histories fail a "must" (a true dependency violated by serviceOrder, machineOrder or
- * waves, or more waves than the truth's depth), and mean recall and precision. Informational:
- * exits 0; `bench:analysis` is the gate.
+ * waves, or more waves than the truth's depth), and mean recall and precision; with
+ * BENCH_VERBOSE=1 also which must each failing history breaks. Informational: exits 0;
+ * `bench:analysis` is the gate.
  */
 import { analyzeDependencies } from '../plugins/recovery-node/src';
 import { evaluate } from './evaluate';
@@ -33,6 +34,8 @@ const variants: Array<[string, Partial<GeneratorOptions>]> = [
   ['150 services, 5 machines', { machines: 5, services: 150 }],
 ];
 const seeds = (process.env.BENCH_SEEDS ?? '11,22,33,44,55,66,77,88').split(',').map(Number);
+// BENCH_VERBOSE=1: which must each failing history breaks.
+const verbose = Boolean(process.env.BENCH_VERBOSE);
 let runs = 0;
 let failedRuns = 0;
 let recall = 0;
@@ -45,7 +48,14 @@ for (const [name, options] of variants) {
   for (const seed of seeds) {
     const h = generateHistory({ ...medium, ...options, seed } as GeneratorOptions);
     const e = evaluate(analyzeDependencies(h.events, { map: h.map }), h.truth);
-    if (e.violatedServiceOrder || e.violatedMachineOrder || e.violatedWaves || e.waves > e.truthDepth) failed++;
+    if (e.violatedServiceOrder || e.violatedMachineOrder || e.violatedWaves || e.waves > e.truthDepth) {
+      failed++;
+      if (verbose) {
+        console.log(
+          `  seed ${seed}: violated by serviceOrder ${e.violatedServiceOrder}, machineOrder ${e.violatedMachineOrder}, waves ${e.violatedWaves}; ${e.waves} waves, truth depth ${e.truthDepth}`,
+        );
+      }
+    }
     r += e.recall;
     p += e.precision;
   }

@@ -73,6 +73,8 @@ const DAY = 86_400_000;
 const CANDIDATE_FLOOR = 0.5;
 /** Candidate dependencies per dependent (best kernel scores). */
 const MAX_CANDIDATES = 16;
+/** Restarts of a service on another machine that a dependent must have followed to make it a candidate whatever its kernel score. */
+const FOLLOWED_CANDIDATE = 2;
 /** Steps of the dependency search refit the model for this many of the best-screened changes. */
 const SCREENED = 3;
 /**
@@ -90,7 +92,19 @@ const PRIOR_WEIGHT = 1;
 const BACKGROUND_SHARE = 0.05;
 const BACKGROUND_DENSITY = 1 / 60;
 const LOG_BACKGROUND = Math.log(BACKGROUND_DENSITY);
-const SQRT_2PI = Math.sqrt(2 * Math.PI);
+/**
+ * Shape of the dependent's delay model: a generalized normal with exponent 3, flatter on top and
+ * steeper at the edges than a normal (start delays are bounded), with its scale and norm per unit
+ * of standard deviation (Γ(1/3) = 2.6789385347, Γ(3/3) = 1).
+ */
+const DELAY_SHAPE = 3;
+const ALPHA_PER_SD = Math.sqrt(2.6789385347077476);
+const NORM_PER_SD = DELAY_SHAPE / (2 * ALPHA_PER_SD * 2.6789385347077476);
+/** Density of the delay model at v (minutes), weighted by the share not in the background. */
+function delayDensity(v: number, mu: number, sd: number): number {
+  const u = Math.abs(v - mu) / (sd * ALPHA_PER_SD);
+  return (((1 - BACKGROUND_SHARE) * NORM_PER_SD) / sd) * Math.exp(-u * u * u);
+}
 /** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
 const PLAN_SHARE = 0.6;
 /** Or: restarts in which the service followed the dependency, with at least this share. */
@@ -480,16 +494,41 @@ export function analyzeDependencies(
       }
     }
     // Candidates of A: precede A consistently, with some kernel evidence; the best by kernel score.
+    // Restarts of B that A followed (B on another machine): in a restart few services initialize,
+    // so a dependency that is never the latest in whole-site boots shows here.
+    const follows = new Map<number, number>();
+    {
+      const stampF = new Int32Array(n).fill(-1);
+      for (let i = 0; i < N; i++) {
+        if (!isRestart[i]) continue;
+        const b = S[i];
+        for (let j = i + 1; j < N && T[j] - T[i] <= maxDelay; j++) {
+          const a = S[j];
+          if (a === b || !isRestart[j] || T[j] - T[i] < minDelay || stampF[a] === i) continue;
+          stampF[a] = i;
+          if ([...machinesOf[a]].some(m => machinesOf[b].has(m))) continue;
+          follows.set(a * n + b, (follows.get(a * n + b) ?? 0) + 1);
+        }
+      }
+    }
     const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
+    const followedA: Array<Array<[number, number]>> = serviceNames.map(() => []);
     ker.forEach((a, b) => {
+      if (consistency(a, b) < MIN_CONSISTENCY) return;
       const c = cond(a, b);
-      if (c >= CANDIDATE_FLOOR && consistency(a, b) >= MIN_CONSISTENCY) perA[a].push([b, c]);
+      if (c >= CANDIDATE_FLOOR) perA[a].push([b, c]);
+      const f = follows.get(a * n + b) ?? 0;
+      if (f >= FOLLOWED_CANDIDATE) followedA[a].push([b, f]);
     });
     const candMap = new Map<number, number>();
     const candA: number[] = [];
     const candB: number[] = [];
     for (let a = 0; a < n; a++) {
       const list = perA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES);
+      const inList = new Set(list.map(x => x[0]));
+      for (const x of followedA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES)) {
+        if (!inList.has(x[0])) list.push(x);
+      }
       list.sort((x, y) => x[0] - y[0]);
       for (const [b] of list) {
         candMap.set(a * n + b, candA.length);
@@ -578,7 +617,7 @@ export function analyzeDependencies(
       const bindBy = new Int32Array(m);
       const trial = new Float64Array(m);
       const lpBinding = new Float64Array(m);
-      // The model of A's delay after its latest selected dependency: a normal (minutes) mixed with
+      // The model of A's delay after its latest selected dependency: delayDensity (minutes) mixed with
       // a uniform background over the window. fit() refits it to delays `d`, weighting each by how
       // likely it is not background under the current model, and returns the log-likelihood.
       let mu = mu0;
@@ -586,30 +625,30 @@ export function analyzeDependencies(
       let fitMu = mu;
       let fitSd = sd;
       const fit = (d: Float64Array): number => {
-        let s0 = PRIOR_WEIGHT;
-        let s1 = PRIOR_WEIGHT * mu0;
-        let s2 = PRIOR_WEIGHT * (PRIOR_SD * PRIOR_SD + mu0 * mu0);
-        const norm = (1 - BACKGROUND_SHARE) / (sd * SQRT_2PI);
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
         for (let x = 0; x < m; x++) {
           const v = d[x];
           if (v === Infinity) continue;
-          const z = (v - mu) / sd;
-          const f = norm * Math.exp(-0.5 * z * z);
+          const f = delayDensity(v, mu, sd);
           const r = (w[x] * f) / (f + bgDensity);
           s0 += r;
           s1 += r * v;
           s2 += r * v * v;
         }
-        fitMu = s1 / s0;
-        fitSd = Math.max(MIN_SD, Math.sqrt(Math.max(0, s2 / s0 - fitMu * fitMu)));
-        const fitNorm = (1 - BACKGROUND_SHARE) / (fitSd * SQRT_2PI);
+        // The prior pulls the mean towards the kernel's peak and keeps the spread from collapsing
+        // on few initializations; the spread is measured around the mean, so a delay far from the
+        // peak but steady keeps its small spread (and its best explanation).
+        fitMu = (s1 + PRIOR_WEIGHT * mu0) / (s0 + PRIOR_WEIGHT);
+        const squares = Math.max(0, s2 - 2 * fitMu * s1 + fitMu * fitMu * s0);
+        fitSd = Math.max(MIN_SD, Math.sqrt((squares + PRIOR_WEIGHT * PRIOR_SD * PRIOR_SD) / (s0 + PRIOR_WEIGHT)));
         let ll = 0;
         for (let x = 0; x < m; x++) {
           const v = d[x];
           if (v === Infinity) ll += w[x] * LOG_BACKGROUND;
           else {
-            const z = (v - fitMu) / fitSd;
-            ll += w[x] * Math.log(fitNorm * Math.exp(-0.5 * z * z) + bgDensity);
+            ll += w[x] * Math.log(delayDensity(v, fitMu, fitSd) + bgDensity);
           }
         }
         return ll;
@@ -661,11 +700,9 @@ export function analyzeDependencies(
         for (let step = 0; step < 4 * (c1 - c0); step++) {
           // Screen every addition and removal by its effect under the current model, then refit
           // the model for the most promising few only.
-          const norm = (1 - BACKGROUND_SHARE) / (sd * SQRT_2PI);
           const lp = (v: number) => {
             if (v === Infinity) return LOG_BACKGROUND;
-            const z = (v - mu) / sd;
-            return Math.log(norm * Math.exp(-0.5 * z * z) + bgDensity);
+            return Math.log(delayDensity(v, mu, sd) + bgDensity);
           };
           for (let x = 0; x < m; x++) lpBinding[x] = lp(binding[x]);
           screened.fill(-1);
@@ -943,11 +980,18 @@ export function analyzeDependencies(
         return Infinity;
       }
     };
+    const sub: Edge[] = [];
+    for (const [key, x] of explained!) {
+      const sc = round(x.score);
+      if (sc < threshold) sub.push({ service: serviceNames[Math.floor(key / n)], dependsOn: serviceNames[key % n], score: sc });
+    }
+    sub.sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+    const chainEdges = breakCycles(serviceNames, [...edges, ...sub]).edges;
     const hops = new Int32Array(n);
     const dependsOn: number[][] = serviceNames.map(() => []);
-    for (const e of edges) dependsOn[sid.get(e.service)!].push(sid.get(e.dependsOn)!);
+    for (const e of chainEdges) dependsOn[sid.get(e.service)!].push(sid.get(e.dependsOn)!);
     let longest = 0;
-    for (const x of generations(serviceNames, edges).flat()) {
+    for (const x of generations(serviceNames, chainEdges).flat()) {
       const a = sid.get(x)!;
       for (const b of dependsOn[a]) {
         const change = [...machinesOf[a]].some(m => !machinesOf[b].has(m)) ? 1 : 0;
@@ -960,6 +1004,7 @@ export function analyzeDependencies(
     const weaker = edges
       .filter(e => !planEdgeSet.has(e))
       .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+    weaker.push(...sub);
     for (const e of weaker) {
       machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
         const k = `${ma}\u0000${mb}`;
