@@ -121,6 +121,12 @@ describe('initialization events and dependency analysis through the API', () => 
     expect(analysed.body.result.warnings.join('\n')).toMatch(/score under the threshold 0\.7: .* the delay kernel \(peak 20 min\)/);
   });
 
+  it('refuses to start on a bad analysis setting, naming it', async () => {
+    await expect(start({ kernelPeak: '2h' })).rejects.toThrow(/recovery\.analysis\.kernelPeak: .*peak/);
+    await expect(start({ threshold: 1.5 })).rejects.toThrow('Invalid recovery.analysis.threshold 1.5: must be in (0, 1]');
+    await expect(start({ serviceMap: { '/svc-(/': 'x' } })).rejects.toThrow(/recovery\.analysis\.serviceMap: .*svc-\(/);
+  });
+
   it('accepts journald and docker exports', async () => {
     const server = await start();
     const sample = history.events.filter(e => e.type === 'start').slice(0, 20);

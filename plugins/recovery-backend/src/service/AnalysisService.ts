@@ -5,6 +5,7 @@ import {
   analyzeDependencies,
   AnalysisInputError,
   compileServiceMap,
+  createKernel,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -39,7 +40,23 @@ export class AnalysisService implements InferenceSource {
     private readonly graphs: CatalogGraphLoader,
     private readonly logger: LoggerService,
     private readonly options: AnalysisServiceOptions,
-  ) {}
+  ) {
+    // A bad setting fails the backend's start, not every scheduled analysis after it.
+    const { threshold, kernelPeakMs, serviceMap } = options;
+    if (!(threshold > 0 && threshold <= 1)) {
+      throw new Error(`Invalid recovery.analysis.threshold ${threshold}: must be in (0, 1]`);
+    }
+    try {
+      createKernel({ peakDelay: kernelPeakMs });
+    } catch (error) {
+      throw new Error(`Invalid recovery.analysis.kernelPeak: ${(error as Error).message}`);
+    }
+    try {
+      compileServiceMap(serviceMap);
+    } catch (error) {
+      throw new Error(`Invalid recovery.analysis.serviceMap: ${(error as Error).message}`);
+    }
+  }
 
   /** Analyses the boot history of one system's services; stores and returns the result. */
   async analyzeSystem(systemRef: string, stored?: InitializationEvent[]): Promise<SystemAnalysis> {
