@@ -493,7 +493,6 @@ export function analyzeDependencies(
         isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
       }
     }
-    // Candidates of A: precede A consistently, with some kernel evidence; the best by kernel score.
     // Restarts of B that A followed (B on another machine): in a restart few services initialize,
     // so a dependency that is never the latest in whole-site boots shows here.
     const follows = new Map<number, number>();
@@ -511,6 +510,8 @@ export function analyzeDependencies(
         }
       }
     }
+    // Candidates of A: precede A consistently; the best by kernel score, and those whose restarts
+    // A followed most often.
     const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
     const followedA: Array<Array<[number, number]>> = serviceNames.map(() => []);
     ker.forEach((a, b) => {
@@ -980,13 +981,16 @@ export function analyzeDependencies(
         return Infinity;
       }
     };
-    const sub: Edge[] = [];
+    // Dependencies the selection found but the kernel scores under the threshold (services that
+    // start sooner after what they wait for than the kernel expects) are not reported; the plan
+    // still counts them in the longest chain and tries them last among the weaker edges.
+    const underThreshold: Edge[] = [];
     for (const [key, x] of explained!) {
-      const sc = round(x.score);
-      if (sc < threshold) sub.push({ service: serviceNames[Math.floor(key / n)], dependsOn: serviceNames[key % n], score: sc });
+      const score = round(x.score);
+      if (score < threshold) underThreshold.push({ service: serviceNames[Math.floor(key / n)], dependsOn: serviceNames[key % n], score });
     }
-    sub.sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
-    const chainEdges = breakCycles(serviceNames, [...edges, ...sub]).edges;
+    underThreshold.sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+    const chainEdges = breakCycles(serviceNames, [...edges, ...underThreshold]).edges;
     const hops = new Int32Array(n);
     const dependsOn: number[][] = serviceNames.map(() => []);
     for (const e of chainEdges) dependsOn[sid.get(e.service)!].push(sid.get(e.dependsOn)!);
@@ -1004,7 +1008,7 @@ export function analyzeDependencies(
     const weaker = edges
       .filter(e => !planEdgeSet.has(e))
       .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
-    weaker.push(...sub);
+    weaker.push(...underThreshold);
     for (const e of weaker) {
       machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
         const k = `${ma}\u0000${mb}`;
