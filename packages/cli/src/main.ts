@@ -10,6 +10,7 @@ import {
   AnalysisInputError,
   AnalysisResult,
   compileServiceMap,
+  createKernel,
   DEFAULT_KERNEL,
   EVENT_FORMATS,
   EventFormat,
@@ -125,13 +126,14 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
-    // The peak must lie strictly between the kernel's own bounds.
-    const { minDelay, maxDelay } = DEFAULT_KERNEL;
-    const peakDelay = Number(opts.kernelPeak) * 60_000;
-    if (!(peakDelay > minDelay && peakDelay < maxDelay)) {
+    kernel = { peakDelay: Number(opts.kernelPeak) * 60_000 };
+    try {
+      createKernel(kernel);
+    } catch {
+      // The peak must lie strictly between the kernel's own bounds.
+      const { minDelay, maxDelay } = DEFAULT_KERNEL;
       throw new InputError(`--kernel-peak: expected minutes between ${minDelay / 60_000} and ${maxDelay / 60_000}, got '${opts.kernelPeak}'`);
     }
-    kernel = { peakDelay };
   }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;

@@ -35,6 +35,8 @@ export type SystemAnalysis = StoredAnalysis & {
  * its latest result to the boot plan.
  */
 export class AnalysisService implements InferenceSource {
+  private readonly mapName: (name: string) => string;
+
   constructor(
     private readonly events: EventStore,
     private readonly graphs: CatalogGraphLoader,
@@ -52,7 +54,7 @@ export class AnalysisService implements InferenceSource {
       throw new Error(`Invalid recovery.analysis.kernelPeak: ${(error as Error).message}`);
     }
     try {
-      compileServiceMap(serviceMap);
+      this.mapName = compileServiceMap(serviceMap);
     } catch (error) {
       throw new Error(`Invalid recovery.analysis.serviceMap: ${(error as Error).message}`);
     }
@@ -69,7 +71,6 @@ export class AnalysisService implements InferenceSource {
     for (const ref of [...graph.services.keys(), ...graph.machines.keys()]) {
       refByName.set(parseEntityRef(ref).name, ref);
     }
-    const mapName = compileServiceMap(this.options.serviceMap);
     const mapped: InitializationEvent[] = [];
     const machinesSeen = new Set<string>();
     const clocks: InitializationEvent[] = [];
@@ -78,7 +79,7 @@ export class AnalysisService implements InferenceSource {
         clocks.push(event);
         continue;
       }
-      const service = mapName(event.service);
+      const service = this.mapName(event.service);
       if (!graph.services.has(refByName.get(service) ?? '')) continue;
       mapped.push({ ...event, service });
       machinesSeen.add(event.machine);

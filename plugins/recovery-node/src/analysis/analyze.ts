@@ -95,11 +95,12 @@ const LOG_BACKGROUND = Math.log(BACKGROUND_DENSITY);
 /**
  * Shape of the dependent's delay model: a generalized normal with exponent 3, flatter on top and
  * steeper at the edges than a normal (start delays are bounded), with its scale and norm per unit
- * of standard deviation (Γ(1/3) = 2.6789385347, Γ(3/3) = 1).
+ * of standard deviation (GAMMA_THIRD is Γ(1/3); Γ(3/3) = 1).
  */
 const DELAY_SHAPE = 3;
-const ALPHA_PER_SD = Math.sqrt(2.6789385347077476);
-const NORM_PER_SD = DELAY_SHAPE / (2 * ALPHA_PER_SD * 2.6789385347077476);
+const GAMMA_THIRD = 2.6789385347077476;
+const ALPHA_PER_SD = Math.sqrt(GAMMA_THIRD);
+const NORM_PER_SD = DELAY_SHAPE / (2 * ALPHA_PER_SD * GAMMA_THIRD);
 /** Density of the delay model at v (minutes), weighted by the share not in the background. */
 function delayDensity(v: number, mu: number, sd: number): number {
   const u = Math.abs(v - mu) / (sd * ALPHA_PER_SD);
@@ -301,6 +302,8 @@ export function analyzeDependencies(
     }
     Wt[i] = w;
   }
+  // A reboot of a machine both run on restarts both: their restarts say nothing about each other.
+  const shareMachine = (a: number, b: number) => [...machinesOf[a]].some(m => machinesOf[b].has(m));
 
   // 3. One backward sweep over the time-sorted initializations; only pairs within the window cost
   //    anything, and every update goes to the row of the later initialization's service.
@@ -462,7 +465,7 @@ export function analyzeDependencies(
     for (let c = 0; c < C; c++) {
       const a = candA[c];
       const b = candB[c];
-      if ([...machinesOf[b]].some(mb => machinesOf[a].has(mb))) continue; // a machine reboot restarts both anyway
+      if (shareMachine(a, b)) continue;
       for (const t of restartsOf[b]) {
         if (any(timesOf[a], t - maxDelay, t)) continue; // A was not up
         if (any(timesOf[a], t + minDelay, t + maxDelay)) followed[c]++;
@@ -505,7 +508,7 @@ export function analyzeDependencies(
           const a = S[j];
           if (a === b || !isRestart[j] || T[j] - T[i] < minDelay || stampF[a] === i) continue;
           stampF[a] = i;
-          if ([...machinesOf[a]].some(m => machinesOf[b].has(m))) continue;
+          if (shareMachine(a, b)) continue;
           follows.set(a * n + b, (follows.get(a * n + b) ?? 0) + 1);
         }
       }
