@@ -257,6 +257,39 @@ describe('analysis', () => {
     expect(r.dependencies.filter(x => x.service === 'api').map(x => x.dependsOn)).toEqual(['config', 'db']);
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['c', 'd']);
   });
+  it('a machine whose services restart after another machine reboots on its own waits for it, whichever service there it needs', () => {
+    // api (a) waits for db (d) and for queue (k). queue starts first in every whole-site boot, so
+    // api's start never tells queue from any other early service. When k reboots on its own, queue
+    // and its neighbour restart, api fails at once and comes back 15-50 min later (retry backoff):
+    // too irregular a delay to single out queue, but a steady sign that a needs something on k.
+    // A machine rebooting itself at the same time is no follower.
+    const rnd = prng(5);
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 30; b++) {
+      const t = T0 + b * DAY;
+      const db = t + (30 + 5 * rnd()) * MIN;
+      events.push(start(t + 2 * rnd() * MIN, 'queue', 'k'), start(t + 3 * rnd() * MIN, 'queue-metrics', 'k'));
+      events.push(start(db, 'db', 'd'), start(db + (8 + 4 * rnd()) * MIN, 'api', 'a'));
+      for (let i = 0; i < 6; i++) events.push(start(t + 40 * rnd() * MIN, `x-${i}`, `x-${i % 3}`));
+      events.push(start(t + 3 * rnd() * MIN, 'y-0', 'y'), start(t + 3 * rnd() * MIN, 'y-1', 'y'));
+      if (b % 5 === 2) {
+        const reboot = t + 10 * 3_600_000;
+        const queue = reboot + (1 + rnd()) * MIN;
+        events.push(start(queue, 'queue', 'k'), start(reboot + (1 + 2 * rnd()) * MIN, 'queue-metrics', 'k'));
+        events.push({ time: reboot + 0.5 * MIN, machine: 'a', service: 'api', type: 'failure' });
+        events.push(start(queue + (15 + 35 * rnd()) * MIN, 'api', 'a'));
+        // y reboots on its own soon after: no sign that it waits for k.
+        const y = reboot + (20 + 10 * rnd()) * MIN;
+        events.push(start(y, 'y-0', 'y'), start(y + rnd() * MIN, 'y-1', 'y'));
+      }
+    }
+    const r = analyzeDependencies(events);
+    expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
+    expect(r.machineDependencies.find(m => m.machine === 'y')!.waitsFor).toEqual([]);
+    const wave = (m: string) => r.waves.findIndex(w => w.includes(m));
+    expect(wave('k')).toBeLessThan(wave('a'));
+    expect(wave('d')).toBeLessThan(wave('a'));
+  });
   it('services that start sooner than the kernel expects: no dependency reported, but the waves keep the order the boots show', () => {
     // A chain over four machines, each service 5.6-7 min after the one before: the default kernel
     // (peak 10 min) scores every link from 0.51 to 0.67, under the threshold of 0.7. The selection

@@ -284,6 +284,7 @@ export function analyzeDependencies(
   const T = new Float64Array(N);
   const S = new Int32Array(N);
   const Wt = new Float64Array(N);
+  const failedBefore = new Float64Array(N).fill(NaN);
   const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
   const initCount = new Int32Array(n);
   const lambda = halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
@@ -299,11 +300,26 @@ export function analyzeDependencies(
     if (f) {
       const j = lowerBound(f, s.t);
       if (j < f.length && f[j] - s.t <= failureWindow) w *= failureFactor;
+      // A service that failed shortly before starting again was knocked out, most often by a
+      // dependency going away: its restart is no reboot of its own machine.
+      if (j > 0 && s.t - f[j - 1] <= maxDelay) failedBefore[i] = f[j - 1];
     }
     Wt[i] = w;
   }
   // A reboot of a machine both run on restarts both: their restarts say nothing about each other.
   const shareMachine = (a: number, b: number) => [...machinesOf[a]].some(m => machinesOf[b].has(m));
+  // A restart: an initialization around which fewer than half the services initialize (not a
+  // whole-site boot).
+  const isRestart = new Uint8Array(N);
+  {
+    const seen = new Int32Array(n);
+    let distinct = 0;
+    for (let i = 0, lo = 0, hi = 0; i < N; i++) {
+      while (hi < N && T[hi] <= T[i] + maxDelay) if (seen[S[hi++]]++ === 0) distinct++;
+      while (T[lo] < T[i] - maxDelay) if (--seen[S[lo++]] === 0) distinct--;
+      isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
+    }
+  }
 
   // 3. One backward sweep over the time-sorted initializations; only pairs within the window cost
   //    anything, and every update goes to the row of the later initialization's service.
@@ -484,18 +500,6 @@ export function analyzeDependencies(
     return Float64Array.from(followed, (f, c) => FOLLOWED_WEIGHT * f * yes + unfollowed[c] * no);
   }
   function selectDependencies(): Map<number, Explained> {
-    // A restart: an initialization around which fewer than half the services initialize (not a
-    // whole-site boot).
-    const isRestart = new Uint8Array(N);
-    {
-      const seen = new Int32Array(n);
-      let distinct = 0;
-      for (let i = 0, lo = 0, hi = 0; i < N; i++) {
-        while (hi < N && T[hi] <= T[i] + maxDelay) if (seen[S[hi++]]++ === 0) distinct++;
-        while (T[lo] < T[i] - maxDelay) if (--seen[S[lo++]] === 0) distinct--;
-        isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
-      }
-    }
     // Restarts of B that A followed (B on another machine): in a restart few services initialize,
     // so a dependency that is never the latest in whole-site boots shows here.
     const follows = new Map<number, number>();
@@ -1023,6 +1027,71 @@ export function analyzeDependencies(
         }
       });
     }
+    for (const candidate of followedMachines()) {
+      const k = `${candidate.service}\u0000${candidate.dependsOn}`;
+      if (have.has(k)) continue;
+      if (depth([...machineEdges, candidate]) <= cap) {
+        machineEdges.push(candidate);
+        have.add(k);
+      }
+    }
+  }
+  // A machine rebooting on its own (restarts no failure of the same service preceded) stops
+  // everything it hosts: a machine whose services restart after it, without rebooting itself,
+  // waits for something there, whichever service that is. A knocked-out service follows the
+  // reboot nearest to its failure only. Machine edges followed in at least PLAN_RESTARTS such
+  // reboots and in most of them, most followed first.
+  function followedMachines(): Edge[] {
+    const M = machineNames.length;
+    const mIndex = new Map(machineNames.map((m, k) => [m, k]));
+    const own: number[][] = machineNames.map(() => []);
+    const reboots: Array<{ t: number; machine: number }> = [];
+    for (let i = 0; i < N; i++) {
+      if (!isRestart[i] || !Number.isNaN(failedBefore[i])) continue;
+      const k = mIndex.get(starts[i].machine)!;
+      const o = own[k];
+      if (o.length && T[i] - o[o.length - 1] <= maxDelay) continue;
+      o.push(T[i]);
+      reboots.push({ t: T[i], machine: k });
+    }
+    const rebootAt = reboots.map(r => r.t);
+    const rebootingNear = (k: number, t: number) => {
+      const j = lowerBound(own[k], t - maxDelay);
+      return j < own[k].length && own[k][j] <= t + maxDelay;
+    };
+    const counted = new Set<number>();
+    const followed = new Map<number, number>();
+    for (let i = 0; i < N; i++) {
+      if (!isRestart[i]) continue;
+      const a = mIndex.get(starts[i].machine)!;
+      let from = lowerBound(rebootAt, T[i] - maxDelay);
+      let to = lowerBound(rebootAt, T[i] - minDelay + 1);
+      const f = failedBefore[i];
+      if (!Number.isNaN(f)) {
+        let nearest = -1;
+        for (let e = from; e < to; e++) {
+          if (reboots[e].machine !== a && (nearest < 0 || Math.abs(rebootAt[e] - f) < Math.abs(rebootAt[nearest] - f))) nearest = e;
+        }
+        if (nearest < 0) continue;
+        from = nearest;
+        to = nearest + 1;
+      }
+      for (let e = from; e < to; e++) {
+        const b = reboots[e].machine;
+        if (b === a || counted.has(e * M + a) || rebootingNear(a, rebootAt[e])) continue;
+        counted.add(e * M + a);
+        followed.set(a * M + b, (followed.get(a * M + b) ?? 0) + 1);
+      }
+    }
+    const out: Array<Edge & { followed: number }> = [];
+    for (const [key, f] of followed) {
+      if (f < PLAN_RESTARTS) continue;
+      const a = Math.floor(key / M);
+      const b = key % M;
+      const chances = own[b].filter(t => !rebootingNear(a, t)).length;
+      if (2 * f > chances) out.push({ service: machineNames[a], dependsOn: machineNames[b], score: round(f / chances), followed: f });
+    }
+    return out.sort((x, y) => y.followed - x.followed || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
   }
   // Waves: generations of the plan, each machine placed within its slack by when its first
   // service typically starts in a boot.
