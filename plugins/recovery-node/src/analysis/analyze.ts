@@ -528,7 +528,6 @@ export function analyzeDependencies(
       const f = follows.get(a * n + b) ?? 0;
       if (f >= FOLLOWED_CANDIDATE) followedA[a].push([b, f]);
     });
-    const candMap = new Map<number, number>();
     const candA: number[] = [];
     const candB: number[] = [];
     for (let a = 0; a < n; a++) {
@@ -539,32 +538,43 @@ export function analyzeDependencies(
       }
       list.sort((x, y) => x[0] - y[0]);
       for (const [b] of list) {
-        candMap.set(a * n + b, candA.length);
         candA.push(a);
         candB.push(b);
       }
     }
     const C = candA.length;
-    const denseCand = n <= 3000 ? new Int32Array(n * n).fill(-1) : undefined;
-    if (denseCand) for (const [key, c] of candMap) denseCand[key] = c;
-    const candOf = (a: number, b: number) => (denseCand ? denseCand[a * n + b] : candMap.get(a * n + b) ?? -1);
-    // Second backward sweep, over candidate pairs only: each initialization's entries are its
-    // candidates' latest starts at least the minimum delay before it (delay in minutes).
+    const candStart = new Int32Array(n + 1);
+    for (let c = 0; c < C; c++) candStart[candA[c] + 1]++;
+    for (let a = 0; a < n; a++) candStart[a + 1] += candStart[a];
+    // Initializations by service, in time order.
+    const svcStart = new Int32Array(n + 1);
+    for (let i = 0; i < N; i++) svcStart[S[i] + 1]++;
+    for (let a = 0; a < n; a++) svcStart[a + 1] += svcStart[a];
+    const svcInits = new Int32Array(N);
+    const svcFill = svcStart.slice(0, n);
+    for (let i = 0; i < N; i++) svcInits[svcFill[S[i]]++] = i;
+    // Each initialization's entries: its candidates' latest starts at least the minimum delay
+    // before it and within the window (delay in minutes), found by binary search.
     const offsets = new Int32Array(N + 1);
     let eCand = new Int32Array(1024);
     let eD = new Float64Array(1024);
     let ne = 0;
-    const stampC = new Int32Array(C).fill(-1);
     for (let i = 0; i < N; i++) {
       const a = S[i];
       const t = T[i];
-      for (let j = i - 1; j >= 0; j--) {
-        const d = t - T[j];
-        if (d > maxDelay) break;
-        if (d < minDelay) continue;
-        const c = candOf(a, S[j]);
-        if (c < 0 || stampC[c] === i) continue;
-        stampC[c] = i;
+      for (let c = candStart[a]; c < candStart[a + 1]; c++) {
+        const b = candB[c];
+        let lo = svcStart[b];
+        let hi = svcStart[b + 1];
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (T[svcInits[mid]] <= t - minDelay) lo = mid + 1;
+          else hi = mid;
+        }
+        while (lo > svcStart[b] && svcInits[lo - 1] >= i) lo--; // only initializations before i
+        if (lo === svcStart[b]) continue;
+        const d = t - T[svcInits[lo - 1]];
+        if (d > maxDelay) continue;
         if (ne === eCand.length) {
           const gc = new Int32Array(ne * 2);
           gc.set(eCand);
@@ -592,9 +602,6 @@ export function analyzeDependencies(
         cDelay[k] = eD[e];
       }
     }
-    const candStart = new Int32Array(n + 1);
-    for (let c = 0; c < C; c++) candStart[candA[c] + 1]++;
-    for (let a = 0; a < n; a++) candStart[a + 1] += candStart[a];
 
     // Initializations with entries, by dependent (in time order).
     const initStart = new Int32Array(n + 1);
