@@ -1,6 +1,7 @@
 /** Scoring of an analysis result against a generated history's ground truth. */
-import type { AnalysisResult } from '../plugins/recovery-node/src/analysis';
-import { generations, transitiveClosure, transitiveReduction } from '../plugins/recovery-node/src/analysis';
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import type { AnalysisResult, ServiceMap } from '../plugins/recovery-node/src/analysis';
+import { clockCorrector, compileServiceMap, generations, transitiveClosure, transitiveReduction } from '../plugins/recovery-node/src/analysis';
 import type { GeneratedHistory } from './generate';
 
 export interface Evaluation {
@@ -61,4 +62,51 @@ export function evaluate(result: AnalysisResult, truth: GeneratedHistory['truth'
     recall: direct.length ? hit / direct.length : 1,
     precision: inferred.size ? correct / inferred.size : 1,
   };
+}
+
+/**
+ * What timing can show of the direct dependencies: a service starts some delay (at most
+ * `maxDelayMs`) after the latest of its dependencies, so a dependency is beyond doubt only in
+ * initializations of its dependent that no other dependency started early enough to explain.
+ * Share of direct dependencies that are so in at least `times` initializations.
+ */
+export function recallCeiling(
+  events: InitializationEvent[],
+  map: ServiceMap,
+  truth: GeneratedHistory['truth'],
+  times: number,
+  maxDelayMs = 3_600_000,
+): number {
+  const mapName = compileServiceMap(map);
+  const correct = clockCorrector(events);
+  const startsOf = new Map<string, number[]>();
+  for (const e of events) {
+    if (e.type !== 'start') continue;
+    const s = mapName(e.service);
+    if (!startsOf.has(s)) startsOf.set(s, []);
+    startsOf.get(s)!.push(correct(e.machine, e.time));
+  }
+  for (const list of startsOf.values()) list.sort((x, y) => x - y);
+  const latestBefore = (s: string, t: number) => {
+    let best = -Infinity;
+    for (const u of startsOf.get(s) ?? []) if (u < t && u > best) best = u;
+    return best;
+  };
+  const names = truth.services.map(s => s.name);
+  const direct = transitiveReduction(
+    names,
+    truth.services.flatMap(s => s.dependsOn.map(d => ({ service: s.name, dependsOn: d }))),
+  );
+  const depsOf = new Map(truth.services.map(s => [s.name, s.dependsOn]));
+  let shown = 0;
+  for (const e of direct) {
+    let count = 0;
+    for (const t of startsOf.get(e.service) ?? []) {
+      const mine = latestBefore(e.dependsOn, t);
+      if (t - mine > maxDelayMs) continue;
+      if (depsOf.get(e.service)!.every(d => d === e.dependsOn || t - latestBefore(d, t) > maxDelayMs)) count++;
+    }
+    if (count >= times) shown++;
+  }
+  return direct.length ? shown / direct.length : 1;
 }
