@@ -221,6 +221,90 @@ export function clockCorrector(events: InitializationEvent[]): (machine: string,
  * Derives initialization dependencies, a service order and a machine boot plan from
  * initialization events of earlier boots. Pure and deterministic.
  */
+/**
+ * Step 3 of the analysis, on its own so that its hot loop works on locals: one backward sweep
+ * over the time-sorted initializations (times T, services S, weights Wt) with the kernel
+ * tabulated every `step` ms. See analyzeDependencies for what each accumulator holds.
+ */
+function correlate(
+  T: Float64Array,
+  S: Int32Array,
+  Wt: Float64Array,
+  n: number,
+  minDelay: number,
+  maxDelay: number,
+  table: Float64Array,
+  step: number,
+) {
+  const N = T.length;
+  // Nearest table entry; multiplying and truncating is markedly faster than Math.round(d / step)
+  // in this loop, and the same for the non-negative delays it sees.
+  const perStep = 1 / step;
+  const ker = pairStore(n);
+  const back = pairStore(n);
+  const pre = pairStore(n);
+  const nBack = pairStore(n);
+  const rev = pairStore(n);
+  const lastW = new Float64Array(n);
+  const Wsum = new Float64Array(n);
+  const stamp = new Int32Array(n).fill(-1);
+  const best = new Float64Array(n);
+  const touched = new Int32Array(n);
+  const dense = ker.dense && back.dense && pre.dense && nBack.dense && rev.dense;
+  for (let i = 0; i < N; i++) {
+    const a = S[i];
+    const t = T[i];
+    const w = Wt[i];
+    Wsum[a] += w;
+    let nt = 0;
+    for (let j = i - 1; j >= 0; j--) {
+      const d = t - T[j];
+      if (d > maxDelay) break;
+      const b = S[j];
+      if (b === a) continue;
+      const k = d >= minDelay ? table[(d * perStep + 0.5) | 0] : 0;
+      if (stamp[b] !== i) {
+        stamp[b] = i;
+        best[b] = k;
+        lastW[b] = Wt[j];
+        touched[nt++] = b;
+      } else if (k > best[b]) best[b] = k;
+    }
+    if (dense) {
+      const kerD = ker.dense!;
+      const backD = back.dense!;
+      const preD = pre.dense!;
+      const nBackD = nBack.dense!;
+      const revD = rev.dense!;
+      const row = a * n;
+      for (let q = 0; q < nt; q++) {
+        const b = touched[q];
+        const key = row + b;
+        backD[key] += w;
+        nBackD[key] += 1;
+        revD[key] += lastW[b];
+        const k = best[b];
+        if (k > 0) {
+          kerD[key] += w * k;
+          preD[key] += w;
+        }
+      }
+    } else {
+      for (let q = 0; q < nt; q++) {
+        const b = touched[q];
+        back.add(a, b, w);
+        nBack.add(a, b, 1);
+        rev.add(a, b, lastW[b]);
+        if (best[b] > 0) {
+          ker.add(a, b, w * best[b]);
+          pre.add(a, b, w);
+        }
+      }
+    }
+  }
+  return { ker, back, pre, nBack, rev, Wsum };
+}
+
 export function analyzeDependencies(
   events: Iterable<InitializationEvent>,
   options: AnalysisOptions = {},
@@ -238,7 +322,7 @@ export function analyzeDependencies(
   const STEP = 100;
   const table = new Float64Array(Math.floor(maxDelay / STEP) + 2);
   for (let q = 0; q < table.length; q++) table[q] = exactKernel(q * STEP);
-  const kernel = (d: number) => table[Math.round(d / STEP)];
+  const kernel = (d: number) => table[(d * (1 / STEP) + 0.5) | 0];
   const mapName = compileServiceMap(options.map);
   const warnings: string[] = [];
 
@@ -331,68 +415,7 @@ export function analyzeDependencies(
   //               initializations with A after them, seen from A's side.
   //    Co-occurrence of A with B (B around A, either side): back[A,B] + rev[B,A], with the weights
   //    of A's initializations.
-  const ker = pairStore(n);
-  const back = pairStore(n);
-  const pre = pairStore(n);
-  const nBack = pairStore(n);
-  const rev = pairStore(n);
-  const lastW = new Float64Array(n);
-  const Wsum = new Float64Array(n);
-  const stamp = new Int32Array(n).fill(-1);
-  const best = new Float64Array(n);
-  const touched = new Int32Array(n);
-  const dense = ker.dense && back.dense && pre.dense && nBack.dense && rev.dense;
-  for (let i = 0; i < N; i++) {
-    const a = S[i];
-    const t = T[i];
-    const w = Wt[i];
-    Wsum[a] += w;
-    let nt = 0;
-    for (let j = i - 1; j >= 0; j--) {
-      const d = t - T[j];
-      if (d > maxDelay) break;
-      const b = S[j];
-      if (b === a) continue;
-      const k = d >= minDelay ? table[Math.round(d / STEP)] : 0;
-      if (stamp[b] !== i) {
-        stamp[b] = i;
-        best[b] = k;
-        lastW[b] = Wt[j];
-        touched[nt++] = b;
-      } else if (k > best[b]) best[b] = k;
-    }
-    if (dense) {
-      const kerD = ker.dense!;
-      const backD = back.dense!;
-      const preD = pre.dense!;
-      const nBackD = nBack.dense!;
-      const revD = rev.dense!;
-      const row = a * n;
-      for (let q = 0; q < nt; q++) {
-        const b = touched[q];
-        const key = row + b;
-        backD[key] += w;
-        nBackD[key] += 1;
-        revD[key] += lastW[b];
-        const k = best[b];
-        if (k > 0) {
-          kerD[key] += w * k;
-          preD[key] += w;
-        }
-      }
-    } else {
-      for (let q = 0; q < nt; q++) {
-        const b = touched[q];
-        back.add(a, b, w);
-        nBack.add(a, b, 1);
-        rev.add(a, b, lastW[b]);
-        if (best[b] > 0) {
-          ker.add(a, b, w * best[b]);
-          pre.add(a, b, w);
-        }
-      }
-    }
-  }
+  const { ker, back, pre, nBack, rev, Wsum } = correlate(T, S, Wt, n, minDelay, maxDelay, table, STEP);
   const co = {
     get: (a: number, b: number) => back.get(a, b) + rev.get(b, a),
   };
