@@ -108,7 +108,10 @@ function delayDensity(v: number, mu: number, sd: number): number {
 }
 /** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
 const PLAN_SHARE = 0.6;
-/** Or: restarts in which the service followed the dependency, with at least this share. */
+/**
+ * Or: restarts in which the service followed the dependency (with at least PLAN_RESTART_SHARE of
+ * its initializations explained); or reboots of the machine that the machine followed.
+ */
 const PLAN_RESTARTS = 2;
 const PLAN_RESTART_SHARE = 0.2;
 /** Share of the services below which initializations around one make it a restart. */
@@ -1040,38 +1043,39 @@ export function analyzeDependencies(
       }
       longest = Math.max(longest, hops[a]);
     }
-    const cap = Math.max(depth(machineEdges), longest + 1);
+    // Machines that followed another machine's own reboots: at least PLAN_RESTARTS times, a hard
+    // edge (unless it closes a cycle); once, the first of the weaker edges.
     const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
+    const followed = followedMachines();
+    for (const e of followed) {
+      const k = `${e.service}\u0000${e.dependsOn}`;
+      if (e.followed < PLAN_RESTARTS || have.has(k) || depth([...machineEdges, e]) === Infinity) continue;
+      machineEdges.push(e);
+      have.add(k);
+    }
+    const cap = Math.max(depth(machineEdges), longest + 1);
+    const tryEdge = (candidate: Edge) => {
+      const k = `${candidate.service}\u0000${candidate.dependsOn}`;
+      if (have.has(k) || depth([...machineEdges, candidate]) > cap) return;
+      machineEdges.push(candidate);
+      have.add(k);
+    };
+    for (const e of followed) tryEdge({ service: e.service, dependsOn: e.dependsOn, score: e.score });
     const weaker = edges
       .filter(e => !planEdgeSet.has(e))
       .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
     weaker.push(...underThreshold);
     for (const e of weaker) {
-      machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
-        const k = `${ma}\u0000${mb}`;
-        if (have.has(k)) return;
-        const candidate = { service: ma, dependsOn: mb, score: e.score };
-        if (depth([...machineEdges, candidate]) <= cap) {
-          machineEdges.push(candidate);
-          have.add(k);
-        }
-      });
-    }
-    for (const candidate of followedMachines()) {
-      const k = `${candidate.service}\u0000${candidate.dependsOn}`;
-      if (have.has(k)) continue;
-      if (depth([...machineEdges, candidate]) <= cap) {
-        machineEdges.push(candidate);
-        have.add(k);
-      }
+      machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => tryEdge({ service: ma, dependsOn: mb, score: e.score }));
     }
   }
   // A machine rebooting on its own (restarts no failure of the same service preceded) stops
   // everything it hosts: a machine whose services restart after it, without rebooting itself,
-  // waits for something there, whichever service that is. A knocked-out service follows the
-  // reboot nearest to its failure only. Machine edges followed in at least PLAN_RESTARTS such
-  // reboots and in most of them, most followed first.
-  function followedMachines(): Edge[] {
+  // waits for something there, whichever service that is (a machine that waits for nothing there
+  // follows such a reboot only by chance, and hardly ever twice). A knocked-out service follows
+  // the reboot nearest to its failure only. Machine edges followed in most of their chances, most
+  // followed first.
+  function followedMachines(): Array<Edge & { followed: number }> {
     const M = machineNames.length;
     const mIndex = new Map(machineNames.map((m, k) => [m, k]));
     const own: number[][] = machineNames.map(() => []);
@@ -1115,7 +1119,6 @@ export function analyzeDependencies(
     }
     const out: Array<Edge & { followed: number }> = [];
     for (const [key, f] of followed) {
-      if (f < PLAN_RESTARTS) continue;
       const a = Math.floor(key / M);
       const b = key % M;
       const chances = own[b].filter(t => !rebootingNear(a, t)).length;
