@@ -71,6 +71,13 @@ describe('recovery analyze (real bin)', () => {
     expect(r.stdout).toMatch(/Boot waves/);
     expect(r.stdout).toMatch(/Service order: /);
     expect(r.stdout).toMatch(/→ .* score 0\.\d\d, \d+ samples/);
+    // Machine edges that rest on reboots say how often the machine followed them, in both outputs.
+    const json = JSON.parse(spawnRecovery(['analyze', data, '--threshold', '0.75', '--json']).stdout);
+    expect(json.rebootsFollowed.length).toBeGreaterThan(0);
+    for (const f of json.rebootsFollowed) {
+      expect(json.machineDependencies.find((m: { machine: string }) => m.machine === f.machine).waitsFor).toContain(f.waitsFor);
+      expect(r.stdout).toContain(`${f.machine} → ${f.waitsFor}  followed ${f.followed} of ${f.chances} reboots`);
+    }
   });
 });
 

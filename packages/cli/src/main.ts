@@ -171,6 +171,10 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   for (const d of result.dependencies) {
     out.push(`  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${d.samples} samples${d.confidence === 'low' ? ' (low confidence)' : ''}`);
   }
+  if (result.rebootsFollowed.length) {
+    out.push('', 'Machines that wait for another by its reboots (services restarted after it rebooted on its own):');
+    for (const f of result.rebootsFollowed) out.push(`  ${f.machine} → ${f.waitsFor}  followed ${f.followed} of ${f.chances} reboots`);
+  }
   if (result.cycles.length || result.machineCycles.length) {
     out.push('', 'Cycles broken:');
     for (const c of result.cycles) out.push(`  ${[...c.services, c.services[0]].join(' → ')}: dropped ${c.dropped.service} → ${c.dropped.dependsOn} (${c.dropped.score})`);
@@ -210,9 +214,9 @@ export async function main(argv: string[], io: Io = { stdout: t => process.stdou
       const { result, read } = await runAnalysis(files, { ...opts, onProgress });
       if (onProgress && read.lines >= PROGRESS_EVERY) process.stderr.write('\n');
       if (opts.json) {
-        const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, cycles, machineCycles, correlation, warnings, skipped, at } = result;
+        const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, correlation, warnings, skipped, at } = result;
         io.stdout(
-          `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, cycles, machineCycles, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
+          `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
         );
       } else {
         io.stdout(formatSummary(result, read));

@@ -316,6 +316,7 @@ describe('analysis', () => {
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
     const wave = (m: string) => r.waves.findIndex(w => w.includes(m));
     expect([wave('d'), wave('k'), wave('a')]).toEqual([0, 1, 2]);
+    expect(r.rebootsFollowed).toEqual([{ machine: 'a', waitsFor: 'k', followed: 6, chances: 6 }]);
   });
   it('services that start sooner than the kernel expects: no dependency reported, but the waves keep the order the boots show', () => {
     // A chain over four machines, each service 5.6-7 min after the one before: the default kernel

@@ -58,6 +58,11 @@ export interface AnalysisResult {
   waves: string[][];
   /** Which machines each machine waits for (after cycle breaking). */
   machineDependencies: Array<{ machine: string; waitsFor: string[] }>;
+  /**
+   * Machine edges of the plan that rest on restarts: the machine's services restarted after
+   * `followed` of the `chances` times `waitsFor` rebooted on its own while it was up.
+   */
+  rebootsFollowed: Array<{ machine: string; waitsFor: string; followed: number; chances: number }>;
   cycles: Cycle[];
   machineCycles: Array<{ machines: string[]; dropped: { machine: string; waitsFor: string; score: number } }>;
   /** `matrix[r][c]` > 0: column service `c` initializes first and row `r` depends on it by that score; < 0: the other way. */
@@ -1012,6 +1017,7 @@ export function analyzeDependencies(
   // chain of accepted dependencies counted in machine changes: a missed constraint costs a failed
   // boot, a false one a longer recovery.
   const planEdgeSet = new Set(planEdges);
+  let rebootsFollowed: AnalysisResult['rebootsFollowed'] = [];
   const machineEdges = [...mbroken.edges];
   if (method === 'full') {
     const depth = (list: Edge[]) => {
@@ -1047,6 +1053,7 @@ export function analyzeDependencies(
     // edge (unless it closes a cycle); once, the first of the weaker edges.
     const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
     const followed = followedMachines();
+    rebootsFollowed = followed.map(e => ({ machine: e.service, waitsFor: e.dependsOn, followed: e.followed, chances: e.chances }));
     for (const e of followed) {
       const k = `${e.service}\u0000${e.dependsOn}`;
       if (e.followed < PLAN_RESTARTS || have.has(k) || depth([...machineEdges, e]) === Infinity) continue;
@@ -1075,7 +1082,7 @@ export function analyzeDependencies(
   // follows such a reboot only by chance, and hardly ever twice). A knocked-out service follows
   // the reboot nearest to its failure only. Machine edges followed in most of their chances, most
   // followed first.
-  function followedMachines(): Array<Edge & { followed: number }> {
+  function followedMachines(): Array<Edge & { followed: number; chances: number }> {
     const M = machineNames.length;
     const mIndex = new Map(machineNames.map((m, k) => [m, k]));
     const own: number[][] = machineNames.map(() => []);
@@ -1117,12 +1124,12 @@ export function analyzeDependencies(
         followed.set(a * M + b, (followed.get(a * M + b) ?? 0) + 1);
       }
     }
-    const out: Array<Edge & { followed: number }> = [];
+    const out: Array<Edge & { followed: number; chances: number }> = [];
     for (const [key, f] of followed) {
       const a = Math.floor(key / M);
       const b = key % M;
       const chances = own[b].filter(t => !rebootingNear(a, t)).length;
-      if (2 * f > chances) out.push({ service: machineNames[a], dependsOn: machineNames[b], score: round(f / chances), followed: f });
+      if (2 * f > chances) out.push({ service: machineNames[a], dependsOn: machineNames[b], score: round(f / chances), followed: f, chances });
     }
     return out.sort((x, y) => y.followed - x.followed || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
   }
@@ -1157,6 +1164,9 @@ export function analyzeDependencies(
     machineOrder: waves.flat(),
     waves,
     machineDependencies: machineNames.map(m => ({ machine: m, waitsFor: waitsFor.get(m)!.sort(byName) })),
+    rebootsFollowed: rebootsFollowed
+      .filter(x => waitsFor.get(x.machine)!.includes(x.waitsFor))
+      .sort((x, y) => byName(x.machine, y.machine) || byName(x.waitsFor, y.waitsFor)),
     cycles,
     machineCycles,
     correlation: { services: serviceNames, matrix },
