@@ -226,9 +226,12 @@ export function clockCorrector(events: InitializationEvent[]): (machine: string,
 }
 
 /**
- * Derives initialization dependencies, a service order and a machine boot plan from
- * initialization events of earlier boots. Pure and deterministic.
+ * The tabulated kernel at delay d (ms, non-negative): the nearest entry of a table with one entry
+ * every 1 / perStep ms. Multiplying and truncating is markedly faster than Math.round(d / step)
+ * in the correlation sweep.
  */
+const kernelAt = (table: Float64Array, perStep: number, d: number) => table[(d * perStep + 0.5) | 0];
+
 /**
  * Step 3 of the analysis, on its own so that its hot loop works on locals: one backward sweep
  * over the time-sorted initializations (times T, services S, weights Wt) with the kernel
@@ -245,8 +248,6 @@ function correlate(
   step: number,
 ) {
   const N = T.length;
-  // Nearest table entry; multiplying and truncating is markedly faster than Math.round(d / step)
-  // in this loop, and the same for the non-negative delays it sees.
   const perStep = 1 / step;
   const ker = pairStore(n);
   const back = pairStore(n);
@@ -270,7 +271,7 @@ function correlate(
       if (d > maxDelay) break;
       const b = S[j];
       if (b === a) continue;
-      const k = d >= minDelay ? table[(d * perStep + 0.5) | 0] : 0;
+      const k = d >= minDelay ? kernelAt(table, perStep, d) : 0;
       if (stamp[b] !== i) {
         stamp[b] = i;
         best[b] = k;
@@ -313,6 +314,10 @@ function correlate(
   return { ker, back, pre, nBack, rev, Wsum };
 }
 
+/**
+ * Derives initialization dependencies, a service order and a machine boot plan from
+ * initialization events of earlier boots. Pure and deterministic.
+ */
 export function analyzeDependencies(
   events: Iterable<InitializationEvent>,
   options: AnalysisOptions = {},
@@ -330,7 +335,7 @@ export function analyzeDependencies(
   const STEP = 100;
   const table = new Float64Array(Math.floor(maxDelay / STEP) + 2);
   for (let q = 0; q < table.length; q++) table[q] = exactKernel(q * STEP);
-  const kernel = (d: number) => table[(d * (1 / STEP) + 0.5) | 0];
+  const kernel = (d: number) => kernelAt(table, 1 / STEP, d);
   const mapName = compileServiceMap(options.map);
   const warnings: string[] = [];
 
@@ -1052,28 +1057,28 @@ export function analyzeDependencies(
     // Machines that followed another machine's own reboots: at least PLAN_RESTARTS times, a hard
     // edge (unless it closes a cycle); once, the first of the weaker edges.
     const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
-    const followed = followedMachines();
-    rebootsFollowed = followed.map(e => ({ machine: e.service, waitsFor: e.dependsOn, followed: e.followed, chances: e.chances }));
-    for (const e of followed) {
-      const k = `${e.service}\u0000${e.dependsOn}`;
-      if (e.followed < PLAN_RESTARTS || have.has(k) || depth([...machineEdges, e]) === Infinity) continue;
-      machineEdges.push(e);
-      have.add(k);
-    }
-    const cap = Math.max(depth(machineEdges), longest + 1);
-    const tryEdge = (candidate: Edge) => {
+    // Adds a machine edge unless the plan has it or it would make the plan deeper than maxDepth
+    // (a cycle makes it infinitely deep).
+    const addEdge = (candidate: Edge, maxDepth: number) => {
       const k = `${candidate.service}\u0000${candidate.dependsOn}`;
-      if (have.has(k) || depth([...machineEdges, candidate]) > cap) return;
+      if (have.has(k) || depth([...machineEdges, candidate]) > maxDepth) return;
       machineEdges.push(candidate);
       have.add(k);
     };
-    for (const e of followed) tryEdge({ service: e.service, dependsOn: e.dependsOn, score: e.score });
+    const followed = followedMachines();
+    rebootsFollowed = followed.map(e => ({ machine: e.service, waitsFor: e.dependsOn, followed: e.followed, chances: e.chances }));
+    const followedEdges = followed.map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score }));
+    followedEdges.forEach((e, k) => {
+      if (followed[k].followed >= PLAN_RESTARTS) addEdge(e, Number.MAX_VALUE);
+    });
+    const cap = Math.max(depth(machineEdges), longest + 1);
+    for (const e of followedEdges) addEdge(e, cap);
     const weaker = edges
       .filter(e => !planEdgeSet.has(e))
       .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
     weaker.push(...underThreshold);
     for (const e of weaker) {
-      machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => tryEdge({ service: ma, dependsOn: mb, score: e.score }));
+      machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => addEdge({ service: ma, dependsOn: mb, score: e.score }, cap));
     }
   }
   // A machine rebooting on its own (restarts no failure of the same service preceded) stops
