@@ -236,6 +236,45 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   };
 }
 
+/**
+ * A history where one machine wait shows only in reboots. queue (k) waits for db (d); api (a)
+ * waits for queue and for cache (d), which starts 0-3 min after queue, so cache is always the
+ * latest and explains api's starts as well as queue would. Every fifth day k reboots on its own
+ * and api, knocked out, comes back 15-50 min later: a must wait for k. Six unrelated services on
+ * x-0..x-2 start at random in every boot.
+ */
+export function rebootFollowerHistory(seed = 9): GeneratedHistory {
+  const rnd = prng(seed);
+  const t0 = Date.UTC(2024, 0, 1);
+  const events: InitializationEvent[] = [];
+  const start = (time: number, service: string, machine: string) => events.push({ time: Math.round(time), machine, service, type: 'start' });
+  for (let b = 0; b < 30; b++) {
+    const t = t0 + b * 86_400_000;
+    const db = t + 2 * rnd() * MIN;
+    const queue = db + (8 + 4 * rnd()) * MIN;
+    const cache = queue + 3 * rnd() * MIN;
+    start(db, 'db', 'd');
+    start(queue, 'queue', 'k');
+    start(cache, 'cache', 'd');
+    start(cache + (8 + 4 * rnd()) * MIN, 'api', 'a');
+    for (let i = 0; i < 6; i++) start(t + 40 * rnd() * MIN, `x-${i}`, `x-${i % 3}`);
+    if (b % 5 === 2) {
+      const again = t + 10 * 3_600_000 + (1 + rnd()) * MIN;
+      start(again, 'queue', 'k');
+      events.push({ time: Math.round(again - 0.5 * MIN), machine: 'a', service: 'api', type: 'failure' });
+      start(again + (15 + 35 * rnd()) * MIN, 'api', 'a');
+    }
+  }
+  const services: TruthService[] = [
+    { name: 'db', machine: 'd', dependsOn: [] },
+    { name: 'queue', machine: 'k', dependsOn: ['db'] },
+    { name: 'cache', machine: 'd', dependsOn: [] },
+    { name: 'api', machine: 'a', dependsOn: ['cache', 'queue'] },
+    ...Array.from({ length: 6 }, (_, i) => ({ name: `x-${i}`, machine: `x-${i % 3}`, dependsOn: [] })),
+  ];
+  return { events, map: { services: {} }, truth: { machines: ['a', 'd', 'k', 'x-0', 'x-1', 'x-2'], services } };
+}
+
 /** jsonl lines (ISO times for even, epoch ms for odd lines, plus an unknown field). */
 export function toJsonl(events: InitializationEvent[]): string[] {
   return events.map((e, i) => {

@@ -2,7 +2,7 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { generateHistory, toDocker, toJournaldRecord, toJsonl } from '../../../bench/generate';
+import { GeneratedHistory, generateHistory, rebootFollowerHistory, toDocker, toJournaldRecord, toJsonl } from '../../../bench/generate';
 import { recoveryPlugin } from './plugin';
 
 const P = 'recovery.backstage-recovery.io/';
@@ -10,43 +10,51 @@ const P = 'recovery.backstage-recovery.io/';
 // reboots, clock skew, dropped events, failed first attempts and renamed units.
 const history = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
 
-/** The catalog knows the machines and services, but declares none of their dependencies. */
-function catalog(): Entity[] {
+/**
+ * The catalog of a generated history's system: it knows the machines and services, but
+ * declares none of their dependencies beyond `declared` (service name → service names).
+ */
+function catalog(
+  h: GeneratedHistory = history,
+  name = 'generated',
+  declared: Record<string, string[]> = {},
+): Entity[] {
   const system: Entity = {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'System',
-    metadata: { name: 'generated', namespace: 'default' },
+    metadata: { name, namespace: 'default' },
     spec: {},
-    relations: history.truth.services.map(s => ({ type: 'hasPart', targetRef: `component:default/${s.name}` })),
+    relations: h.truth.services.map(s => ({ type: 'hasPart', targetRef: `component:default/${s.name}` })),
   };
-  const machines = history.truth.machines.map<Entity>(name => ({
+  const machines = h.truth.machines.map<Entity>(machine => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Resource',
-    metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
-    spec: { type: 'machine', system: 'generated' },
+    metadata: { name: machine, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: machine } },
+    spec: { type: 'machine', system: name },
     // The catalog adds the reverse of each service's dependsOn.
-    relations: history.truth.services
-      .filter(s => s.machine === name)
+    relations: h.truth.services
+      .filter(s => s.machine === machine)
       .map(s => ({ type: 'dependencyOf', targetRef: `component:default/${s.name}` })),
   }));
-  const services = history.truth.services.map<Entity>(s => ({
+  const services = h.truth.services.map<Entity>(s => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Component',
     metadata: { name: s.name, namespace: 'default' },
-    spec: { type: 'service', system: 'generated' },
+    spec: { type: 'service', system: name },
     relations: [
       { type: 'dependsOn', targetRef: `resource:default/${s.machine}` },
-      { type: 'partOf', targetRef: 'system:default/generated' },
+      ...(declared[s.name] ?? []).map(d => ({ type: 'dependsOn', targetRef: `component:default/${d}` })),
+      { type: 'partOf', targetRef: `system:default/${name}` },
     ],
   }));
   return [system, ...machines, ...services];
 }
 
-async function start(analysis: Record<string, unknown> = {}) {
+async function start(analysis: Record<string, unknown> = {}, entities = catalog()) {
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
-      catalogServiceMock.factory({ entities: catalog() }),
+      catalogServiceMock.factory({ entities }),
       mockServices.rootConfig.factory({
         data: {
           recovery: {
@@ -109,6 +117,38 @@ describe('initialization events and dependency analysis through the API', () => 
     const newest = await request(server).get('/api/recovery/analysis/system/default/generated');
     expect(newest.body.id).not.toBe(analysed.body.id);
     expect(newest.body.result.dependencies).toEqual(analysed.body.result.dependencies);
+  });
+
+  it('boots a machine after one whose own reboots it followed, though no service dependency shows it', async () => {
+    // api on a waits for queue on k, but cache on d always starts last before api: only k's
+    // reboots, which api followed 6 times out of 6, show that a must wait for k.
+    const rebooted = rebootFollowerHistory();
+    const server = await start({}, catalog(rebooted, 'rebooted'));
+    const pushed = await request(server).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(rebooted.events).join('\n'));
+    expect(pushed.status).toBe(201);
+    const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/rebooted' });
+    expect(analysed.status).toBe(201);
+    expect(analysed.body.result.machineRefs).toMatchObject({ a: 'resource:default/a', k: 'resource:default/k' });
+
+    const plan = await request(server).get('/api/recovery/plan/system/default/rebooted');
+    expect(plan.status).toBe(200);
+    const waitA = { machine: 'resource:default/a', waitsFor: 'resource:default/k', followed: 6, chances: 6 };
+    expect(plan.body.inferredMachineWaits).toEqual([waitA]);
+    const waveOf = (m: string) => plan.body.waves.findIndex((w: string[]) => w.includes(`resource:default/${m}`));
+    expect([waveOf('d'), waveOf('k'), waveOf('a')]).toEqual([0, 1, 2]);
+    const a = plan.body.machines.find((m: { machineRef: string }) => m.machineRef === 'resource:default/a');
+    expect(a.waitsFor).toEqual(['resource:default/d', 'resource:default/k']);
+
+    // Where the catalog declares that queue waits for api, the learned wait closes a cycle
+    // between machines: it is dropped, and the plan follows the catalog.
+    const declared = await start({}, catalog(rebooted, 'rebooted', { queue: ['api'] }));
+    await request(declared).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(rebooted.events).join('\n'));
+    await request(declared).post('/api/recovery/analysis').send({ entityRef: 'system:default/rebooted' });
+    const overruled = await request(declared).get('/api/recovery/plan/system/default/rebooted');
+    expect(overruled.status).toBe(200);
+    expect(overruled.body.inferredMachineWaits).toEqual([]);
+    const wave2 = (m: string) => overruled.body.waves.findIndex((w: string[]) => w.includes(`resource:default/${m}`));
+    expect(wave2('a')).toBeLessThan(wave2('k'));
   });
 
   it('takes the kernel peak from config', async () => {

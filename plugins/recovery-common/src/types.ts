@@ -51,6 +51,17 @@ export interface InferredDependency {
   score: number;
 }
 
+/**
+ * A machine that waits for another, learned from reboots: its services restarted after
+ * `followed` of the `chances` times `waitsFor` rebooted on its own while it was up.
+ */
+export interface InferredMachineWait {
+  machine: string;
+  waitsFor: string;
+  followed: number;
+  chances: number;
+}
+
 /** Where the catalog's declared dependsOn and the observed boot history disagree. */
 export interface DependencyDisagreements {
   /** Observed in the boot history (score over the threshold) but not declared. */
@@ -64,6 +75,8 @@ export interface BootPlan {
   entityRef: string;
   /** Inferred dependencies the plan follows beyond the declared ones. */
   inferred?: InferredDependency[];
+  /** Machine waits learned from reboots that the plan follows beyond its services' dependencies. */
+  inferredMachineWaits?: InferredMachineWait[];
   /** The analysis the inferred dependencies come from. */
   analysis?: { id: string; createdAt: string };
   /** Machine refs, wave by wave: a machine depends only on machines of earlier waves. */

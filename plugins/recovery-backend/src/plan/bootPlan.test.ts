@@ -74,6 +74,23 @@ describe('buildBootPlan', () => {
     expect(plan.waves).toEqual([['resource:d'], ['resource:w']]);
   });
 
+  it('follows machine waits learned from reboots, booting the machines they name', () => {
+    // web-01 learned to wait for queue-01, which hosts nothing the plan needs and itself waits
+    // for infra-01: both still boot, in order.
+    const g = graph('component:web', ['component:web'], demo);
+    g.machines.set('resource:web-01', { ref: 'resource:web-01', waitsFor: ['resource:queue-01'] });
+    g.machines.set('resource:queue-01', { ref: 'resource:queue-01', waitsFor: ['resource:infra-01'] });
+    const plan = buildBootPlan(g);
+    expect(plan.waves).toEqual([
+      ['resource:infra-01'],
+      ['resource:data-01', 'resource:queue-01'],
+      ['resource:web-01'],
+    ]);
+    const web = plan.machines.find(m => m.machineRef === 'resource:web-01')!;
+    expect(web.waitsFor).toEqual(['resource:data-01', 'resource:queue-01']);
+    expect(plan.machines.find(m => m.machineRef === 'resource:queue-01')!.services).toEqual([]);
+  });
+
   it('names the services of a dependency cycle', () => {
     const cyclic = graph('component:a', ['component:a'], [
       svc('component:a', ['resource:m1'], ['component:b']),

@@ -55,13 +55,22 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
       }
     }
   }
-  // A machine needed by a service but hosting nothing in the plan still has to boot.
-  for (const needed of neededMachines.values()) {
-    for (const machine of needed) {
-      if (!machineServices.has(machine)) {
-        machineServices.set(machine, []);
-        machineWaits.set(machine, new Set());
-      }
+  // A machine needed by a service, or waited for by a machine of the plan, but hosting nothing
+  // in the plan still has to boot.
+  const needed = [
+    ...machineServices.keys(),
+    ...[...neededMachines.values()].flatMap(m => [...m]),
+  ];
+  while (needed.length > 0) {
+    const machine = needed.pop()!;
+    if (!machineServices.has(machine)) {
+      machineServices.set(machine, []);
+      machineWaits.set(machine, new Set());
+    }
+    for (const waitsFor of graph.machines.get(machine)?.waitsFor ?? []) {
+      if (waitsFor === machine || machineWaits.get(machine)!.has(waitsFor)) continue;
+      machineWaits.get(machine)!.add(waitsFor);
+      needed.push(waitsFor);
     }
   }
 

@@ -1,6 +1,7 @@
 import type {
   DependencyDisagreements,
   InferredDependency,
+  InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
 import { mergeDependencies } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryGraph } from './recoveryGraph';
@@ -11,21 +12,35 @@ export interface Inference {
   createdAt: string;
   /** Scored dependencies between entity refs. */
   dependencies: InferredDependency[];
+  /** Machines (entity refs) that waited for another machine's reboots. */
+  machineWaits: InferredMachineWait[];
   /** Services that initialized at least once in the analysed history. */
   observed: Set<string>;
   threshold: number;
 }
 
 /**
- * Adds inferred dependencies to a graph's declared ones (in place). A cycle that an inferred
- * edge would create is resolved by dropping inferred edges first; a cycle of declared edges
- * alone is left for the boot plan to report. Returns the inferred edges the plan now follows
- * and where declared and observed disagree.
+ * Adds inferred dependencies to a graph's declared ones, and machine waits learned from reboots
+ * to its machines (in place). A cycle that an inferred edge would create is resolved by dropping
+ * inferred edges first; a cycle of declared edges alone is left for the boot plan to report.
+ * Returns the inferred edges and machine waits the plan now follows and where declared and
+ * observed disagree.
  */
 export function applyInference(
   graph: RecoveryGraph,
   inference: Inference,
-): { inferred: InferredDependency[]; disagreements: DependencyDisagreements } {
+): {
+  inferred: InferredDependency[];
+  machineWaits: InferredMachineWait[];
+  disagreements: DependencyDisagreements;
+} {
+  const machineWaits = inference.machineWaits.filter(
+    w => graph.machines.has(w.machine) && graph.machines.has(w.waitsFor),
+  );
+  for (const w of machineWaits) {
+    const machine = graph.machines.get(w.machine)!;
+    machine.waitsFor = [...(machine.waitsFor ?? []), w.waitsFor];
+  }
   const declared = [...graph.services.values()].flatMap(s =>
     s.dependsOn.map(dependsOn => ({ service: s.ref, dependsOn })),
   );
@@ -44,7 +59,7 @@ export function applyInference(
     ),
   };
   if (merged.dropped.some(edge => edge.source !== 'inferred')) {
-    return { inferred: [], disagreements };
+    return { inferred: [], machineWaits, disagreements };
   }
   for (const service of graph.services.values()) {
     service.dependsOn = merged.edges
@@ -52,6 +67,7 @@ export function applyInference(
       .map(e => e.dependsOn);
   }
   return {
+    machineWaits,
     inferred: merged.edges
       .filter(e => e.source === 'inferred')
       .map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! })),

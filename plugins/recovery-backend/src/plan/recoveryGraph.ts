@@ -18,6 +18,8 @@ export interface MachineNode {
   ref: string;
   /** Undefined when the machine's annotations are missing or wrong (see problems). */
   locator?: MachineLocator;
+  /** Machines it waits for beyond what its services' dependencies say (learned from reboots). */
+  waitsFor?: string[];
 }
 
 /** The part of the catalog a recovery of `rootRef` touches. */

@@ -27,7 +27,12 @@ export interface AnalysisServiceOptions {
 
 /** A stored analysis: the engine's result plus which entity each analysed name is. */
 export type SystemAnalysis = StoredAnalysis & {
-  result: StoredAnalysis['result'] & { entityRefs: Record<string, string> };
+  result: StoredAnalysis['result'] & {
+    /** Service names in the result to entity refs. */
+    entityRefs: Record<string, string>;
+    /** Machine names in the result to entity refs (absent in results stored before them). */
+    machineRefs?: Record<string, string>;
+  };
 };
 
 /**
@@ -66,11 +71,12 @@ export class AnalysisService implements InferenceSource {
     if (!graph.rootRef.startsWith('system:')) {
       throw new InputError(`${graph.rootRef} is not a System: dependency analysis runs per system`);
     }
-    // Log names are matched to the system's entities by name, after the configured mapping.
-    const refByName = new Map<string, string>();
-    for (const ref of [...graph.services.keys(), ...graph.machines.keys()]) {
-      refByName.set(parseEntityRef(ref).name, ref);
-    }
+    // Log names are matched to the system's entities by name: services after the configured
+    // mapping, machines (hostnames) as they are.
+    const byName = (refs: Iterable<string>) =>
+      new Map([...refs].map(ref => [parseEntityRef(ref).name, ref]));
+    const serviceRefByName = byName(graph.services.keys());
+    const machineRefByName = byName(graph.machines.keys());
     const mapped: InitializationEvent[] = [];
     const machinesSeen = new Set<string>();
     const clocks: InitializationEvent[] = [];
@@ -80,7 +86,7 @@ export class AnalysisService implements InferenceSource {
         continue;
       }
       const service = this.mapName(event.service);
-      if (!graph.services.has(refByName.get(service) ?? '')) continue;
+      if (!serviceRefByName.has(service)) continue;
       mapped.push({ ...event, service });
       machinesSeen.add(event.machine);
     }
@@ -101,16 +107,20 @@ export class AnalysisService implements InferenceSource {
       throw error;
     }
     const entityRefs: Record<string, string> = {};
+    const machineRefs: Record<string, string> = {};
     for (const s of result.services) {
-      const ref = refByName.get(s.service);
-      if (ref) entityRefs[s.service] = ref;
+      entityRefs[s.service] = serviceRefByName.get(s.service)!;
+      for (const m of s.machines) {
+        const ref = machineRefByName.get(m);
+        if (ref) machineRefs[m] = ref;
+      }
     }
     const analysis: SystemAnalysis = {
       id: randomUUID(),
       scope: graph.rootRef,
       events: events.length,
       createdAt: new Date().toISOString(),
-      result: { ...result, entityRefs },
+      result: { ...result, entityRefs, machineRefs },
     };
     await this.events.insertAnalysis(analysis);
     this.logger.info(
@@ -159,6 +169,7 @@ export class AnalysisService implements InferenceSource {
     const analysis = await this.latest(system);
     if (!analysis) return undefined;
     const refs = analysis.result.entityRefs;
+    const machineRefs = analysis.result.machineRefs ?? {};
     return {
       id: analysis.id,
       createdAt: analysis.createdAt,
@@ -171,6 +182,9 @@ export class AnalysisService implements InferenceSource {
       dependencies: analysis.result.dependencies
         .filter(d => refs[d.service] && refs[d.dependsOn])
         .map(d => ({ service: refs[d.service], dependsOn: refs[d.dependsOn], score: d.score })),
+      machineWaits: (analysis.result.rebootsFollowed ?? [])
+        .filter(w => machineRefs[w.machine] && machineRefs[w.waitsFor])
+        .map(w => ({ ...w, machine: machineRefs[w.machine], waitsFor: machineRefs[w.waitsFor] })),
     };
   }
 }

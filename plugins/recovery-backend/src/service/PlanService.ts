@@ -2,6 +2,7 @@ import type {
   BootPlan,
   DependencyDisagreements,
   InferredDependency,
+  InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { Entity } from '@backstage/catalog-model';
 import { BootPlanCycleError, buildBootPlan } from '../plan/bootPlan';
@@ -44,13 +45,22 @@ export class PlanService {
         const plan = buildBootPlan(graph);
         if (applied && inference) {
           plan.inferred = applied.inferred;
+          plan.inferredMachineWaits = applied.machineWaits;
           plan.analysis = { id: inference.id, createdAt: inference.createdAt };
         }
         return { graph, plan, disagreements: applied?.disagreements };
       } catch (error) {
         if (!(error instanceof BootPlanCycleError)) throw error;
         // A cycle the learned edges close between machines: drop the weakest learned edge
-        // on it and plan again. A cycle of declared edges alone is the catalog's to fix.
+        // on it and plan again, machine waits learned from reboots first (they name no
+        // service). A cycle of declared edges alone is the catalog's to fix.
+        const wait = applied && weakestMachineWaitOnCycle(applied.machineWaits, error);
+        if (wait) {
+          applied!.machineWaits = applied!.machineWaits.filter(w => w !== wait);
+          const machine = graph.machines.get(wait.machine)!;
+          machine.waitsFor = machine.waitsFor!.filter(m => m !== wait.waitsFor);
+          continue;
+        }
         const weakest = applied && weakestInferredOnCycle(graph, applied.inferred, error);
         if (!weakest) {
           return { graph, planError: error.message, disagreements: applied?.disagreements };
@@ -76,4 +86,25 @@ function weakestInferredOnCycle(
   return inferred
     .filter(e => touches(e.service) && touches(e.dependsOn))
     .sort((a, b) => a.score - b.score || a.service.localeCompare(b.service) || a.dependsOn.localeCompare(b.dependsOn))[0];
+}
+
+/** The learned machine wait on a machine cycle followed in the smallest share of its chances. */
+function weakestMachineWaitOnCycle(
+  waits: InferredMachineWait[],
+  cycle: BootPlanCycleError,
+): InferredMachineWait | undefined {
+  if (cycle.level !== 'machine') return undefined;
+  // The cycle lists each machine before the one it waits for.
+  const edges = new Set(
+    cycle.cycle.map((m, i) => `${m}\u0000${cycle.cycle[(i + 1) % cycle.cycle.length]}`),
+  );
+  return waits
+    .filter(w => edges.has(`${w.machine}\u0000${w.waitsFor}`))
+    .sort(
+      (a, b) =>
+        a.followed / a.chances - b.followed / b.chances ||
+        a.followed - b.followed ||
+        a.machine.localeCompare(b.machine) ||
+        a.waitsFor.localeCompare(b.waitsFor),
+    )[0];
 }

@@ -12,7 +12,7 @@ import {
   timedGenerations,
   transitiveReduction,
 } from '.';
-import { generateHistory, prng } from '../../../../bench/generate';
+import { generateHistory, prng, rebootFollowerHistory } from '../../../../bench/generate';
 import { evaluate } from '../../../../bench/evaluate';
 
 const MIN = 60_000;
@@ -291,27 +291,9 @@ describe('analysis', () => {
     expect(wave('d')).toBeLessThan(wave('a'));
   });
   it('a machine that followed the reboots of another machine twice or more waits for it, even where that makes the plan deeper', () => {
-    // queue (k) waits for db (d); api (a) waits for queue and for cache (d), which starts 0-3 min
-    // after queue: cache is always the latest and explains api's starts as well as queue would.
     // The dependencies the boots show (k → d, a → d) make a two-wave plan; only k's own reboots,
     // which api follows, show that a must wait for k: three waves.
-    const rnd = prng(9);
-    const events: InitializationEvent[] = [];
-    for (let b = 0; b < 30; b++) {
-      const t = T0 + b * DAY;
-      const db = t + 2 * rnd() * MIN;
-      const queue = db + (8 + 4 * rnd()) * MIN;
-      const cache = queue + 3 * rnd() * MIN;
-      events.push(start(db, 'db', 'd'), start(queue, 'queue', 'k'), start(cache, 'cache', 'd'));
-      events.push(start(cache + (8 + 4 * rnd()) * MIN, 'api', 'a'));
-      for (let i = 0; i < 6; i++) events.push(start(t + 40 * rnd() * MIN, `x-${i}`, `x-${i % 3}`));
-      if (b % 5 === 2) {
-        const again = t + 10 * 3_600_000 + (1 + rnd()) * MIN;
-        events.push(start(again, 'queue', 'k'));
-        events.push({ time: again - 0.5 * MIN, machine: 'a', service: 'api', type: 'failure' });
-        events.push(start(again + (15 + 35 * rnd()) * MIN, 'api', 'a'));
-      }
-    }
+    const events = rebootFollowerHistory().events;
     const r = analyzeDependencies(events);
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
     const wave = (m: string) => r.waves.findIndex(w => w.includes(m));

@@ -98,6 +98,9 @@ describe('EntityRecoveryCard', () => {
             inferred: [
               { service: 'component:default/web', dependsOn: 'component:default/db', score: 0.86 },
             ],
+            inferredMachineWaits: [
+              { machine: 'resource:default/web-01', waitsFor: 'resource:default/data-01', followed: 3, chances: 4 },
+            ],
             analysis: { id: 'a1', createdAt: new Date().toISOString() },
           },
           disagreements: {
@@ -121,7 +124,9 @@ describe('EntityRecoveryCard', () => {
     expect(section).toHaveTextContent('Declared but never observed in boot history');
     expect(section).toHaveTextContent('web depends on cache');
     expect(
-      screen.getByText(/The order also follows 1 dependency observed in boot history/),
+      screen.getByText(
+        /The order also follows 1 dependency observed in boot history and 1 machine wait seen in reboots \(analysis of/,
+      ),
     ).toBeInTheDocument();
   });
 

@@ -289,6 +289,13 @@ export const BootPlanView = ({
   const classes = useStyles();
   const own = new Set(position?.machines ?? []);
   const n = plan.waves.length;
+  const count = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  const learned = [
+    plan.inferred?.length &&
+      `${count(plan.inferred.length, 'dependency', 'dependencies')} observed in boot history`,
+    plan.inferredMachineWaits?.length &&
+      `${count(plan.inferredMachineWaits.length, 'machine wait', 'machine waits')} seen in reboots`,
+  ].filter((x): x is string => Boolean(x));
   return (
     <Box>
       {position ? (
@@ -315,10 +322,9 @@ export const BootPlanView = ({
           in {n} wave{n === 1 ? '' : 's'}.
         </Typography>
       )}
-      {plan.inferred && plan.inferred.length > 0 && (
+      {learned.length > 0 && (
         <Typography variant="caption" color="textSecondary" display="block">
-          The order also follows {plan.inferred.length} dependenc
-          {plan.inferred.length === 1 ? 'y' : 'ies'} observed in boot history
+          The order also follows {learned.join(' and ')}
           {plan.analysis ? ` (analysis of ${formatAgo(plan.analysis.createdAt)})` : ''}.
         </Typography>
       )}
