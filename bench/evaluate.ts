@@ -66,9 +66,10 @@ export function evaluate(result: AnalysisResult, truth: GeneratedHistory['truth'
 
 /**
  * What timing can show of the direct dependencies: a service starts some delay (at most
- * `maxDelayMs`) after the latest of its dependencies, so a dependency is beyond doubt only in
- * initializations of its dependent that no other dependency started early enough to explain.
- * Share of direct dependencies that are so in at least `times` initializations.
+ * `maxDelayMs`) after the latest of its dependencies. A dependency shows in an initialization of
+ * its dependent where it is that latest one (`latest`), and beyond doubt where no other dependency
+ * started within `maxDelayMs` before (`alone`). Share of direct dependencies that show in at least
+ * `times` initializations.
  */
 export function recallCeiling(
   events: InitializationEvent[],
@@ -76,6 +77,7 @@ export function recallCeiling(
   truth: GeneratedHistory['truth'],
   times: number,
   maxDelayMs = 3_600_000,
+  mode: 'alone' | 'latest' = 'alone',
 ): number {
   const mapName = compileServiceMap(map);
   const correct = clockCorrector(events);
@@ -104,7 +106,8 @@ export function recallCeiling(
     for (const t of startsOf.get(e.service) ?? []) {
       const mine = latestBefore(e.dependsOn, t);
       if (t - mine > maxDelayMs) continue;
-      if (depsOf.get(e.service)!.every(d => d === e.dependsOn || t - latestBefore(d, t) > maxDelayMs)) count++;
+      const others = depsOf.get(e.service)!.filter(d => d !== e.dependsOn).map(d => latestBefore(d, t));
+      if (others.every(u => (mode === 'alone' ? t - u > maxDelayMs : u <= mine))) count++;
     }
     if (count >= times) shown++;
   }
