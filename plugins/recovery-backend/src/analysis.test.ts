@@ -68,6 +68,20 @@ async function start(analysis: Record<string, unknown> = {}, entities = catalog(
   return server;
 }
 
+/** Pushes events as JSON lines and analyses a system; returns the analysis response. */
+async function pushAndAnalyse(server: Awaited<ReturnType<typeof start>>, events: GeneratedHistory['events'], system: string) {
+  const pushed = await request(server).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(events).join('\n'));
+  expect(pushed.status).toBe(201);
+  return request(server).post('/api/recovery/analysis').send({ entityRef: `system:default/${system}` });
+}
+
+/** The wave of a machine (by name) in a boot plan response, which must have it. */
+function waveOf(plan: { waves: string[][] }, machine: string): number {
+  const wave = plan.waves.findIndex(w => w.includes(`resource:default/${machine}`));
+  expect(wave, `${machine} in the plan`).toBeGreaterThanOrEqual(0);
+  return wave;
+}
+
 describe('initialization events and dependency analysis through the API', () => {
   it('learns the ground-truth boot order from pushed events', async () => {
     const server = await start();
@@ -93,17 +107,13 @@ describe('initialization events and dependency analysis through the API', () => 
     expect(plan.body.analysis.id).toBe(analysed.body.id);
     expect(plan.body.inferred.length).toBeGreaterThan(0);
     // Every true cross-machine dependency is respected by the waves.
-    const waveOf = new Map<string, number>();
-    plan.body.waves.forEach((wave: string[], i: number) => wave.forEach(m => waveOf.set(m, i)));
     const machineOf = new Map(history.truth.services.map(s => [s.name, s.machine]));
     let checked = 0;
     for (const s of history.truth.services) {
       for (const dep of s.dependsOn) {
         if (machineOf.get(dep) === s.machine) continue;
         checked++;
-        expect(waveOf.get(`resource:default/${machineOf.get(dep)}`)).toBeLessThan(
-          waveOf.get(`resource:default/${s.machine}`)!,
-        );
+        expect(waveOf(plan.body, machineOf.get(dep)!)).toBeLessThan(waveOf(plan.body, s.machine));
       }
     }
     expect(checked).toBeGreaterThan(3);
@@ -124,9 +134,7 @@ describe('initialization events and dependency analysis through the API', () => 
     // reboots, which api followed 6 times out of 6, show that a must wait for k.
     const rebooted = rebootFollowerHistory();
     const server = await start({}, catalog(rebooted, 'rebooted'));
-    const pushed = await request(server).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(rebooted.events).join('\n'));
-    expect(pushed.status).toBe(201);
-    const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/rebooted' });
+    const analysed = await pushAndAnalyse(server, rebooted.events, 'rebooted');
     expect(analysed.status).toBe(201);
     expect(analysed.body.result.machineRefs).toMatchObject({ a: 'resource:default/a', k: 'resource:default/k' });
 
@@ -134,29 +142,25 @@ describe('initialization events and dependency analysis through the API', () => 
     expect(plan.status).toBe(200);
     const waitA = { machine: 'resource:default/a', waitsFor: 'resource:default/k', followed: 6, chances: 6 };
     expect(plan.body.inferredMachineWaits).toEqual([waitA]);
-    const waveOf = (m: string) => plan.body.waves.findIndex((w: string[]) => w.includes(`resource:default/${m}`));
-    expect([waveOf('d'), waveOf('k'), waveOf('a')]).toEqual([0, 1, 2]);
+    expect(['d', 'k', 'a'].map(m => waveOf(plan.body, m))).toEqual([0, 1, 2]);
     const a = plan.body.machines.find((m: { machineRef: string }) => m.machineRef === 'resource:default/a');
     expect(a.waitsFor).toEqual(['resource:default/d', 'resource:default/k']);
 
     // Where the catalog declares that queue waits for api, the learned wait closes a cycle
     // between machines: it is dropped, and the plan follows the catalog.
     const declared = await start({}, catalog(rebooted, 'rebooted', { queue: ['api'] }));
-    await request(declared).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(rebooted.events).join('\n'));
-    await request(declared).post('/api/recovery/analysis').send({ entityRef: 'system:default/rebooted' });
+    expect((await pushAndAnalyse(declared, rebooted.events, 'rebooted')).status).toBe(201);
     const overruled = await request(declared).get('/api/recovery/plan/system/default/rebooted');
     expect(overruled.status).toBe(200);
     expect(overruled.body.inferredMachineWaits).toEqual([]);
-    const wave2 = (m: string) => overruled.body.waves.findIndex((w: string[]) => w.includes(`resource:default/${m}`));
-    expect(wave2('a')).toBeLessThan(wave2('k'));
+    expect(waveOf(overruled.body, 'a')).toBeLessThan(waveOf(overruled.body, 'k'));
   });
 
   it('takes the kernel peak from config', async () => {
     // Services here start 6-18 min after their dependencies; a kernel peaking at 20 min scores
     // most of them under the threshold, and the stored result says why.
     const server = await start({ kernelPeak: '20m' });
-    await request(server).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(history.events).join('\n'));
-    const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/generated' });
+    const analysed = await pushAndAnalyse(server, history.events, 'generated');
     expect(analysed.status).toBe(201);
     expect(analysed.body.result.warnings.join('\n')).toMatch(/score under the threshold 0\.7: .* the delay kernel \(peak 20 min\)/);
   });

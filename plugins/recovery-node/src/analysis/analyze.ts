@@ -1,4 +1,4 @@
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { createKernel, KernelOptions } from './kernel';
 import { compileServiceMap, ServiceMap } from './mapping';
 import { breakCycles, Cycle, Edge, generations, precedenceOrder, timedGenerations, transitiveReduction } from './graph';
@@ -62,7 +62,7 @@ export interface AnalysisResult {
    * Machine edges of the plan that rest on restarts: the machine's services restarted after
    * `followed` of the `chances` times `waitsFor` rebooted on its own while it was up.
    */
-  rebootsFollowed: Array<{ machine: string; waitsFor: string; followed: number; chances: number }>;
+  rebootsFollowed: InferredMachineWait[];
   cycles: Cycle[];
   machineCycles: Array<{ machines: string[]; dropped: { machine: string; waitsFor: string; score: number } }>;
   /** `matrix[r][c]` > 0: column service `c` initializes first and row `r` depends on it by that score; < 0: the other way. */
