@@ -109,7 +109,8 @@ describe('recovery analyze (in process)', () => {
   it.each([
     ['an empty file', () => [file('empty.jsonl', [])], /empty input/],
     ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })])], /no initialization/],
-    ['a missing file', () => [join(dir, 'nope.jsonl')], /nope\.jsonl: cannot read file/],
+    ['a missing file', () => [join(dir, 'nope.jsonl')], /nope\.jsonl: cannot read file \(ENOENT\)/],
+    ['a directory', () => [dir], /: not a file/],
     ['a journald unit record without UNIT', () => [file('j2.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf' })])], /j2\.json:1: unit record without 'UNIT'/],
     ['a docker start without timeNano', () => [file('d2.json', [JSON.stringify({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'x' } } })]), '--format', 'docker'], /d2\.json:1: missing 'timeNano'/],
     ['invalid JSON', () => [file('j3.jsonl', ['{"time": 1,'])], /j3\.jsonl:1: invalid JSON/],

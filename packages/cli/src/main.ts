@@ -1,7 +1,7 @@
 /**
  * The `recovery` command line: `recovery analyze FILE... [options]`.
  */
-import { createReadStream, promises as fs } from 'fs';
+import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { createInterface } from 'readline';
 import { Command, CommanderError, Option } from 'commander';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -56,11 +56,14 @@ export async function readEventFiles(
   const formats: Record<string, EventFormat | undefined> = {};
   for (const file of files) {
     const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
+    let stat;
     try {
-      await fs.access(file);
-    } catch {
-      throw new InputError(`${file}: cannot read file`);
+      stat = await fs.stat(file);
+      await fs.access(file, fsConstants.R_OK);
+    } catch (e) {
+      throw new InputError(`${file}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
+    if (!stat.isFile()) throw new InputError(`${file}: not a file (give the log files themselves)`);
     const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
     for await (const line of rl) {
       const e = parser.push(line);

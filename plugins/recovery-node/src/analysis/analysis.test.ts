@@ -355,6 +355,18 @@ describe('analysis', () => {
     const b = JSON.stringify(analyzeDependencies(shuffled, { map: h.map }));
     expect(b).toBe(a);
   });
+  it('overlapping exports: an event given twice counts once, and a warning says how many', () => {
+    const h = generateHistory({ seed: 7, machines: 6, services: 20, siteBoots: 15, machineReboots: 10 });
+    const once = analyzeDependencies(h.events, { map: h.map });
+    // The last two thirds of the history exported again (starts, failures and clock lines).
+    const again = h.events.slice(Math.floor(h.events.length / 3));
+    const twice = analyzeDependencies([...h.events, ...again], { map: h.map });
+    const duplicates = again.filter(e => e.type !== 'clock').length;
+    const said = twice.warnings.filter(w => w.includes('duplicate'));
+    expect(said).toEqual([expect.stringMatching(new RegExp(`^${duplicates} duplicate event\\(s\\) ignored`))]);
+    expect(twice.warnings.filter(w => !said.includes(w))).toEqual(once.warnings);
+    expect(JSON.stringify({ ...twice, warnings: [] })).toBe(JSON.stringify({ ...once, warnings: [] }));
+  });
   it('on a generated history: no true dependency violated, waves no deeper than the truth', () => {
     const h = generateHistory({ seed: 11, machines: 8, services: 30, siteBoots: 30, machineReboots: 30 });
     const r = analyzeDependencies(h.events, { map: h.map });

@@ -147,6 +147,15 @@ function lowerBound(arr: Float64Array | number[], x: number): number {
 }
 
 /** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
+/** Removes adjacent duplicates from a sorted array in place; returns how many. */
+function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
+  let k = 0;
+  for (let i = 0; i < list.length; i++) if (k === 0 || !same(list[k - 1], list[i])) list[k++] = list[i];
+  const removed = list.length - k;
+  list.length = k;
+  return removed;
+}
+
 interface Explained {
   score: number;
   samples: number;
@@ -365,8 +374,16 @@ export function analyzeDependencies(
       );
     }
   }
-  for (const list of failures.values()) list.sort((a, b) => a - b);
   starts.sort((x, y) => x.t - y.t || byName(x.service, y.service) || byName(x.machine, y.machine));
+  // The same record twice (overlapping exports, a file given twice) is one event: duplicates would
+  // weigh a boot twice. The backend's store keeps one of each the same way.
+  let duplicates = 0;
+  for (const list of failures.values()) {
+    list.sort((a, b) => a - b);
+    duplicates += dedupe(list, (x, y) => x === y);
+  }
+  duplicates += dedupe(starts, (x, y) => x.t === y.t && x.service === y.service && x.machine === y.machine);
+  if (duplicates) warnings.push(`${duplicates} duplicate event(s) ignored (the same machine, service, event and time more than once: overlapping exports?)`);
   let at = options.at;
   if (at === undefined) {
     at = starts[starts.length - 1].t;

@@ -18,6 +18,14 @@ describe('parseEvents: jsonl', () => {
       { time: Date.UTC(2024, 4, 1, 10), machine: 'm2', service: '', type: 'clock', reference: Date.UTC(2024, 4, 1, 10, 1) },
     ]);
   });
+  it('reads a file that starts with a byte-order mark and has CRLF line ends', () => {
+    const text = `\uFEFF${jl({ time: 1, machine: 'm', service: 'a' })}\r\n${jl({ time: 2, machine: 'm', service: 'b' })}\r\n`;
+    const r = parseEvents(text, { source: 'win.jsonl' });
+    expect(r.format).toBe('jsonl');
+    expect(r.events.map(e => e.service)).toEqual(['a', 'b']);
+    // Only a leading mark is dropped: one inside the file is still a malformed line.
+    expect(() => parseEvents(`${jl({ time: 1, machine: 'm', service: 'a' })}\n\uFEFF{}`, { source: 'x' })).toThrow(/^x:2: invalid JSON/);
+  });
   it.each([
     ['{"time": 1, "machine": "m"', 'invalid JSON'],
     [jl({ machine: 'm', service: 's' }), "missing 'time'"],

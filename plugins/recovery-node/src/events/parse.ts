@@ -185,7 +185,9 @@ export class EventLineParser {
 
   push(line: string): InitializationEvent | null {
     this.lines++;
-    const trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
+    let trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
+    // A byte-order mark (editors and Windows tools write one) is not part of the first record.
+    if (this.lines === 1 && trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.slice(1);
     if (trimmed.trim() === '') return null;
     if (this.detected === 'journald' && !trimmed.includes(JOURNALD_UNIT_STARTED) && !trimmed.includes(JOURNALD_UNIT_FAILED)) {
       // Most of a journal is other messages: a record without either MESSAGE_ID cannot be an
