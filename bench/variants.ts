@@ -1,5 +1,5 @@
 /**
- * The accuracy benchmark's figures over a wider spread of generated histories: 19 variants of a
+ * The accuracy benchmark's figures over a wider spread of generated histories: 20 variants of a
  * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, every
  * reboot cascading or none, noisier logs, smaller and larger sites), 8 seeds each. Per variant:
  * how many histories fail a "must" (a true dependency violated by serviceOrder, machineOrder or
@@ -32,6 +32,7 @@ const variants: Array<[string, Partial<GeneratorOptions>]> = [
   ['roots spread over 40 min', { rootSpreadMinutes: 40 }],
   ['80 services, 40 machines', { machines: 40, services: 80 }],
   ['150 services, 5 machines', { machines: 5, services: 150 }],
+  ['one machine (30 services)', { machines: 1, services: 30 }],
 ];
 const seeds = (process.env.BENCH_SEEDS ?? '11,22,33,44,55,66,77,88').split(',').map(Number);
 // BENCH_VERBOSE=1: which must each failing history breaks.

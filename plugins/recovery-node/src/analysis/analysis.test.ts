@@ -132,6 +132,21 @@ describe('analysis', () => {
     expect(r.dependencies).toHaveLength(2);
     expect(r.waves).toEqual([['m1'], ['m2']]);
   });
+  it('a machine that reboots again within the hour: starts of the next boot are no evidence against the order', () => {
+    // One machine, rebooted twice 25-35 min apart every day: each api start has the next boot's db
+    // start after it, within the window.
+    const rnd = prng(3);
+    const events: InitializationEvent[] = [];
+    for (let day = 0; day < 20; day++) {
+      for (const boot of [0, 25 + 10 * rnd()]) {
+        const db = T0 + day * DAY + boot * MIN + 2 * MIN * rnd();
+        events.push(start(db, 'db'), start(db + (6 + 12 * rnd()) * MIN, 'api'), start(db + (0.5 + 3 * rnd()) * MIN, 'cron'));
+      }
+    }
+    const r = analyzeDependencies(events);
+    expect(r.dependencies.map(d => `${d.service} → ${d.dependsOn}`)).toEqual(['api → db']);
+    expect(r.serviceOrder.indexOf('db')).toBeLessThan(r.serviceOrder.indexOf('api'));
+  });
   it('few samples: low confidence, said in a warning', () => {
     const r = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2']], 3));
     expect(r.dependencies).toEqual([{ service: 'api', dependsOn: 'db', score: 1, samples: 3, confidence: 'low' }]);

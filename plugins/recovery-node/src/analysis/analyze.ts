@@ -264,6 +264,8 @@ function correlate(
   const nBack = pairStore(n);
   const rev = pairStore(n);
   const lastW = new Float64Array(n);
+  const lastT = new Float64Array(n);
+  const prevT = new Float64Array(n).fill(-Infinity);
   const Wsum = new Float64Array(n);
   const stamp = new Int32Array(n).fill(-1);
   const best = new Float64Array(n);
@@ -285,6 +287,7 @@ function correlate(
         stamp[b] = i;
         best[b] = k;
         lastW[b] = Wt[j];
+        lastT[b] = T[j];
         touched[nt++] = b;
       } else if (k > best[b]) best[b] = k;
     }
@@ -300,7 +303,7 @@ function correlate(
         const key = row + b;
         backD[key] += w;
         nBackD[key] += 1;
-        revD[key] += lastW[b];
+        if (prevT[a] < lastT[b] - maxDelay) revD[key] += lastW[b];
         const k = best[b];
         if (k > 0) {
           kerD[key] += w * k;
@@ -312,13 +315,14 @@ function correlate(
         const b = touched[q];
         back.add(a, b, w);
         nBack.add(a, b, 1);
-        rev.add(a, b, lastW[b]);
+        if (prevT[a] < lastT[b] - maxDelay) rev.add(a, b, lastW[b]);
         if (best[b] > 0) {
           ker.add(a, b, w * best[b]);
           pre.add(a, b, w);
         }
       }
     }
+    prevT[a] = t;
   }
   return { ker, back, pre, nBack, rev, Wsum };
 }
@@ -442,7 +446,9 @@ export function analyzeDependencies(
   //    pre[A,B]:  Σ over A's inits of w where B initialized within [min, max] before (precedence)
   //    nBack: back as a count.
   //    rev[B,A]:  Σ over A's inits of the weight of the latest B init before it (in the window): B's
-  //               initializations with A after them, seen from A's side.
+  //               initializations with A after them, seen from A's side; only where A's previous
+  //               init is more than the window before that B init (else A was there already, and
+  //               this A init is a later boot's, e.g. a machine rebooted again within the hour).
   //    Co-occurrence of A with B (B around A, either side): back[A,B] + rev[B,A], with the weights
   //    of A's initializations.
   const { ker, back, pre, nBack, rev, Wsum } = correlate(T, S, Wt, n, minDelay, maxDelay, table, STEP);
