@@ -146,7 +146,6 @@ function lowerBound(arr: Float64Array | number[], x: number): number {
   return lo;
 }
 
-/** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
 /** Removes adjacent duplicates from a sorted array in place; returns how many. */
 function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
   let k = 0;
@@ -156,6 +155,7 @@ function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
   return removed;
 }
 
+/** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
 interface Explained {
   score: number;
   samples: number;
