@@ -263,8 +263,8 @@ function correlate(
   const pre = pairStore(n);
   const nBack = pairStore(n);
   const rev = pairStore(n);
-  const lastW = new Float64Array(n);
-  const lastT = new Float64Array(n);
+  // revW[b]: what the latest b init before the current one adds to rev (see analyzeDependencies).
+  const revW = new Float64Array(n);
   const prevT = new Float64Array(n).fill(-Infinity);
   const Wsum = new Float64Array(n);
   const stamp = new Int32Array(n).fill(-1);
@@ -286,8 +286,7 @@ function correlate(
       if (stamp[b] !== i) {
         stamp[b] = i;
         best[b] = k;
-        lastW[b] = Wt[j];
-        lastT[b] = T[j];
+        revW[b] = prevT[a] < T[j] - maxDelay ? Wt[j] : 0;
         touched[nt++] = b;
       } else if (k > best[b]) best[b] = k;
     }
@@ -303,7 +302,7 @@ function correlate(
         const key = row + b;
         backD[key] += w;
         nBackD[key] += 1;
-        if (prevT[a] < lastT[b] - maxDelay) revD[key] += lastW[b];
+        revD[key] += revW[b];
         const k = best[b];
         if (k > 0) {
           kerD[key] += w * k;
@@ -315,7 +314,7 @@ function correlate(
         const b = touched[q];
         back.add(a, b, w);
         nBack.add(a, b, 1);
-        if (prevT[a] < lastT[b] - maxDelay) rev.add(a, b, lastW[b]);
+        rev.add(a, b, revW[b]);
         if (best[b] > 0) {
           ker.add(a, b, w * best[b]);
           pre.add(a, b, w);
