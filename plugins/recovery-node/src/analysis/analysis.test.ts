@@ -21,6 +21,13 @@ const T0 = Date.UTC(2024, 0, 1);
 
 const start = (time: number, service: string, machine = 'm1'): InitializationEvent => ({ time, machine, service, type: 'start' });
 
+/** Index of the wave that boots `machine`; fails if no wave does. */
+function waveOf(waves: string[][], machine: string): number {
+  const k = waves.findIndex(w => w.includes(machine));
+  expect(k, `${machine} in a wave`).toBeGreaterThanOrEqual(0);
+  return k;
+}
+
 /** `boots` boots: `chain` services each starting `gap` after the previous one. */
 function chainBoots(chain: Array<[string, string]>, boots: number, gap = 10 * MIN): InitializationEvent[] {
   const out: InitializationEvent[] = [];
@@ -301,9 +308,8 @@ describe('analysis', () => {
     const r = analyzeDependencies(events);
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
     expect(r.machineDependencies.find(m => m.machine === 'y')!.waitsFor).toEqual([]);
-    const wave = (m: string) => r.waves.findIndex(w => w.includes(m));
-    expect(wave('k')).toBeLessThan(wave('a'));
-    expect(wave('d')).toBeLessThan(wave('a'));
+    expect(waveOf(r.waves, 'k')).toBeLessThan(waveOf(r.waves, 'a'));
+    expect(waveOf(r.waves, 'd')).toBeLessThan(waveOf(r.waves, 'a'));
   });
   it('a machine that followed the reboots of another machine twice or more waits for it, even where that makes the plan deeper', () => {
     // The dependencies the boots show (k → d, a → d) make a two-wave plan; only k's own reboots,
@@ -311,8 +317,7 @@ describe('analysis', () => {
     const events = rebootFollowerHistory().events;
     const r = analyzeDependencies(events);
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
-    const wave = (m: string) => r.waves.findIndex(w => w.includes(m));
-    expect([wave('d'), wave('k'), wave('a')]).toEqual([0, 1, 2]);
+    expect(['d', 'k', 'a'].map(m => waveOf(r.waves, m))).toEqual([0, 1, 2]);
     expect(r.rebootsFollowed).toEqual([{ machine: 'a', waitsFor: 'k', followed: 6, chances: 6 }]);
   });
   it('services that start sooner than the kernel expects: no dependency reported, but the waves keep the order the boots show', () => {
