@@ -1089,12 +1089,9 @@ export function analyzeDependencies(
     };
     const followed = followedMachines();
     rebootsFollowed = followed.map(e => ({ machine: e.service, waitsFor: e.dependsOn, followed: e.followed, chances: e.chances }));
-    const followedEdges = followed.map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score }));
-    followedEdges.forEach((e, k) => {
-      if (followed[k].followed >= PLAN_RESTARTS) addEdge(e, Number.MAX_VALUE);
-    });
+    for (const e of followed) if (e.followed >= PLAN_RESTARTS) addEdge(e, Number.MAX_VALUE);
     const cap = Math.max(depth(machineEdges), longest + 1);
-    for (const e of followedEdges) addEdge(e, cap);
+    for (const e of followed) addEdge(e, cap);
     const weaker = edges
       .filter(e => !planEdgeSet.has(e))
       .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
