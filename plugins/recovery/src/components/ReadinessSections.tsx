@@ -318,8 +318,7 @@ export const BootPlanView = ({
         </Typography>
       ) : (
         <Typography variant="body2" data-testid="plan-position">
-          {plan.machines.length} machine{plan.machines.length === 1 ? '' : 's'}{' '}
-          in {n} wave{n === 1 ? '' : 's'}.
+          {count(plan.machines.length, 'machine', 'machines')} in {count(n, 'wave', 'waves')}.
         </Typography>
       )}
       {learned.length > 0 && (
