@@ -17,7 +17,10 @@ export interface Cycle {
   dropped: Edge;
 }
 
-const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+export const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Scores are reported to 4 decimals, and compared as reported. */
+export const roundScore = (x: number) => Math.round(x * 1e4) / 1e4;
 
 /** Weaker first: lower score, then by names; a total order so results are deterministic. */
 export function compareEdgeStrength(a: Edge, b: Edge): number {

@@ -1,0 +1,247 @@
+/** Step 6 of the dependency analysis: the machine boot plan (which machine waits for which, and waves). */
+import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-common';
+import type { KernelTable } from './correlate';
+import { breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
+import type { Explained } from './select';
+import { lowerBound, Timeline } from './timeline';
+
+/** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
+const PLAN_SHARE = 0.6;
+/**
+ * Or: restarts in which the service followed the dependency (with at least PLAN_RESTART_SHARE of
+ * its initializations explained); or reboots of the machine that the machine followed.
+ */
+const PLAN_RESTARTS = 2;
+const PLAN_RESTART_SHARE = 0.2;
+
+export interface MachineCycle {
+  machines: string[];
+  dropped: { machine: string; waitsFor: string; score: number };
+}
+
+export interface MachinePlanInput {
+  method: 'full' | 'plain';
+  /** Accepted dependencies, acyclic, in the order's agreement. */
+  edges: Edge[];
+  /** Dependencies the selection found (`full`), by dependent × n + dependency. */
+  explained?: Map<number, Explained>;
+  /** Initializations behind a dependency. */
+  samples(a: number, b: number): number;
+  threshold: number;
+  /** How long (ms) after the start of its boot each service typically initializes. */
+  offset: Float64Array;
+}
+
+export interface MachinePlan {
+  /** Topological generations of machines, each machine placed within its slack by its timing. */
+  waves: string[][];
+  /** Which machines each machine waits for. */
+  waitsFor: Map<string, string[]>;
+  machineCycles: MachineCycle[];
+  /** Machine edges of the plan that rest on reboots the machine followed. */
+  rebootsFollowed: InferredMachineWait[];
+  warnings: string[];
+}
+
+/**
+ * Step 6 of the analysis: a machine waits for the machines hosting what its services depend on.
+ * The plan's hard edges come from a service's dependencies on a machine that together explain a
+ * clear share of its initializations, or that it followed in restarts, and from reboots of a
+ * machine that the machine followed (a false machine edge lengthens the plan).
+ */
+export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePlanInput): MachinePlan {
+  const { serviceNames, sid, machineNames, machinesOf, initCount } = tl;
+  const { method, edges, explained, samples, threshold } = input;
+  const n = serviceNames.length;
+  const warnings: string[] = [];
+  const machinePairs = (a: number, b: number, fn: (ma: string, mb: string) => void) => {
+    for (const ma of machinesOf[a]) for (const mb of machinesOf[b]) if (ma !== mb) fn(ma, mb);
+  };
+  let planEdges = edges;
+  if (method === 'full') {
+    const explainedBy = new Map<string, number>(); // service \0 machine → initializations explained
+    for (const e of edges) {
+      const a = sid.get(e.service)!;
+      const b = sid.get(e.dependsOn)!;
+      for (const mb of machinesOf[b]) {
+        const k = `${e.service}\u0000${mb}`;
+        explainedBy.set(k, (explainedBy.get(k) ?? 0) + samples(a, b));
+      }
+    }
+    planEdges = edges.filter(e => {
+      const a = sid.get(e.service)!;
+      const b = sid.get(e.dependsOn)!;
+      // A dependency its service followed in restarts is no look-alike of a whole-site boot.
+      const followed = explained!.get(a * n + b)?.restarts ?? 0;
+      if (followed >= PLAN_RESTARTS && samples(a, b) >= PLAN_RESTART_SHARE * initCount[a]) return true;
+      return [...machinesOf[b]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
+    });
+  }
+  const medge = new Map<string, Edge>();
+  for (const e of planEdges) {
+    machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
+      const k = `${ma}\u0000${mb}`;
+      const prev = medge.get(k);
+      if (!prev || prev.score < e.score) medge.set(k, { service: ma, dependsOn: mb, score: e.score });
+    });
+  }
+  const mlist = [...medge.values()].sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+  const mbroken = breakCycles(machineNames, mlist);
+  const machineCycles = mbroken.cycles.map(c => ({
+    machines: c.services,
+    dropped: { machine: c.dropped.service, waitsFor: c.dropped.dependsOn, score: c.dropped.score },
+  }));
+  for (const c of machineCycles) {
+    warnings.push(
+      `machine cycle ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} waits for ${c.dropped.waitsFor} (score ${c.dropped.score})`,
+    );
+  }
+  if (method === 'plain') {
+    return { waves: generations(machineNames, mbroken.edges), waitsFor: waitsForOf(machineNames, mbroken.edges), machineCycles, rebootsFollowed: [], warnings };
+  }
+
+  // Accepted dependencies too weak to shape the plan still order machines where they can do so
+  // without closing a cycle or making the plan deeper than its hard edges, or than the longest
+  // chain of accepted dependencies counted in machine changes: a missed constraint costs a failed
+  // boot, a false one a longer recovery.
+  const planEdgeSet = new Set(planEdges);
+  const machineEdges = [...mbroken.edges];
+  const depth = (list: Edge[]) => {
+    try {
+      return generations(machineNames, list).length;
+    } catch {
+      return Infinity;
+    }
+  };
+  // Dependencies the selection found but the kernel scores under the threshold (services that
+  // start sooner after what they wait for than the kernel expects) are not reported; the plan
+  // still counts them in the longest chain and tries them last among the weaker edges.
+  const underThreshold: Edge[] = [];
+  for (const [key, x] of explained!) {
+    const score = roundScore(x.score);
+    if (score < threshold) underThreshold.push({ service: serviceNames[Math.floor(key / n)], dependsOn: serviceNames[key % n], score });
+  }
+  underThreshold.sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+  const chainEdges = breakCycles(serviceNames, [...edges, ...underThreshold]).edges;
+  const hops = new Int32Array(n);
+  const dependsOn: number[][] = serviceNames.map(() => []);
+  for (const e of chainEdges) dependsOn[sid.get(e.service)!].push(sid.get(e.dependsOn)!);
+  let longest = 0;
+  for (const x of generations(serviceNames, chainEdges).flat()) {
+    const a = sid.get(x)!;
+    for (const b of dependsOn[a]) {
+      const change = [...machinesOf[a]].some(m => !machinesOf[b].has(m)) ? 1 : 0;
+      hops[a] = Math.max(hops[a], hops[b] + change);
+    }
+    longest = Math.max(longest, hops[a]);
+  }
+  // Machines that followed another machine's own reboots: at least PLAN_RESTARTS times, a hard
+  // edge (unless it closes a cycle); once, the first of the weaker edges.
+  const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
+  // Adds a machine edge unless the plan has it or it would make the plan deeper than maxDepth
+  // (a cycle makes it infinitely deep).
+  const addEdge = (candidate: Edge, maxDepth: number) => {
+    const k = `${candidate.service}\u0000${candidate.dependsOn}`;
+    if (have.has(k) || depth([...machineEdges, candidate]) > maxDepth) return;
+    machineEdges.push(candidate);
+    have.add(k);
+  };
+  const followed = followedMachines(tl, kernel);
+  for (const e of followed) if (e.followed >= PLAN_RESTARTS) addEdge(e, Number.MAX_VALUE);
+  const cap = Math.max(depth(machineEdges), longest + 1);
+  for (const e of followed) addEdge(e, cap);
+  const weaker = edges
+    .filter(e => !planEdgeSet.has(e))
+    .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+  weaker.push(...underThreshold);
+  for (const e of weaker) {
+    machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => addEdge({ service: ma, dependsOn: mb, score: e.score }, cap));
+  }
+
+  // Waves: generations of the plan, each machine placed within its slack by when its first
+  // service typically starts in a boot.
+  const first = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    for (const m of machinesOf[i]) first.set(m, Math.min(first.get(m) ?? Infinity, input.offset[i]));
+  }
+  const waitsFor = waitsForOf(machineNames, machineEdges);
+  return {
+    waves: timedGenerations(machineNames, machineEdges, m => first.get(m) ?? 0),
+    waitsFor,
+    machineCycles,
+    rebootsFollowed: followed
+      .filter(e => waitsFor.get(e.service)!.includes(e.dependsOn))
+      .map(e => ({ machine: e.service, waitsFor: e.dependsOn, followed: e.followed, chances: e.chances }))
+      .sort((x, y) => byName(x.machine, y.machine) || byName(x.waitsFor, y.waitsFor)),
+    warnings,
+  };
+}
+
+function waitsForOf(machineNames: string[], edges: Edge[]): Map<string, string[]> {
+  const waitsFor = new Map<string, string[]>(machineNames.map(m => [m, []]));
+  for (const e of edges) waitsFor.get(e.service)!.push(e.dependsOn);
+  for (const list of waitsFor.values()) list.sort(byName);
+  return waitsFor;
+}
+
+/**
+ * A machine rebooting on its own (restarts no failure of the same service preceded) stops
+ * everything it hosts: a machine whose services restart after it, without rebooting itself,
+ * waits for something there, whichever service that is (a machine that waits for nothing there
+ * follows such a reboot only by chance, and hardly ever twice). A knocked-out service follows
+ * the reboot nearest to its failure only. Machine edges followed in most of their chances, most
+ * followed first.
+ */
+function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable): Array<Edge & { followed: number; chances: number }> {
+  const { machineNames, T, isRestart, failedBefore, machine } = tl;
+  const N = T.length;
+  const M = machineNames.length;
+  const mIndex = new Map(machineNames.map((m, k) => [m, k]));
+  const own: number[][] = machineNames.map(() => []);
+  const reboots: Array<{ t: number; machine: number }> = [];
+  for (let i = 0; i < N; i++) {
+    if (!isRestart[i] || !Number.isNaN(failedBefore[i])) continue;
+    const k = mIndex.get(machine[i])!;
+    const o = own[k];
+    if (o.length && T[i] - o[o.length - 1] <= maxDelay) continue;
+    o.push(T[i]);
+    reboots.push({ t: T[i], machine: k });
+  }
+  const rebootAt = reboots.map(r => r.t);
+  const rebootingNear = (k: number, t: number) => {
+    const j = lowerBound(own[k], t - maxDelay);
+    return j < own[k].length && own[k][j] <= t + maxDelay;
+  };
+  const counted = new Set<number>();
+  const followed = new Map<number, number>();
+  for (let i = 0; i < N; i++) {
+    if (!isRestart[i]) continue;
+    const a = mIndex.get(machine[i])!;
+    let from = lowerBound(rebootAt, T[i] - maxDelay);
+    let to = lowerBound(rebootAt, T[i] - minDelay + 1);
+    const f = failedBefore[i];
+    if (!Number.isNaN(f)) {
+      let nearest = -1;
+      for (let e = from; e < to; e++) {
+        if (reboots[e].machine !== a && (nearest < 0 || Math.abs(rebootAt[e] - f) < Math.abs(rebootAt[nearest] - f))) nearest = e;
+      }
+      if (nearest < 0) continue;
+      from = nearest;
+      to = nearest + 1;
+    }
+    for (let e = from; e < to; e++) {
+      const b = reboots[e].machine;
+      if (b === a || counted.has(e * M + a) || rebootingNear(a, rebootAt[e])) continue;
+      counted.add(e * M + a);
+      followed.set(a * M + b, (followed.get(a * M + b) ?? 0) + 1);
+    }
+  }
+  const out: Array<Edge & { followed: number; chances: number }> = [];
+  for (const [key, f] of followed) {
+    const a = Math.floor(key / M);
+    const b = key % M;
+    const chances = own[b].filter(t => !rebootingNear(a, t)).length;
+    if (2 * f > chances) out.push({ service: machineNames[a], dependsOn: machineNames[b], score: roundScore(f / chances), followed: f, chances });
+  }
+  return out.sort((x, y) => y.followed - x.followed || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+}

@@ -1,0 +1,473 @@
+/**
+ * Step 4 of the dependency analysis: which candidates each service depends on, by explaining
+ * away, with what restarts outside whole-site boots add.
+ */
+import type { Correlation, KernelTable } from './correlate';
+import { initializedWithin, shareMachine, Timeline } from './timeline';
+
+/** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
+export interface Explained {
+  score: number;
+  samples: number;
+  restarts: number;
+  delay: number;
+}
+
+/** Pairs below this conditional kernel score are no candidate dependencies. */
+const CANDIDATE_FLOOR = 0.5;
+/** Candidate dependencies per dependent (best kernel scores). */
+const MAX_CANDIDATES = 16;
+/** Restarts of a service on another machine that a dependent must have followed to make it a candidate whatever its kernel score. */
+const FOLLOWED_CANDIDATE = 2;
+/** Steps of the dependency search refit the model for this many of the best-screened changes. */
+const SCREENED = 3;
+/**
+ * What a dependency must add to the log-likelihood of its dependent's delays to be selected, in
+ * nats per log of the initializations behind it (as in BIC): on another machine, and on the same
+ * machine (which cannot lengthen the plan).
+ */
+const SELECT_GAIN = 1.75;
+const LOCAL_GAIN = 0.85;
+/** Prior and floor of the dependent's delay sd, and prior weight (in initializations), minutes. */
+const PRIOR_SD = 6;
+const MIN_SD = 0.5;
+const PRIOR_WEIGHT = 1;
+/** Share and density (per minute, uniform over an hour) of initializations no dependency explains. */
+const BACKGROUND_SHARE = 0.05;
+const BACKGROUND_DENSITY = 1 / 60;
+const LOG_BACKGROUND = Math.log(BACKGROUND_DENSITY);
+/**
+ * Shape of the dependent's delay model: a generalized normal with exponent 3, flatter on top and
+ * steeper at the edges than a normal (start delays are bounded), with its scale and norm per unit
+ * of standard deviation (GAMMA_THIRD is Γ(1/3); Γ(3/3) = 1).
+ */
+const DELAY_SHAPE = 3;
+const GAMMA_THIRD = 2.6789385347077476;
+const ALPHA_PER_SD = Math.sqrt(GAMMA_THIRD);
+const NORM_PER_SD = DELAY_SHAPE / (2 * ALPHA_PER_SD * GAMMA_THIRD);
+/** Density of the delay model at v (minutes), weighted by the share not in the background. */
+function delayDensity(v: number, mu: number, sd: number): number {
+  const u = Math.abs(v - mu) / (sd * ALPHA_PER_SD);
+  return (((1 - BACKGROUND_SHARE) * NORM_PER_SD) / sd) * Math.exp(-u * u * u);
+}
+/** Restarts say something only where dependencies are followed this much more often than other candidates. */
+const FOLLOW_MARGIN = 0.2;
+/**
+ * A followed restart counts half: one upstream restart makes its dependents follow each other
+ * too, so other candidates are followed more often than epsilon, their average, says.
+ */
+const FOLLOWED_WEIGHT = 0.5;
+/** A dependency must precede its dependent in at least this share of the boots where both initialized. */
+const MIN_CONSISTENCY = 0.9;
+
+/**
+ * Restarts outside whole-site boots are near-interventions: when a dependency on another
+ * machine restarts while A is up, A restarts after it if it cascades at all (a dependent that
+ * loses its dependency fails and comes back), and a service A does not depend on is followed
+ * only by chance. How often dependencies are followed (rho) and how often other candidates are
+ * (epsilon) is learned from a first selection; where cascades happen (rho clearly above
+ * epsilon), each candidate's followed and unfollowed restarts weigh as the log-likelihood ratio
+ * of the two. Where restarts never cascade, they say nothing either way.
+ */
+function followEvidence(
+  tl: Timeline,
+  { minDelay, maxDelay }: KernelTable,
+  candA: number[],
+  candB: number[],
+  first: Map<number, Explained>,
+): Float64Array | undefined {
+  const { serviceNames, T, isRestart, svcStart, svcInits } = tl;
+  const n = serviceNames.length;
+  const C = candA.length;
+  // What A depends on through the first selection, directly or not: followed through a chain
+  // of restarts, neither a dependency nor unrelated.
+  const firstDeps: number[][] = serviceNames.map(() => []);
+  for (const key of first.keys()) firstDeps[Math.floor(key / n)].push(key % n);
+  let ancestorsOf = -1;
+  let ancestorSet = new Set<number>();
+  const ancestors = (a: number) => {
+    if (ancestorsOf === a) return ancestorSet;
+    ancestorsOf = a;
+    ancestorSet = new Set<number>();
+    const stack = [...firstDeps[a]];
+    while (stack.length) {
+      const b = stack.pop()!;
+      if (ancestorSet.has(b)) continue;
+      ancestorSet.add(b);
+      stack.push(...firstDeps[b]);
+    }
+    return ancestorSet;
+  };
+  const followed = new Int32Array(C);
+  const unfollowed = new Int32Array(C);
+  const counts = [0, 0, 0, 0]; // followed, unfollowed: of first-selected dependencies, of the others
+  for (let c = 0; c < C; c++) {
+    const a = candA[c];
+    const b = candB[c];
+    if (shareMachine(tl, a, b)) continue;
+    for (let q = svcStart[b]; q < svcStart[b + 1]; q++) {
+      if (!isRestart[svcInits[q]]) continue;
+      const t = T[svcInits[q]];
+      if (initializedWithin(tl, a, t - maxDelay, t)) continue; // A was not up
+      if (initializedWithin(tl, a, t + minDelay, t + maxDelay)) followed[c]++;
+      else unfollowed[c]++;
+    }
+    const k = first.has(a * n + b) ? 0 : ancestors(a).has(b) ? -1 : 2;
+    if (k < 0) continue;
+    counts[k] += followed[c];
+    counts[k + 1] += unfollowed[c];
+  }
+  const rho = (counts[0] + 1) / (counts[0] + counts[1] + 2);
+  const epsilon = (counts[2] + 1) / (counts[2] + counts[3] + 2);
+  if (!(rho > epsilon + FOLLOW_MARGIN)) return undefined;
+  const yes = Math.log(rho / epsilon);
+  const no = Math.log((1 - rho) / (1 - epsilon));
+  return Float64Array.from(followed, (f, c) => FOLLOWED_WEIGHT * f * yes + unfollowed[c] * no);
+}
+
+/**
+ * Explaining away (`full`): A starts some steady delay after the LAST of its dependencies to
+ * start (had A needed nothing, it would have started earlier), so each of A's initializations is
+ * explained by one service: the latest of A's dependencies in the window. selectDependencies
+ * picks, per A, the set of candidates under which A's delays after that latest one are most
+ * likely, paying per dependency; a service that merely tends to start earlier than A
+ * (start-order confounding) adds nothing a true dependency does not explain better, while
+ * several dependencies, each the latest only in some boots, together explain them all. The
+ * score of a selected dependency is the kernel correlation over the initializations it
+ * explains; its samples, how many.
+ */
+export function selectDependencies(tl: Timeline, corr: Correlation, kernel: KernelTable): Map<number, Explained> {
+  const { serviceNames, T, S, Wt, isRestart, machinesOf, svcStart, svcInits } = tl;
+  const { ker, cond, consistency } = corr;
+  const { minDelay, maxDelay } = kernel;
+  const n = serviceNames.length;
+  const N = T.length;
+  // Restarts of B that A followed (B on another machine): in a restart few services initialize,
+  // so a dependency that is never the latest in whole-site boots shows here.
+  const follows = new Map<number, number>();
+  {
+    const stampF = new Int32Array(n).fill(-1);
+    for (let i = 0; i < N; i++) {
+      if (!isRestart[i]) continue;
+      const b = S[i];
+      for (let j = i + 1; j < N && T[j] - T[i] <= maxDelay; j++) {
+        const a = S[j];
+        if (a === b || !isRestart[j] || T[j] - T[i] < minDelay || stampF[a] === i) continue;
+        stampF[a] = i;
+        if (shareMachine(tl, a, b)) continue;
+        follows.set(a * n + b, (follows.get(a * n + b) ?? 0) + 1);
+      }
+    }
+  }
+  // Candidates of A: precede A consistently; the best by kernel score, and those whose restarts
+  // A followed most often.
+  const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
+  const followedA: Array<Array<[number, number]>> = serviceNames.map(() => []);
+  ker.forEach((a, b) => {
+    if (consistency(a, b) < MIN_CONSISTENCY) return;
+    const c = cond(a, b);
+    if (c >= CANDIDATE_FLOOR) perA[a].push([b, c]);
+    const f = follows.get(a * n + b) ?? 0;
+    if (f >= FOLLOWED_CANDIDATE) followedA[a].push([b, f]);
+  });
+  const candA: number[] = [];
+  const candB: number[] = [];
+  for (let a = 0; a < n; a++) {
+    const list = perA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES);
+    const inList = new Set(list.map(x => x[0]));
+    for (const x of followedA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES)) {
+      if (!inList.has(x[0])) list.push(x);
+    }
+    list.sort((x, y) => x[0] - y[0]);
+    for (const [b] of list) {
+      candA.push(a);
+      candB.push(b);
+    }
+  }
+  const C = candA.length;
+  const candStart = new Int32Array(n + 1);
+  for (let c = 0; c < C; c++) candStart[candA[c] + 1]++;
+  for (let a = 0; a < n; a++) candStart[a + 1] += candStart[a];
+  // Each initialization's entries: its candidates' latest starts at least the minimum delay
+  // before it and within the window (delay in minutes), found by binary search.
+  const offsets = new Int32Array(N + 1);
+  let eCand = new Int32Array(1024);
+  let eD = new Float64Array(1024);
+  let ne = 0;
+  for (let i = 0; i < N; i++) {
+    const a = S[i];
+    const t = T[i];
+    for (let c = candStart[a]; c < candStart[a + 1]; c++) {
+      const b = candB[c];
+      let lo = svcStart[b];
+      let hi = svcStart[b + 1];
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (T[svcInits[mid]] <= t - minDelay) lo = mid + 1;
+        else hi = mid;
+      }
+      while (lo > svcStart[b] && svcInits[lo - 1] >= i) lo--; // only initializations before i
+      if (lo === svcStart[b]) continue;
+      const d = t - T[svcInits[lo - 1]];
+      if (d > maxDelay) continue;
+      if (ne === eCand.length) {
+        const gc = new Int32Array(ne * 2);
+        gc.set(eCand);
+        eCand = gc;
+        const gd = new Float64Array(ne * 2);
+        gd.set(eD);
+        eD = gd;
+      }
+      eCand[ne] = c;
+      eD[ne++] = d / 60_000;
+    }
+    offsets[i + 1] = ne;
+  }
+  // Entries by candidate (counting sort), and initializations by dependent.
+  const cStart = new Int32Array(C + 1);
+  for (let e = 0; e < ne; e++) cStart[eCand[e] + 1]++;
+  for (let c = 0; c < C; c++) cStart[c + 1] += cStart[c];
+  const cInit = new Int32Array(ne);
+  const cDelay = new Float64Array(ne);
+  const fill = cStart.slice(0, C);
+  for (let i = 0; i < N; i++) {
+    for (let e = offsets[i]; e < offsets[i + 1]; e++) {
+      const k = fill[eCand[e]]++;
+      cInit[k] = i;
+      cDelay[k] = eD[e];
+    }
+  }
+
+  // Initializations with entries, by dependent (in time order).
+  const initStart = new Int32Array(n + 1);
+  for (let i = 0; i < N; i++) if (offsets[i + 1] > offsets[i]) initStart[S[i] + 1]++;
+  for (let a = 0; a < n; a++) initStart[a + 1] += initStart[a];
+  const initsWithEntries = new Int32Array(initStart[n]);
+  const initFill = initStart.slice(0, n);
+  for (let i = 0; i < N; i++) if (offsets[i + 1] > offsets[i]) initsWithEntries[initFill[S[i]]++] = i;
+  const selected = new Uint8Array(C);
+  const mu0 = kernel.peakDelay / 60_000;
+  const localIndex = new Int32Array(N).fill(-1);
+  const result = new Map<number, Explained>();
+  const bgDensity = BACKGROUND_SHARE * BACKGROUND_DENSITY;
+  const screened = new Int32Array(SCREENED);
+  const screenedDelta = new Float64Array(SCREENED);
+  // Selects A's dependencies among its candidates; `evidence[c]` (nats) is what candidate c's
+  // restarts say beyond timing (followEvidence).
+  const selectFor = (a: number, evidence?: Float64Array) => {
+    const c0 = candStart[a];
+    const c1 = candStart[a + 1];
+    if (c0 === c1) return;
+    // A's initializations with a candidate before them, in local indices.
+    const inits = initsWithEntries.subarray(initStart[a], initStart[a + 1]);
+    inits.forEach((i, x) => (localIndex[i] = x));
+    const m = inits.length;
+    const w = Float64Array.from(inits, i => Wt[i]);
+    const binding = new Float64Array(m);
+    const bindBy = new Int32Array(m);
+    const trial = new Float64Array(m);
+    const lpBinding = new Float64Array(m);
+    // The model of A's delay after its latest selected dependency: delayDensity (minutes) mixed with
+    // a uniform background over the window. fit() refits it to delays `d`, weighting each by how
+    // likely it is not background under the current model, and returns the log-likelihood.
+    let mu = mu0;
+    let sd = PRIOR_SD;
+    let fitMu = mu;
+    let fitSd = sd;
+    const fit = (d: Float64Array): number => {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      for (let x = 0; x < m; x++) {
+        const v = d[x];
+        if (v === Infinity) continue;
+        const f = delayDensity(v, mu, sd);
+        const r = (w[x] * f) / (f + bgDensity);
+        s0 += r;
+        s1 += r * v;
+        s2 += r * v * v;
+      }
+      // The prior pulls the mean towards the kernel's peak and keeps the spread from collapsing
+      // on few initializations; the spread is measured around the mean, so a delay far from the
+      // peak but steady keeps its small spread (and its best explanation).
+      fitMu = (s1 + PRIOR_WEIGHT * mu0) / (s0 + PRIOR_WEIGHT);
+      const squares = Math.max(0, s2 - 2 * fitMu * s1 + fitMu * fitMu * s0);
+      fitSd = Math.max(MIN_SD, Math.sqrt((squares + PRIOR_WEIGHT * PRIOR_SD * PRIOR_SD) / (s0 + PRIOR_WEIGHT)));
+      let ll = 0;
+      for (let x = 0; x < m; x++) {
+        const v = d[x];
+        if (v === Infinity) ll += w[x] * LOG_BACKGROUND;
+        else {
+          ll += w[x] * Math.log(delayDensity(v, fitMu, fitSd) + bgDensity);
+        }
+      }
+      return ll;
+    };
+    // Delay after the latest selected dependency of initialization x, leaving out `without`;
+    // `latestBy` is that dependency.
+    let latestBy = -1;
+    const latest = (x: number, without: number): number => {
+      const i = inits[x];
+      let best = Infinity;
+      latestBy = -1;
+      for (let e = offsets[i]; e < offsets[i + 1]; e++) {
+        const c = eCand[e];
+        if (selected[c] && c !== without && eD[e] < best) {
+          best = eD[e];
+          latestBy = c;
+        }
+      }
+      return best;
+    };
+    const rebind = (x: number) => {
+      binding[x] = latest(x, -1);
+      bindBy[x] = latestBy;
+    };
+    // A dependency on another machine constrains the plan (a false one lengthens it), so it
+    // must pay more than one on the same machine.
+    const cost = new Float64Array(c1 - c0);
+    for (let c = c0; c < c1; c++) {
+      let local = true;
+      for (const mb of machinesOf[candB[c]]) if (!machinesOf[a].has(mb)) local = false;
+      cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m)) - (evidence ? evidence[c] : 0);
+    }
+    // Stepwise search on the penalised log-likelihood: take the best addition, else the best
+    // removal, until neither pays. Run from no dependency and from all candidates (several
+    // dependencies, each the latest only now and then, pay off together, not one by one); the
+    // better end wins.
+    const stepwise = (startFull: boolean): number => {
+      let penalty = 0;
+      for (let c = c0; c < c1; c++) {
+        selected[c] = startFull ? 1 : 0;
+        if (startFull) penalty += cost[c - c0];
+      }
+      for (let x = 0; x < m; x++) rebind(x);
+      mu = mu0;
+      sd = PRIOR_SD;
+      let objective = fit(binding) - penalty;
+      mu = fitMu;
+      sd = fitSd;
+      for (let step = 0; step < 4 * (c1 - c0); step++) {
+        // Screen every addition and removal by its effect under the current model, then refit
+        // the model for the most promising few only.
+        const lp = (v: number) => {
+          if (v === Infinity) return LOG_BACKGROUND;
+          return Math.log(delayDensity(v, mu, sd) + bgDensity);
+        };
+        for (let x = 0; x < m; x++) lpBinding[x] = lp(binding[x]);
+        screened.fill(-1);
+        for (let c = c0; c < c1; c++) {
+          let delta = 0;
+          if (selected[c]) {
+            for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+              const x = localIndex[cInit[k]];
+              if (bindBy[x] === c) delta += w[x] * (lp(latest(x, c)) - lpBinding[x]);
+            }
+            delta += cost[c - c0];
+          } else {
+            for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+              const x = localIndex[cInit[k]];
+              if (cDelay[k] < binding[x]) delta += w[x] * (lp(cDelay[k]) - lpBinding[x]);
+            }
+            delta -= cost[c - c0];
+          }
+          // Keep the SCREENED best (ties: lower index), in order.
+          let j = SCREENED;
+          while (j > 0 && (screened[j - 1] < 0 || delta > screenedDelta[j - 1])) j--;
+          if (j < SCREENED) {
+            for (let q = SCREENED - 1; q > j; q--) {
+              screened[q] = screened[q - 1];
+              screenedDelta[q] = screenedDelta[q - 1];
+            }
+            screened[j] = c;
+            screenedDelta[j] = delta;
+          }
+        }
+        let bestC = -1;
+        let best = objective;
+        let bestMu = mu;
+        let bestSd = sd;
+        for (let q = 0; q < SCREENED; q++) {
+          const c = screened[q];
+          if (c < 0) break;
+          trial.set(binding);
+          let changed = false;
+          if (selected[c]) {
+            for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+              const x = localIndex[cInit[k]];
+              if (bindBy[x] === c) {
+                trial[x] = latest(x, c);
+                changed = true;
+              }
+            }
+          } else {
+            for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+              const x = localIndex[cInit[k]];
+              if (cDelay[k] < trial[x]) {
+                trial[x] = cDelay[k];
+                changed = true;
+              }
+            }
+          }
+          // A change that moves no initialization's latest dependency leaves the fit as it is.
+          const ll = changed ? fit(trial) : objective + penalty;
+          const o = ll - penalty + (selected[c] ? cost[c - c0] : -cost[c - c0]);
+          if (o > best + 1e-9) {
+            best = o;
+            bestC = c;
+            bestMu = changed ? fitMu : mu;
+            bestSd = changed ? fitSd : sd;
+          }
+        }
+        if (bestC < 0) break;
+        penalty += selected[bestC] ? -cost[bestC - c0] : cost[bestC - c0];
+        selected[bestC] ^= 1;
+        for (let k = cStart[bestC]; k < cStart[bestC + 1]; k++) rebind(localIndex[cInit[k]]);
+        objective = best;
+        mu = bestMu;
+        sd = bestSd;
+      }
+      return objective;
+    };
+    const fromNone = stepwise(false);
+    const kept = selected.slice(c0, c1);
+    const fromAll = stepwise(true);
+    if (!(fromAll > fromNone)) {
+      selected.set(kept, c0);
+      for (let x = 0; x < m; x++) rebind(x);
+    }
+    // Score: kernel correlation over the initializations each selected dependency explains.
+    for (let c = c0; c < c1; c++) {
+      if (!selected[c]) continue;
+      let sw = 0;
+      let swk = 0;
+      let count = 0;
+      let restarts = 0;
+      let swd = 0;
+      for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+        const x = localIndex[cInit[k]];
+        if (bindBy[x] !== c) continue;
+        sw += w[x];
+        swk += w[x] * kernel.at(cDelay[k] * 60_000);
+        swd += w[x] * cDelay[k];
+        count++;
+        restarts += isRestart[cInit[k]];
+      }
+      if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw });
+      selected[c] = 0;
+    }
+    for (const i of inits) localIndex[i] = -1;
+  };
+  for (let a = 0; a < n; a++) selectFor(a);
+  const evidence = followEvidence(tl, kernel, candA, candB, result);
+  if (evidence) {
+    for (let a = 0; a < n; a++) {
+      let any = false;
+      for (let c = candStart[a]; c < candStart[a + 1]; c++) any ||= evidence[c] !== 0;
+      if (!any) continue;
+      for (let c = candStart[a]; c < candStart[a + 1]; c++) result.delete(a * n + candB[c]);
+      selectFor(a, evidence);
+    }
+  }
+  return result;
+}

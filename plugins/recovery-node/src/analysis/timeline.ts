@@ -1,0 +1,232 @@
+/**
+ * Steps 1 and 2 of the dependency analysis: the initializations it works on, mapped to services,
+ * on the reference clock, weighed and indexed.
+ */
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { byName } from './graph';
+import { compileServiceMap, ServiceMap } from './mapping';
+
+/** A no-initialization input is an error of its own kind, so callers can tell it apart. */
+export class AnalysisInputError extends Error {}
+
+/** Share of the services below which initializations around one make it a restart. */
+const RESTART_SERVICES = 0.5;
+
+/** First index of a sorted array whose value is at least x. */
+export function lowerBound(arr: ArrayLike<number>, x: number): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Removes adjacent duplicates from a sorted array in place; returns how many. */
+function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
+  let k = 0;
+  for (let i = 0; i < list.length; i++) if (k === 0 || !same(list[k - 1], list[i])) list[k++] = list[i];
+  const removed = list.length - k;
+  list.length = k;
+  return removed;
+}
+
+/**
+ * Clock offset (reference − machine clock) per machine, from its `clock` events: the reading
+ * nearest in time to each event applies (ties: the earlier one).
+ */
+export function clockCorrector(events: InitializationEvent[]): (machine: string, time: number) => number {
+  const readings = new Map<string, Array<{ time: number; offset: number }>>();
+  for (const e of events) {
+    if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
+    if (!readings.has(e.machine)) readings.set(e.machine, []);
+    readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
+  }
+  const tables = new Map<string, { times: Float64Array; offsets: Float64Array }>();
+  for (const [m, list] of readings) {
+    list.sort((a, b) => a.time - b.time || a.offset - b.offset);
+    tables.set(m, {
+      times: Float64Array.from(list, r => r.time),
+      offsets: Float64Array.from(list, r => r.offset),
+    });
+  }
+  return (machine, time) => {
+    const t = tables.get(machine);
+    if (!t) return time;
+    const i = lowerBound(t.times, time);
+    let best = i;
+    if (i >= t.times.length) best = t.times.length - 1;
+    else if (i > 0 && time - t.times[i - 1] <= t.times[i] - time) best = i - 1;
+    return time + t.offsets[best];
+  };
+}
+
+export interface TimelineOptions {
+  map?: ServiceMap;
+  /** Point in time of interest; default the latest event. */
+  at?: number;
+  /** Half-life (ms) of an initialization's weight; 0 or Infinity: no decay. */
+  halfLife: number;
+  failureWindow: number;
+  failureFactor: number;
+  /** The delay kernel's window: how far apart two initializations can still be related. */
+  maxDelay: number;
+}
+
+/**
+ * The initializations the analysis works on: mapped to services, on the reference clock, without
+ * duplicates, in time order (arrays indexed by initialization), with their weights, and indexed by
+ * service.
+ */
+export interface Timeline {
+  serviceNames: string[];
+  sid: Map<string, number>;
+  machineNames: string[];
+  /** Time (ms, reference clock), service index and machine of each initialization. */
+  T: Float64Array;
+  S: Int32Array;
+  machine: string[];
+  /** Weight: decays with the distance from `at`, lowered by a failure soon after. */
+  Wt: Float64Array;
+  /** Time of the failure of the same service shortly before (a knocked-out service), else NaN. */
+  failedBefore: Float64Array;
+  /** 1 where fewer than half the services initialize around it: no whole-site boot. */
+  isRestart: Uint8Array;
+  machinesOf: Array<Set<string>>;
+  initCount: Int32Array;
+  /** Initializations of service s, in time order: svcInits[svcStart[s]] … svcInits[svcStart[s + 1] - 1]. */
+  svcStart: Int32Array;
+  svcInits: Int32Array;
+  at: number;
+  warnings: string[];
+}
+
+/** Steps 1 and 2 of the analysis: filter, map, compensate clock skew, weigh, index. */
+export function buildTimeline(events: Iterable<InitializationEvent>, o: TimelineOptions): Timeline {
+  const mapName = compileServiceMap(o.map);
+  const warnings: string[] = [];
+  const all = Array.isArray(events) ? (events as InitializationEvent[]) : [...events];
+  const correct = clockCorrector(all);
+  const machinesWithClock = new Set(all.filter(e => e.type === 'clock').map(e => e.machine));
+  const starts: Array<{ t: number; service: string; machine: string }> = [];
+  const failures = new Map<string, number[]>();
+  for (const e of all) {
+    if (e.type === 'clock') continue;
+    const service = mapName(e.service);
+    const t = correct(e.machine, e.time);
+    if (e.type === 'start') starts.push({ t, service, machine: e.machine });
+    else if (e.type === 'failure') {
+      const k = `${service}\u0000${e.machine}`;
+      if (!failures.has(k)) failures.set(k, []);
+      failures.get(k)!.push(t);
+    }
+  }
+  if (!starts.length) throw new AnalysisInputError('no initialization (start) events in the input');
+  if (machinesWithClock.size) {
+    const without = [...new Set(starts.map(s => s.machine))].filter(m => !machinesWithClock.has(m)).sort(byName);
+    if (without.length) {
+      warnings.push(
+        `no clock readings for ${without.length} machine(s) (${without.slice(0, 5).join(', ')}${without.length > 5 ? ', …' : ''}): their clocks are assumed correct`,
+      );
+    }
+  }
+  starts.sort((x, y) => x.t - y.t || byName(x.service, y.service) || byName(x.machine, y.machine));
+  // The same record twice (overlapping exports, a file given twice) is one event: duplicates would
+  // weigh a boot twice. The backend's store keeps one of each the same way.
+  let duplicates = 0;
+  for (const list of failures.values()) {
+    list.sort((a, b) => a - b);
+    duplicates += dedupe(list, (x, y) => x === y);
+  }
+  duplicates += dedupe(starts, (x, y) => x.t === y.t && x.service === y.service && x.machine === y.machine);
+  if (duplicates) warnings.push(`${duplicates} duplicate event(s) ignored (the same machine, service, event and time more than once: overlapping exports?)`);
+  let at = o.at;
+  if (at === undefined) {
+    at = starts[starts.length - 1].t;
+    for (const list of failures.values()) at = Math.max(at, list[list.length - 1]);
+  }
+
+  const serviceNames = [...new Set(starts.map(s => s.service))].sort(byName);
+  const sid = new Map(serviceNames.map((s, i) => [s, i]));
+  const n = serviceNames.length;
+  const N = starts.length;
+  const T = new Float64Array(N);
+  const S = new Int32Array(N);
+  const Wt = new Float64Array(N);
+  const failedBefore = new Float64Array(N).fill(NaN);
+  const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
+  const initCount = new Int32Array(n);
+  const lambda = o.halfLife > 0 && Number.isFinite(o.halfLife) ? Math.LN2 / o.halfLife : 0;
+  for (let i = 0; i < N; i++) {
+    const s = starts[i];
+    const id = sid.get(s.service)!;
+    T[i] = s.t;
+    S[i] = id;
+    machinesOf[id].add(s.machine);
+    initCount[id]++;
+    let w = lambda ? Math.exp(-lambda * Math.abs(at - s.t)) : 1;
+    const f = failures.get(`${s.service}\u0000${s.machine}`);
+    if (f) {
+      const j = lowerBound(f, s.t);
+      if (j < f.length && f[j] - s.t <= o.failureWindow) w *= o.failureFactor;
+      // A service that failed shortly before starting again was knocked out, most often by a
+      // dependency going away: its restart is no reboot of its own machine.
+      if (j > 0 && s.t - f[j - 1] <= o.maxDelay) failedBefore[i] = f[j - 1];
+    }
+    Wt[i] = w;
+  }
+  // A restart: an initialization around which fewer than half the services initialize (not a
+  // whole-site boot).
+  const isRestart = new Uint8Array(N);
+  {
+    const seen = new Int32Array(n);
+    let distinct = 0;
+    for (let i = 0, lo = 0, hi = 0; i < N; i++) {
+      while (hi < N && T[hi] <= T[i] + o.maxDelay) if (seen[S[hi++]]++ === 0) distinct++;
+      while (T[lo] < T[i] - o.maxDelay) if (--seen[S[lo++]] === 0) distinct--;
+      isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
+    }
+  }
+  const svcStart = new Int32Array(n + 1);
+  for (let i = 0; i < N; i++) svcStart[S[i] + 1]++;
+  for (let a = 0; a < n; a++) svcStart[a + 1] += svcStart[a];
+  const svcInits = new Int32Array(N);
+  const svcFill = svcStart.slice(0, n);
+  for (let i = 0; i < N; i++) svcInits[svcFill[S[i]]++] = i;
+
+  return {
+    serviceNames,
+    sid,
+    machineNames: [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName),
+    T,
+    S,
+    machine: starts.map(s => s.machine),
+    Wt,
+    failedBefore,
+    isRestart,
+    machinesOf,
+    initCount,
+    svcStart,
+    svcInits,
+    at,
+    warnings,
+  };
+}
+
+/** Whether service s initialized within [from, to]. */
+export function initializedWithin(tl: Timeline, s: number, from: number, to: number): boolean {
+  const { T, svcInits, svcStart } = tl;
+  let lo = svcStart[s];
+  let hi = svcStart[s + 1];
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (T[svcInits[mid]] < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < svcStart[s + 1] && T[svcInits[lo]] <= to;
+}
+
+/** A reboot of a machine both run on restarts both: their restarts say nothing about each other. */
+export const shareMachine = (tl: Timeline, a: number, b: number) => [...tl.machinesOf[a]].some(m => tl.machinesOf[b].has(m));
