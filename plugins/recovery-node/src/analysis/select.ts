@@ -61,6 +61,31 @@ const FOLLOWED_WEIGHT = 0.5;
 const MIN_CONSISTENCY = 0.9;
 
 /**
+ * Restarts of B (outside whole-site boots) that A followed: A was up (no initialization in the
+ * window before) and initialized within the window after; B on a machine A does not run on. By
+ * dependent × n + dependency. In a restart few services initialize, so a dependency that is never
+ * the latest in whole-site boots shows here.
+ */
+function followedRestarts(tl: Timeline, { minDelay, maxDelay }: KernelTable): Map<number, number> {
+  const { T, S, isRestart } = tl;
+  const n = tl.serviceNames.length;
+  const follows = new Map<number, number>();
+  const stamp = new Int32Array(n).fill(-1);
+  for (let i = 0; i < T.length; i++) {
+    if (!isRestart[i]) continue;
+    const b = S[i];
+    for (let j = i + 1; j < T.length && T[j] - T[i] <= maxDelay; j++) {
+      const a = S[j];
+      if (a === b || T[j] - T[i] < minDelay || stamp[a] === i) continue;
+      stamp[a] = i;
+      if (shareMachine(tl, a, b) || initializedWithin(tl, a, T[i] - maxDelay, T[i])) continue;
+      follows.set(a * n + b, (follows.get(a * n + b) ?? 0) + 1);
+    }
+  }
+  return follows;
+}
+
+/**
  * Restarts outside whole-site boots are near-interventions: when a dependency on another
  * machine restarts while A is up, A restarts after it if it cascades at all (a dependent that
  * loses its dependency fails and comes back), and a service A does not depend on is followed
@@ -71,10 +96,11 @@ const MIN_CONSISTENCY = 0.9;
  */
 function followEvidence(
   tl: Timeline,
-  { minDelay, maxDelay }: KernelTable,
+  { maxDelay }: KernelTable,
   candA: number[],
   candB: number[],
   first: Map<number, Explained>,
+  follows: Map<number, number>,
 ): Float64Array | undefined {
   const { serviceNames, T, isRestart, svcStart, svcInits } = tl;
   const n = serviceNames.length;
@@ -105,13 +131,12 @@ function followEvidence(
     const a = candA[c];
     const b = candB[c];
     if (shareMachine(tl, a, b)) continue;
+    followed[c] = follows.get(a * n + b) ?? 0;
     for (let q = svcStart[b]; q < svcStart[b + 1]; q++) {
-      if (!isRestart[svcInits[q]]) continue;
       const t = T[svcInits[q]];
-      if (initializedWithin(tl, a, t - maxDelay, t)) continue; // A was not up
-      if (initializedWithin(tl, a, t + minDelay, t + maxDelay)) followed[c]++;
-      else unfollowed[c]++;
+      if (isRestart[svcInits[q]] && !initializedWithin(tl, a, t - maxDelay, t)) unfollowed[c]++;
     }
+    unfollowed[c] -= followed[c];
     const k = first.has(a * n + b) ? 0 : ancestors(a).has(b) ? -1 : 2;
     if (k < 0) continue;
     counts[k] += followed[c];
@@ -142,23 +167,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   const { minDelay, maxDelay } = kernel;
   const n = serviceNames.length;
   const N = T.length;
-  // Restarts of B that A followed (B on another machine): in a restart few services initialize,
-  // so a dependency that is never the latest in whole-site boots shows here.
-  const follows = new Map<number, number>();
-  {
-    const stampF = new Int32Array(n).fill(-1);
-    for (let i = 0; i < N; i++) {
-      if (!isRestart[i]) continue;
-      const b = S[i];
-      for (let j = i + 1; j < N && T[j] - T[i] <= maxDelay; j++) {
-        const a = S[j];
-        if (a === b || !isRestart[j] || T[j] - T[i] < minDelay || stampF[a] === i) continue;
-        stampF[a] = i;
-        if (shareMachine(tl, a, b)) continue;
-        follows.set(a * n + b, (follows.get(a * n + b) ?? 0) + 1);
-      }
-    }
-  }
+  const follows = followedRestarts(tl, kernel);
   // Candidates of A: precede A consistently; the best by kernel score, and those whose restarts
   // A followed most often.
   const perA: Array<Array<[number, number]>> = serviceNames.map(() => []);
@@ -459,7 +468,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     for (const i of inits) localIndex[i] = -1;
   };
   for (let a = 0; a < n; a++) selectFor(a);
-  const evidence = followEvidence(tl, kernel, candA, candB, result);
+  const evidence = followEvidence(tl, kernel, candA, candB, result, follows);
   if (evidence) {
     for (let a = 0; a < n; a++) {
       let any = false;
