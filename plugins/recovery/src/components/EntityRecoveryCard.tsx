@@ -19,7 +19,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
-import { isRunActive } from './format';
+import { formatCount, isRunActive } from './format';
 import { RunDetails } from './RunDetails';
 import {
   BootPlanView,
@@ -246,8 +246,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         <Box className={classes.section}>
           {captureResult.ok ? (
             <Alert severity="success">
-              Captured {captureResult.count} machine
-              {captureResult.count === 1 ? '' : 's'}.
+              Captured {formatCount(captureResult.count, 'machine', 'machines')}.
             </Alert>
           ) : (
             <Alert severity="error">

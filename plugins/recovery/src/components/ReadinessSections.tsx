@@ -25,6 +25,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   formatAgo,
+  formatCount,
   formatDuration,
   shortRef,
 } from './format';
@@ -289,12 +290,11 @@ export const BootPlanView = ({
   const classes = useStyles();
   const own = new Set(position?.machines ?? []);
   const n = plan.waves.length;
-  const count = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
   const learned = [
     plan.inferred?.length &&
-      `${count(plan.inferred.length, 'dependency', 'dependencies')} observed in boot history`,
+      `${formatCount(plan.inferred.length, 'dependency', 'dependencies')} observed in boot history`,
     plan.inferredMachineWaits?.length &&
-      `${count(plan.inferredMachineWaits.length, 'machine wait', 'machine waits')} seen in reboots`,
+      `${formatCount(plan.inferredMachineWaits.length, 'machine wait', 'machine waits')} seen in reboots`,
   ].filter((x): x is string => Boolean(x));
   return (
     <Box>
@@ -318,7 +318,7 @@ export const BootPlanView = ({
         </Typography>
       ) : (
         <Typography variant="body2" data-testid="plan-position">
-          {count(plan.machines.length, 'machine', 'machines')} in {count(n, 'wave', 'waves')}.
+          {formatCount(plan.machines.length, 'machine', 'machines')} in {formatCount(n, 'wave', 'waves')}.
         </Typography>
       )}
       {learned.length > 0 && (

@@ -17,6 +17,7 @@ import type {
 import {
   formatClock,
   formatDateTime,
+  formatCount,
   formatDuration,
   isRunActive,
   secondsBetween,
@@ -113,7 +114,7 @@ export const RunOutcome = ({
     return (
       <Alert severity={over ? 'warning' : 'success'}>
         <AlertTitle>Recovery succeeded</AlertTitle>
-        {total} machine{total === 1 ? '' : 's'} recovered; measured RTO{' '}
+        {formatCount(total, 'machine', 'machines')} recovered; measured RTO{' '}
         <strong>{formatDuration(run.rtoSeconds)}</strong>
         {rtoObjectiveSeconds !== undefined
           ? ` (objective ${formatDuration(rtoObjectiveSeconds)}${

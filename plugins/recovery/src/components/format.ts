@@ -19,6 +19,11 @@ export function formatDuration(seconds: number | undefined): string {
   return secs ? `${minutes}m ${secs}s` : `${minutes}m`;
 }
 
+/** `1, 'machine', 'machines'` → `1 machine`; `3, …` → `3 machines`. */
+export function formatCount(k: number, one: string, many: string): string {
+  return `${k} ${k === 1 ? one : many}`;
+}
+
 /** Seconds between two ISO times, or undefined when either is missing. */
 export function secondsBetween(
   from: string | undefined,
