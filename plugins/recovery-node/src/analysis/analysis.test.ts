@@ -12,6 +12,10 @@ import {
   timedGenerations,
   transitiveReduction,
 } from '.';
+import { tabulateKernel } from './correlate';
+import { planMachines } from './plan';
+import type { Explained } from './select';
+import { buildTimeline } from './timeline';
 import { generateHistory, prng, rebootFollowerHistory } from '../../../../bench/generate';
 import { evaluate } from '../../../../bench/evaluate';
 
@@ -319,6 +323,40 @@ describe('analysis', () => {
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
     expect(['d', 'k', 'a'].map(m => waveOf(r.waves, m))).toEqual([0, 1, 2]);
     expect(r.rebootsFollowed).toEqual([{ machine: 'a', waitsFor: 'k', followed: 6, chances: 6 }]);
+  });
+  it('a dependency on another machine that the best explanation without that machine nearly matches is no hard edge of the plan', () => {
+    // z (m2) waits for w (m3); a (m1) is explained by x (m2). With x's margin under 3 nats (its
+    // starts explained almost as well without m2, e.g. by roots on m1), m1 need not wait for m2:
+    // that would make the plan deeper than the longest chain allows. With a clear margin it does.
+    const events = chainBoots([['w', 'm3'], ['z', 'm2'], ['x', 'm2'], ['a', 'm1']], 12);
+    const kernel = tabulateKernel(createKernel());
+    const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: kernel.maxDelay });
+    const id = (s: string) => tl.sid.get(s)!;
+    const n = tl.serviceNames.length;
+    const plan = (margin: number) => {
+      const explained = new Map<number, Explained>([
+        [id('z') * n + id('w'), { score: 0.9, samples: 12, restarts: 0, delay: 10, margin: 20 }],
+        [id('a') * n + id('x'), { score: 0.9, samples: 12, restarts: 0, delay: 10, margin }],
+      ]);
+      const edges = [
+        { service: 'a', dependsOn: 'x', score: 0.9 },
+        { service: 'z', dependsOn: 'w', score: 0.9 },
+      ];
+      const samples = (a: number, b: number) => explained.get(a * n + b)?.samples ?? 0;
+      return planMachines(tl, kernel, { method: 'full', edges, explained, samples, threshold: 0.7, offset: new Float64Array(n) });
+    };
+    const weak = plan(1);
+    expect(weak.waitsFor.get('m1')).toEqual([]);
+    expect(weak.waves).toHaveLength(2);
+    const strong = plan(10);
+    expect(strong.waitsFor.get('m1')).toEqual(['m2']);
+    expect(strong.waves).toEqual([['m3'], ['m2'], ['m1']]);
+  });
+  it('a short history (12 site boots): no true dependency violated, waves no deeper than the truth', () => {
+    const h = generateHistory({ seed: 22, machines: 20, services: 120, siteBoots: 12, machineReboots: 20 });
+    const e = evaluate(analyzeDependencies(h.events, { map: h.map }), h.truth);
+    expect([e.violatedServiceOrder, e.violatedMachineOrder, e.violatedWaves]).toEqual([0, 0, 0]);
+    expect(e.waves).toBeLessThanOrEqual(e.truthDepth);
   });
   it('services that start sooner than the kernel expects: no dependency reported, but the waves keep the order the boots show', () => {
     // A chain over four machines, each service 5.6-7 min after the one before: the default kernel

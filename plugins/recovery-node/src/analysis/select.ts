@@ -11,6 +11,8 @@ export interface Explained {
   samples: number;
   restarts: number;
   delay: number;
+  /** Nats by which the best explanation without the dependency's machine falls short (Infinity: same machine). */
+  margin: number;
 }
 
 /** Pairs below this conditional kernel score are no candidate dependencies. */
@@ -255,6 +257,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   const initFill = initStart.slice(0, n);
   for (let i = 0; i < N; i++) if (offsets[i + 1] > offsets[i]) initsWithEntries[initFill[S[i]]++] = i;
   const selected = new Uint8Array(C);
+  const excluded = new Uint8Array(C);
   const mu0 = kernel.peakDelay / 60_000;
   const localIndex = new Int32Array(N).fill(-1);
   const result = new Map<number, Explained>();
@@ -347,8 +350,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     const stepwise = (startFull: boolean): number => {
       let penalty = 0;
       for (let c = c0; c < c1; c++) {
-        selected[c] = startFull ? 1 : 0;
-        if (startFull) penalty += cost[c - c0];
+        selected[c] = startFull && !excluded[c] ? 1 : 0;
+        if (selected[c]) penalty += cost[c - c0];
       }
       for (let x = 0; x < m; x++) rebind(x);
       mu = mu0;
@@ -366,6 +369,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
         for (let x = 0; x < m; x++) lpBinding[x] = lp(binding[x]);
         screened.fill(-1);
         for (let c = c0; c < c1; c++) {
+          if (excluded[c]) continue;
           let delta = 0;
           if (selected[c]) {
             for (let k = cStart[c]; k < cStart[c + 1]; k++) {
@@ -438,13 +442,32 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       }
       return objective;
     };
-    const fromNone = stepwise(false);
-    const kept = selected.slice(c0, c1);
-    const fromAll = stepwise(true);
-    if (!(fromAll > fromNone)) {
-      selected.set(kept, c0);
-      for (let x = 0; x < m; x++) rebind(x);
+    const search = () => {
+      const fromNone = stepwise(false);
+      const kept = selected.slice(c0, c1);
+      const fromAll = stepwise(true);
+      if (!(fromAll > fromNone)) {
+        selected.set(kept, c0);
+        for (let x = 0; x < m; x++) rebind(x);
+      }
+      return Math.max(fromAll, fromNone);
+    };
+    const objective = search();
+    // For the plan: how much worse the best explanation is without the candidates on each other
+    // machine a selected dependency runs on (a look-alike there costs a longer recovery).
+    const margins = new Map<string, number>();
+    const chosen = selected.slice(c0, c1);
+    for (let c = c0; c < c1; c++) {
+      if (!chosen[c - c0]) continue;
+      for (const mb of machinesOf[candB[c]]) {
+        if (machinesOf[a].has(mb) || margins.has(mb)) continue;
+        for (let c2 = c0; c2 < c1; c2++) excluded[c2] = machinesOf[candB[c2]].has(mb) ? 1 : 0;
+        margins.set(mb, objective - search());
+        excluded.fill(0, c0, c1);
+      }
     }
+    selected.set(chosen, c0);
+    for (let x = 0; x < m; x++) rebind(x);
     // Score: kernel correlation over the initializations each selected dependency explains.
     for (let c = c0; c < c1; c++) {
       if (!selected[c]) continue;
@@ -462,7 +485,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
         count++;
         restarts += isRestart[cInit[k]];
       }
-      if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw });
+      let margin = Infinity;
+      for (const mb of machinesOf[candB[c]]) margin = Math.min(margin, margins.get(mb) ?? Infinity);
+      if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw, margin });
       selected[c] = 0;
     }
     for (const i of inits) localIndex[i] = -1;
