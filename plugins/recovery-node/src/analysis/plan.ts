@@ -14,10 +14,11 @@ const PLAN_SHARE = 0.6;
 const PLAN_RESTARTS = 2;
 const PLAN_RESTART_SHARE = 0.2;
 /**
- * And by timing only where the best explanation of the service's starts without that machine is
- * worse by this many nats (a likelihood ratio of 20, "strong" evidence): with few boots, a root
+ * Both only where the best explanation of the service's starts without that machine (timing and
+ * what restarts say) is worse by this many nats, a likelihood ratio of 20: with few boots, a root
  * on another machine often explains a service about as well as its true dependencies, roots on
- * its own machine, do.
+ * its own machine, do; and a sibling in a cascade restarts just before the service as often as
+ * the dependency they share.
  */
 const PLAN_MARGIN = 3;
 
@@ -78,10 +79,10 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     planEdges = edges.filter(e => {
       const a = sid.get(e.service)!;
       const b = sid.get(e.dependsOn)!;
+      const x = explained!.get(a * n + b)!;
+      if (x.margin < PLAN_MARGIN) return false;
       // A dependency its service followed in restarts is no look-alike of a whole-site boot.
-      const followed = explained!.get(a * n + b)?.restarts ?? 0;
-      if (followed >= PLAN_RESTARTS && samples(a, b) >= PLAN_RESTART_SHARE * initCount[a]) return true;
-      if (explained!.get(a * n + b)!.margin < PLAN_MARGIN) return false;
+      if (x.restarts >= PLAN_RESTARTS && x.samples >= PLAN_RESTART_SHARE * initCount[a]) return true;
       return [...machinesOf[b]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
     });
   }

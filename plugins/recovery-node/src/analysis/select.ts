@@ -347,10 +347,10 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     // removal, until neither pays. Run from no dependency and from all candidates (several
     // dependencies, each the latest only now and then, pay off together, not one by one); the
     // better end wins.
-    const stepwise = (startFull: boolean): number => {
+    const stepwise = (start: (c: number) => boolean): number => {
       let penalty = 0;
       for (let c = c0; c < c1; c++) {
-        selected[c] = startFull && !excluded[c] ? 1 : 0;
+        selected[c] = start(c) && !excluded[c] ? 1 : 0;
         if (selected[c]) penalty += cost[c - c0];
       }
       for (let x = 0; x < m; x++) rebind(x);
@@ -443,9 +443,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       return objective;
     };
     const search = () => {
-      const fromNone = stepwise(false);
+      const fromNone = stepwise(() => false);
       const kept = selected.slice(c0, c1);
-      const fromAll = stepwise(true);
+      const fromAll = stepwise(() => true);
       if (!(fromAll > fromNone)) {
         selected.set(kept, c0);
         for (let x = 0; x < m; x++) rebind(x);
@@ -453,8 +453,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       return Math.max(fromAll, fromNone);
     };
     const objective = search();
-    // For the plan: how much worse the best explanation is without the candidates on each other
-    // machine a selected dependency runs on (a look-alike there costs a longer recovery).
+    // For the plan: how much worse the explanation is without the candidates on each other machine
+    // a selected dependency runs on (a look-alike there costs a longer recovery), searched from
+    // the selection without them.
     const margins = new Map<string, number>();
     const chosen = selected.slice(c0, c1);
     for (let c = c0; c < c1; c++) {
@@ -462,7 +463,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       for (const mb of machinesOf[candB[c]]) {
         if (machinesOf[a].has(mb) || margins.has(mb)) continue;
         for (let c2 = c0; c2 < c1; c2++) excluded[c2] = machinesOf[candB[c2]].has(mb) ? 1 : 0;
-        margins.set(mb, objective - search());
+        margins.set(mb, objective - stepwise(c2 => chosen[c2 - c0] === 1));
         excluded.fill(0, c0, c1);
       }
     }
