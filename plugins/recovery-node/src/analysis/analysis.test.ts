@@ -354,6 +354,27 @@ describe('analysis', () => {
     expect(strong.waitsFor.get('m1')).toEqual(['m2']);
     expect(strong.waves).toEqual([['m3'], ['m2'], ['m1']]);
   });
+  it('weaker machine edges that conflict: the one whose machine its service needs more wins, not the higher score', () => {
+    // p (m3) → q (m1) scores higher, q2 (m1) → p2 (m3) has the larger margin; neither explains
+    // enough of its service's starts to be a hard edge, and together they close a machine cycle.
+    const events = chainBoots([['q', 'm1'], ['q2', 'm1'], ['p', 'm3'], ['p2', 'm3']], 12);
+    const kernel = tabulateKernel(createKernel());
+    const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: kernel.maxDelay });
+    const n = tl.serviceNames.length;
+    const key = (a: string, b: string) => tl.sid.get(a)! * n + tl.sid.get(b)!;
+    const explained = new Map<number, Explained>([
+      [key('p', 'q'), { score: 0.95, samples: 5, restarts: 0, delay: 10, margin: 4 }],
+      [key('q2', 'p2'), { score: 0.8, samples: 5, restarts: 0, delay: 10, margin: 9 }],
+    ]);
+    const edges = [
+      { service: 'p', dependsOn: 'q', score: 0.95 },
+      { service: 'q2', dependsOn: 'p2', score: 0.8 },
+    ];
+    const samples = (a: number, b: number) => explained.get(a * n + b)?.samples ?? 0;
+    const plan = planMachines(tl, kernel, { method: 'full', edges, explained, samples, threshold: 0.7, offset: new Float64Array(n) });
+    expect(plan.waitsFor.get('m1')).toEqual(['m3']);
+    expect(plan.waitsFor.get('m3')).toEqual([]);
+  });
   it('a short history (12 site boots): no true dependency violated, waves no deeper than the truth', () => {
     const h = generateHistory({ seed: 22, machines: 20, services: 120, siteBoots: 12, machineReboots: 20 });
     const e = evaluate(analyzeDependencies(h.events, { map: h.map }), h.truth);

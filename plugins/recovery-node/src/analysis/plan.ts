@@ -124,13 +124,12 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   };
   // Dependencies the selection found but the kernel scores under the threshold (services that
   // start sooner after what they wait for than the kernel expects) are not reported; the plan
-  // still counts them in the longest chain and tries them last among the weaker edges.
+  // still counts them in the longest chain and tries them with the weaker edges.
   const underThreshold: Edge[] = [];
   for (const [key, x] of explained!) {
     const score = roundScore(x.score);
     if (score < threshold) underThreshold.push({ service: serviceNames[Math.floor(key / n)], dependsOn: serviceNames[key % n], score });
   }
-  underThreshold.sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
   const chainEdges = breakCycles(serviceNames, [...edges, ...underThreshold]).edges;
   const hops = new Int32Array(n);
   const dependsOn: number[][] = serviceNames.map(() => []);
@@ -159,10 +158,11 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   for (const e of followed) if (e.followed >= PLAN_RESTARTS) addEdge(e, Number.MAX_VALUE);
   const cap = Math.max(depth(machineEdges), longest + 1);
   for (const e of followed) addEdge(e, cap);
-  const weaker = edges
-    .filter(e => !planEdgeSet.has(e))
-    .sort((x, y) => y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
-  weaker.push(...underThreshold);
+  const marginOf = (e: Edge) => explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin;
+  const byMargin = (x: Edge, y: Edge) => marginOf(y) - marginOf(x) || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn);
+  // The weaker edges, most needed first: by how much worse their services' starts are explained
+  // without their machines.
+  const weaker = [...edges.filter(e => !planEdgeSet.has(e)), ...underThreshold].sort(byMargin);
   for (const e of weaker) {
     machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => addEdge({ service: ma, dependsOn: mb, score: e.score }, cap));
   }
