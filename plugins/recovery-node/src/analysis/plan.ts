@@ -53,9 +53,10 @@ export interface MachinePlan {
 
 /**
  * Step 6 of the analysis: a machine waits for the machines hosting what its services depend on.
- * The plan's hard edges come from a service's dependencies on a machine that together explain a
- * clear share of its initializations, or that it followed in restarts, and from reboots of a
- * machine that the machine followed (a false machine edge lengthens the plan).
+ * The plan's hard edges come from a service's dependencies on a machine that its starts clearly
+ * need (explained worse without it) and that together explain a clear share of them or that it
+ * followed in restarts, and from reboots of a machine that the machine followed: a false machine
+ * edge lengthens the plan. The other dependencies order machines under a depth cap.
  */
 export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePlanInput): MachinePlan {
   const { serviceNames, sid, machineNames, machinesOf, initCount } = tl;
