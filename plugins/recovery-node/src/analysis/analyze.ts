@@ -225,7 +225,7 @@ export function analyzeDependencies(
   }
 
   // 6. Machines.
-  const plan = planMachines(tl, kernel, { method, edges, explained, samples, threshold, offset });
+  const plan = planMachines(tl, kernel, { method, edges, explained, threshold, offset });
   warnings.push(...plan.warnings);
 
   // 7. Signed correlation matrix.

@@ -33,8 +33,6 @@ export interface MachinePlanInput {
   edges: Edge[];
   /** Dependencies the selection found (`full`), by dependent × n + dependency. */
   explained?: Map<number, Explained>;
-  /** Initializations behind a dependency. */
-  samples(a: number, b: number): number;
   threshold: number;
   /** How long (ms) after the start of its boot each service typically initializes. */
   offset: Float64Array;
@@ -60,7 +58,7 @@ export interface MachinePlan {
  */
 export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePlanInput): MachinePlan {
   const { serviceNames, sid, machineNames, machinesOf, initCount } = tl;
-  const { method, edges, explained, samples, threshold } = input;
+  const { method, edges, explained, threshold } = input;
   const n = serviceNames.length;
   const warnings: string[] = [];
   const machinePairs = (a: number, b: number, fn: (ma: string, mb: string) => void) => {
@@ -74,7 +72,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
       const b = sid.get(e.dependsOn)!;
       for (const mb of machinesOf[b]) {
         const k = `${e.service}\u0000${mb}`;
-        explainedBy.set(k, (explainedBy.get(k) ?? 0) + samples(a, b));
+        explainedBy.set(k, (explainedBy.get(k) ?? 0) + explained!.get(a * n + b)!.samples);
       }
     }
     planEdges = edges.filter(e => {
