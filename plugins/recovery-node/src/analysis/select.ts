@@ -3,7 +3,7 @@
  * away, with what restarts outside whole-site boots add.
  */
 import type { Correlation, KernelTable } from './correlate';
-import { initializedWithin, shareMachine, Timeline } from './timeline';
+import { firstInit, initializedWithin, shareMachine, Timeline } from './timeline';
 
 /** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
 export interface Explained {
@@ -210,13 +210,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     const t = T[i];
     for (let c = candStart[a]; c < candStart[a + 1]; c++) {
       const b = candB[c];
-      let lo = svcStart[b];
-      let hi = svcStart[b + 1];
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (T[svcInits[mid]] <= t - minDelay) lo = mid + 1;
-        else hi = mid;
-      }
+      let lo = firstInit(tl, b, t - minDelay, true);
       while (lo > svcStart[b] && svcInits[lo - 1] >= i) lo--; // only initializations before i
       if (lo === svcStart[b]) continue;
       const d = t - T[svcInits[lo - 1]];

@@ -215,17 +215,24 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   };
 }
 
-/** Whether service s initialized within [from, to]. */
-export function initializedWithin(tl: Timeline, s: number, from: number, to: number): boolean {
+/** Position in `svcInits` of service s's first initialization at t or later (after t, with `after`). */
+export function firstInit(tl: Timeline, s: number, t: number, after = false): number {
   const { T, svcInits, svcStart } = tl;
   let lo = svcStart[s];
   let hi = svcStart[s + 1];
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (T[svcInits[mid]] < from) lo = mid + 1;
+    const u = T[svcInits[mid]];
+    if (u < t || (after && u === t)) lo = mid + 1;
     else hi = mid;
   }
-  return lo < svcStart[s + 1] && T[svcInits[lo]] <= to;
+  return lo;
+}
+
+/** Whether service s initialized within [from, to]. */
+export function initializedWithin(tl: Timeline, s: number, from: number, to: number): boolean {
+  const k = firstInit(tl, s, from);
+  return k < tl.svcStart[s + 1] && tl.T[tl.svcInits[k]] <= to;
 }
 
 /** A reboot of a machine both run on restarts both: their restarts say nothing about each other. */
