@@ -3,6 +3,12 @@
 # frontend, Docker integration, end-to-end and browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Docker engines the tests need: started here if none was up, and stopped again at the end
+# (engines someone else started, for the demo say, are left alone).
+engines=$(bash scripts/docker-engines.sh status 2>/dev/null || true)
+if [[ $engines != *': up at'* ]]; then
+  trap 'bash scripts/docker-engines.sh stop' EXIT
+fi
 bash scripts/setup.sh --browser
 export RECOVERY_PRIMARY_DOCKER_HOST=${RECOVERY_PRIMARY_DOCKER_HOST:-unix:///run/recovery-docker/primary.sock}
 export RECOVERY_HOST_DOCKER_HOST=${RECOVERY_HOST_DOCKER_HOST:-unix:///run/recovery-docker/recovery.sock}
