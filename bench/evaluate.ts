@@ -19,13 +19,15 @@ export interface Evaluation {
 
 export function evaluate(result: AnalysisResult, truth: GeneratedHistory['truth']): Evaluation {
   const names = truth.services.map(s => s.name);
-  const machineOf = new Map(truth.services.map(s => [s.name, s.machine]));
+  const machinesOf = new Map(truth.services.map(s => [s.name, s.machines]));
   const edges = truth.services.flatMap(s => s.dependsOn.map(d => ({ service: s.name, dependsOn: d })));
   const closure = transitiveClosure(names, edges);
   const direct = transitiveReduction(names, edges);
-  const mEdges = edges
-    .map(e => ({ service: machineOf.get(e.service)!, dependsOn: machineOf.get(e.dependsOn)! }))
-    .filter(e => e.service !== e.dependsOn);
+  // Every machine of a dependency boots before every machine of its dependent (replicas too:
+  // which one a dependent reaches first is not for the plan to guess).
+  const mEdges = edges.flatMap(e =>
+    machinesOf.get(e.service)!.flatMap(ma => machinesOf.get(e.dependsOn)!.filter(mb => mb !== ma).map(mb => ({ service: ma, dependsOn: mb }))),
+  );
   const truthDepth = generations(truth.machines, mEdges).length;
   const spos = new Map(result.serviceOrder.map((s, i) => [s, i]));
   const mpos = new Map(result.machineOrder.map((s, i) => [s, i]));

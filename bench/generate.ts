@@ -45,6 +45,14 @@ export interface GeneratorOptions {
    * its own delay) instead of once after the last dependency started. Default false.
    */
   perDependencyDelay?: boolean;
+  /** Share of services that run on 2-3 machines of the same tier (replicas). Default 0. */
+  replicaRate?: number;
+  /**
+   * What a dependent of a replicated service waits for: its first replica up (a client that
+   * connects to any; losing one replica later knocks it out no more), or all of them (losing any
+   * knocks it out, as for a single machine). Default 'first'.
+   */
+  replicaWait?: 'first' | 'all';
   /** Emit clock readings. Default true. */
   clocks?: boolean;
   /** History start (epoch ms). Default 2024-01-01. */
@@ -53,7 +61,8 @@ export interface GeneratorOptions {
 
 export interface TruthService {
   name: string;
-  machine: string;
+  /** Machines it runs on (more than one: replicas). */
+  machines: string[];
   dependsOn: string[];
 }
 
@@ -93,6 +102,8 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   const rootSpread = (o.rootSpreadMinutes ?? 15) * MIN;
   const clocks = o.clocks ?? true;
   const perDependencyDelay = o.perDependencyDelay ?? false;
+  const replicaRate = o.replicaRate ?? 0;
+  const waitAll = o.replicaWait === 'all';
   const t0 = o.start ?? Date.UTC(2024, 0, 1);
 
   const mw = String(o.machines).length;
@@ -103,17 +114,27 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   // at most `levels` deep.
   const levels = o.levels ?? 5;
   const tierOf = (m: number) => Math.floor((m * levels) / o.machines);
+  // Replicas go on other machines of their first machine's tier; only single-machine services
+  // depend on each other within a machine, so every machine edge goes down a tier.
   const level: number[] = [];
-  const svcMachine: number[] = [];
+  const svcMachines: number[][] = [];
   for (let i = 0; i < o.services; i++) {
     const l = rnd() < rootRate ? 0 : 1 + Math.floor(rnd() * (levels - 1));
     const cands = machines.map((_, m) => m).filter(m => tierOf(m) <= l);
     level.push(l);
-    svcMachine.push(pick(cands));
+    const ms = [pick(cands)];
+    if (replicaRate > 0 && rnd() < replicaRate) {
+      const same = cands.filter(m => m !== ms[0] && tierOf(m) === tierOf(ms[0]));
+      for (let k = 1 + Math.floor(rnd() * 2); k > 0 && same.length; k--) ms.push(same.splice(Math.floor(rnd() * same.length), 1)[0]);
+    }
+    svcMachines.push(ms);
   }
+  const svcMachine = svcMachines.map(ms => ms[0]);
   const order = level.map((_, i) => i).sort((a, b) => level[a] - level[b] || svcMachine[a] - svcMachine[b] || a - b);
+  const single = (i: number) => svcMachines[i].length === 1;
   const allowed = (a: number, b: number) =>
-    level[b] < level[a] && (svcMachine[a] === svcMachine[b] || tierOf(svcMachine[b]) < tierOf(svcMachine[a]));
+    level[b] < level[a] &&
+    ((single(a) && single(b) && svcMachine[a] === svcMachine[b]) || tierOf(svcMachine[b]) < tierOf(svcMachine[a]));
   const depsByOld: number[][] = [];
   for (let i = 0; i < o.services; i++) {
     const l = level[i];
@@ -130,13 +151,13 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   // Renumber services in topological order (the simulation below relies on it).
   const newIndex = new Map(order.map((old, i) => [old, i]));
   const deps: number[][] = order.map(old => depsByOld[old].map(d => newIndex.get(d)!).sort((a, b) => a - b));
-  const machineOfNew = order.map(old => svcMachine[old]);
-  svcMachine.splice(0, svcMachine.length, ...machineOfNew);
+  const machinesOfNew = order.map(old => svcMachines[old]);
+  svcMachines.splice(0, svcMachines.length, ...machinesOfNew);
   const names = Array.from({ length: o.services }, (_, i) => `svc-${pad(order[i], sw)}`);
   const dependents: number[][] = names.map(() => []);
   deps.forEach((ds, i) => ds.forEach(d => dependents[d].push(i)));
   const onMachine: number[][] = machines.map(() => []);
-  svcMachine.forEach((m, i) => onMachine[m].push(i));
+  svcMachines.forEach((ms, i) => ms.forEach(m => onMachine[m].push(i)));
 
   // Unit names: most `svc-NNN.service` (mapped by regex); some renamed mid-history (exact entry);
   // some `app@svc-NNN.service` (second regex).
@@ -154,8 +175,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
 
   const baseSkew = machines.map(() => uni(-skew, skew));
   const events: InitializationEvent[] = [];
-  const emitStart = (i: number, t: number) => {
-    const m = svcMachine[i];
+  const emitStart = (i: number, m: number, t: number) => {
     const off = curSkew[m];
     if (rnd() < failedFirstRate) {
       const early = t - uni(2, 5) * MIN;
@@ -184,22 +204,27 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
       machines.forEach((_, m) => (curSkew[m] = baseSkew[m] + uni(-20_000, 20_000)));
       const up = machines.map(() => boot.t + uni(0, 3) * MIN);
       up.forEach((t, m) => clock(m, t));
-      const start = new Float64Array(o.services);
+      // When each service is ready for its dependents: its first replica up, or its last.
+      const ready = new Float64Array(o.services);
       for (let i = 0; i < o.services; i++) {
-        const m = svcMachine[i];
-        if (!deps[i].length) start[i] = up[m] + MIN + rnd() * rootSpread;
-        else {
-          let last = up[m] + MIN;
-          if (perDependencyDelay) {
-            // Each dependency is ready its own delay after it started; the service starts once all are.
-            for (const d of deps[i]) last = Math.max(last, start[d] + uni(dmin, dmax));
-            start[i] = last;
-          } else {
-            for (const d of deps[i]) last = Math.max(last, start[d]);
-            start[i] = last + uni(dmin, dmax);
+        ready[i] = waitAll ? -Infinity : Infinity;
+        for (const m of svcMachines[i]) {
+          let start: number;
+          if (!deps[i].length) start = up[m] + MIN + rnd() * rootSpread;
+          else {
+            let last = up[m] + MIN;
+            if (perDependencyDelay) {
+              // Each dependency is ready its own delay after it started; the service starts once all are.
+              for (const d of deps[i]) last = Math.max(last, ready[d] + uni(dmin, dmax));
+              start = last;
+            } else {
+              for (const d of deps[i]) last = Math.max(last, ready[d]);
+              start = last + uni(dmin, dmax);
+            }
           }
+          ready[i] = waitAll ? Math.max(ready[i], start) : Math.min(ready[i], start);
+          emitStart(i, m, start);
         }
-        emitStart(i, start[i]);
       }
     } else {
       const m = boot.machine;
@@ -208,20 +233,26 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
       const restarted = new Map<number, number>();
       const first = onMachine[m].length ? Math.min(...onMachine[m]) : o.services;
       for (let i = first; i < o.services; i++) {
-        const restartedDeps = deps[i].filter(d => restarted.has(d));
-        let t: number;
-        if (svcMachine[i] === m) {
-          t = up + uni(0.5, 3) * MIN;
-          for (const d of restartedDeps) t = Math.max(t, restarted.get(d)! + uni(dmin, dmax));
-        } else if (restartedDeps.length && rnd() < cascade) {
+        // A replica restarting knocks out no dependent that needs only one of them up.
+        const lost = deps[i].filter(d => restarted.has(d) && (waitAll || svcMachines[d].length === 1));
+        if (svcMachines[i].includes(m)) {
+          let t = up + uni(0.5, 3) * MIN;
+          for (const d of lost) t = Math.max(t, restarted.get(d)! + uni(dmin, dmax));
+          restarted.set(i, t);
+          emitStart(i, m, t);
+        } else if (lost.length && rnd() < cascade) {
           let last = 0;
-          for (const d of restartedDeps) last = Math.max(last, restarted.get(d)!);
-          const lostAt = boot.t + uni(0, 1) * MIN;
-          events.push({ time: Math.round(lostAt + curSkew[svcMachine[i]]), machine: machines[svcMachine[i]], service: unitName(i, lostAt), type: 'failure' });
-          t = last + uni(dmin, dmax);
-        } else continue;
-        restarted.set(i, t);
-        emitStart(i, t);
+          for (const d of lost) last = Math.max(last, restarted.get(d)!);
+          let ready = waitAll ? -Infinity : Infinity;
+          for (const r of svcMachines[i]) {
+            const lostAt = boot.t + uni(0, 1) * MIN;
+            events.push({ time: Math.round(lostAt + curSkew[r]), machine: machines[r], service: unitName(i, lostAt), type: 'failure' });
+            const t = last + uni(dmin, dmax);
+            ready = waitAll ? Math.max(ready, t) : Math.min(ready, t);
+            emitStart(i, r, t);
+          }
+          restarted.set(i, ready);
+        }
       }
     }
   }
@@ -231,7 +262,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
     map: { services: map },
     truth: {
       machines,
-      services: names.map((n, i) => ({ name: n, machine: machines[svcMachine[i]], dependsOn: deps[i].map(d => names[d]) })),
+      services: names.map((n, i) => ({ name: n, machines: svcMachines[i].map(m => machines[m]), dependsOn: deps[i].map(d => names[d]) })),
     },
   };
 }
@@ -266,11 +297,11 @@ export function rebootFollowerHistory(seed = 9): GeneratedHistory {
     }
   }
   const services: TruthService[] = [
-    { name: 'db', machine: 'd', dependsOn: [] },
-    { name: 'queue', machine: 'k', dependsOn: ['db'] },
-    { name: 'cache', machine: 'd', dependsOn: [] },
-    { name: 'api', machine: 'a', dependsOn: ['cache', 'queue'] },
-    ...Array.from({ length: 6 }, (_, i) => ({ name: `x-${i}`, machine: `x-${i % 3}`, dependsOn: [] })),
+    { name: 'db', machines: ['d'], dependsOn: [] },
+    { name: 'queue', machines: ['k'], dependsOn: ['db'] },
+    { name: 'cache', machines: ['d'], dependsOn: [] },
+    { name: 'api', machines: ['a'], dependsOn: ['cache', 'queue'] },
+    ...Array.from({ length: 6 }, (_, i) => ({ name: `x-${i}`, machines: [`x-${i % 3}`], dependsOn: [] })),
   ];
   return { events, map: { services: {} }, truth: { machines: ['a', 'd', 'k', 'x-0', 'x-1', 'x-2'], services } };
 }

@@ -33,7 +33,7 @@ function catalog(
     spec: { type: 'machine', system: name },
     // The catalog adds the reverse of each service's dependsOn.
     relations: h.truth.services
-      .filter(s => s.machine === machine)
+      .filter(s => s.machines.includes(machine))
       .map(s => ({ type: 'dependencyOf', targetRef: `component:default/${s.name}` })),
   }));
   const services = h.truth.services.map<Entity>(s => ({
@@ -42,7 +42,7 @@ function catalog(
     metadata: { name: s.name, namespace: 'default' },
     spec: { type: 'service', system: name },
     relations: [
-      { type: 'dependsOn', targetRef: `resource:default/${s.machine}` },
+      ...s.machines.map(m => ({ type: 'dependsOn', targetRef: `resource:default/${m}` })),
       ...(declared[s.name] ?? []).map(d => ({ type: 'dependsOn', targetRef: `component:default/${d}` })),
       { type: 'partOf', targetRef: `system:default/${name}` },
     ],
@@ -107,13 +107,17 @@ describe('initialization events and dependency analysis through the API', () => 
     expect(plan.body.analysis.id).toBe(analysed.body.id);
     expect(plan.body.inferred.length).toBeGreaterThan(0);
     // Every true cross-machine dependency is respected by the waves.
-    const machineOf = new Map(history.truth.services.map(s => [s.name, s.machine]));
+    const machinesOf = new Map(history.truth.services.map(s => [s.name, s.machines]));
     let checked = 0;
     for (const s of history.truth.services) {
       for (const dep of s.dependsOn) {
-        if (machineOf.get(dep) === s.machine) continue;
-        checked++;
-        expect(waveOf(plan.body, machineOf.get(dep)!)).toBeLessThan(waveOf(plan.body, s.machine));
+        for (const m of s.machines) {
+          for (const mb of machinesOf.get(dep)!) {
+            if (mb === m) continue;
+            checked++;
+            expect(waveOf(plan.body, mb)).toBeLessThan(waveOf(plan.body, m));
+          }
+        }
       }
     }
     expect(checked).toBeGreaterThan(3);

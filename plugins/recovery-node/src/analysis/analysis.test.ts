@@ -237,6 +237,29 @@ describe('analysis', () => {
     for (const d of r.dependencies) expect(d.samples / 40).toBeLessThan(0.6);
     expect(r.waves).toEqual([['m1', 'm2', 'm4'], ['m3']]);
   });
+  it('a service on several machines: a dependent that waits for its first replica and one that waits for all are both found', () => {
+    // api runs on a1-a3, each replica up at its own time in the first 15 min of a boot; web (w1)
+    // starts 6-18 min after the first replica is up, worker (w2) 6-18 min after the last. Between
+    // boots one api machine reboots on its own: web and worker stay up. batch (x1) starts at random.
+    const rnd = prng(7);
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 40; b++) {
+      const t = T0 + b * DAY;
+      const api = ['a1', 'a2', 'a3'].map(m => [m, t + rnd() * 15 * MIN] as const);
+      for (const [m, at] of api) events.push(start(at, 'api', m));
+      const times = api.map(x => x[1]);
+      events.push(
+        start(Math.min(...times) + (6 + 12 * rnd()) * MIN, 'web', 'w1'),
+        start(Math.max(...times) + (6 + 12 * rnd()) * MIN, 'worker', 'w2'),
+        start(t + rnd() * 40 * MIN, 'batch', 'x1'),
+        start(t + 10 * 3_600_000, 'api', `a${1 + (b % 3)}`),
+      );
+    }
+    const r = analyzeDependencies(events);
+    expect(r.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['web<api', 'worker<api']);
+    expect(r.services.find(s => s.service === 'api')!.machines).toEqual(['a1', 'a2', 'a3']);
+    for (const w of ['w1', 'w2']) for (const a of ['a1', 'a2', 'a3']) expect(waveOf(r.waves, a)).toBeLessThan(waveOf(r.waves, w));
+  });
   it('restarts that cascade tell a dependency from a look-alike on another machine', () => {
     // Twelve stacks: api-i (machine a-i%3) waits 10-14 min for db-i (machine d-i%3). mirror
     // (machine r) replicates db-0 and restarts 1.5 min after it, in whole-site boots and when d-0

@@ -101,6 +101,7 @@ function followEvidence(
   { maxDelay }: KernelTable,
   candA: number[],
   candB: number[],
+  candFirstUp: number[],
   first: Map<number, Explained>,
   follows: Map<number, number>,
 ): Float64Array | undefined {
@@ -132,7 +133,8 @@ function followEvidence(
   for (let c = 0; c < C; c++) {
     const a = candA[c];
     const b = candB[c];
-    if (shareMachine(tl, a, b)) continue;
+    // A dependent that needs any one replica is not knocked out by one restarting.
+    if (shareMachine(tl, a, b) || candFirstUp[c]) continue;
     followed[c] = follows.get(a * n + b) ?? 0;
     for (let q = svcStart[b]; q < svcStart[b + 1]; q++) {
       const t = T[svcInits[q]];
@@ -181,8 +183,29 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     const f = follows.get(a * n + b) ?? 0;
     if (f >= FOLLOWED_CANDIDATE) followedA[a].push([b, f]);
   });
+  // Whether all of b's replicas precede a as consistently as a dependency must: a dependent that
+  // waits for all of them does not start while one is still to come.
+  const allBefore = (a: number, b: number) => {
+    let seen = 0;
+    let after = 0;
+    for (let q = svcStart[a]; q < svcStart[a + 1]; q++) {
+      const t = T[svcInits[q]];
+      if (!initializedWithin(tl, b, t - maxDelay, t - minDelay)) continue;
+      seen++;
+      if (initializedWithin(tl, b, t, t + maxDelay)) after++;
+    }
+    return seen - after >= MIN_CONSISTENCY * seen;
+  };
   const candA: number[] = [];
   const candB: number[] = [];
+  // A service on several machines (replicas) is a candidate twice: its dependent may wait for the
+  // first replica up (a client that takes any) or for all of them; the delays say which.
+  const candFirstUp: number[] = [];
+  const addCandidate = (a: number, b: number, firstUp: number) => {
+    candA.push(a);
+    candB.push(b);
+    candFirstUp.push(firstUp);
+  };
   for (let a = 0; a < n; a++) {
     const list = perA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES);
     const inList = new Set(list.map(x => x[0]));
@@ -191,8 +214,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     }
     list.sort((x, y) => x[0] - y[0]);
     for (const [b] of list) {
-      candA.push(a);
-      candB.push(b);
+      const replicated = machinesOf[b].size > 1;
+      if (!replicated || allBefore(a, b)) addCandidate(a, b, 0);
+      if (replicated) addCandidate(a, b, 1);
     }
   }
   const C = candA.length;
@@ -200,7 +224,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   for (let c = 0; c < C; c++) candStart[candA[c] + 1]++;
   for (let a = 0; a < n; a++) candStart[a + 1] += candStart[a];
   // Each initialization's entries: its candidates' latest starts at least the minimum delay
-  // before it and within the window (delay in minutes), found by binary search.
+  // before it and within the window (for the first replica up: the earliest), delay in minutes,
+  // found by binary search.
   const offsets = new Int32Array(N + 1);
   let eCand = new Int32Array(1024);
   let eD = new Float64Array(1024);
@@ -213,8 +238,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       let lo = firstInit(tl, b, t - minDelay, true);
       while (lo > svcStart[b] && svcInits[lo - 1] >= i) lo--; // only initializations before i
       if (lo === svcStart[b]) continue;
-      const d = t - T[svcInits[lo - 1]];
+      let d = t - T[svcInits[lo - 1]];
       if (d > maxDelay) continue;
+      if (candFirstUp[c]) d = t - T[svcInits[firstInit(tl, b, t - maxDelay)]];
       if (ne === eCand.length) {
         const gc = new Int32Array(ne * 2);
         gc.set(eCand);
@@ -335,7 +361,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     for (let c = c0; c < c1; c++) {
       let local = true;
       for (const mb of machinesOf[candB[c]]) if (!machinesOf[a].has(mb)) local = false;
-      cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m)) - (evidence ? evidence[c] : 0);
+      // A replicated candidate is two hypotheses (first replica or all): it pays for the choice.
+      const choice = machinesOf[candB[c]].size > 1 ? Math.LN2 : 0;
+      cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m)) + choice - (evidence ? evidence[c] : 0);
     }
     // Stepwise search on the penalised log-likelihood: take the best addition, else the best
     // removal, until neither pays. Run from no dependency and from all candidates (several
@@ -464,31 +492,37 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     selected.set(chosen, c0);
     for (let x = 0; x < m; x++) rebind(x);
     // Score: kernel correlation over the initializations each selected dependency explains.
+    let sw = 0;
+    let swk = 0;
+    let swd = 0;
+    let count = 0;
+    let restarts = 0;
     for (let c = c0; c < c1; c++) {
-      if (!selected[c]) continue;
-      let sw = 0;
-      let swk = 0;
-      let count = 0;
-      let restarts = 0;
-      let swd = 0;
-      for (let k = cStart[c]; k < cStart[c + 1]; k++) {
-        const x = localIndex[cInit[k]];
-        if (bindBy[x] !== c) continue;
-        sw += w[x];
-        swk += w[x] * kernel.at(cDelay[k] * 60_000);
-        swd += w[x] * cDelay[k];
-        count++;
-        restarts += isRestart[cInit[k]];
+      if (selected[c]) {
+        for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+          const x = localIndex[cInit[k]];
+          if (bindBy[x] !== c) continue;
+          sw += w[x];
+          swk += w[x] * kernel.at(cDelay[k] * 60_000);
+          swd += w[x] * cDelay[k];
+          count++;
+          restarts += isRestart[cInit[k]];
+        }
+        selected[c] = 0;
       }
-      let margin = Infinity;
-      for (const mb of machinesOf[candB[c]]) margin = Math.min(margin, margins.get(mb) ?? Infinity);
-      if (sw > 0) result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw, margin });
-      selected[c] = 0;
+      // A replicated service's two candidates (first replica up, all) are adjacent: one dependency.
+      if (c + 1 < c1 && candB[c + 1] === candB[c]) continue;
+      if (sw > 0) {
+        let margin = Infinity;
+        for (const mb of machinesOf[candB[c]]) margin = Math.min(margin, margins.get(mb) ?? Infinity);
+        result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw, margin });
+      }
+      sw = swk = swd = count = restarts = 0;
     }
     for (const i of inits) localIndex[i] = -1;
   };
   for (let a = 0; a < n; a++) selectFor(a);
-  const evidence = followEvidence(tl, kernel, candA, candB, result, follows);
+  const evidence = followEvidence(tl, kernel, candA, candB, candFirstUp, result, follows);
   if (evidence) {
     for (let a = 0; a < n; a++) {
       let any = false;
