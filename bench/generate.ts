@@ -231,14 +231,17 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
       const up = boot.t + uni(0.5, 2) * MIN;
       clock(m, up);
       const restarted = new Map<number, number>();
+      // Services whose every replica restarted: one replica restarting knocks out no dependent
+      // that needs only one of them up.
+      const down = new Set<number>();
       const first = onMachine[m].length ? Math.min(...onMachine[m]) : o.services;
       for (let i = first; i < o.services; i++) {
-        // A replica restarting knocks out no dependent that needs only one of them up.
-        const lost = deps[i].filter(d => restarted.has(d) && (waitAll || svcMachines[d].length === 1));
+        const lost = deps[i].filter(d => restarted.has(d) && (waitAll || down.has(d)));
         if (svcMachines[i].includes(m)) {
           let t = up + uni(0.5, 3) * MIN;
           for (const d of lost) t = Math.max(t, restarted.get(d)! + uni(dmin, dmax));
           restarted.set(i, t);
+          if (svcMachines[i].length === 1) down.add(i);
           emitStart(i, m, t);
         } else if (lost.length && rnd() < cascade) {
           let last = 0;
@@ -252,6 +255,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
             emitStart(i, r, t);
           }
           restarted.set(i, ready);
+          down.add(i);
         }
       }
     }

@@ -9,3 +9,4 @@ export * from './events';
 export * from './types';
 export * from './duration';
 export * from './api';
+export * from './machineWaits';

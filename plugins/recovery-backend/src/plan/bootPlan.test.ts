@@ -116,6 +116,18 @@ describe('buildBootPlan', () => {
     );
   });
 
+  it('a machine that hosts a replica of a dependency waits for no other machine of it', () => {
+    // api runs on m1 and m2; web on m2 and m3 needs api: m3 waits for both, m2 has api itself.
+    const replicated = graph('component:web', ['component:web'], [
+      svc('component:api', ['resource:m1', 'resource:m2']),
+      svc('component:web', ['resource:m2', 'resource:m3'], ['component:api']),
+    ]);
+    const plan = buildBootPlan(replicated);
+    expect(plan.waves).toEqual([['resource:m1', 'resource:m2'], ['resource:m3']]);
+    expect(plan.machines.find(m => m.machineRef === 'resource:m3')!.waitsFor).toEqual(['resource:m1', 'resource:m2']);
+    expect(plan.machines.find(m => m.machineRef === 'resource:m2')!.waitsFor).toEqual([]);
+  });
+
   it('is deterministic whatever the input order', () => {
     const a = buildBootPlan(graph('component:web', ['component:web'], demo));
     const b = buildBootPlan(graph('component:web', ['component:web'], [...demo].reverse()));

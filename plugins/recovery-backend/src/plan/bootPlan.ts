@@ -1,6 +1,7 @@
-import type {
+import {
   BootPlan,
   BootPlanMachine,
+  machinesAwaited,
   ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
 import { InputError } from '@backstage/errors';
@@ -28,15 +29,15 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     'service',
   );
 
-  // Machines a service needs booted before it: those of its dependencies, looking through
+  // Machines a service needs booted before it, per dependency: those it runs on, looking through
   // services that run on no machine of their own (purely logical ones).
-  const neededMachines = new Map<string, Set<string>>();
+  const neededMachines = new Map<string, string[][]>();
   for (const ref of serviceOrder) {
-    const needed = new Set<string>();
+    const needed: string[][] = [];
     for (const dep of graph.services.get(ref)?.dependsOn ?? []) {
       const depMachines = graph.services.get(dep)?.machines ?? [];
-      if (depMachines.length > 0) depMachines.forEach(m => needed.add(m));
-      else neededMachines.get(dep)?.forEach(m => needed.add(m));
+      if (depMachines.length > 0) needed.push(depMachines);
+      else needed.push(...(neededMachines.get(dep) ?? []));
     }
     neededMachines.set(ref, needed);
   }
@@ -50,8 +51,8 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
         machineWaits.set(machine, new Set());
       }
       machineServices.get(machine)!.push(ref);
-      for (const needed of neededMachines.get(ref)!) {
-        if (needed !== machine) machineWaits.get(machine)!.add(needed);
+      for (const dependencyMachines of neededMachines.get(ref)!) {
+        for (const needed of machinesAwaited(machine, dependencyMachines)) machineWaits.get(machine)!.add(needed);
       }
     }
   }
@@ -59,7 +60,7 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
   // in the plan still has to boot.
   const needed = [
     ...machineServices.keys(),
-    ...[...neededMachines.values()].flatMap(m => [...m]),
+    ...[...neededMachines.values()].flat(2),
   ];
   while (needed.length > 0) {
     const machine = needed.pop()!;

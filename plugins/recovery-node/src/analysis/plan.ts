@@ -1,5 +1,5 @@
 /** Step 6 of the dependency analysis: the machine boot plan (which machine waits for which, and waves). */
-import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-common';
+import { InferredMachineWait, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { KernelTable } from './correlate';
 import { breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
 import type { Explained } from './select';
@@ -62,7 +62,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const n = serviceNames.length;
   const warnings: string[] = [];
   const machinePairs = (a: number, b: number, fn: (ma: string, mb: string) => void) => {
-    for (const ma of machinesOf[a]) for (const mb of machinesOf[b]) if (ma !== mb) fn(ma, mb);
+    for (const ma of machinesOf[a]) for (const mb of machinesAwaited(ma, machinesOf[b])) fn(ma, mb);
   };
   let planEdges = edges;
   if (method === 'full') {
