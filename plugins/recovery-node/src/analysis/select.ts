@@ -101,7 +101,7 @@ function followEvidence(
   { maxDelay }: KernelTable,
   candA: number[],
   candB: number[],
-  candFirstUp: number[],
+  candFirstUp: boolean[],
   first: Map<number, Explained>,
   follows: Map<number, number>,
 ): Float64Array | undefined {
@@ -200,8 +200,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   const candB: number[] = [];
   // A service on several machines (replicas) is a candidate twice: its dependent may wait for the
   // first replica up (a client that takes any) or for all of them; the delays say which.
-  const candFirstUp: number[] = [];
-  const addCandidate = (a: number, b: number, firstUp: number) => {
+  const candFirstUp: boolean[] = [];
+  const addCandidate = (a: number, b: number, firstUp: boolean) => {
     candA.push(a);
     candB.push(b);
     candFirstUp.push(firstUp);
@@ -215,8 +215,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     list.sort((x, y) => x[0] - y[0]);
     for (const [b] of list) {
       const replicated = machinesOf[b].size > 1;
-      if (!replicated || allBefore(a, b)) addCandidate(a, b, 0);
-      if (replicated) addCandidate(a, b, 1);
+      if (!replicated || allBefore(a, b)) addCandidate(a, b, false);
+      if (replicated) addCandidate(a, b, true);
     }
   }
   const C = candA.length;
