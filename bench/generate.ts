@@ -104,6 +104,9 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   const perDependencyDelay = o.perDependencyDelay ?? false;
   const replicaRate = o.replicaRate ?? 0;
   const waitAll = o.replicaWait === 'all';
+  // A replicated service is ready for its dependents when its first replica is up, or its last.
+  const notReady = waitAll ? -Infinity : Infinity;
+  const readyWith = (ready: number, replicaUp: number) => (waitAll ? Math.max(ready, replicaUp) : Math.min(ready, replicaUp));
   const t0 = o.start ?? Date.UTC(2024, 0, 1);
 
   const mw = String(o.machines).length;
@@ -204,10 +207,9 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
       machines.forEach((_, m) => (curSkew[m] = baseSkew[m] + uni(-20_000, 20_000)));
       const up = machines.map(() => boot.t + uni(0, 3) * MIN);
       up.forEach((t, m) => clock(m, t));
-      // When each service is ready for its dependents: its first replica up, or its last.
       const ready = new Float64Array(o.services);
       for (let i = 0; i < o.services; i++) {
-        ready[i] = waitAll ? -Infinity : Infinity;
+        ready[i] = notReady;
         for (const m of svcMachines[i]) {
           let start: number;
           if (!deps[i].length) start = up[m] + MIN + rnd() * rootSpread;
@@ -222,7 +224,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
               start = last + uni(dmin, dmax);
             }
           }
-          ready[i] = waitAll ? Math.max(ready[i], start) : Math.min(ready[i], start);
+          ready[i] = readyWith(ready[i], start);
           emitStart(i, m, start);
         }
       }
@@ -246,12 +248,12 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
         } else if (lost.length && rnd() < cascade) {
           let last = 0;
           for (const d of lost) last = Math.max(last, restarted.get(d)!);
-          let ready = waitAll ? -Infinity : Infinity;
+          let ready = notReady;
           for (const r of svcMachines[i]) {
             const lostAt = boot.t + uni(0, 1) * MIN;
             events.push({ time: Math.round(lostAt + curSkew[r]), machine: machines[r], service: unitName(i, lostAt), type: 'failure' });
             const t = last + uni(dmin, dmax);
-            ready = waitAll ? Math.max(ready, t) : Math.min(ready, t);
+            ready = readyWith(ready, t);
             emitStart(i, r, t);
           }
           restarted.set(i, ready);

@@ -5,7 +5,8 @@
  * fast starters also with the kernel peak the analysis advises for them), 8 seeds each. Per
  * variant: how many histories fail a "must" (a true dependency violated by serviceOrder,
  * machineOrder or waves, or more waves than the truth's depth), and mean recall and precision;
- * with BENCH_VERBOSE=1 also which must each failing history breaks. Informational: exits 0; `bench:analysis` is the gate.
+ * with BENCH_VERBOSE=1 also which must each failing history breaks. Informational: exits 0;
+ * `bench:analysis` is the gate.
  */
 import { AnalysisOptions, analyzeDependencies } from '../plugins/recovery-node/src';
 import { evaluate } from './evaluate';

@@ -137,7 +137,8 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   for (const x of generations(serviceNames, chainEdges).flat()) {
     const a = sid.get(x)!;
     for (const b of dependsOn[a]) {
-      const change = [...machinesOf[a]].some(m => !machinesOf[b].has(m)) ? 1 : 0;
+      // A machine change where some machine of a waits for one of b's (the plan's own rule).
+      const change = [...machinesOf[a]].some(m => machinesAwaited(m, machinesOf[b]).length > 0) ? 1 : 0;
       hops[a] = Math.max(hops[a], hops[b] + change);
     }
     longest = Math.max(longest, hops[a]);
