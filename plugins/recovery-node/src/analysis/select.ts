@@ -3,7 +3,7 @@
  * away, with what restarts outside whole-site boots add.
  */
 import type { Correlation, KernelTable } from './correlate';
-import { firstInit, initializedWithin, shareMachine, Timeline } from './timeline';
+import { awaitedMachines, firstInit, initializedWithin, shareMachine, Timeline } from './timeline';
 
 /** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
 export interface Explained {
@@ -11,7 +11,7 @@ export interface Explained {
   samples: number;
   restarts: number;
   delay: number;
-  /** Nats by which the best explanation without the dependency's machine falls short (Infinity: same machine). */
+  /** Nats by which the best explanation without the dependency's awaited machines falls short (Infinity: none awaited). */
   margin: number;
 }
 
@@ -356,13 +356,14 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       bindBy[x] = latestBy;
     };
     // A dependency on another machine constrains the plan (a false one lengthens it), so it
-    // must pay more than one on the same machine.
+    // must pay more than one on the same machines as its dependent. A replica elsewhere pays the
+    // full price too: it may be the first up, so it times like a dependency on another machine.
     const cost = new Float64Array(c1 - c0);
     for (let c = c0; c < c1; c++) {
-      let local = true;
-      for (const mb of machinesOf[candB[c]]) if (!machinesOf[a].has(mb)) local = false;
+      const b = candB[c];
+      const local = machinesOf[a].size === machinesOf[b].size && awaitedMachines(tl, a, b).size === 0;
       // A replicated candidate is two hypotheses (first replica or all): it pays for the choice.
-      const choice = machinesOf[candB[c]].size > 1 ? Math.LN2 : 0;
+      const choice = machinesOf[b].size > 1 ? Math.LN2 : 0;
       cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m)) + choice - (evidence ? evidence[c] : 0);
     }
     // Stepwise search on the penalised log-likelihood: take the best addition, else the best
@@ -475,15 +476,15 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       return Math.max(fromAll, fromNone);
     };
     const objective = search();
-    // For the plan: how much worse the explanation is without the candidates on each other machine
-    // a selected dependency runs on (a look-alike there costs a longer recovery), searched from
-    // the selection without them.
+    // For the plan: how much worse the explanation is without the candidates on each machine the
+    // plan would await for a selected dependency (a look-alike there costs a longer recovery),
+    // searched from the selection without them.
     const margins = new Map<string, number>();
     const chosen = selected.slice(c0, c1);
     for (let c = c0; c < c1; c++) {
       if (!chosen[c - c0]) continue;
-      for (const mb of machinesOf[candB[c]]) {
-        if (machinesOf[a].has(mb) || margins.has(mb)) continue;
+      for (const mb of awaitedMachines(tl, a, candB[c])) {
+        if (margins.has(mb)) continue;
         for (let c2 = c0; c2 < c1; c2++) excluded[c2] = machinesOf[candB[c2]].has(mb) ? 1 : 0;
         margins.set(mb, objective - stepwise(c2 => chosen[c2 - c0] === 1));
         excluded.fill(0, c0, c1);
@@ -514,7 +515,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       if (c + 1 < c1 && candB[c + 1] === candB[c]) continue;
       if (sw > 0) {
         let margin = Infinity;
-        for (const mb of machinesOf[candB[c]]) margin = Math.min(margin, margins.get(mb) ?? Infinity);
+        for (const mb of awaitedMachines(tl, a, candB[c])) margin = Math.min(margin, margins.get(mb) ?? Infinity);
         result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw, margin });
       }
       sw = swk = swd = count = restarts = 0;

@@ -2,7 +2,7 @@
  * Steps 1 and 2 of the dependency analysis: the initializations it works on, mapped to services,
  * on the reference clock, weighed and indexed.
  */
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import { byName } from './graph';
 import { compileServiceMap, ServiceMap } from './mapping';
 
@@ -237,3 +237,10 @@ export function initializedWithin(tl: Timeline, s: number, from: number, to: num
 
 /** A reboot of a machine both run on restarts both: their restarts say nothing about each other. */
 export const shareMachine = (tl: Timeline, a: number, b: number) => [...tl.machinesOf[a]].some(m => tl.machinesOf[b].has(m));
+
+/** The machines of b that some machine of a waits for in the plan (by `machinesAwaited`). */
+export function awaitedMachines(tl: Timeline, a: number, b: number): Set<string> {
+  const out = new Set<string>();
+  for (const m of tl.machinesOf[a]) for (const mb of machinesAwaited(m, tl.machinesOf[b])) out.add(mb);
+  return out;
+}
