@@ -402,6 +402,19 @@ describe('analysis', () => {
     expect([e.violatedServiceOrder, e.violatedMachineOrder, e.violatedWaves]).toEqual([0, 0, 0]);
     expect(e.waves).toBeLessThanOrEqual(e.truthDepth);
   });
+  it('warns about each reported dependency on another machine that the waves leave out, and only those', () => {
+    const h = generateHistory({ seed: 4, machines: 12, services: 60, siteBoots: 20, machineReboots: 20 });
+    const r = analyzeDependencies(h.events, { map: h.map });
+    const machines = new Map(r.services.map(s => [s.service, s.machines]));
+    const wave = new Map(r.waves.flatMap((w, k) => w.map(m => [m, k] as const)));
+    const leftOut = r.dependencies.filter(d =>
+      machines.get(d.service)!.some(ma => !machines.get(d.dependsOn)!.includes(ma) && machines.get(d.dependsOn)!.some(mb => wave.get(ma)! <= wave.get(mb)!)),
+    );
+    expect(leftOut.length).toBeGreaterThan(0);
+    const warning = r.warnings.find(w => w.includes('not in the waves'));
+    expect(warning).toMatch(new RegExp(`^${leftOut.length} reported dependenc`));
+    for (const d of r.dependencies) expect(warning!.includes(`${d.service} → ${d.dependsOn} (`)).toBe(leftOut.includes(d));
+  });
   it('services that start sooner than the kernel expects: no dependency reported, but the waves keep the order the boots show', () => {
     // A chain over four machines, each service 5.6-7 min after the one before: the default kernel
     // (peak 10 min) scores every link from 0.51 to 0.67, under the threshold of 0.7. The selection

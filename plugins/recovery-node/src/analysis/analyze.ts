@@ -3,7 +3,7 @@
  * order and a machine boot plan out. Its steps live beside it: timeline (1–2), correlate (3),
  * select (4), plan (6); the order (5) and the result are assembled here.
  */
-import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { type InferredMachineWait, type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
 import { breakCycles, byName, Cycle, Edge, generations, precedenceOrder, roundScore, transitiveReduction } from './graph';
 import { createKernel, KernelOptions } from './kernel';
@@ -227,6 +227,22 @@ export function analyzeDependencies(
   // 6. Machines.
   const plan = planMachines(tl, kernel, { method, edges, explained, threshold, offset });
   warnings.push(...plan.warnings);
+  // Reported dependencies the waves leave out, said aloud: the backend's boot plan follows every
+  // dependency over the threshold, so there the two differ.
+  const waveOf = new Map(plan.waves.flatMap((w, k) => w.map(m => [m, k] as const)));
+  const inWaves = (d: Dependency) =>
+    [...machinesOf[sid.get(d.service)!]].every(ma =>
+      machinesAwaited(ma, machinesOf[sid.get(d.dependsOn)!]).every(mb => waveOf.get(ma)! > waveOf.get(mb)!),
+    );
+  const leftOut = method === 'full' ? dependencies.filter(d => !inWaves(d)) : [];
+  if (leftOut.length) {
+    warnings.push(
+      `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies or close a machine cycle, and its service's starts need that machine less clearly than the plan's edges do): ${leftOut
+        .slice(0, 5)
+        .map(d => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`)
+        .join(', ')}${leftOut.length > 5 ? ', …' : ''}`,
+    );
+  }
 
   // 7. Signed correlation matrix.
   const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
