@@ -3,14 +3,14 @@
  * order and a machine boot plan out. Its steps live beside it: timeline (1–2), correlate (3),
  * select (4), plan (6); the order (5) and the result are assembled here.
  */
-import { type InferredMachineWait, type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
+import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
 import { breakCycles, byName, Cycle, Edge, generations, precedenceOrder, roundScore, transitiveReduction } from './graph';
 import { createKernel, KernelOptions } from './kernel';
 import type { ServiceMap } from './mapping';
 import { MachineCycle, planMachines } from './plan';
 import { selectDependencies } from './select';
-import { buildTimeline } from './timeline';
+import { buildTimeline, machinePairs } from './timeline';
 
 export { AnalysisInputError, clockCorrector } from './timeline';
 
@@ -231,9 +231,7 @@ export function analyzeDependencies(
   // dependency over the threshold, so there the two differ.
   const waveOf = new Map(plan.waves.flatMap((w, k) => w.map(m => [m, k] as const)));
   const inWaves = (d: Dependency) =>
-    [...machinesOf[sid.get(d.service)!]].every(ma =>
-      machinesAwaited(ma, machinesOf[sid.get(d.dependsOn)!]).every(mb => waveOf.get(ma)! > waveOf.get(mb)!),
-    );
+    machinePairs(tl, sid.get(d.service)!, sid.get(d.dependsOn)!).every(([ma, mb]) => waveOf.get(ma)! > waveOf.get(mb)!);
   const leftOut = method === 'full' ? dependencies.filter(d => !inWaves(d)) : [];
   if (leftOut.length) {
     warnings.push(

@@ -1,9 +1,9 @@
 /** Step 6 of the dependency analysis: the machine boot plan (which machine waits for which, and waves). */
-import { InferredMachineWait, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
+import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-common';
 import type { KernelTable } from './correlate';
 import { breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
 import type { Explained } from './select';
-import { lowerBound, Timeline } from './timeline';
+import { lowerBound, machinePairs, Timeline } from './timeline';
 
 /** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
 const PLAN_SHARE = 0.6;
@@ -61,9 +61,6 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const { method, edges, explained, threshold } = input;
   const n = serviceNames.length;
   const warnings: string[] = [];
-  const machinePairs = (a: number, b: number, fn: (ma: string, mb: string) => void) => {
-    for (const ma of machinesOf[a]) for (const mb of machinesAwaited(ma, machinesOf[b])) fn(ma, mb);
-  };
   let planEdges = edges;
   if (method === 'full') {
     const explainedBy = new Map<string, number>(); // service \0 machine → initializations explained
@@ -87,11 +84,11 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   }
   const medge = new Map<string, Edge>();
   for (const e of planEdges) {
-    machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => {
+    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
       const k = `${ma}\u0000${mb}`;
       const prev = medge.get(k);
       if (!prev || prev.score < e.score) medge.set(k, { service: ma, dependsOn: mb, score: e.score });
-    });
+    }
   }
   const mlist = [...medge.values()].sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
   const mbroken = breakCycles(machineNames, mlist);
@@ -138,7 +135,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     const a = sid.get(x)!;
     for (const b of dependsOn[a]) {
       // A machine change where some machine of a waits for one of b's (the plan's own rule).
-      const change = [...machinesOf[a]].some(m => machinesAwaited(m, machinesOf[b]).length > 0) ? 1 : 0;
+      const change = machinePairs(tl, a, b).length > 0 ? 1 : 0;
       hops[a] = Math.max(hops[a], hops[b] + change);
     }
     longest = Math.max(longest, hops[a]);
@@ -164,7 +161,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // without their machines.
   const weaker = [...edges.filter(e => !planEdgeSet.has(e)), ...underThreshold].sort(byMargin);
   for (const e of weaker) {
-    machinePairs(sid.get(e.service)!, sid.get(e.dependsOn)!, (ma, mb) => addEdge({ service: ma, dependsOn: mb, score: e.score }, cap));
+    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) addEdge({ service: ma, dependsOn: mb, score: e.score }, cap);
   }
 
   // Waves: generations of the plan, each machine placed within its slack by when its first

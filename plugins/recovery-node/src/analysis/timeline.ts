@@ -238,9 +238,12 @@ export function initializedWithin(tl: Timeline, s: number, from: number, to: num
 /** A reboot of a machine both run on restarts both: their restarts say nothing about each other. */
 export const shareMachine = (tl: Timeline, a: number, b: number) => [...tl.machinesOf[a]].some(m => tl.machinesOf[b].has(m));
 
-/** The machines of b that some machine of a waits for in the plan (by `machinesAwaited`). */
-export function awaitedMachines(tl: Timeline, a: number, b: number): Set<string> {
-  const out = new Set<string>();
-  for (const m of tl.machinesOf[a]) for (const mb of machinesAwaited(m, tl.machinesOf[b])) out.add(mb);
-  return out;
+/** Each machine of a with each machine of b it waits for in the plan (by `machinesAwaited`). */
+export function machinePairs(tl: Timeline, a: number, b: number): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const ma of tl.machinesOf[a]) for (const mb of machinesAwaited(ma, tl.machinesOf[b])) pairs.push([ma, mb]);
+  return pairs;
 }
+
+/** The machines of b that some machine of a waits for in the plan. */
+export const awaitedMachines = (tl: Timeline, a: number, b: number) => new Set(machinePairs(tl, a, b).map(([, mb]) => mb));
