@@ -113,6 +113,28 @@ describe('clock skew', () => {
     expect(withClocks.dependencies).toEqual([expect.objectContaining({ service: 'app', dependsOn: 'db' })]);
     expect(withClocks.warnings.some(w => w.includes('no clock readings') && w.includes('m2'))).toBe(true);
   });
+  it('readings of one machine that contradict each other are named, with both offsets; readings that agree or lie hours apart are not', () => {
+    const clock = (time: number, machine: string, offset: number): InitializationEvent => ({ time, machine, service: '', type: 'clock', reference: time + offset });
+    const events = [
+      start(T0, 'db', 'm1'),
+      start(T0 + 10 * MIN, 'app', 'm2'),
+      clock(T0, 'm1', 2 * MIN),
+      clock(T0 + 5 * MIN, 'm1', -30_000), // 2.5 min apart from the first, 5 min later: one is wrong
+      clock(T0, 'm2', 20_000),
+      clock(T0 + 3 * MIN, 'm2', 25_000), // agrees
+      clock(T0 + 5 * 3_600_000, 'm2', 5 * MIN), // stepped, hours later: no conflict
+    ];
+    const conflicts = analyzeDependencies(events).warnings.filter(w => w.startsWith('clock readings of'));
+    expect(conflicts).toEqual([
+      `clock readings of m1 contradict each other once (offset +120.0 s at ${new Date(T0).toISOString()} and -30.0 s at ${new Date(T0 + 5 * MIN).toISOString()}, machine time): each event takes the reading nearest to it`,
+    ]);
+  });
+  it('times that look like epoch seconds read as milliseconds are said to be so', () => {
+    const seconds = T0 / 1000;
+    const events = [start(seconds, 'db'), start(seconds + 600, 'app')];
+    expect(analyzeDependencies(events).warnings).toContainEqual(expect.stringContaining('every event time is before 1973 (the latest: 1970-01-20T'));
+    expect(analyzeDependencies([start(T0, 'db'), start(T0 + 10 * MIN, 'app')]).warnings.join('\n')).not.toContain('before 1973');
+  });
 });
 
 describe('analysis', () => {

@@ -63,6 +63,52 @@ export function clockCorrector(events: InitializationEvent[]): (machine: string,
   };
 }
 
+/** Two readings of one machine's clock this close in time should not disagree by more than … */
+const CLOCK_READINGS_CLOSE = 10 * 60_000;
+/** … this much: a clock does not drift a minute in ten, so one of them is wrong. */
+const CLOCK_READINGS_AGREE = 60_000;
+/** Event times before this (1973-03-03) are epoch seconds read as milliseconds, most likely. */
+const EPOCH_SECONDS_SUSPECT = 1e11;
+
+const iso = (t: number) => new Date(t).toISOString();
+
+/**
+ * Readings of one machine's clock that contradict each other (offsets a minute apart within ten
+ * minutes): each event still takes its nearest reading, but the input should say which is right.
+ */
+function conflictingClockReadings(events: InitializationEvent[]): string[] {
+  const readings = new Map<string, Array<{ time: number; offset: number }>>();
+  for (const e of events) {
+    if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
+    if (!readings.has(e.machine)) readings.set(e.machine, []);
+    readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
+  }
+  const warnings: string[] = [];
+  for (const m of [...readings.keys()].sort(byName)) {
+    const list = readings.get(m)!.sort((a, b) => a.time - b.time || a.offset - b.offset);
+    let conflicts = 0;
+    let first = '';
+    for (let i = 1, lo = 0; i < list.length; i++) {
+      while (list[i].time - list[lo].time > CLOCK_READINGS_CLOSE) lo++;
+      // The widest disagreement with any reading close before it.
+      let far = lo;
+      for (let j = lo + 1; j < i; j++) if (Math.abs(list[j].offset - list[i].offset) > Math.abs(list[far].offset - list[i].offset)) far = j;
+      if (far < i && Math.abs(list[far].offset - list[i].offset) > CLOCK_READINGS_AGREE) {
+        if (!conflicts++) {
+          const s = (x: number) => `${x >= 0 ? '+' : ''}${(x / 1000).toFixed(1)} s`;
+          first = `offset ${s(list[far].offset)} at ${iso(list[far].time)} and ${s(list[i].offset)} at ${iso(list[i].time)}`;
+        }
+      }
+    }
+    if (conflicts) {
+      warnings.push(
+        `clock readings of ${m} contradict each other ${conflicts === 1 ? 'once' : `${conflicts} times`} (${first}, machine time): each event takes the reading nearest to it`,
+      );
+    }
+  }
+  return warnings;
+}
+
 export interface TimelineOptions {
   map?: ServiceMap;
   /** Point in time of interest; default the latest event. */
@@ -124,6 +170,13 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     }
   }
   if (!starts.length) throw new AnalysisInputError('no initialization (start) events in the input');
+  warnings.push(...conflictingClockReadings(all));
+  const latest = all.reduce((t, e) => Math.max(t, e.time), -Infinity);
+  if (latest < EPOCH_SECONDS_SUSPECT) {
+    warnings.push(
+      `every event time is before 1973 (the latest: ${iso(latest)}): epoch times are read as milliseconds; if the input gives seconds, its delays are a thousand times too short`,
+    );
+  }
   if (machinesWithClock.size) {
     const without = [...new Set(starts.map(s => s.machine))].filter(m => !machinesWithClock.has(m)).sort(byName);
     if (without.length) {
