@@ -53,6 +53,14 @@ export interface GeneratorOptions {
    * knocks it out, as for a single machine). Default 'first'.
    */
   replicaWait?: 'first' | 'all';
+  /**
+   * Machines host services of every level (a service may depend on one on any earlier machine), so
+   * a machine's depth builds up across its services and the machine graph runs deeper than the
+   * service DAG. Default false: machines in tiers, every machine edge going down a tier.
+   */
+  stacked?: boolean;
+  /** Whole-site boots: machines power on within this many minutes. Default 3. */
+  powerOnMinutes?: number;
   /** Emit clock readings. Default true. */
   clocks?: boolean;
   /** History start (epoch ms). Default 2024-01-01. */
@@ -112,18 +120,18 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   const mw = String(o.machines).length;
   const sw = String(o.services).length;
   const machines = Array.from({ length: o.machines }, (_, i) => `host-${pad(i, mw)}`);
-  // Levels 0..levels-1; machines in tiers. A service depends only on lower-level services on
-  // machines of a lower tier or its own machine, so the truth's machine graph is acyclic and
-  // at most `levels` deep.
+  // Levels 0..levels-1; machines in tiers (stacked: each machine a tier of its own). A service
+  // depends only on lower-level services on machines of a lower tier or its own machine, so the
+  // truth's machine graph is acyclic (and, in tiers, at most `levels` deep).
   const levels = o.levels ?? 5;
-  const tierOf = (m: number) => Math.floor((m * levels) / o.machines);
+  const tierOf = (m: number) => (o.stacked ? m : Math.floor((m * levels) / o.machines));
   // Replicas go on other machines of their first machine's tier; only single-machine services
   // depend on each other within a machine, so every machine edge goes down a tier.
   const level: number[] = [];
   const svcMachines: number[][] = [];
   for (let i = 0; i < o.services; i++) {
     const l = rnd() < rootRate ? 0 : 1 + Math.floor(rnd() * (levels - 1));
-    const cands = machines.map((_, m) => m).filter(m => tierOf(m) <= l);
+    const cands = machines.map((_, m) => m).filter(m => o.stacked || tierOf(m) <= l);
     level.push(l);
     const ms = [pick(cands)];
     if (replicaRate > 0 && rnd() < replicaRate) {
@@ -205,7 +213,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   for (const boot of bootTimes) {
     if (boot.machine === undefined) {
       machines.forEach((_, m) => (curSkew[m] = baseSkew[m] + uni(-20_000, 20_000)));
-      const up = machines.map(() => boot.t + uni(0, 3) * MIN);
+      const up = machines.map(() => boot.t + uni(0, o.powerOnMinutes ?? 3) * MIN);
       up.forEach((t, m) => clock(m, t));
       const ready = new Float64Array(o.services);
       for (let i = 0; i < o.services; i++) {

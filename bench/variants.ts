@@ -1,11 +1,12 @@
 /**
- * The accuracy benchmark's figures over a wider spread of generated histories: 23 variants of a
+ * The accuracy benchmark's figures over a wider spread of generated histories: 26 variants of a
  * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, every
- * reboot cascading or none, noisier logs, smaller and larger sites, services on several machines;
- * fast starters also with the kernel peak the analysis advises for them), 8 seeds each. Per
- * variant: how many histories fail a "must" (a true dependency violated by serviceOrder,
- * machineOrder or waves, or more waves than the truth's depth), and mean recall and precision;
- * with BENCH_VERBOSE=1 also which must each failing history breaks. Informational: exits 0;
+ * reboot cascading or none, noisier logs, smaller and larger sites, services on several machines,
+ * machines that host services of every level; fast starters also with the kernel peak the
+ * analysis advises for them), 8 seeds each. Per variant: how many histories fail a "must" (a true
+ * dependency violated by serviceOrder, machineOrder or waves, or more waves than the truth's
+ * depth), and mean recall and precision; with BENCH_VERBOSE=1 also which must each failing
+ * history breaks. Informational: exits 0;
  * `bench:analysis` is the gate.
  */
 import { AnalysisOptions, analyzeDependencies } from '../plugins/recovery-node/src';
@@ -39,6 +40,10 @@ const variants: Array<[string, Partial<GeneratorOptions>, AnalysisOptions?]> = [
   ['one machine (30 services)', { machines: 1, services: 30 }],
   ['20% replicated, first replica awaited', { replicaRate: 0.2 }],
   ['20% replicated, all replicas awaited', { replicaRate: 0.2, replicaWait: 'all' }],
+  // Machines that host services of every level: machine chains far deeper than service chains.
+  ['stacked machines', { stacked: true }],
+  ['stacked, 40 machines', { stacked: true, machines: 40 }],
+  ['stacked, power-on over 5 min', { stacked: true, powerOnMinutes: 5 }],
 ];
 const seeds = (process.env.BENCH_SEEDS ?? '11,22,33,44,55,66,77,88').split(',').map(Number);
 // BENCH_VERBOSE=1: which must each failing history breaks.
