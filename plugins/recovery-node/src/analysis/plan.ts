@@ -21,6 +21,11 @@ const PLAN_RESTART_SHARE = 0.2;
  * the dependency they share.
  */
 const PLAN_MARGIN = 3;
+/**
+ * Waves by which the hard edges may run deeper than the longest chain of dependencies (counted
+ * in machine changes, plus one) before the chain stops bounding the weaker edges.
+ */
+const CHAIN_SLACK = 2;
 
 export interface MachineCycle {
   machines: string[];
@@ -54,7 +59,8 @@ export interface MachinePlan {
  * The plan's hard edges come from a service's dependencies on a machine that its starts clearly
  * need (explained worse without it) and that together explain a clear share of them or that it
  * followed in restarts, and from reboots of a machine that the machine followed: a false machine
- * edge lengthens the plan. The other dependencies order machines under a depth cap.
+ * edge lengthens the plan. The other dependencies order machines under a depth cap, which the
+ * reported ones pass where the hard edges show that machines gather depth across their services.
  */
 export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePlanInput): MachinePlan {
   const { serviceNames, sid, machineNames, machinesOf, initCount } = tl;
@@ -153,15 +159,21 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   };
   const followed = followedMachines(tl, kernel);
   for (const e of followed) if (e.followed >= PLAN_RESTARTS) addEdge(e, Number.MAX_VALUE);
-  const cap = Math.max(depth(machineEdges), longest + 1);
+  const hardDepth = depth(machineEdges);
+  const cap = Math.max(hardDepth, longest + 1);
   for (const e of followed) addEdge(e, cap);
+  // Hard edges alone deeper than the longest chain by more than a wave: machines gather depth
+  // across the services they host (a machine with services of several levels), which no chain
+  // bounds. There every reported dependency joins the plan unless it closes a cycle.
+  const chainBounds = hardDepth <= longest + CHAIN_SLACK;
   const marginOf = (e: Edge) => explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin;
   const byMargin = (x: Edge, y: Edge) => marginOf(y) - marginOf(x) || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn);
   // The weaker edges, most needed first: by how much worse their services' starts are explained
   // without their machines.
   const weaker = [...edges.filter(e => !planEdgeSet.has(e)), ...underThreshold].sort(byMargin);
   for (const e of weaker) {
-    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) addEdge({ service: ma, dependsOn: mb, score: e.score }, cap);
+    const maxDepth = chainBounds || e.score < threshold ? cap : Number.MAX_VALUE;
+    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) addEdge({ service: ma, dependsOn: mb, score: e.score }, maxDepth);
   }
 
   // Waves: generations of the plan, each machine placed within its slack by when its first
