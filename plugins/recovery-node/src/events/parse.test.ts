@@ -108,6 +108,12 @@ describe('parseEvents: docker', () => {
   it('errors without timeNano', () => {
     const text = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'n' } } });
     expect(() => parseEvents(text, { format: 'docker', source: 'd' })).toThrow("d:1: missing 'timeNano'");
+    const bad = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'n' } }, time: '2024-05-01' });
+    expect(() => parseEvents(bad, { format: 'docker', source: 'd' })).toThrow("d:1: missing 'timeNano', and 'time' is no count of seconds since the epoch");
+  });
+  it('without timeNano, takes time (seconds)', () => {
+    const text = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'n' } }, time: 1714557600 });
+    expect(parseEvents(text, { format: 'docker' }).events).toEqual([{ time: 1714557600000, machine: 'n', service: 'n', type: 'start' }]);
   });
 });
 

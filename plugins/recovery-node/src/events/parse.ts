@@ -131,7 +131,9 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
   let time: number;
   if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano)) time = o.timeNano / 1e6;
   else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano)) time = Number(o.timeNano) / 1e6;
-  else if (o.timeNano === undefined) throw new LineError("missing 'timeNano'");
+  // Older exports and hand-trimmed ones carry only `time`, in whole seconds.
+  else if (o.timeNano === undefined && typeof o.time === 'number' && Number.isFinite(o.time) && o.time >= 0) time = o.time * 1000;
+  else if (o.timeNano === undefined) throw new LineError(o.time === undefined ? "missing 'timeNano'" : "missing 'timeNano', and 'time' is no count of seconds since the epoch");
   else throw new LineError("'timeNano' must be nanoseconds since the epoch");
   return { time, machine, service, type: action === 'start' ? 'start' : 'failure' };
 }
