@@ -1,5 +1,5 @@
 /**
- * The accuracy benchmark's figures over a wider spread of generated histories: 26 variants of a
+ * The accuracy benchmark's figures over a wider spread of generated histories: 28 variants of a
  * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, every
  * reboot cascading or none, noisier logs, smaller and larger sites, services on several machines,
  * machines that host services of every level; fast starters also with the kernel peak the
@@ -44,6 +44,8 @@ const variants: Array<[string, Partial<GeneratorOptions>, AnalysisOptions?]> = [
   ['stacked machines', { stacked: true }],
   ['stacked, 40 machines', { stacked: true, machines: 40 }],
   ['stacked, power-on over 5 min', { stacked: true, powerOnMinutes: 5 }],
+  ['stacked, 12 site boots, 20 reboots', { stacked: true, siteBoots: 12, machineReboots: 20 }],
+  ['stacked, 5 deps, each its own delay', { stacked: true, maxDeps: 5, perDependencyDelay: true }],
 ];
 const seeds = (process.env.BENCH_SEEDS ?? '11,22,33,44,55,66,77,88').split(',').map(Number);
 // BENCH_VERBOSE=1: which must each failing history breaks.

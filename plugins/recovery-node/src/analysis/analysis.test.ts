@@ -400,28 +400,31 @@ describe('analysis', () => {
   });
   it('machines that gather depth across their services: a reported dependency deepens the plan past the longest chain', () => {
     // Each machine hosts a root r and a service s that needs the root of the machine before it:
-    // hard edges chain m0 → m1 → m2 → m3 → m4, five waves, while no chain of dependencies
-    // changes machines more than once. w (m5) needs s4 (m4) in too few of its starts for a hard edge.
+    // hard edges chain m0 → … → m5, six waves, while no chain of dependencies changes machines
+    // more than twice. w (m6) needs s5 (m5) in too few of its starts for a hard edge.
     const chain: Array<[string, string]> = [['r0', 'm0']];
-    for (let i = 1; i <= 4; i++) chain.push([`s${i}`, `m${i}`], [`r${i}`, `m${i}`]);
-    chain.push(['w', 'm5']);
+    for (let i = 1; i <= 5; i++) chain.push([`s${i}`, `m${i}`], [`r${i}`, `m${i}`]);
+    chain.push(['w', 'm6']);
     const events = chainBoots(chain, 10);
     const kernel = tabulateKernel(createKernel());
     const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: kernel.maxDelay });
     const n = tl.serviceNames.length;
     const key = (a: string, b: string) => tl.sid.get(a)! * n + tl.sid.get(b)!;
-    const edges = [1, 2, 3, 4].map(i => ({ service: `s${i}`, dependsOn: `r${i - 1}`, score: 0.9 }));
+    const edges = [1, 2, 3, 4, 5].map(i => ({ service: `s${i}`, dependsOn: `r${i - 1}`, score: 0.9 }));
     const explained = new Map<number, Explained>(edges.map(e => [key(e.service, e.dependsOn), { score: 0.9, samples: 10, restarts: 0, delay: 10, margin: 9 }]));
-    edges.push({ service: 'w', dependsOn: 's4', score: 0.8 });
-    explained.set(key('w', 's4'), { score: 0.8, samples: 4, restarts: 0, delay: 10, margin: 4 });
+    edges.push({ service: 'w', dependsOn: 's5', score: 0.8 });
+    explained.set(key('w', 's5'), { score: 0.8, samples: 4, restarts: 0, delay: 10, margin: 4 });
     const plan = planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
-    expect(plan.waves).toEqual([['m0'], ['m1'], ['m2'], ['m3'], ['m4'], ['m5']]);
-    // Under the threshold it stays a weaker edge, bounded as before.
-    edges[4].score = 0.6;
-    explained.set(key('w', 's4'), { score: 0.6, samples: 4, restarts: 0, delay: 10, margin: 4 });
-    const under = planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
-    expect(under.waves).toHaveLength(5);
-    expect(under.waitsFor.get('m5')).toEqual([]);
+    expect(plan.waves).toEqual([['m0'], ['m1'], ['m2'], ['m3'], ['m4'], ['m5'], ['m6']]);
+    // Under the threshold, or where its starts need m5 less clearly than a hard edge's do, it
+    // stays a weaker edge, bounded as before.
+    for (const [score, margin] of [[0.6, 4], [0.8, 2]]) {
+      edges[5].score = score;
+      explained.set(key('w', 's5'), { score, samples: 4, restarts: 0, delay: 10, margin });
+      const bounded = planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
+      expect(bounded.waves).toHaveLength(6);
+      expect(bounded.waitsFor.get('m6')).toEqual([]);
+    }
   });
   it('weaker machine edges that conflict: the one whose machine its service needs more wins, not the higher score', () => {
     // p (m3) → q (m1) scores higher, q2 (m1) → p2 (m3) has the larger margin; neither explains

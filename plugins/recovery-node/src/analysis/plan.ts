@@ -23,9 +23,10 @@ const PLAN_RESTART_SHARE = 0.2;
 const PLAN_MARGIN = 3;
 /**
  * Waves by which the hard edges may run deeper than the longest chain of dependencies (counted
- * in machine changes, plus one) before the chain stops bounding the weaker edges.
+ * in machine changes, plus one) before the chain stops bounding the reported weaker edges: in
+ * tiers, missed chain edges leave the chain up to two waves short.
  */
-const CHAIN_SLACK = 2;
+const CHAIN_SLACK = 3;
 
 export interface MachineCycle {
   machines: string[];
@@ -162,9 +163,10 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const hardDepth = depth(machineEdges);
   const cap = Math.max(hardDepth, longest + 1);
   for (const e of followed) addEdge(e, cap);
-  // Hard edges alone deeper than the longest chain by more than a wave: machines gather depth
+  // Hard edges alone deeper than the longest chain by more than two waves: machines gather depth
   // across the services they host (a machine with services of several levels), which no chain
-  // bounds. There every reported dependency joins the plan unless it closes a cycle.
+  // bounds. There every reported dependency that its service's starts clearly need (the margin
+  // of a hard edge) joins the plan unless it closes a cycle.
   const chainBounds = hardDepth <= longest + CHAIN_SLACK;
   const marginOf = (e: Edge) => explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin;
   const byMargin = (x: Edge, y: Edge) => marginOf(y) - marginOf(x) || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn);
@@ -172,7 +174,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // without their machines.
   const weaker = [...edges.filter(e => !planEdgeSet.has(e)), ...underThreshold].sort(byMargin);
   for (const e of weaker) {
-    const maxDepth = chainBounds || e.score < threshold ? cap : Number.MAX_VALUE;
+    const maxDepth = chainBounds || e.score < threshold || marginOf(e) < PLAN_MARGIN ? cap : Number.MAX_VALUE;
     for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) addEdge({ service: ma, dependsOn: mb, score: e.score }, maxDepth);
   }
 
