@@ -9,7 +9,8 @@
  * the machine's services restart; dependents elsewhere lose the dependency and, with probability
  * `cascade`, fail and restart after it is back. Per-machine clock skew of minutes with clock
  * readings at every machine boot, dropped events, failed first attempts (a start followed by a
- * failure, minutes too early), unit names that need a map (regexes and renamed units).
+ * failure, minutes too early), unit names that need a map (regexes and renamed units). Machine
+ * names are shuffled, so that no tie broken by name hands an analysis the truth.
  */
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 
@@ -59,6 +60,11 @@ export interface GeneratorOptions {
    * service DAG. Default false: machines in tiers, every machine edge going down a tier.
    */
   stacked?: boolean;
+  /**
+   * How a delay after a dependency is drawn: uniform over `delayMinutes`, or lognormal with its
+   * median in the middle of that range and this log-spread (a long right tail, cut at 55 min).
+   */
+  delaySpread?: number;
   /** Whole-site boots: machines power on within this many minutes. Default 3. */
   powerOnMinutes?: number;
   /** Emit clock readings. Default true. */
@@ -116,10 +122,23 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   const notReady = waitAll ? -Infinity : Infinity;
   const readyWith = (ready: number, replicaUp: number) => (waitAll ? Math.max(ready, replicaUp) : Math.min(ready, replicaUp));
   const t0 = o.start ?? Date.UTC(2024, 0, 1);
+  const delay = () => {
+    if (o.delaySpread === undefined) return uni(dmin, dmax);
+    // Box-Muller: one standard normal from two uniforms.
+    const z = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+    return Math.min(55 * MIN, ((dmin + dmax) / 2) * Math.exp(o.delaySpread * z));
+  };
 
   const mw = String(o.machines).length;
   const sw = String(o.services).length;
   const machines = Array.from({ length: o.machines }, (_, i) => `host-${pad(i, mw)}`);
+  // Names that say nothing of the tiers (an analysis that breaks ties by name would otherwise
+  // be handed the truth), shuffled by a generator of their own.
+  const shuffle = prng(o.seed ^ 0x5bd1e995);
+  for (let i = machines.length - 1; i > 0; i--) {
+    const j = Math.floor(shuffle() * (i + 1));
+    [machines[i], machines[j]] = [machines[j], machines[i]];
+  }
   // Levels 0..levels-1; machines in tiers (stacked: each machine a tier of its own). A service
   // depends only on lower-level services on machines of a lower tier or its own machine, so the
   // truth's machine graph is acyclic (and, in tiers, at most `levels` deep).
@@ -225,11 +244,11 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
             let last = up[m] + MIN;
             if (perDependencyDelay) {
               // Each dependency is ready its own delay after it started; the service starts once all are.
-              for (const d of deps[i]) last = Math.max(last, ready[d] + uni(dmin, dmax));
+              for (const d of deps[i]) last = Math.max(last, ready[d] + delay());
               start = last;
             } else {
               for (const d of deps[i]) last = Math.max(last, ready[d]);
-              start = last + uni(dmin, dmax);
+              start = last + delay();
             }
           }
           ready[i] = readyWith(ready[i], start);
@@ -249,7 +268,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
         const lost = deps[i].filter(d => restarted.has(d) && (waitAll || down.has(d)));
         if (svcMachines[i].includes(m)) {
           let t = up + uni(0.5, 3) * MIN;
-          for (const d of lost) t = Math.max(t, restarted.get(d)! + uni(dmin, dmax));
+          for (const d of lost) t = Math.max(t, restarted.get(d)! + delay());
           restarted.set(i, t);
           if (svcMachines[i].length === 1) down.add(i);
           emitStart(i, m, t);
@@ -260,7 +279,7 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
           for (const r of svcMachines[i]) {
             const lostAt = boot.t + uni(0, 1) * MIN;
             events.push({ time: Math.round(lostAt + curSkew[r]), machine: machines[r], service: unitName(i, lostAt), type: 'failure' });
-            const t = last + uni(dmin, dmax);
+            const t = last + delay();
             ready = readyWith(ready, t);
             emitStart(i, r, t);
           }

@@ -1,12 +1,12 @@
 /**
- * The accuracy benchmark's figures over a wider spread of generated histories: 28 variants of a
- * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, every
- * reboot cascading or none, noisier logs, smaller and larger sites, services on several machines,
- * machines that host services of every level; fast starters also with the kernel peak the
- * analysis advises for them), 8 seeds each. Per variant: how many histories fail a "must" (a true
- * dependency violated by serviceOrder, machineOrder or waves, or more waves than the truth's
- * depth), and mean recall and precision; with BENCH_VERBOSE=1 also which must each failing
- * history breaks. Informational: exits 0;
+ * The accuracy benchmark's figures over a wider spread of generated histories: 30 variants of a
+ * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, lognormal
+ * delays, no machine reboots, every reboot cascading or none, noisier logs, smaller and larger
+ * sites, services on several machines, machines that host services of every level; fast starters
+ * also with the kernel peak the analysis advises for them), 8 seeds each. Per variant: how many
+ * histories fail a "must" (a true dependency violated by serviceOrder, machineOrder or waves, or
+ * more waves than the truth's depth), and mean recall and precision; with BENCH_VERBOSE=1 also
+ * which must each failing history breaks. Informational: exits 0;
  * `bench:analysis` is the gate.
  */
 import { AnalysisOptions, analyzeDependencies } from '../plugins/recovery-node/src';
@@ -31,6 +31,8 @@ const variants: Array<[string, Partial<GeneratorOptions>, AnalysisOptions?]> = [
   ['large (300 services, 50 machines)', { machines: 50, services: 300, siteBoots: 30, machineReboots: 100 }],
   ['up to 5 dependencies', { maxDeps: 5 }],
   ['30% roots', { rootRate: 0.3 }],
+  ['no machine reboots', { machineReboots: 0 }],
+  ['lognormal delays (log-spread 0.5)', { delaySpread: 0.5 }],
   ['reboots never cascade', { cascade: 0 }],
   ['reboots always cascade', { cascade: 1 }],
   ['heavy noise', { skewMinutes: 10, dropRate: 0.08, failedFirstRate: 0.15 }],

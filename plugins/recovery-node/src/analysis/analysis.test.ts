@@ -505,6 +505,13 @@ describe('analysis', () => {
     expect(r.dependencies).toEqual([]);
     expect(r.serviceOrder).toEqual(['z-first', 'm-second', 'a-third']);
   });
+  it('machines of one wave are ordered by what the boots show, not by name', () => {
+    // x always starts 50 min before y: too late for a dependency, consistent enough for the order.
+    const r = analyzeDependencies(chainBoots([['x', 'zeta'], ['y', 'alpha']], 10, 50 * MIN));
+    expect(r.dependencies).toEqual([]);
+    expect(r.waves).toEqual([['alpha', 'zeta']]);
+    expect(r.machineOrder).toEqual(['zeta', 'alpha']);
+  });
   it('maps names before correlating', () => {
     const events = chainBoots([['postgresql@14-main.service', 'm1'], ['api-v2.service', 'm2']], 6);
     const r = analyzeDependencies(events, { map: { services: { 'postgresql@14-main.service': 'db', '/^api-v\\d+\\.service$/': 'api' } } });

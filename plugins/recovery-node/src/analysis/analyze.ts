@@ -64,6 +64,7 @@ export interface AnalysisResult {
   dependencies: Dependency[];
   /** Dependencies first. */
   serviceOrder: string[];
+  /** The waves in turn; within a wave, as the boots show (the service order's precedences). */
   machineOrder: string[];
   /** Topological generations of machines: a wave's machines can boot in parallel. */
   waves: string[][];
@@ -242,6 +243,12 @@ export function analyzeDependencies(
     );
   }
 
+  // Machine order: wave by wave; within a wave, by the precedences the service order respects,
+  // mapped to machines, so two machines of one wave are still ordered as the boots show (a
+  // missed dependency between them costs a wave, not the order too).
+  const machineOrder =
+    method === 'full' ? plan.waves.flatMap(wave => orderWithinWave(wave, constraints, (a, b) => machinePairs(tl, a, b))) : plan.waves.flat();
+
   // 7. Signed correlation matrix.
   const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
   const signed = (r: number, c: number) => {
@@ -257,7 +264,7 @@ export function analyzeDependencies(
     services: serviceNames.map((s, i) => ({ service: s, machines: [...machinesOf[i]].sort(byName), initializations: initCount[i] })),
     dependencies,
     serviceOrder,
-    machineOrder: plan.waves.flat(),
+    machineOrder,
     waves: plan.waves,
     machineDependencies: tl.machineNames.map(m => ({ machine: m, waitsFor: plan.waitsFor.get(m)! })),
     rebootsFollowed: plan.rebootsFollowed,
@@ -268,4 +275,27 @@ export function analyzeDependencies(
     skipped: options.skipped ?? 0,
     at: tl.at,
   };
+}
+
+/**
+ * The machines of one wave in the order that respects most of the service constraints
+ * `[a, after b, weight]` between them (by `pairs`: which machine of a waits for which of b);
+ * by name where none applies.
+ */
+function orderWithinWave(
+  wave: string[],
+  constraints: Array<[number, number, number]>,
+  pairs: (a: number, b: number) => Array<[string, string]>,
+): string[] {
+  if (wave.length < 2) return wave;
+  const local = new Map(wave.map((m, i) => [m, i]));
+  const between: Array<[number, number, number]> = [];
+  for (const [a, b, w] of constraints) {
+    for (const [ma, mb] of pairs(a, b)) {
+      const x = local.get(ma);
+      const y = local.get(mb);
+      if (x !== undefined && y !== undefined) between.push([x, y, w]);
+    }
+  }
+  return precedenceOrder(wave.length, between, Int32Array.from(wave, (_, i) => i)).map(i => wave[i]);
 }
