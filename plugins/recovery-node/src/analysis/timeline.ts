@@ -33,20 +33,25 @@ function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
   return removed;
 }
 
-/**
- * Clock offset (reference − machine clock) per machine, from its `clock` events: the reading
- * nearest in time to each event applies (ties: the earlier one).
- */
-export function clockCorrector(events: InitializationEvent[]): (machine: string, time: number) => number {
+/** Each machine's clock readings (machine time, offset = reference − machine clock), in time order. */
+function clockReadings(events: InitializationEvent[]): Map<string, Array<{ time: number; offset: number }>> {
   const readings = new Map<string, Array<{ time: number; offset: number }>>();
   for (const e of events) {
     if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
     if (!readings.has(e.machine)) readings.set(e.machine, []);
     readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
   }
+  for (const list of readings.values()) list.sort((a, b) => a.time - b.time || a.offset - b.offset);
+  return readings;
+}
+
+/**
+ * Clock offset (reference − machine clock) per machine, from its `clock` events: the reading
+ * nearest in time to each event applies (ties: the earlier one).
+ */
+export function clockCorrector(events: InitializationEvent[]): (machine: string, time: number) => number {
   const tables = new Map<string, { times: Float64Array; offsets: Float64Array }>();
-  for (const [m, list] of readings) {
-    list.sort((a, b) => a.time - b.time || a.offset - b.offset);
+  for (const [m, list] of clockReadings(events)) {
     tables.set(m, {
       times: Float64Array.from(list, r => r.time),
       offsets: Float64Array.from(list, r => r.offset),
@@ -77,15 +82,10 @@ const iso = (t: number) => new Date(t).toISOString();
  * minutes): each event still takes its nearest reading, but the input should say which is right.
  */
 function conflictingClockReadings(events: InitializationEvent[]): string[] {
-  const readings = new Map<string, Array<{ time: number; offset: number }>>();
-  for (const e of events) {
-    if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
-    if (!readings.has(e.machine)) readings.set(e.machine, []);
-    readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
-  }
+  const readings = clockReadings(events);
   const warnings: string[] = [];
   for (const m of [...readings.keys()].sort(byName)) {
-    const list = readings.get(m)!.sort((a, b) => a.time - b.time || a.offset - b.offset);
+    const list = readings.get(m)!;
     let conflicts = 0;
     let first = '';
     for (let i = 1, lo = 0; i < list.length; i++) {
