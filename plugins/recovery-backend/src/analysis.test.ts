@@ -96,6 +96,16 @@ describe('initialization events and dependency analysis through the API', () => 
     const again = await request(server).post('/api/recovery/events').set('Content-Type', 'text/plain').send(body);
     expect(again.body).toMatchObject({ stored: 0, duplicates: history.events.length });
 
+    // Two readings of one machine's clock, a day before the history, that contradict each other.
+    const machine = history.truth.machines[0];
+    const day = 86_400_000;
+    const t0 = Math.min(...history.events.map(e => e.time)) - day;
+    const clocks = [
+      { time: t0, machine, event: 'clock', reference: t0 + 120_000 },
+      { time: t0 + 300_000, machine, event: 'clock', reference: t0 + 270_000 },
+    ];
+    await request(server).post('/api/recovery/events').set('Content-Type', 'text/plain').send(clocks.map(c => JSON.stringify(c)).join('\n'));
+
     const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/generated' });
     expect(analysed.status).toBe(201);
     expect(analysed.body.result.dependencies.length).toBeGreaterThan(0);
@@ -104,7 +114,9 @@ describe('initialization events and dependency analysis through the API', () => 
 
     const plan = await request(server).get('/api/recovery/plan/system/default/generated');
     expect(plan.status).toBe(200);
-    expect(plan.body.analysis.id).toBe(analysed.body.id);
+    // The plan names its analysis and passes on what it warned of.
+    expect(plan.body.analysis).toEqual({ id: analysed.body.id, createdAt: analysed.body.createdAt, warnings: analysed.body.result.warnings });
+    expect(plan.body.analysis.warnings).toContainEqual(expect.stringMatching(new RegExp(`^clock readings of ${machine} contradict each other once`)));
     expect(plan.body.inferred.length).toBeGreaterThan(0);
     // Every true cross-machine dependency is respected by the waves.
     const machinesOf = new Map(history.truth.services.map(s => [s.name, s.machines]));

@@ -77,8 +77,11 @@ export interface BootPlan {
   inferred?: InferredDependency[];
   /** Machine waits learned from reboots that the plan follows beyond its services' dependencies. */
   inferredMachineWaits?: InferredMachineWait[];
-  /** The analysis the inferred dependencies come from. */
-  analysis?: { id: string; createdAt: string };
+  /**
+   * The analysis the inferred dependencies come from, and what it warned of (a delay kernel that
+   * does not fit, clocks, few samples, dependencies the analysis could not place).
+   */
+  analysis?: { id: string; createdAt: string; warnings?: string[] };
   /** Machine refs, wave by wave: a machine depends only on machines of earlier waves. */
   waves: string[][];
   machines: BootPlanMachine[];

@@ -14,6 +14,8 @@ export interface Inference {
   dependencies: InferredDependency[];
   /** Machines (entity refs) that waited for another machine's reboots. */
   machineWaits: InferredMachineWait[];
+  /** What the analysis warned of. */
+  warnings: string[];
   /** Services that initialized at least once in the analysed history. */
   observed: Set<string>;
   threshold: number;

@@ -174,6 +174,7 @@ export class AnalysisService implements InferenceSource {
       id: analysis.id,
       createdAt: analysis.createdAt,
       threshold: this.options.threshold,
+      warnings: analysis.result.warnings ?? [],
       observed: new Set(
         analysis.result.services
           .filter(s => s.initializations > 0 && refs[s.service])

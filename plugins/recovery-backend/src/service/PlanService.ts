@@ -46,7 +46,7 @@ export class PlanService {
         if (applied && inference) {
           plan.inferred = applied.inferred;
           plan.inferredMachineWaits = applied.machineWaits;
-          plan.analysis = { id: inference.id, createdAt: inference.createdAt };
+          plan.analysis = { id: inference.id, createdAt: inference.createdAt, warnings: inference.warnings };
         }
         return { graph, plan, disagreements: applied?.disagreements };
       } catch (error) {

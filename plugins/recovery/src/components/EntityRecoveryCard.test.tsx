@@ -101,7 +101,11 @@ describe('EntityRecoveryCard', () => {
             inferredMachineWaits: [
               { machine: 'resource:default/web-01', waitsFor: 'resource:default/data-01', followed: 3, chances: 4 },
             ],
-            analysis: { id: 'a1', createdAt: new Date().toISOString() },
+            analysis: {
+              id: 'a1',
+              createdAt: new Date().toISOString(),
+              warnings: ['1 dependency has fewer than 5 samples (low confidence): web → db (3)'],
+            },
           },
           disagreements: {
             inferredNotDeclared: [
@@ -128,6 +132,9 @@ describe('EntityRecoveryCard', () => {
         /The order also follows 1 dependency observed in boot history and 1 machine wait seen in reboots \(analysis of/,
       ),
     ).toBeInTheDocument();
+    expect(screen.getByRole('list', { name: 'Analysis warnings' })).toHaveTextContent(
+      '1 dependency has fewer than 5 samples (low confidence): web → db (3)',
+    );
   });
 
   it('lists entity problems naming the annotation at fault', async () => {

@@ -327,6 +327,22 @@ export const BootPlanView = ({
           {plan.analysis ? ` (analysis of ${formatAgo(plan.analysis.createdAt)})` : ''}.
         </Typography>
       )}
+      {plan.analysis?.warnings?.length ? (
+        <Box mt={0.5}>
+          <Typography variant="caption" color="textSecondary" display="block">
+            The analysis of the boot history warns:
+          </Typography>
+          <ul className={classes.reasons} aria-label="Analysis warnings">
+            {plan.analysis.warnings.map(warning => (
+              <li key={warning}>
+                <Typography variant="caption" color="textSecondary">
+                  {warning}
+                </Typography>
+              </li>
+            ))}
+          </ul>
+        </Box>
+      ) : null}
       <Box mt={1} aria-label="Boot waves">
         {plan.waves.map((wave, i) => (
           <div className={classes.waveRow} key={i}>
