@@ -246,8 +246,7 @@ export function analyzeDependencies(
   // Machine order: wave by wave; within a wave, by the precedences the service order respects,
   // mapped to machines, so two machines of one wave are still ordered as the boots show (a
   // missed dependency between them costs a wave, not the order too).
-  const machineOrder =
-    method === 'full' ? plan.waves.flatMap(wave => orderWithinWave(wave, constraints, (a, b) => machinePairs(tl, a, b))) : plan.waves.flat();
+  const machineOrder = method === 'full' ? orderWithinWaves(plan.waves, constraints, (a, b) => machinePairs(tl, a, b)) : plan.waves.flat();
 
   // 7. Signed correlation matrix.
   const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
@@ -278,24 +277,24 @@ export function analyzeDependencies(
 }
 
 /**
- * The machines of one wave in the order that respects most of the service constraints
- * `[a, after b, weight]` between them (by `pairs`: which machine of a waits for which of b);
- * by name where none applies.
+ * The waves in turn, the machines of each in the order that respects most of the service
+ * constraints `[a, after b, weight]` between them (by `pairs`: which machine of a waits for which
+ * of b); as listed where none applies.
  */
-function orderWithinWave(
-  wave: string[],
+function orderWithinWaves(
+  waves: string[][],
   constraints: Array<[number, number, number]>,
   pairs: (a: number, b: number) => Array<[string, string]>,
 ): string[] {
-  if (wave.length < 2) return wave;
-  const local = new Map(wave.map((m, i) => [m, i]));
-  const between: Array<[number, number, number]> = [];
+  const place = new Map<string, { wave: number; index: number }>();
+  waves.forEach((w, wave) => w.forEach((m, index) => place.set(m, { wave, index })));
+  const between = waves.map((): Array<[number, number, number]> => []);
   for (const [a, b, w] of constraints) {
     for (const [ma, mb] of pairs(a, b)) {
-      const x = local.get(ma);
-      const y = local.get(mb);
-      if (x !== undefined && y !== undefined) between.push([x, y, w]);
+      const x = place.get(ma)!;
+      const y = place.get(mb)!;
+      if (x.wave === y.wave) between[x.wave].push([x.index, y.index, w]);
     }
   }
-  return precedenceOrder(wave.length, between, Int32Array.from(wave, (_, i) => i)).map(i => wave[i]);
+  return waves.flatMap((w, k) => precedenceOrder(w.length, between[k], Int32Array.from(w, (_, i) => i)).map(i => w[i]));
 }
