@@ -1,7 +1,8 @@
 /*
  * The demo as an engineer uses it, in a real browser: the built app served by the real
  * backend, guest sign-in, the web service's page, "Capture now", then "Run test recovery",
- * watched live until it succeeds with infra-01, data-01 and web-01 ready.
+ * watched live until it succeeds with infra-01, data-01 and web-01 ready; then the analysis of
+ * pushed boot logs, whose warnings the page shows under the boot plan.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -78,5 +79,34 @@ describe('the portal', () => {
     const at = (m: string, field: string) => Date.parse(run.machines.find((x: any) => x.machineRef.endsWith(m))[field]);
     expect(at('infra-01', 'readyAt')).toBeLessThanOrEqual(at('data-01', 'startedAt'));
     expect(at('data-01', 'readyAt')).toBeLessThanOrEqual(at('web-01', 'startedAt'));
+
+    // The analysis of the site's boot history, as the scheduler runs it: twelve boots pushed as
+    // JSON lines, with two readings of infra-01's clock that contradict each other.
+    const min = 60_000;
+    const lines: object[] = [];
+    for (let boot = 0; boot < 12; boot++) {
+      const t = Date.parse('2026-11-01T02:00:00Z') + boot * 86_400_000 + (boot % 4) * 30_000;
+      const start = (at: number, service: string, machine: string) => lines.push({ time: new Date(at).toISOString(), machine, service });
+      start(t + min, 'dns', 'infra-01');
+      start(t + 11 * min, 'directory', 'infra-01');
+      start(t + 12 * min, 'database', 'data-01');
+      start(t + 22 * min, 'files', 'data-01');
+      start(t + 33 * min, 'web', 'web-01');
+    }
+    const reading = Date.parse('2026-10-31T02:00:00Z');
+    lines.push({ time: reading, machine: 'infra-01', event: 'clock', reference: reading + 2 * min });
+    lines.push({ time: reading + 5 * min, machine: 'infra-01', event: 'clock', reference: reading + 4.5 * min });
+    const pushed = await backend.api('POST', '/events?source=demo-history.jsonl', lines.map(l => JSON.stringify(l)).join('\n'));
+    expect(pushed.status).toBe(201);
+    expect((await backend.api('POST', '/analysis', { entityRef: 'system:default/demo-site' })).status).toBe(201);
+
+    await page.reload();
+    const enter = page.getByRole('button', { name: /enter/i }).first();
+    await Promise.race([card.waitFor({ timeout: 60_000 }), enter.waitFor({ timeout: 60_000 })]);
+    if (await enter.isVisible()) await enter.click();
+    const warnings = card.getByRole('list', { name: 'Analysis warnings' });
+    await warnings.waitFor({ timeout: 60_000 });
+    expect(await warnings.innerText()).toContain('clock readings of infra-01 contradict each other once');
+    await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-analysis-warnings.png'), fullPage: true });
   });
 });
