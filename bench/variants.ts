@@ -3,10 +3,10 @@
  * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, lognormal
  * delays, roots close together, no machine reboots, every reboot cascading or none, noisier logs,
  * smaller and larger sites, services on several machines, machines that host services of every
- * level; fast starters also with the kernel peak the analysis advises for them), 8 seeds each. Per variant: how many
- * histories fail a "must" (a true dependency violated by serviceOrder, machineOrder or waves, or
- * more waves than the truth's depth), and mean recall and precision; with BENCH_VERBOSE=1 also
- * which must each failing history breaks. Informational: exits 0;
+ * level; fast starters also with the kernel peak the analysis advises for them), 8 seeds each.
+ * Per variant: how many histories fail a "must" (a true dependency violated by serviceOrder,
+ * machineOrder or waves, or more waves than the truth's depth), and mean recall and precision;
+ * with BENCH_VERBOSE=1 also which must each failing history breaks. Informational: exits 0;
  * `bench:analysis` is the gate.
  */
 import { AnalysisOptions, analyzeDependencies } from '../plugins/recovery-node/src';

@@ -33,9 +33,11 @@ function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
   return removed;
 }
 
+type ClockReadings = Map<string, Array<{ time: number; offset: number }>>;
+
 /** Each machine's clock readings (machine time, offset = reference − machine clock), in time order. */
-function clockReadings(events: InitializationEvent[]): Map<string, Array<{ time: number; offset: number }>> {
-  const readings = new Map<string, Array<{ time: number; offset: number }>>();
+function clockReadings(events: InitializationEvent[]): ClockReadings {
+  const readings: ClockReadings = new Map();
   for (const e of events) {
     if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
     if (!readings.has(e.machine)) readings.set(e.machine, []);
@@ -50,8 +52,13 @@ function clockReadings(events: InitializationEvent[]): Map<string, Array<{ time:
  * nearest in time to each event applies (ties: the earlier one).
  */
 export function clockCorrector(events: InitializationEvent[]): (machine: string, time: number) => number {
+  return correctorOf(clockReadings(events));
+}
+
+/** The corrector of readings already collected (buildTimeline also checks them for conflicts). */
+function correctorOf(readings: ClockReadings): (machine: string, time: number) => number {
   const tables = new Map<string, { times: Float64Array; offsets: Float64Array }>();
-  for (const [m, list] of clockReadings(events)) {
+  for (const [m, list] of readings) {
     tables.set(m, {
       times: Float64Array.from(list, r => r.time),
       offsets: Float64Array.from(list, r => r.offset),
@@ -81,8 +88,7 @@ const iso = (t: number) => new Date(t).toISOString();
  * Readings of one machine's clock that contradict each other (offsets a minute apart within ten
  * minutes): each event still takes its nearest reading, but the input should say which is right.
  */
-function conflictingClockReadings(events: InitializationEvent[]): string[] {
-  const readings = clockReadings(events);
+function conflictingClockReadings(readings: ClockReadings): string[] {
   const warnings: string[] = [];
   for (const m of [...readings.keys()].sort(byName)) {
     const list = readings.get(m)!;
@@ -154,7 +160,8 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const mapName = compileServiceMap(o.map);
   const warnings: string[] = [];
   const all = Array.isArray(events) ? (events as InitializationEvent[]) : [...events];
-  const correct = clockCorrector(all);
+  const readings = clockReadings(all);
+  const correct = correctorOf(readings);
   const machinesWithClock = new Set(all.filter(e => e.type === 'clock').map(e => e.machine));
   const starts: Array<{ t: number; service: string; machine: string }> = [];
   const failures = new Map<string, number[]>();
@@ -170,7 +177,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     }
   }
   if (!starts.length) throw new AnalysisInputError('no initialization (start) events in the input');
-  warnings.push(...conflictingClockReadings(all));
+  warnings.push(...conflictingClockReadings(readings));
   const latest = all.reduce((t, e) => Math.max(t, e.time), -Infinity);
   if (latest < EPOCH_SECONDS_SUSPECT) {
     warnings.push(
