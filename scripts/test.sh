@@ -9,7 +9,7 @@ engines=$(bash scripts/docker-engines.sh status 2>/dev/null || true)
 if [[ $engines != *': up at'* ]]; then
   trap 'bash scripts/docker-engines.sh stop' EXIT
 fi
-bash scripts/setup.sh --browser
+bash scripts/setup.sh --tests
 export RECOVERY_PRIMARY_DOCKER_HOST=${RECOVERY_PRIMARY_DOCKER_HOST:-unix:///run/recovery-docker/primary.sock}
 export RECOVERY_HOST_DOCKER_HOST=${RECOVERY_HOST_DOCKER_HOST:-unix:///run/recovery-docker/recovery.sock}
 export VITE_CONFIG_NATIVE_IGNORE_WARNING=true
