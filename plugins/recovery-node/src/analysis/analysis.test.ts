@@ -452,6 +452,14 @@ describe('analysis', () => {
     expect([e.violatedServiceOrder, e.violatedMachineOrder, e.violatedWaves]).toEqual([0, 0, 0]);
     expect(e.waves).toBeLessThanOrEqual(e.truthDepth);
   });
+  it('says when the history holds too few whole-site boots for a firm plan, counting restarts in between as none', () => {
+    const few = generateHistory({ seed: 22, machines: 20, services: 120, siteBoots: 8, machineReboots: 15 });
+    expect(analyzeDependencies(few.events, { map: few.map }).warnings).toContainEqual(
+      expect.stringMatching(/^only 8 whole-site boots in the history \(fewer than 20\): .* the waves may miss or add machine waits/),
+    );
+    const enough = generateHistory({ seed: 22, machines: 20, services: 120, siteBoots: 20, machineReboots: 40 });
+    expect(analyzeDependencies(enough.events, { map: enough.map }).warnings.join('\n')).not.toMatch(/whole-site boot/);
+  });
   it('warns about each reported dependency on another machine that the waves leave out, and only those', () => {
     const h = generateHistory({ seed: 4, machines: 12, services: 60, siteBoots: 20, machineReboots: 20 });
     const r = analyzeDependencies(h.events, { map: h.map });
