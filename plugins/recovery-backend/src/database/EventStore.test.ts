@@ -27,6 +27,22 @@ describe.each(databases.eachSupportedId())('EventStore on %p', databaseId => {
     expect(await store.listEvents({ since: 1_700_000_600_000 })).toHaveLength(2);
   });
 
+  it('keeps event times to the whole millisecond', async () => {
+    // journald (µs / 1000) and docker (ns / 1e6) give fractions of a ms; a bigint column refuses them on PostgreSQL.
+    const fractional = [
+      { time: 1_650_000_000_123.457, machine: 'frac-01', service: 'web', type: 'start' as const },
+      { time: 1_650_000_000_200.5, machine: 'frac-01', service: 'web', type: 'clock' as const, reference: 1_650_000_090_200.499 },
+    ];
+    expect(await store.insertEvents(fractional, 'api')).toBe(2);
+    // The same events sent again round to the same identity and are kept once.
+    expect(await store.insertEvents([{ ...fractional[0], time: 1_650_000_000_122.9 }], 'api')).toBe(0);
+    const listed = (await store.listEvents()).filter(e => e.machine === 'frac-01');
+    expect(listed).toEqual([
+      { time: 1_650_000_000_123, machine: 'frac-01', service: 'web', type: 'start' },
+      { time: 1_650_000_000_201, machine: 'frac-01', service: 'web', type: 'clock', reference: 1_650_000_090_200 },
+    ]);
+  });
+
   it('stores many events in batches', async () => {
     const many = Array.from({ length: 1_234 }, (_, i) => ({
       time: 1_600_000_000_000 + i,

@@ -27,8 +27,10 @@ export class EventStore {
         machine: e.machine,
         service: e.service,
         type: e.type,
-        time: e.time,
-        reference: e.reference ?? null,
+        // Parsers give fractions of a ms (journald µs, docker ns) that a bigint column refuses on
+        // PostgreSQL; boot ordering needs no finer than whole ms, and rounding keeps re-sent events one.
+        time: Math.round(e.time),
+        reference: e.reference === undefined ? null : Math.round(e.reference),
         source,
         received_at: receivedAt,
       }));

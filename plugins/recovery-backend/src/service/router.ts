@@ -72,7 +72,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (typeof ref !== 'string' || ref.length === 0) {
       throw new InputError('Request body must have an entityRef, e.g. "component:default/web"');
     }
-    return normalizeRef(ref);
+    return refFromInput('entityRef', ref);
   };
   const limitFrom = (req: express.Request) => {
     const text = req.query.limit;
@@ -117,7 +117,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (typeof machineRef !== 'string') {
       throw new InputError('Query parameter machineRef is required, e.g. resource:default/web-01');
     }
-    const items = await store.listCaptures(normalizeRef(machineRef), limitFrom(req));
+    const items = await store.listCaptures(refFromInput('machineRef', machineRef), limitFrom(req));
     res.json({ items: items.map(toApi) });
   });
 
@@ -141,8 +141,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       throw error;
     }
     if (parsed.events.length === 0) {
+      const lines = text.split('\n').filter(l => l.trim()).length;
+      // Say where the lines went: all skipped (lenient) hides the error that would explain it.
       throw new InputError(
-        `${source}: no initialization events in ${text.split('\n').filter(l => l.trim()).length} lines (formats: ${EVENT_FORMATS.join(', ')})`,
+        `${source}: no initialization events in ${lines} lines (formats: ${EVENT_FORMATS.join(', ')}); ` +
+          `${parsed.skipped} skipped as malformed, ${parsed.ignored} ignored as not initialization events` +
+          (parsed.skipped > 0 ? '; retry without lenient=true to see the first malformed line' : ''),
       );
     }
     const stored = await events.insertEvents(parsed.events, `api:${source}`);
@@ -161,7 +165,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const ref = req.body?.entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
-      res.status(201).json(await analyses.analyzeSystem(normalizeRef(ref)));
+      res.status(201).json(await analyses.analyzeSystem(refFromInput('entityRef', ref)));
       return;
     }
     const systems = (await graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
@@ -203,9 +207,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/runs', async (req, res) => {
     await httpAuth.credentials(req);
     const entityRef = req.query.entityRef;
+    if (entityRef !== undefined && typeof entityRef !== 'string') {
+      throw new InputError('Query parameter entityRef must be given once, e.g. component:default/web');
+    }
     res.json({
       items: await store.listRuns({
-        entityRef: typeof entityRef === 'string' ? normalizeRef(entityRef) : undefined,
+        entityRef: entityRef === undefined ? undefined : refFromInput('entityRef', entityRef),
         limit: limitFrom(req),
       }),
     });
@@ -225,6 +232,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }).error(),
   );
   return router;
+}
+
+/** An entity ref from the request, normalized; a malformed one is the caller's error (400), named by its field. */
+function refFromInput(field: string, ref: string): string {
+  try {
+    return normalizeRef(ref);
+  } catch (error) {
+    throw new InputError(`${field}: ${(error as Error).message}`);
+  }
 }
 
 /** Who asked: a user's entity ref, a service's subject, or an external caller's subject. */
