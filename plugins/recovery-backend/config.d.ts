@@ -5,7 +5,7 @@ export interface Config {
     captureStore?: {
       /** Directory where capture artifacts are written (used by capture source modules). */
       directory?: string;
-      /** Captures kept per machine; older ones are discarded. Default 5. */
+      /** Captures kept per machine, an integer of at least 1; older ones are discarded. Default 5. */
       keepLast?: number;
     };
     /** Objectives of entities without rpo/rto annotations. */

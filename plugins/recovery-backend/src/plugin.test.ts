@@ -3,7 +3,10 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import { recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
+import {
+  recoveryProvidersExtensionPoint,
+  type InitializationEventSource,
+} from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
 import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
@@ -39,7 +42,13 @@ const entities: Entity[] = [
   service('loop-b', ['component:default/loop-a']),
 ];
 
-async function start(options: { deny?: boolean } = {}) {
+async function start(
+  options: {
+    deny?: boolean;
+    recoveryConfig?: Record<string, unknown>;
+    eventSources?: InitializationEventSource[];
+  } = {},
+) {
   const host = new FakeHost({ 'resource:default/data-01': ['resource:default/infra-01'] });
   const source = new FakeCaptureSource();
   const providers = createBackendModule({
@@ -51,24 +60,30 @@ async function start(options: { deny?: boolean } = {}) {
         async init({ providers: registry }) {
           registry.addCaptureSource(source);
           registry.addHypervisorHost(host);
+          options.eventSources?.forEach(s => registry.addEventSource(s));
         },
       });
     },
   });
-  const { server } = await startTestBackend({
+  const backend = await startTestBackend({
     features: [
       recoveryPlugin,
       providers,
       catalogServiceMock.factory({ entities }),
       mockServices.rootConfig.factory({
-        data: { recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } },
+        data: {
+          recovery: {
+            runs: { machineReadyTimeout: '2s', probeInterval: '1s' },
+            ...options.recoveryConfig,
+          },
+        },
       }),
       ...(options.deny
         ? [mockServices.permissions.factory({ result: AuthorizeResult.DENY })]
         : []),
     ],
   });
-  return { server, host, source };
+  return { server: backend.server, backend, host, source };
 }
 
 describe('recovery API', () => {
@@ -157,5 +172,43 @@ describe('recovery API', () => {
     const capture = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
     expect(capture.status).toBe(403);
     expect(capture.body.error.message).toBe('Missing permission recovery.capture.create');
+  });
+
+  it('refuses to start unless recovery.captureStore.keepLast keeps at least one capture', async () => {
+    for (const keepLast of [0, -1, 2.5]) {
+      await expect(start({ recoveryConfig: { captureStore: { keepLast } } })).rejects.toThrow(
+        `Invalid recovery.captureStore.keepLast ${keepLast}: captures kept per machine must be an integer of at least 1`,
+      );
+    }
+  });
+
+  it('keeps the newest capture with keepLast 1 and discards the older one', async () => {
+    const { server, source } = await start({ recoveryConfig: { captureStore: { keepLast: 1 } } });
+    const first = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
+    const second = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    const kept = await request(server).get('/api/recovery/captures?machineRef=resource:default/infra-01');
+    expect(kept.body.items.map((c: any) => c.id)).toEqual([second.body.items[0].id]);
+    expect(source.discarded).toEqual([first.body.items[0].id]);
+  });
+
+  it('waits on shutdown for event sources to stop and store what they flush', async () => {
+    const flushed: string[] = [];
+    let stopped = false;
+    const events: InitializationEventSource = {
+      id: 'flushing',
+      async start(onEvents, signal) {
+        await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }));
+        // Like a real source sending what it still buffers once asked to stop.
+        await new Promise(resolve => setTimeout(resolve, 50));
+        await onEvents([{ machine: 'infra-01', service: 'dns', type: 'start', time: 1_000 }]);
+        flushed.push('dns');
+        stopped = true;
+      },
+    };
+    const { backend } = await start({ eventSources: [events] });
+    await backend.stop();
+    expect(stopped).toBe(true);
+    expect(flushed).toEqual(['dns']);
   });
 });

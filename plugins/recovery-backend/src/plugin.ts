@@ -33,6 +33,18 @@ function durationMs(config: Config, key: string, fallback: string): number {
   return seconds * 1000;
 }
 
+/** Captures kept per machine: at least the one just taken, or pruning would delete it. */
+function captureRetention(config: Config): number {
+  const key = 'recovery.captureStore.keepLast';
+  const keepLast = config.getOptionalNumber(key) ?? 5;
+  if (!Number.isInteger(keepLast) || keepLast < 1) {
+    throw new Error(
+      `Invalid ${key} ${keepLast}: captures kept per machine must be an integer of at least 1`,
+    );
+  }
+  return keepLast;
+}
+
 /**
  * The recovery backend plugin: captures, boot plans, recovery runs and readiness.
  *
@@ -98,7 +110,7 @@ export const recoveryPlugin = createBackendPlugin({
           providers,
           plans,
           logger,
-          config.getOptionalNumber('recovery.captureStore.keepLast') ?? 5,
+          captureRetention(config),
         );
         const runs = new RunService(store, providers, plans, logger, {
           hypervisorHost: config.getOptionalString('recovery.hypervisorHost'),
@@ -125,20 +137,24 @@ export const recoveryPlugin = createBackendPlugin({
         });
         // Engines keep only recent events: collect them continuously, from every source.
         const collecting = new AbortController();
+        // Kept so shutdown waits for each source to stop and flush before the database closes.
+        const collectors: Promise<void>[] = [];
         lifecycle.addStartupHook(() => {
           for (const source of providers.eventSources) {
-            source
-              .start(async batch => {
-                await events.insertEvents(batch, source.id);
-              }, collecting.signal)
-              .catch(error =>
-                logger.error(`Event source ${source.id} stopped: ${error}`),
-              );
+            collectors.push(
+              source
+                .start(async batch => {
+                  await events.insertEvents(batch, source.id);
+                }, collecting.signal)
+                .catch(error =>
+                  logger.error(`Event source ${source.id} stopped: ${error}`),
+                ),
+            );
           }
         });
         lifecycle.addShutdownHook(async () => {
           collecting.abort();
-          await runs.shutdown();
+          await Promise.all([...collectors, runs.shutdown()]);
         });
 
         httpRouter.use(

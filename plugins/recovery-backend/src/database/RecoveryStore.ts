@@ -9,6 +9,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
+import { createHash } from 'node:crypto';
 
 const migrationsDir = resolvePackagePath(
   '@backstage-recovery/plugin-recovery-backend',
@@ -139,6 +140,23 @@ export class RecoveryStore {
   }
 
   // Runs
+
+  /**
+   * Inserts the run unless its hypervisor host already has an active run (one lab per host):
+   * the check and the insert commit in one transaction that holds a per-host lock, so two
+   * requests, or two replicas, cannot both see the host free. Returns the run holding the host
+   * when refused, undefined when admitted.
+   */
+  async admitRun(run: NewRun, at: Date): Promise<RecoveryRun | undefined> {
+    return this.db.transaction(async tx => {
+      await lockHost(tx, run.hypervisorHost);
+      const inTx = new RecoveryStore(tx); // insertRun nests as a savepoint
+      const [active] = await inTx.activeRuns({ hypervisorHost: run.hypervisorHost });
+      if (active) return active;
+      await inTx.insertRun(run, at);
+      return undefined;
+    });
+  }
 
   async insertRun(run: NewRun, at: Date): Promise<void> {
     await this.db.transaction(async tx => {
@@ -362,4 +380,16 @@ function toCapture(row: any): StoredCapture {
     durationMs: Number(row.duration_ms),
     createdAt: iso(row.created_at)!,
   };
+}
+
+/**
+ * Serialises admissions to one host until the transaction ends. PostgreSQL: a transaction-scoped
+ * advisory lock, since a row lock cannot guard the absence of an active run. SQLite: writers are
+ * already serialised (one connection, one database-wide write lock).
+ */
+async function lockHost(tx: Knex.Transaction, hypervisorHost: string): Promise<void> {
+  if (tx.client.dialect !== 'postgresql') return;
+  // A stable 64-bit key per host; a collision only serialises two hosts' admissions.
+  const key = createHash('sha256').update(`recovery-run-admission:${hypervisorHost}`).digest().readBigInt64BE(0);
+  await tx.raw('select pg_advisory_xact_lock(?::bigint)', [key.toString()]);
 }

@@ -1,4 +1,5 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { ConflictError } from '@backstage/errors';
 import type { HypervisorHost } from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -46,12 +47,13 @@ const options: RunServiceOptions = {
   allowTestHooks: true,
 };
 
-describe('RunService', () => {
-  const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   let store: RecoveryStore;
 
   beforeEach(async () => {
-    const knex = await databases.init('SQLITE_3');
+    const knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     store = new RecoveryStore(knex);
     for (const n of ['infra-01', 'data-01', 'web-01']) {
@@ -169,6 +171,34 @@ describe('RunService', () => {
     await expect(
       runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' }),
     ).rejects.toThrow('No capture of resource:default/data-01 yet');
+  });
+
+  it.each([
+    ['one backend', 1],
+    ['two replicas', 2],
+  ])('admits one of two concurrent runs on the same host (%s) and refuses the other', async (_, backends) => {
+    // Infra never comes up, so the admitted run keeps the host busy until shut down.
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const replicas = Array.from({ length: backends }, () => service(host, { machineReadyTimeoutMs: 60_000 }));
+    const results = await Promise.allSettled(
+      [0, 1].map(i =>
+        replicas[i % backends].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' }),
+      ),
+    );
+
+    const admitted = results.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
+    expect(admitted).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toBeInstanceOf(ConflictError);
+    expect(refused[0].message).toBe(
+      `Hypervisor host 'fake' is busy with run ${admitted[0].id} of component:default/web`,
+    );
+    expect((await store.activeRuns({ hypervisorHost: 'fake' })).map(r => r.id)).toEqual([admitted[0].id]);
+    expect(await store.listRuns({ entityRef: 'component:default/web' })).toHaveLength(1);
+
+    await Promise.all(replicas.map(r => r.shutdown()));
+    expect((await store.getRun(admitted[0].id))!.status).toBe('failed');
   });
 
   it('cleans up runs orphaned by a stopped backend', async () => {

@@ -97,18 +97,12 @@ export class RunService {
         `No capture of ${uncaptured.join(', ')} yet: capture first (POST /captures)`,
       );
     }
-    const [active] = await this.store.activeRuns({ hypervisorHost: host.id });
-    if (active) {
-      throw new ConflictError(
-        `Hypervisor host '${host.id}' is busy with run ${active.id} of ${active.entityRef}`,
-      );
-    }
-
     const waves = runOptions.reverseBootOrder
       ? [...plan.waves].reverse()
       : plan.waves;
     const runId = randomUUID();
-    await this.store.insertRun(
+    // Checked and inserted atomically: concurrent requests and replicas share the host.
+    const busyWith = await this.store.admitRun(
       {
         id: runId,
         entityRef: graph.rootRef,
@@ -128,6 +122,11 @@ export class RunService {
       },
       new Date(),
     );
+    if (busyWith) {
+      throw new ConflictError(
+        `Hypervisor host '${host.id}' is busy with run ${busyWith.id} of ${busyWith.entityRef}`,
+      );
+    }
     const controller = new AbortController();
     this.driving.set(runId, controller);
     const execution = this.execute(runId, host, waves, captures, controller.signal)

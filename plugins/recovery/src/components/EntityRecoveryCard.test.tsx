@@ -168,15 +168,19 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByText('Not recoverable')).toBeInTheDocument();
   });
 
-  it('follows a run in progress live: one machine ready with timings, one restoring', async () => {
+  it('after a reload, follows the run in progress live: one machine ready with timings, one restoring', async () => {
+    // As the backend answers: readiness carries the last finished run, GET /runs the active one.
     const running = makeRun('running');
     const api = fakeRecoveryApi({
-      getReadiness: async () => makeReadiness({ lastRun: running }),
+      getReadiness: async () =>
+        makeReadiness({ lastRun: makeRun('succeeded', { id: 'run-0' }) }),
+      listRuns: async () => [running],
       getRun: async () => running,
     });
     await renderCard({ api });
 
     const section = await screen.findByLabelText('Test recovery in progress');
+    expect(api.listRuns).toHaveBeenCalledWith({ entityRef: 'component:default/web', limit: 1 });
     expect(section).toHaveTextContent('in progress on recovery-1');
     expect(section).toHaveTextContent('wave 2 of 2');
     expect(section).toHaveTextContent('1 of 2 machines ready');
@@ -196,11 +200,42 @@ describe('EntityRecoveryCard', () => {
 
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-1'));
     expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    // The previous, finished run stays summarised beside the live one.
+    expect(screen.getByTestId('last-run')).toHaveTextContent(/Succeeded/);
+  });
+
+  it('follows a failover of the entity in progress, keeping test recoveries off', async () => {
+    const failover = makeRun('running', { mode: 'failover' });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [failover],
+      getRun: async () => failover,
+    });
+    await renderCard({ api });
+
+    expect(await screen.findByLabelText('Failover in progress')).toHaveTextContent(
+      '1 of 2 machines ready',
+    );
+    expect(screen.getByRole('button', { name: 'Failover running…' })).toBeDisabled();
+  });
+
+  it('warns when it cannot check for a run in progress, and still allows starting one', async () => {
+    const api = fakeRecoveryApi({
+      listRuns: async () => {
+        throw new Error('Service Unavailable');
+      },
+    });
+    await renderCard({ api });
+
+    expect(
+      await screen.findByText(/Could not check for a recovery run in progress: Service Unavailable/),
+    ).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(api.getRun).not.toHaveBeenCalled();
   });
 
   it('shows a succeeded run with its measured RTO against the objective', async () => {
     const api = fakeRecoveryApi({
-      getReadiness: async () => makeReadiness({ lastRun: makeRun('running') }),
+      listRuns: async () => [makeRun('running')],
       getRun: async () => makeRun('succeeded'),
     });
     await renderCard({ api });
@@ -215,8 +250,8 @@ describe('EntityRecoveryCard', () => {
 
   it('shows a failed run naming the machine, the probe and why, with its log tail', async () => {
     const api = fakeRecoveryApi({
-      getReadiness: async () =>
-        makeReadiness({ status: 'not-recoverable', lastRun: makeRun('running') }),
+      getReadiness: async () => makeReadiness({ status: 'not-recoverable' }),
+      listRuns: async () => [makeRun('running')],
       getRun: async () => makeRun('failed'),
     });
     await renderCard({ api });
@@ -238,11 +273,16 @@ describe('EntityRecoveryCard', () => {
     const api = fakeRecoveryApi({
       getReadiness: async () =>
         makeReadiness({ status: 'not-recoverable', lastRun: makeRun('failed') }),
+      // The entity's newest run is that finished one: nothing to follow.
+      listRuns: async () => [makeRun('failed')],
     });
     await renderCard({ api });
     expect(await screen.findByTestId('last-run')).toHaveTextContent(
       /Failed.*at web-1: probe http:80\/healthz: no answer within 60s/,
     );
+    await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(1));
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(screen.queryByRole('region', { name: /^Test recovery/ })).toBeNull();
     expect(api.getRun).not.toHaveBeenCalled();
   });
 

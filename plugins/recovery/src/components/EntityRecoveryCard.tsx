@@ -17,6 +17,7 @@ import {
   recoveryRunCreatePermission,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
+import useAsync from 'react-use/esm/useAsync';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { formatCount, isRunActive } from './format';
@@ -111,10 +112,16 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   });
 
   // A run already in progress (started elsewhere, or before a reload) is followed live.
-  const lastRun = readiness?.lastRun;
+  // Readiness reports finished runs only, so ask for the entity's newest run: while a run
+  // is active its host admits no other, so an active run of this entity is the newest one.
+  const newestRunState = useAsync(
+    async () => (await api.listRuns({ entityRef, limit: 1 }))[0],
+    [api, entityRef],
+  );
+  const newestRun = newestRunState.value;
   useEffect(() => {
-    if (!run && lastRun && isRunActive(lastRun)) follow(lastRun);
-  }, [run, lastRun, follow]);
+    if (!run && newestRun && isRunActive(newestRun)) follow(newestRun);
+  }, [run, newestRun, follow]);
 
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<Error | undefined>();
@@ -173,6 +180,8 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   const plan = readiness.plan;
   const hasMachines = !!plan && plan.machines.length > 0;
   const running = isRunActive(run);
+  // Until the newest run is known, a run in progress may be hiding: starting would get 409.
+  const checkingForRun = newestRunState.loading;
   const runAllowed = runPermission.allowed;
   const captureAllowed = capturePermission.allowed;
 
@@ -198,14 +207,12 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
               rpoSeconds={readiness.objectives.rpoSeconds}
             />
           </Section>
-          {!(run && readiness.lastRun?.id === run.id && running) && (
-            <Section title="Last test recovery">
-              <LastRunSummary
-                run={readiness.lastRun}
-                rtoSeconds={readiness.objectives.rtoSeconds}
-              />
-            </Section>
-          )}
+          <Section title="Last test recovery">
+            <LastRunSummary
+              run={readiness.lastRun}
+              rtoSeconds={readiness.objectives.rtoSeconds}
+            />
+          </Section>
           <Section title="Boot plan">
             <BootPlanView plan={plan!} position={readiness.position} />
           </Section>
@@ -221,7 +228,11 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
       )}
 
       {run && (
-        <Section title={running ? 'Test recovery in progress' : 'Test recovery'}>
+        <Section
+          title={`${run.mode === 'failover' ? 'Failover' : 'Test recovery'}${
+            running ? ' in progress' : ''
+          }`}
+        >
           {pollError && (
             <Alert severity="warning">
               Lost contact with the run: {errorMessage(pollError)}. Retrying…
@@ -235,6 +246,14 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         </Section>
       )}
 
+      {newestRunState.error && (
+        <Box className={classes.section}>
+          <Alert severity="warning">
+            Could not check for a recovery run in progress:{' '}
+            {errorMessage(newestRunState.error)}
+          </Alert>
+        </Box>
+      )}
       {startError && (
         <Box className={classes.section}>
           <Alert severity="error">
@@ -262,10 +281,16 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
           variant="contained"
           color="primary"
           startIcon={<PlayArrowIcon />}
-          disabled={!runAllowed || !hasMachines || running || starting}
+          disabled={
+            !runAllowed || !hasMachines || running || starting || checkingForRun
+          }
           onClick={startRun}
         >
-          {running || starting ? 'Test recovery running…' : 'Run test recovery'}
+          {running && run?.mode === 'failover'
+            ? 'Failover running…'
+            : running || starting
+            ? 'Test recovery running…'
+            : 'Run test recovery'}
         </Button>
         <Button
           variant="outlined"

@@ -115,12 +115,19 @@ describe('EntityRecoveryContent', () => {
     expect(
       await screen.findByText('No recovery has been run for this entity yet.'),
     ).toBeInTheDocument();
-    expect(api.listRuns).toHaveBeenCalledTimes(1);
+    // The card asks once for a run in progress (limit 1); the rest are the history's loads.
+    const historyLoads = () =>
+      api.listRuns.mock.calls.filter(([query]) => query.limit !== 1).length;
+    await waitFor(() =>
+      expect(api.listRuns).toHaveBeenCalledWith({ entityRef: 'component:default/web', limit: 1 }),
+    );
+    expect(historyLoads()).toBe(1);
     const button = screen.getByRole('button', { name: /run test recovery/i });
     await waitFor(() => expect(button).toBeEnabled());
     await userEvent.click(button);
     await screen.findByText('Recovery succeeded');
     // Once when the run starts, once when it finishes.
-    await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(3));
+    await waitFor(() => expect(historyLoads()).toBe(3));
+    expect(api.listRuns).toHaveBeenCalledTimes(4);
   });
 });
