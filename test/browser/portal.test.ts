@@ -64,9 +64,14 @@ describe('the portal', () => {
 
     await card.getByRole('button', { name: /run test recovery/i }).click();
     await card.getByText('Recovery succeeded').waitFor({ timeout: 180_000 });
-    const text = await card.innerText();
+    // The run's Machines table lists machines by boot wave (RunMachinesTable), so production's boot
+    // order infra-01, data-01, web-01 (demo/site.ts) must read top to bottom. Only that table: the
+    // Captures table above it lists the same names in its own order.
+    const machinesTable = card.getByRole('table', { name: 'Machines', exact: true });
+    const text = await machinesTable.innerText();
     const order = ['infra-01', 'data-01', 'web-01'].map(m => text.indexOf(m));
-    expect(order.every(i => i >= 0)).toBe(true);
+    expect(order.every(i => i >= 0), `all three machines in the run's Machines table:\n${text}`).toBe(true);
+    expect(order[0] < order[1] && order[1] < order[2], `machines in boot order (indices ${order.join(', ')}):\n${text}`).toBe(true);
 
     mkdirSync(join(REPO_ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-test-recovery.png'), fullPage: true });

@@ -64,6 +64,14 @@ describe('recovery analyze (real bin)', () => {
     expect(ok.status).toBe(0);
     expect(JSON.parse(ok.stdout).skipped).toBe(1);
   });
+  it('exits 1 with the help on stderr without a subcommand, 0 with --help (bin status, not only main())', () => {
+    const bare = spawnRecovery([]);
+    expect(bare.status).toBe(1);
+    expect(bare.stderr).toMatch(/Usage: recovery/);
+    const help = spawnRecovery(['analyze', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--kernel-peak <minutes>/);
+  });
   it('prints a readable summary without --json', () => {
     const data = file('summary.jsonl', toJsonl(history.events));
     const r = spawnRecovery(['analyze', data, '--threshold', '0.75']);
@@ -105,10 +113,22 @@ describe('recovery analyze (in process)', () => {
     const b = file('part2.json', history.events.slice(half).map((e, i) => toJournaldRecord(e, i)));
     const r = await run(['analyze', a, b, '--json']);
     expect(r.status).toBe(0);
+    // Every start of both halves counts, per service: either file alone, or one misread, falls short.
+    const starts = new Map<string, number>();
+    for (const e of history.events) if (e.type === 'start') starts.set(e.service, (starts.get(e.service) ?? 0) + 1);
+    const out = JSON.parse(r.stdout);
+    expect(new Map(out.services.map((s: { service: string; initializations: number }) => [s.service, s.initializations]))).toEqual(starts);
+    const read = await readEventFiles([a, b], {});
+    expect(read.formats).toEqual({ [a]: 'jsonl', [b]: 'journald' });
+    expect(read.lines).toBe(history.events.length);
+    // journald has no clock reference, so the second half's clock records are read but irrelevant.
+    expect(read.ignored).toBe(history.events.slice(half).filter(e => e.type === 'clock').length);
+    expect(read.events.filter(e => e.type === 'failure').length).toBe(history.events.filter(e => e.type === 'failure').length);
   });
   it.each([
     ['an empty file', () => [file('empty.jsonl', [])], /empty input/],
-    ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })])], /no initialization/],
+    ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })]), file('noinit2.jsonl', ['{"time":1,"machine":"m","event":"clock","reference":"1970-01-01T00:00:00.002Z"}'])],
+      /no initialization \(start\) events in the input: \S*noinit\.json, \S*noinit2\.jsonl \(2 lines read, 1 irrelevant records, 0 skipped\)/],
     ['a missing file', () => [join(dir, 'nope.jsonl')], /nope\.jsonl: cannot read file \(ENOENT\)/],
     ['a directory', () => [dir], /: not a file/],
     ['a journald unit record without UNIT', () => [file('j2.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf' })])], /j2\.json:1: unit record without 'UNIT'/],
@@ -117,6 +137,8 @@ describe('recovery analyze (in process)', () => {
     ['a bad threshold', () => [file('t.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '2'], /--threshold/],
     ['a bad --kernel-peak', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '90'], /--kernel-peak: expected minutes between 1 and 60, got '90'/],
     ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /--at/],
+    ['a missing map file', () => [file('t5.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', join(dir, 'nomap.json')], /nomap\.json: cannot read map file \(ENOENT\)/],
+    ['a map that is a directory', () => [file('t6.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', dir], /: cannot read map file \(EISDIR\)/],
     ['a map with a bad regex', () => {
       const m = join(dir, 'badmap.json');
       writeFileSync(m, JSON.stringify({ services: { '/(/': 'x' } }));
@@ -126,6 +148,19 @@ describe('recovery analyze (in process)', () => {
     const r = await run(['analyze', ...(args as () => string[])()]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message as RegExp);
+  });
+  it('no subcommand prints help on stderr and exits 1; --help prints it on stdout and exits 0', async () => {
+    const bare = await run([]);
+    expect(bare.status).toBe(1);
+    expect(bare.stdout).toBe('');
+    expect(bare.stderr).toMatch(/^Usage: recovery/);
+    expect(bare.stderr).toMatch(/analyze \[options\] <files\.\.\.>/);
+    for (const args of [['--help'], ['analyze', '--help']]) {
+      const help = await run(args);
+      expect(help.status).toBe(0);
+      expect(help.stderr).toBe('');
+      expect(help.stdout).toMatch(/^Usage: recovery/);
+    }
   });
   it('an unknown --format is a usage error', async () => {
     const r = await run(['analyze', 'x', '--format', 'xml']);

@@ -78,6 +78,12 @@ export async function readEventFiles(
   return { events, skipped, ignored, lines, formats };
 }
 
+/** Names the input files in a message; a long glob is cut short so the message stays one line. */
+function listFiles(files: string[]): string {
+  const shown = 5;
+  return files.length <= shown ? files.join(', ') : `${files.slice(0, shown).join(', ')} and ${files.length - shown} more files`;
+}
+
 function parseAt(value: string): number {
   if (/^\d+$/.test(value)) return Number(value);
   if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value))) {
@@ -90,8 +96,8 @@ async function readMap(file: string): Promise<ServiceMap> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
-  } catch {
-    throw new InputError(`${file}: cannot read map file`);
+  } catch (e) {
+    throw new InputError(`${file}: cannot read map file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   let map: ServiceMap;
   try {
@@ -142,14 +148,14 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
   const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress });
   if (read.lines === 0 || read.events.length + read.ignored === 0) {
-    throw new InputError(`empty input: no records in ${files.join(', ')}${read.skipped ? ` (${read.skipped} malformed lines skipped)` : ''}`);
+    throw new InputError(`empty input: no records in ${listFiles(files)}${read.skipped ? ` (${read.skipped} malformed lines skipped)` : ''}`);
   }
   let result: AnalysisResult;
   try {
     result = analyzeDependencies(read.events, { threshold, at, map, kernel, skipped: read.skipped });
   } catch (e) {
     if (e instanceof AnalysisInputError) {
-      throw new InputError(`${e.message} (${read.lines} lines read, ${read.ignored} irrelevant records, ${read.skipped} skipped)`);
+      throw new InputError(`${e.message}: ${listFiles(files)} (${read.lines} lines read, ${read.ignored} irrelevant records, ${read.skipped} skipped)`);
     }
     throw e;
   }
@@ -202,7 +208,7 @@ export async function main(argv: string[], io: Io = { stdout: t => process.stdou
     .description('Learn initialization dependencies and a machine boot order from exported logs')
     .argument('<files...>', 'log files (jsonl, journald json, docker events json)')
     .option('--threshold <n>', 'score a dependency must reach, in (0, 1]', '0.7')
-    .option('--at <time>', 'point in time of interest (ISO 8601 or epoch ms); default: the latest event')
+    .option('--at <time>', 'point in time of interest (ISO 8601 with a zone, or epoch ms); default: the latest event')
     .option('--map <file>', 'JSON name map {"services": {"<name or /regex/>": "<service>"}}')
     .addOption(new Option('--format <format>', 'force the input format').choices(EVENT_FORMATS))
     .option('--json', 'print one JSON document')
@@ -229,7 +235,10 @@ export async function main(argv: string[], io: Io = { stdout: t => process.stdou
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      status = e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version' ? 0 : 2;
+      // Help keeps commander's own status: 0 when asked for (--help), 1 when shown because no
+      // subcommand was given. Other commander errors are usage errors, status 2 like bad input.
+      const help = e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version';
+      status = help ? e.exitCode : 2;
     } else if (e instanceof EventParseError || e instanceof InputError) {
       io.stderr(`recovery: ${e.message}\n`);
       status = 2;

@@ -130,7 +130,11 @@ export class DockerCaptureSource implements CaptureSource {
     }
   }
 
-  async discard(capture: { captureId: string; artifact: string }): Promise<void> {
+  discard(capture: { captureId: string; artifact: string }): Promise<void> {
+    return onEngine(this.engineId, () => this.discardOn(capture));
+  }
+
+  private async discardOn(capture: { captureId: string; artifact: string }): Promise<void> {
     await rm(artifactPath(this.options.storeDirectory, capture.artifact), { force: true });
     // The tag was `<repo>/<container>:<captureId>`: find it by tag suffix.
     const suffix = `:${dockerTag(capture.captureId)}`;

@@ -141,7 +141,11 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   /** Verifies the artifact's checksum, then `docker load`s it. */
-  async loadCapture(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>) {
+  loadCapture(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>): Promise<void> {
+    return onEngine(this.id, () => this.loadCaptureOn(capture));
+  }
+
+  private async loadCaptureOn(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>): Promise<void> {
     const file = artifactPath(this.options.storeDirectory, capture.artifact);
     try {
       await access(file);
@@ -165,7 +169,14 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
   }
 
-  async restoreMachine(
+  restoreMachine(
+    lab: LabHandle,
+    capture: RestorableCapture,
+  ): Promise<{ machine: MachineHandle; adaptations: string[] }> {
+    return onEngine(this.id, () => this.restoreMachineOn(lab, capture));
+  }
+
+  private async restoreMachineOn(
     lab: LabHandle,
     capture: RestorableCapture,
   ): Promise<{ machine: MachineHandle; adaptations: string[] }> {
@@ -248,7 +259,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { runId, machineRef, id, hostnames };
   }
 
-  async startMachine(machine: MachineHandle): Promise<void> {
+  startMachine(machine: MachineHandle): Promise<void> {
+    return onEngine(this.id, () => this.startMachineOn(machine));
+  }
+
+  private async startMachineOn(machine: MachineHandle): Promise<void> {
     try {
       await this.docker.getContainer(machine.id).start();
     } catch (e) {
@@ -256,7 +271,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
   }
 
-  async inspectMachine(machine: MachineHandle): Promise<MachineState> {
+  inspectMachine(machine: MachineHandle): Promise<MachineState> {
+    return onEngine(this.id, () => this.inspectMachineOn(machine));
+  }
+
+  private async inspectMachineOn(machine: MachineHandle): Promise<MachineState> {
     const info = await this.docker.getContainer(machine.id).inspect();
     const health = info.State.Health?.Status;
     return {
@@ -266,7 +285,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     };
   }
 
-  async logTail(machine: MachineHandle, lines: number): Promise<string> {
+  logTail(machine: MachineHandle, lines: number): Promise<string> {
+    return onEngine(this.id, () => this.logTailOn(machine, lines));
+  }
+
+  private async logTailOn(machine: MachineHandle, lines: number): Promise<string> {
     const raw = (await this.docker
       .getContainer(machine.id)
       .logs({ stdout: true, stderr: true, follow: false, tail: lines })) as unknown as Buffer;
@@ -275,7 +298,11 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   /** Creates the probe image on the engine (`docker import` of a static busybox) if missing. */
-  async ensureProbeImage(): Promise<void> {
+  ensureProbeImage(): Promise<void> {
+    return onEngine(this.id, () => this.ensureProbeImageOn());
+  }
+
+  private async ensureProbeImageOn(): Promise<void> {
     if (!this.probeImageReady) {
       this.probeImageReady = (async () => {
         if (await this.hasImage(this.probeImage)) return;
@@ -337,7 +364,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     return undefined;
   }
 
-  async probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
+  probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
+    return onEngine(this.id, () => this.probeOn(lab, machine, probe));
+  }
+
+  private async probeOn(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
     const target = (await this.machineAddress(lab, machine)) ?? machine.hostnames[0];
     if (!target) return { ok: false, message: `machine ${machine.machineRef} has no address in the lab` };
     const container = await this.probeContainer(lab);
@@ -368,7 +399,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { ok: false, message: `${what} ${where}: failed (${reason})` };
   }
 
-  async listLabResources(runId?: string): Promise<LabResources> {
+  listLabResources(runId?: string): Promise<LabResources> {
+    return onEngine(this.id, () => this.listLabResourcesOn(runId));
+  }
+
+  private async listLabResourcesOn(runId?: string): Promise<LabResources> {
     const label = runId === undefined ? RUN_ID_LABEL : `${RUN_ID_LABEL}=${runId}`;
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
     const networks = await this.docker.listNetworks({ filters: { label: [label] } });
@@ -378,7 +413,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     };
   }
 
-  async teardown(runId: string): Promise<LabResources> {
+  teardown(runId: string): Promise<LabResources> {
+    return onEngine(this.id, () => this.teardownOn(runId));
+  }
+
+  private async teardownOn(runId: string): Promise<LabResources> {
     const label = `${RUN_ID_LABEL}=${runId}`;
     const removed: LabResources = { machines: [], networks: [] };
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });

@@ -18,9 +18,16 @@ export interface DockerModuleConfig {
   pauseOnCapture: boolean;
 }
 
-function pem(value: string | undefined): string | undefined {
+/** PEM text as is; anything else is a file path, read now so a bad path fails start-up naming its key. */
+function pem(key: string, value: string | undefined): string | undefined {
   if (!value) return undefined;
-  return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
+  if (value.includes('-----BEGIN')) return value;
+  try {
+    return readFileSync(value, 'utf8');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new Error(`${key}: cannot read file ${value}: ${why} (give PEM text or a readable file path)`);
+  }
 }
 
 /** Reads `recovery.captureStore` and `recovery.docker` (see config.d.ts). */
@@ -44,9 +51,9 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
           host,
           port: e.getOptionalNumber('port') ?? 2375,
           protocol: (e.getOptionalString('protocol') ?? 'http') as 'http' | 'https',
-          ca: pem(e.getOptionalString('ca')),
-          cert: pem(e.getOptionalString('cert')),
-          key: pem(e.getOptionalString('key')),
+          ca: pem(`recovery.docker.engines[${id}].ca`, e.getOptionalString('ca')),
+          cert: pem(`recovery.docker.engines[${id}].cert`, e.getOptionalString('cert')),
+          key: pem(`recovery.docker.engines[${id}].key`, e.getOptionalString('key')),
         };
     return { id, role, options };
   });

@@ -1,8 +1,22 @@
 import Docker from 'dockerode';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LabHandle, MachineHandle } from '@backstage-recovery/plugin-recovery-node';
+import { DockerCaptureSource } from '../DockerCaptureSource';
+import { DockerHypervisorHost } from '../DockerHypervisorHost';
 import { explainEngineError, onEngine } from './engineErrors';
+
+/** A local TCP port nothing listens on: bound once by us, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise(resolve => server.close(resolve));
+  return port;
+}
 
 describe('engine errors', () => {
   it('names the engine that cannot be reached, with where and why', async () => {
@@ -16,6 +30,42 @@ describe('engine errors', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('names the engine from every hypervisor host and capture source operation, not only createLab and capture', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'no-engine-'));
+    try {
+      const socket = join(dir, 'docker.sock');
+      const host = new DockerHypervisorHost('dr-host', new Docker({ socketPath: socket }), { storeDirectory: dir });
+      const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-prod'] };
+      const machine: MachineHandle = { runId: 'run-1', machineRef: 'resource:default/db', id: 'c0ffee', hostnames: ['db'] };
+      const unreachable = {
+        name: 'ServiceUnavailableError',
+        message: `Docker engine 'dr-host' is unreachable at ${socket} (ENOENT): is it running, and may the backend use it?`,
+      };
+      await expect(host.listLabResources('run-1')).rejects.toMatchObject(unreachable);
+      await expect(host.teardown('run-1')).rejects.toMatchObject(unreachable);
+      await expect(host.logTail(machine, 20)).rejects.toMatchObject(unreachable);
+      await expect(host.probe(lab, machine, { kind: 'tcp', port: 5432 })).rejects.toMatchObject(unreachable);
+      await expect(host.startMachine(machine)).rejects.toMatchObject(unreachable);
+      await expect(host.inspectMachine(machine)).rejects.toMatchObject(unreachable);
+
+      // Over TCP, the same: the capture source's discard on a port where nothing listens.
+      const port = await closedPort();
+      const source = new DockerCaptureSource('primary', new Docker({ host: '127.0.0.1', port, protocol: 'http' }), { storeDirectory: dir });
+      await expect(source.discard({ captureId: 'cap-1', artifact: 'cap-1.tar' })).rejects.toMatchObject({
+        name: 'ServiceUnavailableError',
+        message: `Docker engine 'primary' is unreachable at 127.0.0.1:${port} (ECONNREFUSED): is it running, and may the backend use it?`,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves a file error (with its path) alone: a missing file is not an unreachable engine', async () => {
+    const error = await readFile(join(tmpdir(), 'no-such-capture-artifact.tar')).catch(e => e);
+    expect(error.code).toBe('ENOENT');
+    expect(explainEngineError('primary', error)).toBe(error);
   });
 
   it('leaves other errors as they are', () => {

@@ -5,8 +5,11 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'E
 
 /** Turns "cannot talk to the engine" into an error that names the engine; leaves others alone. */
 export function explainEngineError(engineId: string, error: unknown): unknown {
-  const e = error as { code?: string; address?: string; port?: number; message?: string };
+  const e = error as { code?: string; address?: string; port?: number; path?: string; message?: string };
   if (!e || typeof e.code !== 'string' || !UNREACHABLE.has(e.code)) return error;
+  // A file error (capture store, artifact, busybox) carries its path and says which file itself;
+  // a socket error carries an address instead.
+  if (typeof e.path === 'string') return error;
   const where = e.address ? ` at ${e.address}${e.port ? `:${e.port}` : ''}` : '';
   return new ServiceUnavailableError(
     `Docker engine '${engineId}' is unreachable${where} (${e.code}): is it running, and may the backend use it?`,

@@ -1,0 +1,41 @@
+import { ConfigReader } from '@backstage/config';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readDockerModuleConfig } from './config';
+
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'recovery-docker-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const read = (tls: { ca?: string; cert?: string; key?: string }) =>
+  readDockerModuleConfig(
+    new ConfigReader({
+      recovery: {
+        captureStore: { directory: dir },
+        docker: { engines: [{ id: 'dr-host', host: 'dr.example.internal', port: 2376, protocol: 'https', ...tls }] },
+      },
+    }),
+  );
+
+describe('readDockerModuleConfig TLS material', () => {
+  it('takes PEM text as is and reads a file path', () => {
+    const keyFile = join(dir, 'client.key');
+    writeFileSync(keyFile, 'KEY FROM FILE');
+    const { options } = read({ ca: PEM, key: keyFile }).engines[0];
+    expect(options.ca).toBe(PEM);
+    expect(options.key).toBe('KEY FROM FILE');
+    expect(options.cert).toBeUndefined();
+  });
+
+  it('names the config key and the file when a path cannot be read', () => {
+    const missing = join(dir, 'missing-ca.pem');
+    expect(() => read({ ca: missing })).toThrow(`recovery.docker.engines[dr-host].ca: cannot read file ${missing}: ENOENT`);
+    // A directory is not a certificate either.
+    expect(() => read({ cert: PEM, key: dir })).toThrow(`recovery.docker.engines[dr-host].key: cannot read file ${dir}: EISDIR`);
+  });
+});
