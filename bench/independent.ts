@@ -1,0 +1,115 @@
+/**
+ * The engine on histories it was not tuned on: an independent tester's generator
+ * (bench/independent/generate.ts, written from the spec without reading the engine) and their
+ * scoring, run in-process. Their 6 variants (tiered or mixed placement of services on machines;
+ * defaults, 10 boots, fast starters (3-8 min), fast starters with the kernel peak at 5.5 min, and
+ * a messy site: ±20 min skew drifting by up to ±15 min, clock lines on ~1/3 of boots, 8% dropped
+ * events, 20% failed first attempts, 2 reboots per site boot with 90% cascade, shuffled lines),
+ * 12 seeds each (INDEPENDENT_SEEDS=N for another count, INDEPENDENT_SEED0 for another first seed;
+ * seeds step by 7919, the same for every variant). Per variant: how many histories fail a "must"
+ * and how many fail each (1: a true direct dependency violated by serviceOrder, 2: a true machine
+ * edge violated by machineOrder, 3: by waves, 4: more waves than the truth's depth; a missing
+ * service or machine counts as a violation), mean recall of the truth's transitive reduction, mean
+ * precision against its transitive closure, mean waves against mean truth depth. Informational:
+ * exits 0; `bench:analysis` is the gate.
+ */
+import { AnalysisOptions, AnalysisResult, analyzeDependencies, parseEvents } from '../plugins/recovery-node/src';
+import { generate, IndependentParams, IndependentTruth } from './independent/generate';
+
+// The tester's variants (run.mjs); the third element: analysis options other than the defaults
+// (their runner passed `--kernel-peak 5.5` to the CLI).
+const variants: Array<[string, Partial<IndependentParams>, AnalysisOptions?]> = [
+  ['tiered-default', { placement: 'tiered' }],
+  ['mixed-default', { placement: 'mixed' }],
+  ['mixed-fewboots', { placement: 'mixed', boots: 10 }],
+  ['tiered-fast', { placement: 'tiered', delay: [3, 8] }],
+  // Same histories as tiered-fast with the kernel peak moved.
+  ['tiered-fast-kp5.5', { placement: 'tiered', delay: [3, 8] }, { kernel: { peakDelay: 5.5 * 60_000 } }],
+  // Realistic messy site: heavy skew (±20 min) drifting by up to ±15 min over the history, clock
+  // lines only on ~1/3 of boots, 8% dropped events, 20% failed first attempts, 2 single-machine
+  // reboots per site boot with 90% cascade, shuffled file order.
+  ['mixed-messy', { placement: 'mixed', skew: 20, drift: 15, clockEvery: 3, drop: 0.08, failFirst: 0.2, reboots: 2, cascade: 0.9, shuffle: true }],
+];
+const count = Number(process.env.INDEPENDENT_SEEDS ?? 12);
+const seed0 = Number(process.env.INDEPENDENT_SEED0 ?? 1000);
+const seeds = Array.from({ length: count }, (_, k) => seed0 + k * 7919);
+
+interface Score {
+  /** Per must (1-4): whether the history fails it. */
+  musts: [boolean, boolean, boolean, boolean];
+  recall: number;
+  precision: number;
+  waves: number;
+  depth: number;
+}
+
+/** The tester's scoring (run.mjs `score`), the musts, recall and precision. */
+function score(truth: IndependentTruth, out: AnalysisResult): Score {
+  const pos = new Map(out.serviceOrder.map((s, i) => [s, i]));
+  let v1 = 0;
+  let miss1 = 0;
+  const repDeps = new Set(out.dependencies.map(d => `${d.service}\u0000${d.dependsOn}`));
+  for (const [a, b] of truth.directEdges) {
+    if (!pos.has(a) || !pos.has(b)) miss1++;
+    else if (pos.get(b)! > pos.get(a)!) v1++;
+  }
+  const mpos = new Map(out.machineOrder.map((m, i) => [m, i]));
+  const wave = new Map<string, number>();
+  out.waves.forEach((w, i) => w.forEach(m => wave.set(m, i)));
+  let v2 = 0;
+  let v3 = 0;
+  let miss2 = 0;
+  for (const [x, y] of truth.machineEdges) {
+    if (!mpos.has(x) || !mpos.has(y)) miss2++;
+    else if (mpos.get(y)! > mpos.get(x)!) v2++;
+    if (!wave.has(x) || !wave.has(y) || wave.get(y)! >= wave.get(x)!) v3++;
+  }
+  const closure = new Set(truth.closureEdges.map(([a, b]) => `${a}\u0000${b}`));
+  const found = truth.reduction.filter(([a, b]) => repDeps.has(`${a}\u0000${b}`)).length;
+  const good = out.dependencies.filter(d => closure.has(`${d.service}\u0000${d.dependsOn}`)).length;
+  return {
+    musts: [v1 + miss1 > 0, v2 + miss2 > 0, v3 > 0, out.waves.length > truth.machineDepth],
+    recall: found / truth.reduction.length,
+    precision: out.dependencies.length ? good / out.dependencies.length : 1,
+    waves: out.waves.length,
+    depth: truth.machineDepth,
+  };
+}
+
+let runs = 0;
+let failedRuns = 0;
+let crashedRuns = 0;
+let recall = 0;
+let precision = 0;
+console.log(`${'variant'.padEnd(20)} failed a must   must 1/2/3/4   recall   precision   waves / truth depth   (of ${seeds.length} seeds)`);
+for (const [name, params, analysis] of variants) {
+  const scores: Score[] = [];
+  let crashed = 0;
+  for (const seed of seeds) {
+    const g = generate(params, seed);
+    try {
+      const { events } = parseEvents(g.text);
+      scores.push(score(g.truth, analyzeDependencies(events, { map: g.map, ...analysis })));
+    } catch (e) {
+      crashed++;
+      console.log(`  ${name} seed ${seed}: ${(e as Error).message}`);
+    }
+  }
+  const n = scores.length;
+  const mean = (f: (s: Score) => number) => scores.reduce((sum, s) => sum + f(s), 0) / n;
+  const failed = scores.filter(s => s.musts.some(Boolean)).length;
+  const perMust = [0, 1, 2, 3].map(k => scores.filter(s => s.musts[k]).length).join('/');
+  runs += n;
+  failedRuns += failed;
+  crashedRuns += crashed;
+  recall += mean(s => s.recall) * n;
+  precision += mean(s => s.precision) * n;
+  console.log(
+    `${name.padEnd(20)} ${String(failed).padStart(13)}   ${perMust.padStart(12)}   ${mean(s => s.recall).toFixed(3).padStart(6)}   ${mean(s => s.precision).toFixed(3).padStart(9)}   ${`${mean(s => s.waves).toFixed(1)} / ${mean(s => s.depth).toFixed(1)}`.padStart(19)}` +
+      (crashed ? `   (${crashed} crashed)` : ''),
+  );
+}
+console.log(
+  `\n${failedRuns} of ${runs} histories fail a must; mean recall ${(recall / runs).toFixed(3)}, mean precision ${(precision / runs).toFixed(3)}.` +
+    (crashedRuns ? ` ${crashedRuns} analyses threw.` : ''),
+);
