@@ -617,6 +617,17 @@ describe('graphs', () => {
     expect(timedGenerations(['a', 'b', 'c', 'x', 'y'], edges, v => timing[v])).toEqual([['a', 'x'], ['b', 'y'], ['c']]);
     expect(generations(['a', 'b', 'c', 'x', 'y'], edges)).toEqual([['a', 'x'], ['b', 'y'], ['c']]);
   });
+  it('timed generations: anchors that do not advance by the resolution place nothing by timing', () => {
+    // Every machine hosts an early root, so the first starts of the chain's generations are noise
+    // (1.6, 1.5, 1.9 min): a free node at 1.8 min is not sent to the back by it.
+    const edges = [e('b', 'a'), e('c', 'b')];
+    const timing: Record<string, number> = { a: 1.6 * MIN, b: 1.5 * MIN, c: 1.9 * MIN, x: 1.8 * MIN };
+    expect(timedGenerations(['a', 'b', 'c', 'x'], edges, v => timing[v])).toEqual([['a'], ['b'], ['c', 'x']]);
+    expect(timedGenerations(['a', 'b', 'c', 'x'], edges, v => timing[v], MIN)).toEqual([['a', 'x'], ['b'], ['c']]);
+    // Anchors that do advance still place it.
+    Object.assign(timing, { b: 12 * MIN, c: 25 * MIN, x: 20 * MIN });
+    expect(timedGenerations(['a', 'b', 'c', 'x'], edges, v => timing[v], MIN)).toEqual([['a'], ['b'], ['c', 'x']]);
+  });
   it('transitive reduction keeps only direct edges', () => {
     const red = transitiveReduction(['a', 'b', 'c'], [e('a', 'b'), e('b', 'c'), e('a', 'c')]);
     expect(red.map(x => `${x.service}<${x.dependsOn}`)).toEqual(['a<b', 'b<c']);

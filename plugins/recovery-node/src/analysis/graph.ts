@@ -503,12 +503,16 @@ export function precedenceOrder(n: number, constraints: Array<[number, number, n
  * generation whose anchor it reaches (past the midpoint from the previous anchor), clamped between its earliest
  * (after all it depends on) and latest (before all that depends on it) possible generation.
  * A node with undetected dependencies is then no longer pulled to the front just for lack of
- * evidence, nor one with undetected dependents to the back. Input must be acyclic.
+ * evidence, nor one with undetected dependents to the back. An anchor less than `resolution`
+ * past the previous one tells its generation apart by nothing but noise, so timing alone reaches
+ * no further: where every generation starts alike, a free node stays at the front. Input must be
+ * acyclic.
  */
 export function timedGenerations(
   nodes: string[],
   edges: Array<{ service: string; dependsOn: string }>,
   timing: (node: string) => number,
+  resolution = 0,
 ): string[][] {
   const asapGens = generations(nodes, edges);
   const D = asapGens.length;
@@ -540,7 +544,7 @@ export function timedGenerations(
     let target = 0;
     let prev = NaN;
     for (let k = 0; k < D; k++) {
-      if (Number.isNaN(anchor[k])) continue;
+      if (Number.isNaN(anchor[k]) || anchor[k] < prev + resolution) continue;
       const cut = Number.isNaN(prev) ? anchor[k] : (prev + anchor[k]) / 2;
       if (t >= cut) target = k;
       prev = anchor[k];

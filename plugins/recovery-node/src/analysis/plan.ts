@@ -186,7 +186,9 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   }
   const waitsFor = waitsForOf(machineNames, machineEdges);
   return {
-    waves: timedGenerations(machineNames, machineEdges, m => first.get(m) ?? 0),
+    // Waves whose machines typically start within the kernel's minimum delay of each other
+    // cannot be told apart by when they start.
+    waves: timedGenerations(machineNames, machineEdges, m => first.get(m) ?? 0, kernel.minDelay),
     waitsFor,
     machineCycles,
     rebootsFollowed: followed
