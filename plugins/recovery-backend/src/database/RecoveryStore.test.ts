@@ -127,7 +127,6 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
       }),
     ]);
     expect(run.steps.map(s => s.message)).toEqual(['first', 'second']);
-    expect(await store.getRunOptions('run-1')).toEqual({ reverseBootOrder: true });
     expect(await store.getRun('nope')).toBeUndefined();
   });
 
@@ -146,5 +145,51 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(await store.activeRuns({ staleBefore: new Date('2000-01-01') })).toEqual([]);
     expect((await store.activeRuns({ staleBefore: new Date(Date.now() + 60_000) })).map(r => r.id)).toEqual(['run-3']);
     expect((await store.listRuns({ entityRef: 'component:default/web', limit: 2 })).map(r => r.id)).toEqual(['run-3', 'run-2']);
+  });
+
+  it('treats a finished run as final: later updates change nothing and say so', async () => {
+    const base = { mode: 'test' as const, trigger: 'user' as const, hypervisorHost: 'recovery', plan, options: {} };
+    const machines = [{ machineRef: 'resource:default/web-01', wave: 0 }];
+    await store.insertRun({ ...base, id: 'run-final', entityRef: 'component:default/final', machines }, new Date());
+    expect(await store.updateRun('run-final', { status: 'running' })).toBe(true);
+    expect(await store.heartbeat('run-final')).toBe(true);
+    expect(await store.updateRun('run-final', { status: 'failed', error: { message: 'stale heartbeat' } })).toBe(true);
+
+    expect(await store.updateRun('run-final', { status: 'succeeded', rtoSeconds: 1 })).toBe(false);
+    expect(await store.heartbeat('run-final')).toBe(false);
+    await store.updateRunMachine('run-final', 'resource:default/web-01', { phase: 'ready' });
+    const run = (await store.getRun('run-final'))!;
+    expect(run).toMatchObject({ status: 'failed', error: { message: 'stale heartbeat' } });
+    expect(run.rtoSeconds).toBeUndefined();
+    expect(run.machines[0].phase).toBe('waiting');
+  });
+
+  it('skips interrupted and reverse-boot-order runs when finding the last finished run', async () => {
+    const entityRef = 'component:default/skips';
+    const base = { entityRef, mode: 'test' as const, trigger: 'schedule' as const, hypervisorHost: 'recovery', plan, machines: [] };
+    const finish = async (
+      id: string,
+      at: string,
+      status: 'succeeded' | 'failed',
+      options: { reverseBootOrder?: boolean },
+      error?: { machineRef?: string; message: string },
+    ) => {
+      await store.insertRun({ ...base, id, options }, new Date(at));
+      await store.updateRun(id, { status: 'running' });
+      await store.updateRun(id, { status, error });
+    };
+    await finish('skip-1', '2026-11-22T01:00:00Z', 'failed', {}, { message: 'resource:default/web-01 failed: probe tcp:80' });
+    expect((await store.lastFinishedRuns([entityRef])).get(entityRef)?.id).toBe('skip-1');
+
+    await finish('skip-2', '2026-11-22T02:00:00Z', 'succeeded', { reverseBootOrder: false });
+    await finish('skip-3', '2026-11-22T03:00:00Z', 'failed', { reverseBootOrder: true }, { message: 'probe tcp:1 did not pass' });
+    await finish('skip-4', '2026-11-22T04:00:00Z', 'failed', {}, {
+      machineRef: 'resource:default/web-01',
+      message: 'Interrupted: the backend is shutting down',
+    });
+    await finish('skip-5', '2026-11-22T05:00:00Z', 'failed', {}, {
+      message: 'Interrupted: the backend driving this run stopped; removed 1 container and 1 network',
+    });
+    expect((await store.lastFinishedRuns([entityRef])).get(entityRef)?.id).toBe('skip-2');
   });
 });

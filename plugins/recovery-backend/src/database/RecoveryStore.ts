@@ -52,6 +52,28 @@ const json = <T>(value: unknown): T | undefined =>
   value === null || value === undefined ? undefined : JSON.parse(String(value));
 
 const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
+const FINISHED_STATUSES: RunStatus[] = ['succeeded', 'failed'];
+const FINISHED_PHASES = ['ready', 'failed'];
+
+/**
+ * Starts the error message of every run failed because its driver stopped (shutdown, crash),
+ * not because recovery failed: such a run says nothing about recoverability.
+ */
+export const INTERRUPTED_PREFIX = 'Interrupted: ';
+
+// Runs that say nothing about recoverability: interrupted ones, and test-hook runs that boot in
+// reverse precisely to fail. Matched in the stored JSON, which only this store writes.
+function countsForReadiness(q: Knex.QueryBuilder, table: string): void {
+  q.where(w =>
+    w
+      .whereNull(`${table}.options`)
+      .orWhere(`${table}.options`, 'not like', '%"reverseBootOrder":true%'),
+  ).where(w =>
+    w
+      .whereNull(`${table}.error`)
+      .orWhere(`${table}.error`, 'not like', `%"message":"${INTERRUPTED_PREFIX}%`),
+  );
+}
 
 /** Newest first; the id breaks ties between rows written in the same instant. */
 export const NEWEST_FIRST = [
@@ -187,6 +209,11 @@ export class RecoveryStore {
     });
   }
 
+  /**
+   * Updates a run that is still pending or running; returns false, changing nothing, when it
+   * has already finished: a terminal status is final, so a driver that lost its run to another
+   * replica's clean-up cannot overwrite the failure with its own outcome.
+   */
   async updateRun(
     runId: string,
     patch: Partial<
@@ -195,20 +222,39 @@ export class RecoveryStore {
         'status' | 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'
       >
     >,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const row: Record<string, unknown> = { heartbeat_at: new Date() };
     if (patch.status) row.status = patch.status;
     if (patch.startedAt) row.started_at = date(patch.startedAt);
     if (patch.finishedAt) row.finished_at = date(patch.finishedAt);
     if (patch.rtoSeconds !== undefined) row.rto_seconds = patch.rtoSeconds;
     if (patch.error) row.error = JSON.stringify(patch.error);
-    await this.db('recovery_runs').where({ id: runId }).update(row);
+    const updated = await this.db('recovery_runs')
+      .where({ id: runId })
+      .whereIn('status', ACTIVE_STATUSES)
+      .update(row);
+    return updated > 0;
   }
 
-  async heartbeat(runId: string): Promise<void> {
-    await this.db('recovery_runs')
+  /** Returns false when the run is no longer active: its driver should stop. */
+  async heartbeat(runId: string): Promise<boolean> {
+    const updated = await this.db('recovery_runs')
       .where({ id: runId })
+      .whereIn('status', ACTIVE_STATUSES)
       .update({ heartbeat_at: new Date() });
+    return updated > 0;
+  }
+
+  /** Fails every machine of the run not yet ready or failed, so none shows as in progress. */
+  async failUnfinishedMachines(
+    runId: string,
+    message: string,
+    at: Date,
+  ): Promise<void> {
+    await this.db('recovery_run_machines')
+      .where({ run_id: runId })
+      .whereNotIn('phase', FINISHED_PHASES)
+      .update({ phase: 'failed', message, finished_at: at });
   }
 
   async updateRunMachine(
@@ -231,8 +277,13 @@ export class RecoveryStore {
     if (patch.message !== undefined) row.message = patch.message;
     if (patch.probe !== undefined) row.probe = patch.probe;
     if (patch.logTail !== undefined) row.log_tail = patch.logTail;
+    // Like the run's status, a finished run's machines are final (see updateRun).
     await this.db('recovery_run_machines')
       .where({ run_id: runId, machine_ref: machineRef })
+      .whereIn(
+        'run_id',
+        this.db('recovery_runs').select('id').where({ id: runId }).whereIn('status', ACTIVE_STATUSES),
+      )
       .update(row);
   }
 
@@ -253,13 +304,6 @@ export class RecoveryStore {
     return run;
   }
 
-  async getRunOptions(runId: string): Promise<RunOptions> {
-    const row = await this.db('recovery_runs')
-      .where({ id: runId })
-      .first('options');
-    return json<RunOptions>(row?.options) ?? {};
-  }
-
   async listRuns(query: {
     entityRef?: string;
     status?: RunStatus[];
@@ -273,7 +317,10 @@ export class RecoveryStore {
     return this.withDetails(await q);
   }
 
-  /** The newest finished run of each entity given. */
+  /**
+   * The newest finished run of each entity given that tells whether it is recoverable:
+   * interrupted runs and reverse-boot-order test-hook runs are skipped.
+   */
   async lastFinishedRuns(
     entityRefs: string[],
   ): Promise<Map<string, RecoveryRun>> {
@@ -283,16 +330,19 @@ export class RecoveryStore {
       .select('entity_ref')
       .max({ created_at: 'created_at' })
       .whereIn('entity_ref', entityRefs)
-      .whereIn('status', ['succeeded', 'failed'])
+      .whereIn('status', FINISHED_STATUSES)
+      .modify(countsForReadiness, 'recovery_runs')
       .groupBy('entity_ref')
       .as('newest');
+    // Filtered again: a skipped run may share its entity's newest timestamp.
     const rows = await this.db('recovery_runs as r')
       .join(newest, join =>
         join
           .on('r.entity_ref', '=', 'newest.entity_ref')
           .andOn('r.created_at', '=', 'newest.created_at'),
       )
-      .whereIn('r.status', ['succeeded', 'failed'])
+      .whereIn('r.status', FINISHED_STATUSES)
+      .modify(countsForReadiness, 'r')
       .select('r.*');
     for (const run of await this.withDetails(rows)) {
       result.set(run.entityRef, run);

@@ -201,7 +201,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect((await store.getRun(admitted[0].id))!.status).toBe('failed');
   });
 
-  it('cleans up runs orphaned by a stopped backend', async () => {
+  it('cleans up runs orphaned by a stopped backend, leaving no machine in progress', async () => {
     const host = new FakeHost(needs);
     await store.insertRun(
       {
@@ -212,18 +212,95 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         hypervisorHost: 'fake',
         plan: { entityRef: 'component:default/web', waves: [], machines: [] },
         options: {},
-        machines: [],
+        machines: ['infra-01', 'data-01', 'web-01', 'mail-01'].map((n, wave) => ({
+          machineRef: `resource:default/${n}`,
+          wave,
+        })),
       },
       new Date(Date.now() - 10_000),
     );
+    await store.updateRun('orphan', { status: 'running' });
+    await store.updateRunMachine('orphan', 'resource:default/infra-01', { phase: 'ready' });
+    await store.updateRunMachine('orphan', 'resource:default/data-01', { phase: 'verifying' });
+    await store.updateRunMachine('orphan', 'resource:default/web-01', { phase: 'restoring' });
     await host.createLab('orphan', [{ name: 'prod', aliases: [] }]);
-    const runs = service(host);
+    // The updates above refreshed its heartbeat: count any heartbeat as stale.
+    const runs = service(host, { staleAfterMs: -60_000 });
     expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
     const run = (await store.getRun('orphan'))!;
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(
       'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network',
     );
+    expect(run.machines.map(m => [m.machineRef, m.phase, m.message])).toEqual([
+      ['resource:default/infra-01', 'ready', undefined],
+      ['resource:default/data-01', 'failed', 'Interrupted: the backend driving this run stopped'],
+      ['resource:default/web-01', 'failed', 'Interrupted: the backend driving this run stopped'],
+      ['resource:default/mail-01', 'failed', 'Interrupted: the backend driving this run stopped'],
+    ]);
+    expect(run.machines[1].finishedAt).toBeDefined();
     expect(await host.listLabResources('orphan')).toEqual({ machines: [], networks: [] });
+  });
+
+  it.each([
+    ['createLab', 'Creating the lab did not finish within 0.1 s'],
+    ['restoreMachine', 'resource:default/infra-01 failed: restore did not finish within 0.1 s'],
+    ['startMachine', 'resource:default/infra-01 failed: start did not finish within 0.3 s'],
+  ] as const)('fails the run when the engine hangs in %s, naming machine and step', async (step, message) => {
+    const host = new FakeHost(needs);
+    host[step] = () => new Promise<never>(() => {});
+    const runs = service(host, { stepTimeoutMs: 100 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toBe(message);
+    if (step !== 'createLab') {
+      expect(run.machines[0]).toMatchObject({ machineRef: 'resource:default/infra-01', phase: 'failed' });
+    }
+  });
+
+  it('stops a hung step at shutdown instead of waiting for it', async () => {
+    const host = new FakeHost(needs);
+    host.restoreMachine = () => new Promise<never>(() => {});
+    const runs = service(host); // default step deadline: minutes
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await vi.waitFor(async () => {
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
+    });
+    await runs.shutdown();
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toBe('Interrupted: the backend is shutting down');
+  });
+
+  it('stops driving a run another replica has failed, without overwriting that failure', async () => {
+    const host = new FakeHost(needs);
+    let release!: () => void;
+    const gate = new Promise<void>(resolve => (release = resolve));
+    const restore = host.restoreMachine.bind(host);
+    host.restoreMachine = async (lab, capture) => {
+      await gate;
+      return restore(lab, capture);
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await vi.waitFor(async () => {
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
+    });
+    // What cleanUpInterruptedRuns on another replica writes when the heartbeat looks stale.
+    await store.updateRun(started.id, { status: 'failed', error: { message: 'failed elsewhere' } });
+    await new Promise(resolve => setTimeout(resolve, options.heartbeatIntervalMs * 3));
+    release();
+    await runs.waitFor(started.id);
+
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toBe('failed elsewhere');
+    expect(run.machines.some(m => m.phase === 'ready')).toBe(false);
+    expect(host.started).toEqual([]);
+    expect(run.steps.map(s => s.message)).toContainEqual(
+      expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+    );
   });
 });

@@ -18,6 +18,7 @@ import type {
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  INTERRUPTED_PREFIX,
   RecoveryStore,
   RunOptions,
   StoredCapture,
@@ -41,7 +42,14 @@ export interface RunServiceOptions {
   staleAfterMs: number;
   /** recovery.runs.allowTestHooks: accept options that exist only to test the product. */
   allowTestHooks: boolean;
+  /**
+   * Deadline of creating the lab and of restoring one machine (starting one gets
+   * machineReadyTimeoutMs): a hung engine must fail the run, not hold the host forever.
+   */
+  stepTimeoutMs?: number;
 }
+
+const DEFAULT_STEP_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface StartRunRequest {
   entityRef: string;
@@ -54,6 +62,33 @@ export interface StartRunRequest {
 class MachineFailure extends Error {
   constructor(message: string, readonly probe?: string) {
     super(message);
+  }
+}
+
+/** The run was finished elsewhere (another replica failed it): this driver must stop. */
+class RunSuperseded extends Error {}
+
+/**
+ * Waits for one step of the engine, at most `ms`, and no longer than the run is driven.
+ * What the step may still create late is debris of a failed run, removed with its lab.
+ */
+async function withDeadline<T>(
+  work: Promise<T>,
+  ms: number,
+  step: string,
+  signal: AbortSignal,
+): Promise<T> {
+  signal.throwIfAborted();
+  const done = new AbortController();
+  try {
+    return await Promise.race([
+      work,
+      sleep(ms, undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
+        throw new MachineFailure(`${step} did not finish within ${ms / 1000} s`);
+      }),
+    ]);
+  } finally {
+    done.abort();
   }
 }
 
@@ -171,16 +206,21 @@ export class RunService {
       } catch (error) {
         teardownNote = `; teardown failed: ${error}`;
       }
-      const message = `Interrupted: the backend driving this run stopped${teardownNote}`;
+      const reason = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
+      const message = `${reason}${teardownNote}`;
+      const at = new Date();
+      const failed = await this.store.updateRun(run.id, {
+        status: 'failed',
+        finishedAt: at.toISOString(),
+        error: { message },
+      });
+      if (!failed) continue; // its driver finished it meanwhile
+      // No machine of a failed run may still show as in progress.
+      await this.store.failUnfinishedMachines(run.id, reason, at);
       await this.store.appendStep(run.id, {
-        at: new Date().toISOString(),
+        at: at.toISOString(),
         level: 'error',
         message,
-      });
-      await this.store.updateRun(run.id, {
-        status: 'failed',
-        finishedAt: new Date().toISOString(),
-        error: { message },
       });
       this.logger.warn(`Run ${run.id}: ${message}`);
       cleaned.push(run.id);
@@ -197,10 +237,18 @@ export class RunService {
   ): Promise<void> {
     const run = (await this.store.getRun(runId))!;
     const recorder = new RunRecorder(this.store, run);
+    // The heartbeat finds out when another replica has failed the run (it looked orphaned).
+    const superseded = new AbortController();
+    const driving = AbortSignal.any([signal, superseded.signal]);
     const heartbeat = setInterval(
-      () => this.store.heartbeat(runId).catch(() => {}),
+      () =>
+        this.store
+          .heartbeat(runId)
+          .then(active => active || superseded.abort())
+          .catch(() => {}),
       this.options.heartbeatIntervalMs,
     );
+    const stepTimeoutMs = this.options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
     let lab: LabHandle | undefined;
     try {
       await recorder.status('running', { startedAt: now() });
@@ -208,17 +256,23 @@ export class RunService {
         `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${host.id}: ${waves.length} waves, ${waves.flat().length} machines`,
       );
       const networks = labNetworks([...captures.values()]);
-      lab = await host.createLab(runId, networks, { internal: run.mode === 'test' });
+      lab = await withDeadline(
+        host.createLab(runId, networks, { internal: run.mode === 'test' }),
+        stepTimeoutMs,
+        'Creating the lab',
+        driving,
+      );
       await recorder.step(
         `Created ${run.mode === 'test' ? 'isolated ' : ''}network ${lab.networks.join(', ')}`,
       );
 
       const planned = new Map(run.plan.machines.map(m => [m.machineRef, m]));
       for (const [index, wave] of waves.entries()) {
+        driving.throwIfAborted();
         await recorder.step(`Wave ${index + 1}: booting ${wave.join(', ')}`);
         const results = await Promise.allSettled(
           wave.map(machineRef =>
-            this.bootMachine(recorder, host, lab!, planned.get(machineRef)!, captures.get(machineRef)!, signal),
+            this.bootMachine(recorder, host, lab!, planned.get(machineRef)!, captures.get(machineRef)!, driving, stepTimeoutMs),
           ),
         );
         const failed = results.find(r => r.status === 'rejected');
@@ -229,17 +283,41 @@ export class RunService {
       await recorder.step(`All ${waves.flat().length} machines verified in ${rtoSeconds} s`);
       await this.finish(recorder, host, run, 'succeeded', { rtoSeconds });
     } catch (error) {
+      if (error instanceof RunSuperseded || superseded.signal.aborted) {
+        await this.abandon(recorder, host, run);
+        return;
+      }
       const failure = error as Error & { machineRef?: string; probe?: string };
       const message = signal.aborted
-        ? 'Interrupted: the backend is shutting down'
+        ? `${INTERRUPTED_PREFIX}the backend is shutting down`
         : failure.message;
       await recorder.step(message, undefined, 'error');
-      await this.finish(recorder, host, run, 'failed', {
-        error: { machineRef: failure.machineRef, probe: failure.probe, message },
-      });
+      try {
+        await this.finish(recorder, host, run, 'failed', {
+          error: { machineRef: failure.machineRef, probe: failure.probe, message },
+        });
+      } catch (finishError) {
+        if (!(finishError instanceof RunSuperseded)) throw finishError;
+        await this.abandon(recorder, host, run);
+      }
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /**
+   * Stops driving a run another replica has already failed: that failure stands, and what
+   * this driver created after that replica tore the lab down goes too.
+   */
+  private async abandon(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+    run: RecoveryRun,
+  ): Promise<void> {
+    const removed = await host.teardown(run.id).catch(() => undefined);
+    const message = `Stopped driving: the run was already finished elsewhere${removed ? `; removed ${describeRemoved(removed)}` : ''}`;
+    await recorder.step(message, undefined, 'error').catch(() => {});
+    this.logger.warn(`Run ${run.id}: ${message}`);
   }
 
   private async finish(
@@ -273,25 +351,38 @@ export class RunService {
     planned: BootPlanMachine,
     capture: StoredCapture,
     signal: AbortSignal,
+    stepTimeoutMs: number,
   ): Promise<void> {
     const machineRef = planned.machineRef;
     let handle: MachineHandle | undefined;
     try {
+      signal.throwIfAborted();
       await recorder.machine(machineRef, 'restoring', { restoreStartedAt: now() });
-      const restored = await host.restoreMachine(lab, {
-        captureId: capture.id,
-        machineRef,
-        imageId: capture.imageId,
-        checksum: capture.checksum,
-        artifact: capture.artifact,
-        runtime: capture.runtime,
-      });
+      const restored = await withDeadline(
+        host.restoreMachine(lab, {
+          captureId: capture.id,
+          machineRef,
+          imageId: capture.imageId,
+          checksum: capture.checksum,
+          artifact: capture.artifact,
+          runtime: capture.runtime,
+        }),
+        stepTimeoutMs,
+        'restore',
+        signal,
+      );
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
       if (restored.adaptations.length > 0) {
         await recorder.step(`Adapted: ${restored.adaptations.join('; ')}`, machineRef);
       }
-      await host.startMachine(handle);
+      await withDeadline(
+        host.startMachine(handle),
+        this.options.machineReadyTimeoutMs,
+        'start',
+        signal,
+      );
+      signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
       await this.verify(host, lab, handle, planned, signal);
       await recorder.machine(machineRef, 'ready', { readyAt: now(), finishedAt: now() });
@@ -383,7 +474,9 @@ class RunRecorder {
   ): Promise<void> {
     assertRunTransition(this.status_, status);
     this.status_ = status;
-    await this.store.updateRun(this.run.id, { status, ...patch });
+    if (!(await this.store.updateRun(this.run.id, { status, ...patch }))) {
+      throw new RunSuperseded(`Run ${this.run.id} is already finished`);
+    }
   }
 
   async machine(

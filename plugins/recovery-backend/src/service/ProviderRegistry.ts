@@ -61,8 +61,4 @@ export class ProviderRegistry implements RecoveryProvidersExtensionPoint {
     }
     return [...this.hosts.values()][0];
   }
-
-  allHosts(): HypervisorHost[] {
-    return [...this.hosts.values()];
-  }
 }
