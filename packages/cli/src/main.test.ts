@@ -107,6 +107,23 @@ describe('recovery analyze (in process)', () => {
     expect(b.stdout).toBe(a.stdout);
     expect(JSON.parse(a.stdout).dependencies.length).toBeGreaterThan(0);
   });
+  it('docker: a service label naming several services gives each its initialization', async () => {
+    const start = (ms: number, name: string, service: string) =>
+      JSON.stringify({
+        Type: 'container',
+        Action: 'start',
+        Actor: { Attributes: { name, 'recovery.backstage-recovery.io/service': service, 'recovery.backstage-recovery.io/machine': name } },
+        timeNano: ms * 1_000_000,
+      });
+    const p = file('labels.json', [start(1_700_000_000_000, 'data-01', 'database, files'), start(1_700_000_600_000, 'web-01', 'web')]);
+    const r = await run(['analyze', p, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).services.map((s: { service: string; machines: string[] }) => [s.service, s.machines])).toEqual([
+      ['database', ['data-01']],
+      ['files', ['data-01']],
+      ['web', ['web-01']],
+    ]);
+  });
   it('several files of different formats in one run', async () => {
     const half = Math.floor(history.events.length / 2);
     const a = file('part1.jsonl', toJsonl(history.events.slice(0, half)));

@@ -66,8 +66,8 @@ export async function readEventFiles(
     if (!stat.isFile()) throw new InputError(`${file}: not a file (give the log files themselves)`);
     const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
     for await (const line of rl) {
-      const e = parser.push(line);
-      if (e) events.push(e);
+      // A docker service label may name several services: one event each.
+      for (const e of parser.pushAll(line)) events.push(e);
       if (options.onProgress && parser.lines % every === 0) options.onProgress(file, parser.lines);
     }
     skipped += parser.skipped;

@@ -79,6 +79,9 @@ export class CatalogGraphLoader {
     // Breadth-first over dependsOn; machines end the walk, services continue it.
     const targetsOf = new Map<string, string[]>();
     const seen = new Set<string>();
+    // Refs the catalog itself names (roots, dependsOn): only these must exist. A learned
+    // dependency on an entity since removed is a stale analysis, not a broken catalog.
+    const declared = new Set<string>(roots);
     while (frontier.length > 0) {
       const next = new Set<string>();
       for (const entity of frontier) {
@@ -99,12 +102,13 @@ export class CatalogGraphLoader {
           problems.push(...probeProblems);
           services.set(ref, { ref, machines: [], dependsOn: [], probes });
           targetsOf.set(ref, dependsOnTargets(entity));
+          targetsOf.get(ref)!.forEach(t => declared.add(t));
           for (const t of [...targetsOf.get(ref)!, ...(inferred.get(ref) ?? [])]) {
             if (!seen.has(t)) next.add(t);
           }
         }
       }
-      frontier = await this.fetchKnown([...next], rootRef, problems);
+      frontier = await this.fetchKnown([...next], rootRef, problems, ref => declared.has(ref));
     }
 
     for (const [ref, targets] of targetsOf) {
@@ -161,17 +165,21 @@ export class CatalogGraphLoader {
     return items.map(item => item ?? undefined);
   }
 
-  /** Fetches entities, reporting each missing one as a problem of the recovered entity. */
+  /**
+   * Fetches entities, reporting each missing one that `mustExist` (all by default) as a
+   * problem of the recovered entity; the others are skipped.
+   */
   private async fetchKnown(
     refs: string[],
     rootRef: string,
     problems: EntityProblem[],
+    mustExist: (ref: string) => boolean = () => true,
   ): Promise<Entity[]> {
     const entities = await this.fetch(refs);
     const found: Entity[] = [];
     entities.forEach((entity, index) => {
       if (entity) found.push(entity);
-      else {
+      else if (mustExist(refs[index])) {
         problems.push({
           entityRef: rootRef,
           message: `${refs[index]} is referenced (dependsOn or hasPart) but not found in the catalog`,

@@ -4,6 +4,7 @@ import type {
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
+import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { Entity } from '@backstage/catalog-model';
 import { BootPlanCycleError, buildBootPlan } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -40,25 +41,43 @@ export class PlanService {
     }
     const graph = await this.graphs.load(root, follow);
     const applied = inference && applyInference(graph, inference);
+    // Not followed learned dependencies, said in the plan's analysis warnings: non-blocking.
+    const notFollowed: string[] = [];
+    for (const [service, targets] of follow) {
+      if (!graph.services.has(service)) continue;
+      for (const target of targets) {
+        // A stale analysis may name an entity since removed: the catalog skipped it.
+        if (!graph.services.has(target) && !graph.machines.has(target)) {
+          notFollowed.push(`Learned dependency ${service} -> ${target} not followed: ${target} is not a service in the catalog`);
+        }
+      }
+    }
     for (;;) {
       try {
         const plan = buildBootPlan(graph);
         if (applied && inference) {
           plan.inferred = applied.inferred;
           plan.inferredMachineWaits = applied.machineWaits;
-          plan.analysis = { id: inference.id, createdAt: inference.createdAt, warnings: inference.warnings };
+          plan.analysis = {
+            id: inference.id,
+            createdAt: inference.createdAt,
+            warnings: [...inference.warnings, ...notFollowed],
+          };
         }
         return { graph, plan, disagreements: applied?.disagreements };
       } catch (error) {
         if (!(error instanceof BootPlanCycleError)) throw error;
-        // A cycle the learned edges close between machines: drop the weakest learned edge
-        // on it and plan again, machine waits learned from reboots first (they name no
-        // service). A cycle of declared edges alone is the catalog's to fix.
+        // A cycle the learned edges close: drop the weakest learned edge that makes it and
+        // plan again, machine waits learned from reboots first (they name no service). A
+        // cycle of declared edges alone is the catalog's to fix.
         const wait = applied && weakestMachineWaitOnCycle(applied.machineWaits, error);
         if (wait) {
           applied!.machineWaits = applied!.machineWaits.filter(w => w !== wait);
           const machine = graph.machines.get(wait.machine)!;
           machine.waitsFor = machine.waitsFor!.filter(m => m !== wait.waitsFor);
+          notFollowed.push(
+            `Learned machine wait ${wait.machine} -> ${wait.waitsFor} not followed: it closes the ${error.message.replace(/^D/, 'd')}`,
+          );
           continue;
         }
         const weakest = applied && weakestInferredOnCycle(graph, applied.inferred, error);
@@ -68,24 +87,121 @@ export class PlanService {
         applied!.inferred = applied!.inferred.filter(e => e !== weakest);
         const service = graph.services.get(weakest.service)!;
         service.dependsOn = service.dependsOn.filter(d => d !== weakest.dependsOn);
+        notFollowed.push(
+          `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${error.message.replace(/^D/, 'd')}`,
+        );
       }
     }
   }
 }
 
+const edgeKey = (from: string, to: string) => `${from}\u0000${to}`;
+
+/** The cycle's edges: it lists each node before the one it depends on (waits for). */
+function cycleEdges(cycle: BootPlanCycleError): string[] {
+  return cycle.cycle.map((node, i) => edgeKey(node, cycle.cycle[(i + 1) % cycle.cycle.length]));
+}
+
+/**
+ * The weakest learned dependency whose removal can break an edge of the cycle (deterministic:
+ * by score, then refs). Undefined when every edge of the cycle also comes from declared
+ * dependencies alone.
+ */
 function weakestInferredOnCycle(
   graph: RecoveryGraph,
   inferred: InferredDependency[],
   cycle: BootPlanCycleError,
 ): InferredDependency | undefined {
-  const onCycle = new Set(cycle.cycle);
-  const touches = (ref: string) =>
-    cycle.level === 'service'
-      ? onCycle.has(ref)
-      : (graph.services.get(ref)?.machines ?? []).some(m => onCycle.has(m));
-  return inferred
-    .filter(e => touches(e.service) && touches(e.dependsOn))
+  const learned = new Map(inferred.map(e => [edgeKey(e.service, e.dependsOn), e]));
+  const candidates = new Set<string>();
+  if (cycle.level === 'service') {
+    for (const edge of cycleEdges(cycle)) if (learned.has(edge)) candidates.add(edge);
+  } else {
+    const makers = machineEdgeMakers(graph, learned);
+    for (const edge of cycleEdges(cycle)) {
+      const maker = makers.get(edge);
+      // An edge some declared-only path makes stays whatever learned edge is dropped.
+      if (!maker || maker.declaredOnly) continue;
+      maker.learned.forEach(e => candidates.add(e));
+    }
+  }
+  return [...candidates]
+    .map(key => learned.get(key)!)
     .sort((a, b) => a.score - b.score || a.service.localeCompare(b.service) || a.dependsOn.localeCompare(b.dependsOn))[0];
+}
+
+interface EdgeMaker {
+  /** Some path of declared dependencies alone makes the edge. */
+  declaredOnly: boolean;
+  /** Learned dependencies on the paths that make it. */
+  learned: Set<string>;
+}
+
+/**
+ * For each machine edge of the boot plan (machine → machine it waits for), the service
+ * dependencies that make it: a service on the machine depends, directly or through services
+ * running on no machine of their own, on a service of the other machine (as buildBootPlan
+ * looks through them).
+ */
+function machineEdgeMakers(graph: RecoveryGraph, learned: Map<string, unknown>): Map<string, EdgeMaker> {
+  // Per service: the services with machines it reaches through machine-less ones, with how.
+  const reached = new Map<string, Map<string, EdgeMaker>>();
+  const reach = (ref: string): Map<string, EdgeMaker> => {
+    const known = reached.get(ref);
+    if (known) return known;
+    const result = new Map<string, EdgeMaker>();
+    // Service cycles fail the plan before machines are looked at; this only guards recursion.
+    reached.set(ref, result);
+    for (const dep of graph.services.get(ref)?.dependsOn ?? []) {
+      const key = edgeKey(ref, dep);
+      const isLearned = learned.has(key);
+      const depNode = graph.services.get(dep);
+      const via: Array<[string, EdgeMaker]> =
+        depNode && depNode.machines.length > 0
+          ? [[dep, { declaredOnly: true, learned: new Set() }]]
+          : [...reach(dep)];
+      for (const [target, how] of via) {
+        const into = result.get(target) ?? { declaredOnly: false, learned: new Set<string>() };
+        into.declaredOnly ||= how.declaredOnly && !isLearned;
+        how.learned.forEach(e => into.learned.add(e));
+        if (isLearned) into.learned.add(key);
+        result.set(target, into);
+      }
+    }
+    return result;
+  };
+
+  const makers = new Map<string, EdgeMaker>();
+  for (const service of reachable(graph)) {
+    const node = graph.services.get(service)!;
+    if (node.machines.length === 0) continue;
+    const targets = reach(service);
+    for (const machine of node.machines) {
+      for (const [target, how] of targets) {
+        for (const waitsFor of machinesAwaited(machine, graph.services.get(target)!.machines)) {
+          const key = edgeKey(machine, waitsFor);
+          const into = makers.get(key) ?? { declaredOnly: false, learned: new Set<string>() };
+          into.declaredOnly ||= how.declaredOnly;
+          how.learned.forEach(e => into.learned.add(e));
+          makers.set(key, into);
+        }
+      }
+    }
+  }
+  return makers;
+}
+
+/** Services the plan takes: the roots and what they transitively depend on. */
+function reachable(graph: RecoveryGraph): string[] {
+  const seen = new Set<string>();
+  const stack = [...graph.roots];
+  while (stack.length > 0) {
+    const ref = stack.pop()!;
+    if (seen.has(ref) || !graph.services.has(ref)) continue;
+    seen.add(ref);
+    stack.push(...graph.services.get(ref)!.dependsOn);
+  }
+  return [...seen].sort();
 }
 
 /** The learned machine wait on a machine cycle followed in the smallest share of its chances. */
@@ -94,12 +210,9 @@ function weakestMachineWaitOnCycle(
   cycle: BootPlanCycleError,
 ): InferredMachineWait | undefined {
   if (cycle.level !== 'machine') return undefined;
-  // The cycle lists each machine before the one it waits for.
-  const edges = new Set(
-    cycle.cycle.map((m, i) => `${m}\u0000${cycle.cycle[(i + 1) % cycle.cycle.length]}`),
-  );
+  const edges = new Set(cycleEdges(cycle));
   return waits
-    .filter(w => edges.has(`${w.machine}\u0000${w.waitsFor}`))
+    .filter(w => edges.has(edgeKey(w.machine, w.waitsFor)))
     .sort(
       (a, b) =>
         a.followed / a.chances - b.followed / b.chances ||

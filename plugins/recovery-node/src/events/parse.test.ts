@@ -105,6 +105,22 @@ describe('parseEvents: docker', () => {
     ]);
     expect(r.ignored).toBe(3);
   });
+  it('gives one event per service of a comma-separated service label, trimmed', () => {
+    const text = [
+      ev('start', { 'recovery.backstage-recovery.io/service': 'database, files ,', 'recovery.backstage-recovery.io/machine': 'data-01' }),
+      // Only separators: no service named, so the container name.
+      ev('die', { exitCode: '1', 'recovery.backstage-recovery.io/service': ' , ' }),
+    ].join('\n');
+    const r = parseEvents(text);
+    expect(r.events).toEqual([
+      { time: 1714557600000, machine: 'data-01', service: 'database', type: 'start' },
+      { time: 1714557600000, machine: 'data-01', service: 'files', type: 'start' },
+      { time: 1714557600000, machine: 'web-1', service: 'web-1', type: 'failure' },
+    ]);
+    const p = new EventLineParser({ format: 'docker' });
+    expect(p.pushAll(text.split('\n')[0]).map(e => e.service)).toEqual(['database', 'files']);
+    expect(p.events).toBe(2);
+  });
   it('errors without timeNano', () => {
     const text = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'n' } } });
     expect(() => parseEvents(text, { format: 'docker', source: 'd' })).toThrow("d:1: missing 'timeNano'");

@@ -113,6 +113,27 @@ function fromJournald(o: Record<string, unknown>): InitializationEvent | null {
   return { time: Number(us) / 1000, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' };
 }
 
+/**
+ * The services a `recovery.backstage-recovery.io/service` label names: a container may run
+ * several (`database, files`), comma separated. Empty entries are dropped.
+ */
+export function splitServiceLabel(value: string): string[] {
+  return value
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * The initialization events of a converted record: one per service of a docker service label,
+ * which the converter keeps comma-joined. Container names hold no commas, so a name is one service.
+ */
+function perService(event: InitializationEvent, format: EventFormat): InitializationEvent[] {
+  if (format !== 'docker') return [event];
+  const services = splitServiceLabel(event.service);
+  return services.length <= 1 ? [event] : services.map(service => ({ ...event, service }));
+}
+
 function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
   const type = o.Type ?? o.type;
   if (type !== undefined && type !== 'container') return null;
@@ -125,7 +146,9 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
     if (code === undefined || String(code) === '0') return null;
   }
   const name = typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
-  const service = typeof attrs[SERVICE_LABEL] === 'string' && attrs[SERVICE_LABEL] ? (attrs[SERVICE_LABEL] as string) : name;
+  // A label of only commas and blanks names no service: fall back to the container name.
+  const labelled = typeof attrs[SERVICE_LABEL] === 'string' ? splitServiceLabel(attrs[SERVICE_LABEL] as string).join(',') : '';
+  const service = labelled || name;
   const machine = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] ? (attrs[MACHINE_LABEL] as string) : name;
   if (!service || !machine) throw new LineError('container event without a service label or container name');
   let time: number;
@@ -185,7 +208,26 @@ export class EventLineParser {
     return this.detected;
   }
 
+  /**
+   * The event of the line as one record, a docker service label listing several services
+   * left comma-joined in `service`: prefer {@link EventLineParser.pushAll}, which splits it.
+   */
   push(line: string): InitializationEvent | null {
+    const e = this.convert(line);
+    if (e) this.events++;
+    return e;
+  }
+
+  /** The events of the line: none, or one per service it names (docker service label lists). */
+  pushAll(line: string): InitializationEvent[] {
+    const e = this.convert(line);
+    if (!e) return [];
+    const events = perService(e, this.detected!);
+    this.events += events.length;
+    return events;
+  }
+
+  private convert(line: string): InitializationEvent | null {
     this.lines++;
     let trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
     // A byte-order mark (editors and Windows tools write one) is not part of the first record.
@@ -204,8 +246,7 @@ export class EventLineParser {
       const o = parseObject(trimmed);
       if (!this.detected) this.detected = detectFormat(o);
       const e = CONVERTERS[this.detected](o);
-      if (e) this.events++;
-      else this.ignored++;
+      if (!e) this.ignored++;
       return e;
     } catch (err) {
       if (!(err instanceof LineError)) throw err;
@@ -237,8 +278,7 @@ export function parseEvents(text: string, options: ParseOptions = {}): ParseResu
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     if (end === text.length && start === end) break;
-    const e = parser.push(text.slice(start, end));
-    if (e) events.push(e);
+    events.push(...parser.pushAll(text.slice(start, end)));
     start = end + 1;
   }
   return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format };

@@ -1,0 +1,102 @@
+import { mockServices } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import type { InferredDependency } from '@backstage-recovery/plugin-recovery-common';
+import { CatalogGraphLoader } from '../plan/catalogGraph';
+import type { Inference } from '../plan/inference';
+import { PlanService } from './PlanService';
+
+const P = 'recovery.backstage-recovery.io/';
+const c = (name: string) => `component:default/${name}`;
+const m = (name: string) => `resource:default/${name}`;
+
+const machine = (name: string): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Resource',
+  metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
+  spec: { type: 'machine' },
+});
+
+const component = (name: string, dependsOn: string[]): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: { name, namespace: 'default' },
+  spec: { type: 'service' },
+  relations: dependsOn.map(targetRef => ({ type: 'dependsOn', targetRef })),
+});
+
+const system = (parts: string[]): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'System',
+  metadata: { name: 'site', namespace: 'default' },
+  spec: {},
+  relations: parts.map(targetRef => ({ type: 'hasPart', targetRef })),
+});
+
+function planner(entities: Entity[], dependencies: InferredDependency[]) {
+  const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), {
+    rpoSeconds: 86400,
+    rtoSeconds: 3600,
+  });
+  const inference: Inference = {
+    id: 'a1',
+    createdAt: '2024-05-01T00:00:00Z',
+    dependencies,
+    machineWaits: [],
+    warnings: [],
+    observed: new Set(entities.map(e => `${e.kind.toLowerCase()}:default/${e.metadata.name}`)),
+    threshold: 0.5,
+  };
+  return new PlanService(graphs, { inferenceFor: async () => inference });
+}
+
+describe('PlanService.plan', () => {
+  // a(m1) -learned-> l (no machine) -> c(m2), and d(m2) -> e(m1): m1 and m2 would wait for each other.
+  const site = (extra: Entity[] = []) => [
+    system([c('a'), c('d')]),
+    machine('m1'),
+    machine('m2'),
+    component('a', [m('m1')]),
+    component('l', [c('c')]),
+    component('c', [m('m2')]),
+    component('d', [m('m2'), c('e')]),
+    component('e', [m('m1')]),
+    ...extra,
+  ];
+
+  it('drops the learned edge that closes a machine cycle through a machine-less service, and only it', async () => {
+    const plans = planner(site(), [
+      { service: c('a'), dependsOn: c('l'), score: 0.9 },
+      // Weaker, both ends on the cycle's machines, but it makes no machine edge (same machine).
+      { service: c('e'), dependsOn: c('a'), score: 0.6 },
+    ]);
+    const result = await plans.plan('system:default/site');
+    expect(result.planError).toBeUndefined();
+    expect(result.plan!.waves).toEqual([[m('m1')], [m('m2')]]);
+    expect(result.plan!.inferred).toEqual([{ service: c('e'), dependsOn: c('a'), score: 0.6 }]);
+    expect(result.plan!.analysis!.warnings).toEqual([
+      `Learned dependency ${c('a')} -> ${c('l')} (score 0.9) not followed: it closes the dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')}`,
+    ]);
+  });
+
+  it('reports a cycle of declared edges alone as an error naming the machines', async () => {
+    // a -> l is declared here; the learned a -> c makes the same machine edge, so dropping it does not help.
+    const entities = site().map(e => (e.metadata.name === 'a' ? component('a', [m('m1'), c('l')]) : e));
+    const plans = planner(entities, [{ service: c('a'), dependsOn: c('c'), score: 0.9 }]);
+    const result = await plans.plan('system:default/site');
+    expect(result.plan).toBeUndefined();
+    expect(result.planError).toBe(`Dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')}`);
+  });
+
+  it('warns of, and skips, a learned dependency on an entity no longer in the catalog', async () => {
+    const plans = planner([machine('m1'), component('a', [m('m1')])], [
+      { service: c('a'), dependsOn: c('gone'), score: 0.9 },
+    ]);
+    const result = await plans.plan(c('a'));
+    expect(result.graph.problems).toEqual([]);
+    expect(result.plan!.waves).toEqual([[m('m1')]]);
+    expect(result.plan!.analysis!.warnings).toEqual([
+      `Learned dependency ${c('a')} -> ${c('gone')} not followed: ${c('gone')} is not a service in the catalog`,
+    ]);
+  });
+});
