@@ -10,9 +10,9 @@ export interface Config {
     };
     /** Objectives of entities without rpo/rto annotations. */
     objectives?: {
-      /** Recovery point objective, e.g. `24h`. Default 24h. */
+      /** Recovery point objective, e.g. `24h`; must be longer than 0s. Default 24h. */
       rpo?: string;
-      /** Recovery time objective, e.g. `1h`. Default 1h. */
+      /** Recovery time objective, e.g. `1h`; must be longer than 0s. Default 1h. */
       rto?: string;
     };
     analysis?: {
@@ -29,13 +29,17 @@ export interface Config {
       kernelPeak?: string;
     };
     events?: {
-      /** Largest accepted POST /events body. Default `10mb`. */
-      maxRequestSize?: string;
+      /**
+       * Largest accepted POST /events body: a whole number of bytes (`1048576`, `512b`) or a
+       * size with a unit kb, mb, gb, tb or pb (`512kb`, `1.5mb`); must be more than 0.
+       * Other spellings (`10 megabytes`) fail start-up. Default `10mb`.
+       */
+      maxRequestSize?: string | number;
     };
     runs?: {
-      /** How long a machine may take from start to passing its probes, e.g. `2m`. Default 2m. */
+      /** How long a machine may take from start to passing its probes, e.g. `2m`; more than 0s. Default 2m. */
       machineReadyTimeout?: string;
-      /** Pause between two probe attempts, e.g. `1s`. Default 1s. */
+      /** Pause between two probe attempts, e.g. `1s`; more than 0s. Default 1s. */
       probeInterval?: string;
       /** Accept options that exist only to test the product (reversed boot order). Default false. */
       allowTestHooks?: boolean;

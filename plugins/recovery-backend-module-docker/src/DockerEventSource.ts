@@ -1,9 +1,61 @@
 import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import type { InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
 import { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
+
+/** Longest event line kept; a container event is a few KB even with many labels. */
+export const MAX_EVENT_LINE_LENGTH = 1024 * 1024;
+/** Event batches waiting to be stored before the stream is paused. */
+const MAX_PENDING_BATCHES = 8;
+
+/**
+ * Splits a byte stream into lines. A multi-byte UTF-8 character split across two chunks is
+ * decoded whole (decoding each chunk alone would turn it into replacement characters), and
+ * a line longer than `maxLength` is dropped, so an endless line cannot exhaust memory.
+ */
+export class LineSplitter {
+  private readonly decoder = new StringDecoder('utf8');
+  private buffered = '';
+  /** Characters of an over-long line seen so far; set while skipping to its end. */
+  private dropping: number | undefined;
+
+  constructor(
+    private readonly maxLength: number,
+    private readonly onDropped: (length: number) => void,
+  ) {}
+
+  /** The complete lines the chunk ends, without their newline. */
+  push(chunk: Buffer | string): string[] {
+    let text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    const lines: string[] = [];
+    let nl: number;
+    while ((nl = text.indexOf('\n')) >= 0) {
+      const end = text.slice(0, nl);
+      text = text.slice(nl + 1);
+      if (this.dropping !== undefined) {
+        this.onDropped(this.dropping + end.length);
+        this.dropping = undefined;
+      } else if (this.buffered.length + end.length > this.maxLength) {
+        this.onDropped(this.buffered.length + end.length);
+      } else {
+        lines.push(this.buffered + end);
+      }
+      this.buffered = '';
+    }
+    if (this.dropping !== undefined) {
+      this.dropping += text.length;
+    } else if (this.buffered.length + text.length > this.maxLength) {
+      this.dropping = this.buffered.length + text.length;
+      this.buffered = '';
+    } else {
+      this.buffered += text;
+    }
+    return lines;
+  }
+}
 
 /**
  * Streams `docker events` (containers' start/die) from a primary engine, continuously: the
@@ -38,6 +90,7 @@ export class DockerEventSource implements InitializationEventSource {
     const seen = new Set<string>(); // keys of events at the last second, against replays
     let backoff = minBackoff;
     let queue = Promise.resolve();
+    let pending = 0; // batches queued and not yet stored, across reconnects
 
     while (!signal.aborted) {
       let stream: Readable | undefined;
@@ -49,14 +102,15 @@ export class DockerEventSource implements InitializationEventSource {
         backoff = minBackoff;
         const onAbort = () => stream?.destroy();
         signal.addEventListener('abort', onAbort, { once: true });
-        let buffered = '';
+        const lines = new LineSplitter(MAX_EVENT_LINE_LENGTH, length =>
+          this.options.logger?.warn(
+            `recovery events from ${this.id}: dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
+          ),
+        );
         try {
           for await (const chunk of stream) {
-            buffered += chunk.toString('utf8');
-            let nl: number;
-            while ((nl = buffered.indexOf('\n')) >= 0) {
-              const line = buffered.slice(0, nl).trim();
-              buffered = buffered.slice(nl + 1);
+            for (const raw of lines.push(chunk)) {
+              const line = raw.trim();
               if (!line) continue;
               let msg: DockerEventMessage;
               try {
@@ -73,11 +127,19 @@ export class DockerEventSource implements InitializationEventSource {
               since = Math.floor(nano / 1e9);
               const events = dockerEventToInitializationEvents(msg);
               if (events.length) {
+                pending++;
                 queue = queue.then(() =>
-                  onEvents(events).catch(e =>
-                    this.options.logger?.warn(`recovery events from ${this.id}: handler failed: ${e}`),
-                  ),
+                  onEvents(events)
+                    .catch(e =>
+                      this.options.logger?.warn(`recovery events from ${this.id}: handler failed: ${e}`),
+                    )
+                    .finally(() => {
+                      pending--;
+                    }),
                 );
+                // Not asking for the next chunk pauses the stream (and, through the socket,
+                // the engine) while the store is behind, instead of queueing without bound.
+                if (pending > MAX_PENDING_BATCHES) await queue;
               }
             }
           }

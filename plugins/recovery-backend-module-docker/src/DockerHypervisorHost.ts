@@ -58,6 +58,11 @@ export class DockerHypervisorHost implements HypervisorHost {
   private readonly probeImage: string;
   private probeImageReady?: Promise<void>;
   private readonly probeContainers = new Map<string, Promise<Docker.Container>>();
+  /**
+   * Image ids `docker load`ed per run id, removed at its teardown. Kept here because
+   * `docker load` cannot label images; teardown also finds them through the run's containers.
+   */
+  private readonly loadedImages = new Map<string, Set<string>>();
 
   constructor(
     readonly id: string,
@@ -183,6 +188,9 @@ export class DockerHypervisorHost implements HypervisorHost {
     const adaptations: string[] = [];
     if (!(await this.hasImage(capture.imageId))) {
       await this.loadCapture(capture);
+      const loaded = this.loadedImages.get(lab.runId) ?? new Set<string>();
+      loaded.add(capture.imageId);
+      this.loadedImages.set(lab.runId, loaded);
     }
     const runtime = capture.runtime;
     const name = dockerName('rr', lab.runId, runtime.hostname || capture.machineRef.split('/').pop() || 'machine');
@@ -417,10 +425,28 @@ export class DockerHypervisorHost implements HypervisorHost {
     return onEngine(this.id, () => this.teardownOn(runId));
   }
 
+  /** Removes those of `imageIds` no container on the engine uses any more (another run's, production's). */
+  private async removeUnusedImages(imageIds: string[]): Promise<void> {
+    if (imageIds.length === 0) return;
+    const inUse = new Set((await this.docker.listContainers({ all: true })).map(c => c.ImageID));
+    for (const id of imageIds) {
+      if (inUse.has(id)) continue;
+      try {
+        // Not forced: Docker still refuses (409) if a container was created in the meantime.
+        await this.docker.getImage(id).remove();
+      } catch (e) {
+        if (!isStatus(e, 404, 409)) throw e;
+      }
+    }
+  }
+
   private async teardownOn(runId: string): Promise<LabResources> {
     const label = `${RUN_ID_LABEL}=${runId}`;
     const removed: LabResources = { machines: [], networks: [] };
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
+    // Captured images restored by this run: those it loaded, and those of its machines (which
+    // also covers a run resumed or cleaned up by another backend instance).
+    const images = imagesToRemove(this.loadedImages.get(runId), containers);
     await Promise.all(
       containers.map(async c => {
         try {
@@ -440,6 +466,8 @@ export class DockerHypervisorHost implements HypervisorHost {
         if (!isStatus(e, 404)) throw e;
       }
     }
+    await this.removeUnusedImages(images);
+    this.loadedImages.delete(runId);
     for (const key of this.probeContainers.keys()) {
       if (key.startsWith(`${runId}\n`)) this.probeContainers.delete(key);
     }
@@ -447,6 +475,21 @@ export class DockerHypervisorHost implements HypervisorHost {
     removed.networks.sort();
     return removed;
   }
+}
+
+/**
+ * The images a run restored its machines from: the ids it recorded loading, plus the image of
+ * each restored machine container (capture-id label; the probe image is shared, so not it).
+ */
+export function imagesToRemove(
+  loaded: Iterable<string> | undefined,
+  runContainers: Array<Pick<Docker.ContainerInfo, 'ImageID' | 'Labels'>>,
+): string[] {
+  const ids = new Set(loaded ?? []);
+  for (const c of runContainers) {
+    if (c.Labels?.[CAPTURE_ID_LABEL] && c.ImageID) ids.add(c.ImageID);
+  }
+  return [...ids].sort();
 }
 
 function splitRef(ref: string): [string, string | undefined] {

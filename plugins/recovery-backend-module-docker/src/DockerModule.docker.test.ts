@@ -239,8 +239,18 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     }
   });
 
-  it('tears the lab down by label, idempotently, leaving nothing labelled', async () => {
+  it('tears the lab down by label, idempotently, leaving nothing labelled nor the loaded images', async () => {
+    expect(loaded.length).toBeGreaterThan(0);
+    const present = async () =>
+      (
+        await Promise.all(
+          loaded.map(id => recovery.getImage(id).inspect().then(() => id, () => undefined)),
+        )
+      ).filter(Boolean);
+    expect(await present()).toEqual(loaded);
     const removed = await host.teardown(runId);
+    // Restored captures must not pile up on the recovery host's disk.
+    expect(await present()).toEqual([]);
     expect(removed.networks).toEqual([labNetworkName(runId, 'demo-prod')]);
     expect(removed.machines).toHaveLength(4);
     expect(await host.listLabResources(runId)).toEqual({ machines: [], networks: [] });

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { dockerEventToInitializationEvents } from './events';
-import { DockerEventSource } from './DockerEventSource';
+import { DockerEventSource, LineSplitter } from './DockerEventSource';
 
 const base = {
   Type: 'container',
@@ -81,5 +81,54 @@ describe('DockerEventSource', () => {
     expect(calls[0].since).toBe(1_699_999_999);
     expect(calls[2].since).toBe(1_700_000_002);
     expect(calls[1].filters).toEqual({ type: ['container'], event: ['start', 'die'] });
+  });
+});
+
+describe('LineSplitter', () => {
+  it('decodes a multi-byte character split across chunks', () => {
+    const splitter = new LineSplitter(100, () => {});
+    const bytes = Buffer.from('{"name":"café-01"}\n', 'utf8');
+    const cut = bytes.indexOf(0xc3) + 1; // between the two bytes of "é"
+    expect(splitter.push(bytes.subarray(0, cut))).toEqual([]);
+    expect(splitter.push(bytes.subarray(cut))).toEqual(['{"name":"café-01"}']);
+  });
+
+  it('drops an over-long line, reporting its length, and keeps the lines around it', () => {
+    const dropped: number[] = [];
+    const splitter = new LineSplitter(10, length => dropped.push(length));
+    expect(splitter.push('short\n0123456')).toEqual(['short']);
+    expect(splitter.push('789abcdef')).toEqual([]); // over the limit: no longer buffered
+    expect(splitter.push('ghij\nnext\n')).toEqual(['next']);
+    expect(dropped).toEqual([20]);
+  });
+});
+
+describe('DockerEventSource backpressure', () => {
+  it('stops reading the stream while event batches wait to be stored', async () => {
+    const stream = new PassThrough();
+    const docker = { getEvents: async () => stream } as unknown as Docker;
+    const line = (n: number) =>
+      `${JSON.stringify({ ...base, id: `c${n}`, Action: 'start', Actor: { ID: `c${n}`, Attributes: { name: `m${n}` } }, time: 1_700_000_000 + n, timeNano: (1_700_000_000 + n) * 1e9 })}\n`;
+    let release!: () => void;
+    const blocked = new Promise<void>(r => (release = r));
+    let stored = 0;
+    const abort = new AbortController();
+    const done = new DockerEventSource('primary', docker, { since: 1 }).start(async () => {
+      await blocked;
+      stored++;
+    }, abort.signal);
+    // One event per chunk: after the bound, the source must stop consuming chunks.
+    for (let n = 0; n < 50; n++) {
+      stream.write(line(n));
+      await new Promise(r => setImmediate(r));
+    }
+    const unread = stream.readableLength;
+    expect(unread).toBeGreaterThan(0);
+    release();
+    await new Promise(r => setTimeout(r, 50));
+    expect(stream.readableLength).toBeLessThan(unread);
+    abort.abort();
+    await done;
+    expect(stored).toBeGreaterThan(9);
   });
 });

@@ -12,7 +12,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { captureMachines, runNightlyCheck } from './tasks';
+import { captureMachines, runNightlyCheck, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -83,18 +83,23 @@ export const recoveryModuleScheduler = createBackendModule({
           },
         });
 
+        const nightlyCheck = schedule(config, 'recovery.schedules.nightlyCheck', {
+          frequency: { cron: '0 2 * * *' },
+          timeout: { hours: 4 },
+        });
         await scheduler.scheduleTask({
           id: 'recovery-nightly-check',
-          ...schedule(config, 'recovery.schedules.nightlyCheck', {
-            frequency: { cron: '0 2 * * *' },
-            timeout: { hours: 4 },
-          }),
+          ...nightlyCheck,
           fn: async signal => {
+            // Stop waiting for a busy host a little before the scheduler aborts the task, so
+            // the report of what was and was not checked still gets logged.
+            const deadline = Date.now() + timeoutMs(nightlyCheck.timeout) - 30_000;
             const targets = await entities({
               [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: 'true',
             });
             const report = await runNightlyCheck(api, targets, logger, {
               pollIntervalMs: 5_000,
+              deadline,
               signal: signal as AbortSignal | undefined,
             });
             logger.info(

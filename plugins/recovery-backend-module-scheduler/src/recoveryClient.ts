@@ -10,6 +10,17 @@ export interface ScheduledRecoveryApi {
   analyzeSystems(): Promise<{ analysed: string[]; failed: Array<{ entityRef: string; message: string }> }>;
 }
 
+/** A non-2xx answer of the recovery backend, keeping its status so callers can tell busy from broken. */
+export class RecoveryApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'RecoveryApiError';
+  }
+}
+
 /**
  * Calls the recovery backend over HTTP with this module's service credentials, so tasks go
  * through the same admission, permission and persistence as a user's request.
@@ -59,7 +70,7 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
       } catch {
         // not JSON: keep the text
       }
-      throw new Error(`${method} ${path} failed with ${response.status}: ${message}`);
+      throw new RecoveryApiError(`${method} ${path} failed with ${response.status}: ${message}`, response.status);
     }
     return JSON.parse(text);
   }

@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import type { ScheduledRecoveryApi } from './recoveryClient';
-import { captureMachines, runNightlyCheck } from './tasks';
+import { RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
+import { captureMachines, runNightlyCheck, timeoutMs } from './tasks';
 
 const run = (id: string, entityRef: string, status: RecoveryRun['status'], extra: Partial<RecoveryRun> = {}): RecoveryRun => ({
   id,
@@ -58,6 +58,93 @@ describe('scheduled tasks', () => {
         { entityRef: 'component:default/broken', message: 'POST /runs failed with 400: no machines' },
       ],
     });
+  });
+
+  it('waits for a busy host (409) and through transient poll errors instead of failing at once', async () => {
+    const calls: string[] = [];
+    let busy = 2;
+    const polls: Array<RecoveryRun | Error> = [
+      new RecoveryApiError('GET /runs/r1 failed with 503: unavailable', 503),
+      new TypeError('fetch failed'),
+      run('r1', 'component:default/web', 'running'),
+      run('r1', 'component:default/web', 'succeeded', { rtoSeconds: 3 }),
+    ];
+    const api: ScheduledRecoveryApi = {
+      capture: async () => [],
+      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      startRun: async entityRef => {
+        calls.push(`start ${entityRef}`);
+        if (busy-- > 0) throw new RecoveryApiError('POST /runs failed with 409: host busy', 409);
+        return run('r1', entityRef, 'pending');
+      },
+      getRun: async id => {
+        calls.push(`get ${id}`);
+        const next = polls.shift()!;
+        if (next instanceof Error) throw next;
+        return next;
+      },
+    };
+    const report = await runNightlyCheck(api, ['component:default/web'], mockServices.logger.mock(), {
+      pollIntervalMs: 1,
+      deadline: Date.now() + 60_000,
+    });
+    expect(calls).toEqual([
+      'start component:default/web',
+      'start component:default/web',
+      'start component:default/web',
+      'get r1',
+      'get r1',
+      'get r1',
+      'get r1',
+    ]);
+    expect(report).toEqual({ succeeded: ['component:default/web'], failed: [] });
+  });
+
+  it('fails with the reason once the time budget runs out, and at once on a permanent poll error', async () => {
+    const api: ScheduledRecoveryApi = {
+      capture: async () => [],
+      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      startRun: async entityRef => {
+        if (entityRef.endsWith('busy')) throw new RecoveryApiError('POST /runs failed with 409: host busy', 409);
+        return run(entityRef.endsWith('slow') ? 'slow' : 'gone', entityRef, 'pending');
+      },
+      getRun: async id => {
+        if (id === 'gone') throw new RecoveryApiError('GET /runs/gone failed with 404: Run gone not found', 404);
+        return run(id, 'component:default/slow', 'running');
+      },
+    };
+    const logger = mockServices.logger.mock();
+    const first = await runNightlyCheck(
+      api,
+      ['component:default/gone', 'component:default/busy', 'component:default/late'],
+      logger,
+      { pollIntervalMs: 5, deadline: Date.now() + 100 },
+    );
+    expect(first).toEqual({
+      succeeded: [],
+      failed: [
+        { entityRef: 'component:default/gone', message: 'GET /runs/gone failed with 404: Run gone not found' },
+        {
+          entityRef: 'component:default/busy',
+          message: expect.stringMatching(
+            /^not started: the hypervisor host was still busy after \d+ attempts when the task's time budget ran out \(POST \/runs failed with 409: host busy\)$/,
+          ),
+        },
+        { entityRef: 'component:default/late', message: "not started: the task's time budget ran out" },
+      ],
+    });
+    const second = await runNightlyCheck(api, ['component:default/slow'], logger, {
+      pollIntervalMs: 5,
+      deadline: Date.now() + 50,
+    });
+    expect(second.failed).toEqual([
+      { entityRef: 'component:default/slow', message: "run slow was still running when the task's time budget ran out" },
+    ]);
+  });
+
+  it('reads task timeouts given as human durations', () => {
+    expect(timeoutMs({ hours: 4 })).toBe(4 * 3_600_000);
+    expect(timeoutMs({ minutes: 1, seconds: 30 })).toBe(90_000);
   });
 
   it('captures every machine and reports the ones that failed', async () => {

@@ -1,4 +1,7 @@
-import { LoggerService } from '@backstage/backend-plugin-api';
+import {
+  LoggerService,
+  SchedulerServiceTaskScheduleDefinition,
+} from '@backstage/backend-plugin-api';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ScheduledRecoveryApi } from './recoveryClient';
@@ -30,27 +33,109 @@ export async function captureMachines(
   return report;
 }
 
+type Timeout = SchedulerServiceTaskScheduleDefinition['timeout'];
+
+/** A task timeout in milliseconds: a luxon Duration or a HumanDuration (months as 30 days). */
+export function timeoutMs(timeout: Timeout): number {
+  if ('toMillis' in timeout && typeof timeout.toMillis === 'function') return timeout.toMillis();
+  const t = timeout as Exclude<Timeout, { toMillis(): number }>;
+  const days = (t.years ?? 0) * 365 + (t.months ?? 0) * 30 + (t.weeks ?? 0) * 7 + (t.days ?? 0);
+  return (
+    ((days * 24 + (t.hours ?? 0)) * 60 + (t.minutes ?? 0)) * 60_000 +
+    (t.seconds ?? 0) * 1000 +
+    (t.milliseconds ?? 0)
+  );
+}
+
+/** The HTTP status of a failed API call, if the backend answered at all. */
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { status?: unknown })?.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/**
+ * Whether reading a run's state may succeed if tried again: no answer (network), a server
+ * error, or a request timeout / rate limit. A 404 or an auth error will not change.
+ */
+function isTransientPollError(error: unknown): boolean {
+  const status = statusOf(error);
+  return status === undefined || status >= 500 || status === 408 || status === 429;
+}
+
+function messageOf(error: unknown): string {
+  return String((error as Error)?.message ?? error);
+}
+
 /**
  * The nightly readiness check: a test recovery of each entity, one after the other (a
  * hypervisor host runs one lab at a time), each stored like any run.
+ *
+ * A host busy with another run (409) and transient errors while polling are retried every
+ * `pollIntervalMs` until `deadline` (the task's time budget, epoch ms): giving up early would
+ * leave the host busy and fail every following entity with 409 as well.
  */
 export async function runNightlyCheck(
   api: ScheduledRecoveryApi,
   entityRefs: string[],
   logger: LoggerService,
-  options: { pollIntervalMs: number; signal?: AbortSignal },
+  options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
 ): Promise<TaskReport> {
   const report: TaskReport = { succeeded: [], failed: [] };
+  const deadline = options.deadline ?? Infinity;
+  /** Waits before a retry; false when the wait would end past the deadline. */
+  const waitForRetry = async (): Promise<boolean> => {
+    if (Date.now() + options.pollIntervalMs > deadline) return false;
+    await sleep(options.pollIntervalMs, undefined, { signal: options.signal });
+    return true;
+  };
   for (const [index, entityRef] of entityRefs.entries()) {
     const label = `Nightly check ${index + 1}/${entityRefs.length}: ${entityRef}`;
+    const fail = (message: string) => {
+      report.failed.push({ entityRef, message });
+      logger.error(`${label}: ${message}`);
+    };
+    if (Date.now() + options.pollIntervalMs > deadline) {
+      // Starting a run that cannot be waited for would only keep the host busy.
+      fail("not started: the task's time budget ran out");
+      continue;
+    }
     try {
-      let run: RecoveryRun = await api.startRun(entityRef);
-      logger.info(`${label}: run ${run.id} started`);
-      while (run.status === 'pending' || run.status === 'running') {
-        await sleep(options.pollIntervalMs, undefined, { signal: options.signal });
-        run = await api.getRun(run.id);
+      let run: RecoveryRun | undefined;
+      for (let attempt = 1; !run; attempt++) {
+        try {
+          run = await api.startRun(entityRef);
+        } catch (error) {
+          // Only "host busy" is worth waiting for; after a lost answer the run may exist already.
+          if (statusOf(error) !== 409) throw error;
+          if (attempt === 1) logger.info(`${label}: hypervisor host busy, waiting for it`);
+          if (!(await waitForRetry())) {
+            fail(
+              `not started: the hypervisor host was still busy after ${attempt} attempts when the task's time budget ran out (${messageOf(error)})`,
+            );
+            break;
+          }
+        }
       }
-      if (run.status === 'succeeded') {
+      if (!run) continue;
+      logger.info(`${label}: run ${run.id} started`);
+      let pollError: unknown;
+      while (run.status === 'pending' || run.status === 'running') {
+        if (!(await waitForRetry())) break;
+        try {
+          run = await api.getRun(run.id);
+          pollError = undefined;
+        } catch (error) {
+          if (!isTransientPollError(error)) throw error;
+          pollError = error;
+          logger.warn(`${label}: could not read run ${run.id}, retrying: ${messageOf(error)}`);
+        }
+      }
+      if (run.status === 'pending' || run.status === 'running') {
+        fail(
+          `run ${run.id} was still ${run.status} when the task's time budget ran out` +
+            (pollError ? ` (last poll failed: ${messageOf(pollError)})` : ''),
+        );
+      } else if (run.status === 'succeeded') {
         report.succeeded.push(entityRef);
         logger.info(`${label}: recovered in ${run.rtoSeconds} s`);
       } else {
@@ -60,8 +145,8 @@ export async function runNightlyCheck(
       }
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      report.failed.push({ entityRef, message: String((error as Error).message) });
-      logger.error(`${label}: could not run: ${(error as Error).message}`);
+      report.failed.push({ entityRef, message: messageOf(error) });
+      logger.error(`${label}: could not run: ${messageOf(error)}`);
     }
   }
   return report;

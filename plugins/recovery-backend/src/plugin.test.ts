@@ -182,6 +182,39 @@ describe('recovery API', () => {
     }
   });
 
+  it('refuses to start on a recovery.events.maxRequestSize that is not a positive size', async () => {
+    // `10 megabytes` is the case body-parser silently reads as 10 bytes.
+    for (const maxRequestSize of ['10 megabytes', 'lots', '0', '0kb', '-1mb', '1.5b']) {
+      await expect(start({ recoveryConfig: { events: { maxRequestSize } } })).rejects.toThrow(
+        `Invalid recovery.events.maxRequestSize "${maxRequestSize}"`,
+      );
+    }
+  });
+
+  it('enforces a valid recovery.events.maxRequestSize on POST /events', async () => {
+    // A plain number of bytes is accepted (a YAML number used to fail getOptionalString).
+    const { server } = await start({ recoveryConfig: { events: { maxRequestSize: 1024 } } });
+    const res = await request(server)
+      .post('/api/recovery/events')
+      .set('content-type', 'text/plain')
+      .send('x'.repeat(2048));
+    expect(res.status).toBe(413);
+  });
+
+  it('refuses to start on durations of 0s, naming the key', async () => {
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['recovery.objectives.rpo', { objectives: { rpo: '0s' } }],
+      ['recovery.objectives.rto', { objectives: { rto: '0s' } }],
+      ['recovery.runs.machineReadyTimeout', { runs: { machineReadyTimeout: '0s', probeInterval: '1s' } }],
+      ['recovery.runs.probeInterval', { runs: { machineReadyTimeout: '2s', probeInterval: '0s' } }],
+    ];
+    for (const [key, recoveryConfig] of cases) {
+      await expect(start({ recoveryConfig })).rejects.toThrow(
+        `Invalid duration "0s" at ${key}: must be longer than 0s`,
+      );
+    }
+  });
+
   it('keeps the newest capture with keepLast 1 and discards the older one', async () => {
     const { server, source } = await start({ recoveryConfig: { captureStore: { keepLast: 1 } } });
     const first = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });

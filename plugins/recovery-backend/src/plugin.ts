@@ -12,6 +12,7 @@ import {
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 import { Config } from '@backstage/config';
+import { createRequire } from 'node:module';
 import { EventStore } from './database/EventStore';
 import { RecoveryStore } from './database/RecoveryStore';
 import { AnalysisService } from './service/AnalysisService';
@@ -30,7 +31,40 @@ function durationMs(config: Config, key: string, fallback: string): number {
   if (seconds === undefined) {
     throw new Error(`Invalid duration "${text}" at ${key}: use e.g. 90s, 15m, 24h`);
   }
+  // A zero objective, timeout or interval is never meant: it would fail or spin at once.
+  if (seconds <= 0) {
+    throw new Error(`Invalid duration "${text}" at ${key}: must be longer than 0s`);
+  }
   return seconds * 1000;
+}
+
+// body-parser reads its `limit` with `bytes`; parsing with the same package keeps the
+// checked value and the enforced one identical. It ships no types, hence the require.
+const parseBytes = createRequire(__filename)('bytes').parse as (
+  value: string | number,
+) => number | null;
+
+/**
+ * The POST /events body limit, checked at start-up: body-parser would otherwise throw a
+ * TypeError without the key on the first request, or silently read `10 megabytes` as 10 bytes
+ * (`bytes` falls back to parseInt for units it does not know).
+ */
+function maxEventsRequestSize(config: Config): number {
+  const key = 'recovery.events.maxRequestSize';
+  const value = config.getOptional<string | number>(key) ?? '10mb';
+  const text = String(value).trim();
+  const match = /^(\d+(?:\.\d+)?) *(b|kb|mb|gb|tb|pb)?$/i.exec(text);
+  // `bytes` has no `b` unit; a count of bytes must be whole.
+  const plain = match && (!match[2] || match[2].toLowerCase() === 'b');
+  let parsed: number | null = null;
+  if (match && !plain) parsed = parseBytes(`${match[1]}${match[2]}`);
+  else if (match && plain && Number.isInteger(Number(match[1]))) parsed = Number(match[1]);
+  if (parsed === null || !Number.isSafeInteger(parsed) || parsed <= 0) {
+    throw new Error(
+      `Invalid ${key} "${value}": use a positive size such as 512kb, 10mb or 1048576 (bytes)`,
+    );
+  }
+  return parsed;
 }
 
 /** Captures kept per machine: at least the one just taken, or pruning would delete it. */
@@ -87,10 +121,12 @@ export const recoveryPlugin = createBackendPlugin({
         if (!database.migrations?.skip) await RecoveryStore.migrate(client);
         const store = new RecoveryStore(client);
         const events = new EventStore(client);
-        const graphs = new CatalogGraphLoader(catalog, auth, {
+        // Objectives of entities without rpo/rto annotations.
+        const objectives = {
           rpoSeconds: durationMs(config, 'recovery.objectives.rpo', '24h') / 1000,
           rtoSeconds: durationMs(config, 'recovery.objectives.rto', '1h') / 1000,
-        });
+        };
+        const graphs = new CatalogGraphLoader(catalog, auth, objectives);
         const serviceNames = config.getOptional<ServiceMap['services']>(
           'recovery.analysis.serviceMap',
         );
@@ -120,7 +156,7 @@ export const recoveryPlugin = createBackendPlugin({
           staleAfterMs: 60_000,
           allowTestHooks: config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,
         });
-        const readiness = new ReadinessService(store, plans);
+        const readiness = new ReadinessService(store, plans, objectives);
 
         permissionsRegistry.addPermissions(recoveryPermissions);
 
@@ -165,7 +201,7 @@ export const recoveryPlugin = createBackendPlugin({
             store,
             events,
             analyses,
-            maxEventsRequestSize: config.getOptionalString('recovery.events.maxRequestSize') ?? '10mb',
+            maxEventsRequestSize: String(maxEventsRequestSize(config)),
             graphs,
             plans,
             captures,

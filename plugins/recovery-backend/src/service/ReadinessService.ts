@@ -9,6 +9,8 @@ export class ReadinessService {
   constructor(
     private readonly store: RecoveryStore,
     private readonly plans: PlanService,
+    /** The site's default objectives: all there is to show for an entity that cannot be assessed. */
+    private readonly defaultObjectives: Readiness['objectives'],
   ) {}
 
   async readiness(entityRef: string): Promise<Readiness> {
@@ -51,7 +53,28 @@ export class ReadinessService {
   /** Readiness of many entities, most at risk first. */
   async readinessOf(entityRefs: string[]): Promise<Readiness[]> {
     const items: Readiness[] = [];
-    for (const ref of entityRefs) items.push(await this.readiness(ref));
+    for (const ref of entityRefs) {
+      // One broken entity (e.g. a reference to a missing System) must not hide the rest
+      // of the overview: show it as not recoverable, with the error as the reason.
+      try {
+        items.push(await this.readiness(ref));
+      } catch (error) {
+        items.push(unassessable(ref, error, this.defaultObjectives));
+      }
+    }
     return items.sort(byRisk);
   }
+}
+
+function unassessable(entityRef: string, error: unknown, objectives: Readiness['objectives']): Readiness {
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    entityRef,
+    status: 'not-recoverable',
+    reasons: [message],
+    problems: [],
+    // Its own objectives come from its graph, which could not be loaded.
+    objectives,
+    captures: [],
+  };
 }

@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import {
   ANNOTATION_CONTAINER,
@@ -311,6 +311,41 @@ describe('EntityRecoveryCard', () => {
     await new Promise(r => setTimeout(r, 50));
     expect(api.getRun).toHaveBeenCalledTimes(3);
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+  });
+
+  it('keeps polling a run it lost contact with, backing off, until the run answers', async () => {
+    // Fake time: the backoff would otherwise take seconds of real time.
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      let calls = 0;
+      const api = fakeRecoveryApi({
+        startRun: async () => makeRun('pending'),
+        getRun: async () => {
+          calls += 1;
+          if (calls <= 40) throw new Error('connection reset');
+          return makeRun('succeeded');
+        },
+      });
+      await renderCard({ api });
+      const button = await screen.findByRole('button', { name: /run test recovery/i });
+      await waitFor(() => expect(button).toBeEnabled());
+      await userEvent.click(button);
+      expect(
+        await screen.findByText('Lost contact with the run: connection reset. Retrying…'),
+      ).toBeInTheDocument();
+
+      // Backing off: 10 ms polls would make ~100 calls in a second; it makes far fewer.
+      await act(() => vi.advanceTimersByTimeAsync(1000));
+      expect(calls).toBeLessThan(15);
+
+      // Past the 30 failures it used to give up after, it still gets through.
+      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
+      expect(api.getRun).toHaveBeenCalledTimes(41);
+      expect(screen.queryByText(/Lost contact with the run/)).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('reports a refused start', async () => {

@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Grid, Typography } from '@material-ui/core';
+import { Alert } from '@material-ui/lab';
 import {
   InfoCard,
   Progress,
@@ -12,7 +13,7 @@ import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
-import { recoveryApiRef } from '../api/RecoveryClient';
+import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { EntityRecoveryCard, EntityRecoveryCardProps } from './EntityRecoveryCard';
 import {
   formatDateTime,
@@ -83,35 +84,64 @@ export const RecoveryRunHistory = ({
   rtoObjectiveSeconds,
   limit = 50,
   refreshKey,
+  pollIntervalMs = 2000,
 }: {
   entityRef: string;
   rtoObjectiveSeconds?: number;
   limit?: number;
   /** Changing it reloads the history. */
   refreshKey?: unknown;
+  /** How often the history is reloaded while a run is in progress. Default 2000. */
+  pollIntervalMs?: number;
 }) => {
   const api = useApi(recoveryApiRef);
   const { value, loading, error, retry } = useAsyncRetry(
     () => api.listRuns({ entityRef, limit }),
     [api, entityRef, limit, refreshKey],
   );
+  // react-use drops the value when a reload fails: keep showing the last list loaded for
+  // this entity, so one failed poll does not blank the history.
+  const [last, setLast] = useState<{ entityRef: string; runs: RecoveryRun[] }>();
+  useEffect(() => {
+    if (value) setLast({ entityRef, runs: value });
+  }, [value, entityRef]);
+  const shown = value ?? (last?.entityRef === entityRef ? last.runs : undefined);
   const [selectedId, setSelectedId] = useState<string | undefined>();
-  const runs = value ?? [];
+  const runs = shown ?? [];
   const selected = runs.find(r => r.id === selectedId) ?? runs[0];
 
-  // Keep the list fresh while a run is in progress.
+  // Keep the list fresh while a run is in progress, and retry failed loads with backoff
+  // (interval × 2ⁿ, at most 30 intervals) for as long as the history is on screen.
   const anyActive = runs.some(isRunActive);
+  const failures = useRef(0);
   useEffect(() => {
-    if (!anyActive) return undefined;
-    const t = setTimeout(retry, 2000);
+    if (loading) return undefined;
+    let delay: number | undefined;
+    if (error) {
+      failures.current += 1;
+      delay = pollIntervalMs * Math.min(2 ** failures.current, 30);
+    } else {
+      failures.current = 0;
+      if (anyActive) delay = pollIntervalMs;
+    }
+    if (delay === undefined) return undefined;
+    const t = setTimeout(retry, delay);
     return () => clearTimeout(t);
-  }, [anyActive, retry, value]);
+  }, [loading, error, value, anyActive, retry, pollIntervalMs]);
 
-  if (error) return <ResponseErrorPanel error={error} />;
-  if (loading && !value) return <Progress />;
+  if (error && !shown) return <ResponseErrorPanel error={error} />;
+  if (loading && !shown) return <Progress />;
 
   return (
     <Grid container spacing={3}>
+      {error && (
+        <Grid item xs={12}>
+          <Alert severity="warning">
+            Could not reload the run history: {errorMessage(error)}. Showing the last
+            list loaded; retrying…
+          </Alert>
+        </Grid>
+      )}
       <Grid item xs={12}>
         <Table<RecoveryRun>
           title="Recovery runs"
@@ -157,7 +187,12 @@ export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
         <EntityRecoveryCard {...props} onRunChange={onRunChange} />
       </Grid>
       <Grid item xs={12} lg={7}>
-        <RecoveryRunHistory entityRef={entityRef} refreshKey={refreshKey} />
+        {/* The history polls at half the card's rate (2 s against 1 s by default). */}
+        <RecoveryRunHistory
+          entityRef={entityRef}
+          refreshKey={refreshKey}
+          pollIntervalMs={props.pollIntervalMs && props.pollIntervalMs * 2}
+        />
       </Grid>
     </Grid>
   );

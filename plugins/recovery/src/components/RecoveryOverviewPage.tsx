@@ -37,6 +37,17 @@ function oldestCaptureAge(r: Readiness): number | undefined {
   return Math.max(...r.captures.map(c => c.ageSeconds ?? 0));
 }
 
+/**
+ * Orders rows by oldest capture: no machines first, then youngest to oldest, never captured
+ * last. Compared, not subtracted: Infinity - Infinity is NaN, which breaks the sort.
+ */
+export function compareCaptureAge(a: Readiness, b: Readiness): number {
+  const x = oldestCaptureAge(a) ?? -1;
+  const y = oldestCaptureAge(b) ?? -1;
+  if (x === y) return 0;
+  return x < y ? -1 : 1;
+}
+
 const columns: TableColumn<Readiness>[] = [
   {
     title: 'Entity',
@@ -69,8 +80,7 @@ const columns: TableColumn<Readiness>[] = [
   },
   {
     title: 'Oldest capture',
-    customSort: (a, b) =>
-      (oldestCaptureAge(a) ?? -1) - (oldestCaptureAge(b) ?? -1),
+    customSort: compareCaptureAge,
     render: r => {
       const age = oldestCaptureAge(r);
       if (age === undefined) return '—';

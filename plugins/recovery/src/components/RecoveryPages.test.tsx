@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
-import { RecoveryOverviewPage } from './RecoveryOverviewPage';
+import { compareCaptureAge, RecoveryOverviewPage } from './RecoveryOverviewPage';
 import { EntityRecoveryContent } from './EntityRecoveryContent';
 import { fakeRecoveryApi, makeReadiness, makeRun } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
@@ -70,6 +70,29 @@ describe('RecoveryOverviewPage', () => {
   });
 });
 
+describe('compareCaptureAge', () => {
+  it('sorts never-captured rows last and treats them as equal, whatever the input order', () => {
+    const captured = makeReadiness();
+    const noMachines = makeReadiness({ entityRef: 'component:default/none', captures: [] });
+    const never = (name: string) =>
+      makeReadiness({
+        entityRef: `component:default/${name}`,
+        captures: [{ machineRef: `resource:default/${name}-1` }],
+      });
+    const neverA = never('a');
+    const neverB = never('b');
+    expect(compareCaptureAge(neverA, neverB)).toBe(0);
+    for (const input of [
+      [neverA, captured, neverB, noMachines],
+      [neverB, noMachines, neverA, captured],
+    ]) {
+      const sorted = [...input].sort(compareCaptureAge);
+      expect(sorted.slice(0, 2)).toEqual([noMachines, captured]);
+      expect(new Set(sorted.slice(2))).toEqual(new Set([neverA, neverB]));
+    }
+  });
+});
+
 describe('EntityRecoveryContent', () => {
   it('shows the run history and the details of a chosen run', async () => {
     const failed = makeRun('failed', { id: 'run-2', createdAt: '2024-05-02T10:00:00Z' });
@@ -129,5 +152,49 @@ describe('EntityRecoveryContent', () => {
     // Once when the run starts, once when it finishes.
     await waitFor(() => expect(historyLoads()).toBe(3));
     expect(api.listRuns).toHaveBeenCalledTimes(4);
+  });
+
+  it('keeps the history on screen when a reload fails, and retries until it loads', async () => {
+    let historyLoads = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ limit }) => {
+        if (limit === 1) return []; // the card's check for a run in progress
+        historyLoads += 1;
+        if (historyLoads === 1) return [makeRun('running')];
+        if (historyLoads <= 3) throw new Error('backend unavailable');
+        return [makeRun('succeeded')];
+      },
+    });
+    await render(api, <EntityRecoveryContent pollIntervalMs={10} />);
+
+    expect(await screen.findByText('Run run-1')).toBeInTheDocument();
+    expect(
+      await screen.findByText(/Could not reload the run history: backend unavailable/),
+    ).toBeInTheDocument();
+    // The last list loaded is still shown, not an error panel in its place.
+    expect(screen.getByText('Recovery runs')).toBeInTheDocument();
+    expect(screen.getByText('Run run-1')).toBeInTheDocument();
+
+    expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
+    expect(screen.queryByText(/Could not reload the run history/)).toBeNull();
+    expect(historyLoads).toBe(4);
+  });
+
+  it('retries a failing history for as long as it is mounted, and no longer', async () => {
+    let historyLoads = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ limit }) => {
+        if (limit === 1) return [];
+        historyLoads += 1;
+        if (historyLoads === 1) return [makeRun('running')];
+        throw new Error('backend unavailable');
+      },
+    });
+    const { unmount } = await render(api, <EntityRecoveryContent pollIntervalMs={10} />);
+    await waitFor(() => expect(historyLoads).toBeGreaterThanOrEqual(4), { timeout: 3000 });
+    unmount();
+    const loadsAtUnmount = historyLoads;
+    await new Promise(r => setTimeout(r, 700));
+    expect(historyLoads).toBe(loadsAtUnmount);
   });
 });

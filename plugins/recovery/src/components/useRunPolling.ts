@@ -6,7 +6,8 @@ import { isRunActive } from './format';
 
 /**
  * Follows one run: polls `getRun` every `intervalMs` while it is pending or running,
- * and calls `onDone` once it has finished.
+ * and calls `onDone` once it has finished. Failed polls are retried with backoff until
+ * the run is over or the component unmounts; `error` is the last failure, if unrecovered.
  */
 export function useRunPolling(options: {
   intervalMs: number;
@@ -41,7 +42,10 @@ export function useRunPolling(options: {
         if (cancelled) return;
         failures += 1;
         setError(e as Error);
-        if (failures >= 30) return;
+        // Keep trying while mounted (the card says "Retrying…"), backing off so an
+        // unreachable backend is not hammered: interval × 2ⁿ, at most 30 intervals.
+        timer = setTimeout(tick, options.intervalMs * Math.min(2 ** failures, 30));
+        return;
       }
       timer = setTimeout(tick, options.intervalMs);
     };
