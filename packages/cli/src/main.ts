@@ -67,7 +67,7 @@ export async function readEventFiles(
     const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
     for await (const line of rl) {
       // A docker service label may name several services: one event each.
-      for (const e of parser.pushAll(line)) events.push(e);
+      for (const e of parser.push(line)) events.push(e);
       if (options.onProgress && parser.lines % every === 0) options.onProgress(file, parser.lines);
     }
     skipped += parser.skipped;

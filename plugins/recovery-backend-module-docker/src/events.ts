@@ -24,12 +24,5 @@ export function dockerEventToInitializationEvents(
 ): InitializationEvent[] {
   const line = typeof message === 'string' ? message : JSON.stringify(message);
   const parser = new EventLineParser({ format: 'docker', lenient: true, source: 'docker events' });
-  const event = parser.push(line);
-  if (!event) return [];
-  const services = event.service
-    .split(',')
-    .map(s => s.trim())
-    .filter(Boolean);
-  if (services.length <= 1) return [event];
-  return services.map(service => ({ ...event, service }));
+  return parser.push(line);
 }

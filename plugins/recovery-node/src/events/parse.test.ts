@@ -118,7 +118,7 @@ describe('parseEvents: docker', () => {
       { time: 1714557600000, machine: 'web-1', service: 'web-1', type: 'failure' },
     ]);
     const p = new EventLineParser({ format: 'docker' });
-    expect(p.pushAll(text.split('\n')[0]).map(e => e.service)).toEqual(['database', 'files']);
+    expect(p.push(text.split('\n')[0]).map(e => e.service)).toEqual(['database', 'files']);
     expect(p.events).toBe(2);
   });
   it('errors without timeNano', () => {
@@ -136,8 +136,8 @@ describe('parseEvents: docker', () => {
 describe('EventLineParser', () => {
   it('streams line by line, counting lines, and honours a forced format', () => {
     const p = new EventLineParser({ format: 'jsonl', source: 's' });
-    expect(p.push(jl({ time: 5, machine: 'm', service: 'a' }))).toEqual({ time: 5, machine: 'm', service: 'a', type: 'start' });
-    expect(p.push('   ')).toBeNull();
+    expect(p.push(jl({ time: 5, machine: 'm', service: 'a' }))).toEqual([{ time: 5, machine: 'm', service: 'a', type: 'start' }]);
+    expect(p.push('   ')).toEqual([]);
     // A journald record forced as jsonl is malformed (no time/machine).
     expect(() => p.push(jl({ MESSAGE_ID: JOURNALD_UNIT_STARTED }))).toThrow("s:3: missing 'time'");
     expect(p.lines).toBe(3);

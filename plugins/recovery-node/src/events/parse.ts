@@ -208,18 +208,8 @@ export class EventLineParser {
     return this.detected;
   }
 
-  /**
-   * The event of the line as one record, a docker service label listing several services
-   * left comma-joined in `service`: prefer {@link EventLineParser.pushAll}, which splits it.
-   */
-  push(line: string): InitializationEvent | null {
-    const e = this.convert(line);
-    if (e) this.events++;
-    return e;
-  }
-
   /** The events of the line: none, or one per service it names (docker service label lists). */
-  pushAll(line: string): InitializationEvent[] {
+  push(line: string): InitializationEvent[] {
     const e = this.convert(line);
     if (!e) return [];
     const events = perService(e, this.detected!);
@@ -278,7 +268,7 @@ export function parseEvents(text: string, options: ParseOptions = {}): ParseResu
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     if (end === text.length && start === end) break;
-    events.push(...parser.pushAll(text.slice(start, end)));
+    events.push(...parser.push(text.slice(start, end)));
     start = end + 1;
   }
   return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format };
