@@ -98,7 +98,8 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
   return { entityRef: graph.rootRef, waves, machines };
 }
 
-function reachableServices(graph: RecoveryGraph): string[] {
+/** Services the plan takes: the roots and what they transitively depend on. */
+export function reachableServices(graph: RecoveryGraph): string[] {
   const seen = new Set<string>();
   const stack = [...graph.roots];
   while (stack.length > 0) {

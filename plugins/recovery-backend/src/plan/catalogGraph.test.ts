@@ -2,23 +2,10 @@ import { mockServices } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { CatalogGraphLoader } from './catalogGraph';
+import { componentEntity, machineEntity } from '../testing/entities';
 
-const P = 'recovery.backstage-recovery.io/';
-
-const machine = (name: string): Entity => ({
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Resource',
-  metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
-  spec: { type: 'machine' },
-});
-
-const component = (name: string, dependsOn: string[]): Entity => ({
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Component',
-  metadata: { name, namespace: 'default' },
-  spec: { type: 'service' },
-  relations: dependsOn.map(targetRef => ({ type: 'dependsOn', targetRef })),
-});
+const machine = machineEntity;
+const component = componentEntity;
 
 function loader(entities: Entity[]) {
   return new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), {

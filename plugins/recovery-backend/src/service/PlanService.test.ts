@@ -5,25 +5,13 @@ import type { InferredDependency } from '@backstage-recovery/plugin-recovery-com
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
 import { PlanService } from './PlanService';
+import { componentEntity, machineEntity } from '../testing/entities';
 
-const P = 'recovery.backstage-recovery.io/';
 const c = (name: string) => `component:default/${name}`;
 const m = (name: string) => `resource:default/${name}`;
 
-const machine = (name: string): Entity => ({
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Resource',
-  metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
-  spec: { type: 'machine' },
-});
-
-const component = (name: string, dependsOn: string[]): Entity => ({
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Component',
-  metadata: { name, namespace: 'default' },
-  spec: { type: 'service' },
-  relations: dependsOn.map(targetRef => ({ type: 'dependsOn', targetRef })),
-});
+const machine = machineEntity;
+const component = componentEntity;
 
 const system = (parts: string[]): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',

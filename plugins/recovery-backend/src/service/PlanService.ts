@@ -6,7 +6,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { Entity } from '@backstage/catalog-model';
-import { BootPlanCycleError, buildBootPlan } from '../plan/bootPlan';
+import { BootPlanCycleError, buildBootPlan, reachableServices } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { applyInference, Inference } from '../plan/inference';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
@@ -172,7 +172,7 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: Map<string, unknown>):
   };
 
   const makers = new Map<string, EdgeMaker>();
-  for (const service of reachable(graph)) {
+  for (const service of reachableServices(graph)) {
     const node = graph.services.get(service)!;
     if (node.machines.length === 0) continue;
     const targets = reach(service);
@@ -189,19 +189,6 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: Map<string, unknown>):
     }
   }
   return makers;
-}
-
-/** Services the plan takes: the roots and what they transitively depend on. */
-function reachable(graph: RecoveryGraph): string[] {
-  const seen = new Set<string>();
-  const stack = [...graph.roots];
-  while (stack.length > 0) {
-    const ref = stack.pop()!;
-    if (seen.has(ref) || !graph.services.has(ref)) continue;
-    seen.add(ref);
-    stack.push(...graph.services.get(ref)!.dependsOn);
-  }
-  return [...seen].sort();
 }
 
 /** The learned machine wait on a machine cycle followed in the smallest share of its chances. */
