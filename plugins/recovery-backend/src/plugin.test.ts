@@ -45,6 +45,8 @@ const entities: Entity[] = [
 async function start(
   options: {
     deny?: boolean;
+    /** Permissions refused, by name (the others are granted). */
+    refuse?: string[];
     recoveryConfig?: Record<string, unknown>;
     eventSources?: InitializationEventSource[];
   } = {},
@@ -80,6 +82,16 @@ async function start(
       }),
       ...(options.deny
         ? [mockServices.permissions.factory({ result: AuthorizeResult.DENY })]
+        : []),
+      ...(options.refuse
+        ? [
+            mockServices.permissions.mock({
+              authorize: async requests =>
+                requests.map(r => ({
+                  result: options.refuse!.includes(r.permission.name) ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+                })),
+            }).factory,
+          ]
         : []),
     ],
   });
@@ -172,6 +184,17 @@ describe('recovery API', () => {
     const capture = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
     expect(capture.status).toBe(403);
     expect(capture.body.error.message).toBe('Missing permission recovery.capture.create');
+  });
+
+  it('needs recovery.run.failover besides recovery.run.create to start a failover', async () => {
+    const { server } = await start({ refuse: ['recovery.run.failover'] });
+    const failover = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'failover' });
+    expect(failover.status).toBe(403);
+    expect(failover.body.error.message).toBe('Missing permission recovery.run.failover');
+    // A test recovery needs no more than recovery.run.create: refused here only for want of a capture.
+    const test = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'test' });
+    expect(test.status).toBe(409);
+    expect(test.body.error.message).toContain('No capture of resource:default/infra-01 yet');
   });
 
   it('refuses to start unless recovery.captureStore.keepLast keeps at least one capture', async () => {

@@ -6,6 +6,15 @@ export const recoveryRunCreatePermission = createPermission({
   attributes: { action: 'create' },
 });
 
+/**
+ * Start a failover besides: its machines boot with production's addresses on a network that is
+ * not isolated, so it is granted apart from test recoveries.
+ */
+export const recoveryRunFailoverPermission = createPermission({
+  name: 'recovery.run.failover',
+  attributes: { action: 'create' },
+});
+
 /** Take a capture of primary machines on demand. */
 export const recoveryCaptureCreatePermission = createPermission({
   name: 'recovery.capture.create',
@@ -20,6 +29,7 @@ export const recoveryEventsCreatePermission = createPermission({
 
 export const recoveryPermissions = [
   recoveryRunCreatePermission,
+  recoveryRunFailoverPermission,
   recoveryCaptureCreatePermission,
   recoveryEventsCreatePermission,
 ];

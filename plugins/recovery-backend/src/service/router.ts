@@ -11,6 +11,7 @@ import {
   recoveryCaptureCreatePermission,
   recoveryEventsCreatePermission,
   recoveryRunCreatePermission,
+  recoveryRunFailoverPermission,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   EVENT_FORMATS,
@@ -186,6 +187,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (mode !== 'test' && mode !== 'failover') {
       throw new InputError(`mode must be "test" or "failover", got "${mode}"`);
     }
+    // A failover is not isolated from production: it needs its own grant too.
+    if (mode === 'failover') await authorize(req, recoveryRunFailoverPermission);
     const options = req.body?.options ?? {};
     if (typeof options !== 'object' || Array.isArray(options)) {
       throw new InputError('options must be an object');
