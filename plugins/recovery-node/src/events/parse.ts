@@ -84,7 +84,7 @@ export function detectFormat(record: Record<string, unknown>): EventFormat {
   return 'jsonl';
 }
 
-function fromJsonl(o: Record<string, unknown>): InitializationEvent | null {
+function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
   const event = o.event ?? 'start';
   if (event !== 'start' && event !== 'failure' && event !== 'clock') {
     throw new LineError(`unknown event ${JSON.stringify(event)} (expected start, failure or clock)`);
@@ -94,14 +94,14 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent | null {
   if (event === 'clock') {
     if (o.reference === undefined) throw new LineError("clock line without 'reference'");
     const reference = parseTime(o.reference, 'reference');
-    return { time, machine, service: typeof o.service === 'string' ? o.service : '', type: 'clock', reference };
+    return [{ time, machine, service: typeof o.service === 'string' ? o.service : '', type: 'clock', reference }];
   }
-  return { time, machine, service: str(o, 'service'), type: event };
+  return [{ time, machine, service: str(o, 'service'), type: event }];
 }
 
-function fromJournald(o: Record<string, unknown>): InitializationEvent | null {
+function fromJournald(o: Record<string, unknown>): InitializationEvent[] {
   const id = o.MESSAGE_ID;
-  if (id !== JOURNALD_UNIT_STARTED && id !== JOURNALD_UNIT_FAILED) return null;
+  if (id !== JOURNALD_UNIT_STARTED && id !== JOURNALD_UNIT_FAILED) return [];
   const unit = o.UNIT ?? o.USER_UNIT;
   if (typeof unit !== 'string' || unit === '') throw new LineError("unit record without 'UNIT'");
   const machine = str(o, '_HOSTNAME');
@@ -110,47 +110,31 @@ function fromJournald(o: Record<string, unknown>): InitializationEvent | null {
   if (!(typeof us === 'string' && /^\d+$/.test(us)) && !(typeof us === 'number' && Number.isFinite(us) && us >= 0)) {
     throw new LineError("'__REALTIME_TIMESTAMP' must be microseconds since the epoch");
   }
-  return { time: Number(us) / 1000, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' };
+  return [{ time: Number(us) / 1000, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' }];
 }
 
 /**
- * The services a `recovery.backstage-recovery.io/service` label names: a container may run
- * several (`database, files`), comma separated. Empty entries are dropped.
+ * A container event gives one initialization per service its `recovery.backstage-recovery.io/service`
+ * label names: a container may run several (`database, files`), comma separated.
  */
-export function splitServiceLabel(value: string): string[] {
-  return value
-    .split(',')
-    .map(s => s.trim())
-    .filter(Boolean);
-}
-
-/**
- * The initialization events of a converted record: one per service of a docker service label,
- * which the converter keeps comma-joined. Container names hold no commas, so a name is one service.
- */
-function perService(event: InitializationEvent, format: EventFormat): InitializationEvent[] {
-  if (format !== 'docker') return [event];
-  const services = splitServiceLabel(event.service);
-  return services.length <= 1 ? [event] : services.map(service => ({ ...event, service }));
-}
-
-function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
+function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   const type = o.Type ?? o.type;
-  if (type !== undefined && type !== 'container') return null;
+  if (type !== undefined && type !== 'container') return [];
   const action = o.Action ?? o.status;
-  if (action !== 'start' && action !== 'die') return null;
+  if (action !== 'start' && action !== 'die') return [];
   const actor = o.Actor as { Attributes?: Record<string, unknown> } | undefined;
   const attrs = (actor && typeof actor === 'object' && actor.Attributes) || {};
   if (action === 'die') {
     const code = attrs.exitCode;
-    if (code === undefined || String(code) === '0') return null;
+    if (code === undefined || String(code) === '0') return [];
   }
   const name = typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
+  const label = attrs[SERVICE_LABEL];
+  const labelled = typeof label === 'string' ? label.split(',').map(s => s.trim()).filter(Boolean) : [];
   // A label of only commas and blanks names no service: fall back to the container name.
-  const labelled = typeof attrs[SERVICE_LABEL] === 'string' ? splitServiceLabel(attrs[SERVICE_LABEL] as string).join(',') : '';
-  const service = labelled || name;
+  const services = labelled.length > 0 ? labelled : name ? [name] : [];
   const machine = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] ? (attrs[MACHINE_LABEL] as string) : name;
-  if (!service || !machine) throw new LineError('container event without a service label or container name');
+  if (services.length === 0 || !machine) throw new LineError('container event without a service label or container name');
   let time: number;
   if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano)) time = o.timeNano / 1e6;
   else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano)) time = Number(o.timeNano) / 1e6;
@@ -158,7 +142,8 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent | null {
   else if (o.timeNano === undefined && typeof o.time === 'number' && Number.isFinite(o.time) && o.time >= 0) time = o.time * 1000;
   else if (o.timeNano === undefined) throw new LineError(o.time === undefined ? "missing 'timeNano'" : "missing 'timeNano', and 'time' is no count of seconds since the epoch");
   else throw new LineError("'timeNano' must be nanoseconds since the epoch");
-  return { time, machine, service, type: action === 'start' ? 'start' : 'failure' };
+  const kind = action === 'start' ? 'start' : 'failure';
+  return services.map(service => ({ time, machine, service, type: kind }));
 }
 
 function looksLikeObject(line: string): boolean {
@@ -170,7 +155,8 @@ function looksLikeObject(line: string): boolean {
   return line.charCodeAt(i) === 123 && line.charCodeAt(i + 1) === 34 && line.charCodeAt(j) === 125;
 }
 
-const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => InitializationEvent | null> = {
+/** Each format's converter: a record's initialization events, none for an irrelevant record. */
+const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => InitializationEvent[]> = {
   jsonl: fromJsonl,
   journald: fromJournald,
   docker: fromDocker,
@@ -210,39 +196,32 @@ export class EventLineParser {
 
   /** The events of the line: none, or one per service it names (docker service label lists). */
   push(line: string): InitializationEvent[] {
-    const e = this.convert(line);
-    if (!e) return [];
-    const events = perService(e, this.detected!);
-    this.events += events.length;
-    return events;
-  }
-
-  private convert(line: string): InitializationEvent | null {
     this.lines++;
     let trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
     // A byte-order mark (editors and Windows tools write one) is not part of the first record.
     if (this.lines === 1 && trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.slice(1);
-    if (trimmed.trim() === '') return null;
+    if (trimmed.trim() === '') return [];
     if (this.detected === 'journald' && !trimmed.includes(JOURNALD_UNIT_STARTED) && !trimmed.includes(JOURNALD_UNIT_FAILED)) {
       // Most of a journal is other messages: a record without either MESSAGE_ID cannot be an
       // initialization event, so it is checked only for the shape of a JSON object (`{"` … `}`), not parsed: a truncated or
       // non-JSON line is still an error.
       if (looksLikeObject(trimmed)) {
         this.ignored++;
-        return null;
+        return [];
       }
     }
     try {
       const o = parseObject(trimmed);
       if (!this.detected) this.detected = detectFormat(o);
-      const e = CONVERTERS[this.detected](o);
-      if (!e) this.ignored++;
-      return e;
+      const events = CONVERTERS[this.detected](o);
+      if (events.length === 0) this.ignored++;
+      this.events += events.length;
+      return events;
     } catch (err) {
       if (!(err instanceof LineError)) throw err;
       if (this.lenient) {
         this.skipped++;
-        return null;
+        return [];
       }
       throw new EventParseError(this.source, this.lines, err.message);
     }
