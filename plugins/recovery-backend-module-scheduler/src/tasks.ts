@@ -3,6 +3,7 @@ import {
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ScheduledRecoveryApi } from './recoveryClient';
 
@@ -38,13 +39,7 @@ type Timeout = SchedulerServiceTaskScheduleDefinition['timeout'];
 /** A task timeout in milliseconds: a luxon Duration or a HumanDuration (months as 30 days). */
 export function timeoutMs(timeout: Timeout): number {
   if ('toMillis' in timeout && typeof timeout.toMillis === 'function') return timeout.toMillis();
-  const t = timeout as Exclude<Timeout, { toMillis(): number }>;
-  const days = (t.years ?? 0) * 365 + (t.months ?? 0) * 30 + (t.weeks ?? 0) * 7 + (t.days ?? 0);
-  return (
-    ((days * 24 + (t.hours ?? 0)) * 60 + (t.minutes ?? 0)) * 60_000 +
-    (t.seconds ?? 0) * 1000 +
-    (t.milliseconds ?? 0)
-  );
+  return durationToMilliseconds(timeout as HumanDuration);
 }
 
 /** The HTTP status of a failed API call, if the backend answered at all. */
