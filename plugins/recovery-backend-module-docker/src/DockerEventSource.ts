@@ -29,12 +29,13 @@ export class LineSplitter {
 
   /** The complete lines the chunk ends, without their newline. */
   push(chunk: Buffer | string): string[] {
-    let text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    const decoded = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
     const lines: string[] = [];
+    let from = 0;
     let nl: number;
-    while ((nl = text.indexOf('\n')) >= 0) {
-      const end = text.slice(0, nl);
-      text = text.slice(nl + 1);
+    while ((nl = decoded.indexOf('\n', from)) >= 0) {
+      const end = decoded.slice(from, nl);
+      from = nl + 1;
       if (this.dropping !== undefined) {
         this.onDropped(this.dropping + end.length);
         this.dropping = undefined;
@@ -45,6 +46,8 @@ export class LineSplitter {
       }
       this.buffered = '';
     }
+    // The chunk's unfinished last line.
+    const text = decoded.slice(from);
     if (this.dropping !== undefined) {
       this.dropping += text.length;
     } else if (this.buffered.length + text.length > this.maxLength) {

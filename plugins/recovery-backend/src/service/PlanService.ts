@@ -76,7 +76,7 @@ export class PlanService {
           const machine = graph.machines.get(wait.machine)!;
           machine.waitsFor = machine.waitsFor!.filter(m => m !== wait.waitsFor);
           notFollowed.push(
-            `Learned machine wait ${wait.machine} -> ${wait.waitsFor} not followed: it closes the ${error.message.replace(/^D/, 'd')}`,
+            `Learned machine wait ${wait.machine} -> ${wait.waitsFor} not followed: it closes the ${lowerFirst(error.message)}`,
           );
           continue;
         }
@@ -88,7 +88,7 @@ export class PlanService {
         const service = graph.services.get(weakest.service)!;
         service.dependsOn = service.dependsOn.filter(d => d !== weakest.dependsOn);
         notFollowed.push(
-          `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${error.message.replace(/^D/, 'd')}`,
+          `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${lowerFirst(error.message)}`,
         );
       }
     }
@@ -96,6 +96,8 @@ export class PlanService {
 }
 
 const edgeKey = (from: string, to: string) => `${from}\u0000${to}`;
+/** "Dependency cycle …" as the tail of a sentence. */
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
 
 /** The cycle's edges: it lists each node before the one it depends on (waits for). */
 function cycleEdges(cycle: BootPlanCycleError): string[] {
