@@ -19,6 +19,7 @@ import {
   formatDateTime,
   formatDuration,
   isRunActive,
+  retryDelayMs,
   secondsBetween,
   shortRef,
 } from './format';
@@ -111,7 +112,7 @@ export const RecoveryRunHistory = ({
   const selected = runs.find(r => r.id === selectedId) ?? runs[0];
 
   // Keep the list fresh while a run is in progress, and retry failed loads with backoff
-  // (interval × 2ⁿ, at most 30 intervals) for as long as the history is on screen.
+  // for as long as the history is on screen.
   const anyActive = runs.some(isRunActive);
   const failures = useRef(0);
   useEffect(() => {
@@ -119,7 +120,7 @@ export const RecoveryRunHistory = ({
     let delay: number | undefined;
     if (error) {
       failures.current += 1;
-      delay = pollIntervalMs * Math.min(2 ** failures.current, 30);
+      delay = retryDelayMs(pollIntervalMs, failures.current);
     } else {
       failures.current = 0;
       if (anyActive) delay = pollIntervalMs;

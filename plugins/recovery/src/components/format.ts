@@ -103,3 +103,11 @@ export const PHASE_LABELS: Record<MachinePhase, string> = {
 export function isRunActive(run: RecoveryRun | undefined): boolean {
   return !!run && (run.status === 'pending' || run.status === 'running');
 }
+
+/**
+ * When to try a failed poll again: interval × 2ⁿ after n failures in a row, at most 30
+ * intervals, so an unreachable backend is not hammered while the page stays open.
+ */
+export function retryDelayMs(intervalMs: number, failures: number): number {
+  return intervalMs * Math.min(2 ** failures, 30);
+}

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useApi } from '@backstage/core-plugin-api';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { recoveryApiRef } from '../api/RecoveryClient';
-import { isRunActive } from './format';
+import { isRunActive, retryDelayMs } from './format';
 
 /**
  * Follows one run: polls `getRun` every `intervalMs` while it is pending or running,
@@ -42,9 +42,8 @@ export function useRunPolling(options: {
         if (cancelled) return;
         failures += 1;
         setError(e as Error);
-        // Keep trying while mounted (the card says "Retrying…"), backing off so an
-        // unreachable backend is not hammered: interval × 2ⁿ, at most 30 intervals.
-        timer = setTimeout(tick, options.intervalMs * Math.min(2 ** failures, 30));
+        // Keep trying while mounted (the card says "Retrying…"), backing off.
+        timer = setTimeout(tick, retryDelayMs(options.intervalMs, failures));
         return;
       }
       timer = setTimeout(tick, options.intervalMs);
