@@ -260,6 +260,27 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     }
   });
 
+  it('removes a machine whose restore finishes after its deadline, once the lab is gone', async () => {
+    const host = new FakeHost(needs);
+    const restore = host.restoreMachine.bind(host);
+    let lateRestore: Promise<unknown> | undefined;
+    host.restoreMachine = (lab, capture) => {
+      const restored = new Promise(resolve => setTimeout(resolve, 300)).then(() => restore(lab, capture));
+      lateRestore = restored;
+      return restored;
+    };
+    const runs = service(host, { stepTimeoutMs: 100 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    expect((await store.getRun(started.id))!.status).toBe('failed');
+    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+
+    await lateRestore;
+    await vi.waitFor(async () => {
+      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    });
+  });
+
   it('stops a hung step at shutdown instead of waiting for it', async () => {
     const host = new FakeHost(needs);
     host.restoreMachine = () => new Promise<never>(() => {});

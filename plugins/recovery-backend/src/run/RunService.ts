@@ -70,25 +70,31 @@ class RunSuperseded extends Error {}
 
 /**
  * Waits for one step of the engine, at most `ms`, and no longer than the run is driven.
- * What the step may still create late is debris of a failed run, removed with its lab.
+ * What the step still creates after that is debris of a failed run whose lab may already be
+ * gone: `removeLate` removes it when the step finally settles.
  */
 async function withDeadline<T>(
   work: Promise<T>,
   ms: number,
   step: string,
   signal: AbortSignal,
+  removeLate: () => Promise<unknown>,
 ): Promise<T> {
-  signal.throwIfAborted();
   const done = new AbortController();
+  let settled = false;
   try {
+    signal.throwIfAborted();
     return await Promise.race([
-      work,
+      work.finally(() => {
+        settled = true;
+      }),
       sleep(ms, undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
         throw new MachineFailure(`${step} did not finish within ${ms / 1000} s`);
       }),
     ]);
   } finally {
     done.abort();
+    if (!settled) work.then(removeLate, () => {}).catch(() => {});
   }
 }
 
@@ -261,6 +267,7 @@ export class RunService {
         stepTimeoutMs,
         'Creating the lab',
         driving,
+        () => this.removeLate(host, runId),
       );
       await recorder.step(
         `Created ${run.mode === 'test' ? 'isolated ' : ''}network ${lab.networks.join(', ')}`,
@@ -320,6 +327,19 @@ export class RunService {
     this.logger.warn(`Run ${run.id}: ${message}`);
   }
 
+  /** Removes what a step created after its deadline, once the run has already failed. */
+  private async removeLate(host: HypervisorHost, runId: string): Promise<void> {
+    try {
+      const removed = await host.teardown(runId);
+      const total = removed.machines.length + removed.networks.length;
+      if (total > 0) {
+        this.logger.warn(`Run ${runId}: removed ${describeRemoved(removed)} created after a step's deadline`);
+      }
+    } catch (error) {
+      this.logger.error(`Run ${runId}: could not remove what a step created after its deadline: ${error}`);
+    }
+  }
+
   private async finish(
     recorder: RunRecorder,
     host: HypervisorHost,
@@ -370,6 +390,7 @@ export class RunService {
         stepTimeoutMs,
         'restore',
         signal,
+        () => this.removeLate(host, lab.runId),
       );
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
@@ -381,6 +402,7 @@ export class RunService {
         this.options.machineReadyTimeoutMs,
         'start',
         signal,
+        () => this.removeLate(host, lab.runId),
       );
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
