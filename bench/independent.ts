@@ -10,8 +10,10 @@
  * and how many fail each (1: a true direct dependency violated by serviceOrder, 2: a true machine
  * edge violated by machineOrder, 3: by waves, 4: more waves than the truth's depth; a missing
  * service or machine counts as a violation), mean recall of the truth's transitive reduction, mean
- * precision against its transitive closure, mean waves against mean truth depth. Informational:
- * exits 0; `bench:analysis` is the gate.
+ * precision against its transitive closure, mean waves against mean truth depth. Beside recall,
+ * what timing can show: recall of the dependencies that were their dependent's latest in at least
+ * half the whole-site boots, and the share that never were (those only restarts can reveal).
+ * Informational: exits 0; `bench:analysis` is the gate.
  */
 import { AnalysisOptions, AnalysisResult, analyzeDependencies, parseEvents } from '../plugins/recovery-node/src';
 import { generate, IndependentParams, IndependentTruth } from './independent/generate';
@@ -38,6 +40,10 @@ interface Score {
   /** Per must (1-4): whether the history fails it. */
   musts: [boolean, boolean, boolean, boolean];
   recall: number;
+  /** Recall of the dependencies latest in at least half the site boots. */
+  recallLatest: number;
+  /** Share of the dependencies never latest in a site boot. */
+  neverLatest: number;
   precision: number;
   waves: number;
   depth: number;
@@ -66,10 +72,14 @@ function score(truth: IndependentTruth, out: AnalysisResult): Score {
   }
   const closure = new Set(truth.closureEdges.map(([a, b]) => `${a}\u0000${b}`));
   const found = truth.reduction.filter(([a, b]) => repDeps.has(`${a}\u0000${b}`)).length;
+  const latestShare = ([a, b]: [string, string]) => truth.edgeStats[`${a}>${b}`]?.[0] ?? 0;
+  const mostlyLatest = truth.reduction.filter(e => latestShare(e) >= 0.5);
   const good = out.dependencies.filter(d => closure.has(`${d.service}\u0000${d.dependsOn}`)).length;
   return {
     musts: [v1 + miss1 > 0, v2 + miss2 > 0, v3 > 0, out.waves.length > truth.machineDepth],
     recall: found / truth.reduction.length,
+    recallLatest: mostlyLatest.filter(([a, b]) => repDeps.has(`${a}\u0000${b}`)).length / mostlyLatest.length,
+    neverLatest: truth.reduction.filter(e => latestShare(e) === 0).length / truth.reduction.length,
     precision: out.dependencies.length ? good / out.dependencies.length : 1,
     waves: out.waves.length,
     depth: truth.machineDepth,
@@ -80,8 +90,12 @@ let runs = 0;
 let failedRuns = 0;
 let crashedRuns = 0;
 let recall = 0;
+let recallLatest = 0;
+let neverLatest = 0;
 let precision = 0;
-console.log(`${'variant'.padEnd(20)} failed a must   must 1/2/3/4   recall   precision   waves / truth depth   (of ${seeds.length} seeds)`);
+console.log(
+  `${'variant'.padEnd(20)} failed a must   must 1/2/3/4   recall   (latest in ≥½ | never latest)   precision   waves / truth depth   (of ${seeds.length} seeds)`,
+);
 for (const [name, params, analysis] of variants) {
   const scores: Score[] = [];
   let crashed = 0;
@@ -103,13 +117,15 @@ for (const [name, params, analysis] of variants) {
   failedRuns += failed;
   crashedRuns += crashed;
   recall += mean(s => s.recall) * n;
+  recallLatest += mean(s => s.recallLatest) * n;
+  neverLatest += mean(s => s.neverLatest) * n;
   precision += mean(s => s.precision) * n;
   console.log(
-    `${name.padEnd(20)} ${String(failed).padStart(13)}   ${perMust.padStart(12)}   ${mean(s => s.recall).toFixed(3).padStart(6)}   ${mean(s => s.precision).toFixed(3).padStart(9)}   ${`${mean(s => s.waves).toFixed(1)} / ${mean(s => s.depth).toFixed(1)}`.padStart(19)}` +
+    `${name.padEnd(20)} ${String(failed).padStart(13)}   ${perMust.padStart(12)}   ${mean(s => s.recall).toFixed(3).padStart(6)}   ${`(${mean(s => s.recallLatest).toFixed(3)} | ${mean(s => s.neverLatest).toFixed(3)})`.padStart(29)}   ${mean(s => s.precision).toFixed(3).padStart(9)}   ${`${mean(s => s.waves).toFixed(1)} / ${mean(s => s.depth).toFixed(1)}`.padStart(19)}` +
       (crashed ? `   (${crashed} crashed)` : ''),
   );
 }
 console.log(
-  `\n${failedRuns} of ${runs} histories fail a must; mean recall ${(recall / runs).toFixed(3)}, mean precision ${(precision / runs).toFixed(3)}.` +
+  `\n${failedRuns} of ${runs} histories fail a must; mean recall ${(recall / runs).toFixed(3)} (${(recallLatest / runs).toFixed(3)} of the dependencies latest in at least half the site boots; ${(neverLatest / runs).toFixed(3)} never latest), mean precision ${(precision / runs).toFixed(3)}.` +
     (crashedRuns ? ` ${crashedRuns} analyses threw.` : ''),
 );
