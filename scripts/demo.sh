@@ -2,11 +2,33 @@
 # Installs what is needed and starts the demo: the two Docker engines, the demo site's primary
 # machines on the primary engine, then Backstage (UI on :3000, backend on :7007, SQLite).
 # The backend captures the demo machines about 20 s after it starts, then hourly.
+# Ctrl-C (or SIGTERM) stops Backstage (its shutdown fails and tears down a test recovery in
+# progress), removes the demo machines and stops the engines this script started; captures and
+# the database stay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+down=()
+for e in primary recovery; do bash scripts/docker-engines.sh status "$e" >/dev/null 2>&1 || down+=("$e"); done
 bash scripts/setup.sh
 export RECOVERY_DATA_DIR=${RECOVERY_DATA_DIR:-/var/lib/backstage-recovery}
 mkdir -p "$RECOVERY_DATA_DIR/sqlite" "$RECOVERY_DATA_DIR/captures"
+
+app=
+stop_demo() {
+  trap - EXIT INT TERM
+  echo "demo: stopping"
+  # Backstage runs in its own process group (job control below): stop all of it.
+  [[ -n $app ]] && kill -TERM -- "-$app" 2>/dev/null && wait "$app" 2>/dev/null || true
+  npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts down || true
+  ((${#down[@]} == 0)) || bash scripts/docker-engines.sh stop "${down[@]}"
+}
+trap stop_demo EXIT
+trap 'exit 130' INT TERM
+
 npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts up
-echo "demo: starting Backstage on http://localhost:3000 (backend :7007)"
-exec npm start
+echo "demo: starting Backstage on http://localhost:3000 (backend :7007); Ctrl-C stops the demo"
+set -m
+npm start &
+app=$!
+set +m
+wait "$app"

@@ -3,7 +3,7 @@
 #   primary  (the production site)  unix:///run/recovery-docker/primary.sock
 #   recovery (the hypervisor host)  unix:///run/recovery-docker/recovery.sock
 #
-# Usage: scripts/docker-engines.sh start|stop|status
+# Usage: scripts/docker-engines.sh start|stop|status [ENGINE...]   (default: both)
 #
 # Each engine has its own data root, exec root, pid file, containerd namespace, bridge and
 # default address pool, so the two never collide. `start` is idempotent: an engine that is
@@ -126,6 +126,13 @@ status_engine() {
 }
 
 cmd=${1:-}
+shift || true
+if (($# > 0)); then
+  for e in "$@"; do
+    [[ $e == primary || $e == recovery ]] || { echo "unknown engine '$e' (primary or recovery)" >&2; exit 2; }
+  done
+  ENGINES=("$@")
+fi
 case $cmd in
   start)
     if [[ $(id -u) != 0 ]]; then echo "must run as root" >&2; exit 1; fi
@@ -148,7 +155,7 @@ case $cmd in
     exit $rc
     ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status [primary|recovery...]" >&2
     exit 2
     ;;
 esac

