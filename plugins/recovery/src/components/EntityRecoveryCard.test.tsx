@@ -348,6 +348,61 @@ describe('EntityRecoveryCard', () => {
     }
   });
 
+  it('keeps the finished run and the readiness on screen when the reload after it fails, with a Retry', async () => {
+    let readinessLoads = 0;
+    const api = fakeRecoveryApi({
+      getReadiness: async () => {
+        readinessLoads += 1;
+        if (readinessLoads === 2) throw new Error('Bad Gateway');
+        return makeReadiness({
+          status: readinessLoads === 1 ? 'at-risk' : 'not-recoverable',
+        });
+      },
+      startRun: async () => makeRun('pending'),
+      getRun: async () => makeRun('failed'),
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+
+    // The reload once the run has failed does not get through.
+    const warning = await screen.findByText(/Could not reload readiness: Bad Gateway/);
+    const alert = warning.closest('[role="alert"]') as HTMLElement;
+    expect(alert).toHaveTextContent('Showing what was last loaded.');
+    // The run's outcome, probe and log tail, the readiness and the actions are all still there.
+    expect(screen.getByText('Recovery failed')).toBeInTheDocument();
+    expect(screen.getByLabelText('Log tail')).toHaveTextContent('host not found in upstream');
+    expect(screen.getByText('At risk')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
+
+    await userEvent.click(within(alert).getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByText('Not recoverable')).toBeInTheDocument();
+    expect(screen.queryByText(/Could not reload readiness/)).toBeNull();
+    expect(screen.getByText('Recovery failed')).toBeInTheDocument();
+    expect(api.getReadiness).toHaveBeenCalledTimes(3);
+  });
+
+  it('offers a Retry when readiness cannot be loaded at all', async () => {
+    let readinessLoads = 0;
+    const api = fakeRecoveryApi({
+      getReadiness: async () => {
+        readinessLoads += 1;
+        if (readinessLoads === 1) throw new Error('Service Unavailable');
+        return makeReadiness();
+      },
+    });
+    await renderCard({ api });
+    expect(await screen.findByText('Error: Service Unavailable')).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /run test recovery/i })).toBeNull();
+
+    await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByText('Ready')).toBeInTheDocument();
+    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeInTheDocument();
+  });
+
   it('reports a refused start', async () => {
     const api = fakeRecoveryApi({
       startRun: async () => {

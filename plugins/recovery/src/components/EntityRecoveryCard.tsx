@@ -3,11 +3,7 @@ import { Box, Button, Divider, makeStyles, Typography } from '@material-ui/core'
 import { Alert } from '@material-ui/lab';
 import PlayArrowIcon from '@material-ui/icons/PlayArrow';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
-import {
-  InfoCard,
-  Progress,
-  ResponseErrorPanel,
-} from '@backstage/core-components';
+import { InfoCard, Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
@@ -18,7 +14,6 @@ import {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsync from 'react-use/esm/useAsync';
-import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { formatCount, isRunActive } from './format';
 import { RunDetails } from './RunDetails';
@@ -31,6 +26,8 @@ import {
   NoMachines,
   ReadinessSummary,
 } from './ReadinessSections';
+import { LoadErrorPanel, RetryButton } from './LoadError';
+import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 import { useRunPolling } from './useRunPolling';
 
 const useStyles = makeStyles(theme => ({
@@ -85,9 +82,12 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   const { entity } = useEntity();
   const entityRef = stringifyEntityRef(entity);
 
-  const readinessState = useAsyncRetry(
+  // Readiness is reloaded after a run or a capture; if that reload fails, the card keeps
+  // what it showed (the run's outcome included) and offers to retry.
+  const readinessState = useKeptAsyncRetry(
     () => api.getReadiness(entityRef),
     [api, entityRef],
+    entityRef,
   );
   const { retry } = readinessState;
   const readiness = readinessState.value;
@@ -171,7 +171,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   if (readinessState.error && !readiness) {
     return (
       <InfoCard title="Recovery readiness">
-        <ResponseErrorPanel error={readinessState.error} />
+        <LoadErrorPanel error={readinessState.error} onRetry={retry} />
       </InfoCard>
     );
   }
@@ -187,6 +187,17 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
 
   return (
     <InfoCard title="Recovery readiness">
+      {readinessState.error && (
+        <Box mb={2}>
+          <Alert
+            severity="warning"
+            action={<RetryButton onRetry={retry} />}
+          >
+            Could not reload readiness: {errorMessage(readinessState.error)}. Showing
+            what was last loaded.
+          </Alert>
+        </Box>
+      )}
       <ReadinessSummary readiness={readiness} />
 
       {readiness.problems.length > 0 && (

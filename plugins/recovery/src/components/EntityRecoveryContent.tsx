@@ -1,5 +1,13 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { Grid, Typography } from '@material-ui/core';
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
+import { Grid, Link, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import {
   InfoCard,
@@ -12,7 +20,6 @@ import { useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { EntityRecoveryCard, EntityRecoveryCardProps } from './EntityRecoveryCard';
 import {
@@ -25,6 +32,7 @@ import {
 } from './format';
 import { RunDetails } from './RunDetails';
 import { RunStatusView } from './StatusViews';
+import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 
 function runResult(run: RecoveryRun): string {
   if (run.status === 'succeeded') return `RTO ${formatDuration(run.rtoSeconds)}`;
@@ -40,6 +48,35 @@ function runResult(run: RecoveryRun): string {
   return 'in progress';
 }
 
+// The selection reaches the Started cells through context, so the columns stay one constant
+// array rather than new ones handed to material-table on every selection.
+const RunSelection = createContext<{
+  selectedId?: string;
+  select: (runId: string) => void;
+}>({ select: () => {} });
+
+/**
+ * The run's start time as a button that opens its details: rows are only clickable with a
+ * mouse, this can be reached with Tab and pressed with Enter or Space.
+ */
+const SelectRunButton = ({ run }: { run: RecoveryRun }) => {
+  const { selectedId, select } = useContext(RunSelection);
+  const selected = run.id === selectedId;
+  return (
+    <Link
+      component="button"
+      variant="body2"
+      color="textPrimary"
+      underline="always"
+      aria-pressed={selected}
+      style={{ fontWeight: selected ? 'bold' : undefined, display: 'block' }}
+      onClick={() => select(run.id)}
+    >
+      {formatDateTime(run.startedAt ?? run.createdAt)}
+    </Link>
+  );
+};
+
 const columns: TableColumn<RecoveryRun>[] = [
   {
     title: 'Status',
@@ -53,9 +90,7 @@ const columns: TableColumn<RecoveryRun>[] = [
     cellStyle: { whiteSpace: 'nowrap' },
     render: run => (
       <>
-        <Typography variant="body2">
-          {formatDateTime(run.startedAt ?? run.createdAt)}
-        </Typography>
+        <SelectRunButton run={run} />
         <Typography variant="caption" color="textSecondary">
           {run.mode} on {run.hypervisorHost} ·{' '}
           {run.trigger === 'schedule'
@@ -96,20 +131,19 @@ export const RecoveryRunHistory = ({
   pollIntervalMs?: number;
 }) => {
   const api = useApi(recoveryApiRef);
-  const { value, loading, error, retry } = useAsyncRetry(
+  // One failed poll does not blank the history: the last list loaded stays on screen.
+  const { value: shown, loading, error, retry } = useKeptAsyncRetry(
     () => api.listRuns({ entityRef, limit }),
     [api, entityRef, limit, refreshKey],
+    entityRef,
   );
-  // react-use drops the value when a reload fails: keep showing the last list loaded for
-  // this entity, so one failed poll does not blank the history.
-  const [last, setLast] = useState<{ entityRef: string; runs: RecoveryRun[] }>();
-  useEffect(() => {
-    if (value) setLast({ entityRef, runs: value });
-  }, [value, entityRef]);
-  const shown = value ?? (last?.entityRef === entityRef ? last.runs : undefined);
   const [selectedId, setSelectedId] = useState<string | undefined>();
   const runs = shown ?? [];
   const selected = runs.find(r => r.id === selectedId) ?? runs[0];
+  const selection = useMemo(
+    () => ({ selectedId: selected?.id, select: setSelectedId }),
+    [selected?.id],
+  );
 
   // Keep the list fresh while a run is in progress, and retry failed loads with backoff
   // for as long as the history is on screen.
@@ -128,7 +162,7 @@ export const RecoveryRunHistory = ({
     if (delay === undefined) return undefined;
     const t = setTimeout(retry, delay);
     return () => clearTimeout(t);
-  }, [loading, error, value, anyActive, retry, pollIntervalMs]);
+  }, [loading, error, shown, anyActive, retry, pollIntervalMs]);
 
   if (error && !shown) return <ResponseErrorPanel error={error} />;
   if (loading && !shown) return <Progress />;
@@ -144,25 +178,27 @@ export const RecoveryRunHistory = ({
         </Grid>
       )}
       <Grid item xs={12}>
-        <Table<RecoveryRun>
-          title="Recovery runs"
-          options={{
-            paging: runs.length > 10,
-            pageSize: 10,
-            search: false,
-            padding: 'dense',
-            rowStyle: (row: RecoveryRun) =>
-              row.id === selected?.id ? { backgroundColor: 'rgba(0, 0, 0, 0.06)' } : {},
-          }}
-          columns={columns}
-          data={runs}
-          onRowClick={(_e, row) => row && setSelectedId(row.id)}
-          emptyContent={
-            <Typography variant="body2" style={{ padding: 16 }}>
-              No recovery has been run for this entity yet.
-            </Typography>
-          }
-        />
+        <RunSelection.Provider value={selection}>
+          <Table<RecoveryRun>
+            title="Recovery runs"
+            options={{
+              paging: runs.length > 10,
+              pageSize: 10,
+              search: false,
+              padding: 'dense',
+              rowStyle: (row: RecoveryRun) =>
+                row.id === selected?.id ? { backgroundColor: 'rgba(0, 0, 0, 0.06)' } : {},
+            }}
+            columns={columns}
+            data={runs}
+            onRowClick={(_e, row) => row && setSelectedId(row.id)}
+            emptyContent={
+              <Typography variant="body2" style={{ padding: 16 }}>
+                No recovery has been run for this entity yet.
+              </Typography>
+            }
+          />
+        </RunSelection.Provider>
       </Grid>
       {selected && (
         <Grid item xs={12}>

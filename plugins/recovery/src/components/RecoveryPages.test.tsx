@@ -125,6 +125,37 @@ describe('EntityRecoveryContent', () => {
     expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
   });
 
+  it('lets a keyboard user open another run, and says which run is shown', async () => {
+    const failed = makeRun('failed', { id: 'run-2', startedAt: '2024-05-02T10:00:00Z' });
+    const succeeded = makeRun('succeeded', { id: 'run-1' });
+    const api = fakeRecoveryApi({ listRuns: async () => [failed, succeeded] });
+    await render(api, <EntityRecoveryContent />);
+
+    // Each run's start time, newest first, is the button that opens it.
+    const [newest, older] = await screen.findAllByRole('button', {
+      name: /^\d{4}-\d\d-\d\d \d\d:\d\d$/,
+    });
+    expect(newest).toHaveAttribute('aria-pressed', 'true');
+    expect(older).toHaveAttribute('aria-pressed', 'false');
+    expect(screen.getByText('Run run-2')).toBeInTheDocument();
+
+    // Tab to the older run's button (past the card's buttons and the newer run), press Enter.
+    for (let i = 0; i < 30 && document.activeElement !== older; i++) {
+      await userEvent.tab();
+    }
+    expect(older).toHaveFocus();
+    await userEvent.keyboard('{Enter}');
+
+    expect(await screen.findByText('Run run-1')).toBeInTheDocument();
+    expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
+    expect(screen.queryByText('Run run-2')).toBeNull();
+    const [newestNow, olderNow] = screen.getAllByRole('button', {
+      name: /^\d{4}-\d\d-\d\d \d\d:\d\d$/,
+    });
+    expect(olderNow).toHaveAttribute('aria-pressed', 'true');
+    expect(newestNow).toHaveAttribute('aria-pressed', 'false');
+  });
+
   it('reloads the history when a run is started from the card', async () => {
     const api = fakeRecoveryApi({
       listRuns: async () => [],
