@@ -27,6 +27,15 @@ export interface Config {
        * The analysis warns when the dependencies it sees mostly start far from it.
        */
       kernelPeak?: string;
+      /**
+       * How far back from the newest stored event initialization events are kept, e.g. `90d`;
+       * longer than 0s. Older ones are deleted, in batches, whenever an analysis runs. Measured
+       * from the newest event (not now) so a pause in collection keeps the history a plan is
+       * learned from. Default 180d: a boot order learned from older boots is stale.
+       */
+      eventRetention?: string;
+      /** Analyses kept per system, an integer of at least 1; older ones are deleted. Default 20. */
+      keepLast?: number;
     };
     events?: {
       /**

@@ -185,6 +185,17 @@ describe('initialization events and dependency analysis through the API', () => 
     await expect(start({ kernelPeak: '2h' })).rejects.toThrow(/recovery\.analysis\.kernelPeak: .*peak/);
     await expect(start({ threshold: 1.5 })).rejects.toThrow('Invalid recovery.analysis.threshold 1.5: must be in (0, 1]');
     await expect(start({ serviceMap: { '/svc-(/': 'x' } })).rejects.toThrow(/recovery\.analysis\.serviceMap: .*svc-\(/);
+    await expect(start({ eventRetention: 'forever' })).rejects.toThrow('Invalid duration "forever" at recovery.analysis.eventRetention');
+    await expect(start({ keepLast: 0 })).rejects.toThrow('Invalid recovery.analysis.keepLast 0: analyses kept per system must be an integer of at least 1');
+  });
+
+  it('takes the event retention from config', async () => {
+    // The history spans about 25 days; a 5-day retention leaves its last days to analyse.
+    const full = await pushAndAnalyse(await start(), history.events, 'generated');
+    const recent = await pushAndAnalyse(await start({ eventRetention: '5d' }), history.events, 'generated');
+    expect(recent.status).toBe(201);
+    expect(recent.body.events).toBeGreaterThan(0);
+    expect(recent.body.events).toBeLessThan(full.body.events / 3);
   });
 
   it('accepts journald and docker exports', async () => {

@@ -67,16 +67,16 @@ function maxEventsRequestSize(config: Config): number {
   return parsed;
 }
 
-/** Captures kept per machine: at least the one just taken, or pruning would delete it. */
-function captureRetention(config: Config): number {
-  const key = 'recovery.captureStore.keepLast';
-  const keepLast = config.getOptionalNumber(key) ?? 5;
-  if (!Number.isInteger(keepLast) || keepLast < 1) {
-    throw new Error(
-      `Invalid ${key} ${keepLast}: captures kept per machine must be an integer of at least 1`,
-    );
+/**
+ * How many captures (or analyses) to keep: at least the one just made, or pruning would delete
+ * it. `what` names them in the error, e.g. `captures kept per machine`.
+ */
+function keepLast(config: Config, key: string, fallback: number, what: string): number {
+  const value = config.getOptionalNumber(key) ?? fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`Invalid ${key} ${value}: ${what} must be an integer of at least 1`);
   }
-  return keepLast;
+  return value;
 }
 
 /**
@@ -139,6 +139,9 @@ export const recoveryPlugin = createBackendPlugin({
           kernelPeakMs: config.has('recovery.analysis.kernelPeak')
             ? durationMs(config, 'recovery.analysis.kernelPeak', '10m')
             : undefined,
+          // Boots 180 days older than the newest teach a stale order (and weigh ≤ 1/4 at the default half-life).
+          eventRetentionMs: durationMs(config, 'recovery.analysis.eventRetention', '180d'),
+          keepAnalyses: keepLast(config, 'recovery.analysis.keepLast', 20, 'analyses kept per system'),
         });
         const plans = new PlanService(graphs, analyses);
         const captures = new CaptureService(
@@ -146,7 +149,7 @@ export const recoveryPlugin = createBackendPlugin({
           providers,
           plans,
           logger,
-          captureRetention(config),
+          keepLast(config, 'recovery.captureStore.keepLast', 5, 'captures kept per machine'),
         );
         const runs = new RunService(store, providers, plans, logger, {
           hypervisorHost: config.getOptionalString('recovery.hypervisorHost'),

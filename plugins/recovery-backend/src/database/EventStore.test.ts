@@ -1,4 +1,5 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
+import type { Knex } from 'knex';
 import { EventStore } from './EventStore';
 import { RecoveryStore } from './RecoveryStore';
 
@@ -11,6 +12,77 @@ describe.each(databases.eachSupportedId())('EventStore on %p', databaseId => {
     const knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     store = new EventStore(knex);
+  });
+
+  /** A store of its own, and the SQL statements it runs. */
+  async function freshStore(): Promise<{ knex: Knex; store: EventStore; statements: string[] }> {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const statements: string[] = [];
+    knex.on('query', (q: { sql: string }) => statements.push(q.sql));
+    return { knex, store: new EventStore(knex), statements };
+  }
+
+  it('streams events in time order, a bounded page at a time, clock readings apart', async () => {
+    const { store: own, statements } = await freshStore();
+    // Ties in time across page boundaries: paging must neither skip nor repeat them.
+    const events = [5, 1, 3, 3, 3, 2, 3, 8, 8].map((t, i) => ({
+      time: 1_700_000_000_000 + t,
+      machine: `m${i}`,
+      service: 'web',
+      type: i % 4 === 0 ? ('clock' as const) : ('start' as const),
+      ...(i % 4 === 0 && { reference: 1_700_000_000_000 + t + 7 }),
+    }));
+    await own.insertEvents(events, 'api');
+    const all = await own.listEvents();
+    statements.length = 0;
+    const read = async (clock?: boolean) => {
+      const pages: number[] = [];
+      const got = [];
+      for await (const page of own.eventPages({ clock, pageSize: 2 })) {
+        pages.push(page.length);
+        got.push(...page);
+      }
+      return { got, pages };
+    };
+    const both = await read();
+    expect(both.got).toEqual(all);
+    expect(both.pages).toEqual([2, 2, 2, 2, 1]);
+    expect((await read(false)).got).toEqual(all.filter(e => e.type !== 'clock'));
+    expect((await read(true)).got).toEqual(all.filter(e => e.type === 'clock'));
+    // Every read of the table is bounded.
+    expect(statements.length).toBeGreaterThan(0);
+    for (const sql of statements) expect(sql).toMatch(/limit/i);
+  });
+
+  it('deletes events before a time in bounded batches, and finds the newest event not after a time', async () => {
+    const { knex, store: own, statements } = await freshStore();
+    const at = (t: number) => ({ time: t, machine: 'crashy', service: 'loop', type: 'start' as const });
+    await own.insertEvents([1, 2, 3, 4, 5, 6, 7, 10, 11, 99].map(at), 'api');
+    expect(await own.newestEventTime(50)).toBe(11);
+    expect(await own.newestEventTime(0)).toBeUndefined();
+    statements.length = 0;
+    expect(await own.deleteEventsBefore(10, 3)).toBe(7);
+    // 3 + 3 + 1: no statement deletes more than a batch.
+    expect(statements.filter(sql => /^delete/i.test(sql))).toHaveLength(3);
+    const left = await knex('recovery_events').orderBy('time').pluck('time');
+    expect(left.map(Number)).toEqual([10, 11, 99]);
+    expect(await own.deleteEventsBefore(10, 3)).toBe(0);
+  });
+
+  it('keeps the newest analyses of a scope and leaves other scopes alone', async () => {
+    const { store: own } = await freshStore();
+    const result = { services: [], dependencies: [], serviceOrder: [] } as any;
+    const add = (id: string, scope: string, day: number) =>
+      own.insertAnalysis({ id, scope, events: 1, createdAt: `2026-11-${String(day).padStart(2, '0')}T00:00:00.000Z`, result });
+    for (let day = 1; day <= 5; day++) await add(`shop-${day}`, 'system:default/shop', day);
+    await add('bank-1', 'system:default/bank', 1);
+    expect(await own.pruneAnalyses('system:default/shop', 2)).toBe(3);
+    expect(await own.pruneAnalyses('system:default/shop', 2)).toBe(0);
+    expect((await own.latestAnalysis('system:default/shop'))!.id).toBe('shop-5');
+    await own.pruneAnalyses('system:default/shop', 1);
+    expect((await own.latestAnalysis('system:default/shop'))!.id).toBe('shop-5');
+    expect((await own.latestAnalysis('system:default/bank'))!.id).toBe('bank-1');
   });
 
   it('keeps each event once, in time order, with clock readings', async () => {

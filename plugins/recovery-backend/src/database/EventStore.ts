@@ -13,6 +13,18 @@ export interface StoredAnalysis {
 
 // SQLite caps bound variables per statement; 7 columns × 500 rows stays well under it.
 const BATCH = 500;
+/** Events read per query when streaming the table. */
+export const EVENT_PAGE = 5_000;
+/** Events deleted per statement: each holds its row locks only briefly, so collection goes on. */
+export const DELETE_BATCH = 1_000;
+
+const toEvent = (r: any): InitializationEvent => ({
+  machine: r.machine,
+  service: r.service,
+  type: r.type,
+  time: Number(r.time),
+  ...(r.reference !== null && r.reference !== undefined && { reference: Number(r.reference) }),
+});
 
 /** Initialization events and analysis results, through knex. */
 export class EventStore {
@@ -51,13 +63,62 @@ export class EventStore {
       .orderBy([{ column: 'time' }, { column: 'id' }]);
     if (options.since !== undefined) q.where('time', '>=', options.since);
     const rows = await q;
-    return rows.map(r => ({
-      machine: r.machine,
-      service: r.service,
-      type: r.type,
-      time: Number(r.time),
-      ...(r.reference !== null && r.reference !== undefined && { reference: Number(r.reference) }),
-    }));
+    return rows.map(toEvent);
+  }
+
+  /**
+   * Events in time order, one page of at most `pageSize` at a time, so a reader of a large table
+   * holds one page rather than all of it. `clock`: only clock readings (true), all but them
+   * (false), or both (absent).
+   */
+  async *eventPages(
+    options: { clock?: boolean; pageSize?: number } = {},
+  ): AsyncGenerator<InitializationEvent[]> {
+    const pageSize = options.pageSize ?? EVENT_PAGE;
+    let after: { time: number; id: number } | undefined;
+    for (;;) {
+      const q = this.db('recovery_events')
+        .select('id', 'machine', 'service', 'type', 'time', 'reference')
+        .orderBy([{ column: 'time' }, { column: 'id' }])
+        .limit(pageSize);
+      if (options.clock === true) q.where('type', 'clock');
+      if (options.clock === false) q.whereNot('type', 'clock');
+      // Keyset paging: an offset would rescan every earlier page, and rows deleted or added
+      // meanwhile would shift it.
+      if (after) {
+        const { time, id } = after;
+        q.where(w => w.where('time', '>', time).orWhere(t => t.where('time', time).andWhere('id', '>', id)));
+      }
+      const rows = await q;
+      if (rows.length) yield rows.map(toEvent);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = { time: Number(last.time), id: Number(last.id) };
+    }
+  }
+
+  /** Time of the newest event not after `notAfter` (epoch ms), if any. */
+  async newestEventTime(notAfter: number): Promise<number | undefined> {
+    const row = await this.db('recovery_events')
+      .where('time', '<=', notAfter)
+      .max({ newest: 'time' })
+      .first();
+    return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
+  }
+
+  /** Deletes the events before `time` (epoch ms), oldest first, `batchSize` per statement; returns how many. */
+  async deleteEventsBefore(time: number, batchSize = DELETE_BATCH): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const n = await this.db('recovery_events')
+        .whereIn(
+          'id',
+          this.db('recovery_events').select('id').where('time', '<', time).orderBy('time').limit(batchSize),
+        )
+        .delete();
+      deleted += n;
+      if (n < batchSize) return deleted;
+    }
   }
 
   async insertAnalysis(analysis: StoredAnalysis): Promise<void> {
@@ -68,6 +129,22 @@ export class EventStore {
       result: JSON.stringify(analysis.result),
       created_at: new Date(analysis.createdAt),
     });
+  }
+
+  /** Deletes all but the newest `keep` analyses of a scope; returns how many were deleted. */
+  async pruneAnalyses(scope: string, keep: number): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      // In batches: a first prune after a long time without one may have thousands to delete.
+      const ids = await this.db('recovery_analyses')
+        .where({ scope })
+        .orderBy(NEWEST_FIRST)
+        .offset(keep)
+        .limit(BATCH)
+        .pluck('id');
+      if (ids.length === 0) return deleted;
+      deleted += await this.db('recovery_analyses').whereIn('id', ids).delete();
+    }
   }
 
   async latestAnalysis(scope: string): Promise<StoredAnalysis | undefined> {

@@ -23,6 +23,26 @@ export interface AnalysisServiceOptions {
   halfLifeMs?: number;
   /** Where the delay kernel peaks. */
   kernelPeakMs?: number;
+  /** Events older than this before the newest event are deleted when an analysis runs. */
+  eventRetentionMs: number;
+  /** Analyses kept per system, at least 1. */
+  keepAnalyses: number;
+  /** Events read per query (tests use small pages). */
+  pageSize?: number;
+  /** Events deleted per statement (tests use small batches). */
+  deleteBatchSize?: number;
+}
+
+/** What one system's analysis keeps of the event stream. */
+interface SystemEvents {
+  rootRef: string;
+  serviceRefByName: Map<string, string>;
+  machineRefByName: Map<string, string>;
+  /** Starts and failures of the system's services (names mapped), in time order. */
+  mapped: InitializationEvent[];
+  machinesSeen: Set<string>;
+  /** Clock readings of the machines in machinesSeen, in time order. */
+  clocks: InitializationEvent[];
 }
 
 /** A stored analysis: the engine's result plus which entity each analysed name is. */
@@ -66,7 +86,46 @@ export class AnalysisService implements InferenceSource {
   }
 
   /** Analyses the boot history of one system's services; stores and returns the result. */
-  async analyzeSystem(systemRef: string, stored?: InitializationEvent[]): Promise<SystemAnalysis> {
+  async analyzeSystem(systemRef: string): Promise<SystemAnalysis> {
+    const system = await this.prepare(systemRef);
+    await this.pruneEvents();
+    await this.collect([system]);
+    return this.finish(system);
+  }
+
+  /** Analyses each system, continuing past the ones without events. */
+  async analyzeSystems(systemRefs: string[]): Promise<{
+    analysed: string[];
+    failed: Array<{ entityRef: string; message: string }>;
+  }> {
+    const analysed: string[] = [];
+    const failed: Array<{ entityRef: string; message: string }> = [];
+    if (systemRefs.length) await this.pruneEvents();
+    const prepared: Array<{ ref: string; system?: SystemEvents; error?: Error }> = [];
+    for (const ref of systemRefs) {
+      try {
+        prepared.push({ ref, system: await this.prepare(ref) });
+      } catch (error) {
+        prepared.push({ ref, error: error as Error });
+      }
+    }
+    const systems = prepared.flatMap(p => (p.system ? [p.system] : []));
+    // One pass over the event store for all systems.
+    if (systems.length) await this.collect(systems);
+    for (const p of prepared) {
+      try {
+        if (!p.system) throw p.error;
+        await this.finish(p.system);
+        analysed.push(p.ref);
+      } catch (error) {
+        failed.push({ entityRef: p.ref, message: String((error as Error).message) });
+      }
+    }
+    return { analysed, failed };
+  }
+
+  /** Loads a system from the catalog, ready to collect the events of its services. */
+  private async prepare(systemRef: string): Promise<SystemEvents> {
     const graph = await this.graphs.load(systemRef);
     if (!graph.rootRef.startsWith('system:')) {
       throw new InputError(`${graph.rootRef} is not a System: dependency analysis runs per system`);
@@ -75,22 +134,50 @@ export class AnalysisService implements InferenceSource {
     // mapping, machines (hostnames) as they are.
     const byName = (refs: Iterable<string>) =>
       new Map([...refs].map(ref => [parseEntityRef(ref).name, ref]));
-    const serviceRefByName = byName(graph.services.keys());
-    const machineRefByName = byName(graph.machines.keys());
-    const mapped: InitializationEvent[] = [];
-    const machinesSeen = new Set<string>();
-    const clocks: InitializationEvent[] = [];
-    for (const event of stored ?? (await this.events.listEvents())) {
-      if (event.type === 'clock') {
-        clocks.push(event);
-        continue;
+    return {
+      rootRef: graph.rootRef,
+      serviceRefByName: byName(graph.services.keys()),
+      machineRefByName: byName(graph.machines.keys()),
+      mapped: [],
+      machinesSeen: new Set(),
+      clocks: [],
+    };
+  }
+
+  /**
+   * Streams the stored events page by page into each system, which keeps only what its analysis
+   * uses, so memory follows the systems' own events rather than the whole table.
+   */
+  private async collect(systems: SystemEvents[]): Promise<void> {
+    const pageSize = this.options.pageSize;
+    for await (const page of this.events.eventPages({ clock: false, pageSize })) {
+      for (const event of page) {
+        const service = this.mapName(event.service);
+        // One copy shared by the systems the service is part of.
+        let mapped: InitializationEvent | undefined;
+        for (const system of systems) {
+          if (!system.serviceRefByName.has(service)) continue;
+          mapped ??= { ...event, service };
+          system.mapped.push(mapped);
+          system.machinesSeen.add(event.machine);
+        }
       }
-      const service = this.mapName(event.service);
-      if (!serviceRefByName.has(service)) continue;
-      mapped.push({ ...event, service });
-      machinesSeen.add(event.machine);
     }
-    const events = [...mapped, ...clocks.filter(c => machinesSeen.has(c.machine))];
+    // Clock readings second: a system needs those of the machines its services were seen on,
+    // known only once every start and failure has been read.
+    for await (const page of this.events.eventPages({ clock: true, pageSize })) {
+      for (const event of page) {
+        for (const system of systems) {
+          if (system.machinesSeen.has(event.machine)) system.clocks.push(event);
+        }
+      }
+    }
+  }
+
+  /** Runs the analysis over a system's collected events; stores and returns the result. */
+  private async finish(system: SystemEvents): Promise<SystemAnalysis> {
+    const { rootRef, serviceRefByName, machineRefByName } = system;
+    const events = [...system.mapped, ...system.clocks];
     let result;
     try {
       result = analyzeDependencies(events, {
@@ -101,7 +188,7 @@ export class AnalysisService implements InferenceSource {
     } catch (error) {
       if (error instanceof AnalysisInputError) {
         throw new InputError(
-          `No initialization events of the services of ${graph.rootRef} yet: ${error.message}`,
+          `No initialization events of the services of ${rootRef} yet: ${error.message}`,
         );
       }
       throw error;
@@ -117,36 +204,37 @@ export class AnalysisService implements InferenceSource {
     }
     const analysis: SystemAnalysis = {
       id: randomUUID(),
-      scope: graph.rootRef,
+      scope: rootRef,
       events: events.length,
       createdAt: new Date().toISOString(),
       result: { ...result, entityRefs, machineRefs },
     };
     await this.events.insertAnalysis(analysis);
+    await this.events.pruneAnalyses(rootRef, this.options.keepAnalyses);
     this.logger.info(
-      `Analysed ${events.length} events of ${graph.rootRef}: ${result.dependencies.length} dependencies, ${result.cycles.length} cycles broken`,
+      `Analysed ${events.length} events of ${rootRef}: ${result.dependencies.length} dependencies, ${result.cycles.length} cycles broken`,
     );
     return analysis;
   }
 
-  /** Analyses each system, continuing past the ones without events. */
-  async analyzeSystems(systemRefs: string[]): Promise<{
-    analysed: string[];
-    failed: Array<{ entityRef: string; message: string }>;
-  }> {
-    const analysed: string[] = [];
-    const failed: Array<{ entityRef: string; message: string }> = [];
-    // One read of the event store for all systems.
-    const stored = systemRefs.length ? await this.events.listEvents() : [];
-    for (const ref of systemRefs) {
-      try {
-        await this.analyzeSystem(ref, stored);
-        analysed.push(ref);
-      } catch (error) {
-        failed.push({ entityRef: ref, message: String((error as Error).message) });
-      }
+  /**
+   * Deletes the events older than the retention before the newest one. Measured from the newest
+   * event, as the analysis weighs boots by their age from it, so a pause in collection does not
+   * erase the history a plan is learned from; events stamped in the future (a machine clock far
+   * ahead) are not the newest, or one would delete everything.
+   */
+  private async pruneEvents(): Promise<void> {
+    const newest = await this.events.newestEventTime(Date.now());
+    if (newest === undefined) return;
+    const deleted = await this.events.deleteEventsBefore(
+      newest - this.options.eventRetentionMs,
+      this.options.deleteBatchSize,
+    );
+    if (deleted) {
+      this.logger.info(
+        `Deleted ${deleted} initialization events older than ${new Date(newest - this.options.eventRetentionMs).toISOString()} (recovery.analysis.eventRetention)`,
+      );
     }
-    return { analysed, failed };
   }
 
   async latest(systemRef: string): Promise<SystemAnalysis | undefined> {

@@ -1,0 +1,172 @@
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { analyzeDependencies, compileServiceMap } from '@backstage-recovery/plugin-recovery-node';
+import type { Knex } from 'knex';
+import { GeneratedHistory, generateHistory, rebootFollowerHistory } from '../../../../bench/generate';
+import { EventStore } from '../database/EventStore';
+import { RecoveryStore } from '../database/RecoveryStore';
+import { CatalogGraphLoader } from '../plan/catalogGraph';
+import { AnalysisService, AnalysisServiceOptions } from './AnalysisService';
+
+const DAY = 86_400_000;
+const generated = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
+const rebooted = rebootFollowerHistory();
+const serviceMap = generated.map;
+
+/** A System of a generated history's machines and services, nothing declared between them. */
+function system(h: GeneratedHistory, name: string): Entity[] {
+  const machines = h.truth.machines.map<Entity>(machine => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Resource',
+    metadata: { name: machine, namespace: 'default' },
+    spec: { type: 'machine', system: name },
+  }));
+  const services = h.truth.services.map<Entity>(s => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: s.name, namespace: 'default' },
+    spec: { type: 'service', system: name },
+    relations: s.machines.map(m => ({ type: 'dependsOn', targetRef: `resource:default/${m}` })),
+  }));
+  const root: Entity = {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name, namespace: 'default' },
+    spec: {},
+    relations: h.truth.services.map(s => ({ type: 'hasPart', targetRef: `component:default/${s.name}` })),
+  };
+  return [root, ...machines, ...services];
+}
+
+/** A crash-looping container outside every system: a start and a failure every minute, and clock readings. */
+function crashLoop(from: number, count: number): InitializationEvent[] {
+  return Array.from({ length: count }, (_, i) => [
+    { time: from + i * 60_000, machine: 'crashy', service: 'crashloop', type: 'start' as const },
+    { time: from + i * 60_000 + 5_000, machine: 'crashy', service: 'crashloop', type: 'failure' as const },
+    ...(i % 10 === 0 ? [{ time: from + i * 60_000 + 1, machine: 'crashy', service: '', type: 'clock' as const, reference: from + i * 60_000 + 90_001 }] : []),
+  ]).flat();
+}
+
+/** The analysis as it was before streaming: the whole table in memory, filtered per system. */
+function wholeTableAnalysis(all: InitializationEvent[], h: GeneratedHistory, options: { threshold: number }) {
+  const mapName = compileServiceMap(serviceMap);
+  const names = new Set(h.truth.services.map(s => s.name));
+  const mapped: InitializationEvent[] = [];
+  const seen = new Set<string>();
+  const clocks: InitializationEvent[] = [];
+  for (const e of all) {
+    if (e.type === 'clock') {
+      clocks.push(e);
+      continue;
+    }
+    const service = mapName(e.service);
+    if (!names.has(service)) continue;
+    mapped.push({ ...e, service });
+    seen.add(e.machine);
+  }
+  const events = [...mapped, ...clocks.filter(c => seen.has(c.machine))];
+  return { events: events.length, result: analyzeDependencies(events, { threshold: options.threshold }) };
+}
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId => {
+  let knex: Knex;
+  let store: EventStore;
+  /** SQL run against the events table since the last reset. */
+  let eventQueries: string[];
+
+  beforeEach(async () => {
+    knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new EventStore(knex);
+    eventQueries = [];
+    knex.on('query', (q: { sql: string }) => {
+      if (q.sql.includes('recovery_events')) eventQueries.push(q.sql);
+    });
+  });
+
+  function service(options: Partial<AnalysisServiceOptions> = {}) {
+    const entities = [...system(generated, 'generated'), ...system(rebooted, 'rebooted')];
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), {
+      rpoSeconds: 86400,
+      rtoSeconds: 3600,
+    });
+    return new AnalysisService(store, graphs, mockServices.logger.mock(), {
+      threshold: 0.7,
+      serviceMap,
+      eventRetentionMs: 180 * DAY,
+      keepAnalyses: 20,
+      ...options,
+    });
+  }
+
+  const withoutRefs = ({ entityRefs, machineRefs, ...rest }: any) => rest;
+
+  it('reads the store in pages and gives each system what reading the whole table gave', async () => {
+    const t0 = Math.min(...generated.events.map(e => e.time));
+    await store.insertEvents([...generated.events, ...rebooted.events, ...crashLoop(t0, 3_000)], 'api');
+    const all = await store.listEvents();
+    eventQueries = [];
+
+    const analyses = service({ pageSize: 500 });
+    const { analysed, failed } = await analyses.analyzeSystems([
+      'system:default/generated',
+      'system:default/missing',
+      'system:default/rebooted',
+    ]);
+    expect(analysed).toEqual(['system:default/generated', 'system:default/rebooted']);
+    expect(failed).toEqual([{ entityRef: 'system:default/missing', message: expect.stringContaining('not found') }]);
+    for (const [name, h] of [['generated', generated], ['rebooted', rebooted]] as const) {
+      const stored = await analyses.latest(`system:default/${name}`);
+      const expected = wholeTableAnalysis(all, h, { threshold: 0.7 });
+      expect(stored!.events).toBe(expected.events);
+      expect(withoutRefs(stored!.result)).toEqual(expected.result);
+    }
+    // No read of the events table is unbounded: the 9,000 events of the crash loop and the
+    // histories come in pages of 500.
+    const reads = eventQueries.filter(sql => /^select/i.test(sql) && !/max\(/i.test(sql));
+    expect(reads.length).toBeGreaterThan(all.length / 500);
+    for (const sql of reads) expect(sql).toMatch(/limit/i);
+
+    // One system alone, on demand: the same result.
+    const alone = await analyses.analyzeSystem('system:default/generated');
+    expect(withoutRefs(alone.result)).toEqual(wholeTableAnalysis(all, generated, { threshold: 0.7 }).result);
+  });
+
+  it('deletes the events older than the retention before the newest one when it analyses', async () => {
+    const times = generated.events.map(e => e.time);
+    const newest = Math.max(...times);
+    expect(newest - Math.min(...times)).toBeGreaterThan(20 * DAY);
+    // A machine whose clock is decades ahead: not the newest event, or all history would go.
+    const ahead = { time: Date.UTC(2099, 0, 1), machine: 'crashy', service: 'crashloop', type: 'start' as const };
+    await store.insertEvents([...generated.events, ahead], 'api');
+    eventQueries = [];
+
+    // The history is years before now: a retention measured from now would leave nothing.
+    const analysis = await service({ eventRetentionMs: 10 * DAY, deleteBatchSize: 100 }).analyzeSystem('system:default/generated');
+    const left = await store.listEvents();
+    expect(left).toContainEqual(ahead);
+    expect(left.filter(e => e.machine !== 'crashy').map(e => e.time)).toEqual(
+      times.filter(t => t >= newest - 10 * DAY).sort((a, b) => a - b),
+    );
+    expect(left.length).toBeLessThan(generated.events.length / 2);
+    // Deleted in batches, and analysed from what is left.
+    expect(eventQueries.filter(sql => /^delete/i.test(sql)).length).toBeGreaterThan(2);
+    expect(analysis.events).toBe(wholeTableAnalysis(left, generated, { threshold: 0.7 }).events);
+  });
+
+  it('keeps the last analyses of each system', async () => {
+    await store.insertEvents([...generated.events, ...rebooted.events], 'api');
+    const analyses = service({ keepAnalyses: 2 });
+    await analyses.analyzeSystem('system:default/rebooted');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await analyses.analyzeSystem('system:default/generated')).id);
+    const kept = await knex('recovery_analyses').orderBy('created_at').select('scope', 'id');
+    expect(kept.filter(r => r.scope === 'system:default/generated').map(r => r.id).sort()).toEqual(ids.slice(1).sort());
+    expect(kept.filter(r => r.scope === 'system:default/rebooted')).toHaveLength(1);
+    expect((await analyses.latest('system:default/generated'))!.id).toBe(ids[2]);
+  });
+});
