@@ -63,7 +63,17 @@ export class CaptureService {
       durationMs: captured.durationMs,
       createdAt,
     };
-    await this.store.insertCapture(capture);
+    try {
+      await this.store.insertCapture(capture);
+    } catch (error) {
+      // Unrecorded, the archive and image would never be pruned: remove them now.
+      await source
+        .discard({ captureId, artifact: captured.artifact })
+        .catch(discardError =>
+          this.logger.warn(`Could not discard unrecorded capture ${captureId}: ${discardError}`),
+        );
+      throw error;
+    }
     this.logger.info(
       `Captured ${locator.machineRef} (${captured.sizeBytes} bytes, ${captured.durationMs} ms)`,
     );
