@@ -88,12 +88,14 @@ export class DockerCaptureSource implements CaptureSource {
     const imageId = committed.Id;
 
     const dir = this.options.storeDirectory;
-    await mkdir(dir, { recursive: true });
     const artifact = `${dockerTag(options.captureId)}.tar`;
     const finalPath = join(dir, artifact);
     const tempPath = join(dir, `.${artifact}.${randomBytes(4).toString('hex')}.tmp`);
     const hash = createHash('sha256');
+    let size: number;
+    // From the commit on, a failure (store directory included) must leave neither file nor tag.
     try {
+      await mkdir(dir, { recursive: true });
       const stream = (await this.docker.getImage(ref).get()) as unknown as Readable;
       const hasher = new Transform({
         transform(chunk, _enc, cb) {
@@ -104,12 +106,13 @@ export class DockerCaptureSource implements CaptureSource {
       const out = createWriteStream(tempPath, { flags: 'wx' });
       await pipeline(stream, hasher, out, { signal: options.signal });
       await rename(tempPath, finalPath);
+      ({ size } = await stat(finalPath));
     } catch (e) {
-      await rm(tempPath, { force: true });
+      // Best effort (the directory may be what failed): the capture's own error is the one to report.
+      await Promise.allSettled([rm(tempPath, { force: true }), rm(finalPath, { force: true })]);
       await this.removeTag(ref);
       throw e;
     }
-    const { size } = await stat(finalPath);
     return {
       imageId,
       sizeBytes: size,

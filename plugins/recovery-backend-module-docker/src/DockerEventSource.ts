@@ -62,8 +62,11 @@ export class LineSplitter {
 
 /**
  * Streams `docker events` (containers' start/die) from a primary engine, continuously: the
- * engine keeps only recent events. After a disconnect or an engine restart it reconnects
- * with backoff and resumes `since` the last event it saw (skipping ones already delivered).
+ * engine keeps only recent events. It starts from the newest event stored from it before (so
+ * boots while the backend was down are read from the engine's buffer), and after a disconnect
+ * or an engine restart reconnects with backoff and resumes `since` the last event it saw
+ * (skipping ones already delivered). A batch that cannot be stored is retried with backoff,
+ * the stream paused meanwhile, so a database outage loses nothing the engine still holds.
  */
 export class DockerEventSource implements InitializationEventSource {
   readonly id: string;
@@ -75,7 +78,7 @@ export class DockerEventSource implements InitializationEventSource {
       logger?: LoggerService;
       minBackoffMs?: number;
       maxBackoffMs?: number;
-      /** Epoch seconds to start from (default: now). */
+      /** Epoch seconds to start from when nothing was stored from this source (default: now). */
       since?: number;
     } = {},
   ) {
@@ -85,15 +88,48 @@ export class DockerEventSource implements InitializationEventSource {
   async start(
     onEvents: (events: InitializationEvent[]) => Promise<void>,
     signal: AbortSignal,
+    resume: { since?: number } = {},
   ): Promise<void> {
     const minBackoff = this.options.minBackoffMs ?? 1000;
     const maxBackoff = this.options.maxBackoffMs ?? 30_000;
-    let since = this.options.since ?? Math.floor(Date.now() / 1000);
+    // Whole seconds, rounded down: events replayed from that second are stored once anyway.
+    let since =
+      resume.since !== undefined
+        ? Math.floor(resume.since / 1000)
+        : (this.options.since ?? Math.floor(Date.now() / 1000));
     let lastNano = 0;
     const seen = new Set<string>(); // keys of events at the last second, against replays
     let backoff = minBackoff;
     let queue = Promise.resolve();
     let pending = 0; // batches queued and not yet stored, across reconnects
+    let failing = false; // the last attempt to store a batch failed
+    let abandoned = false; // stopped while a batch could not be stored: store no later ones
+
+    // Stores one batch, retrying until it is stored or the source is stopped.
+    const store = async (events: InitializationEvent[]) => {
+      for (let delay = minBackoff; !abandoned; delay = Math.min(delay * 2, maxBackoff)) {
+        try {
+          await onEvents(events);
+          failing = false;
+          return;
+        } catch (e) {
+          failing = true;
+          if (signal.aborted) {
+            // Storing later batches would move the resume point past this one; the engine
+            // may still hold it at the next start.
+            abandoned = true;
+            this.options.logger?.warn(
+              `recovery events from ${this.id}: stopped with ${events.length} events not stored: ${e}`,
+            );
+            return;
+          }
+          this.options.logger?.warn(
+            `recovery events from ${this.id}: storing ${events.length} events failed: ${e}; retrying in ${delay} ms`,
+          );
+          await sleep(delay, signal);
+        }
+      }
+    };
 
     while (!signal.aborted) {
       let stream: Readable | undefined;
@@ -105,6 +141,7 @@ export class DockerEventSource implements InitializationEventSource {
         backoff = minBackoff;
         const onAbort = () => stream?.destroy();
         signal.addEventListener('abort', onAbort, { once: true });
+        if (signal.aborted) onAbort(); // stopped while connecting
         const lines = new LineSplitter(MAX_EVENT_LINE_LENGTH, length =>
           this.options.logger?.warn(
             `recovery events from ${this.id}: dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
@@ -132,17 +169,14 @@ export class DockerEventSource implements InitializationEventSource {
               if (events.length) {
                 pending++;
                 queue = queue.then(() =>
-                  onEvents(events)
-                    .catch(e =>
-                      this.options.logger?.warn(`recovery events from ${this.id}: handler failed: ${e}`),
-                    )
-                    .finally(() => {
-                      pending--;
-                    }),
+                  store(events).finally(() => {
+                    pending--;
+                  }),
                 );
                 // Not asking for the next chunk pauses the stream (and, through the socket,
-                // the engine) while the store is behind, instead of queueing without bound.
-                if (pending > MAX_PENDING_BATCHES) await queue;
+                // the engine) while the store is behind or failing, instead of queueing
+                // without bound or reading past a batch that may never be stored.
+                if (pending > MAX_PENDING_BATCHES || failing) await queue;
               }
             }
           }

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InputError, NotFoundError } from '@backstage/errors';
+import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
@@ -46,6 +46,18 @@ export interface DockerHypervisorHostOptions {
 /** Name of the lab network emulating production network `network` in run `runId`. */
 export function labNetworkName(runId: string, network: string): string {
   return dockerName('rr', runId, network);
+}
+
+/**
+ * Name of the container restoring `machineRef` in run `runId`: unique per machine of the run
+ * (two machines may share a hostname, e.g. host-network ones, and a hostname may be `probe`),
+ * so the ref's name for people plus a digest of the whole ref. The hostname stays the
+ * machine's network identity (hostname and alias), not its container name.
+ */
+export function machineContainerName(runId: string, machineRef: string): string {
+  const digest = createHash('sha256').update(machineRef).digest('hex').slice(0, 8);
+  const name = (machineRef.split('/').pop() || 'machine').slice(0, 63);
+  return dockerName('rr', runId, name, digest);
 }
 
 /**
@@ -147,10 +159,14 @@ export class DockerHypervisorHost implements HypervisorHost {
 
   /** Verifies the artifact's checksum, then `docker load`s it. */
   loadCapture(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>): Promise<void> {
-    return onEngine(this.id, () => this.loadCaptureOn(capture));
+    return onEngine(this.id, async () => {
+      await this.verifyArtifact(capture);
+      await this.loadArtifact(capture);
+    });
   }
 
-  private async loadCaptureOn(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>): Promise<void> {
+  /** Streams the capture file through sha256 and fails unless it matches the recorded checksum. */
+  private async verifyArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum'>): Promise<void> {
     const file = artifactPath(this.options.storeDirectory, capture.artifact);
     try {
       await access(file);
@@ -164,9 +180,13 @@ export class DockerHypervisorHost implements HypervisorHost {
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== capture.checksum) {
       throw new InputError(
-        `capture ${capture.captureId}: checksum mismatch for ${file}: expected ${capture.checksum}, got ${actual}; refusing to load it`,
+        `capture ${capture.captureId}: checksum mismatch for ${file}: expected ${capture.checksum}, got ${actual}; refusing to restore it`,
       );
     }
+  }
+
+  private async loadArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'>): Promise<void> {
+    const file = artifactPath(this.options.storeDirectory, capture.artifact);
     const response = await this.docker.loadImage(createReadStream(file) as any, { quiet: true } as any);
     await followProgress(response as unknown as Readable);
     if (!(await this.hasImage(capture.imageId))) {
@@ -186,14 +206,19 @@ export class DockerHypervisorHost implements HypervisorHost {
     capture: RestorableCapture,
   ): Promise<{ machine: MachineHandle; adaptations: string[] }> {
     const adaptations: string[] = [];
+    // Always: a test run is what proves the capture store can restore production, so it must
+    // read the archive even when the image is still on this engine (always so with role both).
+    await this.verifyArtifact(capture);
+    // Not loaded again when present: the image id is a digest of the image's content, and a
+    // matching checksum means the archive is byte for byte what `docker save` wrote of it.
     if (!(await this.hasImage(capture.imageId))) {
-      await this.loadCapture(capture);
+      await this.loadArtifact(capture);
       const loaded = this.loadedImages.get(lab.runId) ?? new Set<string>();
       loaded.add(capture.imageId);
       this.loadedImages.set(lab.runId, loaded);
     }
     const runtime = capture.runtime;
-    const name = dockerName('rr', lab.runId, runtime.hostname || capture.machineRef.split('/').pop() || 'machine');
+    const name = machineContainerName(lab.runId, capture.machineRef);
     const endpoints: Array<{ network: string; config: Docker.EndpointSettings }> = [];
     for (const net of runtime.networks) {
       const labNet = labNetworkName(lab.runId, net.name);
@@ -245,10 +270,15 @@ export class DockerHypervisorHost implements HypervisorHost {
       });
     } catch (e) {
       if (!isStatus(e, 409)) throw e;
-      // Already restored (resumed run): reuse it if it belongs to this run.
+      // Already restored (resumed run): reuse it only if it is this machine of this run.
       container = this.docker.getContainer(name);
       const info = await container.inspect();
-      if (info.Config.Labels?.[RUN_ID_LABEL] !== lab.runId) throw e;
+      const owner = info.Config.Labels ?? {};
+      if (owner[RUN_ID_LABEL] !== lab.runId || owner[MACHINE_REF_LABEL] !== capture.machineRef) {
+        throw new ConflictError(
+          `machine ${capture.machineRef}: container ${name} on engine ${this.id} belongs to ${owner[MACHINE_REF_LABEL] ?? 'no machine'} of run ${owner[RUN_ID_LABEL] ?? 'none'}`,
+        );
+      }
       return {
         machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime),
         adaptations,

@@ -15,7 +15,12 @@ import {
 } from '../../../demo/site';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
-import { DockerHypervisorHost, labNetworkName } from './DockerHypervisorHost';
+import {
+  DockerHypervisorHost,
+  MACHINE_REF_LABEL,
+  PROBE_LABEL,
+  labNetworkName,
+} from './DockerHypervisorHost';
 
 const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
 const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
@@ -25,6 +30,9 @@ const recovery = dockerFromHost(RECOVERY);
 const suffix = `${Date.now().toString(36)}`;
 const runId = `it-${suffix}`;
 const bothRunId = `it-both-${suffix}`;
+const namesRunId = `it-names-${suffix}`;
+const unwritableCaptureId = `cap-unwritable-${suffix}`;
+const eventContainers = [`evt-${suffix}`, `evt-before-${suffix}`, `evt-stopped-${suffix}`];
 const store = mkdtempSync(join(tmpdir(), 'recovery-captures-'));
 const captures = new Map<string, CapturedMachine & { captureId: string }>();
 const loaded: string[] = [];
@@ -62,9 +70,11 @@ afterAll(async () => {
   await host.teardown(runId).catch(() => {});
   const both = new DockerHypervisorHost('primary', primary, { storeDirectory: store });
   await both.teardown(bothRunId).catch(() => {});
+  await host.teardown(namesRunId).catch(() => {});
   for (const c of captures.values()) await source.discard(c).catch(() => {});
   for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
-  await primary.getContainer(`evt-${suffix}`).remove({ force: true }).catch(() => {});
+  for (const name of eventContainers) await primary.getContainer(name).remove({ force: true }).catch(() => {});
+  await primary.getImage(`recovery-capture/infra-01:${unwritableCaptureId}`).remove().catch(() => {});
   if (startedDemo) await stopDemoSite(primary);
   rmSync(store, { recursive: true, force: true });
   // eslint-disable-next-line no-console
@@ -236,6 +246,148 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     for (const e of mine) {
       expect(e.time).toBeGreaterThanOrEqual(t0 - 2000);
       expect(e.time).toBeLessThanOrEqual(Date.now());
+    }
+  });
+
+  it('resumes from the newest stored event: containers started while it was stopped are stored', async () => {
+    const stored: InitializationEvent[] = [];
+    const collect = (resume: { since?: number }) => {
+      const abort = new AbortController();
+      const running = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(
+        async e => {
+          stored.push(...e);
+        },
+        abort.signal,
+        resume,
+      );
+      return async () => {
+        abort.abort();
+        await running;
+      };
+    };
+    const boot = async (name: string) => {
+      const c = await primary.createContainer({
+        name,
+        Image: DEMO_IMAGE,
+        Cmd: ['sh', '-c', 'sleep 0.1; exit 3'],
+        Labels: { 'recovery.backstage-recovery.io/machine': name, 'recovery.backstage-recovery.io/service': 'alpha' },
+      });
+      await c.start();
+      await c.wait();
+    };
+    const storedOf = async (machine: string) => {
+      const deadline = Date.now() + 10_000;
+      while (stored.filter(e => e.machine === machine).length < 2 && Date.now() < deadline) {
+        await new Promise(r => setTimeout(r, 100));
+      }
+      return stored.filter(e => e.machine === machine).map(e => e.type).sort();
+    };
+
+    const stopFirst = collect({});
+    await new Promise(r => setTimeout(r, 300));
+    await boot(`evt-before-${suffix}`);
+    expect(await storedOf(`evt-before-${suffix}`)).toEqual(['failure', 'start']);
+    await stopFirst();
+
+    // The backend is down: the engine buffers this boot's events.
+    await boot(`evt-stopped-${suffix}`);
+    await new Promise(r => setTimeout(r, 1100)); // a start from "now" (whole seconds) would miss it
+
+    const stopSecond = collect({ since: Math.max(...stored.map(e => e.time)) });
+    try {
+      expect(await storedOf(`evt-stopped-${suffix}`)).toEqual(['failure', 'start']);
+    } finally {
+      await stopSecond();
+    }
+  });
+
+  it('leaves no committed image behind when the capture store cannot be written', async () => {
+    const notADirectory = join(store, `not-a-directory-${suffix}`);
+    writeFileSync(notADirectory, '');
+    const unwritable = new DockerCaptureSource('primary', primary, { storeDirectory: join(notADirectory, 'captures') });
+    await expect(
+      unwritable.capture(
+        { machineRef: 'resource:default/infra-01', engine: 'primary', container: 'infra-01' },
+        { captureId: unwritableCaptureId },
+      ),
+    ).rejects.toThrow(/ENOTDIR/);
+    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${unwritableCaptureId}`] } });
+    expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
+  });
+
+  it('restores machines sharing a hostname, or with hostname probe, as containers of their own', async () => {
+    const c = captures.get('data-01')!;
+    const lab = await host.createLab(namesRunId, c.runtime.networks, { internal: true });
+    const restore = (machineRef: string, runtime: CapturedMachine['runtime']) =>
+      host.restoreMachine(lab, {
+        captureId: c.captureId,
+        machineRef,
+        imageId: c.imageId,
+        checksum: c.checksum,
+        artifact: c.artifact,
+        runtime,
+      });
+    try {
+      // Host-network machines: no network captured, and the primary's hostname for both.
+      const hostNetwork = { ...c.runtime, hostname: 'primary-host', networks: [] };
+      const a = await restore('resource:default/batch-a', hostNetwork);
+      const b = await restore('resource:default/batch-b', hostNetwork);
+      expect(b.machine.id).not.toBe(a.machine.id);
+      for (const [machine, ref] of [[a.machine, 'resource:default/batch-a'], [b.machine, 'resource:default/batch-b']] as const) {
+        const info = await recovery.getContainer(machine.id).inspect();
+        expect(info.Config.Labels[MACHINE_REF_LABEL]).toBe(ref);
+        expect(info.Config.Hostname).toBe('primary-host');
+      }
+      // A resumed run finds each machine's own container again.
+      expect((await restore('resource:default/batch-b', hostNetwork)).machine.id).toBe(b.machine.id);
+
+      // Hostname probe, on the lab network (a dynamic address: this lab's subnet may differ).
+      const probeHost = {
+        ...c.runtime,
+        hostname: 'probe',
+        networks: c.runtime.networks.map(n => ({ ...n, ipv4Address: undefined })),
+      };
+      const { machine } = await restore('resource:default/probe', probeHost);
+      const probed = await host.probe(lab, machine, { kind: 'tcp', port: 5432 });
+      expect(probed.message).toContain('from the lab (probe container');
+      const probes = await recovery.listContainers({
+        all: true,
+        filters: { label: [`${RUN_ID_LABEL}=${namesRunId}`, `${PROBE_LABEL}=true`] },
+      });
+      expect(probes.map(p => p.Id)).toHaveLength(1);
+      expect(probes[0].Id).not.toBe(machine.id);
+      // Never started: the probe must not have run inside the machine.
+      expect((await host.inspectMachine(machine)).running).toBe(false);
+    } finally {
+      await host.teardown(namesRunId);
+    }
+  });
+
+  it('verifies the capture file even when its image is already on the engine', async () => {
+    const c = captures.get('web-01')!;
+    expect(await recovery.getImage(c.imageId).inspect()).toBeTruthy();
+    const lab = await host.createLab(namesRunId, c.runtime.networks, { internal: true });
+    const bad = join(store, `corrupt-present-${suffix}.tar`);
+    copyFileSync(join(store, c.artifact), bad);
+    writeFileSync(bad, Buffer.from('corrupt'), { flag: 'r+' });
+    const restorable = {
+      captureId: 'cap-corrupt-present',
+      machineRef: 'resource:default/web-01',
+      imageId: c.imageId,
+      checksum: c.checksum,
+      artifact: bad,
+      runtime: c.runtime,
+    };
+    try {
+      await expect(host.restoreMachine(lab, restorable)).rejects.toThrow(
+        `capture cap-corrupt-present: checksum mismatch for ${bad}: expected ${c.checksum}, got ${sha256(bad)}`,
+      );
+      await expect(
+        host.restoreMachine(lab, { ...restorable, artifact: join(store, `deleted-${suffix}.tar`) }),
+      ).rejects.toThrow(`artifact ${join(store, `deleted-${suffix}.tar`)} not found`);
+      expect((await host.listLabResources(namesRunId)).machines).toEqual([]);
+    } finally {
+      await host.teardown(namesRunId);
     }
   });
 

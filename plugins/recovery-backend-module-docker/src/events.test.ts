@@ -132,3 +132,55 @@ describe('DockerEventSource backpressure', () => {
     expect(stored).toBeGreaterThan(9);
   });
 });
+
+describe('DockerEventSource storing', () => {
+  const line = (n: number) =>
+    `${JSON.stringify({ ...base, id: `c${n}`, Action: 'start', Actor: { ID: `c${n}`, Attributes: { name: `m${n}` } }, time: 1_700_000_000 + n, timeNano: (1_700_000_000 + n) * 1e9 })}\n`;
+
+  it('retries a batch it could not store, reading no further meanwhile, and loses none', async () => {
+    const stream = new PassThrough();
+    const docker = { getEvents: async () => stream } as unknown as Docker;
+    let outage = true;
+    let attempts = 0;
+    const stored: string[] = [];
+    const abort = new AbortController();
+    const done = new DockerEventSource('primary', docker, { since: 1, minBackoffMs: 5, maxBackoffMs: 20 }).start(
+      async events => {
+        attempts++;
+        if (outage) throw new Error('database unavailable');
+        stored.push(...events.map(e => e.machine));
+      },
+      abort.signal,
+    );
+    for (let n = 0; n < 5; n++) {
+      stream.write(line(n));
+      await new Promise(r => setImmediate(r));
+    }
+    await new Promise(r => setTimeout(r, 100));
+    expect(attempts).toBeGreaterThan(2);
+    expect(stored).toEqual([]);
+    expect(stream.readableLength).toBeGreaterThan(0); // paused behind the failing batch
+    outage = false;
+    const deadline = Date.now() + 2_000;
+    while (stored.length < 5 && Date.now() < deadline) await new Promise(r => setTimeout(r, 10));
+    abort.abort();
+    await done;
+    expect(stored).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('starts from the newest stored event it is given, and stops if stopped while connecting', async () => {
+    const calls: any[] = [];
+    const abort = new AbortController();
+    const docker = {
+      getEvents: async (opts: any) => {
+        calls.push(opts);
+        abort.abort();
+        return new PassThrough();
+      },
+    } as unknown as Docker;
+    await new DockerEventSource('primary', docker, { since: 1 }).start(async () => {}, abort.signal, {
+      since: 1_700_000_002_999,
+    });
+    expect(calls[0].since).toBe(1_700_000_002);
+  });
+});
