@@ -1,6 +1,7 @@
 import { createBackendModule } from '@backstage/backend-plugin-api';
-import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
+import type { Knex } from 'knex';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
@@ -8,6 +9,8 @@ import {
   type InitializationEventSource,
 } from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
+import { EventStore } from './database/EventStore';
+import { RecoveryStore } from './database/RecoveryStore';
 import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
@@ -49,6 +52,8 @@ async function start(
     refuse?: string[];
     recoveryConfig?: Record<string, unknown>;
     eventSources?: InitializationEventSource[];
+    /** The plugin's database (default: a fresh in-memory one). */
+    knex?: Knex;
   } = {},
 ) {
   const host = new FakeHost({ 'resource:default/data-01': ['resource:default/infra-01'] });
@@ -72,6 +77,7 @@ async function start(
       recoveryPlugin,
       providers,
       catalogServiceMock.factory({ entities }),
+      ...(options.knex ? [mockServices.database.factory({ knex: options.knex })] : []),
       mockServices.rootConfig.factory({
         data: {
           recovery: {
@@ -246,6 +252,31 @@ describe('recovery API', () => {
     const kept = await request(server).get('/api/recovery/captures?machineRef=resource:default/infra-01');
     expect(kept.body.items.map((c: any) => c.id)).toEqual([second.body.items[0].id]);
     expect(source.discarded).toEqual([first.body.items[0].id]);
+  });
+
+  it('starts each event source from the newest event stored from it', async () => {
+    const knex = await TestDatabases.create({ ids: ['SQLITE_3'] }).init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const stored = new EventStore(knex);
+    const event = (time: number) => ({ machine: 'infra-01', service: 'dns', type: 'start' as const, time });
+    await stored.insertEvents([event(5_000), event(9_000)], 'docker:primary');
+    await stored.insertEvents([event(20_000)], 'api');
+    const resumed = new Map<string, number | undefined>();
+    const source = (id: string): InitializationEventSource => ({
+      id,
+      async start(_onEvents, signal, resume) {
+        resumed.set(id, resume?.since);
+        await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }));
+      },
+    });
+    const { backend } = await start({ eventSources: [source('docker:primary'), source('docker:other')], knex });
+    const deadline = Date.now() + 5_000;
+    while (resumed.size < 2 && Date.now() < deadline) await new Promise(r => setTimeout(r, 10));
+    await backend.stop();
+    expect([...resumed]).toEqual([
+      ['docker:primary', 9_000],
+      ['docker:other', undefined],
+    ]);
   });
 
   it('waits on shutdown for event sources to stop and store what they flush', async () => {

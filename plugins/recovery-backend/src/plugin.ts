@@ -181,10 +181,23 @@ export const recoveryPlugin = createBackendPlugin({
         lifecycle.addStartupHook(() => {
           for (const source of providers.eventSources) {
             collectors.push(
-              source
-                .start(async batch => {
-                  await events.insertEvents(batch, source.id);
-                }, collecting.signal)
+              // From the newest event it stored: what the engine still holds of the time the
+              // backend was down is not lost.
+              events
+                .newestEventTimeFrom(source.id)
+                .catch(error => {
+                  logger.warn(`Event source ${source.id} starts without its resume point: ${error}`);
+                  return undefined;
+                })
+                .then(since =>
+                  source.start(
+                    async batch => {
+                      await events.insertEvents(batch, source.id);
+                    },
+                    collecting.signal,
+                    { since },
+                  ),
+                )
                 .catch(error =>
                   logger.error(`Event source ${source.id} stopped: ${error}`),
                 ),

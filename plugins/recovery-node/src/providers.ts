@@ -153,11 +153,15 @@ export interface HypervisorHost {
 /**
  * A continuous source of initialization events (e.g. a primary engine's event stream).
  * `start` resolves when `signal` aborts; it reconnects on its own after failures.
+ * `resume.since` is the time (epoch ms) of the newest event stored from this source: one that
+ * can replay should start there, so events while the backend was down are not lost (events
+ * sent again are stored once).
  */
 export interface InitializationEventSource {
   readonly id: string;
   start(
     onEvents: (events: InitializationEvent[]) => Promise<void>,
     signal: AbortSignal,
+    resume?: { since?: number },
   ): Promise<void>;
 }

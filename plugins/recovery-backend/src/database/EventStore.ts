@@ -56,6 +56,12 @@ export class EventStore {
     return inserted;
   }
 
+  /** Time (epoch ms) of the newest event stored from `source`, where that source resumes. */
+  async newestEventTimeFrom(source: string): Promise<number | undefined> {
+    const row = await this.db('recovery_events').where({ source }).max({ newest: 'time' }).first();
+    return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
+  }
+
   /** Events in time order, optionally from `since` (epoch ms) on. */
   async listEvents(options: { since?: number } = {}): Promise<InitializationEvent[]> {
     const q = this.db('recovery_events')
