@@ -62,6 +62,7 @@ describe('EntityRecoveryCard', () => {
 
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
+    expect(screen.queryByText(/You are not allowed/)).toBeNull();
   });
 
   it('explains how to annotate when the entity has no machines', async () => {

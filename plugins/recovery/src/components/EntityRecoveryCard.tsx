@@ -317,6 +317,12 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
             <code>{recoveryRunCreatePermission.name}</code>).
           </Typography>
         )}
+        {!capturePermission.loading && !captureAllowed && (
+          <Typography variant="caption" color="textSecondary">
+            You are not allowed to capture machines (
+            <code>{recoveryCaptureCreatePermission.name}</code>).
+          </Typography>
+        )}
       </Box>
     </InfoCard>
   );
