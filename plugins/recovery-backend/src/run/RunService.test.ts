@@ -1,12 +1,15 @@
+import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError } from '@backstage/errors';
-import type { HypervisorHost } from '@backstage-recovery/plugin-recovery-node';
+import type { HypervisorHost, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import express from 'express';
+import request from 'supertest';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { RecoveryGraph, ServiceNode } from '../plan/recoveryGraph';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
-import { RunService, RunServiceOptions } from './RunService';
+import { HypervisorHostBusyError, RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
 
 const svc = (ref: string, machine: string, dependsOn: string[] = []): ServiceNode => ({
@@ -191,6 +194,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(admitted).toHaveLength(1);
     expect(refused).toHaveLength(1);
     expect(refused[0]).toBeInstanceOf(ConflictError);
+    expect(refused[0]).toBeInstanceOf(HypervisorHostBusyError);
     expect(refused[0].message).toBe(
       `Hypervisor host 'fake' is busy with run ${admitted[0].id} of component:default/web`,
     );
@@ -246,7 +250,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ['createLab', 'Creating the lab did not finish within 0.1 s'],
     ['restoreMachine', 'resource:default/infra-01 failed: restore did not finish within 0.1 s'],
     ['startMachine', 'resource:default/infra-01 failed: start did not finish within 0.3 s'],
-  ] as const)('fails the run when the engine hangs in %s, naming machine and step', async (step, message) => {
+    ['inspectMachine', 'resource:default/infra-01 failed: inspect did not finish within 0.3 s'],
+    ['probe', 'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.3 s'],
+  ] as const)('fails the run when the engine hangs in %s, naming machine and step, and frees the host', async (step, message) => {
     const host = new FakeHost(needs);
     host[step] = () => new Promise<never>(() => {});
     const runs = service(host, { stepTimeoutMs: 100 });
@@ -258,7 +264,41 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     if (step !== 'createLab') {
       expect(run.machines[0]).toMatchObject({ machineRef: 'resource:default/infra-01', phase: 'failed' });
     }
-  });
+    if (step === 'probe') expect(run.error?.probe).toBe('tcp:1');
+    // The host is free again: the next run is admitted, not refused as busy.
+    const next = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    expect(next.status).toBe('pending');
+    await runs.shutdown();
+  }, 10_000);
+
+  it('still fails the run and ends it when reading the console or tearing down hangs', async () => {
+    const host = new FakeHost(needs, ['resource:default/infra-01']);
+    host.logTail = () => new Promise<never>(() => {});
+    host.teardown = () => new Promise<never>(() => {});
+    const runs = service(host, { stepTimeoutMs: 100 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toBe('resource:default/infra-01 failed: stopped with exit code 3');
+    expect(run.machines[0]).toMatchObject({ phase: 'failed', logTail: undefined });
+    expect(run.steps.map(s => s.message)).toContain('Teardown failed: teardown did not finish within 0.1 s');
+  }, 10_000);
+
+  it('words a probe that stops answering at the deadline by its last answer', async () => {
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const probe = host.probe.bind(host);
+    let answered = 0;
+    host.probe = (...args) => (answered++ < 2 ? probe(...args) : new Promise<never>(() => {}));
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    expect((await store.getRun(started.id))!.error).toEqual({
+      machineRef: 'resource:default/infra-01',
+      probe: 'tcp:1',
+      message: 'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
+    });
+  }, 10_000);
 
   it('removes a machine whose restore finishes after its deadline, once the lab is gone', async () => {
     const host = new FakeHost(needs);
@@ -295,33 +335,137 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error?.message).toBe('Interrupted: the backend is shutting down');
   });
 
-  it('stops driving a run another replica has failed, without overwriting that failure', async () => {
-    const host = new FakeHost(needs);
-    let release!: () => void;
-    const gate = new Promise<void>(resolve => (release = resolve));
-    const restore = host.restoreMachine.bind(host);
-    host.restoreMachine = async (lab, capture) => {
-      await gate;
-      return restore(lab, capture);
-    };
-    const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+  it('tears down a test lab at shutdown but keeps what an interrupted failover booted', async () => {
+    // Infra never comes up: both runs are still verifying it when the backend shuts down.
+    const never = { 'resource:default/infra-01': ['resource:default/never'] };
+    const testHost = new FakeHost(never);
+    const testRuns = service(testHost, { machineReadyTimeoutMs: 60_000 });
+    const failoverHost = new FakeHost(never);
+    const failoverRuns = service(failoverHost, { machineReadyTimeoutMs: 60_000 });
+    // In turn: to admission both hosts are the one host 'fake'.
+    const test = await testRuns.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
+      expect((await store.getRun(test.id))!.machines[0].phase).toBe('verifying');
     });
-    // What cleanUpInterruptedRuns on another replica writes when the heartbeat looks stale.
-    await store.updateRun(started.id, { status: 'failed', error: { message: 'failed elsewhere' } });
-    await new Promise(resolve => setTimeout(resolve, options.heartbeatIntervalMs * 3));
-    release();
-    await runs.waitFor(started.id);
+    await testRuns.shutdown();
+    expect((await store.getRun(test.id))!.error?.message).toBe('Interrupted: the backend is shutting down');
+    expect(await testHost.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
 
-    const run = (await store.getRun(started.id))!;
+    const failover = await failoverRuns.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await vi.waitFor(async () => {
+      expect((await store.getRun(failover.id))!.machines[0].phase).toBe('verifying');
+    });
+    await failoverRuns.shutdown();
+    const run = (await store.getRun(failover.id))!;
     expect(run.status).toBe('failed');
-    expect(run.error?.message).toBe('failed elsewhere');
-    expect(run.machines.some(m => m.phase === 'ready')).toBe(false);
-    expect(host.started).toEqual([]);
-    expect(run.steps.map(s => s.message)).toContainEqual(
-      expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+    expect(run.error?.message).toBe(
+      `Interrupted: the backend is shutting down; kept 1 container and 1 network on fake, labelled with run ${failover.id}: a failover is never torn down automatically`,
     );
+    expect(await failoverHost.listLabResources(failover.id)).toEqual({
+      machines: [`${failover.id}/resource:default/infra-01`],
+      networks: [`lab-${failover.id}-prod`],
+    });
+    expect(run.steps.map(s => s.message)).not.toContainEqual(expect.stringMatching(/^Lab torn down/));
+  });
+
+  it('keeps what a failover orphaned by a stopped backend booted', async () => {
+    const host = new FakeHost(needs);
+    await store.insertRun(
+      {
+        id: 'orphan',
+        entityRef: 'component:default/web',
+        mode: 'failover',
+        trigger: 'user',
+        hypervisorHost: 'fake',
+        plan: { entityRef: 'component:default/web', waves: [], machines: [] },
+        options: {},
+        machines: [{ machineRef: 'resource:default/infra-01', wave: 0 }],
+      },
+      new Date(Date.now() - 10_000),
+    );
+    await store.updateRun('orphan', { status: 'running' });
+    const lab = await host.createLab('orphan', [{ name: 'prod', aliases: [] }]);
+    await host.restoreMachine(lab, { machineRef: 'resource:default/infra-01' } as RestorableCapture);
+    const runs = service(host, { staleAfterMs: -60_000 });
+    expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
+    const run = (await store.getRun('orphan'))!;
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toBe(
+      'Interrupted: the backend driving this run stopped; kept 1 container and 1 network on fake, labelled with run orphan: a failover is never torn down automatically',
+    );
+    expect(await host.listLabResources('orphan')).toEqual({
+      machines: ['orphan/resource:default/infra-01'],
+      networks: ['lab-orphan-prod'],
+    });
+  });
+
+  it.each(['test', 'failover'] as const)(
+    'stops driving a %s run another replica has failed, without overwriting that failure',
+    async mode => {
+      const host = new FakeHost(needs);
+      let release!: () => void;
+      const gate = new Promise<void>(resolve => (release = resolve));
+      const restore = host.restoreMachine.bind(host);
+      let restored: Promise<unknown> | undefined;
+      host.restoreMachine = (lab, capture) => {
+        const late = gate.then(() => restore(lab, capture));
+        restored = late;
+        return late;
+      };
+      const runs = service(host);
+      const started = await runs.start({ entityRef: 'component:default/web', mode, trigger: 'user' });
+      await vi.waitFor(async () => {
+        expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
+      });
+      // What cleanUpInterruptedRuns on another replica writes when the heartbeat looks stale.
+      await store.updateRun(started.id, { status: 'failed', error: { message: 'failed elsewhere' } });
+      await new Promise(resolve => setTimeout(resolve, options.heartbeatIntervalMs * 3));
+      release();
+      await runs.waitFor(started.id);
+      await restored;
+
+      const run = (await store.getRun(started.id))!;
+      expect(run.status).toBe('failed');
+      expect(run.error?.message).toBe('failed elsewhere');
+      expect(run.machines.some(m => m.phase === 'ready')).toBe(false);
+      expect(host.started).toEqual([]);
+      expect(run.steps.map(s => s.message)).toContainEqual(
+        expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+      );
+      // A test lab goes, even what its late restore created; a failover is never torn down.
+      await vi.waitFor(async () => {
+        expect(await host.listLabResources(started.id)).toEqual(
+          mode === 'test'
+            ? { machines: [], networks: [] }
+            : { machines: [`${started.id}/resource:default/infra-01`], networks: [`lab-${started.id}-prod`] },
+        );
+      });
+    },
+  );
+});
+
+describe('HypervisorHostBusyError', () => {
+  it('reaches HTTP clients as a 409 they can tell from a machine never captured', async () => {
+    // Backstage's own error handler, as the backend's root router applies it.
+    const app = express();
+    app.post('/busy', () => {
+      throw new HypervisorHostBusyError("Hypervisor host 'fake' is busy with run r1 of component:default/web");
+    });
+    app.post('/uncaptured', () => {
+      throw new ConflictError('No capture of resource:default/data-01 yet');
+    });
+    app.use(
+      MiddlewareFactory.create({ config: mockServices.rootConfig(), logger: mockServices.logger.mock() }).error(),
+    );
+
+    const busy = await request(app).post('/busy');
+    expect(busy.status).toBe(409);
+    expect(busy.body.error).toMatchObject({
+      name: 'HypervisorHostBusyError',
+      message: "Hypervisor host 'fake' is busy with run r1 of component:default/web",
+    });
+    const uncaptured = await request(app).post('/uncaptured');
+    expect(uncaptured.status).toBe(409);
+    expect(uncaptured.body.error.name).toBe('ConflictError');
   });
 });

@@ -14,6 +14,8 @@ import type {
   LabHandle,
   LabResources,
   MachineHandle,
+  MachineState,
+  ProbeResult,
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -43,8 +45,9 @@ export interface RunServiceOptions {
   /** recovery.runs.allowTestHooks: accept options that exist only to test the product. */
   allowTestHooks: boolean;
   /**
-   * Deadline of creating the lab and of restoring one machine (starting one gets
-   * machineReadyTimeoutMs): a hung engine must fail the run, not hold the host forever.
+   * Deadline of creating the lab, restoring one machine, reading its console tail and tearing
+   * a lab down (starting and verifying one get machineReadyTimeoutMs): a hung engine must fail
+   * the run, not hold the host forever.
    */
   stepTimeoutMs?: number;
 }
@@ -69,6 +72,23 @@ class MachineFailure extends Error {
 class RunSuperseded extends Error {}
 
 /**
+ * The hypervisor host runs another lab: worth trying again later, unlike the other conflicts
+ * (a machine never captured). Still a 409, told apart by its name in the error body.
+ */
+export class HypervisorHostBusyError extends ConflictError {
+  // Backstage's error handler maps only the names it knows: this one keeps ConflictError's status.
+  readonly statusCode = 409;
+
+  constructor(message: string) {
+    super(message);
+    (this as Error).name = 'HypervisorHostBusyError';
+  }
+}
+
+// A teardown must still run while the backend shuts down, under its own deadline only.
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
  * Waits for one step of the engine, at most `ms`, and no longer than the run is driven.
  * What the step still creates after that is debris of a failed run whose lab may already be
  * gone: `removeLate` removes it when the step finally settles.
@@ -76,7 +96,8 @@ class RunSuperseded extends Error {}
 async function withDeadline<T>(
   work: Promise<T>,
   ms: number,
-  step: string,
+  /** The step named in the failure, or the failure itself when the step words it. */
+  step: string | (() => MachineFailure),
   signal: AbortSignal,
   removeLate: () => Promise<unknown>,
 ): Promise<T> {
@@ -89,7 +110,9 @@ async function withDeadline<T>(
         settled = true;
       }),
       sleep(ms, undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
-        throw new MachineFailure(`${step} did not finish within ${ms / 1000} s`);
+        throw typeof step === 'string'
+          ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
+          : step();
       }),
     ]);
   } finally {
@@ -164,7 +187,7 @@ export class RunService {
       new Date(),
     );
     if (busyWith) {
-      throw new ConflictError(
+      throw new HypervisorHostBusyError(
         `Hypervisor host '${host.id}' is busy with run ${busyWith.id} of ${busyWith.entityRef}`,
       );
     }
@@ -187,7 +210,10 @@ export class RunService {
     await this.done.get(runId);
   }
 
-  /** Stops driving every run: each is failed as interrupted and its lab torn down. */
+  /**
+   * Stops driving every run: each is failed as interrupted, a test lab torn down, what a
+   * failover booted kept.
+   */
   async shutdown(): Promise<void> {
     for (const controller of this.driving.values()) controller.abort();
     await Promise.all(this.done.values());
@@ -195,7 +221,7 @@ export class RunService {
 
   /**
    * Runs left active by a backend that stopped (restart, crash, another replica gone):
-   * their labs are torn down and they are failed as interrupted.
+   * they are failed as interrupted, a test lab torn down, what a failover booted kept.
    */
   async cleanUpInterruptedRuns(): Promise<string[]> {
     const stale = await this.store.activeRuns({
@@ -207,10 +233,12 @@ export class RunService {
       let teardownNote = '';
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
-        const removed = await host.teardown(run.id);
-        teardownNote = `; removed ${describeRemoved(removed)}`;
+        teardownNote =
+          run.mode === 'failover'
+            ? `; ${await this.keep(host, run.id)}`
+            : `; removed ${describeResources(await this.teardown(host, run.id))}`;
       } catch (error) {
-        teardownNote = `; teardown failed: ${error}`;
+        teardownNote = `; teardown failed: ${messageOf(error)}`;
       }
       const reason = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
       const message = `${reason}${teardownNote}`;
@@ -254,7 +282,12 @@ export class RunService {
           .catch(() => {}),
       this.options.heartbeatIntervalMs,
     );
-    const stepTimeoutMs = this.options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+    // A step that settles after its deadline leaves debris, removed like the lab, except
+    // from an interrupted failover: what it booted may already serve production.
+    const removeLate = () =>
+      run.mode === 'failover' && driving.aborted
+        ? Promise.resolve()
+        : this.removeLate(host, runId);
     let lab: LabHandle | undefined;
     try {
       await recorder.status('running', { startedAt: now() });
@@ -264,10 +297,10 @@ export class RunService {
       const networks = labNetworks([...captures.values()]);
       lab = await withDeadline(
         host.createLab(runId, networks, { internal: run.mode === 'test' }),
-        stepTimeoutMs,
+        this.stepTimeoutMs,
         'Creating the lab',
         driving,
-        () => this.removeLate(host, runId),
+        removeLate,
       );
       await recorder.step(
         `Created ${run.mode === 'test' ? 'isolated ' : ''}network ${lab.networks.join(', ')}`,
@@ -279,7 +312,7 @@ export class RunService {
         await recorder.step(`Wave ${index + 1}: booting ${wave.join(', ')}`);
         const results = await Promise.allSettled(
           wave.map(machineRef =>
-            this.bootMachine(recorder, host, lab!, planned.get(machineRef)!, captures.get(machineRef)!, driving, stepTimeoutMs),
+            this.bootMachine(recorder, host, lab!, planned.get(machineRef)!, captures.get(machineRef)!, driving, removeLate),
           ),
         );
         const failed = results.find(r => r.status === 'rejected');
@@ -295,14 +328,21 @@ export class RunService {
         return;
       }
       const failure = error as Error & { machineRef?: string; probe?: string };
-      const message = signal.aborted
+      const interrupted = signal.aborted;
+      let message = interrupted
         ? `${INTERRUPTED_PREFIX}the backend is shutting down`
         : failure.message;
+      if (interrupted && run.mode === 'failover') message += `; ${await this.keep(host, runId)}`;
       await recorder.step(message, undefined, 'error');
       try {
-        await this.finish(recorder, host, run, 'failed', {
-          error: { machineRef: failure.machineRef, probe: failure.probe, message },
-        });
+        await this.finish(
+          recorder,
+          host,
+          run,
+          'failed',
+          { error: { machineRef: failure.machineRef, probe: failure.probe, message } },
+          interrupted,
+        );
       } catch (finishError) {
         if (!(finishError instanceof RunSuperseded)) throw finishError;
         await this.abandon(recorder, host, run);
@@ -314,26 +354,58 @@ export class RunService {
 
   /**
    * Stops driving a run another replica has already failed: that failure stands, and what
-   * this driver created after that replica tore the lab down goes too.
+   * this driver created after that replica tore the lab down goes too. A failover keeps it,
+   * as that replica did.
    */
   private async abandon(
     recorder: RunRecorder,
     host: HypervisorHost,
     run: RecoveryRun,
   ): Promise<void> {
-    const removed = await host.teardown(run.id).catch(() => undefined);
-    const message = `Stopped driving: the run was already finished elsewhere${removed ? `; removed ${describeRemoved(removed)}` : ''}`;
+    let note: string | undefined;
+    if (run.mode === 'failover') {
+      note = await this.keep(host, run.id);
+    } else {
+      const removed = await this.teardown(host, run.id).catch(() => undefined);
+      note = removed && `removed ${describeResources(removed)}`;
+    }
+    const message = `Stopped driving: the run was already finished elsewhere${note ? `; ${note}` : ''}`;
     await recorder.step(message, undefined, 'error').catch(() => {});
     this.logger.warn(`Run ${run.id}: ${message}`);
+  }
+
+  private get stepTimeoutMs(): number {
+    return this.options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+  }
+
+  /** Removes everything labelled with the run id, within the step deadline. */
+  private teardown(host: HypervisorHost, runId: string): Promise<LabResources> {
+    // Nothing to remove late: a teardown that finally finishes has removed it all itself.
+    return withDeadline(host.teardown(runId), this.stepTimeoutMs, 'teardown', NEVER_ABORTED, async () => {});
+  }
+
+  /**
+   * What an interrupted failover leaves on the host, said in its failure: its machines may
+   * already serve production, so nothing removes them automatically.
+   */
+  private async keep(host: HypervisorHost, runId: string): Promise<string> {
+    const kept = await withDeadline(
+      host.listLabResources(runId),
+      this.stepTimeoutMs,
+      'listing the lab',
+      NEVER_ABORTED,
+      async () => {},
+    ).catch(() => undefined);
+    return `kept ${kept ? describeResources(kept) : 'what it booted'} on ${host.id}, labelled with run ${runId}: a failover is never torn down automatically`;
   }
 
   /** Removes what a step created after its deadline, once the run has already failed. */
   private async removeLate(host: HypervisorHost, runId: string): Promise<void> {
     try {
-      const removed = await host.teardown(runId);
+      const removed = await this.teardown(host, runId);
       const total = removed.machines.length + removed.networks.length;
       if (total > 0) {
-        this.logger.warn(`Run ${runId}: removed ${describeRemoved(removed)} created after a step's deadline`);
+        this.logger.warn(`Run ${runId}: removed ${describeResources(removed)} created after a step's deadline`);
       }
     } catch (error) {
       this.logger.error(`Run ${runId}: could not remove what a step created after its deadline: ${error}`);
@@ -346,16 +418,18 @@ export class RunService {
     run: RecoveryRun,
     status: RunStatus,
     result: Pick<RecoveryRun, 'rtoSeconds' | 'error'>,
+    interrupted = false,
   ): Promise<void> {
-    // A failover keeps what it booted; a test lab, or a failed failover's debris, goes.
-    if (run.mode === 'test' || status === 'failed') {
+    // A failover keeps what it booted, even when interrupted (its failure says so); a test
+    // lab, or the debris of a failover that failed, goes.
+    if (run.mode === 'test' || (status === 'failed' && !interrupted)) {
       try {
-        const removed = await host.teardown(run.id);
+        const removed = await this.teardown(host, run.id);
         await recorder.step(
-          `Lab torn down: removed ${describeRemoved(removed)}`,
+          `Lab torn down: removed ${describeResources(removed)}`,
         );
       } catch (error) {
-        await recorder.step(`Teardown failed: ${error}`, undefined, 'error');
+        await recorder.step(`Teardown failed: ${messageOf(error)}`, undefined, 'error');
       }
     }
     await recorder.status(status, { finishedAt: now(), ...result });
@@ -371,7 +445,7 @@ export class RunService {
     planned: BootPlanMachine,
     capture: StoredCapture,
     signal: AbortSignal,
-    stepTimeoutMs: number,
+    removeLate: () => Promise<unknown>,
   ): Promise<void> {
     const machineRef = planned.machineRef;
     let handle: MachineHandle | undefined;
@@ -387,10 +461,10 @@ export class RunService {
           artifact: capture.artifact,
           runtime: capture.runtime,
         }),
-        stepTimeoutMs,
+        this.stepTimeoutMs,
         'restore',
         signal,
-        () => this.removeLate(host, lab.runId),
+        removeLate,
       );
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
@@ -402,11 +476,11 @@ export class RunService {
         this.options.machineReadyTimeoutMs,
         'start',
         signal,
-        () => this.removeLate(host, lab.runId),
+        removeLate,
       );
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
-      await this.verify(host, lab, handle, planned, signal);
+      await this.verify(host, lab, handle, planned, signal, removeLate);
       await recorder.machine(machineRef, 'ready', { readyAt: now(), finishedAt: now() });
       const m = recorder.machines().find(x => x.machineRef === machineRef)!;
       await recorder.step(
@@ -416,7 +490,8 @@ export class RunService {
     } catch (error) {
       const failure = error instanceof MachineFailure ? error : new MachineFailure(String((error as Error)?.message ?? error));
       const logTail = handle
-        ? await host.logTail(handle, 30).catch(() => undefined)
+        ? await withDeadline(host.logTail(handle, 30), this.stepTimeoutMs, 'console tail', signal, async () => {})
+            .catch(() => undefined)
         : undefined;
       const message = `${machineRef} failed: ${failure.message}`;
       await recorder.machine(machineRef, 'failed', {
@@ -430,18 +505,35 @@ export class RunService {
     }
   }
 
-  /** Gates readiness: the machine runs, its health check passes, then every probe answers. */
+  /**
+   * Gates readiness: the machine runs, its health check passes, then every probe answers.
+   * Each call to the engine gets what is left of the verify time, so a hung one fails the
+   * machine at the deadline; a late answer still says why it had not passed before.
+   */
   private async verify(
     host: HypervisorHost,
     lab: LabHandle,
     machine: MachineHandle,
     planned: BootPlanMachine,
     signal: AbortSignal,
+    removeLate: () => Promise<unknown>,
   ): Promise<void> {
     const deadline = Date.now() + this.options.machineReadyTimeoutMs;
     const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
+    const bounded = <T>(work: Promise<T>, timedOut: () => MachineFailure) =>
+      withDeadline(work, Math.max(0, deadline - Date.now()), timedOut, signal, removeLate);
+    let last: MachineState | undefined;
     const assertAlive = async () => {
-      const state = await host.inspectMachine(machine);
+      const state = await bounded(
+        host.inspectMachine(machine),
+        () =>
+          new MachineFailure(
+            last?.health === 'starting'
+              ? `health check still starting after ${timeoutText}`
+              : `inspect did not finish within ${timeoutText}`,
+          ),
+      );
+      last = state;
       if (!state.running) {
         throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'}`);
       }
@@ -460,8 +552,19 @@ export class RunService {
     }
     for (const probe of planned.probes) {
       const name = describeProbe(probe);
+      let answer: ProbeResult | undefined;
       for (;;) {
-        const result = await host.probe(lab, machine, probe);
+        const result: ProbeResult = await bounded(
+          host.probe(lab, machine, probe),
+          () =>
+            new MachineFailure(
+              answer
+                ? `probe ${name} did not pass within ${timeoutText}: ${answer.message}`
+                : `probe ${name} did not finish within ${timeoutText}`,
+              name,
+            ),
+        );
+        answer = result;
         if (result.ok) break;
         await assertAlive();
         if (Date.now() > deadline) {
@@ -531,7 +634,8 @@ function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
 const now = () => new Date().toISOString();
 const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 // Containers, not machines: a lab also holds helpers such as the probe container.
-const describeRemoved = (removed: LabResources) =>
-  `${count(removed.machines.length, 'container')} and ${count(removed.networks.length, 'network')}`;
+const describeResources = (resources: LabResources) =>
+  `${count(resources.machines.length, 'container')} and ${count(resources.networks.length, 'network')}`;
+const messageOf = (error: unknown) => String((error as Error)?.message ?? error);
 const seconds = (from?: string, to?: string) =>
   from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';
