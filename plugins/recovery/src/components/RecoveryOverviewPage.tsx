@@ -4,7 +4,6 @@ import {
   ContentHeader,
   Header,
   Page,
-  ResponseErrorPanel,
   SupportButton,
   Table,
   TableColumn,
@@ -16,10 +15,12 @@ import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import {
   formatAgo,
+  formatCount,
   formatDuration,
   READINESS_RISK_RANK,
   shortRef,
 } from './format';
+import { LoadErrorPanel } from './LoadError';
 import { ReadinessStatusView, RunStatusView } from './StatusViews';
 
 /** Sorts readiness rows by risk (not-recoverable first), then by entity ref. */
@@ -123,11 +124,11 @@ const columns: TableColumn<Readiness>[] = [
 /** The readiness of every entity the backend knows, most at risk first. */
 export const RecoveryOverviewContent = () => {
   const api = useApi(recoveryApiRef);
-  const { value, loading, error } = useAsyncRetry(
+  const { value, loading, error, retry } = useAsyncRetry(
     () => api.listReadiness(),
     [api],
   );
-  if (error) return <ResponseErrorPanel error={error} />;
+  if (error) return <LoadErrorPanel error={error} onRetry={retry} />;
   const rows = sortByRisk(value ?? []);
   const counts = rows.reduce<Record<string, number>>((acc, r) => {
     acc[r.status] = (acc[r.status] ?? 0) + 1;
@@ -144,7 +145,7 @@ export const RecoveryOverviewContent = () => {
       <Table<Readiness>
         title={
           value
-            ? `${rows.length} entities — ${counts['not-recoverable'] ?? 0} not recoverable, ${
+            ? `${formatCount(rows.length, 'entity', 'entities')} — ${counts['not-recoverable'] ?? 0} not recoverable, ${
                 counts['at-risk'] ?? 0
               } at risk, ${counts.unknown ?? 0} unknown, ${counts.ready ?? 0} ready`
             : 'Entities'

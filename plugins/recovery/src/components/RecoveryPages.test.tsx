@@ -61,6 +61,26 @@ describe('RecoveryOverviewPage', () => {
     expect(rows[2]).toHaveTextContent('never');
   });
 
+  it('shows why the readiness could not be loaded, and loads it again on Retry', async () => {
+    let loads = 0;
+    const api = fakeRecoveryApi({
+      listReadiness: async () => {
+        loads += 1;
+        if (loads === 1) throw new Error('Service Unavailable');
+        return [makeReadiness()];
+      },
+    });
+    await render(api, <RecoveryOverviewPage />);
+    expect(await screen.findByText('Error: Service Unavailable')).toBeInTheDocument();
+
+    await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    expect(
+      await screen.findByText('1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready'),
+    ).toBeInTheDocument();
+    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+    expect(api.listReadiness).toHaveBeenCalledTimes(2);
+  });
+
   it('says so when nothing is configured', async () => {
     const api = fakeRecoveryApi({ listReadiness: async () => [] });
     await render(api, <RecoveryOverviewPage />);
