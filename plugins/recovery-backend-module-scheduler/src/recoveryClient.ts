@@ -10,11 +10,19 @@ export interface ScheduledRecoveryApi {
   analyzeSystems(): Promise<{ analysed: string[]; failed: Array<{ entityRef: string; message: string }> }>;
 }
 
-/** A non-2xx answer of the recovery backend, keeping its status so callers can tell busy from broken. */
+/**
+ * The name of the backend's error when the hypervisor host is busy with another run. It shares
+ * 409 with refusals that waiting does not cure, such as a machine never captured.
+ */
+export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
+
+/** A non-2xx answer of the recovery backend, keeping what callers need to tell busy from broken. */
 export class RecoveryApiError extends Error {
   constructor(
     message: string,
     readonly status: number,
+    /** The name of the backend's error (`error.name` of the body), when it gave one. */
+    readonly errorName?: string,
   ) {
     super(message);
     this.name = 'RecoveryApiError';
@@ -65,12 +73,19 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     const text = await response.text();
     if (!response.ok) {
       let message = text;
+      let errorName: string | undefined;
       try {
-        message = JSON.parse(text).error?.message ?? text;
+        const { error } = JSON.parse(text);
+        message = error?.message ?? text;
+        errorName = typeof error?.name === 'string' ? error.name : undefined;
       } catch {
         // not JSON: keep the text
       }
-      throw new RecoveryApiError(`${method} ${path} failed with ${response.status}: ${message}`, response.status);
+      throw new RecoveryApiError(
+        `${method} ${path} failed with ${response.status}: ${message}`,
+        response.status,
+        errorName,
+      );
     }
     return JSON.parse(text);
   }

@@ -1,7 +1,10 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
+import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
 import { captureMachines, runNightlyCheck, timeoutMs } from './tasks';
+
+// What the backend answers while the hypervisor host runs another lab.
+const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
 
 const run = (id: string, entityRef: string, status: RecoveryRun['status'], extra: Partial<RecoveryRun> = {}): RecoveryRun => ({
   id,
@@ -74,7 +77,7 @@ describe('scheduled tasks', () => {
       analyzeSystems: async () => ({ analysed: [], failed: [] }),
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
-        if (busy-- > 0) throw new RecoveryApiError('POST /runs failed with 409: host busy', 409);
+        if (busy-- > 0) throw hostBusy();
         return run('r1', entityRef, 'pending');
       },
       getRun: async id => {
@@ -105,7 +108,7 @@ describe('scheduled tasks', () => {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], failed: [] }),
       startRun: async entityRef => {
-        if (entityRef.endsWith('busy')) throw new RecoveryApiError('POST /runs failed with 409: host busy', 409);
+        if (entityRef.endsWith('busy')) throw hostBusy();
         return run(entityRef.endsWith('slow') ? 'slow' : 'gone', entityRef, 'pending');
       },
       getRun: async id => {
@@ -140,6 +143,53 @@ describe('scheduled tasks', () => {
     expect(second.failed).toEqual([
       { entityRef: 'component:default/slow', message: "run slow was still running when the task's time budget ran out" },
     ]);
+  });
+
+  it('fails an entity never captured at once, not waiting for it as for a busy host', async () => {
+    const calls: string[] = [];
+    let busy = 1;
+    const api: ScheduledRecoveryApi = {
+      capture: async () => [],
+      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      startRun: async entityRef => {
+        calls.push(`start ${entityRef}`);
+        if (entityRef.endsWith('uncaptured')) {
+          // Also a 409, but no wait will capture the machine.
+          throw new RecoveryApiError(
+            'POST /runs failed with 409: No capture of resource:default/mail-01 yet: capture first (POST /captures)',
+            409,
+            'ConflictError',
+          );
+        }
+        if (busy-- > 0) throw hostBusy();
+        return run('r1', entityRef, 'pending');
+      },
+      getRun: async id => {
+        calls.push(`get ${id}`);
+        return run(id, 'component:default/web', 'succeeded', { rtoSeconds: 3 });
+      },
+    };
+    const report = await runNightlyCheck(
+      api,
+      ['component:default/uncaptured', 'component:default/web'],
+      mockServices.logger.mock(),
+      { pollIntervalMs: 5, deadline: Date.now() + 2_000 },
+    );
+    expect(calls).toEqual([
+      'start component:default/uncaptured',
+      'start component:default/web',
+      'start component:default/web',
+      'get r1',
+    ]);
+    expect(report).toEqual({
+      succeeded: ['component:default/web'],
+      failed: [
+        {
+          entityRef: 'component:default/uncaptured',
+          message: 'POST /runs failed with 409: No capture of resource:default/mail-01 yet: capture first (POST /captures)',
+        },
+      ],
+    });
   });
 
   it('reads task timeouts given as human durations', () => {

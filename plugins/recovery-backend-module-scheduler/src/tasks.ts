@@ -5,7 +5,7 @@ import {
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ScheduledRecoveryApi } from './recoveryClient';
+import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
 
 export interface TaskReport {
   succeeded: string[];
@@ -57,6 +57,14 @@ function isTransientPollError(error: unknown): boolean {
   return status === undefined || status >= 500 || status === 408 || status === 429;
 }
 
+/**
+ * Whether a start was refused only because the hypervisor host runs another lab. Other 409s,
+ * such as a machine never captured, stay so however long one waits.
+ */
+function isHostBusy(error: unknown): boolean {
+  return statusOf(error) === 409 && (error as { errorName?: unknown })?.errorName === HOST_BUSY_ERROR_NAME;
+}
+
 function messageOf(error: unknown): string {
   return String((error as Error)?.message ?? error);
 }
@@ -65,9 +73,10 @@ function messageOf(error: unknown): string {
  * The nightly readiness check: a test recovery of each entity, one after the other (a
  * hypervisor host runs one lab at a time), each stored like any run.
  *
- * A host busy with another run (409) and transient errors while polling are retried every
- * `pollIntervalMs` until `deadline` (the task's time budget, epoch ms): giving up early would
- * leave the host busy and fail every following entity with 409 as well.
+ * A host busy with another run (a 409 named HypervisorHostBusyError) and transient errors
+ * while polling are retried every `pollIntervalMs` until `deadline` (the task's time budget,
+ * epoch ms): giving up early would leave the host busy and fail every following entity as busy
+ * too. Any other refusal, such as a machine never captured, is that entity's failure at once.
  */
 export async function runNightlyCheck(
   api: ScheduledRecoveryApi,
@@ -101,7 +110,7 @@ export async function runNightlyCheck(
           run = await api.startRun(entityRef);
         } catch (error) {
           // Only "host busy" is worth waiting for; after a lost answer the run may exist already.
-          if (statusOf(error) !== 409) throw error;
+          if (!isHostBusy(error)) throw error;
           if (attempt === 1) logger.info(`${label}: hypervisor host busy, waiting for it`);
           if (!(await waitForRetry())) {
             fail(
