@@ -1,5 +1,10 @@
 import { ResponseError } from '@backstage/errors';
-import { errorMessage, RecoveryClient } from './RecoveryClient';
+import {
+  busyWithRunId,
+  errorMessage,
+  isConflict,
+  RecoveryClient,
+} from './RecoveryClient';
 
 function setup(respond: (url: string, init?: RequestInit) => Response) {
   const calls: { url: string; init?: RequestInit }[] = [];
@@ -125,5 +130,25 @@ describe('RecoveryClient', () => {
     expect(error).toBeInstanceOf(ResponseError);
     expect(error.statusCode).toBe(502);
     expect(error.message).toMatch(/502/);
+  });
+
+  it('reads the run a refused start ran into from the 409 message only', async () => {
+    const refused = (status: number, message: string) =>
+      setup(() => json({ error: { name: 'ConflictError', message } }, status))
+        .client.startRun({ entityRef: 'component:default/web' })
+        .catch(e => e);
+    const busy = await refused(
+      409,
+      "Hypervisor host 'recovery-1' is busy with run 3f2c9a1e-0b7d-4c55-9a51-2f4e8d6c7b10 of system:default/demo-site",
+    );
+    expect(isConflict(busy)).toBe(true);
+    expect(busyWithRunId(busy)).toBe('3f2c9a1e-0b7d-4c55-9a51-2f4e8d6c7b10');
+
+    const uncaptured = await refused(409, 'No capture of resource:default/web-1 yet: capture first');
+    expect(isConflict(uncaptured)).toBe(true);
+    expect(busyWithRunId(uncaptured)).toBeUndefined();
+    // The same words outside a 409, or in a plain Error, name no run.
+    expect(busyWithRunId(await refused(500, 'busy with run r-1 of x'))).toBeUndefined();
+    expect(busyWithRunId(new Error('busy with run r-1 of x'))).toBeUndefined();
   });
 });

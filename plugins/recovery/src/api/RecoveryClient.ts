@@ -119,3 +119,18 @@ export function errorMessage(error: unknown): string {
   }
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Whether the backend refused the request with 409 Conflict. */
+export function isConflict(error: unknown): boolean {
+  return error instanceof ResponseError && error.statusCode === 409;
+}
+
+/**
+ * The run a refused start ran into: the backend answers 409 "Hypervisor host 'recovery-1' is
+ * busy with run <id> of <entity ref>" (RunService). Only the message names the run, so this
+ * reads it from there; undefined for any other error or wording.
+ */
+export function busyWithRunId(error: unknown): string | undefined {
+  if (!isConflict(error)) return undefined;
+  return /\bbusy with run ([^\s,;]+)/.exec(errorMessage(error))?.[1];
+}

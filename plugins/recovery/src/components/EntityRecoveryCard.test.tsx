@@ -7,6 +7,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import { EntityRecoveryCard } from './EntityRecoveryCard';
 import {
+  conflictError,
   fakeRecoveryApi,
   makeReadiness,
   makeRun,
@@ -402,6 +403,88 @@ describe('EntityRecoveryCard', () => {
     expect(await screen.findByText('Ready')).toBeInTheDocument();
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeInTheDocument();
+  });
+
+  it('follows the run of a containing system that the host is busy with when a start is refused', async () => {
+    // The nightly check of the site holds the host; the card's check on load saw only web's runs.
+    const siteRun = (stage: 'running' | 'succeeded') =>
+      makeRun(stage, { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+    let polls = 0;
+    const api = fakeRecoveryApi({
+      startRun: async () => {
+        throw await conflictError(
+          "Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
+        );
+      },
+      getRun: async () => (++polls < 3 ? siteRun('running') : siteRun('succeeded')),
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+
+    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
+    expect(api.getRun).toHaveBeenCalledWith('run-9');
+    expect(section).toHaveTextContent(
+      'Hypervisor host recovery-1 is busy with run run-9 of system:demo-site: following it here.',
+    );
+    expect(section).toHaveTextContent('1 of 2 machines ready');
+    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(screen.queryByText(/Could not start the test recovery/)).toBeNull();
+
+    // Once the site's run is over, its result stays (not held to web's RTO) and web can start.
+    const done = await screen.findByLabelText('Test recovery of system:demo-site');
+    expect(done).toHaveTextContent('2 machines recovered; measured RTO 4m 12s.');
+    expect(done).not.toHaveTextContent(/busy with run/);
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(api.getRun).toHaveBeenCalledTimes(3);
+  });
+
+  it('reports a conflict it cannot read a run from, and follows the entity run it finds in progress', async () => {
+    let checks = 0;
+    const api = fakeRecoveryApi({
+      startRun: async () => {
+        throw await conflictError('Hypervisor host recovery-1 is occupied');
+      },
+      // Nothing in progress on load; a run of web by the time the start is refused.
+      listRuns: async () => (++checks === 1 ? [] : [makeRun('running', { id: 'run-5' })]),
+      getRun: async () => makeRun('running', { id: 'run-5' }),
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+
+    const section = await screen.findByLabelText('Test recovery in progress');
+    expect(section).toHaveTextContent(
+      'Hypervisor host recovery-1 is busy with run run-5 of web: following it here.',
+    );
+    expect(api.listRuns).toHaveBeenCalledTimes(2);
+    await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-5'));
+  });
+
+  it('reports a conflict as it came when no run in progress can be found', async () => {
+    const api = fakeRecoveryApi({
+      startRun: async () => {
+        throw await conflictError(
+          "Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
+        );
+      },
+      // It finished in the meantime.
+      getRun: async () => makeRun('succeeded', { id: 'run-9' }),
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    expect(
+      await screen.findByText(
+        "Could not start the test recovery: Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
+      ),
+    ).toBeInTheDocument();
+    expect(api.getRun).toHaveBeenCalledWith('run-9');
+    expect(screen.queryByRole('region', { name: /^Test recovery/ })).toBeNull();
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
   });
 
   it('reports a refused start', async () => {

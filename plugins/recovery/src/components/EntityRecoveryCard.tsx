@@ -14,8 +14,13 @@ import {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsync from 'react-use/esm/useAsync';
-import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
-import { formatCount, isRunActive } from './format';
+import {
+  busyWithRunId,
+  errorMessage,
+  isConflict,
+  recoveryApiRef,
+} from '../api/RecoveryClient';
+import { formatCount, isRunActive, shortRef } from './format';
 import { RunDetails } from './RunDetails';
 import {
   BootPlanView,
@@ -71,6 +76,11 @@ const Section = ({
   );
 };
 
+/** Entity refs compare without regard to case (`Component:default/web` is `component:default/web`). */
+function sameRef(a: string, b: string): boolean {
+  return a.toLocaleLowerCase('en-US') === b.toLocaleLowerCase('en-US');
+}
+
 /**
  * "Recovery readiness" card for `Component` and `System` entity pages: readiness, captures
  * vs RPO, last test recovery vs RTO, place in the boot plan, and a live test recovery.
@@ -125,14 +135,36 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
 
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<Error | undefined>();
+  // The id of a run that held the host when a start was refused, followed in its place.
+  const [busyWithId, setBusyWithId] = useState<string | undefined>();
   const [capturing, setCapturing] = useState(false);
   const [captureResult, setCaptureResult] = useState<
     { ok: true; count: number } | { ok: false; error: Error } | undefined
   >();
 
+  /**
+   * The active run a 409 ran into: the one its message names, which may be of a system
+   * containing this entity (the check on load sees only this entity's runs); else, if the
+   * wording is not understood, this entity's newest run if active.
+   */
+  const findBusyRun = async (
+    conflict: unknown,
+  ): Promise<RecoveryRun | undefined> => {
+    const runId = busyWithRunId(conflict);
+    try {
+      const busy = runId
+        ? await api.getRun(runId)
+        : (await api.listRuns({ entityRef, limit: 1 }))[0];
+      return isRunActive(busy) ? busy : undefined;
+    } catch {
+      return undefined; // the conflict itself is still reported
+    }
+  };
+
   const startRun = async () => {
     setStarting(true);
     setStartError(undefined);
+    setBusyWithId(undefined);
     try {
       const started: RecoveryRun = await api.startRun({
         entityRef,
@@ -141,7 +173,13 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
       follow(started);
       onRunChange?.(started);
     } catch (e) {
-      setStartError(e as Error);
+      const busy = isConflict(e) ? await findBusyRun(e) : undefined;
+      if (busy) {
+        setBusyWithId(busy.id);
+        follow(busy);
+      } else {
+        setStartError(e as Error);
+      }
     } finally {
       setStarting(false);
     }
@@ -180,6 +218,9 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   const plan = readiness.plan;
   const hasMachines = !!plan && plan.machines.length > 0;
   const running = isRunActive(run);
+  // A run of another entity (a system containing this one) is not measured against this
+  // entity's RTO, and its section says whose it is.
+  const runOfOther = !!run && !sameRef(run.entityRef, entityRef);
   // Until the newest run is known, a run in progress may be hiding: starting would get 409.
   const checkingForRun = newestRunState.loading;
   const runAllowed = runPermission.allowed;
@@ -241,9 +282,16 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
       {run && (
         <Section
           title={`${run.mode === 'failover' ? 'Failover' : 'Test recovery'}${
-            running ? ' in progress' : ''
-          }`}
+            runOfOther ? ` of ${shortRef(run.entityRef)}` : ''
+          }${running ? ' in progress' : ''}`}
         >
+          {running && run.id === busyWithId && (
+            <Alert severity="info">
+              Hypervisor host {run.hypervisorHost} is busy with run {run.id} of{' '}
+              {shortRef(run.entityRef)}: following it here. A test recovery can
+              start once it has finished.
+            </Alert>
+          )}
           {pollError && (
             <Alert severity="warning">
               Lost contact with the run: {errorMessage(pollError)}. Retrying…
@@ -251,7 +299,9 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
           )}
           <RunDetails
             run={run}
-            rtoObjectiveSeconds={readiness.objectives.rtoSeconds}
+            rtoObjectiveSeconds={
+              runOfOther ? undefined : readiness.objectives.rtoSeconds
+            }
             maxSteps={12}
           />
         </Section>

@@ -1,4 +1,5 @@
 import { vi, type Mock } from 'vitest';
+import { ResponseError } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
 import type {
   BootPlan,
@@ -232,4 +233,17 @@ export function fakeRecoveryApi(
   const spied: any = {};
   for (const [k, fn] of Object.entries(api)) spied[k] = vi.fn(fn as any);
   return spied;
+}
+
+/** The error RecoveryClient throws for a 409 Conflict carrying the backend's `message`. */
+export function conflictError(message: string): Promise<ResponseError> {
+  return ResponseError.fromResponse(
+    new Response(
+      JSON.stringify({
+        error: { name: 'ConflictError', message },
+        response: { statusCode: 409 },
+      }),
+      { status: 409, statusText: 'Conflict', headers: { 'Content-Type': 'application/json' } },
+    ),
+  );
 }
