@@ -1,5 +1,7 @@
 import { AuthService, DiscoveryService } from '@backstage/backend-plugin-api';
 import type { Capture, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /** The part of the recovery API the scheduled tasks drive. */
 export interface ScheduledRecoveryApi {
@@ -62,16 +64,9 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
       onBehalfOf: await this.auth.getOwnServiceCredentials(),
       targetPluginId: 'recovery',
     });
-    const response = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers: {
-        Authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'Content-Type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (!response.ok) {
+    const response = await send(new URL(`${baseUrl}${path}`), method, token, body);
+    const text = response.text;
+    if (response.status < 200 || response.status > 299) {
       let message = text;
       let errorName: string | undefined;
       try {
@@ -89,4 +84,39 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     }
     return JSON.parse(text);
   }
+}
+
+/**
+ * One request to the backend, waited for as long as the backend works on it. Not fetch: a
+ * capture answers only once the machine is copied, and fetch (undici) gives up after 300 s
+ * without response headers while the backend goes on capturing.
+ */
+function send(
+  url: URL,
+  method: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; text: string }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string | number> = { Authorization: `Bearer ${token}` };
+  if (payload !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = Buffer.byteLength(payload);
+  }
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const outgoing = request(url, { method, headers }, response => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+      );
+      response.on('close', () => {
+        if (!response.complete) reject(new Error(`${method} ${url.pathname}: the connection closed mid-answer`));
+      });
+    });
+    outgoing.on('error', reject);
+    outgoing.end(payload);
+  });
 }
