@@ -99,6 +99,20 @@ describe('recovery analyze (in process)', () => {
     expect(out.services.length).toBeGreaterThan(10);
     expect(out.serviceOrder.length).toBe(out.services.length);
   });
+  it.each([
+    ['a malformed irrelevant journald record', '{"__REALTIME_TIMESTAMP": oops, "MESSAGE": "x}', 'invalid JSON'],
+    ['a unit name longer than the store holds', JSON.stringify({ __REALTIME_TIMESTAMP: '1700000000000000', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf', UNIT: 'u'.repeat(256) }), "'UNIT' is longer than 255 characters (256)"],
+    ['a time past the latest valid date', JSON.stringify({ __REALTIME_TIMESTAMP: '99999999999999999999999', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf', UNIT: 'u' }), "'__REALTIME_TIMESTAMP' is out of range"],
+  ])('journald: %s exits 2 naming file and line; --lenient skips and counts it', async (_what, bad, message) => {
+    const lines = history.events.map((e, i) => toJournaldRecord(e, i));
+    lines.splice(5, 0, bad);
+    const p = file('j-bad.json', lines);
+    const r = await run(['analyze', p, '--json']);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: expect.stringContaining(`recovery: ${p}:6: ${message}`) });
+    const lenient = await run(['analyze', p, '--json', '--lenient']);
+    expect(lenient.status).toBe(0);
+    expect(JSON.parse(lenient.stdout).skipped).toBe(1);
+  });
   it('docker: detected, forced format works too', async () => {
     const p = file('d.json', toDocker(history.events));
     const a = await run(['analyze', p, '--json']);
@@ -214,6 +228,17 @@ describe('kernel', () => {
 });
 
 describe('reading big inputs', () => {
+  it('reads lines across chunk boundaries: multi-byte characters, CRLF, a last line without a newline', async () => {
+    // Over 1 MiB, the size of a read chunk, so lines and characters straddle chunks.
+    const lines = Array.from({ length: 12_000 }, (_, i) => JSON.stringify({ time: 1_700_000_000_000 + i * 1000, machine: 'mà-01', service: `sérvice-🚀-${i % 7}`, note: 'x'.repeat(i % 97) }));
+    const p = join(dir, 'chunks.jsonl');
+    writeFileSync(p, lines.join('\r\n'));
+    const read = await readEventFiles([p], {});
+    expect(read.lines).toBe(12_000);
+    expect(read.events).toHaveLength(12_000);
+    expect(new Set(read.events.map(e => `${e.machine} ${e.service}`))).toEqual(new Set(Array.from({ length: 7 }, (_, k) => `mà-01 sérvice-🚀-${k}`)));
+    expect(read.events[11_999].time).toBe(1_700_000_000_000 + 11_999_000);
+  });
   it('reports progress line by line while it streams a file', async () => {
     const data = file('progress.jsonl', toJsonl(history.events).slice(0, 95));
     const seen: Array<[string, number]> = [];

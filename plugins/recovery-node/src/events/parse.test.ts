@@ -1,3 +1,4 @@
+import { MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import { EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, parseEvents } from '.';
 
 const jl = (o: object) => JSON.stringify(o);
@@ -35,6 +36,14 @@ describe('parseEvents: jsonl', () => {
     [jl({ time: 1, machine: 'm', service: 's', event: 'stop' }), 'unknown event "stop"'],
     [jl({ time: 1, machine: 'm', event: 'clock' }), "clock line without 'reference'"],
     ['[1,2]', 'expected a JSON object'],
+    // Past what the event store holds: varchar(255) names, bigint times (a valid Date).
+    [jl({ time: 1, machine: 'm', service: 's'.repeat(256) }), "'service' is longer than 255 characters (256)"],
+    [jl({ time: 1, machine: 'm'.repeat(300), service: 's' }), "'machine' is longer than 255 characters (300)"],
+    [jl({ time: 1, machine: 'm', service: 'clock-'.repeat(50), event: 'clock', reference: 1 }), "'service' is longer than 255 characters"],
+    [jl({ time: 1, machine: 'm', service: 'a\u0000b' }), "'service' contains a NUL character"],
+    [jl({ time: '99999999999999999999', machine: 'm', service: 's' }), "'time' is out of range (\"99999999999999999999\""],
+    [jl({ time: 8.64e15 + 1, machine: 'm', service: 's' }), "'time' is out of range"],
+    [jl({ time: 1, machine: 'm', event: 'clock', reference: 1e300 }), "'reference' is out of range"],
   ])('line 2 %s → %s, naming file and line', (bad, message) => {
     const text = `${jl({ time: 1, machine: 'm', service: 's' })}\n${bad}\n`;
     let error: unknown;
@@ -49,6 +58,32 @@ describe('parseEvents: jsonl', () => {
     const lenient = parseEvents(text, { source: 'x.jsonl', lenient: true });
     expect(lenient.skipped).toBe(1);
     expect(lenient.events).toHaveLength(1);
+  });
+});
+
+describe('parseEvents: limits of the event store', () => {
+  it('accepts names of 255 characters (counted as code points, not UTF-16 units) and the latest valid date', () => {
+    const emoji = '\u{1F680}'.repeat(255);
+    const r = parseEvents([jl({ time: 8.64e15, machine: 'm'.repeat(255), service: emoji }), jl({ time: '8640000000000000', machine: 'm', service: 's' })].join('\n'));
+    expect(r.events.map(e => [e.time, e.machine.length, e.service.length])).toEqual([
+      [8.64e15, 255, 510],
+      [8.64e15, 1, 1],
+    ]);
+  });
+  it.each([
+    ['journald UNIT', jl({ __REALTIME_TIMESTAMP: '1714557600123456', _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'u'.repeat(256) }), "'UNIT' is longer than 255 characters (256)"],
+    ['journald USER_UNIT', jl({ __REALTIME_TIMESTAMP: '1714557600123456', _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_STARTED, USER_UNIT: 'u'.repeat(256) }), "'USER_UNIT' is longer than 255 characters"],
+    ['journald _HOSTNAME', jl({ __REALTIME_TIMESTAMP: '1714557600123456', _HOSTNAME: 'h'.repeat(256), MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'u' }), "'_HOSTNAME' is longer than 255 characters"],
+    ['journald timestamp', jl({ __REALTIME_TIMESTAMP: '99999999999999999999999', _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_FAILED, UNIT: 'u' }), "'__REALTIME_TIMESTAMP' is out of range"],
+    ['docker service label', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c', [SERVICE_LABEL]: `db, ${'s'.repeat(300)}` } }, timeNano: 1 }), `'${SERVICE_LABEL}' is longer than 255 characters (300)`],
+    ['docker machine label', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c', [MACHINE_LABEL]: 'm'.repeat(256) } }, timeNano: 1 }), `'${MACHINE_LABEL}' is longer than 255 characters`],
+    ['docker container name', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c'.repeat(256) } }, timeNano: 1 }), "'name' is longer than 255 characters"],
+    ['docker timeNano', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c' } }, timeNano: '99999999999999999999999999' }), "'timeNano' is out of range"],
+    ['docker timeNano before the earliest date', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c' } }, timeNano: -1e25 }), "'timeNano' is out of range (-1e+25)"],
+    ['docker time', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c' } }, time: 1e13 }), "'time' is out of range"],
+  ])('refuses a %s the store cannot hold, naming the line; lenient skips it', (_what, bad, message) => {
+    expect(() => parseEvents(bad, { source: 'big' })).toThrow(`big:1: ${message}`);
+    expect(parseEvents(bad, { source: 'big', lenient: true })).toMatchObject({ skipped: 1, events: [] });
   });
 });
 
@@ -69,6 +104,16 @@ describe('parseEvents: journald', () => {
       { time: 1714557600123.456, machine: 'h1', service: 'db.service', type: 'failure' },
     ]);
   });
+  it('ignores valid records of any shape: binary fields, repeated fields, nesting, whitespace', () => {
+    const text = [
+      rec({ MESSAGE: [104, 105], _SYSTEMD_UNIT: ['a.service', 'b.service'], N: -1.5e3, C: null, B: true }),
+      rec({ MESSAGE: 'tab\tquote"slash\\ é \u2028' }),
+      rec({ MESSAGE: { nested: [1, { deeper: [] }] } }),
+      ' { "__REALTIME_TIMESTAMP" : "1" , "MESSAGE" : "spaced" } ',
+      rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service' }),
+    ].join('\n');
+    expect(parseEvents(text, { source: 'j' })).toMatchObject({ ignored: 4, skipped: 0, events: [{ service: 'db.service' }] });
+  });
   it('errors on a unit record without UNIT or timestamp', () => {
     expect(() => parseEvents(rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED }), { source: 'j' })).toThrow("j:1: unit record without 'UNIT'");
     expect(() => parseEvents(jl({ _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'u' }), { source: 'j' })).toThrow(
@@ -79,6 +124,10 @@ describe('parseEvents: journald', () => {
     ['a truncated record', '{"__REALTIME_TIMESTAMP": "1714557600123456", "MESSAGE": "eth0'],
     ['a line that is no JSON', 'kernel: eth0 up'],
     ['a unit record with broken JSON', `{"MESSAGE_ID": "${JOURNALD_UNIT_STARTED}", "UNIT": }`],
+    // Shaped like an object (`{"` … `}`) but no JSON: a bare word, an unclosed string.
+    ['a record with a broken value', '{"__REALTIME_TIMESTAMP": oops, "MESSAGE": "x}'],
+    ['a record with an invalid escape', '{"__REALTIME_TIMESTAMP": "1", "MESSAGE": "C:\\q"}'],
+    ['a record with a trailing comma', '{"__REALTIME_TIMESTAMP": "1", "MESSAGE": "x",}'],
   ])('errors on %s among irrelevant records, naming the line', (_what, bad) => {
     const text = [rec({ MESSAGE: 'kernel: eth0 up' }), rec({ MESSAGE: 'eth1 up' }), bad].join('\n');
     expect(() => parseEvents(text, { source: 'j' })).toThrow(/^j:3: /);

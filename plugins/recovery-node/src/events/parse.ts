@@ -41,13 +41,36 @@ class LineError extends Error {}
 
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
+/** Longest machine or service name: the event store keeps them in varchar(255) columns. */
+export const MAX_NAME_LENGTH = 255;
+/** Furthest time (epoch ms) from 1970 a JS Date can hold, either way; a bigint column holds it too. */
+const MAX_TIME = 8.64e15;
+
+/** The time (epoch ms) converted from `raw`, refused outside the dates a JS Date can hold. */
+function inRange(ms: number, field: string, raw: unknown): number {
+  if (!(Math.abs(ms) <= MAX_TIME)) {
+    throw new LineError(`'${field}' is out of range (${JSON.stringify(raw)}): valid dates run from year -271821 to +275760`);
+  }
+  return ms;
+}
+
+/** A name the event store can hold: PostgreSQL counts characters (code points) and refuses NUL. */
+function storable(value: string, field: string): string {
+  if (value.length > MAX_NAME_LENGTH) {
+    const length = [...value].length;
+    if (length > MAX_NAME_LENGTH) throw new LineError(`'${field}' is longer than ${MAX_NAME_LENGTH} characters (${length})`);
+  }
+  if (value.includes('\0')) throw new LineError(`'${field}' contains a NUL character`);
+  return value;
+}
+
 function parseTime(value: unknown, field: string): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value < 0) throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with zone`);
-    return value;
+    return inRange(value, field, value);
   }
   if (typeof value === 'string') {
-    if (/^\d+$/.test(value)) return Number(value);
+    if (/^\d+$/.test(value)) return inRange(Number(value), field, value);
     if (!ISO_WITH_ZONE.test(value)) {
       throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
     }
@@ -63,7 +86,7 @@ function str(o: Record<string, unknown>, field: string): string {
   const v = o[field];
   if (v === undefined || v === null) throw new LineError(`missing '${field}'`);
   if (typeof v !== 'string' || v === '') throw new LineError(`'${field}' must be a non-empty string`);
-  return v;
+  return storable(v, field);
 }
 
 function parseObject(line: string): Record<string, unknown> {
@@ -94,7 +117,7 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
   if (event === 'clock') {
     if (o.reference === undefined) throw new LineError("clock line without 'reference'");
     const reference = parseTime(o.reference, 'reference');
-    return [{ time, machine, service: typeof o.service === 'string' ? o.service : '', type: 'clock', reference }];
+    return [{ time, machine, service: typeof o.service === 'string' ? storable(o.service, 'service') : '', type: 'clock', reference }];
   }
   return [{ time, machine, service: str(o, 'service'), type: event }];
 }
@@ -102,15 +125,18 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
 function fromJournald(o: Record<string, unknown>): InitializationEvent[] {
   const id = o.MESSAGE_ID;
   if (id !== JOURNALD_UNIT_STARTED && id !== JOURNALD_UNIT_FAILED) return [];
-  const unit = o.UNIT ?? o.USER_UNIT;
+  const unitField = o.UNIT === undefined || o.UNIT === null ? 'USER_UNIT' : 'UNIT';
+  const unit = o[unitField];
   if (typeof unit !== 'string' || unit === '') throw new LineError("unit record without 'UNIT'");
+  storable(unit, unitField);
   const machine = str(o, '_HOSTNAME');
   const us = o.__REALTIME_TIMESTAMP;
   if (us === undefined) throw new LineError("missing '__REALTIME_TIMESTAMP'");
   if (!(typeof us === 'string' && /^\d+$/.test(us)) && !(typeof us === 'number' && Number.isFinite(us) && us >= 0)) {
     throw new LineError("'__REALTIME_TIMESTAMP' must be microseconds since the epoch");
   }
-  return [{ time: Number(us) / 1000, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' }];
+  const time = inRange(Number(us) / 1000, '__REALTIME_TIMESTAMP', us);
+  return [{ time, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' }];
 }
 
 /**
@@ -133,8 +159,11 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   const labelled = typeof label === 'string' ? label.split(',').map(s => s.trim()).filter(Boolean) : [];
   // A label of only commas and blanks names no service: fall back to the container name.
   const services = labelled.length > 0 ? labelled : name ? [name] : [];
-  const machine = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] ? (attrs[MACHINE_LABEL] as string) : name;
+  const machineLabelled = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] !== '';
+  const machine = machineLabelled ? (attrs[MACHINE_LABEL] as string) : name;
   if (services.length === 0 || !machine) throw new LineError('container event without a service label or container name');
+  storable(machine, machineLabelled ? MACHINE_LABEL : 'name');
+  for (const service of services) storable(service, labelled.length > 0 ? SERVICE_LABEL : 'name');
   let time: number;
   if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano)) time = o.timeNano / 1e6;
   else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano)) time = Number(o.timeNano) / 1e6;
@@ -142,18 +171,25 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   else if (o.timeNano === undefined && typeof o.time === 'number' && Number.isFinite(o.time) && o.time >= 0) time = o.time * 1000;
   else if (o.timeNano === undefined) throw new LineError(o.time === undefined ? "missing 'timeNano'" : "missing 'timeNano', and 'time' is no count of seconds since the epoch");
   else throw new LineError("'timeNano' must be nanoseconds since the epoch");
+  inRange(time, o.timeNano === undefined ? 'time' : 'timeNano', o.timeNano ?? o.time);
   const kind = action === 'start' ? 'start' : 'failure';
   return services.map(service => ({ time, machine, service, type: kind }));
 }
 
-function looksLikeObject(line: string): boolean {
-  let i = 0;
-  while (line.charCodeAt(i) <= 32) i++;
-  let j = line.length - 1;
-  while (j > i && line.charCodeAt(j) <= 32) j--;
-  // `{"` … `}`: every journald export record is an object of string keys.
-  return line.charCodeAt(i) === 123 && line.charCodeAt(i + 1) === 34 && line.charCodeAt(j) === 125;
-}
+/**
+ * Valid JSON in the shape of a `journalctl -o json` record: an object whose values are strings,
+ * numbers, booleans, null or flat arrays of strings and numbers (binary and repeated fields). One
+ * linear regex scan is several times cheaper than JSON.parse; a line it does not match is parsed.
+ */
+const WELL_FORMED_RECORD = (() => {
+  const ws = String.raw`[ \t]*`;
+  const string = String.raw`"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"`;
+  const number = String.raw`-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?`;
+  const item = `(?:${string}|${number})`;
+  const array = String.raw`\[${ws}(?:${item}${ws}(?:,${ws}${item}${ws})*)?\]`;
+  const member = `${string}${ws}:${ws}(?:${string}|${number}|true|false|null|${array})${ws}`;
+  return new RegExp(String.raw`^${ws}\{${ws}${member}(?:,${ws}${member})*\}${ws}$`);
+})();
 
 /** Each format's converter: a record's initialization events, none for an irrelevant record. */
 const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => InitializationEvent[]> = {
@@ -201,14 +237,16 @@ export class EventLineParser {
     // A byte-order mark (editors and Windows tools write one) is not part of the first record.
     if (this.lines === 1 && trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.slice(1);
     if (trimmed.trim() === '') return [];
-    if (this.detected === 'journald' && !trimmed.includes(JOURNALD_UNIT_STARTED) && !trimmed.includes(JOURNALD_UNIT_FAILED)) {
-      // Most of a journal is other messages: a record without either MESSAGE_ID cannot be an
-      // initialization event, so it is checked only for the shape of a JSON object (`{"` … `}`), not parsed: a truncated or
-      // non-JSON line is still an error.
-      if (looksLikeObject(trimmed)) {
-        this.ignored++;
-        return [];
-      }
+    if (
+      this.detected === 'journald' &&
+      !trimmed.includes(JOURNALD_UNIT_STARTED) &&
+      !trimmed.includes(JOURNALD_UNIT_FAILED) &&
+      WELL_FORMED_RECORD.test(trimmed)
+    ) {
+      // Most of a journal is other messages: a record without either MESSAGE_ID is no
+      // initialization event, and once known to be valid JSON it needs no parsing.
+      this.ignored++;
+      return [];
     }
     try {
       const o = parseObject(trimmed);
