@@ -100,4 +100,60 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       'request body: no initialization events in 2 lines (formats: jsonl, journald, docker); 0 skipped as malformed, 2 ignored as not initialization events',
     );
   });
+
+  it('refuses names, times and sources the store cannot hold with a 400 naming the line or parameter', async () => {
+    const line = (o: object) => JSON.stringify({ time: 1_700_000_000_000, machine: 'limits-01', service: 'svc', ...o });
+    const cases: Array<[string, string, string]> = [
+      ['', line({ service: 's'.repeat(300) }), "request body:1: 'service' is longer than 255 characters (300)"],
+      ['', `${line({})}\n${line({ machine: 'm'.repeat(256) })}`, "request body:2: 'machine' is longer than 255 characters (256)"],
+      ['', line({ service: 'a\u0000b' }), "request body:1: 'service' contains a NUL character"],
+      ['', line({ time: '99999999999999999999' }), `request body:1: 'time' is out of range ("99999999999999999999"`],
+      ['?format=journald', journald('limits-01', 'x.service', '99999999999999999999999'), "request body:1: '__REALTIME_TIMESTAMP' is out of range"],
+      [
+        '?format=docker&source=docker.json',
+        JSON.stringify({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c', 'recovery.backstage-recovery.io/service': 'x'.repeat(300) } }, timeNano: 1 }),
+        "docker.json:1: 'recovery.backstage-recovery.io/service' is longer than 255 characters (300)",
+      ],
+      [`?source=${'f'.repeat(252)}`, line({}), 'Query parameter source must be 1 to 251 characters long, got 252'],
+      ['?source=', line({}), 'Query parameter source must be 1 to 251 characters long, got 0'],
+      ['?source=a%00b', line({}), 'Query parameter source must not contain NUL characters'],
+      ['?source=a&source=b', line({}), 'Query parameter source must be given once'],
+    ];
+    for (const [query, body, message] of cases) {
+      const res = await request(server).post(`/api/recovery/events${query}`).send(body);
+      expect({ query, status: res.status, message: res.body.error?.message }).toEqual({ query, status: 400, message: expect.stringContaining(message) });
+    }
+
+    // At the limits, and lenient past them: stored, the rest of the batch not lost.
+    const source = 'f'.repeat(251);
+    const emoji = '\u{1F680}'.repeat(255);
+    const pushed = await request(server)
+      .post(`/api/recovery/events?lenient=true&source=${source}`)
+      .send([line({ machine: 'm'.repeat(255), service: emoji }), line({ time: 8.64e15 }), line({ service: 's'.repeat(256) }), line({ time: 1e20 })].join('\n'));
+    expect({ status: pushed.status, body: pushed.body }).toMatchObject({ status: 201, body: { received: 2, stored: 2, skipped: 2 } });
+    const rows = await knex('recovery_events').where('source', `api:${source}`).select('machine', 'service', 'time').orderBy('time');
+    expect(rows.map(r => [r.machine.length, [...r.service].length, Number(r.time)])).toEqual([
+      [255, 255, 1_700_000_000_000],
+      [9, 3, 8.64e15],
+    ]);
+  });
+
+  it('takes options.reverseBootOrder only as a boolean; false is the default, no test hook', async () => {
+    const run = (options: object) => request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/web', options });
+    for (const value of ['false', 'true', 0, 1, null, {}]) {
+      const res = await run({ reverseBootOrder: value });
+      expect({ value, status: res.status, message: res.body.error?.message }).toEqual({
+        value,
+        status: 400,
+        message: `options.reverseBootOrder must be a boolean, got ${JSON.stringify(value)}`,
+      });
+    }
+    // Test hooks are off here: false gets past them to the plan (web needs no machines).
+    const asDefault = await run({ reverseBootOrder: false });
+    expect({ status: asDefault.status, message: asDefault.body.error?.message }).toEqual({
+      status: 400,
+      message: expect.stringContaining('component:default/web needs no machines'),
+    });
+    expect((await run({ reverseBootOrder: true })).body.error?.message).toContain('are test hooks');
+  });
 });

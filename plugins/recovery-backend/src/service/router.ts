@@ -17,6 +17,7 @@ import {
   EVENT_FORMATS,
   EventFormat,
   EventParseError,
+  MAX_NAME_LENGTH,
   parseEvents,
 } from '@backstage-recovery/plugin-recovery-node';
 import express from 'express';
@@ -128,7 +129,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (format !== undefined && !EVENT_FORMATS.includes(format as EventFormat)) {
       throw new InputError(`format must be one of ${EVENT_FORMATS.join(', ')}, got "${format}"`);
     }
-    const source = typeof req.query.source === 'string' ? req.query.source : 'request body';
+    const source = sourceFrom(req.query.source);
     const text = typeof req.body === 'string' ? req.body : '';
     let parsed;
     try {
@@ -198,11 +199,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       mode,
       trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
       createdBy: principalName(credentials.principal),
-      options: {
-        ...(options.reverseBootOrder !== undefined && {
-          reverseBootOrder: Boolean(options.reverseBootOrder),
-        }),
-      },
+      options: reverseBootOrderFrom(options.reverseBootOrder),
     });
     res.status(202).json(run);
   });
@@ -235,6 +232,29 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }).error(),
   );
   return router;
+}
+
+/** The stored source is `api:<source>`, in a varchar(255) column like the names the parser checks. */
+const MAX_SOURCE_LENGTH = MAX_NAME_LENGTH - 'api:'.length;
+
+/** Names the pushed events in messages and in the store; 400 for what the store cannot hold. */
+function sourceFrom(value: unknown): string {
+  if (value === undefined) return 'request body';
+  if (typeof value !== 'string') throw new InputError('Query parameter source must be given once');
+  // PostgreSQL counts characters (code points) and refuses NUL in text.
+  const length = [...value].length;
+  if (length === 0 || length > MAX_SOURCE_LENGTH) {
+    throw new InputError(`Query parameter source must be 1 to ${MAX_SOURCE_LENGTH} characters long, got ${length}`);
+  }
+  if (value.includes('\0')) throw new InputError('Query parameter source must not contain NUL characters');
+  return value;
+}
+
+/** Only `true` is a test hook; `false` is the default, so it asks for nothing and is always allowed. */
+function reverseBootOrderFrom(value: unknown): { reverseBootOrder?: true } {
+  if (value === undefined || value === false) return {};
+  if (value === true) return { reverseBootOrder: true };
+  throw new InputError(`options.reverseBootOrder must be a boolean, got ${JSON.stringify(value)}`);
 }
 
 /** An entity ref from the request, normalized; a malformed one is the caller's error (400), named by its field. */
