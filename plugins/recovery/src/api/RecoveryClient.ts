@@ -120,8 +120,7 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Whether the backend refused the request with 409 Conflict. */
-export function isConflict(error: unknown): boolean {
+function isConflict(error: unknown): error is ResponseError {
   return error instanceof ResponseError && error.statusCode === 409;
 }
 
@@ -133,4 +132,16 @@ export function isConflict(error: unknown): boolean {
 export function busyWithRunId(error: unknown): string | undefined {
   if (!isConflict(error)) return undefined;
   return /\bbusy with run ([^\s,;]+)/.exec(errorMessage(error))?.[1];
+}
+
+/**
+ * Whether a start was refused because the hypervisor host is running another run (409
+ * `HypervisorHostBusyError`), rather than for a machine never captured (409 `ConflictError`).
+ */
+export function isHostBusy(error: unknown): boolean {
+  return (
+    isConflict(error) &&
+    (error.body?.error?.name === 'HypervisorHostBusyError' ||
+      busyWithRunId(error) !== undefined)
+  );
 }

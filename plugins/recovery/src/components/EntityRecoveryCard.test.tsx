@@ -487,6 +487,28 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
   });
 
+  it('reports a machine never captured without looking for a run', async () => {
+    const api = fakeRecoveryApi({
+      startRun: async () => {
+        throw await conflictError(
+          'No capture of resource:default/web-1 yet: capture first (POST /captures)',
+          'ConflictError',
+        );
+      },
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    expect(
+      await screen.findByText(
+        'Could not start the test recovery: No capture of resource:default/web-1 yet: capture first (POST /captures)',
+      ),
+    ).toBeInTheDocument();
+    expect(api.listRuns).toHaveBeenCalledTimes(1); // the check on load only
+    expect(api.getRun).not.toHaveBeenCalled();
+  });
+
   it('reports a refused start', async () => {
     const api = fakeRecoveryApi({
       startRun: async () => {

@@ -17,7 +17,7 @@ import useAsync from 'react-use/esm/useAsync';
 import {
   busyWithRunId,
   errorMessage,
-  isConflict,
+  isHostBusy,
   recoveryApiRef,
 } from '../api/RecoveryClient';
 import { formatCount, isRunActive, shortRef } from './format';
@@ -143,9 +143,9 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   >();
 
   /**
-   * The active run a 409 ran into: the one its message names, which may be of a system
-   * containing this entity (the check on load sees only this entity's runs); else, if the
-   * wording is not understood, this entity's newest run if active.
+   * The active run that held the host when a start was refused: the one the 409 names, which
+   * may be of a system containing this entity (the check on load sees only this entity's
+   * runs); else, if the wording is not understood, this entity's newest run if active.
    */
   const findBusyRun = async (
     conflict: unknown,
@@ -173,7 +173,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
       follow(started);
       onRunChange?.(started);
     } catch (e) {
-      const busy = isConflict(e) ? await findBusyRun(e) : undefined;
+      const busy = isHostBusy(e) ? await findBusyRun(e) : undefined;
       if (busy) {
         setBusyWithId(busy.id);
         follow(busy);

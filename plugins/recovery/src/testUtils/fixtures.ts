@@ -236,11 +236,14 @@ export function fakeRecoveryApi(
 }
 
 /** The error RecoveryClient throws for a 409 Conflict carrying the backend's `message`. */
-export function conflictError(message: string): Promise<ResponseError> {
+export function conflictError(
+  message: string,
+  name = 'HypervisorHostBusyError',
+): Promise<ResponseError> {
   return ResponseError.fromResponse(
     new Response(
       JSON.stringify({
-        error: { name: 'ConflictError', message },
+        error: { name, message },
         response: { statusCode: 409 },
       }),
       { status: 409, statusText: 'Conflict', headers: { 'Content-Type': 'application/json' } },
