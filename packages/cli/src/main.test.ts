@@ -168,6 +168,7 @@ describe('recovery analyze (in process)', () => {
     ['a bad threshold', () => [file('t.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '2'], /--threshold/],
     ['a bad --kernel-peak', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '90'], /--kernel-peak: expected minutes between 1 and 60, got '90'/],
     ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /--at/],
+    ['an --at past what a date holds', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '99999999999999999999'], /--at: epoch milliseconds past year 275760/],
     ['a missing map file', () => [file('t5.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', join(dir, 'nomap.json')], /nomap\.json: cannot read map file \(ENOENT\)/],
     ['a map that is a directory', () => [file('t6.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', dir], /: cannot read map file \(EISDIR\)/],
     ['a map with a bad regex', () => {

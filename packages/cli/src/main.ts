@@ -101,7 +101,11 @@ function listFiles(files: string[]): string {
 }
 
 function parseAt(value: string): number {
-  if (/^\d+$/.test(value)) return Number(value);
+  // `new Date` holds ±8.64e15 ms; past that the output's `at` could not be written.
+  if (/^\d+$/.test(value)) {
+    if (Number(value) > 8.64e15) throw new InputError(`--at: epoch milliseconds past year 275760: '${value}'`);
+    return Number(value);
+  }
   if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value))) {
     throw new InputError(`--at: expected ISO 8601 with a zone or epoch milliseconds, got '${value}'`);
   }
