@@ -50,6 +50,12 @@ export interface Config {
       machineReadyTimeout?: string;
       /** Pause between two probe attempts, e.g. `1s`; more than 0s. Default 1s. */
       probeInterval?: string;
+      /**
+       * Deadline of each other call to the hypervisor host (creating the lab, restoring one
+       * machine, which loads its capture, reading a console tail, tearing a lab down), e.g. `30m`
+       * for captures of many gigabytes; more than 0s. Default 10m.
+       */
+      stepTimeout?: string;
       /** Accept options that exist only to test the product (reversed boot order). Default false. */
       allowTestHooks?: boolean;
     };

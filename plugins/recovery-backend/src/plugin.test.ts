@@ -236,6 +236,7 @@ describe('recovery API', () => {
       ['recovery.objectives.rto', { objectives: { rto: '0s' } }],
       ['recovery.runs.machineReadyTimeout', { runs: { machineReadyTimeout: '0s', probeInterval: '1s' } }],
       ['recovery.runs.probeInterval', { runs: { machineReadyTimeout: '2s', probeInterval: '0s' } }],
+      ['recovery.runs.stepTimeout', { runs: { machineReadyTimeout: '2s', probeInterval: '1s', stepTimeout: '0s' } }],
     ];
     for (const [key, recoveryConfig] of cases) {
       await expect(start({ recoveryConfig })).rejects.toThrow(

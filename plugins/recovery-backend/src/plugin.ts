@@ -155,6 +155,7 @@ export const recoveryPlugin = createBackendPlugin({
           hypervisorHost: config.getOptionalString('recovery.hypervisorHost'),
           machineReadyTimeoutMs: durationMs(config, 'recovery.runs.machineReadyTimeout', '2m'),
           probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', '1s'),
+          stepTimeoutMs: durationMs(config, 'recovery.runs.stepTimeout', '10m'),
           heartbeatIntervalMs: 5_000,
           staleAfterMs: 60_000,
           allowTestHooks: config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,

@@ -47,6 +47,7 @@ const options: RunServiceOptions = {
   probeIntervalMs: 20,
   heartbeatIntervalMs: 50,
   staleAfterMs: 1_000,
+  stepTimeoutMs: 10 * 60_000,
   allowTestHooks: true,
 };
 

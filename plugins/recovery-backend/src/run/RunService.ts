@@ -45,14 +45,13 @@ export interface RunServiceOptions {
   /** recovery.runs.allowTestHooks: accept options that exist only to test the product. */
   allowTestHooks: boolean;
   /**
-   * Deadline of creating the lab, restoring one machine, reading its console tail and tearing
-   * a lab down (starting and verifying one get machineReadyTimeoutMs): a hung engine must fail
-   * the run, not hold the host forever.
+   * recovery.runs.stepTimeout: deadline of creating the lab, restoring one machine, reading its
+   * console tail and tearing a lab down (starting and verifying one get machineReadyTimeoutMs):
+   * a hung engine must fail the run, not hold the host forever.
    */
-  stepTimeoutMs?: number;
+  stepTimeoutMs: number;
 }
 
-const DEFAULT_STEP_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface StartRunRequest {
   entityRef: string;
@@ -375,7 +374,7 @@ export class RunService {
   }
 
   private get stepTimeoutMs(): number {
-    return this.options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+    return this.options.stepTimeoutMs;
   }
 
   /** Removes everything labelled with the run id, within the step deadline. */
