@@ -12,11 +12,7 @@ export interface ScheduledRecoveryApi {
   analyzeSystems(): Promise<{ analysed: string[]; failed: Array<{ entityRef: string; message: string }> }>;
 }
 
-/**
- * The name of the backend's error when the hypervisor host is busy with another run. It shares
- * 409 with refusals that waiting does not cure, such as a machine never captured.
- */
-export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
+export { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 
 /** A non-2xx answer of the recovery backend, keeping what callers need to tell busy from broken. */
 export class RecoveryApiError extends Error {

@@ -7,6 +7,13 @@ import type {
 } from './types';
 
 /**
+ * Name of the 409 error `POST /runs` answers while the hypervisor host runs another run: worth
+ * retrying, unlike the other 409s (a machine never captured). Its body names that run:
+ * `{ error: { name, message, runId, entityRef } }`.
+ */
+export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
+
+/**
  * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.
  * Entity refs in paths are split: `/readiness/component/default/web`.
  *

@@ -450,7 +450,7 @@ describe('HypervisorHostBusyError', () => {
     // Backstage's own error handler, as the backend's root router applies it.
     const app = express();
     app.post('/busy', () => {
-      throw new HypervisorHostBusyError("Hypervisor host 'fake' is busy with run r1 of component:default/web");
+      throw new HypervisorHostBusyError('fake', 'r1', 'component:default/web');
     });
     app.post('/uncaptured', () => {
       throw new ConflictError('No capture of resource:default/data-01 yet');
@@ -464,6 +464,8 @@ describe('HypervisorHostBusyError', () => {
     expect(busy.body.error).toMatchObject({
       name: 'HypervisorHostBusyError',
       message: "Hypervisor host 'fake' is busy with run r1 of component:default/web",
+      runId: 'r1',
+      entityRef: 'component:default/web',
     });
     const uncaptured = await request(app).post('/uncaptured');
     expect(uncaptured.status).toBe(409);

@@ -8,6 +8,7 @@ import type {
   RunMode,
   RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
+import { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   HypervisorHost,
@@ -78,9 +79,10 @@ export class HypervisorHostBusyError extends ConflictError {
   // Backstage's error handler maps only the names it knows: this one keeps ConflictError's status.
   readonly statusCode = 409;
 
-  constructor(message: string) {
-    super(message);
-    (this as Error).name = 'HypervisorHostBusyError';
+  /** The run holding the host and its entity: serialized into the error body for clients to follow. */
+  constructor(hostId: string, readonly runId: string, readonly entityRef: string) {
+    super(`Hypervisor host '${hostId}' is busy with run ${runId} of ${entityRef}`);
+    (this as Error).name = HOST_BUSY_ERROR_NAME;
   }
 }
 
@@ -186,9 +188,7 @@ export class RunService {
       new Date(),
     );
     if (busyWith) {
-      throw new HypervisorHostBusyError(
-        `Hypervisor host '${host.id}' is busy with run ${busyWith.id} of ${busyWith.entityRef}`,
-      );
+      throw new HypervisorHostBusyError(host.id, busyWith.id, busyWith.entityRef);
     }
     const controller = new AbortController();
     this.driving.set(runId, controller);

@@ -13,6 +13,7 @@ import type {
   RecoveryRun,
   RunMode,
 } from '@backstage-recovery/plugin-recovery-common';
+import { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 
 /** The frontend's handle on the recovery backend. */
 export const recoveryApiRef = createApiRef<RecoveryApi>().with({
@@ -124,24 +125,17 @@ function isConflict(error: unknown): error is ResponseError {
   return error instanceof ResponseError && error.statusCode === 409;
 }
 
-/**
- * The run a refused start ran into: the backend answers 409 "Hypervisor host 'recovery-1' is
- * busy with run <id> of <entity ref>" (RunService). Only the message names the run, so this
- * reads it from there; undefined for any other error or wording.
- */
+/** The run a start refused for a busy hypervisor host ran into; undefined for any other error. */
 export function busyWithRunId(error: unknown): string | undefined {
-  if (!isConflict(error)) return undefined;
-  return /\bbusy with run ([^\s,;]+)/.exec(errorMessage(error))?.[1];
+  if (!isHostBusy(error)) return undefined;
+  const runId = error.body?.error?.runId;
+  return typeof runId === 'string' ? runId : undefined;
 }
 
 /**
  * Whether a start was refused because the hypervisor host is running another run (409
  * `HypervisorHostBusyError`), rather than for a machine never captured (409 `ConflictError`).
  */
-export function isHostBusy(error: unknown): boolean {
-  return (
-    isConflict(error) &&
-    (error.body?.error?.name === 'HypervisorHostBusyError' ||
-      busyWithRunId(error) !== undefined)
-  );
+export function isHostBusy(error: unknown): error is ResponseError {
+  return isConflict(error) && error.body?.error?.name === HOST_BUSY_ERROR_NAME;
 }

@@ -414,6 +414,7 @@ describe('EntityRecoveryCard', () => {
       startRun: async () => {
         throw await conflictError(
           "Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
+          { runId: 'run-9', entityRef: 'system:default/demo-site' },
         );
       },
       getRun: async () => (++polls < 3 ? siteRun('running') : siteRun('succeeded')),
@@ -468,6 +469,7 @@ describe('EntityRecoveryCard', () => {
       startRun: async () => {
         throw await conflictError(
           "Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
+          { runId: 'run-9', entityRef: 'system:default/demo-site' },
         );
       },
       // It finished in the meantime.
@@ -492,7 +494,7 @@ describe('EntityRecoveryCard', () => {
       startRun: async () => {
         throw await conflictError(
           'No capture of resource:default/web-1 yet: capture first (POST /captures)',
-          'ConflictError',
+          { name: 'ConflictError' },
         );
       },
     });

@@ -1,6 +1,7 @@
 import { vi, type Mock } from 'vitest';
 import { ResponseError } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
+import { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 import type {
   BootPlan,
   Readiness,
@@ -235,15 +236,18 @@ export function fakeRecoveryApi(
   return spied;
 }
 
-/** The error RecoveryClient throws for a 409 Conflict carrying the backend's `message`. */
+/**
+ * The error RecoveryClient throws for a 409 Conflict carrying the backend's `message`: by
+ * default a busy hypervisor host, with the run it is busy with where `fields` name one.
+ */
 export function conflictError(
   message: string,
-  name = 'HypervisorHostBusyError',
+  fields: { name?: string; runId?: string; entityRef?: string } = {},
 ): Promise<ResponseError> {
   return ResponseError.fromResponse(
     new Response(
       JSON.stringify({
-        error: { name, message },
+        error: { name: HOST_BUSY_ERROR_NAME, ...fields, message },
         response: { statusCode: 409 },
       }),
       { status: 409, statusText: 'Conflict', headers: { 'Content-Type': 'application/json' } },
