@@ -78,13 +78,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     }
   });
 
-  function service(host: HypervisorHost, overrides: Partial<RunServiceOptions> = {}) {
+  function service(host: HypervisorHost, overrides: Partial<RunServiceOptions> = {}, graph = demoGraph) {
     const providers = new ProviderRegistry();
     providers.addHypervisorHost(host);
     const web = { apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } };
     const plans = new PlanService({
       getEntity: async () => web,
-      load: async () => demoGraph,
+      load: async () => graph,
     } as unknown as CatalogGraphLoader);
     return new RunService(store, providers, plans, mockServices.logger.mock(), { ...options, ...overrides });
   }
@@ -319,6 +319,96 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await lateRestore;
     await vi.waitFor(async () => {
       expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    });
+  });
+
+  it('removes what a restore that fails after its deadline created first', async () => {
+    const host = new FakeHost(needs);
+    let lateFailure: Promise<unknown> | undefined;
+    host.restoreMachine = (lab, capture) => {
+      lateFailure = new Promise(resolve => setTimeout(resolve, 300)).then(() => {
+        host.labels.set(`${lab.runId}/${capture.machineRef}`, lab.runId); // e.g. the image it loaded
+        throw new Error(`network lab-${lab.runId}-prod not found`);
+      });
+      return lateFailure as never;
+    };
+    const runs = service(host, { stepTimeoutMs: 100 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    expect((await store.getRun(started.id))!.error?.message).toBe(
+      'resource:default/infra-01 failed: restore did not finish within 0.1 s',
+    );
+
+    await lateFailure!.catch(() => {});
+    await vi.waitFor(async () => {
+      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    });
+  });
+
+  it("leaves a late step's debris in place while its wave siblings still verify", async () => {
+    // dns and database boot in one wave; web waits for both.
+    const wide: RecoveryGraph = {
+      ...demoGraph,
+      services: new Map(
+        [
+          svc('component:default/dns', 'resource:default/infra-01'),
+          svc('component:default/database', 'resource:default/data-01'),
+          svc('component:default/web', 'resource:default/web-01', ['component:default/dns', 'component:default/database']),
+        ].map(x => [x.ref, x]),
+      ),
+    };
+    const host = new FakeHost({});
+    const seen: string[] = [];
+    const restore = host.restoreMachine.bind(host);
+    host.restoreMachine = async (lab, capture) => {
+      if (capture.machineRef === 'resource:default/infra-01') await new Promise(resolve => setTimeout(resolve, 300));
+      return restore(lab, capture);
+    };
+    const probe = host.probe.bind(host);
+    host.probe = async (lab, machine, spec) => {
+      if (machine.machineRef === 'resource:default/data-01') await new Promise(resolve => setTimeout(resolve, 600));
+      const result = await probe(lab, machine, spec);
+      seen.push(`probed ${machine.machineRef}`);
+      return result;
+    };
+    const teardown = host.teardown.bind(host);
+    host.teardown = async runId => {
+      seen.push('teardown');
+      return teardown(runId);
+    };
+    const runs = service(host, { stepTimeoutMs: 100, machineReadyTimeoutMs: 2_000 }, wide);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+
+    const run = (await store.getRun(started.id))!;
+    expect(run.error?.message).toBe('resource:default/infra-01 failed: restore did not finish within 0.1 s');
+    expect(run.machines.find(m => m.machineRef === 'resource:default/data-01')!.phase).toBe('ready');
+    expect(seen[0]).toBe('probed resource:default/data-01');
+    expect(seen.slice(1).every(x => x === 'teardown')).toBe(true);
+    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('names the failing probe when the verify deadline falls during the inspect after it', async () => {
+    const host = new FakeHost(needs);
+    host.probe = async (_lab, machine) => {
+      await new Promise(resolve => setTimeout(resolve, 250));
+      return { ok: false, message: `connection to ${machine.machineRef}:1 refused` };
+    };
+    const inspect = host.inspectMachine.bind(host);
+    let inspections = 0;
+    host.inspectMachine = async machine => {
+      // Slow from the second inspect on: it outlasts the 50 ms left after the probe.
+      if (++inspections > 1) await new Promise(resolve => setTimeout(resolve, 150));
+      return inspect(machine);
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.error).toMatchObject({
+      machineRef: 'resource:default/infra-01',
+      probe: 'tcp:1',
+      message: 'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
     });
   });
 

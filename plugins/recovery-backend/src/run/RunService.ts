@@ -118,7 +118,8 @@ async function withDeadline<T>(
     ]);
   } finally {
     done.abort();
-    if (!settled) work.then(removeLate, () => {}).catch(() => {});
+    // A late step that fails may have created something first (a loaded image, a container).
+    if (!settled) work.then(removeLate, removeLate).catch(() => {});
   }
 }
 
@@ -282,11 +283,16 @@ export class RunService {
       this.options.heartbeatIntervalMs,
     );
     // A step that settles after its deadline leaves debris, removed like the lab, except
-    // from an interrupted failover: what it booted may already serve production.
-    const removeLate = () =>
-      run.mode === 'failover' && driving.aborted
-        ? Promise.resolve()
-        : this.removeLate(host, runId);
+    // from an interrupted failover: what it booted may already serve production. While the
+    // run is still driven (the step's wave siblings still verifying), the removal waits.
+    let driven = true;
+    let debrisLeft = false;
+    const removeDebris = () =>
+      run.mode === 'failover' && driving.aborted ? Promise.resolve() : this.removeLate(host, runId);
+    const removeLate = () => {
+      if (driven) debrisLeft = true;
+      return driven ? Promise.resolve() : removeDebris();
+    };
     let lab: LabHandle | undefined;
     try {
       await recorder.status('running', { startedAt: now() });
@@ -348,6 +354,8 @@ export class RunService {
       }
     } finally {
       clearInterval(heartbeat);
+      driven = false;
+      if (debrisLeft) await removeDebris();
     }
   }
 
@@ -522,15 +530,17 @@ export class RunService {
     const bounded = <T>(work: Promise<T>, timedOut: () => MachineFailure) =>
       withDeadline(work, Math.max(0, deadline - Date.now()), timedOut, signal, removeLate);
     let last: MachineState | undefined;
-    const assertAlive = async () => {
+    // `timedOut`: what failed when the deadline falls during the inspect (a probe still failing).
+    const assertAlive = async (timedOut?: () => MachineFailure) => {
       const state = await bounded(
         host.inspectMachine(machine),
-        () =>
-          new MachineFailure(
-            last?.health === 'starting'
-              ? `health check still starting after ${timeoutText}`
-              : `inspect did not finish within ${timeoutText}`,
-          ),
+        timedOut ??
+          (() =>
+            new MachineFailure(
+              last?.health === 'starting'
+                ? `health check still starting after ${timeoutText}`
+                : `inspect did not finish within ${timeoutText}`,
+            )),
       );
       last = state;
       if (!state.running) {
@@ -565,13 +575,11 @@ export class RunService {
         );
         answer = result;
         if (result.ok) break;
-        await assertAlive();
-        if (Date.now() > deadline) {
-          throw new MachineFailure(
-            `probe ${name} did not pass within ${timeoutText}: ${result.message}`,
-            name,
-          );
-        }
+        // At the deadline the probe is the cause, not the inspect that had no time left.
+        const probeFailed = () =>
+          new MachineFailure(`probe ${name} did not pass within ${timeoutText}: ${result.message}`, name);
+        if (Date.now() > deadline) throw probeFailed();
+        await assertAlive(probeFailed);
         await wait();
       }
     }
