@@ -17,7 +17,7 @@ app=
 stop_demo() {
   trap - EXIT INT TERM
   echo "demo: stopping"
-  # Backstage runs in its own process group (job control below): stop all of it.
+  # Backstage runs in a session of its own (setsid below): stop all of it.
   [[ -n $app ]] && kill -TERM -- "-$app" 2>/dev/null && wait "$app" 2>/dev/null || true
   npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts down || true
   ((${#down[@]} == 0)) || bash scripts/docker-engines.sh stop "${down[@]}"
@@ -27,8 +27,8 @@ trap 'exit 130' INT TERM
 
 npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts up
 echo "demo: starting Backstage on http://localhost:3000 (backend :7007); Ctrl-C stops the demo"
-set -m
-npm start &
+# Its own session, so one signal stops every process it starts; stdin from /dev/null, since
+# backstage-cli reads the terminal (a restart key) and a background reader would be stopped.
+setsid npm start </dev/null &
 app=$!
-set +m
 wait "$app"

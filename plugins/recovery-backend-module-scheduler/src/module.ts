@@ -59,12 +59,12 @@ export const recoveryModuleScheduler = createBackendModule({
             frequency: { cron: '0 * * * *' },
             timeout: { minutes: 50 },
           }),
-          fn: async () => {
+          fn: async signal => {
             const machines = await entities({
               kind: 'Resource',
               'spec.type': MACHINE_RESOURCE_TYPE,
             });
-            const report = await captureMachines(api, machines, logger);
+            const report = await captureMachines(api, machines, logger, signal as AbortSignal | undefined);
             logger.info(`Scheduled capture: ${report.succeeded.length} captured, ${report.failed.length} failed`);
           },
         });
@@ -75,8 +75,8 @@ export const recoveryModuleScheduler = createBackendModule({
             frequency: { cron: '30 */6 * * *' },
             timeout: { minutes: 30 },
           }),
-          fn: async () => {
-            const { analysed, failed } = await api.analyzeSystems();
+          fn: async signal => {
+            const { analysed, failed } = await api.analyzeSystems({ signal: signal as AbortSignal | undefined });
             logger.info(
               `Dependency analysis: ${analysed.length} systems analysed${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`,
             );

@@ -52,6 +52,15 @@ describe('RecoveryBackendClient', () => {
     }
   });
 
+  it("gives up on a backend that never answers when the task's signal aborts", async () => {
+    handle = () => {}; // never answers
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await expect(client.capture('resource:default/data-01', { signal: controller.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+  });
+
   it("keeps a refusal's status and the name of the backend's error", async () => {
     const seen: string[] = [];
     handle = (req, body, res) => {

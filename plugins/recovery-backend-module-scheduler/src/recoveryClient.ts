@@ -4,12 +4,19 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 /** The part of the recovery API the scheduled tasks drive. */
+/** `signal`: the scheduled task's, so a backend that never answers cannot outlive the task. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 export interface ScheduledRecoveryApi {
-  capture(entityRef: string): Promise<Capture[]>;
-  startRun(entityRef: string): Promise<RecoveryRun>;
-  getRun(runId: string): Promise<RecoveryRun>;
+  capture(entityRef: string, options?: CallOptions): Promise<Capture[]>;
+  startRun(entityRef: string, options?: CallOptions): Promise<RecoveryRun>;
+  getRun(runId: string, options?: CallOptions): Promise<RecoveryRun>;
   /** Analyses the boot history of every system. */
-  analyzeSystems(): Promise<{ analysed: string[]; failed: Array<{ entityRef: string; message: string }> }>;
+  analyzeSystems(
+    options?: CallOptions,
+  ): Promise<{ analysed: string[]; failed: Array<{ entityRef: string; message: string }> }>;
 }
 
 export { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
@@ -37,30 +44,30 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     private readonly auth: AuthService,
   ) {}
 
-  async capture(entityRef: string): Promise<Capture[]> {
-    const body = await this.call('POST', '/captures', { entityRef });
+  async capture(entityRef: string, options?: CallOptions): Promise<Capture[]> {
+    const body = await this.call('POST', '/captures', { entityRef }, options);
     return body.items;
   }
 
-  startRun(entityRef: string): Promise<RecoveryRun> {
-    return this.call('POST', '/runs', { entityRef, mode: 'test' });
+  startRun(entityRef: string, options?: CallOptions): Promise<RecoveryRun> {
+    return this.call('POST', '/runs', { entityRef, mode: 'test' }, options);
   }
 
-  getRun(runId: string): Promise<RecoveryRun> {
-    return this.call('GET', `/runs/${encodeURIComponent(runId)}`);
+  getRun(runId: string, options?: CallOptions): Promise<RecoveryRun> {
+    return this.call('GET', `/runs/${encodeURIComponent(runId)}`, undefined, options);
   }
 
-  analyzeSystems(): ReturnType<ScheduledRecoveryApi['analyzeSystems']> {
-    return this.call('POST', '/analysis', {});
+  analyzeSystems(options?: CallOptions): ReturnType<ScheduledRecoveryApi['analyzeSystems']> {
+    return this.call('POST', '/analysis', {}, options);
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<any> {
+  private async call(method: string, path: string, body?: unknown, options?: CallOptions): Promise<any> {
     const baseUrl = await this.discovery.getBaseUrl('recovery');
     const { token } = await this.auth.getPluginRequestToken({
       onBehalfOf: await this.auth.getOwnServiceCredentials(),
       targetPluginId: 'recovery',
     });
-    const response = await send(new URL(`${baseUrl}${path}`), method, token, body);
+    const response = await send(new URL(`${baseUrl}${path}`), method, token, body, options?.signal);
     const text = response.text;
     if (response.status < 200 || response.status > 299) {
       let message = text;
@@ -83,15 +90,16 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
 }
 
 /**
- * One request to the backend, waited for as long as the backend works on it. Not fetch: a
- * capture answers only once the machine is copied, and fetch (undici) gives up after 300 s
- * without response headers while the backend goes on capturing.
+ * One request to the backend, waited for as long as the backend works on it, or until the
+ * task's signal aborts. Not fetch: a capture answers only once the machine is copied, and fetch
+ * (undici) gives up after 300 s without response headers while the backend goes on capturing.
  */
 function send(
   url: URL,
   method: string,
   token: string,
   body?: unknown,
+  signal?: AbortSignal,
 ): Promise<{ status: number; text: string }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string | number> = { Authorization: `Bearer ${token}` };
@@ -101,7 +109,7 @@ function send(
   }
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const outgoing = request(url, { method, headers }, response => {
+    const outgoing = request(url, { method, headers, signal }, response => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('error', reject);

@@ -17,11 +17,13 @@ export async function captureMachines(
   api: ScheduledRecoveryApi,
   machineRefs: string[],
   logger: LoggerService,
+  signal?: AbortSignal,
 ): Promise<TaskReport> {
   const report: TaskReport = { succeeded: [], failed: [] };
   for (const [index, machineRef] of machineRefs.entries()) {
+    signal?.throwIfAborted();
     try {
-      const [capture] = await api.capture(machineRef);
+      const [capture] = await api.capture(machineRef, { signal });
       report.succeeded.push(machineRef);
       logger.info(
         `Capture ${index + 1}/${machineRefs.length}: ${machineRef} (${capture?.sizeBytes ?? 0} bytes in ${capture?.durationMs ?? 0} ms)`,
@@ -107,7 +109,7 @@ export async function runNightlyCheck(
       let run: RecoveryRun | undefined;
       for (let attempt = 1; !run; attempt++) {
         try {
-          run = await api.startRun(entityRef);
+          run = await api.startRun(entityRef, { signal: options.signal });
         } catch (error) {
           // Only "host busy" is worth waiting for; after a lost answer the run may exist already.
           if (!isHostBusy(error)) throw error;
@@ -126,7 +128,7 @@ export async function runNightlyCheck(
       while (run.status === 'pending' || run.status === 'running') {
         if (!(await waitForRetry())) break;
         try {
-          run = await api.getRun(run.id);
+          run = await api.getRun(run.id, { signal: options.signal });
           pollError = undefined;
         } catch (error) {
           if (!isTransientPollError(error)) throw error;
