@@ -95,7 +95,9 @@ export type MachinePhase =
   | 'starting'
   | 'verifying'
   | 'ready'
-  | 'failed';
+  | 'failed'
+  /** Final: the run finished (failed or interrupted) before it started this machine. */
+  | 'skipped';
 
 export interface RunMachine {
   machineRef: string;

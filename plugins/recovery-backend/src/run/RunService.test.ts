@@ -134,8 +134,91 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       probe: 'tcp:1',
       logTail: 'console of resource:default/web-01',
     });
-    expect(run.machines.filter(m => m.phase === 'waiting')).toHaveLength(2);
+    // The machines of the later waves never started: skipped, none left waiting.
+    expect(run.machines.filter(m => m.machineRef !== 'resource:default/web-01').map(m => [m.phase, m.finishedAt])).toEqual([
+      ['skipped', undefined],
+      ['skipped', undefined],
+    ]);
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('skips every machine when the lab cannot be created', async () => {
+    const host = new FakeHost(needs);
+    host.createLab = async () => {
+      throw new Error('engine unreachable');
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.error).toEqual({ message: 'engine unreachable' });
+    expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+  });
+
+  it("says with a machine's failure that the lab could not use production's addresses", async () => {
+    // Production's subnet is in use on the recovery engine: the host gives infra-01 another address.
+    await store.insertCapture({
+      id: 'cap-infra-01-addressed',
+      machineRef: 'resource:default/infra-01',
+      engine: 'primary',
+      container: 'infra-01',
+      imageId: 'sha256:1',
+      sizeBytes: 1,
+      checksum: 'sha256:1',
+      artifact: '/store/infra-01.tar',
+      runtime: {
+        hostname: 'infra-01',
+        networks: [{ name: 'prod', subnet: '172.29.10.0/24', gateway: '172.29.10.1', ipv4Address: '172.29.10.11', aliases: [] }],
+        env: [],
+        exposedPorts: [],
+        labels: {},
+      },
+      adaptations: [],
+      durationMs: 1,
+      createdAt: new Date(Date.now() + 1_000).toISOString(),
+    });
+    const adapted =
+      'network prod: production subnet 172.29.10.0/24 is in use on engine fake; the lab uses 10.202.12.0/24 and the machine gets a dynamic address instead of 172.29.10.11';
+    const host = new FakeHost(needs);
+    const restore = host.restoreMachine.bind(host);
+    host.restoreMachine = async (lab, capture) => {
+      const restored = await restore(lab, capture);
+      return capture.machineRef === 'resource:default/infra-01'
+        ? { ...restored, adaptations: [...restored.adaptations, adapted] }
+        : restored;
+    };
+    const unhealthy = new Set<string>();
+    host.inspectMachine = async machine => ({
+      running: true,
+      health: unhealthy.has(machine.machineRef) ? 'unhealthy' : 'healthy',
+    });
+    const runs = service(host);
+
+    // The machine that lost its address fails: its own adaptation is the explanation.
+    unhealthy.add('resource:default/infra-01');
+    const first = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(first.id);
+    const run = (await store.getRun(first.id))!;
+    const reason = `its health check reports unhealthy (the lab could not use production's addresses: ${adapted})`;
+    expect(run.error).toEqual({
+      machineRef: 'resource:default/infra-01',
+      message: `resource:default/infra-01 failed: ${reason}`,
+    });
+    expect(run.machines[0]).toMatchObject({ phase: 'failed', message: reason });
+    expect(run.steps.filter(s => s.machineRef === 'resource:default/infra-01').map(s => s.message)).toEqual([
+      'Adapted: dropped host port binding 8080->80/tcp',
+      `Adapted, without production's addresses: ${adapted}`,
+      `resource:default/infra-01 failed: ${reason}`,
+    ]);
+
+    // A machine that kept its own addresses fails: the adaptation of the one it reaches is named.
+    unhealthy.clear();
+    unhealthy.add('resource:default/data-01');
+    const second = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(second.id);
+    expect((await store.getRun(second.id))!.error?.message).toBe(
+      `resource:default/data-01 failed: its health check reports unhealthy (the lab could not use production's addresses: resource:default/infra-01: ${adapted})`,
+    );
   });
 
   it('fails fast when a machine stops, with its exit code', async () => {
@@ -423,7 +506,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await runs.shutdown();
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
-    expect(run.error?.message).toBe('Interrupted: the backend is shutting down');
+    // The interruption is no machine's failure: the error names none, the machine says why it stopped.
+    expect(run.error).toEqual({ message: 'Interrupted: the backend is shutting down' });
+    expect(run.machines.map(m => [m.machineRef, m.phase, m.message])).toEqual([
+      ['resource:default/infra-01', 'failed', 'Interrupted: the backend is shutting down'],
+      ['resource:default/data-01', 'skipped', undefined],
+      ['resource:default/web-01', 'skipped', undefined],
+    ]);
+    expect(run.machines[0].finishedAt).toBeDefined();
+    expect(run.steps.filter(s => s.level === 'error').map(s => s.message)).toEqual([
+      'Interrupted: the backend is shutting down',
+    ]);
   });
 
   it('tears down a test lab at shutdown but keeps what an interrupted failover booted', async () => {

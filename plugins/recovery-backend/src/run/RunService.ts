@@ -32,6 +32,7 @@ import { ProviderRegistry } from '../service/ProviderRegistry';
 import {
   assertMachineTransition,
   assertRunTransition,
+  isFinalMachinePhase,
   measuredRtoSeconds,
 } from './runState';
 
@@ -334,18 +335,26 @@ export class RunService {
       }
       const failure = error as Error & { machineRef?: string; probe?: string };
       const interrupted = signal.aborted;
-      let message = interrupted
+      const reason = interrupted
         ? `${INTERRUPTED_PREFIX}the backend is shutting down`
         : failure.message;
+      let message = reason;
       if (interrupted && run.mode === 'failover') message += `; ${await this.keep(host, runId)}`;
       await recorder.step(message, undefined, 'error');
       try {
+        // No machine of a finished run may stay waiting or in progress.
+        await recorder.settleUnfinished(interrupted ? reason : `the run failed: ${reason}`);
         await this.finish(
           recorder,
           host,
           run,
           'failed',
-          { error: { machineRef: failure.machineRef, probe: failure.probe, message } },
+          // An interruption is no machine's failure: the error names none.
+          {
+            error: interrupted
+              ? { message }
+              : { machineRef: failure.machineRef, probe: failure.probe, message },
+          },
           interrupted,
         );
       } catch (finishError) {
@@ -475,9 +484,7 @@ export class RunService {
       );
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
-      if (restored.adaptations.length > 0) {
-        await recorder.step(`Adapted: ${restored.adaptations.join('; ')}`, machineRef);
-      }
+      await recorder.adapted(machineRef, restored.adaptations, capture.runtime.networks);
       await withDeadline(
         host.startMachine(handle),
         this.options.machineReadyTimeoutMs,
@@ -495,15 +502,23 @@ export class RunService {
         machineRef,
       );
     } catch (error) {
+      // Interrupted, not failed: the run settles the machine when it finishes.
+      if (signal.aborted) throw error;
       const failure = error instanceof MachineFailure ? error : new MachineFailure(String((error as Error)?.message ?? error));
       const logTail = handle
         ? await withDeadline(host.logTail(handle, 30), this.stepTimeoutMs, 'console tail', signal, async () => {})
             .catch(() => undefined)
         : undefined;
-      const message = `${machineRef} failed: ${failure.message}`;
+      // A lab without production's addresses explains many failures (a dependency's address
+      // the machine was configured with no longer answers): say so with the failure.
+      const lost = recorder.lostAddresses(machineRef);
+      const reason = lost.length > 0
+        ? `${failure.message} (the lab could not use production's addresses: ${lost.join('; ')})`
+        : failure.message;
+      const message = `${machineRef} failed: ${reason}`;
       await recorder.machine(machineRef, 'failed', {
         finishedAt: now(),
-        message: failure.message,
+        message: reason,
         probe: failure.probe,
         logTail,
       });
@@ -590,6 +605,8 @@ export class RunService {
 class RunRecorder {
   private readonly state: Map<string, RunMachine>;
   private status_: RunStatus;
+  /** Per machine, the host's adaptations that gave up one of its production addresses. */
+  private readonly addressAdaptations = new Map<string, string[]>();
 
   constructor(private readonly store: RecoveryStore, private readonly run: RecoveryRun) {
     this.state = new Map(run.machines.map(m => [m.machineRef, { ...m }]));
@@ -625,6 +642,57 @@ class RunRecorder {
   async step(message: string, machineRef?: string, level: 'info' | 'error' = 'info') {
     await this.store.appendStep(this.run.id, { at: now(), machineRef, level, message });
   }
+
+  /**
+   * Records what the host adapted when it restored a machine; those that gave up a production
+   * address get a step of their own, as they can break whatever reaches the machine by address.
+   */
+  async adapted(machineRef: string, adaptations: string[], networks: CapturedNetwork[]): Promise<void> {
+    const lost = adaptations.filter(a => givesUpProductionAddress(a, networks));
+    const other = adaptations.filter(a => !lost.includes(a));
+    if (other.length > 0) await this.step(`Adapted: ${other.join('; ')}`, machineRef);
+    if (lost.length > 0) {
+      this.addressAdaptations.set(machineRef, lost);
+      await this.step(`Adapted, without production's addresses: ${lost.join('; ')}`, machineRef);
+    }
+  }
+
+  /** Why the lab may not behave like production for this machine: its own lost addresses, else the others'. */
+  lostAddresses(machineRef: string): string[] {
+    const own = this.addressAdaptations.get(machineRef);
+    if (own) return own;
+    return [...this.addressAdaptations].flatMap(([other, lost]) => lost.map(a => `${other}: ${a}`));
+  }
+
+  /**
+   * Settles the machines a finished run leaves behind: one it never started is skipped, one
+   * still in progress (the run was interrupted) is failed with `reason`.
+   */
+  async settleUnfinished(reason: string): Promise<void> {
+    const at = now();
+    for (const m of this.state.values()) {
+      if (m.phase === 'waiting') await this.machine(m.machineRef, 'skipped', {});
+      else if (!isFinalMachinePhase(m.phase)) {
+        await this.machine(m.machineRef, 'failed', { finishedAt: at, message: reason });
+      }
+    }
+  }
+}
+
+/**
+ * Whether an adaptation gave up a production subnet, address or gateway of the machine. Hosts
+ * report adaptations as text only, so it is one that names such a value.
+ */
+function givesUpProductionAddress(adaptation: string, networks: CapturedNetwork[]): boolean {
+  return networks
+    .flatMap(n => [n.subnet, n.ipv4Address, n.gateway])
+    .some(value => value !== undefined && value !== '' && namesAddress(adaptation, value));
+}
+
+/** `text` names `address` as a whole: 10.0.0.1 is not named by 10.0.0.11 or 10.0.0.1/24. */
+function namesAddress(text: string, address: string): boolean {
+  const escaped = address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?<![\\w.:/])${escaped}(?![\\w:/]|\\.\\w)`).test(text);
 }
 
 /** The production networks the lab must emulate, once each. */

@@ -1,6 +1,7 @@
 import {
   assertMachineTransition,
   assertRunTransition,
+  isFinalMachinePhase,
   isTerminalRunStatus,
   measuredRtoSeconds,
 } from './runState';
@@ -31,6 +32,16 @@ describe('run state machine', () => {
     expect(() => assertMachineTransition('m', 'ready', 'failed')).toThrow();
     expect(isTerminalRunStatus('failed')).toBe(true);
     expect(isTerminalRunStatus('running')).toBe(false);
+  });
+
+  it('skips only a machine the run never started, and for good', () => {
+    expect(() => assertMachineTransition('m', 'waiting', 'skipped')).not.toThrow();
+    expect(() => assertMachineTransition('m', 'restoring', 'skipped')).toThrow(
+      'Machine m cannot go from restoring to skipped',
+    );
+    expect(() => assertMachineTransition('m', 'skipped', 'restoring')).toThrow();
+    expect(isFinalMachinePhase('skipped')).toBe(true);
+    expect(isFinalMachinePhase('waiting')).toBe(false);
   });
 
   it('measures RTO from the first restore to the last machine ready', () => {

@@ -13,16 +13,22 @@ const RUN_TRANSITIONS: Record<RunStatus, RunStatus[]> = {
 };
 
 const MACHINE_TRANSITIONS: Record<MachinePhase, MachinePhase[]> = {
-  waiting: ['restoring', 'failed'],
+  // Skipped: the run finished (failed or interrupted) before it got to the machine.
+  waiting: ['restoring', 'failed', 'skipped'],
   restoring: ['starting', 'failed'],
   starting: ['verifying', 'failed'],
   verifying: ['ready', 'failed'],
   ready: [],
   failed: [],
+  skipped: [],
 };
 
 export function isTerminalRunStatus(status: RunStatus): boolean {
   return RUN_TRANSITIONS[status].length === 0;
+}
+
+export function isFinalMachinePhase(phase: MachinePhase): boolean {
+  return MACHINE_TRANSITIONS[phase].length === 0;
 }
 
 export function assertRunTransition(from: RunStatus, to: RunStatus): void {
