@@ -61,12 +61,24 @@ export class LineSplitter {
 }
 
 /**
+ * The `since` (epoch seconds) of `GET /events` that replays every event at or after `ms`, the
+ * time of the newest event stored. Docker's `since` is inclusive; the store rounds Docker's
+ * nanoseconds to the nearest ms, so the event may lie up to half a ms before `ms`, in the
+ * previous second when `ms` is a whole second. Events replayed are stored once.
+ */
+export function resumeSecond(ms: number): number {
+  return Math.floor((ms - 0.5) / 1000);
+}
+
+/**
  * Streams `docker events` (containers' start/die) from a primary engine, continuously: the
  * engine keeps only recent events. It starts from the newest event stored from it before (so
- * boots while the backend was down are read from the engine's buffer), and after a disconnect
- * or an engine restart reconnects with backoff and resumes `since` the last event it saw
- * (skipping ones already delivered). A batch that cannot be stored is retried with backoff,
- * the stream paused meanwhile, so a database outage loses nothing the engine still holds.
+ * boots while the backend was down are read from the engine's buffer), or with none stored
+ * from everything the engine still buffers (so boots just before the first start are not
+ * lost), and after a disconnect or an engine restart reconnects with backoff and resumes
+ * `since` the last event it saw (skipping ones already delivered). A batch that cannot be
+ * stored is retried with backoff, the stream paused meanwhile, so a database outage loses
+ * nothing the engine still holds.
  */
 export class DockerEventSource implements InitializationEventSource {
   readonly id: string;
@@ -78,7 +90,10 @@ export class DockerEventSource implements InitializationEventSource {
       logger?: LoggerService;
       minBackoffMs?: number;
       maxBackoffMs?: number;
-      /** Epoch seconds to start from when nothing was stored from this source (default: now). */
+      /**
+       * Epoch seconds to start from when nothing was stored from this source (default 0: all
+       * the engine still buffers).
+       */
       since?: number;
     } = {},
   ) {
@@ -92,11 +107,9 @@ export class DockerEventSource implements InitializationEventSource {
   ): Promise<void> {
     const minBackoff = this.options.minBackoffMs ?? 1000;
     const maxBackoff = this.options.maxBackoffMs ?? 30_000;
-    // Whole seconds, rounded down: events replayed from that second are stored once anyway.
-    let since =
-      resume.since !== undefined
-        ? Math.floor(resume.since / 1000)
-        : (this.options.since ?? Math.floor(Date.now() / 1000));
+    // Nothing stored yet: since 0 replays the engine's buffer (dockerd keeps its last 256
+    // events, of every type, in memory), so boots before the first start are analysed too.
+    let since = resume.since !== undefined ? resumeSecond(resume.since) : (this.options.since ?? 0);
     let lastNano = 0;
     const seen = new Set<string>(); // keys of events at the last second, against replays
     let backoff = minBackoff;

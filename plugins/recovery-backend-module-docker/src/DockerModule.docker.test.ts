@@ -13,6 +13,10 @@ import {
   startDemoSite,
   stopDemoSite,
 } from '../../../demo/site';
+import { TestDatabases } from '@backstage/backend-test-utils';
+// The backend's own store: whether replayed events are stored once is its unique key's doing.
+import { EventStore } from '../../recovery-backend/src/database/EventStore';
+import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import {
@@ -32,12 +36,39 @@ const runId = `it-${suffix}`;
 const bothRunId = `it-both-${suffix}`;
 const namesRunId = `it-names-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
-const eventContainers = [`evt-${suffix}`, `evt-before-${suffix}`, `evt-stopped-${suffix}`];
+const eventContainers = [
+  `evt-${suffix}`,
+  `evt-before-${suffix}`,
+  `evt-stopped-${suffix}`,
+  `evt-buffered-${suffix}`,
+  `evt-edge-${suffix}`,
+  `evt-edge-after-${suffix}`,
+];
 const store = mkdtempSync(join(tmpdir(), 'recovery-captures-'));
 const captures = new Map<string, CapturedMachine & { captureId: string }>();
 const loaded: string[] = [];
 let startedDemo = false;
 const timings: Record<string, number> = {};
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
+
+/** Boots a labelled container that exits with 3: a `start` and a `failure` per service. */
+async function bootAndFail(name: string, services = 'alpha') {
+  const c = await primary.createContainer({
+    name,
+    Image: DEMO_IMAGE,
+    Cmd: ['sh', '-c', 'sleep 0.1; exit 3'],
+    Labels: { 'recovery.backstage-recovery.io/machine': name, 'recovery.backstage-recovery.io/service': services },
+  });
+  await c.start();
+  await c.wait();
+}
+
+/** Waits until `done` holds, or 10 s. */
+async function until(done: () => boolean | Promise<boolean>) {
+  const deadline = Date.now() + 10_000;
+  while (!(await done()) && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
+}
 
 const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
 const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
@@ -299,6 +330,82 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     } finally {
       await stopSecond();
     }
+  });
+
+  it('with nothing stored from it, reads what the engine still buffers: boots before its first start are stored', async () => {
+    const name = `evt-buffered-${suffix}`;
+    await bootAndFail(name);
+    await new Promise(r => setTimeout(r, 1100)); // a start from "now" (whole seconds) would miss it
+    const stored: InitializationEvent[] = [];
+    const abort = new AbortController();
+    const running = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(async e => {
+      stored.push(...e);
+    }, abort.signal);
+    try {
+      await until(() => stored.filter(e => e.machine === name).length >= 2);
+    } finally {
+      abort.abort();
+      await running;
+    }
+    expect(stored.filter(e => e.machine === name).map(e => e.type).sort()).toEqual(['failure', 'start']);
+  });
+
+  it('resuming at the newest stored time replays the events at exactly that time: the missing stored, none twice', async () => {
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const events = new EventStore(knex);
+    const edge = `evt-edge-${suffix}`;
+    const after = `evt-edge-after-${suffix}`;
+    const storedOf = async (machine: string) =>
+      (await events.listEvents()).filter(e => e.machine === machine).map(e => `${e.service}:${e.type}`).sort();
+    // As the backend starts a source: from the newest event stored from it.
+    const collect = async (onEvents: (batch: InitializationEvent[]) => Promise<void>) => {
+      const src = new DockerEventSource('primary', primary, { minBackoffMs: 200 });
+      const abort = new AbortController();
+      const since = await events.newestEventTimeFrom(src.id);
+      const running = src.start(onEvents, abort.signal, { since });
+      return async () => {
+        abort.abort();
+        await running;
+      };
+    };
+
+    // Its die gives two events at one time (one per service); the first run stores only one
+    // of them, so the newest stored time has an event stored and one not.
+    await bootAndFail(edge, 'alpha,beta');
+    const stopFirst = await collect(async batch => {
+      const kept = batch.filter(e => !(e.machine === edge && e.service === 'beta' && e.type === 'failure'));
+      await events.insertEvents(kept, 'docker:primary');
+    });
+    try {
+      await until(async () => (await storedOf(edge)).length >= 3);
+    } finally {
+      await stopFirst();
+    }
+    expect(await storedOf(edge)).toEqual(['alpha:failure', 'alpha:start', 'beta:start']);
+    const newest = (await events.newestEventTimeFrom('docker:primary'))!;
+    const edgeFailure = (await events.listEvents()).find(e => e.machine === edge && e.type === 'failure')!;
+    expect(newest).toBe(edgeFailure.time);
+    const storedBefore = (await events.listEvents()).length;
+
+    const added: Array<{ batch: InitializationEvent[]; inserted: number }> = [];
+    const stopSecond = await collect(async batch => {
+      added.push({ batch, inserted: await events.insertEvents(batch, 'docker:primary') });
+    });
+    try {
+      await until(async () => (await storedOf(edge)).length >= 4);
+      await bootAndFail(after);
+      await until(async () => (await storedOf(after)).length >= 2);
+    } finally {
+      await stopSecond();
+    }
+    expect(await storedOf(edge)).toEqual(['alpha:failure', 'alpha:start', 'beta:failure', 'beta:start']);
+    expect(await storedOf(after)).toEqual(['alpha:failure', 'alpha:start']);
+    // The event at the resume time came again and was not stored again.
+    const replayed = added.find(a => a.batch.some(e => e.machine === edge && e.service === 'alpha' && e.type === 'failure'));
+    expect(replayed?.inserted).toBe(1); // only beta's failure was new
+    // Nothing older than the resume time was stored again: one row more, beta's failure.
+    expect((await events.listEvents()).filter(e => e.time <= newest).length).toBe(storedBefore + 1);
   });
 
   it('leaves no committed image behind when the capture store cannot be written', async () => {

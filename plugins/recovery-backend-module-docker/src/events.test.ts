@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { dockerEventToInitializationEvents } from './events';
-import { DockerEventSource, LineSplitter } from './DockerEventSource';
+import { DockerEventSource, LineSplitter, resumeSecond } from './DockerEventSource';
 
 const base = {
   Type: 'container',
@@ -81,6 +81,20 @@ describe('DockerEventSource', () => {
     expect(calls[0].since).toBe(1_699_999_999);
     expect(calls[2].since).toBe(1_700_000_002);
     expect(calls[1].filters).toEqual({ type: ['container'], event: ['start', 'die'] });
+  });
+});
+
+describe('resumeSecond', () => {
+  it('replays the event stored as the newest, also one the store rounded up into the next second', () => {
+    // Docker's timeNano, and the whole ms the event store keeps of it (EventStore rounds).
+    for (const nano of [1_700_000_002_999_000_000, 1_700_000_002_999_600_000, 1_700_000_003_000_000_000, 1_700_000_003_000_400_000]) {
+      const stored = Math.round(nano / 1e6);
+      const since = resumeSecond(stored);
+      expect(since * 1e9).toBeLessThanOrEqual(nano); // Docker replays events at or after since
+      expect(since).toBeGreaterThanOrEqual(Math.floor(nano / 1e9) - 1); // and not much more
+    }
+    expect(resumeSecond(1_700_000_003_000)).toBe(1_700_000_002);
+    expect(resumeSecond(1_700_000_003_001)).toBe(1_700_000_003);
   });
 });
 
