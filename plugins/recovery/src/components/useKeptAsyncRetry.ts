@@ -12,11 +12,17 @@ export function useKeptAsyncRetry<T>(
   deps: DependencyList,
   key: string,
 ) {
-  const state = useAsyncRetry(fn, deps);
+  // Each value carries the key it was loaded for: while a new key loads, react-use still
+  // holds the old key's value, which must not be kept (nor shown) as the new key's.
+  const state = useAsyncRetry(
+    async () => ({ key, value: await fn() }),
+    [...deps, key],
+  );
   const [last, setLast] = useState<{ key: string; value: T }>();
   useEffect(() => {
-    if (state.value !== undefined) setLast({ key, value: state.value });
-  }, [state.value, key]);
-  const value = state.value ?? (last?.key === key ? last.value : undefined);
+    if (state.value !== undefined) setLast(state.value);
+  }, [state.value]);
+  const loaded = state.value ?? last;
+  const value = loaded?.key === key ? loaded.value : undefined;
   return { ...state, value };
 }

@@ -1,0 +1,47 @@
+import { act, renderHook, waitFor } from '@testing-library/react';
+import { useKeptAsyncRetry } from './useKeptAsyncRetry';
+
+describe('useKeptAsyncRetry', () => {
+  function setup(load: (key: string) => Promise<string>) {
+    return renderHook(
+      ({ entity }: { entity: string }) =>
+        useKeptAsyncRetry(() => load(entity), [entity], entity),
+      { initialProps: { entity: 'a' } },
+    );
+  }
+
+  it('keeps the value of the same key when a reload fails', async () => {
+    let fail = false;
+    const { result } = setup(async key =>
+      fail ? Promise.reject(new Error('down')) : `value of ${key}`,
+    );
+    await waitFor(() => expect(result.current.value).toBe('value of a'));
+
+    fail = true;
+    act(() => result.current.retry());
+    await waitFor(() => expect(result.current.error?.message).toBe('down'));
+    expect(result.current.value).toBe('value of a');
+  });
+
+  it('never gives the value of the previous key for a new one, while it loads nor when it fails', async () => {
+    let failB: ((e: Error) => void) | undefined;
+    const { result, rerender } = setup(key =>
+      key === 'a'
+        ? Promise.resolve('value of a')
+        : new Promise<string>((_resolve, reject) => {
+            failB = reject;
+          }),
+    );
+    await waitFor(() => expect(result.current.value).toBe('value of a'));
+
+    // Navigated in place to b's page: while b loads, a's value is not b's.
+    rerender({ entity: 'b' });
+    await waitFor(() => expect(failB).toBeDefined());
+    expect(result.current.loading).toBe(true);
+    expect(result.current.value).toBeUndefined();
+
+    act(() => failB!(new Error('b is down')));
+    await waitFor(() => expect(result.current.error?.message).toBe('b is down'));
+    expect(result.current.value).toBeUndefined();
+  });
+});
