@@ -1,10 +1,14 @@
+import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
+import express from 'express';
 import request from 'supertest';
+import type { RecoveryStore } from '../database/RecoveryStore';
 import { recoveryPlugin } from '../plugin';
+import { createRouter, RouterOptions } from './router';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -72,6 +76,10 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       [request(server).get('/api/recovery/captures?machineRef=resource%3A'), 'machineRef: Entity reference "resource:" was not on the form'],
       [request(server).get('/api/recovery/runs?entityRef=default%2F'), 'entityRef: Entity reference "default/" was not on the form'],
       [request(server).get('/api/recovery/runs?entityRef=a&entityRef=b'), 'Query parameter entityRef must be given once'],
+      // Parsed leniently (as the name ":ref"), but no entity can have that name.
+      [request(server).get('/api/recovery/runs?entityRef=bad%3A%3Aref'), 'entityRef: Entity reference "bad::ref" has an invalid name ":ref"'],
+      [request(server).get('/api/recovery/captures?machineRef=resource%3Adefault%2Fweb%2001'), 'machineRef: Entity reference "resource:default/web 01" has an invalid name "web 01"'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'comp-onent:Default/web' }), 'entityRef: Entity reference "comp-onent:Default/web" has an invalid kind "comp-onent"'],
     ];
     for (const [req, message] of cases) {
       const res = await req;
@@ -155,5 +163,36 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       message: expect.stringContaining('component:default/web needs no machines'),
     });
     expect((await run({ reverseBootOrder: true })).body.error?.message).toContain('are test hooks');
+  });
+});
+
+describe('recovery router errors', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it("leaves error bodies to Backstage's error handler, which decides on stack traces", async () => {
+    // In development an error handler of the router's own would show stack traces whatever
+    // the backend's handler (here, the one the httpRouter service applies) says.
+    vi.stubEnv('NODE_ENV', 'development');
+    const store = { getRun: async () => undefined } as unknown as RecoveryStore;
+    const app = express();
+    // Only what GET /runs/:id uses.
+    const options = {
+      logger: mockServices.logger.mock(),
+      httpAuth: mockServices.httpAuth(),
+      permissions: mockServices.permissions(),
+      store,
+    };
+    app.use(await createRouter(options as unknown as RouterOptions));
+    app.use(
+      MiddlewareFactory.create({ config: mockServices.rootConfig(), logger: mockServices.logger.mock() }).error({
+        showStackTraces: false,
+      }),
+    );
+
+    const res = await request(app).get('/runs/nope');
+    expect(res.status).toBe(404);
+    expect(res.body.error).toEqual({ name: 'NotFoundError', message: 'Run nope not found' });
   });
 });

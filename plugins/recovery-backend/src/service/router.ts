@@ -3,8 +3,7 @@ import {
   LoggerService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
-import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
-import { ConfigReader } from '@backstage/config';
+import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
 import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import { AuthorizeResult, BasicPermission } from '@backstage/plugin-permission-common';
 import {
@@ -225,12 +224,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json(run);
   });
 
-  router.use(
-    MiddlewareFactory.create({
-      config: new ConfigReader({}),
-      logger: options.logger,
-    }).error(),
-  );
+  // No error handler of its own: errors reach the one Backstage's httpRouter applies after the
+  // plugin's routes, built from the root config and logger, so error bodies follow the backend's
+  // settings (stack traces only where Backstage shows them).
   return router;
 }
 
@@ -257,13 +253,30 @@ function reverseBootOrderFrom(value: unknown): { reverseBootOrder?: true } {
   throw new InputError(`options.reverseBootOrder must be a boolean, got ${JSON.stringify(value)}`);
 }
 
-/** An entity ref from the request, normalized; a malformed one is the caller's error (400), named by its field. */
+const validators = makeValidator();
+
+/**
+ * An entity ref from the request, normalized; a malformed one is the caller's error (400), named
+ * by its field. The parser takes any text after the separators (`bad::ref` parses, as the name
+ * `:ref`): its parts are held to what the catalog accepts, or it would just match nothing.
+ */
 function refFromInput(field: string, ref: string): string {
+  let normalized: string;
   try {
-    return normalizeRef(ref);
+    normalized = normalizeRef(ref);
   } catch (error) {
     throw new InputError(`${field}: ${(error as Error).message}`);
   }
+  const { kind, namespace, name } = parseEntityRef(normalized);
+  const invalid = [
+    validators.isValidKind(kind) ? undefined : `kind "${kind}"`,
+    validators.isValidNamespace(namespace) ? undefined : `namespace "${namespace}"`,
+    validators.isValidEntityName(name) ? undefined : `name "${name}"`,
+  ].filter(Boolean);
+  if (invalid.length > 0) {
+    throw new InputError(`${field}: Entity reference "${ref}" has an invalid ${invalid.join(' and ')}`);
+  }
+  return normalized;
 }
 
 /** Who asked: a user's entity ref, a service's subject, or an external caller's subject. */
