@@ -342,8 +342,6 @@ export class RunService {
       if (interrupted && run.mode === 'failover') message += `; ${await this.keep(host, runId)}`;
       await recorder.step(message, undefined, 'error');
       try {
-        // No machine of a finished run may stay waiting or in progress.
-        await recorder.settleUnfinished(interrupted ? reason : `the run failed: ${reason}`);
         await this.finish(
           recorder,
           host,
@@ -356,6 +354,7 @@ export class RunService {
               : { machineRef: failure.machineRef, probe: failure.probe, message },
           },
           interrupted,
+          interrupted ? reason : `the run failed: ${reason}`,
         );
       } catch (finishError) {
         if (!(finishError instanceof RunSuperseded)) throw finishError;
@@ -435,6 +434,8 @@ export class RunService {
     status: RunStatus,
     result: Pick<RecoveryRun, 'rtoSeconds' | 'error'>,
     interrupted = false,
+    /** Why a machine still in progress when the run failed stopped. */
+    unfinishedReason = 'the run failed',
   ): Promise<void> {
     // A failover keeps what it booted, even when interrupted (its failure says so); a test
     // lab, or the debris of a failover that failed, goes.
@@ -448,6 +449,9 @@ export class RunService {
         await recorder.step(`Teardown failed: ${messageOf(error)}`, undefined, 'error');
       }
     }
+    // No machine of a finished run may stay waiting or in progress. Settled last, with the run,
+    // so a backend that stops during the teardown leaves the run to be cleaned up as a whole.
+    if (status === 'failed') await recorder.settleUnfinished(unfinishedReason);
     await recorder.status(status, { finishedAt: now(), ...result });
     this.logger.info(
       `Run ${run.id} of ${run.entityRef} ${status}${result.rtoSeconds !== undefined ? ` (RTO ${result.rtoSeconds} s)` : ''}${result.error ? `: ${result.error.message}` : ''}`,
