@@ -263,12 +263,45 @@ describe('EntityRecoveryCard', () => {
     expect(alert).toHaveTextContent(
       'Machine web-1 failed probe http:80/healthz: no answer within 60s',
     );
+    expect(alert).not.toHaveTextContent(`${WEB} failed`);
     expect(within(alert).getByLabelText('Log tail')).toHaveTextContent(
       'nginx: [emerg] host not found in upstream "db:5432"',
     );
+    // The machine's failure and the run's, in the same words: one line of the timeline.
+    const timeline = screen.getByRole('table', { name: 'Timeline' });
     expect(
-      screen.getByText('Probe http:80/healthz failed: no answer within 60s'),
-    ).toBeInTheDocument();
+      within(timeline).getAllByText(`${WEB} failed: no answer within 60s`),
+    ).toHaveLength(1);
+    expect(within(timeline).getAllByRole('row').at(-1)).toHaveTextContent(
+      `web-1${WEB} failed: no answer within 60s`,
+    );
+  });
+
+  it('names the machine and the probe once when the failure already says them', async () => {
+    const reason = 'probe http:80/healthz did not pass within 60 s: connection refused';
+    const failed = makeRun('failed');
+    const run = {
+      ...failed,
+      error: { ...failed.error!, message: `${WEB} failed: ${reason}` },
+      machines: failed.machines.map(m =>
+        m.machineRef === WEB ? { ...m, message: reason } : m,
+      ),
+    };
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', lastRun: run }),
+      listRuns: async () => [makeRun('running')],
+      getRun: async () => run,
+    });
+    await renderCard({ api });
+
+    const outcome = await screen.findByText('Recovery failed');
+    expect(outcome.closest('[role="alert"]')).toHaveTextContent(
+      `Recovery failedMachine web-1 failed: ${reason}`,
+    );
+    expect(screen.getByTestId('last-run')).toHaveTextContent(
+      new RegExp(`ago — at web-1: ${reason}$`),
+    );
   });
 
   it('summarises a failed last run without a live run', async () => {

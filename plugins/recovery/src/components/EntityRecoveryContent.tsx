@@ -27,6 +27,7 @@ import {
   formatDuration,
   isRunActive,
   retryDelayMs,
+  runFailure,
   secondsBetween,
   shortRef,
 } from './format';
@@ -37,10 +38,11 @@ import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 function runResult(run: RecoveryRun): string {
   if (run.status === 'succeeded') return `RTO ${formatDuration(run.rtoSeconds)}`;
   if (run.status === 'failed') {
+    const { machineRef, probe, reason } = runFailure(run);
     return [
-      run.error?.machineRef ? shortRef(run.error.machineRef) : undefined,
-      run.error?.probe ? `probe ${run.error.probe}` : undefined,
-      run.error?.message,
+      machineRef ? shortRef(machineRef) : undefined,
+      probe ? `probe ${probe}` : undefined,
+      reason,
     ]
       .filter(Boolean)
       .join(': ');

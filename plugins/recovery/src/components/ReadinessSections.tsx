@@ -27,6 +27,7 @@ import {
   formatAgo,
   formatCount,
   formatDuration,
+  runFailure,
   shortRef,
 } from './format';
 import { ReadinessStatusView, RunStatusView } from './StatusViews';
@@ -254,13 +255,11 @@ export const LastRunSummary = ({
       rtoSeconds,
     )}${over ? ' (exceeded)' : ''}`;
   } else if (run.status === 'failed') {
-    const machine = run.error?.machineRef
-      ? `${shortRef(run.error.machineRef)}`
-      : undefined;
+    const { machineRef, probe, reason } = runFailure(run);
     detail = [
-      machine ? `at ${machine}` : undefined,
-      run.error?.probe ? `probe ${run.error.probe}` : undefined,
-      run.error?.message,
+      machineRef ? `at ${shortRef(machineRef)}` : undefined,
+      probe ? `probe ${probe}` : undefined,
+      reason,
     ]
       .filter(Boolean)
       .join(': ');

@@ -20,6 +20,7 @@ import {
   formatCount,
   formatDuration,
   isRunActive,
+  runFailure,
   secondsBetween,
   shortRef,
 } from './format';
@@ -127,12 +128,10 @@ export const RunOutcome = ({
   }
 
   // failed
+  const { machineRef, probe, reason } = runFailure(run);
   const failedMachine =
-    run.error?.machineRef ??
-    run.machines.find(m => m.phase === 'failed')?.machineRef;
+    machineRef ?? run.machines.find(m => m.phase === 'failed')?.machineRef;
   const machine = run.machines.find(m => m.machineRef === failedMachine);
-  const probe = run.error?.probe ?? machine?.probe;
-  const message = run.error?.message ?? machine?.message ?? 'Unknown error';
   const logTail = machine?.logTail;
   return (
     <Alert severity="error">
@@ -148,10 +147,10 @@ export const RunOutcome = ({
           ) : (
             ' failed'
           )}
-          : {message}
+          : {reason}
         </>
       ) : (
-        message
+        reason
       )}
       {logTail ? (
         <pre className={classes.logTail} aria-label="Log tail">
@@ -271,10 +270,18 @@ export const RunTimeline = ({
   maxSteps?: number;
 }) => {
   const classes = useStyles();
+  // A machine's failure fails the run: the backend records it for the machine, then for the
+  // run in the same words. Said once, on the machine's line.
+  const machineErrors = new Set(
+    run.steps
+      .filter(s => s.level === 'error' && s.machineRef)
+      .map(s => s.message),
+  );
+  const all = run.steps.filter(
+    s => s.machineRef || s.level !== 'error' || !machineErrors.has(s.message),
+  );
   const steps =
-    maxSteps !== undefined && run.steps.length > maxSteps
-      ? run.steps.slice(-maxSteps)
-      : run.steps;
+    maxSteps !== undefined && all.length > maxSteps ? all.slice(-maxSteps) : all;
   if (!run.steps.length) {
     return (
       <Typography variant="body2" color="textSecondary">

@@ -100,6 +100,37 @@ export const PHASE_LABELS: Record<MachinePhase, string> = {
   failed: 'Failed',
 };
 
+/**
+ * Why a failed run failed, said once. The run's error message starts with "<machineRef> failed: "
+ * (as the timeline says it), which a view naming the machine itself would repeat; the failed
+ * machine's own message does not, so it is preferred.
+ */
+export function runFailure(run: RecoveryRun): {
+  /** The machine the run failed at; none when the run failed as a whole (interrupted). */
+  machineRef?: string;
+  /** The probe that failed, unless `reason` already names it. */
+  probe?: string;
+  reason: string;
+} {
+  const machineRef = run.error?.machineRef;
+  const machine = machineRef
+    ? run.machines.find(m => m.machineRef === machineRef)
+    : run.machines.find(m => m.phase === 'failed');
+  const prefix = `${machineRef} failed: `;
+  let reason =
+    (machineRef ? machine?.message : undefined) ??
+    run.error?.message ??
+    machine?.message ??
+    'Unknown error';
+  if (machineRef && reason.startsWith(prefix)) reason = reason.slice(prefix.length);
+  const probe = run.error?.probe ?? (machineRef ? machine?.probe : undefined);
+  return {
+    machineRef,
+    probe: probe && !reason.includes(`probe ${probe}`) ? probe : undefined,
+    reason,
+  };
+}
+
 export function isRunActive(run: RecoveryRun | undefined): boolean {
   return !!run && (run.status === 'pending' || run.status === 'running');
 }

@@ -183,10 +183,11 @@ export function makeRun(
     status: 'failed',
     startedAt: at(1),
     finishedAt: at(90),
+    // As the backend words it: the machine's own message says why, the run's names it too.
     error: {
       machineRef: WEB,
       probe: 'http:80/healthz',
-      message: 'no answer within 60s',
+      message: `${WEB} failed: no answer within 60s`,
     },
     machines: [
       dbReady,
@@ -210,8 +211,10 @@ export function makeRun(
         at: at(89),
         machineRef: WEB,
         level: 'error',
-        message: 'Probe http:80/healthz failed: no answer within 60s',
+        message: `${WEB} failed: no answer within 60s`,
       },
+      // The run fails in the same words.
+      { at: at(89), level: 'error', message: `${WEB} failed: no answer within 60s` },
     ],
     ...overrides,
   };
