@@ -8,6 +8,7 @@ import {
 import { EntityRecoveryCard } from './EntityRecoveryCard';
 import {
   conflictError,
+  DB,
   fakeRecoveryApi,
   makeReadiness,
   makeRun,
@@ -302,6 +303,36 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByTestId('last-run')).toHaveTextContent(
       new RegExp(`ago — at web-1: ${reason}$`),
     );
+  });
+
+  it('shows a machine a failed run never started as not started, not waiting', async () => {
+    const run = makeRun('failed', {
+      error: { machineRef: DB, message: `${DB} failed: stopped with exit code 1` },
+      machines: [
+        {
+          machineRef: DB,
+          wave: 0,
+          phase: 'failed',
+          restoreStartedAt: '2024-05-01T10:00:01Z',
+          restoredAt: '2024-05-01T10:00:13Z',
+          startedAt: '2024-05-01T10:00:14Z',
+          finishedAt: '2024-05-01T10:00:20Z',
+          message: 'stopped with exit code 1',
+        },
+        { machineRef: WEB, wave: 1, phase: 'skipped' },
+      ],
+    });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [makeRun('running')],
+      getRun: async () => run,
+    });
+    await renderCard({ api });
+
+    await screen.findByText('Recovery failed');
+    const webRow = screen.getByTestId('run-machine-web-1');
+    expect(webRow).toHaveTextContent('Not started');
+    expect(webRow).not.toHaveTextContent('Waiting');
+    expect(screen.getByTestId('run-machine-db')).toHaveTextContent('Failed');
   });
 
   it('summarises a failed last run without a live run', async () => {

@@ -163,7 +163,7 @@ export const RunOutcome = ({
 
 function currentWave(run: RecoveryRun): number | undefined {
   const active = run.machines.filter(
-    m => m.phase !== 'waiting' && m.phase !== 'ready',
+    m => m.phase !== 'waiting' && m.phase !== 'ready' && m.phase !== 'skipped',
   );
   if (active.length) return Math.min(...active.map(m => m.wave));
   const waiting = run.machines.filter(m => m.phase === 'waiting');

@@ -60,6 +60,8 @@ export const PhaseView = ({ phase }: { phase: MachinePhase }) => {
       return <StatusError>{label}</StatusError>;
     case 'waiting':
       return <StatusPending>{label}</StatusPending>;
+    case 'skipped':
+      return <StatusAborted>{label}</StatusAborted>;
     default:
       return <StatusRunning>{label}</StatusRunning>;
   }

@@ -98,6 +98,8 @@ export const PHASE_LABELS: Record<MachinePhase, string> = {
   verifying: 'Verifying',
   ready: 'Ready',
   failed: 'Failed',
+  // The run ended before it started the machine: it will not boot, whatever "waiting" would say.
+  skipped: 'Not started',
 };
 
 /**
