@@ -12,6 +12,7 @@ import {
   fakeRecoveryApi,
   makeReadiness,
   makeRun,
+  plan,
   WEB,
 } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
@@ -65,6 +66,36 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
     expect(screen.queryByText(/You are not allowed/)).toBeNull();
+  });
+
+  it.each([
+    [
+      'a system, its machines waiting only for each other',
+      { wave: 1, machines: [DB, WEB], waitsFor: [] },
+      plan,
+      'Its 2 machines boot in waves 1 to 2 of 2, waiting for no machine outside it.',
+    ],
+    [
+      'a machine in wave 1',
+      { wave: 0, machines: [DB], waitsFor: [] },
+      plan,
+      'Boots in wave 1 of 2, waiting for no other machine.',
+    ],
+    [
+      'a machine placed by timing',
+      { wave: 1, machines: [WEB], waitsFor: [] },
+      {
+        ...plan,
+        machines: plan.machines.map(m => ({ ...m, waitsFor: [] })),
+      },
+      'Boots in wave 2 of 2: waits for no other machine; placed by when it started in earlier boots.',
+    ],
+  ])('says where %s boots without contradicting itself', async (_, position, bootPlan, text) => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ position, plan: bootPlan }),
+    });
+    await renderCard({ api });
+    expect(await screen.findByTestId('plan-position')).toHaveTextContent(text);
   });
 
   it('explains how to annotate when the entity has no machines', async () => {

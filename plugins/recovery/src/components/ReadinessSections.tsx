@@ -278,6 +278,56 @@ export const LastRunSummary = ({
   );
 };
 
+/**
+ * The sentence on where the entity boots. `position.wave` is the latest wave of its machines
+ * and `waitsFor` leaves out its own machines: for a system (or a service on several machines)
+ * that is its last machine's wave with nothing outside to wait for, so the span of its waves
+ * is said instead of "wave 3 of 3, waiting for no other machine".
+ */
+const PlanPosition = ({
+  plan,
+  position,
+}: {
+  plan: BootPlan;
+  position: NonNullable<Readiness['position']>;
+}) => {
+  const n = plan.waves.length;
+  const own = new Set(position.machines);
+  const mine = plan.machines.filter(m => own.has(m.machineRef));
+  const first = Math.min(position.wave, ...mine.map(m => m.wave));
+  const several = mine.length > 1;
+  const waves =
+    first === position.wave
+      ? `wave ${position.wave + 1} of ${n}`
+      : `waves ${first + 1} to ${position.wave + 1} of ${n}`;
+  let free: string;
+  if (several) free = ', waiting for no machine outside it';
+  else if (position.wave === 0) free = ', waiting for no other machine';
+  // Waves that follow timing (as the analysis's do) place a machine within its slack by when
+  // it started in earlier boots: past wave 1 with nothing to wait for, that is why it is there.
+  else free = ': waits for no other machine; placed by when it started in earlier boots';
+  return (
+    <Typography variant="body2" data-testid="plan-position">
+      {several ? `Its ${mine.length} machines boot in ` : 'Boots in '}
+      <strong>{waves}</strong>
+      {position.waitsFor.length ? (
+        <>
+          , after{' '}
+          {position.waitsFor.map((m, i) => (
+            <span key={m}>
+              {i > 0 ? ', ' : ''}
+              <EntityRefLink entityRef={m} defaultKind="resource" />
+            </span>
+          ))}
+        </>
+      ) : (
+        free
+      )}
+      .
+    </Typography>
+  );
+};
+
 /** Where this entity's machines sit in the boot plan, and a compact view of the waves. */
 export const BootPlanView = ({
   plan,
@@ -298,23 +348,7 @@ export const BootPlanView = ({
   return (
     <Box>
       {position ? (
-        <Typography variant="body2" data-testid="plan-position">
-          Boots in <strong>wave {position.wave + 1} of {n}</strong>
-          {position.waitsFor.length ? (
-            <>
-              , after{' '}
-              {position.waitsFor.map((m, i) => (
-                <span key={m}>
-                  {i > 0 ? ', ' : ''}
-                  <EntityRefLink entityRef={m} defaultKind="resource" />
-                </span>
-              ))}
-            </>
-          ) : (
-            ', waiting for no other machine'
-          )}
-          .
-        </Typography>
+        <PlanPosition plan={plan} position={position} />
       ) : (
         <Typography variant="body2" data-testid="plan-position">
           {formatCount(plan.machines.length, 'machine', 'machines')} in {formatCount(n, 'wave', 'waves')}.
