@@ -221,9 +221,10 @@ describe('EntityRecoveryCard', () => {
 
     const dbRow = within(section).getByTestId('run-machine-db');
     expect(dbRow).toHaveTextContent('Ready');
-    expect(dbRow).toHaveTextContent('12s'); // restore 1s → 13s
-    expect(dbRow).toHaveTextContent('6s'); // boot 14s → 20s
-    expect(dbRow).toHaveTextContent('19s'); // total 1s → 20s
+    expect(dbRow).toHaveTextContent('12.0s'); // restore 1s → 13s
+    expect(dbRow).toHaveTextContent('1.0s after restore'); // start 13s → 14s
+    expect(dbRow).toHaveTextContent('6.0s'); // boot 14s → 20s
+    expect(dbRow).toHaveTextContent('19.0s in all'); // total 1s → 20s
     const webRow = within(section).getByTestId('run-machine-web-1');
     expect(webRow).toHaveTextContent('Restoring');
     expect(webRow).toHaveTextContent('…');
@@ -265,6 +266,34 @@ describe('EntityRecoveryCard', () => {
     ).toBeInTheDocument();
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
     expect(api.getRun).not.toHaveBeenCalled();
+  });
+
+  it('times a run to the second, and a machine in columns that add up to its whole', async () => {
+    const run = makeRun('succeeded');
+    const quick = {
+      ...run.machines[0],
+      restoreStartedAt: '2024-05-01T10:00:01.000Z',
+      restoredAt: '2024-05-01T10:00:01.400Z',
+      startedAt: '2024-05-01T10:00:01.900Z',
+      readyAt: '2024-05-01T10:00:06.200Z',
+      finishedAt: '2024-05-01T10:00:06.200Z',
+    };
+    const api = fakeRecoveryApi({
+      listRuns: async () => [makeRun('running')],
+      getRun: async () => ({ ...run, machines: [quick, run.machines[1]] }),
+    });
+    await renderCard({ api });
+    await screen.findByText('Recovery succeeded');
+
+    // Started 10:00:01, finished 10:00:46 (in the local time zone, whose seconds are UTC's).
+    expect(screen.getByText(/test run run-1/)).toHaveTextContent(
+      /started \d{4}-\d\d-\d\d \d\d:\d\d:01 · finished \d{4}-\d\d-\d\d \d\d:\d\d:46$/,
+    );
+    // Restore 0.4s + start 0.5s + boot 4.3s: 5.2s in all, not "0s", "4s" and "5s in all".
+    const cells = within(screen.getByTestId('run-machine-db')).getAllByRole('cell');
+    expect(cells[2]).toHaveTextContent(/^0\.4sfrom /);
+    expect(cells[3]).toHaveTextContent(/^4\.3sstarted .*0\.5s after restore$/);
+    expect(cells[4]).toHaveTextContent(/5\.2s in all$/);
   });
 
   it('shows a succeeded run with its measured RTO against the objective', async () => {

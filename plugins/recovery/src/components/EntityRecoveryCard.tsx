@@ -10,6 +10,7 @@ import { useEntity } from '@backstage/plugin-catalog-react';
 import { usePermission } from '@backstage/plugin-permission-react';
 import {
   recoveryCaptureCreatePermission,
+  Readiness,
   recoveryRunCreatePermission,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -56,6 +57,8 @@ export interface EntityRecoveryCardProps {
   pollIntervalMs?: number;
   /** Called when a run started from the card begins and when a followed run finishes. */
   onRunChange?: (run: RecoveryRun) => void;
+  /** Called with each readiness loaded: the Recovery tab takes the objectives from it. */
+  onReadinessChange?: (readiness: Readiness) => void;
 }
 
 const Section = ({
@@ -86,7 +89,7 @@ function sameRef(a: string, b: string): boolean {
  * vs RPO, last test recovery vs RTO, place in the boot plan, and a live test recovery.
  */
 export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
-  const { pollIntervalMs = 1000, onRunChange } = props;
+  const { pollIntervalMs = 1000, onRunChange, onReadinessChange } = props;
   const classes = useStyles();
   const api = useApi(recoveryApiRef);
   const { entity } = useEntity();
@@ -101,6 +104,9 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   );
   const { retry } = readinessState;
   const readiness = readinessState.value;
+  useEffect(() => {
+    if (readiness) onReadinessChange?.(readiness);
+  }, [readiness, onReadinessChange]);
 
   const runPermission = usePermission({
     permission: recoveryRunCreatePermission,

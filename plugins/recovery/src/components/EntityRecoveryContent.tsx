@@ -19,7 +19,10 @@ import {
 import { useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  Readiness,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { EntityRecoveryCard, EntityRecoveryCardProps } from './EntityRecoveryCard';
 import {
@@ -220,15 +223,30 @@ export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
   // A run started or finished in the card shows up in the history at once.
   const [refreshKey, setRefreshKey] = useState(0);
   const onRunChange = useCallback(() => setRefreshKey(k => k + 1), []);
+  // The runs are measured against the RTO objective the card loads with the readiness.
+  const [rtoObjectiveSeconds, setRtoObjectiveSeconds] = useState<number>();
+  const { onReadinessChange: onReadinessChangeProp } = props;
+  const onReadinessChange = useCallback(
+    (readiness: Readiness) => {
+      setRtoObjectiveSeconds(readiness.objectives.rtoSeconds);
+      onReadinessChangeProp?.(readiness);
+    },
+    [onReadinessChangeProp],
+  );
   return (
     <Grid container spacing={3} alignItems="stretch">
       <Grid item xs={12} lg={5}>
-        <EntityRecoveryCard {...props} onRunChange={onRunChange} />
+        <EntityRecoveryCard
+          {...props}
+          onRunChange={onRunChange}
+          onReadinessChange={onReadinessChange}
+        />
       </Grid>
       <Grid item xs={12} lg={7}>
         {/* The history polls at half the card's rate (2 s against 1 s by default). */}
         <RecoveryRunHistory
           entityRef={entityRef}
+          rtoObjectiveSeconds={rtoObjectiveSeconds}
           refreshKey={refreshKey}
           pollIntervalMs={props.pollIntervalMs && props.pollIntervalMs * 2}
         />

@@ -142,7 +142,10 @@ describe('EntityRecoveryContent', () => {
 
     await userEvent.click(screen.getByText('RTO 4m 12s'));
     await waitFor(() => expect(screen.getByText('Run run-1')).toBeInTheDocument());
-    expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
+    // Measured against the objective the card shows.
+    expect(screen.getByText('Recovery succeeded').closest('[role="alert"]')).toHaveTextContent(
+      'measured RTO 4m 12s (objective 15m).',
+    );
   });
 
   it('lets a keyboard user open another run, and says which run is shown', async () => {
@@ -153,7 +156,7 @@ describe('EntityRecoveryContent', () => {
 
     // Each run's start time, newest first, is the button that opens it.
     const [newest, older] = await screen.findAllByRole('button', {
-      name: /^\d{4}-\d\d-\d\d \d\d:\d\d$/,
+      name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
     });
     expect(newest).toHaveAttribute('aria-pressed', 'true');
     expect(older).toHaveAttribute('aria-pressed', 'false');
@@ -170,7 +173,7 @@ describe('EntityRecoveryContent', () => {
     expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
     expect(screen.queryByText('Run run-2')).toBeNull();
     const [newestNow, olderNow] = screen.getAllByRole('button', {
-      name: /^\d{4}-\d\d-\d\d \d\d:\d\d$/,
+      name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
     });
     expect(olderNow).toHaveAttribute('aria-pressed', 'true');
     expect(newestNow).toHaveAttribute('aria-pressed', 'false');

@@ -21,7 +21,6 @@ import {
   formatDuration,
   isRunActive,
   runFailure,
-  secondsBetween,
   shortRef,
 } from './format';
 import { PhaseView, RunStatusView } from './StatusViews';
@@ -171,17 +170,36 @@ function currentWave(run: RecoveryRun): number | undefined {
   return undefined;
 }
 
+/**
+ * Seconds from `from` to `to` with both instants first rounded to `step` seconds: the spans
+ * between a machine's instants (restore, start, boot) then add up to its whole span as shown.
+ */
+function span(from: string, to: string | number, step: number): number {
+  const at = (t: string | number) =>
+    Math.round((typeof t === 'number' ? t : Date.parse(t)) / (step * 1000));
+  return (at(to) - at(from)) * step;
+}
+
+/** A duration to the tenth of a second under a minute when `step` is 0.1: `4.2s`. */
+function formatSpan(seconds: number, step: number): string {
+  if (!Number.isFinite(seconds)) return '—';
+  return step < 1 && seconds < 60
+    ? `${Math.max(0, seconds).toFixed(1)}s`
+    : formatDuration(seconds);
+}
+
 function phaseDuration(
   start: string | undefined,
   end: string | undefined,
   now: number,
+  step: number,
 ): string {
   if (!start) return '—';
   if (!end) {
-    const s = (now - Date.parse(start)) / 1000;
-    return Number.isFinite(s) ? `${formatDuration(s)}…` : '…';
+    const s = span(start, now, step);
+    return Number.isFinite(s) ? `${formatSpan(s, step)}…` : '…';
   }
-  return formatDuration(secondsBetween(start, end));
+  return formatSpan(span(start, end, step), step);
 }
 
 /** Machine by machine: phase, restore / start / ready times and durations. */
@@ -218,43 +236,61 @@ export const RunMachinesTable = ({
           </TableRow>
         </TableHead>
         <TableBody>
-          {machines.map(m => (
-            <TableRow
-              key={m.machineRef}
-              data-testid={`run-machine-${shortRef(m.machineRef)}`}
-            >
-              <TableCell>
-                <span title={m.machineRef}>{shortRef(m.machineRef)}</span>
-                {caption(`wave ${m.wave + 1}`)}
-              </TableCell>
-              <TableCell>
-                <PhaseView phase={m.phase} />
-                {m.phase === 'failed' && m.probe
-                  ? caption(`probe ${m.probe}`)
-                  : null}
-              </TableCell>
-              <TableCell>
-                {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now)}
-                {m.restoreStartedAt
-                  ? caption(`from ${formatClock(m.restoreStartedAt)}`)
-                  : null}
-              </TableCell>
-              <TableCell>
-                {phaseDuration(m.startedAt, end(m, m.readyAt), now)}
-                {m.startedAt ? caption(`started ${formatClock(m.startedAt)}`) : null}
-              </TableCell>
-              <TableCell>
-                {formatClock(m.readyAt)}
-                {m.restoreStartedAt && m.readyAt
-                  ? caption(
-                      `${formatDuration(
-                        secondsBetween(m.restoreStartedAt, m.readyAt),
-                      )} in all`,
-                    )
-                  : null}
-              </TableCell>
-            </TableRow>
-          ))}
+          {machines.map(m => {
+            // Tenths for a machine recovered within a minute (rounding to whole seconds would
+            // make 0s + 4s read as 5s in all), whole seconds past that.
+            const whole = m.restoreStartedAt
+              ? span(m.restoreStartedAt, m.readyAt ?? m.finishedAt ?? now, 1)
+              : 0;
+            const step = whole < 60 ? 0.1 : 1;
+            return (
+              <TableRow
+                key={m.machineRef}
+                data-testid={`run-machine-${shortRef(m.machineRef)}`}
+              >
+                <TableCell>
+                  <span title={m.machineRef}>{shortRef(m.machineRef)}</span>
+                  {caption(`wave ${m.wave + 1}`)}
+                </TableCell>
+                <TableCell>
+                  <PhaseView phase={m.phase} />
+                  {m.phase === 'failed' && m.probe
+                    ? caption(`probe ${m.probe}`)
+                    : null}
+                </TableCell>
+                <TableCell>
+                  {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now, step)}
+                  {m.restoreStartedAt
+                    ? caption(`from ${formatClock(m.restoreStartedAt)}`)
+                    : null}
+                </TableCell>
+                <TableCell>
+                  {phaseDuration(m.startedAt, end(m, m.readyAt), now, step)}
+                  {m.startedAt ? caption(`started ${formatClock(m.startedAt)}`) : null}
+                  {/* Restored to started: the time the start took, else lost between columns. */}
+                  {m.restoredAt && m.startedAt
+                    ? caption(
+                        `${formatSpan(
+                          span(m.restoredAt, m.startedAt, step),
+                          step,
+                        )} after restore`,
+                      )
+                    : null}
+                </TableCell>
+                <TableCell>
+                  {formatClock(m.readyAt)}
+                  {m.restoreStartedAt && m.readyAt
+                    ? caption(
+                        `${formatSpan(
+                          span(m.restoreStartedAt, m.readyAt, step),
+                          step,
+                        )} in all`,
+                      )
+                    : null}
+                </TableCell>
+              </TableRow>
+            );
+          })}
         </TableBody>
       </Table>
     </Box>

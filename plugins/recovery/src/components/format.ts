@@ -42,7 +42,7 @@ export function formatClock(iso: string | undefined): string {
   return d.toLocaleTimeString('en-GB', { hour12: false });
 }
 
-/** A readable date and time, `2024-05-01 14:03`. */
+/** A readable date and time to the second, `2024-05-01 14:03:27`: runs last seconds. */
 export function formatDateTime(iso: string | undefined): string {
   if (!iso) return '—';
   const d = new Date(iso);
@@ -50,7 +50,7 @@ export function formatDateTime(iso: string | undefined): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(
     d.getDate(),
-  )} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  )} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 /** `3 minutes ago`-style age of an ISO time, relative to now. */
