@@ -75,10 +75,11 @@ export function resumeSecond(ms: number): number {
  * engine keeps only recent events. It starts from the newest event stored from it before (so
  * boots while the backend was down are read from the engine's buffer), or with none stored
  * from everything the engine still buffers (so boots just before the first start are not
- * lost), and after a disconnect or an engine restart reconnects with backoff and resumes
- * `since` the last event it saw (skipping ones already delivered). A batch that cannot be
- * stored is retried with backoff, the stream paused meanwhile, so a database outage loses
- * nothing the engine still holds.
+ * lost), adding the boots of running containers the buffer no longer holds. After a
+ * disconnect or an engine restart it reconnects with backoff and resumes `since` the last
+ * event it saw (skipping ones already delivered). A batch that cannot be stored is retried
+ * with backoff, the stream paused meanwhile, so a database outage loses nothing the engine
+ * still holds.
  */
 export class DockerEventSource implements InitializationEventSource {
   readonly id: string;
@@ -144,8 +145,34 @@ export class DockerEventSource implements InitializationEventSource {
       }
     };
 
+    const enqueue = (events: InitializationEvent[]) => {
+      pending++;
+      queue = queue.then(() =>
+        store(events).finally(() => {
+          pending--;
+        }),
+      );
+    };
+
+    const startedAfterMs = resume.since ?? since * 1000;
+    let bootsRead = false;
+
     while (!signal.aborted) {
       let stream: Readable | undefined;
+      if (!bootsRead) {
+        // Once, at the first connection that allows it; without it the stream still delivers
+        // all the engine holds. A boot the stream has delivered since is not read again.
+        try {
+          const boots = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)));
+          const events = boots.flatMap(boot => dockerEventToInitializationEvents(boot));
+          if (events.length) enqueue(events);
+          bootsRead = true;
+        } catch (e) {
+          this.options.logger?.warn(
+            `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${e}`,
+          );
+        }
+      }
       try {
         stream = (await this.docker.getEvents({
           since,
@@ -180,12 +207,7 @@ export class DockerEventSource implements InitializationEventSource {
               since = Math.floor(nano / 1e9);
               const events = dockerEventToInitializationEvents(msg);
               if (events.length) {
-                pending++;
-                queue = queue.then(() =>
-                  store(events).finally(() => {
-                    pending--;
-                  }),
-                );
+                enqueue(events);
                 // Not asking for the next chunk pauses the stream (and, through the socket,
                 // the engine) while the store is behind or failing, instead of queueing
                 // without bound or reading past a batch that may never be stored.
@@ -209,6 +231,72 @@ export class DockerEventSource implements InitializationEventSource {
     }
     await queue;
   }
+
+  /**
+   * Start events, timed by the container's `StartedAt`, for running containers booted after
+   * `afterMs` whose own start event the engine no longer buffers: dockerd keeps only its last
+   * 256 events of every kind, and the demo's health checks alone fill that in about a minute.
+   * A boot whose start event is still buffered is left to the stream: `StartedAt` is a few ms
+   * earlier than that event, so the store would keep both.
+   */
+  private async unbufferedBoots(afterMs: number): Promise<DockerEventMessage[]> {
+    const until = Math.floor(Date.now() / 1000);
+    const buffered = await this.bufferedEvents(until);
+    // Every event from the oldest buffered one on is still held; with none, every one until now.
+    const heldFromNano = buffered.length
+      ? Math.min(...buffered.map(m => m.timeNano ?? (m.time ?? 0) * 1e9))
+      : until * 1e9;
+    const startsHeld = new Set(
+      buffered.filter(m => m.Type === 'container' && m.Action === 'start').map(m => m.id ?? m.Actor?.ID),
+    );
+    const boots: DockerEventMessage[] = [];
+    // Running containers only (the list's default); one created after the oldest event held
+    // also started after it, so only older ones are inspected.
+    for (const summary of await this.docker.listContainers()) {
+      if (startsHeld.has(summary.Id) || summary.Created * 1e9 >= heldFromNano) continue;
+      const info = await this.docker.getContainer(summary.Id).inspect();
+      const startedMs = rfc3339Ms(info.State.StartedAt);
+      if (!info.State.Running || startedMs === undefined) continue;
+      // Rounded as the store rounds: a boot stored before is not after the newest stored event.
+      if (startedMs * 1e6 >= heldFromNano || Math.round(startedMs) <= afterMs) continue;
+      boots.push({
+        Type: 'container',
+        Action: 'start',
+        id: info.Id,
+        Actor: { ID: info.Id, Attributes: { ...info.Config.Labels, name: info.Name.replace(/^\//, '') } },
+        time: Math.floor(startedMs / 1000),
+        timeNano: startedMs * 1e6,
+      });
+    }
+    return boots;
+  }
+
+  /** The events, of every kind, the engine still buffers up to `until` (epoch seconds). */
+  private async bufferedEvents(until: number): Promise<DockerEventMessage[]> {
+    const stream = (await this.docker.getEvents({ since: 0, until } as any)) as unknown as Readable;
+    const lines = new LineSplitter(MAX_EVENT_LINE_LENGTH, () => {});
+    const messages: DockerEventMessage[] = [];
+    for await (const chunk of stream) {
+      for (const line of lines.push(chunk)) {
+        try {
+          if (line.trim()) messages.push(JSON.parse(line));
+        } catch {
+          // Not an event: it tells nothing of what is held.
+        }
+      }
+    }
+    return messages;
+  }
+}
+
+/** Epoch ms, with the fraction, of an RFC 3339 time with nanoseconds (Docker's `StartedAt`). */
+function rfc3339Ms(text: string | undefined): number | undefined {
+  const match = text && /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(text);
+  if (!match) return undefined;
+  const whole = Date.parse(`${match[1]}${match[3]}`);
+  // Docker's zero time, year 1: never started.
+  if (!Number.isFinite(whole) || whole <= 0) return undefined;
+  return whole + Number(`0.${match[2] ?? '0'}`) * 1000;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -43,6 +43,8 @@ const eventContainers = [
   `evt-buffered-${suffix}`,
   `evt-edge-${suffix}`,
   `evt-edge-after-${suffix}`,
+  `evt-evicted-${suffix}`,
+  `evt-buffered-running-${suffix}`,
 ];
 const store = mkdtempSync(join(tmpdir(), 'recovery-captures-'));
 const captures = new Map<string, CapturedMachine & { captureId: string }>();
@@ -334,20 +336,31 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
   it('with nothing stored from it, reads what the engine still buffers: boots before its first start are stored', async () => {
     const name = `evt-buffered-${suffix}`;
+    const runs = `evt-buffered-running-${suffix}`;
     await bootAndFail(name);
+    // Still running, and its start still buffered: stored from that event, not also from StartedAt.
+    const running = await primary.createContainer({
+      name: runs,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'sleep 300'],
+      Labels: { 'recovery.backstage-recovery.io/machine': runs, 'recovery.backstage-recovery.io/service': 'alpha' },
+    });
+    await running.start();
     await new Promise(r => setTimeout(r, 1100)); // a start from "now" (whole seconds) would miss it
     const stored: InitializationEvent[] = [];
     const abort = new AbortController();
-    const running = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(async e => {
+    const collecting = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(async e => {
       stored.push(...e);
     }, abort.signal);
     try {
-      await until(() => stored.filter(e => e.machine === name).length >= 2);
+      await until(() => stored.filter(e => e.machine === name || e.machine === runs).length >= 3);
+      await new Promise(r => setTimeout(r, 300)); // room for a second start of `runs`
     } finally {
       abort.abort();
-      await running;
+      await collecting;
     }
     expect(stored.filter(e => e.machine === name).map(e => e.type).sort()).toEqual(['failure', 'start']);
+    expect(stored.filter(e => e.machine === runs).map(e => e.type)).toEqual(['start']);
   });
 
   it('resuming at the newest stored time replays the events at exactly that time: the missing stored, none twice', async () => {
@@ -406,6 +419,54 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(replayed?.inserted).toBe(1); // only beta's failure was new
     // Nothing older than the resume time was stored again: one row more, beta's failure.
     expect((await events.listEvents()).filter(e => e.time <= newest).length).toBe(storedBefore + 1);
+  });
+
+  it('stores once, timed by StartedAt, a running boot whose start event the engine no longer buffers', async () => {
+    const name = `evt-evicted-${suffix}`;
+    const c = await primary.createContainer({
+      name,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'sleep 300'],
+      Labels: { 'recovery.backstage-recovery.io/machine': name, 'recovery.backstage-recovery.io/service': 'alpha' },
+    });
+    await c.start();
+    const { Id, State } = await c.inspect();
+    const startHeld = async () => {
+      const s = (await primary.getEvents({ since: 0, until: Math.floor(Date.now() / 1000) + 1 } as any)) as any;
+      let text = '';
+      for await (const chunk of s) text += chunk;
+      return text.split('\n').some(l => l.includes(`"id":"${Id}"`) && l.includes('"Action":"start"'));
+    };
+    // Push its start event out of the engine's buffer (256 events): a volume created and
+    // removed is two events.
+    for (let i = 0; i < 400 && (i % 20 !== 0 || (await startHeld())); i++) {
+      const volume = `evt-evict-${suffix}-${i}`;
+      await primary.createVolume({ Name: volume });
+      await primary.getVolume(volume).remove();
+    }
+    expect(await startHeld()).toBe(false);
+
+    const collect = async (resume: { since?: number }) => {
+      const delivered: InitializationEvent[] = [];
+      const abort = new AbortController();
+      const running = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(
+        async e => {
+          delivered.push(...e);
+        },
+        abort.signal,
+        resume,
+      );
+      await until(() => delivered.some(e => e.machine === name));
+      await new Promise(r => setTimeout(r, 500));
+      abort.abort();
+      await running;
+      return delivered.filter(e => e.machine === name);
+    };
+    const first = await collect({});
+    expect(first.map(e => `${e.service}:${e.type}`)).toEqual(['alpha:start']);
+    expect(Math.floor(first[0].time)).toBe(Date.parse(State.StartedAt)); // ms of its StartedAt
+    // Resumed at or after that boot, it is not stored again.
+    expect(await collect({ since: Math.round(first[0].time) })).toEqual([]);
   });
 
   it('leaves no committed image behind when the capture store cannot be written', async () => {

@@ -19,6 +19,16 @@ const base = {
   timeNano: 1_700_000_000_123_000_000,
 };
 
+/**
+ * An engine answering the event stream with `stream`; its buffer of past events is empty and
+ * nothing runs, so the source finds no boots older than the buffer.
+ */
+const engine = (stream: (opts: any) => Promise<PassThrough>) =>
+  ({
+    getEvents: async (opts: any) => (opts.until !== undefined ? new PassThrough().end() : stream(opts)),
+    listContainers: async () => [],
+  }) as unknown as Docker;
+
 describe('dockerEventToInitializationEvents', () => {
   it('maps start to one start event per labelled service', () => {
     expect(dockerEventToInitializationEvents({ ...base, Action: 'start', status: 'start' })).toEqual([
@@ -49,26 +59,24 @@ describe('DockerEventSource', () => {
     const calls: any[] = [];
     const line = (id: string, nano: number) =>
       `${JSON.stringify({ ...base, id, Action: 'start', Actor: { ID: id, Attributes: { name: id } }, time: Math.floor(nano / 1e9), timeNano: nano })}\n`;
-    const docker = {
-      getEvents: async (opts: any) => {
-        calls.push(opts);
-        if (calls.length === 1) throw new Error('connect ENOENT');
-        const s = new PassThrough();
-        if (calls.length === 2) {
-          setTimeout(() => {
-            s.write(line('a', 1_700_000_001_000_000_000));
-            s.end(line('b', 1_700_000_002_000_000_000));
-          }, 5);
-        } else {
-          // the engine replays from `since` (whole seconds): b again, then c
-          setTimeout(() => {
-            s.write(line('b', 1_700_000_002_000_000_000));
-            s.write(line('c', 1_700_000_003_000_000_000));
-          }, 5);
-        }
-        return s;
-      },
-    } as unknown as Docker;
+    const docker = engine(async (opts: any) => {
+      calls.push(opts);
+      if (calls.length === 1) throw new Error('connect ENOENT');
+      const s = new PassThrough();
+      if (calls.length === 2) {
+        setTimeout(() => {
+          s.write(line('a', 1_700_000_001_000_000_000));
+          s.end(line('b', 1_700_000_002_000_000_000));
+        }, 5);
+      } else {
+        // the engine replays from `since` (whole seconds): b again, then c
+        setTimeout(() => {
+          s.write(line('b', 1_700_000_002_000_000_000));
+          s.write(line('c', 1_700_000_003_000_000_000));
+        }, 5);
+      }
+      return s;
+    });
     const events: InitializationEvent[] = [];
     const abort = new AbortController();
     const src = new DockerEventSource('primary', docker, { minBackoffMs: 5, maxBackoffMs: 10, since: 1_699_999_999 });
@@ -98,6 +106,76 @@ describe('resumeSecond', () => {
   });
 });
 
+describe('DockerEventSource boots older than the buffer', () => {
+  it('reads them at the first connection the engine answers, not only at the first attempt', async () => {
+    let attempts = 0;
+    const abort = new AbortController();
+    const docker = {
+      getEvents: async (opts: any) => {
+        // Down for the first attempt: both the buffer read and the stream fail.
+        if (++attempts <= 2) throw new Error('connect ENOENT');
+        return opts.until !== undefined ? new PassThrough().end() : new PassThrough();
+      },
+      listContainers: async () => [{ Id: 'c9', Created: 1_700_000_000 }],
+      getContainer: () => ({
+        inspect: async () => ({
+          Id: 'c9',
+          Name: '/m9',
+          State: { Running: true, StartedAt: '2023-11-14T22:13:20.123456789Z' },
+          Config: { Labels: {} },
+        }),
+      }),
+    } as unknown as Docker;
+    const events: InitializationEvent[] = [];
+    const giveUp = setTimeout(() => abort.abort(), 2_000);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(async e => {
+      events.push(...e);
+      abort.abort();
+    }, abort.signal);
+    clearTimeout(giveUp);
+    expect(attempts).toBeGreaterThan(2);
+    expect(events.map(e => ({ ...e, time: Math.round(e.time) }))).toEqual([
+      { machine: 'm9', service: 'm9', type: 'start', time: 1_700_000_000_123 },
+    ]);
+  });
+});
+
+describe('DockerEventSource boots older than the buffer, read late', () => {
+  it('does not add a boot whose start event the stream delivered before', async () => {
+    let attempts = 0;
+    const abort = new AbortController();
+    const started = { ...base, id: 'c9', Action: 'start', Actor: { ID: 'c9', Attributes: { name: 'm9' } } };
+    const docker = {
+      getEvents: async (opts: any) => {
+        attempts++;
+        // The first buffer read fails; the stream then delivers the boot and drops; by the
+        // second buffer read the engine has evicted that start event.
+        if (attempts === 1) throw new Error('connect ECONNRESET');
+        if (opts.until !== undefined) return new PassThrough().end();
+        if (attempts === 2) return new PassThrough().end(`${JSON.stringify(started)}\n`);
+        setTimeout(() => abort.abort(), 50);
+        return new PassThrough();
+      },
+      listContainers: async () => [{ Id: 'c9', Created: 1_700_000_000 }],
+      getContainer: () => ({
+        inspect: async () => ({
+          Id: 'c9',
+          Name: '/m9',
+          // A few ms before its start event (base.timeNano), as on a real engine.
+          State: { Running: true, StartedAt: '2023-11-14T22:13:20.120000000Z' },
+          Config: { Labels: {} },
+        }),
+      }),
+    } as unknown as Docker;
+    const events: InitializationEvent[] = [];
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(async e => {
+      events.push(...e);
+    }, abort.signal);
+    expect(attempts).toBe(4);
+    expect(events).toEqual([{ machine: 'm9', service: 'm9', type: 'start', time: 1_700_000_000_123 }]);
+  });
+});
+
 describe('LineSplitter', () => {
   it('decodes a multi-byte character split across chunks', () => {
     const splitter = new LineSplitter(100, () => {});
@@ -120,7 +198,7 @@ describe('LineSplitter', () => {
 describe('DockerEventSource backpressure', () => {
   it('stops reading the stream while event batches wait to be stored', async () => {
     const stream = new PassThrough();
-    const docker = { getEvents: async () => stream } as unknown as Docker;
+    const docker = engine(async () => stream);
     const line = (n: number) =>
       `${JSON.stringify({ ...base, id: `c${n}`, Action: 'start', Actor: { ID: `c${n}`, Attributes: { name: `m${n}` } }, time: 1_700_000_000 + n, timeNano: (1_700_000_000 + n) * 1e9 })}\n`;
     let release!: () => void;
@@ -153,7 +231,7 @@ describe('DockerEventSource storing', () => {
 
   it('retries a batch it could not store, reading no further meanwhile, and loses none', async () => {
     const stream = new PassThrough();
-    const docker = { getEvents: async () => stream } as unknown as Docker;
+    const docker = engine(async () => stream);
     let outage = true;
     let attempts = 0;
     const stored: string[] = [];
@@ -185,13 +263,11 @@ describe('DockerEventSource storing', () => {
   it('starts from the newest stored event it is given, and stops if stopped while connecting', async () => {
     const calls: any[] = [];
     const abort = new AbortController();
-    const docker = {
-      getEvents: async (opts: any) => {
-        calls.push(opts);
-        abort.abort();
-        return new PassThrough();
-      },
-    } as unknown as Docker;
+    const docker = engine(async (opts: any) => {
+      calls.push(opts);
+      abort.abort();
+      return new PassThrough();
+    });
     await new DockerEventSource('primary', docker, { since: 1 }).start(async () => {}, abort.signal, {
       since: 1_700_000_002_999,
     });
