@@ -296,6 +296,24 @@ describe('EntityRecoveryCard', () => {
     expect(cells[4]).toHaveTextContent(/5\.2s in all$/);
   });
 
+  it('fits the machines table in a narrow card: headers wrap, values do not, and it scrolls past that', async () => {
+    const api = fakeRecoveryApi({
+      listRuns: async () => [makeRun('running')],
+      getRun: async () => makeRun('succeeded'),
+    });
+    await renderCard({ api });
+    await screen.findByText('Recovery succeeded');
+
+    const table = screen.getByRole('table', { name: 'Machines' });
+    for (const header of within(table).getAllByRole('columnheader')) {
+      expect(getComputedStyle(header).whiteSpace).not.toBe('nowrap');
+    }
+    const readyAt = within(screen.getByTestId('run-machine-db')).getAllByRole('cell')[4];
+    expect(getComputedStyle(readyAt).whiteSpace).not.toBe('nowrap');
+    expect(getComputedStyle(readyAt.firstElementChild!).whiteSpace).toBe('nowrap');
+    expect(getComputedStyle(table.parentElement!).overflowX).toBe('auto');
+  });
+
   it('shows a succeeded run with its measured RTO against the objective', async () => {
     const api = fakeRecoveryApi({
       listRuns: async () => [makeRun('running')],

@@ -46,15 +46,21 @@ const useStyles = makeStyles(theme => ({
     fontFamily: 'monospace',
     whiteSpace: 'nowrap',
   },
+  // Half a page wide (the Recovery tab's card), the table must fit: headers and captions
+  // wrap, values do not; past that it scrolls within the card rather than being cut off.
   scroll: {
     overflowX: 'auto',
+    maxWidth: '100%',
   },
   machines: {
     '& td, & th': {
-      whiteSpace: 'nowrap',
       paddingLeft: theme.spacing(1),
       paddingRight: theme.spacing(1),
+      verticalAlign: 'top',
     },
+  },
+  value: {
+    whiteSpace: 'nowrap',
   },
   timeline: {
     '& td': {
@@ -249,23 +255,31 @@ export const RunMachinesTable = ({
                 data-testid={`run-machine-${shortRef(m.machineRef)}`}
               >
                 <TableCell>
-                  <span title={m.machineRef}>{shortRef(m.machineRef)}</span>
+                  <span title={m.machineRef} className={classes.value}>
+                    {shortRef(m.machineRef)}
+                  </span>
                   {caption(`wave ${m.wave + 1}`)}
                 </TableCell>
                 <TableCell>
-                  <PhaseView phase={m.phase} />
+                  <span className={classes.value}>
+                    <PhaseView phase={m.phase} />
+                  </span>
                   {m.phase === 'failed' && m.probe
                     ? caption(`probe ${m.probe}`)
                     : null}
                 </TableCell>
                 <TableCell>
-                  {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now, step)}
+                  <span className={classes.value}>
+                    {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now, step)}
+                  </span>
                   {m.restoreStartedAt
                     ? caption(`from ${formatClock(m.restoreStartedAt)}`)
                     : null}
                 </TableCell>
                 <TableCell>
-                  {phaseDuration(m.startedAt, end(m, m.readyAt), now, step)}
+                  <span className={classes.value}>
+                    {phaseDuration(m.startedAt, end(m, m.readyAt), now, step)}
+                  </span>
                   {m.startedAt ? caption(`started ${formatClock(m.startedAt)}`) : null}
                   {/* Restored to started: the time the start took, else lost between columns. */}
                   {m.restoredAt && m.startedAt
@@ -278,7 +292,7 @@ export const RunMachinesTable = ({
                     : null}
                 </TableCell>
                 <TableCell>
-                  {formatClock(m.readyAt)}
+                  <span className={classes.value}>{formatClock(m.readyAt)}</span>
                   {m.restoreStartedAt && m.readyAt
                     ? caption(
                         `${formatSpan(
