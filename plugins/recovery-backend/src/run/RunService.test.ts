@@ -111,6 +111,21 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
   });
 
+  it('returns the run as admitted, however fast driving it moves it on', async () => {
+    // Every read but the first is slow: the driver's own read must not let it overtake start's.
+    const getRun = store.getRun.bind(store);
+    let reads = 0;
+    store.getRun = async runId => {
+      if (reads++ > 0) await new Promise(resolve => setTimeout(resolve, 100));
+      return getRun(runId);
+    };
+    const runs = service(new FakeHost(needs));
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    expect(started).toMatchObject({ status: 'pending', startedAt: undefined });
+    await runs.waitFor(started.id);
+    expect((await getRun(started.id))!.status).toBe('succeeded');
+  });
+
   it('fails a reversed boot order on the probe that never passes, naming machine and probe', async () => {
     const host = new FakeHost(needs);
     const runs = service(host);

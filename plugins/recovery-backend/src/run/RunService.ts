@@ -192,6 +192,8 @@ export class RunService {
     if (busyWith) {
       throw new HypervisorHostBusyError(host.id, busyWith.id, busyWith.entityRef);
     }
+    // Read before the run is driven, which may already have moved it on.
+    const admitted = (await this.store.getRun(runId))!;
     const controller = new AbortController();
     this.driving.set(runId, controller);
     const execution = this.execute(runId, host, waves, captures, controller.signal)
@@ -203,7 +205,7 @@ export class RunService {
         this.done.delete(runId);
       });
     this.done.set(runId, execution);
-    return (await this.store.getRun(runId))!;
+    return admitted;
   }
 
   /** Resolves when the run this instance drives has finished (tests, shutdown). */
