@@ -82,13 +82,13 @@ describe('EntityRecoveryCard', () => {
       'Boots in wave 1 of 2, waiting for no other machine.',
     ],
     [
-      'a machine placed by timing',
+      'a machine past wave 1 that waits for none',
       { wave: 1, machines: [WEB], waitsFor: [] },
       {
         ...plan,
         machines: plan.machines.map(m => ({ ...m, waitsFor: [] })),
       },
-      'Boots in wave 2 of 2: waits for no other machine; placed by when it started in earlier boots.',
+      'Boots in wave 2 of 2; it waits for no other machine.',
     ],
   ])('says where %s boots without contradicting itself', async (_, position, bootPlan, text) => {
     const api = fakeRecoveryApi({

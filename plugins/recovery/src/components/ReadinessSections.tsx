@@ -303,9 +303,9 @@ const PlanPosition = ({
   let free: string;
   if (several) free = ', waiting for no machine outside it';
   else if (position.wave === 0) free = ', waiting for no other machine';
-  // Waves that follow timing (as the analysis's do) place a machine within its slack by when
-  // it started in earlier boots: past wave 1 with nothing to wait for, that is why it is there.
-  else free = ': waits for no other machine; placed by when it started in earlier boots';
+  // Boot plans place a machine by what it waits for, so this is a plan from elsewhere: say
+  // what it holds without explaining the wave.
+  else free = '; it waits for no other machine';
   return (
     <Typography variant="body2" data-testid="plan-position">
       {several ? `Its ${mine.length} machines boot in ` : 'Boots in '}
