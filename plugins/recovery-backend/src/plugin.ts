@@ -212,7 +212,6 @@ export const recoveryPlugin = createBackendPlugin({
 
         httpRouter.use(
           await createRouter({
-            logger,
             httpAuth,
             permissions,
             store,

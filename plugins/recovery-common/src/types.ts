@@ -88,6 +88,14 @@ export interface BootPlan {
 }
 
 export type RunMode = 'test' | 'failover';
+
+/**
+ * Starts the error message of a run, and of its machines in progress, failed because its driver
+ * stopped (shutdown, crash), not because recovery failed: such a run says nothing about
+ * recoverability, and names no machine as the cause.
+ */
+export const INTERRUPTED_PREFIX = 'Interrupted: ';
+
 export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed';
 export type MachinePhase =
   | 'waiting'

@@ -7,6 +7,7 @@ import type {
   RunStatus,
   RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
+import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { createHash } from 'node:crypto';
@@ -53,13 +54,7 @@ const json = <T>(value: unknown): T | undefined =>
 
 const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
 const FINISHED_STATUSES: RunStatus[] = ['succeeded', 'failed'];
-const FINISHED_PHASES = ['ready', 'failed'];
-
-/**
- * Starts the error message of every run failed because its driver stopped (shutdown, crash),
- * not because recovery failed: such a run says nothing about recoverability.
- */
-export const INTERRUPTED_PREFIX = 'Interrupted: ';
+const FINISHED_PHASES = ['ready', 'failed', 'skipped'];
 
 // Runs that say nothing about recoverability: interrupted ones, and test-hook runs that boot in
 // reverse precisely to fail. Matched in the stored JSON, which only this store writes.
@@ -246,15 +241,22 @@ export class RecoveryStore {
   }
 
   /** Fails every machine of the run not yet ready or failed, so none shows as in progress. */
-  async failUnfinishedMachines(
+  /**
+   * Ends the machines of a run failed from outside its driver, as the driver would: one never
+   * started is skipped, one in progress failed with `message`.
+   */
+  async settleUnfinishedMachines(
     runId: string,
     message: string,
     at: Date,
   ): Promise<void> {
-    await this.db('recovery_run_machines')
-      .where({ run_id: runId })
-      .whereNotIn('phase', FINISHED_PHASES)
-      .update({ phase: 'failed', message, finished_at: at });
+    await this.db.transaction(async tx => {
+      await tx('recovery_run_machines').where({ run_id: runId, phase: 'waiting' }).update({ phase: 'skipped' });
+      await tx('recovery_run_machines')
+        .where({ run_id: runId })
+        .whereNotIn('phase', FINISHED_PHASES)
+        .update({ phase: 'failed', message, finished_at: at });
+    });
   }
 
   async updateRunMachine(

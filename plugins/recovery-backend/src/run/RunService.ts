@@ -8,7 +8,7 @@ import type {
   RunMode,
   RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
-import { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+import { HOST_BUSY_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   HypervisorHost,
@@ -21,7 +21,6 @@ import type {
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  INTERRUPTED_PREFIX,
   RecoveryStore,
   RunOptions,
   StoredCapture,
@@ -253,7 +252,7 @@ export class RunService {
       });
       if (!failed) continue; // its driver finished it meanwhile
       // No machine of a failed run may still show as in progress.
-      await this.store.failUnfinishedMachines(run.id, reason, at);
+      await this.store.settleUnfinishedMachines(run.id, reason, at);
       await this.store.appendStep(run.id, {
         at: at.toISOString(),
         level: 'error',

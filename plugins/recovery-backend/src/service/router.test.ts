@@ -179,7 +179,6 @@ describe('recovery router errors', () => {
     const app = express();
     // Only what GET /runs/:id uses.
     const options = {
-      logger: mockServices.logger.mock(),
       httpAuth: mockServices.httpAuth(),
       permissions: mockServices.permissions(),
       store,

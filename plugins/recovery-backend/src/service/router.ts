@@ -1,8 +1,4 @@
-import {
-  HttpAuthService,
-  LoggerService,
-  PermissionsService,
-} from '@backstage/backend-plugin-api';
+import { HttpAuthService, PermissionsService } from '@backstage/backend-plugin-api';
 import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
 import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import { AuthorizeResult, BasicPermission } from '@backstage/plugin-permission-common';
@@ -31,7 +27,6 @@ import { PlanService } from './PlanService';
 import { ReadinessService } from './ReadinessService';
 
 export interface RouterOptions {
-  logger: LoggerService;
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
   store: RecoveryStore;

@@ -383,6 +383,33 @@ describe('EntityRecoveryCard', () => {
     );
   });
 
+  it('blames no machine for an interrupted run', async () => {
+    const interrupted = 'Interrupted: the backend is shutting down';
+    const run = makeRun('failed', {
+      error: { message: interrupted },
+      machines: [
+        {
+          machineRef: DB,
+          wave: 0,
+          phase: 'failed',
+          restoreStartedAt: '2024-05-01T10:00:01Z',
+          finishedAt: '2024-05-01T10:00:05Z',
+          message: interrupted,
+        },
+        { machineRef: WEB, wave: 1, phase: 'skipped' },
+      ],
+    });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [makeRun('running')],
+      getRun: async () => run,
+    });
+    await renderCard({ api });
+
+    const outcome = await screen.findByText('Recovery failed');
+    expect(outcome.closest('[role="alert"]')).toHaveTextContent(`Recovery failed${interrupted}`);
+    expect(outcome.closest('[role="alert"]')).not.toHaveTextContent(/Machine/);
+  });
+
   it('shows a machine a failed run never started as not started, not waiting', async () => {
     const run = makeRun('failed', {
       error: { machineRef: DB, message: `${DB} failed: stopped with exit code 1` },

@@ -14,6 +14,7 @@ import type {
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
+import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import {
   formatClock,
   formatDateTime,
@@ -134,8 +135,10 @@ export const RunOutcome = ({
 
   // failed
   const { machineRef, probe, reason } = runFailure(run);
+  // An interrupted run names no machine; its machines in progress were interrupted, not failed.
   const failedMachine =
-    machineRef ?? run.machines.find(m => m.phase === 'failed')?.machineRef;
+    machineRef ??
+    run.machines.find(m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX))?.machineRef;
   const machine = run.machines.find(m => m.machineRef === failedMachine);
   const logTail = machine?.logTail;
   return (
