@@ -124,11 +124,17 @@ export interface RunMachine {
   logTail?: string;
 }
 
+/**
+ * How a step reads: `warning` for what did not stop the run but may explain a later failure
+ * (a lab without production's addresses).
+ */
+export type RunStepLevel = 'info' | 'warning' | 'error';
+
 /** One line of a run's timeline. */
 export interface RunStep {
   at: string;
   machineRef?: string;
-  level: 'info' | 'error';
+  level: RunStepLevel;
   message: string;
 }
 

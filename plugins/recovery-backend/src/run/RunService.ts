@@ -7,6 +7,7 @@ import type {
   RunMachine,
   RunMode,
   RunStatus,
+  RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import type {
@@ -644,7 +645,7 @@ class RunRecorder {
     await this.store.updateRunMachine(this.run.id, machineRef, { ...patch, phase });
   }
 
-  async step(message: string, machineRef?: string, level: 'info' | 'error' = 'info') {
+  async step(message: string, machineRef?: string, level: RunStepLevel = 'info') {
     await this.store.appendStep(this.run.id, { at: now(), machineRef, level, message });
   }
 
@@ -658,7 +659,8 @@ class RunRecorder {
     if (other.length > 0) await this.step(`Adapted: ${other.join('; ')}`, machineRef);
     if (lost.length > 0) {
       this.addressAdaptations.set(machineRef, lost);
-      await this.step(`Adapted, without production's addresses: ${lost.join('; ')}`, machineRef);
+      // A warning: the machine may still boot, but whatever reaches it by address may not.
+      await this.step(`Adapted, without production's addresses: ${lost.join('; ')}`, machineRef, 'warning');
     }
   }
 
