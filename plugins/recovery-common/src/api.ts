@@ -23,7 +23,8 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  * - `POST /captures` `{ entityRef }` → `{ items: Capture[] }`
  * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
  * - `POST /runs` `{ entityRef, mode? }` → `RecoveryRun` (202; needs `recovery.run.create`)
- * - `GET  /runs?entityRef=&limit=` → `{ items: RecoveryRun[] }`, newest first
+ * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;
+ *   `active=true`: only pending and running runs, of any entity unless `entityRef` is given
  * - `GET  /runs/:id` → `RecoveryRun`
  */
 export interface RecoveryApi {
@@ -33,5 +34,5 @@ export interface RecoveryApi {
   captureNow(entityRef: string): Promise<Capture[]>;
   startRun(request: { entityRef: string; mode?: RunMode }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
-  listRuns(query: { entityRef?: string; limit?: number }): Promise<RecoveryRun[]>;
+  listRuns(query: { entityRef?: string; active?: boolean; limit?: number }): Promise<RecoveryRun[]>;
 }

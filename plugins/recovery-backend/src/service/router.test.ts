@@ -6,7 +6,7 @@ import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node'
 import type { Knex } from 'knex';
 import express from 'express';
 import request from 'supertest';
-import type { RecoveryStore } from '../database/RecoveryStore';
+import { RecoveryStore } from '../database/RecoveryStore';
 import { recoveryPlugin } from '../plugin';
 import { createRouter, RouterOptions } from './router';
 
@@ -144,6 +144,54 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       [255, 255, 1_700_000_000_000],
       [9, 3, 8.64e15],
     ]);
+  });
+
+  it('lists the active runs of any entity, newest first, for a card to see what holds the host', async () => {
+    const store = new RecoveryStore(knex);
+    // Recent: the plugin's clean-up fails active runs whose heartbeat is a minute old.
+    const base = Date.now() - 10_000;
+    const insert = async (id: string, entityRef: string, offsetMs: number) =>
+      store.insertRun(
+        {
+          id,
+          entityRef,
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'lab-host',
+          plan: { entityRef, waves: [], machines: [] } as any,
+          options: {},
+          machines: [],
+        },
+        new Date(base + offsetMs),
+      );
+    await insert('active-old', 'system:default/demo-site', 0);
+    await insert('finished', 'component:default/web', 1_000);
+    await insert('active-new', 'component:default/web', 2_000);
+    await insert('pending', 'system:default/other', 3_000);
+    await store.updateRun('active-old', { status: 'running' });
+    await store.updateRun('active-new', { status: 'running' });
+    await store.updateRun('finished', { status: 'succeeded' });
+
+    const ids = async (query: string) => {
+      const res = await request(server).get(`/api/recovery/runs${query}`);
+      expect(res.status).toBe(200);
+      return res.body.items.map((r: { id: string }) => r.id);
+    };
+    expect(await ids('?active=true')).toEqual(['pending', 'active-new', 'active-old']);
+    expect(await ids('?active=true&limit=1')).toEqual(['pending']);
+    expect(await ids('?active=true&entityRef=component:default/web')).toEqual(['active-new']);
+    expect(await ids('?entityRef=component:default/web')).toEqual(['active-new', 'finished']);
+
+    // `false` is not "finished only": refused rather than ignored.
+    for (const query of ['?active=false', '?active=1', '?active=true&active=true']) {
+      const res = await request(server).get(`/api/recovery/runs${query}`);
+      expect({ query, status: res.status, message: res.body.error?.message }).toEqual({
+        query,
+        status: 400,
+        message: expect.stringContaining('Query parameter active must be "true" when given'),
+      });
+    }
+    await knex('recovery_runs').whereIn('id', ['active-old', 'finished', 'active-new', 'pending']).delete();
   });
 
   it('takes options.reverseBootOrder only as a boolean; false is the default, no test hook', async () => {

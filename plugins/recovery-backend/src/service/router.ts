@@ -8,6 +8,7 @@ import {
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
 } from '@backstage-recovery/plugin-recovery-common';
+import type { RunStatus } from '@backstage-recovery/plugin-recovery-common';
 import {
   EVENT_FORMATS,
   EventFormat,
@@ -204,9 +205,16 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (entityRef !== undefined && typeof entityRef !== 'string') {
       throw new InputError('Query parameter entityRef must be given once, e.g. component:default/web');
     }
+    // Only `true`: `active=false` could be read as "finished runs only", which this does not filter.
+    const active = req.query.active;
+    if (active !== undefined && active !== 'true') {
+      throw new InputError(`Query parameter active must be "true" when given, got ${JSON.stringify(active)}`);
+    }
     res.json({
       items: await store.listRuns({
         entityRef: entityRef === undefined ? undefined : refFromInput('entityRef', entityRef),
+        // What holds the hypervisor host: the entity card checks it before offering a run.
+        status: active ? ACTIVE_STATUSES : undefined,
         limit: limitFrom(req),
       }),
     });
@@ -224,6 +232,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // settings (stack traces only where Backstage shows them).
   return router;
 }
+
+const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
 
 /** The stored source is `api:<source>`, in a varchar(255) column like the names the parser checks. */
 const MAX_SOURCE_LENGTH = MAX_NAME_LENGTH - 'api:'.length;
