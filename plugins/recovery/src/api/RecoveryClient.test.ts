@@ -52,10 +52,12 @@ describe('RecoveryClient', () => {
       await client.listRuns({ entityRef: 'component:default/web', limit: 5 }),
     ).toEqual([{ id: 'r1' }]);
     expect(await client.listRuns({})).toEqual([{ id: 'r1' }]);
+    expect(await client.listRuns({ active: true })).toEqual([{ id: 'r1' }]);
     expect(calls.map(c => c.url)).toEqual([
       'http://backstage.test/api/recovery/readiness',
       'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5',
       'http://backstage.test/api/recovery/runs',
+      'http://backstage.test/api/recovery/runs?active=true',
     ]);
   });
 

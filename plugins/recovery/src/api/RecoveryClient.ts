@@ -68,10 +68,12 @@ export class RecoveryClient implements RecoveryApi {
 
   async listRuns(query: {
     entityRef?: string;
+    active?: boolean;
     limit?: number;
   }): Promise<RecoveryRun[]> {
     const params = new URLSearchParams();
     if (query.entityRef) params.set('entityRef', query.entityRef);
+    if (query.active) params.set('active', 'true');
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     const qs = params.toString();
     const body = await this.request<{ items: RecoveryRun[] }>(

@@ -214,8 +214,10 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
 
     const section = await screen.findByLabelText('Test recovery in progress');
-    expect(api.listRuns).toHaveBeenCalledWith({ entityRef: 'component:default/web', limit: 1 });
+    expect(api.listRuns).toHaveBeenCalledWith({ active: true });
     expect(section).toHaveTextContent('in progress on recovery-1');
+    // Web's own run: no notice of a busy host.
+    expect(section).not.toHaveTextContent(/is busy with/);
     expect(section).toHaveTextContent('wave 2 of 2');
     expect(section).toHaveTextContent('1 of 2 machines ready');
 
@@ -596,7 +598,7 @@ describe('EntityRecoveryCard', () => {
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(api.getRun).toHaveBeenCalledWith('run-9');
     expect(section).toHaveTextContent(
-      'Hypervisor host recovery-1 is busy with run run-9 of system:demo-site: following it here.',
+      /Hypervisor host recovery-1 is busy with a test recovery of system:demo-site \(started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\): following it here\./,
     );
     expect(section).toHaveTextContent('1 of 2 machines ready');
     expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
@@ -605,7 +607,7 @@ describe('EntityRecoveryCard', () => {
     // Once the site's run is over, its result stays (not held to web's RTO) and web can start.
     const done = await screen.findByLabelText('Test recovery of system:demo-site');
     expect(done).toHaveTextContent('2 machines recovered; measured RTO 4m 12s.');
-    expect(done).not.toHaveTextContent(/busy with run/);
+    expect(done).not.toHaveTextContent(/is busy with/);
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
     expect(api.getRun).toHaveBeenCalledTimes(3);
   });
@@ -627,10 +629,104 @@ describe('EntityRecoveryCard', () => {
 
     const section = await screen.findByLabelText('Test recovery in progress');
     expect(section).toHaveTextContent(
-      'Hypervisor host recovery-1 is busy with run run-5 of web: following it here.',
+      /Hypervisor host recovery-1 is busy with a test recovery of web \(started .*\): following it here\./,
     );
     expect(api.listRuns).toHaveBeenCalledTimes(2);
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-5'));
+  });
+
+  it('on load, notices a run of another entity holding the host, follows it, and offers a run once it ends', async () => {
+    // The nightly check of the site runs while someone opens web's page.
+    const siteRun = (stage: 'running' | 'succeeded') =>
+      makeRun(stage, { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+    let polls = 0;
+    let checks = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async () => (++checks === 1 ? [siteRun('running')] : []),
+      getRun: async () => (++polls < 3 ? siteRun('running') : siteRun('succeeded')),
+    });
+    await renderCard({ api });
+
+    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
+    expect(api.listRuns).toHaveBeenCalledWith({ active: true });
+    // makeRun's start, 10:00:01, in the local time zone (whose seconds are UTC's).
+    expect(section).toHaveTextContent(
+      /Hypervisor host recovery-1 is busy with a test recovery of system:demo-site \(started \d{4}-\d\d-\d\d \d\d:\d\d:01\): following it here\./,
+    );
+    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(api.startRun).not.toHaveBeenCalled();
+
+    // Once it ends, the card asks again; nothing else holds the host, so web can start.
+    await screen.findByLabelText('Test recovery of system:demo-site');
+    await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(2));
+    await waitFor(() =>
+      expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled(),
+    );
+    expect(screen.queryByText(/is busy with/)).toBeNull();
+  });
+
+  it('follows the entity\'s own active run before a newer one of another entity', async () => {
+    const own = makeRun('running', { id: 'run-7' });
+    const site = makeRun('running', { id: 'run-9', entityRef: 'system:default/demo-site' });
+    const api = fakeRecoveryApi({
+      // Newest first: the site's run, then web's own (the host of an older configuration).
+      listRuns: async () => [site, own],
+      getRun: async () => own,
+    });
+    await renderCard({ api });
+    expect(await screen.findByLabelText('Test recovery in progress')).not.toHaveTextContent(/is busy with/);
+    await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-7'));
+    expect(api.getRun).not.toHaveBeenCalledWith('run-9');
+  });
+
+  it('after its own run ends, notices a run of another entity admitted meanwhile', async () => {
+    let checks = 0;
+    const siteRun = makeRun('pending', { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+    const api = fakeRecoveryApi({
+      listRuns: async () => (++checks === 1 ? [] : [siteRun]),
+      startRun: async () => makeRun('pending'),
+      getRun: async runId => (runId === 'run-1' ? makeRun('succeeded') : siteRun),
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+
+    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
+    expect(section).toHaveTextContent(
+      /Hypervisor host recovery-1 is busy with a test recovery of system:demo-site \(started .*\)/,
+    );
+    expect(api.listRuns).toHaveBeenCalledTimes(2);
+    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    // Web's own run ended: readiness shows it, the live section follows the site's.
+    await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-9'));
+  });
+
+  it('shows a warning step of the timeline as a warning', async () => {
+    const run = makeRun('running');
+    const warned = {
+      ...run,
+      steps: [
+        ...run.steps,
+        {
+          at: run.steps[0].at,
+          machineRef: DB,
+          level: 'warning' as const,
+          message: "Adapted, without production's addresses: network prod: production subnet 172.29.10.0/24 is in use",
+        },
+      ],
+    };
+    const api = fakeRecoveryApi({ listRuns: async () => [warned], getRun: async () => warned });
+    await renderCard({ api });
+
+    const timeline = await screen.findByRole('table', { name: 'Timeline' });
+    const warningRow = within(timeline)
+      .getByText(/Adapted, without production's addresses/)
+      .closest('tr') as HTMLElement;
+    expect(within(warningRow).getByRole('img', { name: 'Warning' })).toBeInTheDocument();
+    // Only the warning is marked: an info step has no icon.
+    const infoRow = within(timeline).getByText('Run admitted').closest('tr') as HTMLElement;
+    expect(within(infoRow).queryByRole('img')).toBeNull();
   });
 
   it('reports a conflict as it came when no run in progress can be found', async () => {

@@ -14,14 +14,14 @@ import {
   recoveryRunCreatePermission,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import useAsync from 'react-use/esm/useAsync';
+import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import {
   busyWithRunId,
   errorMessage,
   isHostBusy,
   recoveryApiRef,
 } from '../api/RecoveryClient';
-import { formatCount, isRunActive, shortRef } from './format';
+import { formatCount, formatDateTime, isRunActive, shortRef } from './format';
 import { RunDetails } from './RunDetails';
 import {
   BootPlanView,
@@ -85,6 +85,14 @@ function sameRef(a: string, b: string): boolean {
 }
 
 /**
+ * The run holding the hypervisor host among the active ones: the entity's own if it has one
+ * (followed as its run), else the newest (GET /runs lists newest first).
+ */
+function runHoldingHost(active: RecoveryRun[], entityRef: string): RecoveryRun | undefined {
+  return active.find(r => sameRef(r.entityRef, entityRef)) ?? active[0];
+}
+
+/**
  * "Recovery readiness" card for `Component` and `System` entity pages: readiness, captures
  * vs RPO, last test recovery vs RTO, place in the boot plan, and a live test recovery.
  */
@@ -115,43 +123,54 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
     permission: recoveryCaptureCreatePermission,
   });
 
+  // A run in progress holds the hypervisor host: this entity's (started elsewhere, or before a
+  // reload) or another's (the nightly check of a system containing it). Readiness reports
+  // finished runs only, so the active runs are asked for on load and after each followed run
+  // ends (another may have been admitted meanwhile), and the one found is followed live.
+  const activeRunState = useAsyncRetry(
+    async () => runHoldingHost(await api.listRuns({ active: true }), entityRef),
+    [api, entityRef],
+  );
+  const { retry: recheckActiveRun } = activeRunState;
+  const activeRun = activeRunState.value;
+
   const onDone = useCallback(
     (finished: RecoveryRun) => {
       retry();
+      recheckActiveRun();
       onRunChange?.(finished);
     },
-    [retry, onRunChange],
+    [retry, recheckActiveRun, onRunChange],
   );
   const { run, error: pollError, follow } = useRunPolling({
     intervalMs: pollIntervalMs,
     onDone,
   });
 
-  // A run already in progress (started elsewhere, or before a reload) is followed live.
-  // Readiness reports finished runs only, so ask for the entity's newest run: while a run
-  // is active its host admits no other, so an active run of this entity is the newest one.
-  const newestRunState = useAsync(
-    async () => (await api.listRuns({ entityRef, limit: 1 }))[0],
-    [api, entityRef],
-  );
-  const newestRun = newestRunState.value;
-  useEffect(() => {
-    if (!run && newestRun && isRunActive(newestRun)) follow(newestRun);
-  }, [run, newestRun, follow]);
-
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<Error | undefined>();
-  // The id of a run that held the host when a start was refused, followed in its place.
+  // The id of a run of another entity holding the host (found on a check, or named by a
+  // refused start), followed in place of the entity's own.
   const [busyWithId, setBusyWithId] = useState<string | undefined>();
+
+  // While a check is reloading, its value is the previous answer: a run already followed
+  // (and perhaps finished since) is not followed again.
+  const runId = run?.id;
+  const following = isRunActive(run);
+  useEffect(() => {
+    if (!activeRun || !isRunActive(activeRun) || following || activeRun.id === runId) return;
+    if (!sameRef(activeRun.entityRef, entityRef)) setBusyWithId(activeRun.id);
+    follow(activeRun);
+  }, [activeRun, following, runId, entityRef, follow]);
   const [capturing, setCapturing] = useState(false);
   const [captureResult, setCaptureResult] = useState<
     { ok: true; count: number } | { ok: false; error: Error } | undefined
   >();
 
   /**
-   * The active run that held the host when a start was refused: the one the 409 names, which
-   * may be of a system containing this entity (the check on load sees only this entity's
-   * runs); else, if the wording is not understood, this entity's newest run if active.
+   * The active run that held the host when a start was refused (admitted after the last
+   * check): the one the 409 names; else, if the wording is not understood, the run the
+   * active runs say holds the host.
    */
   const findBusyRun = async (
     conflict: unknown,
@@ -160,7 +179,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
     try {
       const busy = runId
         ? await api.getRun(runId)
-        : (await api.listRuns({ entityRef, limit: 1 }))[0];
+        : runHoldingHost(await api.listRuns({ active: true }), entityRef);
       return isRunActive(busy) ? busy : undefined;
     } catch {
       return undefined; // the conflict itself is still reported
@@ -227,8 +246,11 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   // A run of another entity (a system containing this one) is not measured against this
   // entity's RTO, and its section says whose it is.
   const runOfOther = !!run && !sameRef(run.entityRef, entityRef);
-  // Until the newest run is known, a run in progress may be hiding: starting would get 409.
-  const checkingForRun = newestRunState.loading;
+  // Until the active runs are known, one may hold the host: starting would get a 409.
+  const checkingForRun = activeRunState.loading;
+  // Found but not followed yet (the effect runs after this render): the host is still busy.
+  const hostBusy =
+    running || (!!activeRun && isRunActive(activeRun) && activeRun.id !== run?.id);
   const runAllowed = runPermission.allowed;
   const captureAllowed = capturePermission.allowed;
 
@@ -293,9 +315,11 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         >
           {running && run.id === busyWithId && (
             <Alert severity="info">
-              Hypervisor host {run.hypervisorHost} is busy with run {run.id} of{' '}
-              {shortRef(run.entityRef)}: following it here. A test recovery can
-              start once it has finished.
+              Hypervisor host {run.hypervisorHost} is busy with{' '}
+              {run.mode === 'failover' ? 'a failover' : 'a test recovery'} of{' '}
+              {shortRef(run.entityRef)} (started{' '}
+              {formatDateTime(run.startedAt ?? run.createdAt)}): following it
+              here. A test recovery can start once it has finished.
             </Alert>
           )}
           {pollError && (
@@ -313,11 +337,11 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         </Section>
       )}
 
-      {newestRunState.error && (
+      {activeRunState.error && (
         <Box className={classes.section}>
           <Alert severity="warning">
             Could not check for a recovery run in progress:{' '}
-            {errorMessage(newestRunState.error)}
+            {errorMessage(activeRunState.error)}
           </Alert>
         </Box>
       )}
@@ -349,7 +373,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
           color="primary"
           startIcon={<PlayArrowIcon />}
           disabled={
-            !runAllowed || !hasMachines || running || starting || checkingForRun
+            !runAllowed || !hasMachines || hostBusy || starting || checkingForRun
           }
           onClick={startRun}
         >

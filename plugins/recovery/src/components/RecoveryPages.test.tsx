@@ -192,12 +192,10 @@ describe('EntityRecoveryContent', () => {
     expect(
       await screen.findByText('No recovery has been run for this entity yet.'),
     ).toBeInTheDocument();
-    // The card asks once for a run in progress (limit 1); the rest are the history's loads.
+    // The card asks for the active runs (on load, after its run); the rest are the history's loads.
     const historyLoads = () =>
-      api.listRuns.mock.calls.filter(([query]) => query.limit !== 1).length;
-    await waitFor(() =>
-      expect(api.listRuns).toHaveBeenCalledWith({ entityRef: 'component:default/web', limit: 1 }),
-    );
+      api.listRuns.mock.calls.filter(([query]) => !query.active).length;
+    await waitFor(() => expect(api.listRuns).toHaveBeenCalledWith({ active: true }));
     expect(historyLoads()).toBe(1);
     const button = screen.getByRole('button', { name: /run test recovery/i });
     await waitFor(() => expect(button).toBeEnabled());
@@ -205,14 +203,14 @@ describe('EntityRecoveryContent', () => {
     await screen.findByText('Recovery succeeded');
     // Once when the run starts, once when it finishes.
     await waitFor(() => expect(historyLoads()).toBe(3));
-    expect(api.listRuns).toHaveBeenCalledTimes(4);
+    await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(5));
   });
 
   it('keeps the history on screen when a reload fails, and retries until it loads', async () => {
     let historyLoads = 0;
     const api = fakeRecoveryApi({
-      listRuns: async ({ limit }) => {
-        if (limit === 1) return []; // the card's check for a run in progress
+      listRuns: async ({ active }) => {
+        if (active) return []; // the card's check for a run in progress
         historyLoads += 1;
         if (historyLoads === 1) return [makeRun('running')];
         if (historyLoads <= 3) throw new Error('backend unavailable');
@@ -237,8 +235,8 @@ describe('EntityRecoveryContent', () => {
   it('retries a failing history for as long as it is mounted, and no longer', async () => {
     let historyLoads = 0;
     const api = fakeRecoveryApi({
-      listRuns: async ({ limit }) => {
-        if (limit === 1) return [];
+      listRuns: async ({ active }) => {
+        if (active) return [];
         historyLoads += 1;
         if (historyLoads === 1) return [makeRun('running')];
         throw new Error('backend unavailable');

@@ -10,6 +10,7 @@ import {
   Typography,
 } from '@material-ui/core';
 import { Alert, AlertTitle } from '@material-ui/lab';
+import WarningIcon from '@material-ui/icons/ReportProblemOutlined';
 import type {
   RecoveryRun,
   RunMachine,
@@ -42,6 +43,16 @@ const useStyles = makeStyles(theme => ({
   },
   stepError: {
     color: theme.palette.error.main,
+  },
+  // Read as a warning even in a long timeline: it may explain a failure further down.
+  stepWarning: {
+    color: theme.palette.warning.dark,
+    '& svg': {
+      color: theme.palette.warning.main,
+      fontSize: '1rem',
+      verticalAlign: 'text-bottom',
+      marginRight: theme.spacing(0.5),
+    },
   },
   mono: {
     fontFamily: 'monospace',
@@ -354,8 +365,15 @@ export const RunTimeline = ({
               {step.machineRef ? shortRef(step.machineRef) : ''}
             </TableCell>
             <TableCell
-              className={step.level === 'error' ? classes.stepError : undefined}
+              className={
+                step.level === 'error'
+                  ? classes.stepError
+                  : step.level === 'warning'
+                  ? classes.stepWarning
+                  : undefined
+              }
             >
+              {step.level === 'warning' && <WarningIcon titleAccess="Warning" />}
               {step.message}
             </TableCell>
           </TableRow>
