@@ -137,9 +137,8 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     await store.updateRun('run-2', { status: 'succeeded', rtoSeconds: 42.5 });
     await store.insertRun({ ...base, id: 'run-3', entityRef: 'component:default/web' }, new Date('2026-11-21T12:00:00Z'));
 
-    const last = await store.lastFinishedRuns(['component:default/web', 'component:default/x']);
-    expect(last.get('component:default/web')).toMatchObject({ id: 'run-2', rtoSeconds: 42.5 });
-    expect(last.has('component:default/x')).toBe(false);
+    expect(await store.lastFinishedRun({ entityRef: 'component:default/web' })).toMatchObject({ id: 'run-2', rtoSeconds: 42.5 });
+    expect(await store.lastFinishedRun({ entityRef: 'component:default/x' })).toBeUndefined();
 
     expect((await store.activeRuns({ hypervisorHost: 'recovery' })).map(r => r.id)).toEqual(['run-3']);
     expect(await store.activeRuns({ staleBefore: new Date('2000-01-01') })).toEqual([]);
@@ -179,7 +178,7 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
       await store.updateRun(id, { status, error });
     };
     await finish('skip-1', '2026-11-22T01:00:00Z', 'failed', {}, { message: 'resource:default/web-01 failed: probe tcp:80' });
-    expect((await store.lastFinishedRuns([entityRef])).get(entityRef)?.id).toBe('skip-1');
+    expect((await store.lastFinishedRun({ entityRef }))?.id).toBe('skip-1');
 
     await finish('skip-2', '2026-11-22T02:00:00Z', 'succeeded', { reverseBootOrder: false });
     await finish('skip-3', '2026-11-22T03:00:00Z', 'failed', { reverseBootOrder: true }, { message: 'probe tcp:1 did not pass' });
@@ -190,6 +189,41 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     await finish('skip-5', '2026-11-22T05:00:00Z', 'failed', {}, {
       message: 'Interrupted: the backend driving this run stopped; removed 1 container and 1 network',
     });
-    expect((await store.lastFinishedRuns([entityRef])).get(entityRef)?.id).toBe('skip-2');
+    expect((await store.lastFinishedRun({ entityRef }))?.id).toBe('skip-2');
+  });
+
+  it('finds the last finished run that booted every machine given, whatever its entity', async () => {
+    const [a, b, c] = ['cover-a', 'cover-b', 'cover-c'].map(n => `resource:default/${n}`);
+    const finish = async (id: string, at: string, machineRefs: string[], status: 'succeeded' | 'failed') => {
+      await store.insertRun(
+        {
+          id,
+          entityRef: `component:default/${id}`,
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'recovery',
+          plan,
+          options: {},
+          machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
+        },
+        new Date(at),
+      );
+      await store.updateRun(id, { status: 'running' });
+      await store.updateRun(id, { status, rtoSeconds: status === 'succeeded' ? 30 : undefined });
+    };
+    await finish('cover-1', '2026-11-23T01:00:00Z', [a, b, c], 'succeeded');
+    await finish('cover-2', '2026-11-23T02:00:00Z', [a, b], 'failed');
+    await finish('cover-3', '2026-11-23T03:00:00Z', [a], 'succeeded');
+
+    expect((await store.lastFinishedRun({ machineRefs: [a, b, c] }))?.id).toBe('cover-1');
+    expect((await store.lastFinishedRun({ machineRefs: [b, a] }))?.id).toBe('cover-2');
+    expect((await store.lastFinishedRun({ machineRefs: [a] }))?.id).toBe('cover-3');
+    // Candidates the caller refuses are passed over, page after page, down to the last.
+    const refused = new Set(['cover-3', 'cover-2']);
+    const last = await store.lastFinishedRun({ machineRefs: [a] }, run => !refused.has(run.id), 1);
+    expect(last).toMatchObject({ id: 'cover-1', entityRef: 'component:default/cover-1', rtoSeconds: 30 });
+    expect(last!.machines.map(m => m.machineRef)).toEqual([a, b, c]);
+    expect(await store.lastFinishedRun({ machineRefs: [a] }, () => false, 2)).toBeUndefined();
+    expect(await store.lastFinishedRun({ machineRefs: [a, 'resource:default/elsewhere'] })).toBeUndefined();
   });
 });

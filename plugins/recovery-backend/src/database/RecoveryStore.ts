@@ -28,6 +28,9 @@ export interface RunOptions {
   reverseBootOrder?: boolean;
 }
 
+/** What a run's row says without its machines and steps. */
+export type RunHead = Pick<RecoveryRun, 'id' | 'entityRef' | 'status' | 'plan' | 'error'>;
+
 export interface NewRun {
   id: string;
   entityRef: string;
@@ -320,36 +323,44 @@ export class RecoveryStore {
   }
 
   /**
-   * The newest finished run of each entity given that tells whether it is recoverable:
-   * interrupted runs and reverse-boot-order test-hook runs are skipped.
+   * The newest finished run that tells whether something is recoverable (interrupted runs and
+   * reverse-boot-order test-hook runs are skipped) and that `accept`s, with its details. With
+   * `machineRefs`, only runs that booted every one of them, whatever entity they recovered;
+   * otherwise only the runs of `entityRef`. Candidates are read a page at a time, newest first,
+   * without their machines and steps: usually the first one is accepted.
    */
-  async lastFinishedRuns(
-    entityRefs: string[],
-  ): Promise<Map<string, RecoveryRun>> {
-    const result = new Map<string, RecoveryRun>();
-    if (entityRefs.length === 0) return result;
-    const newest = this.db('recovery_runs')
-      .select('entity_ref')
-      .max({ created_at: 'created_at' })
-      .whereIn('entity_ref', entityRefs)
+  async lastFinishedRun(
+    query: { machineRefs?: string[]; entityRef?: string },
+    accept: (run: RunHead) => boolean = () => true,
+    pageSize = 20,
+  ): Promise<RecoveryRun | undefined> {
+    const machineRefs = [...new Set(query.machineRefs ?? [])];
+    const q = this.db('recovery_runs')
       .whereIn('status', FINISHED_STATUSES)
       .modify(countsForReadiness, 'recovery_runs')
-      .groupBy('entity_ref')
-      .as('newest');
-    // Filtered again: a skipped run may share its entity's newest timestamp.
-    const rows = await this.db('recovery_runs as r')
-      .join(newest, join =>
-        join
-          .on('r.entity_ref', '=', 'newest.entity_ref')
-          .andOn('r.created_at', '=', 'newest.created_at'),
-      )
-      .whereIn('r.status', FINISHED_STATUSES)
-      .modify(countsForReadiness, 'r')
-      .select('r.*');
-    for (const run of await this.withDetails(rows)) {
-      result.set(run.entityRef, run);
+      .orderBy(NEWEST_FIRST)
+      .limit(pageSize);
+    if (machineRefs.length > 0) {
+      // A run's machines are unique per run (primary key), so counting them finds full cover.
+      q.whereIn(
+        'id',
+        this.db('recovery_run_machines')
+          .select('run_id')
+          .whereIn('machine_ref', machineRefs)
+          .groupBy('run_id')
+          .havingRaw('count(*) = ?', [machineRefs.length]),
+      );
+    } else if (query.entityRef) {
+      q.where({ entity_ref: query.entityRef });
+    } else {
+      return undefined;
     }
-    return result;
+    for (let offset = 0; ; offset += pageSize) {
+      const rows = await q.clone().offset(offset);
+      const row = rows.find((r: any) => accept(toRunHead(r)));
+      if (row) return (await this.withDetails([row]))[0];
+      if (rows.length < pageSize) return undefined;
+    }
   }
 
   /** Active runs on a host, or active runs whose driver stopped beating before `staleBefore`. */
@@ -415,6 +426,16 @@ export class RecoveryStore {
         })),
     }));
   }
+}
+
+function toRunHead(row: any): RunHead {
+  return {
+    id: row.id,
+    entityRef: row.entity_ref,
+    status: row.status,
+    plan: json<BootPlan>(row.plan)!,
+    error: json(row.error),
+  };
 }
 
 function toCapture(row: any): StoredCapture {

@@ -1,8 +1,14 @@
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
 import { NotFoundError } from '@backstage/errors';
-import type { RecoveryStore } from '../database/RecoveryStore';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import type { BootPlan, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { RecoveryStore, RunHead } from '../database/RecoveryStore';
+import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
-import type { PlanService } from './PlanService';
-import { ReadinessService } from './ReadinessService';
+import { componentEntity, machineEntity } from '../testing/entities';
+import { PlanService } from './PlanService';
+import { coversPlan, ReadinessService } from './ReadinessService';
 
 const graph = (rootRef: string): RecoveryGraph => ({
   rootRef,
@@ -27,7 +33,7 @@ const plans = {
 
 const store = {
   latestCaptures: async () => new Map(),
-  lastFinishedRuns: async () => new Map(),
+  lastFinishedRun: async () => undefined,
 } as unknown as RecoveryStore;
 
 describe('ReadinessService.readinessOf', () => {
@@ -50,5 +56,162 @@ describe('ReadinessService.readinessOf', () => {
       objectives: { rpoSeconds: 86_400, rtoSeconds: 3_600 },
     });
     expect(items[1].status).not.toBe('not-recoverable');
+  });
+});
+
+const c = (name: string) => `component:default/${name}`;
+const m = (name: string) => `resource:default/${name}`;
+const site = 'system:default/demo-site';
+
+// The demo's shape: a system whose parts run on their own machines, web needing the database.
+const entities: Entity[] = [
+  ...['db-01', 'dns-01', 'web-01'].map(machineEntity),
+  componentEntity('database', [m('db-01')]),
+  componentEntity('dns', [m('dns-01')]),
+  componentEntity('web', [m('web-01'), c('database')]),
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name: 'demo-site', namespace: 'default' },
+    spec: {},
+    relations: ['database', 'dns', 'web'].map(n => ({ type: 'hasPart', targetRef: c(n) })),
+  },
+];
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId => {
+  let store: RecoveryStore;
+  let plans: PlanService;
+  let service: ReadinessService;
+  let clock = Date.parse('2026-11-24T00:00:00Z');
+
+  beforeAll(async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new RecoveryStore(knex);
+    const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
+    plans = new PlanService(new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), objectives));
+    service = new ReadinessService(store, plans, objectives);
+    for (const machineRef of ['db-01', 'dns-01', 'web-01'].map(m)) {
+      await store.insertCapture({
+        id: `cap-${machineRef}`,
+        machineRef,
+        engine: 'primary',
+        container: machineRef.split('/')[1],
+        imageId: 'sha256:1',
+        sizeBytes: 1,
+        checksum: 'sha256:1',
+        artifact: '/captures/1.tar',
+        runtime: { hostname: 'h', networks: [], env: [], exposedPorts: [], labels: {} },
+        adaptations: [],
+        durationMs: 1,
+        createdAt: new Date().toISOString(),
+      });
+    }
+  });
+
+  /** Runs the entity's current plan to the end, as the run driver records it. */
+  async function run(id: string, entityRef: string, outcome: Pick<RecoveryRun, 'status' | 'rtoSeconds' | 'error'>) {
+    const plan = (await plans.plan(entityRef)).plan!;
+    await store.insertRun(
+      {
+        id,
+        entityRef,
+        mode: 'test',
+        trigger: 'schedule',
+        hypervisorHost: 'recovery',
+        plan,
+        options: {},
+        machines: plan.machines.map(pm => ({ machineRef: pm.machineRef, wave: pm.wave })),
+      },
+      new Date((clock += 3_600_000)),
+    );
+    await store.updateRun(id, { status: 'running' });
+    await store.updateRun(id, outcome);
+  }
+
+  const status = async (ref: string) => {
+    const r = await service.readiness(ref);
+    return { status: r.status, lastRun: r.lastRun?.id, reasons: r.reasons };
+  };
+
+  it('takes the last run that recovered all of an entity\'s plan, whichever entity it was for', async () => {
+    // web's run boots the database's machine too, under the database's probes: it counts for
+    // the database, not for the system, whose dns machine it never booted.
+    await run('web-ok', c('web'), { status: 'succeeded', rtoSeconds: 60 });
+    expect(await status(c('web'))).toMatchObject({ status: 'ready', lastRun: 'web-ok' });
+    expect(await status(c('database'))).toMatchObject({ status: 'ready', lastRun: 'web-ok' });
+    expect(await status(c('dns'))).toMatchObject({ status: 'unknown', reasons: ['Never test-recovered'] });
+    expect(await status(site)).toMatchObject({ status: 'unknown', reasons: ['Never test-recovered'] });
+
+    // The system's run tests every part; its measured RTO is theirs.
+    await run('site-ok', site, { status: 'succeeded', rtoSeconds: 400 });
+    for (const ref of [site, c('database'), c('dns'), c('web')]) {
+      const r = await service.readiness(ref);
+      expect(r).toMatchObject({ status: 'at-risk', lastRun: { id: 'site-ok', entityRef: site } });
+      expect(r.reasons).toEqual(['Last measured RTO 7 min exceeds the objective of 5 min']);
+    }
+
+    // A failed run of web: web is not recoverable; the system's plan it did not cover, and the
+    // database's machine was not what failed.
+    await run('web-failed', c('web'), {
+      status: 'failed',
+      error: { machineRef: m('web-01'), probe: 'tcp:80', message: 'probe tcp:80 did not pass' },
+    });
+    expect(await status(c('web'))).toMatchObject({ status: 'not-recoverable', lastRun: 'web-failed' });
+    expect(await status(site)).toMatchObject({ status: 'at-risk', lastRun: 'site-ok' });
+    expect(await status(c('database'))).toMatchObject({ status: 'at-risk', lastRun: 'site-ok' });
+
+    // A failed system run on the database's machine fails everything that needs it, not dns.
+    await run('site-failed', site, {
+      status: 'failed',
+      error: { machineRef: m('db-01'), message: 'probe tcp:5432 did not pass' },
+    });
+    expect(await status(c('database'))).toMatchObject({ status: 'not-recoverable', lastRun: 'site-failed' });
+    expect(await status(c('web'))).toMatchObject({ status: 'not-recoverable', lastRun: 'site-failed' });
+    expect(await status(c('dns'))).toMatchObject({ status: 'at-risk', lastRun: 'site-ok' });
+
+    // The overview says the same, most at risk first.
+    const overview = await service.readinessOf([site, c('dns'), c('web'), c('database')]);
+    expect(overview.map(r => [r.entityRef, r.status, r.lastRun?.id])).toEqual([
+      [c('database'), 'not-recoverable', 'site-failed'],
+      [c('web'), 'not-recoverable', 'site-failed'],
+      [site, 'not-recoverable', 'site-failed'],
+      [c('dns'), 'at-risk', 'site-ok'],
+    ]);
+  });
+});
+
+describe('coversPlan', () => {
+  const plan = (machines: Array<[string, string[]]>): BootPlan => ({
+    entityRef: c('x'),
+    waves: [machines.map(([ref]) => ref)],
+    machines: machines.map(([machineRef, services]) => ({ machineRef, wave: 1, services, waitsFor: [], probes: [] })),
+  });
+  const head = (p: BootPlan, extra: Partial<RunHead> = {}): RunHead => ({
+    id: 'r',
+    entityRef: c('other'),
+    status: 'succeeded',
+    plan: p,
+    ...extra,
+  });
+  const dns = plan([[m('shared-01'), [c('dns')]]]);
+
+  it('needs every machine of the plan booted with the probes of the services the plan puts on it', () => {
+    expect(coversPlan(head(plan([[m('shared-01'), [c('cache'), c('dns')]], [m('web-01'), []]])), dns)).toBe(true);
+    // Booted for the cache only: the dns probes never gated the machine.
+    expect(coversPlan(head(plan([[m('shared-01'), [c('cache')]]])), dns)).toBe(false);
+    expect(coversPlan(head(plan([[m('web-01'), [c('dns')]]])), dns)).toBe(false);
+  });
+
+  it('leaves out a run that failed on a machine outside the plan', () => {
+    const both = plan([[m('shared-01'), [c('dns')]], [m('web-01'), [c('web')]]]);
+    const failedOn = (machineRef?: string) =>
+      head(both, { status: 'failed', error: { machineRef, message: 'boom' } });
+    expect(coversPlan(failedOn(m('web-01')), dns)).toBe(false);
+    expect(coversPlan(failedOn(m('shared-01')), dns)).toBe(true);
+    // A failure of the run itself (e.g. its network) is every machine's.
+    expect(coversPlan(failedOn(undefined), dns)).toBe(true);
   });
 });

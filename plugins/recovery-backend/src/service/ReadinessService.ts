@@ -1,5 +1,5 @@
-import type { Readiness } from '@backstage-recovery/plugin-recovery-common';
-import { RecoveryStore } from '../database/RecoveryStore';
+import type { BootPlan, Readiness } from '@backstage-recovery/plugin-recovery-common';
+import { RecoveryStore, RunHead } from '../database/RecoveryStore';
 import { toApi } from './CaptureService';
 import { PlanService } from './PlanService';
 import { assessReadiness, byRisk } from './readiness';
@@ -16,9 +16,13 @@ export class ReadinessService {
   async readiness(entityRef: string): Promise<Readiness> {
     const { graph, plan, planError, disagreements } = await this.plans.plan(entityRef);
     const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
-    const [latest, lastRuns] = await Promise.all([
+    const [latest, lastRun] = await Promise.all([
       this.store.latestCaptures(machineRefs),
-      this.store.lastFinishedRuns([graph.rootRef]),
+      // Any run that recovered the entity's whole plan tells about it (a system's run about its
+      // parts); without a plan of machines only the entity's own runs can.
+      plan && plan.machines.length > 0
+        ? this.store.lastFinishedRun({ machineRefs }, run => coversPlan(run, plan))
+        : this.store.lastFinishedRun({ entityRef: graph.rootRef }),
     ]);
     const now = Date.now();
     const roots = new Set(graph.roots);
@@ -42,7 +46,7 @@ export class ReadinessService {
             : undefined,
         };
       }),
-      lastRun: lastRuns.get(graph.rootRef),
+      lastRun,
       disagreements: disagreements && {
         inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),
         declaredNotObserved: disagreements.declaredNotObserved.filter(d => roots.has(d.service)),
@@ -64,6 +68,24 @@ export class ReadinessService {
     }
     return items.sort(byRisk);
   }
+}
+
+/**
+ * Whether a finished run tells whether `plan` recovers: it booted every machine of the plan, each
+ * gated by the probes of at least the services the plan puts on it (probes come from services),
+ * whichever entity it was for. A machine alone is not enough: a run's plan can boot a machine for
+ * one of its services, or for a learned wait, without the others' probes. A run that failed on a
+ * machine outside the plan says nothing about it: the plan's machines were ready or never started.
+ */
+export function coversPlan(run: RunHead, plan: BootPlan): boolean {
+  const booted = new Map(run.plan.machines.map(m => [m.machineRef, new Set(m.services)]));
+  const covered = plan.machines.every(m => {
+    const services = booted.get(m.machineRef);
+    return services !== undefined && m.services.every(s => services.has(s));
+  });
+  if (!covered) return false;
+  const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
+  return failedOn === undefined || plan.machines.some(m => m.machineRef === failedOn);
 }
 
 function unassessable(entityRef: string, error: unknown, objectives: Readiness['objectives']): Readiness {
