@@ -385,6 +385,18 @@ describe('EntityRecoveryCard', () => {
     );
   });
 
+  it("names the run of another entity that covered this one's machines", async () => {
+    const siteRun = makeRun('succeeded', { id: 'run-9', entityRef: 'system:default/demo-site' });
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ lastRun: siteRun }),
+    });
+    await renderCard({ api });
+    const lastRun = await screen.findByTestId('last-run');
+    expect(lastRun).toHaveTextContent(
+      /measured RTO 4m 12s vs objective 15m \(in the test recovery of demo-site, which booted and probed all of its machines\)$/,
+    );
+  });
+
   it('blames no machine for an interrupted run', async () => {
     const interrupted = 'Interrupted: the backend is shutting down';
     const run = makeRun('failed', {

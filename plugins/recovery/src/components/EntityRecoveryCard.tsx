@@ -291,6 +291,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
             <LastRunSummary
               run={readiness.lastRun}
               rtoSeconds={readiness.objectives.rtoSeconds}
+              entityRef={readiness.entityRef}
             />
           </Section>
           <Section title="Boot plan">

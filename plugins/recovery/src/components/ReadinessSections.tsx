@@ -236,9 +236,12 @@ export const CaptureTable = ({
 export const LastRunSummary = ({
   run,
   rtoSeconds,
+  entityRef,
 }: {
   run?: RecoveryRun;
   rtoSeconds: number;
+  /** The entity whose readiness this is: a run of another one that covered it is named. */
+  entityRef?: string;
 }) => {
   if (!run) {
     return (
@@ -273,6 +276,13 @@ export const LastRunSummary = ({
       </Box>
       <Typography variant="body2">
         {formatAgo(when)} — {detail}
+        {entityRef && run.entityRef !== entityRef ? (
+          <>
+            {' '}
+            (in the test recovery of <EntityRefLink entityRef={run.entityRef} />, which booted and
+            probed all of its machines)
+          </>
+        ) : null}
       </Typography>
     </Box>
   );
