@@ -81,6 +81,9 @@ export const NEWEST_FIRST = [
 
 /** Persistence of captures and runs, through knex (SQLite or PostgreSQL). */
 export class RecoveryStore {
+  /** Where the knex migrations of every recovery table ship, in this package. */
+  static readonly migrationsDirectory = migrationsDir;
+
   /** Brings the schema of every recovery table up to date (captures, runs, events, analyses). */
   static async migrate(client: Knex): Promise<void> {
     await client.migrate.latest({ directory: migrationsDir });

@@ -1,0 +1,25 @@
+import { TestDatabases } from '@backstage/backend-test-utils';
+import { RecoveryStore } from './RecoveryStore';
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+describe.each(databases.eachSupportedId())('recovery migrations on %s', databaseId => {
+  it('migrate up, all the way down and up again, with the lookup indexes in place', async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const indexes = async () =>
+      databaseId === 'SQLITE_3'
+        ? (await knex.raw(`select name from sqlite_master where type = 'index'`)).map((r: { name: string }) => r.name)
+        : (await knex.raw(`select indexname as name from pg_indexes`)).rows.map((r: { name: string }) => r.name);
+    expect(await indexes()).toEqual(
+      expect.arrayContaining(['recovery_run_machines_machine_idx', 'recovery_events_source_time_idx']),
+    );
+
+    const directory = RecoveryStore.migrationsDirectory;
+    await knex.migrate.rollback({ directory }, true);
+    expect(await knex.schema.hasTable('recovery_runs')).toBe(false);
+    expect(await knex.schema.hasTable('recovery_events')).toBe(false);
+    await RecoveryStore.migrate(knex);
+    expect(await indexes()).toEqual(expect.arrayContaining(['recovery_events_source_time_idx']));
+  });
+});
