@@ -21,6 +21,14 @@ function renderCard(options: { api: Partial<RecoveryApi> }) {
   return renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, options);
 }
 
+
+/** Presses "Run test recovery" once the card enables it; returns the button. */
+async function pressRunTestRecovery(): Promise<HTMLElement> {
+  const button = await screen.findByRole('button', { name: /run test recovery/i });
+  await waitFor(() => expect(button).toBeEnabled());
+  await userEvent.click(button);
+  return button;
+}
 describe('EntityRecoveryCard', () => {
   it('shows progress while readiness loads', async () => {
     const api = fakeRecoveryApi({ getReadiness: () => new Promise(() => {}) });
@@ -480,9 +488,7 @@ describe('EntityRecoveryCard', () => {
     });
     await renderCard({ api });
 
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    await pressRunTestRecovery();
 
     expect(api.startRun).toHaveBeenCalledWith({
       entityRef: 'component:default/web',
@@ -512,9 +518,7 @@ describe('EntityRecoveryCard', () => {
         },
       });
       await renderCard({ api });
-      const button = await screen.findByRole('button', { name: /run test recovery/i });
-      await waitFor(() => expect(button).toBeEnabled());
-      await userEvent.click(button);
+      await pressRunTestRecovery();
       expect(
         await screen.findByText('Lost contact with the run: connection reset. Retrying…'),
       ).toBeInTheDocument();
@@ -547,9 +551,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async () => makeRun('failed'),
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    const button = await pressRunTestRecovery();
 
     // The reload once the run has failed does not get through.
     const warning = await screen.findByText(/Could not reload readiness: Bad Gateway/);
@@ -603,9 +605,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async () => (++polls < 3 ? siteRun('running') : siteRun('succeeded')),
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    const button = await pressRunTestRecovery();
 
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(api.getRun).toHaveBeenCalledWith('run-9');
@@ -635,9 +635,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async () => makeRun('running', { id: 'run-5' }),
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    await pressRunTestRecovery();
 
     const section = await screen.findByLabelText('Test recovery in progress');
     expect(section).toHaveTextContent(
@@ -700,9 +698,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async runId => (runId === 'run-1' ? makeRun('succeeded') : siteRun),
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    const button = await pressRunTestRecovery();
 
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(section).toHaveTextContent(
@@ -753,9 +749,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async () => makeRun('succeeded', { id: 'run-9' }),
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    const button = await pressRunTestRecovery();
     expect(
       await screen.findByText(
         "Could not start the test recovery: Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
@@ -776,9 +770,7 @@ describe('EntityRecoveryCard', () => {
       },
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    await pressRunTestRecovery();
     expect(
       await screen.findByText(
         'Could not start the test recovery: No capture of resource:default/web-1 yet: capture first (POST /captures)',
@@ -795,9 +787,7 @@ describe('EntityRecoveryCard', () => {
       },
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
-    await waitFor(() => expect(button).toBeEnabled());
-    await userEvent.click(button);
+    await pressRunTestRecovery();
     expect(
       await screen.findByText(
         'Could not start the test recovery: Hypervisor host recovery-1 is busy with run run-0',
