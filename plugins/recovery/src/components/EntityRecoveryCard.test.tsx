@@ -551,7 +551,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async () => makeRun('failed'),
     });
     await renderCard({ api });
-    const button = await pressRunTestRecovery();
+    await pressRunTestRecovery();
 
     // The reload once the run has failed does not get through.
     const warning = await screen.findByText(/Could not reload readiness: Bad Gateway/);
@@ -605,7 +605,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async () => (++polls < 3 ? siteRun('running') : siteRun('succeeded')),
     });
     await renderCard({ api });
-    const button = await pressRunTestRecovery();
+    await pressRunTestRecovery();
 
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(api.getRun).toHaveBeenCalledWith('run-9');
@@ -698,7 +698,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async runId => (runId === 'run-1' ? makeRun('succeeded') : siteRun),
     });
     await renderCard({ api });
-    const button = await pressRunTestRecovery();
+    await pressRunTestRecovery();
 
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(section).toHaveTextContent(
@@ -749,7 +749,7 @@ describe('EntityRecoveryCard', () => {
       getRun: async () => makeRun('succeeded', { id: 'run-9' }),
     });
     await renderCard({ api });
-    const button = await pressRunTestRecovery();
+    await pressRunTestRecovery();
     expect(
       await screen.findByText(
         "Could not start the test recovery: Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
