@@ -8,6 +8,7 @@ import type {
   RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
+import { FINAL_MACHINE_PHASES, TERMINAL_RUN_STATUSES } from '../run/runState';
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { createHash } from 'node:crypto';
@@ -56,8 +57,6 @@ const json = <T>(value: unknown): T | undefined =>
   value === null || value === undefined ? undefined : JSON.parse(String(value));
 
 const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
-const FINISHED_STATUSES: RunStatus[] = ['succeeded', 'failed'];
-const FINISHED_PHASES = ['ready', 'failed', 'skipped'];
 
 // Runs that say nothing about recoverability: interrupted ones, and test-hook runs that boot in
 // reverse precisely to fail. Matched in the stored JSON, which only this store writes.
@@ -246,7 +245,6 @@ export class RecoveryStore {
     return updated > 0;
   }
 
-  /** Fails every machine of the run not yet ready or failed, so none shows as in progress. */
   /**
    * Ends the machines of a run failed from outside its driver, as the driver would: one never
    * started is skipped, one in progress failed with `message`.
@@ -260,7 +258,7 @@ export class RecoveryStore {
       await tx('recovery_run_machines').where({ run_id: runId, phase: 'waiting' }).update({ phase: 'skipped' });
       await tx('recovery_run_machines')
         .where({ run_id: runId })
-        .whereNotIn('phase', FINISHED_PHASES)
+        .whereNotIn('phase', FINAL_MACHINE_PHASES)
         .update({ phase: 'failed', message, finished_at: at });
     });
   }
@@ -339,7 +337,7 @@ export class RecoveryStore {
   ): Promise<RecoveryRun | undefined> {
     const machineRefs = [...new Set(query.machineRefs ?? [])];
     const q = this.db('recovery_runs')
-      .whereIn('status', FINISHED_STATUSES)
+      .whereIn('status', TERMINAL_RUN_STATUSES)
       .modify(countsForReadiness, 'recovery_runs')
       .orderBy(NEWEST_FIRST)
       .limit(pageSize);

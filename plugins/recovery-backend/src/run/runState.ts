@@ -31,6 +31,10 @@ export function isFinalMachinePhase(phase: MachinePhase): boolean {
   return MACHINE_TRANSITIONS[phase].length === 0;
 }
 
+/** The statuses a run ends in, and the phases a machine ends in, for queries over them. */
+export const TERMINAL_RUN_STATUSES = (Object.keys(RUN_TRANSITIONS) as RunStatus[]).filter(isTerminalRunStatus);
+export const FINAL_MACHINE_PHASES = (Object.keys(MACHINE_TRANSITIONS) as MachinePhase[]).filter(isFinalMachinePhase);
+
 export function assertRunTransition(from: RunStatus, to: RunStatus): void {
   if (!RUN_TRANSITIONS[from].includes(to)) {
     throw new Error(`A run cannot go from ${from} to ${to}`);
