@@ -54,7 +54,6 @@ export interface RunServiceOptions {
   stepTimeoutMs: number;
 }
 
-
 export interface StartRunRequest {
   entityRef: string;
   mode: RunMode;
@@ -305,7 +304,7 @@ export class RunService {
       const networks = labNetworks([...captures.values()]);
       lab = await withDeadline(
         host.createLab(runId, networks, { internal: run.mode === 'test' }),
-        this.stepTimeoutMs,
+        this.options.stepTimeoutMs,
         'Creating the lab',
         driving,
         removeLate,
@@ -391,14 +390,10 @@ export class RunService {
     this.logger.warn(`Run ${run.id}: ${message}`);
   }
 
-  private get stepTimeoutMs(): number {
-    return this.options.stepTimeoutMs;
-  }
-
   /** Removes everything labelled with the run id, within the step deadline. */
   private teardown(host: HypervisorHost, runId: string): Promise<LabResources> {
     // Nothing to remove late: a teardown that finally finishes has removed it all itself.
-    return withDeadline(host.teardown(runId), this.stepTimeoutMs, 'teardown', NEVER_ABORTED, async () => {});
+    return withDeadline(host.teardown(runId), this.options.stepTimeoutMs, 'teardown', NEVER_ABORTED, async () => {});
   }
 
   /**
@@ -408,7 +403,7 @@ export class RunService {
   private async keep(host: HypervisorHost, runId: string): Promise<string> {
     const kept = await withDeadline(
       host.listLabResources(runId),
-      this.stepTimeoutMs,
+      this.options.stepTimeoutMs,
       'listing the lab',
       NEVER_ABORTED,
       async () => {},
@@ -483,7 +478,7 @@ export class RunService {
           artifact: capture.artifact,
           runtime: capture.runtime,
         }),
-        this.stepTimeoutMs,
+        this.options.stepTimeoutMs,
         'restore',
         signal,
         removeLate,
@@ -512,7 +507,7 @@ export class RunService {
       if (signal.aborted) throw error;
       const failure = error instanceof MachineFailure ? error : new MachineFailure(String((error as Error)?.message ?? error));
       const logTail = handle
-        ? await withDeadline(host.logTail(handle, 30), this.stepTimeoutMs, 'console tail', signal, async () => {})
+        ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
             .catch(() => undefined)
         : undefined;
       // A lab without production's addresses explains many failures (a dependency's address
