@@ -58,8 +58,7 @@ export class EventStore {
 
   /** Time (epoch ms) of the newest event stored from `source`, where that source resumes. */
   async newestEventTimeFrom(source: string): Promise<number | undefined> {
-    const row = await this.db('recovery_events').where({ source }).max({ newest: 'time' }).first();
-    return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
+    return this.newestTime(this.db('recovery_events').where({ source }));
   }
 
   /** Events in time order, optionally from `since` (epoch ms) on. */
@@ -105,10 +104,12 @@ export class EventStore {
 
   /** Time of the newest event not after `notAfter` (epoch ms), if any. */
   async newestEventTime(notAfter: number): Promise<number | undefined> {
-    const row = await this.db('recovery_events')
-      .where('time', '<=', notAfter)
-      .max({ newest: 'time' })
-      .first();
+    return this.newestTime(this.db('recovery_events').where('time', '<=', notAfter));
+  }
+
+  /** The largest `time` of the events `q` selects; undefined when it selects none. */
+  private async newestTime(q: Knex.QueryBuilder): Promise<number | undefined> {
+    const row = await q.max({ newest: 'time' }).first();
     return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
   }
 
