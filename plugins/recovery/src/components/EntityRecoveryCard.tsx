@@ -21,7 +21,7 @@ import {
   isHostBusy,
   recoveryApiRef,
 } from '../api/RecoveryClient';
-import { formatCount, formatDateTime, isRunActive, shortRef } from './format';
+import { formatCount, formatDateTime, isRunActive, sameRef, shortRef } from './format';
 import { RunDetails } from './RunDetails';
 import {
   BootPlanView,
@@ -78,11 +78,6 @@ const Section = ({
     </Box>
   );
 };
-
-/** Entity refs compare without regard to case (`Component:default/web` is `component:default/web`). */
-function sameRef(a: string, b: string): boolean {
-  return a.toLocaleLowerCase('en-US') === b.toLocaleLowerCase('en-US');
-}
 
 /**
  * The run holding the hypervisor host among the active ones: the entity's own if it has one

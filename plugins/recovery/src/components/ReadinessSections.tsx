@@ -28,6 +28,7 @@ import {
   formatCount,
   formatDuration,
   runFailure,
+  sameRef,
   shortRef,
 } from './format';
 import { ReadinessStatusView, RunStatusView } from './StatusViews';
@@ -276,7 +277,7 @@ export const LastRunSummary = ({
       </Box>
       <Typography variant="body2">
         {formatAgo(when)} — {detail}
-        {entityRef && run.entityRef !== entityRef ? (
+        {entityRef && !sameRef(run.entityRef, entityRef) ? (
           <>
             {' '}
             (in the test recovery of <EntityRefLink entityRef={run.entityRef} />, which booted and

@@ -144,3 +144,8 @@ export function isRunActive(run: RecoveryRun | undefined): boolean {
 export function retryDelayMs(intervalMs: number, failures: number): number {
   return intervalMs * Math.min(2 ** failures, 30);
 }
+
+/** Entity refs compare without regard to case (`Component:default/web` is `component:default/web`). */
+export function sameRef(a: string, b: string): boolean {
+  return a.toLocaleLowerCase('en-US') === b.toLocaleLowerCase('en-US');
+}
