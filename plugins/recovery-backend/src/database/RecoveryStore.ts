@@ -8,7 +8,7 @@ import type {
   RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
-import { FINAL_MACHINE_PHASES, TERMINAL_RUN_STATUSES } from '../run/runState';
+import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES, TERMINAL_RUN_STATUSES } from '../run/runState';
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { createHash } from 'node:crypto';
@@ -56,7 +56,6 @@ const date = (value: string | undefined) =>
 const json = <T>(value: unknown): T | undefined =>
   value === null || value === undefined ? undefined : JSON.parse(String(value));
 
-const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
 
 // Runs that say nothing about recoverability: interrupted ones, and test-hook runs that boot in
 // reverse precisely to fail. Matched in the stored JSON, which only this store writes.
@@ -231,7 +230,7 @@ export class RecoveryStore {
     if (patch.error) row.error = JSON.stringify(patch.error);
     const updated = await this.db('recovery_runs')
       .where({ id: runId })
-      .whereIn('status', ACTIVE_STATUSES)
+      .whereIn('status', ACTIVE_RUN_STATUSES)
       .update(row);
     return updated > 0;
   }
@@ -240,7 +239,7 @@ export class RecoveryStore {
   async heartbeat(runId: string): Promise<boolean> {
     const updated = await this.db('recovery_runs')
       .where({ id: runId })
-      .whereIn('status', ACTIVE_STATUSES)
+      .whereIn('status', ACTIVE_RUN_STATUSES)
       .update({ heartbeat_at: new Date() });
     return updated > 0;
   }
@@ -288,7 +287,7 @@ export class RecoveryStore {
       .where({ run_id: runId, machine_ref: machineRef })
       .whereIn(
         'run_id',
-        this.db('recovery_runs').select('id').where({ id: runId }).whereIn('status', ACTIVE_STATUSES),
+        this.db('recovery_runs').select('id').where({ id: runId }).whereIn('status', ACTIVE_RUN_STATUSES),
       )
       .update(row);
   }
@@ -369,7 +368,7 @@ export class RecoveryStore {
     hypervisorHost?: string;
     staleBefore?: Date;
   }): Promise<RecoveryRun[]> {
-    const q = this.db('recovery_runs').whereIn('status', ACTIVE_STATUSES);
+    const q = this.db('recovery_runs').whereIn('status', ACTIVE_RUN_STATUSES);
     if (filter.hypervisorHost) q.where({ hypervisor_host: filter.hypervisorHost });
     if (filter.staleBefore) q.where('heartbeat_at', '<', filter.staleBefore);
     return this.withDetails(await q.orderBy('created_at'));

@@ -31,8 +31,12 @@ export function isFinalMachinePhase(phase: MachinePhase): boolean {
   return MACHINE_TRANSITIONS[phase].length === 0;
 }
 
-/** The statuses a run ends in, and the phases a machine ends in, for queries over them. */
+/**
+ * The statuses a run ends in, those it holds its hypervisor host in, and the phases a machine
+ * ends in, for queries over them.
+ */
 export const TERMINAL_RUN_STATUSES = (Object.keys(RUN_TRANSITIONS) as RunStatus[]).filter(isTerminalRunStatus);
+export const ACTIVE_RUN_STATUSES = (Object.keys(RUN_TRANSITIONS) as RunStatus[]).filter(s => !isTerminalRunStatus(s));
 export const FINAL_MACHINE_PHASES = (Object.keys(MACHINE_TRANSITIONS) as MachinePhase[]).filter(isFinalMachinePhase);
 
 export function assertRunTransition(from: RunStatus, to: RunStatus): void {

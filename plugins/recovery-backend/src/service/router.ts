@@ -8,7 +8,6 @@ import {
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
 } from '@backstage-recovery/plugin-recovery-common';
-import type { RunStatus } from '@backstage-recovery/plugin-recovery-common';
 import {
   EVENT_FORMATS,
   EventFormat,
@@ -22,6 +21,7 @@ import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
+import { ACTIVE_RUN_STATUSES } from '../run/runState';
 import { AnalysisService } from './AnalysisService';
 import { CaptureService, toApi } from './CaptureService';
 import { PlanService } from './PlanService';
@@ -214,7 +214,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       items: await store.listRuns({
         entityRef: entityRef === undefined ? undefined : refFromInput('entityRef', entityRef),
         // What holds the hypervisor host: the entity card checks it before offering a run.
-        status: active ? ACTIVE_STATUSES : undefined,
+        status: active ? ACTIVE_RUN_STATUSES : undefined,
         limit: limitFrom(req),
       }),
     });
@@ -232,8 +232,6 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // settings (stack traces only where Backstage shows them).
   return router;
 }
-
-const ACTIVE_STATUSES: RunStatus[] = ['pending', 'running'];
 
 /** The stored source is `api:<source>`, in a varchar(255) column like the names the parser checks. */
 const MAX_SOURCE_LENGTH = MAX_NAME_LENGTH - 'api:'.length;
