@@ -460,6 +460,20 @@ describe('analysis', () => {
     const enough = generateHistory({ seed: 22, machines: 20, services: 120, siteBoots: 20, machineReboots: 40 });
     expect(analyzeDependencies(enough.events, { map: enough.map }).warnings.join('\n')).not.toMatch(/whole-site boot/);
   });
+  it('a boot of deep chains is one whole-site boot through its quiet stretches; a service starting again in them, or alone later, restarts', () => {
+    // 20 services, one every 20 minutes: around most of them (within the hour) fewer than half
+    // the services start.
+    const chain = Array.from({ length: 20 }, (_, i): [string, string] => [`s${String(i).padStart(2, '0')}`, `m${i}`]);
+    const events = [
+      ...chainBoots(chain, 3, 20 * MIN),
+      start(T0 + 15 * 20 * MIN + 5 * MIN, 's05', 'm5'), // again, in the boot's quiet tail
+      start(T0 + DAY / 2, 's07', 'm7'), // alone, hours after the boot
+    ];
+    const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: createKernel().maxDelay });
+    const restarted = [...tl.isRestart.keys()].filter(i => tl.isRestart[i]).map(i => `${tl.serviceNames[tl.S[i]]}@${(tl.T[i] - T0) / MIN}`);
+    expect(restarted).toEqual(['s05@305', 's07@720']);
+    expect(analyzeDependencies(events).warnings).toContainEqual(expect.stringMatching(/^only 3 whole-site boots in the history/));
+  });
   it('warns about each reported dependency on another machine that the waves leave out, and only those', () => {
     const h = generateHistory({ seed: 4, machines: 12, services: 60, siteBoots: 20, machineReboots: 20 });
     const r = analyzeDependencies(h.events, { map: h.map });

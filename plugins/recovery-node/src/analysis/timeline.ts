@@ -144,7 +144,7 @@ export interface Timeline {
   Wt: Float64Array;
   /** Time of the failure of the same service shortly before (a knocked-out service), else NaN. */
   failedBefore: Float64Array;
-  /** 1 where fewer than half the services initialize around it: no whole-site boot. */
+  /** 1 where an initialization is no part of a whole-site boot (`restarts`). */
   isRestart: Uint8Array;
   machinesOf: Array<Set<string>>;
   initCount: Int32Array;
@@ -237,18 +237,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     }
     Wt[i] = w;
   }
-  // A restart: an initialization around which fewer than half the services initialize (not a
-  // whole-site boot).
-  const isRestart = new Uint8Array(N);
-  {
-    const seen = new Int32Array(n);
-    let distinct = 0;
-    for (let i = 0, lo = 0, hi = 0; i < N; i++) {
-      while (hi < N && T[hi] <= T[i] + o.maxDelay) if (seen[S[hi++]]++ === 0) distinct++;
-      while (T[lo] < T[i] - o.maxDelay) if (--seen[S[lo++]] === 0) distinct--;
-      isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
-    }
-  }
+  const isRestart = restarts(T, S, n, o.maxDelay);
   const svcStart = new Int32Array(n + 1);
   for (let i = 0; i < N; i++) svcStart[S[i] + 1]++;
   for (let a = 0; a < n; a++) svcStart[a + 1] += svcStart[a];
@@ -273,6 +262,42 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     at,
     warnings,
   };
+}
+
+/**
+ * A restart: an initialization around which (within the window) fewer than half the services
+ * initialize, unless it is its service's first in an episode that reaches at least half of them
+ * (an episode: initializations without a gap of twice the window). A whole-site boot of deep
+ * chains has quiet stretches where few services start at a time; its initializations there are
+ * the boot all the same, not restarts (which would pass the boot's order for restart evidence).
+ */
+function restarts(T: Float64Array, S: Int32Array, n: number, maxDelay: number): Uint8Array {
+  const N = T.length;
+  const isRestart = new Uint8Array(N);
+  const seen = new Int32Array(n);
+  let distinct = 0;
+  for (let i = 0, lo = 0, hi = 0; i < N; i++) {
+    while (hi < N && T[hi] <= T[i] + maxDelay) if (seen[S[hi++]]++ === 0) distinct++;
+    while (T[lo] < T[i] - maxDelay) if (--seen[S[lo++]] === 0) distinct--;
+    isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
+  }
+  const episode = seen.fill(-1); // the episode (its first index) in which each service last initialized
+  for (let lo = 0; lo < N; ) {
+    let hi = lo + 1;
+    while (hi < N && T[hi] - T[hi - 1] <= 2 * maxDelay) hi++;
+    let services = 0;
+    for (let i = lo; i < hi; i++) if (episode[S[i]] !== lo) (episode[S[i]] = lo), services++;
+    if (services >= RESTART_SERVICES * n) {
+      for (let i = lo; i < hi; i++) {
+        if (episode[S[i]] === lo) {
+          episode[S[i]] = -1;
+          isRestart[i] = 0;
+        }
+      }
+    }
+    lo = hi;
+  }
+  return isRestart;
 }
 
 /** Position in `svcInits` of service s's first initialization at t or later (after t, with `after`). */
