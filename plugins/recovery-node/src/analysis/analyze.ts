@@ -255,7 +255,7 @@ export function analyzeDependencies(
   const leftOut = method === 'full' ? dependencies.filter(d => !inWaves(d)) : [];
   if (leftOut.length) {
     warnings.push(
-      `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies or close a machine cycle, and its service's starts need that machine less clearly than the plan's edges do): ${leftOut
+      `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies, where the plan's surer edges show no machine gathering depth across its services, or close a machine cycle): ${leftOut
         .slice(0, 5)
         .map(d => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`)
         .join(', ')}${leftOut.length > 5 ? ', …' : ''}`,

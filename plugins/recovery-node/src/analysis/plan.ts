@@ -165,8 +165,9 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   for (const e of followed) addEdge(e, cap);
   // Hard edges alone deeper than the longest chain by more than two waves: machines gather depth
   // across the services they host (a machine with services of several levels), which no chain
-  // bounds. There every reported dependency that its service's starts clearly need (the margin
-  // of a hard edge) joins the plan unless it closes a cycle.
+  // bounds, and neither do the hard edges (a reported dependency left out of such a plan broke an
+  // order the boots showed more often than one let in deepened it past the truth's). There every
+  // reported dependency joins the plan unless it closes a cycle, most needed first.
   const chainBounds = hardDepth <= longest + CHAIN_SLACK;
   const marginOf = (e: Edge) => explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin;
   const byMargin = (x: Edge, y: Edge) => marginOf(y) - marginOf(x) || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn);
@@ -174,7 +175,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // without their machines.
   const weaker = [...edges.filter(e => !planEdgeSet.has(e)), ...underThreshold].sort(byMargin);
   for (const e of weaker) {
-    const maxDepth = chainBounds || e.score < threshold || marginOf(e) < PLAN_MARGIN ? cap : Number.MAX_VALUE;
+    const maxDepth = chainBounds || e.score < threshold ? cap : Number.MAX_VALUE;
     for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) addEdge({ service: ma, dependsOn: mb, score: e.score }, maxDepth);
   }
 
