@@ -159,7 +159,7 @@ describe('recovery analyze (in process)', () => {
   it.each([
     ['an empty file', () => [file('empty.jsonl', [])], /empty input/],
     ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })]), file('noinit2.jsonl', ['{"time":1,"machine":"m","event":"clock","reference":"1970-01-01T00:00:00.002Z"}'])],
-      /no initialization \(start\) events in the input: \S*noinit\.json, \S*noinit2\.jsonl \(2 lines read, 1 irrelevant records, 0 skipped\)/],
+      /no initialization \(start\) events in the input: \S*noinit\.json, \S*noinit2\.jsonl \(2 lines read as journald, jsonl, 1 irrelevant records, 0 skipped\)/],
     ['a missing file', () => [join(dir, 'nope.jsonl')], /nope\.jsonl: cannot read file \(ENOENT\)/],
     ['a directory', () => [dir], /: not a file/],
     ['a journald unit record without UNIT', () => [file('j2.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf' })])], /j2\.json:1: unit record without 'UNIT'/],
@@ -169,6 +169,12 @@ describe('recovery analyze (in process)', () => {
     ['a bad --kernel-peak', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '90'], /--kernel-peak: expected minutes between 1 and 60, got '90'/],
     ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /--at/],
     ['an --at past what a date holds', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '99999999999999999999'], /--at: epoch milliseconds past year 275760/],
+    ['an --at on a day the month does not have', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '2024-02-30T00:00:00Z'], /--at: expected ISO 8601/],
+    ['a file without line breaks', () => {
+      const p = join(dir, 'noline.bin');
+      writeFileSync(p, Buffer.alloc(64 * 1024 * 1024 + 2 * 1024 * 1024, 'x'));
+      return [file('ok.jsonl', ['{"time":1,"machine":"m","service":"s"}', '{"time":2,"machine":"m","service":"t"}']), p];
+    }, /noline\.bin:1: line longer than 64 MiB \(a file without line breaks: binary or compressed\?\)/],
     ['a missing map file', () => [file('t5.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', join(dir, 'nomap.json')], /nomap\.json: cannot read map file \(ENOENT\)/],
     ['a map that is a directory', () => [file('t6.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', dir], /: cannot read map file \(EISDIR\)/],
     ['a map with a bad regex', () => {

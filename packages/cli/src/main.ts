@@ -8,6 +8,7 @@ import {
   analyzeDependencies,
   AnalysisInputError,
   AnalysisResult,
+  calendarDate,
   compileServiceMap,
   createKernel,
   DEFAULT_KERNEL,
@@ -36,6 +37,8 @@ export interface ReadResult {
 }
 
 const PROGRESS_EVERY = 250_000;
+/** A longer line (in UTF-16 units) is no record: most often a file without line breaks. */
+const MAX_LINE = 64 * 1024 * 1024;
 
 /**
  * Streams a file's lines (split on `\n`, as the API splits a body) to `onLine`. Chunks are split by
@@ -43,14 +46,19 @@ const PROGRESS_EVERY = 250_000;
  */
 async function forEachLine(file: string, onLine: (line: string) => void): Promise<void> {
   let rest = '';
+  let lines = 0;
   for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
     const text = rest === '' ? (chunk as string) : rest + chunk;
     let start = 0;
     for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
       onLine(text.slice(start, end));
+      lines++;
       start = end + 1;
     }
     rest = text.slice(start);
+    if (rest.length > MAX_LINE) {
+      throw new InputError(`${file}:${lines + 1}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`);
+    }
   }
   if (rest !== '') onLine(rest);
 }
@@ -106,7 +114,7 @@ function parseAt(value: string): number {
     if (Number(value) > 8.64e15) throw new InputError(`--at: epoch milliseconds past year 275760: '${value}'`);
     return Number(value);
   }
-  if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value))) {
+  if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value)) || !calendarDate(value)) {
     throw new InputError(`--at: expected ISO 8601 with a zone or epoch milliseconds, got '${value}'`);
   }
   return Date.parse(value);
@@ -175,7 +183,12 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     result = analyzeDependencies(read.events, { threshold, at, map, kernel, skipped: read.skipped });
   } catch (e) {
     if (e instanceof AnalysisInputError) {
-      throw new InputError(`${e.message}: ${listFiles(files)} (${read.lines} lines read, ${read.ignored} irrelevant records, ${read.skipped} skipped)`);
+      // The format each file was read as: a file detected as another format than meant has only
+      // irrelevant records.
+      const formats = [...new Set(Object.values(read.formats).filter(f => f !== undefined))].join(', ');
+      throw new InputError(
+        `${e.message}: ${listFiles(files)} (${read.lines} lines read${formats ? ` as ${formats}` : ''}, ${read.ignored} irrelevant records, ${read.skipped} skipped)`,
+      );
     }
     throw e;
   }

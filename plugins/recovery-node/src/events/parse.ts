@@ -61,7 +61,16 @@ function storable(value: string, field: string): string {
     if (length > MAX_NAME_LENGTH) throw new LineError(`'${field}' is longer than ${MAX_NAME_LENGTH} characters (${length})`);
   }
   if (value.includes('\0')) throw new LineError(`'${field}' contains a NUL character`);
+  if (value.trim() === '') throw new LineError(`'${field}' is blank`);
   return value;
+}
+
+/** Whether an ISO 8601 string's date exists (Date.parse rolls 2024-02-30 over into March). */
+export function calendarDate(iso: string): boolean {
+  const y = Number(iso.slice(0, 4));
+  const m = Number(iso.slice(5, 7));
+  const d = Number(iso.slice(8, 10));
+  return m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
 }
 
 function parseTime(value: unknown, field: string): number {
@@ -75,7 +84,7 @@ function parseTime(value: unknown, field: string): number {
       throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
     }
     const t = Date.parse(value);
-    if (Number.isNaN(t)) throw new LineError(`'${field}' is not a valid date: ${JSON.stringify(value)}`);
+    if (Number.isNaN(t) || !calendarDate(value)) throw new LineError(`'${field}' is not a valid date: ${JSON.stringify(value)}`);
     return t;
   }
   if (value === undefined) throw new LineError(`missing '${field}'`);
@@ -102,6 +111,9 @@ function parseObject(line: string): Record<string, unknown> {
 
 /** Detects the format of a parsed record. */
 export function detectFormat(record: Record<string, unknown>): EventFormat {
+  // jsonl's own fields decide first: it ignores unknown fields, so a line carrying a journal's
+  // `_HOSTNAME` or a `timeNano` beside them is still jsonl (neither other format has them).
+  if ('time' in record && 'machine' in record) return 'jsonl';
   if ('__REALTIME_TIMESTAMP' in record || 'MESSAGE_ID' in record || '_HOSTNAME' in record) return 'journald';
   if ('timeNano' in record || ('Actor' in record && ('Action' in record || 'status' in record))) return 'docker';
   return 'jsonl';
@@ -165,7 +177,7 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   storable(machine, machineLabelled ? MACHINE_LABEL : 'name');
   for (const service of services) storable(service, labelled.length > 0 ? SERVICE_LABEL : 'name');
   let time: number;
-  if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano)) time = o.timeNano / 1e6;
+  if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano) && o.timeNano >= 0) time = o.timeNano / 1e6;
   else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano)) time = Number(o.timeNano) / 1e6;
   // Older exports and hand-trimmed ones carry only `time`, in whole seconds.
   else if (o.timeNano === undefined && typeof o.time === 'number' && Number.isFinite(o.time) && o.time >= 0) time = o.time * 1000;
