@@ -542,6 +542,24 @@ describe('analysis', () => {
   it('throws a clear error without initializations', () => {
     expect(() => analyzeDependencies([{ time: 1, machine: 'm', service: '', type: 'clock', reference: 2 }])).toThrow(/no initialization/);
   });
+  it('weights are relative to most services\' newest initializations: a point of interest far off, or one stray event years ahead, loses no dependency and says so', () => {
+    const events = chainBoots([['a', 'm1'], ['b', 'm2'], ['c', 'm3']], 12);
+    const deps = (r: { dependencies: Array<{ service: string; dependsOn: string }> }) => r.dependencies.map(d => `${d.service}<${d.dependsOn}`);
+    const plain = analyzeDependencies(events);
+    expect(deps(plain)).toEqual(['b<a', 'c<b']);
+    expect(plain.warnings.join('\n')).not.toMatch(/half-life/);
+    const stray = analyzeDependencies([...events, start(T0 + 6 * 365 * DAY, 'x', 'm9')]);
+    const farOff = analyzeDependencies(events, { at: T0 - 400 * DAY });
+    for (const r of [stray, farOff]) {
+      expect(deps(r)).toEqual(['b<a', 'c<b']);
+      expect(r.waves.slice(-2)).toEqual([['m2'], ['m3']]);
+      expect(r.warnings).toContainEqual(expect.stringMatching(/^most services last initialized more than a half-life \(90 days\) away from the point in time of interest/));
+    }
+  });
+  it('a clock reading that moves an event past what a date holds is a clear error naming the machine', () => {
+    const events = [start(T0, 'a', 'm1'), { time: T0 - DAY, machine: 'm1', service: '', type: 'clock' as const, reference: 8.64e15 }];
+    expect(() => analyzeDependencies(events)).toThrow(/^the clock readings of m1 move its event at 2024-01-01T00:00:00.000Z \(machine time\) to [0-9]+ ms, past what a date holds/);
+  });
   it('is deterministic: same events in any order give byte-identical output', () => {
     const h = generateHistory({ seed: 7, machines: 6, services: 20, siteBoots: 15, machineReboots: 10 });
     const a = JSON.stringify(analyzeDependencies(h.events, { map: h.map }));

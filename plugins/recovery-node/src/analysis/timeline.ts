@@ -83,6 +83,9 @@ const CLOCK_READINGS_AGREE = 60_000;
 const EPOCH_SECONDS_SUSPECT = 1e11;
 
 const iso = (t: number) => new Date(t).toISOString();
+/** What a Date holds (ms either side of the epoch). */
+const MAX_DATE = 8.64e15;
+const DAY = 86_400_000;
 
 /**
  * Readings of one machine's clock that contradict each other (offsets a minute apart within ten
@@ -169,6 +172,12 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     if (e.type === 'clock') continue;
     const service = mapName(e.service);
     const t = correct(e.machine, e.time);
+    // A clock reading can move a valid time past what a date holds.
+    if (!(Math.abs(t) <= MAX_DATE)) {
+      throw new AnalysisInputError(
+        `the clock readings of ${e.machine} move its event at ${iso(e.time)} (machine time) to ${t} ms, past what a date holds: is a reading's 'reference' in the wrong unit?`,
+      );
+    }
     if (e.type === 'start') starts.push({ t, service, machine: e.machine });
     else if (e.type === 'failure') {
       const k = `${service}\u0000${e.machine}`;
@@ -219,6 +228,22 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
   const initCount = new Int32Array(n);
   const lambda = o.halfLife > 0 && Number.isFinite(o.halfLife) ? Math.LN2 / o.halfLife : 0;
+  // In logs: a point in time of interest far enough off underflows every weight to 0.
+  const logDecay = (t: number) => -lambda * Math.abs(at! - t);
+  // Weights are relative to the newest initializations of most services: evidence far from the
+  // point in time of interest, all of it (an --at far off, or one stray event from a clock years
+  // ahead), would otherwise weigh next to nothing against the fixed price of a dependency.
+  const newest = new Float64Array(n).fill(-Infinity);
+  for (const st of starts) {
+    const id = sid.get(st.service)!;
+    newest[id] = Math.max(newest[id], logDecay(st.t));
+  }
+  const logScale = newest.sort()[n >> 1];
+  if (logScale < -Math.LN2) {
+    warnings.push(
+      `most services last initialized more than a half-life (${(o.halfLife / DAY).toFixed(0)} days) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
+    );
+  }
   for (let i = 0; i < N; i++) {
     const s = starts[i];
     const id = sid.get(s.service)!;
@@ -226,7 +251,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     S[i] = id;
     machinesOf[id].add(s.machine);
     initCount[id]++;
-    let w = lambda ? Math.exp(-lambda * Math.abs(at - s.t)) : 1;
+    let w = Math.exp(Math.min(0, logDecay(s.t) - logScale));
     const f = failures.get(`${s.service}\u0000${s.machine}`);
     if (f) {
       const j = lowerBound(f, s.t);
