@@ -135,6 +135,16 @@ describe('clock skew', () => {
     expect(analyzeDependencies(events).warnings).toContainEqual(expect.stringContaining('every event time is before 1973 (the latest: 1970-01-20T'));
     expect(analyzeDependencies([start(T0, 'db'), start(T0 + 10 * MIN, 'app')]).warnings.join('\n')).not.toContain('before 1973');
   });
+  it('one export in epoch seconds among others in milliseconds, and a clock reference in seconds, are said to be so', () => {
+    const events = [start(T0, 'db', 'm1'), start(T0 + 10 * MIN, 'app', 'm2'), start(T0 / 1000 + 1200, 'web', 'm3')];
+    expect(analyzeDependencies(events).warnings).toContainEqual('every event of 1 machine(s) (m3) is before 1973 while the others\' are not: epoch times are read as milliseconds; if their input gives seconds, correct it');
+    const clock = { time: T0, machine: 'm2', service: '', type: 'clock' as const, reference: T0 / 1000 };
+    expect(analyzeDependencies([...events.slice(0, 2), clock]).warnings).toContainEqual(
+      "the clock readings of 1 machine(s) (m2) put their clocks more than a year off the reference: is a 'reference' in seconds?",
+    );
+    const fine = analyzeDependencies([...events.slice(0, 2), { ...clock, reference: T0 + 5 * MIN }]).warnings.join('\n');
+    expect(fine).not.toMatch(/before 1973|a year off/);
+  });
 });
 
 describe('analysis', () => {

@@ -192,6 +192,23 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     warnings.push(
       `every event time is before 1973 (the latest: ${iso(latest)}): epoch times are read as milliseconds; if the input gives seconds, its delays are a thousand times too short`,
     );
+  } else {
+    // One export in seconds among others in milliseconds: its machines' events land in 1970.
+    const latestOf = new Map<string, number>();
+    for (const e of all) if (e.type !== 'clock') latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
+    const early = [...latestOf].filter(([, t]) => t < EPOCH_SECONDS_SUSPECT).map(([m]) => m).sort(byName);
+    if (early.length) {
+      warnings.push(
+        `every event of ${early.length} machine(s) (${early.slice(0, 5).join(', ')}${early.length > 5 ? ', …' : ''}) is before 1973 while the others' are not: epoch times are read as milliseconds; if their input gives seconds, correct it`,
+      );
+    }
+  }
+  // A clock reading's `reference` in seconds (or a clock decades off) puts the machine years away.
+  const farOff = [...readings].filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY)).map(([m]) => m).sort(byName);
+  if (farOff.length) {
+    warnings.push(
+      `the clock readings of ${farOff.length} machine(s) (${farOff.slice(0, 5).join(', ')}${farOff.length > 5 ? ', …' : ''}) put their clocks more than a year off the reference: is a 'reference' in seconds?`,
+    );
   }
   if (machinesWithClock.size) {
     const without = [...new Set(starts.map(s => s.machine))].filter(m => !machinesWithClock.has(m)).sort(byName);
