@@ -566,6 +566,11 @@ describe('analysis', () => {
       expect(r.warnings).toContainEqual(expect.stringMatching(/^most services last initialized more than a half-life \(90 days\) away from the point in time of interest/));
     }
   });
+  it('more distinct services than one analysis takes is a clear error that says how to fold them', () => {
+    const events = Array.from({ length: 5001 }, (_, i) => start(T0 + i * 1000, `session-${i}.scope`));
+    expect(() => analyzeDependencies(events)).toThrow(/^5001 distinct services \(the analysis takes at most 5000: .*map transient units to one service/);
+    expect(analyzeDependencies(events, { map: { services: { '/^session-\\d+\\.scope$/': 'session.scope' } } }).services).toHaveLength(1);
+  });
   it('a clock reading that moves an event past what a date holds is a clear error naming the machine', () => {
     const events = [start(T0, 'a', 'm1'), { time: T0 - DAY, machine: 'm1', service: '', type: 'clock' as const, reference: 8.64e15 }];
     expect(() => analyzeDependencies(events)).toThrow(/^the clock readings of m1 move its event at 2024-01-01T00:00:00.000Z \(machine time\) to [0-9]+ ms, past what a date holds/);
