@@ -177,6 +177,11 @@ describe('recovery analyze (in process)', () => {
     }, /noline\.bin:1: line longer than 64 MiB \(a file without line breaks: binary or compressed\?\)/],
     ['a missing map file', () => [file('t5.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', join(dir, 'nomap.json')], /nomap\.json: cannot read map file \(ENOENT\)/],
     ['a map that is a directory', () => [file('t6.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', dir], /: cannot read map file \(EISDIR\)/],
+    ['a map that is null', () => {
+      const m = join(dir, 'nullmap.json');
+      writeFileSync(m, 'null');
+      return [file('t7.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m];
+    }, /nullmap\.json: service map must be an object/],
     ['a map with a bad regex', () => {
       const m = join(dir, 'badmap.json');
       writeFileSync(m, JSON.stringify({ services: { '/(/': 'x' } }));
@@ -186,6 +191,13 @@ describe('recovery analyze (in process)', () => {
     const r = await run(['analyze', ...(args as () => string[])()]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message as RegExp);
+  });
+  it('reads a map file that starts with a byte-order mark', async () => {
+    const m = join(dir, 'bommap.json');
+    writeFileSync(m, `\uFEFF${JSON.stringify({ services: { 'db.service': 'db' } })}`);
+    const r = await run(['analyze', file('bom.jsonl', ['{"time":1,"machine":"m","service":"db.service"}']), '--map', m, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).services.map((s: { service: string }) => s.service)).toEqual(['db']);
   });
   it('no subcommand prints help on stderr and exits 1; --help prints it on stdout and exits 0', async () => {
     const bare = await run([]);

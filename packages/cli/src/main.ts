@@ -129,11 +129,13 @@ async function readMap(file: string): Promise<ServiceMap> {
   }
   let map: ServiceMap;
   try {
-    map = JSON.parse(text);
+    map = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (e) {
     throw new InputError(`${file}: invalid JSON (${(e as Error).message})`);
   }
   try {
+    // `null` would pass for no map at all.
+    if (map === null) throw new Error('service map must be an object {"services": {"<name or /regex/>": "<service>"}}');
     compileServiceMap(map);
   } catch (e) {
     throw new InputError(`${file}: ${(e as Error).message}`);

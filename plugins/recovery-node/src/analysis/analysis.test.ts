@@ -86,6 +86,14 @@ describe('name mapping', () => {
   it('reports an invalid regex', () => {
     expect(() => compileServiceMap({ services: { '/(/': 'x' } })).toThrow(/invalid regular expression/);
   });
+  it('refuses blank or NUL targets, and a replacement that leaves a blank name', () => {
+    for (const to of ['', '  ', 'a\u0000b']) {
+      expect(() => compileServiceMap({ services: { x: to } })).toThrow("service map entry 'x' must map to a non-blank string without NUL");
+    }
+    const map = { services: { '/^unit-(\\d*)$/': '$1' } };
+    expect(analyzeDependencies([start(T0, 'unit-7')], { map }).services.map(s => s.service)).toEqual(['7']);
+    expect(() => analyzeDependencies([start(T0, 'unit-')], { map })).toThrow("the service map turns 'unit-' into a blank service name");
+  });
 });
 
 describe('clock skew', () => {

@@ -23,8 +23,8 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
   const exact = new Map<string, string>();
   const patterns: Array<{ re: RegExp; to: string }> = [];
   for (const [key, to] of Object.entries(map.services)) {
-    if (typeof to !== 'string' || to === '') {
-      throw new Error(`service map entry '${key}' must map to a non-empty string`);
+    if (typeof to !== 'string' || to.trim() === '' || to.includes('\0')) {
+      throw new Error(`service map entry '${key}' must map to a non-blank string without NUL`);
     }
     const m = REGEX_KEY.exec(key);
     if (m && key.length > 1) {

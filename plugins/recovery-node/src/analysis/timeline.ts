@@ -173,6 +173,8 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   for (const e of all) {
     if (e.type === 'clock') continue;
     const service = mapName(e.service);
+    // A regex replacement of empty groups only ($1 of an empty match) leaves no name.
+    if (service.trim() === '') throw new AnalysisInputError(`the service map turns '${e.service}' into a blank service name`);
     const t = correct(e.machine, e.time);
     // A clock reading can move a valid time past what a date holds.
     if (!(Math.abs(t) <= MAX_DATE)) {
