@@ -134,6 +134,9 @@ describe('parseEvents: journald', () => {
   });
   it('errors on a unit record without UNIT or timestamp', () => {
     expect(() => parseEvents(rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED }), { source: 'j' })).toThrow("j:1: unit record without 'UNIT'");
+    expect(() => parseEvents(rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: [117, 110] }), { source: 'j' })).toThrow(
+      "j:1: 'UNIT' must be a string, got an array (a repeated field, or bytes journalctl could not print as text)",
+    );
     expect(() => parseEvents(jl({ _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'u' }), { source: 'j' })).toThrow(
       "j:1: missing '__REALTIME_TIMESTAMP'",
     );

@@ -139,6 +139,9 @@ function fromJournald(o: Record<string, unknown>): InitializationEvent[] {
   if (id !== JOURNALD_UNIT_STARTED && id !== JOURNALD_UNIT_FAILED) return [];
   const unitField = o.UNIT === undefined || o.UNIT === null ? 'USER_UNIT' : 'UNIT';
   const unit = o[unitField];
+  if (unit !== undefined && unit !== null && typeof unit !== 'string') {
+    throw new LineError(`'${unitField}' must be a string, got ${Array.isArray(unit) ? 'an array (a repeated field, or bytes journalctl could not print as text)' : typeof unit}`);
+  }
   if (typeof unit !== 'string' || unit === '') throw new LineError("unit record without 'UNIT'");
   storable(unit, unitField);
   const machine = str(o, '_HOSTNAME');
