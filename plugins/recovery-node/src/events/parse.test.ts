@@ -48,6 +48,7 @@ describe('parseEvents: jsonl', () => {
     [jl({ time: 1, machine: 'm', service: 's', event: 'stop' }), 'unknown event "stop"'],
     [jl({ time: 1, machine: 'm', event: 'clock' }), "clock line without 'reference'"],
     ['[1,2]', 'expected a JSON object'],
+    ['\u001f\u008b\u0008\u0000\u0000', 'a binary, compressed or UTF-16 file? Give the logs as UTF-8 text'],
     // Past what the event store holds: varchar(255) names, bigint times (a valid Date).
     [jl({ time: 1, machine: 'm', service: 's'.repeat(256) }), "'service' is longer than 255 characters (256)"],
     [jl({ time: 1, machine: 'm'.repeat(300), service: 's' }), "'machine' is longer than 255 characters (300)"],

@@ -103,7 +103,9 @@ function parseObject(line: string): Record<string, unknown> {
   try {
     o = JSON.parse(line);
   } catch (e) {
-    throw new LineError(`invalid JSON (${(e as Error).message})`);
+    // NULs or undecodable bytes: not a text file of records at all.
+    const hint = /[\u0000\uFFFD]/.test(line) ? ': a binary, compressed or UTF-16 file? Give the logs as UTF-8 text' : '';
+    throw new LineError(`invalid JSON (${(e as Error).message})${hint}`);
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new LineError('expected a JSON object');
   return o as Record<string, unknown>;
