@@ -35,6 +35,14 @@ async function run(args: string[]) {
 const history = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
 
 describe('recovery analyze (real bin)', () => {
+  it('reads a pipe: bash process substitution of a compressed journal', () => {
+    const data = file('piped.jsonl', toJsonl(history.events));
+    const gz = spawnSync('gzip', ['-kf', data]);
+    expect(gz.status).toBe(0);
+    const piped = spawnSync('bash', ['-c', `npx --no-install recovery analyze <(gzip -dc '${data}.gz') --json`], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(piped.status).toBe(0);
+    expect(piped.stdout).toBe(spawnRecovery(['analyze', data, '--json']).stdout);
+  });
   it('reproduces the ground-truth order of a small generated history (jsonl with clock lines and a map)', () => {
     const data = file('history.jsonl', toJsonl(history.events));
     const map = join(dir, 'map.json');

@@ -88,7 +88,8 @@ export async function readEventFiles(
     } catch (e) {
       throw new InputError(`${file}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    if (!stat.isFile()) throw new InputError(`${file}: not a file (give the log files themselves)`);
+    // A FIFO too: `<(zcat journal.json.gz)`.
+    if (!stat.isFile() && !stat.isFIFO()) throw new InputError(`${file}: not a file (give the log files themselves)`);
     await forEachLine(file, line => {
       // A docker service label may name several services: one event each.
       for (const e of parser.push(line)) events.push(e);
