@@ -161,18 +161,19 @@ export interface AnalyzeCliOptions {
 export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Promise<{ result: AnalysisResult; read: ReadResult }> {
   let threshold: number | undefined;
   if (opts.threshold !== undefined) {
-    threshold = Number(opts.threshold);
+    // A plain decimal: Number() would also take '0x1', ' 0.5' or '1e-1'.
+    threshold = /^\d*\.?\d+$/.test(opts.threshold) ? Number(opts.threshold) : NaN;
     if (!(threshold > 0 && threshold <= 1)) throw new InputError(`--threshold: expected a number in (0, 1], got '${opts.threshold}'`);
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
-    kernel = { peakDelay: Number(opts.kernelPeak) * 60_000 };
+    kernel = { peakDelay: (/^\d*\.?\d+$/.test(opts.kernelPeak) ? Number(opts.kernelPeak) : NaN) * 60_000 };
     try {
       createKernel(kernel);
     } catch {
       // The peak must lie strictly between the kernel's own bounds.
       const { minDelay, maxDelay } = DEFAULT_KERNEL;
-      throw new InputError(`--kernel-peak: expected minutes between ${minDelay / 60_000} and ${maxDelay / 60_000}, got '${opts.kernelPeak}'`);
+      throw new InputError(`--kernel-peak: expected minutes strictly between ${minDelay / 60_000} and ${maxDelay / 60_000}, got '${opts.kernelPeak}'`);
     }
   }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;

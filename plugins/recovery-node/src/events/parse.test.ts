@@ -10,12 +10,14 @@ describe('parseEvents: jsonl', () => {
       jl({ time: 1714557900000, machine: 'm1', service: 'db', event: 'failure' }),
       '',
       jl({ time: '2024-05-01T12:00:00+02:00', machine: 'm2', event: 'clock', reference: '2024-05-01T10:01:00Z' }),
+      jl({ time: '2024-05-01T12:00:00+02:00', machine: 'm2', service: '', event: 'clock', reference: '2024-05-01T10:01:00Z' }),
     ].join('\n');
     const r = parseEvents(text, { source: 'a.jsonl' });
     expect(r.format).toBe('jsonl');
     expect(r.events).toEqual([
       { time: Date.UTC(2024, 4, 1, 10), machine: 'm1', service: 'db', type: 'start' },
       { time: 1714557900000, machine: 'm1', service: 'db', type: 'failure' },
+      { time: Date.UTC(2024, 4, 1, 10), machine: 'm2', service: '', type: 'clock', reference: Date.UTC(2024, 4, 1, 10, 1) },
       { time: Date.UTC(2024, 4, 1, 10), machine: 'm2', service: '', type: 'clock', reference: Date.UTC(2024, 4, 1, 10, 1) },
     ]);
   });
@@ -63,6 +65,8 @@ describe('parseEvents: jsonl', () => {
     [jl({ time: '2024-04-31T10:00:00+02:00', machine: 'm', service: 's' }), "'time' is not a valid date"],
     [jl({ time: 1, machine: ' ', service: 's' }), "'machine' is blank"],
     [jl({ time: 1, machine: 'm', service: '\t \n' }), "'service' is blank"],
+    [jl({ time: 1, machine: 'm', service: 'api\nweb' }), "'service' contains a control character"],
+    [jl({ time: 1, machine: 'm\u001b[31m', service: 's' }), "'machine' contains a control character"],
   ])('line 2 %s → %s, naming file and line', (bad, message) => {
     const text = `${jl({ time: 1, machine: 'm', service: 's' })}\n${bad}\n`;
     let error: unknown;

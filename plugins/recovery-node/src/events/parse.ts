@@ -62,6 +62,8 @@ function storable(value: string, field: string): string {
   }
   if (value.includes('\0')) throw new LineError(`'${field}' contains a NUL character`);
   if (value.trim() === '') throw new LineError(`'${field}' is blank`);
+  // A line break or escape in a name would garble every list that shows it.
+  if (/[\u0001-\u001f\u007f]/.test(value)) throw new LineError(`'${field}' contains a control character`);
   return value;
 }
 
@@ -131,7 +133,7 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
   if (event === 'clock') {
     if (o.reference === undefined) throw new LineError("clock line without 'reference'");
     const reference = parseTime(o.reference, 'reference');
-    return [{ time, machine, service: typeof o.service === 'string' ? storable(o.service, 'service') : '', type: 'clock', reference }];
+    return [{ time, machine, service: typeof o.service === 'string' && o.service.trim() !== '' ? storable(o.service, 'service') : '', type: 'clock', reference }];
   }
   return [{ time, machine, service: str(o, 'service'), type: event }];
 }
