@@ -12,6 +12,7 @@ import {
   compileServiceMap,
   createKernel,
   DEFAULT_KERNEL,
+  MAX_TIME,
   EVENT_FORMATS,
   EventFormat,
   EventLineParser,
@@ -112,7 +113,7 @@ function listFiles(files: string[]): string {
 function parseAt(value: string): number {
   // `new Date` holds ±8.64e15 ms; past that the output's `at` could not be written.
   if (/^\d+$/.test(value)) {
-    if (Number(value) > 8.64e15) throw new InputError(`--at: epoch milliseconds past year 275760: '${value}'`);
+    if (Number(value) > MAX_TIME) throw new InputError(`--at: epoch milliseconds past year 275760: '${value}'`);
     return Number(value);
   }
   if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value)) || !calendarDate(value)) {
@@ -158,16 +159,18 @@ export interface AnalyzeCliOptions {
 }
 
 /** The analysis as the CLI runs it (also used by the speed benchmark). */
+/** A plain decimal, else NaN: Number() would also take '0x1', ' 0.5' or '1e-1'. */
+const decimal = (value: string) => (/^\d*\.?\d+$/.test(value) ? Number(value) : NaN);
+
 export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Promise<{ result: AnalysisResult; read: ReadResult }> {
   let threshold: number | undefined;
   if (opts.threshold !== undefined) {
-    // A plain decimal: Number() would also take '0x1', ' 0.5' or '1e-1'.
-    threshold = /^\d*\.?\d+$/.test(opts.threshold) ? Number(opts.threshold) : NaN;
+    threshold = decimal(opts.threshold);
     if (!(threshold > 0 && threshold <= 1)) throw new InputError(`--threshold: expected a number in (0, 1], got '${opts.threshold}'`);
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
-    kernel = { peakDelay: (/^\d*\.?\d+$/.test(opts.kernelPeak) ? Number(opts.kernelPeak) : NaN) * 60_000 };
+    kernel = { peakDelay: decimal(opts.kernelPeak) * 60_000 };
     try {
       createKernel(kernel);
     } catch {

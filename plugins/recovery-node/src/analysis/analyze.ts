@@ -10,7 +10,7 @@ import { createKernel, KernelOptions } from './kernel';
 import type { ServiceMap } from './mapping';
 import { MachineCycle, planMachines } from './plan';
 import { selectDependencies } from './select';
-import { buildTimeline, machinePairs } from './timeline';
+import { buildTimeline, DAY, machinePairs } from './timeline';
 
 export { AnalysisInputError, clockCorrector } from './timeline';
 
@@ -85,7 +85,6 @@ export interface AnalysisResult {
   at: number;
 }
 
-const DAY = 86_400_000;
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
 const ORDER_CONSISTENCY = 0.9;
 /**

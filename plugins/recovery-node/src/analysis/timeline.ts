@@ -5,6 +5,7 @@
 import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import { byName } from './graph';
 import { compileServiceMap, ServiceMap } from './mapping';
+import { MAX_TIME } from '../events/parse';
 
 /** A no-initialization input is an error of its own kind, so callers can tell it apart. */
 export class AnalysisInputError extends Error {}
@@ -85,9 +86,7 @@ const EPOCH_SECONDS_SUSPECT = 1e11;
 const iso = (t: number) => new Date(t).toISOString();
 /** Services one analysis takes (6,000 took 1.5 GB; 24,000 overflowed a Map of pairs). */
 const MAX_SERVICES = 5000;
-/** What a Date holds (ms either side of the epoch). */
-const MAX_DATE = 8.64e15;
-const DAY = 86_400_000;
+export const DAY = 86_400_000;
 
 /**
  * Readings of one machine's clock that contradict each other (offsets a minute apart within ten
@@ -170,14 +169,17 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const machinesWithClock = new Set(all.filter(e => e.type === 'clock').map(e => e.machine));
   const starts: Array<{ t: number; service: string; machine: string }> = [];
   const failures = new Map<string, number[]>();
+  // Per machine, its latest start or failure (machine time).
+  const latestOf = new Map<string, number>();
   for (const e of all) {
     if (e.type === 'clock') continue;
+    latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
     const service = mapName(e.service);
     // A regex replacement of empty groups only ($1 of an empty match) leaves no name.
     if (service.trim() === '') throw new AnalysisInputError(`the service map turns '${e.service}' into a blank service name`);
     const t = correct(e.machine, e.time);
     // A clock reading can move a valid time past what a date holds.
-    if (!(Math.abs(t) <= MAX_DATE)) {
+    if (!(Math.abs(t) <= MAX_TIME)) {
       throw new AnalysisInputError(
         `the clock readings of ${e.machine} move its event at ${iso(e.time)} (machine time) to ${t} ms, past what a date holds: is a reading's 'reference' in the wrong unit?`,
       );
@@ -198,8 +200,6 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     );
   } else {
     // One export in seconds among others in milliseconds: its machines' events land in 1970.
-    const latestOf = new Map<string, number>();
-    for (const e of all) if (e.type !== 'clock') latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
     const early = [...latestOf].filter(([, t]) => t < EPOCH_SECONDS_SUSPECT).map(([m]) => m).sort(byName);
     if (early.length) {
       warnings.push(
@@ -262,9 +262,10 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   // point in time of interest, all of it (an --at far off, or one stray event from a clock years
   // ahead), would otherwise weigh next to nothing against the fixed price of a dependency.
   const newest = new Float64Array(n).fill(-Infinity);
-  for (const st of starts) {
-    const id = sid.get(st.service)!;
-    newest[id] = Math.max(newest[id], logDecay(st.t));
+  for (let i = 0; i < N; i++) {
+    const id = sid.get(starts[i].service)!;
+    S[i] = id;
+    newest[id] = Math.max(newest[id], logDecay(starts[i].t));
   }
   const logScale = newest.sort()[n >> 1];
   if (logScale < -Math.LN2) {
@@ -274,9 +275,8 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   }
   for (let i = 0; i < N; i++) {
     const s = starts[i];
-    const id = sid.get(s.service)!;
+    const id = S[i];
     T[i] = s.t;
-    S[i] = id;
     machinesOf[id].add(s.machine);
     initCount[id]++;
     let w = Math.exp(Math.min(0, logDecay(s.t) - logScale));

@@ -44,7 +44,7 @@ const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{
 /** Longest machine or service name: the event store keeps them in varchar(255) columns. */
 export const MAX_NAME_LENGTH = 255;
 /** Furthest time (epoch ms) from 1970 a JS Date can hold, either way; a bigint column holds it too. */
-const MAX_TIME = 8.64e15;
+export const MAX_TIME = 8.64e15;
 
 /** The time (epoch ms) converted from `raw`, refused outside the dates a JS Date can hold. */
 function inRange(ms: number, field: string, raw: unknown): number {
