@@ -505,7 +505,7 @@ export class RunService {
     } catch (error) {
       // Interrupted, not failed: the run settles the machine when it finishes.
       if (signal.aborted) throw error;
-      const failure = error instanceof MachineFailure ? error : new MachineFailure(String((error as Error)?.message ?? error));
+      const failure = error instanceof MachineFailure ? error : new MachineFailure(messageOf(error));
       const logTail = handle
         ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
             .catch(() => undefined)
