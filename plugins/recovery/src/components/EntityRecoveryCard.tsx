@@ -122,10 +122,11 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   // reload) or another's (the nightly check of a system containing it). Readiness reports
   // finished runs only, so the active runs are asked for on load and after each followed run
   // ends (another may have been admitted meanwhile), and the one found is followed live.
-  const activeRunState = useAsyncRetry(
+  const loadRunHoldingHost = useCallback(
     async () => runHoldingHost(await api.listRuns({ active: true }), entityRef),
     [api, entityRef],
   );
+  const activeRunState = useAsyncRetry(loadRunHoldingHost, [loadRunHoldingHost]);
   const { retry: recheckActiveRun } = activeRunState;
   const activeRun = activeRunState.value;
 
@@ -172,9 +173,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
   ): Promise<RecoveryRun | undefined> => {
     const runId = busyWithRunId(conflict);
     try {
-      const busy = runId
-        ? await api.getRun(runId)
-        : runHoldingHost(await api.listRuns({ active: true }), entityRef);
+      const busy = runId ? await api.getRun(runId) : await loadRunHoldingHost();
       return isRunActive(busy) ? busy : undefined;
     } catch {
       return undefined; // the conflict itself is still reported
