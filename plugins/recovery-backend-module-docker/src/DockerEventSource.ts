@@ -188,31 +188,21 @@ export class DockerEventSource implements InitializationEventSource {
           ),
         );
         try {
-          for await (const chunk of stream) {
-            for (const raw of lines.push(chunk)) {
-              const line = raw.trim();
-              if (!line) continue;
-              let msg: DockerEventMessage;
-              try {
-                msg = JSON.parse(line);
-              } catch {
-                continue;
-              }
-              const nano = msg.timeNano ?? (msg.time ?? 0) * 1e9;
-              const key = `${msg.id ?? msg.Actor?.ID}|${msg.Action ?? msg.status}|${nano}`;
-              if (nano < lastNano || seen.has(key)) continue;
-              if (Math.floor(nano / 1e9) !== Math.floor(lastNano / 1e9)) seen.clear();
-              seen.add(key);
-              lastNano = nano;
-              since = Math.floor(nano / 1e9);
-              const events = dockerEventToInitializationEvents(msg);
-              if (events.length) {
-                enqueue(events);
-                // Not asking for the next chunk pauses the stream (and, through the socket,
-                // the engine) while the store is behind or failing, instead of queueing
-                // without bound or reading past a batch that may never be stored.
-                if (pending > MAX_PENDING_BATCHES || failing) await queue;
-              }
+          for await (const msg of dockerMessages(stream, lines)) {
+            const nano = nanoOf(msg);
+            const key = `${msg.id ?? msg.Actor?.ID}|${msg.Action ?? msg.status}|${nano}`;
+            if (nano < lastNano || seen.has(key)) continue;
+            if (Math.floor(nano / 1e9) !== Math.floor(lastNano / 1e9)) seen.clear();
+            seen.add(key);
+            lastNano = nano;
+            since = Math.floor(nano / 1e9);
+            const events = dockerEventToInitializationEvents(msg);
+            if (events.length) {
+              enqueue(events);
+              // Not asking for the next chunk pauses the stream (and, through the socket,
+              // the engine) while the store is behind or failing, instead of queueing
+              // without bound or reading past a batch that may never be stored.
+              if (pending > MAX_PENDING_BATCHES || failing) await queue;
             }
           }
         } finally {
@@ -243,9 +233,7 @@ export class DockerEventSource implements InitializationEventSource {
     const until = Math.floor(Date.now() / 1000);
     const buffered = await this.bufferedEvents(until);
     // Every event from the oldest buffered one on is still held; with none, every one until now.
-    const heldFromNano = buffered.length
-      ? Math.min(...buffered.map(m => m.timeNano ?? (m.time ?? 0) * 1e9))
-      : until * 1e9;
+    const heldFromNano = buffered.length ? Math.min(...buffered.map(nanoOf)) : until * 1e9;
     const startsHeld = new Set(
       buffered.filter(m => m.Type === 'container' && m.Action === 'start').map(m => m.id ?? m.Actor?.ID),
     );
@@ -274,20 +262,31 @@ export class DockerEventSource implements InitializationEventSource {
   /** The events, of every kind, the engine still buffers up to `until` (epoch seconds). */
   private async bufferedEvents(until: number): Promise<DockerEventMessage[]> {
     const stream = (await this.docker.getEvents({ since: 0, until } as any)) as unknown as Readable;
-    const lines = new LineSplitter(MAX_EVENT_LINE_LENGTH, () => {});
     const messages: DockerEventMessage[] = [];
-    for await (const chunk of stream) {
-      for (const line of lines.push(chunk)) {
-        try {
-          if (line.trim()) messages.push(JSON.parse(line));
-        } catch {
-          // Not an event: it tells nothing of what is held.
-        }
-      }
-    }
+    for await (const m of dockerMessages(stream, new LineSplitter(MAX_EVENT_LINE_LENGTH, () => {}))) messages.push(m);
     return messages;
   }
 }
+
+/** The engine's event messages on `stream`, line by line; a line that is no JSON is no event. */
+async function* dockerMessages(stream: Readable, lines: LineSplitter): AsyncGenerator<DockerEventMessage> {
+  for await (const chunk of stream) {
+    for (const raw of lines.push(chunk)) {
+      const line = raw.trim();
+      if (!line) continue;
+      let msg: DockerEventMessage;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      yield msg;
+    }
+  }
+}
+
+/** When the engine says an event happened (ns); older engines give seconds only. */
+const nanoOf = (m: DockerEventMessage) => m.timeNano ?? (m.time ?? 0) * 1e9;
 
 /** Epoch ms, with the fraction, of an RFC 3339 time with nanoseconds (Docker's `StartedAt`). */
 function rfc3339Ms(text: string | undefined): number | undefined {
