@@ -35,6 +35,30 @@ async function run(args: string[]) {
 const history = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
 
 describe('recovery analyze (real bin)', () => {
+  it('maps names through a regex that backtracks catastrophically, in linear time', () => {
+    const m = join(dir, 'nested.json');
+    writeFileSync(m, JSON.stringify({ services: { '/^(a+)+$/': 'as' } }));
+    // Backtracking on 40 a's and a b takes 2^40 steps: the run would be cut off by the timeout.
+    const data = file('nested.jsonl', [...toJsonl(history.events), JSON.stringify({ time: 1, machine: 'm', service: `${'a'.repeat(40)}b` }), JSON.stringify({ time: 2, machine: 'm', service: 'aaaa' })]);
+    const r = spawnRecovery(['analyze', data, '--map', m, '--json']);
+    expect(r.status).toBe(0);
+    const services = JSON.parse(r.stdout).services.map((s: { service: string }) => s.service);
+    expect(services).toEqual(expect.arrayContaining([`${'a'.repeat(40)}b`, 'as']));
+    expect(services).not.toContain('aaaa');
+  });
+
+  it('warns when a file is not UTF-8 (a Windows-1252 export) and still analyses it', () => {
+    const p = join(dir, 'cp1252.jsonl');
+    const lines = toJsonl(history.events);
+    // 'ü' in Windows-1252 is the one byte 0xFC, which UTF-8 cannot decode.
+    writeFileSync(p, Buffer.concat([Buffer.from(`${lines.join('\n')}\n{"time": 1, "machine": "m", "service": "m`), Buffer.from([0xfc]), Buffer.from('nchen"}\n')]));
+    const r = spawnRecovery(['analyze', p, '--json']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.services.map((s: { service: string }) => s.service)).toContain('m\uFFFDnchen');
+    expect(out.warnings[0]).toMatch(new RegExp(`cp1252\\.jsonl:${lines.length + 1}: 1 event names a service or machine with bytes that are not UTF-8 \\(first "m\uFFFDnchen"`));
+  });
+
   it('reads a pipe: bash process substitution of a compressed journal', () => {
     const data = file('piped.jsonl', toJsonl(history.events));
     const gz = spawnSync('gzip', ['-kf', data]);

@@ -35,6 +35,8 @@ export interface ReadResult {
   ignored: number;
   lines: number;
   formats: Record<string, EventFormat | undefined>;
+  /** What the files' records do not say themselves (names that are not UTF-8). */
+  warnings: string[];
 }
 
 const PROGRESS_EVERY = 250_000;
@@ -80,6 +82,7 @@ export async function readEventFiles(
   let ignored = 0;
   let lines = 0;
   const formats: Record<string, EventFormat | undefined> = {};
+  const warnings: string[] = [];
   for (const file of files) {
     const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
     let stat;
@@ -100,8 +103,9 @@ export async function readEventFiles(
     ignored += parser.ignored;
     lines += parser.lines;
     formats[file] = parser.format;
+    warnings.push(...parser.warnings);
   }
-  return { events, skipped, ignored, lines, formats };
+  return { events, skipped, ignored, lines, formats, warnings };
 }
 
 /** Names the input files in a message; a long glob is cut short so the message stays one line. */
@@ -199,6 +203,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     }
     throw e;
   }
+  if (read.warnings.length) result = { ...result, warnings: [...read.warnings, ...result.warnings] };
   return { result, read };
 }
 

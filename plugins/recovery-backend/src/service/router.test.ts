@@ -90,6 +90,15 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     }
   });
 
+  it('stores events whose names are not UTF-8 and says so', async () => {
+    // 'Zürich' from a Windows-1252 export: 0xFC is no UTF-8.
+    const body = Buffer.concat([Buffer.from('{"time": 1700000100000, "machine": "z', 'latin1'), Buffer.from([0xfc]), Buffer.from('rich-01", "service": "db"}\n')]);
+    const res = await request(server).post('/api/recovery/events?source=zurich.jsonl').set('content-type', 'text/plain').send(body);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ received: 1, stored: 1 });
+    expect(res.body.warnings).toEqual([expect.stringMatching(/^zurich\.jsonl:1: 1 event names a service or machine with bytes that are not UTF-8 \(first "z\uFFFDrich-01"/)]);
+  });
+
   it('says where the lines went when a body has no initialization events', async () => {
     const skipped = await request(server)
       .post('/api/recovery/events?lenient=true&source=boot.jsonl')

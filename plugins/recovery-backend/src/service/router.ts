@@ -154,6 +154,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       duplicates: parsed.events.length - stored,
       ignored: parsed.ignored,
       skipped: parsed.skipped,
+      warnings: parsed.warnings,
     });
   });
 

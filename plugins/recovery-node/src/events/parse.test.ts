@@ -41,6 +41,18 @@ describe('parseEvents: jsonl', () => {
     // Only a leading mark is dropped: one inside the file is still a malformed line.
     expect(() => parseEvents(`${jl({ time: 1, machine: 'm', service: 'a' })}\n\uFEFF{}`, { source: 'x' })).toThrow(/^x:2: invalid JSON/);
   });
+  it('warns of names that were not UTF-8, naming the first line, and keeps their events', () => {
+    // A Windows-1252 'é' (0xE9) decoded as UTF-8.
+    const garbled = Buffer.from([0x63, 0x61, 0x66, 0xe9]).toString('utf8');
+    const text = [jl({ time: 1, machine: 'm', service: 'db' }), jl({ time: 2, machine: 'm', service: garbled }), jl({ time: 3, machine: garbled, service: 'web' })].join('\n');
+    const r = parseEvents(text, { source: 'cp1252.jsonl' });
+    expect(r.events).toHaveLength(3);
+    expect(r.warnings).toEqual([
+      'cp1252.jsonl:2: 2 events name a service or machine with bytes that are not UTF-8 (first "caf\uFFFD", \uFFFD marks each such byte); ' +
+        'an export in another encoding, e.g. Windows-1252? Convert it first: iconv -f WINDOWS-1252 -t UTF-8',
+    ]);
+    expect(parseEvents(jl({ time: 1, machine: 'm', service: 'café' })).warnings).toEqual([]);
+  });
   it.each([
     ['{"time": 1, "machine": "m"', 'invalid JSON'],
     [jl({ machine: 'm', service: 's' }), "missing 'time'"],

@@ -234,6 +234,9 @@ export class EventLineParser {
   ignored = 0;
   /** Events returned. */
   events = 0;
+  /** Events whose service or machine holds U+FFFD, the decoder's mark for bytes that were not UTF-8. */
+  undecodable = 0;
+  private firstUndecodable?: { line: number; name: string };
 
   constructor(options: ParseOptions = {}) {
     this.source = options.source ?? '<input>';
@@ -247,6 +250,20 @@ export class EventLineParser {
   /** The format used (forced or detected); undefined before the first record. */
   get format(): EventFormat | undefined {
     return this.detected;
+  }
+
+  /**
+   * What the input's records do not say themselves: names garbled by a wrong encoding match
+   * neither the catalog nor the map, so their services would be analysed apart, without a word.
+   */
+  get warnings(): string[] {
+    const first = this.firstUndecodable;
+    if (!first) return [];
+    return [
+      `${this.source}:${first.line}: ${this.undecodable} event${this.undecodable === 1 ? ' names' : 's name'} a service or machine with bytes that are not UTF-8 ` +
+        `(first ${JSON.stringify(first.name)}, \uFFFD marks each such byte); an export in another encoding, e.g. Windows-1252? ` +
+        'Convert it first: iconv -f WINDOWS-1252 -t UTF-8',
+    ];
   }
 
   /** The events of the line: none, or one per service it names (docker service label lists). */
@@ -273,6 +290,12 @@ export class EventLineParser {
       const events = CONVERTERS[this.detected](o);
       if (events.length === 0) this.ignored++;
       this.events += events.length;
+      for (const e of events) {
+        const name = e.service.includes('\uFFFD') ? e.service : e.machine.includes('\uFFFD') ? e.machine : undefined;
+        if (name === undefined) continue;
+        this.undecodable++;
+        this.firstUndecodable ??= { line: this.lines, name };
+      }
       return events;
     } catch (err) {
       if (!(err instanceof LineError)) throw err;
@@ -293,6 +316,8 @@ export interface ParseResult {
   ignored: number;
   /** Format used; undefined for an input without records. */
   format?: EventFormat;
+  /** See {@link EventLineParser.warnings}. */
+  warnings: string[];
 }
 
 /** Parses a whole text (one record a line). */
@@ -307,5 +332,5 @@ export function parseEvents(text: string, options: ParseOptions = {}): ParseResu
     events.push(...parser.push(text.slice(start, end)));
     start = end + 1;
   }
-  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format };
+  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format, warnings: parser.warnings };
 }
