@@ -6,11 +6,11 @@
 import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
 import { breakCycles, byName, Cycle, Edge, generations, precedenceOrder, roundScore, transitiveReduction } from './graph';
-import { createKernel, KernelOptions } from './kernel';
+import { createKernel, Kernel, KernelOptions } from './kernel';
 import type { ServiceMap } from './mapping';
 import { MachineCycle, planMachines } from './plan';
 import { selectDependencies } from './select';
-import { buildTimeline, DAY, machinePairs } from './timeline';
+import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
 
 export { AnalysisInputError, clockCorrector } from './timeline';
 
@@ -85,6 +85,14 @@ export interface AnalysisResult {
   at: number;
 }
 
+/**
+ * A median delay of the dependencies scored under the threshold outside [FIT_BELOW, FIT_ABOVE] times
+ * the kernel's peak moves the peak (when the caller did not choose it). In the benchmarks only
+ * fast starters (3–8 min) cross it; slow ones (10–30 min) stay under the threshold too seldom.
+ */
+const FIT_BELOW = 0.6;
+const FIT_ABOVE = 1.6;
+
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
 const ORDER_CONSISTENCY = 0.9;
 /**
@@ -104,10 +112,7 @@ export function analyzeDependencies(
 ): AnalysisResult {
   const threshold = options.threshold ?? 0.7;
   if (!(threshold > 0 && threshold <= 1)) throw new Error('threshold must be in (0, 1]');
-  const minSamples = options.minSamples ?? 5;
-  const method = options.method ?? 'full';
   const exactKernel = createKernel(options.kernel);
-  const kernel = tabulateKernel(exactKernel);
 
   // 1–2. Filter, map, compensate clock skew, weigh, index.
   const tl = buildTimeline(events, {
@@ -116,8 +121,35 @@ export function analyzeDependencies(
     halfLife: options.halfLife ?? 90 * DAY,
     failureWindow: options.failureWindow ?? 120_000,
     failureFactor: options.failureFactor ?? 0.2,
-    maxDelay: kernel.maxDelay,
+    maxDelay: exactKernel.maxDelay,
   });
+  const first = analyzeTimeline(tl, exactKernel, threshold, options);
+  // The kernel's default peak (10 min) misfits a site whose services start much sooner or later
+  // after what they wait for: most of the dependencies the boots show then score under the
+  // threshold. Unless the caller chose the peak, it moves to the delay the boots show, once.
+  const delay = first.underDelay;
+  const peak = exactKernel.peakDelay / 60_000;
+  if (options.kernel?.peakDelay !== undefined || delay === undefined || (delay >= FIT_BELOW * peak && delay <= FIT_ABOVE * peak)) {
+    return first.result;
+  }
+  const fitted = Math.min(Math.max(delay * 60_000, 1.5 * exactKernel.minDelay), 0.9 * exactKernel.maxDelay);
+  const refit = analyzeTimeline(tl, createKernel({ ...options.kernel, peakDelay: fitted }), threshold, options);
+  refit.result.warnings.unshift(
+    `the delay kernel's peak moved from ${peak.toFixed(0)} to ${(fitted / 60_000).toFixed(1)} min: ${first.under} of ${first.explained} dependencies the boots show scored under the threshold at ${peak.toFixed(0)} min, their services starting a median ${delay.toFixed(1)} min after them; --kernel-peak (kernel.peakDelay) sets the peak yourself`,
+  );
+  return refit.result;
+}
+
+/** Steps 3–7 of the analysis on a built timeline, with the kernel given. */
+function analyzeTimeline(
+  tl: Timeline,
+  exactKernel: Kernel,
+  threshold: number,
+  options: AnalysisOptions,
+): { result: AnalysisResult; underDelay?: number; under: number; explained: number } {
+  const minSamples = options.minSamples ?? 5;
+  const method = options.method ?? 'full';
+  const kernel = tabulateKernel(exactKernel);
   const { serviceNames, sid, machinesOf, initCount, T, S } = tl;
   const n = serviceNames.length;
   const N = T.length;
@@ -224,10 +256,12 @@ export function analyzeDependencies(
   });
   // Dependencies the boots show that the kernel scores under the threshold: most often a kernel
   // whose peak does not fit how soon these services start after what they wait for.
+  let underDelay: number | undefined;
+  const under = explained ? [...explained.values()].filter(x => roundScore(x.score) < threshold) : [];
   if (explained) {
-    const under = [...explained.values()].filter(x => roundScore(x.score) < threshold);
     if (under.length >= 3 && under.length >= 0.25 * explained.size) {
       const delays = under.map(x => x.delay).sort((x, y) => x - y);
+      underDelay = delays[delays.length >> 1];
       warnings.push(
         `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delays[delays.length >> 1].toFixed(1)} min after them, where the delay kernel (peak ${(exactKernel.peakDelay / 60_000).toFixed(0)} min) gives them little weight; a kernel that peaks nearer that delay would count them`,
       );
@@ -277,7 +311,7 @@ export function analyzeDependencies(
   if (explained) for (const key of explained.keys()) signed(Math.floor(key / n), key % n);
   else ker.forEach((r, c) => signed(r, c));
 
-  return {
+  const result: AnalysisResult = {
     services: serviceNames.map((s, i) => ({ service: s, machines: [...machinesOf[i]].sort(byName), initializations: initCount[i] })),
     dependencies,
     serviceOrder,
@@ -292,6 +326,7 @@ export function analyzeDependencies(
     skipped: options.skipped ?? 0,
     at: tl.at,
   };
+  return { result, underDelay, under: under.length, explained: explained?.size ?? 0 };
 }
 
 /**
