@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // One runner for the whole repository. Projects split by what a test needs:
 // `unit` (nothing), `frontend` (jsdom), `integration` and `e2e` (a real Docker engine,
-// started by scripts/docker-engines.sh; the README's test command does that).
+// started by scripts/docker-engines.sh; the README's test command does that). The last two restore
+// the demo machines, with the same names and addresses, on the one recovery engine: each runs
+// alone (groupOrder), after the tests that need no engine.
 export default defineConfig({
   test: {
     globals: true,
@@ -42,6 +44,7 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 300_000,
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -53,6 +56,7 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 900_000,
           fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
