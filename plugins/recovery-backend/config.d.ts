@@ -24,8 +24,8 @@ export interface Config {
       halfLife?: string;
       /**
        * Delay after a dependency at which a dependent's start counts most, e.g. `5m`. Without it
-       * 10m, moved to the delay the boots show (with a warning) when most dependencies they show
-       * score under the threshold at 10m, their median delay under 6m or over 16m.
+       * 10m, moved to the delay the boots show (with a warning) when 15% or more of the dependencies
+       * they show score under the threshold at 10m, their median delay under 6m or over 16m.
        */
       kernelPeak?: string;
       /**

@@ -258,7 +258,7 @@ export async function main(argv: string[], io: Io = { stdout: t => process.stdou
     .addOption(new Option('--format <format>', 'force the input format').choices(EVENT_FORMATS))
     .option('--json', 'print one JSON document')
     .option('--lenient', 'skip and count malformed lines instead of failing')
-    .option('--kernel-peak <minutes>', "delay after a dependency at which a dependent's start counts most (default 10, moved to the delay the boots show when most dependencies score under the threshold there)")
+    .option('--kernel-peak <minutes>', "delay after a dependency at which a dependent's start counts most (default 10, moved to the delay the boots show when many dependencies score under the threshold there)")
     .exitOverride()
     .action(async (files: string[], opts: AnalyzeCliOptions) => {
       // Progress goes to a terminal only, never into a pipe or a captured stream.

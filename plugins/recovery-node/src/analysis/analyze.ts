@@ -92,6 +92,8 @@ export interface AnalysisResult {
  */
 const FIT_BELOW = 0.6;
 const FIT_ABOVE = 1.6;
+/** Share of the dependencies found that must score under the threshold for their delays to move the peak. */
+const FIT_SHARE = 0.15;
 
 /** Precedence this consistent (over enough co-boots) constrains the order even without a dependency. */
 const ORDER_CONSISTENCY = 0.9;
@@ -258,12 +260,12 @@ function analyzeTimeline(
   // whose peak does not fit how soon these services start after what they wait for.
   let underDelay: number | undefined;
   const under = explained ? [...explained.values()].filter(x => roundScore(x.score) < threshold) : [];
-  if (explained) {
-    if (under.length >= 3 && under.length >= 0.25 * explained.size) {
-      const delays = under.map(x => x.delay).sort((x, y) => x - y);
-      underDelay = delays[delays.length >> 1];
+  if (explained && under.length >= 3 && under.length >= FIT_SHARE * explained.size) {
+    const delays = under.map(x => x.delay).sort((x, y) => x - y);
+    underDelay = delays[delays.length >> 1];
+    if (under.length >= 0.25 * explained.size) {
       warnings.push(
-        `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delays[delays.length >> 1].toFixed(1)} min after them, where the delay kernel (peak ${(exactKernel.peakDelay / 60_000).toFixed(0)} min) gives them little weight; a kernel that peaks nearer that delay would count them`,
+        `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${underDelay.toFixed(1)} min after them, where the delay kernel (peak ${(exactKernel.peakDelay / 60_000).toFixed(0)} min) gives them little weight; a kernel that peaks nearer that delay would count them`,
       );
     }
   }
