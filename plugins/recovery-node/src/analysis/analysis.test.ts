@@ -39,6 +39,20 @@ function chainBoots(chain: Array<[string, string]>, boots: number, gap = 10 * MI
   return out;
 }
 
+/** 30 boots of a chain s0 … s3 on machines m0 … m3, each link `from` to `from + spread` min long. */
+function jitteredChain(seed: number, from: number, spread: number): InitializationEvent[] {
+  const rnd = prng(seed);
+  const out: InitializationEvent[] = [];
+  for (let b = 0; b < 30; b++) {
+    let t = T0 + b * DAY + rnd() * 5 * MIN;
+    for (let i = 0; i < 4; i++) {
+      out.push(start(t, `s${i}`, `m${i}`));
+      t += (from + spread * rnd()) * MIN;
+    }
+  }
+  return out;
+}
+
 describe('kernel', () => {
   it('piecewise: 0 under a minute, 1 at ten minutes, 0 past an hour, linear in between', () => {
     const k = createKernel();
@@ -509,15 +523,7 @@ describe('analysis', () => {
     // A chain over four machines, each service 5.6-7 min after the one before: the default kernel
     // (peak 10 min) scores every link from 0.51 to 0.67, under the threshold of 0.7. The selection
     // still takes each link, not the ancestor two steps back, whose delay is nearer the peak.
-    const rnd = prng(8);
-    const events: InitializationEvent[] = [];
-    for (let b = 0; b < 30; b++) {
-      let t = T0 + b * DAY + rnd() * 5 * MIN;
-      for (let i = 0; i < 4; i++) {
-        events.push(start(t, `s${i}`, `m${i}`));
-        t += (5.6 + 1.4 * rnd()) * MIN;
-      }
-    }
+    const events = jitteredChain(8, 5.6, 1.4);
     // The median delay (6.3 min) is near enough the peak for it to stay.
     const r = analyzeDependencies(events);
     expect(r.warnings.some(w => w.includes('peak moved'))).toBe(false);
@@ -532,15 +538,7 @@ describe('analysis', () => {
     expect(r.waves).toEqual([['m0'], ['m1'], ['m2'], ['m3']]);
   });
   it('services that start 3-8 min after what they wait for: the kernel peak moves to their delay, unless given', () => {
-    const rnd = prng(9);
-    const events: InitializationEvent[] = [];
-    for (let b = 0; b < 30; b++) {
-      let t = T0 + b * DAY + rnd() * 5 * MIN;
-      for (let i = 0; i < 4; i++) {
-        events.push(start(t, `s${i}`, `m${i}`));
-        t += (3 + 5 * rnd()) * MIN;
-      }
-    }
+    const events = jitteredChain(9, 3, 5);
     const fitted = analyzeDependencies(events);
     expect(fitted.warnings[0]).toMatch(/^the delay kernel's peak moved from 10 to 5\.\d min: 3 of 3 dependencies the boots show scored under the threshold at 10 min, their services starting a median 5\.\d min after them/);
     expect(fitted.dependencies.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['s1<s0', 's2<s1', 's3<s2']);
