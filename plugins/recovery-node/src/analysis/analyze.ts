@@ -127,17 +127,19 @@ export function analyzeDependencies(
   });
   const first = analyzeTimeline(tl, exactKernel, threshold, options);
   // The kernel's default peak (10 min) misfits a site whose services start much sooner or later
-  // after what they wait for: most of the dependencies the boots show then score under the
+  // after what they wait for: many of the dependencies the boots show then score under the
   // threshold. Unless the caller chose the peak, it moves to the delay the boots show, once.
   const delay = first.underDelay;
   const peak = exactKernel.peakDelay / 60_000;
   if (options.kernel?.peakDelay !== undefined || delay === undefined || (delay >= FIT_BELOW * peak && delay <= FIT_ABOVE * peak)) {
     return first.result;
   }
-  const fitted = Math.min(Math.max(delay * 60_000, 1.5 * exactKernel.minDelay), 0.9 * exactKernel.maxDelay);
+  // Strictly inside the kernel's bounds, which a kernel needs around its peak.
+  const { minDelay, maxDelay } = exactKernel;
+  const fitted = Math.min(Math.max(delay * 60_000, minDelay + 0.01 * (maxDelay - minDelay)), maxDelay - 0.1 * (maxDelay - minDelay));
   const refit = analyzeTimeline(tl, createKernel({ ...options.kernel, peakDelay: fitted }), threshold, options);
   refit.result.warnings.unshift(
-    `the delay kernel's peak moved from ${peak.toFixed(0)} to ${(fitted / 60_000).toFixed(1)} min: ${first.under} of ${first.explained} dependencies the boots show scored under the threshold at ${peak.toFixed(0)} min, their services starting a median ${delay.toFixed(1)} min after them; --kernel-peak (kernel.peakDelay) sets the peak yourself`,
+    `the delay kernel's peak moved from ${peak.toFixed(0)} to ${(fitted / 60_000).toFixed(1)} min: ${first.under} of ${first.explained} dependencies the boots show scored under the threshold at ${peak.toFixed(0)} min, their services starting a median ${delay.toFixed(1)} min after them; a peak given (--kernel-peak, recovery.analysis.kernelPeak) stays where it is`,
   );
   return refit.result;
 }
