@@ -3,7 +3,7 @@
  * medium site (fewer or more boots, shallower or deeper DAGs, slower or faster starters, lognormal
  * delays, roots close together, no machine reboots, every reboot cascading or none, noisier logs,
  * smaller and larger sites, services on several machines, machines that host services of every
- * level; fast starters also with the kernel peak the analysis advises for them), 8 seeds each.
+ * level; fast starters also with a kernel peak given), 8 seeds each.
  * Per variant: how many histories fail a "must" (a true dependency violated by serviceOrder,
  * machineOrder or waves, or more waves than the truth's depth), and mean recall and precision;
  * with BENCH_VERBOSE=1 also which must each failing history breaks. Informational: exits 0;
@@ -23,7 +23,7 @@ const variants: Array<[string, Partial<GeneratorOptions>, AnalysisOptions?]> = [
   ['8 levels', { levels: 8 }],
   ['slow starters (10-30 min)', { delayMinutes: [10, 30] }],
   ['fast starters (3-8 min)', { delayMinutes: [3, 8] }],
-  // What the warning on the row above advises: a kernel that peaks nearer their delay.
+  // A peak given near their delay, against the peak the row above moves by itself.
   ['fast starters, --kernel-peak 4', { delayMinutes: [3, 8] }, { kernel: { peakDelay: 4 * 60_000 } }],
   ['each dependency its own delay', { perDependencyDelay: true }],
   ['no clock lines', { clocks: false, skewMinutes: 0.2 }],

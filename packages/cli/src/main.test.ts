@@ -56,7 +56,13 @@ describe('recovery analyze (real bin)', () => {
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.services.map((s: { service: string }) => s.service)).toContain('m\uFFFDnchen');
-    expect(out.warnings[0]).toMatch(new RegExp(`cp1252\\.jsonl:${lines.length + 1}: 1 event names a service or machine with bytes that are not UTF-8 \\(first "m\uFFFDnchen"`));
+    expect(out.warnings.at(-1)).toMatch(new RegExp(`^\\S*cp1252\\.jsonl:${lines.length + 1}: 1 event names a service or machine with bytes that are not UTF-8 \\(first "m\uFFFDnchen"`));
+    // Several such files: one warning, at the first.
+    const q = join(dir, 'cp1252-2.jsonl');
+    writeFileSync(q, Buffer.concat([Buffer.from('{"time": 2, "machine": "m", "service": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n{"time": 3, "machine": "m", "service": "na'), Buffer.from([0xef]), Buffer.from('ve"}\n')]));
+    const both = JSON.parse(spawnRecovery(['analyze', p, q, '--json']).stdout);
+    const garbled = both.warnings.filter((w: string) => w.includes('not UTF-8'));
+    expect(garbled).toEqual([expect.stringMatching(new RegExp(`^\\S*cp1252\\.jsonl:${lines.length + 1}: 3 events in 2 files name a service or machine with bytes that are not UTF-8 \\(first "m\uFFFDnchen"`))]);
   });
 
   it('reads a pipe: bash process substitution of a compressed journal', () => {

@@ -19,6 +19,8 @@ import {
   EventParseError,
   KernelOptions,
   ServiceMap,
+  undecodableNamesWarning,
+  UndecodableNames,
 } from '@backstage-recovery/plugin-recovery-node';
 
 export interface Io {
@@ -82,7 +84,7 @@ export async function readEventFiles(
   let ignored = 0;
   let lines = 0;
   const formats: Record<string, EventFormat | undefined> = {};
-  const warnings: string[] = [];
+  const undecodable: UndecodableNames[] = [];
   for (const file of files) {
     const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
     let stat;
@@ -103,9 +105,10 @@ export async function readEventFiles(
     ignored += parser.ignored;
     lines += parser.lines;
     formats[file] = parser.format;
-    warnings.push(...parser.warnings);
+    const garbled = parser.undecodableNames;
+    if (garbled) undecodable.push(garbled);
   }
-  return { events, skipped, ignored, lines, formats, warnings };
+  return { events, skipped, ignored, lines, formats, warnings: undecodableNamesWarning(undecodable) };
 }
 
 /** Names the input files in a message; a long glob is cut short so the message stays one line. */
@@ -203,7 +206,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     }
     throw e;
   }
-  if (read.warnings.length) result = { ...result, warnings: [...read.warnings, ...result.warnings] };
+  if (read.warnings.length) result = { ...result, warnings: [...result.warnings, ...read.warnings] };
   return { result, read };
 }
 

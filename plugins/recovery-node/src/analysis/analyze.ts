@@ -137,9 +137,12 @@ export function analyzeDependencies(
   // Strictly inside the kernel's bounds, which a kernel needs around its peak.
   const { minDelay, maxDelay } = exactKernel;
   const fitted = Math.min(Math.max(delay * 60_000, minDelay + 0.01 * (maxDelay - minDelay)), maxDelay - 0.1 * (maxDelay - minDelay));
-  const refit = analyzeTimeline(tl, createKernel({ ...options.kernel, peakDelay: fitted }), threshold, options);
+  const refit = analyzeTimeline(tl, createKernel({ ...options.kernel, peakDelay: fitted }), threshold, options, false);
+  // Kept only where it fits better: the median of the dependencies under the threshold lies in a
+  // tail of their delays, and where those spread wide, a peak there leaves more of them under.
+  if (refit.under * first.explained >= first.under * refit.explained) return first.result;
   refit.result.warnings.unshift(
-    `the delay kernel's peak moved from ${peak.toFixed(0)} to ${(fitted / 60_000).toFixed(1)} min: ${first.under} of ${first.explained} dependencies the boots show scored under the threshold at ${peak.toFixed(0)} min, their services starting a median ${delay.toFixed(1)} min after them; a peak given (--kernel-peak, recovery.analysis.kernelPeak) stays where it is`,
+    `the delay kernel's peak moved from ${peak.toFixed(0)} to ${(fitted / 60_000).toFixed(1)} min: ${first.under} of ${first.explained} dependencies the boots show scored under the threshold at ${peak.toFixed(0)} min, their services starting a median ${delay.toFixed(1)} min after them, and ${refit.under} of ${refit.explained} do at the new peak; a peak given (--kernel-peak, recovery.analysis.kernelPeak) stays where it is`,
   );
   return refit.result;
 }
@@ -150,6 +153,8 @@ function analyzeTimeline(
   exactKernel: Kernel,
   threshold: number,
   options: AnalysisOptions,
+  /** Whether to advise another kernel peak (not after the peak was moved: that warning says it). */
+  adviseKernel = true,
 ): { result: AnalysisResult; underDelay?: number; under: number; explained: number } {
   const minSamples = options.minSamples ?? 5;
   const method = options.method ?? 'full';
@@ -265,7 +270,7 @@ function analyzeTimeline(
   if (explained && under.length >= 3 && under.length >= FIT_SHARE * explained.size) {
     const delays = under.map(x => x.delay).sort((x, y) => x - y);
     underDelay = delays[delays.length >> 1];
-    if (under.length >= 0.25 * explained.size) {
+    if (adviseKernel && under.length >= 0.25 * explained.size) {
       warnings.push(
         `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${underDelay.toFixed(1)} min after them, where the delay kernel (peak ${(exactKernel.peakDelay / 60_000).toFixed(0)} min) gives them little weight; a kernel that peaks nearer that delay would count them`,
       );

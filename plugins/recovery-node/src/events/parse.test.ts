@@ -48,7 +48,7 @@ describe('parseEvents: jsonl', () => {
     const r = parseEvents(text, { source: 'cp1252.jsonl' });
     expect(r.events).toHaveLength(3);
     expect(r.warnings).toEqual([
-      'cp1252.jsonl:2: 2 events name a service or machine with bytes that are not UTF-8 (first "caf\uFFFD", \uFFFD marks each such byte); ' +
+      'cp1252.jsonl:2: 2 events name a service or machine with bytes that are not UTF-8 (first "caf\uFFFD", \uFFFD marks each undecodable sequence); ' +
         'an export in another encoding, e.g. Windows-1252? Convert it first: iconv -f WINDOWS-1252 -t UTF-8',
     ]);
     expect(parseEvents(jl({ time: 1, machine: 'm', service: 'café' })).warnings).toEqual([]);

@@ -217,6 +217,29 @@ const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => Initializa
   docker: fromDocker,
 };
 
+/** Events of one input whose service or machine held bytes that were not UTF-8: how many, and the first. */
+export interface UndecodableNames {
+  source: string;
+  line: number;
+  name: string;
+  events: number;
+}
+
+/**
+ * One warning for the names a wrong encoding garbled, over all inputs (none without any): they
+ * match neither the catalog nor the map, so their services would be analysed apart, unsaid.
+ */
+export function undecodableNamesWarning(found: UndecodableNames[]): string[] {
+  if (found.length === 0) return [];
+  const [first] = found;
+  const events = found.reduce((sum, f) => sum + f.events, 0);
+  return [
+    `${first.source}:${first.line}: ${events} event${events === 1 ? ' names' : 's'}${found.length > 1 ? ` in ${found.length} files` : ''}${events === 1 ? '' : ' name'} a service or machine with bytes that are not UTF-8 ` +
+      `(first ${JSON.stringify(first.name)}, \uFFFD marks each undecodable sequence); an export in another encoding, e.g. Windows-1252? ` +
+      'Convert it first: iconv -f WINDOWS-1252 -t UTF-8',
+  ];
+}
+
 /**
  * Line-by-line parser for one input: feed every line (without its newline) in order.
  * `push` returns the event of the line, or null for empty, irrelevant or (lenient) malformed lines;
@@ -234,9 +257,8 @@ export class EventLineParser {
   ignored = 0;
   /** Events returned. */
   events = 0;
-  /** Events whose service or machine holds U+FFFD, the decoder's mark for bytes that were not UTF-8. */
-  undecodable = 0;
-  private firstUndecodable?: { line: number; name: string };
+  /** Events naming a service or machine with U+FFFD, the decoder's mark for bytes that were not UTF-8. */
+  private undecodable?: UndecodableNames;
 
   constructor(options: ParseOptions = {}) {
     this.source = options.source ?? '<input>';
@@ -252,18 +274,14 @@ export class EventLineParser {
     return this.detected;
   }
 
-  /**
-   * What the input's records do not say themselves: names garbled by a wrong encoding match
-   * neither the catalog nor the map, so their services would be analysed apart, without a word.
-   */
+  /** The events whose names held bytes that were not UTF-8 (in {@link undecodableNamesWarning}). */
+  get undecodableNames(): UndecodableNames | undefined {
+    return this.undecodable && { ...this.undecodable };
+  }
+
+  /** What the input's records do not say themselves (names that were not UTF-8). */
   get warnings(): string[] {
-    const first = this.firstUndecodable;
-    if (!first) return [];
-    return [
-      `${this.source}:${first.line}: ${this.undecodable} event${this.undecodable === 1 ? ' names' : 's name'} a service or machine with bytes that are not UTF-8 ` +
-        `(first ${JSON.stringify(first.name)}, \uFFFD marks each such byte); an export in another encoding, e.g. Windows-1252? ` +
-        'Convert it first: iconv -f WINDOWS-1252 -t UTF-8',
-    ];
+    return undecodableNamesWarning(this.undecodable ? [this.undecodable] : []);
   }
 
   /** The events of the line: none, or one per service it names (docker service label lists). */
@@ -293,8 +311,8 @@ export class EventLineParser {
       for (const e of events) {
         const name = e.service.includes('\uFFFD') ? e.service : e.machine.includes('\uFFFD') ? e.machine : undefined;
         if (name === undefined) continue;
-        this.undecodable++;
-        this.firstUndecodable ??= { line: this.lines, name };
+        if (this.undecodable) this.undecodable.events++;
+        else this.undecodable = { source: this.source, line: this.lines, name, events: 1 };
       }
       return events;
     } catch (err) {
