@@ -15,6 +15,7 @@ import type {
   MachineState,
   ProbeResult,
   RestorableCapture,
+  RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
 import { dockerHealthcheck, dockerName } from './adapt';
 import { onEngine } from './lib/engineErrors';
@@ -197,15 +198,16 @@ export class DockerHypervisorHost implements HypervisorHost {
   restoreMachine(
     lab: LabHandle,
     capture: RestorableCapture,
-  ): Promise<{ machine: MachineHandle; adaptations: string[] }> {
+  ): Promise<RestoredMachine> {
     return onEngine(this.id, () => this.restoreMachineOn(lab, capture));
   }
 
   private async restoreMachineOn(
     lab: LabHandle,
     capture: RestorableCapture,
-  ): Promise<{ machine: MachineHandle; adaptations: string[] }> {
+  ): Promise<RestoredMachine> {
     const adaptations: string[] = [];
+    const addressesLost: string[] = [];
     // Always: a test run is what proves the capture store can restore production, so it must
     // read the archive even when the image is still on this engine (always so with role both).
     await this.verifyArtifact(capture);
@@ -223,7 +225,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const net of runtime.networks) {
       const labNet = labNetworkName(lab.runId, net.name);
       if (!lab.networks.includes(labNet)) {
-        adaptations.push(`network ${net.name} is not part of the lab; not attached`);
+        addressesLost.push(`network ${net.name} is not part of the lab; not attached`);
         continue;
       }
       const aliases = [...new Set([...net.aliases, runtime.hostname].filter(Boolean))];
@@ -233,7 +235,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         if (!net.subnet || labSubnet.subnet === net.subnet) {
           config.IPAMConfig = { IPv4Address: net.ipv4Address };
         } else {
-          adaptations.push(
+          addressesLost.push(
             `network ${net.name}: production subnet ${net.subnet} is in use on engine ${this.id}; the lab uses ${labSubnet.subnet} and the machine gets a dynamic address instead of ${net.ipv4Address}`,
           );
         }
@@ -282,12 +284,13 @@ export class DockerHypervisorHost implements HypervisorHost {
       return {
         machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime),
         adaptations,
+        addressesLost,
       };
     }
     for (const ep of rest) {
       await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });
     }
-    return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations };
+    return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations, addressesLost };
   }
 
   private handle(runId: string, machineRef: string, id: string, runtime: RestorableCapture['runtime']): MachineHandle {

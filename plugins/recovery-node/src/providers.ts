@@ -115,6 +115,18 @@ export interface LabResources {
   networks: string[];
 }
 
+/** A machine restored in a lab, not started yet, and what the host changed to restore it there. */
+export interface RestoredMachine {
+  machine: MachineHandle;
+  /** What the host adapted, human-readable ("host port binding 8080 -> 80/tcp dropped"). */
+  adaptations: string[];
+  /**
+   * The adaptations (not also in `adaptations`) that gave up a production network, subnet or
+   * address: whatever reaches the machine there as in production may fail in the lab.
+   */
+  addressesLost: string[];
+}
+
 /**
  * The designated recovery host: its virtualization layer runs the recovered machines.
  * Every resource it creates for a run carries the run id as a label.
@@ -131,10 +143,7 @@ export interface HypervisorHost {
     options: { internal: boolean },
   ): Promise<LabHandle>;
   /** Loads the capture (verifying its checksum) and creates the machine, adapted, not started. */
-  restoreMachine(
-    lab: LabHandle,
-    capture: RestorableCapture,
-  ): Promise<{ machine: MachineHandle; adaptations: string[] }>;
+  restoreMachine(lab: LabHandle, capture: RestorableCapture): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;
   inspectMachine(machine: MachineHandle): Promise<MachineState>;
   /** Runs a probe from inside the lab network, as a client there would. */

@@ -199,7 +199,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.restoreMachine = async (lab, capture) => {
       const restored = await restore(lab, capture);
       return capture.machineRef === 'resource:default/infra-01'
-        ? { ...restored, adaptations: [...restored.adaptations, adapted] }
+        ? { ...restored, addressesLost: [adapted] }
         : restored;
     };
     const unhealthy = new Set<string>();

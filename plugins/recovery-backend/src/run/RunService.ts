@@ -18,6 +18,7 @@ import type {
   MachineHandle,
   MachineState,
   ProbeResult,
+  RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -485,7 +486,7 @@ export class RunService {
       );
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
-      await recorder.adapted(machineRef, restored.adaptations, capture.runtime.networks);
+      await recorder.adapted(machineRef, restored);
       await withDeadline(
         host.startMachine(handle),
         this.options.machineReadyTimeoutMs,
@@ -648,10 +649,8 @@ class RunRecorder {
    * Records what the host adapted when it restored a machine; those that gave up a production
    * address get a step of their own, as they can break whatever reaches the machine by address.
    */
-  async adapted(machineRef: string, adaptations: string[], networks: CapturedNetwork[]): Promise<void> {
-    const lost = adaptations.filter(a => givesUpProductionAddress(a, networks));
-    const other = adaptations.filter(a => !lost.includes(a));
-    if (other.length > 0) await this.step(`Adapted: ${other.join('; ')}`, machineRef);
+  async adapted(machineRef: string, { adaptations, addressesLost: lost }: RestoredMachine): Promise<void> {
+    if (adaptations.length > 0) await this.step(`Adapted: ${adaptations.join('; ')}`, machineRef);
     if (lost.length > 0) {
       this.addressAdaptations.set(machineRef, lost);
       // A warning: the machine may still boot, but whatever reaches it by address may not.
@@ -679,22 +678,6 @@ class RunRecorder {
       }
     }
   }
-}
-
-/**
- * Whether an adaptation gave up a production subnet, address or gateway of the machine. Hosts
- * report adaptations as text only, so it is one that names such a value.
- */
-function givesUpProductionAddress(adaptation: string, networks: CapturedNetwork[]): boolean {
-  return networks
-    .flatMap(n => [n.subnet, n.ipv4Address, n.gateway])
-    .some(value => value !== undefined && value !== '' && namesAddress(adaptation, value));
-}
-
-/** `text` names `address` as a whole: 10.0.0.1 is not named by 10.0.0.11 or 10.0.0.1/24. */
-function namesAddress(text: string, address: string): boolean {
-  const escaped = address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(?<![\\w.:/])${escaped}(?![\\w:/]|\\.\\w)`).test(text);
 }
 
 /** The production networks the lab must emulate, once each. */

@@ -8,6 +8,7 @@ import type {
   MachineState,
   ProbeResult,
   RestorableCapture,
+  RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
 
 /**
@@ -28,12 +29,13 @@ export class FakeHost implements HypervisorHost {
     names.forEach(n => this.labels.set(n, runId));
     return { runId, networks: names };
   }
-  async restoreMachine(lab: LabHandle, capture: RestorableCapture) {
+  async restoreMachine(lab: LabHandle, capture: RestorableCapture): Promise<RestoredMachine> {
     const id = `${lab.runId}/${capture.machineRef}`;
     this.labels.set(id, lab.runId);
     return {
       machine: { runId: lab.runId, machineRef: capture.machineRef, id, hostnames: [] },
       adaptations: ['dropped host port binding 8080->80/tcp'],
+      addressesLost: [],
     };
   }
   async startMachine(machine: MachineHandle) {
