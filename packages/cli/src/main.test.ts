@@ -20,8 +20,10 @@ const file = (name: string, lines: string[]) => {
 };
 
 /** The real bin, as a user runs it from the repository root. */
-function spawnRecovery(args: string[]) {
-  const r = spawnSync('npx', ['--no-install', 'recovery', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+function spawnRecovery(args: string[], { direct = false } = {}) {
+  // Direct: the bin npx would run, so that a timeout stops that process itself, not npx above it.
+  const [command, ...prefix] = direct ? [process.execPath, join(ROOT, 'packages/cli/bin/recovery')] : ['npx', '--no-install', 'recovery'];
+  const r = spawnSync(command, [...prefix, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter(l => !l.startsWith('npm warn')).join('\n') };
 }
 
@@ -40,7 +42,7 @@ describe('recovery analyze (real bin)', () => {
     writeFileSync(m, JSON.stringify({ services: { '/^(a+)+$/': 'as' } }));
     // Backtracking on 40 a's and a b takes 2^40 steps: the run would be cut off by the timeout.
     const data = file('nested.jsonl', [...toJsonl(history.events), JSON.stringify({ time: 1, machine: 'm', service: `${'a'.repeat(40)}b` }), JSON.stringify({ time: 2, machine: 'm', service: 'aaaa' })]);
-    const r = spawnRecovery(['analyze', data, '--map', m, '--json']);
+    const r = spawnRecovery(['analyze', data, '--map', m, '--json'], { direct: true });
     expect(r.status).toBe(0);
     const services = JSON.parse(r.stdout).services.map((s: { service: string }) => s.service);
     expect(services).toEqual(expect.arrayContaining([`${'a'.repeat(40)}b`, 'as']));
