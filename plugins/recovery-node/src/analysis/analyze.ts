@@ -5,7 +5,7 @@
  */
 import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
-import { breakCycles, byName, Cycle, Edge, generations, precedenceOrder, roundScore, transitiveReduction } from './graph';
+import { breakCycles, byName, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
 import { createKernel, Kernel, KernelOptions } from './kernel';
 import type { ServiceMap } from './mapping';
 import { MachineCycle, planMachines } from './plan';
@@ -279,10 +279,7 @@ function analyzeTimeline(
   const low = dependencies.filter(d => d.confidence === 'low');
   if (low.length) {
     warnings.push(
-      `${low.length} dependenc${low.length === 1 ? 'y has' : 'ies have'} fewer than ${minSamples} samples (low confidence): ${low
-        .slice(0, 5)
-        .map(d => `${d.service} → ${d.dependsOn} (${d.samples})`)
-        .join(', ')}${low.length > 5 ? ', …' : ''}`,
+      `${low.length} dependenc${low.length === 1 ? 'y has' : 'ies have'} fewer than ${minSamples} samples (low confidence): ${listed(low.map(d => `${d.service} → ${d.dependsOn} (${d.samples})`))}`,
     );
   }
 
@@ -297,10 +294,7 @@ function analyzeTimeline(
   const leftOut = method === 'full' ? dependencies.filter(d => !inWaves(d)) : [];
   if (leftOut.length) {
     warnings.push(
-      `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies, where the plan's surer edges show no machine gathering depth across its services, or close a machine cycle): ${leftOut
-        .slice(0, 5)
-        .map(d => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`)
-        .join(', ')}${leftOut.length > 5 ? ', …' : ''}`,
+      `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies, where the plan's surer edges show no machine gathering depth across its services, or close a machine cycle): ${listed(leftOut.map(d => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`))}`,
     );
   }
 

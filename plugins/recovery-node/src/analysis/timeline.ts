@@ -3,7 +3,7 @@
  * on the reference clock, weighed and indexed.
  */
 import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
-import { byName } from './graph';
+import { byName, listed } from './graph';
 import { compileServiceMap, ServiceMap } from './mapping';
 import { MAX_TIME } from '../events/parse';
 
@@ -203,7 +203,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     const early = [...latestOf].filter(([, t]) => t < EPOCH_SECONDS_SUSPECT).map(([m]) => m).sort(byName);
     if (early.length) {
       warnings.push(
-        `every event of ${early.length} machine(s) (${early.slice(0, 5).join(', ')}${early.length > 5 ? ', …' : ''}) is before 1973 while the others' are not: epoch times are read as milliseconds; if their input gives seconds, correct it`,
+        `every event of ${early.length} machine(s) (${listed(early)}) is before 1973 while the others' are not: epoch times are read as milliseconds; if their input gives seconds, correct it`,
       );
     }
   }
@@ -211,14 +211,14 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const farOff = [...readings].filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY)).map(([m]) => m).sort(byName);
   if (farOff.length) {
     warnings.push(
-      `the clock readings of ${farOff.length} machine(s) (${farOff.slice(0, 5).join(', ')}${farOff.length > 5 ? ', …' : ''}) put their clocks more than a year off the reference: is a 'reference' in seconds?`,
+      `the clock readings of ${farOff.length} machine(s) (${listed(farOff)}) put their clocks more than a year off the reference: is a 'reference' in seconds?`,
     );
   }
   if (machinesWithClock.size) {
     const without = [...new Set(starts.map(s => s.machine))].filter(m => !machinesWithClock.has(m)).sort(byName);
     if (without.length) {
       warnings.push(
-        `no clock readings for ${without.length} machine(s) (${without.slice(0, 5).join(', ')}${without.length > 5 ? ', …' : ''}): their clocks are assumed correct`,
+        `no clock readings for ${without.length} machine(s) (${listed(without)}): their clocks are assumed correct`,
       );
     }
   }

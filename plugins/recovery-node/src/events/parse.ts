@@ -279,11 +279,6 @@ export class EventLineParser {
     return this.undecodable && { ...this.undecodable };
   }
 
-  /** What the input's records do not say themselves (names that were not UTF-8). */
-  get warnings(): string[] {
-    return undecodableNamesWarning(this.undecodable ? [this.undecodable] : []);
-  }
-
   /** The events of the line: none, or one per service it names (docker service label lists). */
   push(line: string): InitializationEvent[] {
     this.lines++;
@@ -334,7 +329,7 @@ export interface ParseResult {
   ignored: number;
   /** Format used; undefined for an input without records. */
   format?: EventFormat;
-  /** See {@link EventLineParser.warnings}. */
+  /** What the records do not say themselves (names that were not UTF-8): {@link undecodableNamesWarning}. */
   warnings: string[];
 }
 
@@ -350,5 +345,6 @@ export function parseEvents(text: string, options: ParseOptions = {}): ParseResu
     events.push(...parser.push(text.slice(start, end)));
     start = end + 1;
   }
-  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format, warnings: parser.warnings };
+  const garbled = parser.undecodableNames;
+  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format, warnings: undecodableNamesWarning(garbled ? [garbled] : []) };
 }
