@@ -339,6 +339,22 @@ describe('analysis', () => {
     expect(r.dependencies.filter(x => x.service === 'api-0').map(x => x.dependsOn)).toEqual(['db-0']);
     expect(r.machineDependencies.find(m => m.machine === 'a-0')!.waitsFor).toEqual(['d-0']);
   });
+  it('a dependency among many services that start earlier: found though twenty of them score higher under the kernel', () => {
+    // api waits for db, 3-5 min after it (peak 5 min). Twenty unrelated services start 4-12 min
+    // before api, nearer the peak, so each scores higher; only db's delay is steady.
+    const rnd = prng(5);
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 30; b++) {
+      const t = T0 + b * DAY;
+      const db = t + (5 + 2 * rnd()) * MIN;
+      events.push(start(db, 'db', 'd'), start(db + (3 + 2 * rnd()) * MIN, 'api', 'a'));
+      for (let i = 0; i < 20; i++) events.push(start(t + 4 * rnd() * MIN, `x-${i}`, `x-${i % 4}`));
+    }
+    const r = analyzeDependencies(events, { kernel: { peakDelay: 5 * MIN } });
+    expect(r.dependencies.filter(x => x.service === 'api').map(x => x.dependsOn)).toEqual(['db']);
+    expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d']);
+  });
+
   it('a dependency that starts long before its dependent in every boot is found by the restarts the dependent followed', () => {
     // api (a) waits for config (c) and db (d). db is slow to start, so api starts 8-12 min after
     // db and 36-47 min after config in every whole-site boot: config is never the latest, and its
