@@ -80,6 +80,10 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       [request(server).get('/api/recovery/runs?entityRef=bad%3A%3Aref'), 'entityRef: Entity reference "bad::ref" has an invalid name ":ref"'],
       [request(server).get('/api/recovery/captures?machineRef=resource%3Adefault%2Fweb%2001'), 'machineRef: Entity reference "resource:default/web 01" has an invalid name "web 01"'],
       [request(server).post('/api/recovery/runs').send({ entityRef: 'comp-onent:Default/web' }), 'entityRef: Entity reference "comp-onent:Default/web" has an invalid kind "comp-onent"'],
+      // In the path: a slash or colon inside a segment, or a name the catalog cannot hold.
+      [request(server).get('/api/recovery/readiness/component/%2F/web'), 'path: Entity reference "component://web" was not on the form'],
+      [request(server).get('/api/recovery/plan/component/default/a%3Ab'), 'path: Entity reference "component:default/a:b" has an invalid name "a:b"'],
+      [request(server).get('/api/recovery/analysis/system/default/web%2001'), 'path: Entity reference "system:default/web 01" has an invalid name "web 01"'],
     ];
     for (const [req, message] of cases) {
       const res = await req;

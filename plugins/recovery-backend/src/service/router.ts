@@ -63,7 +63,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return credentials;
   };
   const entityRefFromPath = (req: express.Request) =>
-    normalizeRef(`${req.params.kind}:${req.params.namespace}/${req.params.name}`);
+    refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`);
   const entityRefFromBody = (req: express.Request) => {
     const ref = req.body?.entityRef;
     if (typeof ref !== 'string' || ref.length === 0) {
