@@ -1,4 +1,4 @@
-import { InputError, NotFoundError } from '@backstage/errors';
+import { InputError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   CaptureSource,
   HypervisorHost,
@@ -41,19 +41,22 @@ export class ProviderRegistry implements RecoveryProvidersExtensionPoint {
     return source;
   }
 
-  /** The designated hypervisor host: the configured one, or the only one registered. */
+  /**
+   * The designated hypervisor host: the configured one, or the only one registered. Without one,
+   * the backend is misconfigured, not the request wrong (503, naming the setting).
+   */
   hypervisorHost(designated?: string): HypervisorHost {
     if (designated) {
       const host = this.hosts.get(designated);
       if (!host) {
-        throw new NotFoundError(
+        throw new ServiceUnavailableError(
           `Hypervisor host '${designated}' (recovery.hypervisorHost) is not registered by any module`,
         );
       }
       return host;
     }
     if (this.hosts.size !== 1) {
-      throw new InputError(
+      throw new ServiceUnavailableError(
         this.hosts.size === 0
           ? 'No hypervisor host is registered: add a provider module such as the Docker module'
           : `Several hypervisor hosts are registered (${[...this.hosts.keys()].join(', ')}): set recovery.hypervisorHost`,

@@ -20,6 +20,25 @@ const entities: Entity[] = [
     spec: { type: 'service' },
     relations: [],
   },
+  // A service on a machine: enough for a run to get as far as the hypervisor host.
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'shop', namespace: 'default' },
+    spec: { type: 'service' },
+    relations: [{ type: 'dependsOn', targetRef: 'resource:default/shop-01' }],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Resource',
+    metadata: {
+      name: 'shop-01',
+      namespace: 'default',
+      annotations: { 'recovery.backstage-recovery.io/engine': 'primary', 'recovery.backstage-recovery.io/container': 'shop-01' },
+    },
+    spec: { type: 'machine' },
+    relations: [],
+  },
 ];
 
 const journald = (host: string, unit: string, realtimeUs: string, messageId = JOURNALD_UNIT_STARTED) =>
@@ -157,6 +176,14 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       [255, 255, 1_700_000_000_000],
       [9, 3, 8.64e15],
     ]);
+  });
+
+  it('a backend without a hypervisor host answers a run with 503 saying what to add, not as the caller\'s error', async () => {
+    const res = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop' });
+    expect({ status: res.status, message: res.body.error?.message }).toEqual({
+      status: 503,
+      message: 'No hypervisor host is registered: add a provider module such as the Docker module',
+    });
   });
 
   it('lists the active runs of any entity, newest first, for a card to see what holds the host', async () => {
