@@ -191,6 +191,10 @@ describe('analysis', () => {
     expect(services).toEqual(['api', 'db', 'web']);
     expect(matrix[0][1]).toBe(1); // api row, db column: db first
     expect(matrix[1][0]).toBe(-1);
+    // Every pair: db starts 20 min before web (kernel 0.8), an ancestor, not a dependency.
+    expect(matrix[2][1]).toBe(0.8);
+    expect(matrix[1][2]).toBe(-0.8);
+    expect(matrix[2][0]).toBe(1);
   });
   it('a dependency between services on the same machine imposes no machine order', () => {
     const r = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm1'], ['web', 'm2']], 6));
@@ -545,11 +549,11 @@ describe('analysis', () => {
     expect(r.warnings.some(w => w.includes('peak moved'))).toBe(false);
     expect(r.dependencies).toEqual([]);
     expect(r.warnings.some(w => w.includes('score under the threshold'))).toBe(true);
-    expect(r.correlation.matrix.map(row => row.map(x => (x > 0 ? 1 : 0)))).toEqual([
-      [0, 0, 0, 0],
-      [1, 0, 0, 0],
-      [0, 1, 0, 0],
-      [0, 0, 1, 0],
+    expect(r.machineDependencies).toEqual([
+      { machine: 'm0', waitsFor: [] },
+      { machine: 'm1', waitsFor: ['m0'] },
+      { machine: 'm2', waitsFor: ['m1'] },
+      { machine: 'm3', waitsFor: ['m2'] },
     ]);
     expect(r.waves).toEqual([['m0'], ['m1'], ['m2'], ['m3']]);
   });

@@ -77,7 +77,12 @@ export interface AnalysisResult {
   rebootsFollowed: InferredMachineWait[];
   cycles: Cycle[];
   machineCycles: MachineCycle[];
-  /** `matrix[r][c]` > 0: column service `c` initializes first and row `r` depends on it by that score; < 0: the other way. */
+  /**
+   * Step 3's kernel correlation of every pair, signed: `matrix[r][c]` > 0: column service `c`
+   * initializes first, and row `r`'s initializations find one of `c` shortly before them by that
+   * weighted share; < 0: the other way. Before explaining away, so an ancestor or a look-alike
+   * that always starts earlier scores too: `dependencies` hold what the analysis concluded.
+   */
   correlation: { services: string[]; matrix: number[][] };
   warnings: string[];
   skipped: number;
@@ -303,16 +308,15 @@ function analyzeTimeline(
   // missed dependency between them costs a wave, not the order too).
   const machineOrder = method === 'full' ? orderWithinWaves(plan.waves, constraints, (a, b) => machinePairs(tl, a, b)) : plan.waves.flat();
 
-  // 7. Signed correlation matrix.
+  // 7. Signed correlation matrix: the pair statistic of step 3 (the plain method's score).
   const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  const signed = (r: number, c: number) => {
-    const rc = roundScore(score(r, c));
-    const cr = roundScore(score(c, r));
+  const correlation = (a: number, b: number) => roundScore(ker.get(a, b) / corr.Wsum[a]);
+  ker.forEach((r, c) => {
+    const rc = correlation(r, c);
+    const cr = correlation(c, r);
     matrix[r][c] = rc >= cr ? rc : -cr;
     matrix[c][r] = cr >= rc ? cr : -rc;
-  };
-  if (explained) for (const key of explained.keys()) signed(Math.floor(key / n), key % n);
-  else ker.forEach((r, c) => signed(r, c));
+  });
 
   const result: AnalysisResult = {
     services: serviceNames.map((s, i) => ({ service: s, machines: [...machinesOf[i]].sort(byName), initializations: initCount[i] })),
