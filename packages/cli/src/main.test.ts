@@ -264,6 +264,10 @@ describe('recovery analyze (in process)', () => {
     const r = await run(['analyze', p, '--json', '--at', '2024-01-02T00:00:00Z']);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).at).toBe('2024-01-02T00:00:00.000Z');
+    // A zone in hours only, as ISO 8601 allows.
+    const hours = await run(['analyze', p, '--json', '--at', '2024-01-02T02:00:00+02']);
+    expect(hours.status).toBe(0);
+    expect(JSON.parse(hours.stdout).at).toBe('2024-01-02T00:00:00.000Z');
   });
 });
 

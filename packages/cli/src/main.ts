@@ -8,7 +8,7 @@ import {
   analyzeDependencies,
   AnalysisInputError,
   AnalysisResult,
-  calendarDate,
+  isoTime,
   compileServiceMap,
   createKernel,
   DEFAULT_KERNEL,
@@ -123,10 +123,9 @@ function parseAt(value: string): number {
     if (Number(value) > MAX_TIME) throw new InputError(`--at: epoch milliseconds past year 275760: '${value}'`);
     return Number(value);
   }
-  if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value)) || !calendarDate(value)) {
-    throw new InputError(`--at: expected ISO 8601 with a zone or epoch milliseconds, got '${value}'`);
-  }
-  return Date.parse(value);
+  const t = isoTime(value);
+  if (Number.isNaN(t)) throw new InputError(`--at: expected ISO 8601 with a zone or epoch milliseconds, got '${value}'`);
+  return t;
 }
 
 async function readMap(file: string): Promise<ServiceMap> {

@@ -33,6 +33,19 @@ describe('parseEvents: jsonl', () => {
       ['n2', 'api', 2],
     ]);
   });
+  it('reads every zone form and fraction extended ISO 8601 allows', () => {
+    const times = ['2024-05-01T12:00:00+02:00', '2024-05-01T12:00:00+0200', '2024-05-01T12:00:00+02', '2024-05-01T07:30-0430', '2024-05-01T10:00:00,5Z', '2024-05-01T10:00:00.123456789z'];
+    const r = parseEvents(times.map(time => jl({ time, machine: 'm', service: 's' })).join('\n'));
+    expect(r.events.map(e => new Date(e.time).toISOString())).toEqual([
+      '2024-05-01T10:00:00.000Z',
+      '2024-05-01T10:00:00.000Z',
+      '2024-05-01T10:00:00.000Z',
+      '2024-05-01T12:00:00.000Z',
+      '2024-05-01T10:00:00.500Z',
+      '2024-05-01T10:00:00.123Z',
+    ]);
+    expect(() => parseEvents(jl({ time: '2024-05-01T10:00:00+2', machine: 'm', service: 's' }), { source: 'z' })).toThrow(/^z:1: 'time' must be ISO 8601 with a zone/);
+  });
   it('reads a file that starts with a byte-order mark and has CRLF line ends', () => {
     const text = `\uFEFF${jl({ time: 1, machine: 'm', service: 'a' })}\r\n${jl({ time: 2, machine: 'm', service: 'b' })}\r\n`;
     const r = parseEvents(text, { source: 'win.jsonl' });

@@ -39,7 +39,8 @@ export class EventParseError extends Error {
 
 class LineError extends Error {}
 
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+/** Extended ISO 8601 with a zone: `Z`, `±hh:mm`, `±hhmm` or `±hh`; a decimal point or comma. */
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
 
 /** Longest machine or service name: the event store keeps them in varchar(255) columns. */
 export const MAX_NAME_LENGTH = 255;
@@ -67,8 +68,18 @@ function storable(value: string, field: string): string {
   return value;
 }
 
-/** Whether an ISO 8601 string's date exists (Date.parse rolls 2024-02-30 over into March). */
-export function calendarDate(iso: string): boolean {
+/**
+ * Epoch ms of an extended ISO 8601 time with a zone, else NaN. Date.parse takes neither a comma
+ * nor an hours-only zone, and rolls a date that does not exist (2024-02-30) over into the next
+ * month.
+ */
+export function isoTime(value: string): number {
+  if (!ISO_WITH_ZONE.test(value) || !calendarDate(value)) return NaN;
+  return Date.parse(value.replace(',', '.').replace(/([+-]\d{2})$/, '$1:00'));
+}
+
+/** Whether an ISO 8601 string's date exists. */
+function calendarDate(iso: string): boolean {
   const y = Number(iso.slice(0, 4));
   const m = Number(iso.slice(5, 7));
   const d = Number(iso.slice(8, 10));
@@ -85,8 +96,8 @@ function parseTime(value: unknown, field: string): number {
     if (!ISO_WITH_ZONE.test(value)) {
       throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
     }
-    const t = Date.parse(value);
-    if (Number.isNaN(t) || !calendarDate(value)) throw new LineError(`'${field}' is not a valid date: ${JSON.stringify(value)}`);
+    const t = isoTime(value);
+    if (Number.isNaN(t)) throw new LineError(`'${field}' is not a valid date: ${JSON.stringify(value)}`);
     return t;
   }
   if (value === undefined) throw new LineError(`missing '${field}'`);
