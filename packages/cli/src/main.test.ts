@@ -119,8 +119,9 @@ describe('recovery analyze (real bin)', () => {
     expect(r.stdout).toMatch(/Boot waves/);
     expect(r.stdout).toMatch(/Service order: /);
     expect(r.stdout).toMatch(/→ .* score 0\.\d\d, \d+ samples/);
-    // Machine edges that rest on reboots say how often the machine followed them, in both outputs.
     const json = JSON.parse(spawnRecovery(['analyze', data, '--threshold', '0.75', '--json']).stdout);
+    expect(r.stdout).toContain(`Machine order: ${json.machineOrder.join(', ')}\n`);
+    // Machine edges that rest on reboots say how often the machine followed them, in both outputs.
     expect(json.rebootsFollowed.length).toBeGreaterThan(0);
     for (const f of json.rebootsFollowed) {
       expect(json.machineDependencies.find((m: { machine: string }) => m.machine === f.machine).waitsFor).toContain(f.waitsFor);

@@ -221,6 +221,8 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   );
   out.push('', 'Boot waves (machines in a wave can boot in parallel):');
   result.waves.forEach((w, i) => out.push(`  ${i + 1}. ${w.join(', ')}`));
+  // Within a wave the machines still follow what the boots show.
+  out.push('', `Machine order: ${result.machineOrder.join(', ')}`);
   out.push('', `Service order: ${result.serviceOrder.join(', ')}`);
   out.push('', `Dependencies (${result.dependencies.length}):`);
   if (!result.dependencies.length) out.push('  none above the threshold');
@@ -231,11 +233,7 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
     out.push('', 'Machines that wait for another by its reboots (services restarted after it rebooted on its own):');
     for (const f of result.rebootsFollowed) out.push(`  ${f.machine} → ${f.waitsFor}  followed ${f.followed} of ${f.chances} reboots`);
   }
-  if (result.cycles.length || result.machineCycles.length) {
-    out.push('', 'Cycles broken:');
-    for (const c of result.cycles) out.push(`  ${[...c.services, c.services[0]].join(' → ')}: dropped ${c.dropped.service} → ${c.dropped.dependsOn} (${c.dropped.score})`);
-    for (const c of result.machineCycles) out.push(`  machines ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} → ${c.dropped.waitsFor} (${c.dropped.score})`);
-  }
+  // Broken cycles, service and machine, are among the warnings.
   if (result.warnings.length) {
     out.push('', 'Warnings:');
     for (const w of result.warnings) out.push(`  - ${w}`);
