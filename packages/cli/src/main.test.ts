@@ -197,6 +197,16 @@ describe('recovery analyze (in process)', () => {
     expect(read.ignored).toBe(history.events.slice(half).filter(e => e.type === 'clock').length);
     expect(read.events.filter(e => e.type === 'failure').length).toBe(history.events.filter(e => e.type === 'failure').length);
   });
+  it('names the files that gave no events beside those that did', async () => {
+    const good = file('good.jsonl', toJsonl(history.events));
+    const empty = file('empty.jsonl', []);
+    const noise = file('noise.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1700000000000000', _HOSTNAME: 'h', MESSAGE: 'cron ran' })]);
+    const r = await run(['analyze', good, empty, noise, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).warnings).toContain(`2 of 3 files gave no events: ${empty} (empty), ${noise} (1 line, none an event) (the wrong file, or another format?)`);
+    // Alone, such a file is no input at all.
+    expect((await run(['analyze', empty])).status).toBe(2);
+  });
   it.each([
     ['an empty file', () => [file('empty.jsonl', [])], /empty input/],
     ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })]), file('noinit2.jsonl', ['{"time":1,"machine":"m","event":"clock","reference":"1970-01-01T00:00:00.002Z"}'])],

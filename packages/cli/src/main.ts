@@ -85,7 +85,9 @@ export async function readEventFiles(
   let lines = 0;
   const formats: Record<string, EventFormat | undefined> = {};
   const undecodable: UndecodableNames[] = [];
+  const eventless: string[] = [];
   for (const file of files) {
+    const before = events.length;
     const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
     let stat;
     try {
@@ -107,8 +109,14 @@ export async function readEventFiles(
     formats[file] = parser.format;
     const garbled = parser.undecodableNames;
     if (garbled) undecodable.push(garbled);
+    if (events.length === before) eventless.push(`${file} (${parser.lines === 0 ? 'empty' : `${parser.lines} line${parser.lines === 1 ? '' : 's'}, none an event`})`);
   }
-  return { events, skipped, ignored, lines, formats, warnings: undecodableNamesWarning(undecodable) };
+  const warnings = undecodableNamesWarning(undecodable);
+  // With no events at all the analysis refuses the input; beside other files, say which gave none.
+  if (eventless.length && eventless.length < files.length) {
+    warnings.push(`${eventless.length} of ${files.length} files gave no events: ${listFiles(eventless)} (the wrong file, or another format?)`);
+  }
+  return { events, skipped, ignored, lines, formats, warnings };
 }
 
 /** Names the input files in a message; a long glob is cut short so the message stays one line. */
