@@ -58,6 +58,32 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect((await store.listCaptures(m)).map(c => c.id)).toEqual(['c3', 'c2']);
   });
 
+  it('keeps a capture an active run restores when pruning, and prunes it once the run is over', async () => {
+    const m = 'resource:default/prune-01';
+    await store.insertCapture(capture('p1', m, '2026-11-01T00:00:00.000Z'));
+    await store.insertCapture(capture('p2', m, '2026-11-02T00:00:00.000Z'));
+    await store.insertRun(
+      {
+        id: 'run-prune',
+        entityRef: 'component:default/prune',
+        mode: 'test',
+        trigger: 'user',
+        hypervisorHost: 'prune-host',
+        plan: { entityRef: 'component:default/prune', waves: [[m]], machines: [] },
+        options: {},
+        machines: [{ machineRef: m, wave: 0, captureId: 'p2' }],
+      },
+      new Date('2026-11-02T01:00:00.000Z'),
+    );
+    // Captures taken while the run restores p2.
+    await store.insertCapture(capture('p3', m, '2026-11-02T02:00:00.000Z'));
+    expect((await store.pruneCaptures(m, 1)).map(c => c.id)).toEqual(['p1']);
+    expect((await store.listCaptures(m)).map(c => c.id)).toEqual(['p3', 'p2']);
+    await store.updateRun('run-prune', { status: 'succeeded', finishedAt: '2026-11-02T03:00:00.000Z' });
+    expect((await store.pruneCaptures(m, 1)).map(c => c.id)).toEqual(['p2']);
+    expect((await store.listCaptures(m)).map(c => c.id)).toEqual(['p3']);
+  });
+
   it('persists a run, its machines and its timeline as they change', async () => {
     await store.insertRun(
       {

@@ -140,24 +140,42 @@ export class RecoveryStore {
     return result;
   }
 
-  /** Deletes all but the newest `keep` captures of a machine; returns what was deleted. */
+  /**
+   * Deletes all but the newest `keep` captures of a machine, except those an active run restores
+   * (it chose them when admitted, and a capture taken meanwhile must not pull them from under it:
+   * a later capture prunes them); returns what was deleted.
+   */
   async pruneCaptures(
     machineRef: string,
     keep: number,
   ): Promise<StoredCapture[]> {
-    const rows = await this.db('recovery_captures')
-      .where({ machine_ref: machineRef })
-      .orderBy(NEWEST_FIRST)
-      .offset(keep)
-      .limit(1_000_000);
-    if (rows.length === 0) return [];
-    await this.db('recovery_captures')
-      .whereIn(
-        'id',
-        rows.map(r => r.id),
-      )
-      .delete();
-    return rows.map(toCapture);
+    return this.db.transaction(async tx => {
+      const old = await tx('recovery_captures')
+        .where({ machine_ref: machineRef })
+        .orderBy(NEWEST_FIRST)
+        .offset(keep)
+        .limit(1_000_000);
+      if (old.length === 0) return [];
+      const inUse = await tx('recovery_run_machines as rm')
+        .join('recovery_runs as r', 'r.id', 'rm.run_id')
+        .whereIn('r.status', ACTIVE_RUN_STATUSES)
+        .whereIn(
+          'rm.capture_id',
+          old.map(r => r.id),
+        )
+        .distinct('rm.capture_id');
+      const used = new Set(inUse.map(r => r.capture_id));
+      const deleted = old.filter(r => !used.has(r.id));
+      if (deleted.length > 0) {
+        await tx('recovery_captures')
+          .whereIn(
+            'id',
+            deleted.map(r => r.id),
+          )
+          .delete();
+      }
+      return deleted.map(toCapture);
+    });
   }
 
   // Runs
