@@ -310,6 +310,19 @@ export class RecoveryStore {
       .update(row);
   }
 
+  /** Records whether a run's lab is still on its host: its teardown failed, or a later one removed it. */
+  async setLabLeft(runId: string, left: boolean): Promise<void> {
+    await this.db('recovery_runs').where({ id: runId }).update({ lab_left: left });
+  }
+
+  /** Runs whose lab is still on their host (on `hypervisorHost`, or on any), oldest first. */
+  async runsWithLabLeft(hypervisorHost?: string): Promise<Array<{ id: string; hypervisorHost: string }>> {
+    const query = this.db('recovery_runs').where({ lab_left: true });
+    if (hypervisorHost) query.where({ hypervisor_host: hypervisorHost });
+    const rows = await query.select('id', 'hypervisor_host').orderBy([{ column: 'created_at' }, { column: 'id' }]);
+    return rows.map(r => ({ id: r.id, hypervisorHost: r.hypervisor_host }));
+  }
+
   async appendStep(runId: string, step: RunStep): Promise<void> {
     await this.db('recovery_run_steps').insert({
       run_id: runId,

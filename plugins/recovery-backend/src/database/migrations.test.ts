@@ -4,7 +4,7 @@ import { RecoveryStore } from './RecoveryStore';
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
 describe.each(databases.eachSupportedId())('recovery migrations on %s', databaseId => {
-  it('migrate up, all the way down and up again, with the lookup indexes in place', async () => {
+  it('migrate up, all the way down and up again, with the lookup indexes and the lab-left flag in place', async () => {
     const knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     const indexes = async () =>
@@ -21,5 +21,6 @@ describe.each(databases.eachSupportedId())('recovery migrations on %s', database
     expect(await knex.schema.hasTable('recovery_events')).toBe(false);
     await RecoveryStore.migrate(knex);
     expect(await indexes()).toEqual(expect.arrayContaining(['recovery_events_source_time_idx']));
+    expect(await knex.schema.hasColumn('recovery_runs', 'lab_left')).toBe(true);
   });
 });

@@ -386,7 +386,64 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe('resource:default/infra-01 failed: stopped with exit code 3');
     expect(run.machines[0]).toMatchObject({ phase: 'failed', logTail: undefined });
-    expect(run.steps.map(s => s.message)).toContain('Teardown failed: teardown did not finish within 0.1 s');
+    expect(run.steps.map(s => s.message)).toContain(
+      'Teardown failed: teardown did not finish within 0.1 s; the lab stays on fake until it is removed before the next run there or by the cleanup task',
+    );
+  }, 10_000);
+
+  it('a lab its teardown left on the host is removed before the next run there, or that run fails saying whose lab is in the way', async () => {
+    const host = new FakeHost(needs);
+    const teardown = host.teardown.bind(host);
+    let failing = true;
+    host.teardown = async runId => {
+      if (failing) throw new Error('engine unreachable');
+      return teardown(runId);
+    };
+    const runs = service(host);
+    const first = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(first.id);
+    // The recovery itself succeeded; its lab is still there.
+    expect((await store.getRun(first.id))!.status).toBe('succeeded');
+    expect(await store.runsWithLabLeft('fake')).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+    expect((await host.listLabResources(first.id)).machines).toHaveLength(3);
+
+    // While it cannot be removed, the next run fails before building its own lab, naming it.
+    const blocked = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(blocked.id);
+    const blockedRun = (await store.getRun(blocked.id))!;
+    expect(blockedRun.status).toBe('failed');
+    expect(blockedRun.error?.message).toContain(`the lab of run ${first.id} is still on fake and could not be removed (engine unreachable)`);
+    expect(host.started).toHaveLength(3);
+
+    // Once the host answers, the next run removes it first and goes ahead.
+    failing = false;
+    const next = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(next.id);
+    expect((await store.getRun(next.id))!.status).toBe('succeeded');
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
+    expect((await store.getRun(first.id))!.steps.at(-1)).toMatchObject({ level: 'info', message: expect.stringMatching(/^Lab torn down later: removed /) });
+    await runs.shutdown();
+  }, 10_000);
+
+  it('the cleanup task removes a lab a teardown left, and keeps trying while it cannot', async () => {
+    const host = new FakeHost(needs);
+    const teardown = host.teardown.bind(host);
+    let failing = true;
+    host.teardown = async runId => {
+      if (failing) throw new Error('engine unreachable');
+      return teardown(runId);
+    };
+    const runs = service(host);
+    const first = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(first.id);
+    await runs.cleanUpInterruptedRuns();
+    expect(await store.runsWithLabLeft()).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+    failing = false;
+    await runs.cleanUpInterruptedRuns();
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
+    await runs.shutdown();
   }, 10_000);
 
   it('words a probe that stops answering at the deadline by its last answer', async () => {

@@ -234,6 +234,7 @@ export class RunService {
     for (const run of stale) {
       if (this.driving.has(run.id)) continue;
       let teardownNote = '';
+      let labLeft = false;
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
         teardownNote =
@@ -242,6 +243,7 @@ export class RunService {
             : `; removed ${describeResources(await this.teardown(host, run.id))}`;
       } catch (error) {
         teardownNote = `; teardown failed: ${messageOf(error)}`;
+        labLeft = run.mode === 'test';
       }
       const reason = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
       const message = `${reason}${teardownNote}`;
@@ -252,6 +254,7 @@ export class RunService {
         error: { message },
       });
       if (!failed) continue; // its driver finished it meanwhile
+      if (labLeft) await this.store.setLabLeft(run.id, true);
       // No machine of a failed run may still show as in progress.
       await this.store.settleUnfinishedMachines(run.id, reason, at);
       await this.store.appendStep(run.id, {
@@ -262,7 +265,30 @@ export class RunService {
       this.logger.warn(`Run ${run.id}: ${message}`);
       cleaned.push(run.id);
     }
+    for (const { runId, error } of await this.removeLeftLabs()) {
+      this.logger.warn(`Run ${runId}: its lab is still on its host: ${error}`);
+    }
     return cleaned;
+  }
+
+  /**
+   * Tears down the labs that runs left on their host when their own teardown failed (on `only`,
+   * or on every host); returns the runs whose lab is still there, with why.
+   */
+  private async removeLeftLabs(only?: HypervisorHost): Promise<Array<{ runId: string; error: string }>> {
+    const stuck: Array<{ runId: string; error: string }> = [];
+    for (const left of await this.store.runsWithLabLeft(only?.id)) {
+      if (this.driving.has(left.id)) continue;
+      try {
+        const host = only ?? this.providers.hypervisorHost(left.hypervisorHost);
+        const removed = await this.teardown(host, left.id);
+        await this.store.setLabLeft(left.id, false);
+        await this.store.appendStep(left.id, { at: now(), level: 'info', message: `Lab torn down later: removed ${describeResources(removed)}` });
+      } catch (error) {
+        stuck.push({ runId: left.id, error: messageOf(error) });
+      }
+    }
+    return stuck;
   }
 
   private async execute(
@@ -302,6 +328,13 @@ export class RunService {
       await recorder.step(
         `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${host.id}: ${waves.length} waves, ${waves.flat().length} machines`,
       );
+      // A lab an earlier run could not tear down would clash with this one's networks.
+      const [stuck] = await this.removeLeftLabs(host);
+      if (stuck) {
+        throw new Error(
+          `the lab of run ${stuck.runId} is still on ${host.id} and could not be removed (${stuck.error}): remove what is labelled with that run, or mend the host, and try again`,
+        );
+      }
       const networks = labNetworks([...captures.values()]);
       lab = await withDeadline(
         host.createLab(runId, networks, { internal: run.mode === 'test' }),
@@ -444,7 +477,12 @@ export class RunService {
           `Lab torn down: removed ${describeResources(removed)}`,
         );
       } catch (error) {
-        await recorder.step(`Teardown failed: ${messageOf(error)}`, undefined, 'error');
+        await this.store.setLabLeft(run.id, true);
+        await recorder.step(
+          `Teardown failed: ${messageOf(error)}; the lab stays on ${host.id} until it is removed before the next run there or by the cleanup task`,
+          undefined,
+          'error',
+        );
       }
     }
     // No machine of a finished run may stay waiting or in progress. Settled last, with the run,
