@@ -131,6 +131,20 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
   });
 
+  it('when no plan can be made, says why and still shows the captures, not how to add machines', async () => {
+    const cycle = 'Dependency cycle: component:default/web → component:default/api → component:default/web';
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', reasons: [cycle], plan: undefined, position: undefined }),
+    });
+    await renderCard({ api });
+
+    expect(await screen.findByText(cycle)).toBeInTheDocument();
+    expect(screen.queryByLabelText('No machines')).toBeNull();
+    expect(screen.getByRole('table', { name: 'Captures' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+  });
+
   it('reports where declared and observed dependencies disagree', async () => {
     const api = fakeRecoveryApi({
       getReadiness: async () =>

@@ -269,7 +269,18 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         </Box>
       )}
 
-      {!hasMachines ? (
+      {!plan ? (
+        // No plan could be made (a dependency cycle, say): the reasons above say why; what was
+        // captured still shows.
+        readiness.captures.length > 0 && (
+          <Section title="Captures">
+            <CaptureTable
+              captures={readiness.captures}
+              rpoSeconds={readiness.objectives.rpoSeconds}
+            />
+          </Section>
+        )
+      ) : !hasMachines ? (
         <Box className={classes.section}>
           <NoMachines kind={entity.kind} />
         </Box>
