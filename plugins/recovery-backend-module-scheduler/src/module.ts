@@ -12,7 +12,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { captureMachines, runNightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -94,9 +94,14 @@ export const recoveryModuleScheduler = createBackendModule({
             // Stop waiting for a busy host a little before the scheduler aborts the task, so
             // the report of what was and was not checked still gets logged.
             const deadline = Date.now() + timeoutMs(nightlyCheck.timeout) - 30_000;
-            const targets = await entities({
-              [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: 'true',
+            // Every recoverable entity, but those that opted out.
+            const optedOut = await entities({
+              [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: 'false',
             });
+            const targets = nightlyTargets(
+              await api.listReadiness({ signal: signal as AbortSignal | undefined }),
+              new Set(optedOut),
+            );
             const report = await runNightlyCheck(api, targets, logger, {
               pollIntervalMs: 5_000,
               deadline,

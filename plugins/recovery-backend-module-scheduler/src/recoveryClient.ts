@@ -1,5 +1,5 @@
 import { AuthService, DiscoveryService } from '@backstage/backend-plugin-api';
-import type { Capture, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Capture, Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
@@ -13,6 +13,8 @@ export interface ScheduledRecoveryApi {
   capture(entityRef: string, options?: CallOptions): Promise<Capture[]>;
   startRun(entityRef: string, options?: CallOptions): Promise<RecoveryRun>;
   getRun(runId: string, options?: CallOptions): Promise<RecoveryRun>;
+  /** Readiness of every recoverable entity, with its boot plan. */
+  listReadiness(options?: CallOptions): Promise<Readiness[]>;
   /** Analyses the boot history of every system. */
   analyzeSystems(
     options?: CallOptions,
@@ -55,6 +57,11 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
 
   getRun(runId: string, options?: CallOptions): Promise<RecoveryRun> {
     return this.call('GET', `/runs/${encodeURIComponent(runId)}`, undefined, options);
+  }
+
+  async listReadiness(options?: CallOptions): Promise<Readiness[]> {
+    const body = await this.call('GET', '/readiness', undefined, options);
+    return body.items;
   }
 
   analyzeSystems(options?: CallOptions): ReturnType<ScheduledRecoveryApi['analyzeSystems']> {

@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { captureMachines, runNightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
 const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
@@ -20,6 +20,44 @@ const run = (id: string, entityRef: string, status: RecoveryRun['status'], extra
   ...extra,
 });
 
+/** Readiness of an entity whose plan boots `waves` (undefined: no plan could be made). */
+const readinessOf = (entityRef: string, waves?: string[][]): Readiness => ({
+  entityRef,
+  status: 'unknown',
+  reasons: [],
+  problems: [],
+  objectives: { rpoSeconds: 86_400, rtoSeconds: 900 },
+  plan: waves && { entityRef, waves, machines: [] },
+  captures: [],
+});
+
+describe('nightly check targets', () => {
+  it('cover every recoverable entity with as few runs as that takes, largest plans first', () => {
+    const items = [
+      readinessOf('component:default/web', [['resource:default/db-01'], ['resource:default/web-01']]),
+      readinessOf('component:default/db', [['resource:default/db-01']]),
+      readinessOf('system:default/shop', [['resource:default/db-01'], ['resource:default/web-01', 'resource:default/api-01']]),
+      // Not in the shop: needs a run of its own.
+      readinessOf('component:default/billing', [['resource:default/db-01'], ['resource:default/billing-01']]),
+      // Opted out, so the reports service still needs its own.
+      readinessOf('system:default/back-office', [['resource:default/reports-01'], ['resource:default/ledger-01']]),
+      readinessOf('component:default/reports', [['resource:default/reports-01']]),
+      // Nothing to boot, or no plan (a dependency cycle): no run would succeed.
+      readinessOf('component:default/docs', []),
+      readinessOf('component:default/loop'),
+    ];
+    expect(nightlyTargets(items, new Set(['system:default/back-office']))).toEqual([
+      'system:default/shop',
+      'component:default/billing',
+      'component:default/reports',
+    ]);
+    // Any order in, the same targets out.
+    expect(nightlyTargets([...items].reverse(), new Set(['system:default/back-office']))).toEqual(
+      nightlyTargets(items, new Set(['system:default/back-office'])),
+    );
+  });
+});
+
 describe('scheduled tasks', () => {
   it('runs the nightly check entity by entity, waiting for each run to end', async () => {
     const calls: string[] = [];
@@ -30,6 +68,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
         if (entityRef === 'component:default/broken') throw new Error('POST /runs failed with 400: no machines');
@@ -75,6 +114,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
         if (busy-- > 0) throw hostBusy();
@@ -107,6 +147,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      listReadiness: async () => [],
       startRun: async entityRef => {
         if (entityRef.endsWith('busy')) throw hostBusy();
         return run(entityRef.endsWith('slow') ? 'slow' : 'gone', entityRef, 'pending');
@@ -151,6 +192,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
         if (entityRef.endsWith('uncaptured')) {
@@ -204,6 +246,7 @@ describe('scheduled tasks', () => {
         return [];
       },
       analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      listReadiness: async () => [],
       startRun: async () => { throw new Error('unused'); },
       getRun: async () => { throw new Error('unused'); },
     };

@@ -2,7 +2,7 @@ import {
   LoggerService,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
@@ -10,6 +10,24 @@ import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClien
 export interface TaskReport {
   succeeded: string[];
   failed: Array<{ entityRef: string; message: string }>;
+}
+
+/**
+ * What the nightly check recovers so that every recoverable entity is covered, with as few runs
+ * as that takes: a run that boots an entity's whole plan counts for it (readiness), so an entity
+ * whose machines all lie in the plan of one already chosen needs no run of its own. Larger plans
+ * (systems, mostly) are chosen first; entities without machines, and those `optedOut`, none.
+ */
+export function nightlyTargets(items: Readiness[], optedOut: Set<string>): string[] {
+  const candidates = items
+    .filter(r => r.plan && r.plan.waves.flat().length > 0 && !optedOut.has(r.entityRef))
+    .map(r => ({ entityRef: r.entityRef, machines: new Set(r.plan!.waves.flat()) }))
+    .sort((a, b) => b.machines.size - a.machines.size || (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0));
+  const chosen: typeof candidates = [];
+  for (const c of candidates) {
+    if (!chosen.some(t => [...c.machines].every(m => t.machines.has(m)))) chosen.push(c);
+  }
+  return chosen.map(t => t.entityRef);
 }
 
 /** Captures each machine; one machine's failure does not stop the others. */

@@ -17,7 +17,7 @@ export const ANNOTATION_PROBES = `${RECOVERY_ANNOTATION_PREFIX}probes`;
 export const ANNOTATION_RPO = `${RECOVERY_ANNOTATION_PREFIX}rpo`;
 /** Recovery time objective, e.g. `15m`. */
 export const ANNOTATION_RTO = `${RECOVERY_ANNOTATION_PREFIX}rto`;
-/** `"true"` to include the entity in the nightly readiness check. */
+/** `"false"` leaves the entity out of the nightly readiness check, which covers every other one. */
 export const ANNOTATION_NIGHTLY_CHECK = `${RECOVERY_ANNOTATION_PREFIX}nightly-check`;
 
 /** Label put on every resource a recovery run creates on a hypervisor host. */
