@@ -151,11 +151,12 @@ export const recoveryPlugin = createBackendPlugin({
           logger,
           keepLast(config, 'recovery.captureStore.keepLast', 5, 'captures kept per machine'),
         );
+        const stepTimeoutMs = durationMs(config, 'recovery.runs.stepTimeout', '10m');
         const runs = new RunService(store, providers, plans, logger, {
           hypervisorHost: config.getOptionalString('recovery.hypervisorHost'),
           machineReadyTimeoutMs: durationMs(config, 'recovery.runs.machineReadyTimeout', '2m'),
           probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', '1s'),
-          stepTimeoutMs: durationMs(config, 'recovery.runs.stepTimeout', '10m'),
+          stepTimeoutMs,
           heartbeatIntervalMs: 5_000,
           staleAfterMs: 60_000,
           allowTestHooks: config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,
@@ -169,7 +170,9 @@ export const recoveryPlugin = createBackendPlugin({
         await scheduler.scheduleTask({
           id: 'recovery-interrupted-runs',
           frequency: { seconds: 30 },
-          timeout: { minutes: 5 },
+          // Past the timeout another instance may claim the task: give a teardown or two (each
+          // up to the step timeout) time to finish, or two would clean up the same run at once.
+          timeout: { milliseconds: Math.max(5 * 60_000, 3 * stepTimeoutMs) },
           initialDelay: { seconds: 5 },
           fn: async () => {
             await runs.cleanUpInterruptedRuns();
