@@ -505,6 +505,38 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
   });
 
+  it('warns that a machine with neither a health check nor probes is ready only in that it runs', async () => {
+    const bare: RecoveryGraph = {
+      ...demoGraph,
+      services: new Map(
+        [
+          { ...svc('component:default/dns', 'resource:default/infra-01'), probes: [] },
+          { ...svc('component:default/database', 'resource:default/data-01', ['component:default/dns']), probes: [] },
+          svc('component:default/web', 'resource:default/web-01', ['component:default/database']),
+        ].map(x => [x.ref, x]),
+      ),
+    };
+    const host = new FakeHost(needs);
+    const inspect = host.inspectMachine.bind(host);
+    // data-01 has a health check of its own, and no probes either.
+    host.inspectMachine = async machine => ({
+      ...(await inspect(machine)),
+      ...(machine.machineRef === 'resource:default/data-01' ? { health: 'healthy' as const } : {}),
+    });
+    const runs = service(host, {}, bare);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('succeeded');
+    expect(run.steps.filter(s => s.level === 'warning').map(s => [s.machineRef, s.message])).toEqual([
+      [
+        'resource:default/infra-01',
+        'Ready only in that it runs: it has no health check and its services no probes, so nothing showed them answering (annotate them with recovery.backstage-recovery.io/probes)',
+      ],
+    ]);
+    await runs.shutdown();
+  });
+
   it("leaves a late step's debris in place while its wave siblings still verify", async () => {
     // dns and database boot in one wave; web waits for both.
     const wide: RecoveryGraph = {

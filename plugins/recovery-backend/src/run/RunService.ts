@@ -9,7 +9,7 @@ import type {
   RunStatus,
   RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
-import { HOST_BUSY_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
+import { ANNOTATION_PROBES, HOST_BUSY_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   HypervisorHost,
@@ -534,13 +534,20 @@ export class RunService {
       );
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
-      await this.verify(host, lab, handle, planned, signal, removeLate);
+      const healthChecked = await this.verify(host, lab, handle, planned, signal, removeLate);
       await recorder.machine(machineRef, 'ready', { readyAt: now(), finishedAt: now() });
       const m = recorder.machines().find(x => x.machineRef === machineRef)!;
       await recorder.step(
         `Ready: restored in ${seconds(m.restoreStartedAt, m.restoredAt)} s, verified ${seconds(m.startedAt, m.readyAt)} s after start`,
         machineRef,
       );
+      if (!healthChecked && planned.probes.length === 0) {
+        await recorder.step(
+          `Ready only in that it runs: it has no health check and its services no probes, so nothing showed them answering (annotate them with ${ANNOTATION_PROBES})`,
+          machineRef,
+          'warning',
+        );
+      }
     } catch (error) {
       // Interrupted, not failed: the run settles the machine when it finishes.
       if (signal.aborted) throw error;
@@ -570,7 +577,8 @@ export class RunService {
   /**
    * Gates readiness: the machine runs, its health check passes, then every probe answers.
    * Each call to the engine gets what is left of the verify time, so a hung one fails the
-   * machine at the deadline; a late answer still says why it had not passed before.
+   * machine at the deadline; a late answer still says why it had not passed before. Returns
+   * whether the machine has a health check.
    */
   private async verify(
     host: HypervisorHost,
@@ -579,7 +587,7 @@ export class RunService {
     planned: BootPlanMachine,
     signal: AbortSignal,
     removeLate: () => Promise<unknown>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const deadline = Date.now() + this.options.machineReadyTimeoutMs;
     const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
     const bounded = <T>(work: Promise<T>, timedOut: () => MachineFailure) =>
@@ -614,6 +622,7 @@ export class RunService {
       }
       await wait();
     }
+    const healthChecked = last?.health !== undefined;
     for (const probe of planned.probes) {
       const name = describeProbe(probe);
       let answer: ProbeResult | undefined;
@@ -638,6 +647,7 @@ export class RunService {
         await wait();
       }
     }
+    return healthChecked;
   }
 }
 
