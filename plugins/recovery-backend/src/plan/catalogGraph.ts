@@ -1,4 +1,4 @@
-import { AuthService } from '@backstage/backend-plugin-api';
+import { AuthService, BackstageCredentials } from '@backstage/backend-plugin-api';
 import {
   Entity,
   RELATION_DEPENDENCY_OF,
@@ -154,6 +154,19 @@ export class CatalogGraphLoader {
       if (entity) relationTargets(entity, RELATION_PART_OF).forEach(r => refs.add(r));
     }
     return [...refs].sort();
+  }
+
+  /**
+   * The refs among `refs` the caller may see in the catalog, in their order: the plugin reads
+   * the catalog with its own credentials, so what a user asks about is checked with theirs.
+   */
+  async visibleTo(refs: string[], credentials: BackstageCredentials): Promise<string[]> {
+    if (refs.length === 0) return [];
+    const { items } = await this.catalog.getEntitiesByRefs(
+      { entityRefs: refs, fields: ['kind', 'metadata.namespace', 'metadata.name'] },
+      { credentials },
+    );
+    return refs.filter((_, index) => items[index]);
   }
 
   private async fetch(refs: string[]): Promise<Array<Entity | undefined>> {

@@ -1,7 +1,10 @@
 import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
+import type { GetEntitiesByRefsRequest } from '@backstage/catalog-client';
+import { catalogServiceRef, type CatalogService, type CatalogServiceRequestOptions } from '@backstage/plugin-catalog-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import express from 'express';
@@ -37,9 +40,40 @@ const entities: Entity[] = [
       annotations: { 'recovery.backstage-recovery.io/engine': 'primary', 'recovery.backstage-recovery.io/container': 'shop-01' },
     },
     spec: { type: 'machine' },
-    relations: [],
+    relations: [
+      { type: 'dependencyOf', targetRef: 'component:default/shop' },
+      { type: 'dependencyOf', targetRef: 'component:default/secret' },
+    ],
+  },
+  // On the same machine, but users may not see it in the catalog.
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'secret', namespace: 'default' },
+    spec: { type: 'service' },
+    relations: [{ type: 'dependsOn', targetRef: 'resource:default/shop-01' }],
   },
 ];
+const HIDDEN = 'component:default/secret';
+
+/** The catalog with its permissions: a user does not see the secret service; the plugin itself sees all. */
+const restrictedCatalog = () => {
+  const catalog = catalogServiceMock({ entities });
+  const getEntitiesByRefs = async (request: GetEntitiesByRefsRequest, options: CatalogServiceRequestOptions) => {
+    const answer = await catalog.getEntitiesByRefs(request, options);
+    if ((options.credentials.principal as { type: string }).type !== 'user') return answer;
+    return { items: answer.items.map((e, i) => (request.entityRefs[i] === HIDDEN ? undefined : e)) };
+  };
+  // The mock keeps private fields: its own methods must run on it.
+  const restricted = new Proxy(catalog, {
+    get: (target, key) => {
+      if (key === 'getEntitiesByRefs') return getEntitiesByRefs;
+      const value = Reflect.get(target, key);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as CatalogService;
+  return createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => restricted });
+};
 
 const journald = (host: string, unit: string, realtimeUs: string, messageId = JOURNALD_UNIT_STARTED) =>
   JSON.stringify({ __REALTIME_TIMESTAMP: realtimeUs, _HOSTNAME: host, MESSAGE_ID: messageId, UNIT: unit, MESSAGE: `Started ${unit}.` });
@@ -53,7 +87,7 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        catalogServiceMock.factory({ entities }),
+        restrictedCatalog(),
         mockServices.database.factory({ knex }),
       ],
     }));
@@ -176,6 +210,23 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       [255, 255, 1_700_000_000_000],
       [9, 3, 8.64e15],
     ]);
+  });
+
+  it("keeps what the catalog hides from a user out of that user's answers, as if it were not there", async () => {
+    const list = await request(server).get('/api/recovery/readiness');
+    expect(list.status).toBe(200);
+    expect(list.body.items.map((r: { entityRef: string }) => r.entityRef)).toEqual(['component:default/shop']);
+    const notFound = { status: 404, message: `Entity ${HIDDEN} not found in the catalog` };
+    for (const req of [
+      request(server).get('/api/recovery/readiness/component/default/secret'),
+      request(server).get('/api/recovery/plan/component/default/secret'),
+      request(server).post('/api/recovery/runs').send({ entityRef: HIDDEN }),
+      request(server).post('/api/recovery/captures').send({ entityRef: HIDDEN }),
+    ]) {
+      const res = await req;
+      expect({ status: res.status, message: res.body.error?.message }).toEqual(notFound);
+    }
+    expect((await request(server).get('/api/recovery/plan/component/default/shop')).status).toBe(200);
   });
 
   it('a backend without a hypervisor host answers a run with 503 saying what to add, not as the caller\'s error', async () => {

@@ -1,4 +1,4 @@
-import { HttpAuthService, PermissionsService } from '@backstage/backend-plugin-api';
+import { BackstageCredentials, HttpAuthService, PermissionsService } from '@backstage/backend-plugin-api';
 import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
 import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import { AuthorizeResult, BasicPermission } from '@backstage/plugin-permission-common';
@@ -62,14 +62,21 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     return credentials;
   };
-  const entityRefFromPath = (req: express.Request) =>
-    refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`);
-  const entityRefFromBody = (req: express.Request) => {
+  // An entity the caller may not see in the catalog is, to them, not there (the same 404 as a
+  // missing one, so its existence does not leak).
+  const visible = async (ref: string, credentials: BackstageCredentials) => {
+    const [seen] = await graphs.visibleTo([ref], credentials);
+    if (!seen) throw new NotFoundError(`Entity ${ref} not found in the catalog`);
+    return ref;
+  };
+  const entityRefFromPath = (req: express.Request, credentials: BackstageCredentials) =>
+    visible(refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`), credentials);
+  const entityRefFromBody = (req: express.Request, credentials: BackstageCredentials) => {
     const ref = req.body?.entityRef;
     if (typeof ref !== 'string' || ref.length === 0) {
       throw new InputError('Request body must have an entityRef, e.g. "component:default/web"');
     }
-    return refFromInput('entityRef', ref);
+    return visible(refFromInput('entityRef', ref), credentials);
   };
   const limitFrom = (req: express.Request) => {
     const text = req.query.limit;
@@ -86,35 +93,36 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.get('/readiness', async (req, res) => {
-    await httpAuth.credentials(req);
-    const refs = await graphs.recoverableEntities();
+    const credentials = await httpAuth.credentials(req);
+    const refs = await graphs.visibleTo(await graphs.recoverableEntities(), credentials);
     res.json({ items: await readiness.readinessOf(refs) });
   });
 
   router.get('/readiness/:kind/:namespace/:name', async (req, res) => {
-    await httpAuth.credentials(req);
-    res.json(await readiness.readiness(entityRefFromPath(req)));
+    const credentials = await httpAuth.credentials(req);
+    res.json(await readiness.readiness(await entityRefFromPath(req, credentials)));
   });
 
   router.get('/plan/:kind/:namespace/:name', async (req, res) => {
-    await httpAuth.credentials(req);
-    const { plan, planError, graph, disagreements } = await plans.plan(entityRefFromPath(req));
+    const credentials = await httpAuth.credentials(req);
+    const { plan, planError, graph, disagreements } = await plans.plan(await entityRefFromPath(req, credentials));
     if (!plan) throw new InputError(planError);
     res.json({ ...plan, problems: graph.problems, disagreements });
   });
 
   router.post('/captures', async (req, res) => {
-    await authorize(req, recoveryCaptureCreatePermission);
-    res.status(201).json({ items: await captures.captureEntity(entityRefFromBody(req)) });
+    const credentials = await authorize(req, recoveryCaptureCreatePermission);
+    res.status(201).json({ items: await captures.captureEntity(await entityRefFromBody(req, credentials)) });
   });
 
   router.get('/captures', async (req, res) => {
-    await httpAuth.credentials(req);
+    const credentials = await httpAuth.credentials(req);
     const machineRef = req.query.machineRef;
     if (typeof machineRef !== 'string') {
       throw new InputError('Query parameter machineRef is required, e.g. resource:default/web-01');
     }
-    const items = await store.listCaptures(refFromInput('machineRef', machineRef), limitFrom(req));
+    const ref = await visible(refFromInput('machineRef', machineRef), credentials);
+    const items = await store.listCaptures(ref, limitFrom(req));
     res.json({ items: items.map(toApi) });
   });
 
@@ -159,11 +167,11 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.post('/analysis', async (req, res) => {
-    await authorize(req, recoveryCaptureCreatePermission);
+    const credentials = await authorize(req, recoveryCaptureCreatePermission);
     const ref = req.body?.entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
-      res.status(201).json(await analyses.analyzeSystem(refFromInput('entityRef', ref)));
+      res.status(201).json(await analyses.analyzeSystem(await visible(refFromInput('entityRef', ref), credentials)));
       return;
     }
     const systems = (await graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
@@ -171,8 +179,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.get('/analysis/:kind/:namespace/:name', async (req, res) => {
-    await httpAuth.credentials(req);
-    const ref = entityRefFromPath(req);
+    const ref = await entityRefFromPath(req, await httpAuth.credentials(req));
     const analysis = await analyses.latest(ref);
     if (!analysis) throw new NotFoundError(`No dependency analysis of ${ref} yet`);
     res.json(analysis);
@@ -191,7 +198,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       throw new InputError('options must be an object');
     }
     const run = await runs.start({
-      entityRef: entityRefFromBody(req),
+      entityRef: await entityRefFromBody(req, credentials),
       mode,
       trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
       createdBy: principalName(credentials.principal),
