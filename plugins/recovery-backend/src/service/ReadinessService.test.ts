@@ -24,6 +24,7 @@ const plans = {
     if (entityRef === 'component:default/broken') {
       throw new NotFoundError('Entity system:default/gone not found in the catalog');
     }
+    if (entityRef === 'component:default/outage') throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
     return {
       graph: graph(entityRef),
       plan: { entityRef, waves: [], machines: [] },
@@ -37,6 +38,29 @@ const store = {
 } as unknown as RecoveryStore;
 
 describe('ReadinessService.readinessOf', () => {
+  it('fails, saying why, when the store or catalog fails, rather than blame an entity', async () => {
+    const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 });
+    await expect(service.readinessOf(['component:default/a', 'component:default/outage'])).rejects.toThrow(
+      'connect ECONNREFUSED 127.0.0.1:5432',
+    );
+  });
+
+  it('assesses many entities, each once, in risk order whatever the order they finish in', async () => {
+    const refs = Array.from({ length: 30 }, (_, i) => `component:default/e${String(i).padStart(2, '0')}`);
+    const seen: string[] = [];
+    const slow = {
+      async plan(entityRef: string) {
+        seen.push(entityRef);
+        await new Promise(resolve => setTimeout(resolve, 30 - refs.indexOf(entityRef)));
+        return plans.plan(entityRef);
+      },
+    } as unknown as PlanService;
+    const service = new ReadinessService(store, slow, { rpoSeconds: 86_400, rtoSeconds: 3_600 });
+    const items = await service.readinessOf(refs);
+    expect(items.map(i => i.entityRef)).toEqual(refs);
+    expect(seen.sort()).toEqual(refs);
+  });
+
   it('keeps the other entities when one cannot be assessed', async () => {
     const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 });
     const items = await service.readinessOf([

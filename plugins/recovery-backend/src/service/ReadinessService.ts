@@ -4,6 +4,13 @@ import { toApi } from './CaptureService';
 import { PlanService } from './PlanService';
 import { assessReadiness, byRisk } from './readiness';
 
+/** Entities the overview assesses at once: each waits on the catalog and the store. */
+const OVERVIEW_CONCURRENCY = 8;
+
+/** What an entity's own catalog data causes (missing references, a bad annotation), by Backstage error name. */
+const isEntityError = (error: unknown) =>
+  error instanceof Error && ['NotFoundError', 'InputError', 'ConflictError'].includes(error.name);
+
 /** Gathers the facts about an entity's recoverability and assesses them. */
 export class ReadinessService {
   constructor(
@@ -54,18 +61,25 @@ export class ReadinessService {
     });
   }
 
-  /** Readiness of many entities, most at risk first. */
+  /** Readiness of many entities, most at risk first, a few assessed at a time. */
   async readinessOf(entityRefs: string[]): Promise<Readiness[]> {
-    const items: Readiness[] = [];
-    for (const ref of entityRefs) {
-      // One broken entity (e.g. a reference to a missing System) must not hide the rest
-      // of the overview: show it as not recoverable, with the error as the reason.
-      try {
-        items.push(await this.readiness(ref));
-      } catch (error) {
-        items.push(unassessable(ref, error, this.defaultObjectives));
+    const items = new Array<Readiness>(entityRefs.length);
+    let next = 0;
+    const assessNext = async () => {
+      while (next < entityRefs.length) {
+        const k = next++;
+        try {
+          items[k] = await this.readiness(entityRefs[k]);
+        } catch (error) {
+          // One broken entity (e.g. a reference to a missing System) must not hide the rest of
+          // the overview: it shows as not recoverable, with the error as the reason. A store or
+          // catalog that fails is no fact about any entity: the overview fails, saying so.
+          if (!isEntityError(error)) throw error;
+          items[k] = unassessable(entityRefs[k], error, this.defaultObjectives);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, assessNext));
     return items.sort(byRisk);
   }
 }
