@@ -14,6 +14,11 @@ export interface Config {
       rpo?: string;
       /** Recovery time objective, e.g. `1h`; must be longer than 0s. Default 1h. */
       rto?: string;
+      /**
+       * Age past which the last test recovery no longer vouches for an entity (the machines have
+       * changed since), e.g. `7d`; the entity is then at risk. Default 7d.
+       */
+      maxTestAge?: string;
     };
     analysis?: {
       /** Score an inferred dependency needs to enter boot plans. Default 0.7. */

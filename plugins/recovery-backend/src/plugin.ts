@@ -161,7 +161,12 @@ export const recoveryPlugin = createBackendPlugin({
           staleAfterMs: 60_000,
           allowTestHooks: config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,
         });
-        const readiness = new ReadinessService(store, plans, objectives);
+        const readiness = new ReadinessService(
+          store,
+          plans,
+          objectives,
+          durationMs(config, 'recovery.objectives.maxTestAge', '7d') / 1000,
+        );
 
         permissionsRegistry.addPermissions(recoveryPermissions);
 

@@ -39,7 +39,7 @@ const store = {
 
 describe('ReadinessService.readinessOf', () => {
   it('fails, saying why, when the store or catalog fails, rather than blame an entity', async () => {
-    const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 });
+    const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
     await expect(service.readinessOf(['component:default/a', 'component:default/outage'])).rejects.toThrow(
       'connect ECONNREFUSED 127.0.0.1:5432',
     );
@@ -55,14 +55,14 @@ describe('ReadinessService.readinessOf', () => {
         return plans.plan(entityRef);
       },
     } as unknown as PlanService;
-    const service = new ReadinessService(store, slow, { rpoSeconds: 86_400, rtoSeconds: 3_600 });
+    const service = new ReadinessService(store, slow, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
     const items = await service.readinessOf(refs);
     expect(items.map(i => i.entityRef)).toEqual(refs);
     expect(seen.sort()).toEqual(refs);
   });
 
   it('keeps the other entities when one cannot be assessed', async () => {
-    const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 });
+    const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
     const items = await service.readinessOf([
       'component:default/a',
       'component:default/broken',
@@ -116,7 +116,7 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     store = new RecoveryStore(knex);
     const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
     plans = new PlanService(new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), objectives));
-    service = new ReadinessService(store, plans, objectives);
+    service = new ReadinessService(store, plans, objectives, 7 * 86_400);
     for (const machineRef of ['db-01', 'dns-01', 'web-01'].map(m)) {
       await store.insertCapture({
         id: `cap-${machineRef}`,

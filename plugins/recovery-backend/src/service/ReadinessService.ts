@@ -18,6 +18,8 @@ export class ReadinessService {
     private readonly plans: PlanService,
     /** The site's default objectives: all there is to show for an entity that cannot be assessed. */
     private readonly defaultObjectives: Readiness['objectives'],
+    /** A last test recovery older than this leaves an entity at risk. */
+    private readonly maxTestAgeSeconds: number,
   ) {}
 
   async readiness(entityRef: string): Promise<Readiness> {
@@ -54,6 +56,10 @@ export class ReadinessService {
         };
       }),
       lastRun,
+      lastRunAgeSeconds: lastRun?.finishedAt
+        ? Math.max(0, Math.round((now - Date.parse(lastRun.finishedAt)) / 1000))
+        : undefined,
+      maxTestAgeSeconds: this.maxTestAgeSeconds,
       disagreements: disagreements && {
         inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),
         declaredNotObserved: disagreements.declaredNotObserved.filter(d => roots.has(d.service)),

@@ -25,6 +25,8 @@ const base: ReadinessInput = {
   plan,
   captures: [capture('resource:default/data-01', 60), capture('resource:default/web-01', 60)],
   lastRun: run('succeeded', 120),
+  lastRunAgeSeconds: 3600,
+  maxTestAgeSeconds: 7 * 86_400,
 };
 
 describe('assessReadiness', () => {
@@ -43,6 +45,14 @@ describe('assessReadiness', () => {
     expect(assessReadiness({ ...base, lastRun: run('succeeded', 400) }).reasons).toEqual([
       'Last measured RTO 7 min exceeds the objective of 5 min',
     ]);
+  });
+
+  it('is at risk when the last test recovery is older than the age it vouches for', () => {
+    expect(assessReadiness({ ...base, lastRunAgeSeconds: 8 * 86_400 })).toMatchObject({
+      status: 'at-risk',
+      reasons: ['Last test recovery is 8 d old, over the 7 d within which one must have succeeded'],
+    });
+    expect(assessReadiness({ ...base, lastRunAgeSeconds: 6 * 86_400 }).status).toBe('ready');
   });
 
   it('is not recoverable without a capture, after a failed test, or with a configuration problem', () => {

@@ -18,6 +18,10 @@ export interface ReadinessInput {
   planError?: string;
   captures: MachineCaptureStatus[];
   lastRun?: RecoveryRun;
+  /** How long ago the last run finished. */
+  lastRunAgeSeconds?: number;
+  /** A last test recovery older than this is stale: the machines have changed since. */
+  maxTestAgeSeconds: number;
   disagreements?: DependencyDisagreements;
 }
 
@@ -60,10 +64,17 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
     blocking.push(`Last test recovery failed: ${run.error?.message ?? 'unknown error'}`);
-  } else if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
-    risks.push(
-      `Last measured RTO ${formatSeconds(run.rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
-    );
+  } else {
+    if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
+      risks.push(
+        `Last measured RTO ${formatSeconds(run.rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
+      );
+    }
+    if ((input.lastRunAgeSeconds ?? 0) > input.maxTestAgeSeconds) {
+      risks.push(
+        `Last test recovery is ${formatSeconds(input.lastRunAgeSeconds!)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
+      );
+    }
   }
 
   let status: ReadinessStatus = 'ready';
