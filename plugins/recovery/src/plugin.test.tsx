@@ -34,17 +34,19 @@ describe('recovery plugin (new frontend system)', () => {
     }
   });
 
-  it('shows the card on Component and System pages only', () => {
+  it('shows the card on the pages of what is recovered as a service or group, not on machines', () => {
     const tester = createExtensionTester(recoveryEntityCard);
     const filter = tester.get(EntityCardBlueprint.dataRefs.filterFunction);
     expect(filter).toBeDefined();
     expect(filter!(entity('Component', 'service'))).toBe(true);
     expect(filter!(entity('System'))).toBe(true);
+    // A database the catalog lists as a Resource is recovered as a service.
+    expect(filter!(entity('Resource', 'database'))).toBe(true);
     expect(filter!(entity('Resource', 'machine'))).toBe(false);
     expect(filter!(entity('API'))).toBe(false);
   });
 
-  it('adds a Recovery tab on Component and System pages', () => {
+  it('adds a Recovery tab on the same pages', () => {
     const tester = createExtensionTester(recoveryEntityContent);
     expect(tester.get(coreExtensionData.routePath)).toBe('/recovery');
     expect(tester.get(EntityContentBlueprint.dataRefs.title)).toBe('Recovery');

@@ -10,14 +10,26 @@ import {
   EntityCardBlueprint,
   EntityContentBlueprint,
 } from '@backstage/plugin-catalog-react/alpha';
+import type { Entity } from '@backstage/catalog-model';
+import { MACHINE_RESOURCE_TYPE } from '@backstage-recovery/plugin-recovery-common';
 import RestoreIcon from '@material-ui/icons/SettingsBackupRestore';
 import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
 
 /** Route of the overview page, `/recovery` by default. */
 export const rootRouteRef = createRouteRef();
 
-/** Entity kinds the card and the tab appear on. */
-const entityFilter = { kind: { $in: ['component', 'system'] } };
+/**
+ * Entities the card and the tab appear on: what the backend recovers as a service or a group
+ * (components, non-machine resources such as a database, systems), not the machines themselves.
+ */
+const entityFilter = (entity: Entity) => {
+  const kind = entity.kind.toLocaleLowerCase('en-US');
+  return (
+    kind === 'component' ||
+    kind === 'system' ||
+    (kind === 'resource' && entity.spec?.type !== MACHINE_RESOURCE_TYPE)
+  );
+};
 
 /** The API client, from discovery and the app's authenticated fetch. */
 export const recoveryApi = ApiBlueprint.make({
@@ -30,7 +42,7 @@ export const recoveryApi = ApiBlueprint.make({
     }),
 });
 
-/** "Recovery readiness" card on Component and System overview pages. */
+/** "Recovery readiness" card on the overview pages of Components, Systems and non-machine Resources. */
 export const recoveryEntityCard = EntityCardBlueprint.make({
   name: 'readiness',
   params: {
@@ -42,7 +54,7 @@ export const recoveryEntityCard = EntityCardBlueprint.make({
   },
 });
 
-/** "Recovery" tab on Component and System pages: readiness and full run history. */
+/** "Recovery" tab on the same pages: readiness and full run history. */
 export const recoveryEntityContent = EntityContentBlueprint.make({
   params: {
     path: '/recovery',
