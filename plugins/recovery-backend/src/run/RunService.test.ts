@@ -391,17 +391,23 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     );
   }, 10_000);
 
-  it('a lab its teardown left on the host is removed before the next run there, or that run fails saying whose lab is in the way', async () => {
+  /** A test recovery whose teardown fails while `engine.down`: its lab stays on the host. */
+  async function labLeftBehind() {
     const host = new FakeHost(needs);
     const teardown = host.teardown.bind(host);
-    let failing = true;
+    const engine = { down: true };
     host.teardown = async runId => {
-      if (failing) throw new Error('engine unreachable');
+      if (engine.down) throw new Error('engine unreachable');
       return teardown(runId);
     };
     const runs = service(host);
     const first = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await runs.waitFor(first.id);
+    return { host, runs, first, engine };
+  }
+
+  it('a lab its teardown left on the host is removed before the next run there, or that run fails saying whose lab is in the way', async () => {
+    const { host, runs, first, engine } = await labLeftBehind();
     // The recovery itself succeeded; its lab is still there.
     expect((await store.getRun(first.id))!.status).toBe('succeeded');
     expect(await store.runsWithLabLeft('fake')).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
@@ -416,7 +422,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(host.started).toHaveLength(3);
 
     // Once the host answers, the next run removes it first and goes ahead.
-    failing = false;
+    engine.down = false;
     const next = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await runs.waitFor(next.id);
     expect((await store.getRun(next.id))!.status).toBe('succeeded');
@@ -427,19 +433,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   }, 10_000);
 
   it('the cleanup task removes a lab a teardown left, and keeps trying while it cannot', async () => {
-    const host = new FakeHost(needs);
-    const teardown = host.teardown.bind(host);
-    let failing = true;
-    host.teardown = async runId => {
-      if (failing) throw new Error('engine unreachable');
-      return teardown(runId);
-    };
-    const runs = service(host);
-    const first = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(first.id);
+    const { host, runs, first, engine } = await labLeftBehind();
     await runs.cleanUpInterruptedRuns();
     expect(await store.runsWithLabLeft()).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
-    failing = false;
+    engine.down = false;
     await runs.cleanUpInterruptedRuns();
     expect(await store.runsWithLabLeft()).toEqual([]);
     expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
