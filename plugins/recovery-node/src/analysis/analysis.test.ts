@@ -100,10 +100,13 @@ describe('name mapping', () => {
   it('reports an invalid regex', () => {
     expect(() => compileServiceMap({ services: { '/(/': 'x' } })).toThrow(/invalid regular expression/);
   });
-  it('refuses blank or NUL targets, and a replacement that leaves a blank name', () => {
-    for (const to of ['', '  ', 'a\u0000b']) {
-      expect(() => compileServiceMap({ services: { x: to } })).toThrow("service map entry 'x' must map to a non-blank string without NUL");
+  it('refuses targets no log name could be (blank, NUL or control characters, over 255 characters), and a replacement that leaves a blank name', () => {
+    for (const to of ['', '  ', 'a\u0000b', 'a\nb', 'x'.repeat(256)]) {
+      expect(() => compileServiceMap({ services: { x: to } })).toThrow(
+        "service map entry 'x' must map to a non-blank string of at most 255 characters without NUL or control characters",
+      );
     }
+    expect(compileServiceMap({ services: { x: '\u{1F680}'.repeat(255) } })('x')).toHaveLength(510);
     const map = { services: { '/^unit-(\\d*)$/': '$1' } };
     expect(analyzeDependencies([start(T0, 'unit-7')], { map }).services.map(s => s.service)).toEqual(['7']);
     expect(() => analyzeDependencies([start(T0, 'unit-')], { map })).toThrow("the service map turns 'unit-' into a blank service name");

@@ -1,4 +1,5 @@
 /** Mapping of technical unit / container names to service names. */
+import { MAX_NAME_LENGTH } from '../events/parse';
 
 /** `{"services": {"<exact name>" | "/regex/flags": "<service>"}}` */
 export interface ServiceMap {
@@ -23,8 +24,11 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
   const exact = new Map<string, string>();
   const patterns: Array<{ re: RegExp; to: string }> = [];
   for (const [key, to] of Object.entries(map.services)) {
-    if (typeof to !== 'string' || to.trim() === '' || to.includes('\0')) {
-      throw new Error(`service map entry '${key}' must map to a non-blank string without NUL`);
+    // The same bounds a name read from a log has: a target is the name every output shows.
+    if (typeof to !== 'string' || to.trim() === '' || /[\u0000-\u001f\u007f]/.test(to) || [...to].length > MAX_NAME_LENGTH) {
+      throw new Error(
+        `service map entry '${key}' must map to a non-blank string of at most ${MAX_NAME_LENGTH} characters without NUL or control characters`,
+      );
     }
     const m = REGEX_KEY.exec(key);
     if (m && key.length > 1) {
