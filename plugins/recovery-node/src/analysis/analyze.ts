@@ -177,13 +177,8 @@ function analyzeTimeline(
   // `full`: each initialization explained by the latest of its service's dependencies (select.ts);
   // `plain`: the kernel score over all initializations of the dependent.
   const explained = method === 'full' ? selectDependencies(tl, corr, kernel) : undefined;
-  const score = (a: number, b: number): number => {
-    if (method === 'plain') {
-      const k = ker.get(a, b);
-      return k > 0 ? k / corr.Wsum[a] : 0;
-    }
-    return explained!.get(a * n + b)?.score ?? 0;
-  };
+  const score = (a: number, b: number): number =>
+    method === 'plain' ? corr.correlation(a, b) : explained!.get(a * n + b)?.score ?? 0;
   const samples = (a: number, b: number): number =>
     method === 'plain' ? corr.count(a, b) : explained!.get(a * n + b)?.samples ?? 0;
   const accepted: Edge[] = [];
@@ -310,10 +305,9 @@ function analyzeTimeline(
 
   // 7. Signed correlation matrix: the pair statistic of step 3 (the plain method's score).
   const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  const correlation = (a: number, b: number) => roundScore(ker.get(a, b) / corr.Wsum[a]);
   ker.forEach((r, c) => {
-    const rc = correlation(r, c);
-    const cr = correlation(c, r);
+    const rc = roundScore(corr.correlation(r, c));
+    const cr = roundScore(corr.correlation(c, r));
     matrix[r][c] = rc >= cr ? rc : -cr;
     matrix[c][r] = cr >= rc ? cr : -rc;
   });

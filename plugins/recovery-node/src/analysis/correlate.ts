@@ -86,7 +86,11 @@ export function tabulateKernel(kernel: Kernel): KernelTable {
 export interface Correlation {
   ker: PairStore;
   pre: PairStore;
-  Wsum: Float64Array;
+  /**
+   * Step 3's sequential correlation: the weighted share of A's initializations that find one of
+   * B shortly before them, each weighed by the kernel of the delay (the plain method's score).
+   */
+  correlation(a: number, b: number): number;
   /** Co-occurrence of A with B around it (either side), with the weights of A's initializations. */
   co(a: number, b: number): number;
   /** Initializations of either with the other shortly before. */
@@ -110,7 +114,10 @@ export function correlate(tl: Timeline, k: KernelTable): Correlation {
   return {
     ker,
     pre,
-    Wsum,
+    correlation: (a, b) => {
+      const v = ker.get(a, b);
+      return v > 0 ? v / Wsum[a] : 0;
+    },
     co,
     count: (a, b) => nBack.get(a, b) + nBack.get(b, a),
     cond: (a, b) => {

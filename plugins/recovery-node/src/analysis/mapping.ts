@@ -1,5 +1,5 @@
 /** Mapping of technical unit / container names to service names. */
-import { MAX_NAME_LENGTH } from '../events/parse';
+import { MAX_NAME_LENGTH, nameProblem } from '../events/parse';
 
 /** `{"services": {"<exact name>" | "/regex/flags": "<service>"}}` */
 export interface ServiceMap {
@@ -25,7 +25,7 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
   const patterns: Array<{ re: RegExp; to: string }> = [];
   for (const [key, to] of Object.entries(map.services)) {
     // The same bounds a name read from a log has: a target is the name every output shows.
-    if (typeof to !== 'string' || to.trim() === '' || /[\u0000-\u001f\u007f]/.test(to) || [...to].length > MAX_NAME_LENGTH) {
+    if (typeof to !== 'string' || nameProblem(to)) {
       throw new Error(
         `service map entry '${key}' must map to a non-blank string of at most ${MAX_NAME_LENGTH} characters without NUL or control characters`,
       );

@@ -55,16 +55,25 @@ function inRange(ms: number, field: string, raw: unknown): number {
   return ms;
 }
 
-/** A name the event store can hold: PostgreSQL counts characters (code points) and refuses NUL. */
-function storable(value: string, field: string): string {
+/**
+ * What keeps `value` from being a machine or service name, else undefined: the event store must
+ * hold it (PostgreSQL counts characters, code points, and refuses NUL) and every list show it.
+ */
+export function nameProblem(value: string): string | undefined {
   if (value.length > MAX_NAME_LENGTH) {
     const length = [...value].length;
-    if (length > MAX_NAME_LENGTH) throw new LineError(`'${field}' is longer than ${MAX_NAME_LENGTH} characters (${length})`);
+    if (length > MAX_NAME_LENGTH) return `is longer than ${MAX_NAME_LENGTH} characters (${length})`;
   }
-  if (value.includes('\0')) throw new LineError(`'${field}' contains a NUL character`);
-  if (value.trim() === '') throw new LineError(`'${field}' is blank`);
+  if (value.includes('\0')) return 'contains a NUL character';
+  if (value.trim() === '') return 'is blank';
   // A line break or escape in a name would garble every list that shows it.
-  if (/[\u0001-\u001f\u007f]/.test(value)) throw new LineError(`'${field}' contains a control character`);
+  if (/[\u0001-\u001f\u007f]/.test(value)) return 'contains a control character';
+  return undefined;
+}
+
+function storable(value: string, field: string): string {
+  const problem = nameProblem(value);
+  if (problem) throw new LineError(`'${field}' ${problem}`);
   return value;
 }
 
