@@ -10,3 +10,4 @@ export * from './types';
 export * from './duration';
 export * from './api';
 export * from './machineWaits';
+export * from './entityRole';

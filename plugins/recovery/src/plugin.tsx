@@ -11,7 +11,7 @@ import {
   EntityContentBlueprint,
 } from '@backstage/plugin-catalog-react/alpha';
 import type { Entity } from '@backstage/catalog-model';
-import { MACHINE_RESOURCE_TYPE } from '@backstage-recovery/plugin-recovery-common';
+import { entityRole } from '@backstage-recovery/plugin-recovery-common';
 import RestoreIcon from '@material-ui/icons/SettingsBackupRestore';
 import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
 
@@ -22,14 +22,7 @@ export const rootRouteRef = createRouteRef();
  * Entities the card and the tab appear on: what the backend recovers as a service or a group
  * (components, non-machine resources such as a database, systems), not the machines themselves.
  */
-const entityFilter = (entity: Entity) => {
-  const kind = entity.kind.toLocaleLowerCase('en-US');
-  return (
-    kind === 'component' ||
-    kind === 'system' ||
-    (kind === 'resource' && entity.spec?.type !== MACHINE_RESOURCE_TYPE)
-  );
-};
+const entityFilter = (entity: Entity) => ['service', 'group'].includes(entityRole(entity));
 
 /** The API client, from discovery and the app's authenticated fetch. */
 export const recoveryApi = ApiBlueprint.make({

@@ -10,11 +10,11 @@ import { NotFoundError } from '@backstage/errors';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import {
   EntityProblem,
+  entityRole,
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   dependsOnTargets,
-  entityRole,
   partTargets,
   readMachine,
   readObjectives,

@@ -1,5 +1,5 @@
 import type { Entity } from '@backstage/catalog-model';
-import { entityRole, readMachine, readObjectives, readProbes } from './entityMapping';
+import { readMachine, readObjectives, readProbes } from './entityMapping';
 
 const P = 'recovery.backstage-recovery.io/';
 const entity = (kind: string, annotations: Record<string, string>, spec: object = {}): Entity => ({
@@ -10,14 +10,6 @@ const entity = (kind: string, annotations: Record<string, string>, spec: object 
 });
 
 describe('entity mapping', () => {
-  it('classifies machines, services and groups', () => {
-    expect(entityRole(entity('Resource', {}, { type: 'machine' }))).toBe('machine');
-    expect(entityRole(entity('Resource', {}, { type: 'database' }))).toBe('service');
-    expect(entityRole(entity('Component', {}))).toBe('service');
-    expect(entityRole(entity('System', {}))).toBe('group');
-    expect(entityRole(entity('User', {}))).toBe('other');
-  });
-
   it('reads where a machine lives', () => {
     const { locator, problems } = readMachine(
       entity('Resource', { [`${P}engine`]: 'primary', [`${P}container`]: 'web-01' }),

@@ -11,24 +11,10 @@ import {
   ANNOTATION_RPO,
   ANNOTATION_RTO,
   EntityProblem,
-  MACHINE_RESOURCE_TYPE,
   ProbeSpec,
   parseDurationSeconds,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
-
-/** What the catalog says an entity is, for recovery purposes. */
-export type EntityRole = 'machine' | 'service' | 'group' | 'other';
-
-export function entityRole(entity: Entity): EntityRole {
-  const kind = entity.kind.toLocaleLowerCase('en-US');
-  if (kind === 'resource' && entity.spec?.type === MACHINE_RESOURCE_TYPE) {
-    return 'machine';
-  }
-  if (kind === 'component' || kind === 'resource') return 'service';
-  if (kind === 'system') return 'group';
-  return 'other';
-}
 
 /** Reads where a machine's running state lives from its annotations. */
 export function readMachine(entity: Entity): {

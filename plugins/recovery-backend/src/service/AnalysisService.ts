@@ -8,11 +8,10 @@ import {
   createKernel,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { randomUUID } from 'node:crypto';
 import { EventStore, StoredAnalysis } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
-import { entityRole } from '../plan/entityMapping';
 import type { Inference } from '../plan/inference';
 import type { InferenceSource } from './PlanService';
 

@@ -1,0 +1,19 @@
+import type { Entity } from '@backstage/catalog-model';
+import { MACHINE_RESOURCE_TYPE } from './annotations';
+
+/** What the catalog says an entity is, for recovery purposes. */
+export type EntityRole = 'machine' | 'service' | 'group' | 'other';
+
+/**
+ * A machine Resource is a machine; a Component or any other Resource (a database, say) is a
+ * service; a System groups services.
+ */
+export function entityRole(entity: Entity): EntityRole {
+  const kind = entity.kind.toLocaleLowerCase('en-US');
+  if (kind === 'resource' && entity.spec?.type === MACHINE_RESOURCE_TYPE) {
+    return 'machine';
+  }
+  if (kind === 'component' || kind === 'resource') return 'service';
+  if (kind === 'system') return 'group';
+  return 'other';
+}
