@@ -11,6 +11,9 @@ const OVERVIEW_CONCURRENCY = 8;
 const isEntityError = (error: unknown) =>
   error instanceof Error && ['NotFoundError', 'InputError', 'ConflictError'].includes(error.name);
 
+/** Whole seconds from an ISO time to `now` (epoch ms), never negative (clocks differ). */
+const secondsSince = (iso: string, now: number) => Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+
 /** Gathers the facts about an entity's recoverability and assesses them. */
 export class ReadinessService {
   constructor(
@@ -50,15 +53,11 @@ export class ReadinessService {
         return {
           machineRef,
           latest: capture && toApi(capture),
-          ageSeconds: capture
-            ? Math.max(0, Math.round((now - Date.parse(capture.createdAt)) / 1000))
-            : undefined,
+          ageSeconds: capture && secondsSince(capture.createdAt, now),
         };
       }),
       lastRun,
-      lastRunAgeSeconds: lastRun?.finishedAt
-        ? Math.max(0, Math.round((now - Date.parse(lastRun.finishedAt)) / 1000))
-        : undefined,
+      lastRunAgeSeconds: lastRun?.finishedAt ? secondsSince(lastRun.finishedAt, now) : undefined,
       maxTestAgeSeconds: this.maxTestAgeSeconds,
       disagreements: disagreements && {
         inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),

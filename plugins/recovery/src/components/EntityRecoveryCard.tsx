@@ -236,6 +236,14 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
 
   const plan = readiness.plan;
   const hasMachines = !!plan && plan.machines.length > 0;
+  const capturesSection = (
+    <Section title="Captures">
+      <CaptureTable
+        captures={readiness.captures}
+        rpoSeconds={readiness.objectives.rpoSeconds}
+      />
+    </Section>
+  );
   const running = isRunActive(run);
   // A run of another entity (a system containing this one) is not measured against this
   // entity's RTO, and its section says whose it is.
@@ -272,26 +280,14 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
       {!plan ? (
         // No plan could be made (a dependency cycle, say): the reasons above say why; what was
         // captured still shows.
-        readiness.captures.length > 0 && (
-          <Section title="Captures">
-            <CaptureTable
-              captures={readiness.captures}
-              rpoSeconds={readiness.objectives.rpoSeconds}
-            />
-          </Section>
-        )
+        readiness.captures.length > 0 && capturesSection
       ) : !hasMachines ? (
         <Box className={classes.section}>
           <NoMachines kind={entity.kind} />
         </Box>
       ) : (
         <>
-          <Section title="Captures">
-            <CaptureTable
-              captures={readiness.captures}
-              rpoSeconds={readiness.objectives.rpoSeconds}
-            />
-          </Section>
+          {capturesSection}
           <Section title="Last test recovery">
             <LastRunSummary
               run={readiness.lastRun}
