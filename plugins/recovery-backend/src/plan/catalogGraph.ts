@@ -34,7 +34,7 @@ export class CatalogGraphLoader {
   async getEntity(entityRef: string): Promise<Entity> {
     const ref = normalizeRef(entityRef);
     const [entity] = await this.fetch([ref]);
-    if (!entity) throw new NotFoundError(`Entity ${ref} not found in the catalog`);
+    if (!entity) throw notFound(ref);
     return entity;
   }
 
@@ -169,6 +169,16 @@ export class CatalogGraphLoader {
     return refs.filter((_, index) => items[index]);
   }
 
+  /**
+   * `ref`, if the caller may see it in the catalog; else the same 404 as for an entity that is
+   * not there, so a hidden one's existence does not leak.
+   */
+  async requireVisible(ref: string, credentials: BackstageCredentials): Promise<string> {
+    const [seen] = await this.visibleTo([ref], credentials);
+    if (!seen) throw notFound(ref);
+    return ref;
+  }
+
   private async fetch(refs: string[]): Promise<Array<Entity | undefined>> {
     if (refs.length === 0) return [];
     const { items } = await this.catalog.getEntitiesByRefs(
@@ -202,6 +212,8 @@ export class CatalogGraphLoader {
     return found;
   }
 }
+
+const notFound = (ref: string) => new NotFoundError(`Entity ${ref} not found in the catalog`);
 
 export function normalizeRef(entityRef: string): string {
   return stringifyEntityRef(

@@ -62,21 +62,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     return credentials;
   };
-  // An entity the caller may not see in the catalog is, to them, not there (the same 404 as a
-  // missing one, so its existence does not leak).
-  const visible = async (ref: string, credentials: BackstageCredentials) => {
-    const [seen] = await graphs.visibleTo([ref], credentials);
-    if (!seen) throw new NotFoundError(`Entity ${ref} not found in the catalog`);
-    return ref;
-  };
+  // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
   const entityRefFromPath = (req: express.Request, credentials: BackstageCredentials) =>
-    visible(refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`), credentials);
+    graphs.requireVisible(refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`), credentials);
   const entityRefFromBody = (req: express.Request, credentials: BackstageCredentials) => {
     const ref = req.body?.entityRef;
     if (typeof ref !== 'string' || ref.length === 0) {
       throw new InputError('Request body must have an entityRef, e.g. "component:default/web"');
     }
-    return visible(refFromInput('entityRef', ref), credentials);
+    return graphs.requireVisible(refFromInput('entityRef', ref), credentials);
   };
   const limitFrom = (req: express.Request) => {
     const text = req.query.limit;
@@ -121,7 +115,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (typeof machineRef !== 'string') {
       throw new InputError('Query parameter machineRef is required, e.g. resource:default/web-01');
     }
-    const ref = await visible(refFromInput('machineRef', machineRef), credentials);
+    const ref = await graphs.requireVisible(refFromInput('machineRef', machineRef), credentials);
     const items = await store.listCaptures(ref, limitFrom(req));
     res.json({ items: items.map(toApi) });
   });
@@ -171,7 +165,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const ref = req.body?.entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
-      res.status(201).json(await analyses.analyzeSystem(await visible(refFromInput('entityRef', ref), credentials)));
+      res.status(201).json(await analyses.analyzeSystem(await graphs.requireVisible(refFromInput('entityRef', ref), credentials)));
       return;
     }
     const systems = (await graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
