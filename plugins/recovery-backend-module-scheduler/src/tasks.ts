@@ -20,8 +20,8 @@ export interface TaskReport {
  */
 export function nightlyTargets(items: Readiness[], optedOut: Set<string>): string[] {
   const candidates = items
-    .filter(r => r.plan && r.plan.waves.flat().length > 0 && !optedOut.has(r.entityRef))
-    .map(r => ({ entityRef: r.entityRef, machines: new Set(r.plan!.waves.flat()) }))
+    .map(r => ({ entityRef: r.entityRef, machines: new Set(r.plan?.waves.flat()) }))
+    .filter(c => c.machines.size > 0 && !optedOut.has(c.entityRef))
     .sort((a, b) => b.machines.size - a.machines.size || (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0));
   const chosen: typeof candidates = [];
   for (const c of candidates) {
