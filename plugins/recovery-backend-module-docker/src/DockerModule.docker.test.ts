@@ -17,6 +17,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 // The backend's own store: whether replayed events are stored once is its unique key's doing.
 import { EventStore } from '../../recovery-backend/src/database/EventStore';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
+import { storedEvents } from '../../recovery-backend/src/testing/events';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import {
@@ -371,7 +372,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const edge = `evt-edge-${suffix}`;
     const after = `evt-edge-after-${suffix}`;
     const storedOf = async (machine: string) =>
-      (await events.listEvents()).filter(e => e.machine === machine).map(e => `${e.service}:${e.type}`).sort();
+      (await storedEvents(events)).filter(e => e.machine === machine).map(e => `${e.service}:${e.type}`).sort();
     // As the backend starts a source: from the newest event stored from it.
     const collect = async (onEvents: (batch: InitializationEvent[]) => Promise<void>) => {
       const src = new DockerEventSource('primary', primary, { minBackoffMs: 200 });
@@ -398,9 +399,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     }
     expect(await storedOf(edge)).toEqual(['alpha:failure', 'alpha:start', 'beta:start']);
     const newest = (await events.newestEventTimeFrom('docker:primary'))!;
-    const edgeFailure = (await events.listEvents()).find(e => e.machine === edge && e.type === 'failure')!;
+    const edgeFailure = (await storedEvents(events)).find(e => e.machine === edge && e.type === 'failure')!;
     expect(newest).toBe(edgeFailure.time);
-    const storedBefore = (await events.listEvents()).length;
+    const storedBefore = (await storedEvents(events)).length;
 
     const added: Array<{ batch: InitializationEvent[]; inserted: number }> = [];
     const stopSecond = await collect(async batch => {
@@ -419,7 +420,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const replayed = added.find(a => a.batch.some(e => e.machine === edge && e.service === 'alpha' && e.type === 'failure'));
     expect(replayed?.inserted).toBe(1); // only beta's failure was new
     // Nothing older than the resume time was stored again: one row more, beta's failure.
-    expect((await events.listEvents()).filter(e => e.time <= newest).length).toBe(storedBefore + 1);
+    expect((await storedEvents(events)).filter(e => e.time <= newest).length).toBe(storedBefore + 1);
   });
 
   it('stores once, timed by StartedAt, a running boot whose start event the engine no longer buffers', async () => {

@@ -2,6 +2,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
 import { EventStore } from './EventStore';
 import { RecoveryStore } from './RecoveryStore';
+import { storedEvents } from '../testing/events';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -34,7 +35,8 @@ describe.each(databases.eachSupportedId())('EventStore on %p', databaseId => {
       ...(i % 4 === 0 && { reference: 1_700_000_000_000 + t + 7 }),
     }));
     await own.insertEvents(events, 'api');
-    const all = await own.listEvents();
+    // Time order, ties in the order stored (stable sort).
+    const all = [...events].sort((x, y) => x.time - y.time);
     statements.length = 0;
     const read = async (clock?: boolean) => {
       const pages: number[] = [];
@@ -94,9 +96,8 @@ describe.each(databases.eachSupportedId())('EventStore on %p', databaseId => {
     expect(await store.insertEvents(events, 'api')).toBe(3);
     // A stream that resumes re-sends what it already delivered.
     expect(await store.insertEvents([...events, { ...events[0], time: 1_700_000_700_000 }], 'docker:primary')).toBe(1);
-    const listed = await store.listEvents();
+    const listed = await storedEvents(store);
     expect(listed).toEqual([events[1], events[2], events[0], { ...events[0], time: 1_700_000_700_000 }]);
-    expect(await store.listEvents({ since: 1_700_000_600_000 })).toHaveLength(2);
   });
 
   it('keeps event times to the whole millisecond', async () => {
@@ -108,7 +109,7 @@ describe.each(databases.eachSupportedId())('EventStore on %p', databaseId => {
     expect(await store.insertEvents(fractional, 'api')).toBe(2);
     // The same events sent again round to the same identity and are kept once.
     expect(await store.insertEvents([{ ...fractional[0], time: 1_650_000_000_122.9 }], 'api')).toBe(0);
-    const listed = (await store.listEvents()).filter(e => e.machine === 'frac-01');
+    const listed = (await storedEvents(store)).filter(e => e.machine === 'frac-01');
     expect(listed).toEqual([
       { time: 1_650_000_000_123, machine: 'frac-01', service: 'web', type: 'start' },
       { time: 1_650_000_000_201, machine: 'frac-01', service: 'web', type: 'clock', reference: 1_650_000_090_200 },

@@ -61,16 +61,6 @@ export class EventStore {
     return this.newestTime(this.db('recovery_events').where({ source }));
   }
 
-  /** Events in time order, optionally from `since` (epoch ms) on. */
-  async listEvents(options: { since?: number } = {}): Promise<InitializationEvent[]> {
-    const q = this.db('recovery_events')
-      .select('machine', 'service', 'type', 'time', 'reference')
-      .orderBy([{ column: 'time' }, { column: 'id' }]);
-    if (options.since !== undefined) q.where('time', '>=', options.since);
-    const rows = await q;
-    return rows.map(toEvent);
-  }
-
   /**
    * Events in time order, one page of at most `pageSize` at a time, so a reader of a large table
    * holds one page rather than all of it. `clock`: only clock readings (true), all but them

@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { GeneratedHistory, generateHistory, rebootFollowerHistory } from '../../../../bench/generate';
 import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
+import { storedEvents } from '../testing/events';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { AnalysisService, AnalysisServiceOptions } from './AnalysisService';
 
@@ -108,7 +109,7 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
   it('reads the store in pages and gives each system what reading the whole table gave', async () => {
     const t0 = Math.min(...generated.events.map(e => e.time));
     await store.insertEvents([...generated.events, ...rebooted.events, ...crashLoop(t0, 3_000)], 'api');
-    const all = await store.listEvents();
+    const all = await storedEvents(store);
     eventQueries = [];
 
     const analyses = service({ pageSize: 500 });
@@ -147,7 +148,7 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
 
     // The history is years before now: a retention measured from now would leave nothing.
     const analysis = await service({ eventRetentionMs: 10 * DAY, deleteBatchSize: 100 }).analyzeSystem('system:default/generated');
-    const left = await store.listEvents();
+    const left = await storedEvents(store);
     expect(left).toContainEqual(ahead);
     expect(left.filter(e => e.machine !== 'crashy').map(e => e.time)).toEqual(
       times.filter(t => t >= newest - 10 * DAY).sort((a, b) => a - b),
