@@ -24,7 +24,8 @@ export interface Inference {
 /**
  * Adds inferred dependencies to a graph's declared ones, and machine waits learned from reboots
  * to its machines (in place). A cycle that an inferred edge would create is resolved by dropping
- * inferred edges first; a cycle of declared edges alone is left for the boot plan to report.
+ * inferred edges first; a cycle of declared edges alone is left for the boot plan to report,
+ * with the inferred edges kept.
  * Returns the inferred edges and machine waits the plan now follows and where declared and
  * observed disagree.
  */
@@ -60,13 +61,11 @@ export function applyInference(
       d => inference.observed.has(d.service) && inference.observed.has(d.dependsOn),
     ),
   };
-  if (merged.dropped.some(edge => edge.source !== 'inferred')) {
-    return { inferred: [], machineWaits, disagreements };
-  }
+  // A declared edge dropped to break a cycle of declared edges alone stays: that cycle is the
+  // catalog's to fix, and the plan reports it (also where only a learned edge leads to it).
+  const edges = [...merged.edges, ...merged.dropped.filter(e => e.source !== 'inferred')];
   for (const service of graph.services.values()) {
-    service.dependsOn = merged.edges
-      .filter(e => e.service === service.ref)
-      .map(e => e.dependsOn);
+    service.dependsOn = edges.filter(e => e.service === service.ref).map(e => e.dependsOn);
   }
   return {
     machineWaits,

@@ -76,6 +76,24 @@ describe('PlanService.plan', () => {
     expect(result.planError).toBe(`Dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')}`);
   });
 
+  it('reports a cycle of declared edges that only a learned dependency leads to, keeping the learned edges', async () => {
+    // x <-> y declared, reachable from the system only through the learned a -> x.
+    const entities = [
+      system([c('a')]),
+      machine('m1'),
+      machine('m2'),
+      machine('m3'),
+      component('a', [m('m1')]),
+      component('x', [m('m2'), c('y')]),
+      component('y', [m('m3'), c('x')]),
+    ];
+    const result = await planner(entities, [{ service: c('a'), dependsOn: c('x'), score: 0.9 }]).plan('system:default/site');
+    expect(result.plan).toBeUndefined();
+    expect(result.planError).toMatch(/cycle/i);
+    expect(result.planError).toContain(c('x'));
+    expect(result.planError).toContain(c('y'));
+  });
+
   it('warns of, and skips, a learned dependency on an entity no longer in the catalog', async () => {
     const plans = planner([machine('m1'), component('a', [m('m1')])], [
       { service: c('a'), dependsOn: c('gone'), score: 0.9 },
