@@ -9,6 +9,7 @@ import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { storedEvents } from '../testing/events';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
+import { componentEntity, machineEntity } from '../testing/entities';
 import { AnalysisService, AnalysisServiceOptions } from './AnalysisService';
 
 const DAY = 86_400_000;
@@ -169,5 +170,49 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(kept.filter(r => r.scope === 'system:default/generated').map(r => r.id).sort()).toEqual(ids.slice(1).sort());
     expect(kept.filter(r => r.scope === 'system:default/rebooted')).toHaveLength(1);
     expect((await analyses.latest('system:default/generated'))!.id).toBe(ids[2]);
+  });
+
+  it('matches log names to entities by name, container or full ref, and leaves out a name two entities share', async () => {
+    // web depends on its system's db; it also declares team-b's db, another entity named db.
+    const machine = (namespace: string, name: string, container: string): Entity => ({
+      ...machineEntity(name),
+      metadata: { ...machineEntity(name).metadata, namespace, annotations: { ...machineEntity(name).metadata.annotations, 'recovery.backstage-recovery.io/container': container } },
+    });
+    const dbOf = (namespace: string, host: string): Entity => ({
+      ...componentEntity('db', [`resource:${namespace}/${host}`]),
+      metadata: { name: 'db', namespace },
+    });
+    const entities: Entity[] = [
+      { apiVersion: 'backstage.io/v1alpha1', kind: 'System', metadata: { name: 'shop', namespace: 'default' }, spec: {}, relations: [{ type: 'hasPart', targetRef: 'component:default/web' }, { type: 'hasPart', targetRef: 'component:default/db' }] },
+      machine('default', 'web-host', 'web-ctr'),
+      machine('default', 'db-host', 'db-ctr'),
+      machine('team-b', 'b-host', 'b-ctr'),
+      componentEntity('web', ['resource:default/web-host', 'component:team-b/db']),
+      dbOf('default', 'db-host'),
+      dbOf('team-b', 'b-host'),
+    ];
+    const events: InitializationEvent[] = [];
+    for (let boot = 0; boot < 25; boot++) {
+      const t = Date.UTC(2024, 0, 1) + boot * 2 * DAY;
+      // The logs call the system's db "pg" (mapped to its full ref); "db" could be either.
+      events.push({ time: t, machine: 'db-ctr', service: 'pg', type: 'start' });
+      events.push({ time: t + 60_000, machine: 'b-ctr', service: 'db', type: 'start' });
+      events.push({ time: t + (9 + (boot % 3)) * 60_000, machine: 'web-ctr', service: 'web', type: 'start' });
+    }
+    await store.insertEvents(events, 'api');
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const analyses = new AnalysisService(store, graphs, mockServices.logger.mock(), {
+      threshold: 0.7,
+      serviceMap: { services: { pg: 'component:default/db' } },
+      eventRetentionMs: 180 * DAY,
+      keepAnalyses: 2,
+    });
+    const { result } = await analyses.analyzeSystem('system:default/shop');
+    expect(result.entityRefs).toEqual({ 'component:default/db': 'component:default/db', web: 'component:default/web' });
+    expect(result.machineRefs).toEqual({ 'db-ctr': 'resource:default/db-host', 'web-ctr': 'resource:default/web-host' });
+    expect(result.dependencies.map(d => [d.service, d.dependsOn])).toEqual([['web', 'component:default/db']]);
+    expect(result.warnings[0]).toContain('db (component:default/db, component:team-b/db)');
+    const inference = await analyses.inferenceFor(entities[0]);
+    expect(inference!.dependencies).toEqual([{ service: 'component:default/web', dependsOn: 'component:default/db', score: result.dependencies[0].score }]);
   });
 });

@@ -37,6 +37,8 @@ interface SystemEvents {
   rootRef: string;
   serviceRefByName: Map<string, string>;
   machineRefByName: Map<string, string>;
+  /** Log names that several of the system's entities answer to (left out, with a warning). */
+  ambiguous: string[];
   /** Starts and failures of the system's services (names mapped), in time order. */
   mapped: InitializationEvent[];
   machinesSeen: Set<string>;
@@ -129,14 +131,23 @@ export class AnalysisService implements InferenceSource {
     if (!graph.rootRef.startsWith('system:')) {
       throw new InputError(`${graph.rootRef} is not a System: dependency analysis runs per system`);
     }
-    // Log names are matched to the system's entities by name: services after the configured
-    // mapping, machines (hostnames) as they are.
-    const byName = (refs: Iterable<string>) =>
-      new Map([...refs].map(ref => [parseEntityRef(ref).name, ref]));
+    // Log names are matched to the system's entities: services by name after the configured
+    // mapping (or by full ref, which the mapping may name), machines by name or by the container
+    // their annotation names (Docker events name the container, journald the host).
+    const services = logNames(
+      [...graph.services.keys()].map(ref => ({ ref, names: [parseEntityRef(ref).name, ref] })),
+    );
+    const machines = logNames(
+      [...graph.machines.values()].map(({ ref, locator }) => ({
+        ref,
+        names: [parseEntityRef(ref).name, ...(locator ? [locator.container] : [])],
+      })),
+    );
     return {
       rootRef: graph.rootRef,
-      serviceRefByName: byName(graph.services.keys()),
-      machineRefByName: byName(graph.machines.keys()),
+      serviceRefByName: services.refByName,
+      machineRefByName: machines.refByName,
+      ambiguous: [...services.ambiguous, ...machines.ambiguous],
       mapped: [],
       machinesSeen: new Set(),
       clocks: [],
@@ -201,12 +212,18 @@ export class AnalysisService implements InferenceSource {
         if (ref) machineRefs[m] = ref;
       }
     }
+    const warnings = system.ambiguous.length
+      ? [
+          `log names left out as several entities of ${rootRef} answer to them (give each its own name, or map the log name to a full entity ref in recovery.analysis.serviceMap): ${system.ambiguous.join('; ')}`,
+          ...result.warnings,
+        ]
+      : result.warnings;
     const analysis: SystemAnalysis = {
       id: randomUUID(),
       scope: rootRef,
       events: events.length,
       createdAt: new Date().toISOString(),
-      result: { ...result, entityRefs, machineRefs },
+      result: { ...result, warnings, entityRefs, machineRefs },
     };
     await this.events.insertAnalysis(analysis);
     await this.events.pruneAnalyses(rootRef, this.options.keepAnalyses);
@@ -275,4 +292,33 @@ export class AnalysisService implements InferenceSource {
         .map(w => ({ ...w, machine: machineRefs[w.machine], waitsFor: machineRefs[w.waitsFor] })),
     };
   }
+}
+
+/**
+ * Which entity each log name is: an entity answers to each of its `names`, an earlier one of them
+ * first (an entity's own name wins over another's container name). A name that still fits several
+ * entities (the same name in two namespaces) fits none: the logs cannot tell which one started,
+ * and merging them would make one service of two. It is listed as ambiguous.
+ */
+function logNames(entities: Array<{ ref: string; names: string[] }>): {
+  refByName: Map<string, string>;
+  ambiguous: string[];
+} {
+  const candidates = new Map<string, Array<{ ref: string; rank: number }>>();
+  for (const { ref, names } of entities) {
+    names.forEach((name, rank) => {
+      const list = candidates.get(name) ?? [];
+      if (!list.some(c => c.ref === ref)) list.push({ ref, rank });
+      candidates.set(name, list);
+    });
+  }
+  const refByName = new Map<string, string>();
+  const ambiguous: string[] = [];
+  for (const [name, list] of candidates) {
+    const rank = Math.min(...list.map(c => c.rank));
+    const best = list.filter(c => c.rank === rank);
+    if (best.length === 1) refByName.set(name, best[0].ref);
+    else ambiguous.push(`${name} (${best.map(c => c.ref).sort().join(', ')})`);
+  }
+  return { refByName, ambiguous: ambiguous.sort() };
 }
