@@ -23,7 +23,10 @@ export interface Config {
     analysis?: {
       /** Score an inferred dependency needs to enter boot plans. Default 0.7. */
       threshold?: number;
-      /** Technical names in the logs (exact, or `/regex/`) to catalog entity names. */
+      /**
+       * Technical names in the logs (exact, or `/regex/`) to catalog entity names, or to full
+       * refs (`component:team-b/db`) where two entities of a system share a name.
+       */
       serviceMap?: { [name: string]: string };
       /** Half-life of an initialization's weight with its age, e.g. `90d`. */
       halfLife?: string;
