@@ -6,7 +6,7 @@ import { storedEvents } from '../testing/events';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
-describe.each(databases.eachSupportedId())('EventStore on %p', databaseId => {
+describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
   let store: EventStore;
 
   beforeAll(async () => {
@@ -124,6 +124,26 @@ describe.each(databases.eachSupportedId())('EventStore on %p', databaseId => {
       type: 'start' as const,
     }));
     expect(await store.insertEvents(many, 'api')).toBe(1_234);
+  });
+
+  it('stores nothing of a call that fails in a later batch', async () => {
+    const { knex, store: own } = await freshStore();
+    const batch = (n: number, machine: string) =>
+      Array.from({ length: n }, (_, i) => ({
+        time: 1_550_000_000_000 + i,
+        machine,
+        service: 'web',
+        type: 'start' as const,
+      }));
+    // A first batch of 500 that would store, then one with a row the schema refuses (service is NOT NULL).
+    const events = batch(700, 'tx-01');
+    events[650] = { ...events[650], service: null as unknown as string };
+    await expect(own.insertEvents(events, 'api')).rejects.toThrow();
+    const stored = async () => Number((await knex('recovery_events').count({ n: '*' }).first())!.n);
+    expect(await stored()).toBe(0);
+    // The store is usable afterwards, and the same events without the bad row store in full.
+    expect(await own.insertEvents(batch(700, 'tx-01'), 'api')).toBe(700);
+    expect(await stored()).toBe(700);
   });
 
   it('serves the latest analysis of a scope', async () => {

@@ -32,28 +32,32 @@ export class EventStore {
 
   /** Stores events once each; returns how many were new. */
   async insertEvents(events: InitializationEvent[], source: string): Promise<number> {
-    let inserted = 0;
     const receivedAt = new Date();
-    for (let i = 0; i < events.length; i += BATCH) {
-      const rows = events.slice(i, i + BATCH).map(e => ({
-        machine: e.machine,
-        service: e.service,
-        type: e.type,
-        // Parsers give fractions of a ms (journald µs, docker ns) that a bigint column refuses on
-        // PostgreSQL; boot ordering needs no finer than whole ms, and rounding keeps re-sent events one.
-        time: Math.round(e.time),
-        reference: e.reference === undefined ? null : Math.round(e.reference),
-        source,
-        received_at: receivedAt,
-      }));
-      const added = await this.db('recovery_events')
-        .insert(rows)
-        .onConflict(['machine', 'service', 'type', 'time'])
-        .ignore()
-        .returning('id');
-      inserted += added.length;
-    }
-    return inserted;
+    // One transaction for all batches: a call that fails stores none of its events, not the
+    // batches before the error while the caller is told it failed.
+    return this.db.transaction(async trx => {
+      let inserted = 0;
+      for (let i = 0; i < events.length; i += BATCH) {
+        const rows = events.slice(i, i + BATCH).map(e => ({
+          machine: e.machine,
+          service: e.service,
+          type: e.type,
+          // Parsers give fractions of a ms (journald µs, docker ns) that a bigint column refuses on
+          // PostgreSQL; boot ordering needs no finer than whole ms, and rounding keeps re-sent events one.
+          time: Math.round(e.time),
+          reference: e.reference === undefined ? null : Math.round(e.reference),
+          source,
+          received_at: receivedAt,
+        }));
+        const added = await trx('recovery_events')
+          .insert(rows)
+          .onConflict(['machine', 'service', 'type', 'time'])
+          .ignore()
+          .returning('id');
+        inserted += added.length;
+      }
+      return inserted;
+    });
   }
 
   /** Time (epoch ms) of the newest event stored from `source`, where that source resumes. */
@@ -79,11 +83,9 @@ export class EventStore {
       if (options.clock === true) q.where('type', 'clock');
       if (options.clock === false) q.whereNot('type', 'clock');
       // Keyset paging: an offset would rescan every earlier page, and rows deleted or added
-      // meanwhile would shift it.
-      if (after) {
-        const { time, id } = after;
-        q.where(w => w.where('time', '>', time).orWhere(t => t.where('time', time).andWhere('id', '>', id)));
-      }
+      // meanwhile would shift it. A row value, not `time > ? or (time = ? and id > ?)`: PostgreSQL
+      // bounds the (time, id) index scan with it, where the OR made each page scan from the start.
+      if (after) q.whereRaw('(??, ??) > (?, ?)', ['time', 'id', after.time, after.id]);
       const rows = await q;
       if (rows.length) yield rows.map(toEvent);
       if (rows.length < pageSize) return;

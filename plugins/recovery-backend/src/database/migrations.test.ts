@@ -4,7 +4,7 @@ import { RecoveryStore } from './RecoveryStore';
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
 describe.each(databases.eachSupportedId())('recovery migrations on %s', databaseId => {
-  it('migrate up, all the way down and up again, with the lookup indexes and the lab-left flag in place', async () => {
+  it('migrate up, all the way down and up again, with the lookup and paging indexes and the lab-left flag in place', async () => {
     const knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     const indexes = async () =>
@@ -12,15 +12,23 @@ describe.each(databases.eachSupportedId())('recovery migrations on %s', database
         ? (await knex.raw(`select name from sqlite_master where type = 'index'`)).map((r: { name: string }) => r.name)
         : (await knex.raw(`select indexname as name from pg_indexes`)).rows.map((r: { name: string }) => r.name);
     expect(await indexes()).toEqual(
-      expect.arrayContaining(['recovery_run_machines_machine_idx', 'recovery_events_source_time_idx']),
+      expect.arrayContaining([
+        'recovery_run_machines_machine_idx',
+        'recovery_events_source_time_idx',
+        'recovery_events_time_id_idx',
+      ]),
     );
+    // The (time, id) index leads with time: the time-only one it replaced is gone.
+    expect(await indexes()).not.toContain('recovery_events_time_idx');
 
     const directory = RecoveryStore.migrationsDirectory;
     await knex.migrate.rollback({ directory }, true);
     expect(await knex.schema.hasTable('recovery_runs')).toBe(false);
     expect(await knex.schema.hasTable('recovery_events')).toBe(false);
     await RecoveryStore.migrate(knex);
-    expect(await indexes()).toEqual(expect.arrayContaining(['recovery_events_source_time_idx']));
+    expect(await indexes()).toEqual(
+      expect.arrayContaining(['recovery_events_source_time_idx', 'recovery_events_time_id_idx']),
+    );
     expect(await knex.schema.hasColumn('recovery_runs', 'lab_left')).toBe(true);
   });
 });
