@@ -8,7 +8,7 @@ import { dockerEventToInitializationEvents, type DockerEventMessage } from './ev
 
 /** Longest event line kept; a container event is a few KB even with many labels. */
 export const MAX_EVENT_LINE_LENGTH = 1024 * 1024;
-/** Event batches waiting to be stored before the stream is paused. */
+/** Event batches waiting to be stored before reading the stream waits. */
 const MAX_PENDING_BATCHES = 8;
 
 /**
@@ -75,11 +75,14 @@ export function resumeSecond(ms: number): number {
  * engine keeps only recent events. It starts from the newest event stored from it before (so
  * boots while the backend was down are read from the engine's buffer), or with none stored
  * from everything the engine still buffers (so boots just before the first start are not
- * lost), adding the boots of running containers the buffer no longer holds. After a
- * disconnect or an engine restart it reconnects with backoff and resumes `since` the last
- * event it saw (skipping ones already delivered). A batch that cannot be stored is retried
- * with backoff, the stream paused meanwhile, so a database outage loses nothing the engine
- * still holds.
+ * lost). At every connection it adds the boots of running containers the buffer no longer
+ * holds (an engine restart's burst of starts can outrun it). After a disconnect or an engine
+ * restart it reconnects with backoff and resumes `since` the newest event it saw, skipping
+ * events already delivered by key (dockerd may deliver concurrent events slightly out of time
+ * order, so none is skipped for being older). A batch that cannot be stored is retried with
+ * backoff, reading waiting meanwhile; dockerd skips events for a subscriber that does not
+ * read, so once storing recovers it reconnects at once, and the engine replays what it still
+ * holds.
  */
 export class DockerEventSource implements InitializationEventSource {
   readonly id: string;
@@ -111,12 +114,13 @@ export class DockerEventSource implements InitializationEventSource {
     // Nothing stored yet: since 0 replays the engine's buffer (dockerd keeps its last 256
     // events, of every type, in memory), so boots before the first start are analysed too.
     let since = resume.since !== undefined ? resumeSecond(resume.since) : (this.options.since ?? 0);
-    let lastNano = 0;
-    const seen = new Set<string>(); // keys of events at the last second, against replays
+    let lastNano = 0; // the newest event seen
+    const seen = new Set<string>(); // keys of events seen in lastNano's second, against replays
     let backoff = minBackoff;
     let queue = Promise.resolve();
     let pending = 0; // batches queued and not yet stored, across reconnects
     let failing = false; // the last attempt to store a batch failed
+    let failures = 0; // attempts to store a batch that failed
     let abandoned = false; // stopped while a batch could not be stored: store no later ones
 
     // Stores one batch, retrying until it is stored or the source is stopped.
@@ -128,6 +132,7 @@ export class DockerEventSource implements InitializationEventSource {
           return;
         } catch (e) {
           failing = true;
+          failures++;
           if (signal.aborted) {
             // Storing later batches would move the resume point past this one; the engine
             // may still hold it at the next start.
@@ -155,23 +160,21 @@ export class DockerEventSource implements InitializationEventSource {
     };
 
     const startedAfterMs = resume.since ?? since * 1000;
-    let bootsRead = false;
 
     while (!signal.aborted) {
       let stream: Readable | undefined;
-      if (!bootsRead) {
-        // Once, at the first connection that allows it; without it the stream still delivers
-        // all the engine holds. A boot the stream has delivered since is not read again.
-        try {
-          const boots = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)));
-          const events = boots.flatMap(boot => dockerEventToInitializationEvents(boot));
-          if (events.length) enqueue(events);
-          bootsRead = true;
-        } catch (e) {
-          this.options.logger?.warn(
-            `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${e}`,
-          );
-        }
+      let resync = false; // storing failed while reading waited: the engine may have skipped events
+      // At every connection: after an engine restart, its burst of starts may have left the
+      // buffer (256 events) before the stream reconnects. Without it the stream still delivers
+      // all the engine holds. A boot the stream has delivered is not read again.
+      try {
+        const boots = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)));
+        const events = boots.flatMap(boot => dockerEventToInitializationEvents(boot));
+        if (events.length) enqueue(events);
+      } catch (e) {
+        this.options.logger?.warn(
+          `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${e}`,
+        );
       }
       try {
         stream = (await this.docker.getEvents({
@@ -191,24 +194,41 @@ export class DockerEventSource implements InitializationEventSource {
           for await (const msg of dockerMessages(stream, lines)) {
             const nano = nanoOf(msg);
             const key = `${msg.id ?? msg.Actor?.ID}|${msg.Action ?? msg.status}|${nano}`;
-            if (nano < lastNano || seen.has(key)) continue;
-            if (Math.floor(nano / 1e9) !== Math.floor(lastNano / 1e9)) seen.clear();
+            // Only replays are skipped: an event older than the newest may still be new, as
+            // dockerd stamps an event before publishing it. A replay (since is inclusive)
+            // lies in the newest event's second, whose keys `seen` holds.
+            if (seen.has(key)) continue;
+            if (Math.floor(nano / 1e9) > Math.floor(lastNano / 1e9)) seen.clear();
             seen.add(key);
-            lastNano = nano;
-            since = Math.floor(nano / 1e9);
+            lastNano = Math.max(lastNano, nano);
+            since = Math.floor(lastNano / 1e9);
             const events = dockerEventToInitializationEvents(msg);
             if (events.length) {
               enqueue(events);
-              // Not asking for the next chunk pauses the stream (and, through the socket,
-              // the engine) while the store is behind or failing, instead of queueing
-              // without bound or reading past a batch that may never be stored.
-              if (pending > MAX_PENDING_BATCHES || failing) await queue;
+              // Wait while the store is behind or failing, instead of queueing without bound
+              // or reading past a batch that may never be stored.
+              if (pending > MAX_PENDING_BATCHES || failing) {
+                const failedBefore = failing;
+                const failuresBefore = failures;
+                await queue;
+                // dockerd does not wait for a subscriber that does not read: after 100 ms it
+                // skips events for it. After an outage, re-read what the engine still holds.
+                if (failedBefore || failures > failuresBefore) {
+                  resync = true;
+                  break;
+                }
+              }
             }
           }
         } finally {
           signal.removeEventListener('abort', onAbort);
+          if (resync) stream.destroy();
         }
         if (signal.aborted) break;
+        if (resync) {
+          this.options.logger?.info(`recovery events from ${this.id}: storing recovered; re-reading since the last event`);
+          continue; // at once: the engine evicts what it still holds as new events come
+        }
         this.options.logger?.info(`recovery events from ${this.id}: stream ended; reconnecting`);
       } catch (e) {
         if (signal.aborted) break;

@@ -231,7 +231,14 @@ describe('DockerEventSource storing', () => {
 
   it('retries a batch it could not store, reading no further meanwhile, and loses none', async () => {
     const stream = new PassThrough();
-    const docker = engine(async () => stream);
+    let connections = 0;
+    const docker = engine(async (opts: any) => {
+      if (++connections === 1) return stream;
+      // Reconnected once storing recovered: the engine replays its buffer from `since`.
+      const replay = new PassThrough();
+      for (let n = 0; n < 5; n++) if (1_700_000_000 + n >= opts.since) replay.write(line(n));
+      return replay;
+    });
     let outage = true;
     let attempts = 0;
     const stored: string[] = [];
@@ -272,5 +279,122 @@ describe('DockerEventSource storing', () => {
       since: 1_700_000_002_999,
     });
     expect(calls[0].since).toBe(1_700_000_002);
+  });
+});
+
+/** A start event of container `id`, named `id`, at `nano` (epoch ns), as a line of the stream. */
+const startLine = (id: string, nano: number) =>
+  `${JSON.stringify({ ...base, id, Action: 'start', Actor: { ID: id, Attributes: { name: id } }, time: Math.floor(nano / 1e9), timeNano: nano })}\n`;
+
+describe('DockerEventSource event order', () => {
+  it('delivers events the engine sends slightly out of time order, and skips their replay after a reconnect', async () => {
+    const calls: any[] = [];
+    const a = 1_700_000_002_100_000_000;
+    const b = 1_700_000_001_900_000_000; // concurrent with a, in the second before
+    const c = 1_700_000_002_050_000_000; // concurrent with a, in the same second
+    const d = 1_700_000_003_000_000_000;
+    const docker = engine(async (opts: any) => {
+      calls.push(opts);
+      if (calls.length === 1) return new PassThrough().end(startLine('a', a) + startLine('b', b) + startLine('c', c));
+      // The engine replays from `since` (whole seconds, in its buffer's order): a and c again.
+      return new PassThrough().end(startLine('a', a) + startLine('c', c) + startLine('d', d));
+    });
+    const events: InitializationEvent[] = [];
+    const abort = new AbortController();
+    const giveUp = setTimeout(() => abort.abort(), 2_000);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5, since: 1_699_999_999 }).start(async e => {
+      events.push(...e);
+      if (events.some(x => x.machine === 'd')) abort.abort();
+    }, abort.signal);
+    clearTimeout(giveUp);
+    expect(events.map(e => e.machine)).toEqual(['a', 'b', 'c', 'd']);
+    expect(calls[1].since).toBe(1_700_000_002); // the newest event's second, not the last one's
+  });
+});
+
+describe('DockerEventSource boots older than the buffer, after an engine restart', () => {
+  it('reads them again at the reconnect, as the restart may have pushed its starts out of the buffer', async () => {
+    let streams = 0;
+    let restarted = false;
+    const abort = new AbortController();
+    const docker = {
+      getEvents: async (opts: any) => {
+        if (opts.until !== undefined) {
+          // After the restart the buffer holds only events newer than c9's start.
+          const exec = { Type: 'container', Action: 'exec_start', id: 'c9', time: 1_700_000_010, timeNano: 1_700_000_010e9 };
+          return new PassThrough().end(restarted ? `${JSON.stringify(exec)}\n` : '');
+        }
+        if (++streams === 1) {
+          // One start, then the engine restarts: the stream ends.
+          restarted = true;
+          return new PassThrough().end(startLine('a', 1_700_000_001_000_000_000));
+        }
+        return new PassThrough();
+      },
+      // Nothing runs before the restart; c9 was booted by it.
+      listContainers: async () => (restarted ? [{ Id: 'c9', Created: 1_700_000_002 }] : []),
+      getContainer: () => ({
+        inspect: async () => ({
+          Id: 'c9',
+          Name: '/m9',
+          State: { Running: true, StartedAt: '2023-11-14T22:13:25.500000000Z' },
+          Config: { Labels: {} },
+        }),
+      }),
+    } as unknown as Docker;
+    const events: InitializationEvent[] = [];
+    const giveUp = setTimeout(() => abort.abort(), 2_000);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5, since: 1 }).start(async e => {
+      events.push(...e);
+      if (events.length >= 2) abort.abort();
+    }, abort.signal);
+    clearTimeout(giveUp);
+    expect(events.map(e => ({ ...e, time: Math.round(e.time) }))).toEqual([
+      { machine: 'a', service: 'a', type: 'start', time: 1_700_000_001_000 },
+      { machine: 'm9', service: 'm9', type: 'start', time: 1_700_000_005_500 },
+    ]);
+  });
+});
+
+describe('DockerEventSource after a store outage', () => {
+  it('reconnects at once from the last event seen, so the engine replays what it skipped while not read', async () => {
+    const line = (n: number) => startLine(`m${n}`, (1_700_000_000 + n) * 1e9);
+    const first = new PassThrough();
+    const calls: { since: number; at: number }[] = [];
+    const docker = engine(async (opts: any) => {
+      calls.push({ since: opts.since, at: Date.now() });
+      if (calls.length === 1) return first;
+      // The engine's buffer, replayed from `since`.
+      const s = new PassThrough();
+      for (let n = 0; n < 4; n++) if (1_700_000_000 + n >= opts.since) s.write(line(n));
+      return s;
+    });
+    let outage = true;
+    let recoveredAt = 0;
+    const stored: string[] = [];
+    const abort = new AbortController();
+    const done = new DockerEventSource('primary', docker, { since: 1, minBackoffMs: 200, maxBackoffMs: 200 }).start(
+      async events => {
+        if (outage) throw new Error('database unavailable');
+        stored.push(...events.map(e => e.machine));
+        recoveredAt ||= Date.now();
+      },
+      abort.signal,
+    );
+    first.write(line(0));
+    await new Promise(r => setTimeout(r, 20)); // storing m0 failed; retried in 200 ms
+    first.write(line(1)); // read, then reading waits for the store
+    await new Promise(r => setTimeout(r, 20));
+    // The subscriber does not read: the engine skips m2 for it, then sends m3.
+    first.write(line(3));
+    outage = false;
+    const deadline = Date.now() + 2_000;
+    while (stored.length < 4 && Date.now() < deadline) await new Promise(r => setTimeout(r, 10));
+    abort.abort();
+    await done;
+    expect(stored).toEqual(['m0', 'm1', 'm2', 'm3']);
+    expect(first.destroyed).toBe(true);
+    expect(calls[1].since).toBe(1_700_000_001);
+    expect(calls[1].at - recoveredAt).toBeLessThan(200); // no backoff (200 ms) before it
   });
 });
