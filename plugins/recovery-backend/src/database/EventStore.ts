@@ -146,6 +146,12 @@ export class EventStore {
     }
   }
 
+  /** Id of the newest analysis of `scope`: whether one parsed before is still the latest, without reading it. */
+  async latestAnalysisId(scope: string): Promise<string | undefined> {
+    const row = await this.db('recovery_analyses').where({ scope }).orderBy(NEWEST_FIRST).select('id').first();
+    return row?.id;
+  }
+
   async latestAnalysis(scope: string): Promise<StoredAnalysis | undefined> {
     const row = await this.db('recovery_analyses')
       .where({ scope })

@@ -160,6 +160,25 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(analysis.events).toBe(wholeTableAnalysis(left, generated, { threshold: 0.7 }).events);
   });
 
+  it("parses a system's latest analysis once for all plans, and again only when a newer one is stored", async () => {
+    await store.insertEvents(generated.events, 'api');
+    const analyses = service();
+    const root = system(generated, 'generated')[0];
+    const first = await analyses.analyzeSystem('system:default/generated');
+    const resultReads: string[] = [];
+    knex.on('query', (q: { sql: string }) => {
+      if (q.sql.includes('recovery_analyses') && !/^select [`"]?id[`"]? from/i.test(q.sql)) resultReads.push(q.sql);
+    });
+    const inference = await analyses.inferenceFor(root);
+    expect(inference!.id).toBe(first.id);
+    expect(await analyses.inferenceFor(root)).toBe(inference);
+    expect(resultReads).toHaveLength(1);
+    const second = await analyses.analyzeSystem('system:default/generated');
+    resultReads.length = 0;
+    expect((await analyses.inferenceFor(root))!.id).toBe(second.id);
+    expect(resultReads).toHaveLength(1);
+  });
+
   it('keeps the last analyses of each system', async () => {
     await store.insertEvents([...generated.events, ...rebooted.events], 'api');
     const analyses = service({ keepAnalyses: 2 });

@@ -62,6 +62,11 @@ export type SystemAnalysis = StoredAnalysis & {
  */
 export class AnalysisService implements InferenceSource {
   private readonly mapName: (name: string) => string;
+  /**
+   * What plans take from each system's latest analysis, by system: a stored result holds the
+   * correlation of every pair (megabytes for a large site), too much to parse for every plan.
+   */
+  private readonly inferences = new Map<string, Inference>();
 
   constructor(
     private readonly events: EventStore,
@@ -270,8 +275,18 @@ export class AnalysisService implements InferenceSource {
             )
           : undefined;
     if (!system) return undefined;
-    const analysis = await this.latest(system);
+    const id = await this.events.latestAnalysisId(system);
+    const cached = this.inferences.get(system);
+    if (cached && cached.id === id) return cached;
+    this.inferences.delete(system);
+    const analysis = id === undefined ? undefined : await this.latest(system);
     if (!analysis) return undefined;
+    const inference = this.toInference(analysis);
+    this.inferences.set(system, inference);
+    return inference;
+  }
+
+  private toInference(analysis: SystemAnalysis): Inference {
     const refs = analysis.result.entityRefs;
     const machineRefs = analysis.result.machineRefs ?? {};
     return {
