@@ -332,4 +332,33 @@ describe('reading big inputs', () => {
       [data, 90],
     ]);
   });
+  it('draws progress on a terminal only, clearing each redraw to the line end, and ends its line before an error and at the end', async () => {
+    // Blank lines count as lines: 250,000 of them reach the CLI's progress step cheaply.
+    const lines = [...toJsonl(history.events), ...Array<string>(250_000).fill('')];
+    const long = file('progress-with-a-long-name.jsonl', lines);
+    const short = file('p.jsonl', lines);
+    let err = '';
+    const tty = { stdout: () => {}, stderr: (t: string) => (err += t), stderrIsTTY: true };
+    const drawn = (f: string) => `\rrecovery: ${f}: 250,000 lines read\x1b[K`;
+    expect(await main(['analyze', long, short, '--json'], tty)).toBe(0);
+    expect(err).toBe(`${drawn(long)}${drawn(short)}\n`);
+    const bad = file('progress-bad.jsonl', [...lines, '{"time": 1,']);
+    err = '';
+    expect(await main(['analyze', bad, '--json'], tty)).toBe(2);
+    const failed = `${drawn(bad)}\nrecovery: ${bad}:${lines.length + 1}: invalid JSON`;
+    expect(err.slice(0, failed.length)).toBe(failed);
+    // Not a terminal (a pipe, a captured stream): no progress at all.
+    expect((await run(['analyze', long, '--json'])).stderr).toBe('');
+  });
+  it('reads a line as long as the limit whole across many chunks; one more character is refused, even where the line ends in the chunk that passes the limit', async () => {
+    const max = 64 * 1024 * 1024;
+    const head = '{"time":2,"machine":"m","service":"long","note":"';
+    const ok = join(dir, 'longest.jsonl');
+    writeFileSync(ok, `{"time":1,"machine":"m","service":"s"}\n${head}${'x'.repeat(max - head.length - 2)}"}\n{"time":3,"machine":"m","service":"t"}\n`);
+    expect((await readEventFiles([ok], {})).events.map(e => e.service)).toEqual(['s', 'long', 't']);
+    // 64 MiB fill the first 64 chunks exactly; the line ends in the 65th.
+    const over = join(dir, 'over.jsonl');
+    writeFileSync(over, `${'x'.repeat(max + 1)}\n{"time":3,"machine":"m","service":"t"}\n`);
+    await expect(readEventFiles([over], {})).rejects.toThrow(`${over}:1: line longer than 64 MiB (a file without line breaks: binary or compressed?)`);
+  });
 });

@@ -26,6 +26,8 @@ import {
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** stderr is a terminal: reading progress is drawn on it. */
+  stderrIsTTY?: boolean;
 }
 
 /** Bad input or usage: exit status 2. */
@@ -47,25 +49,43 @@ const MAX_LINE = 64 * 1024 * 1024;
 
 /**
  * Streams a file's lines (split on `\n`, as the API splits a body) to `onLine`. Chunks are split by
- * index: readline's per-line events and promises cost as much as a journal's parsing.
+ * index: readline's per-line events and promises cost as much as a journal's parsing. A line longer
+ * than a chunk is kept in pieces, joined once at its end: joining and searching the whole line again
+ * for each chunk took quadratic time.
  */
 async function forEachLine(file: string, onLine: (line: string) => void): Promise<void> {
-  let rest = '';
+  let pending: string[] = [];
+  let pendingLength = 0;
   let lines = 0;
+  const limit = (length: number) => {
+    if (length > MAX_LINE) {
+      throw new InputError(`${file}:${lines + 1}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`);
+    }
+  };
   for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    const text = rest === '' ? (chunk as string) : rest + chunk;
+    const text = chunk as string;
     let start = 0;
     for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-      onLine(text.slice(start, end));
+      const piece = text.slice(start, end);
+      if (pending.length) {
+        limit(pendingLength + piece.length);
+        pending.push(piece);
+        onLine(pending.join(''));
+        pending = [];
+        pendingLength = 0;
+      } else {
+        onLine(piece);
+      }
       lines++;
       start = end + 1;
     }
-    rest = text.slice(start);
-    if (rest.length > MAX_LINE) {
-      throw new InputError(`${file}:${lines + 1}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`);
+    if (start < text.length) {
+      pending.push(text.slice(start));
+      pendingLength += text.length - start;
+      limit(pendingLength);
     }
   }
-  if (rest !== '') onLine(rest);
+  if (pending.length) onLine(pending.join(''));
 }
 
 /** Reads files line by line (streaming), parsing each with its own (detected or forced) format. */
@@ -250,7 +270,10 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
 }
 
 /** Runs the CLI; returns the exit status. */
-export async function main(argv: string[], io: Io = { stdout: t => process.stdout.write(t), stderr: t => process.stderr.write(t) }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: Io = { stdout: t => process.stdout.write(t), stderr: t => process.stderr.write(t), stderrIsTTY: process.stderr.isTTY },
+): Promise<number> {
   const program = new Command('recovery')
     .description('Backstage Recovery command line')
     .exitOverride()
@@ -269,12 +292,18 @@ export async function main(argv: string[], io: Io = { stdout: t => process.stdou
     .option('--kernel-peak <minutes>', "delay after a dependency at which a dependent's start counts most (default 10, moved to the delay the boots show when many dependencies score under the threshold there)")
     .exitOverride()
     .action(async (files: string[], opts: AnalyzeCliOptions) => {
-      // Progress goes to a terminal only, never into a pipe or a captured stream.
-      const onProgress = process.stderr.isTTY
-        ? (file: string, lines: number) => process.stderr.write(`\rrecovery: ${file}: ${lines.toLocaleString('en-US')} lines read`)
+      // Progress goes to a terminal only, never into a pipe or a captured stream. Each redraw clears
+      // to the line end (a shorter file name leaves no tail); the line ends before any message.
+      let drawn = false;
+      const onProgress = io.stderrIsTTY
+        ? (file: string, lines: number) => {
+            io.stderr(`\rrecovery: ${file}: ${lines.toLocaleString('en-US')} lines read\x1b[K`);
+            drawn = true;
+          }
         : undefined;
-      const { result, read } = await runAnalysis(files, { ...opts, onProgress });
-      if (onProgress && read.lines >= PROGRESS_EVERY) process.stderr.write('\n');
+      const { result, read } = await runAnalysis(files, { ...opts, onProgress }).finally(() => {
+        if (drawn) io.stderr('\n');
+      });
       if (opts.json) {
         const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, correlation, warnings, skipped, at } = result;
         io.stdout(

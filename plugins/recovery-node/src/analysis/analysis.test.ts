@@ -170,6 +170,15 @@ describe('clock skew', () => {
     const fine = analyzeDependencies([...events.slice(0, 2), { ...clock, reference: T0 + 5 * MIN }]).warnings.join('\n');
     expect(fine).not.toMatch(/before 1973|a year off/);
   });
+  it("times that look like epoch microseconds read as milliseconds (journald's __REALTIME_TIMESTAMP) are said to be so, for all machines or some", () => {
+    const micros = [start(T0 * 1000, 'db'), start((T0 + 10 * MIN) * 1000, 'app')];
+    expect(analyzeDependencies(micros).warnings).toContainEqual(expect.stringContaining(`every event time is after 2200 (the earliest: ${new Date(T0 * 1000).toISOString()}): epoch times are read as milliseconds`));
+    const mixed = [start(T0, 'db', 'm1'), start(T0 + 10 * MIN, 'app', 'm2'), start((T0 + 20 * MIN) * 1000, 'web', 'm3')];
+    expect(analyzeDependencies(mixed).warnings).toContainEqual(
+      "every event of 1 machine(s) (m3) is after 2200 while the others' are not: epoch times are read as milliseconds; if their input gives microseconds, correct it",
+    );
+    expect(analyzeDependencies(mixed.slice(0, 2)).warnings.join('\n')).not.toContain('after 2200');
+  });
 });
 
 describe('analysis', () => {

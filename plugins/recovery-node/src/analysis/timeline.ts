@@ -82,6 +82,11 @@ const CLOCK_READINGS_CLOSE = 10 * 60_000;
 const CLOCK_READINGS_AGREE = 60_000;
 /** Event times before this (1973-03-03) are epoch seconds read as milliseconds, most likely. */
 const EPOCH_SECONDS_SUSPECT = 1e11;
+/**
+ * … after this (2200), epoch microseconds (journald's __REALTIME_TIMESTAMP copied into a `time`)
+ * read as milliseconds, most likely: still valid dates, after the year 50,000.
+ */
+const EPOCH_MICROS_SUSPECT = Date.UTC(2200, 0, 1);
 
 const iso = (t: number) => new Date(t).toISOString();
 /** Services one analysis takes (6,000 took 1.5 GB; 24,000 overflowed a Map of pairs). */
@@ -204,6 +209,22 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     if (early.length) {
       warnings.push(
         `every event of ${early.length} machine(s) (${listed(early)}) is before 1973 while the others' are not: epoch times are read as milliseconds; if their input gives seconds, correct it`,
+      );
+    }
+  }
+  const earliest = all.reduce((t, e) => Math.min(t, e.time), Infinity);
+  if (earliest > EPOCH_MICROS_SUSPECT) {
+    warnings.push(
+      `every event time is after 2200 (the earliest: ${iso(earliest)}): epoch times are read as milliseconds; if the input gives microseconds, its delays are a thousand times too long`,
+    );
+  } else {
+    // One export in microseconds among others in milliseconds: its machines' events land far ahead.
+    const earliestOf = new Map<string, number>();
+    for (const e of all) if (e.type !== 'clock') earliestOf.set(e.machine, Math.min(earliestOf.get(e.machine) ?? Infinity, e.time));
+    const late = [...earliestOf].filter(([, t]) => t > EPOCH_MICROS_SUSPECT).map(([m]) => m).sort(byName);
+    if (late.length) {
+      warnings.push(
+        `every event of ${late.length} machine(s) (${listed(late)}) is after 2200 while the others' are not: epoch times are read as milliseconds; if their input gives microseconds, correct it`,
       );
     }
   }

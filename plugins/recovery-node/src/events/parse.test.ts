@@ -51,8 +51,14 @@ describe('parseEvents: jsonl', () => {
     const r = parseEvents(text, { source: 'win.jsonl' });
     expect(r.format).toBe('jsonl');
     expect(r.events.map(e => e.service)).toEqual(['a', 'b']);
-    // Only a leading mark is dropped: one inside the file is still a malformed line.
-    expect(() => parseEvents(`${jl({ time: 1, machine: 'm', service: 'a' })}\n\uFEFF{}`, { source: 'x' })).toThrow(/^x:2: invalid JSON/);
+    // A mark inside a record is still malformed.
+    expect(() => parseEvents(`${jl({ time: 1, machine: 'm', service: 'a' })}\n{\uFEFF}`, { source: 'x' })).toThrow(/^x:2: invalid JSON/);
+  });
+  it('ignores a byte-order mark at the start of any line: files joined with cat, each with its own', () => {
+    const text = `${jl({ time: 1, machine: 'm', service: 'a' })}\n\uFEFF${jl({ time: 2, machine: 'm', service: 'b' })}\r\n\uFEFF\n`;
+    const r = parseEvents(text, { source: 'cat.jsonl' });
+    expect(r.events.map(e => e.service)).toEqual(['a', 'b']);
+    expect(r.skipped).toBe(0);
   });
   it('warns of names that were not UTF-8, naming the first line, and keeps their events', () => {
     // A Windows-1252 'é' (0xE9) decoded as UTF-8.

@@ -303,8 +303,9 @@ export class EventLineParser {
   push(line: string): InitializationEvent[] {
     this.lines++;
     let trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
-    // A byte-order mark (editors and Windows tools write one) is not part of the first record.
-    if (this.lines === 1 && trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.slice(1);
+    // A byte-order mark (editors and Windows tools write one) is no part of a record; files joined
+    // with `cat` carry theirs into later lines.
+    if (trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.slice(1);
     if (trimmed.trim() === '') return [];
     if (
       this.detected === 'journald' &&
