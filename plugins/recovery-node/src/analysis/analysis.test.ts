@@ -248,6 +248,21 @@ describe('analysis', () => {
     expect(s(weighted)).toBeGreaterThanOrEqual(0.7);
     expect(s(unweighted)).toBeLessThan(0.7);
   });
+  it('a service crash-looping until its dependency is up still depends on it, and starts after it', () => {
+    // api fails three times in the 2 min before db starts (restart: always), then starts 10 min after db.
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 30; b++) {
+      const t = T0 + b * DAY;
+      events.push(start(t, 'db', 'm1'), start(t + (10 + (b % 3) / 2) * MIN, 'api', 'm2'));
+      for (const before of [120_000, 90_000, 60_000]) {
+        events.push(start(t - before, 'api', 'm2'), { time: t - before + 5_000, machine: 'm2', service: 'api', type: 'failure' });
+      }
+    }
+    const r = analyzeDependencies(events, { halfLife: 0 });
+    expect(r.dependencies.map(d => [d.service, d.dependsOn, d.samples])).toEqual([['api', 'db', 30]]);
+    expect(r.serviceOrder).toEqual(['db', 'api']);
+    expect(r.waves).toEqual([['m1'], ['m2']]);
+  });
   it('recent initializations weigh more (half-life)', () => {
     // Old boots: b 10 min after a; recent boots: b 10 min before a.
     const events = [...chainBoots([['a', 'm1'], ['b', 'm2']], 5)];

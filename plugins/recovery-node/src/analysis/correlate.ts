@@ -109,7 +109,7 @@ export interface Correlation {
 
 /** Step 3 of the analysis: the pair statistics, in one backward sweep over the timeline. */
 export function correlate(tl: Timeline, k: KernelTable): Correlation {
-  const { ker, back, pre, nBack, rev, Wsum } = sweep(tl.T, tl.S, tl.Wt, tl.serviceNames.length, k.minDelay, k.maxDelay, k.table, k.step);
+  const { ker, back, pre, nBack, rev, Wsum } = sweep(tl.T, tl.S, tl.Wt, tl.failedAttempt, tl.serviceNames.length, k.minDelay, k.maxDelay, k.table, k.step);
   const co = (a: number, b: number) => back.get(a, b) + rev.get(b, a);
   return {
     ker,
@@ -139,6 +139,7 @@ function sweep(
   T: Float64Array,
   S: Int32Array,
   Wt: Float64Array,
+  failedAttempt: Uint8Array,
   n: number,
   minDelay: number,
   maxDelay: number,
@@ -165,12 +166,15 @@ function sweep(
     const t = T[i];
     const w = Wt[i];
     Wsum[a] += w;
+    // A failed attempt counts in its service's weight (a start nothing came of), in no pair: it
+    // neither follows nor precedes anything as an initialization would.
+    if (failedAttempt[i]) continue;
     let nt = 0;
     for (let j = i - 1; j >= 0; j--) {
       const d = t - T[j];
       if (d > maxDelay) break;
       const b = S[j];
-      if (b === a) continue;
+      if (b === a || failedAttempt[j]) continue;
       const k = d >= minDelay ? kernelAt(table, perStep, d) : 0;
       if (stamp[b] !== i) {
         stamp[b] = i;

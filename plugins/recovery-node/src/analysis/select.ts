@@ -239,7 +239,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   for (let i = 0; i < N; i++) {
     const a = S[i];
     const t = T[i];
-    for (let c = candStart[a]; c < candStart[a + 1]; c++) {
+    // Failed attempts are explained by nothing and explain nothing (timeline.failedAttempt).
+    if (!tl.failedAttempt[i]) for (let c = candStart[a]; c < candStart[a + 1]; c++) {
       const b = candB[c];
       let lo = firstInit(tl, b, t - minDelay, true);
       while (lo > svcStart[b] && svcInits[lo - 1] >= i) lo--; // only initializations before i

@@ -153,6 +153,12 @@ export interface Timeline {
   Wt: Float64Array;
   /** Time of the failure of the same service shortly before (a knocked-out service), else NaN. */
   failedBefore: Float64Array;
+  /**
+   * 1 where a failure of the same service followed within the failure window: an attempt, not an
+   * initialization. A service restarting until what it needs is up makes such attempts before its
+   * dependencies start, so they say nothing of the order it needs.
+   */
+  failedAttempt: Uint8Array;
   /** 1 where an initialization is no part of a whole-site boot (`restarts`). */
   isRestart: Uint8Array;
   machinesOf: Array<Set<string>>;
@@ -274,6 +280,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const S = new Int32Array(N);
   const Wt = new Float64Array(N);
   const failedBefore = new Float64Array(N).fill(NaN);
+  const failedAttempt = new Uint8Array(N);
   const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
   const initCount = new Int32Array(n);
   const lambda = o.halfLife > 0 && Number.isFinite(o.halfLife) ? Math.LN2 / o.halfLife : 0;
@@ -304,7 +311,10 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     const f = failures.get(`${s.service}\u0000${s.machine}`);
     if (f) {
       const j = lowerBound(f, s.t);
-      if (j < f.length && f[j] - s.t <= o.failureWindow) w *= o.failureFactor;
+      if (j < f.length && f[j] - s.t <= o.failureWindow) {
+        w *= o.failureFactor;
+        failedAttempt[i] = 1;
+      }
       // A service that failed shortly before starting again was knocked out, most often by a
       // dependency going away: its restart is no reboot of its own machine.
       if (j > 0 && s.t - f[j - 1] <= o.maxDelay) failedBefore[i] = f[j - 1];
@@ -328,6 +338,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     machine: starts.map(s => s.machine),
     Wt,
     failedBefore,
+    failedAttempt,
     isRestart,
     machinesOf,
     initCount,
