@@ -37,10 +37,11 @@ export interface Config {
        */
       kernelPeak?: string;
       /**
-       * How far back from the newest stored event initialization events are kept, e.g. `90d`;
-       * longer than 0s. Older ones are deleted, in batches, whenever an analysis runs. Measured
-       * from the newest event (not now) so a pause in collection keeps the history a plan is
-       * learned from. Default 180d: a boot order learned from older boots is stale.
+       * How far back from its machine's newest stored event an initialization event is kept,
+       * e.g. `90d`; longer than 0s. Older ones are deleted, in batches, whenever an analysis runs.
+       * Measured per machine (a system that has not rebooted for longer keeps its boots) and from
+       * the newest event, not now (a pause in collection keeps the history a plan is learned
+       * from). Default 180d: a boot order learned from older boots is stale.
        */
       eventRetention?: string;
       /** Analyses kept per system, an integer of at least 1; older ones are deleted. Default 20. */

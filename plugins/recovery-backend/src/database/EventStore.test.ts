@@ -57,19 +57,23 @@ describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
     for (const sql of statements) expect(sql).toMatch(/limit/i);
   });
 
-  it('deletes events before a time in bounded batches, and finds the newest event not after a time', async () => {
+  it("deletes events before a time in bounded batches, of one machine or all, and finds each machine's newest event not after a time", async () => {
     const { knex, store: own, statements } = await freshStore();
-    const at = (t: number) => ({ time: t, machine: 'crashy', service: 'loop', type: 'start' as const });
-    await own.insertEvents([1, 2, 3, 4, 5, 6, 7, 10, 11, 99].map(at), 'api');
-    expect(await own.newestEventTime(50)).toBe(11);
-    expect(await own.newestEventTime(0)).toBeUndefined();
+    const at = (machine: string) => (t: number) => ({ time: t, machine, service: 'loop', type: 'start' as const });
+    await own.insertEvents([1, 2, 3, 4, 5, 6, 7, 10, 11, 99].map(at('crashy')), 'api');
+    await own.insertEvents([2, 8, 60].map(at('quiet')), 'api');
+    expect(await own.newestEventTimes(50)).toEqual(new Map([['crashy', 11], ['quiet', 8]]));
+    expect(await own.newestEventTimes(0)).toEqual(new Map());
     statements.length = 0;
-    expect(await own.deleteEventsBefore(10, 3)).toBe(7);
+    expect(await own.deleteEventsBefore(10, 3, 'crashy')).toBe(7);
     // 3 + 3 + 1: no statement deletes more than a batch.
     expect(statements.filter(sql => /^delete/i.test(sql))).toHaveLength(3);
-    const left = await knex('recovery_events').orderBy('time').pluck('time');
-    expect(left.map(Number)).toEqual([10, 11, 99]);
-    expect(await own.deleteEventsBefore(10, 3)).toBe(0);
+    const times = async (machine: string) => (await knex('recovery_events').where({ machine }).orderBy('time').pluck('time')).map(Number);
+    expect(await times('crashy')).toEqual([10, 11, 99]);
+    expect(await times('quiet')).toEqual([2, 8, 60]);
+    expect(await own.deleteEventsBefore(10, 3, 'crashy')).toBe(0);
+    expect(await own.deleteEventsBefore(10, 3)).toBe(2);
+    expect(await times('quiet')).toEqual([60]);
   });
 
   it('keeps the newest analyses of a scope and leaves other scopes alone', async () => {

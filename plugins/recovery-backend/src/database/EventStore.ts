@@ -94,9 +94,13 @@ export class EventStore {
     }
   }
 
-  /** Time of the newest event not after `notAfter` (epoch ms), if any. */
-  async newestEventTime(notAfter: number): Promise<number | undefined> {
-    return this.newestTime(this.db('recovery_events').where('time', '<=', notAfter));
+  /** Per machine, the time of its newest event not after `notAfter` (epoch ms); machines without one are absent. */
+  async newestEventTimes(notAfter: number): Promise<Map<string, number>> {
+    const rows = await this.db('recovery_events')
+      .where('time', '<=', notAfter)
+      .groupBy('machine')
+      .select('machine', this.db.raw('max(??) as ??', ['time', 'newest']));
+    return new Map(rows.map((r: { machine: string; newest: unknown }) => [r.machine, Number(r.newest)]));
   }
 
   /** The largest `time` of the events `q` selects; undefined when it selects none. */
@@ -105,16 +109,16 @@ export class EventStore {
     return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
   }
 
-  /** Deletes the events before `time` (epoch ms), oldest first, `batchSize` per statement; returns how many. */
-  async deleteEventsBefore(time: number, batchSize = DELETE_BATCH): Promise<number> {
+  /**
+   * Deletes the events before `time` (epoch ms), of one machine when given, oldest first,
+   * `batchSize` per statement; returns how many.
+   */
+  async deleteEventsBefore(time: number, batchSize = DELETE_BATCH, machine?: string): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const n = await this.db('recovery_events')
-        .whereIn(
-          'id',
-          this.db('recovery_events').select('id').where('time', '<', time).orderBy('time').limit(batchSize),
-        )
-        .delete();
+      const batch = this.db('recovery_events').select('id').where('time', '<', time).orderBy('time').limit(batchSize);
+      if (machine !== undefined) batch.where({ machine });
+      const n = await this.db('recovery_events').whereIn('id', batch).delete();
       deleted += n;
       if (n < batchSize) return deleted;
     }

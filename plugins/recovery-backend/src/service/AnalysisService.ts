@@ -239,21 +239,21 @@ export class AnalysisService implements InferenceSource {
   }
 
   /**
-   * Deletes the events older than the retention before the newest one. Measured from the newest
-   * event, as the analysis weighs boots by their age from it, so a pause in collection does not
-   * erase the history a plan is learned from; events stamped in the future (a machine clock far
-   * ahead) are not the newest, or one would delete everything.
+   * Deletes each machine's events older than the retention before its own newest event. Measured
+   * per machine, so a system that has not rebooted for longer than the retention keeps the boots
+   * its plan is learned from while others go on reporting; and from the newest event rather than
+   * now, so a pause in collection erases nothing. Events stamped in the future (a clock far
+   * ahead) are not a machine's newest, or they would delete its history.
    */
   private async pruneEvents(): Promise<void> {
-    const newest = await this.events.newestEventTime(Date.now());
-    if (newest === undefined) return;
-    const deleted = await this.events.deleteEventsBefore(
-      newest - this.options.eventRetentionMs,
-      this.options.deleteBatchSize,
-    );
+    const retention = this.options.eventRetentionMs;
+    let deleted = 0;
+    for (const [machine, newest] of await this.events.newestEventTimes(Date.now())) {
+      deleted += await this.events.deleteEventsBefore(newest - retention, this.options.deleteBatchSize, machine);
+    }
     if (deleted) {
       this.logger.info(
-        `Deleted ${deleted} initialization events older than ${new Date(newest - this.options.eventRetentionMs).toISOString()} (recovery.analysis.eventRetention)`,
+        `Deleted ${deleted} initialization events older than ${Math.round(retention / 86_400_000)} days before their machine's newest (recovery.analysis.eventRetention)`,
       );
     }
   }
