@@ -145,6 +145,83 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
   });
 
+  it("tells a System's owner to make services parts of it, not to list machines in its dependsOn", async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          entityRef: 'system:default/shop',
+          status: 'unknown',
+          plan: { entityRef: 'system:default/shop', waves: [], machines: [] },
+          position: undefined,
+          captures: [],
+        }),
+    });
+    await renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, {
+      api,
+      entity: {
+        apiVersion: 'backstage.io/v1alpha1',
+        kind: 'System',
+        metadata: { name: 'shop', namespace: 'default' },
+        spec: { owner: 'team-a' },
+      },
+    });
+
+    const box = await screen.findByLabelText('No machines');
+    expect(box).toHaveTextContent("No machines in this system's boot plan");
+    expect(box).toHaveTextContent('spec.system');
+    expect(box).toHaveTextContent(/system: shop/);
+    expect(box).toHaveTextContent(ANNOTATION_ENGINE);
+    // The planner never follows a System's own dependsOn.
+    expect(box).not.toHaveTextContent(/this entity's spec\.dependsOn/);
+    expect(box).not.toHaveTextContent(/# this system/);
+  });
+
+  it('shows declared vs observed dependencies when no plan can be made', async () => {
+    const cycle = 'Dependency cycle: component:default/web → component:default/api → component:default/web';
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          status: 'not-recoverable',
+          reasons: [cycle],
+          plan: undefined,
+          position: undefined,
+          disagreements: {
+            inferredNotDeclared: [],
+            declaredNotObserved: [
+              { service: 'component:default/web', dependsOn: 'component:default/api' },
+            ],
+          },
+        }),
+    });
+    await renderCard({ api });
+    await screen.findByText(cycle);
+    const section = screen.getByRole('region', { name: 'Declared vs observed dependencies' });
+    expect(section).toHaveTextContent('web depends on api');
+  });
+
+  it('shows declared vs observed dependencies when the plan has no machines', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          status: 'unknown',
+          plan: { entityRef: 'component:default/web', waves: [], machines: [] },
+          position: undefined,
+          captures: [],
+          disagreements: {
+            inferredNotDeclared: [
+              { service: 'component:default/web', dependsOn: 'component:default/db', score: 0.9 },
+            ],
+            declaredNotObserved: [],
+          },
+        }),
+    });
+    await renderCard({ api });
+    await screen.findByLabelText('No machines');
+    expect(
+      screen.getByRole('region', { name: 'Declared vs observed dependencies' }),
+    ).toHaveTextContent('web waits for db (score 0.90)');
+  });
+
   it('reports where declared and observed dependencies disagree', async () => {
     const api = fakeRecoveryApi({
       getReadiness: async () =>
@@ -417,6 +494,32 @@ describe('EntityRecoveryCard', () => {
     expect(lastRun).toHaveTextContent(
       /measured RTO 4m 12s vs objective 15m \(in the test recovery of demo-site, which booted and probed all of its machines\)$/,
     );
+  });
+
+  it('does not say a failed run of a containing system booted all of its machines', async () => {
+    const siteRun = makeRun('failed', { id: 'run-9', entityRef: 'system:default/demo-site' });
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', lastRun: siteRun }),
+    });
+    await renderCard({ api });
+    const lastRun = await screen.findByTestId('last-run');
+    expect(lastRun).toHaveTextContent(
+      /at web-1: probe http:80\/healthz: no answer within 60s \(in the test recovery of demo-site\)$/,
+    );
+    expect(lastRun).not.toHaveTextContent(/booted/);
+  });
+
+  it('says no finished run covers the plan, not that none was ever run, when there is no last run', async () => {
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ status: 'unknown', lastRun: undefined }),
+    });
+    await renderCard({ api });
+    const section = await screen.findByRole('region', { name: 'Last test recovery' });
+    // Readiness leaves the last run out both when none was run and when none counts for
+    // this plan (all interrupted, or the plan gained a machine since).
+    expect(section).toHaveTextContent('No finished test recovery covers the current boot plan');
+    expect(section).not.toHaveTextContent(/has been run yet/);
   });
 
   it('blames no machine for an interrupted run', async () => {

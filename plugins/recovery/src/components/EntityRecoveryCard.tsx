@@ -7,7 +7,7 @@ import { InfoCard, Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
-import { usePermission } from '@backstage/plugin-permission-react';
+import { type AsyncPermissionResult, usePermission } from '@backstage/plugin-permission-react';
 import {
   recoveryCaptureCreatePermission,
   Readiness,
@@ -76,6 +76,31 @@ const Section = ({
       </Typography>
       {children}
     </Box>
+  );
+};
+
+/**
+ * Why an action's button is off for want of a permission. A check that failed (usePermission
+ * gives `allowed: false` with an `error`) says nothing about the user: it is reported as a
+ * failed check, not as a denial.
+ */
+const PermissionNote = ({
+  state,
+  action,
+  permissionName,
+}: {
+  state: AsyncPermissionResult;
+  action: string;
+  permissionName: string;
+}) => {
+  if (state.loading || state.allowed) return null;
+  return (
+    <Typography variant="caption" color="textSecondary">
+      {state.error
+        ? `Could not check whether you may ${action}: ${errorMessage(state.error)} (`
+        : `You are not allowed to ${action} (`}
+      <code>{permissionName}</code>).
+    </Typography>
   );
 };
 
@@ -236,6 +261,9 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
 
   const plan = readiness.plan;
   const hasMachines = !!plan && plan.machines.length > 0;
+  const hasDisagreements =
+    !!readiness.disagreements?.inferredNotDeclared.length ||
+    !!readiness.disagreements?.declaredNotObserved.length;
   const capturesSection = (
     <Section title="Captures">
       <CaptureTable
@@ -283,7 +311,7 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         readiness.captures.length > 0 && capturesSection
       ) : !hasMachines ? (
         <Box className={classes.section}>
-          <NoMachines kind={entity.kind} />
+          <NoMachines kind={entity.kind} name={entity.metadata.name} />
         </Box>
       ) : (
         <>
@@ -298,15 +326,15 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
           <Section title="Boot plan">
             <BootPlanView plan={plan!} position={readiness.position} />
           </Section>
-          {(readiness.disagreements?.inferredNotDeclared.length ||
-            readiness.disagreements?.declaredNotObserved.length) ? (
-            <Section title="Declared vs observed dependencies">
-              <DependencyDisagreementsView
-                disagreements={readiness.disagreements}
-              />
-            </Section>
-          ) : null}
         </>
+      )}
+
+      {/* Shown with or without a plan: a dependency declared but never observed often
+          explains the cycle that kept a plan from being made. */}
+      {hasDisagreements && (
+        <Section title="Declared vs observed dependencies">
+          <DependencyDisagreementsView disagreements={readiness.disagreements} />
+        </Section>
       )}
 
       {run && (
@@ -393,18 +421,16 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         >
           {capturing ? 'Capturing…' : 'Capture now'}
         </Button>
-        {!runPermission.loading && !runAllowed && (
-          <Typography variant="caption" color="textSecondary">
-            You are not allowed to run test recoveries (
-            <code>{recoveryRunCreatePermission.name}</code>).
-          </Typography>
-        )}
-        {!capturePermission.loading && !captureAllowed && (
-          <Typography variant="caption" color="textSecondary">
-            You are not allowed to capture machines (
-            <code>{recoveryCaptureCreatePermission.name}</code>).
-          </Typography>
-        )}
+        <PermissionNote
+          state={runPermission}
+          action="run test recoveries"
+          permissionName={recoveryRunCreatePermission.name}
+        />
+        <PermissionNote
+          state={capturePermission}
+          action="capture machines"
+          permissionName={recoveryCaptureCreatePermission.name}
+        />
       </Box>
     </InfoCard>
   );

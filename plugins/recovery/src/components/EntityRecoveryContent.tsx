@@ -220,12 +220,22 @@ export const RecoveryRunHistory = ({
 export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
   const { entity } = useEntity();
   const entityRef = stringifyEntityRef(entity);
-  // A run started or finished in the card shows up in the history at once.
+  const {
+    onRunChange: onRunChangeProp,
+    onReadinessChange: onReadinessChangeProp,
+  } = props;
+  // A run started or finished in the card shows up in the history at once; the caller is
+  // told too, as the card alone would.
   const [refreshKey, setRefreshKey] = useState(0);
-  const onRunChange = useCallback(() => setRefreshKey(k => k + 1), []);
+  const onRunChange = useCallback(
+    (run: RecoveryRun) => {
+      setRefreshKey(k => k + 1);
+      onRunChangeProp?.(run);
+    },
+    [onRunChangeProp],
+  );
   // The runs are measured against the RTO objective the card loads with the readiness.
   const [rtoObjectiveSeconds, setRtoObjectiveSeconds] = useState<number>();
-  const { onReadinessChange: onReadinessChangeProp } = props;
   const onReadinessChange = useCallback(
     (readiness: Readiness) => {
       setRtoObjectiveSeconds(readiness.objectives.rtoSeconds);

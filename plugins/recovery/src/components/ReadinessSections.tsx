@@ -124,10 +124,7 @@ export const EntityProblems = ({ problems }: { problems: EntityProblem[] }) => {
   );
 };
 
-/** Shown when the plan has no machines: how to annotate the catalog. */
-export const NoMachines = ({ kind }: { kind: string }) => {
-  const classes = useStyles();
-  const example = `# the machine
+const machineExample = `# the machine
 apiVersion: backstage.io/v1alpha1
 kind: Resource
 metadata:
@@ -136,27 +133,59 @@ metadata:
     ${ANNOTATION_ENGINE}: primary
     ${ANNOTATION_CONTAINER}: web-1
 spec:
-  type: machine
+  type: machine`;
+
+/**
+ * Shown when the plan has no machines: how to annotate the catalog. A System's plan is made
+ * from its parts (Components with `spec.system`), never from its own `dependsOn`, so a System
+ * is told to add services that run on machines, not to list the machines itself.
+ */
+export const NoMachines = ({ kind, name }: { kind: string; name: string }) => {
+  const classes = useStyles();
+  const lowerKind = kind.toLocaleLowerCase('en-US');
+  const isSystem = lowerKind === 'system';
+  const example = isSystem
+    ? `${machineExample}
 ---
-# this ${kind.toLocaleLowerCase('en-US')}
+# a service of this system
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: web
+  annotations:
+    ${ANNOTATION_PROBES}: http:80/healthz
+spec:
+  system: ${name}
+  dependsOn:
+    - resource:default/web-1`
+    : `${machineExample}
+---
+# this ${lowerKind}
 spec:
   dependsOn:
     - resource:default/web-1
 metadata:
   annotations:
     ${ANNOTATION_PROBES}: http:80/healthz`;
+  const code = (text: string) => <code className={classes.code}>{text}</code>;
   return (
     <Alert severity="info" aria-label="No machines">
-      <AlertTitle>No machines in this {kind.toLocaleLowerCase('en-US')}'s boot plan</AlertTitle>
+      <AlertTitle>No machines in this {lowerKind}'s boot plan</AlertTitle>
       <Typography variant="body2">
         Nothing can be captured or recovered until the catalog says which
-        machines run it. Describe each primary machine as a{' '}
-        <code className={classes.code}>Resource</code> with{' '}
-        <code className={classes.code}>spec.type: machine</code> and the{' '}
-        <code className={classes.code}>{ANNOTATION_ENGINE}</code> and{' '}
-        <code className={classes.code}>{ANNOTATION_CONTAINER}</code>{' '}
-        annotations, then list it in this entity's{' '}
-        <code className={classes.code}>spec.dependsOn</code>.
+        machines run it. Describe each primary machine as a {code('Resource')} with{' '}
+        {code('spec.type: machine')} and the {code(ANNOTATION_ENGINE)} and{' '}
+        {code(ANNOTATION_CONTAINER)} annotations,{' '}
+        {isSystem ? (
+          <>
+            then make the services that run on it parts of this system (
+            {code('spec.system')} on each Component) and list the machine in
+            their {code('spec.dependsOn')}. The system's own{' '}
+            {code('spec.dependsOn')} is not followed.
+          </>
+        ) : (
+          <>then list it in this entity's {code('spec.dependsOn')}.</>
+        )}
       </Typography>
       <pre className={classes.pre}>{example}</pre>
     </Alert>
@@ -245,9 +274,12 @@ export const LastRunSummary = ({
   entityRef?: string;
 }) => {
   if (!run) {
+    // Readiness gives no last run both when none was ever run and when none counts for this
+    // plan (interrupted, or made before the plan gained a machine): this is true of both.
     return (
       <Typography variant="body2" color="textSecondary">
-        No test recovery has been run yet.
+        No finished test recovery covers the current boot plan. Interrupted runs do not
+        count, nor runs that left out some of its machines or services.
       </Typography>
     );
   }
@@ -280,8 +312,9 @@ export const LastRunSummary = ({
         {entityRef && !sameRef(run.entityRef, entityRef) ? (
           <>
             {' '}
-            (in the test recovery of <EntityRefLink entityRef={run.entityRef} />, which booted and
-            probed all of its machines)
+            (in the test recovery of <EntityRefLink entityRef={run.entityRef} />
+            {/* Only a success booted and probed them all; a failure may have stopped earlier. */}
+            {run.status === 'succeeded' ? ', which booted and probed all of its machines' : ''})
           </>
         ) : null}
       </Typography>

@@ -206,6 +206,21 @@ describe('EntityRecoveryContent', () => {
     await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(5));
   });
 
+  it("still calls the caller's onRunChange when a run starts and when it finishes", async () => {
+    const onRunChange = vi.fn();
+    const api = fakeRecoveryApi({
+      startRun: async () => makeRun('pending'),
+      getRun: async () => makeRun('succeeded'),
+    });
+    await render(api, <EntityRecoveryContent pollIntervalMs={10} onRunChange={onRunChange} />);
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    await screen.findByText('Recovery succeeded');
+    await waitFor(() => expect(onRunChange).toHaveBeenCalledTimes(2));
+    expect(onRunChange.mock.calls.map(([run]) => run.status)).toEqual(['pending', 'succeeded']);
+  });
+
   it('keeps the history on screen when a reload fails, and retries until it loads', async () => {
     let historyLoads = 0;
     const api = fakeRecoveryApi({

@@ -7,7 +7,7 @@ import {
   EntityProvider,
   entityRouteRef,
 } from '@backstage/plugin-catalog-react';
-import { permissionApiRef } from '@backstage/plugin-permission-react';
+import { permissionApiRef, type PermissionApi } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Entity } from '@backstage/catalog-model';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
@@ -23,12 +23,25 @@ import { webEntity } from './fixtures';
  */
 export function renderWithApis(
   element: JSX.Element,
-  options: { api: Partial<RecoveryApi>; allow?: boolean; entity?: Entity | null },
+  options: {
+    api: Partial<RecoveryApi>;
+    allow?: boolean;
+    /** The permission API fails every check with this error (overrides `allow`). */
+    permissionError?: Error;
+    entity?: Entity | null;
+  },
 ) {
-  const permissionApi = mockApis.permission({
-    authorize:
-      options.allow === false ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
-  });
+  const { permissionError } = options;
+  const permissionApi: PermissionApi = permissionError
+    ? {
+        authorize: async () => {
+          throw permissionError;
+        },
+      }
+    : mockApis.permission({
+        authorize:
+          options.allow === false ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+      });
   const entity = options.entity === undefined ? webEntity : options.entity;
   return renderInTestApp(
     <TestApiProvider
