@@ -398,3 +398,46 @@ describe('DockerEventSource after a store outage', () => {
     expect(calls[1].at - recoveredAt).toBeLessThan(200); // no backoff (200 ms) before it
   });
 });
+
+describe('dockerEventToInitializationEvents of lab containers', () => {
+  // A lab container copies production's machine/service labels; its boots and teardown kills
+  // are no production history.
+  const lab = (Action: string, extra: Record<string, string>) => ({
+    ...base,
+    Action,
+    Actor: {
+      ID: 'c2',
+      Attributes: {
+        ...base.Actor.Attributes,
+        name: 'rr-run-123-data-01-1234abcd',
+        'recovery.backstage-recovery.io/run-id': 'run-123',
+        ...extra,
+      },
+    },
+  });
+
+  it('skips the start and the teardown kill of a restored machine', () => {
+    expect(dockerEventToInitializationEvents(lab('start', {}))).toEqual([]);
+    expect(dockerEventToInitializationEvents(lab('die', { exitCode: '137' }))).toEqual([]);
+    // The same as a raw `docker events` line.
+    expect(dockerEventToInitializationEvents(JSON.stringify(lab('die', { exitCode: '137' })))).toEqual([]);
+  });
+
+  it('skips the probe container', () => {
+    const probe = {
+      ...base,
+      Action: 'die',
+      Actor: {
+        ID: 'p1',
+        Attributes: {
+          name: 'rr-run-123-probe',
+          'recovery.backstage-recovery.io/run-id': 'run-123',
+          'recovery.backstage-recovery.io/probe': 'true',
+          exitCode: '137',
+        },
+      },
+    };
+    expect(dockerEventToInitializationEvents(probe)).toEqual([]);
+    expect(dockerEventToInitializationEvents({ ...probe, Action: 'start' })).toEqual([]);
+  });
+});

@@ -1,5 +1,6 @@
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { EventLineParser } from '@backstage-recovery/plugin-recovery-node';
+import { PROBE_LABEL } from './DockerHypervisorHost';
 
 /** One message of `GET /events` (`docker events --format '{{json .}}'`). */
 export interface DockerEventMessage {
@@ -18,11 +19,30 @@ export interface DockerEventMessage {
  * with a non-zero `exitCode` → `failure`; anything else → none; machine and service from the
  * `recovery.backstage-recovery.io/machine` and `/service` labels, else the container name;
  * time from `timeNano`. A comma list in the service label gives one event per service.
+ *
+ * Containers of a recovery lab (run-id label: restored machines, which copy production's
+ * machine/service labels, and the probe container) give none: their boots, however ordered, and
+ * their teardown kills are no production history (engine role `both` sees them).
  */
 export function dockerEventToInitializationEvents(
   message: DockerEventMessage | string,
 ): InitializationEvent[] {
+  let parsed: DockerEventMessage | undefined;
+  if (typeof message === 'string') {
+    try {
+      parsed = JSON.parse(message);
+    } catch {
+      parsed = undefined; // not JSON: the parser decides (lenient: no event)
+    }
+  } else parsed = message;
+  if (isLabContainer(parsed)) return [];
   const line = typeof message === 'string' ? message : JSON.stringify(message);
   const parser = new EventLineParser({ format: 'docker', lenient: true, source: 'docker events' });
   return parser.push(line);
+}
+
+/** Whether an event is of a recovery lab's container (the event's attributes hold its labels). */
+function isLabContainer(message: DockerEventMessage | undefined): boolean {
+  const attributes = message?.Actor?.Attributes;
+  return !!attributes && (attributes[RUN_ID_LABEL] !== undefined || attributes[PROBE_LABEL] !== undefined);
 }

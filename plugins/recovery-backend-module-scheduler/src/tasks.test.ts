@@ -20,27 +20,47 @@ const run = (id: string, entityRef: string, status: RecoveryRun['status'], extra
   ...extra,
 });
 
-/** Readiness of an entity whose plan boots `waves` (undefined: no plan could be made). */
-const readinessOf = (entityRef: string, waves?: string[][]): Readiness => ({
+/**
+ * Readiness of an entity whose plan boots `waves` (undefined: no plan could be made), putting
+ * `services` on each machine (a machine not listed runs just the entity).
+ */
+const readinessOf = (entityRef: string, waves?: string[][], services: Record<string, string[]> = {}): Readiness => ({
   entityRef,
   status: 'unknown',
   reasons: [],
   problems: [],
   objectives: { rpoSeconds: 86_400, rtoSeconds: 900 },
-  plan: waves && { entityRef, waves, machines: [] },
+  plan: waves && {
+    entityRef,
+    waves,
+    machines: waves.flatMap((wave, i) =>
+      wave.map(machineRef => ({ machineRef, wave: i + 1, services: services[machineRef] ?? [entityRef], waitsFor: [], probes: [] })),
+    ),
+  },
   captures: [],
 });
 
 describe('nightly check targets', () => {
   it('cover every recoverable entity with as few runs as that takes, largest plans first', () => {
+    const shop = {
+      'resource:default/db-01': ['component:default/db'],
+      'resource:default/web-01': ['component:default/web'],
+      'resource:default/api-01': ['component:default/api'],
+    };
     const items = [
-      readinessOf('component:default/web', [['resource:default/db-01'], ['resource:default/web-01']]),
-      readinessOf('component:default/db', [['resource:default/db-01']]),
-      readinessOf('system:default/shop', [['resource:default/db-01'], ['resource:default/web-01', 'resource:default/api-01']]),
+      readinessOf('component:default/web', [['resource:default/db-01'], ['resource:default/web-01']], shop),
+      readinessOf('component:default/db', [['resource:default/db-01']], shop),
+      readinessOf('system:default/shop', [['resource:default/db-01'], ['resource:default/web-01', 'resource:default/api-01']], shop),
       // Not in the shop: needs a run of its own.
-      readinessOf('component:default/billing', [['resource:default/db-01'], ['resource:default/billing-01']]),
+      readinessOf('component:default/billing', [['resource:default/db-01'], ['resource:default/billing-01']], {
+        'resource:default/db-01': ['component:default/db'],
+        'resource:default/billing-01': ['component:default/billing'],
+      }),
       // Opted out, so the reports service still needs its own.
-      readinessOf('system:default/back-office', [['resource:default/reports-01'], ['resource:default/ledger-01']]),
+      readinessOf('system:default/back-office', [['resource:default/reports-01'], ['resource:default/ledger-01']], {
+        'resource:default/reports-01': ['component:default/reports'],
+        'resource:default/ledger-01': ['component:default/ledger'],
+      }),
       readinessOf('component:default/reports', [['resource:default/reports-01']]),
       // Nothing to boot, or no plan (a dependency cycle): no run would succeed.
       readinessOf('component:default/docs', []),
@@ -55,6 +75,32 @@ describe('nightly check targets', () => {
     expect(nightlyTargets([...items].reverse(), new Set(['system:default/back-office']))).toEqual(
       nightlyTargets(items, new Set(['system:default/back-office'])),
     );
+  });
+
+  it('run an entity whose machines lie in a chosen plan that boots them without its services', () => {
+    // billing-db shares db-01 with the shop but is no part of it: the shop's run boots db-01
+    // gated by orders-db's probes only, which readiness does not count for billing-db.
+    const items = [
+      readinessOf('system:default/shop', [['resource:default/db-01'], ['resource:default/web-01']], {
+        'resource:default/db-01': ['component:default/orders-db'],
+        'resource:default/web-01': ['component:default/shop-web'],
+      }),
+      readinessOf('component:default/billing-db', [['resource:default/db-01']]),
+      readinessOf('component:default/orders-db', [['resource:default/db-01']]),
+    ];
+    expect(nightlyTargets(items, new Set())).toEqual(['system:default/shop', 'component:default/billing-db']);
+  });
+
+  it('choose, among plans of the same machines, the one with more services first', () => {
+    // The system's plan covers the component's; the component's does not cover the system's.
+    const items = [
+      readinessOf('system:default/pair', [['resource:default/db-01']], {
+        'resource:default/db-01': ['component:default/a', 'component:default/b'],
+      }),
+      readinessOf('component:default/a', [['resource:default/db-01']]),
+    ];
+    expect(nightlyTargets(items, new Set())).toEqual(['system:default/pair']);
+    expect(nightlyTargets([...items].reverse(), new Set())).toEqual(['system:default/pair']);
   });
 });
 

@@ -2,7 +2,7 @@ import {
   LoggerService,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
-import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { coversPlan, type BootPlan, type Readiness, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
@@ -14,18 +14,26 @@ export interface TaskReport {
 
 /**
  * What the nightly check recovers so that every recoverable entity is covered, with as few runs
- * as that takes: a run that boots an entity's whole plan counts for it (readiness), so an entity
- * whose machines all lie in the plan of one already chosen needs no run of its own. Larger plans
- * (systems, mostly) are chosen first; entities without machines, and those `optedOut`, none.
+ * as that takes. A run counts for an entity when readiness counts it (`coversPlan`): it boots
+ * every machine of the entity's plan gated by the probes of the services the plan puts there, so
+ * an entity needs no run of its own only if a chosen plan covers its plan that way; sharing its
+ * machines is not enough. Larger plans (systems, mostly; then more services) are chosen first;
+ * entities without machines, and those `optedOut`, none.
  */
 export function nightlyTargets(items: Readiness[], optedOut: Set<string>): string[] {
+  const services = (plan: BootPlan) => plan.machines.reduce((n, m) => n + m.services.length, 0);
   const candidates = items
-    .map(r => ({ entityRef: r.entityRef, machines: new Set(r.plan?.waves.flat()) }))
-    .filter(c => c.machines.size > 0 && !optedOut.has(c.entityRef))
-    .sort((a, b) => b.machines.size - a.machines.size || (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0));
+    .flatMap(r => (r.plan && r.plan.machines.length > 0 && !optedOut.has(r.entityRef) ? [{ entityRef: r.entityRef, plan: r.plan }] : []))
+    .sort(
+      (a, b) =>
+        b.plan.machines.length - a.plan.machines.length ||
+        services(b.plan) - services(a.plan) ||
+        (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0),
+    );
   const chosen: typeof candidates = [];
   for (const c of candidates) {
-    if (!chosen.some(t => [...c.machines].every(m => t.machines.has(m)))) chosen.push(c);
+    // The chosen run, planned to succeed: whether it would count for `c` in readiness.
+    if (!chosen.some(t => coversPlan({ status: 'succeeded', plan: t.plan }, c.plan))) chosen.push(c);
   }
   return chosen.map(t => t.entityRef);
 }

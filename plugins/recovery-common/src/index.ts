@@ -11,3 +11,4 @@ export * from './duration';
 export * from './api';
 export * from './machineWaits';
 export * from './entityRole';
+export * from './runCoverage';

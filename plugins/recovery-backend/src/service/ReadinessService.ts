@@ -1,5 +1,5 @@
-import type { BootPlan, Readiness } from '@backstage-recovery/plugin-recovery-common';
-import { RecoveryStore, RunHead } from '../database/RecoveryStore';
+import { coversPlan, type Readiness } from '@backstage-recovery/plugin-recovery-common';
+import { RecoveryStore } from '../database/RecoveryStore';
 import { toApi } from './CaptureService';
 import { PlanService } from './PlanService';
 import { assessReadiness, byRisk } from './readiness';
@@ -87,24 +87,6 @@ export class ReadinessService {
     await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, assessNext));
     return items.sort(byRisk);
   }
-}
-
-/**
- * Whether a finished run tells whether `plan` recovers: it booted every machine of the plan, each
- * gated by the probes of at least the services the plan puts on it (probes come from services),
- * whichever entity it was for. A machine alone is not enough: a run's plan can boot a machine for
- * one of its services, or for a learned wait, without the others' probes. A run that failed on a
- * machine outside the plan says nothing about it: the plan's machines were ready or never started.
- */
-export function coversPlan(run: RunHead, plan: BootPlan): boolean {
-  const booted = new Map(run.plan.machines.map(m => [m.machineRef, new Set(m.services)]));
-  const covered = plan.machines.every(m => {
-    const services = booted.get(m.machineRef);
-    return services !== undefined && m.services.every(s => services.has(s));
-  });
-  if (!covered) return false;
-  const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
-  return failedOn === undefined || plan.machines.some(m => m.machineRef === failedOn);
 }
 
 function unassessable(entityRef: string, error: unknown, objectives: Readiness['objectives']): Readiness {

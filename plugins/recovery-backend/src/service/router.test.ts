@@ -255,10 +255,11 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
         },
         new Date(base + offsetMs),
       );
-    await insert('active-old', 'system:default/demo-site', 0);
+    // Runs of entities the user sees: a run of one the catalog does not show is left out.
+    await insert('active-old', 'component:default/shop', 0);
     await insert('finished', 'component:default/web', 1_000);
     await insert('active-new', 'component:default/web', 2_000);
-    await insert('pending', 'system:default/other', 3_000);
+    await insert('pending', 'component:default/shop', 3_000);
     await store.updateRun('active-old', { status: 'running' });
     await store.updateRun('active-new', { status: 'running' });
     await store.updateRun('finished', { status: 'succeeded' });
@@ -283,6 +284,51 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       });
     }
     await knex('recovery_runs').whereIn('id', ['active-old', 'finished', 'active-new', 'pending']).delete();
+  });
+
+  it("keeps runs of what the catalog hides from a user out of that user's answers, as if they were not there", async () => {
+    const store = new RecoveryStore(knex);
+    const base = Date.now() - 10_000;
+    const insert = async (id: string, entityRef: string, offsetMs: number) =>
+      store.insertRun(
+        {
+          id,
+          entityRef,
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'lab-host',
+          plan: { entityRef, waves: [['resource:default/shop-01']], machines: [] } as any,
+          options: {},
+          machines: [],
+        },
+        new Date(base + offsetMs),
+      );
+    await insert('seen', 'component:default/shop', 0);
+    await insert('hidden-old', HIDDEN, 1_000);
+    await insert('hidden-new', HIDDEN, 2_000);
+
+    const ids = async (query: string) => {
+      const res = await request(server).get(`/api/recovery/runs${query}`);
+      expect(res.status).toBe(200);
+      return res.body.items.map((r: { id: string }) => r.id);
+    };
+    expect(await ids('')).toEqual(['seen']);
+    expect(await ids('?active=true')).toEqual(['seen']);
+    // The newest runs are hidden ones: the page still holds `limit` visible ones if there are.
+    expect(await ids('?limit=1')).toEqual(['seen']);
+    const byEntity = await request(server).get(`/api/recovery/runs?entityRef=${HIDDEN}`);
+    expect({ status: byEntity.status, message: byEntity.body.error?.message }).toEqual({
+      status: 404,
+      message: `Entity ${HIDDEN} not found in the catalog`,
+    });
+
+    // A hidden entity's run answers as a run that does not exist.
+    for (const id of ['hidden-new', 'no-such-run']) {
+      const res = await request(server).get(`/api/recovery/runs/${id}`);
+      expect({ status: res.status, message: res.body.error?.message }).toEqual({ status: 404, message: `Run ${id} not found` });
+    }
+    expect((await request(server).get('/api/recovery/runs/seen')).status).toBe(200);
+    await knex('recovery_runs').whereIn('id', ['seen', 'hidden-old', 'hidden-new']).delete();
   });
 
   it('takes options.reverseBootOrder only as a boolean; false is the default, no test hook', async () => {

@@ -202,7 +202,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.get('/runs', async (req, res) => {
-    await httpAuth.credentials(req);
+    const credentials = await httpAuth.credentials(req);
     const entityRef = req.query.entityRef;
     if (entityRef !== undefined && typeof entityRef !== 'string') {
       throw new InputError('Query parameter entityRef must be given once, e.g. component:default/web');
@@ -212,20 +212,39 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (active !== undefined && active !== 'true') {
       throw new InputError(`Query parameter active must be "true" when given, got ${JSON.stringify(active)}`);
     }
-    res.json({
-      items: await store.listRuns({
-        entityRef: entityRef === undefined ? undefined : refFromInput('entityRef', entityRef),
-        // What holds the hypervisor host: the entity card checks it before offering a run.
-        status: active ? ACTIVE_RUN_STATUSES : undefined,
-        limit: limitFrom(req),
-      }),
-    });
+    const limit = limitFrom(req);
+    const query = {
+      // One entity's runs: the same 404 as its other answers if the caller may not see it.
+      entityRef: entityRef === undefined ? undefined : await graphs.requireVisible(refFromInput('entityRef', entityRef), credentials),
+      // What holds the hypervisor host: the entity card checks it before offering a run.
+      status: active ? ACTIVE_RUN_STATUSES : undefined,
+    };
+    if (query.entityRef) {
+      res.json({ items: await store.listRuns({ ...query, limit }) });
+      return;
+    }
+    // Runs of any entity: only those of entities the caller may see in the catalog (console
+    // tails and plans tell about them). Hidden ones are left out of the page, not counted in
+    // it: newer windows are read until it is full, the runs end, or MAX_RUNS_SCANNED.
+    for (let window = limit; ; window = Math.min(window * 4, MAX_RUNS_SCANNED)) {
+      const rows = await store.listRuns({ ...query, limit: window });
+      const visible = new Set(await graphs.visibleTo([...new Set(rows.map(r => r.entityRef))], credentials));
+      const items = rows.filter(r => visible.has(r.entityRef));
+      if (items.length >= limit || rows.length < window || window >= MAX_RUNS_SCANNED) {
+        res.json({ items: items.slice(0, limit) });
+        return;
+      }
+    }
   });
 
   router.get('/runs/:id', async (req, res) => {
-    await httpAuth.credentials(req);
+    const credentials = await httpAuth.credentials(req);
     const run = await store.getRun(req.params.id);
-    if (!run) throw new NotFoundError(`Run ${req.params.id} not found`);
+    // A run of an entity the caller may not see answers as one that does not exist: its
+    // existence, console tails and plan are not theirs to read.
+    if (!run || (await graphs.visibleTo([run.entityRef], credentials)).length === 0) {
+      throw new NotFoundError(`Run ${req.params.id} not found`);
+    }
     res.json(run);
   });
 
@@ -234,6 +253,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // settings (stack traces only where Backstage shows them).
   return router;
 }
+
+/** Most runs `GET /runs` reads to fill a page with runs the caller may see. */
+const MAX_RUNS_SCANNED = 2000;
 
 /** The stored source is `api:<source>`, in a varchar(255) column like the names the parser checks. */
 const MAX_SOURCE_LENGTH = MAX_NAME_LENGTH - 'api:'.length;
