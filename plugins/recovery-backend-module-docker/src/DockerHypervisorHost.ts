@@ -17,7 +17,8 @@ import type {
   RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
-import { dockerHealthcheck, dockerName } from './adapt';
+import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerName, joinsLabNetwork } from './adapt';
+import { firstHost, helperRange, highestFree } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
 import { busyboxRootfsEntries } from './lib/busybox';
@@ -34,6 +35,12 @@ export const NETWORK_LABEL = 'recovery.backstage-recovery.io/network';
 export const PROBE_LABEL = 'recovery.backstage-recovery.io/probe';
 
 export const DEFAULT_PROBE_IMAGE = 'recovery/probe:1';
+
+/**
+ * The network a lab whose machines captured none gets (all in host network mode): Docker names
+ * no user network `host`, so no production network's lab network has its name.
+ */
+export const HOST_NETWORK = 'host';
 
 export interface DockerHypervisorHostOptions {
   /** Capture store directory, to resolve relative artifacts. */
@@ -100,7 +107,14 @@ export class DockerHypervisorHost implements HypervisorHost {
   ): Promise<LabHandle> {
     const names: string[] = [];
     const seen = new Set<string>();
+    // Every production address the lab is told of, per network: its own range avoids them.
+    const reserved = new Map<string, string[]>();
     for (const network of networks) {
+      if (network.ipv4Address) reserved.set(network.name, [...(reserved.get(network.name) ?? []), network.ipv4Address]);
+    }
+    // Host-network machines go on the lab network: a lab of only them needs one too.
+    const wanted = networks.length > 0 ? networks : [{ name: HOST_NETWORK, aliases: [] }];
+    for (const network of wanted) {
       if (seen.has(network.name)) continue;
       seen.add(network.name);
       const name = labNetworkName(runId, network.name);
@@ -122,12 +136,24 @@ export class DockerHypervisorHost implements HypervisorHost {
         Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
       };
       if (network.subnet) {
+        // Docker picks addresses (probe container, host-network machines) from a range holding
+        // no production address, at the top of the subnet: from .2 up, as it does by default,
+        // it handed a later wave's address to the probe container. Explicit gateway: with a
+        // range, Docker would otherwise make the range's first address the gateway.
+        const gateway = network.gateway ?? firstHost(network.subnet);
+        const range = helperRange(network.subnet, [...(reserved.get(network.name) ?? []), gateway]);
         try {
           await this.docker.createNetwork({
             ...base,
             IPAM: {
               Driver: 'default',
-              Config: [{ Subnet: network.subnet, ...(network.gateway ? { Gateway: network.gateway } : {}) }],
+              Config: [
+                {
+                  Subnet: network.subnet,
+                  ...(gateway ? { Gateway: gateway } : {}),
+                  ...(range ? { IPRange: range } : {}),
+                },
+              ],
             },
           });
           continue;
@@ -222,6 +248,21 @@ export class DockerHypervisorHost implements HypervisorHost {
     const runtime = capture.runtime;
     const name = machineContainerName(lab.runId, capture.machineRef);
     const endpoints: Array<{ network: string; config: Docker.EndpointSettings }> = [];
+    if (joinsLabNetwork(runtime)) {
+      // Host network (or another container's) in production, so no network captured: as the
+      // capture's adaptation says, it gets an address on the lab network, one Docker picks from
+      // the lab's range, which holds none of the machines' production addresses. Its hostname
+      // (the production host's) is an alias, so the lab's DNS answers it rather than pass it on.
+      const mode = runtime.labels[PRODUCTION_NETWORK_MODE_LABEL];
+      for (const labNet of lab.networks) {
+        endpoints.push({ network: labNet, config: { Aliases: [runtime.hostname].filter(Boolean) } });
+      }
+      addressesLost.push(
+        lab.networks.length > 0
+          ? `network mode ${mode} in production: on lab network ${lab.networks.join(', ')} with an address Docker picks, not the addresses it had in production`
+          : `network mode ${mode} in production: the lab has no network to put it on`,
+      );
+    }
     for (const net of runtime.networks) {
       const labNet = labNetworkName(lab.runId, net.name);
       if (!lab.networks.includes(labNet)) {
@@ -305,11 +346,90 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   private async startMachineOn(machine: MachineHandle): Promise<void> {
-    try {
-      await this.docker.getContainer(machine.id).start();
-    } catch (e) {
-      if (!isStatus(e, 304)) throw e; // already started
+    for (let probeMoved = false; ; probeMoved = true) {
+      try {
+        await this.docker.getContainer(machine.id).start();
+        return;
+      } catch (e) {
+        if (isStatus(e, 304)) return; // already started
+        if (!/address already in use/i.test(String((e as Error).message))) throw e;
+        const { wanted, clashes } = await this.addressClashes(machine);
+        // The probe container can move: it got its address before this machine was restored,
+        // from a lab told only some machines' addresses (a run passes one per network).
+        if (!probeMoved && clashes.length > 0 && clashes.every(c => c.probe)) {
+          for (const c of clashes) await this.moveProbe(machine.runId, c.holderId, c.network);
+          continue;
+        }
+        const clash = clashes.find(c => !c.probe) ?? clashes[0];
+        if (!clash) {
+          throw new ConflictError(
+            `machine ${machine.machineRef} cannot get its production address ${wanted.join(', ') || '(none set)'} (${(e as Error).message}); no container on the lab network holds it now`,
+          );
+        }
+        throw new ConflictError(
+          `machine ${machine.machineRef} cannot get its production address ${clash.address} on lab network ${clash.network}: ${clash.holder} holds it`,
+        );
+      }
     }
+  }
+
+  /** Who holds, on the lab networks, the addresses the machine is to have there. */
+  private async addressClashes(
+    machine: MachineHandle,
+  ): Promise<{
+    wanted: string[];
+    clashes: Array<{ network: string; address: string; holderId: string; holder: string; probe: boolean }>;
+  }> {
+    const info = await this.docker.getContainer(machine.id).inspect();
+    const wanted: string[] = [];
+    const clashes = [];
+    for (const [network, endpoint] of Object.entries(info.NetworkSettings.Networks ?? {})) {
+      const address = endpoint.IPAMConfig?.IPv4Address;
+      if (!address) continue;
+      wanted.push(`${address} on lab network ${network}`);
+      const net = await this.docker.getNetwork(network).inspect();
+      const held = Object.entries((net.Containers ?? {}) as Record<string, { Name?: string; IPv4Address?: string }>).find(
+        ([id, c]) => id !== info.Id && c.IPv4Address?.split('/')[0] === address,
+      );
+      if (!held) continue;
+      const [holderId, { Name: holderName = holderId }] = held;
+      const labels = (await this.docker.getContainer(holderId).inspect()).Config.Labels ?? {};
+      const probe = labels[PROBE_LABEL] === 'true' && labels[RUN_ID_LABEL] === machine.runId;
+      const holder = probe
+        ? `the lab's probe container ${holderName}`
+        : labels[MACHINE_REF_LABEL]
+          ? `machine ${labels[MACHINE_REF_LABEL]} (container ${holderName}${labels[RUN_ID_LABEL] === machine.runId ? '' : ` of run ${labels[RUN_ID_LABEL]}`})`
+          : `container ${holderName}, not restored by this run`;
+      clashes.push({ network, address, holderId, holder, probe });
+    }
+    return { wanted, clashes };
+  }
+
+  /** Gives the probe container another address on `network`: a machine needs the one it has. */
+  private async moveProbe(runId: string, probeId: string, network: string): Promise<void> {
+    const net = this.docker.getNetwork(network);
+    // A probe running meanwhile fails, and its verification tries it again.
+    await net.disconnect({ Container: probeId, Force: true });
+    await net.connect({ Container: probeId, EndpointConfig: await this.helperEndpoint(runId, network) });
+  }
+
+  /**
+   * The endpoint of a container the host adds to a lab network itself (the probe container):
+   * the highest free address of the lab's range, which holds no production address the lab was
+   * told of, and none a restored machine is to have. Where Docker chose the subnet (production's
+   * is in use on this engine) every address there is dynamic: Docker picks.
+   */
+  private async helperEndpoint(runId: string, network: string): Promise<Docker.EndpointSettings> {
+    const info = await this.docker.getNetwork(network).inspect();
+    const cfg = info.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
+    if (!cfg?.Subnet || !cfg.IPRange) return {};
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+    const address = highestFree(cfg.Subnet, cfg.IPRange, [
+      cfg.Gateway,
+      ...Object.values((info.Containers ?? {}) as Record<string, { IPv4Address?: string }>).map(c => c.IPv4Address),
+      ...containers.map(c => c.NetworkSettings?.Networks?.[network]?.IPAMConfig?.IPv4Address),
+    ]);
+    return address ? { IPAMConfig: { IPv4Address: address } } : {};
   }
 
   inspectMachine(machine: MachineHandle): Promise<MachineState> {
@@ -384,25 +504,38 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
     await this.ensureProbeImage();
     const [first, ...rest] = lab.networks;
+    // An address of its own, not Docker's next one: that is a later wave's production address
+    // when production's were dynamic too.
     const container = await this.docker.createContainer({
       name,
       Image: this.probeImage,
       Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
       Labels: { [RUN_ID_LABEL]: lab.runId, [PROBE_LABEL]: 'true' },
       HostConfig: { NetworkMode: first ?? 'none', RestartPolicy: { Name: 'no' } },
+      NetworkingConfig: first
+        ? { EndpointsConfig: { [first]: await this.helperEndpoint(lab.runId, first) } }
+        : undefined,
     });
-    for (const net of rest) await this.docker.getNetwork(net).connect({ Container: container.id });
+    for (const net of rest) {
+      await this.docker
+        .getNetwork(net)
+        .connect({ Container: container.id, EndpointConfig: await this.helperEndpoint(lab.runId, net) });
+    }
     await container.start();
     return container;
   }
 
-  private async machineAddress(lab: LabHandle, machine: MachineHandle): Promise<string | undefined> {
+  /**
+   * Where the probe reaches the machine: its lab address; before it has one (not running), its
+   * container name, which only the lab's DNS answers. Never a production name (its hostname,
+   * e.g. the production host's for a host-network machine): the lab's DNS passes names it does
+   * not know on, and outside an isolated lab that may reach production itself.
+   */
+  private async probeTarget(lab: LabHandle, machine: MachineHandle): Promise<string | undefined> {
     const info = await this.docker.getContainer(machine.id).inspect();
-    for (const net of lab.networks) {
-      const ip = info.NetworkSettings.Networks?.[net]?.IPAddress;
-      if (ip) return ip;
-    }
-    return undefined;
+    const endpoints = lab.networks.map(net => info.NetworkSettings.Networks?.[net]).filter(Boolean);
+    if (endpoints.length === 0) return undefined;
+    return endpoints.find(ep => ep!.IPAddress)?.IPAddress || info.Name.replace(/^\//, '');
   }
 
   probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
@@ -410,8 +543,10 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   private async probeOn(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
-    const target = (await this.machineAddress(lab, machine)) ?? machine.hostnames[0];
-    if (!target) return { ok: false, message: `machine ${machine.machineRef} has no address in the lab` };
+    const target = await this.probeTarget(lab, machine);
+    if (!target) {
+      return { ok: false, message: `machine ${machine.machineRef} is on no lab network: nothing in the lab reaches it` };
+    }
     const container = await this.probeContainer(lab);
     let cmd: string[];
     let what: string;

@@ -4,7 +4,13 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
-import type { CapturedMachine, MachineHandle } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  CapturedMachine,
+  CapturedNetwork,
+  LabHandle,
+  MachineHandle,
+  RestorableCapture,
+} from '@backstage-recovery/plugin-recovery-node';
 import {
   DEMO_IMAGE,
   DEMO_MACHINES,
@@ -18,6 +24,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import { EventStore } from '../../recovery-backend/src/database/EventStore';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import { storedEvents } from '../../recovery-backend/src/testing/events';
+import { PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import {
@@ -36,6 +43,10 @@ const suffix = `${Date.now().toString(36)}`;
 const runId = `it-${suffix}`;
 const bothRunId = `it-both-${suffix}`;
 const namesRunId = `it-names-${suffix}`;
+const dynamicRunId = `it-dynamic-${suffix}`;
+const hostNetworkRunId = `it-hostnet-${suffix}`;
+const hostOnlyRunId = `it-hostonly-${suffix}`;
+const hostNetworkContainer = `hostnet-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
 const eventContainers = [
   `evt-${suffix}`,
@@ -73,6 +84,34 @@ async function until(done: () => boolean | Promise<boolean>) {
   while (!(await done()) && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
 }
 
+/** Serves HTTP on 8080 from a demo capture's image (busybox httpd), instead of its services. */
+const HTTPD = ['sh', '-c', 'mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w'];
+
+/** Probes until the probe passes (the machine's server may still be starting), or 15 s. */
+async function probeUntilOk(lab: LabHandle, machine: MachineHandle) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const result = await host.probe(lab, machine, { kind: 'tcp', port: 8080 });
+    if (result.ok || Date.now() > deadline) return result;
+    await new Promise(r => setTimeout(r, 300));
+  }
+}
+
+/** The address a container has on a lab network. */
+async function addressOn(id: string, network: string) {
+  return (await recovery.getContainer(id).inspect()).NetworkSettings.Networks[network]?.IPAddress;
+}
+
+/** The probe container of run `id`. */
+async function probeContainerOf(id: string) {
+  const [probe, ...more] = await recovery.listContainers({
+    all: true,
+    filters: { label: [`${RUN_ID_LABEL}=${id}`, `${PROBE_LABEL}=true`] },
+  });
+  expect(more).toEqual([]);
+  return probe;
+}
+
 const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
 const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
 
@@ -105,6 +144,8 @@ afterAll(async () => {
   const both = new DockerHypervisorHost('primary', primary, { storeDirectory: store });
   await both.teardown(bothRunId).catch(() => {});
   await host.teardown(namesRunId).catch(() => {});
+  for (const id of [dynamicRunId, hostNetworkRunId, hostOnlyRunId]) await host.teardown(id).catch(() => {});
+  await primary.getContainer(hostNetworkContainer).remove({ force: true }).catch(() => {});
   for (const c of captures.values()) await source.discard(c).catch(() => {});
   for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
   for (const name of eventContainers) await primary.getContainer(name).remove({ force: true }).catch(() => {});
@@ -499,7 +540,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       });
     try {
       // Host-network machines: no network captured, and the primary's hostname for both.
-      const hostNetwork = { ...c.runtime, hostname: 'primary-host', networks: [] };
+      const hostNetwork = {
+        ...c.runtime,
+        hostname: 'primary-host',
+        networks: [],
+        labels: { ...c.runtime.labels, [PRODUCTION_NETWORK_MODE_LABEL]: 'host' },
+      };
       const a = await restore('resource:default/batch-a', hostNetwork);
       const b = await restore('resource:default/batch-b', hostNetwork);
       expect(b.machine.id).not.toBe(a.machine.id);
@@ -530,6 +576,145 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect((await host.inspectMachine(machine)).running).toBe(false);
     } finally {
       await host.teardown(namesRunId);
+    }
+  });
+
+  it('gives the probe container an address no machine uses, and names who holds an address a machine cannot get', async () => {
+    const c = captures.get('data-01')!;
+    // Production handed out dynamic addresses from .2 up: db got .2, app (waiting for db) .3.
+    const prod: CapturedNetwork = { name: 'it-dynamic-prod', subnet: '172.29.77.0/24', gateway: '172.29.77.1', aliases: [] };
+    const restorable = (name: string, ipv4Address: string): RestorableCapture => ({
+      captureId: c.captureId,
+      machineRef: `resource:default/${name}`,
+      imageId: c.imageId,
+      checksum: c.checksum,
+      artifact: c.artifact,
+      runtime: {
+        ...c.runtime,
+        hostname: name,
+        healthcheck: undefined,
+        entrypoint: HTTPD.slice(0, 2),
+        cmd: HTTPD.slice(2),
+        networks: [{ ...prod, ipv4Address, aliases: [name] }],
+      },
+    });
+    // As a run creates it: one entry per network, with its first machine's address.
+    const lab = await host.createLab(dynamicRunId, [{ ...prod, ipv4Address: '172.29.77.2' }], { internal: true });
+    const [network] = lab.networks;
+    const boot = async (name: string, ipv4Address: string) => {
+      const { machine } = await host.restoreMachine(lab, restorable(name, ipv4Address));
+      await host.startMachine(machine);
+      return machine;
+    };
+    try {
+      const db = await boot('db', '172.29.77.2');
+      // Wave 1's probe creates the probe container, before wave 2's app is restored.
+      expect(await probeUntilOk(lab, db)).toMatchObject({ ok: true });
+      const probe = await probeContainerOf(dynamicRunId);
+      expect(await addressOn(probe.Id, network)).toBe('172.29.77.254');
+      const app = await boot('app', '172.29.77.3');
+      expect(await addressOn(app.id, network)).toBe('172.29.77.3');
+      expect((await probeUntilOk(lab, app)).message).toContain('TCP connect to 172.29.77.3:8080 from the lab');
+      // Docker's own dynamic addresses come from the top half, which holds no known production address.
+      expect((await recovery.getNetwork(network).inspect()).IPAM!.Config![0]).toMatchObject({
+        Subnet: '172.29.77.0/24',
+        Gateway: '172.29.77.1',
+        IPRange: '172.29.77.128/25',
+      });
+
+      // An address the lab was not told about, and the probe container holds: the probe moves.
+      const top = await boot('top', '172.29.77.254');
+      expect(await addressOn(top.id, network)).toBe('172.29.77.254');
+      expect(await addressOn(probe.Id, network)).toBe('172.29.77.253');
+      expect((await probeUntilOk(lab, top)).message).toContain('172.29.77.254:8080');
+      expect(await probeUntilOk(lab, db)).toMatchObject({ ok: true });
+
+      // Another machine's: the error names the machine, the address and who holds it.
+      const { machine: clash } = await host.restoreMachine(lab, restorable('clash', '172.29.77.3'));
+      await expect(host.startMachine(clash)).rejects.toThrow(
+        `machine resource:default/clash cannot get its production address 172.29.77.3 on lab network ${network}: machine resource:default/app (container `,
+      );
+    } finally {
+      await host.teardown(dynamicRunId);
+    }
+  });
+
+  it('puts a host-network machine on the lab network with an address Docker picks, and probes it there', async () => {
+    // Never started: a capture needs none, and it would serve on the test host's own interfaces.
+    await primary.createContainer({
+      name: hostNetworkContainer,
+      Image: DEMO_IMAGE,
+      Entrypoint: HTTPD.slice(0, 2),
+      Cmd: HTTPD.slice(2),
+      HostConfig: { NetworkMode: 'host' },
+    });
+    const captureId = `cap-hostnet-${suffix}`;
+    const captured = await source.capture(
+      { machineRef: 'resource:default/hostnet', engine: 'primary', container: hostNetworkContainer },
+      { captureId },
+    );
+    captures.set('hostnet', { ...captured, captureId });
+    expect(captured.runtime.networks).toEqual([]);
+    expect(captured.adaptations).toEqual([expect.stringMatching(/^host network mode dropped: the machine gets an address on the lab network/)]);
+    expect(captured.runtime.labels[PRODUCTION_NETWORK_MODE_LABEL]).toBe('host');
+    const hostname = captured.runtime.hostname; // the production host's own name
+    const restorable: RestorableCapture = {
+      captureId,
+      machineRef: 'resource:default/hostnet',
+      imageId: captured.imageId,
+      checksum: captured.checksum,
+      artifact: captured.artifact,
+      runtime: captured.runtime,
+    };
+
+    const data = captures.get('data-01')!;
+    const prod: CapturedNetwork = { name: 'it-hostnet-prod', subnet: '172.29.78.0/24', gateway: '172.29.78.1', ipv4Address: '172.29.78.2', aliases: [] };
+    const lab = await host.createLab(hostNetworkRunId, [prod], { internal: true });
+    const [network] = lab.networks;
+    try {
+      const db = await host.restoreMachine(lab, {
+        captureId: data.captureId,
+        machineRef: 'resource:default/db',
+        imageId: data.imageId,
+        checksum: data.checksum,
+        artifact: data.artifact,
+        runtime: {
+          ...data.runtime,
+          hostname: 'db',
+          healthcheck: undefined,
+          entrypoint: HTTPD.slice(0, 2),
+          cmd: HTTPD.slice(2),
+          networks: [{ ...prod, aliases: ['db'] }],
+        },
+      });
+      await host.startMachine(db.machine);
+      const { machine, addressesLost } = await host.restoreMachine(lab, restorable);
+      await host.startMachine(machine);
+      const info = await recovery.getContainer(machine.id).inspect();
+      expect(info.HostConfig.NetworkMode).toBe(network);
+      expect(addressesLost).toEqual([expect.stringMatching(new RegExp(`network mode host.*${network}.*address Docker picks`))]);
+      const address = info.NetworkSettings.Networks[network].IPAddress;
+      // From the lab's own range (the top half), not a production address of the lab's machines.
+      expect(address).toMatch(/^172\.29\.78\.(1(2[89]|[3-9]\d)|2\d\d)$/);
+      expect(address).not.toBe(prod.ipv4Address);
+      expect(await addressOn(db.machine.id, network)).toBe('172.29.78.2');
+      const probed = await probeUntilOk(lab, machine);
+      expect(probed).toMatchObject({ ok: true });
+      expect(probed.message).toContain(`TCP connect to ${address}:8080 from the lab`);
+      expect(probed.message).not.toContain(hostname);
+    } finally {
+      await host.teardown(hostNetworkRunId);
+    }
+
+    // A lab of host-network machines alone: the run knows no network for it, the host makes one.
+    const only = await host.createLab(hostOnlyRunId, [], { internal: true });
+    try {
+      expect(only.networks).toEqual([labNetworkName(hostOnlyRunId, 'host')]);
+      const { machine } = await host.restoreMachine(only, restorable);
+      await host.startMachine(machine);
+      expect((await probeUntilOk(only, machine)).message).toContain(`:8080 from the lab (probe container, network ${only.networks[0]})`);
+    } finally {
+      await host.teardown(hostOnlyRunId);
     }
   });
 

@@ -1,5 +1,12 @@
 import type Docker from 'dockerode';
-import { adaptInspectedContainer, dockerHealthcheck, dockerName, dockerTag } from './adapt';
+import {
+  PRODUCTION_NETWORK_MODE_LABEL,
+  adaptInspectedContainer,
+  dockerHealthcheck,
+  dockerName,
+  dockerTag,
+  joinsLabNetwork,
+} from './adapt';
 
 function inspected(overrides: { Config?: any; HostConfig?: any; Mounts?: any[]; Networks?: any } = {}) {
   return {
@@ -94,6 +101,34 @@ describe('adaptInspectedContainer', () => {
     );
     expect(runtime.networks).toEqual([]);
     expect(adaptations[0]).toMatch(/^host network mode dropped/);
+    // What tells the restore to put it on the lab network, as the adaptation says.
+    expect(runtime.labels[PRODUCTION_NETWORK_MODE_LABEL]).toBe('host');
+    expect(joinsLabNetwork(runtime)).toBe(true);
+  });
+
+  it('records a shared network namespace for the restore, and no network mode none or a production label of that name', () => {
+    const shared = adaptInspectedContainer(
+      inspected({ HostConfig: { NetworkMode: 'container:abc123' }, Networks: {} }),
+      {},
+    );
+    expect(shared.runtime.networks).toEqual([]);
+    expect(shared.adaptations[0]).toMatch(/^shared network namespace \(container:abc123\) dropped: the machine gets its own address on the lab network/);
+    expect(shared.runtime.labels[PRODUCTION_NETWORK_MODE_LABEL]).toBe('container:abc123');
+    expect(joinsLabNetwork(shared.runtime)).toBe(true);
+
+    const none = adaptInspectedContainer(
+      inspected({ HostConfig: { NetworkMode: 'none' }, Networks: {} }),
+      {},
+    );
+    expect(none.runtime.labels).toEqual({ 'recovery.backstage-recovery.io/machine': 'data-01' });
+    expect(joinsLabNetwork(none.runtime)).toBe(false);
+
+    const labelled = adaptInspectedContainer(
+      inspected({ Config: { Labels: { [PRODUCTION_NETWORK_MODE_LABEL]: 'host' } } }),
+      nets,
+    );
+    expect(labelled.runtime.labels).toEqual({});
+    expect(joinsLabNetwork(labelled.runtime)).toBe(false);
   });
 
   it('ignores a disabled health check and falls back to the container name', () => {

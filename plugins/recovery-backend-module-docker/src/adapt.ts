@@ -12,6 +12,19 @@ export interface NetworkIdentity {
 
 const NS_PER_MS = 1_000_000;
 
+/**
+ * Runtime label recording a production network mode the lab replaces with an address of its own
+ * (`host`, `container:<id>`): the runtime has no network to say so, and without it the restore
+ * could not tell such a machine from one that had no network at all.
+ */
+export const PRODUCTION_NETWORK_MODE_LABEL = 'recovery.backstage-recovery.io/production-network-mode';
+
+/** Whether the machine goes on the lab network with an address Docker picks (host or shared namespace in production). */
+export function joinsLabNetwork(runtime: Pick<MachineRuntime, 'labels'>): boolean {
+  const mode = runtime.labels[PRODUCTION_NETWORK_MODE_LABEL] ?? '';
+  return mode === 'host' || mode.startsWith('container:');
+}
+
 /** Docker adds the container's short id as an alias on user-defined networks: not identity. */
 function productionAliases(aliases: string[] | null | undefined, containerId: string): string[] {
   const out: string[] = [];
@@ -124,6 +137,12 @@ export function adaptInspectedContainer(
         }
       : undefined;
 
+  // Set by the capture alone: a production container's own label of that name says nothing.
+  const labels: Record<string, string> = { ...(config.Labels ?? {}) };
+  delete labels[PRODUCTION_NETWORK_MODE_LABEL];
+  if (networkMode === 'host' || networkMode.startsWith('container:')) {
+    labels[PRODUCTION_NETWORK_MODE_LABEL] = networkMode;
+  }
   const runtime: MachineRuntime = {
     hostname: config.Hostname || info.Name.replace(/^\//, ''),
     networks: captured,
@@ -134,7 +153,7 @@ export function adaptInspectedContainer(
     user: config.User || undefined,
     exposedPorts: Object.keys(config.ExposedPorts ?? {}).sort(),
     healthcheck,
-    labels: { ...(config.Labels ?? {}) },
+    labels,
   };
   return { runtime, adaptations };
 }

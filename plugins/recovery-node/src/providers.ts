@@ -135,7 +135,9 @@ export interface HypervisorHost {
   readonly id: string;
   /**
    * Creates the run's emulated network: same subnets, addresses and names as production;
-   * `internal` (no route out) for test runs.
+   * `internal` (no route out) for test runs. `networks` holds each machine's entry (a network
+   * named more than once is one network), so the host knows every production address it must
+   * keep its own containers off.
    */
   createLab(
     runId: string,

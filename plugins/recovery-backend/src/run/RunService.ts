@@ -49,8 +49,8 @@ export interface RunServiceOptions {
   allowTestHooks: boolean;
   /**
    * recovery.runs.stepTimeout: deadline of creating the lab, restoring one machine, reading its
-   * console tail and tearing a lab down (starting and verifying one get machineReadyTimeoutMs):
-   * a hung engine must fail the run, not hold the host forever.
+   * console tail, each call of the final check and tearing a lab down (starting and verifying
+   * one share one machineReadyTimeoutMs): a hung engine must fail the run, not hold the host forever.
    */
   stepTimeoutMs: number;
 }
@@ -227,36 +227,33 @@ export class RunService {
    * they are failed as interrupted, a test lab torn down, what a failover booted kept.
    */
   async cleanUpInterruptedRuns(): Promise<string[]> {
-    const stale = await this.store.activeRuns({
-      staleBefore: new Date(Date.now() - this.options.staleAfterMs),
-    });
+    // Staleness by the database's clock: this replica's may run ahead of the driver's.
+    const stale = await this.store.activeRuns({ staleForMs: this.options.staleAfterMs });
     const cleaned: string[] = [];
     for (const run of stale) {
       if (this.driving.has(run.id)) continue;
+      const reason = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
+      const at = new Date();
+      // Claimed before anything is torn down, and only while its heartbeat is still stale: one
+      // replica wins, and a driver alive after all finds it lost the run before its machines
+      // vanish (it stops instead of failing them). Its machines are settled with the claim.
+      if (!(await this.store.claimStaleRun(run.id, this.options.staleAfterMs, reason, at))) continue;
       let teardownNote = '';
-      let labLeft = false;
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
-        teardownNote =
-          run.mode === 'failover'
-            ? `; ${await this.keep(host, run.id)}`
-            : `; removed ${describeResources(await this.teardown(host, run.id))}`;
+        if (run.mode === 'failover') {
+          teardownNote = `; ${await this.keep(host, run.id, readyMachines(run.machines))}`;
+        } else {
+          // Left until removed: a backend that stops during this teardown leaves it to the cleanup task.
+          await this.store.setLabLeft(run.id, true);
+          teardownNote = `; removed ${describeResources(await this.teardown(host, run.id))}`;
+          await this.store.setLabLeft(run.id, false);
+        }
       } catch (error) {
         teardownNote = `; teardown failed: ${messageOf(error)}`;
-        labLeft = run.mode === 'test';
       }
-      const reason = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
       const message = `${reason}${teardownNote}`;
-      const at = new Date();
-      const failed = await this.store.updateRun(run.id, {
-        status: 'failed',
-        finishedAt: at.toISOString(),
-        error: { message },
-      });
-      if (!failed) continue; // its driver finished it meanwhile
-      if (labLeft) await this.store.setLabLeft(run.id, true);
-      // No machine of a failed run may still show as in progress.
-      await this.store.settleUnfinishedMachines(run.id, reason, at);
+      await this.store.setFailedRunError(run.id, { message });
       await this.store.appendStep(run.id, {
         at: at.toISOString(),
         level: 'error',
@@ -311,13 +308,13 @@ export class RunService {
           .catch(() => {}),
       this.options.heartbeatIntervalMs,
     );
-    // A step that settles after its deadline leaves debris, removed like the lab, except
-    // from an interrupted failover: what it booted may already serve production. While the
-    // run is still driven (the step's wave siblings still verifying), the removal waits.
+    // A step that settles after its deadline leaves debris, removed like the lab, except from
+    // a failover: removing it removes everything labelled with the run, and what a failover
+    // booted may already serve production. While the run is still driven (the step's wave
+    // siblings still verifying), the removal waits.
     let driven = true;
     let debrisLeft = false;
-    const removeDebris = () =>
-      run.mode === 'failover' && driving.aborted ? Promise.resolve() : this.removeLate(host, runId);
+    const removeDebris = () => (run.mode === 'failover' ? Promise.resolve() : this.removeLate(host, runId));
     const removeLate = () => {
       if (driven) debrisLeft = true;
       return driven ? Promise.resolve() : removeDebris();
@@ -348,23 +345,31 @@ export class RunService {
       );
 
       const planned = new Map(run.plan.machines.map(m => [m.machineRef, m]));
+      const booted = new Map<string, MachineHandle>();
       for (const [index, wave] of waves.entries()) {
         driving.throwIfAborted();
         await recorder.step(`Wave ${index + 1}: booting ${wave.join(', ')}`);
         const results = await Promise.allSettled(
-          wave.map(machineRef =>
-            this.bootMachine(recorder, host, lab!, planned.get(machineRef)!, captures.get(machineRef)!, driving, removeLate),
-          ),
+          wave.map(async machineRef => {
+            const handle = await this.bootMachine(recorder, host, lab!, planned.get(machineRef)!, captures.get(machineRef)!, driving, removeLate);
+            booted.set(machineRef, handle);
+          }),
         );
         const failed = results.find(r => r.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
       }
 
+      // RTO ends when the last machine got ready; the final check comes after it.
       const rtoSeconds = measuredRtoSeconds(recorder.machines());
-      await recorder.step(`All ${waves.flat().length} machines verified in ${rtoSeconds} s`);
+      await this.finalCheck(recorder, host, lab, booted, planned, driving);
+      await recorder.step(
+        `All ${waves.flat().length} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
+      );
       await this.finish(recorder, host, run, 'succeeded', { rtoSeconds });
     } catch (error) {
-      if (error instanceof RunSuperseded || superseded.signal.aborted) {
+      // Claimed by another replica (the run looked orphaned): its failure stands, and whatever
+      // failed here may be that replica tearing the lab down, no failure of this run's.
+      if (error instanceof RunSuperseded || superseded.signal.aborted || !(await this.stillDriven(runId))) {
         await this.abandon(recorder, host, run);
         return;
       }
@@ -374,7 +379,9 @@ export class RunService {
         ? `${INTERRUPTED_PREFIX}the backend is shutting down`
         : failure.message;
       let message = reason;
-      if (interrupted && run.mode === 'failover') message += `; ${await this.keep(host, runId)}`;
+      // Production is gone: what a failover booted stays, failed or interrupted, and the
+      // failure says what is left running.
+      if (run.mode === 'failover') message += `; ${await this.keep(host, runId, readyMachines(recorder.machines()))}`;
       await recorder.step(message, undefined, 'error');
       try {
         await this.finish(
@@ -388,7 +395,6 @@ export class RunService {
               ? { message }
               : { machineRef: failure.machineRef, probe: failure.probe, message },
           },
-          interrupted,
           interrupted ? reason : `the run failed: ${reason}`,
         );
       } catch (finishError) {
@@ -431,10 +437,11 @@ export class RunService {
   }
 
   /**
-   * What an interrupted failover leaves on the host, said in its failure: its machines may
-   * already serve production, so nothing removes them automatically.
+   * What a failover that failed or was interrupted leaves on the host, said in its failure, with
+   * the machines that were `running` (ready): they may already serve production, so nothing
+   * removes them automatically.
    */
-  private async keep(host: HypervisorHost, runId: string): Promise<string> {
+  private async keep(host: HypervisorHost, runId: string, running: string[] = []): Promise<string> {
     const kept = await withDeadline(
       host.listLabResources(runId),
       this.options.stepTimeoutMs,
@@ -442,7 +449,14 @@ export class RunService {
       NEVER_ABORTED,
       async () => {},
     ).catch(() => undefined);
-    return `kept ${kept ? describeResources(kept) : 'what it booted'} on ${host.id}, labelled with run ${runId}: a failover is never torn down automatically`;
+    const left = running.length > 0 ? ` (left running: ${running.join(', ')})` : '';
+    return `kept ${kept ? describeResources(kept) : 'what it booted'} on ${host.id}, labelled with run ${runId}${left}: a failover is never torn down automatically`;
+  }
+
+  /** Whether this replica still drives the run (beating it): false once another replica claimed it. */
+  private stillDriven(runId: string): Promise<boolean> {
+    // Unknown is still ours: the run's own updates tell when it is not.
+    return this.store.heartbeat(runId).catch(() => true);
   }
 
   /** Removes what a step created after its deadline, once the run has already failed. */
@@ -464,13 +478,11 @@ export class RunService {
     run: RecoveryRun,
     status: RunStatus,
     result: Pick<RecoveryRun, 'rtoSeconds' | 'error'>,
-    interrupted = false,
     /** Why a machine still in progress when the run failed stopped. */
     unfinishedReason = 'the run failed',
   ): Promise<void> {
-    // A failover keeps what it booted, even when interrupted (its failure says so); a test
-    // lab, or the debris of a failover that failed, goes.
-    if (run.mode === 'test' || (status === 'failed' && !interrupted)) {
+    // A test lab goes; a failover keeps what it booted, failed or interrupted (its failure says so).
+    if (run.mode === 'test') {
       try {
         const removed = await this.teardown(host, run.id);
         await recorder.step(
@@ -502,7 +514,7 @@ export class RunService {
     capture: StoredCapture,
     signal: AbortSignal,
     removeLate: () => Promise<unknown>,
-  ): Promise<void> {
+  ): Promise<MachineHandle> {
     const machineRef = planned.machineRef;
     let handle: MachineHandle | undefined;
     try {
@@ -525,6 +537,8 @@ export class RunService {
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
       await recorder.adapted(machineRef, restored);
+      // One budget from start to passing its probes: what the start takes, verifying has not.
+      const deadline = Date.now() + this.options.machineReadyTimeoutMs;
       await withDeadline(
         host.startMachine(handle),
         this.options.machineReadyTimeoutMs,
@@ -534,7 +548,7 @@ export class RunService {
       );
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
-      const healthChecked = await this.verify(host, lab, handle, planned, signal, removeLate);
+      const healthChecked = await this.verify(host, lab, handle, planned, deadline, signal, removeLate);
       await recorder.machine(machineRef, 'ready', { readyAt: now(), finishedAt: now() });
       const m = recorder.machines().find(x => x.machineRef === machineRef)!;
       await recorder.step(
@@ -548,47 +562,135 @@ export class RunService {
           'warning',
         );
       }
+      return handle;
     } catch (error) {
-      // Interrupted, not failed: the run settles the machine when it finishes.
-      if (signal.aborted) throw error;
-      const failure = error instanceof MachineFailure ? error : new MachineFailure(messageOf(error));
-      const logTail = handle
-        ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
-            .catch(() => undefined)
-        : undefined;
-      // A lab without production's addresses explains many failures (a dependency's address
-      // the machine was configured with no longer answers): say so with the failure.
-      const lost = recorder.lostAddresses(machineRef);
-      const reason = lost.length > 0
-        ? `${failure.message} (the lab could not use production's addresses: ${lost.join('; ')})`
-        : failure.message;
-      const message = `${machineRef} failed: ${reason}`;
-      await recorder.machine(machineRef, 'failed', {
-        finishedAt: now(),
-        message: reason,
-        probe: failure.probe,
-        logTail,
-      });
-      await recorder.step(message, machineRef, 'error');
-      throw Object.assign(new Error(message), { machineRef, probe: failure.probe });
+      throw await this.machineFailed(recorder, host, machineRef, handle, error, signal);
+    }
+  }
+
+  /**
+   * Records why a machine failed, with its console tail, and returns the run's failure naming it.
+   * `afterReady`: the final check found it fell over after it was ready.
+   */
+  private async machineFailed(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+    machineRef: string,
+    handle: MachineHandle | undefined,
+    error: unknown,
+    signal: AbortSignal,
+    afterReady = false,
+  ): Promise<Error> {
+    // Interrupted, not failed: the run settles the machine when it finishes.
+    if (signal.aborted) return error as Error;
+    // Claimed by another replica, which tears the lab down only after its claim: a machine
+    // that vanished with it is no failure to record. Checked after the failure was seen, so
+    // one seen while the run was still ours is real.
+    if (!(await this.stillDriven(recorder.runId))) return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
+    const failure = error instanceof MachineFailure ? error : new MachineFailure(messageOf(error));
+    const logTail = handle
+      ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
+          .catch(() => undefined)
+      : undefined;
+    // A lab without production's addresses explains many failures (a dependency's address
+    // the machine was configured with no longer answers): say so with the failure.
+    const lost = recorder.lostAddresses(machineRef);
+    const reason = lost.length > 0
+      ? `${failure.message} (the lab could not use production's addresses: ${lost.join('; ')})`
+      : failure.message;
+    const message = `${machineRef} failed: ${reason}`;
+    await recorder.machine(
+      machineRef,
+      'failed',
+      { finishedAt: now(), message: reason, probe: failure.probe, logTail },
+      afterReady,
+    );
+    await recorder.step(message, machineRef, 'error');
+    return Object.assign(new Error(message), { machineRef, probe: failure.probe });
+  }
+
+  /**
+   * Checks every machine again before the run may succeed: each was verified once, when it got
+   * ready, and one of an early wave may have stopped since (its dependents may even have passed
+   * their probes against it while it still answered). One look each, no retries: the machine
+   * still runs, its health check does not report unhealthy and every probe passes. Each call
+   * gets the step deadline. The first machine in boot order that fell over fails the run; every
+   * one that did is recorded failed, with its console tail.
+   */
+  private async finalCheck(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+    lab: LabHandle,
+    booted: Map<string, MachineHandle>,
+    planned: Map<string, BootPlanMachine>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const results = await Promise.allSettled(
+      recorder.machines().map(async ({ machineRef }) => {
+        const handle = booted.get(machineRef)!;
+        try {
+          await this.recheck(host, lab, handle, planned.get(machineRef)!, signal);
+        } catch (error) {
+          throw await this.machineFailed(recorder, host, machineRef, handle, error, signal, true);
+        }
+      }),
+    );
+    const failed = results.find(r => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** One look at a ready machine for the final check; throws what no longer holds. */
+  private async recheck(
+    host: HypervisorHost,
+    lab: LabHandle,
+    machine: MachineHandle,
+    planned: BootPlanMachine,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const step = this.options.stepTimeoutMs;
+    const timeoutText = `${step / 1000} s`;
+    // Nothing to remove late: inspecting and probing create nothing the run keeps.
+    const state = await withDeadline(
+      host.inspectMachine(machine),
+      step,
+      () => new MachineFailure(`inspect did not finish within ${timeoutText} after it was ready`),
+      signal,
+      async () => {},
+    );
+    if (!state.running) {
+      throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'} after it was ready`);
+    }
+    if (state.health === 'unhealthy') {
+      throw new MachineFailure('its health check reports unhealthy after it was ready');
+    }
+    for (const probe of planned.probes) {
+      const name = describeProbe(probe);
+      const result = await withDeadline(
+        host.probe(lab, machine, probe),
+        step,
+        () => new MachineFailure(`probe ${name} did not finish within ${timeoutText} after it was ready`, name),
+        signal,
+        async () => {},
+      );
+      if (!result.ok) throw new MachineFailure(`probe ${name} stopped passing after it was ready: ${result.message}`, name);
     }
   }
 
   /**
    * Gates readiness: the machine runs, its health check passes, then every probe answers.
-   * Each call to the engine gets what is left of the verify time, so a hung one fails the
-   * machine at the deadline; a late answer still says why it had not passed before. Returns
-   * whether the machine has a health check.
+   * Each call to the engine gets what is left until `deadline` (its ready timeout, counted from
+   * its start), so a hung one fails the machine at the deadline; a late answer still says why it
+   * had not passed before. Returns whether the machine has a health check.
    */
   private async verify(
     host: HypervisorHost,
     lab: LabHandle,
     machine: MachineHandle,
     planned: BootPlanMachine,
+    deadline: number,
     signal: AbortSignal,
     removeLate: () => Promise<unknown>,
   ): Promise<boolean> {
-    const deadline = Date.now() + this.options.machineReadyTimeoutMs;
     const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
     const bounded = <T>(work: Promise<T>, timedOut: () => MachineFailure) =>
       withDeadline(work, Math.max(0, deadline - Date.now()), timedOut, signal, removeLate);
@@ -663,6 +765,10 @@ class RunRecorder {
     this.status_ = run.status;
   }
 
+  get runId(): string {
+    return this.run.id;
+  }
+
   machines(): RunMachine[] {
     return [...this.state.values()];
   }
@@ -682,9 +788,11 @@ class RunRecorder {
     machineRef: string,
     phase: MachinePhase,
     patch: Partial<RunMachine>,
+    /** The final check fails a machine that was ready. */
+    finalCheck = false,
   ): Promise<void> {
     const current = this.state.get(machineRef)!;
-    assertMachineTransition(machineRef, current.phase, phase);
+    assertMachineTransition(machineRef, current.phase, phase, finalCheck);
     Object.assign(current, patch, { phase });
     await this.store.updateRunMachine(this.run.id, machineRef, { ...patch, phase });
   }
@@ -728,15 +836,17 @@ class RunRecorder {
   }
 }
 
-/** The production networks the lab must emulate, once each. */
+/** The machines that got ready (and did not fall over since), in boot order. */
+const readyMachines = (machines: RunMachine[]) =>
+  machines.filter(m => m.phase === 'ready').map(m => m.machineRef);
+
+/** The production networks the lab must emulate: each machine's entry of each, so the host knows every address. */
 function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
-  const byName = new Map<string, CapturedNetwork>();
-  for (const capture of captures) {
-    for (const network of capture.runtime.networks) {
-      if (!byName.has(network.name)) byName.set(network.name, { ...network, aliases: [] });
-    }
-  }
-  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  // Every machine's entry, not one per network: the host keeps the lab's own containers (the
+  // probe) off every production address it is told of.
+  return captures
+    .flatMap(capture => capture.runtime.networks.map(network => ({ ...network, aliases: [] })))
+    .sort((a, b) => a.name.localeCompare(b.name) || (a.ipv4Address ?? '').localeCompare(b.ipv4Address ?? ''));
 }
 
 const now = () => new Date().toISOString();

@@ -20,12 +20,12 @@ export class FakeHost implements HypervisorHost {
   readonly started: string[] = [];
   readonly labels = new Map<string, string>(); // resource -> run id
   private readonly up = new Set<string>();
-  private readonly crashed = new Set<string>();
+  private readonly exited = new Map<string, number>(); // machine id -> exit code
 
   constructor(private readonly needs: Record<string, string[]>, private readonly crashes: string[] = []) {}
 
   async createLab(runId: string, networks: CapturedNetwork[]): Promise<LabHandle> {
-    const names = networks.map(n => `lab-${runId}-${n.name}`);
+    const names = [...new Set(networks.map(n => `lab-${runId}-${n.name}`))];
     names.forEach(n => this.labels.set(n, runId));
     return { runId, networks: names };
   }
@@ -41,14 +41,26 @@ export class FakeHost implements HypervisorHost {
   async startMachine(machine: MachineHandle) {
     this.started.push(machine.machineRef);
     if (this.crashes.includes(machine.machineRef)) {
-      this.crashed.add(machine.id);
+      this.exited.set(machine.id, 3);
       return;
     }
     const ok = (this.needs[machine.machineRef] ?? []).every(dep => this.up.has(`${machine.runId}/${dep}`));
     if (ok) this.up.add(machine.id);
   }
+  /** The machine stops, as a process that exits after it came up. */
+  exit(machineId: string, exitCode: number) {
+    this.up.delete(machineId);
+    this.exited.set(machineId, exitCode);
+  }
+  /** The machine keeps running but its services stop answering. */
+  stopAnswering(machineId: string) {
+    this.up.delete(machineId);
+  }
   async inspectMachine(machine: MachineHandle): Promise<MachineState> {
-    return this.crashed.has(machine.id) ? { running: false, exitCode: 3 } : { running: true };
+    // A torn-down machine is gone, as on an engine: inspecting it fails.
+    if (!this.labels.has(machine.id)) throw new Error(`No such container: ${machine.id}`);
+    const exitCode = this.exited.get(machine.id);
+    return exitCode !== undefined ? { running: false, exitCode } : { running: true };
   }
   async probe(_lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
     return this.up.has(machine.id)
@@ -64,7 +76,10 @@ export class FakeHost implements HypervisorHost {
   }
   async teardown(runId: string): Promise<LabResources> {
     const resources = await this.listLabResources(runId);
-    for (const k of [...resources.machines, ...resources.networks]) this.labels.delete(k);
+    for (const k of [...resources.machines, ...resources.networks]) {
+      this.labels.delete(k);
+      this.up.delete(k);
+    }
     return resources;
   }
 }
