@@ -62,8 +62,9 @@ export interface Config {
       probeInterval?: string;
       /**
        * Deadline of each other call to the hypervisor host (creating the lab, restoring one
-       * machine, which loads its capture, reading a console tail, tearing a lab down), e.g. `30m`
-       * for captures of many gigabytes; more than 0s. Default 10m.
+       * machine, which loads its capture, reading a console tail, checking a ready machine again
+       * before the run ends, tearing a lab down), e.g. `30m` for captures of many gigabytes; more
+       * than 0s. Default 10m.
        */
       stepTimeout?: string;
       /** Accept options that exist only to test the product (reversed boot order). Default false. */

@@ -167,8 +167,8 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(await store.lastFinishedRun({ entityRef: 'component:default/x' })).toBeUndefined();
 
     expect((await store.activeRuns({ hypervisorHost: 'recovery' })).map(r => r.id)).toEqual(['run-3']);
-    expect(await store.activeRuns({ staleBefore: new Date('2000-01-01') })).toEqual([]);
-    expect((await store.activeRuns({ staleBefore: new Date(Date.now() + 60_000) })).map(r => r.id)).toEqual(['run-3']);
+    expect(await store.activeRuns({ staleForMs: 60_000 })).toEqual([]);
+    expect((await store.activeRuns({ staleForMs: -60_000 })).map(r => r.id)).toEqual(['run-3']);
     expect((await store.listRuns({ entityRef: 'component:default/web', limit: 2 })).map(r => r.id)).toEqual(['run-3', 'run-2']);
   });
 
@@ -187,6 +187,43 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(run).toMatchObject({ status: 'failed', error: { message: 'stale heartbeat' } });
     expect(run.rtoSeconds).toBeUndefined();
     expect(run.machines[0].phase).toBe('waiting');
+  });
+
+  it("claims a stale run once, by the database's clock, failing it and settling its machines", async () => {
+    const base = { mode: 'test' as const, trigger: 'user' as const, hypervisorHost: 'claims', plan, options: {} };
+    const machines = [
+      { machineRef: 'resource:default/infra-01', wave: 0 },
+      { machineRef: 'resource:default/web-01', wave: 1 },
+    ];
+    // Admitted and beating by a replica whose clock is an hour behind: still fresh.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 3_600_000 });
+    try {
+      await store.insertRun({ ...base, id: 'run-claim', entityRef: 'component:default/claim', machines }, new Date());
+      await store.updateRun('run-claim', { status: 'running' });
+      await store.updateRunMachine('run-claim', 'resource:default/infra-01', { phase: 'verifying' });
+      expect(await store.heartbeat('run-claim')).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await store.activeRuns({ staleForMs: 60_000 })).toEqual([]);
+    const at = new Date('2026-11-24T00:00:00.000Z');
+    expect(await store.claimStaleRun('run-claim', 60_000, 'Interrupted: gone', at)).toBe(false);
+    expect((await store.getRun('run-claim'))!.status).toBe('running');
+
+    // Stale (any heartbeat counts, here): of two claims only one wins.
+    const claims = await Promise.all([
+      store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at),
+      store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at),
+    ]);
+    expect(claims.sort()).toEqual([false, true]);
+    expect(await store.heartbeat('run-claim')).toBe(false);
+    await store.setFailedRunError('run-claim', { message: 'Interrupted: gone; removed 1 network' });
+    const run = (await store.getRun('run-claim'))!;
+    expect(run).toMatchObject({ status: 'failed', finishedAt: at.toISOString(), error: { message: 'Interrupted: gone; removed 1 network' } });
+    expect(run.machines.map(m => [m.phase, m.message])).toEqual([
+      ['failed', 'Interrupted: gone'],
+      ['skipped', undefined],
+    ]);
   });
 
   it('skips interrupted and reverse-boot-order runs when finding the last finished run', async () => {

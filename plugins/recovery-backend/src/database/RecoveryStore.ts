@@ -210,7 +210,7 @@ export class RecoveryStore {
         plan: JSON.stringify(run.plan),
         options: JSON.stringify(run.options),
         created_at: at,
-        heartbeat_at: at,
+        heartbeat_at: dbNow(tx),
       });
       if (run.machines.length > 0) {
         await tx('recovery_run_machines').insert(
@@ -240,7 +240,7 @@ export class RecoveryStore {
       >
     >,
   ): Promise<boolean> {
-    const row: Record<string, unknown> = { heartbeat_at: new Date() };
+    const row: Record<string, unknown> = { heartbeat_at: dbNow(this.db) };
     if (patch.status) row.status = patch.status;
     if (patch.startedAt) row.started_at = date(patch.startedAt);
     if (patch.finishedAt) row.finished_at = date(patch.finishedAt);
@@ -258,8 +258,33 @@ export class RecoveryStore {
     const updated = await this.db('recovery_runs')
       .where({ id: runId })
       .whereIn('status', ACTIVE_RUN_STATUSES)
-      .update({ heartbeat_at: new Date() });
+      .update({ heartbeat_at: dbNow(this.db) });
     return updated > 0;
+  }
+
+  /**
+   * Fails an active run whose heartbeat is older than `staleForMs`, by the database's clock, and
+   * settles its unfinished machines with `message`; returns whether this call did. One statement
+   * checks and fails it, so of the replicas that find it orphaned only one claims it, none claims
+   * a run whose driver beat meanwhile, and a driver that was alive after all sees it lost the run
+   * (its heartbeat and updates change nothing) before anything of the run is torn down.
+   */
+  async claimStaleRun(runId: string, staleForMs: number, message: string, at: Date): Promise<boolean> {
+    return this.db.transaction(async tx => {
+      const updated = await tx('recovery_runs')
+        .where({ id: runId })
+        .whereIn('status', ACTIVE_RUN_STATUSES)
+        .modify(heartbeatStaleFor, staleForMs)
+        .update({ status: 'failed', finished_at: at, error: JSON.stringify({ message }) });
+      if (updated === 0) return false;
+      await new RecoveryStore(tx).settleUnfinishedMachines(runId, message, at);
+      return true;
+    });
+  }
+
+  /** Rewrites the error of a failed run: only for whoever failed it, to add what it found after. */
+  async setFailedRunError(runId: string, error: NonNullable<RecoveryRun['error']>): Promise<void> {
+    await this.db('recovery_runs').where({ id: runId, status: 'failed' }).update({ error: JSON.stringify(error) });
   }
 
   /**
@@ -394,14 +419,17 @@ export class RecoveryStore {
     }
   }
 
-  /** Active runs on a host, or active runs whose driver stopped beating before `staleBefore`. */
+  /**
+   * Active runs on a host, or active runs whose driver has not beaten for `staleForMs`, by the
+   * database's clock (see claimStaleRun).
+   */
   async activeRuns(filter: {
     hypervisorHost?: string;
-    staleBefore?: Date;
+    staleForMs?: number;
   }): Promise<RecoveryRun[]> {
     const q = this.db('recovery_runs').whereIn('status', ACTIVE_RUN_STATUSES);
     if (filter.hypervisorHost) q.where({ hypervisor_host: filter.hypervisorHost });
-    if (filter.staleBefore) q.where('heartbeat_at', '<', filter.staleBefore);
+    if (filter.staleForMs !== undefined) q.modify(heartbeatStaleFor, filter.staleForMs);
     return this.withDetails(await q.orderBy('created_at'));
   }
 
@@ -484,6 +512,26 @@ function toCapture(row: any): StoredCapture {
     durationMs: Number(row.duration_ms),
     createdAt: iso(row.created_at)!,
   };
+}
+
+/*
+ * Heartbeats are written and judged by the database's clock alone: replicas' clocks may disagree,
+ * and one whose clock ran ahead would take a live run for orphaned. SQLite stores a timestamp as
+ * epoch milliseconds (as knex writes a Date there), PostgreSQL as timestamptz.
+ */
+const SQLITE_NOW_MS = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)";
+
+function dbNow(db: Knex): Knex.Raw {
+  return db.client.dialect === 'postgresql' ? db.raw('clock_timestamp()') : db.raw(SQLITE_NOW_MS);
+}
+
+/** Keeps the runs whose heartbeat is older than `ms` by the database's clock. */
+function heartbeatStaleFor(q: Knex.QueryBuilder, ms: number): void {
+  if (q.client.dialect === 'postgresql') {
+    q.whereRaw(`heartbeat_at < clock_timestamp() - ?::float8 * interval '1 millisecond'`, [ms]);
+  } else {
+    q.whereRaw(`heartbeat_at < ${SQLITE_NOW_MS} - ?`, [ms]);
+  }
 }
 
 /**

@@ -251,6 +251,72 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error?.message).toBe('resource:default/infra-01 failed: stopped with exit code 3');
   });
 
+  it.each([
+    ['stops', 'stopped with exit code 7 after it was ready', undefined],
+    [
+      'stops answering its probe',
+      'probe tcp:1 stopped passing after it was ready: connection to resource:default/data-01:1 refused',
+      'tcp:1',
+    ],
+  ])('fails the run when a machine of an earlier wave %s before the run ends, with its console tail', async (how, reason, probe) => {
+    const host = new FakeHost(needs);
+    const start = host.startMachine.bind(host);
+    host.startMachine = async machine => {
+      await start(machine);
+      // data-01 passed its probe; it falls over while web-01, the last wave, boots.
+      if (machine.machineRef === 'resource:default/web-01') {
+        const data = `${machine.runId}/resource:default/data-01`;
+        if (how === 'stops') host.exit(data, 7);
+        else host.stopAnswering(data);
+      }
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({ machineRef: 'resource:default/data-01', probe, message: `resource:default/data-01 failed: ${reason}` });
+    expect(run.rtoSeconds).toBeUndefined();
+    const [infra, data, web] = run.machines;
+    expect(data).toMatchObject({ phase: 'failed', message: reason, logTail: 'console of resource:default/data-01' });
+    expect(data.readyAt).toBeDefined();
+    expect([infra.phase, web.phase]).toEqual(['ready', 'ready']);
+    expect(run.steps.filter(s => s.level === 'error').map(s => [s.machineRef, s.message])).toContainEqual([
+      'resource:default/data-01',
+      `resource:default/data-01 failed: ${reason}`,
+    ]);
+    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('gives a machine one ready timeout from its start to passing its probes, however slow the start', async () => {
+    const host = new FakeHost(needs);
+    const startCalled = new Map<string, number>();
+    const start = host.startMachine.bind(host);
+    host.startMachine = async machine => {
+      startCalled.set(machine.machineRef, Date.now());
+      await new Promise(resolve => setTimeout(resolve, 700));
+      await start(machine);
+    };
+    // infra-01 answers 1.4 s after its start was called: past its 1 s budget, though within
+    // a second full budget counted from the end of its 0.7 s start.
+    const probe = host.probe.bind(host);
+    host.probe = async (lab, machine, spec) =>
+      Date.now() - startCalled.get(machine.machineRef)! < 1_400
+        ? { ok: false, message: 'connection refused' }
+        : probe(lab, machine, spec);
+    const runs = service(host, { machineReadyTimeoutMs: 1_000 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({
+      machineRef: 'resource:default/infra-01',
+      probe: 'tcp:1',
+      message: 'resource:default/infra-01 failed: probe tcp:1 did not pass within 1 s: connection refused',
+    });
+    expect(Date.parse(run.machines[0].finishedAt!) - startCalled.get('resource:default/infra-01')!).toBeLessThan(1_400);
+  }, 10_000);
+
   it('refuses what it cannot do, saying why', async () => {
     const host = new FakeHost(needs);
     await expect(
@@ -687,6 +753,95 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machines: ['orphan/resource:default/infra-01'],
       networks: ['lab-orphan-prod'],
     });
+  });
+
+  it('keeps what a failed failover booted, saying what it left running, where a test recovery tears down', async () => {
+    // web-01 never answers: the last wave fails after infra-01 and data-01 are ready.
+    const host = new FakeHost({ ...needs, 'resource:default/web-01': ['resource:default/never'] });
+    const runs = service(host);
+    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await runs.waitFor(failover.id);
+    const run = (await store.getRun(failover.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({
+      machineRef: 'resource:default/web-01',
+      probe: 'tcp:1',
+      message: `resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused; kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01): a failover is never torn down automatically`,
+    });
+    expect(await host.listLabResources(failover.id)).toEqual({
+      machines: ['resource:default/infra-01', 'resource:default/data-01', 'resource:default/web-01'].map(m => `${failover.id}/${m}`),
+      networks: [`lab-${failover.id}-prod`],
+    });
+    expect(run.steps.map(s => s.message)).not.toContainEqual(expect.stringMatching(/^Lab torn down/));
+    expect(await store.runsWithLabLeft()).toEqual([]);
+
+    const test = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(test.id);
+    expect((await store.getRun(test.id))!.error?.message).toBe(
+      'resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
+    );
+    expect(await host.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
+    expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
+  });
+
+  it('claims an orphaned-looking run before tearing its lab down: its live driver stops without failing a machine', async () => {
+    // infra-01 never comes up: the run is verifying it when another replica cleans up.
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const teardown = host.teardown.bind(host);
+    host.teardown = async runId => {
+      const removed = await teardown(runId);
+      await new Promise(resolve => setTimeout(resolve, 200)); // an engine takes its time
+      return removed;
+    };
+    const driver = service(host, { machineReadyTimeoutMs: 60_000 });
+    const started = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await vi.waitFor(async () => {
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
+    });
+    // Another replica that counts any heartbeat as stale (a long pause, say).
+    const cleaner = service(host, { staleAfterMs: -60_000 });
+    expect(await cleaner.cleanUpInterruptedRuns()).toEqual([started.id]);
+    await driver.waitFor(started.id);
+
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({ message: 'Interrupted: the backend driving this run stopped; removed 1 container and 1 network' });
+    expect(run.machines.map(m => [m.machineRef, m.phase, m.message])).toEqual([
+      ['resource:default/infra-01', 'failed', 'Interrupted: the backend driving this run stopped'],
+      ['resource:default/data-01', 'skipped', undefined],
+      ['resource:default/web-01', 'skipped', undefined],
+    ]);
+    // The driver saw its machine vanish with the lab: no failure of it, only that it stopped.
+    const errors = run.steps.filter(s => s.level === 'error').map(s => s.message);
+    expect(errors).toHaveLength(2);
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        'Interrupted: the backend driving this run stopped; removed 1 container and 1 network',
+        expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+      ]),
+    );
+    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it("judges a run stale by the database's clock, not by a cleaning replica's skewed one", async () => {
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const driver = service(host, { machineReadyTimeoutMs: 60_000 });
+    const started = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await vi.waitFor(async () => {
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
+    });
+    // The cleaning replica's clock runs 5 s ahead: the driver, beating every 50 ms, is alive.
+    const realNow = Date.now;
+    const skewed = vi.spyOn(Date, 'now').mockImplementation(() => realNow.call(Date) + 5_000);
+    try {
+      expect(await service(host, { staleAfterMs: 1_000 }).cleanUpInterruptedRuns()).toEqual([]);
+    } finally {
+      skewed.mockRestore();
+    }
+    expect((await store.getRun(started.id))!.status).toBe('running');
+    expect((await host.listLabResources(started.id)).machines).toHaveLength(1);
+    await driver.shutdown();
+    expect((await store.getRun(started.id))!.error?.message).toBe('Interrupted: the backend is shutting down');
   });
 
   it.each(['test', 'failover'] as const)(

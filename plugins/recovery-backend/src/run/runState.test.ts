@@ -30,6 +30,10 @@ describe('run state machine', () => {
       'Machine resource:web-01 cannot go from starting to ready',
     );
     expect(() => assertMachineTransition('m', 'ready', 'failed')).toThrow();
+    // Only the run's final check fails a machine that was ready, and only as failed.
+    expect(() => assertMachineTransition('m', 'ready', 'failed', true)).not.toThrow();
+    expect(() => assertMachineTransition('m', 'ready', 'skipped', true)).toThrow();
+    expect(isFinalMachinePhase('ready')).toBe(true);
     expect(isTerminalRunStatus('failed')).toBe(true);
     expect(isTerminalRunStatus('running')).toBe(false);
   });
