@@ -15,6 +15,28 @@ import { createRouter, RouterOptions } from './router';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
+/**
+ * Inserts scheduled test runs of a plan with these waves, started `offsetMs` after 10 s ago:
+ * recent, as the plugin's clean-up fails active runs whose heartbeat is a minute old.
+ */
+const insertRecentRun = (store: RecoveryStore, waves: string[][]) => {
+  const base = Date.now() - 10_000;
+  return (id: string, entityRef: string, offsetMs: number) =>
+    store.insertRun(
+      {
+        id,
+        entityRef,
+        mode: 'test',
+        trigger: 'schedule',
+        hypervisorHost: 'lab-host',
+        plan: { entityRef, waves, machines: [] } as any,
+        options: {},
+        machines: [],
+      },
+      new Date(base + offsetMs),
+    );
+};
+
 const entities: Entity[] = [
   {
     apiVersion: 'backstage.io/v1alpha1',
@@ -239,22 +261,7 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
 
   it('lists the active runs of any entity, newest first, for a card to see what holds the host', async () => {
     const store = new RecoveryStore(knex);
-    // Recent: the plugin's clean-up fails active runs whose heartbeat is a minute old.
-    const base = Date.now() - 10_000;
-    const insert = async (id: string, entityRef: string, offsetMs: number) =>
-      store.insertRun(
-        {
-          id,
-          entityRef,
-          mode: 'test',
-          trigger: 'schedule',
-          hypervisorHost: 'lab-host',
-          plan: { entityRef, waves: [], machines: [] } as any,
-          options: {},
-          machines: [],
-        },
-        new Date(base + offsetMs),
-      );
+    const insert = insertRecentRun(store, []);
     // Runs of entities the user sees: a run of one the catalog does not show is left out.
     await insert('active-old', 'component:default/shop', 0);
     await insert('finished', 'component:default/web', 1_000);
@@ -288,21 +295,7 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
 
   it("keeps runs of what the catalog hides from a user out of that user's answers, as if they were not there", async () => {
     const store = new RecoveryStore(knex);
-    const base = Date.now() - 10_000;
-    const insert = async (id: string, entityRef: string, offsetMs: number) =>
-      store.insertRun(
-        {
-          id,
-          entityRef,
-          mode: 'test',
-          trigger: 'schedule',
-          hypervisorHost: 'lab-host',
-          plan: { entityRef, waves: [['resource:default/shop-01']], machines: [] } as any,
-          options: {},
-          machines: [],
-        },
-        new Date(base + offsetMs),
-      );
+    const insert = insertRecentRun(store, [['resource:default/shop-01']]);
     await insert('seen', 'component:default/shop', 0);
     await insert('hidden-old', HIDDEN, 1_000);
     await insert('hidden-new', HIDDEN, 2_000);
