@@ -536,7 +536,7 @@ export class RunService {
       );
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
-      await recorder.adapted(machineRef, restored);
+      await recorder.adapted(machineRef, capture.adaptations, restored);
       // One budget from start to passing its probes: what the start takes, verifying has not.
       const deadline = Date.now() + this.options.machineReadyTimeoutMs;
       await withDeadline(
@@ -802,10 +802,13 @@ class RunRecorder {
   }
 
   /**
-   * Records what the host adapted when it restored a machine; those that gave up a production
-   * address get a step of their own, as they can break whatever reaches the machine by address.
+   * Records what was adapted away from production: at capture (stored with the capture, so the
+   * run shows what the restored machine lacks) and by the host when it restored the machine; those
+   * that gave up a production address get a step of their own, as they can break whatever
+   * reaches the machine by address.
    */
-  async adapted(machineRef: string, { adaptations, addressesLost: lost }: RestoredMachine): Promise<void> {
+  async adapted(machineRef: string, atCapture: string[], { adaptations, addressesLost: lost }: RestoredMachine): Promise<void> {
+    if (atCapture.length > 0) await this.step(`Adapted at capture: ${atCapture.join('; ')}`, machineRef);
     if (adaptations.length > 0) await this.step(`Adapted: ${adaptations.join('; ')}`, machineRef);
     if (lost.length > 0) {
       this.addressAdaptations.set(machineRef, lost);
