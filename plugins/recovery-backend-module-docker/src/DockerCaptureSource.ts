@@ -1,17 +1,18 @@
 import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError } from '@backstage/errors';
 import type {
   CaptureSource,
   CapturedMachine,
+  CapturedVolume,
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
-import { adaptInspectedContainer, dockerName, dockerTag, type NetworkIdentity } from './adapt';
+import { adaptInspectedContainer, dockerName, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { isStatus } from './lib/dockerStreams';
 import { onEngine } from './lib/engineErrors';
 
@@ -24,9 +25,40 @@ export function artifactPath(storeDirectory: string, artifact: string): string {
 }
 
 /**
- * Captures primary machines running as containers on one Docker engine: `docker commit`
- * (paused, for consistency) tagged per capture, then `docker save` streamed into the capture
- * store as `<captureId>.tar`, checksummed while streaming, written atomically.
+ * Streams `stream` into `<dir>/<name>` through sha256: a temporary file renamed into place, so
+ * the store never holds a partial archive. Both paths go into `written` first, for the caller's
+ * cleanup on failure.
+ */
+async function writeAtomically(
+  stream: Readable,
+  dir: string,
+  name: string,
+  written: string[],
+  signal?: AbortSignal,
+): Promise<{ size: number; checksum: string }> {
+  const finalPath = join(dir, name);
+  const tempPath = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+  written.push(tempPath, finalPath);
+  const hash = createHash('sha256');
+  const hasher = new Transform({
+    transform(chunk, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  const out = createWriteStream(tempPath, { flags: 'wx' });
+  await pipeline(stream, hasher, out, { signal });
+  await rename(tempPath, finalPath);
+  const { size } = await stat(finalPath);
+  return { size, checksum: `sha256:${hash.digest('hex')}` };
+}
+
+/**
+ * Captures primary machines running as containers on one Docker engine: paused (for
+ * consistency), `docker commit` tagged per capture and each volume's content archived
+ * (`docker cp`), then unpaused and `docker save` streamed into the capture store as
+ * `<captureId>.tar`, the volumes as `<captureId>.volume-<n>.tar`; each checksummed while
+ * streaming, written atomically.
  */
 export class DockerCaptureSource implements CaptureSource {
   constructor(
@@ -75,48 +107,63 @@ export class DockerCaptureSource implements CaptureSource {
         if (!isStatus(e, 404)) throw e;
       }
     }
-    const { runtime, adaptations } = adaptInspectedContainer(info, networks);
-
     const ref = this.imageRef(machine, options.captureId);
     const [repo, tag] = ref.split(':');
-    const committed = (await container.commit({
-      repo,
-      tag,
-      pause: this.options.pause ?? true,
-      comment: `recovery capture ${options.captureId} of ${machine.machineRef}`,
-    })) as { Id: string };
-    const imageId = committed.Id;
-
     const dir = this.options.storeDirectory;
-    const artifact = `${dockerTag(options.captureId)}.tar`;
-    const finalPath = join(dir, artifact);
-    const tempPath = join(dir, `.${artifact}.${randomBytes(4).toString('hex')}.tmp`);
-    const hash = createHash('sha256');
-    let size: number;
-    // From the commit on, a failure (store directory included) must leave neither file nor tag.
+    const base = dockerTag(options.captureId);
+    const artifact = `${base}.tar`;
+    // Paused by the capture itself, so the commit and the volumes' archives are one instant of
+    // the machine; a machine not running has nothing to pause (and one paused already stays so).
+    const pause = (this.options.pause ?? true) && Boolean(info.State?.Running) && !info.State?.Paused;
+    const written: string[] = [];
+    let committed = false;
+    let imageId: string;
+    const volumes: CapturedVolume[] = [];
+    let image: { size: number; checksum: string };
+    // A failure (store directory included) must leave neither file nor tag.
     try {
-      await mkdir(dir, { recursive: true });
+      if (pause) await container.pause();
+      let failed = true;
+      try {
+        const result = (await container.commit({
+          repo,
+          tag,
+          pause: false,
+          comment: `recovery capture ${options.captureId} of ${machine.machineRef}`,
+        })) as { Id: string };
+        committed = true;
+        imageId = result.Id;
+        await mkdir(dir, { recursive: true });
+        for (const [i, mount] of volumeMounts(info).entries()) {
+          const volumeArtifact = `${base}.volume-${i + 1}.tar`;
+          const stream = (await container.getArchive({ path: mount.destination })) as unknown as Readable;
+          const { size, checksum } = await writeAtomically(stream, dir, volumeArtifact, written, options.signal);
+          volumes.push({ destination: mount.destination, artifact: volumeArtifact, checksum, sizeBytes: size });
+        }
+        failed = false;
+      } finally {
+        if (pause) {
+          try {
+            await container.unpause();
+          } catch (e) {
+            // The capture's own error is the one to report; otherwise production stays paused: say so.
+            if (!failed) throw e;
+          }
+        }
+      }
       const stream = (await this.docker.getImage(ref).get()) as unknown as Readable;
-      const hasher = new Transform({
-        transform(chunk, _enc, cb) {
-          hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
-      const out = createWriteStream(tempPath, { flags: 'wx' });
-      await pipeline(stream, hasher, out, { signal: options.signal });
-      await rename(tempPath, finalPath);
-      ({ size } = await stat(finalPath));
+      image = await writeAtomically(stream, dir, artifact, written, options.signal);
     } catch (e) {
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
-      await Promise.allSettled([rm(tempPath, { force: true }), rm(finalPath, { force: true })]);
-      await this.removeTag(ref);
+      await Promise.allSettled(written.map(f => rm(f, { force: true })));
+      if (committed) await this.removeTag(ref);
       throw e;
     }
+    const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
     return {
-      imageId,
-      sizeBytes: size,
-      checksum: `sha256:${hash.digest('hex')}`,
+      imageId: imageId!,
+      sizeBytes: image.size,
+      checksum: image.checksum,
       artifact,
       runtime,
       adaptations,
@@ -138,7 +185,21 @@ export class DockerCaptureSource implements CaptureSource {
   }
 
   private async discardOn(capture: { captureId: string; artifact: string }): Promise<void> {
-    await rm(artifactPath(this.options.storeDirectory, capture.artifact), { force: true });
+    const file = artifactPath(this.options.storeDirectory, capture.artifact);
+    // The volumes' archives: `<image archive without .tar>.volume-<n>.tar` next to it.
+    const prefix = `${basename(file).replace(/\.tar$/, '')}.volume-`;
+    let siblings: string[] = [];
+    try {
+      siblings = await readdir(dirname(file));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    for (const name of siblings) {
+      if (name.startsWith(prefix) && /^\d+\.tar$/.test(name.slice(prefix.length))) {
+        await rm(join(dirname(file), name), { force: true });
+      }
+    }
+    await rm(file, { force: true });
     // The tag was `<repo>/<container>:<captureId>`: find it by tag suffix.
     const suffix = `:${dockerTag(capture.captureId)}`;
     const images = await this.docker.listImages({

@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
@@ -194,21 +195,52 @@ export class DockerHypervisorHost implements HypervisorHost {
 
   /** Streams the capture file through sha256 and fails unless it matches the recorded checksum. */
   private async verifyArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum'>): Promise<void> {
-    const file = artifactPath(this.options.storeDirectory, capture.artifact);
+    await this.verifyFile(capture.captureId, '', capture.artifact, capture.checksum);
+  }
+
+  /** The same for each volume archive of the capture (none in captures older than volumes). */
+  private async verifyVolumes(capture: Pick<RestorableCapture, 'captureId' | 'runtime'>): Promise<void> {
+    for (const volume of capture.runtime.volumes ?? []) {
+      await this.verifyFile(capture.captureId, `volume ${volume.destination} `, volume.artifact, volume.checksum);
+    }
+  }
+
+  /** `what` names the file for people (`volume /data `), empty for the image archive. */
+  private async verifyFile(captureId: string, what: string, artifact: string, checksum: string): Promise<void> {
+    const file = artifactPath(this.options.storeDirectory, artifact);
     try {
       await access(file);
     } catch {
-      throw new NotFoundError(`capture ${capture.captureId}: artifact ${file} not found`);
+      throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file} not found`);
     }
     const hash = createHash('sha256');
     await pipeline(createReadStream(file), async source => {
       for await (const chunk of source) hash.update(chunk);
     });
     const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== capture.checksum) {
+    if (actual !== checksum) {
       throw new InputError(
-        `capture ${capture.captureId}: checksum mismatch for ${file}: expected ${capture.checksum}, got ${actual}; refusing to restore it`,
+        `capture ${captureId}: checksum mismatch for ${what ? `${what}(${file})` : file}: expected ${checksum}, got ${actual}; refusing to restore it`,
       );
+    }
+  }
+
+  /**
+   * Puts each volume's captured content back at its destination in the created (not started)
+   * container: the archive's entries are under the destination's last element (`data/…` for
+   * `/data`), so it is extracted in the destination's parent directory.
+   */
+  private async restoreVolumes(container: Docker.Container, capture: RestorableCapture): Promise<void> {
+    for (const volume of capture.runtime.volumes ?? []) {
+      const file = artifactPath(this.options.storeDirectory, volume.artifact);
+      const parent = posix.dirname(posix.normalize(volume.destination));
+      try {
+        await container.putArchive(createReadStream(file), { path: parent });
+      } catch (e) {
+        throw new Error(
+          `capture ${capture.captureId}: volume ${volume.destination} could not be restored into machine ${capture.machineRef}: ${(e as Error).message}`,
+        );
+      }
     }
   }
 
@@ -237,6 +269,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     // Always: a test run is what proves the capture store can restore production, so it must
     // read the archive even when the image is still on this engine (always so with role both).
     await this.verifyArtifact(capture);
+    await this.verifyVolumes(capture);
     // Not loaded again when present: the image id is a digest of the image's content, and a
     // matching checksum means the archive is byte for byte what `docker save` wrote of it.
     if (!(await this.hasImage(capture.imageId))) {
@@ -327,6 +360,14 @@ export class DockerHypervisorHost implements HypervisorHost {
         adaptations,
         addressesLost,
       };
+    }
+    try {
+      // Before the first start: the machine boots on its captured data.
+      await this.restoreVolumes(container, capture);
+    } catch (e) {
+      // Not left for a resumed run to find and start without its data.
+      await container.remove({ force: true, v: true }).catch(() => {});
+      throw e;
     }
     for (const ep of rest) {
       await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });

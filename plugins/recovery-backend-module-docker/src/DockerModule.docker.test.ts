@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -25,6 +25,7 @@ import { EventStore } from '../../recovery-backend/src/database/EventStore';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import { storedEvents } from '../../recovery-backend/src/testing/events';
 import { PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
+import { demuxDockerStream, readAll } from './lib/dockerStreams';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import {
@@ -47,6 +48,9 @@ const dynamicRunId = `it-dynamic-${suffix}`;
 const hostNetworkRunId = `it-hostnet-${suffix}`;
 const hostOnlyRunId = `it-hostonly-${suffix}`;
 const hostNetworkContainer = `hostnet-${suffix}`;
+const volumeRunId = `it-volume-${suffix}`;
+const volumeContainer = `vol-${suffix}`;
+const volumeName = `vol-data-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
 const eventContainers = [
   `evt-${suffix}`,
@@ -115,6 +119,16 @@ async function probeContainerOf(id: string) {
 const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
 const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
 
+/** Runs `cmd` in a running container; its stdout. */
+async function execOut(docker: Docker, id: string, cmd: string[]): Promise<string> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = (await exec.start({ hijack: true, stdin: false })) as any;
+  const { stdout, stderr } = demuxDockerStream(await readAll(stream));
+  const { ExitCode } = await exec.inspect();
+  if (ExitCode !== 0) throw new Error(`${cmd.join(' ')}: exit code ${ExitCode}: ${stderr}`);
+  return stdout;
+}
+
 async function reachable(docker: Docker, address: string, name: string) {
   try {
     await docker.ping();
@@ -146,6 +160,9 @@ afterAll(async () => {
   await host.teardown(namesRunId).catch(() => {});
   for (const id of [dynamicRunId, hostNetworkRunId, hostOnlyRunId]) await host.teardown(id).catch(() => {});
   await primary.getContainer(hostNetworkContainer).remove({ force: true }).catch(() => {});
+  await host.teardown(volumeRunId).catch(() => {});
+  await primary.getContainer(volumeContainer).remove({ force: true, v: true }).catch(() => {});
+  await primary.getVolume(volumeName).remove().catch(() => {});
   for (const c of captures.values()) await source.discard(c).catch(() => {});
   for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
   for (const name of eventContainers) await primary.getContainer(name).remove({ force: true }).catch(() => {});
@@ -744,6 +761,104 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     } finally {
       await host.teardown(namesRunId);
     }
+  });
+
+  it('carries a named volume: captured while paused, restored into the created machine before it starts', async () => {
+    await primary.createVolume({ Name: volumeName });
+    // Its file is written after start, owned by a user of its own: in no image.
+    const c = await primary.createContainer({
+      name: volumeContainer,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+      HostConfig: {
+        NetworkMode: 'none',
+        Mounts: [
+          { Type: 'volume', Source: volumeName, Target: '/data' },
+          { Type: 'tmpfs', Source: '', Target: '/scratch' },
+        ],
+      },
+    });
+    await c.start();
+    // Written into the running machine, not by its command: the restored machine runs that too.
+    await execOut(primary, c.id, ['sh', '-c', 'mkdir -p /data/sub; echo captured > /data/sub/f; chown 1234:1234 /data/sub/f']);
+    const captureId = `cap-volume-${suffix}`;
+    const captured = await source.capture(
+      { machineRef: 'resource:default/vol', engine: 'primary', container: volumeContainer },
+      { captureId },
+    );
+    captures.set('volume', { ...captured, captureId });
+    // Unpaused again, and changed on the primary after the capture.
+    expect((await c.inspect()).State.Paused).toBe(false);
+    await execOut(primary, c.id, ['sh', '-c', 'echo changed > /data/sub/f']);
+
+    expect(captured.runtime.volumes).toEqual([
+      { destination: '/data', artifact: `${captureId}.volume-1.tar`, checksum: expect.stringMatching(/^sha256:/), sizeBytes: expect.any(Number) },
+    ]);
+    const [volume] = captured.runtime.volumes!;
+    const volumeFile = join(store, volume.artifact);
+    expect(statSync(volumeFile).size).toBe(volume.sizeBytes);
+    expect(sha256(volumeFile)).toBe(volume.checksum);
+    // In the engine's order of mounts.
+    expect([...captured.adaptations].sort()).toEqual([
+      'machine had no network (network mode none); it stays without one',
+      'tmpfs at /scratch dropped',
+      expect.stringMatching(new RegExp(`^volume ${volumeName} at /data carried \\(\\d+\\.\\d KiB archive\\): the restored machine gets its content as captured$`)),
+    ]);
+    // Stored as the run store does: JSON, no column of its own.
+    const restorable: RestorableCapture = {
+      captureId,
+      machineRef: 'resource:default/vol',
+      imageId: captured.imageId,
+      checksum: captured.checksum,
+      artifact: captured.artifact,
+      runtime: JSON.parse(JSON.stringify(captured.runtime)),
+    };
+
+    const lab = await host.createLab(volumeRunId, [], { internal: true });
+    try {
+      // A corrupted volume archive: refused, naming the capture and the volume, nothing created.
+      const bad = join(store, `corrupt-volume-${suffix}.tar`);
+      copyFileSync(volumeFile, bad);
+      writeFileSync(bad, Buffer.from('corrupt'), { flag: 'r+' });
+      await expect(
+        host.restoreMachine(lab, {
+          ...restorable,
+          runtime: { ...restorable.runtime, volumes: [{ ...volume, artifact: bad }] },
+        }),
+      ).rejects.toThrow(`capture ${captureId}: checksum mismatch for volume /data (${bad}): expected ${volume.checksum}, got ${sha256(bad)}`);
+      rmSync(bad);
+      expect((await host.listLabResources(volumeRunId)).machines).toEqual([]);
+
+      const { machine, adaptations } = await host.restoreMachine(lab, restorable);
+      expect(adaptations).toEqual([]);
+      expect((await host.inspectMachine(machine)).running).toBe(false);
+      await host.startMachine(machine);
+      expect(await execOut(recovery, machine.id, ['cat', '/data/sub/f'])).toBe('captured\n');
+      expect(await execOut(recovery, machine.id, ['stat', '-c', '%u:%g', '/data/sub/f'])).toBe('1234:1234\n');
+      // The primary keeps its own.
+      expect(await execOut(primary, c.id, ['cat', '/data/sub/f'])).toBe('changed\n');
+    } finally {
+      await host.teardown(volumeRunId);
+    }
+
+    // A capture from before volumes were carried restores as before: the image alone.
+    const older = { ...restorable.runtime };
+    delete older.volumes;
+    const oldLab = await host.createLab(volumeRunId, [], { internal: true });
+    try {
+      const { machine } = await host.restoreMachine(oldLab, { ...restorable, runtime: older });
+      await host.startMachine(machine);
+      expect(await execOut(recovery, machine.id, ['sh', '-c', 'cat /data/sub/f 2>/dev/null || echo none'])).toBe('none\n');
+    } finally {
+      await host.teardown(volumeRunId);
+    }
+
+    // Discarded: the image archive, the volume archive and the tag.
+    await source.discard({ captureId, artifact: captured.artifact });
+    expect(existsSync(join(store, captured.artifact))).toBe(false);
+    expect(existsSync(volumeFile)).toBe(false);
+    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
   it('tears the lab down by label, idempotently, leaving nothing labelled nor the loaded images', async () => {

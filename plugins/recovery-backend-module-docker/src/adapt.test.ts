@@ -5,7 +5,9 @@ import {
   dockerHealthcheck,
   dockerName,
   dockerTag,
+  formatBytes,
   joinsLabNetwork,
+  volumeMounts,
 } from './adapt';
 
 function inspected(overrides: { Config?: any; HostConfig?: any; Mounts?: any[]; Networks?: any } = {}) {
@@ -94,6 +96,33 @@ describe('adaptInspectedContainer', () => {
     expect(runtime.networks[0].ipv4Address).toBe('172.29.10.12');
   });
 
+  it('carries the volumes the capture archived, says so with their size, and records the others as not carried', () => {
+    const info = inspected({
+      Mounts: [
+        { Type: 'volume', Name: 'pgdata', Source: '/var/lib/docker/volumes/pgdata/_data', Destination: '/var/lib/postgresql/data' },
+        { Type: 'bind', Source: '/srv/conf', Destination: '/etc/app' },
+        { Type: 'volume', Name: 'cache', Source: '/var/lib/docker/volumes/cache/_data', Destination: '/cache' },
+        { Type: 'tmpfs', Source: '', Destination: '/run' },
+      ],
+    });
+    expect(volumeMounts(info)).toEqual([
+      { name: 'pgdata', destination: '/var/lib/postgresql/data' },
+      { name: 'cache', destination: '/cache' },
+    ]);
+    const pgdata = { destination: '/var/lib/postgresql/data', artifact: 'cap-1.volume-1.tar', checksum: `sha256:${'a'.repeat(64)}`, sizeBytes: 3 * 1024 * 1024 };
+    const { runtime, adaptations } = adaptInspectedContainer(info, nets, [pgdata]);
+    expect(adaptations).toEqual([
+      'volume pgdata at /var/lib/postgresql/data carried (3.0 MiB archive): the restored machine gets its content as captured',
+      'bind mount of host path /srv/conf at /etc/app dropped',
+      "volume cache at /cache not carried: the restored machine starts with the image's content there",
+      'tmpfs at /run dropped',
+    ]);
+    expect(runtime.volumes).toEqual([pgdata]);
+    // Without archives (an older capture's way), no volume in the runtime.
+    expect(adaptInspectedContainer(info, nets).runtime.volumes).toBeUndefined();
+    expect(adaptInspectedContainer(inspected(), nets).runtime).not.toHaveProperty('volumes');
+  });
+
   it('replaces host network mode and records it', () => {
     const { runtime, adaptations } = adaptInspectedContainer(
       inspected({ HostConfig: { NetworkMode: 'host' }, Networks: { host: { IPAddress: '' } } }),
@@ -150,6 +179,11 @@ describe('helpers', () => {
       Retries: 3,
       StartPeriod: undefined,
     });
+  });
+  it('formats sizes for people', () => {
+    expect(formatBytes(512)).toBe('512 bytes');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GiB');
   });
   it('makes valid Docker names and tags', () => {
     expect(dockerName('rr', 'run:1/2', 'demo prod')).toBe('rr-run-1-2-demo-prod');

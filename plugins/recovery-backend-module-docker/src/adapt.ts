@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type {
   CapturedNetwork,
+  CapturedVolume,
   MachineRuntime,
 } from '@backstage-recovery/plugin-recovery-node';
 
@@ -35,6 +36,28 @@ function productionAliases(aliases: string[] | null | undefined, containerId: st
   return out;
 }
 
+type Mount = Docker.ContainerInspectInfo['Mounts'][number] & { Type?: string; Name?: string };
+
+/** The mounts a capture carries: the machine's volumes (bind mounts and tmpfs are the host's, not its state). */
+export function volumeMounts(info: Pick<Docker.ContainerInspectInfo, 'Mounts'>): Array<{ name: string; destination: string }> {
+  return ((info.Mounts ?? []) as Mount[])
+    .filter(m => m.Type === 'volume')
+    .map(m => ({ name: m.Name ?? m.Source, destination: m.Destination }));
+}
+
+/** Size for people: `512 bytes`, `1.5 KiB`, `12.0 MiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
 /**
  * The "driver insertion" step at capture time: turns `docker inspect` of a primary machine
  * into the runtime the recovery host can run, dropping what ties it to its host (host port
@@ -44,6 +67,8 @@ function productionAliases(aliases: string[] | null | undefined, containerId: st
 export function adaptInspectedContainer(
   info: Docker.ContainerInspectInfo,
   networks: Record<string, NetworkIdentity>,
+  /** The volumes the capture archived (by destination); a volume not among them is not carried. */
+  volumes: CapturedVolume[] = [],
 ): { runtime: MachineRuntime; adaptations: string[] } {
   const adaptations: string[] = [];
   const config = info.Config;
@@ -88,14 +113,22 @@ export function adaptInspectedContainer(
   if (host.PublishAllPorts) adaptations.push('publish-all-ports dropped');
 
   // Storage.
-  for (const mount of info.Mounts ?? []) {
-    const m = mount as Docker.ContainerInspectInfo['Mounts'][number] & { Type?: string; Name?: string };
+  const carried: CapturedVolume[] = [];
+  for (const m of (info.Mounts ?? []) as Mount[]) {
     if (m.Type === 'bind') {
       adaptations.push(`bind mount of host path ${m.Source} at ${m.Destination} dropped`);
     } else if (m.Type === 'volume') {
-      adaptations.push(
-        `volume ${m.Name ?? m.Source} at ${m.Destination} not carried: the restored machine starts with the image's content there`,
-      );
+      const volume = volumes.find(v => v.destination === m.Destination);
+      if (volume) {
+        carried.push(volume);
+        adaptations.push(
+          `volume ${m.Name ?? m.Source} at ${m.Destination} carried (${formatBytes(volume.sizeBytes)} archive): the restored machine gets its content as captured`,
+        );
+      } else {
+        adaptations.push(
+          `volume ${m.Name ?? m.Source} at ${m.Destination} not carried: the restored machine starts with the image's content there`,
+        );
+      }
     } else if (m.Type === 'tmpfs') {
       adaptations.push(`tmpfs at ${m.Destination} dropped`);
     }
@@ -154,6 +187,7 @@ export function adaptInspectedContainer(
     exposedPorts: Object.keys(config.ExposedPorts ?? {}).sort(),
     healthcheck,
     labels,
+    ...(carried.length > 0 ? { volumes: carried } : {}),
   };
   return { runtime, adaptations };
 }

@@ -22,6 +22,20 @@ export interface CapturedNetwork {
   aliases: string[];
 }
 
+/**
+ * A volume of the machine carried by its capture: the volume's content at `destination`, as a
+ * tar archive in the capture store (entries under the destination's last path element).
+ */
+export interface CapturedVolume {
+  /** Absolute path in the machine where the volume was mounted. */
+  destination: string;
+  /** Where the archive lives in the capture store (provider-specific). */
+  artifact: string;
+  /** `sha256:…` of the archive. */
+  checksum: string;
+  sizeBytes: number;
+}
+
 /** The runtime configuration of a machine, as captured, then adapted. */
 export interface MachineRuntime {
   hostname: string;
@@ -40,6 +54,8 @@ export interface MachineRuntime {
     startPeriodMs?: number;
   };
   labels: Record<string, string>;
+  /** Volumes carried by the capture, restored before the machine starts (absent in older captures). */
+  volumes?: CapturedVolume[];
 }
 
 /** What a capture source stored for one machine. */
