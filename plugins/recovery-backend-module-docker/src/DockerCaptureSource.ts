@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError } from '@backstage/errors';
@@ -180,26 +180,15 @@ export class DockerCaptureSource implements CaptureSource {
     }
   }
 
-  discard(capture: { captureId: string; artifact: string }): Promise<void> {
+  discard(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void> {
     return onEngine(this.engineId, () => this.discardOn(capture));
   }
 
-  private async discardOn(capture: { captureId: string; artifact: string }): Promise<void> {
-    const file = artifactPath(this.options.storeDirectory, capture.artifact);
-    // The volumes' archives: `<image archive without .tar>.volume-<n>.tar` next to it.
-    const prefix = `${basename(file).replace(/\.tar$/, '')}.volume-`;
-    let siblings: string[] = [];
-    try {
-      siblings = await readdir(dirname(file));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  private async discardOn(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void> {
+    for (const volume of capture.volumes ?? []) {
+      await rm(artifactPath(this.options.storeDirectory, volume.artifact), { force: true });
     }
-    for (const name of siblings) {
-      if (name.startsWith(prefix) && /^\d+\.tar$/.test(name.slice(prefix.length))) {
-        await rm(join(dirname(file), name), { force: true });
-      }
-    }
-    await rm(file, { force: true });
+    await rm(artifactPath(this.options.storeDirectory, capture.artifact), { force: true });
     // The tag was `<repo>/<container>:<captureId>`: find it by tag suffix.
     const suffix = `:${dockerTag(capture.captureId)}`;
     const images = await this.docker.listImages({

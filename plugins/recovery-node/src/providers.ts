@@ -84,8 +84,8 @@ export interface CaptureSource {
     machine: MachineLocator,
     options: { captureId: string; signal?: AbortSignal },
   ): Promise<CapturedMachine>;
-  /** Removes a capture's artifact from the store (retention). */
-  discard(capture: { captureId: string; artifact: string }): Promise<void>;
+  /** Removes a capture's artifacts from the store (retention): its image archive and the volumes it recorded. */
+  discard(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void>;
 }
 
 /** A capture to restore, as the hypervisor host needs it. */

@@ -68,7 +68,7 @@ export class CaptureService {
     } catch (error) {
       // Unrecorded, the archive and image would never be pruned: remove them now.
       await source
-        .discard({ captureId, artifact: captured.artifact })
+        .discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes })
         .catch(discardError =>
           this.logger.warn(`Could not discard unrecorded capture ${captureId}: ${discardError}`),
         );
@@ -79,7 +79,7 @@ export class CaptureService {
     );
     for (const old of await this.store.pruneCaptures(locator.machineRef, this.keepLast)) {
       await source
-        .discard({ captureId: old.id, artifact: old.artifact })
+        .discard({ captureId: old.id, artifact: old.artifact, volumes: old.runtime.volumes })
         .catch(error =>
           this.logger.warn(`Could not discard capture ${old.id}: ${error}`),
         );
