@@ -62,7 +62,8 @@ export class EventStore {
 
   /** Time (epoch ms) of the newest event stored from `source`, where that source resumes. */
   async newestEventTimeFrom(source: string): Promise<number | undefined> {
-    return this.newestTime(this.db('recovery_events').where({ source }));
+    const row = await this.db('recovery_events').where({ source }).max({ newest: 'time' }).first();
+    return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
   }
 
   /**
@@ -101,12 +102,6 @@ export class EventStore {
       .groupBy('machine')
       .select('machine', this.db.raw('max(??) as ??', ['time', 'newest']));
     return new Map(rows.map((r: { machine: string; newest: unknown }) => [r.machine, Number(r.newest)]));
-  }
-
-  /** The largest `time` of the events `q` selects; undefined when it selects none. */
-  private async newestTime(q: Knex.QueryBuilder): Promise<number | undefined> {
-    const row = await q.max({ newest: 'time' }).first();
-    return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
   }
 
   /**

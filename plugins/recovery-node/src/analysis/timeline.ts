@@ -180,11 +180,13 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const machinesWithClock = new Set(all.filter(e => e.type === 'clock').map(e => e.machine));
   const starts: Array<{ t: number; service: string; machine: string }> = [];
   const failures = new Map<string, number[]>();
-  // Per machine, its latest start or failure (machine time).
+  // Per machine, its latest and earliest start or failure (machine time).
   const latestOf = new Map<string, number>();
+  const earliestOf = new Map<string, number>();
   for (const e of all) {
     if (e.type === 'clock') continue;
     latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
+    earliestOf.set(e.machine, Math.min(earliestOf.get(e.machine) ?? Infinity, e.time));
     const service = mapName(e.service);
     // A regex replacement of empty groups only ($1 of an empty match) leaves no name.
     if (service.trim() === '') throw new AnalysisInputError(`the service map turns '${e.service}' into a blank service name`);
@@ -225,8 +227,6 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     );
   } else {
     // One export in microseconds among others in milliseconds: its machines' events land far ahead.
-    const earliestOf = new Map<string, number>();
-    for (const e of all) if (e.type !== 'clock') earliestOf.set(e.machine, Math.min(earliestOf.get(e.machine) ?? Infinity, e.time));
     const late = [...earliestOf].filter(([, t]) => t > EPOCH_MICROS_SUSPECT).map(([m]) => m).sort(byName);
     if (late.length) {
       warnings.push(
