@@ -396,7 +396,8 @@ export class DockerHypervisorHost implements HypervisorHost {
         if (!/address already in use/i.test(String((e as Error).message))) throw e;
         const { wanted, clashes } = await this.addressClashes(machine);
         // The probe container can move: it got its address before this machine was restored,
-        // from a lab told only some machines' addresses (a run passes one per network).
+        // from a lab not told this machine's address (a run tells every machine's; another
+        // caller of the host may not).
         if (!probeMoved && clashes.length > 0 && clashes.every(c => c.probe)) {
           for (const c of clashes) await this.moveProbe(machine.runId, c.holderId, c.network);
           continue;
