@@ -304,6 +304,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     const w = Float64Array.from(inits, i => Wt[i]);
     const binding = new Float64Array(m);
     const bindBy = new Int32Array(m);
+    // The delay after the latest selected dependency but the binding one: x's delay if that one went.
+    const runnerUp = new Float64Array(m);
+    const removal = new Float64Array(c1 - c0);
     const trial = new Float64Array(m);
     const lpBinding = new Float64Array(m);
     // The model of A's delay after its latest selected dependency: delayDensity (minutes) mixed with
@@ -342,25 +345,25 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       }
       return ll;
     };
-    // Delay after the latest selected dependency of initialization x, leaving out `without`;
-    // `latestBy` is that dependency.
-    let latestBy = -1;
-    const latest = (x: number, without: number): number => {
+    // The delay after the latest selected dependency of initialization x (binding), which one
+    // that is (bindBy), and the delay after the next latest (runnerUp).
+    const rebind = (x: number) => {
       const i = inits[x];
       let best = Infinity;
-      latestBy = -1;
+      let second = Infinity;
+      let by = -1;
       for (let e = offsets[i]; e < offsets[i + 1]; e++) {
         const c = eCand[e];
-        if (selected[c] && c !== without && eD[e] < best) {
+        if (!selected[c]) continue;
+        if (eD[e] < best) {
+          second = best;
           best = eD[e];
-          latestBy = c;
-        }
+          by = c;
+        } else if (eD[e] < second) second = eD[e];
       }
-      return best;
-    };
-    const rebind = (x: number) => {
-      binding[x] = latest(x, -1);
-      bindBy[x] = latestBy;
+      binding[x] = best;
+      bindBy[x] = by;
+      runnerUp[x] = second;
     };
     // A dependency on another machine constrains the plan (a false one lengthens it), so it
     // must pay more than one on the same machines as its dependent. A replica elsewhere pays the
@@ -396,17 +399,19 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
           if (v === Infinity) return LOG_BACKGROUND;
           return Math.log(delayDensity(v, mu, sd) + bgDensity);
         };
-        for (let x = 0; x < m; x++) lpBinding[x] = lp(binding[x]);
+        // What removing each selected dependency changes, over the initializations it binds (added
+        // in time order, as a loop over its own entries would).
+        removal.fill(0);
+        for (let x = 0; x < m; x++) {
+          lpBinding[x] = lp(binding[x]);
+          if (bindBy[x] >= 0) removal[bindBy[x] - c0] += w[x] * (lp(runnerUp[x]) - lpBinding[x]);
+        }
         screened.fill(-1);
         for (let c = c0; c < c1; c++) {
           if (excluded[c]) continue;
           let delta = 0;
           if (selected[c]) {
-            for (let k = cStart[c]; k < cStart[c + 1]; k++) {
-              const x = localIndex[cInit[k]];
-              if (bindBy[x] === c) delta += w[x] * (lp(latest(x, c)) - lpBinding[x]);
-            }
-            delta += cost[c - c0];
+            delta = removal[c - c0] + cost[c - c0];
           } else {
             for (let k = cStart[c]; k < cStart[c + 1]; k++) {
               const x = localIndex[cInit[k]];
@@ -439,7 +444,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
             for (let k = cStart[c]; k < cStart[c + 1]; k++) {
               const x = localIndex[cInit[k]];
               if (bindBy[x] === c) {
-                trial[x] = latest(x, c);
+                trial[x] = runnerUp[x];
                 changed = true;
               }
             }
