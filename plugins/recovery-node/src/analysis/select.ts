@@ -65,6 +65,12 @@ const FOLLOW_MARGIN = 0.2;
  * too, so other candidates are followed more often than epsilon, their average, says.
  */
 const FOLLOWED_WEIGHT = 0.5;
+/**
+ * A candidate whose record is missing from at most this share of its dependent's whole-site boots
+ * (dropped log lines), and present in at least MIN_IMPUTE_FROM, has its median delay imputed there.
+ */
+const MAX_MISSING = 0.25;
+const MIN_IMPUTE_FROM = 3;
 /** A dependency must precede its dependent in at least this share of the boots where both initialized. */
 const MIN_CONSISTENCY = 0.9;
 
@@ -236,11 +242,27 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   let eCand = new Int32Array(1024);
   let eD = new Float64Array(1024);
   let ne = 0;
+  const push = (c: number, d: number) => {
+    if (ne === eCand.length) {
+      const gc = new Int32Array(ne * 2);
+      gc.set(eCand);
+      eCand = gc;
+      const gd = new Float64Array(ne * 2);
+      gd.set(eD);
+      eD = gd;
+    }
+    eCand[ne] = c;
+    eD[ne++] = d;
+  };
   for (let i = 0; i < N; i++) {
     const a = S[i];
     const t = T[i];
     // Failed attempts are explained by nothing and explain nothing (timeline.failedAttempt).
-    if (!tl.failedAttempt[i]) for (let c = candStart[a]; c < candStart[a + 1]; c++) {
+    if (tl.failedAttempt[i]) {
+      offsets[i + 1] = ne;
+      continue;
+    }
+    for (let c = candStart[a]; c < candStart[a + 1]; c++) {
       const b = candB[c];
       let lo = firstInit(tl, b, t - minDelay, true);
       while (lo > svcStart[b] && svcInits[lo - 1] >= i) lo--; // only initializations before i
@@ -248,16 +270,17 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       let d = t - T[svcInits[lo - 1]];
       if (d > maxDelay) continue;
       if (candFirstUp[c]) d = t - T[svcInits[firstInit(tl, b, t - maxDelay)]];
-      if (ne === eCand.length) {
-        const gc = new Int32Array(ne * 2);
-        gc.set(eCand);
-        eCand = gc;
-        const gd = new Float64Array(ne * 2);
-        gd.set(eD);
-        eD = gd;
+      push(c, d / 60_000);
+    }
+    // A candidate missing from a whole-site boot altogether (neither before nor after) most
+    // likely lost its record: its delay there is unknown (NaN until imputed), not background.
+    const found = ne;
+    if (found > offsets[i] && !isRestart[i]) {
+      // The entries found are in candidate order: walk them beside the candidates.
+      for (let c = candStart[a], e = offsets[i]; c < candStart[a + 1]; c++) {
+        if (e < found && eCand[e] === c) e++;
+        else if (!initializedWithin(tl, candB[c], t - maxDelay, t + maxDelay)) push(c, NaN);
       }
-      eCand[ne] = c;
-      eD[ne++] = d / 60_000;
     }
     offsets[i + 1] = ne;
   }
@@ -267,12 +290,31 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   for (let c = 0; c < C; c++) cStart[c + 1] += cStart[c];
   const cInit = new Int32Array(ne);
   const cDelay = new Float64Array(ne);
+  const cEntry = new Int32Array(ne);
   const fill = cStart.slice(0, C);
   for (let i = 0; i < N; i++) {
     for (let e = offsets[i]; e < offsets[i + 1]; e++) {
       const k = fill[eCand[e]]++;
       cInit[k] = i;
       cDelay[k] = eD[e];
+      cEntry[k] = e;
+    }
+  }
+  // A missing record takes the candidate's median delay, where records of it are seldom missing
+  // (at most MAX_MISSING of the initializations it has entries for); else it stays unexplained
+  // (an infinite delay binds nothing).
+  const imputed = new Uint8Array(ne);
+  for (let c = 0; c < C; c++) {
+    const real: number[] = [];
+    for (let k = cStart[c]; k < cStart[c + 1]; k++) if (!Number.isNaN(cDelay[k])) real.push(cDelay[k]);
+    const missing = cStart[c + 1] - cStart[c] - real.length;
+    if (missing === 0) continue;
+    real.sort((x, y) => x - y);
+    const value = real.length >= MIN_IMPUTE_FROM && missing <= MAX_MISSING * (cStart[c + 1] - cStart[c]) ? real[real.length >> 1] : Infinity;
+    for (let k = cStart[c]; k < cStart[c + 1]; k++) {
+      if (!Number.isNaN(cDelay[k])) continue;
+      cDelay[k] = eD[cEntry[k]] = value;
+      imputed[k] = 1;
     }
   }
 
@@ -514,7 +556,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       if (selected[c]) {
         for (let k = cStart[c]; k < cStart[c + 1]; k++) {
           const x = localIndex[cInit[k]];
-          if (bindBy[x] !== c) continue;
+          // An imputed delay explains, but is no sample of the dependency's timing.
+          if (bindBy[x] !== c || imputed[k]) continue;
           sw += w[x];
           swk += w[x] * kernel.at(cDelay[k] * 60_000);
           swd += w[x] * cDelay[k];
