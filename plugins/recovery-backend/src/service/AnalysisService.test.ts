@@ -10,7 +10,7 @@ import { RecoveryStore } from '../database/RecoveryStore';
 import { storedEvents } from '../testing/events';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
-import { AnalysisService, AnalysisServiceOptions } from './AnalysisService';
+import { AnalysisService, AnalysisServiceOptions, refsIn, SystemAnalysis, withoutHidden } from './AnalysisService';
 
 const DAY = 86_400_000;
 const generated = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
@@ -237,5 +237,132 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(result.warnings[0]).toContain('db (component:default/db, component:team-b/db)');
     const inference = await analyses.inferenceFor(entities[0]);
     expect(inference!.dependencies).toEqual([{ service: 'component:default/web', dependsOn: 'component:default/db', score: result.dependencies[0].score }]);
+  });
+});
+
+describe('withoutHidden', () => {
+  // db is hidden; so is machine api-01, though it runs api; db-01 runs only db.
+  const analysis = {
+    id: 'a1',
+    scope: 'system:default/shop',
+    events: 42,
+    createdAt: '2024-01-01T00:00:00.000Z',
+    result: {
+      services: [
+        { service: 'api', machines: ['api-01', 'shared-01'], initializations: 3 },
+        { service: 'db', machines: ['db-01', 'shared-01'], initializations: 3 },
+        { service: 'web', machines: ['web-01'], initializations: 3 },
+      ],
+      dependencies: [
+        { service: 'api', dependsOn: 'db', score: 0.9, samples: 3, confidence: 'low' },
+        { service: 'web', dependsOn: 'api', score: 0.8, samples: 3, confidence: 'low' },
+        { service: 'web', dependsOn: 'db', score: 0.75, samples: 3, confidence: 'low' },
+      ],
+      serviceOrder: ['db', 'api', 'web'],
+      machineOrder: ['db-01', 'shared-01', 'api-01', 'web-01'],
+      waves: [['db-01'], ['shared-01', 'api-01'], ['web-01']],
+      machineDependencies: [
+        { machine: 'db-01', waitsFor: [] },
+        { machine: 'shared-01', waitsFor: ['db-01'] },
+        { machine: 'api-01', waitsFor: ['shared-01'] },
+        { machine: 'web-01', waitsFor: ['api-01', 'shared-01'] },
+      ],
+      rebootsFollowed: [
+        { machine: 'web-01', waitsFor: 'api-01', followed: 3, chances: 3 },
+        { machine: 'web-01', waitsFor: 'shared-01', followed: 2, chances: 3 },
+      ],
+      cycles: [
+        { services: ['web', 'db'], dropped: { service: 'db', dependsOn: 'web', score: 0.71 } },
+        { services: ['web', 'api'], dropped: { service: 'api', dependsOn: 'web', score: 0.72 } },
+      ],
+      machineCycles: [{ machines: ['web-01', 'db-01'], dropped: { machine: 'db-01', waitsFor: 'web-01', score: 0.7 } }],
+      correlation: {
+        services: ['api', 'db', 'web'],
+        matrix: [
+          [0, 0.9, -0.8],
+          [-0.9, 0, -0.75],
+          [0.8, 0.75, 0],
+        ],
+      },
+      warnings: [
+        'log names left out as several entities of system:default/shop answer to them: x (component:default/db, component:team-b/db)',
+        'web-01 waits for db-01',
+        'db-01-spare and shared-01 are slow',
+        'dependency cycle web → db → web: dropped db → web (score 0.71)',
+        'only 3 whole-site boots in the history',
+        'component:default/ghost is gone.',
+      ],
+      skipped: 0,
+      at: 1_700_000_000_000,
+      entityRefs: { api: 'component:default/api', db: 'component:default/db', web: 'component:default/web' },
+      machineRefs: {
+        'api-01': 'resource:default/api-01',
+        'db-01': 'resource:default/db-01',
+        'shared-01': 'resource:default/shared-01',
+        'web-01': 'resource:default/web-01',
+      },
+    },
+  } as SystemAnalysis;
+
+  it('names every entity ref of the analysis, those in its warnings too', () => {
+    expect(refsIn(analysis)).toEqual([
+      'component:default/api',
+      'component:default/db',
+      'component:default/ghost',
+      'component:default/web',
+      'component:team-b/db',
+      'resource:default/api-01',
+      'resource:default/db-01',
+      'resource:default/shared-01',
+      'resource:default/web-01',
+      'system:default/shop',
+    ]);
+  });
+
+  it('leaves out hidden services, hidden machines and machines running only hidden services, wherever they are named', () => {
+    const hidden = new Set(['component:default/db', 'component:default/ghost', 'resource:default/api-01']);
+    const seen = withoutHidden(analysis, ref => !hidden.has(ref));
+    expect(seen).toEqual({
+      ...analysis,
+      result: {
+        ...analysis.result,
+        services: [
+          { service: 'api', machines: ['shared-01'], initializations: 3 },
+          { service: 'web', machines: ['web-01'], initializations: 3 },
+        ],
+        dependencies: [{ service: 'web', dependsOn: 'api', score: 0.8, samples: 3, confidence: 'low' }],
+        serviceOrder: ['api', 'web'],
+        machineOrder: ['shared-01', 'web-01'],
+        waves: [['shared-01'], ['web-01']],
+        machineDependencies: [
+          { machine: 'shared-01', waitsFor: [] },
+          { machine: 'web-01', waitsFor: ['shared-01'] },
+        ],
+        rebootsFollowed: [{ machine: 'web-01', waitsFor: 'shared-01', followed: 2, chances: 3 }],
+        cycles: [{ services: ['web', 'api'], dropped: { service: 'api', dependsOn: 'web', score: 0.72 } }],
+        machineCycles: [],
+        correlation: {
+          services: ['api', 'web'],
+          matrix: [
+            [0, -0.8],
+            [0.8, 0],
+          ],
+        },
+        // Whole names only: "db-01-spare" is not db-01.
+        warnings: [
+          'db-01-spare and shared-01 are slow',
+          'only 3 whole-site boots in the history',
+          'left out as the catalog does not show them to you: 1 service, 2 machines and 4 warnings about them',
+        ],
+        entityRefs: { api: 'component:default/api', web: 'component:default/web' },
+        machineRefs: { 'shared-01': 'resource:default/shared-01', 'web-01': 'resource:default/web-01' },
+      },
+    });
+    // The stored analysis is not changed.
+    expect(analysis.result.services).toHaveLength(3);
+  });
+
+  it('gives a caller who sees everything the analysis as stored', () => {
+    expect(withoutHidden(analysis, () => true)).toBe(analysis);
   });
 });

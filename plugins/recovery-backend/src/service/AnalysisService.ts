@@ -1,4 +1,4 @@
-import { LoggerService } from '@backstage/backend-plugin-api';
+import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
 import { Entity, parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { InputError } from '@backstage/errors';
 import {
@@ -11,7 +11,7 @@ import {
 import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { randomUUID } from 'node:crypto';
 import { EventStore, StoredAnalysis } from '../database/EventStore';
-import { CatalogGraphLoader } from '../plan/catalogGraph';
+import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
 import type { InferenceSource } from './PlanService';
 
@@ -262,6 +262,21 @@ export class AnalysisService implements InferenceSource {
     return (await this.events.latestAnalysis(systemRef)) as SystemAnalysis | undefined;
   }
 
+  /** A system's latest analysis as the caller may see it (see `asSeenBy`). */
+  async latestFor(systemRef: string, credentials: BackstageCredentials): Promise<SystemAnalysis | undefined> {
+    const analysis = await this.latest(systemRef);
+    return analysis && this.asSeenBy(analysis, credentials);
+  }
+
+  /**
+   * An analysis without the parts the catalog hides from the caller: it is made with the
+   * plugin's own credentials, so it names entities the caller may not see.
+   */
+  async asSeenBy(analysis: SystemAnalysis, credentials: BackstageCredentials): Promise<SystemAnalysis> {
+    const visible = new Set(await this.graphs.visibleTo(refsIn(analysis), credentials));
+    return withoutHidden(analysis, ref => visible.has(ref));
+  }
+
   async inferenceFor(entity: Entity): Promise<Inference | undefined> {
     const system =
       entityRole(entity) === 'group'
@@ -336,4 +351,87 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
     else ambiguous.push(`${name} (${best.map(c => c.ref).sort().join(', ')})`);
   }
   return { refByName, ambiguous: ambiguous.sort() };
+}
+
+const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** Entity refs as they appear in messages (kind:namespace/name); only the forms the catalog accepts. */
+const REF_IN_TEXT = /\b[a-zA-Z][a-zA-Z0-9]*:[a-zA-Z0-9-]+\/[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*/g;
+
+/** The entity refs an analysis names: its services', its machines' and any in its warnings. */
+export function refsIn(analysis: SystemAnalysis): string[] {
+  const { entityRefs, machineRefs = {}, warnings = [] } = analysis.result;
+  const refs = new Set([...Object.values(entityRefs), ...Object.values(machineRefs)]);
+  for (const warning of warnings) {
+    for (const [text] of warning.matchAll(REF_IN_TEXT)) {
+      try {
+        refs.add(normalizeRef(text));
+      } catch {
+        // Not a ref after all: it names no entity.
+      }
+    }
+  }
+  return [...refs].sort();
+}
+
+/**
+ * `analysis` without what `visible` refuses: services whose entity it refuses (or that have none),
+ * machines whose entity it refuses or that run none of the services left, everything naming
+ * those (dependencies, orders, waves, cycles, correlation rows and columns), and the warnings
+ * that name them or any refused ref. One warning at the end says how much was left out. Unchanged
+ * (the same object) when nothing is.
+ */
+export function withoutHidden(analysis: SystemAnalysis, visible: (ref: string) => boolean): SystemAnalysis {
+  const r = analysis.result;
+  const machineRefs = r.machineRefs ?? {};
+  const serviceShown = (name: string) => r.entityRefs[name] !== undefined && visible(r.entityRefs[name]);
+  const services = r.services.filter(s => serviceShown(s.service));
+  const runVisible = new Set(services.flatMap(s => s.machines));
+  const machineShown = (name: string) => runVisible.has(name) && (machineRefs[name] === undefined || visible(machineRefs[name]));
+  const allMachines = new Set([
+    ...r.services.flatMap(s => s.machines),
+    ...r.machineOrder,
+    ...r.waves.flat(),
+    ...(r.machineDependencies ?? []).map(d => d.machine),
+  ]);
+  const hiddenServices = r.services.filter(s => !serviceShown(s.service)).map(s => s.service);
+  const hiddenMachines = [...allMachines].filter(m => !machineShown(m));
+  const hiddenRefs = refsIn(analysis).filter(ref => !visible(ref));
+  // Log names are matched as whole names: a hidden "db" does not hide a warning about "db-01".
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const tokens = [...hiddenServices, ...hiddenMachines, ...hiddenRefs].filter(Boolean).map(escape);
+  const names = tokens.length ? new RegExp(`(?<![A-Za-z0-9_-])(?:${tokens.join('|')})(?![A-Za-z0-9_-])`) : undefined;
+  const warnings = (r.warnings ?? []).filter(w => !names?.test(w));
+  const leftOutWarnings = (r.warnings ?? []).length - warnings.length;
+  if (!hiddenServices.length && !hiddenMachines.length && !leftOutWarnings) return analysis;
+
+  const keep = (r.correlation?.services ?? []).flatMap((s, i) => (serviceShown(s) ? [i] : []));
+  const pick = <T>(record: Record<string, T>, shown: (name: string) => boolean) =>
+    Object.fromEntries(Object.entries(record).filter(([name]) => shown(name)));
+  const result: SystemAnalysis['result'] = {
+    ...r,
+    services: services.map(s => ({ ...s, machines: s.machines.filter(machineShown) })),
+    dependencies: r.dependencies.filter(d => serviceShown(d.service) && serviceShown(d.dependsOn)),
+    serviceOrder: r.serviceOrder.filter(serviceShown),
+    machineOrder: r.machineOrder.filter(machineShown),
+    // A wave of hidden machines only would show that there are some.
+    waves: r.waves.map(w => w.filter(machineShown)).filter(w => w.length > 0),
+    machineDependencies: (r.machineDependencies ?? [])
+      .filter(d => machineShown(d.machine))
+      .map(d => ({ ...d, waitsFor: d.waitsFor.filter(machineShown) })),
+    rebootsFollowed: (r.rebootsFollowed ?? []).filter(w => machineShown(w.machine) && machineShown(w.waitsFor)),
+    cycles: (r.cycles ?? []).filter(c => c.services.every(serviceShown)),
+    machineCycles: (r.machineCycles ?? []).filter(c => c.machines.every(machineShown)),
+    correlation: r.correlation && {
+      services: keep.map(i => r.correlation.services[i]),
+      matrix: keep.map(row => keep.map(col => r.correlation.matrix[row][col])),
+    },
+    warnings: [
+      ...warnings,
+      `left out as the catalog does not show them to you: ${counted(hiddenServices.length, 'service')}, ${counted(hiddenMachines.length, 'machine')} and ${counted(leftOutWarnings, 'warning')} about them`,
+    ],
+    entityRefs: pick(r.entityRefs, serviceShown),
+    ...(r.machineRefs && { machineRefs: pick(r.machineRefs, machineShown) }),
+  };
+  return { ...analysis, result };
 }

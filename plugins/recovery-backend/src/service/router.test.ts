@@ -1,5 +1,5 @@
 import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
-import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
+import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import type { GetEntitiesByRefsRequest } from '@backstage/catalog-client';
 import { catalogServiceRef, type CatalogService, type CatalogServiceRequestOptions } from '@backstage/plugin-catalog-node';
@@ -73,7 +73,29 @@ const entities: Entity[] = [
     kind: 'Component',
     metadata: { name: 'secret', namespace: 'default' },
     spec: { type: 'service' },
-    relations: [{ type: 'dependsOn', targetRef: 'resource:default/shop-01' }],
+    relations: [
+      { type: 'dependsOn', targetRef: 'resource:default/shop-01' },
+      { type: 'dependsOn', targetRef: 'resource:default/vault-01' },
+    ],
+  },
+  // Users see this machine, but it runs only the secret service.
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Resource',
+    metadata: { name: 'vault-01', namespace: 'default' },
+    spec: { type: 'machine' },
+    relations: [{ type: 'dependencyOf', targetRef: 'component:default/secret' }],
+  },
+  // A system users see, with a part they do not (no partOf on the parts: not in GET /readiness).
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name: 'store', namespace: 'default' },
+    spec: {},
+    relations: [
+      { type: 'hasPart', targetRef: 'component:default/shop' },
+      { type: 'hasPart', targetRef: 'component:default/secret' },
+    ],
   },
 ];
 const HIDDEN = 'component:default/secret';
@@ -322,6 +344,47 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     }
     expect((await request(server).get('/api/recovery/runs/seen')).status).toBe(200);
     await knex('recovery_runs').whereIn('id', ['seen', 'hidden-old', 'hidden-new']).delete();
+  });
+
+  it("leaves the parts of a system the catalog hides from a user out of that user's analysis of it", async () => {
+    // Three boots: secret on vault-01, then shop on shop-01 ten minutes later. So few samples
+    // make the analysis warn by name ("shop → secret"), which must go too.
+    const day = Date.UTC(2024, 0, 1);
+    const lines = [0, 1, 2].flatMap(boot => [
+      { time: day + boot * 86_400_000, machine: 'vault-01', service: 'secret' },
+      { time: day + boot * 86_400_000 + 600_000, machine: 'shop-01', service: 'shop' },
+    ]);
+    const pushed = await request(server).post('/api/recovery/events?source=store.jsonl').send(lines.map(l => JSON.stringify(l)).join('\n'));
+    expect(pushed.status).toBe(201);
+    const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/store' });
+    expect(analysed.status).toBe(201);
+
+    // The plugin itself (any service) sees every part.
+    const full = await request(server).get('/api/recovery/analysis/system/default/store').set('authorization', mockCredentials.service.header());
+    expect(full.status).toBe(200);
+    expect(full.body.result.entityRefs).toEqual({ secret: HIDDEN, shop: 'component:default/shop' });
+    expect(full.body.result.dependencies.map((d: { service: string; dependsOn: string }) => [d.service, d.dependsOn])).toEqual([['shop', 'secret']]);
+    expect(full.body.result.warnings.join('\n')).toContain('shop → secret');
+    expect(full.body.result.waves).toEqual([['vault-01'], ['shop-01']]);
+
+    // A user: not the secret service, by ref or log name, nor the machine that runs only it.
+    for (const res of [analysed, await request(server).get('/api/recovery/analysis/system/default/store')]) {
+      expect(res.status).toBe(200 + (res === analysed ? 1 : 0));
+      const text = JSON.stringify(res.body);
+      for (const hidden of [HIDDEN, 'secret', 'vault-01']) expect(text).not.toContain(hidden);
+      const { result } = res.body;
+      expect(result.entityRefs).toEqual({ shop: 'component:default/shop' });
+      expect(result.machineRefs).toEqual({ 'shop-01': 'resource:default/shop-01' });
+      expect(result.services).toEqual([{ service: 'shop', machines: ['shop-01'], initializations: 3 }]);
+      expect(result.dependencies).toEqual([]);
+      expect(result.waves).toEqual([['shop-01']]);
+      expect(result.correlation).toEqual({ services: ['shop'], matrix: [[0]] });
+      expect(result.warnings).toEqual([
+        expect.stringMatching(/^only 3 whole-site boots/),
+        'left out as the catalog does not show them to you: 1 service, 1 machine and 1 warning about them',
+      ]);
+    }
+    await knex('recovery_events').where('source', 'api:store.jsonl').delete();
   });
 
   it('takes options.reverseBootOrder only as a boolean; false is the default, no test hook', async () => {

@@ -165,7 +165,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const ref = req.body?.entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
-      res.status(201).json(await analyses.analyzeSystem(await graphs.requireVisible(refFromInput('entityRef', ref), credentials)));
+      const analysis = await analyses.analyzeSystem(await graphs.requireVisible(refFromInput('entityRef', ref), credentials));
+      res.status(201).json(await analyses.asSeenBy(analysis, credentials));
       return;
     }
     const systems = (await graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
@@ -173,8 +174,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.get('/analysis/:kind/:namespace/:name', async (req, res) => {
-    const ref = await entityRefFromPath(req, await httpAuth.credentials(req));
-    const analysis = await analyses.latest(ref);
+    const credentials = await httpAuth.credentials(req);
+    const ref = await entityRefFromPath(req, credentials);
+    // Only the parts the caller may see in the catalog: the analysis names all of the system's.
+    const analysis = await analyses.latestFor(ref, credentials);
     if (!analysis) throw new NotFoundError(`No dependency analysis of ${ref} yet`);
     res.json(analysis);
   });
