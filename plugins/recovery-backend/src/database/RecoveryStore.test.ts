@@ -172,6 +172,28 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect((await store.listRuns({ entityRef: 'component:default/web', limit: 2 })).map(r => r.id)).toEqual(['run-3', 'run-2']);
   });
 
+  it('lists runs after a given one, newest first, the id breaking ties of one instant', async () => {
+    const base = { mode: 'test' as const, trigger: 'user' as const, hypervisorHost: 'keyset', plan, options: {}, machines: [] };
+    const entityRef = 'component:default/keyset';
+    const at = new Date('2026-11-22T12:00:00.123Z');
+    for (const id of ['k-a', 'k-b', 'k-c']) await store.insertRun({ ...base, id, entityRef }, at);
+    await store.insertRun({ ...base, id: 'k-old', entityRef }, new Date(at.getTime() - 1));
+    await store.insertRun({ ...base, id: 'k-new', entityRef }, new Date(at.getTime() + 1));
+
+    const ids = (runs: Array<{ id: string }>) => runs.map(r => r.id);
+    const all = await store.listRuns({ entityRef });
+    expect(ids(all)).toEqual(['k-new', 'k-c', 'k-b', 'k-a', 'k-old']);
+    // Pages of two, each after the last run of the one before: every run once, in order.
+    const read: string[] = [];
+    let page = await store.listRuns({ entityRef, limit: 2 });
+    while (page.length > 0) {
+      read.push(...ids(page));
+      page = await store.listRuns({ entityRef, limit: 2, after: page.at(-1) });
+    }
+    expect(read).toEqual(ids(all));
+    expect(ids(await store.listRuns({ entityRef, after: { id: 'k-b', createdAt: at.toISOString() } }))).toEqual(['k-a', 'k-old']);
+  });
+
   it('treats a finished run as final: later updates change nothing and say so', async () => {
     const base = { mode: 'test' as const, trigger: 'user' as const, hypervisorHost: 'recovery', plan, options: {} };
     const machines = [{ machineRef: 'resource:default/web-01', wave: 0 }];

@@ -365,16 +365,27 @@ export class RecoveryStore {
     return run;
   }
 
+  /**
+   * Runs, newest first. With `after` (the last run of a previous page), the runs that follow it
+   * in that order: a next page without reading the earlier ones again.
+   */
   async listRuns(query: {
     entityRef?: string;
     status?: RunStatus[];
     limit?: number;
+    after?: Pick<RecoveryRun, 'createdAt' | 'id'>;
   }): Promise<RecoveryRun[]> {
     const q = this.db('recovery_runs')
       .orderBy(NEWEST_FIRST)
       .limit(query.limit ?? 20);
     if (query.entityRef) q.where({ entity_ref: query.entityRef });
     if (query.status) q.whereIn('status', query.status);
+    if (query.after) {
+      // Keyset on NEWEST_FIRST. created_at is written from a Date (ms), so its ISO form is exact.
+      const { id } = query.after;
+      const at = new Date(query.after.createdAt);
+      q.where(w => w.where('created_at', '<', at).orWhere(tie => tie.where('created_at', '=', at).where('id', '<', id)));
+    }
     return this.withDetails(await q);
   }
 

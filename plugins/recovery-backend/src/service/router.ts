@@ -22,6 +22,7 @@ import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
 import { ACTIVE_RUN_STATUSES } from '../run/runState';
+import { listVisibleRuns } from '../run/visibleRuns';
 import { AnalysisService } from './AnalysisService';
 import { CaptureService, toApi } from './CaptureService';
 import { PlanService } from './PlanService';
@@ -227,17 +228,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       return;
     }
     // Runs of any entity: only those of entities the caller may see in the catalog (console
-    // tails and plans tell about them). Hidden ones are left out of the page, not counted in
-    // it: newer windows are read until it is full, the runs end, or MAX_RUNS_SCANNED.
-    for (let window = limit; ; window = Math.min(window * 4, MAX_RUNS_SCANNED)) {
-      const rows = await store.listRuns({ ...query, limit: window });
-      const visible = new Set(await graphs.visibleTo([...new Set(rows.map(r => r.entityRef))], credentials));
-      const items = rows.filter(r => visible.has(r.entityRef));
-      if (items.length >= limit || rows.length < window || window >= MAX_RUNS_SCANNED) {
-        res.json({ items: items.slice(0, limit) });
-        return;
-      }
-    }
+    // tails and plans tell about them), a page of `limit` of them; see listVisibleRuns.
+    res.json({ items: await listVisibleRuns(store, query, limit, refs => graphs.visibleTo(refs, credentials)) });
   });
 
   router.get('/runs/:id', async (req, res) => {
@@ -256,9 +248,6 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // settings (stack traces only where Backstage shows them).
   return router;
 }
-
-/** Most runs `GET /runs` reads to fill a page with runs the caller may see. */
-const MAX_RUNS_SCANNED = 2000;
 
 /** The stored source is `api:<source>`, in a varchar(255) column like the names the parser checks. */
 const MAX_SOURCE_LENGTH = MAX_NAME_LENGTH - 'api:'.length;
