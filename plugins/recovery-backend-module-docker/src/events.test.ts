@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
-import { dockerEventToInitializationEvents } from './events';
+import { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
 import { DockerEventSource, LineSplitter, resumeSecond } from './DockerEventSource';
 
 const base = {
@@ -399,6 +399,25 @@ describe('DockerEventSource after a store outage', () => {
   });
 });
 
+describe('dockerEventToInitializationEvents parsing', () => {
+  // The stream parses each line once; a raw line here was parsed a second time.
+  it('takes parsed messages only, and parses each once', () => {
+    expectTypeOf(dockerEventToInitializationEvents).parameter(0).toEqualTypeOf<DockerEventMessage>();
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(dockerEventToInitializationEvents({ ...base, Action: 'start' })).toHaveLength(2);
+      expect(parse).toHaveBeenCalledTimes(1);
+      parse.mockClear();
+      // A lab container's event is skipped before the parser.
+      const labAttributes = { ...base.Actor.Attributes, 'recovery.backstage-recovery.io/run-id': 'run-1' };
+      expect(dockerEventToInitializationEvents({ ...base, Action: 'start', Actor: { ID: 'c2', Attributes: labAttributes } })).toEqual([]);
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+});
+
 describe('dockerEventToInitializationEvents of lab containers', () => {
   // A lab container copies production's machine/service labels; its boots and teardown kills
   // are no production history.
@@ -419,8 +438,8 @@ describe('dockerEventToInitializationEvents of lab containers', () => {
   it('skips the start and the teardown kill of a restored machine', () => {
     expect(dockerEventToInitializationEvents(lab('start', {}))).toEqual([]);
     expect(dockerEventToInitializationEvents(lab('die', { exitCode: '137' }))).toEqual([]);
-    // The same as a raw `docker events` line.
-    expect(dockerEventToInitializationEvents(JSON.stringify(lab('die', { exitCode: '137' })))).toEqual([]);
+    // The same for a raw `docker events` line, once parsed as the stream parses it.
+    expect(dockerEventToInitializationEvents(JSON.parse(JSON.stringify(lab('die', { exitCode: '137' }))))).toEqual([]);
   });
 
   it('skips the probe container', () => {

@@ -24,21 +24,12 @@ export interface DockerEventMessage {
  * machine/service labels, and the probe container) give none: their boots, however ordered, and
  * their teardown kills are no production history (engine role `both` sees them).
  */
-export function dockerEventToInitializationEvents(
-  message: DockerEventMessage | string,
-): InitializationEvent[] {
-  let parsed: DockerEventMessage | undefined;
-  if (typeof message === 'string') {
-    try {
-      parsed = JSON.parse(message);
-    } catch {
-      parsed = undefined; // not JSON: the parser decides (lenient: no event)
-    }
-  } else parsed = message;
-  if (isLabContainer(parsed)) return [];
-  const line = typeof message === 'string' ? message : JSON.stringify(message);
+export function dockerEventToInitializationEvents(message: DockerEventMessage): InitializationEvent[] {
+  // An object, not a raw line: the stream has parsed it already, and the lab check needs it
+  // parsed, so the parser's own JSON.parse is the only one.
+  if (isLabContainer(message)) return [];
   const parser = new EventLineParser({ format: 'docker', lenient: true, source: 'docker events' });
-  return parser.push(line);
+  return parser.push(JSON.stringify(message));
 }
 
 /** Whether an event is of a recovery lab's container (the event's attributes hold its labels). */
