@@ -242,6 +242,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   let eCand = new Int32Array(1024);
   let eD = new Float64Array(1024);
   let ne = 0;
+  // Per candidate: records found before its dependent, and whole-site boots it is missing from.
+  const found = new Int32Array(C);
+  const missing = new Int32Array(C);
   const push = (c: number, d: number) => {
     if (ne === eCand.length) {
       const gc = new Int32Array(ne * 2);
@@ -271,19 +274,37 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       if (d > maxDelay) continue;
       if (candFirstUp[c]) d = t - T[svcInits[firstInit(tl, b, t - maxDelay)]];
       push(c, d / 60_000);
+      found[c]++;
     }
     // A candidate missing from a whole-site boot altogether (neither before nor after) most
     // likely lost its record: its delay there is unknown (NaN until imputed), not background.
-    const found = ne;
-    if (found > offsets[i] && !isRestart[i]) {
+    const end = ne;
+    if (end > offsets[i] && !isRestart[i]) {
       // The entries found are in candidate order: walk them beside the candidates.
       for (let c = candStart[a], e = offsets[i]; c < candStart[a + 1]; c++) {
-        if (e < found && eCand[e] === c) e++;
-        else if (!initializedWithin(tl, candB[c], t - maxDelay, t + maxDelay)) push(c, NaN);
+        if (e < end && eCand[e] === c) e++;
+        else if (!initializedWithin(tl, candB[c], t - maxDelay, t + maxDelay)) {
+          push(c, NaN);
+          missing[c]++;
+        }
       }
     }
     offsets[i + 1] = ne;
   }
+  // Where a candidate's records are missing from more than MAX_MISSING of the initializations
+  // it has entries for, or it has fewer than MIN_IMPUTE_FROM records, its absence is no lost
+  // record (a renamed or since-added service): those initializations stay unexplained by it.
+  const imputable = (c: number) => found[c] >= MIN_IMPUTE_FROM && missing[c] <= MAX_MISSING * (found[c] + missing[c]);
+  let kept = 0;
+  for (let i = 0, e = 0; i < N; i++) {
+    for (; e < offsets[i + 1]; e++) {
+      if (Number.isNaN(eD[e]) && !imputable(eCand[e])) continue;
+      eCand[kept] = eCand[e];
+      eD[kept++] = eD[e];
+    }
+    offsets[i + 1] = kept;
+  }
+  ne = kept;
   // Entries by candidate (counting sort), and initializations by dependent.
   const cStart = new Int32Array(C + 1);
   for (let e = 0; e < ne; e++) cStart[eCand[e] + 1]++;
@@ -300,17 +321,13 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       cEntry[k] = e;
     }
   }
-  // A missing record takes the candidate's median delay, where records of it are seldom missing
-  // (at most MAX_MISSING of the initializations it has entries for); else it stays unexplained
-  // (an infinite delay binds nothing).
+  // A missing record takes the candidate's median delay.
   const imputed = new Uint8Array(ne);
   for (let c = 0; c < C; c++) {
-    const real: number[] = [];
-    for (let k = cStart[c]; k < cStart[c + 1]; k++) if (!Number.isNaN(cDelay[k])) real.push(cDelay[k]);
-    const missing = cStart[c + 1] - cStart[c] - real.length;
-    if (missing === 0) continue;
-    real.sort((x, y) => x - y);
-    const value = real.length >= MIN_IMPUTE_FROM && missing <= MAX_MISSING * (cStart[c + 1] - cStart[c]) ? real[real.length >> 1] : Infinity;
+    if (missing[c] === 0 || !imputable(c)) continue;
+    const real = new Float64Array(found[c]);
+    for (let k = cStart[c], r = 0; k < cStart[c + 1]; k++) if (!Number.isNaN(cDelay[k])) real[r++] = cDelay[k];
+    const value = real.sort()[real.length >> 1];
     for (let k = cStart[c]; k < cStart[c + 1]; k++) {
       if (!Number.isNaN(cDelay[k])) continue;
       cDelay[k] = eD[cEntry[k]] = value;
@@ -351,6 +368,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     const removal = new Float64Array(c1 - c0);
     const trial = new Float64Array(m);
     const lpBinding = new Float64Array(m);
+    // delayDensity at each binding delay under the current model, for fit()'s unchanged delays.
+    const fBinding = new Float64Array(m);
+    let fBindingValid = false;
     // The model of A's delay after its latest selected dependency: delayDensity (minutes) mixed with
     // a uniform background over the window. fit() refits it to delays `d`, weighting each by how
     // likely it is not background under the current model, and returns the log-likelihood.
@@ -365,7 +385,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       for (let x = 0; x < m; x++) {
         const v = d[x];
         if (v === Infinity) continue;
-        const f = delayDensity(v, mu, sd);
+        const f = fBindingValid && v === binding[x] ? fBinding[x] : delayDensity(v, mu, sd);
         const r = (w[x] * f) / (f + bgDensity);
         s0 += r;
         s1 += r * v;
@@ -445,9 +465,15 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
         // in time order, as a loop over its own entries would).
         removal.fill(0);
         for (let x = 0; x < m; x++) {
-          lpBinding[x] = lp(binding[x]);
+          const v = binding[x];
+          if (v === Infinity) lpBinding[x] = LOG_BACKGROUND;
+          else {
+            fBinding[x] = delayDensity(v, mu, sd);
+            lpBinding[x] = Math.log(fBinding[x] + bgDensity);
+          }
           if (bindBy[x] >= 0) removal[bindBy[x] - c0] += w[x] * (lp(runnerUp[x]) - lpBinding[x]);
         }
+        fBindingValid = true;
         screened.fill(-1);
         for (let c = c0; c < c1; c++) {
           if (excluded[c]) continue;
@@ -509,6 +535,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
             bestSd = changed ? fitSd : sd;
           }
         }
+        fBindingValid = false;
         if (bestC < 0) break;
         penalty += selected[bestC] ? -cost[bestC - c0] : cost[bestC - c0];
         selected[bestC] ^= 1;
