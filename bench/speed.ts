@@ -1,7 +1,8 @@
 /**
  * Speed: a 1,000,000-line journald-style file (> 90% irrelevant records; 1,000 services on 200
  * machines; 100 boots) analysed through the CLI's code path, against just reading and
- * JSON-parsing every line, in one process. Prints both times, the ratio (goal <= 3) and peak RSS.
+ * JSON-parsing every line, in one process, in alternating rounds. Prints each round, the ratio of
+ * each side's best round (goal <= 3) and peak RSS.
  */
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'fs';
 import { once } from 'events';
@@ -12,6 +13,8 @@ import { generateHistory, journaldNoise, prng, toJournaldRecord } from './genera
 import { runAnalysis } from '../packages/cli/src/main';
 
 const LINES = 1_000_000;
+/** Rounds of (a) then (b); SPEED_ROUNDS=N for another count. */
+const ROUNDS = Number(process.env.SPEED_ROUNDS ?? 3);
 
 let peakRss = 0;
 const sample = () => {
@@ -69,24 +72,33 @@ async function main() {
     const { relevant } = await writeFile(path);
     const size = statSync(path).size;
     console.log(`generated ${LINES} lines (${(size / 1e6).toFixed(0)} MB, ${relevant} relevant = ${((100 * relevant) / LINES).toFixed(1)}%) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    global.gc?.();
-    t = performance.now();
-    const parsed = await readAndParse(path);
-    const base = performance.now() - t;
-    sample();
-    console.log(`(a) read + JSON.parse of every line: ${(base / 1000).toFixed(2)} s (${parsed} records)`);
-    global.gc?.();
-    t = performance.now();
-    const { result, read } = await runAnalysis([path], {});
-    const json = JSON.stringify(result);
-    const full = performance.now() - t;
-    sample();
-    console.log(
-      `(b) full analysis (CLI path, incl. --json serialisation): ${(full / 1000).toFixed(2)} s — ${read.events.length} events, ${result.services.length} services, ${result.machineOrder.length} machines, ${result.dependencies.length} dependencies, ${result.waves.length} waves, ${(json.length / 1e6).toFixed(1)} MB JSON`,
-    );
-    const ratio = full / base;
+    // Alternating rounds, each side's best kept: on a shared machine a slow moment lands on one
+    // side of one round, not on the ratio.
+    let best = { base: Infinity, full: Infinity };
+    for (let round = 1; round <= ROUNDS; round++) {
+      global.gc?.();
+      t = performance.now();
+      const parsed = await readAndParse(path);
+      const base = performance.now() - t;
+      sample();
+      global.gc?.();
+      t = performance.now();
+      const { result, read } = await runAnalysis([path], {});
+      const json = JSON.stringify(result);
+      const full = performance.now() - t;
+      sample();
+      if (round === 1) {
+        console.log(
+          `(b) is ${read.events.length} events, ${result.services.length} services, ${result.machineOrder.length} machines, ${result.dependencies.length} dependencies, ${result.waves.length} waves, ${(json.length / 1e6).toFixed(1)} MB JSON; (a) is ${parsed} records`,
+        );
+      }
+      console.log(`round ${round}: (a) read + JSON.parse of every line ${(base / 1000).toFixed(2)} s, (b) full analysis (CLI path, incl. --json serialisation) ${(full / 1000).toFixed(2)} s, ratio ${(full / base).toFixed(2)}`);
+      best = { base: Math.min(best.base, base), full: Math.min(best.full, full) };
+    }
+    const ratio = best.full / best.base;
+    console.log(`best of ${ROUNDS}: (a) ${(best.base / 1000).toFixed(2)} s, (b) ${(best.full / 1000).toFixed(2)} s`);
     console.log(`ratio (b)/(a): ${ratio.toFixed(2)} (goal <= 3)`);
-    console.log(`peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB`);
+    console.log(`peak RSS over all rounds: ${(peakRss / 1024 / 1024).toFixed(0)} MiB`);
     if (ratio > 3) process.exitCode = 1;
   } finally {
     clearInterval(timer);
