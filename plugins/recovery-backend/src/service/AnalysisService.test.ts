@@ -1,4 +1,4 @@
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -9,6 +9,7 @@ import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { storedEvents } from '../testing/events';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
+import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { AnalysisService, AnalysisServiceOptions, refsIn, SystemAnalysis, withoutHidden } from './AnalysisService';
 
@@ -181,6 +182,33 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     resultReads.length = 0;
     expect((await analyses.inferenceFor(root))!.id).toBe(second.id);
     expect(resultReads).toHaveLength(1);
+  });
+
+  it('sweeps every system, and names to a caller only the systems the catalog shows them', async () => {
+    await store.insertEvents([...generated.events, ...rebooted.events], 'api');
+    // With the relations the catalog adds in reverse, which the sweep finds systems by.
+    const entities = [...system(generated, 'generated'), ...system(rebooted, 'rebooted')];
+    for (const e of entities) {
+      if (e.kind !== 'Component') continue;
+      e.relations!.push({ type: 'partOf', targetRef: `system:default/${e.spec!.system}` });
+      for (const { targetRef } of e.relations!.filter(r => r.type === 'dependsOn')) {
+        const machine = entities.find(m => `resource:default/${m.metadata.name}` === targetRef)!;
+        (machine.relations ??= []).push({ type: 'dependencyOf', targetRef: `component:default/${e.metadata.name}` });
+      }
+    }
+    // Users do not see the rebooted system; the plugin itself sees everything.
+    const catalog = catalogHidingFromUsers(entities, ['system:default/rebooted']);
+    const graphs = new CatalogGraphLoader(catalog, mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const analyses = new AnalysisService(store, graphs, mockServices.logger.mock(), { threshold: 0.7, serviceMap, eventRetentionMs: 180 * DAY, keepAnalyses: 20 });
+
+    expect(await analyses.sweep(mockCredentials.user())).toEqual({ analysed: ['system:default/generated'], failed: [], hidden: 1 });
+    // Both were analysed all the same.
+    expect((await analyses.latest('system:default/rebooted'))?.scope).toBe('system:default/rebooted');
+    expect(await analyses.sweep(mockCredentials.service())).toEqual({
+      analysed: ['system:default/generated', 'system:default/rebooted'],
+      failed: [],
+      hidden: 0,
+    });
   });
 
   it('keeps the last analyses of each system', async () => {

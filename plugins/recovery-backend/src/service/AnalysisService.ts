@@ -100,6 +100,22 @@ export class AnalysisService implements InferenceSource {
   }
 
   /** Analyses each system, continuing past the ones without events. */
+  /**
+   * Analyses every system whose parts run on machines (the scheduled sweep); the answer names
+   * only the systems the caller may see in the catalog and counts the others.
+   */
+  async sweep(credentials: BackstageCredentials): Promise<{
+    analysed: string[];
+    failed: Array<{ entityRef: string; message: string }>;
+    hidden: number;
+  }> {
+    const systems = (await this.graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
+    const { analysed, failed } = await this.analyzeSystems(systems);
+    const visible = new Set(await this.graphs.visibleTo([...analysed, ...failed.map(f => f.entityRef)], credentials));
+    const shown = { analysed: analysed.filter(r => visible.has(r)), failed: failed.filter(f => visible.has(f.entityRef)) };
+    return { ...shown, hidden: analysed.length + failed.length - shown.analysed.length - shown.failed.length };
+  }
+
   async analyzeSystems(systemRefs: string[]): Promise<{
     analysed: string[];
     failed: Array<{ entityRef: string; message: string }>;

@@ -1,15 +1,14 @@
 import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import type { GetEntitiesByRefsRequest } from '@backstage/catalog-client';
-import { catalogServiceRef, type CatalogService, type CatalogServiceRequestOptions } from '@backstage/plugin-catalog-node';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import express from 'express';
 import request from 'supertest';
 import { RecoveryStore } from '../database/RecoveryStore';
+import { catalogHidingFromUsers } from '../testing/catalog';
 import { recoveryPlugin } from '../plugin';
 import { createRouter, RouterOptions } from './router';
 
@@ -102,20 +101,7 @@ const HIDDEN = 'component:default/secret';
 
 /** The catalog with its permissions: a user does not see the secret service; the plugin itself sees all. */
 const restrictedCatalog = () => {
-  const catalog = catalogServiceMock({ entities });
-  const getEntitiesByRefs = async (request: GetEntitiesByRefsRequest, options: CatalogServiceRequestOptions) => {
-    const answer = await catalog.getEntitiesByRefs(request, options);
-    if ((options.credentials.principal as { type: string }).type !== 'user') return answer;
-    return { items: answer.items.map((e, i) => (request.entityRefs[i] === HIDDEN ? undefined : e)) };
-  };
-  // The mock keeps private fields: its own methods must run on it.
-  const restricted = new Proxy(catalog, {
-    get: (target, key) => {
-      if (key === 'getEntitiesByRefs') return getEntitiesByRefs;
-      const value = Reflect.get(target, key);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  }) as CatalogService;
+  const restricted = catalogHidingFromUsers(entities, [HIDDEN]);
   return createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => restricted });
 };
 

@@ -170,8 +170,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       res.status(201).json(await analyses.asSeenBy(analysis, credentials));
       return;
     }
-    const systems = (await graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
-    res.status(201).json(await analyses.analyzeSystems(systems));
+    res.status(201).json(await analyses.sweep(credentials));
   });
 
   router.get('/analysis/:kind/:namespace/:name', async (req, res) => {
