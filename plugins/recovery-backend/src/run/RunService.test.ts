@@ -52,6 +52,13 @@ const options: RunServiceOptions = {
 };
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+// Each test gets a database of its own, and PostgreSQL takes up to a second or more to drop each
+// on a loaded machine: more than the 60 s of TestDatabases' own afterAll. This one, registered
+// after it, runs first (after-hooks run in reverse) and leaves that one nothing to do.
+afterAll(() => (databases as unknown as { shutdown(): Promise<void> }).shutdown(), 5 * 60_000);
+
+/** For state the runs reach in the background: vi.waitFor's default 1 s is short on a loaded machine. */
+const eventually = { timeout: 10_000, interval: 20 };
 
 describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   let store: RecoveryStore;
@@ -544,7 +551,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await lateRestore;
     await vi.waitFor(async () => {
       expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
-    });
+    }, eventually);
   });
 
   it('removes what a restore that fails after its deadline created first', async () => {
@@ -567,7 +574,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await lateFailure!.catch(() => {});
     await vi.waitFor(async () => {
       expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
-    });
+    }, eventually);
   });
 
   it('warns that a machine with neither a health check nor probes is ready only in that it runs', async () => {
@@ -676,7 +683,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await vi.waitFor(async () => {
       expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
-    });
+    }, eventually);
     await runs.shutdown();
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
@@ -704,7 +711,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const test = await testRuns.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await vi.waitFor(async () => {
       expect((await store.getRun(test.id))!.machines[0].phase).toBe('verifying');
-    });
+    }, eventually);
     await testRuns.shutdown();
     expect((await store.getRun(test.id))!.error?.message).toBe('Interrupted: the backend is shutting down');
     expect(await testHost.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
@@ -712,7 +719,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const failover = await failoverRuns.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
     await vi.waitFor(async () => {
       expect((await store.getRun(failover.id))!.machines[0].phase).toBe('verifying');
-    });
+    }, eventually);
     await failoverRuns.shutdown();
     const run = (await store.getRun(failover.id))!;
     expect(run.status).toBe('failed');
@@ -799,9 +806,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const started = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await vi.waitFor(async () => {
       expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
-    });
+    }, eventually);
     // Another replica that counts any heartbeat as stale (a long pause, say).
     const cleaner = service(host, { staleAfterMs: -60_000 });
+    // It pauses again between its claim and tearing down: the live driver learns meanwhile, at
+    // its next heartbeat, that it lost the run, and must leave the lab to the cleaner.
+    const claim = store.claimStaleRun.bind(store);
+    store.claimStaleRun = async (...args) => {
+      const claimed = await claim(...args);
+      await new Promise(resolve => setTimeout(resolve, options.heartbeatIntervalMs * 6));
+      return claimed;
+    };
     expect(await cleaner.cleanUpInterruptedRuns()).toEqual([started.id]);
     await driver.waitFor(started.id);
 
@@ -813,13 +828,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ['resource:default/data-01', 'skipped', undefined],
       ['resource:default/web-01', 'skipped', undefined],
     ]);
-    // The driver saw its machine vanish with the lab: no failure of it, only that it stopped.
+    // The driver saw its machine vanish with the lab: no failure of it, only that it stopped;
+    // its own teardown came after the cleaner's, with nothing left to remove.
     const errors = run.steps.filter(s => s.level === 'error').map(s => s.message);
     expect(errors).toHaveLength(2);
     expect(errors).toEqual(
       expect.arrayContaining([
         'Interrupted: the backend driving this run stopped; removed 1 container and 1 network',
-        expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+        'Stopped driving: the run was already finished elsewhere; removed 0 containers and 0 networks',
       ]),
     );
     expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
@@ -827,16 +843,18 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it("judges a run stale by the database's clock, not by a cleaning replica's skewed one", async () => {
     const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
-    const driver = service(host, { machineReadyTimeoutMs: 60_000 });
+    // Its ready timeout outlasts the skew below, which it sees too (one process, one Date.now).
+    const driver = service(host, { machineReadyTimeoutMs: 10 * 60_000 });
     const started = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await vi.waitFor(async () => {
       expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
-    });
-    // The cleaning replica's clock runs 5 s ahead: the driver, beating every 50 ms, is alive.
+    }, eventually);
+    // The cleaning replica's clock runs 5 min ahead: the driver, beating every 50 ms, is alive
+    // (stale only after 30 s, for a loaded machine may hold its beats back a while).
     const realNow = Date.now;
-    const skewed = vi.spyOn(Date, 'now').mockImplementation(() => realNow.call(Date) + 5_000);
+    const skewed = vi.spyOn(Date, 'now').mockImplementation(() => realNow.call(Date) + 5 * 60_000);
     try {
-      expect(await service(host, { staleAfterMs: 1_000 }).cleanUpInterruptedRuns()).toEqual([]);
+      expect(await service(host, { staleAfterMs: 30_000 }).cleanUpInterruptedRuns()).toEqual([]);
     } finally {
       skewed.mockRestore();
     }
@@ -863,10 +881,15 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       const started = await runs.start({ entityRef: 'component:default/web', mode, trigger: 'user' });
       await vi.waitFor(async () => {
         expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
-      });
+      }, eventually);
       // What cleanUpInterruptedRuns on another replica writes when the heartbeat looks stale.
       await store.updateRun(started.id, { status: 'failed', error: { message: 'failed elsewhere' } });
-      await new Promise(resolve => setTimeout(resolve, options.heartbeatIntervalMs * 3));
+      // Its heartbeat finds out; only then does the restore finish, late.
+      await vi.waitFor(async () => {
+        expect((await store.getRun(started.id))!.steps.map(s => s.message)).toContainEqual(
+          expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+        );
+      }, eventually);
       release();
       await runs.waitFor(started.id);
       await restored;
@@ -886,7 +909,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
             ? { machines: [], networks: [] }
             : { machines: [`${started.id}/resource:default/infra-01`], networks: [`lab-${started.id}-prod`] },
         );
-      });
+      }, eventually);
     },
   );
 });

@@ -91,6 +91,12 @@ export class HypervisorHostBusyError extends ConflictError {
 const NEVER_ABORTED = new AbortController().signal;
 
 /**
+ * Why a replica fails a run whose driver looks gone: its claim's error, until the replica adds
+ * to it what it tore down or kept (see cleanUpInterruptedRuns).
+ */
+const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
+
+/**
  * Waits for one step of the engine, at most `ms`, and no longer than the run is driven.
  * What the step still creates after that is debris of a failed run whose lab may already be
  * gone: `removeLate` removes it when the step finally settles.
@@ -232,7 +238,7 @@ export class RunService {
     const cleaned: string[] = [];
     for (const run of stale) {
       if (this.driving.has(run.id)) continue;
-      const reason = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
+      const reason = ORPHANED;
       const at = new Date();
       // Claimed before anything is torn down, and only while its heartbeat is still stale: one
       // replica wins, and a driver alive after all finds it lost the run before its machines
@@ -370,7 +376,7 @@ export class RunService {
       // Claimed by another replica (the run looked orphaned): its failure stands, and whatever
       // failed here may be that replica tearing the lab down, no failure of this run's.
       if (error instanceof RunSuperseded || superseded.signal.aborted || !(await this.stillDriven(runId))) {
-        await this.abandon(recorder, host, run);
+        await this.abandon(recorder, host, run, signal);
         return;
       }
       const failure = error as Error & { machineRef?: string; probe?: string };
@@ -399,7 +405,7 @@ export class RunService {
         );
       } catch (finishError) {
         if (!(finishError instanceof RunSuperseded)) throw finishError;
-        await this.abandon(recorder, host, run);
+        await this.abandon(recorder, host, run, signal);
       }
     } finally {
       clearInterval(heartbeat);
@@ -417,11 +423,17 @@ export class RunService {
     recorder: RunRecorder,
     host: HypervisorHost,
     run: RecoveryRun,
+    /** The backend shuts down: wait no longer for that replica. */
+    signal: AbortSignal,
   ): Promise<void> {
     let note: string | undefined;
     if (run.mode === 'failover') {
       note = await this.keep(host, run.id);
     } else {
+      // After that replica's teardown, not alongside it: it learns it lost the run as soon as
+      // that replica claims it, and tearing down then would take the lab from under that
+      // replica, whose failure would then say it removed nothing.
+      await this.claimTornDown(run.id, signal);
       const removed = await this.teardown(host, run.id).catch(() => undefined);
       note = removed && `removed ${describeResources(removed)}`;
     }
@@ -451,6 +463,20 @@ export class RunService {
     ).catch(() => undefined);
     const left = running.length > 0 ? ` (left running: ${running.join(', ')})` : '';
     return `kept ${kept ? describeResources(kept) : 'what it booted'} on ${host.id}, labelled with run ${runId}${left}: a failover is never torn down automatically`;
+  }
+
+  /**
+   * Waits while a replica that claimed the run as orphaned still tears its lab down: its claim's
+   * error says only why until it adds what it removed. At most that replica's teardown deadline:
+   * had it stopped meanwhile, this driver's teardown removes the lab after all.
+   */
+  private async claimTornDown(runId: string, signal: AbortSignal): Promise<void> {
+    const until = Date.now() + this.options.stepTimeoutMs + this.options.heartbeatIntervalMs;
+    while (!signal.aborted && Date.now() < until) {
+      const run = await this.store.getRun(runId).catch(() => undefined);
+      if (run?.error?.message !== ORPHANED) return;
+      await sleep(this.options.heartbeatIntervalMs, undefined, { signal }).catch(() => {});
+    }
   }
 
   /** Whether this replica still drives the run (beating it): false once another replica claimed it. */
