@@ -222,11 +222,25 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable): Ar
   const mIndex = new Map(machineNames.map((m, k) => [m, k]));
   const own: number[][] = machineNames.map(() => []);
   const reboots: Array<{ t: number; machine: number }> = [];
+  const hosted = new Int32Array(M);
+  for (const ms of tl.machinesOf) for (const m of ms) hosted[mIndex.get(m)!]++;
+  const stamp = new Int32Array(tl.serviceNames.length).fill(-1);
+  // A reboot restarts most of what the machine hosts; one service restarting without a failure
+  // before is more often a knocked-out service whose failure record was lost.
+  const restartsMost = (i: number, k: number) => {
+    let restarted = 0;
+    for (let j = i; j < N && T[j] - T[i] <= maxDelay; j++) {
+      if (machine[j] !== machineNames[k] || stamp[tl.S[j]] === i) continue;
+      stamp[tl.S[j]] = i;
+      restarted++;
+    }
+    return 2 * restarted > hosted[k];
+  };
   for (let i = 0; i < N; i++) {
     if (!isRestart[i] || !Number.isNaN(failedBefore[i])) continue;
     const k = mIndex.get(machine[i])!;
     const o = own[k];
-    if (o.length && T[i] - o[o.length - 1] <= maxDelay) continue;
+    if ((o.length && T[i] - o[o.length - 1] <= maxDelay) || !restartsMost(i, k)) continue;
     o.push(T[i]);
     reboots.push({ t: T[i], machine: k });
   }

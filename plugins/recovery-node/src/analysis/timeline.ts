@@ -151,7 +151,7 @@ export interface Timeline {
   machine: string[];
   /** Weight: decays with the distance from `at`, lowered by a failure soon after. */
   Wt: Float64Array;
-  /** Time of the failure of the same service shortly before (a knocked-out service), else NaN. */
+  /** Time of the failure of the same service earlier in its episode (a knocked-out service), else NaN. */
   failedBefore: Float64Array;
   /**
    * 1 where a failure of the same service followed within the failure window: an attempt, not an
@@ -301,10 +301,13 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       `most services last initialized more than a half-life (${(o.halfLife / DAY).toFixed(0)} days) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
     );
   }
+  // Start of the episode (initializations without a gap of twice the window) of each one.
+  let episodeStart = -Infinity;
   for (let i = 0; i < N; i++) {
     const s = starts[i];
     const id = S[i];
     T[i] = s.t;
+    if (i === 0 || s.t - starts[i - 1].t > 2 * o.maxDelay) episodeStart = s.t;
     machinesOf[id].add(s.machine);
     initCount[id]++;
     let w = Math.exp(Math.min(0, logDecay(s.t) - logScale));
@@ -315,9 +318,10 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
         w *= o.failureFactor;
         failedAttempt[i] = 1;
       }
-      // A service that failed shortly before starting again was knocked out, most often by a
-      // dependency going away: its restart is no reboot of its own machine.
-      if (j > 0 && s.t - f[j - 1] <= o.maxDelay) failedBefore[i] = f[j - 1];
+      // A service that failed earlier in the same episode was knocked out, most often by a
+      // dependency going away: its restart is no reboot of its own machine. It comes back only
+      // once what it needs is back, which down a deep chain is hours after its failure.
+      if (j > 0 && f[j - 1] >= episodeStart - 2 * o.maxDelay) failedBefore[i] = f[j - 1];
     }
     Wt[i] = w;
   }
