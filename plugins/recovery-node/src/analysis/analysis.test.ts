@@ -454,7 +454,7 @@ describe('analysis', () => {
     expect(waveOf(r.waves, 'k')).toBeLessThan(waveOf(r.waves, 'a'));
     expect(waveOf(r.waves, 'd')).toBeLessThan(waveOf(r.waves, 'a'));
   });
-  it('a machine that followed the reboots of another machine twice or more waits for it, even where that makes the plan deeper', () => {
+  it('a machine that followed the reboots of another machine waits for it, even where that makes the plan deeper', () => {
     // The dependencies the boots show (k → d, a → d) make a two-wave plan; only k's own reboots,
     // which api follows, show that a must wait for k: three waves.
     const events = rebootFollowerHistory().events;
@@ -497,6 +497,42 @@ describe('analysis', () => {
     expect(r.rebootsFollowed).toEqual([{ machine: 'a', waitsFor: 'k', followed: 3, chances: 3 }]);
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
     expect(waveOf(r.waves, 'k')).toBeLessThan(waveOf(r.waves, 'a'));
+  });
+  it("a machine that followed another's only reboot waits for it; not where it failed long before that reboot, or where a dependency on a third machine restarted just before it", () => {
+    // api (a) waits for cache (d), always the latest, and for queue (k), which only k's one
+    // reboot shows (api back 40 min after queue, retry backoff: too late for its usual delay to
+    // single queue out): three waves where the boots show two. worker (w) and viewer (v) wait for
+    // cache alone. r and d reboot together, and worker, knocked out as d went down, comes back
+    // after cache (r's first restart is nearer its failure than d's). When s reboots, viewer
+    // comes back from a failure 30 min before it.
+    const rnd = prng(12);
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 30; b++) {
+      const t = T0 + b * DAY;
+      const db = t + 2 * rnd() * MIN;
+      const queue = db + (8 + 4 * rnd()) * MIN;
+      const cache = queue + 3 * rnd() * MIN;
+      events.push(start(db, 'db', 'd'), start(queue, 'queue', 'k'), start(cache, 'cache', 'd'));
+      events.push(start(t + (20 + 5 * rnd()) * MIN, 'relay', 'r'), start(t + (20 + 5 * rnd()) * MIN, 'sidecar', 's'));
+      for (const [service, machine] of [['api', 'a'], ['worker', 'w'], ['viewer', 'v']]) events.push(start(cache + (8 + 4 * rnd()) * MIN, service, machine));
+      for (let i = 0; i < 6; i++) events.push(start(t + 40 * rnd() * MIN, `x-${i}`, `x-${i % 3}`));
+      const later = t + 10 * 3_600_000;
+      const failure = (time: number, service: string, machine: string): InitializationEvent => ({ time, machine, service, type: 'failure' });
+      if (b === 12) {
+        const again = later + (1 + rnd()) * MIN;
+        events.push(start(again, 'queue', 'k'), failure(later + 0.5 * MIN, 'api', 'a'), start(again + 40 * MIN, 'api', 'a'));
+      } else if (b === 17) {
+        events.push(start(later + MIN, 'relay', 'r'), start(later + 3 * MIN, 'db', 'd'), start(later + 15 * MIN, 'cache', 'd'));
+        events.push(failure(later + 0.5 * MIN, 'worker', 'w'), start(later + 25 * MIN, 'worker', 'w'));
+      } else if (b === 22) {
+        events.push(start(later + MIN, 'sidecar', 's'), failure(later - 30 * MIN, 'viewer', 'v'), start(later + 20 * MIN, 'viewer', 'v'));
+      }
+    }
+    const r = analyzeDependencies(events);
+    expect(r.rebootsFollowed).toEqual([{ machine: 'a', waitsFor: 'k', followed: 1, chances: 1 }]);
+    const waitsFor = (m: string) => r.machineDependencies.find(x => x.machine === m)!.waitsFor;
+    expect([waitsFor('a'), waitsFor('w'), waitsFor('v')]).toEqual([['d', 'k'], ['d'], ['d']]);
+    expect(['d', 'k', 'a'].map(m => waveOf(r.waves, m))).toEqual([0, 1, 2]);
   });
   it('a dependency on another machine that the best explanation without that machine nearly matches is no hard edge of the plan', () => {
     // z (m2) waits for w (m3); a (m1) is explained by x (m2). With x's margin under 3 nats (its

@@ -3,13 +3,14 @@ import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-co
 import type { KernelTable } from './correlate';
 import { breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
 import type { Explained } from './select';
-import { lowerBound, machinePairs, Timeline } from './timeline';
+import { initializedWithin, lowerBound, machinePairs, Timeline } from './timeline';
 
 /** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
 const PLAN_SHARE = 0.6;
 /**
  * Or: restarts in which the service followed the dependency (with at least PLAN_RESTART_SHARE of
- * its initializations explained); or reboots of the machine that the machine followed.
+ * its initializations explained). Reboots of a machine that the machine followed in most of its
+ * chances are hard edges too.
  */
 const PLAN_RESTARTS = 2;
 const PLAN_RESTART_SHARE = 0.2;
@@ -27,6 +28,12 @@ const PLAN_MARGIN = 3;
  * tiers, missed chain edges leave the chain up to two waves short.
  */
 const CHAIN_SLACK = 3;
+/**
+ * A knocked-out service follows a reboot where it failed this long before to this long after the
+ * machine's first restart (the machine was down while it booted again).
+ */
+const KNOCKOUT_BEFORE = 10 * 60_000;
+const KNOCKOUT_AFTER = 5 * 60_000;
 
 export interface MachineCycle {
   machines: string[];
@@ -147,8 +154,6 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     }
     longest = Math.max(longest, hops[a]);
   }
-  // Machines that followed another machine's own reboots: at least PLAN_RESTARTS times, a hard
-  // edge (unless it closes a cycle); once, the first of the weaker edges.
   const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
   // Adds a machine edge unless the plan has it or it would make the plan deeper than maxDepth
   // (a cycle makes it infinitely deep).
@@ -158,11 +163,15 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     machineEdges.push(candidate);
     have.add(k);
   };
-  const followed = followedMachines(tl, kernel);
-  for (const e of followed) if (e.followed >= PLAN_RESTARTS) addEdge(e, Number.MAX_VALUE);
+  // Machines that followed another machine's own reboots in most of their chances: hard edges
+  // (unless one closes a cycle). Once is enough: with the follows that a dependency elsewhere
+  // explains left out, under 1% of them join machines that wait for nothing on each other.
+  const selected: number[][] = serviceNames.map(() => []);
+  for (const key of explained!.keys()) selected[Math.floor(key / n)].push(key % n);
+  const followed = followedMachines(tl, kernel, selected);
+  for (const e of followed) addEdge(e, Number.MAX_VALUE);
   const hardDepth = depth(machineEdges);
   const cap = Math.max(hardDepth, longest + 1);
-  for (const e of followed) addEdge(e, cap);
   // Hard edges alone deeper than the longest chain by more than two waves: machines gather depth
   // across the services they host (a machine with services of several levels), which no chain
   // bounds, and neither do the hard edges (a reported dependency left out of such a plan broke an
@@ -211,11 +220,12 @@ function waitsForOf(machineNames: string[], edges: Edge[]): Map<string, string[]
  * A machine rebooting on its own (restarts no failure of the same service preceded) stops
  * everything it hosts: a machine whose services restart after it, without rebooting itself,
  * waits for something there, whichever service that is (a machine that waits for nothing there
- * follows such a reboot only by chance, and hardly ever twice). A knocked-out service follows
- * the reboot nearest to its failure only. Machine edges followed in most of their chances, most
- * followed first.
+ * follows such a reboot only by chance). A knocked-out service follows the reboot nearest to its
+ * failure only, where it failed about when that machine went down, and not where one of its
+ * `selected` dependencies on a third machine restarted just before it. Machine edges followed in
+ * most of their chances, most followed first.
  */
-function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable): Array<Edge & { followed: number; chances: number }> {
+function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, selected: number[][]): Array<Edge & { followed: number; chances: number }> {
   const { machineNames, T, isRestart, failedBefore, machine } = tl;
   const N = T.length;
   const M = machineNames.length;
@@ -263,12 +273,18 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable): Ar
         if (reboots[e].machine !== a && (nearest < 0 || Math.abs(rebootAt[e] - f) < Math.abs(rebootAt[nearest] - f))) nearest = e;
       }
       if (nearest < 0) continue;
+      // A dependent fails as its dependency goes down, so about when the machine reboots: a
+      // failure well before or after it has another cause.
+      if (f < rebootAt[nearest] - KNOCKOUT_BEFORE || f > rebootAt[nearest] + KNOCKOUT_AFTER) continue;
       from = nearest;
       to = nearest + 1;
     }
     for (let e = from; e < to; e++) {
       const b = reboots[e].machine;
       if (b === a || counted.has(e * M + a) || rebootingNear(a, rebootAt[e])) continue;
+      // A dependency elsewhere that restarted just before explains the restart without b.
+      const elsewhere = (d: number) => !tl.machinesOf[d].has(machineNames[a]) && !tl.machinesOf[d].has(machineNames[b]);
+      if (selected[tl.S[i]].some(d => elsewhere(d) && initializedWithin(tl, d, T[i] - maxDelay, T[i] - minDelay))) continue;
       counted.add(e * M + a);
       followed.set(a * M + b, (followed.get(a * M + b) ?? 0) + 1);
     }
