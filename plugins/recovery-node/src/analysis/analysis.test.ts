@@ -563,6 +563,27 @@ describe('analysis', () => {
     expect(strong.waitsFor.get('m1')).toEqual(['m2']);
     expect(strong.waves).toEqual([['m3'], ['m2'], ['m1']]);
   });
+  it('a machine cycle drops the edge whose services need its machine least, not the one with the lower kernel score', () => {
+    // a (p) waits for b (q), clearly (margin 20 nats); c (q) was explained by the root r (p)
+    // with a higher score but by a margin of 4. p waits for q; q for nothing.
+    const events = chainBoots([['b', 'q'], ['r', 'p'], ['a', 'p'], ['c', 'q']], 12);
+    const kernel = tabulateKernel(createKernel());
+    const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: kernel.maxDelay });
+    const n = tl.serviceNames.length;
+    const key = (a: string, b: string) => tl.sid.get(a)! * n + tl.sid.get(b)!;
+    const edges = [
+      { service: 'a', dependsOn: 'b', score: 0.8 },
+      { service: 'c', dependsOn: 'r', score: 0.95 },
+    ];
+    const explained = new Map<number, Explained>([
+      [key('a', 'b'), { score: 0.8, samples: 12, restarts: 0, delay: 20, margin: 20 }],
+      [key('c', 'r'), { score: 0.95, samples: 12, restarts: 0, delay: 10, margin: 4 }],
+    ]);
+    const plan = planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
+    expect(plan.machineCycles).toEqual([{ machines: ['q', 'p'], dropped: { machine: 'q', waitsFor: 'p', score: 0.95 } }]);
+    expect(plan.waitsFor.get('p')).toEqual(['q']);
+    expect(plan.waves).toEqual([['q'], ['p']]);
+  });
   it('machines that gather depth across their services: a reported dependency deepens the plan past the longest chain', () => {
     // Each machine hosts a root r and a service s that needs the root of the machine before it:
     // hard edges chain m0 → … → m5, six waves, while no chain of dependencies changes machines

@@ -97,15 +97,22 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     });
   }
   const medge = new Map<string, Edge>();
+  // How clearly the services behind each machine edge need that machine (their best margin): in
+  // a machine cycle, the edge needed least goes first, whatever its kernel score. A look-alike
+  // root that starts at the peak delay before a service scores higher than its true dependency.
+  const need = new Map<Edge, number>();
   for (const e of planEdges) {
+    const margin = method === 'full' ? explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin : 0;
     for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
       const k = `${ma}\u0000${mb}`;
       const prev = medge.get(k);
-      if (!prev || prev.score < e.score) medge.set(k, { service: ma, dependsOn: mb, score: e.score });
+      const edge = !prev || prev.score < e.score ? { service: ma, dependsOn: mb, score: e.score } : prev;
+      need.set(edge, Math.max(prev ? need.get(prev)! : -Infinity, margin));
+      medge.set(k, edge);
     }
   }
   const mlist = [...medge.values()].sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
-  const mbroken = breakCycles(machineNames, mlist);
+  const mbroken = breakCycles(machineNames, mlist, e => need.get(e)!);
   const machineCycles = mbroken.cycles.map(c => ({
     machines: c.services,
     dropped: { machine: c.dropped.service, waitsFor: c.dropped.dependsOn, score: c.dropped.score },
