@@ -467,7 +467,7 @@ describe('analysis', () => {
     // api (a) waits for cache (d), always the latest, and for queue (k), which only k's own
     // reboots show: api follows all 3. Reboots of the unrelated machine z knock services on k
     // out. On 3 days queue and queue-metrics fail and come back 70-100 min later, once what they
-    // need on z is up (api rides it out); on 6 days queue-metrics alone does, its failure record
+    // need on z is up (api rides it out); on 6 days they do too, queue-metrics' failure record
     // lost. Counted as reboots of k that api did not follow, they would outnumber the 3 it did.
     const rnd = prng(11);
     const events: InitializationEvent[] = [];
@@ -491,6 +491,7 @@ describe('analysis', () => {
         }
       } else if (b % 5 === 1) {
         events.push(start(later + rnd() * MIN, 'z-root', 'z'), start(later + (70 + 30 * rnd()) * MIN, 'queue-metrics', 'k'));
+        events.push({ time: later + 2 * MIN, machine: 'k', service: 'queue', type: 'failure' }, start(later + (80 + 10 * rnd()) * MIN, 'queue', 'k'));
       }
     }
     const r = analyzeDependencies(events);

@@ -242,12 +242,13 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, sel
   const hosted = new Int32Array(M);
   for (const ms of tl.machinesOf) for (const m of ms) hosted[mIndex.get(m)!]++;
   const stamp = new Int32Array(tl.serviceNames.length).fill(-1);
-  // A reboot restarts most of what the machine hosts; one service restarting without a failure
-  // before is more often a knocked-out service whose failure record was lost.
+  // A reboot restarts most of what the machine hosts, on its own (not knocked out): one service
+  // restarting without a failure before is more often a knocked-out service whose failure record
+  // was lost.
   const restartsMost = (i: number, k: number) => {
     let restarted = 0;
     for (let j = i; j < N && T[j] - T[i] <= maxDelay; j++) {
-      if (machine[j] !== machineNames[k] || stamp[tl.S[j]] === i) continue;
+      if (machine[j] !== machineNames[k] || stamp[tl.S[j]] === i || !Number.isNaN(failedBefore[j])) continue;
       stamp[tl.S[j]] = i;
       restarted++;
     }
