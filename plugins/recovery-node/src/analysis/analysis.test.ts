@@ -564,6 +564,27 @@ describe('analysis', () => {
     expect(strong.waitsFor.get('m1')).toEqual(['m2']);
     expect(strong.waves).toEqual([['m3'], ['m2'], ['m1']]);
   });
+  it('a machine wait that the reported dependencies of two of its services show is a hard edge, though each alone is not', () => {
+    // z (m2) waits for w (m3), clearly. a and b (m1) each wait for x (m2), by margins of 1 nat:
+    // one such dependency alone may be a look-alike, and would make the plan deeper than the
+    // longest chain; two services of m1 showing it make m1 wait for m2.
+    const events = chainBoots([['w', 'm3'], ['z', 'm2'], ['x', 'm2'], ['a', 'm1'], ['b', 'm1']], 12);
+    const kernel = tabulateKernel(createKernel());
+    const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: kernel.maxDelay });
+    const n = tl.serviceNames.length;
+    const key = (a: string, b: string) => tl.sid.get(a)! * n + tl.sid.get(b)!;
+    const plan = (services: string[]) => {
+      const edges = [{ service: 'z', dependsOn: 'w', score: 0.9 }, ...services.map(service => ({ service, dependsOn: 'x', score: 0.9 }))];
+      const explained = new Map<number, Explained>(
+        edges.map(e => [key(e.service, e.dependsOn), { score: 0.9, samples: 12, restarts: 0, delay: 10, margin: e.service === 'z' ? 20 : 1 }]),
+      );
+      return planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
+    };
+    expect(plan(['a']).waitsFor.get('m1')).toEqual([]);
+    expect(plan(['a']).waves).toHaveLength(2);
+    expect(plan(['a', 'b']).waitsFor.get('m1')).toEqual(['m2']);
+    expect(plan(['a', 'b']).waves).toEqual([['m3'], ['m2'], ['m1']]);
+  });
   it('a machine cycle drops the edge whose services need its machine least, not the one with the lower kernel score', () => {
     // a (p) waits for b (q), clearly (margin 20 nats); c (q) was explained by the root r (p)
     // with a higher score but by a margin of 4. p waits for q; q for nothing.

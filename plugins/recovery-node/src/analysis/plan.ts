@@ -28,6 +28,8 @@ const PLAN_MARGIN = 3;
  * tiers, missed chain edges leave the chain up to two waves short.
  */
 const CHAIN_SLACK = 3;
+/** Services of a machine whose reported dependencies on another machine make that a hard edge of the plan. */
+const SHOWN_BY = 2;
 /**
  * A knocked-out service follows a reboot where it failed this long before to this long after the
  * machine's first restart (the machine was down while it booted again).
@@ -177,6 +179,23 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   for (const key of explained!.keys()) selected[Math.floor(key / n)].push(key % n);
   const followed = followedMachines(tl, kernel, selected);
   for (const e of followed) addEdge(e, Number.MAX_VALUE);
+  // A machine wait that reported dependencies of two or more of its services show is a hard edge
+  // too: each alone may be a look-alike, but look-alikes on the same other machine for several
+  // services are rare.
+  const dependents = new Map<string, { edge: Edge; services: Set<string> }>();
+  for (const e of edges) {
+    if (planEdgeSet.has(e)) continue;
+    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
+      const k = `${ma}\u0000${mb}`;
+      const d = dependents.get(k) ?? { edge: { service: ma, dependsOn: mb, score: e.score }, services: new Set<string>() };
+      d.edge.score = Math.max(d.edge.score, e.score);
+      d.services.add(e.service);
+      dependents.set(k, d);
+    }
+  }
+  const shown = [...dependents.values()].filter(d => d.services.size >= SHOWN_BY);
+  shown.sort((x, y) => y.services.size - x.services.size || byName(x.edge.service, y.edge.service) || byName(x.edge.dependsOn, y.edge.dependsOn));
+  for (const d of shown) addEdge(d.edge, Number.MAX_VALUE);
   const hardDepth = depth(machineEdges);
   const cap = Math.max(hardDepth, longest + 1);
   // Hard edges alone deeper than the longest chain by more than two waves: machines gather depth
