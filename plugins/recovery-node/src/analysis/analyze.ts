@@ -220,16 +220,14 @@ function analyzeTimeline(
     });
   }
   // Services the window never saw together (more than maxDelay apart) are ordered by how long
-  // after the start of their boot they typically initialize: a boot is a run of initializations
-  // without a gap of twice the window.
+  // after the start of their boot (its episode) they typically initialize.
   // Failed attempts left out: a service crash-looping until its dependencies are up would seem
   // to start before them.
   const offset = new Float64Array(n);
   const attempts = new Int32Array(n);
   for (let i = 0; i < N; i++) attempts[S[i]] += tl.failedAttempt[i];
-  for (let i = 0, first = 0; i < N; i++) {
-    if (i > 0 && T[i] - T[i - 1] > 2 * kernel.maxDelay) first = i;
-    if (!tl.failedAttempt[i]) offset[S[i]] += (T[i] - T[first]) / (initCount[S[i]] - attempts[S[i]]);
+  for (let i = 0; i < N; i++) {
+    if (!tl.failedAttempt[i]) offset[S[i]] += (T[i] - T[tl.episodeStart[i]]) / (initCount[S[i]] - attempts[S[i]]);
   }
   // Whole-site boots: runs of initializations around which most services initialize (restarts of
   // a few in between, however busy, neither join nor split them).

@@ -161,6 +161,8 @@ export interface Timeline {
   failedAttempt: Uint8Array;
   /** 1 where an initialization is no part of a whole-site boot (`restarts`). */
   isRestart: Uint8Array;
+  /** Index of the first initialization of each one's episode: a run of initializations without a gap of twice the window. */
+  episodeStart: Int32Array;
   machinesOf: Array<Set<string>>;
   initCount: Int32Array;
   /** Initializations of service s, in time order: svcInits[svcStart[s]] … svcInits[svcStart[s + 1] - 1]. */
@@ -301,13 +303,12 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       `most services last initialized more than a half-life (${(o.halfLife / DAY).toFixed(0)} days) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
     );
   }
-  // Start of the episode (initializations without a gap of twice the window) of each one.
-  let episodeStart = -Infinity;
+  const episodeStart = new Int32Array(N);
+  for (let i = 1; i < N; i++) episodeStart[i] = starts[i].t - starts[i - 1].t > 2 * o.maxDelay ? i : episodeStart[i - 1];
   for (let i = 0; i < N; i++) {
     const s = starts[i];
     const id = S[i];
     T[i] = s.t;
-    if (i === 0 || s.t - starts[i - 1].t > 2 * o.maxDelay) episodeStart = s.t;
     machinesOf[id].add(s.machine);
     initCount[id]++;
     let w = Math.exp(Math.min(0, logDecay(s.t) - logScale));
@@ -321,11 +322,11 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       // A service that failed earlier in the same episode was knocked out, most often by a
       // dependency going away: its restart is no reboot of its own machine. It comes back only
       // once what it needs is back, which down a deep chain is hours after its failure.
-      if (j > 0 && f[j - 1] >= episodeStart - 2 * o.maxDelay) failedBefore[i] = f[j - 1];
+      if (j > 0 && f[j - 1] >= starts[episodeStart[i]].t - 2 * o.maxDelay) failedBefore[i] = f[j - 1];
     }
     Wt[i] = w;
   }
-  const isRestart = restarts(T, S, n, o.maxDelay);
+  const isRestart = restarts(T, S, n, o.maxDelay, episodeStart);
   const svcStart = new Int32Array(n + 1);
   for (let i = 0; i < N; i++) svcStart[S[i] + 1]++;
   for (let a = 0; a < n; a++) svcStart[a + 1] += svcStart[a];
@@ -344,6 +345,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     failedBefore,
     failedAttempt,
     isRestart,
+    episodeStart,
     machinesOf,
     initCount,
     svcStart,
@@ -355,12 +357,11 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
 
 /**
  * A restart: an initialization around which (within the window) fewer than half the services
- * initialize, unless it is its service's first in an episode that reaches at least half of them
- * (an episode: initializations without a gap of twice the window). A whole-site boot of deep
+ * initialize, unless it is its service's first in an episode that reaches at least half of them. A whole-site boot of deep
  * chains has quiet stretches where few services start at a time; its initializations there are
  * the boot all the same, not restarts (which would pass the boot's order for restart evidence).
  */
-function restarts(T: Float64Array, S: Int32Array, n: number, maxDelay: number): Uint8Array {
+function restarts(T: Float64Array, S: Int32Array, n: number, maxDelay: number, episodeStart: Int32Array): Uint8Array {
   const N = T.length;
   const isRestart = new Uint8Array(N);
   const seen = new Int32Array(n);
@@ -373,7 +374,7 @@ function restarts(T: Float64Array, S: Int32Array, n: number, maxDelay: number): 
   const episode = seen.fill(-1); // the episode (its first index) in which each service last initialized
   for (let lo = 0; lo < N; ) {
     let hi = lo + 1;
-    while (hi < N && T[hi] - T[hi - 1] <= 2 * maxDelay) hi++;
+    while (hi < N && episodeStart[hi] === lo) hi++;
     let services = 0;
     for (let i = lo; i < hi; i++) if (episode[S[i]] !== lo) (episode[S[i]] = lo), services++;
     if (services >= RESTART_SERVICES * n) {
