@@ -238,12 +238,11 @@ export class RunService {
     const cleaned: string[] = [];
     for (const run of stale) {
       if (this.driving.has(run.id)) continue;
-      const reason = ORPHANED;
       const at = new Date();
       // Claimed before anything is torn down, and only while its heartbeat is still stale: one
       // replica wins, and a driver alive after all finds it lost the run before its machines
       // vanish (it stops instead of failing them). Its machines are settled with the claim.
-      if (!(await this.store.claimStaleRun(run.id, this.options.staleAfterMs, reason, at))) continue;
+      if (!(await this.store.claimStaleRun(run.id, this.options.staleAfterMs, ORPHANED, at))) continue;
       let teardownNote = '';
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
@@ -258,7 +257,7 @@ export class RunService {
       } catch (error) {
         teardownNote = `; teardown failed: ${messageOf(error)}`;
       }
-      const message = `${reason}${teardownNote}`;
+      const message = `${ORPHANED}${teardownNote}`;
       await this.store.setFailedRunError(run.id, { message });
       await this.store.appendStep(run.id, {
         at: at.toISOString(),

@@ -260,18 +260,15 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, sel
   const reboots: Array<{ t: number; machine: number }> = [];
   const hosted = new Int32Array(M);
   for (const ms of tl.machinesOf) for (const m of ms) hosted[mIndex.get(m)!]++;
-  const stamp = new Int32Array(tl.serviceNames.length).fill(-1);
   // A reboot restarts most of what the machine hosts, on its own (not knocked out): one service
   // restarting without a failure before is more often a knocked-out service whose failure record
   // was lost.
   const restartsMost = (i: number, k: number) => {
-    let restarted = 0;
+    const restarted = new Set<number>();
     for (let j = i; j < N && T[j] - T[i] <= maxDelay; j++) {
-      if (machine[j] !== machineNames[k] || stamp[tl.S[j]] === i || !Number.isNaN(failedBefore[j])) continue;
-      stamp[tl.S[j]] = i;
-      restarted++;
+      if (machine[j] === machineNames[k] && Number.isNaN(failedBefore[j])) restarted.add(tl.S[j]);
     }
-    return 2 * restarted > hosted[k];
+    return 2 * restarted.size > hosted[k];
   };
   for (let i = 0; i < N; i++) {
     if (!isRestart[i] || !Number.isNaN(failedBefore[i])) continue;
