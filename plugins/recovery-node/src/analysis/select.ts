@@ -99,8 +99,9 @@ function delaySpread(tl: Timeline, a: number, b: number, { minDelay, maxDelay }:
     const t = T[i];
     while (q < svcStart[b + 1] && T[svcInits[q]] <= t - minDelay) q++;
     if (q === svcStart[b]) continue;
-    const d = (t - T[svcInits[q - 1]]) / 60_000;
-    if (d * 60_000 > maxDelay) continue;
+    const ms = t - T[svcInits[q - 1]];
+    if (ms > maxDelay) continue;
+    const d = ms / 60_000;
     n++;
     s1 += d;
     s2 += d * d;
