@@ -2,7 +2,7 @@
 import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-common';
 import type { KernelTable } from './correlate';
 import { breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
-import type { Explained } from './select';
+import { dependenciesOf, Explained } from './select';
 import { initializedWithin, lowerBound, machinePairs, Timeline } from './timeline';
 
 /** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
@@ -175,9 +175,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // Machines that followed another machine's own reboots in most of their chances: hard edges
   // (unless one closes a cycle). Once is enough: with the follows that a dependency elsewhere
   // explains left out, under 1% of them join machines that wait for nothing on each other.
-  const selected: number[][] = serviceNames.map(() => []);
-  for (const key of explained!.keys()) selected[Math.floor(key / n)].push(key % n);
-  const followed = followedMachines(tl, kernel, selected);
+  const followed = followedMachines(tl, kernel, dependenciesOf(explained!, n));
   for (const e of followed) addEdge(e, Number.MAX_VALUE);
   // A machine wait that reported dependencies of two or more of its services show is a hard edge
   // too: each alone may be a look-alike, but look-alikes on the same other machine for several

@@ -111,6 +111,13 @@ function delaySpread(tl: Timeline, a: number, b: number, { minDelay, maxDelay }:
   return Math.sqrt(Math.max(0, s2 / n - mean * mean));
 }
 
+/** A selection's dependencies per dependent (the selection is keyed dependent × n + dependency). */
+export function dependenciesOf(selection: Map<number, Explained>, n: number): number[][] {
+  const deps: number[][] = Array.from({ length: n }, () => []);
+  for (const key of selection.keys()) deps[Math.floor(key / n)].push(key % n);
+  return deps;
+}
+
 /**
  * Restarts of B (outside whole-site boots) that A followed: A was up (no initialization in the
  * window before) and initialized within the window after; B on a machine A does not run on. By
@@ -159,8 +166,7 @@ function followEvidence(
   const C = candA.length;
   // What A depends on through the first selection, directly or not: followed through a chain
   // of restarts, neither a dependency nor unrelated.
-  const firstDeps: number[][] = serviceNames.map(() => []);
-  for (const key of first.keys()) firstDeps[Math.floor(key / n)].push(key % n);
+  const firstDeps = dependenciesOf(first, n);
   let ancestorsOf = -1;
   let ancestorSet = new Set<number>();
   const ancestors = (a: number) => {
