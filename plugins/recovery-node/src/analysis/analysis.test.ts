@@ -1,6 +1,7 @@
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
+  bottleneckEdges,
   breakCycles,
   clockCorrector,
   compileServiceMap,
@@ -646,6 +647,42 @@ describe('analysis', () => {
     expect(bounded.waves).toHaveLength(6);
     expect(bounded.waitsFor.get('m6')).toEqual([]);
   });
+  it('tiers whose depth many machine waits carry: one reported dependency that alone would make the plan far deeper is left out, said in a warning', () => {
+    // Two groups, p and q, of three tiers of two machines; each machine hosts a root r and,
+    // above the first tier, a service s that needs the roots of both machines of the tier before.
+    // No chain of dependencies changes machines more than once; the hard edges run three waves.
+    // x on q0a needs the root of p2a: six waves, all resting on that one machine wait.
+    const tiers = ['p', 'q'].flatMap(g => [0, 1, 2].map(k => [`${g}${k}a`, `${g}${k}b`]));
+    const chain: Array<[string, string]> = [];
+    for (const tier of tiers) for (const m of tier) chain.push([`${m}.r`, m], [`${m}.s`, m]);
+    chain.push(['x', 'q0a']);
+    const events = chainBoots(chain.filter(([s]) => !/^.0.\.s$/.test(s)), 10);
+    const kernel = tabulateKernel(createKernel());
+    const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: kernel.maxDelay });
+    const n = tl.serviceNames.length;
+    const key = (a: string, b: string) => tl.sid.get(a)! * n + tl.sid.get(b)!;
+    const edges: Array<{ service: string; dependsOn: string; score: number }> = [];
+    for (const [k, tier] of tiers.entries()) {
+      if (k % 3 === 0) continue;
+      for (const m of tier) for (const d of tiers[k - 1]) edges.push({ service: `${m}.s`, dependsOn: `${d}.r`, score: 0.9 });
+    }
+    edges.push({ service: 'x', dependsOn: 'p2a.r', score: 0.9 });
+    // Each dependency explains all its service's starts, clearly: hard edges.
+    const explained = new Map<number, Explained>(edges.map(e => [key(e.service, e.dependsOn), { score: 0.9, samples: 10, restarts: 0, delay: 10, margin: 9 }]));
+    const plan = planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
+    expect(plan.waitsFor.get('q0a')).toEqual([]);
+    expect(plan.waves).toHaveLength(3);
+    expect(plan.warnings).toContainEqual(
+      'left out: q0a waits for p2a (score 0.9); it alone would make the plan 4 waves deeper than the longest chain of dependencies',
+    );
+    // Where a second machine wait carries the same depth, it rests on no single one: both stay.
+    edges.push({ service: 'q0b.r', dependsOn: 'p2b.r', score: 0.9 });
+    explained.set(key('q0b.r', 'p2b.r'), { score: 0.9, samples: 10, restarts: 0, delay: 10, margin: 9 });
+    const carried = planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
+    expect(carried.waitsFor.get('q0a')).toEqual(['p2a']);
+    expect(carried.waves).toHaveLength(6);
+    expect(carried.warnings.join('\n')).not.toMatch(/left out/);
+  });
   it('weaker machine edges that conflict: the one whose machine its service needs more wins, not the higher score', () => {
     // p (m3) → q (m1) scores higher, q2 (m1) → p2 (m3) has the larger margin; neither explains
     // enough of its service's starts to be a hard edge, and together they close a machine cycle.
@@ -905,6 +942,17 @@ describe('graphs', () => {
     // Anchors that do advance still place it.
     Object.assign(timing, { b: 12 * MIN, c: 25 * MIN, x: 20 * MIN });
     expect(timedGenerations(['a', 'b', 'c', 'x'], edges, v => timing[v], MIN)).toEqual([['a'], ['b'], ['c', 'x']]);
+  });
+  it('bottleneck edges: those every longest chain passes through', () => {
+    // Longest chains a → b → c → d and a → b2 → c → d share only c → d; x → y is short.
+    const edges = [e('b', 'a'), e('b2', 'a'), e('c', 'b'), e('c', 'b2'), e('d', 'c'), e('y', 'x')];
+    const nodes = ['a', 'b', 'b2', 'c', 'd', 'x', 'y'];
+    expect(bottleneckEdges(nodes, edges)).toEqual([e('d', 'c')]);
+    // Where b2 waits for nothing it has slack: the one longest chain is a → b → c → d.
+    const single = edges.filter(x => x.service !== 'b2');
+    expect(bottleneckEdges(nodes, single)).toEqual([e('b', 'a'), e('c', 'b'), e('d', 'c')]);
+    // A shortcut a → c is on no longest chain and changes nothing.
+    expect(bottleneckEdges(nodes, [...single, e('c', 'a')])).toEqual([e('b', 'a'), e('c', 'b'), e('d', 'c')]);
   });
   it('transitive reduction keeps only direct edges', () => {
     const red = transitiveReduction(['a', 'b', 'c'], [e('a', 'b'), e('b', 'c'), e('a', 'c')]);

@@ -499,6 +499,38 @@ export function precedenceOrder(n: number, constraints: Array<[number, number, n
   return order;
 }
 
+/** Each node's earliest and latest generation (its slack); a node on a longest chain has none. */
+function slack(nodes: string[], edges: Array<{ service: string; dependsOn: string }>) {
+  const asapGens = generations(nodes, edges);
+  const D = asapGens.length;
+  const asap = new Map<string, number>();
+  asapGens.forEach((g, k) => g.forEach(v => asap.set(v, k)));
+  const revGens = generations(
+    [...asap.keys()],
+    edges.map(e => ({ service: e.dependsOn, dependsOn: e.service })),
+  );
+  const alap = new Map<string, number>();
+  revGens.forEach((g, k) => g.forEach(v => alap.set(v, D - 1 - k)));
+  return { asapGens, asap, alap };
+}
+
+/**
+ * The edges that every longest chain passes through: removing one of them makes the generations
+ * fewer. An edge on a longest chain joins two nodes without slack in consecutive generations; it
+ * is on every one where no other such edge joins the same two generations. Input must be acyclic.
+ */
+export function bottleneckEdges<E extends { service: string; dependsOn: string }>(nodes: string[], edges: E[]): E[] {
+  const { asap, alap } = slack(nodes, edges);
+  const across = new Map<number, E[]>(); // generation of the dependency → longest-chain edges from it
+  for (const e of edges) {
+    const k = asap.get(e.dependsOn)!;
+    const onLongest = alap.get(e.dependsOn) === k && asap.get(e.service) === k + 1 && alap.get(e.service) === k + 1;
+    if (!onLongest) continue;
+    across.set(k, [...(across.get(k) ?? []), e]);
+  }
+  return [...across.values()].filter(list => list.length === 1).map(([e]) => e);
+}
+
 /**
  * Topological generations with each node placed, within its slack, by timing: the number of
  * generations is that of the longest chain; nodes on a longest chain are fixed and anchor each
@@ -517,17 +549,9 @@ export function timedGenerations(
   timing: (node: string) => number,
   resolution = 0,
 ): string[][] {
-  const asapGens = generations(nodes, edges);
+  const { asapGens, alap } = slack(nodes, edges);
   const D = asapGens.length;
   if (D <= 1) return asapGens;
-  const asap = new Map<string, number>();
-  asapGens.forEach((g, k) => g.forEach(v => asap.set(v, k)));
-  const revGens = generations(
-    [...asap.keys()],
-    edges.map(e => ({ service: e.dependsOn, dependsOn: e.service })),
-  );
-  const alap = new Map<string, number>();
-  revGens.forEach((g, k) => g.forEach(v => alap.set(v, D - 1 - k)));
   const anchor: number[] = [];
   for (let k = 0; k < D; k++) {
     const fixed = asapGens[k].filter(v => alap.get(v) === k).map(timing).sort((x, y) => x - y);

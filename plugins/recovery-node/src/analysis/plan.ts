@@ -1,7 +1,7 @@
 /** Step 6 of the dependency analysis: the machine boot plan (which machine waits for which, and waves). */
 import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-common';
 import type { KernelTable } from './correlate';
-import { breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
+import { bottleneckEdges, breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
 import { dependenciesOf, Explained } from './select';
 import { initializedWithin, lowerBound, machinePairs, Timeline } from './timeline';
 
@@ -194,6 +194,19 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const shown = [...dependents.values()].filter(d => d.services.size >= SHOWN_BY);
   shown.sort((x, y) => y.services.size - x.services.size || byName(x.edge.service, y.edge.service) || byName(x.edge.dependsOn, y.edge.dependsOn));
   for (const d of shown) addEdge(d.edge, Number.MAX_VALUE);
+  // Where machines gather depth across the services they host, many edges carry it. Hard edges
+  // deeper than the chain allows, all of it resting on one machine wait, show a look-alike
+  // instead: a service on a machine of a later tier that starts as a dependency would.
+  const excess = depth(machineEdges) - (longest + 1);
+  const lone = excess >= CHAIN_SLACK ? bottleneckEdges(machineNames, machineEdges) : [];
+  if (lone.length === 1 && depth(machineEdges.filter(e => e !== lone[0])) <= longest + CHAIN_SLACK) {
+    const [e] = lone;
+    machineEdges.splice(machineEdges.indexOf(e), 1);
+    have.delete(`${e.service}\u0000${e.dependsOn}`);
+    warnings.push(
+      `left out: ${e.service} waits for ${e.dependsOn} (score ${e.score}); it alone would make the plan ${excess} wave${excess > 1 ? 's' : ''} deeper than the longest chain of dependencies`,
+    );
+  }
   const hardDepth = depth(machineEdges);
   const cap = Math.max(hardDepth, longest + 1);
   // Hard edges alone deeper than the longest chain by more than two waves: machines gather depth
