@@ -16,6 +16,8 @@ export interface Inference {
   machineWaits: InferredMachineWait[];
   /** What the analysis warned of. */
   warnings: string[];
+  /** Every service and machine the analysis names (log names), to its entity ref where it has one. */
+  names: Map<string, string | undefined>;
   /** Services that initialized at least once in the analysed history. */
   observed: Set<string>;
   threshold: number;

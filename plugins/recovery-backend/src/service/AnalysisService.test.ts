@@ -265,6 +265,15 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(result.warnings[0]).toContain('db (component:default/db, component:team-b/db)');
     const inference = await analyses.inferenceFor(entities[0]);
     expect(inference!.dependencies).toEqual([{ service: 'component:default/web', dependsOn: 'component:default/db', score: result.dependencies[0].score }]);
+    // What its warnings may name, for a plan to tell which are about it.
+    expect(inference!.names).toEqual(
+      new Map([
+        ['component:default/db', 'component:default/db'],
+        ['web', 'component:default/web'],
+        ['db-ctr', 'resource:default/db-host'],
+        ['web-ctr', 'resource:default/web-host'],
+      ]),
+    );
   });
 });
 

@@ -11,8 +11,9 @@ import {
 import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { randomUUID } from 'node:crypto';
 import { EventStore, StoredAnalysis } from '../database/EventStore';
-import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
+import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
+import { namingAny, refsInText } from '../plan/mentions';
 import type { InferenceSource } from './PlanService';
 
 export interface AnalysisServiceOptions {
@@ -325,6 +326,10 @@ export class AnalysisService implements InferenceSource {
       createdAt: analysis.createdAt,
       threshold: this.options.threshold,
       warnings: analysis.result.warnings ?? [],
+      names: new Map([
+        ...analysis.result.services.map(s => [s.service, refs[s.service]] as const),
+        ...analysis.result.machineOrder.map(m => [m, machineRefs[m]] as const),
+      ]),
       observed: new Set(
         analysis.result.services
           .filter(s => s.initializations > 0 && refs[s.service])
@@ -371,22 +376,11 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
 
 const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
-/** Entity refs as they appear in messages (kind:namespace/name); only the forms the catalog accepts. */
-const REF_IN_TEXT = /\b[a-zA-Z][a-zA-Z0-9]*:[a-zA-Z0-9-]+\/[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*/g;
-
 /** The entity refs an analysis names: its services', its machines' and any in its warnings. */
 export function refsIn(analysis: SystemAnalysis): string[] {
   const { entityRefs, machineRefs = {}, warnings = [] } = analysis.result;
   const refs = new Set([...Object.values(entityRefs), ...Object.values(machineRefs)]);
-  for (const warning of warnings) {
-    for (const [text] of warning.matchAll(REF_IN_TEXT)) {
-      try {
-        refs.add(normalizeRef(text));
-      } catch {
-        // Not a ref after all: it names no entity.
-      }
-    }
-  }
+  for (const warning of warnings) for (const ref of refsInText(warning)) refs.add(ref);
   return [...refs].sort();
 }
 
@@ -413,11 +407,8 @@ export function withoutHidden(analysis: SystemAnalysis, visible: (ref: string) =
   const hiddenServices = r.services.filter(s => !serviceShown(s.service)).map(s => s.service);
   const hiddenMachines = [...allMachines].filter(m => !machineShown(m));
   const hiddenRefs = refsIn(analysis).filter(ref => !visible(ref));
-  // Log names are matched as whole names: a hidden "db" does not hide a warning about "db-01".
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const tokens = [...hiddenServices, ...hiddenMachines, ...hiddenRefs].filter(Boolean).map(escape);
-  const names = tokens.length ? new RegExp(`(?<![A-Za-z0-9_-])(?:${tokens.join('|')})(?![A-Za-z0-9_-])`) : undefined;
-  const warnings = (r.warnings ?? []).filter(w => !names?.test(w));
+  const namesHidden = namingAny([...hiddenServices, ...hiddenMachines, ...hiddenRefs]);
+  const warnings = (r.warnings ?? []).filter(w => !namesHidden(w));
   const leftOutWarnings = (r.warnings ?? []).length - warnings.length;
   if (!hiddenServices.length && !hiddenMachines.length && !leftOutWarnings) return analysis;
 

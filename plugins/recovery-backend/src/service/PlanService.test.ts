@@ -1,10 +1,10 @@
-import { mockServices } from '@backstage/backend-test-utils';
+import { mockCredentials, mockServices } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { InferredDependency } from '@backstage-recovery/plugin-recovery-common';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
 import { PlanService } from './PlanService';
+import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 
 const c = (name: string) => `component:default/${name}`;
@@ -21,8 +21,8 @@ const system = (parts: string[]): Entity => ({
   relations: parts.map(targetRef => ({ type: 'hasPart', targetRef })),
 });
 
-function planner(entities: Entity[], dependencies: InferredDependency[]) {
-  const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), {
+function planner(entities: Entity[], dependencies: InferredDependency[], said: Pick<Inference, 'warnings' | 'names'> = { warnings: [], names: new Map() }, hidden: string[] = []) {
+  const graphs = new CatalogGraphLoader(catalogHidingFromUsers(entities, hidden), mockServices.auth(), {
     rpoSeconds: 86400,
     rtoSeconds: 3600,
   });
@@ -31,7 +31,7 @@ function planner(entities: Entity[], dependencies: InferredDependency[]) {
     createdAt: '2024-05-01T00:00:00Z',
     dependencies,
     machineWaits: [],
-    warnings: [],
+    ...said,
     observed: new Set(entities.map(e => `${e.kind.toLowerCase()}:default/${e.metadata.name}`)),
     threshold: 0.5,
   };
@@ -92,6 +92,39 @@ describe('PlanService.plan', () => {
     expect(result.planError).toMatch(/cycle/i);
     expect(result.planError).toContain(c('x'));
     expect(result.planError).toContain(c('y'));
+  });
+
+  it("carries the analysis's warnings about what the plan holds; of those naming parts outside it, only what the caller may see", async () => {
+    // d's plan holds d, e, m1 and m2; a and c are parts of the system outside it, c hidden from users.
+    const names = new Map([
+      ['d', c('d')],
+      ['e-svc', c('e')],
+      ['m2-host', m('m2')],
+      ['a', c('a')],
+      ['c', c('c')],
+      ['stray', undefined],
+    ]);
+    const warnings = [
+      'only 8 whole-site boots in the history (fewer than 20)',
+      'few samples: e-svc → d (score 0.8, 3 samples)',
+      'name d fits several entities (component:default/d, component:default/other-d)',
+      'few samples: a → stray (score 0.9, 4 samples)',
+      'machine m2-host: a clock reading contradicts another',
+      'few samples: d → c (score 0.75, 3 samples)',
+      `name cache fits several entities (${c('c')}, ${c('e')})`,
+    ];
+    const entities = site([component('other-d', [m('m1')])]);
+    const plans = planner(entities, [], { warnings, names }, [c('c')]);
+    const about = [warnings[0], warnings[1], warnings[2], warnings[4]];
+    const elsewhere = '1 warning of the analysis about parts of the system outside this plan: see its analysis';
+    // Without credentials (a run, the plugin itself): every warning about the plan.
+    expect((await plans.plan(c('d'))).plan!.analysis!.warnings).toEqual([...about, warnings[5], warnings[6], elsewhere]);
+    // A user who may not see c: not the two that name it.
+    expect((await plans.plan(c('d'), mockCredentials.user())).plan!.analysis!.warnings).toEqual([
+      ...about,
+      elsewhere,
+      'left out as the catalog does not show them to you: 2 warnings about parts outside this plan',
+    ]);
   });
 
   it('warns of, and skips, a learned dependency on an entity no longer in the catalog', async () => {

@@ -5,10 +5,12 @@ import type {
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
 import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import { BootPlanCycleError, buildBootPlan, reachableServices } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { applyInference, Inference } from '../plan/inference';
+import { namingAny, refsInText } from '../plan/mentions';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
 
 export interface PlannedRecovery {
@@ -31,7 +33,11 @@ export class PlanService {
     private readonly inference?: InferenceSource,
   ) {}
 
-  async plan(entityRef: string): Promise<PlannedRecovery> {
+  /**
+   * The boot plan of an entity. With the credentials of a caller, its analysis warnings leave out
+   * what the catalog hides from that caller.
+   */
+  async plan(entityRef: string, credentials?: BackstageCredentials): Promise<PlannedRecovery> {
     const root = await this.graphs.getEntity(entityRef);
     const inference = await this.inference?.inferenceFor(root);
     const follow = new Map<string, string[]>();
@@ -61,7 +67,10 @@ export class PlanService {
           plan.analysis = {
             id: inference.id,
             createdAt: inference.createdAt,
-            warnings: [...inference.warnings, ...notFollowed],
+            warnings: [
+              ...(await warningsAbout(graph, inference, credentials && (refs => this.graphs.visibleTo(refs, credentials)))),
+              ...notFollowed,
+            ],
           };
         }
         return { graph, plan, disagreements: applied?.disagreements };
@@ -93,6 +102,47 @@ export class PlanService {
       }
     }
   }
+}
+
+/**
+ * The analysis's warnings that concern this plan: those that name something it holds, or nothing
+ * by name; the others are about other parts of the system, on its analysis. With the caller's
+ * credentials, also not those naming a part outside the plan that the catalog hides from the
+ * caller (a plan shows its whole graph to whoever sees its root, and no more). A line says how
+ * many went, and why.
+ */
+async function warningsAbout(
+  graph: RecoveryGraph,
+  inference: Inference,
+  visibleTo?: (refs: string[]) => Promise<string[]>,
+): Promise<string[]> {
+  const inPlan = (ref: string | undefined) => ref !== undefined && (graph.services.has(ref) || graph.machines.has(ref));
+  const names = [...inference.names];
+  const outsideNames = names.filter(([, ref]) => !inPlan(ref));
+  const namesPlan = namingAny(names.filter(([, ref]) => inPlan(ref)).map(([name]) => name));
+  const namesOutside = namingAny(outsideNames.map(([name]) => name));
+  const about = inference.warnings.filter(w => {
+    const refs = refsInText(w);
+    return refs.some(inPlan) || namesPlan(w) || (refs.length === 0 && !namesOutside(w));
+  });
+  let shown = about;
+  // Only the warnings about the plan that also name parts outside it need the catalog's answer.
+  const mixed = about.filter(w => namesOutside(w) || refsInText(w).some(ref => !inPlan(ref)));
+  if (visibleTo && mixed.length) {
+    const named = outsideNames.filter(([name, ref]) => ref && mixed.some(namingAny([name])));
+    const refs = [...new Set([...named.map(([, ref]) => ref!), ...mixed.flatMap(refsInText).filter(ref => !inPlan(ref))])];
+    const visible = new Set(await visibleTo(refs));
+    const hidden = new Set(refs.filter(ref => !visible.has(ref)));
+    const namesHidden = namingAny([...hidden, ...named.filter(([, ref]) => hidden.has(ref!)).map(([name]) => name)]);
+    shown = about.filter(w => !namesHidden(w));
+  }
+  const counted = (n: number) => `${n} warning${n === 1 ? '' : 's'}`;
+  const elsewhere = inference.warnings.length - about.length;
+  return [
+    ...shown,
+    ...(elsewhere ? [`${counted(elsewhere)} of the analysis about parts of the system outside this plan: see its analysis`] : []),
+    ...(about.length > shown.length ? [`left out as the catalog does not show them to you: ${counted(about.length - shown.length)} about parts outside this plan`] : []),
+  ];
 }
 
 const edgeKey = (from: string, to: string) => `${from}\u0000${to}`;

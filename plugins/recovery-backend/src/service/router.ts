@@ -100,7 +100,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/plan/:kind/:namespace/:name', async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const { plan, planError, graph, disagreements } = await plans.plan(await entityRefFromPath(req, credentials));
+    const { plan, planError, graph, disagreements } = await plans.plan(await entityRefFromPath(req, credentials), credentials);
     if (!plan) throw new InputError(planError);
     res.json({ ...plan, problems: graph.problems, disagreements });
   });
