@@ -194,9 +194,11 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const shown = [...dependents.values()].filter(d => d.services.size >= SHOWN_BY);
   shown.sort((x, y) => y.services.size - x.services.size || byName(x.edge.service, y.edge.service) || byName(x.edge.dependsOn, y.edge.dependsOn));
   for (const d of shown) addEdge(d.edge, Number.MAX_VALUE);
-  // Where machines gather depth across the services they host, many edges carry it. Hard edges
-  // deeper than the chain allows, all of it resting on one machine wait, show a look-alike
-  // instead: a service on a machine of a later tier that starts as a dependency would.
+  // Where machines gather depth across the services they host, many machine waits carry each
+  // level. Hard edges CHAIN_SLACK or more waves past the longest chain, all of that resting on
+  // one machine wait, show a look-alike there instead (a service on a machine of a later tier
+  // that starts as a dependency would): that wait is left out. From one wave past, true waits
+  // of small tiered sites do the same.
   const excess = depth(machineEdges) - (longest + 1);
   const lone = excess >= CHAIN_SLACK ? bottleneckEdges(machineNames, machineEdges) : [];
   if (lone.length === 1 && depth(machineEdges.filter(e => e !== lone[0])) <= longest + CHAIN_SLACK) {
