@@ -120,9 +120,14 @@ export class DockerCaptureSource implements CaptureSource {
     let imageId: string;
     const volumes: CapturedVolume[] = [];
     let image: { size: number; checksum: string };
+    let pausedAt: number | undefined;
+    let pausedMs = 0;
     // A failure (store directory included) must leave neither file nor tag.
     try {
-      if (pause) await container.pause();
+      if (pause) {
+        await container.pause();
+        pausedAt = performance.now();
+      }
       let failed = true;
       try {
         const result = (await container.commit({
@@ -145,6 +150,7 @@ export class DockerCaptureSource implements CaptureSource {
         if (pause) {
           try {
             await container.unpause();
+            pausedMs = Math.round(performance.now() - pausedAt!);
           } catch (e) {
             // The capture's own error is the one to report; otherwise production stays paused: say so.
             if (!failed) throw e;
@@ -168,6 +174,7 @@ export class DockerCaptureSource implements CaptureSource {
       runtime,
       adaptations,
       durationMs: Date.now() - started,
+      pausedMs,
     };
   }
 

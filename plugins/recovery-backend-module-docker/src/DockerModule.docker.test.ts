@@ -50,6 +50,7 @@ const hostOnlyRunId = `it-hostonly-${suffix}`;
 const hostNetworkContainer = `hostnet-${suffix}`;
 const volumeRunId = `it-volume-${suffix}`;
 const volumeContainer = `vol-${suffix}`;
+const stoppedContainer = `stopped-${suffix}`;
 const volumeName = `vol-data-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
 const eventContainers = [
@@ -162,6 +163,7 @@ afterAll(async () => {
   await primary.getContainer(hostNetworkContainer).remove({ force: true }).catch(() => {});
   await host.teardown(volumeRunId).catch(() => {});
   await primary.getContainer(volumeContainer).remove({ force: true, v: true }).catch(() => {});
+  await primary.getContainer(stoppedContainer).remove({ force: true }).catch(() => {});
   await primary.getVolume(volumeName).remove().catch(() => {});
   for (const c of captures.values()) await source.discard({ ...c, volumes: c.runtime.volumes }).catch(() => {});
   for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
@@ -184,6 +186,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       );
       timings[`capture_${m.name}_ms`] = Date.now() - t0;
       timings[`capture_${m.name}_bytes`] = c.sizeBytes;
+      timings[`capture_${m.name}_paused_ms`] = c.pausedMs!;
+      // Paused for the commit, unpaused before the image is saved into the store.
+      expect(c.pausedMs).toBeGreaterThan(0);
+      expect(c.pausedMs).toBeLessThan(c.durationMs);
+      expect((await primary.getContainer(m.name).inspect()).State.Paused).toBe(false);
       captures.set(m.name, { ...c, captureId });
       const file = join(store, c.artifact);
       expect(statSync(file).size).toBe(c.sizeBytes);
@@ -198,6 +205,15 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(c.runtime.healthcheck?.test).toEqual(['CMD', '/usr/libexec/demo/healthcheck']);
       expect(c.runtime.labels['recovery.backstage-recovery.io/machine']).toBe(m.name);
     }
+  });
+
+  it('captures a machine that is not running without pausing it', async () => {
+    await primary.createContainer({ name: stoppedContainer, Image: DEMO_IMAGE, HostConfig: { NetworkMode: 'none' } });
+    const captureId = `cap-stopped-${suffix}`;
+    const c = await source.capture({ machineRef: 'resource:default/stopped', engine: 'primary', container: stoppedContainer }, { captureId });
+    captures.set('stopped', { ...c, captureId });
+    expect(c.pausedMs).toBe(0);
+    expect(sha256(join(store, c.artifact))).toBe(c.checksum);
   });
 
   it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {
@@ -790,6 +806,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       { captureId },
     );
     captures.set('volume', { ...captured, captureId });
+    expect(captured.pausedMs).toBeGreaterThan(0);
     // Unpaused again, and changed on the primary after the capture.
     expect((await c.inspect()).State.Paused).toBe(false);
     await execOut(primary, c.id, ['sh', '-c', 'echo changed > /data/sub/f']);

@@ -29,6 +29,8 @@ export interface Capture {
   createdAt: string;
   /** How long the capture took, including the consistency pause. */
   durationMs: number;
+  /** How long production was paused for a consistent copy (0: not paused); absent where unknown. */
+  pausedMs?: number;
   /** Host-specific parts rewritten for the recovery host ("driver insertion"). */
   adaptations: string[];
 }

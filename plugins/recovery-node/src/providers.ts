@@ -71,6 +71,11 @@ export interface CapturedMachine {
   /** Host-specific parts rewritten at capture time. */
   adaptations: string[];
   durationMs: number;
+  /**
+   * How long production was paused for a consistent copy (0: it was not). Sources that copy
+   * without pausing leave it out.
+   */
+  pausedMs?: number;
 }
 
 /**

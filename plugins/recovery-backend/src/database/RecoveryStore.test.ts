@@ -28,6 +28,7 @@ const capture = (id: string, machineRef: string, createdAt: string): StoredCaptu
   },
   adaptations: ['dropped host port binding 8080->80/tcp'],
   durationMs: 1234,
+  pausedMs: 321,
   createdAt,
 });
 
@@ -56,6 +57,17 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     const pruned = await store.pruneCaptures(m, 2);
     expect(pruned.map(c => c.id)).toEqual(['c1']);
     expect((await store.listCaptures(m)).map(c => c.id)).toEqual(['c3', 'c2']);
+  });
+
+  it('keeps how long a capture paused production: 0 where it did not, absent where a source does not say', async () => {
+    const m = 'resource:default/pause-01';
+    const { pausedMs: _, ...unsaid } = capture('u1', m, '2026-11-01T00:00:00.000Z');
+    await store.insertCapture(unsaid);
+    await store.insertCapture({ ...capture('z1', m, '2026-11-02T00:00:00.000Z'), pausedMs: 0 });
+    const [notPaused, unknown] = await store.listCaptures(m);
+    expect(notPaused.pausedMs).toBe(0);
+    expect(unknown).toEqual(unsaid);
+    expect('pausedMs' in unknown).toBe(false);
   });
 
   it('keeps a capture an active run restores when pruning, and prunes it once the run is over', async () => {

@@ -104,6 +104,7 @@ export class RecoveryStore {
       runtime: JSON.stringify(capture.runtime),
       adaptations: JSON.stringify(capture.adaptations),
       duration_ms: capture.durationMs,
+      paused_ms: capture.pausedMs ?? null,
       created_at: new Date(capture.createdAt),
     });
   }
@@ -521,6 +522,7 @@ function toCapture(row: any): StoredCapture {
     runtime: JSON.parse(row.runtime),
     adaptations: JSON.parse(row.adaptations),
     durationMs: Number(row.duration_ms),
+    ...(row.paused_ms !== null && row.paused_ms !== undefined && { pausedMs: Number(row.paused_ms) }),
     createdAt: iso(row.created_at)!,
   };
 }

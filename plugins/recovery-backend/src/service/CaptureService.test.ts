@@ -23,11 +23,13 @@ describe('CaptureService', () => {
   }
 
   it('records a capture and keeps its archive', async () => {
-    const { source, captures } = await service();
+    const { knex, source, captures } = await service();
     const capture = await captures.captureMachine(locator);
     expect(source.captured).toEqual(['data-01']);
     expect(source.discarded).toEqual([]);
-    expect(capture.machineRef).toBe('resource:default/data-01');
+    expect(capture).toMatchObject({ machineRef: 'resource:default/data-01', durationMs: 5, pausedMs: 2 });
+    const [stored] = await new RecoveryStore(knex).listCaptures(locator.machineRef);
+    expect(stored).toMatchObject(capture);
   });
 
   it('discards the archive and image of a capture it could not record', async () => {

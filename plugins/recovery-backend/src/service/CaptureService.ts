@@ -61,6 +61,7 @@ export class CaptureService {
       runtime: captured.runtime,
       adaptations: captured.adaptations,
       durationMs: captured.durationMs,
+      ...(captured.pausedMs !== undefined && { pausedMs: captured.pausedMs }),
       createdAt,
     };
     try {
@@ -75,7 +76,7 @@ export class CaptureService {
       throw error;
     }
     this.logger.info(
-      `Captured ${locator.machineRef} (${captured.sizeBytes} bytes, ${captured.durationMs} ms)`,
+      `Captured ${locator.machineRef} (${captured.sizeBytes} bytes, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
     );
     for (const old of await this.store.pruneCaptures(locator.machineRef, this.keepLast)) {
       await source

@@ -27,6 +27,7 @@ export class FakeCaptureSource implements CaptureSource {
       },
       adaptations: [],
       durationMs: 5,
+      pausedMs: 2,
     };
   }
 

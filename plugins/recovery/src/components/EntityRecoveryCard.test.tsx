@@ -59,6 +59,9 @@ describe('EntityRecoveryCard', () => {
     const captures = screen.getByRole('table', { name: 'Captures' });
     expect(within(captures).getByText('2h old, within RPO 1d')).toBeInTheDocument();
     expect(within(captures).getByText('1d 6h old, over RPO 1d')).toBeInTheDocument();
+    // How long each capture paused production; unknown for one stored before it was recorded.
+    expect(within(captures).getByText('420 ms')).toBeInTheDocument();
+    expect(within(captures).getByText('—')).toBeInTheDocument();
 
     expect(screen.getByTestId('last-run')).toHaveTextContent(
       /Succeeded.*measured RTO 4m 12s vs objective 15m/,

@@ -27,6 +27,7 @@ import {
   formatAgo,
   formatCount,
   formatDuration,
+  formatPause,
   runFailure,
   sameRef,
   shortRef,
@@ -208,6 +209,7 @@ export const CaptureTable = ({
           <TableCell>Machine</TableCell>
           <TableCell>Last capture</TableCell>
           <TableCell>Age vs RPO</TableCell>
+          <TableCell>Production paused</TableCell>
         </TableRow>
       </TableHead>
       <TableBody>
@@ -254,6 +256,7 @@ export const CaptureTable = ({
                 )}
               </TableCell>
               <TableCell>{verdict}</TableCell>
+              <TableCell>{formatPause(c.latest?.pausedMs)}</TableCell>
             </TableRow>
           );
         })}

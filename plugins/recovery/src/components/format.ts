@@ -19,6 +19,13 @@ export function formatDuration(seconds: number | undefined): string {
   return secs ? `${minutes}m ${secs}s` : `${minutes}m`;
 }
 
+/** How long a capture paused production: `420 ms`, `2.5 s`; `not paused`; `—` where unknown. */
+export function formatPause(ms: number | undefined): string {
+  if (ms === undefined) return '—';
+  if (ms === 0) return 'not paused';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
 /** `1, 'machine', 'machines'` → `1 machine`; `3, …` → `3 machines`. */
 export function formatCount(k: number, one: string, many: string): string {
   return `${k} ${k === 1 ? one : many}`;

@@ -66,6 +66,7 @@ export function makeReadiness(overrides: Partial<Readiness> = {}): Readiness {
           checksum: 'sha256:bbb',
           createdAt: minutesAgo(120),
           durationMs: 1200,
+          pausedMs: 420,
           adaptations: [],
         },
       },
