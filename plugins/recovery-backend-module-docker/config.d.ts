@@ -29,6 +29,11 @@ export interface Config {
       busyboxPath?: string;
       /** Pause the container while committing a capture (consistency). Default true. */
       pauseOnCapture?: boolean;
+      /**
+       * Longest a capture may keep production paused (e.g. 30s, 5m): past it the capture stops,
+       * unpauses the machine and fails, naming the limit. Default 5m.
+       */
+      maxCapturePause?: string;
     };
   };
 }

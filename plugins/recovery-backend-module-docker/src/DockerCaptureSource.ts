@@ -53,6 +53,9 @@ async function writeAtomically(
   return { size, checksum: `sha256:${hash.digest('hex')}` };
 }
 
+/** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
+const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
+
 /**
  * Captures primary machines running as containers on one Docker engine: paused (for
  * consistency), `docker commit` tagged per capture and each volume's content archived
@@ -64,7 +67,7 @@ export class DockerCaptureSource implements CaptureSource {
   constructor(
     readonly engineId: string,
     private readonly docker: Docker,
-    private readonly options: { storeDirectory: string; pause?: boolean },
+    private readonly options: { storeDirectory: string; pause?: boolean; maxPauseMs?: number },
   ) {}
 
   private imageRef(machine: MachineLocator, captureId: string) {
@@ -122,11 +125,22 @@ export class DockerCaptureSource implements CaptureSource {
     let image: { size: number; checksum: string };
     let pausedAt: number | undefined;
     let pausedMs = 0;
+    // Production stays paused no longer than the limit: past it the copy stops and fails.
+    const maxPauseMs = this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS;
+    const pauseLimit = new AbortController();
+    const whilePaused = options.signal ? AbortSignal.any([options.signal, pauseLimit.signal]) : pauseLimit.signal;
+    let step = 'committing the image';
+    let timer: NodeJS.Timeout | undefined;
     // A failure (store directory included) must leave neither file nor tag.
     try {
       if (pause) {
         await container.pause();
         pausedAt = performance.now();
+        const limit = maxPauseMs < 1000 ? `${maxPauseMs} ms` : `${maxPauseMs / 1000} s`;
+        timer = setTimeout(() => {
+          const why = `capture of ${machine.machineRef} kept production paused past the ${limit} limit (recovery.docker.maxCapturePause) while ${step}`;
+          pauseLimit.abort(new Error(`${why}: unpaused, nothing kept`));
+        }, maxPauseMs);
       }
       let failed = true;
       try {
@@ -138,15 +152,18 @@ export class DockerCaptureSource implements CaptureSource {
         })) as { Id: string };
         committed = true;
         imageId = result.Id;
+        whilePaused.throwIfAborted();
         await mkdir(dir, { recursive: true });
         for (const [i, mount] of volumeMounts(info).entries()) {
+          step = `archiving the volume at ${mount.destination}`;
           const volumeArtifact = `${base}.volume-${i + 1}.tar`;
           const stream = (await container.getArchive({ path: mount.destination })) as unknown as Readable;
-          const { size, checksum } = await writeAtomically(stream, dir, volumeArtifact, written, options.signal);
+          const { size, checksum } = await writeAtomically(stream, dir, volumeArtifact, written, whilePaused);
           volumes.push({ destination: mount.destination, artifact: volumeArtifact, checksum, sizeBytes: size });
         }
         failed = false;
       } finally {
+        clearTimeout(timer);
         if (pause) {
           try {
             await container.unpause();
@@ -160,10 +177,12 @@ export class DockerCaptureSource implements CaptureSource {
       const stream = (await this.docker.getImage(ref).get()) as unknown as Readable;
       image = await writeAtomically(stream, dir, artifact, written, options.signal);
     } catch (e) {
+      clearTimeout(timer);
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
       if (committed) await this.removeTag(ref);
-      throw e;
+      // Past the pause limit, the limit is what went wrong, not the stream it cut.
+      throw pauseLimit.signal.aborted && !options.signal?.aborted ? pauseLimit.signal.reason : e;
     }
     const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
     return {

@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -51,6 +51,7 @@ const hostNetworkContainer = `hostnet-${suffix}`;
 const volumeRunId = `it-volume-${suffix}`;
 const volumeContainer = `vol-${suffix}`;
 const stoppedContainer = `stopped-${suffix}`;
+const pausedContainer = `paused-${suffix}`;
 const volumeName = `vol-data-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
 const eventContainers = [
@@ -164,6 +165,7 @@ afterAll(async () => {
   await host.teardown(volumeRunId).catch(() => {});
   await primary.getContainer(volumeContainer).remove({ force: true, v: true }).catch(() => {});
   await primary.getContainer(stoppedContainer).remove({ force: true }).catch(() => {});
+  await primary.getContainer(pausedContainer).remove({ force: true }).catch(() => {});
   await primary.getVolume(volumeName).remove().catch(() => {});
   for (const c of captures.values()) await source.discard({ ...c, volumes: c.runtime.volumes }).catch(() => {});
   for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
@@ -214,6 +216,29 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     captures.set('stopped', { ...c, captureId });
     expect(c.pausedMs).toBe(0);
     expect(sha256(join(store, c.artifact))).toBe(c.checksum);
+  });
+
+  it('stops a capture that keeps production paused past the limit: unpaused, and nothing kept', async () => {
+    const c = await primary.createContainer({
+      name: pausedContainer,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    await c.start();
+    // No commit takes under a millisecond.
+    const impatient = new DockerCaptureSource('primary', primary, { storeDirectory: store, maxPauseMs: 1 });
+    const captureId = `cap-paused-${suffix}`;
+    await expect(
+      impatient.capture({ machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer }, { captureId }),
+    ).rejects.toThrow(
+      'capture of resource:default/paused kept production paused past the 1 ms limit (recovery.docker.maxCapturePause) while committing the image: unpaused, nothing kept',
+    );
+    const { State } = await c.inspect();
+    expect({ running: State.Running, paused: State.Paused }).toEqual({ running: true, paused: false });
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
+    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
   it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {

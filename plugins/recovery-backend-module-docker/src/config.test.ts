@@ -39,3 +39,22 @@ describe('readDockerModuleConfig TLS material', () => {
     expect(() => read({ cert: PEM, key: dir })).toThrow(`recovery.docker.engines[dr-host].key: cannot read file ${dir}: EISDIR`);
   });
 });
+
+describe('readDockerModuleConfig capture pause limit', () => {
+  const withLimit = (maxCapturePause?: string) =>
+    readDockerModuleConfig(
+      new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [], ...(maxCapturePause && { maxCapturePause }) } } }),
+    );
+
+  it('reads a duration, 5 minutes unless given', () => {
+    expect(withLimit().maxCapturePauseMs).toBe(300_000);
+    expect(withLimit('30s').maxCapturePauseMs).toBe(30_000);
+    expect(withLimit('1m30s').maxCapturePauseMs).toBe(90_000);
+  });
+
+  it('refuses what is no duration, or none, naming the key', () => {
+    for (const text of ['soon', '30', '0s']) {
+      expect(() => withLimit(text)).toThrow(`Invalid duration "${text}" at recovery.docker.maxCapturePause: use e.g. 30s or 5m, longer than 0s`);
+    }
+  });
+});

@@ -29,6 +29,7 @@ export const recoveryModuleDocker = createBackendModule({
               new DockerCaptureSource(engine.id, docker, {
                 storeDirectory: cfg.storeDirectory,
                 pause: cfg.pauseOnCapture,
+                maxPauseMs: cfg.maxCapturePauseMs,
               }),
             );
             providers.addEventSource(new DockerEventSource(engine.id, docker, { logger }));
