@@ -131,6 +131,8 @@ export class DockerCaptureSource implements CaptureSource {
     const whilePaused = options.signal ? AbortSignal.any([options.signal, pauseLimit.signal]) : pauseLimit.signal;
     let step = 'committing the image';
     let timer: NodeJS.Timeout | undefined;
+    let pausedTooLong: string | undefined;
+    let unpauseError: Error | undefined;
     // A failure (store directory included) must leave neither file nor tag.
     try {
       if (pause) {
@@ -138,8 +140,8 @@ export class DockerCaptureSource implements CaptureSource {
         pausedAt = performance.now();
         const limit = maxPauseMs < 1000 ? `${maxPauseMs} ms` : `${maxPauseMs / 1000} s`;
         timer = setTimeout(() => {
-          const why = `capture of ${machine.machineRef} kept production paused past the ${limit} limit (recovery.docker.maxCapturePause) while ${step}`;
-          pauseLimit.abort(new Error(`${why}: unpaused, nothing kept`));
+          pausedTooLong = `capture of ${machine.machineRef} kept production paused past the ${limit} limit (recovery.docker.maxCapturePause) while ${step}`;
+          pauseLimit.abort();
         }, maxPauseMs);
       }
       let failed = true;
@@ -171,6 +173,7 @@ export class DockerCaptureSource implements CaptureSource {
           } catch (e) {
             // The capture's own error is the one to report; otherwise production stays paused: say so.
             if (!failed) throw e;
+            unpauseError = e as Error;
           }
         }
       }
@@ -182,7 +185,11 @@ export class DockerCaptureSource implements CaptureSource {
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
       if (committed) await this.removeTag(ref);
       // Past the pause limit, the limit is what went wrong, not the stream it cut.
-      throw pauseLimit.signal.aborted && !options.signal?.aborted ? pauseLimit.signal.reason : e;
+      if (pausedTooLong && !options.signal?.aborted) {
+        const machineState = unpauseError ? `could not unpause it (${unpauseError.message})` : 'unpaused';
+        throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
+      }
+      throw e;
     }
     const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
     return {
