@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import type { Config } from '@backstage/config';
-import { parseDurationSeconds } from '@backstage-recovery/plugin-recovery-common';
+import { durationSettingMs } from '@backstage-recovery/plugin-recovery-common';
 
 export type EngineRole = 'primary' | 'hypervisor' | 'both';
 
@@ -31,14 +31,6 @@ function pem(key: string, value: string | undefined): string | undefined {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new Error(`${key}: cannot read file ${value}: ${why} (give PEM text or a readable file path)`);
   }
-}
-
-function maxCapturePauseMs(text: string): number {
-  const seconds = parseDurationSeconds(text);
-  if (seconds === undefined || seconds <= 0) {
-    throw new Error(`Invalid duration "${text}" at recovery.docker.maxCapturePause: use e.g. 30s or 5m, longer than 0s`);
-  }
-  return seconds * 1000;
 }
 
 /** Reads `recovery.captureStore` and `recovery.docker` (see config.d.ts). */
@@ -79,6 +71,6 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
     probeImage: docker?.getOptionalString('probeImage'),
     busyboxPath: docker?.getOptionalString('busyboxPath'),
     pauseOnCapture: docker?.getOptionalBoolean('pauseOnCapture') ?? true,
-    maxCapturePauseMs: maxCapturePauseMs(docker?.getOptionalString('maxCapturePause') ?? '5m'),
+    maxCapturePauseMs: durationSettingMs('recovery.docker.maxCapturePause', docker?.getOptionalString('maxCapturePause') ?? '5m'),
   };
 }

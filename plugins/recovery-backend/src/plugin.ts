@@ -4,7 +4,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import {
-  parseDurationSeconds,
+  durationSettingMs,
   recoveryPermissions,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
@@ -24,18 +24,9 @@ import { ProviderRegistry } from './service/ProviderRegistry';
 import { ReadinessService } from './service/ReadinessService';
 import { createRouter } from './service/router';
 
-/** Reads a duration setting such as `2m`, failing start-up with the key's name if malformed. */
+/** Reads a duration setting such as `2m` (see durationSettingMs). */
 function durationMs(config: Config, key: string, fallback: string): number {
-  const text = config.getOptionalString(key) ?? fallback;
-  const seconds = parseDurationSeconds(text);
-  if (seconds === undefined) {
-    throw new Error(`Invalid duration "${text}" at ${key}: use e.g. 90s, 15m, 24h`);
-  }
-  // A zero objective, timeout or interval is never meant: it would fail or spin at once.
-  if (seconds <= 0) {
-    throw new Error(`Invalid duration "${text}" at ${key}: must be longer than 0s`);
-  }
-  return seconds * 1000;
+  return durationSettingMs(key, config.getOptionalString(key) ?? fallback);
 }
 
 // body-parser reads its `limit` with `bytes`; parsing with the same package keeps the
