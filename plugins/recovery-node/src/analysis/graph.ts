@@ -526,7 +526,9 @@ export function bottleneckEdges<E extends { service: string; dependsOn: string }
     const k = asap.get(e.dependsOn)!;
     const onLongest = alap.get(e.dependsOn) === k && asap.get(e.service) === k + 1 && alap.get(e.service) === k + 1;
     if (!onLongest) continue;
-    across.set(k, [...(across.get(k) ?? []), e]);
+    const list = across.get(k);
+    if (list) list.push(e);
+    else across.set(k, [e]);
   }
   return [...across.values()].filter(list => list.length === 1).map(([e]) => e);
 }

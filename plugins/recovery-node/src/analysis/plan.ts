@@ -199,17 +199,19 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // one machine wait, show a look-alike there instead (a service on a machine of a later tier
   // that starts as a dependency would): that wait is left out. From one wave past, true waits
   // of small tiered sites do the same.
-  const excess = depth(machineEdges) - (longest + 1);
+  let hardDepth = depth(machineEdges);
+  const excess = hardDepth - (longest + 1);
   const lone = excess >= CHAIN_SLACK ? bottleneckEdges(machineNames, machineEdges) : [];
-  if (lone.length === 1 && depth(machineEdges.filter(e => e !== lone[0])) <= longest + CHAIN_SLACK) {
+  const depthWithout = lone.length === 1 ? depth(machineEdges.filter(e => e !== lone[0])) : Infinity;
+  if (depthWithout <= longest + CHAIN_SLACK) {
     const [e] = lone;
     machineEdges.splice(machineEdges.indexOf(e), 1);
     have.delete(`${e.service}\u0000${e.dependsOn}`);
+    hardDepth = depthWithout;
     warnings.push(
       `left out: ${e.service} waits for ${e.dependsOn} (score ${e.score}); it alone would make the plan ${excess} wave${excess > 1 ? 's' : ''} deeper than the longest chain of dependencies`,
     );
   }
-  const hardDepth = depth(machineEdges);
   const cap = Math.max(hardDepth, longest + 1);
   // Hard edges alone deeper than the longest chain by more than two waves: machines gather depth
   // across the services they host (a machine with services of several levels), which no chain
