@@ -1,11 +1,12 @@
 import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError } from '@backstage/errors';
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { ConflictError, NotFoundError } from '@backstage/errors';
 import type {
   CaptureSource,
   CapturedMachine,
@@ -57,6 +58,30 @@ async function writeAtomically(
 const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
 
 /**
+ * Where a capture notes, before it pauses a machine, that it did so (one file per engine and
+ * container, removed once unpaused): a backend stopped in between leaves the note, and the
+ * machine is unpaused from it at the next start or capture instead of staying paused for good.
+ */
+const PAUSE_NOTES = '.paused';
+function underWay(machineRef: string, held: PauseNote) {
+  return new ConflictError(
+    `machine ${machineRef}: capture ${held.captureId} is under way (paused it at ${held.pausedAt}); one capture of a machine at a time`,
+  );
+}
+
+/** How long past its pause limit a note must be before it counts as left by a stopped capture. */
+const NOTE_GRACE_MS = 30_000;
+
+interface PauseNote {
+  machineRef: string;
+  captureId: string;
+  /** The capture's image tag and the prefix of its files, removed with the note: never stored. */
+  imageRef: string;
+  filePrefix: string;
+  pausedAt: string;
+}
+
+/**
  * Captures primary machines running as containers on one Docker engine: paused (for
  * consistency), `docker commit` tagged per capture and each volume's content archived
  * (`docker cp`), then unpaused and `docker save` streamed into the capture store as
@@ -67,8 +92,119 @@ export class DockerCaptureSource implements CaptureSource {
   constructor(
     readonly engineId: string,
     private readonly docker: Docker,
-    private readonly options: { storeDirectory: string; pause?: boolean; maxPauseMs?: number },
+    private readonly options: {
+      storeDirectory: string;
+      pause?: boolean;
+      maxPauseMs?: number;
+      logger?: LoggerService;
+    },
   ) {}
+
+  private pauseNotePath(containerId: string) {
+    return join(this.options.storeDirectory, PAUSE_NOTES, `${dockerName(this.engineId)}.${containerId}`);
+  }
+
+  private get maxPauseMs() {
+    return this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS;
+  }
+
+  /** When a note's capture, if it still ran, would have unpaused its machine by its own limit. */
+  private staleFrom(note: PauseNote): number {
+    return Date.parse(note.pausedAt) + this.maxPauseMs + NOTE_GRACE_MS;
+  }
+
+  private async readPauseNote(path: string): Promise<PauseNote | undefined> {
+    try {
+      return JSON.parse(await readFile(path, 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new Error(`pause note ${path} is unreadable, so its machine may still be paused: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Unpauses the machines that a capture paused and never unpaused (the backend stopped in
+   * between) and removes what that capture left; a note too recent to tell (another backend's
+   * capture may still run) is looked at again once it would have passed its limit. Run at
+   * start-up; returns the machines unpaused now.
+   */
+  resumeInterruptedCaptures(): Promise<string[]> {
+    return onEngine(this.engineId, async () => {
+      const dir = join(this.options.storeDirectory, PAUSE_NOTES);
+      const prefix = `${dockerName(this.engineId)}.`;
+      const names = await readdir(dir).catch(e => {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+        throw e;
+      });
+      const resumed: string[] = [];
+      for (const name of names.filter(n => n.startsWith(prefix)).sort()) {
+        const containerId = name.slice(prefix.length);
+        const note = await this.readPauseNote(join(dir, name));
+        if (!note) continue;
+        const wait = this.staleFrom(note) - Date.now();
+        if (wait <= 0) {
+          await this.resumeInterrupted(containerId, note);
+          resumed.push(note.machineRef);
+          continue;
+        }
+        setTimeout(() => {
+          this.resumeIfStill(containerId, note).catch(e =>
+            this.options.logger?.warn(`recovery: could not unpause ${note.machineRef} after capture ${note.captureId}: ${e}`),
+          );
+        }, wait).unref();
+      }
+      return resumed;
+    });
+  }
+
+  private async resumeIfStill(containerId: string, note: PauseNote) {
+    const now = await this.readPauseNote(this.pauseNotePath(containerId));
+    if (now?.captureId === note.captureId) await onEngine(this.engineId, () => this.resumeInterrupted(containerId, now));
+  }
+
+  /** Unpauses what an interrupted capture paused, and removes its files, tag and note. */
+  private async resumeInterrupted(containerId: string, note: PauseNote): Promise<void> {
+    const container = this.docker.getContainer(containerId);
+    try {
+      if ((await container.inspect()).State?.Paused) await container.unpause();
+    } catch (e) {
+      if (!isStatus(e, 404)) throw e;
+    }
+    this.options.logger?.warn(
+      `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): unpaused it and removed what that capture left`,
+    );
+    const dir = this.options.storeDirectory;
+    const files = await readdir(dir);
+    await Promise.all(
+      files
+        .filter(f => f.startsWith(`${note.filePrefix}.`) || f.startsWith(`.${note.filePrefix}.`))
+        .map(f => rm(join(dir, f), { force: true })),
+    );
+    await this.removeTag(note.imageRef);
+    await rm(this.pauseNotePath(containerId), { force: true });
+  }
+
+  /**
+   * Writes the note before pausing, exclusively: a note there already is another capture's of
+   * the same machine (a conflict), unless it is stale, when its capture is resumed first.
+   */
+  private async takePauseNote(containerId: string, note: PauseNote): Promise<void> {
+    const path = this.pauseNotePath(containerId);
+    await mkdir(join(this.options.storeDirectory, PAUSE_NOTES), { recursive: true });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await writeFile(path, JSON.stringify(note), { flag: 'wx' });
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 2) throw e;
+      }
+      const held = await this.readPauseNote(path);
+      if (held && Date.now() < this.staleFrom(held)) {
+        throw underWay(note.machineRef, held);
+      }
+      if (held) await this.resumeInterrupted(containerId, held);
+    }
+  }
 
   private imageRef(machine: MachineLocator, captureId: string) {
     return `${CAPTURE_REPOSITORY}/${dockerName(machine.container).toLowerCase()}:${dockerTag(captureId)}`;
@@ -99,6 +235,19 @@ export class DockerCaptureSource implements CaptureSource {
       throw e;
     }
     options.signal?.throwIfAborted();
+    const wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
+    if (wantsPause && info.State?.Paused) {
+      // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
+      // captured as any machine), or by someone else (left paused, captured as it is).
+      const held = await this.readPauseNote(this.pauseNotePath(info.Id));
+      if (held && Date.now() < this.staleFrom(held)) {
+        throw underWay(machine.machineRef, held);
+      }
+      if (held) {
+        await this.resumeInterrupted(info.Id, held);
+        info = await container.inspect();
+      }
+    }
 
     const networks: Record<string, NetworkIdentity> = {};
     for (const name of Object.keys(info.NetworkSettings?.Networks ?? {})) {
@@ -117,31 +266,55 @@ export class DockerCaptureSource implements CaptureSource {
     const artifact = `${base}.tar`;
     // Paused by the capture itself, so the commit and the volumes' archives are one instant of
     // the machine; a machine not running has nothing to pause (and one paused already stays so).
-    const pause = (this.options.pause ?? true) && Boolean(info.State?.Running) && !info.State?.Paused;
+    const pause = wantsPause && !info.State?.Paused;
     const written: string[] = [];
     let committed = false;
     let imageId: string;
     const volumes: CapturedVolume[] = [];
     let image: { size: number; checksum: string };
-    let pausedAt: number | undefined;
     let pausedMs = 0;
-    // Production stays paused no longer than the limit: past it the copy stops and fails.
-    const maxPauseMs = this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS;
+    // Production stays paused no longer than the limit: past it the machine is unpaused at once
+    // and the copy stops; a commit still running is left to return, and its image removed.
+    const maxPauseMs = this.maxPauseMs;
     const pauseLimit = new AbortController();
     const whilePaused = options.signal ? AbortSignal.any([options.signal, pauseLimit.signal]) : pauseLimit.signal;
     let step = 'committing the image';
     let timer: NodeJS.Timeout | undefined;
     let pausedTooLong: string | undefined;
     let unpauseError: Error | undefined;
+    let pausedAt = 0;
+    let unpausing: Promise<void> | undefined;
+    const notePath = this.pauseNotePath(info.Id);
+    // Once: from the limit's timer or when the copy ends, whichever comes first.
+    const unpause = () =>
+      (unpausing ??= container.unpause().then(async () => {
+        pausedMs = Math.round(performance.now() - pausedAt);
+        await rm(notePath, { force: true });
+      }));
     // A failure (store directory included) must leave neither file nor tag.
     try {
       if (pause) {
-        await container.pause();
+        const note: PauseNote = {
+          machineRef: machine.machineRef,
+          captureId: options.captureId,
+          imageRef: ref,
+          filePrefix: base,
+          pausedAt: new Date().toISOString(),
+        };
+        await this.takePauseNote(info.Id, note);
+        try {
+          await container.pause();
+        } catch (e) {
+          await rm(notePath, { force: true });
+          throw e;
+        }
         pausedAt = performance.now();
         const limit = maxPauseMs < 1000 ? `${maxPauseMs} ms` : `${maxPauseMs / 1000} s`;
         timer = setTimeout(() => {
           pausedTooLong = `capture of ${machine.machineRef} kept production paused past the ${limit} limit (recovery.docker.maxCapturePause) while ${step}`;
           pauseLimit.abort();
+          // Its failure is awaited, and reported, where the copy ends.
+          unpause().catch(() => {});
         }, maxPauseMs);
       }
       let failed = true;
@@ -159,7 +332,7 @@ export class DockerCaptureSource implements CaptureSource {
         for (const [i, mount] of volumeMounts(info).entries()) {
           step = `archiving the volume at ${mount.destination}`;
           const volumeArtifact = `${base}.volume-${i + 1}.tar`;
-          const stream = (await container.getArchive({ path: mount.destination })) as unknown as Readable;
+          const stream = (await container.getArchive({ path: mount.destination, abortSignal: whilePaused })) as unknown as Readable;
           const { size, checksum } = await writeAtomically(stream, dir, volumeArtifact, written, whilePaused);
           volumes.push({ destination: mount.destination, artifact: volumeArtifact, checksum, sizeBytes: size });
         }
@@ -168,10 +341,10 @@ export class DockerCaptureSource implements CaptureSource {
         clearTimeout(timer);
         if (pause) {
           try {
-            await container.unpause();
-            pausedMs = Math.round(performance.now() - pausedAt!);
+            await unpause();
           } catch (e) {
             // The capture's own error is the one to report; otherwise production stays paused: say so.
+            // The pause note stays, so the next start or capture unpauses it.
             if (!failed) throw e;
             unpauseError = e as Error;
           }

@@ -241,6 +241,80 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
+  it('unpauses production at the limit, not when a slow commit returns', async () => {
+    // The commit is held for 3 s (as a large image would be); the limit is 300 ms.
+    const slowCommits = Object.create(primary) as Docker;
+    slowCommits.getContainer = (id: string) => {
+      const c = primary.getContainer(id);
+      const commit = c.commit.bind(c);
+      c.commit = (async (opts: any) => {
+        await new Promise(r => setTimeout(r, 3000));
+        return commit(opts);
+      }) as any;
+      return c;
+    };
+    const limited = new DockerCaptureSource('primary', slowCommits, { storeDirectory: store, maxPauseMs: 300 });
+    const captureId = `cap-slow-${suffix}`;
+    const capture = limited.capture({ machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer }, { captureId });
+    const failed = expect(capture).rejects.toThrow(
+      'capture of resource:default/paused kept production paused past the 300 ms limit (recovery.docker.maxCapturePause) while committing the image: unpaused, nothing kept',
+    );
+    await new Promise(r => setTimeout(r, 1500));
+    // Mid-commit, production runs again.
+    expect((await primary.getContainer(pausedContainer).inspect()).State.Paused).toBe(false);
+    await failed;
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
+    expect(readdirSync(join(store, '.paused'))).toEqual([]);
+    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
+  });
+
+  it('unpauses a machine that a stopped backend left paused mid-capture, and removes what that capture left', async () => {
+    const c = primary.getContainer(pausedContainer);
+    const { Id } = await c.inspect();
+    const captureId = `cap-interrupted-${suffix}`;
+    const imageRef = `recovery-capture/${pausedContainer}:${captureId}`;
+    // What a backend killed while the volumes were being copied leaves: the machine paused, the
+    // committed tag, a volume archive and a temporary one, and the note written before pausing.
+    await c.pause();
+    await c.commit({ repo: `recovery-capture/${pausedContainer}`, tag: captureId, pause: false });
+    writeFileSync(join(store, `${captureId}.volume-1.tar`), 'partial');
+    writeFileSync(join(store, `.${captureId}.volume-2.tar.1a2b3c4d.tmp`), 'partial');
+    const note = (pausedAt: string) =>
+      writeFileSync(
+        join(store, '.paused', `primary.${Id}`),
+        JSON.stringify({ machineRef: 'resource:default/paused', captureId, imageRef, filePrefix: captureId, pausedAt }),
+      );
+    const locator = { machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer };
+
+    // A note within its limit may be another backend's capture under way: left alone.
+    note(new Date().toISOString());
+    const restarted = new DockerCaptureSource('primary', primary, { storeDirectory: store, maxPauseMs: 60_000 });
+    expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
+    await expect(restarted.capture(locator, { captureId: `cap-second-${suffix}` })).rejects.toThrow(
+      new RegExp(`^machine resource:default/paused: capture ${captureId} is under way \\(paused it at .*\\); one capture of a machine at a time$`),
+    );
+    expect((await c.inspect()).State.Paused).toBe(true);
+
+    // Past its limit, it was left by a capture that no longer runs.
+    note(new Date(Date.now() - 3_600_000).toISOString());
+    expect(await restarted.resumeInterruptedCaptures()).toEqual(['resource:default/paused']);
+    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
+    expect(readdirSync(join(store, '.paused'))).toEqual([]);
+    const left = await primary.listImages({ filters: { reference: [imageRef] } });
+    expect(left).toEqual([]);
+
+    // The same at the next capture, where start-up could not reach the engine.
+    await c.pause();
+    note(new Date(Date.now() - 3_600_000).toISOString());
+    const next = await restarted.capture(locator, { captureId: `cap-next-${suffix}` });
+    await restarted.discard({ captureId: `cap-next-${suffix}`, artifact: next.artifact });
+    expect(next.pausedMs).toBeGreaterThan(0);
+    expect((await c.inspect()).State.Paused).toBe(false);
+    expect(readdirSync(join(store, '.paused'))).toEqual([]);
+  });
+
   it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {
     const lab = await host.createLab(runId, captures.get('infra-01')!.runtime.networks, { internal: true });
     expect(lab.networks).toEqual([labNetworkName(runId, 'demo-prod')]);

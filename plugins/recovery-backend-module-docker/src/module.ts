@@ -25,13 +25,18 @@ export const recoveryModuleDocker = createBackendModule({
         for (const engine of cfg.engines) {
           const docker = new Docker(engine.options);
           if (engine.role === 'primary' || engine.role === 'both') {
-            providers.addCaptureSource(
-              new DockerCaptureSource(engine.id, docker, {
-                storeDirectory: cfg.storeDirectory,
-                pause: cfg.pauseOnCapture,
-                maxPauseMs: cfg.maxCapturePauseMs,
-              }),
-            );
+            const captures = new DockerCaptureSource(engine.id, docker, {
+              storeDirectory: cfg.storeDirectory,
+              pause: cfg.pauseOnCapture,
+              maxPauseMs: cfg.maxCapturePauseMs,
+              logger,
+            });
+            providers.addCaptureSource(captures);
+            // Not awaited: an engine down at start-up must not hold the backend; a machine left
+            // paused is then unpaused at its next capture.
+            captures
+              .resumeInterruptedCaptures()
+              .catch(e => logger.warn(`recovery: could not check engine ${engine.id} for machines left paused by an unfinished capture: ${e}`));
             providers.addEventSource(new DockerEventSource(engine.id, docker, { logger }));
           }
           if (engine.role === 'hypervisor' || engine.role === 'both') {
