@@ -12,7 +12,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { captureMachines, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, finishTask, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -65,7 +65,7 @@ export const recoveryModuleScheduler = createBackendModule({
               'spec.type': MACHINE_RESOURCE_TYPE,
             });
             const report = await captureMachines(api, machines, logger, signal as AbortSignal | undefined);
-            logger.info(`Scheduled capture: ${report.succeeded.length} captured, ${report.failed.length} failed`);
+            finishTask(`Scheduled capture: ${report.succeeded.length} captured, ${report.failed.length} failed`, report.failed, logger);
           },
         });
 
@@ -77,9 +77,7 @@ export const recoveryModuleScheduler = createBackendModule({
           }),
           fn: async signal => {
             const { analysed, failed } = await api.analyzeSystems({ signal: signal as AbortSignal | undefined });
-            logger.info(
-              `Dependency analysis: ${analysed.length} systems analysed${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`,
-            );
+            finishTask(`Dependency analysis: ${analysed.length} systems analysed, ${failed.length} failed`, failed, logger);
           },
         });
 
@@ -107,9 +105,8 @@ export const recoveryModuleScheduler = createBackendModule({
               deadline,
               signal: signal as AbortSignal | undefined,
             });
-            logger.info(
-              `Nightly readiness check: ${report.succeeded.length} recovered, ${report.failed.length} failed${report.failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`,
-            );
+            // An entity that did not recover fails the task too: what the check is there to catch.
+            finishTask(`Nightly readiness check: ${report.succeeded.length} recovered, ${report.failed.length} failed`, report.failed, logger);
           },
         });
       },

@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { captureMachines, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, finishTask, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
 const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
@@ -301,5 +301,24 @@ describe('scheduled tasks', () => {
       succeeded: ['resource:default/a'],
       failed: [{ entityRef: 'resource:default/bad', message: 'No capture source for primary engine x' }],
     });
+  });
+
+  it('ends a task as failed, naming each failure, when anything in it failed; else logs its summary', () => {
+    const logger = mockServices.logger.mock();
+    finishTask('Scheduled capture: 2 captured, 0 failed', [], logger);
+    expect(logger.info).toHaveBeenCalledWith('Scheduled capture: 2 captured, 0 failed');
+    expect(() =>
+      finishTask(
+        'Scheduled capture: 1 captured, 2 failed',
+        [
+          { entityRef: 'resource:default/bad', message: 'No capture source for primary engine x' },
+          { entityRef: 'resource:default/worse', message: 'engine unreachable' },
+        ],
+        logger,
+      ),
+    ).toThrow(
+      'Scheduled capture: 1 captured, 2 failed\n  resource:default/bad: No capture source for primary engine x\n  resource:default/worse: engine unreachable',
+    );
+    expect(logger.info).toHaveBeenCalledTimes(1);
   });
 });

@@ -62,6 +62,18 @@ export async function captureMachines(
   return report;
 }
 
+/**
+ * Ends a task with its summary: logged where everything succeeded, else thrown, naming what
+ * failed and why, so the scheduler records the run as failed rather than as done.
+ */
+export function finishTask(summary: string, failed: TaskReport['failed'], logger: LoggerService): void {
+  if (failed.length === 0) {
+    logger.info(summary);
+    return;
+  }
+  throw new Error(`${summary}${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`);
+}
+
 type Timeout = SchedulerServiceTaskScheduleDefinition['timeout'];
 
 /** A task timeout in milliseconds: a luxon Duration or a HumanDuration (months as 30 days). */
