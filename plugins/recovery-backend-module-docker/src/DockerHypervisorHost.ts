@@ -234,9 +234,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const volume of capture.runtime.volumes ?? []) {
       const file = artifactPath(this.options.storeDirectory, volume.artifact);
       const parent = posix.dirname(posix.normalize(volume.destination));
+      const archive = createReadStream(file);
       try {
-        await container.putArchive(createReadStream(file), { path: parent });
+        await container.putArchive(archive, { path: parent });
       } catch (e) {
+        archive.destroy();
         throw new Error(
           `capture ${capture.captureId}: volume ${volume.destination} could not be restored into machine ${capture.machineRef}: ${(e as Error).message}`,
         );
@@ -246,11 +248,36 @@ export class DockerHypervisorHost implements HypervisorHost {
 
   private async loadArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'>): Promise<void> {
     const file = artifactPath(this.options.storeDirectory, capture.artifact);
-    const response = await this.docker.loadImage(createReadStream(file) as any, { quiet: true } as any);
-    await followProgress(response as unknown as Readable);
-    if (!(await this.hasImage(capture.imageId))) {
-      throw new Error(`capture ${capture.captureId}: ${file} loaded but image ${capture.imageId} is missing`);
+    const archive = createReadStream(file);
+    let messages: string[];
+    try {
+      const response = await this.docker.loadImage(archive as any, { quiet: true } as any);
+      messages = await followProgress(response as unknown as Readable);
+    } finally {
+      archive.destroy();
     }
+    if (await this.hasImage(capture.imageId)) return;
+    // The file held another image: removed, so a failed restore leaves nothing on the host.
+    await this.removeUnusedImages(await this.imagesLoaded(messages));
+    throw new Error(`capture ${capture.captureId}: ${file} loaded but image ${capture.imageId} is missing`);
+  }
+
+  /** The image ids `docker load` reported ("Loaded image ID: …", or "Loaded image: <tag>"). */
+  private async imagesLoaded(messages: string[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const m of messages) {
+      const id = /^Loaded image ID: (\S+)/.exec(m)?.[1];
+      const tag = /^Loaded image: (\S+)/.exec(m)?.[1];
+      if (id) ids.push(id);
+      else if (tag) {
+        try {
+          ids.push((await this.docker.getImage(tag).inspect()).Id);
+        } catch (e) {
+          if (!isStatus(e, 404)) throw e;
+        }
+      }
+    }
+    return ids;
   }
 
   restoreMachine(
@@ -505,19 +532,17 @@ export class DockerHypervisorHost implements HypervisorHost {
     return onEngine(this.id, () => this.ensureProbeImageOn());
   }
 
-  private async ensureProbeImageOn(): Promise<void> {
-    if (!this.probeImageReady) {
-      this.probeImageReady = (async () => {
-        if (await this.hasImage(this.probeImage)) return;
-        const tar = createTar(busyboxRootfsEntries(this.options.busyboxPath ?? '/bin/busybox'));
-        const [repo, tag = 'latest'] = splitRef(this.probeImage);
-        const stream = await this.docker.importImage(Readable.from([tar]) as any, { repo, tag } as any);
-        await followProgress(stream as unknown as Readable);
-      })().catch(e => {
-        this.probeImageReady = undefined;
-        throw e;
-      });
-    }
+  private ensureProbeImageOn(): Promise<void> {
+    // Looked for every time (the image may be pruned between runs); one import at a time.
+    this.probeImageReady ??= (async () => {
+      if (await this.hasImage(this.probeImage)) return;
+      const tar = createTar(busyboxRootfsEntries(this.options.busyboxPath ?? '/bin/busybox'));
+      const [repo, tag = 'latest'] = splitRef(this.probeImage);
+      const stream = await this.docker.importImage(Readable.from([tar]) as any, { repo, tag } as any);
+      await followProgress(stream as unknown as Readable);
+    })().finally(() => {
+      this.probeImageReady = undefined;
+    });
     return this.probeImageReady;
   }
 
@@ -650,6 +675,23 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
   }
 
+  /**
+   * False if it was gone already. A container removal still under way (a teardown racing
+   * another) keeps an endpoint on the network for a moment (403/409): tried again, for 10 s.
+   */
+  private async removeNetwork(id: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.docker.getNetwork(id).remove();
+        return true;
+      } catch (e) {
+        if (isStatus(e, 404)) return false;
+        if (!isStatus(e, 403, 409) || attempt === 20) throw e;
+      }
+      await new Promise(resolve => setTimeout(resolve, 500));
+    }
+  }
+
   private async teardownOn(runId: string): Promise<LabResources> {
     const label = `${RUN_ID_LABEL}=${runId}`;
     const removed: LabResources = { machines: [], networks: [] };
@@ -669,12 +711,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     );
     const networks = await this.docker.listNetworks({ filters: { label: [label] } });
     for (const n of networks) {
-      try {
-        await this.docker.getNetwork(n.Id).remove();
-        removed.networks.push(n.Name);
-      } catch (e) {
-        if (!isStatus(e, 404)) throw e;
-      }
+      if (await this.removeNetwork(n.Id)) removed.networks.push(n.Name);
     }
     await this.removeUnusedImages(images);
     this.loadedImages.delete(runId);

@@ -980,6 +980,52 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
+  it('leaves nothing on the host when a capture file holds another image than recorded', async () => {
+    const captureId = `cap-other-${suffix}`;
+    const c = await source.capture({ machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer }, { captureId });
+    try {
+      // The checksum matches (the file is intact), the recorded image id does not.
+      const wrongId = `sha256:${'1'.repeat(64)}`;
+      await expect(host.loadCapture({ captureId, artifact: c.artifact, checksum: c.checksum, imageId: wrongId })).rejects.toThrow(
+        `capture ${captureId}: ${join(store, c.artifact)} loaded but image ${wrongId} is missing`,
+      );
+      await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    } finally {
+      await source.discard({ captureId, artifact: c.artifact });
+    }
+  });
+
+  it('imports the probe image again when it was pruned between runs', async () => {
+    const probeImage = `recovery-probe-pruned-${suffix}:latest`;
+    const pruned = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store, probeImage });
+    try {
+      await pruned.ensureProbeImage();
+      await recovery.getImage(probeImage).remove();
+      await pruned.ensureProbeImage();
+      expect((await recovery.getImage(probeImage).inspect()).RepoTags).toContain(probeImage);
+    } finally {
+      await recovery.getImage(probeImage).remove().catch(() => {});
+    }
+  });
+
+  it('two teardowns of one lab at once both succeed, and leave nothing', async () => {
+    const raceRunId = `it-race-${suffix}`;
+    const c = captures.get('infra-01')!;
+    const lab = await host.createLab(raceRunId, c.runtime.networks, { internal: true });
+    const { machine } = await host.restoreMachine(lab, {
+      captureId: c.captureId,
+      machineRef: 'resource:default/infra-01',
+      imageId: c.imageId,
+      checksum: c.checksum,
+      artifact: c.artifact,
+      runtime: c.runtime,
+    });
+    await host.startMachine(machine);
+    const both = await Promise.all([host.teardown(raceRunId), host.teardown(raceRunId)]);
+    expect(both.flatMap(r => r.networks)).toEqual(lab.networks);
+    expect(await host.listLabResources(raceRunId)).toEqual({ machines: [], networks: [] });
+  });
+
   it('tears the lab down by label, idempotently, leaving nothing labelled nor the loaded images', async () => {
     expect(loaded.length).toBeGreaterThan(0);
     const present = async () =>
