@@ -9,21 +9,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 down=()
 for e in primary recovery; do bash scripts/docker-engines.sh status "$e" >/dev/null 2>&1 || down+=("$e"); done
-bash scripts/setup.sh
-export RECOVERY_DATA_DIR=${RECOVERY_DATA_DIR:-/var/lib/backstage-recovery}
-mkdir -p "$RECOVERY_DATA_DIR/sqlite" "$RECOVERY_DATA_DIR/captures"
 
 app=
 stop_demo() {
   trap - EXIT INT TERM
   echo "demo: stopping"
-  # Backstage runs in a session of its own (setsid below): stop all of it.
-  [[ -n $app ]] && kill -TERM -- "-$app" 2>/dev/null && wait "$app" 2>/dev/null || true
-  npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts down || true
+  # Backstage runs in a session of its own (setsid below): stop all of it, and wait for the
+  # whole session (the backend tears a test lab down after npm itself has exited), up to 60 s.
+  if [[ -n $app ]] && kill -TERM -- "-$app" 2>/dev/null; then
+    wait "$app" 2>/dev/null || true
+    for ((i = 0; i < 120; i++)); do kill -0 -- "-$app" 2>/dev/null || break; sleep 0.5; done
+  fi
+  [[ -d node_modules ]] && { npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts down || true; }
   ((${#down[@]} == 0)) || bash scripts/docker-engines.sh stop "${down[@]}"
 }
+# Set before the engines start, so a failed set-up stops those it started.
 trap stop_demo EXIT
 trap 'exit 130' INT TERM
+
+bash scripts/setup.sh
+export RECOVERY_DATA_DIR=${RECOVERY_DATA_DIR:-/var/lib/backstage-recovery}
+mkdir -p "$RECOVERY_DATA_DIR/sqlite" "$RECOVERY_DATA_DIR/captures"
 
 npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts up
 echo "demo: starting Backstage on http://localhost:3000 (backend :7007); Ctrl-C stops the demo"

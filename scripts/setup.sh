@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io busybox-static iproute2)
+packages=(docker.io busybox-static iproute2 procps)
 tests=false
 [[ ${1:-} == --tests ]] && tests=true
 $tests && packages+=(chromium)
