@@ -1,6 +1,10 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { ConflictError } from '@backstage/errors';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { CatalogGraphLoader } from '../plan/catalogGraph';
+import { componentEntity, machineEntity } from '../testing/entities';
 import { RecoveryStore } from '../database/RecoveryStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
@@ -39,5 +43,39 @@ describe('CaptureService', () => {
     await expect(captures.captureMachine(locator)).rejects.toThrow();
     expect(source.captured).toEqual(['data-01']);
     expect(source.discarded).toHaveLength(1);
+  });
+
+  it('names the machine whose capture failed, and those captured before it, keeping the status', async () => {
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    // web on web-01 depends on db on data-01: data-01 is captured first, then web-01 fails.
+    const entities = [
+      machineEntity('data-01'),
+      machineEntity('web-01'),
+      { ...componentEntity('db', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/data-01' }] },
+      {
+        ...componentEntity('web', []),
+        relations: [
+          { type: 'dependsOn', targetRef: 'component:default/db' },
+          { type: 'dependsOn', targetRef: 'resource:default/web-01' },
+        ],
+      },
+    ];
+    const source = new (class extends FakeCaptureSource {
+      async capture(machine: MachineLocator, options: { captureId: string }) {
+        if (machine.container === 'web-01') throw new ConflictError('capture 42 is under way');
+        return super.capture(machine, options);
+      }
+    })();
+    const providers = new ProviderRegistry();
+    providers.addCaptureSource(source);
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const captures = new CaptureService(new RecoveryStore(knex), providers, new PlanService(graphs), mockServices.logger.mock(), 3);
+    const failure = await captures.captureEntity('component:default/web').catch(e => e);
+    expect(failure.message).toBe(
+      'capture of resource:default/web-01 failed (captured before it, and kept: resource:default/data-01); caused by ConflictError: capture 42 is under way',
+    );
+    expect(failure.name).toBe('ConflictError');
+    expect((await new RecoveryStore(knex).listCaptures('resource:default/data-01')).length).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { InputError } from '@backstage/errors';
+import { ForwardedError, InputError } from '@backstage/errors';
 import type { Capture } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
@@ -39,7 +39,13 @@ export class CaptureService {
     // One at a time: each capture pauses its machine briefly and streams a whole image.
     const captures: Capture[] = [];
     for (const locator of locators) {
-      captures.push(await this.captureMachine(locator));
+      try {
+        captures.push(await this.captureMachine(locator));
+      } catch (error) {
+        // Keeps the cause's name, so its HTTP status; the captures taken before it are kept.
+        const taken = captures.length > 0 ? ` (captured before it, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
+        throw new ForwardedError(`capture of ${locator.machineRef} failed${taken}`, error);
+      }
     }
     return captures;
   }
