@@ -1,6 +1,6 @@
 import type {
-  BootPlan,
   Capture,
+  PlanResponse,
   Readiness,
   RecoveryRun,
   RunMode,
@@ -19,7 +19,7 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  *
  * - `GET  /readiness/:kind/:namespace/:name` → `Readiness`
  * - `GET  /readiness` → `{ items: Readiness[] }`, most at risk first
- * - `GET  /plan/:kind/:namespace/:name` → `BootPlan`
+ * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
  * - `POST /captures` `{ entityRef }` → `{ items: Capture[] }`
  * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
  * - `POST /runs` `{ entityRef, mode? }` → `RecoveryRun` (202; needs `recovery.run.create`)
@@ -30,7 +30,7 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
 export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;
   listReadiness(): Promise<Readiness[]>;
-  getBootPlan(entityRef: string): Promise<BootPlan>;
+  getBootPlan(entityRef: string): Promise<PlanResponse>;
   captureNow(entityRef: string): Promise<Capture[]>;
   startRun(request: { entityRef: string; mode?: RunMode }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;

@@ -89,6 +89,16 @@ export interface BootPlan {
   machines: BootPlanMachine[];
 }
 
+/**
+ * The boot plan as `GET /plan` returns it: with the configuration problems of the entities in
+ * the plan, and where declared and observed dependencies disagree (absent while the entity's
+ * system has no analysis).
+ */
+export interface PlanResponse extends BootPlan {
+  problems: EntityProblem[];
+  disagreements?: DependencyDisagreements;
+}
+
 export type RunMode = 'test' | 'failover';
 
 /**

@@ -1,4 +1,5 @@
 import { ResponseError } from '@backstage/errors';
+import type { PlanResponse } from '@backstage-recovery/plugin-recovery-common';
 import {
   busyWithRunId,
   errorMessage,
@@ -88,6 +89,34 @@ describe('RecoveryClient', () => {
     expect(JSON.parse(String(calls[1].init?.body))).toEqual({
       entityRef: 'component:default/web',
     });
+  });
+
+  it('returns the plan as GET /plan answers it: with its problems and disagreements', async () => {
+    const body: PlanResponse = {
+      entityRef: 'component:default/web',
+      waves: [['resource:default/web-1']],
+      machines: [],
+      problems: [
+        {
+          entityRef: 'resource:default/web-1',
+          annotation: 'recovery.backstage-recovery.io/container',
+          message: 'Machine web-1 has no container annotation',
+        },
+      ],
+      disagreements: {
+        inferredNotDeclared: [],
+        declaredNotObserved: [
+          { service: 'component:default/web', dependsOn: 'component:default/cache' },
+        ],
+      },
+    };
+    const { client } = setup(() => json(body));
+    const plan = await client.getBootPlan('component:default/web');
+    expect(plan.problems[0].message).toBe('Machine web-1 has no container annotation');
+    expect(plan.disagreements?.declaredNotObserved).toEqual([
+      { service: 'component:default/web', dependsOn: 'component:default/cache' },
+    ]);
+    expect(plan).toEqual(body);
   });
 
   it('gets one run by id', async () => {

@@ -6,8 +6,8 @@ import {
 import { ResponseError } from '@backstage/errors';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type {
-  BootPlan,
   Capture,
+  PlanResponse,
   Readiness,
   RecoveryApi,
   RecoveryRun,
@@ -40,8 +40,9 @@ export class RecoveryClient implements RecoveryApi {
     return body.items;
   }
 
-  async getBootPlan(entityRef: string): Promise<BootPlan> {
-    return this.request<BootPlan>(`/plan/${refPath(entityRef)}`);
+  /** The boot plan with its configuration problems and dependency disagreements. */
+  async getBootPlan(entityRef: string): Promise<PlanResponse> {
+    return this.request<PlanResponse>(`/plan/${refPath(entityRef)}`);
   }
 
   async captureNow(entityRef: string): Promise<Capture[]> {

@@ -69,7 +69,7 @@ describe('EntityRecoveryCard', () => {
 
     const position = screen.getByTestId('plan-position');
     expect(position).toHaveTextContent('Boots in wave 2 of 2, after db.');
-    const waves = screen.getByLabelText('Boot waves');
+    const waves = screen.getByRole('group', { name: 'Boot waves' });
     expect(within(waves).getByText('Wave 1')).toBeInTheDocument();
     expect(within(waves).getByText('db')).toBeInTheDocument();
     expect(within(waves).getByText('web-1')).toBeInTheDocument();
@@ -263,6 +263,10 @@ describe('EntityRecoveryCard', () => {
     expect(section).toHaveTextContent('web waits for db (score 0.86)');
     expect(section).toHaveTextContent('Declared but never observed in boot history');
     expect(section).toHaveTextContent('web depends on cache');
+    // The list itself is a named group inside the card's section.
+    expect(
+      within(section).getByRole('group', { name: 'Declared vs observed dependencies' }),
+    ).toHaveTextContent('web waits for db (score 0.86)');
     expect(
       screen.getByText(
         /The order also follows 1 dependency observed in boot history and 1 machine wait seen in reboots \(analysis of/,
@@ -483,7 +487,7 @@ describe('EntityRecoveryCard', () => {
       `Recovery failedMachine web-1 failed: ${reason}`,
     );
     expect(screen.getByTestId('last-run')).toHaveTextContent(
-      new RegExp(`ago — at web-1: ${reason}$`),
+      new RegExp(`ago — Machine web-1 failed: ${reason}$`),
     );
   });
 
@@ -499,6 +503,24 @@ describe('EntityRecoveryCard', () => {
     );
   });
 
+  it('calls a last run that was a failover a failover, not a test recovery', async () => {
+    const failover = makeRun('succeeded', {
+      id: 'run-9',
+      mode: 'failover',
+      entityRef: 'system:default/demo-site',
+    });
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ lastRun: failover }),
+    });
+    await renderCard({ api });
+    const section = await screen.findByRole('region', { name: 'Last failover' });
+    expect(within(section).getByTestId('last-run')).toHaveTextContent(
+      /measured RTO 4m 12s vs objective 15m \(in the failover of demo-site, which booted and probed all of its machines\)$/,
+    );
+    expect(screen.queryByRole('region', { name: 'Last test recovery' })).toBeNull();
+    expect(section).not.toHaveTextContent(/test recovery/);
+  });
+
   it('does not say a failed run of a containing system booted all of its machines', async () => {
     const siteRun = makeRun('failed', { id: 'run-9', entityRef: 'system:default/demo-site' });
     const api = fakeRecoveryApi({
@@ -508,7 +530,7 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
     const lastRun = await screen.findByTestId('last-run');
     expect(lastRun).toHaveTextContent(
-      /at web-1: probe http:80\/healthz: no answer within 60s \(in the test recovery of demo-site\)$/,
+      /Machine web-1 failed probe http:80\/healthz: no answer within 60s \(in the test recovery of demo-site\)$/,
     );
     expect(lastRun).not.toHaveTextContent(/booted/);
   });
@@ -591,7 +613,7 @@ describe('EntityRecoveryCard', () => {
     });
     await renderCard({ api });
     expect(await screen.findByTestId('last-run')).toHaveTextContent(
-      /Failed.*at web-1: probe http:80\/healthz: no answer within 60s/,
+      /Failed.*Machine web-1 failed probe http:80\/healthz: no answer within 60s/,
     );
     await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(1));
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
@@ -643,12 +665,14 @@ describe('EntityRecoveryCard', () => {
         await screen.findByText('Lost contact with the run: connection reset. Retrying…'),
       ).toBeInTheDocument();
 
-      // Backing off: 10 ms polls would make ~100 calls in a second; it makes far fewer.
-      await act(() => vi.advanceTimersByTimeAsync(1000));
-      expect(calls).toBeLessThan(15);
+      // Backing off: polls every 100 ms (the shortest interval taken) would make ~30 calls in
+      // 3 s; it makes far fewer.
+      await act(() => vi.advanceTimersByTimeAsync(3000));
+      expect(calls).toBeLessThan(10);
 
-      // Past the 30 failures it used to give up after, it still gets through.
-      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      // Past the 30 failures it used to give up after, it still gets through (40 failures,
+      // backing off to 3 s apart: under 2 minutes).
+      await act(() => vi.advanceTimersByTimeAsync(120_000));
       expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
       expect(api.getRun).toHaveBeenCalledTimes(41);
       expect(screen.queryByText(/Lost contact with the run/)).toBeNull();
@@ -828,6 +852,30 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
     // Web's own run ended: readiness shows it, the live section follows the site's.
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-9'));
+  });
+
+  it('says how many earlier steps of a long run it leaves out of the timeline', async () => {
+    const run = makeRun('running');
+    const long = {
+      ...run,
+      steps: Array.from({ length: 20 }, (_, i) => ({
+        at: run.createdAt,
+        level: 'info' as const,
+        message: `Step ${i + 1}`,
+      })),
+    };
+    const api = fakeRecoveryApi({ listRuns: async () => [long], getRun: async () => long });
+    await renderCard({ api });
+
+    const section = await screen.findByRole('region', { name: 'Test recovery in progress' });
+    // The card shows the last 12 steps.
+    expect(section).toHaveTextContent('8 earlier steps not shown.');
+    const timeline = within(section).getByRole('table', { name: 'Timeline' });
+    expect(within(timeline).queryByText('Step 8')).toBeNull();
+    expect(within(timeline).getByText('Step 9')).toBeInTheDocument();
+    await userEvent.click(within(section).getByRole('button', { name: 'Show all 20 steps' }));
+    expect(within(timeline).getByText('Step 1')).toBeInTheDocument();
+    expect(section).not.toHaveTextContent(/not shown/);
   });
 
   it('shows a warning step of the timeline as a warning', async () => {

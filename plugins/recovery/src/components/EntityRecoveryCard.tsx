@@ -1,11 +1,11 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Box, Button, Divider, makeStyles, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import PlayArrowIcon from '@material-ui/icons/PlayArrow';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
 import { InfoCard, Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
-import { stringifyEntityRef } from '@backstage/catalog-model';
+import { type Entity, stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import { type AsyncPermissionResult, usePermission } from '@backstage/plugin-permission-react';
 import {
@@ -21,7 +21,15 @@ import {
   isHostBusy,
   recoveryApiRef,
 } from '../api/RecoveryClient';
-import { formatCount, formatDateTime, isRunActive, sameRef, shortRef } from './format';
+import {
+  formatCount,
+  formatDateTime,
+  isRunActive,
+  pollInterval,
+  runModeName,
+  sameRef,
+  shortRef,
+} from './format';
 import { RunDetails } from './RunDetails';
 import {
   BootPlanView,
@@ -51,9 +59,12 @@ const useStyles = makeStyles(theme => ({
   },
 }));
 
+/** How often the card polls a running recovery unless told otherwise, in milliseconds. */
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+
 /** Props of {@link EntityRecoveryCard}. */
 export interface EntityRecoveryCardProps {
-  /** How often a running recovery is polled, in milliseconds. Default 1000. */
+  /** How often a running recovery is polled, in milliseconds. Default 1000, at least 100. */
   pollIntervalMs?: number;
   /** Called when a run started from the card begins and when a followed run finishes. */
   onRunChange?: (run: RecoveryRun) => void;
@@ -117,11 +128,38 @@ function runHoldingHost(active: RecoveryRun[], entityRef: string): RecoveryRun |
  * vs RPO, last test recovery vs RTO, place in the boot plan, and a live test recovery.
  */
 export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
-  const { pollIntervalMs = 1000, onRunChange, onReadinessChange } = props;
-  const classes = useStyles();
-  const api = useApi(recoveryApiRef);
   const { entity } = useEntity();
   const entityRef = stringifyEntityRef(entity);
+  // Backstage keeps the card mounted when the page moves to another entity: a new key starts
+  // its state afresh, so one entity's run, start error or capture result never shows on
+  // another's page.
+  return (
+    <EntityRecoveryCardFor
+      key={entityRef}
+      entity={entity}
+      entityRef={entityRef}
+      {...props}
+    />
+  );
+};
+
+/** The card for one entity: all its state belongs to `entityRef`. */
+const EntityRecoveryCardFor = (
+  props: EntityRecoveryCardProps & { entity: Entity; entityRef: string },
+) => {
+  const { entity, entityRef, onRunChange, onReadinessChange } = props;
+  const pollIntervalMs = pollInterval(props.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS);
+  const classes = useStyles();
+  const api = useApi(recoveryApiRef);
+  // False once the card has moved on to another entity (unmounted): a start or capture that
+  // answers after that is about the previous entity and is dropped.
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
 
   // Readiness is reloaded after a run or a capture; if that reload fails, the card keeps
   // what it showed (the run's outcome included) and offers to retry.
@@ -214,10 +252,12 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
         entityRef,
         mode: 'test',
       });
+      if (!mounted.current) return;
       follow(started);
       onRunChange?.(started);
     } catch (e) {
       const busy = isHostBusy(e) ? await findBusyRun(e) : undefined;
+      if (!mounted.current) return;
       if (busy) {
         setBusyWithId(busy.id);
         follow(busy);
@@ -234,9 +274,11 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
     setCaptureResult(undefined);
     try {
       const captures = await api.captureNow(entityRef);
+      if (!mounted.current) return;
       setCaptureResult({ ok: true, count: captures.length });
       retry();
     } catch (e) {
+      if (!mounted.current) return;
       setCaptureResult({ ok: false, error: e as Error });
     } finally {
       setCapturing(false);
@@ -316,7 +358,8 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
       ) : (
         <>
           {capturesSection}
-          <Section title="Last test recovery">
+          {/* The last run that counts may be a failover: the title says which. */}
+          <Section title={`Last ${runModeName(readiness.lastRun?.mode ?? 'test')}`}>
             <LastRunSummary
               run={readiness.lastRun}
               rtoSeconds={readiness.objectives.rtoSeconds}
@@ -339,14 +382,14 @@ export const EntityRecoveryCard = (props: EntityRecoveryCardProps) => {
 
       {run && (
         <Section
-          title={`${run.mode === 'failover' ? 'Failover' : 'Test recovery'}${
+          title={`${runModeName(run.mode, true)}${
             runOfOther ? ` of ${shortRef(run.entityRef)}` : ''
           }${running ? ' in progress' : ''}`}
         >
           {running && run.id === busyWithId && (
             <Alert severity="info">
               Hypervisor host {run.hypervisorHost} is busy with{' '}
-              {run.mode === 'failover' ? 'a failover' : 'a test recovery'} of{' '}
+              a {runModeName(run.mode)} of{' '}
               {shortRef(run.entityRef)} (started{' '}
               {formatDateTime(run.startedAt ?? run.createdAt)}): following it
               here. A test recovery can start once it has finished.

@@ -24,13 +24,18 @@ import type {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
-import { EntityRecoveryCard, EntityRecoveryCardProps } from './EntityRecoveryCard';
+import {
+  DEFAULT_POLL_INTERVAL_MS,
+  EntityRecoveryCard,
+  EntityRecoveryCardProps,
+} from './EntityRecoveryCard';
 import {
   formatDateTime,
   formatDuration,
+  formatRunFailure,
   isRunActive,
+  pollInterval,
   retryDelayMs,
-  runFailure,
   secondsBetween,
   shortRef,
 } from './format';
@@ -40,17 +45,13 @@ import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 
 function runResult(run: RecoveryRun): string {
   if (run.status === 'succeeded') return `RTO ${formatDuration(run.rtoSeconds)}`;
-  if (run.status === 'failed') {
-    const { machineRef, probe, reason } = runFailure(run);
-    return [
-      machineRef ? shortRef(machineRef) : undefined,
-      probe ? `probe ${probe}` : undefined,
-      reason,
-    ]
-      .filter(Boolean)
-      .join(': ');
-  }
+  if (run.status === 'failed') return formatRunFailure(run);
   return 'in progress';
+}
+
+/** How long a run took; undefined until it has finished. */
+function runDuration(run: RecoveryRun): number | undefined {
+  return secondsBetween(run.startedAt ?? run.createdAt, run.finishedAt);
 }
 
 // The selection reaches the Started cells through context, so the columns stay one constant
@@ -108,13 +109,14 @@ const columns: TableColumn<RecoveryRun>[] = [
   {
     title: 'Duration',
     cellStyle: { whiteSpace: 'nowrap' },
-    render: run =>
-      formatDuration(
-        secondsBetween(run.startedAt ?? run.createdAt, run.finishedAt),
-      ),
+    // No field to sort by: without customSort the header would offer a sort that does nothing.
+    // Unfinished runs (no duration yet) sort as the shortest.
+    customSort: (a, b) => (runDuration(a) ?? -1) - (runDuration(b) ?? -1),
+    render: run => formatDuration(runDuration(run)),
   },
   {
     title: 'Result',
+    sorting: false,
     render: run => <Typography variant="body2">{runResult(run)}</Typography>,
   },
 ];
@@ -136,6 +138,7 @@ export const RecoveryRunHistory = ({
   pollIntervalMs?: number;
 }) => {
   const api = useApi(recoveryApiRef);
+  const intervalMs = pollInterval(pollIntervalMs, 2000);
   // One failed poll does not blank the history: the last list loaded stays on screen.
   const { value: shown, loading, error, retry } = useKeptAsyncRetry(
     () => api.listRuns({ entityRef, limit }),
@@ -159,15 +162,15 @@ export const RecoveryRunHistory = ({
     let delay: number | undefined;
     if (error) {
       failures.current += 1;
-      delay = retryDelayMs(pollIntervalMs, failures.current);
+      delay = retryDelayMs(intervalMs, failures.current);
     } else {
       failures.current = 0;
-      if (anyActive) delay = pollIntervalMs;
+      if (anyActive) delay = intervalMs;
     }
     if (delay === undefined) return undefined;
     const t = setTimeout(retry, delay);
     return () => clearTimeout(t);
-  }, [loading, error, shown, anyActive, retry, pollIntervalMs]);
+  }, [loading, error, shown, anyActive, retry, intervalMs]);
 
   if (error && !shown) return <ResponseErrorPanel error={error} />;
   if (loading && !shown) return <Progress />;
@@ -220,6 +223,15 @@ export const RecoveryRunHistory = ({
 export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
   const { entity } = useEntity();
   const entityRef = stringifyEntityRef(entity);
+  // Backstage keeps the tab mounted when the page moves to another entity: a new key starts
+  // its state afresh, so no objective (or run) of the previous entity is carried over.
+  return <EntityRecoveryContentFor key={entityRef} entityRef={entityRef} {...props} />;
+};
+
+const EntityRecoveryContentFor = (
+  props: EntityRecoveryCardProps & { entityRef: string },
+) => {
+  const { entityRef, ...cardProps } = props;
   const {
     onRunChange: onRunChangeProp,
     onReadinessChange: onReadinessChangeProp,
@@ -247,7 +259,7 @@ export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
     <Grid container spacing={3} alignItems="stretch">
       <Grid item xs={12} lg={5}>
         <EntityRecoveryCard
-          {...props}
+          {...cardProps}
           onRunChange={onRunChange}
           onReadinessChange={onReadinessChange}
         />
@@ -258,7 +270,7 @@ export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
           entityRef={entityRef}
           rtoObjectiveSeconds={rtoObjectiveSeconds}
           refreshKey={refreshKey}
-          pollIntervalMs={props.pollIntervalMs && props.pollIntervalMs * 2}
+          pollIntervalMs={pollInterval(props.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS) * 2}
         />
       </Grid>
     </Grid>

@@ -28,7 +28,8 @@ import {
   formatCount,
   formatDuration,
   formatPause,
-  runFailure,
+  formatRunFailure,
+  runModeName,
   sameRef,
   shortRef,
 } from './format';
@@ -265,7 +266,7 @@ export const CaptureTable = ({
   );
 };
 
-/** One line about the last test recovery: result, when, measured RTO vs objective. */
+/** One line about the last run (a test recovery or a failover): result, when, measured RTO vs objective. */
 export const LastRunSummary = ({
   run,
   rtoSeconds,
@@ -294,14 +295,7 @@ export const LastRunSummary = ({
       rtoSeconds,
     )}${over ? ' (exceeded)' : ''}`;
   } else if (run.status === 'failed') {
-    const { machineRef, probe, reason } = runFailure(run);
-    detail = [
-      machineRef ? `at ${shortRef(machineRef)}` : undefined,
-      probe ? `probe ${probe}` : undefined,
-      reason,
-    ]
-      .filter(Boolean)
-      .join(': ');
+    detail = formatRunFailure(run);
   } else {
     detail = 'in progress';
   }
@@ -315,7 +309,7 @@ export const LastRunSummary = ({
         {entityRef && !sameRef(run.entityRef, entityRef) ? (
           <>
             {' '}
-            (in the test recovery of <EntityRefLink entityRef={run.entityRef} />
+            (in the {runModeName(run.mode)} of <EntityRefLink entityRef={run.entityRef} />
             {/* Only a success booted and probed them all; a failure may have stopped earlier. */}
             {run.status === 'succeeded' ? ', which booted and probed all of its machines' : ''})
           </>
@@ -423,7 +417,7 @@ export const BootPlanView = ({
           </ul>
         </Box>
       ) : null}
-      <Box mt={1} aria-label="Boot waves">
+      <Box mt={1} role="group" aria-label="Boot waves">
         {plan.waves.map((wave, i) => (
           <div className={classes.waveRow} key={i}>
             <Typography variant="caption" className={classes.waveLabel}>
@@ -458,7 +452,7 @@ export const DependencyDisagreementsView = ({
   const unobserved = disagreements?.declaredNotObserved ?? [];
   if (!inferred.length && !unobserved.length) return null;
   return (
-    <Box aria-label="Declared vs observed dependencies" component="div">
+    <Box role="group" aria-label="Declared vs observed dependencies">
       {inferred.length > 0 && (
         <>
           <Typography variant="body2">

@@ -10,7 +10,7 @@ import {
 } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { Readiness } from '@backstage-recovery/plugin-recovery-common';
+import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import {
@@ -18,6 +18,8 @@ import {
   formatCount,
   formatDuration,
   READINESS_RISK_RANK,
+  runFailure,
+  runModeName,
   shortRef,
 } from './format';
 import { LoadErrorPanel } from './LoadError';
@@ -49,6 +51,31 @@ export function compareCaptureAge(a: Readiness, b: Readiness): number {
   return x < y ? -1 : 1;
 }
 
+function machineCount(r: Readiness): number {
+  return r.plan ? r.plan.machines.length : -1;
+}
+
+/** The last run that counts for the entity: its mode, outcome and age. */
+const LastRunCell = ({ run, rtoSeconds }: { run: RecoveryRun; rtoSeconds: number }) => {
+  let outcome = '';
+  if (run.status === 'succeeded') {
+    outcome = `RTO ${formatDuration(run.rtoSeconds)} / ${formatDuration(rtoSeconds)}`;
+  } else if (run.status === 'failed') {
+    const { machineRef } = runFailure(run);
+    if (machineRef) outcome = `at ${shortRef(machineRef)}`;
+  }
+  return (
+    <>
+      <RunStatusView status={run.status} />
+      <Typography variant="caption" display="block" color="textSecondary">
+        {[runModeName(run.mode, true), outcome, formatAgo(run.finishedAt ?? run.createdAt)]
+          .filter(Boolean)
+          .join(' · ')}
+      </Typography>
+    </>
+  );
+};
+
 const columns: TableColumn<Readiness>[] = [
   {
     title: 'Entity',
@@ -63,8 +90,10 @@ const columns: TableColumn<Readiness>[] = [
       READINESS_RISK_RANK[a.status] - READINESS_RISK_RANK[b.status],
     render: r => <ReadinessStatusView status={r.status} />,
   },
+  // Columns without a field sort only with a customSort: the others offer no sorting.
   {
     title: 'Why',
+    sorting: false,
     render: r =>
       r.reasons.length ? (
         <>
@@ -95,29 +124,21 @@ const columns: TableColumn<Readiness>[] = [
     },
   },
   {
-    title: 'Last test recovery',
+    // A test recovery or a failover: the cell says which.
+    title: 'Last run',
+    sorting: false,
     render: r =>
       r.lastRun ? (
-        <>
-          <RunStatusView status={r.lastRun.status} />
-          <Typography variant="caption" display="block" color="textSecondary">
-            {r.lastRun.status === 'succeeded'
-              ? `RTO ${formatDuration(r.lastRun.rtoSeconds)} / ${formatDuration(
-                  r.objectives.rtoSeconds,
-                )}`
-              : r.lastRun.status === 'failed' && r.lastRun.error?.machineRef
-              ? `at ${shortRef(r.lastRun.error.machineRef)}`
-              : ''}{' '}
-            {formatAgo(r.lastRun.finishedAt ?? r.lastRun.createdAt)}
-          </Typography>
-        </>
+        <LastRunCell run={r.lastRun} rtoSeconds={r.objectives.rtoSeconds} />
       ) : (
         'never'
       ),
   },
   {
     title: 'Machines',
-    render: r => r.plan?.machines.length ?? 0,
+    // No plan (a dependency cycle, say) is not "0 machines": it sorts first and shows "—".
+    customSort: (a, b) => machineCount(a) - machineCount(b),
+    render: r => (r.plan ? r.plan.machines.length : '—'),
   },
 ];
 
@@ -139,7 +160,7 @@ export const RecoveryOverviewContent = () => {
       <ContentHeader title="Readiness by risk">
         <SupportButton>
           Readiness of every service and system with recovery configured:
-          capture age against the RPO, last test recovery against the RTO.
+          capture age against the RPO, last test recovery (or failover) against the RTO.
         </SupportButton>
       </ContentHeader>
       <Table<Readiness>

@@ -10,6 +10,27 @@ function render(api: Partial<RecoveryApi>, element: JSX.Element) {
   return renderWithApis(element, { api });
 }
 
+/** The column header titled `title`. */
+function columnHeader(title: string): HTMLElement {
+  const header = screen.getAllByRole('columnheader').find(h => h.textContent === title);
+  if (!header) throw new Error(`No column ${title}`);
+  return header;
+}
+
+/**
+ * The header's sort button (material-table's TableSortLabel), null where it offers no sorting;
+ * the header itself is a button too, a drag handle.
+ */
+function sortButton(header: HTMLElement): HTMLElement | null {
+  return header.querySelector<HTMLElement>('[class*="MuiTableSortLabel-root"]');
+}
+
+/** The text of column `index` in each row of the table `header` heads. */
+function columnTexts(header: HTMLElement, index: number): string[] {
+  const rows = within(header.closest('table')!).getAllByRole('row').slice(1);
+  return rows.map(r => within(r).getAllByRole('cell')[index].textContent ?? '');
+}
+
 describe('RecoveryOverviewPage', () => {
   it('lists readiness sorted by risk, linking to entity pages', async () => {
     const api = fakeRecoveryApi({
@@ -90,6 +111,53 @@ describe('RecoveryOverviewPage', () => {
   });
 });
 
+describe('RecoveryOverviewPage columns', () => {
+  it('says whether the last run was a test recovery or a failover', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadiness({ entityRef: 'component:default/a-tested', lastRun: makeRun('succeeded') }),
+        makeReadiness({
+          entityRef: 'component:default/b-failed-over',
+          lastRun: makeRun('failed', { mode: 'failover' }),
+        }),
+      ],
+    });
+    await render(api, <RecoveryOverviewPage />);
+    await screen.findByText(/2 entities/);
+
+    const lastRun = columnHeader('Last run');
+    expect(screen.queryByRole('columnheader', { name: /Last test recovery/ })).toBeNull();
+    const [tested, failedOver] = columnTexts(lastRun, 4);
+    expect(tested).toMatch(/^SucceededTest recovery · RTO 4m 12s \/ 15m · .* ago$/);
+    expect(failedOver).toMatch(/^FailedFailover · at web-1 · .* ago$/);
+  });
+
+  it('shows no machine count for an entity without a plan, and offers sorting only where it sorts', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadiness({ entityRef: 'component:default/a-risky', status: 'at-risk' }),
+        // No plan could be made (a dependency cycle): its machines are unknown, not none.
+        makeReadiness({ entityRef: 'component:default/z-noplan', plan: undefined, position: undefined }),
+      ],
+    });
+    await render(api, <RecoveryOverviewPage />);
+    await screen.findByText(/2 entities/);
+
+    const machines = columnHeader('Machines');
+    expect(columnTexts(machines, 5)).toEqual(['2', '—']);
+
+    // Columns with nothing to sort by have no sort button; the others do.
+    for (const title of ['Why', 'Last run']) {
+      expect(sortButton(columnHeader(title))).toBeNull();
+    }
+    for (const title of ['Entity', 'Readiness', 'Oldest capture', 'Machines']) {
+      expect(sortButton(columnHeader(title))).toHaveAttribute('role', 'button');
+    }
+    await userEvent.click(sortButton(machines)!);
+    await waitFor(() => expect(columnTexts(columnHeader('Machines'), 5)).toEqual(['—', '2']));
+  });
+});
+
 describe('compareCaptureAge', () => {
   it('sorts never-captured rows last and treats them as equal, whatever the input order', () => {
     const captured = makeReadiness();
@@ -137,7 +205,7 @@ describe('EntityRecoveryContent', () => {
     expect(screen.getByText('Run run-2')).toBeInTheDocument();
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
     expect(
-      screen.getByText('web-1: probe http:80/healthz: no answer within 60s'),
+      screen.getByText('Machine web-1 failed probe http:80/healthz: no answer within 60s'),
     ).toBeInTheDocument();
 
     await userEvent.click(screen.getByText('RTO 4m 12s'));
@@ -242,7 +310,10 @@ describe('EntityRecoveryContent', () => {
     expect(screen.getByText('Recovery runs')).toBeInTheDocument();
     expect(screen.getByText('Run run-1')).toBeInTheDocument();
 
-    expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
+    // Retried at 400 ms, then 800 ms, after the failed poll (the history polls every 200 ms).
+    expect(
+      await screen.findByText('Recovery succeeded', undefined, { timeout: 3000 }),
+    ).toBeInTheDocument();
     expect(screen.queryByText(/Could not reload the run history/)).toBeNull();
     expect(historyLoads).toBe(4);
   });
@@ -263,5 +334,66 @@ describe('EntityRecoveryContent', () => {
     const loadsAtUnmount = historyLoads;
     await new Promise(r => setTimeout(r, 700));
     expect(historyLoads).toBe(loadsAtUnmount);
+  });
+
+  it('sorts the history by duration, and offers no sorting of the result', async () => {
+    const long = makeRun('failed', {
+      id: 'run-2',
+      createdAt: '2024-05-02T10:00:00Z',
+      startedAt: '2024-05-02T10:00:00Z',
+      finishedAt: '2024-05-02T10:05:00Z',
+    });
+    const short = makeRun('succeeded', { id: 'run-1' }); // 45 s
+    const api = fakeRecoveryApi({ listRuns: async () => [long, short] });
+    await render(api, <EntityRecoveryContent />);
+    await screen.findByText('Recovery runs');
+
+    const duration = columnHeader('Duration');
+    expect(columnTexts(duration, 2)).toEqual(['5m', '45s']);
+    expect(sortButton(columnHeader('Result'))).toBeNull();
+    await userEvent.click(sortButton(duration)!);
+    await waitFor(() => expect(columnTexts(columnHeader('Duration'), 2)).toEqual(['45s', '5m']));
+  });
+
+  it('says why a run failed in the same words in the history, the run details and the last-run summary', async () => {
+    // The run failed as a whole after web-1 had: its error names no machine. The views used to
+    // disagree on whether to name web-1.
+    const failed = makeRun('failed');
+    const run = { ...failed, error: { message: 'lab network lost' } };
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ status: 'not-recoverable', lastRun: run }),
+      listRuns: async ({ active }) => (active ? [] : [run]),
+    });
+    await render(api, <EntityRecoveryContent />);
+    await screen.findByText('Recovery runs');
+
+    const words = 'Machine web-1 failed: lab network lost';
+    expect(columnTexts(columnHeader('Result'), 3)).toEqual([words]);
+    expect(screen.getByText('Recovery failed').closest('[role="alert"]')).toHaveTextContent(
+      `Recovery failed${words}`,
+    );
+    expect(await screen.findByTestId('last-run')).toHaveTextContent(new RegExp(`ago — ${words}$`));
+  });
+
+  it('polls no faster than every 100 ms, even when told 0', async () => {
+    let historyLoads = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ active }) => {
+        if (!active) historyLoads += 1;
+        return [makeRun('running')];
+      },
+      getRun: async () => makeRun('running'),
+    });
+    await render(api, <EntityRecoveryContent pollIntervalMs={0} />);
+    await screen.findByRole('region', { name: 'Test recovery in progress' });
+    await waitFor(() => expect(api.getRun).toHaveBeenCalled());
+    const [polls, loads] = [api.getRun.mock.calls.length, historyLoads];
+    await new Promise(r => setTimeout(r, 500));
+
+    // In 500 ms: about 5 polls of the run (every 100 ms) and 2 or 3 of the history (every
+    // 200 ms), where 0 ms would poll hundreds of times.
+    expect(api.getRun.mock.calls.length - polls).toBeLessThanOrEqual(6);
+    expect(api.getRun.mock.calls.length - polls).toBeGreaterThanOrEqual(2);
+    expect(historyLoads - loads).toBeLessThanOrEqual(4);
   });
 });

@@ -1,6 +1,8 @@
+import { useState } from 'react';
 import {
   Box,
   LinearProgress,
+  Link,
   makeStyles,
   Table,
   TableBody,
@@ -15,7 +17,6 @@ import type {
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
-import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import {
   formatClock,
   formatDateTime,
@@ -23,6 +24,7 @@ import {
   formatDuration,
   isRunActive,
   runFailure,
+  runModeName,
   shortRef,
 } from './format';
 import { PhaseView, RunStatusView } from './StatusViews';
@@ -87,6 +89,22 @@ const useStyles = makeStyles(theme => ({
   sectionTitle: {
     marginTop: theme.spacing(2),
   },
+  // The timeline's header row: read by screen readers, takes no room in a narrow card.
+  hiddenHeader: {
+    padding: 0,
+    border: 0,
+  },
+  visuallyHidden: {
+    position: 'absolute',
+    width: 1,
+    height: 1,
+    margin: -1,
+    padding: 0,
+    border: 0,
+    overflow: 'hidden',
+    clip: 'rect(0 0 0 0)',
+    whiteSpace: 'nowrap',
+  },
 }));
 
 /** The outcome of a run: live progress, success with RTO, or the failing machine and probe. */
@@ -107,7 +125,7 @@ export const RunOutcome = ({
     return (
       <Box>
         <Typography variant="body2">
-          {run.mode === 'failover' ? 'Failover' : 'Test recovery'}{' '}
+          {runModeName(run.mode, true)}{' '}
           {run.status === 'pending' ? 'queued' : 'in progress'} on{' '}
           <strong>{run.hypervisorHost}</strong>
           {current !== undefined && waves > 0
@@ -144,20 +162,15 @@ export const RunOutcome = ({
     );
   }
 
-  // failed
+  // failed: formatRunFailure's words, with the machine and the probe in bold.
   const { machineRef, probe, reason } = runFailure(run);
-  // An interrupted run names no machine; its machines in progress were interrupted, not failed.
-  const failedMachine =
-    machineRef ??
-    run.machines.find(m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX))?.machineRef;
-  const machine = run.machines.find(m => m.machineRef === failedMachine);
-  const logTail = machine?.logTail;
+  const logTail = run.machines.find(m => m.machineRef === machineRef)?.logTail;
   return (
     <Alert severity="error">
       <AlertTitle>Recovery failed</AlertTitle>
-      {failedMachine ? (
+      {machineRef ? (
         <>
-          Machine <strong>{shortRef(failedMachine)}</strong>
+          Machine <strong>{shortRef(machineRef)}</strong>
           {probe ? (
             <>
               {' '}
@@ -172,7 +185,7 @@ export const RunOutcome = ({
         reason
       )}
       {logTail ? (
-        <pre className={classes.logTail} aria-label="Log tail">
+        <pre className={classes.logTail} role="group" aria-label="Log tail">
           {logTail}
         </pre>
       ) : null}
@@ -325,7 +338,10 @@ export const RunMachinesTable = ({
   );
 };
 
-/** The run's timeline, step by step; errors stand out. */
+/**
+ * The run's timeline, step by step; errors stand out. With `maxSteps`, only the latest steps
+ * show, with how many earlier ones are not shown and a button to show them all.
+ */
 export const RunTimeline = ({
   run,
   maxSteps,
@@ -334,6 +350,7 @@ export const RunTimeline = ({
   maxSteps?: number;
 }) => {
   const classes = useStyles();
+  const [showAll, setShowAll] = useState(false);
   // A machine's failure fails the run: the backend records it for the machine, then for the
   // run in the same words. Said once, on the machine's line.
   const machineErrors = new Set(
@@ -344,8 +361,9 @@ export const RunTimeline = ({
   const all = run.steps.filter(
     s => s.machineRef || s.level !== 'error' || !machineErrors.has(s.message),
   );
-  const steps =
-    maxSteps !== undefined && all.length > maxSteps ? all.slice(-maxSteps) : all;
+  const hidden =
+    !showAll && maxSteps !== undefined ? Math.max(0, all.length - maxSteps) : 0;
+  const steps = hidden ? all.slice(hidden) : all;
   if (!run.steps.length) {
     return (
       <Typography variant="body2" color="textSecondary">
@@ -353,33 +371,56 @@ export const RunTimeline = ({
       </Typography>
     );
   }
+  const header = (text: string) => (
+    <TableCell className={classes.hiddenHeader}>
+      <span className={classes.visuallyHidden}>{text}</span>
+    </TableCell>
+  );
   return (
-    <Table size="small" aria-label="Timeline" className={classes.timeline}>
-      <TableBody>
-        {steps.map((step, i) => (
-          <TableRow key={`${step.at}-${i}`}>
-            <TableCell className={`${classes.mono} ${classes.narrow}`}>
-              {formatClock(step.at)}
-            </TableCell>
-            <TableCell className={classes.narrow}>
-              {step.machineRef ? shortRef(step.machineRef) : ''}
-            </TableCell>
-            <TableCell
-              className={
-                step.level === 'error'
-                  ? classes.stepError
-                  : step.level === 'warning'
-                  ? classes.stepWarning
-                  : undefined
-              }
-            >
-              {step.level === 'warning' && <WarningIcon titleAccess="Warning" />}
-              {step.message}
-            </TableCell>
+    <>
+      {/* The earlier steps are cut off silently otherwise: a failure's cause may be among them. */}
+      {hidden > 0 && (
+        <Typography variant="caption" color="textSecondary" display="block">
+          {formatCount(hidden, 'earlier step', 'earlier steps')} not shown.{' '}
+          <Link component="button" variant="caption" onClick={() => setShowAll(true)}>
+            Show all {all.length} steps
+          </Link>
+        </Typography>
+      )}
+      <Table size="small" aria-label="Timeline" className={classes.timeline}>
+        <TableHead>
+          <TableRow>
+            {header('Time')}
+            {header('Machine')}
+            {header('Step')}
           </TableRow>
-        ))}
-      </TableBody>
-    </Table>
+        </TableHead>
+        <TableBody>
+          {steps.map((step, i) => (
+            <TableRow key={`${step.at}-${i}`}>
+              <TableCell className={`${classes.mono} ${classes.narrow}`}>
+                {formatClock(step.at)}
+              </TableCell>
+              <TableCell className={classes.narrow}>
+                {step.machineRef ? shortRef(step.machineRef) : ''}
+              </TableCell>
+              <TableCell
+                className={
+                  step.level === 'error'
+                    ? classes.stepError
+                    : step.level === 'warning'
+                    ? classes.stepWarning
+                    : undefined
+                }
+              >
+                {step.level === 'warning' && <WarningIcon titleAccess="Warning" />}
+                {step.message}
+              </TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+    </>
   );
 };
 
@@ -394,8 +435,10 @@ export const RunDetails = ({
   maxSteps?: number;
 }) => {
   const classes = useStyles();
+  // The failed machine's log tail is in the outcome already.
+  const failedMachine = run.status === 'failed' ? runFailure(run).machineRef : undefined;
   const withLogs = run.machines.filter(
-    m => m.logTail && m.machineRef !== run.error?.machineRef,
+    m => m.logTail && m.machineRef !== failedMachine,
   );
   return (
     <Box>
@@ -420,10 +463,16 @@ export const RunDetails = ({
       <RunTimeline run={run} maxSteps={maxSteps} />
       {withLogs.map(m => (
         <Box key={m.machineRef} mt={1}>
-          <Typography variant="caption">
+          <Typography variant="caption" aria-hidden>
             Log tail of {shortRef(m.machineRef)}
           </Typography>
-          <pre className={classes.logTail}>{m.logTail}</pre>
+          <pre
+            className={classes.logTail}
+            role="group"
+            aria-label={`Log tail of ${shortRef(m.machineRef)}`}
+          >
+            {m.logTail}
+          </pre>
         </Box>
       ))}
     </Box>

@@ -1,8 +1,10 @@
 import { parseEntityRef } from '@backstage/catalog-model';
-import type {
-  MachinePhase,
-  ReadinessStatus,
-  RecoveryRun,
+import {
+  INTERRUPTED_PREFIX,
+  type MachinePhase,
+  type ReadinessStatus,
+  type RecoveryRun,
+  type RunMode,
 } from '@backstage-recovery/plugin-recovery-common';
 
 /** `90` → `1m 30s`, `7260` → `2h 1m`, `200000` → `2d 7h`. */
@@ -115,29 +117,55 @@ export const PHASE_LABELS: Record<MachinePhase, string> = {
  * machine's own message does not, so it is preferred.
  */
 export function runFailure(run: RecoveryRun): {
-  /** The machine the run failed at; none when the run failed as a whole (interrupted). */
+  /**
+   * The machine the run failed at: the one its error names, else the first that failed on its
+   * own. None when the run failed as a whole (interrupted).
+   */
   machineRef?: string;
   /** The probe that failed, unless `reason` already names it. */
   probe?: string;
   reason: string;
 } {
-  const machineRef = run.error?.machineRef;
-  const machine = machineRef
-    ? run.machines.find(m => m.machineRef === machineRef)
+  const named = run.error?.machineRef;
+  const machine = named
+    ? run.machines.find(m => m.machineRef === named)
     : run.machines.find(m => m.phase === 'failed');
+  // An interrupted run's machines in progress were interrupted, not failed: none is blamed.
+  const machineRef =
+    named ??
+    run.machines.find(
+      m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX),
+    )?.machineRef;
   const prefix = `${machineRef} failed: `;
   let reason =
-    (machineRef ? machine?.message : undefined) ??
+    (named ? machine?.message : undefined) ??
     run.error?.message ??
     machine?.message ??
     'Unknown error';
   if (machineRef && reason.startsWith(prefix)) reason = reason.slice(prefix.length);
-  const probe = run.error?.probe ?? (machineRef ? machine?.probe : undefined);
+  const probe = run.error?.probe ?? (named ? machine?.probe : undefined);
   return {
     machineRef,
     probe: probe && !reason.includes(`probe ${probe}`) ? probe : undefined,
     reason,
   };
+}
+
+/**
+ * A failed run's failure in one sentence, as every view says it:
+ * `Machine web-1 failed probe http:80/healthz: no answer within 60s`. RunOutcome says the same
+ * words with the machine and the probe in bold.
+ */
+export function formatRunFailure(run: RecoveryRun): string {
+  const { machineRef, probe, reason } = runFailure(run);
+  if (!machineRef) return reason;
+  return `Machine ${shortRef(machineRef)} failed${probe ? ` probe ${probe}` : ''}: ${reason}`;
+}
+
+/** What a run is called: `test recovery` or `failover`; `Test recovery` to start a sentence. */
+export function runModeName(mode: RunMode, capitalized = false): string {
+  const name = mode === 'failover' ? 'failover' : 'test recovery';
+  return capitalized ? name[0].toLocaleUpperCase('en-US') + name.slice(1) : name;
 }
 
 export function isRunActive(run: RecoveryRun | undefined): boolean {
@@ -150,6 +178,15 @@ export function isRunActive(run: RecoveryRun | undefined): boolean {
  */
 export function retryDelayMs(intervalMs: number, failures: number): number {
   return intervalMs * Math.min(2 ** failures, 30);
+}
+
+/** The shortest poll interval taken: 0 (or less) would poll in a tight loop. */
+export const MIN_POLL_INTERVAL_MS = 100;
+
+/** A poll interval as given, but no shorter than {@link MIN_POLL_INTERVAL_MS}; `fallback` if unset. */
+export function pollInterval(ms: number | undefined, fallback: number): number {
+  if (ms === undefined || Number.isNaN(ms)) return fallback;
+  return Math.max(ms, MIN_POLL_INTERVAL_MS);
 }
 
 /** Entity refs compare without regard to case (`Component:default/web` is `component:default/web`). */

@@ -228,7 +228,7 @@ export function fakeRecoveryApi(
   const api: RecoveryApi = {
     getReadiness: async () => makeReadiness(),
     listReadiness: async () => [makeReadiness()],
-    getBootPlan: async () => plan,
+    getBootPlan: async () => ({ ...plan, problems: [] }),
     captureNow: async () => [],
     startRun: async () => makeRun('pending'),
     getRun: async () => makeRun('succeeded'),

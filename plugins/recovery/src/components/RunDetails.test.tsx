@@ -1,0 +1,99 @@
+import { screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import type { RecoveryRun, RunStep } from '@backstage-recovery/plugin-recovery-common';
+import { RunDetails } from './RunDetails';
+import { DB, fakeRecoveryApi, makeRun, WEB } from '../testUtils/fixtures';
+import { renderWithApis } from '../testUtils/render';
+
+function renderRun(element: JSX.Element) {
+  return renderWithApis(element, { api: fakeRecoveryApi(), entity: null });
+}
+
+/** A running run whose timeline has `n` steps, `Step 1` to `Step n`. */
+function runWithSteps(n: number): RecoveryRun {
+  const run = makeRun('running');
+  const steps: RunStep[] = Array.from({ length: n }, (_, i) => ({
+    at: new Date(Date.parse(run.createdAt) + i * 1000).toISOString(),
+    machineRef: DB,
+    level: 'info',
+    message: `Step ${i + 1}`,
+  }));
+  return { ...run, steps };
+}
+
+/** The timeline's rows below its header row. */
+function timelineSteps(): string[] {
+  const timeline = screen.getByRole('table', { name: 'Timeline' });
+  const [, ...body] = within(timeline).getAllByRole('row');
+  return body.map(row => within(row).getAllByRole('cell')[2].textContent ?? '');
+}
+
+describe('RunDetails', () => {
+  it('names the columns of the timeline in a header row', async () => {
+    await renderRun(<RunDetails run={makeRun('running')} />);
+    const timeline = screen.getByRole('table', { name: 'Timeline' });
+    const [header] = within(timeline).getAllByRole('row');
+    expect(
+      within(header)
+        .getAllByRole('columnheader')
+        .map(h => h.textContent),
+    ).toEqual(['Time', 'Machine', 'Step']);
+  });
+
+  it('says how many earlier steps it leaves out, and shows them all on request', async () => {
+    await renderRun(<RunDetails run={runWithSteps(15)} maxSteps={12} />);
+
+    expect(screen.getByText(/3 earlier steps not shown/)).toBeInTheDocument();
+    const shown = timelineSteps();
+    expect(shown).toHaveLength(12);
+    expect(shown[0]).toBe('Step 4');
+    expect(shown.at(-1)).toBe('Step 15');
+
+    await userEvent.click(screen.getByRole('button', { name: 'Show all 15 steps' }));
+    expect(timelineSteps()).toHaveLength(15);
+    expect(timelineSteps()[0]).toBe('Step 1');
+    expect(screen.queryByText(/earlier steps? not shown/)).toBeNull();
+  });
+
+  it('says nothing is left out when every step fits', async () => {
+    await renderRun(<RunDetails run={runWithSteps(12)} maxSteps={12} />);
+    expect(timelineSteps()).toHaveLength(12);
+    expect(screen.queryByText(/not shown/)).toBeNull();
+    expect(screen.queryByRole('button', { name: /Show all/ })).toBeNull();
+  });
+
+  it('labels each log tail as a group named after its machine', async () => {
+    const failed = makeRun('failed');
+    const run: RecoveryRun = {
+      ...failed,
+      machines: failed.machines.map(m =>
+        m.machineRef === DB ? { ...m, logTail: 'db: ready to accept connections' } : m,
+      ),
+    };
+    await renderRun(<RunDetails run={run} />);
+
+    // The failed machine's, in the outcome; the others' below the timeline.
+    expect(screen.getByRole('group', { name: 'Log tail' })).toHaveTextContent(
+      'nginx: [emerg] host not found in upstream "db:5432"',
+    );
+    expect(screen.getByRole('group', { name: 'Log tail of db' })).toHaveTextContent(
+      'db: ready to accept connections',
+    );
+    expect(screen.queryByRole('group', { name: 'Log tail of web-1' })).toBeNull();
+  });
+
+  it('names the machine that failed when the run error names none, and shows its log tail once', async () => {
+    const failed = makeRun('failed');
+    // The run failed as a whole (its lab network went away, say) after web-1 had failed.
+    const run: RecoveryRun = { ...failed, error: { message: 'lab network lost' } };
+    await renderRun(<RunDetails run={run} />);
+
+    const outcome = screen.getByText('Recovery failed').closest('[role="alert"]') as HTMLElement;
+    expect(outcome).toHaveTextContent('Machine web-1 failed: lab network lost');
+    expect(within(outcome).getByRole('group', { name: 'Log tail' })).toHaveTextContent(
+      'host not found in upstream',
+    );
+    expect(screen.queryByRole('group', { name: `Log tail of ${WEB}` })).toBeNull();
+    expect(screen.queryByRole('group', { name: 'Log tail of web-1' })).toBeNull();
+  });
+});
