@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
@@ -104,6 +104,28 @@ describe('recovery analyze (real bin)', () => {
     expect(ok.status).toBe(0);
     expect(JSON.parse(ok.stdout).skipped).toBe(1);
   });
+  it('ends quietly, status 0, when its reader closes the pipe early (`| head -c 100`)', async () => {
+    // 300 services: the correlation matrix alone is far larger than a pipe's buffer (64 KiB).
+    const big = generateHistory({ seed: 3, machines: 30, services: 300, siteBoots: 5, machineReboots: 0 });
+    const data = file('big.jsonl', toJsonl(big.events));
+    const whole = spawnRecovery(['analyze', data, '--json'], { direct: true });
+    expect(whole.status).toBe(0);
+    expect(whole.stdout.length).toBeGreaterThan(4 * 64 * 1024);
+    const child = spawn(process.execPath, [join(ROOT, 'packages/cli/bin/recovery'), 'analyze', data, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    // The first chunk read, the reader goes away as `head` does: the writes after it fail with EPIPE.
+    const first = await new Promise<string>(done =>
+      child.stdout.once('data', (chunk: Buffer) => {
+        child.stdout.destroy();
+        done(chunk.toString('utf8'));
+      }),
+    );
+    const [status, signal] = await new Promise<[number | null, string | null]>(done => child.on('close', (code, sig) => done([code, sig])));
+    expect(whole.stdout.startsWith(first)).toBe(true);
+    expect(first.length).toBeLessThan(whole.stdout.length);
+    expect({ status, signal, stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+  });
   it('exits 1 with the help on stderr without a subcommand, 0 with --help (bin status, not only main())', () => {
     const bare = spawnRecovery([]);
     expect(bare.status).toBe(1);
@@ -139,6 +161,27 @@ describe('recovery analyze (in process)', () => {
     const out = JSON.parse(r.stdout);
     expect(out.services.length).toBeGreaterThan(10);
     expect(out.serviceOrder.length).toBe(out.services.length);
+  });
+  it('--lenient: a malformed first record does not make a journal jsonl; it is read as journald, as without that record', async () => {
+    const lines = history.events.map((e, i) => toJournaldRecord(e, i));
+    const p = file('j-first-bad.json', ['{}', ...lines]);
+    const r = await run(['analyze', p, '--json', '--lenient']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.skipped).toBe(1);
+    const clean = JSON.parse((await run(['analyze', file('j-clean.json', lines), '--json'])).stdout);
+    expect({ ...out, skipped: 0 }).toEqual(clean);
+    expect(out.services.length).toBeGreaterThan(10);
+  });
+  it('--at is read as a record\'s time is: the same forms, bounds and messages, naming --at', async () => {
+    const good = file('at-good.jsonl', ['{"time":1700000000000,"machine":"m","service":"s"}']);
+    for (const value of ['noon', '2024-02-30T00:00:00Z', '1969-12-31T23:59:59.999Z', '99999999999999999999', '2024-05-01T10:00:00+2']) {
+      const asTime = file('at-as-time.jsonl', [JSON.stringify({ time: value, machine: 'm', service: 's' })]);
+      const record = await run(['analyze', asTime]);
+      const at = await run(['analyze', good, '--at', value]);
+      expect(record.stderr.startsWith(`recovery: ${asTime}:1: 'time' `), record.stderr).toBe(true);
+      expect({ status: at.status, stderr: at.stderr }).toEqual({ status: 2, stderr: record.stderr.replace(`${asTime}:1: 'time'`, "'--at'") });
+    }
   });
   it.each([
     ['a malformed irrelevant journald record', '{"__REALTIME_TIMESTAMP": oops, "MESSAGE": "x}', 'invalid JSON'],
@@ -220,9 +263,10 @@ describe('recovery analyze (in process)', () => {
     ['a bad --kernel-peak', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '90'], /--kernel-peak: expected minutes strictly between 1 and 60, got '90'/],
     ['a --kernel-peak in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '0x5'], /--kernel-peak: expected minutes strictly between 1 and 60, got '0x5'/],
     ['a --threshold in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '0x1'], /--threshold: expected a number in \(0, 1\], got '0x1'/],
-    ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /--at/],
-    ['an --at past what a date holds', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '99999999999999999999'], /--at: epoch milliseconds past year 275760/],
-    ['an --at on a day the month does not have', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '2024-02-30T00:00:00Z'], /--at: expected ISO 8601/],
+    ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /^recovery: '--at' must be ISO 8601 with a zone \(e\.g\. 2024-05-01T10:00:00Z\) or epoch milliseconds, got "noon"\n$/],
+    ['an --at past what a date holds', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '99999999999999999999'], /^recovery: '--at' is out of range \("99999999999999999999"\): valid times run from 1970 to the year \+275760\n$/],
+    ['an --at on a day the month does not have', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '2024-02-30T00:00:00Z'], /^recovery: '--at' is not a valid date: "2024-02-30T00:00:00Z"\n$/],
+    ['an --at before 1970', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '1969-12-31T23:59:59.999Z'], /^recovery: '--at' is before 1970 \("1969-12-31T23:59:59\.999Z"\)/],
     ['a file without line breaks', () => {
       const p = join(dir, 'noline.bin');
       writeFileSync(p, Buffer.alloc(64 * 1024 * 1024 + 2 * 1024 * 1024, 'x'));
@@ -234,7 +278,23 @@ describe('recovery analyze (in process)', () => {
       const m = join(dir, 'nullmap.json');
       writeFileSync(m, 'null');
       return [file('t7.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m];
-    }, /nullmap\.json: service map must be an object/],
+    }, /nullmap\.json: service map must be a JSON object \{"services": \{"<name or \/regex\/>": "<service>"\}\}, got null\n$/],
+    ['a map without services', () => {
+      const m = join(dir, 'emptymap.json');
+      writeFileSync(m, '{}');
+      return [file('t9.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m];
+    }, /emptymap\.json: service map has no 'services'/],
+    ['a regex map result longer than 255 characters', () => {
+      const m = join(dir, 'longmap.json');
+      writeFileSync(m, JSON.stringify({ services: { '/^(.*)\\.service$/': '$1-$1' } }));
+      return [file('long.jsonl', ['{"time":1,"machine":"m","service":"db.service"}', `{"time":2,"machine":"m","service":"${'x'.repeat(200)}.service"}`]), '--map', m];
+    }, new RegExp(`^recovery: \\S*long\\.jsonl:2: service map entry '/\\^\\(\\.\\*\\)\\\\\\.service\\$/' turns '${'x'.repeat(200)}\\.service' into a service name that is longer than 255 characters \\(401\\)\n$`)],
+    ['a clock reading that moves an event past the dates a Date holds: the message alone, without the files', () => [
+      file('farclock.jsonl', ['{"time":1000,"machine":"m","event":"clock","reference":8640000000000000}', '{"time":5000000000000,"machine":"m","service":"s"}']),
+    ], /^recovery: the clock readings of m move its event at [^\n]* past what a date holds: is a reading's 'reference' in the wrong unit\?\n$/],
+    ['more services than one analysis takes: the message alone, without the files', () => [
+      file('many.jsonl', Array.from({ length: 5001 }, (_, i) => `{"time":${1_700_000_000_000 + i},"machine":"m","service":"s${i}"}`)),
+    ], /^recovery: 5001 distinct services \(the analysis takes at most 5000: [^\n]*leave them out of the input\n$/],
     ['a map with a bad regex', () => {
       const m = join(dir, 'badmap.json');
       writeFileSync(m, JSON.stringify({ services: { '/(/': 'x' } }));
@@ -244,6 +304,16 @@ describe('recovery analyze (in process)', () => {
     const r = await run(['analyze', ...(args as () => string[])()]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message as RegExp);
+  });
+  it.each(['false', '0', '""', '[]', '[{"services": {}}]', '"x"'])('a map file holding %s, no JSON object: exit 2 naming the file and what it holds', async json => {
+    const m = join(dir, 'notamap.json');
+    writeFileSync(m, json);
+    const r = await run(['analyze', file('t8.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m]);
+    const got = json.startsWith('[') ? 'an array' : json;
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 2,
+      stderr: `recovery: ${m}: service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got ${got}\n`,
+    });
   });
   it('reads a map file that starts with a byte-order mark', async () => {
     const m = join(dir, 'bommap.json');

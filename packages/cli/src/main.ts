@@ -8,17 +8,19 @@ import {
   analyzeDependencies,
   AnalysisInputError,
   AnalysisResult,
-  isoTime,
   compileServiceMap,
   createKernel,
   DEFAULT_KERNEL,
-  MAX_TIME,
   EVENT_FORMATS,
   EventFormat,
   EventLineParser,
   EventParseError,
   KernelOptions,
+  LineSplitter,
+  NoStartEventsError,
+  parseEventTime,
   ServiceMap,
+  ServiceMapper,
   undecodableNamesWarning,
   UndecodableNames,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -48,44 +50,17 @@ const PROGRESS_EVERY = 250_000;
 const MAX_LINE = 64 * 1024 * 1024;
 
 /**
- * Streams a file's lines (split on `\n`, as the API splits a body) to `onLine`. Chunks are split by
- * index: readline's per-line events and promises cost as much as a journal's parsing. A line longer
- * than a chunk is kept in pieces, joined once at its end: joining and searching the whole line again
- * for each chunk took quadratic time.
+ * Streams a file's lines (split on `\n` by the splitter that splits an API body) to `onLine`, in
+ * chunks of 1 MiB.
  */
 async function forEachLine(file: string, onLine: (line: string) => void): Promise<void> {
-  let pending: string[] = [];
-  let pendingLength = 0;
-  let lines = 0;
-  const limit = (length: number) => {
-    if (length > MAX_LINE) {
-      throw new InputError(`${file}:${lines + 1}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`);
-    }
-  };
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    const text = chunk as string;
-    let start = 0;
-    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-      const piece = text.slice(start, end);
-      if (pending.length) {
-        limit(pendingLength + piece.length);
-        pending.push(piece);
-        onLine(pending.join(''));
-        pending = [];
-        pendingLength = 0;
-      } else {
-        onLine(piece);
-      }
-      lines++;
-      start = end + 1;
-    }
-    if (start < text.length) {
-      pending.push(text.slice(start));
-      pendingLength += text.length - start;
-      limit(pendingLength);
-    }
-  }
-  if (pending.length) onLine(pending.join(''));
+  const lines = new LineSplitter(
+    onLine,
+    MAX_LINE,
+    line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`),
+  );
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) lines.push(chunk as string);
+  lines.end();
 }
 
 /** Reads files line by line (streaming), parsing each with its own (detected or forced) format. */
@@ -96,8 +71,11 @@ export async function readEventFiles(
     lenient?: boolean;
     onProgress?: (file: string, lines: number) => void;
     progressEvery?: number;
+    /** The `--map`: a start or failure whose service it maps to no valid name stops the run at its line. */
+    map?: ServiceMapper;
   },
 ): Promise<ReadResult> {
+  const map = options.map;
   const every = options.progressEvery ?? PROGRESS_EVERY;
   const events: InitializationEvent[] = [];
   let skipped = 0;
@@ -120,7 +98,13 @@ export async function readEventFiles(
     if (!stat.isFile() && !stat.isFIFO()) throw new InputError(`${file}: not a file (give the log files themselves)`);
     await forEachLine(file, line => {
       // A docker service label may name several services: one event each.
-      for (const e of parser.push(line)) events.push(e);
+      for (const e of parser.push(line)) {
+        if (map && e.type !== 'clock') {
+          const problem = map.problem(e.service);
+          if (problem) throw new InputError(`${file}:${parser.lines}: ${problem}`);
+        }
+        events.push(e);
+      }
       if (options.onProgress && parser.lines % every === 0) options.onProgress(file, parser.lines);
     });
     skipped += parser.skipped;
@@ -145,18 +129,17 @@ function listFiles(files: string[]): string {
   return files.length <= shown ? files.join(', ') : `${files.slice(0, shown).join(', ')} and ${files.length - shown} more files`;
 }
 
+/** `--at`, read as a record's time is: the same forms, bounds and messages, naming `--at`. */
 function parseAt(value: string): number {
-  // `new Date` holds ±8.64e15 ms; past that the output's `at` could not be written.
-  if (/^\d+$/.test(value)) {
-    if (Number(value) > MAX_TIME) throw new InputError(`--at: epoch milliseconds past year 275760: '${value}'`);
-    return Number(value);
+  try {
+    return parseEventTime(value, '--at');
+  } catch (e) {
+    throw new InputError((e as Error).message);
   }
-  const t = isoTime(value);
-  if (Number.isNaN(t)) throw new InputError(`--at: expected ISO 8601 with a zone or epoch milliseconds, got '${value}'`);
-  return t;
 }
 
-async function readMap(file: string): Promise<ServiceMap> {
+/** The `--map` file: the map, and the mapper compiled from it. */
+async function readMap(file: string): Promise<{ map: ServiceMap; mapper: ServiceMapper }> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -170,13 +153,12 @@ async function readMap(file: string): Promise<ServiceMap> {
     throw new InputError(`${file}: invalid JSON (${(e as Error).message})`);
   }
   try {
-    // `null` would pass for no map at all.
-    if (map === null) throw new Error('service map must be an object {"services": {"<name or /regex/>": "<service>"}}');
-    compileServiceMap(map);
+    // `null` would pass for no map at all; false, 0, "" or an array the compiler refuses.
+    if (map === null) throw new Error('service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got null');
+    return { map, mapper: compileServiceMap(map) };
   } catch (e) {
     throw new InputError(`${file}: ${(e as Error).message}`);
   }
-  return map;
 }
 
 export interface AnalyzeCliOptions {
@@ -192,10 +174,10 @@ export interface AnalyzeCliOptions {
   onProgress?: (file: string, lines: number) => void;
 }
 
-/** The analysis as the CLI runs it (also used by the speed benchmark). */
 /** A plain decimal, else NaN: Number() would also take '0x1', ' 0.5' or '1e-1'. */
 const decimal = (value: string) => (/^\d*\.?\d+$/.test(value) ? Number(value) : NaN);
 
+/** The analysis as the CLI runs it (also used by the speed benchmark). */
 export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Promise<{ result: AnalysisResult; read: ReadResult }> {
   let threshold: number | undefined;
   if (opts.threshold !== undefined) {
@@ -214,8 +196,8 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     }
   }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
-  const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
-  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress });
+  const { map, mapper } = opts.map !== undefined ? await readMap(opts.map) : { map: undefined, mapper: undefined };
+  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress, map: mapper });
   if (read.lines === 0 || read.events.length + read.ignored === 0) {
     throw new InputError(`empty input: no records in ${listFiles(files)}${read.skipped ? ` (${read.skipped} malformed lines skipped)` : ''}`);
   }
@@ -223,7 +205,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   try {
     result = analyzeDependencies(read.events, { threshold, at, map, kernel, skipped: read.skipped });
   } catch (e) {
-    if (e instanceof AnalysisInputError) {
+    if (e instanceof NoStartEventsError) {
       // The format each file was read as: a file detected as another format than meant has only
       // irrelevant records.
       const formats = [...new Set(Object.values(read.formats).filter(f => f !== undefined))].join(', ');
@@ -231,6 +213,9 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
         `${e.message}: ${listFiles(files)} (${read.lines} lines read${formats ? ` as ${formats}` : ''}, ${read.ignored} irrelevant records, ${read.skipped} skipped)`,
       );
     }
+    // The others (too many services, a clock reading past the dates a Date holds, ...) say what is
+    // wrong themselves; the files and counts would only lengthen them.
+    if (e instanceof AnalysisInputError) throw new InputError(e.message);
     throw e;
   }
   if (read.warnings.length) result = { ...result, warnings: [...result.warnings, ...read.warnings] };

@@ -14,6 +14,7 @@ import {
   transitiveReduction,
 } from '.';
 import { tabulateKernel } from './correlate';
+import { AnalysisInputError } from './analyze';
 import { planMachines } from './plan';
 import type { Explained } from './select';
 import { buildTimeline } from './timeline';
@@ -112,7 +113,49 @@ describe('name mapping', () => {
     expect(compileServiceMap({ services: { x: '\u{1F680}'.repeat(255) } })('x')).toHaveLength(510);
     const map = { services: { '/^unit-(\\d*)$/': '$1' } };
     expect(analyzeDependencies([start(T0, 'unit-7')], { map }).services.map(s => s.service)).toEqual(['7']);
-    expect(() => analyzeDependencies([start(T0, 'unit-')], { map })).toThrow("the service map turns 'unit-' into a blank service name");
+    expect(() => analyzeDependencies([start(T0, 'unit-')], { map })).toThrow(
+      new AnalysisInputError("service map entry '/^unit-(\\d*)$/' turns 'unit-' into a service name that is blank"),
+    );
+  });
+  it('a regex result longer than the store holds (255 characters) is an error naming the entry and the name', () => {
+    const map = { services: { '/^(.*)$/': '$1-$1' } };
+    const name = 'n'.repeat(127);
+    const mapper = compileServiceMap(map);
+    expect(mapper(name)).toHaveLength(255);
+    expect(mapper.problem(name)).toBeUndefined();
+    const long = 'n'.repeat(128);
+    expect(mapper(long)).toHaveLength(257);
+    const problem = `service map entry '/^(.*)$/' turns '${long}' into a service name that is longer than 255 characters (257)`;
+    expect(mapper.problem(long)).toBe(problem);
+    expect(() => analyzeDependencies([start(T0, name), start(T0 + 10 * MIN, long)], { map })).toThrow(new AnalysisInputError(problem));
+    // Exact entries and names no entry maps have no problem to report.
+    expect(compileServiceMap({ services: { a: 'b' } }).problem('a')).toBeUndefined();
+    expect(compileServiceMap(undefined).problem('x')).toBeUndefined();
+  });
+  it('expands a replacement as String.prototype.replace does', () => {
+    // Each what `name.replace(re, to)` puts where the match was (the last three match part of the
+    // name: the rest is not kept). `$10` with one group is `$1` and a 0; `$2` without a second
+    // group, `$0` and `$<n>` without named groups stay as written.
+    const map = (pattern: string, to: string) => compileServiceMap({ services: { [pattern]: to } });
+    expect(map('/^svc-(\\d+)$/', '$10')('svc-7')).toBe('70');
+    expect(map('/^(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)$/', '$10-$1-$01')('abcdefghij')).toBe('j-a-a');
+    expect(map('/^x-(\\w+)$/', '$2/$0/$$/$&/$<n>')('x-y')).toBe('$2/$0/$/x-y/$<n>');
+    expect(map('/^x-(?<n>\\w+)$/', '<$<n>>')('x-y')).toBe('<y>');
+    expect(map('/-(\\d)/', "[$`|$1|$']")('a-1-2')).toBe('[a|1|-2]');
+    expect(map('/(\\d)/g', 'd$1')('a1b2')).toBe('d1');
+    expect(map('/(\\w)/y', 'w$1')('ab')).toBe('wa');
+  });
+  it.each([
+    [false, 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got false'],
+    [0, 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got 0'],
+    ['', 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got ""'],
+    [[{ services: {} }], 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got an array'],
+    [{}, `service map has no 'services': expected {"services": {"<name or /regex/>": "<service>"}}`],
+    [{ services: [] }, `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got an array`],
+    [{ services: null }, `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got null`],
+    [{ services: 'x' }, `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got "x"`],
+  ])('refuses a map that is no plain object {"services": {...}}: %j', (map, message) => {
+    expect(() => compileServiceMap(map as any)).toThrow(new Error(message));
   });
 });
 
@@ -210,6 +253,32 @@ describe('analysis', () => {
     expect(matrix[2][1]).toBe(0.8);
     expect(matrix[1][2]).toBe(-0.8);
     expect(matrix[2][0]).toBe(1);
+  });
+  it('correlation matrix: each pair is the negation of its mirror, ties too (the first-listed row holds the positive value)', () => {
+    // A symmetric history: in half the boots x starts 10 min before y, in the other half after
+    // it; both directions score 0.5 exactly (no decay, the kernel's peak).
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 8; b++) {
+      const [first, second] = b % 2 ? ['y', 'x'] : ['x', 'y'];
+      events.push(start(T0 + b * DAY, first, 'm1'), start(T0 + b * DAY + 10 * MIN, second, 'm2'));
+    }
+    const tie = analyzeDependencies(events, { halfLife: 0 }).correlation;
+    expect(tie).toEqual({ services: ['x', 'y'], matrix: [[0, 0.5], [-0.5, 0]] });
+    // Listed the other way round (renamed), the rule still holds.
+    const renamed = analyzeDependencies(events.map(e => ({ ...e, service: e.service === 'x' ? 'z' : e.service })), { halfLife: 0 }).correlation;
+    expect(renamed).toEqual({ services: ['y', 'z'], matrix: [[0, 0.5], [-0.5, 0]] });
+    // A whole generated site: every cell the negation of its mirror, the stronger direction kept.
+    const h = generateHistory({ seed: 11, machines: 6, services: 30, siteBoots: 10, machineReboots: 6 });
+    const { services, matrix } = analyzeDependencies(h.events, { map: h.map }).correlation;
+    let nonZero = 0;
+    for (let r = 0; r < services.length; r++) {
+      expect(matrix[r][r]).toBe(0);
+      for (let c = 0; c < services.length; c++) {
+        expect(Object.is(matrix[c][r], matrix[r][c] === 0 ? 0 : -matrix[r][c]), `${services[r]} / ${services[c]}`).toBe(true);
+        if (matrix[r][c] > 0) nonZero++;
+      }
+    }
+    expect(nonZero).toBeGreaterThan(100);
   });
   it('a dependency between services on the same machine imposes no machine order', () => {
     const r = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm1'], ['web', 'm2']], 6));

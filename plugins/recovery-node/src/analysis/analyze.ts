@@ -12,7 +12,7 @@ import { MachineCycle, planMachines } from './plan';
 import { selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
 
-export { AnalysisInputError, clockCorrector } from './timeline';
+export { AnalysisInputError, clockCorrector, NoStartEventsError } from './timeline';
 
 export interface AnalysisOptions {
   /** Score a dependency must reach. Default 0.7. */
@@ -80,8 +80,12 @@ export interface AnalysisResult {
   /**
    * Step 3's kernel correlation of every pair, signed: `matrix[r][c]` > 0: column service `c`
    * initializes first, and row `r`'s initializations find one of `c` shortly before them by that
-   * weighted share; < 0: the other way. Before explaining away, so an ancestor or a look-alike
-   * that always starts earlier scores too: `dependencies` hold what the analysis concluded.
+   * weighted share; < 0: the other way. Each pair holds the stronger of its two directions, and
+   * `matrix[c][r]` is always `-matrix[r][c]` (0 on the diagonal and for pairs never seen within
+   * the kernel's window). Where both directions score the same (rounded to 4 decimals, as
+   * `dependencies`), the positive cell is in the row of the service listed first in `services`,
+   * as if its column started first. Before explaining away, so an ancestor or a look-alike that
+   * always starts earlier scores too: `dependencies` hold what the analysis concluded.
    */
   correlation: { services: string[]; matrix: number[][] };
   warnings: string[];
@@ -305,13 +309,19 @@ function analyzeTimeline(
   // missed dependency between them costs a wave, not the order too).
   const machineOrder = method === 'full' ? orderWithinWaves(plan.waves, constraints, (a, b) => machinePairs(tl, a, b)) : plan.waves.flat();
 
-  // 7. Signed correlation matrix: the pair statistic of step 3 (the plain method's score).
+  // 7. Signed correlation matrix: the pair statistic of step 3 (the plain method's score). Each
+  //    pair once, from its earlier-listed service (r < c), whichever of (r, c) and (c, r) the sweep
+  //    found: the two cells are each other's negation, ties included (see `correlation`).
   const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  ker.forEach((r, c) => {
+  ker.forEach((a, b) => {
+    const r = Math.min(a, b);
+    const c = Math.max(a, b);
     const rc = roundScore(corr.correlation(r, c));
     const cr = roundScore(corr.correlation(c, r));
-    matrix[r][c] = rc >= cr ? rc : -cr;
-    matrix[c][r] = cr >= rc ? cr : -rc;
+    const v = rc >= cr ? rc : -cr;
+    matrix[r][c] = v;
+    // Not -0, which would print as 0 yet compare apart from it.
+    matrix[c][r] = v === 0 ? 0 : -v;
   });
 
   const result: AnalysisResult = {

@@ -7,22 +7,45 @@ export interface ServiceMap {
 }
 
 /** name → service; unmapped names pass through unchanged. Results are memoised. */
-export type ServiceMapper = (name: string) => string;
+export interface ServiceMapper {
+  (name: string): string;
+  /**
+   * Why the service `name` maps to is no valid service name (a regex result longer than
+   * {@link MAX_NAME_LENGTH} characters or blank), naming the map entry and `name`; undefined where
+   * it is valid. The mapper itself returns such a result as it is: the caller decides.
+   */
+  problem(name: string): string | undefined;
+}
 
 const REGEX_KEY = /^\/(.*)\/([a-z]*)$/s;
 
+const SHAPE = '{"services": {"<name or /regex/>": "<service>"}}';
+
+/** What a JSON value is, for a message: `false`, `0`, `""`, `an array`, `null`. */
+function jsonKind(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
 /**
- * Compiles a map: exact names first, then `/regex/` keys in the map's own key order.
- * A regex replacement may use `$1`… to refer to capture groups.
- * Throws with a precise message on an invalid map or regex.
+ * Compiles a map: exact names first, then `/regex/` keys in the map's own key order. A regex
+ * key's replacement follows String.prototype.replace: `$1`…`$99` (`$10` with one group is `$1`
+ * then `0`), `$<name>`, `$&`, `` $` ``, `$'` and `$$`; the result is the replacement alone.
+ * Throws with a precise message on an invalid map or regex. No map (undefined or null) maps
+ * every name to itself; any other value that is not a plain object is an error.
  */
 export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
-  if (!map) return name => name;
-  if (typeof map !== 'object' || typeof map.services !== 'object' || map.services === null || Array.isArray(map.services)) {
-    throw new Error('service map must be an object {"services": {"<name or /regex/>": "<service>"}}');
+  if (map === undefined || map === null) return Object.assign((name: string) => name, { problem: () => undefined });
+  if (typeof map !== 'object' || Array.isArray(map)) throw new Error(`service map must be a JSON object ${SHAPE}, got ${jsonKind(map)}`);
+  if (map.services === undefined) throw new Error(`service map has no 'services': expected ${SHAPE}`);
+  if (typeof map.services !== 'object' || map.services === null || Array.isArray(map.services)) {
+    throw new Error(`service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got ${jsonKind(map.services)}`);
   }
   const exact = new Map<string, string>();
-  const patterns: Array<{ re: RegExp; to: string }> = [];
+  const patterns: Array<{ key: string; re: RegExp; once: RegExp; to: string }> = [];
   for (const [key, to] of Object.entries(map.services)) {
     // The same bounds a name read from a log has: a target is the name every output shows.
     if (typeof to !== 'string' || nameProblem(to)) {
@@ -38,23 +61,32 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
       } catch (e) {
         throw new Error(`service map entry '${key}': invalid regular expression (${(e as Error).message})`);
       }
-      patterns.push({ re, to });
+      // The replacement runs without `g`, which would replace every match, not the one found.
+      patterns.push({ key, re, once: new RegExp(m[1], m[2].replace('g', '')), to });
     } else {
       exact.set(key, to);
     }
   }
   const cache = new Map<string, string>();
-  return (name: string) => {
+  const problems = new Map<string, string>();
+  const mapper = (name: string) => {
     const hit = cache.get(name);
     if (hit !== undefined) return hit;
     let out = exact.get(name);
     if (out === undefined) {
       out = name;
-      for (const { re, to } of patterns) {
+      for (const { key, re, once, to } of patterns) {
         re.lastIndex = 0;
         const m = re.exec(name);
         if (m) {
-          out = to.replace(/\$(\d+)/g, (_s, g) => m[Number(g)] ?? '');
+          // String.prototype.replace expands the replacement exactly; around it stand the parts
+          // of the name before and after the match, cut off again.
+          once.lastIndex = 0;
+          const replaced = name.replace(once, to);
+          out = replaced.slice(m.index, replaced.length - (name.length - m.index - m[0].length));
+          // Exact targets were checked above; a regex result only now.
+          const problem = nameProblem(out);
+          if (problem) problems.set(name, `service map entry '${key}' turns '${name}' into a service name that ${problem}`);
           break;
         }
       }
@@ -62,4 +94,10 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
     cache.set(name, out);
     return out;
   };
+  return Object.assign(mapper, {
+    problem: (name: string) => {
+      mapper(name);
+      return problems.get(name);
+    },
+  });
 }

@@ -7,8 +7,14 @@ import { byName, listed } from './graph';
 import { compileServiceMap, ServiceMap } from './mapping';
 import { MAX_TIME } from '../events/parse';
 
-/** A no-initialization input is an error of its own kind, so callers can tell it apart. */
+/**
+ * Input the analysis cannot take (no start events, more services than it holds, a map or clock
+ * reading that makes a name or time invalid): an error of its own kind, so callers can tell it apart.
+ */
 export class AnalysisInputError extends Error {}
+
+/** The input holds no initialization (start) events: the wrong files, or another format. */
+export class NoStartEventsError extends AnalysisInputError {}
 
 /** Share of the services below which initializations around one make it a restart. */
 const RESTART_SERVICES = 0.5;
@@ -190,8 +196,11 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
     earliestOf.set(e.machine, Math.min(earliestOf.get(e.machine) ?? Infinity, e.time));
     const service = mapName(e.service);
-    // A regex replacement of empty groups only ($1 of an empty match) leaves no name.
-    if (service.trim() === '') throw new AnalysisInputError(`the service map turns '${e.service}' into a blank service name`);
+    // A regex replacement of empty groups only ($1 of an empty match) leaves no name; one that
+    // repeats a long name, a name longer than the event store holds.
+    const problem = mapName.problem(e.service);
+    if (problem) throw new AnalysisInputError(problem);
+    if (service.trim() === '') throw new AnalysisInputError(`a ${e.type} event of ${e.machine} names no service (${JSON.stringify(e.service)})`);
     const t = correct(e.machine, e.time);
     // A clock reading can move a valid time past what a date holds.
     if (!(Math.abs(t) <= MAX_TIME)) {
@@ -206,7 +215,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       failures.get(k)!.push(t);
     }
   }
-  if (!starts.length) throw new AnalysisInputError('no initialization (start) events in the input');
+  if (!starts.length) throw new NoStartEventsError('no initialization (start) events in the input');
   warnings.push(...conflictingClockReadings(readings));
   const latest = all.reduce((t, e) => Math.max(t, e.time), -Infinity);
   if (latest < EPOCH_SECONDS_SUSPECT) {

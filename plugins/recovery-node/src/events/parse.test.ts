@@ -1,5 +1,5 @@
 import { MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
-import { EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, parseEvents } from '.';
+import { EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, LineSplitter, parseEvents, parseEventTime } from '.';
 
 const jl = (o: object) => JSON.stringify(o);
 
@@ -133,11 +133,99 @@ describe('parseEvents: limits of the event store', () => {
     ['docker machine label', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c', [MACHINE_LABEL]: 'm'.repeat(256) } }, timeNano: 1 }), `'${MACHINE_LABEL}' is longer than 255 characters`],
     ['docker container name', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c'.repeat(256) } }, timeNano: 1 }), "'name' is longer than 255 characters"],
     ['docker timeNano', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c' } }, timeNano: '99999999999999999999999999' }), "'timeNano' is out of range"],
-    ['docker timeNano before the epoch', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c' } }, timeNano: -1e25 }), "'timeNano' must be nanoseconds since the epoch"],
+    ['docker timeNano before the epoch', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c' } }, timeNano: -1e25 }), "'timeNano' is before 1970 (-1e+25)"],
     ['docker time', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c' } }, time: 1e13 }), "'time' is out of range"],
   ])('refuses a %s the store cannot hold, naming the line; lenient skips it', (_what, bad, message) => {
     expect(() => parseEvents(bad, { source: 'big' })).toThrow(`big:1: ${message}`);
     expect(parseEvents(bad, { source: 'big', lenient: true })).toMatchObject({ skipped: 1, events: [] });
+  });
+});
+
+describe('parseEvents: times', () => {
+  const line = (time: string) => `{"time": ${time}, "machine": "m", "service": "s"}`;
+  const before1970 = "no boot log is that old; a clock that was never set, or a time in another unit?";
+  it.each([
+    // A number too large for a double is Infinity once parsed: out of range, as 1e16 is.
+    ['1e400', `'time' is out of range (Infinity): valid times run from 1970 to the year +275760`],
+    ['-1e400', `'time' is before 1970 (-Infinity): ${before1970}`],
+    ['1e16', `'time' is out of range (10000000000000000): valid times run from 1970 to the year +275760`],
+    ['"99999999999999999999"', `'time' is out of range ("99999999999999999999"): valid times run from 1970 to the year +275760`],
+    ['null', "missing 'time'"],
+    ['true', "'time' must be epoch milliseconds or ISO 8601 with a zone, got boolean"],
+    ['[1]', "'time' must be epoch milliseconds or ISO 8601 with a zone, got an array"],
+    // Before 1970 in every form: epoch milliseconds, as a number or a string, and ISO 8601.
+    ['-1', `'time' is before 1970 (-1): ${before1970}`],
+    ['"-1"', `'time' is before 1970 ("-1"): ${before1970}`],
+    ['"1969-12-31T23:59:59.999Z"', `'time' is before 1970 ("1969-12-31T23:59:59.999Z"): ${before1970}`],
+    ['"1970-01-01T00:59:59+01:00"', `'time' is before 1970 ("1970-01-01T00:59:59+01:00"): ${before1970}`],
+    ['"2024-02-30T00:00:00Z"', `'time' is not a valid date: "2024-02-30T00:00:00Z"`],
+  ])('time %s: %s', (time, message) => {
+    expect(() => parseEvents(line(time), { source: 't' })).toThrow(new EventParseError('t', 1, message));
+    expect(parseEvents(line(time), { source: 't', lenient: true })).toMatchObject({ skipped: 1, events: [] });
+  });
+  it('accepts 1970 itself, in each form', () => {
+    const r = parseEvents(['0', '"0"', '"1970-01-01T00:00:00Z"', '"1970-01-01T01:00:00+01:00"'].map(line).join('\n'));
+    expect(r.events.map(e => e.time)).toEqual([0, 0, 0, 0]);
+  });
+  it("a clock line's reference: the same rules; null is no reference", () => {
+    const clock = (reference: string) => `{"time": 1000, "machine": "m", "event": "clock", "reference": ${reference}}`;
+    expect(() => parseEvents(clock('null'), { source: 'c' })).toThrow("c:1: clock line without 'reference'");
+    expect(() => parseEvents(clock('"1969-12-31T00:00:00Z"'), { source: 'c' })).toThrow(`c:1: 'reference' is before 1970 ("1969-12-31T00:00:00Z")`);
+    expect(() => parseEvents(clock('1e400'), { source: 'c' })).toThrow("c:1: 'reference' is out of range (Infinity)");
+  });
+  it('journald and docker numbers: the same range and 1970 messages', () => {
+    const unit = `"_HOSTNAME": "h", "MESSAGE_ID": "${JOURNALD_UNIT_STARTED}", "UNIT": "u"`;
+    expect(() => parseEvents(`{"__REALTIME_TIMESTAMP": 1e400, ${unit}}`, { source: 'j' })).toThrow("j:1: '__REALTIME_TIMESTAMP' is out of range (Infinity)");
+    expect(() => parseEvents(`{"__REALTIME_TIMESTAMP": -5, ${unit}}`, { source: 'j' })).toThrow("j:1: '__REALTIME_TIMESTAMP' is before 1970 (-5)");
+    const container = '"Type": "container", "Action": "start", "Actor": {"Attributes": {"name": "c"}}';
+    expect(() => parseEvents(`{${container}, "timeNano": 1e400}`, { source: 'd' })).toThrow("d:1: 'timeNano' is out of range (Infinity)");
+    expect(() => parseEvents(`{${container}, "time": -1}`, { source: 'd' })).toThrow("d:1: 'time' is before 1970 (-1)");
+  });
+  it('parseEventTime is the one parser of times, naming the field it is given (the CLI gives --at)', () => {
+    expect(parseEventTime('2024-01-02T02:00:00+02', '--at')).toBe(Date.UTC(2024, 0, 2));
+    expect(parseEventTime('1704153600000', '--at')).toBe(Date.UTC(2024, 0, 2));
+    expect(() => parseEventTime('noon', '--at')).toThrow(`'--at' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got "noon"`);
+    expect(() => parseEventTime('1969-07-20T20:17:40Z', '--at')).toThrow(`'--at' is before 1970 ("1969-07-20T20:17:40Z")`);
+  });
+});
+
+describe('LineSplitter', () => {
+  const split = (chunks: string[], maxLength?: number) => {
+    const lines: string[] = [];
+    const s = new LineSplitter(l => lines.push(l), maxLength, n => new Error(`too long at ${n}`));
+    for (const c of chunks) s.push(c);
+    s.end();
+    return { lines, count: s.lines };
+  };
+  it('splits on \\n, keeping a \\r and empty lines; a last line only where text follows the last \\n', () => {
+    expect(split(['a\r\n\nb'])).toEqual({ lines: ['a\r', '', 'b'], count: 3 });
+    expect(split(['a\n'])).toEqual({ lines: ['a'], count: 1 });
+    expect(split(['\n'])).toEqual({ lines: [''], count: 1 });
+    expect(split([''])).toEqual({ lines: [], count: 0 });
+    expect(split([])).toEqual({ lines: [], count: 0 });
+  });
+  it('gives the same lines however the text is cut into chunks', () => {
+    const text = 'first\nsé🚀cond\r\n\nthird line\nlast';
+    const whole = split([text]);
+    expect(whole.lines).toEqual(['first', 'sé🚀cond\r', '', 'third line', 'last']);
+    for (let size = 1; size <= text.length; size++) {
+      const chunks = Array.from({ length: Math.ceil(text.length / size) }, (_, k) => text.slice(k * size, (k + 1) * size));
+      expect(split(chunks), `chunks of ${size}`).toEqual(whole);
+    }
+  });
+  it('refuses a line past the limit as it grows, naming its number; a line of the limit passes', () => {
+    expect(split(['ab\nabcd\nabc', 'd'], 4).lines).toEqual(['ab', 'abcd', 'abcd']);
+    expect(() => split(['ab\nabc', 'de\n'], 4)).toThrow('too long at 2');
+    expect(() => split(['ab\nabcde\n'], 4)).not.toThrow();
+    // Without a line break, refused before the text ends.
+    expect(() => split(['ab\nab', 'cd', 'e'], 4)).toThrow('too long at 2');
+  });
+  it('parseEvents splits with it: the same events as a line-by-line parser', () => {
+    const text = `${jl({ time: 1, machine: 'm', service: 'a' })}\r\n\n${jl({ time: 2, machine: 'm', service: 'b' })}`;
+    const p = new EventLineParser();
+    const byLine = text.split('\n').flatMap(l => p.push(l));
+    expect(parseEvents(text).events).toEqual(byLine);
+    expect(byLine.map(e => e.service)).toEqual(['a', 'b']);
   });
 });
 
@@ -240,6 +328,23 @@ describe('parseEvents: docker', () => {
 });
 
 describe('EventLineParser', () => {
+  it.each([
+    ['journald', jl({ __REALTIME_TIMESTAMP: '1714557600123456', _HOSTNAME: 'h1', MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service' }), 'db.service'],
+    ['docker', jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'web-1' } }, timeNano: 1714557600000000000 }), 'web-1'],
+    ['jsonl', jl({ time: 1714557600000, machine: 'm', service: 'api' }), 'api'],
+  ])('lenient: detects the format from the first record that converts, not a malformed one before it (%s)', (format, record, service) => {
+    // `{}` and a record that is no event of any format: both skipped, neither fixes the format.
+    const text = ['{}', jl({ time: 'yesterday', machine: 'm', service: 's' }), record, record].join('\n');
+    const r = parseEvents(text, { lenient: true, source: 'x' });
+    expect(r).toMatchObject({ format, skipped: 2, ignored: 0 });
+    expect(r.events.map(e => e.service)).toEqual([service, service]);
+    // Not lenient: the first malformed line stops the run, as before.
+    expect(() => parseEvents(text, { source: 'x' })).toThrow("x:1: missing 'time'");
+  });
+  it('lenient: an input of malformed records only has no format', () => {
+    expect(parseEvents('{}\n{"time": 1}', { lenient: true })).toMatchObject({ format: undefined, skipped: 2, events: [] });
+  });
+
   it('streams line by line, counting lines, and honours a forced format', () => {
     const p = new EventLineParser({ format: 'jsonl', source: 's' });
     expect(p.push(jl({ time: 5, machine: 'm', service: 'a' }))).toEqual([{ time: 5, machine: 'm', service: 'a', type: 'start' }]);

@@ -17,7 +17,7 @@ export const JOURNALD_UNIT_STARTED = '39f53479d3a045ac8e11786248231fbf';
 export const JOURNALD_UNIT_FAILED = 'be02cf6855d2428ba40df7e9d022f03d';
 
 export interface ParseOptions {
-  /** Forced format; detected from the first non-empty line otherwise. */
+  /** Forced format; detected otherwise, from the first record that converts without error. */
   format?: EventFormat;
   /** Name of the input (file name) used in messages. */
   source?: string;
@@ -47,10 +47,20 @@ export const MAX_NAME_LENGTH = 255;
 /** Furthest time (epoch ms) from 1970 a JS Date can hold, either way; a bigint column holds it too. */
 export const MAX_TIME = 8.64e15;
 
-/** The time (epoch ms) converted from `raw`, refused outside the dates a JS Date can hold. */
+/** `raw` as a message shows it: JSON, but a number as JS writes it (JSON has no Infinity). */
+const shown = (raw: unknown) => (typeof raw === 'number' ? String(raw) : JSON.stringify(raw));
+
+/**
+ * The time (epoch ms) converted from `raw`, refused past the dates a JS Date can hold (a number
+ * too large for a double, such as 1e400, is Infinity) and before 1970, in every form the same: no
+ * log of a boot is that old, so such a time is a clock that was never set or a wrong unit.
+ */
 function inRange(ms: number, field: string, raw: unknown): number {
-  if (!(Math.abs(ms) <= MAX_TIME)) {
-    throw new LineError(`'${field}' is out of range (${JSON.stringify(raw)}): valid dates run from year -271821 to +275760`);
+  if (ms < 0) {
+    throw new LineError(`'${field}' is before 1970 (${shown(raw)}): no boot log is that old; a clock that was never set, or a time in another unit?`);
+  }
+  if (!(ms <= MAX_TIME)) {
+    throw new LineError(`'${field}' is out of range (${shown(raw)}): valid times run from 1970 to the year +275760`);
   }
   return ms;
 }
@@ -95,22 +105,25 @@ function calendarDate(iso: string): boolean {
   return m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
 }
 
-function parseTime(value: unknown, field: string): number {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with zone`);
-    return inRange(value, field, value);
-  }
+/**
+ * A time as records and the CLI's `--at` give it, in epoch ms: a number or a string of digits
+ * (epoch milliseconds), or extended ISO 8601 with a zone. Refused: other forms, dates that do not
+ * exist, times before 1970 and past the dates a JS Date holds. Throws an Error whose message names
+ * `field` (`'time'`, `'--at'`).
+ */
+export function parseEventTime(value: unknown, field: string): number {
+  if (typeof value === 'number') return inRange(value, field, value);
   if (typeof value === 'string') {
-    if (/^\d+$/.test(value)) return inRange(Number(value), field, value);
+    if (/^-?\d+$/.test(value)) return inRange(Number(value), field, value);
     if (!ISO_WITH_ZONE.test(value)) {
       throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
     }
     const t = isoTime(value);
     if (Number.isNaN(t)) throw new LineError(`'${field}' is not a valid date: ${JSON.stringify(value)}`);
-    return t;
+    return inRange(t, field, value);
   }
-  if (value === undefined) throw new LineError(`missing '${field}'`);
-  throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with zone`);
+  if (value === undefined || value === null) throw new LineError(`missing '${field}'`);
+  throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with a zone, got ${Array.isArray(value) ? 'an array' : typeof value}`);
 }
 
 function str(o: Record<string, unknown>, field: string): string {
@@ -148,11 +161,11 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
   if (event !== 'start' && event !== 'failure' && event !== 'clock') {
     throw new LineError(`unknown event ${JSON.stringify(event)} (expected start, failure or clock)`);
   }
-  const time = parseTime(o.time, 'time');
+  const time = parseEventTime(o.time, 'time');
   const machine = str(o, 'machine');
   if (event === 'clock') {
-    if (o.reference === undefined) throw new LineError("clock line without 'reference'");
-    const reference = parseTime(o.reference, 'reference');
+    if (o.reference === undefined || o.reference === null) throw new LineError("clock line without 'reference'");
+    const reference = parseEventTime(o.reference, 'reference');
     return [{ time, machine, service: typeof o.service === 'string' && o.service.trim() !== '' ? storable(o.service, 'service') : '', type: 'clock', reference }];
   }
   return [{ time, machine, service: str(o, 'service'), type: event }];
@@ -171,7 +184,7 @@ function fromJournald(o: Record<string, unknown>): InitializationEvent[] {
   const machine = str(o, '_HOSTNAME');
   const us = o.__REALTIME_TIMESTAMP;
   if (us === undefined) throw new LineError("missing '__REALTIME_TIMESTAMP'");
-  if (!(typeof us === 'string' && /^\d+$/.test(us)) && !(typeof us === 'number' && Number.isFinite(us) && us >= 0)) {
+  if (!(typeof us === 'string' && /^\d+$/.test(us)) && typeof us !== 'number') {
     throw new LineError("'__REALTIME_TIMESTAMP' must be microseconds since the epoch");
   }
   const time = inRange(Number(us) / 1000, '__REALTIME_TIMESTAMP', us);
@@ -204,10 +217,11 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   storable(machine, machineLabelled ? MACHINE_LABEL : 'name');
   for (const service of services) storable(service, labelled.length > 0 ? SERVICE_LABEL : 'name');
   let time: number;
-  if (typeof o.timeNano === 'number' && Number.isFinite(o.timeNano) && o.timeNano >= 0) time = o.timeNano / 1e6;
+  // A number out of range or negative is refused below, as in every format.
+  if (typeof o.timeNano === 'number') time = o.timeNano / 1e6;
   else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano)) time = Number(o.timeNano) / 1e6;
   // Older exports and hand-trimmed ones carry only `time`, in whole seconds.
-  else if (o.timeNano === undefined && typeof o.time === 'number' && Number.isFinite(o.time) && o.time >= 0) time = o.time * 1000;
+  else if (o.timeNano === undefined && typeof o.time === 'number') time = o.time * 1000;
   else if (o.timeNano === undefined) throw new LineError(o.time === undefined ? "missing 'timeNano'" : "missing 'timeNano', and 'time' is no count of seconds since the epoch");
   else throw new LineError("'timeNano' must be nanoseconds since the epoch");
   inRange(time, o.timeNano === undefined ? 'time' : 'timeNano', o.timeNano ?? o.time);
@@ -289,7 +303,7 @@ export class EventLineParser {
     this.detected = options.format;
   }
 
-  /** The format used (forced or detected); undefined before the first record. */
+  /** The format used (forced or detected); undefined before the first record that converts. */
   get format(): EventFormat | undefined {
     return this.detected;
   }
@@ -320,8 +334,11 @@ export class EventLineParser {
     }
     try {
       const o = parseObject(trimmed);
-      if (!this.detected) this.detected = detectFormat(o);
-      const events = CONVERTERS[this.detected](o);
+      // The format is fixed by the first record that converts: a malformed one skipped (lenient)
+      // before a journal's records says nothing of the file's format.
+      const format = this.detected ?? detectFormat(o);
+      const events = CONVERTERS[format](o);
+      this.detected = format;
       if (events.length === 0) this.ignored++;
       this.events += events.length;
       for (const e of events) {
@@ -354,18 +371,81 @@ export interface ParseResult {
   warnings: string[];
 }
 
+/**
+ * Splits text into lines on `\n` (a `\r` before it stays, for {@link EventLineParser} to drop),
+ * whole or fed in chunks as a stream reads them, and hands each line to `onLine`; after the last
+ * `\n` a line follows only where text does. Chunks are split by index: readline's per-line events
+ * and promises cost as much as a journal's parsing. A line longer than a chunk is kept in pieces,
+ * joined once at its end: joining and searching the whole line again for each chunk took
+ * quadratic time.
+ */
+export class LineSplitter {
+  /** Lines handed on so far. */
+  lines = 0;
+  private pending: string[] = [];
+  private pendingLength = 0;
+
+  /**
+   * @param maxLength - longest line (UTF-16 units); past it `tooLong(line)`, given the line's
+   *   number, makes the error thrown. Checked as the line grows: a file without line breaks is
+   *   refused without being held whole.
+   */
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly maxLength = Infinity,
+    private readonly tooLong: (line: number) => Error = line => new Error(`line ${line} is longer than ${maxLength} characters`),
+  ) {}
+
+  /** Feeds the next chunk of text. */
+  push(text: string): void {
+    const onLine = this.onLine;
+    let start = 0;
+    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+      const piece = text.slice(start, end);
+      if (this.pending.length) {
+        this.limit(this.pendingLength + piece.length);
+        this.pending.push(piece);
+        const line = this.pending.join('');
+        this.pending = [];
+        this.pendingLength = 0;
+        onLine(line);
+      } else {
+        onLine(piece);
+      }
+      this.lines++;
+      start = end + 1;
+    }
+    if (start < text.length) {
+      this.pending.push(text.slice(start));
+      this.pendingLength += text.length - start;
+      this.limit(this.pendingLength);
+    }
+  }
+
+  /** The text's end: hands on the last line where it has no `\n`. */
+  end(): void {
+    if (!this.pending.length) return;
+    const line = this.pending.join('');
+    this.pending = [];
+    this.pendingLength = 0;
+    this.onLine(line);
+    this.lines++;
+  }
+
+  private limit(length: number): void {
+    if (length > this.maxLength) throw this.tooLong(this.lines + 1);
+  }
+}
+
 /** Parses a whole text (one record a line). */
 export function parseEvents(text: string, options: ParseOptions = {}): ParseResult {
   const parser = new EventLineParser(options);
   const events: InitializationEvent[] = [];
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    if (end === text.length && start === end) break;
-    events.push(...parser.push(text.slice(start, end)));
-    start = end + 1;
-  }
+  const lines = new LineSplitter(line => {
+    for (const e of parser.push(line)) events.push(e);
+  });
+  lines.push(text);
+  lines.end();
   const garbled = parser.undecodableNames;
   return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format, warnings: undecodableNamesWarning(garbled ? [garbled] : []) };
 }
