@@ -143,11 +143,25 @@ describe('recovery analyze (real bin)', () => {
     expect(r.stdout).toMatch(/→ .* score 0\.\d\d, \d+ samples/);
     const json = JSON.parse(spawnRecovery(['analyze', data, '--threshold', '0.75', '--json']).stdout);
     expect(r.stdout).toContain(`Machine order: ${json.machineOrder.join(', ')}\n`);
-    // Machine edges that rest on reboots say how often the machine followed them, in both outputs.
+    // Every machine wait says why it is there; those that rest on reboots, how often the machine
+    // followed them, in both outputs.
+    const waits = json.machineDependencies.flatMap((m: { machine: string; waitsFor: string[]; because: any[] }) => {
+      expect(m.because.map(w => w.waitsFor)).toEqual(m.waitsFor);
+      return m.because.map(w => ({ machine: m.machine, ...w }));
+    });
+    expect(waits.length).toBeGreaterThan(0);
+    const lines = r.stdout.split('\n');
+    for (const w of waits) {
+      const line = lines.find(l => l.startsWith(`  ${w.machine} → ${w.waitsFor}  `));
+      expect(line, `${w.machine} → ${w.waitsFor}`).toBeDefined();
+      if (w.reason !== 'reboots') expect(line).toContain(`${w.service} → ${w.dependsOn}, score ${w.score.toFixed(2)}`);
+    }
     expect(json.rebootsFollowed.length).toBeGreaterThan(0);
     for (const f of json.rebootsFollowed) {
       expect(json.machineDependencies.find((m: { machine: string }) => m.machine === f.machine).waitsFor).toContain(f.waitsFor);
-      expect(r.stdout).toContain(`${f.machine} → ${f.waitsFor}  followed ${f.followed} of ${f.chances} reboots`);
+      expect(lines.find(l => l.startsWith(`  ${f.machine} → ${f.waitsFor}  `))).toContain(
+        `its services came back after ${f.waitsFor} rebooted on its own, ${f.followed} of ${f.chances} reboots`,
+      );
     }
   });
 });

@@ -242,9 +242,19 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   for (const d of result.dependencies) {
     out.push(`  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${d.samples} samples${d.confidence === 'low' ? ' (low confidence)' : ''}`);
   }
-  if (result.rebootsFollowed.length) {
-    out.push('', 'Machines that wait for another by its reboots (services restarted after it rebooted on its own):');
-    for (const f of result.rebootsFollowed) out.push(`  ${f.machine} → ${f.waitsFor}  followed ${f.followed} of ${f.chances} reboots`);
+  // Every wait of the waves, with what put it there: some rest on no dependency listed above.
+  const waits = result.machineDependencies.flatMap(d => (d.because ?? []).map(w => ({ machine: d.machine, ...w })));
+  if (waits.length) {
+    out.push('', 'Machine waits (why each machine waits for another):');
+    const followed = new Map(result.rebootsFollowed.map(f => [`${f.machine}\u0000${f.waitsFor}`, f]));
+    for (const w of waits) {
+      const f = followed.get(`${w.machine}\u0000${w.waitsFor}`);
+      const reboots = f && `its services came back after ${w.waitsFor} rebooted on its own, ${f.followed} of ${f.chances} reboots`;
+      const dependency =
+        w.reason !== 'reboots' &&
+        `${w.service} → ${w.dependsOn}, score ${w.score!.toFixed(2)}${w.reason === 'under threshold' ? ' (under the threshold: found, not reported, kept to order the boot)' : ''}`;
+      out.push(`  ${w.machine} → ${w.waitsFor}  ${[dependency, reboots].filter(Boolean).join('; ')}`);
+    }
   }
   // Broken cycles, service and machine, are among the warnings.
   if (result.warnings.length) {

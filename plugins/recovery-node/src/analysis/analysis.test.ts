@@ -542,6 +542,10 @@ describe('analysis', () => {
     const events = rebootFollowerHistory().events;
     const r = analyzeDependencies(events);
     expect(r.machineDependencies.find(m => m.machine === 'a')!.waitsFor).toEqual(['d', 'k']);
+    expect(r.machineDependencies.find(m => m.machine === 'a')!.because).toEqual([
+      { waitsFor: 'd', reason: 'dependency', service: 'api', dependsOn: 'cache', score: expect.any(Number) },
+      { waitsFor: 'k', reason: 'reboots' },
+    ]);
     expect(['d', 'k', 'a'].map(m => waveOf(r.waves, m))).toEqual([0, 1, 2]);
     expect(r.rebootsFollowed).toEqual([{ machine: 'a', waitsFor: 'k', followed: 6, chances: 6 }]);
   });
@@ -823,11 +827,19 @@ describe('analysis', () => {
     expect(r.warnings.some(w => w.includes('peak moved'))).toBe(false);
     expect(r.dependencies).toEqual([]);
     expect(r.warnings.some(w => w.includes('score under the threshold'))).toBe(true);
+    // Each wait names the dependency under the threshold that put it there.
+    const under = (waitsFor: string, service: string, dependsOn: string) => ({
+      waitsFor,
+      reason: 'under threshold',
+      service,
+      dependsOn,
+      score: expect.toSatisfy((x: number) => x >= 0.5 && x < 0.7),
+    });
     expect(r.machineDependencies).toEqual([
-      { machine: 'm0', waitsFor: [] },
-      { machine: 'm1', waitsFor: ['m0'] },
-      { machine: 'm2', waitsFor: ['m1'] },
-      { machine: 'm3', waitsFor: ['m2'] },
+      { machine: 'm0', waitsFor: [], because: [] },
+      { machine: 'm1', waitsFor: ['m0'], because: [under('m0', 's1', 's0')] },
+      { machine: 'm2', waitsFor: ['m1'], because: [under('m1', 's2', 's1')] },
+      { machine: 'm3', waitsFor: ['m2'], because: [under('m2', 's3', 's2')] },
     ]);
     expect(r.waves).toEqual([['m0'], ['m1'], ['m2'], ['m3']]);
   });

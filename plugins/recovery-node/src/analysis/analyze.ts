@@ -8,11 +8,12 @@ import { correlate, tabulateKernel } from './correlate';
 import { breakCycles, byName, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
 import { createKernel, Kernel, KernelOptions } from './kernel';
 import type { ServiceMap } from './mapping';
-import { MachineCycle, planMachines } from './plan';
+import { MachineCycle, MachineWait, planMachines } from './plan';
 import { selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
 
 export { AnalysisInputError, clockCorrector, NoStartEventsError } from './timeline';
+export type { MachineWait } from './plan';
 
 export interface AnalysisOptions {
   /** Score a dependency must reach. Default 0.7. */
@@ -68,8 +69,11 @@ export interface AnalysisResult {
   machineOrder: string[];
   /** Topological generations of machines: a wave's machines can boot in parallel. */
   waves: string[][];
-  /** Which machines each machine waits for (after cycle breaking). */
-  machineDependencies: Array<{ machine: string; waitsFor: string[] }>;
+  /**
+   * Which machines each machine waits for (after cycle breaking), and why, in the same order
+   * (`because` is absent from analyses the backend stored before it was added).
+   */
+  machineDependencies: Array<{ machine: string; waitsFor: string[]; because?: MachineWait[] }>;
   /**
    * Machine edges of the plan that rest on restarts: the machine's services restarted after
    * `followed` of the `chances` times `waitsFor` rebooted on its own while it was up.
@@ -330,7 +334,7 @@ function analyzeTimeline(
     serviceOrder,
     machineOrder,
     waves: plan.waves,
-    machineDependencies: tl.machineNames.map(m => ({ machine: m, waitsFor: plan.waitsFor.get(m)! })),
+    machineDependencies: tl.machineNames.map(m => ({ machine: m, waitsFor: plan.waitsFor.get(m)!, because: plan.because.get(m)! })),
     rebootsFollowed: plan.rebootsFollowed,
     cycles,
     machineCycles: plan.machineCycles,

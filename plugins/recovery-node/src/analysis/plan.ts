@@ -53,11 +53,28 @@ export interface MachinePlanInput {
   offset: Float64Array;
 }
 
+/** Why a machine waits for another in the plan. */
+export interface MachineWait {
+  waitsFor: string;
+  /**
+   * `dependency`: a dependency reported above the threshold; `under threshold`: one the analysis
+   * found but scored under it, kept to order the boot where it deepens nothing; `reboots`: the
+   * machine's services came back after `waitsFor`'s own reboots (see `rebootsFollowed`).
+   */
+  reason: 'dependency' | 'under threshold' | 'reboots';
+  /** The strongest dependency of a service of the machine on one of `waitsFor`'s behind it. */
+  service?: string;
+  dependsOn?: string;
+  score?: number;
+}
+
 export interface MachinePlan {
   /** Topological generations of machines, each machine placed within its slack by its timing. */
   waves: string[][];
   /** Which machines each machine waits for. */
   waitsFor: Map<string, string[]>;
+  /** Why, for each machine, in the order of its `waitsFor`. */
+  because: Map<string, MachineWait[]>;
   machineCycles: MachineCycle[];
   /** Machine edges of the plan that rest on reboots the machine followed. */
   rebootsFollowed: InferredMachineWait[];
@@ -99,6 +116,16 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     });
   }
   const medge = new Map<string, Edge>();
+  // Why each machine edge is in the plan, by machine \0 machine waited for: the first reason it
+  // joined by (the strongest dependency, for dependencies).
+  const reasons = new Map<string, MachineWait>();
+  const dependencyReason = (e: Edge, waitsFor: string): MachineWait => ({
+    waitsFor,
+    reason: e.score >= threshold ? 'dependency' : 'under threshold',
+    service: e.service,
+    dependsOn: e.dependsOn,
+    score: e.score,
+  });
   // How clearly the services behind each machine edge need that machine (their best margin): in
   // a machine cycle, the edge needed least goes first, whatever its kernel score. A look-alike
   // root that starts at the peak delay before a service scores higher than its true dependency.
@@ -111,6 +138,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
       const edge = !prev || prev.score < e.score ? { service: ma, dependsOn: mb, score: e.score } : prev;
       need.set(edge, Math.max(prev ? need.get(prev)! : -Infinity, margin));
       medge.set(k, edge);
+      if (edge !== prev) reasons.set(k, dependencyReason(e, mb));
     }
   }
   const mlist = [...medge.values()].sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
@@ -125,7 +153,8 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     );
   }
   if (method === 'plain') {
-    return { waves: generations(machineNames, mbroken.edges), waitsFor: waitsForOf(machineNames, mbroken.edges), machineCycles, rebootsFollowed: [], warnings };
+    const waitsFor = waitsForOf(machineNames, mbroken.edges);
+    return { waves: generations(machineNames, mbroken.edges), waitsFor, because: becauseOf(waitsFor, reasons), machineCycles, rebootsFollowed: [], warnings };
   }
 
   // Accepted dependencies too weak to shape the plan still order machines where they can do so
@@ -166,34 +195,36 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
   // Adds a machine edge unless the plan has it or it would make the plan deeper than maxDepth
   // (a cycle makes it infinitely deep).
-  const addEdge = (candidate: Edge, maxDepth: number) => {
+  const addEdge = (candidate: Edge, maxDepth: number, reason: MachineWait) => {
     const k = `${candidate.service}\u0000${candidate.dependsOn}`;
     if (have.has(k) || depth([...machineEdges, candidate]) > maxDepth) return;
     machineEdges.push(candidate);
     have.add(k);
+    reasons.set(k, reason);
   };
   // Machines that followed another machine's own reboots in most of their chances: hard edges
   // (unless one closes a cycle). Once is enough: with the follows that a dependency elsewhere
   // explains left out, under 1% of them join machines that wait for nothing on each other.
   const followed = followedMachines(tl, kernel, dependenciesOf(explained!, n));
-  for (const e of followed) addEdge(e, Number.MAX_VALUE);
+  for (const e of followed) addEdge(e, Number.MAX_VALUE, { waitsFor: e.dependsOn, reason: 'reboots' });
   // A machine wait that reported dependencies of two or more of its services show is a hard edge
   // too: each alone may be a look-alike, but look-alikes on the same other machine for several
   // services are rare.
-  const dependents = new Map<string, { edge: Edge; services: Set<string> }>();
+  const dependents = new Map<string, { edge: Edge; strongest: Edge; services: Set<string> }>();
   for (const e of edges) {
     if (planEdgeSet.has(e)) continue;
     for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
       const k = `${ma}\u0000${mb}`;
-      const d = dependents.get(k) ?? { edge: { service: ma, dependsOn: mb, score: e.score }, services: new Set<string>() };
+      const d = dependents.get(k) ?? { edge: { service: ma, dependsOn: mb, score: e.score }, strongest: e, services: new Set<string>() };
       d.edge.score = Math.max(d.edge.score, e.score);
+      if (e.score > d.strongest.score) d.strongest = e;
       d.services.add(e.service);
       dependents.set(k, d);
     }
   }
   const shown = [...dependents.values()].filter(d => d.services.size >= SHOWN_BY);
   shown.sort((x, y) => y.services.size - x.services.size || byName(x.edge.service, y.edge.service) || byName(x.edge.dependsOn, y.edge.dependsOn));
-  for (const d of shown) addEdge(d.edge, Number.MAX_VALUE);
+  for (const d of shown) addEdge(d.edge, Number.MAX_VALUE, dependencyReason(d.strongest, d.edge.dependsOn));
   // Where machines gather depth across the services they host, many machine waits carry each
   // level. Hard edges CHAIN_SLACK or more waves past the longest chain, all of that resting on
   // one machine wait, show a look-alike there instead (a service on a machine of a later tier
@@ -226,7 +257,9 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const weaker = [...edges.filter(e => !planEdgeSet.has(e)), ...underThreshold].sort(byMargin);
   for (const e of weaker) {
     const maxDepth = chainBounds || e.score < threshold ? cap : Number.MAX_VALUE;
-    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) addEdge({ service: ma, dependsOn: mb, score: e.score }, maxDepth);
+    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
+      addEdge({ service: ma, dependsOn: mb, score: e.score }, maxDepth, dependencyReason(e, mb));
+    }
   }
 
   // Waves: generations of the plan, each machine placed within its slack by when its first
@@ -241,6 +274,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     // cannot be told apart by when they start.
     waves: timedGenerations(machineNames, machineEdges, m => first.get(m) ?? 0, kernel.minDelay),
     waitsFor,
+    because: becauseOf(waitsFor, reasons),
     machineCycles,
     rebootsFollowed: followed
       .filter(e => waitsFor.get(e.service)!.includes(e.dependsOn))
@@ -248,6 +282,10 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
       .sort((x, y) => byName(x.machine, y.machine) || byName(x.waitsFor, y.waitsFor)),
     warnings,
   };
+}
+
+function becauseOf(waitsFor: Map<string, string[]>, reasons: Map<string, MachineWait>): Map<string, MachineWait[]> {
+  return new Map([...waitsFor].map(([m, list]) => [m, list.map(w => reasons.get(`${m}\u0000${w}`)!)]));
 }
 
 function waitsForOf(machineNames: string[], edges: Edge[]): Map<string, string[]> {
