@@ -143,7 +143,7 @@ export const recoveryPlugin = createBackendPlugin({
           keepLast(config, 'recovery.captureStore.keepLast', 5, 'captures kept per machine'),
         );
         const stepTimeoutMs = durationMs(config, 'recovery.runs.stepTimeout', '10m');
-        const runs = new RunService(store, providers, plans, logger, {
+        const runs = new RunService(store, providers, plans, graphs, logger, {
           hypervisorHost: config.getOptionalString('recovery.hypervisorHost'),
           machineReadyTimeoutMs: durationMs(config, 'recovery.runs.machineReadyTimeout', '2m'),
           probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', '1s'),
@@ -155,6 +155,7 @@ export const recoveryPlugin = createBackendPlugin({
         const readiness = new ReadinessService(
           store,
           plans,
+          graphs,
           objectives,
           durationMs(config, 'recovery.objectives.maxTestAge', '7d') / 1000,
         );

@@ -188,7 +188,24 @@ export interface Readiness {
   /** Where the entity's own machines sit in the plan, and what they wait for. */
   position?: { wave: number; machines: string[]; waitsFor: string[] };
   captures: MachineCaptureStatus[];
-  lastRun?: RecoveryRun;
+  /**
+   * The last finished run that counts for this entity: in full, or only what its verdict rests on
+   * (a HiddenRun) where the catalog does not show the caller the entity it was for.
+   */
+  lastRun?: RecoveryRun | HiddenRun;
   /** Declared vs observed dependencies of this entity's services. */
   disagreements?: DependencyDisagreements;
+}
+
+/**
+ * What readiness shows of a run whose entity the catalog hides from the caller: what its verdict
+ * rests on (outcome, measured RTO, when, the machine it failed at, which the caller's plan holds),
+ * none of what `GET /runs/{id}` hides from them: no id, entity, plan, machines (their console
+ * tails), steps or creator.
+ */
+export type HiddenRun = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'>;
+
+/** Whether readiness shows the run in full (the caller sees its entity). */
+export function isFullRun(run: RecoveryRun | HiddenRun): run is RecoveryRun {
+  return 'id' in run;
 }

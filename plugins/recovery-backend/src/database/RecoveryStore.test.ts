@@ -223,7 +223,7 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(run.machines[0].phase).toBe('waiting');
   });
 
-  it("claims a stale run once, by the database's clock, failing it and settling its machines", async () => {
+  it("claims a stale run once, by the database's clock, failing it, settling its machines and recording its lab as left", async () => {
     const base = { mode: 'test' as const, trigger: 'user' as const, hypervisorHost: 'claims', plan, options: {} };
     const machines = [
       { machineRef: 'resource:default/infra-01', wave: 0 },
@@ -241,16 +241,21 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     }
     expect(await store.activeRuns({ staleForMs: 60_000 })).toEqual([]);
     const at = new Date('2026-11-24T00:00:00.000Z');
-    expect(await store.claimStaleRun('run-claim', 60_000, 'Interrupted: gone', at)).toBe(false);
+    const left = { labLeft: true };
+    expect(await store.claimStaleRun('run-claim', 60_000, 'Interrupted: gone', at, left)).toBe(false);
     expect((await store.getRun('run-claim'))!.status).toBe('running');
+    expect(await store.runsWithLabLeft('claims')).toEqual([]);
 
     // Stale (any heartbeat counts, here): of two claims only one wins.
     const claims = await Promise.all([
-      store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at),
-      store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at),
+      store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at, left),
+      store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at, left),
     ]);
     expect(claims.sort()).toEqual([false, true]);
     expect(await store.heartbeat('run-claim')).toBe(false);
+    // The claim that frees the host records the lab it is about to tear down: a run admitted
+    // there next finds it, whatever becomes of the claiming replica.
+    expect(await store.runsWithLabLeft('claims')).toEqual([{ id: 'run-claim', hypervisorHost: 'claims' }]);
     await store.setFailedRunError('run-claim', { message: 'Interrupted: gone; removed 1 network' });
     const run = (await store.getRun('run-claim'))!;
     expect(run).toMatchObject({ status: 'failed', finishedAt: at.toISOString(), error: { message: 'Interrupted: gone; removed 1 network' } });
@@ -258,6 +263,23 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
       ['failed', 'Interrupted: gone'],
       ['skipped', undefined],
     ]);
+
+    // A claim that keeps the lab (a failover's) leaves the flag as it was.
+    await store.insertRun({ ...base, id: 'run-kept', entityRef: 'component:default/claim', mode: 'failover', machines }, new Date());
+    expect(await store.claimStaleRun('run-kept', -60_000, 'Interrupted: gone', at, { labLeft: false })).toBe(true);
+    expect((await store.getRun('run-kept'))!.status).toBe('failed');
+    expect((await store.runsWithLabLeft('claims')).map(r => r.id)).toEqual(['run-claim']);
+  });
+
+  it('keeps a measured RTO to the millisecond and beyond, on every database', async () => {
+    // PostgreSQL's real (float4) kept about 7 digits: 123456.789 read back as 123456.79.
+    await store.insertRun(
+      { id: 'run-rto', entityRef: 'component:default/rto', mode: 'test', trigger: 'user', hypervisorHost: 'rto', plan, options: {}, machines: [] },
+      new Date(),
+    );
+    await store.updateRun('run-rto', { status: 'running' });
+    await store.updateRun('run-rto', { status: 'succeeded', rtoSeconds: 123456.789 });
+    expect((await store.getRun('run-rto'))!.rtoSeconds).toBe(123456.789);
   });
 
   it('skips interrupted and reverse-boot-order runs when finding the last finished run', async () => {

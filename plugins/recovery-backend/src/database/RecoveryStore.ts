@@ -269,14 +269,27 @@ export class RecoveryStore {
    * checks and fails it, so of the replicas that find it orphaned only one claims it, none claims
    * a run whose driver beat meanwhile, and a driver that was alive after all sees it lost the run
    * (its heartbeat and updates change nothing) before anything of the run is torn down.
+   * `labLeft`: its lab is recorded as left on the host in the same statement, so that no run
+   * admitted once the failure frees the host can miss it (see runsWithLabLeft).
    */
-  async claimStaleRun(runId: string, staleForMs: number, message: string, at: Date): Promise<boolean> {
+  async claimStaleRun(
+    runId: string,
+    staleForMs: number,
+    message: string,
+    at: Date,
+    { labLeft }: { labLeft: boolean },
+  ): Promise<boolean> {
     return this.db.transaction(async tx => {
       const updated = await tx('recovery_runs')
         .where({ id: runId })
         .whereIn('status', ACTIVE_RUN_STATUSES)
         .modify(heartbeatStaleFor, staleForMs)
-        .update({ status: 'failed', finished_at: at, error: JSON.stringify({ message }) });
+        .update({
+          status: 'failed',
+          finished_at: at,
+          error: JSON.stringify({ message }),
+          ...(labLeft ? { lab_left: true } : {}),
+        });
       if (updated === 0) return false;
       await new RecoveryStore(tx).settleUnfinishedMachines(runId, message, at);
       return true;

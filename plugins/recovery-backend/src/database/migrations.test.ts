@@ -31,4 +31,17 @@ describe.each(databases.eachSupportedId())('recovery migrations on %s', database
     );
     expect(await knex.schema.hasColumn('recovery_runs', 'lab_left')).toBe(true);
   });
+
+  it("keeps a run's RTO as a double on PostgreSQL (knex's float is its 4-byte real), and back as before", async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const rtoType = async () =>
+      databaseId === 'SQLITE_3'
+        ? (await knex.raw(`select type from pragma_table_info('recovery_runs') where name = 'rto_seconds'`))[0].type
+        : (await knex.raw(`select data_type as type from information_schema.columns where table_name = 'recovery_runs' and column_name = 'rto_seconds'`)).rows[0].type;
+    // SQLite stores any float as an 8-byte REAL: its column stays as declared.
+    expect(await rtoType()).toBe(databaseId === 'SQLITE_3' ? 'float' : 'double precision');
+    await knex.migrate.down({ directory: RecoveryStore.migrationsDirectory, name: '20261205000000_rto_double.js' });
+    expect(await rtoType()).toBe(databaseId === 'SQLITE_3' ? 'float' : 'real');
+  });
 });

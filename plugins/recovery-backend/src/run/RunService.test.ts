@@ -1,5 +1,6 @@
 import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError } from '@backstage/errors';
 import type { HypervisorHost, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import express from 'express';
@@ -37,6 +38,9 @@ const demoGraph: RecoveryGraph = {
   problems: [],
   objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
 };
+/** An entity users may not see in the catalog; services (the plugin itself) see every one. */
+const HIDDEN = 'component:default/hidden';
+
 const needs = {
   'resource:default/data-01': ['resource:default/infra-01'],
   'resource:default/web-01': ['resource:default/data-01'],
@@ -89,11 +93,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const providers = new ProviderRegistry();
     providers.addHypervisorHost(host);
     const web = { apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } };
-    const plans = new PlanService({
+    const graphs = {
       getEntity: async () => web,
       load: async () => graph,
-    } as unknown as CatalogGraphLoader);
-    return new RunService(store, providers, plans, mockServices.logger.mock(), { ...options, ...overrides });
+      visibleTo: async (refs: string[], credentials: BackstageCredentials) =>
+        (credentials.principal as { type: string }).type === 'user' ? refs.filter(ref => ref !== HIDDEN) : refs,
+    };
+    const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
+    return new RunService(store, providers, plans, graphs, mockServices.logger.mock(), { ...options, ...overrides });
   }
 
   it('boots wave by wave, gates each machine on its probes, measures RTO and tears down', async () => {
@@ -355,6 +362,38 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ).rejects.toThrow('No capture of resource:default/data-01 yet');
   });
 
+  it('names the run holding the host only to whoever may see it, as GET /runs does', async () => {
+    await store.insertRun(
+      {
+        id: 'holder',
+        entityRef: HIDDEN,
+        mode: 'test',
+        trigger: 'schedule',
+        hypervisorHost: 'fake',
+        plan: { entityRef: HIDDEN, waves: [], machines: [] },
+        options: {},
+        machines: [],
+      },
+      new Date(),
+    );
+    const runs = service(new FakeHost(needs));
+    const refusal = (credentials?: BackstageCredentials) =>
+      runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user', credentials }).then(
+        () => expect.fail('admitted while the host is busy'),
+        (error: HypervisorHostBusyError) => {
+          expect(error).toBeInstanceOf(HypervisorHostBusyError);
+          return { message: error.message, runId: error.runId, entityRef: error.entityRef };
+        },
+      );
+    const named = { message: `Hypervisor host 'fake' is busy with run holder of ${HIDDEN}`, runId: 'holder', entityRef: HIDDEN };
+    // A user who may not see it: still busy (worth retrying), but no run or entity named.
+    expect(await refusal(mockCredentials.user())).toEqual({ message: "Hypervisor host 'fake' is busy with another run", runId: undefined, entityRef: undefined });
+    expect(await refusal(mockCredentials.service())).toEqual(named);
+    // The backend itself (no caller).
+    expect(await refusal()).toEqual(named);
+    expect(await store.listRuns({})).toHaveLength(1);
+  });
+
   it.each([
     ['one backend', 1],
     ['two replicas', 2],
@@ -423,6 +462,35 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ]);
     expect(run.machines[1].finishedAt).toBeDefined();
     expect(await host.listLabResources('orphan')).toEqual({ machines: [], networks: [] });
+  });
+
+  it('records a test lab as left with the claim that frees its host, so a run admitted meanwhile finds it', async () => {
+    const host = new FakeHost(needs);
+    for (const [id, mode] of [['orphan-test', 'test'], ['orphan-failover', 'failover']] as const) {
+      await store.insertRun(
+        { id, entityRef: 'component:default/web', mode, trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: 'component:default/web', waves: [], machines: [] }, options: {}, machines: [] },
+        new Date(Date.now() - 10_000),
+      );
+      await store.updateRun(id, { status: 'running' });
+      await host.createLab(id, [{ name: 'prod', aliases: [] }]);
+    }
+    // What a run admitted right after each claim (the host is free from then) would find left.
+    const leftAtClaim = new Map<string, string[]>();
+    const claim = store.claimStaleRun.bind(store);
+    store.claimStaleRun = async (...args) => {
+      const claimed = await claim(...args);
+      leftAtClaim.set(args[0], (await store.runsWithLabLeft('fake')).map(r => r.id));
+      return claimed;
+    };
+    const runs = service(host, { staleAfterMs: -60_000 });
+    expect((await runs.cleanUpInterruptedRuns()).sort()).toEqual(['orphan-failover', 'orphan-test']);
+    expect(leftAtClaim.get('orphan-test')).toEqual(['orphan-test']);
+    // A failover's lab is kept, not torn down: never recorded as left for removal.
+    expect(leftAtClaim.get('orphan-failover')).toEqual([]);
+    // Torn down: no longer left.
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await host.listLabResources('orphan-test')).toEqual({ machines: [], networks: [] });
+    expect((await host.listLabResources('orphan-failover')).networks).toHaveLength(1);
   });
 
   it.each([
@@ -919,7 +987,10 @@ describe('HypervisorHostBusyError', () => {
     // Backstage's own error handler, as the backend's root router applies it.
     const app = express();
     app.post('/busy', () => {
-      throw new HypervisorHostBusyError('fake', 'r1', 'component:default/web');
+      throw new HypervisorHostBusyError('fake', { runId: 'r1', entityRef: 'component:default/web' });
+    });
+    app.post('/busy-hidden', () => {
+      throw new HypervisorHostBusyError('fake');
     });
     app.post('/uncaptured', () => {
       throw new ConflictError('No capture of resource:default/data-01 yet');
@@ -936,6 +1007,10 @@ describe('HypervisorHostBusyError', () => {
       runId: 'r1',
       entityRef: 'component:default/web',
     });
+    // Held by a run the caller may not see: told apart all the same, naming no run.
+    const hidden = await request(app).post('/busy-hidden');
+    expect(hidden.status).toBe(409);
+    expect(hidden.body.error).toEqual({ name: 'HypervisorHostBusyError', message: "Hypervisor host 'fake' is busy with another run", statusCode: 409 });
     const uncaptured = await request(app).post('/uncaptured');
     expect(uncaptured.status).toBe(409);
     expect(uncaptured.body.error.name).toBe('ConflictError');

@@ -1,4 +1,4 @@
-import { LoggerService } from '@backstage/backend-plugin-api';
+import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
 import { ConflictError, InputError } from '@backstage/errors';
 import type {
   BootPlanMachine,
@@ -28,7 +28,8 @@ import {
   StoredCapture,
 } from '../database/RecoveryStore';
 import { describeProbe } from '../plan/bootPlan';
-import { PlanService } from '../service/PlanService';
+import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import { PlanService, RUN_RECORD } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import {
   assertMachineTransition,
@@ -36,6 +37,7 @@ import {
   isFinalMachinePhase,
   measuredRtoSeconds,
 } from './runState';
+import { isRunVisible } from './visibleRuns';
 
 export interface RunServiceOptions {
   /** recovery.hypervisorHost */
@@ -61,6 +63,11 @@ export interface StartRunRequest {
   trigger: RecoveryRun['trigger'];
   createdBy?: string;
   options?: RunOptions;
+  /**
+   * Who asks: a refusal names the run holding the host only if they may see it. Without them
+   * (the backend itself) it does.
+   */
+  credentials?: BackstageCredentials;
 }
 
 class MachineFailure extends Error {
@@ -80,10 +87,18 @@ export class HypervisorHostBusyError extends ConflictError {
   // Backstage's error handler maps only the names it knows: this one keeps ConflictError's status.
   readonly statusCode = 409;
 
-  /** The run holding the host and its entity: serialized into the error body for clients to follow. */
-  constructor(hostId: string, readonly runId: string, readonly entityRef: string) {
-    super(`Hypervisor host '${hostId}' is busy with run ${runId} of ${entityRef}`);
+  /**
+   * The run holding the host and its entity, serialized into the error body for clients to
+   * follow; absent when the caller may not see that run.
+   */
+  readonly runId?: string;
+  readonly entityRef?: string;
+
+  constructor(hostId: string, holder?: { runId: string; entityRef: string }) {
+    super(`Hypervisor host '${hostId}' is busy with ${holder ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}`);
     (this as Error).name = HOST_BUSY_ERROR_NAME;
+    this.runId = holder?.runId;
+    this.entityRef = holder?.entityRef;
   }
 }
 
@@ -143,6 +158,8 @@ export class RunService {
     private readonly store: RecoveryStore,
     private readonly providers: ProviderRegistry,
     private readonly plans: PlanService,
+    /** The caller's view of the catalog: whether a refusal may name the run holding the host. */
+    private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'>,
     private readonly logger: LoggerService,
     private readonly options: RunServiceOptions,
   ) {}
@@ -155,7 +172,8 @@ export class RunService {
         `Run options ${Object.keys(runOptions).join(', ')} are test hooks; enable recovery.runs.allowTestHooks to use them`,
       );
     }
-    const { graph, plan, planError } = await this.plans.plan(request.entityRef);
+    // Kept with the run, which others read later: its warnings only what all of them may see.
+    const { graph, plan, planError } = await this.plans.plan(request.entityRef, RUN_RECORD);
     if (!plan) throw new InputError(planError);
     if (plan.machines.length === 0) {
       throw new InputError(
@@ -196,7 +214,10 @@ export class RunService {
       new Date(),
     );
     if (busyWith) {
-      throw new HypervisorHostBusyError(host.id, busyWith.id, busyWith.entityRef);
+      // Named only to whoever may see it: GET /runs hides it from the others, as if absent.
+      const { credentials } = request;
+      const shown = !credentials || (await isRunVisible(busyWith, refs => this.graphs.visibleTo(refs, credentials)));
+      throw new HypervisorHostBusyError(host.id, shown ? { runId: busyWith.id, entityRef: busyWith.entityRef } : undefined);
     }
     // Read before the run is driven, which may already have moved it on.
     const admitted = (await this.store.getRun(runId))!;
@@ -241,16 +262,20 @@ export class RunService {
       const at = new Date();
       // Claimed before anything is torn down, and only while its heartbeat is still stale: one
       // replica wins, and a driver alive after all finds it lost the run before its machines
-      // vanish (it stops instead of failing them). Its machines are settled with the claim.
-      if (!(await this.store.claimStaleRun(run.id, this.options.staleAfterMs, ORPHANED, at))) continue;
+      // vanish (it stops instead of failing them). Its machines are settled with the claim, and
+      // a test lab, about to be torn down, is recorded as left with it: failing the run frees the
+      // host, and a run admitted there next must find the lab to remove, even if this backend
+      // stops before its teardown.
+      const labLeft = run.mode !== 'failover';
+      if (!(await this.store.claimStaleRun(run.id, this.options.staleAfterMs, ORPHANED, at, { labLeft }))) continue;
       let teardownNote = '';
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
         if (run.mode === 'failover') {
           teardownNote = `; ${await this.keep(host, run.id, readyMachines(run.machines))}`;
         } else {
-          // Left until removed: a backend that stops during this teardown leaves it to the cleanup task.
-          await this.store.setLabLeft(run.id, true);
+          // Left (since the claim) until removed: a backend that stops during this teardown
+          // leaves it to the cleanup task.
           teardownNote = `; removed ${describeResources(await this.teardown(host, run.id))}`;
           await this.store.setLabLeft(run.id, false);
         }

@@ -4,6 +4,18 @@ import type { RecoveryStore } from '../database/RecoveryStore';
 /** Most runs `GET /runs` reads to fill a page with runs the caller may see. */
 export const MAX_RUNS_SCANNED = 2000;
 
+/** The caller's view of the catalog: which of these entity refs the caller may see. */
+export type VisibleTo = (entityRefs: string[]) => Promise<string[]>;
+
+/**
+ * Whether the caller may see a run: whoever sees its entity in the catalog. Everything that
+ * shows or names runs asks this (or listVisibleRuns, by the same rule), so a run hidden in one
+ * answer is hidden in all of them.
+ */
+export async function isRunVisible(run: Pick<RecoveryRun, 'entityRef'>, visible: VisibleTo): Promise<boolean> {
+  return (await visible([run.entityRef])).length > 0;
+}
+
 /**
  * The newest `limit` runs matching `query` whose entity the caller may see (`visible` answers
  * the visible refs among those given). Hidden runs are left out of the page, not counted in it:
@@ -15,7 +27,7 @@ export async function listVisibleRuns(
   store: Pick<RecoveryStore, 'listRuns'>,
   query: { entityRef?: string; status?: RunStatus[] },
   limit: number,
-  visible: (entityRefs: string[]) => Promise<string[]>,
+  visible: VisibleTo,
   maxScanned = MAX_RUNS_SCANNED,
 ): Promise<RecoveryRun[]> {
   const items: RecoveryRun[] = [];

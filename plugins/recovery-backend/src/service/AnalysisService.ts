@@ -100,7 +100,6 @@ export class AnalysisService implements InferenceSource {
     return this.finish(system);
   }
 
-  /** Analyses each system, continuing past the ones without events. */
   /**
    * Analyses every system whose parts run on machines (the scheduled sweep); the answer names
    * only the systems the caller may see in the catalog and counts the others.
@@ -117,6 +116,7 @@ export class AnalysisService implements InferenceSource {
     return { ...shown, hidden: analysed.length + failed.length - shown.analysed.length - shown.failed.length };
   }
 
+  /** Analyses each system, continuing past the ones that fail (no events, say), which it lists with why. */
   async analyzeSystems(systemRefs: string[]): Promise<{
     analysed: string[];
     failed: Array<{ entityRef: string; message: string }>;
@@ -425,7 +425,16 @@ export function withoutHidden(analysis: SystemAnalysis, visible: (ref: string) =
     waves: r.waves.map(w => w.filter(machineShown)).filter(w => w.length > 0),
     machineDependencies: (r.machineDependencies ?? [])
       .filter(d => machineShown(d.machine))
-      .map(d => ({ ...d, waitsFor: d.waitsFor.filter(machineShown) })),
+      .map(d => ({
+        ...d,
+        waitsFor: d.waitsFor.filter(machineShown),
+        // A wait between machines shown keeps its reason, but not the name of a hidden service behind it.
+        ...(d.because && {
+          because: d.because
+            .filter(w => machineShown(w.waitsFor))
+            .map(w => (w.service === undefined || (serviceShown(w.service) && serviceShown(w.dependsOn!)) ? w : { waitsFor: w.waitsFor, reason: w.reason })),
+        }),
+      })),
     rebootsFollowed: (r.rebootsFollowed ?? []).filter(w => machineShown(w.machine) && machineShown(w.waitsFor)),
     cycles: (r.cycles ?? []).filter(c => c.services.every(serviceShown)),
     machineCycles: (r.machineCycles ?? []).filter(c => c.machines.every(machineShown)),

@@ -3,7 +3,7 @@ import type { Entity } from '@backstage/catalog-model';
 import type { InferredDependency } from '@backstage-recovery/plugin-recovery-common';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
-import { PlanService } from './PlanService';
+import { PlanService, RUN_RECORD } from './PlanService';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 
@@ -117,13 +117,42 @@ describe('PlanService.plan', () => {
     const plans = planner(entities, [], { warnings, names }, [c('c')]);
     const about = [warnings[0], warnings[1], warnings[2], warnings[4]];
     const elsewhere = '1 warning of the analysis about parts of the system outside this plan: see its analysis';
-    // Without credentials (a run, the plugin itself): every warning about the plan.
+    // Without credentials (the plugin itself): every warning about the plan.
     expect((await plans.plan(c('d'))).plan!.analysis!.warnings).toEqual([...about, warnings[5], warnings[6], elsewhere]);
     // A user who may not see c: not the two that name it.
     expect((await plans.plan(c('d'), mockCredentials.user())).plan!.analysis!.warnings).toEqual([
       ...about,
       elsewhere,
       'left out as the catalog does not show them to you: 2 warnings about parts outside this plan',
+    ]);
+  });
+
+  it("keeps in a run's record only the warnings no reader of it could be kept from: none naming a part outside the plan", async () => {
+    // d's plan holds d, e, m1 and m2; a and c are outside it, c hidden from users.
+    const names = new Map([
+      ['svc-d', c('d')],
+      ['svc-a', c('a')],
+      ['svc-c', c('c')],
+    ]);
+    const warnings = [
+      'few samples: svc-d → svc-a (score 0.7, 3 samples)',
+      'few samples: svc-d → svc-c (score 0.7, 3 samples)',
+      'only 8 whole-site boots in the history (fewer than 20)',
+      `name svc-d fits several entities (${c('d')}, ${c('a')})`,
+    ];
+    const plans = planner(site(), [], { warnings, names }, [c('c')]);
+    const warningsFor = async (viewer?: Parameters<PlanService['plan']>[1]) => (await plans.plan(c('d'), viewer)).plan!.analysis!.warnings;
+    expect(await warningsFor()).toEqual(warnings);
+    expect(await warningsFor(mockCredentials.user())).toEqual([
+      warnings[0],
+      warnings[2],
+      warnings[3],
+      'left out as the catalog does not show them to you: 1 warning about parts outside this plan',
+    ]);
+    // Read later by whoever sees d, each with their own view: a, seen by this user, may be hidden from the next.
+    expect(await warningsFor(RUN_RECORD)).toEqual([
+      warnings[2],
+      "left out of the run's record, as not all who may read it see them: 3 warnings about parts outside this plan",
     ]);
   });
 

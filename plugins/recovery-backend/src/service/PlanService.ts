@@ -26,6 +26,13 @@ export interface InferenceSource {
   inferenceFor(entity: Entity): Promise<Inference | undefined>;
 }
 
+/**
+ * A plan kept in a run's record, which whoever may see the run's entity reads later (`GET /runs`):
+ * its analysis warnings leave out those naming a part outside the plan that the catalog could
+ * hide from one of them. Whoever sees the plan's root sees the parts inside it.
+ */
+export const RUN_RECORD = 'run record';
+
 /** Boot plans: the catalog's declared dependencies plus those learned from boot history. */
 export class PlanService {
   constructor(
@@ -35,9 +42,10 @@ export class PlanService {
 
   /**
    * The boot plan of an entity. With the credentials of a caller, its analysis warnings leave out
-   * what the catalog hides from that caller.
+   * what the catalog hides from that caller; for a RUN_RECORD, what it could hide from anyone.
+   * Without either, all of them (the plugin's own view).
    */
-  async plan(entityRef: string, credentials?: BackstageCredentials): Promise<PlannedRecovery> {
+  async plan(entityRef: string, viewer?: BackstageCredentials | typeof RUN_RECORD): Promise<PlannedRecovery> {
     const root = await this.graphs.getEntity(entityRef);
     const inference = await this.inference?.inferenceFor(root);
     const follow = new Map<string, string[]>();
@@ -68,7 +76,7 @@ export class PlanService {
             id: inference.id,
             createdAt: inference.createdAt,
             warnings: [
-              ...(await warningsAbout(graph, inference, credentials && (refs => this.graphs.visibleTo(refs, credentials)))),
+              ...(await warningsAbout(graph, inference, this.viewOf(viewer))),
               ...notFollowed,
             ],
           };
@@ -102,19 +110,32 @@ export class PlanService {
       }
     }
   }
+
+  private viewOf(viewer?: BackstageCredentials | typeof RUN_RECORD): WarningsView | undefined {
+    if (viewer === undefined) return undefined;
+    if (viewer === RUN_RECORD) {
+      return { visibleTo: async () => [], leftOut: "left out of the run's record, as not all who may read it see them" };
+    }
+    return { visibleTo: refs => this.graphs.visibleTo(refs, viewer), leftOut: 'left out as the catalog does not show them to you' };
+  }
+}
+
+/** Whose view of the catalog a plan's warnings are filtered for, and how the line counting those left out says why. */
+interface WarningsView {
+  visibleTo: (refs: string[]) => Promise<string[]>;
+  leftOut: string;
 }
 
 /**
  * The analysis's warnings that concern this plan: those that name something it holds, or nothing
- * by name; the others are about other parts of the system, on its analysis. With the caller's
- * credentials, also not those naming a part outside the plan that the catalog hides from the
- * caller (a plan shows its whole graph to whoever sees its root, and no more). A line says how
- * many went, and why.
+ * by name; the others are about other parts of the system, on its analysis. With a view, also not
+ * those naming a part outside the plan that the catalog hides from that view (a plan shows its
+ * whole graph to whoever sees its root, and no more). A line says how many went, and why.
  */
 async function warningsAbout(
   graph: RecoveryGraph,
   inference: Inference,
-  visibleTo?: (refs: string[]) => Promise<string[]>,
+  view?: WarningsView,
 ): Promise<string[]> {
   const inPlan = (ref: string | undefined) => ref !== undefined && (graph.services.has(ref) || graph.machines.has(ref));
   const names = [...inference.names];
@@ -128,10 +149,10 @@ async function warningsAbout(
   let shown = about;
   // Only the warnings about the plan that also name parts outside it need the catalog's answer.
   const mixed = about.filter(w => namesOutside(w) || refsInText(w).some(ref => !inPlan(ref)));
-  if (visibleTo && mixed.length) {
+  if (view && mixed.length) {
     const named = outsideNames.filter(([name, ref]) => ref && mixed.some(namingAny([name])));
     const refs = [...new Set([...named.map(([, ref]) => ref!), ...mixed.flatMap(refsInText).filter(ref => !inPlan(ref))])];
-    const visible = new Set(await visibleTo(refs));
+    const visible = new Set(await view.visibleTo(refs));
     const hidden = new Set(refs.filter(ref => !visible.has(ref)));
     const namesHidden = namingAny([...hidden, ...named.filter(([, ref]) => hidden.has(ref!)).map(([name]) => name)]);
     shown = about.filter(w => !namesHidden(w));
@@ -141,7 +162,7 @@ async function warningsAbout(
   return [
     ...shown,
     ...(elsewhere ? [`${counted(elsewhere)} of the analysis about parts of the system outside this plan: see its analysis`] : []),
-    ...(about.length > shown.length ? [`left out as the catalog does not show them to you: ${counted(about.length - shown.length)} about parts outside this plan`] : []),
+    ...(about.length > shown.length ? [`${view!.leftOut}: ${counted(about.length - shown.length)} about parts outside this plan`] : []),
   ];
 }
 

@@ -1,11 +1,11 @@
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { NotFoundError } from '@backstage/errors';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
+import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { PlanService } from './PlanService';
 import { ReadinessService } from './ReadinessService';
@@ -37,10 +37,13 @@ const store = {
   lastFinishedRun: async () => undefined,
 } as unknown as RecoveryStore;
 
+const seesAll = { visibleTo: async (refs: string[]) => refs };
+const user = mockCredentials.user();
+
 describe('ReadinessService.readinessOf', () => {
   it('fails, saying why, when the store or catalog fails, rather than blame an entity', async () => {
-    const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
-    await expect(service.readinessOf(['component:default/a', 'component:default/outage'])).rejects.toThrow(
+    const service = new ReadinessService(store, plans, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
+    await expect(service.readinessOf(['component:default/a', 'component:default/outage'], user)).rejects.toThrow(
       'connect ECONNREFUSED 127.0.0.1:5432',
     );
   });
@@ -55,19 +58,19 @@ describe('ReadinessService.readinessOf', () => {
         return plans.plan(entityRef);
       },
     } as unknown as PlanService;
-    const service = new ReadinessService(store, slow, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
-    const items = await service.readinessOf(refs);
+    const service = new ReadinessService(store, slow, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
+    const items = await service.readinessOf(refs, user);
     expect(items.map(i => i.entityRef)).toEqual(refs);
     expect(seen.sort()).toEqual(refs);
   });
 
   it('keeps the other entities when one cannot be assessed', async () => {
-    const service = new ReadinessService(store, plans, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
+    const service = new ReadinessService(store, plans, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
     const items = await service.readinessOf([
       'component:default/a',
       'component:default/broken',
       'component:default/b',
-    ]);
+    ], user);
     expect(items.map(i => i.entityRef)).toEqual([
       'component:default/broken',
       'component:default/a',
@@ -115,8 +118,10 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     await RecoveryStore.migrate(knex);
     store = new RecoveryStore(knex);
     const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
-    plans = new PlanService(new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), objectives));
-    service = new ReadinessService(store, plans, objectives, 7 * 86_400);
+    // Users may not see the system; its parts they do.
+    const graphs = new CatalogGraphLoader(catalogHidingFromUsers(entities, [site]), mockServices.auth(), objectives);
+    plans = new PlanService(graphs);
+    service = new ReadinessService(store, plans, graphs, objectives, 7 * 86_400);
     for (const machineRef of ['db-01', 'dns-01', 'web-01'].map(m)) {
       await store.insertCapture({
         id: `cap-${machineRef}`,
@@ -155,9 +160,11 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     await store.updateRun(id, outcome);
   }
 
+  // Whoever sees every entity (a service, such as the plugin itself).
+  const everything = mockCredentials.service();
   const status = async (ref: string) => {
-    const r = await service.readiness(ref);
-    return { status: r.status, lastRun: r.lastRun?.id, reasons: r.reasons };
+    const r = await service.readiness(ref, everything);
+    return { status: r.status, lastRun: r.lastRun && 'id' in r.lastRun ? r.lastRun.id : undefined, reasons: r.reasons };
   };
 
   it('takes the last run that recovered all of an entity\'s plan, whichever entity it was for', async () => {
@@ -172,7 +179,7 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     // The system's run tests every part; its measured RTO is theirs.
     await run('site-ok', site, { status: 'succeeded', rtoSeconds: 400 });
     for (const ref of [site, c('database'), c('dns'), c('web')]) {
-      const r = await service.readiness(ref);
+      const r = await service.readiness(ref, everything);
       expect(r).toMatchObject({ status: 'at-risk', lastRun: { id: 'site-ok', entityRef: site } });
       expect(r.reasons).toEqual(['Last measured RTO 7 min exceeds the objective of 5 min']);
     }
@@ -197,12 +204,49 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     expect(await status(c('dns'))).toMatchObject({ status: 'at-risk', lastRun: 'site-ok' });
 
     // The overview says the same, most at risk first.
-    const overview = await service.readinessOf([site, c('dns'), c('web'), c('database')]);
-    expect(overview.map(r => [r.entityRef, r.status, r.lastRun?.id])).toEqual([
+    const overview = await service.readinessOf([site, c('dns'), c('web'), c('database')], everything);
+    expect(overview.map(r => [r.entityRef, r.status, r.lastRun && 'id' in r.lastRun ? r.lastRun.id : undefined])).toEqual([
       [c('database'), 'not-recoverable', 'site-failed'],
       [c('web'), 'not-recoverable', 'site-failed'],
       [site, 'not-recoverable', 'site-failed'],
       [c('dns'), 'at-risk', 'site-ok'],
     ]);
+  });
+  it("shows a run of an entity the catalog hides from the caller only as far as readiness judges by it", async () => {
+    const user = mockCredentials.user();
+    // The system's run covers its parts' plans; a user sees the parts, not the system.
+    await run('site-secret', site, { status: 'succeeded', rtoSeconds: 400 });
+    const seen = await service.readiness(c('web'), user);
+    expect(seen.status).toBe('at-risk');
+    expect(seen.reasons).toEqual(['Last measured RTO 7 min exceeds the objective of 5 min']);
+    expect(seen.lastRun).toEqual({ mode: 'test', status: 'succeeded', createdAt: expect.any(String), rtoSeconds: 400 });
+    // The plugin itself sees the whole run.
+    expect((await service.readiness(c('web'), everything)).lastRun).toMatchObject({ id: 'site-secret', entityRef: site, plan: { entityRef: site } });
+
+    // A failure: the machine it failed at (in the caller's plan), not its message, console tails or other machines.
+    const secret = 'VAULT_TOKEN=s3cr3t';
+    await run('site-failed-secret', site, { status: 'running' });
+    await store.updateRunMachine('site-failed-secret', m('dns-01'), { phase: 'failed', logTail: secret });
+    await store.updateRun('site-failed-secret', {
+      status: 'failed',
+      error: { machineRef: m('db-01'), probe: 'tcp:5432', message: `probe tcp:5432 did not pass (the lab could not use production's addresses: ${m('dns-01')}: ${secret})` },
+    });
+    const failed = await service.readiness(c('web'), user);
+    const hiddenFailure = `${m('db-01')} failed (in a run of an entity the catalog does not show you: its details are left out)`;
+    expect(failed).toMatchObject({ status: 'not-recoverable', reasons: [`Last test recovery failed: ${hiddenFailure}`] });
+    expect(failed.lastRun).toEqual({ mode: 'test', status: 'failed', createdAt: expect.any(String), error: { machineRef: m('db-01'), message: hiddenFailure } });
+
+    // The overview the same (dns's machine was not what failed: the success still counts for it),
+    // and nothing of either run beyond that anywhere.
+    const overview = await service.readinessOf([c('dns'), c('web'), c('database')], user);
+    expect(overview.map(r => [r.entityRef, r.lastRun])).toEqual([
+      [c('database'), failed.lastRun],
+      [c('web'), failed.lastRun],
+      [c('dns'), seen.lastRun],
+    ]);
+    for (const answer of [failed, ...overview]) {
+      const text = JSON.stringify(answer.lastRun);
+      for (const hidden of [site, 'site-failed-secret', secret, 'tcp:5432', m('dns-01')]) expect(text).not.toContain(hidden);
+    }
   });
 });

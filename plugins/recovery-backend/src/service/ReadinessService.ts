@@ -1,8 +1,11 @@
 import { coversPlan, type Readiness } from '@backstage-recovery/plugin-recovery-common';
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { RecoveryStore } from '../database/RecoveryStore';
+import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
 import { toApi } from './CaptureService';
 import { PlanService } from './PlanService';
-import { assessReadiness, byRisk } from './readiness';
+import { assessReadiness, byRisk, hiddenRun } from './readiness';
 
 /** Entities the overview assesses at once: each waits on the catalog and the store. */
 const OVERVIEW_CONCURRENCY = 8;
@@ -19,16 +22,23 @@ export class ReadinessService {
   constructor(
     private readonly store: RecoveryStore,
     private readonly plans: PlanService,
+    /** The caller's view of the catalog: what of a run readiness may show them. */
+    private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'>,
     /** The site's default objectives: all there is to show for an entity that cannot be assessed. */
     private readonly defaultObjectives: Readiness['objectives'],
     /** A last test recovery older than this leaves an entity at risk. */
     private readonly maxTestAgeSeconds: number,
   ) {}
 
-  async readiness(entityRef: string): Promise<Readiness> {
-    const { graph, plan, planError, disagreements } = await this.plans.plan(entityRef);
+  /** Readiness of an entity as the caller may see it (its plan's warnings, its last run). */
+  async readiness(entityRef: string, credentials: BackstageCredentials): Promise<Readiness> {
+    return this.assess(entityRef, credentials, refs => this.graphs.visibleTo(refs, credentials));
+  }
+
+  private async assess(entityRef: string, credentials: BackstageCredentials, visible: VisibleTo): Promise<Readiness> {
+    const { graph, plan, planError, disagreements } = await this.plans.plan(entityRef, credentials);
     const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
-    const [latest, lastRun] = await Promise.all([
+    const [latest, found] = await Promise.all([
       this.store.latestCaptures(machineRefs),
       // Any run that recovered the entity's whole plan tells about it (a system's run about its
       // parts); without a plan of machines only the entity's own runs can.
@@ -36,6 +46,9 @@ export class ReadinessService {
         ? this.store.lastFinishedRun({ machineRefs }, run => coversPlan(run, plan))
         : this.store.lastFinishedRun({ entityRef: graph.rootRef }),
     ]);
+    // A run covering the plan may be of an entity the caller may not see (a system the entity is
+    // part of): it still counts, but shows only what the verdict rests on.
+    const lastRun = found && !(await isRunVisible(found, visible)) ? hiddenRun(found) : found;
     const now = Date.now();
     const roots = new Set(graph.roots);
     const ownMachines = [...graph.services.values()]
@@ -66,15 +79,25 @@ export class ReadinessService {
     });
   }
 
-  /** Readiness of many entities, most at risk first, a few assessed at a time. */
-  async readinessOf(entityRefs: string[]): Promise<Readiness[]> {
+  /** Readiness of many entities as the caller may see them, most at risk first, a few assessed at a time. */
+  async readinessOf(entityRefs: string[], credentials: BackstageCredentials): Promise<Readiness[]> {
     const items = new Array<Readiness>(entityRefs.length);
+    // Many entities share a last run (their system's): the catalog is asked once per run entity.
+    const seen = new Map<string, Promise<boolean>>();
+    const visible: VisibleTo = async refs => {
+      const answers = refs.map(ref => {
+        if (!seen.has(ref)) seen.set(ref, this.graphs.visibleTo([ref], credentials).then(v => v.length > 0));
+        return seen.get(ref)!;
+      });
+      const shown = await Promise.all(answers);
+      return refs.filter((_, i) => shown[i]);
+    };
     let next = 0;
     const assessNext = async () => {
       while (next < entityRefs.length) {
         const k = next++;
         try {
-          items[k] = await this.readiness(entityRefs[k]);
+          items[k] = await this.assess(entityRefs[k], credentials, visible);
         } catch (error) {
           // One broken entity (e.g. a reference to a missing System) must not hide the rest of
           // the overview: it shows as not recoverable, with the error as the reason. A store or

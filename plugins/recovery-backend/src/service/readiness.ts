@@ -2,6 +2,7 @@ import type {
   BootPlan,
   DependencyDisagreements,
   EntityProblem,
+  HiddenRun,
   MachineCaptureStatus,
   Readiness,
   ReadinessStatus,
@@ -17,12 +18,32 @@ export interface ReadinessInput {
   plan?: BootPlan;
   planError?: string;
   captures: MachineCaptureStatus[];
-  lastRun?: RecoveryRun;
+  /** In full, or as a HiddenRun when the caller may not see its entity. */
+  lastRun?: RecoveryRun | HiddenRun;
   /** How long ago the last run finished. */
   lastRunAgeSeconds?: number;
   /** A last test recovery older than this is stale: the machines have changed since. */
   maxTestAgeSeconds: number;
   disagreements?: DependencyDisagreements;
+}
+
+/** `run` as readiness shows it to a caller who may not see its entity. */
+export function hiddenRun(run: RecoveryRun): HiddenRun {
+  const { mode, status, createdAt, startedAt, finishedAt, rtoSeconds, error } = run;
+  return {
+    mode,
+    status,
+    createdAt,
+    startedAt,
+    finishedAt,
+    rtoSeconds,
+    // Not its message: that may name other machines of the run, their addresses, or probes of
+    // services the caller may not see.
+    error: error && {
+      machineRef: error.machineRef,
+      message: `${error.machineRef ?? 'the run'} failed (in a run of an entity the catalog does not show you: its details are left out)`,
+    },
+  };
 }
 
 const RANK: Record<ReadinessStatus, number> = {
@@ -33,7 +54,7 @@ const RANK: Record<ReadinessStatus, number> = {
 };
 
 /** Orders readiness by risk: not recoverable first, then at risk, unknown, ready. */
-export function byRisk(a: Readiness, b: Readiness): number {
+export function byRisk(a: Pick<Readiness, 'status' | 'entityRef'>, b: Pick<Readiness, 'status' | 'entityRef'>): number {
   return RANK[a.status] - RANK[b.status] || a.entityRef.localeCompare(b.entityRef);
 }
 

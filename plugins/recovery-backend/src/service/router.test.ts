@@ -2,13 +2,15 @@ import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
-import { createServiceFactory } from '@backstage/backend-plugin-api';
-import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node';
+import { createBackendModule, createServiceFactory } from '@backstage/backend-plugin-api';
+import { JOURNALD_UNIT_STARTED, recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import express from 'express';
 import request from 'supertest';
+import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { catalogHidingFromUsers } from '../testing/catalog';
+import { FakeHost } from '../testing/FakeHost';
 import { recoveryPlugin } from '../plugin';
 import { createRouter, RouterOptions } from './router';
 
@@ -352,6 +354,11 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     expect(full.body.result.dependencies.map((d: { service: string; dependsOn: string }) => [d.service, d.dependsOn])).toEqual([['shop', 'secret']]);
     expect(full.body.result.warnings.join('\n')).toContain('shop → secret');
     expect(full.body.result.waves).toEqual([['vault-01'], ['shop-01']]);
+    expect(full.body.result.machineDependencies).toContainEqual({
+      machine: 'shop-01',
+      waitsFor: ['vault-01'],
+      because: [{ waitsFor: 'vault-01', reason: expect.any(String), service: 'shop', dependsOn: 'secret', score: expect.any(Number) }],
+    });
 
     // A user: not the secret service, by ref or log name, nor the machine that runs only it.
     for (const res of [analysed, await request(server).get('/api/recovery/analysis/system/default/store')]) {
@@ -364,6 +371,7 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       expect(result.services).toEqual([{ service: 'shop', machines: ['shop-01'], initializations: 3 }]);
       expect(result.dependencies).toEqual([]);
       expect(result.waves).toEqual([['shop-01']]);
+      expect(result.machineDependencies).toEqual([{ machine: 'shop-01', waitsFor: [], because: [] }]);
       expect(result.correlation).toEqual({ services: ['shop'], matrix: [[0]] });
       expect(result.warnings).toEqual([
         expect.stringMatching(/^only 3 whole-site boots/),
@@ -371,6 +379,38 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       ]);
     }
     await knex('recovery_events').where('source', 'api:store.jsonl').delete();
+  });
+
+  it('refuses input the API does not document with a 400 naming the field and what it got, rather than guess', async () => {
+    const cases: Array<[request.Test, string]> = [
+      // Only an absent mode is the default test recovery.
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop', mode: null }), 'mode must be "test" or "failover", got null'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop', mode: ['test'] }), 'mode must be "test" or "failover", got an array (["test"])'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop', mode: 1 }), 'mode must be "test" or "failover", got a number (1)'],
+      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop', options: { reverseBootorder: true } }), 'options: unknown "reverseBootorder"; the only option is reverseBootOrder'],
+      // Not an object: no entityRef, and for the analysis no sweep of every system.
+      [request(server).post('/api/recovery/analysis').send([]), 'Request body must be a JSON object, got an array ([])'],
+      [request(server).post('/api/recovery/runs').send([{ entityRef: 'component:default/shop' }]), 'Request body must be a JSON object, got an array'],
+      // Arrays whose Number() is an integer all the same.
+      [request(server).get('/api/recovery/captures?machineRef=resource:default/shop-01&limit[]=5'), 'Query parameter limit must be given once, an integer from 1 to 500'],
+      [request(server).get('/api/recovery/runs?limit=5&limit=6'), 'Query parameter limit must be given once, an integer from 1 to 500'],
+      [request(server).post('/api/recovery/events?lenient=yes').send('{"time": 1, "machine": "m", "service": "s"}'), 'Query parameter lenient must be true, false, 1 or 0 when given, got "yes"'],
+    ];
+    for (const [req, message] of cases) {
+      const res = await req;
+      expect({ status: res.status, message: res.body.error?.message }).toEqual({ status: 400, message: expect.stringContaining(message) });
+    }
+
+    // lenient=1 is lenient, lenient=0 strict, as true and false.
+    const body = ['{"time": 1700000200000, "machine": "lenient-01", "service": "s"}', 'not json'].join('\n');
+    const lenient = await request(server).post('/api/recovery/events?lenient=1').send(body);
+    expect({ status: lenient.status, skipped: lenient.body.skipped }).toEqual({ status: 201, skipped: 1 });
+    const strict = await request(server).post('/api/recovery/events?lenient=0').send(body);
+    expect({ status: strict.status, message: strict.body.error?.message }).toEqual({ status: 400, message: expect.stringContaining('request body:2: invalid JSON') });
+
+    // A machine not in the catalog: 404, as documented.
+    const unknown = await request(server).get('/api/recovery/captures?machineRef=resource:default/nowhere-01');
+    expect({ status: unknown.status, message: unknown.body.error?.message }).toEqual({ status: 404, message: 'Entity resource:default/nowhere-01 not found in the catalog' });
   });
 
   it('takes options.reverseBootOrder only as a boolean; false is the default, no test hook', async () => {
@@ -390,6 +430,243 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       message: expect.stringContaining('component:default/web needs no machines'),
     });
     expect((await run({ reverseBootOrder: true })).body.error?.message).toContain('are test hooks');
+  });
+});
+
+/** A site where a system users may not see holds a service they see, and one they do not. */
+const SECRET_SYSTEM = 'system:default/secret-sys';
+const machineOf = (name: string, services: string[]): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Resource',
+  metadata: {
+    name,
+    namespace: 'default',
+    annotations: { 'recovery.backstage-recovery.io/engine': 'primary', 'recovery.backstage-recovery.io/container': name },
+  },
+  spec: { type: 'machine' },
+  relations: services.map(targetRef => ({ type: 'dependencyOf', targetRef })),
+});
+const siteEntities: Entity[] = [
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'shop', namespace: 'default' },
+    spec: { type: 'service', system: 'store' },
+    relations: [
+      { type: 'dependsOn', targetRef: 'resource:default/shop-01' },
+      { type: 'partOf', targetRef: 'system:default/store' },
+    ],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'secret', namespace: 'default' },
+    spec: { type: 'service' },
+    relations: [
+      { type: 'dependsOn', targetRef: 'resource:default/shop-01' },
+      { type: 'dependsOn', targetRef: 'resource:default/vault-01' },
+    ],
+  },
+  machineOf('shop-01', ['component:default/shop', HIDDEN]),
+  machineOf('vault-01', [HIDDEN]),
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name: 'store', namespace: 'default' },
+    spec: {},
+    relations: [{ type: 'hasPart', targetRef: 'component:default/shop' }],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name: 'secret-sys', namespace: 'default' },
+    spec: {},
+    relations: [
+      { type: 'hasPart', targetRef: 'component:default/shop' },
+      { type: 'hasPart', targetRef: HIDDEN },
+    ],
+  },
+];
+
+describe.each(databases.eachSupportedId())('what the catalog hides from a user, in readiness and runs, on %p', databaseId => {
+  let knex: Knex;
+  let store: RecoveryStore;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+  const asPlugin = mockCredentials.service.header();
+  const SECRET = 'VAULT_TOKEN=s3cr3t';
+
+  beforeAll(async () => {
+    knex = await databases.init(databaseId);
+    const restricted = catalogHidingFromUsers(siteEntities, [HIDDEN, SECRET_SYSTEM]);
+    const fakeHost = createBackendModule({
+      pluginId: 'recovery',
+      moduleId: 'fake-host',
+      register(env) {
+        env.registerInit({
+          deps: { providers: recoveryProvidersExtensionPoint },
+          async init({ providers }) {
+            providers.addHypervisorHost(new FakeHost({}));
+          },
+        });
+      },
+    });
+    ({ server } = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        fakeHost,
+        createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => restricted }),
+        mockServices.database.factory({ knex }),
+      ],
+    }));
+    store = new RecoveryStore(knex);
+    await store.insertCapture({
+      id: 'cap-shop-01',
+      machineRef: 'resource:default/shop-01',
+      engine: 'primary',
+      container: 'shop-01',
+      imageId: 'sha256:1',
+      sizeBytes: 1,
+      checksum: 'sha256:1',
+      artifact: '/captures/shop-01.tar',
+      runtime: { hostname: 'shop-01', networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
+      adaptations: [],
+      durationMs: 1,
+      createdAt: new Date().toISOString(),
+    });
+    // The store's analysis warns about shop and the secret service, which is outside shop's plan.
+    await new EventStore(knex).insertAnalysis({
+      id: 'store-analysis',
+      scope: 'system:default/store',
+      events: 6,
+      createdAt: new Date().toISOString(),
+      result: {
+        services: [
+          { service: 'shop', machines: ['shop-01'], initializations: 3 },
+          { service: 'secret', machines: ['vault-01'], initializations: 3 },
+        ],
+        dependencies: [],
+        serviceOrder: ['secret', 'shop'],
+        machineOrder: ['vault-01', 'shop-01'],
+        waves: [['vault-01', 'shop-01']],
+        machineDependencies: [],
+        rebootsFollowed: [],
+        cycles: [],
+        machineCycles: [],
+        correlation: { services: [], matrix: [] },
+        warnings: ['shop started 30 s after secret in every boot: too soon to tell'],
+        skipped: 0,
+        at: 0,
+        entityRefs: { shop: 'component:default/shop', secret: HIDDEN },
+        machineRefs: { 'shop-01': 'resource:default/shop-01', 'vault-01': 'resource:default/vault-01' },
+      } as any,
+    });
+  });
+
+  afterEach(async () => {
+    await knex('recovery_runs').delete();
+  });
+
+  const shopWarning = 'shop started 30 s after secret in every boot: too soon to tell';
+  const leftOutForUser = 'left out as the catalog does not show them to you: 1 warning about parts outside this plan';
+
+  it("shows a user a run of a system the catalog hides only as far as readiness judges by it, as GET /runs/{id} hides it", async () => {
+    // The hidden system's run covers shop's plan (shop-01 under shop's probes); a console tail tells secrets.
+    const plan = {
+      entityRef: SECRET_SYSTEM,
+      waves: [['resource:default/vault-01'], ['resource:default/shop-01']],
+      machines: [
+        { machineRef: 'resource:default/vault-01', wave: 0, services: [HIDDEN], waitsFor: [], probes: [] },
+        { machineRef: 'resource:default/shop-01', wave: 1, services: ['component:default/shop', HIDDEN], waitsFor: ['resource:default/vault-01'], probes: [] },
+      ],
+    };
+    await store.insertRun(
+      {
+        id: 'sysrun',
+        entityRef: SECRET_SYSTEM,
+        mode: 'test',
+        trigger: 'schedule',
+        hypervisorHost: 'fake',
+        plan,
+        options: {},
+        machines: plan.machines.map(({ machineRef, wave }) => ({ machineRef, wave })),
+      },
+      new Date(Date.now() - 5_000),
+    );
+    await store.updateRun('sysrun', { status: 'running' });
+    await store.updateRunMachine('sysrun', 'resource:default/vault-01', { phase: 'ready', logTail: SECRET });
+    await store.updateRun('sysrun', { status: 'succeeded', finishedAt: new Date().toISOString(), rtoSeconds: 3 });
+
+    expect((await request(server).get('/api/recovery/runs/sysrun')).status).toBe(404);
+    const one = await request(server).get('/api/recovery/readiness/component/default/shop');
+    const list = await request(server).get('/api/recovery/readiness');
+    expect(list.body.items.map((r: { entityRef: string }) => r.entityRef).sort()).toEqual(['component:default/shop', 'system:default/store']);
+    for (const readiness of [one.body, ...list.body.items]) {
+      expect(readiness.status).toBe('ready');
+      expect(readiness.lastRun).toEqual({
+        mode: 'test',
+        status: 'succeeded',
+        createdAt: expect.any(String),
+        finishedAt: expect.any(String),
+        rtoSeconds: 3,
+      });
+    }
+    for (const text of [JSON.stringify(one.body), JSON.stringify(list.body)]) {
+      for (const hidden of [SECRET_SYSTEM, 'sysrun', SECRET, 'vault-01', HIDDEN]) expect(text).not.toContain(hidden);
+    }
+
+    // The plugin itself sees the whole run.
+    const full = await request(server).get('/api/recovery/readiness/component/default/shop').set('authorization', asPlugin);
+    expect(full.body.lastRun).toMatchObject({ id: 'sysrun', entityRef: SECRET_SYSTEM, plan: { entityRef: SECRET_SYSTEM } });
+  });
+
+  it('leaves out of the plan in readiness the analysis warnings GET /plan leaves out for the caller', async () => {
+    const plan = await request(server).get('/api/recovery/plan/component/default/shop');
+    expect(plan.body.analysis.warnings).toEqual([leftOutForUser]);
+    const one = await request(server).get('/api/recovery/readiness/component/default/shop');
+    const list = await request(server).get('/api/recovery/readiness');
+    for (const readiness of [one.body, ...list.body.items]) expect(readiness.plan.analysis.warnings).toEqual([leftOutForUser]);
+    const full = await request(server).get('/api/recovery/readiness/component/default/shop').set('authorization', asPlugin);
+    expect(full.body.plan.analysis.warnings).toEqual([shopWarning]);
+  });
+
+  it("keeps in a run's plan only the analysis warnings every reader of the run may see", async () => {
+    const started = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop' });
+    expect(started.status).toBe(202);
+    const recorded = ["left out of the run's record, as not all who may read it see them: 1 warning about parts outside this plan"];
+    expect(started.body.plan.analysis.warnings).toEqual(recorded);
+    await vi.waitFor(async () => expect((await store.getRun(started.body.id))!.status).toBe('succeeded'), { timeout: 10_000, interval: 20 });
+    // Read later by the plugin itself, or anyone: the same record.
+    for (const authorization of [undefined, asPlugin]) {
+      const req = request(server).get(`/api/recovery/runs/${started.body.id}`);
+      const res = await (authorization ? req.set('authorization', authorization) : req);
+      expect(res.body.plan.analysis.warnings).toEqual(recorded);
+    }
+  });
+
+  it('answers a start while a run the caller may not see holds the host with a 409 that names no run, as GET /runs?active=true lists none', async () => {
+    await store.insertRun(
+      {
+        id: 'held',
+        entityRef: SECRET_SYSTEM,
+        mode: 'test',
+        trigger: 'schedule',
+        hypervisorHost: 'fake',
+        plan: { entityRef: SECRET_SYSTEM, waves: [], machines: [] },
+        options: {},
+        machines: [],
+      },
+      new Date(),
+    );
+    const refused = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toEqual({ name: 'HypervisorHostBusyError', message: "Hypervisor host 'fake' is busy with another run", statusCode: 409 });
+    expect((await request(server).get('/api/recovery/runs?active=true')).body.items).toEqual([]);
+
+    // The plugin itself (the nightly check) sees it, and is told which run to wait for.
+    const named = await request(server).post('/api/recovery/runs').set('authorization', asPlugin).send({ entityRef: 'component:default/shop' });
+    expect(named.status).toBe(409);
+    expect(named.body.error).toMatchObject({ name: 'HypervisorHostBusyError', runId: 'held', entityRef: SECRET_SYSTEM });
+    expect((await request(server).get('/api/recovery/runs?active=true').set('authorization', asPlugin)).body.items.map((r: { id: string }) => r.id)).toEqual(['held']);
   });
 });
 

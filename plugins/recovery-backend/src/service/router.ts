@@ -22,7 +22,7 @@ import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
 import { ACTIVE_RUN_STATUSES } from '../run/runState';
-import { listVisibleRuns } from '../run/visibleRuns';
+import { isRunVisible, listVisibleRuns } from '../run/visibleRuns';
 import { AnalysisService } from './AnalysisService';
 import { CaptureService, toApi } from './CaptureService';
 import { PlanService } from './PlanService';
@@ -67,7 +67,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   const entityRefFromPath = (req: express.Request, credentials: BackstageCredentials) =>
     graphs.requireVisible(refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`), credentials);
   const entityRefFromBody = (req: express.Request, credentials: BackstageCredentials) => {
-    const ref = req.body?.entityRef;
+    const ref = bodyFrom(req).entityRef;
     if (typeof ref !== 'string' || ref.length === 0) {
       throw new InputError('Request body must have an entityRef, e.g. "component:default/web"');
     }
@@ -76,6 +76,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   const limitFrom = (req: express.Request) => {
     const text = req.query.limit;
     if (text === undefined) return 20;
+    // `limit[]=5` and `limit=5&limit=6` come as arrays, whose Number() may still be an integer.
+    if (typeof text !== 'string') {
+      throw new InputError('Query parameter limit must be given once, an integer from 1 to 500');
+    }
     const limit = Number(text);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
       throw new InputError(`limit must be an integer from 1 to 500, got "${text}"`);
@@ -90,12 +94,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/readiness', async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const refs = await graphs.visibleTo(await graphs.recoverableEntities(), credentials);
-    res.json({ items: await readiness.readinessOf(refs) });
+    res.json({ items: await readiness.readinessOf(refs, credentials) });
   });
 
   router.get('/readiness/:kind/:namespace/:name', async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    res.json(await readiness.readiness(await entityRefFromPath(req, credentials)));
+    res.json(await readiness.readiness(await entityRefFromPath(req, credentials), credentials));
   });
 
   router.get('/plan/:kind/:namespace/:name', async (req, res) => {
@@ -134,7 +138,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       parsed = parseEvents(text, {
         format: format as EventFormat | undefined,
         source,
-        lenient: req.query.lenient === 'true',
+        lenient: lenientFrom(req.query.lenient),
       });
     } catch (error) {
       if (error instanceof EventParseError) throw new InputError(error.message);
@@ -163,7 +167,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.post('/analysis', async (req, res) => {
     const credentials = await authorize(req, recoveryCaptureCreatePermission);
-    const ref = req.body?.entityRef;
+    // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
+    const ref = bodyFrom(req).entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
       const analysis = await analyses.analyzeSystem(await graphs.requireVisible(refFromInput('entityRef', ref), credentials));
@@ -184,15 +189,22 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.post('/runs', async (req, res) => {
     const credentials = await authorize(req, recoveryRunCreatePermission);
-    const mode = req.body?.mode ?? 'test';
+    const body = bodyFrom(req);
+    // Only an absent mode is the default: null is no mode.
+    const mode = body.mode === undefined ? 'test' : body.mode;
     if (mode !== 'test' && mode !== 'failover') {
-      throw new InputError(`mode must be "test" or "failover", got "${mode}"`);
+      throw new InputError(`mode must be "test" or "failover", got ${describeValue(mode)}`);
     }
     // A failover is not isolated from production: it needs its own grant too.
     if (mode === 'failover') await authorize(req, recoveryRunFailoverPermission);
-    const options = req.body?.options ?? {};
+    const options = (body.options ?? {}) as { reverseBootOrder?: unknown };
     if (typeof options !== 'object' || Array.isArray(options)) {
       throw new InputError('options must be an object');
+    }
+    // A misspelt option would otherwise run without it.
+    const unknownOptions = Object.keys(options).filter(key => key !== 'reverseBootOrder');
+    if (unknownOptions.length > 0) {
+      throw new InputError(`options: unknown ${unknownOptions.map(k => `"${k}"`).join(', ')}; the only option is reverseBootOrder`);
     }
     const run = await runs.start({
       entityRef: await entityRefFromBody(req, credentials),
@@ -200,6 +212,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
       createdBy: principalName(credentials.principal),
       options: reverseBootOrderFrom(options.reverseBootOrder),
+      credentials,
     });
     res.status(202).json(run);
   });
@@ -227,7 +240,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       return;
     }
     // Runs of any entity: only those of entities the caller may see in the catalog (console
-    // tails and plans tell about them), a page of `limit` of them; see listVisibleRuns.
+    // tails and plans tell about them), a page of `limit` of them; see listVisibleRuns. So the
+    // active runs are those the caller may see: a hidden one may hold the host all the same.
     res.json({ items: await listVisibleRuns(store, query, limit, refs => graphs.visibleTo(refs, credentials)) });
   });
 
@@ -236,7 +250,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const run = await store.getRun(req.params.id);
     // A run of an entity the caller may not see answers as one that does not exist: its
     // existence, console tails and plan are not theirs to read.
-    if (!run || (await graphs.visibleTo([run.entityRef], credentials)).length === 0) {
+    if (!run || !(await isRunVisible(run, refs => graphs.visibleTo(refs, credentials)))) {
       throw new NotFoundError(`Run ${req.params.id} not found`);
     }
     res.json(run);
@@ -262,6 +276,33 @@ function sourceFrom(value: unknown): string {
   }
   if (value.includes('\0')) throw new InputError('Query parameter source must not contain NUL characters');
   return value;
+}
+
+/** The JSON body, an object (or none: `{}`); anything else is a 400. */
+function bodyFrom(req: express.Request): Record<string, unknown> {
+  const body: unknown = req.body ?? {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new InputError(`Request body must be a JSON object, got ${describeValue(body)}`);
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * A value the caller sent, as a message shows it: a string in quotes, anything else with its
+ * type; cut short, as it may be a whole body.
+ */
+function describeValue(value: unknown): string {
+  const json = JSON.stringify(value) ?? String(value);
+  const shown = json.length > 80 ? `${json.slice(0, 79)}…` : json;
+  if (typeof value === 'string' || value === null) return shown;
+  return `${Array.isArray(value) ? 'an array' : `a ${typeof value}`} (${shown})`;
+}
+
+/** `lenient`: true or false, as `true`/`1` or `false`/`0`; anything else is a 400 rather than strict. */
+function lenientFrom(value: unknown): boolean {
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new InputError(`Query parameter lenient must be true, false, 1 or 0 when given, got ${describeValue(value)}`);
 }
 
 /** Only `true` is a test hook; `false` is the default, so it asks for nothing and is always allowed. */

@@ -521,6 +521,28 @@ describe('EntityRecoveryCard', () => {
     expect(section).not.toHaveTextContent(/test recovery/);
   });
 
+  it("shows a last run of an entity the catalog hides only as readiness gives it: outcome and the machine, no entity", async () => {
+    // What the backend sends in place of a run the caller may not see (HiddenRun).
+    const hidden = {
+      mode: 'test' as const,
+      status: 'failed' as const,
+      createdAt: new Date(Date.now() - 3_600_000).toISOString(),
+      finishedAt: new Date(Date.now() - 3_000_000).toISOString(),
+      error: {
+        machineRef: 'resource:default/web-1',
+        message: 'resource:default/web-1 failed (in a run of an entity the catalog does not show you: its details are left out)',
+      },
+    };
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ status: 'not-recoverable', lastRun: hidden }),
+    });
+    await renderCard({ api });
+    const lastRun = await screen.findByTestId('last-run');
+    expect(lastRun).toHaveTextContent(
+      /ago — resource:default\/web-1 failed \(in a run of an entity the catalog does not show you: its details are left out\) \(in the test recovery of an entity the catalog does not show you\)$/,
+    );
+  });
+
   it('does not say a failed run of a containing system booted all of its machines', async () => {
     const siteRun = makeRun('failed', { id: 'run-9', entityRef: 'system:default/demo-site' });
     const api = fakeRecoveryApi({

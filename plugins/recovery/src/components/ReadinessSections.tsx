@@ -20,6 +20,8 @@ import {
   DependencyDisagreements,
   EntityProblem,
   MachineCaptureStatus,
+  HiddenRun,
+  isFullRun,
   Readiness,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -272,7 +274,7 @@ export const LastRunSummary = ({
   rtoSeconds,
   entityRef,
 }: {
-  run?: RecoveryRun;
+  run?: RecoveryRun | HiddenRun;
   rtoSeconds: number;
   /** The entity whose readiness this is: a run of another one that covered it is named. */
   entityRef?: string;
@@ -295,7 +297,8 @@ export const LastRunSummary = ({
       rtoSeconds,
     )}${over ? ' (exceeded)' : ''}`;
   } else if (run.status === 'failed') {
-    detail = formatRunFailure(run);
+    // A hidden run's error already says what is left out.
+    detail = isFullRun(run) ? formatRunFailure(run) : run.error?.message ?? 'failed';
   } else {
     detail = 'in progress';
   }
@@ -306,7 +309,9 @@ export const LastRunSummary = ({
       </Box>
       <Typography variant="body2">
         {formatAgo(when)} — {detail}
-        {entityRef && !sameRef(run.entityRef, entityRef) ? (
+        {!isFullRun(run) ? (
+          <> (in the {runModeName(run.mode)} of an entity the catalog does not show you)</>
+        ) : entityRef && !sameRef(run.entityRef, entityRef) ? (
           <>
             {' '}
             (in the {runModeName(run.mode)} of <EntityRefLink entityRef={run.entityRef} />

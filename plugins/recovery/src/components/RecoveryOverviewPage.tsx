@@ -10,7 +10,7 @@ import {
 } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { type HiddenRun, isFullRun, type Readiness, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import {
@@ -56,12 +56,13 @@ function machineCount(r: Readiness): number {
 }
 
 /** The last run that counts for the entity: its mode, outcome and age. */
-const LastRunCell = ({ run, rtoSeconds }: { run: RecoveryRun; rtoSeconds: number }) => {
+const LastRunCell = ({ run, rtoSeconds }: { run: RecoveryRun | HiddenRun; rtoSeconds: number }) => {
   let outcome = '';
   if (run.status === 'succeeded') {
     outcome = `RTO ${formatDuration(run.rtoSeconds)} / ${formatDuration(rtoSeconds)}`;
   } else if (run.status === 'failed') {
-    const { machineRef } = runFailure(run);
+    // A hidden run keeps only the machine it failed at.
+    const machineRef = isFullRun(run) ? runFailure(run).machineRef : run.error?.machineRef;
     if (machineRef) outcome = `at ${shortRef(machineRef)}`;
   }
   return (

@@ -120,16 +120,27 @@ describe('RecoveryOverviewPage columns', () => {
           entityRef: 'component:default/b-failed-over',
           lastRun: makeRun('failed', { mode: 'failover' }),
         }),
+        // A run of an entity the catalog hides from the caller: what readiness keeps of it.
+        makeReadiness({
+          entityRef: 'component:default/c-hidden-run',
+          lastRun: {
+            mode: 'test',
+            status: 'failed',
+            createdAt: new Date().toISOString(),
+            error: { machineRef: 'resource:default/db-1', message: 'resource:default/db-1 failed (…)' },
+          },
+        }),
       ],
     });
     await render(api, <RecoveryOverviewPage />);
-    await screen.findByText(/2 entities/);
+    await screen.findByText(/3 entities/);
 
     const lastRun = columnHeader('Last run');
     expect(screen.queryByRole('columnheader', { name: /Last test recovery/ })).toBeNull();
-    const [tested, failedOver] = columnTexts(lastRun, 4);
+    const [tested, failedOver, hidden] = columnTexts(lastRun, 4);
     expect(tested).toMatch(/^SucceededTest recovery · RTO 4m 12s \/ 15m · .* ago$/);
     expect(failedOver).toMatch(/^FailedFailover · at web-1 · .* ago$/);
+    expect(hidden).toBe('FailedTest recovery · at db-1 · just now');
   });
 
   it('shows no machine count for an entity without a plan, and offers sorting only where it sorts', async () => {
