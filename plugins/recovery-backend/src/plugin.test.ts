@@ -94,7 +94,10 @@ async function start(
             mockServices.permissions.mock({
               authorize: async requests =>
                 requests.map(r => ({
-                  result: options.refuse!.includes(r.permission.name) ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+                  // `name` refuses it everywhere, `name@entityRef` on that entity only.
+                  result: options.refuse!.some(x => x === r.permission.name || x === `${r.permission.name}@${r.resourceRef}`)
+                    ? AuthorizeResult.DENY
+                    : AuthorizeResult.ALLOW,
                 })),
             }).factory,
           ]
@@ -186,17 +189,34 @@ describe('recovery API', () => {
     const { server } = await start({ deny: true });
     const run = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns' });
     expect(run.status).toBe(403);
-    expect(run.body.error.message).toBe('Missing permission recovery.run.create');
+    expect(run.body.error.message).toBe('Missing permission recovery.run.create on component:default/dns');
     const capture = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
     expect(capture.status).toBe(403);
-    expect(capture.body.error.message).toBe('Missing permission recovery.capture.create');
+    expect(capture.body.error.message).toBe('Missing permission recovery.capture.create on component:default/dns');
+  });
+
+  it('asks the permission policy about the entity itself: granted on one entity, refused on another', async () => {
+    const { server } = await start({ refuse: ['recovery.capture.create@component:default/database', 'recovery.run.create@component:default/database'] });
+    const refused = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/database' });
+    expect({ status: refused.status, message: refused.body.error.message }).toEqual({
+      status: 403,
+      message: 'Missing permission recovery.capture.create on component:default/database',
+    });
+    const run = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/database' });
+    expect({ status: run.status, message: run.body.error.message }).toEqual({
+      status: 403,
+      message: 'Missing permission recovery.run.create on component:default/database',
+    });
+    const granted = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
+    expect(granted.status).toBe(201);
+    expect(granted.body.items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/infra-01']);
   });
 
   it('needs recovery.run.failover besides recovery.run.create to start a failover', async () => {
     const { server } = await start({ refuse: ['recovery.run.failover'] });
     const failover = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'failover' });
     expect(failover.status).toBe(403);
-    expect(failover.body.error.message).toBe('Missing permission recovery.run.failover');
+    expect(failover.body.error.message).toBe('Missing permission recovery.run.failover on component:default/dns');
     // A test recovery needs no more than recovery.run.create: refused here only for want of a capture.
     const test = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'test' });
     expect(test.status).toBe(409);

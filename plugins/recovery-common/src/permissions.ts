@@ -1,9 +1,14 @@
+import { RESOURCE_TYPE_CATALOG_ENTITY } from '@backstage/plugin-catalog-common/alpha';
 import { createPermission } from '@backstage/plugin-permission-common';
 
-/** Start a recovery run (test or failover). */
+// Runs and captures are of one entity: checked against it (resourceRef), so a policy can grant
+// them by the catalog's own rules (an entity's owners, say) as it grants reading it.
+
+/** Start a recovery run (test or failover) of an entity. */
 export const recoveryRunCreatePermission = createPermission({
   name: 'recovery.run.create',
   attributes: { action: 'create' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
 /**
@@ -13,12 +18,14 @@ export const recoveryRunCreatePermission = createPermission({
 export const recoveryRunFailoverPermission = createPermission({
   name: 'recovery.run.failover',
   attributes: { action: 'create' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
-/** Take a capture of primary machines on demand. */
+/** Take a capture of an entity's primary machines, or run a system's analysis, on demand. */
 export const recoveryCaptureCreatePermission = createPermission({
   name: 'recovery.capture.create',
   attributes: { action: 'create' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
 /** Push initialization events into the event store. */

@@ -201,14 +201,23 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     const graphs = new CatalogGraphLoader(catalog, mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
     const analyses = new AnalysisService(store, graphs, mockServices.logger.mock(), { threshold: 0.7, serviceMap, eventRetentionMs: 180 * DAY, keepAnalyses: 20 });
 
-    expect(await analyses.sweep(mockCredentials.user())).toEqual({ analysed: ['system:default/generated'], failed: [], hidden: 1 });
+    const all = async (refs: string[]) => refs;
+    expect(await analyses.sweep(mockCredentials.user(), all)).toEqual({ analysed: ['system:default/generated'], failed: [], hidden: 1 });
     // Both were analysed all the same.
     expect((await analyses.latest('system:default/rebooted'))?.scope).toBe('system:default/rebooted');
-    expect(await analyses.sweep(mockCredentials.service())).toEqual({
+    expect(await analyses.sweep(mockCredentials.service(), all)).toEqual({
       analysed: ['system:default/generated', 'system:default/rebooted'],
       failed: [],
       hidden: 0,
     });
+    // Only the systems the permission policy allows the caller to analyse are analysed.
+    const before = (await analyses.latest('system:default/rebooted'))!.id;
+    expect(await analyses.sweep(mockCredentials.service(), async refs => refs.filter(r => r !== 'system:default/rebooted'))).toEqual({
+      analysed: ['system:default/generated'],
+      failed: [],
+      hidden: 0,
+    });
+    expect((await analyses.latest('system:default/rebooted'))!.id).toBe(before);
   });
 
   it('keeps the last analyses of each system', async () => {

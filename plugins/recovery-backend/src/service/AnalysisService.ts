@@ -104,12 +104,16 @@ export class AnalysisService implements InferenceSource {
    * Analyses every system whose parts run on machines (the scheduled sweep); the answer names
    * only the systems the caller may see in the catalog and counts the others.
    */
-  async sweep(credentials: BackstageCredentials): Promise<{
+  async sweep(
+    credentials: BackstageCredentials,
+    /** The systems among these the caller may analyse (the permission policy's say). */
+    permitted: (systemRefs: string[]) => Promise<string[]>,
+  ): Promise<{
     analysed: string[];
     failed: Array<{ entityRef: string; message: string }>;
     hidden: number;
   }> {
-    const systems = (await this.graphs.recoverableEntities()).filter(r => r.startsWith('system:'));
+    const systems = await permitted((await this.graphs.recoverableEntities()).filter(r => r.startsWith('system:')));
     const { analysed, failed } = await this.analyzeSystems(systems);
     const visible = new Set(await this.graphs.visibleTo([...analysed, ...failed.map(f => f.entityRef)], credentials));
     const shown = { analysed: analysed.filter(r => visible.has(r)), failed: failed.filter(f => visible.has(f.entityRef)) };

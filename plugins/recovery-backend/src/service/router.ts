@@ -1,7 +1,7 @@
 import { BackstageCredentials, HttpAuthService, PermissionsService } from '@backstage/backend-plugin-api';
 import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
 import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
-import { AuthorizeResult, BasicPermission } from '@backstage/plugin-permission-common';
+import { AuthorizeResult, BasicPermission, ResourcePermission } from '@backstage/plugin-permission-common';
 import {
   recoveryCaptureCreatePermission,
   recoveryEventsCreatePermission,
@@ -63,6 +63,22 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     return credentials;
   };
+  // Runs, captures and analyses are of one entity: the policy decides on that entity (the
+  // catalog applies conditions such as ownership).
+  type EntityPermission = ResourcePermission<'catalog-entity'>;
+  const permittedOn = async (credentials: BackstageCredentials, permission: EntityPermission, entityRefs: string[]) => {
+    if (entityRefs.length === 0) return [];
+    const decisions = await permissions.authorize(
+      entityRefs.map(resourceRef => ({ permission, resourceRef })),
+      { credentials },
+    );
+    return entityRefs.filter((_, i) => decisions[i].result === AuthorizeResult.ALLOW);
+  };
+  const authorizeOn = async (credentials: BackstageCredentials, permission: EntityPermission, entityRef: string) => {
+    if ((await permittedOn(credentials, permission, [entityRef])).length === 0) {
+      throw new NotAllowedError(`Missing permission ${permission.name} on ${entityRef}`);
+    }
+  };
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
   const entityRefFromPath = (req: express.Request, credentials: BackstageCredentials) =>
     graphs.requireVisible(refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`), credentials);
@@ -110,8 +126,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.post('/captures', async (req, res) => {
-    const credentials = await authorize(req, recoveryCaptureCreatePermission);
-    res.status(201).json({ items: await captures.captureEntity(await entityRefFromBody(req, credentials)) });
+    const credentials = await httpAuth.credentials(req);
+    const entityRef = await entityRefFromBody(req, credentials);
+    await authorizeOn(credentials, recoveryCaptureCreatePermission, entityRef);
+    res.status(201).json({ items: await captures.captureEntity(entityRef) });
   });
 
   router.get('/captures', async (req, res) => {
@@ -166,16 +184,19 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.post('/analysis', async (req, res) => {
-    const credentials = await authorize(req, recoveryCaptureCreatePermission);
+    const credentials = await httpAuth.credentials(req);
     // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
     const ref = bodyFrom(req).entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
-      const analysis = await analyses.analyzeSystem(await graphs.requireVisible(refFromInput('entityRef', ref), credentials));
+      const systemRef = await graphs.requireVisible(refFromInput('entityRef', ref), credentials);
+      await authorizeOn(credentials, recoveryCaptureCreatePermission, systemRef);
+      const analysis = await analyses.analyzeSystem(systemRef);
       res.status(201).json(await analyses.asSeenBy(analysis, credentials));
       return;
     }
-    res.status(201).json(await analyses.sweep(credentials));
+    // The sweep: every system the caller may analyse.
+    res.status(201).json(await analyses.sweep(credentials, refs => permittedOn(credentials, recoveryCaptureCreatePermission, refs)));
   });
 
   router.get('/analysis/:kind/:namespace/:name', async (req, res) => {
@@ -188,15 +209,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.post('/runs', async (req, res) => {
-    const credentials = await authorize(req, recoveryRunCreatePermission);
+    const credentials = await httpAuth.credentials(req);
     const body = bodyFrom(req);
     // Only an absent mode is the default: null is no mode.
     const mode = body.mode === undefined ? 'test' : body.mode;
     if (mode !== 'test' && mode !== 'failover') {
       throw new InputError(`mode must be "test" or "failover", got ${describeValue(mode)}`);
     }
-    // A failover is not isolated from production: it needs its own grant too.
-    if (mode === 'failover') await authorize(req, recoveryRunFailoverPermission);
     const options = (body.options ?? {}) as { reverseBootOrder?: unknown };
     if (typeof options !== 'object' || Array.isArray(options)) {
       throw new InputError('options must be an object');
@@ -206,8 +225,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (unknownOptions.length > 0) {
       throw new InputError(`options: unknown ${unknownOptions.map(k => `"${k}"`).join(', ')}; the only option is reverseBootOrder`);
     }
+    const entityRef = await entityRefFromBody(req, credentials);
+    await authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
+    // A failover is not isolated from production: it needs its own grant too.
+    if (mode === 'failover') await authorizeOn(credentials, recoveryRunFailoverPermission, entityRef);
     const run = await runs.start({
-      entityRef: await entityRefFromBody(req, credentials),
+      entityRef,
       mode,
       trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
       createdBy: principalName(credentials.principal),

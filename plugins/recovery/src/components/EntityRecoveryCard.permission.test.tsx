@@ -5,11 +5,12 @@ import { fakeRecoveryApi } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
 
 describe('EntityRecoveryCard without permission', () => {
-  it('disables Run test recovery and Capture now, and says which permission each lacks', async () => {
+  it('disables Run test recovery and Capture now where refused on its entity, and says which permission each lacks', async () => {
     const api = fakeRecoveryApi();
+    // Refused on this entity only: the card must ask about it, not in general.
     await renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, {
       api,
-      allow: false,
+      allow: (_permission, resourceRef) => resourceRef !== 'component:default/web',
     });
     await screen.findByText('Ready');
     // Shown only once the permission decisions have come back as denials.

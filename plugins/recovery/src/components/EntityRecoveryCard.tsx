@@ -174,11 +174,14 @@ const EntityRecoveryCardFor = (
     if (readiness) onReadinessChange?.(readiness);
   }, [readiness, onReadinessChange]);
 
+  // Granted per entity: the policy may allow them on some entities only (those one owns, say).
   const runPermission = usePermission({
     permission: recoveryRunCreatePermission,
+    resourceRef: entityRef,
   });
   const capturePermission = usePermission({
     permission: recoveryCaptureCreatePermission,
+    resourceRef: entityRef,
   });
 
   // A run in progress holds the hypervisor host: this entity's (started elsewhere, or before a

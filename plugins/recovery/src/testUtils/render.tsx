@@ -25,7 +25,8 @@ export function renderWithApis(
   element: JSX.Element,
   options: {
     api: Partial<RecoveryApi>;
-    allow?: boolean;
+    /** Every check's answer, or one per permission and entity asked about. */
+    allow?: boolean | ((permission: string, resourceRef?: string) => boolean);
     /** The permission API fails every check with this error (overrides `allow`). */
     permissionError?: Error;
     entity?: Entity | null;
@@ -39,8 +40,14 @@ export function renderWithApis(
         },
       }
     : mockApis.permission({
-        authorize:
-          options.allow === false ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+        authorize: request => {
+          const { allow = true } = options;
+          const allowed =
+            typeof allow === 'function'
+              ? allow(request.permission.name, request.resourceRef)
+              : allow;
+          return allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY;
+        },
       });
   const entity = options.entity === undefined ? webEntity : options.entity;
   return renderInTestApp(
