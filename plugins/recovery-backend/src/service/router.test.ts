@@ -38,6 +38,18 @@ const insertRecentRun = (store: RecoveryStore, waves: string[][]) => {
     );
 };
 
+/** On shop-01 and vault-01; the catalog hides it from users. */
+const secretService: Entity = {
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: { name: 'secret', namespace: 'default' },
+  spec: { type: 'service' },
+  relations: [
+    { type: 'dependsOn', targetRef: 'resource:default/shop-01' },
+    { type: 'dependsOn', targetRef: 'resource:default/vault-01' },
+  ],
+};
+
 const entities: Entity[] = [
   {
     apiVersion: 'backstage.io/v1alpha1',
@@ -69,16 +81,7 @@ const entities: Entity[] = [
     ],
   },
   // On the same machine, but users may not see it in the catalog.
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: 'secret', namespace: 'default' },
-    spec: { type: 'service' },
-    relations: [
-      { type: 'dependsOn', targetRef: 'resource:default/shop-01' },
-      { type: 'dependsOn', targetRef: 'resource:default/vault-01' },
-    ],
-  },
+  secretService,
   // Users see this machine, but it runs only the secret service.
   {
     apiVersion: 'backstage.io/v1alpha1',
@@ -457,16 +460,7 @@ const siteEntities: Entity[] = [
       { type: 'partOf', targetRef: 'system:default/store' },
     ],
   },
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: 'secret', namespace: 'default' },
-    spec: { type: 'service' },
-    relations: [
-      { type: 'dependsOn', targetRef: 'resource:default/shop-01' },
-      { type: 'dependsOn', targetRef: 'resource:default/vault-01' },
-    ],
-  },
+  secretService,
   machineOf('shop-01', ['component:default/shop', HIDDEN]),
   machineOf('vault-01', [HIDDEN]),
   {
