@@ -1,5 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import type { Knex } from 'knex';
 import { RecoveryStore, StoredCapture } from './RecoveryStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -34,11 +35,62 @@ const capture = (id: string, machineRef: string, createdAt: string): StoredCaptu
 
 describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => {
   let store: RecoveryStore;
+  let knex: Knex;
 
   beforeAll(async () => {
-    const knex = await databases.init(databaseId);
+    knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     store = new RecoveryStore(knex);
+  });
+
+  const admission = (id: string, machineRef: string, hypervisorHost: string) => ({
+    id,
+    entityRef: 'component:default/admit',
+    mode: 'test' as const,
+    trigger: 'user' as const,
+    hypervisorHost,
+    plan: { entityRef: 'component:default/admit', waves: [[machineRef]], machines: [] },
+    options: {},
+    machines: [{ machineRef, wave: 0 }],
+  });
+
+  it('admits a run with the newest capture of each machine, chosen as it is admitted', async () => {
+    const m = 'resource:default/admit-01';
+    await store.insertCapture(capture('a1', m, '2026-11-01T00:00:00.000Z'));
+    await store.insertCapture(capture('a2', m, '2026-11-02T00:00:00.000Z'));
+    const admitted = await store.admitRun(admission('run-admit', m, 'admit-host'), new Date('2026-11-02T01:00:00.000Z'));
+    expect('captures' in admitted && admitted.captures.get(m)!.id).toBe('a2');
+    expect((await store.getRun('run-admit'))!.machines.map(x => x.captureId)).toEqual(['a2']);
+    // The host is held: the next one is told by whom.
+    const refused = await store.admitRun(admission('run-admit-2', m, 'admit-host'), new Date('2026-11-02T01:00:01.000Z'));
+    expect('busyWith' in refused && refused.busyWith.id).toBe('run-admit');
+    await expect(
+      store.admitRun(admission('run-uncaptured', 'resource:default/never-01', 'other-host'), new Date()),
+    ).rejects.toThrow('No capture of resource:default/never-01 yet: capture first (POST /captures)');
+    await store.updateRun('run-admit', { status: 'succeeded', finishedAt: '2026-11-02T03:00:00.000Z' });
+  });
+
+  it('a capture pruned while a run is admitted is not the one it restores: admission waits and takes the newer one', async () => {
+    if (knex.client.dialect !== 'postgresql') return; // SQLite runs one writing transaction at a time.
+    const m = 'resource:default/race-01';
+    await store.insertCapture(capture('r1', m, '2026-11-01T00:00:00.000Z'));
+    // A capture being taken: r2 recorded, and the pruning that follows it has locked and deleted
+    // r1, neither committed yet. Admission still sees r1 as the newest, and waits on it.
+    const pruning = await knex.transaction();
+    await new RecoveryStore(pruning).insertCapture(capture('r2', m, '2026-11-02T00:00:00.000Z'));
+    await pruning('recovery_captures').where({ id: 'r1' }).forUpdate().select('id');
+    await pruning('recovery_captures').where({ id: 'r1' }).delete();
+    let settled = false;
+    const admitting = store.admitRun(admission('run-race', m, 'race-host'), new Date()).finally(() => {
+      settled = true;
+    });
+    await new Promise(resolve => setTimeout(resolve, 300));
+    expect(settled).toBe(false);
+    await pruning.commit();
+    const admitted = await admitting;
+    expect('captures' in admitted && admitted.captures.get(m)!.id).toBe('r2');
+    expect((await store.getRun('run-race'))!.machines.map(x => x.captureId)).toEqual(['r2']);
+    await store.updateRun('run-race', { status: 'succeeded', finishedAt: '2026-11-02T03:00:00.000Z' });
   });
 
   it('keeps captures, finds the newest per machine and prunes old ones', async () => {

@@ -7,6 +7,7 @@ import type {
   RunStatus,
   RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
+import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES, TERMINAL_RUN_STATUSES } from '../run/runState';
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
@@ -151,11 +152,14 @@ export class RecoveryStore {
     keep: number,
   ): Promise<StoredCapture[]> {
     return this.db.transaction(async tx => {
-      const old = await tx('recovery_captures')
+      // Locked first (PostgreSQL), so a run being admitted either has them already (and they are
+      // in use below) or waits and chooses among those left.
+      const oldQuery = tx('recovery_captures')
         .where({ machine_ref: machineRef })
         .orderBy(NEWEST_FIRST)
         .offset(keep)
         .limit(1_000_000);
+      const old = await (tx.client.dialect === 'postgresql' ? oldQuery.forUpdate() : oldQuery);
       if (old.length === 0) return [];
       const inUse = await tx('recovery_run_machines as rm')
         .join('recovery_runs as r', 'r.id', 'rm.run_id')
@@ -184,18 +188,39 @@ export class RecoveryStore {
   /**
    * Inserts the run unless its hypervisor host already has an active run (one lab per host):
    * the check and the insert commit in one transaction that holds a per-host lock, so two
-   * requests, or two replicas, cannot both see the host free. Returns the run holding the host
-   * when refused, undefined when admitted.
+   * requests, or two replicas, cannot both see the host free. Each machine restores its newest
+   * capture, chosen in the same transaction: one chosen before it could be pruned by a capture
+   * taken meanwhile. Returns the run holding the host when refused, else the captures chosen.
    */
-  async admitRun(run: NewRun, at: Date): Promise<RecoveryRun | undefined> {
+  async admitRun(run: NewRun, at: Date): Promise<{ busyWith: RecoveryRun } | { captures: Map<string, StoredCapture> }> {
     return this.db.transaction(async tx => {
       await lockHost(tx, run.hypervisorHost);
       const inTx = new RecoveryStore(tx); // insertRun nests as a savepoint
       const [active] = await inTx.activeRuns({ hypervisorHost: run.hypervisorHost });
-      if (active) return active;
-      await inTx.insertRun(run, at);
-      return undefined;
+      if (active) return { busyWith: active };
+      const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef));
+      const uncaptured = run.machines.filter(m => !captures.has(m.machineRef)).map(m => m.machineRef);
+      if (uncaptured.length > 0) {
+        throw new ConflictError(`No capture of ${uncaptured.join(', ')} yet: capture first (POST /captures)`);
+      }
+      await inTx.insertRun({ ...run, machines: run.machines.map(m => ({ ...m, captureId: captures.get(m.machineRef)!.id })) }, at);
+      return { captures };
     });
+  }
+
+  /**
+   * The newest capture of each machine, locked until the transaction ends (PostgreSQL: pruning
+   * locks the captures it deletes first, so it waits, then sees them in use). A capture deleted
+   * meanwhile (pruning locked it first) is chosen again among those left.
+   */
+  private async latestCapturesKept(machineRefs: string[]): Promise<Map<string, StoredCapture>> {
+    for (let attempt = 1; ; attempt++) {
+      const captures = await this.latestCaptures(machineRefs);
+      if (this.db.client.dialect !== 'postgresql' || captures.size === 0) return captures;
+      const ids = [...captures.values()].map(c => c.id);
+      const locked = await this.db('recovery_captures').whereIn('id', ids).forShare().select('id');
+      if (locked.length === ids.length || attempt === 3) return captures;
+    }
   }
 
   async insertRun(run: NewRun, at: Date): Promise<void> {

@@ -181,19 +181,13 @@ export class RunService {
       );
     }
     const host = this.providers.hypervisorHost(this.options.hypervisorHost);
-    const captures = await this.store.latestCaptures(plan.waves.flat());
-    const uncaptured = plan.waves.flat().filter(m => !captures.has(m));
-    if (uncaptured.length > 0) {
-      throw new ConflictError(
-        `No capture of ${uncaptured.join(', ')} yet: capture first (POST /captures)`,
-      );
-    }
     const waves = runOptions.reverseBootOrder
       ? [...plan.waves].reverse()
       : plan.waves;
     const runId = randomUUID();
     // Checked and inserted atomically: concurrent requests and replicas share the host.
-    const busyWith = await this.store.admitRun(
+    // Admitted with the captures it restores, chosen in the same transaction.
+    const admission = await this.store.admitRun(
       {
         id: runId,
         entityRef: graph.rootRef,
@@ -204,16 +198,13 @@ export class RunService {
         plan,
         options: runOptions,
         machines: waves.flatMap((wave, index) =>
-          wave.map(machineRef => ({
-            machineRef,
-            wave: index,
-            captureId: captures.get(machineRef)!.id,
-          })),
+          wave.map(machineRef => ({ machineRef, wave: index })),
         ),
       },
       new Date(),
     );
-    if (busyWith) {
+    if ('busyWith' in admission) {
+      const { busyWith } = admission;
       // Named only to whoever may see it: GET /runs hides it from the others, as if absent.
       const { credentials } = request;
       const shown = !credentials || (await isRunVisible(busyWith, refs => this.graphs.visibleTo(refs, credentials)));
@@ -223,7 +214,7 @@ export class RunService {
     const admitted = (await this.store.getRun(runId))!;
     const controller = new AbortController();
     this.driving.set(runId, controller);
-    const execution = this.execute(runId, host, waves, captures, controller.signal)
+    const execution = this.execute(runId, host, waves, admission.captures, controller.signal)
       .catch(error =>
         this.logger.error(`Run ${runId} crashed: ${error?.stack ?? error}`),
       )
