@@ -89,7 +89,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     }
   });
 
-  function service(host: HypervisorHost, overrides: Partial<RunServiceOptions> = {}, graph = demoGraph) {
+  function service(host: HypervisorHost, overrides: Partial<RunServiceOptions> = {}, graph = demoGraph, logger = mockServices.logger.mock()) {
     const providers = new ProviderRegistry();
     providers.addHypervisorHost(host);
     const web = { apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } };
@@ -100,7 +100,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         (credentials.principal as { type: string }).type === 'user' ? refs.filter(ref => ref !== HIDDEN) : refs,
     };
     const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-    return new RunService(store, providers, plans, graphs, mockServices.logger.mock(), { ...options, ...overrides });
+    return new RunService(store, providers, plans, graphs, logger, { ...options, ...overrides });
   }
 
   it('boots wave by wave, gates each machine on its probes, measures RTO and tears down', async () => {
@@ -176,12 +176,15 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.createLab = async () => {
       throw new Error('engine unreachable');
     };
-    const runs = service(host);
+    const logger = mockServices.logger.mock();
+    const runs = service(host, {}, demoGraph, logger);
     const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
     expect(run.error).toEqual({ message: 'engine unreachable' });
     expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+    // The run keeps the message; the log, where it came from.
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^Run ${started.id} failed: Error: engine unreachable\\n\\s+at `)));
   });
 
   it("says with a machine's failure that the lab could not use production's addresses", async () => {

@@ -396,6 +396,10 @@ export class RunService {
       }
       const failure = error as Error & { machineRef?: string; probe?: string };
       const interrupted = signal.aborted;
+      // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
+      if (!interrupted && failure.machineRef === undefined) {
+        this.logger.warn(`Run ${runId} failed: ${failure?.stack ?? messageOf(failure)}`);
+      }
       const reason = interrupted
         ? `${INTERRUPTED_PREFIX}the backend is shutting down`
         : failure.message;
@@ -628,6 +632,10 @@ export class RunService {
     // that vanished with it is no failure to record. Checked after the failure was seen, so
     // one seen while the run was still ours is real.
     if (!(await this.stillDriven(recorder.runId))) return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
+    // The run records the message; where it came from (a provider, or a bug) only the stack says.
+    if (!(error instanceof MachineFailure)) {
+      this.logger.warn(`Run ${recorder.runId}: ${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`);
+    }
     const failure = error instanceof MachineFailure ? error : new MachineFailure(messageOf(error));
     const logTail = handle
       ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
