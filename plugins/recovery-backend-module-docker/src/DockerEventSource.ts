@@ -95,6 +95,12 @@ export class DockerEventSource implements InitializationEventSource {
       minBackoffMs?: number;
       maxBackoffMs?: number;
       /**
+       * A stream that brings nothing for this long is opened again (default 5 min): a TCP
+       * connection to an engine whose host vanished can stay open, silent, for good. Cheap:
+       * it resumes from the newest event seen.
+       */
+      idleReconnectMs?: number;
+      /**
        * Epoch seconds to start from when nothing was stored from this source (default 0: all
        * the engine still buffers).
        */
@@ -110,6 +116,7 @@ export class DockerEventSource implements InitializationEventSource {
     resume: { since?: number } = {},
   ): Promise<void> {
     const minBackoff = this.options.minBackoffMs ?? 1000;
+    const idleMs = this.options.idleReconnectMs ?? 5 * 60_000;
     const maxBackoff = this.options.maxBackoffMs ?? 30_000;
     // Nothing stored yet: since 0 replays the engine's buffer (dockerd keeps its last 256
     // events, of every type, in memory), so boots before the first start are analysed too.
@@ -164,6 +171,8 @@ export class DockerEventSource implements InitializationEventSource {
     while (!signal.aborted) {
       let stream: Readable | undefined;
       let resync = false; // storing failed while reading waited: the engine may have skipped events
+      let idle = false; // nothing came for idleMs: reopened, in case the connection is dead
+      let idleTimer: NodeJS.Timeout | undefined;
       // At every connection: after an engine restart, its burst of starts may have left the
       // buffer (256 events) before the stream reconnects. Without it the stream still delivers
       // all the engine holds. A boot the stream has delivered is not read again.
@@ -185,6 +194,14 @@ export class DockerEventSource implements InitializationEventSource {
         const onAbort = () => stream?.destroy();
         signal.addEventListener('abort', onAbort, { once: true });
         if (signal.aborted) onAbort(); // stopped while connecting
+        const watch = () => {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(() => {
+            idle = true;
+            stream?.destroy();
+          }, idleMs);
+        };
+        watch();
         const lines = new LineSplitter(MAX_EVENT_LINE_LENGTH, length =>
           this.options.logger?.warn(
             `recovery events from ${this.id}: dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
@@ -192,6 +209,7 @@ export class DockerEventSource implements InitializationEventSource {
         );
         try {
           for await (const msg of dockerMessages(stream, lines)) {
+            watch();
             const nano = nanoOf(msg);
             const key = `${msg.id ?? msg.Actor?.ID}|${msg.Action ?? msg.status}|${nano}`;
             // Only replays are skipped: an event older than the newest may still be new, as
@@ -221,17 +239,21 @@ export class DockerEventSource implements InitializationEventSource {
             }
           }
         } finally {
+          clearTimeout(idleTimer);
           signal.removeEventListener('abort', onAbort);
           if (resync) stream.destroy();
         }
         if (signal.aborted) break;
+        if (idle) continue; // at once, from the newest event seen
         if (resync) {
           this.options.logger?.info(`recovery events from ${this.id}: storing recovered; re-reading since the last event`);
           continue; // at once: the engine evicts what it still holds as new events come
         }
         this.options.logger?.info(`recovery events from ${this.id}: stream ended; reconnecting`);
       } catch (e) {
+        clearTimeout(idleTimer);
         if (signal.aborted) break;
+        if (idle) continue;
         this.options.logger?.warn(
           `recovery events from ${this.id}: ${(e as Error).message}; retrying in ${backoff} ms`,
         );

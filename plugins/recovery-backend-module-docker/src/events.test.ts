@@ -106,6 +106,31 @@ describe('resumeSecond', () => {
   });
 });
 
+describe('DockerEventSource on a silent connection', () => {
+  it('opens the stream again when nothing comes for the idle time, from the newest event seen', async () => {
+    const abort = new AbortController();
+    const opened: number[] = [];
+    const docker = engine(async opts => {
+      opened.push(opts.since);
+      const stream = new PassThrough();
+      // The first connection delivers one start, then goes silent and never ends (a dead peer).
+      if (opened.length === 1) stream.write(`${JSON.stringify({ ...base, Action: 'start', status: 'start' })}\n`);
+      else stream.write(`${JSON.stringify({ ...base, id: 'c2', Actor: { ...base.Actor, ID: 'c2' }, Action: 'start', status: 'start', timeNano: base.timeNano + 5e9 })}\n`);
+      return stream;
+    });
+    const stored: InitializationEvent[] = [];
+    const giveUp = setTimeout(() => abort.abort(), 5_000);
+    await new DockerEventSource('primary', docker, { since: 1, idleReconnectMs: 100 }).start(async e => {
+      stored.push(...e);
+      if (stored.length >= 4) abort.abort();
+    }, abort.signal);
+    clearTimeout(giveUp);
+    // Reopened from the second of the event the first connection brought, without backoff.
+    expect(opened.slice(0, 2)).toEqual([1, 1_700_000_000]);
+    expect(stored.map(e => e.time)).toEqual([1_700_000_000_123, 1_700_000_000_123, 1_700_000_005_123, 1_700_000_005_123]);
+  });
+});
+
 describe('DockerEventSource boots older than the buffer', () => {
   it('reads them at the first connection the engine answers, not only at the first attempt', async () => {
     let attempts = 0;
