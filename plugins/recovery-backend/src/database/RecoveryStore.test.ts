@@ -77,17 +77,24 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     // A capture being taken: r2 recorded, and the pruning that follows it has locked and deleted
     // r1, neither committed yet. Admission still sees r1 as the newest, and waits on it.
     const pruning = await knex.transaction();
-    await new RecoveryStore(pruning).insertCapture(capture('r2', m, '2026-11-02T00:00:00.000Z'));
-    await pruning('recovery_captures').where({ id: 'r1' }).forUpdate().select('id');
-    await pruning('recovery_captures').where({ id: 'r1' }).delete();
-    let settled = false;
-    const admitting = store.admitRun(admission('run-race', m, 'race-host'), new Date()).finally(() => {
-      settled = true;
-    });
-    await new Promise(resolve => setTimeout(resolve, 300));
-    expect(settled).toBe(false);
-    await pruning.commit();
-    const admitted = await admitting;
+    let admitting: ReturnType<RecoveryStore['admitRun']> | undefined;
+    try {
+      await new RecoveryStore(pruning).insertCapture(capture('r2', m, '2026-11-02T00:00:00.000Z'));
+      await pruning('recovery_captures').where({ id: 'r1' }).forUpdate().select('id');
+      await pruning('recovery_captures').where({ id: 'r1' }).delete();
+      let settled = false;
+      admitting = store.admitRun(admission('run-race', m, 'race-host'), new Date()).finally(() => {
+        settled = true;
+      });
+      await new Promise(resolve => setTimeout(resolve, 300));
+      expect(settled).toBe(false);
+      await pruning.commit();
+    } finally {
+      // A failed check must not leave the transaction open (the test database could not be dropped).
+      if (!pruning.isCompleted()) await pruning.rollback();
+      await admitting?.catch(() => {});
+    }
+    const admitted = await admitting!;
     expect('captures' in admitted && admitted.captures.get(m)!.id).toBe('r2');
     expect((await store.getRun('run-race'))!.machines.map(x => x.captureId)).toEqual(['r2']);
     await store.updateRun('run-race', { status: 'succeeded', finishedAt: '2026-11-02T03:00:00.000Z' });
