@@ -198,12 +198,20 @@ export class DockerCaptureSource implements CaptureSource {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 2) throw e;
       }
-      const held = await this.readPauseNote(path);
-      if (held && Date.now() < this.staleFrom(held)) {
-        throw underWay(note.machineRef, held);
-      }
-      if (held) await this.resumeInterrupted(containerId, held);
+      await this.settleNote(containerId, note.machineRef);
     }
+  }
+
+  /**
+   * A note on the machine is another capture's: a conflict while it may still run, else
+   * resolved (its capture resumed). True where one was resolved.
+   */
+  private async settleNote(containerId: string, machineRef: string): Promise<boolean> {
+    const held = await this.readPauseNote(this.pauseNotePath(containerId));
+    if (!held) return false;
+    if (Date.now() < this.staleFrom(held)) throw underWay(machineRef, held);
+    await this.resumeInterrupted(containerId, held);
+    return true;
   }
 
   private imageRef(machine: MachineLocator, captureId: string) {
@@ -236,17 +244,10 @@ export class DockerCaptureSource implements CaptureSource {
     }
     options.signal?.throwIfAborted();
     const wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
-    if (wantsPause && info.State?.Paused) {
-      // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
-      // captured as any machine), or by someone else (left paused, captured as it is).
-      const held = await this.readPauseNote(this.pauseNotePath(info.Id));
-      if (held && Date.now() < this.staleFrom(held)) {
-        throw underWay(machine.machineRef, held);
-      }
-      if (held) {
-        await this.resumeInterrupted(info.Id, held);
-        info = await container.inspect();
-      }
+    // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
+    // captured as any machine), or by someone else (no note: left paused, captured as it is).
+    if (wantsPause && info.State?.Paused && (await this.settleNote(info.Id, machine.machineRef))) {
+      info = await container.inspect();
     }
 
     const networks: Record<string, NetworkIdentity> = {};
