@@ -319,11 +319,17 @@ describe('recovery analyze (in process)', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message as RegExp);
   });
-  it.each(['false', '0', '""', '[]', '[{"services": {}}]', '"x"'])('a map file holding %s, no JSON object: exit 2 naming the file and what it holds', async json => {
+  it.each([
+    ['false', 'a boolean (false)'],
+    ['0', 'a number (0)'],
+    ['""', '""'],
+    ['[]', 'an array ([])'],
+    ['[{"services": {}}]', 'an array ([{"services":{}}])'],
+    ['"x"', '"x"'],
+  ])('a map file holding %s, no JSON object: exit 2 naming the file and what it holds', async (json, got) => {
     const m = join(dir, 'notamap.json');
     writeFileSync(m, json);
     const r = await run(['analyze', file('t8.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m]);
-    const got = json.startsWith('[') ? 'an array' : json;
     expect({ status: r.status, stderr: r.stderr }).toEqual({
       status: 2,
       stderr: `recovery: ${m}: service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got ${got}\n`,

@@ -54,11 +54,10 @@ const MAX_LINE = 64 * 1024 * 1024;
  * chunks of 1 MiB.
  */
 async function forEachLine(file: string, onLine: (line: string) => void): Promise<void> {
-  const lines = new LineSplitter(
-    onLine,
-    MAX_LINE,
-    line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`),
-  );
+  const lines = new LineSplitter(onLine, {
+    maxLength: MAX_LINE,
+    tooLong: { throw: line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`) },
+  });
   for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) lines.push(chunk as string);
   lines.end();
 }
@@ -138,8 +137,8 @@ function parseAt(value: string): number {
   }
 }
 
-/** The `--map` file: the map, and the mapper compiled from it. */
-async function readMap(file: string): Promise<{ map: ServiceMap; mapper: ServiceMapper }> {
+/** The `--map` file, compiled: the reading checks each mapped name with it, the analysis maps with it. */
+async function readMap(file: string): Promise<ServiceMapper> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -155,7 +154,7 @@ async function readMap(file: string): Promise<{ map: ServiceMap; mapper: Service
   try {
     // `null` would pass for no map at all; false, 0, "" or an array the compiler refuses.
     if (map === null) throw new Error('service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got null');
-    return { map, mapper: compileServiceMap(map) };
+    return compileServiceMap(map);
   } catch (e) {
     throw new InputError(`${file}: ${(e as Error).message}`);
   }
@@ -196,8 +195,8 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     }
   }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
-  const { map, mapper } = opts.map !== undefined ? await readMap(opts.map) : { map: undefined, mapper: undefined };
-  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress, map: mapper });
+  const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
+  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress, map });
   if (read.lines === 0 || read.events.length + read.ignored === 0) {
     throw new InputError(`empty input: no records in ${listFiles(files)}${read.skipped ? ` (${read.skipped} malformed lines skipped)` : ''}`);
   }

@@ -1,64 +1,14 @@
 import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
-import type { InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
+import { LineSplitter, type InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
 import { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
 
 /** Longest event line kept; a container event is a few KB even with many labels. */
 export const MAX_EVENT_LINE_LENGTH = 1024 * 1024;
 /** Event batches waiting to be stored before reading the stream waits. */
 const MAX_PENDING_BATCHES = 8;
-
-/**
- * Splits a byte stream into lines. A multi-byte UTF-8 character split across two chunks is
- * decoded whole (decoding each chunk alone would turn it into replacement characters), and
- * a line longer than `maxLength` is dropped, so an endless line cannot exhaust memory.
- */
-export class LineSplitter {
-  private readonly decoder = new StringDecoder('utf8');
-  private buffered = '';
-  /** Characters of an over-long line seen so far; set while skipping to its end. */
-  private dropping: number | undefined;
-
-  constructor(
-    private readonly maxLength: number,
-    private readonly onDropped: (length: number) => void,
-  ) {}
-
-  /** The complete lines the chunk ends, without their newline. */
-  push(chunk: Buffer | string): string[] {
-    const decoded = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
-    const lines: string[] = [];
-    let from = 0;
-    let nl: number;
-    while ((nl = decoded.indexOf('\n', from)) >= 0) {
-      const end = decoded.slice(from, nl);
-      from = nl + 1;
-      if (this.dropping !== undefined) {
-        this.onDropped(this.dropping + end.length);
-        this.dropping = undefined;
-      } else if (this.buffered.length + end.length > this.maxLength) {
-        this.onDropped(this.buffered.length + end.length);
-      } else {
-        lines.push(this.buffered + end);
-      }
-      this.buffered = '';
-    }
-    // The chunk's unfinished last line.
-    const text = decoded.slice(from);
-    if (this.dropping !== undefined) {
-      this.dropping += text.length;
-    } else if (this.buffered.length + text.length > this.maxLength) {
-      this.dropping = this.buffered.length + text.length;
-      this.buffered = '';
-    } else {
-      this.buffered += text;
-    }
-    return lines;
-  }
-}
 
 /**
  * The `since` (epoch seconds) of `GET /events` that replays every event at or after `ms`, the
@@ -202,13 +152,12 @@ export class DockerEventSource implements InitializationEventSource {
           }, idleMs);
         };
         watch();
-        const lines = new LineSplitter(MAX_EVENT_LINE_LENGTH, length =>
+        const dropped = (length: number) =>
           this.options.logger?.warn(
             `recovery events from ${this.id}: dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
-          ),
-        );
+          );
         try {
-          for await (const msg of dockerMessages(stream, lines)) {
+          for await (const msg of dockerMessages(stream, dropped)) {
             watch();
             const nano = nanoOf(msg);
             const key = `${msg.id ?? msg.Actor?.ID}|${msg.Action ?? msg.status}|${nano}`;
@@ -305,15 +254,22 @@ export class DockerEventSource implements InitializationEventSource {
   private async bufferedEvents(until: number): Promise<DockerEventMessage[]> {
     const stream = (await this.docker.getEvents({ since: 0, until } as any)) as unknown as Readable;
     const messages: DockerEventMessage[] = [];
-    for await (const m of dockerMessages(stream, new LineSplitter(MAX_EVENT_LINE_LENGTH, () => {}))) messages.push(m);
+    for await (const m of dockerMessages(stream, () => {})) messages.push(m);
     return messages;
   }
 }
 
-/** The engine's event messages on `stream`, line by line; a line that is no JSON is no event. */
-async function* dockerMessages(stream: Readable, lines: LineSplitter): AsyncGenerator<DockerEventMessage> {
+/**
+ * The engine's event messages on `stream`, line by line; a line that is no JSON is no event. A
+ * line longer than {@link MAX_EVENT_LINE_LENGTH} is dropped, told to `onDropped`, so an endless
+ * line cannot exhaust memory. An unfinished last line is an event the disconnect cut off.
+ */
+async function* dockerMessages(stream: Readable, onDropped: (length: number) => void): AsyncGenerator<DockerEventMessage> {
+  const lines: string[] = [];
+  const splitter = new LineSplitter(line => lines.push(line), { maxLength: MAX_EVENT_LINE_LENGTH, tooLong: { drop: onDropped } });
   for await (const chunk of stream) {
-    for (const raw of lines.push(chunk)) {
+    splitter.push(chunk);
+    for (const raw of lines.splice(0)) {
       const line = raw.trim();
       if (!line) continue;
       let msg: DockerEventMessage;

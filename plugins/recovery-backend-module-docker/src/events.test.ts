@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
-import { DockerEventSource, LineSplitter, resumeSecond } from './DockerEventSource';
+import { DockerEventSource, MAX_EVENT_LINE_LENGTH, resumeSecond } from './DockerEventSource';
 
 const base = {
   Type: 'container',
@@ -201,22 +201,36 @@ describe('DockerEventSource boots older than the buffer, read late', () => {
   });
 });
 
-describe('LineSplitter', () => {
-  it('decodes a multi-byte character split across chunks', () => {
-    const splitter = new LineSplitter(100, () => {});
-    const bytes = Buffer.from('{"name":"café-01"}\n', 'utf8');
-    const cut = bytes.indexOf(0xc3) + 1; // between the two bytes of "é"
-    expect(splitter.push(bytes.subarray(0, cut))).toEqual([]);
-    expect(splitter.push(bytes.subarray(cut))).toEqual(['{"name":"café-01"}']);
-  });
-
-  it('drops an over-long line, reporting its length, and keeps the lines around it', () => {
-    const dropped: number[] = [];
-    const splitter = new LineSplitter(10, length => dropped.push(length));
-    expect(splitter.push('short\n0123456')).toEqual(['short']);
-    expect(splitter.push('789abcdef')).toEqual([]); // over the limit: no longer buffered
-    expect(splitter.push('ghij\nnext\n')).toEqual(['next']);
-    expect(dropped).toEqual([20]);
+describe('DockerEventSource reading the stream', () => {
+  it('decodes a character the chunks cut in two, and drops an over-long line, warning, keeping the events around it', async () => {
+    const stream = new PassThrough();
+    const abort = new AbortController();
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), info: () => {} } as any;
+    const stored: InitializationEvent[] = [];
+    const giveUp = setTimeout(() => abort.abort(), 5_000);
+    const done = new DockerEventSource('primary', engine(async () => stream), { since: 1, logger }).start(async e => {
+      stored.push(...e);
+      if (stored.length === 2) abort.abort();
+    }, abort.signal);
+    const start = (id: string, name: string, nano: number) =>
+      JSON.stringify({ ...base, id, Action: 'start', Actor: { ID: id, Attributes: { name } }, time: Math.floor(nano / 1e9), timeNano: nano });
+    const first = Buffer.from(`${start('c1', 'café-01', 1_700_000_001_000_000_000)}\n`);
+    const cut = first.indexOf(0xc3) + 1; // between the two bytes of "é"
+    // Past the limit before its end: dropped without being held whole.
+    const long = `{"junk":"${'x'.repeat(MAX_EVENT_LINE_LENGTH)}"}`;
+    const chunks = [first.subarray(0, cut), first.subarray(cut), long.slice(0, 1000), long.slice(1000), `\n${start('c2', 'web-01', 1_700_000_002_000_000_000)}\n`];
+    // One chunk at a time, each read before the next is written, as the engine's socket brings them.
+    for (const chunk of chunks) {
+      stream.write(Buffer.from(chunk));
+      await new Promise(r => setImmediate(r));
+    }
+    await done;
+    clearTimeout(giveUp);
+    expect(stored.map(e => e.machine)).toEqual(['café-01', 'web-01']);
+    expect(warnings).toEqual([
+      `recovery events from docker:primary: dropped an event line of ${long.length} characters from Docker engine primary (limit ${MAX_EVENT_LINE_LENGTH})`,
+    ]);
   });
 });
 

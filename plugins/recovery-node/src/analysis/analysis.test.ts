@@ -117,6 +117,16 @@ describe('name mapping', () => {
       new AnalysisInputError("service map entry '/^unit-(\\d*)$/' turns 'unit-' into a service name that is blank"),
     );
   });
+  it('analyzes with a mapper already compiled as with its map, mapping each name with that mapper', () => {
+    const map = { services: { '/^db-\\d+$/': 'database', 'web.service': 'web' } };
+    const events = [start(T0, 'db-1'), start(T0 + 10 * MIN, 'web.service'), start(T0 + DAY, 'db-2'), start(T0 + DAY + 10 * MIN, 'web.service')];
+    const compiled = compileServiceMap(map);
+    const mapper = Object.assign(vi.fn(compiled), { problem: compiled.problem });
+    const result = analyzeDependencies(events, { map: mapper });
+    expect(result).toEqual(analyzeDependencies(events, { map }));
+    expect(result.services.map(s => s.service)).toEqual(['database', 'web']);
+    expect(mapper.mock.calls.map(([name]) => name)).toEqual(['db-1', 'web.service', 'db-2', 'web.service']);
+  });
   it('a regex result longer than the store holds (255 characters) is an error naming the entry and the name', () => {
     const map = { services: { '/^(.*)$/': '$1-$1' } };
     const name = 'n'.repeat(127);
@@ -146,12 +156,12 @@ describe('name mapping', () => {
     expect(map('/(\\w)/y', 'w$1')('ab')).toBe('wa');
   });
   it.each([
-    [false, 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got false'],
-    [0, 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got 0'],
+    [false, 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got a boolean (false)'],
+    [0, 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got a number (0)'],
     ['', 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got ""'],
-    [[{ services: {} }], 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got an array'],
+    [[{ services: {} }], 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got an array ([{"services":{}}])'],
     [{}, `service map has no 'services': expected {"services": {"<name or /regex/>": "<service>"}}`],
-    [{ services: [] }, `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got an array`],
+    [{ services: [] }, `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got an array ([])`],
     [{ services: null }, `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got null`],
     [{ services: 'x' }, `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got "x"`],
   ])('refuses a map that is no plain object {"services": {...}}: %j', (map, message) => {

@@ -7,7 +7,7 @@ import type { InferredMachineWait, InitializationEvent } from '@backstage-recove
 import { correlate, tabulateKernel } from './correlate';
 import { breakCycles, byName, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
 import { createKernel, Kernel, KernelOptions } from './kernel';
-import type { ServiceMap } from './mapping';
+import type { ServiceMap, ServiceMapper } from './mapping';
 import { MachineCycle, MachineWait, planMachines } from './plan';
 import { selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
@@ -29,8 +29,12 @@ export interface AnalysisOptions {
   failureFactor?: number;
   /** Below this many samples a dependency has low confidence. Default 5. */
   minSamples?: number;
-  /** Name mapping applied to every event's service. */
-  map?: ServiceMap;
+  /**
+   * Name mapping applied to every event's service: a map, compiled here, or one
+   * `compileServiceMap` already compiled (the CLI checks each mapped name at its line while
+   * reading, then hands on the same mapper).
+   */
+  map?: ServiceMap | ServiceMapper;
   /**
    * `full` (default): each initialization explained by the latest of its service's dependencies
    * (which resists start-order confounding and finds several dependencies), scored by the kernel

@@ -1,5 +1,5 @@
 /** Mapping of technical unit / container names to service names. */
-import { MAX_NAME_LENGTH, nameProblem } from '../events/parse';
+import { describeValue, MAX_NAME_LENGTH, nameProblem } from '../events/parse';
 
 /** `{"services": {"<exact name>" | "/regex/flags": "<service>"}}` */
 export interface ServiceMap {
@@ -21,15 +21,6 @@ const REGEX_KEY = /^\/(.*)\/([a-z]*)$/s;
 
 const SHAPE = '{"services": {"<name or /regex/>": "<service>"}}';
 
-/** What a JSON value is, for a message: `false`, `0`, `""`, `an array`, `null`. */
-function jsonKind(value: unknown): string {
-  if (Array.isArray(value)) return 'an array';
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'object' && value !== null) return 'an object';
-  const text = JSON.stringify(value);
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
 /**
  * Compiles a map: exact names first, then `/regex/` keys in the map's own key order. A regex
  * key's replacement follows String.prototype.replace: `$1`…`$99` (`$10` with one group is `$1`
@@ -39,10 +30,10 @@ function jsonKind(value: unknown): string {
  */
 export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
   if (map === undefined || map === null) return Object.assign((name: string) => name, { problem: () => undefined });
-  if (typeof map !== 'object' || Array.isArray(map)) throw new Error(`service map must be a JSON object ${SHAPE}, got ${jsonKind(map)}`);
+  if (typeof map !== 'object' || Array.isArray(map)) throw new Error(`service map must be a JSON object ${SHAPE}, got ${describeValue(map)}`);
   if (map.services === undefined) throw new Error(`service map has no 'services': expected ${SHAPE}`);
   if (typeof map.services !== 'object' || map.services === null || Array.isArray(map.services)) {
-    throw new Error(`service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got ${jsonKind(map.services)}`);
+    throw new Error(`service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got ${describeValue(map.services)}`);
   }
   const exact = new Map<string, string>();
   const patterns: Array<{ key: string; re: RegExp; once: RegExp; to: string }> = [];

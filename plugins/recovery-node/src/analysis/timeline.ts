@@ -4,7 +4,7 @@
  */
 import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import { byName, listed } from './graph';
-import { compileServiceMap, ServiceMap } from './mapping';
+import { compileServiceMap, ServiceMap, ServiceMapper } from './mapping';
 import { MAX_TIME } from '../events/parse';
 
 /**
@@ -131,7 +131,8 @@ function conflictingClockReadings(readings: ClockReadings): string[] {
 }
 
 export interface TimelineOptions {
-  map?: ServiceMap;
+  /** A map, or its mapper already compiled. */
+  map?: ServiceMap | ServiceMapper;
   /** Point in time of interest; default the latest event. */
   at?: number;
   /** Half-life (ms) of an initialization's weight; 0 or Infinity: no decay. */
@@ -180,7 +181,7 @@ export interface Timeline {
 
 /** Steps 1 and 2 of the analysis: filter, map, compensate clock skew, weigh, index. */
 export function buildTimeline(events: Iterable<InitializationEvent>, o: TimelineOptions): Timeline {
-  const mapName = compileServiceMap(o.map);
+  const mapName = typeof o.map === 'function' ? o.map : compileServiceMap(o.map);
   const warnings: string[] = [];
   const all = Array.isArray(events) ? (events as InitializationEvent[]) : [...events];
   const readings = clockReadings(all);

@@ -1,5 +1,5 @@
 import { MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
-import { EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, LineSplitter, parseEvents, parseEventTime } from '.';
+import { describeValue, EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, LineSplitter, parseEvents, parseEventTime } from '.';
 
 const jl = (o: object) => JSON.stringify(o);
 
@@ -151,8 +151,9 @@ describe('parseEvents: times', () => {
     ['1e16', `'time' is out of range (10000000000000000): valid times run from 1970 to the year +275760`],
     ['"99999999999999999999"', `'time' is out of range ("99999999999999999999"): valid times run from 1970 to the year +275760`],
     ['null', "missing 'time'"],
-    ['true', "'time' must be epoch milliseconds or ISO 8601 with a zone, got boolean"],
-    ['[1]', "'time' must be epoch milliseconds or ISO 8601 with a zone, got an array"],
+    ['true', "'time' must be epoch milliseconds or ISO 8601 with a zone, got a boolean (true)"],
+    ['[1]', "'time' must be epoch milliseconds or ISO 8601 with a zone, got an array ([1])"],
+    ['{"ms": 1}', `'time' must be epoch milliseconds or ISO 8601 with a zone, got an object ({"ms":1})`],
     // Before 1970 in every form: epoch milliseconds, as a number or a string, and ISO 8601.
     ['-1', `'time' is before 1970 (-1): ${before1970}`],
     ['"-1"', `'time' is before 1970 ("-1"): ${before1970}`],
@@ -189,14 +190,49 @@ describe('parseEvents: times', () => {
   });
 });
 
+describe('describeValue', () => {
+  it('names a sent value by its type and its JSON; a string or null by its JSON alone', () => {
+    expect(['yes', '', null, 0, -1.5, false, [], ['test'], {}, { a: 1 }, undefined].map(describeValue)).toEqual([
+      '"yes"',
+      '""',
+      'null',
+      'a number (0)',
+      'a number (-1.5)',
+      'a boolean (false)',
+      'an array ([])',
+      'an array (["test"])',
+      'an object ({})',
+      'an object ({"a":1})',
+      'nothing',
+    ]);
+  });
+  it('cuts a long value short, as it may be a whole body', () => {
+    const items = Array.from({ length: 50 }, (_, i) => i);
+    expect(describeValue(items)).toBe(`an array (${JSON.stringify(items).slice(0, 79)}…)`);
+    expect(describeValue('x'.repeat(100))).toBe(`"${'x'.repeat(78)}…`);
+    expect(describeValue('x'.repeat(78))).toBe(`"${'x'.repeat(78)}"`);
+  });
+});
+
 describe('LineSplitter', () => {
-  const split = (chunks: string[], maxLength?: number) => {
+  const split = (chunks: Array<string | Uint8Array>, maxLength?: number) => {
     const lines: string[] = [];
-    const s = new LineSplitter(l => lines.push(l), maxLength, n => new Error(`too long at ${n}`));
+    const s = new LineSplitter(l => lines.push(l), { maxLength, tooLong: { throw: n => new Error(`too long at ${n}`) } });
     for (const c of chunks) s.push(c);
     s.end();
     return { lines, count: s.lines };
   };
+  /** Splits with over-long lines dropped: the lines kept, and each dropped line's [length, number]. */
+  const dropping = (chunks: Array<string | Uint8Array>, maxLength: number) => {
+    const lines: string[] = [];
+    const dropped: Array<[number, number]> = [];
+    const s = new LineSplitter(l => lines.push(l), { maxLength, tooLong: { drop: (length, line) => dropped.push([length, line]) } });
+    for (const c of chunks) s.push(c);
+    s.end();
+    return { lines, dropped, count: s.lines };
+  };
+  const cut = <T extends string | Uint8Array>(whole: T, size: number): T[] =>
+    Array.from({ length: Math.ceil(whole.length / size) }, (_, k) => whole.slice(k * size, (k + 1) * size) as T);
   it('splits on \\n, keeping a \\r and empty lines; a last line only where text follows the last \\n', () => {
     expect(split(['a\r\n\nb'])).toEqual({ lines: ['a\r', '', 'b'], count: 3 });
     expect(split(['a\n'])).toEqual({ lines: ['a'], count: 1 });
@@ -204,21 +240,46 @@ describe('LineSplitter', () => {
     expect(split([''])).toEqual({ lines: [], count: 0 });
     expect(split([])).toEqual({ lines: [], count: 0 });
   });
-  it('gives the same lines however the text is cut into chunks', () => {
+  it('gives the same lines however the text, or its UTF-8 bytes, is cut into chunks', () => {
     const text = 'first\nsé🚀cond\r\n\nthird line\nlast';
     const whole = split([text]);
     expect(whole.lines).toEqual(['first', 'sé🚀cond\r', '', 'third line', 'last']);
-    for (let size = 1; size <= text.length; size++) {
-      const chunks = Array.from({ length: Math.ceil(text.length / size) }, (_, k) => text.slice(k * size, (k + 1) * size));
-      expect(split(chunks), `chunks of ${size}`).toEqual(whole);
-    }
+    for (let size = 1; size <= text.length; size++) expect(split(cut(text, size)), `chunks of ${size}`).toEqual(whole);
+    // A character's bytes cut between two chunks are decoded whole.
+    const bytes = Buffer.from(text, 'utf8');
+    for (let size = 1; size <= bytes.length; size++) expect(split(cut(bytes, size)), `chunks of ${size} bytes`).toEqual(whole);
+  });
+  it('ends bytes cut off inside a character with a replacement character', () => {
+    expect(split([Buffer.from('ok\nab'), Buffer.from([0xc3])]).lines).toEqual(['ok', 'ab\uFFFD']);
   });
   it('refuses a line past the limit as it grows, naming its number; a line of the limit passes', () => {
     expect(split(['ab\nabcd\nabc', 'd'], 4).lines).toEqual(['ab', 'abcd', 'abcd']);
     expect(() => split(['ab\nabc', 'de\n'], 4)).toThrow('too long at 2');
-    expect(() => split(['ab\nabcde\n'], 4)).not.toThrow();
+    // Within one chunk too: the limit does not depend on how the text is cut.
+    expect(() => split(['ab\nabcde\n'], 4)).toThrow('too long at 2');
     // Without a line break, refused before the text ends.
     expect(() => split(['ab\nab', 'cd', 'e'], 4)).toThrow('too long at 2');
+  });
+  it('throws an Error naming the line and limit by default', () => {
+    const s = new LineSplitter(() => {}, { maxLength: 3 });
+    expect(() => s.push('abc\nabcd\n')).toThrow(new Error('line 2 is longer than 3 characters'));
+  });
+  it('drops an over-long line, told its length and number at its end, keeping the lines around it', () => {
+    const lines: string[] = [];
+    const dropped: number[] = [];
+    const s = new LineSplitter(l => lines.push(l), { maxLength: 10, tooLong: { drop: length => dropped.push(length) } });
+    s.push('short\n0123456');
+    s.push('789abcdef');
+    s.push('ghij\nnext\n');
+    expect({ lines, dropped }).toEqual({ lines: ['short', 'next'], dropped: [20] });
+    expect(dropping(['ab\nabcde\nabc\n'], 4)).toEqual({ lines: ['ab', 'abc'], dropped: [[5, 2]], count: 3 });
+    // A last line without \n, dropped at the end of the input.
+    expect(dropping(['ab\nab', 'cd', 'ef'], 4)).toEqual({ lines: ['ab'], dropped: [[6, 2]], count: 2 });
+    // However the text is cut, the same lines kept and dropped.
+    const text = 'a\n0123456789\nbb\n0123456789ab\ncc';
+    const whole = dropping([text], 10);
+    expect(whole).toEqual({ lines: ['a', '0123456789', 'bb', 'cc'], dropped: [[12, 4]], count: 5 });
+    for (let size = 1; size <= text.length; size++) expect(dropping(cut(text, size), 10), `chunks of ${size}`).toEqual(whole);
   });
   it('parseEvents splits with it: the same events as a line-by-line parser', () => {
     const text = `${jl({ time: 1, machine: 'm', service: 'a' })}\r\n\n${jl({ time: 2, machine: 'm', service: 'b' })}`;

@@ -3,6 +3,7 @@
  * (`journalctl -o json`) and `docker` (`docker events --format '{{json .}}'`). Pure: they work on
  * strings; a line-by-line parser serves huge files.
  */
+import { StringDecoder } from 'node:string_decoder';
 import {
   InitializationEvent,
   MACHINE_LABEL,
@@ -49,6 +50,21 @@ export const MAX_TIME = 8.64e15;
 
 /** `raw` as a message shows it: JSON, but a number as JS writes it (JSON has no Infinity). */
 const shown = (raw: unknown) => (typeof raw === 'number' ? String(raw) : JSON.stringify(raw));
+
+/**
+ * A value someone sent (a request body or field, a map file), as an error message names it: its
+ * type and its JSON, cut short as it may be a whole body. A string or null is named by its JSON
+ * alone, which says what it is: `"yes"`, `null`, `a number (0)`, `a boolean (false)`,
+ * `an array (["test"])`, `an object ({"a":1})`; `nothing` for undefined.
+ */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const json = shown(value) ?? String(value);
+  const cut = json.length > 80 ? `${json.slice(0, 79)}…` : json;
+  if (typeof value === 'string' || value === null) return cut;
+  const type = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  return `${type} (${cut})`;
+}
 
 /**
  * The time (epoch ms) converted from `raw`, refused past the dates a JS Date can hold (a number
@@ -123,7 +139,7 @@ export function parseEventTime(value: unknown, field: string): number {
     return inRange(t, field, value);
   }
   if (value === undefined || value === null) throw new LineError(`missing '${field}'`);
-  throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with a zone, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+  throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with a zone, got ${describeValue(value)}`);
 }
 
 function str(o: Record<string, unknown>, field: string): string {
@@ -371,69 +387,102 @@ export interface ParseResult {
   warnings: string[];
 }
 
+/** What a {@link LineSplitter} does with a line longer than its `maxLength`. */
+export type OverLongLine =
+  /** Refuses the input: throws the Error made for the line's number, as soon as the line passes the limit. */
+  | { throw: (line: number) => Error }
+  /** Skips the line and goes on: told its length and number once its end is read. */
+  | { drop: (length: number, line: number) => void };
+
+export interface LineSplitterOptions {
+  /**
+   * Longest line, in UTF-16 units (default: no limit). Checked as the line grows, so a line
+   * without end (a file without line breaks, a broken stream) is never held whole.
+   */
+  maxLength?: number;
+  /** What becomes of a longer line; default: an Error naming its number is thrown. */
+  tooLong?: OverLongLine;
+}
+
 /**
  * Splits text into lines on `\n` (a `\r` before it stays, for {@link EventLineParser} to drop),
  * whole or fed in chunks as a stream reads them, and hands each line to `onLine`; after the last
  * `\n` a line follows only where text does. Chunks are split by index: readline's per-line events
  * and promises cost as much as a journal's parsing. A line longer than a chunk is kept in pieces,
  * joined once at its end: joining and searching the whole line again for each chunk took
- * quadratic time.
+ * quadratic time. Chunks may be UTF-8 bytes instead of text: a character cut between two chunks
+ * is decoded whole (decoding each chunk alone would turn it into replacement characters).
  */
 export class LineSplitter {
-  /** Lines handed on so far. */
+  /** Lines read so far, dropped ones included. */
   lines = 0;
+  private readonly maxLength: number;
+  private readonly tooLong: OverLongLine;
+  /** Pieces of the unfinished line; none once it is past the limit, as it is being dropped. */
   private pending: string[] = [];
+  /** Length of the unfinished line so far; 0 where the next chunk starts a line. */
   private pendingLength = 0;
+  private decoder?: StringDecoder;
 
-  /**
-   * @param maxLength - longest line (UTF-16 units); past it `tooLong(line)`, given the line's
-   *   number, makes the error thrown. Checked as the line grows: a file without line breaks is
-   *   refused without being held whole.
-   */
   constructor(
     private readonly onLine: (line: string) => void,
-    private readonly maxLength = Infinity,
-    private readonly tooLong: (line: number) => Error = line => new Error(`line ${line} is longer than ${maxLength} characters`),
-  ) {}
+    options: LineSplitterOptions = {},
+  ) {
+    const maxLength = options.maxLength ?? Infinity;
+    this.maxLength = maxLength;
+    this.tooLong = options.tooLong ?? { throw: line => new Error(`line ${line} is longer than ${maxLength} characters`) };
+  }
 
-  /** Feeds the next chunk of text. */
-  push(text: string): void {
+  /** Feeds the next chunk: text, or bytes of UTF-8 text (one or the other for a whole input). */
+  push(chunk: string | Uint8Array): void {
+    const text = typeof chunk === 'string' ? chunk : (this.decoder ??= new StringDecoder('utf8')).write(chunk);
     const onLine = this.onLine;
+    const max = this.maxLength;
     let start = 0;
     for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-      const piece = text.slice(start, end);
-      if (this.pending.length) {
-        this.limit(this.pendingLength + piece.length);
-        this.pending.push(piece);
-        const line = this.pending.join('');
-        this.pending = [];
-        this.pendingLength = 0;
-        onLine(line);
-      } else {
-        onLine(piece);
-      }
+      // The common line, whole in this chunk and within the limit, goes on at once.
+      if (this.pendingLength === 0 && end - start <= max) onLine(text.slice(start, end));
+      else this.endPending(text.slice(start, end));
       this.lines++;
       start = end + 1;
     }
-    if (start < text.length) {
-      this.pending.push(text.slice(start));
-      this.pendingLength += text.length - start;
-      this.limit(this.pendingLength);
-    }
+    if (start < text.length) this.hold(text.slice(start));
   }
 
-  /** The text's end: hands on the last line where it has no `\n`. */
+  /** The input's end: hands on the last line where it has no `\n`. */
   end(): void {
-    if (!this.pending.length) return;
-    const line = this.pending.join('');
-    this.pending = [];
-    this.pendingLength = 0;
-    this.onLine(line);
+    const rest = this.decoder?.end();
+    if (rest) this.push(rest);
+    if (this.pendingLength === 0) return;
+    this.endPending('');
     this.lines++;
   }
 
-  private limit(length: number): void {
-    if (length > this.maxLength) throw this.tooLong(this.lines + 1);
+  /** Keeps the start of a line the next chunk goes on with; past the limit, only its length. */
+  private hold(piece: string): void {
+    this.pendingLength += piece.length;
+    if (this.pendingLength <= this.maxLength) {
+      this.pending.push(piece);
+    } else {
+      this.pending = [];
+      if ('throw' in this.tooLong) throw this.tooLong.throw(this.lines + 1);
+    }
+  }
+
+  /** Ends the unfinished line with `piece`: hands it on, or it is over-long. */
+  private endPending(piece: string): void {
+    const length = this.pendingLength + piece.length;
+    const pieces = this.pending;
+    this.pending = [];
+    this.pendingLength = 0;
+    if (length <= this.maxLength) {
+      pieces.push(piece);
+      this.onLine(pieces.join(''));
+    } else if ('throw' in this.tooLong) {
+      throw this.tooLong.throw(this.lines + 1);
+    } else {
+      this.tooLong.drop(length, this.lines + 1);
+    }
   }
 }
 
