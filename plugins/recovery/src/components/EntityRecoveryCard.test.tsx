@@ -1,8 +1,10 @@
+import { useState } from 'react';
 import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
+  Readiness,
   RecoveryApi,
 } from '@backstage-recovery/plugin-recovery-common';
 import { EntityRecoveryCard } from './EntityRecoveryCard';
@@ -40,14 +42,12 @@ describe('EntityRecoveryCard', () => {
   });
 
   it('shows status, reasons, capture ages vs RPO, last run and boot plan position', async () => {
-    const api = fakeRecoveryApi({
-      getReadiness: async () =>
-        makeReadiness({
-          status: 'at-risk',
-          reasons: ['Capture of web-1 is 30h old, over the 24h RPO'],
-          lastRun: makeRun('succeeded'),
-        }),
+    const readiness = makeReadiness({
+      status: 'at-risk',
+      reasons: ['Capture of web-1 is 30h old, over the 24h RPO'],
+      lastRun: makeRun('succeeded'),
     });
+    const api = fakeRecoveryApi({ getReadiness: async () => readiness });
     await renderCard({ api });
 
     expect(await screen.findByText('At risk')).toBeInTheDocument();
@@ -57,8 +57,22 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByText(/RPO 1d · RTO 15m/)).toBeInTheDocument();
 
     const captures = screen.getByRole('table', { name: 'Captures' });
-    expect(within(captures).getByText('2h old, within RPO 1d')).toBeInTheDocument();
-    expect(within(captures).getByText('1d 6h old, over RPO 1d')).toBeInTheDocument();
+    // Cells named by their verdict: read out to screen readers too.
+    expect(
+      within(captures).getByRole('cell', { name: '2h old, within RPO 1d' }),
+    ).toBeInTheDocument();
+    expect(
+      within(captures).getByRole('cell', { name: '1d 6h old, over RPO 1d' }),
+    ).toBeInTheDocument();
+    // Each capture's age, with the instant it was taken in UTC on hover.
+    const dbCapture = readiness.captures[0].latest!.createdAt;
+    const age = within(captures).getByText('2h ago');
+    expect(age.tagName).toBe('TIME');
+    expect(age).toHaveAttribute('dateTime', dbCapture);
+    expect(age).toHaveAttribute(
+      'title',
+      `${dbCapture.slice(0, 10)} ${dbCapture.slice(11, 19)} UTC`,
+    );
     // How long each capture paused production; unknown for one stored before it was recorded.
     expect(within(captures).getByText('420 ms')).toBeInTheDocument();
     expect(within(captures).getByText('—')).toBeInTheDocument();
@@ -271,7 +285,11 @@ describe('EntityRecoveryCard', () => {
       screen.getByText(
         /The order also follows 1 dependency observed in boot history and 1 machine wait seen in reboots \(analysis of/,
       ),
-    ).toBeInTheDocument();
+    ).toHaveTextContent(/\(analysis of just now\)\.$/);
+    expect(screen.getByText('just now')).toHaveAttribute(
+      'title',
+      expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/),
+    );
     expect(screen.getByRole('list', { name: 'Analysis warnings' })).toHaveTextContent(
       '1 dependency has fewer than 5 samples (low confidence): web → db (3)',
     );
@@ -337,9 +355,20 @@ describe('EntityRecoveryCard', () => {
     expect(webRow).toHaveTextContent('Restoring');
     expect(webRow).toHaveTextContent('…');
 
+    // Times of day in UTC, saying so: the run's start above gives the date.
+    expect(dbRow).toHaveTextContent('from 10:00:01 UTC');
+    expect(dbRow).toHaveTextContent('started 10:00:14 UTC');
+    expect(within(dbRow).getAllByRole('cell')[4]).toHaveTextContent(/^10:00:20 UTC/);
+
     const timeline = within(section).getByRole('table', { name: 'Timeline' });
     expect(within(timeline).getByText('Restoring capture cap-web')).toBeInTheDocument();
     expect(within(timeline).getByText('Probe tcp:5432 passed')).toBeInTheDocument();
+    expect(
+      within(timeline)
+        .getAllByRole('row')
+        .slice(1)
+        .map(row => within(row).getAllByRole('cell')[0].textContent),
+    ).toEqual(['10:00:00 UTC', '10:00:01 UTC', '10:00:20 UTC', '10:00:21 UTC']);
 
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-1'));
     expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
@@ -393,9 +422,9 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
     await screen.findByText('Recovery succeeded');
 
-    // Started 10:00:01, finished 10:00:46 (in the local time zone, whose seconds are UTC's).
+    // In UTC, saying so, whatever the browser's zone.
     expect(screen.getByText(/test run run-1/)).toHaveTextContent(
-      /started \d{4}-\d\d-\d\d \d\d:\d\d:01 · finished \d{4}-\d\d-\d\d \d\d:\d\d:46$/,
+      /started 2024-05-01 10:00:01 UTC · finished 2024-05-01 10:00:46 UTC$/,
     );
     // Restore 0.4s + start 0.5s + boot 4.3s: 5.2s in all, not "0s", "4s" and "5s in all".
     const cells = within(screen.getByTestId('run-machine-db')).getAllByRole('cell');
@@ -776,7 +805,7 @@ describe('EntityRecoveryCard', () => {
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(api.getRun).toHaveBeenCalledWith('run-9');
     expect(section).toHaveTextContent(
-      /Hypervisor host recovery-1 is busy with a test recovery of system:demo-site \(started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\): following it here\./,
+      'Hypervisor host recovery-1 is busy with a test recovery of system:demo-site (started 2024-05-01 10:00:01 UTC): following it here.',
     );
     expect(section).toHaveTextContent('1 of 2 machines ready');
     expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
@@ -825,9 +854,8 @@ describe('EntityRecoveryCard', () => {
 
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(api.listRuns).toHaveBeenCalledWith({ active: true });
-    // makeRun's start, 10:00:01, in the local time zone (whose seconds are UTC's).
     expect(section).toHaveTextContent(
-      /Hypervisor host recovery-1 is busy with a test recovery of system:demo-site \(started \d{4}-\d\d-\d\d \d\d:\d\d:01\): following it here\./,
+      'Hypervisor host recovery-1 is busy with a test recovery of system:demo-site (started 2024-05-01 10:00:01 UTC): following it here.',
     );
     expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
     expect(api.startRun).not.toHaveBeenCalled();
@@ -983,6 +1011,33 @@ describe('EntityRecoveryCard', () => {
         'Could not start the test recovery: Hypervisor host recovery-1 is busy with run run-0',
       ),
     ).toBeInTheDocument();
+  });
+
+  it('tells onReadinessChange of each readiness once, however often the page around it renders', async () => {
+    const told: Readiness[] = [];
+    // A page that passes a new callback on each render, as an inline arrow does.
+    const Page = () => {
+      const [, setRenders] = useState(0);
+      return (
+        <>
+          <button onClick={() => setRenders(n => n + 1)}>Render the page again</button>
+          <EntityRecoveryCard pollIntervalMs={10} onReadinessChange={r => told.push(r)} />
+        </>
+      );
+    };
+    const api = fakeRecoveryApi({ captureNow: async () => [] });
+    await renderWithApis(<Page />, { api });
+    await waitFor(() => expect(told).toHaveLength(1));
+
+    const again = screen.getByRole('button', { name: 'Render the page again' });
+    await userEvent.click(again);
+    await userEvent.click(again);
+    expect(told).toHaveLength(1);
+
+    // A reload is another readiness.
+    await userEvent.click(await screen.findByRole('button', { name: /capture now/i }));
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+    await waitFor(() => expect(told).toHaveLength(2));
   });
 
   it('captures now and reloads readiness', async () => {

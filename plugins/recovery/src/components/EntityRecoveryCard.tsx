@@ -23,7 +23,7 @@ import {
 } from '../api/RecoveryClient';
 import {
   formatCount,
-  formatDateTime,
+  formatTime,
   isRunActive,
   pollInterval,
   runModeName,
@@ -170,9 +170,13 @@ const EntityRecoveryCardFor = (
   );
   const { retry } = readinessState;
   const readiness = readinessState.value;
+  // Told once per readiness loaded: a page passing a new callback on each render (an inline
+  // arrow) would otherwise hear of the same readiness again at each of its renders.
+  const readinessListener = useRef(onReadinessChange);
+  readinessListener.current = onReadinessChange;
   useEffect(() => {
-    if (readiness) onReadinessChange?.(readiness);
-  }, [readiness, onReadinessChange]);
+    if (readiness) readinessListener.current?.(readiness);
+  }, [readiness]);
 
   // Granted per entity: the policy may allow them on some entities only (those one owns, say).
   const runPermission = usePermission({
@@ -394,7 +398,7 @@ const EntityRecoveryCardFor = (
               Hypervisor host {run.hypervisorHost} is busy with{' '}
               a {runModeName(run.mode)} of{' '}
               {shortRef(run.entityRef)} (started{' '}
-              {formatDateTime(run.startedAt ?? run.createdAt)}): following it
+              {formatTime(run.startedAt ?? run.createdAt)}): following it
               here. A test recovery can start once it has finished.
             </Alert>
           )}

@@ -30,7 +30,7 @@ import {
   EntityRecoveryCardProps,
 } from './EntityRecoveryCard';
 import {
-  formatDateTime,
+  formatTime,
   formatDuration,
   formatRunFailure,
   isRunActive,
@@ -78,7 +78,7 @@ const SelectRunButton = ({ run }: { run: RecoveryRun }) => {
       style={{ fontWeight: selected ? 'bold' : undefined, display: 'block' }}
       onClick={() => select(run.id)}
     >
-      {formatDateTime(run.startedAt ?? run.createdAt)}
+      {formatTime(run.startedAt ?? run.createdAt)}
     </Link>
   );
 };

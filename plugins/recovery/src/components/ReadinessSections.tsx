@@ -10,7 +10,6 @@ import {
   Typography,
 } from '@material-ui/core';
 import { Alert, AlertTitle } from '@material-ui/lab';
-import { StatusError, StatusOK, StatusWarning } from '@backstage/core-components';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import {
   ANNOTATION_CONTAINER,
@@ -26,7 +25,6 @@ import {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
-  formatAgo,
   formatCount,
   formatDuration,
   formatPause,
@@ -35,7 +33,8 @@ import {
   sameRef,
   shortRef,
 } from './format';
-import { ReadinessStatusView, RunStatusView } from './StatusViews';
+import { ReadinessStatusView, RunStatusView, Status } from './StatusViews';
+import { TimeAgo } from './TimeAgo';
 
 const useStyles = makeStyles(theme => ({
   reasons: {
@@ -224,24 +223,24 @@ export const CaptureTable = ({
               : undefined);
           let verdict: JSX.Element;
           if (!c.latest || age === undefined) {
-            verdict = <StatusError>never captured</StatusError>;
+            verdict = <Status kind="error">never captured</Status>;
           } else if (age > rpoSeconds) {
             verdict = (
-              <StatusError>
+              <Status kind="error">
                 {formatDuration(age)} old, over RPO {formatDuration(rpoSeconds)}
-              </StatusError>
+              </Status>
             );
           } else if (age > rpoSeconds * 0.8) {
             verdict = (
-              <StatusWarning>
+              <Status kind="warning">
                 {formatDuration(age)} old, near RPO {formatDuration(rpoSeconds)}
-              </StatusWarning>
+              </Status>
             );
           } else {
             verdict = (
-              <StatusOK>
+              <Status kind="ok">
                 {formatDuration(age)} old, within RPO {formatDuration(rpoSeconds)}
-              </StatusOK>
+              </Status>
             );
           }
           return (
@@ -250,13 +249,7 @@ export const CaptureTable = ({
                 <EntityRefLink entityRef={c.machineRef} defaultKind="resource" />
               </TableCell>
               <TableCell>
-                {c.latest ? (
-                  <span title={c.latest.createdAt}>
-                    {formatAgo(c.latest.createdAt)}
-                  </span>
-                ) : (
-                  '—'
-                )}
+                <TimeAgo iso={c.latest?.createdAt} />
               </TableCell>
               <TableCell>{verdict}</TableCell>
               <TableCell>{formatPause(c.latest?.pausedMs)}</TableCell>
@@ -308,7 +301,7 @@ export const LastRunSummary = ({
         <RunStatusView status={run.status} />
       </Box>
       <Typography variant="body2">
-        {formatAgo(when)} — {detail}
+        <TimeAgo iso={when} /> — {detail}
         {!isFullRun(run) ? (
           <> (in the {runModeName(run.mode)} of an entity the catalog does not show you)</>
         ) : entityRef && !sameRef(run.entityRef, entityRef) ? (
@@ -403,7 +396,13 @@ export const BootPlanView = ({
       {learned.length > 0 && (
         <Typography variant="caption" color="textSecondary" display="block">
           The order also follows {learned.join(' and ')}
-          {plan.analysis ? ` (analysis of ${formatAgo(plan.analysis.createdAt)})` : ''}.
+          {plan.analysis ? (
+            <>
+              {' '}
+              (analysis of <TimeAgo iso={plan.analysis.createdAt} />)
+            </>
+          ) : null}
+          .
         </Typography>
       )}
       {plan.analysis?.warnings?.length ? (

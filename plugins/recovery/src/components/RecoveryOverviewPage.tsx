@@ -14,7 +14,6 @@ import { type HiddenRun, isFullRun, type Readiness, type RecoveryRun } from '@ba
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import {
-  formatAgo,
   formatCount,
   formatDuration,
   READINESS_RISK_RANK,
@@ -24,6 +23,7 @@ import {
 } from './format';
 import { LoadErrorPanel } from './LoadError';
 import { ReadinessStatusView, RunStatusView } from './StatusViews';
+import { TimeAgo } from './TimeAgo';
 
 /** Sorts readiness rows by risk (not-recoverable first), then by entity ref. */
 export function sortByRisk(items: Readiness[]): Readiness[] {
@@ -69,9 +69,8 @@ const LastRunCell = ({ run, rtoSeconds }: { run: RecoveryRun | HiddenRun; rtoSec
     <>
       <RunStatusView status={run.status} />
       <Typography variant="caption" display="block" color="textSecondary">
-        {[runModeName(run.mode, true), outcome, formatAgo(run.finishedAt ?? run.createdAt)]
-          .filter(Boolean)
-          .join(' · ')}
+        {[runModeName(run.mode, true), outcome].filter(Boolean).join(' · ')} ·{' '}
+        <TimeAgo iso={run.finishedAt ?? run.createdAt} />
       </Typography>
     </>
   );

@@ -235,8 +235,10 @@ describe('EntityRecoveryContent', () => {
 
     // Each run's start time, newest first, is the button that opens it.
     const [newest, older] = await screen.findAllByRole('button', {
-      name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
+      name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/,
     });
+    expect(newest).toHaveTextContent('2024-05-02 10:00:00 UTC');
+    expect(older).toHaveTextContent('2024-05-01 10:00:01 UTC');
     expect(newest).toHaveAttribute('aria-pressed', 'true');
     expect(older).toHaveAttribute('aria-pressed', 'false');
     expect(screen.getByText('Run run-2')).toBeInTheDocument();
@@ -252,7 +254,7 @@ describe('EntityRecoveryContent', () => {
     expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
     expect(screen.queryByText('Run run-2')).toBeNull();
     const [newestNow, olderNow] = screen.getAllByRole('button', {
-      name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
+      name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/,
     });
     expect(olderNow).toHaveAttribute('aria-pressed', 'true');
     expect(newestNow).toHaveAttribute('aria-pressed', 'false');

@@ -18,10 +18,9 @@ import type {
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
-  formatClock,
-  formatDateTime,
   formatCount,
   formatDuration,
+  formatTime,
   isRunActive,
   runFailure,
   runModeName,
@@ -300,14 +299,18 @@ export const RunMachinesTable = ({
                     {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now, step)}
                   </span>
                   {m.restoreStartedAt
-                    ? caption(`from ${formatClock(m.restoreStartedAt)}`)
+                    ? caption(
+                        `from ${formatTime(m.restoreStartedAt, { clock: true })}`,
+                      )
                     : null}
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
                     {phaseDuration(m.startedAt, end(m, m.readyAt), now, step)}
                   </span>
-                  {m.startedAt ? caption(`started ${formatClock(m.startedAt)}`) : null}
+                  {m.startedAt
+                    ? caption(`started ${formatTime(m.startedAt, { clock: true })}`)
+                    : null}
                   {/* Restored to started: the time the start took, else lost between columns. */}
                   {m.restoredAt && m.startedAt
                     ? caption(
@@ -319,7 +322,9 @@ export const RunMachinesTable = ({
                     : null}
                 </TableCell>
                 <TableCell>
-                  <span className={classes.value}>{formatClock(m.readyAt)}</span>
+                  <span className={classes.value}>
+                    {formatTime(m.readyAt, { clock: true })}
+                  </span>
                   {m.restoreStartedAt && m.readyAt
                     ? caption(
                         `${formatSpan(
@@ -399,7 +404,7 @@ export const RunTimeline = ({
           {steps.map((step, i) => (
             <TableRow key={`${step.at}-${i}`}>
               <TableCell className={`${classes.mono} ${classes.narrow}`}>
-                {formatClock(step.at)}
+                {formatTime(step.at, { clock: true })}
               </TableCell>
               <TableCell className={classes.narrow}>
                 {step.machineRef ? shortRef(step.machineRef) : ''}
@@ -448,8 +453,8 @@ export const RunDetails = ({
         </Box>
         <Typography variant="caption" color="textSecondary">
           {run.mode} run {run.id} · {run.trigger === 'schedule' ? 'scheduled' : `by ${run.createdBy ?? 'a user'}`} ·
-          started {formatDateTime(run.startedAt ?? run.createdAt)}
-          {run.finishedAt ? ` · finished ${formatDateTime(run.finishedAt)}` : ''}
+          started {formatTime(run.startedAt ?? run.createdAt)}
+          {run.finishedAt ? ` · finished ${formatTime(run.finishedAt)}` : ''}
         </Typography>
       </Box>
       <RunOutcome run={run} rtoObjectiveSeconds={rtoObjectiveSeconds} />

@@ -1,3 +1,4 @@
+import type { ComponentType, ReactNode } from 'react';
 import {
   StatusAborted,
   StatusError,
@@ -13,18 +14,48 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { PHASE_LABELS, READINESS_LABELS } from './format';
 
+type StatusKind = 'ok' | 'warning' | 'error' | 'pending' | 'running' | 'aborted';
+
+// Typed as taking children only, though they pass any other prop on to their span.
+const STATUS_ICONS: Record<
+  StatusKind,
+  ComponentType<{ 'aria-hidden'?: boolean; 'aria-label'?: string; children?: ReactNode }>
+> = {
+  ok: StatusOK,
+  warning: StatusWarning,
+  error: StatusError,
+  pending: StatusPending,
+  running: StatusRunning,
+  aborted: StatusAborted,
+};
+
+/**
+ * Words with a status icon, as Backstage's status components show them, but read out: those
+ * put `aria-hidden` on their whole span, words included, so a screen reader would skip "Not
+ * recoverable" or "Failed". The icon itself stays hidden (material-ui hides its svg), and the
+ * span's "Status ok" label goes, as the words say more.
+ */
+export const Status = ({ kind, children }: { kind: StatusKind; children: ReactNode }) => {
+  const Icon = STATUS_ICONS[kind];
+  return (
+    <Icon aria-hidden={false} aria-label={undefined}>
+      {children}
+    </Icon>
+  );
+};
+
 /** A readiness status with its icon: Ready, At risk, Not recoverable, Unknown. */
 export const ReadinessStatusView = ({ status }: { status: ReadinessStatus }) => {
   const label = READINESS_LABELS[status] ?? status;
   switch (status) {
     case 'ready':
-      return <StatusOK>{label}</StatusOK>;
+      return <Status kind="ok">{label}</Status>;
     case 'at-risk':
-      return <StatusWarning>{label}</StatusWarning>;
+      return <Status kind="warning">{label}</Status>;
     case 'not-recoverable':
-      return <StatusError>{label}</StatusError>;
+      return <Status kind="error">{label}</Status>;
     default:
-      return <StatusAborted>{label}</StatusAborted>;
+      return <Status kind="aborted">{label}</Status>;
   }
 };
 
@@ -40,13 +71,13 @@ export const RunStatusView = ({ status }: { status: RunStatus }) => {
   const label = RUN_LABELS[status] ?? status;
   switch (status) {
     case 'succeeded':
-      return <StatusOK>{label}</StatusOK>;
+      return <Status kind="ok">{label}</Status>;
     case 'failed':
-      return <StatusError>{label}</StatusError>;
+      return <Status kind="error">{label}</Status>;
     case 'running':
-      return <StatusRunning>{label}</StatusRunning>;
+      return <Status kind="running">{label}</Status>;
     default:
-      return <StatusPending>{label}</StatusPending>;
+      return <Status kind="pending">{label}</Status>;
   }
 };
 
@@ -55,14 +86,14 @@ export const PhaseView = ({ phase }: { phase: MachinePhase }) => {
   const label = PHASE_LABELS[phase] ?? phase;
   switch (phase) {
     case 'ready':
-      return <StatusOK>{label}</StatusOK>;
+      return <Status kind="ok">{label}</Status>;
     case 'failed':
-      return <StatusError>{label}</StatusError>;
+      return <Status kind="error">{label}</Status>;
     case 'waiting':
-      return <StatusPending>{label}</StatusPending>;
+      return <Status kind="pending">{label}</Status>;
     case 'skipped':
-      return <StatusAborted>{label}</StatusAborted>;
+      return <Status kind="aborted">{label}</Status>;
     default:
-      return <StatusRunning>{label}</StatusRunning>;
+      return <Status kind="running">{label}</Status>;
   }
 };

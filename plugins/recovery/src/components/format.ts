@@ -43,26 +43,27 @@ export function secondsBetween(
   return Number.isFinite(ms) ? ms / 1000 : undefined;
 }
 
-/** A local time of day, `14:03:27`, for timelines. */
-export function formatClock(iso: string | undefined): string {
+/**
+ * Every time the plugin shows, in UTC and saying so: `2024-05-01 10:00:01 UTC`; with `clock`,
+ * the time of day alone, `10:00:01 UTC`, where the run's start gives the date (its timeline and
+ * machines). UTC rather than the browser's zone: a run's timeline is read beside the backend's
+ * logs and the engines' events, no change of summer time falls inside a run, and a screenshot
+ * in a DR test report reads the same to everyone.
+ */
+export function formatTime(
+  iso: string | undefined,
+  { clock = false }: { clock?: boolean } = {},
+): string {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleTimeString('en-GB', { hour12: false });
+  // `2024-05-01T10:00:01.000Z`: to the second, since runs last seconds.
+  const utc = d.toISOString();
+  const time = utc.slice(11, 19);
+  return clock ? `${time} UTC` : `${utc.slice(0, 10)} ${time} UTC`;
 }
 
-/** A readable date and time to the second, `2024-05-01 14:03:27`: runs last seconds. */
-export function formatDateTime(iso: string | undefined): string {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(
-    d.getDate(),
-  )} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-
-/** `3 minutes ago`-style age of an ISO time, relative to now. */
+/** The age of an ISO time, relative to now: `2h 5m ago`, `just now` under 5 seconds. */
 export function formatAgo(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '—';
   const seconds = (now - Date.parse(iso)) / 1000;

@@ -1,0 +1,43 @@
+import { formatAgo, formatTime } from './format';
+
+describe('formatTime', () => {
+  const zone = process.env.TZ;
+  afterEach(() => {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  });
+
+  it.each(['UTC', 'America/New_York', 'Asia/Kolkata', 'Europe/Paris'])(
+    'gives a time in UTC, saying so, in a browser set to %s',
+    browserZone => {
+      process.env.TZ = browserZone;
+      expect(formatTime('2024-05-01T23:30:01.900Z')).toBe('2024-05-01 23:30:01 UTC');
+      expect(formatTime('2024-05-01T23:30:01.900Z', { clock: true })).toBe('23:30:01 UTC');
+    },
+  );
+
+  it('converts a time given with an offset to UTC, date included', () => {
+    expect(formatTime('2024-05-01T01:30:00+02:00')).toBe('2024-04-30 23:30:00 UTC');
+  });
+
+  it('shows a dash for no time, and an unreadable one as it came', () => {
+    expect(formatTime(undefined)).toBe('—');
+    expect(formatTime(undefined, { clock: true })).toBe('—');
+    expect(formatTime('yesterday')).toBe('yesterday');
+  });
+});
+
+describe('formatAgo', () => {
+  const now = Date.parse('2024-05-01T12:00:00Z');
+
+  it('gives an age relative to now', () => {
+    expect(formatAgo('2024-05-01T10:00:00Z', now)).toBe('2h ago');
+    expect(formatAgo('2024-05-01T11:58:30Z', now)).toBe('1m 30s ago');
+    expect(formatAgo('2024-05-01T11:59:58Z', now)).toBe('just now');
+  });
+
+  it('shows a dash for no time, and an unreadable one as it came', () => {
+    expect(formatAgo(undefined, now)).toBe('—');
+    expect(formatAgo('yesterday', now)).toBe('yesterday');
+  });
+});
