@@ -13,7 +13,9 @@ export interface Config {
         socketPath?: string;
         /** Remote engine host (instead of socketPath). */
         host?: string;
+        /** Default 2376 with https, 2375 with http. */
         port?: number;
+        /** Default https when ca, cert or key is given, else http; http with any of them is refused. */
         protocol?: 'http' | 'https';
         /** TLS CA, client certificate and key: PEM text or file paths. */
         ca?: string;

@@ -6,7 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, NotFoundError } from '@backstage/errors';
+import { ConflictError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   CaptureSource,
   CapturedMachine,
@@ -57,6 +57,9 @@ async function writeAtomically(
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
 const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
 
+/** Longest the backend's shutdown waits for the captures it stops to unpause and clean up. */
+const STOP_WAIT_MS = 10_000;
+
 /**
  * Where a capture notes, before it pauses a machine, that it did so (one file per engine and
  * container, removed once unpaused): a backend stopped in between leaves the note, and the
@@ -68,6 +71,9 @@ function underWay(machineRef: string, held: PauseNote) {
     `machine ${machineRef}: capture ${held.captureId} is under way (paused it at ${held.pausedAt}); one capture of a machine at a time`,
   );
 }
+
+/** A full container id, as `docker inspect` gives it: what a note's name ends with. */
+const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /** How long past its pause limit a note must be before it counts as left by a stopped capture. */
 const NOTE_GRACE_MS = 30_000;
@@ -89,6 +95,13 @@ interface PauseNote {
  * streaming, written atomically.
  */
 export class DockerCaptureSource implements CaptureSource {
+  /** Aborted when the backend shuts down: captures under way stop, and no new one starts. */
+  private readonly stopping = new AbortController();
+  /** Captures under way, until they have settled (unpaused, and cleaned up after a failure). */
+  private readonly capturesUnderWay = new Set<Promise<unknown>>();
+  /** Unpauses the machine of each capture that has it paused now. */
+  private readonly pausedNow = new Set<() => Promise<void>>();
+
   constructor(
     readonly engineId: string,
     private readonly docker: Docker,
@@ -137,8 +150,11 @@ export class DockerCaptureSource implements CaptureSource {
         throw e;
       });
       const resumed: string[] = [];
-      for (const name of names.filter(n => n.startsWith(prefix)).sort()) {
+      for (const name of names.sort()) {
+        // This engine's id and a whole container id: engine `dc1` must not take the notes of
+        // engine `dc1.b` (its machine would stay paused once this engine dropped the note).
         const containerId = name.slice(prefix.length);
+        if (!name.startsWith(prefix) || !CONTAINER_ID.test(containerId)) continue;
         const note = await this.readPauseNote(join(dir, name));
         if (!note) continue;
         const wait = this.staleFrom(note) - Date.now();
@@ -222,7 +238,32 @@ export class DockerCaptureSource implements CaptureSource {
     machine: MachineLocator,
     options: { captureId: string; signal?: AbortSignal },
   ): Promise<CapturedMachine> {
-    return onEngine(this.engineId, () => this.captureOn(machine, options));
+    const capture = onEngine(this.engineId, () => this.captureOn(machine, options));
+    this.capturesUnderWay.add(capture);
+    const settled = () => {
+      this.capturesUnderWay.delete(capture);
+    };
+    capture.then(settled, settled);
+    return capture;
+  }
+
+  /**
+   * Stops the captures under way as the backend shuts down: a machine one of them paused is
+   * unpaused at once (as at the pause limit), the copies stop and what they wrote is removed.
+   * Without it, a backend stopped mid-capture leaves production paused until its next start.
+   * Waits for that at most `waitMs`: a machine that stays paused (an unreachable engine) keeps
+   * its pause note, by which the next start unpauses it.
+   */
+  async stopCaptures(waitMs = STOP_WAIT_MS): Promise<void> {
+    this.stopping.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...[...this.pausedNow].map(unpause => unpause()), ...this.capturesUnderWay]),
+      new Promise(resolve => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   private async captureOn(
@@ -278,7 +319,9 @@ export class DockerCaptureSource implements CaptureSource {
     // and the copy stops; a commit still running is left to return, and its image removed.
     const maxPauseMs = this.maxPauseMs;
     const pauseLimit = new AbortController();
-    const whilePaused = options.signal ? AbortSignal.any([options.signal, pauseLimit.signal]) : pauseLimit.signal;
+    const stopping = this.stopping.signal;
+    const whilePaused = AbortSignal.any([pauseLimit.signal, stopping, ...(options.signal ? [options.signal] : [])]);
+    const whileSaving = options.signal ? AbortSignal.any([options.signal, stopping]) : stopping;
     let step = 'committing the image';
     let timer: NodeJS.Timeout | undefined;
     let pausedTooLong: string | undefined;
@@ -294,6 +337,7 @@ export class DockerCaptureSource implements CaptureSource {
       }));
     // A failure (store directory included) must leave neither file nor tag.
     try {
+      stopping.throwIfAborted();
       if (pause) {
         const note: PauseNote = {
           machineRef: machine.machineRef,
@@ -310,6 +354,9 @@ export class DockerCaptureSource implements CaptureSource {
           throw e;
         }
         pausedAt = performance.now();
+        this.pausedNow.add(unpause);
+        // The backend began to shut down while the machine was being paused.
+        if (stopping.aborted) unpause().catch(() => {});
         const limit = maxPauseMs < 1000 ? `${maxPauseMs} ms` : `${maxPauseMs / 1000} s`;
         timer = setTimeout(() => {
           pausedTooLong = `capture of ${machine.machineRef} kept production paused past the ${limit} limit (recovery.docker.maxCapturePause) while ${step}`;
@@ -348,20 +395,28 @@ export class DockerCaptureSource implements CaptureSource {
             // The pause note stays, so the next start or capture unpauses it.
             if (!failed) throw e;
             unpauseError = e as Error;
+          } finally {
+            this.pausedNow.delete(unpause);
           }
         }
       }
+      whileSaving.throwIfAborted();
       const stream = (await this.docker.getImage(ref).get()) as unknown as Readable;
-      image = await writeAtomically(stream, dir, artifact, written, options.signal);
+      image = await writeAtomically(stream, dir, artifact, written, whileSaving);
     } catch (e) {
       clearTimeout(timer);
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
       if (committed) await this.removeTag(ref);
-      // Past the pause limit, the limit is what went wrong, not the stream it cut.
-      if (pausedTooLong && !options.signal?.aborted) {
+      if (!options.signal?.aborted) {
         const machineState = unpauseError ? `could not unpause it (${unpauseError.message})` : 'unpaused';
-        throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
+        // Past the pause limit, the limit is what went wrong, not the stream it cut.
+        if (pausedTooLong) throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
+        if (stopping.aborted) {
+          throw new ServiceUnavailableError(
+            `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
+          );
+        }
       }
       throw e;
     }

@@ -132,9 +132,15 @@ export class DockerHypervisorHost implements HypervisorHost {
         CheckDuplicate: true,
         Internal: options.internal,
         Labels: { [RUN_ID_LABEL]: runId, [NETWORK_LABEL]: network.name },
-        // A lab needs no NAT; a masquerade rule on a production subnet would also rewrite
-        // bridged traffic of other engines' networks with that subnet on the same host.
-        Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+        Options: {
+          // A lab needs no NAT; a masquerade rule on a production subnet would also rewrite
+          // bridged traffic of other engines' networks with that subnet on the same host.
+          'com.docker.network.bridge.enable_ip_masquerade': 'false',
+          // `internal` only stops forwarding: with the gateway address on its bridge, the host
+          // itself answers the lab (on every address it has, whatever it serves there) and
+          // holds production's gateway address. An isolated lab's bridge gets none.
+          ...(options.internal ? { 'com.docker.network.bridge.inhibit_ipv4': 'true' } : {}),
+        },
       };
       if (network.subnet) {
         // Docker picks addresses (probe container, host-network machines) from a range holding
@@ -299,11 +305,10 @@ export class DockerHypervisorHost implements HypervisorHost {
     await this.verifyVolumes(capture);
     // Not loaded again when present: the image id is a digest of the image's content, and a
     // matching checksum means the archive is byte for byte what `docker save` wrote of it.
+    let loaded = false;
     if (!(await this.hasImage(capture.imageId))) {
-      await this.loadArtifact(capture);
-      const loaded = this.loadedImages.get(lab.runId) ?? new Set<string>();
-      loaded.add(capture.imageId);
-      this.loadedImages.set(lab.runId, loaded);
+      await this.loadFor(lab.runId, capture);
+      loaded = true;
     }
     const runtime = capture.runtime;
     const name = machineContainerName(lab.runId, capture.machineRef);
@@ -343,16 +348,19 @@ export class DockerHypervisorHost implements HypervisorHost {
       }
       endpoints.push({ network: labNet, config });
     }
+    const { labels: captured, blanked } = withoutOrchestratorLabels(runtime.labels);
+    if (blanked.length > 0) {
+      adaptations.push(`labels of production's orchestrator emptied (${blanked.join(', ')}): it would take the lab's container for one of its own`);
+    }
     const labels = {
-      ...runtime.labels,
+      ...captured,
       [RUN_ID_LABEL]: lab.runId,
       [MACHINE_REF_LABEL]: capture.machineRef,
       [CAPTURE_ID_LABEL]: capture.captureId,
     };
     const [first, ...rest] = endpoints;
-    let container: Docker.Container;
-    try {
-      container = await this.docker.createContainer({
+    const create = () =>
+      this.docker.createContainer({
         name,
         Hostname: runtime.hostname,
         Image: capture.imageId,
@@ -370,6 +378,15 @@ export class DockerHypervisorHost implements HypervisorHost {
           RestartPolicy: { Name: 'no' },
         },
         NetworkingConfig: first ? { EndpointsConfig: { [first.network]: first.config } } : undefined,
+      });
+    let container: Docker.Container;
+    try {
+      container = await create().catch(async e => {
+        // The image went after it was found: the teardown of another lab that held it (a left
+        // lab, torn down by this run and the cleanup task at once) removed it as unused.
+        if (loaded || !isStatus(e, 404) || (await this.hasImage(capture.imageId))) throw e;
+        await this.loadFor(lab.runId, capture);
+        return create();
       });
     } catch (e) {
       if (!isStatus(e, 409)) throw e;
@@ -400,6 +417,14 @@ export class DockerHypervisorHost implements HypervisorHost {
       await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });
     }
     return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations, addressesLost };
+  }
+
+  /** Loads the capture's image for the run, which removes it at its teardown. */
+  private async loadFor(runId: string, capture: RestorableCapture): Promise<void> {
+    await this.loadArtifact(capture);
+    const loaded = this.loadedImages.get(runId) ?? new Set<string>();
+    loaded.add(capture.imageId);
+    this.loadedImages.set(runId, loaded);
   }
 
   private handle(runId: string, machineRef: string, id: string, runtime: RestorableCapture['runtime']): MachineHandle {
@@ -737,6 +762,30 @@ export function imagesToRemove(
     if (c.Labels?.[CAPTURE_ID_LABEL] && c.ImageID) ids.add(c.ImageID);
   }
   return [...ids].sort();
+}
+
+/**
+ * Labels by which an orchestrator finds its containers: `docker compose` (project, service,
+ * number), swarm and stacks. On an engine that also runs production, or runs a project of the
+ * same name, a lab container keeping them is one of production's to it: `down` removes it, `up`
+ * recreates it on production's networks and ports, or scales production's own away.
+ */
+const ORCHESTRATOR_LABEL_PREFIXES = ['com.docker.compose.', 'com.docker.swarm.', 'com.docker.stack.'];
+
+/**
+ * The labels a lab container gets from its capture: the orchestrator's emptied, not left out, as
+ * the captured image carries them too (`docker commit` keeps the container's labels) and a
+ * container gets its image's labels unless it sets them itself.
+ */
+function withoutOrchestratorLabels(labels: Record<string, string>): { labels: Record<string, string>; blanked: string[] } {
+  const out: Record<string, string> = {};
+  const blanked: string[] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    const orchestratorsOwn = ORCHESTRATOR_LABEL_PREFIXES.some(prefix => key.startsWith(prefix));
+    if (orchestratorsOwn) blanked.push(key);
+    out[key] = orchestratorsOwn ? '' : value;
+  }
+  return { labels: out, blanked: blanked.sort() };
 }
 
 function splitRef(ref: string): [string, string | undefined] {

@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -29,6 +29,7 @@ import { demuxDockerStream, readAll } from './lib/dockerStreams';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import {
+  DEFAULT_PROBE_IMAGE,
   DockerHypervisorHost,
   MACHINE_REF_LABEL,
   PROBE_LABEL,
@@ -54,6 +55,13 @@ const stoppedContainer = `stopped-${suffix}`;
 const pausedContainer = `paused-${suffix}`;
 const volumeName = `vol-data-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
+const isolatedRunId = `it-isolated-${suffix}`;
+const reloadRunId = `it-reload-${suffix}`;
+const composeRunId = `it-compose-${suffix}`;
+const composeContainer = `compose-web-1-${suffix}`;
+const hostListener = `host-listener-${suffix}`;
+const otherEngineContainer = `other-engine-${suffix}`;
+const shutdownContainer = `shutdown-${suffix}`;
 const eventContainers = [
   `evt-${suffix}`,
   `evt-before-${suffix}`,
@@ -131,6 +139,16 @@ async function execOut(docker: Docker, id: string, cmd: string[]): Promise<strin
   return stdout;
 }
 
+/** The exit code of `cmd` run in a running container. */
+async function exitCodeOf(docker: Docker, id: string, cmd: string[]): Promise<number | null> {
+  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  await readAll((await exec.start({ hijack: true, stdin: false })) as any);
+  return (await exec.inspect()).ExitCode;
+}
+
+/** Keeps a container running until it is stopped. */
+const IDLE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'];
+
 async function reachable(docker: Docker, address: string, name: string) {
   try {
     await docker.ping();
@@ -166,6 +184,12 @@ afterAll(async () => {
   await primary.getContainer(volumeContainer).remove({ force: true, v: true }).catch(() => {});
   await primary.getContainer(stoppedContainer).remove({ force: true }).catch(() => {});
   await primary.getContainer(pausedContainer).remove({ force: true }).catch(() => {});
+  await host.teardown(isolatedRunId).catch(() => {});
+  await host.teardown(reloadRunId).catch(() => {});
+  await host.teardown(composeRunId).catch(() => {});
+  await primary.getContainer(composeContainer).remove({ force: true }).catch(() => {});
+  await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
+  for (const name of [otherEngineContainer, shutdownContainer]) await primary.getContainer(name).remove({ force: true }).catch(() => {});
   await primary.getVolume(volumeName).remove().catch(() => {});
   for (const c of captures.values()) await source.discard({ ...c, volumes: c.runtime.volumes }).catch(() => {});
   for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
@@ -269,6 +293,44 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
+  it('unpauses production at once when the backend shuts down mid-capture, and keeps nothing', async () => {
+    const c = await primary.createContainer({ name: shutdownContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } });
+    await c.start();
+    // The commit is held for 3 s (as a large image would be); the limit is far off.
+    const slowCommits = Object.create(primary) as Docker;
+    slowCommits.getContainer = (id: string) => {
+      const container = primary.getContainer(id);
+      const commit = container.commit.bind(container);
+      container.commit = (async (opts: any) => {
+        await new Promise(r => setTimeout(r, 3000));
+        return commit(opts);
+      }) as any;
+      return container;
+    };
+    const stopped = new DockerCaptureSource('primary', slowCommits, { storeDirectory: store, maxPauseMs: 60_000 });
+    const captureId = `cap-shutdown-${suffix}`;
+    const locator = { machineRef: 'resource:default/shutdown', engine: 'primary', container: shutdownContainer };
+    const failed = expect(stopped.capture(locator, { captureId })).rejects.toThrow(
+      'capture of resource:default/shutdown stopped as the backend shuts down: unpaused, nothing kept',
+    );
+    await until(async () => (await c.inspect()).State.Paused);
+    expect((await c.inspect()).State.Paused).toBe(true);
+    // The backend's shutdown hook: production runs again when it returns, mid-commit.
+    await stopped.stopCaptures();
+    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    await failed;
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
+    const { Id } = await c.inspect();
+    expect(readdirSync(join(store, '.paused')).filter(f => f.endsWith(Id))).toEqual([]);
+    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
+    // Nor does it pause production again while the backend stops.
+    await expect(stopped.capture(locator, { captureId: `${captureId}-late` })).rejects.toThrow(
+      'capture of resource:default/shutdown stopped as the backend shuts down: nothing kept',
+    );
+    expect((await c.inspect()).State.Paused).toBe(false);
+  });
+
   it('unpauses a machine that a stopped backend left paused mid-capture, and removes what that capture left', async () => {
     const c = primary.getContainer(pausedContainer);
     const { Id } = await c.inspect();
@@ -313,6 +375,36 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(next.pausedMs).toBeGreaterThan(0);
     expect((await c.inspect()).State.Paused).toBe(false);
     expect(readdirSync(join(store, '.paused'))).toEqual([]);
+  });
+
+  it("leaves another engine's pause note alone, also where that engine's id begins with its own", async () => {
+    const c = await primary.createContainer({ name: otherEngineContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } });
+    await c.start();
+    const { Id } = await c.inspect();
+    // Left by a backend stopped while capturing this machine of engine `primary.eu` (the
+    // primary engine again, under another id: engines share the capture store).
+    await c.pause();
+    const captureId = `cap-other-engine-${suffix}`;
+    const notePath = join(store, '.paused', `primary.eu.${Id}`);
+    mkdirSync(join(store, '.paused'), { recursive: true });
+    writeFileSync(
+      notePath,
+      JSON.stringify({
+        machineRef: 'resource:default/eu-01',
+        captureId,
+        imageRef: `recovery-capture/${otherEngineContainer}:${captureId}`,
+        filePrefix: captureId,
+        pausedAt: new Date(Date.now() - 3_600_000).toISOString(),
+      }),
+    );
+    // Engine `primary` starts: not its note, nor its machine.
+    expect(await new DockerCaptureSource('primary', primary, { storeDirectory: store }).resumeInterruptedCaptures()).toEqual([]);
+    expect(existsSync(notePath)).toBe(true);
+    // Engine `primary.eu` starts: it unpauses its machine.
+    const eu = new DockerCaptureSource('primary.eu', primary, { storeDirectory: store });
+    expect(await eu.resumeInterruptedCaptures()).toEqual(['resource:default/eu-01']);
+    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(existsSync(notePath)).toBe(false);
   });
 
   it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {
@@ -416,6 +508,48 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(adaptations).toEqual([]);
     const removed = await both.teardown(bothRunId);
     expect(removed.networks).toEqual(lab.networks);
+  });
+
+  it('keeps an isolated lab off the recovery host itself: nothing the host serves answers from inside', async () => {
+    await host.ensureProbeImage();
+    // Something the recovery host serves on all its addresses (its engine's API, sshd, a
+    // backend, production's published ports on an engine of role both).
+    const port = 40_000 + Math.floor(Math.random() * 20_000);
+    const listener = await recovery.createContainer({
+      name: hostListener,
+      Image: DEFAULT_PROBE_IMAGE,
+      Cmd: ['httpd', '-f', '-p', String(port), '-h', '/'],
+      HostConfig: { NetworkMode: 'host' },
+    });
+    await listener.start();
+    const prod: CapturedNetwork = { name: 'it-isolated-prod', subnet: '172.29.79.0/24', gateway: '172.29.79.1', ipv4Address: '172.29.79.2', aliases: [] };
+    const lab = await host.createLab(isolatedRunId, [prod], { internal: true });
+    try {
+      const machine = await recovery.createContainer({
+        name: `rr-${isolatedRunId}-machine`,
+        Image: DEFAULT_PROBE_IMAGE,
+        Cmd: IDLE,
+        Labels: { [RUN_ID_LABEL]: isolatedRunId },
+        HostConfig: { NetworkMode: lab.networks[0] },
+        NetworkingConfig: { EndpointsConfig: { [lab.networks[0]]: { IPAMConfig: { IPv4Address: prod.ipv4Address } } } },
+      });
+      await machine.start();
+      const connect = (id: string, address: string) => exitCodeOf(recovery, id, ['nc', '-w', '2', address, String(port), '-e', 'true']);
+      // The host serves it.
+      await until(async () => (await connect(listener.id, '127.0.0.1')) === 0);
+      expect(await connect(listener.id, '127.0.0.1')).toBe(0);
+      // Not to the lab: neither at production's gateway address nor at another of the host's.
+      const hostBridge = (await recovery.getNetwork('bridge').inspect()).IPAM!.Config![0].Gateway!;
+      expect(await connect(machine.id, prod.gateway!)).not.toBe(0);
+      expect(await connect(machine.id, hostBridge)).not.toBe(0);
+      // Inside the lab, the machine still answers (here: refuses a port nothing listens on).
+      const handle: MachineHandle = { runId: isolatedRunId, machineRef: 'resource:default/isolated', id: machine.id, hostnames: [] };
+      const probed = await host.probe(lab, handle, { kind: 'tcp', port: 1 });
+      expect(probed.message).toMatch(/172\.29\.79\.2:1 .*refused/);
+    } finally {
+      await host.teardown(isolatedRunId);
+      await listener.remove({ force: true });
+    }
   });
 
   it('streams start and die events from the primary engine as initialization events', async () => {
@@ -879,6 +1013,79 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     } finally {
       await host.teardown(namesRunId);
     }
+  });
+
+  it("restores a machine docker compose made without the labels by which compose would take it for production's", async () => {
+    const project = `shop-${suffix}`;
+    // Not started: a capture needs none.
+    await primary.createContainer({
+      name: composeContainer,
+      Image: DEMO_IMAGE,
+      Labels: {
+        'com.docker.compose.project': project,
+        'com.docker.compose.service': 'web',
+        'com.docker.compose.container-number': '1',
+        'com.docker.compose.oneoff': 'False',
+        'recovery.backstage-recovery.io/machine': 'web-1',
+      },
+      HostConfig: { NetworkMode: 'none' },
+    });
+    const captureId = `cap-compose-${suffix}`;
+    const captured = await source.capture({ machineRef: 'resource:default/web-1', engine: 'primary', container: composeContainer }, { captureId });
+    captures.set('compose', { ...captured, captureId });
+    const lab = await host.createLab(composeRunId, [], { internal: true });
+    try {
+      const { machine, adaptations } = await host.restoreMachine(lab, {
+        captureId,
+        machineRef: 'resource:default/web-1',
+        imageId: captured.imageId,
+        checksum: captured.checksum,
+        artifact: captured.artifact,
+        runtime: captured.runtime,
+      });
+      expect(adaptations).toEqual([
+        "labels of production's orchestrator emptied (com.docker.compose.container-number, com.docker.compose.oneoff, com.docker.compose.project, com.docker.compose.service): it would take the lab's container for one of its own",
+      ]);
+      // How compose finds the project's containers: not the lab's (whose image has the labels too).
+      const adopted = await recovery.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } });
+      expect(adopted).toEqual([]);
+      const { Labels } = (await recovery.getContainer(machine.id).inspect()).Config;
+      expect(Labels['recovery.backstage-recovery.io/machine']).toBe('web-1');
+      expect(Labels['com.docker.compose.project']).toBe('');
+    } finally {
+      await host.teardown(composeRunId);
+    }
+  });
+
+  it("loads a capture's image again when another lab's teardown removes it before the machine is created", async () => {
+    const c = captures.get('stopped')!;
+    const restorable: RestorableCapture = {
+      captureId: c.captureId,
+      machineRef: 'resource:default/stopped',
+      imageId: c.imageId,
+      checksum: c.checksum,
+      artifact: c.artifact,
+      runtime: c.runtime,
+    };
+    // On the engine, as another lab's (a left lab, torn down by this run and the cleanup task at once).
+    await host.loadCapture(restorable);
+    const racing = Object.create(recovery) as Docker;
+    racing.createContainer = (async (options: Docker.ContainerCreateOptions) => {
+      // That other teardown ends now: no container uses the image yet, so it goes.
+      racing.createContainer = recovery.createContainer.bind(recovery);
+      await recovery.getImage(c.imageId).remove();
+      return recovery.createContainer(options);
+    }) as Docker['createContainer'];
+    const raced = new DockerHypervisorHost('recovery', racing, { storeDirectory: store });
+    const lab = await raced.createLab(reloadRunId, [], { internal: true });
+    try {
+      const { machine } = await raced.restoreMachine(lab, restorable);
+      expect((await recovery.getContainer(machine.id).inspect()).Image).toBe(c.imageId);
+    } finally {
+      await raced.teardown(reloadRunId);
+    }
+    // Loaded by the run, so removed with its lab.
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 
   it('carries a named volume: captured while paused, restored into the created machine before it starts', async () => {

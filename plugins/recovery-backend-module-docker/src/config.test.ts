@@ -59,3 +59,35 @@ describe('readDockerModuleConfig capture pause limit', () => {
     expect(() => withLimit('0s')).toThrow('Invalid duration "0s" at recovery.docker.maxCapturePause: must be longer than 0s');
   });
 });
+
+describe('readDockerModuleConfig remote engines', () => {
+  const engine = (settings: Record<string, unknown>) =>
+    readDockerModuleConfig(
+      new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [{ id: 'dr-host', ...settings }] } } }),
+    ).engines[0].options;
+
+  it('speaks TLS, on Docker’s TLS port, when given TLS material without a protocol', () => {
+    expect(engine({ host: 'dr.example.internal', ca: PEM, cert: PEM, key: PEM })).toMatchObject({
+      host: 'dr.example.internal',
+      protocol: 'https',
+      port: 2376,
+      ca: PEM,
+      cert: PEM,
+      key: PEM,
+    });
+    expect(engine({ host: 'dr.example.internal' })).toMatchObject({ protocol: 'http', port: 2375 });
+    expect(engine({ host: 'dr.example.internal', protocol: 'https', port: 12376 })).toMatchObject({ protocol: 'https', port: 12376 });
+  });
+
+  it('refuses TLS material it would ignore, an unknown protocol, and an engine given two ways', () => {
+    expect(() => engine({ host: 'dr.example.internal', protocol: 'http', ca: PEM, cert: PEM, key: PEM })).toThrow(
+      'recovery.docker.engines[dr-host].protocol is http, so its ca, cert and key would be ignored: use https',
+    );
+    expect(() => engine({ host: 'dr.example.internal', protocol: 'tcp' })).toThrow(
+      'recovery.docker.engines[dr-host].protocol must be http or https, not tcp',
+    );
+    expect(() => engine({ host: 'dr.example.internal', socketPath: '/run/docker.sock' })).toThrow(
+      'recovery.docker.engines[dr-host] has both socketPath and host: give one',
+    );
+  });
+});

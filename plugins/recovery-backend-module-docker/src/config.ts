@@ -33,6 +33,29 @@ function pem(key: string, value: string | undefined): string | undefined {
   }
 }
 
+/**
+ * A remote engine's connection: over TLS when any of ca, cert and key is given (Docker's port
+ * 2376), else plain HTTP (2375). TLS material with `protocol: http` is refused: it would be
+ * ignored, and the engine's API, which commands the host, spoken in the clear.
+ */
+function remoteEngine(e: Config, id: string, host: string): Docker.DockerOptions {
+  const key = (name: string) => `recovery.docker.engines[${id}].${name}`;
+  const tls = {
+    ca: pem(key('ca'), e.getOptionalString('ca')),
+    cert: pem(key('cert'), e.getOptionalString('cert')),
+    key: pem(key('key'), e.getOptionalString('key')),
+  };
+  const withTls = Boolean(tls.ca || tls.cert || tls.key);
+  const protocol = e.getOptionalString('protocol') ?? (withTls ? 'https' : 'http');
+  if (protocol !== 'http' && protocol !== 'https') {
+    throw new Error(`${key('protocol')} must be http or https, not ${protocol}`);
+  }
+  if (protocol === 'http' && withTls) {
+    throw new Error(`${key('protocol')} is http, so its ca, cert and key would be ignored: use https`);
+  }
+  return { host, port: e.getOptionalNumber('port') ?? (protocol === 'https' ? 2376 : 2375), protocol, ...tls };
+}
+
 /** Reads `recovery.captureStore` and `recovery.docker` (see config.d.ts). */
 export function readDockerModuleConfig(config: Config): DockerModuleConfig {
   const storeDirectory = config.getString('recovery.captureStore.directory');
@@ -48,17 +71,10 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
     if (!socketPath && !host) {
       throw new Error(`recovery.docker.engines[${id}] needs socketPath or host`);
     }
-    const options: Docker.DockerOptions = socketPath
-      ? { socketPath }
-      : {
-          host,
-          port: e.getOptionalNumber('port') ?? 2375,
-          protocol: (e.getOptionalString('protocol') ?? 'http') as 'http' | 'https',
-          ca: pem(`recovery.docker.engines[${id}].ca`, e.getOptionalString('ca')),
-          cert: pem(`recovery.docker.engines[${id}].cert`, e.getOptionalString('cert')),
-          key: pem(`recovery.docker.engines[${id}].key`, e.getOptionalString('key')),
-        };
-    return { id, role, options };
+    if (socketPath && host) {
+      throw new Error(`recovery.docker.engines[${id}] has both socketPath and host: give one`);
+    }
+    return { id, role, options: socketPath ? { socketPath } : remoteEngine(e, id, host!) };
   });
   const ids = new Set<string>();
   for (const e of engines) {

@@ -19,8 +19,9 @@ export const recoveryModuleDocker = createBackendModule({
         providers: recoveryProvidersExtensionPoint,
         config: coreServices.rootConfig,
         logger: coreServices.logger,
+        lifecycle: coreServices.lifecycle,
       },
-      async init({ providers, config, logger }) {
+      async init({ providers, config, logger, lifecycle }) {
         const cfg = readDockerModuleConfig(config);
         for (const engine of cfg.engines) {
           const docker = new Docker(engine.options);
@@ -32,6 +33,8 @@ export const recoveryModuleDocker = createBackendModule({
               logger,
             });
             providers.addCaptureSource(captures);
+            // A capture under way when the backend stops would leave its machine paused.
+            lifecycle.addShutdownHook(() => captures.stopCaptures());
             // Not awaited: an engine down at start-up must not hold the backend; a machine left
             // paused is then unpaused at its next capture.
             captures

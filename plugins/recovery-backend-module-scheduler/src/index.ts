@@ -4,4 +4,4 @@
  * @packageDocumentation
  */
 export { recoveryModuleScheduler as default } from './module';
-export { captureMachines, runNightlyCheck } from './tasks';
+export { captureMachines, nightlyCheck, runNightlyCheck } from './tasks';

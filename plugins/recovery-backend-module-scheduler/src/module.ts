@@ -12,7 +12,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { captureMachines, finishTask, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, finishTask, nightlyCheck, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -81,26 +81,22 @@ export const recoveryModuleScheduler = createBackendModule({
           },
         });
 
-        const nightlyCheck = schedule(config, 'recovery.schedules.nightlyCheck', {
+        const nightlySchedule = schedule(config, 'recovery.schedules.nightlyCheck', {
           frequency: { cron: '0 2 * * *' },
           timeout: { hours: 4 },
         });
         await scheduler.scheduleTask({
           id: 'recovery-nightly-check',
-          ...nightlyCheck,
+          ...nightlySchedule,
           fn: async signal => {
             // Stop waiting for a busy host a little before the scheduler aborts the task, so
             // the report of what was and was not checked still gets logged.
-            const deadline = Date.now() + timeoutMs(nightlyCheck.timeout) - 30_000;
+            const deadline = Date.now() + timeoutMs(nightlySchedule.timeout) - 30_000;
             // Every recoverable entity, but those that opted out.
             const optedOut = await entities({
               [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: 'false',
             });
-            const targets = nightlyTargets(
-              await api.listReadiness({ signal: signal as AbortSignal | undefined }),
-              new Set(optedOut),
-            );
-            const report = await runNightlyCheck(api, targets, logger, {
+            const report = await nightlyCheck(api, new Set(optedOut), logger, {
               pollIntervalMs: 5_000,
               deadline,
               signal: signal as AbortSignal | undefined,

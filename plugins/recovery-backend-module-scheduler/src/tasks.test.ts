@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { captureMachines, finishTask, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, finishTask, nightlyCheck, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
 const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
@@ -278,6 +278,48 @@ describe('scheduled tasks', () => {
         },
       ],
     });
+  });
+
+  it('fails the nightly check for an entity that has no boot plan, saying why, and runs the others', async () => {
+    const started: string[] = [];
+    const api: ScheduledRecoveryApi = {
+      capture: async () => [],
+      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      listReadiness: async () => [
+        readinessOf('component:default/web', [['resource:default/web-01']]),
+        {
+          ...readinessOf('component:default/loop'),
+          status: 'not-recoverable',
+          reasons: ['Dependency cycle: component:default/loop -> component:default/hoop -> component:default/loop'],
+        },
+        // Opted out: not checked, whatever its state.
+        { ...readinessOf('component:default/legacy'), status: 'not-recoverable', reasons: ['Dependency cycle'] },
+        // Nothing to boot: nothing to fail.
+        readinessOf('component:default/docs', []),
+      ],
+      startRun: async entityRef => {
+        started.push(entityRef);
+        return run('r1', entityRef, 'pending');
+      },
+      getRun: async id => run(id, 'component:default/web', 'succeeded', { rtoSeconds: 4 }),
+    };
+    const logger = mockServices.logger.mock();
+    const report = await nightlyCheck(api, new Set(['component:default/legacy']), logger, { pollIntervalMs: 1 });
+    expect(started).toEqual(['component:default/web']);
+    expect(report).toEqual({
+      succeeded: ['component:default/web'],
+      failed: [
+        {
+          entityRef: 'component:default/loop',
+          message:
+            'no boot plan, so no test recovery: Dependency cycle: component:default/loop -> component:default/hoop -> component:default/loop',
+        },
+      ],
+    });
+    // So the task ends failed, naming it.
+    expect(() => finishTask('Nightly readiness check: 1 recovered, 1 failed', report.failed, logger)).toThrow(
+      /\n {2}component:default\/loop: no boot plan, so no test recovery: Dependency cycle/,
+    );
   });
 
   it('reads task timeouts given as human durations', () => {

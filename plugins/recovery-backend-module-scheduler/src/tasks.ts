@@ -38,6 +38,27 @@ export function nightlyTargets(items: Readiness[], optedOut: Set<string>): strin
   return chosen.map(t => t.entityRef);
 }
 
+/**
+ * The nightly readiness check: the test recoveries that cover every recoverable entity
+ * (`nightlyTargets`), one after the other. An entity without a boot plan (a dependency cycle, a
+ * broken reference) gets no run, and is not recoverable: it fails the check, saying why, as
+ * one whose run failed does. Those `optedOut` are left out.
+ */
+export async function nightlyCheck(
+  api: ScheduledRecoveryApi,
+  optedOut: Set<string>,
+  logger: LoggerService,
+  options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
+): Promise<TaskReport> {
+  const items = await api.listReadiness({ signal: options.signal });
+  const unplanned = items
+    .filter(r => !r.plan && !optedOut.has(r.entityRef))
+    .map(r => ({ entityRef: r.entityRef, message: `no boot plan, so no test recovery: ${r.reasons.join('; ') || r.status}` }));
+  for (const { entityRef, message } of unplanned) logger.error(`Nightly check: ${entityRef}: ${message}`);
+  const report = await runNightlyCheck(api, nightlyTargets(items, optedOut), logger, options);
+  return { succeeded: report.succeeded, failed: [...unplanned, ...report.failed] };
+}
+
 /** Captures each machine; one machine's failure does not stop the others. */
 export async function captureMachines(
   api: ScheduledRecoveryApi,
