@@ -7,7 +7,11 @@ export interface Config {
       capture?: SchedulerServiceTaskScheduleDefinitionConfig;
       /** When each system's boot history is analysed for dependencies. Default: every 6 hours. */
       analysis?: SchedulerServiceTaskScheduleDefinitionConfig;
-      /** When entities annotated for it get a test recovery. Default: 02:00 every night. */
+      /**
+       * When every entity with a boot plan gets a test recovery, but those annotated
+       * `recovery.backstage-recovery.io/nightly-check: 'false'`. Default: 02:30 every night, after
+       * the 02:00 capture.
+       */
       nightlyCheck?: SchedulerServiceTaskScheduleDefinitionConfig;
     };
   };

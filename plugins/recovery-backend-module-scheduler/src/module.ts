@@ -81,8 +81,10 @@ export const recoveryModuleScheduler = createBackendModule({
           },
         });
 
+        // Half an hour after the hourly capture, so the check restores the captures just taken
+        // rather than racing them.
         const nightlySchedule = schedule(config, 'recovery.schedules.nightlyCheck', {
-          frequency: { cron: '0 2 * * *' },
+          frequency: { cron: '30 2 * * *' },
           timeout: { hours: 4 },
         });
         await scheduler.scheduleTask({
