@@ -83,7 +83,13 @@ export interface BootPlan {
    * The analysis the inferred dependencies come from, and what it warned of (a delay kernel that
    * does not fit, clocks, few samples, dependencies the analysis could not place).
    */
-  analysis?: { id: string; createdAt: string; warnings?: string[] };
+  analysis?: {
+    id: string;
+    createdAt: string;
+    warnings?: string[];
+    /** A run's own: the (log name, entity ref) pairs its warnings mention, kept to filter them for each reader once the analysis is pruned; never served. */
+    names?: Array<[logName: string, entityRef: string]>;
+  };
   /** Machine refs, wave by wave: a machine depends only on machines of earlier waves. */
   waves: string[][];
   machines: BootPlanMachine[];

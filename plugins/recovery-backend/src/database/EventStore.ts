@@ -156,13 +156,22 @@ export class EventStore {
       .where({ scope })
       .orderBy(NEWEST_FIRST)
       .first();
-    if (!row) return undefined;
-    return {
-      id: row.id,
-      scope: row.scope,
-      events: Number(row.events),
-      createdAt: new Date(row.created_at).toISOString(),
-      result: JSON.parse(row.result),
-    };
+    return row && toAnalysis(row);
   }
+
+  /** An analysis by its id, while it is kept (see pruneAnalyses). */
+  async analysis(id: string): Promise<StoredAnalysis | undefined> {
+    const row = await this.db('recovery_analyses').where({ id }).first();
+    return row && toAnalysis(row);
+  }
+}
+
+function toAnalysis(row: any): StoredAnalysis {
+  return {
+    id: row.id,
+    scope: row.scope,
+    events: Number(row.events),
+    createdAt: new Date(row.created_at).toISOString(),
+    result: JSON.parse(row.result),
+  };
 }

@@ -100,6 +100,51 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     await store.updateRun('run-race', { status: 'succeeded', finishedAt: '2026-11-02T03:00:00.000Z' });
   });
 
+  it('refuses a run whose chosen capture is pruned under it on every choice, rather than admit it with one that is gone', async () => {
+    if (knex.client.dialect !== 'postgresql') return; // SQLite runs one writing transaction at a time.
+    const m = 'resource:default/churn-01';
+    for (const day of [1, 2, 3, 4]) await store.insertCapture(capture(`churn${day}`, m, `2026-11-0${day}T00:00:00.000Z`));
+    // Three captures being taken at once: each pruning has locked and deleted one capture, newest
+    // first, none committed yet. Admission chooses churn4, waits on it, finds it gone; chooses
+    // churn3, and so on: each pruning commits only once admission waits on it (its backend
+    // blocked by that pruning's), so the races happen in this order, however fast either side is.
+    const prunings: Array<{ tx: Knex.Transaction; pid: number }> = [];
+    let admitting: ReturnType<RecoveryStore['admitRun']> | undefined;
+    try {
+      for (const id of ['churn4', 'churn3', 'churn2']) {
+        const tx = await knex.transaction();
+        const { rows } = await tx.raw('select pg_backend_pid() as pid');
+        prunings.push({ tx, pid: rows[0].pid });
+        await tx('recovery_captures').where({ id }).forUpdate().select('id');
+        await tx('recovery_captures').where({ id }).delete();
+      }
+      admitting = store.admitRun(admission('run-churn', m, 'churn-host'), new Date());
+      admitting.catch(() => {});
+      for (const { tx, pid } of prunings) {
+        await vi.waitFor(
+          async () => {
+            const { rows } = await knex.raw('select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))', [pid]);
+            expect(rows[0].n).toBe(1);
+          },
+          { timeout: 10_000, interval: 10 },
+        );
+        await tx.commit();
+      }
+      await expect(admitting).rejects.toThrow(
+        'The capture chosen for resource:default/churn-01 was pruned while the run was admitted, 3 times in a row (captures taken meanwhile): try again',
+      );
+    } finally {
+      // A failed check must not leave transactions open (the test database could not be dropped).
+      for (const { tx } of prunings) if (!tx.isCompleted()) await tx.rollback();
+      await admitting?.catch(() => {});
+    }
+    expect(await store.getRun('run-churn')).toBeUndefined();
+    // Tried again once the captures settle, it is admitted with the one left.
+    const admitted = await store.admitRun(admission('run-churn', m, 'churn-host'), new Date());
+    expect('captures' in admitted && admitted.captures.get(m)!.id).toBe('churn1');
+    await store.updateRun('run-churn', { status: 'succeeded', finishedAt: '2026-11-05T00:00:00.000Z' });
+  });
+
   it('keeps captures, finds the newest per machine and prunes old ones', async () => {
     const m = 'resource:default/web-01';
     const other = 'resource:default/infra-01';

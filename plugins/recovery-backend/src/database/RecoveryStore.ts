@@ -72,6 +72,12 @@ function countsForReadiness(q: Knex.QueryBuilder, table: string): void {
   );
 }
 
+/**
+ * How many times admission chooses a machine's newest capture again when pruning deleted the one
+ * it chose: each time a capture was taken meanwhile, so more in a row means captures keep coming.
+ */
+const ADMISSION_CHOICES = 3;
+
 /** Newest first; the id breaks ties between rows written in the same instant. */
 export const NEWEST_FIRST = [
   { column: 'created_at', order: 'desc' as const },
@@ -190,7 +196,8 @@ export class RecoveryStore {
    * the check and the insert commit in one transaction that holds a per-host lock, so two
    * requests, or two replicas, cannot both see the host free. Each machine restores its newest
    * capture, chosen in the same transaction: one chosen before it could be pruned by a capture
-   * taken meanwhile. Returns the run holding the host when refused, else the captures chosen.
+   * taken meanwhile. Returns the run holding the host when refused, else the captures chosen; a
+   * machine without a capture, or whose chosen capture keeps being pruned, is a ConflictError.
    */
   async admitRun(run: NewRun, at: Date): Promise<{ busyWith: RecoveryRun } | { captures: Map<string, StoredCapture> }> {
     return this.db.transaction(async tx => {
@@ -211,16 +218,23 @@ export class RecoveryStore {
   /**
    * The newest capture of each machine, locked until the transaction ends (PostgreSQL: pruning
    * locks the captures it deletes first, so it waits, then sees them in use). A capture deleted
-   * meanwhile (pruning locked it first) is chosen again among those left.
+   * meanwhile (pruning locked it first) is chosen again among those left, up to
+   * ADMISSION_CHOICES times; captures pruned under every choice are a conflict: a run admitted
+   * with one would restore a capture that is gone.
    */
   private async latestCapturesKept(machineRefs: string[]): Promise<Map<string, StoredCapture>> {
-    for (let attempt = 1; ; attempt++) {
+    let pruned: string[] = [];
+    for (let attempt = 1; attempt <= ADMISSION_CHOICES; attempt++) {
       const captures = await this.latestCaptures(machineRefs);
       if (this.db.client.dialect !== 'postgresql' || captures.size === 0) return captures;
       const ids = [...captures.values()].map(c => c.id);
-      const locked = await this.db('recovery_captures').whereIn('id', ids).forShare().select('id');
-      if (locked.length === ids.length || attempt === 3) return captures;
+      const locked = new Set((await this.db('recovery_captures').whereIn('id', ids).forShare().select('id')).map(r => r.id));
+      pruned = [...captures.values()].filter(c => !locked.has(c.id)).map(c => c.machineRef).sort();
+      if (pruned.length === 0) return captures;
     }
+    throw new ConflictError(
+      `The capture chosen for ${pruned.join(', ')} was pruned while the run was admitted, ${ADMISSION_CHOICES} times in a row (captures taken meanwhile): try again`,
+    );
   }
 
   async insertRun(run: NewRun, at: Date): Promise<void> {

@@ -18,6 +18,7 @@ function graph(rootRef: string, roots: string[], services: ServiceNode[]): Recov
     services: new Map(services.map(s => [s.ref, s])),
     machines,
     problems: [],
+    missing: [],
     objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
   };
 }

@@ -36,11 +36,41 @@ describe('CatalogGraphLoader.load', () => {
       'component:default/app',
       new Map([['component:default/app', ['component:default/gone']]]),
     );
-    expect(graph.problems).toEqual([
+    const missing = {
+      entityRef: 'component:default/app',
+      message: 'component:default/app dependsOn component:default/gone, which is not in the catalog: a recovery plan cannot include it',
+    };
+    expect(graph.problems).toEqual([missing]);
+    expect(graph.missing).toEqual([missing]);
+  });
+
+  it('reports a missing dependency as a problem of each entity that names it, apart from the problems that leave the plan whole', async () => {
+    const unannotated = { ...machine('m2'), metadata: { name: 'm2', namespace: 'default' } };
+    const graphs = loader([
+      machine('m1'),
+      unannotated,
+      component('app', ['resource:default/m1', 'component:default/db', 'component:default/cache']),
+      component('db', ['resource:default/m2', 'component:default/cache']),
       {
-        entityRef: 'component:default/app',
-        message: 'component:default/gone is referenced (dependsOn or hasPart) but not found in the catalog',
+        apiVersion: 'backstage.io/v1alpha1',
+        kind: 'System',
+        metadata: { name: 'shop', namespace: 'default' },
+        spec: {},
+        relations: ['app', 'billing'].map(n => ({ type: 'hasPart', targetRef: `component:default/${n}` })),
       },
     ]);
+    const graph = await graphs.load('system:default/shop');
+    const notIn = (by: string, relation: string, ref: string) => ({
+      entityRef: by,
+      message: `${by} ${relation} ${ref}, which is not in the catalog: a recovery plan cannot include it`,
+    });
+    expect(graph.missing).toEqual([
+      notIn('system:default/shop', 'hasPart', 'component:default/billing'),
+      notIn('component:default/app', 'dependsOn', 'component:default/cache'),
+      notIn('component:default/db', 'dependsOn', 'component:default/cache'),
+    ]);
+    // The machine without annotations is a problem too, but not a missing dependency.
+    expect(graph.problems).toEqual(expect.arrayContaining([...graph.missing, expect.objectContaining({ entityRef: 'resource:default/m2' })]));
+    expect(graph.problems).toHaveLength(graph.missing.length + 2);
   });
 });

@@ -54,12 +54,20 @@ export class CatalogGraphLoader {
 
     const services = new Map<string, ServiceNode>();
     const machines = new Map<string, MachineNode>();
+    // Refs the catalog itself names (roots, dependsOn), with who names them: only these must
+    // exist. A learned dependency on an entity since removed is a stale analysis, not a broken catalog.
+    const declared = new Map<string, Reference[]>();
+    const declare = (by: string, relation: Reference['relation'], targets: string[]) => {
+      for (const target of targets) declared.set(target, [...(declared.get(target) ?? []), { by, relation }]);
+    };
+    const missing: EntityProblem[] = [];
     let roots: string[];
     let frontier: Entity[];
     switch (entityRole(root)) {
       case 'group': {
         roots = partTargets(root);
-        frontier = await this.fetchKnown(roots, rootRef, problems);
+        declare(rootRef, 'hasPart', roots);
+        frontier = await this.fetchKnown(roots, declared, missing);
         break;
       }
       case 'service':
@@ -79,9 +87,6 @@ export class CatalogGraphLoader {
     // Breadth-first over dependsOn; machines end the walk, services continue it.
     const targetsOf = new Map<string, string[]>();
     const seen = new Set<string>();
-    // Refs the catalog itself names (roots, dependsOn): only these must exist. A learned
-    // dependency on an entity since removed is a stale analysis, not a broken catalog.
-    const declared = new Set<string>(roots);
     while (frontier.length > 0) {
       const next = new Set<string>();
       for (const entity of frontier) {
@@ -102,14 +107,15 @@ export class CatalogGraphLoader {
           problems.push(...probeProblems);
           services.set(ref, { ref, machines: [], dependsOn: [], probes });
           targetsOf.set(ref, dependsOnTargets(entity));
-          targetsOf.get(ref)!.forEach(t => declared.add(t));
+          declare(ref, 'dependsOn', targetsOf.get(ref)!);
           for (const t of [...targetsOf.get(ref)!, ...(inferred.get(ref) ?? [])]) {
             if (!seen.has(t)) next.add(t);
           }
         }
       }
-      frontier = await this.fetchKnown([...next], rootRef, problems, ref => declared.has(ref));
+      frontier = await this.fetchKnown([...next], declared, missing);
     }
+    problems.push(...missing);
 
     for (const [ref, targets] of targetsOf) {
       const service = services.get(ref)!;
@@ -125,6 +131,7 @@ export class CatalogGraphLoader {
       services,
       machines,
       problems: dedupe(problems),
+      missing: dedupe(missing),
       objectives: { rpoSeconds: objectives.rpoSeconds, rtoSeconds: objectives.rtoSeconds },
     };
   }
@@ -189,28 +196,33 @@ export class CatalogGraphLoader {
   }
 
   /**
-   * Fetches entities, reporting each missing one that `mustExist` (all by default) as a
-   * problem of the recovered entity; the others are skipped.
+   * Fetches entities, reporting each missing one the catalog names (`declared`) as a problem of
+   * each entity that names it; the others (learned dependencies) are skipped.
    */
   private async fetchKnown(
     refs: string[],
-    rootRef: string,
-    problems: EntityProblem[],
-    mustExist: (ref: string) => boolean = () => true,
+    declared: Map<string, Reference[]>,
+    missing: EntityProblem[],
   ): Promise<Entity[]> {
     const entities = await this.fetch(refs);
     const found: Entity[] = [];
     entities.forEach((entity, index) => {
       if (entity) found.push(entity);
-      else if (mustExist(refs[index])) {
-        problems.push({
-          entityRef: rootRef,
-          message: `${refs[index]} is referenced (dependsOn or hasPart) but not found in the catalog`,
+      for (const { by, relation } of entity ? [] : declared.get(refs[index]) ?? []) {
+        missing.push({
+          entityRef: by,
+          message: `${by} ${relation} ${refs[index]}, which is not in the catalog: a recovery plan cannot include it`,
         });
       }
     });
     return found;
   }
+}
+
+/** Who names a ref in the catalog, and how. */
+interface Reference {
+  by: string;
+  relation: 'dependsOn' | 'hasPart';
 }
 
 const notFound = (ref: string) => new NotFoundError(`Entity ${ref} not found in the catalog`);

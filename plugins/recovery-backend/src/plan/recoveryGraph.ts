@@ -30,5 +30,11 @@ export interface RecoveryGraph {
   services: Map<string, ServiceNode>;
   machines: Map<string, MachineNode>;
   problems: EntityProblem[];
+  /**
+   * Of the problems, the dependencies the catalog declares (dependsOn, a system's hasPart) on
+   * entities it does not hold: a plan cannot recover them, so a run without them tests less than
+   * the real recovery.
+   */
+  missing: EntityProblem[];
   objectives: { rpoSeconds: number; rtoSeconds: number };
 }

@@ -7,8 +7,9 @@ import express from 'express';
 import request from 'supertest';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import type { Inference } from '../plan/inference';
 import type { RecoveryGraph, ServiceNode } from '../plan/recoveryGraph';
-import { PlanService } from '../service/PlanService';
+import { InferenceSource, PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import { HypervisorHostBusyError, RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
@@ -36,10 +37,13 @@ const demoGraph: RecoveryGraph = {
     ]),
   ),
   problems: [],
+  missing: [],
   objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
 };
 /** An entity users may not see in the catalog; services (the plugin itself) see every one. */
 const HIDDEN = 'component:default/hidden';
+const visibleTo = async (refs: string[], credentials: BackstageCredentials) =>
+  (credentials.principal as { type: string }).type === 'user' ? refs.filter(ref => ref !== HIDDEN) : refs;
 
 const needs = {
   'resource:default/data-01': ['resource:default/infra-01'],
@@ -89,17 +93,22 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     }
   });
 
-  function service(host: HypervisorHost, overrides: Partial<RunServiceOptions> = {}, graph = demoGraph, logger = mockServices.logger.mock()) {
+  function service(
+    host: HypervisorHost,
+    overrides: Partial<RunServiceOptions> = {},
+    graph = demoGraph,
+    logger = mockServices.logger.mock(),
+    inference?: InferenceSource,
+  ) {
     const providers = new ProviderRegistry();
     providers.addHypervisorHost(host);
     const web = { apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } };
     const graphs = {
       getEntity: async () => web,
       load: async () => graph,
-      visibleTo: async (refs: string[], credentials: BackstageCredentials) =>
-        (credentials.principal as { type: string }).type === 'user' ? refs.filter(ref => ref !== HIDDEN) : refs,
+      visibleTo,
     };
-    const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
+    const plans = new PlanService(graphs as unknown as CatalogGraphLoader, inference);
     return new RunService(store, providers, plans, graphs, logger, { ...options, ...overrides });
   }
 
@@ -363,6 +372,112 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await expect(
       runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' }),
     ).rejects.toThrow('No capture of resource:default/data-01 yet');
+  });
+
+  it('refuses a plan without a dependency the catalog declares but does not hold, unless asked; other catalog problems go into the timeline', async () => {
+    const missing = {
+      entityRef: 'component:default/database',
+      message: 'component:default/database dependsOn component:default/cache, which is not in the catalog: a recovery plan cannot include it',
+    };
+    const unannotated = {
+      entityRef: 'resource:default/data-01',
+      annotation: 'recovery.backstage-recovery.io/engine',
+      message: 'Machine resource:default/data-01 has no recovery.backstage-recovery.io/engine annotation: set it to the id of the primary engine that runs it',
+    };
+    const objective = { entityRef: 'component:default/web', annotation: 'recovery.backstage-recovery.io/rto', message: 'component:default/web: recovery.backstage-recovery.io/rto "soon" is not a duration such as 30m, 4h or 1d' };
+    const problems = [unannotated, objective, missing];
+    const host = new FakeHost(needs);
+    const runs = service(host, {}, { ...demoGraph, problems, missing: [missing] });
+    const request = { entityRef: 'component:default/web', mode: 'test' as const, trigger: 'user' as const };
+    const refused = runs.start(request);
+    await expect(refused).rejects.toThrow(ConflictError);
+    await expect(refused).rejects.toThrow(
+      `component:default/web cannot be recovered as the catalog declares it: ${missing.message}. Fix the catalog; through the API, a run started with acceptMissingDependencies: true recovers without what is missing`,
+    );
+    expect(await store.listRuns({})).toEqual([]);
+
+    // Asked to: the run tests the plan it has, and says what the catalog got wrong.
+    const started = await runs.start({ ...request, acceptMissingDependencies: true });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('succeeded');
+    expect(run.steps.filter(step => step.level === 'warning').map(step => [step.machineRef, step.message])).toEqual([
+      ['resource:default/data-01', `Catalog problem: ${unannotated.message}`],
+      [undefined, `Catalog problem: ${objective.message}`],
+      [undefined, `Catalog problem: ${missing.message}`],
+    ]);
+
+    // Without a missing dependency, no need to ask.
+    const unasked = service(host, {}, { ...demoGraph, problems: [objective] });
+    const admitted = await unasked.start(request);
+    await unasked.waitFor(admitted.id);
+    expect((await store.getRun(admitted.id))!.status).toBe('succeeded');
+  });
+
+  it("keeps with a run the names its plan's warnings mention: each reader's warnings are filtered once its analysis is pruned", async () => {
+    const warnings = [
+      'web started 30 s after db in every boot: too soon to tell',
+      'db started 2 s after vault in every boot: too soon to tell',
+      'only 8 whole-site boots in the history (fewer than 20)',
+      'few samples: vault → cache (score 0.7, 3 samples)',
+    ];
+    const analysis: Inference = {
+      id: 'analysis-1',
+      createdAt: '2024-05-01T00:00:00Z',
+      dependencies: [],
+      machineWaits: [],
+      warnings,
+      names: new Map([
+        ['web', 'component:default/web'],
+        ['db', 'component:default/database'],
+        ['vault', HIDDEN],
+        ['cache', 'component:default/cache'],
+        ['stray', undefined],
+      ]),
+      observed: new Set(),
+      threshold: 0.5,
+    };
+    let pruned = false;
+    const inference = {
+      inferenceFor: async () => analysis,
+      inferenceOf: vi.fn(async (id: string) => (!pruned && id === analysis.id ? analysis : undefined)),
+    };
+    const runs = service(new FakeHost(needs), {}, structuredClone(demoGraph), undefined, inference);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    const elsewhere = '1 warning of the analysis about parts of the system outside this plan: see its analysis';
+    expect(run.plan.analysis).toMatchObject({
+      warnings: [warnings[0], warnings[1], warnings[2], elsewhere],
+      // Only those its warnings mention (cache is named only in the one about other parts).
+      names: [
+        ['web', 'component:default/web'],
+        ['db', 'component:default/database'],
+        ['vault', HIDDEN],
+      ],
+    });
+
+    // Its analysis pruned (recovery.analysis.keepLast): read by the names the run keeps.
+    pruned = true;
+    const plans = new PlanService({ visibleTo } as unknown as CatalogGraphLoader, inference);
+    const forUser = await plans.runSeenBy(run, mockCredentials.user());
+    expect(forUser.plan.analysis).toEqual({
+      id: 'analysis-1',
+      createdAt: '2024-05-01T00:00:00Z',
+      warnings: [
+        warnings[0],
+        warnings[2],
+        elsewhere,
+        'left out as the catalog does not show them to you: 1 warning about parts outside this plan',
+      ],
+    });
+    expect((await plans.runSeenBy(run, mockCredentials.service())).plan.analysis!.warnings).toEqual([
+      warnings[0],
+      warnings[1],
+      warnings[2],
+      elsewhere,
+    ]);
+    expect(inference.inferenceOf).not.toHaveBeenCalled();
   });
 
   it('names the run holding the host only to whoever may see it, as GET /runs does', async () => {

@@ -2,6 +2,7 @@ import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-a
 import { ConflictError, InputError } from '@backstage/errors';
 import type {
   BootPlanMachine,
+  EntityProblem,
   MachinePhase,
   RecoveryRun,
   RunMachine,
@@ -29,7 +30,8 @@ import {
 } from '../database/RecoveryStore';
 import { describeProbe } from '../plan/bootPlan';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { PlanService, RUN_RECORD } from '../service/PlanService';
+import { namingAny } from '../plan/mentions';
+import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import {
   assertMachineTransition,
@@ -63,6 +65,11 @@ export interface StartRunRequest {
   trigger: RecoveryRun['trigger'];
   createdBy?: string;
   options?: RunOptions;
+  /**
+   * Start although the catalog declares dependencies it does not hold (the graph's `missing`):
+   * the run then tests a plan without them, and its timeline says so.
+   */
+  acceptMissingDependencies?: boolean;
   /**
    * Who asks: a refusal names the run holding the host only if they may see it. Without them
    * (the backend itself) it does.
@@ -172,14 +179,26 @@ export class RunService {
         `Run options ${Object.keys(runOptions).join(', ')} are test hooks; enable recovery.runs.allowTestHooks to use them`,
       );
     }
-    // Kept with the run, which others read later: its warnings only what all of them may see.
-    const { graph, plan, planError } = await this.plans.plan(request.entityRef, RUN_RECORD);
+    // Kept with the run as the plugin sees it: each reader gets its warnings filtered (runSeenBy).
+    const { graph, plan, planError, names } = await this.plans.plan(request.entityRef);
     if (!plan) throw new InputError(planError);
+    // A dependency left out of the plan is not restored, so the run would not test the recovery
+    // production needs: only when asked. Other problems (an annotation, an objective) leave the
+    // plan whole; the run goes ahead and its timeline lists them (see execute).
+    if (graph.missing.length > 0 && !request.acceptMissingDependencies) {
+      throw new ConflictError(
+        `${graph.rootRef} cannot be recovered as the catalog declares it: ${graph.missing.map(p => p.message).join('; ')}. ` +
+          'Fix the catalog; through the API, a run started with acceptMissingDependencies: true recovers without what is missing',
+      );
+    }
     if (plan.machines.length === 0) {
       throw new InputError(
         `${graph.rootRef} needs no machines: nothing to recover. Add dependsOn relations to machine Resources`,
       );
     }
+    // With the names its warnings mention: the analysis may be pruned (recovery.analysis.keepLast)
+    // before the run is last read, and without them no reader's warnings can be filtered.
+    if (plan.analysis && names) plan.analysis.names = namesMentioned(plan.analysis.warnings ?? [], names);
     const host = this.providers.hypervisorHost(this.options.hypervisorHost);
     const waves = runOptions.reverseBootOrder
       ? [...plan.waves].reverse()
@@ -214,7 +233,7 @@ export class RunService {
     const admitted = (await this.store.getRun(runId))!;
     const controller = new AbortController();
     this.driving.set(runId, controller);
-    const execution = this.execute(runId, host, waves, admission.captures, controller.signal)
+    const execution = this.execute(runId, host, waves, admission.captures, graph.problems, controller.signal)
       .catch(error =>
         this.logger.error(`Run ${runId} crashed: ${error?.stack ?? error}`),
       )
@@ -314,6 +333,8 @@ export class RunService {
     host: HypervisorHost,
     waves: string[][],
     captures: Map<string, StoredCapture>,
+    /** What the catalog got wrong about the recovered entities, listed in the timeline. */
+    problems: EntityProblem[],
     signal: AbortSignal,
   ): Promise<void> {
     const run = (await this.store.getRun(runId))!;
@@ -346,6 +367,15 @@ export class RunService {
       await recorder.step(
         `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${host.id}: ${waves.length} waves, ${waves.flat().length} machines`,
       );
+      // Readiness shows them while they last; the run's page shows what this run was admitted with.
+      const machineRefs = new Set(waves.flat());
+      for (const problem of problems) {
+        await recorder.step(
+          `Catalog problem: ${problem.message}`,
+          machineRefs.has(problem.entityRef) ? problem.entityRef : undefined,
+          'warning',
+        );
+      }
       // A lab an earlier run could not tear down would clash with this one's networks.
       const [stuck] = await this.removeLeftLabs(host);
       if (stuck) {
@@ -891,6 +921,16 @@ class RunRecorder {
 /** The machines that got ready (and did not fall over since), in boot order. */
 const readyMachines = (machines: RunMachine[]) =>
   machines.filter(m => m.phase === 'ready').map(m => m.machineRef);
+
+/**
+ * The (log name, entity ref) pairs of an analysis's `names` that the warnings mention: what
+ * filtering them for a reader needs (names with no entity ref hide nothing).
+ */
+function namesMentioned(warnings: string[], names: Map<string, string | undefined>): Array<[string, string]> {
+  return [...names].filter(
+    (pair): pair is [string, string] => pair[1] !== undefined && warnings.some(namingAny([pair[0]])),
+  );
+}
 
 /** The production networks the lab must emulate: each machine's entry of each, so the host knows every address. */
 function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {

@@ -184,6 +184,33 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(resultReads).toHaveLength(1);
   });
 
+  it("gives a run's earlier analysis by id while it is kept, reading it once, and nothing once it is pruned", async () => {
+    await store.insertEvents(generated.events, 'api');
+    const analyses = service({ keepAnalyses: 1 });
+    const first = await analyses.analyzeSystem('system:default/generated');
+    const resultReads: string[] = [];
+    knex.on('query', (q: { sql: string }) => {
+      if (q.sql.includes('recovery_analyses')) resultReads.push(q.sql);
+    });
+    // Runs of one page ask at once.
+    const [inference, same] = await Promise.all([analyses.inferenceOf(first.id), analyses.inferenceOf(first.id)]);
+    expect(inference!.id).toBe(first.id);
+    expect(same).toBe(inference);
+    // Log names to entity refs, for the warnings of a run's plan to be read by each caller.
+    expect(inference!.names.get(generated.truth.machines[0])).toBe(`resource:default/${generated.truth.machines[0]}`);
+    expect(await analyses.inferenceOf(first.id)).toBe(inference);
+    expect(resultReads).toHaveLength(1);
+
+    // Pruned by the next analysis (one kept): gone for good, asked about once.
+    const second = await analyses.analyzeSystem('system:default/generated');
+    const pruned = service({ keepAnalyses: 1 });
+    resultReads.length = 0;
+    expect(await pruned.inferenceOf(first.id)).toBeUndefined();
+    expect(await pruned.inferenceOf(first.id)).toBeUndefined();
+    expect(resultReads).toHaveLength(1);
+    expect((await pruned.inferenceOf(second.id))!.id).toBe(second.id);
+  });
+
   it('sweeps every system, and names to a caller only the systems the catalog shows them', async () => {
     await store.insertEvents([...generated.events, ...rebooted.events], 'api');
     // With the relations the catalog adds in reverse, which the sweep finds systems by.

@@ -68,6 +68,12 @@ export class AnalysisService implements InferenceSource {
    * correlation of every pair (megabytes for a large site), too much to parse for every plan.
    */
   private readonly inferences = new Map<string, Inference>();
+  /**
+   * Earlier analyses that runs' plans came from, by id (undefined: no longer kept), read once
+   * however many runs ask at the same time: an analysis never changes, so what was read stays
+   * true. The most recently added are kept.
+   */
+  private readonly inferencesById = new Map<string, Promise<Inference | undefined>>();
 
   constructor(
     private readonly events: EventStore,
@@ -322,6 +328,21 @@ export class AnalysisService implements InferenceSource {
     return inference;
   }
 
+  /** What a plan took from the analysis `analysisId` (a run's, read later), while it is kept. */
+  async inferenceOf(analysisId: string): Promise<Inference | undefined> {
+    for (const latest of this.inferences.values()) if (latest.id === analysisId) return latest;
+    const known = this.inferencesById.get(analysisId);
+    if (known) return known;
+    const reading = this.events.analysis(analysisId).then(analysis => analysis && this.toInference(analysis as SystemAnalysis));
+    if (this.inferencesById.size >= INFERENCES_BY_ID_KEPT) {
+      this.inferencesById.delete(this.inferencesById.keys().next().value!);
+    }
+    this.inferencesById.set(analysisId, reading);
+    // A read that failed (the database) says nothing about the analysis: asked again next time.
+    reading.catch(() => this.inferencesById.get(analysisId) === reading && this.inferencesById.delete(analysisId));
+    return reading;
+  }
+
   private toInference(analysis: SystemAnalysis): Inference {
     const refs = analysis.result.entityRefs;
     const machineRefs = analysis.result.machineRefs ?? {};
@@ -377,6 +398,9 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
   }
   return { refByName, ambiguous: ambiguous.sort() };
 }
+
+/** Earlier analyses whose inference is kept in memory for reading runs (see inferenceOf). */
+const INFERENCES_BY_ID_KEPT = 50;
 
 const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 

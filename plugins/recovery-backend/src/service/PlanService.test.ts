@@ -1,9 +1,10 @@
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import type { InferredDependency } from '@backstage-recovery/plugin-recovery-common';
+import type { BootPlan, InferredDependency, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
-import { PlanService, RUN_RECORD } from './PlanService';
+import { PlanService } from './PlanService';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 
@@ -35,7 +36,11 @@ function planner(entities: Entity[], dependencies: InferredDependency[], said: P
     observed: new Set(entities.map(e => `${e.kind.toLowerCase()}:default/${e.metadata.name}`)),
     threshold: 0.5,
   };
-  return new PlanService(graphs, { inferenceFor: async () => inference });
+  return new PlanService(graphs, {
+    inferenceFor: async () => inference,
+    // Earlier analyses are gone: only this one is kept.
+    inferenceOf: async id => (id === inference.id ? inference : undefined),
+  });
 }
 
 describe('PlanService.plan', () => {
@@ -127,7 +132,7 @@ describe('PlanService.plan', () => {
     ]);
   });
 
-  it("keeps in a run's record only the warnings no reader of it could be kept from: none naming a part outside the plan", async () => {
+  it("gives each reader of a run its plan's warnings as GET /plan gives them to that reader, whenever the run was kept", async () => {
     // d's plan holds d, e, m1 and m2; a and c are outside it, c hidden from users.
     const names = new Map([
       ['svc-d', c('d')],
@@ -138,22 +143,66 @@ describe('PlanService.plan', () => {
       'few samples: svc-d → svc-a (score 0.7, 3 samples)',
       'few samples: svc-d → svc-c (score 0.7, 3 samples)',
       'only 8 whole-site boots in the history (fewer than 20)',
-      `name svc-d fits several entities (${c('d')}, ${c('a')})`,
+      'few samples: svc-a → svc-c (score 0.7, 3 samples)',
     ];
     const plans = planner(site(), [], { warnings, names }, [c('c')]);
-    const warningsFor = async (viewer?: Parameters<PlanService['plan']>[1]) => (await plans.plan(c('d'), viewer)).plan!.analysis!.warnings;
-    expect(await warningsFor()).toEqual(warnings);
-    expect(await warningsFor(mockCredentials.user())).toEqual([
+    const elsewhere = '1 warning of the analysis about parts of the system outside this plan: see its analysis';
+    // What a run keeps: the plan as the plugin itself sees it.
+    const kept = (await plans.plan(c('d'))).plan!;
+    expect(kept.analysis!.warnings).toEqual([warnings[0], warnings[1], warnings[2], elsewhere]);
+    const run = (plan: BootPlan) => ({ id: 'run-1', entityRef: c('d'), plan, machines: [], steps: [] }) as unknown as RecoveryRun;
+    const readBy = async (plan: BootPlan, credentials: BackstageCredentials = mockCredentials.user()) =>
+      (await plans.runSeenBy(run(plan), credentials)).plan.analysis!.warnings;
+
+    const forUser = (await plans.plan(c('d'), mockCredentials.user())).plan!.analysis!.warnings;
+    expect(forUser).toEqual([
       warnings[0],
       warnings[2],
-      warnings[3],
+      elsewhere,
       'left out as the catalog does not show them to you: 1 warning about parts outside this plan',
     ]);
-    // Read later by whoever sees d, each with their own view: a, seen by this user, may be hidden from the next.
-    expect(await warningsFor(RUN_RECORD)).toEqual([
-      warnings[2],
-      "left out of the run's record, as not all who may read it see them: 3 warnings about parts outside this plan",
+    expect(await readBy(kept)).toEqual(forUser);
+    // Whoever sees c (the plugin itself) reads them all.
+    expect(await readBy(kept, mockCredentials.service())).toEqual(kept.analysis!.warnings);
+    // A run kept before runs kept only these held every warning of the analysis: read the same way.
+    expect(await readBy({ ...kept, analysis: { ...kept.analysis!, warnings } })).toEqual(forUser);
+    // Once its analysis is no longer kept, nothing tells which names are whose.
+    expect(await readBy({ ...kept, analysis: { ...kept.analysis!, id: 'pruned' } }, mockCredentials.service())).toEqual([
+      '4 warnings of the analysis left out: it is no longer kept, so the parts of the system they name cannot be checked against what the catalog shows you',
     ]);
+  });
+
+  it('reads a run by the names it keeps, whether or not its analysis is kept, and does not show them', async () => {
+    // d's plan holds d, e, m1 and m2; c is outside it, hidden from users.
+    const warnings = ['few samples: svc-d → svc-c (score 0.7, 3 samples)', 'only 8 whole-site boots in the history (fewer than 20)'];
+    const names: Array<[string, string]> = [['svc-d', c('d')], ['svc-c', c('c')]];
+    const plans = planner(site(), [], { warnings, names: new Map(names) }, [c('c')]);
+    const kept = (await plans.plan(c('d'))).plan!;
+    // As RunService keeps it, of an analysis no longer kept (inferenceOf answers nothing for it).
+    const analysis = { ...kept.analysis!, id: 'pruned', warnings, names };
+    const run = { id: 'run-1', entityRef: c('d'), plan: { ...kept, analysis }, machines: [], steps: [] } as unknown as RecoveryRun;
+    const forUser = await plans.runSeenBy(run, mockCredentials.user());
+    expect(forUser.plan.analysis).toEqual({
+      id: 'pruned',
+      createdAt: kept.analysis!.createdAt,
+      warnings: [warnings[1], 'left out as the catalog does not show them to you: 1 warning about parts outside this plan'],
+    });
+    expect((await plans.runSeenBy(run, mockCredentials.service())).plan.analysis).toEqual({
+      id: 'pruned',
+      createdAt: kept.analysis!.createdAt,
+      warnings,
+    });
+    // A run kept before runs kept names: read by its analysis's, while it is kept; then counted.
+    const readBefore = async (id: string) =>
+      (await plans.runSeenBy({ ...run, plan: { ...kept, analysis: { id, createdAt: kept.analysis!.createdAt, warnings } } }, mockCredentials.user()))
+        .plan.analysis!.warnings;
+    expect(await readBefore('a1')).toEqual(forUser.plan.analysis!.warnings);
+    expect(await readBefore('pruned')).toEqual([
+      '2 warnings of the analysis left out: it is no longer kept, so the parts of the system they name cannot be checked against what the catalog shows you',
+    ]);
+    // With no warnings, none of them to show either.
+    const quiet = { ...run, plan: { ...run.plan, analysis: { ...analysis, warnings: [], names: [] } } };
+    expect((await plans.runSeenBy(quiet, mockCredentials.user())).plan.analysis).not.toHaveProperty('names');
   });
 
   it('warns of, and skips, a learned dependency on an entity no longer in the catalog', async () => {

@@ -3,6 +3,7 @@ import type {
   DependencyDisagreements,
   InferredDependency,
   InferredMachineWait,
+  RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
@@ -19,19 +20,17 @@ export interface PlannedRecovery {
   plan?: BootPlan;
   planError?: string;
   disagreements?: DependencyDisagreements;
+  /** The analysis's log names, to entity refs where known: what the plan's analysis warnings name. */
+  names?: Inference['names'];
 }
 
 /** Where learned dependencies come from (the analysis service). */
 export interface InferenceSource {
+  /** The latest analysis of the entity's system. */
   inferenceFor(entity: Entity): Promise<Inference | undefined>;
+  /** An analysis by id (the one a run's plan came from), while it is kept. */
+  inferenceOf(analysisId: string): Promise<Inference | undefined>;
 }
-
-/**
- * A plan kept in a run's record, which whoever may see the run's entity reads later (`GET /runs`):
- * its analysis warnings leave out those naming a part outside the plan that the catalog could
- * hide from one of them. Whoever sees the plan's root sees the parts inside it.
- */
-export const RUN_RECORD = 'run record';
 
 /** Boot plans: the catalog's declared dependencies plus those learned from boot history. */
 export class PlanService {
@@ -42,10 +41,10 @@ export class PlanService {
 
   /**
    * The boot plan of an entity. With the credentials of a caller, its analysis warnings leave out
-   * what the catalog hides from that caller; for a RUN_RECORD, what it could hide from anyone.
-   * Without either, all of them (the plugin's own view).
+   * what the catalog hides from that caller; without them, none (the plugin's own view, which a
+   * run keeps: see runSeenBy).
    */
-  async plan(entityRef: string, viewer?: BackstageCredentials | typeof RUN_RECORD): Promise<PlannedRecovery> {
+  async plan(entityRef: string, viewer?: BackstageCredentials): Promise<PlannedRecovery> {
     const root = await this.graphs.getEntity(entityRef);
     const inference = await this.inference?.inferenceFor(root);
     const follow = new Map<string, string[]>();
@@ -76,12 +75,16 @@ export class PlanService {
             id: inference.id,
             createdAt: inference.createdAt,
             warnings: [
-              ...(await warningsAbout(graph, inference, this.viewOf(viewer))),
+              ...(await warningsAbout(
+                ref => graph.services.has(ref) || graph.machines.has(ref),
+                inference,
+                viewer && (refs => this.graphs.visibleTo(refs, viewer)),
+              )),
               ...notFollowed,
             ],
           };
         }
-        return { graph, plan, disagreements: applied?.disagreements };
+        return { graph, plan, disagreements: applied?.disagreements, names: inference?.names };
       } catch (error) {
         if (!(error instanceof BootPlanCycleError)) throw error;
         // A cycle the learned edges close: drop the weakest learned edge that makes it and
@@ -111,58 +114,83 @@ export class PlanService {
     }
   }
 
-  private viewOf(viewer?: BackstageCredentials | typeof RUN_RECORD): WarningsView | undefined {
-    if (viewer === undefined) return undefined;
-    if (viewer === RUN_RECORD) {
-      return { visibleTo: async () => [], leftOut: "left out of the run's record, as not all who may read it see them" };
+  /**
+   * A run as the caller may read it: its plan's analysis warnings, kept as the plugin saw them
+   * (runs kept before this filter: all of that analysis's warnings), filtered as `plan` filters
+   * them for that caller, by the log names they mention. A run keeps those names itself
+   * (RunService), never shown; one kept before that is read by the names of the analysis it came
+   * from, and once that analysis is no longer kept, its warnings cannot be told apart: counted.
+   */
+  async runSeenBy(run: RecoveryRun, credentials: BackstageCredentials): Promise<RecoveryRun> {
+    const { plan } = run;
+    if (!plan.analysis) return run;
+    const { names: kept, ...analysis } = plan.analysis;
+    if (!analysis.warnings?.length) return { ...run, plan: { ...plan, analysis } };
+    const seen = (warnings: string[]) => ({ ...run, plan: { ...plan, analysis: { ...analysis, warnings } } });
+    const names: Inference['names'] | undefined = kept
+      ? new Map(kept)
+      : (await this.inference?.inferenceOf(analysis.id))?.names;
+    if (!names) {
+      return seen([
+        `${counted(analysis.warnings.length)} of the analysis left out: it is no longer kept, so the parts of the system they name cannot be checked against what the catalog shows you`,
+      ]);
     }
-    return { visibleTo: refs => this.graphs.visibleTo(refs, viewer), leftOut: 'left out as the catalog does not show them to you' };
+    // What the plan holds, as the run keeps it: its root, its machines and the services on them.
+    const parts = new Set([
+      plan.entityRef,
+      ...plan.machines.flatMap(m => [m.machineRef, ...m.services]),
+      ...(plan.inferred ?? []).flatMap(d => [d.service, d.dependsOn]),
+    ]);
+    return seen(
+      await warningsAbout(ref => parts.has(ref), { warnings: analysis.warnings, names }, refs =>
+        this.graphs.visibleTo(refs, credentials),
+      ),
+    );
   }
 }
 
-/** Whose view of the catalog a plan's warnings are filtered for, and how the line counting those left out says why. */
-interface WarningsView {
-  visibleTo: (refs: string[]) => Promise<string[]>;
-  leftOut: string;
-}
+const counted = (n: number) => `${n} warning${n === 1 ? '' : 's'}`;
 
 /**
- * The analysis's warnings that concern this plan: those that name something it holds, or nothing
- * by name; the others are about other parts of the system, on its analysis. With a view, also not
- * those naming a part outside the plan that the catalog hides from that view (a plan shows its
- * whole graph to whoever sees its root, and no more). A line says how many went, and why.
+ * The analysis's warnings that concern a plan (`holds` the refs in it): those that name something
+ * it holds, or nothing by name; the others are about other parts of the system, on its analysis.
+ * With the caller's view, also not those naming a part outside the plan that the catalog hides
+ * from them (a plan shows its whole graph to whoever sees its root, and no more). A line says how many
+ * went, and why. Its own lines name nothing: applied again to what it returned, it keeps them.
  */
 async function warningsAbout(
-  graph: RecoveryGraph,
-  inference: Inference,
-  view?: WarningsView,
+  holds: (ref: string) => boolean,
+  analysis: Pick<Inference, 'warnings' | 'names'>,
+  /** The caller's view of the catalog: which of these refs it shows them. */
+  visibleTo?: (refs: string[]) => Promise<string[]>,
 ): Promise<string[]> {
-  const inPlan = (ref: string | undefined) => ref !== undefined && (graph.services.has(ref) || graph.machines.has(ref));
-  const names = [...inference.names];
+  const inPlan = (ref: string | undefined) => ref !== undefined && holds(ref);
+  const names = [...analysis.names];
   const outsideNames = names.filter(([, ref]) => !inPlan(ref));
   const namesPlan = namingAny(names.filter(([, ref]) => inPlan(ref)).map(([name]) => name));
   const namesOutside = namingAny(outsideNames.map(([name]) => name));
-  const about = inference.warnings.filter(w => {
+  const about = analysis.warnings.filter(w => {
     const refs = refsInText(w);
     return refs.some(inPlan) || namesPlan(w) || (refs.length === 0 && !namesOutside(w));
   });
   let shown = about;
   // Only the warnings about the plan that also name parts outside it need the catalog's answer.
   const mixed = about.filter(w => namesOutside(w) || refsInText(w).some(ref => !inPlan(ref)));
-  if (view && mixed.length) {
+  if (visibleTo && mixed.length) {
     const named = outsideNames.filter(([name, ref]) => ref && mixed.some(namingAny([name])));
     const refs = [...new Set([...named.map(([, ref]) => ref!), ...mixed.flatMap(refsInText).filter(ref => !inPlan(ref))])];
-    const visible = new Set(await view.visibleTo(refs));
+    const visible = new Set(await visibleTo(refs));
     const hidden = new Set(refs.filter(ref => !visible.has(ref)));
     const namesHidden = namingAny([...hidden, ...named.filter(([, ref]) => hidden.has(ref!)).map(([name]) => name)]);
     shown = about.filter(w => !namesHidden(w));
   }
-  const counted = (n: number) => `${n} warning${n === 1 ? '' : 's'}`;
-  const elsewhere = inference.warnings.length - about.length;
+  const elsewhere = analysis.warnings.length - about.length;
   return [
     ...shown,
     ...(elsewhere ? [`${counted(elsewhere)} of the analysis about parts of the system outside this plan: see its analysis`] : []),
-    ...(about.length > shown.length ? [`${view!.leftOut}: ${counted(about.length - shown.length)} about parts outside this plan`] : []),
+    ...(about.length > shown.length
+      ? [`left out as the catalog does not show them to you: ${counted(about.length - shown.length)} about parts outside this plan`]
+      : []),
   ];
 }
 

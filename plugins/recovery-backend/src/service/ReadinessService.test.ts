@@ -16,6 +16,7 @@ const graph = (rootRef: string): RecoveryGraph => ({
   services: new Map([[rootRef, { ref: rootRef, machines: [], dependsOn: [], probes: [] }]]),
   machines: new Map(),
   problems: [],
+  missing: [],
   objectives: { rpoSeconds: 3600, rtoSeconds: 300 },
 });
 

@@ -47,8 +47,13 @@ export class ReadinessService {
         : this.store.lastFinishedRun({ entityRef: graph.rootRef }),
     ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
-    // part of): it still counts, but shows only what the verdict rests on.
-    const lastRun = found && !(await isRunVisible(found, visible)) ? hiddenRun(found) : found;
+    // part of): it still counts, but shows only what the verdict rests on. One they see, they see
+    // as GET /runs/{id} shows it.
+    const lastRun = !found
+      ? undefined
+      : (await isRunVisible(found, visible))
+        ? await this.plans.runSeenBy(found, credentials)
+        : hiddenRun(found);
     const now = Date.now();
     const roots = new Set(graph.roots);
     const ownMachines = [...graph.services.values()]

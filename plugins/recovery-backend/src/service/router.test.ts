@@ -295,12 +295,13 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     expect(await ids('?entityRef=component:default/web')).toEqual(['active-new', 'finished']);
 
     // `false` is not "finished only": refused rather than ignored.
-    for (const query of ['?active=false', '?active=1', '?active=true&active=true']) {
+    const refused: Array<[string, string]> = [['?active=false', '"false"'], ['?active=1', '"1"'], ['?active=true&active=true', 'an array (["true","true"])']];
+    for (const [query, got] of refused) {
       const res = await request(server).get(`/api/recovery/runs${query}`);
       expect({ query, status: res.status, message: res.body.error?.message }).toEqual({
         query,
         status: 400,
-        message: expect.stringContaining('Query parameter active must be "true" when given'),
+        message: `Query parameter active must be "true" when given, got ${got}`,
       });
     }
     await knex('recovery_runs').whereIn('id', ['active-old', 'finished', 'active-new', 'pending']).delete();
@@ -418,12 +419,13 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
 
   it('takes options.reverseBootOrder only as a boolean; false is the default, no test hook', async () => {
     const run = (options: object) => request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/web', options });
-    for (const value of ['false', 'true', 0, 1, null, {}]) {
+    const sent: Array<[unknown, string]> = [['false', '"false"'], ['true', '"true"'], [0, 'a number (0)'], [1, 'a number (1)'], [null, 'null'], [{}, 'an object ({})']];
+    for (const [value, got] of sent) {
       const res = await run({ reverseBootOrder: value });
       expect({ value, status: res.status, message: res.body.error?.message }).toEqual({
         value,
         status: 400,
-        message: `options.reverseBootOrder must be a boolean, got ${JSON.stringify(value)}`,
+        message: `options.reverseBootOrder must be a boolean, got ${got}`,
       });
     }
     // Test hooks are off here: false gets past them to the plan (web needs no machines).
@@ -449,7 +451,19 @@ const machineOf = (name: string, services: string[]): Entity => ({
   spec: { type: 'machine' },
   relations: services.map(targetRef => ({ type: 'dependencyOf', targetRef })),
 });
+/** Runs on shop-01 and names a dependency the catalog does not hold (not in GET /readiness: no machine names it). */
+const ORDERS = 'component:default/orders';
 const siteEntities: Entity[] = [
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'orders', namespace: 'default' },
+    spec: { type: 'service' },
+    relations: [
+      { type: 'dependsOn', targetRef: 'resource:default/shop-01' },
+      { type: 'dependsOn', targetRef: 'component:default/ledger' },
+    ],
+  },
   {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Component',
@@ -623,18 +637,138 @@ describe.each(databases.eachSupportedId())('what the catalog hides from a user, 
     expect(full.body.plan.analysis.warnings).toEqual([shopWarning]);
   });
 
-  it("keeps in a run's plan only the analysis warnings every reader of the run may see", async () => {
+  it("gives each reader of a run its plan's warnings as GET /plan gives them to that reader", async () => {
     const started = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop' });
     expect(started.status).toBe(202);
-    const recorded = ["left out of the run's record, as not all who may read it see them: 1 warning about parts outside this plan"];
-    expect(started.body.plan.analysis.warnings).toEqual(recorded);
+    expect(started.body.plan.analysis.warnings).toEqual([leftOutForUser]);
     await vi.waitFor(async () => expect((await store.getRun(started.body.id))!.status).toBe('succeeded'), { timeout: 10_000, interval: 20 });
-    // Read later by the plugin itself, or anyone: the same record.
-    for (const authorization of [undefined, asPlugin]) {
-      const req = request(server).get(`/api/recovery/runs/${started.body.id}`);
-      const res = await (authorization ? req.set('authorization', authorization) : req);
-      expect(res.body.plan.analysis.warnings).toEqual(recorded);
+    // Kept as the plugin sees it: the plugin itself reads the warning that names the secret service.
+    const forPlugin = await request(server).get(`/api/recovery/runs/${started.body.id}`).set('authorization', asPlugin);
+    expect(forPlugin.body.plan.analysis.warnings).toEqual([shopWarning]);
+    for (const res of [
+      await request(server).get(`/api/recovery/runs/${started.body.id}`),
+      await request(server).get('/api/recovery/runs'),
+      await request(server).get('/api/recovery/runs?entityRef=component:default/shop'),
+      await request(server).get('/api/recovery/readiness/component/default/shop'),
+    ]) {
+      expect(res.status).toBe(200);
+      const run = res.body.items?.[0] ?? res.body.lastRun ?? res.body;
+      expect(run.id).toBe(started.body.id);
+      expect(run.plan.analysis.warnings).toEqual([leftOutForUser]);
     }
+  });
+
+  it('reads a run kept with every warning of its analysis (before runs were read this way) as any other; once that analysis is gone, without them', async () => {
+    const secretWarning = 'secret on vault-01: a clock reading contradicts another';
+    const kept = (id: string, analysisId: string, at: number) =>
+      store.insertRun(
+        {
+          id,
+          entityRef: 'component:default/shop',
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'fake',
+          plan: {
+            entityRef: 'component:default/shop',
+            analysis: { id: analysisId, createdAt: new Date().toISOString(), warnings: [shopWarning, secretWarning] },
+            waves: [['resource:default/shop-01']],
+            machines: [{ machineRef: 'resource:default/shop-01', wave: 0, services: ['component:default/shop'], waitsFor: [], probes: [] }],
+          },
+          options: {},
+          machines: [{ machineRef: 'resource:default/shop-01', wave: 0 }],
+        },
+        new Date(Date.now() - at),
+      );
+    await kept('kept-before', 'store-analysis', 5_000);
+    await kept('kept-pruned', 'pruned-analysis', 10_000);
+    for (const id of ['kept-before', 'kept-pruned']) {
+      await store.updateRun(id, { status: 'running' });
+      await store.updateRun(id, { status: 'succeeded', finishedAt: new Date().toISOString(), rtoSeconds: 2 });
+    }
+    const elsewhere = '1 warning of the analysis about parts of the system outside this plan: see its analysis';
+    const warningsOf = async (id: string, authorization?: string) => {
+      const req = request(server).get(`/api/recovery/runs/${id}`);
+      return (await (authorization ? req.set('authorization', authorization) : req)).body.plan.analysis.warnings;
+    };
+    expect(await warningsOf('kept-before')).toEqual([elsewhere, leftOutForUser]);
+    expect(await warningsOf('kept-before', asPlugin)).toEqual([shopWarning, elsewhere]);
+    // Readiness judges shop by its newest run: read the same way.
+    const readiness = await request(server).get('/api/recovery/readiness/component/default/shop');
+    expect(readiness.body.lastRun).toMatchObject({ id: 'kept-before', plan: { analysis: { warnings: [elsewhere, leftOutForUser] } } });
+    const gone = [
+      '2 warnings of the analysis left out: it is no longer kept, so the parts of the system they name cannot be checked against what the catalog shows you',
+    ];
+    expect(await warningsOf('kept-pruned')).toEqual(gone);
+    expect(await warningsOf('kept-pruned', asPlugin)).toEqual(gone);
+    const listed = await request(server).get('/api/recovery/runs');
+    expect(JSON.stringify(listed.body)).not.toContain('secret');
+  });
+
+  it('reads a new run by the names its warnings mention, kept with it and shown to no one, once its analysis is pruned', async () => {
+    const started = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/shop' });
+    expect(started.status).toBe(202);
+    expect(started.body.plan.analysis).not.toHaveProperty('names');
+    await vi.waitFor(async () => expect((await store.getRun(started.body.id))!.status).toBe('succeeded'), { timeout: 10_000, interval: 20 });
+    const admitted = (await store.getRun(started.body.id))!;
+    expect(admitted.plan.analysis!.names).toEqual([
+      ['shop', 'component:default/shop'],
+      ['secret', HIDDEN],
+    ]);
+    // The same run of an analysis pruned since (recovery.analysis.keepLast): nothing else tells the names.
+    await store.insertRun(
+      {
+        id: 'of-pruned',
+        entityRef: admitted.entityRef,
+        mode: 'test',
+        trigger: 'user',
+        hypervisorHost: 'fake',
+        plan: { ...admitted.plan, analysis: { ...admitted.plan.analysis!, id: 'pruned-analysis' } },
+        options: {},
+        machines: admitted.machines.map(({ machineRef, wave }) => ({ machineRef, wave })),
+      },
+      new Date(),
+    );
+    await store.updateRun('of-pruned', { status: 'running' });
+    await store.updateRun('of-pruned', { status: 'succeeded', finishedAt: new Date().toISOString(), rtoSeconds: 2 });
+    const forPlugin = await request(server).get('/api/recovery/runs/of-pruned').set('authorization', asPlugin);
+    expect(forPlugin.body.plan.analysis).toEqual({ id: 'pruned-analysis', createdAt: expect.any(String), warnings: [shopWarning] });
+    for (const res of [
+      await request(server).get('/api/recovery/runs/of-pruned'),
+      await request(server).get('/api/recovery/runs'),
+      await request(server).get('/api/recovery/runs?entityRef=component:default/shop'),
+      await request(server).get('/api/recovery/readiness/component/default/shop'),
+    ]) {
+      expect(res.status).toBe(200);
+      const runs = res.body.items ?? [res.body.lastRun ?? res.body];
+      expect(runs.map((run: { id: string }) => run.id)).toContain('of-pruned');
+      for (const run of runs) expect(run.plan.analysis).toEqual({ id: expect.any(String), createdAt: expect.any(String), warnings: [leftOutForUser] });
+    }
+  });
+
+  it('refuses with 409 a run whose plan lacks a dependency the catalog declares but does not hold, unless the caller accepts it', async () => {
+    const run = (body: object) => request(server).post('/api/recovery/runs').send({ entityRef: ORDERS, ...body });
+    const problem = `${ORDERS} dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it`;
+    const refused = await run({});
+    expect({ status: refused.status, body: refused.body.error }).toMatchObject({
+      status: 409,
+      body: {
+        name: 'ConflictError',
+        message: `${ORDERS} cannot be recovered as the catalog declares it: ${problem}. Fix the catalog; through the API, a run started with acceptMissingDependencies: true recovers without what is missing`,
+      },
+    });
+    for (const value of ['yes', 1, null]) {
+      const res = await run({ acceptMissingDependencies: value });
+      expect({ value, status: res.status, message: res.body.error?.message }).toEqual({
+        value,
+        status: 400,
+        message: expect.stringContaining('acceptMissingDependencies must be a boolean, got'),
+      });
+    }
+    const started = await run({ acceptMissingDependencies: true });
+    expect(started.status).toBe(202);
+    await vi.waitFor(async () => expect((await store.getRun(started.body.id))!.status).toBe('succeeded'), { timeout: 10_000, interval: 20 });
+    const read = await request(server).get(`/api/recovery/runs/${started.body.id}`);
+    expect(read.body.steps).toContainEqual(expect.objectContaining({ level: 'warning', message: `Catalog problem: ${problem}` }));
   });
 
   it('answers a start while a run the caller may not see holds the host with a 409 that names no run, as GET /runs?active=true lists none', async () => {

@@ -3,12 +3,14 @@ import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
 import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import { AuthorizeResult, BasicPermission, ResourcePermission } from '@backstage/plugin-permission-common';
 import {
+  type RecoveryRun,
   recoveryCaptureCreatePermission,
   recoveryEventsCreatePermission,
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  describeValue,
   EVENT_FORMATS,
   EventFormat,
   EventParseError,
@@ -225,6 +227,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (unknownOptions.length > 0) {
       throw new InputError(`options: unknown ${unknownOptions.map(k => `"${k}"`).join(', ')}; the only option is reverseBootOrder`);
     }
+    const { acceptMissingDependencies = false } = body;
+    if (typeof acceptMissingDependencies !== 'boolean') {
+      throw new InputError(`acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`);
+    }
     const entityRef = await entityRefFromBody(req, credentials);
     await authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
     // A failover is not isolated from production: it needs its own grant too.
@@ -235,9 +241,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
       createdBy: principalName(credentials.principal),
       options: reverseBootOrderFrom(options.reverseBootOrder),
+      acceptMissingDependencies,
       credentials,
     });
-    res.status(202).json(run);
+    res.status(202).json(await plans.runSeenBy(run, credentials));
   });
 
   router.get('/runs', async (req, res) => {
@@ -249,7 +256,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     // Only `true`: `active=false` could be read as "finished runs only", which this does not filter.
     const active = req.query.active;
     if (active !== undefined && active !== 'true') {
-      throw new InputError(`Query parameter active must be "true" when given, got ${JSON.stringify(active)}`);
+      throw new InputError(`Query parameter active must be "true" when given, got ${describeValue(active)}`);
     }
     const limit = limitFrom(req);
     const query = {
@@ -258,14 +265,16 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       // What holds the hypervisor host: the entity card checks it before offering a run.
       status: active ? ACTIVE_RUN_STATUSES : undefined,
     };
+    // Each run's plan warnings as this caller may read them (runSeenBy).
+    const seenBy = (items: RecoveryRun[]) => Promise.all(items.map(run => plans.runSeenBy(run, credentials)));
     if (query.entityRef) {
-      res.json({ items: await store.listRuns({ ...query, limit }) });
+      res.json({ items: await seenBy(await store.listRuns({ ...query, limit })) });
       return;
     }
     // Runs of any entity: only those of entities the caller may see in the catalog (console
     // tails and plans tell about them), a page of `limit` of them; see listVisibleRuns. So the
     // active runs are those the caller may see: a hidden one may hold the host all the same.
-    res.json({ items: await listVisibleRuns(store, query, limit, refs => graphs.visibleTo(refs, credentials)) });
+    res.json({ items: await seenBy(await listVisibleRuns(store, query, limit, refs => graphs.visibleTo(refs, credentials))) });
   });
 
   router.get('/runs/:id', async (req, res) => {
@@ -276,7 +285,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (!run || !(await isRunVisible(run, refs => graphs.visibleTo(refs, credentials)))) {
       throw new NotFoundError(`Run ${req.params.id} not found`);
     }
-    res.json(run);
+    res.json(await plans.runSeenBy(run, credentials));
   });
 
   // No error handler of its own: errors reach the one Backstage's httpRouter applies after the
@@ -310,17 +319,6 @@ function bodyFrom(req: express.Request): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/**
- * A value the caller sent, as a message shows it: a string in quotes, anything else with its
- * type; cut short, as it may be a whole body.
- */
-function describeValue(value: unknown): string {
-  const json = JSON.stringify(value) ?? String(value);
-  const shown = json.length > 80 ? `${json.slice(0, 79)}…` : json;
-  if (typeof value === 'string' || value === null) return shown;
-  return `${Array.isArray(value) ? 'an array' : `a ${typeof value}`} (${shown})`;
-}
-
 /** `lenient`: true or false, as `true`/`1` or `false`/`0`; anything else is a 400 rather than strict. */
 function lenientFrom(value: unknown): boolean {
   if (value === undefined || value === 'false' || value === '0') return false;
@@ -332,7 +330,7 @@ function lenientFrom(value: unknown): boolean {
 function reverseBootOrderFrom(value: unknown): { reverseBootOrder?: true } {
   if (value === undefined || value === false) return {};
   if (value === true) return { reverseBootOrder: true };
-  throw new InputError(`options.reverseBootOrder must be a boolean, got ${JSON.stringify(value)}`);
+  throw new InputError(`options.reverseBootOrder must be a boolean, got ${describeValue(value)}`);
 }
 
 const validators = makeValidator();
