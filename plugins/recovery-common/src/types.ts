@@ -167,7 +167,7 @@ export interface RecoveryRun {
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
-  /** Measured recovery time: first restore started to last machine verified. */
+  /** Measured recovery time: from the lab's creation (or an earlier restore, on a resumed run) to the last machine verified. */
   rtoSeconds?: number;
   error?: { machineRef?: string; probe?: string; message: string };
   plan: BootPlan;

@@ -384,6 +384,7 @@ export class RunService {
         );
       }
       const networks = labNetworks([...captures.values()]);
+      const labStartedAt = new Date().toISOString();
       lab = await withDeadline(
         host.createLab(runId, networks, { internal: run.mode === 'test' }),
         this.options.stepTimeoutMs,
@@ -411,7 +412,7 @@ export class RunService {
       }
 
       // RTO ends when the last machine got ready; the final check comes after it.
-      const rtoSeconds = measuredRtoSeconds(recorder.machines());
+      const rtoSeconds = measuredRtoSeconds(recorder.machines(), labStartedAt);
       await this.finalCheck(recorder, host, lab, booted, planned, driving);
       await recorder.step(
         `All ${waves.flat().length} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,

@@ -56,6 +56,13 @@ describe('run state machine', () => {
       ]),
     ).toBe(12.25);
     expect(measuredRtoSeconds([{ restoreStartedAt: '2026-01-01T00:00:00.000Z' }])).toBeUndefined();
+    expect(measuredRtoSeconds([], '2026-01-01T00:00:00.000Z')).toBeUndefined();
+  });
+
+  it('counts the creation of the lab into RTO, unless a restore came before it (a resumed run)', () => {
+    const machines = [{ restoreStartedAt: '2026-01-01T00:00:01.000Z', readyAt: '2026-01-01T00:00:05.000Z' }];
+    expect(measuredRtoSeconds(machines, '2026-01-01T00:00:00.400Z')).toBe(4.6);
+    expect(measuredRtoSeconds(machines, '2026-01-01T00:00:03.000Z')).toBe(4);
     expect(measuredRtoSeconds([])).toBeUndefined();
   });
 });

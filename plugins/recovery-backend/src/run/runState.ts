@@ -62,15 +62,19 @@ export function assertMachineTransition(
 }
 
 /**
- * Measured recovery time: from the first restore started to the last machine verified.
- * Undefined until every machine is ready. The run's final check, after that, is outside it.
+ * Measured recovery time: from the lab's creation (`labStartedAt`: a recovery needs its network
+ * too), or the first restore where that came earlier (a run resumed after a restart of the
+ * backend), to the last machine verified. Undefined until every machine is ready. The run's
+ * final check, after that, is outside it.
  */
 export function measuredRtoSeconds(
   machines: Array<{ restoreStartedAt?: string; readyAt?: string }>,
+  labStartedAt?: string,
 ): number | undefined {
   if (machines.length === 0) return undefined;
   if (machines.some(m => !m.restoreStartedAt || !m.readyAt)) return undefined;
-  const first = Math.min(...machines.map(m => Date.parse(m.restoreStartedAt!)));
+  const starts = [...machines.map(m => m.restoreStartedAt!), ...(labStartedAt ? [labStartedAt] : [])];
+  const first = Math.min(...starts.map(Date.parse));
   const last = Math.max(...machines.map(m => Date.parse(m.readyAt!)));
   return Math.round(last - first) / 1000;
 }
