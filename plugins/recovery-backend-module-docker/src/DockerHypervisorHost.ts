@@ -572,7 +572,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   private probeContainer(lab: LabHandle): Promise<Docker.Container> {
-    const key = `${lab.runId}\n${lab.networks.join(',')}`;
+    const key = probeContainerKey(lab);
     let pending = this.probeContainers.get(key);
     if (!pending) {
       pending = this.createProbeContainer(lab).catch(e => {
@@ -654,7 +654,13 @@ export class DockerHypervisorHost implements HypervisorHost {
       what = `TCP connect to ${target}:${probe.port}`;
     }
     const where = `from the lab (probe container, network ${lab.networks.join(', ')})`;
-    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true }).catch(async e => {
+      // The probe container stopped or went (killed, out of memory): made again, else every
+      // later probe of the run would fail on it rather than on the machine.
+      if (!isStatus(e, 404, 409)) throw e;
+      this.probeContainers.delete(probeContainerKey(lab));
+      return (await this.probeContainer(lab)).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    });
     const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
     const raw = await withTimeout(readAll(stream), 15_000, () => stream.destroy());
     const { stdout, stderr } = demuxDockerStream(raw ?? Buffer.alloc(0));
@@ -787,6 +793,9 @@ function withoutOrchestratorLabels(labels: Record<string, string>): { labels: Re
   }
   return { labels: out, blanked: blanked.sort() };
 }
+
+/** One probe container per run and set of lab networks. */
+const probeContainerKey = (lab: LabHandle) => `${lab.runId}\n${lab.networks.join(',')}`;
 
 function splitRef(ref: string): [string, string | undefined] {
   const slash = ref.lastIndexOf('/');

@@ -24,7 +24,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import { EventStore } from '../../recovery-backend/src/database/EventStore';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import { storedEvents } from '../../recovery-backend/src/testing/events';
-import { PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
+import { dockerName, PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
 import { demuxDockerStream, readAll } from './lib/dockerStreams';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
@@ -466,6 +466,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const missing = await host.probe(lab, web, { kind: 'http', port: 80, path: '/missing' });
     expect(missing.ok).toBe(false);
     expect(missing.message).toMatch(/404/);
+    // A probe container that stopped, then one removed, is made again for the next probe.
+    const probeContainer = recovery.getContainer(dockerName('rr', runId, 'probe'));
+    await probeContainer.stop({ t: 0 });
+    expect(await host.probe(lab, data, { kind: 'tcp', port: 5432 })).toMatchObject({ ok: true });
+    await probeContainer.remove({ force: true });
+    expect(await host.probe(lab, data, { kind: 'tcp', port: 5432 })).toMatchObject({ ok: true });
 
     const resources = await host.listLabResources(runId);
     expect(resources.networks).toEqual(lab.networks);
