@@ -44,4 +44,23 @@ describe('useKeptAsyncRetry', () => {
     await waitFor(() => expect(result.current.error?.message).toBe('b is down'));
     expect(result.current.value).toBeUndefined();
   });
+
+  it('loads again when a retry came while a load was under way', async () => {
+    const pending: Array<(value: string) => void> = [];
+    let loads = 0;
+    const { result } = setup(
+      () =>
+        new Promise<string>(resolve => {
+          loads++;
+          pending.push(resolve);
+        }),
+    );
+    await waitFor(() => expect(loads).toBe(1));
+    // Something changed while the first load was on its way: its answer may predate it.
+    act(() => result.current.retry());
+    act(() => pending[0]('before'));
+    await waitFor(() => expect(loads).toBe(2));
+    act(() => pending[1]('after'));
+    await waitFor(() => expect(result.current.value).toBe('after'));
+  });
 });

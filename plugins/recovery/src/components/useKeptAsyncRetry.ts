@@ -1,11 +1,13 @@
-import { DependencyList, useEffect, useState } from 'react';
+import { DependencyList, useCallback, useEffect, useRef, useState } from 'react';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 
 /**
  * `useAsyncRetry` that keeps the last value loaded for `key` when a reload fails: react-use
  * drops the value on error, which would blank a view that was showing good data because one
  * reload did not get through. A value kept for another key (another entity) is not returned.
- * `error` with a `value` means the value is stale.
+ * `error` with a `value` means the value is stale. A `retry` asked for while a load is under way
+ * loads again once it ends (react-use ignores it): what changed meanwhile, a run that finished
+ * during a reload, is not missed.
  */
 export function useKeptAsyncRetry<T>(
   fn: () => Promise<T>,
@@ -22,7 +24,19 @@ export function useKeptAsyncRetry<T>(
   useEffect(() => {
     if (state.value !== undefined) setLast(state.value);
   }, [state.value]);
+  const retryWanted = useRef(false);
+  const { loading, retry: reload } = state;
+  useEffect(() => {
+    if (!loading && retryWanted.current) {
+      retryWanted.current = false;
+      reload();
+    }
+  }, [loading, reload]);
+  const retry = useCallback(() => {
+    if (loading) retryWanted.current = true;
+    else reload();
+  }, [loading, reload]);
   const loaded = state.value ?? last;
   const value = loaded?.key === key ? loaded.value : undefined;
-  return { ...state, value };
+  return { ...state, value, retry };
 }
