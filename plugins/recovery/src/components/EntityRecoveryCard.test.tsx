@@ -86,7 +86,11 @@ describe('EntityRecoveryCard', () => {
     const waves = screen.getByRole('group', { name: 'Boot waves' });
     expect(within(waves).getByText('Wave 1')).toBeInTheDocument();
     expect(within(waves).getByText('db')).toBeInTheDocument();
-    expect(within(waves).getByText('web-1')).toBeInTheDocument();
+    // The entity's own machine is told apart in words too, not only by its colour.
+    expect(within(waves).getByText("(this entity's machine)").parentElement).toHaveTextContent(
+      "web-1 (this entity's machine)",
+    );
+    expect(within(waves).getAllByText(/this entity's machine/)).toHaveLength(1);
 
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();

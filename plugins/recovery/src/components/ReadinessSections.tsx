@@ -65,6 +65,15 @@ const useStyles = makeStyles(theme => ({
   chip: {
     margin: theme.spacing(0.25),
   },
+  // Read out, not shown: the chip's colour says it to the eye.
+  screenReaderOnly: {
+    position: 'absolute',
+    width: 1,
+    height: 1,
+    overflow: 'hidden',
+    clip: 'rect(0 0 0 0)',
+    whiteSpace: 'nowrap',
+  },
 }));
 
 /** Status, objectives and the reasons behind the status. */
@@ -431,7 +440,12 @@ export const BootPlanView = ({
               <Chip
                 key={m}
                 size="small"
-                label={shortRef(m)}
+                label={
+                  <>
+                    {shortRef(m)}
+                    {own.has(m) ? <span className={classes.screenReaderOnly}> (this entity's machine)</span> : null}
+                  </>
+                }
                 title={m}
                 className={classes.chip}
                 color={own.has(m) ? 'primary' : 'default'}
