@@ -36,7 +36,8 @@ describe('EntityRecoveryCard', () => {
     const api = fakeRecoveryApi({ getReadiness: () => new Promise(() => {}) });
     await renderCard({ api });
     expect(screen.getByText('Recovery readiness')).toBeInTheDocument();
-    expect(await screen.findByTestId('progress')).toBeInTheDocument();
+    // Backstage's Progress shows after a delay; the first render of the file is slow under load.
+    expect(await screen.findByTestId('progress', {}, { timeout: 5_000 })).toBeInTheDocument();
     expect(api.getReadiness).toHaveBeenCalledWith('component:default/web');
     expect(screen.queryByRole('button', { name: /run test recovery/i })).toBeNull();
   });
