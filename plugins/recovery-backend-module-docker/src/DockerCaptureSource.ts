@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -54,6 +54,8 @@ async function writeAtomically(
   return { size, checksum: `sha256:${hash.digest('hex')}` };
 }
 
+/** Age past which a note that does not parse was cut short by a kill, not being written now. */
+const TORN_NOTE_AGE_MS = 60_000;
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
 const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
 
@@ -61,30 +63,53 @@ const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
 const STOP_WAIT_MS = 10_000;
 
 /**
- * Where a capture notes, before it pauses a machine, that it did so (one file per engine and
- * container, removed once unpaused): a backend stopped in between leaves the note, and the
- * machine is unpaused from it at the next start or capture instead of staying paused for good.
+ * Where a capture keeps a note of itself (one file per engine and container), from before it
+ * pauses the machine until it has kept its files or removed them: a backend stopped in between
+ * leaves the note, by which the next start or capture of that machine unpauses it (if the note
+ * says it is paused) and removes that capture's files and tag, instead of production staying
+ * paused, or the store and the engine filling up, for good. (Named when the note only covered
+ * the pause: notes that older backends left are found still.)
  */
-const PAUSE_NOTES = '.paused';
-function underWay(machineRef: string, held: PauseNote) {
+const CAPTURE_NOTES = '.paused';
+function underWay(machineRef: string, held: CaptureNote) {
+  const doing = held.phase === 'saving' ? 'saving it into the capture store' : `paused it at ${held.pausedAt}`;
   return new ConflictError(
-    `machine ${machineRef}: capture ${held.captureId} is under way (paused it at ${held.pausedAt}); one capture of a machine at a time`,
+    `machine ${machineRef}: capture ${held.captureId} is under way (${doing}); one capture of a machine at a time`,
   );
 }
 
 /** A full container id, as `docker inspect` gives it: what a note's name ends with. */
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
-/** How long past its pause limit a note must be before it counts as left by a stopped capture. */
+/** How long past its pause limit a note of the paused phase must be before it counts as left by a stopped capture. */
 const NOTE_GRACE_MS = 30_000;
 
-interface PauseNote {
+/**
+ * How often a capture refreshes its note's mtime, and how long a note of the saving phase may go
+ * unrefreshed before it counts as left by a stopped capture (a save has no limit of its own).
+ */
+const NOTE_HEARTBEAT_MS = 20_000;
+const SAVING_NOTE_STALE_MS = 2 * 60_000;
+
+interface CaptureNote {
   machineRef: string;
   captureId: string;
   /** The capture's image tag and the prefix of its files, removed with the note: never stored. */
   imageRef: string;
   filePrefix: string;
-  pausedAt: string;
+  /**
+   * `paused`: the capture has the machine paused, since `pausedAt`; `saving`: it has not (never
+   * paused it, or unpaused it) and copies into the capture store. Older backends' notes have no
+   * phase: they only noted a pause.
+   */
+  phase?: 'paused' | 'saving';
+  pausedAt?: string;
+}
+
+/** A note as found: `heartbeatAt` is its mtime, which its capture refreshes while it runs. */
+interface HeldNote {
+  note: CaptureNote;
+  heartbeatAt: number;
 }
 
 /**
@@ -92,7 +117,7 @@ interface PauseNote {
  * consistency), `docker commit` tagged per capture and each volume's content archived
  * (`docker cp`), then unpaused and `docker save` streamed into the capture store as
  * `<captureId>.tar`, the volumes as `<captureId>.volume-<n>.tar`; each checksummed while
- * streaming, written atomically.
+ * streaming, written atomically. A note in the store holds the machine for the whole capture.
  */
 export class DockerCaptureSource implements CaptureSource {
   /** Aborted when the backend shuts down: captures under way stop, and no new one starts. */
@@ -113,37 +138,54 @@ export class DockerCaptureSource implements CaptureSource {
     },
   ) {}
 
-  private pauseNotePath(containerId: string) {
-    return join(this.options.storeDirectory, PAUSE_NOTES, `${dockerName(this.engineId)}.${containerId}`);
+  private notePath(containerId: string) {
+    return join(this.options.storeDirectory, CAPTURE_NOTES, `${dockerName(this.engineId)}.${containerId}`);
   }
 
   private get maxPauseMs() {
     return this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS;
   }
 
-  /** When a note's capture, if it still ran, would have unpaused its machine by its own limit. */
-  private staleFrom(note: PauseNote): number {
-    return Date.parse(note.pausedAt) + this.maxPauseMs + NOTE_GRACE_MS;
+  /**
+   * When a note counts as left by a stopped capture: paused, once its capture, if it still ran,
+   * would have unpaused its machine by its own limit; saving, once it was not refreshed for a while.
+   */
+  private staleFrom({ note, heartbeatAt }: HeldNote): number {
+    if (note.phase === 'saving') return heartbeatAt + SAVING_NOTE_STALE_MS;
+    return Date.parse(note.pausedAt!) + this.maxPauseMs + NOTE_GRACE_MS;
   }
 
-  private async readPauseNote(path: string): Promise<PauseNote | undefined> {
+  private async readNote(path: string): Promise<HeldNote | undefined> {
+    const unreadable = (e: unknown) =>
+      new Error(`capture note ${path} is unreadable, so its machine may still be paused: ${(e as Error).message}`);
+    let text: string;
+    let mtimeMs: number;
     try {
-      return JSON.parse(await readFile(path, 'utf8'));
+      [text, { mtimeMs }] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new Error(`pause note ${path} is unreadable, so its machine may still be paused: ${(e as Error).message}`);
+      throw unreadable(e);
+    }
+    try {
+      return { note: JSON.parse(text), heartbeatAt: mtimeMs };
+    } catch (e) {
+      // Cut short while it was first written (a backend killed then): its capture never paused
+      // anything, which comes only once the write returned. A young one may be being written now.
+      if (Date.now() - mtimeMs < TORN_NOTE_AGE_MS) throw unreadable(e);
+      await rm(path, { force: true });
+      return undefined;
     }
   }
 
   /**
-   * Unpauses the machines that a capture paused and never unpaused (the backend stopped in
-   * between) and removes what that capture left; a note too recent to tell (another backend's
-   * capture may still run) is looked at again once it would have passed its limit. Run at
-   * start-up; returns the machines unpaused now.
+   * Removes what the captures that never finished (the backend stopped mid-capture) left, and
+   * unpauses the machines they left paused; a note too recent to tell (another backend's capture
+   * may still run) is looked at again once it would be stale. Run at start-up; returns the
+   * machines unpaused now.
    */
   resumeInterruptedCaptures(): Promise<string[]> {
     return onEngine(this.engineId, async () => {
-      const dir = join(this.options.storeDirectory, PAUSE_NOTES);
+      const dir = join(this.options.storeDirectory, CAPTURE_NOTES);
       const prefix = `${dockerName(this.engineId)}.`;
       const names = await readdir(dir).catch(e => {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
@@ -155,39 +197,53 @@ export class DockerCaptureSource implements CaptureSource {
         // engine `dc1.b` (its machine would stay paused once this engine dropped the note).
         const containerId = name.slice(prefix.length);
         if (!name.startsWith(prefix) || !CONTAINER_ID.test(containerId)) continue;
-        const note = await this.readPauseNote(join(dir, name));
-        if (!note) continue;
-        const wait = this.staleFrom(note) - Date.now();
-        if (wait <= 0) {
-          await this.resumeInterrupted(containerId, note);
-          resumed.push(note.machineRef);
-          continue;
+        const held = await this.readNote(join(dir, name));
+        if (!held) continue;
+        if (Date.now() < this.staleFrom(held)) {
+          this.lookAgainWhenStale(containerId, held);
+        } else if (await this.resumeInterrupted(containerId, held.note)) {
+          resumed.push(held.note.machineRef);
         }
-        setTimeout(() => {
-          this.resumeIfStill(containerId, note).catch(e =>
-            this.options.logger?.warn(`recovery: could not unpause ${note.machineRef} after capture ${note.captureId}: ${e}`),
-          );
-        }, wait).unref();
       }
       return resumed;
     });
   }
 
-  private async resumeIfStill(containerId: string, note: PauseNote) {
-    const now = await this.readPauseNote(this.pauseNotePath(containerId));
-    if (now?.captureId === note.captureId) await onEngine(this.engineId, () => this.resumeInterrupted(containerId, now));
+  /** Looks at a note again once it would be stale, for as long as its capture keeps it fresh. */
+  private lookAgainWhenStale(containerId: string, held: HeldNote) {
+    const { machineRef, captureId } = held.note;
+    setTimeout(() => {
+      this.resumeIfStill(containerId, captureId).catch(e =>
+        this.options.logger?.warn(`recovery: could not resume ${machineRef} after capture ${captureId}: ${e}`),
+      );
+    }, this.staleFrom(held) - Date.now()).unref();
   }
 
-  /** Unpauses what an interrupted capture paused, and removes its files, tag and note. */
-  private async resumeInterrupted(containerId: string, note: PauseNote): Promise<void> {
-    const container = this.docker.getContainer(containerId);
-    try {
-      if ((await container.inspect()).State?.Paused) await container.unpause();
-    } catch (e) {
-      if (!isStatus(e, 404)) throw e;
+  private async resumeIfStill(containerId: string, captureId: string) {
+    const now = await this.readNote(this.notePath(containerId));
+    if (now?.note.captureId !== captureId) return;
+    if (Date.now() < this.staleFrom(now)) this.lookAgainWhenStale(containerId, now);
+    else await onEngine(this.engineId, () => this.resumeInterrupted(containerId, now.note));
+  }
+
+  /**
+   * Removes an interrupted capture's files, tag and note, unpausing its machine first where the
+   * note says it had it paused (true then); a capture interrupted while saving had unpaused it.
+   */
+  private async resumeInterrupted(containerId: string, note: CaptureNote): Promise<boolean> {
+    const paused = note.phase !== 'saving';
+    if (paused) {
+      const container = this.docker.getContainer(containerId);
+      try {
+        if ((await container.inspect()).State?.Paused) await container.unpause();
+      } catch (e) {
+        if (!isStatus(e, 404)) throw e;
+      }
     }
     this.options.logger?.warn(
-      `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): unpaused it and removed what that capture left`,
+      paused
+        ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): unpaused it and removed what that capture left`
+        : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
     );
     const dir = this.options.storeDirectory;
     const files = await readdir(dir);
@@ -197,16 +253,17 @@ export class DockerCaptureSource implements CaptureSource {
         .map(f => rm(join(dir, f), { force: true })),
     );
     await this.removeTag(note.imageRef);
-    await rm(this.pauseNotePath(containerId), { force: true });
+    await rm(this.notePath(containerId), { force: true });
+    return paused;
   }
 
   /**
-   * Writes the note before pausing, exclusively: a note there already is another capture's of
-   * the same machine (a conflict), unless it is stale, when its capture is resumed first.
+   * Writes the note before anything else, exclusively: a note there already is another capture's
+   * of the same machine (a conflict), unless it is stale, when its capture is resumed first.
    */
-  private async takePauseNote(containerId: string, note: PauseNote): Promise<void> {
-    const path = this.pauseNotePath(containerId);
-    await mkdir(join(this.options.storeDirectory, PAUSE_NOTES), { recursive: true });
+  private async takeNote(containerId: string, note: CaptureNote): Promise<void> {
+    const path = this.notePath(containerId);
+    await mkdir(join(this.options.storeDirectory, CAPTURE_NOTES), { recursive: true });
     for (let attempt = 0; ; attempt++) {
       try {
         await writeFile(path, JSON.stringify(note), { flag: 'wx' });
@@ -223,11 +280,20 @@ export class DockerCaptureSource implements CaptureSource {
    * resolved (its capture resumed). True where one was resolved.
    */
   private async settleNote(containerId: string, machineRef: string): Promise<boolean> {
-    const held = await this.readPauseNote(this.pauseNotePath(containerId));
+    const held = await this.readNote(this.notePath(containerId));
     if (!held) return false;
-    if (Date.now() < this.staleFrom(held)) throw underWay(machineRef, held);
-    await this.resumeInterrupted(containerId, held);
+    if (Date.now() < this.staleFrom(held)) throw underWay(machineRef, held.note);
+    await this.resumeInterrupted(containerId, held.note);
     return true;
+  }
+
+  /**
+   * Rewrites the capture's own note (no one else writes it while it is there): through a rename,
+   * so that no reader, nor a backend killed mid-write, leaves it half written.
+   */
+  private async rewriteNote(path: string, note: CaptureNote): Promise<void> {
+    await writeFile(`${path}.tmp`, JSON.stringify(note));
+    await rename(`${path}.tmp`, path);
   }
 
   private imageRef(machine: MachineLocator, captureId: string) {
@@ -251,8 +317,8 @@ export class DockerCaptureSource implements CaptureSource {
    * Stops the captures under way as the backend shuts down: a machine one of them paused is
    * unpaused at once (as at the pause limit), the copies stop and what they wrote is removed.
    * Without it, a backend stopped mid-capture leaves production paused until its next start.
-   * Waits for that at most `waitMs`: a machine that stays paused (an unreachable engine) keeps
-   * its pause note, by which the next start unpauses it.
+   * Waits for that at most `waitMs`: a capture that has not settled by then (an unreachable
+   * engine) keeps its note, by which the next start unpauses its machine and removes its files.
    */
   async stopCaptures(waitMs = STOP_WAIT_MS): Promise<void> {
     this.stopping.abort();
@@ -328,31 +394,39 @@ export class DockerCaptureSource implements CaptureSource {
     let unpauseError: Error | undefined;
     let pausedAt = 0;
     let unpausing: Promise<void> | undefined;
-    const notePath = this.pauseNotePath(info.Id);
+    // Paused by this capture and not unpaused since: its note must then stay.
+    let leftPaused = false;
+    const notePath = this.notePath(info.Id);
+    const note: CaptureNote = {
+      machineRef: machine.machineRef,
+      captureId: options.captureId,
+      imageRef: ref,
+      filePrefix: base,
+      ...(pause ? { phase: 'paused', pausedAt: new Date().toISOString() } : { phase: 'saving' }),
+    };
+    let noteTaken = false;
+    let heartbeat: NodeJS.Timeout | undefined;
     // Once: from the limit's timer or when the copy ends, whichever comes first.
     const unpause = () =>
-      (unpausing ??= container.unpause().then(async () => {
+      (unpausing ??= container.unpause().then(() => {
         pausedMs = Math.round(performance.now() - pausedAt);
-        await rm(notePath, { force: true });
+        leftPaused = false;
       }));
     // A failure (store directory included) must leave neither file nor tag.
     try {
       stopping.throwIfAborted();
+      await this.takeNote(info.Id, note);
+      noteTaken = true;
+      // Refreshed for as long as the capture runs: a note of the saving phase left unrefreshed
+      // is one a stopped backend left. Touched while paused too, where it does not count.
+      heartbeat = setInterval(() => {
+        const now = new Date();
+        utimes(notePath, now, now).catch(() => {});
+      }, NOTE_HEARTBEAT_MS);
+      heartbeat.unref();
       if (pause) {
-        const note: PauseNote = {
-          machineRef: machine.machineRef,
-          captureId: options.captureId,
-          imageRef: ref,
-          filePrefix: base,
-          pausedAt: new Date().toISOString(),
-        };
-        await this.takePauseNote(info.Id, note);
-        try {
-          await container.pause();
-        } catch (e) {
-          await rm(notePath, { force: true });
-          throw e;
-        }
+        await container.pause();
+        leftPaused = true;
         pausedAt = performance.now();
         this.pausedNow.add(unpause);
         // The backend began to shut down while the machine was being paused.
@@ -392,7 +466,7 @@ export class DockerCaptureSource implements CaptureSource {
             await unpause();
           } catch (e) {
             // The capture's own error is the one to report; otherwise production stays paused: say so.
-            // The pause note stays, so the next start or capture unpauses it.
+            // The note stays, so the next start or capture unpauses it.
             if (!failed) throw e;
             unpauseError = e as Error;
           } finally {
@@ -401,13 +475,18 @@ export class DockerCaptureSource implements CaptureSource {
         }
       }
       whileSaving.throwIfAborted();
+      // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
+      if (pause) await this.rewriteNote(notePath, { ...note, phase: 'saving' });
       const stream = (await this.docker.getImage(ref).get()) as unknown as Readable;
       image = await writeAtomically(stream, dir, artifact, written, whileSaving);
+      await rm(notePath, { force: true });
     } catch (e) {
       clearTimeout(timer);
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
       if (committed) await this.removeTag(ref);
+      // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
+      if (noteTaken && !leftPaused) await rm(notePath, { force: true });
       if (!options.signal?.aborted) {
         const machineState = unpauseError ? `could not unpause it (${unpauseError.message})` : 'unpaused';
         // Past the pause limit, the limit is what went wrong, not the stream it cut.
@@ -419,6 +498,8 @@ export class DockerCaptureSource implements CaptureSource {
         }
       }
       throw e;
+    } finally {
+      clearInterval(heartbeat);
     }
     const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
     return {

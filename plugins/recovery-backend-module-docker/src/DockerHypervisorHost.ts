@@ -18,7 +18,7 @@ import type {
   RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
-import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerName, joinsLabNetwork } from './adapt';
+import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerName, dockerTag, joinsLabNetwork } from './adapt';
 import { firstHost, helperRange, highestFree } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
@@ -36,6 +36,19 @@ export const NETWORK_LABEL = 'recovery.backstage-recovery.io/network';
 export const PROBE_LABEL = 'recovery.backstage-recovery.io/probe';
 
 export const DEFAULT_PROBE_IMAGE = 'recovery/probe:1';
+
+/**
+ * Repository of the tags naming the run that loaded a captured image:
+ * `recovery-lab/<image digest>:<run id>`. `docker load` cannot label an image, so the tag is how
+ * the run's teardown finds it, from any backend and after a restart, also when no machine was
+ * created from it (a backend stopped in between).
+ */
+export const LAB_IMAGE_REPOSITORY = 'recovery-lab';
+
+/** The tag marking image `imageId` as loaded for run `runId`. */
+export function labImageRef(runId: string, imageId: string): string {
+  return `${LAB_IMAGE_REPOSITORY}/${imageId.replace(/^sha256:/, '')}:${dockerTag(runId)}`;
+}
 
 /**
  * The network a lab whose machines captured none gets (all in host network mode): Docker names
@@ -79,11 +92,6 @@ export class DockerHypervisorHost implements HypervisorHost {
   private readonly probeImage: string;
   private probeImageReady?: Promise<void>;
   private readonly probeContainers = new Map<string, Promise<Docker.Container>>();
-  /**
-   * Image ids `docker load`ed per run id, removed at its teardown. Kept here because
-   * `docker load` cannot label images; teardown also finds them through the run's containers.
-   */
-  private readonly loadedImages = new Map<string, Set<string>>();
 
   constructor(
     readonly id: string,
@@ -419,12 +427,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations, addressesLost };
   }
 
-  /** Loads the capture's image for the run, which removes it at its teardown. */
+  /** Loads the capture's image for the run, tagged so that its teardown removes it. */
   private async loadFor(runId: string, capture: RestorableCapture): Promise<void> {
     await this.loadArtifact(capture);
-    const loaded = this.loadedImages.get(runId) ?? new Set<string>();
-    loaded.add(capture.imageId);
-    this.loadedImages.set(runId, loaded);
+    const [repo, tag] = splitRef(labImageRef(runId, capture.imageId));
+    await this.docker.getImage(capture.imageId).tag({ repo, tag });
   }
 
   private handle(runId: string, machineRef: string, id: string, runtime: RestorableCapture['runtime']): MachineHandle {
@@ -696,13 +703,19 @@ export class DockerHypervisorHost implements HypervisorHost {
     if (imageIds.length === 0) return;
     const inUse = new Set((await this.docker.listContainers({ all: true })).map(c => c.ImageID));
     for (const id of imageIds) {
-      if (inUse.has(id)) continue;
-      try {
-        // Not forced: Docker still refuses (409) if a container was created in the meantime.
-        await this.docker.getImage(id).remove();
-      } catch (e) {
-        if (!isStatus(e, 404, 409)) throw e;
-      }
+      if (!inUse.has(id)) await this.removeImage(id);
+    }
+  }
+
+  /**
+   * Removes an image by id, or one tag of it (the image too with its last tag). Not forced:
+   * Docker refuses (409) while a container uses it, also one created in the meantime.
+   */
+  private async removeImage(idOrRef: string): Promise<void> {
+    try {
+      await this.docker.getImage(idOrRef).remove();
+    } catch (e) {
+      if (!isStatus(e, 404, 409)) throw e;
     }
   }
 
@@ -727,9 +740,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     const label = `${RUN_ID_LABEL}=${runId}`;
     const removed: LabResources = { machines: [], networks: [] };
     const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
-    // Captured images restored by this run: those it loaded, and those of its machines (which
-    // also covers a run resumed or cleaned up by another backend instance).
-    const images = imagesToRemove(this.loadedImages.get(runId), containers);
+    // Captured images restored by this run: those tagged as loaded for it, and those of its
+    // machines (loaded for another run, or by a backend from before the tags).
+    const runTag = `:${dockerTag(runId)}`;
+    const tagged = await this.docker.listImages({ filters: { reference: [`${LAB_IMAGE_REPOSITORY}/*${runTag}`] } });
+    const images = imagesToRemove(tagged.map(i => i.Id), containers);
     await Promise.all(
       containers.map(async c => {
         try {
@@ -744,8 +759,12 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const n of networks) {
       if (await this.removeNetwork(n.Id)) removed.networks.push(n.Name);
     }
+    // The run's tags first: an image with tags of two repositories (the capture's, from the
+    // archive, and the run's) is not removed by id. Untagged, one no container uses is gone.
+    for (const ref of tagged.flatMap(i => i.RepoTags ?? [])) {
+      if (ref.startsWith(`${LAB_IMAGE_REPOSITORY}/`) && ref.endsWith(runTag)) await this.removeImage(ref);
+    }
     await this.removeUnusedImages(images);
-    this.loadedImages.delete(runId);
     for (const key of this.probeContainers.keys()) {
       if (key.startsWith(`${runId}\n`)) this.probeContainers.delete(key);
     }
@@ -756,7 +775,7 @@ export class DockerHypervisorHost implements HypervisorHost {
 }
 
 /**
- * The images a run restored its machines from: the ids it recorded loading, plus the image of
+ * The images a run restored its machines from: the ids tagged as loaded for it, plus the image of
  * each restored machine container (capture-id label; the probe image is shared, so not it).
  */
 export function imagesToRemove(

@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -33,6 +33,7 @@ import {
   DockerHypervisorHost,
   MACHINE_REF_LABEL,
   PROBE_LABEL,
+  labImageRef,
   labNetworkName,
 } from './DockerHypervisorHost';
 
@@ -57,6 +58,7 @@ const volumeName = `vol-data-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
 const isolatedRunId = `it-isolated-${suffix}`;
 const reloadRunId = `it-reload-${suffix}`;
+const killedRunId = `it-killed-${suffix}`;
 const composeRunId = `it-compose-${suffix}`;
 const composeContainer = `compose-web-1-${suffix}`;
 const hostListener = `host-listener-${suffix}`;
@@ -186,6 +188,7 @@ afterAll(async () => {
   await primary.getContainer(pausedContainer).remove({ force: true }).catch(() => {});
   await host.teardown(isolatedRunId).catch(() => {});
   await host.teardown(reloadRunId).catch(() => {});
+  await host.teardown(killedRunId).catch(() => {});
   await host.teardown(composeRunId).catch(() => {});
   await primary.getContainer(composeContainer).remove({ force: true }).catch(() => {});
   await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
@@ -377,6 +380,103 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(readdirSync(join(store, '.paused'))).toEqual([]);
   });
 
+  it('keeps its note through the save after the unpause, so a backend starting meanwhile leaves the capture alone', async () => {
+    const c = primary.getContainer(pausedContainer);
+    const { Id } = await c.inspect();
+    // `docker save` is held for 2 s (as a large image would be).
+    let saving!: () => void;
+    const saveStarted = new Promise<void>(resolve => {
+      saving = resolve;
+    });
+    const slowSaves = Object.create(primary) as Docker;
+    slowSaves.getImage = (name: string) => {
+      const image = primary.getImage(name);
+      const get = image.get.bind(image);
+      image.get = (async () => {
+        saving();
+        await new Promise(r => setTimeout(r, 2000));
+        return get();
+      }) as any;
+      return image;
+    };
+    const slow = new DockerCaptureSource('primary', slowSaves, { storeDirectory: store });
+    const captureId = `cap-slow-save-${suffix}`;
+    const locator = { machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer };
+    const capture = slow.capture(locator, { captureId });
+    await saveStarted;
+    // Unpaused, and the note says the capture is saving.
+    expect((await c.inspect()).State.Paused).toBe(false);
+    const notePath = join(store, '.paused', `primary.${Id}`);
+    expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({ captureId, phase: 'saving' });
+    expect(await new DockerCaptureSource('primary', primary, { storeDirectory: store }).resumeInterruptedCaptures()).toEqual([]);
+    await expect(source.capture(locator, { captureId: `${captureId}-second` })).rejects.toThrow(
+      `machine resource:default/paused: capture ${captureId} is under way (saving it into the capture store); one capture of a machine at a time`,
+    );
+    const c1 = await capture;
+    try {
+      expect(sha256(join(store, c1.artifact))).toBe(c1.checksum);
+      expect(existsSync(notePath)).toBe(false);
+    } finally {
+      await source.discard({ captureId, artifact: c1.artifact });
+    }
+  });
+
+  it('removes what a backend stopped mid-save left, its files and tag, without touching the machine', async () => {
+    const c = primary.getContainer(pausedContainer);
+    const { Id } = await c.inspect();
+    const captureId = `cap-stopped-saving-${suffix}`;
+    const imageRef = `recovery-capture/${pausedContainer}:${captureId}`;
+    const notePath = join(store, '.paused', `primary.${Id}`);
+    const locator = { machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer };
+    // What a backend killed while saving the image leaves: the machine unpaused, the committed
+    // tag, the volume archives, a temporary image archive, and the note of the saving phase.
+    const leftBehind = async () => {
+      await c.commit({ repo: `recovery-capture/${pausedContainer}`, tag: captureId, pause: false });
+      writeFileSync(join(store, `${captureId}.volume-1.tar`), 'archived');
+      writeFileSync(join(store, `.${captureId}.tar.1a2b3c4d.tmp`), 'partial');
+      const pausedAt = new Date(Date.now() - 3_600_000).toISOString();
+      writeFileSync(
+        notePath,
+        JSON.stringify({ machineRef: 'resource:default/paused', captureId, imageRef, filePrefix: captureId, phase: 'saving', pausedAt }),
+      );
+    };
+    const notRefreshedFor = (ms: number) => utimesSync(notePath, new Date(Date.now() - ms), new Date(Date.now() - ms));
+    const tagsLeft = async () => (await primary.listImages({ filters: { reference: [imageRef] } })).flatMap(i => i.RepoTags ?? []);
+    await leftBehind();
+
+    // Refreshed a moment ago, it is another backend's save under way, however long ago it paused.
+    const restarted = new DockerCaptureSource('primary', primary, { storeDirectory: store, maxPauseMs: 1000 });
+    expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
+    await expect(restarted.capture(locator, { captureId: `cap-second-${suffix}` })).rejects.toThrow(
+      `machine resource:default/paused: capture ${captureId} is under way (saving it into the capture store); one capture of a machine at a time`,
+    );
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toHaveLength(2);
+
+    // Not refreshed for long, it was left by a backend stopped mid-save. Paused since by
+    // someone else, the machine stays so: that capture had unpaused it.
+    notRefreshedFor(10 * 60_000);
+    await c.pause();
+    try {
+      expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
+      expect((await c.inspect()).State.Paused).toBe(true);
+    } finally {
+      await c.unpause();
+    }
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
+    expect(existsSync(notePath)).toBe(false);
+    expect(await tagsLeft()).toEqual([]);
+
+    // The same at the next capture of the machine, where start-up could not reach the engine.
+    await leftBehind();
+    notRefreshedFor(10 * 60_000);
+    const nextId = `cap-after-save-${suffix}`;
+    const next = await restarted.capture(locator, { captureId: nextId });
+    await restarted.discard({ captureId: nextId, artifact: next.artifact });
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
+    expect(await tagsLeft()).toEqual([]);
+    expect(existsSync(notePath)).toBe(false);
+  });
+
   it("leaves another engine's pause note alone, also where that engine's id begins with its own", async () => {
     const c = await primary.createContainer({ name: otherEngineContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } });
     await c.start();
@@ -404,6 +504,20 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const eu = new DockerCaptureSource('primary.eu', primary, { storeDirectory: store });
     expect(await eu.resumeInterruptedCaptures()).toEqual(['resource:default/eu-01']);
     expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(existsSync(notePath)).toBe(false);
+  });
+
+  it('removes a note cut short by a kill while it was first written, and only once it is old', async () => {
+    // Written before the pause, so nothing was paused: but one a minute young may be being written.
+    const notePath = join(store, '.paused', `primary.${'0'.repeat(64)}`);
+    mkdirSync(join(store, '.paused'), { recursive: true });
+    writeFileSync(notePath, '{"machineRef":"resource:def');
+    const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
+    await expect(source.resumeInterruptedCaptures()).rejects.toThrow(/unreadable, so its machine may still be paused/);
+    expect(existsSync(notePath)).toBe(true);
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(notePath, old, old);
+    expect(await source.resumeInterruptedCaptures()).toEqual([]);
     expect(existsSync(notePath)).toBe(false);
   });
 
@@ -1091,6 +1205,33 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       await raced.teardown(reloadRunId);
     }
     // Loaded by the run, so removed with its lab.
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('removes at teardown an image a stopped backend loaded for the run before it created the machine', async () => {
+    const c = captures.get('stopped')!;
+    const restorable: RestorableCapture = {
+      captureId: c.captureId,
+      machineRef: 'resource:default/stopped',
+      imageId: c.imageId,
+      checksum: c.checksum,
+      artifact: c.artifact,
+      runtime: c.runtime,
+    };
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // The backend stops once the image is loaded, before the machine is created.
+    const stopping = Object.create(recovery) as Docker;
+    stopping.createContainer = (async () => {
+      throw new Error('backend stopped');
+    }) as Docker['createContainer'];
+    const stopped = new DockerHypervisorHost('recovery', stopping, { storeDirectory: store });
+    const lab = await stopped.createLab(killedRunId, [], { internal: true });
+    await expect(stopped.restoreMachine(lab, restorable)).rejects.toThrow('backend stopped');
+    expect((await recovery.getImage(c.imageId).inspect()).RepoTags).toContain(labImageRef(killedRunId, c.imageId));
+    // The restarted backend's cleanup task tears the lab down: nothing of it is labelled with the
+    // run but its network, and this backend loaded nothing itself.
+    const restarted = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
+    expect(await restarted.teardown(killedRunId)).toEqual({ machines: [], networks: lab.networks });
     await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 

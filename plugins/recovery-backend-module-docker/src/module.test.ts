@@ -5,7 +5,7 @@ import { recoveryModuleDocker } from './module';
 
 /** The module in a backend with these engines configured, handing what it registers to `providers`. */
 function startModule(
-  engines: Array<Record<string, unknown>>,
+  engines: Array<Record<string, string | number>>,
   providers: {
     addCaptureSource?: (s: DockerCaptureSource) => void;
     addHypervisorHost?: (h: { id: string }) => void;
