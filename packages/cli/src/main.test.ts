@@ -254,6 +254,19 @@ describe('recovery analyze (in process)', () => {
     expect(read.ignored).toBe(history.events.slice(half).filter(e => e.type === 'clock').length);
     expect(read.events.filter(e => e.type === 'failure').length).toBe(history.events.filter(e => e.type === 'failure').length);
   });
+  it('journald: warns of hosts exported one file each under one _HOSTNAME (localhost), which it analyses as one machine', async () => {
+    const host = (id: string) =>
+      file(`localhost-${id}.json`, history.events.filter(e => e.type === 'start').slice(0, 40).map((e, i) => JSON.stringify({ ...JSON.parse(toJournaldRecord(e, i)), _HOSTNAME: 'localhost', _MACHINE_ID: id })));
+    const [a, b] = [host('a1'), host('b2')];
+    const r = await run(['analyze', a, b, '--json']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.machineOrder).toEqual(['localhost']);
+    expect(out.warnings).toContain(
+      `_HOSTNAME "localhost" names 2 machines (_MACHINE_ID a1 at ${a}:1, b2 at ${b}:1): their events are analysed as one machine's. ` +
+        `Several hosts, or one reinstalled? Give each host a name of its own, or each host's export (jq -c '._HOSTNAME = "web-01"')`,
+    );
+  });
   it('names the files that gave no events beside those that did', async () => {
     const good = file('good.jsonl', toJsonl(history.events));
     const empty = file('empty.jsonl', []);
@@ -267,7 +280,7 @@ describe('recovery analyze (in process)', () => {
   it.each([
     ['an empty file', () => [file('empty.jsonl', [])], /empty input/],
     ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })]), file('noinit2.jsonl', ['{"time":1,"machine":"m","event":"clock","reference":"1970-01-01T00:00:00.002Z"}'])],
-      /no initialization \(start\) events in the input: \S*noinit\.json, \S*noinit2\.jsonl \(2 lines read as journald, jsonl, 1 irrelevant records, 0 skipped\)/],
+      /no initialization \(start\) events in the input: \S*noinit\.json, \S*noinit2\.jsonl \(2 lines read as journald, jsonl, 1 irrelevant record, 0 skipped\)/],
     ['a missing file', () => [join(dir, 'nope.jsonl')], /nope\.jsonl: cannot read file \(ENOENT\)/],
     ['a directory', () => [dir], /: not a file/],
     ['a journald unit record without UNIT', () => [file('j2.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf' })])], /j2\.json:1: unit record without 'UNIT'/],
@@ -359,6 +372,32 @@ describe('recovery analyze (in process)', () => {
     const r = await run(['analyze', 'x', '--format', 'xml']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Allowed choices are jsonl, journald, docker/);
+  });
+  it('a last line cut off mid-record (a log copied while being written) is named as such; --lenient skips it', async () => {
+    const p = join(dir, 'cut.jsonl');
+    writeFileSync(p, `${toJsonl(history.events).join('\n')}\n{"time": 1714557600000, "machine": "m", "serv`);
+    const r = await run(['analyze', p, '--json']);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 2,
+      stderr: expect.stringMatching(new RegExp(`^recovery: \\S*cut\\.jsonl:${history.events.length + 1}: invalid JSON \\(.*\\): the last line, without a line end; a log copied while it was still being written\\?\n$`)),
+    });
+    const lenient = await run(['analyze', p, '--lenient', '--json']);
+    expect({ status: lenient.status, skipped: JSON.parse(lenient.stdout).skipped }).toEqual({ status: 0, skipped: 1 });
+    // The same broken record ended by a line break is only invalid.
+    const ended = file('cut-ended.jsonl', [...toJsonl(history.events), '{"time": 1714557600000, "machine": "m", "serv']);
+    expect((await run(['analyze', ended])).stderr).toMatch(/cut-ended\.jsonl:\d+: invalid JSON \([^\n]*\)\n$/);
+  });
+  it('--lenient with every record malformed: says so, not that the input is empty', async () => {
+    const p = file('pretty.json', JSON.stringify({ time: 1714557600000, machine: 'm', service: 's' }, null, 2).split('\n'));
+    const r = await run(['analyze', p, '--lenient']);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 2,
+      stderr: `recovery: no valid records in ${p}: every record is malformed (5 lines skipped with --lenient; without it the run stops at the first and says what is wrong)\n`,
+    });
+  });
+  it('the summary counts in the singular where there is one', async () => {
+    const r = await run(['analyze', file('one.jsonl', ['{"time":1714557600000,"machine":"m","service":"s"}', '{"__x":1}']), '--lenient']);
+    expect(r.stdout.split('\n')[0]).toBe('Analysed 2 lines: 1 initialization of 1 service on 1 machine, 1 malformed line skipped; point in time 2024-05-01T10:00:00.000Z.');
   });
   it('--at shifts the weight to the boots near it', async () => {
     const p = file('at.jsonl', toJsonl(history.events));

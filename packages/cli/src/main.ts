@@ -21,6 +21,8 @@ import {
   parseEventTime,
   ServiceMap,
   ServiceMapper,
+  HostMachineIds,
+  sharedHostnamesWarnings,
   undecodableNamesWarning,
   UndecodableNames,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -41,7 +43,7 @@ export interface ReadResult {
   ignored: number;
   lines: number;
   formats: Record<string, EventFormat | undefined>;
-  /** What the files' records do not say themselves (names that are not UTF-8). */
+  /** What the files' records do not say themselves (names that are not UTF-8, a hostname several machines share). */
   warnings: string[];
 }
 
@@ -59,7 +61,16 @@ async function forEachLine(file: string, onLine: (line: string) => void): Promis
     tooLong: { throw: line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`) },
   });
   for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) lines.push(chunk as string);
-  lines.end();
+  try {
+    lines.end();
+  } catch (e) {
+    // Only a last line without its line end is handed on here: a log copied while it was being
+    // written ends in half a record.
+    if (e instanceof EventParseError && e.detail.startsWith('invalid JSON (')) {
+      throw new InputError(`${e.message}: the last line, without a line end; a log copied while it was still being written?`);
+    }
+    throw e;
+  }
 }
 
 /** Reads files line by line (streaming), parsing each with its own (detected or forced) format. */
@@ -82,6 +93,7 @@ export async function readEventFiles(
   let lines = 0;
   const formats: Record<string, EventFormat | undefined> = {};
   const undecodable: UndecodableNames[] = [];
+  const hostMachineIds: HostMachineIds[] = [];
   const eventless: string[] = [];
   for (const file of files) {
     const before = events.length;
@@ -112,15 +124,20 @@ export async function readEventFiles(
     formats[file] = parser.format;
     const garbled = parser.undecodableNames;
     if (garbled) undecodable.push(garbled);
+    // Hosts exported one file each, all named `localhost`: only all files together show it.
+    hostMachineIds.push(parser.hostMachineIds);
     if (events.length === before) eventless.push(`${file} (${parser.lines === 0 ? 'empty' : `${parser.lines} line${parser.lines === 1 ? '' : 's'}, none an event`})`);
   }
-  const warnings = undecodableNamesWarning(undecodable);
+  const warnings = [...undecodableNamesWarning(undecodable), ...sharedHostnamesWarnings(hostMachineIds)];
   // With no events at all the analysis refuses the input; beside other files, say which gave none.
   if (eventless.length && eventless.length < files.length) {
     warnings.push(`${eventless.length} of ${files.length} files gave no events: ${listFiles(eventless)} (the wrong file, or another format?)`);
   }
   return { events, skipped, ignored, lines, formats, warnings };
 }
+
+/** `1 line`, `2 lines`. */
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** Names the input files in a message; a long glob is cut short so the message stays one line. */
 function listFiles(files: string[]): string {
@@ -197,8 +214,13 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
   const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress, map });
-  if (read.lines === 0 || read.events.length + read.ignored === 0) {
-    throw new InputError(`empty input: no records in ${listFiles(files)}${read.skipped ? ` (${read.skipped} malformed lines skipped)` : ''}`);
+  if (read.events.length + read.ignored === 0) {
+    // With --lenient, records may all have been skipped: that input is not empty.
+    throw new InputError(
+      read.skipped
+        ? `no valid records in ${listFiles(files)}: every record is malformed (${count(read.skipped, 'line')} skipped with --lenient; without it the run stops at the first and says what is wrong)`
+        : `empty input: no records in ${listFiles(files)}`,
+    );
   }
   let result: AnalysisResult;
   try {
@@ -209,7 +231,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
       // irrelevant records.
       const formats = [...new Set(Object.values(read.formats).filter(f => f !== undefined))].join(', ');
       throw new InputError(
-        `${e.message}: ${listFiles(files)} (${read.lines} lines read${formats ? ` as ${formats}` : ''}, ${read.ignored} irrelevant records, ${read.skipped} skipped)`,
+        `${e.message}: ${listFiles(files)} (${count(read.lines, 'line')} read${formats ? ` as ${formats}` : ''}, ${count(read.ignored, 'irrelevant record')}, ${read.skipped} skipped)`,
       );
     }
     // The others (too many services, a clock reading past the dates a Date holds, ...) say what is
@@ -226,9 +248,9 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   const out: string[] = [];
   const inits = result.services.reduce((s, x) => s + x.initializations, 0);
   out.push(
-    `Analysed ${read.lines} lines: ${inits} initializations of ${result.services.length} services on ${result.machineOrder.length} machines` +
-      (read.ignored ? `, ${read.ignored} irrelevant records` : '') +
-      (read.skipped ? `, ${read.skipped} malformed lines skipped` : '') +
+    `Analysed ${count(read.lines, 'line')}: ${count(inits, 'initialization')} of ${count(result.services.length, 'service')} on ${count(result.machineOrder.length, 'machine')}` +
+      (read.ignored ? `, ${count(read.ignored, 'irrelevant record')}` : '') +
+      (read.skipped ? `, ${count(read.skipped, 'malformed line')} skipped` : '') +
       `; point in time ${new Date(result.at).toISOString()}.`,
   );
   out.push('', 'Boot waves (machines in a wave can boot in parallel):');

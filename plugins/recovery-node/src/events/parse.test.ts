@@ -115,6 +115,43 @@ describe('parseEvents: jsonl', () => {
   });
 });
 
+describe('parseEvents: messages that say what the input is', () => {
+  const error = (text: string, options = {}) => {
+    try {
+      parseEvents(text, { source: 'x', ...options });
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('parsed');
+  };
+  const event = jl({ time: 1714557600000, machine: 'm', service: 's' });
+  const journal = jl({ __REALTIME_TIMESTAMP: '1714557600123456', _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service' });
+  it('a record of another format than the input is read as: names both, and where the format came from', () => {
+    expect(error(`${event}\n${journal}`)).toBe("x:2: missing 'time' (a journald record? This input is read as jsonl, detected from its line 1: one format a file)");
+    expect(error(journal, { format: 'jsonl' })).toBe("x:1: missing 'time' (a journald record? This input is read as jsonl, the format given: one format a file)");
+    // A record that is no other format's says nothing more.
+    expect(error(`${event}\n${jl({ time: 1, service: 's' })}`)).toBe("x:2: missing 'machine'");
+  });
+  it('a pretty-printed record or a JSON array: says to give one object a line', () => {
+    const oneALine = "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
+    expect(error(JSON.stringify(JSON.parse(journal), null, 2))).toMatch(new RegExp(`^x:1: invalid JSON \\(.*\\): a pretty-printed record or a JSON array\\? ${oneALine.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    expect(error(`[\n${event},\n${event}\n]`)).toContain(`x:1: invalid JSON (Unexpected end of JSON input): a pretty-printed record or a JSON array? ${oneALine}`);
+    expect(error(`[${event}, ${event}]`)).toBe(`x:1: expected a JSON object, got an array. ${oneALine}`);
+  });
+  it("never echoes a line's control characters: a binary line is not quoted, escape sequences are escaped", () => {
+    // The start of a gzip file, and a text log whose tail a crash filled with NULs.
+    expect(error('\u001f\uFFFD\u0008\u0000\u0000\u0000\u0003\u001b[2J')).toBe('x:1: invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
+    expect(error(`${event}\n${'\u0000'.repeat(50)}`)).toBe('x:2: invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
+    // jq -C: colours around valid JSON.
+    const coloured = error(`\u001b[1;39m${event}\u001b[0m`);
+    expect(coloured).toMatch(/^x:1: invalid JSON \(.*\\u001b\[1;39m/);
+    expect(coloured).not.toMatch(/[\u0000-\u001f]/);
+  });
+  it('a clock reading without its event says it needs one', () => {
+    expect(error(jl({ time: 1714557600000, machine: 'm', reference: 1714557601000 }))).toBe(`x:1: missing 'service' (a clock line? It needs "event": "clock")`);
+  });
+});
+
 describe('parseEvents: limits of the event store', () => {
   it('accepts names of 255 characters (counted as code points, not UTF-16 units) and the latest valid date', () => {
     const emoji = '\u{1F680}'.repeat(255);
@@ -160,6 +197,9 @@ describe('parseEvents: times', () => {
     ['"1969-12-31T23:59:59.999Z"', `'time' is before 1970 ("1969-12-31T23:59:59.999Z"): ${before1970}`],
     ['"1970-01-01T00:59:59+01:00"', `'time' is before 1970 ("1970-01-01T00:59:59+01:00"): ${before1970}`],
     ['"2024-02-30T00:00:00Z"', `'time' is not a valid date: "2024-02-30T00:00:00Z"`],
+    // Epoch nanoseconds (Docker's timeNano, Loki) given for milliseconds: said so, with the date they would be.
+    ['1714557600123456789', `'time' is out of range (1714557600123456800) as epoch milliseconds: epoch nanoseconds? As such it is 2024-05-01T10:00:00.123Z; give milliseconds`],
+    ['"1714557600123456789"', `'time' is out of range ("1714557600123456789") as epoch milliseconds: epoch nanoseconds? As such it is 2024-05-01T10:00:00.123Z; give milliseconds`],
   ])('time %s: %s', (time, message) => {
     expect(() => parseEvents(line(time), { source: 't' })).toThrow(new EventParseError('t', 1, message));
     expect(parseEvents(line(time), { source: 't', lenient: true })).toMatchObject({ skipped: 1, events: [] });
@@ -317,6 +357,15 @@ describe('parseEvents: journald', () => {
     ].join('\n');
     expect(parseEvents(text, { source: 'j' })).toMatchObject({ ignored: 4, skipped: 0, events: [{ service: 'db.service' }] });
   });
+  it("warns of a _HOSTNAME that several machines' records carry (_MACHINE_ID), naming where each was first seen", () => {
+    const unit = (host: string, id: string) => rec({ _HOSTNAME: host, _MACHINE_ID: id, MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service' });
+    const text = [unit('localhost', 'a1'), rec({ _HOSTNAME: 'localhost', _MACHINE_ID: 'c3', MESSAGE: 'not a unit record' }), unit('localhost', 'b2'), unit('localhost', 'a1'), unit('web', 'd4')].join('\n');
+    expect(parseEvents(text, { source: 'merged.json' }).warnings).toEqual([
+      `_HOSTNAME "localhost" names 2 machines (_MACHINE_ID a1 at merged.json:1, b2 at merged.json:3): their events are analysed as one machine's. ` +
+        `Several hosts, or one reinstalled? Give each host a name of its own, or each host's export (jq -c '._HOSTNAME = "web-01"')`,
+    ]);
+    expect(parseEvents([unit('localhost', 'a1'), unit('localhost', 'a1')].join('\n')).warnings).toEqual([]);
+  });
   it('errors on a unit record without UNIT or timestamp', () => {
     expect(() => parseEvents(rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED }), { source: 'j' })).toThrow("j:1: unit record without 'UNIT'");
     expect(() => parseEvents(rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: [117, 110] }), { source: 'j' })).toThrow(
@@ -381,6 +430,14 @@ describe('parseEvents: docker', () => {
     expect(() => parseEvents(text, { format: 'docker', source: 'd' })).toThrow("d:1: missing 'timeNano'");
     const bad = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'n' } }, time: '2024-05-01' });
     expect(() => parseEvents(bad, { format: 'docker', source: 'd' })).toThrow("d:1: missing 'timeNano', and 'time' is no count of seconds since the epoch");
+  });
+  it("is detected from an old engine's status, id and from alone, and says such a record names no container", () => {
+    const old = jl({ status: 'start', id: 'c0ffee', from: 'nginx:1.25', time: 1714557600 });
+    expect(() => parseEvents(old, { source: 'd' })).toThrow(
+      "d:1: container event without a service label or container name (no 'Actor': a Docker engine before 1.10?)",
+    );
+    expect(parseEvents(old, { source: 'd', lenient: true })).toMatchObject({ skipped: 1 });
+    expect(parseEvents(jl({ status: 'pull', id: 'nginx:1.25', time: 1714557600 }), { format: 'docker' })).toMatchObject({ ignored: 1 });
   });
   it('without timeNano, takes time (seconds)', () => {
     const text = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'n' } }, time: 1714557600 });

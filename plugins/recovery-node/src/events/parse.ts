@@ -40,6 +40,9 @@ export class EventParseError extends Error {
 
 class LineError extends Error {}
 
+/** What a pretty-printed record or a JSON array needs. */
+const ONE_OBJECT_A_LINE = "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
+
 /** Extended ISO 8601 with a zone: `Z`, `±hh:mm`, `±hhmm` or `±hh`; a decimal point or comma. */
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
 
@@ -128,9 +131,9 @@ function calendarDate(iso: string): boolean {
  * `field` (`'time'`, `'--at'`).
  */
 export function parseEventTime(value: unknown, field: string): number {
-  if (typeof value === 'number') return inRange(value, field, value);
+  if (typeof value === 'number') return epochMs(value, field, value);
   if (typeof value === 'string') {
-    if (/^-?\d+$/.test(value)) return inRange(Number(value), field, value);
+    if (/^-?\d+$/.test(value)) return epochMs(Number(value), field, value);
     if (!ISO_WITH_ZONE.test(value)) {
       throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
     }
@@ -142,6 +145,18 @@ export function parseEventTime(value: unknown, field: string): number {
   throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with a zone, got ${describeValue(value)}`);
 }
 
+/** Epoch milliseconds as a record or `--at` gives them, in the range {@link inRange} allows. */
+function epochMs(ms: number, field: string, raw: unknown): number {
+  // Nanoseconds (Docker's timeNano, Loki, Go's UnixNano) pass every date a Date holds as milliseconds;
+  // as nanoseconds, a time of these decades is one.
+  if (ms > MAX_TIME && ms / 1e6 >= Date.UTC(1973, 0, 1) && ms / 1e6 < Date.UTC(2200, 0, 1)) {
+    throw new LineError(
+      `'${field}' is out of range (${shown(raw)}) as epoch milliseconds: epoch nanoseconds? As such it is ${new Date(ms / 1e6).toISOString()}; give milliseconds`,
+    );
+  }
+  return inRange(ms, field, raw);
+}
+
 function str(o: Record<string, unknown>, field: string): string {
   const v = o[field];
   if (v === undefined || v === null) throw new LineError(`missing '${field}'`);
@@ -149,27 +164,43 @@ function str(o: Record<string, unknown>, field: string): string {
   return storable(v, field);
 }
 
+/** Control characters as JSON escapes: a message must not carry a line's escape sequences to the terminal. */
+const escapeControls = (text: string) =>
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 function parseObject(line: string): Record<string, unknown> {
   let o: unknown;
   try {
     o = JSON.parse(line);
   } catch (e) {
-    // NULs or undecodable bytes: not a text file of records at all.
-    const hint = /[\u0000\uFFFD]/.test(line) ? ': a binary, compressed or UTF-16 file? Give the logs as UTF-8 text' : '';
-    throw new LineError(`invalid JSON (${(e as Error).message})${hint}`);
+    // NULs or undecodable bytes: not a text file of records at all, and JSON.parse's excerpt of the
+    // line would only be garbage.
+    if (/[\u0000\uFFFD]/.test(line)) throw new LineError('invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
+    // The first line of a pretty-printed record or of a JSON array.
+    const hint = /^\s*[{[]\s*$/.test(line) ? `: a pretty-printed record or a JSON array? ${ONE_OBJECT_A_LINE}` : '';
+    throw new LineError(`invalid JSON (${escapeControls((e as Error).message)})${hint}`);
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new LineError('expected a JSON object');
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+    throw new LineError(`expected a JSON object${Array.isArray(o) ? `, got an array. ${ONE_OBJECT_A_LINE}` : ''}`);
+  }
   return o as Record<string, unknown>;
 }
 
 /** Detects the format of a parsed record. */
 export function detectFormat(record: Record<string, unknown>): EventFormat {
+  return recognizedFormat(record) ?? 'jsonl';
+}
+
+/** The format whose own fields a record carries, else undefined. */
+function recognizedFormat(record: Record<string, unknown>): EventFormat | undefined {
   // jsonl's own fields decide first: it ignores unknown fields, so a line carrying a journal's
   // `_HOSTNAME` or a `timeNano` beside them is still jsonl (neither other format has them).
   if ('time' in record && 'machine' in record) return 'jsonl';
   if ('__REALTIME_TIMESTAMP' in record || 'MESSAGE_ID' in record || '_HOSTNAME' in record) return 'journald';
   if ('timeNano' in record || ('Actor' in record && ('Action' in record || 'status' in record))) return 'docker';
-  return 'jsonl';
+  // Engines before Docker 1.10 (API 1.22) sent only these.
+  if ('status' in record && 'id' in record && 'from' in record) return 'docker';
+  return undefined;
 }
 
 function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
@@ -183,6 +214,10 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
     if (o.reference === undefined || o.reference === null) throw new LineError("clock line without 'reference'");
     const reference = parseEventTime(o.reference, 'reference');
     return [{ time, machine, service: typeof o.service === 'string' && o.service.trim() !== '' ? storable(o.service, 'service') : '', type: 'clock', reference }];
+  }
+  // A clock reading whose `event` was left out reads as a start without a service.
+  if (o.event === undefined && o.service === undefined && o.reference !== undefined) {
+    throw new LineError(`missing 'service' (a clock line? It needs "event": "clock")`);
   }
   return [{ time, machine, service: str(o, 'service'), type: event }];
 }
@@ -229,7 +264,10 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   const services = labelled.length > 0 ? labelled : name ? [name] : [];
   const machineLabelled = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] !== '';
   const machine = machineLabelled ? (attrs[MACHINE_LABEL] as string) : name;
-  if (services.length === 0 || !machine) throw new LineError('container event without a service label or container name');
+  if (services.length === 0 || !machine) {
+    // Engines before Docker 1.10 sent no Actor, so neither name nor labels.
+    throw new LineError(`container event without a service label or container name${o.Actor === undefined ? " (no 'Actor': a Docker engine before 1.10?)" : ''}`);
+  }
   storable(machine, machineLabelled ? MACHINE_LABEL : 'name');
   for (const service of services) storable(service, labelled.length > 0 ? SERVICE_LABEL : 'name');
   let time: number;
@@ -290,6 +328,35 @@ export function undecodableNamesWarning(found: UndecodableNames[]): string[] {
   ];
 }
 
+/** Per journald `_HOSTNAME`, each `_MACHINE_ID` its unit records carry and where it was first seen. */
+export type HostMachineIds = Map<string, Map<string, { source: string; line: number }>>;
+
+/**
+ * One warning for each journald `_HOSTNAME` that unit records of several `_MACHINE_ID`s carry, over
+ * all inputs: hosts left with a default name (`localhost`) would be analysed as one machine, unsaid.
+ */
+export function sharedHostnamesWarnings(found: HostMachineIds[]): string[] {
+  const merged: HostMachineIds = new Map();
+  for (const hosts of found) {
+    for (const [host, ids] of hosts) {
+      const all = merged.get(host) ?? new Map();
+      merged.set(host, all);
+      for (const [id, at] of ids) if (!all.has(id)) all.set(id, at);
+    }
+  }
+  return [...merged.keys()]
+    .filter(host => merged.get(host)!.size > 1)
+    .sort()
+    .map(host => {
+      const ids = [...merged.get(host)!];
+      const shown = ids.slice(0, 3).map(([id, at]) => `${id} at ${at.source}:${at.line}`);
+      return (
+        `_HOSTNAME ${JSON.stringify(host)} names ${ids.length} machines (_MACHINE_ID ${shown.join(', ')}${ids.length > 3 ? ', …' : ''}): ` +
+        `their events are analysed as one machine's. Several hosts, or one reinstalled? Give each host a name of its own, or each host's export (jq -c '._HOSTNAME = "web-01"')`
+      );
+    });
+}
+
 /**
  * Line-by-line parser for one input: feed every line (without its newline) in order.
  * `push` returns the event of the line, or null for empty, irrelevant or (lenient) malformed lines;
@@ -299,6 +366,8 @@ export class EventLineParser {
   readonly source: string;
   private readonly lenient: boolean;
   private detected?: EventFormat;
+  /** Line of the record the format was detected from; undefined where it was forced. */
+  private detectedAt?: number;
   /** Lines seen so far. */
   lines = 0;
   /** Malformed lines skipped (lenient). */
@@ -309,6 +378,8 @@ export class EventLineParser {
   events = 0;
   /** Events naming a service or machine with U+FFFD, the decoder's mark for bytes that were not UTF-8. */
   private undecodable?: UndecodableNames;
+  /** journald: the machines each `_HOSTNAME` names (in {@link sharedHostnamesWarnings}). */
+  readonly hostMachineIds: HostMachineIds = new Map();
 
   constructor(options: ParseOptions = {}) {
     this.source = options.source ?? '<input>';
@@ -348,14 +419,19 @@ export class EventLineParser {
       this.ignored++;
       return [];
     }
+    let o: Record<string, unknown> | undefined;
     try {
-      const o = parseObject(trimmed);
+      o = parseObject(trimmed);
       // The format is fixed by the first record that converts: a malformed one skipped (lenient)
       // before a journal's records says nothing of the file's format.
       const format = this.detected ?? detectFormat(o);
       const events = CONVERTERS[format](o);
-      this.detected = format;
+      if (this.detected === undefined) {
+        this.detected = format;
+        this.detectedAt = this.lines;
+      }
       if (events.length === 0) this.ignored++;
+      else if (format === 'journald') this.noteMachineId(events[0].machine, o._MACHINE_ID);
       this.events += events.length;
       for (const e of events) {
         const name = e.service.includes('\uFFFD') ? e.service : e.machine.includes('\uFFFD') ? e.machine : undefined;
@@ -370,8 +446,26 @@ export class EventLineParser {
         this.skipped++;
         return [];
       }
-      throw new EventParseError(this.source, this.lines, err.message);
+      throw new EventParseError(this.source, this.lines, err.message + (o ? this.otherFormat(o) : ''));
     }
+  }
+
+  private noteMachineId(host: string, id: unknown): void {
+    if (typeof id !== 'string') return;
+    let ids = this.hostMachineIds.get(host);
+    if (!ids) this.hostMachineIds.set(host, (ids = new Map()));
+    if (!ids.has(id)) ids.set(id, { source: this.source, line: this.lines });
+  }
+
+  /**
+   * What to add to the error of a record that carries another format's fields: a file that mixes
+   * formats, or one forced into the wrong one, fails on fields its records never have.
+   */
+  private otherFormat(record: Record<string, unknown>): string {
+    const seen = recognizedFormat(record);
+    if (this.detected === undefined || seen === undefined || seen === this.detected) return '';
+    const why = this.detectedAt === undefined ? 'the format given' : `detected from its line ${this.detectedAt}`;
+    return ` (a ${seen} record? This input is read as ${this.detected}, ${why}: one format a file)`;
   }
 }
 
@@ -383,7 +477,10 @@ export interface ParseResult {
   ignored: number;
   /** Format used; undefined for an input without records. */
   format?: EventFormat;
-  /** What the records do not say themselves (names that were not UTF-8): {@link undecodableNamesWarning}. */
+  /**
+   * What the records do not say themselves: names that were not UTF-8 ({@link undecodableNamesWarning}),
+   * a hostname several machines share ({@link sharedHostnamesWarnings}).
+   */
   warnings: string[];
 }
 
@@ -496,5 +593,6 @@ export function parseEvents(text: string, options: ParseOptions = {}): ParseResu
   lines.push(text);
   lines.end();
   const garbled = parser.undecodableNames;
-  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format, warnings: undecodableNamesWarning(garbled ? [garbled] : []) };
+  const warnings = [...undecodableNamesWarning(garbled ? [garbled] : []), ...sharedHostnamesWarnings([parser.hostMachineIds])];
+  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format, warnings };
 }
