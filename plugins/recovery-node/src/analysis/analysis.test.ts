@@ -101,6 +101,16 @@ describe('name mapping', () => {
     expect(map('web-12')).toBe('web');
     expect(map('cache')).toBe('cache');
   });
+  it('warns of the entries that matched no name of the input, which a typo would leave unused', () => {
+    const map = { services: { 'web.service': 'web', 'wbe.service': 'web', '/^db-\\d+$/': 'database', '/^cache@/': 'cache' } };
+    const events = [start(T0, 'db-1'), start(T0 + 10 * MIN, 'web.service'), start(T0 + DAY, 'db-2'), start(T0 + DAY + 10 * MIN, 'web.service')];
+    expect(analyzeDependencies(events, { map }).warnings).toContain(
+      "2 service map entries matched no name in the input ('wbe.service', '/^cache@/'): misspelt, or names these logs do not carry?",
+    );
+    const all = { services: { 'web.service': 'web', '/^db-\\d+$/': 'database' } };
+    expect(analyzeDependencies(events, { map: all }).warnings.filter(w => w.includes('service map'))).toEqual([]);
+    expect(compileServiceMap(undefined).unused()).toEqual([]);
+  });
   it('reports an invalid regex', () => {
     expect(() => compileServiceMap({ services: { '/(/': 'x' } })).toThrow(/invalid regular expression/);
   });
@@ -121,7 +131,7 @@ describe('name mapping', () => {
     const map = { services: { '/^db-\\d+$/': 'database', 'web.service': 'web' } };
     const events = [start(T0, 'db-1'), start(T0 + 10 * MIN, 'web.service'), start(T0 + DAY, 'db-2'), start(T0 + DAY + 10 * MIN, 'web.service')];
     const compiled = compileServiceMap(map);
-    const mapper = Object.assign(vi.fn(compiled), { problem: compiled.problem });
+    const mapper = Object.assign(vi.fn(compiled), { problem: compiled.problem, unused: compiled.unused });
     const result = analyzeDependencies(events, { map: mapper });
     expect(result).toEqual(analyzeDependencies(events, { map }));
     expect(result.services.map(s => s.service)).toEqual(['database', 'web']);

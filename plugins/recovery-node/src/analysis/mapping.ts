@@ -15,6 +15,8 @@ export interface ServiceMapper {
    * it is valid. The mapper itself returns such a result as it is: the caller decides.
    */
   problem(name: string): string | undefined;
+  /** The map's entries that no name given to the mapper so far matched, in the map's order. */
+  unused(): string[];
 }
 
 const REGEX_KEY = /^\/(.*)\/([a-z]*)$/s;
@@ -29,7 +31,7 @@ const SHAPE = '{"services": {"<name or /regex/>": "<service>"}}';
  * every name to itself; any other value that is not a plain object is an error.
  */
 export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
-  if (map === undefined || map === null) return Object.assign((name: string) => name, { problem: () => undefined });
+  if (map === undefined || map === null) return Object.assign((name: string) => name, { problem: () => undefined, unused: () => [] });
   if (typeof map !== 'object' || Array.isArray(map)) throw new Error(`service map must be a JSON object ${SHAPE}, got ${describeValue(map)}`);
   if (map.services === undefined) throw new Error(`service map has no 'services': expected ${SHAPE}`);
   if (typeof map.services !== 'object' || map.services === null || Array.isArray(map.services)) {
@@ -60,16 +62,19 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
   }
   const cache = new Map<string, string>();
   const problems = new Map<string, string>();
+  const used = new Set<string>();
   const mapper = (name: string) => {
     const hit = cache.get(name);
     if (hit !== undefined) return hit;
     let out = exact.get(name);
-    if (out === undefined) {
+    if (out !== undefined) used.add(name);
+    else {
       out = name;
       for (const { key, re, once, to } of patterns) {
         re.lastIndex = 0;
         const m = re.exec(name);
         if (m) {
+          used.add(key);
           // String.prototype.replace expands the replacement exactly; around it stand the parts
           // of the name before and after the match, cut off again.
           once.lastIndex = 0;
@@ -90,5 +95,6 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
       mapper(name);
       return problems.get(name);
     },
+    unused: () => Object.keys(map.services).filter(key => !used.has(key)),
   });
 }

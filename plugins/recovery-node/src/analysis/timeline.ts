@@ -217,6 +217,12 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     }
   }
   if (!starts.length) throw new NoStartEventsError('no initialization (start) events in the input');
+  const unused = mapName.unused();
+  if (unused.length) {
+    warnings.push(
+      `${unused.length} service map ${unused.length === 1 ? 'entry' : 'entries'} matched no name in the input (${listed(unused.map(key => `'${key}'`))}): misspelt, or names these logs do not carry?`,
+    );
+  }
   warnings.push(...conflictingClockReadings(readings));
   const latest = all.reduce((t, e) => Math.max(t, e.time), -Infinity);
   if (latest < EPOCH_SECONDS_SUSPECT) {
