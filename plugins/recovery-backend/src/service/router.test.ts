@@ -2,8 +2,8 @@ import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
-import { createBackendModule, createServiceFactory } from '@backstage/backend-plugin-api';
-import { JOURNALD_UNIT_STARTED, recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import express from 'express';
 import request from 'supertest';
@@ -11,6 +11,7 @@ import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import { FakeHost } from '../testing/FakeHost';
+import { providersModule } from '../testing/providers';
 import { recoveryPlugin } from '../plugin';
 import { createRouter, RouterOptions } from './router';
 
@@ -506,22 +507,10 @@ describe.each(databases.eachSupportedId())('what the catalog hides from a user, 
   beforeAll(async () => {
     knex = await databases.init(databaseId);
     const restricted = catalogHidingFromUsers(siteEntities, [HIDDEN, SECRET_SYSTEM]);
-    const fakeHost = createBackendModule({
-      pluginId: 'recovery',
-      moduleId: 'fake-host',
-      register(env) {
-        env.registerInit({
-          deps: { providers: recoveryProvidersExtensionPoint },
-          async init({ providers }) {
-            providers.addHypervisorHost(new FakeHost({}));
-          },
-        });
-      },
-    });
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        fakeHost,
+        providersModule({ hypervisorHosts: [new FakeHost({})] }),
         createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => restricted }),
         mockServices.database.factory({ knex }),
       ],

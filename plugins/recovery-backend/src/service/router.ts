@@ -84,8 +84,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
   const entityRefFromPath = (req: express.Request, credentials: BackstageCredentials) =>
     graphs.requireVisible(refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`), credentials);
-  const entityRefFromBody = (req: express.Request, credentials: BackstageCredentials) => {
-    const ref = bodyFrom(req).entityRef;
+  const entityRefFromBody = (body: Record<string, unknown>, credentials: BackstageCredentials) => {
+    const ref = body.entityRef;
     if (typeof ref !== 'string' || ref.length === 0) {
       throw new InputError('Request body must have an entityRef, e.g. "component:default/web"');
     }
@@ -129,7 +129,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.post('/captures', async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const entityRef = await entityRefFromBody(req, credentials);
+    const entityRef = await entityRefFromBody(bodyFrom(req, ['entityRef']), credentials);
     await authorizeOn(credentials, recoveryCaptureCreatePermission, entityRef);
     res.status(201).json({ items: await captures.captureEntity(entityRef) });
   });
@@ -188,7 +188,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.post('/analysis', async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
-    const ref = bodyFrom(req).entityRef;
+    const ref = bodyFrom(req, ['entityRef']).entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
       const systemRef = await graphs.requireVisible(refFromInput('entityRef', ref), credentials);
@@ -212,7 +212,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.post('/runs', async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const body = bodyFrom(req);
+    const body = bodyFrom(req, ['entityRef', 'mode', 'acceptMissingDependencies', 'options']);
     // Only an absent mode is the default: null is no mode.
     const mode = body.mode === undefined ? 'test' : body.mode;
     if (mode !== 'test' && mode !== 'failover') {
@@ -231,7 +231,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (typeof acceptMissingDependencies !== 'boolean') {
       throw new InputError(`acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`);
     }
-    const entityRef = await entityRefFromBody(req, credentials);
+    const entityRef = await entityRefFromBody(body, credentials);
     await authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
     // A failover is not isolated from production: it needs its own grant too.
     if (mode === 'failover') await authorizeOn(credentials, recoveryRunFailoverPermission, entityRef);
@@ -310,11 +310,17 @@ function sourceFrom(value: unknown): string {
   return value;
 }
 
-/** The JSON body, an object (or none: `{}`); anything else is a 400. */
-function bodyFrom(req: express.Request): Record<string, unknown> {
+/** The JSON body, an object (or none: `{}`) of these fields only; anything else is a 400. */
+function bodyFrom(req: express.Request, fields: string[]): Record<string, unknown> {
   const body: unknown = req.body ?? {};
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new InputError(`Request body must be a JSON object, got ${describeValue(body)}`);
+  }
+  // A misspelt field would otherwise be ignored: `Mode: "failover"` would run a test.
+  const unknown = Object.keys(body as object).filter(key => !fields.includes(key));
+  if (unknown.length > 0) {
+    const known = fields.length === 1 ? `the only field is ${fields[0]}` : `the fields are ${fields.join(', ')}`;
+    throw new InputError(`Request body: unknown ${unknown.map(k => `"${k}"`).join(', ')}; ${known}`);
   }
   return body as Record<string, unknown>;
 }

@@ -1,0 +1,362 @@
+import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { ConflictError } from '@backstage/errors';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import type { Knex } from 'knex';
+import { resolve } from 'path';
+import request from 'supertest';
+import { RecoveryStore } from '../database/RecoveryStore';
+import { recoveryPlugin } from '../plugin';
+import { ApiContract, SentRequest } from '../testing/apiContract';
+import { catalogHidingFromUsers } from '../testing/catalog';
+import { componentEntity, machineEntity } from '../testing/entities';
+import { FakeCaptureSource } from '../testing/FakeCaptureSource';
+import { FakeHost } from '../testing/FakeHost';
+import { providersModule } from '../testing/providers';
+
+/*
+ * openapi.yaml as a contract: every route runs for real (the plugin in a test backend, its store
+ * on each database), and each exchange is checked against the description: a status it does not
+ * document, a field it does not name, a request it refuses that succeeds, all fail. Last, every
+ * answer it documents must have been seen.
+ */
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+const P = 'recovery.backstage-recovery.io/';
+
+const SHOP = 'system:default/shop';
+/** The shop's services again, in a system the catalog hides from users. */
+const OPS = 'system:default/ops';
+const DB = 'component:default/db';
+const APP = 'component:default/app';
+const DB_01 = 'resource:default/db-01';
+const APP_01 = 'resource:default/app-01';
+/** A service whose machine stops as soon as it starts: its runs fail. */
+const CRASHY = 'component:default/crashy';
+const CRASH_01 = 'resource:default/crash-01';
+/** Runs crashy, hidden from users. */
+const VAULT = 'system:default/vault';
+
+const system = (name: string, parts: string[]): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'System',
+  metadata: { name, namespace: 'default' },
+  spec: {},
+  relations: parts.map(targetRef => ({ type: 'hasPart', targetRef })),
+});
+/** A machine running these services, mapped to `engine` (null: not mapped). */
+const machineOf = (name: string, services: string[], engine: string | null = 'primary'): Entity => {
+  const machine = machineEntity(name);
+  return {
+    ...machine,
+    metadata: { ...machine.metadata, annotations: engine ? { [`${P}engine`]: engine, [`${P}container`]: name } : {} },
+    relations: services.map(targetRef => ({ type: 'dependencyOf', targetRef })),
+  };
+};
+/** A service of the shop, with its probe. */
+const shopService = (name: string, machine: string, probe: string): Entity => {
+  const service = componentEntity(name, [machine]);
+  return {
+    ...service,
+    metadata: { ...service.metadata, annotations: { [`${P}probes`]: probe } },
+    // Its plan follows what the shop's analysis learned.
+    spec: { ...service.spec, system: 'shop' },
+    relations: [...service.relations!, { type: 'partOf', targetRef: SHOP }, { type: 'partOf', targetRef: OPS }],
+  };
+};
+
+const entities: Entity[] = [
+  // app starts after db in every boot; the catalog does not declare it: a disagreement.
+  shopService('db', DB_01, 'tcp:5432'),
+  shopService('app', APP_01, 'http:8080/healthz'),
+  machineOf('db-01', [DB]),
+  machineOf('app-01', [APP]),
+  system('shop', [DB, APP]),
+  system('ops', [DB, APP]),
+  componentEntity('crashy', [CRASH_01]),
+  machineOf('crash-01', [CRASHY]),
+  system('vault', [CRASHY]),
+  // Never analysed: it has no parts.
+  system('empty', []),
+  // No plan: each depends on the other.
+  componentEntity('ping', ['component:default/pong']),
+  componentEntity('pong', ['component:default/ping']),
+  // Declares a dependency the catalog does not hold.
+  componentEntity('orders', [APP_01, 'component:default/ledger']),
+  // On a machine never captured.
+  componentEntity('fresh', ['resource:default/fresh-01']),
+  machineOf('fresh-01', []),
+  // On a machine mapped to no engine.
+  componentEntity('bare', ['resource:default/bare-01']),
+  machineOf('bare-01', [], null),
+  // On a machine whose engine has a capture of it under way.
+  componentEntity('held', ['resource:default/held-01']),
+  machineOf('held-01', [], 'held'),
+];
+
+/** The engine `held`: another capture holds every machine, as the Docker module answers then. */
+class HeldCaptureSource extends FakeCaptureSource {
+  async capture(machine: MachineLocator): Promise<never> {
+    throw new ConflictError(`machine ${machine.machineRef}: capture c-1 is under way (paused it at 2024-01-01T00:00:00.000Z); one capture of a machine at a time`);
+  }
+}
+
+/** A user refused every recovery permission; every other user is refused only failovers. */
+const GUEST = mockCredentials.user.header('user:default/guest');
+const permissions = mockServices.permissions.mock({
+  authorize: async (requests, { credentials }) =>
+    requests.map(r => ({
+      result:
+        (credentials.principal as { userEntityRef?: string }).userEntityRef === 'user:default/guest' || r.permission.name === 'recovery.run.failover'
+          ? AuthorizeResult.DENY
+          : AuthorizeResult.ALLOW,
+    })),
+});
+const AS_PLUGIN = mockCredentials.service.header();
+
+/** Three boots: db, then app ten minutes later. */
+const BOOTS = [0, 1, 2]
+  .flatMap(boot => {
+    const at = Date.UTC(2024, 0, 1) + boot * 86_400_000;
+    return [
+      { time: at, machine: 'db-01', service: 'db' },
+      { time: at + 600_000, machine: 'app-01', service: 'app' },
+    ];
+  })
+  .map(e => JSON.stringify(e))
+  .join('\n');
+/** Over the 1mb the JSON routes accept. */
+const HUGE_JSON = { entityRef: 'x'.repeat(1_100_000) };
+
+describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it, on %s', databaseId => {
+  let contract: ApiContract;
+  let knex: Knex;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+  /** The same plugin without a hypervisor host. */
+  let hostless: typeof server;
+
+  beforeAll(async () => {
+    contract = await ApiContract.load(resolve(__dirname, 'openapi.yaml'));
+    knex = await databases.init(databaseId);
+    const catalog = catalogHidingFromUsers(entities, [OPS, VAULT]);
+    const catalogFactory = createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog });
+    ({ server } = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held')], hypervisorHosts: [new FakeHost({}, [CRASH_01])] }),
+        catalogFactory,
+        permissions.factory,
+        mockServices.database.factory({ knex }),
+        mockServices.rootConfig.factory({ data: { recovery: { events: { maxRequestSize: '64kb' } } } }),
+      ],
+    }));
+    ({ server: hostless } = await startTestBackend({ features: [recoveryPlugin, catalogFactory] }));
+  });
+
+  /** Sends a request as the default user (or `as`), checks the exchange against the description, and returns the answer. */
+  const call = async (
+    method: SentRequest['method'],
+    url: string,
+    options: { body?: unknown; type?: string; as?: string; to?: typeof server } = {},
+  ) => {
+    let req = request(options.to ?? server)[method](`/api/recovery${url}`);
+    if (options.as) req = req.set('authorization', options.as);
+    if (options.type) req = req.set('content-type', options.type);
+    const res = await (options.body === undefined ? req : req.send(options.body as object));
+    contract.check({ method, url, body: options.body, contentType: options.body === undefined ? undefined : (options.type ?? 'application/json') }, res);
+    return res;
+  };
+  /** Polls the run until it has finished, each answer checked too. */
+  const finished = async (id: string, as?: string) => {
+    let status = '';
+    await vi.waitFor(
+      async () => {
+        status = (await call('get', `/runs/${id}`, { as })).body.status;
+        expect(['succeeded', 'failed']).toContain(status);
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    return status;
+  };
+
+  it('answers /health', async () => {
+    expect((await call('get', '/health')).body).toEqual({ status: 'ok' });
+  });
+
+  it('answers 401 on every other route to a caller without a valid token', async () => {
+    const invalid = mockCredentials.user.invalidHeader();
+    for (const { method, template } of contract.operations().filter(o => o.template !== '/health')) {
+      const url = template.replace('{kind}', 'component').replace('{namespace}', 'default').replace('{name}', 'app').replace('{id}', 'r-1');
+      const res = await call(method, url, { as: invalid, ...(method === 'post' && { body: {} }) });
+      expect({ url, status: res.status }).toEqual({ url, status: 401 });
+    }
+  });
+
+  it('pushes events', async () => {
+    const pushed = await call('post', '/events?format=jsonl&source=boots.jsonl', { body: BOOTS, type: 'application/x-ndjson' });
+    expect(pushed.status).toBe(201);
+    expect(pushed.body).toMatchObject({ format: 'jsonl', received: 6, stored: 6 });
+    // Lenient: a malformed line skipped, read as text whatever the content type.
+    const lenient = await call('post', '/events?lenient=1', { body: `${BOOTS}\nnot json`, type: 'text/plain' });
+    expect(lenient.body).toMatchObject({ received: 6, stored: 0, duplicates: 6, skipped: 1 });
+
+    expect((await call('post', '/events', { body: 'not json', type: 'text/plain' })).status).toBe(400);
+    expect((await call('post', '/events?format=syslog', { body: BOOTS, type: 'text/plain' })).status).toBe(400);
+    expect((await call('post', '/events?lenient=yes', { body: BOOTS, type: 'text/plain' })).status).toBe(400);
+    expect((await call('post', '/events', { body: BOOTS, type: 'text/plain', as: GUEST })).status).toBe(403);
+    expect((await call('post', '/events', { body: BOOTS.repeat(200), type: 'text/plain' })).status).toBe(413);
+  });
+
+  it('analyses a system, and every system', async () => {
+    // Not analysed yet.
+    expect((await call('get', '/analysis/system/default/empty')).status).toBe(404);
+    const analysed = await call('post', '/analysis', { body: { entityRef: SHOP } });
+    expect(analysed.status).toBe(201);
+    expect(analysed.body.result.dependencies).toEqual([expect.objectContaining({ service: 'app', dependsOn: 'db' })]);
+    const latest = await call('get', '/analysis/system/default/shop');
+    expect(latest.body.id).toBe(analysed.body.id);
+    // The plugin sees the system the catalog hides from users.
+    const swept = await call('post', '/analysis', { body: {}, as: AS_PLUGIN });
+    expect(swept.body).toEqual({ analysed: [OPS, SHOP], failed: [], hidden: 0 });
+    const sweptForUser = await call('post', '/analysis');
+    expect(sweptForUser.body).toEqual({ analysed: [SHOP], failed: [], hidden: 1 });
+
+    const refused: Array<[unknown, number, string?]> = [
+      [[], 400],
+      [{ entityRef: 5 }, 400],
+      // A field the description does not name: refused, not ignored.
+      [{ entityRef: SHOP, system: SHOP }, 400],
+      [{ entityRef: 'system:default/empty' }, 400],
+      [{ entityRef: SHOP }, 403, GUEST],
+      [{ entityRef: OPS }, 404],
+      [HUGE_JSON, 413],
+    ];
+    for (const [body, status, as] of refused) {
+      expect({ body, status: (await call('post', '/analysis', { body, as })).status }).toEqual({ body, status });
+    }
+    expect((await call('get', '/analysis/system/default/a%3Ab')).status).toBe(400);
+  });
+
+  it('captures the machines of an entity, and lists them', async () => {
+    const captured = await call('post', '/captures', { body: { entityRef: SHOP } });
+    expect(captured.status).toBe(201);
+    expect(captured.body.items.map((c: { machineRef: string }) => c.machineRef).sort()).toEqual([APP_01, DB_01]);
+    expect((await call('post', '/captures', { body: { entityRef: CRASHY } })).status).toBe(201);
+    const listed = await call('get', `/captures?machineRef=${DB_01}&limit=1`);
+    expect(listed.body.items).toEqual([captured.body.items.find((c: { machineRef: string }) => c.machineRef === DB_01)]);
+
+    const refused: Array<[unknown, number, string?]> = [
+      [{}, 400],
+      [{ entityRef: SHOP, machineRef: DB_01 }, 400],
+      [{ entityRef: 'component:default/bare' }, 400],
+      [{ entityRef: SHOP }, 403, GUEST],
+      [{ entityRef: OPS }, 404],
+      [{ entityRef: 'component:default/held' }, 409],
+      [HUGE_JSON, 413],
+    ];
+    for (const [body, status, as] of refused) {
+      expect({ body, status: (await call('post', '/captures', { body, as })).status }).toEqual({ body, status });
+    }
+    for (const [query, status] of [['', 400], [`?machineRef=${DB_01}&limit=0`, 400], ['?machineRef=resource:default/nowhere-01', 404]] as const) {
+      expect({ query, status: (await call('get', `/captures${query}`)).status }).toEqual({ query, status });
+    }
+  });
+
+  it('plans', async () => {
+    const plan = await call('get', '/plan/component/default/app');
+    expect(plan.status).toBe(200);
+    expect(plan.body.waves).toEqual([[DB_01], [APP_01]]);
+    expect(plan.body.disagreements.inferredNotDeclared).toEqual([expect.objectContaining({ service: APP, dependsOn: DB })]);
+    for (const [path, status] of [['component/default/ping', 400], ['component/default/a%3Ab', 400], ['system/default/ops', 404]] as const) {
+      expect({ path, status: (await call('get', `/plan/${path}`)).status }).toEqual({ path, status });
+    }
+  });
+
+  it('runs a recovery, and lists runs', async () => {
+    const started = await call('post', '/runs', { body: { entityRef: SHOP, mode: 'test', acceptMissingDependencies: false, options: { reverseBootOrder: false } } });
+    expect(started.status).toBe(202);
+    expect(await finished(started.body.id)).toBe('succeeded');
+    expect((await call('get', '/runs')).body.items.map((r: { id: string }) => r.id)).toEqual([started.body.id]);
+    expect((await call('get', `/runs?entityRef=${SHOP}&limit=5`)).body.items).toHaveLength(1);
+    expect((await call('get', '/runs?active=true')).body.items).toEqual([]);
+    // A failed run: its error, and its machine's message and console tail.
+    const crashed = await call('post', '/runs', { body: { entityRef: CRASHY } });
+    expect(await finished(crashed.body.id)).toBe('failed');
+    const failed = await call('get', `/runs/${crashed.body.id}`);
+    expect(failed.body.error).toMatchObject({ machineRef: CRASH_01 });
+    expect(failed.body.machines).toEqual([expect.objectContaining({ phase: 'failed', message: expect.any(String), logTail: expect.any(String) })]);
+
+    const refused: Array<[unknown, number, string?]> = [
+      [{ entityRef: SHOP, mode: 'drill' }, 400],
+      [{ entityRef: SHOP, options: { reverseBootorder: true } }, 400],
+      // Misspelt, a failover would run as a test.
+      [{ entityRef: SHOP, Mode: 'failover' }, 400],
+      [{ entityRef: 'component:default/ping' }, 400],
+      [{ entityRef: SHOP, mode: 'failover' }, 403],
+      [{ entityRef: SHOP }, 403, GUEST],
+      [{ entityRef: OPS }, 404],
+      [{ entityRef: 'component:default/fresh' }, 409],
+      [{ entityRef: 'component:default/orders' }, 409],
+      [HUGE_JSON, 413],
+    ];
+    for (const [body, status, as] of refused) {
+      expect({ body, status: (await call('post', '/runs', { body, as })).status }).toEqual({ body, status });
+    }
+    expect((await call('post', '/runs', { body: { entityRef: SHOP, Mode: 'failover' } })).body.error.message).toBe(
+      'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, options',
+    );
+    for (const [query, status] of [['?active=false', 400], ['?limit=501', 400], [`?entityRef=${OPS}`, 404]] as const) {
+      expect({ query, status: (await call('get', `/runs${query}`)).status }).toEqual({ query, status });
+    }
+    expect((await call('get', '/runs/no-such-run')).status).toBe(404);
+    expect((await call('post', '/runs', { body: { entityRef: SHOP }, to: hostless })).status).toBe(503);
+  });
+
+  it('refuses a run while another holds the hypervisor host, naming it to who may see it', async () => {
+    const store = new RecoveryStore(knex);
+    await store.insertRun(
+      { id: 'holder', entityRef: OPS, mode: 'test', trigger: 'schedule', hypervisorHost: 'fake', plan: { entityRef: OPS, waves: [], machines: [] }, options: {}, machines: [] },
+      new Date(),
+    );
+    try {
+      const refused = await call('post', '/runs', { body: { entityRef: SHOP } });
+      expect(refused.body.error).toMatchObject({ name: 'HypervisorHostBusyError', statusCode: 409 });
+      expect(refused.body.error).not.toHaveProperty('runId');
+      const named = await call('post', '/runs', { body: { entityRef: SHOP }, as: AS_PLUGIN });
+      expect(named.body.error).toMatchObject({ name: 'HypervisorHostBusyError', runId: 'holder', entityRef: OPS });
+    } finally {
+      await knex('recovery_runs').where({ id: 'holder' }).delete();
+    }
+  });
+
+  it('tells readiness, with a run the catalog hides from the user as a hidden run', async () => {
+    // The plugin runs the hidden system, whose plan covers the shop's.
+    const started = await call('post', '/runs', { body: { entityRef: OPS }, as: AS_PLUGIN });
+    expect(started.status).toBe(202);
+    expect(await finished(started.body.id, AS_PLUGIN)).toBe('succeeded');
+    expect((await call('get', `/runs/${started.body.id}`)).status).toBe(404);
+
+    const list = await call('get', '/readiness');
+    expect(list.body.items.map((r: { entityRef: string }) => r.entityRef).sort()).toEqual([APP, CRASHY, DB, SHOP]);
+    const app = await call('get', '/readiness/component/default/app');
+    expect(app.body.lastRun).not.toHaveProperty('id');
+    expect(app.body.lastRun).toMatchObject({ status: 'succeeded' });
+    expect((await call('get', '/readiness/component/default/app', { as: AS_PLUGIN })).body.lastRun.id).toBe(started.body.id);
+    // A failed hidden run: the machine it failed at, not the run's own message.
+    const vault = await call('post', '/runs', { body: { entityRef: VAULT }, as: AS_PLUGIN });
+    expect(await finished(vault.body.id, AS_PLUGIN)).toBe('failed');
+    const crashy = await call('get', '/readiness/component/default/crashy');
+    expect(crashy.body.lastRun).toEqual(expect.objectContaining({ status: 'failed', error: expect.objectContaining({ machineRef: CRASH_01 }) }));
+    expect(crashy.body.lastRun).not.toHaveProperty('id');
+    for (const [path, status] of [['component/%2F/app', 400], ['system/default/ops', 404]] as const) {
+      expect({ path, status: (await call('get', `/readiness/${path}`)).status }).toEqual({ path, status });
+    }
+  });
+
+  it('answered every answer the description documents', () => {
+    expect(contract.documented().filter(answer => !contract.exercised.has(answer))).toEqual([]);
+  });
+});
