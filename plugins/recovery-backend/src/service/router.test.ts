@@ -400,6 +400,10 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       [request(server).get('/api/recovery/captures?machineRef=resource:default/shop-01&limit[]=5'), 'Query parameter limit must be given once, an integer from 1 to 500'],
       [request(server).get('/api/recovery/runs?limit=5&limit=6'), 'Query parameter limit must be given once, an integer from 1 to 500'],
       [request(server).post('/api/recovery/events?lenient=yes').send('{"time": 1, "machine": "m", "service": "s"}'), 'Query parameter lenient must be true, false, 1 or 0 when given, got "yes"'],
+      // A misspelt query parameter would otherwise be ignored: every run, not the entity's.
+      [request(server).get('/api/recovery/runs?entity=component:default/shop'), 'Unknown query parameter "entity" for GET /api/recovery/runs; it takes entityRef, active, limit'],
+      [request(server).get('/api/recovery/readiness/component/default/shop?fresh=1'), 'Unknown query parameter "fresh" for GET /api/recovery/readiness/component/default/shop; it takes none'],
+      [request(server).post('/api/recovery/events?formats=jsonl').send('{"time": 1, "machine": "m", "service": "s"}'), 'Unknown query parameter "formats" for POST /api/recovery/events; it takes format, source, lenient'],
     ];
     for (const [req, message] of cases) {
       const res = await req;

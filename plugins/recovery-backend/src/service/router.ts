@@ -109,32 +109,32 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json({ status: 'ok' });
   });
 
-  router.get('/readiness', async (req, res) => {
+  router.get('/readiness', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const refs = await graphs.visibleTo(await graphs.recoverableEntities(), credentials);
     res.json({ items: await readiness.readinessOf(refs, credentials) });
   });
 
-  router.get('/readiness/:kind/:namespace/:name', async (req, res) => {
+  router.get('/readiness/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     res.json(await readiness.readiness(await entityRefFromPath(req, credentials), credentials));
   });
 
-  router.get('/plan/:kind/:namespace/:name', async (req, res) => {
+  router.get('/plan/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const { plan, planError, graph, disagreements } = await plans.plan(await entityRefFromPath(req, credentials), credentials);
     if (!plan) throw new InputError(planError);
     res.json({ ...plan, problems: graph.problems, disagreements });
   });
 
-  router.post('/captures', async (req, res) => {
+  router.post('/captures', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const entityRef = await entityRefFromBody(bodyFrom(req, ['entityRef']), credentials);
     await authorizeOn(credentials, recoveryCaptureCreatePermission, entityRef);
     res.status(201).json({ items: await captures.captureEntity(entityRef) });
   });
 
-  router.get('/captures', async (req, res) => {
+  router.get('/captures', query('machineRef', 'limit'), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const machineRef = req.query.machineRef;
     if (typeof machineRef !== 'string') {
@@ -145,7 +145,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json({ items: items.map(toApi) });
   });
 
-  router.post('/events', async (req, res) => {
+  router.post('/events', query('format', 'source', 'lenient'), async (req, res) => {
     await authorize(req, recoveryEventsCreatePermission);
     const format = req.query.format;
     if (format !== undefined && !EVENT_FORMATS.includes(format as EventFormat)) {
@@ -185,7 +185,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     });
   });
 
-  router.post('/analysis', async (req, res) => {
+  router.post('/analysis', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
     const ref = bodyFrom(req, ['entityRef']).entityRef;
@@ -201,7 +201,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.status(201).json(await analyses.sweep(credentials, refs => permittedOn(credentials, recoveryCaptureCreatePermission, refs)));
   });
 
-  router.get('/analysis/:kind/:namespace/:name', async (req, res) => {
+  router.get('/analysis/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const ref = await entityRefFromPath(req, credentials);
     // Only the parts the caller may see in the catalog: the analysis names all of the system's.
@@ -210,7 +210,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json(analysis);
   });
 
-  router.post('/runs', async (req, res) => {
+  router.post('/runs', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const body = bodyFrom(req, ['entityRef', 'mode', 'acceptMissingDependencies', 'options']);
     // Only an absent mode is the default: null is no mode.
@@ -247,7 +247,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.status(202).json(await plans.runSeenBy(run, credentials));
   });
 
-  router.get('/runs', async (req, res) => {
+  router.get('/runs', query('entityRef', 'active', 'limit'), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const entityRef = req.query.entityRef;
     if (entityRef !== undefined && typeof entityRef !== 'string') {
@@ -277,7 +277,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json({ items: await seenBy(await listVisibleRuns(store, query, limit, refs => graphs.visibleTo(refs, credentials))) });
   });
 
-  router.get('/runs/:id', async (req, res) => {
+  router.get('/runs/:id', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const run = await store.getRun(req.params.id);
     // A run of an entity the caller may not see answers as one that does not exist: its
@@ -323,6 +323,22 @@ function bodyFrom(req: express.Request, fields: string[]): Record<string, unknow
     throw new InputError(`Request body: unknown ${unknown.map(k => `"${k}"`).join(', ')}; ${known}`);
   }
   return body as Record<string, unknown>;
+}
+
+/**
+ * The query parameters a route reads; any other is a 400: a misspelt one would otherwise be
+ * ignored, and `GET /runs?entity=…` list every run.
+ */
+function query(...names: string[]): express.RequestHandler {
+  return (req, _res, next) => {
+    const unknown = Object.keys(req.query).filter(key => !names.includes(key));
+    if (unknown.length === 0) {
+      next();
+      return;
+    }
+    const known = names.length === 0 ? 'it takes none' : `it takes ${names.join(', ')}`;
+    next(new InputError(`Unknown query parameter ${unknown.map(k => `"${k}"`).join(', ')} for ${req.method} ${req.baseUrl}${req.path}; ${known}`));
+  };
 }
 
 /** `lenient`: true or false, as `true`/`1` or `false`/`0`; anything else is a 400 rather than strict. */
