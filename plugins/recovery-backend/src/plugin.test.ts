@@ -1,19 +1,16 @@
-import { createBackendModule } from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import type { Knex } from 'knex';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import {
-  recoveryProvidersExtensionPoint,
-  type InitializationEventSource,
-} from '@backstage-recovery/plugin-recovery-node';
+import type { InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
 import { EventStore } from './database/EventStore';
 import { RecoveryStore } from './database/RecoveryStore';
 import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
+import { providersModule } from './testing/providers';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, annotations: Record<string, string> = {
@@ -58,20 +55,7 @@ async function start(
 ) {
   const host = new FakeHost({ 'resource:default/data-01': ['resource:default/infra-01'] });
   const source = new FakeCaptureSource();
-  const providers = createBackendModule({
-    pluginId: 'recovery',
-    moduleId: 'test-providers',
-    register(env) {
-      env.registerInit({
-        deps: { providers: recoveryProvidersExtensionPoint },
-        async init({ providers: registry }) {
-          registry.addCaptureSource(source);
-          registry.addHypervisorHost(host);
-          options.eventSources?.forEach(s => registry.addEventSource(s));
-        },
-      });
-    },
-  });
+  const providers = providersModule({ captureSources: [source], hypervisorHosts: [host], eventSources: options.eventSources });
   const backend = await startTestBackend({
     features: [
       recoveryPlugin,
