@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 import { main, readEventFiles } from './main';
@@ -74,6 +74,18 @@ describe('recovery analyze (real bin)', () => {
     const piped = spawnSync('bash', ['-c', `npx --no-install recovery analyze <(gzip -dc '${data}.gz') --json`], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(piped.status).toBe(0);
     expect(piped.stdout).toBe(spawnRecovery(['analyze', data, '--json']).stdout);
+  });
+  it('reads standard input for -, naming it stdin in messages', () => {
+    const data = file('stdin.jsonl', toJsonl(history.events));
+    const bin = [join(ROOT, 'packages/cli/bin/recovery'), 'analyze', '-', '--json'];
+    const piped = spawnSync(process.execPath, bin, { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: readFileSync(data, 'utf8') });
+    expect(piped.status).toBe(0);
+    expect(piped.stdout).toBe(spawnRecovery(['analyze', data, '--json'], { direct: true }).stdout);
+    const bad = spawnSync(process.execPath, bin, { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: '{"time": 1700000000000}\n' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^recovery: stdin:1: /);
+    const twice = spawnSync(process.execPath, [...bin.slice(0, 2), '-', '-'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: '' });
+    expect(twice.stderr).toContain('- (standard input) given twice: it can be read once');
   });
   it('reproduces the ground-truth order of a small generated history (jsonl with clock lines and a map)', () => {
     const data = file('history.jsonl', toJsonl(history.events));

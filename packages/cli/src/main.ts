@@ -56,11 +56,13 @@ const MAX_LINE = 64 * 1024 * 1024;
  * chunks of 1 MiB.
  */
 async function forEachLine(file: string, onLine: (line: string) => void): Promise<void> {
+  const input = file === STDIN ? process.stdin.setEncoding('utf8') : createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  file = shownName(file);
   const lines = new LineSplitter(onLine, {
     maxLength: MAX_LINE,
     tooLong: { throw: line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`) },
   });
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) lines.push(chunk as string);
+  for await (const chunk of input) lines.push(chunk as string);
   try {
     lines.end();
   } catch (e) {
@@ -72,6 +74,11 @@ async function forEachLine(file: string, onLine: (line: string) => void): Promis
     throw e;
   }
 }
+
+/** `-` is standard input, as for other Unix tools: `journalctl -o json | recovery analyze -`. */
+const STDIN = '-';
+/** A file as messages name it. */
+const shownName = (file: string) => (file === STDIN ? 'stdin' : file);
 
 /** Reads files line by line (streaming), parsing each with its own (detected or forced) format. */
 export async function readEventFiles(
@@ -95,19 +102,23 @@ export async function readEventFiles(
   const undecodable: UndecodableNames[] = [];
   const hostMachineIds: HostMachineIds[] = [];
   const eventless: string[] = [];
-  for (const file of files) {
+  if (files.filter(f => f === STDIN).length > 1) throw new InputError(`${STDIN} (standard input) given twice: it can be read once`);
+  for (const path of files) {
+    const file = shownName(path);
     const before = events.length;
     const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
-    let stat;
-    try {
-      stat = await fs.stat(file);
-      await fs.access(file, fsConstants.R_OK);
-    } catch (e) {
-      throw new InputError(`${file}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    if (path !== STDIN) {
+      let stat;
+      try {
+        stat = await fs.stat(path);
+        await fs.access(path, fsConstants.R_OK);
+      } catch (e) {
+        throw new InputError(`${path}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      // A FIFO too: `<(zcat journal.json.gz)`.
+      if (!stat.isFile() && !stat.isFIFO()) throw new InputError(`${path}: not a file (give the log files themselves)`);
     }
-    // A FIFO too: `<(zcat journal.json.gz)`.
-    if (!stat.isFile() && !stat.isFIFO()) throw new InputError(`${file}: not a file (give the log files themselves)`);
-    await forEachLine(file, line => {
+    await forEachLine(path, line => {
       // A docker service label may name several services: one event each.
       for (const e of parser.push(line)) {
         if (map && e.type !== 'clock') {
@@ -298,7 +309,7 @@ export async function main(
   program
     .command('analyze')
     .description('Learn initialization dependencies and a machine boot order from exported logs')
-    .argument('<files...>', 'log files (jsonl, journald json, docker events json)')
+    .argument('<files...>', 'log files (jsonl, journald json, docker events json); - for standard input')
     .option('--threshold <n>', 'score a dependency must reach, in (0, 1]', '0.7')
     .option('--at <time>', 'point in time of interest (ISO 8601 with a zone, or epoch ms); default: the latest event')
     .option('--map <file>', 'JSON name map {"services": {"<name or /regex/>": "<service>"}}')
