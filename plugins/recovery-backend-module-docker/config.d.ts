@@ -1,7 +1,11 @@
 export interface Config {
   recovery?: {
     captureStore?: {
-      /** Directory where capture artifacts (image tarballs, `<captureId>.tar`) are written. */
+      /**
+       * Directory where captures are written (`<captureId>.tar`, each volume as
+       * `<captureId>.volume-<n>.tar`, notes of captures under way in `.paused/`); the same for
+       * every backend replica. Required.
+       */
       directory: string;
     };
     docker?: {
@@ -11,7 +15,7 @@ export interface Config {
         id: string;
         /** Local socket, e.g. /run/recovery-docker/primary.sock. */
         socketPath?: string;
-        /** Remote engine host (instead of socketPath). */
+        /** Remote engine host; give either socketPath or host. */
         host?: string;
         /** Default 2376 with https, 2375 with http. */
         port?: number;
@@ -27,7 +31,10 @@ export interface Config {
       }>;
       /** Image of the per-lab probe container, created by `docker import` if missing. Default recovery/probe:1. */
       probeImage?: string;
-      /** Static busybox binary the probe image is built from. Default /bin/busybox. */
+      /**
+       * Static busybox binary on the backend's host the probe image is built from (run there to
+       * list its applets), when the hypervisor engine lacks the image. Default /bin/busybox.
+       */
       busyboxPath?: string;
       /** Pause the container while committing a capture (consistency). Default true. */
       pauseOnCapture?: boolean;

@@ -2,15 +2,26 @@ import { SchedulerServiceTaskScheduleDefinitionConfig } from '@backstage/backend
 
 export interface Config {
   recovery?: {
+    /**
+     * A schedule given here replaces the default whole: `frequency` and `timeout` are both
+     * required. Cron times are in the backend's time zone.
+     */
     schedules?: {
-      /** When every primary machine is captured. Default: every hour at minute 0. */
+      /**
+       * When every primary machine is captured (task `recovery-capture`). Default: every hour at
+       * minute 0, timeout 50 minutes.
+       */
       capture?: SchedulerServiceTaskScheduleDefinitionConfig;
-      /** When each system's boot history is analysed for dependencies. Default: every 6 hours. */
+      /**
+       * When each system's boot history is analysed for dependencies (task `recovery-analysis`).
+       * Default: 00:30, 06:30, 12:30 and 18:30, timeout 30 minutes.
+       */
       analysis?: SchedulerServiceTaskScheduleDefinitionConfig;
       /**
        * When every entity with a boot plan gets a test recovery, but those annotated
-       * `recovery.backstage-recovery.io/nightly-check: 'false'`. Default: 02:30 every night, after
-       * the 02:00 capture.
+       * `recovery.backstage-recovery.io/nightly-check: 'false'` (task `recovery-nightly-check`).
+       * The timeout is its time budget: how long it waits for a busy hypervisor host and for its
+       * runs. Default: 02:30 every night, after the 02:00 capture, timeout 4 hours.
        */
       nightlyCheck?: SchedulerServiceTaskScheduleDefinitionConfig;
     };

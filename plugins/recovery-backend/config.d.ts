@@ -3,7 +3,7 @@ export interface Config {
     /** Id of the hypervisor host recovery runs go to; optional when exactly one is registered. */
     hypervisorHost?: string;
     captureStore?: {
-      /** Directory where capture artifacts are written (used by capture source modules). */
+      /** Directory of the capture artifacts, which capture source modules write (the Docker module needs it). */
       directory?: string;
       /** Captures kept per machine, an integer of at least 1; older ones are discarded. Default 5. */
       keepLast?: number;
@@ -21,19 +21,20 @@ export interface Config {
       maxTestAge?: string;
     };
     analysis?: {
-      /** Score an inferred dependency needs to enter boot plans. Default 0.7. */
+      /** Score an inferred dependency needs to enter boot plans, in (0, 1]. Default 0.7. */
       threshold?: number;
       /**
        * Technical names in the logs (exact, or `/regex/`) to catalog entity names, or to full
        * refs (`component:team-b/db`) where two entities of a system share a name.
        */
       serviceMap?: { [name: string]: string };
-      /** Half-life of an initialization's weight with its age, e.g. `90d`. */
+      /** Half-life of an initialization's weight with its age, e.g. `30d`; more than 0s. Default 90d. */
       halfLife?: string;
       /**
-       * Delay after a dependency at which a dependent's start counts most, e.g. `5m`. Without it
-       * 10m, moved to the delay the boots show (with a warning) when 15% or more of the dependencies
-       * they show score under the threshold at 10m, their median delay under 6m or over 16m.
+       * Delay after a dependency at which a dependent's start counts most, e.g. `5m`, strictly
+       * between 1m and 60m. Without it 10m, moved to the delay the boots show (with a warning)
+       * when 15% or more of the dependencies they show score under the threshold at 10m, their
+       * median delay under 6m or over 16m.
        */
       kernelPeak?: string;
       /**
