@@ -25,7 +25,7 @@ function schedule(
 }
 
 /**
- * Scheduled captures and the nightly readiness check. Tasks are claimed through the
+ * Scheduled captures, dependency analysis and the nightly readiness check. Tasks are claimed through the
  * database, so with several backend replicas each runs once.
  *
  * @public

@@ -6,6 +6,7 @@ import {
   AnalysisInputError,
   compileServiceMap,
   createKernel,
+  DEFAULT_KERNEL,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -88,8 +89,12 @@ export class AnalysisService implements InferenceSource {
     }
     try {
       createKernel({ peakDelay: kernelPeakMs });
-    } catch (error) {
-      throw new Error(`Invalid recovery.analysis.kernelPeak: ${(error as Error).message}`);
+    } catch {
+      // Said in the config's own terms: the kernel's message gives milliseconds.
+      const minutes = (ms: number) => `${ms / 60_000} min`;
+      throw new Error(
+        `Invalid recovery.analysis.kernelPeak (${minutes(kernelPeakMs!)}): it must lie strictly between the kernel's shortest and longest delays, ${minutes(DEFAULT_KERNEL.minDelay)} and ${minutes(DEFAULT_KERNEL.maxDelay)}`,
+      );
     }
     try {
       this.mapName = compileServiceMap(serviceMap);
