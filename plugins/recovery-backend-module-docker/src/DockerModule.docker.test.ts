@@ -128,6 +128,21 @@ async function probeContainerOf(id: string) {
   return probe;
 }
 
+/** The primary engine with every commit held for 3 s, as a large image's would be. */
+function slowCommits(): Docker {
+  const slow = Object.create(primary) as Docker;
+  slow.getContainer = (id: string) => {
+    const container = primary.getContainer(id);
+    const commit = container.commit.bind(container);
+    container.commit = (async (opts: any) => {
+      await new Promise(r => setTimeout(r, 3000));
+      return commit(opts);
+    }) as any;
+    return container;
+  };
+  return slow;
+}
+
 const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
 const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
 
@@ -270,17 +285,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
   it('unpauses production at the limit, not when a slow commit returns', async () => {
     // The commit is held for 3 s (as a large image would be); the limit is 300 ms.
-    const slowCommits = Object.create(primary) as Docker;
-    slowCommits.getContainer = (id: string) => {
-      const c = primary.getContainer(id);
-      const commit = c.commit.bind(c);
-      c.commit = (async (opts: any) => {
-        await new Promise(r => setTimeout(r, 3000));
-        return commit(opts);
-      }) as any;
-      return c;
-    };
-    const limited = new DockerCaptureSource('primary', slowCommits, { storeDirectory: store, maxPauseMs: 300 });
+    const limited = new DockerCaptureSource('primary', slowCommits(), { storeDirectory: store, maxPauseMs: 300 });
     const captureId = `cap-slow-${suffix}`;
     const capture = limited.capture({ machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer }, { captureId });
     const failed = expect(capture).rejects.toThrow(
@@ -300,17 +305,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const c = await primary.createContainer({ name: shutdownContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } });
     await c.start();
     // The commit is held for 3 s (as a large image would be); the limit is far off.
-    const slowCommits = Object.create(primary) as Docker;
-    slowCommits.getContainer = (id: string) => {
-      const container = primary.getContainer(id);
-      const commit = container.commit.bind(container);
-      container.commit = (async (opts: any) => {
-        await new Promise(r => setTimeout(r, 3000));
-        return commit(opts);
-      }) as any;
-      return container;
-    };
-    const stopped = new DockerCaptureSource('primary', slowCommits, { storeDirectory: store, maxPauseMs: 60_000 });
+    const stopped = new DockerCaptureSource('primary', slowCommits(), { storeDirectory: store, maxPauseMs: 60_000 });
     const captureId = `cap-shutdown-${suffix}`;
     const locator = { machineRef: 'resource:default/shutdown', engine: 'primary', container: shutdownContainer };
     const failed = expect(stopped.capture(locator, { captureId })).rejects.toThrow(
