@@ -209,7 +209,10 @@ export interface Readiness {
  * none of what `GET /runs/{id}` hides from them: no id, entity, plan, machines (their console
  * tails), steps or creator.
  */
-export type HiddenRun = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'>;
+export type HiddenRun = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds'> & {
+  /** The machine it failed at, not the probe nor the run's own message. */
+  error?: { machineRef?: string; message: string };
+};
 
 /** Whether readiness shows the run in full (the caller sees its entity). */
 export function isFullRun(run: RecoveryRun | HiddenRun): run is RecoveryRun {

@@ -7,12 +7,11 @@ import {
   useRef,
   useState,
 } from 'react';
-import { Grid, Link, Typography } from '@material-ui/core';
+import { Grid, Link, Typography, useTheme } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import {
   InfoCard,
   Progress,
-  ResponseErrorPanel,
   Table,
   TableColumn,
 } from '@backstage/core-components';
@@ -39,6 +38,7 @@ import {
   secondsBetween,
   shortRef,
 } from './format';
+import { LoadErrorPanel } from './LoadError';
 import { RunDetails } from './RunDetails';
 import { RunStatusView } from './StatusViews';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
@@ -155,6 +155,8 @@ export const RecoveryRunHistory = ({
 
   // Keep the list fresh while a run is in progress, and retry failed loads with backoff
   // for as long as the history is on screen.
+  // The theme's, so the selected run stays visible in a dark theme too.
+  const theme = useTheme();
   const anyActive = runs.some(isRunActive);
   const failures = useRef(0);
   useEffect(() => {
@@ -172,7 +174,8 @@ export const RecoveryRunHistory = ({
     return () => clearTimeout(t);
   }, [loading, error, shown, anyActive, retry, intervalMs]);
 
-  if (error && !shown) return <ResponseErrorPanel error={error} />;
+  // It retries by itself with backoff; the button is for one who will not wait.
+  if (error && !shown) return <LoadErrorPanel error={error} onRetry={retry} />;
   if (loading && !shown) return <Progress />;
 
   return (
@@ -195,7 +198,7 @@ export const RecoveryRunHistory = ({
               search: false,
               padding: 'dense',
               rowStyle: (row: RecoveryRun) =>
-                row.id === selected?.id ? { backgroundColor: 'rgba(0, 0, 0, 0.06)' } : {},
+                row.id === selected?.id ? { backgroundColor: theme.palette.action.selected } : {},
             }}
             columns={columns}
             data={runs}

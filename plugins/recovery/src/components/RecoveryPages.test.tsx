@@ -331,6 +331,23 @@ describe('EntityRecoveryContent', () => {
     expect(historyLoads).toBe(4);
   });
 
+  it('offers to retry a history that never loaded, as the card does', async () => {
+    let historyLoads = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ active }) => {
+        if (active) return [];
+        historyLoads += 1;
+        if (historyLoads === 1) throw new Error('backend unavailable');
+        return [makeRun('succeeded')];
+      },
+    });
+    // Its own retry waits 10 minutes: only the button brings the history now.
+    await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
+    expect(await screen.findByText('Recovery runs')).toBeInTheDocument();
+    expect(historyLoads).toBe(2);
+  });
+
   it('retries a failing history for as long as it is mounted, and no longer', async () => {
     let historyLoads = 0;
     const api = fakeRecoveryApi({
