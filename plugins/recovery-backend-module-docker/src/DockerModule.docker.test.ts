@@ -128,6 +128,11 @@ async function probeContainerOf(id: string) {
   return probe;
 }
 
+/** A capture as the run store hands it to the hypervisor host. */
+function restorableOf(machineRef: string, c: CapturedMachine & { captureId: string }): RestorableCapture {
+  return { captureId: c.captureId, machineRef, imageId: c.imageId, checksum: c.checksum, artifact: c.artifact, runtime: c.runtime };
+}
+
 /** The primary engine with every commit held for 3 s, as a large image's would be. */
 function slowCommits(): Docker {
   const slow = Object.create(primary) as Docker;
@@ -1174,14 +1179,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
   it("loads a capture's image again when another lab's teardown removes it before the machine is created", async () => {
     const c = captures.get('stopped')!;
-    const restorable: RestorableCapture = {
-      captureId: c.captureId,
-      machineRef: 'resource:default/stopped',
-      imageId: c.imageId,
-      checksum: c.checksum,
-      artifact: c.artifact,
-      runtime: c.runtime,
-    };
+    const restorable = restorableOf('resource:default/stopped', c);
     // On the engine, as another lab's (a left lab, torn down by this run and the cleanup task at once).
     await host.loadCapture(restorable);
     const racing = Object.create(recovery) as Docker;
@@ -1205,14 +1203,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
   it('removes at teardown an image a stopped backend loaded for the run before it created the machine', async () => {
     const c = captures.get('stopped')!;
-    const restorable: RestorableCapture = {
-      captureId: c.captureId,
-      machineRef: 'resource:default/stopped',
-      imageId: c.imageId,
-      checksum: c.checksum,
-      artifact: c.artifact,
-      runtime: c.runtime,
-    };
+    const restorable = restorableOf('resource:default/stopped', c);
     await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
     // The backend stops once the image is loaded, before the machine is created.
     const stopping = Object.create(recovery) as Docker;
