@@ -223,10 +223,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       throw new InputError('options must be an object');
     }
     // A misspelt option would otherwise run without it.
-    const unknownOptions = Object.keys(options).filter(key => key !== 'reverseBootOrder');
-    if (unknownOptions.length > 0) {
-      throw new InputError(`options: unknown ${unknownOptions.map(k => `"${k}"`).join(', ')}; the only option is reverseBootOrder`);
-    }
+    refuseUnknown(Object.keys(options), ['reverseBootOrder'], 'options', 'option');
     const { acceptMissingDependencies = false } = body;
     if (typeof acceptMissingDependencies !== 'boolean') {
       throw new InputError(`acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`);
@@ -317,12 +314,16 @@ function bodyFrom(req: express.Request, fields: string[]): Record<string, unknow
     throw new InputError(`Request body must be a JSON object, got ${describeValue(body)}`);
   }
   // A misspelt field would otherwise be ignored: `Mode: "failover"` would run a test.
-  const unknown = Object.keys(body as object).filter(key => !fields.includes(key));
-  if (unknown.length > 0) {
-    const known = fields.length === 1 ? `the only field is ${fields[0]}` : `the fields are ${fields.join(', ')}`;
-    throw new InputError(`Request body: unknown ${unknown.map(k => `"${k}"`).join(', ')}; ${known}`);
-  }
+  refuseUnknown(Object.keys(body as object), fields, 'Request body', 'field');
   return body as Record<string, unknown>;
+}
+
+/** A 400 naming the keys `where` does not take (of `known`, its `noun`s), where there are any. */
+function refuseUnknown(keys: string[], known: string[], where: string, noun: string): void {
+  const unknown = keys.filter(key => !known.includes(key));
+  if (unknown.length === 0) return;
+  const takes = known.length === 1 ? `the only ${noun} is ${known[0]}` : `the ${noun}s are ${known.join(', ')}`;
+  throw new InputError(`${where}: unknown ${unknown.map(k => `"${k}"`).join(', ')}; ${takes}`);
 }
 
 /**
