@@ -21,6 +21,7 @@ import {
   parseEventTime,
   ServiceMap,
   ServiceMapper,
+  counted,
   HostMachineIds,
   sharedHostnamesWarnings,
   undecodableNamesWarning,
@@ -137,7 +138,7 @@ export async function readEventFiles(
     if (garbled) undecodable.push(garbled);
     // Hosts exported one file each, all named `localhost`: only all files together show it.
     hostMachineIds.push(parser.hostMachineIds);
-    if (events.length === before) eventless.push(`${file} (${parser.lines === 0 ? 'empty' : `${parser.lines} line${parser.lines === 1 ? '' : 's'}, none an event`})`);
+    if (events.length === before) eventless.push(`${file} (${parser.lines === 0 ? 'empty' : `${counted(parser.lines, 'line')}, none an event`})`);
   }
   const warnings = [...undecodableNamesWarning(undecodable), ...sharedHostnamesWarnings(hostMachineIds)];
   // With no events at all the analysis refuses the input; beside other files, say which gave none.
@@ -147,8 +148,6 @@ export async function readEventFiles(
   return { events, skipped, ignored, lines, formats, warnings };
 }
 
-/** `1 line`, `2 lines`. */
-const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** Names the input files in a message; a long glob is cut short so the message stays one line. */
 function listFiles(files: string[]): string {
@@ -229,7 +228,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     // With --lenient, records may all have been skipped: that input is not empty.
     throw new InputError(
       read.skipped
-        ? `no valid records in ${listFiles(files)}: every record is malformed (${count(read.skipped, 'line')} skipped with --lenient; without it the run stops at the first and says what is wrong)`
+        ? `no valid records in ${listFiles(files)}: every record is malformed (${counted(read.skipped, 'line')} skipped with --lenient; without it the run stops at the first and says what is wrong)`
         : `empty input: no records in ${listFiles(files)}`,
     );
   }
@@ -242,7 +241,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
       // irrelevant records.
       const formats = [...new Set(Object.values(read.formats).filter(f => f !== undefined))].join(', ');
       throw new InputError(
-        `${e.message}: ${listFiles(files)} (${count(read.lines, 'line')} read${formats ? ` as ${formats}` : ''}, ${count(read.ignored, 'irrelevant record')}, ${read.skipped} skipped)`,
+        `${e.message}: ${listFiles(files)} (${counted(read.lines, 'line')} read${formats ? ` as ${formats}` : ''}, ${counted(read.ignored, 'irrelevant record')}, ${read.skipped} skipped)`,
       );
     }
     // The others (too many services, a clock reading past the dates a Date holds, ...) say what is
@@ -259,9 +258,9 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   const out: string[] = [];
   const inits = result.services.reduce((s, x) => s + x.initializations, 0);
   out.push(
-    `Analysed ${count(read.lines, 'line')}: ${count(inits, 'initialization')} of ${count(result.services.length, 'service')} on ${count(result.machineOrder.length, 'machine')}` +
-      (read.ignored ? `, ${count(read.ignored, 'irrelevant record')}` : '') +
-      (read.skipped ? `, ${count(read.skipped, 'malformed line')} skipped` : '') +
+    `Analysed ${counted(read.lines, 'line')}: ${counted(inits, 'initialization')} of ${counted(result.services.length, 'service')} on ${counted(result.machineOrder.length, 'machine')}` +
+      (read.ignored ? `, ${counted(read.ignored, 'irrelevant record')}` : '') +
+      (read.skipped ? `, ${counted(read.skipped, 'malformed line')} skipped` : '') +
       `; point in time ${new Date(result.at).toISOString()}.`,
   );
   out.push('', 'Boot waves (machines in a wave can boot in parallel):');

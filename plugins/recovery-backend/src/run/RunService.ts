@@ -21,6 +21,7 @@ import type {
   ProbeResult,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
+import { counted } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -943,10 +944,9 @@ function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
 }
 
 const now = () => new Date().toISOString();
-const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 // Containers, not machines: a lab also holds helpers such as the probe container.
 const describeResources = (resources: LabResources) =>
-  `${count(resources.machines.length, 'container')} and ${count(resources.networks.length, 'network')}`;
+  `${counted(resources.machines.length, 'container')} and ${counted(resources.networks.length, 'network')}`;
 const messageOf = (error: unknown) => String((error as Error)?.message ?? error);
 const seconds = (from?: string, to?: string) =>
   from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';

@@ -5,6 +5,7 @@ import {
   analyzeDependencies,
   AnalysisInputError,
   compileServiceMap,
+  counted,
   createKernel,
   DEFAULT_KERNEL,
   ServiceMap,
@@ -407,7 +408,6 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
 /** Earlier analyses whose inference is kept in memory for reading runs (see inferenceOf). */
 const INFERENCES_BY_ID_KEPT = 50;
 
-const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** The entity refs an analysis names: its services', its machines' and any in its warnings. */
 export function refsIn(analysis: SystemAnalysis): string[] {

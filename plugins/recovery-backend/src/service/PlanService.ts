@@ -5,6 +5,7 @@ import type {
   InferredMachineWait,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
+import { counted } from '@backstage-recovery/plugin-recovery-node';
 import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
@@ -132,7 +133,7 @@ export class PlanService {
       : (await this.inference?.inferenceOf(analysis.id))?.names;
     if (!names) {
       return seen([
-        `${counted(analysis.warnings.length)} of the analysis left out: it is no longer kept, so the parts of the system they name cannot be checked against what the catalog shows you`,
+        `${counted(analysis.warnings.length, 'warning')} of the analysis left out: it is no longer kept, so the parts of the system they name cannot be checked against what the catalog shows you`,
       ]);
     }
     // What the plan holds, as the run keeps it: its root, its machines and the services on them.
@@ -149,7 +150,6 @@ export class PlanService {
   }
 }
 
-const counted = (n: number) => `${n} warning${n === 1 ? '' : 's'}`;
 
 /**
  * The analysis's warnings that concern a plan (`holds` the refs in it): those that name something
@@ -187,9 +187,9 @@ async function warningsAbout(
   const elsewhere = analysis.warnings.length - about.length;
   return [
     ...shown,
-    ...(elsewhere ? [`${counted(elsewhere)} of the analysis about parts of the system outside this plan: see its analysis`] : []),
+    ...(elsewhere ? [`${counted(elsewhere, 'warning')} of the analysis about parts of the system outside this plan: see its analysis`] : []),
     ...(about.length > shown.length
-      ? [`left out as the catalog does not show them to you: ${counted(about.length - shown.length)} about parts outside this plan`]
+      ? [`left out as the catalog does not show them to you: ${counted(about.length - shown.length, 'warning')} about parts outside this plan`]
       : []),
   ];
 }

@@ -5,7 +5,7 @@
  */
 import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
-import { breakCycles, byName, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
+import { breakCycles, byName, counted, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
 import { createKernel, Kernel, KernelOptions } from './kernel';
 import type { ServiceMap, ServiceMapper } from './mapping';
 import { MachineCycle, MachineWait, planMachines } from './plan';
@@ -251,7 +251,7 @@ function analyzeTimeline(
   }
   if (method === 'full' && siteBoots < FEW_SITE_BOOTS) {
     warnings.push(
-      `only ${siteBoots} whole-site boot${siteBoots === 1 ? '' : 's'} in the history (fewer than ${FEW_SITE_BOOTS}): with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; declare the critical dependencies in the catalog until more boots are seen`,
+      `only ${counted(siteBoots, 'whole-site boot')} in the history (fewer than ${FEW_SITE_BOOTS}): with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; declare the critical dependencies in the catalog until more boots are seen`,
     );
   }
   const serviceOrder =

@@ -22,6 +22,9 @@ export const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** A list in a message: its first five items, then an ellipsis for the rest. */
 export const listed = (items: string[]) => `${items.slice(0, 5).join(', ')}${items.length > 5 ? ', …' : ''}`;
 
+/** `1 warning`, `2 warnings`: a count in a message. */
+export const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 /** Scores are reported to 4 decimals, and compared as reported. */
 export const roundScore = (x: number) => Math.round(x * 1e4) / 1e4;
 
