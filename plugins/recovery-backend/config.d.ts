@@ -31,10 +31,11 @@ export interface Config {
       /** Half-life of an initialization's weight with its age, e.g. `30d`; more than 0s. Default 90d. */
       halfLife?: string;
       /**
-       * Delay after a dependency at which a dependent's start counts most, e.g. `5m`, strictly
-       * between 1m and 60m. Without it 10m, moved to the delay the boots show (with a warning)
+       * Delay after a dependency at which a dependent's start counts most, e.g. `5m`, from 1s up
+       * to (not including) 60m. Without it 10m, moved to the delay the boots show (with a warning)
        * when 15% or more of the dependencies they show score under the threshold at 10m, their
-       * median delay under 6m or over 16m.
+       * median delay under 6m or over 16m. A minute or less (e.g. `5s`, for containers that start
+       * seconds after what they need) scales every window of the analysis with it.
        */
       kernelPeak?: string;
       /**

@@ -144,7 +144,7 @@ describe('recovery analyze (real bin)', () => {
     expect(bare.stderr).toMatch(/Usage: recovery/);
     const help = spawnRecovery(['analyze', '--help']);
     expect(help.status).toBe(0);
-    expect(help.stdout).toMatch(/--kernel-peak <minutes>/);
+    expect(help.stdout).toMatch(/--kernel-peak <delay>/);
   });
   it('prints a readable summary without --json', () => {
     const data = file('summary.jsonl', toJsonl(history.events));
@@ -299,8 +299,10 @@ describe('recovery analyze (in process)', () => {
     ['a docker start without timeNano', () => [file('d2.json', [JSON.stringify({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'x' } } })]), '--format', 'docker'], /d2\.json:1: missing 'timeNano'/],
     ['invalid JSON', () => [file('j3.jsonl', ['{"time": 1,'])], /j3\.jsonl:1: invalid JSON/],
     ['a bad threshold', () => [file('t.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '2'], /--threshold/],
-    ['a bad --kernel-peak', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '90'], /--kernel-peak: expected minutes strictly between 1 and 60, got '90'/],
-    ['a --kernel-peak in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '0x5'], /--kernel-peak: expected minutes strictly between 1 and 60, got '0x5'/],
+    ['a bad --kernel-peak', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '90'], /--kernel-peak: must be from 1 s up to \(not including\) 60 min, got '90'/],
+    ['a --kernel-peak under a second', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '0.5s'], /--kernel-peak: must be from 1 s up to \(not including\) 60 min, got '0.5s'/],
+    ['a --kernel-peak in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '0x5'], /--kernel-peak: must be minutes, or seconds with an s \(such as 10 or 5s\), got '0x5'/],
+    ['a --kernel-peak in hours', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '1h'], /--kernel-peak: must be minutes, or seconds with an s \(such as 10 or 5s\), got '1h'/],
     ['a --threshold in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '0x1'], /--threshold: expected a number in \(0, 1\], got '0x1'/],
     ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /^recovery: '--at' must be ISO 8601 with a zone \(e\.g\. 2024-05-01T10:00:00Z\) or epoch milliseconds, got "noon"\n$/],
     ['an --at past what a date holds', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '99999999999999999999'], /^recovery: '--at' is out of range \("99999999999999999999"\): valid times run from 1970 to the year \+275760\n$/],
@@ -444,6 +446,22 @@ describe('kernel', () => {
     const after = evaluate(fitted, fast.truth);
     expect(after.recall).toBeGreaterThan(before.recall + 0.3);
     expect(after.violatedWaves).toBe(0);
+  });
+  it('--kernel-peak in seconds analyses a site that boots in seconds, as its history in minutes', async () => {
+    const h = generateHistory({ seed: 4, machines: 6, services: 16, siteBoots: 25, machineReboots: 15 });
+    const origin = h.events[0].time;
+    const fast = (t: number) => Math.round(origin + (t - origin) / 60);
+    const m = join(dir, 'seconds-map.json');
+    writeFileSync(m, JSON.stringify(h.map));
+    const inMinutes = file('minutes.jsonl', toJsonl(h.events));
+    const inSeconds = file('seconds.jsonl', toJsonl(h.events.map(e => ({ ...e, time: fast(e.time), ...(e.reference === undefined ? {} : { reference: fast(e.reference) }) }))));
+    const minutes = JSON.parse((await run(['analyze', inMinutes, '--map', m, '--json', '--kernel-peak', '10'])).stdout);
+    const seconds = await run(['analyze', inSeconds, '--map', m, '--json', '--kernel-peak', '10s']);
+    expect(seconds.status).toBe(0);
+    const result = JSON.parse(seconds.stdout);
+    expect(result.waves).toEqual(minutes.waves);
+    expect(result.dependencies.map((d: any) => `${d.service}<${d.dependsOn}`)).toEqual(minutes.dependencies.map((d: any) => `${d.service}<${d.dependsOn}`));
+    expect(evaluate(result, h.truth).violatedWaves).toBe(0);
   });
 });
 

@@ -9,13 +9,12 @@ import {
   AnalysisInputError,
   AnalysisResult,
   compileServiceMap,
-  createKernel,
-  DEFAULT_KERNEL,
   EVENT_FORMATS,
   EventFormat,
   EventLineParser,
   EventParseError,
   KernelOptions,
+  kernelPeakProblem,
   LineSplitter,
   NoStartEventsError,
   parseEventTime,
@@ -194,7 +193,7 @@ export interface AnalyzeCliOptions {
   format?: EventFormat;
   json?: boolean;
   lenient?: boolean;
-  /** Minutes after a dependency at which a dependent's start counts most. */
+  /** Delay after a dependency at which a dependent's start counts most: minutes, or seconds with `s`. */
   kernelPeak?: string;
   /** Reports reading progress on big inputs. */
   onProgress?: (file: string, lines: number) => void;
@@ -212,14 +211,11 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
-    kernel = { peakDelay: decimal(opts.kernelPeak) * 60_000 };
-    try {
-      createKernel(kernel);
-    } catch {
-      // The peak must lie strictly between the kernel's own bounds.
-      const { minDelay, maxDelay } = DEFAULT_KERNEL;
-      throw new InputError(`--kernel-peak: expected minutes strictly between ${minDelay / 60_000} and ${maxDelay / 60_000}, got '${opts.kernelPeak}'`);
-    }
+    const [, number, unit] = /^(.*?)(s|m)?$/.exec(opts.kernelPeak)!;
+    const peakDelay = decimal(number) * (unit === 's' ? 1000 : 60_000);
+    const problem = Number.isNaN(peakDelay) ? 'must be minutes, or seconds with an s (such as 10 or 5s)' : kernelPeakProblem(peakDelay);
+    if (problem) throw new InputError(`--kernel-peak: ${problem}, got '${opts.kernelPeak}'`);
+    kernel = { peakDelay };
   }
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
@@ -315,7 +311,10 @@ export async function main(
     .addOption(new Option('--format <format>', 'force the input format').choices(EVENT_FORMATS))
     .option('--json', 'print one JSON document')
     .option('--lenient', 'skip and count malformed lines instead of failing')
-    .option('--kernel-peak <minutes>', "delay after a dependency at which a dependent's start counts most (default 10, moved to the delay the boots show when many dependencies score under the threshold there)")
+    .option(
+      '--kernel-peak <delay>',
+      "delay after a dependency at which a dependent's start counts most, in minutes or with s for seconds (default 10, moved to the delay the boots show when many dependencies score under the threshold there; a minute or less, e.g. 5s, analyses a site that boots in seconds)",
+    )
     .exitOverride()
     .action(async (files: string[], opts: AnalyzeCliOptions) => {
       // Progress goes to a terminal only, never into a pipe or a captured stream. Each redraw clears

@@ -6,8 +6,8 @@ import {
   AnalysisInputError,
   compileServiceMap,
   counted,
-  createKernel,
-  DEFAULT_KERNEL,
+  delayText,
+  kernelPeakProblem,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -88,15 +88,8 @@ export class AnalysisService implements InferenceSource {
     if (!(threshold > 0 && threshold <= 1)) {
       throw new Error(`Invalid recovery.analysis.threshold ${threshold}: must be in (0, 1]`);
     }
-    try {
-      createKernel({ peakDelay: kernelPeakMs });
-    } catch {
-      // Said in the config's own terms: the kernel's message gives milliseconds.
-      const minutes = (ms: number) => `${ms / 60_000} min`;
-      throw new Error(
-        `Invalid recovery.analysis.kernelPeak (${minutes(kernelPeakMs!)}): it must lie strictly between the kernel's shortest and longest delays, ${minutes(DEFAULT_KERNEL.minDelay)} and ${minutes(DEFAULT_KERNEL.maxDelay)}`,
-      );
-    }
+    const peakProblem = kernelPeakMs === undefined ? undefined : kernelPeakProblem(kernelPeakMs);
+    if (peakProblem) throw new Error(`Invalid recovery.analysis.kernelPeak (${delayText(kernelPeakMs!)}): it ${peakProblem}`);
     try {
       this.mapName = compileServiceMap(serviceMap);
     } catch (error) {

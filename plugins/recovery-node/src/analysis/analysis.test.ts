@@ -8,9 +8,11 @@ import {
   createKernel,
   criticalPath,
   generations,
+  kernelPeakProblem,
   mergeDependencies,
   precedenceOrder,
   timedGenerations,
+  timeScaleOf,
   transitiveReduction,
 } from '.';
 import { tabulateKernel } from './correlate';
@@ -862,6 +864,38 @@ describe('analysis', () => {
       { machine: 'm3', waitsFor: ['m2'], because: [under('m2', 's3', 's2')] },
     ]);
     expect(r.waves).toEqual([['m0'], ['m1'], ['m2'], ['m3']]);
+  });
+  it('a site that boots in seconds, with a kernel peak in seconds: the plan of the same history in minutes', () => {
+    // A generated history (reboots, skew with clock lines, failed first attempts, dropped
+    // events) 60 times faster: services start seconds after what they need, as containers do.
+    const h = generateHistory({ seed: 4, machines: 6, services: 16, siteBoots: 25, machineReboots: 15 });
+    const origin = h.events[0].time;
+    const fast = (t: number) => origin + (t - origin) / 60;
+    const fastEvents = h.events.map(e => ({ ...e, time: fast(e.time), ...(e.reference === undefined ? {} : { reference: fast(e.reference) }) }));
+    const minutes = analyzeDependencies(h.events, { map: h.map, kernel: { peakDelay: 10 * MIN }, halfLife: 60 * DAY });
+    const seconds = analyzeDependencies(fastEvents, { map: h.map, kernel: { peakDelay: 10_000 }, halfLife: DAY });
+    expect(minutes.dependencies.length).toBeGreaterThan(5);
+    for (const key of ['dependencies', 'serviceOrder', 'machineOrder', 'waves', 'machineDependencies', 'rebootsFollowed', 'cycles'] as const) {
+      expect(seconds[key], key).toEqual(minutes[key]);
+    }
+    expect(seconds.at).toBeCloseTo(fast(minutes.at), 0);
+    const e = evaluate(seconds, h.truth);
+    expect([e.violatedServiceOrder, e.violatedMachineOrder, e.violatedWaves]).toEqual([0, 0, 0]);
+    // The default kernel, zero under a minute, takes the boots for one another's.
+    const unscaled = evaluate(analyzeDependencies(fastEvents, { map: h.map }), h.truth);
+    expect(unscaled.recall).toBeLessThan(e.recall / 2);
+  });
+  it('a kernel peak under a minute scales the window with it; only from a second, and a window given keeps it', () => {
+    expect(timeScaleOf({ peakDelay: 10_000 })).toBeCloseTo(1 / 60, 12);
+    expect(timeScaleOf({ peakDelay: 60_000 })).toBe(0.1);
+    expect(timeScaleOf({ peakDelay: 61_000 })).toBe(1);
+    expect(timeScaleOf({ peakDelay: 10_000, minDelay: 1000 })).toBe(1);
+    expect(timeScaleOf({ peakDelay: 999 })).toBe(1);
+    expect(() => analyzeDependencies(chainBoots([['a', 'm1'], ['b', 'm2']], 3), { kernel: { peakDelay: 999 } })).toThrow(/minDelay < peakDelay/);
+    expect(kernelPeakProblem(1000)).toBeUndefined();
+    expect(kernelPeakProblem(59 * MIN)).toBeUndefined();
+    expect(kernelPeakProblem(999)).toBe('must be from 1 s up to (not including) 60 min');
+    expect(kernelPeakProblem(60 * MIN)).toBe('must be from 1 s up to (not including) 60 min');
   });
   it('services that start 3-8 min after what they wait for: the kernel peak moves to their delay, unless given', () => {
     const events = jitteredChain(9, 3, 5);

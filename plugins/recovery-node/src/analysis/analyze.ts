@@ -6,7 +6,7 @@
 import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
 import { breakCycles, byName, counted, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
-import { createKernel, Kernel, KernelOptions } from './kernel';
+import { createKernel, DEFAULT_KERNEL, delayText, Kernel, KernelOptions, timeScaleOf } from './kernel';
 import type { ServiceMap, ServiceMapper } from './mapping';
 import { MachineCycle, MachineWait, planMachines } from './plan';
 import { selectDependencies } from './select';
@@ -22,8 +22,9 @@ export interface AnalysisOptions {
   at?: number;
   /** Half-life (ms) of an initialization's weight with its distance from `at`. Default 90 days; 0 or Infinity disables. */
   halfLife?: number;
+  /** The delay kernel; a peak alone up to a minute analyses a site that boots in seconds (`timeScaleOf`). */
   kernel?: KernelOptions;
-  /** A failure of the same service on the same machine within this time after a start lowers its weight. Default 2 min. */
+  /** A failure of the same service on the same machine within this time after a start lowers its weight. Default 2 min (on a slowed clock, `timeScaleOf`, scaled with it). */
   failureWindow?: number;
   /** Weight factor of such a start. Default 0.2. */
   failureFactor?: number;
@@ -131,7 +132,9 @@ export function analyzeDependencies(
 ): AnalysisResult {
   const threshold = options.threshold ?? 0.7;
   if (!(threshold > 0 && threshold <= 1)) throw new Error('threshold must be in (0, 1]');
-  const exactKernel = createKernel(options.kernel);
+  // A site that boots in seconds runs on a slowed clock, under the default kernel (timeScaleOf).
+  const timeScale = timeScaleOf(options.kernel);
+  const exactKernel = createKernel(timeScale === 1 ? options.kernel : { ...options.kernel, peakDelay: DEFAULT_KERNEL.peakDelay });
 
   // 1–2. Filter, map, compensate clock skew, weigh, index.
   const tl = buildTimeline(events, {
@@ -141,6 +144,7 @@ export function analyzeDependencies(
     failureWindow: options.failureWindow ?? 120_000,
     failureFactor: options.failureFactor ?? 0.2,
     maxDelay: exactKernel.maxDelay,
+    timeScale,
   });
   const first = analyzeTimeline(tl, exactKernel, threshold, options);
   // The kernel's default peak (10 min) misfits a site whose services start much sooner or later
@@ -286,7 +290,7 @@ function analyzeTimeline(
     underDelay = delays[delays.length >> 1];
     if (adviseKernel && under.length >= 0.25 * explained.size) {
       warnings.push(
-        `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${underDelay.toFixed(1)} min after them, where the delay kernel (peak ${(exactKernel.peakDelay / 60_000).toFixed(0)} min) gives them little weight; a kernel that peaks nearer that delay would count them`,
+        `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delayText(underDelay * 60_000 * tl.timeScale)} after them, where the delay kernel (peak ${delayText(exactKernel.peakDelay * tl.timeScale)}) gives them little weight; a kernel that peaks nearer that delay would count them`,
       );
     }
   }

@@ -32,6 +32,34 @@ export const DEFAULT_KERNEL: Required<KernelOptions> = {
   lognormalSigma: 0.8,
 };
 
+/** The shortest kernel peak taken: a site of containers that start within a second of what they need. */
+export const MIN_KERNEL_PEAK = 1000;
+
+/**
+ * How much slower than the real clock the analysis runs (real ms per analysis ms): 1, except for a
+ * peak given alone, up to the default kernel's minimum delay (from MIN_KERNEL_PEAK). Such a site
+ * boots in seconds (containers); its analysis runs on a clock slowed to the default peak, so that
+ * the kernel and every window of the analysis (whole-site boots, failures, knocked-out services)
+ * keep their proportions to how fast it boots.
+ */
+export function timeScaleOf(options: KernelOptions = {}): number {
+  const { peakDelay, minDelay, maxDelay } = options;
+  if (peakDelay === undefined || minDelay !== undefined || maxDelay !== undefined) return 1;
+  return peakDelay >= MIN_KERNEL_PEAK && peakDelay <= DEFAULT_KERNEL.minDelay ? peakDelay / DEFAULT_KERNEL.peakDelay : 1;
+}
+
+/**
+ * What is wrong with a kernel peak (ms) given on its own, in words, else undefined: it must lie from
+ * MIN_KERNEL_PEAK up to, not including, the default kernel's longest delay.
+ */
+export function kernelPeakProblem(peakDelay: number): string | undefined {
+  if (peakDelay >= MIN_KERNEL_PEAK && peakDelay < DEFAULT_KERNEL.maxDelay) return undefined;
+  return `must be from ${MIN_KERNEL_PEAK / 1000} s up to (not including) ${DEFAULT_KERNEL.maxDelay / 60_000} min`;
+}
+
+/** Text of a delay (ms): seconds under a minute, else minutes, with one decimal. */
+export const delayText = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
+
 /** Builds a kernel function from options; throws on inconsistent bounds. */
 export function createKernel(options: KernelOptions = {}): Kernel {
   const o = { ...DEFAULT_KERNEL, ...stripUndefined(options) };

@@ -141,6 +141,11 @@ export interface TimelineOptions {
   failureFactor: number;
   /** The delay kernel's window: how far apart two initializations can still be related. */
   maxDelay: number;
+  /**
+   * Real ms per ms of the timeline (`timeScaleOf`), default 1: the timeline's times, the failure
+   * window and the kernel's are on a clock slowed by it; `at` and the half-life stay real.
+   */
+  timeScale?: number;
 }
 
 /**
@@ -152,7 +157,7 @@ export interface Timeline {
   serviceNames: string[];
   sid: Map<string, number>;
   machineNames: string[];
-  /** Time (ms, reference clock), service index and machine of each initialization. */
+  /** Time (ms, reference clock, slowed by the time scale), service index and machine of each initialization. */
   T: Float64Array;
   S: Int32Array;
   machine: string[];
@@ -175,7 +180,10 @@ export interface Timeline {
   /** Initializations of service s, in time order: svcInits[svcStart[s]] … svcInits[svcStart[s + 1] - 1]. */
   svcStart: Int32Array;
   svcInits: Int32Array;
+  /** The point in time of interest, real. */
   at: number;
+  /** Real ms per ms of T (see TimelineOptions). */
+  timeScale: number;
   warnings: string[];
 }
 
@@ -282,6 +290,18 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     at = starts[starts.length - 1].t;
     for (const list of failures.values()) at = Math.max(at, list[list.length - 1]);
   }
+  // From here on, times are on the timeline's clock; `at` stays real for what is said of it.
+  const scale = o.timeScale ?? 1;
+  let atClock = at;
+  let halfLife = o.halfLife;
+  if (scale !== 1) {
+    const origin = starts[0].t;
+    const slowed = (t: number) => (t - origin) / scale;
+    for (const s of starts) s.t = slowed(s.t);
+    for (const list of failures.values()) list.forEach((t, j) => (list[j] = slowed(t)));
+    atClock = slowed(at);
+    halfLife /= scale;
+  }
 
   const serviceNames = [...new Set(starts.map(s => s.service))].sort(byName);
   if (serviceNames.length > MAX_SERVICES) {
@@ -301,9 +321,9 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const failedAttempt = new Uint8Array(N);
   const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
   const initCount = new Int32Array(n);
-  const lambda = o.halfLife > 0 && Number.isFinite(o.halfLife) ? Math.LN2 / o.halfLife : 0;
+  const lambda = halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
   // In logs: a point in time of interest far enough off underflows every weight to 0.
-  const logDecay = (t: number) => -lambda * Math.abs(at! - t);
+  const logDecay = (t: number) => -lambda * Math.abs(atClock - t);
   // Weights are relative to the newest initializations of most services: evidence far from the
   // point in time of interest, all of it (an --at far off, or one stray event from a clock years
   // ahead), would otherwise weigh next to nothing against the fixed price of a dependency.
@@ -367,6 +387,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     svcStart,
     svcInits,
     at,
+    timeScale: scale,
     warnings,
   };
 }
