@@ -54,6 +54,10 @@ async function writeAtomically(
   return { size, checksum: `sha256:${hash.digest('hex')}` };
 }
 
+/** The comment a capture's image is committed with: whose capture it is (read back by removeUnrecorded). */
+const captureComment = (captureId: string, machineRef: string) => `recovery capture ${captureId} of ${machineRef}`;
+const CAPTURE_COMMENT = /^recovery capture (\S+) of (\S+)$/;
+
 /** Age past which a note that does not parse was cut short by a kill, not being written now. */
 const TORN_NOTE_AGE_MS = 60_000;
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
@@ -64,15 +68,16 @@ const STOP_WAIT_MS = 10_000;
 
 /**
  * Where a capture keeps a note of itself (one file per engine and container), from before it
- * pauses the machine until it has kept its files or removed them: a backend stopped in between
- * leaves the note, by which the next start or capture of that machine unpauses it (if the note
- * says it is paused) and removes that capture's files and tag, instead of production staying
- * paused, or the store and the engine filling up, for good. (Named when the note only covered
- * the pause: notes that older backends left are found still.)
+ * pauses the machine until the backend has recorded it or it has removed its files: a backend
+ * stopped in between leaves the note, by which the next start or capture of that machine unpauses
+ * it (if the note says it is paused) and removes that capture's files and tag, instead of
+ * production staying paused, or the store and the engine filling up, for good. (Named when the
+ * note only covered the pause: notes that older backends left are found still.)
  */
 const CAPTURE_NOTES = '.paused';
 function underWay(machineRef: string, held: CaptureNote) {
-  const doing = held.phase === 'saving' ? 'saving it into the capture store' : `paused it at ${held.pausedAt}`;
+  const doing =
+    held.phase === 'saving' ? 'saving it into the capture store' : held.phase === 'recording' ? 'recording it' : `paused it at ${held.pausedAt}`;
   return new ConflictError(
     `machine ${machineRef}: capture ${held.captureId} is under way (${doing}); one capture of a machine at a time`,
   );
@@ -85,8 +90,9 @@ const CONTAINER_ID = /^[0-9a-f]{64}$/;
 const NOTE_GRACE_MS = 30_000;
 
 /**
- * How often a capture refreshes its note's mtime, and how long a note of the saving phase may go
- * unrefreshed before it counts as left by a stopped capture (a save has no limit of its own).
+ * How often a capture refreshes its note's mtime, and how long a note of the saving or recording
+ * phase may go unrefreshed before it counts as left by a stopped capture (neither has a limit of
+ * its own).
  */
 const NOTE_HEARTBEAT_MS = 20_000;
 const SAVING_NOTE_STALE_MS = 2 * 60_000;
@@ -99,12 +105,14 @@ interface CaptureNote {
   filePrefix: string;
   /**
    * `paused`: the capture has the machine paused, since `pausedAt`; `saving`: it has not (never
-   * paused it, or unpaused it) and copies into the capture store. Older backends' notes have no
-   * phase: they only noted a pause.
+   * paused it, or unpaused it) and copies into the capture store; `recording`: its files are
+   * kept, and the backend records it. Older backends' notes have no phase: they only noted a pause.
    */
-  phase?: 'paused' | 'saving';
+  phase?: 'paused' | 'saving' | 'recording';
   pausedAt?: string;
 }
+
+type CaptureOptions = Parameters<CaptureSource['capture']>[1];
 
 /** A note as found: `heartbeatAt` is its mtime, which its capture refreshes while it runs. */
 interface HeldNote {
@@ -148,10 +156,11 @@ export class DockerCaptureSource implements CaptureSource {
 
   /**
    * When a note counts as left by a stopped capture: paused, once its capture, if it still ran,
-   * would have unpaused its machine by its own limit; saving, once it was not refreshed for a while.
+   * would have unpaused its machine by its own limit; saving or recording, once it was not
+   * refreshed for a while.
    */
   private staleFrom({ note, heartbeatAt }: HeldNote): number {
-    if (note.phase === 'saving') return heartbeatAt + SAVING_NOTE_STALE_MS;
+    if (note.phase === 'saving' || note.phase === 'recording') return heartbeatAt + SAVING_NOTE_STALE_MS;
     return Date.parse(note.pausedAt!) + this.maxPauseMs + NOTE_GRACE_MS;
   }
 
@@ -229,8 +238,18 @@ export class DockerCaptureSource implements CaptureSource {
   /**
    * Removes an interrupted capture's files, tag and note, unpausing its machine first where the
    * note says it had it paused (true then); a capture interrupted while saving had unpaused it.
+   * One interrupted while the backend recorded it may be recorded: only its note goes, and its
+   * files and tag are left to the next capture of the machine, which asks the records
+   * (removeUnrecorded).
    */
   private async resumeInterrupted(containerId: string, note: CaptureNote): Promise<boolean> {
+    if (note.phase === 'recording') {
+      this.options.logger?.warn(
+        `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while the backend recorded it: its files and tag stay until the next capture of the machine, which removes them unless it was recorded`,
+      );
+      await rm(this.notePath(containerId), { force: true });
+      return false;
+    }
     const paused = note.phase !== 'saving';
     if (paused) {
       const container = this.docker.getContainer(containerId);
@@ -245,16 +264,95 @@ export class DockerCaptureSource implements CaptureSource {
         ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): unpaused it and removed what that capture left`
         : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
     );
-    const dir = this.options.storeDirectory;
-    const files = await readdir(dir);
-    await Promise.all(
-      files
-        .filter(f => f.startsWith(`${note.filePrefix}.`) || f.startsWith(`.${note.filePrefix}.`))
-        .map(f => rm(join(dir, f), { force: true })),
-    );
-    await this.removeTag(note.imageRef);
+    await this.removeLeftovers(note.filePrefix, note.imageRef);
     await rm(this.notePath(containerId), { force: true });
     return paused;
+  }
+
+  /**
+   * Removes a capture's files (temporary ones too), then its tag: a backend stopped in between
+   * leaves the tag, by which removeUnrecorded finds the capture again.
+   */
+  private async removeLeftovers(filePrefix: string, imageRef: string): Promise<void> {
+    const dir = this.options.storeDirectory;
+    const files = await readdir(dir).catch(e => {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+      throw e;
+    });
+    await Promise.all(
+      files
+        .filter(f => f.startsWith(`${filePrefix}.`) || f.startsWith(`.${filePrefix}.`))
+        .map(f => rm(join(dir, f), { force: true })),
+    );
+    await this.removeTag(imageRef);
+  }
+
+  removeUnrecorded(machine: MachineLocator, recorded: () => Promise<string[]>): Promise<string[]> {
+    return onEngine(this.engineId, () => this.removeUnrecordedOn(machine, recorded));
+  }
+
+  /**
+   * A capture takes its note before it tags its image, tags it before it writes a file, and lets
+   * go of the note only once it is recorded or has removed what it made. So: the machine's tags
+   * first, then the notes, then the records. A capture under way at the first look is noted at the
+   * second, or recorded (or gone) by the third; a tag that neither accounts for is left over, as
+   * are its files. No age is needed: a backend stopped mid-capture keeps its note until it is
+   * stale, and then one left while recording only loses its note (resumeInterrupted).
+   */
+  private async removeUnrecordedOn(machine: MachineLocator, recorded: () => Promise<string[]>): Promise<string[]> {
+    const repository = this.repository(machine);
+    const images = await this.docker.listImages({ filters: { reference: [repository] } });
+    const tags = images.flatMap(image =>
+      (image.RepoTags ?? []).filter(ref => ref.startsWith(`${repository}:`)).map(ref => ({ ref, imageId: image.Id })),
+    );
+    if (tags.length === 0) return [];
+    const accounted = new Set([...(await this.notedCaptureIds()), ...(await recorded())].map(dockerTag));
+    const removed: string[] = [];
+    for (const { ref, imageId } of tags) {
+      if (accounted.has(ref.slice(repository.length + 1))) continue;
+      // The repository is named after the container: the image's comment says whose capture it
+      // is, so a capture of another machine (another catalog entity for the same container, a
+      // name differing in case) is not taken for this one's.
+      const captureId = await this.captureOf(imageId, machine.machineRef);
+      if (captureId === undefined || this.imageRef(machine, captureId) !== ref) continue;
+      this.options.logger?.warn(
+        `recovery: capture ${captureId} of ${machine.machineRef} was never recorded (a backend stopped before recording it, or its discard failed): removed its files and tag`,
+      );
+      await this.removeLeftovers(dockerTag(captureId), ref);
+      removed.push(captureId);
+    }
+    return removed;
+  }
+
+  /**
+   * The capture ids of every note in the store. A note that cannot be read yet (being written) is
+   * an error: whose capture it holds is unknown.
+   */
+  private async notedCaptureIds(): Promise<string[]> {
+    const dir = join(this.options.storeDirectory, CAPTURE_NOTES);
+    const names = await readdir(dir).catch(e => {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+      throw e;
+    });
+    const ids: string[] = [];
+    // A `.tmp` is a note being rewritten, whose capture the note itself still names.
+    for (const name of names.filter(n => !n.endsWith('.tmp'))) {
+      const held = await this.readNote(join(dir, name));
+      if (held) ids.push(held.note.captureId);
+    }
+    return ids;
+  }
+
+  /** The capture id an image was committed for, where its comment says it is of `machineRef`. */
+  private async captureOf(imageId: string, machineRef: string): Promise<string | undefined> {
+    try {
+      const { Comment } = await this.docker.getImage(imageId).inspect();
+      const [, captureId, of] = CAPTURE_COMMENT.exec(Comment ?? '') ?? [];
+      return of === machineRef ? captureId : undefined;
+    } catch (e) {
+      if (isStatus(e, 404)) return undefined;
+      throw e;
+    }
   }
 
   /**
@@ -296,14 +394,16 @@ export class DockerCaptureSource implements CaptureSource {
     await rename(`${path}.tmp`, path);
   }
 
-  private imageRef(machine: MachineLocator, captureId: string) {
-    return `${CAPTURE_REPOSITORY}/${dockerName(machine.container).toLowerCase()}:${dockerTag(captureId)}`;
+  /** Where the machine's captured images are tagged, one tag per capture. */
+  private repository(machine: MachineLocator) {
+    return `${CAPTURE_REPOSITORY}/${dockerName(machine.container).toLowerCase()}`;
   }
 
-  capture(
-    machine: MachineLocator,
-    options: { captureId: string; signal?: AbortSignal },
-  ): Promise<CapturedMachine> {
+  private imageRef(machine: MachineLocator, captureId: string) {
+    return `${this.repository(machine)}:${dockerTag(captureId)}`;
+  }
+
+  capture(machine: MachineLocator, options: CaptureOptions): Promise<CapturedMachine> {
     const capture = onEngine(this.engineId, () => this.captureOn(machine, options));
     this.capturesUnderWay.add(capture);
     const settled = () => {
@@ -332,10 +432,7 @@ export class DockerCaptureSource implements CaptureSource {
     clearTimeout(timer);
   }
 
-  private async captureOn(
-    machine: MachineLocator,
-    options: { captureId: string; signal?: AbortSignal },
-  ): Promise<CapturedMachine> {
+  private async captureOn(machine: MachineLocator, options: CaptureOptions): Promise<CapturedMachine> {
     const started = Date.now();
     const container = this.docker.getContainer(machine.container);
     let info: Docker.ContainerInspectInfo;
@@ -379,7 +476,7 @@ export class DockerCaptureSource implements CaptureSource {
     let committed = false;
     let imageId: string;
     const volumes: CapturedVolume[] = [];
-    let image: { size: number; checksum: string };
+    let captured: CapturedMachine;
     let pausedMs = 0;
     // Production stays paused no longer than the limit: past it the machine is unpaused at once
     // and the copy stops; a commit still running is left to return, and its image removed.
@@ -445,7 +542,7 @@ export class DockerCaptureSource implements CaptureSource {
           repo,
           tag,
           pause: false,
-          comment: `recovery capture ${options.captureId} of ${machine.machineRef}`,
+          comment: captureComment(options.captureId, machine.machineRef),
         })) as { Id: string };
         committed = true;
         imageId = result.Id;
@@ -478,8 +575,25 @@ export class DockerCaptureSource implements CaptureSource {
       // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
       if (pause) await this.rewriteNote(notePath, { ...note, phase: 'saving' });
       const stream = (await this.docker.getImage(ref).get()) as unknown as Readable;
-      image = await writeAtomically(stream, dir, artifact, written, whileSaving);
-      await rm(notePath, { force: true });
+      const image = await writeAtomically(stream, dir, artifact, written, whileSaving);
+      const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
+      captured = {
+        imageId: imageId!,
+        sizeBytes: image.size,
+        checksum: image.checksum,
+        artifact,
+        runtime,
+        adaptations,
+        durationMs: Date.now() - started,
+        pausedMs,
+      };
+      if (options.record) {
+        // Recorded while the note still holds the capture: no one takes it for one left
+        // unrecorded meanwhile (removeUnrecorded skips noted captures), and a backend stopped
+        // before the record is in leaves a note that removes nothing by itself (resumeInterrupted).
+        await this.rewriteNote(notePath, { ...note, phase: 'recording' });
+        await options.record(captured);
+      }
     } catch (e) {
       clearTimeout(timer);
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
@@ -501,17 +615,10 @@ export class DockerCaptureSource implements CaptureSource {
     } finally {
       clearInterval(heartbeat);
     }
-    const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
-    return {
-      imageId: imageId!,
-      sizeBytes: image.size,
-      checksum: image.checksum,
-      artifact,
-      runtime,
-      adaptations,
-      durationMs: Date.now() - started,
-      pausedMs,
-    };
+    // Kept (and recorded, where the caller records through the capture): nothing of it is removed
+    // from here on, and the note goes.
+    await rm(notePath, { force: true });
+    return captured;
   }
 
   private async removeTag(ref: string) {

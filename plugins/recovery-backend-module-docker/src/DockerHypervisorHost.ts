@@ -24,7 +24,7 @@ import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
 import { busyboxRootfsEntries } from './lib/busybox';
 import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
-import { createTar } from './lib/tar';
+import { createTar, rewriteTarFiles } from './lib/tar';
 
 /** Catalog ref of the machine a restored container stands for. */
 export const MACHINE_REF_LABEL = 'recovery.backstage-recovery.io/machine-ref';
@@ -41,7 +41,7 @@ export const DEFAULT_PROBE_IMAGE = 'recovery/probe:1';
  * Repository of the tags naming the run that loaded a captured image:
  * `recovery-lab/<image digest>:<run id>`. `docker load` cannot label an image, so the tag is how
  * the run's teardown finds it, from any backend and after a restart, also when no machine was
- * created from it (a backend stopped in between).
+ * created from it (a backend stopped in between). The load itself names the image so.
  */
 export const LAB_IMAGE_REPOSITORY = 'recovery-lab';
 
@@ -260,14 +260,20 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
   }
 
-  private async loadArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'>): Promise<void> {
+  /**
+   * `docker load`s the capture file; named `as` where given, in place of the archive's own name
+   * (the capture's tag on the primary engine).
+   */
+  private async loadArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'>, as?: string): Promise<void> {
     const file = artifactPath(this.options.storeDirectory, capture.artifact);
     const archive = createReadStream(file);
+    const body = as ? Readable.from(rewriteTarFiles(archive, { 'manifest.json': manifest => namedIn(manifest, as) })) : archive;
     let messages: string[];
     try {
-      const response = await this.docker.loadImage(archive as any, { quiet: true } as any);
+      const response = await this.docker.loadImage(body as any, { quiet: true } as any);
       messages = await followProgress(response as unknown as Readable);
     } finally {
+      body.destroy();
       archive.destroy();
     }
     if (await this.hasImage(capture.imageId)) return;
@@ -427,10 +433,16 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations, addressesLost };
   }
 
-  /** Loads the capture's image for the run, tagged so that its teardown removes it. */
+  /**
+   * Loads the capture's image for the run, tagged so that its teardown removes it: by the load
+   * itself, its archive naming it so, as a tag of its own after the load would leave the image to
+   * no one were the backend stopped in between. Tagged again after, for an engine that does not
+   * name loaded images as their archive says.
+   */
   private async loadFor(runId: string, capture: RestorableCapture): Promise<void> {
-    await this.loadArtifact(capture);
-    const [repo, tag] = splitRef(labImageRef(runId, capture.imageId));
+    const ref = labImageRef(runId, capture.imageId);
+    await this.loadArtifact(capture, ref);
+    const [repo, tag] = splitRef(ref);
     await this.docker.getImage(capture.imageId).tag({ repo, tag });
   }
 
@@ -759,8 +771,9 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const n of networks) {
       if (await this.removeNetwork(n.Id)) removed.networks.push(n.Name);
     }
-    // The run's tags first: an image with tags of two repositories (the capture's, from the
-    // archive, and the run's) is not removed by id. Untagged, one no container uses is gone.
+    // The run's tags first: an image with tags of two repositories (the run's, and the capture's
+    // where an older backend's load kept the archive's name) is not removed by id. Untagged, one
+    // no container uses is gone.
     for (const ref of tagged.flatMap(i => i.RepoTags ?? [])) {
       if (ref.startsWith(`${LAB_IMAGE_REPOSITORY}/`) && ref.endsWith(runTag)) await this.removeImage(ref);
     }
@@ -811,6 +824,12 @@ function withoutOrchestratorLabels(labels: Record<string, string>): { labels: Re
     out[key] = orchestratorsOwn ? '' : value;
   }
   return { labels: out, blanked: blanked.sort() };
+}
+
+/** A `docker save` archive's manifest with each image in it named `ref`, and by nothing else. */
+function namedIn(manifest: Buffer, ref: string): Buffer {
+  const images = JSON.parse(manifest.toString('utf8')) as Array<Record<string, unknown>>;
+  return Buffer.from(JSON.stringify(images.map(image => ({ ...image, RepoTags: [ref] }))));
 }
 
 /** One probe container per run and set of lab networks. */

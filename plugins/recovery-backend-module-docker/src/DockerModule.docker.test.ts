@@ -19,11 +19,15 @@ import {
   startDemoSite,
   stopDemoSite,
 } from '../../../demo/site';
-import { TestDatabases } from '@backstage/backend-test-utils';
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 // The backend's own store: whether replayed events are stored once is its unique key's doing.
 import { EventStore } from '../../recovery-backend/src/database/EventStore';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import { storedEvents } from '../../recovery-backend/src/testing/events';
+import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
+import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
+import { PlanService } from '../../recovery-backend/src/service/PlanService';
+import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { dockerName, PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
 import { demuxDockerStream, readAll } from './lib/dockerStreams';
 import { DockerCaptureSource } from './DockerCaptureSource';
@@ -59,6 +63,8 @@ const unwritableCaptureId = `cap-unwritable-${suffix}`;
 const isolatedRunId = `it-isolated-${suffix}`;
 const reloadRunId = `it-reload-${suffix}`;
 const killedRunId = `it-killed-${suffix}`;
+const loadStoppedRunId = `it-load-stopped-${suffix}`;
+const recordedContainer = `recorded-${suffix}`;
 const composeRunId = `it-compose-${suffix}`;
 const composeContainer = `compose-web-1-${suffix}`;
 const hostListener = `host-listener-${suffix}`;
@@ -209,10 +215,14 @@ afterAll(async () => {
   await host.teardown(isolatedRunId).catch(() => {});
   await host.teardown(reloadRunId).catch(() => {});
   await host.teardown(killedRunId).catch(() => {});
+  await host.teardown(loadStoppedRunId).catch(() => {});
   await host.teardown(composeRunId).catch(() => {});
   await primary.getContainer(composeContainer).remove({ force: true }).catch(() => {});
   await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
-  for (const name of [otherEngineContainer, shutdownContainer]) await primary.getContainer(name).remove({ force: true }).catch(() => {});
+  for (const name of [otherEngineContainer, shutdownContainer, recordedContainer]) await primary.getContainer(name).remove({ force: true }).catch(() => {});
+  for (const image of await primary.listImages({ filters: { reference: [`recovery-capture/${recordedContainer}`] } }).catch(() => [])) {
+    for (const tag of image.RepoTags ?? []) await primary.getImage(tag).remove().catch(() => {});
+  }
   await primary.getVolume(volumeName).remove().catch(() => {});
   for (const c of captures.values()) await source.discard({ ...c, volumes: c.runtime.volumes }).catch(() => {});
   for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
@@ -519,6 +529,118 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     utimesSync(notePath, old, old);
     expect(await source.resumeInterruptedCaptures()).toEqual([]);
     expect(existsSync(notePath)).toBe(false);
+  });
+
+  /** A backend's capture service, on a database of its own, capturing through `captureSource`. */
+  async function captureService(captureSource: DockerCaptureSource) {
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const records = new RecoveryStore(knex);
+    const providers = new ProviderRegistry();
+    providers.addCaptureSource(captureSource);
+    // captureMachine plans nothing.
+    const service = new CaptureService(records, providers, new PlanService({} as CatalogGraphLoader), mockServices.logger.mock(), 5);
+    return { records, service };
+  }
+  const recordedLocator = { machineRef: 'resource:default/recorded', engine: 'primary', container: recordedContainer };
+  const filesOf = (captureId: string) => readdirSync(store).filter(f => f.includes(captureId));
+  const tagsOf = async (captureId: string) =>
+    (await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } })).flatMap(i => i.RepoTags ?? []);
+
+  it('removes, at the next capture of the machine, what a backend stopped before recording a capture left; keeps what is recorded', async () => {
+    await (await primary.createContainer({ name: recordedContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } })).start();
+    // Timed: the removal of what is unrecorded, in each capture.
+    const sweepsMs: number[] = [];
+    const timed = Object.create(source) as DockerCaptureSource;
+    timed.removeUnrecorded = async (machine, recorded) => {
+      const t0 = performance.now();
+      try {
+        return await source.removeUnrecorded(machine, recorded);
+      } finally {
+        sweepsMs.push(Math.round(performance.now() - t0));
+      }
+    };
+    const { records, service } = await captureService(timed);
+    const first = await service.captureMachine(recordedLocator);
+    // What a backend stopped after the capture source returned, before the record, leaves: the
+    // files and the tag, the note gone (the source let go of it before returning).
+    const unrecordedId = `cap-unrecorded-${suffix}`;
+    await source.capture(recordedLocator, { captureId: unrecordedId });
+    // The same container, captured as another catalog machine: its own records keep it.
+    const twinId = `cap-twin-${suffix}`;
+    const twin = await source.capture({ ...recordedLocator, machineRef: 'resource:default/recorded-twin' }, { captureId: twinId });
+    try {
+      expect(filesOf(unrecordedId)).toEqual([`${unrecordedId}.tar`]);
+      expect(readdirSync(join(store, '.paused'))).toEqual([]);
+
+      const next = await service.captureMachine(recordedLocator);
+      expect(filesOf(unrecordedId)).toEqual([]);
+      expect(await tagsOf(unrecordedId)).toEqual([]);
+      for (const kept of [first, next]) {
+        expect(filesOf(kept.id)).toEqual([`${kept.id}.tar`]);
+        expect(await tagsOf(kept.id)).toEqual([`recovery-capture/${recordedContainer}:${kept.id}`]);
+      }
+      expect(filesOf(twinId)).toEqual([`${twinId}.tar`]);
+      expect(await tagsOf(twinId)).toHaveLength(1);
+      expect((await records.listCaptures(recordedLocator.machineRef)).map(c => c.id).sort()).toEqual([first.id, next.id].sort());
+      timings.sweep_nothing_left_ms = sweepsMs[0];
+      timings.sweep_one_left_ms = sweepsMs[1];
+    } finally {
+      for (const c of await records.listCaptures(recordedLocator.machineRef)) await source.discard({ captureId: c.id, artifact: c.artifact });
+      await source.discard({ captureId: twinId, artifact: twin.artifact });
+    }
+  });
+
+  it('leaves a capture being recorded alone; one whose backend stopped while recording it, to the records', async () => {
+    const { Id } = await primary.getContainer(recordedContainer).inspect();
+    const notePath = join(store, '.paused', `primary.${Id}`);
+    const captureId = `cap-recording-${suffix}`;
+    // A backend's capture whose record is under way (held until released).
+    let recording!: () => void;
+    let release!: () => void;
+    const inRecord = new Promise<void>(resolve => {
+      recording = resolve;
+    });
+    const released = new Promise<void>(resolve => {
+      release = resolve;
+    });
+    const capture = source.capture(recordedLocator, {
+      captureId,
+      record: async () => {
+        recording();
+        await released;
+      },
+    });
+    await inRecord;
+    try {
+      expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({ captureId, phase: 'recording' });
+      // Another backend meanwhile: its records do not have it yet, its start finds the note fresh.
+      const other = new DockerCaptureSource('primary', primary, { storeDirectory: store });
+      expect(await other.removeUnrecorded(recordedLocator, async () => [])).toEqual([]);
+      expect(await other.resumeInterruptedCaptures()).toEqual([]);
+      await expect(other.capture(recordedLocator, { captureId: `${captureId}-second` })).rejects.toThrow(
+        `machine resource:default/recorded: capture ${captureId} is under way (recording it); one capture of a machine at a time`,
+      );
+      expect(filesOf(captureId)).toEqual([`${captureId}.tar`]);
+    } finally {
+      release();
+    }
+    const c = await capture;
+    expect(existsSync(notePath)).toBe(false);
+
+    // A backend stopped while recording it leaves the note: stale, only the note goes, as the
+    // capture may be recorded; the records then say whether its files and tag stay.
+    writeFileSync(notePath, JSON.stringify({ machineRef: recordedLocator.machineRef, captureId, imageRef: `recovery-capture/${recordedContainer}:${captureId}`, filePrefix: captureId, phase: 'recording' }));
+    utimesSync(notePath, new Date(Date.now() - 600_000), new Date(Date.now() - 600_000));
+    const restarted = new DockerCaptureSource('primary', primary, { storeDirectory: store });
+    expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
+    expect(existsSync(notePath)).toBe(false);
+    expect(filesOf(captureId)).toEqual([c.artifact]);
+    expect(await restarted.removeUnrecorded(recordedLocator, async () => [captureId])).toEqual([]);
+    expect(filesOf(captureId)).toEqual([c.artifact]);
+    expect(await restarted.removeUnrecorded(recordedLocator, async () => [])).toEqual([captureId]);
+    expect(filesOf(captureId)).toEqual([]);
+    expect(await tagsOf(captureId)).toEqual([]);
   });
 
   it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {
@@ -1219,6 +1341,38 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const restarted = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
     expect(await restarted.teardown(killedRunId)).toEqual({ machines: [], networks: lab.networks });
     await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('names an image it loads for a run by the load itself: a backend stopped the moment the load returns leaves nothing the teardown misses', async () => {
+    const c = captures.get('stopped')!;
+    const restorable = restorableOf('resource:default/stopped', c);
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // Once `docker load` has answered, the backend is gone: nothing after it reaches the engine.
+    let loadAnswered = false;
+    const stopping = Object.create(recovery) as Docker;
+    stopping.loadImage = (async (file: NodeJS.ReadableStream, opts: {}) => {
+      const answer = (await recovery.loadImage(file, opts)) as NodeJS.ReadableStream;
+      answer.on('end', () => {
+        loadAnswered = true;
+      });
+      return answer;
+    }) as Docker['loadImage'];
+    stopping.getImage = (name: string) => {
+      if (loadAnswered) throw new Error('backend stopped');
+      return recovery.getImage(name);
+    };
+    const stopped = new DockerHypervisorHost('recovery', stopping, { storeDirectory: store });
+    const lab = await stopped.createLab(loadStoppedRunId, [], { internal: true });
+    try {
+      await expect(stopped.restoreMachine(lab, restorable)).rejects.toThrow('backend stopped');
+      // Named for the run alone (not as the capture, the archive's own name).
+      expect((await recovery.getImage(c.imageId).inspect()).RepoTags).toEqual([labImageRef(loadStoppedRunId, c.imageId)]);
+      const restarted = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
+      expect(await restarted.teardown(loadStoppedRunId)).toEqual({ machines: [], networks: lab.networks });
+      await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    } finally {
+      await recovery.getImage(c.imageId).remove({ force: true }).catch(() => {});
+    }
   });
 
   it('carries a named volume: captured while paused, restored into the created machine before it starts', async () => {

@@ -85,12 +85,25 @@ export interface CapturedMachine {
 export interface CaptureSource {
   /** Id of the primary engine this source reads, matched against the `engine` annotation. */
   readonly engineId: string;
+  /**
+   * `record`, where given, records the capture once its files are kept: a source that holds a
+   * note of a capture under way calls it before letting go of the note, and keeps nothing of the
+   * capture should it fail. A source without such a note may leave it uncalled: the caller then
+   * records what it returns.
+   */
   capture(
     machine: MachineLocator,
-    options: { captureId: string; signal?: AbortSignal },
+    options: { captureId: string; signal?: AbortSignal; record?: (captured: CapturedMachine) => Promise<void> },
   ): Promise<CapturedMachine>;
   /** Removes a capture's artifacts from the store (retention): its image archive and the volumes it recorded. */
   discard(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void>;
+  /**
+   * Removes what is left of the machine's captures that neither a record nor a capture under way
+   * accounts for (a backend stopped before it recorded one, a discard that failed). `recorded`
+   * gives the ids of the machine's recorded captures; it is asked after the source has looked for
+   * captures under way, so that one recorded meanwhile is among them. Returns the ids removed.
+   */
+  removeUnrecorded?(machine: MachineLocator, recorded: () => Promise<string[]>): Promise<string[]>;
 }
 
 /** A capture to restore, as the hypervisor host needs it. */

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTar } from './tar';
+import { createTar, rewriteTarFiles } from './tar';
 
 describe('createTar', () => {
   it('writes an archive GNU tar extracts: directories, files with modes, symlinks', () => {
@@ -28,5 +28,73 @@ describe('createTar', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('rewriteTarFiles', () => {
+  /** The archive fed in chunks of `size` bytes, rewritten, joined again. */
+  async function rewritten(archive: Buffer, size: number, rewrite: Record<string, (content: Buffer) => Buffer>) {
+    async function* chunks() {
+      for (let i = 0; i < archive.length; i += size) yield archive.subarray(i, i + size);
+    }
+    const out: Buffer[] = [];
+    for await (const chunk of rewriteTarFiles(chunks(), rewrite)) out.push(chunk);
+    return Buffer.concat(out);
+  }
+
+  /** What GNU tar extracts from the archive: each file's content by path. */
+  function extracted(archive: Buffer): Record<string, string> {
+    const dir = mkdtempSync(join(tmpdir(), 'tar-test-'));
+    try {
+      writeFileSync(join(dir, 'a.tar'), archive);
+      const paths = execFileSync('tar', ['-tf', join(dir, 'a.tar')], { encoding: 'utf8' }).split('\n').filter(p => p && !p.endsWith('/'));
+      execFileSync('mkdir', [join(dir, 'out')]);
+      execFileSync('tar', ['-xf', join(dir, 'a.tar'), '-C', join(dir, 'out')]);
+      return Object.fromEntries(paths.map(p => [p, readFileSync(join(dir, 'out', p), 'utf8')]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const layer = 'x'.repeat(70_000);
+  const archive = createTar([
+    { type: 'dir', path: 'abc' },
+    { type: 'file', path: 'abc/layer.tar', content: layer },
+    { type: 'file', path: 'abc/manifest.json', content: 'nested: not the archive\'s own' },
+    { type: 'file', path: 'manifest.json', content: '[{"RepoTags":["recovery-capture/web-01:c1"]}]' },
+    { type: 'file', path: 'repositories', content: '{}' },
+  ]);
+  const retag = { 'manifest.json': () => Buffer.from('[{"RepoTags":["recovery-lab/0123:run-1"]}]') };
+
+  it('replaces the named top-level file, longer or shorter, and passes every other entry as it was', async () => {
+    for (const size of [7, 511, 513, 65_536, archive.length]) {
+      expect(extracted(await rewritten(archive, size, retag))).toEqual({
+        'abc/layer.tar': layer,
+        'abc/manifest.json': "nested: not the archive's own",
+        'manifest.json': '[{"RepoTags":["recovery-lab/0123:run-1"]}]',
+        repositories: '{}',
+      });
+    }
+    const shorter = await rewritten(archive, 4096, { 'manifest.json': () => Buffer.from('[]') });
+    expect(extracted(shorter)['manifest.json']).toBe('[]');
+    // Nothing named: byte for byte the same.
+    expect((await rewritten(archive, 1000, {})).equals(archive)).toBe(true);
+  });
+
+  it('leaves an entry that a pax header describes as it is, and fails on an archive cut short', async () => {
+    // A pax header naming the entry after it (as where its name is too long for its own header).
+    const pax = createTar([{ type: 'file', path: 'PaxHeaders/manifest.json', content: '22 path=manifest.json\n' }]).subarray(0, 1024);
+    pax[156] = 'x'.charCodeAt(0);
+    pax.fill(' ', 148, 156);
+    let sum = 0;
+    for (const byte of pax.subarray(0, 512)) sum += byte;
+    pax.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+    const described = Buffer.concat([pax, createTar([{ type: 'file', path: 'manifest.json', content: 'as it was' }])]);
+    expect(extracted(await rewritten(described, 700, retag))['manifest.json']).toBe('as it was');
+    // Only the entry right after it.
+    expect(extracted(await rewritten(Buffer.concat([pax, archive]), 700, retag))['manifest.json']).toBe(
+      '[{"RepoTags":["recovery-lab/0123:run-1"]}]',
+    );
+    await expect(rewritten(archive.subarray(0, 2000), 700, retag)).rejects.toThrow('tar: the archive ends inside entry abc/layer.tar');
   });
 });

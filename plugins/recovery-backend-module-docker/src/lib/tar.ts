@@ -40,7 +40,6 @@ function header(entry: TarEntry, size: number, mtime: number): Buffer {
   writeOctal(h, 116, 8, 0);
   writeOctal(h, 124, 12, size);
   writeOctal(h, 136, 12, mtime);
-  h.fill(' ', 148, 156);
   h.write(entry.type === 'file' ? '0' : entry.type === 'dir' ? '5' : '2', 156, 'ascii');
   if (entry.type === 'symlink') writeString(h, 157, 100, entry.target);
   writeString(h, 257, 6, 'ustar\0');
@@ -48,6 +47,12 @@ function header(entry: TarEntry, size: number, mtime: number): Buffer {
   writeString(h, 265, 32, 'root');
   writeString(h, 297, 32, 'root');
   writeString(h, 345, 155, prefix);
+  return sealed(h);
+}
+
+/** The header with its checksum (the sum of its bytes, the checksum field read as spaces) set. */
+function sealed(h: Buffer): Buffer {
+  h.fill(' ', 148, 156);
   let sum = 0;
   for (const byte of h) sum += byte;
   writeString(h, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
@@ -73,4 +78,90 @@ export function createTar(entries: TarEntry[], mtime = 0): Buffer {
   }
   parts.push(Buffer.alloc(BLOCK * 2));
   return Buffer.concat(parts);
+}
+
+/** An entry's size: octal, or base-256 (GNU, past 8 GiB) where the field's first bit is set. */
+function entrySize(h: Buffer): number {
+  if (h[124] & 0x80) {
+    let size = 0;
+    for (let i = 125; i < 136; i++) size = size * 256 + h[i];
+    return size;
+  }
+  const octal = h.toString('ascii', 124, 136).replace(/\0.*$/s, '').trim();
+  return octal ? parseInt(octal, 8) : 0;
+}
+
+/** An entry's path: its name, behind the ustar prefix where there is one. */
+function entryPath(h: Buffer): string {
+  const field = (offset: number, length: number) => h.toString('utf8', offset, offset + length).replace(/\0.*$/s, '');
+  const prefix = h.toString('ascii', 257, 262) === 'ustar' ? field(345, 155) : '';
+  return (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100)).replace(/^\.\//, '');
+}
+
+const asBuffer = (chunk: Buffer | string) => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+
+/**
+ * Streams a tar archive through with the content of the regular files `rewrite` names (by path)
+ * replaced, each read whole: meant for the small metadata files of an image archive, such as
+ * `manifest.json`. Every other byte passes as it comes. An entry that an extended header describes
+ * (pax, GNU long name) passes unchanged: its own header would no longer say all of it.
+ */
+export async function* rewriteTarFiles(
+  archive: AsyncIterable<Buffer | string>,
+  rewrite: Record<string, (content: Buffer) => Buffer>,
+): AsyncGenerator<Buffer> {
+  const input = archive[Symbol.asyncIterator]();
+  let held = Buffer.alloc(0);
+  /** Whether `held` has `n` bytes, read on until it has or the archive ends. */
+  const have = async (n: number) => {
+    while (held.length < n) {
+      const { value, done } = await input.next();
+      if (done) return false;
+      held = held.length > 0 ? Buffer.concat([held, asBuffer(value)]) : asBuffer(value);
+    }
+    return true;
+  };
+  const take = (n: number) => {
+    const out = held.subarray(0, n);
+    held = held.subarray(n);
+    return out;
+  };
+  const truncated = (path: string) => new Error(`tar: the archive ends inside entry ${path}`);
+  let describedByGlobal = false;
+  let described = false;
+  while (await have(BLOCK)) {
+    const header = take(BLOCK);
+    // The end of the archive: what follows (its second zero block, padding) passes as it is.
+    if (header.every(byte => byte === 0)) {
+      yield header;
+      break;
+    }
+    const type = String.fromCharCode(header[156]);
+    const path = entryPath(header);
+    const size = entrySize(header);
+    const padded = Math.ceil(size / BLOCK) * BLOCK;
+    const change = !described && (type === '0' || type === '\0') ? rewrite[path] : undefined;
+    // A pax or GNU header describes the entry after it; a global pax header, every entry after it.
+    describedByGlobal ||= type === 'g';
+    described = describedByGlobal || type === 'x' || type === 'L' || type === 'K';
+    if (!change) {
+      yield header;
+      for (let left = padded; left > 0; ) {
+        if (held.length === 0 && !(await have(1))) throw truncated(path);
+        const out = take(Math.min(left, held.length));
+        left -= out.length;
+        yield out;
+      }
+      continue;
+    }
+    if (!(await have(padded))) throw truncated(path);
+    const content = change(Buffer.from(take(padded).subarray(0, size)));
+    const resized = Buffer.from(header);
+    writeOctal(resized, 124, 12, content.length);
+    yield sealed(resized);
+    yield content;
+    yield Buffer.alloc((BLOCK - (content.length % BLOCK)) % BLOCK);
+  }
+  if (held.length > 0) yield held;
+  for (let next = await input.next(); !next.done; next = await input.next()) yield asBuffer(next.value);
 }

@@ -1,11 +1,14 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { ForwardedError, InputError } from '@backstage/errors';
 import type { Capture } from '@backstage-recovery/plugin-recovery-common';
-import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import type { CapturedMachine, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
+
+/** More than a machine ever has recorded: its last N, and those active runs restore. */
+const ALL_CAPTURES = 1_000_000;
 
 /** Takes captures of primary machines and keeps the last N of each. */
 export class CaptureService {
@@ -54,32 +57,42 @@ export class CaptureService {
     const source = this.providers.captureSource(locator.engine);
     const captureId = randomUUID();
     const createdAt = new Date().toISOString();
-    const captured = await source.capture(locator, { captureId });
-    const capture: StoredCapture = {
-      id: captureId,
-      machineRef: locator.machineRef,
-      engine: locator.engine,
-      container: locator.container,
-      imageId: captured.imageId,
-      sizeBytes: captured.sizeBytes,
-      checksum: captured.checksum,
-      artifact: captured.artifact,
-      runtime: captured.runtime,
-      adaptations: captured.adaptations,
-      durationMs: captured.durationMs,
-      ...(captured.pausedMs !== undefined && { pausedMs: captured.pausedMs }),
-      createdAt,
-    };
-    try {
+    let recorded: StoredCapture | undefined;
+    // Through the source, which holds its note of the capture until the record is in: a backend
+    // stopped before that leaves the note, not files and a tag nothing accounts for.
+    const record = async (captured: CapturedMachine) => {
+      const capture: StoredCapture = {
+        id: captureId,
+        machineRef: locator.machineRef,
+        engine: locator.engine,
+        container: locator.container,
+        imageId: captured.imageId,
+        sizeBytes: captured.sizeBytes,
+        checksum: captured.checksum,
+        artifact: captured.artifact,
+        runtime: captured.runtime,
+        adaptations: captured.adaptations,
+        durationMs: captured.durationMs,
+        ...(captured.pausedMs !== undefined && { pausedMs: captured.pausedMs }),
+        createdAt,
+      };
       await this.store.insertCapture(capture);
-    } catch (error) {
-      // Unrecorded, the archive and image would never be pruned: remove them now.
-      await source
-        .discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes })
-        .catch(discardError =>
-          this.logger.warn(`Could not discard unrecorded capture ${captureId}: ${discardError}`),
-        );
-      throw error;
+      recorded = capture;
+    };
+    const captured = await source.capture(locator, { captureId, record });
+    if (!recorded) {
+      // A source that holds no note leaves the record to its caller.
+      try {
+        await record(captured);
+      } catch (error) {
+        // Unrecorded, the archive and image would never be pruned: remove them now.
+        await source
+          .discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes })
+          .catch(discardError =>
+            this.logger.warn(`Could not discard unrecorded capture ${captureId}: ${discardError}`),
+          );
+        throw error;
+      }
     }
     this.logger.info(
       `Captured ${locator.machineRef} (${captured.sizeBytes} bytes, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
@@ -91,7 +104,16 @@ export class CaptureService {
           this.logger.warn(`Could not discard capture ${old.id}: ${error}`),
         );
     }
-    return toApi(capture);
+    // What earlier captures of the machine left that no record accounts for (a backend stopped
+    // before recording one, a discard that failed above or before) goes too.
+    await source
+      .removeUnrecorded?.(locator, async () =>
+        (await this.store.listCaptures(locator.machineRef, ALL_CAPTURES)).map(c => c.id),
+      )
+      .catch(error =>
+        this.logger.warn(`Could not remove what unrecorded captures of ${locator.machineRef} left: ${error}`),
+      );
+    return toApi(recorded!);
   }
 }
 
