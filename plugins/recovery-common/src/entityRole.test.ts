@@ -16,4 +16,8 @@ describe('entityRole', () => {
     expect(entityRole(entity('System'))).toBe('group');
     expect(entityRole(entity('User'))).toBe('other');
   });
+  it('reads the machine type in any case, as the catalog filters it', () => {
+    expect(entityRole(entity('Resource', { type: 'Machine' }))).toBe('machine');
+    expect(entityRole(entity('resource', { type: ' MACHINE ' }))).toBe('machine');
+  });
 });

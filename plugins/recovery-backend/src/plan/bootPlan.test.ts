@@ -129,6 +129,54 @@ describe('buildBootPlan', () => {
     expect(plan.machines.find(m => m.machineRef === 'resource:m2')!.waitsFor).toEqual([]);
   });
 
+  it('boots a deep chain one machine per wave, and a wide wave at once', () => {
+    // s0 <- s1 <- … <- s11, each on its own machine; 60 replicas of edge on the last wave but one
+    // and a front that needs edge.
+    const chain = Array.from({ length: 12 }, (_, i) => svc(`component:s${i}`, [`resource:c${String(i).padStart(2, '0')}`], i > 0 ? [`component:s${i - 1}`] : []));
+    const replicas = Array.from({ length: 60 }, (_, i) => `resource:e${String(i).padStart(2, '0')}`);
+    const plan = buildBootPlan(
+      graph('component:front', ['component:front'], [
+        ...chain,
+        svc('component:edge', replicas, ['component:s11']),
+        svc('component:front', ['resource:f'], ['component:edge']),
+      ]),
+    );
+    expect(plan.waves).toHaveLength(14);
+    expect(plan.waves.slice(0, 12)).toEqual(chain.map(s => s.machines));
+    expect(plan.waves[12]).toEqual(replicas);
+    expect(plan.machines.find(x => x.machineRef === 'resource:f')!.waitsFor).toEqual(replicas);
+  });
+
+  it('looks through many layers of logical services that share their dependencies, each machine once', () => {
+    // 20 layers of two machine-less services, each needing both of the next: 2^20 paths to db.
+    const layers = Array.from({ length: 20 }, (_, i) =>
+      ['a', 'b'].map(x => svc(`component:${x}${i}`, [], i < 19 ? [`component:a${i + 1}`, `component:b${i + 1}`] : ['component:db'])),
+    ).flat();
+    const plan = buildBootPlan(
+      graph('component:web', ['component:web'], [
+        ...layers,
+        svc('component:db', ['resource:d']),
+        svc('component:web', ['resource:w'], ['component:a0', 'component:b0']),
+      ]),
+    );
+    expect(plan.waves).toEqual([['resource:d'], ['resource:w']]);
+  });
+
+  it('says why each machine of a machine cycle waits for the next', () => {
+    const crossed = graph('system:x', ['component:a', 'component:c'], [
+      svc('component:a', ['resource:m1'], ['component:b']),
+      svc('component:b', ['resource:m2']),
+      svc('component:c', ['resource:m3']),
+    ]);
+    crossed.machines.set('resource:m2', { ref: 'resource:m2', dependsOn: ['resource:m3'] });
+    crossed.machines.set('resource:m3', { ref: 'resource:m3', waitsFor: ['resource:m1'] });
+    expect(() => buildBootPlan(crossed)).toThrow(
+      'Dependency cycle between machines: resource:m1 -> resource:m2 -> resource:m3 -> resource:m1 ' +
+        '(component:a on resource:m1 needs component:b; resource:m2 dependsOn resource:m3; resource:m3 waited for resource:m1 in its reboots): ' +
+        'no boot order satisfies it; remove one of these dependencies, or move one of these services to another machine',
+    );
+  });
+
   it('is deterministic whatever the input order', () => {
     const a = buildBootPlan(graph('component:web', ['component:web'], demo));
     const b = buildBootPlan(graph('component:web', ['component:web'], [...demo].reverse()));

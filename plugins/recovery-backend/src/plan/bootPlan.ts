@@ -4,16 +4,36 @@ import {
   machinesAwaited,
   ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
+import { listed } from '@backstage-recovery/plugin-recovery-node';
 import { InputError } from '@backstage/errors';
 import type { RecoveryGraph } from './recoveryGraph';
 
-/** A boot plan cannot be made: a dependency cycle, named entity by entity. */
+/** What to change about a cycle, by what it runs between. */
+const CYCLE_FIX = {
+  service: 'remove one of these dependsOn',
+  machine: 'remove one of these dependencies, or move one of these services to another machine',
+};
+
+/** A boot plan cannot be made: a dependency cycle, named entity by entity, and what to change. */
 export class BootPlanCycleError extends InputError {
-  constructor(readonly level: 'service' | 'machine', readonly cycle: string[]) {
-    super(
-      `Dependency cycle between ${level}s: ${[...cycle, cycle[0]].join(' -> ')}`,
-    );
+  constructor(
+    readonly level: 'service' | 'machine',
+    readonly cycle: string[],
+    /** Why each node of the cycle waits for the next, in the cycle's order (machine cycles). */
+    readonly reasons: string[] = [],
+  ) {
+    super(`${describeCycle(level, cycle, reasons)}: no boot order satisfies it; ${CYCLE_FIX[level]}`);
   }
+
+  /** The cycle and why, without what to change. */
+  get description(): string {
+    return describeCycle(this.level, this.cycle, this.reasons);
+  }
+}
+
+function describeCycle(level: 'service' | 'machine', cycle: string[], reasons: string[]): string {
+  const why = reasons.length > 0 ? ` (${reasons.join('; ')})` : '';
+  return `Dependency cycle between ${level}s: ${[...cycle, cycle[0]].join(' -> ')}${why}`;
 }
 
 /**
@@ -22,64 +42,65 @@ export class BootPlanCycleError extends InputError {
  * only on machines of earlier waves. Deterministic: ties are broken by entity ref.
  */
 export function buildBootPlan(graph: RecoveryGraph): BootPlan {
-  const services = reachableServices(graph);
+  const reached = reachable(graph);
   const serviceOrder = topologicalOrder(
-    services,
+    reached.services,
     ref => graph.services.get(ref)?.dependsOn ?? [],
     'service',
   );
 
-  // Machines a service needs booted before it, per dependency: those it runs on, looking through
-  // services that run on no machine of their own (purely logical ones).
-  const neededMachines = new Map<string, string[][]>();
-  for (const ref of serviceOrder) {
-    const needed: string[][] = [];
-    for (const dep of graph.services.get(ref)?.dependsOn ?? []) {
-      const depMachines = graph.services.get(dep)?.machines ?? [];
-      if (depMachines.length > 0) needed.push(depMachines);
-      else needed.push(...(neededMachines.get(dep) ?? []));
+  // What waiting for a service means, per machine group it needs up: its own machines, or, on
+  // none (a purely logical service), what it waits for itself. Each group once: logical services
+  // that share dependencies would otherwise multiply them.
+  const awaited = new Map<string, string[][]>();
+  const groupsOf = (dependencies: string[]): string[][] => {
+    const groups = new Map<string, string[]>();
+    for (const dep of dependencies) {
+      const own = graph.services.get(dep)?.machines ?? [];
+      for (const group of own.length > 0 ? [own] : awaited.get(dep) ?? []) groups.set(group.join(' '), group);
     }
-    neededMachines.set(ref, needed);
-  }
+    return [...groups.values()];
+  };
+  for (const ref of serviceOrder) awaited.set(ref, groupsOf(graph.services.get(ref)!.dependsOn));
 
-  const machineServices = new Map<string, string[]>();
-  const machineWaits = new Map<string, Set<string>>();
-  for (const ref of serviceOrder) {
-    for (const machine of graph.services.get(ref)!.machines) {
-      if (!machineServices.has(machine)) {
-        machineServices.set(machine, []);
-        machineWaits.set(machine, new Set());
+  const machineServices = new Map<string, string[]>(reached.machines.map(m => [m, []]));
+  /** Per machine, what it waits for, each with why. */
+  const machineWaits = new Map<string, Map<string, string[]>>(reached.machines.map(m => [m, new Map()]));
+  const wait = (machine: string, groups: string[][], reason: string) => {
+    const waits = machineWaits.get(machine)!;
+    for (const group of groups) {
+      for (const waitsFor of machinesAwaited(machine, group)) {
+        const reasons = waits.get(waitsFor) ?? [];
+        // A few say why; more would only lengthen a cycle's error (listed shows five).
+        if (reasons.length <= 5 && !reasons.includes(reason)) waits.set(waitsFor, [...reasons, reason]);
       }
+    }
+  };
+  for (const ref of serviceOrder) {
+    const service = graph.services.get(ref)!;
+    for (const machine of service.machines) {
       machineServices.get(machine)!.push(ref);
-      for (const dependencyMachines of neededMachines.get(ref)!) {
-        for (const needed of machinesAwaited(machine, dependencyMachines)) machineWaits.get(machine)!.add(needed);
+      for (const dep of service.dependsOn) {
+        wait(machine, groupsOf([dep]), `${ref} on ${machine} needs ${dep}`);
       }
     }
   }
-  // A machine needed by a service, or waited for by a machine of the plan, but hosting nothing
-  // in the plan still has to boot.
-  const needed = [
-    ...machineServices.keys(),
-    ...[...neededMachines.values()].flat(2),
-  ];
-  while (needed.length > 0) {
-    const machine = needed.pop()!;
-    if (!machineServices.has(machine)) {
-      machineServices.set(machine, []);
-      machineWaits.set(machine, new Set());
+  for (const machine of reached.machines) {
+    const node = graph.machines.get(machine);
+    for (const target of node?.dependsOn ?? []) {
+      const groups = graph.machines.has(target) ? [[target]] : groupsOf([target]);
+      wait(machine, groups, `${machine} dependsOn ${target}`);
     }
-    for (const waitsFor of graph.machines.get(machine)?.waitsFor ?? []) {
-      if (waitsFor === machine || machineWaits.get(machine)!.has(waitsFor)) continue;
-      machineWaits.get(machine)!.add(waitsFor);
-      needed.push(waitsFor);
+    for (const waitsFor of node?.waitsFor ?? []) {
+      wait(machine, [[waitsFor]], `${machine} waited for ${waitsFor} in its reboots`);
     }
   }
 
-  const machineRefs = [...machineServices.keys()].sort();
   const waves = topologicalWaves(
-    machineRefs,
-    ref => [...machineWaits.get(ref)!],
+    [...reached.machines].sort(),
+    ref => [...machineWaits.get(ref)!.keys()],
     'machine',
+    (machine, waitsFor) => listed(machineWaits.get(machine)!.get(waitsFor)!),
   );
   const waveOf = new Map<string, number>();
   waves.forEach((wave, index) => wave.forEach(m => waveOf.set(m, index)));
@@ -88,7 +109,7 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     machineRef,
     wave: waveOf.get(machineRef)!,
     services: [...machineServices.get(machineRef)!].sort(),
-    waitsFor: [...machineWaits.get(machineRef)!].sort(),
+    waitsFor: [...machineWaits.get(machineRef)!.keys()].sort(),
     probes: uniqueProbes(
       machineServices
         .get(machineRef)!
@@ -98,17 +119,32 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
   return { entityRef: graph.rootRef, waves, machines };
 }
 
-/** Services the plan takes: the roots and what they transitively depend on. */
-export function reachableServices(graph: RecoveryGraph): string[] {
-  const seen = new Set<string>();
+/**
+ * What the plan takes: from the roots, the services they transitively depend on, the machines
+ * those run on, and what these machines depend on or learned to wait for.
+ */
+export function reachable(graph: RecoveryGraph): { services: string[]; machines: string[] } {
+  const services = new Set<string>();
+  const machines = new Set<string>();
   const stack = [...graph.roots];
+  const visitMachine = (ref: string) => {
+    if (machines.has(ref)) return;
+    machines.add(ref);
+    const machine = graph.machines.get(ref);
+    stack.push(...(machine?.dependsOn ?? []), ...(machine?.waitsFor ?? []));
+  };
   while (stack.length > 0) {
     const ref = stack.pop()!;
-    if (seen.has(ref) || !graph.services.has(ref)) continue;
-    seen.add(ref);
-    stack.push(...graph.services.get(ref)!.dependsOn);
+    // A machine recovered on its own is both: its own service, and the machine it runs on.
+    const service = graph.services.get(ref);
+    if (service && !services.has(ref)) {
+      services.add(ref);
+      stack.push(...service.dependsOn);
+      service.machines.forEach(visitMachine);
+    }
+    if (graph.machines.has(ref)) visitMachine(ref);
   }
-  return [...seen].sort();
+  return { services: [...services].sort(), machines: [...machines].sort() };
 }
 
 /** Topological generations: wave k holds the nodes whose dependencies are all in waves < k. */
@@ -116,6 +152,8 @@ export function topologicalWaves(
   nodes: string[],
   dependencies: (node: string) => string[],
   level: 'service' | 'machine',
+  /** Why a node depends on another, for a cycle's error. */
+  reason?: (node: string, dependency: string) => string,
 ): string[][] {
   const inPlan = new Set(nodes);
   const remaining = new Map<string, number>();
@@ -145,13 +183,12 @@ export function topologicalWaves(
     current = next.sort();
   }
   if (placed < nodes.length) {
-    throw new BootPlanCycleError(
-      level,
-      findCycle(
-        nodes.filter(n => remaining.get(n)! > 0),
-        n => dependencies(n).filter(d => remaining.get(d)! > 0),
-      ),
+    const cycle = findCycle(
+      nodes.filter(n => remaining.get(n)! > 0),
+      n => dependencies(n).filter(d => remaining.get(d)! > 0),
     );
+    const reasons = reason ? cycle.map((node, i) => reason(node, cycle[(i + 1) % cycle.length])) : [];
+    throw new BootPlanCycleError(level, cycle, reasons);
   }
   return waves;
 }

@@ -74,3 +74,19 @@ describe('CatalogGraphLoader.load', () => {
     expect(graph.problems).toHaveLength(graph.missing.length + 2);
   });
 });
+
+describe('CatalogGraphLoader.recoverableEntities', () => {
+  it('lists the services that run on machines and their systems, not a machine that depends on another', async () => {
+    const relate = (entity: Entity, ...relations: Array<[string, string]>): Entity => ({
+      ...entity,
+      relations: relations.map(([type, targetRef]) => ({ type, targetRef })),
+    });
+    const graphs = loader([
+      // m1 dependsOn m0, as the catalog holds it: m0 is a dependencyOf m1.
+      relate(machine('m0'), ['dependencyOf', 'resource:default/m1']),
+      relate(machine('m1'), ['dependsOn', 'resource:default/m0'], ['dependencyOf', 'component:default/app']),
+      relate(component('app', ['resource:default/m1']), ['dependsOn', 'resource:default/m1'], ['partOf', 'system:default/shop']),
+    ]);
+    expect(await graphs.recoverableEntities()).toEqual(['component:default/app', 'system:default/shop']);
+  });
+});

@@ -1,6 +1,7 @@
 import { AuthService, BackstageCredentials } from '@backstage/backend-plugin-api';
 import {
   Entity,
+  RELATION_API_PROVIDED_BY,
   RELATION_DEPENDENCY_OF,
   RELATION_PART_OF,
   parseEntityRef,
@@ -61,32 +62,23 @@ export class CatalogGraphLoader {
       for (const target of targets) declared.set(target, [...(declared.get(target) ?? []), { by, relation }]);
     };
     const missing: EntityProblem[] = [];
-    let roots: string[];
-    let frontier: Entity[];
-    switch (entityRole(root)) {
-      case 'group': {
-        roots = partTargets(root);
-        declare(rootRef, 'hasPart', roots);
-        frontier = await this.fetchKnown(roots, declared, missing);
-        break;
-      }
-      case 'service':
-      case 'machine':
-        roots = [rootRef];
-        frontier = [root];
-        break;
-      default:
-        problems.push({
-          entityRef: rootRef,
-          message: `${rootRef} is a ${root.kind}; recovery plans start from a Component, a Resource or a System`,
-        });
-        roots = [];
-        frontier = [];
+    const walked = entityRole(root) !== 'other';
+    if (!walked) {
+      problems.push({
+        entityRef: rootRef,
+        message: `${rootRef} is a ${root.kind}; recovery plans start from a Component, a Resource or a System`,
+      });
     }
 
-    // Breadth-first over dependsOn; machines end the walk, services continue it.
-    const targetsOf = new Map<string, string[]>();
+    // Breadth-first from the root over what recovery follows: the dependsOn of services and
+    // machines, the parts of services (subcomponents) and systems, and the providers of an API.
+    const dependsOn = new Map<string, string[]>();
+    /** What an entity is made of: a service's or a system's parts, an API's providers. */
+    const parts = new Map<string, string[]>();
+    /** Entities of kinds a plan cannot boot (a Group, a Domain), by ref: their kind. */
+    const unbootable = new Map<string, string>();
     const seen = new Set<string>();
+    let frontier = walked ? [root] : [];
     while (frontier.length > 0) {
       const next = new Set<string>();
       for (const entity of frontier) {
@@ -98,6 +90,7 @@ export class CatalogGraphLoader {
           const { locator, problems: machineProblems } = readMachine(entity);
           machines.set(ref, { ref, locator });
           problems.push(...machineProblems);
+          dependsOn.set(ref, dependsOnTargets(entity));
           if (ref === rootRef) {
             // A machine recovered on its own is its own service.
             services.set(ref, { ref, machines: [ref], dependsOn: [], probes: [] });
@@ -106,24 +99,68 @@ export class CatalogGraphLoader {
           const { probes, problems: probeProblems } = readProbes(entity);
           problems.push(...probeProblems);
           services.set(ref, { ref, machines: [], dependsOn: [], probes });
-          targetsOf.set(ref, dependsOnTargets(entity));
-          declare(ref, 'dependsOn', targetsOf.get(ref)!);
-          for (const t of [...targetsOf.get(ref)!, ...(inferred.get(ref) ?? [])]) {
-            if (!seen.has(t)) next.add(t);
-          }
+          dependsOn.set(ref, dependsOnTargets(entity));
+          parts.set(ref, partTargets(entity));
+        } else if (role === 'group') {
+          parts.set(ref, partTargets(entity));
+        } else if (entity.kind.toLocaleLowerCase('en-US') === 'api') {
+          parts.set(ref, relationTargets(entity, RELATION_API_PROVIDED_BY));
+        } else {
+          unbootable.set(ref, entity.kind);
+        }
+        declare(ref, 'dependsOn', dependsOn.get(ref) ?? []);
+        if (role !== 'other') declare(ref, 'hasPart', parts.get(ref) ?? []);
+        for (const t of [...(dependsOn.get(ref) ?? []), ...(parts.get(ref) ?? []), ...(inferred.get(ref) ?? [])]) {
+          if (!seen.has(t)) next.add(t);
         }
       }
       frontier = await this.fetchKnown([...next], declared, missing);
     }
-    problems.push(...missing);
 
-    for (const [ref, targets] of targetsOf) {
-      const service = services.get(ref)!;
+    /** The services and machines an entity stands for: itself, and what it is made of. */
+    const contents = (ref: string, within: string[] = []): string[] => {
+      // A catalog where something is a part of itself: the loop adds nothing.
+      if (within.includes(ref)) return [];
+      const own = services.has(ref) || machines.has(ref) ? [ref] : [];
+      return [...new Set([...own, ...(parts.get(ref) ?? []).flatMap(part => contents(part, [...within, ref]))])];
+    };
+    for (const [by, targets] of dependsOn) {
+      const resolved = new Set<string>();
       for (const target of targets) {
-        if (machines.has(target)) service.machines.push(target);
-        else if (services.has(target)) service.dependsOn.push(target);
+        if (unbootable.has(target)) {
+          problems.push({
+            entityRef: by,
+            message: `${by} dependsOn ${target}, a ${unbootable.get(target)}: a recovery plan boots only services and machines, so it leaves ${target} out; remove that dependsOn from ${by}, or replace it with the Components and Resources it stands for`,
+          });
+          continue;
+        }
+        const all = contents(target);
+        if (all.includes(by)) {
+          // A part that depends on its own whole waits for the whole itself, not for its
+          // siblings (each of them would wait for the other); one that names itself, or an API
+          // it provides, needs nothing more.
+          if (services.has(target) && target !== by) resolved.add(target);
+          continue;
+        }
+        if (all.length === 0 && parts.has(target)) {
+          const what = target.startsWith('api:') ? 'which no Component provides (spec.providesApis)' : 'which has no Component or Resource as a part';
+          missing.push({
+            entityRef: by,
+            message: `${by} dependsOn ${target}, ${what}: a recovery plan cannot include what it stands for`,
+          });
+        }
+        all.forEach(ref => resolved.add(ref));
+      }
+      const machine = machines.get(by);
+      if (machine) machine.dependsOn = [...resolved];
+      else {
+        const service = services.get(by)!;
+        service.machines = [...resolved].filter(ref => machines.has(ref));
+        service.dependsOn = [...resolved].filter(ref => services.has(ref) && !machines.has(ref));
       }
     }
+    problems.push(...missing);
+    const roots = !walked ? [] : entityRole(root) === 'machine' ? [rootRef] : contents(rootRef);
 
     return {
       rootRef,
@@ -149,16 +186,19 @@ export class CatalogGraphLoader {
       },
       { credentials },
     );
-    const services = new Set(
+    const dependents = new Set(
       machines.flatMap(m => relationTargets(m, RELATION_DEPENDENCY_OF)),
     );
     const { items } = await this.catalog.getEntitiesByRefs(
-      { entityRefs: [...services], fields: ['kind', 'metadata', 'relations'] },
+      { entityRefs: [...dependents], fields: ['kind', 'metadata', 'spec.type', 'relations'] },
       { credentials },
     );
-    const refs = new Set(services);
+    const refs = new Set<string>();
     for (const entity of items) {
-      if (entity) relationTargets(entity, RELATION_PART_OF).forEach(r => refs.add(r));
+      // Not a machine that depends on another: that one is recovered with what runs on it.
+      if (!entity || entityRole(entity) !== 'service') continue;
+      refs.add(stringifyEntityRef(entity));
+      relationTargets(entity, RELATION_PART_OF).forEach(r => refs.add(r));
     }
     return [...refs].sort();
   }

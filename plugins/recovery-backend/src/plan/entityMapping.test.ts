@@ -50,6 +50,17 @@ describe('entity mapping', () => {
     expect(problems[0].annotation).toBe(`${P}probes`);
   });
 
+  it('reads the probe kind in any case, and says how probes are separated', () => {
+    const { probes, problems } = readProbes(entity('Component', { [`${P}probes`]: ' HTTP:80/Healthz , Tcp:53, tcp:1 tcp:2' }));
+    expect(probes).toEqual([
+      { kind: 'http', port: 80, path: '/Healthz' },
+      { kind: 'tcp', port: 53 },
+    ]);
+    expect(problems.map(p => p.message)).toEqual([
+      `component:default/x: probe "tcp:1 tcp:2" in ${P}probes is not valid; expected tcp:PORT or http:PORT/PATH, separated by commas`,
+    ]);
+  });
+
   it('reads objectives with defaults and reports bad durations', () => {
     const defaults = { rpoSeconds: 86400, rtoSeconds: 3600 };
     expect(readObjectives(entity('Component', { [`${P}rpo`]: '4h' }), defaults)).toEqual({

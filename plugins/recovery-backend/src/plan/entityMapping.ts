@@ -50,7 +50,7 @@ export function readMachine(entity: Entity): {
   return { locator: { machineRef: entityRef, engine: engine!, container: container! }, problems };
 }
 
-/** Parses the probes annotation: `tcp:53, http:80/healthz`. */
+/** Parses the probes annotation: `tcp:53, http:80/healthz` (the kind in any case). */
 export function readProbes(entity: Entity): {
   probes: ProbeSpec[];
   problems: EntityProblem[];
@@ -61,18 +61,19 @@ export function readProbes(entity: Entity): {
   const problems: EntityProblem[] = [];
   if (!text) return { probes, problems };
   for (const item of text.split(',').map(s => s.trim()).filter(Boolean)) {
-    const match = /^(tcp|http):(\d{1,5})(\/\S*)?$/.exec(item);
+    const match = /^(tcp|http):(\d{1,5})(\/\S*)?$/i.exec(item);
+    const kind = match?.[1].toLowerCase();
     const port = match ? Number(match[2]) : NaN;
-    if (!match || port < 1 || port > 65535 || (match[1] === 'tcp' && match[3])) {
+    if (!match || port < 1 || port > 65535 || (kind === 'tcp' && match[3])) {
       problems.push({
         entityRef,
         annotation: ANNOTATION_PROBES,
-        message: `${entityRef}: probe "${item}" in ${ANNOTATION_PROBES} is not valid; expected tcp:PORT or http:PORT/PATH`,
+        message: `${entityRef}: probe "${item}" in ${ANNOTATION_PROBES} is not valid; expected tcp:PORT or http:PORT/PATH, separated by commas`,
       });
       continue;
     }
     probes.push(
-      match[1] === 'http'
+      kind === 'http'
         ? { kind: 'http', port, path: match[3] ?? '/' }
         : { kind: 'tcp', port },
     );
@@ -108,11 +109,12 @@ export function readObjectives(
   };
 }
 
+/**
+ * The targets of an entity's relations of a type, each once: the catalog keeps a relation once per
+ * entity that declares it, so `A dependsOn B` comes twice when B also names A in spec.dependencyOf.
+ */
 export function relationTargets(entity: Entity, type: string): string[] {
-  return (entity.relations ?? [])
-    .filter(r => r.type === type)
-    .map(r => r.targetRef)
-    .sort();
+  return [...new Set((entity.relations ?? []).filter(r => r.type === type).map(r => r.targetRef))].sort();
 }
 
 export const dependsOnTargets = (entity: Entity) =>

@@ -18,6 +18,8 @@ export interface MachineNode {
   ref: string;
   /** Undefined when the machine's annotations are missing or wrong (see problems). */
   locator?: MachineLocator;
+  /** What it declares it depends on itself (a Resource's dependsOn): machines and services. */
+  dependsOn?: string[];
   /** Machines it waits for beyond what its services' dependencies say (learned from reboots). */
   waitsFor?: string[];
 }
@@ -25,15 +27,15 @@ export interface MachineNode {
 /** The part of the catalog a recovery of `rootRef` touches. */
 export interface RecoveryGraph {
   rootRef: string;
-  /** Services the recovery starts from: the entity itself, or a system's parts. */
+  /** Services (and machines) the recovery starts from: the entity itself and its parts, or a system's parts. */
   roots: string[];
   services: Map<string, ServiceNode>;
   machines: Map<string, MachineNode>;
   problems: EntityProblem[];
   /**
    * Of the problems, the dependencies the catalog declares (dependsOn, a system's hasPart) on
-   * entities it does not hold: a plan cannot recover them, so a run without them tests less than
-   * the real recovery.
+   * entities it does not hold, or on an API no component provides: a plan cannot recover them, so
+   * a run without them tests less than the real recovery.
    */
   missing: EntityProblem[];
   objectives: { rpoSeconds: number; rtoSeconds: number };

@@ -1,6 +1,6 @@
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices } from '@backstage/backend-test-utils';
-import type { Entity } from '@backstage/catalog-model';
+import { type Entity, parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import type { BootPlan, InferredDependency, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
@@ -68,7 +68,7 @@ describe('PlanService.plan', () => {
     expect(result.plan!.waves).toEqual([[m('m1')], [m('m2')]]);
     expect(result.plan!.inferred).toEqual([{ service: c('e'), dependsOn: c('a'), score: 0.6 }]);
     expect(result.plan!.analysis!.warnings).toEqual([
-      `Learned dependency ${c('a')} -> ${c('l')} (score 0.9) not followed: it closes the dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')}`,
+      `Learned dependency ${c('a')} -> ${c('l')} (score 0.9) not followed: it closes the dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')} (${c('a')} on ${m('m1')} needs ${c('l')}; ${c('d')} on ${m('m2')} needs ${c('e')})`,
     ]);
   });
 
@@ -78,7 +78,11 @@ describe('PlanService.plan', () => {
     const plans = planner(entities, [{ service: c('a'), dependsOn: c('c'), score: 0.9 }]);
     const result = await plans.plan('system:default/site');
     expect(result.plan).toBeUndefined();
-    expect(result.planError).toBe(`Dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')}`);
+    // Each machine edge with every service dependency that makes it: the declared a -> l as well as the learned a -> c.
+    expect(result.planError).toBe(
+      `Dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')} (${c('a')} on ${m('m1')} needs ${c('c')}, ${c('a')} on ${m('m1')} needs ${c('l')}; ${c('d')} on ${m('m2')} needs ${c('e')}): ` +
+        'no boot order satisfies it; remove one of these dependencies, or move one of these services to another machine',
+    );
   });
 
   it('reports a cycle of declared edges that only a learned dependency leads to, keeping the learned edges', async () => {
@@ -215,5 +219,232 @@ describe('PlanService.plan', () => {
     expect(result.plan!.analysis!.warnings).toEqual([
       `Learned dependency ${c('a')} -> ${c('gone')} not followed: ${c('gone')} is not a service in the catalog`,
     ]);
+  });
+});
+
+/**
+ * Entities as the catalog holds them: `spec` as written, relations as the catalog computes them
+ * from it (both directions, refs lower-cased, one relation per entity that declares it).
+ */
+function catalogOf(...entities: Array<{ kind: string; ref: string; spec?: Record<string, unknown>; annotations?: Record<string, string> }>): Entity[] {
+  const relations = new Map<string, Array<{ type: string; targetRef: string }>>();
+  const relate = (from: string, type: string, to: string) => relations.set(from, [...(relations.get(from) ?? []), { type, targetRef: to }]);
+  const made = entities.map(({ kind, ref, spec = {}, annotations }) => {
+    const { namespace, name } = parseEntityRef(ref, { defaultKind: kind, defaultNamespace: 'default' });
+    return { apiVersion: 'backstage.io/v1alpha1', kind, metadata: { name, namespace, annotations }, spec } as Entity;
+  });
+  const fields: Array<[string, string | undefined, string, string]> = [
+    ['dependsOn', undefined, 'dependsOn', 'dependencyOf'],
+    ['dependencyOf', undefined, 'dependencyOf', 'dependsOn'],
+    ['system', 'System', 'partOf', 'hasPart'],
+    ['subcomponentOf', 'Component', 'partOf', 'hasPart'],
+    ['providesApis', 'API', 'providesApi', 'apiProvidedBy'],
+  ];
+  for (const entity of made) {
+    const self = stringifyEntityRef(entity);
+    for (const [field, defaultKind, outgoing, incoming] of fields) {
+      for (const target of [entity.spec?.[field] ?? []].flat() as string[]) {
+        const ref = stringifyEntityRef(parseEntityRef(target, { defaultKind, defaultNamespace: entity.metadata.namespace }));
+        relate(self, outgoing, ref);
+        relate(ref, incoming, self);
+      }
+    }
+  }
+  return made.map(e => ({ ...e, relations: relations.get(stringifyEntityRef(e)) ?? [] }));
+}
+
+const P = 'recovery.backstage-recovery.io/';
+const host = (ref: string, spec: Record<string, unknown> = {}) => ({
+  kind: 'Resource',
+  ref,
+  spec: { type: 'machine', ...spec },
+  annotations: { [`${P}engine`]: 'primary', [`${P}container`]: parseEntityRef(ref, { defaultKind: 'resource' }).name },
+});
+const service = (ref: string, spec: Record<string, unknown> = {}) => ({ kind: 'Component', ref, spec: { type: 'service', ...spec } });
+
+async function planOf(ref: string, entities: Entity[]) {
+  const graphs = new CatalogGraphLoader(catalogHidingFromUsers(entities, []), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+  return new PlanService(graphs).plan(ref);
+}
+/** A plan's machines as `machine: services | waits for`, in boot order. */
+const machinesOf = (result: Awaited<ReturnType<typeof planOf>>) =>
+  result.plan!.machines.map(x => `${x.wave} ${parseEntityRef(x.machineRef).name}: ${x.services.map(s => parseEntityRef(s).name).join(',')} | ${x.waitsFor.map(w => parseEntityRef(w).name).join(',')}`);
+
+describe('boot plans of catalog topologies', () => {
+  it('boots every replica of a service before what needs it', async () => {
+    const result = await planOf(c('web'), catalogOf(
+      host('m1'), host('m2'), host('m3'),
+      service('api', { dependsOn: ['resource:m1', 'resource:m2'] }),
+      service('web', { dependsOn: ['resource:m3', 'component:api'] }),
+    ));
+    expect(machinesOf(result)).toEqual(['0 m1: api | ', '0 m2: api | ', '1 m3: web | m1,m2']);
+  });
+
+  it('boots a machine shared with another system for the services of this plan only', async () => {
+    // b of billing also runs on m1 and needs c on m2: recovering shop boots m1 alone.
+    const result = await planOf('system:default/shop', catalogOf(
+      { kind: 'System', ref: 'shop' }, { kind: 'System', ref: 'billing' }, host('m1'), host('m2'),
+      service('a', { system: 'shop', dependsOn: ['resource:m1'] }),
+      service('b', { system: 'billing', dependsOn: ['resource:m1', 'component:c'] }),
+      service('c', { system: 'billing', dependsOn: ['resource:m2'] }),
+    ));
+    expect(machinesOf(result)).toEqual(['0 m1: a | ']);
+  });
+
+  it("recovers a system's machine parts, even one no service uses, and the providers of its APIs", async () => {
+    const result = await planOf('system:default/shop', catalogOf(
+      { kind: 'System', ref: 'shop' }, host('m1'), host('spare', { system: 'shop' }), host('m2'),
+      { kind: 'API', ref: 'orders', spec: { system: 'shop' } },
+      service('a', { system: 'shop', dependsOn: ['resource:m1'] }),
+      // Of another system: it serves shop's API.
+      service('orders-svc', { dependsOn: ['resource:m2'], providesApis: ['orders'] }),
+    ));
+    expect(result.graph.problems).toEqual([]);
+    expect(machinesOf(result)).toEqual(['0 m1: a | ', '0 m2: orders-svc | ', '0 spare:  | ']);
+  });
+
+  it('looks through a Resource that is not a machine to the machine it runs on', async () => {
+    const result = await planOf(c('web'), catalogOf(
+      host('m1'), host('m2'),
+      { kind: 'Resource', ref: 'db', spec: { type: 'database', dependsOn: ['resource:m2'] } },
+      service('web', { dependsOn: ['resource:m1', 'resource:db'] }),
+    ));
+    expect(machinesOf(result)).toEqual(['0 m2: db | ', '1 m1: web | m2']);
+  });
+
+  it('makes a dependsOn on an API wait for the components that provide it; one that none provides is missing', async () => {
+    const entities = catalogOf(
+      host('m1'), host('m2'), { kind: 'API', ref: 'pay' }, { kind: 'API', ref: 'legacy' },
+      service('pay-svc', { dependsOn: ['resource:m2'], providesApis: ['pay'] }),
+      service('web', { dependsOn: ['resource:m1', 'api:pay'] }),
+      service('old', { dependsOn: ['resource:m1', 'api:legacy'] }),
+    );
+    expect(machinesOf(await planOf(c('web'), entities))).toEqual(['0 m2: pay-svc | ', '1 m1: web | m2']);
+    const old = await planOf(c('old'), entities);
+    const missing = {
+      entityRef: c('old'),
+      message: `${c('old')} dependsOn api:default/legacy, which no Component provides (spec.providesApis): a recovery plan cannot include what it stands for`,
+    };
+    expect(old.graph.missing).toEqual([missing]);
+    expect(old.graph.problems).toEqual([missing]);
+  });
+
+  it('names a dependsOn on a Group, and what to change', async () => {
+    const result = await planOf(c('web'), catalogOf(
+      host('m1'), { kind: 'Group', ref: 'ops', spec: { type: 'team', children: [] } },
+      service('web', { dependsOn: ['resource:m1', 'group:ops'] }),
+    ));
+    expect(machinesOf(result)).toEqual(['0 m1: web | ']);
+    expect(result.graph.problems).toEqual([{
+      entityRef: c('web'),
+      message: `${c('web')} dependsOn group:default/ops, a Group: a recovery plan boots only services and machines, so it leaves group:default/ops out; remove that dependsOn from ${c('web')}, or replace it with the Components and Resources it stands for`,
+    }]);
+    // Not a dependency the plan misses: a run may go ahead.
+    expect(result.graph.missing).toEqual([]);
+  });
+
+  it('follows dependsOn into other namespaces and systems', async () => {
+    const result = await planOf(c('web'), catalogOf(
+      { kind: 'System', ref: 'shop' }, { kind: 'System', ref: 'data/warehouse' },
+      host('m1'), host('data/m2'),
+      service('data/db', { system: 'warehouse', dependsOn: ['resource:m2'] }),
+      service('web', { system: 'shop', dependsOn: ['resource:m1', 'component:data/db'] }),
+    ));
+    expect(result.plan!.waves).toEqual([['resource:data/m2'], [m('m1')]]);
+  });
+
+  it('boots a machine after the machines it depends on itself, which boot too', async () => {
+    const entities = catalogOf(
+      host('m0'), host('m1', { dependsOn: ['resource:m0'] }),
+      service('web', { dependsOn: ['resource:m1'] }),
+    );
+    expect(machinesOf(await planOf(c('web'), entities))).toEqual(['0 m0:  | ', '1 m1: web | m0']);
+    // Recovering the machine on its own too.
+    expect(machinesOf(await planOf(m('m1'), entities))).toEqual(['0 m0:  | ', '1 m1: m1 | m0']);
+  });
+
+  it('boots what a machine depends on when that is a service', async () => {
+    // An NFS client machine that mounts what a service on another machine exports.
+    const result = await planOf(c('app'), catalogOf(
+      host('m1', { dependsOn: ['component:nfs'] }), host('m2'),
+      service('nfs', { dependsOn: ['resource:m2'] }),
+      service('app', { dependsOn: ['resource:m1'] }),
+    ));
+    expect(machinesOf(result)).toEqual(['0 m2: nfs | ', '1 m1: app | m2']);
+  });
+
+  it('recovers the subcomponents of a component with it; what depends on it waits for them', async () => {
+    const entities = catalogOf(
+      host('m1'), host('m2'), host('m3'),
+      service('shop'),
+      service('cart', { subcomponentOf: 'shop', dependsOn: ['resource:m1'] }),
+      service('checkout', { subcomponentOf: 'component:shop', dependsOn: ['resource:m2'] }),
+      service('web', { dependsOn: ['resource:m3', 'component:shop'] }),
+    );
+    const shop = await planOf(c('shop'), entities);
+    expect(machinesOf(shop)).toEqual(['0 m1: cart | ', '0 m2: checkout | ']);
+    expect(shop.graph.roots).toEqual([c('shop'), c('cart'), c('checkout')]);
+    expect(machinesOf(await planOf(c('web'), entities))).toEqual(['0 m1: cart | ', '0 m2: checkout | ', '1 m3: web | m1,m2']);
+  });
+
+  it('makes a subcomponent that depends on its own whole wait for the whole, not for its siblings', async () => {
+    const result = await planOf(c('core'), catalogOf(
+      host('m1'), host('m2'), host('m3'),
+      service('core', { dependsOn: ['resource:m1'] }),
+      service('batch', { subcomponentOf: 'core', dependsOn: ['resource:m2', 'component:core'] }),
+      service('report', { subcomponentOf: 'core', dependsOn: ['resource:m3', 'component:core'] }),
+    ));
+    expect(result.planError).toBeUndefined();
+    expect(machinesOf(result)).toEqual(['0 m1: core | ', '1 m2: batch | m1', '1 m3: report | m1']);
+  });
+
+  it('names the entities of a cycle through services, non-machine resources and machines, and what to change', async () => {
+    const services = await planOf(c('web'), catalogOf(
+      host('m1'), host('m2'),
+      { kind: 'Resource', ref: 'db', spec: { type: 'database', dependsOn: ['resource:m2', 'component:web'] } },
+      service('web', { dependsOn: ['resource:m1', 'resource:db'] }),
+    ));
+    expect(services.planError).toBe(
+      `Dependency cycle between services: ${c('web')} -> ${m('db')} -> ${c('web')}: no boot order satisfies it; remove one of these dependsOn`,
+    );
+    // m1 depends on m2 itself, and db on m2 needs web on m1.
+    const machines = await planOf(c('site'), catalogOf(
+      host('m1', { dependsOn: ['resource:m2'] }), host('m2'),
+      { kind: 'Resource', ref: 'db', spec: { type: 'database', dependsOn: ['resource:m2', 'component:web'] } },
+      service('web', { dependsOn: ['resource:m1'] }),
+      service('site', { dependsOn: ['component:web', 'resource:db'] }),
+    ));
+    expect(machines.planError).toBe(
+      `Dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')} (${m('m1')} dependsOn ${m('m2')}; ${m('db')} on ${m('m2')} needs ${c('web')}): ` +
+        'no boot order satisfies it; remove one of these dependencies, or move one of these services to another machine',
+    );
+  });
+
+  it('takes a relation declared from both ends once', async () => {
+    // web names m1 twice, and m1 and db also name web in spec.dependencyOf.
+    const result = await planOf(c('web'), catalogOf(
+      host('m1', { dependencyOf: ['component:web'] }), host('m2'),
+      service('db', { dependsOn: ['resource:m2'], dependencyOf: ['component:web'] }),
+      service('web', { dependsOn: ['resource:m1', 'resource:m1', 'component:db'] }),
+    ));
+    expect(machinesOf(result)).toEqual(['0 m2: db | ', '1 m1: web | m2']);
+  });
+
+  it('reads refs whatever their case, and annotations with spaces and the probe kind in capitals', async () => {
+    const entities = catalogOf(
+      { ...host('Web-01'), annotations: { [`${P}engine`]: ' primary ', [`${P}container`]: 'Web-01 ' } },
+      { ...service('Web', { dependsOn: ['Resource:Web-01', 'component:DB'] }), annotations: { [`${P}probes`]: ' HTTP:80/Health , TCP:443 ' } },
+      service('db', { dependsOn: ['resource:default/WEB-01'] }),
+    );
+    const result = await planOf('Component:Default/WEB', entities);
+    expect(result.graph.problems).toEqual([]);
+    expect(result.graph.machines.get(m('web-01'))!.locator).toEqual({ machineRef: m('web-01'), engine: 'primary', container: 'Web-01' });
+    expect(result.plan!.machines).toEqual([{
+      machineRef: m('web-01'),
+      wave: 0,
+      services: [c('db'), c('web')],
+      waitsFor: [],
+      probes: [{ kind: 'http', port: 80, path: '/Health' }, { kind: 'tcp', port: 443 }],
+    }]);
   });
 });

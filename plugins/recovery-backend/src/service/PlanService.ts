@@ -9,7 +9,7 @@ import { counted } from '@backstage-recovery/plugin-recovery-node';
 import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
-import { BootPlanCycleError, buildBootPlan, reachableServices } from '../plan/bootPlan';
+import { BootPlanCycleError, buildBootPlan, reachable } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { applyInference, Inference } from '../plan/inference';
 import { namingAny, refsInText } from '../plan/mentions';
@@ -97,7 +97,7 @@ export class PlanService {
           const machine = graph.machines.get(wait.machine)!;
           machine.waitsFor = machine.waitsFor!.filter(m => m !== wait.waitsFor);
           notFollowed.push(
-            `Learned machine wait ${wait.machine} -> ${wait.waitsFor} not followed: it closes the ${lowerFirst(error.message)}`,
+            `Learned machine wait ${wait.machine} -> ${wait.waitsFor} not followed: it closes the ${lowerFirst(error.description)}`,
           );
           continue;
         }
@@ -109,7 +109,7 @@ export class PlanService {
         const service = graph.services.get(weakest.service)!;
         service.dependsOn = service.dependsOn.filter(d => d !== weakest.dependsOn);
         notFollowed.push(
-          `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${lowerFirst(error.message)}`,
+          `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${lowerFirst(error.description)}`,
         );
       }
     }
@@ -273,7 +273,7 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: Map<string, unknown>):
   };
 
   const makers = new Map<string, EdgeMaker>();
-  for (const service of reachableServices(graph)) {
+  for (const service of reachable(graph).services) {
     const node = graph.services.get(service)!;
     if (node.machines.length === 0) continue;
     const targets = reach(service);
