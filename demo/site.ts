@@ -76,6 +76,8 @@ export interface DemoSiteOptions {
   order?: string[];
   /** Wait for each machine's services before booting the next (default true). */
   waitForServices?: boolean;
+  /** Start each machine at least this long after the one before, as a runbook's pause would (ms, default 0). */
+  spacingMs?: number;
   /** Overall time limit for waiting, ms (default 90 s). */
   timeoutMs?: number;
   /** Recreate containers even when they are already running (default false). */
@@ -348,6 +350,7 @@ export async function startDemoSite(
   const imageId = (await docker.getImage(DEMO_IMAGE).inspect()).Id;
   await ensureNetwork(docker);
   const result: DemoMachineStatus[] = [];
+  let previousStart = -Infinity;
   for (const machine of order) {
     const current = await machineStatus(docker, machine);
     const healthy =
@@ -359,6 +362,9 @@ export async function startDemoSite(
     }
     if (!current.exists || options.recreate || !healthy) {
       const container = await createMachine(docker, machine, deadlineSeconds);
+      const wait = previousStart + (options.spacingMs ?? 0) - Date.now();
+      if (wait > 0) await new Promise(r => setTimeout(r, wait));
+      previousStart = Date.now();
       await container.start();
       log(`${machine.name}: started (${machine.ipv4}, ${machine.services.map(s => s.name).join(', ')})`);
     } else {

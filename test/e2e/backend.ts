@@ -63,6 +63,8 @@ export async function startBackend(options: {
   config: Record<string, unknown>;
   serveApp?: boolean;
   readyTimeoutMs?: number;
+  /** The catalog file to read instead of the repository's catalog-info.yaml. */
+  catalogFile?: string;
 }): Promise<RunningBackend> {
   const port = await freePort();
   const token = `e2e-${Math.random().toString(36).slice(2)}`;
@@ -78,7 +80,7 @@ export async function startBackend(options: {
       auth: { externalAccess: [{ type: 'static', options: { token, subject: 'e2e-tests' } }] },
     },
     catalog: {
-      locations: [{ type: 'file', target: join(REPO_ROOT, 'catalog-info.yaml') }],
+      locations: [{ type: 'file', target: options.catalogFile ?? join(REPO_ROOT, 'catalog-info.yaml') }],
     },
   };
   const configFile = join(options.dataDir, 'app-config.e2e.json');
