@@ -449,4 +449,57 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(await store.lastFinishedRun({ machineRefs: [a] }, () => false, 2)).toBeUndefined();
     expect(await store.lastFinishedRun({ machineRefs: [a, 'resource:default/elsewhere'] })).toBeUndefined();
   });
+
+  it('walks past pages of runs that booted only the first machine, runs of the same instant included, and never takes an active run', async () => {
+    const [own, shared] = ['walk-own', 'walk-shared'].map(n => `resource:default/${n}`);
+    const finish = async (id: string, at: string, machineRefs: string[], status: 'succeeded' | 'running' = 'succeeded') => {
+      await store.insertRun(
+        {
+          id,
+          entityRef: `component:default/${id}`,
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'recovery',
+          plan,
+          options: {},
+          machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
+        },
+        new Date(at),
+      );
+      await store.updateRun(id, { status: 'running' });
+      if (status !== 'running') await store.updateRun(id, { status });
+    };
+    await finish('walk-0', '2026-11-24T01:00:00Z', [shared, own]);
+    // Seven runs of one instant, pages of 1, 4, 16: ties in time cross page boundaries (by id).
+    const instant = '2026-11-24T02:00:00Z';
+    for (const id of ['walk-1', 'walk-2', 'walk-4', 'walk-5', 'walk-6', 'walk-7']) await finish(id, instant, [own]);
+    await finish('walk-3', instant, [own, shared]);
+    await finish('walk-8', '2026-11-24T03:00:00Z', [own, shared], 'running');
+
+    const last = (accept?: (run: { id: string }) => boolean) => store.lastFinishedRun({ machineRefs: [own, shared] }, accept, 1).then(r => r?.id);
+    expect(await last()).toBe('walk-3');
+    expect(await last(run => run.id !== 'walk-3')).toBe('walk-0');
+    expect(await store.lastFinishedRun({ machineRefs: [shared, own] }, undefined, 1).then(r => r?.id)).toBe('walk-3');
+    expect(await store.lastFinishedRun({ machineRefs: [own] }, undefined, 1).then(r => r?.id)).toBe('walk-7');
+  });
+
+  if (databaseId === 'SQLITE_3') {
+    it('reads the newest runs in order along an index, not by sorting the whole history', async () => {
+      const statements: Array<{ sql: string; bindings: Knex.RawBinding[] }> = [];
+      const listen = (q: { sql: string; bindings: Knex.RawBinding[] }) => statements.push(q);
+      knex.on('query', listen);
+      try {
+        await store.lastFinishedRun({ machineRefs: ['resource:default/walk-own', 'resource:default/walk-shared'] });
+        await store.listRuns({ limit: 5 });
+      } finally {
+        knex.off('query', listen);
+      }
+      const reads = statements.filter(q => /from `recovery_runs`/.test(q.sql) && /order by .*`created_at` desc/.test(q.sql) && !/`id` in/.test(q.sql));
+      expect(reads).toHaveLength(2);
+      for (const { sql, bindings } of reads) {
+        const plan = (await knex.raw(`explain query plan ${sql}`, bindings)).map((r: { detail: string }) => r.detail);
+        expect(plan).not.toContainEqual(expect.stringContaining('TEMP B-TREE FOR ORDER BY'));
+      }
+    });
+  }
 });

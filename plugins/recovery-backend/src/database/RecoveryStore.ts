@@ -9,7 +9,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
-import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES, TERMINAL_RUN_STATUSES } from '../run/runState';
+import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES } from '../run/runState';
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { createHash } from 'node:crypto';
@@ -71,6 +71,17 @@ function countsForReadiness(q: Knex.QueryBuilder, table: string): void {
       .orWhere(`${table}.error`, 'not like', `%"message":"${INTERRUPTED_PREFIX}%`),
   );
 }
+
+/**
+ * Finished runs. Said as "not active" rather than `status in (finished ones)`: given an IN on
+ * the status index, SQLite walks it and sorts every finished run (plan and all) for the newest.
+ */
+function finished(q: Knex.QueryBuilder, table: string): void {
+  q.whereNotIn(`${table}.status`, ACTIVE_RUN_STATUSES);
+}
+
+/** The largest page of runs lastFinishedRun reads at once (pages grow from the one asked for). */
+const MAX_RUNS_PAGE = 500;
 
 /**
  * How many times admission chooses a machine's newest capture again when pruning deleted the one
@@ -446,8 +457,16 @@ export class RecoveryStore {
    * The newest finished run that tells whether something is recoverable (interrupted runs and
    * reverse-boot-order test-hook runs are skipped) and that `accept`s, with its details. With
    * `machineRefs`, only runs that booted every one of them, whatever entity they recovered;
-   * otherwise only the runs of `entityRef`. Candidates are read a page at a time, newest first,
-   * without their machines and steps: usually the first one is accepted.
+   * otherwise only the runs of `entityRef`. Candidates are read a page at a time, newest first
+   * (`pageSize` first, growing pages after), without their machines and steps: usually the first
+   * one is accepted.
+   *
+   * With `machineRefs`, the walk goes through the runs newest first, keeps those that booted the
+   * first machine given and checks each page of them for the others: give first a machine few
+   * runs booted (the entity's own rather than a platform's that every run boots), and the walk
+   * stops soon at the entity's newest run, however long the history of the machines it shares.
+   * Grouping the runs of every machine given instead cost all of those machines' history at
+   * every call, and the readiness overview makes one per entity.
    */
   async lastFinishedRun(
     query: { machineRefs?: string[]; entityRef?: string },
@@ -455,31 +474,72 @@ export class RecoveryStore {
     pageSize = 20,
   ): Promise<RecoveryRun | undefined> {
     const machineRefs = [...new Set(query.machineRefs ?? [])];
-    const q = this.db('recovery_runs')
-      .whereIn('status', TERMINAL_RUN_STATUSES)
-      .modify(countsForReadiness, 'recovery_runs')
-      .orderBy(NEWEST_FIRST)
-      .limit(pageSize);
-    if (machineRefs.length > 0) {
-      // A run's machines are unique per run (primary key), so counting them finds full cover.
-      q.whereIn(
-        'id',
-        this.db('recovery_run_machines')
-          .select('run_id')
-          .whereIn('machine_ref', machineRefs)
-          .groupBy('run_id')
-          .havingRaw('count(*) = ?', [machineRefs.length]),
-      );
-    } else if (query.entityRef) {
-      q.where({ entity_ref: query.entityRef });
-    } else {
-      return undefined;
+    if (machineRefs.length === 0) {
+      if (!query.entityRef) return undefined;
+      const q = this.db('recovery_runs')
+        .where({ entity_ref: query.entityRef })
+        .modify(finished, 'recovery_runs')
+        .modify(countsForReadiness, 'recovery_runs')
+        .orderBy(NEWEST_FIRST)
+        .limit(pageSize);
+      for (let offset = 0; ; offset += pageSize) {
+        const rows = await q.clone().offset(offset);
+        const row = rows.find((r: any) => accept(toRunHead(r)));
+        if (row) return (await this.withDetails([row]))[0];
+        if (rows.length < pageSize) return undefined;
+      }
     }
-    for (let offset = 0; ; offset += pageSize) {
-      const rows = await q.clone().offset(offset);
-      const row = rows.find((r: any) => accept(toRunHead(r)));
-      if (row) return (await this.withDetails([row]))[0];
-      if (rows.length < pageSize) return undefined;
+    const [first, ...others] = machineRefs;
+    let after: { id: string; created_at: unknown } | undefined;
+    for (let size = pageSize; ; size = Math.min(size * 4, MAX_RUNS_PAGE)) {
+      // Ids and times only, newest first along recovery_runs_created_idx, each run checked for
+      // the first machine by its key: no run's plan is read, nor the history sorted.
+      const q = this.db('recovery_runs as r')
+        .whereExists(booted =>
+          booted.select(this.db.raw('1')).from('recovery_run_machines as m').whereRaw('m.run_id = r.id').where('m.machine_ref', first),
+        )
+        .orderBy([
+          { column: 'r.created_at', order: 'desc' },
+          { column: 'r.id', order: 'desc' },
+        ])
+        .limit(size)
+        .select('r.id', 'r.created_at');
+      // Keyset on NEWEST_FIRST, with the time as the database returned it.
+      if (after) {
+        const { id, created_at: at } = after;
+        q.where(w => w.where('r.created_at', '<', at as Date).orWhere(tie => tie.where('r.created_at', '=', at as Date).where('r.id', '<', id)));
+      }
+      const page: Array<{ id: string; created_at: unknown }> = await q;
+      if (page.length === 0) return undefined;
+      // A run's machines are unique per run (primary key), so counting them finds full cover.
+      const ids = page.map(r => r.id);
+      const covered =
+        others.length === 0
+          ? new Set(ids)
+          : new Set(
+              (
+                await this.db('recovery_run_machines')
+                  .whereIn('run_id', ids)
+                  .whereIn('machine_ref', others)
+                  .groupBy('run_id')
+                  .havingRaw('count(*) = ?', [others.length])
+                  .select('run_id')
+              ).map(r => r.run_id),
+            );
+      const candidates = ids.filter(id => covered.has(id));
+      // The newest alone first: it is usually accepted, and a row holds its whole plan.
+      for (const chunk of [candidates.slice(0, 1), candidates.slice(1)]) {
+        if (chunk.length === 0) continue;
+        const rows = await this.db('recovery_runs')
+          .whereIn('id', chunk)
+          .modify(finished, 'recovery_runs')
+          .modify(countsForReadiness, 'recovery_runs')
+          .orderBy(NEWEST_FIRST);
+        const row = rows.find((r: any) => accept(toRunHead(r)));
+        if (row) return (await this.withDetails([row]))[0];
+      }
+      if (page.length < size) return undefined;
+      after = page[page.length - 1];
     }
   }
 

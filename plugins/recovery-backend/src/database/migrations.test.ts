@@ -16,6 +16,7 @@ describe.each(databases.eachSupportedId())('recovery migrations on %s', database
         'recovery_run_machines_machine_idx',
         'recovery_events_source_time_idx',
         'recovery_events_time_id_idx',
+        'recovery_runs_created_idx',
       ]),
     );
     // The (time, id) index leads with time: the time-only one it replaced is gone.

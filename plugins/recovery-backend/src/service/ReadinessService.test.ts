@@ -87,6 +87,46 @@ describe('ReadinessService.readinessOf', () => {
   });
 });
 
+describe('ReadinessService.readiness', () => {
+  it("asks the store for the last run by the entity's own machines first, the machines it shares after", async () => {
+    // web runs on web-01 and needs the database on db-01, which every run of the site boots.
+    const web = 'component:default/web';
+    const [db01, web01] = ['resource:default/db-01', 'resource:default/web-01'];
+    const planned = {
+      async plan() {
+        return {
+          graph: {
+            ...graph(web),
+            services: new Map([
+              [web, { ref: web, machines: [web01], dependsOn: ['component:default/database'], probes: [] }],
+              ['component:default/database', { ref: 'component:default/database', machines: [db01], dependsOn: [], probes: [] }],
+            ]),
+          },
+          plan: {
+            entityRef: web,
+            waves: [[db01], [web01]],
+            machines: [
+              { machineRef: db01, wave: 0, services: ['component:default/database'], waitsFor: [], probes: [] },
+              { machineRef: web01, wave: 1, services: [web], waitsFor: [db01], probes: [] },
+            ],
+          },
+        };
+      },
+    } as unknown as PlanService;
+    const asked: string[][] = [];
+    const recording = {
+      latestCaptures: async () => new Map(),
+      lastFinishedRun: async (query: { machineRefs: string[] }) => {
+        asked.push(query.machineRefs);
+        return undefined;
+      },
+    } as unknown as RecoveryStore;
+    const service = new ReadinessService(recording, planned, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
+    await service.readiness(web, user);
+    expect(asked).toEqual([[web01, db01]]);
+  });
+});
+
 const c = (name: string) => `component:default/${name}`;
 const m = (name: string) => `resource:default/${name}`;
 const site = 'system:default/demo-site';

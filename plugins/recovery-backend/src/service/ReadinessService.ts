@@ -38,12 +38,17 @@ export class ReadinessService {
   private async assess(entityRef: string, credentials: BackstageCredentials, visible: VisibleTo): Promise<Readiness> {
     const { graph, plan, planError, disagreements } = await this.plans.plan(entityRef, credentials);
     const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
+    const roots = new Set(graph.roots);
+    const ownMachines = [...graph.services.values()]
+      .filter(s => roots.has(s.ref))
+      .flatMap(s => s.machines);
     const [latest, found] = await Promise.all([
       this.store.latestCaptures(machineRefs),
       // Any run that recovered the entity's whole plan tells about it (a system's run about its
-      // parts); without a plan of machines only the entity's own runs can.
+      // parts); without a plan of machines only the entity's own runs can. Its own machines
+      // first: fewer runs booted them than the shared ones its plan waits for (see the store).
       plan && plan.machines.length > 0
-        ? this.store.lastFinishedRun({ machineRefs }, run => coversPlan(run, plan))
+        ? this.store.lastFinishedRun({ machineRefs: ownFirst(machineRefs, ownMachines) }, run => coversPlan(run, plan))
         : this.store.lastFinishedRun({ entityRef: graph.rootRef }),
     ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
@@ -55,10 +60,6 @@ export class ReadinessService {
         ? await this.plans.runSeenBy(found, credentials)
         : hiddenRun(found);
     const now = Date.now();
-    const roots = new Set(graph.roots);
-    const ownMachines = [...graph.services.values()]
-      .filter(s => roots.has(s.ref))
-      .flatMap(s => s.machines);
     return assessReadiness({
       entityRef: graph.rootRef,
       ownMachines,
@@ -115,6 +116,12 @@ export class ReadinessService {
     await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, assessNext));
     return items.sort(byRisk);
   }
+}
+
+/** `machineRefs`, the entity's own machines among them first, each once. */
+function ownFirst(machineRefs: string[], own: string[]): string[] {
+  const planned = new Set(machineRefs);
+  return [...new Set([...own.filter(m => planned.has(m)), ...machineRefs])];
 }
 
 function unassessable(entityRef: string, error: unknown, objectives: Readiness['objectives']): Readiness {
