@@ -56,13 +56,14 @@ const MAX_LINE = 64 * 1024 * 1024;
  * chunks of 1 MiB.
  */
 async function forEachLine(file: string, onLine: (line: string) => void): Promise<void> {
-  const input = file === STDIN ? process.stdin.setEncoding('utf8') : createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  // Bytes: the splitter decodes them, ASCII much faster than a stream's decoder.
+  const input = file === STDIN ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
   file = shownName(file);
   const lines = new LineSplitter(onLine, {
     maxLength: MAX_LINE,
     tooLong: { throw: line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`) },
   });
-  for await (const chunk of input) lines.push(chunk as string);
+  for await (const chunk of input) lines.push(chunk as Buffer | string);
   try {
     lines.end();
   } catch (e) {

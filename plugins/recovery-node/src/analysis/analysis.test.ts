@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
@@ -15,11 +16,12 @@ import {
   timeScaleOf,
   transitiveReduction,
 } from '.';
-import { tabulateKernel } from './correlate';
+import { correlate, KernelTable, tabulateKernel } from './correlate';
 import { AnalysisInputError } from './analyze';
+import { generationCount } from './graph';
 import { planMachines } from './plan';
-import type { Explained } from './select';
-import { buildTimeline } from './timeline';
+import { Explained, selectDependencies } from './select';
+import { buildTimeline, Timeline } from './timeline';
 import { parseEvents } from '../events/parse';
 import { generateHistory, prng, rebootFollowerHistory } from '../../../../bench/generate';
 import { evaluate } from '../../../../bench/evaluate';
@@ -1119,5 +1121,165 @@ describe('graphs', () => {
     expect(merged.dropped).toEqual([{ service: 'db', dependsOn: 'web', source: 'inferred', score: 0.8 }]);
     expect(merged.disagreements.inferredNotDeclared.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['db<web', 'web<cache']);
     expect(merged.disagreements.declaredNotObserved.map(d => `${d.service}<${d.dependsOn}`)).toEqual(['api<ldap', 'web<api']);
+  });
+});
+
+/**
+ * The pair statistics of step 3 as their definition reads, one initialization after another in
+ * time order, each pair's sums in Maps: the reference the sweep's faster layouts must match to the
+ * bit.
+ */
+function referencePairStatistics(tl: Timeline, k: KernelTable) {
+  const { T, S, Wt, failedAttempt } = tl;
+  const n = tl.serviceNames.length;
+  const [ker, pre, back, nBack, rev] = [0, 1, 2, 3, 4].map(() => new Map<number, number>());
+  const add = (m: Map<number, number>, key: number, v: number) => m.set(key, (m.get(key) ?? 0) + v);
+  const Wsum = new Float64Array(n);
+  const previous = new Map<number, number>();
+  for (let i = 0; i < T.length; i++) {
+    const a = S[i];
+    Wsum[a] += Wt[i];
+    if (failedAttempt[i]) continue;
+    // Each other service before i within the window: its best kernel, and what its latest adds to rev.
+    const before = new Map<number, { best: number; revW: number }>();
+    for (let j = i - 1; j >= 0 && T[i] - T[j] <= k.maxDelay; j--) {
+      const b = S[j];
+      if (b === a || failedAttempt[j]) continue;
+      const d = T[i] - T[j];
+      const kv = d >= k.minDelay ? k.at(d) : 0;
+      const seen = before.get(b);
+      if (seen) seen.best = Math.max(seen.best, kv);
+      else before.set(b, { best: kv, revW: (previous.get(a) ?? -Infinity) < T[j] - k.maxDelay ? Wt[j] : 0 });
+    }
+    for (const [b, { best, revW }] of before) {
+      const key = a * n + b;
+      add(back, key, Wt[i]);
+      add(nBack, key, 1);
+      add(rev, key, revW);
+      if (best > 0) {
+        add(ker, key, Wt[i] * best);
+        add(pre, key, Wt[i]);
+      }
+    }
+    previous.set(a, T[i]);
+  }
+  return { ker, pre, back, nBack, rev, Wsum };
+}
+
+describe('speed without changed results', () => {
+  const kernel = tabulateKernel(createKernel());
+  const timeline = (events: InitializationEvent[], map?: { services: Record<string, string> }) =>
+    buildTimeline(events, { map, halfLife: 90 * DAY, failureWindow: 120_000, failureFactor: 0.2, maxDelay: kernel.maxDelay });
+  /** Every statistic correlate() hands on, against the reference: the pairs it lists and each value, bit for bit. */
+  const expectReferenceStatistics = (tl: Timeline) => {
+    const n = tl.serviceNames.length;
+    const corr = correlate(tl, kernel);
+    const ref = referencePairStatistics(tl, kernel);
+    const listed = (store: { forEach: (fn: (a: number, b: number, v: number) => void) => void }) => {
+      const out: Array<[number, number]> = [];
+      store.forEach((a, b, v) => out.push([a * n + b, v]));
+      return out;
+    };
+    const nonZero = (m: Map<number, number>) => [...m].filter(([, v]) => v !== 0).sort((x, y) => x[0] - y[0]);
+    // Joined: toEqual over a million pairs takes minutes.
+    const text = (pairs: Array<[number, number]>) => pairs.map(([key, v]) => `${key}:${v}`).join(' ');
+    expect(text(listed(corr.ker)) === text(nonZero(ref.ker))).toBe(true);
+    expect(text(listed(corr.pre)) === text(nonZero(ref.pre))).toBe(true);
+    const wrong: string[] = [];
+    for (const key of ref.back.keys()) {
+      const a = Math.floor(key / n);
+      const b = key % n;
+      const ker = ref.ker.get(key) ?? 0;
+      const co = (ref.back.get(key) ?? 0) + (ref.rev.get(b * n + a) ?? 0);
+      const expected = {
+        co,
+        count: (ref.nBack.get(key) ?? 0) + (ref.nBack.get(b * n + a) ?? 0),
+        correlation: ker > 0 ? ker / ref.Wsum[a] : 0,
+        cond: ker > 0 ? ker / co : 0,
+        consistency: co > 0 ? (ref.pre.get(key) ?? 0) / co : 0,
+      };
+      const got = { co: corr.co(a, b), count: corr.count(a, b), correlation: corr.correlation(a, b), cond: corr.cond(a, b), consistency: corr.consistency(a, b) };
+      for (const f of Object.keys(expected) as Array<keyof typeof expected>) {
+        if (!Object.is(got[f], expected[f])) wrong.push(`${f}(${tl.serviceNames[a]}, ${tl.serviceNames[b]}): ${got[f]}, expected ${expected[f]}`);
+      }
+    }
+    expect(wrong.slice(0, 5)).toEqual([]);
+    expect(ref.back.size).toBeGreaterThan(0);
+  };
+  it('the correlation sweep (service by service, interleaved cells) matches the statistics in time order, bit for bit', () => {
+    // Failed first attempts, restarts and dropped events: every branch of the sweep.
+    const h = generateHistory({ seed: 3, machines: 8, services: 40, siteBoots: 12, machineReboots: 20, failedFirstRate: 0.1, dropRate: 0.05 });
+    const tl = timeline(h.events, h.map);
+    expect(tl.failedAttempt.some(f => f === 1)).toBe(true);
+    expectReferenceStatistics(tl);
+  });
+  it('so does the sparse store of a site of more services than the dense matrices take', () => {
+    // 3001 services, two boots in different orders (a minute apart), a failed first attempt now and then.
+    const rnd = prng(5);
+    const names = Array.from({ length: 3001 }, (_, k) => `s${String(k).padStart(4, '0')}`);
+    const events: InitializationEvent[] = [];
+    for (const boot of [0, 1]) {
+      const order = boot ? [...names].reverse() : names;
+      order.forEach((service, k) => {
+        const time = T0 + boot * 10 * DAY + k * 60_000;
+        const machine = `m${Number(service.slice(1)) % 20}`;
+        events.push(start(time, service, machine));
+        if (rnd() < 0.02) events.push({ time: time + 30_000, machine, service, type: 'failure' });
+      });
+    }
+    const tl = timeline(events);
+    expect(tl.serviceNames).toHaveLength(3001);
+    expectReferenceStatistics(tl);
+  });
+  it('generationCount is the number of generations, Infinity for a cycle: self-edges, repeated edges and nodes only edges name included', () => {
+    const rnd = prng(11);
+    const names = Array.from({ length: 9 }, (_, k) => `m${k}`);
+    const pick = () => names[Math.floor(rnd() * names.length)];
+    let cycles = 0;
+    for (let g = 0; g < 400; g++) {
+      // Edges mostly down the list (a DAG), now and then up it (a cycle) or onto itself.
+      const edges = Array.from({ length: Math.floor(rnd() * 14) }, () => {
+        const [x, y] = [pick(), pick()];
+        return rnd() < 0.9 ? { service: x > y ? x : y, dependsOn: x > y ? y : x } : { service: x, dependsOn: y };
+      });
+      if (g % 5 === 0) edges.push(...edges.slice(0, 2));
+      const nodes = names.slice(0, Math.floor(rnd() * names.length));
+      let expected: number;
+      try {
+        expected = generations(nodes, edges).length;
+      } catch {
+        expected = Infinity;
+        cycles++;
+      }
+      expect(generationCount(nodes, edges), JSON.stringify({ nodes, edges })).toBe(expected);
+    }
+    expect(cycles).toBeGreaterThan(10);
+    expect(generationCount([], [])).toBe(0);
+  });
+  it("the dependency selection's raw figures stay those the engine gave before its speed-ups (score, samples, restarts, delay, margin, to the bit)", () => {
+    // Pinned from the engine before the selection was made faster (cached scores of the binding
+    // delays, a walk instead of binary searches, an exact early end of delaySpread): replicas
+    // (both candidates of one), imputed records, failed attempts, restarts, more candidates than
+    // MAX_CANDIDATES. Change these only for a change meant to change the results.
+    const pinned: Array<[Parameters<typeof generateHistory>[0], number, string]> = [
+      [
+        { seed: 21, machines: 20, services: 150, siteBoots: 25, machineReboots: 40, replicaRate: 0.15, dropRate: 0.05, failedFirstRate: 0.1 },
+        159,
+        'd120db7a23f56e339da4348731816f36a28d5f4c69b8532546c77e771b1d295f',
+      ],
+      [
+        { seed: 22, machines: 12, services: 80, siteBoots: 20, machineReboots: 30, stacked: true, perDependencyDelay: true, dropRate: 0.08 },
+        86,
+        '93bd3d8cd1fada01497b3bfe9b97c902dd869a15378f7818e60c8631baf49da0',
+      ],
+    ];
+    for (const [options, size, digest] of pinned) {
+      const h = generateHistory(options);
+      const tl = timeline(h.events, h.map);
+      const selection = selectDependencies(tl, correlate(tl, kernel), kernel);
+      const lines = [...selection].sort((x, y) => x[0] - y[0]).map(([key, e]) => `${key} ${e.score} ${e.samples} ${e.restarts} ${e.delay} ${e.margin}`);
+      expect(selection.size).toBe(size);
+      expect(createHash('sha256').update(lines.join('\n')).digest('hex')).toBe(digest);
+    }
   });
 });

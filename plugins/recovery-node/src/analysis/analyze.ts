@@ -326,6 +326,8 @@ function analyzeTimeline(
   //    found: the two cells are each other's negation, ties included (see `correlation`).
   const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
   ker.forEach((a, b) => {
+    // Row by row: a pair the sweep found both ways was set at its first cell (b, a).
+    if (a > b && ker.get(b, a) !== 0) return;
     const r = Math.min(a, b);
     const c = Math.max(a, b);
     const rc = roundScore(corr.correlation(r, c));

@@ -9,27 +9,47 @@ import type { Timeline } from './timeline';
  * Per-pair accumulators, dense for up to a few thousand services, sparse beyond.
  */
 export interface PairStore {
-  /** The dense matrix (row-major, n × n), when dense. */
-  dense?: Float64Array;
   add(a: number, b: number, v: number): void;
   get(a: number, b: number): number;
   forEach(fn: (a: number, b: number, v: number) => void): void;
 }
 
-function pairStore(n: number): PairStore {
-  if (n <= 3000) {
-    const m = new Float64Array(n * n);
-    return {
-      dense: m,
-      add: (a, b, v) => {
-        m[a * n + b] += v;
-      },
-      get: (a, b) => m[a * n + b],
-      forEach: fn => {
-        for (let i = 0; i < m.length; i++) if (m[i] !== 0) fn(Math.floor(i / n), i % n, m[i]);
-      },
-    };
-  }
+/** The sweep's accumulators, by their place in a dense cell. */
+const BACK = 0;
+const N_BACK = 1;
+const REV = 2;
+const KER = 3;
+const PRE = 4;
+const FIELDS = 5;
+
+/**
+ * The dense accumulators of all pairs, interleaved: cell (a, b) holds its FIELDS sums side by side
+ * (row-major, n × n cells), so that an update of a pair touches one cache line, not one per
+ * statistic.
+ */
+function denseCells(n: number): Float64Array {
+  return new Float64Array(n * n * FIELDS);
+}
+
+/** One statistic of the dense cells. */
+function denseField(cells: Float64Array, n: number, field: number): PairStore {
+  return {
+    add: (a, b, v) => {
+      cells[(a * n + b) * FIELDS + field] += v;
+    },
+    get: (a, b) => cells[(a * n + b) * FIELDS + field],
+    forEach: fn => {
+      for (let a = 0, at = field; a < n; a++) {
+        for (let b = 0; b < n; b++, at += FIELDS) {
+          const v = cells[at];
+          if (v !== 0) fn(a, b, v);
+        }
+      }
+    },
+  };
+}
+
+function sparseStore(n: number): PairStore {
   const m = new Map<number, number>();
   return {
     add: (a, b, v) => {
@@ -42,6 +62,9 @@ function pairStore(n: number): PairStore {
     },
   };
 }
+
+/** Dense for up to this many services (FIELDS × 8 bytes a pair: 360 MB at 3000). */
+const MAX_DENSE = 3000;
 
 /**
  * The tabulated kernel at delay d (ms, non-negative): the nearest entry of a table with one entry
@@ -109,7 +132,7 @@ export interface Correlation {
 
 /** Step 3 of the analysis: the pair statistics, in one backward sweep over the timeline. */
 export function correlate(tl: Timeline, k: KernelTable): Correlation {
-  const { ker, back, pre, nBack, rev, Wsum } = sweep(tl.T, tl.S, tl.Wt, tl.failedAttempt, tl.serviceNames.length, k.minDelay, k.maxDelay, k.table, k.step);
+  const { ker, back, pre, nBack, rev, Wsum } = sweep(tl.T, tl.S, tl.Wt, tl.failedAttempt, tl.svcStart, tl.svcInits, tl.serviceNames.length, k.minDelay, k.maxDelay, k.table, k.step);
   const co = (a: number, b: number) => back.get(a, b) + rev.get(b, a);
   return {
     ker,
@@ -133,96 +156,88 @@ export function correlate(tl: Timeline, k: KernelTable): Correlation {
 
 /**
  * The sweep on its own, so that its hot loop works on locals; only pairs within the window cost
- * anything.
+ * anything. Each initialization's updates go to its own service's rows only, so the sweep runs
+ * service by service (each through its initializations in time order): the rows stay in the cache
+ * while the initializations of one service update them, where going through the timeline in time
+ * order fetched another service's rows from memory at every initialization (the matrices of a
+ * thousand services outgrow the cache). Each cell still adds its updates in time order: the sums
+ * are the same to the bit.
  */
 function sweep(
   T: Float64Array,
   S: Int32Array,
   Wt: Float64Array,
   failedAttempt: Uint8Array,
+  svcStart: Int32Array,
+  svcInits: Int32Array,
   n: number,
   minDelay: number,
   maxDelay: number,
   table: Float64Array,
   step: number,
 ) {
-  const N = T.length;
   const perStep = 1 / step;
-  const ker = pairStore(n);
-  const back = pairStore(n);
-  const pre = pairStore(n);
-  const nBack = pairStore(n);
-  const rev = pairStore(n);
+  const cells = n <= MAX_DENSE ? denseCells(n) : undefined;
+  const [back, nBack, rev, ker, pre] = [BACK, N_BACK, REV, KER, PRE].map(f => (cells ? denseField(cells, n, f) : sparseStore(n)));
   // revW[b]: what the latest b init before the current one adds to rev.
   const revW = new Float64Array(n);
-  const prevT = new Float64Array(n).fill(-Infinity);
   const Wsum = new Float64Array(n);
   const stamp = new Int32Array(n).fill(-1);
   const best = new Float64Array(n);
   const touched = new Int32Array(n);
-  const dense = ker.dense && back.dense && pre.dense && nBack.dense && rev.dense;
-  for (let i = 0; i < N; i++) {
-    const a = S[i];
-    const t = T[i];
-    const w = Wt[i];
-    Wsum[a] += w;
-    // A failed attempt counts in its service's weight (a start nothing came of), in no pair: it
-    // neither follows nor precedes anything as an initialization would.
-    if (failedAttempt[i]) continue;
-    let nt = 0;
-    for (let j = i - 1; j >= 0; j--) {
-      const d = t - T[j];
-      if (d > maxDelay) break;
-      const b = S[j];
-      if (b === a || failedAttempt[j]) continue;
-      const k = d >= minDelay ? kernelAt(table, perStep, d) : 0;
-      if (stamp[b] !== i) {
-        stamp[b] = i;
-        best[b] = k;
-        revW[b] = prevT[a] < T[j] - maxDelay ? Wt[j] : 0;
-        touched[nt++] = b;
-      } else if (k > best[b]) best[b] = k;
-    }
-    if (dense) {
-      const kerD = ker.dense!;
-      const backD = back.dense!;
-      const preD = pre.dense!;
-      const nBackD = nBack.dense!;
-      const revD = rev.dense!;
-      const row = a * n;
-      // Updates in column order walk the row instead of missing the cache at every pair (the
-      // matrices outgrow it): 40% off the sweep of a busy site. Each cell still gets one update
-      // per initialization, so the sums are the same to the bit.
-      if (nt > n >> 3) {
-        nt = 0;
-        for (let b = 0; b < n; b++) if (stamp[b] === i) touched[nt++] = b;
+  for (let a = 0; a < n; a++) {
+    // The time of a's previous initialization (failed attempts aside).
+    let prevT = -Infinity;
+    for (let p = svcStart[a]; p < svcStart[a + 1]; p++) {
+      const i = svcInits[p];
+      const t = T[i];
+      const w = Wt[i];
+      Wsum[a] += w;
+      // A failed attempt counts in its service's weight (a start nothing came of), in no pair: it
+      // neither follows nor precedes anything as an initialization would.
+      if (failedAttempt[i]) continue;
+      let nt = 0;
+      for (let j = i - 1; j >= 0; j--) {
+        const d = t - T[j];
+        if (d > maxDelay) break;
+        const b = S[j];
+        if (b === a || failedAttempt[j]) continue;
+        const k = d >= minDelay ? kernelAt(table, perStep, d) : 0;
+        if (stamp[b] !== i) {
+          stamp[b] = i;
+          best[b] = k;
+          revW[b] = prevT < T[j] - maxDelay ? Wt[j] : 0;
+          touched[nt++] = b;
+        } else if (k > best[b]) best[b] = k;
       }
-      for (let q = 0; q < nt; q++) {
-        const b = touched[q];
-        const key = row + b;
-        backD[key] += w;
-        nBackD[key] += 1;
-        revD[key] += revW[b];
-        const k = best[b];
-        if (k > 0) {
-          kerD[key] += w * k;
-          preD[key] += w;
+      if (cells) {
+        const row = a * n;
+        for (let q = 0; q < nt; q++) {
+          const b = touched[q];
+          const at = (row + b) * FIELDS;
+          cells[at + BACK] += w;
+          cells[at + N_BACK] += 1;
+          cells[at + REV] += revW[b];
+          const k = best[b];
+          if (k > 0) {
+            cells[at + KER] += w * k;
+            cells[at + PRE] += w;
+          }
+        }
+      } else {
+        for (let q = 0; q < nt; q++) {
+          const b = touched[q];
+          back.add(a, b, w);
+          nBack.add(a, b, 1);
+          rev.add(a, b, revW[b]);
+          if (best[b] > 0) {
+            ker.add(a, b, w * best[b]);
+            pre.add(a, b, w);
+          }
         }
       }
-    } else {
-      for (let q = 0; q < nt; q++) {
-        const b = touched[q];
-        back.add(a, b, w);
-        nBack.add(a, b, 1);
-        rev.add(a, b, revW[b]);
-        if (best[b] > 0) {
-          ker.add(a, b, w * best[b]);
-          pre.add(a, b, w);
-        }
-      }
+      prevT = t;
     }
-    prevT[a] = t;
   }
   return { ker, back, pre, nBack, rev, Wsum };
 }
-

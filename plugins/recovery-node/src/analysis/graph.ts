@@ -156,6 +156,53 @@ export function breakCycles(
 }
 
 /**
+ * How many `generations` the graph has (Infinity where it has a cycle), without building them:
+ * the longest chain of edges, by index. A plan tries hundreds of machine edges each against the
+ * depth of all the others.
+ */
+export function generationCount(nodes: string[], edges: Array<{ service: string; dependsOn: string }>): number {
+  const index = new Map<string, number>();
+  for (const n of nodes) if (!index.has(n)) index.set(n, index.size);
+  const from: number[] = [];
+  const to: number[] = [];
+  for (const e of edges) {
+    // As in generations: a self-edge is no edge, and names no node.
+    if (e.service === e.dependsOn) continue;
+    for (const n of [e.service, e.dependsOn]) if (!index.has(n)) index.set(n, index.size);
+    from.push(index.get(e.dependsOn)!);
+    to.push(index.get(e.service)!);
+  }
+  const count = index.size;
+  // Edges by their earlier node (counting sort), and how many edges each node still waits on.
+  const start = new Int32Array(count + 1);
+  const waiting = new Int32Array(count);
+  for (let k = 0; k < from.length; k++) {
+    start[from[k] + 1]++;
+    waiting[to[k]]++;
+  }
+  for (let v = 0; v < count; v++) start[v + 1] += start[v];
+  const next = new Int32Array(from.length);
+  const fill = start.slice(0, count);
+  for (let k = 0; k < from.length; k++) next[fill[from[k]]++] = to[k];
+  // Kahn's order; each node's generation is one past the latest of what it waits on.
+  const level = new Int32Array(count);
+  const queue = new Int32Array(count);
+  let tail = 0;
+  for (let v = 0; v < count; v++) if (waiting[v] === 0) queue[tail++] = v;
+  let depth = 0;
+  for (let head = 0; head < tail; head++) {
+    const v = queue[head];
+    depth = Math.max(depth, level[v] + 1);
+    for (let k = start[v]; k < start[v + 1]; k++) {
+      const u = next[k];
+      level[u] = Math.max(level[u], level[v] + 1);
+      if (--waiting[u] === 0) queue[tail++] = u;
+    }
+  }
+  return tail < count ? Infinity : depth;
+}
+
+/**
  * Topological generations: generation 0 depends on nothing, generation k on something in k-1.
  * Throws if the graph still has a cycle. Each generation sorted by `order` then name.
  */

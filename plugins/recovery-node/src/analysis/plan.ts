@@ -1,7 +1,7 @@
 /** Step 6 of the dependency analysis: the machine boot plan (which machine waits for which, and waves). */
 import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-common';
 import type { KernelTable } from './correlate';
-import { bottleneckEdges, breakCycles, byName, Edge, generations, roundScore, timedGenerations } from './graph';
+import { bottleneckEdges, breakCycles, byName, Edge, generationCount, generations, roundScore, timedGenerations } from './graph';
 import { dependenciesOf, Explained } from './select';
 import { initializedWithin, lowerBound, machinePairs, Timeline } from './timeline';
 
@@ -163,13 +163,7 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // boot, a false one a longer recovery.
   const planEdgeSet = new Set(planEdges);
   const machineEdges = [...mbroken.edges];
-  const depth = (list: Edge[]) => {
-    try {
-      return generations(machineNames, list).length;
-    } catch {
-      return Infinity;
-    }
-  };
+  const depth = (list: Edge[]) => generationCount(machineNames, list);
   // Dependencies the selection found but the kernel scores under the threshold (services that
   // start sooner after what they wait for than the kernel expects) are not reported; the plan
   // still counts them in the longest chain and tries them with the weaker edges.

@@ -58,10 +58,19 @@ const DELAY_SHAPE = 3;
 const GAMMA_THIRD = 2.6789385347077476;
 const ALPHA_PER_SD = Math.sqrt(GAMMA_THIRD);
 const NORM_PER_SD = DELAY_SHAPE / (2 * ALPHA_PER_SD * GAMMA_THIRD);
-/** Density of the delay model at v (minutes), weighted by the share not in the background. */
-function delayDensity(v: number, mu: number, sd: number): number {
-  const u = Math.abs(v - mu) / (sd * ALPHA_PER_SD);
-  return (((1 - BACKGROUND_SHARE) * NORM_PER_SD) / sd) * Math.exp(-u * u * u);
+/**
+ * The delay model's factors that depend on its sd alone (densityScale, densityWidth), worked out
+ * once for a loop over many delays under one model.
+ */
+const densityScale = (sd: number) => ((1 - BACKGROUND_SHARE) * NORM_PER_SD) / sd;
+const densityWidth = (sd: number) => sd * ALPHA_PER_SD;
+/**
+ * Density of the delay model (mean mu, with the factors of its sd) at v (minutes), weighted by the
+ * share not in the background.
+ */
+function densityWith(v: number, mu: number, scale: number, width: number): number {
+  const u = Math.abs(v - mu) / width;
+  return scale * Math.exp(-u * u * u);
 }
 /** Restarts say something only where dependencies are followed this much more often than other candidates. */
 const FOLLOW_MARGIN = 0.2;
@@ -85,22 +94,25 @@ const MIN_CONSISTENCY = 0.9;
  * a thousand services, hundreds start at about the kernel's peak before a deep service and all
  * score alike; the one it waits for precedes it by its own steady delay.
  */
-function delaySpread(tl: Timeline, a: number, b: number, { minDelay, maxDelay }: KernelTable): number {
-  const { T, svcInits, svcStart, isRestart, failedAttempt } = tl;
+function delaySpread(tl: Timeline, bootTimes: Float64Array, b: number, { minDelay, maxDelay }: KernelTable): number {
+  const { svcT, svcStart } = tl;
+  const boots = bootTimes.length;
+  // Past this many boots without B in the window, fewer than 80% (or 3) can have it: Infinity already.
+  const maxMisses = boots - Math.max(3, Math.ceil(0.8 * boots));
+  let misses = 0;
   let q = svcStart[b];
-  let boots = 0;
+  const end = svcStart[b + 1];
   let n = 0;
   let s1 = 0;
   let s2 = 0;
-  for (let p = svcStart[a]; p < svcStart[a + 1]; p++) {
-    const i = svcInits[p];
-    if (isRestart[i] || failedAttempt[i]) continue;
-    boots++;
-    const t = T[i];
-    while (q < svcStart[b + 1] && T[svcInits[q]] <= t - minDelay) q++;
-    if (q === svcStart[b]) continue;
-    const ms = t - T[svcInits[q - 1]];
-    if (ms > maxDelay) continue;
+  for (let p = 0; p < boots; p++) {
+    const t = bootTimes[p];
+    while (q < end && svcT[q] <= t - minDelay) q++;
+    const ms = q === svcStart[b] ? Infinity : t - svcT[q - 1];
+    if (!(ms <= maxDelay)) {
+      if (++misses > maxMisses) return Infinity;
+      continue;
+    }
     const d = ms / 60_000;
     n++;
     s1 += d;
@@ -109,6 +121,17 @@ function delaySpread(tl: Timeline, a: number, b: number, { minDelay, maxDelay }:
   if (n < 3 || n < 0.8 * boots) return Infinity;
   const mean = s1 / n;
   return Math.sqrt(Math.max(0, s2 / n - mean * mean));
+}
+
+/** Times of A's initializations in whole-site boots (no restart, no failed attempt), for delaySpread. */
+function bootTimesOf(tl: Timeline, a: number): Float64Array {
+  const { svcT, svcInits, svcStart, isRestart, failedAttempt } = tl;
+  const times: number[] = [];
+  for (let p = svcStart[a]; p < svcStart[a + 1]; p++) {
+    const i = svcInits[p];
+    if (!isRestart[i] && !failedAttempt[i]) times.push(svcT[p]);
+  }
+  return Float64Array.from(times);
 }
 
 /** A selection's dependencies per dependent (the selection is keyed dependent × n + dependency). */
@@ -221,7 +244,7 @@ function followEvidence(
  * explains; its samples, how many.
  */
 export function selectDependencies(tl: Timeline, corr: Correlation, kernel: KernelTable): Map<number, Explained> {
-  const { serviceNames, T, S, Wt, isRestart, machinesOf, svcStart, svcInits } = tl;
+  const { serviceNames, T, S, Wt, isRestart, machinesOf, svcStart, svcInits, svcT } = tl;
   const { ker, cond, consistency } = corr;
   const { minDelay, maxDelay } = kernel;
   const n = serviceNames.length;
@@ -265,9 +288,10 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     let list = perA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
     // Past the first places by score, the candidates after which A starts the steadiest delay.
     if (list.length > MAX_CANDIDATES) {
+      const bootTimes = bootTimesOf(tl, a);
       const steadiest = list
         .slice(MAX_CANDIDATES - STEADY_CANDIDATES)
-        .map(([b, c]) => ({ b, c, spread: delaySpread(tl, a, b, kernel) }))
+        .map(([b, c]) => ({ b, c, spread: delaySpread(tl, bootTimes, b, kernel) }))
         .sort((x, y) => x.spread - y.spread || y.c - x.c || x.b - y.b)
         .slice(0, STEADY_CANDIDATES);
       list = [...list.slice(0, MAX_CANDIDATES - STEADY_CANDIDATES), ...steadiest.map(({ b, c }): [number, number] => [b, c])];
@@ -297,6 +321,11 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   // Per candidate: records found before its dependent, and whole-site boots it is missing from.
   const found = new Int32Array(C);
   const missing = new Int32Array(C);
+  // Per candidate: the first of its service's initializations more than the minimum delay before
+  // its dependent's current one. The dependent's initializations come in time order, so it only
+  // moves on: a walk beside them instead of a binary search at each.
+  const later = new Int32Array(C);
+  for (let c = 0; c < C; c++) later[c] = svcStart[candB[c]];
   const push = (c: number, d: number) => {
     if (ne === eCand.length) {
       const gc = new Int32Array(ne * 2);
@@ -317,14 +346,17 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       offsets[i + 1] = ne;
       continue;
     }
+    const limit = t - minDelay;
     for (let c = candStart[a]; c < candStart[a + 1]; c++) {
       const b = candB[c];
-      let lo = firstInit(tl, b, t - minDelay, true);
+      let lo = later[c];
+      while (lo < svcStart[b + 1] && svcT[lo] <= limit) lo++;
+      later[c] = lo;
       while (lo > svcStart[b] && svcInits[lo - 1] >= i) lo--; // only initializations before i
       if (lo === svcStart[b]) continue;
-      let d = t - T[svcInits[lo - 1]];
+      let d = t - svcT[lo - 1];
       if (d > maxDelay) continue;
-      if (candFirstUp[c]) d = t - T[svcInits[firstInit(tl, b, t - maxDelay)]];
+      if (candFirstUp[c]) d = t - svcT[firstInit(tl, b, t - maxDelay)];
       push(c, d / 60_000);
       found[c]++;
     }
@@ -397,7 +429,14 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   const selected = new Uint8Array(C);
   const excluded = new Uint8Array(C);
   const mu0 = kernel.peakDelay / 60_000;
-  const localIndex = new Int32Array(N).fill(-1);
+  // Each entry's initialization by its place among its dependent's (selectFor's local index), found
+  // once here rather than through an array of all initializations at every look in the search.
+  const cX = new Int32Array(ne);
+  {
+    const place = new Int32Array(N);
+    for (let p = 0; p < initsWithEntries.length; p++) place[initsWithEntries[p]] = p - initStart[S[initsWithEntries[p]]];
+    for (let k = 0; k < ne; k++) cX[k] = place[cInit[k]];
+  }
   const result = new Map<number, Explained>();
   const bgDensity = BACKGROUND_SHARE * BACKGROUND_DENSITY;
   const screened = new Int32Array(SCREENED);
@@ -410,7 +449,6 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     if (c0 === c1) return;
     // A's initializations with a candidate before them, in local indices.
     const inits = initsWithEntries.subarray(initStart[a], initStart[a + 1]);
-    inits.forEach((i, x) => (localIndex[i] = x));
     const m = inits.length;
     const w = Float64Array.from(inits, i => Wt[i]);
     const binding = new Float64Array(m);
@@ -419,25 +457,35 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     const runnerUp = new Float64Array(m);
     const removal = new Float64Array(c1 - c0);
     const trial = new Float64Array(m);
-    const lpBinding = new Float64Array(m);
-    // delayDensity at each binding delay under the current model, for fit()'s unchanged delays.
-    const fBinding = new Float64Array(m);
+    let lpBinding = new Float64Array(m);
+    // densityWith at each binding delay under the current model, for fit()'s unchanged delays.
+    let fBinding = new Float64Array(m);
     let fBindingValid = false;
-    // The model of A's delay after its latest selected dependency: delayDensity (minutes) mixed with
+    // fit() leaves the density and log-likelihood of each delay under the model it fitted in the
+    // arrays it is given: the binding delays' in fBinding/lpBinding, a trial's in trialF/trialLp,
+    // the best trial's so far in bestF/bestLp. The trial taken hands its arrays on to the binding
+    // delays, which are its delays: each step's screening finds them scored under its model.
+    let trialF = new Float64Array(m);
+    let trialLp = new Float64Array(m);
+    let bestF = new Float64Array(m);
+    let bestLp = new Float64Array(m);
+    // The model of A's delay after its latest selected dependency: densityWith (minutes) mixed with
     // a uniform background over the window. fit() refits it to delays `d`, weighting each by how
     // likely it is not background under the current model, and returns the log-likelihood.
     let mu = mu0;
     let sd = PRIOR_SD;
     let fitMu = mu;
     let fitSd = sd;
-    const fit = (d: Float64Array): number => {
+    const fit = (d: Float64Array, outF: Float64Array, outLp: Float64Array): number => {
       let s0 = 0;
       let s1 = 0;
       let s2 = 0;
+      const scale = densityScale(sd);
+      const width = densityWidth(sd);
       for (let x = 0; x < m; x++) {
         const v = d[x];
         if (v === Infinity) continue;
-        const f = fBindingValid && v === binding[x] ? fBinding[x] : delayDensity(v, mu, sd);
+        const f = fBindingValid && v === binding[x] ? fBinding[x] : densityWith(v, mu, scale, width);
         const r = (w[x] * f) / (f + bgDensity);
         s0 += r;
         s1 += r * v;
@@ -450,11 +498,17 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       const squares = Math.max(0, s2 - 2 * fitMu * s1 + fitMu * fitMu * s0);
       fitSd = Math.max(MIN_SD, Math.sqrt((squares + PRIOR_WEIGHT * PRIOR_SD * PRIOR_SD) / (s0 + PRIOR_WEIGHT)));
       let ll = 0;
+      const fitScale = densityScale(fitSd);
+      const fitWidth = densityWidth(fitSd);
       for (let x = 0; x < m; x++) {
         const v = d[x];
-        if (v === Infinity) ll += w[x] * LOG_BACKGROUND;
-        else {
-          ll += w[x] * Math.log(delayDensity(v, fitMu, fitSd) + bgDensity);
+        if (v === Infinity) {
+          outLp[x] = LOG_BACKGROUND;
+          ll += w[x] * LOG_BACKGROUND;
+        } else {
+          outF[x] = densityWith(v, fitMu, fitScale, fitWidth);
+          outLp[x] = Math.log(outF[x] + bgDensity);
+          ll += w[x] * outLp[x];
         }
       }
       return ll;
@@ -503,26 +557,22 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       for (let x = 0; x < m; x++) rebind(x);
       mu = mu0;
       sd = PRIOR_SD;
-      let objective = fit(binding) - penalty;
+      let objective = fit(binding, fBinding, lpBinding) - penalty;
       mu = fitMu;
       sd = fitSd;
       for (let step = 0; step < 4 * (c1 - c0); step++) {
         // Screen every addition and removal by its effect under the current model, then refit
         // the model for the most promising few only.
+        const scale = densityScale(sd);
+        const width = densityWidth(sd);
         const lp = (v: number) => {
           if (v === Infinity) return LOG_BACKGROUND;
-          return Math.log(delayDensity(v, mu, sd) + bgDensity);
+          return Math.log(densityWith(v, mu, scale, width) + bgDensity);
         };
         // What removing each selected dependency changes, over the initializations it binds (added
         // in time order, as a loop over its own entries would).
         removal.fill(0);
         for (let x = 0; x < m; x++) {
-          const v = binding[x];
-          if (v === Infinity) lpBinding[x] = LOG_BACKGROUND;
-          else {
-            fBinding[x] = delayDensity(v, mu, sd);
-            lpBinding[x] = Math.log(fBinding[x] + bgDensity);
-          }
           if (bindBy[x] >= 0) removal[bindBy[x] - c0] += w[x] * (lp(runnerUp[x]) - lpBinding[x]);
         }
         fBindingValid = true;
@@ -534,7 +584,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
             delta = removal[c - c0] + cost[c - c0];
           } else {
             for (let k = cStart[c]; k < cStart[c + 1]; k++) {
-              const x = localIndex[cInit[k]];
+              const x = cX[k];
               if (cDelay[k] < binding[x]) delta += w[x] * (lp(cDelay[k]) - lpBinding[x]);
             }
             delta -= cost[c - c0];
@@ -555,6 +605,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
         let best = objective;
         let bestMu = mu;
         let bestSd = sd;
+        let bestChanged = false;
         for (let q = 0; q < SCREENED; q++) {
           const c = screened[q];
           if (c < 0) break;
@@ -562,7 +613,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
           let changed = false;
           if (selected[c]) {
             for (let k = cStart[c]; k < cStart[c + 1]; k++) {
-              const x = localIndex[cInit[k]];
+              const x = cX[k];
               if (bindBy[x] === c) {
                 trial[x] = runnerUp[x];
                 changed = true;
@@ -570,7 +621,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
             }
           } else {
             for (let k = cStart[c]; k < cStart[c + 1]; k++) {
-              const x = localIndex[cInit[k]];
+              const x = cX[k];
               if (cDelay[k] < trial[x]) {
                 trial[x] = cDelay[k];
                 changed = true;
@@ -578,20 +629,40 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
             }
           }
           // A change that moves no initialization's latest dependency leaves the fit as it is.
-          const ll = changed ? fit(trial) : objective + penalty;
+          const ll = changed ? fit(trial, trialF, trialLp) : objective + penalty;
           const o = ll - penalty + (selected[c] ? cost[c - c0] : -cost[c - c0]);
           if (o > best + 1e-9) {
             best = o;
             bestC = c;
             bestMu = changed ? fitMu : mu;
             bestSd = changed ? fitSd : sd;
+            bestChanged = changed;
+            if (changed) {
+              const f = bestF;
+              bestF = trialF;
+              trialF = f;
+              const l = bestLp;
+              bestLp = trialLp;
+              trialLp = l;
+            }
           }
         }
         fBindingValid = false;
         if (bestC < 0) break;
+        // The change taken moves the binding delays to the best trial's (rebind below finds the
+        // same delays): its fit scored them under the model taken. A change that moved none keeps
+        // the model and the scores.
+        if (bestChanged) {
+          const f = fBinding;
+          fBinding = bestF;
+          bestF = f;
+          const l = lpBinding;
+          lpBinding = bestLp;
+          bestLp = l;
+        }
         penalty += selected[bestC] ? -cost[bestC - c0] : cost[bestC - c0];
         selected[bestC] ^= 1;
-        for (let k = cStart[bestC]; k < cStart[bestC + 1]; k++) rebind(localIndex[cInit[k]]);
+        for (let k = cStart[bestC]; k < cStart[bestC + 1]; k++) rebind(cX[k]);
         objective = best;
         mu = bestMu;
         sd = bestSd;
@@ -634,7 +705,7 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     for (let c = c0; c < c1; c++) {
       if (selected[c]) {
         for (let k = cStart[c]; k < cStart[c + 1]; k++) {
-          const x = localIndex[cInit[k]];
+          const x = cX[k];
           // An imputed delay explains, but is no sample of the dependency's timing.
           if (bindBy[x] !== c || imputed[k]) continue;
           sw += w[x];
@@ -654,7 +725,6 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       }
       sw = swk = swd = count = restarts = 0;
     }
-    for (const i of inits) localIndex[i] = -1;
   };
   for (let a = 0; a < n; a++) selectFor(a);
   const evidence = followEvidence(tl, kernel, candA, candB, candFirstUp, result, follows);

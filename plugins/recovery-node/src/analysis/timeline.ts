@@ -180,6 +180,8 @@ export interface Timeline {
   /** Initializations of service s, in time order: svcInits[svcStart[s]] … svcInits[svcStart[s + 1] - 1]. */
   svcStart: Int32Array;
   svcInits: Int32Array;
+  /** Their times, svcT[k] = T[svcInits[k]]: the searches by service read one array in order. */
+  svcT: Float64Array;
   /** The point in time of interest, real. */
   at: number;
   /** Real ms per ms of T (see TimelineOptions). */
@@ -369,6 +371,8 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const svcInits = new Int32Array(N);
   const svcFill = svcStart.slice(0, n);
   for (let i = 0; i < N; i++) svcInits[svcFill[S[i]]++] = i;
+  const svcT = new Float64Array(N);
+  for (let k = 0; k < N; k++) svcT[k] = T[svcInits[k]];
 
   return {
     serviceNames,
@@ -386,6 +390,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     initCount,
     svcStart,
     svcInits,
+    svcT,
     at,
     timeScale: scale,
     warnings,
@@ -429,12 +434,12 @@ function restarts(T: Float64Array, S: Int32Array, n: number, maxDelay: number, e
 
 /** Position in `svcInits` of service s's first initialization at t or later (after t, with `after`). */
 export function firstInit(tl: Timeline, s: number, t: number, after = false): number {
-  const { T, svcInits, svcStart } = tl;
+  const { svcT, svcStart } = tl;
   let lo = svcStart[s];
   let hi = svcStart[s + 1];
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const u = T[svcInits[mid]];
+    const u = svcT[mid];
     if (u < t || (after && u === t)) lo = mid + 1;
     else hi = mid;
   }
@@ -444,7 +449,7 @@ export function firstInit(tl: Timeline, s: number, t: number, after = false): nu
 /** Whether service s initialized within [from, to]. */
 export function initializedWithin(tl: Timeline, s: number, from: number, to: number): boolean {
   const k = firstInit(tl, s, from);
-  return k < tl.svcStart[s + 1] && tl.T[tl.svcInits[k]] <= to;
+  return k < tl.svcStart[s + 1] && tl.svcT[k] <= to;
 }
 
 /** A reboot of a machine both run on restarts both: their restarts say nothing about each other. */

@@ -1,4 +1,5 @@
 import { MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import { StringDecoder } from 'node:string_decoder';
 import { describeValue, EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, LineSplitter, parseEvents, parseEventTime } from '.';
 
 const jl = (o: object) => JSON.stringify(o);
@@ -291,6 +292,22 @@ describe('LineSplitter', () => {
   });
   it('ends bytes cut off inside a character with a replacement character', () => {
     expect(split([Buffer.from('ok\nab'), Buffer.from([0xc3])]).lines).toEqual(['ok', 'ab\uFFFD']);
+  });
+  it('decodes bytes as a stream decoder does, ASCII chunks too: a character left unfinished before them is a replacement character', () => {
+    // ASCII chunks skip the decoder; where it still holds the start of a character, they may not.
+    expect(split([Buffer.from([0x61, 0xe2]), Buffer.from('b\nc')]).lines).toEqual(['a\uFFFDb', 'c']);
+    // Unfinished, stray and complete characters, cut into two and three chunks everywhere.
+    const bytes = Buffer.from([0x61, 0xe2, 0x82, 0x0a, 0x62, 0xf0, 0x9f, 0x0a, 0xc3, 0x41, 0x0a, 0x80, 0x42, 0xc3, 0xa9, 0x0a, 0x43, 0xe2]);
+    const decoded = (chunks: Buffer[]) => {
+      const decoder = new StringDecoder('utf8');
+      return chunks.map(c => decoder.write(c)).join('') + decoder.end();
+    };
+    for (let i = 0; i <= bytes.length; i++) {
+      for (let j = i; j <= bytes.length; j++) {
+        const chunks = [bytes.subarray(0, i), bytes.subarray(i, j), bytes.subarray(j)];
+        expect(split(chunks), `cut at ${i} and ${j}`).toEqual(split([decoded(chunks)]));
+      }
+    }
   });
   it('refuses a line past the limit as it grows, naming its number; a line of the limit passes', () => {
     expect(split(['ab\nabcd\nabc', 'd'], 4).lines).toEqual(['ab', 'abcd', 'abcd']);
