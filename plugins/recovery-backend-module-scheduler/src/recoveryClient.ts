@@ -1,5 +1,5 @@
 import { AuthService, DiscoveryService } from '@backstage/backend-plugin-api';
-import type { Capture, Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Capture, ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
@@ -14,7 +14,7 @@ export interface ScheduledRecoveryApi {
   startRun(entityRef: string, options?: CallOptions): Promise<RecoveryRun>;
   getRun(runId: string, options?: CallOptions): Promise<RecoveryRun>;
   /** Readiness of every recoverable entity, with its boot plan. */
-  listReadiness(options?: CallOptions): Promise<Readiness[]>;
+  listReadiness(options?: CallOptions): Promise<ReadinessSummary[]>;
   /** Analyses the boot history of every system. */
   analyzeSystems(
     options?: CallOptions,
@@ -59,7 +59,7 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     return this.call('GET', `/runs/${encodeURIComponent(runId)}`, undefined, options);
   }
 
-  async listReadiness(options?: CallOptions): Promise<Readiness[]> {
+  async listReadiness(options?: CallOptions): Promise<ReadinessSummary[]> {
     const body = await this.call('GET', '/readiness', undefined, options);
     return body.items;
   }

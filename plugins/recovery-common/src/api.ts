@@ -2,6 +2,7 @@ import type {
   Capture,
   PlanResponse,
   Readiness,
+  ReadinessSummary,
   RecoveryRun,
   RunMode,
 } from './types';
@@ -18,7 +19,7 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  * Entity refs in paths are split: `/readiness/component/default/web`.
  *
  * - `GET  /readiness/:kind/:namespace/:name` → `Readiness`
- * - `GET  /readiness` → `{ items: Readiness[] }`, most at risk first
+ * - `GET  /readiness` → `{ items: ReadinessSummary[] }`, most at risk first (each last run as a summary)
  * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
  * - `POST /captures` `{ entityRef }` → `{ items: Capture[] }`
  * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
@@ -29,7 +30,7 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  */
 export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;
-  listReadiness(): Promise<Readiness[]>;
+  listReadiness(): Promise<ReadinessSummary[]>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
   captureNow(entityRef: string): Promise<Capture[]>;
   startRun(request: { entityRef: string; mode?: RunMode }): Promise<RecoveryRun>;

@@ -214,6 +214,34 @@ export type HiddenRun = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'sta
   error?: { machineRef?: string; message: string };
 };
 
+/**
+ * A run as the readiness overview lists it: what its row shows (outcome, measured RTO, when, the
+ * machine it failed at), not its plan, machines or steps (`GET /runs/{id}` has those). Its id and
+ * entity only where the caller sees that entity, as for a HiddenRun.
+ */
+export type RunSummary = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds'> &
+  Partial<Pick<RecoveryRun, 'id' | 'entityRef'>> & {
+    /** The machine it failed at (failedMachine); none when it failed as a whole (interrupted). */
+    failedAt?: string;
+  };
+
+/**
+ * An entity's readiness as the overview (`GET /readiness`) lists it: its last run as a
+ * RunSummary. The plan stays: the nightly check chooses its runs by the plans.
+ */
+export type ReadinessSummary = Omit<Readiness, 'lastRun'> & { lastRun?: RunSummary };
+
+/**
+ * The machine a run failed at: the one its error names, else the first that failed on its own. An
+ * interrupted run's machines in progress were interrupted, not failed: none is blamed.
+ */
+export function failedMachine(run: Pick<RecoveryRun, 'error' | 'machines'>): string | undefined {
+  return (
+    run.error?.machineRef ??
+    run.machines.find(m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX))?.machineRef
+  );
+}
+
 /** Whether readiness shows the run in full (the caller sees its entity). */
 export function isFullRun(run: RecoveryRun | HiddenRun): run is RecoveryRun {
   return 'id' in run;

@@ -90,3 +90,27 @@ describe('CatalogGraphLoader.recoverableEntities', () => {
     expect(await graphs.recoverableEntities()).toEqual(['component:default/app', 'system:default/shop']);
   });
 });
+
+describe('CatalogGraphLoader.withMemo', () => {
+  it('asks the catalog once per ref, loads at once waiting on the same answer; the loader it came from keeps nothing', async () => {
+    const catalog = catalogServiceMock({
+      entities: [machine('m1'), component('db', ['resource:default/m1']), component('app', ['component:default/db'])],
+    });
+    const asked: string[] = [];
+    const getEntitiesByRefs = catalog.getEntitiesByRefs.bind(catalog);
+    catalog.getEntitiesByRefs = async (request, options) => {
+      asked.push(...request.entityRefs);
+      return getEntitiesByRefs(request, options);
+    };
+    const graphs = new CatalogGraphLoader(catalog, mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const memo = graphs.withMemo();
+    const [app, db] = await Promise.all([memo.load('component:default/app'), memo.load('component:default/db')]);
+    expect([...app.machines.keys()]).toEqual(['resource:default/m1']);
+    expect(db.services.get('component:default/db')?.machines).toEqual(['resource:default/m1']);
+    expect(asked.sort()).toEqual(['component:default/app', 'component:default/db', 'resource:default/m1']);
+
+    asked.length = 0;
+    await graphs.load('component:default/db');
+    expect(asked).toEqual(['component:default/db', 'resource:default/m1']);
+  });
+});

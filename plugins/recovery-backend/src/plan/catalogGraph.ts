@@ -30,7 +30,20 @@ export class CatalogGraphLoader {
     private readonly catalog: CatalogService,
     private readonly auth: AuthService,
     private readonly defaults: { rpoSeconds: number; rtoSeconds: number },
+    /** Entities read so far, by ref (see withMemo); none kept when absent. */
+    private readonly memo?: Map<string, Promise<Entity | undefined>>,
   ) {}
+
+  /**
+   * A loader that asks the catalog once per ref for as long as it is kept: for one request that
+   * plans many entities (the overview), whose plans walk the same platform chains again and
+   * again. What it keeps is read with the plugin's own credentials, as every loader's reads
+   * are; what a caller may see is still asked with theirs (visibleTo). Keep it no longer than
+   * the request: the catalog changes.
+   */
+  withMemo(): CatalogGraphLoader {
+    return new CatalogGraphLoader(this.catalog, this.auth, this.defaults, new Map());
+  }
 
   async getEntity(entityRef: string): Promise<Entity> {
     const ref = normalizeRef(entityRef);
@@ -227,6 +240,18 @@ export class CatalogGraphLoader {
   }
 
   private async fetch(refs: string[]): Promise<Array<Entity | undefined>> {
+    const memo = this.memo;
+    if (!memo) return this.fetchFromCatalog(refs);
+    // Those not asked yet, in one call; those already asked (or being asked) wait on that answer.
+    const asked = [...new Set(refs.filter(ref => !memo.has(ref)))];
+    if (asked.length > 0) {
+      const answer = this.fetchFromCatalog(asked);
+      asked.forEach((ref, index) => memo.set(ref, answer.then(items => items[index])));
+    }
+    return Promise.all(refs.map(ref => memo.get(ref)!));
+  }
+
+  private async fetchFromCatalog(refs: string[]): Promise<Array<Entity | undefined>> {
     if (refs.length === 0) return [];
     const { items } = await this.catalog.getEntitiesByRefs(
       { entityRefs: refs },

@@ -345,6 +345,13 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     expect(app.body.lastRun).not.toHaveProperty('id');
     expect(app.body.lastRun).toMatchObject({ status: 'succeeded' });
     expect((await call('get', '/readiness/component/default/app', { as: AS_PLUGIN })).body.lastRun.id).toBe(started.body.id);
+    // The overview lists each last run as a summary (its id where the caller sees its entity);
+    // the entity's own readiness gives it in full.
+    const overview = (await call('get', '/readiness', { as: AS_PLUGIN })).body.items;
+    const appRow = overview.find((r: { entityRef: string }) => r.entityRef === APP);
+    expect(appRow.lastRun).toMatchObject({ id: started.body.id, entityRef: OPS, mode: 'test', status: 'succeeded' });
+    for (const full of ['plan', 'machines', 'steps']) expect(appRow.lastRun).not.toHaveProperty(full);
+    expect((await call('get', '/readiness/component/default/app', { as: AS_PLUGIN })).body.lastRun).toHaveProperty('steps');
     // A failed hidden run: the machine it failed at, not the run's own message.
     const vault = await call('post', '/runs', { body: { entityRef: VAULT }, as: AS_PLUGIN });
     expect(await finished(vault.body.id, AS_PLUGIN)).toBe('failed');

@@ -40,6 +40,11 @@ export class PlanService {
     private readonly inference?: InferenceSource,
   ) {}
 
+  /** Plans over a loader that asks the catalog once per ref (CatalogGraphLoader.withMemo): for one request only. */
+  withMemo(): PlanService {
+    return new PlanService(this.graphs.withMemo(), this.inference);
+  }
+
   /**
    * The boot plan of an entity. With the credentials of a caller, its analysis warnings leave out
    * what the catalog hides from that caller; without them, none (the plugin's own view, which a

@@ -21,6 +21,10 @@ const graph = (rootRef: string): RecoveryGraph => ({
 });
 
 const plans = {
+  // Plans no catalog: nothing to ask once.
+  withMemo() {
+    return plans;
+  },
   async plan(entityRef: string) {
     if (entityRef === 'component:default/broken') {
       throw new NotFoundError('Entity system:default/gone not found in the catalog');
@@ -53,6 +57,7 @@ describe('ReadinessService.readinessOf', () => {
     const refs = Array.from({ length: 30 }, (_, i) => `component:default/e${String(i).padStart(2, '0')}`);
     const seen: string[] = [];
     const slow = {
+      withMemo: () => slow,
       async plan(entityRef: string) {
         seen.push(entityRef);
         await new Promise(resolve => setTimeout(resolve, 30 - refs.indexOf(entityRef)));
@@ -84,6 +89,39 @@ describe('ReadinessService.readinessOf', () => {
       objectives: { rpoSeconds: 86_400, rtoSeconds: 3_600 },
     });
     expect(items[1].status).not.toBe('not-recoverable');
+  });
+});
+
+describe('ReadinessService.readinessOf over the catalog', () => {
+  it('asks the catalog once per entity for a whole overview, and again for the next', async () => {
+    const catalog = catalogHidingFromUsers(entities, [site]);
+    // What plans read, as the plugin: the overview of a user.
+    const asked: string[] = [];
+    const counting = new Proxy(catalog, {
+      get: (target, key) =>
+        key === 'getEntitiesByRefs'
+          ? async (request: { entityRefs: string[] }, options: { credentials: { principal: unknown } }) => {
+              if ((options.credentials.principal as { type: string }).type !== 'user') asked.push(...request.entityRefs);
+              return target.getEntitiesByRefs(request, options as never);
+            }
+          : Reflect.get(target, key),
+    });
+    const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
+    const graphs = new CatalogGraphLoader(counting, mockServices.auth(), objectives);
+    const service = new ReadinessService(store, new PlanService(graphs), graphs, objectives, 7 * 86_400);
+    // The system's plan and those of its parts walk the same machines and services.
+    const everyRef = [c('database'), c('dns'), c('web'), m('db-01'), m('dns-01'), m('web-01'), site].sort();
+    for (let overview = 0; overview < 2; overview++) {
+      asked.length = 0;
+      const items = await service.readinessOf([site, c('dns'), c('web'), c('database')], user);
+      expect(Object.fromEntries(items.map(r => [r.entityRef, r.plan?.machines.length]))).toEqual({
+        [site]: 3,
+        [c('dns')]: 1,
+        [c('web')]: 2,
+        [c('database')]: 1,
+      });
+      expect(asked.sort()).toEqual(everyRef);
+    }
   });
 });
 
@@ -279,10 +317,12 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
 
     // The overview the same (dns's machine was not what failed: the success still counts for it),
     // and nothing of either run beyond that anywhere.
+    // The overview lists each as a summary: the machine it failed at, no more.
     const overview = await service.readinessOf([c('dns'), c('web'), c('database')], user);
+    const failedSummary = { mode: 'test', status: 'failed', createdAt: failed.lastRun!.createdAt, failedAt: m('db-01') };
     expect(overview.map(r => [r.entityRef, r.lastRun])).toEqual([
-      [c('database'), failed.lastRun],
-      [c('web'), failed.lastRun],
+      [c('database'), failedSummary],
+      [c('web'), failedSummary],
       [c('dns'), seen.lastRun],
     ]);
     for (const answer of [failed, ...overview]) {

@@ -1,4 +1,13 @@
-import { coversPlan, type Readiness } from '@backstage-recovery/plugin-recovery-common';
+import {
+  coversPlan,
+  failedMachine,
+  isFullRun,
+  type HiddenRun,
+  type Readiness,
+  type ReadinessSummary,
+  type RecoveryRun,
+  type RunSummary,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -32,11 +41,23 @@ export class ReadinessService {
 
   /** Readiness of an entity as the caller may see it (its plan's warnings, its last run). */
   async readiness(entityRef: string, credentials: BackstageCredentials): Promise<Readiness> {
-    return this.assess(entityRef, credentials, refs => this.graphs.visibleTo(refs, credentials));
+    return this.assess(this.plans, entityRef, credentials, refs => this.graphs.visibleTo(refs, credentials), run =>
+      this.plans.runSeenBy(run, credentials),
+    );
   }
 
-  private async assess(entityRef: string, credentials: BackstageCredentials, visible: VisibleTo): Promise<Readiness> {
-    const { graph, plan, planError, disagreements } = await this.plans.plan(entityRef, credentials);
+  /**
+   * `shown`: a run the caller may see, as they may read it; the overview, which lists only a
+   * summary of it, leaves its plan's warnings alone.
+   */
+  private async assess(
+    plans: PlanService,
+    entityRef: string,
+    credentials: BackstageCredentials,
+    visible: VisibleTo,
+    shown: (run: RecoveryRun) => Promise<RecoveryRun>,
+  ): Promise<Readiness> {
+    const { graph, plan, planError, disagreements } = await plans.plan(entityRef, credentials);
     const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
     const roots = new Set(graph.roots);
     const ownMachines = [...graph.services.values()]
@@ -57,7 +78,7 @@ export class ReadinessService {
     const lastRun = !found
       ? undefined
       : (await isRunVisible(found, visible))
-        ? await this.plans.runSeenBy(found, credentials)
+        ? await shown(found)
         : hiddenRun(found);
     const now = Date.now();
     return assessReadiness({
@@ -85,9 +106,15 @@ export class ReadinessService {
     });
   }
 
-  /** Readiness of many entities as the caller may see them, most at risk first, a few assessed at a time. */
-  async readinessOf(entityRefs: string[], credentials: BackstageCredentials): Promise<Readiness[]> {
-    const items = new Array<Readiness>(entityRefs.length);
+  /**
+   * Readiness of many entities as the caller may see them, most at risk first, a few assessed at
+   * a time; each last run as a summary.
+   */
+  async readinessOf(entityRefs: string[], credentials: BackstageCredentials): Promise<ReadinessSummary[]> {
+    const items = new Array<ReadinessSummary>(entityRefs.length);
+    // Their plans walk the same platform chains: the catalog is asked once per ref for this
+    // request (as the plugin, as every plan is read), never beyond it.
+    const plans = this.plans.withMemo();
     // Many entities share a last run (their system's): the catalog is asked once per run entity.
     const seen = new Map<string, Promise<boolean>>();
     const visible: VisibleTo = async refs => {
@@ -103,7 +130,8 @@ export class ReadinessService {
       while (next < entityRefs.length) {
         const k = next++;
         try {
-          items[k] = await this.assess(entityRefs[k], credentials, visible);
+          const { lastRun, ...readiness } = await this.assess(plans, entityRefs[k], credentials, visible, async run => run);
+          items[k] = { ...readiness, lastRun: lastRun && summaryOf(lastRun) };
         } catch (error) {
           // One broken entity (e.g. a reference to a missing System) must not hide the rest of
           // the overview: it shows as not recoverable, with the error as the reason. A store or
@@ -116,6 +144,14 @@ export class ReadinessService {
     await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, assessNext));
     return items.sort(byRisk);
   }
+}
+
+/** A run as the overview lists it; a hidden one keeps no more than it showed. */
+function summaryOf(run: RecoveryRun | HiddenRun): RunSummary {
+  const { mode, status, createdAt, startedAt, finishedAt, rtoSeconds } = run;
+  const own = isFullRun(run) ? { id: run.id, entityRef: run.entityRef } : {};
+  const failedAt = isFullRun(run) ? failedMachine(run) : run.error?.machineRef;
+  return { ...own, mode, status, createdAt, startedAt, finishedAt, rtoSeconds, failedAt };
 }
 
 /** `machineRefs`, the entity's own machines among them first, each once. */

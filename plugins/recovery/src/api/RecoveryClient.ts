@@ -9,6 +9,7 @@ import type {
   Capture,
   PlanResponse,
   Readiness,
+  ReadinessSummary,
   RecoveryApi,
   RecoveryRun,
   RunMode,
@@ -35,8 +36,8 @@ export class RecoveryClient implements RecoveryApi {
     return this.request<Readiness>(`/readiness/${refPath(entityRef)}`);
   }
 
-  async listReadiness(): Promise<Readiness[]> {
-    const body = await this.request<{ items: Readiness[] }>('/readiness');
+  async listReadiness(): Promise<ReadinessSummary[]> {
+    const body = await this.request<{ items: ReadinessSummary[] }>('/readiness');
     return body.items;
   }
 

@@ -10,14 +10,13 @@ import {
 } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import { type HiddenRun, isFullRun, type Readiness, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import {
   formatCount,
   formatDuration,
   READINESS_RISK_RANK,
-  runFailure,
   runModeName,
   shortRef,
 } from './format';
@@ -26,7 +25,7 @@ import { ReadinessStatusView, RunStatusView } from './StatusViews';
 import { TimeAgo } from './TimeAgo';
 
 /** Sorts readiness rows by risk (not-recoverable first), then by entity ref. */
-export function sortByRisk(items: Readiness[]): Readiness[] {
+export function sortByRisk(items: ReadinessSummary[]): ReadinessSummary[] {
   return [...items].sort(
     (a, b) =>
       (READINESS_RISK_RANK[a.status] ?? 9) - (READINESS_RISK_RANK[b.status] ?? 9) ||
@@ -34,7 +33,7 @@ export function sortByRisk(items: Readiness[]): Readiness[] {
   );
 }
 
-function oldestCaptureAge(r: Readiness): number | undefined {
+function oldestCaptureAge(r: ReadinessSummary): number | undefined {
   if (!r.captures.length) return undefined;
   if (r.captures.some(c => !c.latest)) return Infinity;
   return Math.max(...r.captures.map(c => c.ageSeconds ?? 0));
@@ -44,26 +43,24 @@ function oldestCaptureAge(r: Readiness): number | undefined {
  * Orders rows by oldest capture: no machines first, then youngest to oldest, never captured
  * last. Compared, not subtracted: Infinity - Infinity is NaN, which breaks the sort.
  */
-export function compareCaptureAge(a: Readiness, b: Readiness): number {
+export function compareCaptureAge(a: ReadinessSummary, b: ReadinessSummary): number {
   const x = oldestCaptureAge(a) ?? -1;
   const y = oldestCaptureAge(b) ?? -1;
   if (x === y) return 0;
   return x < y ? -1 : 1;
 }
 
-function machineCount(r: Readiness): number {
+function machineCount(r: ReadinessSummary): number {
   return r.plan ? r.plan.machines.length : -1;
 }
 
 /** The last run that counts for the entity: its mode, outcome and age. */
-const LastRunCell = ({ run, rtoSeconds }: { run: RecoveryRun | HiddenRun; rtoSeconds: number }) => {
+const LastRunCell = ({ run, rtoSeconds }: { run: RunSummary; rtoSeconds: number }) => {
   let outcome = '';
   if (run.status === 'succeeded') {
     outcome = `RTO ${formatDuration(run.rtoSeconds)} / ${formatDuration(rtoSeconds)}`;
   } else if (run.status === 'failed') {
-    // A hidden run keeps only the machine it failed at.
-    const machineRef = isFullRun(run) ? runFailure(run).machineRef : run.error?.machineRef;
-    if (machineRef) outcome = `at ${shortRef(machineRef)}`;
+    if (run.failedAt) outcome = `at ${shortRef(run.failedAt)}`;
   }
   return (
     <>
@@ -76,7 +73,7 @@ const LastRunCell = ({ run, rtoSeconds }: { run: RecoveryRun | HiddenRun; rtoSec
   );
 };
 
-const columns: TableColumn<Readiness>[] = [
+const columns: TableColumn<ReadinessSummary>[] = [
   {
     title: 'Entity',
     field: 'entityRef',
@@ -163,7 +160,7 @@ export const RecoveryOverviewContent = () => {
           capture age against the RPO, last test recovery (or failover) against the RTO.
         </SupportButton>
       </ContentHeader>
-      <Table<Readiness>
+      <Table<ReadinessSummary>
         title={
           value
             ? `${formatCount(rows.length, 'entity', 'entities')} — ${counts['not-recoverable'] ?? 0} not recoverable, ${

@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
 import { compareCaptureAge, RecoveryOverviewPage } from './RecoveryOverviewPage';
 import { EntityRecoveryContent } from './EntityRecoveryContent';
-import { fakeRecoveryApi, makeReadiness, makeRun } from '../testUtils/fixtures';
+import { fakeRecoveryApi, makeReadiness, makeReadinessSummary, makeRun, makeRunSummary } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
 
 function render(api: Partial<RecoveryApi>, element: JSX.Element) {
@@ -35,20 +35,20 @@ describe('RecoveryOverviewPage', () => {
   it('lists readiness sorted by risk, linking to entity pages', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
-        makeReadiness({ entityRef: 'component:default/a-ready', status: 'ready' }),
-        makeReadiness({
+        makeReadinessSummary({ entityRef: 'component:default/a-ready', status: 'ready' }),
+        makeReadinessSummary({
           entityRef: 'component:default/b-unknown',
           status: 'unknown',
           reasons: ['Never tested'],
           lastRun: undefined,
         }),
-        makeReadiness({
+        makeReadinessSummary({
           entityRef: 'system:default/c-broken',
           status: 'not-recoverable',
-          reasons: ['Last test recovery failed at web-1', 'Capture missing'],
-          lastRun: makeRun('failed'),
+          reasons: ['Last test recovery failed', 'Capture missing'],
+          lastRun: makeRunSummary(makeRun('failed')),
         }),
-        makeReadiness({
+        makeReadinessSummary({
           entityRef: 'component:default/d-risky',
           status: 'at-risk',
           reasons: ['Capture of web-1 is 30h old, over the 24h RPO'],
@@ -74,7 +74,7 @@ describe('RecoveryOverviewPage', () => {
       '/catalog/default/system/c-broken',
     );
     expect(broken).toHaveTextContent('Not recoverable');
-    expect(broken).toHaveTextContent('Last test recovery failed at web-1');
+    expect(broken).toHaveTextContent('Last test recovery failed');
     expect(broken).toHaveTextContent('and 1 more');
     expect(broken).toHaveTextContent('at web-1');
     expect(rows[1]).toHaveTextContent('At risk');
@@ -88,7 +88,7 @@ describe('RecoveryOverviewPage', () => {
       listReadiness: async () => {
         loads += 1;
         if (loads === 1) throw new Error('Service Unavailable');
-        return [makeReadiness()];
+        return [makeReadinessSummary()];
       },
     });
     await render(api, <RecoveryOverviewPage />);
@@ -115,19 +115,20 @@ describe('RecoveryOverviewPage columns', () => {
   it('says whether the last run was a test recovery or a failover', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
-        makeReadiness({ entityRef: 'component:default/a-tested', lastRun: makeRun('succeeded') }),
-        makeReadiness({
+        // The overview lists each last run as a summary: no machines or steps to read.
+        makeReadinessSummary({ entityRef: 'component:default/a-tested', lastRun: makeRunSummary(makeRun('succeeded')) }),
+        makeReadinessSummary({
           entityRef: 'component:default/b-failed-over',
-          lastRun: makeRun('failed', { mode: 'failover' }),
+          lastRun: makeRunSummary(makeRun('failed', { mode: 'failover' })),
         }),
-        // A run of an entity the catalog hides from the caller: what readiness keeps of it.
-        makeReadiness({
+        // A run of an entity the catalog hides from the caller: no id, the machine it failed at.
+        makeReadinessSummary({
           entityRef: 'component:default/c-hidden-run',
           lastRun: {
             mode: 'test',
             status: 'failed',
             createdAt: new Date().toISOString(),
-            error: { machineRef: 'resource:default/db-1', message: 'resource:default/db-1 failed (…)' },
+            failedAt: 'resource:default/db-1',
           },
         }),
       ],
@@ -146,9 +147,9 @@ describe('RecoveryOverviewPage columns', () => {
   it('shows no machine count for an entity without a plan, and offers sorting only where it sorts', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
-        makeReadiness({ entityRef: 'component:default/a-risky', status: 'at-risk' }),
+        makeReadinessSummary({ entityRef: 'component:default/a-risky', status: 'at-risk' }),
         // No plan could be made (a dependency cycle): its machines are unknown, not none.
-        makeReadiness({ entityRef: 'component:default/z-noplan', plan: undefined, position: undefined }),
+        makeReadinessSummary({ entityRef: 'component:default/z-noplan', plan: undefined, position: undefined }),
       ],
     });
     await render(api, <RecoveryOverviewPage />);

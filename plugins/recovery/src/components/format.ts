@@ -1,6 +1,6 @@
 import { parseEntityRef } from '@backstage/catalog-model';
 import {
-  INTERRUPTED_PREFIX,
+  failedMachine,
   type MachinePhase,
   type ReadinessStatus,
   type RecoveryRun,
@@ -131,12 +131,7 @@ export function runFailure(run: RecoveryRun): {
   const machine = named
     ? run.machines.find(m => m.machineRef === named)
     : run.machines.find(m => m.phase === 'failed');
-  // An interrupted run's machines in progress were interrupted, not failed: none is blamed.
-  const machineRef =
-    named ??
-    run.machines.find(
-      m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX),
-    )?.machineRef;
+  const machineRef = failedMachine(run);
   const prefix = `${machineRef} failed: `;
   let reason =
     (named ? machine?.message : undefined) ??

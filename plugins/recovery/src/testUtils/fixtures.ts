@@ -1,12 +1,14 @@
 import { vi, type Mock } from 'vitest';
 import { ResponseError } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
-import { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+import { failedMachine, HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 import type {
   BootPlan,
   Readiness,
+  ReadinessSummary,
   RecoveryApi,
   RecoveryRun,
+  RunSummary,
 } from '@backstage-recovery/plugin-recovery-common';
 
 export const DB = 'resource:default/db';
@@ -89,6 +91,18 @@ export function makeReadiness(overrides: Partial<Readiness> = {}): Readiness {
     ],
     ...overrides,
   };
+}
+
+/** An entity's readiness as the overview lists it (GET /readiness). */
+export function makeReadinessSummary(overrides: Partial<ReadinessSummary> = {}): ReadinessSummary {
+  const { lastRun, ...readiness } = makeReadiness();
+  return { ...readiness, ...overrides };
+}
+
+/** A run as the overview lists it (GET /readiness), of a run the caller sees. */
+export function makeRunSummary(run: RecoveryRun): RunSummary {
+  const { id, entityRef, mode, status, createdAt, startedAt, finishedAt, rtoSeconds } = run;
+  return { id, entityRef, mode, status, createdAt, startedAt, finishedAt, rtoSeconds, failedAt: failedMachine(run) };
 }
 
 const T0 = Date.parse('2024-05-01T10:00:00Z');
