@@ -1,3 +1,4 @@
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -150,4 +151,15 @@ export async function startBackend(options: {
     await new Promise(r => setTimeout(r, 500));
   }
   return { baseUrl, token, output: () => output, stop, api };
+}
+
+/** Waits until a run has finished (succeeded or failed), up to 5 minutes, and returns it. */
+export async function waitForRun(backend: RunningBackend, runId: string): Promise<RecoveryRun> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const { body } = await backend.api<RecoveryRun>('GET', `/runs/${runId}`);
+    if (body.status === 'succeeded' || body.status === 'failed') return body;
+    if (Date.now() > deadline) throw new Error(`run ${runId} still ${body.status}`);
+    await new Promise(r => setTimeout(r, 500));
+  }
 }

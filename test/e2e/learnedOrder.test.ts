@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { buildDemoImage, DEMO_MACHINES, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend } from './backend';
+import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend, waitForRun } from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
 /** Whole-site boots to learn from: as many as a dependency needs samples for high confidence. */
@@ -34,16 +34,6 @@ function catalogWithoutServiceDependencies(): string {
     }
   }
   return docs.map(d => JSON.stringify(d)).join('\n---\n');
-}
-
-async function waitForRun(backend: RunningBackend, runId: string): Promise<RecoveryRun> {
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const { body } = await backend.api<RecoveryRun>('GET', `/runs/${runId}`);
-    if (body.status === 'succeeded' || body.status === 'failed') return body;
-    if (Date.now() > deadline) throw new Error(`run ${runId} still ${body.status}`);
-    await new Promise(r => setTimeout(r, 500));
-  }
 }
 
 const machineRef = (name: string) => `resource:default/${name}`;

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDemoImage, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { demoRecoveryConfig, ENGINES, RunningBackend, startBackend } from './backend';
+import { demoRecoveryConfig, ENGINES, RunningBackend, startBackend, waitForRun } from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
 const recoveryHost = dockerFromHost(ENGINES.recovery);
@@ -21,16 +21,6 @@ async function timed<T>(stage: string, work: () => Promise<T>): Promise<T> {
     return await work();
   } finally {
     timings[stage] = Date.now() - t0;
-  }
-}
-
-async function waitForRun(backend: RunningBackend, runId: string): Promise<RecoveryRun> {
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const { body } = await backend.api<RecoveryRun>('GET', `/runs/${runId}`);
-    if (body.status === 'succeeded' || body.status === 'failed') return body;
-    if (Date.now() > deadline) throw new Error(`run ${runId} still ${body.status}`);
-    await new Promise(r => setTimeout(r, 500));
   }
 }
 

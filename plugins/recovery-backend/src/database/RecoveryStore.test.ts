@@ -54,6 +54,25 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     machines: [{ machineRef, wave: 0 }],
   });
 
+  /** A scheduled test run of `id`'s own entity that booted `machineRefs`, created at `at`, ended with `status` (running: not ended). */
+  const finishRun = async (id: string, at: string, machineRefs: string[], status: 'succeeded' | 'failed' | 'running' = 'succeeded') => {
+    await store.insertRun(
+      {
+        id,
+        entityRef: `component:default/${id}`,
+        mode: 'test',
+        trigger: 'schedule',
+        hypervisorHost: 'recovery',
+        plan,
+        options: {},
+        machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
+      },
+      new Date(at),
+    );
+    await store.updateRun(id, { status: 'running' });
+    if (status !== 'running') await store.updateRun(id, { status, rtoSeconds: status === 'succeeded' ? 30 : undefined });
+  };
+
   it('admits a run with the newest capture of each machine, chosen as it is admitted', async () => {
     const m = 'resource:default/admit-01';
     await store.insertCapture(capture('a1', m, '2026-11-01T00:00:00.000Z'));
@@ -417,26 +436,9 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
 
   it('finds the last finished run that booted every machine given, whatever its entity', async () => {
     const [a, b, c] = ['cover-a', 'cover-b', 'cover-c'].map(n => `resource:default/${n}`);
-    const finish = async (id: string, at: string, machineRefs: string[], status: 'succeeded' | 'failed') => {
-      await store.insertRun(
-        {
-          id,
-          entityRef: `component:default/${id}`,
-          mode: 'test',
-          trigger: 'schedule',
-          hypervisorHost: 'recovery',
-          plan,
-          options: {},
-          machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
-        },
-        new Date(at),
-      );
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, { status, rtoSeconds: status === 'succeeded' ? 30 : undefined });
-    };
-    await finish('cover-1', '2026-11-23T01:00:00Z', [a, b, c], 'succeeded');
-    await finish('cover-2', '2026-11-23T02:00:00Z', [a, b], 'failed');
-    await finish('cover-3', '2026-11-23T03:00:00Z', [a], 'succeeded');
+    await finishRun('cover-1', '2026-11-23T01:00:00Z', [a, b, c], 'succeeded');
+    await finishRun('cover-2', '2026-11-23T02:00:00Z', [a, b], 'failed');
+    await finishRun('cover-3', '2026-11-23T03:00:00Z', [a], 'succeeded');
 
     expect((await store.lastFinishedRun({ machineRefs: [a, b, c] }))?.id).toBe('cover-1');
     expect((await store.lastFinishedRun({ machineRefs: [b, a] }))?.id).toBe('cover-2');
@@ -452,29 +454,12 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
 
   it('walks past pages of runs that booted only the first machine, runs of the same instant included, and never takes an active run', async () => {
     const [own, shared] = ['walk-own', 'walk-shared'].map(n => `resource:default/${n}`);
-    const finish = async (id: string, at: string, machineRefs: string[], status: 'succeeded' | 'running' = 'succeeded') => {
-      await store.insertRun(
-        {
-          id,
-          entityRef: `component:default/${id}`,
-          mode: 'test',
-          trigger: 'schedule',
-          hypervisorHost: 'recovery',
-          plan,
-          options: {},
-          machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
-        },
-        new Date(at),
-      );
-      await store.updateRun(id, { status: 'running' });
-      if (status !== 'running') await store.updateRun(id, { status });
-    };
-    await finish('walk-0', '2026-11-24T01:00:00Z', [shared, own]);
+    await finishRun('walk-0', '2026-11-24T01:00:00Z', [shared, own]);
     // Seven runs of one instant, pages of 1, 4, 16: ties in time cross page boundaries (by id).
     const instant = '2026-11-24T02:00:00Z';
-    for (const id of ['walk-1', 'walk-2', 'walk-4', 'walk-5', 'walk-6', 'walk-7']) await finish(id, instant, [own]);
-    await finish('walk-3', instant, [own, shared]);
-    await finish('walk-8', '2026-11-24T03:00:00Z', [own, shared], 'running');
+    for (const id of ['walk-1', 'walk-2', 'walk-4', 'walk-5', 'walk-6', 'walk-7']) await finishRun(id, instant, [own]);
+    await finishRun('walk-3', instant, [own, shared]);
+    await finishRun('walk-8', '2026-11-24T03:00:00Z', [own, shared], 'running');
 
     const last = (accept?: (run: { id: string }) => boolean) => store.lastFinishedRun({ machineRefs: [own, shared] }, accept, 1).then(r => r?.id);
     expect(await last()).toBe('walk-3');

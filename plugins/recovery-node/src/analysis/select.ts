@@ -638,12 +638,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
             bestSd = changed ? fitSd : sd;
             bestChanged = changed;
             if (changed) {
-              const f = bestF;
-              bestF = trialF;
-              trialF = f;
-              const l = bestLp;
-              bestLp = trialLp;
-              trialLp = l;
+              [bestF, trialF] = [trialF, bestF];
+              [bestLp, trialLp] = [trialLp, bestLp];
             }
           }
         }
@@ -653,12 +649,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
         // same delays): its fit scored them under the model taken. A change that moved none keeps
         // the model and the scores.
         if (bestChanged) {
-          const f = fBinding;
-          fBinding = bestF;
-          bestF = f;
-          const l = lpBinding;
-          lpBinding = bestLp;
-          bestLp = l;
+          [fBinding, bestF] = [bestF, fBinding];
+          [lpBinding, bestLp] = [bestLp, lpBinding];
         }
         penalty += selected[bestC] ? -cost[bestC - c0] : cost[bestC - c0];
         selected[bestC] ^= 1;
