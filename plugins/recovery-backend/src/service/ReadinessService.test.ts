@@ -163,6 +163,39 @@ describe('ReadinessService.readiness', () => {
     await service.readiness(web, user);
     expect(asked).toEqual([[web01, db01]]);
   });
+
+  it("places a system by its machine parts too, those none of its services runs on among them", async () => {
+    // shop's parts: api on app-01, and the machine bastion-01, which no service uses.
+    const shop = 'system:default/shop';
+    const api = 'component:default/api';
+    const [app01, bastion01] = ['resource:default/app-01', 'resource:default/bastion-01'];
+    const planned = {
+      async plan() {
+        return {
+          graph: {
+            ...graph(shop),
+            roots: [api, bastion01],
+            services: new Map([[api, { ref: api, machines: [app01], dependsOn: [], probes: [] }]]),
+            machines: new Map([
+              [app01, { ref: app01 }],
+              [bastion01, { ref: bastion01 }],
+            ]),
+          },
+          plan: {
+            entityRef: shop,
+            waves: [[bastion01], [app01]],
+            machines: [
+              { machineRef: bastion01, wave: 0, services: [], waitsFor: [], probes: [] },
+              { machineRef: app01, wave: 1, services: [api], waitsFor: [bastion01], probes: [] },
+            ],
+          },
+        };
+      },
+    } as unknown as PlanService;
+    const service = new ReadinessService(store, planned, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
+    const readiness = await service.readiness(shop, user);
+    expect(readiness.position).toEqual({ wave: 1, machines: [bastion01, app01], waitsFor: [] });
+  });
 });
 
 const c = (name: string) => `component:default/${name}`;

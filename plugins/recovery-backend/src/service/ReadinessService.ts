@@ -60,9 +60,11 @@ export class ReadinessService {
     const { graph, plan, planError, disagreements } = await plans.plan(entityRef, credentials);
     const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
     const roots = new Set(graph.roots);
-    const ownMachines = [...graph.services.values()]
-      .filter(s => roots.has(s.ref))
-      .flatMap(s => s.machines);
+    const ownMachines = [
+      ...[...graph.services.values()].filter(s => roots.has(s.ref)).flatMap(s => s.machines),
+      // A system's machine parts that none of its services runs on are its own all the same.
+      ...graph.roots.filter(r => graph.machines.has(r) && !graph.services.has(r)),
+    ];
     const [latest, found] = await Promise.all([
       this.store.latestCaptures(machineRefs),
       // Any run that recovered the entity's whole plan tells about it (a system's run about its
