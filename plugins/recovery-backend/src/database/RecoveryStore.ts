@@ -494,20 +494,21 @@ export class RecoveryStore {
     for (let size = pageSize; ; size = Math.min(size * 4, MAX_RUNS_PAGE)) {
       // Ids and times only, newest first along recovery_runs_created_idx, each run checked for
       // the first machine by its key: no run's plan is read, nor the history sorted.
-      const q = this.db('recovery_runs as r')
+      const q = this.db('recovery_runs')
         .whereExists(booted =>
-          booted.select(this.db.raw('1')).from('recovery_run_machines as m').whereRaw('m.run_id = r.id').where('m.machine_ref', first),
+          booted
+            .select(this.db.raw('1'))
+            .from('recovery_run_machines as m')
+            .whereRaw('m.run_id = recovery_runs.id')
+            .where('m.machine_ref', first),
         )
-        .orderBy([
-          { column: 'r.created_at', order: 'desc' },
-          { column: 'r.id', order: 'desc' },
-        ])
+        .orderBy(NEWEST_FIRST)
         .limit(size)
-        .select('r.id', 'r.created_at');
+        .select('id', 'created_at');
       // Keyset on NEWEST_FIRST, with the time as the database returned it.
       if (after) {
         const { id, created_at: at } = after;
-        q.where(w => w.where('r.created_at', '<', at as Date).orWhere(tie => tie.where('r.created_at', '=', at as Date).where('r.id', '<', id)));
+        q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
       }
       const page: Array<{ id: string; created_at: unknown }> = await q;
       if (page.length === 0) return undefined;
