@@ -1,7 +1,7 @@
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { NotFoundError } from '@backstage/errors';
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { BootPlan, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
@@ -19,6 +19,9 @@ const graph = (rootRef: string): RecoveryGraph => ({
   missing: [],
   objectives: { rpoSeconds: 3600, rtoSeconds: 300 },
 });
+
+/** A PlanService that plans every entity as `graph` and `plan` say. */
+const planning = (g: RecoveryGraph, plan: BootPlan) => ({ plan: async () => ({ graph: g, plan }) }) as unknown as PlanService;
 
 const plans = {
   // Plans no catalog: nothing to ask once.
@@ -130,27 +133,23 @@ describe('ReadinessService.readiness', () => {
     // web runs on web-01 and needs the database on db-01, which every run of the site boots.
     const web = 'component:default/web';
     const [db01, web01] = ['resource:default/db-01', 'resource:default/web-01'];
-    const planned = {
-      async plan() {
-        return {
-          graph: {
-            ...graph(web),
-            services: new Map([
-              [web, { ref: web, machines: [web01], dependsOn: ['component:default/database'], probes: [] }],
-              ['component:default/database', { ref: 'component:default/database', machines: [db01], dependsOn: [], probes: [] }],
-            ]),
-          },
-          plan: {
-            entityRef: web,
-            waves: [[db01], [web01]],
-            machines: [
-              { machineRef: db01, wave: 0, services: ['component:default/database'], waitsFor: [], probes: [] },
-              { machineRef: web01, wave: 1, services: [web], waitsFor: [db01], probes: [] },
-            ],
-          },
-        };
+    const planned = planning(
+      {
+        ...graph(web),
+        services: new Map([
+          [web, { ref: web, machines: [web01], dependsOn: ['component:default/database'], probes: [] }],
+          ['component:default/database', { ref: 'component:default/database', machines: [db01], dependsOn: [], probes: [] }],
+        ]),
       },
-    } as unknown as PlanService;
+      {
+        entityRef: web,
+        waves: [[db01], [web01]],
+        machines: [
+          { machineRef: db01, wave: 0, services: ['component:default/database'], waitsFor: [], probes: [] },
+          { machineRef: web01, wave: 1, services: [web], waitsFor: [db01], probes: [] },
+        ],
+      },
+    );
     const asked: string[][] = [];
     const recording = {
       latestCaptures: async () => new Map(),
@@ -169,29 +168,25 @@ describe('ReadinessService.readiness', () => {
     const shop = 'system:default/shop';
     const api = 'component:default/api';
     const [app01, bastion01] = ['resource:default/app-01', 'resource:default/bastion-01'];
-    const planned = {
-      async plan() {
-        return {
-          graph: {
-            ...graph(shop),
-            roots: [api, bastion01],
-            services: new Map([[api, { ref: api, machines: [app01], dependsOn: [], probes: [] }]]),
-            machines: new Map([
-              [app01, { ref: app01 }],
-              [bastion01, { ref: bastion01 }],
-            ]),
-          },
-          plan: {
-            entityRef: shop,
-            waves: [[bastion01], [app01]],
-            machines: [
-              { machineRef: bastion01, wave: 0, services: [], waitsFor: [], probes: [] },
-              { machineRef: app01, wave: 1, services: [api], waitsFor: [bastion01], probes: [] },
-            ],
-          },
-        };
+    const planned = planning(
+      {
+        ...graph(shop),
+        roots: [api, bastion01],
+        services: new Map([[api, { ref: api, machines: [app01], dependsOn: [], probes: [] }]]),
+        machines: new Map([
+          [app01, { ref: app01 }],
+          [bastion01, { ref: bastion01 }],
+        ]),
       },
-    } as unknown as PlanService;
+      {
+        entityRef: shop,
+        waves: [[bastion01], [app01]],
+        machines: [
+          { machineRef: bastion01, wave: 0, services: [], waitsFor: [], probes: [] },
+          { machineRef: app01, wave: 1, services: [api], waitsFor: [bastion01], probes: [] },
+        ],
+      },
+    );
     const service = new ReadinessService(store, planned, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
     const readiness = await service.readiness(shop, user);
     expect(readiness.position).toEqual({ wave: 1, machines: [bastion01, app01], waitsFor: [] });
