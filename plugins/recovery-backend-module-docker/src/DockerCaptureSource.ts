@@ -134,6 +134,8 @@ export class DockerCaptureSource implements CaptureSource {
   private readonly capturesUnderWay = new Set<Promise<unknown>>();
   /** Unpauses the machine of each capture that has it paused now. */
   private readonly pausedNow = new Set<() => Promise<void>>();
+  /** The start-up look at the notes, which removeUnrecorded waits for (see there). */
+  private resuming?: Promise<unknown>;
 
   constructor(
     readonly engineId: string,
@@ -193,7 +195,7 @@ export class DockerCaptureSource implements CaptureSource {
    * machines unpaused now.
    */
   resumeInterruptedCaptures(): Promise<string[]> {
-    return onEngine(this.engineId, async () => {
+    const resuming = onEngine(this.engineId, async () => {
       const dir = join(this.options.storeDirectory, CAPTURE_NOTES);
       const prefix = `${dockerName(this.engineId)}.`;
       const names = await readdir(dir).catch(e => {
@@ -216,6 +218,8 @@ export class DockerCaptureSource implements CaptureSource {
       }
       return resumed;
     });
+    this.resuming = resuming;
+    return resuming;
   }
 
   /** Looks at a note again once it would be stale, for as long as its capture keeps it fresh. */
@@ -239,15 +243,14 @@ export class DockerCaptureSource implements CaptureSource {
    * Removes an interrupted capture's files, tag and note, unpausing its machine first where the
    * note says it had it paused (true then); a capture interrupted while saving had unpaused it.
    * One interrupted while the backend recorded it may be recorded: only its note goes, and its
-   * files and tag are left to the next capture of the machine, which asks the records
-   * (removeUnrecorded).
+   * files and tag are left to removeUnrecorded, which asks the records.
    */
   private async resumeInterrupted(containerId: string, note: CaptureNote): Promise<boolean> {
     if (note.phase === 'recording') {
       this.options.logger?.warn(
-        `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while the backend recorded it: its files and tag stay until the next capture of the machine, which removes them unless it was recorded`,
+        `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while the backend recorded it: its files and tag stay unless the records lack it, when the backend's next look for unrecorded captures removes them`,
       );
-      await rm(this.notePath(containerId), { force: true });
+      await this.dropNote(this.notePath(containerId));
       return false;
     }
     const paused = note.phase !== 'saving';
@@ -265,7 +268,7 @@ export class DockerCaptureSource implements CaptureSource {
         : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
     );
     await this.removeLeftovers(note.filePrefix, note.imageRef);
-    await rm(this.notePath(containerId), { force: true });
+    await this.dropNote(this.notePath(containerId));
     return paused;
   }
 
@@ -287,36 +290,51 @@ export class DockerCaptureSource implements CaptureSource {
     await this.removeTag(imageRef);
   }
 
-  removeUnrecorded(machine: MachineLocator, recorded: () => Promise<string[]>): Promise<string[]> {
-    return onEngine(this.engineId, () => this.removeUnrecordedOn(machine, recorded));
+  removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]> {
+    return onEngine(this.engineId, () => this.removeUnrecordedOn(recorded, machine));
   }
 
   /**
    * A capture takes its note before it tags its image, tags it before it writes a file, and lets
-   * go of the note only once it is recorded or has removed what it made. So: the machine's tags
+   * go of the note only once it is recorded or has removed what it made. So: the capture tags
    * first, then the notes, then the records. A capture under way at the first look is noted at the
    * second, or recorded (or gone) by the third; a tag that neither accounts for is left over, as
-   * are its files. No age is needed: a backend stopped mid-capture keeps its note until it is
-   * stale, and then one left while recording only loses its note (resumeInterrupted).
+   * are its files (removed before the tag, everywhere: no file outlives its tag). No age is needed:
+   * a backend stopped mid-capture keeps its note until it is stale, and then one left while
+   * recording only loses its note (resumeInterrupted), the start-up look at the notes done first.
    */
-  private async removeUnrecordedOn(machine: MachineLocator, recorded: () => Promise<string[]>): Promise<string[]> {
-    const repository = this.repository(machine);
+  private async removeUnrecordedOn(
+    recorded: (machineRefs: string[]) => Promise<string[]>,
+    machine?: MachineLocator,
+  ): Promise<string[]> {
+    await this.resuming?.catch(() => {});
+    // A repository per container: the machine's, or every one.
+    const repository = machine ? this.repository(machine) : `${CAPTURE_REPOSITORY}/*`;
+    const within = machine ? `${repository}:` : `${CAPTURE_REPOSITORY}/`;
     const images = await this.docker.listImages({ filters: { reference: [repository] } });
     const tags = images.flatMap(image =>
-      (image.RepoTags ?? []).filter(ref => ref.startsWith(`${repository}:`)).map(ref => ({ ref, imageId: image.Id })),
+      (image.RepoTags ?? []).filter(ref => ref.startsWith(within)).map(ref => ({ ref, imageId: image.Id })),
     );
     if (tags.length === 0) return [];
-    const accounted = new Set([...(await this.notedCaptureIds()), ...(await recorded())].map(dockerTag));
-    const removed: string[] = [];
+    const noted = new Set((await this.notedCaptureIds()).map(dockerTag));
+    const unnoted: { ref: string; captureId: string; machineRef: string }[] = [];
     for (const { ref, imageId } of tags) {
-      if (accounted.has(ref.slice(repository.length + 1))) continue;
-      // The repository is named after the container: the image's comment says whose capture it
-      // is, so a capture of another machine (another catalog entity for the same container, a
-      // name differing in case) is not taken for this one's.
-      const captureId = await this.captureOf(imageId, machine.machineRef);
-      if (captureId === undefined || this.imageRef(machine, captureId) !== ref) continue;
+      const tag = ref.slice(ref.lastIndexOf(':') + 1);
+      if (noted.has(tag)) continue;
+      // The image's comment says whose capture it is: the repository is named after the
+      // container, which another catalog machine (or a name differing in case) may share.
+      const capture = await this.captureOf(imageId);
+      if (!capture || dockerTag(capture.captureId) !== tag) continue;
+      if (machine && capture.machineRef !== machine.machineRef) continue;
+      unnoted.push({ ref, ...capture });
+    }
+    if (unnoted.length === 0) return [];
+    const accounted = new Set(await recorded([...new Set(unnoted.map(c => c.machineRef))]));
+    const removed: string[] = [];
+    for (const { ref, captureId, machineRef } of unnoted) {
+      if (accounted.has(captureId)) continue;
       this.options.logger?.warn(
-        `recovery: capture ${captureId} of ${machine.machineRef} was never recorded (a backend stopped before recording it, or its discard failed): removed its files and tag`,
+        `recovery: capture ${captureId} of ${machineRef} was never recorded (a backend stopped before recording it, or its discard failed): removed its files and tag`,
       );
       await this.removeLeftovers(dockerTag(captureId), ref);
       removed.push(captureId);
@@ -343,12 +361,12 @@ export class DockerCaptureSource implements CaptureSource {
     return ids;
   }
 
-  /** The capture id an image was committed for, where its comment says it is of `machineRef`. */
-  private async captureOf(imageId: string, machineRef: string): Promise<string | undefined> {
+  /** The capture an image was committed for, and of which machine, as its comment says. */
+  private async captureOf(imageId: string): Promise<{ captureId: string; machineRef: string } | undefined> {
     try {
       const { Comment } = await this.docker.getImage(imageId).inspect();
-      const [, captureId, of] = CAPTURE_COMMENT.exec(Comment ?? '') ?? [];
-      return of === machineRef ? captureId : undefined;
+      const [, captureId, machineRef] = CAPTURE_COMMENT.exec(Comment ?? '') ?? [];
+      return captureId ? { captureId, machineRef } : undefined;
     } catch (e) {
       if (isStatus(e, 404)) return undefined;
       throw e;
@@ -392,6 +410,15 @@ export class DockerCaptureSource implements CaptureSource {
   private async rewriteNote(path: string, note: CaptureNote): Promise<void> {
     await writeFile(`${path}.tmp`, JSON.stringify(note));
     await rename(`${path}.tmp`, path);
+  }
+
+  /**
+   * Lets go of a note, and first of the rewrite a backend killed mid-rewriteNote left beside it:
+   * nothing else would remove that, once the note is gone.
+   */
+  private async dropNote(path: string): Promise<void> {
+    await rm(`${path}.tmp`, { force: true });
+    await rm(path, { force: true });
   }
 
   /** Where the machine's captured images are tagged, one tag per capture. */
@@ -600,7 +627,7 @@ export class DockerCaptureSource implements CaptureSource {
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
       if (committed) await this.removeTag(ref);
       // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
-      if (noteTaken && !leftPaused) await rm(notePath, { force: true });
+      if (noteTaken && !leftPaused) await this.dropNote(notePath);
       if (!options.signal?.aborted) {
         const machineState = unpauseError ? `could not unpause it (${unpauseError.message})` : 'unpaused';
         // Past the pause limit, the limit is what went wrong, not the stream it cut.
@@ -617,7 +644,7 @@ export class DockerCaptureSource implements CaptureSource {
     }
     // Kept (and recorded, where the caller records through the capture): nothing of it is removed
     // from here on, and the note goes.
-    await rm(notePath, { force: true });
+    await this.dropNote(notePath);
     return captured;
   }
 

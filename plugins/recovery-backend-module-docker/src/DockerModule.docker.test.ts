@@ -552,10 +552,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // Timed: the removal of what is unrecorded, in each capture.
     const sweepsMs: number[] = [];
     const timed = Object.create(source) as DockerCaptureSource;
-    timed.removeUnrecorded = async (machine, recorded) => {
+    timed.removeUnrecorded = async (recorded, machine) => {
       const t0 = performance.now();
       try {
-        return await source.removeUnrecorded(machine, recorded);
+        return await source.removeUnrecorded(recorded, machine);
       } finally {
         sweepsMs.push(Math.round(performance.now() - t0));
       }
@@ -616,7 +616,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({ captureId, phase: 'recording' });
       // Another backend meanwhile: its records do not have it yet, its start finds the note fresh.
       const other = new DockerCaptureSource('primary', primary, { storeDirectory: store });
-      expect(await other.removeUnrecorded(recordedLocator, async () => [])).toEqual([]);
+      expect(await other.removeUnrecorded(async () => [], recordedLocator)).toEqual([]);
       expect(await other.resumeInterruptedCaptures()).toEqual([]);
       await expect(other.capture(recordedLocator, { captureId: `${captureId}-second` })).rejects.toThrow(
         `machine resource:default/recorded: capture ${captureId} is under way (recording it); one capture of a machine at a time`,
@@ -636,11 +636,113 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
     expect(existsSync(notePath)).toBe(false);
     expect(filesOf(captureId)).toEqual([c.artifact]);
-    expect(await restarted.removeUnrecorded(recordedLocator, async () => [captureId])).toEqual([]);
+    expect(await restarted.removeUnrecorded(async () => [captureId], recordedLocator)).toEqual([]);
     expect(filesOf(captureId)).toEqual([c.artifact]);
-    expect(await restarted.removeUnrecorded(recordedLocator, async () => [])).toEqual([captureId]);
+    expect(await restarted.removeUnrecorded(async () => [], recordedLocator)).toEqual([captureId]);
     expect(filesOf(captureId)).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
+  });
+
+  it('removes, in a sweep of every machine, what an unrecorded capture of a machine never captured again left; keeps what is recorded or under way', async () => {
+    const machines = {
+      decommissioned: { machineRef: 'resource:default/decommissioned', engine: 'primary', container: `swept-${suffix}` },
+      busy: { machineRef: 'resource:default/busy', engine: 'primary', container: `swept-busy-${suffix}` },
+      other: { machineRef: 'resource:default/other', engine: 'primary', container: `swept-other-${suffix}` },
+    };
+    for (const { container } of Object.values(machines)) {
+      await (await primary.createContainer({ name: container, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } })).start();
+    }
+    // The other tests' captures, recorded in no database here: told recorded, as their backend would.
+    const allTags = async () =>
+      (await primary.listImages({ filters: { reference: ['recovery-capture/*'] } })).flatMap(i => i.RepoTags ?? []);
+    const elsewhere = await allTags();
+    const { records, service } = await captureService(source);
+    const asked: string[][] = [];
+    const recorded = async (machineRefs: string[]) => {
+      asked.push([...machineRefs].sort());
+      const ours = await Promise.all(machineRefs.map(ref => records.listCaptures(ref, 1000)));
+      return [...ours.flat().map(c => c.id), ...elsewhere.map(ref => ref.slice(ref.lastIndexOf(':') + 1))];
+    };
+    const sweep = async () => {
+      const t0 = performance.now();
+      const removed = await source.removeUnrecorded(recorded);
+      return { removed, ms: Math.round(performance.now() - t0) };
+    };
+    const kept = await service.captureMachine(machines.decommissioned);
+    const other = await service.captureMachine(machines.other);
+    // A backend stopped before recording this capture; then the machine is decommissioned.
+    const leftId = `cap-left-${suffix}`;
+    await source.capture(machines.decommissioned, { captureId: leftId });
+    await primary.getContainer(machines.decommissioned.container).remove({ force: true });
+    // Another machine's capture whose record is under way (held until released).
+    const busyId = `cap-busy-${suffix}`;
+    let recording!: () => void;
+    let release!: () => void;
+    const inRecord = new Promise<void>(resolve => {
+      recording = resolve;
+    });
+    const released = new Promise<void>(resolve => {
+      release = resolve;
+    });
+    const busy = source.capture(machines.busy, {
+      captureId: busyId,
+      record: async () => {
+        recording();
+        await released;
+      },
+    });
+    try {
+      await inRecord;
+      const tagsSwept = (await allTags()).length;
+      const first = await sweep();
+      expect(first.removed).toEqual([leftId]);
+      expect(filesOf(leftId)).toEqual([]);
+      expect(await tagsOf(leftId)).toEqual([]);
+      for (const c of [kept, other]) {
+        expect(filesOf(c.id)).toEqual([`${c.id}.tar`]);
+        expect(await tagsOf(c.id)).toHaveLength(1);
+      }
+      expect(filesOf(busyId)).toEqual([`${busyId}.tar`]);
+      expect(await tagsOf(busyId)).toHaveLength(1);
+      // The records asked once, of the machines whose captures no note accounts for.
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toEqual(expect.arrayContaining(['resource:default/decommissioned', 'resource:default/other']));
+      expect(asked[0]).not.toContain('resource:default/busy');
+      release();
+      // Let go of unrecorded (its record stored nothing): the next sweep removes it.
+      await busy;
+      const second = await sweep();
+      expect(second.removed).toEqual([busyId]);
+      expect(filesOf(busyId)).toEqual([]);
+      const third = await sweep();
+      expect(third.removed).toEqual([]);
+      expect(await allTags()).toEqual(expect.arrayContaining(elsewhere));
+      expect(await tagsOf(kept.id)).toHaveLength(1);
+      timings.sweep_all_one_left_ms = first.ms;
+      timings.sweep_all_one_left_again_ms = second.ms;
+      timings.sweep_all_nothing_left_ms = third.ms;
+      timings.sweep_all_capture_tags = tagsSwept;
+    } finally {
+      release();
+      await busy.catch(() => {});
+      for (const c of [kept, other]) await source.discard({ captureId: c.id, artifact: `${c.id}.tar` });
+      await source.discard({ captureId: busyId, artifact: `${busyId}.tar` });
+      for (const { container } of Object.values(machines)) await primary.getContainer(container).remove({ force: true }).catch(() => {});
+    }
+  });
+
+  it('drops, with a stale note, the rewrite of it that a backend killed mid-rewrite left beside it', async () => {
+    const notePath = join(store, '.paused', `primary.${'1'.repeat(64)}`);
+    const captureId = `cap-torn-rewrite-${suffix}`;
+    const note = { machineRef: 'resource:default/torn', captureId, imageRef: `recovery-capture/torn:${captureId}`, filePrefix: captureId };
+    mkdirSync(join(store, '.paused'), { recursive: true });
+    // Killed between writing the rewrite and renaming it over the note.
+    writeFileSync(notePath, JSON.stringify({ ...note, phase: 'saving' }));
+    writeFileSync(`${notePath}.tmp`, JSON.stringify({ ...note, phase: 'recording' }));
+    const old = new Date(Date.now() - 600_000);
+    utimesSync(notePath, old, old);
+    expect(await new DockerCaptureSource('primary', primary, { storeDirectory: store }).resumeInterruptedCaptures()).toEqual([]);
+    expect(readdirSync(join(store, '.paused')).filter(f => f.startsWith(`primary.${'1'.repeat(64)}`))).toEqual([]);
   });
 
   it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {

@@ -175,6 +175,20 @@ export const recoveryPlugin = createBackendPlugin({
             await runs.cleanUpInterruptedRuns();
           },
         });
+        // What captures a stopped backend never recorded left, of every machine (the next capture
+        // of a machine removes its own, but one may never be captured again): at start, and now
+        // and then. A task of its own, so that an engine slow to answer holds up no run's cleanup.
+        lifecycle.addStartupHook(() => {
+          // Not awaited: an engine down must not hold the backend (the sweep logs what failed).
+          void captures.removeUnrecorded();
+        });
+        await scheduler.scheduleTask({
+          id: 'recovery-unrecorded-captures',
+          frequency: { minutes: 10 },
+          timeout: { minutes: 10 },
+          initialDelay: { minutes: 10 },
+          fn: () => captures.removeUnrecorded(),
+        });
         // Engines keep only recent events: collect them continuously, from every source.
         const collecting = new AbortController();
         // Kept so shutdown waits for each source to stop and flush before the database closes.

@@ -98,12 +98,14 @@ export interface CaptureSource {
   /** Removes a capture's artifacts from the store (retention): its image archive and the volumes it recorded. */
   discard(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void>;
   /**
-   * Removes what is left of the machine's captures that neither a record nor a capture under way
-   * accounts for (a backend stopped before it recorded one, a discard that failed). `recorded`
-   * gives the ids of the machine's recorded captures; it is asked after the source has looked for
-   * captures under way, so that one recorded meanwhile is among them. Returns the ids removed.
+   * Removes what is left of captures that neither a record nor a capture under way accounts for
+   * (a backend stopped before it recorded one, a discard that failed): of `machine` where given,
+   * else of every machine the source holds captures of (a machine never captured again keeps no
+   * leftovers either). `recorded` gives the ids of the given machines' recorded captures; it is
+   * asked after the source has looked for captures under way, so that one recorded meanwhile is
+   * among them. Returns the ids removed.
    */
-  removeUnrecorded?(machine: MachineLocator, recorded: () => Promise<string[]>): Promise<string[]>;
+  removeUnrecorded?(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]>;
 }
 
 /** A capture to restore, as the hypervisor host needs it. */

@@ -1,11 +1,14 @@
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { SchedulerService } from '@backstage/backend-plugin-api';
+import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError } from '@backstage/errors';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { CapturedMachine, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { RecoveryStore } from '../database/RecoveryStore';
+import { recoveryPlugin } from '../plugin';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
+import { providersModule } from '../testing/providers';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
@@ -14,11 +17,11 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 const locator = { machineRef: 'resource:default/data-01', engine: 'primary', container: 'data-01' };
 
 describe('CaptureService', () => {
-  async function service<S extends FakeCaptureSource>(source: S = new FakeCaptureSource() as S, keepLast = 3) {
+  async function service<S extends FakeCaptureSource>(source: S = new FakeCaptureSource() as S, keepLast = 3, ...more: FakeCaptureSource[]) {
     const knex = await databases.init('SQLITE_3');
     await RecoveryStore.migrate(knex);
     const providers = new ProviderRegistry();
-    providers.addCaptureSource(source);
+    for (const s of [source, ...more]) providers.addCaptureSource(s);
     // captureMachine plans nothing.
     const plans = new PlanService({} as CatalogGraphLoader);
     const logger = mockServices.logger.mock();
@@ -69,9 +72,9 @@ describe('CaptureService', () => {
     const answers: string[][] = [];
     let fails = false;
     const source = new (class extends FakeCaptureSource {
-      async removeUnrecorded(machine: MachineLocator, recorded: () => Promise<string[]>) {
+      async removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator) {
         expect(machine).toEqual(locator);
-        answers.push(await recorded());
+        answers.push(await recorded([locator.machineRef]));
         if (fails) throw new Error('engine gone');
         return [];
       }
@@ -88,6 +91,66 @@ describe('CaptureService', () => {
     expect(logger.warn).toHaveBeenCalledWith(
       'Could not remove what unrecorded captures of resource:default/data-01 left: Error: engine gone',
     );
+  });
+
+  it('has every capture source remove what unrecorded captures of any machine left, from the records of the machines it asks about; a failure logged', async () => {
+    const other = { machineRef: 'resource:default/web-01', engine: 'primary', container: 'web-01' };
+    const sweeping = class extends FakeCaptureSource {
+      readonly answers: string[][] = [];
+      fails = false;
+      async removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator) {
+        if (machine) return [];
+        if (this.fails) throw new Error(`engine ${this.engineId} gone`);
+        this.answers.push([...(await recorded([locator.machineRef, other.machineRef, 'resource:default/never-recorded']))].sort());
+        return [];
+      }
+    };
+    const primary = new sweeping('primary');
+    const secondary = new sweeping('secondary');
+    const { captures, logger } = await service(primary, 2, secondary);
+    const taken = [];
+    for (let i = 0; i < 3; i++) taken.push((await captures.captureMachine(locator)).id);
+    const ofOther = (await captures.captureMachine(other)).id;
+
+    await captures.removeUnrecorded();
+    // Every machine asked about, pruned captures not among them.
+    const expected = [taken[1], taken[2], ofOther].sort();
+    expect(primary.answers).toEqual([expected]);
+    expect(secondary.answers).toEqual([expected]);
+
+    // One source failing: logged, and the next still swept.
+    primary.fails = true;
+    await expect(captures.removeUnrecorded()).resolves.toBeUndefined();
+    expect(logger.warn).toHaveBeenCalledWith('Could not remove what unrecorded captures on engine primary left: Error: engine primary gone');
+    expect(secondary.answers).toHaveLength(2);
+  });
+
+  it('runs the sweep of unrecorded captures when the backend starts, and then on its schedule', async () => {
+    let sweeps = 0;
+    const source = new (class extends FakeCaptureSource {
+      async removeUnrecorded(_recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator) {
+        if (!machine) sweeps++;
+        return [];
+      }
+    })();
+    const scheduler = mockServices.scheduler.mock();
+    const backend = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        providersModule({ captureSources: [source] }),
+        catalogServiceMock.factory({ entities: [] }),
+        scheduler.factory,
+      ],
+    });
+    try {
+      await vi.waitFor(() => expect(sweeps).toBe(1));
+      const tasks: Parameters<SchedulerService['scheduleTask']>[0][] = scheduler.scheduleTask.mock.calls.map((call: unknown[]) => call[0]);
+      const task = tasks.find(t => t.id === 'recovery-unrecorded-captures');
+      await task!.fn(new AbortController().signal);
+      expect(sweeps).toBe(2);
+    } finally {
+      await backend.stop();
+    }
   });
 
   it('names the machine whose capture failed, and those captured before it, keeping the status', async () => {

@@ -107,14 +107,32 @@ export class CaptureService {
     // What earlier captures of the machine left that no record accounts for (a backend stopped
     // before recording one, a discard that failed above or before) goes too.
     await source
-      .removeUnrecorded?.(locator, async () =>
-        (await this.store.listCaptures(locator.machineRef, ALL_CAPTURES)).map(c => c.id),
-      )
+      .removeUnrecorded?.(this.recordedCaptureIds, locator)
       .catch(error =>
         this.logger.warn(`Could not remove what unrecorded captures of ${locator.machineRef} left: ${error}`),
       );
     return toApi(recorded!);
   }
+
+  /**
+   * Has every capture source remove what unrecorded captures left, of every machine: the next
+   * capture of a machine removes its own, but a machine may never be captured again. Run at start
+   * and on a schedule; a source that fails is logged, and the others still looked at.
+   */
+  async removeUnrecorded(): Promise<void> {
+    for (const source of this.providers.allCaptureSources()) {
+      try {
+        await source.removeUnrecorded?.(this.recordedCaptureIds);
+      } catch (error) {
+        this.logger.warn(`Could not remove what unrecorded captures on engine ${source.engineId} left: ${error}`);
+      }
+    }
+  }
+
+  private readonly recordedCaptureIds = async (machineRefs: string[]): Promise<string[]> => {
+    const recorded = await Promise.all(machineRefs.map(ref => this.store.listCaptures(ref, ALL_CAPTURES)));
+    return recorded.flat().map(c => c.id);
+  };
 }
 
 export function toApi(capture: StoredCapture): Capture {

@@ -30,6 +30,11 @@ export class ProviderRegistry implements RecoveryProvidersExtensionPoint {
     this.eventSources.push(source);
   }
 
+  /** Every capture source registered, one per primary engine. */
+  allCaptureSources(): CaptureSource[] {
+    return [...this.captureSources.values()];
+  }
+
   captureSource(engineId: string): CaptureSource {
     const source = this.captureSources.get(engineId);
     if (!source) {
