@@ -1,3 +1,5 @@
+import { SchedulerServiceTaskScheduleDefinitionConfig } from '@backstage/backend-plugin-api';
+
 export interface Config {
   recovery?: {
     /** Id of the hypervisor host recovery runs go to; optional when exactly one is registered. */
@@ -19,6 +21,17 @@ export interface Config {
        * changed since), e.g. `7d`; the entity is then at risk. Default 7d.
        */
       maxTestAge?: string;
+    };
+    /**
+     * Notices to entities' owners, through the Backstage notifications plugin
+     * (`@backstage/plugin-notifications-backend`), when an entity stops being recoverable and
+     * when it is again.
+     */
+    notifications?: {
+      /** Default true; false sends none (a backend without the notifications plugin, say). */
+      enabled?: boolean;
+      /** How often readiness is assessed for notices. Default every 15 minutes. */
+      schedule?: SchedulerServiceTaskScheduleDefinitionConfig;
     };
     analysis?: {
       /** Score an inferred dependency needs to enter boot plans, in (0, 1]. Default 0.7. */

@@ -12,6 +12,9 @@ backend.add(import('@backstage/plugin-catalog-backend'));
 backend.add(import('@backstage/plugin-permission-backend'));
 backend.add(import('@backstage/plugin-permission-backend-module-allow-all-policy'));
 
+// Where the recovery plugin tells owners that an entity stopped being recoverable.
+backend.add(import('@backstage/plugin-notifications-backend'));
+
 backend.add(import('@backstage-recovery/plugin-recovery-backend'));
 backend.add(import('@backstage-recovery/plugin-recovery-backend-module-docker'));
 backend.add(import('@backstage-recovery/plugin-recovery-backend-module-scheduler'));

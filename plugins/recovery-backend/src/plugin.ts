@@ -1,8 +1,10 @@
 import {
   coreServices,
   createBackendPlugin,
+  readSchedulerServiceTaskScheduleDefinitionFromConfig,
 } from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { notificationService } from '@backstage/plugin-notifications-node';
 import {
   durationSettingMs,
   recoveryPermissions,
@@ -14,6 +16,7 @@ import {
 import { Config } from '@backstage/config';
 import { createRequire } from 'node:module';
 import { EventStore } from './database/EventStore';
+import { ReadinessNoticeStore } from './database/ReadinessNoticeStore';
 import { RecoveryStore } from './database/RecoveryStore';
 import { AnalysisService } from './service/AnalysisService';
 import { CatalogGraphLoader } from './plan/catalogGraph';
@@ -21,6 +24,7 @@ import { RunService } from './run/RunService';
 import { CaptureService } from './service/CaptureService';
 import { PlanService } from './service/PlanService';
 import { ProviderRegistry } from './service/ProviderRegistry';
+import { ReadinessNotifier } from './service/ReadinessNotifier';
 import { ReadinessService } from './service/ReadinessService';
 import { createRouter } from './service/router';
 
@@ -94,6 +98,7 @@ export const recoveryPlugin = createBackendPlugin({
         scheduler: coreServices.scheduler,
         lifecycle: coreServices.lifecycle,
         catalog: catalogServiceRef,
+        notifications: notificationService,
       },
       async init({
         config,
@@ -107,6 +112,7 @@ export const recoveryPlugin = createBackendPlugin({
         scheduler,
         lifecycle,
         catalog,
+        notifications,
       }) {
         const client = await database.getClient();
         if (!database.migrations?.skip) await RecoveryStore.migrate(client);
@@ -161,6 +167,27 @@ export const recoveryPlugin = createBackendPlugin({
         );
 
         permissionsRegistry.addPermissions(recoveryPermissions);
+
+        if (config.getOptionalBoolean('recovery.notifications.enabled') ?? true) {
+          const notifier = new ReadinessNotifier(
+            new ReadinessNoticeStore(client),
+            readiness,
+            () => graphs.recoverableEntities(),
+            notifications,
+            auth,
+            logger,
+          );
+          const key = 'recovery.notifications.schedule';
+          await scheduler.scheduleTask({
+            id: 'recovery-readiness-notices',
+            ...(config.has(key)
+              ? readSchedulerServiceTaskScheduleDefinitionFromConfig(config.getConfig(key))
+              : { frequency: { minutes: 15 }, timeout: { minutes: 10 }, initialDelay: { minutes: 1 } }),
+            fn: async () => {
+              await notifier.sweep();
+            },
+          });
+        }
 
         // Runs orphaned by a stopped backend (this one or another replica) are cleaned
         // up once, by whichever instance claims the task.

@@ -26,7 +26,9 @@ describe.each(databases.eachSupportedId())('recovery migrations on %s', database
     await knex.migrate.rollback({ directory }, true);
     expect(await knex.schema.hasTable('recovery_runs')).toBe(false);
     expect(await knex.schema.hasTable('recovery_events')).toBe(false);
+    expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(false);
     await RecoveryStore.migrate(knex);
+    expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(true);
     expect(await indexes()).toEqual(
       expect.arrayContaining(['recovery_events_source_time_idx', 'recovery_events_time_id_idx']),
     );

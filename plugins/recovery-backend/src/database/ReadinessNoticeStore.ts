@@ -1,0 +1,46 @@
+import type { ReadinessStatus } from '@backstage-recovery/plugin-recovery-common';
+import { Knex } from 'knex';
+
+/** The readiness status an entity's owners were last told of, and since when it has held. */
+export interface ReadinessNotice {
+  entityRef: string;
+  status: ReadinessStatus;
+  /** ISO time the entity was first seen with this status. */
+  since: string;
+}
+
+// SQLite caps bound variables per statement.
+const BATCH = 300;
+
+/** What the readiness notifier last told, per entity, through knex. */
+export class ReadinessNoticeStore {
+  constructor(private readonly db: Knex) {}
+
+  async all(): Promise<Map<string, ReadinessNotice>> {
+    const rows = await this.db('recovery_readiness_notices').select();
+    return new Map(
+      rows.map(r => [
+        r.entity_ref,
+        { entityRef: r.entity_ref, status: r.status, since: new Date(r.since).toISOString() },
+      ]),
+    );
+  }
+
+  async save(notices: ReadinessNotice[]): Promise<void> {
+    for (let i = 0; i < notices.length; i += BATCH) {
+      await this.db('recovery_readiness_notices')
+        .insert(
+          notices.slice(i, i + BATCH).map(n => ({ entity_ref: n.entityRef, status: n.status, since: new Date(n.since) })),
+        )
+        .onConflict('entity_ref')
+        .merge();
+    }
+  }
+
+  /** Forgets entities the catalog no longer holds (or no longer recovers). */
+  async remove(entityRefs: string[]): Promise<void> {
+    for (let i = 0; i < entityRefs.length; i += BATCH) {
+      await this.db('recovery_readiness_notices').whereIn('entity_ref', entityRefs.slice(i, i + BATCH)).delete();
+    }
+  }
+}

@@ -1,0 +1,130 @@
+import { coreServices, createBackendModule, type SchedulerService } from '@backstage/backend-plugin-api';
+import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import notificationsPlugin from '@backstage/plugin-notifications-backend';
+import request from 'supertest';
+import { recoveryPlugin } from './plugin';
+import { FakeCaptureSource } from './testing/FakeCaptureSource';
+import { FakeHost } from './testing/FakeHost';
+import { providersModule } from './testing/providers';
+
+const P = 'recovery.backstage-recovery.io/';
+const WEB = 'component:default/web';
+const ALICE = 'user:default/alice';
+const BOB = 'user:default/bob';
+
+const entities: Entity[] = [
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Resource',
+    metadata: { name: 'web-01', namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: 'web-01' } },
+    spec: { type: 'machine' },
+    relations: [{ type: 'dependencyOf', targetRef: WEB }],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'web', namespace: 'default' },
+    spec: { type: 'service', owner: 'team-a' },
+    relations: [
+      { type: 'dependsOn', targetRef: 'resource:default/web-01' },
+      { type: 'ownedBy', targetRef: 'group:default/team-a' },
+    ],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Group',
+    metadata: { name: 'team-a', namespace: 'default' },
+    spec: { type: 'team', children: [] },
+    relations: [{ type: 'hasMember', targetRef: ALICE }],
+  },
+  ...[ALICE, BOB].map(ref => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'User',
+    metadata: { name: ref.split('/')[1], namespace: 'default' },
+    spec: {},
+  })),
+];
+
+/** The recovery plugin's scheduler, to run its notice sweep when the test says. */
+function schedulerOf(holder: { scheduler?: SchedulerService }) {
+  return createBackendModule({
+    pluginId: 'recovery',
+    moduleId: 'test-scheduler',
+    register(env) {
+      env.registerInit({
+        deps: { scheduler: coreServices.scheduler },
+        async init({ scheduler }) {
+          holder.scheduler = scheduler;
+        },
+      });
+    },
+  });
+}
+
+describe('readiness notices through the notifications plugin', () => {
+  it("tell the entity's owners, not others, once when it stops being recoverable, and again in place when it is back", async () => {
+    const holder: { scheduler?: SchedulerService } = {};
+    const { server } = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        notificationsPlugin,
+        providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [new FakeHost({})] }),
+        schedulerOf(holder),
+        catalogServiceMock.factory({ entities }),
+        mockServices.rootConfig.factory({
+          data: { app: { baseUrl: 'http://localhost:3000' }, recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } },
+        }),
+      ],
+    });
+    const sweep = () => holder.scheduler!.triggerTask('recovery-readiness-notices');
+    const inbox = async (user: string) => {
+      const res = await request(server).get('/api/notifications/notifications').set('Authorization', mockCredentials.user.header(user));
+      expect(res.status).toBe(200);
+      return res.body.notifications as Array<{ id: string; read?: string | null; origin: string; payload: Record<string, unknown> }>;
+    };
+
+    // web-01 was never captured.
+    await sweep();
+    const [lost, ...more] = await inbox(ALICE);
+    expect(more).toEqual([]);
+    expect(lost).toMatchObject({
+      origin: 'plugin:recovery',
+      payload: {
+        title: `${WEB} is not recoverable`,
+        description: 'resource:default/web-01 has never been captured; Never test-recovered',
+        severity: 'high',
+        link: '/catalog/default/component/web/recovery',
+        topic: 'recovery readiness',
+      },
+    });
+    expect(await inbox(BOB)).toEqual([]);
+    await sweep();
+    expect((await inbox(ALICE)).map(n => n.id)).toEqual([lost.id]);
+    const read = await request(server)
+      .post('/api/notifications/notifications/update')
+      .set('Authorization', mockCredentials.user.header(ALICE))
+      .send({ ids: [lost.id], read: true });
+    expect(read.status).toBe(200);
+    expect((await inbox(ALICE))[0].read).toBeTruthy();
+
+    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
+    let run = (await request(server).post('/api/recovery/runs').send({ entityRef: WEB })).body;
+    for (let i = 0; i < 100 && (run.status === 'pending' || run.status === 'running'); i++) {
+      await new Promise(r => setTimeout(r, 50));
+      run = (await request(server).get(`/api/recovery/runs/${run.id}`)).body;
+    }
+    expect(run.status).toBe('succeeded');
+    await sweep();
+    const [back, ...others] = await inbox(ALICE);
+    expect(others).toEqual([]);
+    // The same notification, replaced by its scope, unread again.
+    expect(back).toMatchObject({
+      id: lost.id,
+      read: null,
+      payload: { title: `${WEB} is recoverable again (ready)`, severity: 'low' },
+    });
+    expect(back.payload.description).toMatch(/^Not recoverable from \S+ to \S+$/);
+  });
+});

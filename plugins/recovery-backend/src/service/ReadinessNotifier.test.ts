@@ -1,0 +1,160 @@
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { ReadinessStatus, ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
+import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
+import { ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
+import { RecoveryStore } from '../database/RecoveryStore';
+import { readinessNotice, ReadinessNotifier, recoveryTabLink } from './ReadinessNotifier';
+
+const WEB = 'component:default/web';
+const T0 = '2026-12-01T00:00:00.000Z';
+const T1 = '2026-12-02T00:00:00.000Z';
+
+describe('readinessNotice', () => {
+  const now = (status: ReadinessStatus, reasons: string[] = []) => ({ entityRef: WEB, status, reasons });
+
+  it('tells the owners of an entity that becomes not recoverable, also when first seen so, with its reasons and page', () => {
+    for (const before of [undefined, { entityRef: WEB, status: 'ready' as const, since: T0 }]) {
+      const { notice, payload } = readinessNotice(before, now('not-recoverable', ['resource:default/web-01 has never been captured']), T1);
+      expect(notice).toEqual({ entityRef: WEB, status: 'not-recoverable', since: T1 });
+      expect(payload).toEqual({
+        title: `${WEB} is not recoverable`,
+        description: 'resource:default/web-01 has never been captured',
+        severity: 'high',
+        link: '/catalog/default/component/web/recovery',
+        topic: 'recovery readiness',
+        scope: `recovery-readiness:${WEB}`,
+        metadata: { entityRef: WEB, status: 'not-recoverable' },
+      });
+    }
+  });
+
+  it('tells nothing more while it stays not recoverable, whatever its reasons become, and keeps since when', () => {
+    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0 };
+    const { notice, payload } = readinessNotice(before, now('not-recoverable', ['Last test recovery failed: boom']), T1);
+    expect(payload).toBeUndefined();
+    expect(notice).toBe(before);
+  });
+
+  it('tells, in the same scope and at low severity, that it is recoverable again, how long it was not, and what is left', () => {
+    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0 };
+    const { notice, payload } = readinessNotice(before, now('at-risk', ['Last capture of resource:default/web-01 is 2d old, over the RPO of 1d']), T1);
+    expect(notice).toEqual({ entityRef: WEB, status: 'at-risk', since: T1 });
+    expect(payload).toMatchObject({
+      title: `${WEB} is recoverable again (at risk)`,
+      description: `Not recoverable from ${T0} to ${T1}; now at risk: Last capture of resource:default/web-01 is 2d old, over the RPO of 1d`,
+      severity: 'low',
+      scope: `recovery-readiness:${WEB}`,
+    });
+    expect(readinessNotice(before, now('ready'), T1).payload).toMatchObject({
+      title: `${WEB} is recoverable again (ready)`,
+      description: `Not recoverable from ${T0} to ${T1}`,
+    });
+  });
+
+  it('keeps any other change without a notice: the overview and the page show it', () => {
+    const before = { entityRef: WEB, status: 'ready' as const, since: T0 };
+    const { notice, payload } = readinessNotice(before, now('at-risk', ['old capture']), T1);
+    expect(payload).toBeUndefined();
+    expect(notice).toEqual({ entityRef: WEB, status: 'at-risk', since: T1 });
+    expect(readinessNotice(undefined, now('unknown', ['Never test-recovered']), T1).payload).toBeUndefined();
+  });
+
+  it('quotes three reasons and counts the rest', () => {
+    const { payload } = readinessNotice(undefined, now('not-recoverable', ['a', 'b', 'c', 'd', 'e']), T1);
+    expect(payload?.description).toBe('a; b; c; and 2 more');
+  });
+
+  it("links to the entity's Recovery tab as the portal routes it", () => {
+    expect(recoveryTabLink('System:Team-B/Shop Floor')).toBe('/catalog/Team-B/system/Shop%20Floor/recovery');
+  });
+});
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId => {
+  /** A notifier over a real store, with readiness and the notifications service played by the test. */
+  async function notifier() {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const notices = new ReadinessNoticeStore(knex);
+    const state = {
+      entities: [] as string[],
+      statuses: new Map<string, ReadinessStatus>(),
+      sent: [] as NotificationSendOptions[],
+      /** Entities whose notice the notifications service refuses. */
+      refuse: new Set<string>(),
+    };
+    const readiness = {
+      readinessOf: async (refs: string[]) =>
+        refs.map(entityRef => ({ entityRef, status: state.statuses.get(entityRef)!, reasons: ['why'] }) as ReadinessSummary),
+    };
+    const notifications = {
+      send: async (options: NotificationSendOptions) => {
+        const ref = options.recipients.type === 'entity' ? options.recipients.entityRef : 'broadcast';
+        if (state.refuse.has(String(ref))) throw new Error('Request failed with 404 Not Found');
+        state.sent.push(options);
+      },
+    };
+    const logger = mockServices.logger.mock();
+    const sweeper = new ReadinessNotifier(notices, readiness, async () => state.entities, notifications, mockServices.auth(), logger);
+    return { sweeper, notices, state, logger };
+  }
+
+  it('notifies each change once across sweeps, to the entity, which the notifications plugin resolves to its owners', async () => {
+    const { sweeper, notices, state } = await notifier();
+    state.entities = [WEB, 'system:default/shop'];
+    state.statuses.set(WEB, 'not-recoverable').set('system:default/shop', 'ready');
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 1, failed: 0 });
+    expect(state.sent.map(s => [s.recipients, s.payload.title])).toEqual([
+      [{ type: 'entity', entityRef: WEB }, `${WEB} is not recoverable`],
+    ]);
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 0, failed: 0 });
+
+    state.statuses.set(WEB, 'ready').set('system:default/shop', 'not-recoverable');
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 2, failed: 0 });
+    expect(state.sent.slice(1).map(s => s.payload.title).sort()).toEqual([
+      `${WEB} is recoverable again (ready)`,
+      'system:default/shop is not recoverable',
+    ]);
+    expect([...(await notices.all()).values()].map(n => [n.entityRef, n.status]).sort()).toEqual([
+      [WEB, 'ready'],
+      ['system:default/shop', 'not-recoverable'],
+    ]);
+  });
+
+  it('sends a notice it could not send at the next sweep, and says why in one warning', async () => {
+    const { sweeper, state, logger } = await notifier();
+    state.entities = [WEB];
+    state.statuses.set(WEB, 'not-recoverable');
+    state.refuse.add(WEB);
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 1 });
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining(`1 entities, retried at the next sweep`));
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining(`${WEB}: Request failed with 404 Not Found`));
+    state.refuse.clear();
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
+  });
+
+  it('forgets an entity the catalog no longer recovers: back, it is told of as new', async () => {
+    const { sweeper, notices, state } = await notifier();
+    state.entities = [WEB];
+    state.statuses.set(WEB, 'not-recoverable');
+    await sweeper.sweep();
+    state.entities = [];
+    await sweeper.sweep();
+    expect((await notices.all()).size).toBe(0);
+    state.entities = [WEB];
+    expect((await sweeper.sweep()).sent).toBe(1);
+  });
+
+  it('keeps what it was told of many entities (past the bound variables SQLite takes in one statement)', async () => {
+    const { sweeper, notices, state } = await notifier();
+    state.entities = Array.from({ length: 1_200 }, (_, i) => `component:default/s${i}`);
+    state.entities.forEach((ref, i) => state.statuses.set(ref, i % 2 ? 'ready' : 'not-recoverable'));
+    expect(await sweeper.sweep()).toEqual({ entities: 1_200, sent: 600, failed: 0 });
+    expect((await notices.all()).size).toBe(1_200);
+    state.entities = [];
+    await sweeper.sweep();
+    expect((await notices.all()).size).toBe(0);
+  });
+});

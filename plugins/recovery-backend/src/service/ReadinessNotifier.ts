@@ -1,0 +1,139 @@
+import type { ReadinessStatus, ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
+import type { AuthService, LoggerService } from '@backstage/backend-plugin-api';
+import { parseEntityRef } from '@backstage/catalog-model';
+import type { NotificationPayload } from '@backstage/plugin-notifications-common';
+import type { NotificationService } from '@backstage/plugin-notifications-node';
+import type { ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
+import type { ReadinessService } from './ReadinessService';
+
+/** The topic owners can filter recovery notices by in the notifications page. */
+export const READINESS_TOPIC = 'recovery readiness';
+
+/** Reasons a notice quotes; the entity's page lists them all. */
+const MAX_REASONS = 3;
+
+const STATUS_WORDS: Record<ReadinessStatus, string> = {
+  ready: 'ready',
+  'at-risk': 'at risk',
+  unknown: 'not yet test-recovered',
+  'not-recoverable': 'not recoverable',
+};
+
+/** The entity's Recovery tab, as the portal routes entity pages. */
+export function recoveryTabLink(entityRef: string): string {
+  const { kind, namespace, name } = parseEntityRef(entityRef);
+  return `/catalog/${encodeURIComponent(namespace)}/${encodeURIComponent(kind.toLocaleLowerCase('en-US'))}/${encodeURIComponent(name)}/recovery`;
+}
+
+function quoted(reasons: string[]): string {
+  const shown = reasons.slice(0, MAX_REASONS).join('; ');
+  return reasons.length > MAX_REASONS ? `${shown}; and ${reasons.length - MAX_REASONS} more` : shown;
+}
+
+/**
+ * What the owners of `now.entityRef` are told, if anything, given the status they were last told
+ * of (`before`, absent for an entity not seen yet), and the notice to keep. Pure.
+ *
+ * An entity that becomes not recoverable (also when first seen so) is a high-severity notice; one
+ * that stops being so is a low one in its place (same scope: the notifications plugin replaces
+ * the first). Any other change (ready to at risk, say) is kept without a notice: the overview
+ * and the entity's page show it.
+ */
+export function readinessNotice(
+  before: ReadinessNotice | undefined,
+  now: Pick<ReadinessSummary, 'entityRef' | 'status' | 'reasons'>,
+  at: string,
+): { notice: ReadinessNotice; payload?: NotificationPayload } {
+  const notice = before?.status === now.status ? before : { entityRef: now.entityRef, status: now.status, since: at };
+  const lost = now.status === 'not-recoverable' && before?.status !== 'not-recoverable';
+  const regained = before?.status === 'not-recoverable' && now.status !== 'not-recoverable';
+  if (!lost && !regained) return { notice };
+  const common = {
+    link: recoveryTabLink(now.entityRef),
+    topic: READINESS_TOPIC,
+    scope: `recovery-readiness:${now.entityRef}`,
+    metadata: { entityRef: now.entityRef, status: now.status },
+  };
+  if (lost) {
+    return {
+      notice,
+      payload: {
+        ...common,
+        title: `${now.entityRef} is not recoverable`,
+        description: quoted(now.reasons) || 'Its readiness says so without a reason',
+        severity: 'high',
+      },
+    };
+  }
+  const words = STATUS_WORDS[now.status];
+  return {
+    notice,
+    payload: {
+      ...common,
+      title: `${now.entityRef} is recoverable again (${words})`,
+      description:
+        `Not recoverable from ${before!.since} to ${at}` + (now.reasons.length > 0 ? `; now ${words}: ${quoted(now.reasons)}` : ''),
+      severity: 'low',
+    },
+  };
+}
+
+export interface NotifySummary {
+  /** Entities assessed. */
+  entities: number;
+  /** Notices sent, and those that could not be (told at the next sweep). */
+  sent: number;
+  failed: number;
+}
+
+/**
+ * Tells entities' owners, through Backstage notifications, when an entity stops being
+ * recoverable and when it is again. Each sweep assesses every recoverable entity as the plugin
+ * sees it and compares with what was last told; a notice that cannot be sent is not recorded, so
+ * the next sweep sends it.
+ */
+export class ReadinessNotifier {
+  constructor(
+    private readonly notices: ReadinessNoticeStore,
+    private readonly readiness: Pick<ReadinessService, 'readinessOf'>,
+    /** The entities readiness is assessed for (those the overview lists). */
+    private readonly entities: () => Promise<string[]>,
+    private readonly notifications: NotificationService,
+    private readonly auth: Pick<AuthService, 'getOwnServiceCredentials'>,
+    private readonly logger: LoggerService,
+  ) {}
+
+  async sweep(): Promise<NotifySummary> {
+    const [refs, told] = await Promise.all([this.entities(), this.notices.all()]);
+    const items = await this.readiness.readinessOf(refs, await this.auth.getOwnServiceCredentials());
+    const at = new Date().toISOString();
+    const changed: ReadinessNotice[] = [];
+    const failures: string[] = [];
+    let sent = 0;
+    for (const item of items) {
+      const before = told.get(item.entityRef);
+      const { notice, payload } = readinessNotice(before, item, at);
+      if (payload) {
+        try {
+          await this.notifications.send({ recipients: { type: 'entity', entityRef: item.entityRef }, payload });
+          sent += 1;
+        } catch (error) {
+          failures.push(`${item.entityRef}: ${error instanceof Error ? error.message : String(error)}`);
+          continue;
+        }
+      }
+      if (notice !== before) changed.push(notice);
+    }
+    await this.notices.save(changed);
+    const listed = new Set(refs);
+    await this.notices.remove([...told.keys()].filter(ref => !listed.has(ref)));
+    if (sent > 0) this.logger.info(`Readiness notices: told the owners of ${sent} entities of a change`);
+    if (failures.length > 0) {
+      this.logger.warn(
+        `Readiness notices: could not notify the owners of ${failures.length} entities, retried at the next sweep ` +
+          `(is @backstage/plugin-notifications-backend installed? recovery.notifications.enabled: false turns notices off); first: ${failures[0]}`,
+      );
+    }
+    return { entities: items.length, sent, failed: failures.length };
+  }
+}
