@@ -1,5 +1,6 @@
 /**
- * The `recovery` command line: `recovery analyze FILE... [options]`.
+ * The `recovery` command line: `recovery analyze FILE... [options]` offline, and `readiness`,
+ * `capture`, `run` and `watch` against a Backstage backend's recovery API.
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
@@ -26,6 +27,21 @@ import {
   undecodableNamesWarning,
   UndecodableNames,
 } from '@backstage-recovery/plugin-recovery-node';
+import { ResponseError } from '@backstage/errors';
+import {
+  backendClient,
+  BackendError,
+  type BackendOptions,
+  DEFAULT_BACKEND_URL,
+  describeBackendError,
+  entityRefArg,
+  followRun,
+  formatOutcome,
+  formatReadiness,
+  formatReadinessList,
+  RemoteInputError,
+  startRun,
+} from './remote';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -339,6 +355,99 @@ export async function main(
         io.stdout(formatSummary(result, read));
       }
     });
+
+  // Against a backend: a token and where it listens, on each command.
+  let hasToken = false;
+  const connect = (opts: BackendOptions) => {
+    const backend = backendClient(opts);
+    hasToken = backend.hasToken;
+    return backend.client;
+  };
+  const againstBackend = (command: Command) =>
+    command
+      .option('--url <url>', `the Backstage backend (default: RECOVERY_URL, else ${DEFAULT_BACKEND_URL})`)
+      .option('--token <token>', 'bearer token, a static token from backend.auth.externalAccess (default: RECOVERY_TOKEN)')
+      .option('--json', "print the API's answer as one JSON document")
+      .exitOverride();
+  const json = (value: unknown) => `${JSON.stringify(value)}\n`;
+  const intervalMs = (text: string) => {
+    const seconds = Number(text);
+    if (!(seconds >= 0.1 && seconds <= 60)) throw new InputError(`--interval: seconds from 0.1 to 60, got '${text}'`);
+    return seconds * 1000;
+  };
+  type RunOptions = BackendOptions & { json?: boolean; interval: string };
+  /** Follows a run to its end; the exit status says how it ended (1: failed). */
+  const follow = async (client: ReturnType<typeof connect>, run: Awaited<ReturnType<typeof startRun>>, opts: RunOptions) => {
+    const done = await followRun(client, run, {
+      intervalMs: intervalMs(opts.interval),
+      onStep: opts.json ? undefined : line => io.stdout(`${line}\n`),
+    });
+    io.stdout(opts.json ? json(done) : `${formatOutcome(done)}\n`);
+    status = done.status === 'succeeded' ? 0 : 1;
+  };
+
+  againstBackend(
+    program
+      .command('readiness')
+      .description("an entity's recovery readiness, or every recoverable entity's, most at risk first")
+      .argument('[entity]', 'entity ref (component:default/web, or web for short)'),
+  ).action(async (entity: string | undefined, opts: BackendOptions & { json?: boolean }) => {
+    const client = connect(opts);
+    if (entity) {
+      const readiness = await client.getReadiness(entityRefArg(entity));
+      io.stdout(opts.json ? json(readiness) : formatReadiness(readiness));
+    } else {
+      const items = await client.listReadiness();
+      io.stdout(opts.json ? json({ items }) : formatReadinessList(items));
+    }
+  });
+
+  againstBackend(
+    program
+      .command('capture')
+      .description('capture the machines an entity needs, now')
+      .argument('<entity>', 'entity ref (component:default/web, or web for short)'),
+  ).action(async (entity: string, opts: BackendOptions & { json?: boolean }) => {
+    const items = await connect(opts).captureNow(entityRefArg(entity));
+    if (opts.json) return io.stdout(json({ items }));
+    for (const c of items) {
+      const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
+      io.stdout(`${c.machineRef}  capture ${c.id}  ${(c.sizeBytes / 1048576).toFixed(1)} MiB in ${c.durationMs} ms${paused}\n`);
+    }
+  });
+
+  againstBackend(
+    program
+      .command('run')
+      .description('start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails')
+      .argument('<entity>', 'entity ref (component:default/web, or web for short)')
+      .option('--failover', 'a failover: machines boot on a network that is not isolated, and stay')
+      .option('--detach', 'print the run and return, without following it')
+      .option('--interval <seconds>', 'how often to look at the run', '1'),
+  ).action(async (entity: string, opts: RunOptions & { failover?: boolean; detach?: boolean }) => {
+    const client = connect(opts);
+    intervalMs(opts.interval);
+    const run = await startRun(client, entityRefArg(entity), Boolean(opts.failover));
+    if (opts.detach) {
+      io.stdout(opts.json ? json(run) : `Run ${run.id} of ${run.entityRef} started: recovery watch ${run.id} follows it\n`);
+      return;
+    }
+    if (!opts.json) io.stdout(`Run ${run.id} of ${run.entityRef} started (Ctrl-C stops following, not the run)\n`);
+    await follow(client, run, opts);
+  });
+
+  againstBackend(
+    program
+      .command('watch')
+      .description('follow a run to its end; exit status 1 if it failed')
+      .argument('<run>', 'run id')
+      .option('--interval <seconds>', 'how often to look at the run', '1'),
+  ).action(async (runId: string, opts: RunOptions) => {
+    const client = connect(opts);
+    intervalMs(opts.interval);
+    await follow(client, await client.getRun(runId), opts);
+  });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
@@ -347,9 +456,12 @@ export async function main(
       // subcommand was given. Other commander errors are usage errors, status 2 like bad input.
       const help = e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version';
       status = help ? e.exitCode : 2;
-    } else if (e instanceof EventParseError || e instanceof InputError) {
+    } else if (e instanceof EventParseError || e instanceof InputError || e instanceof RemoteInputError) {
       io.stderr(`recovery: ${e.message}\n`);
       status = 2;
+    } else if (e instanceof BackendError || e instanceof ResponseError) {
+      io.stderr(`recovery: ${describeBackendError(e, hasToken)}\n`);
+      status = 1;
     } else {
       io.stderr(`recovery: ${(e as Error).stack ?? String(e)}\n`);
       status = 1;

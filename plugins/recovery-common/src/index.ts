@@ -9,6 +9,7 @@ export * from './events';
 export * from './types';
 export * from './duration';
 export * from './api';
+export * from './client';
 export * from './machineWaits';
 export * from './entityRole';
 export * from './runCoverage';

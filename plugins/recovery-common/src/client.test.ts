@@ -1,11 +1,6 @@
 import { ResponseError } from '@backstage/errors';
-import type { PlanResponse } from '@backstage-recovery/plugin-recovery-common';
-import {
-  busyWithRunId,
-  errorMessage,
-  isHostBusy,
-  RecoveryClient,
-} from './RecoveryClient';
+import type { PlanResponse } from './types';
+import { busyWithRunId, errorMessage, isHostBusy, RecoveryClient } from './client';
 
 function setup(respond: (url: string, init?: RequestInit) => Response) {
   const calls: { url: string; init?: RequestInit }[] = [];

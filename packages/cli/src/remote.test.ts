@@ -1,0 +1,167 @@
+/**
+ * The CLI's commands against the real recovery backend plugin (in a test backend, over HTTP on a
+ * real port), its hypervisor host and capture source played by the project's fakes.
+ */
+import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
+import { FakeCaptureSource } from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
+import { FakeHost } from '../../../plugins/recovery-backend/src/testing/FakeHost';
+import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { main } from './main';
+import { entityRefArg } from './remote';
+
+const P = 'recovery.backstage-recovery.io/';
+const machine = (name: string, dependent: string): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Resource',
+  metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
+  spec: { type: 'machine' },
+  relations: [{ type: 'dependencyOf', targetRef: dependent }],
+});
+const service = (name: string, machineName: string): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: { name, namespace: 'default', annotations: { [`${P}probes`]: 'tcp:80' } },
+  spec: { type: 'service' },
+  relations: [{ type: 'dependsOn', targetRef: `resource:default/${machineName}` }],
+});
+
+/** A port nothing listens on: one the system gave out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>(ok => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  await new Promise(ok => server.close(ok));
+  return port;
+}
+
+async function cli(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const status = await main(argv, { stdout: t => void (stdout += t), stderr: t => void (stderr += t) });
+  return { status, stdout, stderr };
+}
+
+describe('recovery CLI against a backend', () => {
+  let url: string;
+  const token = mockCredentials.service.token();
+  const as = (...argv: string[]) => [...argv, '--url', url, '--token', token];
+
+  beforeAll(async () => {
+    const { server } = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        providersModule({
+          captureSources: [new FakeCaptureSource()],
+          hypervisorHosts: [new FakeHost({}, ['resource:default/crash-01'])],
+        }),
+        catalogServiceMock.factory({
+          entities: [
+            machine('web-01', 'component:default/web'),
+            service('web', 'web-01'),
+            machine('crash-01', 'component:default/broken'),
+            service('broken', 'crash-01'),
+          ],
+        }),
+        mockServices.rootConfig.factory({ data: { recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } } }),
+      ],
+    });
+    url = `http://127.0.0.1:${server.port()}`;
+  });
+
+  it('lists readiness most at risk first, captures, runs a test recovery to its end, and reads one entity', async () => {
+    const before = await cli(...as('readiness'));
+    expect(before).toMatchObject({ status: 0, stderr: '' });
+    expect(before.stdout.split('\n')).toEqual([
+      'not-recoverable  component:default/broken  resource:default/crash-01 has never been captured',
+      'not-recoverable  component:default/web     resource:default/web-01 has never been captured',
+      '',
+    ]);
+
+    const captured = await cli(...as('capture', 'web'));
+    expect(captured.status).toBe(0);
+    expect(captured.stdout).toMatch(/^resource:default\/web-01 {2}capture \S+ {2}\d+\.\d MiB in \d+ ms(, production paused \d+ ms)?\n$/);
+
+    const run = await cli(...as('run', 'web', '--interval', '0.1'));
+    expect(run).toMatchObject({ status: 0, stderr: '' });
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Run \S+ of component:default\/web started \(Ctrl-C stops following, not the run\)$/);
+    // Each step of the timeline once, in order, then the outcome.
+    expect(lines.slice(1, -1).map(l => l.slice(10))).toEqual(
+      expect.arrayContaining([
+        'Test recovery of component:default/web on fake: 1 waves, 1 machines',
+        'Wave 1: booting resource:default/web-01',
+      ]),
+    );
+    expect(new Set(lines).size).toBe(lines.length);
+    expect(lines.at(-1)).toMatch(/^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO [\d.]+ s$/);
+
+    const one = await cli(...as('readiness', 'component:default/web', '--json'));
+    expect(one.status).toBe(0);
+    const readiness = JSON.parse(one.stdout);
+    expect(readiness).toMatchObject({ entityRef: 'component:default/web', status: 'ready', lastRun: { status: 'succeeded' } });
+    const text = await cli(...as('readiness', 'web'));
+    expect(text.stdout).toMatch(/^component:default\/web: ready\n/);
+    expect(text.stdout).toContain('Last run: test succeeded at ');
+
+    // A finished run, watched: its whole timeline and how it ended.
+    const runId = readiness.lastRun.id;
+    const watched = await cli(...as('watch', runId, '--json'));
+    expect(watched.status).toBe(0);
+    expect(JSON.parse(watched.stdout)).toMatchObject({ id: runId, status: 'succeeded' });
+  });
+
+  it('exits 1 with the reason when the run fails, and leaves a detached run to the server', async () => {
+    await cli(...as('capture', 'broken'));
+    const failed = await cli(...as('run', 'component:default/broken', '--interval', '0.1'));
+    expect(failed.status).toBe(1);
+    expect(failed.stdout.trimEnd().split('\n').at(-1)).toMatch(
+      /^Run \S+ of component:default\/broken failed: .*resource:default\/crash-01.*exit(ed)? .*3/i,
+    );
+
+    const detached = await cli(...as('run', 'broken', '--detach', '--json'));
+    expect(detached.status).toBe(0);
+    const started = JSON.parse(detached.stdout);
+    expect(started).toMatchObject({ entityRef: 'component:default/broken', status: 'pending' });
+    const watched = await cli(...as('watch', started.id, '--interval', '0.1'));
+    expect(watched.status).toBe(1);
+  });
+
+  it('says what is wrong with the backend, the token or the input, and how to fix it', async () => {
+    const closed = await closedPort();
+    const refused = await cli('readiness', '--url', `http://127.0.0.1:${closed}`, '--token', token);
+    expect(refused).toMatchObject({ status: 1, stdout: '' });
+    expect(refused.stderr).toBe(
+      `recovery: cannot reach the Backstage backend at http://127.0.0.1:${closed} (ECONNREFUSED): start it, or point --url or RECOVERY_URL at it\n`,
+    );
+
+    const badToken = await cli('readiness', '--url', url, '--token', mockCredentials.user.invalidToken());
+    expect(badToken.status).toBe(1);
+    expect(badToken.stderr).toMatch(/^recovery: .+ \(401\): the backend refused the token \(a static token from backend\.auth\.externalAccess\)\n$/);
+
+    const unknown = await cli(...as('readiness', 'component:default/nope'));
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/^recovery: .*component:default\/nope.* \(404\)\n$/);
+
+    expect(await cli('readiness', '--url', 'ftp://x')).toMatchObject({ status: 2, stderr: "recovery: --url: must be http or https, got 'ftp://x'\n" });
+    expect(await cli('readiness', '--url', 'not a url')).toMatchObject({ status: 2, stderr: expect.stringContaining("--url: not a URL: 'not a url'") });
+    expect(await cli(...as('readiness', 'component:/web'))).toMatchObject({
+      status: 2,
+      stderr: `recovery: not an entity ref: 'component:/web' (such as component:default/web, or web): Entity reference "component:/web" was not on the form [<kind>:][<namespace>/]<name>\n`,
+    });
+    // One the catalog's parser takes but the backend refuses: its 400, as the backend words it.
+    const refusedRef = await cli(...as('readiness', 'a:b/c/d'));
+    expect(refusedRef).toMatchObject({ status: 1, stderr: 'recovery: path: Entity reference "a:b/c/d" has an invalid name "c/d" (400)\n' });
+    expect(await cli(...as('run', 'web', '--interval', '0'))).toMatchObject({ status: 2, stderr: "recovery: --interval: seconds from 0.1 to 60, got '0'\n" });
+  });
+
+  it('reads short entity refs as the catalog does', () => {
+    expect(entityRefArg('web')).toBe('component:default/web');
+    expect(entityRefArg('system:shop')).toBe('system:default/shop');
+    expect(entityRefArg('Resource:prod/db-01')).toBe('resource:prod/db-01');
+  });
+});

@@ -1,0 +1,184 @@
+import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
+import { ResponseError } from '@backstage/errors';
+import {
+  errorMessage,
+  isHostBusy,
+  RecoveryClient,
+  type Readiness,
+  type ReadinessSummary,
+  type RecoveryRun,
+  type RunStep,
+} from '@backstage-recovery/plugin-recovery-common';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Where the CLI finds the Backstage backend, from its options or the environment. */
+export interface BackendOptions {
+  url?: string;
+  token?: string;
+}
+
+export const DEFAULT_BACKEND_URL = 'http://localhost:7007';
+
+/** A usage or input problem: exit status 2, like a malformed log. */
+export class RemoteInputError extends Error {
+  name = 'InputError';
+}
+
+/** What went wrong talking to the backend, worded for a terminal: exit status 1. */
+export class BackendError extends Error {
+  name = 'BackendError';
+}
+
+/**
+ * The recovery API of the backend at `--url` (else `RECOVERY_URL`, else localhost:7007), sending
+ * `--token` (else `RECOVERY_TOKEN`) as a bearer token: a static token from the backend's
+ * `backend.auth.externalAccess`, whose subject the permission policy must allow.
+ */
+export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = process.env) {
+  const text = (options.url ?? env.RECOVERY_URL ?? DEFAULT_BACKEND_URL).replace(/\/+$/, '');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RemoteInputError(`--url: not a URL: '${text}' (such as ${DEFAULT_BACKEND_URL})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new RemoteInputError(`--url: must be http or https, got '${text}'`);
+  }
+  const token = options.token ?? env.RECOVERY_TOKEN;
+  const client = new RecoveryClient({
+    discoveryApi: { getBaseUrl: async pluginId => `${text}/api/${pluginId}` },
+    fetchApi: {
+      fetch: async (input, init) => {
+        const headers = new Headers(init?.headers);
+        if (token) headers.set('Authorization', `Bearer ${token}`);
+        try {
+          return await fetch(input, { ...init, headers });
+        } catch (error) {
+          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+          throw new BackendError(
+            `cannot reach the Backstage backend at ${text} (${cause?.code ?? cause?.message ?? (error as Error).message}): start it, or point --url or RECOVERY_URL at it`,
+          );
+        }
+      },
+    },
+  });
+  return { client, url: text, hasToken: Boolean(token) };
+}
+
+/** `web` → `component:default/web`, as the catalog reads a short ref; refuses what it cannot read. */
+export function entityRefArg(text: string): string {
+  try {
+    return stringifyEntityRef(parseEntityRef(text, { defaultKind: 'component', defaultNamespace: 'default' }));
+  } catch (error) {
+    throw new RemoteInputError(`not an entity ref: '${text}' (such as component:default/web, or web): ${(error as Error).message}`);
+  }
+}
+
+/** A backend's refusal, worded with what to do where the status says. */
+export function describeBackendError(error: unknown, hasToken: boolean): string {
+  if (!(error instanceof ResponseError)) return errorMessage(error);
+  const { statusCode } = error;
+  const message = errorMessage(error);
+  if (statusCode === 401) {
+    return `${message} (401): ${hasToken ? 'the backend refused the token' : 'pass a token with --token or RECOVERY_TOKEN'} (a static token from backend.auth.externalAccess)`;
+  }
+  if (statusCode === 404 && /Cannot (GET|POST)|Not Found$/.test(message)) {
+    return `${message} (404): is the recovery plugin installed in that backend?`;
+  }
+  return `${message} (${statusCode})`;
+}
+
+const clock = (iso: string) => iso.slice(11, 19);
+
+/** One line of a run's timeline, as a terminal shows it. */
+export function formatStep(step: RunStep): string {
+  const level = step.level === 'info' ? '' : `${step.level}: `;
+  return `${clock(step.at)}  ${level}${step.message}`;
+}
+
+/** How a finished run ended, in one line. */
+export function formatOutcome(run: RecoveryRun): string {
+  const machines = run.machines.length;
+  if (run.status === 'succeeded') {
+    return `Run ${run.id} of ${run.entityRef} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${run.rtoSeconds} s`;
+  }
+  return `Run ${run.id} of ${run.entityRef} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
+}
+
+const finished = (run: RecoveryRun) => run.status === 'succeeded' || run.status === 'failed';
+
+/**
+ * Follows a run until it finishes, writing each new step of its timeline as it appears. The run
+ * goes on on the server whatever happens here.
+ */
+export async function followRun(
+  client: RecoveryClient,
+  first: RecoveryRun,
+  options: { intervalMs: number; onStep?: (line: string) => void; signal?: AbortSignal },
+): Promise<RecoveryRun> {
+  let run = first;
+  let shown = 0;
+  for (;;) {
+    for (const step of run.steps.slice(shown)) options.onStep?.(formatStep(step));
+    shown = Math.max(shown, run.steps.length);
+    if (finished(run)) return run;
+    await sleep(options.intervalMs, undefined, { signal: options.signal });
+    run = await client.getRun(run.id);
+  }
+}
+
+export async function startRun(
+  client: RecoveryClient,
+  entityRef: string,
+  failover: boolean,
+): Promise<RecoveryRun> {
+  try {
+    return await client.startRun({ entityRef, mode: failover ? 'failover' : 'test' });
+  } catch (error) {
+    if (isHostBusy(error)) {
+      const holder = (error as ResponseError).body?.error as { runId?: string; entityRef?: string } | undefined;
+      throw new BackendError(
+        `the hypervisor host is busy with ${holder?.runId ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}: try again once it has finished${holder?.runId ? ` (recovery watch ${holder.runId})` : ''}`,
+      );
+    }
+    throw error;
+  }
+}
+
+const age = (seconds: number | undefined) =>
+  seconds === undefined ? '' : seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : seconds < 172_800 ? `${Math.round(seconds / 3600)} h` : `${Math.round(seconds / 86_400)} d`;
+
+/** The overview, most at risk first: one line per entity. */
+export function formatReadinessList(items: ReadinessSummary[]): string {
+  if (items.length === 0) return 'No recoverable entities: no service depends on a machine Resource.\n';
+  const width = Math.max(...items.map(i => i.status.length));
+  const refWidth = Math.max(...items.map(i => i.entityRef.length));
+  return `${items
+    .map(i => `${i.status.padEnd(width)}  ${i.entityRef.padEnd(refWidth)}  ${i.reasons[0] ?? ''}`.trimEnd())
+    .join('\n')}\n`;
+}
+
+/** One entity's readiness, as its page shows it. */
+export function formatReadiness(r: Readiness): string {
+  const out = [`${r.entityRef}: ${r.status}`];
+  for (const reason of r.reasons) out.push(`  - ${reason}`);
+  out.push(`Objectives: RPO ${age(r.objectives.rpoSeconds)}, RTO ${age(r.objectives.rtoSeconds)}`);
+  if (r.position) {
+    out.push(
+      `Boot order: wave ${r.position.wave + 1}${r.position.waitsFor.length ? `, after ${r.position.waitsFor.join(', ')}` : ''}`,
+    );
+  }
+  if (r.captures.length) {
+    out.push('Captures:');
+    for (const c of r.captures) out.push(`  ${c.machineRef}  ${c.latest ? `${age(c.ageSeconds)} old` : 'never captured'}`);
+  }
+  const run = r.lastRun;
+  if (run) {
+    const of = 'entityRef' in run && run.entityRef !== r.entityRef ? ` (a run of ${run.entityRef})` : '';
+    out.push(
+      `Last run: ${run.mode} ${run.status}${run.finishedAt ? ` at ${run.finishedAt}` : ''}${run.rtoSeconds !== undefined ? `, RTO ${run.rtoSeconds} s` : ''}${of}`,
+    );
+  }
+  return `${out.join('\n')}\n`;
+}

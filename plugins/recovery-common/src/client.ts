@@ -1,0 +1,133 @@
+import { ResponseError } from '@backstage/errors';
+import { parseEntityRef } from '@backstage/catalog-model';
+import { HOST_BUSY_ERROR_NAME, type RecoveryApi } from './api';
+import type { Capture, PlanResponse, Readiness, ReadinessSummary, RecoveryRun, RunMode } from './types';
+
+/**
+ * Talks to the recovery backend's HTTP API under `/api/recovery`, wherever it runs: the frontend
+ * gives it Backstage's discovery and fetch APIs (which sign requests in), the CLI a base URL and a
+ * fetch that sends its token.
+ */
+export class RecoveryClient implements RecoveryApi {
+  private readonly discoveryApi: { getBaseUrl(pluginId: string): Promise<string> };
+  private readonly fetchApi: { fetch: typeof fetch };
+
+  constructor(options: {
+    discoveryApi: { getBaseUrl(pluginId: string): Promise<string> };
+    fetchApi?: { fetch: typeof fetch };
+  }) {
+    this.discoveryApi = options.discoveryApi;
+    this.fetchApi = options.fetchApi ?? { fetch: (input, init) => fetch(input, init) };
+  }
+
+  async getReadiness(entityRef: string): Promise<Readiness> {
+    return this.request<Readiness>(`/readiness/${refPath(entityRef)}`);
+  }
+
+  async listReadiness(): Promise<ReadinessSummary[]> {
+    const body = await this.request<{ items: ReadinessSummary[] }>('/readiness');
+    return body.items;
+  }
+
+  /** The boot plan with its configuration problems and dependency disagreements. */
+  async getBootPlan(entityRef: string): Promise<PlanResponse> {
+    return this.request<PlanResponse>(`/plan/${refPath(entityRef)}`);
+  }
+
+  async captureNow(entityRef: string): Promise<Capture[]> {
+    const body = await this.request<{ items: Capture[] }>('/captures', {
+      method: 'POST',
+      body: { entityRef },
+    });
+    return body.items;
+  }
+
+  async startRun(request: {
+    entityRef: string;
+    mode?: RunMode;
+  }): Promise<RecoveryRun> {
+    return this.request<RecoveryRun>('/runs', {
+      method: 'POST',
+      body: request,
+    });
+  }
+
+  async getRun(runId: string): Promise<RecoveryRun> {
+    return this.request<RecoveryRun>(`/runs/${encodeURIComponent(runId)}`);
+  }
+
+  async listRuns(query: {
+    entityRef?: string;
+    active?: boolean;
+    limit?: number;
+  }): Promise<RecoveryRun[]> {
+    const params = new URLSearchParams();
+    if (query.entityRef) params.set('entityRef', query.entityRef);
+    if (query.active) params.set('active', 'true');
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const qs = params.toString();
+    const body = await this.request<{ items: RecoveryRun[] }>(
+      `/runs${qs ? `?${qs}` : ''}`,
+    );
+    return body.items;
+  }
+
+  private async request<T>(
+    path: string,
+    init?: { method: string; body: unknown },
+  ): Promise<T> {
+    const baseUrl = await this.discoveryApi.getBaseUrl('recovery');
+    const response = await this.fetchApi.fetch(
+      `${baseUrl}${path}`,
+      init
+        ? {
+            method: init.method,
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(init.body),
+          }
+        : undefined,
+    );
+    if (!response.ok) {
+      throw await ResponseError.fromResponse(response);
+    }
+    return (await response.json()) as T;
+  }
+}
+
+/** `component:default/web` → `component/default/web`, each part URL-encoded. */
+function refPath(entityRef: string): string {
+  const { kind, namespace, name } = parseEntityRef(entityRef);
+  return [kind.toLocaleLowerCase('en-US'), namespace, name]
+    .map(encodeURIComponent)
+    .join('/');
+}
+
+/**
+ * The most useful message of an error: the server's own message for a `ResponseError`
+ * (e.g. "Missing permission recovery.run.create"), else the error's message.
+ */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ResponseError) {
+    return error.body?.error?.message || error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isConflict(error: unknown): error is ResponseError {
+  return error instanceof ResponseError && error.statusCode === 409;
+}
+
+/** The run a start refused for a busy hypervisor host ran into; undefined for any other error. */
+export function busyWithRunId(error: unknown): string | undefined {
+  if (!isHostBusy(error)) return undefined;
+  const runId = error.body?.error?.runId;
+  return typeof runId === 'string' ? runId : undefined;
+}
+
+/**
+ * Whether a start was refused because the hypervisor host is running another run (409
+ * `HypervisorHostBusyError`), rather than for a machine never captured (409 `ConflictError`).
+ */
+export function isHostBusy(error: unknown): error is ResponseError {
+  return isConflict(error) && error.body?.error?.name === HOST_BUSY_ERROR_NAME;
+}
