@@ -273,6 +273,8 @@ async function main() {
     const pick = <T>(items: T[], k: number) => items[(k * 7919) % items.length];
     const routes: Array<{ name: string; requests: number; path: (k: number) => string }> = [
       { name: 'GET /readiness (overview)', requests: Math.max(3, Math.round(REQUESTS / 4)), path: () => '/readiness' },
+      // What the nightly check asks: the overview with every plan in full.
+      { name: 'GET /readiness?include=plan', requests: Math.max(3, Math.round(REQUESTS / 4)), path: () => '/readiness?include=plan' },
       { name: 'GET /readiness/:service', requests: REQUESTS, path: k => `/readiness/${path(pick(site.serviceRefs, k))}` },
       { name: 'GET /readiness/:system', requests: REQUESTS, path: k => `/readiness/${path(pick(products, k))}` },
       { name: 'GET /plan/:deepest service', requests: REQUESTS, path: () => `/plan/${path(site.deepest)}` },

@@ -78,7 +78,7 @@ describe('RecoveryBackendClient', () => {
     expect(seen).toEqual(['POST /api/recovery/runs Bearer {"entityRef":"component:default/web","mode":"test"}']);
   });
 
-  it('lists the readiness of every recoverable entity with a service token', async () => {
+  it('lists the readiness of every recoverable entity, with its plan, with a service token', async () => {
     const seen: string[] = [];
     handle = (req, _body, res) => {
       seen.push(`${req.method} ${req.url} ${req.headers.authorization?.split(' ')[0]}`);
@@ -86,6 +86,6 @@ describe('RecoveryBackendClient', () => {
       res.end(JSON.stringify({ items: [{ entityRef: 'system:default/shop' }] }));
     };
     await expect(client.listReadiness()).resolves.toEqual([{ entityRef: 'system:default/shop' }]);
-    expect(seen).toEqual(['GET /api/recovery/readiness Bearer']);
+    expect(seen).toEqual(['GET /api/recovery/readiness?include=plan Bearer']);
   });
 });

@@ -13,7 +13,7 @@ export interface ScheduledRecoveryApi {
   capture(entityRef: string, options?: CallOptions): Promise<Capture[]>;
   startRun(entityRef: string, options?: CallOptions): Promise<RecoveryRun>;
   getRun(runId: string, options?: CallOptions): Promise<RecoveryRun>;
-  /** Readiness of every recoverable entity, with its boot plan. */
+  /** Readiness of every recoverable entity, with its boot plan in full (`include=plan`). */
   listReadiness(options?: CallOptions): Promise<ReadinessSummary[]>;
   /** Analyses the boot history of every system. */
   analyzeSystems(
@@ -60,7 +60,8 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
   }
 
   async listReadiness(options?: CallOptions): Promise<ReadinessSummary[]> {
-    const body = await this.call('GET', '/readiness', undefined, options);
+    // The plans, which the overview leaves out: the nightly check chooses its runs by them.
+    const body = await this.call('GET', '/readiness?include=plan', undefined, options);
     return body.items;
   }
 

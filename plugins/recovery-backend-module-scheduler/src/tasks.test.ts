@@ -1,5 +1,5 @@
 import { mockServices } from '@backstage/backend-test-utils';
-import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
 import { captureMachines, finishTask, nightlyCheck, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
 
@@ -21,15 +21,17 @@ const run = (id: string, entityRef: string, status: RecoveryRun['status'], extra
 });
 
 /**
- * Readiness of an entity whose plan boots `waves` (undefined: no plan could be made), putting
- * `services` on each machine (a machine not listed runs just the entity).
+ * Readiness of an entity as `GET /readiness?include=plan` lists it, whose plan boots `waves`
+ * (undefined: no plan could be made), putting `services` on each machine (a machine not listed
+ * runs just the entity).
  */
-const readinessOf = (entityRef: string, waves?: string[][], services: Record<string, string[]> = {}): Readiness => ({
+const readinessOf = (entityRef: string, waves?: string[][], services: Record<string, string[]> = {}): ReadinessSummary => ({
   entityRef,
   status: 'unknown',
   reasons: [],
   problems: [],
   objectives: { rpoSeconds: 86_400, rtoSeconds: 900 },
+  machineCount: waves?.flat().length,
   plan: waves && {
     entityRef,
     waves,

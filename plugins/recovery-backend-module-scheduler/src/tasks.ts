@@ -2,7 +2,7 @@ import {
   LoggerService,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
-import { coversPlan, type BootPlan, type Readiness, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { coversPlan, type BootPlan, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
@@ -20,7 +20,7 @@ export interface TaskReport {
  * machines is not enough. Larger plans (systems, mostly; then more services) are chosen first;
  * entities without machines, and those `optedOut`, none.
  */
-export function nightlyTargets(items: Readiness[], optedOut: Set<string>): string[] {
+export function nightlyTargets(items: Array<Pick<ReadinessSummary, 'entityRef' | 'plan'>>, optedOut: Set<string>): string[] {
   const services = (plan: BootPlan) => plan.machines.reduce((n, m) => n + m.services.length, 0);
   const candidates = items
     .flatMap(r => (r.plan && r.plan.machines.length > 0 && !optedOut.has(r.entityRef) ? [{ entityRef: r.entityRef, plan: r.plan }] : []))

@@ -19,7 +19,8 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  * Entity refs in paths are split: `/readiness/component/default/web`.
  *
  * - `GET  /readiness/:kind/:namespace/:name` → `Readiness`
- * - `GET  /readiness` → `{ items: ReadinessSummary[] }`, most at risk first (each last run as a summary)
+ * - `GET  /readiness?include=plan` → `{ items: ReadinessSummary[] }`, most at risk first (each plan as
+ *   its machine count, each last run as a summary; `include=plan`: each plan in full too)
  * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
  * - `POST /captures` `{ entityRef }` → `{ items: Capture[] }`
  * - `GET  /captures?machineRef=` → `{ items: Capture[] }`

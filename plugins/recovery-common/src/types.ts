@@ -226,10 +226,25 @@ export type RunSummary = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'st
   };
 
 /**
- * An entity's readiness as the overview (`GET /readiness`) lists it: its last run as a
- * RunSummary. The plan stays: the nightly check chooses its runs by the plans.
+ * A machine's latest capture as the readiness overview lists it: which one and when, not what it
+ * holds (`GET /captures` has that).
  */
-export type ReadinessSummary = Omit<Readiness, 'lastRun'> & { lastRun?: RunSummary };
+export type MachineCaptureSummary = Omit<MachineCaptureStatus, 'latest'> & { latest?: Pick<Capture, 'id' | 'createdAt'> };
+
+/**
+ * An entity's readiness as the overview (`GET /readiness`) lists it: its boot plan as the number
+ * of machines in it, each latest capture as its id and time, its last run as a RunSummary.
+ * `GET /readiness?include=plan` gives each plan in full too: the nightly check chooses its runs
+ * by them.
+ */
+export type ReadinessSummary = Omit<Readiness, 'lastRun' | 'plan' | 'captures'> & {
+  /** Machines in its boot plan; none where it has no plan (a dependency cycle, say). */
+  machineCount?: number;
+  captures: MachineCaptureSummary[];
+  /** Only with `include=plan`. */
+  plan?: BootPlan;
+  lastRun?: RunSummary;
+};
 
 /**
  * The machine a run failed at: the one its error names, else the first that failed on its own. An

@@ -468,6 +468,63 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(await store.lastFinishedRun({ machineRefs: [own] }, undefined, 1).then(r => r?.id)).toBe('walk-7');
   });
 
+  it('finds for many queries at once the run lastFinishedRun finds for each, in a few statements', async () => {
+    // A history of runs over six machines and three entities: every outcome, some active, some
+    // that do not count, many of one instant, across pages of 7.
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 16807) % 2147483647) % n;
+    const machines = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'].map(n => `resource:default/many-${n}`);
+    const entities = ['e0', 'e1', 'e2'].map(n => `component:default/many-${n}`);
+    for (let k = 0; k < 60; k++) {
+      const id = `many-${String(k).padStart(2, '0')}`;
+      const booted = machines.filter(() => random(2) === 0);
+      const outcome = random(10);
+      await store.insertRun(
+        {
+          id,
+          entityRef: entities[random(3)],
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'recovery',
+          plan: { ...plan, machines: booted.map((machineRef, wave) => ({ machineRef, wave, services: [], waitsFor: [], probes: [] })) },
+          options: outcome === 0 ? { reverseBootOrder: true } : {},
+          machines: booted.map((machineRef, wave) => ({ machineRef, wave })),
+        },
+        new Date(Date.parse('2026-11-25T00:00:00Z') + Math.floor(k / 4) * 60_000),
+      );
+      await store.updateRun(id, { status: 'running' });
+      if (outcome === 1) continue;
+      if (outcome === 2) await store.updateRun(id, { status: 'failed', error: { message: 'Interrupted: the backend is shutting down' } });
+      else if (outcome < 5) await store.updateRun(id, { status: 'failed', error: { machineRef: booted[0], message: 'probe tcp:80 did not pass' } });
+      else await store.updateRun(id, { status: 'succeeded', rtoSeconds: k });
+    }
+    // Every pair of machines in both orders, each machine alone, one no run booted, each entity
+    // without machines; some refusing the runs whose plan boots m5 (as coversPlan refuses some).
+    const noM5 = (run: { plan: BootPlan }) => !run.plan.machines.some(m => m.machineRef === machines[5]);
+    const queries: Array<Parameters<RecoveryStore['lastFinishedRuns']>[0][number]> = [
+      ...machines.flatMap(a => machines.map(b => ({ machineRefs: a === b ? [a] : [a, b] }))),
+      ...machines.map(a => ({ machineRefs: [a, machines[2]], accept: noM5 })),
+      { machineRefs: [machines[0], 'resource:default/many-never'] },
+      ...entities.map(entityRef => ({ entityRef })),
+      { entityRef: entities[1], accept: noM5 },
+      {},
+    ];
+    const each = await Promise.all(queries.map(({ accept, ...query }) => store.lastFinishedRun(query, accept)));
+    expect(each.filter(run => run !== undefined).length).toBeGreaterThan(queries.length / 2);
+    expect(await store.lastFinishedRuns(queries, 7)).toEqual(each);
+
+    const statements: string[] = [];
+    const listen = (q: { sql: string }) => statements.push(q.sql);
+    knex.on('query', listen);
+    try {
+      expect(await store.lastFinishedRuns(queries)).toEqual(each);
+    } finally {
+      knex.off('query', listen);
+    }
+    // One page of the history: its runs, their machines, the candidates a round at a time, the found runs' details.
+    expect(statements.length).toBeLessThanOrEqual(8);
+  });
+
   if (databaseId === 'SQLITE_3') {
     it('reads the newest runs in order along an index, not by sorting the whole history', async () => {
       const statements: Array<{ sql: string; bindings: Knex.RawBinding[] }> = [];

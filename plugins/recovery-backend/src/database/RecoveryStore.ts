@@ -140,22 +140,24 @@ export class RecoveryStore {
     machineRefs: string[],
   ): Promise<Map<string, StoredCapture>> {
     const result = new Map<string, StoredCapture>();
-    if (machineRefs.length === 0) return result;
-    const newest = this.db('recovery_captures')
-      .select('machine_ref')
-      .max({ created_at: 'created_at' })
-      .whereIn('machine_ref', machineRefs)
-      .groupBy('machine_ref')
-      .as('newest');
-    const rows = await this.db('recovery_captures as c')
-      .join(newest, join =>
-        join
-          .on('c.machine_ref', '=', 'newest.machine_ref')
-          .andOn('c.created_at', '=', 'newest.created_at'),
-      )
-      .select('c.*')
-      .orderBy('c.id');
-    for (const row of rows) result.set(row.machine_ref, toCapture(row));
+    // The readiness overview asks for every machine of the site at once.
+    for (const chunk of chunks([...new Set(machineRefs)])) {
+      const newest = this.db('recovery_captures')
+        .select('machine_ref')
+        .max({ created_at: 'created_at' })
+        .whereIn('machine_ref', chunk)
+        .groupBy('machine_ref')
+        .as('newest');
+      const rows = await this.db('recovery_captures as c')
+        .join(newest, join =>
+          join
+            .on('c.machine_ref', '=', 'newest.machine_ref')
+            .andOn('c.created_at', '=', 'newest.created_at'),
+        )
+        .select('c.*')
+        .orderBy('c.id');
+      for (const row of rows) result.set(row.machine_ref, toCapture(row));
+    }
     return result;
   }
 
@@ -545,6 +547,93 @@ export class RecoveryStore {
   }
 
   /**
+   * lastFinishedRun of many queries at once, as the readiness overview asks one per entity: for
+   * each, the same run. One walk of the runs newest first serves them all, `pageSize` runs a
+   * page (ids, times and entities along recovery_runs_created_idx, their machines by key); of a
+   * query's candidates in a page (the runs that booted every machine it gives, or of its entity)
+   * the newest row (plan and all) is read first, the others only if the query refused it, all
+   * queries' at once; the walk ends once every query has its run. So the statements grow with the
+   * history walked, not with the queries; a query whose machines no run booted walks all of it.
+   */
+  async lastFinishedRuns(
+    queries: Array<{ machineRefs?: string[]; entityRef?: string; accept?: (run: RunHead) => boolean }>,
+    pageSize = MAX_RUNS_PAGE,
+  ): Promise<Array<RecoveryRun | undefined>> {
+    type Pending = { index: number; first?: string; others: string[]; entityRef?: string; accept: (run: RunHead) => boolean };
+    const found = new Array<string | undefined>(queries.length);
+    let pending = queries.flatMap<Pending>(({ machineRefs = [], entityRef, accept = () => true }, index) => {
+      const [first, ...others] = [...new Set(machineRefs)];
+      if (first !== undefined) return [{ index, first, others, accept }];
+      return entityRef ? [{ index, others: [], entityRef, accept }] : [];
+    });
+    // Rows read, by id, as heads; null where the run does not count (active, interrupted, a test hook).
+    const rows = new Map<string, { row: any; head: RunHead } | null>();
+    const read = async (ids: string[]) => {
+      const unread = [...new Set(ids)].filter(id => !rows.has(id));
+      for (const chunk of chunks(unread)) {
+        const counted = await this.db('recovery_runs')
+          .whereIn('id', chunk)
+          .modify(finished, 'recovery_runs')
+          .modify(countsForReadiness, 'recovery_runs');
+        for (const row of counted) rows.set(row.id, { row, head: toRunHead(row) });
+      }
+      for (const id of unread) if (!rows.has(id)) rows.set(id, null);
+    };
+    let after: { id: string; created_at: unknown } | undefined;
+    while (pending.length > 0) {
+      const q = this.db('recovery_runs').orderBy(NEWEST_FIRST).limit(pageSize).select('id', 'created_at', 'entity_ref');
+      // Keyset on NEWEST_FIRST, with the time as the database returned it.
+      if (after) {
+        const { id, created_at: at } = after;
+        q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
+      }
+      const page: Array<{ id: string; created_at: unknown; entity_ref: string }> = await q;
+      if (page.length === 0) break;
+      const booted = new Map<string, Set<string>>(page.map(r => [r.id, new Set()]));
+      for (const m of await this.db('recovery_run_machines').whereIn('run_id', page.map(r => r.id)).select('run_id', 'machine_ref')) {
+        booted.get(m.run_id)!.add(m.machine_ref);
+      }
+      const byFirst = groupBy(pending.filter(p => p.first !== undefined), p => p.first!);
+      const byEntity = groupBy(pending.filter(p => p.entityRef !== undefined), p => p.entityRef!);
+      // Each query's candidates in this page, newest first.
+      const candidates = new Map<Pending, string[]>();
+      const add = (p: Pending, id: string) => {
+        if (!candidates.has(p)) candidates.set(p, []);
+        candidates.get(p)!.push(id);
+      };
+      for (const { id, entity_ref: entityRef } of page) {
+        const machines = booted.get(id)!;
+        for (const machineRef of machines) {
+          for (const p of byFirst.get(machineRef) ?? []) if (p.others.every(o => machines.has(o))) add(p, id);
+        }
+        for (const p of byEntity.get(entityRef) ?? []) add(p, id);
+      }
+      // Each query's newest candidate first, all at once: it is usually accepted, and a row holds
+      // its whole plan. Then the rest of the candidates of those that refused it.
+      for (const round of [(ids: string[]) => ids.slice(0, 1), (ids: string[]) => ids.slice(1)]) {
+        const trying = [...candidates].filter(([p]) => found[p.index] === undefined).map(([p, ids]) => ({ p, ids: round(ids) }));
+        await read(trying.flatMap(t => t.ids));
+        for (const { p, ids } of trying) {
+          const id = ids.find(id => {
+            const counted = rows.get(id);
+            return counted && p.accept(counted.head);
+          });
+          if (id !== undefined) found[p.index] = id;
+        }
+      }
+      pending = pending.filter(p => found[p.index] === undefined);
+      if (page.length < pageSize) break;
+      after = page[page.length - 1];
+    }
+    const runs = new Map<string, RecoveryRun>();
+    const ids = [...new Set(found.filter((id): id is string => id !== undefined))];
+    for (const chunk of chunks(ids)) {
+      for (const run of await this.withDetails(chunk.map(id => rows.get(id)!.row))) runs.set(run.id, run);
+    }
+    return found.map(id => (id === undefined ? undefined : runs.get(id)));
+  }
+
+  /**
    * Active runs on a host, or active runs whose driver has not beaten for `staleForMs`, by the
    * database's clock (see claimStaleRun).
    */
@@ -610,6 +699,21 @@ export class RecoveryStore {
         })),
     }));
   }
+}
+
+/** Lists of ids or refs in pieces a statement's parameters hold on SQLite and PostgreSQL alike. */
+function chunks<T>(items: T[], size = MAX_RUNS_PAGE): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(item);
+  }
+  return groups;
 }
 
 function toRunHead(row: any): RunHead {

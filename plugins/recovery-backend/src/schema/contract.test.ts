@@ -351,6 +351,13 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     const appRow = overview.find((r: { entityRef: string }) => r.entityRef === APP);
     expect(appRow.lastRun).toMatchObject({ id: started.body.id, entityRef: OPS, mode: 'test', status: 'succeeded' });
     for (const full of ['plan', 'machines', 'steps']) expect(appRow.lastRun).not.toHaveProperty(full);
+    // Its plan as a machine count; in full for the nightly check, which asks for it.
+    const appPlan = (await call('get', '/readiness/component/default/app', { as: AS_PLUGIN })).body.plan;
+    expect(appRow).toMatchObject({ machineCount: appPlan.machines.length });
+    expect(appRow).not.toHaveProperty('plan');
+    const planned = (await call('get', '/readiness?include=plan', { as: AS_PLUGIN })).body.items;
+    expect(planned.find((r: { entityRef: string }) => r.entityRef === APP).plan).toEqual(appPlan);
+    expect((await call('get', '/readiness?include=plans')).status).toBe(400);
     expect((await call('get', '/readiness/component/default/app', { as: AS_PLUGIN })).body.lastRun).toHaveProperty('steps');
     // A failed hidden run: the machine it failed at, not the run's own message.
     const vault = await call('post', '/runs', { body: { entityRef: VAULT }, as: AS_PLUGIN });

@@ -184,6 +184,25 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(resultReads).toHaveLength(1);
   });
 
+  it("looks up a system's latest analysis once for all the plans of one request (withMemo), and again for the next", async () => {
+    await store.insertEvents(generated.events, 'api');
+    const analyses = service();
+    const [root, ...parts] = system(generated, 'generated');
+    const first = await analyses.analyzeSystem('system:default/generated');
+    const lookups: string[] = [];
+    knex.on('query', (q: { sql: string }) => {
+      if (/^select [`"]?id[`"]? from [`"]?recovery_analyses/i.test(q.sql)) lookups.push(q.sql);
+    });
+    const overview = analyses.withMemo();
+    for (const entity of [root, ...parts.slice(0, 3), root]) expect((await overview.inferenceFor(entity))!.id).toBe(first.id);
+    expect(lookups).toHaveLength(1);
+    // The next request sees an analysis stored since.
+    const second = await analyses.analyzeSystem('system:default/generated');
+    lookups.length = 0;
+    expect((await analyses.withMemo().inferenceFor(root))!.id).toBe(second.id);
+    expect(lookups).toHaveLength(1);
+  });
+
   it("gives a run's earlier analysis by id while it is kept, reading it once, and nothing once it is pruned", async () => {
     await store.insertEvents(generated.events, 'api');
     const analyses = service({ keepAnalyses: 1 });

@@ -303,7 +303,26 @@ export class AnalysisService implements InferenceSource {
     return withoutHidden(analysis, ref => visible.has(ref));
   }
 
-  async inferenceFor(entity: Entity): Promise<Inference | undefined> {
+  /**
+   * The same inferences, each system's latest analysis looked up once however many entities ask:
+   * for one request only (the readiness overview plans every entity of every system).
+   */
+  withMemo(): InferenceSource {
+    const latestIds = new Map<string, Promise<string | undefined>>();
+    const latestId = (system: string) => {
+      if (!latestIds.has(system)) latestIds.set(system, this.events.latestAnalysisId(system));
+      return latestIds.get(system)!;
+    };
+    return {
+      inferenceFor: entity => this.inferenceFor(entity, latestId),
+      inferenceOf: analysisId => this.inferenceOf(analysisId),
+    };
+  }
+
+  async inferenceFor(
+    entity: Entity,
+    latestId: (system: string) => Promise<string | undefined> = system => this.events.latestAnalysisId(system),
+  ): Promise<Inference | undefined> {
     const system =
       entityRole(entity) === 'group'
         ? stringifyEntityRef(entity)
@@ -316,7 +335,7 @@ export class AnalysisService implements InferenceSource {
             )
           : undefined;
     if (!system) return undefined;
-    const id = await this.events.latestAnalysisId(system);
+    const id = await latestId(system);
     const cached = this.inferences.get(system);
     if (cached && cached.id === id) return cached;
     this.inferences.delete(system);

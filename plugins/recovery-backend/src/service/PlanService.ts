@@ -31,6 +31,8 @@ export interface InferenceSource {
   inferenceFor(entity: Entity): Promise<Inference | undefined>;
   /** An analysis by id (the one a run's plan came from), while it is kept. */
   inferenceOf(analysisId: string): Promise<Inference | undefined>;
+  /** The same, each system's latest analysis looked up once: for one request only. */
+  withMemo?(): InferenceSource;
 }
 
 /** Boot plans: the catalog's declared dependencies plus those learned from boot history. */
@@ -40,9 +42,12 @@ export class PlanService {
     private readonly inference?: InferenceSource,
   ) {}
 
-  /** Plans over a loader that asks the catalog once per ref (CatalogGraphLoader.withMemo): for one request only. */
+  /**
+   * Plans over a loader that asks the catalog once per ref (CatalogGraphLoader.withMemo), and
+   * the store once per system for its latest analysis: for one request only.
+   */
   withMemo(): PlanService {
-    return new PlanService(this.graphs.withMemo(), this.inference);
+    return new PlanService(this.graphs.withMemo(), this.inference?.withMemo?.() ?? this.inference);
   }
 
   /**

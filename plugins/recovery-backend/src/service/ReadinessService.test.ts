@@ -1,7 +1,8 @@
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { NotFoundError } from '@backstage/errors';
-import type { BootPlan, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { failedMachine, type BootPlan, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Knex } from 'knex';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
@@ -43,6 +44,7 @@ const plans = {
 const store = {
   latestCaptures: async () => new Map(),
   lastFinishedRun: async () => undefined,
+  lastFinishedRuns: async (queries: unknown[]) => queries.map(() => undefined),
 } as unknown as RecoveryStore;
 
 const seesAll = { visibleTo: async (refs: string[]) => refs };
@@ -117,7 +119,7 @@ describe('ReadinessService.readinessOf over the catalog', () => {
     for (let overview = 0; overview < 2; overview++) {
       asked.length = 0;
       const items = await service.readinessOf([site, c('dns'), c('web'), c('database')], user);
-      expect(Object.fromEntries(items.map(r => [r.entityRef, r.plan?.machines.length]))).toEqual({
+      expect(Object.fromEntries(items.map(r => [r.entityRef, r.machineCount]))).toEqual({
         [site]: 3,
         [c('dns')]: 1,
         [c('web')]: 2,
@@ -219,9 +221,10 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
   let plans: PlanService;
   let service: ReadinessService;
   let clock = Date.parse('2026-11-24T00:00:00Z');
+  let knex: Knex;
 
   beforeAll(async () => {
-    const knex = await databases.init(databaseId);
+    knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     store = new RecoveryStore(knex);
     const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
@@ -356,6 +359,52 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     for (const answer of [failed, ...overview]) {
       const text = JSON.stringify(answer.lastRun);
       for (const hidden of [site, 'site-failed-secret', secret, 'tcp:5432', m('dns-01')]) expect(text).not.toContain(hidden);
+    }
+  });
+
+  it("lists in the overview what each entity's readiness says, asking the store a few times for all of them", async () => {
+    // The runs of the tests before: passed ones, failed ones, of a system users may not see.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      const refs = [site, c('dns'), c('web'), c('database')];
+      for (const who of [everything, mockCredentials.user()]) {
+        const statements: string[] = [];
+        const listen = (q: { sql: string }) => statements.push(q.sql);
+        knex.on('query', listen);
+        let overview: Awaited<ReturnType<ReadinessService['readinessOf']>>;
+        try {
+          overview = await service.readinessOf(refs, who);
+        } finally {
+          knex.off('query', listen);
+        }
+        // The latest captures, a page of runs, their machines, two rounds of candidates, the found runs' details.
+        expect(statements.length).toBeLessThanOrEqual(7);
+        const planned = await service.readinessOf(refs, who, { includePlan: true });
+        expect(overview.map(r => r.entityRef)).toEqual(planned.map(r => r.entityRef));
+        for (const [k, item] of overview.entries()) {
+          const { plan, lastRun, captures, ...one } = await service.readiness(item.entityRef, who);
+          const summary = lastRun && {
+            ...('id' in lastRun ? { id: lastRun.id, entityRef: lastRun.entityRef } : {}),
+            mode: lastRun.mode,
+            status: lastRun.status,
+            createdAt: lastRun.createdAt,
+            startedAt: lastRun.startedAt,
+            finishedAt: lastRun.finishedAt,
+            rtoSeconds: lastRun.rtoSeconds,
+            failedAt: 'id' in lastRun ? failedMachine(lastRun) : lastRun.error?.machineRef,
+          };
+          expect(item).toEqual({
+            ...one,
+            machineCount: plan!.machines.length,
+            captures: captures.map(({ latest, ...status }) => ({ ...status, latest: latest && { id: latest.id, createdAt: latest.createdAt } })),
+            lastRun: summary,
+          });
+          expect(item).not.toHaveProperty('plan');
+          expect(planned[k]).toEqual({ ...item, plan });
+        }
+      }
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

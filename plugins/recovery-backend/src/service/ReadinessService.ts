@@ -9,14 +9,14 @@ import {
   type RunSummary,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { RecoveryStore } from '../database/RecoveryStore';
+import type { RecoveryStore, RunHead, StoredCapture } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
 import { toApi } from './CaptureService';
-import { PlanService } from './PlanService';
+import type { PlanService, PlannedRecovery } from './PlanService';
 import { assessReadiness, byRisk, hiddenRun } from './readiness';
 
-/** Entities the overview assesses at once: each waits on the catalog and the store. */
+/** Entities the overview plans at once: each waits on the catalog. */
 const OVERVIEW_CONCURRENCY = 8;
 
 /** What an entity's own catalog data causes (missing references, a bad annotation), by Backstage error name. */
@@ -41,48 +41,105 @@ export class ReadinessService {
 
   /** Readiness of an entity as the caller may see it (its plan's warnings, its last run). */
   async readiness(entityRef: string, credentials: BackstageCredentials): Promise<Readiness> {
-    return this.assess(this.plans, entityRef, credentials, refs => this.graphs.visibleTo(refs, credentials), run =>
-      this.plans.runSeenBy(run, credentials),
-    );
-  }
-
-  /**
-   * `shown`: a run the caller may see, as they may read it; the overview, which lists only a
-   * summary of it, leaves its plan's warnings alone.
-   */
-  private async assess(
-    plans: PlanService,
-    entityRef: string,
-    credentials: BackstageCredentials,
-    visible: VisibleTo,
-    shown: (run: RecoveryRun) => Promise<RecoveryRun>,
-  ): Promise<Readiness> {
-    const { graph, plan, planError, disagreements } = await plans.plan(entityRef, credentials);
-    const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
-    const roots = new Set(graph.roots);
-    const ownMachines = [
-      ...[...graph.services.values()].filter(s => roots.has(s.ref)).flatMap(s => s.machines),
-      // A system's machine parts that none of its services runs on are its own all the same.
-      ...graph.roots.filter(r => graph.machines.has(r) && !graph.services.has(r)),
-    ];
+    const entity = factsOf(await this.plans.plan(entityRef, credentials));
+    const { accept, ...query } = entity.lastRunQuery;
     const [latest, found] = await Promise.all([
-      this.store.latestCaptures(machineRefs),
-      // Any run that recovered the entity's whole plan tells about it (a system's run about its
-      // parts); without a plan of machines only the entity's own runs can. Its own machines
-      // first: fewer runs booted them than the shared ones its plan waits for (see the store).
-      plan && plan.machines.length > 0
-        ? this.store.lastFinishedRun({ machineRefs: ownFirst(machineRefs, ownMachines) }, run => coversPlan(run, plan))
-        : this.store.lastFinishedRun({ entityRef: graph.rootRef }),
+      this.store.latestCaptures(entity.machineRefs),
+      this.store.lastFinishedRun(query, accept),
     ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
     // part of): it still counts, but shows only what the verdict rests on. One they see, they see
     // as GET /runs/{id} shows it.
     const lastRun = !found
       ? undefined
-      : (await isRunVisible(found, visible))
-        ? await shown(found)
+      : (await isRunVisible(found, refs => this.graphs.visibleTo(refs, credentials)))
+        ? await this.plans.runSeenBy(found, credentials)
         : hiddenRun(found);
+    return this.assess(entity, latest, lastRun, Date.now());
+  }
+
+  /**
+   * Readiness of many entities as the caller may see them, most at risk first: each plan as its
+   * machine count (`includePlan`: in full, its warnings as the caller may read them), each latest
+   * capture as its id and time, each last run as a summary. Planned a few at a time; then the
+   * store is asked once for all of them (every machine's latest capture, every entity's last
+   * run), so its statements do not grow with the entities.
+   */
+  async readinessOf(
+    entityRefs: string[],
+    credentials: BackstageCredentials,
+    options: { includePlan?: boolean } = {},
+  ): Promise<ReadinessSummary[]> {
+    // Their plans walk the same platform chains: the catalog is asked once per ref for this
+    // request (as the plugin, as every plan is read), never beyond it.
+    const plans = this.plans.withMemo();
+    // A plan not listed shows none of its analysis warnings: they need no filtering for the caller.
+    const viewer = options.includePlan ? credentials : undefined;
+    const planned = new Array<EntityFacts | ReadinessSummary>(entityRefs.length);
+    let next = 0;
+    const planNext = async () => {
+      while (next < entityRefs.length) {
+        const k = next++;
+        try {
+          planned[k] = factsOf(await plans.plan(entityRefs[k], viewer));
+        } catch (error) {
+          // One broken entity (e.g. a reference to a missing System) must not hide the rest of
+          // the overview: it shows as not recoverable, with the error as the reason. A store or
+          // catalog that fails is no fact about any entity: the overview fails, saying so.
+          if (!isEntityError(error)) throw error;
+          planned[k] = unassessable(entityRefs[k], error, this.defaultObjectives);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, planNext));
+
+    const entities = planned.filter((e): e is EntityFacts => 'lastRunQuery' in e);
+    const [latest, found] = await Promise.all([
+      this.store.latestCaptures(entities.flatMap(e => e.machineRefs)),
+      this.store.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
+    ]);
+    const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
+    // Many entities share a last run (their system's): the catalog is asked once per run entity.
+    const seen = new Map<string, Promise<boolean>>();
+    const visible: VisibleTo = async refs => {
+      const answers = refs.map(ref => {
+        if (!seen.has(ref)) seen.set(ref, this.graphs.visibleTo([ref], credentials).then(v => v.length > 0));
+        return seen.get(ref)!;
+      });
+      const shown = await Promise.all(answers);
+      return refs.filter((_, i) => shown[i]);
+    };
     const now = Date.now();
+    const items = await Promise.all(
+      planned.map(async (entity): Promise<ReadinessSummary> => {
+        if (!('lastRunQuery' in entity)) return entity;
+        const run = lastRuns.get(entity);
+        const lastRun = run && ((await isRunVisible(run, visible)) ? run : hiddenRun(run));
+        const { plan, captures, ...readiness } = this.assess(entity, latest, lastRun, now);
+        return {
+          ...readiness,
+          machineCount: plan?.machines.length,
+          captures: captures.map(({ latest: capture, ...status }) => ({
+            ...status,
+            latest: capture && { id: capture.id, createdAt: capture.createdAt },
+          })),
+          ...(options.includePlan && plan && { plan }),
+          lastRun: lastRun && summaryOf(lastRun),
+        };
+      }),
+    );
+    return items.sort(byRisk);
+  }
+
+  /** Readiness from an entity's plan, its machines' latest captures and its last run, at `now` (epoch ms). */
+  private assess(
+    entity: EntityFacts,
+    latest: Map<string, StoredCapture>,
+    lastRun: RecoveryRun | HiddenRun | undefined,
+    now: number,
+  ): Readiness {
+    const { graph, plan, planError, disagreements, machineRefs, ownMachines } = entity;
+    const roots = new Set(graph.roots);
     return assessReadiness({
       entityRef: graph.rootRef,
       ownMachines,
@@ -107,45 +164,39 @@ export class ReadinessService {
       },
     });
   }
+}
 
-  /**
-   * Readiness of many entities as the caller may see them, most at risk first, a few assessed at
-   * a time; each last run as a summary.
-   */
-  async readinessOf(entityRefs: string[], credentials: BackstageCredentials): Promise<ReadinessSummary[]> {
-    const items = new Array<ReadinessSummary>(entityRefs.length);
-    // Their plans walk the same platform chains: the catalog is asked once per ref for this
-    // request (as the plugin, as every plan is read), never beyond it.
-    const plans = this.plans.withMemo();
-    // Many entities share a last run (their system's): the catalog is asked once per run entity.
-    const seen = new Map<string, Promise<boolean>>();
-    const visible: VisibleTo = async refs => {
-      const answers = refs.map(ref => {
-        if (!seen.has(ref)) seen.set(ref, this.graphs.visibleTo([ref], credentials).then(v => v.length > 0));
-        return seen.get(ref)!;
-      });
-      const shown = await Promise.all(answers);
-      return refs.filter((_, i) => shown[i]);
-    };
-    let next = 0;
-    const assessNext = async () => {
-      while (next < entityRefs.length) {
-        const k = next++;
-        try {
-          const { lastRun, ...readiness } = await this.assess(plans, entityRefs[k], credentials, visible, async run => run);
-          items[k] = { ...readiness, lastRun: lastRun && summaryOf(lastRun) };
-        } catch (error) {
-          // One broken entity (e.g. a reference to a missing System) must not hide the rest of
-          // the overview: it shows as not recoverable, with the error as the reason. A store or
-          // catalog that fails is no fact about any entity: the overview fails, saying so.
-          if (!isEntityError(error)) throw error;
-          items[k] = unassessable(entityRefs[k], error, this.defaultObjectives);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, assessNext));
-    return items.sort(byRisk);
-  }
+/** An entity's plan, with what readiness asks the store about it. */
+interface EntityFacts extends PlannedRecovery {
+  /** The plan's machines in boot order; without a plan, the graph's. */
+  machineRefs: string[];
+  /** Machines the entity runs on itself (for its position in the plan). */
+  ownMachines: string[];
+  /** Which of the last finished runs tells about it (RecoveryStore.lastFinishedRun). */
+  lastRunQuery: { machineRefs?: string[]; entityRef?: string; accept?: (run: RunHead) => boolean };
+}
+
+function factsOf(planned: PlannedRecovery): EntityFacts {
+  const { graph, plan } = planned;
+  const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
+  const roots = new Set(graph.roots);
+  const ownMachines = [
+    ...[...graph.services.values()].filter(s => roots.has(s.ref)).flatMap(s => s.machines),
+    // A system's machine parts that none of its services runs on are its own all the same.
+    ...graph.roots.filter(r => graph.machines.has(r) && !graph.services.has(r)),
+  ];
+  return {
+    ...planned,
+    machineRefs,
+    ownMachines,
+    // Any run that recovered the entity's whole plan tells about it (a system's run about its
+    // parts); without a plan of machines only the entity's own runs can. Its own machines first:
+    // fewer runs booted them than the shared ones its plan waits for (see the store).
+    lastRunQuery:
+      plan && plan.machines.length > 0
+        ? { machineRefs: ownFirst(machineRefs, ownMachines), accept: run => coversPlan(run, plan) }
+        : { entityRef: graph.rootRef },
+  };
 }
 
 /** A run as the overview lists it; a hidden one keeps no more than it showed. */
@@ -162,7 +213,7 @@ function ownFirst(machineRefs: string[], own: string[]): string[] {
   return [...new Set([...own.filter(m => planned.has(m)), ...machineRefs])];
 }
 
-function unassessable(entityRef: string, error: unknown, objectives: Readiness['objectives']): Readiness {
+function unassessable(entityRef: string, error: unknown, objectives: Readiness['objectives']): ReadinessSummary {
   const message = error instanceof Error ? error.message : String(error);
   return {
     entityRef,

@@ -54,7 +54,7 @@ const RANK: Record<ReadinessStatus, number> = {
 };
 
 /** Orders readiness by risk: not recoverable first, then at risk, unknown, ready. */
-export function byRisk(a: Readiness, b: Readiness): number {
+export function byRisk(a: Pick<Readiness, 'status' | 'entityRef'>, b: Pick<Readiness, 'status' | 'entityRef'>): number {
   return RANK[a.status] - RANK[b.status] || a.entityRef.localeCompare(b.entityRef);
 }
 

@@ -403,6 +403,8 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       // A misspelt query parameter would otherwise be ignored: every run, not the entity's.
       [request(server).get('/api/recovery/runs?entity=component:default/shop'), 'Unknown query parameter "entity" for GET /api/recovery/runs; it takes entityRef, active, limit'],
       [request(server).get('/api/recovery/readiness/component/default/shop?fresh=1'), 'Unknown query parameter "fresh" for GET /api/recovery/readiness/component/default/shop; it takes none'],
+      [request(server).get('/api/recovery/readiness?include=plans'), 'Query parameter include must be "plan" when given, got "plans"'],
+      [request(server).get('/api/recovery/readiness?include=plan&include=plan'), 'Query parameter include must be "plan" when given, got an array'],
       [request(server).post('/api/recovery/events?formats=jsonl').send('{"time": 1, "machine": "m", "service": "s"}'), 'Unknown query parameter "formats" for POST /api/recovery/events; it takes format, source, lenient'],
     ];
     for (const [req, message] of cases) {
@@ -624,10 +626,27 @@ describe.each(databases.eachSupportedId())('what the catalog hides from a user, 
     const plan = await request(server).get('/api/recovery/plan/component/default/shop');
     expect(plan.body.analysis.warnings).toEqual([leftOutForUser]);
     const one = await request(server).get('/api/recovery/readiness/component/default/shop');
-    const list = await request(server).get('/api/recovery/readiness');
+    const list = await request(server).get('/api/recovery/readiness?include=plan');
     for (const readiness of [one.body, ...list.body.items]) expect(readiness.plan.analysis.warnings).toEqual([leftOutForUser]);
     const full = await request(server).get('/api/recovery/readiness/component/default/shop').set('authorization', asPlugin);
     expect(full.body.plan.analysis.warnings).toEqual([shopWarning]);
+  });
+
+  it('lists each plan in the overview as its machine count, in full only when asked for, and each capture as its id and time', async () => {
+    const one = await request(server).get('/api/recovery/readiness/component/default/shop');
+    const [list, planned] = await Promise.all(['', '?include=plan'].map(q => request(server).get(`/api/recovery/readiness${q}`)));
+    // Ages aside: a second may pass between two answers.
+    const shop = (res: typeof list) => {
+      const item = res.body.items.find((r: { entityRef: string }) => r.entityRef === 'component:default/shop');
+      return { ...item, captures: item.captures.map(({ ageSeconds, ...capture }: any) => capture) };
+    };
+    expect(shop(list)).not.toHaveProperty('plan');
+    expect(shop(list).machineCount).toBe(one.body.plan.machines.length);
+    expect(one.body.captures.length).toBeGreaterThan(0);
+    expect(shop(list).captures).toEqual(
+      one.body.captures.map(({ machineRef, latest }: any) => ({ machineRef, latest: latest && { id: latest.id, createdAt: latest.createdAt } })),
+    );
+    expect(shop(planned)).toEqual({ ...shop(list), plan: one.body.plan });
   });
 
   it("gives each reader of a run its plan's warnings as GET /plan gives them to that reader", async () => {

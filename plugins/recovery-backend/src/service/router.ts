@@ -109,10 +109,11 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json({ status: 'ok' });
   });
 
-  router.get('/readiness', query(), async (req, res) => {
+  router.get('/readiness', query('include'), async (req, res) => {
+    const includePlan = includePlanFrom(req.query.include);
     const credentials = await httpAuth.credentials(req);
     const refs = await graphs.visibleTo(await graphs.recoverableEntities(), credentials);
-    res.json({ items: await readiness.readinessOf(refs, credentials) });
+    res.json({ items: await readiness.readinessOf(refs, credentials, { includePlan }) });
   });
 
   router.get('/readiness/:kind/:namespace/:name', query(), async (req, res) => {
@@ -340,6 +341,13 @@ function query(...names: string[]): express.RequestHandler {
     const known = names.length === 0 ? 'it takes none' : `it takes ${names.join(', ')}`;
     next(new InputError(`Unknown query parameter ${unknown.map(k => `"${k}"`).join(', ')} for ${req.method} ${req.baseUrl}${req.path}; ${known}`));
   };
+}
+
+/** `include=plan`: the overview's items with their plans in full (the nightly check's), not just their machine counts. */
+function includePlanFrom(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (value === 'plan') return true;
+  throw new InputError(`Query parameter include must be "plan" when given, got ${describeValue(value)}`);
 }
 
 /** `lenient`: true or false, as `true`/`1` or `false`/`0`; anything else is a 400 rather than strict. */

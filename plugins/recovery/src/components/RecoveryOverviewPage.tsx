@@ -50,9 +50,6 @@ export function compareCaptureAge(a: ReadinessSummary, b: ReadinessSummary): num
   return x < y ? -1 : 1;
 }
 
-function machineCount(r: ReadinessSummary): number {
-  return r.plan ? r.plan.machines.length : -1;
-}
 
 /** The last run that counts for the entity: its mode, outcome and age. */
 const LastRunCell = ({ run, rtoSeconds }: { run: RunSummary; rtoSeconds: number }) => {
@@ -134,8 +131,8 @@ const columns: TableColumn<ReadinessSummary>[] = [
   {
     title: 'Machines',
     // No plan (a dependency cycle, say) is not "0 machines": it sorts first and shows "—".
-    customSort: (a, b) => machineCount(a) - machineCount(b),
-    render: r => (r.plan ? r.plan.machines.length : '—'),
+    customSort: (a, b) => (a.machineCount ?? -1) - (b.machineCount ?? -1),
+    render: r => r.machineCount ?? '—',
   },
 ];
 

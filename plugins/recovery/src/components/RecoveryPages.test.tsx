@@ -149,7 +149,7 @@ describe('RecoveryOverviewPage columns', () => {
       listReadiness: async () => [
         makeReadinessSummary({ entityRef: 'component:default/a-risky', status: 'at-risk' }),
         // No plan could be made (a dependency cycle): its machines are unknown, not none.
-        makeReadinessSummary({ entityRef: 'component:default/z-noplan', plan: undefined, position: undefined }),
+        makeReadinessSummary({ entityRef: 'component:default/z-noplan', machineCount: undefined, position: undefined }),
       ],
     });
     await render(api, <RecoveryOverviewPage />);

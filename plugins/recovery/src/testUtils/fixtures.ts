@@ -95,8 +95,13 @@ export function makeReadiness(overrides: Partial<Readiness> = {}): Readiness {
 
 /** An entity's readiness as the overview lists it (GET /readiness). */
 export function makeReadinessSummary(overrides: Partial<ReadinessSummary> = {}): ReadinessSummary {
-  const { lastRun, ...readiness } = makeReadiness();
-  return { ...readiness, ...overrides };
+  const { lastRun, plan, captures, ...readiness } = makeReadiness();
+  return {
+    ...readiness,
+    machineCount: plan?.machines.length,
+    captures: captures.map(({ latest, ...status }) => ({ ...status, latest: latest && { id: latest.id, createdAt: latest.createdAt } })),
+    ...overrides,
+  };
 }
 
 /** A run as the overview lists it (GET /readiness), of a run the caller sees. */
