@@ -4,7 +4,7 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { formatBytes, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
   AnalysisInputError,
@@ -412,7 +412,7 @@ export async function main(
     if (opts.json) return io.stdout(json({ items }));
     for (const c of items) {
       const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
-      io.stdout(`${c.machineRef}  capture ${c.id}  ${(c.sizeBytes / 1048576).toFixed(1)} MiB in ${c.durationMs} ms${paused}\n`);
+      io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}\n`);
     }
   });
 

@@ -9,6 +9,7 @@ import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
+  HostRoom,
   HypervisorHost,
   LabHandle,
   LabResources,
@@ -24,7 +25,7 @@ import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
 import { busyboxRootfsEntries } from './lib/busybox';
 import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
-import { createTar, rewriteTarFiles } from './lib/tar';
+import { createTar, rewriteTarFiles, tarFileSizes } from './lib/tar';
 
 /** Catalog ref of the machine a restored container stands for. */
 export const MACHINE_REF_LABEL = 'recovery.backstage-recovery.io/machine-ref';
@@ -196,6 +197,59 @@ export class DockerHypervisorHost implements HypervisorHost {
     } catch (e) {
       if (isStatus(e, 404)) return false;
       throw e;
+    }
+  }
+
+  room(runId: string, captures: RestorableCapture[]): Promise<HostRoom> {
+    return onEngine(this.id, () => this.roomOn(runId, captures));
+  }
+
+  /**
+   * What the captures' archives hold, each file by its path once (an image archive names a layer
+   * by its id, which the images sharing it share), plus their volumes; against the space free in
+   * the engine's data root, as `df` inside a helper container reads it (the engine may be remote).
+   */
+  private async roomOn(runId: string, captures: RestorableCapture[]): Promise<HostRoom> {
+    const files = new Map<string, number>();
+    let neededBytes = 0;
+    for (const capture of captures) {
+      const archive = artifactPath(this.options.storeDirectory, capture.artifact);
+      for (const [path, size] of await tarFileSizes(archive)) files.set(path, size);
+      for (const volume of capture.runtime.volumes ?? []) neededBytes += volume.sizeBytes;
+    }
+    for (const size of files.values()) neededBytes += size;
+    const { DockerRootDir: root } = await this.docker.info();
+    const where = `${this.id}:${root}`;
+    try {
+      return { neededBytes, freeBytes: await this.freeBytesIn(runId, root), where };
+    } catch (e) {
+      return { neededBytes, where, unknown: (e as Error).message };
+    }
+  }
+
+  private async freeBytesIn(runId: string, directory: string): Promise<number> {
+    await this.ensureProbeImage();
+    const container = await this.docker.createContainer({
+      name: dockerName('rr', runId, 'room'),
+      Image: this.probeImage,
+      Cmd: ['df', '-k', '-P', '/data-root'],
+      Labels: { [RUN_ID_LABEL]: runId, [PROBE_LABEL]: 'true' },
+      HostConfig: { Binds: [`${directory}:/data-root:ro`], NetworkMode: 'none', RestartPolicy: { Name: 'no' } },
+    });
+    try {
+      await container.start();
+      const { StatusCode } = await container.wait();
+      const { stdout, stderr } = demuxDockerStream(
+        (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer,
+      );
+      // `Filesystem 1024-blocks Used Available Capacity Mounted-on`, then one line per filesystem.
+      const available = Number(stdout.trim().split('\n').at(-1)?.trim().split(/\s+/)[3]);
+      if (StatusCode !== 0 || !Number.isFinite(available)) {
+        throw new Error(`df in ${directory} said: ${(stderr || stdout).trim() || `exit ${StatusCode}`}`);
+      }
+      return available * 1024;
+    } finally {
+      await container.remove({ force: true }).catch(() => {});
     }
   }
 

@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -48,6 +49,7 @@ const primary = dockerFromHost(PRIMARY);
 const recovery = dockerFromHost(RECOVERY);
 const suffix = `${Date.now().toString(36)}`;
 const runId = `it-${suffix}`;
+const roomRunId = `it-room-${suffix}`;
 const bothRunId = `it-both-${suffix}`;
 const namesRunId = `it-names-${suffix}`;
 const dynamicRunId = `it-dynamic-${suffix}`;
@@ -203,6 +205,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await host.teardown(runId).catch(() => {});
+  await host.teardown(roomRunId).catch(() => {});
   const both = new DockerHypervisorHost('primary', primary, { storeDirectory: store });
   await both.teardown(bothRunId).catch(() => {});
   await host.teardown(namesRunId).catch(() => {});
@@ -834,6 +837,32 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         },
       ),
     ).rejects.toThrow(/capture cap-corrupt: checksum mismatch/);
+  });
+
+  it("reads the room restoring the captures takes (layers they share once) and the engine's free space, leaving nothing", async () => {
+    const all = DEMO_MACHINES.map(m => restorableOf(`resource:default/${m.name}`, captures.get(m.name)!));
+    // What GNU tar lists, each regular file once by path (the images share their busybox layer).
+    const files = new Map<string, number>();
+    let archives = 0;
+    for (const c of all) {
+      archives += statSync(join(store, c.artifact)).size;
+      for (const line of execFileSync('tar', ['-tvf', join(store, c.artifact)], { encoding: 'utf8' }).split('\n')) {
+        const [mode, , size, , , ...path] = line.split(/\s+/);
+        if (mode?.startsWith('-')) files.set(path.join(' '), Number(size));
+      }
+    }
+    const volumes = all.flatMap(c => c.runtime.volumes ?? []).reduce((n, v) => n + v.sizeBytes, 0);
+    const t0 = Date.now();
+    const room = await host.room(roomRunId, all);
+    timings.roomMs = Date.now() - t0;
+    const { DockerRootDir } = await recovery.info();
+    expect(room).toMatchObject({ where: `recovery:${DockerRootDir}`, neededBytes: [...files.values()].reduce((a, b) => a + b, 0) + volumes });
+    expect(room.neededBytes).toBeLessThan(archives);
+    // The engine runs here: its data root's free space, as statfs says it, give or take what
+    // other tests write meanwhile.
+    const fs = statfsSync(DockerRootDir);
+    expect(Math.abs(room.freeBytes! - fs.bavail * fs.bsize)).toBeLessThan(256 * 1024 ** 2);
+    expect(await host.listLabResources(roomRunId)).toEqual({ machines: [], networks: [] });
   });
 
   it('on an engine that also runs production, lets Docker choose the lab subnet and says so', async () => {

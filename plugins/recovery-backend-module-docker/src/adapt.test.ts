@@ -5,7 +5,6 @@ import {
   dockerHealthcheck,
   dockerName,
   dockerTag,
-  formatBytes,
   joinsLabNetwork,
   volumeMounts,
 } from './adapt';
@@ -179,11 +178,6 @@ describe('helpers', () => {
       Retries: 3,
       StartPeriod: undefined,
     });
-  });
-  it('formats sizes for people', () => {
-    expect(formatBytes(512)).toBe('512 bytes');
-    expect(formatBytes(1536)).toBe('1.5 KiB');
-    expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GiB');
   });
   it('makes valid Docker names and tags', () => {
     expect(dockerName('rr', 'run:1/2', 'demo prod')).toBe('rr-run-1-2-demo-prod');

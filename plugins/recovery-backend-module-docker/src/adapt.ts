@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   CapturedVolume,
@@ -43,19 +44,6 @@ export function volumeMounts(info: Pick<Docker.ContainerInspectInfo, 'Mounts'>):
   return ((info.Mounts ?? []) as Mount[])
     .filter(m => m.Type === 'volume')
     .map(m => ({ name: m.Name ?? m.Source, destination: m.Destination }));
-}
-
-/** Size for people: `512 bytes`, `1.5 KiB`, `12.0 MiB`. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} bytes`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { durationSettingMs, parseDurationSeconds } from './duration';
+import { durationSettingMs, formatBytes, parseDurationSeconds } from './duration';
 
 describe('parseDurationSeconds', () => {
   it('reads single units and sums', () => {
@@ -22,5 +22,13 @@ describe('durationSettingMs', () => {
     expect(durationSettingMs('recovery.runs.stepTimeout', '1m30s')).toBe(90_000);
     expect(() => durationSettingMs('recovery.runs.stepTimeout', 'soon')).toThrow('Invalid duration "soon" at recovery.runs.stepTimeout: use e.g. 90s, 15m, 24h');
     expect(() => durationSettingMs('recovery.runs.stepTimeout', '0m')).toThrow('Invalid duration "0m" at recovery.runs.stepTimeout: must be longer than 0s');
+  });
+});
+
+describe('formatBytes', () => {
+  it('formats sizes for people', () => {
+    expect(formatBytes(512)).toBe('512 bytes');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GiB');
   });
 });

@@ -163,6 +163,17 @@ export interface RestoredMachine {
   addressesLost: string[];
 }
 
+/** What restoring a run's captures takes on a hypervisor host, against what the host has. */
+export interface HostRoom {
+  /** Bytes the restored captures take there: each image once loaded (layers they share, once) and each volume. */
+  neededBytes: number;
+  /** Bytes free where the host keeps them; absent where it cannot tell (`unknown` says why). */
+  freeBytes?: number;
+  /** Where that is, for messages: `recovery:/var/lib/docker`. */
+  where: string;
+  unknown?: string;
+}
+
 /**
  * The designated recovery host: its virtualization layer runs the recovered machines.
  * Every resource it creates for a run carries the run id as a label.
@@ -180,6 +191,12 @@ export interface HypervisorHost {
     networks: CapturedNetwork[],
     options: { internal: boolean },
   ): Promise<LabHandle>;
+  /**
+   * The room restoring `captures` takes on the host, and what it has, read before the run builds
+   * its lab: a run that needs more than the host has free fails then, not halfway through its
+   * waves. Anything it leaves on the host carries the run id.
+   */
+  room?(runId: string, captures: RestorableCapture[]): Promise<HostRoom>;
   /** Loads the capture (verifying its checksum) and creates the machine, adapted, not started. */
   restoreMachine(lab: LabHandle, capture: RestorableCapture): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTar, rewriteTarFiles } from './tar';
+import { createTar, rewriteTarFiles, tarFileSizes } from './tar';
 
 describe('createTar', () => {
   it('writes an archive GNU tar extracts: directories, files with modes, symlinks', () => {
@@ -96,5 +96,38 @@ describe('rewriteTarFiles', () => {
       '[{"RepoTags":["recovery-lab/0123:run-1"]}]',
     );
     await expect(rewritten(archive.subarray(0, 2000), 700, retag)).rejects.toThrow('tar: the archive ends inside entry abc/layer.tar');
+  });
+});
+
+describe('tarFileSizes', () => {
+  it('reads each regular file and its size from the headers, as GNU tar writes them in every format', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tar-test-'));
+    try {
+      const long = `${'d'.repeat(80)}/${'e'.repeat(80)}/layer.tar`;
+      execFileSync('mkdir', ['-p', join(dir, 'in', 'abc'), join(dir, 'in', long, '..')]);
+      writeFileSync(join(dir, 'in', 'abc', 'layer.tar'), Buffer.alloc(70_000, 1));
+      writeFileSync(join(dir, 'in', long), Buffer.alloc(1_234, 2));
+      writeFileSync(join(dir, 'in', 'manifest.json'), '[]');
+      execFileSync('ln', ['-s', 'manifest.json', join(dir, 'in', 'link')]);
+      const expected = new Map([
+        ['abc/layer.tar', 70_000],
+        [long, 1_234],
+        ['manifest.json', 2],
+      ]);
+      // ustar cannot hold the long name: gnu writes it as a long-name entry, pax as an extended header.
+      for (const format of ['gnu', 'pax']) {
+        const archive = join(dir, `${format}.tar`);
+        execFileSync('tar', [`--format=${format}`, '-cf', archive, '-C', join(dir, 'in'), 'abc', 'd'.repeat(80), 'manifest.json', 'link']);
+        expect(await tarFileSizes(archive)).toEqual(expected);
+      }
+      writeFileSync(join(dir, 'ours.tar'), createTar([{ type: 'dir', path: 'abc' }, { type: 'file', path: 'abc/layer.tar', content: 'x'.repeat(513) }]));
+      expect(await tarFileSizes(join(dir, 'ours.tar'))).toEqual(new Map([['abc/layer.tar', 513]]));
+
+      const cut = join(dir, 'cut.tar');
+      writeFileSync(cut, readFileSync(join(dir, 'gnu.tar')).subarray(0, 40_000));
+      await expect(tarFileSizes(cut)).rejects.toThrow(`tar: ${cut} ends inside entry abc/layer.tar`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { open } from 'node:fs/promises';
+
 /** One entry of a tarball built in memory (ustar). */
 export type TarEntry =
   | { type: 'file'; path: string; content: Buffer | string; mode?: number }
@@ -164,4 +166,67 @@ export async function* rewriteTarFiles(
   }
   if (held.length > 0) yield held;
   for (let next = await input.next(); !next.done; next = await input.next()) yield asBuffer(next.value);
+}
+
+/** A pax extended header's records (`<length> <key>=<value>\n`), as key → value. */
+function paxRecords(data: Buffer): Map<string, string> {
+  const records = new Map<string, string>();
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    const length = parseInt(data.toString('ascii', at, space), 10);
+    if (space < 0 || !(length > 0)) break;
+    const record = data.toString('utf8', space + 1, at + length - 1);
+    const eq = record.indexOf('=');
+    if (eq > 0) records.set(record.slice(0, eq), record.slice(eq + 1));
+    at += length;
+  }
+  return records;
+}
+
+/**
+ * The regular files of a tar archive on disk and their sizes, by path, read from the headers
+ * alone: the data between them is skipped, so an archive of gigabytes is read in a few reads per
+ * entry. Pax and GNU long-name headers are followed for the entry they describe.
+ */
+export async function tarFileSizes(file: string): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  const handle = await open(file, 'r');
+  try {
+    const { size: total } = await handle.stat();
+    const header = Buffer.alloc(BLOCK);
+    const readData = async (at: number, size: number) => {
+      const data = Buffer.alloc(size);
+      await handle.read(data, 0, size, at);
+      return data;
+    };
+    let global = new Map<string, string>();
+    let next = new Map<string, string>();
+    let at = 0;
+    while (at + BLOCK <= total) {
+      await handle.read(header, 0, BLOCK, at);
+      if (header.every(byte => byte === 0)) break;
+      const type = String.fromCharCode(header[156]);
+      // A pax `size` stands for the header's (a file past the header field's 8 GiB).
+      const paxSize = 'gxLK'.includes(type) ? undefined : (next.get('size') ?? global.get('size'));
+      const size = paxSize !== undefined ? Number(paxSize) : entrySize(header);
+      const dataAt = at + BLOCK;
+      at = dataAt + Math.ceil(size / BLOCK) * BLOCK;
+      if (at > total) throw new Error(`tar: ${file} ends inside entry ${entryPath(header)}`);
+      if (type === 'g') global = new Map([...global, ...paxRecords(await readData(dataAt, size))]);
+      else if (type === 'x') next = paxRecords(await readData(dataAt, size));
+      else if (type === 'L') next.set('path', (await readData(dataAt, size)).toString('utf8').replace(/\0.*$/s, ''));
+      else if (type === 'K') continue;
+      else {
+        const described = new Map([...global, ...next]);
+        next = new Map();
+        if (type !== '0' && type !== '\0') continue;
+        const path = (described.get('path') ?? entryPath(header)).replace(/^\.\//, '');
+        sizes.set(path, size);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  return sizes;
 }

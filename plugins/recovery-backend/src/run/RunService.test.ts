@@ -140,6 +140,58 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
   });
 
+  it("fails a run before it builds anything where the host lacks the room its captures take, saying how much of each", async () => {
+    const host = new FakeHost(needs);
+    const asked: Array<{ runId: string; captures: string[] }> = [];
+    const GiB = 1024 ** 3;
+    Object.assign(host, {
+      room: async (runId: string, captures: RestorableCapture[]) => {
+        asked.push({ runId, captures: captures.map(c => c.captureId).sort() });
+        return { neededBytes: 3 * GiB, freeBytes: 2 * GiB, where: 'fake:/var/lib/docker' };
+      },
+    });
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(asked).toEqual([{ runId: run.id, captures: ['cap-data-01', 'cap-infra-01', 'cap-web-01'] }]);
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({
+      message:
+        'fake has 2.0 GiB free in fake:/var/lib/docker, but restoring the 3 captures takes 3.0 GiB: free space there (images and volumes no run uses), or recover onto a larger host',
+    });
+    expect(host.started).toEqual([]);
+    expect(host.labels.size).toBe(0);
+    expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+  });
+
+  it('says the room a run takes and has in its timeline, and goes on where the host cannot tell or the look fails', async () => {
+    const GiB = 1024 ** 3;
+    const rooms = [
+      async () => ({ neededBytes: 1.5 * GiB, freeBytes: 40 * GiB, where: 'fake:/var/lib/docker' }),
+      async () => ({ neededBytes: 1.5 * GiB, where: 'fake:/var/lib/docker', unknown: 'df in /var/lib/docker said: permission denied' }),
+      async () => {
+        throw new Error('engine did not answer');
+      },
+    ];
+    const said: string[] = [];
+    for (const room of rooms) {
+      const host = Object.assign(new FakeHost(needs), { room });
+      const runs = service(host);
+      const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+      await runs.waitFor(started.id);
+      const run = (await store.getRun(started.id))!;
+      expect(run.status).toBe('succeeded');
+      const step = run.steps.find(s => /room/i.test(s.message))!;
+      said.push(`${step.level}: ${step.message}`);
+    }
+    expect(said).toEqual([
+      'info: Room on fake: restoring the 3 captures takes 1.5 GiB, 40.0 GiB free in fake:/var/lib/docker',
+      'warning: Room on fake: restoring the 3 captures takes 1.5 GiB; free space unknown (df in /var/lib/docker said: permission denied)',
+      'warning: Could not read the room on fake: engine did not answer',
+    ]);
+  });
+
   it('returns the run as admitted, however fast driving it moves it on', async () => {
     // Every read but the first is slow: the driver's own read must not let it overtake start's.
     const getRun = store.getRun.bind(store);

@@ -10,7 +10,7 @@ import type {
   RunStatus,
   RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
-import { ANNOTATION_PROBES, HOST_BUSY_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
+import { ANNOTATION_PROBES, formatBytes, HOST_BUSY_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   HypervisorHost,
@@ -19,6 +19,8 @@ import type {
   MachineHandle,
   MachineState,
   ProbeResult,
+  HostRoom,
+  RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
 import { counted } from '@backstage-recovery/plugin-recovery-node';
@@ -384,6 +386,7 @@ export class RunService {
           `the lab of run ${stuck.runId} is still on ${host.id} and could not be removed (${stuck.error}): remove what is labelled with that run, or mend the host, and try again`,
         );
       }
+      await this.checkRoom(recorder, host, runId, [...captures.values()], driving, removeLate);
       const networks = labNetworks([...captures.values()]);
       const labStartedAt = new Date().toISOString();
       lab = await withDeadline(
@@ -583,6 +586,40 @@ export class RunService {
     );
   }
 
+  /**
+   * Fails the run before it builds anything where the host has less room than restoring its
+   * captures takes; says how much it takes, and how much there is. A host that cannot tell, or a
+   * look that fails, holds up no run: the timeline says so.
+   */
+  private async checkRoom(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+    runId: string,
+    captures: StoredCapture[],
+    signal: AbortSignal,
+    removeLate: () => Promise<unknown>,
+  ): Promise<void> {
+    if (!host.room) return;
+    let room: HostRoom;
+    try {
+      room = await withDeadline(host.room(runId, captures.map(restorable)), this.options.stepTimeoutMs, 'Reading the room on the host', signal, removeLate);
+    } catch (error) {
+      signal.throwIfAborted();
+      await recorder.step(`Could not read the room on ${host.id}: ${messageOf(error)}`, undefined, 'warning');
+      return;
+    }
+    const needed = `restoring the ${captures.length} capture${captures.length === 1 ? '' : 's'} takes ${formatBytes(room.neededBytes)}`;
+    if (room.freeBytes === undefined) {
+      await recorder.step(`Room on ${host.id}: ${needed}; free space unknown (${room.unknown ?? 'the host does not say'})`, undefined, 'warning');
+    } else if (room.neededBytes > room.freeBytes) {
+      throw new Error(
+        `${host.id} has ${formatBytes(room.freeBytes)} free in ${room.where}, but ${needed}: free space there (images and volumes no run uses), or recover onto a larger host`,
+      );
+    } else {
+      await recorder.step(`Room on ${host.id}: ${needed}, ${formatBytes(room.freeBytes)} free in ${room.where}`);
+    }
+  }
+
   private async bootMachine(
     recorder: RunRecorder,
     host: HypervisorHost,
@@ -598,14 +635,7 @@ export class RunService {
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'restoring', { restoreStartedAt: now() });
       const restored = await withDeadline(
-        host.restoreMachine(lab, {
-          captureId: capture.id,
-          machineRef,
-          imageId: capture.imageId,
-          checksum: capture.checksum,
-          artifact: capture.artifact,
-          runtime: capture.runtime,
-        }),
+        host.restoreMachine(lab, restorable(capture)),
         this.options.stepTimeoutMs,
         'restore',
         signal,
@@ -935,6 +965,16 @@ function namesMentioned(warnings: string[], names: Map<string, string | undefine
 }
 
 /** The production networks the lab must emulate: each machine's entry of each, so the host knows every address. */
+/** A stored capture as the host restores it. */
+const restorable = (capture: StoredCapture): RestorableCapture => ({
+  captureId: capture.id,
+  machineRef: capture.machineRef,
+  imageId: capture.imageId,
+  checksum: capture.checksum,
+  artifact: capture.artifact,
+  runtime: capture.runtime,
+});
+
 function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
   // Every machine's entry, not one per network: the host keeps the lab's own containers (the
   // probe) off every production address it is told of.
