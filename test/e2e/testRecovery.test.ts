@@ -6,11 +6,12 @@
  */
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDemoImage, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { demoRecoveryConfig, ENGINES, RunningBackend, startBackend, waitForRun } from './backend';
+import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend, waitForRun } from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
 const recoveryHost = dockerFromHost(ENGINES.recovery);
@@ -103,12 +104,38 @@ describe('test recovery of the demo site', () => {
     }
     timings['measured RTO'] = run.rtoSeconds! * 1000;
     expect(run.steps.map(s => s.message)).toContainEqual(expect.stringMatching(/^Lab torn down/));
+    // The room it needed on the engine, against the engine's own free disk, read before the lab.
+    expect(run.steps.map(s => s.message)).toContainEqual(
+      expect.stringMatching(/^Room on recovery: restoring the 3 captures takes [\d.]+ [KM]iB, [\d.]+ [MGT]iB free in recovery:\//),
+    );
 
     const readiness = await backend.api('GET', '/readiness/component/default/web');
     expect(readiness.body).toMatchObject({
       lastRun: { id: run.id, status: 'succeeded' },
       position: { wave: 2, machines: ['resource:default/web-01'], waitsFor: ['resource:default/data-01'] },
     });
+  });
+
+  it('shows the same readiness through the recovery CLI, and follows a run there to its end', async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>(resolvePromise => {
+        execFile(
+          process.execPath,
+          [join(REPO_ROOT, 'packages/cli/bin/recovery'), ...args, '--url', backend.baseUrl, '--token', backend.token],
+          { cwd: REPO_ROOT },
+          (error, stdout, stderr) => resolvePromise({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    const shown = await cli('readiness', 'web', '--json');
+    expect(shown).toMatchObject({ status: 0, stderr: '' });
+    expect(JSON.parse(shown.stdout)).toEqual((await backend.api('GET', '/readiness/component/default/web')).body);
+
+    const followed = await timed('test recovery of web through the CLI', () => cli('run', 'web', '--interval', '0.5'));
+    expect(followed).toMatchObject({ status: 0, stderr: '' });
+    const lines = followed.stdout.trimEnd().split('\n');
+    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d {2}Wave 3: booting resource:default\/web-01$/));
+    expect(lines.at(-1)).toMatch(/^Run (\S+) of component:default\/web succeeded: 3 machines verified, measured RTO [\d.]+ s$/);
+    runIds.push(/^Run (\S+) /.exec(lines.at(-1)!)![1]);
   });
 
   it('fails verification when the same machines boot in reverse order', async () => {
@@ -133,8 +160,8 @@ describe('test recovery of the demo site', () => {
     ]);
   });
 
-  it('leaves nothing labelled with either run id on the hypervisor host', async () => {
-    expect(runIds).toHaveLength(2);
+  it('leaves nothing labelled with any of its run ids on the hypervisor host', async () => {
+    expect(runIds).toHaveLength(3);
     for (const runId of runIds) {
       expect(await labelled(runId)).toEqual({ containers: [], networks: [] });
     }
