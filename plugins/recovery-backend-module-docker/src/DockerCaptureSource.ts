@@ -7,6 +7,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
+import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CaptureSource,
   CapturedMachine,
@@ -16,6 +17,7 @@ import type {
 import { adaptInspectedContainer, dockerName, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { isStatus } from './lib/dockerStreams';
 import { onEngine } from './lib/engineErrors';
+import { removeUnusedLayers, writeThinArchive } from './lib/layerStore';
 
 /** Repository of the images a capture commits: `recovery-capture/<container>:<captureId>`. */
 export const CAPTURE_REPOSITORY = 'recovery-capture';
@@ -291,7 +293,16 @@ export class DockerCaptureSource implements CaptureSource {
   }
 
   removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]> {
-    return onEngine(this.engineId, () => this.removeUnrecordedOn(recorded, machine));
+    return onEngine(this.engineId, async () => {
+      const removed = await this.removeUnrecordedOn(recorded, machine);
+      // The sweep of every machine also takes the layers no capture refers to any longer: a
+      // discard removes only its archive, as other captures may share its layers.
+      if (!machine) {
+        const freed = await removeUnusedLayers(this.options.storeDirectory);
+        if (freed > 0) this.options.logger?.info(`recovery: removed ${formatBytes(freed)} of layers no capture refers to any longer`);
+      }
+      return removed;
+    });
   }
 
   /**
@@ -602,7 +613,8 @@ export class DockerCaptureSource implements CaptureSource {
       // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
       if (pause) await this.rewriteNote(notePath, { ...note, phase: 'saving' });
       const stream = (await this.docker.getImage(ref).get()) as unknown as Readable;
-      const image = await writeAtomically(stream, dir, artifact, written, whileSaving);
+      // Layers the store has (earlier captures of the machine, machines of the same image) are kept once.
+      const image = await writeThinArchive(stream, dir, artifact, written, whileSaving);
       const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
       captured = {
         imageId: imageId!,

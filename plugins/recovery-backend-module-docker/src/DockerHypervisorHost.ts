@@ -4,7 +4,6 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
 import type {
@@ -25,7 +24,8 @@ import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
 import { busyboxRootfsEntries } from './lib/busybox';
 import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
-import { createTar, rewriteTarFiles, tarFileSizes } from './lib/tar';
+import { captureArchiveFiles, readCaptureArchive } from './lib/layerStore';
+import { createTar, rewriteTarFiles } from './lib/tar';
 
 /** Catalog ref of the machine a restored container stands for. */
 export const MACHINE_REF_LABEL = 'recovery.backstage-recovery.io/machine-ref';
@@ -214,7 +214,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     let neededBytes = 0;
     for (const capture of captures) {
       const archive = artifactPath(this.options.storeDirectory, capture.artifact);
-      for (const [path, size] of await tarFileSizes(archive)) files.set(path, size);
+      for (const [path, size] of await captureArchiveFiles(archive)) files.set(path, size);
       for (const volume of capture.runtime.volumes ?? []) neededBytes += volume.sizeBytes;
     }
     for (const size of files.values()) neededBytes += size;
@@ -282,9 +282,11 @@ export class DockerHypervisorHost implements HypervisorHost {
       throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file} not found`);
     }
     const hash = createHash('sha256');
-    await pipeline(createReadStream(file), async source => {
-      for await (const chunk of source) hash.update(chunk);
-    });
+    try {
+      for await (const chunk of readCaptureArchive(this.options.storeDirectory, file)) hash.update(chunk);
+    } catch (e) {
+      throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}`);
+    }
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== checksum) {
       throw new InputError(
@@ -320,7 +322,7 @@ export class DockerHypervisorHost implements HypervisorHost {
    */
   private async loadArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'>, as?: string): Promise<void> {
     const file = artifactPath(this.options.storeDirectory, capture.artifact);
-    const archive = createReadStream(file);
+    const archive = Readable.from(readCaptureArchive(this.options.storeDirectory, file));
     const body = as ? Readable.from(rewriteTarFiles(archive, { 'manifest.json': manifest => namedIn(manifest, as) })) : archive;
     let messages: string[];
     try {

@@ -31,6 +31,7 @@ import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { dockerName, PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
 import { demuxDockerStream, readAll } from './lib/dockerStreams';
+import { LAYERS_DIRECTORY, readCaptureArchive } from './lib/layerStore';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import {
@@ -193,6 +194,22 @@ function sha256(file: string) {
   return `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
 }
 
+/** A capture's archive as `docker save` wrote it, its layers put back from the store. */
+async function original(artifact: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of readCaptureArchive(store, join(store, artifact))) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+const sha256Of = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+/** Bytes of files under `dir`, recursively. */
+function bytesUnder(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce(
+    (n, e) => n + (e.isDirectory() ? bytesUnder(join(dir, e.name)) : statSync(join(dir, e.name)).size),
+    0,
+  );
+}
+
 beforeAll(async () => {
   await reachable(primary, PRIMARY, 'primary');
   await reachable(recovery, RECOVERY, 'recovery');
@@ -254,9 +271,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(c.pausedMs).toBeLessThan(c.durationMs);
       expect((await primary.getContainer(m.name).inspect()).State.Paused).toBe(false);
       captures.set(m.name, { ...c, captureId });
-      const file = join(store, c.artifact);
-      expect(statSync(file).size).toBe(c.sizeBytes);
-      expect(sha256(file)).toBe(c.checksum);
+      const saved = await original(c.artifact);
+      expect(saved.length).toBe(c.sizeBytes);
+      expect(sha256Of(saved)).toBe(c.checksum);
       expect(c.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
       expect(c.adaptations).toEqual([]);
       expect(c.runtime.hostname).toBe(m.name);
@@ -267,6 +284,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(c.runtime.healthcheck?.test).toEqual(['CMD', '/usr/libexec/demo/healthcheck']);
       expect(c.runtime.labels['recovery.backstage-recovery.io/machine']).toBe(m.name);
     }
+    // One image's machines: its layers are kept once, each capture's own top layer beside them.
+    const logical = [...captures.values()].reduce((n, c) => n + c.sizeBytes, 0);
+    timings.store_bytes_for_demo_captures = bytesUnder(store);
+    timings.saved_bytes_of_demo_captures = logical;
+    expect(bytesUnder(store)).toBeLessThan(logical / 2);
   });
 
   it('captures a machine that is not running without pausing it', async () => {
@@ -275,7 +297,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const c = await source.capture({ machineRef: 'resource:default/stopped', engine: 'primary', container: stoppedContainer }, { captureId });
     captures.set('stopped', { ...c, captureId });
     expect(c.pausedMs).toBe(0);
-    expect(sha256(join(store, c.artifact))).toBe(c.checksum);
+    expect(sha256Of(await original(c.artifact))).toBe(c.checksum);
   });
 
   it('stops a capture that keeps production paused past the limit: unpaused, and nothing kept', async () => {
@@ -427,7 +449,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     );
     const c1 = await capture;
     try {
-      expect(sha256(join(store, c1.artifact))).toBe(c1.checksum);
+      expect(sha256Of(await original(c1.artifact))).toBe(c1.checksum);
       expect(existsSync(notePath)).toBe(false);
     } finally {
       await source.discard({ captureId, artifact: c1.artifact });
@@ -673,6 +695,15 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     };
     const kept = await service.captureMachine(machines.decommissioned);
     const other = await service.captureMachine(machines.other);
+    // A layer no capture refers to any longer (its captures discarded), written hours ago: the
+    // sweep takes it; one as old that the captures refer to stays.
+    const layers = join(store, LAYERS_DIRECTORY);
+    const unused = join(layers, `${'0'.repeat(64)}.layer`);
+    writeFileSync(unused, 'left by discarded captures');
+    const hoursAgo = new Date(Date.now() - 7 * 3600_000);
+    for (const name of readdirSync(layers)) utimesSync(join(layers, name), hoursAgo, hoursAgo);
+    const used = readdirSync(layers).filter(name => join(layers, name) !== unused);
+    expect(used.length).toBeGreaterThan(0);
     // A backend stopped before recording this capture; then the machine is decommissioned.
     const leftId = `cap-left-${suffix}`;
     await source.capture(machines.decommissioned, { captureId: leftId });
@@ -699,6 +730,8 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       const tagsSwept = (await allTags()).length;
       const first = await sweep();
       expect(first.removed).toEqual([leftId]);
+      expect(existsSync(unused)).toBe(false);
+      expect(readdirSync(layers)).toEqual(expect.arrayContaining(used));
       expect(filesOf(leftId)).toEqual([]);
       expect(await tagsOf(leftId)).toEqual([]);
       for (const c of [kept, other]) {
@@ -845,8 +878,13 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const files = new Map<string, number>();
     let archives = 0;
     for (const c of all) {
-      archives += statSync(join(store, c.artifact)).size;
-      for (const line of execFileSync('tar', ['-tvf', join(store, c.artifact)], { encoding: 'utf8' }).split('\n')) {
+      // The archive as docker save wrote it (the store keeps its layers apart).
+      const saved = join(store, `.original-${c.captureId}`);
+      writeFileSync(saved, await original(c.artifact));
+      archives += statSync(saved).size;
+      const listed = execFileSync('tar', ['-tvf', saved], { encoding: 'utf8' });
+      rmSync(saved);
+      for (const line of listed.split('\n')) {
         const [mode, , size, , , ...path] = line.split(/\s+/);
         if (mode?.startsWith('-')) files.set(path.join(' '), Number(size));
       }

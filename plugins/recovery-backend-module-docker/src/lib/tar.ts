@@ -169,7 +169,7 @@ export async function* rewriteTarFiles(
 }
 
 /** A pax extended header's records (`<length> <key>=<value>\n`), as key → value. */
-function paxRecords(data: Buffer): Map<string, string> {
+export function paxRecords(data: Buffer): Map<string, string> {
   const records = new Map<string, string>();
   let at = 0;
   while (at < data.length) {
@@ -185,12 +185,15 @@ function paxRecords(data: Buffer): Map<string, string> {
 }
 
 /**
- * The regular files of a tar archive on disk and their sizes, by path, read from the headers
- * alone: the data between them is skipped, so an archive of gigabytes is read in a few reads per
- * entry. Pax and GNU long-name headers are followed for the entry they describe.
+ * Calls `onFile` for each regular file of a tar archive on disk, in order, with its path, size,
+ * a reader of its content and the offset of its header, reading the headers alone: the data
+ * between them is skipped unless read, so an archive of gigabytes takes a few reads per entry.
+ * Pax and GNU long-name headers are followed for the entry they describe.
  */
-export async function tarFileSizes(file: string): Promise<Map<string, number>> {
-  const sizes = new Map<string, number>();
+export async function forEachTarFile(
+  file: string,
+  onFile: (path: string, size: number, read: () => Promise<Buffer>, offset: number) => Promise<void> | void,
+): Promise<void> {
   const handle = await open(file, 'r');
   try {
     const { size: total } = await handle.stat();
@@ -206,6 +209,7 @@ export async function tarFileSizes(file: string): Promise<Map<string, number>> {
     while (at + BLOCK <= total) {
       await handle.read(header, 0, BLOCK, at);
       if (header.every(byte => byte === 0)) break;
+      const offset = at;
       const type = String.fromCharCode(header[156]);
       // A pax `size` stands for the header's (a file past the header field's 8 GiB).
       const paxSize = 'gxLK'.includes(type) ? undefined : (next.get('size') ?? global.get('size'));
@@ -216,17 +220,32 @@ export async function tarFileSizes(file: string): Promise<Map<string, number>> {
       if (type === 'g') global = new Map([...global, ...paxRecords(await readData(dataAt, size))]);
       else if (type === 'x') next = paxRecords(await readData(dataAt, size));
       else if (type === 'L') next.set('path', (await readData(dataAt, size)).toString('utf8').replace(/\0.*$/s, ''));
-      else if (type === 'K') continue;
-      else {
+      else if (type !== 'K') {
         const described = new Map([...global, ...next]);
         next = new Map();
         if (type !== '0' && type !== '\0') continue;
         const path = (described.get('path') ?? entryPath(header)).replace(/^\.\//, '');
-        sizes.set(path, size);
+        await onFile(path, size, () => readData(dataAt, size), offset);
       }
     }
   } finally {
     await handle.close();
   }
+}
+
+/** The regular files of a tar archive on disk and their sizes, by path (forEachTarFile). */
+export async function tarFileSizes(file: string): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  await forEachTarFile(file, (path, size) => {
+    sizes.set(path, size);
+  });
   return sizes;
 }
+
+/** One regular file as a tar entry: its header, its content, padding to a whole block. */
+export function tarFileEntry(path: string, content: Buffer): Buffer {
+  const padding = Buffer.alloc((BLOCK - (content.length % BLOCK)) % BLOCK);
+  return Buffer.concat([header({ type: 'file', path, content }, content.length, 0), content, padding]);
+}
+
+export { BLOCK as TAR_BLOCK, entryPath as tarEntryPath, entrySize as tarEntrySize };

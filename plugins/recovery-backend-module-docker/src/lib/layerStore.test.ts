@@ -1,0 +1,102 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, writeThinArchive } from './layerStore';
+import { tarFileSizes } from './tar';
+
+const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+describe('the layer store', () => {
+  let dir: string;
+  let store: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'layers-test-'));
+    store = join(dir, 'store');
+    mkdirSync(store);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** An archive laid out as `docker save` lays one out: a directory per layer, configs, a manifest. */
+  function saved(name: string, layers: Record<string, Buffer>, format = 'gnu'): string {
+    const root = join(dir, `${name}-in`);
+    for (const [id, content] of Object.entries(layers)) {
+      mkdirSync(join(root, id), { recursive: true });
+      writeFileSync(join(root, id, 'layer.tar'), content);
+      writeFileSync(join(root, id, 'json'), `{"id":"${id}"}`);
+    }
+    writeFileSync(join(root, 'manifest.json'), JSON.stringify([{ Layers: Object.keys(layers).map(id => `${id}/layer.tar`) }]));
+    const archive = join(dir, `${name}.tar`);
+    execFileSync('tar', [`--format=${format}`, '-cf', archive, '-C', root, ...Object.keys(layers), 'manifest.json']);
+    return archive;
+  }
+
+  const base = Buffer.alloc(300_000, 7);
+  const top1 = Buffer.alloc(100_000, 1);
+  const top2 = Buffer.alloc(120_000, 2);
+  const small = Buffer.alloc(4_096, 3);
+
+  it('keeps a layer two captures share once, and gives back each original archive byte for byte', async () => {
+    const first = saved('first', { aaa: base, bbb: top1, ccc: small });
+    const second = saved('second', { aaa: base, ddd: top2 });
+    const a = await writeThinArchive(createReadStream(first), store, 'cap-1.tar', []);
+    const b = await writeThinArchive(createReadStream(second), store, 'cap-2.tar', []);
+    expect(a).toMatchObject({ size: statSync(first).size, checksum: sha256(readFileSync(first)) });
+    expect(b).toMatchObject({ size: statSync(second).size, checksum: sha256(readFileSync(second)) });
+    // The first stores both of its large layers (the small one stays in its archive), the second its top alone.
+    expect(a.storedBytes).toBe(base.length + top1.length + statSync(join(store, 'cap-1.tar')).size);
+    expect(b.storedBytes).toBe(top2.length + statSync(join(store, 'cap-2.tar')).size);
+    // Metadata, the small layer, and the 10 KiB records GNU tar pads to.
+    expect(statSync(join(store, 'cap-1.tar')).size).toBeLessThan(32_000);
+    expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual(
+      [base, top1, top2].map(l => `${sha256(l).slice(7)}.layer`).sort(),
+    );
+
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))).equals(readFileSync(first))).toBe(true);
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).equals(readFileSync(second))).toBe(true);
+    expect(await captureArchiveFiles(join(store, 'cap-1.tar'))).toEqual(await tarFileSizes(first));
+    // A whole archive, as older captures keep: read as it is.
+    expect((await collect(readCaptureArchive(store, first))).equals(readFileSync(first))).toBe(true);
+    expect(await captureArchiveFiles(first)).toEqual(await tarFileSizes(first));
+  });
+
+  it('gives back an archive whose entries pax headers describe, and with a layer changed, says so by the checksum', async () => {
+    const long = `${'l'.repeat(120)}`;
+    const archive = saved('pax', { [long]: base, eee: top1 }, 'pax');
+    const thin = await writeThinArchive(createReadStream(archive), store, 'cap-pax.tar', []);
+    expect(readdirSync(join(store, LAYERS_DIRECTORY))).toHaveLength(2);
+    const back = await collect(readCaptureArchive(store, join(store, 'cap-pax.tar')));
+    expect(back.equals(readFileSync(archive))).toBe(true);
+    expect(sha256(back)).toBe(thin.checksum);
+
+    const top = join(store, LAYERS_DIRECTORY, `${sha256(top1).slice(7)}.layer`);
+    writeFileSync(top, Buffer.alloc(top1.length, 9));
+    expect(sha256(await collect(readCaptureArchive(store, join(store, 'cap-pax.tar'))))).not.toBe(thin.checksum);
+    rmSync(top);
+    await expect(collect(readCaptureArchive(store, join(store, 'cap-pax.tar')))).rejects.toThrow(
+      `layer ${sha256(top1).slice(7)} of eee/layer.tar is missing from the capture store (${top})`,
+    );
+  });
+
+  it('removes the layers no archive refers to once old enough, and no other', async () => {
+    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    await writeThinArchive(createReadStream(saved('second', { aaa: base, ddd: top2 })), store, 'cap-2.tar', []);
+    writeFileSync(join(store, 'cap-2.volume-1.tar'), readFileSync(saved('volume', { vvv: top1 })));
+    rmSync(join(store, 'cap-1.tar'));
+    const layer = (l: Buffer) => join(store, LAYERS_DIRECTORY, `${sha256(l).slice(7)}.layer`);
+    // Fresh: a capture under way may be about to refer to it.
+    expect(await removeUnusedLayers(store)).toBe(0);
+    const old = new Date(Date.now() - 7 * 60 * 60_000);
+    for (const l of [base, top1, top2]) utimesSync(layer(l), old, old);
+    expect(await removeUnusedLayers(store)).toBe(top1.length);
+    expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual([base, top2].map(l => `${sha256(l).slice(7)}.layer`).sort());
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).length).toBe(statSync(join(dir, 'second.tar')).size);
+  });
+});

@@ -1,0 +1,309 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { forEachTarFile, paxRecords, tarFileEntry, TAR_BLOCK, tarEntryPath, tarEntrySize } from './tar';
+
+/**
+ * Image layers kept once in the capture store, by the sha256 of their content: the captures of a
+ * machine share every layer but the one each commit adds, and machines built from one image share
+ * its layers. A capture's archive keeps everything else of `docker save`'s output and, in place of
+ * each layer, a small entry referring to it ("thin"); reading it back gives the original archive,
+ * byte for byte, so its checksum is the one `docker save`'s output had.
+ */
+export const LAYERS_DIRECTORY = 'layers';
+
+/** The first entry of a thin archive. */
+const THIN_MARKER = '.recovery-thin-archive';
+/** Appended to a layer's path for the entry that refers to it. */
+const REF_SUFFIX = '.layer-ref';
+/** Smaller layers (a commit that changed little) stay in the archive: a file each costs more. */
+const MIN_LAYER_BYTES = 64 * 1024;
+/**
+ * A layer no capture refers to is removed once this old: one written (or found and touched) by a
+ * capture under way is not referred to until that capture's archive is in place.
+ */
+export const UNUSED_LAYER_AGE_MS = 6 * 60 * 60_000;
+
+/** `docker save`'s layers: `<id>/layer.tar` (Docker before 25), `blobs/sha256/<digest>` (OCI layout). */
+const isLayer = (path: string, size: number) =>
+  size >= MIN_LAYER_BYTES && (/(^|\/)layer\.tar$/.test(path) || /^blobs\/sha256\/[0-9a-f]{64}$/.test(path));
+
+interface LayerRef {
+  sha256: string;
+  size: number;
+  /** The layer's headers in the original archive (extended ones included), base64. */
+  headers: string;
+}
+
+const layerFile = (storeDirectory: string, sha256: string) => join(storeDirectory, LAYERS_DIRECTORY, `${sha256}.layer`);
+
+async function write(out: WriteStream, chunk: Buffer): Promise<void> {
+  if (!out.write(chunk)) await once(out, 'drain');
+}
+
+async function close(out: WriteStream): Promise<void> {
+  out.end();
+  await once(out, 'close');
+}
+
+/**
+ * Streams `docker save`'s output into the thin archive `<storeDirectory>/<name>` and its layers
+ * into the layer store, those already there (by content) kept as they are. Returns the size and
+ * sha256 of the original archive, and the bytes this capture added to the store. The archive is a
+ * temporary file renamed into place; both paths go into `written` first, for the caller's cleanup
+ * on failure. A layer written for a capture that then fails is left to `removeUnusedLayers`.
+ */
+export async function writeThinArchive(
+  source: AsyncIterable<Buffer | string>,
+  storeDirectory: string,
+  name: string,
+  written: string[],
+  signal?: AbortSignal,
+): Promise<{ size: number; checksum: string; storedBytes: number }> {
+  const finalPath = join(storeDirectory, name);
+  const tempPath = join(storeDirectory, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+  written.push(tempPath, finalPath);
+  await mkdir(join(storeDirectory, LAYERS_DIRECTORY), { recursive: true });
+  const whole = createHash('sha256');
+  let size = 0;
+  let storedBytes = 0;
+  const out = createWriteStream(tempPath, { flags: 'wx' });
+  const input = source[Symbol.asyncIterator]();
+  let held = Buffer.alloc(0);
+  const have = async (n: number) => {
+    while (held.length < n) {
+      signal?.throwIfAborted();
+      const { value, done } = await input.next();
+      if (done) return false;
+      const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value);
+      whole.update(chunk);
+      size += chunk.length;
+      held = held.length > 0 ? Buffer.concat([held, chunk]) : chunk;
+    }
+    return true;
+  };
+  const take = (n: number) => {
+    const part = held.subarray(0, n);
+    held = held.subarray(n);
+    return part;
+  };
+  /** Passes `n` bytes of the input on, a chunk at a time. */
+  async function* pass(n: number, path: string) {
+    for (let left = n; left > 0; ) {
+      if (held.length === 0 && !(await have(1))) throw new Error(`tar: the image archive ends inside entry ${path}`);
+      const part = take(Math.min(left, held.length));
+      left -= part.length;
+      yield part;
+    }
+  }
+  try {
+    await write(out, tarFileEntry(THIN_MARKER, Buffer.alloc(0)));
+    // Extended headers wait for the entry they describe: with a layer, they go into its ref.
+    let prelude: Buffer[] = [];
+    let described = new Map<string, string>();
+    let global = false;
+    while (await have(TAR_BLOCK)) {
+      const header = take(TAR_BLOCK);
+      if (header.every(byte => byte === 0)) {
+        await write(out, header);
+        break;
+      }
+      const type = String.fromCharCode(header[156]);
+      const extended = 'xgLK'.includes(type);
+      // A pax `size` or `path` stands for the header's (a layer past 8 GiB, a long name).
+      const entrySize = !extended && described.has('size') ? Number(described.get('size')) : tarEntrySize(header);
+      const padded = Math.ceil(entrySize / TAR_BLOCK) * TAR_BLOCK;
+      const path = (!extended && described.get('path')) || tarEntryPath(header);
+      if (extended) {
+        if (!(await have(padded))) throw new Error(`tar: the image archive ends inside entry ${path}`);
+        const data = Buffer.from(take(padded));
+        prelude.push(Buffer.from(header), data);
+        if (type === 'x') described = new Map([...described, ...paxRecords(data.subarray(0, entrySize))]);
+        if (type === 'L') described.set('path', data.subarray(0, entrySize).toString('utf8').replace(/\0.*$/s, ''));
+        global ||= type === 'g';
+        continue;
+      }
+      described = new Map();
+      // A global header describes every entry after it: left in the archive, with what it describes.
+      if ((type === '0' || type === '\0') && !global && isLayer(path, entrySize)) {
+        const sha256 = await storeLayer(storeDirectory, pass(padded, path), entrySize, added => {
+          storedBytes += added;
+        });
+        const ref: LayerRef = { sha256, size: entrySize, headers: Buffer.concat([...prelude, header]).toString('base64') };
+        prelude = [];
+        await write(out, tarFileEntry(`${path}${REF_SUFFIX}`, Buffer.from(JSON.stringify(ref))));
+        continue;
+      }
+      for (const part of prelude) await write(out, part);
+      prelude = [];
+      await write(out, header);
+      for await (const part of pass(padded, path)) await write(out, part);
+    }
+    // The rest (the second zero block, the record's padding) as it came.
+    for (;;) {
+      if (held.length > 0) await write(out, take(held.length));
+      if (!(await have(1))) break;
+    }
+    await close(out);
+    await rename(tempPath, finalPath);
+    storedBytes += (await stat(finalPath)).size;
+    return { size, checksum: `sha256:${whole.digest('hex')}`, storedBytes };
+  } catch (e) {
+    out.destroy();
+    throw e;
+  }
+}
+
+/**
+ * Writes a layer's data (`padded` to whole blocks, `size` of it the layer) into the store by its
+ * sha256, unless the store has it: then it is only touched, so that removeUnusedLayers leaves it
+ * to the capture about to refer to it.
+ */
+async function storeLayer(
+  storeDirectory: string,
+  data: AsyncIterable<Buffer>,
+  size: number,
+  added: (bytes: number) => void,
+): Promise<string> {
+  const temp = join(storeDirectory, LAYERS_DIRECTORY, `.${randomBytes(6).toString('hex')}.tmp`);
+  const hash = createHash('sha256');
+  const out = createWriteStream(temp, { flags: 'wx' });
+  try {
+    let left = size;
+    for await (const part of data) {
+      const layerPart = part.subarray(0, Math.max(0, Math.min(part.length, left)));
+      left -= layerPart.length;
+      if (layerPart.length === 0) continue;
+      hash.update(layerPart);
+      await write(out, layerPart);
+    }
+    await close(out);
+    const sha256 = hash.digest('hex');
+    const final = layerFile(storeDirectory, sha256);
+    try {
+      const now = new Date();
+      await utimes(final, now, now);
+      await rm(temp, { force: true });
+    } catch {
+      await rename(temp, final);
+      added(size);
+    }
+    return sha256;
+  } catch (e) {
+    out.destroy();
+    await rm(temp, { force: true });
+    throw e;
+  }
+}
+
+/** Whether `file` is a thin archive (else a whole `docker save` output, as older captures keep). */
+async function isThin(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const header = Buffer.alloc(TAR_BLOCK);
+    const { bytesRead } = await handle.read(header, 0, TAR_BLOCK, 0);
+    return bytesRead === TAR_BLOCK && tarEntryPath(header) === THIN_MARKER;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The original archive of a capture, streamed: a thin one with its layers put back from the
+ * store, a whole one as it is. A layer missing from the store, or of another size, is an error
+ * naming it; one whose content changed shows in the archive's checksum.
+ */
+export async function* readCaptureArchive(storeDirectory: string, file: string): AsyncGenerator<Buffer> {
+  if (!(await isThin(file))) {
+    for await (const chunk of createReadStream(file)) yield chunk as Buffer;
+    return;
+  }
+  const refs = new Map<number, LayerRef>();
+  await forEachTarFile(file, async (path, _size, read, offset) => {
+    if (path.endsWith(REF_SUFFIX)) refs.set(offset, JSON.parse((await read()).toString('utf8')) as LayerRef);
+  });
+  const handle = await open(file, 'r');
+  try {
+    const { size: total } = await handle.stat();
+    const header = Buffer.alloc(TAR_BLOCK);
+    let at = 0;
+    while (at < total) {
+      await handle.read(header, 0, TAR_BLOCK, at);
+      if (header.every(byte => byte === 0)) break;
+      const padded = Math.ceil(tarEntrySize(header) / TAR_BLOCK) * TAR_BLOCK;
+      const ref = refs.get(at);
+      const path = tarEntryPath(header);
+      if (ref) {
+        yield Buffer.from(ref.headers, 'base64');
+        const layer = layerFile(storeDirectory, ref.sha256);
+        const actual = await stat(layer).then(
+          s => s.size,
+          () => undefined,
+        );
+        if (actual !== ref.size) {
+          throw new Error(
+            `layer ${ref.sha256} of ${path.slice(0, -REF_SUFFIX.length)} is ${actual === undefined ? 'missing from' : `${actual} bytes, not ${ref.size}, in`} the capture store (${layer})`,
+          );
+        }
+        for await (const chunk of createReadStream(layer)) yield chunk as Buffer;
+        if (ref.size % TAR_BLOCK) yield Buffer.alloc(TAR_BLOCK - (ref.size % TAR_BLOCK));
+      } else if (path !== THIN_MARKER) {
+        for await (const chunk of createReadStream(file, { start: at, end: at + TAR_BLOCK + padded - 1 })) yield chunk as Buffer;
+      }
+      at += TAR_BLOCK + padded;
+    }
+    if (at < total) for await (const chunk of createReadStream(file, { start: at })) yield chunk as Buffer;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The files of a capture's original archive and their sizes, by path, from its headers alone. */
+export async function captureArchiveFiles(file: string): Promise<Map<string, number>> {
+  const files = new Map<string, number>();
+  await forEachTarFile(file, async (path, size, read) => {
+    if (path === THIN_MARKER) return;
+    if (path.endsWith(REF_SUFFIX)) {
+      const ref = JSON.parse((await read()).toString('utf8')) as LayerRef;
+      files.set(path.slice(0, -REF_SUFFIX.length), ref.size);
+    } else files.set(path, size);
+  });
+  return files;
+}
+
+/**
+ * Removes the layers no archive in the store refers to, once older than `minAgeMs` (a capture
+ * under way refers to its layers only once its archive is in place). Returns the bytes freed.
+ */
+export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUSED_LAYER_AGE_MS): Promise<number> {
+  const layersDir = join(storeDirectory, LAYERS_DIRECTORY);
+  const layers = await readdir(layersDir).catch(e => {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  if (layers.length === 0) return 0;
+  const used = new Set<string>();
+  for (const name of await readdir(storeDirectory)) {
+    if (!name.endsWith('.tar') || name.startsWith('.')) continue;
+    const file = join(storeDirectory, name);
+    // Removed meanwhile (a discard), or a volume's archive: neither refers to layers.
+    if (!(await isThin(file).catch(() => false))) continue;
+    await forEachTarFile(file, async (path, _size, read) => {
+      if (path.endsWith(REF_SUFFIX)) used.add((JSON.parse((await read()).toString('utf8')) as LayerRef).sha256);
+    });
+  }
+  let freed = 0;
+  const now = Date.now();
+  for (const name of layers) {
+    const sha256 = name.replace(/\.layer$/, '');
+    if (used.has(sha256)) continue;
+    const path = join(layersDir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info || now - info.mtimeMs < minAgeMs) continue;
+    await rm(path, { force: true });
+    freed += info.size;
+  }
+  return freed;
+}
