@@ -292,7 +292,7 @@ describe('recovery analyze (in process)', () => {
   it.each([
     ['an empty file', () => [file('empty.jsonl', [])], /empty input/],
     ['no initialization events', () => [file('noinit.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE: 'x' })]), file('noinit2.jsonl', ['{"time":1,"machine":"m","event":"clock","reference":"1970-01-01T00:00:00.002Z"}'])],
-      /no initialization \(start\) events in the input: \S*noinit\.json, \S*noinit2\.jsonl \(2 lines read as journald, jsonl, 1 irrelevant record, 0 skipped\)/],
+      /no initialization \(start\) events in the input, only 1 clock reading: \S*noinit\.json, \S*noinit2\.jsonl \(2 lines read as journald, jsonl, 1 irrelevant record, 0 skipped\)/],
     ['a missing file', () => [join(dir, 'nope.jsonl')], /nope\.jsonl: cannot read file \(ENOENT\)/],
     ['a directory', () => [dir], /: not a file/],
     ['a journald unit record without UNIT', () => [file('j2.json', [JSON.stringify({ __REALTIME_TIMESTAMP: '1', _HOSTNAME: 'h', MESSAGE_ID: '39f53479d3a045ac8e11786248231fbf' })])], /j2\.json:1: unit record without 'UNIT'/],

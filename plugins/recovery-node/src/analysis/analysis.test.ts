@@ -208,6 +208,18 @@ describe('clock skew', () => {
     expect(withClocks.dependencies).toEqual([expect.objectContaining({ service: 'app', dependsOn: 'db' })]);
     expect(withClocks.warnings.some(w => w.includes('no clock readings') && w.includes('m2'))).toBe(true);
   });
+  it('a machine whose services never start within the window of another machine\'s is said to be ordered by nothing', () => {
+    // m3's clock is 2 h behind, without clock readings: web seems to start 100 min before db.
+    const events = chainBoots([['db', 'm1'], ['api', 'm2'], ['web', 'm3']], 25).map(e => (e.machine === 'm3' ? { ...e, time: e.time - 2 * 3_600_000 } : e));
+    expect(analyzeDependencies(events).warnings).toContain(
+      '1 machine never started a service within 60.0 min of another machine\'s, so nothing orders it against the others: m3 (a clock hours off? m3 has no clock readings)',
+    );
+    // With its clock read, it is ordered, and nothing is said.
+    const clocks = Array.from({ length: 25 }, (_, b): InitializationEvent => ({ time: T0 + b * DAY - 2 * 3_600_000, machine: 'm3', service: '', type: 'clock', reference: T0 + b * DAY }));
+    const read = analyzeDependencies([...events, ...clocks]);
+    expect(read.warnings.some(w => w.includes('nothing orders'))).toBe(false);
+    expect(read.waves).toEqual([['m1'], ['m2'], ['m3']]);
+  });
   it('readings of one machine that contradict each other are named, with both offsets; readings that agree or lie hours apart are not', () => {
     const clock = (time: number, machine: string, offset: number): InitializationEvent => ({ time, machine, service: '', type: 'clock', reference: time + offset });
     const events = [
@@ -224,6 +236,17 @@ describe('clock skew', () => {
       `clock readings of m1 contradict each other once (offset +120.0 s at ${new Date(T0).toISOString()} and -30.0 s at ${new Date(T0 + 5 * MIN).toISOString()}, machine time): each event takes the reading nearest to it`,
     ]);
   });
+  it('a clock read 100,000 times, every 10 ms, is checked reading by reading in time in proportion to the readings', () => {
+    // Each reading was compared with all of the 60,000 in the ten minutes before it (17 s).
+    const events = [start(T0, 'db', 'm1'), start(T0 + 10 * MIN, 'app', 'm2')];
+    for (let k = 0; k < 100_000; k++) events.push({ time: T0 + k * 10, machine: 'm1', service: '', type: 'clock', reference: T0 + k * 10 + (k % 2 ? 121_000 : 1000) });
+    const began = performance.now();
+    const conflicts = analyzeDependencies(events).warnings.filter(w => w.startsWith('clock readings of'));
+    expect(performance.now() - began).toBeLessThan(5000);
+    expect(conflicts).toEqual([
+      `clock readings of m1 contradict each other 99999 times (offset +1.0 s at ${new Date(T0).toISOString()} and +121.0 s at ${new Date(T0 + 10).toISOString()}, machine time): each event takes the reading nearest to it`,
+    ]);
+  }, 60_000);
   it('times that look like epoch seconds read as milliseconds are said to be so', () => {
     const seconds = T0 / 1000;
     const events = [start(seconds, 'db'), start(seconds + 600, 'app')];
@@ -358,6 +381,24 @@ describe('analysis', () => {
     expect(r.dependencies.map(d => [d.service, d.dependsOn, d.samples])).toEqual([['api', 'db', 30]]);
     expect(r.serviceOrder).toEqual(['db', 'api']);
     expect(r.waves).toEqual([['m1'], ['m2']]);
+  });
+  it('a unit restarting in a loop without failure records (exit 0) until its dependency is up: its loop is no start before that dependency', () => {
+    // web restarts every 5 s from the boot on, as a unit with `Restart=always` that exits 0, and
+    // lasts from its start 7 s after db's. Its loop once passed for starts that db followed (by a
+    // few seconds, under the threshold): db's machine waited for web's.
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 25; b++) {
+      const t = T0 + b * DAY + (b % 3) * 1000;
+      for (let k = 0; k < 110; k++) events.push(start(t + k * 5000, 'web', 'm2'));
+      events.push(start(t + 9 * MIN - 2000, 'db', 'm1'), start(t + 19 * MIN, 'api', 'm3'));
+    }
+    const r = analyzeDependencies(events);
+    expect(r.machineDependencies.find(d => d.machine === 'm1')).toEqual({ machine: 'm1', waitsFor: [], because: [] });
+    expect(r.serviceOrder.indexOf('db')).toBeLessThan(r.serviceOrder.indexOf('web'));
+    expect(waveOf(r.waves, 'm1')).toBeLessThanOrEqual(waveOf(r.waves, 'm2'));
+    // Two starts close together are a boot and a restart, as before: both count.
+    const twice = analyzeDependencies([...chainBoots([['db', 'm1'], ['web', 'm2']], 25), ...Array.from({ length: 25 }, (_, b) => start(T0 + b * DAY + 10 * MIN + 30_000, 'web', 'm2'))]);
+    expect(twice.dependencies.map(d => [d.service, d.dependsOn, d.samples])).toEqual([['web', 'db', 50]]);
   });
   it('recent initializations weigh more (half-life)', () => {
     // Old boots: b 10 min after a; recent boots: b 10 min before a.
@@ -814,6 +855,12 @@ describe('analysis', () => {
     const enough = generateHistory({ seed: 22, machines: 20, services: 120, siteBoots: 20, machineReboots: 40 });
     expect(analyzeDependencies(enough.events, { map: enough.map }).warnings.join('\n')).not.toMatch(/whole-site boot/);
   });
+  it('a single service, however often it started, says nothing of whole-site boots: it has no dependency to miss', () => {
+    const events = Array.from({ length: 200 }, (_, k) => start(T0 + k * 30 * MIN, 'lonely', 'm1'));
+    const r = analyzeDependencies(events);
+    expect(r.warnings).toEqual([]);
+    expect(r.waves).toEqual([['m1']]);
+  });
   it('a boot of deep chains is one whole-site boot through its quiet stretches; a service starting again in them, or alone later, restarts', () => {
     // 20 services, one every 20 minutes: around most of them (within the hour) fewer than half
     // the services start.
@@ -866,6 +913,28 @@ describe('analysis', () => {
       { machine: 'm3', waitsFor: ['m2'], because: [under('m2', 's3', 's2')] },
     ]);
     expect(r.waves).toEqual([['m0'], ['m1'], ['m2'], ['m3']]);
+  });
+  it('nothing reported because the kernel gives the boots\' delays little weight (seconds, exactly an hour, a lone link under the threshold): said, with the delay', () => {
+    // A chain whose services start 5 s after each other, under the default kernel (zero under a minute).
+    const fast = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2'], ['web', 'm3']], 25, 5000));
+    expect(fast.dependencies).toEqual([]);
+    expect(fast.warnings).toContain(
+      'no dependency found: services start a median 5.0 s after the latest other service before them in their boot, at or under the minimum delay (1.0 min) of the delay kernel (peak 10.0 min), which gives that delay little or no weight; if they wait about that long for what they need, give a kernel peak near it (--kernel-peak, recovery.analysis.kernelPeak)',
+    );
+    // The peak in seconds finds the chain, and says nothing of it.
+    const given = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2'], ['web', 'm3']], 25, 5000), { kernel: { peakDelay: 5000 } });
+    expect(given.dependencies.map(d => `${d.service} → ${d.dependsOn}`)).toEqual(['api → db', 'web → api']);
+    expect(given.warnings.some(w => w.startsWith('no dependency found'))).toBe(false);
+    // One link 6 min long: found, scored under the threshold, and said so though it is the only one.
+    const under = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2']], 25, 6 * MIN));
+    expect(under.dependencies).toEqual([]);
+    expect(under.warnings.some(w => w.startsWith('1 of 1 dependencies the boots show score under the threshold 0.7: their services start a median 6.0 min after them'))).toBe(true);
+    // Exactly an hour apart: the kernel's edge, zero there too.
+    const hour = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2']], 25, 60 * MIN));
+    expect(hour.warnings.some(w => w.startsWith('no dependency found: services start a median 60.0 min after the latest other service before them in their boot, at or past the window (60.0 min)'))).toBe(true);
+    // Services that start together, at the same moment.
+    const together = analyzeDependencies(chainBoots([['db', 'm1'], ['api', 'm2']], 25, 0));
+    expect(together.warnings).toContain('no dependency found: the services of each boot start at the same moment, so no delay shows which waits for which');
   });
   it('a site that boots in seconds, with a kernel peak in seconds: the plan of the same history in minutes', () => {
     // A generated history (reboots, skew with clock lines, failed first attempts, dropped
@@ -956,6 +1025,15 @@ describe('analysis', () => {
   });
   it('throws a clear error without initializations', () => {
     expect(() => analyzeDependencies([{ time: 1, machine: 'm', service: '', type: 'clock', reference: 2 }])).toThrow(/no initialization/);
+    // Failures or clock readings alone: said which.
+    expect(() => analyzeDependencies([{ time: 1, machine: 'm', service: '', type: 'clock', reference: 2 }])).toThrow(/^no initialization \(start\) events in the input, only 1 clock reading$/);
+    expect(() =>
+      analyzeDependencies([
+        { time: 1, machine: 'm', service: 'a', type: 'failure' },
+        { time: 2, machine: 'm', service: 'a', type: 'failure' },
+        { time: 1, machine: 'm', service: '', type: 'clock', reference: 2 },
+      ]),
+    ).toThrow(/^no initialization \(start\) events in the input, only 2 failures and 1 clock reading$/);
   });
   it('weights are relative to most services\' newest initializations: a point of interest far off, or one stray event years ahead, loses no dependency and says so', () => {
     const events = chainBoots([['a', 'm1'], ['b', 'm2'], ['c', 'm3']], 12);
@@ -986,6 +1064,30 @@ describe('analysis', () => {
     const shuffled = [...h.events].reverse();
     const b = JSON.stringify(analyzeDependencies(shuffled, { map: h.map }));
     expect(b).toBe(a);
+  });
+  it('services that only failed, and machines whose services only failed, are said to be left out of the order and the waves', () => {
+    const events: InitializationEvent[] = [
+      ...chainBoots([['db', 'm1'], ['web', 'm2']], 25),
+      ...Array.from({ length: 5 }, (_, b): InitializationEvent => ({ time: T0 + b * DAY + 15 * MIN, machine: 'm5', service: 'batch', type: 'failure' })),
+      { time: T0, machine: 'm6', service: '', type: 'clock', reference: T0 + 1000 },
+    ];
+    const r = analyzeDependencies(events);
+    expect(r.waves.flat().sort()).toEqual(['m1', 'm2']);
+    expect(r.warnings).toContain('1 service failed but never started, left out of the analysis: batch (m5)');
+    expect(r.warnings).toContain('1 machine whose services only failed, in no wave: m5');
+    // m6 has clock readings alone: it hosts nothing to boot, and nothing is said of it.
+    expect(r.warnings.filter(w => w.includes('m6'))).toEqual([]);
+  });
+  it('names that differ only in case or Unicode form are said to be analysed apart, those that print alike with their code points', () => {
+    // "café" composed (NFC) and decomposed (NFD) print the same: café → café read as a service
+    // depending on itself, and [mü], [mü] as one machine in two waves.
+    const events = chainBoots([['caf\u00e9', 'm\u00fc'], ['cafe\u0301', 'mu\u0308'], ['DB', 'm3'], ['db', 'm3'], ['web', 'M3']], 25);
+    const r = analyzeDependencies(events);
+    expect(r.warnings.filter(w => w.includes('differ only in case'))).toEqual([
+      'services whose names differ only in case or Unicode form are analysed as different services: "DB", "db"; "cafe\\u0301", "caf\\u00e9" (where they are one, map them to one name)',
+      'machines whose names differ only in case or Unicode form are analysed as different machines: "M3", "m3"; "mu\\u0308", "m\\u00fc" (where they are one, correct the logs that name it otherwise)',
+    ]);
+    expect(analyzeDependencies(chainBoots([['db', 'm1'], ['web', 'm2']], 25)).warnings).toEqual([]);
   });
   it('overlapping exports: an event given twice counts once, and a warning says how many', () => {
     const h = generateHistory({ seed: 7, machines: 6, services: 20, siteBoots: 15, machineReboots: 10 });
@@ -1231,6 +1333,28 @@ describe('speed without changed results', () => {
     expect(tl.serviceNames).toHaveLength(3001);
     expectReferenceStatistics(tl);
   });
+  it('services restarting in loops (100,000 starts in 17 minutes) cost time in proportion to their starts, not their square', () => {
+    // A chain of 10 services on their own machines, 25 boots, and two units on an 11th machine
+    // that restart in turn every 10 ms in between (no failure record: they exit 0). Each start had
+    // tens of thousands of the loops' in the window before and after it, which the sweeps walked
+    // one by one (70 s).
+    const events = chainBoots(Array.from({ length: 10 }, (_, i): [string, string] => [`s${i}`, `m${i}`]), 25, 5 * MIN);
+    for (let k = 0; k < 100_000; k++) events.push(start(T0 + 3 * 3600_000 + k * 10, k % 2 ? 'loop-a' : 'loop-b', 'm-loop'));
+    const began = performance.now();
+    const r = analyzeDependencies(events);
+    expect(performance.now() - began).toBeLessThan(5000);
+    expect(r.services.find(s => s.service === 'loop-a')?.initializations).toBe(50_000);
+    expect(r.waves.flat()).toContain('m-loop');
+  }, 120_000);
+  it('more services than the dense matrices take, nearly all paired by the window (3,200 in one boot): seconds, not half a minute', () => {
+    // A pair's sums in five Maps took 36 s here, and 4.2 GB at 5,000 services (181 s).
+    const events = Array.from({ length: 3200 }, (_, k) => start(T0 + (k % 50) * MIN + (k % 7) * 1000, `s${k}`, `m${k % 200}`));
+    const began = performance.now();
+    const r = analyzeDependencies(events);
+    expect(performance.now() - began).toBeLessThan(15_000);
+    expect(r.services).toHaveLength(3200);
+    expect(r.waves.flat()).toHaveLength(200);
+  }, 120_000);
   it('generationCount is the number of generations, Infinity for a cycle: self-edges, repeated edges and nodes only edges name included', () => {
     const rnd = prng(11);
     const names = Array.from({ length: 9 }, (_, k) => `m${k}`);

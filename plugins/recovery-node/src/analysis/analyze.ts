@@ -9,7 +9,7 @@ import { breakCycles, byName, counted, Cycle, Edge, generations, listed, precede
 import { createKernel, DEFAULT_KERNEL, delayText, Kernel, KernelOptions, timeScaleOf } from './kernel';
 import type { ServiceMap, ServiceMapper } from './mapping';
 import { MachineCycle, MachineWait, planMachines } from './plan';
-import { selectDependencies } from './select';
+import { CANDIDATE_FLOOR, selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
 
 export { AnalysisInputError, clockCorrector, NoStartEventsError } from './timeline';
@@ -253,7 +253,8 @@ function analyzeTimeline(
     if (T[i] - last > 2 * kernel.maxDelay) siteBoots++;
     last = T[i];
   }
-  if (method === 'full' && siteBoots < FEW_SITE_BOOTS) {
+  // A single service has no dependencies to miss or mistake.
+  if (method === 'full' && siteBoots < FEW_SITE_BOOTS && n > 1) {
     warnings.push(
       `only ${counted(siteBoots, 'whole-site boot')} in the history (fewer than ${FEW_SITE_BOOTS}): with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; declare the critical dependencies in the catalog until more boots are seen`,
     );
@@ -285,12 +286,26 @@ function analyzeTimeline(
   // whose peak does not fit how soon these services start after what they wait for.
   let underDelay: number | undefined;
   const under = explained ? [...explained.values()].filter(x => roundScore(x.score) < threshold) : [];
-  if (explained && under.length >= 3 && under.length >= FIT_SHARE * explained.size) {
-    const delays = under.map(x => x.delay).sort((x, y) => x - y);
-    underDelay = delays[delays.length >> 1];
-    if (adviseKernel && under.length >= 0.25 * explained.size) {
+  const medianUnder = () => under.map(x => x.delay).sort((x, y) => x - y)[under.length >> 1];
+  if (explained && under.length >= 3 && under.length >= FIT_SHARE * explained.size) underDelay = medianUnder();
+  // Said where many are under it, and where all the boots show is: a small site reports nothing.
+  if (adviseKernel && under.length && under.length >= 0.25 * explained!.size && (underDelay !== undefined || !dependencies.length)) {
+    warnings.push(
+      `${under.length} of ${explained!.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delayText(medianUnder() * 60_000 * tl.timeScale)} after them, where the delay kernel (peak ${delayText(exactKernel.peakDelay * tl.timeScale)}) gives them little weight; a kernel that peaks nearer that delay would count them`,
+    );
+  }
+  if (method === 'full' && explained!.size === 0) {
+    // Nothing found at all: where services start sooner after the one before them than the kernel
+    // weighs, or later than its window, an empty result would not say why.
+    const { gap, together } = startGaps(tl);
+    const real = (ms: number) => delayText(ms * tl.timeScale);
+    if (gap === undefined && together) {
+      warnings.push(`no dependency found: the services of each boot start at the same moment, so no delay shows which waits for which`);
+    } else if (gap !== undefined && kernel.at(Math.min(gap, kernel.maxDelay + kernel.step)) < CANDIDATE_FLOOR) {
+      const { minDelay, maxDelay } = kernel;
+      const where = gap <= minDelay ? `at or under the minimum delay (${real(minDelay)})` : gap >= maxDelay ? `at or past the window (${real(maxDelay)})` : 'far from the peak';
       warnings.push(
-        `${under.length} of ${explained.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delayText(underDelay * 60_000 * tl.timeScale)} after them, where the delay kernel (peak ${delayText(exactKernel.peakDelay * tl.timeScale)}) gives them little weight; a kernel that peaks nearer that delay would count them`,
+        `no dependency found: services start a median ${real(gap)} after the latest other service before them in their boot, ${where} of the delay kernel (peak ${real(kernel.peakDelay)}), which gives that delay little or no weight; if they wait about that long for what they need, give a kernel peak near it (--kernel-peak, recovery.analysis.kernelPeak)`,
       );
     }
   }
@@ -354,6 +369,37 @@ function analyzeTimeline(
     at: tl.at,
   };
   return { result, underDelay, under: under.length, explained: explained?.size ?? 0 };
+}
+
+/**
+ * The median delay (timeline ms) of initializations after the latest initialization of another
+ * service before them (strictly) in their episode, failed attempts left out; and whether any
+ * started at the same moment as another of their episode with none before them.
+ */
+function startGaps(tl: Timeline): { gap?: number; together: boolean } {
+  const { T, S, failedAttempt, episodeStart } = tl;
+  const gaps: number[] = [];
+  let together = false;
+  // The latest initialization before the current moment, and the latest of another service than its.
+  let last = -1;
+  let lastOther = -1;
+  for (let g = 0; g < T.length; ) {
+    let h = g;
+    while (h < T.length && T[h] === T[g]) h++;
+    for (let i = g; i < h; i++) {
+      if (failedAttempt[i]) continue;
+      const before = last >= 0 && S[last] !== S[i] ? last : lastOther;
+      if (before >= 0 && episodeStart[before] === episodeStart[i]) gaps.push(T[i] - T[before]);
+      else if (!together) for (let j = g; j < h; j++) if (S[j] !== S[i] && !failedAttempt[j]) together = true;
+    }
+    for (let i = g; i < h; i++) {
+      if (failedAttempt[i]) continue;
+      if (last >= 0 && S[last] !== S[i]) lastOther = last;
+      last = i;
+    }
+    g = h;
+  }
+  return { gap: gaps.length ? gaps.sort((x, y) => x - y)[gaps.length >> 1] : undefined, together };
 }
 
 /**

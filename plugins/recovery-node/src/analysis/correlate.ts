@@ -49,22 +49,81 @@ function denseField(cells: Float64Array, n: number, field: number): PairStore {
   };
 }
 
-function sparseStore(n: number): PairStore {
-  const m = new Map<number, number>();
-  return {
-    add: (a, b, v) => {
-      const k = a * n + b;
-      m.set(k, (m.get(k) ?? 0) + v);
-    },
-    get: (a, b) => m.get(a * n + b) ?? 0,
-    forEach: fn => {
-      for (const k of [...m.keys()].sort((x, y) => x - y)) fn(Math.floor(k / n), k % n, m.get(k)!);
-    },
-  };
+/** Slots of the sparse cells per chunk: chunks are added, never copied, as pairs appear. */
+const CHUNK = 1 << 16;
+
+/**
+ * The accumulators of the pairs seen, for sites past MAX_DENSE: a slot per pair, holding its
+ * FIELDS sums side by side as a dense cell does, in chunks. Each row has its own Map of slots:
+ * one Map would outgrow the 2^24 entries a Map holds (5,000 services in two boots in opposite
+ * orders make 25 million pairs), and one Map per statistic took five lookups a pair and 4 GB.
+ */
+class SparseCells {
+  private readonly rows: Array<Map<number, number>>;
+  private readonly chunks: Float64Array[] = [];
+  private size = 0;
+  constructor(private readonly n: number) {
+    this.rows = Array.from({ length: n }, () => new Map());
+  }
+  /** The pair's cell: its chunk and the index of its first field there; created where absent. */
+  cell(a: number, b: number): [Float64Array, number] {
+    const row = this.rows[a];
+    let slot = row.get(b);
+    if (slot === undefined) {
+      slot = this.size++;
+      row.set(b, slot);
+      if (slot % CHUNK === 0) this.chunks.push(new Float64Array(CHUNK * FIELDS));
+    }
+    return [this.chunks[Math.floor(slot / CHUNK)], (slot % CHUNK) * FIELDS];
+  }
+  field(field: number): PairStore {
+    return {
+      add: (a, b, v) => {
+        const [chunk, at] = this.cell(a, b);
+        chunk[at + field] += v;
+      },
+      get: (a, b) => {
+        const slot = this.rows[a].get(b);
+        return slot === undefined ? 0 : this.chunks[Math.floor(slot / CHUNK)][(slot % CHUNK) * FIELDS + field];
+      },
+      // In the dense cells' order, and as they do, without the pairs whose sum is 0.
+      forEach: fn => {
+        for (let a = 0; a < this.n; a++) {
+          const row = this.rows[a];
+          for (const b of [...row.keys()].sort((x, y) => x - y)) {
+            const slot = row.get(b)!;
+            const v = this.chunks[Math.floor(slot / CHUNK)][(slot % CHUNK) * FIELDS + field];
+            if (v !== 0) fn(a, b, v);
+          }
+        }
+      },
+    };
+  }
 }
 
 /** Dense for up to this many services (FIELDS × 8 bytes a pair: 360 MB at 3000). */
 const MAX_DENSE = 3000;
+/**
+ * Past it too where the window holds this share of all pairs or more: a slot and its Map entry
+ * cost more than twice a dense cell, and every lookup hashes (5,000 services in one boot took 89 s
+ * and 2.3 GB sparse).
+ */
+const DENSE_SHARE = 0.45;
+
+/**
+ * Whether the window pairs so many initializations that dense cells cost less: the pairs it
+ * holds, counted with repeats (no fewer than the distinct pairs, so this leans to dense), reach
+ * DENSE_SHARE of all.
+ */
+function pairsFillCells(T: Float64Array, n: number, maxDelay: number): boolean {
+  const enough = DENSE_SHARE * n * n;
+  let pairs = 0;
+  for (let i = 0, lo = 0; i < T.length && pairs < enough; i++) {
+    while (T[i] - T[lo] > maxDelay) lo++;
+    pairs += i - lo;
+  }
+  return pairs >= enough;
+}
 
 /**
  * The tabulated kernel at delay d (ms, non-negative): the nearest entry of a table with one entry
@@ -177,8 +236,9 @@ function sweep(
   step: number,
 ) {
   const perStep = 1 / step;
-  const cells = n <= MAX_DENSE ? denseCells(n) : undefined;
-  const [back, nBack, rev, ker, pre] = [BACK, N_BACK, REV, KER, PRE].map(f => (cells ? denseField(cells, n, f) : sparseStore(n)));
+  const cells = n <= MAX_DENSE || pairsFillCells(T, n, maxDelay) ? denseCells(n) : undefined;
+  const sparse = cells ? undefined : new SparseCells(n);
+  const [back, nBack, rev, ker, pre] = [BACK, N_BACK, REV, KER, PRE].map(f => (cells ? denseField(cells, n, f) : sparse!.field(f)));
   // revW[b]: what the latest b init before the current one adds to rev.
   const revW = new Float64Array(n);
   const Wsum = new Float64Array(n);
@@ -227,12 +287,14 @@ function sweep(
       } else {
         for (let q = 0; q < nt; q++) {
           const b = touched[q];
-          back.add(a, b, w);
-          nBack.add(a, b, 1);
-          rev.add(a, b, revW[b]);
-          if (best[b] > 0) {
-            ker.add(a, b, w * best[b]);
-            pre.add(a, b, w);
+          const [chunk, at] = sparse!.cell(a, b);
+          chunk[at + BACK] += w;
+          chunk[at + N_BACK] += 1;
+          chunk[at + REV] += revW[b];
+          const k = best[b];
+          if (k > 0) {
+            chunk[at + KER] += w * k;
+            chunk[at + PRE] += w;
           }
         }
       }
@@ -241,3 +303,4 @@ function sweep(
   }
   return { ker, back, pre, nBack, rev, Wsum };
 }
+

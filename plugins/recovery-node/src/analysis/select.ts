@@ -16,7 +16,7 @@ export interface Explained {
 }
 
 /** Pairs below this conditional kernel score are no candidate dependencies. */
-const CANDIDATE_FLOOR = 0.5;
+export const CANDIDATE_FLOOR = 0.5;
 /**
  * Candidate dependencies per dependent (best kernel scores). A deep service has dozens of
  * consistent precedents, and those nearer the kernel's peak outscore a dependency that starts
@@ -149,17 +149,43 @@ export function dependenciesOf(selection: Map<number, Explained>, n: number): nu
  */
 function followedRestarts(tl: Timeline, { minDelay, maxDelay }: KernelTable): Map<number, number> {
   const { T, S, isRestart } = tl;
+  const N = T.length;
   const n = tl.serviceNames.length;
   const follows = new Map<number, number>();
-  const stamp = new Int32Array(n).fill(-1);
-  for (let i = 0; i < T.length; i++) {
+  // The services that initialized from the minimum delay to the window after the current restart,
+  // kept as the window slides: each restart visits them once each, not every initialization in
+  // the window (services restarting in loops fill it by the thousand).
+  const count = new Int32Array(n);
+  const present: number[] = [];
+  const place = new Int32Array(n);
+  const enter = (a: number) => {
+    if (count[a]++ === 0) {
+      place[a] = present.length;
+      present.push(a);
+    }
+  };
+  const leave = (a: number) => {
+    if (--count[a] === 0) {
+      const last = present.pop()!;
+      if (last !== a) {
+        present[place[a]] = last;
+        place[last] = place[a];
+      }
+    }
+  };
+  let from = 0;
+  let to = 0;
+  for (let i = 0; i < N; i++) {
     if (!isRestart[i]) continue;
+    // [from, to): after i, from the minimum delay on, up to the window.
+    let first = Math.max(from, i + 1);
+    while (first < N && T[first] - T[i] < minDelay) first++;
+    for (; from < first; from++) if (from < to) leave(S[from]);
+    if (to < from) to = from;
+    for (; to < N && T[to] - T[i] <= maxDelay; to++) enter(S[to]);
     const b = S[i];
-    for (let j = i + 1; j < T.length && T[j] - T[i] <= maxDelay; j++) {
-      const a = S[j];
-      if (a === b || T[j] - T[i] < minDelay || stamp[a] === i) continue;
-      stamp[a] = i;
-      if (shareMachine(tl, a, b) || initializedWithin(tl, a, T[i] - maxDelay, T[i])) continue;
+    for (const a of present) {
+      if (a === b || shareMachine(tl, a, b) || initializedWithin(tl, a, T[i] - maxDelay, T[i])) continue;
       follows.set(a * n + b, (follows.get(a * n + b) ?? 0) + 1);
     }
   }

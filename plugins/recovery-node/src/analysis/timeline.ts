@@ -3,7 +3,8 @@
  * on the reference clock, weighed and indexed.
  */
 import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
-import { byName, listed } from './graph';
+import { byName, counted, listed } from './graph';
+import { delayText } from './kernel';
 import { compileServiceMap, ServiceMap, ServiceMapper } from './mapping';
 import { MAX_TIME } from '../events/parse';
 
@@ -109,16 +110,29 @@ function conflictingClockReadings(readings: ClockReadings): string[] {
     const list = readings.get(m)!;
     let conflicts = 0;
     let first = '';
+    // The highest and lowest offsets of the readings close before each one, as monotonic queues
+    // of their indices: a clock read every second has 600 such readings, each compared with all.
+    const high = new Int32Array(list.length);
+    const low = new Int32Array(list.length);
+    let [highFrom, highTo, lowFrom, lowTo] = [0, 0, 0, 0];
     for (let i = 1, lo = 0; i < list.length; i++) {
       while (list[i].time - list[lo].time > CLOCK_READINGS_CLOSE) lo++;
+      const o = list[i - 1].offset;
+      while (highTo > highFrom && list[high[highTo - 1]].offset <= o) highTo--;
+      high[highTo++] = i - 1;
+      while (lowTo > lowFrom && list[low[lowTo - 1]].offset >= o) lowTo--;
+      low[lowTo++] = i - 1;
+      while (highFrom < highTo && high[highFrom] < lo) highFrom++;
+      while (lowFrom < lowTo && low[lowFrom] < lo) lowFrom++;
+      if (lo === i) continue;
       // The widest disagreement with any reading close before it.
-      let far = lo;
-      for (let j = lo + 1; j < i; j++) if (Math.abs(list[j].offset - list[i].offset) > Math.abs(list[far].offset - list[i].offset)) far = j;
-      if (far < i && Math.abs(list[far].offset - list[i].offset) > CLOCK_READINGS_AGREE) {
-        if (!conflicts++) {
-          const s = (x: number) => `${x >= 0 ? '+' : ''}${(x / 1000).toFixed(1)} s`;
-          first = `offset ${s(list[far].offset)} at ${iso(list[far].time)} and ${s(list[i].offset)} at ${iso(list[i].time)}`;
-        }
+      const widest = Math.max(list[high[highFrom]].offset - list[i].offset, list[i].offset - list[low[lowFrom]].offset);
+      if (widest > CLOCK_READINGS_AGREE && !conflicts++) {
+        // The first reading that far off, for the message.
+        let far = lo;
+        for (let j = lo + 1; j < i; j++) if (Math.abs(list[j].offset - list[i].offset) > Math.abs(list[far].offset - list[i].offset)) far = j;
+        const s = (x: number) => `${x >= 0 ? '+' : ''}${(x / 1000).toFixed(1)} s`;
+        first = `offset ${s(list[far].offset)} at ${iso(list[far].time)} and ${s(list[i].offset)} at ${iso(list[i].time)}`;
       }
     }
     if (conflicts) {
@@ -226,7 +240,14 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       failures.get(k)!.push(t);
     }
   }
-  if (!starts.length) throw new NoStartEventsError('no initialization (start) events in the input');
+  if (!starts.length) {
+    // Failures or clock readings alone are events too: say which the input held instead.
+    const failureCount = [...failures.values()].reduce((k, list) => k + list.length, 0);
+    const clockCount = all.length - failureCount;
+    const held = [failureCount && counted(failureCount, 'failure'), clockCount && counted(clockCount, 'clock reading')].filter(Boolean);
+    throw new NoStartEventsError(`no initialization (start) events in the input${held.length ? `, only ${held.join(' and ')}` : ''}`);
+  }
+  warnings.push(...neverStarted(starts, failures));
   const unused = mapName.unused();
   if (unused.length) {
     warnings.push(
@@ -313,6 +334,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
         .join(', ')}: map transient units to one service (a map entry such as "/^session-\\d+\\.scope$/": "session.scope") or leave them out of the input`,
     );
   }
+  warnings.push(...lookAlikeNames('services', serviceNames, 'where they are one, map them to one name'));
   const sid = new Map(serviceNames.map((s, i) => [s, i]));
   const n = serviceNames.length;
   const N = starts.length;
@@ -343,6 +365,14 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   }
   const episodeStart = new Int32Array(N);
   for (let i = 1; i < N; i++) episodeStart[i] = starts[i].t - starts[i - 1].t > 2 * o.maxDelay ? i : episodeStart[i - 1];
+  // Each service's latest start on each machine so far, the one before it, and how many starts
+  // in a row came within the failure window of the next.
+  const previousStart = new Map<string, { last: number; before: number; run: number }>();
+  const attempt = (i: number) => {
+    if (failedAttempt[i]) return;
+    Wt[i] *= o.failureFactor;
+    failedAttempt[i] = 1;
+  };
   for (let i = 0; i < N; i++) {
     const s = starts[i];
     const id = S[i];
@@ -350,7 +380,20 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     machinesOf[id].add(s.machine);
     initCount[id]++;
     let w = Math.exp(Math.min(0, logDecay(s.t) - logScale));
-    const f = failures.get(`${s.service}\u0000${s.machine}`);
+    const key = `${s.service}\u0000${s.machine}`;
+    // A unit that exits without a failure record (exit 0, `Restart=always`) restarts in a loop
+    // until what it needs is up, and its loop would pass for starts before that: where three or
+    // more starts of a service on a machine come each within the failure window of the next, all
+    // but the last came to nothing, as a start a failure follows. Two can be a boot and a restart.
+    const previous = previousStart.get(key);
+    if (previous && T[i] - T[previous.last] <= o.failureWindow) {
+      previous.run++;
+      if (previous.run === 3) attempt(previous.before);
+      if (previous.run >= 3) attempt(previous.last);
+      previous.before = previous.last;
+      previous.last = i;
+    } else previousStart.set(key, { last: i, before: -1, run: 1 });
+    const f = failures.get(key);
     if (f) {
       const j = lowerBound(f, s.t);
       if (j < f.length && f[j] - s.t <= o.failureWindow) {
@@ -364,6 +407,9 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     }
     Wt[i] = w;
   }
+  const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);
+  warnings.push(...lookAlikeNames('machines', machineNames, 'where they are one, correct the logs that name it otherwise'));
+  warnings.push(...alone(T, starts.map(s => s.machine), machineNames, o.maxDelay, scale, machinesWithClock));
   const isRestart = restarts(T, S, n, o.maxDelay, episodeStart);
   const svcStart = new Int32Array(n + 1);
   for (let i = 0; i < N; i++) svcStart[S[i] + 1]++;
@@ -377,7 +423,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   return {
     serviceNames,
     sid,
-    machineNames: [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName),
+    machineNames,
     T,
     S,
     machine: starts.map(s => s.machine),
@@ -395,6 +441,84 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     timeScale: scale,
     warnings,
   };
+}
+
+/**
+ * Services that failed but never started, and machines whose services only failed: no
+ * initialization places them, so they are in no order and no wave, which the result would
+ * otherwise leave unsaid. (A machine with clock readings alone hosts nothing to boot.)
+ */
+function neverStarted(starts: Array<{ service: string; machine: string }>, failures: Map<string, number[]>): string[] {
+  const started = new Set(starts.map(s => s.service));
+  const startedOn = new Set(starts.map(s => s.machine));
+  const failedOnly = new Map<string, string[]>();
+  const idle = new Set<string>();
+  for (const key of failures.keys()) {
+    const [service, machine] = key.split('\u0000');
+    if (!started.has(service)) failedOnly.set(service, [...(failedOnly.get(service) ?? []), machine]);
+    if (!startedOn.has(machine)) idle.add(machine);
+  }
+  const services = [...failedOnly.keys()].sort(byName).map(x => `${x} (${failedOnly.get(x)!.sort(byName).join(', ')})`);
+  const warnings: string[] = [];
+  if (services.length) {
+    warnings.push(`${counted(services.length, 'service')} failed but never started, left out of the analysis: ${listed(services)}`);
+  }
+  if (idle.size) {
+    warnings.push(`${counted(idle.size, 'machine')} whose services only failed, in no wave: ${listed([...idle].sort(byName))}`);
+  }
+  return warnings;
+}
+
+/**
+ * Machines none of whose initializations had another machine's within the window, before or
+ * after: nothing in the history orders them against the others, so the plan puts them in the
+ * first wave. With several machines that is most often a clock hours off without clock readings.
+ */
+function alone(T: Float64Array, machine: string[], machineNames: string[], window: number, scale: number, withClock: Set<string>): string[] {
+  if (machineNames.length < 2) return [];
+  const near = new Set<string>();
+  // Forward, then backward: the nearest initialization passed, and the nearest of another machine than its.
+  for (const order of [1, -1]) {
+    let last = -1;
+    let lastOther = -1;
+    for (let k = 0; k < T.length; k++) {
+      const i = order > 0 ? k : T.length - 1 - k;
+      const other = last >= 0 && machine[last] !== machine[i] ? last : lastOther;
+      if (other >= 0 && Math.abs(T[i] - T[other]) <= window) near.add(machine[i]);
+      if (last >= 0 && machine[last] !== machine[i]) lastOther = last;
+      last = i;
+    }
+  }
+  const lonely = machineNames.filter(m => !near.has(m));
+  if (!lonely.length) return [];
+  const unread = lonely.filter(m => !withClock.has(m));
+  return [
+    `${counted(lonely.length, 'machine')} never started a service within ${delayText(window * scale)} of another machine's, so nothing orders ${lonely.length === 1 ? 'it' : 'them'} against the others: ${listed(lonely)}${unread.length ? ` (a clock hours off? ${listed(unread)} ${unread.length === 1 ? 'has' : 'have'} no clock readings)` : ''}`,
+  ];
+}
+
+/**
+ * Names (sorted) that differ only in case or Unicode form (`café` composed and decomposed, a
+ * full-width letter), which print alike or nearly: analysed apart, their dependencies read as a
+ * name depending on itself and their machines as one machine in two waves, so a warning names them.
+ */
+function lookAlikeNames(what: 'services' | 'machines', names: string[], advice: string): string[] {
+  const groups = new Map<string, string[]>();
+  for (const name of names) {
+    const key = name.normalize('NFKC').toLowerCase();
+    const group = groups.get(key);
+    if (group) group.push(name);
+    else groups.set(key, [name]);
+  }
+  const alike = [...groups.values()].filter(g => g.length > 1);
+  if (!alike.length) return [];
+  // Names that print the same are shown with their code points beyond ASCII.
+  const shown = (group: string[]) => {
+    const same = new Set(group.map(x => x.normalize('NFC'))).size < group.length;
+    return group.map(x => (same ? JSON.stringify(x).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : JSON.stringify(x))).join(', ');
+  };
+  const more = alike.length > 5 ? ` and ${counted(alike.length - 5, 'more group')}` : '';
+  return [`${what} whose names differ only in case or Unicode form are analysed as different ${what}: ${alike.slice(0, 5).map(shown).join('; ')}${more} (${advice})`];
 }
 
 /**
