@@ -301,8 +301,8 @@ describe('recovery analyze (in process)', () => {
     ['a bad threshold', () => [file('t.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '2'], /--threshold/],
     ['a bad --kernel-peak', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '90'], /--kernel-peak: must be from 1 s up to \(not including\) 60 min, got '90'/],
     ['a --kernel-peak under a second', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '0.5s'], /--kernel-peak: must be from 1 s up to \(not including\) 60 min, got '0.5s'/],
-    ['a --kernel-peak in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '0x5'], /--kernel-peak: must be minutes, or seconds with an s \(such as 10 or 5s\), got '0x5'/],
-    ['a --kernel-peak in hours', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '1h'], /--kernel-peak: must be minutes, or seconds with an s \(such as 10 or 5s\), got '1h'/],
+    ['a --kernel-peak in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '0x5'], /--kernel-peak: must be minutes, or a duration such as 5s, 90s or 1m30s, got '0x5'/],
+    ['a --kernel-peak in hours', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--kernel-peak', '1h'], /--kernel-peak: must be from 1 s up to \(not including\) 60 min, got '1h'/],
     ['a --threshold in hex', () => [file('t4.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--threshold', '0x1'], /--threshold: expected a number in \(0, 1\], got '0x1'/],
     ['a bad --at', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', 'noon'], /^recovery: '--at' must be ISO 8601 with a zone \(e\.g\. 2024-05-01T10:00:00Z\) or epoch milliseconds, got "noon"\n$/],
     ['an --at past what a date holds', () => [file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--at', '99999999999999999999'], /^recovery: '--at' is out of range \("99999999999999999999"\): valid times run from 1970 to the year \+275760\n$/],
@@ -462,6 +462,13 @@ describe('kernel', () => {
     expect(result.waves).toEqual(minutes.waves);
     expect(result.dependencies.map((d: any) => `${d.service}<${d.dependsOn}`)).toEqual(minutes.dependencies.map((d: any) => `${d.service}<${d.dependsOn}`));
     expect(evaluate(result, h.truth).violatedWaves).toBe(0);
+    // The same peak written as config writes durations, or in bare minutes: the same analysis.
+    for (const same of ['0.1666666666666667', '10000ms']) {
+      expect((await run(['analyze', inSeconds, '--map', m, '--json', '--kernel-peak', same])).stdout).toBe(seconds.stdout);
+    }
+    const ninety = await run(['analyze', inMinutes, '--map', m, '--json', '--kernel-peak', '90s']);
+    expect((await run(['analyze', inMinutes, '--map', m, '--json', '--kernel-peak', '1m30s'])).stdout).toBe(ninety.stdout);
+    expect((await run(['analyze', inMinutes, '--map', m, '--json', '--kernel-peak', '1.5'])).stdout).toBe(ninety.stdout);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
-import { formatBytes, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { formatBytes, parseDurationSeconds, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
   AnalysisInputError,
@@ -210,7 +210,7 @@ export interface AnalyzeCliOptions {
   format?: EventFormat;
   json?: boolean;
   lenient?: boolean;
-  /** Delay after a dependency at which a dependent's start counts most: minutes, or seconds with `s`. */
+  /** Delay after a dependency at which a dependent's start counts most: minutes, or a duration (`5s`, `1m30s`). */
   kernelPeak?: string;
   /** Reports reading progress on big inputs. */
   onProgress?: (file: string, lines: number) => void;
@@ -228,9 +228,11 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
-    const [, number, unit] = /^(.*?)(s|m)?$/.exec(opts.kernelPeak)!;
-    const peakDelay = decimal(number) * (unit === 's' ? 1000 : 60_000);
-    const problem = Number.isNaN(peakDelay) ? 'must be minutes, or seconds with an s (such as 10 or 5s)' : kernelPeakProblem(peakDelay);
+    // A bare number is minutes, as before durations were read; else a duration as config takes it.
+    const minutes = decimal(opts.kernelPeak);
+    const seconds = Number.isNaN(minutes) ? parseDurationSeconds(opts.kernelPeak) : minutes * 60;
+    const peakDelay = seconds === undefined ? NaN : seconds * 1000;
+    const problem = Number.isNaN(peakDelay) ? 'must be minutes, or a duration such as 5s, 90s or 1m30s' : kernelPeakProblem(peakDelay);
     if (problem) throw new InputError(`--kernel-peak: ${problem}, got '${opts.kernelPeak}'`);
     kernel = { peakDelay };
   }
@@ -330,7 +332,7 @@ export async function main(
     .option('--lenient', 'skip and count malformed lines instead of failing')
     .option(
       '--kernel-peak <delay>',
-      "delay after a dependency at which a dependent's start counts most, in minutes or with s for seconds (default 10, moved to the delay the boots show when many dependencies score under the threshold there; a minute or less, e.g. 5s, analyses a site that boots in seconds)",
+      "delay after a dependency at which a dependent's start counts most, in minutes or as a duration such as 5s or 1m30s (default 10, moved to the delay the boots show when many dependencies score under the threshold there; a minute or less, e.g. 5s, analyses a site that boots in seconds)",
     )
     .exitOverride()
     .action(async (files: string[], opts: AnalyzeCliOptions) => {
