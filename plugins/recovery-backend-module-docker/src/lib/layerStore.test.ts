@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, writeThinArchive } from './layerStore';
 import { tarFileSizes } from './tar';
@@ -98,5 +99,20 @@ describe('the layer store', () => {
     expect(await removeUnusedLayers(store)).toBe(top1.length);
     expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual([base, top2].map(l => `${sha256(l).slice(7)}.layer`).sort());
     expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).length).toBe(statSync(join(dir, 'second.tar')).size);
+  });
+
+  it('stops when aborted mid-layer, ending the source and leaving no layer half written', async () => {
+    const archive = readFileSync(saved('first', { aaa: base, bbb: top1 }));
+    const source = new PassThrough();
+    source.write(archive.subarray(0, 200_000));
+    const abort = new AbortController();
+    const written: string[] = [];
+    const writing = writeThinArchive(source, store, 'cap-1.tar', written, abort.signal);
+    setTimeout(() => abort.abort(new Error('the backend shuts down')), 50);
+    await expect(writing).rejects.toThrow('the backend shuts down');
+    expect(source.destroyed).toBe(true);
+    expect(readdirSync(join(store, LAYERS_DIRECTORY))).toEqual([]);
+    // The caller removes the archive's temporary file, as with any capture file.
+    expect(readdirSync(store).filter(f => f !== LAYERS_DIRECTORY).map(f => join(store, f))).toEqual(written.filter(f => f.endsWith('.tmp')));
   });
 });

@@ -70,6 +70,9 @@ export async function writeThinArchive(
   let size = 0;
   let storedBytes = 0;
   const out = createWriteStream(tempPath, { flags: 'wx' });
+  // An abort ends a stream that is waiting for data (an engine that stalls), as pipeline would.
+  const onAbort = () => (source as { destroy?: (error?: unknown) => void }).destroy?.(signal!.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
   const input = source[Symbol.asyncIterator]();
   let held = Buffer.alloc(0);
   const have = async (n: number) => {
@@ -152,7 +155,11 @@ export async function writeThinArchive(
     return { size, checksum: `sha256:${whole.digest('hex')}`, storedBytes };
   } catch (e) {
     out.destroy();
+    // Ends the source too (docker save's response): nothing reads it any longer.
+    await input.return?.().catch(() => {});
     throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
