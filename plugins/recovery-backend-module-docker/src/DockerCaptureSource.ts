@@ -619,6 +619,7 @@ export class DockerCaptureSource implements CaptureSource {
       captured = {
         imageId: imageId!,
         sizeBytes: image.size,
+        storedBytes: image.storedBytes + volumes.reduce((n, v) => n + v.sizeBytes, 0),
         checksum: image.checksum,
         artifact,
         runtime,

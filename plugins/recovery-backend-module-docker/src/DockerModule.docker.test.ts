@@ -289,6 +289,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     timings.store_bytes_for_demo_captures = bytesUnder(store);
     timings.saved_bytes_of_demo_captures = logical;
     expect(bytesUnder(store)).toBeLessThan(logical / 2);
+    // Each capture says what it added: the first the image's layers, the others their own commits'.
+    const stored = DEMO_MACHINES.map(m => captures.get(m.name)!.storedBytes!);
+    expect(stored.reduce((a, b) => a + b, 0)).toBe(bytesUnder(store));
+    for (const later of stored.slice(1)) expect(later).toBeLessThan(stored[0] / 10);
   });
 
   it('captures a machine that is not running without pausing it', async () => {

@@ -63,6 +63,11 @@ export interface CapturedMachine {
   /** Content digest of the captured image. */
   imageId: string;
   sizeBytes: number;
+  /**
+   * Bytes the capture added to the capture store, where the source keeps what captures share
+   * once (image layers): its own archives and the layers the store did not hold yet.
+   */
+  storedBytes?: number;
   /** `sha256:…` of the stored artifact. */
   checksum: string;
   /** Where the artifact lives in the capture store (provider-specific). */

@@ -95,7 +95,7 @@ export class CaptureService {
       }
     }
     this.logger.info(
-      `Captured ${locator.machineRef} (${captured.sizeBytes} bytes, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
+      `Captured ${locator.machineRef} (${captured.sizeBytes} bytes${captured.storedBytes !== undefined ? `, ${captured.storedBytes} of them new in the capture store` : ''}, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
     );
     for (const old of await this.store.pruneCaptures(locator.machineRef, this.keepLast)) {
       await source
