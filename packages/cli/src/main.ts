@@ -383,6 +383,7 @@ export async function main(
     const done = await followRun(client, run, {
       intervalMs: intervalMs(opts.interval),
       onStep: opts.json ? undefined : line => io.stdout(`${line}\n`),
+      onRetry: message => io.stderr(`recovery: ${message}\n`),
     });
     io.stdout(opts.json ? json(done) : `${formatOutcome(done)}\n`);
     status = done.status === 'succeeded' ? 0 : 1;

@@ -12,7 +12,9 @@ import { providersModule } from '../../../plugins/recovery-backend/src/testing/p
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { main } from './main';
-import { entityRefArg } from './remote';
+import { ResponseError } from '@backstage/errors';
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { BackendError, entityRefArg, followRun } from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
@@ -159,9 +161,50 @@ describe('recovery CLI against a backend', () => {
     expect(await cli(...as('run', 'web', '--interval', '0'))).toMatchObject({ status: 2, stderr: "recovery: --interval: seconds from 0.1 to 60, got '0'\n" });
   });
 
+  it('never echoes a password given in the URL', async () => {
+    const withPassword = await cli('readiness', '--url', 'http://admin:s3cret@127.0.0.1:7007');
+    expect(withPassword).toMatchObject({
+      status: 2,
+      stderr: 'recovery: --url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN\n',
+    });
+  });
+
   it('reads short entity refs as the catalog does', () => {
     expect(entityRefArg('web')).toBe('component:default/web');
     expect(entityRefArg('system:shop')).toBe('system:default/shop');
     expect(entityRefArg('Resource:prod/db-01')).toBe('resource:prod/db-01');
+  });
+});
+
+describe('following a run', () => {
+  const run = (status: RecoveryRun['status']) =>
+    ({ id: 'run-1', entityRef: 'component:default/web', mode: 'test', status, steps: [], machines: [] }) as unknown as RecoveryRun;
+  const unavailable = () => ResponseError.fromResponse(new Response('', { status: 503, statusText: 'Service Unavailable' }));
+  /** A backend answering `answers` in turn (an error is thrown), then the last one for ever. */
+  const backend = (...answers: Array<RecoveryRun | Error>) => ({
+    asked: 0,
+    async getRun() {
+      const answer = answers[Math.min(this.asked++, answers.length - 1)];
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
+  });
+
+  it('asks again while the backend restarts, says so once, and ends with how the run ended', async () => {
+    const client = backend(new BackendError('cannot reach the Backstage backend at http://b (ECONNREFUSED)'), await unavailable(), run('failed'));
+    const retries: string[] = [];
+    const done = await followRun(client, run('running'), { intervalMs: 10, onRetry: m => retries.push(m) });
+    expect(done.status).toBe('failed');
+    expect(client.asked).toBe(3);
+    expect(retries).toEqual(['cannot reach the Backstage backend at http://b (ECONNREFUSED); still following run run-1, for up to 60 s']);
+  });
+
+  it('gives up once the backend stays away past its patience, and at once on a run gone', async () => {
+    const away = backend(await unavailable());
+    await expect(followRun(away, run('running'), { intervalMs: 10, patienceMs: 1_500 })).rejects.toMatchObject({ statusCode: 503 });
+    expect(away.asked).toBeGreaterThanOrEqual(2);
+    const gone = backend(await ResponseError.fromResponse(new Response(JSON.stringify({ error: { name: 'NotFoundError', message: 'Run run-1 not found' } }), { status: 404, headers: { 'Content-Type': 'application/json' } })));
+    await expect(followRun(gone, run('running'), { intervalMs: 10 })).rejects.toMatchObject({ statusCode: 404 });
+    expect(gone.asked).toBe(1);
   });
 });

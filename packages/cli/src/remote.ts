@@ -45,6 +45,10 @@ export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = 
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RemoteInputError(`--url: must be http or https, got '${text}'`);
   }
+  // fetch refuses them, quoting the URL: never echo a password into a pipeline's log.
+  if (url.username || url.password) {
+    throw new RemoteInputError('--url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN');
+  }
   const token = options.token ?? env.RECOVERY_TOKEN;
   const client = new RecoveryClient({
     discoveryApi: { getBaseUrl: async pluginId => `${text}/api/${pluginId}` },
@@ -109,22 +113,58 @@ export function formatOutcome(run: RecoveryRun): string {
 const finished = (run: RecoveryRun) => run.status === 'succeeded' || run.status === 'failed';
 
 /**
+ * An answer worth asking again for: a backend out of reach or a gateway without one behind it, as
+ * during a restart or a rolling deploy. The run goes on (or is marked failed once the backend is
+ * back), so following it must not end there.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof BackendError) return true;
+  return error instanceof ResponseError && [502, 503, 504].includes(error.statusCode);
+}
+
+/** How long the backend may stay out of reach while a run is followed. */
+export const FOLLOW_PATIENCE_MS = 60_000;
+
+/**
  * Follows a run until it finishes, writing each new step of its timeline as it appears. The run
- * goes on on the server whatever happens here.
+ * goes on on the server whatever happens here. A backend out of reach is asked again, at least a
+ * second apart, for up to `patienceMs`; `onRetry` hears of each such spell once.
  */
 export async function followRun(
-  client: RecoveryClient,
+  client: Pick<RecoveryClient, 'getRun'>,
   first: RecoveryRun,
-  options: { intervalMs: number; onStep?: (line: string) => void; signal?: AbortSignal },
+  options: {
+    intervalMs: number;
+    onStep?: (line: string) => void;
+    onRetry?: (message: string) => void;
+    patienceMs?: number;
+    signal?: AbortSignal;
+  },
 ): Promise<RecoveryRun> {
+  const patienceMs = options.patienceMs ?? FOLLOW_PATIENCE_MS;
   let run = first;
   let shown = 0;
+  let failingSince: number | undefined;
   for (;;) {
     for (const step of run.steps.slice(shown)) options.onStep?.(formatStep(step));
     shown = Math.max(shown, run.steps.length);
     if (finished(run)) return run;
-    await sleep(options.intervalMs, undefined, { signal: options.signal });
-    run = await client.getRun(run.id);
+    await sleep(failingSince === undefined ? options.intervalMs : Math.max(options.intervalMs, 1000), undefined, {
+      signal: options.signal,
+    });
+    try {
+      run = await client.getRun(run.id);
+      failingSince = undefined;
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      const now = Date.now();
+      if (failingSince === undefined) {
+        failingSince = now;
+        options.onRetry?.(`${errorMessage(error)}; still following run ${run.id}, for up to ${Math.round(patienceMs / 1000)} s`);
+      } else if (now - failingSince >= patienceMs) {
+        throw error;
+      }
+    }
   }
 }
 

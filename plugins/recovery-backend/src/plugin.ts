@@ -183,8 +183,8 @@ export const recoveryPlugin = createBackendPlugin({
             ...(config.has(key)
               ? readSchedulerServiceTaskScheduleDefinitionFromConfig(config.getConfig(key))
               : { frequency: { minutes: 15 }, timeout: { minutes: 10 }, initialDelay: { minutes: 1 } }),
-            fn: async () => {
-              await notifier.sweep();
+            fn: async signal => {
+              await notifier.sweep(signal);
             },
           });
         }

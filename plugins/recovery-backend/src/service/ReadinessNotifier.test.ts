@@ -83,6 +83,8 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
       sent: [] as NotificationSendOptions[],
       /** Entities whose notice the notifications service refuses. */
       refuse: new Set<string>(),
+      /** Awaited before each send: one that never ends plays a backend stopped mid-sweep. */
+      hold: undefined as undefined | (() => Promise<void>),
     };
     const readiness = {
       readinessOf: async (refs: string[]) =>
@@ -92,6 +94,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
       send: async (options: NotificationSendOptions) => {
         const ref = options.recipients.type === 'entity' ? options.recipients.entityRef : 'broadcast';
         if (state.refuse.has(String(ref))) throw new Error('Request failed with 404 Not Found');
+        await state.hold?.();
         state.sent.push(options);
       },
     };
@@ -133,6 +136,42 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     state.refuse.clear();
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
+  });
+
+  it('records each notice as it is sent: a sweep stopped halfway (a backend restarted) sends none of them twice', async () => {
+    const { sweeper, state } = await notifier();
+    const SHOP = 'system:default/shop';
+    state.entities = [WEB, SHOP];
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    // The second send never ends: the backend stops there, before the sweep's end.
+    let stopped!: () => void;
+    const stoppedAt = new Promise<void>(ok => (stopped = ok));
+    state.hold = () => {
+      if (state.sent.length === 0) return Promise.resolve();
+      stopped();
+      return new Promise<void>(() => {});
+    };
+    void sweeper.sweep();
+    await stoppedAt;
+    const [first] = state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef);
+    state.hold = undefined;
+    // The next sweep, by this replica or another, sends only the notice not sent.
+    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    expect(state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef)).toEqual([first, first === WEB ? SHOP : WEB]);
+  });
+
+  it("sends no more once the scheduler aborts the sweep at its timeout, when another replica may start one", async () => {
+    const { sweeper, state } = await notifier();
+    const SHOP = 'system:default/shop';
+    state.entities = [WEB, SHOP];
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    const timeout = new AbortController();
+    state.hold = async () => timeout.abort();
+    await expect(sweeper.sweep(timeout.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    expect(state.sent).toHaveLength(1);
+    state.hold = undefined;
+    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    expect(new Set(state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef))).toEqual(new Set([WEB, SHOP]));
   });
 
   it('forgets an entity the catalog no longer recovers: back, it is told of as new', async () => {

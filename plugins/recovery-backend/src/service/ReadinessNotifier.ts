@@ -89,8 +89,8 @@ export interface NotifySummary {
 /**
  * Tells entities' owners, through Backstage notifications, when an entity stops being
  * recoverable and when it is again. Each sweep assesses every recoverable entity as the plugin
- * sees it and compares with what was last told; a notice that cannot be sent is not recorded, so
- * the next sweep sends it.
+ * sees it and compares with what was last told; a notice is recorded as soon as it is sent, one
+ * that cannot be sent is not, so the next sweep sends it.
  */
 export class ReadinessNotifier {
   constructor(
@@ -103,7 +103,11 @@ export class ReadinessNotifier {
     private readonly logger: LoggerService,
   ) {}
 
-  async sweep(): Promise<NotifySummary> {
+  /**
+   * `signal` is the scheduler's: aborted at the task's timeout, when another replica may start a
+   * sweep of its own, this one sends no more (what it sent is recorded).
+   */
+  async sweep(signal?: AbortSignal): Promise<NotifySummary> {
     const [refs, told] = await Promise.all([this.entities(), this.notices.all()]);
     const items = await this.readiness.readinessOf(refs, await this.auth.getOwnServiceCredentials());
     const at = new Date().toISOString();
@@ -114,6 +118,7 @@ export class ReadinessNotifier {
       const before = told.get(item.entityRef);
       const { notice, payload } = readinessNotice(before, item, at);
       if (payload) {
+        signal?.throwIfAborted();
         try {
           await this.notifications.send({ recipients: { type: 'entity', entityRef: item.entityRef }, payload });
           sent += 1;
@@ -121,6 +126,10 @@ export class ReadinessNotifier {
           failures.push(`${item.entityRef}: ${error instanceof Error ? error.message : String(error)}`);
           continue;
         }
+        // Kept at once: a sweep stopped past here (a restart, a timeout) must not send it again,
+        // which resets the owners' read state and repeats it through any email processor.
+        await this.notices.save([notice]);
+        continue;
       }
       if (notice !== before) changed.push(notice);
     }
