@@ -8,6 +8,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
 import { FakeCaptureSource } from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
 import { FakeHost } from '../../../plugins/recovery-backend/src/testing/FakeHost';
+import { componentEntity, machineEntity } from '../../../plugins/recovery-backend/src/testing/entities';
 import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -18,19 +19,14 @@ import { BackendError, entityRefArg, followRun } from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Resource',
-  metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
-  spec: { type: 'machine' },
+  ...machineEntity(name),
   relations: [{ type: 'dependencyOf', targetRef: dependent }],
 });
-const service = (name: string, machineName: string): Entity => ({
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Component',
-  metadata: { name, namespace: 'default', annotations: { [`${P}probes`]: 'tcp:80' } },
-  spec: { type: 'service' },
-  relations: [{ type: 'dependsOn', targetRef: `resource:default/${machineName}` }],
-});
+const service = (name: string, machineName: string): Entity => {
+  const entity = componentEntity(name, [`resource:default/${machineName}`]);
+  entity.metadata.annotations = { [`${P}probes`]: 'tcp:80' };
+  return entity;
+};
 
 /** A port nothing listens on: one the system gave out and took back. */
 async function closedPort(): Promise<number> {

@@ -7,31 +7,19 @@ import request from 'supertest';
 import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
+import { componentEntity, machineEntity } from './testing/entities';
 import { providersModule } from './testing/providers';
 
-const P = 'recovery.backstage-recovery.io/';
 const WEB = 'component:default/web';
 const ALICE = 'user:default/alice';
 const BOB = 'user:default/bob';
 
+/** web on web-01, owned by team-a, whose member is alice; bob is in no team. */
+const web = componentEntity('web', ['resource:default/web-01']);
+web.relations!.push({ type: 'ownedBy', targetRef: 'group:default/team-a' });
 const entities: Entity[] = [
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Resource',
-    metadata: { name: 'web-01', namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: 'web-01' } },
-    spec: { type: 'machine' },
-    relations: [{ type: 'dependencyOf', targetRef: WEB }],
-  },
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: 'web', namespace: 'default' },
-    spec: { type: 'service', owner: 'team-a' },
-    relations: [
-      { type: 'dependsOn', targetRef: 'resource:default/web-01' },
-      { type: 'ownedBy', targetRef: 'group:default/team-a' },
-    ],
-  },
+  { ...machineEntity('web-01'), relations: [{ type: 'dependencyOf', targetRef: WEB }] },
+  web,
   {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Group',
