@@ -7,6 +7,29 @@ import { join } from 'node:path';
 import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, writeThinArchive } from './layerStore';
 import { tarFileSizes } from './tar';
 
+/** Lets a test act the moment after the layer store read a file's age (a capture running meanwhile). */
+const afterStat = vi.hoisted(() => ({ hook: undefined as undefined | ((path: string) => Promise<void>) }));
+vi.mock('node:fs/promises', async importOriginal => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>();
+  const stat = (async (path: string, ...rest: any[]) => {
+    const info = await (fs.stat as any)(path, ...rest);
+    await afterStat.hook?.(String(path));
+    return info;
+  }) as typeof fs.stat;
+  return { ...fs, stat, default: { ...fs, stat } };
+});
+
+/** Files written under this directory go to /dev/full instead: a capture store whose disk is full. */
+const fullDisk = vi.hoisted(() => ({ under: undefined as string | undefined }));
+vi.mock('node:fs', async importOriginal => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const createWriteStream = ((path: string, options?: any) =>
+    fullDisk.under && String(path).startsWith(fullDisk.under)
+      ? fs.createWriteStream('/dev/full', { flags: 'w' })
+      : fs.createWriteStream(path, options)) as typeof fs.createWriteStream;
+  return { ...fs, createWriteStream, default: { ...fs, createWriteStream } };
+});
+
 const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -23,7 +46,11 @@ describe('the layer store', () => {
     store = join(dir, 'store');
     mkdirSync(store);
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    afterStat.hook = undefined;
+    fullDisk.under = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   /** An archive laid out as `docker save` lays one out: a directory per layer, configs, a manifest. */
   function saved(name: string, layers: Record<string, Buffer>, format = 'gnu'): string {
@@ -100,6 +127,50 @@ describe('the layer store', () => {
     expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual([base, top2].map(l => `${sha256(l).slice(7)}.layer`).sort());
     expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).length).toBe(statSync(join(dir, 'second.tar')).size);
   });
+
+  it('keeps a layer that a capture finds while the sweep is about to remove it', async () => {
+    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    rmSync(join(store, 'cap-1.tar'));
+    const layer = (l: Buffer) => join(store, LAYERS_DIRECTORY, `${sha256(l).slice(7)}.layer`);
+    const old = new Date(Date.now() - 7 * 60 * 60_000);
+    for (const l of [base, top1]) utimesSync(layer(l), old, old);
+    // The next capture of an image with that layer runs the moment after the sweep read its age.
+    const second = saved('second', { bbb: top1 });
+    let capturing: Promise<unknown> | undefined;
+    afterStat.hook = async path => {
+      if (path !== layer(top1) || capturing) return;
+      capturing = writeThinArchive(createReadStream(second), store, 'cap-2.tar', []);
+      await capturing;
+    };
+    expect(await removeUnusedLayers(store)).toBe(base.length);
+    expect(capturing).toBeDefined();
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).equals(readFileSync(second))).toBe(true);
+  });
+
+  it('writes anew a layer that a crash left cut short, instead of referring to it', async () => {
+    const archive = saved('first', { aaa: base, bbb: top1 });
+    mkdirSync(join(store, LAYERS_DIRECTORY));
+    writeFileSync(join(store, LAYERS_DIRECTORY, `${sha256(base).slice(7)}.layer`), base.subarray(0, 4096));
+    const thin = await writeThinArchive(createReadStream(archive), store, 'cap-1.tar', []);
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))).equals(readFileSync(archive))).toBe(true);
+    expect(thin.storedBytes).toBe(base.length + top1.length + statSync(join(store, 'cap-1.tar')).size);
+  });
+
+  it('fails a capture whose store is full, naming the error, and goes on', async () => {
+    const archive = readFileSync(saved('first', { aaa: base, bbb: top1 }));
+    fullDisk.under = store;
+    // The engine's output comes in small pieces, slower than the disk fails.
+    const source = new PassThrough();
+    const feeding = (async () => {
+      for (let at = 0; at < archive.length && !source.destroyed; at += 4096) {
+        source.write(archive.subarray(at, at + 4096));
+        await new Promise(r => setTimeout(r, 1));
+      }
+      source.end();
+    })();
+    await expect(writeThinArchive(source, store, 'cap-1.tar', [])).rejects.toThrow(/ENOSPC/);
+    await feeding;
+  }, 10_000);
 
   it('stops when aborted mid-layer, ending the source and leaving no layer half written', async () => {
     const archive = readFileSync(saved('first', { aaa: base, bbb: top1 }));

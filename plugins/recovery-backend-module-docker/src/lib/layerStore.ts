@@ -39,13 +39,24 @@ interface LayerRef {
 
 const layerFile = (storeDirectory: string, sha256: string) => join(storeDirectory, LAYERS_DIRECTORY, `${sha256}.layer`);
 
+/**
+ * A file written a chunk at a time. A write that fails (a full disk) fails the next `write` or
+ * `close`: between them nothing listens, and an error no one hears would end the backend.
+ */
+function fileFor(path: string): WriteStream {
+  return createWriteStream(path, { flags: 'wx' }).on('error', () => {});
+}
+
 async function write(out: WriteStream, chunk: Buffer): Promise<void> {
+  if (out.errored) throw out.errored;
   if (!out.write(chunk)) await once(out, 'drain');
 }
 
 async function close(out: WriteStream): Promise<void> {
+  if (out.errored) throw out.errored;
   out.end();
-  await once(out, 'close');
+  if (!out.closed) await once(out, 'close');
+  if (out.errored) throw out.errored;
 }
 
 /**
@@ -69,7 +80,7 @@ export async function writeThinArchive(
   const whole = createHash('sha256');
   let size = 0;
   let storedBytes = 0;
-  const out = createWriteStream(tempPath, { flags: 'wx' });
+  const out = fileFor(tempPath);
   // An abort ends a stream that is waiting for data (an engine that stalls), as pipeline would.
   const onAbort = () => (source as { destroy?: (error?: unknown) => void }).destroy?.(signal!.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -176,7 +187,7 @@ async function storeLayer(
 ): Promise<string> {
   const temp = join(storeDirectory, LAYERS_DIRECTORY, `.${randomBytes(6).toString('hex')}.tmp`);
   const hash = createHash('sha256');
-  const out = createWriteStream(temp, { flags: 'wx' });
+  const out = fileFor(temp);
   try {
     let left = size;
     for await (const part of data) {
@@ -190,6 +201,8 @@ async function storeLayer(
     const sha256 = hash.digest('hex');
     const final = layerFile(storeDirectory, sha256);
     try {
+      // One of another size was cut short (a crash before its data reached the disk): replaced.
+      if ((await stat(final)).size !== size) throw new Error(`layer ${sha256} is cut short`);
       const now = new Date();
       await utimes(final, now, now);
       await rm(temp, { force: true });
@@ -309,8 +322,17 @@ export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUS
     const path = join(layersDir, name);
     const info = await stat(path).catch(() => undefined);
     if (!info || now - info.mtimeMs < minAgeMs) continue;
-    await rm(path, { force: true });
-    freed += info.size;
+    // Moved aside before its age is read again: a capture that touched it meanwhile keeps it (it
+    // goes back), one that comes to touch it later finds it gone and writes it anew.
+    const aside = join(layersDir, `.${randomBytes(6).toString('hex')}.removing`);
+    if (!(await rename(path, aside).then(() => true, () => false))) continue;
+    const last = await stat(aside);
+    if (Date.now() - last.mtimeMs < minAgeMs) {
+      await rename(aside, path);
+      continue;
+    }
+    await rm(aside, { force: true });
+    freed += last.size;
   }
   return freed;
 }
