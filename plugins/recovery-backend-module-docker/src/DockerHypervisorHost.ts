@@ -200,33 +200,35 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
   }
 
-  room(runId: string, captures: RestorableCapture[]): Promise<HostRoom> {
-    return onEngine(this.id, () => this.roomOn(runId, captures));
+  room(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
+    return onEngine(this.id, () => this.roomOn(runId, waves));
   }
 
   /**
    * What the captures' archives hold, each file by its path once (an image archive names a layer
-   * by its id, which the images sharing it share), plus their volumes, plus the largest archive
-   * whole: `docker load` unpacks an archive in the data root (its `tmp`) before it takes in the
-   * layers, so the last load needs its archive's room beside what the others left. Against the
-   * space free in the engine's data root, as `df` inside a helper container reads it (the engine
-   * may be remote).
+   * by its id, which the images sharing it share), plus their volumes, plus the archives of the
+   * largest wave whole: `docker load` unpacks an archive in the data root (its `tmp`) before it
+   * takes in the layers, and a wave's machines are loaded at once, beside what earlier waves left.
+   * Against the space free in the engine's data root, as `df` inside a helper container reads it
+   * (the engine may be remote).
    */
-  private async roomOn(runId: string, captures: RestorableCapture[]): Promise<HostRoom> {
+  private async roomOn(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
     const files = new Map<string, number>();
     let neededBytes = 0;
-    let largestArchive = 0;
-    for (const capture of captures) {
-      const archive = artifactPath(this.options.storeDirectory, capture.artifact);
-      let archiveBytes = 0;
-      for (const [path, size] of await captureArchiveFiles(archive)) {
-        files.set(path, size);
-        archiveBytes += size;
+    let largestWave = 0;
+    for (const wave of waves) {
+      let waveBytes = 0;
+      for (const capture of wave) {
+        const archive = artifactPath(this.options.storeDirectory, capture.artifact);
+        for (const [path, size] of await captureArchiveFiles(archive)) {
+          files.set(path, size);
+          waveBytes += size;
+        }
+        for (const volume of capture.runtime.volumes ?? []) neededBytes += volume.sizeBytes;
       }
-      largestArchive = Math.max(largestArchive, archiveBytes);
-      for (const volume of capture.runtime.volumes ?? []) neededBytes += volume.sizeBytes;
+      largestWave = Math.max(largestWave, waveBytes);
     }
-    neededBytes += largestArchive;
+    neededBytes += largestWave;
     for (const size of files.values()) neededBytes += size;
     const { DockerRootDir: root } = await this.docker.info();
     const where = `${this.id}:${root}`;

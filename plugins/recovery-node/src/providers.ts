@@ -197,11 +197,12 @@ export interface HypervisorHost {
     options: { internal: boolean },
   ): Promise<LabHandle>;
   /**
-   * The room restoring `captures` takes on the host, and what it has, read before the run builds
-   * its lab: a run that needs more than the host has free fails then, not halfway through its
-   * waves. Anything it leaves on the host carries the run id.
+   * The room restoring a run's captures takes on the host, and what it has, read before the run
+   * builds its lab: a run that needs more than the host has free fails then, not halfway through
+   * its waves. `waves` holds the captures in boot order, a wave's restored at once. Anything it
+   * leaves on the host carries the run id.
    */
-  room?(runId: string, captures: RestorableCapture[]): Promise<HostRoom>;
+  room?(runId: string, waves: RestorableCapture[][]): Promise<HostRoom>;
   /** Loads the capture (verifying its checksum) and creates the machine, adapted, not started. */
   restoreMachine(lab: LabHandle, capture: RestorableCapture): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;

@@ -142,11 +142,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it("fails a run before it builds anything where the host lacks the room its captures take, saying how much of each", async () => {
     const host = new FakeHost(needs);
-    const asked: Array<{ runId: string; captures: string[] }> = [];
+    const asked: Array<{ runId: string; waves: string[][] }> = [];
     const GiB = 1024 ** 3;
     Object.assign(host, {
-      room: async (runId: string, captures: RestorableCapture[]) => {
-        asked.push({ runId, captures: captures.map(c => c.captureId).sort() });
+      room: async (runId: string, waves: RestorableCapture[][]) => {
+        asked.push({ runId, waves: waves.map(wave => wave.map(c => c.captureId)) });
         return { neededBytes: 3 * GiB, freeBytes: 2 * GiB, where: 'fake:/var/lib/docker' };
       },
     });
@@ -154,7 +154,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
-    expect(asked).toEqual([{ runId: run.id, captures: ['cap-data-01', 'cap-infra-01', 'cap-web-01'] }]);
+    // By wave, in boot order: a wave's captures are restored at once.
+    expect(asked).toEqual([{ runId: run.id, waves: [['cap-infra-01'], ['cap-data-01'], ['cap-web-01']] }]);
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       message:

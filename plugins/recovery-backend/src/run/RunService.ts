@@ -386,7 +386,7 @@ export class RunService {
           `the lab of run ${stuck.runId} is still on ${host.id} and could not be removed (${stuck.error}): remove what is labelled with that run, or mend the host, and try again`,
         );
       }
-      await this.checkRoom(recorder, host, runId, [...captures.values()], driving, removeLate);
+      await this.checkRoom(recorder, host, runId, waves.map(wave => wave.map(m => captures.get(m)!)), driving, removeLate);
       const networks = labNetworks([...captures.values()]);
       const labStartedAt = new Date().toISOString();
       lab = await withDeadline(
@@ -595,14 +595,22 @@ export class RunService {
     recorder: RunRecorder,
     host: HypervisorHost,
     runId: string,
-    captures: StoredCapture[],
+    /** The captures by wave, in boot order. */
+    waves: StoredCapture[][],
     signal: AbortSignal,
     removeLate: () => Promise<unknown>,
   ): Promise<void> {
     if (!host.room) return;
+    const captures = waves.flat();
     let room: HostRoom;
     try {
-      room = await withDeadline(host.room(runId, captures.map(restorable)), this.options.stepTimeoutMs, 'Reading the room on the host', signal, removeLate);
+      room = await withDeadline(
+        host.room(runId, waves.map(wave => wave.map(restorable))),
+        this.options.stepTimeoutMs,
+        'Reading the room on the host',
+        signal,
+        removeLate,
+      );
     } catch (error) {
       signal.throwIfAborted();
       await recorder.step(`Could not read the room on ${host.id}: ${messageOf(error)}`, undefined, 'warning');
