@@ -1,5 +1,6 @@
 import { createApp } from '@backstage/frontend-defaults';
 import catalogPlugin from '@backstage/plugin-catalog/alpha';
+import notificationsPlugin from '@backstage/plugin-notifications/alpha';
 import recoveryPlugin from '@backstage-recovery/plugin-recovery';
 import { navModule } from './modules/nav';
 
@@ -8,5 +9,6 @@ import { navModule } from './modules/nav';
  * (`sign-in-page:app`) offers the guest provider, which the backend enables.
  */
 export default createApp({
-  features: [catalogPlugin, recoveryPlugin, navModule],
+  // Notifications: where owners read the readiness notices the recovery backend sends.
+  features: [catalogPlugin, recoveryPlugin, notificationsPlugin, navModule],
 });
