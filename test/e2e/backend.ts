@@ -30,7 +30,9 @@ export const ENGINES = { primary: PRIMARY, recovery: RECOVERY };
  */
 export function demoRecoveryConfig(dataDir: string, runs: Record<string, unknown> = {}) {
   const socketOf = (host: string) => host.replace(/^unix:\/\//, '');
-  const never = { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 } };
+  // Config merges with app-config.yaml's: its initialDelay (captures 20 s after start) stays
+  // unless replaced, and a scheduled capture would race the tests' own.
+  const never = { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 }, initialDelay: { days: 365 } };
   return {
     recovery: {
       hypervisorHost: 'recovery',
