@@ -137,6 +137,23 @@ async function probeContainerOf(id: string) {
   return probe;
 }
 
+/** A record callback that holds its capture in the recording phase until `release` is called. */
+function heldRecord() {
+  let recording!: () => void;
+  let release!: () => void;
+  const inRecord = new Promise<void>(resolve => {
+    recording = resolve;
+  });
+  const released = new Promise<void>(resolve => {
+    release = resolve;
+  });
+  const record = async () => {
+    recording();
+    await released;
+  };
+  return { record, inRecord, release };
+}
+
 /** A capture as the run store hands it to the hypervisor host. */
 function restorableOf(machineRef: string, c: CapturedMachine & { captureId: string }): RestorableCapture {
   return { captureId: c.captureId, machineRef, imageId: c.imageId, checksum: c.checksum, artifact: c.artifact, runtime: c.runtime };
@@ -625,21 +642,8 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const notePath = join(store, '.paused', `primary.${Id}`);
     const captureId = `cap-recording-${suffix}`;
     // A backend's capture whose record is under way (held until released).
-    let recording!: () => void;
-    let release!: () => void;
-    const inRecord = new Promise<void>(resolve => {
-      recording = resolve;
-    });
-    const released = new Promise<void>(resolve => {
-      release = resolve;
-    });
-    const capture = source.capture(recordedLocator, {
-      captureId,
-      record: async () => {
-        recording();
-        await released;
-      },
-    });
+    const { record, inRecord, release } = heldRecord();
+    const capture = source.capture(recordedLocator, { captureId, record });
     await inRecord;
     try {
       expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({ captureId, phase: 'recording' });
@@ -714,21 +718,8 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     await primary.getContainer(machines.decommissioned.container).remove({ force: true });
     // Another machine's capture whose record is under way (held until released).
     const busyId = `cap-busy-${suffix}`;
-    let recording!: () => void;
-    let release!: () => void;
-    const inRecord = new Promise<void>(resolve => {
-      recording = resolve;
-    });
-    const released = new Promise<void>(resolve => {
-      release = resolve;
-    });
-    const busy = source.capture(machines.busy, {
-      captureId: busyId,
-      record: async () => {
-        recording();
-        await released;
-      },
-    });
+    const { record, inRecord, release } = heldRecord();
+    const busy = source.capture(machines.busy, { captureId: busyId, record });
     try {
       await inRecord;
       const tagsSwept = (await allTags()).length;
