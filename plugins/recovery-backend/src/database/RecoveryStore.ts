@@ -95,6 +95,11 @@ export const NEWEST_FIRST = [
   { column: 'id', order: 'desc' as const },
 ];
 
+/** The runs after (`at`, `id`) in NEWEST_FIRST order: the keyset of the page that follows it. */
+function olderThan(q: Knex.QueryBuilder, at: unknown, id: string): void {
+  q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
+}
+
 /** Persistence of captures and runs, through knex (SQLite or PostgreSQL). */
 export class RecoveryStore {
   /** Where the knex migrations of every recovery table ship, in this package. */
@@ -450,7 +455,7 @@ export class RecoveryStore {
       // Keyset on NEWEST_FIRST. created_at is written from a Date (ms), so its ISO form is exact.
       const { id } = query.after;
       const at = new Date(query.after.createdAt);
-      q.where(w => w.where('created_at', '<', at).orWhere(tie => tie.where('created_at', '=', at).where('id', '<', id)));
+      q.modify(olderThan, at, id);
     }
     return this.withDetails(await q);
   }
@@ -510,7 +515,7 @@ export class RecoveryStore {
       // Keyset on NEWEST_FIRST, with the time as the database returned it.
       if (after) {
         const { id, created_at: at } = after;
-        q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
+        q.modify(olderThan, at, id);
       }
       const page: Array<{ id: string; created_at: unknown }> = await q;
       if (page.length === 0) return undefined;
@@ -585,7 +590,7 @@ export class RecoveryStore {
       // Keyset on NEWEST_FIRST, with the time as the database returned it.
       if (after) {
         const { id, created_at: at } = after;
-        q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
+        q.modify(olderThan, at, id);
       }
       const page: Array<{ id: string; created_at: unknown; entity_ref: string }> = await q;
       if (page.length === 0) break;
