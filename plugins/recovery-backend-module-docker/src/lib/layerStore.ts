@@ -37,6 +37,8 @@ interface LayerRef {
   headers: string;
 }
 
+const parseRef = (data: Buffer) => JSON.parse(data.toString('utf8')) as LayerRef;
+
 const layerFile = (storeDirectory: string, sha256: string) => join(storeDirectory, LAYERS_DIRECTORY, `${sha256}.layer`);
 
 /**
@@ -240,10 +242,6 @@ export async function* readCaptureArchive(storeDirectory: string, file: string):
     for await (const chunk of createReadStream(file)) yield chunk as Buffer;
     return;
   }
-  const refs = new Map<number, LayerRef>();
-  await forEachTarFile(file, async (path, _size, read, offset) => {
-    if (path.endsWith(REF_SUFFIX)) refs.set(offset, JSON.parse((await read()).toString('utf8')) as LayerRef);
-  });
   const handle = await open(file, 'r');
   try {
     const { size: total } = await handle.stat();
@@ -252,10 +250,14 @@ export async function* readCaptureArchive(storeDirectory: string, file: string):
     while (at < total) {
       await handle.read(header, 0, TAR_BLOCK, at);
       if (header.every(byte => byte === 0)) break;
-      const padded = Math.ceil(tarEntrySize(header) / TAR_BLOCK) * TAR_BLOCK;
-      const ref = refs.get(at);
+      const size = tarEntrySize(header);
+      const padded = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
       const path = tarEntryPath(header);
-      if (ref) {
+      // A ref's own header is plain ustar (writeThinArchive): its path is in the header itself.
+      if (path.endsWith(REF_SUFFIX)) {
+        const data = Buffer.alloc(size);
+        await handle.read(data, 0, size, at + TAR_BLOCK);
+        const ref = parseRef(data);
         yield Buffer.from(ref.headers, 'base64');
         const layer = layerFile(storeDirectory, ref.sha256);
         const actual = await stat(layer).then(
@@ -286,8 +288,7 @@ export async function captureArchiveFiles(file: string): Promise<Map<string, num
   await forEachTarFile(file, async (path, size, read) => {
     if (path === THIN_MARKER) return;
     if (path.endsWith(REF_SUFFIX)) {
-      const ref = JSON.parse((await read()).toString('utf8')) as LayerRef;
-      files.set(path.slice(0, -REF_SUFFIX.length), ref.size);
+      files.set(path.slice(0, -REF_SUFFIX.length), parseRef(await read()).size);
     } else files.set(path, size);
   });
   return files;
@@ -311,7 +312,7 @@ export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUS
     // Removed meanwhile (a discard), or a volume's archive: neither refers to layers.
     if (!(await isThin(file).catch(() => false))) continue;
     await forEachTarFile(file, async (path, _size, read) => {
-      if (path.endsWith(REF_SUFFIX)) used.add((JSON.parse((await read()).toString('utf8')) as LayerRef).sha256);
+      if (path.endsWith(REF_SUFFIX)) used.add(parseRef(await read()).sha256);
     });
   }
   let freed = 0;

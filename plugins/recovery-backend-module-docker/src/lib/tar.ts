@@ -185,14 +185,14 @@ export function paxRecords(data: Buffer): Map<string, string> {
 }
 
 /**
- * Calls `onFile` for each regular file of a tar archive on disk, in order, with its path, size,
- * a reader of its content and the offset of its header, reading the headers alone: the data
+ * Calls `onFile` for each regular file of a tar archive on disk, in order, with its path, size
+ * and a reader of its content, reading the headers alone: the data
  * between them is skipped unless read, so an archive of gigabytes takes a few reads per entry.
  * Pax and GNU long-name headers are followed for the entry they describe.
  */
 export async function forEachTarFile(
   file: string,
-  onFile: (path: string, size: number, read: () => Promise<Buffer>, offset: number) => Promise<void> | void,
+  onFile: (path: string, size: number, read: () => Promise<Buffer>) => Promise<void> | void,
 ): Promise<void> {
   const handle = await open(file, 'r');
   try {
@@ -209,7 +209,6 @@ export async function forEachTarFile(
     while (at + BLOCK <= total) {
       await handle.read(header, 0, BLOCK, at);
       if (header.every(byte => byte === 0)) break;
-      const offset = at;
       const type = String.fromCharCode(header[156]);
       // A pax `size` stands for the header's (a file past the header field's 8 GiB).
       const paxSize = 'gxLK'.includes(type) ? undefined : (next.get('size') ?? global.get('size'));
@@ -225,7 +224,7 @@ export async function forEachTarFile(
         next = new Map();
         if (type !== '0' && type !== '\0') continue;
         const path = (described.get('path') ?? entryPath(header)).replace(/^\.\//, '');
-        await onFile(path, size, () => readData(dataAt, size), offset);
+        await onFile(path, size, () => readData(dataAt, size));
       }
     }
   } finally {
