@@ -2,6 +2,7 @@ import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { ResponseError } from '@backstage/errors';
 import {
   errorMessage,
+  formatSeconds,
   isHostBusy,
   RecoveryClient,
   type Readiness,
@@ -186,9 +187,6 @@ export async function startRun(
   }
 }
 
-const age = (seconds: number | undefined) =>
-  seconds === undefined ? '' : seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : seconds < 172_800 ? `${Math.round(seconds / 3600)} h` : `${Math.round(seconds / 86_400)} d`;
-
 /** The overview, most at risk first: one line per entity. */
 export function formatReadinessList(items: ReadinessSummary[]): string {
   if (items.length === 0) return 'No recoverable entities: no service depends on a machine Resource.\n';
@@ -203,7 +201,7 @@ export function formatReadinessList(items: ReadinessSummary[]): string {
 export function formatReadiness(r: Readiness): string {
   const out = [`${r.entityRef}: ${r.status}`];
   for (const reason of r.reasons) out.push(`  - ${reason}`);
-  out.push(`Objectives: RPO ${age(r.objectives.rpoSeconds)}, RTO ${age(r.objectives.rtoSeconds)}`);
+  out.push(`Objectives: RPO ${formatSeconds(r.objectives.rpoSeconds)}, RTO ${formatSeconds(r.objectives.rtoSeconds)}`);
   if (r.position) {
     out.push(
       `Boot order: wave ${r.position.wave + 1}${r.position.waitsFor.length ? `, after ${r.position.waitsFor.join(', ')}` : ''}`,
@@ -211,7 +209,7 @@ export function formatReadiness(r: Readiness): string {
   }
   if (r.captures.length) {
     out.push('Captures:');
-    for (const c of r.captures) out.push(`  ${c.machineRef}  ${c.latest ? `${age(c.ageSeconds)} old` : 'never captured'}`);
+    for (const c of r.captures) out.push(`  ${c.machineRef}  ${c.latest ? `${formatSeconds(c.ageSeconds ?? 0)} old` : 'never captured'}`);
   }
   const run = r.lastRun;
   if (run) {

@@ -1,4 +1,4 @@
-import { durationSettingMs, formatBytes, parseDurationSeconds } from './duration';
+import { durationSettingMs, formatBytes, formatSeconds, parseDurationSeconds } from './duration';
 
 describe('parseDurationSeconds', () => {
   it('reads single units and sums', () => {
@@ -30,5 +30,11 @@ describe('formatBytes', () => {
     expect(formatBytes(512)).toBe('512 bytes');
     expect(formatBytes(1536)).toBe('1.5 KiB');
     expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GiB');
+  });
+});
+
+describe('formatSeconds', () => {
+  it('words ages and objectives in the unit that reads best', () => {
+    expect([90, 2700, 9000, 276_480].map(formatSeconds)).toEqual(['90 s', '45 min', '2.5 h', '3.2 d']);
   });
 });

@@ -30,6 +30,14 @@ export function durationSettingMs(key: string, text: string): number {
   return seconds * 1000;
 }
 
+/** Seconds for people, as readiness words ages and objectives: `90 s`, `45 min`, `2.5 h`, `3.2 d`. */
+export function formatSeconds(total: number): string {
+  if (total < 120) return `${Math.round(total)} s`;
+  if (total < 7200) return `${Math.round(total / 60)} min`;
+  if (total < 172800) return `${Math.round(total / 360) / 10} h`;
+  return `${Math.round(total / 8640) / 10} d`;
+}
+
 /** Size for people: `512 bytes`, `1.5 KiB`, `12.0 MiB` (binary units, as Docker and `df -h` say them). */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} bytes`;

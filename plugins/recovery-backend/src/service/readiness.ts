@@ -8,6 +8,7 @@ import type {
   ReadinessStatus,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
+import { formatSeconds } from '@backstage-recovery/plugin-recovery-common';
 
 export interface ReadinessInput {
   entityRef: string;
@@ -128,11 +129,4 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     lastRun: input.lastRun,
     disagreements: input.disagreements,
   };
-}
-
-export function formatSeconds(total: number): string {
-  if (total < 120) return `${Math.round(total)} s`;
-  if (total < 7200) return `${Math.round(total / 60)} min`;
-  if (total < 172800) return `${Math.round(total / 360) / 10} h`;
-  return `${Math.round(total / 8640) / 10} d`;
 }
