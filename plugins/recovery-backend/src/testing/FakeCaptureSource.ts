@@ -13,6 +13,10 @@ export class FakeCaptureSource implements CaptureSource {
 
   async capture(machine: MachineLocator, options: { captureId: string }): Promise<CapturedMachine> {
     this.captured.push(machine.container);
+    // A real capture takes far longer than the millisecond its time is kept in; without this, the
+    // captures of a test could share one and "the last N" would be chosen by their random ids.
+    const started = Date.now();
+    while (Date.now() === started) await new Promise(resolve => setTimeout(resolve, 1));
     return {
       imageId: `sha256:${options.captureId}`,
       sizeBytes: 1000,
