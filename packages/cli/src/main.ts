@@ -422,7 +422,7 @@ export async function main(
   againstBackend(
     program
       .command('run')
-      .description('start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails')
+      .description('start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses')
       .argument('<entity>', 'entity ref (component:default/web, or web for short)')
       .option('--failover', 'a failover: machines boot on a network that is not isolated, and stay')
       .option('--detach', 'print the run and return, without following it')
@@ -442,7 +442,7 @@ export async function main(
   againstBackend(
     program
       .command('watch')
-      .description('follow a run to its end; exit status 1 if it failed')
+      .description('follow a run to its end; exit status 1 if it failed, 3 if the backend cannot be reached or refuses')
       .argument('<run>', 'run id')
       .option('--interval <seconds>', 'how often to look at the run', '1'),
   ).action(async (runId: string, opts: RunOptions) => {
@@ -464,7 +464,7 @@ export async function main(
       status = 2;
     } else if (e instanceof BackendError || e instanceof ResponseError) {
       io.stderr(`recovery: ${describeBackendError(e, hasToken)}\n`);
-      status = 1;
+      status = 3;
     } else {
       io.stderr(`recovery: ${(e as Error).stack ?? String(e)}\n`);
       status = 1;

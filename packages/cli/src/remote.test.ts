@@ -132,17 +132,17 @@ describe('recovery CLI against a backend', () => {
   it('says what is wrong with the backend, the token or the input, and how to fix it', async () => {
     const closed = await closedPort();
     const refused = await cli('readiness', '--url', `http://127.0.0.1:${closed}`, '--token', token);
-    expect(refused).toMatchObject({ status: 1, stdout: '' });
+    expect(refused).toMatchObject({ status: 3, stdout: '' });
     expect(refused.stderr).toBe(
       `recovery: cannot reach the Backstage backend at http://127.0.0.1:${closed} (ECONNREFUSED): start it, or point --url or RECOVERY_URL at it\n`,
     );
 
     const badToken = await cli('readiness', '--url', url, '--token', mockCredentials.user.invalidToken());
-    expect(badToken.status).toBe(1);
+    expect(badToken.status).toBe(3);
     expect(badToken.stderr).toMatch(/^recovery: .+ \(401\): the backend refused the token \(a static token from backend\.auth\.externalAccess\)\n$/);
 
     const unknown = await cli(...as('readiness', 'component:default/nope'));
-    expect(unknown.status).toBe(1);
+    expect(unknown.status).toBe(3);
     expect(unknown.stderr).toMatch(/^recovery: .*component:default\/nope.* \(404\)\n$/);
 
     expect(await cli('readiness', '--url', 'ftp://x')).toMatchObject({ status: 2, stderr: "recovery: --url: must be http or https, got 'ftp://x'\n" });
@@ -153,7 +153,7 @@ describe('recovery CLI against a backend', () => {
     });
     // One the catalog's parser takes but the backend refuses: its 400, as the backend words it.
     const refusedRef = await cli(...as('readiness', 'a:b/c/d'));
-    expect(refusedRef).toMatchObject({ status: 1, stderr: 'recovery: path: Entity reference "a:b/c/d" has an invalid name "c/d" (400)\n' });
+    expect(refusedRef).toMatchObject({ status: 3, stderr: 'recovery: path: Entity reference "a:b/c/d" has an invalid name "c/d" (400)\n' });
     expect(await cli(...as('run', 'web', '--interval', '0'))).toMatchObject({ status: 2, stderr: "recovery: --interval: seconds from 0.1 to 60, got '0'\n" });
   });
 

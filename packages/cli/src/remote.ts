@@ -25,7 +25,10 @@ export class RemoteInputError extends Error {
   name = 'InputError';
 }
 
-/** What went wrong talking to the backend, worded for a terminal: exit status 1. */
+/**
+ * What went wrong talking to the backend, worded for a terminal: exit status 3, so that a pipeline
+ * tells a recovery that failed (1) from one it could not start or follow.
+ */
 export class BackendError extends Error {
   name = 'BackendError';
 }
