@@ -1,7 +1,8 @@
-import { coreServices, createBackendModule, type SchedulerService } from '@backstage/backend-plugin-api';
+import { coreServices, createBackendModule, createServiceFactory, type SchedulerService } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { InMemoryCatalogClient } from '@backstage/catalog-client/testUtils';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import notificationsPlugin from '@backstage/plugin-notifications-backend';
 import request from 'supertest';
 import { recoveryPlugin } from './plugin';
@@ -51,27 +52,34 @@ function schedulerOf(holder: { scheduler?: SchedulerService }) {
   });
 }
 
+/** A test backend with the recovery and notifications plugins over a catalog the test can change. */
+async function backend() {
+  const holder: { scheduler?: SchedulerService } = {};
+  const catalog = new InMemoryCatalogClient({ entities: entities.map((e, i) => ({ ...e, metadata: { ...e.metadata, uid: `uid-${i}` } })) });
+  const { server } = await startTestBackend({
+    features: [
+      recoveryPlugin,
+      notificationsPlugin,
+      providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [new FakeHost({})] }),
+      schedulerOf(holder),
+      createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog }),
+      mockServices.rootConfig.factory({
+        data: { app: { baseUrl: 'http://localhost:3000' }, recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } },
+      }),
+    ],
+  });
+  const sweep = () => holder.scheduler!.triggerTask('recovery-readiness-notices');
+  const inbox = async (user: string) => {
+    const res = await request(server).get('/api/notifications/notifications').set('Authorization', mockCredentials.user.header(user));
+    expect(res.status).toBe(200);
+    return res.body.notifications as Array<{ id: string; read?: string | null; origin: string; payload: Record<string, unknown> }>;
+  };
+  return { server, catalog, sweep, inbox };
+}
+
 describe('readiness notices through the notifications plugin', () => {
   it("tell the entity's owners, not others, once when it stops being recoverable, and again in place when it is back", async () => {
-    const holder: { scheduler?: SchedulerService } = {};
-    const { server } = await startTestBackend({
-      features: [
-        recoveryPlugin,
-        notificationsPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [new FakeHost({})] }),
-        schedulerOf(holder),
-        catalogServiceMock.factory({ entities }),
-        mockServices.rootConfig.factory({
-          data: { app: { baseUrl: 'http://localhost:3000' }, recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } },
-        }),
-      ],
-    });
-    const sweep = () => holder.scheduler!.triggerTask('recovery-readiness-notices');
-    const inbox = async (user: string) => {
-      const res = await request(server).get('/api/notifications/notifications').set('Authorization', mockCredentials.user.header(user));
-      expect(res.status).toBe(200);
-      return res.body.notifications as Array<{ id: string; read?: string | null; origin: string; payload: Record<string, unknown> }>;
-    };
+    const { server, sweep, inbox } = await backend();
 
     // web-01 was never captured.
     await sweep();
@@ -114,5 +122,27 @@ describe('readiness notices through the notifications plugin', () => {
       payload: { title: `${WEB} is recoverable again (ready)`, severity: 'low' },
     });
     expect(back.payload.description).toMatch(/^Not recoverable from \S+ to \S+$/);
+  });
+
+  it('close the notice in the owners\' inbox when the entity is deleted from the catalog, which then names no owner', async () => {
+    const { catalog, sweep, inbox } = await backend();
+    await sweep();
+    const [lost] = await inbox(ALICE);
+    expect(lost.payload).toMatchObject({ title: `${WEB} is not recoverable`, severity: 'high' });
+
+    const uid = (await catalog.getEntityByRef(WEB))!.metadata.uid!;
+    await catalog.removeEntityByUid(uid);
+    await sweep();
+    const [closed, ...others] = await inbox(ALICE);
+    expect(others).toEqual([]);
+    expect(closed).toMatchObject({
+      id: lost.id,
+      payload: { title: `${WEB} is no longer assessed for recovery`, severity: 'low' },
+    });
+    expect(closed.payload.description).toMatch(/^It left the catalog, or runs on no machine now, by \S+; it had been not recoverable since \S+$/);
+    expect(await inbox(BOB)).toEqual([]);
+    // Told once.
+    await sweep();
+    expect(await inbox(ALICE)).toEqual([closed]);
   });
 });

@@ -172,7 +172,7 @@ export const recoveryPlugin = createBackendPlugin({
           const notifier = new ReadinessNotifier(
             new ReadinessNoticeStore(client),
             readiness,
-            () => graphs.recoverableEntities(),
+            graphs,
             notifications,
             auth,
             logger,

@@ -7,6 +7,8 @@ export interface ReadinessNotice {
   status: ReadinessStatus;
   /** ISO time the entity was first seen with this status. */
   since: string;
+  /** Who was told it is not recoverable: its owners (refs) at the time. */
+  owners?: string[];
 }
 
 // SQLite caps bound variables per statement.
@@ -21,7 +23,12 @@ export class ReadinessNoticeStore {
     return new Map(
       rows.map(r => [
         r.entity_ref,
-        { entityRef: r.entity_ref, status: r.status, since: new Date(r.since).toISOString() },
+        {
+          entityRef: r.entity_ref,
+          status: r.status,
+          since: new Date(r.since).toISOString(),
+          ...(r.owners && { owners: JSON.parse(r.owners) }),
+        },
       ]),
     );
   }
@@ -30,7 +37,12 @@ export class ReadinessNoticeStore {
     for (let i = 0; i < notices.length; i += BATCH) {
       await this.db('recovery_readiness_notices')
         .insert(
-          notices.slice(i, i + BATCH).map(n => ({ entity_ref: n.entityRef, status: n.status, since: new Date(n.since) })),
+          notices.slice(i, i + BATCH).map(n => ({
+            entity_ref: n.entityRef,
+            status: n.status,
+            since: new Date(n.since),
+            owners: n.owners ? JSON.stringify(n.owners) : null,
+          })),
         )
         .onConflict('entity_ref')
         .merge();

@@ -3,6 +3,7 @@ import {
   Entity,
   RELATION_API_PROVIDED_BY,
   RELATION_DEPENDENCY_OF,
+  RELATION_OWNED_BY,
   RELATION_PART_OF,
   parseEntityRef,
   stringifyEntityRef,
@@ -214,6 +215,16 @@ export class CatalogGraphLoader {
       relationTargets(entity, RELATION_PART_OF).forEach(r => refs.add(r));
     }
     return [...refs].sort();
+  }
+
+  /** The owners (ownedBy) of each of `refs`; none for a ref the catalog does not hold. */
+  async ownersOf(refs: string[]): Promise<Map<string, string[]>> {
+    if (refs.length === 0) return new Map();
+    const { items } = await this.catalog.getEntitiesByRefs(
+      { entityRefs: refs, fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'] },
+      { credentials: await this.auth.getOwnServiceCredentials() },
+    );
+    return new Map(refs.map((ref, index) => [ref, items[index] ? relationTargets(items[index], RELATION_OWNED_BY) : []]));
   }
 
   /**

@@ -3,7 +3,7 @@ import type { ReadinessStatus, ReadinessSummary } from '@backstage-recovery/plug
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
 import { ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
 import { RecoveryStore } from '../database/RecoveryStore';
-import { readinessNotice, ReadinessNotifier, recoveryTabLink } from './ReadinessNotifier';
+import { departureNotice, noticeRecipients, readinessNotice, ReadinessNotifier, recoveryTabLink } from './ReadinessNotifier';
 
 const WEB = 'component:default/web';
 const T0 = '2026-12-01T00:00:00.000Z';
@@ -64,6 +64,32 @@ describe('readinessNotice', () => {
     expect(payload?.description).toBe('a; b; c; and 2 more');
   });
 
+  it('closes, in the same scope, the notice of an entity no longer assessed that was not recoverable; of no other', () => {
+    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, owners: ['group:default/team-a'] };
+    expect(departureNotice(before, T1)).toEqual({
+      title: `${WEB} is no longer assessed for recovery`,
+      description: `It left the catalog, or runs on no machine now, by ${T1}; it had been not recoverable since ${T0}`,
+      severity: 'low',
+      topic: 'recovery readiness',
+      scope: `recovery-readiness:${WEB}`,
+      metadata: { entityRef: WEB, status: 'not-assessed' },
+    });
+    for (const status of ['ready', 'at-risk', 'unknown'] as const) {
+      expect(departureNotice({ entityRef: WEB, status, since: T0 }, T1)).toBeUndefined();
+    }
+  });
+
+  it('sends to the entity, and to whoever was told it is not recoverable', () => {
+    expect(noticeRecipients(WEB)).toEqual({ type: 'entity', entityRef: WEB });
+    expect(noticeRecipients(WEB, { entityRef: WEB, status: 'not-recoverable', since: T0, owners: ['group:default/team-a'] })).toEqual({
+      type: 'entity',
+      entityRef: [WEB, 'group:default/team-a'],
+    });
+    // Records from before owners were kept, and notices that told nothing.
+    expect(noticeRecipients(WEB, { entityRef: WEB, status: 'not-recoverable', since: T0 })).toEqual({ type: 'entity', entityRef: WEB });
+    expect(noticeRecipients(WEB, { entityRef: WEB, status: 'ready', since: T0, owners: ['group:default/x'] })).toEqual({ type: 'entity', entityRef: WEB });
+  });
+
   it("links to the entity's Recovery tab as the portal routes it", () => {
     expect(recoveryTabLink('System:Team-B/Shop Floor')).toBe('/catalog/Team-B/system/Shop%20Floor/recovery');
   });
@@ -80,6 +106,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     const state = {
       entities: [] as string[],
       statuses: new Map<string, ReadinessStatus>(),
+      owners: new Map<string, string[]>([[WEB, ['group:default/team-a']]]),
       sent: [] as NotificationSendOptions[],
       /** Entities whose notice the notifications service refuses. */
       refuse: new Set<string>(),
@@ -92,14 +119,18 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     };
     const notifications = {
       send: async (options: NotificationSendOptions) => {
-        const ref = options.recipients.type === 'entity' ? options.recipients.entityRef : 'broadcast';
-        if (state.refuse.has(String(ref))) throw new Error('Request failed with 404 Not Found');
+        const refs = options.recipients.type === 'entity' ? [options.recipients.entityRef].flat() : [];
+        if (refs.some(ref => state.refuse.has(ref))) throw new Error('Request failed with 404 Not Found');
         await state.hold?.();
         state.sent.push(options);
       },
     };
     const logger = mockServices.logger.mock();
-    const sweeper = new ReadinessNotifier(notices, readiness, async () => state.entities, notifications, mockServices.auth(), logger);
+    const catalog = {
+      recoverableEntities: async () => state.entities,
+      ownersOf: async (refs: string[]) => new Map(refs.map(ref => [ref, state.owners.get(ref) ?? []])),
+    };
+    const sweeper = new ReadinessNotifier(notices, readiness, catalog, notifications, mockServices.auth(), logger);
     return { sweeper, notices, state, logger };
   }
 
@@ -115,13 +146,14 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
 
     state.statuses.set(WEB, 'ready').set('system:default/shop', 'not-recoverable');
     expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 2, failed: 0 });
-    expect(state.sent.slice(1).map(s => s.payload.title).sort()).toEqual([
-      `${WEB} is recoverable again (ready)`,
-      'system:default/shop is not recoverable',
+    expect(state.sent.slice(1).map(s => [s.recipients, s.payload.title]).sort()).toEqual([
+      // Also to whom it was told, should the entity have changed owners since.
+      [{ type: 'entity', entityRef: [WEB, 'group:default/team-a'] }, `${WEB} is recoverable again (ready)`],
+      [{ type: 'entity', entityRef: 'system:default/shop' }, 'system:default/shop is not recoverable'],
     ]);
-    expect([...(await notices.all()).values()].map(n => [n.entityRef, n.status]).sort()).toEqual([
-      [WEB, 'ready'],
-      ['system:default/shop', 'not-recoverable'],
+    expect([...(await notices.all()).values()].map(n => [n.entityRef, n.status, n.owners]).sort()).toEqual([
+      [WEB, 'ready', undefined],
+      ['system:default/shop', 'not-recoverable', []],
     ]);
   });
 
@@ -174,16 +206,32 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(new Set(state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef))).toEqual(new Set([WEB, SHOP]));
   });
 
-  it('forgets an entity the catalog no longer recovers: back, it is told of as new', async () => {
+  it('closes the notice of an entity no longer assessed, to those told, retried until sent, then forgets it: back, it is told of as new', async () => {
     const { sweeper, notices, state } = await notifier();
-    state.entities = [WEB];
-    state.statuses.set(WEB, 'not-recoverable');
+    const SHOP = 'system:default/shop';
+    state.entities = [WEB, SHOP];
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'ready');
     await sweeper.sweep();
+    expect((await notices.all()).get(WEB)?.owners).toEqual(['group:default/team-a']);
+
+    // Deleted from the catalog: the entity no longer resolves to its owners, the recorded ones do.
     state.entities = [];
-    await sweeper.sweep();
+    state.refuse.add('group:default/team-a');
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 1 });
+    // Refused: kept, to be sent at the next sweep. Shop, never told of, is forgotten quietly.
+    expect([...(await notices.all()).keys()]).toEqual([WEB]);
+    state.refuse.clear();
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
+    expect(state.sent.at(-1)).toMatchObject({
+      recipients: { type: 'entity', entityRef: [WEB, 'group:default/team-a'] },
+      payload: { title: `${WEB} is no longer assessed for recovery`, scope: `recovery-readiness:${WEB}`, severity: 'low' },
+    });
     expect((await notices.all()).size).toBe(0);
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
+
     state.entities = [WEB];
     expect((await sweeper.sweep()).sent).toBe(1);
+    expect(state.sent.at(-1)?.payload.title).toBe(`${WEB} is not recoverable`);
   });
 
   it('keeps what it was told of many entities (past the bound variables SQLite takes in one statement)', async () => {
@@ -193,7 +241,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 1_200, sent: 600, failed: 0 });
     expect((await notices.all()).size).toBe(1_200);
     state.entities = [];
-    await sweeper.sweep();
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 600, failed: 0 });
     expect((await notices.all()).size).toBe(0);
   });
 });

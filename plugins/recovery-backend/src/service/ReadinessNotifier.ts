@@ -2,7 +2,7 @@ import type { ReadinessStatus, ReadinessSummary } from '@backstage-recovery/plug
 import type { AuthService, LoggerService } from '@backstage/backend-plugin-api';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
-import type { NotificationService } from '@backstage/plugin-notifications-node';
+import type { NotificationRecipients, NotificationService } from '@backstage/plugin-notifications-node';
 import type { ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
 import type { ReadinessService } from './ReadinessService';
 
@@ -23,6 +23,11 @@ const STATUS_WORDS: Record<ReadinessStatus, string> = {
 export function recoveryTabLink(entityRef: string): string {
   const { kind, namespace, name } = parseEntityRef(entityRef);
   return `/catalog/${encodeURIComponent(namespace)}/${encodeURIComponent(kind.toLocaleLowerCase('en-US'))}/${encodeURIComponent(name)}/recovery`;
+}
+
+/** Topic and scope: a later notice of the entity replaces the earlier one in each inbox. */
+function inScope(entityRef: string) {
+  return { topic: READINESS_TOPIC, scope: `recovery-readiness:${entityRef}` };
 }
 
 function quoted(reasons: string[]): string {
@@ -50,8 +55,7 @@ export function readinessNotice(
   if (!lost && !regained) return { notice };
   const common = {
     link: recoveryTabLink(now.entityRef),
-    topic: READINESS_TOPIC,
-    scope: `recovery-readiness:${now.entityRef}`,
+    ...inScope(now.entityRef),
     metadata: { entityRef: now.entityRef, status: now.status },
   };
   if (lost) {
@@ -78,6 +82,32 @@ export function readinessNotice(
   };
 }
 
+/**
+ * What closes the notice of an entity the plugin no longer assesses (deleted from the catalog, or
+ * no longer on a machine), if its owners were told it is not recoverable: else it would stay in
+ * their inbox for ever. Pure.
+ */
+export function departureNotice(before: ReadinessNotice, at: string): NotificationPayload | undefined {
+  if (before.status !== 'not-recoverable') return undefined;
+  return {
+    title: `${before.entityRef} is no longer assessed for recovery`,
+    description: `It left the catalog, or runs on no machine now, by ${at}; it had been not recoverable since ${before.since}`,
+    severity: 'low',
+    ...inScope(before.entityRef),
+    metadata: { entityRef: before.entityRef, status: 'not-assessed' },
+  };
+}
+
+/**
+ * Who gets an entity's notices: the entity, which the notifications plugin resolves to its owners
+ * now, and those told it is not recoverable, so that a notice closing it reaches them also after
+ * the entity changed owners or left the catalog.
+ */
+export function noticeRecipients(entityRef: string, told?: ReadinessNotice): NotificationRecipients {
+  const owners = told?.status === 'not-recoverable' ? (told.owners ?? []) : [];
+  return { type: 'entity', entityRef: owners.length > 0 ? [entityRef, ...owners] : entityRef };
+}
+
 export interface NotifySummary {
   /** Entities assessed. */
   entities: number;
@@ -96,8 +126,11 @@ export class ReadinessNotifier {
   constructor(
     private readonly notices: ReadinessNoticeStore,
     private readonly readiness: Pick<ReadinessService, 'readinessOf'>,
-    /** The entities readiness is assessed for (those the overview lists). */
-    private readonly entities: () => Promise<string[]>,
+    private readonly catalog: {
+      /** The entities readiness is assessed for (those the overview lists). */
+      recoverableEntities(): Promise<string[]>;
+      ownersOf(entityRefs: string[]): Promise<Map<string, string[]>>;
+    },
     private readonly notifications: NotificationService,
     private readonly auth: Pick<AuthService, 'getOwnServiceCredentials'>,
     private readonly logger: LoggerService,
@@ -108,34 +141,46 @@ export class ReadinessNotifier {
    * sweep of its own, this one sends no more (what it sent is recorded).
    */
   async sweep(signal?: AbortSignal): Promise<NotifySummary> {
-    const [refs, told] = await Promise.all([this.entities(), this.notices.all()]);
+    const [refs, told] = await Promise.all([this.catalog.recoverableEntities(), this.notices.all()]);
     const items = await this.readiness.readinessOf(refs, await this.auth.getOwnServiceCredentials());
     const at = new Date().toISOString();
+    const decided = items.map(item => ({ before: told.get(item.entityRef), ...readinessNotice(told.get(item.entityRef), item, at) }));
+    const lost = decided.filter(d => d.payload && d.notice.status === 'not-recoverable').map(d => d.notice.entityRef);
+    const owners = await this.catalog.ownersOf(lost);
     const changed: ReadinessNotice[] = [];
     const failures: string[] = [];
     let sent = 0;
-    for (const item of items) {
-      const before = told.get(item.entityRef);
-      const { notice, payload } = readinessNotice(before, item, at);
-      if (payload) {
-        signal?.throwIfAborted();
-        try {
-          await this.notifications.send({ recipients: { type: 'entity', entityRef: item.entityRef }, payload });
-          sent += 1;
-        } catch (error) {
-          failures.push(`${item.entityRef}: ${error instanceof Error ? error.message : String(error)}`);
-          continue;
-        }
-        // Kept at once: a sweep stopped past here (a restart, a timeout) must not send it again,
-        // which resets the owners' read state and repeats it through any email processor.
-        await this.notices.save([notice]);
+    /** Sends one notice; false if the notifications service refused it (kept for the next sweep). */
+    const send = async (entityRef: string, recipients: NotificationRecipients, payload: NotificationPayload) => {
+      signal?.throwIfAborted();
+      try {
+        await this.notifications.send({ recipients, payload });
+        sent += 1;
+        return true;
+      } catch (error) {
+        failures.push(`${entityRef}: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      }
+    };
+    for (const { before, notice, payload } of decided) {
+      if (!payload) {
+        if (notice !== before) changed.push(notice);
         continue;
       }
-      if (notice !== before) changed.push(notice);
+      const kept = notice.status === 'not-recoverable' ? { ...notice, owners: owners.get(notice.entityRef) ?? [] } : notice;
+      // Kept at once: a sweep stopped past here (a restart, a timeout) must not send it again,
+      // which resets the owners' read state and repeats it through any email processor.
+      if (await send(notice.entityRef, noticeRecipients(notice.entityRef, before), payload)) await this.notices.save([kept]);
     }
     await this.notices.save(changed);
     const listed = new Set(refs);
-    await this.notices.remove([...told.keys()].filter(ref => !listed.has(ref)));
+    const forgotten: string[] = [];
+    for (const before of told.values()) {
+      if (listed.has(before.entityRef)) continue;
+      const payload = departureNotice(before, at);
+      if (!payload || (await send(before.entityRef, noticeRecipients(before.entityRef, before), payload))) forgotten.push(before.entityRef);
+    }
+    await this.notices.remove(forgotten);
     if (sent > 0) this.logger.info(`Readiness notices: told the owners of ${sent} entities of a change`);
     if (failures.length > 0) {
       this.logger.warn(
