@@ -133,6 +133,15 @@ describe('test recovery of the demo site', () => {
     const api = (await backend.api('GET', '/readiness/component/default/web')).body;
     expect(ageless(shown.stdout)).toEqual(ageless(JSON.stringify(api)));
 
+    // A machine a request, each said as it is taken, in the plan's order.
+    const captured = await timed('capture of web through the CLI', () => cli('capture', 'web'));
+    expect(captured).toMatchObject({ status: 0, stderr: '' });
+    expect(captured.stdout.trimEnd().split('\n').map(line => /^(\S+) {2}capture .* \((\d) of (\d)\)$/.exec(line)?.slice(1))).toEqual([
+      ['resource:default/infra-01', '1', '3'],
+      ['resource:default/data-01', '2', '3'],
+      ['resource:default/web-01', '3', '3'],
+    ]);
+
     const followed = await timed('test recovery of web through the CLI', () => cli('run', 'web', '--interval', '0.5'));
     expect(followed).toMatchObject({ status: 0, stderr: '' });
     const lines = followed.stdout.trimEnd().split('\n');

@@ -4,7 +4,7 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
-import { formatBytes, parseDurationSeconds, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { captureInTurn, formatBytes, parseDurationSeconds, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
   AnalysisInputError,
@@ -411,12 +411,15 @@ export async function main(
       .description('capture the machines an entity needs, now')
       .argument('<entity>', 'entity ref (component:default/web, or web for short)'),
   ).action(async (entity: string, opts: BackendOptions & { json?: boolean }) => {
-    const items = await connect(opts).captureNow(entityRefArg(entity));
-    if (opts.json) return io.stdout(json({ items }));
-    for (const c of items) {
-      const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
-      io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}\n`);
-    }
+    // A machine at a time, each said as it is taken: a site's images take minutes to save.
+    const items = await captureInTurn(connect(opts), entityRefArg(entity), {
+      captured: ({ capture: c, done, total }) => {
+        if (opts.json) return;
+        const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
+        io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})\n`);
+      },
+    });
+    if (opts.json) io.stdout(json({ items }));
   });
 
   againstBackend(

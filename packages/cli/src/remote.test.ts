@@ -82,7 +82,7 @@ describe('recovery CLI against a backend', () => {
 
     const captured = await cli(...as('capture', 'web'));
     expect(captured.status).toBe(0);
-    expect(captured.stdout).toMatch(/^resource:default\/web-01 {2}capture \S+ {2}(\d+ bytes|\d+\.\d [KMG]iB) in \d+ ms(, production paused \d+ ms)?\n$/);
+    expect(captured.stdout).toMatch(/^resource:default\/web-01 {2}capture \S+ {2}(\d+ bytes|\d+\.\d [KMG]iB) in \d+ ms(, production paused \d+ ms)? {2}\(1 of 1\)\n$/);
 
     const run = await cli(...as('run', 'web', '--interval', '0.1'));
     expect(run).toMatchObject({ status: 0, stderr: '' });

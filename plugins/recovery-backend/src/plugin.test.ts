@@ -92,6 +92,24 @@ async function start(
 }
 
 describe('recovery API', () => {
+  it("captures one machine of an entity's plan when asked, and names the plan's machines for one not in it", async () => {
+    const { server, source } = await start();
+    const one = await request(server).post('/api/recovery/captures').send({ entityRef: 'database', machineRef: 'data-01' });
+    expect(one.status).toBe(201);
+    expect(one.body.items.map((c: any) => c.machineRef)).toEqual(['resource:default/data-01']);
+    expect(source.captured).toEqual(['data-01']);
+
+    const outside = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns', machineRef: 'resource:default/data-01' });
+    expect(outside.status).toBe(400);
+    expect(outside.body.error.message).toBe(
+      "machineRef: resource:default/data-01 is not a machine of component:default/dns's boot plan (resource:default/infra-01)",
+    );
+    const malformed = await request(server).post('/api/recovery/captures').send({ entityRef: 'database', machineRef: 7 });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.message).toBe('machineRef must be a string, got a number (7)');
+    expect(source.captured).toEqual(['data-01']);
+  });
+
   it('captures, plans, runs a test recovery and reports readiness', async () => {
     const { server, source } = await start();
 

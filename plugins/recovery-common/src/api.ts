@@ -22,7 +22,8 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  * - `GET  /readiness?include=plan` → `{ items: ReadinessSummary[] }`, most at risk first (each plan as
  *   its machine count, each last run as a summary; `include=plan`: each plan in full too)
  * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
- * - `POST /captures` `{ entityRef }` → `{ items: Capture[] }`
+ * - `POST /captures` `{ entityRef, machineRef? }` → `{ items: Capture[] }` (201; every machine of the
+ *   entity's plan, or only `machineRef` of them; needs `recovery.capture.create`)
  * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
  * - `POST /runs` `{ entityRef, mode? }` → `RecoveryRun` (202; needs `recovery.run.create`)
  * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;
@@ -33,7 +34,7 @@ export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;
   listReadiness(): Promise<ReadinessSummary[]>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
-  captureNow(entityRef: string): Promise<Capture[]>;
+  captureNow(entityRef: string, machineRef?: string): Promise<Capture[]>;
   startRun(request: { entityRef: string; mode?: RunMode }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
   listRuns(query: { entityRef?: string; active?: boolean; limit?: number }): Promise<RecoveryRun[]>;

@@ -84,6 +84,11 @@ describe('RecoveryClient', () => {
     expect(JSON.parse(String(calls[1].init?.body))).toEqual({
       entityRef: 'component:default/web',
     });
+    await client.captureNow('component:default/web', 'resource:default/web-01');
+    expect(JSON.parse(String(calls[2].init?.body))).toEqual({
+      entityRef: 'component:default/web',
+      machineRef: 'resource:default/web-01',
+    });
   });
 
   it('returns the plan as GET /plan answers it: with its problems and disagreements', async () => {

@@ -34,10 +34,10 @@ export class RecoveryClient implements RecoveryApi {
     return this.request<PlanResponse>(`/plan/${refPath(entityRef)}`);
   }
 
-  async captureNow(entityRef: string): Promise<Capture[]> {
+  async captureNow(entityRef: string, machineRef?: string): Promise<Capture[]> {
     const body = await this.request<{ items: Capture[] }>('/captures', {
       method: 'POST',
-      body: { entityRef },
+      body: machineRef === undefined ? { entityRef } : { entityRef, machineRef },
     });
     return body.items;
   }

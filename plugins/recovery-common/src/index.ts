@@ -10,6 +10,7 @@ export * from './types';
 export * from './duration';
 export * from './api';
 export * from './client';
+export * from './captureInTurn';
 export * from './machineWaits';
 export * from './entityRole';
 export * from './runCoverage';

@@ -303,10 +303,8 @@ interface Reference {
 
 const notFound = (ref: string) => new NotFoundError(`Entity ${ref} not found in the catalog`);
 
-export function normalizeRef(entityRef: string): string {
-  return stringifyEntityRef(
-    parseEntityRef(entityRef, { defaultKind: 'component', defaultNamespace: 'default' }),
-  );
+export function normalizeRef(entityRef: string, defaultKind = 'component'): string {
+  return stringifyEntityRef(parseEntityRef(entityRef, { defaultKind, defaultNamespace: 'default' }));
 }
 
 function dedupe(problems: EntityProblem[]): EntityProblem[] {

@@ -247,10 +247,15 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     expect((await call('post', '/captures', { body: { entityRef: CRASHY } })).status).toBe(201);
     const listed = await call('get', `/captures?machineRef=${DB_01}&limit=1`);
     expect(listed.body.items).toEqual([captured.body.items.find((c: { machineRef: string }) => c.machineRef === DB_01)]);
+    const one = await call('post', '/captures', { body: { entityRef: SHOP, machineRef: DB_01 } });
+    expect(one.status).toBe(201);
+    expect(one.body.items.map((c: { machineRef: string }) => c.machineRef)).toEqual([DB_01]);
 
     const refused: Array<[unknown, number, string?]> = [
       [{}, 400],
-      [{ entityRef: SHOP, machineRef: DB_01 }, 400],
+      [{ entityRef: SHOP, machine: DB_01 }, 400],
+      [{ entityRef: SHOP, machineRef: 'resource:default/nowhere-01' }, 400],
+      [{ entityRef: SHOP, machineRef: 'resource:' }, 400],
       [{ entityRef: 'component:default/bare' }, 400],
       [{ entityRef: SHOP }, 403, GUEST],
       [{ entityRef: OPS }, 404],

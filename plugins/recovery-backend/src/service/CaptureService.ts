@@ -20,16 +20,24 @@ export class CaptureService {
     private readonly keepLast: number,
   ) {}
 
-  /** Captures every machine in the entity's boot plan. */
-  async captureEntity(entityRef: string): Promise<Capture[]> {
+  /**
+   * Captures every machine in the entity's boot plan, or only `machineRef` of them: a portal or
+   * pipeline capturing one machine a request shows its progress, and no request lasts as long
+   * as a whole site's images take to save.
+   */
+  async captureEntity(entityRef: string, machineRef?: string): Promise<Capture[]> {
     const { graph, plan, planError } = await this.plans.plan(entityRef);
     if (!plan) throw new InputError(planError);
+    const planned = plan.waves.flat();
+    if (machineRef !== undefined && !planned.includes(machineRef)) {
+      throw new InputError(`machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${planned.join(', ') || 'which has none'})`);
+    }
     const locators: MachineLocator[] = [];
     const unmapped: string[] = [];
-    for (const machineRef of plan.waves.flat()) {
-      const locator = graph.machines.get(machineRef)?.locator;
+    for (const ref of machineRef === undefined ? planned : [machineRef]) {
+      const locator = graph.machines.get(ref)?.locator;
       if (locator) locators.push(locator);
-      else unmapped.push(machineRef);
+      else unmapped.push(ref);
     }
     if (unmapped.length > 0) {
       const details = graph.problems

@@ -130,9 +130,14 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.post('/captures', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const entityRef = await entityRefFromBody(bodyFrom(req, ['entityRef']), credentials);
+    const body = bodyFrom(req, ['entityRef', 'machineRef']);
+    const entityRef = await entityRefFromBody(body, credentials);
+    if (body.machineRef !== undefined && typeof body.machineRef !== 'string') {
+      throw new InputError(`machineRef must be a string, got ${describeValue(body.machineRef)}`);
+    }
+    const machineRef = body.machineRef === undefined ? undefined : refFromInput('machineRef', body.machineRef, 'resource');
     await authorizeOn(credentials, recoveryCaptureCreatePermission, entityRef);
-    res.status(201).json({ items: await captures.captureEntity(entityRef) });
+    res.status(201).json({ items: await captures.captureEntity(entityRef, machineRef) });
   });
 
   router.get('/captures', query('machineRef', 'limit'), async (req, res) => {
@@ -141,7 +146,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (typeof machineRef !== 'string') {
       throw new InputError('Query parameter machineRef is required, e.g. resource:default/web-01');
     }
-    const ref = await graphs.requireVisible(refFromInput('machineRef', machineRef), credentials);
+    const ref = await graphs.requireVisible(refFromInput('machineRef', machineRef, 'resource'), credentials);
     const items = await store.listCaptures(ref, limitFrom(req));
     res.json({ items: items.map(toApi) });
   });
@@ -371,10 +376,10 @@ const validators = makeValidator();
  * by its field. The parser takes any text after the separators (`bad::ref` parses, as the name
  * `:ref`): its parts are held to what the catalog accepts, or it would just match nothing.
  */
-function refFromInput(field: string, ref: string): string {
+function refFromInput(field: string, ref: string, defaultKind?: string): string {
   let normalized: string;
   try {
-    normalized = normalizeRef(ref);
+    normalized = normalizeRef(ref, defaultKind);
   } catch (error) {
     throw new InputError(`${field}: ${(error as Error).message}`);
   }

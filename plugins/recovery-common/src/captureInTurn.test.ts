@@ -1,0 +1,52 @@
+import type { Capture, PlanResponse } from './types';
+import { captureInTurn, type CaptureProgress } from './captureInTurn';
+
+const capture = (machineRef: string) => ({ id: `c-${machineRef}`, machineRef }) as Capture;
+
+function api(failOn?: string) {
+  const asked: Array<[string, string | undefined]> = [];
+  return {
+    asked,
+    getBootPlan: async () => ({ waves: [['resource:default/infra-01'], ['resource:default/data-01', 'resource:default/files-01']] }) as PlanResponse,
+    captureNow: async (entityRef: string, machineRef?: string) => {
+      asked.push([entityRef, machineRef]);
+      if (machineRef === failOn) throw new Error(`capture of ${machineRef} failed: engine gone`);
+      return [capture(machineRef!)];
+    },
+  };
+}
+
+describe('captureInTurn', () => {
+  it("captures the plan's machines one request each, in wave order, telling each start and each capture", async () => {
+    const backend = api();
+    const heard: string[] = [];
+    const captures = await captureInTurn(backend, 'component:default/web', {
+      start: (machineRef, index, total) => heard.push(`start ${machineRef} ${index + 1}/${total}`),
+      captured: ({ capture, done, total }: CaptureProgress) => heard.push(`captured ${capture.machineRef} ${done}/${total}`),
+    });
+    expect(backend.asked).toEqual([
+      ['component:default/web', 'resource:default/infra-01'],
+      ['component:default/web', 'resource:default/data-01'],
+      ['component:default/web', 'resource:default/files-01'],
+    ]);
+    expect(captures.map(c => c.id)).toEqual(['c-resource:default/infra-01', 'c-resource:default/data-01', 'c-resource:default/files-01']);
+    expect(heard).toEqual([
+      'start resource:default/infra-01 1/3',
+      'captured resource:default/infra-01 1/3',
+      'start resource:default/data-01 2/3',
+      'captured resource:default/data-01 2/3',
+      'start resource:default/files-01 3/3',
+      'captured resource:default/files-01 3/3',
+    ]);
+  });
+
+  it("stops at a machine that fails with the backend's own error, after telling those captured before it", async () => {
+    const backend = api('resource:default/data-01');
+    const captured: string[] = [];
+    await expect(
+      captureInTurn(backend, 'component:default/web', { captured: p => captured.push(p.capture.machineRef) }),
+    ).rejects.toThrow('capture of resource:default/data-01 failed: engine gone');
+    expect(captured).toEqual(['resource:default/infra-01']);
+    expect(backend.asked.map(([, m]) => m)).toEqual(['resource:default/infra-01', 'resource:default/data-01']);
+  });
+});
