@@ -121,7 +121,7 @@ describe('readiness notices through the notifications plugin', () => {
       read: null,
       payload: { title: `${WEB} is recoverable again (ready)`, severity: 'low' },
     });
-    expect(back.payload.description).toMatch(/^Not recoverable from \S+ to \S+$/);
+    expect(back.payload.description).toMatch(/^Not recoverable for \d+ s, from \S+ to \S+$/);
   });
 
   it('close the notice in the owners\' inbox when the entity is deleted from the catalog, which then names no owner', async () => {
@@ -139,7 +139,7 @@ describe('readiness notices through the notifications plugin', () => {
       id: lost.id,
       payload: { title: `${WEB} is no longer assessed for recovery`, severity: 'low' },
     });
-    expect(closed.payload.description).toMatch(/^It left the catalog, or runs on no machine now, by \S+; it had been not recoverable since \S+$/);
+    expect(closed.payload.description).toMatch(/^It left the catalog, or runs on no machine now; it had been not recoverable for \d+ s, from \S+ to \S+$/);
     expect(await inbox(BOB)).toEqual([]);
     // Told once.
     await sweep();

@@ -41,13 +41,13 @@ describe('readinessNotice', () => {
     expect(notice).toEqual({ entityRef: WEB, status: 'at-risk', since: T1 });
     expect(payload).toMatchObject({
       title: `${WEB} is recoverable again (at risk)`,
-      description: `Not recoverable from ${T0} to ${T1}; now at risk: Last capture of resource:default/web-01 is 2d old, over the RPO of 1d`,
+      description: `Not recoverable for 24 h, from ${T0} to ${T1}; now at risk: Last capture of resource:default/web-01 is 2d old, over the RPO of 1d`,
       severity: 'low',
       scope: `recovery-readiness:${WEB}`,
     });
     expect(readinessNotice(before, now('ready'), T1).payload).toMatchObject({
       title: `${WEB} is recoverable again (ready)`,
-      description: `Not recoverable from ${T0} to ${T1}`,
+      description: `Not recoverable for 24 h, from ${T0} to ${T1}`,
     });
   });
 
@@ -68,7 +68,7 @@ describe('readinessNotice', () => {
     const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, owners: ['group:default/team-a'] };
     expect(departureNotice(before, T1)).toEqual({
       title: `${WEB} is no longer assessed for recovery`,
-      description: `It left the catalog, or runs on no machine now, by ${T1}; it had been not recoverable since ${T0}`,
+      description: `It left the catalog, or runs on no machine now; it had been not recoverable for 24 h, from ${T0} to ${T1}`,
       severity: 'low',
       topic: 'recovery readiness',
       scope: `recovery-readiness:${WEB}`,

@@ -1,4 +1,4 @@
-import type { ReadinessStatus, ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
+import { formatSeconds, type ReadinessStatus, type ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
 import type { AuthService, LoggerService } from '@backstage/backend-plugin-api';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
@@ -28,6 +28,11 @@ export function recoveryTabLink(entityRef: string): string {
 /** Topic and scope: a later notice of the entity replaces the earlier one in each inbox. */
 function inScope(entityRef: string) {
   return { topic: READINESS_TOPIC, scope: `recovery-readiness:${entityRef}` };
+}
+
+/** How long it was not recoverable, then exactly when: `for 2.5 h, from <ISO> to <ISO>`. */
+function lasted(since: string, until: string): string {
+  return `for ${formatSeconds(Math.max(0, Date.parse(until) - Date.parse(since)) / 1000)}, from ${since} to ${until}`;
 }
 
 function quoted(reasons: string[]): string {
@@ -76,7 +81,7 @@ export function readinessNotice(
       ...common,
       title: `${now.entityRef} is recoverable again (${words})`,
       description:
-        `Not recoverable from ${before!.since} to ${at}` + (now.reasons.length > 0 ? `; now ${words}: ${quoted(now.reasons)}` : ''),
+        `Not recoverable ${lasted(before!.since, at)}` + (now.reasons.length > 0 ? `; now ${words}: ${quoted(now.reasons)}` : ''),
       severity: 'low',
     },
   };
@@ -91,7 +96,7 @@ export function departureNotice(before: ReadinessNotice, at: string): Notificati
   if (before.status !== 'not-recoverable') return undefined;
   return {
     title: `${before.entityRef} is no longer assessed for recovery`,
-    description: `It left the catalog, or runs on no machine now, by ${at}; it had been not recoverable since ${before.since}`,
+    description: `It left the catalog, or runs on no machine now; it had been not recoverable ${lasted(before.since, at)}`,
     severity: 'low',
     ...inScope(before.entityRef),
     metadata: { entityRef: before.entityRef, status: 'not-assessed' },
