@@ -91,6 +91,23 @@ describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
     expect((await own.latestAnalysis('system:default/bank'))!.id).toBe('bank-1');
   });
 
+  it('takes as the newest of analyses of one instant the same one when reading, looking it up and pruning', async () => {
+    // Two replicas' sweeps (or a sweep and a user's request) can store a system's analyses in one millisecond.
+    const { store: own } = await freshStore();
+    const result = { services: [], dependencies: [], serviceOrder: [] } as any;
+    const scope = 'system:default/shop';
+    const at = '2026-11-26T00:00:00.789Z';
+    await own.insertAnalysis({ id: 'tie-old', scope, events: 1, createdAt: '2026-11-25T00:00:00.000Z', result });
+    for (const id of ['tie-b', 'tie-d', 'tie-a', 'tie-c']) await own.insertAnalysis({ id, scope, events: 1, createdAt: at, result });
+    expect((await own.latestAnalysis(scope))!.id).toBe('tie-d');
+    expect(await own.latestAnalysisId(scope)).toBe('tie-d');
+    expect(await own.pruneAnalyses(scope, 2)).toBe(3);
+    expect((await own.analysis('tie-c'))?.id).toBe('tie-c');
+    expect(await own.pruneAnalyses(scope, 1)).toBe(1);
+    expect((await own.latestAnalysis(scope))!.id).toBe('tie-d');
+    expect(await own.analysis('tie-c')).toBeUndefined();
+  });
+
   it('keeps each event once, in time order, with clock readings', async () => {
     const events = [
       { time: 1_700_000_600_000, machine: 'web-01', service: 'web', type: 'start' as const },

@@ -525,6 +525,38 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(statements.length).toBeLessThanOrEqual(8);
   });
 
+  it('takes one newest capture per machine among captures of one instant: the one listing puts first, admission restores and pruning keeps', async () => {
+    // Two users capturing one machine at once: their captures share the millisecond.
+    const m = 'resource:default/tie-01';
+    const instant = '2026-11-26T00:00:00.123Z';
+    await store.insertCapture(capture('tie-old', m, '2026-11-25T00:00:00.000Z'));
+    for (const id of ['tie-b', 'tie-d', 'tie-a', 'tie-c']) await store.insertCapture(capture(id, m, instant));
+
+    const [first] = await store.listCaptures(m);
+    expect(first.id).toBe('tie-d');
+    const latest = await store.latestCaptures([m, m]);
+    expect([...latest.keys()]).toEqual([m]);
+    expect(latest.get(m)).toEqual(capture('tie-d', m, instant));
+    const admitted = await store.admitRun(admission('run-tie', m, 'tie-host'), new Date('2026-11-26T01:00:00.000Z'));
+    expect('captures' in admitted && admitted.captures.get(m)!.id).toBe('tie-d');
+    await store.updateRun('run-tie', { status: 'succeeded', finishedAt: '2026-11-26T02:00:00.000Z' });
+    expect((await store.pruneCaptures(m, 1)).map(c => c.id).sort()).toEqual(['tie-a', 'tie-b', 'tie-c', 'tie-old']);
+    expect((await store.listCaptures(m)).map(c => c.id)).toEqual(['tie-d']);
+  });
+
+  it('lists active runs oldest first, the id breaking ties of one instant, every time', async () => {
+    const base = { entityRef: 'component:default/ties', mode: 'test' as const, trigger: 'user' as const, hypervisorHost: 'ties', plan, options: {}, machines: [] };
+    const instant = new Date('2026-11-26T12:00:00.456Z');
+    for (const id of ['ties-b', 'ties-d', 'ties-a', 'ties-c']) await store.insertRun({ ...base, id }, instant);
+    await store.insertRun({ ...base, id: 'ties-z' }, new Date(instant.getTime() - 1));
+    const order = ['ties-z', 'ties-a', 'ties-b', 'ties-c', 'ties-d'];
+    expect((await store.activeRuns({ hypervisorHost: 'ties' })).map(r => r.id)).toEqual(order);
+    // The clean-up of orphaned runs claims them in that order too.
+    const stale = (await store.activeRuns({ staleForMs: -60_000 })).map(r => r.id);
+    expect(stale.filter(id => id.startsWith('ties-'))).toEqual(order);
+    for (const id of order) await store.updateRun(id, { status: 'failed', error: { message: 'done' } });
+  });
+
   if (databaseId === 'SQLITE_3') {
     it('reads the newest runs in order along an index, not by sorting the whole history', async () => {
       const statements: Array<{ sql: string; bindings: Knex.RawBinding[] }> = [];

@@ -95,6 +95,12 @@ export const NEWEST_FIRST = [
   { column: 'id', order: 'desc' as const },
 ];
 
+/** Oldest first; the id breaks ties, so runs of one instant come in the same order every time. */
+const OLDEST_FIRST = [
+  { column: 'created_at', order: 'asc' as const },
+  { column: 'id', order: 'asc' as const },
+];
+
 /** The runs after (`at`, `id`) in NEWEST_FIRST order: the keyset of the page that follows it. */
 function olderThan(q: Knex.QueryBuilder, at: unknown, id: string): void {
   q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
@@ -161,6 +167,8 @@ export class RecoveryStore {
         )
         .select('c.*')
         .orderBy('c.id');
+      // Captures of one instant all join their machine's newest time: the last set, the highest
+      // id, is the one NEWEST_FIRST puts first (as listCaptures and pruneCaptures choose).
       for (const row of rows) result.set(row.machine_ref, toCapture(row));
     }
     return result;
@@ -415,7 +423,7 @@ export class RecoveryStore {
   async runsWithLabLeft(hypervisorHost?: string): Promise<Array<{ id: string; hypervisorHost: string }>> {
     const query = this.db('recovery_runs').where({ lab_left: true });
     if (hypervisorHost) query.where({ hypervisor_host: hypervisorHost });
-    const rows = await query.select('id', 'hypervisor_host').orderBy([{ column: 'created_at' }, { column: 'id' }]);
+    const rows = await query.select('id', 'hypervisor_host').orderBy(OLDEST_FIRST);
     return rows.map(r => ({ id: r.id, hypervisorHost: r.hypervisor_host }));
   }
 
@@ -640,7 +648,7 @@ export class RecoveryStore {
 
   /**
    * Active runs on a host, or active runs whose driver has not beaten for `staleForMs`, by the
-   * database's clock (see claimStaleRun).
+   * database's clock (see claimStaleRun); oldest first.
    */
   async activeRuns(filter: {
     hypervisorHost?: string;
@@ -649,7 +657,7 @@ export class RecoveryStore {
     const q = this.db('recovery_runs').whereIn('status', ACTIVE_RUN_STATUSES);
     if (filter.hypervisorHost) q.where({ hypervisor_host: filter.hypervisorHost });
     if (filter.staleForMs !== undefined) q.modify(heartbeatStaleFor, filter.staleForMs);
-    return this.withDetails(await q.orderBy('created_at'));
+    return this.withDetails(await q.orderBy(OLDEST_FIRST));
   }
 
   private async withDetails(rows: any[]): Promise<RecoveryRun[]> {
