@@ -485,6 +485,7 @@ export class DockerCaptureSource implements CaptureSource {
       throw e;
     }
     options.signal?.throwIfAborted();
+    const memoryBytes = info.State?.Running ? await this.memoryInUse(container) : undefined;
     const wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
     // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
     // captured as any machine), or by someone else (no note: left paused, captured as it is).
@@ -622,7 +623,7 @@ export class DockerCaptureSource implements CaptureSource {
         storedBytes: image.storedBytes + volumes.reduce((n, v) => n + v.sizeBytes, 0),
         checksum: image.checksum,
         artifact,
-        runtime,
+        runtime: memoryBytes === undefined ? runtime : { ...runtime, memoryBytes },
         adaptations,
         durationMs: Date.now() - started,
         pausedMs,
@@ -659,6 +660,25 @@ export class DockerCaptureSource implements CaptureSource {
     // from here on, and the note goes.
     await this.dropNote(notePath);
     return captured;
+  }
+
+  /**
+   * The memory a running machine holds, as `docker stats` counts it (its cgroup's usage without
+   * the inactive file cache), read once without waiting for a second sample. A capture does not
+   * fail for a figure only a run's admission uses: undefined where the engine does not say.
+   */
+  private async memoryInUse(container: Docker.Container): Promise<number | undefined> {
+    try {
+      const stats = await container.stats({ stream: false, 'one-shot': true });
+      // Partial where the engine runs on cgroup v2 (no v1 names), empty where it keeps no figures.
+      const { usage, stats: detail = {} } = (stats.memory_stats ?? {}) as { usage?: number; stats?: Record<string, number> };
+      if (!usage) return undefined;
+      // cgroup v2 names it inactive_file; v1 total_inactive_file.
+      return Math.max(0, usage - (detail.inactive_file ?? detail.total_inactive_file ?? 0));
+    } catch (e) {
+      this.options.logger?.debug(`Could not read the memory of container ${container.id}: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
   private async removeTag(ref: string) {

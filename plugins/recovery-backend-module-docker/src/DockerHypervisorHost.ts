@@ -216,9 +216,15 @@ export class DockerHypervisorHost implements HypervisorHost {
     const files = new Map<string, number>();
     let neededBytes = 0;
     let largestWave = 0;
+    let neededMemoryBytes = 0;
+    let memoryKnownFor = 0;
     for (const wave of waves) {
       let waveBytes = 0;
       for (const capture of wave) {
+        if (capture.runtime.memoryBytes !== undefined) {
+          neededMemoryBytes += capture.runtime.memoryBytes;
+          memoryKnownFor += 1;
+        }
         const archive = artifactPath(this.options.storeDirectory, capture.artifact);
         for (const [path, size] of await captureArchiveFiles(archive)) {
           files.set(path, size);
@@ -232,19 +238,23 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const size of files.values()) neededBytes += size;
     const { DockerRootDir: root } = await this.docker.info();
     const where = `${this.id}:${root}`;
+    const memory = memoryKnownFor > 0 ? { neededMemoryBytes, memoryKnownFor } : {};
     try {
-      return { neededBytes, freeBytes: await this.freeBytesIn(runId, root), where };
+      return { neededBytes, where, ...memory, ...(await this.freeRoomIn(runId, root)) };
     } catch (e) {
-      return { neededBytes, where, unknown: (e as Error).message };
+      return { neededBytes, where, ...memory, unknown: (e as Error).message };
     }
   }
 
-  private async freeBytesIn(runId: string, directory: string): Promise<number> {
+  /** Free bytes in `directory` of the engine's host and the memory it has available, read there. */
+  private async freeRoomIn(runId: string, directory: string): Promise<{ freeBytes: number; availableMemoryBytes?: number }> {
     await this.ensureProbeImage();
     const container = await this.docker.createContainer({
       name: dockerName('rr', runId, 'room'),
       Image: this.probeImage,
-      Cmd: ['df', '-k', '-P', '/data-root'],
+      // A container's /proc/meminfo is its host's (the VM's, where the engine runs in one).
+      // The status is df's: a kernel without MemAvailable (before 3.14) leaves the memory unknown.
+      Cmd: ['sh', '-c', 'df -k -P /data-root; s=$?; grep "^MemAvailable:" /proc/meminfo; exit $s'],
       Labels: { [RUN_ID_LABEL]: runId, [PROBE_LABEL]: 'true' },
       HostConfig: { Binds: [`${directory}:/data-root:ro`], NetworkMode: 'none', RestartPolicy: { Name: 'no' } },
     });
@@ -254,12 +264,16 @@ export class DockerHypervisorHost implements HypervisorHost {
       const { stdout, stderr } = demuxDockerStream(
         (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer,
       );
-      // `Filesystem 1024-blocks Used Available Capacity Mounted-on`, then one line per filesystem.
-      const available = Number(stdout.trim().split('\n').at(-1)?.trim().split(/\s+/)[3]);
+      // `Filesystem 1024-blocks Used Available Capacity Mounted-on`, one line per filesystem, then
+      // `MemAvailable: <n> kB`.
+      const lines = stdout.trim().split('\n');
+      const memory = /^MemAvailable:\s+(\d+) kB$/.exec(lines.at(-1)?.trim() ?? '');
+      if (memory) lines.pop();
+      const available = Number(lines.at(-1)?.trim().split(/\s+/)[3]);
       if (StatusCode !== 0 || !Number.isFinite(available)) {
         throw new Error(`df in ${directory} said: ${(stderr || stdout).trim() || `exit ${StatusCode}`}`);
       }
-      return available * 1024;
+      return { freeBytes: available * 1024, ...(memory && { availableMemoryBytes: Number(memory[1]) * 1024 }) };
     } finally {
       await container.remove({ force: true }).catch(() => {});
     }

@@ -60,6 +60,7 @@ const hostNetworkContainer = `hostnet-${suffix}`;
 const volumeRunId = `it-volume-${suffix}`;
 const volumeContainer = `vol-${suffix}`;
 const stoppedContainer = `stopped-${suffix}`;
+const memoryContainer = `memory-${suffix}`;
 const pausedContainer = `paused-${suffix}`;
 const volumeName = `vol-data-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
@@ -248,6 +249,7 @@ afterAll(async () => {
   await host.teardown(volumeRunId).catch(() => {});
   await primary.getContainer(volumeContainer).remove({ force: true, v: true }).catch(() => {});
   await primary.getContainer(stoppedContainer).remove({ force: true }).catch(() => {});
+  await primary.getContainer(memoryContainer).remove({ force: true }).catch(() => {});
   await primary.getContainer(pausedContainer).remove({ force: true }).catch(() => {});
   await host.teardown(isolatedRunId).catch(() => {});
   await host.teardown(reloadRunId).catch(() => {});
@@ -319,6 +321,30 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     captures.set('stopped', { ...c, captureId });
     expect(c.pausedMs).toBe(0);
     expect(sha256Of(await original(c.artifact))).toBe(c.checksum);
+    // Nothing running, nothing in memory to say.
+    expect(c.runtime.memoryBytes).toBeUndefined();
+  });
+
+  it('says the memory a machine holds when captured, as docker stats counts it', async () => {
+    // 40 MiB in its tmpfs: memory the machine holds, charged to its cgroup, not a cache it could drop.
+    const held = 40 * 1024 ** 2;
+    const c = await primary.createContainer({
+      name: memoryContainer,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', `head -c ${held} /dev/zero > /dev/shm/held && echo held; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done`],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    await c.start();
+    for (let i = 0; i < 100 && !String(await c.logs({ stdout: true, follow: false })).includes('held'); i++) {
+      await new Promise(r => setTimeout(r, 100));
+    }
+    const captureId = `cap-memory-${suffix}`;
+    const captured = await source.capture({ machineRef: 'resource:default/memory', engine: 'primary', container: memoryContainer }, { captureId });
+    timings.capture_memory_bytes = captured.runtime.memoryBytes!;
+    expect(captured.runtime.memoryBytes).toBeGreaterThanOrEqual(held);
+    // The shell and busybox's own pages beside it, no more.
+    expect(captured.runtime.memoryBytes).toBeLessThan(held + 16 * 1024 ** 2);
+    await source.discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes });
   });
 
   it('stops a capture that keeps production paused past the limit: unpaused, and nothing kept', async () => {
@@ -908,6 +934,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // other tests write meanwhile.
     const fs = statfsSync(DockerRootDir);
     expect(Math.abs(room.freeBytes! - fs.bavail * fs.bsize)).toBeLessThan(256 * 1024 ** 2);
+    // The memory the machines held when captured, all at once; the host's, as this kernel says it.
+    const held = all.map(c => c.runtime.memoryBytes!);
+    expect(held.every(bytes => bytes > 0)).toBe(true);
+    expect(room).toMatchObject({ neededMemoryBytes: held.reduce((a, b) => a + b, 0), memoryKnownFor: 3 });
+    const memAvailable = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+    expect(Math.abs(room.availableMemoryBytes! - memAvailable)).toBeLessThan(512 * 1024 ** 2);
     expect(await host.listLabResources(roomRunId)).toEqual({ machines: [], networks: [] });
   });
 

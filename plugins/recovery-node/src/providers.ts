@@ -56,6 +56,12 @@ export interface MachineRuntime {
   labels: Record<string, string>;
   /** Volumes carried by the capture, restored before the machine starts (absent in older captures). */
   volumes?: CapturedVolume[];
+  /**
+   * Memory the machine held when captured, without the file cache it could drop (as `docker
+   * stats` counts it): what its restore will want of the host. Absent where the source cannot
+   * tell, or the machine was not running.
+   */
+  memoryBytes?: number;
 }
 
 /** What a capture source stored for one machine. */
@@ -177,6 +183,14 @@ export interface HostRoom {
   /** Where that is, for messages: `recovery:/var/lib/docker`. */
   where: string;
   unknown?: string;
+  /**
+   * Memory the restored machines will hold at once (every wave stays up until the run ends): the
+   * sum of what their captures say (`MachineRuntime.memoryBytes`), of `memoryKnownFor` of them.
+   */
+  neededMemoryBytes?: number;
+  memoryKnownFor?: number;
+  /** Memory the host has available for them (Linux's MemAvailable); absent where it cannot tell. */
+  availableMemoryBytes?: number;
 }
 
 /**
