@@ -404,6 +404,93 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(Date.parse(run.machines[0].finishedAt!) - startCalled.get('resource:default/infra-01')!).toBeLessThan(1_400);
   }, 10_000);
 
+  it("fails a machine whose readiness the store could not record with that cause, leaving it in no phase in progress", async () => {
+    const host = new FakeHost(needs);
+    const updateRunMachine = store.updateRunMachine.bind(store);
+    let failed = false;
+    store.updateRunMachine = async (runId, machineRef, patch) => {
+      if (!failed && patch.phase === 'ready') {
+        failed = true;
+        throw new Error('Connection terminated unexpectedly');
+      }
+      return updateRunMachine(runId, machineRef, patch);
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    // The store's failure, not a refused move out of a phase the store never held.
+    expect(run.error).toEqual({
+      machineRef: 'resource:default/infra-01',
+      message: 'resource:default/infra-01 failed: Connection terminated unexpectedly',
+    });
+    expect(run.machines.map(m => m.phase)).toEqual(['failed', 'skipped', 'skipped']);
+    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('fails a run whose success the store could not record with that cause, instead of leaving it running', async () => {
+    const host = new FakeHost(needs);
+    const updateRun = store.updateRun.bind(store);
+    let failed = false;
+    store.updateRun = async (runId, patch) => {
+      if (!failed && patch.status === 'succeeded') {
+        failed = true;
+        throw new Error('Connection terminated unexpectedly');
+      }
+      return updateRun(runId, patch);
+    };
+    const logger = mockServices.logger.mock();
+    const runs = service(host, {}, demoGraph, logger);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    // Left running, the host would stay busy until another replica took the run for orphaned.
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({ message: 'Connection terminated unexpectedly' });
+    expect(run.finishedAt).toBeDefined();
+    expect(logger.error).not.toHaveBeenCalledWith(expect.stringMatching(/crashed/));
+    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('takes deadlines longer than a timer holds as deadlines, not as instants', async () => {
+    // A month each: beyond 2^31 - 1 ms, which Node's timers cut to 1 ms.
+    const month = 30 * 24 * 3600_000;
+    const host = new FakeHost(needs);
+    const restore = host.restoreMachine.bind(host);
+    host.restoreMachine = async (lab, capture) => {
+      await new Promise(resolve => setTimeout(resolve, 20));
+      return restore(lab, capture);
+    };
+    const runs = service(host, { stepTimeoutMs: month, machineReadyTimeoutMs: month });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.error).toBeUndefined();
+    expect(run.status).toBe('succeeded');
+  });
+
+  it('records a machine failed when it failed, while its console tail is still being read', async () => {
+    // infra-01 never answers; the engine takes 1 s to give its console.
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const logTail = host.logTail.bind(host);
+    let tailAsked: number | undefined;
+    let shownWhileReading: string | undefined;
+    host.logTail = async machine => {
+      tailAsked = Date.now();
+      await new Promise(resolve => setTimeout(resolve, 1_000));
+      shownWhileReading = (await store.getRun(machine.runId))!.machines[0].phase;
+      return logTail(machine);
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const [infra] = (await store.getRun(started.id))!.machines;
+    expect(shownWhileReading).toBe('failed');
+    expect(Date.parse(infra.finishedAt!)).toBeLessThanOrEqual(tailAsked!);
+    expect(infra).toMatchObject({ phase: 'failed', probe: 'tcp:1', logTail: 'console of resource:default/infra-01' });
+  }, 10_000);
+
   it('refuses what it cannot do, saying why', async () => {
     const host = new FakeHost(needs);
     await expect(
@@ -752,6 +839,23 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await runs.shutdown();
   }, 10_000);
 
+  it('says in its own timeline that it removes the lab an earlier run left, before it builds its own', async () => {
+    const { runs, first, engine } = await labLeftBehind();
+    const removing = `Removing the lab run ${first.id} left on fake, before building this run's`;
+    const blocked = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(blocked.id);
+    expect((await store.getRun(blocked.id))!.steps.map(s => s.message)).toContain(removing);
+
+    // The removal may take a step deadline on a slow engine: the timeline says what the run waits for.
+    engine.down = false;
+    const next = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(next.id);
+    const messages = (await store.getRun(next.id))!.steps.map(s => s.message);
+    expect(messages.indexOf(removing)).toBeGreaterThan(0);
+    expect(messages.indexOf(removing)).toBeLessThan(messages.findIndex(m => m.startsWith('Created isolated network')));
+    await runs.shutdown();
+  }, 10_000);
+
   it('the cleanup task removes a lab a teardown left, and keeps trying while it cannot', async () => {
     const { host, runs, first, engine } = await labLeftBehind();
     await runs.cleanUpInterruptedRuns();
@@ -817,6 +921,71 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     );
 
     await lateFailure!.catch(() => {});
+    await vi.waitFor(async () => {
+      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    }, eventually);
+  });
+
+  it('records what a late restore created as a lab left on the host when removing it fails, for the cleanup task to remove', async () => {
+    const host = new FakeHost(needs);
+    const restore = host.restoreMachine.bind(host);
+    let release!: () => void;
+    const gate = new Promise<void>(resolve => (release = resolve));
+    let lateRestore: Promise<unknown> | undefined;
+    host.restoreMachine = (lab, capture) => {
+      lateRestore = gate.then(() => restore(lab, capture));
+      return lateRestore as never;
+    };
+    // The run's own teardown works; by the time the late restore settles the engine fails.
+    const teardown = host.teardown.bind(host);
+    const engine = { down: false };
+    host.teardown = async runId => {
+      if (engine.down) throw new Error('engine unreachable');
+      return teardown(runId);
+    };
+    const runs = service(host, { stepTimeoutMs: 100 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    expect((await store.getRun(started.id))!.status).toBe('failed');
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    engine.down = true;
+    release();
+    await lateRestore;
+    await vi.waitFor(async () => {
+      expect(await store.runsWithLabLeft()).toEqual([{ id: started.id, hypervisorHost: 'fake' }]);
+    }, eventually);
+    expect((await host.listLabResources(started.id)).machines).toEqual([`${started.id}/resource:default/infra-01`]);
+
+    engine.down = false;
+    await runs.cleanUpInterruptedRuns();
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it("removes the probe container a final check's probe makes again after its deadline", async () => {
+    const host = new FakeHost(needs);
+    const probe = host.probe.bind(host);
+    const probed = new Map<string, number>();
+    let lateProbe: Promise<unknown> | undefined;
+    host.probe = (lab, machine, spec) => {
+      const count = (probed.get(machine.machineRef) ?? 0) + 1;
+      probed.set(machine.machineRef, count);
+      // The final check's probe of infra-01 finds the probe container gone and makes it again, slowly.
+      if (machine.machineRef !== 'resource:default/infra-01' || count === 1) return probe(lab, machine, spec);
+      lateProbe = new Promise(resolve => setTimeout(resolve, 300)).then(() => {
+        host.labels.set(`${lab.runId}/probe`, lab.runId);
+        return probe(lab, machine, spec);
+      });
+      return lateProbe as never;
+    };
+    const runs = service(host, { stepTimeoutMs: 100 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    expect((await store.getRun(started.id))!.error?.message).toBe(
+      'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.1 s after it was ready',
+    );
+
+    await lateProbe;
     await vi.waitFor(async () => {
       expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
     }, eventually);
@@ -943,6 +1112,33 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.steps.filter(s => s.level === 'error').map(s => s.message)).toEqual([
       'Interrupted: the backend is shutting down',
     ]);
+  });
+
+  it('admits no run once the backend shuts down, and interrupts one admitted as it began', async () => {
+    const host = new FakeHost(needs);
+    const runs = service(host);
+    // Shutting down while a request is being admitted: that run must not go on driving unseen.
+    const admit = store.admitRun.bind(store);
+    let stopped: Promise<void> | undefined;
+    store.admitRun = async (...args) => {
+      const admission = await admit(...args);
+      stopped ??= runs.shutdown();
+      return admission;
+    };
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await stopped;
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({ message: 'Interrupted: the backend is shutting down' });
+    expect(host.started).toEqual([]);
+    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+
+    // Asked again (the CLI does on a 503), it is the next backend's to run.
+    await expect(runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' })).rejects.toMatchObject({
+      name: 'ServiceUnavailableError',
+      message: expect.stringContaining('shutting down'),
+    });
+    expect(await store.activeRuns({})).toEqual([]);
   });
 
   it('tears down a test lab at shutdown but keeps what an interrupted failover booted', async () => {
@@ -1083,6 +1279,35 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         'Stopped driving: the run was already finished elsewhere; removed 0 containers and 0 networks',
       ]),
     );
+    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('records the lab as left when a driver that lost its run cannot tear down what it built', async () => {
+    // infra-01 never comes up: the run is verifying it when another replica fails it.
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const teardown = host.teardown.bind(host);
+    const engine = { down: false };
+    host.teardown = async runId => {
+      if (engine.down) throw new Error('engine unreachable');
+      return teardown(runId);
+    };
+    const runs = service(host, { machineReadyTimeoutMs: 60_000 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await vi.waitFor(async () => {
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
+    }, eventually);
+    engine.down = true;
+    await store.updateRun(started.id, { status: 'failed', error: { message: 'failed elsewhere' } });
+    await runs.waitFor(started.id);
+
+    const run = (await store.getRun(started.id))!;
+    expect(run.error?.message).toBe('failed elsewhere');
+    expect(run.steps.map(s => s.message)).toContain(
+      'Stopped driving: the run was already finished elsewhere; teardown failed: engine unreachable',
+    );
+    expect(await store.runsWithLabLeft()).toEqual([{ id: started.id, hypervisorHost: 'fake' }]);
+    engine.down = false;
+    await runs.cleanUpInterruptedRuns();
     expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
   });
 

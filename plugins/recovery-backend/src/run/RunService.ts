@@ -1,5 +1,5 @@
 import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, InputError } from '@backstage/errors';
+import { ConflictError, InputError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   BootPlanMachine,
   EntityProblem,
@@ -112,6 +112,9 @@ export class HypervisorHostBusyError extends ConflictError {
   }
 }
 
+/** The longest delay a Node timer keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 // A teardown must still run while the backend shuts down, under its own deadline only.
 const NEVER_ABORTED = new AbortController().signal;
 
@@ -142,7 +145,8 @@ async function withDeadline<T>(
       work.finally(() => {
         settled = true;
       }),
-      sleep(ms, undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
+      // Node fires a longer timer after 1 ms: a deadline of weeks (a timeout set to "never") is as good as this one.
+      sleep(Math.min(ms, MAX_TIMER_MS), undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
         throw typeof step === 'string'
           ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
           : step();
@@ -163,6 +167,10 @@ async function withDeadline<T>(
 export class RunService {
   private readonly driving = new Map<string, AbortController>();
   private readonly done = new Map<string, Promise<void>>();
+  /** Set by shutdown: no run is admitted after it, and one admitted as it began is interrupted. */
+  private stopping = false;
+  /** Requests being admitted, which shutdown waits for: their run is driven once admitted. */
+  private readonly admitting = new Set<Promise<unknown>>();
 
   constructor(
     private readonly store: RecoveryStore,
@@ -176,6 +184,18 @@ export class RunService {
 
   /** Admits a run and starts it in the background; returns it as first persisted. */
   async start(request: StartRunRequest): Promise<RecoveryRun> {
+    // A 503: clients ask again, and reach the next backend.
+    if (this.stopping) throw new ServiceUnavailableError('The backend is shutting down: start the run again once it is back');
+    const admitting = this.admit(request);
+    this.admitting.add(admitting);
+    try {
+      return await admitting;
+    } finally {
+      this.admitting.delete(admitting);
+    }
+  }
+
+  private async admit(request: StartRunRequest): Promise<RecoveryRun> {
     const runOptions = request.options ?? {};
     if (Object.keys(runOptions).length > 0 && !this.options.allowTestHooks) {
       throw new InputError(
@@ -235,6 +255,8 @@ export class RunService {
     // Read before the run is driven, which may already have moved it on.
     const admitted = (await this.store.getRun(runId))!;
     const controller = new AbortController();
+    // Admitted while the backend began to shut down: interrupted at once, and waited for.
+    if (this.stopping) controller.abort();
     this.driving.set(runId, controller);
     const execution = this.execute(runId, host, waves, admission.captures, graph.problems, controller.signal)
       .catch(error =>
@@ -258,8 +280,11 @@ export class RunService {
    * failover booted kept.
    */
   async shutdown(): Promise<void> {
+    this.stopping = true;
     for (const controller of this.driving.values()) controller.abort();
-    await Promise.all(this.done.values());
+    // Also those whose admission was under way: they are driven, interrupted, meanwhile.
+    await Promise.allSettled(this.admitting);
+    while (this.done.size > 0) await Promise.all(this.done.values());
   }
 
   /**
@@ -313,12 +338,17 @@ export class RunService {
 
   /**
    * Tears down the labs that runs left on their host when their own teardown failed (on `only`,
-   * or on every host); returns the runs whose lab is still there, with why.
+   * or on every host); returns the runs whose lab is still there, with why. `removing` hears of
+   * each before its teardown, which may take a step deadline.
    */
-  private async removeLeftLabs(only?: HypervisorHost): Promise<Array<{ runId: string; error: string }>> {
+  private async removeLeftLabs(
+    only?: HypervisorHost,
+    removing?: (runId: string) => Promise<void>,
+  ): Promise<Array<{ runId: string; error: string }>> {
     const stuck: Array<{ runId: string; error: string }> = [];
     for (const left of await this.store.runsWithLabLeft(only?.id)) {
       if (this.driving.has(left.id)) continue;
+      await removing?.(left.id);
       try {
         const host = only ?? this.providers.hypervisorHost(left.hypervisorHost);
         const removed = await this.teardown(host, left.id);
@@ -380,7 +410,9 @@ export class RunService {
         );
       }
       // A lab an earlier run could not tear down would clash with this one's networks.
-      const [stuck] = await this.removeLeftLabs(host);
+      const [stuck] = await this.removeLeftLabs(host, left =>
+        recorder.step(`Removing the lab run ${left} left on ${host.id}, before building this run's`),
+      );
       if (stuck) {
         throw new Error(
           `the lab of run ${stuck.runId} is still on ${host.id} and could not be removed (${stuck.error}): remove what is labelled with that run, or mend the host, and try again`,
@@ -417,7 +449,7 @@ export class RunService {
 
       // RTO ends when the last machine got ready; the final check comes after it.
       const rtoSeconds = measuredRtoSeconds(recorder.machines(), labStartedAt);
-      await this.finalCheck(recorder, host, lab, booted, planned, driving);
+      await this.finalCheck(recorder, host, lab, booted, planned, driving, removeLate);
       await recorder.step(
         `All ${waves.flat().length} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
       );
@@ -488,8 +520,14 @@ export class RunService {
       // that replica claims it, and tearing down then would take the lab from under that
       // replica, whose failure would then say it removed nothing.
       await this.claimTornDown(run.id, signal);
-      const removed = await this.teardown(host, run.id).catch(() => undefined);
-      note = removed && `removed ${describeResources(removed)}`;
+      try {
+        note = `removed ${describeResources(await this.teardown(host, run.id))}`;
+      } catch (error) {
+        // What this driver created after that replica's teardown stays: recorded as left, as a
+        // failed teardown of its own would be, so the next run there or the cleanup task removes it.
+        note = `teardown failed: ${messageOf(error)}`;
+        await this.store.setLabLeft(run.id, true).catch(() => {});
+      }
     }
     const message = `Stopped driving: the run was already finished elsewhere${note ? `; ${note}` : ''}`;
     await recorder.step(message, undefined, 'error').catch(() => {});
@@ -549,6 +587,11 @@ export class RunService {
       }
     } catch (error) {
       this.logger.error(`Run ${runId}: could not remove what a step created after its deadline: ${error}`);
+      // Left on the host as a lab whose teardown failed: the next run there, or the cleanup
+      // task, removes it; nothing else would.
+      await this.store
+        .setLabLeft(runId, true)
+        .catch(stored => this.logger.error(`Run ${runId}: could not record its lab as left on its host: ${stored}`));
     }
   }
 
@@ -707,10 +750,6 @@ export class RunService {
       this.logger.warn(`Run ${recorder.runId}: ${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`);
     }
     const failure = error instanceof MachineFailure ? error : new MachineFailure(messageOf(error));
-    const logTail = handle
-      ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
-          .catch(() => undefined)
-      : undefined;
     // A lab without production's addresses explains many failures (a dependency's address
     // the machine was configured with no longer answers): say so with the failure.
     const lost = recorder.lostAddresses(machineRef);
@@ -721,10 +760,17 @@ export class RunService {
     await recorder.machine(
       machineRef,
       'failed',
-      { finishedAt: now(), message: reason, probe: failure.probe, logTail },
+      { finishedAt: now(), message: reason, probe: failure.probe },
       afterReady,
     );
     await recorder.step(message, machineRef, 'error');
+    // Read after the failure is recorded: an engine that hung the machine may hang its console
+    // too, and the machine is failed when it failed, not a step deadline later.
+    const logTail = handle
+      ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
+          .catch(() => undefined)
+      : undefined;
+    if (logTail !== undefined) await recorder.logTail(machineRef, logTail);
     return Object.assign(new Error(message), { machineRef, probe: failure.probe });
   }
 
@@ -743,12 +789,13 @@ export class RunService {
     booted: Map<string, MachineHandle>,
     planned: Map<string, BootPlanMachine>,
     signal: AbortSignal,
+    removeLate: () => Promise<unknown>,
   ): Promise<void> {
     const results = await Promise.allSettled(
       recorder.machines().map(async ({ machineRef }) => {
         const handle = booted.get(machineRef)!;
         try {
-          await this.recheck(host, lab, handle, planned.get(machineRef)!, signal);
+          await this.recheck(host, lab, handle, planned.get(machineRef)!, signal, removeLate);
         } catch (error) {
           throw await this.machineFailed(recorder, host, machineRef, handle, error, signal, true);
         }
@@ -765,10 +812,11 @@ export class RunService {
     machine: MachineHandle,
     planned: BootPlanMachine,
     signal: AbortSignal,
+    removeLate: () => Promise<unknown>,
   ): Promise<void> {
     const step = this.options.stepTimeoutMs;
     const timeoutText = `${step / 1000} s`;
-    // Nothing to remove late: inspecting and probing create nothing the run keeps.
+    // Nothing to remove after a late inspect; a probe may make the lab's probe container again.
     const state = await withDeadline(
       host.inspectMachine(machine),
       step,
@@ -789,7 +837,7 @@ export class RunService {
         step,
         () => new MachineFailure(`probe ${name} did not finish within ${timeoutText} after it was ready`, name),
         signal,
-        async () => {},
+        removeLate,
       );
       if (!result.ok) throw new MachineFailure(`probe ${name} stopped passing after it was ready: ${result.message}`, name);
     }
@@ -897,10 +945,12 @@ class RunRecorder {
     patch: Partial<Pick<RecoveryRun, 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'>>,
   ): Promise<void> {
     assertRunTransition(this.status_, status);
-    this.status_ = status;
     if (!(await this.store.updateRun(this.run.id, { status, ...patch }))) {
       throw new RunSuperseded(`Run ${this.run.id} is already finished`);
     }
+    // Moved on only once stored: a write that failed leaves the run where the store has it, so
+    // the run can still fail with that cause instead of being refused the move.
+    this.status_ = status;
   }
 
   async machine(
@@ -912,8 +962,15 @@ class RunRecorder {
   ): Promise<void> {
     const current = this.state.get(machineRef)!;
     assertMachineTransition(machineRef, current.phase, phase, finalCheck);
-    Object.assign(current, patch, { phase });
     await this.store.updateRunMachine(this.run.id, machineRef, { ...patch, phase });
+    // As the run's status: a machine whose write failed stays in its stored phase, to be failed or settled from there.
+    Object.assign(current, patch, { phase });
+  }
+
+  /** The console tail of a machine that failed, as evidence of why. */
+  async logTail(machineRef: string, logTail: string): Promise<void> {
+    await this.store.updateRunMachine(this.run.id, machineRef, { logTail });
+    this.state.get(machineRef)!.logTail = logTail;
   }
 
   async step(message: string, machineRef?: string, level: RunStepLevel = 'info') {
