@@ -471,6 +471,18 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByText('Test lab torn down')).toBeInTheDocument();
   });
 
+  it('does not say a measured RTO over the objective as the objective itself', async () => {
+    const run = makeRun('succeeded', { rtoSeconds: 900.4 });
+    const api = fakeRecoveryApi({
+      getReadiness: async () => makeReadiness({ status: 'at-risk', lastRun: run }),
+      listRuns: async () => [],
+    });
+    await renderCard({ api });
+    expect(await screen.findByTestId('last-run')).toHaveTextContent(
+      /measured RTO 15m 0.4s vs objective 15m \(exceeded\)/,
+    );
+  });
+
   it('shows a failed run naming the machine, the probe and why, with its log tail', async () => {
     const api = fakeRecoveryApi({
       getReadiness: async () => makeReadiness({ status: 'not-recoverable' }),
@@ -493,8 +505,9 @@ describe('EntityRecoveryCard', () => {
     expect(
       within(timeline).getAllByText(`${WEB} failed: no answer within 60s`),
     ).toHaveLength(1);
+    // "Error": the icon's title, which marks the step to a screen reader.
     expect(within(timeline).getAllByRole('row').at(-1)).toHaveTextContent(
-      `web-1${WEB} failed: no answer within 60s`,
+      `web-1Error${WEB} failed: no answer within 60s`,
     );
   });
 
@@ -872,6 +885,31 @@ describe('EntityRecoveryCard', () => {
       expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled(),
     );
     expect(screen.queryByText(/is busy with/)).toBeNull();
+  });
+
+  it('checks again for a run in progress on Retry after the check failed, and follows the one it finds', async () => {
+    // The backend was briefly unreachable as the page loaded; meanwhile the site's nightly check holds the host.
+    const siteRun = makeRun('running', { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+    let checks = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async () => {
+        checks += 1;
+        if (checks === 1) throw new Error('Service Unavailable');
+        return [siteRun];
+      },
+      getRun: async () => siteRun,
+    });
+    await renderCard({ api });
+
+    const warning = await screen.findByText(/Could not check for a recovery run in progress/);
+    const alert = warning.closest('[role="alert"]') as HTMLElement;
+    await userEvent.click(within(alert).getByRole('button', { name: 'Retry' }));
+
+    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
+    expect(section).toHaveTextContent(/is busy with a test recovery of system:demo-site/);
+    expect(screen.queryByText(/Could not check for a recovery run in progress/)).toBeNull();
+    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(api.listRuns).toHaveBeenCalledTimes(2);
   });
 
   it('follows the entity\'s own active run before a newer one of another entity', async () => {

@@ -66,7 +66,11 @@ export const DEFAULT_POLL_INTERVAL_MS = 1000;
 export interface EntityRecoveryCardProps {
   /** How often a running recovery is polled, in milliseconds. Default 1000, at least 100. */
   pollIntervalMs?: number;
-  /** Called when a run started from the card begins and when a followed run finishes. */
+  /**
+   * Called when a run started from the card begins, when the card begins to follow a run of its
+   * entity started elsewhere (found on a check, or named by a refused start), and when a followed
+   * run finishes.
+   */
   onRunChange?: (run: RecoveryRun) => void;
   /** Called with each readiness loaded: the Recovery tab takes the objectives from it. */
   onReadinessChange?: (readiness: Readiness) => void;
@@ -223,11 +227,22 @@ const EntityRecoveryCardFor = (
   // (and perhaps finished since) is not followed again.
   const runId = run?.id;
   const following = isRunActive(run);
+  // The caller's run history (the Recovery tab) loaded before a run of the entity started
+  // elsewhere (a pipeline, another tab) would not list it until it ended: told as it is followed.
+  const runListener = useRef(onRunChange);
+  runListener.current = onRunChange;
+  const followFound = useCallback(
+    (found: RecoveryRun) => {
+      follow(found);
+      if (sameRef(found.entityRef, entityRef)) runListener.current?.(found);
+    },
+    [follow, entityRef],
+  );
   useEffect(() => {
     if (!activeRun || !isRunActive(activeRun) || following || activeRun.id === runId) return;
     if (!sameRef(activeRun.entityRef, entityRef)) setBusyWithId(activeRun.id);
-    follow(activeRun);
-  }, [activeRun, following, runId, entityRef, follow]);
+    followFound(activeRun);
+  }, [activeRun, following, runId, entityRef, followFound]);
   const [capturing, setCapturing] = useState(false);
   const [captureResult, setCaptureResult] = useState<
     { ok: true; count: number } | { ok: false; error: Error } | undefined
@@ -267,7 +282,7 @@ const EntityRecoveryCardFor = (
       if (!mounted.current) return;
       if (busy) {
         setBusyWithId(busy.id);
-        follow(busy);
+        followFound(busy);
       } else {
         setStartError(e as Error);
       }
@@ -419,7 +434,12 @@ const EntityRecoveryCardFor = (
 
       {activeRunState.error && (
         <Box className={classes.section}>
-          <Alert severity="warning">
+          {/* Otherwise asked again only after a run the card follows ends: a failed check on load
+              would stay until the page is reloaded. */}
+          <Alert
+            severity="warning"
+            action={<RetryButton onRetry={recheckActiveRun} />}
+          >
             Could not check for a recovery run in progress:{' '}
             {errorMessage(activeRunState.error)}
           </Alert>

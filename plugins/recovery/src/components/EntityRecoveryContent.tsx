@@ -174,9 +174,10 @@ export const RecoveryRunHistory = ({
     return () => clearTimeout(t);
   }, [loading, error, shown, anyActive, retry, intervalMs]);
 
-  // It retries by itself with backoff; the button is for one who will not wait.
-  if (error && !shown) return <LoadErrorPanel error={error} onRetry={retry} />;
+  // It retries by itself with backoff; the button is for one who will not wait. While a retry
+  // loads, react-use still holds the error: progress shows, not the error being retried.
   if (loading && !shown) return <Progress />;
+  if (error && !shown) return <LoadErrorPanel error={error} onRetry={retry} />;
 
   return (
     <Grid container spacing={3}>

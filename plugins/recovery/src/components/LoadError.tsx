@@ -1,5 +1,6 @@
 import { Box, Button } from '@material-ui/core';
 import { ResponseErrorPanel } from '@backstage/core-components';
+import { errorMessage } from '../api/RecoveryClient';
 
 /** A "Retry" button for a load that failed. */
 export const RetryButton = ({ onRetry }: { onRetry: () => void }) => (
@@ -17,7 +18,9 @@ export const LoadErrorPanel = ({
   onRetry: () => void;
 }) => (
   <>
-    <ResponseErrorPanel error={error} />
+    {/* Titled with the backend's own message: by default the title is only "Request failed with
+        503 Service Unavailable", the reason folded away in the panel's details. */}
+    <ResponseErrorPanel error={error} title={errorMessage(error)} />
     <Box mt={1}>
       <RetryButton onRetry={onRetry} />
     </Box>

@@ -25,6 +25,7 @@ import {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  formatAgainst,
   formatCount,
   formatDuration,
   formatPause,
@@ -299,7 +300,7 @@ export const LastRunSummary = ({
   let detail: string;
   if (run.status === 'succeeded') {
     const over = run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds;
-    detail = `measured RTO ${formatDuration(run.rtoSeconds)} vs objective ${formatDuration(
+    detail = `measured RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} vs objective ${formatDuration(
       rtoSeconds,
     )}${over ? ' (exceeded)' : ''}`;
   } else if (run.status === 'failed') {

@@ -14,6 +14,7 @@ import type { ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-re
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import {
+  formatAgainst,
   formatCount,
   formatDuration,
   READINESS_RISK_RANK,
@@ -55,7 +56,7 @@ export function compareCaptureAge(a: ReadinessSummary, b: ReadinessSummary): num
 const LastRunCell = ({ run, rtoSeconds }: { run: RunSummary; rtoSeconds: number }) => {
   let outcome = '';
   if (run.status === 'succeeded') {
-    outcome = `RTO ${formatDuration(run.rtoSeconds)} / ${formatDuration(rtoSeconds)}`;
+    outcome = `RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} / ${formatDuration(rtoSeconds)}`;
   } else if (run.status === 'failed') {
     if (run.failedAt) outcome = `at ${shortRef(run.failedAt)}`;
   }
@@ -112,7 +113,7 @@ const columns: TableColumn<ReadinessSummary>[] = [
       const over = age > r.objectives.rpoSeconds;
       return (
         <Typography variant="body2" color={over ? 'error' : 'inherit'}>
-          {formatDuration(age)} / RPO {formatDuration(r.objectives.rpoSeconds)}
+          {formatAgainst(age, r.objectives.rpoSeconds)} / RPO {formatDuration(r.objectives.rpoSeconds)}
         </Typography>
       );
     },
@@ -143,7 +144,8 @@ export const RecoveryOverviewContent = () => {
     () => api.listReadiness(),
     [api],
   );
-  if (error) return <LoadErrorPanel error={error} onRetry={retry} />;
+  // react-use keeps the error while a retry loads: the table's loading state shows instead.
+  if (error && !loading) return <LoadErrorPanel error={error} onRetry={retry} />;
   const rows = sortByRisk(value ?? []);
   const counts = rows.reduce<Record<string, number>>((acc, r) => {
     acc[r.status] = (acc[r.status] ?? 0) + 1;

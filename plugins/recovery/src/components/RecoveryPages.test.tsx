@@ -1,9 +1,10 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
+import { ResponseError } from '@backstage/errors';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
 import { compareCaptureAge, RecoveryOverviewPage } from './RecoveryOverviewPage';
 import { EntityRecoveryContent } from './EntityRecoveryContent';
-import { fakeRecoveryApi, makeReadiness, makeReadinessSummary, makeRun, makeRunSummary } from '../testUtils/fixtures';
+import { conflictError, fakeRecoveryApi, makeReadiness, makeReadinessSummary, makeRun, makeRunSummary } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
 
 function render(api: Partial<RecoveryApi>, element: JSX.Element) {
@@ -102,6 +103,47 @@ describe('RecoveryOverviewPage', () => {
     expect(api.listReadiness).toHaveBeenCalledTimes(2);
   });
 
+  it('shows that it is loading again on Retry, not the error it is retrying', async () => {
+    // The overview of a large site takes seconds to answer: the error stayed on screen all that
+    // time, as if Retry did nothing.
+    let loads = 0;
+    const api = fakeRecoveryApi({
+      listReadiness: async () => {
+        loads += 1;
+        if (loads === 1) throw new Error('Service Unavailable');
+        return new Promise(() => {});
+      },
+    });
+    await render(api, <RecoveryOverviewPage />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
+
+    expect(await screen.findByTestId('loading-indicator')).toBeInTheDocument();
+    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Retry' })).toBeNull();
+    expect(api.listReadiness).toHaveBeenCalledTimes(2);
+  });
+
+  it("says the backend's reason when the readiness cannot be loaded, not only its status", async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => {
+        throw await ResponseError.fromResponse(
+          new Response(
+            JSON.stringify({
+              error: { name: 'ServiceUnavailableError', message: 'Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007' },
+              response: { statusCode: 503 },
+            }),
+            { status: 503, statusText: 'Service Unavailable', headers: { 'Content-Type': 'application/json' } },
+          ),
+        );
+      },
+    });
+    await render(api, <RecoveryOverviewPage />);
+    // The panel's title, shown without expanding it.
+    expect(
+      await screen.findByText('Error: Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007'),
+    ).toBeInTheDocument();
+  });
+
   it('says so when nothing is configured', async () => {
     const api = fakeRecoveryApi({ listReadiness: async () => [] });
     await render(api, <RecoveryOverviewPage />);
@@ -142,6 +184,26 @@ describe('RecoveryOverviewPage columns', () => {
     expect(tested).toMatch(/^SucceededTest recovery · RTO 4m 12s \/ 15m · .* ago$/);
     expect(failedOver).toMatch(/^FailedFailover · at web-1 · .* ago$/);
     expect(hidden).toBe('FailedTest recovery · at db-1 · just now');
+  });
+
+  it('does not say a capture age or a measured RTO over its objective as the objective itself', async () => {
+    // Hourly captures against an RPO of 1h: the oldest is 40 s late. The last run took 25 s too long.
+    const finished = makeRun('succeeded', { rtoSeconds: 3625 });
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadinessSummary({
+          status: 'at-risk',
+          objectives: { rpoSeconds: 3600, rtoSeconds: 3600 },
+          captures: [{ machineRef: 'resource:default/web-1', ageSeconds: 3640, latest: { id: 'cap-web', createdAt: finished.createdAt } }],
+          lastRun: makeRunSummary(finished),
+        }),
+      ],
+    });
+    await render(api, <RecoveryOverviewPage />);
+    await screen.findByText(/^1 entity/);
+
+    expect(columnTexts(columnHeader('Oldest capture'), 3)).toEqual(['1h 0m 40s / RPO 1h']);
+    expect(columnTexts(columnHeader('Last run'), 4)[0]).toMatch(/RTO 1h 0m 25s \/ 1h ·/);
   });
 
   it('shows no machine count for an entity without a plan, and offers sorting only where it sorts', async () => {
@@ -288,6 +350,36 @@ describe('EntityRecoveryContent', () => {
     await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(5));
   });
 
+  it("lists a run of the entity started elsewhere as soon as the card follows it", async () => {
+    // A pipeline's `recovery run web` started after the tab loaded: the start is refused for it.
+    const cliRun = (stage: 'running') => makeRun(stage, { id: 'run-7', createdBy: 'user:default/ci-bot' });
+    let started = false;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ active }) => {
+        if (active) return [];
+        return started ? [cliRun('running')] : [];
+      },
+      startRun: async () => {
+        started = true;
+        throw await conflictError('Hypervisor host recovery-1 is busy with run run-7', {
+          runId: 'run-7',
+          entityRef: 'component:default/web',
+        });
+      },
+      getRun: async () => cliRun('running'),
+    });
+    await render(api, <EntityRecoveryContent pollIntervalMs={10} />);
+    expect(await screen.findByText('No recovery has been run for this entity yet.')).toBeInTheDocument();
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+
+    // The card follows it live; the history lists it while it runs, not once it has ended.
+    expect(await screen.findByText(/is busy with a test recovery of web/)).toBeInTheDocument();
+    expect(await screen.findByText('Run run-7')).toBeInTheDocument();
+    expect(screen.queryByText('No recovery has been run for this entity yet.')).toBeNull();
+  });
+
   it("still calls the caller's onRunChange when a run starts and when it finishes", async () => {
     const onRunChange = vi.fn();
     const api = fakeRecoveryApi({
@@ -346,6 +438,26 @@ describe('EntityRecoveryContent', () => {
     await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
     await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
     expect(await screen.findByText('Recovery runs')).toBeInTheDocument();
+    expect(historyLoads).toBe(2);
+  });
+
+  it('shows that it is loading again on Retry of a history that never loaded', async () => {
+    let historyLoads = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ active }) => {
+        if (active) return [];
+        historyLoads += 1;
+        if (historyLoads === 1) throw new Error('backend unavailable');
+        return new Promise(() => {});
+      },
+    });
+    await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
+
+    // Backstage's Progress shows after a short delay.
+    expect(await screen.findByTestId('progress')).toBeInTheDocument();
+    expect(screen.queryByText(/backend unavailable/)).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Retry' })).toBeNull();
     expect(historyLoads).toBe(2);
   });
 

@@ -55,6 +55,37 @@ describe('RunDetails', () => {
     expect(screen.queryByText(/earlier steps? not shown/)).toBeNull();
   });
 
+  it('marks an error step of the timeline as an error to a screen reader, not by its colour alone', async () => {
+    // A teardown that failed after the run succeeded: its words do not say they are an error.
+    const run = makeRun('succeeded');
+    const withError: RecoveryRun = {
+      ...run,
+      steps: [
+        ...run.steps,
+        {
+          at: run.finishedAt!,
+          level: 'error',
+          message: 'Teardown: network rec-run-1 still has endpoints; the lab stays on recovery-1',
+        },
+      ],
+    };
+    await renderRun(<RunDetails run={withError} />);
+    const timeline = screen.getByRole('table', { name: 'Timeline' });
+    const errorRow = within(timeline).getByText(/Teardown: network/).closest('tr') as HTMLElement;
+    expect(within(errorRow).getByRole('img', { name: 'Error' })).toBeInTheDocument();
+    const infoRow = within(timeline).getByText('Run admitted').closest('tr') as HTMLElement;
+    expect(within(infoRow).queryByRole('img')).toBeNull();
+  });
+
+  it('does not say a measured RTO over the objective as the objective itself', async () => {
+    await renderRun(
+      <RunDetails run={makeRun('succeeded', { rtoSeconds: 3640 })} rtoObjectiveSeconds={3600} />,
+    );
+    expect(screen.getByText('Recovery succeeded').closest('[role="alert"]')).toHaveTextContent(
+      'measured RTO 1h 0m 40s (objective 1h, exceeded)',
+    );
+  });
+
   it('says nothing is left out when every step fits', async () => {
     await renderRun(<RunDetails run={runWithSteps(12)} maxSteps={12} />);
     expect(timelineSteps()).toHaveLength(12);

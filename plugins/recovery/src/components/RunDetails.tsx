@@ -12,12 +12,14 @@ import {
   Typography,
 } from '@material-ui/core';
 import { Alert, AlertTitle } from '@material-ui/lab';
+import ErrorIcon from '@material-ui/icons/ErrorOutline';
 import WarningIcon from '@material-ui/icons/ReportProblemOutlined';
 import type {
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  formatAgainst,
   formatCount,
   formatDuration,
   formatTime,
@@ -42,8 +44,14 @@ const useStyles = makeStyles(theme => ({
     overflow: 'auto',
     margin: theme.spacing(1, 0, 0, 0),
   },
+  // Marked by an icon too, read out as "Error": not every error step says it is one.
   stepError: {
     color: theme.palette.error.main,
+    '& svg': {
+      fontSize: '1rem',
+      verticalAlign: 'text-bottom',
+      marginRight: theme.spacing(0.5),
+    },
   },
   // Read as a warning even in a long timeline: it may explain a failure further down.
   stepWarning: {
@@ -150,7 +158,11 @@ export const RunOutcome = ({
       <Alert severity={over ? 'warning' : 'success'}>
         <AlertTitle>Recovery succeeded</AlertTitle>
         {formatCount(total, 'machine', 'machines')} recovered; measured RTO{' '}
-        <strong>{formatDuration(run.rtoSeconds)}</strong>
+        <strong>
+          {rtoObjectiveSeconds === undefined
+            ? formatDuration(run.rtoSeconds)
+            : formatAgainst(run.rtoSeconds, rtoObjectiveSeconds)}
+        </strong>
         {rtoObjectiveSeconds !== undefined
           ? ` (objective ${formatDuration(rtoObjectiveSeconds)}${
               over ? ', exceeded' : ''
@@ -418,6 +430,7 @@ export const RunTimeline = ({
                     : undefined
                 }
               >
+                {step.level === 'error' && <ErrorIcon titleAccess="Error" />}
                 {step.level === 'warning' && <WarningIcon titleAccess="Warning" />}
                 {step.message}
               </TableCell>

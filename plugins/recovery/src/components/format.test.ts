@@ -1,4 +1,4 @@
-import { formatAgo, formatTime } from './format';
+import { formatAgainst, formatAgo, formatTime } from './format';
 
 describe('formatTime', () => {
   const zone = process.env.TZ;
@@ -39,5 +39,24 @@ describe('formatAgo', () => {
   it('shows a dash for no time, and an unreadable one as it came', () => {
     expect(formatAgo(undefined, now)).toBe('—');
     expect(formatAgo('yesterday', now)).toBe('yesterday');
+  });
+});
+
+describe('formatAgainst', () => {
+  it('says a duration as formatDuration does where that tells it from its objective', () => {
+    expect(formatAgainst(2 * 3600, 24 * 3600)).toBe('2h');
+    expect(formatAgainst(30 * 3600, 24 * 3600)).toBe('1d 6h');
+    expect(formatAgainst(3600, 3600)).toBe('1h');
+    expect(formatAgainst(undefined, 3600)).toBe('—');
+  });
+
+  it('never says a duration over its objective in the same words as the objective', () => {
+    // An hourly capture 40 s late against an RPO of 1h; a daily one 30 min late against 1d.
+    expect(formatAgainst(3640, 3600)).toBe('1h 0m 40s');
+    expect(formatAgainst(24 * 3600 + 1800, 24 * 3600)).toBe('1d 0h 30m');
+    // A measured RTO a fraction of a second over 15m.
+    expect(formatAgainst(900.4, 900)).toBe('15m 0.4s');
+    expect(formatAgainst(900.01, 900)).toBe('15m 0.1s');
+    expect(formatAgainst(900.0000001, 900)).toBe('15m 0.1s');
   });
 });

@@ -21,6 +21,43 @@ export function formatDuration(seconds: number | undefined): string {
   return secs ? `${minutes}m ${secs}s` : `${minutes}m`;
 }
 
+/**
+ * A duration read against its objective (a capture's age against the RPO, a measured RTO against
+ * the RTO objective): as {@link formatDuration} says it, unless that would read the same as the
+ * objective it exceeds (an hourly capture 40 s late against an RPO of 1h would read `1h / RPO
+ * 1h`, in red); then every unit down to the second, or the tenth of one: `1h 0m 40s`, `15m 0.4s`.
+ */
+export function formatAgainst(seconds: number | undefined, objectiveSeconds: number): string {
+  const text = formatDuration(seconds);
+  if (
+    seconds === undefined ||
+    !(seconds > objectiveSeconds) ||
+    text !== formatDuration(objectiveSeconds)
+  ) {
+    return text;
+  }
+  // Under half a second over, whole seconds would still read as the objective: tenths, rounded
+  // up (less a hair of floating point), and at least a tenth over, so that they never do.
+  const tenths = Math.round(seconds) <= objectiveSeconds;
+  const total = tenths
+    ? Math.max(Math.ceil(seconds * 10 - 1e-6), Math.floor(objectiveSeconds * 10) + 1) / 10
+    : Math.round(seconds);
+  const whole = Math.floor(total);
+  const parts: Array<[number, string]> = [
+    [Math.floor(whole / 86400), 'd'],
+    [Math.floor((whole % 86400) / 3600), 'h'],
+    [Math.floor((whole % 3600) / 60), 'm'],
+    [Number(((whole % 60) + (total - whole)).toFixed(tenths ? 1 : 0)), 's'],
+  ];
+  const first = parts.findIndex(([n]) => n > 0);
+  let last = parts.length - 1;
+  while (last > first && parts[last][0] === 0) last -= 1;
+  return parts
+    .slice(first, last + 1)
+    .map(([n, unit]) => `${n}${unit}`)
+    .join(' ');
+}
+
 /** How long a capture paused production: `420 ms`, `2.5 s`; `not paused`; `—` where unknown. */
 export function formatPause(ms: number | undefined): string {
   if (ms === undefined) return '—';
