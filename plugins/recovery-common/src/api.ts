@@ -15,6 +15,14 @@ import type {
 export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
 
 /**
+ * Name of the 409 error `POST /runs` answers where the catalog names dependencies the plan cannot
+ * include (an entity not there, a Group): the run would not test the recovery production needs.
+ * Sent again with `acceptMissingDependencies: true`, it recovers without them. Its body lists them:
+ * `{ error: { name, message, missing: string[] } }`, each a problem's message.
+ */
+export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
+
+/**
  * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.
  * Entity refs in paths are split: `/readiness/component/default/web`.
  *
@@ -25,7 +33,9 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  * - `POST /captures` `{ entityRef, machineRef? }` → `{ items: Capture[] }` (201; every machine of the
  *   entity's plan, or only `machineRef` of them; needs `recovery.capture.create`)
  * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
- * - `POST /runs` `{ entityRef, mode? }` → `RecoveryRun` (202; needs `recovery.run.create`)
+ * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies? }` → `RecoveryRun` (202; needs
+ *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` where the catalog names
+ *   dependencies the plan cannot include, unless accepted)
  * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;
  *   `active=true`: only pending and running runs, of any entity unless `entityRef` is given
  * - `GET  /runs/:id` → `RecoveryRun`
@@ -35,7 +45,7 @@ export interface RecoveryApi {
   listReadiness(): Promise<ReadinessSummary[]>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
   captureNow(entityRef: string, machineRef?: string): Promise<Capture[]>;
-  startRun(request: { entityRef: string; mode?: RunMode }): Promise<RecoveryRun>;
+  startRun(request: { entityRef: string; mode?: RunMode; acceptMissingDependencies?: boolean }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
   listRuns(query: { entityRef?: string; active?: boolean; limit?: number }): Promise<RecoveryRun[]>;
 }

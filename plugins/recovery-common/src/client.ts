@@ -1,6 +1,6 @@
 import { ResponseError } from '@backstage/errors';
 import { parseEntityRef } from '@backstage/catalog-model';
-import { HOST_BUSY_ERROR_NAME, type RecoveryApi } from './api';
+import { HOST_BUSY_ERROR_NAME, MISSING_DEPENDENCIES_ERROR_NAME, type RecoveryApi } from './api';
 import type { Capture, PlanResponse, Readiness, ReadinessSummary, RecoveryRun, RunMode } from './types';
 
 /**
@@ -45,6 +45,7 @@ export class RecoveryClient implements RecoveryApi {
   async startRun(request: {
     entityRef: string;
     mode?: RunMode;
+    acceptMissingDependencies?: boolean;
   }): Promise<RecoveryRun> {
     return this.request<RecoveryRun>('/runs', {
       method: 'POST',
@@ -130,4 +131,14 @@ export function busyWithRunId(error: unknown): string | undefined {
  */
 export function isHostBusy(error: unknown): error is ResponseError {
   return isConflict(error) && error.body?.error?.name === HOST_BUSY_ERROR_NAME;
+}
+
+/**
+ * What a start refused for dependencies the plan cannot include names (409
+ * `MissingDependenciesError`), each a problem's message; undefined for any other error.
+ */
+export function missingDependencies(error: unknown): string[] | undefined {
+  if (!isConflict(error) || error.body?.error?.name !== MISSING_DEPENDENCIES_ERROR_NAME) return undefined;
+  const missing = (error.body.error as { missing?: unknown }).missing;
+  return Array.isArray(missing) ? missing.filter((m): m is string => typeof m === 'string') : [];
 }

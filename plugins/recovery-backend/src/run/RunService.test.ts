@@ -166,11 +166,45 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
   });
 
+  it('fails a run before it builds anything where the host has less memory available than its machines held when captured', async () => {
+    const GiB = 1024 ** 3;
+    const host = Object.assign(new FakeHost(needs), {
+      room: async () => ({
+        neededBytes: GiB,
+        freeBytes: 40 * GiB,
+        where: 'fake:/var/lib/docker',
+        neededMemoryBytes: 6 * GiB,
+        memoryKnownFor: 3,
+        availableMemoryBytes: 4 * GiB,
+      }),
+    });
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({
+      message: 'fake has 4.0 GiB of memory available, but the machines held 6.0 GiB of memory when captured: stop what else runs there, or recover onto a larger host',
+    });
+    expect(host.started).toEqual([]);
+    expect(host.labels.size).toBe(0);
+  });
+
   it('says the room a run takes and has in its timeline, and goes on where the host cannot tell or the look fails', async () => {
     const GiB = 1024 ** 3;
     const rooms = [
       async () => ({ neededBytes: 1.5 * GiB, freeBytes: 40 * GiB, where: 'fake:/var/lib/docker' }),
       async () => ({ neededBytes: 1.5 * GiB, where: 'fake:/var/lib/docker', unknown: 'df in /var/lib/docker said: permission denied' }),
+      async () => ({
+        neededBytes: 1.5 * GiB,
+        freeBytes: 40 * GiB,
+        where: 'fake:/var/lib/docker',
+        neededMemoryBytes: 0.5 * GiB,
+        memoryKnownFor: 3,
+        availableMemoryBytes: 12 * GiB,
+      }),
+      // Captures from before memory was recorded, beside newer ones; a host that cannot say.
+      async () => ({ neededBytes: 1.5 * GiB, freeBytes: 40 * GiB, where: 'fake:/var/lib/docker', neededMemoryBytes: 0.25 * GiB, memoryKnownFor: 2 }),
       async () => {
         throw new Error('engine did not answer');
       },
@@ -189,6 +223,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(said).toEqual([
       'info: Room on fake: restoring the 3 captures takes 1.5 GiB, 40.0 GiB free in fake:/var/lib/docker',
       'warning: Room on fake: restoring the 3 captures takes 1.5 GiB; free space unknown (df in /var/lib/docker said: permission denied)',
+      'info: Room on fake: restoring the 3 captures takes 1.5 GiB, 40.0 GiB free in fake:/var/lib/docker; the machines held 512.0 MiB of memory when captured, 12.0 GiB available',
+      'info: Room on fake: restoring the 3 captures takes 1.5 GiB, 40.0 GiB free in fake:/var/lib/docker; 2 of the 3 machines (those whose captures say) held 256.0 MiB of memory when captured',
       'warning: Could not read the room on fake: engine did not answer',
     ]);
   });
@@ -538,7 +574,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const refused = runs.start(request);
     await expect(refused).rejects.toThrow(ConflictError);
     await expect(refused).rejects.toThrow(
-      `component:default/web cannot be recovered as the catalog declares it: ${missing.message}. Fix the catalog; through the API, a run started with acceptMissingDependencies: true recovers without what is missing`,
+      `component:default/web cannot be recovered as the catalog declares it: ${missing.message}. Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them`,
     );
     expect(await store.listRuns({})).toEqual([]);
 

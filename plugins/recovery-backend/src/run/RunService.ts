@@ -10,7 +10,13 @@ import type {
   RunStatus,
   RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
-import { ANNOTATION_PROBES, formatBytes, HOST_BUSY_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
+import {
+  ANNOTATION_PROBES,
+  formatBytes,
+  HOST_BUSY_ERROR_NAME,
+  INTERRUPTED_PREFIX,
+  MISSING_DEPENDENCIES_ERROR_NAME,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   HypervisorHost,
@@ -112,6 +118,25 @@ export class HypervisorHostBusyError extends ConflictError {
   }
 }
 
+/**
+ * The catalog names dependencies the plan cannot include: the run would not test the recovery
+ * production needs, so it is refused unless the caller accepts recovering without them. A 409
+ * told apart by its name; `missing` lists them for clients to show.
+ */
+export class MissingDependenciesError extends ConflictError {
+  readonly statusCode = 409;
+  readonly missing: string[];
+
+  constructor(entityRef: string, missing: string[]) {
+    super(
+      `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
+        'Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them',
+    );
+    (this as Error).name = MISSING_DEPENDENCIES_ERROR_NAME;
+    this.missing = missing;
+  }
+}
+
 /** The longest delay a Node timer keeps (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -209,10 +234,7 @@ export class RunService {
     // production needs: only when asked. Other problems (an annotation, an objective) leave the
     // plan whole; the run goes ahead and its timeline lists them (see execute).
     if (graph.missing.length > 0 && !request.acceptMissingDependencies) {
-      throw new ConflictError(
-        `${graph.rootRef} cannot be recovered as the catalog declares it: ${graph.missing.map(p => p.message).join('; ')}. ` +
-          'Fix the catalog; through the API, a run started with acceptMissingDependencies: true recovers without what is missing',
-      );
+      throw new MissingDependenciesError(graph.rootRef, graph.missing.map(p => p.message));
     }
     if (plan.machines.length === 0) {
       throw new InputError(
@@ -660,14 +682,25 @@ export class RunService {
       return;
     }
     const needed = `restoring the ${captures.length} capture${captures.length === 1 ? '' : 's'} takes ${formatBytes(room.neededBytes)}`;
-    if (room.freeBytes === undefined) {
-      await recorder.step(`Room on ${host.id}: ${needed}; free space unknown (${room.unknown ?? 'the host does not say'})`, undefined, 'warning');
-    } else if (room.neededBytes > room.freeBytes) {
+    if (room.freeBytes !== undefined && room.neededBytes > room.freeBytes) {
       throw new Error(
         `${host.id} has ${formatBytes(room.freeBytes)} free in ${room.where}, but ${needed}: free space there (images and volumes no run uses), or recover onto a larger host`,
       );
+    }
+    // Every wave stays up until the run ends: the machines hold what they held in production at once.
+    const memory = room.neededMemoryBytes === undefined
+      ? ''
+      : `; ${room.memoryKnownFor === captures.length ? 'the machines' : `${room.memoryKnownFor} of the ${captures.length} machines (those whose captures say)`} held ${formatBytes(room.neededMemoryBytes)} of memory when captured`;
+    if (memory && room.availableMemoryBytes !== undefined && room.neededMemoryBytes! > room.availableMemoryBytes) {
+      throw new Error(
+        `${host.id} has ${formatBytes(room.availableMemoryBytes)} of memory available, but ${memory.slice(2)}: stop what else runs there, or recover onto a larger host`,
+      );
+    }
+    const available = memory && room.availableMemoryBytes !== undefined ? `, ${formatBytes(room.availableMemoryBytes)} available` : '';
+    if (room.freeBytes === undefined) {
+      await recorder.step(`Room on ${host.id}: ${needed}; free space unknown (${room.unknown ?? 'the host does not say'})${memory}${available}`, undefined, 'warning');
     } else {
-      await recorder.step(`Room on ${host.id}: ${needed}, ${formatBytes(room.freeBytes)} free in ${room.where}`);
+      await recorder.step(`Room on ${host.id}: ${needed}, ${formatBytes(room.freeBytes)} free in ${room.where}${memory}${available}`);
     }
   }
 

@@ -764,8 +764,9 @@ describe.each(databases.eachSupportedId())('what the catalog hides from a user, 
     expect({ status: refused.status, body: refused.body.error }).toMatchObject({
       status: 409,
       body: {
-        name: 'ConflictError',
-        message: `${ORDERS} cannot be recovered as the catalog declares it: ${problem}. Fix the catalog; through the API, a run started with acceptMissingDependencies: true recovers without what is missing`,
+        name: 'MissingDependenciesError',
+        message: `${ORDERS} cannot be recovered as the catalog declares it: ${problem}. Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them`,
+        missing: [problem],
       },
     });
     for (const value of ['yes', 1, null]) {
