@@ -428,12 +428,13 @@ export async function main(
       .description('start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses')
       .argument('<entity>', 'entity ref (component:default/web, or web for short)')
       .option('--failover', 'a failover: machines boot on a network that is not isolated, and stay')
+      .option('--accept-missing-dependencies', 'recover without the dependencies the catalog names but the plan cannot include')
       .option('--detach', 'print the run and return, without following it')
       .option('--interval <seconds>', 'how often to look at the run', '1'),
-  ).action(async (entity: string, opts: RunOptions & { failover?: boolean; detach?: boolean }) => {
+  ).action(async (entity: string, opts: RunOptions & { failover?: boolean; acceptMissingDependencies?: boolean; detach?: boolean }) => {
     const client = connect(opts);
     intervalMs(opts.interval);
-    const run = await startRun(client, entityRefArg(entity), Boolean(opts.failover));
+    const run = await startRun(client, entityRefArg(entity), opts);
     if (opts.detach) {
       io.stdout(opts.json ? json(run) : `Run ${run.id} of ${run.entityRef} started: recovery watch ${run.id} follows it\n`);
       return;

@@ -63,6 +63,9 @@ describe('recovery CLI against a backend', () => {
             service('web', 'web-01'),
             machine('crash-01', 'component:default/broken'),
             service('broken', 'crash-01'),
+            // Declares a dependency the catalog does not hold.
+            machine('orders-01', 'component:default/orders'),
+            { ...service('orders', 'orders-01'), relations: [{ type: 'dependsOn', targetRef: 'resource:default/orders-01' }, { type: 'dependsOn', targetRef: 'component:default/ledger' }] },
           ],
         }),
         mockServices.rootConfig.factory({ data: { recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } } }),
@@ -76,6 +79,7 @@ describe('recovery CLI against a backend', () => {
     expect(before).toMatchObject({ status: 0, stderr: '' });
     expect(before.stdout.split('\n')).toEqual([
       'not-recoverable  component:default/broken  resource:default/crash-01 has never been captured',
+      'not-recoverable  component:default/orders  component:default/orders dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it',
       'not-recoverable  component:default/web     resource:default/web-01 has never been captured',
       '',
     ]);
@@ -155,6 +159,20 @@ describe('recovery CLI against a backend', () => {
     const refusedRef = await cli(...as('readiness', 'a:b/c/d'));
     expect(refusedRef).toMatchObject({ status: 3, stderr: 'recovery: path: Entity reference "a:b/c/d" has an invalid name "c/d" (400)\n' });
     expect(await cli(...as('run', 'web', '--interval', '0'))).toMatchObject({ status: 2, stderr: "recovery: --interval: seconds from 0.1 to 60, got '0'\n" });
+  });
+
+  it('names the dependencies a run would go without, and runs without them only when told to', async () => {
+    await cli(...as('capture', 'orders'));
+    const refused = await cli(...as('run', 'orders', '--interval', '0.1'));
+    expect(refused).toMatchObject({ status: 3, stdout: '' });
+    expect(refused.stderr).toBe(
+      'recovery: component:default/orders cannot be recovered as the catalog declares it: component:default/orders dependsOn component:default/ledger, ' +
+        'which is not in the catalog: a recovery plan cannot include it. Fix the catalog, or run with --accept-missing-dependencies to recover without what is missing\n',
+    );
+    const accepted = await cli(...as('run', 'orders', '--accept-missing-dependencies', '--interval', '0.1'));
+    expect(accepted).toMatchObject({ status: 0, stderr: '' });
+    expect(accepted.stdout).toContain('Catalog problem: component:default/orders dependsOn component:default/ledger');
+    expect(accepted.stdout.trimEnd().split('\n').at(-1)).toMatch(/^Run \S+ of component:default\/orders succeeded: /);
   });
 
   it('never echoes a password given in the URL', async () => {

@@ -4,6 +4,7 @@ import {
   errorMessage,
   formatSeconds,
   isHostBusy,
+  missingDependencies,
   RecoveryClient,
   type Readiness,
   type ReadinessSummary,
@@ -175,11 +176,22 @@ export async function followRun(
 export async function startRun(
   client: RecoveryClient,
   entityRef: string,
-  failover: boolean,
+  options: { failover?: boolean; acceptMissingDependencies?: boolean } = {},
 ): Promise<RecoveryRun> {
   try {
-    return await client.startRun({ entityRef, mode: failover ? 'failover' : 'test' });
+    return await client.startRun({
+      entityRef,
+      mode: options.failover ? 'failover' : 'test',
+      ...(options.acceptMissingDependencies && { acceptMissingDependencies: true }),
+    });
   } catch (error) {
+    const missing = missingDependencies(error);
+    if (missing) {
+      throw new BackendError(
+        `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
+          'Fix the catalog, or run with --accept-missing-dependencies to recover without what is missing',
+      );
+    }
     if (isHostBusy(error)) {
       const holder = (error as ResponseError).body?.error as { runId?: string; entityRef?: string } | undefined;
       throw new BackendError(
