@@ -5,6 +5,7 @@ export {
   busyWithRunId,
   errorMessage,
   isHostBusy,
+  missingDependencies,
   RecoveryClient,
 } from '@backstage-recovery/plugin-recovery-common';
 

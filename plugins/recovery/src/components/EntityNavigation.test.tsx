@@ -122,7 +122,7 @@ describe('EntityRecoveryCard across entity navigation', () => {
     await waitFor(() => expect(runButton).toBeEnabled());
     await userEvent.click(runButton);
     await userEvent.click(screen.getByRole('button', { name: /capture now/i }));
-    expect(screen.getByRole('button', { name: 'Capturing…' })).toBeDisabled();
+    expect(await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' })).toBeDisabled();
 
     await moveTo(billingEntity);
     await screen.findByText('Capture of billing-1 is 30h old');

@@ -4,6 +4,7 @@ import userEvent from '@testing-library/user-event';
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
+  MISSING_DEPENDENCIES_ERROR_NAME,
   Readiness,
   RecoveryApi,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -1068,7 +1069,7 @@ describe('EntityRecoveryCard', () => {
         </>
       );
     };
-    const api = fakeRecoveryApi({ captureNow: async () => [] });
+    const api = fakeRecoveryApi();
     await renderWithApis(<Page />, { api });
     await waitFor(() => expect(told).toHaveLength(1));
 
@@ -1083,16 +1084,71 @@ describe('EntityRecoveryCard', () => {
     await waitFor(() => expect(told).toHaveLength(2));
   });
 
-  it('captures now and reloads readiness', async () => {
-    const api = fakeRecoveryApi({
-      captureNow: async () => makeReadiness().captures.map(c => c.latest!),
+  it('captures now a machine at a time in the plan\'s order, showing which and how far along, and reloads readiness', async () => {
+    let release!: () => void;
+    const held = new Promise<void>(ok => (release = ok));
+    const api = fakeRecoveryApi();
+    const answer = api.captureNow.getMockImplementation()!;
+    api.captureNow.mockImplementation(async (entityRef, machineRef) => {
+      if (machineRef === DB) await held;
+      return answer(entityRef, machineRef);
     });
     await renderCard({ api });
     const button = await screen.findByRole('button', { name: /capture now/i });
     await waitFor(() => expect(button).toBeEnabled());
     await userEvent.click(button);
+    expect(await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' })).toBeDisabled();
+    release();
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
-    expect(api.captureNow).toHaveBeenCalledWith('component:default/web');
+    expect(api.captureNow.mock.calls).toEqual([
+      ['component:default/web', DB],
+      ['component:default/web', WEB],
+    ]);
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+    expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
+  });
+
+  it('says which machine a capture failed on and that those before it are kept, and reloads readiness', async () => {
+    const api = fakeRecoveryApi();
+    const answer = api.captureNow.getMockImplementation()!;
+    api.captureNow.mockImplementation(async (entityRef, machineRef) => {
+      if (machineRef === WEB) throw new Error('capture of resource:default/web-1 failed: no container "web-1" on engine primary');
+      return answer(entityRef, machineRef);
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /capture now/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    expect(
+      await screen.findByText(
+        'Capture failed: capture of resource:default/web-1 failed: no container "web-1" on engine primary. Captured before it, and kept: db.',
+      ),
+    ).toBeInTheDocument();
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+  });
+
+  it('names the dependencies a refused run would go without, and runs without them when asked', async () => {
+    const problem = 'component:default/web dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it';
+    const api = fakeRecoveryApi();
+    api.startRun.mockImplementation(async request => {
+      if (request.acceptMissingDependencies) return makeRun('pending');
+      throw await conflictError(`component:default/web cannot be recovered as the catalog declares it: ${problem}. Fix the catalog`, {
+        name: MISSING_DEPENDENCIES_ERROR_NAME,
+        missing: [problem],
+      });
+    });
+    await renderCard({ api });
+    const start = await screen.findByRole('button', { name: 'Run test recovery' });
+    await waitFor(() => expect(start).toBeEnabled());
+    await userEvent.click(start);
+    const warning = await screen.findByText(/The catalog declares dependencies the boot plan cannot include/);
+    expect(warning).toHaveTextContent(problem);
+    expect(screen.queryByText(/Could not start the test recovery/)).toBeNull();
+    await userEvent.click(within(warning.closest('[role="alert"]') as HTMLElement).getByRole('button', { name: 'Run without them' }));
+    await waitFor(() =>
+      expect(api.startRun).toHaveBeenLastCalledWith({ entityRef: 'component:default/web', mode: 'test', acceptMissingDependencies: true }),
+    );
+    await waitFor(() => expect(screen.queryByText(/The catalog declares dependencies/)).toBeNull());
+    expect(api.startRun.mock.calls[0]).toEqual([{ entityRef: 'component:default/web', mode: 'test' }]);
   });
 });

@@ -9,6 +9,7 @@ import { type Entity, stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import { type AsyncPermissionResult, usePermission } from '@backstage/plugin-permission-react';
 import {
+  captureInTurn,
   recoveryCaptureCreatePermission,
   Readiness,
   recoveryRunCreatePermission,
@@ -19,6 +20,7 @@ import {
   busyWithRunId,
   errorMessage,
   isHostBusy,
+  missingDependencies,
   recoveryApiRef,
 } from '../api/RecoveryClient';
 import {
@@ -219,6 +221,8 @@ const EntityRecoveryCardFor = (
 
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<Error | undefined>();
+  /** What a refused start said the plan cannot include: the run can go without it, if asked. */
+  const [missing, setMissing] = useState<string[] | undefined>();
   // The id of a run of another entity holding the host (found on a check, or named by a
   // refused start), followed in place of the entity's own.
   const [busyWithId, setBusyWithId] = useState<string | undefined>();
@@ -243,9 +247,12 @@ const EntityRecoveryCardFor = (
     if (!sameRef(activeRun.entityRef, entityRef)) setBusyWithId(activeRun.id);
     followFound(activeRun);
   }, [activeRun, following, runId, entityRef, followFound]);
-  const [capturing, setCapturing] = useState(false);
+  /** The machine being captured, and how far along the plan that is; undefined when none is. */
+  const [capturing, setCapturing] = useState<
+    { machineRef?: string; index: number; total?: number } | undefined
+  >();
   const [captureResult, setCaptureResult] = useState<
-    { ok: true; count: number } | { ok: false; error: Error } | undefined
+    { ok: true; count: number } | { ok: false; error: Error; kept: string[] } | undefined
   >();
 
   /**
@@ -265,14 +272,16 @@ const EntityRecoveryCardFor = (
     }
   };
 
-  const startRun = async () => {
+  const startRun = async (acceptMissingDependencies = false) => {
     setStarting(true);
     setStartError(undefined);
+    setMissing(undefined);
     setBusyWithId(undefined);
     try {
       const started: RecoveryRun = await api.startRun({
         entityRef,
         mode: 'test',
+        ...(acceptMissingDependencies && { acceptMissingDependencies }),
       });
       if (!mounted.current) return;
       follow(started);
@@ -283,6 +292,8 @@ const EntityRecoveryCardFor = (
       if (busy) {
         setBusyWithId(busy.id);
         followFound(busy);
+      } else if (missingDependencies(e)) {
+        setMissing(missingDependencies(e));
       } else {
         setStartError(e as Error);
       }
@@ -291,19 +302,30 @@ const EntityRecoveryCardFor = (
     }
   };
 
+  // A machine a request, each shown as it is taken: a site's images take minutes to save.
   const captureNow = async () => {
-    setCapturing(true);
+    setCapturing({ index: 0 });
     setCaptureResult(undefined);
+    const kept: string[] = [];
     try {
-      const captures = await api.captureNow(entityRef);
+      const captures = await captureInTurn(api, entityRef, {
+        start: (machineRef, index, total) => {
+          if (mounted.current) setCapturing({ machineRef, index, total });
+        },
+        captured: ({ capture }) => {
+          kept.push(capture.machineRef);
+        },
+      });
       if (!mounted.current) return;
       setCaptureResult({ ok: true, count: captures.length });
       retry();
     } catch (e) {
       if (!mounted.current) return;
-      setCaptureResult({ ok: false, error: e as Error });
+      setCaptureResult({ ok: false, error: e as Error, kept });
+      // Those captured before it are kept: readiness has moved on.
+      if (kept.length > 0) retry();
     } finally {
-      setCapturing(false);
+      if (mounted.current) setCapturing(undefined);
     }
   };
 
@@ -452,6 +474,27 @@ const EntityRecoveryCardFor = (
           </Alert>
         </Box>
       )}
+      {missing && (
+        <Box className={classes.section}>
+          <Alert
+            severity="warning"
+            action={
+              <Button
+                color="inherit"
+                size="small"
+                disabled={!runAllowed || hostBusy || starting}
+                onClick={() => startRun(true)}
+              >
+                Run without them
+              </Button>
+            }
+          >
+            The catalog declares dependencies the boot plan cannot include:{' '}
+            {missing.join('; ')}. A test recovery without them tests less than
+            the recovery production needs: fix the catalog, or run without them.
+          </Alert>
+        </Box>
+      )}
       {captureResult && (
         <Box className={classes.section}>
           {captureResult.ok ? (
@@ -461,6 +504,8 @@ const EntityRecoveryCardFor = (
           ) : (
             <Alert severity="error">
               Capture failed: {errorMessage(captureResult.error)}
+              {captureResult.kept.length > 0 &&
+                `. Captured before it, and kept: ${captureResult.kept.map(shortRef).join(', ')}.`}
             </Alert>
           )}
         </Box>
@@ -475,7 +520,7 @@ const EntityRecoveryCardFor = (
           disabled={
             !runAllowed || !hasMachines || hostBusy || starting || checkingForRun
           }
-          onClick={startRun}
+          onClick={() => startRun()}
         >
           {running && run?.mode === 'failover'
             ? 'Failover running…'
@@ -486,10 +531,14 @@ const EntityRecoveryCardFor = (
         <Button
           variant="outlined"
           startIcon={<CameraAltIcon />}
-          disabled={!captureAllowed || !hasMachines || capturing}
+          disabled={!captureAllowed || !hasMachines || !!capturing}
           onClick={captureNow}
         >
-          {capturing ? 'Capturing…' : 'Capture now'}
+          {!capturing
+            ? 'Capture now'
+            : capturing.machineRef
+            ? `Capturing ${shortRef(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
+            : 'Capturing…'}
         </Button>
         <PermissionNote
           state={runPermission}

@@ -248,7 +248,11 @@ export function fakeRecoveryApi(
     getReadiness: async () => makeReadiness(),
     listReadiness: async () => [makeReadiness()],
     getBootPlan: async () => ({ ...plan, problems: [] }),
-    captureNow: async () => [],
+    // As the backend answers: one capture of the machine asked for, one of each in the plan without.
+    captureNow: async (_entityRef, machineRef) => {
+      const latest = makeReadiness().captures.map(c => c.latest!);
+      return machineRef ? [{ ...latest[0], id: `cap-${machineRef}`, machineRef }] : latest;
+    },
     startRun: async () => makeRun('pending'),
     getRun: async () => makeRun('succeeded'),
     listRuns: async () => [],
@@ -265,7 +269,7 @@ export function fakeRecoveryApi(
  */
 export function conflictError(
   message: string,
-  fields: { name?: string; runId?: string; entityRef?: string } = {},
+  fields: { name?: string; runId?: string; entityRef?: string; missing?: string[] } = {},
 ): Promise<ResponseError> {
   return ResponseError.fromResponse(
     new Response(
