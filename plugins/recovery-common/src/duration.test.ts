@@ -1,4 +1,4 @@
-import { durationSettingMs, formatBytes, formatSeconds, parseDurationSeconds } from './duration';
+import { durationSettingMs, formatBytes, formatSeconds, formatSecondsAgainst, parseDurationSeconds } from './duration';
 
 describe('parseDurationSeconds', () => {
   it('reads single units and sums', () => {
@@ -36,5 +36,17 @@ describe('formatBytes', () => {
 describe('formatSeconds', () => {
   it('words ages and objectives in the unit that reads best', () => {
     expect([90, 2700, 9000, 276_480].map(formatSeconds)).toEqual(['90 s', '45 min', '2.5 h', '3.2 d']);
+  });
+});
+
+describe('formatSecondsAgainst', () => {
+  it('words a value over its objective as more than the objective, also where formatSeconds rounds them alike', () => {
+    expect(formatSecondsAgainst(86_460, 86_400)).toBe('24 h + 60 s');
+    expect(formatSecondsAgainst(3_620, 3_600)).toBe('60 min + 20 s');
+    expect(formatSecondsAgainst(3_640, 3_600)).toBe('61 min');
+    // Rounded apart, or not over: as formatSeconds.
+    expect(formatSecondsAgainst(7_200, 3_600)).toBe('2 h');
+    expect(formatSecondsAgainst(3_600, 3_600)).toBe('60 min');
+    expect(formatSecondsAgainst(3_590, 3_600)).toBe('60 min');
   });
 });

@@ -38,6 +38,17 @@ export function formatSeconds(total: number): string {
   return `${Math.round(total / 8640) / 10} d`;
 }
 
+/**
+ * `value` seconds worded beside an `objective` it is compared with: as formatSeconds, but where
+ * a value over the objective would read as the objective itself (`24 h` for a day and a minute),
+ * the objective plus the excess (`24 h + 60 s`), so it never reads as met.
+ */
+export function formatSecondsAgainst(value: number, objective: number): string {
+  const shown = formatSeconds(value);
+  if (value <= objective || shown !== formatSeconds(objective)) return shown;
+  return `${formatSeconds(objective)} + ${formatSeconds(value - objective)}`;
+}
+
 /** Size for people: `512 bytes`, `1.5 KiB`, `12.0 MiB` (binary units, as Docker and `df -h` say them). */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} bytes`;

@@ -47,6 +47,19 @@ describe('assessReadiness', () => {
     ]);
   });
 
+  it('never words an amount over its objective as the objective itself', () => {
+    // Hourly captures against an RPO of an hour, one 20 s late; a recovery 10 s over its 5 min.
+    expect(assessReadiness({ ...base, captures: [capture('resource:default/data-01', 3620), capture('resource:default/web-01', 5)] }).reasons).toEqual([
+      'Last capture of resource:default/data-01 is 60 min + 20 s old, over the RPO of 60 min',
+    ]);
+    expect(assessReadiness({ ...base, lastRun: run('succeeded', 310) }).reasons).toEqual([
+      'Last measured RTO 5 min + 10 s exceeds the objective of 5 min',
+    ]);
+    expect(assessReadiness({ ...base, lastRunAgeSeconds: 7 * 86_400 + 600 }).reasons).toEqual([
+      'Last test recovery is 7 d + 10 min old, over the 7 d within which one must have succeeded',
+    ]);
+  });
+
   it('is at risk when the last test recovery is older than the age it vouches for', () => {
     expect(assessReadiness({ ...base, lastRunAgeSeconds: 8 * 86_400 })).toMatchObject({
       status: 'at-risk',

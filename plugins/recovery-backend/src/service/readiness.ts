@@ -8,7 +8,7 @@ import type {
   ReadinessStatus,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { formatSeconds } from '@backstage-recovery/plugin-recovery-common';
+import { formatSeconds, formatSecondsAgainst } from '@backstage-recovery/plugin-recovery-common';
 
 export interface ReadinessInput {
   entityRef: string;
@@ -78,7 +78,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     if (!c.latest) blocking.push(`${c.machineRef} has never been captured`);
     else if ((c.ageSeconds ?? 0) > rpoSeconds) {
       risks.push(
-        `Last capture of ${c.machineRef} is ${formatSeconds(c.ageSeconds!)} old, over the RPO of ${formatSeconds(rpoSeconds)}`,
+        `Last capture of ${c.machineRef} is ${formatSecondsAgainst(c.ageSeconds!, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)}`,
       );
     }
   }
@@ -89,12 +89,12 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   } else {
     if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
       risks.push(
-        `Last measured RTO ${formatSeconds(run.rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
+        `Last measured RTO ${formatSecondsAgainst(run.rtoSeconds, rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
       );
     }
     if ((input.lastRunAgeSeconds ?? 0) > input.maxTestAgeSeconds) {
       risks.push(
-        `Last test recovery is ${formatSeconds(input.lastRunAgeSeconds!)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
+        `Last test recovery is ${formatSecondsAgainst(input.lastRunAgeSeconds!, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
       );
     }
   }
