@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { main } from './main';
 import { ResponseError } from '@backstage/errors';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { BackendError, entityRefArg, followRun } from './remote';
+import { BackendError, entityRefArg, followRun, formatStep } from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
@@ -99,6 +99,7 @@ describe('recovery CLI against a backend', () => {
         'Wave 1: booting resource:default/web-01',
       ]),
     );
+    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d {2}resource:default\/web-01: Ready: restored in [\d.]+ s, verified [\d.]+ s after start$/));
     expect(new Set(lines).size).toBe(lines.length);
     expect(lines.at(-1)).toMatch(/^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO [\d.]+ s$/);
 
@@ -211,6 +212,35 @@ describe('following a run', () => {
     expect(done.status).toBe('failed');
     expect(client.asked).toBe(3);
     expect(retries).toEqual(['cannot reach the Backstage backend at http://b (ECONNREFUSED); still following run run-1, for up to 60 s']);
+  });
+
+  it("prints each step once, naming its machine, and each machine's phase as it moves on, in the order they happened", async () => {
+    const WEB = 'resource:default/web-01';
+    const t = (s: number) => `2026-12-04T10:00:${String(s).padStart(2, '0')}.000Z`;
+    const wave = { at: t(1), level: 'info' as const, message: `Wave 1: booting ${WEB}` };
+    const failure = { at: t(9), machineRef: WEB, level: 'error' as const, message: `${WEB} failed: probe tcp:80 did not answer` };
+    const looks = [
+      { ...run('running'), steps: [wave], machines: [{ machineRef: WEB, wave: 1, phase: 'restoring', restoreStartedAt: t(2) }] },
+      // Restored and started between two looks: only the phase it is in is said.
+      { ...run('running'), steps: [wave], machines: [{ machineRef: WEB, wave: 1, phase: 'verifying', restoreStartedAt: t(2), restoredAt: t(3), startedAt: t(4) }] },
+      { ...run('running'), steps: [wave], machines: [{ machineRef: WEB, wave: 1, phase: 'verifying', restoreStartedAt: t(2), restoredAt: t(3), startedAt: t(4) }] },
+      {
+        ...run('failed'),
+        // The run's failure in the machine's words, as the backend records it: said once.
+        steps: [wave, failure, { at: t(9), level: 'error' as const, message: failure.message }, { at: t(10), level: 'info' as const, message: 'Lab torn down' }],
+        machines: [{ machineRef: WEB, wave: 1, phase: 'failed', restoreStartedAt: t(2), restoredAt: t(3), startedAt: t(4), finishedAt: t(9) }],
+      },
+    ] as RecoveryRun[];
+    const lines: string[] = [];
+    await followRun(backend(...looks.slice(1)), looks[0], { intervalMs: 1, onStep: line => lines.push(line) });
+    expect(lines).toEqual([
+      `10:00:01  Wave 1: booting ${WEB}`,
+      `10:00:02  ${WEB}: restoring its capture`,
+      `10:00:04  ${WEB}: started, verifying`,
+      `10:00:09  error: ${WEB} failed: probe tcp:80 did not answer`,
+      '10:00:10  Lab torn down',
+    ]);
+    expect(formatStep({ at: t(5), machineRef: WEB, level: 'info', message: 'Ready: restored in 0.6 s' })).toBe(`10:00:05  ${WEB}: Ready: restored in 0.6 s`);
   });
 
   it('gives up once the backend stays away past its patience, and at once on a run gone', async () => {

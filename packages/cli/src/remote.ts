@@ -6,9 +6,12 @@ import {
   isHostBusy,
   missingDependencies,
   RecoveryClient,
+  timelineSteps,
+  type MachinePhase,
   type Readiness,
   type ReadinessSummary,
   type RecoveryRun,
+  type RunMachine,
   type RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -100,10 +103,28 @@ export function describeBackendError(error: unknown, hasToken: boolean): string 
 
 const clock = (iso: string) => iso.slice(11, 19);
 
-/** One line of a run's timeline, as a terminal shows it. */
+/** One line of a run's timeline, as a terminal shows it: a machine's step names the machine. */
 export function formatStep(step: RunStep): string {
   const level = step.level === 'info' ? '' : `${step.level}: `;
-  return `${clock(step.at)}  ${level}${step.message}`;
+  const machine = step.machineRef && !step.message.startsWith(step.machineRef) ? `${step.machineRef}: ` : '';
+  return `${clock(step.at)}  ${machine}${level}${step.message}`;
+}
+
+/**
+ * The phases a machine goes through that no step says, with the time each began: a restore or
+ * a verification can take minutes, and the timeline says only when the machine is ready.
+ */
+const PHASE_LINES: Partial<Record<MachinePhase, { at: keyof RunMachine; words: string }>> = {
+  restoring: { at: 'restoreStartedAt', words: 'restoring its capture' },
+  starting: { at: 'restoredAt', words: 'restored, starting' },
+  verifying: { at: 'startedAt', words: 'started, verifying' },
+};
+
+/** A machine's phase as a timeline line, for a phase no step says. */
+function phaseLine(machine: RunMachine): RunStep | undefined {
+  const line = PHASE_LINES[machine.phase];
+  const at = line && (machine[line.at] as string | undefined);
+  return at ? { at, machineRef: machine.machineRef, level: 'info', message: line!.words } : undefined;
 }
 
 /** How a finished run ended, in one line. */
@@ -149,9 +170,21 @@ export async function followRun(
   const patienceMs = options.patienceMs ?? FOLLOW_PATIENCE_MS;
   let run = first;
   let shown = 0;
+  const phases = new Map<string, MachinePhase>();
   let failingSince: number | undefined;
   for (;;) {
-    for (const step of run.steps.slice(shown)) options.onStep?.(formatStep(step));
+    // The steps not shown yet, and each machine's phase where it moved on since the last look,
+    // in the order they happened.
+    const shownSteps = new Set(run.steps.slice(0, shown));
+    const lines = timelineSteps(run.steps).filter(step => !shownSteps.has(step));
+    for (const machine of run.machines) {
+      if (phases.get(machine.machineRef) === machine.phase) continue;
+      phases.set(machine.machineRef, machine.phase);
+      const line = phaseLine(machine);
+      if (line) lines.push(line);
+    }
+    lines.sort((a, b) => a.at.localeCompare(b.at));
+    for (const line of lines) options.onStep?.(formatStep(line));
     shown = Math.max(shown, run.steps.length);
     if (finished(run)) return run;
     await sleep(failingSince === undefined ? options.intervalMs : Math.max(options.intervalMs, 1000), undefined, {

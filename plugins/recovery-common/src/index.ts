@@ -14,3 +14,4 @@ export * from './captureInTurn';
 export * from './machineWaits';
 export * from './entityRole';
 export * from './runCoverage';
+export * from './runTimeline';

@@ -14,9 +14,10 @@ import {
 import { Alert, AlertTitle } from '@material-ui/lab';
 import ErrorIcon from '@material-ui/icons/ErrorOutline';
 import WarningIcon from '@material-ui/icons/ReportProblemOutlined';
-import type {
-  RecoveryRun,
-  RunMachine,
+import {
+  timelineSteps,
+  type RecoveryRun,
+  type RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   formatAgainst,
@@ -368,16 +369,7 @@ export const RunTimeline = ({
 }) => {
   const classes = useStyles();
   const [showAll, setShowAll] = useState(false);
-  // A machine's failure fails the run: the backend records it for the machine, then for the
-  // run in the same words. Said once, on the machine's line.
-  const machineErrors = new Set(
-    run.steps
-      .filter(s => s.level === 'error' && s.machineRef)
-      .map(s => s.message),
-  );
-  const all = run.steps.filter(
-    s => s.machineRef || s.level !== 'error' || !machineErrors.has(s.message),
-  );
+  const all = timelineSteps(run.steps);
   const hidden =
     !showAll && maxSteps !== undefined ? Math.max(0, all.length - maxSteps) : 0;
   const steps = hidden ? all.slice(hidden) : all;
