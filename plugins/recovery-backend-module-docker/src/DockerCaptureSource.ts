@@ -65,6 +65,9 @@ const TORN_NOTE_AGE_MS = 60_000;
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
 const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
 
+/** Longest a capture waits for its machine's memory figure before it goes on without one. */
+const STATS_WAIT_MS = 2_000;
+
 /** Longest the backend's shutdown waits for the captures it stops to unpause and clean up. */
 const STOP_WAIT_MS = 10_000;
 
@@ -485,7 +488,8 @@ export class DockerCaptureSource implements CaptureSource {
       throw e;
     }
     options.signal?.throwIfAborted();
-    const memoryBytes = info.State?.Running ? await this.memoryInUse(container) : undefined;
+    // Asked now, taken at the end: the engine answers at its next collection, up to a second on.
+    const memoryInUse = info.State?.Running ? this.memoryInUse(container) : Promise.resolve(undefined);
     const wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
     // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
     // captured as any machine), or by someone else (no note: left paused, captured as it is).
@@ -617,6 +621,7 @@ export class DockerCaptureSource implements CaptureSource {
       // Layers the store has (earlier captures of the machine, machines of the same image) are kept once.
       const image = await writeThinArchive(stream, dir, artifact, written, whileSaving);
       const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
+      const memoryBytes = await memoryInUse;
       captured = {
         imageId: imageId!,
         sizeBytes: image.size,
@@ -664,12 +669,21 @@ export class DockerCaptureSource implements CaptureSource {
 
   /**
    * The memory a running machine holds, as `docker stats` counts it (its cgroup's usage without
-   * the inactive file cache), read once without waiting for a second sample. A capture does not
-   * fail for a figure only a run's admission uses: undefined where the engine does not say.
+   * the inactive file cache): the first sample of the stats stream, which comes at the engine's
+   * next collection (at once where none runs, else within a second; a single answer, even
+   * `one-shot`, waits a second more). A capture does not fail for a figure only a run's admission
+   * uses: undefined where the engine does not say.
    */
   private async memoryInUse(container: Docker.Container): Promise<number | undefined> {
     try {
-      const stats = await container.stats({ stream: false, 'one-shot': true });
+      const stream = (await container.stats({ stream: true, abortSignal: AbortSignal.timeout(STATS_WAIT_MS) } as { stream: true })) as AsyncIterable<Buffer>;
+      let text = '';
+      // One JSON document a line; leaving the loop ends the stream.
+      for await (const chunk of stream) {
+        text += chunk.toString('utf8');
+        if (text.includes('\n')) break;
+      }
+      const stats = JSON.parse(text.slice(0, text.indexOf('\n') + 1 || undefined)) as Docker.ContainerStats;
       // Partial where the engine runs on cgroup v2 (no v1 names), empty where it keeps no figures.
       const { usage, stats: detail = {} } = (stats.memory_stats ?? {}) as { usage?: number; stats?: Record<string, number> };
       if (!usage) return undefined;
