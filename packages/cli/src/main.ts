@@ -4,7 +4,7 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
-import { captureInTurn, formatBytes, parseDurationSeconds, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { captureInTurn, formatBytes, parseDurationSeconds, type Capture, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
   AnalysisInputError,
@@ -412,13 +412,21 @@ export async function main(
       .argument('<entity>', 'entity ref (component:default/web, or web for short)'),
   ).action(async (entity: string, opts: BackendOptions & { json?: boolean }) => {
     // A machine at a time, each said as it is taken: a site's images take minutes to save.
-    const items = await captureInTurn(connect(opts), entityRefArg(entity), {
-      captured: ({ capture: c, done, total }) => {
-        if (opts.json) return;
-        const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
-        io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})\n`);
-      },
-    });
+    const items: Capture[] = [];
+    try {
+      await captureInTurn(connect(opts), entityRefArg(entity), {
+        captured: ({ capture: c, done, total }) => {
+          items.push(c);
+          if (opts.json) return;
+          const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
+          io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})\n`);
+        },
+      });
+    } catch (error) {
+      // Those taken before the failure are kept: a pipeline reading JSON hears of them as a terminal does.
+      if (opts.json && items.length > 0) io.stdout(json({ items }));
+      throw error;
+    }
     if (opts.json) io.stdout(json({ items }));
   });
 

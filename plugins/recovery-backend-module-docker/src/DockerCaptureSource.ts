@@ -126,6 +126,22 @@ interface HeldNote {
 }
 
 /**
+ * A container's memory as `docker stats` counts it (the CLI's calculateMemUsageUnixNoCache): its
+ * cgroup's usage without the inactive file cache it could drop, that cache where it is less than
+ * the usage. Undefined where the engine keeps no figures.
+ */
+export function memoryInUseOf(memory: { usage?: number; stats?: Record<string, number> } | undefined): number | undefined {
+  const { usage, stats = {} } = memory ?? {};
+  if (!usage) return undefined;
+  // cgroup v1: total_inactive_file, which counts nested cgroups too (its inactive_file does not).
+  const v1 = stats.total_inactive_file;
+  if (v1 !== undefined && v1 < usage) return usage - v1;
+  // cgroup v2: inactive_file.
+  const v2 = stats.inactive_file ?? 0;
+  return v2 < usage ? usage - v2 : usage;
+}
+
+/**
  * Captures primary machines running as containers on one Docker engine: paused (for
  * consistency), `docker commit` tagged per capture and each volume's content archived
  * (`docker cp`), then unpaused and `docker save` streamed into the capture store as
@@ -684,11 +700,7 @@ export class DockerCaptureSource implements CaptureSource {
         if (text.includes('\n')) break;
       }
       const stats = JSON.parse(text.slice(0, text.indexOf('\n') + 1 || undefined)) as Docker.ContainerStats;
-      // Partial where the engine runs on cgroup v2 (no v1 names), empty where it keeps no figures.
-      const { usage, stats: detail = {} } = (stats.memory_stats ?? {}) as { usage?: number; stats?: Record<string, number> };
-      if (!usage) return undefined;
-      // cgroup v2 names it inactive_file; v1 total_inactive_file.
-      return Math.max(0, usage - (detail.inactive_file ?? detail.total_inactive_file ?? 0));
+      return memoryInUseOf(stats.memory_stats);
     } catch (e) {
       this.options.logger?.debug(`Could not read the memory of container ${container.id}: ${(e as Error).message}`);
       return undefined;

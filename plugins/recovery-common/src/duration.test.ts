@@ -49,4 +49,15 @@ describe('formatSecondsAgainst', () => {
     expect(formatSecondsAgainst(3_600, 3_600)).toBe('60 min');
     expect(formatSecondsAgainst(3_590, 3_600)).toBe('60 min');
   });
+
+  it('never words an excess as nothing, nor a value as an objective worded in another unit', () => {
+    // A measured RTO has milliseconds: 0.3 s over is still over.
+    expect(formatSecondsAgainst(600.3, 600)).toBe('10 min + 0.3 s');
+    expect(formatSecondsAgainst(600.001, 600)).toBe('10 min + 0.1 s');
+    expect(formatSecondsAgainst(601.2, 600)).toBe('10 min + 1 s');
+    // `2 h` is the same amount as `120 min`.
+    expect(formatSecondsAgainst(7_200, 7_190)).toBe('120 min + 10 s');
+    expect(formatSecondsAgainst(7_300, 7_190)).toBe('120 min + 110 s');
+    expect(formatSecondsAgainst(7_600, 7_190)).toBe('2.1 h');
+  });
 });

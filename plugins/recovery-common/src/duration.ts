@@ -45,8 +45,21 @@ export function formatSeconds(total: number): string {
  */
 export function formatSecondsAgainst(value: number, objective: number): string {
   const shown = formatSeconds(value);
-  if (value <= objective || shown !== formatSeconds(objective)) return shown;
-  return `${formatSeconds(objective)} + ${formatSeconds(value - objective)}`;
+  // By amount, not by text: `2 h` reads as met beside an objective worded `120 min`.
+  if (value <= objective || amountOf(shown) > amountOf(formatSeconds(objective))) return shown;
+  // An excess under a second (a measured RTO has milliseconds) would round to `0 s`, which reads
+  // as met: in tenths, rounded up, as the portal's formatAgainst says it.
+  const excess = value - objective;
+  const worded = excess < 1 ? `${Math.max(1, Math.ceil(excess * 10 - 1e-6)) / 10} s` : formatSeconds(excess);
+  return `${formatSeconds(objective)} + ${worded}`;
+}
+
+const WORDED_UNITS: Record<string, number> = { s: 1, min: 60, h: 3600, d: 86400 };
+
+/** The seconds a formatSeconds text says. */
+function amountOf(text: string): number {
+  const [value, unit] = text.split(' ');
+  return Number(value) * WORDED_UNITS[unit];
 }
 
 /** Size for people: `512 bytes`, `1.5 KiB`, `12.0 MiB` (binary units, as Docker and `df -h` say them). */

@@ -527,6 +527,22 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(infra).toMatchObject({ phase: 'failed', probe: 'tcp:1', logTail: 'console of resource:default/infra-01' });
   }, 10_000);
 
+  it("keeps a failed machine's reason as the run's error where its console tail cannot be stored", async () => {
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const updateRunMachine = store.updateRunMachine.bind(store);
+    store.updateRunMachine = async (runId, machineRef, patch) => {
+      if (patch.logTail !== undefined) throw new Error('Connection terminated unexpectedly');
+      return updateRunMachine(runId, machineRef, patch);
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ machineRef: 'resource:default/infra-01', probe: 'tcp:1' });
+    expect(run.machines[0]).toMatchObject({ phase: 'failed', probe: 'tcp:1', logTail: undefined });
+  }, 10_000);
+
   it('refuses what it cannot do, saying why', async () => {
     const host = new FakeHost(needs);
     await expect(

@@ -803,7 +803,12 @@ export class RunService {
       ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
           .catch(() => undefined)
       : undefined;
-    if (logTail !== undefined) await recorder.logTail(machineRef, logTail);
+    // Evidence only: a write of it that fails must not take the machine's reason from the run.
+    if (logTail !== undefined) {
+      await recorder
+        .logTail(machineRef, logTail)
+        .catch(stored => this.logger.warn(`Run ${recorder.runId}: could not keep the console tail of ${machineRef}: ${messageOf(stored)}`));
+    }
     return Object.assign(new Error(message), { machineRef, probe: failure.probe });
   }
 

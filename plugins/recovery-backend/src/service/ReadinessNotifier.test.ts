@@ -234,6 +234,21 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(state.sent.at(-1)?.payload.title).toBe(`${WEB} is not recoverable`);
   });
 
+  it('keeps the owners of an entity told it is not recoverable before owners were kept, so its closing notice reaches them', async () => {
+    const { sweeper, notices, state } = await notifier();
+    // Told by a version without the owners column: the row has none.
+    await notices.save([{ entityRef: WEB, status: 'not-recoverable', since: T0 }]);
+    state.entities = [WEB];
+    state.statuses.set(WEB, 'not-recoverable');
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
+    expect((await notices.all()).get(WEB)).toEqual({ entityRef: WEB, status: 'not-recoverable', since: T0, owners: ['group:default/team-a'] });
+
+    // Deleted from the catalog: only the kept owners still resolve.
+    state.entities = [];
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
+    expect(state.sent.at(-1)?.recipients).toEqual({ type: 'entity', entityRef: [WEB, 'group:default/team-a'] });
+  });
+
   it('keeps what it was told of many entities (past the bound variables SQLite takes in one statement)', async () => {
     const { sweeper, notices, state } = await notifier();
     state.entities = Array.from({ length: 1_200 }, (_, i) => `component:default/s${i}`);

@@ -151,7 +151,12 @@ export class ReadinessNotifier {
     const at = new Date().toISOString();
     const decided = items.map(item => ({ before: told.get(item.entityRef), ...readinessNotice(told.get(item.entityRef), item, at) }));
     const lost = decided.filter(d => d.payload && d.notice.status === 'not-recoverable').map(d => d.notice.entityRef);
-    const owners = await this.catalog.ownersOf(lost);
+    // Told before owners were kept (migration 20261208000000): kept now, while the catalog still
+    // names them, or the notice closing it once it leaves the catalog would reach no one.
+    const unowned = new Set(
+      decided.filter(d => !d.payload && d.notice.status === 'not-recoverable' && !d.notice.owners).map(d => d.notice.entityRef),
+    );
+    const owners = await this.catalog.ownersOf([...lost, ...unowned]);
     const changed: ReadinessNotice[] = [];
     const failures: string[] = [];
     let sent = 0;
@@ -169,7 +174,8 @@ export class ReadinessNotifier {
     };
     for (const { before, notice, payload } of decided) {
       if (!payload) {
-        if (notice !== before) changed.push(notice);
+        if (unowned.has(notice.entityRef)) changed.push({ ...notice, owners: owners.get(notice.entityRef) ?? [] });
+        else if (notice !== before) changed.push(notice);
         continue;
       }
       const kept = notice.status === 'not-recoverable' ? { ...notice, owners: owners.get(notice.entityRef) ?? [] } : notice;

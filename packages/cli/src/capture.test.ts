@@ -1,0 +1,62 @@
+/**
+ * `recovery capture` against the real recovery backend plugin, where a machine of the plan cannot
+ * be captured: what was captured before it is kept, and said.
+ */
+import { mockCredentials, startTestBackend } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
+import { FakeCaptureSource } from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
+import { FakeHost } from '../../../plugins/recovery-backend/src/testing/FakeHost';
+import { componentEntity, machineEntity } from '../../../plugins/recovery-backend/src/testing/entities';
+import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
+import { main } from './main';
+
+const P = 'recovery.backstage-recovery.io/';
+const machine = (name: string, engine = 'primary'): Entity => {
+  const entity = machineEntity(name);
+  entity.metadata.annotations = { ...entity.metadata.annotations, [`${P}engine`]: engine };
+  return { ...entity, relations: [{ type: 'dependencyOf', targetRef: 'component:default/pay' }] };
+};
+
+async function cli(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const status = await main(argv, { stdout: t => void (stdout += t), stderr: t => void (stderr += t) });
+  return { status, stdout, stderr };
+}
+
+describe('recovery capture, a machine failing', () => {
+  let url: string;
+
+  beforeAll(async () => {
+    const { server } = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [new FakeHost({})] }),
+        catalogServiceMock.factory({
+          entities: [
+            machine('pay-01'),
+            // On an engine no capture source serves: its capture fails.
+            machine('pay-02', 'gone'),
+            componentEntity('pay', ['resource:default/pay-01', 'resource:default/pay-02']),
+          ],
+        }),
+      ],
+    });
+    url = `http://127.0.0.1:${server.port()}`;
+  });
+
+  it('prints, as JSON too, the captures taken before the machine that failed, and exits 3', async () => {
+    const argv = ['capture', 'pay', '--url', url, '--token', mockCredentials.service.token()];
+    const text = await cli(...argv);
+    expect(text.status).toBe(3);
+    expect(text.stdout).toMatch(/^resource:default\/pay-01 {2}capture \S+ .*\(1 of 2\)\n$/);
+    expect(text.stderr).toContain('capture of resource:default/pay-02 failed');
+
+    const asJson = await cli(...argv, '--json');
+    expect(asJson.status).toBe(3);
+    expect(JSON.parse(asJson.stdout).items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/pay-01']);
+    expect(asJson.stderr).toContain('capture of resource:default/pay-02 failed');
+  });
+});
