@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { main } from './main';
 import { ResponseError } from '@backstage/errors';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { BackendError, entityRefArg, followRun, formatStep } from './remote';
+import { BackendError, entityRefArg, followRun, formatStep, startRun } from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
@@ -250,5 +250,21 @@ describe('following a run', () => {
     const gone = backend(await ResponseError.fromResponse(new Response(JSON.stringify({ error: { name: 'NotFoundError', message: 'Run run-1 not found' } }), { status: 404, headers: { 'Content-Type': 'application/json' } })));
     await expect(followRun(gone, run('running'), { intervalMs: 10 })).rejects.toMatchObject({ statusCode: 404 });
     expect(gone.asked).toBe(1);
+  });
+});
+
+describe('starting a run', () => {
+  it("falls back on the backend's words where a refusal for missing dependencies lists none", async () => {
+    const message = 'component:default/orders cannot be recovered as the catalog declares it: ledger is not in the catalog.';
+    const refusal = await ResponseError.fromResponse(
+      new Response(JSON.stringify({ error: { name: 'MissingDependenciesError', message }, response: { statusCode: 409 } }), {
+        status: 409,
+        headers: { 'Content-Type': 'application/json' },
+      }),
+    );
+    const client = { startRun: async () => Promise.reject(refusal) } as unknown as Parameters<typeof startRun>[0];
+    await expect(startRun(client, 'component:default/orders')).rejects.toThrow(
+      new BackendError(`${message} (recovery run --accept-missing-dependencies)`),
+    );
   });
 });

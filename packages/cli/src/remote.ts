@@ -220,6 +220,8 @@ export async function startRun(
   } catch (error) {
     const missing = missingDependencies(error);
     if (missing) {
+      // Without the list, the backend's own words say what is missing.
+      if (missing.length === 0) throw new BackendError(`${errorMessage(error)} (recovery run --accept-missing-dependencies)`);
       throw new BackendError(
         `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
           'Fix the catalog, or run with --accept-missing-dependencies to recover without what is missing',
