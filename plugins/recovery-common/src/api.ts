@@ -47,5 +47,6 @@ export interface RecoveryApi {
   captureNow(entityRef: string, machineRef?: string): Promise<Capture[]>;
   startRun(request: { entityRef: string; mode?: RunMode; acceptMissingDependencies?: boolean }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
-  listRuns(query: { entityRef?: string; active?: boolean; limit?: number }): Promise<RecoveryRun[]>;
+  /** Newest first; with `before` (a run's id), the runs after it: the next page of a history. */
+  listRuns(query: { entityRef?: string; active?: boolean; limit?: number; before?: string }): Promise<RecoveryRun[]>;
 }

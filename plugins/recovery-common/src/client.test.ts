@@ -49,11 +49,16 @@ describe('RecoveryClient', () => {
     ).toEqual([{ id: 'r1' }]);
     expect(await client.listRuns({})).toEqual([{ id: 'r1' }]);
     expect(await client.listRuns({ active: true })).toEqual([{ id: 'r1' }]);
+    // The next page of a history: the runs after its last one.
+    expect(
+      await client.listRuns({ entityRef: 'component:default/web', limit: 5, before: 'run/7 a' }),
+    ).toEqual([{ id: 'r1' }]);
     expect(calls.map(c => c.url)).toEqual([
       'http://backstage.test/api/recovery/readiness',
       'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5',
       'http://backstage.test/api/recovery/runs',
       'http://backstage.test/api/recovery/runs?active=true',
+      'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5&before=run%2F7+a',
     ]);
   });
 

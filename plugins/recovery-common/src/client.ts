@@ -61,11 +61,13 @@ export class RecoveryClient implements RecoveryApi {
     entityRef?: string;
     active?: boolean;
     limit?: number;
+    before?: string;
   }): Promise<RecoveryRun[]> {
     const params = new URLSearchParams();
     if (query.entityRef) params.set('entityRef', query.entityRef);
     if (query.active) params.set('active', 'true');
     if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.before !== undefined) params.set('before', query.before);
     const qs = params.toString();
     const body = await this.request<{ items: RecoveryRun[] }>(
       `/runs${qs ? `?${qs}` : ''}`,

@@ -313,7 +313,11 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     expect((await call('post', '/runs', { body: { entityRef: SHOP, Mode: 'failover' } })).body.error.message).toBe(
       'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, options',
     );
-    for (const [query, status] of [['?active=false', 400], ['?limit=501', 400], [`?entityRef=${OPS}`, 404]] as const) {
+    // The next page of a history: after the crashed run, the shop's run; none after that.
+    expect((await call('get', `/runs?limit=1&before=${crashed.body.id}`)).body.items.map((r: { id: string }) => r.id)).toEqual([started.body.id]);
+    expect((await call('get', `/runs?entityRef=${SHOP}&before=${started.body.id}`)).body.items).toEqual([]);
+    expect((await call('get', '/runs?before=no-such-run')).body.error.message).toBe('Query parameter before: no run "no-such-run"');
+    for (const [query, status] of [['?active=false', 400], ['?limit=501', 400], ['?before=no-such-run', 400], [`?entityRef=${OPS}`, 404]] as const) {
       expect({ query, status: (await call('get', `/runs${query}`)).status }).toEqual({ query, status });
     }
     expect((await call('get', '/runs/no-such-run')).status).toBe(404);

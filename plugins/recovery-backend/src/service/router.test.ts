@@ -308,6 +308,44 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     await knex('recovery_runs').whereIn('id', ['active-old', 'finished', 'active-new', 'pending']).delete();
   });
 
+  it('pages the runs with before, newest first, ties broken by id, for an entity and for all', async () => {
+    const store = new RecoveryStore(knex);
+    const insert = insertRecentRun(store, []);
+    await insert('page-a', 'component:default/web', 0);
+    await insert('page-b', 'component:default/shop', 1_000);
+    // Two runs of one instant: the id orders them, and a page may end between them.
+    await insert('page-c', 'component:default/web', 2_000);
+    await insert('page-d', 'component:default/web', 2_000);
+    await insert('page-hidden', HIDDEN, 3_000);
+    await insert('page-e', 'component:default/web', 4_000);
+    const ids = async (query: string) => {
+      const res = await request(server).get(`/api/recovery/runs${query}`);
+      expect({ query, status: res.status }).toEqual({ query, status: 200 });
+      return res.body.items.map((r: { id: string }) => r.id);
+    };
+    const web = '?entityRef=component:default/web&limit=2';
+    expect(await ids(web)).toEqual(['page-e', 'page-d']);
+    expect(await ids(`${web}&before=page-d`)).toEqual(['page-c', 'page-a']);
+    expect(await ids(`${web}&before=page-a`)).toEqual([]);
+    // Any entity's: the hidden run is left out, the page still full.
+    expect(await ids('?limit=2&before=page-e')).toEqual(['page-d', 'page-c']);
+    expect(await ids('?limit=2&before=page-c')).toEqual(['page-b', 'page-a']);
+    // The cursor may be a run of another entity: only its place in the order counts.
+    expect(await ids(`${web}&before=page-b`)).toEqual(['page-a']);
+
+    // A run the caller may not see is as unknown as one that does not exist.
+    for (const [query, message] of [
+      ['?before=no-such-run', 'Query parameter before: no run "no-such-run"'],
+      [`${web}&before=page-hidden`, 'Query parameter before: no run "page-hidden"'],
+      ['?before=page-a&before=page-b', 'Query parameter before must be given once, the id of a run'],
+      ['?before=', 'Query parameter before must be given once, the id of a run'],
+    ]) {
+      const res = await request(server).get(`/api/recovery/runs${query}`);
+      expect({ query, status: res.status, message: res.body.error?.message }).toEqual({ query, status: 400, message });
+    }
+    await knex('recovery_runs').whereIn('id', ['page-a', 'page-b', 'page-c', 'page-d', 'page-hidden', 'page-e']).delete();
+  });
+
   it("keeps runs of what the catalog hides from a user out of that user's answers, as if they were not there", async () => {
     const store = new RecoveryStore(knex);
     const insert = insertRecentRun(store, [['resource:default/shop-01']]);
@@ -401,7 +439,7 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       [request(server).get('/api/recovery/runs?limit=5&limit=6'), 'Query parameter limit must be given once, an integer from 1 to 500'],
       [request(server).post('/api/recovery/events?lenient=yes').send('{"time": 1, "machine": "m", "service": "s"}'), 'Query parameter lenient must be true, false, 1 or 0 when given, got "yes"'],
       // A misspelt query parameter would otherwise be ignored: every run, not the entity's.
-      [request(server).get('/api/recovery/runs?entity=component:default/shop'), 'Unknown query parameter "entity" for GET /api/recovery/runs; it takes entityRef, active, limit'],
+      [request(server).get('/api/recovery/runs?entity=component:default/shop'), 'Unknown query parameter "entity" for GET /api/recovery/runs; it takes entityRef, active, limit, before'],
       [request(server).get('/api/recovery/readiness/component/default/shop?fresh=1'), 'Unknown query parameter "fresh" for GET /api/recovery/readiness/component/default/shop; it takes none'],
       [request(server).get('/api/recovery/readiness?include=plans'), 'Query parameter include must be "plan" when given, got "plans"'],
       [request(server).get('/api/recovery/readiness?include=plan&include=plan'), 'Query parameter include must be "plan" when given, got an array'],

@@ -250,7 +250,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.status(202).json(await plans.runSeenBy(run, credentials));
   });
 
-  router.get('/runs', query('entityRef', 'active', 'limit'), async (req, res) => {
+  router.get('/runs', query('entityRef', 'active', 'limit', 'before'), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const entityRef = req.query.entityRef;
     if (entityRef !== undefined && typeof entityRef !== 'string') {
@@ -262,6 +262,17 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       throw new InputError(`Query parameter active must be "true" when given, got ${describeValue(active)}`);
     }
     const limit = limitFrom(req);
+    const before = req.query.before;
+    if (before !== undefined && (typeof before !== 'string' || before.length === 0)) {
+      throw new InputError('Query parameter before must be given once, the id of a run');
+    }
+    // The next page of a history: the runs after this one, newest first (the store's keyset).
+    // A run the caller may not see is as unknown as one that does not exist.
+    const beforeRun = before === undefined ? undefined : await store.getRun(before);
+    if (before !== undefined && (!beforeRun || !(await isRunVisible(beforeRun, refs => graphs.visibleTo(refs, credentials))))) {
+      throw new InputError(`Query parameter before: no run "${before}"`);
+    }
+    const after = beforeRun && { createdAt: beforeRun.createdAt, id: beforeRun.id };
     const query = {
       // One entity's runs: the same 404 as its other answers if the caller may not see it.
       entityRef: entityRef === undefined ? undefined : await graphs.requireVisible(refFromInput('entityRef', entityRef), credentials),
@@ -271,13 +282,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     // Each run's plan warnings as this caller may read them (runSeenBy).
     const seenBy = (items: RecoveryRun[]) => Promise.all(items.map(run => plans.runSeenBy(run, credentials)));
     if (query.entityRef) {
-      res.json({ items: await seenBy(await store.listRuns({ ...query, limit })) });
+      res.json({ items: await seenBy(await store.listRuns({ ...query, limit, after })) });
       return;
     }
     // Runs of any entity: only those of entities the caller may see in the catalog (console
     // tails and plans tell about them), a page of `limit` of them; see listVisibleRuns. So the
     // active runs are those the caller may see: a hidden one may hold the host all the same.
-    res.json({ items: await seenBy(await listVisibleRuns(store, query, limit, refs => graphs.visibleTo(refs, credentials))) });
+    // Its first read starts after `before`; each later one after the last run read.
+    const from = { listRuns: (q: Parameters<RecoveryStore['listRuns']>[0]) => store.listRuns({ ...q, after: q.after ?? after }) };
+    res.json({ items: await seenBy(await listVisibleRuns(from, query, limit, refs => graphs.visibleTo(refs, credentials))) });
   });
 
   router.get('/runs/:id', query(), async (req, res) => {

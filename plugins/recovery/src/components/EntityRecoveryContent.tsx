@@ -7,7 +7,7 @@ import {
   useRef,
   useState,
 } from 'react';
-import { Grid, Link, Typography, useTheme } from '@material-ui/core';
+import { Button, Grid, Link, Typography, useTheme } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import {
   InfoCard,
@@ -29,6 +29,7 @@ import {
   EntityRecoveryCardProps,
 } from './EntityRecoveryCard';
 import {
+  formatCount,
   formatTime,
   formatDuration,
   formatRunFailure,
@@ -121,7 +122,37 @@ const columns: TableColumn<RecoveryRun>[] = [
   },
 ];
 
-/** The entity's run history; each run can be opened for details. */
+/** Newest first as the backend lists runs: by creation time, then by id, both descending. */
+function newestFirst(a: RecoveryRun, b: RecoveryRun): number {
+  const at = Date.parse(b.createdAt) - Date.parse(a.createdAt);
+  if (at !== 0) return at;
+  if (a.id === b.id) return 0;
+  return a.id < b.id ? 1 : -1;
+}
+
+/**
+ * The history as shown: the newest page as just loaded, then every other run loaded for the
+ * entity (older pages, and runs an earlier newest page held that newer runs have pushed off
+ * it since), newest first, each once.
+ */
+export function mergeRunHistory(newest: RecoveryRun[], loaded: RecoveryRun[]): RecoveryRun[] {
+  const ids = new Set(newest.map(r => r.id));
+  const seen = new Set<string>();
+  const rest = loaded.filter(r => {
+    if (ids.has(r.id) || seen.has(r.id)) return false;
+    seen.add(r.id);
+    return true;
+  });
+  return [...newest, ...rest].sort(newestFirst);
+}
+
+/** The runs loaded past the newest page, for one entity; `end` once a page came back short. */
+type OlderRuns = { entityRef: string; runs: RecoveryRun[]; end: boolean };
+
+/**
+ * The entity's run history; each run can be opened for details. A page of `limit` runs first;
+ * when it is full, "Show older runs" loads the runs after the last one shown, a page at a time.
+ */
 export const RecoveryRunHistory = ({
   entityRef,
   rtoObjectiveSeconds,
@@ -146,7 +177,51 @@ export const RecoveryRunHistory = ({
     entityRef,
   );
   const [selectedId, setSelectedId] = useState<string | undefined>();
-  const runs = shown ?? [];
+  const newest = shown ?? [];
+  // Older pages, kept while the newest page is polled. Each poll's runs are kept with them: a
+  // run that newer runs push off the newest page stays between it and the older pages.
+  const [olderState, setOlder] = useState<OlderRuns>();
+  const older = olderState?.entityRef === entityRef ? olderState : undefined;
+  useEffect(() => {
+    if (!shown) return;
+    setOlder(o =>
+      o && o.entityRef === entityRef ? { ...o, runs: mergeRunHistory(shown, o.runs) } : o,
+    );
+  }, [shown, entityRef]);
+  const runs = older ? mergeRunHistory(newest, older.runs) : newest;
+  const [olderLoad, setOlderLoad] = useState<{ entityRef: string; error?: Error }>();
+  const loadingOlder = olderLoad?.entityRef === entityRef && !olderLoad.error;
+  const olderError = olderLoad?.entityRef === entityRef ? olderLoad.error : undefined;
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+  // The newest page as last loaded, for a page of older runs that arrives after a poll.
+  const newestNow = useRef(newest);
+  newestNow.current = newest;
+  const last = runs[runs.length - 1];
+  const showOlder = useCallback(async () => {
+    if (!last) return;
+    setOlderLoad({ entityRef });
+    try {
+      const page = await api.listRuns({ entityRef, limit, before: last.id });
+      if (!mounted.current) return;
+      setOlder(o => ({
+        entityRef,
+        // With the newest page: newer runs may push its runs off it before the next poll is kept.
+        runs: mergeRunHistory(page, [...newestNow.current, ...(o?.entityRef === entityRef ? o.runs : [])]),
+        end: page.length < limit,
+      }));
+      setOlderLoad(undefined);
+    } catch (e) {
+      if (mounted.current) setOlderLoad({ entityRef, error: e as Error });
+    }
+  }, [api, entityRef, limit, last]);
+  // A full page may have more after it; a short one (first or older) is the end.
+  const more = older ? !older.end : newest.length >= limit;
   const selected = runs.find(r => r.id === selectedId) ?? runs[0];
   const selection = useMemo(
     () => ({ selectedId: selected?.id, select: setSelectedId }),
@@ -157,7 +232,8 @@ export const RecoveryRunHistory = ({
   // for as long as the history is on screen.
   // The theme's, so the selected run stays visible in a dark theme too.
   const theme = useTheme();
-  const anyActive = runs.some(isRunActive);
+  // Only the newest page is polled: the runs in progress are at its top.
+  const anyActive = newest.some(isRunActive);
   const failures = useRef(0);
   useEffect(() => {
     if (loading) return undefined;
@@ -212,6 +288,24 @@ export const RecoveryRunHistory = ({
           />
         </RunSelection.Provider>
       </Grid>
+      {(more || older) && (
+        <Grid item xs={12}>
+          {olderError && (
+            <Alert severity="warning" style={{ marginBottom: 8 }}>
+              Could not load older runs: {errorMessage(olderError)}
+            </Alert>
+          )}
+          {more ? (
+            <Button variant="outlined" size="small" disabled={loadingOlder} onClick={showOlder}>
+              {loadingOlder ? 'Loading older runs…' : 'Show older runs'}
+            </Button>
+          ) : (
+            <Typography variant="body2" color="textSecondary">
+              No older runs: {formatCount(runs.length, 'run', 'runs')} in all.
+            </Typography>
+          )}
+        </Grid>
+      )}
       {selected && (
         <Grid item xs={12}>
           <InfoCard title={`Run ${selected.id}`}>

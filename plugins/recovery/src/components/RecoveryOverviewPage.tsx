@@ -1,4 +1,6 @@
+import { useEffect } from 'react';
 import { Typography } from '@material-ui/core';
+import { Alert } from '@material-ui/lab';
 import {
   Content,
   ContentHeader,
@@ -11,8 +13,7 @@ import {
 import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import type { ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-recovery-common';
-import useAsyncRetry from 'react-use/esm/useAsyncRetry';
-import { recoveryApiRef } from '../api/RecoveryClient';
+import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import {
   formatAgainst,
   formatCount,
@@ -24,6 +25,10 @@ import {
 import { LoadErrorPanel } from './LoadError';
 import { ReadinessStatusView, RunStatusView } from './StatusViews';
 import { TimeAgo } from './TimeAgo';
+import { useKeptAsyncRetry } from './useKeptAsyncRetry';
+
+/** How often the overview reloads while it is open: capture ages and last runs move on. */
+export const OVERVIEW_RELOAD_MS = 60_000;
 
 /** Sorts readiness rows by risk (not-recoverable first), then by entity ref. */
 export function sortByRisk(items: ReadinessSummary[]): ReadinessSummary[] {
@@ -137,15 +142,32 @@ const columns: TableColumn<ReadinessSummary>[] = [
   },
 ];
 
-/** The readiness of every entity the backend knows, most at risk first. */
-export const RecoveryOverviewContent = () => {
+/**
+ * The readiness of every entity the backend knows, most at risk first; reloaded every
+ * `reloadIntervalMs` (a minute) while it is shown, the table kept on screen meanwhile.
+ */
+export const RecoveryOverviewContent = ({
+  reloadIntervalMs = OVERVIEW_RELOAD_MS,
+}: {
+  reloadIntervalMs?: number;
+}) => {
   const api = useApi(recoveryApiRef);
-  const { value, loading, error, retry } = useAsyncRetry(
-    () => api.listReadiness(),
+  // A reload that fails keeps the last overview loaded on screen, saying so.
+  const { value: loaded, loading, error, retry } = useKeptAsyncRetry(
+    async () => ({ items: await api.listReadiness(), at: new Date().toISOString() }),
     [api],
+    'overview',
   );
+  // The next reload a while after the last one ended, however it ended; none once unmounted.
+  // On each new overview or error too: a load that answers at once is never seen loading.
+  useEffect(() => {
+    if (loading) return undefined;
+    const timer = setTimeout(retry, reloadIntervalMs);
+    return () => clearTimeout(timer);
+  }, [loading, loaded, error, retry, reloadIntervalMs]);
   // react-use keeps the error while a retry loads: the table's loading state shows instead.
-  if (error && !loading) return <LoadErrorPanel error={error} onRetry={retry} />;
+  if (error && !loading && !loaded) return <LoadErrorPanel error={error} onRetry={retry} />;
+  const value = loaded?.items;
   const rows = sortByRisk(value ?? []);
   const counts = rows.reduce<Record<string, number>>((acc, r) => {
     acc[r.status] = (acc[r.status] ?? 0) + 1;
@@ -157,8 +179,20 @@ export const RecoveryOverviewContent = () => {
         <SupportButton>
           Readiness of every service and system with recovery configured:
           capture age against the RPO, last test recovery (or failover) against the RTO.
+          It reloads every {formatDuration(reloadIntervalMs / 1000)} while open.
         </SupportButton>
       </ContentHeader>
+      {loaded && (
+        <Typography variant="caption" color="textSecondary" display="block" data-testid="overview-loaded">
+          Loaded <TimeAgo iso={loaded.at} />; reloads every {formatDuration(reloadIntervalMs / 1000)}.
+        </Typography>
+      )}
+      {error && loaded && (
+        <Alert severity="warning">
+          Could not reload the readiness: {errorMessage(error)}. Showing it as loaded{' '}
+          <TimeAgo iso={loaded.at} />; trying again.
+        </Alert>
+      )}
       <Table<ReadinessSummary>
         title={
           value
@@ -167,7 +201,8 @@ export const RecoveryOverviewContent = () => {
               } at risk, ${counts.unknown ?? 0} unknown, ${counts.ready ?? 0} ready`
             : 'Entities'
         }
-        isLoading={loading}
+        // Only the first load: a reload keeps the rows on screen, without a spinner over them.
+        isLoading={loading && !value}
         options={{ paging: rows.length > 20, pageSize: 20, padding: 'dense' }}
         columns={columns}
         data={rows}

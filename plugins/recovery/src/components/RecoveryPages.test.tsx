@@ -2,7 +2,7 @@ import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { ResponseError } from '@backstage/errors';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
-import { compareCaptureAge, RecoveryOverviewPage } from './RecoveryOverviewPage';
+import { compareCaptureAge, RecoveryOverviewContent, RecoveryOverviewPage } from './RecoveryOverviewPage';
 import { EntityRecoveryContent } from './EntityRecoveryContent';
 import { conflictError, fakeRecoveryApi, makeReadiness, makeReadinessSummary, makeRun, makeRunSummary } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
@@ -142,6 +142,82 @@ describe('RecoveryOverviewPage', () => {
     expect(
       await screen.findByText('Error: Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007'),
     ).toBeInTheDocument();
+  });
+
+  it('reloads every minute while open, keeping the table on screen meanwhile, and says when it loaded', async () => {
+    let loads = 0;
+    let release = () => {};
+    const ready = makeReadinessSummary({ entityRef: 'component:default/a-ready', status: 'ready' });
+    const broken = makeReadinessSummary({ entityRef: 'component:default/b-broken', status: 'not-recoverable' });
+    const api = fakeRecoveryApi({
+      listReadiness: async () => {
+        loads += 1;
+        if (loads === 1) return [ready];
+        if (loads === 2) await new Promise<void>(r => (release = r));
+        return [ready, broken];
+      },
+    });
+    const { unmount } = await render(api, <RecoveryOverviewContent reloadIntervalMs={50} />);
+    expect(await screen.findByText(/^1 entity —/)).toBeInTheDocument();
+    expect(screen.getByTestId('overview-loaded')).toHaveTextContent('Loaded just now; reloads every 0s.');
+
+    // While it reloads: the rows as loaded, no spinner over them.
+    await waitFor(() => expect(loads).toBe(2));
+    expect(screen.queryByTestId('loading-indicator')).toBeNull();
+    expect(screen.getByRole('link', { name: 'a-ready' })).toBeInTheDocument();
+    release();
+    expect(await screen.findByText(/^2 entities — 1 not recoverable/)).toBeInTheDocument();
+
+    await waitFor(() => expect(loads).toBeGreaterThanOrEqual(4));
+    unmount();
+    const loadsAtUnmount = loads;
+    await new Promise(r => setTimeout(r, 300));
+    expect(loads).toBe(loadsAtUnmount);
+  });
+
+  it('keeps the order a user chose across reloads', async () => {
+    let loads = 0;
+    const api = fakeRecoveryApi({
+      listReadiness: async () => {
+        loads += 1;
+        return [
+          makeReadinessSummary({ entityRef: 'component:default/a', status: 'at-risk', machineCount: 1 }),
+          makeReadinessSummary({ entityRef: 'component:default/b', status: 'at-risk', machineCount: 3 }),
+        ];
+      },
+    });
+    await render(api, <RecoveryOverviewContent reloadIntervalMs={100} />);
+    await screen.findByText(/^2 entities/);
+    const names = () => columnTexts(columnHeader('Entity'), 0);
+    expect(names()).toEqual(['a', 'b']);
+    await userEvent.click(sortButton(columnHeader('Machines'))!);
+    await userEvent.click(sortButton(columnHeader('Machines'))!);
+    await waitFor(() => expect(names()).toEqual(['b', 'a']));
+    const at = loads;
+    await waitFor(() => expect(loads).toBeGreaterThan(at + 1));
+    expect(names()).toEqual(['b', 'a']);
+  });
+
+  it('reloads every minute by default', async () => {
+    await render(fakeRecoveryApi(), <RecoveryOverviewPage />);
+    expect(await screen.findByTestId('overview-loaded')).toHaveTextContent(/^Loaded just now; reloads every 1m\.$/);
+  });
+
+  it('keeps the overview on screen when a reload fails, saying so', async () => {
+    let loads = 0;
+    const api = fakeRecoveryApi({
+      listReadiness: async () => {
+        loads += 1;
+        if (loads === 1) return [makeReadinessSummary()];
+        throw new Error('Service Unavailable');
+      },
+    });
+    await render(api, <RecoveryOverviewContent reloadIntervalMs={50} />);
+    expect(await screen.findByRole('alert')).toHaveTextContent(
+      'Could not reload the readiness: Service Unavailable. Showing it as loaded just now; trying again.',
+    );
+    expect(screen.getByText(/^1 entity —/)).toBeInTheDocument();
+    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
   });
 
   it('says so when nothing is configured', async () => {

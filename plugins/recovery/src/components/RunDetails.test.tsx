@@ -28,7 +28,55 @@ function timelineSteps(): string[] {
   return body.map(row => within(row).getAllByRole('cell')[2].textContent ?? '');
 }
 
+/** The timeline's times, top to bottom. */
+function timelineTimes(): string[] {
+  const timeline = screen.getByRole('table', { name: 'Timeline' });
+  const [, ...body] = within(timeline).getAllByRole('row');
+  return body.map(row => within(row).getAllByRole('cell')[0].textContent ?? '');
+}
+
+/** A run started at 23:59:58 UTC on December 4 whose steps cross midnight. */
+function runOverMidnight(): RecoveryRun {
+  const run = makeRun('running');
+  const step = (at: string, message: string): RunStep => ({ at, machineRef: DB, level: 'info', message });
+  return {
+    ...run,
+    createdAt: '2026-12-04T23:59:58.000Z',
+    startedAt: '2026-12-04T23:59:58.000Z',
+    machines: run.machines.map(m => ({
+      ...m,
+      restoreStartedAt: '2026-12-04T23:59:59.000Z',
+      restoredAt: '2026-12-05T00:00:02.000Z',
+      startedAt: m.startedAt && '2026-12-05T00:00:03.000Z',
+      readyAt: m.readyAt && '2026-12-05T00:00:05.000Z',
+      finishedAt: m.finishedAt && '2026-12-05T00:00:05.000Z',
+    })),
+    steps: [
+      step('2026-12-04T23:59:58.000Z', 'Step 1'),
+      step('2026-12-04T23:59:59.000Z', 'Step 2'),
+      step('2026-12-05T00:00:03.000Z', 'Step 3'),
+      step('2026-12-05T00:00:04.000Z', 'Step 4'),
+    ],
+  };
+}
+
 describe('RunDetails', () => {
+  it('dates a step of the timeline whose UTC date is not the one of the step above', async () => {
+    await renderRun(<RunDetails run={runOverMidnight()} />);
+    expect(timelineTimes()).toEqual(['23:59:58 UTC', '23:59:59 UTC', '2026-12-05 00:00:03 UTC', '00:00:04 UTC']);
+    // The machines too, against the run's start.
+    const db = screen.getByTestId('run-machine-db');
+    expect(db).toHaveTextContent('from 23:59:59 UTC');
+    expect(db).toHaveTextContent('started 2026-12-05 00:00:03 UTC');
+    expect(db).toHaveTextContent('2026-12-05 00:00:05 UTC');
+  });
+
+  it('dates the first step shown against the run start when earlier steps are left out', async () => {
+    await renderRun(<RunDetails run={runOverMidnight()} maxSteps={2} />);
+    // The steps above it are hidden: the header's start date is the one read.
+    expect(timelineTimes()).toEqual(['2026-12-05 00:00:03 UTC', '00:00:04 UTC']);
+  });
+
   it('names the columns of the timeline in a header row', async () => {
     await renderRun(<RunDetails run={makeRun('running')} />);
     const timeline = screen.getByRole('table', { name: 'Timeline' });

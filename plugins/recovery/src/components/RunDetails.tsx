@@ -24,6 +24,7 @@ import {
   formatCount,
   formatDuration,
   formatTime,
+  formatTimeAfter,
   isRunActive,
   runFailure,
   runModeName,
@@ -215,6 +216,11 @@ function currentWave(run: RecoveryRun): number | undefined {
   return undefined;
 }
 
+/** When the run started, as its details' header says: the date its clock times are read against. */
+function runStart(run: RecoveryRun): string {
+  return run.startedAt ?? run.createdAt;
+}
+
 /**
  * Seconds from `from` to `to` with both instants first rounded to `step` seconds: the spans
  * between a machine's instants (restore, start, boot) then add up to its whole span as shown.
@@ -260,6 +266,8 @@ export const RunMachinesTable = ({
     (a, b) => a.wave - b.wave || a.machineRef.localeCompare(b.machineRef),
   );
   const live = isRunActive(run);
+  // Times of day, dated where the UTC date is not the run's start's.
+  const start = runStart(run);
   // While a run is live an unfinished phase is still going; afterwards it ended with the machine.
   const end = (m: RunMachine, value: string | undefined) =>
     value ?? (live && m.phase !== 'failed' ? undefined : m.finishedAt);
@@ -312,9 +320,7 @@ export const RunMachinesTable = ({
                     {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now, step)}
                   </span>
                   {m.restoreStartedAt
-                    ? caption(
-                        `from ${formatTime(m.restoreStartedAt, { clock: true })}`,
-                      )
+                    ? caption(`from ${formatTimeAfter(m.restoreStartedAt, start)}`)
                     : null}
                 </TableCell>
                 <TableCell>
@@ -322,7 +328,7 @@ export const RunMachinesTable = ({
                     {phaseDuration(m.startedAt, end(m, m.readyAt), now, step)}
                   </span>
                   {m.startedAt
-                    ? caption(`started ${formatTime(m.startedAt, { clock: true })}`)
+                    ? caption(`started ${formatTimeAfter(m.startedAt, start)}`)
                     : null}
                   {/* Restored to started: the time the start took, else lost between columns. */}
                   {m.restoredAt && m.startedAt
@@ -336,7 +342,7 @@ export const RunMachinesTable = ({
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
-                    {formatTime(m.readyAt, { clock: true })}
+                    {formatTimeAfter(m.readyAt, start)}
                   </span>
                   {m.restoreStartedAt && m.readyAt
                     ? caption(
@@ -408,7 +414,8 @@ export const RunTimeline = ({
           {steps.map((step, i) => (
             <TableRow key={`${step.at}-${i}`}>
               <TableCell className={`${classes.mono} ${classes.narrow}`}>
-                {formatTime(step.at, { clock: true })}
+                {/* The date where it changed since the step above (the first: since the start the header gives). */}
+                {formatTimeAfter(step.at, i === 0 ? runStart(run) : steps[i - 1].at)}
               </TableCell>
               <TableCell className={classes.narrow}>
                 {step.machineRef ? shortRef(step.machineRef) : ''}
@@ -458,7 +465,7 @@ export const RunDetails = ({
         </Box>
         <Typography variant="caption" color="textSecondary">
           {run.mode} run {run.id} · {run.trigger === 'schedule' ? 'scheduled' : `by ${run.createdBy ?? 'a user'}`} ·
-          started {formatTime(run.startedAt ?? run.createdAt)}
+          started {formatTime(runStart(run))}
           {run.finishedAt ? ` · finished ${formatTime(run.finishedAt)}` : ''}
         </Typography>
       </Box>

@@ -1,4 +1,4 @@
-import { formatAgainst, formatAgo, formatTime } from './format';
+import { formatAgainst, formatAgo, formatTime, formatTimeAfter } from './format';
 
 describe('formatTime', () => {
   const zone = process.env.TZ;
@@ -24,6 +24,22 @@ describe('formatTime', () => {
     expect(formatTime(undefined)).toBe('—');
     expect(formatTime(undefined, { clock: true })).toBe('—');
     expect(formatTime('yesterday')).toBe('yesterday');
+  });
+});
+
+describe('formatTimeAfter', () => {
+  it('gives the time of day where the UTC date is the one before, and the date too where it changed', () => {
+    expect(formatTimeAfter('2026-12-04T23:59:59.000Z', '2026-12-04T23:59:58.000Z')).toBe('23:59:59 UTC');
+    expect(formatTimeAfter('2026-12-05T00:00:03.000Z', '2026-12-04T23:59:59.000Z')).toBe('2026-12-05 00:00:03 UTC');
+    // The UTC date, not the one written: 01:30 at +02:00 is still December 4 in UTC, at +01:00 not.
+    expect(formatTimeAfter('2026-12-05T01:30:00+02:00', '2026-12-04T10:00:00.000Z')).toBe('23:30:00 UTC');
+    expect(formatTimeAfter('2026-12-05T01:30:00+01:00', '2026-12-04T10:00:00.000Z')).toBe('2026-12-05 00:30:00 UTC');
+  });
+
+  it('dates a time with nothing before it, and leaves no time or an unreadable one as formatTime does', () => {
+    expect(formatTimeAfter('2026-12-05T00:00:03.000Z', undefined)).toBe('2026-12-05 00:00:03 UTC');
+    expect(formatTimeAfter(undefined, '2026-12-04T23:59:59.000Z')).toBe('—');
+    expect(formatTimeAfter('yesterday', '2026-12-04T23:59:59.000Z')).toBe('yesterday');
   });
 });
 

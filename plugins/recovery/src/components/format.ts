@@ -100,6 +100,23 @@ export function formatTime(
   return clock ? `${time} UTC` : `${utc.slice(0, 10)} ${time} UTC`;
 }
 
+/** The UTC date of an ISO time, `2024-05-01`; undefined for none or an unreadable one. */
+function utcDate(iso: string | undefined): string | undefined {
+  if (!iso) return undefined;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * A time read after `previous` (the step above it, or the run's start): the time of day alone
+ * where that gives its date, `00:00:03 UTC`, the date too where the UTC date has changed since,
+ * `2026-12-05 00:00:03 UTC`. A run that crosses midnight shows on which day each step fell.
+ */
+export function formatTimeAfter(iso: string | undefined, previous: string | undefined): string {
+  const date = utcDate(iso);
+  return formatTime(iso, { clock: date === undefined || date === utcDate(previous) });
+}
+
 /** The age of an ISO time, relative to now: `2h 5m ago`, `just now` under 5 seconds. */
 export function formatAgo(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '—';

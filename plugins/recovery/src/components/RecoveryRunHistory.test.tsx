@@ -1,0 +1,110 @@
+import { screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { mergeRunHistory, RecoveryRunHistory } from './EntityRecoveryContent';
+import { fakeRecoveryApi, makeRun } from '../testUtils/fixtures';
+import { renderWithApis } from '../testUtils/render';
+
+const WEB = 'component:default/web';
+
+/** Run `run-n`, started on May n at 10:00 UTC. */
+const run = (n: number, stage: 'running' | 'succeeded' = 'succeeded'): RecoveryRun => ({
+  ...makeRun(stage, { id: `run-${n}` }),
+  createdAt: `2024-05-0${n}T10:00:00.000Z`,
+  startedAt: `2024-05-0${n}T10:00:00.000Z`,
+  ...(stage === 'succeeded' && { finishedAt: `2024-05-0${n}T10:01:00.000Z` }),
+});
+
+/** The start times the history lists, top to bottom: one button per run. */
+const starts = () =>
+  screen
+    .queryAllByRole('button', { name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/ })
+    .map(b => b.textContent!.slice(0, 10));
+
+describe('RecoveryRunHistory paging', () => {
+  it('loads older runs a page at a time under a full page, and says when there are no more', async () => {
+    const api = fakeRecoveryApi({
+      listRuns: async ({ before }) => {
+        if (before === undefined) return [run(5), run(4)];
+        if (before === 'run-4') return [run(3), run(2)];
+        if (before === 'run-2') return [run(1)];
+        return [];
+      },
+    });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
+    await waitFor(() => expect(starts()).toEqual(['2024-05-05', '2024-05-04']));
+
+    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
+    await waitFor(() => expect(starts()).toEqual(['2024-05-05', '2024-05-04', '2024-05-03', '2024-05-02']));
+    expect(api.listRuns).toHaveBeenCalledWith({ entityRef: WEB, limit: 2, before: 'run-4' });
+    expect(screen.queryByText(/No older runs/)).toBeNull();
+
+    // A short page is the last one.
+    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
+    expect(await screen.findByText('No older runs: 5 runs in all.')).toBeInTheDocument();
+    expect(api.listRuns).toHaveBeenLastCalledWith({ entityRef: WEB, limit: 2, before: 'run-2' });
+    expect(starts()).toEqual(['2024-05-05', '2024-05-04', '2024-05-03', '2024-05-02', '2024-05-01']);
+    expect(screen.queryByRole('button', { name: 'Show older runs' })).toBeNull();
+  });
+
+  it('offers no older runs under a page that is not full', async () => {
+    const api = fakeRecoveryApi({ listRuns: async () => [run(5)] });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
+    await waitFor(() => expect(starts()).toEqual(['2024-05-05']));
+    expect(screen.queryByRole('button', { name: 'Show older runs' })).toBeNull();
+    expect(screen.queryByText(/No older runs/)).toBeNull();
+  });
+
+  it('keeps the older runs loaded while it polls the newest page, and the run newer ones push off it', async () => {
+    let olderLoaded = false;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ before }) => {
+        if (before === 'run-4') {
+          olderLoaded = true;
+          return [run(3)];
+        }
+        // Once the older page is in, a new run starts: run-4 is no longer on the newest page.
+        return olderLoaded ? [run(6, 'running'), run(5)] : [run(5, 'running'), run(4)];
+      },
+    });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} pollIntervalMs={10} />, { api, entity: null });
+    await waitFor(() => expect(starts()).toEqual(['2024-05-05', '2024-05-04']));
+
+    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
+    await waitFor(() => expect(starts()).toEqual(['2024-05-06', '2024-05-05', '2024-05-04', '2024-05-03']));
+    expect(screen.getByText('No older runs: 4 runs in all.')).toBeInTheDocument();
+    // Still polled: the new run is in progress.
+    const polls = api.listRuns.mock.calls.length;
+    await waitFor(() => expect(api.listRuns.mock.calls.length).toBeGreaterThan(polls + 2));
+    expect(starts()).toEqual(['2024-05-06', '2024-05-05', '2024-05-04', '2024-05-03']);
+  });
+
+  it('says why older runs could not be loaded, and loads them on another click', async () => {
+    let tries = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async ({ before }) => {
+        if (before === undefined) return [run(5), run(4)];
+        tries += 1;
+        if (tries === 1) throw new Error('backend unavailable');
+        return [run(3)];
+      },
+    });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
+    await userEvent.click(await screen.findByRole('button', { name: 'Show older runs' }));
+    expect(await screen.findByText(/Could not load older runs: backend unavailable/)).toBeInTheDocument();
+    expect(starts()).toEqual(['2024-05-05', '2024-05-04']);
+
+    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
+    expect(await screen.findByText('No older runs: 3 runs in all.')).toBeInTheDocument();
+    expect(screen.queryByText(/Could not load older runs/)).toBeNull();
+  });
+});
+
+describe('mergeRunHistory', () => {
+  it('lists each run once, newest first, the newest page as loaded last, ties by id', () => {
+    const tie = { ...run(3), id: 'run-3b' };
+    const merged = mergeRunHistory([run(5, 'succeeded')], [run(5, 'running'), run(3), tie, run(4)]);
+    expect(merged.map(r => r.id)).toEqual(['run-5', 'run-4', 'run-3b', 'run-3']);
+    expect(merged[0].status).toBe('succeeded');
+  });
+});
