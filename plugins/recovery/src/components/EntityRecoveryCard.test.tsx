@@ -1127,6 +1127,20 @@ describe('EntityRecoveryCard', () => {
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
   });
 
+  it("says in the backend's words what a refused run would go without where the refusal lists nothing", async () => {
+    const api = fakeRecoveryApi();
+    api.startRun.mockImplementation(async () => {
+      throw await conflictError('ledger is not in the catalog.', { name: MISSING_DEPENDENCIES_ERROR_NAME });
+    });
+    await renderCard({ api });
+    const start = await screen.findByRole('button', { name: 'Run test recovery' });
+    await waitFor(() => expect(start).toBeEnabled());
+    await userEvent.click(start);
+    expect(await screen.findByText(/The catalog declares dependencies the boot plan cannot include/)).toHaveTextContent(
+      'The catalog declares dependencies the boot plan cannot include: ledger is not in the catalog. A test recovery',
+    );
+  });
+
   it('names the dependencies a refused run would go without, and runs without them when asked', async () => {
     const problem = 'component:default/web dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it';
     const api = fakeRecoveryApi();

@@ -221,8 +221,11 @@ const EntityRecoveryCardFor = (
 
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<Error | undefined>();
-  /** What a refused start said the plan cannot include: the run can go without it, if asked. */
-  const [missing, setMissing] = useState<string[] | undefined>();
+  /**
+   * What a refused start said the plan cannot include (each dependency, else the backend's own
+   * words): the run can go without it, if asked.
+   */
+  const [missing, setMissing] = useState<string | undefined>();
   // The id of a run of another entity holding the host (found on a check, or named by a
   // refused start), followed in place of the entity's own.
   const [busyWithId, setBusyWithId] = useState<string | undefined>();
@@ -293,7 +296,7 @@ const EntityRecoveryCardFor = (
         setBusyWithId(busy.id);
         followFound(busy);
       } else if (missingDependencies(e)) {
-        setMissing(missingDependencies(e));
+        setMissing(missingDependencies(e)!.join('; ') || errorMessage(e));
       } else {
         setStartError(e as Error);
       }
@@ -490,7 +493,7 @@ const EntityRecoveryCardFor = (
             }
           >
             The catalog declares dependencies the boot plan cannot include:{' '}
-            {missing.join('; ')}. A test recovery without them tests less than
+            {missing.replace(/\.$/, '')}. A test recovery without them tests less than
             the recovery production needs: fix the catalog, or run without them.
           </Alert>
         </Box>
