@@ -3,6 +3,7 @@ import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError } from '@backstage/errors';
 import type { HypervisorHost, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
 import { RecoveryStore } from '../database/RecoveryStore';
@@ -92,6 +93,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       });
     }
   });
+
+  /** A test recovery of web started on `runs` and driven to its end, as the store then has it. */
+  async function testRunOfWeb(runs: RunService): Promise<RecoveryRun> {
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    return (await store.getRun(started.id))!;
+  }
 
   function service(
     host: HypervisorHost,
@@ -428,9 +436,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         ? { ok: false, message: 'connection refused' }
         : probe(lab, machine, spec);
     const runs = service(host, { machineReadyTimeoutMs: 1_000 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       machineRef: 'resource:default/infra-01',
@@ -452,9 +458,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return updateRunMachine(runId, machineRef, patch);
     };
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.status).toBe('failed');
     // The store's failure, not a refused move out of a phase the store never held.
     expect(run.error).toEqual({
@@ -478,9 +482,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     };
     const logger = mockServices.logger.mock();
     const runs = service(host, {}, demoGraph, logger);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     // Left running, the host would stay busy until another replica took the run for orphaned.
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({ message: 'Connection terminated unexpectedly' });
@@ -499,9 +501,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return restore(lab, capture);
     };
     const runs = service(host, { stepTimeoutMs: month, machineReadyTimeoutMs: month });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.error).toBeUndefined();
     expect(run.status).toBe('succeeded');
   });
@@ -535,9 +535,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return updateRunMachine(runId, machineRef, patch);
     };
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ machineRef: 'resource:default/infra-01', probe: 'tcp:1' });
     expect(run.machines[0]).toMatchObject({ phase: 'failed', probe: 'tcp:1', logTail: undefined });
@@ -641,9 +639,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       inferenceOf: vi.fn(async (id: string) => (!pruned && id === analysis.id ? analysis : undefined)),
     };
     const runs = service(new FakeHost(needs), {}, structuredClone(demoGraph), undefined, inference);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     const elsewhere = '1 warning of the analysis about parts of the system outside this plan: see its analysis';
     expect(run.plan.analysis).toMatchObject({
       warnings: [warnings[0], warnings[1], warnings[2], elsewhere],
@@ -819,9 +815,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const host = new FakeHost(needs);
     host[step] = () => new Promise<never>(() => {});
     const runs = service(host, { stepTimeoutMs: 100 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(message);
     if (step !== 'createLab') {
@@ -839,9 +833,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.logTail = () => new Promise<never>(() => {});
     host.teardown = () => new Promise<never>(() => {});
     const runs = service(host, { stepTimeoutMs: 100 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe('resource:default/infra-01 failed: stopped with exit code 3');
     expect(run.machines[0]).toMatchObject({ phase: 'failed', logTail: undefined });
@@ -1062,9 +1054,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ...(machine.machineRef === 'resource:default/data-01' ? { health: 'healthy' as const } : {}),
     });
     const runs = service(host, {}, bare);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.status).toBe('succeeded');
     expect(run.steps.filter(s => s.level === 'warning').map(s => [s.machineRef, s.message])).toEqual([
       [
@@ -1132,9 +1122,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return inspect(machine);
     };
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = await testRunOfWeb(runs);
     expect(run.error).toMatchObject({
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
