@@ -149,14 +149,16 @@ export class ReadinessNotifier {
     const [refs, told] = await Promise.all([this.catalog.recoverableEntities(), this.notices.all()]);
     const items = await this.readiness.readinessOf(refs, await this.auth.getOwnServiceCredentials());
     const at = new Date().toISOString();
-    const decided = items.map(item => ({ before: told.get(item.entityRef), ...readinessNotice(told.get(item.entityRef), item, at) }));
-    const lost = decided.filter(d => d.payload && d.notice.status === 'not-recoverable').map(d => d.notice.entityRef);
-    // Told before owners were kept (migration 20261208000000): kept now, while the catalog still
-    // names them, or the notice closing it once it leaves the catalog would reach no one.
-    const unowned = new Set(
-      decided.filter(d => !d.payload && d.notice.status === 'not-recoverable' && !d.notice.owners).map(d => d.notice.entityRef),
-    );
-    const owners = await this.catalog.ownersOf([...lost, ...unowned]);
+    const decided = items.map(item => {
+      const before = told.get(item.entityRef);
+      return { before, ...readinessNotice(before, item, at) };
+    });
+    // Those told an entity is not recoverable are kept with it, while the catalog still names
+    // them: the notice closing it must reach them once it no longer does. A loss is a new notice
+    // without owners; one told before owners were kept (migration 20261208000000) has none either.
+    const unowned = decided.filter(d => d.notice.status === 'not-recoverable' && !d.notice.owners).map(d => d.notice.entityRef);
+    const owners = await this.catalog.ownersOf(unowned);
+    const owned = (notice: ReadinessNotice) => (owners.has(notice.entityRef) ? { ...notice, owners: owners.get(notice.entityRef)! } : notice);
     const changed: ReadinessNotice[] = [];
     const failures: string[] = [];
     let sent = 0;
@@ -173,12 +175,11 @@ export class ReadinessNotifier {
       }
     };
     for (const { before, notice, payload } of decided) {
+      const kept = owned(notice);
       if (!payload) {
-        if (unowned.has(notice.entityRef)) changed.push({ ...notice, owners: owners.get(notice.entityRef) ?? [] });
-        else if (notice !== before) changed.push(notice);
+        if (kept !== before) changed.push(kept);
         continue;
       }
-      const kept = notice.status === 'not-recoverable' ? { ...notice, owners: owners.get(notice.entityRef) ?? [] } : notice;
       // Kept at once: a sweep stopped past here (a restart, a timeout) must not send it again,
       // which resets the owners' read state and repeats it through any email processor.
       if (await send(notice.entityRef, noticeRecipients(notice.entityRef, before), payload)) await this.notices.save([kept]);
