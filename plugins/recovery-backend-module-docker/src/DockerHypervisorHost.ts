@@ -210,7 +210,8 @@ export class DockerHypervisorHost implements HypervisorHost {
    * largest wave whole: `docker load` unpacks an archive in the data root (its `tmp`) before it
    * takes in the layers, and a wave's machines are loaded at once, beside what earlier waves left.
    * Against the space free in the engine's data root, as `df` inside a helper container reads it
-   * (the engine may be remote).
+   * (the engine may be remote). Beside it, the memory the machines held when captured, all at once
+   * (every wave stays up), against the host's MemAvailable, read in the same container.
    */
   private async roomOn(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
     const files = new Map<string, number>();

@@ -687,21 +687,21 @@ export class RunService {
         `${host.id} has ${formatBytes(room.freeBytes)} free in ${room.where}, but ${needed}: free space there (images and volumes no run uses), or recover onto a larger host`,
       );
     }
-    // Every wave stays up until the run ends: the machines hold what they held in production at once.
-    const memory = room.neededMemoryBytes === undefined
-      ? ''
-      : `; ${room.memoryKnownFor === captures.length ? 'the machines' : `${room.memoryKnownFor} of the ${captures.length} machines (those whose captures say)`} held ${formatBytes(room.neededMemoryBytes)} of memory when captured`;
-    if (memory && room.availableMemoryBytes !== undefined && room.neededMemoryBytes! > room.availableMemoryBytes) {
-      throw new Error(
-        `${host.id} has ${formatBytes(room.availableMemoryBytes)} of memory available, but ${memory.slice(2)}: stop what else runs there, or recover onto a larger host`,
-      );
+    // Every wave stays up until the run ends: the machines hold at once what they held in production.
+    let memory = '';
+    if (room.neededMemoryBytes !== undefined) {
+      const whose = room.memoryKnownFor === captures.length ? 'the machines' : `${room.memoryKnownFor} of the ${captures.length} machines (those whose captures say)`;
+      const held = `${whose} held ${formatBytes(room.neededMemoryBytes)} of memory when captured`;
+      const available = room.availableMemoryBytes;
+      if (available !== undefined && room.neededMemoryBytes > available) {
+        throw new Error(`${host.id} has ${formatBytes(available)} of memory available, but ${held}: stop what else runs there, or recover onto a larger host`);
+      }
+      memory = `; ${held}${available === undefined ? '' : `, ${formatBytes(available)} available`}`;
     }
-    const available = memory && room.availableMemoryBytes !== undefined ? `, ${formatBytes(room.availableMemoryBytes)} available` : '';
-    if (room.freeBytes === undefined) {
-      await recorder.step(`Room on ${host.id}: ${needed}; free space unknown (${room.unknown ?? 'the host does not say'})${memory}${available}`, undefined, 'warning');
-    } else {
-      await recorder.step(`Room on ${host.id}: ${needed}, ${formatBytes(room.freeBytes)} free in ${room.where}${memory}${available}`);
-    }
+    const disk = room.freeBytes === undefined
+      ? `; free space unknown (${room.unknown ?? 'the host does not say'})`
+      : `, ${formatBytes(room.freeBytes)} free in ${room.where}`;
+    await recorder.step(`Room on ${host.id}: ${needed}${disk}${memory}`, undefined, room.freeBytes === undefined ? 'warning' : 'info');
   }
 
   private async bootMachine(
