@@ -4,6 +4,7 @@ import {
   errorMessage,
   formatSeconds,
   isHostBusy,
+  isRunActive,
   missingDependencies,
   RecoveryClient,
   timelineSteps,
@@ -136,8 +137,6 @@ export function formatOutcome(run: RecoveryRun): string {
   return `Run ${run.id} of ${run.entityRef} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
 }
 
-const finished = (run: RecoveryRun) => run.status === 'succeeded' || run.status === 'failed';
-
 /**
  * An answer worth asking again for: a backend out of reach or a gateway without one behind it, as
  * during a restart or a rolling deploy. The run goes on (or is marked failed once the backend is
@@ -186,7 +185,7 @@ export async function followRun(
     lines.sort((a, b) => a.at.localeCompare(b.at));
     for (const line of lines) options.onStep?.(formatStep(line));
     shown = Math.max(shown, run.steps.length);
-    if (finished(run)) return run;
+    if (!isRunActive(run)) return run;
     await sleep(failingSince === undefined ? options.intervalMs : Math.max(options.intervalMs, 1000), undefined, {
       signal: options.signal,
     });

@@ -1,5 +1,5 @@
 import type { RunStep } from './types';
-import { timelineSteps } from './runTimeline';
+import { isRunActive, timelineSteps } from './runTimeline';
 
 describe('timelineSteps', () => {
   it("says a machine's failure once, on the machine's line, and keeps the run's other errors", () => {
@@ -10,5 +10,12 @@ describe('timelineSteps', () => {
       { at: '2026-12-04T10:01:01.000Z', level: 'error', message: 'Lab teardown failed: engine gone' },
     ];
     expect(timelineSteps(steps)).toEqual([steps[0], steps[1], steps[3]]);
+  });
+});
+
+describe('isRunActive', () => {
+  it('is true while a run is pending or running, false once it ended or where there is none', () => {
+    expect((['pending', 'running', 'succeeded', 'failed'] as const).map(status => isRunActive({ status }))).toEqual([true, true, false, false]);
+    expect(isRunActive(undefined)).toBe(false);
   });
 });

@@ -1,4 +1,9 @@
-import type { RunStep } from './types';
+import type { RecoveryRun, RunStep } from './types';
+
+/** Whether a run is still under way (pending or running): the portal follows it, the CLI waits for it. */
+export function isRunActive(run: Pick<RecoveryRun, 'status'> | undefined): boolean {
+  return !!run && (run.status === 'pending' || run.status === 'running');
+}
 
 /**
  * A run's timeline as people read it. A machine's failure fails the run: the backend records it

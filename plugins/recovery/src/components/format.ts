@@ -218,9 +218,7 @@ export function runModeName(mode: RunMode, capitalized = false): string {
   return capitalized ? name[0].toLocaleUpperCase('en-US') + name.slice(1) : name;
 }
 
-export function isRunActive(run: RecoveryRun | undefined): boolean {
-  return !!run && (run.status === 'pending' || run.status === 'running');
-}
+export { isRunActive } from '@backstage-recovery/plugin-recovery-common';
 
 /**
  * When to try a failed poll again: interval × 2ⁿ after n failures in a row, at most 30
