@@ -12,7 +12,7 @@ export interface CaptureProgress {
 /**
  * Captures the machines of an entity's boot plan one request each, in the plan's order: the
  * caller shows each as it is taken, and no request lasts as long as a whole site's images take
- * to save. `onStart` hears of each machine before its capture begins. A failure is the
+ * to save. `on.start` hears of each machine before its capture begins, `on.captured` of each taken. A failure is the
  * backend's own (naming the machine); those captured before it are kept, and were reported.
  */
 export async function captureInTurn(

@@ -16,6 +16,7 @@ import {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import useMountedState from 'react-use/esm/useMountedState';
 import {
   busyWithRunId,
   errorMessage,
@@ -159,13 +160,7 @@ const EntityRecoveryCardFor = (
   const api = useApi(recoveryApiRef);
   // False once the card has moved on to another entity (unmounted): a start or capture that
   // answers after that is about the previous entity and is dropped.
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
+  const mounted = useMountedState();
 
   // Readiness is reloaded after a run or a capture; if that reload fails, the card keeps
   // what it showed (the run's outcome included) and offers to retry.
@@ -286,12 +281,12 @@ const EntityRecoveryCardFor = (
         mode: 'test',
         ...(acceptMissingDependencies && { acceptMissingDependencies }),
       });
-      if (!mounted.current) return;
+      if (!mounted()) return;
       follow(started);
       onRunChange?.(started);
     } catch (e) {
       const busy = isHostBusy(e) ? await findBusyRun(e) : undefined;
-      if (!mounted.current) return;
+      if (!mounted()) return;
       if (busy) {
         setBusyWithId(busy.id);
         followFound(busy);
@@ -313,22 +308,22 @@ const EntityRecoveryCardFor = (
     try {
       const captures = await captureInTurn(api, entityRef, {
         start: (machineRef, index, total) => {
-          if (mounted.current) setCapturing({ machineRef, index, total });
+          if (mounted()) setCapturing({ machineRef, index, total });
         },
         captured: ({ capture }) => {
           kept.push(capture.machineRef);
         },
       });
-      if (!mounted.current) return;
+      if (!mounted()) return;
       setCaptureResult({ ok: true, count: captures.length });
       retry();
     } catch (e) {
-      if (!mounted.current) return;
+      if (!mounted()) return;
       setCaptureResult({ ok: false, error: e as Error, kept });
       // Those captured before it are kept: readiness has moved on.
       if (kept.length > 0) retry();
     } finally {
-      if (mounted.current) setCapturing(undefined);
+      if (mounted()) setCapturing(undefined);
     }
   };
 

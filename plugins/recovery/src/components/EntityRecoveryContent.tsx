@@ -7,6 +7,7 @@ import {
   useRef,
   useState,
 } from 'react';
+import useMountedState from 'react-use/esm/useMountedState';
 import { Button, Grid, Link, Typography, useTheme } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import {
@@ -192,13 +193,7 @@ export const RecoveryRunHistory = ({
   const [olderLoad, setOlderLoad] = useState<{ entityRef: string; error?: Error }>();
   const loadingOlder = olderLoad?.entityRef === entityRef && !olderLoad.error;
   const olderError = olderLoad?.entityRef === entityRef ? olderLoad.error : undefined;
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
+  const mounted = useMountedState();
   // The newest page as last loaded, for a page of older runs that arrives after a poll.
   const newestNow = useRef(newest);
   newestNow.current = newest;
@@ -208,7 +203,7 @@ export const RecoveryRunHistory = ({
     setOlderLoad({ entityRef });
     try {
       const page = await api.listRuns({ entityRef, limit, before: last.id });
-      if (!mounted.current) return;
+      if (!mounted()) return;
       setOlder(o => ({
         entityRef,
         // With the newest page: newer runs may push its runs off it before the next poll is kept.
@@ -217,7 +212,7 @@ export const RecoveryRunHistory = ({
       }));
       setOlderLoad(undefined);
     } catch (e) {
-      if (mounted.current) setOlderLoad({ entityRef, error: e as Error });
+      if (mounted()) setOlderLoad({ entityRef, error: e as Error });
     }
   }, [api, entityRef, limit, last]);
   // A full page may have more after it; a short one (first or older) is the end.
