@@ -286,12 +286,13 @@ const EntityRecoveryCardFor = (
       onRunChange?.(started);
     } catch (e) {
       const busy = isHostBusy(e) ? await findBusyRun(e) : undefined;
+      const left = missingDependencies(e);
       if (!mounted()) return;
       if (busy) {
         setBusyWithId(busy.id);
         followFound(busy);
-      } else if (missingDependencies(e)) {
-        setMissing(missingDependencies(e)!.join('; ') || errorMessage(e));
+      } else if (left) {
+        setMissing(left.join('; ') || errorMessage(e));
       } else {
         setStartError(e as Error);
       }
