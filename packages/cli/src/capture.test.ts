@@ -10,7 +10,7 @@ import { FakeCaptureSource } from '../../../plugins/recovery-backend/src/testing
 import { FakeHost } from '../../../plugins/recovery-backend/src/testing/FakeHost';
 import { componentEntity, machineEntity } from '../../../plugins/recovery-backend/src/testing/entities';
 import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
-import { main } from './main';
+import { runCli } from './testing/runCli';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, engine = 'primary'): Entity => {
@@ -19,12 +19,7 @@ const machine = (name: string, engine = 'primary'): Entity => {
   return { ...entity, relations: [{ type: 'dependencyOf', targetRef: 'component:default/pay' }] };
 };
 
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const status = await main(argv, { stdout: t => void (stdout += t), stderr: t => void (stderr += t) });
-  return { status, stdout, stderr };
-}
+const cli = (...argv: string[]) => runCli(argv);
 
 describe('recovery capture, a machine failing', () => {
   let url: string;

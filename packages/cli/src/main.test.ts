@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 import { main, readEventFiles } from './main';
+import { runCli } from './testing/runCli';
 import { generateHistory, toDocker, toJournaldRecord, toJsonl } from '../../../bench/generate';
 import { evaluate } from '../../../bench/evaluate';
 
@@ -27,12 +28,7 @@ function spawnRecovery(args: string[], { direct = false } = {}) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter(l => !l.startsWith('npm warn')).join('\n') };
 }
 
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const status = await main(args, { stdout: t => (stdout += t), stderr: t => (stderr += t) });
-  return { status, stdout, stderr };
-}
+const run = runCli;
 
 const history = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
 

@@ -12,7 +12,7 @@ import { componentEntity, machineEntity } from '../../../plugins/recovery-backen
 import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { main } from './main';
+import { runCli } from './testing/runCli';
 import { ResponseError } from '@backstage/errors';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { BackendError, entityRefArg, followRun, formatStep, startRun } from './remote';
@@ -37,12 +37,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const status = await main(argv, { stdout: t => void (stdout += t), stderr: t => void (stderr += t) });
-  return { status, stdout, stderr };
-}
+const cli = (...argv: string[]) => runCli(argv);
 
 describe('recovery CLI against a backend', () => {
   let url: string;
