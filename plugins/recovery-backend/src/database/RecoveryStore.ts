@@ -414,9 +414,14 @@ export class RecoveryStore {
       .update(row);
   }
 
-  /** Records whether a run's lab is still on its host: its teardown failed, or a later one removed it. */
-  async setLabLeft(runId: string, left: boolean): Promise<void> {
-    await this.db('recovery_runs').where({ id: runId }).update({ lab_left: left });
+  /**
+   * Records whether a run's lab is still on its host: its teardown failed, or a later one removed
+   * it. True if this changed it: of two removals at once (the cleanup task and a run admitted on
+   * the host), one says so.
+   */
+  async setLabLeft(runId: string, left: boolean): Promise<boolean> {
+    const changed = await this.db('recovery_runs').where({ id: runId }).whereNot({ lab_left: left }).update({ lab_left: left });
+    return changed > 0;
   }
 
   /** Runs whose lab is still on their host (on `hypervisorHost`, or on any), oldest first. */

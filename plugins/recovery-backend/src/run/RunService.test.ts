@@ -883,6 +883,16 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await runs.shutdown();
   }, 10_000);
 
+  it('a left lab that two removals take at once is said torn down once', async () => {
+    const { runs, first, engine } = await labLeftBehind();
+    engine.down = false;
+    await Promise.all([runs.cleanUpInterruptedRuns(), runs.cleanUpInterruptedRuns()]);
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    const said = (await store.getRun(first.id))!.steps.filter(s => s.message.startsWith('Lab torn down later'));
+    expect(said).toHaveLength(1);
+    await runs.shutdown();
+  }, 10_000);
+
   it('says in its own timeline that it removes the lab an earlier run left, before it builds its own', async () => {
     const { runs, first, engine } = await labLeftBehind();
     const removing = `Removing the lab run ${first.id} left on fake, before building this run's`;

@@ -374,7 +374,8 @@ export class RunService {
       try {
         const host = only ?? this.providers.hypervisorHost(left.hypervisorHost);
         const removed = await this.teardown(host, left.id);
-        await this.store.setLabLeft(left.id, false);
+        // Another removal at the same time (the cleanup task, a run admitted there) said it.
+        if (!(await this.store.setLabLeft(left.id, false))) continue;
         await this.store.appendStep(left.id, { at: now(), level: 'info', message: `Lab torn down later: removed ${describeResources(removed)}` });
       } catch (error) {
         stuck.push({ runId: left.id, error: messageOf(error) });
