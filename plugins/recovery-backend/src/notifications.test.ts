@@ -132,6 +132,9 @@ describe('readiness notices through the notifications plugin', () => {
 
     const uid = (await catalog.getEntityByRef(WEB))!.metadata.uid!;
     await catalog.removeEntityByUid(uid);
+    // Missing from one sweep's list only, it may come back (a catalog being rebuilt): closed at the next.
+    await sweep();
+    expect(await inbox(ALICE)).toEqual([lost]);
     await sweep();
     const [closed, ...others] = await inbox(ALICE);
     expect(others).toEqual([]);

@@ -9,6 +9,8 @@ export interface ReadinessNotice {
   since: string;
   /** Who was told it is not recoverable: its owners (refs) at the time. */
   owners?: string[];
+  /** ISO time a sweep first found it missing from the recoverable entities (see ReadinessNotifier). */
+  absentSince?: string;
 }
 
 // SQLite caps bound variables per statement.
@@ -28,6 +30,7 @@ export class ReadinessNoticeStore {
           status: r.status,
           since: new Date(r.since).toISOString(),
           ...(r.owners && { owners: JSON.parse(r.owners) }),
+          ...(r.absent_since && { absentSince: new Date(r.absent_since).toISOString() }),
         },
       ]),
     );
@@ -42,6 +45,7 @@ export class ReadinessNoticeStore {
             status: n.status,
             since: new Date(n.since),
             owners: n.owners ? JSON.stringify(n.owners) : null,
+            absent_since: n.absentSince ? new Date(n.absentSince) : null,
           })),
         )
         .onConflict('entity_ref')

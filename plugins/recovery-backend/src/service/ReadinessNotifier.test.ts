@@ -215,7 +215,9 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect((await notices.all()).get(WEB)?.owners).toEqual(['group:default/team-a']);
 
     // Deleted from the catalog: the entity no longer resolves to its owners, the recorded ones do.
+    // Missing from one sweep's list, it is closed at the next.
     state.entities = [];
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
     state.refuse.add('group:default/team-a');
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 1 });
     // Refused: kept, to be sent at the next sweep. Shop, never told of, is forgotten quietly.
@@ -234,6 +236,32 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(state.sent.at(-1)?.payload.title).toBe(`${WEB} is not recoverable`);
   });
 
+  it('closes an alarm only when its entity is missing at two sweeps in a row: a list read mid-rebuild closes nothing', async () => {
+    const { sweeper, notices, state } = await notifier();
+    state.entities = [WEB];
+    state.statuses.set(WEB, 'not-recoverable');
+    await sweeper.sweep();
+    const lost = (await notices.all()).get(WEB)!;
+
+    state.entities = [];
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
+    const missing = (await notices.all()).get(WEB)!;
+    expect(missing).toEqual({ ...lost, absentSince: expect.any(String) });
+
+    // Back in the list: nothing told, the alarm stands as before.
+    state.entities = [WEB];
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
+    expect((await notices.all()).get(WEB)).toEqual(lost);
+    state.entities = [];
+    await sweeper.sweep();
+    const firstMissing = (await notices.all()).get(WEB)!.absentSince!;
+    await new Promise(resolve => setTimeout(resolve, 5));
+    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    // The closing notice dates the departure from when the entity was first found missing.
+    expect(state.sent.at(-1)!.payload.description).toMatch(new RegExp(`from ${lost.since} to ${firstMissing}$`));
+    expect(state.sent).toHaveLength(2);
+  });
+
   it('keeps the owners of an entity told it is not recoverable before owners were kept, so its closing notice reaches them', async () => {
     const { sweeper, notices, state } = await notifier();
     // Told by a version without the owners column: the row has none.
@@ -245,6 +273,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
 
     // Deleted from the catalog: only the kept owners still resolve.
     state.entities = [];
+    await sweeper.sweep();
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
     expect(state.sent.at(-1)?.recipients).toEqual({ type: 'entity', entityRef: [WEB, 'group:default/team-a'] });
   });
@@ -256,6 +285,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 1_200, sent: 600, failed: 0 });
     expect((await notices.all()).size).toBe(1_200);
     state.entities = [];
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 600, failed: 0 });
     expect((await notices.all()).size).toBe(0);
   });

@@ -90,7 +90,7 @@ export function readinessNotice(
 /**
  * What closes the notice of an entity the plugin no longer assesses (deleted from the catalog, or
  * no longer on a machine), if its owners were told it is not recoverable: else it would stay in
- * their inbox for ever. Pure.
+ * their inbox for ever. `at`: when it was first found missing. Pure.
  */
 export function departureNotice(before: ReadinessNotice, at: string): NotificationPayload | undefined {
   if (before.status !== 'not-recoverable') return undefined;
@@ -101,6 +101,13 @@ export function departureNotice(before: ReadinessNotice, at: string): Notificati
     ...inScope(before.entityRef),
     metadata: { entityRef: before.entityRef, status: 'not-assessed' },
   };
+}
+
+/** A notice as kept once its entity is listed again after a sweep found it missing: it never left. */
+function listedAgain(notice: ReadinessNotice): ReadinessNotice {
+  if (!notice.absentSince) return notice;
+  const { absentSince: _, ...kept } = notice;
+  return kept;
 }
 
 /**
@@ -151,7 +158,7 @@ export class ReadinessNotifier {
     const at = new Date().toISOString();
     const decided = items.map(item => {
       const before = told.get(item.entityRef);
-      return { before, ...readinessNotice(before, item, at) };
+      return { before, ...readinessNotice(before && listedAgain(before), item, at) };
     });
     // Those told an entity is not recoverable are kept with it, while the catalog still names
     // them: the notice closing it must reach them once it no longer does. A loss is a new notice
@@ -187,11 +194,17 @@ export class ReadinessNotifier {
     await this.notices.save(changed);
     const listed = new Set(refs);
     const forgotten: string[] = [];
+    const absent: ReadinessNotice[] = [];
     for (const before of told.values()) {
       if (listed.has(before.entityRef)) continue;
-      const payload = departureNotice(before, at);
-      if (!payload || (await send(before.entityRef, noticeRecipients(before.entityRef, before), payload))) forgotten.push(before.entityRef);
+      const payload = departureNotice(before, before.absentSince ?? at);
+      if (!payload) forgotten.push(before.entityRef);
+      // A list without it may have been read while the catalog was being rebuilt: an alarm
+      // is closed only if it is still missing at the next sweep.
+      else if (!before.absentSince) absent.push({ ...before, absentSince: at });
+      else if (await send(before.entityRef, noticeRecipients(before.entityRef, before), payload)) forgotten.push(before.entityRef);
     }
+    await this.notices.save(absent);
     await this.notices.remove(forgotten);
     if (sent > 0) this.logger.info(`Readiness notices: told the owners of ${sent} entities of a change`);
     if (failures.length > 0) {
