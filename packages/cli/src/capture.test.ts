@@ -35,6 +35,7 @@ describe('recovery capture, a machine failing', () => {
             // On an engine no capture source serves: its capture fails.
             machine('pay-02', 'gone'),
             componentEntity('pay', ['resource:default/pay-01', 'resource:default/pay-02']),
+            componentEntity('lonely', []),
           ],
         }),
       ],
@@ -53,5 +54,16 @@ describe('recovery capture, a machine failing', () => {
     expect(asJson.status).toBe(3);
     expect(JSON.parse(asJson.stdout).items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/pay-01']);
     expect(asJson.stderr).toContain('capture of resource:default/pay-02 failed');
+  });
+
+  it('refuses, exit 3, to capture an entity that needs no machines, rather than succeed having captured nothing', async () => {
+    for (const json of [[], ['--json']]) {
+      const none = await cli('capture', 'lonely', ...json, '--url', url, '--token', mockCredentials.service.token());
+      expect(none).toEqual({
+        status: 3,
+        stdout: '',
+        stderr: 'recovery: component:default/lonely needs no machines: nothing to capture. Add dependsOn relations to machine Resources\n',
+      });
+    }
   });
 });

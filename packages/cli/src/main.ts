@@ -413,8 +413,9 @@ export async function main(
   ).action(async (entity: string, opts: BackendOptions & { json?: boolean }) => {
     // A machine at a time, each said as it is taken: a site's images take minutes to save.
     const items: Capture[] = [];
+    const entityRef = entityRefArg(entity);
     try {
-      await captureInTurn(connect(opts), entityRefArg(entity), {
+      await captureInTurn(connect(opts), entityRef, {
         captured: ({ capture: c, done, total }) => {
           items.push(c);
           if (opts.json) return;
@@ -427,6 +428,8 @@ export async function main(
       if (opts.json && items.length > 0) io.stdout(json({ items }));
       throw error;
     }
+    // A plan without machines captures nothing: a pipeline must not go on as if it had.
+    if (items.length === 0) throw new BackendError(`${entityRef} needs no machines: nothing to capture. Add dependsOn relations to machine Resources`);
     if (opts.json) io.stdout(json({ items }));
   });
 

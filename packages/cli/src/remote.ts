@@ -15,6 +15,8 @@ import {
   type RunMachine,
   type RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Where the CLI finds the Backstage backend, from its options or the environment. */
@@ -43,7 +45,7 @@ export class BackendError extends Error {
  * `--token` (else `RECOVERY_TOKEN`) as a bearer token: a static token from the backend's
  * `backend.auth.externalAccess`, whose subject the permission policy must allow.
  */
-export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = process.env) {
+export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = process.env, answerTimeoutMs = ANSWER_TIMEOUT_MS) {
   const text = (options.url ?? env.RECOVERY_URL ?? DEFAULT_BACKEND_URL).replace(/\/+$/, '');
   let url: URL;
   try {
@@ -54,7 +56,7 @@ export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = 
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RemoteInputError(`--url: must be http or https, got '${text}'`);
   }
-  // fetch refuses them, quoting the URL: never echo a password into a pipeline's log.
+  // Never sent, nor echoed into a pipeline's log.
   if (url.username || url.password) {
     throw new RemoteInputError('--url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN');
   }
@@ -65,18 +67,60 @@ export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = 
       fetch: async (input, init) => {
         const headers = new Headers(init?.headers);
         if (token) headers.set('Authorization', `Bearer ${token}`);
+        const method = init?.method ?? 'GET';
+        // A capture answers once its machine's image is saved, however long that takes.
+        const capture = method === 'POST' && String(input).endsWith('/captures');
         try {
-          return await fetch(input, { ...init, headers });
+          return await send(String(input), method, headers, init?.body as string | undefined, capture ? undefined : answerTimeoutMs);
         } catch (error) {
-          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-          throw new BackendError(
-            `cannot reach the Backstage backend at ${text} (${cause?.code ?? cause?.message ?? (error as Error).message}): start it, or point --url or RECOVERY_URL at it`,
-          );
+          if (error instanceof NoAnswerError) throw new BackendError(`the Backstage backend at ${text} ${error.message}`);
+          const { code, message } = error as NodeJS.ErrnoException;
+          throw new BackendError(`cannot reach the Backstage backend at ${text} (${code ?? message}): start it, or point --url or RECOVERY_URL at it`);
         }
       },
     },
   });
   return { client, url: text, hasToken: Boolean(token) };
+}
+
+/** How long a request other than a capture waits for the backend to answer, as fetch would. */
+export const ANSWER_TIMEOUT_MS = 300_000;
+
+class NoAnswerError extends Error {}
+
+/**
+ * One request, answered as fetch answers it, waited for up to `timeoutMs` of silence, or as long
+ * as the backend works on it. Not fetch: a capture answers only once its machine's image is saved,
+ * and fetch (undici) gives up after 300 s without response headers while the backend goes on
+ * capturing.
+ */
+function send(url: string, method: string, headers: Headers, body?: string, timeoutMs?: number): Promise<Response> {
+  const outgoingHeaders: Record<string, string | number> = Object.fromEntries(headers);
+  if (body !== undefined) outgoingHeaders['Content-Length'] = Buffer.byteLength(body);
+  const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const outgoing = request(url, { method, headers: outgoingHeaders }, response => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        const status = response.statusCode ?? 0;
+        const answered = new Headers();
+        for (let i = 0; i + 1 < response.rawHeaders.length; i += 2) answered.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
+        // A Response with status 204 or 304 takes no body, not even an empty one.
+        const content = status === 204 || status === 304 ? null : new Uint8Array(Buffer.concat(chunks));
+        resolve(new Response(content, { status, statusText: response.statusMessage, headers: answered }));
+      });
+      response.on('close', () => {
+        if (!response.complete) reject(new Error('the connection closed mid-answer'));
+      });
+    });
+    if (timeoutMs !== undefined) {
+      outgoing.setTimeout(timeoutMs, () => outgoing.destroy(new NoAnswerError(`gave no answer in ${timeoutMs / 1000} s`)));
+    }
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
 }
 
 /** `web` → `component:default/web`, as the catalog reads a short ref; refuses what it cannot read. */

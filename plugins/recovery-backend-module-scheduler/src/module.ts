@@ -12,7 +12,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { captureMachines, finishTask, nightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, finishTask, nightlyCheck, oldestCapturedFirst, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -64,7 +64,8 @@ export const recoveryModuleScheduler = createBackendModule({
               kind: 'Resource',
               'spec.type': MACHINE_RESOURCE_TYPE,
             });
-            const report = await captureMachines(api, machines, logger, signal as AbortSignal | undefined);
+            const ordered = await oldestCapturedFirst(api, machines, signal as AbortSignal | undefined);
+            const report = await captureMachines(api, ordered, logger, signal as AbortSignal | undefined);
             finishTask(`Scheduled capture: ${report.succeeded.length} captured, ${report.failed.length} failed`, report.failed, logger);
           },
         });

@@ -78,6 +78,22 @@ describe('RecoveryBackendClient', () => {
     expect(seen).toEqual(['POST /api/recovery/runs Bearer {"entityRef":"component:default/web","mode":"test"}']);
   });
 
+  it("reads a machine's newest capture, none where it has none", async () => {
+    const seen: string[] = [];
+    handle = (req, _body, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const items = req.url!.includes('data-01') ? [{ id: 'c2', createdAt: '2026-11-21T02:00:00.000Z' }] : [];
+      res.end(JSON.stringify({ items }));
+    };
+    await expect(client.latestCapture('resource:default/data-01')).resolves.toEqual({ id: 'c2', createdAt: '2026-11-21T02:00:00.000Z' });
+    await expect(client.latestCapture('resource:default/new-01')).resolves.toBeUndefined();
+    expect(seen).toEqual([
+      'GET /api/recovery/captures?machineRef=resource%3Adefault%2Fdata-01&limit=1',
+      'GET /api/recovery/captures?machineRef=resource%3Adefault%2Fnew-01&limit=1',
+    ]);
+  });
+
   it('lists the readiness of every recoverable entity, with its plan, with a service token', async () => {
     const seen: string[] = [];
     handle = (req, _body, res) => {

@@ -10,7 +10,8 @@ export interface CallOptions {
 }
 
 export interface ScheduledRecoveryApi {
-  capture(entityRef: string, options?: CallOptions): Promise<Capture[]>;
+  /** Captures one machine. */
+  capture(machineRef: string, options?: CallOptions): Promise<Capture[]>;
   startRun(entityRef: string, options?: CallOptions): Promise<RecoveryRun>;
   getRun(runId: string, options?: CallOptions): Promise<RecoveryRun>;
   /** Readiness of every recoverable entity, with its boot plan in full (`include=plan`). */
@@ -46,9 +47,19 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     private readonly auth: AuthService,
   ) {}
 
-  async capture(entityRef: string, options?: CallOptions): Promise<Capture[]> {
-    const body = await this.call('POST', '/captures', { entityRef }, options);
+  /**
+   * Captures one machine, on its own: the plan of a machine that needs others holds them too,
+   * and they are captured in their own turn.
+   */
+  async capture(machineRef: string, options?: CallOptions): Promise<Capture[]> {
+    const body = await this.call('POST', '/captures', { entityRef: machineRef, machineRef }, options);
     return body.items;
+  }
+
+  /** A machine's newest capture, if it has one. */
+  async latestCapture(machineRef: string, options?: CallOptions): Promise<Capture | undefined> {
+    const body = await this.call('GET', `/captures?machineRef=${encodeURIComponent(machineRef)}&limit=1`, undefined, options);
+    return body.items[0];
   }
 
   startRun(entityRef: string, options?: CallOptions): Promise<RecoveryRun> {

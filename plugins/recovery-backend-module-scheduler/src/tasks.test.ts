@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { captureMachines, finishTask, nightlyCheck, nightlyTargets, runNightlyCheck, timeoutMs } from './tasks';
+import { captureMachines, finishTask, nightlyCheck, nightlyTargets, oldestCapturedFirst, runNightlyCheck, timeoutMs } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
 const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
@@ -344,6 +344,51 @@ describe('scheduled tasks', () => {
     expect(report).toEqual({
       succeeded: ['resource:default/a'],
       failed: [{ entityRef: 'resource:default/bad', message: 'No capture source for primary engine x' }],
+    });
+  });
+
+  it('captures machines never captured first, then the oldest capture first, so a timeout cuts off a different machine each time', async () => {
+    const latest: Record<string, string | undefined> = {
+      'resource:default/a': '2026-11-21T03:00:00.000Z',
+      'resource:default/b': '2026-11-21T01:00:00.000Z',
+      'resource:default/c': undefined,
+      'resource:default/d': '2026-11-21T02:00:00.000Z',
+    };
+    const api = {
+      latestCapture: async (ref: string) => {
+        if (ref === 'resource:default/e') throw new Error('GET /captures failed with 500');
+        return latest[ref] ? { createdAt: latest[ref]! } : undefined;
+      },
+    };
+    await expect(oldestCapturedFirst(api, [...Object.keys(latest), 'resource:default/e'])).resolves.toEqual([
+      'resource:default/c',
+      'resource:default/e',
+      'resource:default/b',
+      'resource:default/d',
+      'resource:default/a',
+    ]);
+  });
+
+  it("names the machines the task's timeout left uncaptured, and the one it cut short", async () => {
+    const controller = new AbortController();
+    const api = {
+      capture: async (ref: string, options?: { signal?: AbortSignal }) => {
+        if (ref.endsWith('/a')) return [];
+        // The timeout runs out while b is being captured.
+        controller.abort();
+        options?.signal?.throwIfAborted();
+        return [];
+      },
+    } as unknown as ScheduledRecoveryApi;
+    const refs = ['resource:default/a', 'resource:default/b', 'resource:default/c', 'resource:default/d'];
+    const report = await captureMachines(api, refs, mockServices.logger.mock(), controller.signal);
+    expect(report).toEqual({
+      succeeded: ['resource:default/a'],
+      failed: [
+        { entityRef: 'resource:default/b', message: "the task's timeout ran out while it was being captured (the backend may still finish the capture)" },
+        { entityRef: 'resource:default/c', message: "not captured: the task's timeout ran out first" },
+        { entityRef: 'resource:default/d', message: "not captured: the task's timeout ran out first" },
+      ],
     });
   });
 

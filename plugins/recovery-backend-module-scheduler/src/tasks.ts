@@ -2,7 +2,7 @@ import {
   LoggerService,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
-import { coversPlan, type BootPlan, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { coversPlan, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
@@ -59,7 +59,32 @@ export async function nightlyCheck(
   return { succeeded: report.succeeded, failed: [...unplanned, ...report.failed] };
 }
 
-/** Captures each machine; one machine's failure does not stop the others. */
+/**
+ * The machines in the order the scheduled capture takes them: never captured first, then the
+ * oldest capture first. A site that takes longer to capture than the task may run then gets every
+ * machine captured in turn, rather than the same ones cut off by the timeout every time. A machine
+ * whose captures cannot be read counts as never captured.
+ */
+export async function oldestCapturedFirst(
+  api: { latestCapture(machineRef: string, options?: { signal?: AbortSignal }): Promise<Pick<Capture, 'createdAt'> | undefined> },
+  machineRefs: string[],
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const takenAt = new Map<string, string>();
+  for (const machineRef of machineRefs) {
+    signal?.throwIfAborted();
+    const latest = await api.latestCapture(machineRef, { signal }).catch(() => undefined);
+    if (latest) takenAt.set(machineRef, latest.createdAt);
+  }
+  const at = (ref: string) => takenAt.get(ref) ?? '';
+  // Stable: machines never captured, or captured at the same time, keep their given order.
+  return [...machineRefs].sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0));
+}
+
+/**
+ * Captures each machine; one machine's failure does not stop the others. Once `signal` aborts
+ * (the task's timeout), the machines not reached are reported as not captured.
+ */
 export async function captureMachines(
   api: ScheduledRecoveryApi,
   machineRefs: string[],
@@ -68,7 +93,12 @@ export async function captureMachines(
 ): Promise<TaskReport> {
   const report: TaskReport = { succeeded: [], failed: [] };
   for (const [index, machineRef] of machineRefs.entries()) {
-    signal?.throwIfAborted();
+    if (signal?.aborted) {
+      const rest = machineRefs.slice(index);
+      report.failed.push(...rest.map(entityRef => ({ entityRef, message: "not captured: the task's timeout ran out first" })));
+      logger.error(`Capture: the task's timeout ran out; ${rest.length} of ${machineRefs.length} machines not captured`);
+      break;
+    }
     try {
       const [capture] = await api.capture(machineRef, { signal });
       report.succeeded.push(machineRef);
@@ -76,8 +106,12 @@ export async function captureMachines(
         `Capture ${index + 1}/${machineRefs.length}: ${machineRef} (${capture?.sizeBytes ?? 0} bytes in ${capture?.durationMs ?? 0} ms)`,
       );
     } catch (error) {
-      report.failed.push({ entityRef: machineRef, message: String((error as Error).message) });
-      logger.error(`Capture ${index + 1}/${machineRefs.length}: ${machineRef} failed: ${(error as Error).message}`);
+      // Only the wait was aborted: the backend goes on with the capture it started.
+      const message = signal?.aborted
+        ? "the task's timeout ran out while it was being captured (the backend may still finish the capture)"
+        : String((error as Error).message);
+      report.failed.push({ entityRef: machineRef, message });
+      logger.error(`Capture ${index + 1}/${machineRefs.length}: ${machineRef} failed: ${message}`);
     }
   }
   return report;
