@@ -1,6 +1,7 @@
 import type { SchedulerService } from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
-import { ConflictError } from '@backstage/errors';
+import { ConflictError, InputError } from '@backstage/errors';
+import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { CapturedMachine, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -151,6 +152,39 @@ describe('CaptureService', () => {
     } finally {
       await backend.stop();
     }
+  });
+
+  /** A capture service over the real plan service, reading `entities` as the catalog. */
+  async function overCatalog(entities: Entity[]) {
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const source = new FakeCaptureSource();
+    const providers = new ProviderRegistry();
+    providers.addCaptureSource(source);
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    return { source, captures: new CaptureService(new RecoveryStore(knex), providers, new PlanService(graphs), mockServices.logger.mock(), 3) };
+  }
+
+  it("captures the machines of an entity whose plan a dependency cycle stops: a cycle stops recoveries, not captures", async () => {
+    const { source, captures } = await overCatalog([
+      machineEntity('data-01'),
+      machineEntity('web-01'),
+      { ...componentEntity('db', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/data-01' }, { type: 'dependsOn', targetRef: 'component:default/web' }] },
+      {
+        ...componentEntity('web', []),
+        relations: [{ type: 'dependsOn', targetRef: 'component:default/db' }, { type: 'dependsOn', targetRef: 'resource:default/web-01' }],
+      },
+    ]);
+    expect((await captures.captureEntity('component:default/web')).map(c => c.machineRef)).toEqual(['resource:default/data-01', 'resource:default/web-01']);
+    expect((await captures.captureEntity('component:default/web', 'resource:default/web-01')).map(c => c.machineRef)).toEqual(['resource:default/web-01']);
+    expect(source.captured).toEqual(['data-01', 'web-01', 'web-01']);
+  });
+
+  it('refuses, naming it, to capture an entity that runs on no machine, rather than answer with nothing captured', async () => {
+    const { captures } = await overCatalog([componentEntity('lonely', [])]);
+    const refused = await captures.captureEntity('component:default/lonely').catch(e => e);
+    expect(refused).toBeInstanceOf(InputError);
+    expect(refused.message).toBe('component:default/lonely runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources');
   });
 
   it('names the machine whose capture failed, and those captured before it, keeping the status', async () => {

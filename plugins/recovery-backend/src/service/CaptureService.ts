@@ -23,14 +23,18 @@ export class CaptureService {
   /**
    * Captures every machine in the entity's boot plan, or only `machineRef` of them: a portal or
    * pipeline capturing one machine a request shows its progress, and no request lasts as long
-   * as a whole site's images take to save.
+   * as a whole site's images take to save. An entity that runs on no machine is a 400.
    */
   async captureEntity(entityRef: string, machineRef?: string): Promise<Capture[]> {
-    const { graph, plan, planError } = await this.plans.plan(entityRef);
-    if (!plan) throw new InputError(planError);
-    const planned = plan.waves.flat();
+    const { graph, plan } = await this.plans.plan(entityRef);
+    // A plan that cannot be made (a dependency cycle) stops recoveries, not captures: what the
+    // machines hold now is worth keeping while the catalog is mended.
+    const planned = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
+    if (planned.length === 0) {
+      throw new InputError(`${entityRef} runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources`);
+    }
     if (machineRef !== undefined && !planned.includes(machineRef)) {
-      throw new InputError(`machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${planned.join(', ') || 'which has none'})`);
+      throw new InputError(`machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${planned.join(', ')})`);
     }
     const locators: MachineLocator[] = [];
     const unmapped: string[] = [];
