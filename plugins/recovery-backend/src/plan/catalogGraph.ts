@@ -140,6 +140,9 @@ export class CatalogGraphLoader {
     };
     for (const [by, targets] of dependsOn) {
       const resolved = new Set<string>();
+      // Machines that are parts of what a service depends on (a System's): it waits for them,
+      // as for a service of their own, rather than running on them.
+      const partMachines = new Set<string>();
       for (const target of targets) {
         if (unbootable.has(target)) {
           problems.push({
@@ -163,14 +166,18 @@ export class CatalogGraphLoader {
             message: `${by} dependsOn ${target}, ${what}: a recovery plan cannot include what it stands for`,
           });
         }
-        all.forEach(ref => resolved.add(ref));
+        all.forEach(ref => (ref !== target && machines.has(ref) ? partMachines : resolved).add(ref));
       }
       const machine = machines.get(by);
-      if (machine) machine.dependsOn = [...resolved];
+      if (machine) machine.dependsOn = [...resolved, ...partMachines];
       else {
         const service = services.get(by)!;
         service.machines = [...resolved].filter(ref => machines.has(ref));
-        service.dependsOn = [...resolved].filter(ref => services.has(ref) && !machines.has(ref));
+        const awaited = [...partMachines].filter(ref => !resolved.has(ref));
+        for (const ref of awaited) {
+          if (!services.has(ref)) services.set(ref, { ref, machines: [ref], dependsOn: [], probes: [] });
+        }
+        service.dependsOn = [...[...resolved].filter(ref => services.has(ref) && !machines.has(ref)), ...awaited];
       }
     }
     problems.push(...missing);

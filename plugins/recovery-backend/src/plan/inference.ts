@@ -28,14 +28,15 @@ export interface Inference {
  * to its machines (in place). A cycle that an inferred edge would create is resolved by dropping
  * inferred edges first; a cycle of declared edges alone is left for the boot plan to report,
  * with the inferred edges kept.
- * Returns the inferred edges and machine waits the plan now follows and where declared and
- * observed disagree.
+ * Returns the inferred edges and machine waits the plan now follows, the inferred edges dropped
+ * for closing a cycle, and where declared and observed disagree.
  */
 export function applyInference(
   graph: RecoveryGraph,
   inference: Inference,
 ): {
   inferred: InferredDependency[];
+  dropped: InferredDependency[];
   machineWaits: InferredMachineWait[];
   disagreements: DependencyDisagreements;
 } {
@@ -69,11 +70,7 @@ export function applyInference(
   for (const service of graph.services.values()) {
     service.dependsOn = edges.filter(e => e.service === service.ref).map(e => e.dependsOn);
   }
-  return {
-    machineWaits,
-    inferred: merged.edges
-      .filter(e => e.source === 'inferred')
-      .map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! })),
-    disagreements,
-  };
+  const learned = (list: typeof edges) =>
+    list.filter(e => e.source === 'inferred').map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! }));
+  return { machineWaits, inferred: learned(merged.edges), dropped: learned(merged.dropped), disagreements };
 }

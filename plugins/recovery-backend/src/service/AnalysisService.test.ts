@@ -266,6 +266,21 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect((await analyses.latest('system:default/rebooted'))!.id).toBe(before);
   });
 
+  it('says why stored events cannot be analysed, not that there are none, when there are', async () => {
+    const first = generated.events.find(e => e.type === 'start')!;
+    // A clock reading in the wrong unit: it moves the machine's events past what a date holds.
+    const clock = { time: first.time, machine: first.machine, service: '', type: 'clock' as const, reference: 8.64e15 };
+    await store.insertEvents([...generated.events, clock], 'api');
+    const { failed } = await service().analyzeSystems(['system:default/generated']);
+    expect(failed).toEqual([
+      {
+        entityRef: 'system:default/generated',
+        message: expect.stringMatching(new RegExp(`^Cannot analyse the boot history of system:default/generated: the clock readings of ${first.machine} move its event`)),
+      },
+    ]);
+    await expect(service().analyzeSystem('system:default/generated')).rejects.toMatchObject({ name: 'InputError' });
+  });
+
   it('keeps the last analyses of each system', async () => {
     await store.insertEvents([...generated.events, ...rebooted.events], 'api');
     const analyses = service({ keepAnalyses: 2 });

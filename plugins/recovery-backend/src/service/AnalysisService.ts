@@ -8,6 +8,7 @@ import {
   counted,
   delayText,
   kernelPeakProblem,
+  NoStartEventsError,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -227,10 +228,15 @@ export class AnalysisService implements InferenceSource {
         kernel: this.options.kernelPeakMs === undefined ? undefined : { peakDelay: this.options.kernelPeakMs },
       });
     } catch (error) {
-      if (error instanceof AnalysisInputError) {
+      // Only a history without starts is "none yet": other refusals are about events that are
+      // there (a clock reading in the wrong unit, say), which that would send looking elsewhere.
+      if (error instanceof NoStartEventsError) {
         throw new InputError(
           `No initialization events of the services of ${rootRef} yet: ${error.message}`,
         );
+      }
+      if (error instanceof AnalysisInputError) {
+        throw new InputError(`Cannot analyse the boot history of ${rootRef}: ${error.message}`);
       }
       throw error;
     }

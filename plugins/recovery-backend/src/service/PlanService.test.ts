@@ -85,6 +85,62 @@ describe('PlanService.plan', () => {
     );
   });
 
+  it("keeps a learned edge whose machine edge on the cycle a machine's own dependsOn also makes: dropping it would not break the cycle", async () => {
+    // m1 dependsOn m2 itself; the learned a -> b makes m1 -> m2 too, and m3 -> m2, which only it makes.
+    // The learned b -> e closes m1 -> m2 -> m1: it is the one to drop, though stronger.
+    const entities = [
+      system([c('a'), c('b'), c('e')]),
+      { ...machine('m1'), relations: [{ type: 'dependsOn', targetRef: m('m2') }] },
+      machine('m2'),
+      machine('m3'),
+      component('a', [m('m1'), m('m3')]),
+      component('b', [m('m2')]),
+      component('e', [m('m1')]),
+    ];
+    const result = await planner(entities, [
+      { service: c('a'), dependsOn: c('b'), score: 0.6 },
+      { service: c('b'), dependsOn: c('e'), score: 0.9 },
+    ]).plan('system:default/site');
+    expect(result.planError).toBeUndefined();
+    expect(result.plan!.waves).toEqual([[m('m2')], [m('m1'), m('m3')]]);
+    expect(result.plan!.inferred).toEqual([{ service: c('a'), dependsOn: c('b'), score: 0.6 }]);
+    expect(result.plan!.analysis!.warnings).toEqual([expect.stringContaining(`Learned dependency ${c('b')} -> ${c('e')} (score 0.9) not followed`)]);
+  });
+
+  it('says which learned dependency it does not follow because it contradicts a declared one', async () => {
+    // web declares db; the history has db waiting for web (through api, also learned).
+    const entities = [
+      system([c('web'), c('db'), c('api')]),
+      machine('m1'),
+      machine('m2'),
+      machine('m3'),
+      component('web', [m('m1'), c('db')]),
+      component('db', [m('m2')]),
+      component('api', [m('m3')]),
+    ];
+    const result = await planner(entities, [
+      { service: c('db'), dependsOn: c('api'), score: 0.95 },
+      { service: c('api'), dependsOn: c('web'), score: 0.8 },
+    ]).plan('system:default/site');
+    expect(result.plan!.waves).toEqual([[m('m3')], [m('m2')], [m('m1')]]);
+    expect(result.plan!.inferred).toEqual([{ service: c('db'), dependsOn: c('api'), score: 0.95 }]);
+    expect(result.plan!.analysis!.warnings).toEqual([
+      `Learned dependency ${c('api')} -> ${c('web')} (score 0.8) not followed: it closes the dependency cycle between services: ${c('api')} -> ${c('web')} -> ${c('db')} -> ${c('api')}`,
+    ]);
+  });
+
+  it('keeps a learned machine wait that a declared dependency also makes, and drops what closes the cycle', async () => {
+    // a on m1 declares b on m2; m1 also waited for m2's reboots. The learned b -> e (on m1) closes the cycle.
+    const entities = [system([c('a'), c('b'), c('e')]), machine('m1'), machine('m2'), component('a', [m('m1'), c('b')]), component('b', [m('m2')]), component('e', [m('m1')])];
+    const wait = { machine: m('m1'), waitsFor: m('m2'), followed: 1, chances: 10 };
+    const said = { warnings: [], names: new Map(), machineWaits: [wait] } as Pick<Inference, 'warnings' | 'names'>;
+    const result = await planner(entities, [{ service: c('b'), dependsOn: c('e'), score: 0.9 }], said).plan('system:default/site');
+    expect(result.planError).toBeUndefined();
+    expect(result.plan!.waves).toEqual([[m('m2')], [m('m1')]]);
+    expect(result.plan!.inferredMachineWaits).toEqual([wait]);
+    expect(result.plan!.analysis!.warnings).toEqual([expect.stringContaining(`Learned dependency ${c('b')} -> ${c('e')} (score 0.9) not followed`)]);
+  });
+
   it('reports a cycle of declared edges that only a learned dependency leads to, keeping the learned edges', async () => {
     // x <-> y declared, reachable from the system only through the learned a -> x.
     const entities = [
@@ -301,6 +357,17 @@ describe('boot plans of catalog topologies', () => {
     ));
     expect(result.graph.problems).toEqual([]);
     expect(machinesOf(result)).toEqual(['0 m1: a | ', '0 m2: orders-svc | ', '0 spare:  | ']);
+  });
+
+  it('makes a service that dependsOn a System wait for its machine parts, not run on them', async () => {
+    const result = await planOf(c('web'), catalogOf(
+      { kind: 'System', ref: 'shop' }, host('m1'), host('spare', { system: 'shop' }), host('m2'),
+      service('db', { system: 'shop', dependsOn: ['resource:m2'] }),
+      service('web', { dependsOn: ['resource:m1', 'system:shop'] }),
+    ));
+    expect(result.graph.services.get(c('web'))!.machines).toEqual([m('m1')]);
+    // A machine awaited on its own is its own service, as one recovered on its own is.
+    expect(machinesOf(result)).toEqual(['0 m2: db | ', '0 spare: spare | ', '1 m1: web | m2,spare']);
   });
 
   it('looks through a Resource that is not a machine to the machine it runs on', async () => {

@@ -76,6 +76,12 @@ export class PlanService {
         }
       }
     }
+    // Those dropped as they closed a cycle with declared ones (see applyInference): the plan says so.
+    for (const d of applied?.dropped ?? []) {
+      const back = servicePath(graph, d.dependsOn, d.service);
+      const why = back ? `the ${lowerFirst(new BootPlanCycleError('service', [d.service, ...back.slice(0, -1)]).description)}` : 'a dependency cycle';
+      notFollowed.push(`Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes ${why}`);
+    }
     for (;;) {
       try {
         const plan = buildBootPlan(graph);
@@ -101,7 +107,7 @@ export class PlanService {
         // A cycle the learned edges close: drop the weakest learned edge that makes it and
         // plan again, machine waits learned from reboots first (they name no service). A
         // cycle of declared edges alone is the catalog's to fix.
-        const wait = applied && weakestMachineWaitOnCycle(applied.machineWaits, error);
+        const wait = applied && weakestMachineWaitOnCycle(graph, applied.inferred, applied.machineWaits, error);
         if (wait) {
           applied!.machineWaits = applied!.machineWaits.filter(w => w !== wait);
           const machine = graph.machines.get(wait.machine)!;
@@ -204,6 +210,27 @@ async function warningsAbout(
   ];
 }
 
+/** A shortest chain of service dependencies from `from` to `to` (both included), if any. */
+function servicePath(graph: RecoveryGraph, from: string, to: string): string[] | undefined {
+  const previous = new Map<string, string | undefined>([[from, undefined]]);
+  const queue = [from];
+  for (let i = 0; i < queue.length; i++) {
+    const ref = queue[i];
+    if (ref === to) {
+      const path: string[] = [];
+      for (let at: string | undefined = to; at !== undefined; at = previous.get(at)) path.unshift(at);
+      return path;
+    }
+    for (const dep of [...(graph.services.get(ref)?.dependsOn ?? [])].sort()) {
+      if (!previous.has(dep)) {
+        previous.set(dep, ref);
+        queue.push(dep);
+      }
+    }
+  }
+  return undefined;
+}
+
 const edgeKey = (from: string, to: string) => `${from}\u0000${to}`;
 /** "Dependency cycle …" as the tail of a sentence. */
 const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
@@ -254,7 +281,7 @@ interface EdgeMaker {
  * running on no machine of their own, on a service of the other machine (as buildBootPlan
  * looks through them).
  */
-function machineEdgeMakers(graph: RecoveryGraph, learned: Map<string, unknown>): Map<string, EdgeMaker> {
+function machineEdgeMakers(graph: RecoveryGraph, learned: { has(key: string): boolean }): Map<string, EdgeMaker> {
   // Per service: the services with machines it reaches through machine-less ones, with how.
   const reached = new Map<string, Map<string, EdgeMaker>>();
   const reach = (ref: string): Map<string, EdgeMaker> => {
@@ -283,34 +310,53 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: Map<string, unknown>):
   };
 
   const makers = new Map<string, EdgeMaker>();
-  for (const service of reachable(graph).services) {
+  const make = (machine: string, waitsForAll: string[], how: EdgeMaker) => {
+    for (const waitsFor of machinesAwaited(machine, waitsForAll)) {
+      const key = edgeKey(machine, waitsFor);
+      const into = makers.get(key) ?? { declaredOnly: false, learned: new Set<string>() };
+      into.declaredOnly ||= how.declaredOnly;
+      how.learned.forEach(e => into.learned.add(e));
+      makers.set(key, into);
+    }
+  };
+  const { services, machines } = reachable(graph);
+  for (const service of services) {
     const node = graph.services.get(service)!;
     if (node.machines.length === 0) continue;
     const targets = reach(service);
     for (const machine of node.machines) {
-      for (const [target, how] of targets) {
-        for (const waitsFor of machinesAwaited(machine, graph.services.get(target)!.machines)) {
-          const key = edgeKey(machine, waitsFor);
-          const into = makers.get(key) ?? { declaredOnly: false, learned: new Set<string>() };
-          into.declaredOnly ||= how.declaredOnly;
-          how.learned.forEach(e => into.learned.add(e));
-          makers.set(key, into);
-        }
-      }
+      for (const [target, how] of targets) make(machine, graph.services.get(target)!.machines, how);
+    }
+  }
+  // A machine's own dependsOn makes edges too (as buildBootPlan reads it): dropping a learned
+  // edge that one of them also makes would not break the cycle, only lose what else it orders.
+  const declared: EdgeMaker = { declaredOnly: true, learned: new Set() };
+  for (const machine of machines) {
+    for (const target of graph.machines.get(machine)?.dependsOn ?? []) {
+      const own = graph.services.get(target)?.machines ?? [];
+      if (graph.machines.has(target)) make(machine, [target], declared);
+      else if (own.length > 0) make(machine, own, declared);
+      else for (const [via, how] of reach(target)) make(machine, graph.services.get(via)!.machines, how);
     }
   }
   return makers;
 }
 
-/** The learned machine wait on a machine cycle followed in the smallest share of its chances. */
+/**
+ * The learned machine wait on a machine cycle followed in the smallest share of its chances; not
+ * one whose edge declared dependencies alone also make: dropping it would not break the cycle.
+ */
 function weakestMachineWaitOnCycle(
+  graph: RecoveryGraph,
+  inferred: InferredDependency[],
   waits: InferredMachineWait[],
   cycle: BootPlanCycleError,
 ): InferredMachineWait | undefined {
   if (cycle.level !== 'machine') return undefined;
   const edges = new Set(cycleEdges(cycle));
+  const makers = machineEdgeMakers(graph, new Set(inferred.map(e => edgeKey(e.service, e.dependsOn))));
   return waits
-    .filter(w => edges.has(edgeKey(w.machine, w.waitsFor)))
+    .filter(w => edges.has(edgeKey(w.machine, w.waitsFor)) && !makers.get(edgeKey(w.machine, w.waitsFor))?.declaredOnly)
     .sort(
       (a, b) =>
         a.followed / a.chances - b.followed / b.chances ||

@@ -877,4 +877,15 @@ describe('recovery router errors', () => {
     expect(res.status).toBe(404);
     expect(res.body.error).toEqual({ name: 'NotFoundError', message: 'Run nope not found' });
   });
+
+  it('names the size limit, and the setting, of a POST /events body over it', async () => {
+    const app = express();
+    app.use(await createRouter({ maxEventsRequestSize: '1024' } as unknown as RouterOptions));
+    app.use(MiddlewareFactory.create({ config: mockServices.rootConfig(), logger: mockServices.logger.mock() }).error());
+    const res = await request(app).post('/events').set('content-type', 'text/plain').send('x'.repeat(2048));
+    expect(res.status).toBe(413);
+    expect(res.body.error.message).toBe(
+      'Request body of 2048 bytes is larger than recovery.events.maxRequestSize (1024 bytes): push the log in smaller parts, or raise that setting',
+    );
+  });
 });

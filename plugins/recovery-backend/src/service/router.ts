@@ -51,9 +51,17 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     options;
   const router = Router();
   // Exported logs come as they are (JSON lines), whatever the content type says.
-  router.post(
-    '/events',
-    express.text({ type: () => true, limit: options.maxEventsRequestSize }),
+  const eventsBody = express.text({ type: () => true, limit: options.maxEventsRequestSize });
+  router.post('/events', (req, res, next) =>
+    eventsBody(req, res, (error?: { type?: string; length?: number; limit?: number; message: string }) => {
+      // body-parser's "request entity too large" says neither the limit nor what to do about it.
+      if (error?.type === 'entity.too.large') {
+        error.message =
+          `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`} is larger than ` +
+          `recovery.events.maxRequestSize (${error.limit} bytes): push the log in smaller parts, or raise that setting`;
+      }
+      next(error);
+    }),
   );
   router.use(express.json({ limit: '1mb' }));
 
