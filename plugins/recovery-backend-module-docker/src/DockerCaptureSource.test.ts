@@ -1,4 +1,10 @@
-import { memoryInUseOf } from './DockerCaptureSource';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { DockerCaptureSource, memoryInUseOf } from './DockerCaptureSource';
+import { createTar } from './lib/tar';
 
 describe('memoryInUseOf', () => {
   const MiB = 1024 ** 2;
@@ -22,5 +28,171 @@ describe('memoryInUseOf', () => {
     expect(memoryInUseOf({})).toBeUndefined();
     expect(memoryInUseOf({ usage: 0, stats: {} })).toBeUndefined();
     expect(memoryInUseOf({ usage: 7 * MiB })).toBe(7 * MiB);
+  });
+});
+
+/** What dockerode throws for an engine's error answer. */
+const engineError = (statusCode: number, message: string) => Object.assign(new Error(message), { statusCode });
+
+interface FakeContainer {
+  paused: boolean;
+  /** Fails the next calls of that name, one error a call. */
+  fails?: { inspect?: Error[]; unpause?: Error[] };
+  /** How long a commit takes (none unless said). */
+  commitMs?: number;
+  /** Fails the pause, the container paused all the same (by it, or by someone else meanwhile). */
+  pauseFails?: Error;
+}
+
+/** A primary engine whose containers pause, commit and unpause as a capture asks; ids are the keys. */
+function fakeEngine(containers: Record<string, FakeContainer>) {
+  const removedTags: string[] = [];
+  const nextFailure = (c: FakeContainer, call: 'inspect' | 'unpause') => c.fails?.[call]?.shift();
+  const docker = {
+    getContainer: (id: string) => {
+      const c = containers[id];
+      return {
+        id,
+        inspect: async () => {
+          const failure = nextFailure(c, 'inspect');
+          if (failure) throw failure;
+          return {
+            Id: id,
+            Name: '/web-01',
+            State: { Running: true, Paused: c.paused },
+            Config: { Hostname: 'web-01', Env: [], Labels: {} },
+            HostConfig: {},
+            Mounts: [],
+            NetworkSettings: { Networks: {} },
+          };
+        },
+        stats: async () => {
+          throw engineError(500, 'no stats here');
+        },
+        pause: async () => {
+          c.paused = true;
+          if (c.pauseFails) throw c.pauseFails;
+        },
+        unpause: async () => {
+          const failure = nextFailure(c, 'unpause');
+          if (failure) throw failure;
+          c.paused = false;
+        },
+        commit: async () => {
+          if (c.commitMs) await new Promise(resolve => setTimeout(resolve, c.commitMs));
+          return { Id: 'sha256:committed' };
+        },
+      };
+    },
+    getImage: (ref: string) => ({
+      remove: async () => {
+        removedTags.push(ref);
+      },
+      // `docker save` of the committed image.
+      get: async () => Readable.from([createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]),
+    }),
+    listImages: async () => [],
+  } as unknown as Docker;
+  return { docker, removedTags };
+}
+
+describe('DockerCaptureSource on a failing engine', () => {
+  let store: string;
+  beforeEach(() => {
+    store = mkdtempSync(join(tmpdir(), 'capture-source-test-'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  const notes = () => readdirSync(join(store, '.paused')).sort();
+  const noteOf = (id: string) => `primary.${id}`;
+
+  it('resumes every interrupted capture it can, when one cannot be, and names that one', async () => {
+    const [a, b] = ['a'.repeat(64), 'b'.repeat(64)];
+    const containers: Record<string, FakeContainer> = {
+      [a]: { paused: true, fails: { inspect: [engineError(500, 'container a: the engine failed')] } },
+      [b]: { paused: true },
+    };
+    const { docker } = fakeEngine(containers);
+    mkdirSync(join(store, '.paused'));
+    for (const [id, name] of [[a, 'a'], [b, 'b']]) {
+      const note = { machineRef: `resource:default/${name}`, captureId: `cap-${name}`, imageRef: `recovery-capture/${name}:cap-${name}`, filePrefix: `cap-${name}`, phase: 'paused', pausedAt: '2020-01-01T00:00:00.000Z' };
+      writeFileSync(join(store, '.paused', noteOf(id)), JSON.stringify(note));
+      writeFileSync(join(store, `cap-${name}.volume-1.tar`), 'left by the capture');
+    }
+    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    await expect(source.resumeInterruptedCaptures()).rejects.toThrow(
+      'could not resume 1 interrupted capture(s), whose machines may still be paused (their notes stay, for the next start or capture of the machine): capture cap-a of resource:default/a: container a: the engine failed',
+    );
+    // The note after it was dealt with all the same.
+    expect(containers[b].paused).toBe(false);
+    expect(notes()).toEqual([noteOf(a)]);
+    expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual(['cap-a.volume-1.tar']);
+  });
+
+  it('says a machine whose unpause failed stays paused, keeps its note, and unpauses it once the note is stale, every minute till done', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const id = 'c'.repeat(64);
+    const containers: Record<string, FakeContainer> = {
+      // At the capture's end, and once more when its note is stale.
+      [id]: { paused: false, fails: { unpause: [1, 2].map(() => engineError(500, 'cannot unpause: the cgroup is busy')) } },
+    };
+    const { docker, removedTags } = fakeEngine(containers);
+    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, maxPauseMs: 60_000 });
+    const retryAt = new Date(Date.now() + 60_000 + 30_000).toISOString();
+    await expect(
+      source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-1' }),
+    ).rejects.toThrow(
+      `capture of resource:default/web-01 could not unpause it (cannot unpause: the cgroup is busy): production stays paused; the backend tries again at ${retryAt}, nothing kept`,
+    );
+    expect(containers[id].paused).toBe(true);
+    expect(removedTags).toEqual([`recovery-capture/${id}:cap-1`]);
+    expect(notes()).toEqual([noteOf(id)]);
+
+    await vi.advanceTimersByTimeAsync(90_000);
+    await vi.waitFor(() => expect(containers[id].fails!.unpause).toEqual([]));
+    expect(containers[id].paused).toBe(true);
+    expect(notes()).toEqual([noteOf(id)]);
+    // And a minute on, for as long as it fails.
+    await vi.advanceTimersByTimeAsync(60_000);
+    await vi.waitFor(() => expect(existsSync(join(store, '.paused', noteOf(id)))).toBe(false));
+    expect(containers[id].paused).toBe(false);
+  });
+
+  it('takes a pause limit past what a timer holds (30 days, meant as none) as the longest a timer holds', async () => {
+    const id = 'e'.repeat(64);
+    const containers: Record<string, FakeContainer> = { [id]: { paused: false, commitMs: 50 } };
+    const { docker } = fakeEngine(containers);
+    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, maxPauseMs: 30 * 24 * 60 * 60_000 });
+    const captured = await source.capture(
+      { machineRef: 'resource:default/web-01', engine: 'primary', container: id },
+      { captureId: 'cap-1' },
+    );
+    expect(captured).toMatchObject({ imageId: 'sha256:committed', artifact: 'cap-1.tar', checksum: expect.stringMatching(/^sha256:/) });
+    expect(containers[id].paused).toBe(false);
+    expect(notes()).toEqual([]);
+  });
+
+  it('unpauses a machine whose pause took though its answer was lost, and keeps nothing', async () => {
+    const id = 'd'.repeat(64);
+    const lost = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    const containers: Record<string, FakeContainer> = { [id]: { paused: false, pauseFails: lost } };
+    const { docker } = fakeEngine(containers);
+    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    await expect(
+      source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-1' }),
+    ).rejects.toThrow("Docker engine 'primary' is unreachable (ECONNRESET)");
+    expect(containers[id].paused).toBe(false);
+    expect(notes()).toEqual([]);
+
+    // Refused, as someone else paused it meanwhile: left as they want it.
+    containers[id] = { paused: false, pauseFails: engineError(409, `Container ${id} is already paused`) };
+    await expect(
+      source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-2' }),
+    ).rejects.toThrow('is already paused');
+    expect(containers[id].paused).toBe(true);
+    expect(notes()).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerName, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { isStatus } from './lib/dockerStreams';
-import { onEngine } from './lib/engineErrors';
+import { explainEngineError, onEngine } from './lib/engineErrors';
 import { removeUnusedLayers, writeThinArchive } from './lib/layerStore';
 
 /** Repository of the images a capture commits: `recovery-capture/<container>:<captureId>`. */
@@ -65,6 +65,9 @@ const TORN_NOTE_AGE_MS = 60_000;
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
 const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
 
+/** The longest delay a Node timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Longest a capture waits for its machine's memory figure before it goes on without one. */
 const STATS_WAIT_MS = 2_000;
 
@@ -90,6 +93,9 @@ function underWay(machineRef: string, held: CaptureNote) {
 
 /** A full container id, as `docker inspect` gives it: what a note's name ends with. */
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
+
+/** How often resuming a stale note is tried again while it fails (an engine that does not answer). */
+const RESUME_RETRY_MS = 60_000;
 
 /** How long past its pause limit a note of the paused phase must be before it counts as left by a stopped capture. */
 const NOTE_GRACE_MS = 30_000;
@@ -174,7 +180,8 @@ export class DockerCaptureSource implements CaptureSource {
   }
 
   private get maxPauseMs() {
-    return this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS;
+    // A timer past 2^31 - 1 ms (24.8 days) fires at once: a limit meant as "none" would stop every capture.
+    return Math.min(this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS, MAX_TIMER_MS);
   }
 
   /**
@@ -224,18 +231,31 @@ export class DockerCaptureSource implements CaptureSource {
         throw e;
       });
       const resumed: string[] = [];
+      const failed: string[] = [];
       for (const name of names.sort()) {
         // This engine's id and a whole container id: engine `dc1` must not take the notes of
         // engine `dc1.b` (its machine would stay paused once this engine dropped the note).
         const containerId = name.slice(prefix.length);
         if (!name.startsWith(prefix) || !CONTAINER_ID.test(containerId)) continue;
-        const held = await this.readNote(join(dir, name));
-        if (!held) continue;
-        if (Date.now() < this.staleFrom(held)) {
-          this.lookAgainWhenStale(containerId, held);
-        } else if (await this.resumeInterrupted(containerId, held.note)) {
-          resumed.push(held.note.machineRef);
+        let held: HeldNote | undefined;
+        try {
+          held = await this.readNote(join(dir, name));
+          if (!held) continue;
+          if (Date.now() < this.staleFrom(held)) {
+            this.lookAgainWhenStale(containerId, held);
+          } else if (await this.resumeInterrupted(containerId, held.note)) {
+            resumed.push(held.note.machineRef);
+          }
+        } catch (e) {
+          // One note that cannot be dealt with must not leave the machines of the others paused.
+          const what = held ? `capture ${held.note.captureId} of ${held.note.machineRef}` : `note ${name}`;
+          failed.push(`${what}: ${(explainEngineError(this.engineId, e) as Error).message}`);
         }
+      }
+      if (failed.length > 0) {
+        throw new Error(
+          `could not resume ${failed.length} interrupted capture(s), whose machines may still be paused (their notes stay, for the next start or capture of the machine): ${failed.join('; ')}`,
+        );
       }
       return resumed;
     });
@@ -243,14 +263,19 @@ export class DockerCaptureSource implements CaptureSource {
     return resuming;
   }
 
-  /** Looks at a note again once it would be stale, for as long as its capture keeps it fresh. */
-  private lookAgainWhenStale(containerId: string, held: HeldNote) {
+  /**
+   * Looks at a note again once it would be stale, for as long as its capture keeps it fresh; and
+   * every minute while resuming it fails (its machine may be paused), until the backend stops.
+   */
+  private lookAgainWhenStale(containerId: string, held: HeldNote, delayMs = this.staleFrom(held) - Date.now()) {
     const { machineRef, captureId } = held.note;
     setTimeout(() => {
-      this.resumeIfStill(containerId, captureId).catch(e =>
-        this.options.logger?.warn(`recovery: could not resume ${machineRef} after capture ${captureId}: ${e}`),
-      );
-    }, this.staleFrom(held) - Date.now()).unref();
+      if (this.stopping.signal.aborted) return;
+      this.resumeIfStill(containerId, captureId).catch(e => {
+        this.options.logger?.warn(`recovery: could not resume ${machineRef} after capture ${captureId} (tries again in a minute): ${e}`);
+        this.lookAgainWhenStale(containerId, held, RESUME_RETRY_MS);
+      });
+    }, delayMs).unref();
   }
 
   private async resumeIfStill(containerId: string, captureId: string) {
@@ -581,7 +606,25 @@ export class DockerCaptureSource implements CaptureSource {
       }, NOTE_HEARTBEAT_MS);
       heartbeat.unref();
       if (pause) {
-        await container.pause();
+        try {
+          await container.pause();
+        } catch (e) {
+          // An answer lost on the way (a connection reset) may hide a pause that took: undone, or
+          // where even that cannot be told, the note kept, by which it is unpaused later (below).
+          // One the engine refused (409: paused by someone else meanwhile) is left as it is.
+          const answered = (e as { statusCode?: number }).statusCode !== undefined;
+          try {
+            if (!answered && (await container.inspect()).State?.Paused) {
+              leftPaused = true;
+              await unpause();
+            }
+          } catch (u) {
+            leftPaused = true;
+            unpauseError = u as Error;
+          }
+          step = 'pausing it';
+          throw e;
+        }
         leftPaused = true;
         pausedAt = performance.now();
         this.pausedNow.add(unpause);
@@ -621,10 +664,10 @@ export class DockerCaptureSource implements CaptureSource {
           try {
             await unpause();
           } catch (e) {
-            // The capture's own error is the one to report; otherwise production stays paused: say so.
-            // The note stays, so the next start or capture unpauses it.
-            if (!failed) throw e;
+            // Reported with the capture's own error, if any. The note stays, by which the machine
+            // is unpaused later (below).
             unpauseError = e as Error;
+            if (!failed) throw e;
           } finally {
             this.pausedNow.delete(unpause);
           }
@@ -663,14 +706,24 @@ export class DockerCaptureSource implements CaptureSource {
       if (committed) await this.removeTag(ref);
       // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
       if (noteTaken && !leftPaused) await this.dropNote(notePath);
+      // Left paused (its unpause failed): unpaused by its note once stale, as after a stopped
+      // backend, rather than at the next start or at a capture of the machine an hour on.
+      const kept: HeldNote = { note, heartbeatAt: Date.now() };
+      if (leftPaused) this.lookAgainWhenStale(info.Id, kept);
       if (!options.signal?.aborted) {
-        const machineState = unpauseError ? `could not unpause it (${unpauseError.message})` : 'unpaused';
+        const machineState = unpauseError
+          ? `could not unpause it (${(explainEngineError(this.engineId, unpauseError) as Error).message}): production stays paused; the backend tries again at ${new Date(this.staleFrom(kept)).toISOString()}`
+          : 'unpaused';
         // Past the pause limit, the limit is what went wrong, not the stream it cut.
         if (pausedTooLong) throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
         if (stopping.aborted) {
           throw new ServiceUnavailableError(
             `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
           );
+        }
+        if (unpauseError) {
+          const failure = e === unpauseError ? '' : ` failed while ${step} (${(e as Error).message}) and`;
+          throw new Error(`capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`);
         }
       }
       throw e;

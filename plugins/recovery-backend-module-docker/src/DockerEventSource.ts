@@ -4,6 +4,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { LineSplitter, type InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
 import { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
+import { isStatus } from './lib/dockerStreams';
 
 /** Longest event line kept; a container event is a few KB even with many labels. */
 export const MAX_EVENT_LINE_LENGTH = 1024 * 1024;
@@ -55,6 +56,12 @@ export class DockerEventSource implements InitializationEventSource {
        * the engine still buffers).
        */
       since?: number;
+      /**
+       * Longest the look for boots older than the buffer may take before the stream opens
+       * (default 1 min): an engine whose container list hangs (a container stuck in its kill)
+       * must not keep every later event from being read.
+       */
+      catchUpTimeoutMs?: number;
     } = {},
   ) {
     this.id = `docker:${engineId}`;
@@ -68,6 +75,7 @@ export class DockerEventSource implements InitializationEventSource {
     const minBackoff = this.options.minBackoffMs ?? 1000;
     const idleMs = this.options.idleReconnectMs ?? 5 * 60_000;
     const maxBackoff = this.options.maxBackoffMs ?? 30_000;
+    const catchUpMs = this.options.catchUpTimeoutMs ?? 60_000;
     // Nothing stored yet: since 0 replays the engine's buffer (dockerd keeps its last 256
     // events, of every type, in memory), so boots before the first start are analysed too.
     let since = resume.since !== undefined ? resumeSecond(resume.since) : (this.options.since ?? 0);
@@ -126,14 +134,24 @@ export class DockerEventSource implements InitializationEventSource {
       // At every connection: after an engine restart, its burst of starts may have left the
       // buffer (256 events) before the stream reconnects. Without it the stream still delivers
       // all the engine holds. A boot the stream has delivered is not read again.
+      // Its own controller, not AbortSignal.any: one per connection, for as long as the source runs.
+      const catchUp = new AbortController();
+      const stopCatchUp = () => catchUp.abort();
+      const catchUpTimer = setTimeout(stopCatchUp, catchUpMs);
+      signal.addEventListener('abort', stopCatchUp, { once: true });
       try {
-        const boots = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)));
+        const boots = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)), catchUp.signal);
         const events = boots.flatMap(boot => dockerEventToInitializationEvents(boot));
         if (events.length) enqueue(events);
       } catch (e) {
+        if (signal.aborted) break;
+        const why = catchUp.signal.aborted ? `the engine did not answer within ${catchUpMs} ms` : String(e);
         this.options.logger?.warn(
-          `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${e}`,
+          `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${why}`,
         );
+      } finally {
+        clearTimeout(catchUpTimer);
+        signal.removeEventListener('abort', stopCatchUp);
       }
       try {
         stream = (await this.docker.getEvents({
@@ -220,9 +238,9 @@ export class DockerEventSource implements InitializationEventSource {
    * A boot whose start event is still buffered is left to the stream: `StartedAt` is a few ms
    * earlier than that event, so the store would keep both.
    */
-  private async unbufferedBoots(afterMs: number): Promise<DockerEventMessage[]> {
+  private async unbufferedBoots(afterMs: number, abortSignal: AbortSignal): Promise<DockerEventMessage[]> {
     const until = Math.floor(Date.now() / 1000);
-    const buffered = await this.bufferedEvents(until);
+    const buffered = await this.bufferedEvents(until, abortSignal);
     // Every event from the oldest buffered one on is still held; with none, every one until now.
     const heldFromNano = buffered.length ? Math.min(...buffered.map(nanoOf)) : until * 1e9;
     const startsHeld = new Set(
@@ -231,9 +249,18 @@ export class DockerEventSource implements InitializationEventSource {
     const boots: DockerEventMessage[] = [];
     // Running containers only (the list's default); one created after the oldest event held
     // also started after it, so only older ones are inspected.
-    for (const summary of await this.docker.listContainers()) {
+    for (const summary of await this.docker.listContainers({ abortSignal })) {
+      abortSignal.throwIfAborted();
       if (startsHeld.has(summary.Id) || summary.Created * 1e9 >= heldFromNano) continue;
-      const info = await this.docker.getContainer(summary.Id).inspect();
+      let info: Docker.ContainerInspectInfo;
+      try {
+        info = await this.docker.getContainer(summary.Id).inspect({ abortSignal });
+      } catch (e) {
+        // Removed since the list (a `--rm` container's exit): no boot to add, and no reason to
+        // lose the boots of the others.
+        if (isStatus(e, 404)) continue;
+        throw e;
+      }
       const startedMs = rfc3339Ms(info.State.StartedAt);
       if (!info.State.Running || startedMs === undefined) continue;
       // Rounded as the store rounds: a boot stored before is not after the newest stored event.
@@ -251,11 +278,19 @@ export class DockerEventSource implements InitializationEventSource {
   }
 
   /** The events, of every kind, the engine still buffers up to `until` (epoch seconds). */
-  private async bufferedEvents(until: number): Promise<DockerEventMessage[]> {
-    const stream = (await this.docker.getEvents({ since: 0, until } as any)) as unknown as Readable;
-    const messages: DockerEventMessage[] = [];
-    for await (const m of dockerMessages(stream, () => {})) messages.push(m);
-    return messages;
+  private async bufferedEvents(until: number, abortSignal: AbortSignal): Promise<DockerEventMessage[]> {
+    const stream = (await this.docker.getEvents({ since: 0, until, abortSignal } as any)) as unknown as Readable;
+    const stop = () => stream.destroy();
+    abortSignal.addEventListener('abort', stop, { once: true });
+    try {
+      abortSignal.throwIfAborted();
+      const messages: DockerEventMessage[] = [];
+      for await (const m of dockerMessages(stream, () => {})) messages.push(m);
+      return messages;
+    } finally {
+      abortSignal.removeEventListener('abort', stop);
+      stream.destroy();
+    }
   }
 }
 

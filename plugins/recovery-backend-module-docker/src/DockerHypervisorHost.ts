@@ -741,7 +741,8 @@ export class DockerHypervisorHost implements HypervisorHost {
     if (!target) {
       return { ok: false, message: `machine ${machine.machineRef} is on no lab network: nothing in the lab reaches it` };
     }
-    const container = await this.probeContainer(lab);
+    const pending = this.probeContainer(lab);
+    const container = await pending;
     let cmd: string[];
     let what: string;
     if (probe.kind === 'http') {
@@ -760,18 +761,29 @@ export class DockerHypervisorHost implements HypervisorHost {
       // The probe container stopped or went (killed, out of memory): made again, else every
       // later probe of the run would fail on it rather than on the machine.
       if (!isStatus(e, 404, 409)) throw e;
-      this.probeContainers.delete(probeContainerKey(lab));
+      // Only the one that failed: a probe beside this one (a wave's machines are verified at
+      // once) may already be making it again, and a second would clash with it on its name.
+      const key = probeContainerKey(lab);
+      if (this.probeContainers.get(key) === pending) this.probeContainers.delete(key);
       return (await this.probeContainer(lab)).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
     });
     const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
-    const raw = await withTimeout(readAll(stream), 15_000, () => stream.destroy());
+    // A broken output stream is not a probe that took too long: its exit code still tells.
+    let readFailed: Error | undefined;
+    const read = readAll(stream).catch(e => {
+      readFailed = e as Error;
+      return Buffer.alloc(0);
+    });
+    const raw = await withTimeout(read, 15_000, () => stream.destroy());
     const { stdout, stderr } = demuxDockerStream(raw ?? Buffer.alloc(0));
     const { ExitCode } = await exec.inspect();
     const output = `${stdout}${stderr}`.trim().replace(/\s+/g, ' ');
     if (raw === undefined) return { ok: false, message: `${what} ${where}: no result within 15 s` };
     if (ExitCode === 0) return { ok: true, message: `${what} ${where}: ok` };
     const reason =
-      output || (ExitCode === 143 || ExitCode === 124 ? 'timed out' : `exit code ${ExitCode}`);
+      output ||
+      (readFailed && `its output could not be read: ${readFailed.message}`) ||
+      (ExitCode === 143 || ExitCode === 124 ? 'timed out' : `exit code ${ExitCode}`);
     return { ok: false, message: `${what} ${where}: failed (${reason})` };
   }
 
@@ -831,6 +843,29 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
   }
 
+  /**
+   * Disconnects what is still on a lab network once the run's containers are gone: one that is
+   * not the run's (someone's debugging container, connected by hand) would keep the network, and
+   * so the lab, on the host for good, and every later run there would fail on it.
+   */
+  private async disconnectOthers(networkId: string, runContainers: Set<string>): Promise<void> {
+    let attached: string[];
+    try {
+      attached = Object.keys((await this.docker.getNetwork(networkId).inspect()).Containers ?? {});
+    } catch (e) {
+      if (isStatus(e, 404)) return;
+      throw e;
+    }
+    for (const container of attached) {
+      if (runContainers.has(container)) continue; // its removal (maybe another teardown's) frees it
+      // Failing (gone meanwhile), the removal below still waits for its endpoint to go.
+      await this.docker
+        .getNetwork(networkId)
+        .disconnect({ Container: container, Force: true })
+        .catch(() => {});
+    }
+  }
+
   private async teardownOn(runId: string): Promise<LabResources> {
     const label = `${RUN_ID_LABEL}=${runId}`;
     const removed: LabResources = { machines: [], networks: [] };
@@ -852,6 +887,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     );
     const networks = await this.docker.listNetworks({ filters: { label: [label] } });
     for (const n of networks) {
+      await this.disconnectOthers(n.Id, new Set(containers.map(c => c.Id)));
       if (await this.removeNetwork(n.Id)) removed.networks.push(n.Name);
     }
     // The run's tags first: an image with tags of two repositories (the run's, and the capture's

@@ -72,6 +72,7 @@ const recordedContainer = `recorded-${suffix}`;
 const composeRunId = `it-compose-${suffix}`;
 const composeContainer = `compose-web-1-${suffix}`;
 const hostListener = `host-listener-${suffix}`;
+const strayContainer = `stray-${suffix}`;
 const otherEngineContainer = `other-engine-${suffix}`;
 const shutdownContainer = `shutdown-${suffix}`;
 const eventContainers = [
@@ -258,6 +259,8 @@ afterAll(async () => {
   await host.teardown(composeRunId).catch(() => {});
   await primary.getContainer(composeContainer).remove({ force: true }).catch(() => {});
   await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
+  await recovery.getContainer(strayContainer).remove({ force: true }).catch(() => {});
+  await host.teardown(`it-stray-${suffix}`).catch(() => {});
   for (const name of [otherEngineContainer, shutdownContainer, recordedContainer]) await primary.getContainer(name).remove({ force: true }).catch(() => {});
   for (const image of await primary.listImages({ filters: { reference: [`recovery-capture/${recordedContainer}`] } }).catch(() => [])) {
     for (const tag of image.RepoTags ?? []) await primary.getImage(tag).remove().catch(() => {});
@@ -1727,6 +1730,29 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const both = await Promise.all([host.teardown(raceRunId), host.teardown(raceRunId)]);
     expect(both.flatMap(r => r.networks)).toEqual(lab.networks);
     expect(await host.listLabResources(raceRunId)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('tears a lab down also when a container not of the run was connected to its network by hand, leaving that container', async () => {
+    const strayRunId = `it-stray-${suffix}`;
+    const lab = await host.createLab(strayRunId, [{ name: 'demo-prod', subnet: '172.29.77.0/24', aliases: [] }], { internal: true });
+    await host.ensureProbeImage();
+    const stray = await recovery.createContainer({
+      name: strayContainer,
+      Image: DEFAULT_PROBE_IMAGE,
+      Cmd: IDLE,
+      HostConfig: { NetworkMode: lab.networks[0] },
+    });
+    await stray.start();
+    const started = Date.now();
+    const removed = await host.teardown(strayRunId);
+    expect(removed.networks).toEqual(lab.networks);
+    expect(await host.listLabResources(strayRunId)).toEqual({ machines: [], networks: [] });
+    // Not waited for as for a removal under way: it is disconnected at once.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // Disconnected, not removed: it is not the run's.
+    const info = await stray.inspect();
+    expect(info.State.Running).toBe(true);
+    expect(Object.keys(info.NetworkSettings.Networks ?? {})).not.toContain(lab.networks[0]);
   });
 
   it('tears the lab down by label, idempotently, leaving nothing labelled nor the loaded images', async () => {

@@ -95,6 +95,23 @@ describe('adaptInspectedContainer', () => {
     expect(runtime.networks[0].ipv4Address).toBe('172.29.10.12');
   });
 
+  it("records tmpfs given by --tmpfs (in the host config alone) and a shared memory size as dropped, not Docker's default one", () => {
+    const { adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: { Tmpfs: { '/run': '', '/tmp': 'size=64m' }, ShmSize: 1024 * 1024 * 1024 },
+        Mounts: [{ Type: 'tmpfs', Source: '', Destination: '/cache' }],
+      }),
+      nets,
+    );
+    expect(adaptations).toEqual([
+      'tmpfs at /cache dropped',
+      'tmpfs at /run dropped',
+      'tmpfs at /tmp dropped',
+      "shared memory size 1.0 GiB dropped: /dev/shm gets the recovery engine's default size",
+    ]);
+    expect(adaptInspectedContainer(inspected({ HostConfig: { ShmSize: 64 * 1024 * 1024 } }), nets).adaptations).toEqual([]);
+  });
+
   it('carries the volumes the capture archived, says so with their size, and records the others as not carried', () => {
     const info = inspected({
       Mounts: [

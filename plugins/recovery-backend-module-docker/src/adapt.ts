@@ -13,6 +13,8 @@ export interface NetworkIdentity {
 }
 
 const NS_PER_MS = 1_000_000;
+/** Docker's /dev/shm unless `--shm-size` (or the daemon's `default-shm-size`) says otherwise. */
+const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
 
 /**
  * Runtime label recording a production network mode the lab replaces with an address of its own
@@ -120,6 +122,11 @@ export function adaptInspectedContainer(
     } else if (m.Type === 'tmpfs') {
       adaptations.push(`tmpfs at ${m.Destination} dropped`);
     }
+  }
+  // `--tmpfs` is in the host config alone (`--mount type=tmpfs` is among the mounts, above).
+  for (const destination of Object.keys(host.Tmpfs ?? {})) adaptations.push(`tmpfs at ${destination} dropped`);
+  if (host.ShmSize && host.ShmSize !== DEFAULT_SHM_BYTES) {
+    adaptations.push(`shared memory size ${formatBytes(host.ShmSize)} dropped: /dev/shm gets the recovery engine's default size`);
   }
 
   // Devices and host-specific hardware.

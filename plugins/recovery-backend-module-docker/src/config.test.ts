@@ -91,3 +91,25 @@ describe('readDockerModuleConfig remote engines', () => {
     );
   });
 });
+
+describe('readDockerModuleConfig engine addresses', () => {
+  const engine = (e: Record<string, unknown>) =>
+    readDockerModuleConfig(
+      new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [{ id: 'primary', ...e }] } } }),
+    ).engines[0];
+
+  it("takes a socket in DOCKER_HOST's form as its path", () => {
+    expect(engine({ socketPath: 'unix:///run/recovery-docker/primary.sock' }).options).toEqual({
+      socketPath: '/run/recovery-docker/primary.sock',
+    });
+    expect(engine({ socketPath: '/var/run/docker.sock' }).options).toEqual({ socketPath: '/var/run/docker.sock' });
+  });
+
+  it("refuses DOCKER_HOST's tcp:// URL as host, naming the key: dockerode would go to port 80", () => {
+    expect(() => engine({ host: 'tcp://dr.example.internal:2376' })).toThrow(
+      'recovery.docker.engines[primary].host is a URL (tcp://dr.example.internal:2376): give the host name alone, and port and protocol (http or https) apart',
+    );
+    // dockerode's own http(s) URLs stay as they were.
+    expect(engine({ host: 'https://dr.example.internal' }).options).toMatchObject({ host: 'https://dr.example.internal' });
+  });
+});

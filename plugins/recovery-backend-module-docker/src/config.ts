@@ -66,8 +66,16 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
     if (!['primary', 'hypervisor', 'both'].includes(role)) {
       throw new Error(`recovery.docker.engines[${id}].role must be primary, hypervisor or both, not ${role}`);
     }
-    const socketPath = e.getOptionalString('socketPath');
+    // DOCKER_HOST's form (unix:///run/docker.sock) is a path too; dockerode would take the whole
+    // URL for one and fail with ENOENT on a socket that exists.
+    const socketPath = e.getOptionalString('socketPath')?.replace(/^unix:\/\//, '');
     const host = e.getOptionalString('host');
+    // dockerode takes http(s):// URLs, but connects to port 80 of any other (DOCKER_HOST's tcp://).
+    if (host?.includes('://') && !/^https?:\/\//.test(host)) {
+      throw new Error(
+        `recovery.docker.engines[${id}].host is a URL (${host}): give the host name alone, and port and protocol (http or https) apart`,
+      );
+    }
     if (!socketPath && !host) {
       throw new Error(`recovery.docker.engines[${id}] needs socketPath or host`);
     }

@@ -201,6 +201,83 @@ describe('DockerEventSource boots older than the buffer, read late', () => {
   });
 });
 
+describe('DockerEventSource boots older than the buffer, a container removed meanwhile', () => {
+  it('adds the boots of the others when one is removed between the list and its inspect', async () => {
+    const abort = new AbortController();
+    const docker = {
+      getEvents: async (opts: any) => (opts.until !== undefined ? new PassThrough().end() : new PassThrough()),
+      listContainers: async () => [
+        { Id: 'c8', Created: 1_700_000_000 },
+        { Id: 'c9', Created: 1_700_000_000 },
+      ],
+      getContainer: (id: string) => ({
+        inspect: async () => {
+          // c8 ran with --rm and exited after the list.
+          if (id === 'c8') throw Object.assign(new Error('no such container: c8'), { statusCode: 404 });
+          return {
+            Id: 'c9',
+            Name: '/m9',
+            State: { Running: true, StartedAt: '2023-11-14T22:13:20.123456789Z' },
+            Config: { Labels: {} },
+          };
+        },
+      }),
+    } as unknown as Docker;
+    const events: InitializationEvent[] = [];
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), info: () => {} } as any;
+    const giveUp = setTimeout(() => abort.abort(), 1_000);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5, logger }).start(async e => {
+      events.push(...e);
+      abort.abort();
+    }, abort.signal);
+    clearTimeout(giveUp);
+    expect(warnings).toEqual([]);
+    expect(events.map(e => ({ ...e, time: Math.round(e.time) }))).toEqual([
+      { machine: 'm9', service: 'm9', type: 'start', time: 1_700_000_000_123 },
+    ]);
+  });
+});
+
+describe('DockerEventSource boots older than the buffer, on an engine whose container list hangs', () => {
+  it('gives up on them in time, warning, and streams the events', async () => {
+    const abort = new AbortController();
+    const docker = {
+      getEvents: async (opts: any) =>
+        opts.until !== undefined
+          ? new PassThrough().end()
+          : new PassThrough().end(`${JSON.stringify({ ...base, Action: 'start' })}\n`),
+      // Answers only when given up on: a container stuck in its kill holds dockerd's list.
+      listContainers: (opts: any) =>
+        new Promise((_, reject) => opts?.abortSignal?.addEventListener('abort', () => reject(new Error('aborted')))),
+    } as unknown as Docker;
+    const events: InitializationEvent[] = [];
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), info: () => {} } as any;
+    const giveUp = setTimeout(() => abort.abort(), 2_000);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5, catchUpTimeoutMs: 50, logger }).start(async e => {
+      events.push(...e);
+      abort.abort();
+    }, abort.signal);
+    clearTimeout(giveUp);
+    expect(events.map(e => e.service)).toEqual(['database', 'files']);
+    expect(warnings[0]).toBe(
+      "recovery events from docker:primary: could not read boots older than the engine's event buffer: the engine did not answer within 50 ms",
+    );
+  }, 5_000);
+
+  it('stops while it looks for them', async () => {
+    const abort = new AbortController();
+    const docker = {
+      getEvents: async () => new PassThrough().end(),
+      listContainers: (opts: any) =>
+        new Promise((_, reject) => opts?.abortSignal?.addEventListener('abort', () => reject(new Error('aborted')))),
+    } as unknown as Docker;
+    setTimeout(() => abort.abort(), 20);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(async () => {}, abort.signal);
+  }, 5_000);
+});
+
 describe('DockerEventSource reading the stream', () => {
   it('decodes a character the chunks cut in two, and drops an over-long line, warning, keeping the events around it', async () => {
     const stream = new PassThrough();

@@ -62,6 +62,26 @@ describe('engine errors', () => {
     }
   });
 
+  it('names the engine whose host name no longer resolves, with that name', async () => {
+    // `.invalid` never resolves (RFC 6761): ENOTFOUND, or EAI_AGAIN where no resolver answers.
+    const docker = new Docker({ host: 'dr-host.invalid', port: 2376, protocol: 'http' });
+    const error = await onEngine('dr-host', () => docker.ping()).catch(e => e);
+    expect(error.name).toBe('ServiceUnavailableError');
+    expect(error.message).toMatch(
+      /^Docker engine 'dr-host' is unreachable at dr-host\.invalid \((ENOTFOUND|EAI_AGAIN)\): is it running, and may the backend use it\?$/,
+    );
+  });
+
+  it('names the engine on a network that cannot be reached, or a connection its engine broke off', () => {
+    for (const code of ['ENETUNREACH', 'EHOSTDOWN', 'EPIPE']) {
+      const error = Object.assign(new Error(`connect ${code} 10.9.9.9:2376`), { code, address: '10.9.9.9', port: 2376 });
+      expect(explainEngineError('dr-host', error)).toMatchObject({
+        name: 'ServiceUnavailableError',
+        message: `Docker engine 'dr-host' is unreachable at 10.9.9.9:2376 (${code}): is it running, and may the backend use it?`,
+      });
+    }
+  });
+
   it('leaves a file error (with its path) alone: a missing file is not an unreachable engine', async () => {
     const error = await readFile(join(tmpdir(), 'no-such-capture-artifact.tar')).catch(e => e);
     expect(error.code).toBe('ENOENT');

@@ -2,13 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { join } from 'node:path';
 import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, writeThinArchive } from './layerStore';
-import { tarFileSizes } from './tar';
+import { createTar, tarFileSizes } from './tar';
 
 /** Lets a test act the moment after the layer store read a file's age (a capture running meanwhile). */
-const afterStat = vi.hoisted(() => ({ hook: undefined as undefined | ((path: string) => Promise<void>) }));
+const afterStat = vi.hoisted(() => ({
+  hook: undefined as undefined | ((path: string) => Promise<void>),
+  openFails: undefined as undefined | ((path: string) => Error | undefined),
+}));
 vi.mock('node:fs/promises', async importOriginal => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
   const stat = (async (path: string, ...rest: any[]) => {
@@ -16,7 +19,13 @@ vi.mock('node:fs/promises', async importOriginal => {
     await afterStat.hook?.(String(path));
     return info;
   }) as typeof fs.stat;
-  return { ...fs, stat, default: { ...fs, stat } };
+  // Opening a file may fail as the test says (too many open files, say).
+  const open = (async (path: string, ...rest: any[]) => {
+    const failure = afterStat.openFails?.(String(path));
+    if (failure) throw failure;
+    return (fs.open as any)(path, ...rest);
+  }) as typeof fs.open;
+  return { ...fs, stat, open, default: { ...fs, stat, open } };
 });
 
 /** Files written under this directory go to /dev/full instead: a capture store whose disk is full. */
@@ -48,6 +57,7 @@ describe('the layer store', () => {
   });
   afterEach(() => {
     afterStat.hook = undefined;
+    afterStat.openFails = undefined;
     fullDisk.under = undefined;
     rmSync(dir, { recursive: true, force: true });
   });
@@ -128,6 +138,21 @@ describe('the layer store', () => {
     expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).length).toBe(statSync(join(dir, 'second.tar')).size);
   });
 
+  it('removes no layer while an archive cannot be read, and says which; one removed meanwhile is no archive', async () => {
+    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    const layers = readdirSync(join(store, LAYERS_DIRECTORY)).sort();
+    const old = new Date(Date.now() - 7 * 60 * 60_000);
+    for (const name of layers) utimesSync(join(store, LAYERS_DIRECTORY, name), old, old);
+    const archive = join(store, 'cap-1.tar');
+    afterStat.openFails = path =>
+      path === archive ? Object.assign(new Error(`EMFILE: too many open files, open '${path}'`), { code: 'EMFILE', path }) : undefined;
+    await expect(removeUnusedLayers(store)).rejects.toThrow(`EMFILE: too many open files, open '${archive}'`);
+    expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual(layers);
+    // Discarded between the listing and the read: its layers are unused.
+    afterStat.openFails = path => (path === archive ? Object.assign(new Error('ENOENT'), { code: 'ENOENT', path }) : undefined);
+    expect(await removeUnusedLayers(store)).toBe(base.length + top1.length);
+  });
+
   it('keeps a layer that a capture finds while the sweep is about to remove it', async () => {
     await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
     rmSync(join(store, 'cap-1.tar'));
@@ -171,6 +196,32 @@ describe('the layer store', () => {
     await expect(writeThinArchive(source, store, 'cap-1.tar', [])).rejects.toThrow(/ENOSPC/);
     await feeding;
   }, 10_000);
+
+  it('fails a save cut short, or that the engine ended with its error, naming it, and keeps nothing of it', async () => {
+    const whole = readFileSync(saved('first', { aaa: base, bbb: top1 }));
+    // Cut where an entry begins: every entry is whole, the archive is not.
+    const entries = createTar([
+      { type: 'file', path: 'aaa/layer.tar', content: base },
+      { type: 'file', path: 'manifest.json', content: '[]' },
+    ]);
+    const cut = entries.subarray(0, entries.length - 1024);
+    // dockerd writes a failure into the stream once the save has begun, and ends it.
+    const says = (message: string) => Buffer.from(`${JSON.stringify({ errorDetail: { message }, error: message })}\r\n`);
+    const short = 'open /var/lib/docker/overlay2/abc/diff: no such file or directory';
+    const long = `${short} ${'x'.repeat(600)}`;
+    const cases: Array<[Buffer, string]> = [
+      [cut, `tar: the image archive ends after ${cut.length} bytes, without its end block (cut short)`],
+      [whole.subarray(0, 4096 + 512), 'tar: the image archive ends inside entry aaa/layer.tar'],
+      [Buffer.concat([cut, says(short)]), `without its end block (cut short): the engine says "${short}"`],
+      [Buffer.concat([cut, says(long)]), `tar: the image archive holds no tar header at byte ${cut.length}: the engine says "${long}"`],
+    ];
+    for (const [i, [archive, message]] of cases.entries()) {
+      const written: string[] = [];
+      await expect(writeThinArchive(Readable.from([archive]), store, `cap-${i}.tar`, written)).rejects.toThrow(message);
+      // Only the temporary file, which the capture removes as any of its files.
+      expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual([]);
+    }
+  });
 
   it('stops when aborted mid-layer, ending the source and leaving no layer half written', async () => {
     const archive = readFileSync(saved('first', { aaa: base, bbb: top1 }));

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { forEachTarFile, paxRecords, tarFileEntry, TAR_BLOCK, tarEntryPath, tarEntrySize } from './tar';
+import { forEachTarFile, paxRecords, tarFileEntry, TAR_BLOCK, tarEntryPath, tarEntrySize, tarHeaderChecksumMatches } from './tar';
 
 /**
  * Image layers kept once in the capture store, by the sha256 of their content: the captures of a
@@ -59,6 +59,22 @@ async function close(out: WriteStream): Promise<void> {
   out.end();
   if (!out.closed) await once(out, 'close');
   if (out.errored) throw out.errored;
+}
+
+/**
+ * What the engine said where its error took the archive's place: once `docker save` has begun,
+ * dockerd reports a failure by writing it (`{"errorDetail":…}`) into the stream, which then ends.
+ */
+function engineSays(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  const at = text.indexOf('{"error');
+  if (at < 0) return '';
+  try {
+    const { error, errorDetail } = JSON.parse(text.slice(at, text.lastIndexOf('}') + 1));
+    return `: the engine says "${error ?? errorDetail?.message}"`;
+  } catch {
+    return `: the engine says ${JSON.stringify(text.slice(at, at + 300))}`;
+  }
 }
 
 /**
@@ -120,11 +136,20 @@ export async function writeThinArchive(
     let prelude: Buffer[] = [];
     let described = new Map<string, string>();
     let global = false;
+    // Only an archive that reaches its end block is whole: a save cut short, or one the engine
+    // ended with an error, would be kept, checksummed, and fail only when loaded for a recovery.
+    let ended = false;
     while (await have(TAR_BLOCK)) {
+      const at = size - held.length;
       const header = take(TAR_BLOCK);
       if (header.every(byte => byte === 0)) {
         await write(out, header);
+        ended = true;
         break;
+      }
+      if (!tarHeaderChecksumMatches(header)) {
+        await have(TAR_BLOCK * 8);
+        throw new Error(`tar: the image archive holds no tar header at byte ${at}${engineSays(Buffer.concat([header, held]))}`);
       }
       const type = String.fromCharCode(header[156]);
       const extended = 'xgLK'.includes(type);
@@ -156,6 +181,9 @@ export async function writeThinArchive(
       prelude = [];
       await write(out, header);
       for await (const part of pass(padded, path)) await write(out, part);
+    }
+    if (!ended) {
+      throw new Error(`tar: the image archive ends after ${size} bytes, without its end block (cut short)${engineSays(held)}`);
     }
     // The rest (the second zero block, the record's padding) as it came.
     for (;;) {
@@ -309,11 +337,17 @@ export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUS
   for (const name of await readdir(storeDirectory)) {
     if (!name.endsWith('.tar') || name.startsWith('.')) continue;
     const file = join(storeDirectory, name);
-    // Removed meanwhile (a discard), or a volume's archive: neither refers to layers.
-    if (!(await isThin(file).catch(() => false))) continue;
-    await forEachTarFile(file, async (path, _size, read) => {
-      if (path.endsWith(REF_SUFFIX)) used.add(parseRef(await read()).sha256);
-    });
+    try {
+      // A volume's archive refers to no layer.
+      if (!(await isThin(file))) continue;
+      await forEachTarFile(file, async (path, _size, read) => {
+        if (path.endsWith(REF_SUFFIX)) used.add(parseRef(await read()).sha256);
+      });
+    } catch (e) {
+      // Removed meanwhile (a discard). Any other failure to read it (too many open files, a
+      // disk error) stops the sweep: its layers, taken for unused, would be lost to its capture.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
   let freed = 0;
   const now = Date.now();

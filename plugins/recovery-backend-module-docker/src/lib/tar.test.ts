@@ -31,6 +31,15 @@ describe('createTar', () => {
   });
 });
 
+/** Changes a header in place and sets its checksum again. */
+function resealed(header: Buffer, change: (h: Buffer) => void) {
+  change(header);
+  header.fill(' ', 148, 156);
+  let sum = 0;
+  for (const byte of header.subarray(0, 512)) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+}
+
 describe('rewriteTarFiles', () => {
   /** The archive fed in chunks of `size` bytes, rewritten, joined again. */
   async function rewritten(archive: Buffer, size: number, rewrite: Record<string, (content: Buffer) => Buffer>) {
@@ -96,6 +105,28 @@ describe('rewriteTarFiles', () => {
       '[{"RepoTags":["recovery-lab/0123:run-1"]}]',
     );
     await expect(rewritten(archive.subarray(0, 2000), 700, retag)).rejects.toThrow('tar: the archive ends inside entry abc/layer.tar');
+  });
+
+  it('follows a pax size, as Go writes one for a layer past 8 GiB (0 in its own header), to the manifest after it', async () => {
+    // Go's tar writer gives such a file a pax `size` record and writes 0 in the header's field.
+    const paxSized = (path: string, content: Buffer) => {
+      const pax = createTar([{ type: 'file', path: `PaxHeaders/${path}`, content: `14 size=${content.length}\n` }]).subarray(0, 1024);
+      const entry = createTar([{ type: 'file', path, content }]);
+      resealed(pax.subarray(0, 512), h => h.write('x', 156, 'ascii'));
+      resealed(entry.subarray(0, 512), h => h.write(`${'0'.repeat(11)}\0`, 124, 'ascii'));
+      return Buffer.concat([pax, entry.subarray(0, entry.length - 1024)]);
+    };
+    // A layer is itself a tar: read as headers, its end-of-archive blocks would end the outer one.
+    const large = createTar([{ type: 'file', path: 'var/lib/data', content: Buffer.alloc(70_000, 'y') }]);
+    const big = Buffer.concat([
+      paxSized('abc/layer.tar', large),
+      createTar([{ type: 'file', path: 'manifest.json', content: '[{"RepoTags":["recovery-capture/web-01:c1"]}]' }]),
+    ]);
+    expect(extracted(big)['abc/layer.tar']).toBe(large.toString());
+    expect(extracted(await rewritten(big, 4096, retag))).toEqual({
+      'abc/layer.tar': large.toString(),
+      'manifest.json': '[{"RepoTags":["recovery-lab/0123:run-1"]}]',
+    });
   });
 });
 

@@ -82,6 +82,25 @@ export function createTar(entries: TarEntry[], mtime = 0): Buffer {
   return Buffer.concat(parts);
 }
 
+/**
+ * Whether a block is a tar header: its checksum field matches its bytes (summed unsigned, or signed
+ * as some old tars sum them). Anything else in a header's place (an engine's error message, data
+ * read out of step) is not an archive.
+ */
+function headerChecksumMatches(h: Buffer): boolean {
+  const field = h.toString('ascii', 148, 156).replace(/\0.*$/s, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : h[i];
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  const recorded = parseInt(field, 8);
+  return recorded === unsigned || recorded === signed;
+}
+
 /** An entry's size: octal, or base-256 (GNU, past 8 GiB) where the field's first bit is set. */
 function entrySize(h: Buffer): number {
   if (h[124] & 0x80) {
@@ -131,6 +150,9 @@ export async function* rewriteTarFiles(
   const truncated = (path: string) => new Error(`tar: the archive ends inside entry ${path}`);
   let describedByGlobal = false;
   let described = false;
+  // A pax `size` stands for the header's: a file past 8 GiB (a large layer) has 0 there.
+  let globalSize: string | undefined;
+  let nextSize: string | undefined;
   while (await have(BLOCK)) {
     const header = take(BLOCK);
     // The end of the archive: what follows (its second zero block, padding) passes as it is.
@@ -139,13 +161,27 @@ export async function* rewriteTarFiles(
       break;
     }
     const type = String.fromCharCode(header[156]);
+    const extended = 'xgLK'.includes(type);
     const path = entryPath(header);
-    const size = entrySize(header);
+    const paxSize = extended ? undefined : (nextSize ?? globalSize);
+    const size = paxSize !== undefined ? Number(paxSize) : entrySize(header);
     const padded = Math.ceil(size / BLOCK) * BLOCK;
     const change = !described && (type === '0' || type === '\0') ? rewrite[path] : undefined;
     // A pax or GNU header describes the entry after it; a global pax header, every entry after it.
     describedByGlobal ||= type === 'g';
     described = describedByGlobal || type === 'x' || type === 'L' || type === 'K';
+    if (!extended) nextSize = undefined;
+    if (type === 'x' || type === 'g') {
+      // Read whole (a few records) for the size it may give the entries it describes.
+      if (!(await have(padded))) throw truncated(path);
+      const data = take(padded);
+      const records = paxRecords(data.subarray(0, size));
+      if (type === 'x') nextSize = records.get('size');
+      else globalSize = records.get('size') ?? globalSize;
+      yield header;
+      yield data;
+      continue;
+    }
     if (!change) {
       yield header;
       for (let left = padded; left > 0; ) {
@@ -247,4 +283,4 @@ export function tarFileEntry(path: string, content: Buffer): Buffer {
   return Buffer.concat([header({ type: 'file', path, content }, content.length, 0), content, padding]);
 }
 
-export { BLOCK as TAR_BLOCK, entryPath as tarEntryPath, entrySize as tarEntrySize };
+export { BLOCK as TAR_BLOCK, entryPath as tarEntryPath, entrySize as tarEntrySize, headerChecksumMatches as tarHeaderChecksumMatches };
