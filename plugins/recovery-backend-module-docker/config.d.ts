@@ -13,9 +13,9 @@ export interface Config {
       engines?: Array<{
         /** Engine id, matched against machines' `recovery.backstage-recovery.io/engine` annotation. */
         id: string;
-        /** Local socket, e.g. /run/recovery-docker/primary.sock. */
+        /** Local socket, e.g. /run/recovery-docker/primary.sock (DOCKER_HOST's unix:///… form is read too). */
         socketPath?: string;
-        /** Remote engine host; give either socketPath or host. */
+        /** Remote engine host name (or an http(s):// URL; not tcp://: give port and protocol apart); give either socketPath or host. */
         host?: string;
         /** Default 2376 with https, 2375 with http. */
         port?: number;
