@@ -38,7 +38,8 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
     expect(screen.getByText('Recovery readiness')).toBeInTheDocument();
     // Backstage's Progress shows after a delay; the first render of the file is slow under load.
-    expect(await screen.findByTestId('progress', {}, { timeout: 5_000 })).toBeInTheDocument();
+    // Found by role: its hidden placeholder has the same test id, and is replaced once it shows.
+    expect(await screen.findByRole('progressbar', { name: 'Loading' }, { timeout: 5_000 })).toBeInTheDocument();
     expect(api.getReadiness).toHaveBeenCalledWith('component:default/web');
     expect(screen.queryByRole('button', { name: /run test recovery/i })).toBeNull();
   });
@@ -778,7 +779,7 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
 
-    await userEvent.click(within(alert).getByRole('button', { name: 'Retry' }));
+    await userEvent.click(within(alert).getByRole('button', { name: 'Retry loading readiness' }));
     expect(await screen.findByText('Not recoverable')).toBeInTheDocument();
     expect(screen.queryByText(/Could not reload readiness/)).toBeNull();
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
@@ -798,7 +799,7 @@ describe('EntityRecoveryCard', () => {
     expect(await screen.findByText('Error: Service Unavailable')).toBeInTheDocument();
     expect(screen.queryByRole('button', { name: /run test recovery/i })).toBeNull();
 
-    await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Retry loading readiness' }));
     expect(await screen.findByText('Ready')).toBeInTheDocument();
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeInTheDocument();
@@ -904,13 +905,54 @@ describe('EntityRecoveryCard', () => {
 
     const warning = await screen.findByText(/Could not check for a recovery run in progress/);
     const alert = warning.closest('[role="alert"]') as HTMLElement;
-    await userEvent.click(within(alert).getByRole('button', { name: 'Retry' }));
+    await userEvent.click(within(alert).getByRole('button', { name: 'Retry checking for a run in progress' }));
 
     const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
     expect(section).toHaveTextContent(/is busy with a test recovery of system:demo-site/);
     expect(screen.queryByText(/Could not check for a recovery run in progress/)).toBeNull();
     expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
     expect(api.listRuns).toHaveBeenCalledTimes(2);
+  });
+
+  it('says which load each Retry retries when the readiness reload and the run check both fail', async () => {
+    let readinessLoads = 0;
+    const api = fakeRecoveryApi({
+      getReadiness: async () => {
+        readinessLoads += 1;
+        if (readinessLoads > 1) throw new Error('Bad Gateway');
+        return makeReadiness();
+      },
+      listRuns: async () => {
+        throw new Error('Service Unavailable');
+      },
+    });
+    await renderCard({ api });
+    await screen.findByText(/Could not check for a recovery run in progress/);
+    // The capture reloads the readiness, which fails: two warnings, each with its own Retry.
+    await userEvent.click(await screen.findByRole('button', { name: /capture now/i }));
+    await screen.findByText(/Could not reload readiness: Bad Gateway/);
+    const names = screen.getAllByRole('button', { name: /^Retry/ }).map(b => b.textContent);
+    expect(names.sort()).toEqual(['Retry checking for a run in progress', 'Retry loading readiness']);
+  });
+
+  it('gives its headings the levels under the entity page\'s h1, none skipped', async () => {
+    // subtitle2 made each section an h6 under a card title that was no heading at all.
+    const own = makeRun('running', { id: 'run-7' });
+    const api = fakeRecoveryApi({ listRuns: async () => [own], getRun: async () => own });
+    await renderCard({ api });
+    await screen.findByLabelText('Test recovery in progress');
+    const headings = screen
+      .getAllByRole('heading')
+      .map(h => `${h.tagName} ${h.textContent}`);
+    expect(headings).toEqual([
+      'H2 Recovery readiness',
+      'H3 Captures',
+      'H3 Last test recovery',
+      'H3 Boot plan',
+      'H3 Test recovery in progress',
+      'H4 Machines',
+      'H4 Timeline',
+    ]);
   });
 
   it('follows the entity\'s own active run before a newer one of another entity', async () => {

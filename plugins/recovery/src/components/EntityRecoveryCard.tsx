@@ -62,6 +62,12 @@ const useStyles = makeStyles(theme => ({
   },
 }));
 
+/**
+ * The card's title as a heading, the first under the entity page's h1: InfoCard makes it a span,
+ * which leaves the card's section headings under nothing.
+ */
+export const CARD_TITLE = { component: 'h2' };
+
 /** How often the card polls a running recovery unless told otherwise, in milliseconds. */
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 
@@ -89,7 +95,8 @@ const Section = ({
   const classes = useStyles();
   return (
     <Box className={classes.section} component="section" aria-label={title}>
-      <Typography variant="subtitle2" className={classes.sectionTitle}>
+      {/* Under the card's h2: subtitle2 alone makes an h6, skipping levels. */}
+      <Typography variant="subtitle2" component="h3" className={classes.sectionTitle}>
         {title}
       </Typography>
       {children}
@@ -330,15 +337,15 @@ const EntityRecoveryCardFor = (
 
   if (readinessState.loading && !readiness) {
     return (
-      <InfoCard title="Recovery readiness">
+      <InfoCard title="Recovery readiness" titleTypographyProps={CARD_TITLE}>
         <Progress />
       </InfoCard>
     );
   }
   if (readinessState.error && !readiness) {
     return (
-      <InfoCard title="Recovery readiness">
-        <LoadErrorPanel error={readinessState.error} onRetry={retry} />
+      <InfoCard title="Recovery readiness" titleTypographyProps={CARD_TITLE}>
+        <LoadErrorPanel error={readinessState.error} onRetry={retry} what="loading readiness" />
       </InfoCard>
     );
   }
@@ -370,12 +377,12 @@ const EntityRecoveryCardFor = (
   const captureAllowed = capturePermission.allowed;
 
   return (
-    <InfoCard title="Recovery readiness">
+    <InfoCard title="Recovery readiness" titleTypographyProps={CARD_TITLE}>
       {readinessState.error && (
         <Box mb={2}>
           <Alert
             severity="warning"
-            action={<RetryButton onRetry={retry} />}
+            action={<RetryButton onRetry={retry} what="loading readiness" />}
           >
             Could not reload readiness: {errorMessage(readinessState.error)}. Showing
             what was last loaded.
@@ -449,6 +456,7 @@ const EntityRecoveryCardFor = (
               runOfOther ? undefined : readiness.objectives.rtoSeconds
             }
             maxSteps={12}
+            headingLevel={4}
           />
         </Section>
       )}
@@ -459,7 +467,7 @@ const EntityRecoveryCardFor = (
               would stay until the page is reloaded. */}
           <Alert
             severity="warning"
-            action={<RetryButton onRetry={recheckActiveRun} />}
+            action={<RetryButton onRetry={recheckActiveRun} what="checking for a run in progress" />}
           >
             Could not check for a recovery run in progress:{' '}
             {errorMessage(activeRunState.error)}

@@ -25,6 +25,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import {
+  CARD_TITLE,
   DEFAULT_POLL_INTERVAL_MS,
   EntityRecoveryCard,
   EntityRecoveryCardProps,
@@ -248,7 +249,7 @@ export const RecoveryRunHistory = ({
   // It retries by itself with backoff; the button is for one who will not wait. While a retry
   // loads, react-use still holds the error: progress shows, not the error being retried.
   if (loading && !shown) return <Progress />;
-  if (error && !shown) return <LoadErrorPanel error={error} onRetry={retry} />;
+  if (error && !shown) return <LoadErrorPanel error={error} onRetry={retry} what="loading the run history" />;
 
   return (
     <Grid container spacing={3}>
@@ -303,7 +304,7 @@ export const RecoveryRunHistory = ({
       )}
       {selected && (
         <Grid item xs={12}>
-          <InfoCard title={`Run ${selected.id}`}>
+          <InfoCard title={`Run ${selected.id}`} titleTypographyProps={CARD_TITLE}>
             <RunDetails run={selected} rtoObjectiveSeconds={rtoObjectiveSeconds} />
           </InfoCard>
         </Grid>

@@ -11,7 +11,7 @@ import {
   TableColumn,
 } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
-import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import { defaultEntityPresentation, EntityRefLink } from '@backstage/plugin-catalog-react';
 import type { ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-recovery-common';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import {
@@ -30,12 +30,24 @@ import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 /** How often the overview reloads while it is open: capture ages and last runs move on. */
 export const OVERVIEW_RELOAD_MS = 60_000;
 
-/** Sorts readiness rows by risk (not-recoverable first), then by entity ref. */
+/**
+ * Orders rows by the entity's name as its link shows it (`web`, `ops/web`: no kind, and the
+ * namespace only where it is not the default one), the full ref only between equal names: by
+ * the ref itself, every component would come before every system, and `zeta` before `alpha`.
+ * A title from the catalog, which the link shows where the app's presentation API loads one, is
+ * not known here.
+ */
+export function compareEntityName(a: ReadinessSummary, b: ReadinessSummary): number {
+  const shown = (r: ReadinessSummary) => defaultEntityPresentation(r.entityRef).primaryTitle;
+  return shown(a).localeCompare(shown(b)) || a.entityRef.localeCompare(b.entityRef);
+}
+
+/** Sorts readiness rows by risk (not-recoverable first), then by name as shown. */
 export function sortByRisk(items: ReadinessSummary[]): ReadinessSummary[] {
   return [...items].sort(
     (a, b) =>
       (READINESS_RISK_RANK[a.status] ?? 9) - (READINESS_RISK_RANK[b.status] ?? 9) ||
-      a.entityRef.localeCompare(b.entityRef),
+      compareEntityName(a, b),
   );
 }
 
@@ -81,6 +93,7 @@ const columns: TableColumn<ReadinessSummary>[] = [
     title: 'Entity',
     field: 'entityRef',
     highlight: true,
+    customSort: compareEntityName,
     render: r => <EntityRefLink entityRef={r.entityRef} />,
   },
   {
@@ -166,7 +179,7 @@ export const RecoveryOverviewContent = ({
     return () => clearTimeout(timer);
   }, [loading, loaded, error, retry, reloadIntervalMs]);
   // react-use keeps the error while a retry loads: the table's loading state shows instead.
-  if (error && !loading && !loaded) return <LoadErrorPanel error={error} onRetry={retry} />;
+  if (error && !loading && !loaded) return <LoadErrorPanel error={error} onRetry={retry} what="loading the overview" />;
   const value = loaded?.items;
   const rows = sortByRisk(value ?? []);
   const counts = rows.reduce<Record<string, number>>((acc, r) => {

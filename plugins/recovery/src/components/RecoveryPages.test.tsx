@@ -95,7 +95,7 @@ describe('RecoveryOverviewPage', () => {
     await render(api, <RecoveryOverviewPage />);
     expect(await screen.findByText('Error: Service Unavailable')).toBeInTheDocument();
 
-    await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Retry loading the overview' }));
     expect(
       await screen.findByText('1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready'),
     ).toBeInTheDocument();
@@ -115,11 +115,11 @@ describe('RecoveryOverviewPage', () => {
       },
     });
     await render(api, <RecoveryOverviewPage />);
-    await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
+    await userEvent.click(await screen.findByRole('button', { name: 'Retry loading the overview' }));
 
     expect(await screen.findByTestId('loading-indicator')).toBeInTheDocument();
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
-    expect(screen.queryByRole('button', { name: 'Retry' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Retry loading the overview' })).toBeNull();
     expect(api.listReadiness).toHaveBeenCalledTimes(2);
   });
 
@@ -196,6 +196,36 @@ describe('RecoveryOverviewPage', () => {
     const at = loads;
     await waitFor(() => expect(loads).toBeGreaterThan(at + 1));
     expect(names()).toEqual(['b', 'a']);
+  });
+
+  it('orders entities of the same risk by their name as shown, not by kind first', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () =>
+        ['system:default/alpha', 'component:default/zeta', 'component:ops/beta'].map(entityRef =>
+          makeReadinessSummary({ entityRef, status: 'at-risk' }),
+        ),
+    });
+    await render(api, <RecoveryOverviewContent />);
+    await screen.findByText(/^3 entities/);
+    expect(columnTexts(columnHeader('Entity'), 0)).toEqual(['alpha', 'ops/beta', 'zeta']);
+  });
+
+  it('sorts the Entity column by the names it shows', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadinessSummary({ entityRef: 'system:default/alpha', status: 'ready' }),
+        makeReadinessSummary({ entityRef: 'component:default/zeta', status: 'not-recoverable' }),
+        makeReadinessSummary({ entityRef: 'component:ops/beta', status: 'at-risk' }),
+      ],
+    });
+    await render(api, <RecoveryOverviewContent />);
+    await screen.findByText(/^3 entities/);
+    const names = () => columnTexts(columnHeader('Entity'), 0);
+    expect(names()).toEqual(['zeta', 'ops/beta', 'alpha']);
+    await userEvent.click(sortButton(columnHeader('Entity'))!);
+    await waitFor(() => expect(names()).toEqual(['alpha', 'ops/beta', 'zeta']));
+    await userEvent.click(sortButton(columnHeader('Entity'))!);
+    await waitFor(() => expect(names()).toEqual(['zeta', 'ops/beta', 'alpha']));
   });
 
   it('reloads every minute by default', async () => {
@@ -366,6 +396,20 @@ describe('EntityRecoveryContent', () => {
     );
   });
 
+  it('gives the run history and the run shown heading levels under the page\'s h1, none skipped', async () => {
+    const api = fakeRecoveryApi({
+      listRuns: async ({ active }) => (active ? [] : [makeRun('succeeded')]),
+    });
+    await render(api, <EntityRecoveryContent />);
+    await screen.findByText('Recovery succeeded');
+    const levels = screen.getAllByRole('heading').map(h => Number(h.tagName.slice(1)));
+    expect(levels[0]).toBe(2);
+    levels.forEach((level, i) => expect(level).toBeLessThanOrEqual((levels[i - 1] ?? 1) + 1));
+    const runHeading = screen.getByRole('heading', { name: 'Run run-1' });
+    expect(runHeading.tagName).toBe('H2');
+    expect(screen.getAllByRole('heading', { name: 'Machines' }).map(h => h.tagName)).toContain('H3');
+  });
+
   it('lets a keyboard user open another run, and says which run is shown', async () => {
     const failed = makeRun('failed', { id: 'run-2', startedAt: '2024-05-02T10:00:00Z' });
     const succeeded = makeRun('succeeded', { id: 'run-1' });
@@ -512,9 +556,34 @@ describe('EntityRecoveryContent', () => {
     });
     // Its own retry waits 10 minutes: only the button brings the history now.
     await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
-    await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
+    await userEvent.click(await screen.findByRole('button', { name: 'Retry loading the run history' }));
     expect(await screen.findByText('Recovery runs')).toBeInTheDocument();
     expect(historyLoads).toBe(2);
+  });
+
+  it('says which load each Retry retries when the card and the history both fail', async () => {
+    // Two bare "Retry" buttons side by side: a screen reader's list of buttons read "Retry, Retry".
+    let readinessLoads = 0;
+    let historyLoads = 0;
+    const api = fakeRecoveryApi({
+      getReadiness: async () => {
+        readinessLoads += 1;
+        throw new Error('Service Unavailable');
+      },
+      listRuns: async ({ active }) => {
+        if (active) return [];
+        historyLoads += 1;
+        throw new Error('Service Unavailable');
+      },
+    });
+    await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
+    await waitFor(() => expect(screen.getAllByText('Error: Service Unavailable')).toHaveLength(2));
+    const names = screen.getAllByRole('button', { name: /^Retry/ }).map(b => b.textContent);
+    expect(names.sort()).toEqual(['Retry loading readiness', 'Retry loading the run history']);
+
+    await userEvent.click(screen.getByRole('button', { name: 'Retry loading the run history' }));
+    await waitFor(() => expect(historyLoads).toBe(2));
+    expect(readinessLoads).toBe(1);
   });
 
   it('shows that it is loading again on Retry of a history that never loaded', async () => {
@@ -528,12 +597,12 @@ describe('EntityRecoveryContent', () => {
       },
     });
     await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
-    await userEvent.click(await screen.findByRole('button', { name: 'Retry' }));
+    await userEvent.click(await screen.findByRole('button', { name: 'Retry loading the run history' }));
 
     // Backstage's Progress shows after a short delay.
-    expect(await screen.findByTestId('progress')).toBeInTheDocument();
+    expect(await screen.findByRole('progressbar', { name: 'Loading' })).toBeInTheDocument();
     expect(screen.queryByText(/backend unavailable/)).toBeNull();
-    expect(screen.queryByRole('button', { name: 'Retry' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Retry loading the run history' })).toBeNull();
     expect(historyLoads).toBe(2);
   });
 

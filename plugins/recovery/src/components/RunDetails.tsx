@@ -446,12 +446,16 @@ export const RunDetails = ({
   run,
   rtoObjectiveSeconds,
   maxSteps,
+  headingLevel = 3,
 }: {
   run: RecoveryRun;
   rtoObjectiveSeconds?: number;
   maxSteps?: number;
+  /** The level of its "Machines" and "Timeline" headings: one below the heading it is under. */
+  headingLevel?: 3 | 4;
 }) => {
   const classes = useStyles();
+  const heading = headingLevel === 4 ? 'h4' : 'h3';
   // The failed machine's log tail is in the outcome already.
   const failedMachine = run.status === 'failed' ? runFailure(run).machineRef : undefined;
   const withLogs = run.machines.filter(
@@ -470,11 +474,11 @@ export const RunDetails = ({
         </Typography>
       </Box>
       <RunOutcome run={run} rtoObjectiveSeconds={rtoObjectiveSeconds} />
-      <Typography variant="subtitle2" className={classes.sectionTitle}>
+      <Typography variant="subtitle2" component={heading} className={classes.sectionTitle}>
         Machines
       </Typography>
       <RunMachinesTable run={run} />
-      <Typography variant="subtitle2" className={classes.sectionTitle}>
+      <Typography variant="subtitle2" component={heading} className={classes.sectionTitle}>
         Timeline
       </Typography>
       <RunTimeline run={run} maxSteps={maxSteps} />
