@@ -99,8 +99,8 @@ const columns: TableColumn<ReadinessSummary>[] = [
   {
     title: 'Readiness',
     field: 'status',
-    customSort: (a, b) =>
-      READINESS_RISK_RANK[a.status] - READINESS_RISK_RANK[b.status],
+    // A status this version does not know (a newer backend's) sorts last, as in sortByRisk.
+    customSort: (a, b) => (READINESS_RISK_RANK[a.status] ?? 9) - (READINESS_RISK_RANK[b.status] ?? 9),
     render: r => <ReadinessStatusView status={r.status} />,
   },
   // Columns without a field sort only with a customSort: the others offer no sorting.

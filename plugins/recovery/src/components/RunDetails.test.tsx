@@ -176,3 +176,11 @@ describe('RunDetails', () => {
     expect(screen.queryByRole('group', { name: 'Log tail of web-1' })).toBeNull();
   });
 });
+
+describe('RunDetails, who started it', () => {
+  it('names who started a run as the run history does, by short ref', async () => {
+    await renderRun(<RunDetails run={{ ...makeRun('succeeded'), trigger: 'user', createdBy: 'user:default/guest' }} />);
+    expect(screen.getByText(/by user:guest ·/)).toBeInTheDocument();
+    expect(screen.queryByText(/user:default\/guest/)).not.toBeInTheDocument();
+  });
+});

@@ -468,7 +468,7 @@ export const RunDetails = ({
           <RunStatusView status={run.status} />
         </Box>
         <Typography variant="caption" color="textSecondary">
-          {run.mode} run {run.id} · {run.trigger === 'schedule' ? 'scheduled' : `by ${run.createdBy ?? 'a user'}`} ·
+          {run.mode} run {run.id} · {run.trigger === 'schedule' ? 'scheduled' : `by ${run.createdBy ? shortRef(run.createdBy) : 'a user'}`} ·
           started {formatTime(runStart(run))}
           {run.finishedAt ? ` · finished ${formatTime(run.finishedAt)}` : ''}
         </Typography>
