@@ -1,10 +1,58 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type Docker from 'dockerode';
+import Docker from 'dockerode';
 import { DockerCaptureSource, memoryInUseOf } from './DockerCaptureSource';
 import { createTar } from './lib/tar';
+
+/**
+ * What reaches the disk, in order, while a test records it: `fsync <path>` (a file written with
+ * `flush`, a handle synced) and `rename <from> <to>`; the fake engine adds its pauses and the
+ * capture's record.
+ */
+const disk = vi.hoisted(() => ({ log: undefined as string[] | undefined }));
+vi.mock('node:fs/promises', async importOriginal => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>();
+  const writeFile = (async (path: string, data: any, options?: any) => {
+    await fs.writeFile(path, data, options);
+    if (options?.flush) disk.log?.push(`fsync ${path}`);
+  }) as typeof fs.writeFile;
+  const rename = (async (from: string, to: string) => {
+    disk.log?.push(`rename ${from} ${to}`);
+    return fs.rename(from, to);
+  }) as typeof fs.rename;
+  const open = (async (path: string, ...rest: any[]) => {
+    const handle = await (fs.open as any)(path, ...rest);
+    const sync = handle.sync.bind(handle);
+    handle.sync = () => {
+      disk.log?.push(`fsync ${path}`);
+      return sync();
+    };
+    return handle;
+  }) as typeof fs.open;
+  return { ...fs, writeFile, rename, open, default: { ...fs, writeFile, rename, open } };
+});
+vi.mock('node:fs', async importOriginal => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const createWriteStream = ((path: string, options?: any) =>
+    fs.createWriteStream(path, {
+      ...options,
+      fs: {
+        open: fs.open,
+        write: fs.write,
+        writev: fs.writev,
+        close: fs.close,
+        fsync: (fd: number, cb: (e: Error | null) => void) => {
+          disk.log?.push(`fsync ${path}`);
+          fs.fsync(fd, cb);
+        },
+      },
+    })) as typeof fs.createWriteStream;
+  return { ...fs, createWriteStream, default: { ...fs, createWriteStream } };
+});
 
 describe('memoryInUseOf', () => {
   const MiB = 1024 ** 2;
@@ -42,10 +90,23 @@ interface FakeContainer {
   commitMs?: number;
   /** Fails the pause, the container paused all the same (by it, or by someone else meanwhile). */
   pauseFails?: Error;
+  /** Its volumes' mount points (none unless said): each archived as a file `data` of `volume <destination>`. */
+  volumes?: string[];
 }
 
-/** A primary engine whose containers pause, commit and unpause as a capture asks; ids are the keys. */
-function fakeEngine(containers: Record<string, FakeContainer>) {
+/** `docker save`'s answer: the engine's API as dockerode's modem dials it. */
+const saving: Pick<Docker['modem'], 'dial'> = {
+  dial: (options, callback) => {
+    const ref = /^\/images\/(.+)\/get$/.exec(options.path)![1];
+    callback!(null, Readable.from([createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]) as any);
+  },
+};
+
+/**
+ * A primary engine whose containers pause, commit and unpause as a capture asks; ids are the keys.
+ * Its API (`docker save`) is `modem`'s.
+ */
+function fakeEngine(containers: Record<string, FakeContainer>, modem = saving) {
   const removedTags: string[] = [];
   const nextFailure = (c: FakeContainer, call: 'inspect' | 'unpause') => c.fails?.[call]?.shift();
   const docker = {
@@ -62,20 +123,24 @@ function fakeEngine(containers: Record<string, FakeContainer>) {
             State: { Running: true, Paused: c.paused },
             Config: { Hostname: 'web-01', Env: [], Labels: {} },
             HostConfig: {},
-            Mounts: [],
+            Mounts: (c.volumes ?? []).map(destination => ({ Type: 'volume', Name: `v${destination}`, Destination: destination })),
             NetworkSettings: { Networks: {} },
           };
         },
+        getArchive: async ({ path }: { path: string }) =>
+          Readable.from([createTar([{ type: 'file', path: 'data', content: `volume ${path}` }])]),
         stats: async () => {
           throw engineError(500, 'no stats here');
         },
         pause: async () => {
+          disk.log?.push('pause');
           c.paused = true;
           if (c.pauseFails) throw c.pauseFails;
         },
         unpause: async () => {
           const failure = nextFailure(c, 'unpause');
           if (failure) throw failure;
+          disk.log?.push('unpause');
           c.paused = false;
         },
         commit: async () => {
@@ -88,10 +153,16 @@ function fakeEngine(containers: Record<string, FakeContainer>) {
       remove: async () => {
         removedTags.push(ref);
       },
-      // `docker save` of the committed image.
-      get: async () => Readable.from([createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]),
+      // `docker save` of the committed image, as dockerode asks it (no abort signal).
+      get: () =>
+        new Promise((resolve, reject) =>
+          modem.dial({ path: `/images/${ref}/get`, method: 'GET', isStream: true, statusCodes: { 200: true } }, (e, data) =>
+            e ? reject(e) : resolve(data),
+          ),
+        ),
     }),
     listImages: async () => [],
+    modem,
   } as unknown as Docker;
   return { docker, removedTags };
 }
@@ -174,6 +245,82 @@ describe('DockerCaptureSource on a failing engine', () => {
     expect(containers[id].paused).toBe(false);
     expect(notes()).toEqual([]);
   });
+
+  it("puts its note, files and renames on the disk before what relies on them: the pause, the next step, the record", async () => {
+    const id = 'f'.repeat(64);
+    const containers: Record<string, FakeContainer> = { [id]: { paused: false, volumes: ['/data'] } };
+    const { docker } = fakeEngine(containers);
+    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    disk.log = [];
+    await source.capture(
+      { machineRef: 'resource:default/web-01', engine: 'primary', container: id },
+      { captureId: 'cap-1', record: async () => void disk.log!.push('record') },
+    );
+    const log = disk.log.map(line => line.replaceAll(store, 'store').replaceAll(id, 'ID').replace(/\.[0-9a-f]{8}\.tmp/g, '.TMP'));
+    const rewrite = ['fsync store/.paused/primary.ID.tmp', 'rename store/.paused/primary.ID.tmp store/.paused/primary.ID', 'fsync store/.paused'];
+    expect(log).toEqual([
+      // The note, by which a machine left paused is unpaused, before the pause.
+      'fsync store/.paused/primary.ID',
+      'fsync store/.paused',
+      'pause',
+      // The volume's archive is kept once production runs again: its flush is no part of the pause.
+      'unpause',
+      'fsync store/.cap-1.volume-1.tar.TMP',
+      'rename store/.cap-1.volume-1.tar.TMP store/cap-1.volume-1.tar',
+      'fsync store',
+      // Unpaused: the note says so (saving).
+      ...rewrite,
+      'fsync store/.cap-1.tar.TMP',
+      'fsync store/layers',
+      'rename store/.cap-1.tar.TMP store/cap-1.tar',
+      'fsync store',
+      // Its files kept: the note says so (recording) before the record, which a note of the saving
+      // phase, back after a power loss, would undo.
+      ...rewrite,
+      'record',
+    ]);
+    expect(notes()).toEqual([]);
+  });
+
+  it("stops a docker save the engine has not answered yet, at the capture's signal and as the backend shuts down", async () => {
+    // An engine that exports the whole image before it answers (as older ones do): here, never.
+    const saves: string[] = [];
+    const dropped: string[] = [];
+    const engine = createServer((req, res) => {
+      saves.push(req.url!);
+      res.on('close', () => dropped.push(req.url!));
+    });
+    await new Promise<void>(resolve => engine.listen(0, '127.0.0.1', resolve));
+    try {
+      const { modem } = new Docker({ host: '127.0.0.1', port: (engine.address() as AddressInfo).port, protocol: 'http' });
+      const id = 'a'.repeat(64);
+      const { docker, removedTags } = fakeEngine({ [id]: { paused: false } }, modem);
+      const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+      const machine = { machineRef: 'resource:default/web-01', engine: 'primary', container: id };
+
+      const timeout = new AbortController();
+      const first = source.capture(machine, { captureId: 'cap-1', signal: timeout.signal });
+      await vi.waitFor(() => expect(saves).toEqual([`/images/recovery-capture/${id}:cap-1/get`]));
+      timeout.abort(new Error('the capture took too long'));
+      await expect(first).rejects.toThrow('the capture took too long');
+      await vi.waitFor(() => expect(dropped).toEqual(saves));
+
+      const second = source.capture(machine, { captureId: 'cap-2' });
+      await vi.waitFor(() => expect(saves).toHaveLength(2));
+      const stopping = performance.now();
+      await source.stopCaptures();
+      // At once, not after the 10 s the shutdown waits at most.
+      expect(performance.now() - stopping).toBeLessThan(2_000);
+      await expect(second).rejects.toThrow('capture of resource:default/web-01 stopped as the backend shuts down: unpaused, nothing kept');
+      await vi.waitFor(() => expect(dropped).toEqual(saves));
+      expect(removedTags).toEqual([`recovery-capture/${id}:cap-1`, `recovery-capture/${id}:cap-2`]);
+      expect(notes()).toEqual([]);
+      expect(readdirSync(store).filter(f => f.includes('tar'))).toEqual([]);
+    } finally {
+      engine.closeAllConnections();
+      engine.close();
+    }
+  }, 15_000);
 
   it('unpauses a machine whose pause took though its answer was lost, and keeps nothing', async () => {
     const id = 'd'.repeat(64);

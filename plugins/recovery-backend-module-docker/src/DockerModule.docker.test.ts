@@ -474,16 +474,14 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       saving = resolve;
     });
     const slowSaves = Object.create(primary) as Docker;
-    slowSaves.getImage = (name: string) => {
-      const image = primary.getImage(name);
-      const get = image.get.bind(image);
-      image.get = (async () => {
-        saving();
-        await new Promise(r => setTimeout(r, 2000));
-        return get();
-      }) as any;
-      return image;
-    };
+    // The save goes through the engine's API (the modem), to be abortable: held there.
+    const modem = Object.create(primary.modem) as Docker['modem'];
+    modem.dial = ((options: { path: string }, callback: unknown) => {
+      if (!/\/images\/.+\/get$/.test(options.path)) return primary.modem.dial(options as any, callback as any);
+      saving();
+      setTimeout(() => primary.modem.dial(options as any, callback as any), 2000);
+    }) as Docker['modem']['dial'];
+    slowSaves.modem = modem;
     const slow = new DockerCaptureSource('primary', slowSaves, { storeDirectory: store });
     const captureId = `cap-slow-save-${suffix}`;
     const locator = { machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer };

@@ -113,3 +113,26 @@ describe('readDockerModuleConfig engine addresses', () => {
     expect(engine({ host: 'https://dr.example.internal' }).options).toMatchObject({ host: 'https://dr.example.internal' });
   });
 });
+
+describe('readDockerModuleConfig engine ids', () => {
+  const withIds = (...ids: string[]) =>
+    readDockerModuleConfig(
+      new ConfigReader({
+        recovery: { captureStore: { directory: dir }, docker: { engines: ids.map(id => ({ id, socketPath: '/var/run/docker.sock' })) } },
+      }),
+    ).engines.map(e => e.id);
+
+  it('takes simple names', () => {
+    expect(withIds('primary', 'dr-host', 'dc1.b', 'site_2', 'A'.repeat(63))).toEqual(['primary', 'dr-host', 'dc1.b', 'site_2', 'A'.repeat(63)]);
+  });
+
+  it('refuses an id that is not a simple name, naming the key and the rule: it names files in the capture store', () => {
+    // A path, names that would share another id's capture notes (`dc1/b`, `dc1 b` and `dc1-b` would all
+    // be `dc1-b`), a hidden file's, and one past a file name's room.
+    for (const id of ['dc1/b', '../store', 'dc1 b', '.primary', '-x', 'A'.repeat(64)]) {
+      expect(() => withIds('primary', id)).toThrow(
+        `recovery.docker.engines[1].id is ${JSON.stringify(id)}: an engine id must be a simple name (letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters)`,
+      );
+    }
+  });
+});

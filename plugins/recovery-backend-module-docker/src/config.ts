@@ -21,6 +21,12 @@ export interface DockerModuleConfig {
   maxCapturePauseMs: number;
 }
 
+/**
+ * What an engine id may be: it names files in the capture store (`.paused/<id>.<container id>`)
+ * as it is, so that no two ids share them, and within a file name's length.
+ */
+const ENGINE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
 /** PEM text as is; anything else is a file path, read now so a bad path fails start-up naming its key. */
 function pem(key: string, value: string | undefined): string | undefined {
   if (!value) return undefined;
@@ -60,8 +66,13 @@ function remoteEngine(e: Config, id: string, host: string): Docker.DockerOptions
 export function readDockerModuleConfig(config: Config): DockerModuleConfig {
   const storeDirectory = config.getString('recovery.captureStore.directory');
   const docker = config.getOptionalConfig('recovery.docker');
-  const engines = (docker?.getOptionalConfigArray('engines') ?? []).map(e => {
+  const engines = (docker?.getOptionalConfigArray('engines') ?? []).map((e, i) => {
     const id = e.getString('id');
+    if (!ENGINE_ID.test(id)) {
+      throw new Error(
+        `recovery.docker.engines[${i}].id is ${JSON.stringify(id)}: an engine id must be a simple name (letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters)`,
+      );
+    }
     const role = (e.getOptionalString('role') ?? 'both') as EngineRole;
     if (!['primary', 'hypervisor', 'both'].includes(role)) {
       throw new Error(`recovery.docker.engines[${id}].role must be primary, hypervisor or both, not ${role}`);

@@ -7,6 +7,13 @@ import { join } from 'node:path';
 import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, writeThinArchive } from './layerStore';
 import { createTar, tarFileSizes } from './tar';
 
+/** What reaches the disk, in order, while a test records it: `fsync <path>` and `rename <from> <to>`. */
+const disk = vi.hoisted(() => ({
+  log: undefined as string[] | undefined,
+  /** A flush fails as the test says (a disk error, a file system that cannot flush a directory). */
+  syncFails: undefined as undefined | ((path: string) => NodeJS.ErrnoException | undefined),
+}));
+
 /** Lets a test act the moment after the layer store read a file's age (a capture running meanwhile). */
 const afterStat = vi.hoisted(() => ({
   hook: undefined as undefined | ((path: string) => Promise<void>),
@@ -23,19 +30,44 @@ vi.mock('node:fs/promises', async importOriginal => {
   const open = (async (path: string, ...rest: any[]) => {
     const failure = afterStat.openFails?.(String(path));
     if (failure) throw failure;
-    return (fs.open as any)(path, ...rest);
+    const handle = await (fs.open as any)(path, ...rest);
+    const sync = handle.sync.bind(handle);
+    handle.sync = async () => {
+      disk.log?.push(`fsync ${path}`);
+      const failure = disk.syncFails?.(String(path));
+      if (failure) throw failure;
+      return sync();
+    };
+    return handle;
   }) as typeof fs.open;
-  return { ...fs, stat, open, default: { ...fs, stat, open } };
+  const rename = (async (from: string, to: string) => {
+    disk.log?.push(`rename ${from} ${to}`);
+    return fs.rename(from, to);
+  }) as typeof fs.rename;
+  return { ...fs, stat, open, rename, default: { ...fs, stat, open, rename } };
 });
 
 /** Files written under this directory go to /dev/full instead: a capture store whose disk is full. */
 const fullDisk = vi.hoisted(() => ({ under: undefined as string | undefined }));
 vi.mock('node:fs', async importOriginal => {
   const fs = await importOriginal<typeof import('node:fs')>();
+  // Its fsync (as `flush` asks) is recorded.
+  const recorded = (path: string) => ({
+    open: fs.open,
+    write: fs.write,
+    writev: fs.writev,
+    close: fs.close,
+    fsync: (fd: number, cb: (e: Error | null) => void) => {
+      disk.log?.push(`fsync ${path}`);
+      const failure = disk.syncFails?.(path);
+      if (failure) cb(failure);
+      else fs.fsync(fd, cb);
+    },
+  });
   const createWriteStream = ((path: string, options?: any) =>
     fullDisk.under && String(path).startsWith(fullDisk.under)
       ? fs.createWriteStream('/dev/full', { flags: 'w' })
-      : fs.createWriteStream(path, options)) as typeof fs.createWriteStream;
+      : fs.createWriteStream(path, { ...options, fs: recorded(String(path)) })) as typeof fs.createWriteStream;
   return { ...fs, createWriteStream, default: { ...fs, createWriteStream } };
 });
 
@@ -59,6 +91,8 @@ describe('the layer store', () => {
     afterStat.hook = undefined;
     afterStat.openFails = undefined;
     fullDisk.under = undefined;
+    disk.log = undefined;
+    disk.syncFails = undefined;
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -103,6 +137,43 @@ describe('the layer store', () => {
     // A whole archive, as older captures keep: read as it is.
     expect((await collect(readCaptureArchive(store, first))).equals(readFileSync(first))).toBe(true);
     expect(await captureArchiveFiles(first)).toEqual(await tarFileSizes(first));
+  });
+
+  it('flushes each file to the disk before its rename, and the rename after; the layers before the archive that names them', async () => {
+    mkdirSync(join(store, LAYERS_DIRECTORY));
+    // One layer the store holds already: its copy is removed, not flushed.
+    writeFileSync(join(store, LAYERS_DIRECTORY, `${sha256(base).slice(7)}.layer`), base);
+    const archive = saved('first', { aaa: base, bbb: top1 });
+    disk.log = [];
+    await writeThinArchive(createReadStream(archive), store, 'cap-1.tar', []);
+    const layers = join(store, LAYERS_DIRECTORY);
+    const log = disk.log.map(line => line.replaceAll(layers, 'layers').replaceAll(store, 'store').replace(/\.[0-9a-f]+\.tmp/g, '.TMP'));
+    expect(log).toEqual([
+      'fsync layers/.TMP',
+      `rename layers/.TMP layers/${sha256(top1).slice(7)}.layer`,
+      'fsync store/.cap-1.tar.TMP',
+      'fsync layers',
+      'rename store/.cap-1.tar.TMP store/cap-1.tar',
+      'fsync store',
+    ]);
+  });
+
+  it('fails on a flush that fails, keeping nothing under its name; goes on where the file system cannot flush a directory', async () => {
+    const archive = saved('first', { aaa: base, bbb: top1 });
+    const failure = (code: string) => Object.assign(new Error(`${code}: flush failed`), { code });
+    const layers = join(store, LAYERS_DIRECTORY);
+    disk.syncFails = path => (path.startsWith(layers) && path.endsWith('.tmp') ? failure('EIO') : undefined);
+    await expect(writeThinArchive(createReadStream(archive), store, 'cap-1.tar', [])).rejects.toThrow('EIO: flush failed');
+    disk.syncFails = path => (path.startsWith(join(store, '.cap-2.tar.')) ? failure('EIO') : undefined);
+    await expect(writeThinArchive(createReadStream(archive), store, 'cap-2.tar', [])).rejects.toThrow('EIO: flush failed');
+    expect(readdirSync(store).filter(f => f.startsWith('cap-'))).toEqual([]);
+
+    disk.syncFails = path => (path === store || path === layers ? failure('EINVAL') : undefined);
+    const thin = await writeThinArchive(createReadStream(archive), store, 'cap-3.tar', []);
+    expect(thin.checksum).toBe(sha256(readFileSync(archive)));
+    // A file's flush is never let go.
+    disk.syncFails = path => (path.startsWith(join(store, '.cap-4.tar.')) ? failure('EINVAL') : undefined);
+    await expect(writeThinArchive(createReadStream(archive), store, 'cap-4.tar', [])).rejects.toThrow('EINVAL: flush failed');
   });
 
   it('gives back an archive whose entries pax headers describe, and with a layer changed, says so by the checksum', async () => {

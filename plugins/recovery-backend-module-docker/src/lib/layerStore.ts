@@ -42,11 +42,30 @@ const parseRef = (data: Buffer) => JSON.parse(data.toString('utf8')) as LayerRef
 const layerFile = (storeDirectory: string, sha256: string) => join(storeDirectory, LAYERS_DIRECTORY, `${sha256}.layer`);
 
 /**
- * A file written a chunk at a time. A write that fails (a full disk) fails the next `write` or
- * `close`: between them nothing listens, and an error no one hears would end the backend.
+ * A file written a chunk at a time, flushed to the disk (fsync) as it is closed where `flush` says:
+ * renamed into place unflushed, a power loss could leave it short or empty under its final name. A
+ * write that fails (a full disk) fails the next `write` or `close`: between them nothing listens,
+ * and an error no one hears would end the backend.
  */
-function fileFor(path: string): WriteStream {
-  return createWriteStream(path, { flags: 'wx' }).on('error', () => {});
+function fileFor(path: string, flush: boolean): WriteStream {
+  return createWriteStream(path, { flags: 'wx', flush }).on('error', () => {});
+}
+
+/**
+ * Flushes a file, or a directory's entries, to the disk (fsync). A rename into a directory (or a
+ * file's creation) is durable only once the directory is flushed: the file's own fsync does not
+ * cover its name. A file system that cannot flush a directory (EINVAL, as some network and FUSE
+ * ones say) keeps its entries as it does: so does PostgreSQL.
+ */
+export async function syncToDisk(path: string, { directory = false } = {}): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } catch (e) {
+    if (!(directory && (e as NodeJS.ErrnoException).code === 'EINVAL')) throw e;
+  } finally {
+    await handle.close();
+  }
 }
 
 async function write(out: WriteStream, chunk: Buffer): Promise<void> {
@@ -81,8 +100,9 @@ function engineSays(bytes: Buffer): string {
  * Streams `docker save`'s output into the thin archive `<storeDirectory>/<name>` and its layers
  * into the layer store, those already there (by content) kept as they are. Returns the size and
  * sha256 of the original archive, and the bytes this capture added to the store. The archive is a
- * temporary file renamed into place; both paths go into `written` first, for the caller's cleanup
- * on failure. A layer written for a capture that then fails is left to `removeUnusedLayers`.
+ * temporary file renamed into place, each file and its directory flushed to the disk (fsync) before
+ * this returns; both paths go into `written` first, for the caller's cleanup on failure. A layer
+ * written for a capture that then fails is left to `removeUnusedLayers`.
  */
 export async function writeThinArchive(
   source: AsyncIterable<Buffer | string>,
@@ -98,7 +118,7 @@ export async function writeThinArchive(
   const whole = createHash('sha256');
   let size = 0;
   let storedBytes = 0;
-  const out = fileFor(tempPath);
+  const out = fileFor(tempPath, true);
   // An abort ends a stream that is waiting for data (an engine that stalls), as pipeline would.
   const onAbort = () => (source as { destroy?: (error?: unknown) => void }).destroy?.(signal!.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -191,7 +211,11 @@ export async function writeThinArchive(
       if (!(await have(1))) break;
     }
     await close(out);
+    // The layers it refers to reach the disk before the archive does: after a power loss, an
+    // archive is never found without them.
+    await syncToDisk(join(storeDirectory, LAYERS_DIRECTORY), { directory: true });
     await rename(tempPath, finalPath);
+    await syncToDisk(storeDirectory, { directory: true });
     storedBytes += (await stat(finalPath)).size;
     return { size, checksum: `sha256:${whole.digest('hex')}`, storedBytes };
   } catch (e) {
@@ -217,7 +241,8 @@ async function storeLayer(
 ): Promise<string> {
   const temp = join(storeDirectory, LAYERS_DIRECTORY, `.${randomBytes(6).toString('hex')}.tmp`);
   const hash = createHash('sha256');
-  const out = fileFor(temp);
+  // Flushed only when kept: most layers are in the store already, and their copy is removed.
+  const out = fileFor(temp, false);
   try {
     let left = size;
     for await (const part of data) {
@@ -237,6 +262,7 @@ async function storeLayer(
       await utimes(final, now, now);
       await rm(temp, { force: true });
     } catch {
+      await syncToDisk(temp);
       await rename(temp, final);
       added(size);
     }
