@@ -12,7 +12,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { captureMachines, finishTask, nightlyCheck, oldestCapturedFirst, timeoutMs } from './tasks';
+import { analyseSystems, captureMachines, finishTask, nightlyCheck, oldestCapturedFirst, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -77,8 +77,7 @@ export const recoveryModuleScheduler = createBackendModule({
             timeout: { minutes: 30 },
           }),
           fn: async signal => {
-            const { analysed, failed } = await api.analyzeSystems({ signal: signal as AbortSignal | undefined });
-            finishTask(`Dependency analysis: ${analysed.length} systems analysed, ${failed.length} failed`, failed, logger);
+            await analyseSystems(api, logger, signal as AbortSignal | undefined);
           },
         });
 

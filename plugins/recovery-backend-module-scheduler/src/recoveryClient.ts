@@ -16,10 +16,10 @@ export interface ScheduledRecoveryApi {
   getRun(runId: string, options?: CallOptions): Promise<RecoveryRun>;
   /** Readiness of every recoverable entity, with its boot plan in full (`include=plan`). */
   listReadiness(options?: CallOptions): Promise<ReadinessSummary[]>;
-  /** Analyses the boot history of every system. */
+  /** Analyses the boot history of every system; `skipped`: those with no initialization events yet. */
   analyzeSystems(
     options?: CallOptions,
-  ): Promise<{ analysed: string[]; failed: Array<{ entityRef: string; message: string }> }>;
+  ): Promise<{ analysed: string[]; skipped: string[]; failed: Array<{ entityRef: string; message: string }> }>;
 }
 
 export { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';

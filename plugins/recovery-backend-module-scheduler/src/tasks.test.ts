@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { captureMachines, finishTask, nightlyCheck, nightlyTargets, oldestCapturedFirst, runNightlyCheck, timeoutMs } from './tasks';
+import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyTargets, oldestCapturedFirst, runNightlyCheck, timeoutMs } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
 const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
@@ -115,7 +115,7 @@ describe('scheduled tasks', () => {
     ]);
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
-      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
@@ -161,7 +161,7 @@ describe('scheduled tasks', () => {
     ];
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
-      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
@@ -194,7 +194,7 @@ describe('scheduled tasks', () => {
   it('fails with the reason once the time budget runs out, and at once on a permanent poll error', async () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
-      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       listReadiness: async () => [],
       startRun: async entityRef => {
         if (entityRef.endsWith('busy')) throw hostBusy();
@@ -239,7 +239,7 @@ describe('scheduled tasks', () => {
     let busy = 1;
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
-      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
@@ -286,7 +286,7 @@ describe('scheduled tasks', () => {
     const started: string[] = [];
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
-      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       listReadiness: async () => [
         readinessOf('component:default/web', [['resource:default/web-01']]),
         {
@@ -335,7 +335,7 @@ describe('scheduled tasks', () => {
         if (ref.endsWith('bad')) throw new Error('No capture source for primary engine x');
         return [];
       },
-      analyzeSystems: async () => ({ analysed: [], failed: [] }),
+      analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       listReadiness: async () => [],
       startRun: async () => { throw new Error('unused'); },
       getRun: async () => { throw new Error('unused'); },
@@ -390,6 +390,19 @@ describe('scheduled tasks', () => {
         { entityRef: 'resource:default/d', message: "not captured: the task's timeout ran out first" },
       ],
     });
+  });
+
+  it('analyses every system: one with no initialization events yet is skipped and counted, not a failure; others fail the task', async () => {
+    const logger = mockServices.logger.mock();
+    const sweep = (failed: Array<{ entityRef: string; message: string }>) => ({
+      analyzeSystems: async () => ({ analysed: ['system:default/shop'], skipped: ['system:default/new'], failed }),
+    });
+    await analyseSystems(sweep([]), logger);
+    expect(logger.info).toHaveBeenCalledWith('Dependency analysis: skipped, with no initialization events of their services yet: system:default/new');
+    expect(logger.info).toHaveBeenCalledWith('Dependency analysis: 1 systems analysed, 1 skipped (no initialization events yet), 0 failed');
+    await expect(analyseSystems(sweep([{ entityRef: 'system:default/bank', message: 'database unreachable' }]), logger)).rejects.toThrow(
+      'Dependency analysis: 1 systems analysed, 1 skipped (no initialization events yet), 1 failed\n  system:default/bank: database unreachable',
+    );
   });
 
   it('ends a task as failed, naming each failure, when anything in it failed; else logs its summary', () => {

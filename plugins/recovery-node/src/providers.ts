@@ -62,6 +62,47 @@ export interface MachineRuntime {
    * tell, or the machine was not running.
    */
   memoryBytes?: number;
+  /**
+   * How production confined and ran the machine, where it said so: applied at restore, so the
+   * restored machine runs as bounded as in production. Absent in older captures (restored with the
+   * recovery engine's defaults, as before) and where production left the engine's default.
+   */
+  limits?: MachineLimits;
+  /** Production's restart policy: kept by a failover, not by a test lab (the run decides what runs). */
+  restartPolicy?: { name: string; maximumRetryCount?: number };
+}
+
+/** Production's bounds on a machine (Docker's names in brackets). */
+export interface MachineLimits {
+  /** Hard memory limit (`--memory`). */
+  memoryBytes?: number;
+  /** Soft memory limit (`--memory-reservation`). */
+  memoryReservationBytes?: number;
+  /** Memory plus swap (`--memory-swap`); -1 unlimited swap. */
+  memorySwapBytes?: number;
+  /** CPUs in billionths (`--cpus`). */
+  nanoCpus?: number;
+  /** Relative CPU weight (`--cpu-shares`). */
+  cpuShares?: number;
+  /** CFS quota and period in µs (`--cpu-quota`, `--cpu-period`). */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  /** Most processes at once (`--pids-limit`). */
+  pidsLimit?: number;
+  /** Root filesystem mounted read-only (`--read-only`). */
+  readOnlyRootfs?: boolean;
+  /** An init process reaps zombies and forwards signals (`--init`). */
+  init?: boolean;
+  ulimits?: Array<{ name: string; soft: number; hard: number }>;
+  /** Capabilities production dropped (`--cap-drop`), and those it added back that a default machine has. */
+  capDrop?: string[];
+  capAdd?: string[];
+  /** Security options that confine it further (`no-new-privileges`, an inline seccomp profile). */
+  securityOpt?: string[];
+  /** Namespaced kernel parameters (`--sysctl`): the machine's own, not the host's. */
+  sysctls?: Record<string, string>;
+  /** Signal that stops it (`--stop-signal`), where not SIGTERM. */
+  stopSignal?: string;
 }
 
 /** What a capture source stored for one machine. */

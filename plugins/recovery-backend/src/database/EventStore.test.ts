@@ -147,6 +147,19 @@ describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
     expect(await store.insertEvents(many, 'api')).toBe(1_234);
   });
 
+  it('stores two pushes of the same events in different orders at once, each event once, without a deadlock', async () => {
+    // Overlapping exports pushed together: each push inserts batch by batch in one transaction, and
+    // a row the other has inserted but not committed makes it wait for that one.
+    const { knex, store: own } = await freshStore();
+    const machines = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];
+    const events = machines.flatMap(machine =>
+      Array.from({ length: 500 }, (_, i) => ({ time: 1_500_000_000_000 + i, machine, service: 'web', type: 'start' as const })),
+    );
+    const stored = await Promise.all([own.insertEvents(events, 'api:a'), own.insertEvents([...events].reverse(), 'api:b')]);
+    expect(stored[0] + stored[1]).toBe(events.length);
+    expect(Number((await knex('recovery_events').count({ n: '*' }).first())!.n)).toBe(events.length);
+  });
+
   it('stores nothing of a call that fails in a later batch', async () => {
     const { knex, store: own } = await freshStore();
     const batch = (n: number, machine: string) =>

@@ -18,6 +18,8 @@ export const EVENT_PAGE = 5_000;
 /** Events deleted per statement: each holds its row locks only briefly, so collection goes on. */
 export const DELETE_BATCH = 1_000;
 
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const toEvent = (r: any): InitializationEvent => ({
   machine: r.machine,
   service: r.service,
@@ -33,24 +35,28 @@ export class EventStore {
   /** Stores events once each; returns how many were new. */
   async insertEvents(events: InitializationEvent[], source: string): Promise<number> {
     const receivedAt = new Date();
+    const rows = events.map(e => ({
+      machine: e.machine,
+      service: e.service,
+      type: e.type,
+      // Parsers give fractions of a ms (journald µs, docker ns) that a bigint column refuses on
+      // PostgreSQL; boot ordering needs no finer than whole ms, and rounding keeps re-sent events one.
+      time: Math.round(e.time),
+      reference: e.reference === undefined ? null : Math.round(e.reference),
+      source,
+      received_at: receivedAt,
+    }));
+    // In the unique key's order: a row another push inserts and has not committed yet waits for
+    // it, so two pushes of the same events in different orders (overlapping exports, an engine's
+    // stream and a push) would each wait for the other (a deadlock on PostgreSQL).
+    rows.sort((a, b) => compare(a.machine, b.machine) || compare(a.service, b.service) || compare(a.type, b.type) || a.time - b.time);
     // One transaction for all batches: a call that fails stores none of its events, not the
     // batches before the error while the caller is told it failed.
     return this.db.transaction(async trx => {
       let inserted = 0;
-      for (let i = 0; i < events.length; i += BATCH) {
-        const rows = events.slice(i, i + BATCH).map(e => ({
-          machine: e.machine,
-          service: e.service,
-          type: e.type,
-          // Parsers give fractions of a ms (journald µs, docker ns) that a bigint column refuses on
-          // PostgreSQL; boot ordering needs no finer than whole ms, and rounding keeps re-sent events one.
-          time: Math.round(e.time),
-          reference: e.reference === undefined ? null : Math.round(e.reference),
-          source,
-          received_at: receivedAt,
-        }));
+      for (let i = 0; i < rows.length; i += BATCH) {
         const added = await trx('recovery_events')
-          .insert(rows)
+          .insert(rows.slice(i, i + BATCH))
           .onConflict(['machine', 'service', 'type', 'time'])
           .ignore()
           .returning('id');

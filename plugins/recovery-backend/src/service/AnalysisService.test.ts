@@ -248,11 +248,12 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     const analyses = new AnalysisService(store, graphs, mockServices.logger.mock(), { threshold: 0.7, serviceMap, eventRetentionMs: 180 * DAY, keepAnalyses: 20 });
 
     const all = async (refs: string[]) => refs;
-    expect(await analyses.sweep(mockCredentials.user(), all)).toEqual({ analysed: ['system:default/generated'], failed: [], hidden: 1 });
+    expect(await analyses.sweep(mockCredentials.user(), all)).toEqual({ analysed: ['system:default/generated'], skipped: [], failed: [], hidden: 1 });
     // Both were analysed all the same.
     expect((await analyses.latest('system:default/rebooted'))?.scope).toBe('system:default/rebooted');
     expect(await analyses.sweep(mockCredentials.service(), all)).toEqual({
       analysed: ['system:default/generated', 'system:default/rebooted'],
+      skipped: [],
       failed: [],
       hidden: 0,
     });
@@ -260,6 +261,7 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     const before = (await analyses.latest('system:default/rebooted'))!.id;
     expect(await analyses.sweep(mockCredentials.service(), async refs => refs.filter(r => r !== 'system:default/rebooted'))).toEqual({
       analysed: ['system:default/generated'],
+      skipped: [],
       failed: [],
       hidden: 0,
     });
@@ -268,10 +270,14 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
 
   it('says why stored events cannot be analysed, not that there are none, when there are', async () => {
     const first = generated.events.find(e => e.type === 'start')!;
-    // A clock reading in the wrong unit: it moves the machine's events past what a date holds.
-    const clock = { time: first.time, machine: first.machine, service: '', type: 'clock' as const, reference: 8.64e15 };
-    await store.insertEvents([...generated.events, clock], 'api');
-    const { failed } = await service().analyzeSystems(['system:default/generated']);
+    const newest = Math.max(...generated.events.map(e => e.time));
+    // A start stamped at the last date there is, which its machine's latest clock reading (a
+    // minute ahead) moves past it.
+    const last = { ...first, time: 8.64e15 - 1000 };
+    const clock = { time: newest + DAY, machine: first.machine, service: '', type: 'clock' as const, reference: newest + DAY + 60_000 };
+    await store.insertEvents([...generated.events, last, clock], 'api');
+    const { analysed, skipped, failed } = await service().analyzeSystems(['system:default/generated']);
+    expect({ analysed, skipped }).toEqual({ analysed: [], skipped: [] });
     expect(failed).toEqual([
       {
         entityRef: 'system:default/generated',
@@ -279,6 +285,50 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
       },
     ]);
     await expect(service().analyzeSystem('system:default/generated')).rejects.toMatchObject({ name: 'InputError' });
+  });
+
+  it('leaves out, with a warning naming it, a clock reading stored before the parsers refused it, and analyses the rest', async () => {
+    const first = generated.events.find(e => e.type === 'start')!;
+    // The nearest readings to the machine's first start: a reference at the last date there is
+    // (it moved the machine's events past what a date holds), and one in microseconds.
+    const bad = [
+      { time: first.time - 1, machine: first.machine, service: '', type: 'clock' as const, reference: 8.64e15 },
+      { time: first.time + 1, machine: first.machine, service: '', type: 'clock' as const, reference: first.time * 1000 },
+    ];
+    await store.insertEvents([...generated.events, ...bad], 'api');
+    const analyses = service();
+    expect(await analyses.analyzeSystems(['system:default/generated'])).toEqual({ analysed: ['system:default/generated'], skipped: [], failed: [] });
+    const { result } = (await analyses.latest('system:default/generated'))!;
+    expect(result.warnings).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^2 clock readings of ${first.machine} left out, the first at ${new Date(first.time - 1).toISOString()} \\(machine time\\): its 'reference' is \\d+ years ahead of its 'time': no clock is more than 100 years off`),
+      ),
+    );
+    // What the readings that hold give.
+    const expected = analyzeDependencies(generated.events.map(e => (e.type === 'clock' ? e : { ...e, service: compileServiceMap(serviceMap)(e.service) })), { threshold: 0.7 });
+    expect(withoutRefs(result).dependencies).toEqual(expected.dependencies);
+    expect(withoutRefs(result).waves).toEqual(expected.waves);
+  });
+
+  it('skips a system none of whose services has initialization events yet, which the sweep does not count as failed', async () => {
+    await store.insertEvents(generated.events, 'api');
+    const logger = mockServices.logger.mock();
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities: [...system(generated, 'generated'), ...system(rebooted, 'rebooted')] }), mockServices.auth(), {
+      rpoSeconds: 86400,
+      rtoSeconds: 3600,
+    });
+    const analyses = new AnalysisService(store, graphs, logger, { threshold: 0.7, serviceMap, eventRetentionMs: 180 * DAY, keepAnalyses: 20 });
+    expect(await analyses.analyzeSystems(['system:default/generated', 'system:default/missing', 'system:default/rebooted'])).toEqual({
+      analysed: ['system:default/generated'],
+      skipped: ['system:default/rebooted'],
+      failed: [{ entityRef: 'system:default/missing', message: expect.stringContaining('not found') }],
+    });
+    expect(logger.info).toHaveBeenCalledWith('Skipped 1 system with no initialization events of their services yet: system:default/rebooted');
+    // Asked for on its own, it is the caller's 400, as before.
+    await expect(analyses.analyzeSystem('system:default/rebooted')).rejects.toMatchObject({
+      name: 'InputError',
+      message: expect.stringMatching(/^No initialization events of the services of system:default\/rebooted yet/),
+    });
   });
 
   it('keeps the last analyses of each system', async () => {

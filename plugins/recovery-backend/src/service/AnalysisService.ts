@@ -36,6 +36,19 @@ export interface AnalysisServiceOptions {
   deleteBatchSize?: number;
 }
 
+/**
+ * No initialization events of a system's services are stored yet (a new system): a 400 to a
+ * caller who asks for its analysis, and a system the sweep skips rather than fails.
+ */
+export class NoInitializationEventsError extends InputError {}
+
+/** A 400 for an entity that is not a System, whose analysis is asked for or of. */
+export function requireSystem(entityRef: string): void {
+  if (!entityRef.startsWith('system:')) {
+    throw new InputError(`${entityRef} is not a System: dependency analysis runs per system`);
+  }
+}
+
 /** What one system's analysis keeps of the event stream. */
 interface SystemEvents {
   rootRef: string;
@@ -116,22 +129,33 @@ export class AnalysisService implements InferenceSource {
     permitted: (systemRefs: string[]) => Promise<string[]>,
   ): Promise<{
     analysed: string[];
+    skipped: string[];
     failed: Array<{ entityRef: string; message: string }>;
     hidden: number;
   }> {
     const systems = await permitted((await this.graphs.recoverableEntities()).filter(r => r.startsWith('system:')));
-    const { analysed, failed } = await this.analyzeSystems(systems);
-    const visible = new Set(await this.graphs.visibleTo([...analysed, ...failed.map(f => f.entityRef)], credentials));
-    const shown = { analysed: analysed.filter(r => visible.has(r)), failed: failed.filter(f => visible.has(f.entityRef)) };
-    return { ...shown, hidden: analysed.length + failed.length - shown.analysed.length - shown.failed.length };
+    const { analysed, skipped, failed } = await this.analyzeSystems(systems);
+    const visible = new Set(await this.graphs.visibleTo([...analysed, ...skipped, ...failed.map(f => f.entityRef)], credentials));
+    const shown = {
+      analysed: analysed.filter(r => visible.has(r)),
+      skipped: skipped.filter(r => visible.has(r)),
+      failed: failed.filter(f => visible.has(f.entityRef)),
+    };
+    const all = analysed.length + skipped.length + failed.length;
+    return { ...shown, hidden: all - shown.analysed.length - shown.skipped.length - shown.failed.length };
   }
 
-  /** Analyses each system, continuing past the ones that fail (no events, say), which it lists with why. */
+  /**
+   * Analyses each system, continuing past the ones that fail, which it lists with why. Those with
+   * no initialization events yet (new systems) are skipped: nothing is wrong with them.
+   */
   async analyzeSystems(systemRefs: string[]): Promise<{
     analysed: string[];
+    skipped: string[];
     failed: Array<{ entityRef: string; message: string }>;
   }> {
     const analysed: string[] = [];
+    const skipped: string[] = [];
     const failed: Array<{ entityRef: string; message: string }> = [];
     if (systemRefs.length) await this.pruneEvents();
     const prepared: Array<{ ref: string; system?: SystemEvents; error?: Error }> = [];
@@ -151,18 +175,18 @@ export class AnalysisService implements InferenceSource {
         await this.finish(p.system);
         analysed.push(p.ref);
       } catch (error) {
-        failed.push({ entityRef: p.ref, message: String((error as Error).message) });
+        if (error instanceof NoInitializationEventsError) skipped.push(p.ref);
+        else failed.push({ entityRef: p.ref, message: String((error as Error).message) });
       }
     }
-    return { analysed, failed };
+    if (skipped.length) this.logger.info(`Skipped ${counted(skipped.length, 'system')} with no initialization events of their services yet: ${skipped.join(', ')}`);
+    return { analysed, skipped, failed };
   }
 
   /** Loads a system from the catalog, ready to collect the events of its services. */
   private async prepare(systemRef: string): Promise<SystemEvents> {
     const graph = await this.graphs.load(systemRef);
-    if (!graph.rootRef.startsWith('system:')) {
-      throw new InputError(`${graph.rootRef} is not a System: dependency analysis runs per system`);
-    }
+    requireSystem(graph.rootRef);
     // Log names are matched to the system's entities: services by name after the configured
     // mapping (or by full ref, which the mapping may name), machines by name or by the container
     // their annotation names (Docker events name the container, journald the host).
@@ -229,9 +253,10 @@ export class AnalysisService implements InferenceSource {
       });
     } catch (error) {
       // Only a history without starts is "none yet": other refusals are about events that are
-      // there (a clock reading in the wrong unit, say), which that would send looking elsewhere.
+      // there (an event its clock reading moves past the dates a Date holds, say), which that
+      // would send looking elsewhere.
       if (error instanceof NoStartEventsError) {
-        throw new InputError(
+        throw new NoInitializationEventsError(
           `No initialization events of the services of ${rootRef} yet: ${error.message}`,
         );
       }

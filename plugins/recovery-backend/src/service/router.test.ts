@@ -2,7 +2,8 @@ import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
-import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { createServiceFactory, type PermissionsService } from '@backstage/backend-plugin-api';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import express from 'express';
@@ -422,6 +423,30 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
       ]);
     }
     await knex('recovery_events').where('source', 'api:store.jsonl').delete();
+  });
+
+  it('answers the analysis of an entity that is not a System as POST does, with 400, not "none yet"', async () => {
+    const expected = { name: 'InputError', message: 'component:default/shop is not a System: dependency analysis runs per system' };
+    const got = await request(server).get('/api/recovery/analysis/component/default/shop');
+    const asked = await request(server).post('/api/recovery/analysis').send({ entityRef: 'component:default/shop' });
+    expect([got.status, got.body.error]).toEqual([400, expect.objectContaining(expected)]);
+    expect([asked.status, asked.body.error]).toEqual([400, expect.objectContaining(expected)]);
+  });
+
+  it('refuses a clock reading that would move its machine\'s boots with a 400 naming the line; lenient skips it', async () => {
+    const t = Date.UTC(2024, 0, 1);
+    const body = [
+      JSON.stringify({ time: t, machine: 'shop-01', service: 'shop' }),
+      JSON.stringify({ time: t, machine: 'shop-01', event: 'clock', reference: 8.64e15 }),
+    ].join('\n');
+    const refused = await request(server).post('/api/recovery/events?source=far.jsonl').set('content-type', 'text/plain').send(body);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toEqual(
+      expect.stringMatching(/^far\.jsonl:2: a clock reading's 'reference' is \d+ years ahead of its 'time': no clock is more than 100 years off/),
+    );
+    const lenient = await request(server).post('/api/recovery/events?source=far.jsonl&lenient=true').set('content-type', 'text/plain').send(body);
+    expect(lenient.body).toMatchObject({ received: 1, skipped: 1 });
+    await knex('recovery_events').where('source', 'api:far.jsonl').delete();
   });
 
   it('refuses input the API does not document with a 400 naming the field and what it got, rather than guess', async () => {
@@ -878,14 +903,26 @@ describe('recovery router errors', () => {
     expect(res.body.error).toEqual({ name: 'NotFoundError', message: 'Run nope not found' });
   });
 
-  it('names the size limit, and the setting, of a POST /events body over it', async () => {
+  /** A router that takes POST /events bodies up to 1024 bytes, with these permissions. */
+  const eventsApp = async (permissions = mockServices.permissions()) => {
     const app = express();
-    app.use(await createRouter({ maxEventsRequestSize: '1024' } as unknown as RouterOptions));
+    app.use(await createRouter({ maxEventsRequestSize: '1024', httpAuth: mockServices.httpAuth(), permissions } as unknown as RouterOptions));
     app.use(MiddlewareFactory.create({ config: mockServices.rootConfig(), logger: mockServices.logger.mock() }).error());
-    const res = await request(app).post('/events').set('content-type', 'text/plain').send('x'.repeat(2048));
+    return app;
+  };
+
+  it('names the size limit, and the setting, of a POST /events body over it', async () => {
+    const res = await request(await eventsApp()).post('/events').set('content-type', 'text/plain').send('x'.repeat(2048));
     expect(res.status).toBe(413);
     expect(res.body.error.message).toBe(
       'Request body of 2048 bytes is larger than recovery.events.maxRequestSize (1024 bytes): push the log in smaller parts, or raise that setting',
     );
+  });
+
+  it('tells a caller without recovery.events.create so, whatever the size of its body', async () => {
+    const denied = { authorize: async () => [{ result: AuthorizeResult.DENY }] } as unknown as PermissionsService;
+    const res = await request(await eventsApp(denied)).post('/events').set('content-type', 'text/plain').send('x'.repeat(2048));
+    expect(res.status).toBe(403);
+    expect(res.body.error.message).toBe('Missing permission recovery.events.create');
   });
 });

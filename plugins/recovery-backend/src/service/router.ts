@@ -25,7 +25,7 @@ import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
 import { ACTIVE_RUN_STATUSES } from '../run/runState';
 import { isRunVisible, listVisibleRuns } from '../run/visibleRuns';
-import { AnalysisService } from './AnalysisService';
+import { AnalysisService, requireSystem } from './AnalysisService';
 import { CaptureService, toApi } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ReadinessService } from './ReadinessService';
@@ -50,20 +50,6 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   const { httpAuth, permissions, store, events, analyses, graphs, plans, captures, runs, readiness } =
     options;
   const router = Router();
-  // Exported logs come as they are (JSON lines), whatever the content type says.
-  const eventsBody = express.text({ type: () => true, limit: options.maxEventsRequestSize });
-  router.post('/events', (req, res, next) =>
-    eventsBody(req, res, (error?: { type?: string; length?: number; limit?: number; message: string }) => {
-      // body-parser's "request entity too large" says neither the limit nor what to do about it.
-      if (error?.type === 'entity.too.large') {
-        error.message =
-          `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`} is larger than ` +
-          `recovery.events.maxRequestSize (${error.limit} bytes): push the log in smaller parts, or raise that setting`;
-      }
-      next(error);
-    }),
-  );
-  router.use(express.json({ limit: '1mb' }));
 
   const authorize = async (req: express.Request, permission: BasicPermission) => {
     const credentials = await httpAuth.credentials(req);
@@ -73,6 +59,24 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     return credentials;
   };
+
+  // Exported logs come as they are (JSON lines), whatever the content type says.
+  const eventsBody = express.text({ type: () => true, limit: options.maxEventsRequestSize });
+  router.post('/events', async (req, res, next) => {
+    // Permission first: a caller without it is told so, not that the body is too large, and no
+    // body is held in memory for nothing.
+    await authorize(req, recoveryEventsCreatePermission);
+    eventsBody(req, res, (error?: { type?: string; length?: number; limit?: number; message: string }) => {
+      // body-parser's "request entity too large" says neither the limit nor what to do about it.
+      if (error?.type === 'entity.too.large') {
+        error.message =
+          `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`} is larger than ` +
+          `recovery.events.maxRequestSize (${error.limit} bytes): push the log in smaller parts, or raise that setting`;
+      }
+      next(error);
+    });
+  });
+  router.use(express.json({ limit: '1mb' }));
   // Runs, captures and analyses are of one entity: the policy decides on that entity (the
   // catalog applies conditions such as ownership).
   type EntityPermission = ResourcePermission<'catalog-entity'>;
@@ -160,7 +164,6 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.post('/events', query('format', 'source', 'lenient'), async (req, res) => {
-    await authorize(req, recoveryEventsCreatePermission);
     const format = req.query.format;
     if (format !== undefined && !EVENT_FORMATS.includes(format as EventFormat)) {
       throw new InputError(`format must be one of ${EVENT_FORMATS.join(', ')}, got "${format}"`);
@@ -218,6 +221,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/analysis/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const ref = await entityRefFromPath(req, credentials);
+    // As POST says: a 404 would suggest an analysis of it may come.
+    requireSystem(ref);
     // Only the parts the caller may see in the catalog: the analysis names all of the system's.
     const analysis = await analyses.latestFor(ref, credentials);
     if (!analysis) throw new NotFoundError(`No dependency analysis of ${ref} yet`);

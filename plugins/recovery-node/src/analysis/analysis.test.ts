@@ -186,12 +186,43 @@ describe('name mapping', () => {
 describe('clock skew', () => {
   it('applies the nearest reading of the machine', () => {
     const correct = clockCorrector([
-      { time: 1000, machine: 'a', service: '', type: 'clock', reference: 1500 },
-      { time: 10_000, machine: 'a', service: '', type: 'clock', reference: 9_000 },
+      { time: T0 + 1000, machine: 'a', service: '', type: 'clock', reference: T0 + 1500 },
+      { time: T0 + 10_000, machine: 'a', service: '', type: 'clock', reference: T0 + 9_000 },
     ]);
-    expect(correct('a', 2000)).toBe(2500);
-    expect(correct('a', 9000)).toBe(8000);
-    expect(correct('b', 2000)).toBe(2000);
+    expect(correct('a', T0 + 2000)).toBe(T0 + 2500);
+    expect(correct('a', T0 + 9000)).toBe(T0 + 8000);
+    expect(correct('b', T0 + 2000)).toBe(T0 + 2000);
+  });
+  it('leaves out, naming each machine, readings past any clock (over 100 years off): the others apply, and nothing fails', () => {
+    // app (m1) starts 10 min after db (m2) by the reference clock; m1's clock is 15 min behind.
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 10; b++) {
+      const t = T0 + b * DAY;
+      events.push(start(t, 'db', 'm2'), start(t - 5 * MIN, 'app', 'm1'));
+      events.push({ time: t - 15 * MIN, machine: 'm1', service: '', type: 'clock', reference: t });
+    }
+    const good = analyzeDependencies(events);
+    const clock = (time: number, machine: string, reference: number): InitializationEvent => ({ time, machine, service: '', type: 'clock', reference });
+    const bad = [
+      // Nearest to m1's starts, each would apply to them.
+      clock(T0 - 5 * MIN, 'm1', 8.64e15), // the largest time there is
+      clock(T0 + DAY - 5 * MIN, 'm1', (T0 + DAY) * 1000), // microseconds
+      clock(T0 * 1000, 'm2', T0), // machine time in microseconds
+    ];
+    const r = analyzeDependencies([...events, ...bad]);
+    expect(r.warnings.filter(w => w.includes('left out'))).toEqual([
+      `2 clock readings of m1 left out, the first at ${new Date(T0 - 5 * MIN).toISOString()} (machine time): its 'reference' is 273731 years ahead of its 'time': no clock is more than 100 years off (a corrupt value, or a time in another unit?)`,
+      `clock reading of m2 at ${new Date(T0 * 1000).toISOString()} (machine time) left out: its 'reference' is 53945 years behind its 'time': no clock is more than 100 years off (a corrupt value, or a time in another unit?)`,
+    ]);
+    expect({ ...r, warnings: [] }).toEqual({ ...good, warnings: [] });
+    // Decades off is still a reading (a clock whose battery died), said to be far off.
+    const decades = analyzeDependencies([start(T0, 'db', 'm2'), start(T0 + 10 * MIN - 30 * 365 * DAY, 'app', 'm1'), clock(T0 - 30 * 365 * DAY, 'm1', T0), clock(T0, 'm2', T0)]);
+    expect(decades.warnings.join('\n')).not.toContain('left out');
+    expect(decades.warnings).toContain("the clock readings of 1 machine(s) (m1) put their clocks more than a year off the reference: is a 'reference' in seconds?");
+    expect(decades.serviceOrder).toEqual(['db', 'app']);
+    // m1's only reading left out: its clock counts as unread.
+    const unread = analyzeDependencies([start(T0, 'db', 'm2'), start(T0 + 10 * MIN, 'app', 'm1'), clock(T0, 'm1', 8.64e15), clock(T0, 'm2', T0)]);
+    expect(unread.warnings).toContain('no clock readings for 1 machine(s) (m1): their clocks are assumed correct');
   });
   it('finds a dependency across machines whose clocks differ by 15 minutes only with clock lines', () => {
     // True order: db (m2) then app (m1) 10 min later; m1's clock is 15 min behind.
@@ -1054,9 +1085,11 @@ describe('analysis', () => {
     expect(() => analyzeDependencies(events)).toThrow(/^5001 distinct services \(the analysis takes at most 5000: .*map transient units to one service/);
     expect(analyzeDependencies(events, { map: { services: { '/^session-\\d+\\.scope$/': 'session.scope' } } }).services).toHaveLength(1);
   });
-  it('a clock reading that moves an event past what a date holds is a clear error naming the machine', () => {
+  it('a clock reading that would move an event past what a date holds is left out, naming the machine, not an error', () => {
     const events = [start(T0, 'a', 'm1'), { time: T0 - DAY, machine: 'm1', service: '', type: 'clock' as const, reference: 8.64e15 }];
-    expect(() => analyzeDependencies(events)).toThrow(/^the clock readings of m1 move its event at 2024-01-01T00:00:00.000Z \(machine time\) to [0-9]+ ms, past what a date holds/);
+    const r = analyzeDependencies(events);
+    expect(r.services).toEqual([expect.objectContaining({ service: 'a', machines: ['m1'] })]);
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^clock reading of m1 at 2023-12-31T00:00:00.000Z \(machine time\) left out: its 'reference' is 273731 years ahead/));
   });
   it('is deterministic: same events in any order give byte-identical output', () => {
     const h = generateHistory({ seed: 7, machines: 6, services: 20, siteBoots: 15, machineReboots: 10 });

@@ -6,7 +6,7 @@ import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/p
 import { byName, counted, listed } from './graph';
 import { delayText } from './kernel';
 import { compileServiceMap, ServiceMap, ServiceMapper } from './mapping';
-import { MAX_TIME } from '../events/parse';
+import { clockReadingProblem, MAX_TIME } from '../events/parse';
 
 /**
  * Input the analysis cannot take (no start events, more services than it holds, a map or clock
@@ -42,17 +42,30 @@ function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
 }
 
 type ClockReadings = Map<string, Array<{ time: number; offset: number }>>;
+/** Readings left out, by machine, each with why. */
+type LeftOutReadings = Map<string, Array<InitializationEvent & { problem: string }>>;
 
-/** Each machine's clock readings (machine time, offset = reference − machine clock), in time order. */
-function clockReadings(events: InitializationEvent[]): ClockReadings {
+/**
+ * Each machine's clock readings (machine time, offset = reference − machine clock), in time order;
+ * and, by machine, those left out as `clockReadingProblem` refuses them (stored before the parsers
+ * refused them too), each with why.
+ */
+function clockReadings(events: InitializationEvent[]): { readings: ClockReadings; leftOut: LeftOutReadings } {
   const readings: ClockReadings = new Map();
+  const leftOut: LeftOutReadings = new Map();
   for (const e of events) {
     if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
+    const problem = clockReadingProblem(e.time, e.reference);
+    if (problem) {
+      if (!leftOut.has(e.machine)) leftOut.set(e.machine, []);
+      leftOut.get(e.machine)!.push({ ...e, problem });
+      continue;
+    }
     if (!readings.has(e.machine)) readings.set(e.machine, []);
     readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
   }
   for (const list of readings.values()) list.sort((a, b) => a.time - b.time || a.offset - b.offset);
-  return readings;
+  return { readings, leftOut };
 }
 
 /**
@@ -60,7 +73,7 @@ function clockReadings(events: InitializationEvent[]): ClockReadings {
  * nearest in time to each event applies (ties: the earlier one).
  */
 export function clockCorrector(events: InitializationEvent[]): (machine: string, time: number) => number {
-  return correctorOf(clockReadings(events));
+  return correctorOf(clockReadings(events).readings);
 }
 
 /** The corrector of readings already collected (buildTimeline also checks them for conflicts). */
@@ -96,9 +109,21 @@ const EPOCH_SECONDS_SUSPECT = 1e11;
 const EPOCH_MICROS_SUSPECT = Date.UTC(2200, 0, 1);
 
 const iso = (t: number) => new Date(t).toISOString();
+/** A stored time as ISO 8601 where a date holds it, else as it is. */
+const shownTime = (t: number) => (Math.abs(t) <= MAX_TIME ? iso(t) : String(t));
 /** Services one analysis takes (6,000 took 1.5 GB; 24,000 overflowed a Map of pairs). */
 const MAX_SERVICES = 5000;
 export const DAY = 86_400_000;
+
+/** One warning per machine with readings left out (`clockReadings`): how many, and the first by time. */
+function leftOutClockReadings(leftOut: LeftOutReadings): string[] {
+  return [...leftOut.keys()].sort(byName).map(m => {
+    const list = leftOut.get(m)!.sort((a, b) => a.time - b.time || a.reference! - b.reference!);
+    const [first] = list;
+    const which = list.length > 1 ? `${counted(list.length, 'clock reading')} of ${m} left out, the first at` : `clock reading of ${m} at`;
+    return `${which} ${shownTime(first.time)} (machine time)${list.length > 1 ? '' : ' left out'}: ${first.problem.replace(/^a clock reading's /, 'its ')}`;
+  });
+}
 
 /**
  * Readings of one machine's clock that contradict each other (offsets a minute apart within ten
@@ -208,9 +233,10 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const mapName = typeof o.map === 'function' ? o.map : compileServiceMap(o.map);
   const warnings: string[] = [];
   const all = Array.isArray(events) ? (events as InitializationEvent[]) : [...events];
-  const readings = clockReadings(all);
+  const { readings, leftOut } = clockReadings(all);
   const correct = correctorOf(readings);
-  const machinesWithClock = new Set(all.filter(e => e.type === 'clock').map(e => e.machine));
+  // A machine whose every reading was left out has its clock read no more than one without any.
+  const machinesWithClock = new Set(all.filter(e => e.type === 'clock' && (readings.has(e.machine) || !leftOut.has(e.machine))).map(e => e.machine));
   const starts: Array<{ t: number; service: string; machine: string }> = [];
   const failures = new Map<string, number[]>();
   // Per machine, its latest and earliest start or failure (machine time).
@@ -283,6 +309,8 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       );
     }
   }
+  // A reading past any clock's offset would move the machine's boots out of reach.
+  warnings.push(...leftOutClockReadings(leftOut));
   // A clock reading's `reference` in seconds (or a clock decades off) puts the machine years away.
   const farOff = [...readings].filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY)).map(([m]) => m).sort(byName);
   if (farOff.length) {

@@ -91,6 +91,9 @@ describe('parseEvents: jsonl', () => {
     [jl({ time: '99999999999999999999', machine: 'm', service: 's' }), "'time' is out of range (\"99999999999999999999\""],
     [jl({ time: 8.64e15 + 1, machine: 'm', service: 's' }), "'time' is out of range"],
     [jl({ time: 1, machine: 'm', event: 'clock', reference: 1e300 }), "'reference' is out of range"],
+    // A clock reading past any clock's offset: it would move the machine's boots out of reach.
+    [jl({ time: 1714557600000, machine: 'm', event: 'clock', reference: 8.64e15 }), "a clock reading's 'reference' is 273731 years ahead of its 'time': no clock is more than 100 years off (a corrupt value, or a time in another unit?)"],
+    [jl({ time: 1714557600000, machine: 'm', event: 'clock', reference: 1714557600000 * 1000 }), "a clock reading's 'reference' is 54277 years ahead of its 'time'"],
     // Date.parse would roll these over into the next month.
     [jl({ time: '2024-02-30T00:00:00Z', machine: 'm', service: 's' }), "'time' is not a valid date: \"2024-02-30T00:00:00Z\""],
     [jl({ time: '2023-02-29T00:00:00Z', machine: 'm', service: 's' }), "'time' is not a valid date"],
@@ -208,6 +211,11 @@ describe('parseEvents: times', () => {
   it('accepts 1970 itself, in each form', () => {
     const r = parseEvents(['0', '"0"', '"1970-01-01T00:00:00Z"', '"1970-01-01T01:00:00+01:00"'].map(line).join('\n'));
     expect(r.events.map(e => e.time)).toEqual([0, 0, 0, 0]);
+  });
+  it('a clock reading decades off is still taken (a clock whose battery died), and so are times near the epoch', () => {
+    const clock = (time: string | number, reference: string | number) => jl({ time, machine: 'm', event: 'clock', reference });
+    const r = parseEvents([clock('2000-01-01T00:00:00Z', '2026-05-01T10:00:00Z'), clock(1000, 1500), clock('2024-05-01T10:00:00+14:00', '2024-05-01T10:00:00Z')].join('\n'));
+    expect(r.events.map(e => e.reference! - e.time)).toEqual([Date.UTC(2026, 4, 1, 10) - Date.UTC(2000, 0, 1), 500, 14 * 3_600_000]);
   });
   it("a clock line's reference: the same rules; null is no reference", () => {
     const clock = (reference: string) => `{"time": 1000, "machine": "m", "event": "clock", "reference": ${reference}}`;

@@ -52,6 +52,29 @@ export const MAX_NAME_LENGTH = 255;
 /** Furthest time (epoch ms) from 1970 a JS Date can hold, either way; a bigint column holds it too. */
 export const MAX_TIME = 8.64e15;
 
+/**
+ * Largest offset a clock reading may correct: a machine whose clock battery died boots decades
+ * behind, and its reading is what puts it right; a hundred years further is no clock (a corrupt
+ * value, a time in microseconds). Yet a machine's nearest reading applies to each of its events,
+ * however far: one such reading would move its boots past the dates a Date holds, and every
+ * analysis of its system would fail.
+ */
+export const MAX_CLOCK_OFFSET = 100 * 365.25 * 86_400_000;
+
+/**
+ * Why a clock reading (machine `time`, `reference` clock at the same instant, epoch ms) cannot be
+ * applied, else undefined: the parsers refuse such a line, and the analysis leaves out one stored
+ * before they did, so that it neither fails nor moves a machine's boots out of reach.
+ */
+export function clockReadingProblem(time: number, reference: number): string | undefined {
+  const offset = reference - time;
+  if (!(Math.abs(offset) <= MAX_CLOCK_OFFSET)) {
+    const years = (Math.abs(offset) / (365.25 * 86_400_000)).toFixed(0);
+    return `a clock reading's 'reference' is ${years} years ${offset > 0 ? 'ahead of' : 'behind'} its 'time': no clock is more than 100 years off (a corrupt value, or a time in another unit?)`;
+  }
+  return undefined;
+}
+
 /** `raw` as a message shows it: JSON, but a number as JS writes it (JSON has no Infinity). */
 const shown = (raw: unknown) => (typeof raw === 'number' ? String(raw) : JSON.stringify(raw));
 
@@ -214,7 +237,10 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
   if (event === 'clock') {
     if (o.reference === undefined || o.reference === null) throw new LineError("clock line without 'reference'");
     const reference = parseEventTime(o.reference, 'reference');
-    return [{ time, machine, service: typeof o.service === 'string' && o.service.trim() !== '' ? storable(o.service, 'service') : '', type: 'clock', reference }];
+    const service = typeof o.service === 'string' && o.service.trim() !== '' ? storable(o.service, 'service') : '';
+    const problem = clockReadingProblem(time, reference);
+    if (problem) throw new LineError(problem);
+    return [{ time, machine, service, type: 'clock', reference }];
   }
   // A clock reading whose `event` was left out reads as a start without a service.
   if (o.event === undefined && o.service === undefined && o.reference !== undefined) {
