@@ -1,7 +1,12 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import type { LabHandle, MachineHandle } from '@backstage-recovery/plugin-recovery-node';
-import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import type { LabHandle, MachineHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import { DockerHypervisorHost, PROBE_LABEL } from './DockerHypervisorHost';
 
 /**
  * An engine with one lab network and the machines on it, whose probe container can be killed:
@@ -98,5 +103,166 @@ describe('DockerHypervisorHost probes', () => {
       ok: false,
       message: 'TCP connect to 10.0.0.3:80 from the lab (probe container, network rr-run-2-prod): failed (its output could not be read: socket hang up)',
     });
+  });
+});
+
+/** A capture store holding one (whole) archive, and the capture of it with `runtime`. */
+const stores: string[] = [];
+afterAll(() => stores.forEach(store => rmSync(store, { recursive: true, force: true })));
+
+function storeWith(runtime: Partial<RestorableCapture['runtime']> = {}): { store: string; capture: RestorableCapture } {
+  const store = mkdtempSync(join(tmpdir(), 'recovery-host-'));
+  stores.push(store);
+  const content = Buffer.from('an image archive');
+  writeFileSync(join(store, 'cap-1.tar'), content);
+  return {
+    store,
+    capture: {
+      captureId: 'cap-1',
+      machineRef: 'resource:default/web',
+      imageId: 'sha256:image',
+      checksum: `sha256:${createHash('sha256').update(content).digest('hex')}`,
+      artifact: 'cap-1.tar',
+      runtime: { hostname: 'web', networks: [], env: [], exposedPorts: [], labels: {}, ...runtime },
+    },
+  };
+}
+
+/** An engine that creates machine containers, with lab networks internal or not, and says what it did. */
+function restoringEngine(options: { internal?: boolean; failConnect?: string } = {}) {
+  const calls: string[] = [];
+  const created: Docker.ContainerCreateOptions[] = [];
+  const docker = {
+    getImage: () => ({ inspect: async () => ({ Id: 'sha256:image' }) }),
+    getNetwork: (name: string) => ({
+      inspect: async () => {
+        calls.push(`inspect network ${name}`);
+        return { Name: name, Internal: options.internal ?? true, IPAM: { Config: [] } };
+      },
+      connect: async () => {
+        calls.push(`connect ${name}`);
+        if (name === options.failConnect) throw Object.assign(new Error('endpoint with name web already exists'), { statusCode: 403 });
+      },
+    }),
+    info: async () => {
+      calls.push('info');
+      return { NCPU: 2 };
+    },
+    createContainer: async (opts: Docker.ContainerCreateOptions) => {
+      created.push(opts);
+      return {
+        id: 'machine-id',
+        putArchive: async () => {},
+        remove: async () => {
+          calls.push('remove machine');
+        },
+      };
+    },
+  } as unknown as Docker;
+  return { docker, calls, created };
+}
+
+describe('DockerHypervisorHost restore', () => {
+  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front', 'rr-run-1-back'] };
+  const network = (name: string) => ({ name, aliases: [] });
+
+  it('restores a capture without production limits exactly as before: no restart policy, nothing more asked of the engine', async () => {
+    const { store, capture } = storeWith();
+    const { docker, calls, created } = restoringEngine({ internal: false });
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const { adaptations } = await host.restoreMachine(lab, capture);
+    expect(adaptations).toEqual([]);
+    expect(created[0].HostConfig).toEqual({ NetworkMode: 'none', RestartPolicy: { Name: 'no' } });
+    expect(created[0]).not.toHaveProperty('StopSignal');
+    expect(calls).toEqual([]);
+  });
+
+  it("applies production's limits; a test lab keeps no restart policy, and a CPU limit above the host's CPUs is lowered", async () => {
+    const { store, capture } = storeWith({
+      limits: { memoryBytes: 256 * 1024 ** 2, nanoCpus: 4e9, readOnlyRootfs: true, init: true, capDrop: ['ALL'], stopSignal: 'SIGQUIT' },
+      restartPolicy: { name: 'always' },
+    });
+    const { docker, created } = restoringEngine({ internal: true });
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const { adaptations } = await host.restoreMachine(lab, capture);
+    expect(created[0].HostConfig).toEqual({
+      Memory: 256 * 1024 ** 2,
+      NanoCpus: 2e9,
+      ReadonlyRootfs: true,
+      Init: true,
+      CapDrop: ['ALL'],
+      NetworkMode: 'none',
+      RestartPolicy: { Name: 'no' },
+    });
+    expect(created[0].StopSignal).toBe('SIGQUIT');
+    expect(adaptations).toEqual([
+      'restart policy always not applied in a test lab: the run starts and stops its machines',
+      'CPU limit 4 lowered to the 2 CPUs engine dr-host has',
+    ]);
+  });
+
+  it("keeps production's restart policy in a failover, whose lab is not internal", async () => {
+    const { store, capture } = storeWith({ restartPolicy: { name: 'on-failure', maximumRetryCount: 5 } });
+    const { docker, created } = restoringEngine({ internal: false });
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const { adaptations } = await host.restoreMachine(lab, capture);
+    expect(created[0].HostConfig?.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 5 });
+    expect(adaptations).toEqual([]);
+  });
+
+  it('removes the machine it created when it cannot join a later lab network, as when a volume fails', async () => {
+    const { store, capture } = storeWith({ networks: [network('front'), network('back')] });
+    const { docker, calls } = restoringEngine({ failConnect: 'rr-run-1-back' });
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    await expect(host.restoreMachine(lab, capture)).rejects.toThrow('endpoint with name web already exists');
+    expect(calls).toEqual(['connect rr-run-1-back', 'remove machine']);
+  });
+});
+
+describe('DockerHypervisorHost room', () => {
+  it("removes the run's helper container a stopped backend left before it makes it again, and reads the room", async () => {
+    const name = 'rr-run-1-room';
+    const containers = new Map<string, Record<string, string>>([[name, { [RUN_ID_LABEL]: 'run-1', [PROBE_LABEL]: 'true' }]]);
+    const docker = {
+      info: async () => ({ DockerRootDir: '/var/lib/docker' }),
+      getImage: () => ({ inspect: async () => ({ Id: 'sha256:probe' }) }),
+      getContainer: (id: string) => ({
+        inspect: async () => {
+          if (!containers.has(id)) throw Object.assign(new Error('no such container'), { statusCode: 404 });
+          return { Config: { Labels: containers.get(id) } };
+        },
+        remove: async () => {
+          containers.delete(id);
+        },
+      }),
+      createContainer: async (opts: Docker.ContainerCreateOptions) => {
+        if (containers.has(opts.name!)) {
+          throw Object.assign(new Error(`Conflict. The container name "/${opts.name}" is already in use`), { statusCode: 409 });
+        }
+        containers.set(opts.name!, opts.Labels ?? {});
+        return {
+          start: async () => {},
+          wait: async () => ({ StatusCode: 0 }),
+          logs: async () =>
+            Buffer.from('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 1000 100 900 10% /data-root\nMemAvailable: 2048 kB\n'),
+          remove: async () => {
+            containers.delete(opts.name!);
+          },
+        };
+      },
+    } as unknown as Docker;
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nonexistent' });
+    expect(await host.room!('run-1', [])).toEqual({
+      neededBytes: 0,
+      where: 'dr-host:/var/lib/docker',
+      freeBytes: 900 * 1024,
+      availableMemoryBytes: 2048 * 1024,
+    });
+    expect([...containers.keys()]).toEqual([]);
+
+    // One of that name that is not the run's is left alone: the room is then unknown.
+    containers.set(name, { owner: 'someone' });
+    expect((await host.room!('run-1', [])).unknown).toMatch(/already in use/);
+    expect(containers.get(name)).toEqual({ owner: 'someone' });
   });
 });

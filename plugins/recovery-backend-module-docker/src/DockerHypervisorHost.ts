@@ -18,7 +18,7 @@ import type {
   RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
-import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerName, dockerTag, joinsLabNetwork } from './adapt';
+import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerLimits, dockerName, dockerTag, joinsLabNetwork } from './adapt';
 import { firstHost, helperRange, highestFree } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
@@ -250,8 +250,10 @@ export class DockerHypervisorHost implements HypervisorHost {
   /** Free bytes in `directory` of the engine's host and the memory it has available, read there. */
   private async freeRoomIn(runId: string, directory: string): Promise<{ freeBytes: number; availableMemoryBytes?: number }> {
     await this.ensureProbeImage();
+    const name = dockerName('rr', runId, 'room');
+    await this.removeLeftHelper(runId, name);
     const container = await this.docker.createContainer({
-      name: dockerName('rr', runId, 'room'),
+      name,
       Image: this.probeImage,
       // A container's /proc/meminfo is its host's (the VM's, where the engine runs in one).
       // The status is df's: a kernel without MemAvailable (before 3.14) leaves the memory unknown.
@@ -277,6 +279,26 @@ export class DockerHypervisorHost implements HypervisorHost {
       return { freeBytes: available * 1024, ...(memory && { availableMemoryBytes: Number(memory[1]) * 1024 }) };
     } finally {
       await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /**
+   * Removes the run's helper container `name` that a backend stopped mid-check left: its fixed
+   * name would fail every later check of the run. Left alone if it is not the run's.
+   */
+  private async removeLeftHelper(runId: string, name: string): Promise<void> {
+    let labels: Record<string, string>;
+    try {
+      labels = (await this.docker.getContainer(name).inspect()).Config.Labels ?? {};
+    } catch (e) {
+      if (isStatus(e, 404)) return;
+      throw e;
+    }
+    if (labels[RUN_ID_LABEL] !== runId || labels[PROBE_LABEL] !== 'true') return;
+    try {
+      await this.docker.getContainer(name).remove({ force: true });
+    } catch (e) {
+      if (!isStatus(e, 404)) throw e;
     }
   }
 
@@ -455,6 +477,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       [MACHINE_REF_LABEL]: capture.machineRef,
       [CAPTURE_ID_LABEL]: capture.captureId,
     };
+    const { hostConfig: confined, stopSignal } = await this.productionLimits(lab, runtime, adaptations);
     const [first, ...rest] = endpoints;
     const create = () =>
       this.docker.createContainer({
@@ -470,9 +493,10 @@ export class DockerHypervisorHost implements HypervisorHost {
         Healthcheck: dockerHealthcheck(runtime.healthcheck),
         Labels: labels,
         StopTimeout: 5,
+        ...(stopSignal ? { StopSignal: stopSignal } : {}),
         HostConfig: {
+          ...confined,
           NetworkMode: first ? first.network : 'none',
-          RestartPolicy: { Name: 'no' },
         },
         NetworkingConfig: first ? { EndpointsConfig: { [first.network]: first.config } } : undefined,
       });
@@ -505,15 +529,53 @@ export class DockerHypervisorHost implements HypervisorHost {
     try {
       // Before the first start: the machine boots on its captured data.
       await this.restoreVolumes(container, capture);
+      for (const ep of rest) {
+        await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });
+      }
     } catch (e) {
-      // Not left for a resumed run to find and start without its data.
+      // Not left for a resumed run to find and start without its data or some of its networks.
       await container.remove({ force: true, v: true }).catch(() => {});
       throw e;
     }
-    for (const ep of rest) {
-      await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });
-    }
     return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations, addressesLost };
+  }
+
+  /**
+   * Production's limits and restart policy as the machine's create options, with what the host
+   * changes of them recorded in `adaptations`. A capture without them (older ones) gets the
+   * engine's defaults and no restart policy, as before.
+   */
+  private async productionLimits(
+    lab: LabHandle,
+    runtime: RestorableCapture['runtime'],
+    adaptations: string[],
+  ): Promise<{ hostConfig: Docker.HostConfig; stopSignal?: string }> {
+    const { hostConfig, stopSignal } = dockerLimits(runtime.limits ?? {});
+    hostConfig.RestartPolicy = { Name: 'no' };
+    const policy = runtime.restartPolicy;
+    if (policy) {
+      const named = `${policy.name}${policy.maximumRetryCount ? `:${policy.maximumRetryCount}` : ''}`;
+      // Only a failover's lab is not internal: what it boots serves production, and comes back
+      // with the host as it did there. In a test lab the run decides what runs, and when it stops.
+      if (await this.isolated(lab)) adaptations.push(`restart policy ${named} not applied in a test lab: the run starts and stops its machines`);
+      else hostConfig.RestartPolicy = { Name: policy.name, ...(policy.maximumRetryCount ? { MaximumRetryCount: policy.maximumRetryCount } : {}) };
+    }
+    if (hostConfig.NanoCpus) {
+      // Docker refuses a CPU limit above the CPUs the host has.
+      const { NCPU } = await this.docker.info();
+      if (NCPU && hostConfig.NanoCpus > NCPU * 1e9) {
+        adaptations.push(`CPU limit ${hostConfig.NanoCpus / 1e9} lowered to the ${NCPU} CPUs engine ${this.id} has`);
+        hostConfig.NanoCpus = NCPU * 1e9;
+      }
+    }
+    return { hostConfig, stopSignal };
+  }
+
+  /** Whether the lab is a test's: its networks are internal (a failover's are not). */
+  private async isolated(lab: LabHandle): Promise<boolean> {
+    const [network] = lab.networks;
+    if (!network) return true;
+    return (await this.docker.getNetwork(network).inspect()).Internal !== false;
   }
 
   /**

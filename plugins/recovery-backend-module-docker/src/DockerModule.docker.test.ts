@@ -75,6 +75,9 @@ const hostListener = `host-listener-${suffix}`;
 const strayContainer = `stray-${suffix}`;
 const otherEngineContainer = `other-engine-${suffix}`;
 const shutdownContainer = `shutdown-${suffix}`;
+const limitedContainer = `limited-${suffix}`;
+const limitedRunId = `it-limited-${suffix}`;
+const leftRoomRunId = `it-left-room-${suffix}`;
 const eventContainers = [
   `evt-${suffix}`,
   `evt-before-${suffix}`,
@@ -261,6 +264,8 @@ afterAll(async () => {
   await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
   await recovery.getContainer(strayContainer).remove({ force: true }).catch(() => {});
   await host.teardown(`it-stray-${suffix}`).catch(() => {});
+  for (const id of [limitedRunId, leftRoomRunId]) await host.teardown(id).catch(() => {});
+  await primary.getContainer(limitedContainer).remove({ force: true }).catch(() => {});
   for (const name of [otherEngineContainer, shutdownContainer, recordedContainer]) await primary.getContainer(name).remove({ force: true }).catch(() => {});
   for (const image of await primary.listImages({ filters: { reference: [`recovery-capture/${recordedContainer}`] } }).catch(() => [])) {
     for (const tag of image.RepoTags ?? []) await primary.getImage(tag).remove().catch(() => {});
@@ -1771,5 +1776,96 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(await host.teardown(runId)).toEqual({ machines: [], networks: [] });
     const left = await recovery.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
     expect(left).toEqual([]);
+  });
+
+  it("restores a machine as bounded as production: limits, read-only, init, ulimits, capabilities, sysctls; its restart policy in a failover only", async () => {
+    const c = await primary.createContainer({
+      name: limitedContainer,
+      Image: DEMO_IMAGE,
+      Cmd: IDLE,
+      StopSignal: 'SIGQUIT',
+      HostConfig: {
+        NetworkMode: 'none',
+        Memory: 64 * 1024 ** 2,
+        NanoCpus: 0.5e9,
+        PidsLimit: 100,
+        ReadonlyRootfs: true,
+        Init: true,
+        RestartPolicy: { Name: 'unless-stopped' },
+        Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+        CapDrop: ['ALL'],
+        CapAdd: ['NET_BIND_SERVICE', 'SYS_ADMIN'],
+        SecurityOpt: ['no-new-privileges'],
+        Sysctls: { 'net.core.somaxconn': '1000' },
+      },
+    });
+    await c.start();
+    const production = (await c.inspect()).HostConfig;
+    const captureId = `cap-limited-${suffix}`;
+    const captured = await source.capture({ machineRef: 'resource:default/limited', engine: 'primary', container: limitedContainer }, { captureId });
+    captures.set('limited', { ...captured, captureId });
+    expect(captured.adaptations).toContain('added capabilities SYS_ADMIN dropped');
+    const restorable = restorableOf('resource:default/limited', { ...captured, captureId });
+    const kept = ['Memory', 'MemorySwap', 'NanoCpus', 'PidsLimit', 'ReadonlyRootfs', 'Init', 'Ulimits', 'CapDrop', 'SecurityOpt', 'Sysctls'] as const;
+
+    const lab = await host.createLab(limitedRunId, [], { internal: true });
+    try {
+      const { machine, adaptations } = await host.restoreMachine(lab, restorable);
+      expect(adaptations).toEqual(['restart policy unless-stopped not applied in a test lab: the run starts and stops its machines']);
+      const restored = await recovery.getContainer(machine.id).inspect();
+      for (const key of kept) expect([key, restored.HostConfig[key]]).toEqual([key, production[key]]);
+      expect(restored.HostConfig.CapAdd).toEqual(['NET_BIND_SERVICE']);
+      expect(restored.HostConfig.RestartPolicy?.Name).toBe('no');
+      expect((restored.Config as { StopSignal?: string }).StopSignal).toBe('SIGQUIT');
+      await host.startMachine(machine);
+      // As the machine sees it: only the capability production kept, no new privileges, its own init.
+      const status = await execOut(recovery, machine.id, ['cat', '/proc/self/status']);
+      expect(status).toMatch(/^CapEff:\s+0000000000000400$/m);
+      expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+      expect(await execOut(recovery, machine.id, ['sh', '-c', 'ulimit -n; cat /proc/sys/net/core/somaxconn; cat /proc/1/comm'])).toBe('1024\n1000\ndocker-init\n');
+      expect(await exitCodeOf(recovery, machine.id, ['touch', '/written'])).not.toBe(0);
+    } finally {
+      await host.teardown(limitedRunId);
+    }
+
+    // A failover boots what serves production: it comes back with the host, as it did there.
+    const failover = await host.createLab(limitedRunId, [], { internal: false });
+    try {
+      const { machine, adaptations } = await host.restoreMachine(failover, restorable);
+      expect(adaptations).toEqual([]);
+      expect((await recovery.getContainer(machine.id).inspect()).HostConfig.RestartPolicy?.Name).toBe('unless-stopped');
+    } finally {
+      await host.teardown(limitedRunId);
+    }
+
+    // A capture from before limits were carried restores as before.
+    const older = { ...restorable.runtime };
+    delete older.limits;
+    delete older.restartPolicy;
+    const oldLab = await host.createLab(limitedRunId, [], { internal: true });
+    try {
+      const { machine, adaptations } = await host.restoreMachine(oldLab, { ...restorable, runtime: older });
+      expect(adaptations).toEqual([]);
+      const { HostConfig } = await recovery.getContainer(machine.id).inspect();
+      expect([HostConfig.Memory, HostConfig.ReadonlyRootfs, HostConfig.CapDrop ?? null]).toEqual([0, false, null]);
+    } finally {
+      await host.teardown(limitedRunId);
+    }
+  });
+
+  it("checks the room of a run whose helper container a stopped backend left", async () => {
+    await host.ensureProbeImage();
+    const left = await recovery.createContainer({
+      name: dockerName('rr', leftRoomRunId, 'room'),
+      Image: DEFAULT_PROBE_IMAGE,
+      Cmd: ['true'],
+      Labels: { [RUN_ID_LABEL]: leftRoomRunId, [PROBE_LABEL]: 'true' },
+      HostConfig: { NetworkMode: 'none' },
+    });
+    const room = await host.room(leftRoomRunId, []);
+    expect(room.unknown).toBeUndefined();
+    expect(room.freeBytes).toBeGreaterThan(0);
+    await expect(left.inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await host.listLabResources(leftRoomRunId)).toEqual({ machines: [], networks: [] });
   });
 });

@@ -3,6 +3,7 @@ import {
   PRODUCTION_NETWORK_MODE_LABEL,
   adaptInspectedContainer,
   dockerHealthcheck,
+  dockerLimits,
   dockerName,
   dockerTag,
   joinsLabNetwork,
@@ -199,5 +200,107 @@ describe('helpers', () => {
   it('makes valid Docker names and tags', () => {
     expect(dockerName('rr', 'run:1/2', 'demo prod')).toBe('rr-run-1-2-demo-prod');
     expect(dockerTag('.cap/42:x')).toBe('cap-42-x');
+  });
+});
+
+describe('production limits', () => {
+  it('carries what bounds the machine in production, for the restore to apply', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        Config: { StopSignal: 'SIGQUIT' },
+        HostConfig: {
+          Memory: 512 * 1024 ** 2,
+          MemorySwap: 512 * 1024 ** 2,
+          MemoryReservation: 256 * 1024 ** 2,
+          NanoCpus: 1.5e9,
+          CpuShares: 512,
+          PidsLimit: 200,
+          ReadonlyRootfs: true,
+          Init: true,
+          RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
+          Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+          CapDrop: ['ALL'],
+          CapAdd: ['NET_BIND_SERVICE', 'CAP_SETUID', 'SYS_ADMIN'],
+          SecurityOpt: ['no-new-privileges:true', 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}', 'apparmor=unconfined', 'apparmor=prod-web', 'label=disable'],
+          Sysctls: { 'net.core.somaxconn': '1024' },
+        },
+      }),
+      nets,
+    );
+    expect(runtime.limits).toEqual({
+      memoryBytes: 512 * 1024 ** 2,
+      memorySwapBytes: 512 * 1024 ** 2,
+      memoryReservationBytes: 256 * 1024 ** 2,
+      nanoCpus: 1.5e9,
+      cpuShares: 512,
+      pidsLimit: 200,
+      readOnlyRootfs: true,
+      init: true,
+      ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }],
+      capDrop: ['ALL'],
+      // Added back after the drop, ones any machine has: no privilege.
+      capAdd: ['NET_BIND_SERVICE', 'CAP_SETUID'],
+      securityOpt: ['no-new-privileges:true', 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'],
+      sysctls: { 'net.core.somaxconn': '1024' },
+      stopSignal: 'SIGQUIT',
+    });
+    expect(runtime.restartPolicy).toEqual({ name: 'on-failure', maximumRetryCount: 3 });
+    expect(adaptations).toEqual([
+      'added capabilities SYS_ADMIN dropped',
+      "security option apparmor=unconfined dropped: the lab keeps the engine's default confinement",
+      "security option apparmor dropped (prod-web): the production host's, the recovery engine's default applies",
+      "security option label=disable dropped: the lab keeps the engine's default confinement",
+    ]);
+    expect(dockerLimits(runtime.limits!)).toEqual({
+      hostConfig: {
+        Memory: 512 * 1024 ** 2,
+        MemorySwap: 512 * 1024 ** 2,
+        MemoryReservation: 256 * 1024 ** 2,
+        NanoCpus: 1.5e9,
+        CpuShares: 512,
+        PidsLimit: 200,
+        ReadonlyRootfs: true,
+        Init: true,
+        Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+        CapDrop: ['ALL'],
+        CapAdd: ['NET_BIND_SERVICE', 'CAP_SETUID'],
+        SecurityOpt: ['no-new-privileges:true', 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'],
+        Sysctls: { 'net.core.somaxconn': '1024' },
+      },
+      stopSignal: 'SIGQUIT',
+    });
+  });
+
+  it("keeps no limits or restart policy where production left the engine's defaults", () => {
+    const { runtime } = adaptInspectedContainer(
+      inspected({
+        Config: { StopSignal: 'SIGTERM' },
+        HostConfig: { Memory: 0, NanoCpus: 0, PidsLimit: -1, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, Ulimits: null, CapAdd: null, SecurityOpt: null },
+      }),
+      nets,
+    );
+    expect(runtime).not.toHaveProperty('limits');
+    expect(runtime).not.toHaveProperty('restartPolicy');
+    expect(dockerLimits({})).toEqual({ hostConfig: {} });
+    expect(adaptInspectedContainer(inspected({ HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 0 } } }), nets).runtime.restartPolicy).toEqual({
+      name: 'always',
+    });
+  });
+
+  it('keeps a read-only root filesystem only where production wrote to no mount the lab keeps in it', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: { ReadonlyRootfs: true, Memory: 64 * 1024 ** 2, Tmpfs: { '/tmp': '' } },
+        Mounts: [
+          { Type: 'volume', Name: 'pgdata', Source: '/v', Destination: '/var/lib/db', RW: true },
+          { Type: 'bind', Source: '/srv/conf', Destination: '/etc/app', RW: false },
+        ],
+      }),
+      nets,
+    );
+    expect(runtime.limits).toEqual({ memoryBytes: 64 * 1024 ** 2 });
+    expect(adaptations).toContain(
+      'read-only root filesystem not kept: the machine writes to /var/lib/db, /tmp, which the lab keeps in its root filesystem',
+    );
   });
 });

@@ -3,6 +3,7 @@ import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   CapturedVolume,
+  MachineLimits,
   MachineRuntime,
 } from '@backstage-recovery/plugin-recovery-node';
 
@@ -51,8 +52,9 @@ export function volumeMounts(info: Pick<Docker.ContainerInspectInfo, 'Mounts'>):
 /**
  * The "driver insertion" step at capture time: turns `docker inspect` of a primary machine
  * into the runtime the recovery host can run, dropping what ties it to its host (host port
- * bindings, host paths, devices, host namespaces, pinned CPUs, privileges). Every change is
- * recorded, human-readable, in `adaptations`. Pure: no I/O.
+ * bindings, host paths, devices, host namespaces, pinned CPUs, privileges), keeping how
+ * production bounded it (limits, restart policy) for the restore. Every change is recorded,
+ * human-readable, in `adaptations`. Pure: no I/O.
  */
 export function adaptInspectedContainer(
   info: Docker.ContainerInspectInfo,
@@ -137,7 +139,10 @@ export function adaptInspectedContainer(
   if (host.CpusetCpus) adaptations.push(`CPU pinning to cpus ${host.CpusetCpus} dropped`);
   if (host.CpusetMems) adaptations.push(`memory node pinning to ${host.CpusetMems} dropped`);
   if (host.Privileged) adaptations.push('privileged mode dropped');
-  if (host.CapAdd?.length) adaptations.push(`added capabilities ${host.CapAdd.join(', ')} dropped`);
+  // Added back after a drop, a capability any machine has is no privilege: only the others go.
+  const capAdd = (host.CapAdd ?? []) as string[];
+  const beyondDefault = capAdd.filter(c => !DEFAULT_CAPABILITIES.has(capabilityName(c)));
+  if (beyondDefault.length) adaptations.push(`added capabilities ${beyondDefault.join(', ')} dropped`);
   if (host.PidMode === 'host') adaptations.push('host PID namespace dropped');
   if (host.IpcMode === 'host') adaptations.push('host IPC namespace dropped');
   if (host.UTSMode === 'host') adaptations.push('host UTS namespace dropped');
@@ -146,9 +151,6 @@ export function adaptInspectedContainer(
     adaptations.push(`extra /etc/hosts entries dropped: ${host.ExtraHosts.join(', ')}`);
   }
   if (host.Dns?.length) adaptations.push(`DNS servers ${host.Dns.join(', ')} dropped (the lab's resolver is used)`);
-  if (host.Sysctls && Object.keys(host.Sysctls).length) {
-    adaptations.push(`sysctls ${Object.keys(host.Sysctls).join(', ')} dropped`);
-  }
   if (host.LogConfig?.Type && !['json-file', 'local'].includes(host.LogConfig.Type)) {
     adaptations.push(`log driver ${host.LogConfig.Type} replaced by the engine's default`);
   }
@@ -184,7 +186,109 @@ export function adaptInspectedContainer(
     labels,
     ...(carried.length > 0 ? { volumes: carried } : {}),
   };
+  const limits = productionLimits(info, capAdd.filter(c => !beyondDefault.includes(c)), adaptations);
+  if (Object.keys(limits).length > 0) runtime.limits = limits;
+  const restart = host.RestartPolicy;
+  if (restart?.Name && restart.Name !== 'no') {
+    runtime.restartPolicy = {
+      name: restart.Name,
+      ...(restart.Name === 'on-failure' && restart.MaximumRetryCount ? { maximumRetryCount: restart.MaximumRetryCount } : {}),
+    };
+  }
   return { runtime, adaptations };
+}
+
+/** Docker's default capabilities: every machine has them unless production dropped them. */
+const DEFAULT_CAPABILITIES = new Set([
+  'CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'MKNOD', 'NET_RAW', 'SETGID', 'SETUID', 'SETFCAP', 'SETPCAP',
+  'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
+]);
+
+const capabilityName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
+
+/**
+ * How production bounded the machine, for the restore to apply: limits, read-only root, init,
+ * ulimits, dropped capabilities, confining security options, sysctls, stop signal. What the lab
+ * cannot honour, or gives up on purpose, is recorded in `adaptations` instead.
+ */
+function productionLimits(
+  info: Docker.ContainerInspectInfo,
+  capAdd: string[],
+  adaptations: string[],
+): MachineLimits {
+  const host = (info.HostConfig ?? {}) as Docker.HostConfig & Record<string, any>;
+  const limits: MachineLimits = {};
+  if (host.Memory) {
+    limits.memoryBytes = host.Memory;
+    // Without a memory limit Docker refuses a swap limit.
+    if (host.MemorySwap) limits.memorySwapBytes = host.MemorySwap;
+  }
+  if (host.MemoryReservation) limits.memoryReservationBytes = host.MemoryReservation;
+  if (host.NanoCpus) limits.nanoCpus = host.NanoCpus;
+  if (host.CpuShares) limits.cpuShares = host.CpuShares;
+  if (host.CpuQuota) limits.cpuQuota = host.CpuQuota;
+  if (host.CpuPeriod) limits.cpuPeriod = host.CpuPeriod;
+  if (host.PidsLimit && host.PidsLimit > 0) limits.pidsLimit = host.PidsLimit;
+  if (host.ReadonlyRootfs) {
+    // The lab puts what production wrote on mounts into the machine's own filesystem (volume
+    // content) or drops it (bind mounts, tmpfs): read-only, the machine could not write there.
+    const writable = [
+      ...((info.Mounts ?? []) as Mount[]).filter(m => m.RW).map(m => m.Destination),
+      ...Object.keys(host.Tmpfs ?? {}),
+    ];
+    if (writable.length === 0) limits.readOnlyRootfs = true;
+    else {
+      adaptations.push(
+        `read-only root filesystem not kept: the machine writes to ${writable.join(', ')}, which the lab keeps in its root filesystem`,
+      );
+    }
+  }
+  if (host.Init) limits.init = true;
+  if (host.Ulimits?.length) {
+    limits.ulimits = host.Ulimits.map(u => ({ name: u.Name ?? '', soft: u.Soft ?? 0, hard: u.Hard ?? 0 }));
+  }
+  if (host.CapDrop?.length) limits.capDrop = host.CapDrop;
+  if (capAdd.length) limits.capAdd = capAdd;
+  const securityOpt: string[] = [];
+  for (const opt of (host.SecurityOpt ?? []) as string[]) {
+    const [key, value = ''] = opt.split(/[=:](.*)/s);
+    if (key === 'no-new-privileges' || (key === 'seccomp' && value !== 'unconfined')) {
+      securityOpt.push(opt);
+    } else if (value === 'unconfined' || value === 'disable') {
+      adaptations.push(`security option ${opt} dropped: the lab keeps the engine's default confinement`);
+    } else {
+      adaptations.push(`security option ${key} dropped (${value}): the production host's, the recovery engine's default applies`);
+    }
+  }
+  if (securityOpt.length) limits.securityOpt = securityOpt;
+  if (host.Sysctls && Object.keys(host.Sysctls).length) limits.sysctls = host.Sysctls;
+  const stopSignal = (info.Config as { StopSignal?: string }).StopSignal;
+  if (stopSignal && stopSignal !== 'SIGTERM') limits.stopSignal = stopSignal;
+  return limits;
+}
+
+/** The runtime's limits as Docker's create options: only those production set. */
+export function dockerLimits(limits: MachineLimits): { hostConfig: Docker.HostConfig; stopSignal?: string } {
+  const hostConfig: Docker.HostConfig & Record<string, unknown> = {};
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) hostConfig[key] = value;
+  };
+  set('Memory', limits.memoryBytes);
+  set('MemorySwap', limits.memorySwapBytes);
+  set('MemoryReservation', limits.memoryReservationBytes);
+  set('NanoCpus', limits.nanoCpus);
+  set('CpuShares', limits.cpuShares);
+  set('CpuQuota', limits.cpuQuota);
+  set('CpuPeriod', limits.cpuPeriod);
+  set('PidsLimit', limits.pidsLimit);
+  set('ReadonlyRootfs', limits.readOnlyRootfs);
+  set('Init', limits.init);
+  set('Ulimits', limits.ulimits?.map(u => ({ Name: u.name, Soft: u.soft, Hard: u.hard })));
+  set('CapDrop', limits.capDrop);
+  set('CapAdd', limits.capAdd);
+  set('SecurityOpt', limits.securityOpt);
+  set('Sysctls', limits.sysctls);
+  return { hostConfig, ...(limits.stopSignal ? { stopSignal: limits.stopSignal } : {}) };
 }
 
 function toList(v: string | string[] | null | undefined): string[] | undefined {
