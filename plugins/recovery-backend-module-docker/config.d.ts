@@ -11,7 +11,10 @@ export interface Config {
     docker?: {
       /** Docker engines: primary sites (capture, events) and/or hypervisor hosts. */
       engines?: Array<{
-        /** Engine id, matched against machines' `recovery.backstage-recovery.io/engine` annotation. */
+        /**
+         * Engine id, matched against machines' `recovery.backstage-recovery.io/engine` annotation: a simple
+         * name (letters, digits, '_', '.', '-', starting with a letter or digit, at most 63 characters).
+         */
         id: string;
         /** Local socket, e.g. /run/recovery-docker/primary.sock (DOCKER_HOST's unix:///… form is read too). */
         socketPath?: string;
