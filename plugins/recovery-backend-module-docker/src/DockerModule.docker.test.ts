@@ -1822,7 +1822,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       const status = await execOut(recovery, machine.id, ['cat', '/proc/self/status']);
       expect(status).toMatch(/^CapEff:\s+0000000000000400$/m);
       expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
-      expect(await execOut(recovery, machine.id, ['sh', '-c', 'ulimit -n; cat /proc/sys/net/core/somaxconn; cat /proc/1/comm'])).toBe('1024\n1000\ndocker-init\n');
+      // The machine's own limits, those of its PID 1: an exec'd shell's `ulimit -n` read the hard
+      // limit in one run of three.
+      expect(await execOut(recovery, machine.id, ['cat', '/proc/1/limits'])).toMatch(/^Max open files\s+1024\s+2048\s+files/m);
+      expect(await execOut(recovery, machine.id, ['sh', '-c', 'cat /proc/sys/net/core/somaxconn; cat /proc/1/comm'])).toBe('1000\ndocker-init\n');
       expect(await exitCodeOf(recovery, machine.id, ['touch', '/written'])).not.toBe(0);
     } finally {
       await host.teardown(limitedRunId);
