@@ -477,7 +477,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       [MACHINE_REF_LABEL]: capture.machineRef,
       [CAPTURE_ID_LABEL]: capture.captureId,
     };
-    const { hostConfig: confined, stopSignal } = await this.productionLimits(lab, runtime, adaptations);
+    const { hostConfig: confined, stopSignal } = await this.limitsInLab(lab, runtime, adaptations);
     const [first, ...rest] = endpoints;
     const create = () =>
       this.docker.createContainer({
@@ -545,7 +545,7 @@ export class DockerHypervisorHost implements HypervisorHost {
    * changes of them recorded in `adaptations`. A capture without them (older ones) gets the
    * engine's defaults and no restart policy, as before.
    */
-  private async productionLimits(
+  private async limitsInLab(
     lab: LabHandle,
     runtime: RestorableCapture['runtime'],
     adaptations: string[],
