@@ -5,12 +5,13 @@
  */
 import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
-import { breakCycles, byName, counted, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
+import { breakCycles, byName, checkBootDurations, counted, criticalPath, CriticalPath, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
 import { createKernel, DEFAULT_KERNEL, delayText, Kernel, KernelOptions, timeScaleOf } from './kernel';
 import type { ServiceMap, ServiceMapper } from './mapping';
 import { MachineCycle, MachineWait, planMachines } from './plan';
 import { CANDIDATE_FLOOR, selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
+import { MAX_TIME } from '../events/parse';
 
 export { AnalysisInputError, clockCorrector, NoStartEventsError } from './timeline';
 export type { MachineWait } from './plan';
@@ -46,6 +47,11 @@ export interface AnalysisOptions {
   method?: 'full' | 'plain';
   /** Malformed input lines skipped by the parser, reported back as is. */
   skipped?: number;
+  /**
+   * Each machine's boot duration (any one unit, e.g. seconds of its last recovery): the result
+   * then holds the plan's `criticalPath`. A machine without one counts 0.
+   */
+  bootDurations?: Record<string, number>;
 }
 
 export interface ServiceSummary {
@@ -101,6 +107,12 @@ export interface AnalysisResult {
   skipped: number;
   /** The point in time of interest used (epoch ms). */
   at: number;
+  /**
+   * With `bootDurations` only: the longest chain of machine waits (`machineDependencies`) by those
+   * durations, the least a recovery can take however its machines boot in parallel; and `byWaves`,
+   * the slowest machine of each wave in turn, what it takes booted wave after wave.
+   */
+  criticalPath?: CriticalPath & { byWaves: CriticalPath };
 }
 
 /**
@@ -130,8 +142,8 @@ export function analyzeDependencies(
   events: Iterable<InitializationEvent>,
   options: AnalysisOptions = {},
 ): AnalysisResult {
+  checkOptions(options);
   const threshold = options.threshold ?? 0.7;
-  if (!(threshold > 0 && threshold <= 1)) throw new Error('threshold must be in (0, 1]');
   // A site that boots in seconds runs on a slowed clock, under the default kernel (timeScaleOf).
   const timeScale = timeScaleOf(options.kernel);
   const exactKernel = createKernel(timeScale === 1 ? options.kernel : { ...options.kernel, peakDelay: DEFAULT_KERNEL.peakDelay });
@@ -166,6 +178,26 @@ export function analyzeDependencies(
     `the delay kernel's peak moved from ${peak.toFixed(0)} to ${(fitted / 60_000).toFixed(1)} min: ${first.under} of ${first.explained} dependencies the boots show scored under the threshold at ${peak.toFixed(0)} min, their services starting a median ${delay.toFixed(1)} min after them, and ${refit.under} of ${refit.explained} do at the new peak; a peak given (--kernel-peak, recovery.analysis.kernelPeak) stays where it is`,
   );
   return refit.result;
+}
+
+/**
+ * Refuses options the analysis cannot honour, naming the option and the value: a NaN or negative
+ * one would otherwise weigh every initialization NaN, or turn a setting off, without a word.
+ */
+function checkOptions(o: AnalysisOptions): void {
+  const problem = (name: string, value: unknown, must: string) => new Error(`analysis option ${name} must be ${must} (got ${String(value)})`);
+  const { threshold, at, halfLife, failureWindow, failureFactor, minSamples, method } = o;
+  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw problem('threshold', threshold, 'in (0, 1]');
+  if (at !== undefined && !(Math.abs(at) <= MAX_TIME)) throw problem('at', at, 'a time in epoch milliseconds that a date holds');
+  if (halfLife !== undefined && !(halfLife >= 0)) throw problem('halfLife', halfLife, '0 or more milliseconds (0 or Infinity: no decay)');
+  if (failureWindow !== undefined && !(failureWindow >= 0 && Number.isFinite(failureWindow))) throw problem('failureWindow', failureWindow, 'a finite number of milliseconds, 0 or more');
+  if (failureFactor !== undefined && !(failureFactor >= 0 && failureFactor <= 1)) throw problem('failureFactor', failureFactor, 'in [0, 1]');
+  if (minSamples !== undefined && !(minSamples >= 0 && Number.isFinite(minSamples))) throw problem('minSamples', minSamples, 'a finite number, 0 or more');
+  if (method !== undefined && method !== 'full' && method !== 'plain') throw problem('method', method, "'full' or 'plain'");
+  if (o.bootDurations !== undefined && (typeof o.bootDurations !== 'object' || o.bootDurations === null || Array.isArray(o.bootDurations))) {
+    throw problem('bootDurations', JSON.stringify(o.bootDurations), 'an object of machine names to durations');
+  }
+  if (o.bootDurations) checkBootDurations(o.bootDurations);
 }
 
 /** Steps 3–7 of the analysis on a built timeline, with the kernel given. */
@@ -368,6 +400,17 @@ function analyzeTimeline(
     skipped: options.skipped ?? 0,
     at: tl.at,
   };
+  if (options.bootDurations) {
+    const durations = options.bootDurations;
+    const byWaves = criticalPath({ waves: plan.waves }, durations);
+    result.criticalPath = { ...criticalPath({ waves: plan.waves, edges: result.machineDependencies }, durations), byWaves };
+    // A duration under another name than the logs' (a catalog name, a typo) would count as 0.
+    const known = new Set(tl.machineNames);
+    const unknown = Object.keys(durations).filter(m => !known.has(m)).sort(byName);
+    const missing = tl.machineNames.filter(m => !Object.prototype.hasOwnProperty.call(durations, m));
+    if (unknown.length) warnings.push(`boot durations given for ${counted(unknown.length, 'machine')} the analysis does not know: ${listed(unknown)}`);
+    if (missing.length) warnings.push(`no boot duration for ${counted(missing.length, 'machine')}, counted as 0 in the critical path: ${listed(missing)}`);
+  }
   return { result, underDelay, under: under.length, explained: explained?.size ?? 0 };
 }
 

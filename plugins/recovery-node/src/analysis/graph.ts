@@ -323,18 +323,29 @@ export interface CriticalPath {
 }
 
 /**
- * The critical path of a boot plan for given per-machine boot durations (missing = 0).
- * With `edges` (machine waits for machines), the longest dependency chain; with only `waves`,
- * waves are barriers, so the path takes the slowest machine of every wave.
+ * Throws on a boot duration that is not a finite number of 0 or more, naming its machine: a typo'd
+ * one (a string, -1 for unknown) would otherwise pass for 0 and shorten the critical path.
+ */
+export function checkBootDurations(durations: Record<string, unknown>): void {
+  for (const [m, d] of Object.entries(durations)) {
+    if (!(typeof d === 'number' && Number.isFinite(d) && d >= 0)) {
+      throw new Error(`the boot duration of ${m} must be a finite number, 0 or more (got ${typeof d === 'string' ? JSON.stringify(d) : String(d)})`);
+    }
+  }
+}
+
+/**
+ * The critical path of a boot plan for given per-machine boot durations (missing = 0; a negative
+ * or non-finite one is an error naming its machine). With `edges` (machine waits for machines),
+ * the longest dependency chain; with only `waves`, waves are barriers, so the path takes the
+ * slowest machine of every wave.
  */
 export function criticalPath(
   plan: { waves: string[][]; edges?: Array<{ machine: string; waitsFor: string[] }> },
   durations: Record<string, number>,
 ): CriticalPath {
-  const dur = (m: string) => {
-    const d = durations[m];
-    return typeof d === 'number' && Number.isFinite(d) && d > 0 ? d : 0;
-  };
+  checkBootDurations(durations);
+  const dur = (m: string) => (Object.prototype.hasOwnProperty.call(durations, m) ? durations[m] : 0);
   if (!plan.edges) {
     const path: string[] = [];
     let duration = 0;

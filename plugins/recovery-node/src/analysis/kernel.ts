@@ -76,26 +76,33 @@ export function createKernel(options: KernelOptions = {}): Kernel {
       break;
     case 'gamma': {
       const k = o.gammaShape;
-      if (!(k > 1)) throw new Error('gammaShape must be > 1');
-      const theta = peak / (k - 1);
-      shapeFn = d => Math.pow(d / peak, k - 1) * Math.exp(-(d - peak) / theta);
+      if (!(k > 1 && Number.isFinite(k))) throw new Error(`kernel gammaShape must be a finite number over 1 (got ${k})`);
+      // (d/peak)^(k-1) · e^(-(d-peak)/θ) with θ = peak/(k-1), in logs: the product of the two
+      // factors overflows to NaN (0 · ∞) at a large k.
+      shapeFn = d => {
+        const x = d / peak;
+        return Math.exp((k - 1) * (Math.log(x) - x + 1));
+      };
       break;
     }
     case 'lognormal': {
       const s = o.lognormalSigma;
-      if (!(s > 0)) throw new Error('lognormalSigma must be > 0');
-      const mu = Math.log(peak) + s * s;
-      const atPeak = (Math.log(peak) - mu) ** 2;
-      shapeFn = d => (peak / d) * Math.exp(-((Math.log(d) - mu) ** 2 - atPeak) / (2 * s * s));
+      if (!(s > 0 && Number.isFinite(s))) throw new Error(`kernel lognormalSigma must be a finite number over 0 (got ${s})`);
+      // The lognormal density with its mode at the peak (mu = ln peak + s²), divided by its value
+      // there, is e^(-(ln(d/peak))² / 2s²); so written, a small sigma gives no 0/0 at the peak.
+      shapeFn = d => {
+        const z = Math.log(d / peak) / s;
+        return Math.exp(-0.5 * z * z);
+      };
       break;
     }
     default:
-      throw new Error(`unknown kernel shape '${String(o.shape)}'`);
+      throw new Error(`unknown kernel shape '${String(o.shape)}': piecewise, gamma or lognormal`);
   }
   const fn = ((d: number) => {
     if (!(d >= min && d <= max) || d <= 0) return 0;
     const v = shapeFn(d);
-    return v > 1 ? 1 : v < 0 ? 0 : v;
+    return v > 1 ? 1 : v > 0 ? v : 0;
   }) as Kernel;
   Object.assign(fn, { minDelay: min, peakDelay: peak, maxDelay: max });
   return fn;
