@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import type { LabHandle, MachineHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
-import { DockerHypervisorHost, PROBE_LABEL } from './DockerHypervisorHost';
+import { DockerHypervisorHost, MACHINE_REF_LABEL, PROBE_BUSYBOX_LABEL, PROBE_LABEL, machineContainerName } from './DockerHypervisorHost';
+import { busyboxDigest, notStaticElf } from './lib/busybox';
+
+/** The probe image as the backend builds it from this host's busybox: reused, not built again. */
+const builtProbeImage = { Id: 'sha256:probe', Config: { Labels: { [PROBE_BUSYBOX_LABEL]: busyboxDigest() } } };
 
 /**
  * An engine with one lab network and the machines on it, whose probe container can be killed:
@@ -45,7 +49,7 @@ function engineWithProbe(runId: string, output: () => PassThrough = () => new Pa
               NetworkSettings: { Networks: { [`rr-${runId}-prod`]: { IPAddress: `10.0.0.${id.length}` } } },
             }),
           },
-    getImage: () => ({ inspect: async () => ({ Id: 'sha256:probe' }) }),
+    getImage: () => ({ inspect: async () => builtProbeImage }),
     getNetwork: () => ({ inspect: async () => ({ IPAM: { Config: [] }, Containers: {} }) }),
     listContainers: async () => [],
     createContainer: async (opts: { name: string }) => {
@@ -166,15 +170,28 @@ describe('DockerHypervisorHost restore', () => {
   const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front', 'rr-run-1-back'] };
   const network = (name: string) => ({ name, aliases: [] });
 
-  it('restores a capture without production limits exactly as before: no restart policy, nothing more asked of the engine', async () => {
+  it('restores a capture without production limits in a test lab exactly as before: no restart policy, 5 s to stop, nothing more asked of the engine than whose lab it is', async () => {
     const { store, capture } = storeWith();
-    const { docker, calls, created } = restoringEngine({ internal: false });
+    const { docker, calls, created } = restoringEngine({ internal: true });
     const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
     const { adaptations } = await host.restoreMachine(lab, capture);
     expect(adaptations).toEqual([]);
     expect(created[0].HostConfig).toEqual({ NetworkMode: 'none', RestartPolicy: { Name: 'no' } });
+    expect(created[0].StopTimeout).toBe(5);
     expect(created[0]).not.toHaveProperty('StopSignal');
-    expect(calls).toEqual([]);
+    expect(calls).toEqual(['inspect network rr-run-1-front']);
+  });
+
+  it("gives a failover's machines the time production gave them to stop, or the engine's default; a test lab's 5 s", async () => {
+    const { store, capture } = storeWith({ limits: { stopTimeoutSeconds: 60 } as never });
+    const failover = restoringEngine({ internal: false });
+    await new DockerHypervisorHost('dr-host', failover.docker, { storeDirectory: store }).restoreMachine(lab, capture);
+    await new DockerHypervisorHost('dr-host', failover.docker, { storeDirectory: store }).restoreMachine(lab, { ...capture, runtime: { ...capture.runtime, limits: undefined } });
+    expect(failover.created[0].StopTimeout).toBe(60);
+    expect(failover.created[1]).not.toHaveProperty('StopTimeout');
+    const test = restoringEngine({ internal: true });
+    await new DockerHypervisorHost('dr-host', test.docker, { storeDirectory: store }).restoreMachine(lab, capture);
+    expect(test.created[0].StopTimeout).toBe(5);
   });
 
   it("applies production's limits; a test lab keeps no restart policy, and a CPU limit above the host's CPUs is lowered", async () => {
@@ -215,7 +232,7 @@ describe('DockerHypervisorHost restore', () => {
     const { docker, calls } = restoringEngine({ failConnect: 'rr-run-1-back' });
     const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
     await expect(host.restoreMachine(lab, capture)).rejects.toThrow('endpoint with name web already exists');
-    expect(calls).toEqual(['connect rr-run-1-back', 'remove machine']);
+    expect(calls).toEqual(['inspect network rr-run-1-front', 'connect rr-run-1-back', 'remove machine']);
   });
 });
 
@@ -225,7 +242,7 @@ describe('DockerHypervisorHost room', () => {
     const containers = new Map<string, Record<string, string>>([[name, { [RUN_ID_LABEL]: 'run-1', [PROBE_LABEL]: 'true' }]]);
     const docker = {
       info: async () => ({ DockerRootDir: '/var/lib/docker' }),
-      getImage: () => ({ inspect: async () => ({ Id: 'sha256:probe' }) }),
+      getImage: () => ({ inspect: async () => builtProbeImage }),
       getContainer: (id: string) => ({
         inspect: async () => {
           if (!containers.has(id)) throw Object.assign(new Error('no such container'), { statusCode: 404 });
@@ -264,5 +281,158 @@ describe('DockerHypervisorHost room', () => {
     containers.set(name, { owner: 'someone' });
     expect((await host.room!('run-1', [])).unknown).toMatch(/already in use/);
     expect(containers.get(name)).toEqual({ owner: 'someone' });
+  });
+});
+
+/** An engine on which machine `name` of the run is already there (a backend stopped mid-restore). */
+function engineWithLeftMachine(name: string, left: { status: string; networks: string[]; labels: Record<string, string> }) {
+  const calls: string[] = [];
+  let exists = true;
+  const docker = {
+    getImage: () => ({ inspect: async () => ({ Id: 'sha256:image' }) }),
+    getNetwork: (network: string) => ({
+      inspect: async () => ({ Name: network, Internal: true, IPAM: { Config: [] } }),
+      connect: async (opts: { Container: string; EndpointConfig: Docker.EndpointSettings }) => {
+        calls.push(`connect ${network} ${opts.Container} ${(opts.EndpointConfig.Aliases ?? []).join(',')}`);
+      },
+    }),
+    getContainer: (id: string) => ({
+      inspect: async () => ({
+        Id: 'left-id',
+        Config: { Labels: left.labels },
+        State: { Status: left.status, Running: left.status === 'running' },
+        NetworkSettings: { Networks: Object.fromEntries(left.networks.map(n => [n, {}])) },
+      }),
+      remove: async () => {
+        calls.push(`remove ${id}`);
+        exists = false;
+      },
+    }),
+    createContainer: async (opts: Docker.ContainerCreateOptions) => {
+      if (exists && opts.name === name) {
+        throw Object.assign(new Error(`Conflict. The container name "/${name}" is already in use`), { statusCode: 409 });
+      }
+      calls.push(`create ${opts.name} on ${opts.HostConfig?.NetworkMode}`);
+      return { id: 'new-id', putArchive: async () => {}, remove: async () => {} };
+    },
+  } as unknown as Docker;
+  return { docker, calls };
+}
+
+describe('DockerHypervisorHost restore resumed', () => {
+  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front', 'rr-run-1-back'] };
+  const machineRef = 'resource:default/web';
+  const name = machineContainerName('run-1', machineRef);
+  const labels = { [RUN_ID_LABEL]: 'run-1', [MACHINE_REF_LABEL]: machineRef };
+  const networks = [
+    { name: 'front', aliases: ['www'] },
+    { name: 'back', aliases: ['api'] },
+  ];
+
+  it('makes again a machine a stopped backend created but never started: it may lack networks and volume content', async () => {
+    const { store, capture } = storeWith({ networks });
+    const { docker, calls } = engineWithLeftMachine(name, { status: 'created', networks: ['rr-run-1-front'], labels });
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const { machine } = await host.restoreMachine(lab, capture);
+    expect(machine.id).toBe('new-id');
+    expect(calls).toEqual([`remove ${name}`, `create ${name} on rr-run-1-front`, 'connect rr-run-1-back new-id api,web']);
+  });
+
+  it('joins a started machine of the run to the lab networks it is not on, and keeps it', async () => {
+    const { store, capture } = storeWith({ networks });
+    const { docker, calls } = engineWithLeftMachine(name, { status: 'running', networks: ['rr-run-1-front'], labels });
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const { machine } = await host.restoreMachine(lab, capture);
+    expect(machine.id).toBe('left-id');
+    expect(calls).toEqual(['connect rr-run-1-back left-id api,web']);
+  });
+
+  it("refuses a container of that name that is another run's, and leaves it", async () => {
+    const { store, capture } = storeWith({ networks });
+    const { docker, calls } = engineWithLeftMachine(name, { status: 'created', networks: [], labels: { ...labels, [RUN_ID_LABEL]: 'run-0' } });
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    await expect(host.restoreMachine(lab, capture)).rejects.toThrow(`container ${name} on engine dr-host belongs to ${machineRef} of run run-0`);
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('DockerHypervisorHost restore of read-only machines', () => {
+  it('gives read-only up for a capture from before read-only volumes were weighed: Docker refuses their content on it', async () => {
+    const volume = { destination: '/etc/app', artifact: 'cap-1.tar', checksum: '', sizeBytes: 1 };
+    const { store, capture } = storeWith({ limits: { readOnlyRootfs: true, memoryBytes: 1024 ** 3 } });
+    const { docker, created } = restoringEngine();
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    // The archive is the store's one file: its checksum is the image archive's.
+    const withVolume = { ...capture, runtime: { ...capture.runtime, volumes: [{ ...volume, checksum: capture.checksum }] } };
+    const { adaptations } = await host.restoreMachine({ runId: 'run-1', networks: [] }, withVolume);
+    expect(created[0].HostConfig).toEqual({ Memory: 1024 ** 3, NetworkMode: 'none', RestartPolicy: { Name: 'no' } });
+    expect(adaptations).toEqual([
+      'read-only root filesystem not kept: the restore puts the content of volume /etc/app into it, which Docker refuses while it is read-only',
+    ]);
+    // Without volumes it stays read-only, with production's tmpfs mounts.
+    const tmpfs = { '/tmp': 'size=1m' };
+    await host.restoreMachine({ runId: 'run-1', networks: [] }, { ...capture, runtime: { ...capture.runtime, limits: { readOnlyRootfs: true, tmpfs } as never } });
+    expect(created[1].HostConfig).toMatchObject({ ReadonlyRootfs: true, Tmpfs: tmpfs });
+  });
+});
+
+/** An engine holding at most the probe image, that says what was imported and removed. */
+function engineWithProbeImage(present?: { Id: string; Config: { Labels?: Record<string, string> } }) {
+  const calls: string[] = [];
+  let image = present;
+  const docker = {
+    getImage: (ref: string) => ({
+      inspect: async () => {
+        if (ref === 'recovery/probe:1' && image) return image;
+        if (ref === present?.Id && present) return present;
+        throw Object.assign(new Error(`no such image: ${ref}`), { statusCode: 404 });
+      },
+      remove: async () => {
+        calls.push(`remove ${ref}`);
+      },
+    }),
+    importImage: async (_tar: unknown, opts: { repo: string; tag: string; changes: string[] }) => {
+      calls.push(`import ${opts.repo}:${opts.tag} ${opts.changes.join(' ')}`);
+      const label = /^LABEL (\S+)=(\S+)$/.exec(opts.changes[0])!;
+      image = { Id: 'sha256:new', Config: { Labels: { [label[1]]: label[2] } } };
+      return new PassThrough().end('{"status":"sha256:new"}\n');
+    },
+  } as unknown as Docker;
+  return { docker, calls };
+}
+
+describe('DockerHypervisorHost probe image', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'recovery-probe-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const staticBusybox = existsSync('/bin/busybox') && !notStaticElf(readFileSync('/bin/busybox'));
+  const digest = busyboxDigest('/bin/busybox');
+
+  it.runIf(staticBusybox)('builds it labelled with the digest of the busybox it is built from, and reuses it while that is the busybox', async () => {
+    const { docker, calls } = engineWithProbeImage();
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: dir });
+    await host.ensureProbeImage();
+    await host.ensureProbeImage();
+    expect(calls).toEqual([`import recovery/probe:1 LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`]);
+  });
+
+  it.runIf(staticBusybox)('builds again, and removes, one built before the label (perhaps from a dynamic busybox) or from another busybox', async () => {
+    for (const labels of [undefined, { [PROBE_BUSYBOX_LABEL]: `sha256:${'0'.repeat(64)}` }]) {
+      const { docker, calls } = engineWithProbeImage({ Id: 'sha256:stale', Config: { Labels: labels } });
+      await new DockerHypervisorHost('dr-host', docker, { storeDirectory: dir }).ensureProbeImage();
+      expect(calls).toEqual([`import recovery/probe:1 LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`, 'remove sha256:stale']);
+    }
+  });
+
+  it('refuses to build one from a dynamic busybox rather than reuse a stale one, and uses the one there when the backend has no busybox', async () => {
+    const stale = { Id: 'sha256:stale', Config: {} };
+    const dynamic = engineWithProbeImage(stale);
+    await expect(
+      new DockerHypervisorHost('dr-host', dynamic.docker, { storeDirectory: dir, busyboxPath: '/bin/true' }).ensureProbeImage(),
+    ).rejects.toThrow(/^\/bin\/true is dynamically linked/);
+    expect(dynamic.calls).toEqual([]);
+
+    const none = engineWithProbeImage(stale);
+    await new DockerHypervisorHost('dr-host', none.docker, { storeDirectory: dir, busyboxPath: join(dir, 'no-busybox') }).ensureProbeImage();
+    expect(none.calls).toEqual([]);
   });
 });

@@ -22,7 +22,7 @@ import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerLimits, dockerN
 import { firstHost, helperRange, highestFree } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
-import { busyboxRootfsEntries } from './lib/busybox';
+import { busyboxDigest, busyboxRootfsEntries } from './lib/busybox';
 import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
 import { captureArchiveFiles, readCaptureArchive } from './lib/layerStore';
 import { createTar, rewriteTarFiles } from './lib/tar';
@@ -37,6 +37,13 @@ export const NETWORK_LABEL = 'recovery.backstage-recovery.io/network';
 export const PROBE_LABEL = 'recovery.backstage-recovery.io/probe';
 
 export const DEFAULT_PROBE_IMAGE = 'recovery/probe:1';
+
+/**
+ * Label of the probe image the backend builds: the digest of the busybox file it was built from.
+ * One without it (built before the static-busybox check, perhaps from a dynamic one that fails
+ * every probe) or from another file is built again rather than reused.
+ */
+export const PROBE_BUSYBOX_LABEL = 'recovery.backstage-recovery.io/probe-busybox';
 
 /**
  * Repository of the tags naming the run that loaded a captured image:
@@ -477,7 +484,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       [MACHINE_REF_LABEL]: capture.machineRef,
       [CAPTURE_ID_LABEL]: capture.captureId,
     };
-    const { hostConfig: confined, stopSignal } = await this.limitsInLab(lab, runtime, adaptations);
+    const { hostConfig: confined, stopSignal, stopTimeout } = await this.limitsInLab(lab, runtime, adaptations);
     const [first, ...rest] = endpoints;
     const create = () =>
       this.docker.createContainer({
@@ -492,7 +499,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         ExposedPorts: Object.fromEntries(runtime.exposedPorts.map(p => [p, {}])),
         Healthcheck: dockerHealthcheck(runtime.healthcheck),
         Labels: labels,
-        StopTimeout: 5,
+        ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
         HostConfig: {
           ...confined,
@@ -500,31 +507,37 @@ export class DockerHypervisorHost implements HypervisorHost {
         },
         NetworkingConfig: first ? { EndpointsConfig: { [first.network]: first.config } } : undefined,
       });
-    let container: Docker.Container;
-    try {
-      container = await create().catch(async e => {
+    const createOnce = () =>
+      create().catch(async e => {
         // The image went after it was found: the teardown of another lab that held it (a left
         // lab, torn down by this run and the cleanup task at once) removed it as unused.
         if (loaded || !isStatus(e, 404) || (await this.hasImage(capture.imageId))) throw e;
         await this.loadFor(lab.runId, capture);
         return create();
       });
+    let container: Docker.Container;
+    try {
+      container = await createOnce();
     } catch (e) {
       if (!isStatus(e, 409)) throw e;
-      // Already restored (resumed run): reuse it only if it is this machine of this run.
-      container = this.docker.getContainer(name);
-      const info = await container.inspect();
+      // Already there (resumed run): this machine of this run, or not touched.
+      const existing = this.docker.getContainer(name);
+      const info = await existing.inspect();
       const owner = info.Config.Labels ?? {};
       if (owner[RUN_ID_LABEL] !== lab.runId || owner[MACHINE_REF_LABEL] !== capture.machineRef) {
         throw new ConflictError(
           `machine ${capture.machineRef}: container ${name} on engine ${this.id} belongs to ${owner[MACHINE_REF_LABEL] ?? 'no machine'} of run ${owner[RUN_ID_LABEL] ?? 'none'}`,
         );
       }
-      return {
-        machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime),
-        adaptations,
-        addressesLost,
-      };
+      if (info.State?.Status !== 'created') {
+        // Started, so its restore finished: only a network it lacks is joined.
+        await this.joinMissing(info, endpoints);
+        return { machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime), adaptations, addressesLost };
+      }
+      // Never started: a backend stopped between its creation and its last network or volume may
+      // have left it, and nothing on it says which it got. Made again from the capture.
+      await existing.remove({ force: true, v: true });
+      container = await createOnce();
     }
     try {
       // Before the first start: the machine boots on its captured data.
@@ -540,6 +553,17 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations, addressesLost };
   }
 
+  /** Connects a started machine to those of `endpoints` it is not on. */
+  private async joinMissing(
+    info: Docker.ContainerInspectInfo,
+    endpoints: Array<{ network: string; config: Docker.EndpointSettings }>,
+  ): Promise<void> {
+    for (const ep of endpoints) {
+      if (info.NetworkSettings?.Networks?.[ep.network]) continue;
+      await this.docker.getNetwork(ep.network).connect({ Container: info.Id, EndpointConfig: ep.config });
+    }
+  }
+
   /**
    * Production's limits and restart policy as the machine's create options, with what the host
    * changes of them recorded in `adaptations`. A capture without them (older ones) gets the
@@ -549,15 +573,28 @@ export class DockerHypervisorHost implements HypervisorHost {
     lab: LabHandle,
     runtime: RestorableCapture['runtime'],
     adaptations: string[],
-  ): Promise<{ hostConfig: Docker.HostConfig; stopSignal?: string }> {
-    const { hostConfig, stopSignal } = dockerLimits(runtime.limits ?? {});
+  ): Promise<{ hostConfig: Docker.HostConfig; stopSignal?: string; stopTimeout?: number }> {
+    const { hostConfig, stopSignal, stopTimeout: production } = dockerLimits(runtime.limits ?? {});
     hostConfig.RestartPolicy = { Name: 'no' };
+    const test = await this.isolated(lab);
+    // A test lab's machines are removed, not stopped, and need no grace. A failover's serve
+    // production: stopped with the recovery engine, they get the time to shut down cleanly that
+    // production gave them (the engine's default where it set none), not 5 s and a kill.
+    const stopTimeout = test ? 5 : production;
+    if (hostConfig.ReadonlyRootfs && runtime.volumes?.length) {
+      // Captures from before read-only volumes were weighed: Docker refuses to put their content
+      // into a read-only root filesystem, so the restore would fail on every such machine.
+      adaptations.push(
+        `read-only root filesystem not kept: the restore puts the content of volume ${runtime.volumes.map(v => v.destination).join(', ')} into it, which Docker refuses while it is read-only`,
+      );
+      delete hostConfig.ReadonlyRootfs;
+    }
     const policy = runtime.restartPolicy;
     if (policy) {
       const named = `${policy.name}${policy.maximumRetryCount ? `:${policy.maximumRetryCount}` : ''}`;
       // Only a failover's lab is not internal: what it boots serves production, and comes back
       // with the host as it did there. In a test lab the run decides what runs, and when it stops.
-      if (await this.isolated(lab)) adaptations.push(`restart policy ${named} not applied in a test lab: the run starts and stops its machines`);
+      if (test) adaptations.push(`restart policy ${named} not applied in a test lab: the run starts and stops its machines`);
       else hostConfig.RestartPolicy = { Name: policy.name, ...(policy.maximumRetryCount ? { MaximumRetryCount: policy.maximumRetryCount } : {}) };
     }
     if (hostConfig.NanoCpus) {
@@ -568,7 +605,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         hostConfig.NanoCpus = NCPU * 1e9;
       }
     }
-    return { hostConfig, stopSignal };
+    return { hostConfig, stopSignal, stopTimeout };
   }
 
   /** Whether the lab is a test's: its networks are internal (a failover's are not). */
@@ -716,7 +753,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     return stderr ? `${stdout}${stdout.endsWith('\n') || !stdout ? '' : '\n'}${stderr}` : stdout;
   }
 
-  /** Creates the probe image on the engine (`docker import` of a static busybox) if missing. */
+  /**
+   * Creates the probe image on the engine (`docker import` of a static busybox) unless it is there,
+   * built from the busybox file the backend has. Where the backend has none, one it built from
+   * another (or that someone put there) is used as it is: nothing else could be built.
+   */
   ensureProbeImage(): Promise<void> {
     return onEngine(this.id, () => this.ensureProbeImageOn());
   }
@@ -724,11 +765,26 @@ export class DockerHypervisorHost implements HypervisorHost {
   private ensureProbeImageOn(): Promise<void> {
     // Looked for every time (the image may be pruned between runs); one import at a time.
     this.probeImageReady ??= (async () => {
-      if (await this.hasImage(this.probeImage)) return;
-      const tar = createTar(busyboxRootfsEntries(this.options.busyboxPath ?? '/bin/busybox'));
+      const busyboxPath = this.options.busyboxPath ?? '/bin/busybox';
+      const digest = busyboxDigest(busyboxPath);
+      const present = await this.docker
+        .getImage(this.probeImage)
+        .inspect()
+        .catch(e => {
+          if (isStatus(e, 404)) return undefined;
+          throw e;
+        });
+      if (present && (digest === undefined || present.Config?.Labels?.[PROBE_BUSYBOX_LABEL] === digest)) return;
+      // Refuses a busybox that cannot run alone, naming it and the setting.
+      const tar = createTar(busyboxRootfsEntries(busyboxPath));
       const [repo, tag = 'latest'] = splitRef(this.probeImage);
-      const stream = await this.docker.importImage(Readable.from([tar]) as any, { repo, tag } as any);
+      const stream = await this.docker.importImage(
+        Readable.from([tar]) as any,
+        { repo, tag, changes: [`LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`] } as any,
+      );
       await followProgress(stream as unknown as Readable);
+      // The one it replaces lost its tag: removed unless a probe container uses it.
+      if (present && (await this.docker.getImage(this.probeImage).inspect()).Id !== present.Id) await this.removeImage(present.Id);
     })().finally(() => {
       this.probeImageReady = undefined;
     });

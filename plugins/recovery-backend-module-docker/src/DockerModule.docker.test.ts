@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedMachine,
@@ -30,7 +31,9 @@ import { CaptureService } from '../../recovery-backend/src/service/CaptureServic
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { dockerName, PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
-import { demuxDockerStream, readAll } from './lib/dockerStreams';
+import { busyboxDigest } from './lib/busybox';
+import { demuxDockerStream, followProgress, readAll } from './lib/dockerStreams';
+import { createTar } from './lib/tar';
 import { LAYERS_DIRECTORY, readCaptureArchive } from './lib/layerStore';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
@@ -38,9 +41,11 @@ import {
   DEFAULT_PROBE_IMAGE,
   DockerHypervisorHost,
   MACHINE_REF_LABEL,
+  PROBE_BUSYBOX_LABEL,
   PROBE_LABEL,
   labImageRef,
   labNetworkName,
+  machineContainerName,
 } from './DockerHypervisorHost';
 
 const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
@@ -78,6 +83,12 @@ const shutdownContainer = `shutdown-${suffix}`;
 const limitedContainer = `limited-${suffix}`;
 const limitedRunId = `it-limited-${suffix}`;
 const leftRoomRunId = `it-left-room-${suffix}`;
+const tmpfsContainer = `tmpfs-${suffix}`;
+const tmpfsRunId = `it-tmpfs-${suffix}`;
+const roVolumeContainer = `ro-volume-${suffix}`;
+const roVolumeName = `ro-vol-${suffix}`;
+const resumedRunId = `it-resumed-${suffix}`;
+const staleProbeImage = `recovery-probe-stale-${suffix}:1`;
 const eventContainers = [
   `evt-${suffix}`,
   `evt-before-${suffix}`,
@@ -264,7 +275,10 @@ afterAll(async () => {
   await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
   await recovery.getContainer(strayContainer).remove({ force: true }).catch(() => {});
   await host.teardown(`it-stray-${suffix}`).catch(() => {});
-  for (const id of [limitedRunId, leftRoomRunId]) await host.teardown(id).catch(() => {});
+  for (const id of [limitedRunId, leftRoomRunId, tmpfsRunId, resumedRunId]) await host.teardown(id).catch(() => {});
+  for (const name of [tmpfsContainer, roVolumeContainer]) await primary.getContainer(name).remove({ force: true, v: true }).catch(() => {});
+  await primary.getVolume(roVolumeName).remove().catch(() => {});
+  await recovery.getImage(staleProbeImage).remove({ force: true }).catch(() => {});
   await primary.getContainer(limitedContainer).remove({ force: true }).catch(() => {});
   for (const name of [otherEngineContainer, shutdownContainer, recordedContainer]) await primary.getContainer(name).remove({ force: true }).catch(() => {});
   for (const image of await primary.listImages({ filters: { reference: [`recovery-capture/${recordedContainer}`] } }).catch(() => [])) {
@@ -1277,8 +1291,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         expect(info.Config.Labels[MACHINE_REF_LABEL]).toBe(ref);
         expect(info.Config.Hostname).toBe('primary-host');
       }
-      // A resumed run finds each machine's own container again.
-      expect((await restore('resource:default/batch-b', hostNetwork)).machine.id).toBe(b.machine.id);
+      // A resumed run finds each machine's own container again (never started, so made anew: a
+      // stopped backend may have left it without some of its networks or volume content).
+      const resumed = await restore('resource:default/batch-b', hostNetwork);
+      const [again, before] = [await recovery.getContainer(resumed.machine.id).inspect(), await recovery.getContainer(b.machine.id).inspect().catch(() => undefined)];
+      expect([again.Name, again.Config.Labels[MACHINE_REF_LABEL], before]).toEqual([`/${machineContainerName(namesRunId, 'resource:default/batch-b')}`, 'resource:default/batch-b', undefined]);
+      expect((await recovery.getContainer(a.machine.id).inspect()).Config.Labels[MACHINE_REF_LABEL]).toBe('resource:default/batch-a');
 
       // Hostname probe, on the lab network (a dynamic address: this lab's subnet may differ).
       const probeHost = {
@@ -1629,7 +1647,6 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // In the engine's order of mounts.
     expect([...captured.adaptations].sort()).toEqual([
       'machine had no network (network mode none); it stays without one',
-      'tmpfs at /scratch dropped',
       expect.stringMatching(new RegExp(`^volume ${volumeName} at /data carried \\(\\d+\\.\\d KiB archive\\): the restored machine gets its content as captured$`)),
     ]);
     // Stored as the run store does: JSON, no column of its own.
@@ -1657,11 +1674,21 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       rmSync(bad);
       expect((await host.listLabResources(volumeRunId)).machines).toEqual([]);
 
+      // A backend stopped while it put the volume's content back leaves the machine created, without
+      // it: the resumed run's restore makes it again, with its content.
+      const killed = Object.create(recovery) as Docker;
+      killed.getContainer = (id: string) => Object.assign(recovery.getContainer(id), { putArchive: () => new Promise(() => {}) });
+      void new DockerHypervisorHost('recovery', killed, { storeDirectory: store }).restoreMachine(lab, restorable);
+      await until(async () => (await host.listLabResources(volumeRunId)).machines.length > 0);
+      expect((await host.listLabResources(volumeRunId)).machines).toHaveLength(1);
+
       const { machine, adaptations } = await host.restoreMachine(lab, restorable);
       expect(adaptations).toEqual([]);
       expect((await host.inspectMachine(machine)).running).toBe(false);
       await host.startMachine(machine);
       expect(await execOut(recovery, machine.id, ['cat', '/data/sub/f'])).toBe('captured\n');
+      // Its tmpfs as in production: empty, and a tmpfs.
+      expect(await execOut(recovery, machine.id, ['sh', '-c', 'grep " /scratch " /proc/mounts | cut -d" " -f3; ls -A /scratch'])).toBe('tmpfs\n');
       expect(await execOut(recovery, machine.id, ['stat', '-c', '%u:%g', '/data/sub/f'])).toBe('1234:1234\n');
       // The primary keeps its own.
       expect(await execOut(primary, c.id, ['cat', '/data/sub/f'])).toBe('changed\n');
@@ -1784,6 +1811,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       Image: DEMO_IMAGE,
       Cmd: IDLE,
       StopSignal: 'SIGQUIT',
+      StopTimeout: 30,
       HostConfig: {
         NetworkMode: 'none',
         Memory: 64 * 1024 ** 2,
@@ -1817,6 +1845,8 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(restored.HostConfig.CapAdd).toEqual(['NET_BIND_SERVICE']);
       expect(restored.HostConfig.RestartPolicy?.Name).toBe('no');
       expect((restored.Config as { StopSignal?: string }).StopSignal).toBe('SIGQUIT');
+      // Removed at teardown, not stopped: no grace needed.
+      expect((restored.Config as { StopTimeout?: number }).StopTimeout).toBe(5);
       await host.startMachine(machine);
       // As the machine sees it: only the capability production kept, no new privileges, its own init.
       const status = await execOut(recovery, machine.id, ['cat', '/proc/self/status']);
@@ -1836,7 +1866,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     try {
       const { machine, adaptations } = await host.restoreMachine(failover, restorable);
       expect(adaptations).toEqual([]);
-      expect((await recovery.getContainer(machine.id).inspect()).HostConfig.RestartPolicy?.Name).toBe('unless-stopped');
+      const restored = await recovery.getContainer(machine.id).inspect();
+      expect(restored.HostConfig.RestartPolicy?.Name).toBe('unless-stopped');
+      // Stopped with the recovery engine, it gets the time production gave it to shut down.
+      expect((restored.Config as { StopTimeout?: number }).StopTimeout).toBe(30);
     } finally {
       await host.teardown(limitedRunId);
     }
@@ -1854,6 +1887,153 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     } finally {
       await host.teardown(limitedRunId);
     }
+  });
+
+  it('restores a read-only machine with its tmpfs mounts: they are written to, the root filesystem is not', async () => {
+    const c = await primary.createContainer({
+      name: tmpfsContainer,
+      Image: DEMO_IMAGE,
+      Cmd: IDLE,
+      HostConfig: {
+        NetworkMode: 'none',
+        ReadonlyRootfs: true,
+        ShmSize: 128 * 1024 ** 2,
+        Tmpfs: { '/tmp': 'size=1m' },
+        Mounts: [{ Type: 'tmpfs', Source: '', Target: '/run/app', TmpfsOptions: { SizeBytes: 2 * 1024 ** 2, Mode: 0o1770 } }],
+      },
+    });
+    await c.start();
+    // Written in production: a tmpfs starts empty, in the lab as at every start there.
+    await execOut(primary, c.id, ['sh', '-c', 'echo production > /tmp/f']);
+    const captureId = `cap-tmpfs-${suffix}`;
+    const captured = await source.capture({ machineRef: 'resource:default/tmpfs', engine: 'primary', container: tmpfsContainer }, { captureId });
+    captures.set('tmpfs', { ...captured, captureId });
+    expect(captured.adaptations).toEqual(['machine had no network (network mode none); it stays without one']);
+    const restorable = restorableOf('resource:default/tmpfs', { ...captured, captureId });
+    restorable.runtime = JSON.parse(JSON.stringify(restorable.runtime));
+
+    const lab = await host.createLab(tmpfsRunId, [], { internal: true });
+    try {
+      const { machine, adaptations } = await host.restoreMachine(lab, restorable);
+      expect(adaptations).toEqual([]);
+      await host.startMachine(machine);
+      const mounts = await execOut(recovery, machine.id, ['cat', '/proc/mounts']);
+      expect(mounts).toMatch(/^\S+ \/ \S+ ro[,\s]/m);
+      expect(mounts).toMatch(/^tmpfs \/tmp tmpfs rw,.*size=1024k/m);
+      expect(mounts).toMatch(/^tmpfs \/run\/app tmpfs rw,.*size=2048k,mode=1770/m);
+      expect(mounts).toMatch(/^shm \/dev\/shm tmpfs .*size=131072k/m);
+      expect(await execOut(recovery, machine.id, ['sh', '-c', 'ls -A /tmp; echo lab > /tmp/f; echo lab > /run/app/f; cat /tmp/f /run/app/f'])).toBe('lab\nlab\n');
+      expect(await exitCodeOf(recovery, machine.id, ['touch', '/written'])).not.toBe(0);
+    } finally {
+      await host.teardown(tmpfsRunId);
+    }
+
+    // A capture from before tmpfs mounts were carried (which had given read-only up) restores as before.
+    const older = JSON.parse(JSON.stringify(restorable.runtime));
+    delete older.limits;
+    const oldLab = await host.createLab(tmpfsRunId, [], { internal: true });
+    try {
+      const { machine } = await host.restoreMachine(oldLab, { ...restorable, runtime: older });
+      const { HostConfig } = await recovery.getContainer(machine.id).inspect();
+      expect([HostConfig.ReadonlyRootfs, HostConfig.Tmpfs ?? null, HostConfig.Mounts ?? null, HostConfig.ShmSize]).toEqual([false, null, null, 64 * 1024 ** 2]);
+    } finally {
+      await host.teardown(tmpfsRunId);
+    }
+  });
+
+  it('restores a read-only machine with a read-only volume: its content put back, read-only given up, also from an older capture', async () => {
+    await primary.createVolume({ Name: roVolumeName });
+    const writer = await primary.createContainer({
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'echo conf > /conf/app.conf'],
+      HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: roVolumeName, Target: '/conf' }] },
+    });
+    await writer.start();
+    await writer.wait();
+    await writer.remove();
+    const c = await primary.createContainer({
+      name: roVolumeContainer,
+      Image: DEMO_IMAGE,
+      Cmd: IDLE,
+      HostConfig: {
+        NetworkMode: 'none',
+        ReadonlyRootfs: true,
+        Mounts: [{ Type: 'volume', Source: roVolumeName, Target: '/conf', ReadOnly: true }],
+      },
+    });
+    await c.start();
+    const captureId = `cap-ro-volume-${suffix}`;
+    const captured = await source.capture({ machineRef: 'resource:default/ro-volume', engine: 'primary', container: roVolumeContainer }, { captureId });
+    captures.set('ro-volume', { ...captured, captureId });
+    expect(captured.adaptations).toContain(
+      'read-only root filesystem not kept: the restore puts the content of read-only volume /conf into it, which Docker refuses while it is read-only',
+    );
+    const restorable = restorableOf('resource:default/ro-volume', { ...captured, captureId });
+    // As a capture from before read-only volumes were weighed recorded it.
+    const older = { ...restorable, runtime: { ...restorable.runtime, limits: { ...restorable.runtime.limits, readOnlyRootfs: true } } };
+    for (const capture of [restorable, older]) {
+      const lab = await host.createLab(tmpfsRunId, [], { internal: true });
+      try {
+        const { machine, adaptations } = await host.restoreMachine(lab, capture);
+        expect(adaptations).toEqual(
+          capture === older
+            ? ['read-only root filesystem not kept: the restore puts the content of volume /conf into it, which Docker refuses while it is read-only']
+            : [],
+        );
+        await host.startMachine(machine);
+        expect(await execOut(recovery, machine.id, ['cat', '/conf/app.conf'])).toBe('conf\n');
+      } finally {
+        await host.teardown(tmpfsRunId);
+      }
+    }
+  });
+
+  it('makes the networks of a machine whose restore a stopped backend left between its creation and its connects what the restore wants', async () => {
+    const c = captures.get('infra-01')!;
+    const back: CapturedNetwork = { name: 'back', subnet: '172.29.79.0/24', gateway: '172.29.79.1', ipv4Address: '172.29.79.5', aliases: ['infra-back'] };
+    const runtime = { ...c.runtime, networks: [...c.runtime.networks, back] };
+    const capture = { ...restorableOf('resource:default/infra-01', c), runtime };
+    const lab = await host.createLab(resumedRunId, runtime.networks, { internal: true });
+    try {
+      expect(lab.networks).toHaveLength(2);
+      // Killed as it joined its second network: created, on its first alone.
+      const killed = Object.create(recovery) as Docker;
+      killed.getNetwork = (id: string) => Object.assign(recovery.getNetwork(id), { connect: () => new Promise(() => {}) });
+      void new DockerHypervisorHost('recovery', killed, { storeDirectory: store }).restoreMachine(lab, capture);
+      await until(async () => (await host.listLabResources(resumedRunId)).machines.length > 0);
+
+      const { machine } = await host.restoreMachine(lab, capture);
+      await host.startMachine(machine);
+      const { NetworkSettings } = await recovery.getContainer(machine.id).inspect();
+      expect(Object.keys(NetworkSettings.Networks).sort()).toEqual([...lab.networks].sort());
+      const onBack = NetworkSettings.Networks[labNetworkName(resumedRunId, 'back')];
+      expect(onBack.IPAddress).toBe('172.29.79.5');
+      expect(onBack.Aliases).toEqual(expect.arrayContaining(['infra-back', c.runtime.hostname]));
+    } finally {
+      await host.teardown(resumedRunId);
+    }
+  });
+
+  it('builds the probe image again where the one there was built from another busybox, or before it said which', async () => {
+    // One from before the static-busybox check: a dynamic binary as its busybox, which cannot run.
+    const stale = createTar([
+      { type: 'dir', path: 'bin' },
+      { type: 'file', path: 'bin/busybox', content: readFileSync('/bin/true'), mode: 0o755 },
+      { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    ]);
+    const [repo, tag] = staleProbeImage.split(':');
+    await followProgress((await recovery.importImage(Readable.from([stale]) as any, { repo, tag } as any)) as any);
+    const staleId = (await recovery.getImage(staleProbeImage).inspect()).Id;
+    const probing = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store, probeImage: staleProbeImage });
+    const room = await probing.room(`it-stale-probe-${suffix}`, []);
+    expect(room.unknown).toBeUndefined();
+    expect(room.freeBytes).toBeGreaterThan(0);
+    const built = await recovery.getImage(staleProbeImage).inspect();
+    expect(built.Config.Labels?.[PROBE_BUSYBOX_LABEL]).toBe(busyboxDigest());
+    await expect(recovery.getImage(staleId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // Built from this busybox: used as it is.
+    await probing.ensureProbeImage();
+    expect((await recovery.getImage(staleProbeImage).inspect()).Id).toBe(built.Id);
   });
 
   it("checks the room of a run whose helper container a stopped backend left", async () => {

@@ -96,21 +96,34 @@ describe('adaptInspectedContainer', () => {
     expect(runtime.networks[0].ipv4Address).toBe('172.29.10.12');
   });
 
-  it("records tmpfs given by --tmpfs (in the host config alone) and a shared memory size as dropped, not Docker's default one", () => {
-    const { adaptations } = adaptInspectedContainer(
+  it("carries tmpfs mounts, --tmpfs (in the host config alone) and --mount ones, with their options for the restore, and a shared memory size that is not Docker's default", () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
       inspected({
-        HostConfig: { Tmpfs: { '/run': '', '/tmp': 'size=64m' }, ShmSize: 1024 * 1024 * 1024 },
-        Mounts: [{ Type: 'tmpfs', Source: '', Destination: '/cache' }],
+        HostConfig: {
+          Tmpfs: { '/run': '', '/tmp': 'size=64m,noexec' },
+          ShmSize: 1024 * 1024 * 1024,
+          Mounts: [
+            { Type: 'tmpfs', Target: '/cache', TmpfsOptions: { SizeBytes: 2 * 1024 ** 2, Mode: 0o1770 } },
+            { Type: 'tmpfs', Target: '/sealed', ReadOnly: true },
+            { Type: 'tmpfs', Target: '/odd', TmpfsOptions: { SizeBytes: 1000 } },
+          ],
+        },
+        Mounts: [
+          { Type: 'tmpfs', Source: '', Destination: '/cache', RW: true },
+          { Type: 'tmpfs', Source: '', Destination: '/sealed', RW: false },
+          { Type: 'tmpfs', Source: '', Destination: '/odd', RW: true },
+        ],
       }),
       nets,
     );
-    expect(adaptations).toEqual([
-      'tmpfs at /cache dropped',
-      'tmpfs at /run dropped',
-      'tmpfs at /tmp dropped',
-      "shared memory size 1.0 GiB dropped: /dev/shm gets the recovery engine's default size",
-    ]);
-    expect(adaptInspectedContainer(inspected({ HostConfig: { ShmSize: 64 * 1024 * 1024 } }), nets).adaptations).toEqual([]);
+    expect(adaptations).toEqual([]);
+    // As Docker itself turns `--mount type=tmpfs` options into a tmpfs's.
+    const tmpfs = { '/run': '', '/tmp': 'size=64m,noexec', '/cache': 'mode=1770,size=2m', '/sealed': 'ro', '/odd': 'size=1000' };
+    expect(runtime.limits).toEqual({ tmpfs, shmSizeBytes: 1024 ** 3 });
+    expect(dockerLimits(runtime.limits!)).toEqual({ hostConfig: { Tmpfs: tmpfs, ShmSize: 1024 ** 3 } });
+    // The host's /dev/shm (host IPC, dropped itself) is not the machine's.
+    expect(adaptInspectedContainer(inspected({ HostConfig: { IpcMode: 'host', ShmSize: 1024 ** 3 } }), nets).runtime).not.toHaveProperty('limits');
+    expect(adaptInspectedContainer(inspected({ HostConfig: { ShmSize: 64 * 1024 * 1024 } }), nets).runtime).not.toHaveProperty('limits');
   });
 
   it('carries the volumes the capture archived, says so with their size, and records the others as not carried', () => {
@@ -132,8 +145,8 @@ describe('adaptInspectedContainer', () => {
       'volume pgdata at /var/lib/postgresql/data carried (3.0 MiB archive): the restored machine gets its content as captured',
       'bind mount of host path /srv/conf at /etc/app dropped',
       "volume cache at /cache not carried: the restored machine starts with the image's content there",
-      'tmpfs at /run dropped',
     ]);
+    expect(runtime.limits).toEqual({ tmpfs: { '/run': '' } });
     expect(runtime.volumes).toEqual([pgdata]);
     // Without archives (an older capture's way), no volume in the runtime.
     expect(adaptInspectedContainer(info, nets).runtime.volumes).toBeUndefined();
@@ -207,7 +220,7 @@ describe('production limits', () => {
   it('carries what bounds the machine in production, for the restore to apply', () => {
     const { runtime, adaptations } = adaptInspectedContainer(
       inspected({
-        Config: { StopSignal: 'SIGQUIT' },
+        Config: { StopSignal: 'SIGQUIT', StopTimeout: 30 },
         HostConfig: {
           Memory: 512 * 1024 ** 2,
           MemorySwap: 512 * 1024 ** 2,
@@ -243,6 +256,7 @@ describe('production limits', () => {
       securityOpt: ['no-new-privileges:true', 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'],
       sysctls: { 'net.core.somaxconn': '1024' },
       stopSignal: 'SIGQUIT',
+      stopTimeoutSeconds: 30,
     });
     expect(runtime.restartPolicy).toEqual({ name: 'on-failure', maximumRetryCount: 3 });
     expect(adaptations).toEqual([
@@ -268,6 +282,7 @@ describe('production limits', () => {
         Sysctls: { 'net.core.somaxconn': '1024' },
       },
       stopSignal: 'SIGQUIT',
+      stopTimeout: 30,
     });
   });
 
@@ -298,9 +313,62 @@ describe('production limits', () => {
       }),
       nets,
     );
-    expect(runtime.limits).toEqual({ memoryBytes: 64 * 1024 ** 2 });
+    expect(runtime.limits).toEqual({ memoryBytes: 64 * 1024 ** 2, tmpfs: { '/tmp': '' } });
     expect(adaptations).toContain(
-      'read-only root filesystem not kept: the machine writes to /var/lib/db, /tmp, which the lab keeps in its root filesystem',
+      'read-only root filesystem not kept: the machine writes to /var/lib/db, which the lab keeps in its root filesystem',
+    );
+  });
+
+  it('keeps a read-only root filesystem where the machine writes only to tmpfs mounts, which the lab recreates', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: {
+          ReadonlyRootfs: true,
+          Tmpfs: { '/tmp': 'size=1m' },
+          Mounts: [{ Type: 'tmpfs', Target: '/run' }],
+        },
+        Mounts: [
+          { Type: 'tmpfs', Source: '', Destination: '/run', RW: true },
+          { Type: 'volume', Name: 'conf', Source: '/v', Destination: '/etc/app', RW: false },
+        ],
+      }),
+      nets,
+    );
+    // The read-only volume is not carried: the image's content stays there, nothing is written.
+    expect(runtime.limits).toEqual({ readOnlyRootfs: true, tmpfs: { '/tmp': 'size=1m', '/run': '' } });
+    expect(adaptations.filter(a => a.startsWith('read-only'))).toEqual([]);
+    expect(dockerLimits(runtime.limits!).hostConfig).toEqual({ ReadonlyRootfs: true, Tmpfs: { '/tmp': 'size=1m', '/run': '' } });
+  });
+
+  it('drops a tmpfs a carried volume lies under: the volume content the restore puts in the root filesystem would be hidden by it', () => {
+    const db = { destination: '/var/run/db', artifact: 'cap-1.volume-1.tar', checksum: `sha256:${'a'.repeat(64)}`, sizeBytes: 1024 };
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: { Tmpfs: { '/var/run': '', '/var/r': '', '/tmp': '' } },
+        Mounts: [{ Type: 'volume', Name: 'db', Source: '/v', Destination: '/var/run/db', RW: true }],
+      }),
+      nets,
+      [db],
+    );
+    expect(runtime.limits).toEqual({ tmpfs: { '/var/r': '', '/tmp': '' } });
+    expect(adaptations).toContain(
+      'tmpfs at /var/run dropped: it would hide the content of volume /var/run/db, which the lab keeps in the root filesystem under it',
+    );
+  });
+
+  it('gives read-only up where the restore puts a carried read-only volume back: Docker refuses that on a read-only root filesystem', () => {
+    const conf = { destination: '/etc/app', artifact: 'cap-1.volume-1.tar', checksum: `sha256:${'a'.repeat(64)}`, sizeBytes: 1024 };
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: { ReadonlyRootfs: true },
+        Mounts: [{ Type: 'volume', Name: 'conf', Source: '/v', Destination: '/etc/app', RW: false }],
+      }),
+      nets,
+      [conf],
+    );
+    expect(runtime).not.toHaveProperty('limits');
+    expect(adaptations).toContain(
+      'read-only root filesystem not kept: the restore puts the content of read-only volume /etc/app into it, which Docker refuses while it is read-only',
     );
   });
 });

@@ -121,14 +121,8 @@ export function adaptInspectedContainer(
           `volume ${m.Name ?? m.Source} at ${m.Destination} not carried: the restored machine starts with the image's content there`,
         );
       }
-    } else if (m.Type === 'tmpfs') {
-      adaptations.push(`tmpfs at ${m.Destination} dropped`);
     }
-  }
-  // `--tmpfs` is in the host config alone (`--mount type=tmpfs` is among the mounts, above).
-  for (const destination of Object.keys(host.Tmpfs ?? {})) adaptations.push(`tmpfs at ${destination} dropped`);
-  if (host.ShmSize && host.ShmSize !== DEFAULT_SHM_BYTES) {
-    adaptations.push(`shared memory size ${formatBytes(host.ShmSize)} dropped: /dev/shm gets the recovery engine's default size`);
+    // A tmpfs is empty at every start: recreated in the lab (with the limits), nothing is lost.
   }
 
   // Devices and host-specific hardware.
@@ -186,7 +180,7 @@ export function adaptInspectedContainer(
     labels,
     ...(carried.length > 0 ? { volumes: carried } : {}),
   };
-  const limits = productionLimits(info, capAdd.filter(c => !beyondDefault.includes(c)), adaptations);
+  const limits = productionLimits(info, capAdd.filter(c => !beyondDefault.includes(c)), carried, adaptations);
   if (Object.keys(limits).length > 0) runtime.limits = limits;
   const restart = host.RestartPolicy;
   if (restart?.Name && restart.Name !== 'no') {
@@ -207,13 +201,45 @@ const DEFAULT_CAPABILITIES = new Set([
 const capabilityName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
 
 /**
- * How production bounded the machine, for the restore to apply: limits, read-only root, init,
- * ulimits, dropped capabilities, confining security options, sysctls, stop signal. What the lab
- * cannot honour, or gives up on purpose, is recorded in `adaptations` instead.
+ * Production's tmpfs mounts, `--tmpfs` (the host config's `Tmpfs`) and `--mount type=tmpfs` (its
+ * `Mounts`) alike, as `--tmpfs` options: Docker turns the latter's into those same options.
+ */
+export function productionTmpfs(info: Pick<Docker.ContainerInspectInfo, 'HostConfig' | 'Mounts'>): Record<string, string> {
+  const host = (info.HostConfig ?? {}) as Docker.HostConfig & Record<string, any>;
+  const tmpfs: Record<string, string> = { ...(host.Tmpfs ?? {}) };
+  const specs = ((host.Mounts ?? []) as Array<{ Type?: string; Target?: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number; Mode?: number; Options?: string[][] } }>);
+  for (const m of (info.Mounts ?? []) as Mount[]) {
+    if (m.Type !== 'tmpfs' || m.Destination in tmpfs) continue;
+    const spec = specs.find(s => s.Type === 'tmpfs' && s.Target === m.Destination);
+    tmpfs[m.Destination] = tmpfsOptions(spec?.ReadOnly ?? m.RW === false, spec?.TmpfsOptions);
+  }
+  return tmpfs;
+}
+
+/** Docker's own conversion of `--mount type=tmpfs` options (its `ConvertTmpfsOptions`). */
+function tmpfsOptions(readOnly: boolean, opts: { SizeBytes?: number; Mode?: number; Options?: string[][] } = {}): string {
+  const out: string[] = [];
+  if (readOnly) out.push('ro');
+  if (opts.Mode) out.push(`mode=${opts.Mode.toString(8)}`);
+  const size = opts.SizeBytes;
+  if (size) {
+    const unit = ([['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]] as const).find(([, n]) => size % n === 0);
+    out.push(`size=${unit ? `${size / unit[1]}${unit[0]}` : size}`);
+  }
+  for (const option of opts.Options ?? []) out.push(option.filter(Boolean).join('='));
+  return out.join(',');
+}
+
+/**
+ * How production bounded the machine, for the restore to apply: limits, read-only root, tmpfs
+ * mounts and /dev/shm's size, init, ulimits, dropped capabilities, confining security options,
+ * sysctls, stop signal and timeout.
+ * What the lab cannot honour, or gives up on purpose, is recorded in `adaptations` instead.
  */
 function productionLimits(
   info: Docker.ContainerInspectInfo,
   capAdd: string[],
+  carried: CapturedVolume[],
   adaptations: string[],
 ): MachineLimits {
   const host = (info.HostConfig ?? {}) as Docker.HostConfig & Record<string, any>;
@@ -229,18 +255,36 @@ function productionLimits(
   if (host.CpuQuota) limits.cpuQuota = host.CpuQuota;
   if (host.CpuPeriod) limits.cpuPeriod = host.CpuPeriod;
   if (host.PidsLimit && host.PidsLimit > 0) limits.pidsLimit = host.PidsLimit;
+  const tmpfs = productionTmpfs(info);
+  for (const destination of Object.keys(tmpfs)) {
+    // It would hide what the restore puts in the root filesystem under it.
+    const under = carried.filter(v => `${v.destination}/`.startsWith(`${destination.replace(/\/+$/, '')}/`)).map(v => v.destination);
+    if (under.length === 0) continue;
+    delete tmpfs[destination];
+    adaptations.push(`tmpfs at ${destination} dropped: it would hide the content of volume ${under.join(', ')}, which the lab keeps in the root filesystem under it`);
+  }
+  if (Object.keys(tmpfs).length > 0) limits.tmpfs = tmpfs;
+  // The machine's own /dev/shm, memory like a tmpfs (a database's shared buffers, say), unless it
+  // used the host's or another container's IPC namespace.
+  if (host.ShmSize && host.ShmSize !== DEFAULT_SHM_BYTES && !/^(host$|container:)/.test(host.IpcMode ?? '')) {
+    limits.shmSizeBytes = host.ShmSize;
+  }
   if (host.ReadonlyRootfs) {
     // The lab puts what production wrote on mounts into the machine's own filesystem (volume
-    // content) or drops it (bind mounts, tmpfs): read-only, the machine could not write there.
-    const writable = [
-      ...((info.Mounts ?? []) as Mount[]).filter(m => m.RW).map(m => m.Destination),
-      ...Object.keys(host.Tmpfs ?? {}),
-    ];
-    if (writable.length === 0) limits.readOnlyRootfs = true;
+    // content) or drops it (bind mounts): read-only, the machine could not write there. Nor could
+    // the restore put a carried volume's content back, read-only as production mounted it or
+    // not. A tmpfs is recreated as a tmpfs: no reason to give read-only up.
+    const writable = ((info.Mounts ?? []) as Mount[])
+      .filter(m => m.RW && m.Type !== 'tmpfs' && !(m.Destination in tmpfs))
+      .map(m => m.Destination);
+    const restored = carried.map(v => v.destination).filter(d => !writable.includes(d));
+    if (writable.length === 0 && restored.length === 0) limits.readOnlyRootfs = true;
     else {
-      adaptations.push(
-        `read-only root filesystem not kept: the machine writes to ${writable.join(', ')}, which the lab keeps in its root filesystem`,
-      );
+      const why = [
+        ...(writable.length ? [`the machine writes to ${writable.join(', ')}, which the lab keeps in its root filesystem`] : []),
+        ...(restored.length ? [`the restore puts the content of read-only volume ${restored.join(', ')} into it, which Docker refuses while it is read-only`] : []),
+      ];
+      adaptations.push(`read-only root filesystem not kept: ${why.join('; ')}`);
     }
   }
   if (host.Init) limits.init = true;
@@ -264,11 +308,13 @@ function productionLimits(
   if (host.Sysctls && Object.keys(host.Sysctls).length) limits.sysctls = host.Sysctls;
   const stopSignal = (info.Config as { StopSignal?: string }).StopSignal;
   if (stopSignal && stopSignal !== 'SIGTERM') limits.stopSignal = stopSignal;
+  const stopTimeout = (info.Config as { StopTimeout?: number | null }).StopTimeout;
+  if (typeof stopTimeout === 'number') limits.stopTimeoutSeconds = stopTimeout;
   return limits;
 }
 
 /** The runtime's limits as Docker's create options: only those production set. */
-export function dockerLimits(limits: MachineLimits): { hostConfig: Docker.HostConfig; stopSignal?: string } {
+export function dockerLimits(limits: MachineLimits): { hostConfig: Docker.HostConfig; stopSignal?: string; stopTimeout?: number } {
   const hostConfig: Docker.HostConfig & Record<string, unknown> = {};
   const set = (key: string, value: unknown) => {
     if (value !== undefined) hostConfig[key] = value;
@@ -288,7 +334,13 @@ export function dockerLimits(limits: MachineLimits): { hostConfig: Docker.HostCo
   set('CapAdd', limits.capAdd);
   set('SecurityOpt', limits.securityOpt);
   set('Sysctls', limits.sysctls);
-  return { hostConfig, ...(limits.stopSignal ? { stopSignal: limits.stopSignal } : {}) };
+  set('Tmpfs', limits.tmpfs);
+  set('ShmSize', limits.shmSizeBytes);
+  return {
+    hostConfig,
+    ...(limits.stopSignal ? { stopSignal: limits.stopSignal } : {}),
+    ...(limits.stopTimeoutSeconds !== undefined ? { stopTimeout: limits.stopTimeoutSeconds } : {}),
+  };
 }
 
 function toList(v: string | string[] | null | undefined): string[] | undefined {

@@ -103,6 +103,12 @@ export interface MachineLimits {
   sysctls?: Record<string, string>;
   /** Signal that stops it (`--stop-signal`), where not SIGTERM. */
   stopSignal?: string;
+  /** Seconds a stop waits before it kills (`--stop-timeout`), where production set it. */
+  stopTimeoutSeconds?: number;
+  /** Its tmpfs mounts, destination to `--tmpfs` options: empty at every start, so recreated. */
+  tmpfs?: Record<string, string>;
+  /** Size of /dev/shm (`--shm-size`), where not the default. */
+  shmSizeBytes?: number;
 }
 
 /** What a capture source stored for one machine. */

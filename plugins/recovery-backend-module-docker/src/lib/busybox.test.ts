@@ -1,7 +1,8 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyboxRootfsEntries, notStaticElf } from './busybox';
+import { createHash } from 'node:crypto';
+import { busyboxDigest, busyboxRootfsEntries, notStaticElf } from './busybox';
 
 describe('busyboxRootfsEntries', () => {
   let dir: string;
@@ -40,4 +41,18 @@ describe('busyboxRootfsEntries', () => {
       expect(entries).toContainEqual({ type: 'symlink', path: 'bin/sh', target: 'busybox' });
     },
   );
+});
+
+describe('busyboxDigest', () => {
+  it('is the sha256 of the file the probe image is built from, and undefined where there is none', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'busybox-'));
+    try {
+      const file = join(dir, 'busybox');
+      writeFileSync(file, 'a binary');
+      expect(busyboxDigest(file)).toBe(`sha256:${createHash('sha256').update('a binary').digest('hex')}`);
+      expect(busyboxDigest(join(dir, 'missing'))).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

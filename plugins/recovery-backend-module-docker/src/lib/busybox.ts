@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TarEntry } from './tar';
 
@@ -74,4 +75,16 @@ export function notStaticElf(binary: Buffer): string | undefined {
     return `is dynamically linked (it needs ${loader || 'a program loader'})`;
   }
   return undefined;
+}
+
+/**
+ * `sha256:…` of the busybox file, which the probe image records as what it was built from;
+ * undefined where it cannot be read.
+ */
+export function busyboxDigest(busyboxPath = '/bin/busybox'): string | undefined {
+  try {
+    return `sha256:${createHash('sha256').update(readFileSync(busyboxPath)).digest('hex')}`;
+  } catch {
+    return undefined;
+  }
 }
