@@ -164,6 +164,60 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     await store.updateRun('run-churn', { status: 'succeeded', finishedAt: '2026-11-05T00:00:00.000Z' });
   });
 
+  it('admits a failover by preempting the test run holding its host, in the same transaction; never a failover, never for a test', async () => {
+    const m = 'resource:default/preempt-01';
+    await store.insertCapture(capture('pre1', m, '2026-11-01T00:00:00.000Z'));
+    const failover = (id: string) => ({ ...admission(id, m, 'preempt-host'), mode: 'failover' as const });
+    await store.admitRun(admission('pre-test', m, 'preempt-host'), new Date());
+    await store.updateRunMachine('pre-test', m, { phase: 'verifying' });
+    // A test does not preempt a test.
+    const refused = await store.admitRun(admission('pre-test-2', m, 'preempt-host'), new Date());
+    expect('busyWith' in refused && refused.busyWith.id).toBe('pre-test');
+
+    const admitted = await store.admitRun(failover('pre-failover'), new Date());
+    expect('preempted' in admitted && admitted.preempted.map(r => r.id)).toEqual(['pre-test']);
+    const message = 'Interrupted: preempted by failover pre-failover of component:default/admit';
+    const test = (await store.getRun('pre-test'))!;
+    expect(test).toMatchObject({ status: 'failed', error: { message } });
+    expect(test.machines.map(r => [r.phase, r.message])).toEqual([['failed', message]]);
+    expect(test.steps.map(r => [r.level, r.message])).toEqual([['error', message]]);
+    // Its lab is left for the failover to remove before it builds its own.
+    expect(await store.runsWithLabLeft('preempt-host')).toEqual([{ id: 'pre-test', hypervisorHost: 'preempt-host' }]);
+    expect((await store.activeRuns({ hypervisorHost: 'preempt-host' })).map(r => r.id)).toEqual(['pre-failover']);
+
+    // A failover holding the host is preempted by nothing.
+    for (const next of [admission('pre-test-3', m, 'preempt-host'), failover('pre-failover-2')]) {
+      const busy = await store.admitRun(next, new Date());
+      expect('busyWith' in busy && busy.busyWith.id).toBe('pre-failover');
+    }
+    // Frees the host of the database the next tests share.
+    await store.updateRun('pre-failover', { status: 'failed', error: { message: 'done' } });
+  });
+
+  // SQLite: one connection, so nothing finishes the run during the admission's transaction.
+  it.skipIf(databaseId === 'SQLITE_3')('preempts no test run its driver finished while the failover was being admitted (PostgreSQL: no lock keeps it active)', async () => {
+    const m = 'resource:default/preempt-race-01';
+    await store.insertCapture(capture('prr1', m, '2026-11-01T00:00:00.000Z'));
+    await store.admitRun(admission('race-test', m, 'preempt-race-host'), new Date());
+    const activeRuns = RecoveryStore.prototype.activeRuns;
+    const read = vi.spyOn(RecoveryStore.prototype, 'activeRuns').mockImplementation(async function (this: RecoveryStore, filter) {
+      const found = await activeRuns.call(this, filter);
+      // Its driver records its success, on its own connection, right after the admission read it.
+      if (filter.hypervisorHost === 'preempt-race-host') await store.updateRun('race-test', { status: 'succeeded', rtoSeconds: 12 });
+      return found;
+    });
+    try {
+      const admitted = await store.admitRun({ ...admission('race-failover', m, 'preempt-race-host'), mode: 'failover' }, new Date());
+      expect('preempted' in admitted && admitted.preempted).toEqual([]);
+    } finally {
+      read.mockRestore();
+    }
+    const test = (await store.getRun('race-test'))!;
+    expect(test).toMatchObject({ status: 'succeeded', rtoSeconds: 12, steps: [] });
+    expect(await store.runsWithLabLeft('preempt-race-host')).toEqual([]);
+    await store.updateRun('race-failover', { status: 'failed', error: { message: 'done' } });
+  });
+
   it('keeps captures, finds the newest per machine and prunes old ones', async () => {
     const m = 'resource:default/web-01';
     const other = 'resource:default/infra-01';

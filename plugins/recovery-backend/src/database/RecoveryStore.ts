@@ -224,20 +224,42 @@ export class RecoveryStore {
    * capture, chosen in the same transaction: one chosen before it could be pruned by a capture
    * taken meanwhile. Returns the run holding the host when refused, else the captures chosen; a
    * machine without a capture, or whose chosen capture keeps being pruned, is a ConflictError.
+   *
+   * A failover does not wait for a test recovery (production is gone; the test can run again): it
+   * preempts the test run holding the host, failed as interrupted in the same transaction with its
+   * lab recorded as left, so that the failover's driver removes it before building its own; the
+   * test run's driver learns at its next heartbeat that it lost the run. `preempted` names it.
    */
-  async admitRun(run: NewRun, at: Date): Promise<{ busyWith: RecoveryRun } | { captures: Map<string, StoredCapture> }> {
+  async admitRun(
+    run: NewRun,
+    at: Date,
+  ): Promise<{ busyWith: RecoveryRun } | { captures: Map<string, StoredCapture>; preempted: RecoveryRun[] }> {
     return this.db.transaction(async tx => {
       await lockHost(tx, run.hypervisorHost);
       const inTx = new RecoveryStore(tx); // insertRun nests as a savepoint
-      const [active] = await inTx.activeRuns({ hypervisorHost: run.hypervisorHost });
-      if (active) return { busyWith: active };
+      const active = await inTx.activeRuns({ hypervisorHost: run.hypervisorHost });
+      const holder = active.find(a => run.mode !== 'failover' || a.mode !== 'test');
+      if (holder) return { busyWith: holder };
       const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef));
       const uncaptured = run.machines.filter(m => !captures.has(m.machineRef)).map(m => m.machineRef);
       if (uncaptured.length > 0) {
         throw new ConflictError(`No capture of ${uncaptured.join(', ')} yet: capture first (POST /captures)`);
       }
+      const preempted: RecoveryRun[] = [];
+      for (const test of active) {
+        const message = `${INTERRUPTED_PREFIX}preempted by failover ${run.id} of ${run.entityRef}`;
+        // Unless its driver finished it meanwhile (its lab then already torn down).
+        const updated = await tx('recovery_runs')
+          .where({ id: test.id })
+          .whereIn('status', ACTIVE_RUN_STATUSES)
+          .update({ status: 'failed', finished_at: at, error: JSON.stringify({ message }), lab_left: true });
+        if (updated === 0) continue;
+        await inTx.settleUnfinishedMachines(test.id, message, at);
+        await inTx.appendStep(test.id, { at: at.toISOString(), level: 'error', message });
+        preempted.push(test);
+      }
       await inTx.insertRun({ ...run, machines: run.machines.map(m => ({ ...m, captureId: captures.get(m.machineRef)!.id })) }, at);
-      return { captures };
+      return { captures, preempted };
     });
   }
 
@@ -471,6 +493,33 @@ export class RecoveryStore {
       q.modify(olderThan, at, id);
     }
     return this.withDetails(await q);
+  }
+
+  /**
+   * listRuns without the runs' details: ids, times and entities, read along
+   * recovery_runs_created_idx, so that GET /runs can walk past many runs the caller may not see
+   * without reading their plans and timelines (see listVisibleRuns).
+   */
+  async listRunKeys(query: {
+    entityRef?: string;
+    status?: RunStatus[];
+    limit: number;
+    after?: Pick<RecoveryRun, 'createdAt' | 'id'>;
+  }): Promise<Array<Pick<RecoveryRun, 'id' | 'createdAt' | 'entityRef'>>> {
+    const q = this.db('recovery_runs').orderBy(NEWEST_FIRST).limit(query.limit).select('id', 'created_at', 'entity_ref');
+    if (query.entityRef) q.where({ entity_ref: query.entityRef });
+    if (query.status) q.whereIn('status', query.status);
+    if (query.after) q.modify(olderThan, new Date(query.after.createdAt), query.after.id);
+    return (await q).map((r: any) => ({ id: r.id, createdAt: iso(r.created_at)!, entityRef: r.entity_ref }));
+  }
+
+  /** The runs of these ids, with their details, in the order given; those that do not exist left out. */
+  async getRuns(ids: string[]): Promise<RecoveryRun[]> {
+    const byId = new Map<string, RecoveryRun>();
+    for (const chunk of chunks(ids)) {
+      for (const run of await this.withDetails(await this.db('recovery_runs').whereIn('id', chunk))) byId.set(run.id, run);
+    }
+    return ids.flatMap(id => byId.get(id) ?? []);
   }
 
   /**

@@ -148,6 +148,26 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
   });
 
+  it('warns in its timeline of each capture it restores that is older than the RPO, and of none within it', async () => {
+    // data-01's newest capture is two days old, over web's RPO of a day; the others are fresh.
+    const [fresh] = await store.listCaptures('resource:default/data-01');
+    await store.pruneCaptures('resource:default/data-01', 0);
+    await store.insertCapture({ ...fresh, id: 'cap-data-01-old', createdAt: new Date(Date.now() - 2 * 86_400_000).toISOString() });
+    const run = await testRunOfWeb(service(new FakeHost(needs)));
+    expect(run.status).toBe('succeeded');
+    const warnings = run.steps.filter(s => s.level === 'warning');
+    expect(warnings).toEqual([
+      {
+        at: expect.any(String),
+        machineRef: 'resource:default/data-01',
+        level: 'warning',
+        message: expect.stringMatching(
+          /^Restores its capture of \S+, 2 d old when the run was admitted, over the RPO of 24 h: a recovery from it would lose what changed since$/,
+        ),
+      },
+    ]);
+  });
+
   it("fails a run before it builds anything where the host lacks the room its captures take, saying how much of each", async () => {
     const host = new FakeHost(needs);
     const asked: Array<{ runId: string; waves: string[][] }> = [];
@@ -735,6 +755,62 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect((await store.getRun(admitted[0].id))!.status).toBe('failed');
   });
 
+  it.each([
+    ['on this backend', 1],
+    ['on another replica', 2],
+  ])('a failover preempts the test recovery holding the host (%s): the test is interrupted, its lab removed first', async (_, backends) => {
+    // The test run's infra-01 never answers its probe: it holds the host until its ready timeout.
+    const host = new FakeHost(needs);
+    const probe = host.probe.bind(host);
+    let testRunId = '';
+    host.probe = (lab, machine, spec) => (machine.runId === testRunId ? new Promise<never>(() => {}) : probe(lab, machine, spec));
+    const replicas = Array.from({ length: backends }, () => service(host, { machineReadyTimeoutMs: 60_000 }));
+    const test = await replicas[0].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'schedule' });
+    testRunId = test.id;
+    await vi.waitFor(async () => {
+      expect((await store.getRun(test.id))!.machines[0].phase).toBe('verifying');
+    }, eventually);
+
+    // A test does not preempt a test.
+    await expect(replicas[backends - 1].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' })).rejects.toBeInstanceOf(
+      HypervisorHostBusyError,
+    );
+    const failover = await replicas[backends - 1].start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await replicas[backends - 1].waitFor(failover.id);
+    await replicas[0].waitFor(test.id);
+
+    const interrupted = (await store.getRun(test.id))!;
+    const message = `Interrupted: preempted by failover ${failover.id} of component:default/web`;
+    expect(interrupted).toMatchObject({ status: 'failed', error: { message } });
+    expect(interrupted.machines.map(m => [m.phase, m.message])).toEqual([
+      ['failed', message],
+      ['skipped', undefined],
+      ['skipped', undefined],
+    ]);
+    expect(await host.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    // Interrupted: it says nothing about recoverability.
+    expect(await store.lastFinishedRun({ entityRef: 'component:default/web' })).toMatchObject({ id: failover.id });
+
+    const run = (await store.getRun(failover.id))!;
+    expect(run.status).toBe('succeeded');
+    expect(run.steps.map(s => s.message)).toContain(
+      `Preempted test recovery ${test.id}, which held fake: its lab is removed before this failover's is built`,
+    );
+    // Its lab was built only once the test's was gone.
+    const built = run.steps.findIndex(s => s.message.startsWith('Created network'));
+    expect(built).toBeGreaterThan(run.steps.findIndex(s => s.message.startsWith('Preempted test recovery')));
+    expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
+
+    // A failover holding the host is not preempted, by a test or another failover.
+    for (const mode of ['test', 'failover'] as const) {
+      await store.insertRun({ id: `held-${mode}`, entityRef: 'component:default/web', mode: 'failover', trigger: 'user', hypervisorHost: 'fake', plan: run.plan, options: {}, machines: [] }, new Date());
+      await expect(replicas[0].start({ entityRef: 'component:default/web', mode, trigger: 'user' })).rejects.toBeInstanceOf(HypervisorHostBusyError);
+      await store.updateRun(`held-${mode}`, { status: 'failed', error: { message: 'done' } });
+    }
+    await Promise.all(replicas.map(r => r.shutdown()));
+  });
+
   it('cleans up runs orphaned by a stopped backend, leaving no machine in progress', async () => {
     const host = new FakeHost(needs);
     await store.insertRun(
@@ -1162,6 +1238,45 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.steps.filter(s => s.level === 'error').map(s => s.message)).toEqual([
       'Interrupted: the backend is shutting down',
     ]);
+  });
+
+  const hang = () => new Promise<never>(() => {});
+  it.each<[string, (host: FakeHost, reached: () => void) => void]>([
+    ['reading the room', (h, r) => { (h as HypervisorHost).room = () => (r(), hang()); }],
+    ['creating the lab', (h, r) => { h.createLab = () => (r(), hang()); }],
+    ['restoring wave 1', (h, r) => { h.restoreMachine = () => (r(), hang()); }],
+    ['restoring wave 2', (h, r) => {
+      const restore = h.restoreMachine.bind(h);
+      h.restoreMachine = (lab, c) => (c.machineRef.endsWith('data-01') ? (r(), hang()) : restore(lab, c));
+    }],
+    ['starting', (h, r) => { h.startMachine = () => (r(), hang()); }],
+    ['inspecting', (h, r) => { h.inspectMachine = () => (r(), hang()); }],
+    ['probing wave 3', (h, r) => {
+      const probe = h.probe.bind(h);
+      h.probe = (lab, m, spec) => (m.machineRef.endsWith('web-01') ? (r(), hang()) : probe(lab, m, spec));
+    }],
+    ['the final check', (h, r) => {
+      const probe = h.probe.bind(h);
+      let n = 0;
+      h.probe = (lab, m, spec) => (m.machineRef.endsWith('infra-01') && ++n > 1 ? (r(), hang()) : probe(lab, m, spec));
+    }],
+  ])('interrupted while %s, a test recovery ends failed, no machine in progress, its lab gone, counting for nothing', async (_, stage) => {
+    const host = new FakeHost(needs);
+    let reached!: () => void;
+    const at = new Promise<void>(resolve => {
+      reached = resolve;
+    });
+    stage(host, reached);
+    const runs = service(host, { machineReadyTimeoutMs: 60_000 });
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await at;
+    await runs.shutdown();
+    const run = (await store.getRun(started.id))!;
+    expect(run).toMatchObject({ status: 'failed', error: { message: 'Interrupted: the backend is shutting down' }, rtoSeconds: undefined });
+    expect(run.machines.filter(m => !['ready', 'failed', 'skipped'].includes(m.phase))).toEqual([]);
+    expect(run.steps.at(-1)!.message).toMatch(/^Lab torn down: removed /);
+    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+    expect(await store.lastFinishedRun({ entityRef: 'component:default/web' })).toBeUndefined();
   });
 
   it('admits no run once the backend shuts down, and interrupts one admitted as it began', async () => {

@@ -13,6 +13,8 @@ import type {
 import {
   ANNOTATION_PROBES,
   formatBytes,
+  formatSeconds,
+  formatSecondsAgainst,
   HOST_BUSY_ERROR_NAME,
   INTERRUPTED_PREFIX,
   MISSING_DEPENDENCIES_ERROR_NAME,
@@ -274,13 +276,17 @@ export class RunService {
       const shown = !credentials || (await isRunVisible(busyWith, refs => this.graphs.visibleTo(refs, credentials)));
       throw new HypervisorHostBusyError(host.id, shown ? { runId: busyWith.id, entityRef: busyWith.entityRef } : undefined);
     }
+    // A test run this failover preempted and this backend drives: stopped now (it finds it lost
+    // its run and tears its lab down); the failover waits for that before building its own.
+    const preempted = admission.preempted.map(p => p.id);
+    for (const id of preempted) this.driving.get(id)?.abort();
     // Read before the run is driven, which may already have moved it on.
     const admitted = (await this.store.getRun(runId))!;
     const controller = new AbortController();
     // Admitted while the backend began to shut down: interrupted at once, and waited for.
     if (this.stopping) controller.abort();
     this.driving.set(runId, controller);
-    const execution = this.execute(runId, host, waves, admission.captures, graph.problems, controller.signal)
+    const execution = this.execute(runId, host, waves, admission.captures, graph.problems, graph.objectives.rpoSeconds, preempted, controller.signal)
       .catch(error =>
         this.logger.error(`Run ${runId} crashed: ${error?.stack ?? error}`),
       )
@@ -391,6 +397,10 @@ export class RunService {
     captures: Map<string, StoredCapture>,
     /** What the catalog got wrong about the recovered entities, listed in the timeline. */
     problems: EntityProblem[],
+    /** The recovered entity's RPO: a capture older than it at admission is warned of. */
+    rpoSeconds: number,
+    /** Test runs this failover preempted: their labs go before this one is built. */
+    preempted: string[],
     signal: AbortSignal,
   ): Promise<void> {
     const run = (await this.store.getRun(runId))!;
@@ -431,6 +441,24 @@ export class RunService {
           machineRefs.has(problem.entityRef) ? problem.entityRef : undefined,
           'warning',
         );
+      }
+      // An old capture boots all the same: the run says what a recovery from it would lose,
+      // or its success would vouch for captures that miss weeks of production's changes.
+      for (const machineRef of waves.flat()) {
+        const capture = captures.get(machineRef)!;
+        const age = Math.max(0, Math.round((Date.parse(run.createdAt) - Date.parse(capture.createdAt)) / 1000));
+        if (age > rpoSeconds) {
+          await recorder.step(
+            `Restores its capture of ${capture.createdAt}, ${formatSecondsAgainst(age, rpoSeconds)} old when the run was admitted, over the RPO of ${formatSeconds(rpoSeconds)}: a recovery from it would lose what changed since`,
+            machineRef,
+            'warning',
+          );
+        }
+      }
+      for (const id of preempted) {
+        await recorder.step(`Preempted test recovery ${id}, which held ${host.id}: its lab is removed before this failover's is built`);
+        // Its driver, if this backend's, tears it down itself: not alongside it.
+        await this.done.get(id);
       }
       // A lab an earlier run could not tear down would clash with this one's networks.
       const [stuck] = await this.removeLeftLabs(host, left =>

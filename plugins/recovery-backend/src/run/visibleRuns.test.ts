@@ -1,5 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
-import type { BootPlan, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import type { Knex } from 'knex';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { listVisibleRuns } from './visibleRuns';
 
@@ -9,22 +10,14 @@ const SEEN = 'component:default/seen';
 const HIDDEN = 'component:default/hidden';
 const plan: BootPlan = { entityRef: SEEN, waves: [], machines: [] };
 
-/** What GET /runs answered before: every wider window re-read from the newest run. */
-async function rereadingWindows(store: RecoveryStore, limit: number, visible: Set<string>, maxScanned: number) {
-  for (let window = limit; ; window = Math.min(window * 4, maxScanned)) {
-    const rows = await store.listRuns({ limit: window });
-    const items = rows.filter(r => visible.has(r.entityRef));
-    if (items.length >= limit || rows.length < window || window >= maxScanned) return items.slice(0, limit);
-  }
-}
-
 describe.each(databases.eachSupportedId())('listVisibleRuns on %p', databaseId => {
   let store: RecoveryStore;
+  let knex: Knex;
   // Newest first: r29 … r00. Two runs an instant, so pages end between runs of one created_at.
   const visibleIds = ['r21', 'r09', 'r08', 'r02'];
 
   beforeAll(async () => {
-    const knex = await databases.init(databaseId);
+    knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     store = new RecoveryStore(knex);
     for (let i = 0; i < 30; i++) {
@@ -39,34 +32,42 @@ describe.each(databases.eachSupportedId())('listVisibleRuns on %p', databaseId =
 
   const visible = new Set([SEEN]);
 
-  it('continues after the last run read instead of reading the newest again, with the same answer', async () => {
-    for (const [limit, maxScanned] of [[1, 2000], [2, 2000], [3, 2000], [5, 2000], [2, 5], [1, 7], [30, 2000], [40, 10]]) {
-      const listRuns = vi.spyOn(store, 'listRuns');
+  it('pages the visible runs newest first, each key read once, only the runs shown read in full', async () => {
+    const all = (await store.listRuns({ limit: 100 })).map(r => r.id);
+    const shown = all.filter(id => visibleIds.includes(id));
+    for (const [limit, maxKeysPage] of [[1, 2000], [2, 2000], [3, 2000], [5, 2000], [2, 5], [1, 7], [30, 2000], [40, 10]]) {
+      const listRunKeys = vi.spyOn(store, 'listRunKeys');
+      const getRuns = vi.spyOn(store, 'getRuns');
       const asked: string[][] = [];
       const items = await listVisibleRuns(store, {}, limit, async refs => {
         asked.push(refs);
         return refs.filter(r => visible.has(r));
-      }, maxScanned);
-      const calls = listRuns.mock.calls.map(([query]) => query);
-      const pages = await Promise.all(listRuns.mock.results.map(r => r.value as Promise<RecoveryRun[]>));
-      listRuns.mockRestore();
+      }, maxKeysPage);
+      const calls = listRunKeys.mock.calls.map(([query]) => query);
+      const pages = await Promise.all(listRunKeys.mock.results.map(r => r.value as Promise<Array<{ id: string }>>));
+      const fullReads = getRuns.mock.calls.map(([ids]) => ids);
+      listRunKeys.mockRestore();
+      getRuns.mockRestore();
 
-      const expected = await rereadingWindows(store, limit, visible, maxScanned);
-      expect({ limit, maxScanned, ids: items.map(r => r.id) }).toEqual({ limit, maxScanned, ids: expected.map(r => r.id) });
-      expect(items).toEqual(expected);
-
-      // Every run read once, in order; each page starts after the last run of the one before.
+      expect({ limit, maxKeysPage, ids: items.map(r => r.id) }).toEqual({ limit, maxKeysPage, ids: shown.slice(0, limit) });
+      expect(items.every(r => r.entityRef === SEEN && r.plan.entityRef === SEEN)).toBe(true);
+      // Every key read once, in order; each read starts after the last key of the one before.
       const read = pages.flat().map(r => r.id);
-      expect(new Set(read).size).toBe(read.length);
-      const all = (await store.listRuns({ limit: 100 })).map(r => r.id);
       expect(read).toEqual(all.slice(0, read.length));
       calls.forEach((query, i) => expect(query.after?.id).toBe(i === 0 ? undefined : pages[i - 1].at(-1)!.id));
-      // The same windows as before, in all: limit, then ×4 up to maxScanned.
-      const windows = calls.map((_, i) => Math.min(limit * 4 ** i, Math.max(limit, maxScanned)));
-      expect(calls.map(q => q.limit)).toEqual(windows.map((w, i) => w - (windows[i - 1] ?? 0)));
+      // Windows: limit, then ×4, each read at most maxKeysPage (or the limit).
+      calls.forEach((query, i) => expect(query.limit).toBe(Math.min(limit * 4 ** i, Math.max(limit, maxKeysPage))));
+      // Only the runs shown are read with their plans and timelines.
+      expect(fullReads).toEqual([shown.slice(0, limit)]);
       // Each entity asked about once.
       expect(asked.flat().sort()).toEqual([...new Set(asked.flat())].sort());
     }
+  });
+
+  it('continues after a given run (the next page), of any entity', async () => {
+    const after = (await store.getRun('r21'))!;
+    const items = await listVisibleRuns(store, { after }, 2, async refs => refs.filter(r => visible.has(r)));
+    expect(items.map(r => r.id)).toEqual(['r09', 'r08']);
   });
 
   it('keeps the status filter on later pages', async () => {
@@ -75,5 +76,28 @@ describe.each(databases.eachSupportedId())('listVisibleRuns on %p', databaseId =
     await store.updateRun('r27', { status: 'running' });
     const items = await listVisibleRuns(store, { status: ['running'] }, 2, async refs => refs.filter(r => visible.has(r)));
     expect(items.map(r => r.id)).toEqual(['r21', 'r08']);
+  });
+
+  it('fills a page past thousands of newer runs the caller may not see: a page shorter than the limit is the last', async () => {
+    // Another team's nightly checks: 2,100 runs newer than every run of the entity the caller sees.
+    const rows = Array.from({ length: 2100 }, (_, i) => ({
+      id: `n${String(i).padStart(4, '0')}`,
+      entity_ref: HIDDEN,
+      mode: 'test',
+      status: 'succeeded',
+      trigger: 'schedule',
+      hypervisor_host: 'h',
+      plan: JSON.stringify({ ...plan, entityRef: HIDDEN }),
+      options: '{}',
+      created_at: new Date(Date.UTC(2026, 10, 22, 0, 0, 0, i)),
+      heartbeat_at: new Date(Date.UTC(2026, 10, 22)),
+    }));
+    for (let i = 0; i < rows.length; i += 100) await knex('recovery_runs').insert(rows.slice(i, i + 100));
+    try {
+      const items = await listVisibleRuns(store, {}, 20, async refs => refs.filter(r => visible.has(r)));
+      expect(items.map(r => r.id)).toEqual(['r21', 'r09', 'r08', 'r02']);
+    } finally {
+      await knex('recovery_runs').where('id', 'like', 'n%').delete();
+    }
   });
 });

@@ -1,8 +1,8 @@
 import type { RecoveryRun, RunStatus } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryStore } from '../database/RecoveryStore';
 
-/** Most runs `GET /runs` reads to fill a page with runs the caller may see. */
-export const MAX_RUNS_SCANNED = 2000;
+/** Most run keys `GET /runs` reads in one statement while it looks for runs the caller may see. */
+export const MAX_KEYS_PAGE = 2000;
 
 /** The caller's view of the catalog: which of these entity refs the caller may see. */
 export type VisibleTo = (entityRefs: string[]) => Promise<string[]>;
@@ -19,32 +19,33 @@ export async function isRunVisible(run: Pick<RecoveryRun, 'entityRef'>, visible:
 /**
  * The newest `limit` runs matching `query` whose entity the caller may see (`visible` answers
  * the visible refs among those given). Hidden runs are left out of the page, not counted in it:
- * runs are read newest first in growing windows (limit, then 4× as many in all, …) until the
- * page is full, the runs end, or `maxScanned` were read. Each read continues after the last run
- * of the one before, so no run is read, or asked about, twice.
+ * runs are walked newest first by their keys alone (id, time, entity; no plan or timeline), in
+ * growing windows (limit, then 4× as many, up to MAX_KEYS_PAGE a read), until the page is full or
+ * the runs end, so a page shorter than `limit` is the last, however many hidden runs come first.
+ * Each read continues after the last key of the one before; only the runs shown are read in full.
  */
 export async function listVisibleRuns(
-  store: Pick<RecoveryStore, 'listRuns'>,
-  query: { entityRef?: string; status?: RunStatus[] },
+  store: Pick<RecoveryStore, 'listRunKeys' | 'getRuns'>,
+  query: { entityRef?: string; status?: RunStatus[]; after?: Pick<RecoveryRun, 'createdAt' | 'id'> },
   limit: number,
   visible: VisibleTo,
-  maxScanned = MAX_RUNS_SCANNED,
+  maxKeysPage = MAX_KEYS_PAGE,
 ): Promise<RecoveryRun[]> {
-  const items: RecoveryRun[] = [];
+  const ids: string[] = [];
   const shown = new Map<string, boolean>(); // entity ref → visible, asked once per call
-  let after: RecoveryRun | undefined;
-  let scanned = 0;
-  for (let window = limit; ; window = Math.min(window * 4, maxScanned)) {
-    const pageSize = window - scanned;
-    const rows = await store.listRuns({ ...query, limit: pageSize, after });
-    scanned += rows.length;
-    const unasked = [...new Set(rows.map(r => r.entityRef))].filter(ref => !shown.has(ref));
+  let after = query.after;
+  for (let window = limit; ; window = Math.min(window * 4, Math.max(limit, maxKeysPage))) {
+    const keys = await store.listRunKeys({ ...query, limit: window, after });
+    const unasked = [...new Set(keys.map(r => r.entityRef))].filter(ref => !shown.has(ref));
     if (unasked.length > 0) {
       const seen = new Set(await visible(unasked));
       for (const ref of unasked) shown.set(ref, seen.has(ref));
     }
-    items.push(...rows.filter(r => shown.get(r.entityRef)));
-    if (items.length >= limit || rows.length < pageSize || window >= maxScanned) return items.slice(0, limit);
-    after = rows[rows.length - 1];
+    ids.push(...keys.filter(r => shown.get(r.entityRef)).map(r => r.id));
+    if (ids.length >= limit || keys.length < window) break;
+    after = keys[keys.length - 1];
   }
+  // A run that finished since its key was read is no longer one an active list shows.
+  const runs = await store.getRuns(ids.slice(0, limit));
+  return query.status ? runs.filter(r => query.status!.includes(r.status)) : runs;
 }

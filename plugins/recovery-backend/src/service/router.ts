@@ -299,11 +299,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       return;
     }
     // Runs of any entity: only those of entities the caller may see in the catalog (console
-    // tails and plans tell about them), a page of `limit` of them; see listVisibleRuns. So the
-    // active runs are those the caller may see: a hidden one may hold the host all the same.
-    // Its first read starts after `before`; each later one after the last run read.
-    const from = { listRuns: (q: Parameters<RecoveryStore['listRuns']>[0]) => store.listRuns({ ...q, after: q.after ?? after }) };
-    res.json({ items: await seenBy(await listVisibleRuns(from, query, limit, refs => graphs.visibleTo(refs, credentials))) });
+    // tails and plans tell about them), a page of `limit` of them, after `before`; see
+    // listVisibleRuns. So the active runs are those the caller may see: a hidden one may hold the
+    // host all the same.
+    res.json({ items: await seenBy(await listVisibleRuns(store, { ...query, after }, limit, refs => graphs.visibleTo(refs, credentials))) });
   });
 
   router.get('/runs/:id', query(), async (req, res) => {
