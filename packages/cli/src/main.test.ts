@@ -82,6 +82,13 @@ describe('recovery analyze (real bin)', () => {
     expect(bad.stderr).toMatch(/^recovery: stdin:1: /);
     const twice = spawnSync(process.execPath, [...bin.slice(0, 2), '-', '-'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: '' });
     expect(twice.stderr).toContain('- (standard input) given twice: it can be read once');
+    // The messages about the whole input name it so too.
+    const empty = spawnSync(process.execPath, bin, { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: '' });
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toBe('recovery: empty input: no records in stdin\n');
+    const failures = spawnSync(process.execPath, bin, { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: '{"time": 1700000000000, "machine": "m", "service": "s", "event": "failure"}\n' });
+    expect(failures.status).toBe(2);
+    expect(failures.stderr).toMatch(/^recovery: no initialization \(start\) events in the input, only 1 failure: stdin \(1 line read as jsonl/);
   });
   it('reproduces the ground-truth order of a small generated history (jsonl with clock lines and a map)', () => {
     const data = file('history.jsonl', toJsonl(history.events));
@@ -275,6 +282,12 @@ describe('recovery analyze (in process)', () => {
         `Several hosts, or one reinstalled? Give each host a name of its own, or each host's export (jq -c '._HOSTNAME = "web-01"')`,
     );
   });
+  it('refuses a missing file or a directory among the files before reading any of them', async () => {
+    // The first file would stop the run at its line 1, were it read.
+    const bad = file('read-first.jsonl', ['not json']);
+    expect(await run(['analyze', bad, join(dir, 'no-such.jsonl')])).toEqual({ status: 2, stdout: '', stderr: `recovery: ${join(dir, 'no-such.jsonl')}: cannot read file (ENOENT)\n` });
+    expect(await run(['analyze', bad, '-', dir])).toEqual({ status: 2, stdout: '', stderr: `recovery: ${dir}: not a file (give the log files themselves)\n` });
+  });
   it('names the files that gave no events beside those that did', async () => {
     const good = file('good.jsonl', toJsonl(history.events));
     const empty = file('empty.jsonl', []);
@@ -384,6 +397,10 @@ describe('recovery analyze (in process)', () => {
     const lenient = await run(['analyze', p, '--lenient', '--json']);
     expect({ status: lenient.status, skipped: JSON.parse(lenient.stdout).skipped }).toEqual({ status: 0, skipped: 1 });
   });
+  it.runIf(process.platform === 'linux')('names the file whose read fails after it was opened (an I/O error), exit 2', async () => {
+    // A regular file to stat, whose first read fails: the process's memory at address 0.
+    expect(await run(['analyze', '/proc/self/mem'])).toEqual({ status: 2, stdout: '', stderr: 'recovery: /proc/self/mem: cannot read file (EIO)\n' });
+  });
   it('an unknown --format is a usage error', async () => {
     const r = await run(['analyze', 'x', '--format', 'xml']);
     expect(r.status).toBe(2);
@@ -414,6 +431,9 @@ describe('recovery analyze (in process)', () => {
   it('the summary counts in the singular where there is one', async () => {
     const r = await run(['analyze', file('one.jsonl', ['{"time":1714557600000,"machine":"m","service":"s"}', '{"__x":1}']), '--lenient']);
     expect(r.stdout.split('\n')[0]).toBe('Analysed 2 lines: 1 initialization of 1 service on 1 machine, 1 malformed line skipped; point in time 2024-05-01T10:00:00.000Z.');
+    // A dependency seen in one boot.
+    const once = await run(['analyze', file('once.jsonl', ['{"time":"2024-05-01T10:00:00Z","machine":"m1","service":"db"}', '{"time":"2024-05-01T10:10:00Z","machine":"m2","service":"api"}'])]);
+    expect(once.stdout).toContain('\n  api → db  score 1.00, 1 sample (low confidence)\n');
   });
   it('--at shifts the weight to the boots near it', async () => {
     const p = file('at.jsonl', toJsonl(history.events));

@@ -79,7 +79,15 @@ async function forEachLine(file: string, onLine: (line: string) => void): Promis
     maxLength: MAX_LINE,
     tooLong: { throw: line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`) },
   });
-  for await (const chunk of input) lines.push(chunk as Buffer | string);
+  try {
+    for await (const chunk of input) lines.push(chunk as Buffer | string);
+  } catch (e) {
+    // The file's own read failing (a disk error, a file removed after it was looked at) is named
+    // with the file, as one that cannot be opened is; a line's errors pass on as they are.
+    const error = e as NodeJS.ErrnoException;
+    if (error.syscall !== undefined) throw new InputError(`${file}: cannot read file (${error.code ?? error.message})`);
+    throw e;
+  }
   try {
     lines.end();
   } catch (e) {
@@ -120,21 +128,24 @@ export async function readEventFiles(
   const hostMachineIds: HostMachineIds[] = [];
   const eventless: string[] = [];
   if (files.filter(f => f === STDIN).length > 1) throw new InputError(`${STDIN} (standard input) given twice: it can be read once`);
+  // Every file is looked at before any is read: a missing one or a directory at the end of a glob
+  // stops the run at once, not after the gigabytes before it.
+  for (const path of files) {
+    if (path === STDIN) continue;
+    let stat;
+    try {
+      stat = await fs.stat(path);
+      await fs.access(path, fsConstants.R_OK);
+    } catch (e) {
+      throw new InputError(`${path}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    // A FIFO too: `<(zcat journal.json.gz)`.
+    if (!stat.isFile() && !stat.isFIFO()) throw new InputError(`${path}: not a file (give the log files themselves)`);
+  }
   for (const path of files) {
     const file = shownName(path);
     const before = events.length;
     const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
-    if (path !== STDIN) {
-      let stat;
-      try {
-        stat = await fs.stat(path);
-        await fs.access(path, fsConstants.R_OK);
-      } catch (e) {
-        throw new InputError(`${path}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
-      // A FIFO too: `<(zcat journal.json.gz)`.
-      if (!stat.isFile() && !stat.isFIFO()) throw new InputError(`${path}: not a file (give the log files themselves)`);
-    }
     await forEachLine(path, line => {
       // A docker service label may name several services: one event each.
       for (const e of parser.push(line)) {
@@ -243,8 +254,8 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     // With --lenient, records may all have been skipped: that input is not empty.
     throw new InputError(
       read.skipped
-        ? `no valid records in ${listFiles(files)}: every record is malformed (${counted(read.skipped, 'line')} skipped with --lenient; without it the run stops at the first and says what is wrong)`
-        : `empty input: no records in ${listFiles(files)}`,
+        ? `no valid records in ${listFiles(files.map(shownName))}: every record is malformed (${counted(read.skipped, 'line')} skipped with --lenient; without it the run stops at the first and says what is wrong)`
+        : `empty input: no records in ${listFiles(files.map(shownName))}`,
     );
   }
   let result: AnalysisResult;
@@ -256,7 +267,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
       // irrelevant records.
       const formats = [...new Set(Object.values(read.formats).filter(f => f !== undefined))].join(', ');
       throw new InputError(
-        `${e.message}: ${listFiles(files)} (${counted(read.lines, 'line')} read${formats ? ` as ${formats}` : ''}, ${counted(read.ignored, 'irrelevant record')}, ${read.skipped} skipped)`,
+        `${e.message}: ${listFiles(files.map(shownName))} (${counted(read.lines, 'line')} read${formats ? ` as ${formats}` : ''}, ${counted(read.ignored, 'irrelevant record')}, ${read.skipped} skipped)`,
       );
     }
     // The others (too many services, a clock reading past the dates a Date holds, ...) say what is
@@ -286,7 +297,7 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   out.push('', `Dependencies (${result.dependencies.length}):`);
   if (!result.dependencies.length) out.push('  none above the threshold');
   for (const d of result.dependencies) {
-    out.push(`  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${d.samples} samples${d.confidence === 'low' ? ' (low confidence)' : ''}`);
+    out.push(`  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${counted(d.samples, 'sample')}${d.confidence === 'low' ? ' (low confidence)' : ''}`);
   }
   // Every wait of the waves, with what put it there: some rest on no dependency listed above.
   const waits = result.machineDependencies.flatMap(d => (d.because ?? []).map(w => ({ machine: d.machine, ...w })));

@@ -158,16 +158,25 @@ describe('name mapping', () => {
   });
   it('expands a replacement as String.prototype.replace does', () => {
     // Each what `name.replace(re, to)` puts where the match was (the last three match part of the
-    // name: the rest is not kept). `$10` with one group is `$1` and a 0; `$2` without a second
-    // group, `$0` and `$<n>` without named groups stay as written.
+    // name: the rest is not kept). `$10` with one group is `$1` and a 0.
     const map = (pattern: string, to: string) => compileServiceMap({ services: { [pattern]: to } });
     expect(map('/^svc-(\\d+)$/', '$10')('svc-7')).toBe('70');
     expect(map('/^(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)$/', '$10-$1-$01')('abcdefghij')).toBe('j-a-a');
-    expect(map('/^x-(\\w+)$/', '$2/$0/$$/$&/$<n>')('x-y')).toBe('$2/$0/$/x-y/$<n>');
+    expect(map('/^x-(\\w+)$/', '$1/$$/$&')('x-y')).toBe('y/$/x-y');
     expect(map('/^x-(?<n>\\w+)$/', '<$<n>>')('x-y')).toBe('<y>');
     expect(map('/-(\\d)/', "[$`|$1|$']")('a-1-2')).toBe('[a|1|-2]');
     expect(map('/(\\d)/g', 'd$1')('a1b2')).toBe('d1');
     expect(map('/(\\w)/y', 'w$1')('ab')).toBe('wa');
+  });
+  it('refuses a replacement naming a group its regex does not have: every name it matches would become one service', () => {
+    const map = (pattern: string, to: string) => () => compileServiceMap({ services: { [pattern]: to } });
+    expect(map('/^x-(\\w+)$/', 'svc-$2')).toThrow(
+      "service map entry '/^x-(\\w+)$/': '$2' in \"svc-$2\" names no group of the regex (it has its one group): replace would keep it as written",
+    );
+    expect(map('/^x-\\w+$/', '$0')).toThrow("'$0' in \"$0\" names no group of the regex (it has no group; $& is the whole match)");
+    expect(map('/^x-(?<n>\\w+)$/', '$<name>')).toThrow("'$<name>' in \"$<name>\" names no group of the regex (its named groups are n): replace would drop it");
+    expect(map('/^x-(\\w+)$/', '$<n>')).toThrow('(it has no named group): replace would keep it as written');
+    expect(map('/^x-(\\w+)$/', '$$2')).not.toThrow();
   });
   it.each([
     [false, 'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got a boolean (false)'],

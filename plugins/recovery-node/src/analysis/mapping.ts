@@ -54,6 +54,8 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
       } catch (e) {
         throw new Error(`service map entry '${key}': invalid regular expression (${(e as Error).message})`);
       }
+      const dangling = danglingGroupReference(re, to);
+      if (dangling) throw new Error(`service map entry '${key}': ${dangling}`);
       // The replacement runs without `g`, which would replace every match, not the one found.
       patterns.push({ key, re, once: new RegExp(m[1], m[2].replace('g', '')), to });
     } else {
@@ -97,4 +99,39 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
     },
     unused: () => Object.keys(map.services).filter(key => !used.has(key)),
   });
+}
+
+/**
+ * Why a regex key's replacement refers to a group its regex does not have, else undefined.
+ * String.prototype.replace keeps `$2` of a one-group regex as written and turns `$<typo>` into
+ * nothing: every name the key matches would become one service named `x$2`, unsaid.
+ */
+function danglingGroupReference(re: RegExp, to: string): string | undefined {
+  // The regex or nothing: matching '' always, it lists every group, unset.
+  const probe = new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!;
+  const groups = probe.length - 1;
+  const names = probe.groups ? Object.keys(probe.groups) : [];
+  const has = groups === 1 ? 'its one group' : groups === 0 ? 'no group' : `${groups} groups`;
+  for (let i = to.indexOf('$'); i >= 0; i = to.indexOf('$', i + 1)) {
+    const next = to[i + 1];
+    if (next === '$') {
+      i++;
+    } else if (next >= '0' && next <= '9') {
+      // `$nn` where that group exists, else `$n` where that one does, as replace reads them.
+      const two = Number(to.slice(i + 1, i + 3));
+      if (/^\d\d$/.test(to.slice(i + 1, i + 3)) && two >= 1 && two <= groups) i += 2;
+      else if (Number(next) >= 1 && Number(next) <= groups) i++;
+      else return `'$${next}' in ${JSON.stringify(to)} names no group of the regex (it has ${has}${next === '0' ? '; $& is the whole match' : ''}): replace would keep it as written`;
+    } else if (next === '<') {
+      const end = to.indexOf('>', i);
+      if (end < 0) continue;
+      const name = to.slice(i + 2, end);
+      if (!names.includes(name)) {
+        const named = names.length ? `its named groups are ${names.join(', ')}` : 'it has no named group';
+        return `'$<${name}>' in ${JSON.stringify(to)} names no group of the regex (${named}): replace would ${names.length ? 'drop it' : 'keep it as written'}`;
+      }
+      i = end;
+    }
+  }
+  return undefined;
 }

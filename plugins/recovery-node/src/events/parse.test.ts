@@ -120,6 +120,22 @@ describe('parseEvents: jsonl', () => {
 });
 
 describe('parseEvents: messages that say what the input is', () => {
+  it('cuts short a long value it quotes: a field may hold a whole log line, or megabytes', () => {
+    const long = `2024-05-01 ${'x'.repeat(100_000)}`;
+    const cut = `"2024-05-01 ${'x'.repeat(67)}…`;
+    const message = (line: object) => {
+      try {
+        parseEvents(jl({ time: 1714557600000, machine: 'm', service: 's', ...line }));
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('parsed');
+    };
+    expect(message({ time: long })).toBe(`<input>:1: 'time' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${cut}`);
+    expect(message({ event: long })).toBe(`<input>:1: unknown event ${cut} (expected start, failure or clock)`);
+    expect(message({ time: `2024-02-30T10:00:00.${'1'.repeat(100_000)}Z` })).toBe(`<input>:1: 'time' is not a valid date: "2024-02-30T10:00:00.${'1'.repeat(58)}…`);
+    expect(message({ time: '9'.repeat(400) })).toBe(`<input>:1: 'time' is out of range ("${'9'.repeat(78)}…): valid times run from 1970 to the year +275760`);
+  });
   const error = (text: string, options = {}) => {
     try {
       parseEvents(text, { source: 'x', ...options });
@@ -135,6 +151,24 @@ describe('parseEvents: messages that say what the input is', () => {
     expect(error(journal, { format: 'jsonl' })).toBe("x:1: missing 'time' (a journald record? This input is read as jsonl, the format given: one format a file)");
     // A record that is no other format's says nothing more.
     expect(error(`${event}\n${jl({ time: 1, service: 's' })}`)).toBe("x:2: missing 'machine'");
+  });
+  it('a record of another format that the input\'s format would read as irrelevant is malformed, not skipped unsaid', () => {
+    // jsonl clock lines appended to a journal or a docker events file: their machine's skew would be lost.
+    const clock = jl({ time: 1714557600000, machine: 'm', event: 'clock', reference: 1714557660000 });
+    const noise = jl({ __REALTIME_TIMESTAMP: '1714557600000000', _HOSTNAME: 'h', MESSAGE: 'eth0 up' });
+    const docker = jl({ Type: 'container', Action: 'create', Actor: { ID: 'c', Attributes: { name: 'web' } }, timeNano: 1714557600000000000 });
+    expect(error(`${noise}
+${journal}
+${clock}`)).toBe('x:3: not a journald record (a jsonl record? This input is read as journald, detected from its line 1: one format a file)');
+    expect(error(`${docker}
+${event}`)).toBe('x:2: not a docker record (a jsonl record? This input is read as docker, detected from its line 1: one format a file)');
+    expect(error(`${noise}
+${docker}`)).toBe('x:2: not a journald record (a docker record? This input is read as journald, detected from its line 1: one format a file)');
+    expect(error(noise, { format: 'docker' })).toBe('x:1: not a docker record (a journald record? This input is read as docker, the format given: one format a file)');
+    const lenient = parseEvents(`${noise}
+${clock}
+${journal}`, { lenient: true });
+    expect({ skipped: lenient.skipped, ignored: lenient.ignored, events: lenient.events.length }).toEqual({ skipped: 1, ignored: 1, events: 1 });
   });
   it('a pretty-printed record or a JSON array: says to give one object a line', () => {
     const oneALine = "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
@@ -371,6 +405,14 @@ describe('parseEvents: journald', () => {
       { time: 1714557600123.456, machine: 'h1', service: 'db.service', type: 'start' },
       { time: 1714557600123.456, machine: 'h1', service: 'db.service', type: 'failure' },
     ]);
+  });
+  it('ignores a record with a binary field of megabytes (a core dump, journalctl -o json --all)', () => {
+    // Six million bytes: an array too long for the regex engine's stack to scan.
+    const coredump = rec({ MESSAGE_ID: 'fc2e22bc6ee647b6b90729ab34a250b1', COREDUMP: '' }).replace('""', `[${'200,'.repeat(6_000_000)}200]`);
+    const text = [rec({ MESSAGE: 'first' }), coredump, rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service' })].join('\n');
+    const r = parseEvents(text);
+    expect(r.ignored).toBe(2);
+    expect(r.events).toEqual([{ time: 1714557600123.456, machine: 'h1', service: 'db.service', type: 'start' }]);
   });
   it('ignores valid records of any shape: binary fields, repeated fields, nesting, whitespace', () => {
     const text = [

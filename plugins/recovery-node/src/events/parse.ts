@@ -75,8 +75,14 @@ export function clockReadingProblem(time: number, reference: number): string | u
   return undefined;
 }
 
-/** `raw` as a message shows it: JSON, but a number as JS writes it (JSON has no Infinity). */
-const shown = (raw: unknown) => (typeof raw === 'number' ? String(raw) : JSON.stringify(raw));
+/**
+ * `raw` as a message shows it: JSON, but a number as JS writes it (JSON has no Infinity); cut short,
+ * as a field may hold a whole log line, or megabytes.
+ */
+function shown(raw: unknown): string | undefined {
+  const json: string | undefined = typeof raw === 'number' ? String(raw) : JSON.stringify(raw);
+  return json !== undefined && json.length > 80 ? `${json.slice(0, 79)}…` : json;
+}
 
 /**
  * A value someone sent (a request body or field, a map file), as an error message names it: its
@@ -86,8 +92,7 @@ const shown = (raw: unknown) => (typeof raw === 'number' ? String(raw) : JSON.st
  */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const json = shown(value) ?? String(value);
-  const cut = json.length > 80 ? `${json.slice(0, 79)}…` : json;
+  const cut = shown(value) ?? String(value);
   if (typeof value === 'string' || value === null) return cut;
   const type = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
   return `${type} (${cut})`;
@@ -159,10 +164,10 @@ export function parseEventTime(value: unknown, field: string): number {
   if (typeof value === 'string') {
     if (/^-?\d+$/.test(value)) return epochMs(Number(value), field, value);
     if (!ISO_WITH_ZONE.test(value)) {
-      throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
+      throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${shown(value)}`);
     }
     const t = isoTime(value);
-    if (Number.isNaN(t)) throw new LineError(`'${field}' is not a valid date: ${JSON.stringify(value)}`);
+    if (Number.isNaN(t)) throw new LineError(`'${field}' is not a valid date: ${shown(value)}`);
     return inRange(t, field, value);
   }
   if (value === undefined || value === null) throw new LineError(`missing '${field}'`);
@@ -230,7 +235,7 @@ function recognizedFormat(record: Record<string, unknown>): EventFormat | undefi
 function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
   const event = o.event ?? 'start';
   if (event !== 'start' && event !== 'failure' && event !== 'clock') {
-    throw new LineError(`unknown event ${JSON.stringify(event)} (expected start, failure or clock)`);
+    throw new LineError(`unknown event ${shown(event)} (expected start, failure or clock)`);
   }
   const time = parseEventTime(o.time, 'time');
   const machine = str(o, 'machine');
@@ -311,9 +316,11 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
 }
 
 /**
- * Valid JSON in the shape of a `journalctl -o json` record: an object whose values are strings,
+ * Valid JSON in the shape of a `journalctl -o json` record: an object whose keys are journal field
+ * names (upper case, digits and `_`, as journald stores no other) and whose values are strings,
  * numbers, booleans, null or flat arrays of strings and numbers (binary and repeated fields). One
- * linear regex scan is several times cheaper than JSON.parse; a line it does not match is parsed.
+ * linear regex scan is several times cheaper than JSON.parse; a line it does not match is parsed:
+ * a jsonl line's lower-case `time` and `machine` are looked at.
  */
 const WELL_FORMED_RECORD = (() => {
   const ws = String.raw`[ \t]*`;
@@ -321,9 +328,23 @@ const WELL_FORMED_RECORD = (() => {
   const number = String.raw`-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?`;
   const item = `(?:${string}|${number})`;
   const array = String.raw`\[${ws}(?:${item}${ws}(?:,${ws}${item}${ws})*)?\]`;
-  const member = `${string}${ws}:${ws}(?:${string}|${number}|true|false|null|${array})${ws}`;
+  const member = `"[A-Z0-9_]+"${ws}:${ws}(?:${string}|${number}|true|false|null|${array})${ws}`;
   return new RegExp(String.raw`^${ws}\{${ws}${member}(?:,${ws}${member})*\}${ws}$`);
 })();
+
+/**
+ * Whether {@link WELL_FORMED_RECORD} matches `line`; false where the scan cannot finish: each item
+ * of an array takes room on the regex engine's stack, and a binary field of megabytes (a core dump
+ * exported with `journalctl -o json --all`) exhausts it. JSON.parse then reads the line.
+ */
+function wellFormedRecord(line: string): boolean {
+  try {
+    return WELL_FORMED_RECORD.test(line);
+  } catch (e) {
+    if (e instanceof RangeError) return false;
+    throw e;
+  }
+}
 
 /** Each format's converter: a record's initialization events, none for an irrelevant record. */
 const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => InitializationEvent[]> = {
@@ -439,7 +460,7 @@ export class EventLineParser {
       this.detected === 'journald' &&
       !trimmed.includes(JOURNALD_UNIT_STARTED) &&
       !trimmed.includes(JOURNALD_UNIT_FAILED) &&
-      WELL_FORMED_RECORD.test(trimmed)
+      wellFormedRecord(trimmed)
     ) {
       // Most of a journal is other messages: a record without either MESSAGE_ID is no
       // initialization event, and once known to be valid JSON it needs no parsing.
@@ -457,6 +478,9 @@ export class EventLineParser {
         this.detected = format;
         this.detectedAt = this.lines;
       }
+      // A record with another format's own fields reads as nothing in this one: jsonl clock lines
+      // appended to a journal would be lost, unsaid, and with them the machine's skew.
+      if (events.length === 0 && (recognizedFormat(o) ?? format) !== format) throw new LineError(`not a ${format} record`);
       if (events.length === 0) this.ignored++;
       else if (format === 'journald') this.noteMachineId(events[0].machine, o._MACHINE_ID);
       this.events += events.length;
