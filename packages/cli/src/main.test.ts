@@ -494,6 +494,73 @@ describe('kernel', () => {
   });
 });
 
+describe('kernel shape and boot durations', () => {
+  const h = generateHistory({ seed: 7, machines: 5, services: 12, siteBoots: 25, machineReboots: 10 });
+  it('--kernel-shape gamma or lognormal scores with that kernel, its parameter after a colon', async () => {
+    const p = file('shapes.jsonl', toJsonl(h.events));
+    const m = join(dir, 'shapes-map.json');
+    writeFileSync(m, JSON.stringify(h.map));
+    const score = async (...shape: string[]) => {
+      const r = await run(['analyze', p, '--map', m, '--json', '--kernel-peak', '10', ...shape]);
+      expect(r.status).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(evaluate(out, h.truth).violatedWaves).toBe(0);
+      return JSON.stringify(out.correlation.matrix);
+    };
+    const piecewise = await score();
+    expect(await score('--kernel-shape', 'piecewise')).toBe(piecewise);
+    const gamma = await score('--kernel-shape', 'gamma');
+    expect(await score('--kernel-shape', 'gamma:3')).toBe(gamma); // 3 is gamma's default
+    const shapes = [piecewise, gamma, await score('--kernel-shape', 'gamma:8'), await score('--kernel-shape', 'lognormal'), await score('--kernel-shape', 'lognormal:0.3')];
+    expect(new Set(shapes).size).toBe(5);
+  });
+  it('--boot-durations gives the critical path of the waves, and with --json criticalPath', async () => {
+    const p = file('durations.jsonl', toJsonl(h.events));
+    const m = join(dir, 'durations-map.json');
+    writeFileSync(m, JSON.stringify(h.map));
+    const plain = JSON.parse((await run(['analyze', p, '--map', m, '--json'])).stdout);
+    const durations = Object.fromEntries(plain.machineOrder.map((machine: string, i: number) => [machine, 10 + i]));
+    const d = join(dir, 'durations.json');
+    writeFileSync(d, JSON.stringify(durations));
+    const r = await run(['analyze', p, '--map', m, '--json', '--boot-durations', d]);
+    expect(r.status).toBe(0);
+    const { criticalPath } = JSON.parse(r.stdout);
+    // Wave after wave, the slowest machine of each.
+    const slowest = plain.waves.map((w: string[]) => Math.max(...w.map(x => durations[x])));
+    expect(criticalPath.byWaves.duration).toBe(slowest.reduce((a: number, b: number) => a + b, 0));
+    // The longest chain of machine waits: each machine on it waits for the one before it.
+    const waits = new Map<string, string[]>(plain.machineDependencies.map((x: { machine: string; waitsFor: string[] }) => [x.machine, x.waitsFor]));
+    criticalPath.path.slice(1).forEach((x: string, i: number) => expect(waits.get(x)).toContain(criticalPath.path[i]));
+    expect(criticalPath.duration).toBe(criticalPath.path.reduce((a: number, x: string) => a + durations[x], 0));
+    expect(criticalPath.duration).toBeLessThanOrEqual(criticalPath.byWaves.duration);
+    const summary = await run(['analyze', p, '--map', m, '--boot-durations', d]);
+    expect(summary.stdout).toContain(`Critical path (boot durations given): ${criticalPath.path.join(' → ')}, ${criticalPath.duration} s; wave after wave (the slowest machine of each): ${criticalPath.byWaves.duration} s`);
+    expect(JSON.parse((await run(['analyze', p, '--map', m, '--json'])).stdout)).not.toHaveProperty('criticalPath');
+  });
+  it.each([
+    ['an unknown shape', ['--kernel-shape', 'triangle'], "--kernel-shape: expected piecewise, gamma[:k] or lognormal[:sigma], got 'triangle'"],
+    ['a parameter that is no number', ['--kernel-shape', 'gamma:x'], "--kernel-shape: expected piecewise, gamma[:k] or lognormal[:sigma], k and sigma plain decimals, got 'gamma:x'"],
+    ['a parameter out of range', ['--kernel-shape', 'gamma:1'], "--kernel-shape: kernel gammaShape must be a finite number over 1 (got 1), got 'gamma:1'"],
+    ['a parameter to piecewise', ['--kernel-shape', 'piecewise:2'], "--kernel-shape: piecewise takes no parameter, got 'piecewise:2'"],
+  ])('refuses %s for --kernel-shape, exit 2', async (_, args, message) => {
+    const r = await run(['analyze', file('shape-bad.jsonl', ['{"time":1,"machine":"m","service":"s"}']), ...args]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`recovery: ${message}\n`);
+  });
+  it.each([
+    ['not JSON', '{"m1": 1,', /durations-bad\.json: invalid JSON/],
+    ['an array', '[1, 2]', /durations-bad\.json: boot durations must be a JSON object \{"<machine>": seconds\}/],
+    ['a negative duration', '{"m1": -1}', /durations-bad\.json: the boot duration of m1 must be a finite number, 0 or more \(got -1\)/],
+    ['a duration as a string', '{"m1": "10s"}', /durations-bad\.json: the boot duration of m1 must be a finite number, 0 or more \(got "10s"\)/],
+  ])('refuses a --boot-durations file holding %s, naming it, exit 2', async (_, text, message) => {
+    const d = join(dir, 'durations-bad.json');
+    writeFileSync(d, text);
+    const r = await run(['analyze', file('durations-bad.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--boot-durations', d]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+});
+
 describe('reading big inputs', () => {
   it('reads lines across chunk boundaries: multi-byte characters, CRLF, a last line without a newline', async () => {
     // Over 1 MiB, the size of a read chunk, so lines and characters straddle chunks.

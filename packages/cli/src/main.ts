@@ -9,7 +9,9 @@ import {
   analyzeDependencies,
   AnalysisInputError,
   AnalysisResult,
+  checkBootDurations,
   compileServiceMap,
+  createKernel,
   EVENT_FORMATS,
   EventFormat,
   EventLineParser,
@@ -214,6 +216,46 @@ async function readMap(file: string): Promise<ServiceMapper> {
   }
 }
 
+/** `--kernel-shape`: a shape, with its parameter after a colon where it has one. */
+function kernelShape(value: string): KernelOptions {
+  const [shape, parameter, ...rest] = value.split(':');
+  const number = parameter === undefined ? undefined : /^\d*\.?\d+$/.test(parameter) ? Number(parameter) : NaN;
+  const wrong = (why: string) => new InputError(`--kernel-shape: ${why}, got '${value}'`);
+  if (rest.length > 0 || Number.isNaN(number)) throw wrong('expected piecewise, gamma[:k] or lognormal[:sigma], k and sigma plain decimals');
+  if (shape === 'piecewise') {
+    if (number !== undefined) throw wrong('piecewise takes no parameter');
+    return { shape };
+  }
+  if (shape !== 'gamma' && shape !== 'lognormal') throw wrong('expected piecewise, gamma[:k] or lognormal[:sigma]');
+  const options: KernelOptions = shape === 'gamma' ? { shape, gammaShape: number } : { shape, lognormalSigma: number };
+  try {
+    createKernel(options); // its range check, with its message
+  } catch (e) {
+    throw wrong((e as Error).message);
+  }
+  return options;
+}
+
+/** `--boot-durations FILE`: `{"<machine>": seconds}`, as the logs name the machines. */
+async function readBootDurations(file: string): Promise<Record<string, number>> {
+  let durations: unknown;
+  try {
+    durations = JSON.parse((await fs.readFile(file, 'utf8')).replace(/^\uFEFF/, ''));
+  } catch (e) {
+    const error = e as NodeJS.ErrnoException;
+    throw new InputError(`${file}: ${error.code ? `cannot read boot durations file (${error.code})` : `invalid JSON (${error.message})`}`);
+  }
+  if (typeof durations !== 'object' || durations === null || Array.isArray(durations)) {
+    throw new InputError(`${file}: boot durations must be a JSON object {"<machine>": seconds}`);
+  }
+  try {
+    checkBootDurations(durations as Record<string, unknown>);
+  } catch (e) {
+    throw new InputError(`${file}: ${(e as Error).message}`);
+  }
+  return durations as Record<string, number>;
+}
+
 export interface AnalyzeCliOptions {
   threshold?: string;
   at?: string;
@@ -223,6 +265,10 @@ export interface AnalyzeCliOptions {
   lenient?: boolean;
   /** Delay after a dependency at which a dependent's start counts most: minutes, or a duration (`5s`, `1m30s`). */
   kernelPeak?: string;
+  /** `piecewise`, `gamma[:k]` or `lognormal[:sigma]`. */
+  kernelShape?: string;
+  /** JSON file of each machine's boot duration in seconds: the summary then gives the critical path. */
+  bootDurations?: string;
   /** Reports reading progress on big inputs. */
   onProgress?: (file: string, lines: number) => void;
 }
@@ -247,8 +293,10 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     if (problem) throw new InputError(`--kernel-peak: ${problem}, got '${opts.kernelPeak}'`);
     kernel = { peakDelay };
   }
+  if (opts.kernelShape !== undefined) kernel = { ...kernel, ...kernelShape(opts.kernelShape) };
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
+  const bootDurations = opts.bootDurations !== undefined ? await readBootDurations(opts.bootDurations) : undefined;
   const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress, map });
   if (read.events.length + read.ignored === 0) {
     // With --lenient, records may all have been skipped: that input is not empty.
@@ -260,7 +308,7 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   let result: AnalysisResult;
   try {
-    result = analyzeDependencies(read.events, { threshold, at, map, kernel, skipped: read.skipped });
+    result = analyzeDependencies(read.events, { threshold, at, map, kernel, skipped: read.skipped, bootDurations });
   } catch (e) {
     if (e instanceof NoStartEventsError) {
       // The format each file was read as: a file detected as another format than meant has only
@@ -278,6 +326,8 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   if (read.warnings.length) result = { ...result, warnings: [...result.warnings, ...read.warnings] };
   return { result, read };
 }
+
+const seconds = (s: number) => `${Number(s.toFixed(3))} s`;
 
 /** Readable summary. */
 export function formatSummary(result: AnalysisResult, read: ReadResult): string {
@@ -313,6 +363,13 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
       out.push(`  ${w.machine} → ${w.waitsFor}  ${[dependency, reboots].filter(Boolean).join('; ')}`);
     }
   }
+  if (result.criticalPath) {
+    const { path, duration, byWaves } = result.criticalPath;
+    out.push(
+      '',
+      `Critical path (boot durations given): ${path.join(' → ')}, ${seconds(duration)}; wave after wave (the slowest machine of each): ${seconds(byWaves.duration)}`,
+    );
+  }
   // Broken cycles, service and machine, are among the warnings.
   if (result.warnings.length) {
     out.push('', 'Warnings:');
@@ -341,6 +398,8 @@ export async function main(
     .addOption(new Option('--format <format>', 'force the input format').choices(EVENT_FORMATS))
     .option('--json', 'print one JSON document')
     .option('--lenient', 'skip and count malformed lines instead of failing')
+    .option('--kernel-shape <shape>', 'shape of the kernel around its peak: piecewise (default), gamma[:k] (k > 1, default 3) or lognormal[:sigma] (default 0.8); a larger k or smaller sigma is narrower')
+    .option('--boot-durations <file>', 'JSON {"<machine>": seconds} of each machine\'s boot: prints the critical path of the waves (in --json: criticalPath)')
     .option(
       '--kernel-peak <delay>',
       "delay after a dependency at which a dependent's start counts most, in minutes or as a duration such as 5s or 1m30s (default 10, moved to the delay the boots show when many dependencies score under the threshold there; a minute or less, e.g. 5s, analyses a site that boots in seconds)",
@@ -360,9 +419,9 @@ export async function main(
         if (drawn) io.stderr('\n');
       });
       if (opts.json) {
-        const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, correlation, warnings, skipped, at } = result;
+        const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at } = result;
         io.stdout(
-          `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
+          `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
         );
       } else {
         io.stdout(formatSummary(result, read));
