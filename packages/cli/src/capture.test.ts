@@ -62,7 +62,7 @@ describe('recovery capture, a machine failing', () => {
       expect(none).toEqual({
         status: 3,
         stdout: '',
-        stderr: 'recovery: component:default/lonely needs no machines: nothing to capture. Add dependsOn relations to machine Resources\n',
+        stderr: 'recovery: component:default/lonely runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources\n',
       });
     }
   });

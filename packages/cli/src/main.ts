@@ -4,7 +4,7 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
-import { captureInTurn, formatBytes, parseDurationSeconds, type Capture, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { captureInTurn, formatBytes, nothingToCapture, parseDurationSeconds, type Capture, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
   AnalysisInputError,
@@ -499,7 +499,7 @@ export async function main(
       throw error;
     }
     // A plan without machines captures nothing: a pipeline must not go on as if it had.
-    if (items.length === 0) throw new BackendError(`${entityRef} needs no machines: nothing to capture. Add dependsOn relations to machine Resources`);
+    if (items.length === 0) throw new BackendError(nothingToCapture(entityRef));
     if (opts.json) io.stdout(json({ items }));
   });
 

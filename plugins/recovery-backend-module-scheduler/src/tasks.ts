@@ -131,16 +131,15 @@ export function finishTask(summary: string, failed: TaskReport['failed'], logger
 
 /**
  * The scheduled dependency analysis of every system. A system none of whose services has
- * initialization events yet (a new one) is skipped, logged and counted: failing the task for it
- * would alert on every run until its first boots are collected. Other failures fail the task.
+ * initialization events yet (a new one) is skipped, and named once, in the task's summary
+ * (the backend does not log it too): failing the task for it would alert on every run until its
+ * first boots are collected. Other failures fail the task.
  */
 export async function analyseSystems(api: Pick<ScheduledRecoveryApi, 'analyzeSystems'>, logger: LoggerService, signal?: AbortSignal): Promise<void> {
   const { analysed, skipped, failed } = await api.analyzeSystems({ signal });
-  if (skipped.length) {
-    logger.info(`Dependency analysis: skipped, with no initialization events of their services yet: ${skipped.join(', ')}`);
-  }
+  const which = skipped.length ? `: ${skipped.join(', ')}` : '';
   finishTask(
-    `Dependency analysis: ${analysed.length} systems analysed, ${skipped.length} skipped (no initialization events yet), ${failed.length} failed`,
+    `Dependency analysis: ${analysed.length} systems analysed, ${skipped.length} skipped (no initialization events of their services yet${which}), ${failed.length} failed`,
     failed,
     logger,
   );

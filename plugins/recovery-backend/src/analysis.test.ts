@@ -213,6 +213,35 @@ describe('initialization events and dependency analysis through the API', () => 
     await expect(start({ keepLast: 0 })).rejects.toThrow('Invalid recovery.analysis.keepLast 0: analyses kept per system must be an integer of at least 1');
   });
 
+  it("learns a system's plan from its own machines' boots, not from another system's services of the same names", async () => {
+    // A staging copy in its own namespace: the same service names, on machines of its own, with
+    // other dependencies, booted more often.
+    const staging = generateHistory({ seed: 9, machines: 5, services: 14, siteBoots: 60, machineReboots: 40, start: Date.UTC(2024, 0, 1) + 7 * 3_600_000 });
+    const stagingCatalog: Entity[] = JSON.parse(
+      JSON.stringify(catalog(staging, 'generated'))
+        .replace(/:default\/host-/g, ':staging/stg-host-')
+        .replace(/:default\//g, ':staging/')
+        .replace(/"namespace":"default"/g, '"namespace":"staging"')
+        .replace(/"host-/g, '"stg-host-'),
+    );
+    const serviceMap = { ...staging.map.services, ...history.map.services };
+    const alone = await pushAndAnalyse(await start({ serviceMap }, [...catalog(), ...stagingCatalog]), history.events, 'generated');
+    expect(alone.status).toBe(201);
+
+    const server = await start({ serviceMap }, [...catalog(), ...stagingCatalog]);
+    const pushed = await request(server).post('/api/recovery/events').send(toJsonl(staging.events.map(e => ({ ...e, machine: `stg-${e.machine}` }))).join('\n'));
+    expect(pushed.status).toBe(201);
+    const both = await pushAndAnalyse(server, history.events, 'generated');
+    expect(both.status).toBe(201);
+    expect(both.body.result.dependencies).toEqual(alone.body.result.dependencies);
+    expect(both.body.result.waves).toEqual(alone.body.result.waves);
+    expect(both.body.result.warnings).toContainEqual(expect.stringMatching(/initialization events of service names of system:default\/generated left out, as they come from machines the catalog gives to others/));
+    // And the plan follows what prod's own boots show.
+    const plan = await request(server).get('/api/recovery/plan/system/default/generated');
+    const learned = alone.body.result.dependencies.map((d: { service: string; dependsOn: string }) => `component:default/${d.service} -> component:default/${d.dependsOn}`);
+    expect(plan.body.inferred.map((d: { service: string; dependsOn: string }) => `${d.service} -> ${d.dependsOn}`).every((d: string) => learned.includes(d))).toBe(true);
+  });
+
   it('takes the event retention from config', async () => {
     // The history spans about 25 days; a 5-day retention leaves its last days to analyse.
     const full = await pushAndAnalyse(await start(), history.events, 'generated');

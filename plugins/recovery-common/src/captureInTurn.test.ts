@@ -1,5 +1,5 @@
 import type { Capture, PlanResponse } from './types';
-import { captureInTurn, type CaptureProgress } from './captureInTurn';
+import { captureInTurn, nothingToCapture, type CaptureProgress } from './captureInTurn';
 
 const capture = (machineRef: string) => ({ id: `c-${machineRef}`, machineRef }) as Capture;
 
@@ -48,5 +48,11 @@ describe('captureInTurn', () => {
     ).rejects.toThrow('capture of resource:default/data-01 failed: engine gone');
     expect(captured).toEqual(['resource:default/infra-01']);
     expect(backend.asked.map(([, m]) => m)).toEqual(['resource:default/infra-01', 'resource:default/data-01']);
+  });
+
+  it('words the refusal of an entity on no machine once, for POST /captures and the CLI alike', () => {
+    expect(nothingToCapture('component:default/lonely')).toBe(
+      'component:default/lonely runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources',
+    );
   });
 });

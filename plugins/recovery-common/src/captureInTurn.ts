@@ -10,6 +10,14 @@ export interface CaptureProgress {
 }
 
 /**
+ * Why a capture of an entity whose boot plan has no machines is refused: one wording for the
+ * API (POST /captures) and the CLI, which each refuse it rather than succeed having captured nothing.
+ */
+export function nothingToCapture(entityRef: string): string {
+  return `${entityRef} runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources`;
+}
+
+/**
  * Captures the machines of an entity's boot plan one request each, in the plan's order: the
  * caller shows each as it is taken, and no request lasts as long as a whole site's images take
  * to save. `on.start` hears of each machine before its capture begins, `on.captured` of each taken. A failure is the

@@ -110,6 +110,11 @@ export class EventStore {
     return new Map(rows.map((r: { machine: string; newest: unknown }) => [r.machine, Number(r.newest)]));
   }
 
+  /** The service names of a machine's starts and failures (not its clock readings). */
+  async serviceNamesOn(machine: string): Promise<string[]> {
+    return this.db('recovery_events').where({ machine }).whereNot('type', 'clock').distinct('service').pluck('service');
+  }
+
   /**
    * Deletes the events before `time` (epoch ms), of one machine when given, oldest first,
    * `batchSize` per statement; returns how many.
@@ -149,6 +154,17 @@ export class EventStore {
       if (ids.length === 0) return deleted;
       deleted += await this.db('recovery_analyses').whereIn('id', ids).delete();
     }
+  }
+
+  /** The scopes (systems) whose newest stored analysis is older than `before`. */
+  async scopesAnalysedLastBefore(before: Date): Promise<string[]> {
+    const rows = await this.db('recovery_analyses').select('scope').groupBy('scope').havingRaw('max(created_at) < ?', [before]);
+    return rows.map((r: { scope: string }) => r.scope).sort();
+  }
+
+  /** Deletes every analysis of `scope`, in batches; returns how many. */
+  async deleteAnalysesOf(scope: string): Promise<number> {
+    return this.pruneAnalyses(scope, 0);
   }
 
   /** Id of the newest analysis of `scope`: whether one parsed before is still the latest, without reading it. */

@@ -224,6 +224,41 @@ export class CatalogGraphLoader {
     return [...refs].sort();
   }
 
+  /**
+   * Every machine in the catalog, as the names its logs may give it (its entity name, and the
+   * container its annotations name, as a system's analysis matches them): name to machine refs.
+   */
+  async machineLogNames(): Promise<Map<string, string[]>> {
+    const { items } = await this.catalog.getEntities(
+      {
+        filter: { kind: 'Resource', 'spec.type': MACHINE_RESOURCE_TYPE },
+        fields: ['kind', 'metadata.namespace', 'metadata.name', 'metadata.annotations'],
+      },
+      { credentials: await this.auth.getOwnServiceCredentials() },
+    );
+    const names = new Map<string, string[]>();
+    for (const entity of items) {
+      const ref = stringifyEntityRef(entity);
+      const container = readMachine(entity).locator?.container;
+      for (const name of new Set([entity.metadata.name, ...(container ? [container] : [])])) {
+        names.set(name, [...(names.get(name) ?? []), ref]);
+      }
+    }
+    return names;
+  }
+
+  /**
+   * The names by which any system's analysis may take a log's service: every Component's and
+   * Resource's name and full ref (a machine recovered on its own is its own service).
+   */
+  async serviceLogNames(): Promise<Set<string>> {
+    const { items } = await this.catalog.getEntities(
+      { filter: [{ kind: 'Component' }, { kind: 'Resource' }], fields: ['kind', 'metadata.namespace', 'metadata.name'] },
+      { credentials: await this.auth.getOwnServiceCredentials() },
+    );
+    return new Set(items.flatMap(entity => [entity.metadata.name, stringifyEntityRef(entity)]));
+  }
+
   /** The owners (ownedBy) of each of `refs`; none for a ref the catalog does not hold. */
   async ownersOf(refs: string[]): Promise<Map<string, string[]>> {
     if (refs.length === 0) return new Map();
@@ -244,6 +279,12 @@ export class CatalogGraphLoader {
       { entityRefs: refs, fields: ['kind', 'metadata.namespace', 'metadata.name'] },
       { credentials },
     );
+    return refs.filter((_, index) => items[index]);
+  }
+
+  /** The refs among `refs` the catalog holds (whoever may see them), in their order. */
+  async heldRefs(refs: string[]): Promise<string[]> {
+    const items = await this.fetchFromCatalog(refs);
     return refs.filter((_, index) => items[index]);
   }
 

@@ -57,8 +57,12 @@ export function applyInference(
     ),
     threshold: inference.threshold,
   });
+  const declaredOn = new Map<string, string[]>();
+  for (const d of declared) declaredOn.set(d.service, [...(declaredOn.get(d.service) ?? []), d.dependsOn]);
   const disagreements: DependencyDisagreements = {
-    inferredNotDeclared: merged.disagreements.inferredNotDeclared,
+    // Observed where the catalog declares it through others (web -> api -> db): they agree, as
+    // a declared edge observed only through a learned path counts as observed.
+    inferredNotDeclared: merged.disagreements.inferredNotDeclared.filter(d => !reaches(declaredOn, d.service, d.dependsOn)),
     // Silence about a service that never booted in the history is no evidence.
     declaredNotObserved: merged.disagreements.declaredNotObserved.filter(
       d => inference.observed.has(d.service) && inference.observed.has(d.dependsOn),
@@ -73,4 +77,20 @@ export function applyInference(
   const learned = (list: typeof edges) =>
     list.filter(e => e.source === 'inferred').map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! }));
   return { machineWaits, inferred: learned(merged.edges), dropped: learned(merged.dropped), disagreements };
+}
+
+/** Whether `to` is reached from `from` along `edges` (one edge or more). */
+function reaches(edges: Map<string, string[]>, from: string, to: string): boolean {
+  const seen = new Set([from]);
+  const stack = [from];
+  while (stack.length) {
+    for (const next of edges.get(stack.pop()!) ?? []) {
+      if (next === to) return true;
+      if (!seen.has(next)) {
+        seen.add(next);
+        stack.push(next);
+      }
+    }
+  }
+  return false;
 }

@@ -147,8 +147,15 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     // A machine whose clock is decades ahead: not the newest event, or all its history would go.
     const ahead = { time: Date.UTC(2099, 0, 1), machine: 'crashy', service: 'crashloop', type: 'start' as const };
     // A machine that has not booted since long before the others' latest boots: its boots stay.
-    const quiet = [0, 1, 2].map(k => ({ time: Math.min(...times) - (100 - k) * DAY, machine: 'quiet', service: 'ldap', type: 'start' as const }));
-    await store.insertEvents([...generated.events, ahead, ...quiet], 'api');
+    const quiet = [0, 1, 2].map(k => ({ time: Math.min(...times) - (100 - k) * DAY, machine: 'quiet', service: generated.truth.services[0].name, type: 'start' as const }));
+    // One-off containers, as silent, of names no catalog entity has (a `docker run` without a
+    // name, a clock-only host): measured from their own newest event they would never go.
+    const oneOff = [
+      { time: Math.min(...times) - 100 * DAY, machine: 'jolly_turing', service: 'jolly_turing', type: 'start' as const },
+      { time: Math.min(...times) - 99 * DAY, machine: 'jolly_turing', service: 'jolly_turing', type: 'failure' as const },
+      { time: Math.min(...times) - 98 * DAY, machine: 'clock-only', service: '', type: 'clock' as const, reference: Math.min(...times) - 98 * DAY },
+    ];
+    await store.insertEvents([...generated.events, ahead, ...quiet, ...oneOff], 'api');
     eventQueries = [];
 
     // The history is years before now: a retention measured from now would leave nothing.
@@ -156,6 +163,7 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     const left = await storedEvents(store);
     expect(left).toContainEqual(ahead);
     expect(left.filter(e => e.machine === 'quiet')).toEqual(quiet);
+    expect(left.filter(e => e.machine === 'jolly_turing' || e.machine === 'clock-only')).toEqual([]);
     expect(left.filter(e => e.machine !== 'crashy' && e.machine !== 'quiet').map(e => e.time)).toEqual(
       generated.events.filter(e => e.time >= newestOf.get(e.machine)! - 10 * DAY).map(e => e.time).sort((a, b) => a - b),
     );
@@ -228,6 +236,47 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(await pruned.inferenceOf(first.id)).toBeUndefined();
     expect(resultReads).toHaveLength(1);
     expect((await pruned.inferenceOf(second.id))!.id).toBe(second.id);
+  });
+
+  it('deletes the analyses of a system renamed or removed in the catalog once not analysed for the event retention, and no other', async () => {
+    await store.insertEvents([...generated.events, ...rebooted.events], 'api');
+    /** The catalog of these systems, with the relations it adds in reverse, which the sweep finds systems by. */
+    const catalogOf = (...systems: Array<[GeneratedHistory, string]>) => {
+      const entities = systems.flatMap(([h, name]) => system(h, name));
+      for (const e of entities) {
+        if (e.kind !== 'Component') continue;
+        e.relations!.push({ type: 'partOf', targetRef: `system:default/${e.spec!.system}` });
+        for (const { targetRef } of e.relations!.filter(r => r.type === 'dependsOn')) {
+          const machine = entities.find(m => `resource:default/${m.metadata.name}` === targetRef)!;
+          (machine.relations ??= []).push({ type: 'dependencyOf', targetRef: `component:default/${e.metadata.name}` });
+        }
+      }
+      const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+      return new AnalysisService(store, graphs, mockServices.logger.mock(), { threshold: 0.7, serviceMap, eventRetentionMs: 180 * DAY, keepAnalyses: 20 });
+    };
+    const all = async (refs: string[]) => refs;
+    const before = catalogOf([generated, 'shop'], [rebooted, 'rebooted']);
+    await before.sweep(mockCredentials.service(), all);
+    await before.sweep(mockCredentials.service(), all);
+    const scopes = async () => [...new Set((await knex('recovery_analyses').pluck('scope')) as string[])].sort();
+    expect(await scopes()).toEqual(['system:default/rebooted', 'system:default/shop']);
+
+    // shop renamed store; rebooted removed. Just missed (a catalog refresh, say), they keep
+    // their learned plans.
+    const after = catalogOf([generated, 'store']);
+    await after.sweep(mockCredentials.service(), async () => []);
+    expect(await scopes()).toEqual(['system:default/rebooted', 'system:default/shop']);
+    // Not analysed for the event retention: a sweep by a caller who may analyse none of them
+    // still leaves no analysis of a system the catalog no longer holds.
+    await knex('recovery_analyses').where({ scope: 'system:default/shop' }).update({ created_at: new Date(Date.now() - 181 * DAY) });
+    await after.sweep(mockCredentials.service(), async () => []);
+    expect(await scopes()).toEqual(['system:default/rebooted']);
+    await knex('recovery_analyses').update({ created_at: new Date(Date.now() - 181 * DAY) });
+    await after.sweep(mockCredentials.service(), async () => []);
+    expect(await scopes()).toEqual([]);
+    await after.sweep(mockCredentials.service(), all);
+    expect(await scopes()).toEqual(['system:default/store']);
+    expect(Number((await knex('recovery_analyses').count({ n: '*' }).first())!.n)).toBe(1);
   });
 
   it('sweeps every system, and names to a caller only the systems the catalog shows them', async () => {
@@ -323,7 +372,9 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
       skipped: ['system:default/rebooted'],
       failed: [{ entityRef: 'system:default/missing', message: expect.stringContaining('not found') }],
     });
-    expect(logger.info).toHaveBeenCalledWith('Skipped 1 system with no initialization events of their services yet: system:default/rebooted');
+    // Named once, by the caller (the scheduled task's summary, the API's answer), not here too.
+    const logged: string[] = [logger.info, logger.warn, logger.error].flatMap(f => f.mock.calls.map((c: unknown[]) => String(c[0])));
+    expect(logged.filter(line => line.includes('system:default/rebooted'))).toEqual([]);
     // Asked for on its own, it is the caller's 400, as before.
     await expect(analyses.analyzeSystem('system:default/rebooted')).rejects.toMatchObject({
       name: 'InputError',
@@ -341,6 +392,53 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     expect(kept.filter(r => r.scope === 'system:default/generated').map(r => r.id).sort()).toEqual(ids.slice(1).sort());
     expect(kept.filter(r => r.scope === 'system:default/rebooted')).toHaveLength(1);
     expect((await analyses.latest('system:default/generated'))!.id).toBe(ids[2]);
+  });
+
+  it("leaves out the starts of its service names on machines the catalog gives to another system (a staging copy of the same names)", async () => {
+    // Two systems of the same service names in two namespaces, each on its own machines, with
+    // different dependencies and boots; staging reboots more often.
+    const prod = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20, renameRate: 0 });
+    const staging = generateHistory({ seed: 9, machines: 5, services: 14, siteBoots: 60, machineReboots: 40, renameRate: 0, start: Date.UTC(2024, 0, 1) + 7 * 3_600_000 });
+    const inNamespace = (h: GeneratedHistory, namespace: string, prefix: string): Entity[] =>
+      system(h, 'shop').map(e => {
+        const renamed = JSON.parse(JSON.stringify(e).replace(/:default\/(host-)/g, `:${namespace}/${prefix}$1`).replace(/:default\//g, `:${namespace}/`));
+        return { ...renamed, metadata: { ...renamed.metadata, namespace, name: e.kind === 'Resource' ? prefix + e.metadata.name : e.metadata.name } };
+      });
+    const entities = [...inNamespace(prod, 'prod', ''), ...inNamespace(staging, 'staging', 'stg-')];
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const analyses = new AnalysisService(store, graphs, mockServices.logger.mock(), {
+      threshold: 0.7,
+      serviceMap: { services: { ...staging.map.services, ...prod.map.services } },
+      eventRetentionMs: 180 * DAY,
+      keepAnalyses: 20,
+    });
+    await store.insertEvents(staging.events.map(e => ({ ...e, machine: `stg-${e.machine}` })), 'staging');
+    // Staging's boots are no history of prod's: prod has none yet, and is told where they went.
+    await expect(analyses.analyzeSystem('system:prod/shop')).rejects.toThrow(
+      /^No initialization events of the services of system:prod\/shop yet: .*; \d+ initialization events of service names of system:prod\/shop left out, as they come from machines the catalog gives to others/,
+    );
+    await knex('recovery_events').delete();
+    await store.insertEvents(prod.events, 'prod');
+    const alone = await analyses.analyzeSystem('system:prod/shop');
+    await store.insertEvents(staging.events.map(e => ({ ...e, machine: `stg-${e.machine}` })), 'staging');
+    expect(await analyses.analyzeSystems(['system:prod/shop', 'system:staging/shop'])).toEqual({
+      analysed: ['system:prod/shop', 'system:staging/shop'],
+      skipped: [],
+      failed: [],
+    });
+    const withStaging = (await analyses.latest('system:prod/shop'))!;
+    // Prod learns from its own boots only, as before staging's were stored.
+    const { warnings: before, ...learned } = withoutRefs(alone.result);
+    const { warnings: after, ...relearned } = withoutRefs(withStaging.result);
+    expect(relearned).toEqual(learned);
+    expect(withStaging.result.machineOrder.some(m => m.startsWith('stg-'))).toBe(false);
+    expect(after.filter((w: string) => !before.includes(w))).toEqual([
+      expect.stringMatching(
+        /^\d+ initialization events of service names of system:prod\/shop left out, as they come from machines the catalog gives to others, not to system:prod\/shop \(if a service of it runs there, add a dependsOn on that machine\): stg-host-0 \(resource:staging\/stg-host-0\): \d+, /,
+      ),
+    ]);
+    // And staging from its own.
+    expect((await analyses.latest('system:staging/shop'))!.result.machineOrder.every(m => m.startsWith('stg-'))).toBe(true);
   });
 
   it('matches log names to entities by name, container or full ref, and leaves out a name two entities share', async () => {

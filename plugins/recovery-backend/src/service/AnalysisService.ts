@@ -8,6 +8,7 @@ import {
   counted,
   delayText,
   kernelPeakProblem,
+  listed,
   NoStartEventsError,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -61,6 +62,13 @@ interface SystemEvents {
   machinesSeen: Set<string>;
   /** Clock readings of the machines in machinesSeen, in time order. */
   clocks: InitializationEvent[];
+  /**
+   * Log names of the catalog's machines that are none of the system's, to their refs: the same
+   * service names there are another system's services (a staging copy in another namespace).
+   */
+  foreign: Map<string, string[]>;
+  /** Events left out as they came from foreign machines, by machine log name. */
+  leftOut: Map<string, number>;
 }
 
 /** A stored analysis: the engine's result plus which entity each analysed name is. */
@@ -113,7 +121,7 @@ export class AnalysisService implements InferenceSource {
 
   /** Analyses the boot history of one system's services; stores and returns the result. */
   async analyzeSystem(systemRef: string): Promise<SystemAnalysis> {
-    const system = await this.prepare(systemRef);
+    const system = await this.prepare(systemRef, await this.graphs.machineLogNames());
     await this.pruneEvents();
     await this.collect([system]);
     return this.finish(system);
@@ -135,6 +143,7 @@ export class AnalysisService implements InferenceSource {
   }> {
     const systems = await permitted((await this.graphs.recoverableEntities()).filter(r => r.startsWith('system:')));
     const { analysed, skipped, failed } = await this.analyzeSystems(systems);
+    await this.pruneRemovedSystems();
     const visible = new Set(await this.graphs.visibleTo([...analysed, ...skipped, ...failed.map(f => f.entityRef)], credentials));
     const shown = {
       analysed: analysed.filter(r => visible.has(r)),
@@ -147,7 +156,7 @@ export class AnalysisService implements InferenceSource {
 
   /**
    * Analyses each system, continuing past the ones that fail, which it lists with why. Those with
-   * no initialization events yet (new systems) are skipped: nothing is wrong with them.
+   * no initialization events yet (new systems) are skipped, and listed: nothing is wrong with them.
    */
   async analyzeSystems(systemRefs: string[]): Promise<{
     analysed: string[];
@@ -159,9 +168,10 @@ export class AnalysisService implements InferenceSource {
     const failed: Array<{ entityRef: string; message: string }> = [];
     if (systemRefs.length) await this.pruneEvents();
     const prepared: Array<{ ref: string; system?: SystemEvents; error?: Error }> = [];
+    const catalogMachines = systemRefs.length ? await this.graphs.machineLogNames() : new Map<string, string[]>();
     for (const ref of systemRefs) {
       try {
-        prepared.push({ ref, system: await this.prepare(ref) });
+        prepared.push({ ref, system: await this.prepare(ref, catalogMachines) });
       } catch (error) {
         prepared.push({ ref, error: error as Error });
       }
@@ -179,12 +189,30 @@ export class AnalysisService implements InferenceSource {
         else failed.push({ entityRef: p.ref, message: String((error as Error).message) });
       }
     }
-    if (skipped.length) this.logger.info(`Skipped ${counted(skipped.length, 'system')} with no initialization events of their services yet: ${skipped.join(', ')}`);
+    // Skipped systems are not logged here: the caller lists them (the scheduled task's summary,
+    // the POST /analysis answer), and a second line of the same names told nothing new.
     return { analysed, skipped, failed };
   }
 
+  /**
+   * Deletes the analyses of systems the catalog no longer holds (removed, or renamed: a new ref):
+   * no plan reads them, and as no analysis of them runs again, keepLast would never prune them.
+   * Only once not analysed for the event retention: a system the catalog missed for a moment (a
+   * location being refreshed) would otherwise lose its learned plan until the next analysis.
+   */
+  private async pruneRemovedSystems(): Promise<void> {
+    const scopes = await this.events.scopesAnalysedLastBefore(new Date(Date.now() - this.options.eventRetentionMs));
+    if (!scopes.length) return;
+    const held = new Set(await this.graphs.heldRefs(scopes));
+    for (const scope of scopes.filter(s => !held.has(s))) {
+      const deleted = await this.events.deleteAnalysesOf(scope);
+      this.inferences.delete(scope);
+      this.logger.info(`Deleted ${counted(deleted, 'stored result')} of the dependency analysis of ${scope}, no longer in the catalog`);
+    }
+  }
+
   /** Loads a system from the catalog, ready to collect the events of its services. */
-  private async prepare(systemRef: string): Promise<SystemEvents> {
+  private async prepare(systemRef: string, catalogMachines: Map<string, string[]>): Promise<SystemEvents> {
     const graph = await this.graphs.load(systemRef);
     requireSystem(graph.rootRef);
     // Log names are matched to the system's entities: services by name after the configured
@@ -193,12 +221,16 @@ export class AnalysisService implements InferenceSource {
     const services = logNames(
       [...graph.services.keys()].map(ref => ({ ref, names: [parseEntityRef(ref).name, ref] })),
     );
-    const machines = logNames(
-      [...graph.machines.values()].map(({ ref, locator }) => ({
-        ref,
-        names: [parseEntityRef(ref).name, ...(locator ? [locator.container] : [])],
-      })),
-    );
+    const machineNames = [...graph.machines.values()].map(({ ref, locator }) => ({
+      ref,
+      names: [parseEntityRef(ref).name, ...(locator ? [locator.container] : [])],
+    }));
+    const machines = logNames(machineNames);
+    // A service name is matched whatever machine logged it, so the same name on a machine the
+    // catalog gives only to others would mix another system's boots into this one's history.
+    // Names no catalog machine has (a host's full domain name) are still taken.
+    const own = new Set(machineNames.flatMap(m => m.names));
+    const foreign = new Map([...catalogMachines].filter(([name]) => !own.has(name)));
     return {
       rootRef: graph.rootRef,
       serviceRefByName: services.refByName,
@@ -207,6 +239,8 @@ export class AnalysisService implements InferenceSource {
       mapped: [],
       machinesSeen: new Set(),
       clocks: [],
+      foreign,
+      leftOut: new Map(),
     };
   }
 
@@ -223,6 +257,10 @@ export class AnalysisService implements InferenceSource {
         let mapped: InitializationEvent | undefined;
         for (const system of systems) {
           if (!system.serviceRefByName.has(service)) continue;
+          if (system.foreign.has(event.machine)) {
+            system.leftOut.set(event.machine, (system.leftOut.get(event.machine) ?? 0) + 1);
+            continue;
+          }
           mapped ??= { ...event, service };
           system.mapped.push(mapped);
           system.machinesSeen.add(event.machine);
@@ -244,6 +282,9 @@ export class AnalysisService implements InferenceSource {
   private async finish(system: SystemEvents): Promise<SystemAnalysis> {
     const { rootRef, serviceRefByName, machineRefByName } = system;
     const events = [...system.mapped, ...system.clocks];
+    const leftOut = [...system.leftOut].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const leftOutText = () =>
+      `${counted(leftOut.reduce((n, [, count]) => n + count, 0), 'initialization event')} of service names of ${rootRef} left out, as they come from machines the catalog gives to others, not to ${rootRef} (if a service of it runs there, add a dependsOn on that machine): ${listed(leftOut.map(([name, count]) => `${name} (${system.foreign.get(name)!.join(', ')}): ${count}`))}`;
     let result;
     try {
       result = analyzeDependencies(events, {
@@ -257,7 +298,7 @@ export class AnalysisService implements InferenceSource {
       // would send looking elsewhere.
       if (error instanceof NoStartEventsError) {
         throw new NoInitializationEventsError(
-          `No initialization events of the services of ${rootRef} yet: ${error.message}`,
+          `No initialization events of the services of ${rootRef} yet: ${error.message}` + (leftOut.length ? `; ${leftOutText()}` : ''),
         );
       }
       if (error instanceof AnalysisInputError) {
@@ -274,12 +315,15 @@ export class AnalysisService implements InferenceSource {
         if (ref) machineRefs[m] = ref;
       }
     }
-    const warnings = system.ambiguous.length
-      ? [
-          `log names left out as several entities of ${rootRef} answer to them (give each its own name, or map the log name to a full entity ref in recovery.analysis.serviceMap): ${system.ambiguous.join('; ')}`,
-          ...result.warnings,
-        ]
-      : result.warnings;
+    const warnings = [
+      ...(system.ambiguous.length
+        ? [
+            `log names left out as several entities of ${rootRef} answer to them (give each its own name, or map the log name to a full entity ref in recovery.analysis.serviceMap): ${system.ambiguous.join('; ')}`,
+          ]
+        : []),
+      ...(leftOut.length ? [leftOutText()] : []),
+      ...result.warnings,
+    ];
     const analysis: SystemAnalysis = {
       id: randomUUID(),
       scope: rootRef,
@@ -301,16 +345,37 @@ export class AnalysisService implements InferenceSource {
    * its plan is learned from while others go on reporting; and from the newest event rather than
    * now, so a pause in collection erases nothing. Events stamped in the future (a clock far
    * ahead) are not a machine's newest, or they would delete its history.
+   *
+   * A machine silent for longer than the retention (its newest event that much before the newest
+   * of all) whose events name no service of the catalog loses them all: no plan learns from them,
+   * and measured from its own newest event they would never go. An engine's one-off containers
+   * (`docker run` without a name, CI jobs) are each such a machine.
    */
   private async pruneEvents(): Promise<void> {
     const retention = this.options.eventRetentionMs;
     let deleted = 0;
-    for (const [machine, newest] of await this.events.newestEventTimes(Date.now())) {
+    const newestTimes = await this.events.newestEventTimes(Date.now());
+    for (const [machine, newest] of newestTimes) {
       deleted += await this.events.deleteEventsBefore(newest - retention, this.options.deleteBatchSize, machine);
+    }
+    const newestOfAll = Math.max(...newestTimes.values());
+    const silent = [...newestTimes].filter(([, newest]) => newest < newestOfAll - retention);
+    let unused = 0;
+    if (silent.length) {
+      const catalogNames = await this.graphs.serviceLogNames();
+      for (const [machine, newest] of silent) {
+        const services = await this.events.serviceNamesOn(machine);
+        if (services.some(name => catalogNames.has(this.mapName(name)))) continue;
+        // Its events are all at or before its newest (those after it lie in the future).
+        const gone = await this.events.deleteEventsBefore(newest + 1, this.options.deleteBatchSize, machine);
+        deleted += gone;
+        if (gone) unused++;
+      }
     }
     if (deleted) {
       this.logger.info(
-        `Deleted ${deleted} initialization events older than ${Math.round(retention / 86_400_000)} days before their machine's newest (recovery.analysis.eventRetention)`,
+        `Deleted ${deleted} initialization events older than ${Math.round(retention / 86_400_000)} days before their machine's newest (recovery.analysis.eventRetention)` +
+          (unused ? `, and all those of ${counted(unused, 'machine')} silent for longer that name no service of the catalog` : ''),
       );
     }
   }

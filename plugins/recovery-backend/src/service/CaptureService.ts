@@ -1,6 +1,6 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { ForwardedError, InputError } from '@backstage/errors';
-import type { Capture } from '@backstage-recovery/plugin-recovery-common';
+import { nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedMachine, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
@@ -31,7 +31,7 @@ export class CaptureService {
     // machines hold now is worth keeping while the catalog is mended.
     const planned = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
     if (planned.length === 0) {
-      throw new InputError(`${entityRef} runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources`);
+      throw new InputError(nothingToCapture(entityRef));
     }
     if (machineRef !== undefined && !planned.includes(machineRef)) {
       throw new InputError(`machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${planned.join(', ')})`);

@@ -107,6 +107,26 @@ describe('PlanService.plan', () => {
     expect(result.plan!.analysis!.warnings).toEqual([expect.stringContaining(`Learned dependency ${c('b')} -> ${c('e')} (score 0.9) not followed`)]);
   });
 
+  it('lists as observed but not declared only what the catalog does not declare, not even through others', async () => {
+    // web -> api -> db declared; the history shows web waiting for db (api's starts were not
+    // collected) and for cache, which nothing declares.
+    const entities = [
+      system([c('web'), c('api'), c('db'), c('cache')]),
+      machine('m1'),
+      machine('m2'),
+      machine('m3'),
+      component('web', [m('m1'), c('api')]),
+      component('api', [m('m2'), c('db')]),
+      component('db', [m('m3')]),
+      component('cache', [m('m3')]),
+    ];
+    const result = await planner(entities, [
+      { service: c('web'), dependsOn: c('db'), score: 0.9 },
+      { service: c('web'), dependsOn: c('cache'), score: 0.8 },
+    ]).plan('system:default/site');
+    expect(result.disagreements!.inferredNotDeclared).toEqual([{ service: c('web'), dependsOn: c('cache'), score: 0.8 }]);
+  });
+
   it('says which learned dependency it does not follow because it contradicts a declared one', async () => {
     // web declares db; the history has db waiting for web (through api, also learned).
     const entities = [
