@@ -133,15 +133,28 @@ function storeWith(runtime: Partial<RestorableCapture['runtime']> = {}): { store
 }
 
 /** An engine that creates machine containers, with lab networks internal or not, and says what it did. */
-function restoringEngine(options: { internal?: boolean; failConnect?: string } = {}) {
+function restoringEngine(
+  options: {
+    internal?: boolean;
+    failConnect?: string;
+    /** Containers already on the engine, and which networks are internal (others: as `internal`). */
+    containers?: Docker.ContainerInfo[];
+    internalNetworks?: string[];
+  } = {},
+) {
   const calls: string[] = [];
   const created: Docker.ContainerCreateOptions[] = [];
   const docker = {
     getImage: () => ({ inspect: async () => ({ Id: 'sha256:image' }) }),
+    listContainers: async ({ filters }: { filters: { label: string[] } }) => {
+      calls.push(`list containers ${filters.label.join(',')}`);
+      const [key, value] = filters.label[0].split('=');
+      return (options.containers ?? []).filter(c => c.Labels[key] === value);
+    },
     getNetwork: (name: string) => ({
       inspect: async () => {
         calls.push(`inspect network ${name}`);
-        return { Name: name, Internal: options.internal ?? true, IPAM: { Config: [] } };
+        return { Name: name, Internal: options.internalNetworks?.includes(name) || (options.internal ?? true), IPAM: { Config: [] } };
       },
       connect: async () => {
         calls.push(`connect ${name}`);
@@ -227,12 +240,91 @@ describe('DockerHypervisorHost restore', () => {
     expect(adaptations).toEqual([]);
   });
 
+  it("refuses a failover's copy of a machine another failover kept on the engine, before it loads anything; not for a test lab's", async () => {
+    const { store, capture } = storeWith();
+    const keptBy = (runId: string, network: string) =>
+      ({
+        Id: `${runId}-web`,
+        Names: [`/rr-${runId}-web`],
+        State: 'running',
+        Labels: { [RUN_ID_LABEL]: runId, [MACHINE_REF_LABEL]: capture.machineRef },
+        NetworkSettings: { Networks: { [network]: {} } },
+      }) as unknown as Docker.ContainerInfo;
+    // Host network in production: no subnet for createLab to find held.
+    const first = keptBy('first', 'rr-first-host');
+    const failover = restoringEngine({ internal: false, containers: [first] });
+    const host = new DockerHypervisorHost('dr-host', failover.docker, { storeDirectory: store });
+    await expect(host.restoreMachine(lab, capture)).rejects.toThrow(
+      `machine resource:default/web is already on engine dr-host: failover first kept it as container rr-first-web (running), and this failover's copy would serve production beside it. ` +
+        `Fail over onto another hypervisor host or, once production no longer needs what failover first kept, remove it first: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
+    );
+    expect(failover.created).toEqual([]);
+    // A test lab's machine of it (its network internal), or this failover's own (resumed), is no copy serving production.
+    const testLab = keptBy('a-test', 'rr-a-test-host');
+    const resumed = keptBy('run-1', 'rr-run-1-front');
+    const again = restoringEngine({ internal: false, containers: [testLab, resumed], internalNetworks: ['rr-a-test-host'] });
+    await new DockerHypervisorHost('dr-host', again.docker, { storeDirectory: store }).restoreMachine(lab, capture);
+    expect(again.created).toHaveLength(1);
+    // A test lab does not look.
+    const test = restoringEngine({ internal: true, containers: [first] });
+    await new DockerHypervisorHost('dr-host', test.docker, { storeDirectory: store }).restoreMachine(lab, capture);
+    expect(test.calls).toEqual(['inspect network rr-run-1-front']);
+  });
+
   it('removes the machine it created when it cannot join a later lab network, as when a volume fails', async () => {
     const { store, capture } = storeWith({ networks: [network('front'), network('back')] });
     const { docker, calls } = restoringEngine({ failConnect: 'rr-run-1-back' });
     const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
     await expect(host.restoreMachine(lab, capture)).rejects.toThrow('endpoint with name web already exists');
     expect(calls).toEqual(['inspect network rr-run-1-front', 'connect rr-run-1-back', 'remove machine']);
+  });
+});
+
+describe('DockerHypervisorHost lab networks', () => {
+  /** An engine whose networks hold `held` subnets: a lab network asking for one is refused as Docker does. */
+  function engineHolding(held: Array<{ name: string; subnet: string; runId?: string; internal?: boolean }>) {
+    const created: string[] = [];
+    const docker = {
+      listNetworks: async () =>
+        held.map(h => ({ Name: h.name, Internal: h.internal ?? false, Labels: h.runId ? { [RUN_ID_LABEL]: h.runId } : {}, IPAM: { Config: [{ Subnet: h.subnet }] } })),
+      getNetwork: () => ({ inspect: async () => Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 })) }),
+      createNetwork: async (opts: Docker.NetworkCreateOptions) => {
+        const subnet = opts.IPAM?.Config?.[0]?.Subnet;
+        if (subnet && held.some(h => h.subnet === subnet)) throw new Error('invalid pool request: Pool overlaps with other one on this address space');
+        created.push(`${opts.Name} ${subnet ?? 'chosen by Docker'}`);
+      },
+    } as unknown as Docker;
+    return { docker, created };
+  }
+  const front = { name: 'front', subnet: '172.29.10.0/24', ipv4Address: '172.29.10.11', aliases: [] };
+  const back = { name: 'back', subnet: '172.29.20.0/24', ipv4Address: '172.29.20.11', aliases: [] };
+
+  it("makes the networks that get production's subnet before those whose subnet Docker chooses, which could be theirs", async () => {
+    // Production's own network, on an engine that is also the primary.
+    const { docker, created } = engineHolding([{ name: 'back', subnet: '172.29.20.0/24' }]);
+    const lab = await new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nowhere' }).createLab('run-1', [back, front], { internal: true });
+    expect(lab.networks).toEqual(['rr-run-1-back', 'rr-run-1-front']);
+    expect(created).toEqual(['rr-run-1-front 172.29.10.0/24', 'rr-run-1-back chosen by Docker']);
+  });
+
+  it("refuses a lab, test or failover, where a failover's network holds a production subnet, before it makes any network", async () => {
+    const held = [
+      { name: 'rr-first-back', subnet: '172.29.20.0/22', runId: 'first' },
+      // A test lab's (internal) or production's own (role both) is no failover's: Docker chooses there.
+      { name: 'rr-test-front', subnet: '172.29.10.0/24', runId: 'a-test', internal: true },
+    ];
+    const { docker, created } = engineHolding(held);
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nowhere' });
+    await expect(host.createLab('run-1', [front, back], { internal: false })).rejects.toThrow(
+      'production network back (172.29.20.0/24) is held on engine dr-host by network rr-first-back of failover first, whose machines kept there serve production',
+    );
+    await expect(host.createLab('run-1', [front, back], { internal: true })).rejects.toThrow(
+      "production network back (172.29.20.0/24) is held on engine dr-host by network rr-first-back of failover first, whose machines kept there serve production: a test lab cannot have it beside them, so its machines would not get production's addresses. " +
+        `Run the test on another hypervisor host or, once production no longer needs what failover first kept, remove it first: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
+    );
+    expect(created).toEqual([]);
+    await host.createLab('run-1', [front], { internal: false });
+    expect(created).toEqual(['rr-run-1-front chosen by Docker']);
   });
 });
 

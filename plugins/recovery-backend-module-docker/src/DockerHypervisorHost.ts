@@ -18,6 +18,7 @@ import type {
   RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
+import { subnetsOverlap } from '@backstage-recovery/plugin-recovery-node';
 import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerLimits, dockerName, dockerTag, joinsLabNetwork } from './adapt';
 import { firstHost, helperRange, highestFree } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
@@ -124,6 +125,25 @@ export class DockerHypervisorHost implements HypervisorHost {
   ): Promise<LabHandle> {
     const names: string[] = [];
     const seen = new Set<string>();
+    // A failover's networks hold production's subnets for as long as it keeps its machines (they
+    // serve production there now). Another lab there would get other subnets from Docker, and its
+    // machines other addresses: a test would not emulate production (and fail at the ready
+    // timeout where a machine needs its address), a second failover would boot apart from the
+    // first. Refused before anything is made.
+    const engineNetworks = networks.some(n => n.subnet) ? await this.docker.listNetworks() : [];
+    for (const network of networks) {
+      const holder = network.subnet ? subnetHolder(engineNetworks, network.subnet, runId) : undefined;
+      if (!holder?.failover) continue;
+      const [why, elsewhere] = options.internal
+        ? ["a test lab cannot have it beside them, so its machines would not get production's addresses", 'Run the test on another hypervisor host']
+        : ["this failover's machines would boot on other addresses, apart from them", 'Fail over onto another hypervisor host'];
+      throw new ConflictError(
+        `production network ${network.name} (${network.subnet}) is held on engine ${this.id} by ${describeHolder(holder)}: ${why}. ` +
+          `${elsewhere} or, once production no longer needs what failover ${holder.runId} kept, remove it first: ${removalCommands(holder.runId!)}`,
+      );
+    }
+    // Made after those that get production's subnet: a subnet Docker picks could be one of theirs.
+    const chosenByDocker: Array<Parameters<Docker['createNetwork']>[0]> = [];
     // Every production address the lab is told of, per network: its own range avoids them.
     const reserved = new Map<string, string[]>();
     for (const network of networks) {
@@ -181,13 +201,14 @@ export class DockerHypervisorHost implements HypervisorHost {
           });
           continue;
         } catch (e) {
-          // The subnet is in use on this engine (e.g. it is also the primary engine):
-          // fall through and let Docker choose; restoreMachine reports the adaptation.
+          // The subnet is in use on this engine (production's own network where it is also the
+          // primary engine, a failover's network): Docker chooses; restoreMachine reports it.
           if (!/overlap|in use|conflict/i.test(String((e as Error).message))) throw e;
         }
       }
-      await this.docker.createNetwork(base);
+      chosenByDocker.push(base);
     }
+    for (const base of chosenByDocker) await this.docker.createNetwork(base);
     return { runId, networks: names };
   }
 
@@ -425,6 +446,8 @@ export class DockerHypervisorHost implements HypervisorHost {
   ): Promise<RestoredMachine> {
     const adaptations: string[] = [];
     const addressesLost: string[] = [];
+    const test = await this.isolated(lab);
+    if (!test) await this.refuseKeptElsewhere(lab.runId, capture.machineRef);
     // Always: a test run is what proves the capture store can restore production, so it must
     // read the archive even when the image is still on this engine (always so with role both).
     await this.verifyArtifact(capture);
@@ -467,8 +490,9 @@ export class DockerHypervisorHost implements HypervisorHost {
         if (!net.subnet || labSubnet.subnet === net.subnet) {
           config.IPAMConfig = { IPv4Address: net.ipv4Address };
         } else {
+          const holder = net.subnet ? subnetHolder(await this.docker.listNetworks(), net.subnet, lab.runId) : undefined;
           addressesLost.push(
-            `network ${net.name}: production subnet ${net.subnet} is in use on engine ${this.id}; the lab uses ${labSubnet.subnet} and the machine gets a dynamic address instead of ${net.ipv4Address}`,
+            `network ${net.name}: production subnet ${net.subnet} is in use on engine ${this.id}${holder ? ` by ${describeHolder(holder)}` : ''}; the lab uses ${labSubnet.subnet} and the machine gets a dynamic address instead of ${net.ipv4Address}`,
           );
         }
       }
@@ -484,7 +508,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       [MACHINE_REF_LABEL]: capture.machineRef,
       [CAPTURE_ID_LABEL]: capture.captureId,
     };
-    const { hostConfig: confined, stopSignal, stopTimeout } = await this.limitsInLab(lab, runtime, adaptations);
+    const { hostConfig: confined, stopSignal, stopTimeout } = await this.limitsInLab(test, runtime, adaptations);
     const [first, ...rest] = endpoints;
     const create = () =>
       this.docker.createContainer({
@@ -570,13 +594,13 @@ export class DockerHypervisorHost implements HypervisorHost {
    * engine's defaults and no restart policy, as before.
    */
   private async limitsInLab(
-    lab: LabHandle,
+    /** The lab is a test's (see isolated). */
+    test: boolean,
     runtime: RestorableCapture['runtime'],
     adaptations: string[],
   ): Promise<{ hostConfig: Docker.HostConfig; stopSignal?: string; stopTimeout?: number }> {
     const { hostConfig, stopSignal, stopTimeout: production } = dockerLimits(runtime.limits ?? {});
     hostConfig.RestartPolicy = { Name: 'no' };
-    const test = await this.isolated(lab);
     // A test lab's machines are removed, not stopped, and need no grace. A failover's serve
     // production: stopped with the recovery engine, they get the time to shut down cleanly that
     // production gave them (the engine's default where it set none), not 5 s and a kill.
@@ -606,6 +630,35 @@ export class DockerHypervisorHost implements HypervisorHost {
       }
     }
     return { hostConfig, stopSignal, stopTimeout };
+  }
+
+  /**
+   * Refuses a failover's restore of a machine that another failover kept on the engine (one whose
+   * networks are not all internal, as a test lab's are): its copy would serve production beside
+   * that one. The subnet check at createLab misses machines of no captured subnet (host network).
+   */
+  private async refuseKeptElsewhere(runId: string, machineRef: string): Promise<void> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${MACHINE_REF_LABEL}=${machineRef}`] } });
+    for (const c of containers) {
+      const owner = c.Labels?.[RUN_ID_LABEL];
+      if (!owner || owner === runId) continue;
+      const networks = Object.keys(c.NetworkSettings?.Networks ?? {});
+      let testLab = networks.length > 0;
+      for (const network of networks) {
+        if (!testLab) break;
+        try {
+          testLab = (await this.docker.getNetwork(network).inspect()).Internal === true;
+        } catch (e) {
+          if (!isStatus(e, 404)) throw e;
+        }
+      }
+      if (testLab) continue;
+      const name = (c.Names?.[0] ?? c.Id).replace(/^\//, '');
+      throw new ConflictError(
+        `machine ${machineRef} is already on engine ${this.id}: failover ${owner} kept it as container ${name} (${c.State}), and this failover's copy would serve production beside it. ` +
+          `Fail over onto another hypervisor host or, once production no longer needs what failover ${owner} kept, remove it first: ${removalCommands(owner)}`,
+      );
+    }
   }
 
   /** Whether the lab is a test's: its networks are internal (a failover's are not). */
@@ -1067,6 +1120,38 @@ function withoutOrchestratorLabels(labels: Record<string, string>): { labels: Re
 function namedIn(manifest: Buffer, ref: string): Buffer {
   const images = JSON.parse(manifest.toString('utf8')) as Array<Record<string, unknown>>;
   return Buffer.from(JSON.stringify(images.map(image => ({ ...image, RepoTags: [ref] }))));
+}
+
+/** Who holds a subnet on the engine: a network of another run, a failover's where one does. */
+interface SubnetHolder {
+  name: string;
+  runId?: string;
+  /** A run's network that is not internal: a failover's, whose machines it kept serve production. */
+  failover: boolean;
+}
+
+/** The network of `networks` (not run `runId`'s) whose IPv4 subnet overlaps `subnet`; a failover's first. */
+export function subnetHolder(networks: Docker.NetworkInspectInfo[], subnet: string, runId: string): SubnetHolder | undefined {
+  const holders: SubnetHolder[] = networks
+    .filter(n => n.Labels?.[RUN_ID_LABEL] !== runId)
+    .filter(n => (n.IPAM?.Config ?? []).some((c: { Subnet?: string }) => c.Subnet && subnetsOverlap(c.Subnet, subnet)))
+    .map(n => {
+      const owner = n.Labels?.[RUN_ID_LABEL];
+      return { name: n.Name, ...(owner ? { runId: owner } : {}), failover: !!owner && n.Internal !== true };
+    });
+  return holders.find(h => h.failover) ?? holders[0];
+}
+
+function describeHolder(holder: SubnetHolder): string {
+  if (holder.failover) return `network ${holder.name} of failover ${holder.runId}, whose machines kept there serve production`;
+  return holder.runId ? `network ${holder.name} of run ${holder.runId}` : `network ${holder.name}`;
+}
+
+/** How an engineer removes what a failover kept on the engine, once production no longer needs it. */
+export function removalCommands(runId: string): string {
+  const label = `label=${RUN_ID_LABEL}=${runId}`;
+  const images = `reference=${LAB_IMAGE_REPOSITORY}/*:${dockerTag(runId)}`;
+  return `docker rm -f $(docker ps -aq --filter ${label}); docker network rm $(docker network ls -q --filter ${label}); docker rmi $(docker images -q --filter '${images}')`;
 }
 
 /** One probe container per run and set of lab networks. */

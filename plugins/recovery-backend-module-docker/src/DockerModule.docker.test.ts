@@ -89,6 +89,11 @@ const roVolumeContainer = `ro-volume-${suffix}`;
 const roVolumeName = `ro-vol-${suffix}`;
 const resumedRunId = `it-resumed-${suffix}`;
 const staleProbeImage = `recovery-probe-stale-${suffix}:1`;
+const keptProdNetwork = `kept-prod-${suffix}`;
+const keptContainer = `kept-01-${suffix}`;
+const keptFailoverRunId = `it-kept-failover-${suffix}`;
+const keptTestRunId = `it-kept-test-${suffix}`;
+const secondFailoverRunId = `it-second-failover-${suffix}`;
 const eventContainers = [
   `evt-${suffix}`,
   `evt-before-${suffix}`,
@@ -2050,5 +2055,78 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(room.freeBytes).toBeGreaterThan(0);
     await expect(left.inspect()).rejects.toMatchObject({ statusCode: 404 });
     expect(await host.listLabResources(leftRoomRunId)).toEqual({ machines: [], networks: [] });
+  });
+
+  it("refuses a test lab or a second failover on the subnets a failover kept, naming it and how to remove it; a lab beside it touches none of it", async () => {
+    const prodNet = await primary.createNetwork({ Name: keptProdNetwork, Driver: 'bridge', IPAM: { Config: [{ Subnet: '172.29.86.0/24', Gateway: '172.29.86.1' }] } });
+    try {
+      const prod = await primary.createContainer({
+        name: keptContainer,
+        Image: DEMO_IMAGE,
+        Cmd: HTTPD,
+        Hostname: 'kept-01',
+        HostConfig: { NetworkMode: keptProdNetwork },
+        NetworkingConfig: { EndpointsConfig: { [keptProdNetwork]: { IPAMConfig: { IPv4Address: '172.29.86.10' } } } },
+      });
+      await prod.start();
+      const captureId = `cap-kept-${suffix}`;
+      const captured = await source.capture({ machineRef: 'resource:default/kept-01', engine: 'primary', container: keptContainer }, { captureId });
+      captures.set('kept-01', { ...captured, captureId });
+      const restorable = restorableOf('resource:default/kept-01', { ...captured, captureId });
+      const networks = captured.runtime.networks;
+      expect(networks).toEqual([expect.objectContaining({ subnet: '172.29.86.0/24', ipv4Address: '172.29.86.10' })]);
+
+      // The failover: production's subnet and address, kept after the run.
+      const failover = await host.createLab(keptFailoverRunId, networks, { internal: false });
+      const { machine: kept } = await host.restoreMachine(failover, restorable);
+      await host.startMachine(kept);
+      const keptBefore = await recovery.getContainer(kept.id).inspect();
+      expect(keptBefore.NetworkSettings.Networks[failover.networks[0]].IPAddress).toBe('172.29.86.10');
+
+      // A test recovery of it there: refused before it makes anything, naming the failover.
+      await expect(host.createLab(keptTestRunId, networks, { internal: true })).rejects.toThrow(
+        new RegExp(`production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*a test lab cannot have it`),
+      );
+      expect(await host.listLabResources(keptTestRunId)).toEqual({ machines: [], networks: [] });
+      // A test lab of the same capture on a subnet no failover holds (another production site's,
+      // say) runs beside it from the image the failover loaded; its room check and teardown
+      // touch nothing of the failover's.
+      const elsewhere = { ...restorable, runtime: { ...restorable.runtime, networks: [{ ...networks[0], subnet: '172.29.87.0/24', gateway: '172.29.87.1', ipv4Address: '172.29.87.10' }] } };
+      const test = await host.createLab(keptTestRunId, elsewhere.runtime.networks, { internal: true });
+      const room = await host.room(keptTestRunId, [[elsewhere]]);
+      expect(room.freeBytes).toBeGreaterThan(0);
+      const { machine, addressesLost } = await host.restoreMachine(test, elsewhere);
+      expect(addressesLost).toEqual([]);
+      await host.startMachine(machine);
+      expect(await probeUntilOk(test, machine)).toMatchObject({ ok: true });
+      const removed = await host.teardown(keptTestRunId);
+      expect(removed.networks).toEqual(test.networks);
+      // What the failover kept is untouched: running, on its network with production's address, its image there.
+      const keptAfter = await recovery.getContainer(kept.id).inspect();
+      expect(keptAfter.State).toMatchObject({ Running: true, StartedAt: keptBefore.State.StartedAt });
+      expect(keptAfter.NetworkSettings.Networks[failover.networks[0]].IPAddress).toBe('172.29.86.10');
+      expect(await host.listLabResources(keptFailoverRunId)).toEqual({ machines: [keptAfter.Name.replace(/^\//, '')], networks: failover.networks });
+      await recovery.getImage(captured.imageId).inspect();
+
+      // A second failover onto production's subnets: refused before it makes anything, naming the first and what to do.
+      const refused = host.createLab(secondFailoverRunId, networks, { internal: false });
+      await expect(refused).rejects.toThrow(
+        new RegExp(`production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*remove it first: docker rm -f`),
+      );
+      await expect(refused).rejects.toMatchObject({ name: 'ConflictError' });
+      expect(await host.listLabResources(secondFailoverRunId)).toEqual({ machines: [], networks: [] });
+
+      // The way the refusal gives to end the first failover's tenure works, and frees the subnet.
+      const commands = ((await refused.catch(e => e)) as Error).message.split('remove it first: ')[1];
+      execFileSync('sh', ['-c', commands], { env: { ...process.env, DOCKER_HOST: RECOVERY }, stdio: 'pipe' });
+      expect(await host.listLabResources(keptFailoverRunId)).toEqual({ machines: [], networks: [] });
+      await expect(recovery.getImage(captured.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const second = await host.createLab(secondFailoverRunId, networks, { internal: false });
+      expect((await recovery.getNetwork(second.networks[0]).inspect()).IPAM!.Config![0].Subnet).toBe('172.29.86.0/24');
+    } finally {
+      for (const id of [keptTestRunId, secondFailoverRunId, keptFailoverRunId]) await host.teardown(id).catch(() => {});
+      await primary.getContainer(keptContainer).remove({ force: true }).catch(() => {});
+      await prodNet.remove().catch(() => {});
+    }
   });
 });

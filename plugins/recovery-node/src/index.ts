@@ -6,6 +6,7 @@
  */
 export * from './providers';
 export * from './extensions';
+export * from './subnets';
 
 export * from './analysis';
 export * from './events';

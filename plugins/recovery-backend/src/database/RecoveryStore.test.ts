@@ -598,6 +598,42 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect((await store.listCaptures(m)).map(c => c.id)).toEqual(['tie-d']);
   });
 
+  it("lists the failovers that finished on a host, newest first, each machine with the networks of the capture it restored, or of its newest where that one was pruned", async () => {
+    const host = 'failover-host';
+    const a = 'resource:default/fo-a';
+    const b = 'resource:default/fo-b';
+    const withSubnet = (c: StoredCapture, subnet: string): StoredCapture => ({ ...c, runtime: { ...c.runtime, networks: [{ name: 'prod', subnet, aliases: [] }] } });
+    await store.insertCapture(withSubnet(capture('fo-a1', a, '2026-10-01T00:00:00.000Z'), '10.1.0.0/24'));
+    await store.insertCapture(withSubnet(capture('fo-b1', b, '2026-10-01T00:00:00.000Z'), '10.2.0.0/24'));
+    const failover = async (id: string, at: string, machineRef: string, end?: 'succeeded' | 'failed', options: { mode?: 'test'; hypervisorHost?: string } = {}) => {
+      const admitted = await store.admitRun(
+        { ...admission(id, machineRef, options.hypervisorHost ?? host), entityRef: `component:default/${id}`, mode: options.mode ?? 'failover' },
+        new Date(at),
+      );
+      expect(admitted).toHaveProperty('captures');
+      if (end) {
+        await store.updateRun(id, { status: 'running' });
+        await store.updateRun(id, { status: end, finishedAt: at });
+      }
+    };
+    await failover('fo-old', '2026-10-02T00:00:00.000Z', a, 'failed');
+    await failover('fo-new', '2026-10-03T00:00:00.000Z', b, 'succeeded');
+    // Not listed: a test run, a failover on another host.
+    await failover('fo-test', '2026-10-04T00:00:00.000Z', a, 'succeeded', { mode: 'test' });
+    await failover('fo-elsewhere', '2026-10-04T00:00:00.000Z', a, 'succeeded', { hypervisorHost: 'other-host' });
+    // Retention took the capture fo-new restored: its machine's newest one says its networks.
+    await store.insertCapture(withSubnet(capture('fo-b2', b, '2026-10-05T00:00:00.000Z'), '10.3.0.0/24'));
+    await knex('recovery_captures').where({ id: 'fo-b1' }).delete();
+    // Still running: it holds the host, admission says so; not listed among the finished.
+    await failover('fo-running', '2026-10-06T00:00:00.000Z', a);
+
+    expect(await store.finishedFailovers(host)).toEqual([
+      { id: 'fo-new', entityRef: 'component:default/fo-new', status: 'succeeded', finishedAt: '2026-10-03T00:00:00.000Z', machines: [{ machineRef: b, networks: [{ name: 'prod', subnet: '10.3.0.0/24', aliases: [] }] }] },
+      { id: 'fo-old', entityRef: 'component:default/fo-old', status: 'failed', finishedAt: '2026-10-02T00:00:00.000Z', machines: [{ machineRef: a, networks: [{ name: 'prod', subnet: '10.1.0.0/24', aliases: [] }] }] },
+    ]);
+    expect(await store.finishedFailovers('no-such-host')).toEqual([]);
+  });
+
   it('lists active runs oldest first, the id breaking ties of one instant, every time', async () => {
     const base = { entityRef: 'component:default/ties', mode: 'test' as const, trigger: 'user' as const, hypervisorHost: 'ties', plan, options: {}, machines: [] };
     const instant = new Date('2026-11-26T12:00:00.456Z');

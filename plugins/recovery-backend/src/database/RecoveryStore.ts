@@ -10,7 +10,7 @@ import type {
 import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES } from '../run/runState';
-import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
+import type { CapturedNetwork, MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { createHash } from 'node:crypto';
 
@@ -104,6 +104,16 @@ const OLDEST_FIRST = [
 /** The runs after (`at`, `id`) in NEWEST_FIRST order: the keyset of the page that follows it. */
 function olderThan(q: Knex.QueryBuilder, at: unknown, id: string): void {
   q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
+}
+
+/** A failover that finished on a hypervisor host, with what it restored there. */
+export interface FinishedFailover {
+  id: string;
+  entityRef: string;
+  status: RunStatus;
+  finishedAt?: string;
+  /** Its machines, each with the production networks it was captured on. */
+  machines: Array<{ machineRef: string; networks: CapturedNetwork[] }>;
 }
 
 /** Persistence of captures and runs, through knex (SQLite or PostgreSQL). */
@@ -444,6 +454,43 @@ export class RecoveryStore {
   async setLabLeft(runId: string, left: boolean): Promise<boolean> {
     const changed = await this.db('recovery_runs').where({ id: runId }).whereNot({ lab_left: left }).update({ lab_left: left });
     return changed > 0;
+  }
+
+  /**
+   * The failovers that finished on `hypervisorHost`, newest first: each keeps what it booted there,
+   * serving production, until an engineer removes it (only the host says whether it still does).
+   * Each machine's networks are those of the capture it restored, or of its newest capture where
+   * retention pruned that one.
+   */
+  async finishedFailovers(hypervisorHost: string): Promise<FinishedFailover[]> {
+    const runs: Array<{ id: string; entity_ref: string; status: RunStatus; finished_at: unknown }> = await this.db('recovery_runs')
+      .where({ hypervisor_host: hypervisorHost, mode: 'failover' })
+      .modify(finished, 'recovery_runs')
+      .orderBy(NEWEST_FIRST)
+      .select('id', 'entity_ref', 'status', 'finished_at');
+    if (runs.length === 0) return [];
+    const machines: Array<{ run_id: string; machine_ref: string; capture_id: string | null }> = [];
+    for (const chunk of chunks(runs.map(r => r.id))) {
+      machines.push(...(await this.db('recovery_run_machines').whereIn('run_id', chunk).select('run_id', 'machine_ref', 'capture_id')));
+    }
+    const restored = new Map<string, StoredCapture>();
+    for (const chunk of chunks([...new Set(machines.flatMap(m => (m.capture_id ? [m.capture_id] : [])))])) {
+      for (const row of await this.db('recovery_captures').whereIn('id', chunk)) restored.set(row.id, toCapture(row));
+    }
+    const pruned = machines.filter(m => !m.capture_id || !restored.has(m.capture_id)).map(m => m.machine_ref);
+    const newest = pruned.length > 0 ? await this.latestCaptures(pruned) : new Map<string, StoredCapture>();
+    return runs.map(r => ({
+      id: r.id,
+      entityRef: r.entity_ref,
+      status: r.status,
+      finishedAt: iso(r.finished_at),
+      machines: machines
+        .filter(m => m.run_id === r.id)
+        .map(m => ({
+          machineRef: m.machine_ref,
+          networks: ((m.capture_id && restored.get(m.capture_id)) || newest.get(m.machine_ref))?.runtime.networks ?? [],
+        })),
+    }));
   }
 
   /** Runs whose lab is still on their host (on `hypervisorHost`, or on any), oldest first. */

@@ -1399,6 +1399,79 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
   });
 
+  it("refuses, before a run exists, a test recovery or a second failover beside what a failover keeps on the host on production's subnets; admits them once it is removed", async () => {
+    for (const [n, address] of [['infra-01', '172.29.10.11'], ['data-01', '172.29.10.12'], ['web-01', '172.29.10.13']]) {
+      await store.insertCapture({
+        id: `cap-subnet-${n}`,
+        machineRef: `resource:default/${n}`,
+        engine: 'primary',
+        container: n,
+        imageId: 'sha256:1',
+        sizeBytes: 1,
+        checksum: 'sha256:1',
+        artifact: `/store/${n}.tar`,
+        runtime: { hostname: n, networks: [{ name: 'prod', subnet: '172.29.10.0/24', ipv4Address: address, aliases: [] }], env: [], exposedPorts: [], labels: {} },
+        adaptations: [],
+        durationMs: 1,
+        createdAt: new Date(Date.now() + 1000).toISOString(),
+      });
+    }
+    const host = new FakeHost(needs);
+    const runs = service(host);
+    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await runs.waitFor(failover.id);
+    const { finishedAt, status } = (await store.getRun(failover.id))!;
+    expect(status).toBe('succeeded');
+    const kept = `failover ${failover.id} of component:default/web (succeeded at ${finishedAt}) keeps 3 containers and 1 network there`;
+    const remove = `Once production no longer needs them, remove what failover ${failover.id} kept there (everything labelled recovery.backstage-recovery.io/run-id=${failover.id}) and start the run again; or recover onto another hypervisor host`;
+    await expect(runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' })).rejects.toThrow(
+      `component:default/web cannot be test-recovered on fake now: ${kept}, serving production with production's subnet 172.29.10.0/24; ` +
+        `this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production. ${remove}`,
+    );
+    const second = runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await expect(second).rejects.toThrow(
+      `component:default/web cannot be failed over on fake now: ${kept}, serving production with machines resource:default/infra-01, resource:default/data-01, resource:default/web-01 and production's subnet 172.29.10.0/24; ` +
+        `a second failover would boot them again, or apart from them on other addresses. ${remove}`,
+    );
+    await expect(second).rejects.toBeInstanceOf(ConflictError);
+    // Refused, not failed: nothing counts against the entity.
+    expect((await store.listRuns({ limit: 10 })).map(r => r.id)).toEqual([failover.id]);
+    // An engineer removed what the failover kept: the host is free for both again.
+    await host.teardown(failover.id);
+    const test = await testRunOfWeb(runs);
+    expect(test.status).toBe('succeeded');
+
+    // Whoever may not see the failover's entity is not told which run it is.
+    const hiddenRuns = service(host, {}, { ...demoGraph, rootRef: HIDDEN });
+    const hiddenFailover = await hiddenRuns.start({ entityRef: HIDDEN, mode: 'failover', trigger: 'user' });
+    await hiddenRuns.waitFor(hiddenFailover.id);
+    const refusal: Error = await runs
+      .start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user', credentials: mockCredentials.user() })
+      .then(
+        () => new Error('admitted'),
+        e => e,
+      );
+    expect(refusal.message).toMatch(/^component:default\/web cannot be test-recovered on fake now: an earlier failover keeps 3 containers and 1 network there, .* have what that failover kept there removed and start the run again/);
+    expect(refusal.message).not.toContain(hiddenFailover.id);
+  });
+
+  it("fails a failover its host refuses before making anything (an earlier failover's machines hold production's subnets) with the host's reason, and no note of anything kept", async () => {
+    const refusal =
+      "production network prod (172.29.10.0/24) is held on engine fake by network lab-first-prod of failover first, whose machines kept there serve production: this failover's machines would boot on other addresses, apart from them";
+    const host = new FakeHost(needs);
+    host.createLab = async () => {
+      throw new ConflictError(refusal);
+    };
+    const runs = service(host);
+    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await runs.waitFor(failover.id);
+    const run = (await store.getRun(failover.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({ message: `${refusal}; nothing of it is on fake` });
+    expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+    expect(await store.runsWithLabLeft()).toEqual([]);
+  });
+
   it('claims an orphaned-looking run before tearing its lab down: its live driver stops without failing a machine', async () => {
     // infra-01 never comes up: the run is verifying it when another replica cleans up.
     const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });

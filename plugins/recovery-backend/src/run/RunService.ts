@@ -18,6 +18,7 @@ import {
   HOST_BUSY_ERROR_NAME,
   INTERRUPTED_PREFIX,
   MISSING_DEPENDENCIES_ERROR_NAME,
+  RUN_ID_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
@@ -31,7 +32,7 @@ import type {
   RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
-import { counted } from '@backstage-recovery/plugin-recovery-node';
+import { counted, subnetsOverlap } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -250,6 +251,7 @@ export class RunService {
     const waves = runOptions.reverseBootOrder
       ? [...plan.waves].reverse()
       : plan.waves;
+    await this.refuseBesideKeptFailover(host, request, graph.rootRef, waves.flat());
     const runId = randomUUID();
     // Checked and inserted atomically: concurrent requests and replicas share the host.
     // Admitted with the captures it restores, chosen in the same transaction.
@@ -296,6 +298,60 @@ export class RunService {
       });
     this.done.set(runId, execution);
     return admitted;
+  }
+
+  /**
+   * Refuses, before a run exists, one that cannot run beside what an earlier failover keeps on the
+   * host (its machines serve production there until an engineer removes them): a test lab cannot
+   * emulate production's subnets where production's own machines hold them (Docker refuses them,
+   * and the lab's machines would boot on other addresses, failing at the ready timeout), and a
+   * second failover would boot again machines the first runs, or boot them apart from it. A run
+   * recorded failed would count against the entity, and the nightly check would fail it each night.
+   */
+  private async refuseBesideKeptFailover(
+    host: HypervisorHost,
+    request: StartRunRequest,
+    entityRef: string,
+    machineRefs: string[],
+  ): Promise<void> {
+    const failovers = await this.store.finishedFailovers(host.id);
+    if (failovers.length === 0) return;
+    // A host busy with a run this one would not preempt is said busy first (admitRun): worth
+    // waiting for, where this refusal is not.
+    const active = await this.store.activeRuns({ hypervisorHost: host.id });
+    if (active.some(a => request.mode !== 'failover' || a.mode !== 'test')) return;
+    const captures = await this.store.latestCaptures(machineRefs);
+    const subnets = [...new Set([...captures.values()].flatMap(c => c.runtime.networks.flatMap(n => (n.subnet ? [n.subnet] : []))))];
+    for (const failover of failovers) {
+      const held = [
+        ...new Set(failover.machines.flatMap(m => m.networks.flatMap(n => (n.subnet && subnets.some(s => subnetsOverlap(s, n.subnet!)) ? [n.subnet] : [])))),
+      ].sort();
+      // In this run's boot order.
+      const again = request.mode === 'failover' ? machineRefs.filter(m => failover.machines.some(f => f.machineRef === m)) : [];
+      if (held.length === 0 && again.length === 0) continue;
+      // Only the host knows whether it is still there: an engineer may have removed it. A host
+      // that cannot tell holds up no run: its own lab checks still apply.
+      const kept = await withDeadline(host.listLabResources(failover.id), this.options.stepTimeoutMs, 'listing the lab', NEVER_ABORTED, async () => {})
+        .catch(() => undefined);
+      if (!kept || kept.machines.length + kept.networks.length === 0) continue;
+      const { credentials } = request;
+      const shown = !credentials || (await isRunVisible(failover, refs => this.graphs.visibleTo(refs, credentials)));
+      const who = shown ? `failover ${failover.id} of ${failover.entityRef} (${failover.status} at ${failover.finishedAt ?? 'an unknown time'})` : 'an earlier failover';
+      const what = [
+        ...(again.length > 0 ? [`machine${again.length === 1 ? '' : 's'} ${again.join(', ')}`] : []),
+        ...(held.length > 0 ? [`production's subnet${held.length === 1 ? '' : 's'} ${held.join(', ')}`] : []),
+      ].join(' and ');
+      const why = request.mode === 'test'
+        ? "this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production"
+        : 'a second failover would boot them again, or apart from them on other addresses';
+      const remove = shown
+        ? `remove what failover ${failover.id} kept there (everything labelled ${RUN_ID_LABEL}=${failover.id})`
+        : 'have what that failover kept there removed';
+      throw new ConflictError(
+        `${entityRef} cannot be ${request.mode === 'test' ? 'test-recovered' : 'failed over'} on ${host.id} now: ${who} keeps ${describeResources(kept)} there, ` +
+          `serving production with ${what}; ${why}. Once production no longer needs them, ${remove} and start the run again; or recover onto another hypervisor host`,
+      );
+    }
   }
 
   /** Resolves when the run this instance drives has finished (tests, shutdown). */
@@ -604,6 +660,9 @@ export class RunService {
       NEVER_ABORTED,
       async () => {},
     ).catch(() => undefined);
+    // Refused before it made anything (the host keeps an earlier failover's machines, say): no
+    // note of what stays, which would read as if something did.
+    if (kept && running.length === 0 && kept.machines.length + kept.networks.length === 0) return `nothing of it is on ${host.id}`;
     const left = running.length > 0 ? ` (left running: ${running.join(', ')})` : '';
     return `kept ${kept ? describeResources(kept) : 'what it booted'} on ${host.id}, labelled with run ${runId}${left}: a failover is never torn down automatically`;
   }
