@@ -12,7 +12,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { analyseSystems, captureMachines, finishTask, nightlyCheck, oldestCapturedFirst, timeoutMs } from './tasks';
+import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlySummary, oldestCapturedFirst, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -104,7 +104,7 @@ export const recoveryModuleScheduler = createBackendModule({
               signal: signal as AbortSignal | undefined,
             });
             // An entity that did not recover fails the task too: what the check is there to catch.
-            finishTask(`Nightly readiness check: ${report.succeeded.length} recovered, ${report.failed.length} failed`, report.failed, logger);
+            finishTask(nightlySummary(report), report.failed, logger);
           },
         });
       },

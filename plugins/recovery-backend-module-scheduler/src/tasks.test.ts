@@ -25,7 +25,12 @@ const run = (id: string, entityRef: string, status: RecoveryRun['status'], extra
  * (undefined: no plan could be made), putting `services` on each machine (a machine not listed
  * runs just the entity).
  */
-const readinessOf = (entityRef: string, waves?: string[][], services: Record<string, string[]> = {}): ReadinessSummary => ({
+const readinessOf = (
+  entityRef: string,
+  waves?: string[][],
+  services: Record<string, string[]> = {},
+  uncaptured: string[] = [],
+): ReadinessSummary => ({
   entityRef,
   status: 'unknown',
   reasons: [],
@@ -39,8 +44,14 @@ const readinessOf = (entityRef: string, waves?: string[][], services: Record<str
       wave.map(machineRef => ({ machineRef, wave: i + 1, services: services[machineRef] ?? [entityRef], waitsFor: [], probes: [] })),
     ),
   },
-  captures: [],
+  // Every machine of the plan captured, but those `uncaptured`.
+  captures: (waves ?? []).flat().map(machineRef => ({
+    machineRef,
+    ...(!uncaptured.includes(machineRef) && { latest: { id: `c-${machineRef}`, createdAt: '2026-11-21T02:00:00.000Z' }, ageSeconds: 600 }),
+  })),
 });
+
+const refs = (targets: ReturnType<typeof nightlyTargets>) => targets.map(t => t.entityRef);
 
 describe('nightly check targets', () => {
   it('cover every recoverable entity with as few runs as that takes, largest plans first', () => {
@@ -68,14 +79,14 @@ describe('nightly check targets', () => {
       readinessOf('component:default/docs', []),
       readinessOf('component:default/loop'),
     ];
-    expect(nightlyTargets(items, new Set(['system:default/back-office']))).toEqual([
+    expect(refs(nightlyTargets(items, new Set(['system:default/back-office'])))).toEqual([
       'system:default/shop',
       'component:default/billing',
       'component:default/reports',
     ]);
     // Any order in, the same targets out.
-    expect(nightlyTargets([...items].reverse(), new Set(['system:default/back-office']))).toEqual(
-      nightlyTargets(items, new Set(['system:default/back-office'])),
+    expect(refs(nightlyTargets([...items].reverse(), new Set(['system:default/back-office'])))).toEqual(
+      refs(nightlyTargets(items, new Set(['system:default/back-office']))),
     );
   });
 
@@ -90,7 +101,7 @@ describe('nightly check targets', () => {
       readinessOf('component:default/billing-db', [['resource:default/db-01']]),
       readinessOf('component:default/orders-db', [['resource:default/db-01']]),
     ];
-    expect(nightlyTargets(items, new Set())).toEqual(['system:default/shop', 'component:default/billing-db']);
+    expect(refs(nightlyTargets(items, new Set()))).toEqual(['system:default/shop', 'component:default/billing-db']);
   });
 
   it('choose, among plans of the same machines, the one with more services first', () => {
@@ -101,8 +112,8 @@ describe('nightly check targets', () => {
       }),
       readinessOf('component:default/a', [['resource:default/db-01']]),
     ];
-    expect(nightlyTargets(items, new Set())).toEqual(['system:default/pair']);
-    expect(nightlyTargets([...items].reverse(), new Set())).toEqual(['system:default/pair']);
+    expect(refs(nightlyTargets(items, new Set()))).toEqual(['system:default/pair']);
+    expect(refs(nightlyTargets([...items].reverse(), new Set()))).toEqual(['system:default/pair']);
   });
 });
 
@@ -142,6 +153,12 @@ describe('scheduled tasks', () => {
       'start component:default/broken',
     ]);
     expect(report).toEqual({
+      runs: [
+        'component:default/web: run r1 succeeded in 12 s',
+        'system:default/shop: run r2 failed',
+        'component:default/broken: no run (its failure is below)',
+      ],
+      started: 2,
       succeeded: ['component:default/web'],
       failed: [
         { entityRef: 'system:default/shop', message: 'web-01 failed: probe tcp:80' },
@@ -188,7 +205,7 @@ describe('scheduled tasks', () => {
       'get r1',
       'get r1',
     ]);
-    expect(report).toEqual({ succeeded: ['component:default/web'], failed: [] });
+    expect(report).toMatchObject({ succeeded: ['component:default/web'], failed: [] });
   });
 
   it('fails with the reason once the time budget runs out, and at once on a permanent poll error', async () => {
@@ -212,7 +229,7 @@ describe('scheduled tasks', () => {
       logger,
       { pollIntervalMs: 5, deadline: Date.now() + 100 },
     );
-    expect(first).toEqual({
+    expect(first).toMatchObject({
       succeeded: [],
       failed: [
         { entityRef: 'component:default/gone', message: 'GET /runs/gone failed with 404: Run gone not found' },
@@ -230,7 +247,10 @@ describe('scheduled tasks', () => {
       deadline: Date.now() + 50,
     });
     expect(second.failed).toEqual([
-      { entityRef: 'component:default/slow', message: "run slow was still running when the task's time budget ran out" },
+      {
+        entityRef: 'component:default/slow',
+        message: "run slow was still running when the task's time budget ran out; it goes on, and readiness counts it once it ends",
+      },
     ]);
   });
 
@@ -271,7 +291,7 @@ describe('scheduled tasks', () => {
       'start component:default/web',
       'get r1',
     ]);
-    expect(report).toEqual({
+    expect(report).toMatchObject({
       succeeded: ['component:default/web'],
       failed: [
         {
@@ -308,7 +328,7 @@ describe('scheduled tasks', () => {
     const logger = mockServices.logger.mock();
     const report = await nightlyCheck(api, new Set(['component:default/legacy']), logger, { pollIntervalMs: 1 });
     expect(started).toEqual(['component:default/web']);
-    expect(report).toEqual({
+    expect(report).toMatchObject({
       succeeded: ['component:default/web'],
       failed: [
         {

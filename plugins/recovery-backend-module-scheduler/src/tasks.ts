@@ -2,7 +2,7 @@ import {
   LoggerService,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
-import { coversPlan, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { coversPlan, INTERRUPTED_PREFIX, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
@@ -12,30 +12,81 @@ export interface TaskReport {
   failed: Array<{ entityRef: string; message: string }>;
 }
 
+/** A run the nightly check plans: for `entityRef`, standing in for the runs of those it `covers`. */
+export interface NightlyTarget {
+  entityRef: string;
+  plan: BootPlan;
+  /** Entities whose plan this run covers, planned to need no run of their own. */
+  covers: Array<{ entityRef: string; plan: BootPlan }>;
+  /** Machines of its plan never captured: its run will be refused, so it covers nothing. */
+  uncaptured: string[];
+}
+
+type Candidate = Omit<NightlyTarget, 'covers'>;
+
+/** Chooses runs among `candidates` (largest plans first) so that each is run or covered by one. */
+function chooseRuns(candidates: Candidate[]): NightlyTarget[] {
+  const services = (plan: BootPlan) => plan.machines.reduce((n, m) => n + m.services.length, 0);
+  const sorted = [...candidates].sort(
+    (a, b) =>
+      b.plan.machines.length - a.plan.machines.length ||
+      services(b.plan) - services(a.plan) ||
+      (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0),
+  );
+  const chosen: NightlyTarget[] = [];
+  for (const c of sorted) {
+    // The chosen run, planned to succeed: whether it would count for `c` in readiness. One that
+    // will be refused for a machine never captured counts for no one.
+    const by = chosen.find(t => t.uncaptured.length === 0 && coversPlan({ status: 'succeeded', plan: t.plan }, c.plan));
+    if (by) by.covers.push({ entityRef: c.entityRef, plan: c.plan });
+    else chosen.push({ ...c, covers: [] });
+  }
+  return chosen;
+}
+
 /**
  * What the nightly check recovers so that every recoverable entity is covered, with as few runs
  * as that takes. A run counts for an entity when readiness counts it (`coversPlan`): it boots
  * every machine of the entity's plan gated by the probes of the services the plan puts there, so
  * an entity needs no run of its own only if a chosen plan covers its plan that way; sharing its
  * machines is not enough. Larger plans (systems, mostly; then more services) are chosen first;
- * entities without machines, and those `optedOut`, none.
+ * entities without machines, and those `optedOut`, none. A plan holding a machine never captured
+ * (no latest capture in the readiness item) covers no one: its run is refused, and the entities
+ * it would have covered are recovered on their own, so only those really missing a capture fail.
  */
-export function nightlyTargets(items: Array<Pick<ReadinessSummary, 'entityRef' | 'plan'>>, optedOut: Set<string>): string[] {
-  const services = (plan: BootPlan) => plan.machines.reduce((n, m) => n + m.services.length, 0);
-  const candidates = items
-    .flatMap(r => (r.plan && r.plan.machines.length > 0 && !optedOut.has(r.entityRef) ? [{ entityRef: r.entityRef, plan: r.plan }] : []))
-    .sort(
-      (a, b) =>
-        b.plan.machines.length - a.plan.machines.length ||
-        services(b.plan) - services(a.plan) ||
-        (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0),
-    );
-  const chosen: typeof candidates = [];
-  for (const c of candidates) {
-    // The chosen run, planned to succeed: whether it would count for `c` in readiness.
-    if (!chosen.some(t => coversPlan({ status: 'succeeded', plan: t.plan }, c.plan))) chosen.push(c);
-  }
-  return chosen.map(t => t.entityRef);
+export function nightlyTargets(
+  items: Array<Pick<ReadinessSummary, 'entityRef' | 'plan' | 'captures'>>,
+  optedOut: Set<string>,
+): NightlyTarget[] {
+  return chooseRuns(
+    items.flatMap(r => {
+      if (!r.plan || r.plan.machines.length === 0 || optedOut.has(r.entityRef)) return [];
+      const captured = new Set(r.captures.filter(c => c.latest).map(c => c.machineRef));
+      const uncaptured = r.plan.machines.map(m => m.machineRef).filter(m => !captured.has(m));
+      return [{ entityRef: r.entityRef, plan: r.plan, uncaptured }];
+    }),
+  );
+}
+
+/** What the nightly check did: per entity, as readiness will count it; and each run, in order. */
+export interface NightlyReport extends TaskReport {
+  /** One line per run (or run that could not be made): what it was for, how it ended, what it covered. */
+  runs: string[];
+  /** How many runs were started. */
+  started: number;
+}
+
+/**
+ * The nightly check's summary for the task's log: how many runs for how many entities, then what
+ * each run was for, how it ended and what it covered (or why it was an entity's own).
+ */
+export function nightlySummary(report: NightlyReport): string {
+  const entities = report.succeeded.length + report.failed.length;
+  const runs = `${report.started} run${report.started === 1 ? '' : 's'}`;
+  return [
+    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${report.failed.length} failed`,
+    ...report.runs.map(r => `  ${r}`),
+  ].join('\n');
 }
 
 /**
@@ -49,14 +100,26 @@ export async function nightlyCheck(
   optedOut: Set<string>,
   logger: LoggerService,
   options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
-): Promise<TaskReport> {
+): Promise<NightlyReport> {
   const items = await api.listReadiness({ signal: options.signal });
   const unplanned = items
     .filter(r => !r.plan && !optedOut.has(r.entityRef))
     .map(r => ({ entityRef: r.entityRef, message: `no boot plan, so no test recovery: ${r.reasons.join('; ') || r.status}` }));
   for (const { entityRef, message } of unplanned) logger.error(`Nightly check: ${entityRef}: ${message}`);
-  const report = await runNightlyCheck(api, nightlyTargets(items, optedOut), logger, options);
-  return { succeeded: report.succeeded, failed: [...unplanned, ...report.failed] };
+  const targets = nightlyTargets(items, optedOut);
+  const covered = targets.reduce((n, t) => n + t.covers.length, 0);
+  logger.info(
+    `Nightly check: ${targets.length} runs planned for ${targets.length + covered} entities` +
+      (optedOut.size > 0 ? ` (${optedOut.size} opted out: ${[...optedOut].join(', ')})` : ''),
+  );
+  for (const t of targets) {
+    if (t.covers.length > 0) logger.info(`Nightly check: ${t.entityRef} covers ${t.covers.map(c => c.entityRef).join(', ')}`);
+    if (t.uncaptured.length > 0) {
+      logger.warn(`Nightly check: ${t.entityRef}: never captured: ${t.uncaptured.join(', ')}; its run will be refused, so it covers no one`);
+    }
+  }
+  const report = await runNightlyCheck(api, targets, logger, options);
+  return { ...report, failed: [...unplanned, ...report.failed] };
 }
 
 /**
@@ -180,22 +243,39 @@ function messageOf(error: unknown): string {
   return String((error as Error)?.message ?? error);
 }
 
+/** How one nightly run ended, as what it tells about the entities it was to cover. */
+type RunOutcome =
+  | { kind: 'finished'; run: RecoveryRun }
+  /** Refused, or lost: no run tells about anyone. */
+  | { kind: 'not run'; message: string }
+  /** The time budget ran out before it started or while it ran; or the task was stopped. */
+  | { kind: 'out of time'; message: string; covering: string }
+  | { kind: 'stopped'; message: string; covering: string };
+
+// The scheduler aborts the task's signal at its timeout, or when the backend shuts down.
+const STOPPED = 'the task was stopped (its timeout ran out, or the backend shut down)';
+
 /**
- * The nightly readiness check: a test recovery of each entity, one after the other (a
+ * The nightly readiness check: a test recovery of each target, one after the other (a
  * hypervisor host runs one lab at a time), each stored like any run.
  *
  * A host busy with another run (a 409 named HypervisorHostBusyError) and transient errors
  * while polling are retried every `pollIntervalMs` until `deadline` (the task's time budget,
  * epoch ms): giving up early would leave the host busy and fail every following entity as busy
  * too. Any other refusal, such as a machine never captured, is that entity's failure at once.
+ *
+ * A target's run stands in for those it `covers` only where readiness will count it for them
+ * (`coversPlan`): a run that failed on a machine outside one's plan, or that could not start,
+ * tells nothing about it, so it then gets its own run, later within the budget. A run a failover
+ * interrupted counts for no one (readiness skips it): it is started once more.
  */
 export async function runNightlyCheck(
   api: ScheduledRecoveryApi,
-  entityRefs: string[],
+  targets: Array<string | Pick<NightlyTarget, 'entityRef' | 'covers'>>,
   logger: LoggerService,
   options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
-): Promise<TaskReport> {
-  const report: TaskReport = { succeeded: [], failed: [] };
+): Promise<NightlyReport> {
+  const report: NightlyReport = { succeeded: [], failed: [], runs: [], started: 0 };
   const deadline = options.deadline ?? Infinity;
   /** Waits before a retry; false when the wait would end past the deadline. */
   const waitForRetry = async (): Promise<boolean> => {
@@ -203,35 +283,35 @@ export async function runNightlyCheck(
     await sleep(options.pollIntervalMs, undefined, { signal: options.signal });
     return true;
   };
-  for (const [index, entityRef] of entityRefs.entries()) {
-    const label = `Nightly check ${index + 1}/${entityRefs.length}: ${entityRef}`;
-    const fail = (message: string) => {
-      report.failed.push({ entityRef, message });
-      logger.error(`${label}: ${message}`);
-    };
+
+  const runOne = async (entityRef: string, label: string): Promise<RunOutcome> => {
     if (Date.now() + options.pollIntervalMs > deadline) {
       // Starting a run that cannot be waited for would only keep the host busy.
-      fail("not started: the task's time budget ran out");
-      continue;
+      return {
+        kind: 'out of time',
+        message: "not started: the task's time budget ran out",
+        covering: `the run of ${entityRef}, which was to cover it, was not started before the task's time budget ran out`,
+      };
     }
+    let run: RecoveryRun | undefined;
     try {
-      let run: RecoveryRun | undefined;
       for (let attempt = 1; !run; attempt++) {
         try {
           run = await api.startRun(entityRef, { signal: options.signal });
         } catch (error) {
           // Only "host busy" is worth waiting for; after a lost answer the run may exist already.
           if (!isHostBusy(error)) throw error;
-          if (attempt === 1) logger.info(`${label}: hypervisor host busy, waiting for it`);
+          if (attempt === 1) logger.info(`${label}: hypervisor host busy, waiting for it: ${messageOf(error)}`);
           if (!(await waitForRetry())) {
-            fail(
-              `not started: the hypervisor host was still busy after ${attempt} attempts when the task's time budget ran out (${messageOf(error)})`,
-            );
-            break;
+            return {
+              kind: 'out of time',
+              message: `not started: the hypervisor host was still busy after ${attempt} attempts when the task's time budget ran out (${messageOf(error)})`,
+              covering: `the run of ${entityRef}, which was to cover it, was not started: the hypervisor host was still busy when the task's time budget ran out`,
+            };
           }
         }
       }
-      if (!run) continue;
+      report.started++;
       logger.info(`${label}: run ${run.id} started`);
       let pollError: unknown;
       while (run.status === 'pending' || run.status === 'running') {
@@ -246,23 +326,105 @@ export async function runNightlyCheck(
         }
       }
       if (run.status === 'pending' || run.status === 'running') {
-        fail(
-          `run ${run.id} was still ${run.status} when the task's time budget ran out` +
-            (pollError ? ` (last poll failed: ${messageOf(pollError)})` : ''),
-        );
-      } else if (run.status === 'succeeded') {
-        report.succeeded.push(entityRef);
-        logger.info(`${label}: recovered in ${run.rtoSeconds} s`);
-      } else {
-        const message = run.error?.message ?? 'failed';
-        report.failed.push({ entityRef, message });
-        logger.warn(`${label}: ${message}`);
+        return {
+          kind: 'out of time',
+          message:
+            `run ${run.id} was still ${run.status} when the task's time budget ran out` +
+            (pollError ? ` (last poll failed: ${messageOf(pollError)})` : '') +
+            '; it goes on, and readiness counts it once it ends',
+          covering: `run ${run.id} of ${entityRef}, which was to cover it, was still ${run.status} when the task's time budget ran out`,
+        };
       }
+      return { kind: 'finished', run };
     } catch (error) {
-      if (options.signal?.aborted) throw error;
-      report.failed.push({ entityRef, message: messageOf(error) });
-      logger.error(`${label}: could not run: ${messageOf(error)}`);
+      if (options.signal?.aborted) {
+        // Reported rather than thrown, so the summary of what was checked is still logged.
+        return run
+          ? {
+              kind: 'stopped',
+              message: `${STOPPED} while waiting for run ${run.id}; it goes on, and readiness counts it once it ends`,
+              covering: `run ${run.id} of ${entityRef}, which was to cover it, was not waited for: ${STOPPED}`,
+            }
+          : {
+              kind: 'stopped',
+              message: `not started: ${STOPPED}`,
+              covering: `the run of ${entityRef}, which was to cover it, was not started: ${STOPPED}`,
+            };
+      }
+      return { kind: 'not run', message: messageOf(error) };
     }
+  };
+
+  type Queued = Pick<NightlyTarget, 'entityRef' | 'covers'> & { why?: string; again?: boolean };
+  const queue: Queued[] = targets.map(t => (typeof t === 'string' ? { entityRef: t, covers: [] } : { ...t }));
+  for (let index = 0; index < queue.length; index++) {
+    const { entityRef, covers, why, again } = queue[index];
+    const label = `Nightly check ${index + 1}/${queue.length}: ${entityRef}`;
+    const own = why ? ` (its own: ${why})` : '';
+    const fail = (ref: string, message: string) => {
+      report.failed.push({ entityRef: ref, message });
+      logger.error(`${label}: ${ref === entityRef ? '' : `${ref}: `}${message}`);
+    };
+    /** Those it was to cover get their own runs, after the planned ones. */
+    const runOnTheirOwn = (left: Queued['covers'], reason: string) => {
+      if (left.length === 0) return;
+      logger.warn(`${label}: runs of their own for ${left.map(c => c.entityRef).join(', ')}: ${reason}`);
+      queue.push(...chooseRuns(left.map(c => ({ ...c, uncaptured: [] }))).map(t => ({ ...t, why: reason })));
+    };
+    const outcome = await runOne(entityRef, label);
+    if (outcome.kind === 'out of time' || outcome.kind === 'stopped') {
+      fail(entityRef, outcome.message);
+      for (const c of covers) fail(c.entityRef, `not checked: ${outcome.covering}`);
+      report.runs.push(`${entityRef}: ${outcome.message}${own}`);
+      if (outcome.kind === 'stopped') {
+        for (const rest of queue.splice(index + 1)) {
+          for (const ref of [rest.entityRef, ...rest.covers.map(c => c.entityRef)]) fail(ref, `not checked: ${STOPPED}`);
+        }
+      }
+      continue;
+    }
+    if (outcome.kind === 'not run') {
+      fail(entityRef, outcome.message);
+      report.runs.push(`${entityRef}: no run (its failure is below)${own}`);
+      runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
+      continue;
+    }
+    const { run } = outcome;
+    const message = run.error?.message ?? 'failed';
+    if (run.status === 'failed' && message.startsWith(INTERRUPTED_PREFIX) && !again) {
+      // Readiness counts an interrupted run for no one; the host is likely busy with the failover
+      // that preempted it, which the next start waits for.
+      logger.warn(`${label}: run ${run.id} ${message}; it counts for no one, so it is started again`);
+      report.runs.push(`${entityRef}: run ${run.id} interrupted, started again${own}`);
+      queue.splice(index + 1, 0, { ...queue[index], again: true });
+      continue;
+    }
+    if (run.status === 'failed' && message.startsWith(INTERRUPTED_PREFIX)) {
+      fail(entityRef, `${message} (its second run; an interrupted run counts for no one)`);
+      for (const c of covers) fail(c.entityRef, `not checked: run ${run.id} of ${entityRef}, which was to cover it, was interrupted too`);
+      report.runs.push(`${entityRef}: run ${run.id} interrupted again${own}`);
+      continue;
+    }
+    // Whom this run tells about as readiness counts it; the others get their own.
+    const told = covers.filter(c => coversPlan(run, c.plan));
+    const untold = covers.filter(c => !told.includes(c));
+    const covering = told.length > 0 ? `, covering ${told.map(c => c.entityRef).join(', ')}` : '';
+    if (run.status === 'succeeded') {
+      report.succeeded.push(entityRef, ...told.map(c => c.entityRef));
+      logger.info(`${label}: run ${run.id} recovered in ${run.rtoSeconds} s${covering}`);
+      report.runs.push(`${entityRef}: run ${run.id} succeeded in ${run.rtoSeconds} s${covering}${own}`);
+      // Its plan changed since readiness was read, and no longer covers theirs.
+      runOnTheirOwn(untold, `run ${run.id} of ${entityRef} did not cover its plan`);
+      continue;
+    }
+    const failedOn = run.error?.machineRef;
+    fail(entityRef, message);
+    for (const c of told) {
+      const where = failedOn ? ` on ${failedOn}, which its plan holds` : '';
+      fail(c.entityRef, `run ${run.id} of ${entityRef} failed${where}: ${message}`);
+    }
+    report.runs.push(`${entityRef}: run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}${covering}${own}`);
+    runOnTheirOwn(untold, `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ''}`);
   }
   return report;
 }

@@ -1,0 +1,195 @@
+import { mockServices } from '@backstage/backend-test-utils';
+import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
+import { nightlyCheck, nightlySummary, nightlyTargets } from './tasks';
+
+// A system of two services, each on its own machine.
+const A01 = 'resource:default/a-01';
+const B01 = 'resource:default/b-01';
+const SHOP = 'system:default/shop';
+const A = 'component:default/a';
+const B = 'component:default/b';
+const services: Record<string, string[]> = { [A01]: [A], [B01]: [B], 'resource:default/c-01': ['component:default/c'] };
+
+const readinessOf = (entityRef: string, machineRefs: string[], uncaptured: string[] = []): ReadinessSummary => ({
+  entityRef,
+  status: 'unknown',
+  reasons: [],
+  problems: [],
+  objectives: { rpoSeconds: 86_400, rtoSeconds: 900 },
+  machineCount: machineRefs.length,
+  plan: {
+    entityRef,
+    waves: [machineRefs],
+    machines: machineRefs.map(machineRef => ({ machineRef, wave: 1, services: services[machineRef], waitsFor: [], probes: [] })),
+  },
+  captures: machineRefs.map(machineRef => ({
+    machineRef,
+    ...(!uncaptured.includes(machineRef) && { latest: { id: `c-${machineRef}`, createdAt: '2026-11-21T02:00:00.000Z' }, ageSeconds: 600 }),
+  })),
+});
+
+const shopItems = (uncaptured: string[] = []) => [
+  readinessOf(SHOP, [A01, B01], uncaptured),
+  readinessOf(A, [A01], uncaptured),
+  readinessOf(B, [B01], uncaptured),
+];
+
+const finished = (id: string, entityRef: string, machineRefs: string[], extra: Partial<RecoveryRun>): RecoveryRun => ({
+  id,
+  entityRef,
+  status: 'succeeded',
+  mode: 'test',
+  trigger: 'schedule',
+  hypervisorHost: 'recovery',
+  createdAt: '2026-11-21T02:30:00.000Z',
+  plan: readinessOf(entityRef, machineRefs).plan!,
+  machines: [],
+  steps: [],
+  ...extra,
+});
+
+const noCapture = (machineRef: string) =>
+  new RecoveryApiError(`POST /runs failed with 409: No capture of ${machineRef} yet: capture first (POST /captures)`, 409, 'ConflictError');
+
+/** A recovery API whose runs end as `outcome` says, on the first poll. */
+function apiOf(
+  items: ReadinessSummary[],
+  outcome: (entityRef: string, attempt: number) => Partial<RecoveryRun> | Error,
+): { api: ScheduledRecoveryApi; started: string[] } {
+  const started: string[] = [];
+  const runs = new Map<string, RecoveryRun>();
+  const api: ScheduledRecoveryApi = {
+    capture: async () => [],
+    analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+    listReadiness: async () => items,
+    startRun: async entityRef => {
+      started.push(entityRef);
+      const attempt = started.filter(s => s === entityRef).length;
+      const end = outcome(entityRef, attempt);
+      if (end instanceof Error) throw end;
+      const machineRefs = items.find(i => i.entityRef === entityRef)!.plan!.waves.flat();
+      const id = `r${started.length}`;
+      runs.set(id, finished(id, entityRef, machineRefs, end));
+      return { ...runs.get(id)!, status: 'pending' };
+    },
+    getRun: async id => runs.get(id)!,
+  };
+  return { api, started };
+}
+
+describe('nightly check coverage', () => {
+  it('does not let a plan with a machine never captured cover others: they get their own runs', async () => {
+    const items = shopItems([B01]);
+    expect(nightlyTargets(items, new Set()).map(t => t.entityRef)).toEqual([SHOP, A, B]);
+    const { api, started } = apiOf(items, entityRef => (entityRef === A ? { rtoSeconds: 5 } : noCapture(B01)));
+    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    expect(started).toEqual([SHOP, A, B]);
+    expect(report.succeeded).toEqual([A]);
+    // Only what really misses a capture fails.
+    expect(report.failed).toEqual([
+      { entityRef: SHOP, message: expect.stringContaining(`No capture of ${B01} yet`) },
+      { entityRef: B, message: expect.stringContaining(`No capture of ${B01} yet`) },
+    ]);
+  });
+
+  it('still covers the others with a plan whose machines were all captured', async () => {
+    const items = shopItems();
+    expect(nightlyTargets(items, new Set())).toEqual([{ entityRef: SHOP, plan: items[0].plan, covers: [{ entityRef: A, plan: items[1].plan }, { entityRef: B, plan: items[2].plan }], uncaptured: [] }]);
+    const { api, started } = apiOf(items, () => ({ rtoSeconds: 7 }));
+    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    expect(started).toEqual([SHOP]);
+    // The system's run counts for its services too: they were checked, and recovered.
+    expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
+    expect(nightlySummary(report)).toBe(
+      `Nightly readiness check: 1 run for 3 entities, 3 recovered, 0 failed\n  ${SHOP}: run r1 succeeded in 7 s, covering ${A}, ${B}`,
+    );
+  });
+
+  it('after a run failed on one machine, runs those it covered whose plans do not hold that machine', async () => {
+    const items = shopItems();
+    const failedOnB = { status: 'failed' as const, error: { machineRef: B01, probe: 'tcp:80', message: `${B01} failed: probe tcp:80` } };
+    const { api, started } = apiOf(items, entityRef => (entityRef === SHOP ? failedOnB : { rtoSeconds: 4 }));
+    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    // a's plan does not hold b-01: the system's failure says nothing about it, so it gets its own
+    // run; b's does, and readiness counts the failure against it.
+    expect(started).toEqual([SHOP, A]);
+    expect(report.succeeded).toEqual([A]);
+    expect(report.failed).toEqual([
+      { entityRef: SHOP, message: `${B01} failed: probe tcp:80` },
+      { entityRef: B, message: `run r1 of ${SHOP} failed on ${B01}, which its plan holds: ${B01} failed: probe tcp:80` },
+    ]);
+    expect(nightlySummary(report)).toBe(
+      [
+        'Nightly readiness check: 2 runs for 3 entities, 1 recovered, 2 failed',
+        `  ${SHOP}: run r1 failed on ${B01}, covering ${B}`,
+        `  ${A}: run r2 succeeded in 4 s (its own: run r1 of ${SHOP} failed on ${B01}, outside its plan)`,
+      ].join('\n'),
+    );
+  });
+
+  it('runs on their own those a run was to cover when it could not start', async () => {
+    const items = shopItems();
+    // Captured when readiness was read, pruned by the time the run asked for it.
+    const { api, started } = apiOf(items, entityRef => (entityRef === SHOP ? noCapture(B01) : entityRef === B ? noCapture(B01) : {}));
+    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    expect(started).toEqual([SHOP, A, B]);
+    expect(report.succeeded).toEqual([A]);
+    expect(report.failed.map(f => f.entityRef)).toEqual([SHOP, B]);
+  });
+
+  it('starts again a run a failover interrupted, which counts for no one, once the host is free', async () => {
+    const items = shopItems();
+    const interrupted = { status: 'failed' as const, error: { message: 'Interrupted: preempted by failover f1 of system:default/bank' } };
+    const { api, started } = apiOf(items, (_entityRef, attempt) => {
+      if (attempt === 1) return interrupted;
+      if (attempt === 2) return new RecoveryApiError('POST /runs failed with 409: busy', 409, HOST_BUSY_ERROR_NAME);
+      return { rtoSeconds: 9 };
+    });
+    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1, deadline: Date.now() + 60_000 });
+    expect(started).toEqual([SHOP, SHOP, SHOP]);
+    expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
+    expect(nightlySummary(report)).toBe(
+      [
+        'Nightly readiness check: 2 runs for 3 entities, 3 recovered, 0 failed',
+        `  ${SHOP}: run r1 interrupted, started again`,
+        `  ${SHOP}: run r3 succeeded in 9 s, covering ${A}, ${B}`,
+      ].join('\n'),
+    );
+  });
+
+  it("names the entities a run was to cover when the task's time budget ran out during it", async () => {
+    const items = shopItems();
+    const { api } = apiOf(items, () => ({ status: 'running' }));
+    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 5, deadline: Date.now() + 40 });
+    expect(report.succeeded).toEqual([]);
+    expect(report.failed).toEqual([
+      { entityRef: SHOP, message: "run r1 was still running when the task's time budget ran out; it goes on, and readiness counts it once it ends" },
+      { entityRef: A, message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out` },
+      { entityRef: B, message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out` },
+    ]);
+  });
+
+  it('reports what was and was not checked when the task is stopped mid-run, rather than throwing it all away', async () => {
+    const items = [...shopItems(), readinessOf('component:default/c', ['resource:default/c-01'])];
+    const controller = new AbortController();
+    const { api } = apiOf(items, () => ({ status: 'running' }));
+    const getRun = api.getRun;
+    api.getRun = async (id, options) => {
+      // The scheduler aborts at the task's timeout, here while the system's run is polled.
+      controller.abort();
+      options?.signal?.throwIfAborted();
+      return getRun(id, options);
+    };
+    const logger = mockServices.logger.mock();
+    const report = await nightlyCheck(api, new Set(), logger, { pollIntervalMs: 1, signal: controller.signal });
+    const stopped = 'the task was stopped (its timeout ran out, or the backend shut down)';
+    expect(report.succeeded).toEqual([]);
+    expect(report.failed).toEqual([
+      { entityRef: SHOP, message: `${stopped} while waiting for run r1; it goes on, and readiness counts it once it ends` },
+      { entityRef: A, message: `not checked: run r1 of ${SHOP}, which was to cover it, was not waited for: ${stopped}` },
+      { entityRef: B, message: `not checked: run r1 of ${SHOP}, which was to cover it, was not waited for: ${stopped}` },
+      { entityRef: 'component:default/c', message: `not checked: ${stopped}` },
+    ]);
+  });
+});
