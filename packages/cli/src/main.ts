@@ -1,6 +1,6 @@
 /**
  * The `recovery` command line: `recovery analyze FILE... [options]` offline, and `readiness`,
- * `capture`, `run` and `watch` against a Backstage backend's recovery API.
+ * `capture`, `run`, `watch` and `release` against a Backstage backend's recovery API.
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
@@ -41,6 +41,7 @@ import {
   formatOutcome,
   formatReadiness,
   formatReadinessList,
+  formatRelease,
   RemoteInputError,
   startRun,
 } from './remote';
@@ -534,6 +535,18 @@ export async function main(
     const client = connect(opts);
     intervalMs(opts.interval);
     await follow(client, await client.getRun(runId), opts);
+  });
+
+  againstBackend(
+    program
+      .command('release')
+      .description(
+        'release a finished failover once production no longer needs it (failback done): remove what it kept on its hypervisor host; exit status 3 if the backend cannot be reached or refuses (not a finished failover, no permission)',
+      )
+      .argument('<run>', 'run id of the failover'),
+  ).action(async (runId: string, opts: BackendOptions & { json?: boolean }) => {
+    const run = await connect(opts).releaseFailover(runId);
+    io.stdout(opts.json ? json(run) : `${formatRelease(run)}\n`);
   });
 
   try {

@@ -43,6 +43,7 @@ describe('recovery CLI against a backend', () => {
   let url: string;
   const token = mockCredentials.service.token();
   const as = (...argv: string[]) => [...argv, '--url', url, '--token', token];
+  const host = new FakeHost({}, ['resource:default/crash-01']);
 
   beforeAll(async () => {
     const { server } = await startTestBackend({
@@ -50,7 +51,7 @@ describe('recovery CLI against a backend', () => {
         recoveryPlugin,
         providersModule({
           captureSources: [new FakeCaptureSource()],
-          hypervisorHosts: [new FakeHost({}, ['resource:default/crash-01'])],
+          hypervisorHosts: [host],
         }),
         catalogServiceMock.factory({
           entities: [
@@ -169,6 +170,47 @@ describe('recovery CLI against a backend', () => {
     expect(accepted).toMatchObject({ status: 0, stderr: '' });
     expect(accepted.stdout).toContain('Catalog problem: component:default/orders dependsOn component:default/ledger');
     expect(accepted.stdout.trimEnd().split('\n').at(-1)).toMatch(/^Run \S+ of component:default\/orders succeeded: /);
+  });
+
+  it('releases a finished failover, printing what it removed; refuses what is no finished failover, and a host out of reach, with 3', async () => {
+    await cli(...as('capture', 'web'));
+    const failover = JSON.parse((await cli(...as('run', 'web', '--failover', '--interval', '0.1', '--json'))).stdout);
+    expect(failover).toMatchObject({ mode: 'failover', status: 'succeeded' });
+    const id: string = failover.id;
+    try {
+      const teardown = host.teardown.bind(host);
+      host.teardown = async () => {
+        throw new Error('connect ECONNREFUSED /var/run/docker.sock');
+      };
+      const unreachable = await cli(...as('release', id)).finally(() => {
+        host.teardown = teardown;
+      });
+      expect(unreachable).toMatchObject({ status: 3, stdout: '' });
+      expect(unreachable.stderr).toBe(
+        `recovery: Hypervisor host 'fake' could not tear down what failover ${id} kept there: connect ECONNREFUSED /var/run/docker.sock. The failover is not released: release it again once the host answers (503)\n`,
+      );
+
+      const released = await cli(...as('release', id));
+      expect(released).toEqual({
+        status: 0,
+        stdout: `Failover ${id} of component:default/web: Released by external:test-service: removed 1 container (${id}/resource:default/web-01) and 1 network (lab-${id}-prod) it kept on fake\n`,
+        stderr: '',
+      });
+      // Again: nothing left, still released.
+      const again = await cli(...as('release', id, '--json'));
+      expect(again.status).toBe(0);
+      expect(JSON.parse(again.stdout).steps.at(-1).message).toBe('Released by external:test-service: nothing of it was left on fake');
+    } finally {
+      await host.teardown(id);
+    }
+
+    const test = JSON.parse((await cli(...as('run', 'web', '--interval', '0.1', '--json'))).stdout);
+    const notFailover = await cli(...as('release', test.id));
+    expect(notFailover).toMatchObject({ status: 3, stdout: '' });
+    expect(notFailover.stderr).toBe(
+      `recovery: Run ${test.id} is a test recovery, not a failover: only a failover's machines are kept on the host, and a test recovery's lab is torn down when it finishes (409)\n`,
+    );
+    expect(await cli(...as('release', 'no-such-run'))).toMatchObject({ status: 3, stderr: 'recovery: Run no-such-run not found (404)\n' });
   });
 
   it('never echoes a password given in the URL', async () => {

@@ -182,6 +182,15 @@ export function formatOutcome(run: RecoveryRun): string {
 }
 
 /**
+ * What releasing a failover did, in one line: the step the release added to its timeline (who
+ * released it, what was removed, or that nothing was left).
+ */
+export function formatRelease(run: RecoveryRun): string {
+  const step = run.steps.findLast(s => s.message.startsWith('Released by '));
+  return `Failover ${run.id} of ${run.entityRef}: ${step?.message ?? 'released'}`;
+}
+
+/**
  * An answer worth asking again for: a backend out of reach or a gateway without one behind it, as
  * during a restart or a rolling deploy. The run goes on (or is marked failed once the backend is
  * back), so following it must not end there.

@@ -256,7 +256,7 @@ describe('DockerHypervisorHost restore', () => {
     const host = new DockerHypervisorHost('dr-host', failover.docker, { storeDirectory: store });
     await expect(host.restoreMachine(lab, capture)).rejects.toThrow(
       `machine resource:default/web is already on engine dr-host: failover first kept it as container rr-first-web (running), and this failover's copy would serve production beside it. ` +
-        `Fail over onto another hypervisor host or, once production no longer needs what failover first kept, remove it first: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
+        `Fail over onto another hypervisor host or, once production no longer needs what failover first kept, release failover first first (recovery release first, or POST /runs/first/release), or else remove it by hand: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
     );
     expect(failover.created).toEqual([]);
     // A test lab's machine of it (its network internal), or this failover's own (resumed), is no copy serving production.
@@ -320,7 +320,7 @@ describe('DockerHypervisorHost lab networks', () => {
     );
     await expect(host.createLab('run-1', [front, back], { internal: true })).rejects.toThrow(
       "production network back (172.29.20.0/24) is held on engine dr-host by network rr-first-back of failover first, whose machines kept there serve production: a test lab cannot have it beside them, so its machines would not get production's addresses. " +
-        `Run the test on another hypervisor host or, once production no longer needs what failover first kept, remove it first: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
+        `Run the test on another hypervisor host or, once production no longer needs what failover first kept, release failover first first (recovery release first, or POST /runs/first/release), or else remove it by hand: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
     );
     expect(created).toEqual([]);
     await host.createLab('run-1', [front], { internal: false });

@@ -139,7 +139,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         : ["this failover's machines would boot on other addresses, apart from them", 'Fail over onto another hypervisor host'];
       throw new ConflictError(
         `production network ${network.name} (${network.subnet}) is held on engine ${this.id} by ${describeHolder(holder)}: ${why}. ` +
-          `${elsewhere} or, once production no longer needs what failover ${holder.runId} kept, remove it first: ${removalCommands(holder.runId!)}`,
+          `${elsewhere} or, once production no longer needs what failover ${holder.runId} kept, ${releaseFirst(holder.runId!)}`,
       );
     }
     // Made after those that get production's subnet: a subnet Docker picks could be one of theirs.
@@ -656,7 +656,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       const name = (c.Names?.[0] ?? c.Id).replace(/^\//, '');
       throw new ConflictError(
         `machine ${machineRef} is already on engine ${this.id}: failover ${owner} kept it as container ${name} (${c.State}), and this failover's copy would serve production beside it. ` +
-          `Fail over onto another hypervisor host or, once production no longer needs what failover ${owner} kept, remove it first: ${removalCommands(owner)}`,
+          `Fail over onto another hypervisor host or, once production no longer needs what failover ${owner} kept, ${releaseFirst(owner)}`,
       );
     }
   }
@@ -1145,6 +1145,11 @@ export function subnetHolder(networks: Docker.NetworkInspectInfo[], subnet: stri
 function describeHolder(holder: SubnetHolder): string {
   if (holder.failover) return `network ${holder.name} of failover ${holder.runId}, whose machines kept there serve production`;
   return holder.runId ? `network ${holder.name} of run ${holder.runId}` : `network ${holder.name}`;
+}
+
+/** What an engineer does first to free the engine of what a failover kept: release it, or remove it by hand. */
+function releaseFirst(runId: string): string {
+  return `release failover ${runId} first (recovery release ${runId}, or POST /runs/${runId}/release), or else remove it by hand: ${removalCommands(runId)}`;
 }
 
 /** How an engineer removes what a failover kept on the engine, once production no longer needs it. */

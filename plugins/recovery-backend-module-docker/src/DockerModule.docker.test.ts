@@ -2111,13 +2111,13 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       // A second failover onto production's subnets: refused before it makes anything, naming the first and what to do.
       const refused = host.createLab(secondFailoverRunId, networks, { internal: false });
       await expect(refused).rejects.toThrow(
-        new RegExp(`production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*remove it first: docker rm -f`),
+        new RegExp(`production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*release failover ${keptFailoverRunId} first \\(recovery release.*remove it by hand: docker rm -f`),
       );
       await expect(refused).rejects.toMatchObject({ name: 'ConflictError' });
       expect(await host.listLabResources(secondFailoverRunId)).toEqual({ machines: [], networks: [] });
 
       // The way the refusal gives to end the first failover's tenure works, and frees the subnet.
-      const commands = ((await refused.catch(e => e)) as Error).message.split('remove it first: ')[1];
+      const commands = ((await refused.catch(e => e)) as Error).message.split('remove it by hand: ')[1];
       execFileSync('sh', ['-c', commands], { env: { ...process.env, DOCKER_HOST: RECOVERY }, stdio: 'pipe' });
       expect(await host.listLabResources(keptFailoverRunId)).toEqual({ machines: [], networks: [] });
       await expect(recovery.getImage(captured.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });

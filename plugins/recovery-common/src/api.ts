@@ -39,6 +39,9 @@ export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
  * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;
  *   `active=true`: only pending and running runs, of any entity unless `entityRef` is given
  * - `GET  /runs/:id` → `RecoveryRun`
+ * - `POST /runs/:id/release` → `RecoveryRun` (a finished failover: what it kept on its host is
+ *   removed, its last step says who released it and what went; needs `recovery.run.failover`;
+ *   `RecoveryClient.releaseFailover`)
  */
 export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;

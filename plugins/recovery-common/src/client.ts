@@ -57,6 +57,15 @@ export class RecoveryClient implements RecoveryApi {
     return this.request<RecoveryRun>(`/runs/${encodeURIComponent(runId)}`);
   }
 
+  /**
+   * Releases a finished failover (failback done): the backend removes what it kept on its
+   * hypervisor host and answers the run, its last step saying who released it and what went.
+   * Needs `recovery.run.failover` on the run's entity.
+   */
+  async releaseFailover(runId: string): Promise<RecoveryRun> {
+    return this.request<RecoveryRun>(`/runs/${encodeURIComponent(runId)}/release`, { method: 'POST', body: {} });
+  }
+
   async listRuns(query: {
     entityRef?: string;
     active?: boolean;

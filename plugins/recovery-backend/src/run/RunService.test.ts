@@ -1423,7 +1423,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const { finishedAt, status } = (await store.getRun(failover.id))!;
     expect(status).toBe('succeeded');
     const kept = `failover ${failover.id} of component:default/web (succeeded at ${finishedAt}) keeps 3 containers and 1 network there`;
-    const remove = `Once production no longer needs them, remove what failover ${failover.id} kept there (everything labelled recovery.backstage-recovery.io/run-id=${failover.id}) and start the run again; or recover onto another hypervisor host`;
+    const remove =
+      `Once production no longer needs them, release failover ${failover.id} (recovery release ${failover.id}, or POST /runs/${failover.id}/release), ` +
+      `or else remove what it kept there by hand (everything labelled recovery.backstage-recovery.io/run-id=${failover.id}), and start the run again; or recover onto another hypervisor host`;
     await expect(runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' })).rejects.toThrow(
       `component:default/web cannot be test-recovered on fake now: ${kept}, serving production with production's subnet 172.29.10.0/24; ` +
         `this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production. ${remove}`,
@@ -1436,8 +1438,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await expect(second).rejects.toBeInstanceOf(ConflictError);
     // Refused, not failed: nothing counts against the entity.
     expect((await store.listRuns({ limit: 10 })).map(r => r.id)).toEqual([failover.id]);
-    // An engineer removed what the failover kept: the host is free for both again.
-    await host.teardown(failover.id);
+    // An engineer released the failover: what it kept is gone, and the host is free for both again.
+    await runs.releaseFailover(failover.id, 'user:default/ana');
+    expect(await host.listLabResources(failover.id)).toEqual({ machines: [], networks: [] });
     const test = await testRunOfWeb(runs);
     expect(test.status).toBe('succeeded');
 
@@ -1451,8 +1454,68 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         () => new Error('admitted'),
         e => e,
       );
-    expect(refusal.message).toMatch(/^component:default\/web cannot be test-recovered on fake now: an earlier failover keeps 3 containers and 1 network there, .* have what that failover kept there removed and start the run again/);
+    expect(refusal.message).toMatch(/^component:default\/web cannot be test-recovered on fake now: an earlier failover keeps 3 containers and 1 network there, .* have that failover released \(or what it kept there removed\) and start the run again/);
     expect(refusal.message).not.toContain(hiddenFailover.id);
+  });
+
+  it('releases a finished failover: removes what it kept, says who and what in its timeline; a second release finds nothing left', async () => {
+    const host = new FakeHost(needs);
+    const runs = service(host);
+    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await runs.waitFor(failover.id);
+    // Two at once (a double click): one removes it all, the other waits for it and finds nothing.
+    const [first, second] = await Promise.all([
+      runs.releaseFailover(failover.id, 'user:default/ana'),
+      runs.releaseFailover(failover.id, 'user:default/ben'),
+    ]);
+    const containers = ['infra-01', 'data-01', 'web-01'].map(m => `${failover.id}/resource:default/${m}`);
+    const removed = `removed 3 containers (${containers.join(', ')}) and 1 network (lab-${failover.id}-prod) it kept on fake`;
+    expect(first.steps.at(-1)).toMatchObject({ level: 'info', message: `Released by user:default/ana: ${removed}` });
+    expect(second.steps.at(-1)!.message).toBe('Released by user:default/ben: nothing of it was left on fake');
+    expect(await host.listLabResources(failover.id)).toEqual({ machines: [], networks: [] });
+    // The run itself stands as it finished.
+    expect(second).toMatchObject({ status: 'succeeded', finishedAt: (await store.getRun(failover.id))!.finishedAt });
+    const again = await runs.releaseFailover(failover.id);
+    expect(again.steps.at(-1)!.message).toBe('Released by an unnamed caller: nothing of it was left on fake');
+  });
+
+  it('refuses to release a test recovery, an active failover or an unknown run; one whose host cannot tear it down is a 503 that records nothing', async () => {
+    const host = new FakeHost(needs);
+    const runs = service(host);
+    const test = await testRunOfWeb(runs);
+    await expect(runs.releaseFailover(test.id)).rejects.toThrow(
+      `Run ${test.id} is a test recovery, not a failover: only a failover's machines are kept on the host, and a test recovery's lab is torn down when it finishes`,
+    );
+    await expect(runs.releaseFailover('no-such-run')).rejects.toMatchObject({ name: 'NotFoundError' });
+    await store.insertRun(
+      { id: 'booting', entityRef: 'component:default/web', mode: 'failover', trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: 'component:default/web', waves: [], machines: [] } as any, options: {}, machines: [] },
+      new Date(),
+    );
+    const active = runs.releaseFailover('booting');
+    await expect(active).rejects.toThrow('Failover booting is still pending: release it once it has finished (its machines may be booting production now)');
+    await expect(active).rejects.toBeInstanceOf(ConflictError);
+    await store.updateRun('booting', { status: 'failed', finishedAt: new Date().toISOString() });
+
+    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await runs.waitFor(failover.id);
+    const steps = (await store.getRun(failover.id))!.steps.length;
+    const teardown = host.teardown.bind(host);
+    host.teardown = async () => {
+      throw new Error('connect ECONNREFUSED /var/run/docker.sock');
+    };
+    const unreachable = runs.releaseFailover(failover.id, 'user:default/ana');
+    await expect(unreachable).rejects.toMatchObject({ name: 'ServiceUnavailableError' });
+    await expect(unreachable).rejects.toThrow(
+      `Hypervisor host 'fake' could not tear down what failover ${failover.id} kept there: connect ECONNREFUSED /var/run/docker.sock. The failover is not released: release it again once the host answers`,
+    );
+    // A host that hangs past the step deadline is as unreachable.
+    const hung = service(host, { stepTimeoutMs: 50 });
+    host.teardown = () => new Promise<never>(() => {});
+    await expect(hung.releaseFailover(failover.id)).rejects.toThrow(/could not tear down what failover .* kept there: teardown did not finish within 0.05 s/);
+    expect((await store.getRun(failover.id))!.steps).toHaveLength(steps);
+    expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
+    host.teardown = teardown;
+    expect((await runs.releaseFailover(failover.id, 'user:default/ana')).steps.at(-1)!.message).toMatch(/^Released by user:default\/ana: removed 3 containers/);
   });
 
   it("fails a failover its host refuses before making anything (an earlier failover's machines hold production's subnets) with the host's reason, and no note of anything kept", async () => {

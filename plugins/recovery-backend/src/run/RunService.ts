@@ -1,5 +1,5 @@
 import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, InputError, ServiceUnavailableError } from '@backstage/errors';
+import { ConflictError, InputError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   BootPlanMachine,
   EntityProblem,
@@ -49,6 +49,7 @@ import {
   assertMachineTransition,
   assertRunTransition,
   isFinalMachinePhase,
+  isTerminalRunStatus,
   measuredRtoSeconds,
 } from './runState';
 import { isRunVisible } from './visibleRuns';
@@ -199,6 +200,8 @@ export class RunService {
   private stopping = false;
   /** Requests being admitted, which shutdown waits for: their run is driven once admitted. */
   private readonly admitting = new Set<Promise<unknown>>();
+  /** Releases of failovers under way here, by run id: a second of the same run waits for the first. */
+  private readonly releasing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly store: RecoveryStore,
@@ -345,13 +348,70 @@ export class RunService {
         ? "this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production"
         : 'a second failover would boot them again, or apart from them on other addresses';
       const remove = shown
-        ? `remove what failover ${failover.id} kept there (everything labelled ${RUN_ID_LABEL}=${failover.id})`
-        : 'have what that failover kept there removed';
+        ? `release failover ${failover.id} (recovery release ${failover.id}, or POST /runs/${failover.id}/release), ` +
+          `or else remove what it kept there by hand (everything labelled ${RUN_ID_LABEL}=${failover.id}),`
+        : 'have that failover released (or what it kept there removed)';
       throw new ConflictError(
         `${entityRef} cannot be ${request.mode === 'test' ? 'test-recovered' : 'failed over'} on ${host.id} now: ${who} keeps ${describeResources(kept)} there, ` +
           `serving production with ${what}; ${why}. Once production no longer needs them, ${remove} and start the run again; or recover onto another hypervisor host`,
       );
     }
+  }
+
+  /**
+   * Ends a finished failover's tenure on its host once production no longer needs what it kept
+   * there (failback done): removes everything labelled with its run id, and adds to its timeline
+   * who released it and what went. A test recovery's lab goes when it finishes, and an active
+   * failover may still be booting production: both are refused. Releasing again removes nothing
+   * and says so. A run active on the host meanwhile does not hold it up: the teardown removes only
+   * what carries this run's id, never that run's lab. A host that cannot be reached is a 503 and
+   * records nothing.
+   */
+  async releaseFailover(runId: string, releasedBy?: string): Promise<RecoveryRun> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new NotFoundError(`Run ${runId} not found`);
+    if (run.mode !== 'failover') {
+      throw new ConflictError(
+        `Run ${runId} is a test recovery, not a failover: only a failover's machines are kept on the host, and a test recovery's lab is torn down when it finishes`,
+      );
+    }
+    if (!isTerminalRunStatus(run.status)) {
+      throw new ConflictError(
+        `Failover ${runId} is still ${run.status}: release it once it has finished (its machines may be booting production now)`,
+      );
+    }
+    // Unregistered since (the backend's configuration changed): a 503 naming it.
+    const host = this.providers.hypervisorHost(run.hypervisorHost);
+    // One release of a run at a time on this backend: a second (a double click) waits, then finds
+    // nothing left. Teardown is idempotent, so releases on two replicas at once do no harm either.
+    const previous = this.releasing.get(runId) ?? Promise.resolve();
+    const release = previous.catch(() => {}).then(() => this.release(host, run, releasedBy));
+    this.releasing.set(runId, release);
+    try {
+      return await release;
+    } finally {
+      if (this.releasing.get(runId) === release) this.releasing.delete(runId);
+    }
+  }
+
+  private async release(host: HypervisorHost, run: RecoveryRun, releasedBy?: string): Promise<RecoveryRun> {
+    let removed: LabResources;
+    try {
+      removed = await this.teardown(host, run.id);
+    } catch (error) {
+      throw new ServiceUnavailableError(
+        `Hypervisor host '${host.id}' could not tear down what failover ${run.id} kept there: ${messageOf(error)}. ` +
+          'The failover is not released: release it again once the host answers',
+      );
+    }
+    const who = releasedBy ?? 'an unnamed caller';
+    const total = removed.machines.length + removed.networks.length;
+    const what = total === 0
+      ? `nothing of it was left on ${host.id}`
+      : `removed ${describeResources(removed, true)} it kept on ${host.id}`;
+    await this.store.appendStep(run.id, { at: now(), level: 'info', message: `Released by ${who}: ${what}` });
+    this.logger.info(`Failover ${run.id} of ${run.entityRef} released by ${who}: ${what}`);
+    return (await this.store.getRun(run.id))!;
   }
 
   /** Resolves when the run this instance drives has finished (tests, shutdown). */
@@ -1176,8 +1236,10 @@ function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
 
 const now = () => new Date().toISOString();
 // Containers, not machines: a lab also holds helpers such as the probe container.
-const describeResources = (resources: LabResources) =>
-  `${counted(resources.machines.length, 'container')} and ${counted(resources.networks.length, 'network')}`;
+const describeResources = (resources: LabResources, named = false) => {
+  const list = (names: string[]) => (named && names.length > 0 ? ` (${names.join(', ')})` : '');
+  return `${counted(resources.machines.length, 'container')}${list(resources.machines)} and ${counted(resources.networks.length, 'network')}${list(resources.networks)}`;
+};
 const messageOf = (error: unknown) => String((error as Error)?.message ?? error);
 const seconds = (from?: string, to?: string) =>
   from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';

@@ -104,16 +104,19 @@ class HeldCaptureSource extends FakeCaptureSource {
   }
 }
 
-/** A user refused every recovery permission; every other user is refused only failovers. */
+/** A user refused every recovery permission; every other user but the DR engineer is refused only failovers. */
 const GUEST = mockCredentials.user.header('user:default/guest');
+const DR = mockCredentials.user.header('user:default/dr');
 const permissions = mockServices.permissions.mock({
-  authorize: async (requests, { credentials }) =>
-    requests.map(r => ({
+  authorize: async (requests, { credentials }) => {
+    const user = (credentials.principal as { userEntityRef?: string }).userEntityRef;
+    return requests.map(r => ({
       result:
-        (credentials.principal as { userEntityRef?: string }).userEntityRef === 'user:default/guest' || r.permission.name === 'recovery.run.failover'
+        user === 'user:default/guest' || (r.permission.name === 'recovery.run.failover' && user !== 'user:default/dr')
           ? AuthorizeResult.DENY
           : AuthorizeResult.ALLOW,
-    })),
+    }));
+  },
 });
 const AS_PLUGIN = mockCredentials.service.header();
 
@@ -137,6 +140,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   /** The same plugin without a hypervisor host. */
   let hostless: typeof server;
+  const host = new FakeHost({}, [CRASH_01]);
 
   beforeAll(async () => {
     contract = await ApiContract.load(resolve(__dirname, 'openapi.yaml'));
@@ -146,7 +150,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held')], hypervisorHosts: [new FakeHost({}, [CRASH_01])] }),
+        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held')], hypervisorHosts: [host] }),
         catalogFactory,
         permissions.factory,
         mockServices.database.factory({ knex }),
@@ -377,6 +381,47 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     for (const [path, status] of [['component/%2F/app', 400], ['system/default/ops', 404]] as const) {
       expect({ path, status: (await call('get', `/readiness/${path}`)).status }).toEqual({ path, status });
     }
+  });
+
+  it('releases a finished failover, and refuses what is no finished failover of the caller', async () => {
+    const failover = await call('post', '/runs', { body: { entityRef: SHOP, mode: 'failover' }, as: DR });
+    expect(failover.status).toBe(202);
+    const id = failover.body.id;
+    expect(await finished(id, DR)).toBe('succeeded');
+    const tests = (await call('get', `/runs?entityRef=${SHOP}`)).body.items.filter((r: { mode: string }) => r.mode === 'test');
+    // One held by the host's own run (pending): a failover not finished yet.
+    const store = new RecoveryStore(knex);
+    await store.insertRun(
+      { id: 'booting', entityRef: SHOP, mode: 'failover', trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: SHOP, waves: [], machines: [] }, options: {}, machines: [] },
+      new Date(),
+    );
+    try {
+      const refused: Array<[string, unknown, number, string?]> = [
+        [id, { force: true }, 400],
+        [id, undefined, 403],
+        [id, undefined, 403, GUEST],
+        ['no-such-run', undefined, 404],
+        [tests[0].id, undefined, 409, DR],
+        ['booting', undefined, 409, DR],
+      ];
+      for (const [run, body, status, as] of refused) {
+        expect({ run, status: (await call('post', `/runs/${run}/release`, { body, as })).status }).toEqual({ run, status });
+      }
+    } finally {
+      await knex('recovery_runs').where({ id: 'booting' }).delete();
+    }
+    const teardown = host.teardown.bind(host);
+    host.teardown = async () => {
+      throw new Error('engine unreachable');
+    };
+    try {
+      expect((await call('post', `/runs/${id}/release`, { as: DR })).status).toBe(503);
+    } finally {
+      host.teardown = teardown;
+    }
+    const released = await call('post', `/runs/${id}/release`, { body: {}, as: DR });
+    expect(released.status).toBe(200);
+    expect(released.body.steps.at(-1).message).toMatch(/^Released by user:default\/dr: removed 2 containers \(.*\) and 1 network \(.*\) it kept on fake$/);
   });
 
   it('answered every answer the description documents', () => {

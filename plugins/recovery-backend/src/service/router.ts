@@ -316,6 +316,21 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json(await plans.runSeenBy(run, credentials));
   });
 
+  // Ends a finished failover's tenure on its host (failback done): see RunService.releaseFailover.
+  router.post('/runs/:id/release', query(), async (req, res) => {
+    const credentials = await httpAuth.credentials(req);
+    bodyFrom(req, []);
+    const run = await store.getRun(req.params.id);
+    // As GET /runs/:id: a run of an entity the caller may not see does not exist for them.
+    if (!run || !(await isRunVisible(run, refs => graphs.visibleTo(refs, credentials)))) {
+      throw new NotFoundError(`Run ${req.params.id} not found`);
+    }
+    // What a failover booted serves production: removing it takes the grant starting one does.
+    await authorizeOn(credentials, recoveryRunFailoverPermission, run.entityRef);
+    const released = await runs.releaseFailover(run.id, principalName(credentials.principal));
+    res.json(await plans.runSeenBy(released, credentials));
+  });
+
   // No error handler of its own: errors reach the one Backstage's httpRouter applies after the
   // plugin's routes, built from the root config and logger, so error bodies follow the backend's
   // settings (stack traces only where Backstage shows them).
@@ -353,7 +368,8 @@ function bodyFrom(req: express.Request, fields: string[]): Record<string, unknow
 function refuseUnknown(keys: string[], known: string[], where: string, noun: string): void {
   const unknown = keys.filter(key => !known.includes(key));
   if (unknown.length === 0) return;
-  const takes = known.length === 1 ? `the only ${noun} is ${known[0]}` : `the ${noun}s are ${known.join(', ')}`;
+  const takes =
+    known.length === 0 ? `it takes no ${noun}s` : known.length === 1 ? `the only ${noun} is ${known[0]}` : `the ${noun}s are ${known.join(', ')}`;
   throw new InputError(`${where}: unknown ${unknown.map(k => `"${k}"`).join(', ')}; ${takes}`);
 }
 

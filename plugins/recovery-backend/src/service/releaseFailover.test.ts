@@ -1,0 +1,187 @@
+import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { createServiceFactory } from '@backstage/backend-plugin-api';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { Knex } from 'knex';
+import request from 'supertest';
+import { RecoveryStore } from '../database/RecoveryStore';
+import { recoveryPlugin } from '../plugin';
+import { catalogHidingFromUsers } from '../testing/catalog';
+import { componentEntity, machineEntity } from '../testing/entities';
+import { FakeHost } from '../testing/FakeHost';
+import { providersModule } from '../testing/providers';
+
+/*
+ * POST /runs/{id}/release through the plugin's real router, on each database: the way an engineer
+ * ends a failover's tenure on the hypervisor host once production is back.
+ */
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+const SHOP = 'component:default/shop';
+/** Hidden from users by the catalog. */
+const SECRET = 'component:default/secret';
+const machineOf = (name: string, service: string): Entity => ({
+  ...machineEntity(name),
+  relations: [{ type: 'dependencyOf', targetRef: service }],
+});
+const entities = [
+  componentEntity('shop', ['resource:default/shop-01']),
+  machineOf('shop-01', SHOP),
+  componentEntity('secret', ['resource:default/vault-01']),
+  machineOf('vault-01', SECRET),
+];
+
+/** The DR engineer may fail over; every other user may run tests only. */
+const DR = mockCredentials.user.header('user:default/dr');
+const permissions = mockServices.permissions.mock({
+  authorize: async (requests, { credentials }) =>
+    requests.map(r => ({
+      result:
+        r.permission.name === 'recovery.run.failover' && (credentials.principal as { userEntityRef?: string }).userEntityRef === 'user:default/mock'
+          ? AuthorizeResult.DENY
+          : AuthorizeResult.ALLOW,
+    })),
+});
+const AS_PLUGIN = mockCredentials.service.header();
+
+describe.each(databases.eachSupportedId())('POST /runs/{id}/release on %p', databaseId => {
+  let knex: Knex;
+  let store: RecoveryStore;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+  const host = new FakeHost({});
+  const teardown = host.teardown.bind(host);
+
+  beforeAll(async () => {
+    knex = await databases.init(databaseId);
+    const catalog = catalogHidingFromUsers(entities, [SECRET]);
+    ({ server } = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        providersModule({ hypervisorHosts: [host] }),
+        createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog }),
+        permissions.factory,
+        mockServices.database.factory({ knex }),
+      ],
+    }));
+    store = new RecoveryStore(knex);
+    for (const machine of ['shop-01', 'vault-01']) {
+      await store.insertCapture({
+        id: `cap-${machine}`,
+        machineRef: `resource:default/${machine}`,
+        engine: 'primary',
+        container: machine,
+        imageId: 'sha256:1',
+        sizeBytes: 1,
+        checksum: 'sha256:1',
+        artifact: `/captures/${machine}.tar`,
+        runtime: { hostname: machine, networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
+        adaptations: [],
+        durationMs: 1,
+        createdAt: new Date().toISOString(),
+      });
+    }
+  });
+
+  afterEach(() => {
+    host.teardown = teardown;
+  });
+
+  const release = (id: string, as = DR, body?: object) => {
+    const req = request(server).post(`/api/recovery/runs/${id}/release`).set('authorization', as);
+    return body ? req.send(body) : req;
+  };
+  /** Starts a run as `as` and waits for it to finish. */
+  const finishedRun = async (entityRef: string, mode: 'test' | 'failover', as = DR): Promise<string> => {
+    const started = await request(server).post('/api/recovery/runs').set('authorization', as).send({ entityRef, mode });
+    expect(started.status).toBe(202);
+    await vi.waitFor(
+      async () => {
+        const run = await request(server).get(`/api/recovery/runs/${started.body.id}`).set('authorization', as);
+        expect(['succeeded', 'failed']).toContain(run.body.status);
+      },
+      { timeout: 15_000, interval: 20 },
+    );
+    return started.body.id;
+  };
+
+  it('removes what a finished failover kept on its host and says who released it and what went; again, that nothing was left', async () => {
+    const id = await finishedRun(SHOP, 'failover');
+    expect(await host.listLabResources(id)).toEqual({ machines: [`${id}/resource:default/shop-01`], networks: [`lab-${id}-prod`] });
+    const released = await release(id);
+    expect(released.status).toBe(200);
+    expect(released.body).toMatchObject({ id, mode: 'failover', status: 'succeeded' });
+    expect(released.body.steps.at(-1)).toMatchObject({
+      level: 'info',
+      message: `Released by user:default/dr: removed 1 container (${id}/resource:default/shop-01) and 1 network (lab-${id}-prod) it kept on fake`,
+    });
+    expect(await host.listLabResources(id)).toEqual({ machines: [], networks: [] });
+    // As GET /runs/{id} reads it from now on.
+    expect((await request(server).get(`/api/recovery/runs/${id}`).set('authorization', DR)).body.steps).toEqual(released.body.steps);
+
+    const again = await release(id, DR, {});
+    expect(again.status).toBe(200);
+    expect(again.body.steps.at(-1).message).toBe('Released by user:default/dr: nothing of it was left on fake');
+  });
+
+  it('refuses without recovery.run.failover on the entity, a test recovery, an active failover, a run the caller may not see, and a body with a field', async () => {
+    const failover = await finishedRun(SHOP, 'failover');
+    const denied = await release(failover, mockCredentials.user.header());
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.message).toBe(`Missing permission recovery.run.failover on ${SHOP}`);
+    expect((await host.listLabResources(failover)).machines).toHaveLength(1);
+
+    const test = await finishedRun(SHOP, 'test');
+    const notFailover = await release(test);
+    expect(notFailover.status).toBe(409);
+    expect(notFailover.body.error.message).toBe(
+      `Run ${test} is a test recovery, not a failover: only a failover's machines are kept on the host, and a test recovery's lab is torn down when it finishes`,
+    );
+
+    await store.insertRun(
+      { id: 'booting', entityRef: SHOP, mode: 'failover', trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: SHOP, waves: [], machines: [] } as any, options: {}, machines: [] },
+      new Date(),
+    );
+    try {
+      const active = await release('booting');
+      expect(active.status).toBe(409);
+      expect(active.body.error.message).toBe('Failover booting is still pending: release it once it has finished (its machines may be booting production now)');
+    } finally {
+      await knex('recovery_runs').where({ id: 'booting' }).delete();
+    }
+
+    const unknown = await release('no-such-run');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.message).toBe('Run no-such-run not found');
+    // A failover of what the catalog hides from users: as absent to them, whatever their grants.
+    const hidden = await finishedRun(SECRET, 'failover', AS_PLUGIN);
+    const unseen = await release(hidden);
+    expect(unseen.status).toBe(404);
+    expect(unseen.body.error.message).toBe(`Run ${hidden} not found`);
+    expect((await host.listLabResources(hidden)).machines).toHaveLength(1);
+    expect((await release(hidden, AS_PLUGIN)).status).toBe(200);
+
+    const withField = await release(failover, DR, { force: true });
+    expect(withField.status).toBe(400);
+    expect(withField.body.error.message).toBe('Request body: unknown "force"; it takes no fields');
+    expect((await release(failover)).status).toBe(200);
+  });
+
+  it('answers 503 naming the host where it cannot tear the failover down, recording nothing as released', async () => {
+    const id = await finishedRun(SHOP, 'failover');
+    const steps = (await store.getRun(id))!.steps.length;
+    host.teardown = async () => {
+      throw new Error('connect ECONNREFUSED /var/run/docker.sock');
+    };
+    const unreachable = await release(id);
+    expect(unreachable.status).toBe(503);
+    expect(unreachable.body.error.message).toBe(
+      `Hypervisor host 'fake' could not tear down what failover ${id} kept there: connect ECONNREFUSED /var/run/docker.sock. The failover is not released: release it again once the host answers`,
+    );
+    expect((await store.getRun(id))!.steps).toHaveLength(steps);
+    expect((await host.listLabResources(id)).machines).toHaveLength(1);
+    host.teardown = teardown;
+    expect((await release(id)).body.steps.at(-1).message).toMatch(/^Released by user:default\/dr: removed 1 container/);
+  });
+});
