@@ -11,7 +11,7 @@ import {
   AnalysisResult,
   checkBootDurations,
   compileServiceMap,
-  createKernel,
+  parseKernelShape,
   EVENT_FORMATS,
   EventFormat,
   EventLineParser,
@@ -219,22 +219,11 @@ async function readMap(file: string): Promise<ServiceMapper> {
 
 /** `--kernel-shape`: a shape, with its parameter after a colon where it has one. */
 function kernelShape(value: string): KernelOptions {
-  const [shape, parameter, ...rest] = value.split(':');
-  const number = parameter === undefined ? undefined : /^\d*\.?\d+$/.test(parameter) ? Number(parameter) : NaN;
-  const wrong = (why: string) => new InputError(`--kernel-shape: ${why}, got '${value}'`);
-  if (rest.length > 0 || Number.isNaN(number)) throw wrong('expected piecewise, gamma[:k] or lognormal[:sigma], k and sigma plain decimals');
-  if (shape === 'piecewise') {
-    if (number !== undefined) throw wrong('piecewise takes no parameter');
-    return { shape };
-  }
-  if (shape !== 'gamma' && shape !== 'lognormal') throw wrong('expected piecewise, gamma[:k] or lognormal[:sigma]');
-  const options: KernelOptions = shape === 'gamma' ? { shape, gammaShape: number } : { shape, lognormalSigma: number };
   try {
-    createKernel(options); // its range check, with its message
+    return parseKernelShape(value);
   } catch (e) {
-    throw wrong((e as Error).message);
+    throw new InputError(`--kernel-shape: ${(e as Error).message}, got '${value}'`);
   }
-  return options;
 }
 
 /** `--boot-durations FILE`: `{"<machine>": seconds}`, as the logs name the machines. */

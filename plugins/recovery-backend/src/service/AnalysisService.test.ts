@@ -2,7 +2,7 @@ import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
-import { analyzeDependencies, compileServiceMap } from '@backstage-recovery/plugin-recovery-node';
+import { analyzeDependencies, compileServiceMap, type KernelOptions } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import { GeneratedHistory, generateHistory, rebootFollowerHistory } from '../../../../bench/generate';
 import { EventStore } from '../database/EventStore';
@@ -53,7 +53,7 @@ function crashLoop(from: number, count: number): InitializationEvent[] {
 }
 
 /** The analysis as it was before streaming: the whole table in memory, filtered per system. */
-function wholeTableAnalysis(all: InitializationEvent[], h: GeneratedHistory, options: { threshold: number }) {
+function wholeTableAnalysis(all: InitializationEvent[], h: GeneratedHistory, options: { threshold: number; kernel?: KernelOptions }) {
   const mapName = compileServiceMap(serviceMap);
   const names = new Set(h.truth.services.map(s => s.name));
   const mapped: InitializationEvent[] = [];
@@ -70,7 +70,7 @@ function wholeTableAnalysis(all: InitializationEvent[], h: GeneratedHistory, opt
     seen.add(e.machine);
   }
   const events = [...mapped, ...clocks.filter(c => seen.has(c.machine))];
-  return { events: events.length, result: analyzeDependencies(events, { threshold: options.threshold }) };
+  return { events: events.length, result: analyzeDependencies(events, options) };
 }
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -107,6 +107,22 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
   }
 
   const withoutRefs = ({ entityRefs, machineRefs, ...rest }: any) => rest;
+
+  it('analyses with the kernel shape configured, and refuses at start one that is none', async () => {
+    await store.insertEvents(generated.events, 'api');
+    const correlation = async (kernelShape?: string) =>
+      JSON.stringify((await service({ kernelShape }).analyzeSystem('system:default/generated')).result.correlation.matrix);
+    const piecewise = await correlation();
+    expect(await correlation('piecewise')).toBe(piecewise);
+    const gamma = await correlation('gamma:5');
+    const lognormal = await correlation('lognormal');
+    expect(new Set([piecewise, gamma, lognormal]).size).toBe(3);
+    // As the engine scores with that kernel itself.
+    const direct = wholeTableAnalysis(await storedEvents(store), generated, { threshold: 0.7, kernel: { shape: 'gamma', gammaShape: 5 } });
+    expect(gamma).toBe(JSON.stringify(direct.result.correlation.matrix));
+    expect(() => service({ kernelShape: 'gamma:1' })).toThrow("Invalid recovery.analysis.kernelShape 'gamma:1': kernel gammaShape must be a finite number over 1 (got 1)");
+    expect(() => service({ kernelShape: 'triangle' })).toThrow("Invalid recovery.analysis.kernelShape 'triangle': expected piecewise, gamma[:k] or lognormal[:sigma]");
+  });
 
   it('reads the store in pages and gives each system what reading the whole table gave', async () => {
     const t0 = Math.min(...generated.events.map(e => e.time));

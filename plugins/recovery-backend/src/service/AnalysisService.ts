@@ -7,9 +7,11 @@ import {
   compileServiceMap,
   counted,
   delayText,
+  KernelOptions,
   kernelPeakProblem,
   listed,
   NoStartEventsError,
+  parseKernelShape,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
@@ -27,6 +29,8 @@ export interface AnalysisServiceOptions {
   halfLifeMs?: number;
   /** Where the delay kernel peaks. */
   kernelPeakMs?: number;
+  /** The kernel's shape, as `recovery.analysis.kernelShape` writes it: `piecewise`, `gamma[:k]`, `lognormal[:sigma]`. */
+  kernelShape?: string;
   /** Events older than this before the newest event are deleted when an analysis runs. */
   eventRetentionMs: number;
   /** Analyses kept per system, at least 1. */
@@ -98,6 +102,8 @@ export class AnalysisService implements InferenceSource {
    * true. The most recently added are kept.
    */
   private readonly inferencesById = new Map<string, Promise<Inference | undefined>>();
+  /** The delay kernel the configuration asks for (its peak, its shape). */
+  private readonly kernel: KernelOptions;
 
   constructor(
     private readonly events: EventStore,
@@ -112,6 +118,11 @@ export class AnalysisService implements InferenceSource {
     }
     const peakProblem = kernelPeakMs === undefined ? undefined : kernelPeakProblem(kernelPeakMs);
     if (peakProblem) throw new Error(`Invalid recovery.analysis.kernelPeak (${delayText(kernelPeakMs!)}): it ${peakProblem}`);
+    try {
+      this.kernel = { ...(options.kernelShape === undefined ? {} : parseKernelShape(options.kernelShape)), ...(kernelPeakMs === undefined ? {} : { peakDelay: kernelPeakMs }) };
+    } catch (error) {
+      throw new Error(`Invalid recovery.analysis.kernelShape '${options.kernelShape}': ${(error as Error).message}`);
+    }
     try {
       this.mapName = compileServiceMap(serviceMap);
     } catch (error) {
@@ -290,7 +301,7 @@ export class AnalysisService implements InferenceSource {
       result = analyzeDependencies(events, {
         threshold: this.options.threshold,
         halfLife: this.options.halfLifeMs,
-        kernel: this.options.kernelPeakMs === undefined ? undefined : { peakDelay: this.options.kernelPeakMs },
+        kernel: this.kernel,
       });
     } catch (error) {
       // Only a history without starts is "none yet": other refusals are about events that are

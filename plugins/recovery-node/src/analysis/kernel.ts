@@ -32,6 +32,25 @@ export const DEFAULT_KERNEL: Required<KernelOptions> = {
   lognormalSigma: 0.8,
 };
 
+/**
+ * A kernel shape as the CLI's `--kernel-shape` and `recovery.analysis.kernelShape` write it:
+ * `piecewise`, `gamma[:k]` or `lognormal[:sigma]`. Throws why it is not one, without the value
+ * (the caller names where it came from).
+ */
+export function parseKernelShape(value: string): Pick<KernelOptions, 'shape' | 'gammaShape' | 'lognormalSigma'> {
+  const [shape, parameter, ...rest] = value.split(':');
+  const number = parameter === undefined ? undefined : /^\d*\.?\d+$/.test(parameter) ? Number(parameter) : NaN;
+  if (rest.length > 0 || Number.isNaN(number)) throw new Error('expected piecewise, gamma[:k] or lognormal[:sigma], k and sigma plain decimals');
+  if (shape === 'piecewise') {
+    if (number !== undefined) throw new Error('piecewise takes no parameter');
+    return { shape };
+  }
+  if (shape !== 'gamma' && shape !== 'lognormal') throw new Error('expected piecewise, gamma[:k] or lognormal[:sigma]');
+  const options: KernelOptions = shape === 'gamma' ? { shape, gammaShape: number } : { shape, lognormalSigma: number };
+  createKernel(options); // its range check, with its message
+  return options;
+}
+
 /** The shortest kernel peak taken: a site of containers that start within a second of what they need. */
 export const MIN_KERNEL_PEAK = 1000;
 
