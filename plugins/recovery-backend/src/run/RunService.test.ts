@@ -2,7 +2,7 @@ import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError } from '@backstage/errors';
-import type { HypervisorHost, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import type { HypervisorHost, LabHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
@@ -146,6 +146,43 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       expect.arrayContaining([expect.stringMatching(/^Lab torn down: removed 3 containers and 1 network$/)]),
     );
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it("says where a recovery's time went: the chain of machine waits that took longest, beside the waves booted one after another", async () => {
+    // web also waits for a cache on a machine of its own, which boots beside infra-01 but slowly.
+    const cache = 'resource:default/cache-01';
+    const [capture] = await store.listCaptures('resource:default/infra-01', 1);
+    await store.insertCapture({ ...capture, id: 'cap-cache-01', machineRef: cache, container: 'cache-01', artifact: '/store/cache-01.tar', createdAt: new Date().toISOString() });
+    const graph: RecoveryGraph = {
+      ...demoGraph,
+      services: new Map([
+        ...demoGraph.services,
+        ['component:default/cache', svc('component:default/cache', cache)],
+        ['component:default/web', svc('component:default/web', 'resource:default/web-01', ['component:default/database', 'component:default/cache'])],
+      ]),
+      machines: new Map([...demoGraph.machines, [cache, { ref: cache, locator: { machineRef: cache, engine: 'primary', container: 'cache-01' } }]]),
+    };
+    const host = new (class extends FakeHost {
+      async restoreMachine(lab: LabHandle, restorable: RestorableCapture) {
+        if (restorable.machineRef === cache) await new Promise(resolve => setTimeout(resolve, 600));
+        return super.restoreMachine(lab, restorable);
+      }
+    })({ ...needs, 'resource:default/web-01': ['resource:default/data-01', cache] });
+    const run = await testRunOfWeb(service(host, {}, graph));
+    expect(run.status).toBe('succeeded');
+    expect(run.plan.waves).toEqual([[cache, 'resource:default/infra-01'], ['resource:default/data-01'], ['resource:default/web-01']]);
+    const took = Object.fromEntries(run.machines.map(m => [m.machineRef, (Date.parse(m.readyAt!) - Date.parse(m.restoreStartedAt!)) / 1000]));
+    const s = (x: number) => `${Number(x.toFixed(2))} s`;
+    const chain = took[cache] + took['resource:default/web-01'];
+    const byWaves = Math.max(took[cache], took['resource:default/infra-01']) + took['resource:default/data-01'] + took['resource:default/web-01'];
+    expect(run.steps.map(step => step.message)).toContain(
+      `Critical path: ${cache} (${s(took[cache])}) → resource:default/web-01 (${s(took['resource:default/web-01'])}): ${s(chain)}, each machine from its restore to ready, ` +
+        `the least its boot order allows; wave after wave (each waiting for its slowest machine) the machines took ${s(byWaves)}`,
+    );
+    // Not on a failed run: its times say where it stopped, not where a recovery's time goes.
+    const failed = await testRunOfWeb(service(new FakeHost(needs, ['resource:default/data-01'])));
+    expect(failed.status).toBe('failed');
+    expect(failed.steps.some(step => step.message.startsWith('Critical path'))).toBe(false);
   });
 
   it('warns in its timeline of each capture it restores that is older than the RPO, and of none within it', async () => {
