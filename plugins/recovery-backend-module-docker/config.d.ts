@@ -31,6 +31,14 @@ export interface Config {
         key?: string;
         /** primary: capture source + event source; hypervisor: recovery host; both. Default both. */
         role?: 'primary' | 'hypervisor' | 'both';
+        /**
+         * Capture only containers labelled `recovery.backstage-recovery.io/machine` with the
+         * machine's entity ref (or its name, in the default namespace). The label is set by whoever
+         * runs the engine; without this check, a machine entity any catalog author registers can
+         * point its container annotation at another team's container and have it paused, copied
+         * and booted in a lab. Default false (containers from before need the label first).
+         */
+        requireMachineLabel?: boolean;
       }>;
       /** Image of the per-lab probe container, created by `docker import` if missing. Default recovery/probe:1. */
       probeImage?: string;

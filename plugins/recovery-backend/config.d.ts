@@ -52,6 +52,12 @@ export interface Config {
        */
       kernelPeak?: string;
       /**
+       * The delay kernel's shape around its peak: `piecewise` (the default: linear up to the
+       * peak and down from it), `gamma[:k]` (k over 1, default 3) or `lognormal[:sigma]` (default
+       * 0.8); a larger k or a smaller sigma is narrower. Anything else fails start-up.
+       */
+      kernelShape?: string;
+      /**
        * How far back from its machine's newest stored event an initialization event is kept,
        * e.g. `90d`; longer than 0s. Older ones are deleted, in batches, whenever an analysis runs.
        * Measured per machine (a system that has not rebooted for longer keeps its boots) and from

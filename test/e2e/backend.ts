@@ -41,7 +41,7 @@ export function demoRecoveryConfig(dataDir: string, runs: Record<string, unknown
       schedules: { capture: never, analysis: never, nightlyCheck: never },
       docker: {
         engines: [
-          { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary' },
+          { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary', requireMachineLabel: true },
           { id: 'recovery', socketPath: socketOf(RECOVERY), role: 'hypervisor' },
         ],
       },

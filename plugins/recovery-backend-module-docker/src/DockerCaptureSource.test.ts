@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { DockerCaptureSource, memoryInUseOf } from './DockerCaptureSource';
+import { DockerCaptureSource, labelledAs, memoryInUseOf } from './DockerCaptureSource';
 import { createTar } from './lib/tar';
 
 /**
@@ -92,6 +92,8 @@ interface FakeContainer {
   pauseFails?: Error;
   /** Its volumes' mount points (none unless said): each archived as a file `data` of `volume <destination>`. */
   volumes?: string[];
+  /** Its labels (none unless said). */
+  labels?: Record<string, string>;
 }
 
 /** `docker save`'s answer: the engine's API as dockerode's modem dials it. */
@@ -121,7 +123,7 @@ function fakeEngine(containers: Record<string, FakeContainer>, modem = saving) {
             Id: id,
             Name: '/web-01',
             State: { Running: true, Paused: c.paused },
-            Config: { Hostname: 'web-01', Env: [], Labels: {} },
+            Config: { Hostname: 'web-01', Env: [], Labels: c.labels ?? {} },
             HostConfig: {},
             Mounts: (c.volumes ?? []).map(destination => ({ Type: 'volume', Name: `v${destination}`, Destination: destination })),
             NetworkSettings: { Networks: {} },
@@ -341,5 +343,80 @@ describe('DockerCaptureSource on a failing engine', () => {
     ).rejects.toThrow('is already paused');
     expect(containers[id].paused).toBe(true);
     expect(notes()).toEqual([]);
+  });
+});
+
+describe('DockerCaptureSource on an engine that requires machine labels', () => {
+  let store: string;
+  beforeEach(() => {
+    store = mkdtempSync(join(tmpdir(), 'capture-source-test-'));
+  });
+  afterEach(() => {
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  const LABEL = 'recovery.backstage-recovery.io/machine';
+  const capture = (source: DockerCaptureSource, container: string, machineRef = 'resource:default/web-01') =>
+    source.capture({ machineRef, engine: 'primary', container }, { captureId: 'cap-1' });
+
+  it("refuses, before pausing it, a container the catalog points at that is not labelled as that machine", async () => {
+    // A catalog author's machine entity naming another team's database container.
+    const containers: Record<string, FakeContainer> = {
+      payments: { paused: false, labels: { [LABEL]: 'payments-db' } },
+      unlabelled: { paused: false },
+    };
+    const { docker, removedTags } = fakeEngine(containers);
+    disk.log = [];
+    try {
+      const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, requireMachineLabel: true });
+      const refused = capture(source, 'payments', 'resource:team-x/web-01');
+      await expect(refused).rejects.toThrow(
+        'machine resource:team-x/web-01: container "payments" on engine primary is labelled recovery.backstage-recovery.io/machine=payments-db, ' +
+          'and this engine captures only containers labelled as their machine (recovery.docker.engines[primary].requireMachineLabel): ' +
+          "label the container recovery.backstage-recovery.io/machine=resource:team-x/web-01, or correct the machine's recovery.backstage-recovery.io/container annotation",
+      );
+      await expect(refused).rejects.toMatchObject({ name: 'NotAllowedError' });
+      await expect(capture(source, 'unlabelled')).rejects.toThrow('container "unlabelled" on engine primary is not labelled recovery.backstage-recovery.io/machine,');
+      expect(disk.log).not.toContain('pause');
+    } finally {
+      disk.log = undefined;
+    }
+    expect(removedTags).toEqual([]);
+    expect(readdirSync(store)).toEqual([]);
+  });
+
+  it('captures a container labelled as its machine, and any container where the engine does not ask', async () => {
+    const containers: Record<string, FakeContainer> = {
+      web: { paused: false, labels: { [LABEL]: 'web-01' } },
+      other: { paused: false },
+    };
+    const { docker } = fakeEngine(containers);
+    const labelled = new DockerCaptureSource('primary', docker, { storeDirectory: store, requireMachineLabel: true });
+    await expect(capture(labelled, 'web')).resolves.toMatchObject({ artifact: 'cap-1.tar' });
+    const open = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    await expect(open.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: 'other' }, { captureId: 'cap-2' })).resolves.toMatchObject({
+      artifact: 'cap-2.tar',
+    });
+  });
+});
+
+describe('labelledAs', () => {
+  const labels = (value: string) => ({ 'recovery.backstage-recovery.io/machine': value });
+
+  it("takes the machine's entity ref, or its name alone in the default namespace", () => {
+    expect(labelledAs(labels('resource:default/web-01'), 'resource:default/web-01')).toBe(true);
+    expect(labelledAs(labels('Resource:Default/Web-01'), 'resource:default/web-01')).toBe(true);
+    expect(labelledAs(labels('web-01'), 'resource:default/web-01')).toBe(true);
+    expect(labelledAs(labels('resource:ops/web-01'), 'resource:ops/web-01')).toBe(true);
+  });
+
+  it('refuses another machine, a name alone outside the default namespace, and no label', () => {
+    expect(labelledAs(labels('web-02'), 'resource:default/web-01')).toBe(false);
+    // Another namespace's machine of the same name must not take this container.
+    expect(labelledAs(labels('web-01'), 'resource:ops/web-01')).toBe(false);
+    expect(labelledAs(labels('resource:default/web-01'), 'resource:ops/web-01')).toBe(false);
+    expect(labelledAs(labels(''), 'resource:default/web-01')).toBe(false);
+    expect(labelledAs({}, 'resource:default/web-01')).toBe(false);
+    expect(labelledAs(undefined, 'resource:default/web-01')).toBe(false);
   });
 });

@@ -6,8 +6,8 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
-import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
+import { ConflictError, NotAllowedError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
+import { ANNOTATION_CONTAINER, formatBytes, MACHINE_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CaptureSource,
   CapturedMachine,
@@ -82,6 +82,19 @@ function saveImage(docker: Docker, ref: string, signal: AbortSignal): Promise<Re
 /** The comment a capture's image is committed with: whose capture it is (read back by removeUnrecorded). */
 const captureComment = (captureId: string, machineRef: string) => `recovery capture ${captureId} of ${machineRef}`;
 const CAPTURE_COMMENT = /^recovery capture (\S+) of (\S+)$/;
+
+/**
+ * Whether a container's machine label names the machine a capture is for: its entity ref, or its
+ * name alone for a machine of the default namespace (as the demo and event collection label them).
+ * The label is set by whoever runs the container on the engine, unlike the catalog's annotation,
+ * which any catalog author can point at any container.
+ */
+export function labelledAs(labels: Record<string, string> | undefined, machineRef: string): boolean {
+  const label = labels?.[MACHINE_LABEL]?.trim().toLocaleLowerCase('en-US');
+  if (!label) return false;
+  const ref = machineRef.toLocaleLowerCase('en-US');
+  return label === ref || (ref.startsWith('resource:default/') && label === ref.slice('resource:default/'.length));
+}
 
 /** Age past which a note that does not parse was cut short by a kill, not being written now. */
 const TORN_NOTE_AGE_MS = 60_000;
@@ -195,6 +208,11 @@ export class DockerCaptureSource implements CaptureSource {
       pause?: boolean;
       maxPauseMs?: number;
       logger?: LoggerService;
+      /**
+       * Capture only containers labelled as the machine they are captured for (MACHINE_LABEL):
+       * the catalog alone cannot then have a production container paused and copied.
+       */
+      requireMachineLabel?: boolean;
     },
   ) {}
 
@@ -556,6 +574,16 @@ export class DockerCaptureSource implements CaptureSource {
         );
       }
       throw e;
+    }
+    // Before anything touches it: a machine entity may name any container on the engine.
+    if (this.options.requireMachineLabel && !labelledAs(info.Config?.Labels ?? undefined, machine.machineRef)) {
+      const found = info.Config?.Labels?.[MACHINE_LABEL];
+      throw new NotAllowedError(
+        `machine ${machine.machineRef}: container "${machine.container}" on engine ${this.engineId} is ` +
+          `${found ? `labelled ${MACHINE_LABEL}=${found}` : `not labelled ${MACHINE_LABEL}`}, and this engine captures only containers ` +
+          `labelled as their machine (recovery.docker.engines[${this.engineId}].requireMachineLabel): label the container ` +
+          `${MACHINE_LABEL}=${machine.machineRef}, or correct the machine's ${ANNOTATION_CONTAINER} annotation`,
+      );
     }
     options.signal?.throwIfAborted();
     // Asked now, taken at the end: the engine answers at its next collection, up to a second on.

@@ -112,6 +112,11 @@ describe('readDockerModuleConfig engine addresses', () => {
     // dockerode's own http(s) URLs stay as they were.
     expect(engine({ host: 'https://dr.example.internal' }).options).toMatchObject({ host: 'https://dr.example.internal' });
   });
+
+  it('captures only containers labelled as their machine where an engine asks for it', () => {
+    expect(engine({ socketPath: '/var/run/docker.sock', requireMachineLabel: true }).requireMachineLabel).toBe(true);
+    expect(engine({ socketPath: '/var/run/docker.sock' }).requireMachineLabel).toBe(false);
+  });
 });
 
 describe('readDockerModuleConfig engine ids', () => {

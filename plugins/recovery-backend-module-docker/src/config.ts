@@ -9,6 +9,8 @@ export interface DockerEngineConfig {
   id: string;
   role: EngineRole;
   options: Docker.DockerOptions;
+  /** Capture only containers labelled as their machine (see DockerCaptureSource). */
+  requireMachineLabel: boolean;
 }
 
 export interface DockerModuleConfig {
@@ -93,7 +95,12 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
     if (socketPath && host) {
       throw new Error(`recovery.docker.engines[${id}] has both socketPath and host: give one`);
     }
-    return { id, role, options: socketPath ? { socketPath } : remoteEngine(e, id, host!) };
+    return {
+      id,
+      role,
+      options: socketPath ? { socketPath } : remoteEngine(e, id, host!),
+      requireMachineLabel: e.getOptionalBoolean('requireMachineLabel') ?? false,
+    };
   });
   const ids = new Set<string>();
   for (const e of engines) {

@@ -31,6 +31,7 @@ export const recoveryModuleDocker = createBackendModule({
               pause: cfg.pauseOnCapture,
               maxPauseMs: cfg.maxCapturePauseMs,
               logger,
+              requireMachineLabel: engine.requireMachineLabel,
             });
             providers.addCaptureSource(captures);
             // A capture under way when the backend stops would leave its machine paused.

@@ -181,6 +181,18 @@ describe('initialization events and dependency analysis through the API', () => 
     expect(analysed.body.result.warnings.join('\n')).toMatch(/score under the threshold 0\.7: .* the delay kernel \(peak 20\.0 min\)/);
   });
 
+  it('analyses with the kernel shape from config', async () => {
+    const matrixWith = async (analysis: Record<string, unknown>) => {
+      const analysed = await pushAndAnalyse(await start(analysis), history.events, 'generated');
+      expect(analysed.status).toBe(201);
+      return JSON.stringify(analysed.body.result.correlation.matrix);
+    };
+    const piecewise = await matrixWith({});
+    const gamma = await matrixWith({ kernelShape: 'gamma:6' });
+    expect(gamma).not.toBe(piecewise);
+    expect(await matrixWith({ kernelShape: 'gamma' })).not.toBe(gamma);
+  });
+
   it('with a kernel peak in seconds, learns the plan of a site that boots in seconds', async () => {
     // The same history 60 times faster, as containers boot: a peak of 10 s gives the plan that
     // 10 min gives the history in minutes.
@@ -208,6 +220,9 @@ describe('initialization events and dependency analysis through the API', () => 
       "Invalid recovery.analysis.kernelPeak (120.0 min): it must be from 1 s up to (not including) 60 min",
     );
     await expect(start({ threshold: 1.5 })).rejects.toThrow('Invalid recovery.analysis.threshold 1.5: must be in (0, 1]');
+    await expect(start({ kernelShape: 'lognormal:0' })).rejects.toThrow(
+      "Invalid recovery.analysis.kernelShape 'lognormal:0': kernel lognormalSigma must be a finite number over 0 (got 0)",
+    );
     await expect(start({ serviceMap: { '/svc-(/': 'x' } })).rejects.toThrow(/recovery\.analysis\.serviceMap: .*svc-\(/);
     await expect(start({ eventRetention: 'forever' })).rejects.toThrow('Invalid duration "forever" at recovery.analysis.eventRetention');
     await expect(start({ keepLast: 0 })).rejects.toThrow('Invalid recovery.analysis.keepLast 0: analyses kept per system must be an integer of at least 1');

@@ -133,6 +133,7 @@ export const recoveryPlugin = createBackendPlugin({
           halfLifeMs: config.has('recovery.analysis.halfLife')
             ? durationMs(config, 'recovery.analysis.halfLife', '90d')
             : undefined,
+          kernelShape: config.getOptionalString('recovery.analysis.kernelShape'),
           kernelPeakMs: config.has('recovery.analysis.kernelPeak')
             ? durationMs(config, 'recovery.analysis.kernelPeak', '10m')
             : undefined,

@@ -154,7 +154,9 @@ export class ReadinessNotifier {
    */
   async sweep(signal?: AbortSignal): Promise<NotifySummary> {
     const [refs, told] = await Promise.all([this.catalog.recoverableEntities(), this.notices.all()]);
-    const items = await this.readiness.readinessOf(refs, await this.auth.getOwnServiceCredentials());
+    // Assessed as the plugin sees the catalog, but told to owners: a run of another entity (a
+    // system they may not see) is quoted without its message, console or machines.
+    const items = await this.readiness.readinessOf(refs, await this.auth.getOwnServiceCredentials(), { ownRunsOnly: true });
     const at = new Date().toISOString();
     const decided = items.map(item => {
       const before = told.get(item.entityRef);

@@ -362,6 +362,24 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     }
   });
 
+  it("tells an entity's owners (ownRunsOnly) its own runs in full, and of another entity's only the machine it failed at", async () => {
+    // The last run of each is still the system's failed one, its message naming a secret.
+    const secret = 'VAULT_TOKEN=s3cr3t';
+    const told = await service.readinessOf([site, c('web')], everything, { ownRunsOnly: true });
+    const of = (ref: string) => told.find(r => r.entityRef === ref)!;
+    // The notifier sees every entity; web's owners may not see the system.
+    expect(of(site).reasons[0]).toContain(secret);
+    expect(of(site).lastRun).toMatchObject({ id: 'site-failed-secret', entityRef: site });
+    expect(of(c('web'))).toMatchObject({
+      status: 'not-recoverable',
+      reasons: [
+        `Last test recovery failed: ${m('db-01')} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`,
+      ],
+    });
+    const text = JSON.stringify(of(c('web')));
+    for (const hidden of [site, 'site-failed-secret', secret, 'tcp:5432', m('dns-01')]) expect(text).not.toContain(hidden);
+  });
+
   it("lists in the overview what each entity's readiness says, asking the store a few times for all of them", async () => {
     // The runs of the tests before: passed ones, failed ones, of a system users may not see.
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });

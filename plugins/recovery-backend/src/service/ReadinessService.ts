@@ -68,7 +68,15 @@ export class ReadinessService {
   async readinessOf(
     entityRefs: string[],
     credentials: BackstageCredentials,
-    options: { includePlan?: boolean } = {},
+    options: {
+      includePlan?: boolean;
+      /**
+       * For an entity's owners, who are no caller: only its own runs in full. A run of another
+       * entity (its system's) is withheld as from a caller the catalog hides it from, whoever
+       * `credentials` are: the notices quote reasons to people the catalog may not show it to.
+       */
+      ownRunsOnly?: boolean;
+    } = {},
   ): Promise<ReadinessSummary[]> {
     // Their plans walk the same platform chains: the catalog is asked once per ref for this
     // request (as the plugin, as every plan is read), never beyond it.
@@ -114,7 +122,8 @@ export class ReadinessService {
       planned.map(async (entity): Promise<ReadinessSummary> => {
         if (!('lastRunQuery' in entity)) return entity;
         const run = lastRuns.get(entity);
-        const lastRun = run && ((await isRunVisible(run, visible)) ? run : hiddenRun(run));
+        const shown = run && (options.ownRunsOnly ? run.entityRef === entity.graph.rootRef : await isRunVisible(run, visible));
+        const lastRun = run && (shown ? run : options.ownRunsOnly ? withheldRun(run) : hiddenRun(run));
         const { plan, captures, ...readiness } = this.assess(entity, latest, lastRun, now);
         return {
           ...readiness,
@@ -205,6 +214,21 @@ function summaryOf(run: RecoveryRun | HiddenRun): RunSummary {
   const own = isFullRun(run) ? { id: run.id, entityRef: run.entityRef } : {};
   const failedAt = isFullRun(run) ? failedMachine(run) : run.error?.machineRef;
   return { ...own, mode, status, createdAt, startedAt, finishedAt, rtoSeconds, failedAt };
+}
+
+/**
+ * A run of another entity, as an entity's owners are told of it (ownRunsOnly): what hiddenRun
+ * keeps, worded for readers the catalog may show that entity to or not.
+ */
+function withheldRun(run: RecoveryRun): HiddenRun {
+  const hidden = hiddenRun(run);
+  const machine = run.error?.machineRef ?? 'the run';
+  return {
+    ...hidden,
+    ...(hidden.error && {
+      error: { ...hidden.error, message: `${machine} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)` },
+    }),
+  };
 }
 
 /** `machineRefs`, the entity's own machines among them first, each once. */
