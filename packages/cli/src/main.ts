@@ -423,6 +423,7 @@ export async function main(
   const connect = (opts: BackendOptions) => {
     const backend = backendClient(opts);
     hasToken = backend.hasToken;
+    if (backend.warning) io.stderr(`recovery: warning: ${backend.warning}\n`);
     return backend.client;
   };
   const againstBackend = (command: Command) =>

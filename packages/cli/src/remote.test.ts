@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { runCli } from './testing/runCli';
 import { ResponseError } from '@backstage/errors';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { BackendError, entityRefArg, followRun, formatStep, startRun } from './remote';
+import { BackendError, backendClient, entityRefArg, followRun, formatStep, startRun } from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
@@ -219,6 +219,18 @@ describe('recovery CLI against a backend', () => {
       status: 2,
       stderr: 'recovery: --url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN\n',
     });
+  });
+
+  it('warns where the token would cross the network over plain HTTP, not on loopback or https', () => {
+    const warningFor = (url: string, token?: string) => backendClient({ url, token }, {}).warning;
+    expect(warningFor('http://backstage.example.com:7007', 't')).toBe(
+      'the token goes to http://backstage.example.com:7007 over plain HTTP, readable on the network: use https',
+    );
+    expect(warningFor('http://10.0.0.5:7007', 't')).toMatch(/over plain HTTP/);
+    for (const url of ['http://localhost:7007', 'http://127.0.0.1:7007', 'http://[::1]:7007', 'https://backstage.example.com']) {
+      expect(warningFor(url, 't')).toBeUndefined();
+    }
+    expect(warningFor('http://backstage.example.com:7007')).toBeUndefined(); // no token to read
   });
 
   it('reads short entity refs as the catalog does', () => {

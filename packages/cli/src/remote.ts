@@ -80,7 +80,15 @@ export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = 
       },
     },
   });
-  return { client, url: text, hasToken: Boolean(token) };
+  // A bearer token over plain HTTP can be read by anyone on the path; on loopback nobody is.
+  const inTheClear = Boolean(token) && url.protocol === 'http:' && !isLoopback(url.hostname);
+  const warning = inTheClear ? `the token goes to ${text} over plain HTTP, readable on the network: use https` : undefined;
+  return { client, url: text, hasToken: Boolean(token), warning };
+}
+
+/** Whether a URL's host name is this machine's loopback (localhost, 127.0.0.0/8, ::1). */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(hostname) || hostname === '[::1]';
 }
 
 /** How long a request other than a capture waits for the backend to answer, as fetch would. */
