@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { LineSplitter, type InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
-import { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
+import { DockerEventMapper, type DockerEventMessage } from './events';
 import { isStatus } from './lib/dockerStreams';
 
 /** Longest event line kept; a container event is a few KB even with many labels. */
@@ -22,7 +22,8 @@ export function resumeSecond(ms: number): number {
 }
 
 /**
- * Streams `docker events` (containers' start/die) from a primary engine, continuously: the
+ * Streams `docker events` (containers' start/die, and kill to tell an operator's stop from a
+ * failure: {@link DockerEventMapper}) from a primary engine, continuously: the
  * engine keeps only recent events. It starts from the newest event stored from it before (so
  * boots while the backend was down are read from the engine's buffer), or with none stored
  * from everything the engine still buffers (so boots just before the first start are not
@@ -87,6 +88,9 @@ export class DockerEventSource implements InitializationEventSource {
     let failing = false; // the last attempt to store a batch failed
     let failures = 0; // attempts to store a batch that failed
     let abandoned = false; // stopped while a batch could not be stored: store no later ones
+    // Across reconnects: a stop's kill and its die may come on either side of one.
+    const mapper = new DockerEventMapper();
+    let seeded = false; // the mapper has been given the buffered events older than the resume point
 
     // Stores one batch, retrying until it is stored or the source is stopped.
     const store = async (events: InitializationEvent[]) => {
@@ -140,8 +144,11 @@ export class DockerEventSource implements InitializationEventSource {
       const catchUpTimer = setTimeout(stopCatchUp, catchUpMs);
       signal.addEventListener('abort', stopCatchUp, { once: true });
       try {
-        const boots = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)), catchUp.signal);
-        const events = boots.flatMap(boot => dockerEventToInitializationEvents(boot));
+        const { boots, buffered } = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)), catchUp.signal);
+        const events = boots.flatMap(boot => mapper.map(boot));
+        // Resuming after a backend restart: a stop's kill may lie before the events the stream
+        // replays, its die after them.
+        if (!seeded) for (const m of buffered) if (nanoOf(m) < since * 1e9) mapper.note(m);
         if (events.length) enqueue(events);
       } catch (e) {
         if (signal.aborted) break;
@@ -150,13 +157,14 @@ export class DockerEventSource implements InitializationEventSource {
           `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${why}`,
         );
       } finally {
+        seeded = true; // later connections resume from events the mapper has seen
         clearTimeout(catchUpTimer);
         signal.removeEventListener('abort', stopCatchUp);
       }
       try {
         stream = (await this.docker.getEvents({
           since,
-          filters: { type: ['container'], event: ['start', 'die'] },
+          filters: { type: ['container'], event: ['start', 'die', 'kill'] },
         } as any)) as unknown as Readable;
         backoff = minBackoff;
         const onAbort = () => stream?.destroy();
@@ -187,7 +195,7 @@ export class DockerEventSource implements InitializationEventSource {
             seen.add(key);
             lastNano = Math.max(lastNano, nano);
             since = Math.floor(lastNano / 1e9);
-            const events = dockerEventToInitializationEvents(msg);
+            const events = mapper.map(msg);
             if (events.length) {
               enqueue(events);
               // Wait while the store is behind or failing, instead of queueing without bound
@@ -236,9 +244,12 @@ export class DockerEventSource implements InitializationEventSource {
    * `afterMs` whose own start event the engine no longer buffers: dockerd keeps only its last
    * 256 events of every kind, and the demo's health checks alone fill that in about a minute.
    * A boot whose start event is still buffered is left to the stream: `StartedAt` is a few ms
-   * earlier than that event, so the store would keep both.
+   * earlier than that event, so the store would keep both. With them, the events it buffers.
    */
-  private async unbufferedBoots(afterMs: number, abortSignal: AbortSignal): Promise<DockerEventMessage[]> {
+  private async unbufferedBoots(
+    afterMs: number,
+    abortSignal: AbortSignal,
+  ): Promise<{ boots: DockerEventMessage[]; buffered: DockerEventMessage[] }> {
     const until = Math.floor(Date.now() / 1000);
     const buffered = await this.bufferedEvents(until, abortSignal);
     // Every event from the oldest buffered one on is still held; with none, every one until now.
@@ -274,7 +285,7 @@ export class DockerEventSource implements InitializationEventSource {
         timeNano: startedMs * 1e6,
       });
     }
-    return boots;
+    return { boots, buffered };
   }
 
   /** The events, of every kind, the engine still buffers up to `until` (epoch seconds). */

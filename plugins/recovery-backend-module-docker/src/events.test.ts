@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
-import { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
+import { analyzeDependencies } from '@backstage-recovery/plugin-recovery-node';
+import { DockerEventMapper, dockerEventToInitializationEvents, type DockerEventMessage } from './events';
 import { DockerEventSource, MAX_EVENT_LINE_LENGTH, resumeSecond } from './DockerEventSource';
 
 const base = {
@@ -88,7 +89,7 @@ describe('DockerEventSource', () => {
     expect(events.map(e => e.machine)).toEqual(['a', 'b', 'c']);
     expect(calls[0].since).toBe(1_699_999_999);
     expect(calls[2].since).toBe(1_700_000_002);
-    expect(calls[1].filters).toEqual({ type: ['container'], event: ['start', 'die'] });
+    expect(calls[1].filters).toEqual({ type: ['container'], event: ['start', 'die', 'kill'] });
   });
 });
 
@@ -574,5 +575,202 @@ describe('dockerEventToInitializationEvents of lab containers', () => {
     };
     expect(dockerEventToInitializationEvents(probe)).toEqual([]);
     expect(dockerEventToInitializationEvents({ ...probe, Action: 'start' })).toEqual([]);
+  });
+});
+
+describe('DockerEventMapper', () => {
+  // Sequences as Docker 20.10 sends them (see DockerEventSource.docker.test.ts for the real engine).
+  let nano = 1_700_000_000_000_000_000;
+  const event = (Action: string, attributes: Record<string, string> = {}, id = 'c1'): DockerEventMessage => ({
+    ...base,
+    id,
+    Action,
+    status: Action,
+    Actor: { ID: id, Attributes: { ...base.Actor.Attributes, ...attributes } },
+    timeNano: (nano += 1_000_000_000),
+    time: Math.floor(nano / 1e9),
+  });
+  const kinds = (mapper: DockerEventMapper, messages: DockerEventMessage[]) =>
+    messages.map(m => mapper.map(m).map(e => `${e.service}:${e.type}`).join(' ') || '-');
+
+  it('takes an operator\'s docker stop or restart for no failure, whatever the exit code', () => {
+    const mapper = new DockerEventMapper();
+    expect(
+      kinds(mapper, [
+        event('start'),
+        // docker stop of a process that does not trap SIGTERM: killed once the timeout ran out
+        event('kill', { signal: '15' }),
+        event('kill', { signal: '9' }),
+        event('die', { exitCode: '137' }),
+        event('stop'),
+        // docker restart of one that exits on SIGTERM
+        event('start'),
+        event('kill', { signal: '15' }),
+        event('die', { exitCode: '143' }),
+        event('stop'),
+        event('start'),
+        event('restart'),
+        // docker kill
+        event('kill', { signal: '9' }),
+        event('die', { exitCode: '137' }),
+      ]),
+    ).toEqual(['database:start files:start', '-', '-', '-', '-', 'database:start files:start', '-', '-', '-', 'database:start files:start', '-', '-', '-']);
+  });
+
+  it('still takes a crash, a restart policy\'s loop and an OOM kill for failures', () => {
+    const mapper = new DockerEventMapper();
+    expect(
+      kinds(mapper, [
+        event('start'),
+        event('die', { exitCode: '3' }),
+        event('start'),
+        event('die', { exitCode: '3' }),
+        event('start'),
+        event('oom'),
+        event('die', { exitCode: '137' }),
+      ]),
+    ).toEqual(['database:start files:start', 'database:failure files:failure', 'database:start files:start', 'database:failure files:failure', 'database:start files:start', '-', 'database:failure files:failure']);
+  });
+
+  it('counts a failure after a stop that came to nothing, a reload signal, or another container\'s stop', () => {
+    const mapper = new DockerEventMapper();
+    expect(
+      kinds(mapper, [
+        event('start'),
+        // a stop the container survived (its die never came): the next start forgets it
+        event('kill', { signal: '15' }),
+        event('start'),
+        event('die', { exitCode: '1' }),
+        event('start'),
+        // a reload: the process keeps running
+        event('kill', { signal: '1' }),
+        event('die', { exitCode: '1' }),
+        event('start'),
+        event('kill', { signal: '15' }, 'c2'),
+        event('die', { exitCode: '2' }),
+      ]),
+    ).toEqual([
+      'database:start files:start',
+      '-',
+      'database:start files:start',
+      'database:failure files:failure',
+      'database:start files:start',
+      '-',
+      'database:failure files:failure',
+      'database:start files:start',
+      '-',
+      'database:failure files:failure',
+    ]);
+  });
+});
+
+describe('DockerEventMapper in the analysis', () => {
+  it("learns from an operator's docker restarts of a machine that the machine whose service they knock out waits for it", () => {
+    const MIN = 60_000;
+    const message = (machine: string, Action: string, ms: number, attributes: Record<string, string> = {}): DockerEventMessage => ({
+      Type: 'container',
+      id: machine,
+      Action,
+      Actor: { ID: machine, Attributes: { name: machine, ...attributes } },
+      time: Math.floor(ms / 1000),
+      timeNano: ms * 1e6,
+    });
+    const messages: DockerEventMessage[] = [];
+    let t = Date.UTC(2026, 0, 1);
+    for (let day = 0; day < 6; day++) {
+      // The site boots, all within a few seconds: too close for an order.
+      for (const [k, machine] of ['infra-01', 'data-01', 'web-01', 'm1', 'm2', 'm3', 'm4', 'm5'].entries()) {
+        messages.push(message(machine, 'start', t + k * 3000));
+      }
+      t += 12 * 60 * MIN;
+      // docker restart data-01 (its process ignores SIGTERM): web crashes as it goes, and comes
+      // back once it is up.
+      messages.push(message('data-01', 'kill', t - 3000, { signal: '15' }));
+      messages.push(message('data-01', 'kill', t - 1000, { signal: '9' }));
+      messages.push(message('data-01', 'die', t - 900, { exitCode: '137' }));
+      messages.push(message('web-01', 'die', t - 500, { exitCode: '1' }));
+      messages.push(message('data-01', 'start', t));
+      messages.push(message('web-01', 'start', t + 8 * MIN));
+      t += 12 * 60 * MIN;
+    }
+    const mapper = new DockerEventMapper();
+    const result = analyzeDependencies(messages.flatMap(m => mapper.map(m)));
+    expect(result.machineDependencies.find(m => m.machine === 'web-01')?.waitsFor).toEqual(['data-01']);
+  });
+});
+
+describe('DockerEventSource stops and failures', () => {
+  it('reads the kill events an operator\'s stop gives, so its die is no failure, also across a reconnect', async () => {
+    const calls: any[] = [];
+    const at = (k: number) => 1_700_000_000_000_000_000 + k * 1_000_000_000;
+    const line = (Action: string, k: number, attributes: Record<string, string> = {}) =>
+      `${JSON.stringify({ Type: 'container', id: 'w', Action, status: Action, Actor: { ID: 'w', Attributes: { name: 'web-01', ...attributes } }, time: Math.floor(at(k) / 1e9), timeNano: at(k) })}\n`;
+    const abort = new AbortController();
+    const docker = engine(async (opts: any) => {
+      calls.push(opts);
+      const s = new PassThrough();
+      // The engine sends only the actions the filter names.
+      const send = (text: string) => {
+        if (opts.filters.event.includes(JSON.parse(text).Action)) s.write(text);
+      };
+      setTimeout(() => {
+        if (calls.length === 1) {
+          send(line('start', 1));
+          send(line('kill', 2, { signal: '15' }));
+          s.end(); // the connection drops between the kill and the die
+        } else {
+          send(line('kill', 2, { signal: '15' })); // replayed: since is inclusive
+          send(line('die', 3, { exitCode: '143' }));
+          send(line('stop', 3));
+          send(line('start', 4));
+          send(line('die', 5, { exitCode: '1' }));
+          setTimeout(() => abort.abort(), 20);
+        }
+      }, 5);
+      return s;
+    });
+    const events: InitializationEvent[] = [];
+    await new DockerEventSource('primary', docker, { minBackoffMs: 1 }).start(async e => {
+      events.push(...e);
+    }, abort.signal);
+    expect(events.map(e => `${e.type}@${(e.time - at(0) / 1e6) / 1000}`)).toEqual(['start@1', 'start@4', 'failure@5']);
+  });
+});
+
+describe('DockerEventSource stops across a backend restart', () => {
+  it("resuming after the stop's kill, still takes its die for no failure", async () => {
+    const at = (k: number) => 1_700_000_000_000_000_000 + Math.round(k * 10) * 100_000_000;
+    const message = (id: string, Action: string, k: number, attributes: Record<string, string> = {}) =>
+      `${JSON.stringify({ Type: 'container', id, Action, status: Action, Actor: { ID: id, Attributes: { name: id, ...attributes } }, time: Math.floor(at(k) / 1e9), timeNano: at(k) })}\n`;
+    // An operator stops web-01; data-01's boot is the newest event stored before the backend
+    // went down, web-01's die comes after it.
+    const history = [
+      message('web-01', 'start', 1),
+      message('web-01', 'kill', 2, { signal: '15' }),
+      message('data-01', 'start', 3.4),
+      // It dies of the SIGTERM, slow to shut down.
+      message('web-01', 'die', 4, { exitCode: '143' }),
+    ];
+    const abort = new AbortController();
+    const docker = {
+      getEvents: async (opts: any) => {
+        const s = new PassThrough();
+        if (opts.until !== undefined) return s.end(history.join(''));
+        // The stream replays from `since` (whole seconds), then a crash of data-01.
+        const since = history.filter(l => JSON.parse(l).time >= opts.since);
+        setTimeout(() => {
+          for (const l of since) if (opts.filters.event.includes(JSON.parse(l).Action)) s.write(l);
+          s.write(message('data-01', 'die', 5, { exitCode: '1' }));
+          setTimeout(() => abort.abort(), 20);
+        }, 5);
+        return s;
+      },
+      listContainers: async () => [],
+    } as unknown as Docker;
+    const events: InitializationEvent[] = [];
+    await new DockerEventSource('primary', docker, { minBackoffMs: 1 }).start(async e => {
+      events.push(...e);
+    }, abort.signal, { since: at(3.4) / 1e6 });
+    expect(events.map(e => `${e.machine}:${e.type}@${(e.time - at(0) / 1e6) / 1000}`)).toEqual(['data-01:start@3.4', 'data-01:failure@5']);
   });
 });
