@@ -1438,18 +1438,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it("refuses, before a run exists, a test recovery or a second failover beside what a failover keeps on the host on production's subnets; admits them once it is removed", async () => {
     for (const [n, address] of [['infra-01', '172.29.10.11'], ['data-01', '172.29.10.12'], ['web-01', '172.29.10.13']]) {
+      const [capture] = await store.listCaptures(`resource:default/${n}`, 1);
       await store.insertCapture({
+        ...capture,
         id: `cap-subnet-${n}`,
-        machineRef: `resource:default/${n}`,
-        engine: 'primary',
-        container: n,
-        imageId: 'sha256:1',
-        sizeBytes: 1,
-        checksum: 'sha256:1',
-        artifact: `/store/${n}.tar`,
-        runtime: { hostname: n, networks: [{ name: 'prod', subnet: '172.29.10.0/24', ipv4Address: address, aliases: [] }], env: [], exposedPorts: [], labels: {} },
-        adaptations: [],
-        durationMs: 1,
+        runtime: { ...capture.runtime, networks: [{ name: 'prod', subnet: '172.29.10.0/24', ipv4Address: address, aliases: [] }] },
         createdAt: new Date(Date.now() + 1000).toISOString(),
       });
     }

@@ -73,6 +73,19 @@ function wholeTableAnalysis(all: InitializationEvent[], h: GeneratedHistory, opt
   return { events: events.length, result: analyzeDependencies(events, options) };
 }
 
+/** The entities with the relations the catalog adds in reverse (partOf, dependencyOf), which a sweep finds systems by. */
+function withReverseRelations(entities: Entity[]): Entity[] {
+  for (const e of entities) {
+    if (e.kind !== 'Component') continue;
+    e.relations!.push({ type: 'partOf', targetRef: `system:default/${e.spec!.system}` });
+    for (const { targetRef } of e.relations!.filter(r => r.type === 'dependsOn')) {
+      const machine = entities.find(m => `resource:default/${m.metadata.name}` === targetRef)!;
+      (machine.relations ??= []).push({ type: 'dependencyOf', targetRef: `component:default/${e.metadata.name}` });
+    }
+  }
+  return entities;
+}
+
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
 describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId => {
@@ -258,15 +271,7 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
     await store.insertEvents([...generated.events, ...rebooted.events], 'api');
     /** The catalog of these systems, with the relations it adds in reverse, which the sweep finds systems by. */
     const catalogOf = (...systems: Array<[GeneratedHistory, string]>) => {
-      const entities = systems.flatMap(([h, name]) => system(h, name));
-      for (const e of entities) {
-        if (e.kind !== 'Component') continue;
-        e.relations!.push({ type: 'partOf', targetRef: `system:default/${e.spec!.system}` });
-        for (const { targetRef } of e.relations!.filter(r => r.type === 'dependsOn')) {
-          const machine = entities.find(m => `resource:default/${m.metadata.name}` === targetRef)!;
-          (machine.relations ??= []).push({ type: 'dependencyOf', targetRef: `component:default/${e.metadata.name}` });
-        }
-      }
+      const entities = withReverseRelations(systems.flatMap(([h, name]) => system(h, name)));
       const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
       return new AnalysisService(store, graphs, mockServices.logger.mock(), { threshold: 0.7, serviceMap, eventRetentionMs: 180 * DAY, keepAnalyses: 20 });
     };
@@ -298,15 +303,7 @@ describe.each(databases.eachSupportedId())('AnalysisService on %p', databaseId =
   it('sweeps every system, and names to a caller only the systems the catalog shows them', async () => {
     await store.insertEvents([...generated.events, ...rebooted.events], 'api');
     // With the relations the catalog adds in reverse, which the sweep finds systems by.
-    const entities = [...system(generated, 'generated'), ...system(rebooted, 'rebooted')];
-    for (const e of entities) {
-      if (e.kind !== 'Component') continue;
-      e.relations!.push({ type: 'partOf', targetRef: `system:default/${e.spec!.system}` });
-      for (const { targetRef } of e.relations!.filter(r => r.type === 'dependsOn')) {
-        const machine = entities.find(m => `resource:default/${m.metadata.name}` === targetRef)!;
-        (machine.relations ??= []).push({ type: 'dependencyOf', targetRef: `component:default/${e.metadata.name}` });
-      }
-    }
+    const entities = withReverseRelations([...system(generated, 'generated'), ...system(rebooted, 'rebooted')]);
     // Users do not see the rebooted system; the plugin itself sees everything.
     const catalog = catalogHidingFromUsers(entities, ['system:default/rebooted']);
     const graphs = new CatalogGraphLoader(catalog, mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
