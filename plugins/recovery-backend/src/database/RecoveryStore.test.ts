@@ -176,7 +176,7 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
 
     const admitted = await store.admitRun(failover('pre-failover'), new Date());
     expect('preempted' in admitted && admitted.preempted.map(r => r.id)).toEqual(['pre-test']);
-    const message = 'Interrupted: preempted by failover pre-failover of component:default/admit';
+    const message = 'Interrupted: preempted by failover pre-failover';
     const test = (await store.getRun('pre-test'))!;
     expect(test).toMatchObject({ status: 'failed', error: { message } });
     expect(test.machines.map(r => [r.phase, r.message])).toEqual([['failed', message]]);

@@ -257,7 +257,8 @@ export class RecoveryStore {
       }
       const preempted: RecoveryRun[] = [];
       for (const test of active) {
-        const message = `${INTERRUPTED_PREFIX}preempted by failover ${run.id} of ${run.entityRef}`;
+        // Not naming its entity: the test run's readers may be shown none the catalog hides.
+        const message = `${INTERRUPTED_PREFIX}preempted by failover ${run.id}`;
         // Unless its driver finished it meanwhile (its lab then already torn down).
         const updated = await tx('recovery_runs')
           .where({ id: test.id })

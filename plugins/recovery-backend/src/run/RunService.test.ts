@@ -817,7 +817,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await replicas[0].waitFor(test.id);
 
     const interrupted = (await store.getRun(test.id))!;
-    const message = `Interrupted: preempted by failover ${failover.id} of component:default/web`;
+    const message = `Interrupted: preempted by failover ${failover.id}`;
     expect(interrupted).toMatchObject({ status: 'failed', error: { message } });
     expect(interrupted.machines.map(m => [m.phase, m.message])).toEqual([
       ['failed', message],

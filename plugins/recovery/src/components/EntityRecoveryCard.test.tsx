@@ -458,6 +458,34 @@ describe('EntityRecoveryCard', () => {
     expect(getComputedStyle(table.parentElement!).overflowX).toBe('auto');
   });
 
+  it('keeps a long machine name inside a narrow card: captures break it, the boot plan cuts its chip short', async () => {
+    const long = 'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
+    const base = makeReadiness();
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          plan: { ...plan, waves: [[DB, long], [WEB]], machines: [...plan.machines, { machineRef: long, wave: 0, services: [], waitsFor: [], probes: [] }] },
+          captures: [...base.captures, { machineRef: long }],
+        }),
+      getRun: async () =>
+        makeRun('failed', {
+          steps: [{ at: '2024-05-01T10:00:02Z', level: 'error', message: `${long} failed: image sha256:${'ab'.repeat(32)} not found` }],
+        }),
+      listRuns: async () => [makeRun('running')],
+    });
+    await renderCard({ api });
+
+    const captures = await screen.findByRole('table', { name: 'Captures' });
+    const cell = within(captures).getByText(/payments-ledger/).closest('td')!;
+    expect(getComputedStyle(cell).overflowWrap).toBe('anywhere');
+    const chip = within(screen.getByRole('group', { name: 'Boot waves' })).getByTitle(long);
+    expect(getComputedStyle(chip).maxWidth).toBe('100%');
+    // Once the run it follows has ended with that step.
+    const step = (await screen.findByText(/image sha256/, { selector: 'td' })) as HTMLElement;
+    expect(step.closest('table')).toHaveAccessibleName('Timeline');
+    expect(getComputedStyle(step).overflowWrap).toBe('anywhere');
+  });
+
   it('shows a succeeded run with its measured RTO against the objective', async () => {
     const api = fakeRecoveryApi({
       listRuns: async () => [makeRun('running')],
@@ -640,9 +668,41 @@ describe('EntityRecoveryCard', () => {
     });
     await renderCard({ api });
 
-    const outcome = await screen.findByText('Recovery failed');
-    expect(outcome.closest('[role="alert"]')).toHaveTextContent(`Recovery failed${interrupted}`);
+    // Interrupted, not failed: it says nothing of the entity's recoverability.
+    const outcome = await screen.findByText('Test recovery interrupted');
+    expect(outcome.closest('[role="alert"]')).toHaveTextContent(
+      'Test recovery interruptedThe backend is shutting down. An interrupted run does not count for readiness',
+    );
     expect(outcome.closest('[role="alert"]')).not.toHaveTextContent(/Machine/);
+    expect(screen.getByTestId('run-machine-db')).toHaveTextContent('Interrupted');
+    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent('Not started');
+  });
+
+  it('says the run it followed was preempted by a failover, and follows that failover', async () => {
+    const message = 'Interrupted: preempted by failover run-7 of system:default/site';
+    const preempted = makeRun('failed', { error: { message } });
+    const failover = makeRun('running', { id: 'run-7', mode: 'failover', entityRef: 'system:default/site' });
+    let checks = 0;
+    const api = fakeRecoveryApi({
+      // web's own run on load; the failover once that run has ended.
+      listRuns: async () => (++checks === 1 ? [makeRun('running')] : [failover]),
+      getRun: async id => (id === 'run-7' ? failover : preempted),
+    });
+    await renderCard({ api });
+
+    expect(await screen.findByLabelText('Failover of system:site in progress')).toBeInTheDocument();
+    const note = screen.getByText(/was interrupted/).closest('[role="alert"]');
+    expect(note).toHaveTextContent(
+      'The test recovery started 2024-05-01 10:00:01 UTC was interrupted: Preempted by failover run-7 of system:default/site. It does not count for readiness',
+    );
+    expect(screen.getByRole('button', { name: /failover running/i })).toBeDisabled();
+    // Not promised a test recovery once it ends: what a failover boots stays on the host.
+    const busy = screen.getByText(/is busy with a failover of system:site/).closest('[role="alert"]');
+    expect(busy).toHaveTextContent('A failover keeps the machines it boots on the host');
+    expect(busy).not.toHaveTextContent('A test recovery can start once it has finished');
+
+    await userEvent.click(within(note as HTMLElement).getByRole('button', { name: 'Close' }));
+    expect(screen.queryByText(/was interrupted/)).toBeNull();
   });
 
   it('shows a machine a failed run never started as not started, not waiting', async () => {
@@ -1082,6 +1142,25 @@ describe('EntityRecoveryCard', () => {
     ).toBeInTheDocument();
     expect(api.listRuns).toHaveBeenCalledTimes(1); // the check on load only
     expect(api.getRun).not.toHaveBeenCalled();
+  });
+
+  it('shows a refusal beside a kept failover in full, breaking its long label rather than overflowing the card', async () => {
+    const message =
+      "component:default/web cannot be test-recovered on recovery-1 now: failover run-7 of system:default/site (succeeded at 2024-05-01T09:00:00.000Z) keeps 3 machines and 1 network there, serving production with production's subnet 10.0.0.0/24; this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production. Once production no longer needs them, release failover run-7 (recovery release run-7, or POST /runs/run-7/release), or else remove what it kept there by hand (everything labelled recovery.backstage-recovery.io/run-id=run-7), and start the run again; or recover onto another hypervisor host";
+    const api = fakeRecoveryApi({
+      startRun: async () => {
+        throw await conflictError(message, { name: 'ConflictError' });
+      },
+    });
+    await renderCard({ api });
+    await pressRunTestRecovery();
+    const text = await screen.findByText(`Could not start the test recovery: ${message}`);
+    // Not a busy host: nothing to follow, and the button stays for a retry once it is released.
+    expect(api.getRun).not.toHaveBeenCalled();
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(text).toHaveClass('MuiAlert-message');
+    expect(getComputedStyle(text).overflowWrap).toBe('anywhere');
+    expect(getComputedStyle(text).minWidth).toBe('0');
   });
 
   it('reports a refused start', async () => {

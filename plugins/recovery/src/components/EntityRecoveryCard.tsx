@@ -27,7 +27,9 @@ import {
 import {
   formatCount,
   formatTime,
+  interruptionReason,
   isRunActive,
+  isRunInterrupted,
   pollInterval,
   runModeName,
   sameRef,
@@ -48,6 +50,13 @@ import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 import { useRunPolling } from './useRunPolling';
 
 const useStyles = makeStyles(theme => ({
+  // The backend's refusals name runs, entities and labels longer than the card is wide
+  // (`recovery.backstage-recovery.io/run-id=<id>`): they break rather than run out of it. An
+  // Alert's message is a flex item, which keeps a long word's width unless it may shrink.
+  content: {
+    overflowWrap: 'break-word',
+    '& .MuiAlert-message': { overflowWrap: 'anywhere', minWidth: 0 },
+  },
   section: {
     marginTop: theme.spacing(2),
   },
@@ -208,8 +217,12 @@ const EntityRecoveryCardFor = (
   const { retry: recheckActiveRun } = activeRunState;
   const activeRun = activeRunState.value;
 
+  // A run the card followed that a failover preempted: the card goes on to follow that
+  // failover, and without this the run being watched would vanish without a word.
+  const [interrupted, setInterrupted] = useState<RecoveryRun | undefined>();
   const onDone = useCallback(
     (finished: RecoveryRun) => {
+      if (isRunInterrupted(finished)) setInterrupted(finished);
       retry();
       recheckActiveRun();
       onRunChange?.(finished);
@@ -282,6 +295,7 @@ const EntityRecoveryCardFor = (
     setStartError(undefined);
     setMissing(undefined);
     setBusyWithId(undefined);
+    setInterrupted(undefined);
     try {
       const started: RecoveryRun = await api.startRun({
         entityRef,
@@ -377,7 +391,11 @@ const EntityRecoveryCardFor = (
   const captureAllowed = capturePermission.allowed;
 
   return (
-    <InfoCard title="Recovery readiness" titleTypographyProps={CARD_TITLE}>
+    <InfoCard
+      title="Recovery readiness"
+      titleTypographyProps={CARD_TITLE}
+      className={classes.content}
+    >
       {readinessState.error && (
         <Box mb={2}>
           <Alert
@@ -430,6 +448,18 @@ const EntityRecoveryCardFor = (
         </Section>
       )}
 
+      {interrupted && interrupted.id !== run?.id && (
+        <Box className={classes.section}>
+          <Alert severity="warning" onClose={() => setInterrupted(undefined)}>
+            The {runModeName(interrupted.mode)}
+            {sameRef(interrupted.entityRef, entityRef) ? '' : ` of ${shortRef(interrupted.entityRef)}`}{' '}
+            started {formatTime(interrupted.startedAt ?? interrupted.createdAt)} was interrupted:{' '}
+            {interruptionReason(interrupted)} It does not count for readiness; the run history
+            on the Recovery tab keeps it.
+          </Alert>
+        </Box>
+      )}
+
       {run && (
         <Section
           title={`${runModeName(run.mode, true)}${
@@ -442,7 +472,11 @@ const EntityRecoveryCardFor = (
               a {runModeName(run.mode)} of{' '}
               {shortRef(run.entityRef)} (started{' '}
               {formatTime(run.startedAt ?? run.createdAt)}): following it
-              here. A test recovery can start once it has finished.
+              here.{' '}
+              {/* What a failover boots stays on the host, serving production, after it ends. */}
+              {run.mode === 'failover'
+                ? 'A failover keeps the machines it boots on the host: a test recovery that needs them, or their subnets, is refused until the failover is released.'
+                : 'A test recovery can start once it has finished.'}
             </Alert>
           )}
           {pollError && (

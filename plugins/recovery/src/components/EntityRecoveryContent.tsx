@@ -36,6 +36,7 @@ import {
   formatDuration,
   formatRunFailure,
   isRunActive,
+  isRunInterrupted,
   pollInterval,
   retryDelayMs,
   secondsBetween,
@@ -91,7 +92,7 @@ const columns: TableColumn<RecoveryRun>[] = [
     title: 'Status',
     field: 'status',
     cellStyle: { whiteSpace: 'nowrap' },
-    render: run => <RunStatusView status={run.status} />,
+    render: run => <RunStatusView status={run.status} interrupted={isRunInterrupted(run)} />,
   },
   {
     title: 'Started',

@@ -63,8 +63,15 @@ const useStyles = makeStyles(theme => ({
     minWidth: 64,
     fontWeight: theme.typography.fontWeightMedium as number,
   },
+  // A long machine name is cut short with an ellipsis (its full ref on hover) rather than
+  // running out of the card: a chip's label never wraps.
   chip: {
     margin: theme.spacing(0.25),
+    maxWidth: '100%',
+  },
+  // Half a page wide, a long machine name breaks rather than push the table out of the card.
+  machineCell: {
+    overflowWrap: 'anywhere',
   },
   // Read out, not shown: the chip's colour says it to the eye.
   screenReaderOnly: {
@@ -217,6 +224,7 @@ export const CaptureTable = ({
   captures: MachineCaptureStatus[];
   rpoSeconds: number;
 }) => {
+  const classes = useStyles();
   if (!captures.length) return null;
   return (
     <Table size="small" aria-label="Captures">
@@ -259,7 +267,7 @@ export const CaptureTable = ({
           }
           return (
             <TableRow key={c.machineRef}>
-              <TableCell>
+              <TableCell className={classes.machineCell}>
                 <EntityRefLink entityRef={c.machineRef} defaultKind="resource" />
               </TableCell>
               <TableCell>

@@ -100,6 +100,27 @@ describe('RecoveryRunHistory paging', () => {
   });
 });
 
+describe('RecoveryRunHistory of an interrupted run', () => {
+  it('lists a run a failover preempted as interrupted, saying by what, beside a real failure', async () => {
+    const preempted = makeRun('failed', {
+      id: 'run-2',
+      createdAt: '2024-05-02T10:00:00.000Z',
+      error: { message: 'Interrupted: preempted by failover run-7 of system:default/site' },
+    });
+    const failed = makeRun('failed', { id: 'run-1' });
+    const api = fakeRecoveryApi({ listRuns: async () => [preempted, failed] });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} />, { api, entity: null });
+    await waitFor(() => expect(starts()).toHaveLength(2));
+    // The history's rows: each with its start time's button (the run's details below have none).
+    const [first, second] = screen.getAllByRole('row').filter(r => r.querySelector('button[aria-pressed]'));
+    expect(first).toHaveTextContent('Interrupted');
+    expect(first).not.toHaveTextContent('Failed');
+    expect(first).toHaveTextContent('Interrupted: preempted by failover run-7 of system:default/site');
+    expect(second).toHaveTextContent('Failed');
+    expect(second).toHaveTextContent('Machine web-1 failed probe http:80/healthz');
+  });
+});
+
 describe('mergeRunHistory', () => {
   it('lists each run once, newest first, the newest page as loaded last, ties by id', () => {
     const tie = { ...run(3), id: 'run-3b' };

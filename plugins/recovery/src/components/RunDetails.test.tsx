@@ -103,6 +103,28 @@ describe('RunDetails', () => {
     expect(screen.queryByText(/earlier steps? not shown/)).toBeNull();
   });
 
+  it('says a warning is among the earlier steps it leaves out: a capture restored over the RPO', async () => {
+    const run = runWithSteps(15);
+    run.steps[1] = {
+      ...run.steps[1],
+      level: 'warning',
+      message:
+        'Restores its capture of 2024-04-29T10:00:00.000Z, 2 d old when the run was admitted, over the RPO of 24 h: a recovery from it would lose what changed since',
+    };
+    await renderRun(<RunDetails run={{ ...run, status: 'succeeded', finishedAt: run.steps[14].at }} maxSteps={12} />);
+    expect(screen.getByText(/3 earlier steps not shown/)).toHaveTextContent(
+      '3 earlier steps not shown, 1 warning or error among them. Show all 15 steps',
+    );
+    await userEvent.click(screen.getByRole('button', { name: 'Show all 15 steps' }));
+    const row = screen.getByText(/over the RPO of 24 h/).closest('tr')!;
+    expect(within(row).getByTitle('Warning')).toBeInTheDocument();
+  });
+
+  it('says no warning is among the earlier steps when none is', async () => {
+    await renderRun(<RunDetails run={runWithSteps(15)} maxSteps={12} />);
+    expect(screen.getByText(/3 earlier steps not shown/)).not.toHaveTextContent(/warning/);
+  });
+
   it('marks an error step of the timeline as an error to a screen reader, not by its colour alone', async () => {
     // A teardown that failed after the run succeeded: its words do not say they are an error.
     const run = makeRun('succeeded');
@@ -182,5 +204,47 @@ describe('RunDetails, who started it', () => {
     await renderRun(<RunDetails run={{ ...makeRun('succeeded'), trigger: 'user', createdBy: 'user:default/guest' }} />);
     expect(screen.getByText(/by user:guest ·/)).toBeInTheDocument();
     expect(screen.queryByText(/user:default\/guest/)).not.toBeInTheDocument();
+  });
+});
+
+describe('RunDetails of an interrupted run', () => {
+  /** A test recovery a failover preempted, as the backend records it (admitRun). */
+  function preempted(): RecoveryRun {
+    const message = 'Interrupted: preempted by failover run-7 of system:default/site';
+    const run = makeRun('failed', {
+      error: { message },
+      machines: [
+        { ...makeRun('succeeded').machines[0] },
+        {
+          machineRef: WEB,
+          wave: 1,
+          phase: 'failed',
+          restoreStartedAt: '2024-05-01T10:00:21Z',
+          finishedAt: '2024-05-01T10:00:25Z',
+          message,
+        },
+      ],
+    });
+    return { ...run, steps: [...run.steps.slice(0, 1), { at: '2024-05-01T10:00:25Z', level: 'error', message }] };
+  }
+
+  it('says a run preempted by a failover was interrupted by it, not that its recovery failed', async () => {
+    await renderRun(<RunDetails run={preempted()} />);
+    const outcome = screen.getByRole('alert');
+    expect(outcome).toHaveTextContent(
+      'Test recovery interruptedPreempted by failover run-7 of system:default/site. An interrupted run does not count for readiness',
+    );
+    expect(outcome).not.toHaveTextContent(/Recovery failed|Machine web-1 failed/);
+    // Its status and the machine it was booting read as interrupted, by word not only by colour.
+    expect(screen.getAllByText('Interrupted')).toHaveLength(2); // the run's status, web-1's phase
+    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent('Interrupted');
+    expect(screen.getByTestId('run-machine-web-1')).not.toHaveTextContent('Failed');
+    expect(screen.queryByText('Failed')).toBeNull();
+  });
+
+  it('still says a run that failed on its own failed', async () => {
+    await renderRun(<RunDetails run={makeRun('failed')} />);
+    expect(screen.getByRole('alert')).toHaveTextContent(/^Recovery failed/);
+    expect(screen.queryByText('Interrupted')).toBeNull();
   });
 });

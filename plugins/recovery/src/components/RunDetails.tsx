@@ -25,7 +25,10 @@ import {
   formatDuration,
   formatTime,
   formatTimeAfter,
+  interruptionReason,
+  isMachineInterrupted,
   isRunActive,
+  isRunInterrupted,
   runFailure,
   runModeName,
   shortRef,
@@ -94,6 +97,11 @@ const useStyles = makeStyles(theme => ({
   narrow: {
     width: '1%',
     whiteSpace: 'nowrap',
+  },
+  // A step may name an image digest or a label longer than the card is wide: it breaks there
+  // rather than push the timeline out of the card.
+  message: {
+    overflowWrap: 'anywhere',
   },
   sectionTitle: {
     marginTop: theme.spacing(2),
@@ -171,6 +179,17 @@ export const RunOutcome = ({
             })`
           : ''}
         .
+      </Alert>
+    );
+  }
+
+  // Preempted by a failover, or its backend stopped: not a failure of the entity's recovery.
+  if (isRunInterrupted(run)) {
+    return (
+      <Alert severity="warning">
+        <AlertTitle>{runModeName(run.mode, true)} interrupted</AlertTitle>
+        {interruptionReason(run)} An interrupted run does not count for readiness, either
+        way: it says nothing of whether {shortRef(run.entityRef)} can be recovered.
       </Alert>
     );
   }
@@ -309,7 +328,7 @@ export const RunMachinesTable = ({
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
-                    <PhaseView phase={m.phase} />
+                    <PhaseView phase={m.phase} interrupted={isMachineInterrupted(m)} />
                   </span>
                   {m.phase === 'failed' && m.probe
                     ? caption(`probe ${m.probe}`)
@@ -379,6 +398,9 @@ export const RunTimeline = ({
   const hidden =
     !showAll && maxSteps !== undefined ? Math.max(0, all.length - maxSteps) : 0;
   const steps = hidden ? all.slice(hidden) : all;
+  // A warning among the steps left out (a capture restored over the RPO, said before the first
+  // wave) is what a run that succeeded all the same must not hide.
+  const hiddenWarnings = all.slice(0, hidden).filter(s => s.level !== 'info').length;
   if (!run.steps.length) {
     return (
       <Typography variant="body2" color="textSecondary">
@@ -396,7 +418,13 @@ export const RunTimeline = ({
       {/* The earlier steps are cut off silently otherwise: a failure's cause may be among them. */}
       {hidden > 0 && (
         <Typography variant="caption" color="textSecondary" display="block">
-          {formatCount(hidden, 'earlier step', 'earlier steps')} not shown.{' '}
+          {formatCount(hidden, 'earlier step', 'earlier steps')} not shown
+          {hiddenWarnings > 0 ? (
+            <strong>
+              , {formatCount(hiddenWarnings, 'warning or error', 'warnings or errors')} among them
+            </strong>
+          ) : null}
+          .{' '}
           <Link component="button" variant="caption" onClick={() => setShowAll(true)}>
             Show all {all.length} steps
           </Link>
@@ -421,13 +449,13 @@ export const RunTimeline = ({
                 {step.machineRef ? shortRef(step.machineRef) : ''}
               </TableCell>
               <TableCell
-                className={
+                className={`${classes.message} ${
                   step.level === 'error'
                     ? classes.stepError
                     : step.level === 'warning'
                     ? classes.stepWarning
-                    : undefined
-                }
+                    : ''
+                }`}
               >
                 {step.level === 'error' && <ErrorIcon titleAccess="Error" />}
                 {step.level === 'warning' && <WarningIcon titleAccess="Warning" />}
@@ -465,7 +493,7 @@ export const RunDetails = ({
     <Box>
       <Box display="flex" alignItems="center" flexWrap="wrap" mb={1}>
         <Box mr={2}>
-          <RunStatusView status={run.status} />
+          <RunStatusView status={run.status} interrupted={isRunInterrupted(run)} />
         </Box>
         <Typography variant="caption" color="textSecondary">
           {run.mode} run {run.id} · {run.trigger === 'schedule' ? 'scheduled' : `by ${run.createdBy ? shortRef(run.createdBy) : 'a user'}`} ·

@@ -66,8 +66,18 @@ const RUN_LABELS: Record<RunStatus, string> = {
   failed: 'Failed',
 };
 
-/** A run's status with its icon. */
-export const RunStatusView = ({ status }: { status: RunStatus }) => {
+/**
+ * A run's status with its icon. An interrupted run (recorded failed) reads as interrupted, not
+ * as a failed recovery: it says nothing about its entity's recoverability.
+ */
+export const RunStatusView = ({
+  status,
+  interrupted = false,
+}: {
+  status: RunStatus;
+  interrupted?: boolean;
+}) => {
+  if (interrupted && status === 'failed') return <Status kind="aborted">Interrupted</Status>;
   const label = RUN_LABELS[status] ?? status;
   switch (status) {
     case 'succeeded':
@@ -81,8 +91,15 @@ export const RunStatusView = ({ status }: { status: RunStatus }) => {
   }
 };
 
-/** A machine's phase in a run, with its icon. */
-export const PhaseView = ({ phase }: { phase: MachinePhase }) => {
+/** A machine's phase in a run, with its icon; one whose run was interrupted reads so. */
+export const PhaseView = ({
+  phase,
+  interrupted = false,
+}: {
+  phase: MachinePhase;
+  interrupted?: boolean;
+}) => {
+  if (interrupted && phase === 'failed') return <Status kind="aborted">Interrupted</Status>;
   const label = PHASE_LABELS[phase] ?? phase;
   switch (phase) {
     case 'ready':

@@ -1,10 +1,12 @@
 import { parseEntityRef } from '@backstage/catalog-model';
 import {
   failedMachine,
+  INTERRUPTED_PREFIX,
   type MachinePhase,
   type ReadinessStatus,
   type RecoveryRun,
   type RunMode,
+  type RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
 
 /** `90` → `1m 30s`, `7260` → `2h 1m`, `200000` → `2d 7h`. */
@@ -210,6 +212,34 @@ export function formatRunFailure(run: RecoveryRun): string {
   const { machineRef, probe, reason } = runFailure(run);
   if (!machineRef) return reason;
   return `Machine ${shortRef(machineRef)} failed${probe ? ` probe ${probe}` : ''}: ${reason}`;
+}
+
+/**
+ * Whether a finished run was interrupted (a failover preempted it, its backend stopped) rather
+ * than failed: it says nothing about recoverability and never counts for readiness, so it must
+ * not read as a failed recovery of its entity.
+ */
+export function isRunInterrupted(run: {
+  status: RunStatus;
+  error?: { message: string };
+}): boolean {
+  return run.status === 'failed' && !!run.error?.message?.startsWith(INTERRUPTED_PREFIX);
+}
+
+/** Whether a machine's run ended while it was in progress (its phase then says failed). */
+export function isMachineInterrupted(machine: { phase: MachinePhase; message?: string }): boolean {
+  return machine.phase === 'failed' && !!machine.message?.startsWith(INTERRUPTED_PREFIX);
+}
+
+/**
+ * Why an interrupted run stopped, as a sentence: `Preempted by failover run-7 of
+ * system:default/site.` from `Interrupted: preempted by failover run-7 of system:default/site`.
+ */
+export function interruptionReason(run: { error?: { message: string } }): string {
+  const text = (run.error?.message ?? '').slice(INTERRUPTED_PREFIX.length).trim();
+  if (!text) return 'Interrupted.';
+  const sentence = text[0].toLocaleUpperCase('en-US') + text.slice(1);
+  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
 }
 
 /** What a run is called: `test recovery` or `failover`; `Test recovery` to start a sentence. */
