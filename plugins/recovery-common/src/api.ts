@@ -52,4 +52,6 @@ export interface RecoveryApi {
   getRun(runId: string): Promise<RecoveryRun>;
   /** Newest first; with `before` (a run's id), the runs after it: the next page of a history. */
   listRuns(query: { entityRef?: string; active?: boolean; limit?: number; before?: string }): Promise<RecoveryRun[]>;
+  /** Removes what a finished failover keeps on its host (failback done); the run with that step. */
+  releaseFailover(runId: string): Promise<RecoveryRun>;
 }

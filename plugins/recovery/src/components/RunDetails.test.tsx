@@ -1,4 +1,4 @@
-import { screen, within } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { RecoveryRun, RunStep } from '@backstage-recovery/plugin-recovery-common';
 import { RunDetails } from './RunDetails';
@@ -246,5 +246,49 @@ describe('RunDetails of an interrupted run', () => {
     await renderRun(<RunDetails run={makeRun('failed')} />);
     expect(screen.getByRole('alert')).toHaveTextContent(/^Recovery failed/);
     expect(screen.queryByText('Interrupted')).toBeNull();
+  });
+});
+
+describe('releasing a failover', () => {
+  const failover = makeRun('succeeded', { id: 'fo-1', mode: 'failover' });
+
+  it('asks first, then releases a finished failover and says what its host removed', async () => {
+    const step = { at: '2024-05-02T10:00:00Z', level: 'info' as const, message: 'Released by user:default/dr: removed 3 containers (a, b, c) and 1 network (lab) it kept on recovery' };
+    const api = fakeRecoveryApi({ releaseFailover: async () => ({ ...failover, steps: [...failover.steps, step] }) });
+    await renderWithApis(<RunDetails run={failover} />, { api, entity: null });
+    await userEvent.click(await screen.findByRole('button', { name: 'Release failover machines' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(dialog).toHaveTextContent(/^Release the failover of .+\?/);
+    expect(dialog).toHaveTextContent(/served production since it ran.*only once production runs on its primary machines again/);
+    expect(api.releaseFailover).not.toHaveBeenCalled();
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Release' }));
+    expect(await screen.findByText(step.message)).toBeInTheDocument();
+    expect(api.releaseFailover).toHaveBeenCalledWith('fo-1');
+  });
+
+  it('releases nothing when the dialog is cancelled, and says why a release failed', async () => {
+    const api = fakeRecoveryApi({
+      releaseFailover: async () => {
+        throw new Error("Hypervisor host 'recovery' could not tear down what failover fo-1 kept there: connect ENOENT");
+      },
+    });
+    await renderWithApis(<RunDetails run={failover} />, { api, entity: null });
+    await userEvent.click(await screen.findByRole('button', { name: 'Release failover machines' }));
+    await userEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(api.releaseFailover).not.toHaveBeenCalled();
+    await userEvent.click(await screen.findByRole('button', { name: 'Release failover machines' }));
+    await userEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Release' }));
+    expect(await screen.findByText(/^Not released: Hypervisor host 'recovery' could not tear down/)).toBeInTheDocument();
+  });
+
+  it('offers no release for a test recovery or a failover still running', async () => {
+    const { unmount } = await renderWithApis(<RunDetails run={makeRun('succeeded')} />, { api: fakeRecoveryApi(), entity: null });
+    expect(await screen.findByRole('table', { name: 'Timeline' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Release failover machines' })).toBeNull();
+    unmount();
+    await renderWithApis(<RunDetails run={makeRun('running', { mode: 'failover' })} />, { api: fakeRecoveryApi(), entity: null });
+    expect(await screen.findByRole('table', { name: 'Timeline' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Release failover machines' })).toBeNull();
   });
 });

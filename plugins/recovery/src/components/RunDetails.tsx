@@ -33,6 +33,7 @@ import {
   runModeName,
   shortRef,
 } from './format';
+import { ReleaseFailover } from './ReleaseFailover';
 import { PhaseView, RunStatusView } from './StatusViews';
 
 const useStyles = makeStyles(theme => ({
@@ -502,6 +503,7 @@ export const RunDetails = ({
         </Typography>
       </Box>
       <RunOutcome run={run} rtoObjectiveSeconds={rtoObjectiveSeconds} />
+      {run.mode === 'failover' && !isRunActive(run) ? <ReleaseFailover run={run} /> : null}
       <Typography variant="subtitle2" component={heading} className={classes.sectionTitle}>
         Machines
       </Typography>

@@ -256,6 +256,7 @@ export function fakeRecoveryApi(
     startRun: async () => makeRun('pending'),
     getRun: async () => makeRun('succeeded'),
     listRuns: async () => [],
+    releaseFailover: async () => makeRun('succeeded', { mode: 'failover' }),
     ...overrides,
   };
   const spied: any = {};
