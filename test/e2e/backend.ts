@@ -1,5 +1,5 @@
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -164,4 +164,19 @@ export async function waitForRun(backend: RunningBackend, runId: string): Promis
     if (Date.now() > deadline) throw new Error(`run ${runId} still ${body.status}`);
     await new Promise(r => setTimeout(r, 500));
   }
+}
+
+/** The real recovery CLI (packages/cli) against the backend: its exit status and what it wrote. */
+export function recoveryCli(
+  backend: RunningBackend,
+  ...args: string[]
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise(resolvePromise => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'packages/cli/bin/recovery'), ...args, '--url', backend.baseUrl, '--token', backend.token],
+      { cwd: REPO_ROOT },
+      (error, stdout, stderr) => resolvePromise({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }

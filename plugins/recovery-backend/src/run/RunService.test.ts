@@ -1493,6 +1493,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const runs = service(host);
     const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
     await runs.waitFor(failover.id);
+    // Its timeline says, when it succeeds, what it keeps and how that ends.
+    const machines = ['infra-01', 'data-01', 'web-01'].map(m => `resource:default/${m}`);
+    expect((await store.getRun(failover.id))!.steps.map(s => s.message)).toContain(
+      `Kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: ${machines.join(', ')}): a failover is never torn down automatically; ` +
+        `release it once production runs on its primary machines again (recovery release ${failover.id}, or POST /runs/${failover.id}/release)`,
+    );
     // Two at once (a double click): one removes it all, the other waits for it and finds nothing.
     const [first, second] = await Promise.all([
       runs.releaseFailover(failover.id, 'user:default/ana'),

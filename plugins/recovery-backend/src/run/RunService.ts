@@ -622,6 +622,13 @@ export class RunService {
       );
       const critical = criticalPathStep(recorder.machines(), run.plan.machines, waves);
       if (critical) await recorder.step(critical);
+      if (run.mode === 'failover') {
+        // What serves production now, and how it ends: the next test recovery would be refused.
+        const kept = await this.keep(host, runId, readyMachines(recorder.machines()));
+        await recorder.step(
+          `${kept[0].toUpperCase()}${kept.slice(1)}; release it once production runs on its primary machines again (recovery release ${runId}, or POST /runs/${runId}/release)`,
+        );
+      }
       await this.finish(recorder, host, run, 'succeeded', { rtoSeconds });
     } catch (error) {
       // Claimed by another replica (the run looked orphaned): its failure stands, and whatever
