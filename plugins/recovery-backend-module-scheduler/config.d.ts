@@ -18,7 +18,8 @@ export interface Config {
        */
       analysis?: SchedulerServiceTaskScheduleDefinitionConfig;
       /**
-       * When every entity with a boot plan gets a test recovery, but those annotated
+       * When every entity with a boot plan is checked by a test recovery, its own or that of a
+       * larger plan covering it, but those annotated
        * `recovery.backstage-recovery.io/nightly-check: 'false'` (task `recovery-nightly-check`).
        * The timeout is its time budget: how long it waits for a busy hypervisor host and for its
        * runs. Default: 02:30 every night, after the 02:00 capture, timeout 4 hours.

@@ -30,7 +30,11 @@ export interface Config {
     notifications?: {
       /** Default true; false sends none (a backend without the notifications plugin, say). */
       enabled?: boolean;
-      /** How often readiness is assessed for notices. Default every 15 minutes. */
+      /**
+       * How often readiness is assessed for notices (task `recovery-readiness-notices`). Default
+       * every 15 minutes, timeout 10 minutes, first a minute after start; one given here replaces
+       * it whole (`frequency` and `timeout` both required).
+       */
       schedule?: SchedulerServiceTaskScheduleDefinitionConfig;
     };
     analysis?: {
