@@ -9,7 +9,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
-import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES } from '../run/runState';
+import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES, waitsFor } from '../run/runState';
 import type { CapturedNetwork, MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { createHash } from 'node:crypto';
@@ -248,7 +248,7 @@ export class RecoveryStore {
       await lockHost(tx, run.hypervisorHost);
       const inTx = new RecoveryStore(tx); // insertRun nests as a savepoint
       const active = await inTx.activeRuns({ hypervisorHost: run.hypervisorHost });
-      const holder = active.find(a => run.mode !== 'failover' || a.mode !== 'test');
+      const holder = active.find(a => waitsFor(run.mode, a.mode));
       if (holder) return { busyWith: holder };
       const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef));
       const uncaptured = run.machines.filter(m => !captures.has(m.machineRef)).map(m => m.machineRef);

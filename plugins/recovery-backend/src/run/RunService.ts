@@ -51,6 +51,7 @@ import {
   isFinalMachinePhase,
   isTerminalRunStatus,
   measuredRtoSeconds,
+  waitsFor,
 } from './runState';
 import { isRunVisible } from './visibleRuns';
 
@@ -322,7 +323,7 @@ export class RunService {
     // A host busy with a run this one would not preempt is said busy first (admitRun): worth
     // waiting for, where this refusal is not.
     const active = await this.store.activeRuns({ hypervisorHost: host.id });
-    if (active.some(a => request.mode !== 'failover' || a.mode !== 'test')) return;
+    if (active.some(a => waitsFor(request.mode, a.mode))) return;
     const captures = await this.store.latestCaptures(machineRefs);
     const subnets = [...new Set([...captures.values()].flatMap(c => c.runtime.networks.flatMap(n => (n.subnet ? [n.subnet] : []))))];
     for (const failover of failovers) {
@@ -334,8 +335,7 @@ export class RunService {
       if (held.length === 0 && again.length === 0) continue;
       // Only the host knows whether it is still there: an engineer may have removed it. A host
       // that cannot tell holds up no run: its own lab checks still apply.
-      const kept = await withDeadline(host.listLabResources(failover.id), this.options.stepTimeoutMs, 'listing the lab', NEVER_ABORTED, async () => {})
-        .catch(() => undefined);
+      const kept = await this.labResources(host, failover.id);
       if (!kept || kept.machines.length + kept.networks.length === 0) continue;
       const { credentials } = request;
       const shown = !credentials || (await isRunVisible(failover, refs => this.graphs.visibleTo(refs, credentials)));
@@ -710,6 +710,13 @@ export class RunService {
     this.logger.warn(`Run ${run.id}: ${message}`);
   }
 
+  /** What the host holds labelled with the run id, within the step deadline; undefined where it cannot tell. */
+  private labResources(host: HypervisorHost, runId: string): Promise<LabResources | undefined> {
+    return withDeadline(host.listLabResources(runId), this.options.stepTimeoutMs, 'listing the lab', NEVER_ABORTED, async () => {}).catch(
+      () => undefined,
+    );
+  }
+
   /** Removes everything labelled with the run id, within the step deadline. */
   private teardown(host: HypervisorHost, runId: string): Promise<LabResources> {
     // Nothing to remove late: a teardown that finally finishes has removed it all itself.
@@ -722,13 +729,7 @@ export class RunService {
    * removes them automatically.
    */
   private async keep(host: HypervisorHost, runId: string, running: string[] = []): Promise<string> {
-    const kept = await withDeadline(
-      host.listLabResources(runId),
-      this.options.stepTimeoutMs,
-      'listing the lab',
-      NEVER_ABORTED,
-      async () => {},
-    ).catch(() => undefined);
+    const kept = await this.labResources(host, runId);
     // Refused before it made anything (the host keeps an earlier failover's machines, say): no
     // note of what stays, which would read as if something did.
     if (kept && running.length === 0 && kept.machines.length + kept.networks.length === 0) return `nothing of it is on ${host.id}`;

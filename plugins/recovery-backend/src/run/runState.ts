@@ -1,7 +1,17 @@
 import type {
   MachinePhase,
+  RunMode,
   RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
+
+/**
+ * Whether a new run of `mode` must wait for an active run of `activeMode` on the host: always, but
+ * a failover does not wait for a test recovery (production is gone; the test can run again), it
+ * preempts it.
+ */
+export function waitsFor(mode: RunMode, activeMode: RunMode): boolean {
+  return mode !== 'failover' || activeMode !== 'test';
+}
 
 // The legal moves of a run and of each machine in it. Anything else is a bug in the
 // orchestrator, caught before it reaches the store.
