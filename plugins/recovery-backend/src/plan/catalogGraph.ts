@@ -284,8 +284,7 @@ export class CatalogGraphLoader {
 
   /** The refs among `refs` the catalog holds (whoever may see them), in their order. */
   async heldRefs(refs: string[]): Promise<string[]> {
-    const items = await this.fetchFromCatalog(refs);
-    return refs.filter((_, index) => items[index]);
+    return this.visibleTo(refs, await this.auth.getOwnServiceCredentials());
   }
 
   /**
