@@ -104,6 +104,20 @@ describe('buildBootPlan', () => {
     );
   });
 
+  it('says which dependsOn makes each link of a service cycle that runs through an API or a System', () => {
+    // a needs the API b provides; b needs the System c is part of; c needs a.
+    const cyclic = graph('component:a', ['component:a'], [
+      { ...svc('component:a', ['resource:m1'], ['component:b']), through: { 'component:b': 'api:orders' } },
+      { ...svc('component:b', ['resource:m2'], ['component:c']), through: { 'component:c': 'system:shop' } },
+      svc('component:c', ['resource:m3'], ['component:a']),
+    ]);
+    expect(() => buildBootPlan(cyclic)).toThrow(
+      'Dependency cycle between services: component:a -> component:b -> component:c -> component:a ' +
+        '(component:a dependsOn api:orders, which component:b provides; component:b dependsOn system:shop, which has component:c as a part; ' +
+        'component:c dependsOn component:a): no boot order satisfies it; remove one of these dependsOn',
+    );
+  });
+
   it('names the machines of a cycle that only exists between machines', () => {
     // a on m1 needs b on m2, and c on m2 needs d on m1: no service cycle, but no order.
     const crossed = graph('system:x', ['component:a', 'component:c'], [
@@ -160,6 +174,20 @@ describe('buildBootPlan', () => {
       ]),
     );
     expect(plan.waves).toEqual([['resource:d'], ['resource:w']]);
+  });
+
+  it('says through which dependsOn a service on a machine of a machine cycle needs another', () => {
+    // a on m1 needs the API b provides, on m2; c on m2 needs d on m1.
+    const crossed = graph('system:x', ['component:a', 'component:c'], [
+      { ...svc('component:a', ['resource:m1'], ['component:b']), through: { 'component:b': 'api:orders' } },
+      svc('component:b', ['resource:m2']),
+      svc('component:c', ['resource:m2'], ['component:d']),
+      svc('component:d', ['resource:m1']),
+    ]);
+    expect(() => buildBootPlan(crossed)).toThrow(
+      'Dependency cycle between machines: resource:m1 -> resource:m2 -> resource:m1 ' +
+        '(component:a on resource:m1 needs component:b through api:orders; component:c on resource:m2 needs component:d)',
+    );
   });
 
   it('says why each machine of a machine cycle waits for the next', () => {

@@ -43,11 +43,12 @@ function describeCycle(level: 'service' | 'machine', cycle: string[], reasons: s
  */
 export function buildBootPlan(graph: RecoveryGraph): BootPlan {
   const reached = reachable(graph);
-  const serviceOrder = topologicalOrder(
+  const serviceOrder = topologicalWaves(
     reached.services,
     ref => graph.services.get(ref)?.dependsOn ?? [],
     'service',
-  );
+    serviceCycleReason(graph),
+  ).flat();
 
   // What waiting for a service means, per machine group it needs up: its own machines, or, on
   // none (a purely logical service), what it waits for itself. Each group once: logical services
@@ -81,7 +82,9 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     for (const machine of service.machines) {
       machineServices.get(machine)!.push(ref);
       for (const dep of service.dependsOn) {
-        wait(machine, groupsOf([dep]), `${ref} on ${machine} needs ${dep}`);
+        // Through what it declares (an API, a System): that is the dependsOn to change.
+        const via = service.through?.[dep];
+        wait(machine, groupsOf([dep]), `${ref} on ${machine} needs ${dep}${via ? ` through ${via}` : ''}`);
       }
     }
   }
@@ -89,7 +92,8 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     const node = graph.machines.get(machine);
     for (const target of node?.dependsOn ?? []) {
       const groups = graph.machines.has(target) ? [[target]] : groupsOf([target]);
-      wait(machine, groups, `${machine} dependsOn ${target}`);
+      const via = node?.through?.[target];
+      wait(machine, groups, via ? `${machine} needs ${target} through ${via}` : `${machine} dependsOn ${target}`);
     }
     for (const waitsFor of node?.waitsFor ?? []) {
       wait(machine, [[waitsFor]], `${machine} waited for ${waitsFor} in its reboots`);
@@ -152,8 +156,8 @@ export function topologicalWaves(
   nodes: string[],
   dependencies: (node: string) => string[],
   level: 'service' | 'machine',
-  /** Why a node depends on another, for a cycle's error. */
-  reason?: (node: string, dependency: string) => string,
+  /** Why a node depends on another, for a cycle's error (given the cycle; undefined: nothing to add). */
+  reason?: (node: string, dependency: string, cycle: string[]) => string | undefined,
 ): string[][] {
   const inPlan = new Set(nodes);
   const remaining = new Map<string, number>();
@@ -187,18 +191,28 @@ export function topologicalWaves(
       nodes.filter(n => remaining.get(n)! > 0),
       n => dependencies(n).filter(d => remaining.get(d)! > 0),
     );
-    const reasons = reason ? cycle.map((node, i) => reason(node, cycle[(i + 1) % cycle.length])) : [];
+    const said = reason ? cycle.map((node, i) => reason(node, cycle[(i + 1) % cycle.length], cycle)) : [];
+    const reasons = said.every(r => r !== undefined) ? (said as string[]) : [];
     throw new BootPlanCycleError(level, cycle, reasons);
   }
   return waves;
 }
 
-function topologicalOrder(
-  nodes: string[],
-  dependencies: (node: string) => string[],
-  level: 'service' | 'machine',
-): string[] {
-  return topologicalWaves(nodes, dependencies, level).flat();
+/**
+ * Why a service waits for another, for a service cycle's error; only for cycles with a link the
+ * catalog declares through another entity (an API, a System, a component's parts): one made of
+ * direct dependsOn alone says which to remove by naming the services.
+ */
+function serviceCycleReason(graph: RecoveryGraph) {
+  return (service: string, dependency: string, cycle: string[]): string | undefined => {
+    const through = (from: string, to: string) => graph.services.get(from)?.through?.[to];
+    if (!cycle.some((node, i) => through(node, cycle[(i + 1) % cycle.length]))) return undefined;
+    const via = through(service, dependency);
+    if (!via) return `${service} dependsOn ${dependency}`;
+    return via.startsWith('api:')
+      ? `${service} dependsOn ${via}, which ${dependency} provides`
+      : `${service} dependsOn ${via}, which has ${dependency} as a part`;
+  };
 }
 
 /** One cycle among nodes that all sit on or behind a cycle, starting from the smallest ref. */

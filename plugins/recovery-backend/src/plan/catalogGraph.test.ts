@@ -1,6 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { buildBootPlan } from './bootPlan';
 import { CatalogGraphLoader } from './catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 
@@ -72,6 +73,60 @@ describe('CatalogGraphLoader.load', () => {
     // The machine without annotations is a problem too, but not a missing dependency.
     expect(graph.problems).toEqual(expect.arrayContaining([...graph.missing, expect.objectContaining({ entityRef: 'resource:default/m2' })]));
     expect(graph.problems).toHaveLength(graph.missing.length + 2);
+  });
+});
+
+describe('CatalogGraphLoader.load and buildBootPlan: what a cycle error says to change', () => {
+  it('says which dependsOn makes a service cycle through an API, a System and a component with parts', async () => {
+    const relate = (entity: Entity, ...relations: Array<[string, string]>): Entity => ({
+      ...entity,
+      relations: relations.map(([type, targetRef]) => ({ type, targetRef })),
+    });
+    const graphs = loader([
+      machine('m1'),
+      // web needs the orders API, which app provides; app needs the shop System; shop holds front,
+      // a subcomponent of ui, which web needs: no link is a dependsOn on the next service.
+      relate(component('web', []), ['dependsOn', 'resource:default/m1'], ['dependsOn', 'api:default/orders']),
+      relate({ apiVersion: 'backstage.io/v1alpha1', kind: 'API', metadata: { name: 'orders', namespace: 'default' }, spec: {} }, ['apiProvidedBy', 'component:default/app']),
+      relate(component('app', []), ['dependsOn', 'resource:default/m1'], ['dependsOn', 'system:default/shop']),
+      relate({ apiVersion: 'backstage.io/v1alpha1', kind: 'System', metadata: { name: 'shop', namespace: 'default' }, spec: {} }, ['hasPart', 'component:default/ui']),
+      relate(component('ui', []), ['dependsOn', 'resource:default/m1'], ['hasPart', 'component:default/front']),
+      relate(component('front', []), ['dependsOn', 'resource:default/m1'], ['dependsOn', 'component:default/web']),
+    ]);
+    const graph = await graphs.load('component:default/web');
+    expect(graph.services.get('component:default/app')!.through).toEqual({
+      'component:default/front': 'system:default/shop',
+      'component:default/ui': 'system:default/shop',
+    });
+    expect(() => buildBootPlan(graph)).toThrow(
+      'Dependency cycle between services: component:default/app -> component:default/front -> component:default/web -> component:default/app ' +
+        '(component:default/app dependsOn system:default/shop, which has component:default/front as a part; ' +
+        'component:default/front dependsOn component:default/web; ' +
+        'component:default/web dependsOn api:default/orders, which component:default/app provides): ' +
+        'no boot order satisfies it; remove one of these dependsOn',
+    );
+  });
+
+  it("says through which dependsOn a machine's own dependency makes a machine cycle", async () => {
+    // m1 dependsOn the shop System, whose db runs on m2 and needs app, on m1.
+    const graphs = loader([
+      { ...machine('m1'), relations: [{ type: 'dependsOn', targetRef: 'system:default/shop' }] },
+      machine('m2'),
+      component('app', ['resource:default/m1']),
+      component('db', ['resource:default/m2', 'component:default/app']),
+      {
+        apiVersion: 'backstage.io/v1alpha1',
+        kind: 'System',
+        metadata: { name: 'shop', namespace: 'default' },
+        spec: {},
+        relations: [{ type: 'hasPart', targetRef: 'component:default/db' }],
+      },
+    ]);
+    const graph = await graphs.load('component:default/app');
+    expect(() => buildBootPlan(graph)).toThrow(
+      'Dependency cycle between machines: resource:default/m1 -> resource:default/m2 -> resource:default/m1 ' +
+        '(resource:default/m1 needs component:default/db through system:default/shop; component:default/db on resource:default/m2 needs component:default/app)',
+    );
   });
 });
 

@@ -140,6 +140,8 @@ export class CatalogGraphLoader {
     };
     for (const [by, targets] of dependsOn) {
       const resolved = new Set<string>();
+      /** What each of them stands in for, where it is not the target itself. */
+      const through: Record<string, string> = {};
       // Machines that are parts of what a service depends on (a System's): it waits for them,
       // as for a service of their own, rather than running on them.
       const partMachines = new Set<string>();
@@ -166,11 +168,17 @@ export class CatalogGraphLoader {
             message: `${by} dependsOn ${target}, ${what}: a recovery plan cannot include what it stands for`,
           });
         }
-        all.forEach(ref => (ref !== target && machines.has(ref) ? partMachines : resolved).add(ref));
+        for (const ref of all) {
+          (ref !== target && machines.has(ref) ? partMachines : resolved).add(ref);
+          // Declared directly as well, by this or another dependsOn: that one says why.
+          if (ref !== target && !targets.includes(ref)) through[ref] ??= target;
+        }
       }
       const machine = machines.get(by);
-      if (machine) machine.dependsOn = [...resolved, ...partMachines];
-      else {
+      if (machine) {
+        machine.dependsOn = [...resolved, ...partMachines];
+        if (Object.keys(through).length) machine.through = through;
+      } else {
         const service = services.get(by)!;
         service.machines = [...resolved].filter(ref => machines.has(ref));
         const awaited = [...partMachines].filter(ref => !resolved.has(ref));
@@ -178,6 +186,8 @@ export class CatalogGraphLoader {
           if (!services.has(ref)) services.set(ref, { ref, machines: [ref], dependsOn: [], probes: [] });
         }
         service.dependsOn = [...[...resolved].filter(ref => services.has(ref) && !machines.has(ref)), ...awaited];
+        const indirect = service.dependsOn.filter(ref => through[ref]);
+        if (indirect.length) service.through = Object.fromEntries(indirect.map(ref => [ref, through[ref]]));
       }
     }
     problems.push(...missing);

@@ -40,9 +40,10 @@ export function applyInference(
   machineWaits: InferredMachineWait[];
   disagreements: DependencyDisagreements;
 } {
-  const machineWaits = inference.machineWaits.filter(
-    w => graph.machines.has(w.machine) && graph.machines.has(w.waitsFor),
-  );
+  // In one order whatever order the analysis kept them in: a plan is the same for the same inputs.
+  const machineWaits = inference.machineWaits
+    .filter(w => graph.machines.has(w.machine) && graph.machines.has(w.waitsFor))
+    .sort((a, b) => a.machine.localeCompare(b.machine) || a.waitsFor.localeCompare(b.waitsFor));
   for (const w of machineWaits) {
     const machine = graph.machines.get(w.machine)!;
     machine.waitsFor = [...(machine.waitsFor ?? []), w.waitsFor];

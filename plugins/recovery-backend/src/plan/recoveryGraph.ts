@@ -11,6 +11,11 @@ export interface ServiceNode {
   machines: string[];
   /** Services it depends on. */
   dependsOn: string[];
+  /**
+   * Of dependsOn, those it waits for through what it declares (an API they provide, a System or a
+   * component they are part of): that entity, so a cycle can say which dependsOn makes it.
+   */
+  through?: Record<string, string>;
   probes: ProbeSpec[];
 }
 
@@ -20,6 +25,8 @@ export interface MachineNode {
   locator?: MachineLocator;
   /** What it declares it depends on itself (a Resource's dependsOn): machines and services. */
   dependsOn?: string[];
+  /** Of dependsOn, those it waits for through what it declares (an API, a System): that entity. */
+  through?: Record<string, string>;
   /** Machines it waits for beyond what its services' dependencies say (learned from reboots). */
   waitsFor?: string[];
 }

@@ -107,6 +107,21 @@ describe('PlanService.plan', () => {
     expect(result.plan!.analysis!.warnings).toEqual([expect.stringContaining(`Learned dependency ${c('b')} -> ${c('e')} (score 0.9) not followed`)]);
   });
 
+  it("says which learned dependencies name no catalog entity in one order, whatever the analysis's", async () => {
+    const entities = [system([c('a')]), machine('m1'), component('a', [m('m1')])];
+    const learned = [
+      { service: c('a'), dependsOn: c('gone2'), score: 0.9 },
+      { service: c('a'), dependsOn: c('gone1'), score: 0.9 },
+    ];
+    const warnings = async (order: typeof learned) => (await planner(entities, order).plan('system:default/site')).plan!.analysis!.warnings;
+    const forward = await warnings(learned);
+    expect(forward).toEqual([
+      expect.stringContaining(`Learned dependency ${c('a')} -> ${c('gone1')} not followed`),
+      expect.stringContaining(`Learned dependency ${c('a')} -> ${c('gone2')} not followed`),
+    ]);
+    expect(await warnings([...learned].reverse())).toEqual(forward);
+  });
+
   it('lists as observed but not declared only what the catalog does not declare, not even through others', async () => {
     // web -> api -> db declared; the history shows web waiting for db (api's starts were not
     // collected) and for cache, which nothing declares.

@@ -67,9 +67,10 @@ export class PlanService {
     const applied = inference && applyInference(graph, inference);
     // Not followed learned dependencies, said in the plan's analysis warnings: non-blocking.
     const notFollowed: string[] = [];
-    for (const [service, targets] of follow) {
+    // In one order whatever order the analysis lists them in: the same inputs, the same plan.
+    for (const [service, targets] of [...follow].sort(([a], [b]) => a.localeCompare(b))) {
       if (!graph.services.has(service)) continue;
-      for (const target of targets) {
+      for (const target of [...targets].sort()) {
         // A stale analysis may name an entity since removed: the catalog skipped it.
         if (!graph.services.has(target) && !graph.machines.has(target)) {
           notFollowed.push(`Learned dependency ${service} -> ${target} not followed: ${target} is not a service in the catalog`);
