@@ -155,8 +155,8 @@ describe('recovery API', () => {
       position: { wave: 1, machines: ['resource:default/data-01'], waitsFor: ['resource:default/infra-01'] },
       lastRun: { id: run.id, status: 'succeeded' },
     });
-    // The bad probe annotation makes it not recoverable, and says so.
-    expect(readiness.body.status).toBe('not-recoverable');
+    // The bad probe annotation leaves that probe out: at risk, and says so.
+    expect(readiness.body.status).toBe('at-risk');
     expect(readiness.body.reasons[0]).toContain('probe "udp:1"');
 
     const listed = await request(server).get('/api/recovery/runs?entityRef=component:default/database');

@@ -165,6 +165,7 @@ export const recoveryPlugin = createBackendPlugin({
           graphs,
           objectives,
           durationMs(config, 'recovery.objectives.maxTestAge', '7d') / 1000,
+          () => providers.allCaptureSources().map(s => s.engineId),
         );
 
         permissionsRegistry.addPermissions(recoveryPermissions);

@@ -2,7 +2,8 @@ const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 8640
 
 /**
  * Parses a duration such as `500ms`, `90s`, `15m`, `24h`, `7d` (or a sum: `1h30m`) into seconds.
- * Returns undefined when the text is not a duration.
+ * Returns undefined when the text is not a duration, or one too long to be a number (`1e400d`'s
+ * digits written out would read as Infinity, which JSON answers as null).
  */
 export function parseDurationSeconds(text: string): number | undefined {
   const trimmed = text.trim();
@@ -11,7 +12,7 @@ export function parseDurationSeconds(text: string): number | undefined {
   for (const [, value, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|[smhd])/g)) {
     total += Number(value) * UNITS[unit];
   }
-  return total;
+  return Number.isFinite(total) ? total : undefined;
 }
 
 /**

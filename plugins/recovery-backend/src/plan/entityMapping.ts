@@ -12,6 +12,7 @@ import {
   ANNOTATION_RTO,
   EntityProblem,
   ProbeSpec,
+  formatSeconds,
   parseDurationSeconds,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
@@ -50,7 +51,33 @@ export function readMachine(entity: Entity): {
   return { locator: { machineRef: entityRef, engine: engine!, container: container! }, problems };
 }
 
-/** Parses the probes annotation: `tcp:53, http:80/healthz` (the kind in any case). */
+/**
+ * Machines whose engine annotation names no primary engine a capture source serves (`engines`, as
+ * configured): nothing captures them. The catalog cannot tell; the configuration can.
+ */
+export function unknownEngineProblems(
+  machines: Iterable<{ ref: string; locator?: MachineLocator }>,
+  engines: string[],
+): EntityProblem[] {
+  const known = new Set(engines);
+  const configured = engines.length > 0 ? [...engines].sort().join(', ') : 'none';
+  return [...machines].flatMap(({ ref, locator }) =>
+    locator && !known.has(locator.engine)
+      ? [
+          {
+            entityRef: ref,
+            annotation: ANNOTATION_ENGINE,
+            message: `Machine ${ref}: ${ANNOTATION_ENGINE} "${locator.engine}" is no configured primary engine (configured: ${configured}), so it is not captured: set it to one of them`,
+          },
+        ]
+      : [],
+  );
+}
+
+/**
+ * Parses the probes annotation: `tcp:53, http:80/healthz` (the kind in any case, `http:80` for
+ * `http:80/`). A probe named twice is probed once; a bad one is a problem saying what is wrong.
+ */
 export function readProbes(entity: Entity): {
   probes: ProbeSpec[];
   problems: EntityProblem[];
@@ -60,6 +87,7 @@ export function readProbes(entity: Entity): {
   const probes: ProbeSpec[] = [];
   const problems: EntityProblem[] = [];
   if (!text) return { probes, problems };
+  const seen = new Set<string>();
   for (const item of text.split(',').map(s => s.trim()).filter(Boolean)) {
     const match = /^(tcp|http):(\d{1,5})(\/\S*)?$/i.exec(item);
     const kind = match?.[1].toLowerCase();
@@ -68,20 +96,39 @@ export function readProbes(entity: Entity): {
       problems.push({
         entityRef,
         annotation: ANNOTATION_PROBES,
-        message: `${entityRef}: probe "${item}" in ${ANNOTATION_PROBES} is not valid; expected tcp:PORT or http:PORT/PATH, separated by commas`,
+        message: `${entityRef}: probe "${item}" in ${ANNOTATION_PROBES} is not valid${whyNotProbe(item, match)}; expected tcp:PORT or http:PORT/PATH, separated by commas`,
       });
       continue;
     }
-    probes.push(
-      kind === 'http'
-        ? { kind: 'http', port, path: match[3] ?? '/' }
-        : { kind: 'tcp', port },
-    );
+    const probe: ProbeSpec = kind === 'http' ? { kind: 'http', port, path: match[3] ?? '/' } : { kind: 'tcp', port };
+    const key = `${probe.kind}:${probe.port}${probe.path ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    probes.push(probe);
   }
   return { probes, problems };
 }
 
-/** Reads RPO/RTO objectives, falling back to the configured defaults. */
+/** Why a probe is not valid, where it is plain: `: …`, or nothing. */
+function whyNotProbe(item: string, match: RegExpExecArray | null): string {
+  if (match) {
+    const port = Number(match[2]);
+    if (port < 1 || port > 65535) return ` (port ${match[2]} is not between 1 and 65535)`;
+    return ' (a tcp probe takes no path)';
+  }
+  const https = /^https:(\d{1,5})/i.exec(item);
+  if (https) return ` (there are no https probes: tcp:${https[1]} checks that the port answers)`;
+  if (/^(tcp|http):\/\//i.test(item)) return ' (a port and path, not a URL: the lab probes each of the service\'s machines)';
+  // `tcp:53 tcp:80`, `tcp:53; http:80/`: probes, but not separated as the annotation separates them.
+  const pieces = item.split(/[\s;]+/).filter(Boolean);
+  if (pieces.length > 1 && pieces.every(p => /^(tcp|http):\d{1,5}(\/\S*)?$/i.test(p))) return ' (probes are separated by commas)';
+  return '';
+}
+
+/**
+ * Reads RPO/RTO objectives, falling back to the configured defaults. One that does not parse is a
+ * problem saying what is wrong with it and which objective is used meanwhile.
+ */
 export function readObjectives(
   entity: Entity,
   defaults: { rpoSeconds: number; rtoSeconds: number },
@@ -96,7 +143,7 @@ export function readObjectives(
       problems.push({
         entityRef,
         annotation,
-        message: `${entityRef}: ${annotation} "${text}" is not a duration such as 30m, 4h or 1d`,
+        message: `${entityRef}: ${annotation} "${text}" ${whyNotObjective(text, seconds)}; until it is mended, the site's default of ${formatSeconds(fallback)} applies`,
       });
       return fallback;
     }
@@ -107,6 +154,18 @@ export function readObjectives(
     rtoSeconds: read(ANNOTATION_RTO, defaults.rtoSeconds),
     problems,
   };
+}
+
+/** What is wrong with an objective's text, as people get them wrong. */
+function whyNotObjective(text: string, seconds: number | undefined): string {
+  const trimmed = text.trim();
+  if (seconds !== undefined || /^0+(\.0+)?$/.test(trimmed)) return 'is no time at all: an objective must be longer than 0s';
+  if (trimmed === '') return 'is empty: set a duration such as 30m, 4h or 1d, or remove it';
+  if (trimmed.startsWith('-')) return 'is negative: an objective must be longer than 0s';
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return `has no unit: add one, e.g. ${trimmed}m or ${trimmed}h (units ms, s, m, h, d)`;
+  const lower = trimmed.toLowerCase();
+  if (lower !== trimmed && parseDurationSeconds(lower) !== undefined) return `is not a duration: units are lower case (${lower})`;
+  return 'is not a duration such as 30m, 4h, 1d or 1h30m (a number and a unit: ms, s, m, h or d, no spaces)';
 }
 
 /**

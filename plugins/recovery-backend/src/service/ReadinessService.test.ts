@@ -152,17 +152,18 @@ describe('ReadinessService.readiness', () => {
         ],
       },
     );
-    const asked: string[][] = [];
+    const asked: unknown[] = [];
     const recording = {
       latestCaptures: async () => new Map(),
       lastFinishedRun: async (query: { machineRefs: string[] }) => {
-        asked.push(query.machineRefs);
+        asked.push(query);
         return undefined;
       },
     } as unknown as RecoveryStore;
     const service = new ReadinessService(recording, planned, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
     await service.readiness(web, user);
-    expect(asked).toEqual([[web01, db01]]);
+    // None found: then web's own last run, to tell whether its plan changed since.
+    expect(asked).toEqual([{ machineRefs: [web01, db01] }, { entityRef: web }]);
   });
 
   it("places a system by its machine parts too, those none of its services runs on among them", async () => {
@@ -424,5 +425,130 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+/** The demo's shape as a messy catalog has it: `change` applied to a copy of each entity. */
+const messy = (change: (e: Entity) => Entity = e => e): Entity[] => entities.map(e => change(structuredClone(e)));
+const annotated = (ref: string, annotations: Record<string, string>) => (e: Entity) =>
+  `${e.kind.toLowerCase()}:default/${e.metadata.name}` === ref
+    ? { ...e, metadata: { ...e.metadata, annotations: { ...e.metadata.annotations, ...annotations } } }
+    : e;
+const A = 'recovery.backstage-recovery.io/';
+
+describe.each(databases.eachSupportedId())('ReadinessService over a messy catalog on %p', databaseId => {
+  let store: RecoveryStore;
+  const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
+  const everything = mockCredentials.service();
+  /** A readiness service over `catalog`, on the one store. */
+  const over = (catalog: Entity[], engines?: string[]) => {
+    const graphs = new CatalogGraphLoader(catalogHidingFromUsers(catalog, []), mockServices.auth(), objectives);
+    const plans = new PlanService(graphs);
+    return { plans, service: new ReadinessService(store, plans, graphs, objectives, 7 * 86_400, engines && (() => engines)) };
+  };
+  const capture = (machineRef: string, createdAt: Date, id = `cap-${machineRef}-${createdAt.getTime()}`) =>
+    store.insertCapture({
+      id,
+      machineRef,
+      engine: 'primary',
+      container: machineRef.split('/')[1],
+      imageId: 'sha256:1',
+      sizeBytes: 1,
+      checksum: 'sha256:1',
+      artifact: '/captures/1.tar',
+      runtime: { hostname: 'h', networks: [], env: [], exposedPorts: [], labels: {} },
+      adaptations: [],
+      durationMs: 1,
+      createdAt: createdAt.toISOString(),
+    });
+  /** Runs `entityRef`'s plan as `plans` makes it, to success, finished an hour ago. */
+  const succeeded = async (plans: PlanService, id: string, entityRef: string) => {
+    const plan = (await plans.plan(entityRef)).plan!;
+    await store.insertRun(
+      { id, entityRef, mode: 'test', trigger: 'user', hypervisorHost: 'recovery', plan, options: {}, machines: plan.machines.map(pm => ({ machineRef: pm.machineRef, wave: pm.wave })) },
+      new Date(Date.now() - 3_600_000),
+    );
+    await store.updateRun(id, { status: 'running' });
+    await store.updateRun(id, { status: 'succeeded', rtoSeconds: 60 });
+  };
+
+  beforeAll(async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new RecoveryStore(knex);
+    for (const name of ['db-01', 'dns-01', 'web-01', 'cache-01']) await capture(m(name), new Date(Date.now() - 60_000));
+    const { plans } = over(messy());
+    await succeeded(plans, 'site-ok', site);
+  });
+
+  it('puts what one service\'s unparsable probes or objectives leave out at risk, not every plan that holds it out of reach', async () => {
+    const catalog = messy(annotated(c('database'), { [`${A}probes`]: 'https:5432', [`${A}rto`]: '1H' }));
+    const { service } = over(catalog);
+    const overview = await service.readinessOf([site, c('dns'), c('web'), c('database')], everything);
+    const probe = `${c('database')}: probe "https:5432" in ${A}probes is not valid (there are no https probes: tcp:5432 checks that the port answers); expected tcp:PORT or http:PORT/PATH, separated by commas`;
+    const rto = `${c('database')}: ${A}rto "1H" is not a duration: units are lower case (1h); until it is mended, the site's default of 5 min applies`;
+    expect(overview.map(r => [r.entityRef, r.status, r.reasons])).toEqual([
+      [c('database'), 'at-risk', [rto, probe]],
+      [c('web'), 'at-risk', [probe]],
+      [site, 'at-risk', [probe]],
+      [c('dns'), 'ready', []],
+    ]);
+    // Where the page looks: the problems, naming the entity and the annotation.
+    expect((await service.readiness(c('web'), everything)).problems).toEqual([{ entityRef: c('database'), annotation: `${A}probes`, message: probe }]);
+  });
+
+  it('names a machine whose engine annotation is no configured primary engine, on every plan that holds it, and only those: at risk, as its last capture still restores', async () => {
+    const catalog = messy(annotated(m('db-01'), { [`${A}engine`]: 'Primary' }));
+    const { service } = over(catalog, ['primary', 'staging']);
+    const problem = {
+      entityRef: m('db-01'),
+      annotation: `${A}engine`,
+      message: `Machine ${m('db-01')}: ${A}engine "Primary" is no configured primary engine (configured: primary, staging), so it is not captured: set it to one of them`,
+    };
+    const overview = await service.readinessOf([site, c('dns'), c('web'), c('database')], everything);
+    expect(overview.map(r => [r.entityRef, r.status, r.problems])).toEqual([
+      [c('database'), 'at-risk', [problem]],
+      [c('web'), 'at-risk', [problem]],
+      [site, 'at-risk', [problem]],
+      [c('dns'), 'ready', []],
+    ]);
+    expect((await service.readiness(c('web'), everything)).reasons).toEqual([problem.message]);
+  });
+
+  it("says so when an entity's plan grew since its last test recovery, rather than that it was never tested", async () => {
+    // web's own run, then web comes to need a cache on a machine of its own.
+    const before = over(messy());
+    await succeeded(before.plans, 'web-before-cache', c('web'));
+    const catalog = [
+      ...messy(e => (e.metadata.name === 'web' ? { ...e, relations: [...e.relations!, { type: 'dependsOn', targetRef: c('cache') }] } : e)),
+      machineEntity('cache-01'),
+      componentEntity('cache', [m('cache-01')]),
+    ];
+    const { service } = over(catalog);
+    // Finished just now (the run's finish is stamped as it is recorded).
+    const grown = expect.stringMatching(
+      new RegExp(`^Its boot plan changed since its last test recovery \\(\\d+ s ago\\), which did not boot ${m('cache-01')}: none has recovered the plan it has now$`),
+    );
+    const web = await service.readiness(c('web'), everything);
+    expect(web).toMatchObject({ status: 'at-risk', reasons: [grown] });
+    expect(web.lastRun).toBeUndefined();
+    // The overview the same; the database's plan the runs still recover; the cache was never tested.
+    const overview = await service.readinessOf([c('web'), c('database'), c('cache')], everything);
+    expect(overview.map(r => [r.entityRef, r.status, r.reasons])).toEqual([
+      [c('web'), 'at-risk', [grown]],
+      [c('cache'), 'unknown', ['Never test-recovered']],
+      [c('database'), 'ready', []],
+    ]);
+  });
+
+  it('does not take a capture dated ahead of the clock for a fresh one', async () => {
+    const { service } = over(messy());
+    await capture(m('dns-01'), new Date(Date.now() + 2 * 3_600_000), 'cap-from-the-future');
+    const dns = await service.readiness(c('dns'), everything);
+    expect(dns).toMatchObject({
+      status: 'at-risk',
+      reasons: [`Last capture of ${m('dns-01')} is dated 2 h ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`],
+    });
+    expect(dns.captures).toEqual([{ machineRef: m('dns-01'), latest: expect.objectContaining({ id: 'cap-from-the-future' }), ageSeconds: 0 }]);
   });
 });

@@ -11,6 +11,7 @@ import {
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { RecoveryStore, RunHead, StoredCapture } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import { unknownEngineProblems } from '../plan/entityMapping';
 import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
 import { toApi } from './CaptureService';
 import type { PlanService, PlannedRecovery } from './PlanService';
@@ -23,8 +24,8 @@ const OVERVIEW_CONCURRENCY = 8;
 const isEntityError = (error: unknown) =>
   error instanceof Error && ['NotFoundError', 'InputError', 'ConflictError'].includes(error.name);
 
-/** Whole seconds from an ISO time to `now` (epoch ms), never negative (clocks differ). */
-const secondsSince = (iso: string, now: number) => Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+/** Whole seconds from an ISO time to `now` (epoch ms): negative for a time ahead of this backend's clock (assessReadiness judges it). */
+const secondsSince = (iso: string, now: number) => Math.round((now - Date.parse(iso)) / 1000);
 
 /** Gathers the facts about an entity's recoverability and assesses them. */
 export class ReadinessService {
@@ -37,6 +38,11 @@ export class ReadinessService {
     private readonly defaultObjectives: Readiness['objectives'],
     /** A last test recovery older than this leaves an entity at risk. */
     private readonly maxTestAgeSeconds: number,
+    /**
+     * The primary engines capture sources serve (ProviderRegistry): a machine annotated with
+     * another is not captured, which readiness says. Unchecked without it, or with none.
+     */
+    private readonly primaryEngines?: () => string[],
   ) {}
 
   /** Readiness of an entity as the caller may see it (its plan's warnings, its last run). */
@@ -55,7 +61,9 @@ export class ReadinessService {
       : (await isRunVisible(found, refs => this.graphs.visibleTo(refs, credentials)))
         ? await this.plans.runSeenBy(found, credentials)
         : hiddenRun(found);
-    return this.assess(entity, latest, lastRun, Date.now());
+    // None recovered its plan: the entity's own last run, if its plan has changed since, says so.
+    const outgrown = !found && query.machineRefs ? await this.store.lastFinishedRun({ entityRef: entity.graph.rootRef }) : undefined;
+    return this.assess(entity, latest, lastRun, Date.now(), outgrown);
   }
 
   /**
@@ -107,6 +115,11 @@ export class ReadinessService {
       this.store.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
     ]);
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
+    // Those whose plan no run recovered: their own last run, to tell a plan that changed since.
+    const unrecovered = entities.filter((e, i) => !found[i] && e.lastRunQuery.machineRefs);
+    const ownRuns = unrecovered.length > 0 ? await this.store.lastFinishedRuns(unrecovered.map(e => ({ entityRef: e.graph.rootRef }))) : [];
+    // By index: the store's answer leaves a hole where it found none.
+    const outgrown = new Map(unrecovered.map((e, i) => [e, ownRuns[i]] as const));
     // Many entities share a last run (their system's): the catalog is asked once per run entity.
     const seen = new Map<string, Promise<boolean>>();
     const visible: VisibleTo = async refs => {
@@ -124,7 +137,7 @@ export class ReadinessService {
         const run = lastRuns.get(entity);
         const shown = run && (options.ownRunsOnly ? run.entityRef === entity.graph.rootRef : await isRunVisible(run, visible));
         const lastRun = run && (shown ? run : options.ownRunsOnly ? withheldRun(run) : hiddenRun(run));
-        const { plan, captures, ...readiness } = this.assess(entity, latest, lastRun, now);
+        const { plan, captures, ...readiness } = this.assess(entity, latest, lastRun, now, outgrown.get(entity));
         return {
           ...readiness,
           machineCount: plan?.machines.length,
@@ -146,13 +159,18 @@ export class ReadinessService {
     latest: Map<string, StoredCapture>,
     lastRun: RecoveryRun | HiddenRun | undefined,
     now: number,
+    /** Without a last run, the entity's own newest finished one, which did not recover its plan. */
+    outgrown?: RecoveryRun,
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } = entity;
     const roots = new Set(graph.roots);
+    // A backend with no capture source at all captures nothing anywhere: not one entity's problem.
+    const engines = this.primaryEngines?.() ?? [];
     return assessReadiness({
       entityRef: graph.rootRef,
       ownMachines,
       problems: graph.problems,
+      captureProblems: engines.length > 0 ? unknownEngineProblems(graph.machines.values(), engines) : [],
       objectives: graph.objectives,
       plan,
       planError,
@@ -166,6 +184,7 @@ export class ReadinessService {
       }),
       lastRun,
       lastRunAgeSeconds: lastRun?.finishedAt ? secondsSince(lastRun.finishedAt, now) : undefined,
+      outgrownRun: outgrown && { run: outgrown, ageSeconds: outgrown.finishedAt ? secondsSince(outgrown.finishedAt, now) : 0 },
       maxTestAgeSeconds: this.maxTestAgeSeconds,
       disagreements: disagreements && {
         inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),

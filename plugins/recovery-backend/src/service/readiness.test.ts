@@ -86,4 +86,54 @@ describe('assessReadiness', () => {
     const broken = assessReadiness({ ...base, entityRef: 'component:default/c', captures: [{ machineRef: 'm' }] });
     expect([ready, unknown, broken].sort(byRisk).map(r => r.status)).toEqual(['not-recoverable', 'unknown', 'ready']);
   });
+
+  it('puts problems that leave the plan whole (a probe, an objective) at risk; one that stops a recovery blocks', () => {
+    const P = 'recovery.backstage-recovery.io/';
+    const probe = { entityRef: 'component:default/web', annotation: `${P}probes`, message: 'probe "https:443" is not valid' };
+    const rpo = { entityRef: 'component:default/web', annotation: `${P}rpo`, message: 'rpo "1H" is not a duration' };
+    const engine = { entityRef: 'resource:default/web-01', annotation: `${P}engine`, message: 'Machine web-01 has no engine annotation' };
+    const missing = { entityRef: 'component:default/web', message: 'web dependsOn component:default/gone, which is not in the catalog' };
+    expect(assessReadiness({ ...base, problems: [probe, rpo] })).toMatchObject({ status: 'at-risk', reasons: [probe.message, rpo.message], problems: [probe, rpo] });
+    expect(assessReadiness({ ...base, problems: [probe, engine, missing] })).toMatchObject({
+      status: 'not-recoverable',
+      reasons: [engine.message, missing.message, probe.message],
+    });
+  });
+
+  it('meets an objective it equals, and doubts ages dated ahead of its clock past a tolerance', () => {
+    expect(assessReadiness({ ...base, lastRun: run('succeeded', 300), captures: [capture('resource:default/data-01', 3600), capture('resource:default/web-01', -60)] })).toMatchObject({
+      status: 'ready',
+      reasons: [],
+      captures: [{ ageSeconds: 3600 }, { ageSeconds: 0 }],
+    });
+    expect(assessReadiness({ ...base, captures: [capture('resource:default/data-01', -7200), capture('resource:default/web-01', 5)], lastRunAgeSeconds: -3 * 86_400 })).toMatchObject({
+      status: 'at-risk',
+      reasons: [
+        "Last capture of resource:default/data-01 is dated 2 h ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told",
+        "Last test recovery is dated 3 d ahead of the backend's clock: one of their clocks is wrong, so how long it vouches for the entity cannot be told",
+      ],
+      captures: [{ ageSeconds: 0 }, { ageSeconds: 5 }],
+    });
+  });
+
+  it("says what of its plan the entity's own last run did not recover, rather than that it was never tested", () => {
+    const machine = (machineRef: string, services: string[]) => ({ machineRef, wave: 0, services, waitsFor: [], probes: [] });
+    const own = (machines: ReturnType<typeof machine>[], error?: RecoveryRun['error']) =>
+      ({ id: 'old', status: error ? 'failed' : 'succeeded', plan: { entityRef: 'component:default/web', waves: [], machines }, error }) as unknown as RecoveryRun;
+    const now = { ...plan, machines: [machine('resource:default/data-01', ['component:default/db']), machine('resource:default/web-01', ['component:default/web', 'component:default/api'])] };
+    const reasons = (r: RecoveryRun) => assessReadiness({ ...base, plan: now, lastRun: undefined, outgrownRun: { run: r, ageSeconds: 7200 } });
+    expect(reasons(own([machine('resource:default/web-01', ['component:default/web'])]))).toMatchObject({
+      status: 'at-risk',
+      reasons: [
+        'Its boot plan changed since its last test recovery (2 h ago), which did not boot resource:default/data-01 and did not probe component:default/api on resource:default/web-01: none has recovered the plan it has now',
+      ],
+    });
+    const gone = own(
+      [...now.machines, machine('resource:default/old-01', [])],
+      { machineRef: 'resource:default/old-01', message: 'old-01 failed' },
+    );
+    expect(reasons(gone).reasons).toEqual([
+      'Its boot plan changed since its last test recovery (2 h ago), which failed on resource:default/old-01, which the plan no longer holds: none has recovered the plan it has now',
+    ]);
+  });
 });

@@ -8,7 +8,13 @@ import type {
   ReadinessStatus,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { formatSeconds, formatSecondsAgainst } from '@backstage-recovery/plugin-recovery-common';
+import {
+  ANNOTATION_PROBES,
+  ANNOTATION_RPO,
+  ANNOTATION_RTO,
+  formatSeconds,
+  formatSecondsAgainst,
+} from '@backstage-recovery/plugin-recovery-common';
 
 export interface ReadinessInput {
   entityRef: string;
@@ -18,11 +24,23 @@ export interface ReadinessInput {
   objectives: { rpoSeconds: number; rtoSeconds: number };
   plan?: BootPlan;
   planError?: string;
+  /**
+   * What keeps machines from being captured again (an engine no capture source serves): their
+   * last capture still restores, so these put the entity at risk; one never captured blocks on
+   * its own.
+   */
+  captureProblems?: EntityProblem[];
+  /** Each `ageSeconds` as this backend's clock reads it: negative for a capture dated ahead of it. */
   captures: MachineCaptureStatus[];
   /** In full, or as a HiddenRun when the caller may not see its entity. */
   lastRun?: RecoveryRun | HiddenRun;
-  /** How long ago the last run finished. */
+  /** How long ago the last run finished (negative: dated ahead of this backend's clock). */
   lastRunAgeSeconds?: number;
+  /**
+   * Without a last run, the entity's own newest finished run that counts, and how long ago it
+   * finished: it recovered a plan the entity's has since outgrown (a machine added, say).
+   */
+  outgrownRun?: { run: RecoveryRun; ageSeconds: number };
   /** A last test recovery older than this is stale: the machines have changed since. */
   maxTestAgeSeconds: number;
   disagreements?: DependencyDisagreements;
@@ -47,6 +65,18 @@ export function hiddenRun(run: RecoveryRun): HiddenRun {
   };
 }
 
+/**
+ * Problems of annotations that leave the plan whole: a probe or an objective that does not parse
+ * (left out, or the site's default used). The entity recovers all the same, so they put it at
+ * risk, not out of reach; else one service's typo would make every entity whose plan holds it
+ * not recoverable (and alarm their owners). What stops a recovery (a machine that cannot be
+ * captured, a declared dependency the catalog does not hold) is blocking.
+ */
+const PLAN_WHOLE = new Set([ANNOTATION_PROBES, ANNOTATION_RPO, ANNOTATION_RTO]);
+
+/** How far ahead of this backend's clock a capture or run may be dated before its age is doubted: replicas' clocks differ a little. */
+const CLOCK_TOLERANCE_SECONDS = 300;
+
 const RANK: Record<ReadinessStatus, number> = {
   'not-recoverable': 0,
   'at-risk': 1,
@@ -69,21 +99,28 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   const unknowns: string[] = [];
   const { rpoSeconds, rtoSeconds } = input.objectives;
 
-  for (const problem of input.problems) blocking.push(problem.message);
+  for (const problem of input.problems) (problem.annotation && PLAN_WHOLE.has(problem.annotation) ? risks : blocking).push(problem.message);
+  for (const problem of input.captureProblems ?? []) risks.push(problem.message);
   if (input.planError) blocking.push(input.planError);
   if (input.plan && input.plan.machines.length === 0) {
     unknowns.push('No machines in the boot plan: add dependsOn relations to machine Resources');
   }
   for (const c of input.captures) {
     if (!c.latest) blocking.push(`${c.machineRef} has never been captured`);
-    else if ((c.ageSeconds ?? 0) > rpoSeconds) {
+    else if ((c.ageSeconds ?? 0) < -CLOCK_TOLERANCE_SECONDS) {
+      // Read as fresh until the clocks meet, it would hide an RPO missed meanwhile.
+      risks.push(
+        `Last capture of ${c.machineRef} is dated ${formatSeconds(-c.ageSeconds!)} ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`,
+      );
+    } else if ((c.ageSeconds ?? 0) > rpoSeconds) {
       risks.push(
         `Last capture of ${c.machineRef} is ${formatSecondsAgainst(c.ageSeconds!, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)}`,
       );
     }
   }
   const run = input.lastRun;
-  if (!run) unknowns.push('Never test-recovered');
+  if (!run && input.outgrownRun) risks.push(outgrown(input.outgrownRun.run, input.outgrownRun.ageSeconds, input.plan));
+  else if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
     blocking.push(`Last test recovery failed: ${run.error?.message ?? 'unknown error'}`);
   } else {
@@ -92,9 +129,14 @@ export function assessReadiness(input: ReadinessInput): Readiness {
         `Last measured RTO ${formatSecondsAgainst(run.rtoSeconds, rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
       );
     }
-    if ((input.lastRunAgeSeconds ?? 0) > input.maxTestAgeSeconds) {
+    const age = input.lastRunAgeSeconds ?? 0;
+    if (age < -CLOCK_TOLERANCE_SECONDS) {
       risks.push(
-        `Last test recovery is ${formatSecondsAgainst(input.lastRunAgeSeconds!, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
+        `Last test recovery is dated ${formatSeconds(-age)} ahead of the backend's clock: one of their clocks is wrong, so how long it vouches for the entity cannot be told`,
+      );
+    } else if (age > input.maxTestAgeSeconds) {
+      risks.push(
+        `Last test recovery is ${formatSecondsAgainst(age, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
       );
     }
   }
@@ -121,12 +163,32 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     entityRef: input.entityRef,
     status,
     reasons: [...blocking, ...risks, ...unknowns],
-    problems: input.problems,
+    problems: [...input.problems, ...(input.captureProblems ?? [])],
     objectives: input.objectives,
     plan: input.plan,
     position,
-    captures: input.captures,
+    // An age ahead of the clock is none yet (the reasons say why).
+    captures: input.captures.map(c => (c.ageSeconds !== undefined && c.ageSeconds < 0 ? { ...c, ageSeconds: 0 } : c)),
     lastRun: input.lastRun,
     disagreements: input.disagreements,
   };
+}
+
+/**
+ * Why the entity's own last run no longer tells about it: its plan has what the run did not
+ * recover (a machine it did not boot, a service whose probes it did not run), or the run failed on
+ * a machine the plan no longer holds.
+ */
+function outgrown(run: RecoveryRun, ageSeconds: number, plan: BootPlan | undefined): string {
+  const booted = new Map(run.plan.machines.map(m => [m.machineRef, new Set(m.services)]));
+  const notBooted = (plan?.machines ?? []).filter(m => !booted.has(m.machineRef)).map(m => m.machineRef);
+  const unprobed = (plan?.machines ?? []).flatMap(m =>
+    booted.has(m.machineRef) ? m.services.filter(s => !booted.get(m.machineRef)!.has(s)).map(s => `${s} on ${m.machineRef}`) : [],
+  );
+  const missed = [
+    ...(notBooted.length > 0 ? [`did not boot ${notBooted.join(', ')}`] : []),
+    ...(unprobed.length > 0 ? [`did not probe ${unprobed.join(', ')}`] : []),
+  ];
+  const why = missed.length > 0 ? missed.join(' and ') : `failed on ${run.error?.machineRef ?? 'a machine'}, which the plan no longer holds`;
+  return `Its boot plan changed since its last test recovery (${formatSeconds(Math.max(0, ageSeconds))} ago), which ${why}: none has recovered the plan it has now`;
 }
