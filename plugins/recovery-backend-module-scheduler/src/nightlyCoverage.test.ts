@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { nightlyCheck, nightlySummary, nightlyTargets } from './tasks';
+import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
+import { finishTask, nightlyCheck, nightlySummary, nightlyTargets, runNightlyCheck } from './tasks';
 
 // A system of two services, each on its own machine.
 const A01 = 'resource:default/a-01';
@@ -9,7 +9,9 @@ const B01 = 'resource:default/b-01';
 const SHOP = 'system:default/shop';
 const A = 'component:default/a';
 const B = 'component:default/b';
-const services: Record<string, string[]> = { [A01]: [A], [B01]: [B], 'resource:default/c-01': ['component:default/c'] };
+const C01 = 'resource:default/c-01';
+const C = 'component:default/c';
+const services: Record<string, string[]> = { [A01]: [A], [B01]: [B], [C01]: [C] };
 
 const readinessOf = (entityRef: string, machineRefs: string[], uncaptured: string[] = []): ReadinessSummary => ({
   entityRef,
@@ -51,6 +53,31 @@ const finished = (id: string, entityRef: string, machineRefs: string[], extra: P
 
 const noCapture = (machineRef: string) =>
   new RecoveryApiError(`POST /runs failed with 409: No capture of ${machineRef} yet: capture first (POST /captures)`, 409, 'ConflictError');
+
+// What the backend answers a test recovery whose plan needs production's subnet 10.1.0.0/24
+// while failover f1 of a keeps a-01 on it.
+const FAILOVER = 'failover f1 of component:default/a (succeeded at 2026-11-20T10:00:00.000Z)';
+const REMEDY =
+  "this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production. " +
+  'Once production no longer needs them, release failover f1 (recovery release f1, or POST /runs/f1/release), ' +
+  'or else remove what it kept there by hand (everything labelled recovery.backstage-recovery.io/run-id=f1), and start the run again; ' +
+  'or recover onto another hypervisor host';
+const besideFailover = (entityRef: string) =>
+  new RecoveryApiError(
+    `POST /runs failed with 409: ${entityRef} cannot be test-recovered on recovery now: ${FAILOVER} keeps 2 containers and 1 network there, ` +
+      `serving production with production's subnet 10.1.0.0/24; ${REMEDY}`,
+    409,
+    KEPT_FAILOVER_ERROR_NAME,
+    {
+      name: KEPT_FAILOVER_ERROR_NAME,
+      failover: FAILOVER,
+      host: 'recovery',
+      keeps: '2 containers and 1 network',
+      holding: "production's subnet 10.1.0.0/24",
+      remedy: REMEDY,
+    },
+  );
+const REFUSED = `refused: ${FAILOVER} keeps 2 containers and 1 network on recovery, serving production with production's subnet 10.1.0.0/24`;
 
 /** A recovery API whose runs end as `outcome` says, on the first poll. */
 function apiOf(
@@ -156,6 +183,70 @@ describe('nightly check coverage', () => {
         `  ${SHOP}: run r3 succeeded in 9 s, covering ${A}, ${B}`,
       ].join('\n'),
     );
+  });
+
+  it('says once what a failover kept on the host refuses, and starts no run it would refuse for certain', async () => {
+    // Failover f1 of a keeps a-01 on the host, on production's subnet of a-01: the backend
+    // refuses every test recovery whose plan holds a-01 (b-01 and c-01 lie on other subnets).
+    const OPS = 'system:default/shop-ops';
+    const items = [...shopItems(), readinessOf(OPS, [A01, B01]), readinessOf(C, [C01])];
+    const holdsA01 = (entityRef: string) => items.find(i => i.entityRef === entityRef)!.plan!.waves.flat().includes(A01);
+    const { api, started } = apiOf(items, entityRef => (holdsA01(entityRef) ? besideFailover(entityRef) : { rtoSeconds: 3 }));
+    const logger = mockServices.logger.mock();
+    const report = await nightlyCheck(api, new Set(), logger, { pollIntervalMs: 1 });
+    // The shop's run is refused; shop-ops, which it was to cover, holds every machine of the
+    // shop's plan, so it would be refused too: not started. a and b, on a part of it, are asked:
+    // only a is refused.
+    expect(started).toEqual([SHOP, C, A, B]);
+    expect(report.succeeded).toEqual([C, B]);
+    expect(report.failed).toEqual([
+      { entityRef: SHOP, message: REFUSED },
+      {
+        entityRef: OPS,
+        message: `not started: its plan holds every machine of ${SHOP}'s, whose run was refused: ${FAILOVER} keeps 2 containers and 1 network on recovery, serving production on subnets they need`,
+      },
+      { entityRef: A, message: REFUSED },
+    ]);
+    expect(nightlySummary(report)).toBe(
+      [
+        'Nightly readiness check: 2 runs for 5 entities, 2 recovered, 3 failed',
+        `  ${C}: run r2 succeeded in 3 s`,
+        `  ${B}: run r4 succeeded in 3 s (its own: the run of ${OPS} could not start)`,
+        `  no run for 3 entities beside ${FAILOVER}, which keeps 2 containers and 1 network on recovery (${SHOP}, ${OPS}, ${A}): ${REMEDY}`,
+      ].join('\n'),
+    );
+    // The task's stored result and its log say how to free the host once.
+    const stored = (() => {
+      try {
+        finishTask(nightlySummary(report), report.failed, logger);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+    expect(stored.split('release failover f1').length - 1).toBe(1);
+    const logged = [logger.error, logger.warn, logger.info].flatMap(f => vi.mocked(f).mock.calls.map((c: unknown[]) => String(c[0])));
+    expect(logged.filter(l => l.includes('release failover f1'))).toEqual([]);
+    expect(logged.filter(l => l.startsWith('Nightly check') && l.includes(REFUSED))).toHaveLength(2);
+  });
+
+  it('after a kept failover refused a plan, starts none that holds all its machines, and asks for one that holds none of them', async () => {
+    // The refusal of a (a-01 on the failover's subnet) says nothing about b; the system's plan
+    // holds a-01, so it needs that subnet too.
+    const items = shopItems();
+    const { api, started } = apiOf(items, entityRef => (entityRef === B ? { rtoSeconds: 2 } : besideFailover(entityRef)));
+    const report = await runNightlyCheck(api, [{ entityRef: A, plan: items[1].plan, covers: [] }, { entityRef: B, plan: items[2].plan, covers: [] }, { entityRef: SHOP, plan: items[0].plan, covers: [] }], mockServices.logger.mock(), {
+      pollIntervalMs: 1,
+    });
+    expect(started).toEqual([A, B]);
+    expect(report.succeeded).toEqual([B]);
+    expect(report.failed).toEqual([
+      { entityRef: A, message: REFUSED },
+      {
+        entityRef: SHOP,
+        message: `not started: its plan holds every machine of ${A}'s, whose run was refused: ${FAILOVER} keeps 2 containers and 1 network on recovery, serving production on subnets they need`,
+      },
+    ]);
   });
 
   it("names the entities a run was to cover when the task's time budget ran out during it", async () => {

@@ -66,7 +66,7 @@ describe('RecoveryBackendClient', () => {
     handle = (req, body, res) => {
       seen.push(`${req.method} ${req.url} ${req.headers.authorization?.split(' ')[0]} ${body}`);
       res.writeHead(409, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ error: { name: HOST_BUSY_ERROR_NAME, message: "Hypervisor host 'h' is busy with run r1" } }));
+      res.end(JSON.stringify({ error: { name: HOST_BUSY_ERROR_NAME, message: "Hypervisor host 'h' is busy with run r1", runId: 'r1' } }));
     };
     const refused = await client.startRun('component:default/web').catch(e => e);
     expect(refused).toBeInstanceOf(RecoveryApiError);
@@ -74,6 +74,7 @@ describe('RecoveryBackendClient', () => {
       status: 409,
       errorName: HOST_BUSY_ERROR_NAME,
       message: "POST /runs failed with 409: Hypervisor host 'h' is busy with run r1",
+      detail: { runId: 'r1' },
     });
     expect(seen).toEqual(['POST /api/recovery/runs Bearer {"entityRef":"component:default/web","mode":"test"}']);
   });

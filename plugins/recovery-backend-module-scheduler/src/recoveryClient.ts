@@ -22,7 +22,7 @@ export interface ScheduledRecoveryApi {
   ): Promise<{ analysed: string[]; skipped: string[]; failed: Array<{ entityRef: string; message: string }> }>;
 }
 
-export { HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+export { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 
 /** A non-2xx answer of the recovery backend, keeping what callers need to tell busy from broken. */
 export class RecoveryApiError extends Error {
@@ -31,6 +31,8 @@ export class RecoveryApiError extends Error {
     readonly status: number,
     /** The name of the backend's error (`error.name` of the body), when it gave one. */
     readonly errorName?: string,
+    /** The backend's error body (`error`), whose named errors carry their parts. */
+    readonly detail?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'RecoveryApiError';
@@ -91,10 +93,12 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     if (response.status < 200 || response.status > 299) {
       let message = text;
       let errorName: string | undefined;
+      let detail: Record<string, unknown> | undefined;
       try {
         const { error } = JSON.parse(text);
         message = error?.message ?? text;
         errorName = typeof error?.name === 'string' ? error.name : undefined;
+        detail = error && typeof error === 'object' ? error : undefined;
       } catch {
         // not JSON: keep the text
       }
@@ -102,6 +106,7 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
         `${method} ${path} failed with ${response.status}: ${message}`,
         response.status,
         errorName,
+        detail,
       );
     }
     return JSON.parse(text);

@@ -3,9 +3,10 @@ import {
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
 import { coversPlan, INTERRUPTED_PREFIX, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { listed } from '@backstage-recovery/plugin-recovery-node';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HOST_BUSY_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
+import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
 
 export interface TaskReport {
   succeeded: string[];
@@ -70,7 +71,10 @@ export function nightlyTargets(
 
 /** What the nightly check did: per entity, as readiness will count it; and each run, in order. */
 export interface NightlyReport extends TaskReport {
-  /** One line per run (or run that could not be made): what it was for, how it ended, what it covered. */
+  /**
+   * One line per run (or run that could not be made): what it was for, how it ended, what it
+   * covered; then one line per failover kept on the host that refused runs, naming whom it held up.
+   */
   runs: string[];
   /** How many runs were started. */
   started: number;
@@ -243,11 +247,37 @@ function messageOf(error: unknown): string {
   return String((error as Error)?.message ?? error);
 }
 
+/**
+ * A start refused because a finished failover keeps its machines on the hypervisor host, serving
+ * production on subnets the run's plan needs (the backend's check beside a kept failover). It holds
+ * for as long as the failover stays, so waiting is pointless: its parts, to say it once.
+ */
+interface KeptFailoverRefusal {
+  /** The failover as the refusal names it (`failover <id> of <entity> (<status> at <time>)`). */
+  failover: string;
+  host: string;
+  /** What it keeps there (`3 containers and 1 network`). */
+  keeps: string;
+  /** What of this run's plan it holds (`production's subnet 10.1.0.0/24`). */
+  holding: string;
+  /** Why that refuses the run, and how to free the host. */
+  remedy: string;
+}
+
+function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
+  const { errorName, detail } = (error ?? {}) as { errorName?: unknown; detail?: Record<string, unknown> };
+  if (statusOf(error) !== 409 || errorName !== KEPT_FAILOVER_ERROR_NAME || !detail) return undefined;
+  const parts = [detail.failover, detail.host, detail.keeps, detail.holding, detail.remedy];
+  if (!parts.every(p => typeof p === 'string')) return undefined;
+  const [failover, host, keeps, holding, remedy] = parts as string[];
+  return { failover, host, keeps, holding, remedy };
+}
+
 /** How one nightly run ended, as what it tells about the entities it was to cover. */
 type RunOutcome =
   | { kind: 'finished'; run: RecoveryRun }
-  /** Refused, or lost: no run tells about anyone. */
-  | { kind: 'not run'; message: string }
+  /** Refused, or lost: no run tells about anyone. `keptFailover`: refused beside a failover kept on the host. */
+  | { kind: 'not run'; message: string; keptFailover?: KeptFailoverRefusal }
   /** The time budget ran out before it started or while it ran; or the task was stopped. */
   | { kind: 'out of time'; message: string; covering: string }
   | { kind: 'stopped'; message: string; covering: string };
@@ -262,7 +292,9 @@ const STOPPED = 'the task was stopped (its timeout ran out, or the backend shut 
  * A host busy with another run (a 409 named HypervisorHostBusyError) and transient errors
  * while polling are retried every `pollIntervalMs` until `deadline` (the task's time budget,
  * epoch ms): giving up early would leave the host busy and fail every following entity as busy
- * too. Any other refusal, such as a machine never captured, is that entity's failure at once.
+ * too. Any other refusal, such as a machine never captured, is that entity's failure at once. A
+ * refusal beside a failover kept on the host is said once, in a line of its own naming whom it held
+ * up, and a later plan holding every machine of one it refused is not started (`refusedWithin`).
  *
  * A target's run stands in for those it `covers` only where readiness will count it for them
  * (`coversPlan`): a run that failed on a machine outside one's plan, or that could not start,
@@ -271,7 +303,7 @@ const STOPPED = 'the task was stopped (its timeout ran out, or the backend shut 
  */
 export async function runNightlyCheck(
   api: ScheduledRecoveryApi,
-  targets: Array<string | Pick<NightlyTarget, 'entityRef' | 'covers'>>,
+  targets: Array<string | (Pick<NightlyTarget, 'entityRef' | 'covers'> & Partial<Pick<NightlyTarget, 'plan'>>)>,
   logger: LoggerService,
   options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
 ): Promise<NightlyReport> {
@@ -351,14 +383,38 @@ export async function runNightlyCheck(
               covering: `the run of ${entityRef}, which was to cover it, was not started: ${STOPPED}`,
             };
       }
-      return { kind: 'not run', message: messageOf(error) };
+      return { kind: 'not run', message: messageOf(error), keptFailover: keptFailoverRefusal(error) };
     }
   };
 
-  type Queued = Pick<NightlyTarget, 'entityRef' | 'covers'> & { why?: string; again?: boolean };
+  type Queued = Pick<NightlyTarget, 'entityRef' | 'covers'> & Partial<Pick<NightlyTarget, 'plan'>> & { why?: string; again?: boolean };
   const queue: Queued[] = targets.map(t => (typeof t === 'string' ? { entityRef: t, covers: [] } : { ...t }));
+  /**
+   * Failovers kept on the host that refused runs, by the refusal's naming of them and the host:
+   * its words once, the machines of each plan it refused, and every entity it held up.
+   */
+  const heldBy = new Map<string, { refusal: KeptFailoverRefusal; refused: Array<{ entityRef: string; machines: string[] }>; entities: string[] }>();
+  const holding = (refusal: KeptFailoverRefusal) => {
+    const key = `${refusal.failover}\u0000${refusal.host}`;
+    if (!heldBy.has(key)) heldBy.set(key, { refusal, refused: [], entities: [] });
+    return heldBy.get(key)!;
+  };
+  /**
+   * A refused plan whose every machine this plan holds: this one needs every subnet that one does
+   * (the same latest captures), some of which the failover holds, so its run would be refused too.
+   * Sharing only some machines is not enough: the failover may hold none of theirs.
+   */
+  const refusedWithin = (plan: BootPlan | undefined) => {
+    if (!plan) return undefined;
+    const machines = new Set(plan.machines.map(m => m.machineRef));
+    for (const held of heldBy.values()) {
+      const as = held.refused.find(r => r.machines.length > 0 && r.machines.every(m => machines.has(m)));
+      if (as) return { held, as: as.entityRef };
+    }
+    return undefined;
+  };
   for (let index = 0; index < queue.length; index++) {
-    const { entityRef, covers, why, again } = queue[index];
+    const { entityRef, covers, plan, why, again } = queue[index];
     const label = `Nightly check ${index + 1}/${queue.length}: ${entityRef}`;
     const own = why ? ` (its own: ${why})` : '';
     const fail = (ref: string, message: string) => {
@@ -371,6 +427,15 @@ export async function runNightlyCheck(
       logger.warn(`${label}: runs of their own for ${left.map(c => c.entityRef).join(', ')}: ${reason}`);
       queue.push(...chooseRuns(left.map(c => ({ ...c, uncaptured: [] }))).map(t => ({ ...t, why: reason })));
     };
+    const refusedAlike = refusedWithin(plan);
+    if (refusedAlike) {
+      const { held, as } = refusedAlike;
+      const { failover, keeps, host } = held.refusal;
+      held.entities.push(entityRef);
+      fail(entityRef, `not started: its plan holds every machine of ${as}'s, whose run was refused: ${failover} keeps ${keeps} on ${host}, serving production on subnets they need`);
+      runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
+      continue;
+    }
     const outcome = await runOne(entityRef, label);
     if (outcome.kind === 'out of time' || outcome.kind === 'stopped') {
       fail(entityRef, outcome.message);
@@ -381,6 +446,16 @@ export async function runNightlyCheck(
           for (const ref of [rest.entityRef, ...rest.covers.map(c => c.entityRef)]) fail(ref, `not checked: ${STOPPED}`);
         }
       }
+      continue;
+    }
+    if (outcome.kind === 'not run' && outcome.keptFailover) {
+      // Said once, in the summary: how to free the host is the same for every run it refuses.
+      const { failover, keeps, host, holding: needed } = outcome.keptFailover;
+      const held = holding(outcome.keptFailover);
+      held.entities.push(entityRef);
+      if (plan) held.refused.push({ entityRef, machines: plan.machines.map(m => m.machineRef) });
+      fail(entityRef, `refused: ${failover} keeps ${keeps} on ${host}, serving production with ${needed}`);
+      runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }
     if (outcome.kind === 'not run') {
@@ -425,6 +500,12 @@ export async function runNightlyCheck(
     }
     report.runs.push(`${entityRef}: run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}${covering}${own}`);
     runOnTheirOwn(untold, `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ''}`);
+  }
+  for (const { refusal, entities } of heldBy.values()) {
+    report.runs.push(
+      `no run for ${entities.length} ${entities.length === 1 ? 'entity' : 'entities'} beside ${refusal.failover}, which keeps ${refusal.keeps} on ${refusal.host} ` +
+        `(${listed(entities)}): ${refusal.remedy}`,
+    );
   }
   return report;
 }

@@ -23,6 +23,16 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
 export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
 
 /**
+ * Name of the 409 error `POST /runs` answers where a finished failover keeps machines on the
+ * hypervisor host that serve production on subnets (or machines) the run's plan needs: it holds
+ * for as long as that failover stays, so retrying is pointless until it is released. Its body
+ * gives the parts of its message: `{ error: { name, message, failover, host, keeps, holding,
+ * remedy } }` (`failover` as the caller may see it: `failover <id> of <entity> (...)` or `an
+ * earlier failover`).
+ */
+export const KEPT_FAILOVER_ERROR_NAME = 'KeptFailoverError';
+
+/**
  * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.
  * Entity refs in paths are split: `/readiness/component/default/web`.
  *

@@ -1,5 +1,6 @@
 import { RESOURCE_TYPE_CATALOG_ENTITY } from '@backstage/plugin-catalog-common/alpha';
 import { createPermission } from '@backstage/plugin-permission-common';
+import type { BootPlan } from './types';
 
 // Runs and captures are of one entity: checked against it (resourceRef), so a policy can grant
 // them by the catalog's own rules (an entity's owners, say) as it grants reading it.
@@ -13,7 +14,8 @@ export const recoveryRunCreatePermission = createPermission({
 
 /**
  * Start a failover besides: its machines boot with production's addresses on a network that is
- * not isolated, so it is granted apart from test recoveries.
+ * not isolated, so it is granted apart from test recoveries. Needed on the entity failed over and
+ * on each entity its boot plan boots (failoverEntityRefs), to start a failover and to release it.
  */
 export const recoveryRunFailoverPermission = createPermission({
   name: 'recovery.run.failover',
@@ -33,6 +35,16 @@ export const recoveryEventsCreatePermission = createPermission({
   name: 'recovery.events.create',
   attributes: { action: 'create' },
 });
+
+/**
+ * The catalog entities a failover of this plan boots, each of which it needs
+ * recovery.run.failover on: every machine, and every service the plan puts on one. A failover
+ * keeps live copies of them on production's subnets, whoever owns them; the entity failed over
+ * (a system, say) is checked apart, with recovery.run.create too.
+ */
+export function failoverEntityRefs(plan: Pick<BootPlan, 'machines'>): string[] {
+  return [...new Set(plan.machines.flatMap(m => [m.machineRef, ...m.services]))];
+}
 
 export const recoveryPermissions = [
   recoveryRunCreatePermission,

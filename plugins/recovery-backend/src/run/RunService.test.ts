@@ -1,7 +1,7 @@
 import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { ConflictError } from '@backstage/errors';
+import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
 import type { HypervisorHost, LabHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
@@ -229,6 +229,28 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(host.started).toEqual([]);
     expect(host.labels.size).toBe(0);
     expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+  });
+
+  it('fails a run whose host stops answering at the host, not at the machine it was booting', async () => {
+    const host = new FakeHost(needs);
+    const start = host.startMachine.bind(host);
+    host.startMachine = async machine => {
+      if (machine.machineRef === 'resource:default/data-01') throw new ServiceUnavailableError("Docker engine 'fake' is unreachable (EPIPE)");
+      return start(machine);
+    };
+    const runs = service(host);
+    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.waitFor(started.id);
+    const run = (await store.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    expect(run.error).toEqual({
+      message: "hypervisor host fake stopped answering while resource:default/data-01 was booting: Docker engine 'fake' is unreachable (EPIPE)",
+    });
+    expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
+      ['resource:default/infra-01', 'ready'],
+      ['resource:default/data-01', 'failed'],
+      ['resource:default/web-01', 'skipped'],
+    ]);
   });
 
   it('fails a run before it builds anything where the host has less memory available than its machines held when captured', async () => {
@@ -1466,6 +1488,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         `a second failover would boot them again, or apart from them on other addresses. ${remove}`,
     );
     await expect(second).rejects.toBeInstanceOf(ConflictError);
+    // Named, with its parts for a client to say it once for every run it holds up.
+    await expect(second).rejects.toMatchObject({
+      name: 'KeptFailoverError',
+      failover: `failover ${failover.id} of component:default/web (succeeded at ${finishedAt})`,
+      host: 'fake',
+      keeps: '3 containers and 1 network',
+      holding: "machines resource:default/infra-01, resource:default/data-01, resource:default/web-01 and production's subnet 172.29.10.0/24",
+    });
     // Refused, not failed: nothing counts against the entity.
     expect((await store.listRuns({ limit: 10 })).map(r => r.id)).toEqual([failover.id]);
     // An engineer released the failover: what it kept is gone, and the host is free for both again.

@@ -1,6 +1,7 @@
 import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
 import { ConflictError, InputError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
 import type {
+  BootPlan,
   BootPlanMachine,
   EntityProblem,
   MachinePhase,
@@ -18,6 +19,7 @@ import {
   HOST_BUSY_ERROR_NAME,
   INTERRUPTED_PREFIX,
   MISSING_DEPENDENCIES_ERROR_NAME,
+  KEPT_FAILOVER_ERROR_NAME,
   RUN_ID_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
@@ -89,6 +91,11 @@ export interface StartRunRequest {
    * (the backend itself) it does.
    */
   credentials?: BackstageCredentials;
+  /**
+   * Checks the caller's grants on the plan the run will boot, made here (a failover needs them on
+   * every machine and service of it): a plan the router made apart could change before this one.
+   */
+  authorizePlan?: (plan: BootPlan) => Promise<void>;
 }
 
 class MachineFailure extends Error {
@@ -139,6 +146,35 @@ export class MissingDependenciesError extends ConflictError {
     );
     (this as Error).name = MISSING_DEPENDENCIES_ERROR_NAME;
     this.missing = missing;
+  }
+}
+
+/**
+ * A finished failover keeps machines on the host that serve production on what this run needs:
+ * refused for as long as it stays, not busy. A 409 told apart by its name; its parts ride in the
+ * error body, so a client (the nightly check) can say it once for every run it holds up.
+ */
+export class KeptFailoverError extends ConflictError {
+  readonly statusCode = 409;
+
+  constructor(
+    entityRef: string,
+    mode: RunMode,
+    /** The failover as the caller may see it. */
+    readonly failover: string,
+    readonly host: string,
+    /** What it keeps on the host (`3 containers and 1 network`). */
+    readonly keeps: string,
+    /** What of this run's plan it holds (machines, production's subnets). */
+    readonly holding: string,
+    /** Why that refuses the run, and how to free the host. */
+    readonly remedy: string,
+  ) {
+    super(
+      `${entityRef} cannot be ${mode === 'test' ? 'test-recovered' : 'failed over'} on ${host} now: ${failover} keeps ${keeps} there, ` +
+        `serving production with ${holding}; ${remedy}`,
+    );
+    (this as Error).name = KEPT_FAILOVER_ERROR_NAME;
   }
 }
 
@@ -248,6 +284,7 @@ export class RunService {
         `${graph.rootRef} needs no machines: nothing to recover. Add dependsOn relations to machine Resources`,
       );
     }
+    await request.authorizePlan?.(plan);
     // With the names its warnings mention: the analysis may be pruned (recovery.analysis.keepLast)
     // before the run is last read, and without them no reader's warnings can be filtered.
     if (plan.analysis && names) plan.analysis.names = namesMentioned(plan.analysis.warnings ?? [], names);
@@ -351,9 +388,14 @@ export class RunService {
         ? `release failover ${failover.id} (recovery release ${failover.id}, or POST /runs/${failover.id}/release), ` +
           `or else remove what it kept there by hand (everything labelled ${RUN_ID_LABEL}=${failover.id}),`
         : 'have that failover released (or what it kept there removed)';
-      throw new ConflictError(
-        `${entityRef} cannot be ${request.mode === 'test' ? 'test-recovered' : 'failed over'} on ${host.id} now: ${who} keeps ${describeResources(kept)} there, ` +
-          `serving production with ${what}; ${why}. Once production no longer needs them, ${remove} and start the run again; or recover onto another hypervisor host`,
+      throw new KeptFailoverError(
+        entityRef,
+        request.mode,
+        who,
+        host.id,
+        describeResources(kept),
+        what,
+        `${why}. Once production no longer needs them, ${remove} and start the run again; or recover onto another hypervisor host`,
       );
     }
   }
@@ -936,6 +978,14 @@ export class RunService {
     // that vanished with it is no failure to record. Checked after the failure was seen, so
     // one seen while the run was still ours is real.
     if (!(await this.stillDriven(recorder.runId))) return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
+    // The host stopped answering (its engine went away): the run failed at the host, not at this
+    // machine, which readiness and owners' notices would otherwise blame.
+    if ((error as Error)?.name === 'ServiceUnavailableError') {
+      await recorder.machine(machineRef, 'failed', { finishedAt: now(), message: messageOf(error) }, afterReady);
+      const message = `hypervisor host ${host.id} stopped answering while ${machineRef} was ${afterReady ? 'checked' : 'booting'}: ${messageOf(error)}`;
+      await recorder.step(message, machineRef, 'error');
+      return new Error(message);
+    }
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
       this.logger.warn(`Run ${recorder.runId}: ${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`);

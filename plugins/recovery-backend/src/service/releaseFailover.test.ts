@@ -1,6 +1,7 @@
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { stringifyEntityRef } from '@backstage/catalog-model';
+import { type CatalogService, catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Knex } from 'knex';
@@ -26,36 +27,48 @@ const machineOf = (name: string, service: string): Entity => ({
   ...machineEntity(name),
   relations: [{ type: 'dependencyOf', targetRef: service }],
 });
+/** With a uid: the catalog can drop it (removeEntityByUid), as when production's entities go. */
+const removable = (entity: Entity): Entity => ({ ...entity, metadata: { ...entity.metadata, uid: stringifyEntityRef(entity) } });
+/** Their failovers outlive them in the catalog: gone's machine stays; lost and its machine go; hush's machine is hidden from users. */
+const GONE = 'component:default/gone';
+const LOST = 'component:default/lost';
+const HUSH = 'component:default/hush';
 const entities = [
   componentEntity('shop', ['resource:default/shop-01']),
   machineOf('shop-01', SHOP),
   componentEntity('secret', ['resource:default/vault-01']),
   machineOf('vault-01', SECRET),
-];
+  ...[componentEntity('gone', ['resource:default/gone-01']), machineOf('gone-01', GONE)],
+  ...[componentEntity('lost', ['resource:default/lost-01']), machineOf('lost-01', LOST)],
+  ...[componentEntity('hush', ['resource:default/hush-01']), machineOf('hush-01', HUSH)],
+].map(removable);
 
-/** The DR engineer may fail over; every other user may run tests only. */
+/** The DR engineer may fail over; `mock`, every other user, may run tests only; `partial` may fail over all but the machines shop-01 and gone-01. */
 const DR = mockCredentials.user.header('user:default/dr');
+const PARTIAL = mockCredentials.user.header('user:default/partial');
 const permissions = mockServices.permissions.mock({
   authorize: async (requests, { credentials }) =>
-    requests.map(r => ({
-      result:
-        r.permission.name === 'recovery.run.failover' && (credentials.principal as { userEntityRef?: string }).userEntityRef === 'user:default/mock'
-          ? AuthorizeResult.DENY
-          : AuthorizeResult.ALLOW,
-    })),
+    requests.map(r => {
+      const user = (credentials.principal as { userEntityRef?: string }).userEntityRef;
+      const refused =
+        user === 'user:default/mock' ||
+        (user === 'user:default/partial' && ['resource:default/shop-01', 'resource:default/gone-01'].includes((r as { resourceRef?: string }).resourceRef!));
+      return { result: r.permission.name === 'recovery.run.failover' && refused ? AuthorizeResult.DENY : AuthorizeResult.ALLOW };
+    }),
 });
 const AS_PLUGIN = mockCredentials.service.header();
 
 describe.each(databases.eachSupportedId())('POST /runs/{id}/release on %p', databaseId => {
   let knex: Knex;
   let store: RecoveryStore;
+  let catalog: CatalogService;
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   const host = new FakeHost({});
   const teardown = host.teardown.bind(host);
 
   beforeAll(async () => {
     knex = await databases.init(databaseId);
-    const catalog = catalogHidingFromUsers(entities, [SECRET]);
+    catalog = catalogHidingFromUsers(entities, [SECRET, 'resource:default/hush-01']);
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
@@ -66,7 +79,7 @@ describe.each(databases.eachSupportedId())('POST /runs/{id}/release on %p', data
       ],
     }));
     store = new RecoveryStore(knex);
-    for (const machine of ['shop-01', 'vault-01']) {
+    for (const machine of ['shop-01', 'vault-01', 'gone-01', 'lost-01', 'hush-01']) {
       await store.insertCapture({
         id: `cap-${machine}`,
         machineRef: `resource:default/${machine}`,
@@ -183,5 +196,66 @@ describe.each(databases.eachSupportedId())('POST /runs/{id}/release on %p', data
     expect((await host.listLabResources(id)).machines).toHaveLength(1);
     host.teardown = teardown;
     expect((await release(id)).body.steps.at(-1).message).toMatch(/^Released by user:default\/dr: removed 1 container/);
+  });
+
+  /** Drops these entities from the catalog, as when production's are deleted after a site is lost. */
+  const leaveCatalog = (...refs: string[]) => Promise.all(refs.map(ref => catalog.removeEntityByUid(ref, { credentials: mockCredentials.service() })));
+
+  it('needs recovery.run.failover on each machine the failover booted, not on its entity alone, naming the one missing', async () => {
+    const id = await finishedRun(SHOP, 'failover');
+    const refused = await release(id, PARTIAL);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toBe(
+      `Missing permission recovery.run.failover on 1 entity that failover ${id} booted: resource:default/shop-01. ` +
+        'Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog',
+    );
+    expect((await host.listLabResources(id)).machines).toHaveLength(1);
+    expect((await release(id)).status).toBe(200);
+  });
+
+  it('releases a failover whose entity has left the catalog on the machines it booted that the catalog still holds', async () => {
+    const id = await finishedRun(GONE, 'failover');
+    await leaveCatalog(GONE);
+    // Its entity gone, the run is no one's to read; releasing it is decided on what it booted.
+    expect((await request(server).get(`/api/recovery/runs/${id}`).set('authorization', DR)).status).toBe(404);
+    const refused = await release(id, PARTIAL);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toBe(
+      `Missing permission recovery.run.failover on 1 entity that failover ${id} booted: resource:default/gone-01. ` +
+        'Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog',
+    );
+    expect((await host.listLabResources(id)).machines).toHaveLength(1);
+    const released = await release(id);
+    expect(released.status).toBe(200);
+    expect(released.body.steps.at(-1).message).toBe(
+      `Released by user:default/dr: removed 1 container (${id}/resource:default/gone-01) and 1 network (lab-${id}-prod) it kept on fake`,
+    );
+    expect(await host.listLabResources(id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('answers 404 for a failover whose entity left the catalog to a caller the catalog shows nothing it booted', async () => {
+    const id = await finishedRun(HUSH, 'failover');
+    await leaveCatalog(HUSH);
+    const unseen = await release(id);
+    expect(unseen.status).toBe(404);
+    expect(unseen.body.error.message).toBe(`Run ${id} not found`);
+    expect((await host.listLabResources(id)).machines).toHaveLength(1);
+    expect((await release(id, AS_PLUGIN)).status).toBe(200);
+  });
+
+  it('refuses with a 403 naming the label to remove by hand a failover none of whose entities the catalog holds any more', async () => {
+    const id = await finishedRun(LOST, 'failover');
+    await leaveCatalog(LOST, 'resource:default/lost-01');
+    for (const as of [DR, AS_PLUGIN]) {
+      const refused = await release(id, as);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.message).toBe(
+        `Run ${id} cannot be released through the API: neither its entity nor any machine or service it booted is in the catalog any more, ` +
+          `so no one's recovery.run.failover can be checked on them. Remove what it kept on hypervisor host 'fake' by hand: ` +
+          `everything labelled recovery.backstage-recovery.io/run-id=${id}`,
+      );
+    }
+    expect((await host.listLabResources(id)).machines).toHaveLength(1);
+    await host.teardown(id);
   });
 });

@@ -11,6 +11,7 @@ import request from 'supertest';
 import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { catalogHidingFromUsers } from '../testing/catalog';
+import { componentEntity, machineEntity } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 import { recoveryPlugin } from '../plugin';
@@ -667,7 +668,7 @@ describe.each(databases.eachSupportedId())('what the catalog hides from a user, 
     const list = await request(server).get('/api/recovery/readiness');
     expect(list.body.items.map((r: { entityRef: string }) => r.entityRef).sort()).toEqual(['component:default/shop', 'system:default/store']);
     for (const readiness of [one.body, ...list.body.items]) {
-      expect(readiness.status).toBe('ready');
+      expect(readiness.status, JSON.stringify(readiness.reasons)).toBe('ready');
       expect(readiness.lastRun).toEqual({
         mode: 'test',
         status: 'succeeded',
@@ -871,6 +872,172 @@ describe.each(databases.eachSupportedId())('what the catalog hides from a user, 
     expect(named.status).toBe(409);
     expect(named.body.error).toMatchObject({ name: 'HypervisorHostBusyError', runId: 'held', entityRef: SECRET_SYSTEM });
     expect((await request(server).get('/api/recovery/runs?active=true').set('authorization', asPlugin)).body.items.map((r: { id: string }) => r.id)).toEqual(['held']);
+  });
+});
+
+/** An entity owned by a team (its ownedBy relation, which catalogConditions.isEntityOwner reads). */
+const ownedBy = (entity: Entity, team: string): Entity => ({
+  ...entity,
+  relations: [...(entity.relations ?? []), { type: 'ownedBy', targetRef: `group:default/${team}` }],
+});
+const WEB = 'component:default/web';
+const SITE = 'component:default/site';
+/** Web's team owns web, site and the machine web-01; the data team owns db and its machine db-01; vault is hidden from users. */
+const teamEntities: Entity[] = [
+  ownedBy(componentEntity('web', ['resource:default/web-01', 'component:default/db', 'component:default/vault']), 'team-web'),
+  ownedBy(componentEntity('site', ['resource:default/web-01']), 'team-web'),
+  ownedBy(componentEntity('db', ['resource:default/db-01']), 'team-data'),
+  ownedBy(componentEntity('vault', ['resource:default/vault-01']), 'team-security'),
+  ownedBy(machineEntity('web-01'), 'team-web'),
+  ownedBy(machineEntity('db-01'), 'team-data'),
+  ownedBy(machineEntity('vault-01'), 'team-security'),
+];
+const teamCatalog = catalogHidingFromUsers(teamEntities, ['component:default/vault', 'resource:default/vault-01']);
+
+/** Granted every permission. */
+const DR_LEAD = mockCredentials.user.header('user:default/dr-lead');
+/** Granted every permission but failing over the machine db-01. */
+const NEARLY = mockCredentials.user.header('user:default/nearly');
+/** Of web's team, and of the data team: granted by ownership. */
+const ALICE = mockCredentials.user.header('user:default/alice');
+const BOB = mockCredentials.user.header('user:default/bob');
+const TEAMS: Record<string, string> = { 'user:default/alice': 'group:default/team-web', 'user:default/bob': 'group:default/team-data' };
+/** Each authorize call the policy answered, as `permission@resourceRef` of each of its requests. */
+const policyCalls: string[][] = [];
+/**
+ * The permission policy as the permission backend applies it: the DR lead is granted everything,
+ * `nearly` everything but recovery.run.failover on db-01, the others recovery's permissions on
+ * what their team owns: a conditional decision (catalogConditions.isEntityOwner) the catalog
+ * resolves on each resourceRef against that entity's owners, denied where it holds no such entity.
+ */
+const ownershipPolicy = mockServices.permissions.mock({
+  authorize: async (requests, { credentials }) => {
+    policyCalls.push(requests.map(r => `${r.permission.name}@${(r as { resourceRef?: string }).resourceRef}`));
+    const user = (credentials.principal as { userEntityRef: string }).userEntityRef;
+    return Promise.all(
+      requests.map(async r => {
+        const resourceRef = (r as { resourceRef?: string }).resourceRef;
+        if (user === 'user:default/dr-lead') return { result: AuthorizeResult.ALLOW };
+        if (user === 'user:default/nearly') {
+          const refused = r.permission.name === 'recovery.run.failover' && resourceRef === 'resource:default/db-01';
+          return { result: refused ? AuthorizeResult.DENY : AuthorizeResult.ALLOW };
+        }
+        const entity = resourceRef ? await teamCatalog.getEntityByRef(resourceRef, { credentials: mockCredentials.service() }) : undefined;
+        const owners = entity?.relations?.filter(rel => rel.type === 'ownedBy').map(rel => rel.targetRef) ?? [];
+        return { result: owners.includes(TEAMS[user]) ? AuthorizeResult.ALLOW : AuthorizeResult.DENY };
+      }),
+    );
+  },
+});
+
+describe.each(databases.eachSupportedId())("a failover's permissions, on %p", databaseId => {
+  let knex: Knex;
+  let store: RecoveryStore;
+  let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+
+  beforeAll(async () => {
+    knex = await databases.init(databaseId);
+    ({ server } = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        providersModule({ hypervisorHosts: [new FakeHost({})] }),
+        createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => teamCatalog }),
+        ownershipPolicy.factory,
+        mockServices.database.factory({ knex }),
+      ],
+    }));
+    store = new RecoveryStore(knex);
+    for (const machine of ['web-01', 'db-01', 'vault-01']) {
+      await store.insertCapture({
+        id: `cap-${machine}`,
+        machineRef: `resource:default/${machine}`,
+        engine: 'primary',
+        container: machine,
+        imageId: 'sha256:1',
+        sizeBytes: 1,
+        checksum: 'sha256:1',
+        artifact: `/captures/${machine}.tar`,
+        runtime: { hostname: machine, networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
+        adaptations: [],
+        durationMs: 1,
+        createdAt: new Date().toISOString(),
+      });
+    }
+  });
+
+  afterEach(async () => {
+    await knex('recovery_runs').delete();
+  });
+
+  const start = (entityRef: string, mode: 'test' | 'failover', as: string) =>
+    request(server).post('/api/recovery/runs').set('authorization', as).send({ entityRef, mode });
+  const finished = (id: string) =>
+    vi.waitFor(async () => expect(['succeeded', 'failed']).toContain((await store.getRun(id))!.status), { timeout: 10_000, interval: 20 });
+  /** Ends a failover's tenure on the host, so the next one may boot its machines again. */
+  const released = async (id: string, as: string) => {
+    await finished(id);
+    expect((await request(server).post(`/api/recovery/runs/${id}/release`).set('authorization', as)).status).toBe(200);
+  };
+  const WHY =
+    "A failover boots live copies of them on production's subnets and keeps them: it needs that permission on each machine and " +
+    `service it boots, not only on ${WEB}. A test recovery (an isolated lab) needs recovery.run.create on ${WEB} alone`;
+
+  it('asks the policy for both permissions on the entity, then, in one call, for recovery.run.failover on every machine and service the boot plan boots', async () => {
+    const before = policyCalls.length;
+    const started = await start(WEB, 'failover', DR_LEAD);
+    expect(started.status).toBe(202);
+    expect(policyCalls.slice(before)).toEqual([
+      [`recovery.run.create@${WEB}`, `recovery.run.failover@${WEB}`],
+      started.body.plan.machines.flatMap((m: { machineRef: string; services: string[] }) =>
+        [m.machineRef, ...m.services.filter(s => s !== WEB)].map(ref => `recovery.run.failover@${ref}`),
+      ),
+    ]);
+    // All of the plan's machines and the services on them, the one users may not see included.
+    expect(policyCalls[before + 1].sort()).toEqual(
+      ['component:default/db', 'component:default/vault', 'resource:default/db-01', 'resource:default/vault-01', 'resource:default/web-01'].map(
+        ref => `recovery.run.failover@${ref}`,
+      ),
+    );
+    await released(started.body.id, DR_LEAD);
+  });
+
+  it('refuses a failover whose plan boots a machine the caller may not fail over with a 403 naming it, and starts no run; a test recovery needs the entity alone', async () => {
+    const refused = await start(WEB, 'failover', NEARLY);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({
+      name: 'NotAllowedError',
+      message: `Missing permission recovery.run.failover on 1 entity of the boot plan of ${WEB}: resource:default/db-01. ${WHY}`,
+    });
+    expect(await store.listRuns({ entityRef: WEB })).toEqual([]);
+
+    const test = await start(WEB, 'test', NEARLY);
+    expect(test.status).toBe(202);
+    await finished(test.body.id);
+  });
+
+  it("grants a failover by ownership only where the team owns all it boots: not another team's database machine, whose name is given where the catalog shows it", async () => {
+    // Site boots only web-01, its team's.
+    const site = await start(SITE, 'failover', ALICE);
+    expect(site.status).toBe(202);
+    await released(site.body.id, ALICE);
+
+    // Web's team owns web, not the database it runs on, nor the vault the catalog hides from them.
+    const web = await start(WEB, 'failover', ALICE);
+    expect(web.status).toBe(403);
+    expect(web.body.error.message).toBe(
+      `Missing permission recovery.run.failover on 4 entities of the boot plan of ${WEB}: resource:default/db-01, component:default/db, ` +
+        `2 entities the catalog does not show you. ${WHY}`,
+    );
+    // The data team owns the database, not web: told about web alone.
+    const notOwner = await start(WEB, 'failover', BOB);
+    expect(notOwner.status).toBe(403);
+    expect(notOwner.body.error.message).toBe(`Missing permission recovery.run.create and recovery.run.failover on ${WEB}`);
+    expect(await store.listRuns({ entityRef: WEB })).toEqual([]);
+
+    // A test recovery is an isolated lab: the owners of web test it, database included.
+    const test = await start(WEB, 'test', ALICE);
+    expect(test.status).toBe(202);
+    await finished(test.body.id);
   });
 });
 

@@ -3,7 +3,10 @@ import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
 import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import { AuthorizeResult, BasicPermission, ResourcePermission } from '@backstage/plugin-permission-common';
 import {
+  type BootPlan,
+  failoverEntityRefs,
   type RecoveryRun,
+  RUN_ID_LABEL,
   recoveryCaptureCreatePermission,
   recoveryEventsCreatePermission,
   recoveryRunCreatePermission,
@@ -92,6 +95,44 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if ((await permittedOn(credentials, permission, [entityRef])).length === 0) {
       throw new NotAllowedError(`Missing permission ${permission.name} on ${entityRef}`);
     }
+  };
+  /**
+   * A failover boots live copies of its plan's machines on production's subnets and keeps them:
+   * starting or releasing one takes recovery.run.failover on each entity it boots
+   * (failoverEntityRefs), not on the entity asked for alone, or a service's owners could bring up
+   * a second live copy of another team's database machine. One batched call, so a policy's
+   * conditions (ownership, say) are applied by the catalog to each entity. Lacking a permission on
+   * the entity itself, the caller is told that alone; else the refusal names each booted entity
+   * it lacks recovery.run.failover on that the catalog shows them, and counts the others.
+   */
+  const authorizeFailover = async (
+    credentials: BackstageCredentials,
+    /** The entity failed over and what it needs there; none once it has left the catalog. */
+    root: { entityRef: string; permissions: EntityPermission[] } | undefined,
+    booted: { refs: string[]; of: string; why: string },
+  ) => {
+    const own = root ? root.permissions.map(permission => ({ permission, resourceRef: root.entityRef })) : [];
+    const others = booted.refs.filter(ref => ref !== root?.entityRef);
+    if (own.length + others.length === 0) return;
+    const decisions = await permissions.authorize(
+      [...own, ...others.map(resourceRef => ({ permission: recoveryRunFailoverPermission, resourceRef }))],
+      { credentials },
+    );
+    const allowed = (index: number) => decisions[index].result === AuthorizeResult.ALLOW;
+    const ownDenied = own.filter((_, index) => !allowed(index));
+    if (ownDenied.length > 0) {
+      throw new NotAllowedError(`Missing permission ${ownDenied.map(c => c.permission.name).join(' and ')} on ${root!.entityRef}`);
+    }
+    const denied = others.filter((_, index) => !allowed(own.length + index));
+    if (denied.length === 0) return;
+    const named = await graphs.visibleTo(denied, credentials);
+    const hidden = denied.length - named.length;
+    const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
+    throw new NotAllowedError(
+      `Missing permission ${recoveryRunFailoverPermission.name} on ${entities(denied.length)} ${booted.of}: ` +
+        [...named, ...(hidden > 0 ? [`${entities(hidden)} the catalog does not show you`] : [])].join(', ') +
+        `. ${booted.why}`,
+    );
   };
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
   const entityRefFromPath = (req: express.Request, credentials: BackstageCredentials) =>
@@ -248,9 +289,26 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       throw new InputError(`acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`);
     }
     const entityRef = await entityRefFromBody(body, credentials);
-    await authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
-    // A failover is not isolated from production: it needs its own grant too.
-    if (mode === 'failover') await authorizeOn(credentials, recoveryRunFailoverPermission, entityRef);
+    // A failover is not isolated from production: it needs its own grant, on the entity and on
+    // all it boots, checked on the plan the run makes (the entity first, so a caller without the
+    // grant learns nothing of its plan).
+    if (mode === 'failover') {
+      const permissionsOnEntity = [recoveryRunCreatePermission, recoveryRunFailoverPermission];
+      await authorizeFailover(credentials, { entityRef, permissions: permissionsOnEntity }, { refs: [], of: '', why: '' });
+    } else {
+      await authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
+    }
+    const authorizePlan =
+      mode === 'failover'
+        ? (plan: BootPlan) =>
+            authorizeFailover(credentials, undefined, {
+              refs: failoverEntityRefs(plan).filter(ref => ref !== entityRef),
+              of: `of the boot plan of ${entityRef}`,
+              why:
+                "A failover boots live copies of them on production's subnets and keeps them: it needs that permission on each " +
+                `machine and service it boots, not only on ${entityRef}. A test recovery (an isolated lab) needs ${recoveryRunCreatePermission.name} on ${entityRef} alone`,
+            })
+        : undefined;
     const run = await runs.start({
       entityRef,
       mode,
@@ -259,6 +317,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       options: reverseBootOrderFrom(options.reverseBootOrder),
       acceptMissingDependencies,
       credentials,
+      authorizePlan,
     });
     res.status(202).json(await plans.runSeenBy(run, credentials));
   });
@@ -321,12 +380,36 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const credentials = await httpAuth.credentials(req);
     bodyFrom(req, []);
     const run = await store.getRun(req.params.id);
+    if (!run) throw new NotFoundError(`Run ${req.params.id} not found`);
+    // What a failover booted serves production: removing it takes the grant starting one does, on
+    // what its record names (its entity, its machines and their services) that the catalog still
+    // holds. Its entity may have left the catalog since (production is gone): then its machines
+    // and services decide, and the run is the caller's to release if the catalog shows them one.
+    const booted = failoverEntityRefs(run.plan);
+    const held = await graphs.heldRefs([run.entityRef, ...booted]);
+    const entityHeld = held.includes(run.entityRef);
     // As GET /runs/:id: a run of an entity the caller may not see does not exist for them.
-    if (!run || !(await isRunVisible(run, refs => graphs.visibleTo(refs, credentials)))) {
-      throw new NotFoundError(`Run ${req.params.id} not found`);
+    const visible = entityHeld
+      ? await isRunVisible(run, refs => graphs.visibleTo(refs, credentials))
+      : held.length === 0 || (await graphs.visibleTo(held, credentials)).length > 0;
+    if (!visible) throw new NotFoundError(`Run ${req.params.id} not found`);
+    if (held.length === 0) {
+      // No entity left to ask the policy about: no grant can cover it.
+      throw new NotAllowedError(
+        `Run ${run.id} cannot be released through the API: neither its entity nor any machine or service it booted is in the ` +
+          `catalog any more, so no one's ${recoveryRunFailoverPermission.name} can be checked on them. Remove what it kept on ` +
+          `hypervisor host '${run.hypervisorHost}' by hand: everything labelled ${RUN_ID_LABEL}=${run.id}`,
+      );
     }
-    // What a failover booted serves production: removing it takes the grant starting one does.
-    await authorizeOn(credentials, recoveryRunFailoverPermission, run.entityRef);
+    await authorizeFailover(
+      credentials,
+      entityHeld ? { entityRef: run.entityRef, permissions: [recoveryRunFailoverPermission] } : undefined,
+      {
+        refs: booted.filter(ref => held.includes(ref)),
+        of: `that failover ${run.id} booted`,
+        why: `Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog`,
+      },
+    );
     const released = await runs.releaseFailover(run.id, principalName(credentials.principal));
     res.json(await plans.runSeenBy(released, credentials));
   });
