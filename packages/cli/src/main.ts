@@ -12,6 +12,7 @@ import {
   checkBootDurations,
   compileServiceMap,
   parseKernelShape,
+  parsePlainDecimal,
   EVENT_FORMATS,
   EventFormat,
   EventLineParser,
@@ -263,20 +264,17 @@ export interface AnalyzeCliOptions {
   onProgress?: (file: string, lines: number) => void;
 }
 
-/** A plain decimal, else NaN: Number() would also take '0x1', ' 0.5' or '1e-1'. */
-const decimal = (value: string) => (/^\d*\.?\d+$/.test(value) ? Number(value) : NaN);
-
 /** The analysis as the CLI runs it (also used by the speed benchmark). */
 export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Promise<{ result: AnalysisResult; read: ReadResult }> {
   let threshold: number | undefined;
   if (opts.threshold !== undefined) {
-    threshold = decimal(opts.threshold);
+    threshold = parsePlainDecimal(opts.threshold);
     if (!(threshold > 0 && threshold <= 1)) throw new InputError(`--threshold: expected a number in (0, 1], got '${opts.threshold}'`);
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
     // A bare number is minutes, as before durations were read; else a duration as config takes it.
-    const minutes = decimal(opts.kernelPeak);
+    const minutes = parsePlainDecimal(opts.kernelPeak);
     const seconds = Number.isNaN(minutes) ? parseDurationSeconds(opts.kernelPeak) : minutes * 60;
     const peakDelay = seconds === undefined ? NaN : seconds * 1000;
     const problem = Number.isNaN(peakDelay) ? 'must be minutes, or a duration such as 5s, 90s or 1m30s' : kernelPeakProblem(peakDelay);

@@ -33,13 +33,21 @@ export const DEFAULT_KERNEL: Required<KernelOptions> = {
 };
 
 /**
+ * A plain decimal (digits, at most one point, a digit last: `3`, `0.5`, `.5`), else NaN. Number()
+ * alone would also take `0x10`, ` 2`, `1e3` or `` (as 0); a sign is no part of it.
+ */
+export function parsePlainDecimal(value: string): number {
+  return /^\d*\.?\d+$/.test(value) ? Number(value) : NaN;
+}
+
+/**
  * A kernel shape as the CLI's `--kernel-shape` and `recovery.analysis.kernelShape` write it:
  * `piecewise`, `gamma[:k]` or `lognormal[:sigma]`. Throws why it is not one, without the value
  * (the caller names where it came from).
  */
 export function parseKernelShape(value: string): Pick<KernelOptions, 'shape' | 'gammaShape' | 'lognormalSigma'> {
   const [shape, parameter, ...rest] = value.split(':');
-  const number = parameter === undefined ? undefined : /^\d*\.?\d+$/.test(parameter) ? Number(parameter) : NaN;
+  const number = parameter === undefined ? undefined : parsePlainDecimal(parameter);
   if (rest.length > 0 || Number.isNaN(number)) throw new Error('expected piecewise, gamma[:k] or lognormal[:sigma], k and sigma plain decimals');
   if (shape === 'piecewise') {
     if (number !== undefined) throw new Error('piecewise takes no parameter');
