@@ -113,5 +113,30 @@ describe('the portal', () => {
     await warnings.waitFor({ timeout: 60_000 });
     expect(await warnings.innerText()).toContain('clock readings of infra-01 contradict each other once');
     await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-analysis-warnings.png'), fullPage: true });
+
+    // The Recovery tab at a laptop's width: the card's capture table reads one line per header and
+    // per machine name (beside the runs table it once broke "Machine" and "infra-01" mid-word).
+    await page.goto(`${backend.baseUrl}/catalog/default/component/web/recovery`);
+    const captures = page.getByRole('table', { name: 'Captures', exact: true });
+    await Promise.race([captures.waitFor({ timeout: 60_000 }), enter.waitFor({ timeout: 60_000 })]);
+    if (await enter.isVisible()) await enter.click();
+    await captures.waitFor({ timeout: 60_000 });
+    await page.getByText('Recovery runs').waitFor({ timeout: 60_000 });
+    const broken = await captures.evaluate(table =>
+      [...table.querySelectorAll('th, td a')]
+        .filter(cell => {
+          const tops = new Set<number>();
+          const texts = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+          for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+            const range = document.createRange();
+            range.selectNodeContents(node);
+            for (const rect of range.getClientRects()) if (rect.width > 0) tops.add(Math.round(rect.top));
+          }
+          return tops.size > 1;
+        })
+        .map(cell => cell.textContent),
+    );
+    await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-recovery-tab.png'), fullPage: true });
+    expect(broken, 'captures table cells that wrap onto a second line').toEqual([]);
   });
 });

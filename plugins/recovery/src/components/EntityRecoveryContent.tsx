@@ -350,16 +350,18 @@ const EntityRecoveryContentFor = (
     },
     [onReadinessChangeProp],
   );
+  // Side by side only on a wide screen: beside the runs at a laptop's width, the card's capture
+  // table broke its headers and machine names mid-word.
   return (
     <Grid container spacing={3} alignItems="stretch">
-      <Grid item xs={12} lg={5}>
+      <Grid item xs={12} xl={5}>
         <EntityRecoveryCard
           {...cardProps}
           onRunChange={onRunChange}
           onReadinessChange={onReadinessChange}
         />
       </Grid>
-      <Grid item xs={12} lg={7}>
+      <Grid item xs={12} xl={7}>
         {/* The history polls at half the card's rate (2 s against 1 s by default). */}
         <RecoveryRunHistory
           entityRef={entityRef}
