@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -127,6 +127,17 @@ function underWay(machineRef: string, held: CaptureNote) {
   );
 }
 
+/**
+ * What a file system says when the capture store cannot be written (full, read-only, gone, a disk
+ * error): said as the store's failure, naming it, where Node's own message names no path (`write`).
+ * A socket's errors (the engine's) carry an address instead of a path, and `connect` or no file call.
+ */
+const STORE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'EFBIG', 'ENOENT', 'EMFILE', 'ENFILE']);
+function isStoreError(e: unknown): e is NodeJS.ErrnoException {
+  const { code, syscall, address } = (e ?? {}) as NodeJS.ErrnoException & { address?: string };
+  return typeof code === 'string' && STORE_ERRORS.has(code) && typeof syscall === 'string' && syscall !== 'connect' && address === undefined;
+}
+
 /** A full container id, as `docker inspect` gives it: what a note's name ends with. */
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
@@ -199,6 +210,13 @@ export class DockerCaptureSource implements CaptureSource {
   private readonly pausedNow = new Set<() => Promise<void>>();
   /** The start-up look at the notes, which removeUnrecorded waits for (see there). */
   private resuming?: Promise<unknown>;
+  /**
+   * Captures that ended here but left their note: their machine's unpause failed (the engine
+   * went away), or the note could not be removed (the store turned read-only). The machine's next
+   * capture, and a look at the note, settle it at once rather than refuse it as a capture under
+   * way until the pause limit or the heartbeat's silence says it is stale.
+   */
+  private readonly ended = new Set<string>();
 
   constructor(
     readonly engineId: string,
@@ -322,7 +340,7 @@ export class DockerCaptureSource implements CaptureSource {
   private async resumeIfStill(containerId: string, captureId: string) {
     const now = await this.readNote(this.notePath(containerId));
     if (now?.note.captureId !== captureId) return;
-    if (Date.now() < this.staleFrom(now)) this.lookAgainWhenStale(containerId, now);
+    if (Date.now() < this.staleFrom(now) && !this.ended.has(captureId)) this.lookAgainWhenStale(containerId, now);
     else await onEngine(this.engineId, () => this.resumeInterrupted(containerId, now.note));
   }
 
@@ -338,6 +356,7 @@ export class DockerCaptureSource implements CaptureSource {
         `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while the backend recorded it: its files and tag stay unless the records lack it, when the backend's next look for unrecorded captures removes them`,
       );
       await this.dropNote(this.notePath(containerId));
+      this.ended.delete(note.captureId);
       return false;
     }
     const paused = note.phase !== 'saving';
@@ -356,6 +375,7 @@ export class DockerCaptureSource implements CaptureSource {
     );
     await this.removeLeftovers(note.filePrefix, note.imageRef);
     await this.dropNote(this.notePath(containerId));
+    this.ended.delete(note.captureId);
     return paused;
   }
 
@@ -470,6 +490,18 @@ export class DockerCaptureSource implements CaptureSource {
   }
 
   /**
+   * A capture that ended here could not remove its note: the machine's next capture settles it
+   * (see `ended`), and a look every minute removes it, with what that capture left, once the store lets it.
+   */
+  private noteLeft(containerId: string, held: HeldNote, error: unknown) {
+    this.ended.add(held.note.captureId);
+    this.options.logger?.warn(
+      `recovery: capture ${held.note.captureId} of ${held.note.machineRef} could not remove its note from the capture store (${(error as Error).message}): removed once the store is writable again, or by the machine's next capture`,
+    );
+    this.lookAgainWhenStale(containerId, held, RESUME_RETRY_MS);
+  }
+
+  /**
    * Writes the note before anything else, exclusively: a note there already is another capture's
    * of the same machine (a conflict), unless it is stale, when its capture is resumed first.
    */
@@ -477,14 +509,28 @@ export class DockerCaptureSource implements CaptureSource {
     const path = this.notePath(containerId);
     await mkdir(join(this.options.storeDirectory, CAPTURE_NOTES), { recursive: true });
     for (let attempt = 0; ; attempt++) {
+      let handle: FileHandle | undefined;
       try {
-        // On the disk before the machine is paused: after a power loss of the backend's host, the
-        // note is what unpauses it.
-        await writeFile(path, JSON.stringify(note), { flag: 'wx', flush: true });
-        await syncToDisk(dirname(path), { directory: true });
-        return;
+        handle = await open(path, 'wx');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 2) throw e;
+      }
+      if (handle) {
+        try {
+          // On the disk before the machine is paused: after a power loss of the backend's host, the
+          // note is what unpauses it.
+          await handle.writeFile(JSON.stringify(note));
+          await handle.sync();
+        } catch (e) {
+          // Created but not written (a full store): gone again, or the machine's next capture
+          // would find a note it cannot read, and be refused as if a machine might be paused.
+          await handle.close().catch(() => {});
+          await rm(path, { force: true }).catch(() => {});
+          throw e;
+        }
+        await handle.close();
+        await syncToDisk(dirname(path), { directory: true });
+        return;
       }
       await this.settleNote(containerId, note.machineRef);
     }
@@ -497,7 +543,7 @@ export class DockerCaptureSource implements CaptureSource {
   private async settleNote(containerId: string, machineRef: string): Promise<boolean> {
     const held = await this.readNote(this.notePath(containerId));
     if (!held) return false;
-    if (Date.now() < this.staleFrom(held)) throw underWay(machineRef, held.note);
+    if (Date.now() < this.staleFrom(held) && !this.ended.has(held.note.captureId)) throw underWay(machineRef, held.note);
     await this.resumeInterrupted(containerId, held.note);
     return true;
   }
@@ -627,7 +673,7 @@ export class DockerCaptureSource implements CaptureSource {
     const stopping = this.stopping.signal;
     const whilePaused = AbortSignal.any([pauseLimit.signal, stopping, ...(options.signal ? [options.signal] : [])]);
     const whileSaving = options.signal ? AbortSignal.any([options.signal, stopping]) : stopping;
-    let step = 'committing the image';
+    let step = 'writing its note';
     let timer: NodeJS.Timeout | undefined;
     let pausedTooLong: string | undefined;
     let unpauseError: Error | undefined;
@@ -635,6 +681,8 @@ export class DockerCaptureSource implements CaptureSource {
     let unpausing: Promise<void> | undefined;
     // Paused by this capture and not unpaused since: its note must then stay.
     let leftPaused = false;
+    // The container was removed (docker rm -f) under the capture: nothing of it is paused.
+    let removed = false;
     const notePath = this.notePath(info.Id);
     const note: CaptureNote = {
       machineRef: machine.machineRef,
@@ -647,15 +695,23 @@ export class DockerCaptureSource implements CaptureSource {
     let heartbeat: NodeJS.Timeout | undefined;
     // Once: from the limit's timer or when the copy ends, whichever comes first.
     const unpause = () =>
-      (unpausing ??= container.unpause().then(() => {
-        pausedMs = Math.round(performance.now() - pausedAt);
-        leftPaused = false;
-      }));
+      (unpausing ??= container.unpause().then(
+        () => {
+          pausedMs = Math.round(performance.now() - pausedAt);
+          leftPaused = false;
+        },
+        e => {
+          if (!isStatus(e, 404)) throw e;
+          removed = true;
+          leftPaused = false;
+        },
+      ));
     // A failure (store directory included) must leave neither file nor tag.
     try {
       stopping.throwIfAborted();
       await this.takeNote(info.Id, note);
       noteTaken = true;
+      step = 'committing the image';
       // Refreshed for as long as the capture runs: a note of the saving phase left unrefreshed
       // is one a stopped backend left. Touched while paused too, where it does not count.
       heartbeat = setInterval(() => {
@@ -733,6 +789,7 @@ export class DockerCaptureSource implements CaptureSource {
         }
       }
       whileSaving.throwIfAborted();
+      step = 'saving it into the capture store';
       // Flushed once production runs again, before anything can record the capture.
       for (const keep of volumesToKeep) await keep();
       // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
@@ -765,13 +822,24 @@ export class DockerCaptureSource implements CaptureSource {
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
       if (committed) await this.removeTag(ref);
+      const kept: HeldNote = { note, heartbeatAt: Date.now() };
       // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
-      if (noteTaken && !leftPaused) await this.dropNote(notePath);
+      // One that cannot go (the store turned read-only) must not hide the capture's own error.
+      if (noteTaken && !leftPaused) await this.dropNote(notePath).catch(dropError => this.noteLeft(info.Id, kept, dropError));
       // Left paused (its unpause failed): unpaused by its note once stale, as after a stopped
       // backend, rather than at the next start or at a capture of the machine an hour on.
-      const kept: HeldNote = { note, heartbeatAt: Date.now() };
-      if (leftPaused) this.lookAgainWhenStale(info.Id, kept);
+      if (leftPaused) {
+        this.ended.add(note.captureId);
+        this.lookAgainWhenStale(info.Id, kept);
+      }
       if (!options.signal?.aborted) {
+        // Removed from production under the capture: a 404 of the pause, the commit or a copy.
+        if (!removed && isStatus(e, 404)) removed = await container.inspect().then(() => false, gone => isStatus(gone, 404));
+        if (removed) {
+          throw new NotFoundError(
+            `capture of ${machine.machineRef}: container "${machine.container}" was removed from engine ${this.engineId} while ${step}: nothing kept`,
+          );
+        }
         const machineState = unpauseError
           ? `could not unpause it (${(explainEngineError(this.engineId, unpauseError) as Error).message}): production stays paused; the backend tries again at ${new Date(this.staleFrom(kept)).toISOString()}`
           : 'unpaused';
@@ -786,14 +854,24 @@ export class DockerCaptureSource implements CaptureSource {
           const failure = e === unpauseError ? '' : ` failed while ${step} (${(e as Error).message}) and`;
           throw new Error(`capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`);
         }
+        // Node's own message names no file for a failed write (a full disk): the store is named here.
+        if (isStoreError(e)) {
+          throw new Error(
+            `capture of ${machine.machineRef} could not write to the capture store ${this.options.storeDirectory} while ${step} (${e.message})${pausedAt ? `: ${machineState}` : ''}, nothing kept`,
+          );
+        }
       }
       throw e;
     } finally {
       clearInterval(heartbeat);
     }
     // Kept (and recorded, where the caller records through the capture): nothing of it is removed
-    // from here on, and the note goes.
-    await this.dropNote(notePath);
+    // from here on, and the note goes. Recorded, a note that cannot go (the store turned
+    // read-only) fails nothing: it holds the capture no longer, and goes once it can.
+    await this.dropNote(notePath).catch(e => {
+      if (!options.record) throw e;
+      this.noteLeft(info.Id, { note: { ...note, phase: 'recording' }, heartbeatAt: Date.now() }, e);
+    });
     return captured;
   }
 

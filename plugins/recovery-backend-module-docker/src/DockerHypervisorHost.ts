@@ -25,7 +25,7 @@ import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
 import { busyboxDigest, busyboxRootfsEntries } from './lib/busybox';
 import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
-import { captureArchiveFiles, readCaptureArchive } from './lib/layerStore';
+import { captureArchiveFiles, corruptLayersOf, readCaptureArchive } from './lib/layerStore';
 import { createTar, rewriteTarFiles } from './lib/tar';
 
 /** Catalog ref of the machine a restored container stands for. */
@@ -366,8 +366,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== checksum) {
+      // A layer the store keeps once may be what changed: named, as every capture sharing it is broken too.
+      const layers = what ? [] : await corruptLayersOf(this.options.storeDirectory, file).catch(() => []);
+      const where = layers.length > 0 ? ` (layer file${layers.length === 1 ? '' : 's'} ${layers.join(', ')} no longer holding ${layers.length === 1 ? 'its' : 'their'} content: the machine's next capture writes ${layers.length === 1 ? 'it' : 'them'} anew)` : '';
       throw new InputError(
-        `capture ${captureId}: checksum mismatch for ${what ? `${what}(${file})` : file}: expected ${checksum}, got ${actual}; refusing to restore it`,
+        `capture ${captureId}: checksum mismatch for ${what ? `${what}(${file})` : file}${where}: expected ${checksum}, got ${actual}; refusing to restore it`,
       );
     }
   }

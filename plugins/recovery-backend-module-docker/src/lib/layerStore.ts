@@ -258,6 +258,10 @@ async function storeLayer(
     try {
       // One of another size was cut short (a crash before its data reached the disk): replaced.
       if ((await stat(final)).size !== size) throw new Error(`layer ${sha256} is cut short`);
+      // One whose content changed since it was written (a disk error, a hand's edit) would make
+      // this capture unrestorable too, as it does every capture referring to it: replaced, which
+      // mends those. Read once per capture, as the copy just written was.
+      if ((await sha256OfFile(final)) !== sha256) throw new Error(`layer ${sha256} does not hold its content`);
       const now = new Date();
       await utimes(final, now, now);
       await rm(temp, { force: true });
@@ -272,6 +276,31 @@ async function storeLayer(
     await rm(temp, { force: true });
     throw e;
   }
+}
+
+async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The layer files of the store that a capture's archive refers to and that no longer hold the
+ * content their name (its sha256) says: where a capture whose checksum does not match went wrong,
+ * and what else it breaks (every capture referring to them). None for a whole archive.
+ */
+export async function corruptLayersOf(storeDirectory: string, file: string): Promise<string[]> {
+  if (!(await isThin(file))) return [];
+  const refs: LayerRef[] = [];
+  await forEachTarFile(file, async (path, _size, read) => {
+    if (path.endsWith(REF_SUFFIX)) refs.push(parseRef(await read()));
+  });
+  const corrupt: string[] = [];
+  for (const ref of refs) {
+    const layer = layerFile(storeDirectory, ref.sha256);
+    if ((await sha256OfFile(layer).catch(() => undefined)) !== ref.sha256) corrupt.push(layer);
+  }
+  return corrupt;
 }
 
 /** Whether `file` is a thin archive (else a whole `docker save` output, as older captures keep). */
@@ -302,11 +331,14 @@ export async function* readCaptureArchive(storeDirectory: string, file: string):
     const header = Buffer.alloc(TAR_BLOCK);
     let at = 0;
     while (at < total) {
-      await handle.read(header, 0, TAR_BLOCK, at);
+      const { bytesRead } = await handle.read(header, 0, TAR_BLOCK, at);
+      // Cut short (a truncated file): said so, rather than read on from a header's remains.
+      if (bytesRead < TAR_BLOCK) throw new Error(`the archive is cut short: it ends inside a tar header, at ${total} bytes`);
       if (header.every(byte => byte === 0)) break;
       const size = tarEntrySize(header);
       const padded = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
       const path = tarEntryPath(header);
+      if (at + TAR_BLOCK + padded > total) throw new Error(`the archive is cut short: it ends inside entry ${path}, at ${total} bytes`);
       // A ref's own header is plain ustar (writeThinArchive): its path is in the header itself.
       if (path.endsWith(REF_SUFFIX)) {
         const data = Buffer.alloc(size);

@@ -251,6 +251,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ['resource:default/data-01', 'failed'],
       ['resource:default/web-01', 'skipped'],
     ]);
+    expect(run.steps.filter(s => s.message.includes('stopped answering'))).toHaveLength(1);
   });
 
   it('fails a run before it builds anything where the host has less memory available than its machines held when captured', async () => {

@@ -982,9 +982,8 @@ export class RunService {
     // machine, which readiness and owners' notices would otherwise blame.
     if ((error as Error)?.name === 'ServiceUnavailableError') {
       await recorder.machine(machineRef, 'failed', { finishedAt: now(), message: messageOf(error) }, afterReady);
-      const message = `hypervisor host ${host.id} stopped answering while ${machineRef} was ${afterReady ? 'checked' : 'booting'}: ${messageOf(error)}`;
-      await recorder.step(message, machineRef, 'error');
-      return new Error(message);
+      // Said once, as the run's failure.
+      return new Error(`hypervisor host ${host.id} stopped answering while ${machineRef} was ${afterReady ? 'checked' : 'booting'}: ${messageOf(error)}`);
     }
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
