@@ -58,8 +58,7 @@ export function applyInference(
     ),
     threshold: inference.threshold,
   });
-  const declaredOn = new Map<string, string[]>();
-  for (const d of declared) declaredOn.set(d.service, [...(declaredOn.get(d.service) ?? []), d.dependsOn]);
+  const declaredOn = groupedBy(declared);
   const disagreements: DependencyDisagreements = {
     // Observed where the catalog declares it through others (web -> api -> db): they agree, as
     // a declared edge observed only through a learned path counts as observed.
@@ -72,12 +71,22 @@ export function applyInference(
   // A declared edge dropped to break a cycle of declared edges alone stays: that cycle is the
   // catalog's to fix, and the plan reports it (also where only a learned edge leads to it).
   const edges = [...merged.edges, ...merged.dropped.filter(e => e.source !== 'inferred')];
-  for (const service of graph.services.values()) {
-    service.dependsOn = edges.filter(e => e.service === service.ref).map(e => e.dependsOn);
-  }
+  const dependsOn = groupedBy(edges);
+  for (const service of graph.services.values()) service.dependsOn = dependsOn.get(service.ref) ?? [];
   const learned = (list: typeof edges) =>
     list.filter(e => e.source === 'inferred').map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! }));
   return { machineWaits, inferred: learned(merged.edges), dropped: learned(merged.dropped), disagreements };
+}
+
+/** Each service's dependsOn, in the order of `edges`: one pass, not one per service of a large graph. */
+function groupedBy(edges: Array<{ service: string; dependsOn: string }>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const e of edges) {
+    const list = out.get(e.service);
+    if (list) list.push(e.dependsOn);
+    else out.set(e.service, [e.dependsOn]);
+  }
+  return out;
 }
 
 /** Whether `to` is reached from `from` along `edges` (one edge or more). */

@@ -33,127 +33,284 @@ export function compareEdgeStrength(a: Edge, b: Edge): number {
   return a.score - b.score || byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn);
 }
 
-function adjacency(nodes: string[], edges: Edge[]): Map<string, Edge[]> {
-  const adj = new Map<string, Edge[]>();
-  for (const n of nodes) adj.set(n, []);
-  for (const e of edges) {
-    if (!adj.has(e.service)) adj.set(e.service, []);
-    if (!adj.has(e.dependsOn)) adj.set(e.dependsOn, []);
-    adj.get(e.service)!.push(e);
-  }
-  for (const list of adj.values()) list.sort((x, y) => byName(x.dependsOn, y.dependsOn));
-  return adj;
+/** A graph's nodes as ids in name order (comparing ids compares names), its edges as their ends' ids. */
+interface IndexedGraph {
+  names: string[];
+  from: Int32Array;
+  to: Int32Array;
+  /** Edges dropped so far: a part still lists them, and skips them. */
+  gone: Uint8Array;
+  /** Scratch: each node's position in the part being built or split. */
+  local: Int32Array;
 }
 
-/** Strongly connected components with more than one node (iterative Tarjan), sorted. */
-export function stronglyConnected(nodes: string[], edges: Edge[]): string[][] {
-  const adj = adjacency(nodes, edges);
-  const all = [...adj.keys()].sort(byName);
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const out: string[][] = [];
-  let counter = 0;
-  for (const root of all) {
-    if (index.has(root)) continue;
-    const work: Array<{ v: string; i: number }> = [{ v: root, i: 0 }];
-    index.set(root, counter);
-    low.set(root, counter++);
-    stack.push(root);
-    onStack.add(root);
-    while (work.length) {
-      const frame = work[work.length - 1];
-      const succ = adj.get(frame.v)!;
-      if (frame.i < succ.length) {
-        const w = succ[frame.i++].dependsOn;
-        if (!index.has(w)) {
-          index.set(w, counter);
-          low.set(w, counter++);
-          stack.push(w);
-          onStack.add(w);
-          work.push({ v: w, i: 0 });
-        } else if (onStack.has(w)) {
-          low.set(frame.v, Math.min(low.get(frame.v)!, index.get(w)!));
+function indexed(nodes: string[], edges: Edge[]): IndexedGraph {
+  const id = new Map<string, number>();
+  for (const name of nodes) id.set(name, 0);
+  for (const e of edges) id.set(e.service, 0).set(e.dependsOn, 0);
+  const names = [...id.keys()].sort(byName);
+  names.forEach((name, i) => id.set(name, i));
+  const from = new Int32Array(edges.length);
+  const to = new Int32Array(edges.length);
+  edges.forEach((e, k) => {
+    from[k] = id.get(e.service)!;
+    to[k] = id.get(e.dependsOn)!;
+  });
+  return { names, from, to, gone: new Uint8Array(edges.length), local: new Int32Array(names.length) };
+}
+
+/**
+ * A strongly connected part of an indexed graph while its cycles are broken: its nodes (ids,
+ * ascending) and edges (indices), and what each node waits for, in name order: for the node at
+ * position i of `nodes`, `target[start[i] .. start[i + 1]]` (positions too), through `edge`.
+ * Kept from round to round while dropping an edge leaves it strongly connected, and only then
+ * split: most drops in a large cycle leave the rest of it one.
+ */
+class Part {
+  readonly start: Int32Array;
+  readonly target: Int32Array;
+  readonly edge: Int32Array;
+  /** Where the weakest edge still in `edges` is, for edges in strength order. */
+  next = 0;
+  // A search's marks (`mark[i] === stamp`), the position it reached each from, its queue: made
+  // at the first search (most parts are split at once, never searched).
+  private search?: { mark: Int32Array; prev: Int32Array; queue: Int32Array };
+  private stamp = 0;
+
+  /** `edges` lie inside `nodes`; none is gone. */
+  constructor(
+    private readonly g: IndexedGraph,
+    readonly nodes: number[],
+    readonly edges: number[],
+  ) {
+    const { from, to, local } = g;
+    const n = nodes.length;
+    nodes.forEach((v, i) => (local[v] = i));
+    // Two stable counting sorts: by what an edge waits for, then by whose it is.
+    const byTo = new Int32Array(n + 1);
+    for (const k of edges) byTo[local[to[k]] + 1]++;
+    for (let i = 0; i < n; i++) byTo[i + 1] += byTo[i];
+    const sorted = new Int32Array(edges.length);
+    for (const k of edges) sorted[byTo[local[to[k]]]++] = k;
+    this.start = new Int32Array(n + 1);
+    for (const k of edges) this.start[local[from[k]] + 1]++;
+    for (let i = 0; i < n; i++) this.start[i + 1] += this.start[i];
+    const fill = this.start.slice(0, n);
+    this.target = new Int32Array(edges.length);
+    this.edge = new Int32Array(edges.length);
+    for (const k of sorted) {
+      const slot = fill[local[from[k]]]++;
+      this.target[slot] = local[to[k]];
+      this.edge[slot] = k;
+    }
+  }
+
+  private searching() {
+    const n = this.nodes.length;
+    this.search ??= { mark: new Int32Array(n), prev: new Int32Array(n), queue: new Int32Array(n) };
+    return { ...this.search, stamp: ++this.stamp };
+  }
+
+  /** The position of node `v` in `nodes`. */
+  at(v: number): number {
+    let lo = 0;
+    let hi = this.nodes.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.nodes[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** A shortest path (positions) from `from` to `to`, breadth first in name order. */
+  path(from: number, to: number): number[] {
+    const { start, target, edge } = this;
+    const { mark, prev, queue, stamp } = this.searching();
+    const { gone } = this.g;
+    mark[from] = stamp;
+    prev[from] = from;
+    queue[0] = from;
+    for (let head = 0, tail = 1; head < tail && mark[to] !== stamp; head++) {
+      const v = queue[head];
+      for (let i = start[v]; i < start[v + 1]; i++) {
+        const w = target[i];
+        if (mark[w] === stamp || gone[edge[i]]) continue;
+        mark[w] = stamp;
+        prev[w] = v;
+        queue[tail++] = w;
+      }
+    }
+    const path = [to];
+    while (path[path.length - 1] !== from) path.push(prev[path[path.length - 1]]);
+    return path.reverse();
+  }
+
+  /** Whether `to` is reached from `from` (positions). */
+  reaches(from: number, to: number): boolean {
+    const { start, target, edge } = this;
+    const { mark, queue, stamp } = this.searching();
+    const { gone } = this.g;
+    mark[from] = stamp;
+    queue[0] = from;
+    for (let top = 1; top > 0; ) {
+      const v = queue[--top];
+      for (let i = start[v]; i < start[v + 1]; i++) {
+        const w = target[i];
+        if (mark[w] === stamp || gone[edge[i]]) continue;
+        if (w === to) return true;
+        mark[w] = stamp;
+        queue[top++] = w;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Its strongly connected components of more than one node (iterative Tarjan), ordered by their
+   * first node; each keeps its edges in this part's order.
+   */
+  split(): Part[] {
+    const { start, target, edge, nodes, g } = this;
+    const n = nodes.length;
+    const index = new Int32Array(n).fill(-1);
+    const low = new Int32Array(n);
+    const onStack = new Uint8Array(n);
+    const stack = new Int32Array(n);
+    const callNode = new Int32Array(n);
+    const callSlot = new Int32Array(n);
+    const component = new Int32Array(n);
+    const size: number[] = [];
+    let counter = 0;
+    let sp = 0;
+    let depth = 0;
+    const enter = (v: number) => {
+      index[v] = low[v] = counter++;
+      stack[sp++] = v;
+      onStack[v] = 1;
+      callNode[depth] = v;
+      callSlot[depth++] = start[v];
+    };
+    for (let root = 0; root < n; root++) {
+      if (index[root] >= 0) continue;
+      enter(root);
+      while (depth) {
+        const v = callNode[depth - 1];
+        if (callSlot[depth - 1] < start[v + 1]) {
+          const slot = callSlot[depth - 1]++;
+          if (g.gone[edge[slot]]) continue;
+          const w = target[slot];
+          if (index[w] < 0) enter(w);
+          else if (onStack[w] && index[w] < low[v]) low[v] = index[w];
+          continue;
         }
-      } else {
-        work.pop();
-        if (work.length) {
-          const parent = work[work.length - 1].v;
-          low.set(parent, Math.min(low.get(parent)!, low.get(frame.v)!));
-        }
-        if (low.get(frame.v) === index.get(frame.v)) {
-          const comp: string[] = [];
-          let w: string;
+        depth--;
+        if (depth && low[v] < low[callNode[depth - 1]]) low[callNode[depth - 1]] = low[v];
+        if (low[v] === index[v]) {
+          let w: number;
           do {
-            w = stack.pop()!;
-            onStack.delete(w);
-            comp.push(w);
-          } while (w !== frame.v);
-          if (comp.length > 1) out.push(comp.sort(byName));
+            w = stack[--sp];
+            onStack[w] = 0;
+            component[w] = size.length;
+          } while (w !== v);
+          size.push(0);
         }
       }
     }
+    for (let i = 0; i < n; i++) size[component[i]]++;
+    const parts = new Map<number, { nodes: number[]; edges: number[] }>();
+    nodes.forEach((v, i) => {
+      const c = component[i];
+      if (size[c] < 2) return;
+      const into = parts.get(c);
+      if (into) into.nodes.push(v);
+      else parts.set(c, { nodes: [v], edges: [] });
+    });
+    const { from, to, local, gone } = g;
+    nodes.forEach((v, i) => (local[v] = i));
+    for (const k of this.edges) {
+      const c = component[local[from[k]]];
+      if (!gone[k] && c === component[local[to[k]]] && size[c] > 1) parts.get(c)!.edges.push(k);
+    }
+    return [...parts.values()].map(p => new Part(g, p.nodes, p.edges));
   }
-  return out.sort((a, b) => byName(a[0], b[0]));
 }
 
-function shortestPath(adj: Map<string, Edge[]>, from: string, to: string, within: Set<string>): string[] {
-  const prev = new Map<string, string>([[from, from]]);
-  const queue = [from];
-  for (let q = 0; q < queue.length; q++) {
-    const v = queue[q];
-    if (v === to) break;
-    for (const e of adj.get(v) ?? []) {
-      if (within.has(e.dependsOn) && !prev.has(e.dependsOn)) {
-        prev.set(e.dependsOn, v);
-        queue.push(e.dependsOn);
-      }
-    }
-  }
-  const path = [to];
-  while (path[path.length - 1] !== from) path.push(prev.get(path[path.length - 1])!);
-  return path.reverse();
+/** The whole indexed graph as one part (its edges need not make it strongly connected). */
+const whole = (g: IndexedGraph) => new Part(g, g.names.map((_, v) => v), Array.from(g.from, (_, k) => k));
+
+/** Strongly connected components with more than one node, sorted. */
+export function stronglyConnected(nodes: string[], edges: Edge[]): string[][] {
+  const g = indexed(nodes, edges.filter(e => e.service !== e.dependsOn));
+  return whole(g).split().map(p => p.nodes.map(v => g.names[v]));
 }
 
 /**
  * Makes the graph acyclic by repeatedly dropping, in every cycle (strongly connected
  * component), its weakest edge (lowest score, ties by name). Self-edges are dropped silently.
  * `protect`, if given, ranks edges that should be dropped last (higher = kept longer).
+ * `cycles` come round by round, each round's by the first name in their component.
  */
 export function breakCycles(
   nodes: string[],
   edges: Edge[],
   protect: (e: Edge) => number = () => 0,
 ): { edges: Edge[]; cycles: Cycle[] } {
-  let kept = edges.filter(e => e.service !== e.dependsOn);
-  const cycles: Cycle[] = [];
-  for (;;) {
-    const sccs = stronglyConnected(nodes, kept);
-    if (!sccs.length) break;
-    const drop = new Set<Edge>();
-    const adj = adjacency(nodes, kept);
-    for (const comp of sccs) {
-      const inside = new Set(comp);
-      let weakest: Edge | undefined;
-      for (const e of kept) {
-        if (!inside.has(e.service) || !inside.has(e.dependsOn)) continue;
-        if (
-          !weakest ||
-          protect(e) < protect(weakest) ||
-          (protect(e) === protect(weakest) && compareEdgeStrength(e, weakest) < 0)
-        ) {
-          weakest = e;
-        }
-      }
-      const path = shortestPath(adj, weakest!.dependsOn, weakest!.service, inside);
-      cycles.push({ services: [weakest!.service, ...path.slice(0, -1)], dropped: { ...weakest! } });
-      drop.add(weakest!);
+  const kept = edges.filter(e => e.service !== e.dependsOn);
+  const g = indexed(nodes, kept);
+  const { from, to, gone, names } = g;
+  let round = whole(g).split();
+  // Dropping an edge splits no component but its own: only the edges on a cycle are weighed.
+  const rank: number[] = kept.map(() => 0);
+  const onCycle = round.flatMap(part => part.edges);
+  for (const k of onCycle) rank[k] = protect(kept[k]);
+  const weaker = (k: number, w: number) =>
+    rank[k] < rank[w] || (rank[k] === rank[w] && compareEdgeStrength(kept[k], kept[w]) < 0);
+  // Where ranks and scores are numbers (not NaN), that is a total order: each part's edges are
+  // sorted by it once (by input order where equal) and the weakest is the first not dropped.
+  // Otherwise each round looks at all its edges in input order, first of the weakest kept.
+  const ordered = onCycle.every(k => isNumber(rank[k]) && isNumber(kept[k].score));
+  if (ordered) {
+    for (const part of round) {
+      part.edges.sort(
+        (a, b) =>
+          (rank[a] < rank[b] ? -1 : rank[a] > rank[b] ? 1 : 0) ||
+          kept[a].score - kept[b].score ||
+          from[a] - from[b] ||
+          to[a] - to[b] ||
+          a - b,
+      );
     }
-    kept = kept.filter(e => !drop.has(e));
   }
-  return { edges: kept, cycles };
+  const weakestOf = (part: Part) => {
+    if (ordered) {
+      while (gone[part.edges[part.next]]) part.next++;
+      return part.edges[part.next];
+    }
+    let w = -1;
+    for (const k of part.edges) if (!gone[k] && (w < 0 || weaker(k, w))) w = k;
+    return w;
+  };
+  const cycles: Cycle[] = [];
+  while (round.length) {
+    const next: Part[] = [];
+    for (const part of round) {
+      const w = weakestOf(part);
+      gone[w] = 1;
+      const service = part.at(from[w]);
+      const dependsOn = part.at(to[w]);
+      const path = part.path(dependsOn, service).map(i => names[part.nodes[i]]);
+      cycles.push({ services: [kept[w].service, ...path.slice(0, -1)], dropped: { ...kept[w] } });
+      // Still strongly connected where what the edge joined is still joined another way.
+      if (part.reaches(service, dependsOn)) next.push(part);
+      else next.push(...part.split());
+    }
+    round = next.sort((a, b) => a.nodes[0] - b.nodes[0]);
+  }
+  return { edges: kept.filter((_, k) => !gone[k]), cycles };
 }
+
+const isNumber = (x: unknown) => typeof x === 'number' && !Number.isNaN(x);
 
 /**
  * How many `generations` the graph has (Infinity where it has a cycle), without building them:
@@ -337,8 +494,9 @@ export function checkBootDurations(durations: Record<string, unknown>): void {
 /**
  * The critical path of a boot plan for given per-machine boot durations (missing = 0; a negative
  * or non-finite one is an error naming its machine). With `edges` (machine waits for machines),
- * the longest dependency chain; with only `waves`, waves are barriers, so the path takes the
- * slowest machine of every wave.
+ * the longest dependency chain, with the machines of 0 s on it (ties below); with only `waves`,
+ * waves are barriers, so the path takes the slowest machine of every wave (first by name of those
+ * as slow).
  */
 export function criticalPath(
   plan: { waves: string[][]; edges?: Array<{ machine: string; waitsFor: string[] }> },
@@ -358,32 +516,38 @@ export function criticalPath(
     }
     return { path, duration };
   }
-  const waits = new Map<string, string[]>();
-  for (const e of plan.edges) waits.set(e.machine, [...e.waitsFor].sort(byName));
-  const finish = new Map<string, number>();
-  const prev = new Map<string, string | undefined>();
+  const waits = new Map<string, Set<string>>();
+  for (const e of plan.edges) {
+    if (!waits.has(e.machine)) waits.set(e.machine, new Set());
+    for (const w of e.waitsFor) if (w !== e.machine) waits.get(e.machine)!.add(w);
+  }
+  // Of equally long chains, the one of more machines: a machine that takes 0 s still lies on the
+  // chain it waits for (or that waits for it), and is on the path. Then, from its end back, each
+  // machine first by name. Both depend on the plan alone, not on the order it lists anything in.
+  type Chain = { finish: number; machines: number; from?: string };
+  const longer = (a: Chain, b: Chain) => a.finish > b.finish || (a.finish === b.finish && a.machines > b.machines);
+  const chains = new Map<string, Chain>();
   const nodes = [...new Set([...plan.waves.flat(), ...waits.keys()])];
-  const edgeList = plan.edges.flatMap(e => e.waitsFor.map(w => ({ service: e.machine, dependsOn: w })));
+  const edgeList = [...waits].flatMap(([machine, ws]) => [...ws].map(w => ({ service: machine, dependsOn: w })));
   for (const m of generations(nodes, edgeList).flat()) {
-    let start = 0;
+    let before: Chain = { finish: 0, machines: 0 };
     let from: string | undefined;
-    for (const w of waits.get(m) ?? []) {
-      const f = finish.get(w) ?? 0;
-      if (f > start || (f === start && from === undefined && f > 0)) {
-        start = f;
+    for (const w of [...(waits.get(m) ?? [])].sort(byName)) {
+      const chain = chains.get(w);
+      if (chain && longer(chain, before)) {
+        before = chain;
         from = w;
       }
     }
-    finish.set(m, start + dur(m));
-    prev.set(m, from);
+    chains.set(m, { finish: before.finish + dur(m), machines: before.machines + 1, from });
   }
   let end: string | undefined;
-  for (const [m, f] of [...finish].sort((a, b) => byName(a[0], b[0]))) {
-    if (end === undefined || f > finish.get(end)!) end = m;
+  for (const m of [...chains.keys()].sort(byName)) {
+    if (end === undefined || longer(chains.get(m)!, chains.get(end)!)) end = m;
   }
   const path: string[] = [];
-  for (let m = end; m !== undefined; m = prev.get(m)) path.push(m);
-  return { path: path.reverse(), duration: end === undefined ? 0 : finish.get(end)! };
+  for (let m = end; m !== undefined; m = chains.get(m)!.from) path.push(m);
+  return { path: path.reverse(), duration: end === undefined ? 0 : chains.get(end)!.finish };
 }
 
 export interface PlannedEdge {
@@ -397,7 +561,10 @@ export interface PlannedEdge {
 export interface MergedDependencies {
   /** Acyclic edges of the plan, sorted by service then dependsOn. */
   edges: PlannedEdge[];
-  /** Edges dropped to break cycles (inferred ones first, weakest first). */
+  /**
+   * Edges dropped to break cycles, as breakCycles dropped them: round by round, each round one per
+   * component. In a component inferred-only edges go first, weakest first.
+   */
   dropped: PlannedEdge[];
   disagreements: {
     /** Inferred (score >= threshold) but not declared. */
@@ -447,11 +614,11 @@ export function mergeDependencies(input: {
   });
   const broken = breakCycles(nodes, edges, e => (asEdge.get(e)!.source === 'inferred' ? 0 : 1));
   const keptSet = new Set(broken.edges.map(e => asEdge.get(e)!));
-  const dropped = broken.cycles.map(c => [...asEdge.entries()].find(([e]) => e.service === c.dropped.service && e.dependsOn === c.dropped.dependsOn)![1]);
+  // A cycle's dropped edge is a copy: found again by its ends, one edge per pair.
+  const dropped = broken.cycles.map(c => merged.get(key(c.dropped.service, c.dropped.dependsOn))!);
 
-  const declaredKeys = new Set(input.declared.map(d => key(d.service, d.dependsOn)));
   const inferredNotDeclared = inferred
-    .filter(e => !declaredKeys.has(key(e.service, e.dependsOn)))
+    .filter(e => merged.get(key(e.service, e.dependsOn))!.source === 'inferred')
     .map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score }))
     .sort((a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
   // Observed: an inferred edge or an inferred path (inferred edges may be transitively reduced).
@@ -475,10 +642,10 @@ export function mergeDependencies(input: {
     }
     return false;
   };
-  const declaredNotObserved = [...new Map(input.declared.map(d => [key(d.service, d.dependsOn), d])).values()]
-    .filter(d => d.service !== d.dependsOn && !reachable(d.service, d.dependsOn))
-    .map(d => ({ service: d.service, dependsOn: d.dependsOn }))
-    .sort((a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
+  // Each declared pair once, in the list's order: by service, then dependsOn.
+  const declaredNotObserved = list
+    .filter(d => d.source !== 'inferred' && !reachable(d.service, d.dependsOn))
+    .map(d => ({ service: d.service, dependsOn: d.dependsOn }));
   return {
     edges: list.filter(p => keptSet.has(p)),
     dropped,
