@@ -10,6 +10,17 @@ export interface Config {
       /** Captures kept per machine, an integer of at least 1; older ones are discarded. Default 5. */
       keepLast?: number;
     };
+    captures?: {
+      /**
+       * Longest the capture of one machine may take, e.g. `1h` for images of many gigabytes; more
+       * than 0s. At it the capture stops its calls to the engine (one whose connection went silent
+       * would hold it, and the machine, for good), unpauses production if it paused it, keeps
+       * nothing, lets go of the machine for its next capture, and fails naming machine, engine and
+       * this deadline; a scheduled capture goes on with the next machine. Keep it under the
+       * scheduled capture's task timeout (`recovery.schedules.capture`). Default 30m.
+       */
+      timeout?: string;
+    };
     /** Objectives of entities without rpo/rto annotations. */
     objectives?: {
       /** Recovery point objective, e.g. `24h`; must be longer than 0s. Default 24h. */

@@ -79,6 +79,19 @@ function saveImage(docker: Docker, ref: string, signal: AbortSignal): Promise<Re
   });
 }
 
+/**
+ * `docker network inspect`, asked as dockerode's `network.inspect()` asks it but stopped by
+ * `signal`, which dockerode does not pass on for networks.
+ */
+function inspectNetwork(docker: Docker, name: string, signal?: AbortSignal): Promise<Docker.NetworkInspectInfo> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      { path: `/networks/${name}?`, method: 'GET', options: {}, abortSignal: signal, statusCodes: { 200: true, 404: 'no such network', 500: 'server error' } },
+      (err, data) => (err ? reject(err) : resolve(data as Docker.NetworkInspectInfo)),
+    );
+  });
+}
+
 /** The comment a capture's image is committed with: whose capture it is (read back by removeUnrecorded). */
 const captureComment = (captureId: string, machineRef: string) => `recovery capture ${captureId} of ${machineRef}`;
 const CAPTURE_COMMENT = /^recovery capture (\S+) of (\S+)$/;
@@ -109,6 +122,17 @@ const STATS_WAIT_MS = 2_000;
 
 /** Longest the backend's shutdown waits for the captures it stops to unpause and clean up. */
 const STOP_WAIT_MS = 10_000;
+
+/**
+ * Longest a capture waits for the engine to answer its unpause (and the calls that clean up after
+ * it stopped): within the grace its note gets past the pause limit (NOTE_GRACE_MS), so that on an
+ * engine gone silent the capture ends saying production stays paused, and its note is tried again,
+ * rather than wait with it for good.
+ */
+const ANSWER_WAIT_MS = 10_000;
+
+/** Longest each engine call of resuming a note waits: an engine that never answers is tried again, not waited for. */
+const RESUME_WAIT_MS = 60_000;
 
 /**
  * Where a capture keeps a note of itself (one file per engine and container), from before it
@@ -231,8 +255,27 @@ export class DockerCaptureSource implements CaptureSource {
        * the catalog alone cannot then have a production container paused and copied.
        */
       requireMachineLabel?: boolean;
+      /** Longest a capture waits for the engine to answer its unpause (ANSWER_WAIT_MS unless said). */
+      answerWaitMs?: number;
     },
   ) {}
+
+  /**
+   * One engine call, given a signal aborted after `ms` (and with `also`): one not answered by then
+   * fails naming the engine, the call and the wait, where it would otherwise wait for good on an
+   * engine whose connection went silent (accepted, never answered).
+   */
+  private async answer<T>(what: string, ms: number, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
+    const timeout = AbortSignal.timeout(ms);
+    try {
+      return await call(also ? AbortSignal.any([timeout, also]) : timeout);
+    } catch (e) {
+      if (timeout.aborted && !also?.aborted) {
+        throw new ServiceUnavailableError(`Docker engine '${this.engineId}' did not answer ${what} within ${ms / 1000} s`);
+      }
+      throw e;
+    }
+  }
 
   private notePath(containerId: string) {
     return join(this.options.storeDirectory, CAPTURE_NOTES, `${dockerName(this.engineId)}.${containerId}`);
@@ -348,9 +391,11 @@ export class DockerCaptureSource implements CaptureSource {
    * Removes an interrupted capture's files, tag and note, unpausing its machine first where the
    * note says it had it paused (true then); a capture interrupted while saving had unpaused it.
    * One interrupted while the backend recorded it may be recorded: only its note goes, and its
-   * files and tag are left to removeUnrecorded, which asks the records.
+   * files and tag are left to removeUnrecorded, which asks the records. Each engine call waits at
+   * most RESUME_WAIT_MS (and no longer than `signal`, a capture's, where given): resumed from a
+   * timer, one that waited for good would never be tried again.
    */
-  private async resumeInterrupted(containerId: string, note: CaptureNote): Promise<boolean> {
+  private async resumeInterrupted(containerId: string, note: CaptureNote, signal?: AbortSignal): Promise<boolean> {
     if (note.phase === 'recording') {
       this.options.logger?.warn(
         `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while the backend recorded it: its files and tag stay unless the records lack it, when the backend's next look for unrecorded captures removes them`,
@@ -363,7 +408,8 @@ export class DockerCaptureSource implements CaptureSource {
     if (paused) {
       const container = this.docker.getContainer(containerId);
       try {
-        if ((await container.inspect()).State?.Paused) await container.unpause();
+        const { State } = await this.answer('the look at its container', RESUME_WAIT_MS, abortSignal => container.inspect({ abortSignal }), signal);
+        if (State?.Paused) await this.answer('the unpause', RESUME_WAIT_MS, abortSignal => container.unpause({ abortSignal }), signal);
       } catch (e) {
         if (!isStatus(e, 404)) throw e;
       }
@@ -373,7 +419,7 @@ export class DockerCaptureSource implements CaptureSource {
         ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): unpaused it and removed what that capture left`
         : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
     );
-    await this.removeLeftovers(note.filePrefix, note.imageRef);
+    await this.removeLeftovers(note.filePrefix, note.imageRef, signal);
     await this.dropNote(this.notePath(containerId));
     this.ended.delete(note.captureId);
     return paused;
@@ -383,7 +429,7 @@ export class DockerCaptureSource implements CaptureSource {
    * Removes a capture's files (temporary ones too), then its tag: a backend stopped in between
    * leaves the tag, by which removeUnrecorded finds the capture again.
    */
-  private async removeLeftovers(filePrefix: string, imageRef: string): Promise<void> {
+  private async removeLeftovers(filePrefix: string, imageRef: string, signal?: AbortSignal): Promise<void> {
     const dir = this.options.storeDirectory;
     const files = await readdir(dir).catch(e => {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
@@ -394,7 +440,7 @@ export class DockerCaptureSource implements CaptureSource {
         .filter(f => f.startsWith(`${filePrefix}.`) || f.startsWith(`.${filePrefix}.`))
         .map(f => rm(join(dir, f), { force: true })),
     );
-    await this.removeTag(imageRef);
+    await this.answer("the removal of the capture's tag", RESUME_WAIT_MS, abortSignal => this.removeTag(imageRef, abortSignal), signal);
   }
 
   removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]> {
@@ -505,7 +551,7 @@ export class DockerCaptureSource implements CaptureSource {
    * Writes the note before anything else, exclusively: a note there already is another capture's
    * of the same machine (a conflict), unless it is stale, when its capture is resumed first.
    */
-  private async takeNote(containerId: string, note: CaptureNote): Promise<void> {
+  private async takeNote(containerId: string, note: CaptureNote, signal?: AbortSignal): Promise<void> {
     const path = this.notePath(containerId);
     await mkdir(join(this.options.storeDirectory, CAPTURE_NOTES), { recursive: true });
     for (let attempt = 0; ; attempt++) {
@@ -532,7 +578,7 @@ export class DockerCaptureSource implements CaptureSource {
         await syncToDisk(dirname(path), { directory: true });
         return;
       }
-      await this.settleNote(containerId, note.machineRef);
+      await this.settleNote(containerId, note.machineRef, signal);
     }
   }
 
@@ -540,11 +586,11 @@ export class DockerCaptureSource implements CaptureSource {
    * A note on the machine is another capture's: a conflict while it may still run, else
    * resolved (its capture resumed). True where one was resolved.
    */
-  private async settleNote(containerId: string, machineRef: string): Promise<boolean> {
+  private async settleNote(containerId: string, machineRef: string, signal?: AbortSignal): Promise<boolean> {
     const held = await this.readNote(this.notePath(containerId));
     if (!held) return false;
     if (Date.now() < this.staleFrom(held) && !this.ended.has(held.note.captureId)) throw underWay(machineRef, held.note);
-    await this.resumeInterrupted(containerId, held.note);
+    await this.resumeInterrupted(containerId, held.note, signal);
     return true;
   }
 
@@ -607,49 +653,75 @@ export class DockerCaptureSource implements CaptureSource {
     clearTimeout(timer);
   }
 
+  /**
+   * The error of a capture its caller's signal stopped (the capture's deadline): the signal's
+   * reason, where the capture was, and what it left of production (`left`, before "nothing kept").
+   */
+  private stoppedError(machine: MachineLocator, signal: AbortSignal, step: string, left: string) {
+    const reason =
+      signal.reason instanceof Error && signal.reason.name !== 'AbortError'
+        ? signal.reason.message
+        : `capture of ${machine.machineRef} on engine ${this.engineId} was stopped by its caller`;
+    return new ServiceUnavailableError(`${reason} while ${step}: ${left}nothing kept`);
+  }
+
   private async captureOn(machine: MachineLocator, options: CaptureOptions): Promise<CapturedMachine> {
     const started = Date.now();
     const container = this.docker.getContainer(machine.container);
-    let info: Docker.ContainerInspectInfo;
+    // Every engine call of the capture stops at its signal (its deadline): an engine whose
+    // connection goes silent would otherwise hold the capture, and its note, for good.
+    const { signal } = options;
+    const abortSignal = signal && { abortSignal: signal };
+    let info!: Docker.ContainerInspectInfo;
+    const networks: Record<string, NetworkIdentity> = {};
+    let memoryInUse!: Promise<number | undefined>;
+    let wantsPause = false;
+    let step = 'inspecting its container';
     try {
-      info = await container.inspect();
-    } catch (e) {
-      if (isStatus(e, 404)) {
-        throw new NotFoundError(
-          `machine ${machine.machineRef}: no container "${machine.container}" on engine ${this.engineId}`,
+      try {
+        info = await container.inspect({ ...abortSignal });
+      } catch (e) {
+        if (isStatus(e, 404)) {
+          throw new NotFoundError(
+            `machine ${machine.machineRef}: no container "${machine.container}" on engine ${this.engineId}`,
+          );
+        }
+        throw e;
+      }
+      // Before anything touches it: a machine entity may name any container on the engine.
+      if (this.options.requireMachineLabel && !labelledAs(info.Config?.Labels ?? undefined, machine.machineRef)) {
+        const found = info.Config?.Labels?.[MACHINE_LABEL];
+        throw new NotAllowedError(
+          `machine ${machine.machineRef}: container "${machine.container}" on engine ${this.engineId} is ` +
+            `${found ? `labelled ${MACHINE_LABEL}=${found}` : `not labelled ${MACHINE_LABEL}`}, and this engine captures only containers ` +
+            `labelled as their machine (recovery.docker.engines[${this.engineId}].requireMachineLabel): label the container ` +
+            `${MACHINE_LABEL}=${machine.machineRef}, or correct the machine's ${ANNOTATION_CONTAINER} annotation`,
         );
       }
-      throw e;
-    }
-    // Before anything touches it: a machine entity may name any container on the engine.
-    if (this.options.requireMachineLabel && !labelledAs(info.Config?.Labels ?? undefined, machine.machineRef)) {
-      const found = info.Config?.Labels?.[MACHINE_LABEL];
-      throw new NotAllowedError(
-        `machine ${machine.machineRef}: container "${machine.container}" on engine ${this.engineId} is ` +
-          `${found ? `labelled ${MACHINE_LABEL}=${found}` : `not labelled ${MACHINE_LABEL}`}, and this engine captures only containers ` +
-          `labelled as their machine (recovery.docker.engines[${this.engineId}].requireMachineLabel): label the container ` +
-          `${MACHINE_LABEL}=${machine.machineRef}, or correct the machine's ${ANNOTATION_CONTAINER} annotation`,
-      );
-    }
-    options.signal?.throwIfAborted();
-    // Asked now, taken at the end: the engine answers at its next collection, up to a second on.
-    const memoryInUse = info.State?.Running ? this.memoryInUse(container) : Promise.resolve(undefined);
-    const wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
-    // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
-    // captured as any machine), or by someone else (no note: left paused, captured as it is).
-    if (wantsPause && info.State?.Paused && (await this.settleNote(info.Id, machine.machineRef))) {
-      info = await container.inspect();
-    }
-
-    const networks: Record<string, NetworkIdentity> = {};
-    for (const name of Object.keys(info.NetworkSettings?.Networks ?? {})) {
-      try {
-        const net = await this.docker.getNetwork(name).inspect();
-        const cfg = net.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
-        networks[name] = { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
-      } catch (e) {
-        if (!isStatus(e, 404)) throw e;
+      signal?.throwIfAborted();
+      // Asked now, taken at the end: the engine answers at its next collection, up to a second on.
+      memoryInUse = info.State?.Running ? this.memoryInUse(container) : Promise.resolve(undefined);
+      wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
+      // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
+      // captured as any machine), or by someone else (no note: left paused, captured as it is).
+      step = "settling an earlier capture's note";
+      if (wantsPause && info.State?.Paused && (await this.settleNote(info.Id, machine.machineRef, signal))) {
+        info = await container.inspect({ ...abortSignal });
       }
+
+      step = 'inspecting its networks';
+      for (const name of Object.keys(info.NetworkSettings?.Networks ?? {})) {
+        try {
+          const net = await inspectNetwork(this.docker, name, signal);
+          const cfg = net.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
+          networks[name] = { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
+        } catch (e) {
+          if (!isStatus(e, 404)) throw e;
+        }
+      }
+    } catch (e) {
+      if (signal?.aborted) throw this.stoppedError(machine, signal, step, '');
+      throw e;
     }
     const ref = this.imageRef(machine, options.captureId);
     const [repo, tag] = ref.split(':');
@@ -673,7 +745,11 @@ export class DockerCaptureSource implements CaptureSource {
     const stopping = this.stopping.signal;
     const whilePaused = AbortSignal.any([pauseLimit.signal, stopping, ...(options.signal ? [options.signal] : [])]);
     const whileSaving = options.signal ? AbortSignal.any([options.signal, stopping]) : stopping;
-    let step = 'writing its note';
+    // An unpause that failed (the engine went silent) stops the wait for the commit too: the
+    // capture then ends saying production stays paused, and its note is tried again.
+    const unpauseFailed = new AbortController();
+    const whileCommitting = options.signal ? AbortSignal.any([options.signal, unpauseFailed.signal]) : unpauseFailed.signal;
+    step = 'writing its note';
     let timer: NodeJS.Timeout | undefined;
     let pausedTooLong: string | undefined;
     let unpauseError: Error | undefined;
@@ -693,15 +769,20 @@ export class DockerCaptureSource implements CaptureSource {
     };
     let noteTaken = false;
     let heartbeat: NodeJS.Timeout | undefined;
-    // Once: from the limit's timer or when the copy ends, whichever comes first.
+    // Once: from the limit's timer or when the copy ends, whichever comes first; waited for no
+    // longer than the grace the note gives it past the limit.
+    const answerWaitMs = this.options.answerWaitMs ?? ANSWER_WAIT_MS;
     const unpause = () =>
-      (unpausing ??= container.unpause().then(
+      (unpausing ??= this.answer('the unpause', answerWaitMs, abortSignal => container.unpause({ abortSignal })).then(
         () => {
           pausedMs = Math.round(performance.now() - pausedAt);
           leftPaused = false;
         },
         e => {
-          if (!isStatus(e, 404)) throw e;
+          if (!isStatus(e, 404)) {
+            unpauseFailed.abort();
+            throw e;
+          }
           removed = true;
           leftPaused = false;
         },
@@ -709,7 +790,7 @@ export class DockerCaptureSource implements CaptureSource {
     // A failure (store directory included) must leave neither file nor tag.
     try {
       stopping.throwIfAborted();
-      await this.takeNote(info.Id, note);
+      await this.takeNote(info.Id, note, signal);
       noteTaken = true;
       step = 'committing the image';
       // Refreshed for as long as the capture runs: a note of the saving phase left unrefreshed
@@ -721,14 +802,15 @@ export class DockerCaptureSource implements CaptureSource {
       heartbeat.unref();
       if (pause) {
         try {
-          await container.pause();
+          await container.pause({ ...abortSignal });
         } catch (e) {
           // An answer lost on the way (a connection reset) may hide a pause that took: undone, or
           // where even that cannot be told, the note kept, by which it is unpaused later (below).
           // One the engine refused (409: paused by someone else meanwhile) is left as it is.
           const answered = (e as { statusCode?: number }).statusCode !== undefined;
           try {
-            if (!answered && (await container.inspect()).State?.Paused) {
+            const look = () => this.answer('the look at its container', answerWaitMs, abortSignal => container.inspect({ abortSignal }));
+            if (!answered && (await look()).State?.Paused) {
               leftPaused = true;
               await unpause();
             }
@@ -754,11 +836,14 @@ export class DockerCaptureSource implements CaptureSource {
       }
       let failed = true;
       try {
+        // Stopped by the deadline, or a failed unpause: the engine may still tag the image, which
+        // then goes with the note, or at the look for unrecorded captures (no note, no record).
         const result = (await container.commit({
           repo,
           tag,
           pause: false,
           comment: captureComment(options.captureId, machine.machineRef),
+          abortSignal: whileCommitting,
         })) as { Id: string };
         committed = true;
         imageId = result.Id;
@@ -821,7 +906,12 @@ export class DockerCaptureSource implements CaptureSource {
       clearTimeout(timer);
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
-      if (committed) await this.removeTag(ref);
+      // A tag left (an engine gone silent) goes with the note, or at the look for unrecorded captures.
+      if (committed) {
+        await this.answer("the removal of the capture's tag", answerWaitMs, abortSignal => this.removeTag(ref, abortSignal)).catch(tagError =>
+          this.options.logger?.warn(`recovery: capture ${options.captureId} of ${machine.machineRef} could not remove its tag ${ref} yet: ${(tagError as Error).message}`),
+        );
+      }
       const kept: HeldNote = { note, heartbeatAt: Date.now() };
       // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
       // One that cannot go (the store turned read-only) must not hide the capture's own error.
@@ -832,34 +922,40 @@ export class DockerCaptureSource implements CaptureSource {
         this.ended.add(note.captureId);
         this.lookAgainWhenStale(info.Id, kept);
       }
-      if (!options.signal?.aborted) {
-        // Removed from production under the capture: a 404 of the pause, the commit or a copy.
-        if (!removed && isStatus(e, 404)) removed = await container.inspect().then(() => false, gone => isStatus(gone, 404));
-        if (removed) {
-          throw new NotFoundError(
-            `capture of ${machine.machineRef}: container "${machine.container}" was removed from engine ${this.engineId} while ${step}: nothing kept`,
-          );
-        }
-        const machineState = unpauseError
-          ? `could not unpause it (${(explainEngineError(this.engineId, unpauseError) as Error).message}): production stays paused; the backend tries again at ${new Date(this.staleFrom(kept)).toISOString()}`
-          : 'unpaused';
-        // Past the pause limit, the limit is what went wrong, not the stream it cut.
-        if (pausedTooLong) throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
-        if (stopping.aborted) {
-          throw new ServiceUnavailableError(
-            `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
-          );
-        }
-        if (unpauseError) {
-          const failure = e === unpauseError ? '' : ` failed while ${step} (${(e as Error).message}) and`;
-          throw new Error(`capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`);
-        }
-        // Node's own message names no file for a failed write (a full disk): the store is named here.
-        if (isStoreError(e)) {
-          throw new Error(
-            `capture of ${machine.machineRef} could not write to the capture store ${this.options.storeDirectory} while ${step} (${e.message})${pausedAt ? `: ${machineState}` : ''}, nothing kept`,
-          );
-        }
+      const machineState = unpauseError
+        ? `could not unpause it (${(explainEngineError(this.engineId, unpauseError) as Error).message}): production stays paused; the backend tries again at ${new Date(this.staleFrom(kept)).toISOString()}`
+        : 'unpaused';
+      // Stopped by its caller (its deadline): said with what it left of production, where it may
+      // have paused it (a pause whose answer the deadline cut, too).
+      if (signal?.aborted) throw this.stoppedError(machine, signal, step, pausedAt || unpausing ? `${machineState}, ` : '');
+      // Removed from production under the capture: a 404 of the pause, the commit or a copy.
+      if (!removed && isStatus(e, 404)) {
+        removed = await this.answer('the look at its container', answerWaitMs, abortSignal => container.inspect({ abortSignal })).then(
+          () => false,
+          gone => isStatus(gone, 404),
+        );
+      }
+      if (removed) {
+        throw new NotFoundError(
+          `capture of ${machine.machineRef}: container "${machine.container}" was removed from engine ${this.engineId} while ${step}: nothing kept`,
+        );
+      }
+      // Past the pause limit, the limit is what went wrong, not the stream it cut.
+      if (pausedTooLong) throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
+      if (stopping.aborted) {
+        throw new ServiceUnavailableError(
+          `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
+        );
+      }
+      if (unpauseError) {
+        const failure = e === unpauseError ? '' : ` failed while ${step} (${(e as Error).message}) and`;
+        throw new Error(`capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`);
+      }
+      // Node's own message names no file for a failed write (a full disk): the store is named here.
+      if (isStoreError(e)) {
+        throw new Error(
+          `capture of ${machine.machineRef} could not write to the capture store ${this.options.storeDirectory} while ${step} (${e.message})${pausedAt ? `: ${machineState}` : ''}, nothing kept`,
+        );
       }
       throw e;
     } finally {
@@ -899,10 +995,10 @@ export class DockerCaptureSource implements CaptureSource {
     }
   }
 
-  private async removeTag(ref: string) {
+  private async removeTag(ref: string, abortSignal?: AbortSignal) {
     try {
       // Removing the tag (not forcing) leaves the image if running containers use it.
-      await this.docker.getImage(ref).remove({ noprune: false });
+      await this.docker.getImage(ref).remove({ noprune: false, ...(abortSignal && { abortSignal }) });
     } catch (e) {
       if (!isStatus(e, 404, 409)) throw e;
     }

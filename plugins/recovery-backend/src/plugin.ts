@@ -148,6 +148,10 @@ export const recoveryPlugin = createBackendPlugin({
           plans,
           logger,
           keepLast(config, 'recovery.captureStore.keepLast', 5, 'captures kept per machine'),
+          // Its default is the capture service's.
+          config.has('recovery.captures.timeout')
+            ? durationSettingMs('recovery.captures.timeout', config.getString('recovery.captures.timeout'))
+            : undefined,
         );
         const stepTimeoutMs = durationMs(config, 'recovery.runs.stepTimeout', '10m');
         const runs = new RunService(store, providers, plans, graphs, logger, {

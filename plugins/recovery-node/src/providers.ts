@@ -147,7 +147,9 @@ export interface CaptureSource {
    * `record`, where given, records the capture once its files are kept: a source that holds a
    * note of a capture under way calls it before letting go of the note, and keeps nothing of the
    * capture should it fail. A source without such a note may leave it uncalled: the caller then
-   * records what it returns.
+   * records what it returns. `signal` aborts at the capture's deadline (or the backend's
+   * shutdown): stop the engine calls, unpause what was paused, keep nothing, and fail with an
+   * error that starts with the reason's message.
    */
   capture(
     machine: MachineLocator,

@@ -1,8 +1,9 @@
 import type { SchedulerService } from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
-import { ConflictError, InputError } from '@backstage/errors';
+import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import request from 'supertest';
 import type { CapturedMachine, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
@@ -18,7 +19,21 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 const locator = { machineRef: 'resource:default/data-01', engine: 'primary', container: 'data-01' };
 
 describe('CaptureService', () => {
-  async function service<S extends FakeCaptureSource>(source: S = new FakeCaptureSource() as S, keepLast = 3, ...more: FakeCaptureSource[]) {
+  async function service<S extends FakeCaptureSource>(
+    source: S = new FakeCaptureSource() as S,
+    keepLast = 3,
+    ...more: FakeCaptureSource[]
+  ) {
+    return serviceWithin(undefined, source, keepLast, ...more);
+  }
+
+  /** As `service`, a capture's deadline `timeoutMs` (the default where undefined). */
+  async function serviceWithin<S extends FakeCaptureSource>(
+    timeoutMs: number | undefined,
+    source: S = new FakeCaptureSource() as S,
+    keepLast = 3,
+    ...more: FakeCaptureSource[]
+  ) {
     const knex = await databases.init('SQLITE_3');
     await RecoveryStore.migrate(knex);
     const providers = new ProviderRegistry();
@@ -26,7 +41,7 @@ describe('CaptureService', () => {
     // captureMachine plans nothing.
     const plans = new PlanService({} as CatalogGraphLoader);
     const logger = mockServices.logger.mock();
-    const captures = new CaptureService(new RecoveryStore(knex), providers, plans, logger, keepLast);
+    const captures = new CaptureService(new RecoveryStore(knex), providers, plans, logger, keepLast, timeoutMs);
     return { knex, source, captures, store: new RecoveryStore(knex), logger };
   }
 
@@ -149,6 +164,145 @@ describe('CaptureService', () => {
       const task = tasks.find(t => t.id === 'recovery-unrecorded-captures');
       await task!.fn(new AbortController().signal);
       expect(sweeps).toBe(2);
+    } finally {
+      await backend.stop();
+    }
+  });
+
+  /** A source whose captures wait for `release` (an engine that does not answer), seeing their signal. */
+  class StuckSource extends FakeCaptureSource {
+    signals: (AbortSignal | undefined)[] = [];
+    release = () => {};
+    constructor(private readonly stopsAtSignal: boolean, private readonly failure?: Error) {
+      super();
+    }
+    async capture(machine: MachineLocator, options: { captureId: string; signal?: AbortSignal; record?: (c: CapturedMachine) => Promise<void> }) {
+      this.signals.push(options.signal);
+      await new Promise<void>((resolve, reject) => {
+        this.release = resolve;
+        if (this.stopsAtSignal) options.signal?.addEventListener('abort', () => reject(this.failure ?? options.signal!.reason));
+      });
+      return super.capture(machine, options);
+    }
+  }
+
+  it('gives the source a signal that aborts at the deadline, and fails naming machine, engine and deadline', async () => {
+    const source = new StuckSource(true);
+    const { captures, store } = await serviceWithin(200, source);
+    const started = performance.now();
+    const failure = await captures.captureMachine(locator).catch(e => e);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(failure.message).toBe('capture of resource:default/data-01 on engine primary did not finish within 0.2 s (recovery.captures.timeout)');
+    // 503, as for an engine that does not answer.
+    expect(failure.name).toBe('ServiceUnavailableError');
+    expect(source.signals[0]?.aborted).toBe(true);
+    expect(await store.listCaptures(locator.machineRef)).toEqual([]);
+  });
+
+  it('names the deadline where the source fails at it with an error of its own, keeping its name', async () => {
+    const source = new StuckSource(true, new NotFoundError('the engine cut the stream'));
+    const { captures } = await serviceWithin(200, source);
+    const failure = await captures.captureMachine(locator).catch(e => e);
+    expect(failure.message).toBe(
+      'capture of resource:default/data-01 on engine primary did not finish within 0.2 s (recovery.captures.timeout); caused by NotFoundError: the engine cut the stream',
+    );
+    expect(failure.name).toBe('NotFoundError');
+  });
+
+  it('words deadlines of minutes as such, and lets a capture within its deadline finish', async () => {
+    const source = new StuckSource(true);
+    const { captures } = await serviceWithin(30 * 60_000, source);
+    const capturing = captures.captureMachine(locator);
+    await vi.waitFor(() => expect(source.signals).toHaveLength(1));
+    source.release();
+    await expect(capturing).resolves.toMatchObject({ machineRef: locator.machineRef });
+    expect(source.signals[0]?.aborted).toBe(false);
+  });
+
+  it('fails, rather than wait for good, with a source that ignores the signal, and discards what it returns late', async () => {
+    const source = new StuckSource(false);
+    const { captures, store } = await serviceWithin(30 * 60_000, source);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const capturing = captures.captureMachine(locator).catch(e => e);
+      await vi.waitFor(() => expect(source.signals).toHaveLength(1));
+      await vi.advanceTimersByTimeAsync(30 * 60_000);
+      expect(source.signals[0]?.aborted).toBe(true);
+      // The grace a source has to stop at the deadline.
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect((await capturing).message).toBe(
+        'capture of resource:default/data-01 on engine primary did not finish within 30 min (recovery.captures.timeout), and its capture source did not stop within 60 s of it',
+      );
+    } finally {
+      vi.useRealTimers();
+    }
+    source.release();
+    await vi.waitFor(() => expect(source.discarded).toHaveLength(1));
+    expect(await store.listCaptures(locator.machineRef)).toEqual([]);
+  });
+
+  it('refuses the record of a capture its source finishes after it was given up: the source keeps nothing', async () => {
+    const refused: string[] = [];
+    const source = new (class extends StuckSource {
+      async capture(machine: MachineLocator, options: { captureId: string; signal?: AbortSignal; record?: (c: CapturedMachine) => Promise<void> }) {
+        const captured = await super.capture(machine, options);
+        await options.record!(captured).catch(e => {
+          refused.push(e.message);
+          throw e;
+        });
+        return captured;
+      }
+    })(false);
+    const { captures, store } = await serviceWithin(1000, source);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const capturing = captures.captureMachine(locator).catch(e => e);
+      await vi.waitFor(() => expect(source.signals).toHaveLength(1));
+      await vi.advanceTimersByTimeAsync(61_000);
+      expect((await capturing).name).toBe('ServiceUnavailableError');
+    } finally {
+      vi.useRealTimers();
+    }
+    source.release();
+    await vi.waitFor(() => expect(refused).toEqual(['capture of resource:default/data-01 on engine primary did not finish within 1 s (recovery.captures.timeout)']));
+    expect(await store.listCaptures(locator.machineRef)).toEqual([]);
+  });
+
+  it('returns a recorded capture at the deadline where removing what unrecorded ones left hangs, leaving that to the sweep', async () => {
+    const source = new (class extends FakeCaptureSource {
+      async removeUnrecorded() {
+        // The engine went silent right after the capture.
+        return new Promise<string[]>(() => {});
+      }
+    })();
+    const { captures, store, logger } = await serviceWithin(300, source);
+    const capture = await captures.captureMachine(locator);
+    expect((await store.listCaptures(locator.machineRef)).map(c => c.id)).toEqual([capture.id]);
+    expect(logger.warn).toHaveBeenCalledWith(
+      'Captured resource:default/data-01, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures',
+    );
+  });
+
+  it('takes its deadline from recovery.captures.timeout: a POST /captures on an engine that does not answer is a 503 naming it', async () => {
+    const source = new StuckSource(true);
+    const start = (captures: { timeout: string }) =>
+      startTestBackend({
+        features: [
+          recoveryPlugin,
+          providersModule({ captureSources: [source] }),
+          catalogServiceMock.factory({ entities: [machineEntity('data-01')] }),
+          mockServices.rootConfig.factory({ data: { recovery: { captures } } }),
+        ],
+      });
+    await expect(start({ timeout: '0s' })).rejects.toThrow('Invalid duration "0s" at recovery.captures.timeout: must be longer than 0s');
+    const backend = await start({ timeout: '300ms' });
+    try {
+      const res = await request(backend.server).post('/api/recovery/captures').send({ entityRef: 'resource:default/data-01' });
+      expect({ status: res.status, message: res.body.error.message }).toEqual({
+        status: 503,
+        message:
+          'capture of resource:default/data-01 failed; caused by ServiceUnavailableError: capture of resource:default/data-01 on engine primary did not finish within 0.3 s (recovery.captures.timeout)',
+      });
     } finally {
       await backend.stop();
     }

@@ -1,7 +1,7 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { ForwardedError, InputError } from '@backstage/errors';
-import { nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
-import type { CapturedMachine, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
+import { formatSeconds, nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
+import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { PlanService } from './PlanService';
@@ -9,6 +9,19 @@ import { ProviderRegistry } from './ProviderRegistry';
 
 /** More than a machine ever has recorded: its last N, and those active runs restore. */
 const ALL_CAPTURES = 1_000_000;
+
+/** Longest a capture of one machine may take unless configured (recovery.captures.timeout). */
+export const DEFAULT_CAPTURE_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * How long past its deadline a capture source may take to stop (unpause production, remove what
+ * it wrote) before the capture fails without it: one that ignores the signal must not hold the
+ * capture, and the request, for good. What it records after that is refused.
+ */
+const SOURCE_STOP_GRACE_MS = 60_000;
+
+/** The longest delay a Node timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Takes captures of primary machines and keeps the last N of each. */
 export class CaptureService {
@@ -18,6 +31,8 @@ export class CaptureService {
     private readonly plans: PlanService,
     private readonly logger: LoggerService,
     private readonly keepLast: number,
+    /** recovery.captures.timeout: a machine's capture stops at it, and fails. */
+    private readonly timeoutMs: number = DEFAULT_CAPTURE_TIMEOUT_MS,
   ) {}
 
   /**
@@ -70,9 +85,25 @@ export class CaptureService {
     const captureId = randomUUID();
     const createdAt = new Date().toISOString();
     let recorded: StoredCapture | undefined;
+    // The capture's deadline, passed to the source, which stops its engine calls at it: an engine
+    // that accepts and never answers would otherwise hold the capture, and the machine, for good.
+    const ms = this.timeoutMs;
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () =>
+        deadline.abort(
+          new ServiceUnavailableError(
+            `capture of ${locator.machineRef} on engine ${locator.engine} did not finish within ${ms < 120_000 ? `${ms / 1000} s` : formatSeconds(ms / 1000)} (recovery.captures.timeout)`,
+          ),
+        ),
+      Math.min(ms, MAX_TIMER_MS),
+    );
+    let gaveUp = false;
     // Through the source, which holds its note of the capture until the record is in: a backend
     // stopped before that leaves the note, not files and a tag nothing accounts for.
     const record = async (captured: CapturedMachine) => {
+      // Its caller was told it failed: the source removes what it wrote.
+      if (gaveUp) throw deadline.signal.reason;
       const capture: StoredCapture = {
         id: captureId,
         machineRef: locator.machineRef,
@@ -91,24 +122,61 @@ export class CaptureService {
       await this.store.insertCapture(capture);
       recorded = capture;
     };
-    const captured = await source.capture(locator, { captureId, record });
-    if (!recorded) {
-      // A source that holds no note leaves the record to its caller.
-      try {
-        await record(captured);
-      } catch (error) {
-        // Unrecorded, the archive and image would never be pruned: remove them now.
-        await source
-          .discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes })
-          .catch(discardError =>
-            this.logger.warn(`Could not discard unrecorded capture ${captureId}: ${discardError}`),
-          );
-        throw error;
+    let captured: CapturedMachine;
+    try {
+      captured = await this.withinDeadline(
+        source.capture(locator, { captureId, signal: deadline.signal, record }),
+        deadline.signal,
+        () => {
+          gaveUp = true;
+        },
+        late => {
+          // Settled after the capture failed, and never recorded: its files go.
+          if (!recorded) {
+            source
+              .discard({ captureId, artifact: late.artifact, volumes: late.runtime.volumes })
+              .catch(error => this.logger.warn(`Could not discard capture ${captureId}, which finished after its deadline: ${error}`));
+          }
+        },
+      );
+      if (!recorded) {
+        // A source that holds no note leaves the record to its caller.
+        try {
+          await record(captured);
+        } catch (error) {
+          // Unrecorded, the archive and image would never be pruned: remove them now.
+          await source
+            .discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes })
+            .catch(discardError =>
+              this.logger.warn(`Could not discard unrecorded capture ${captureId}: ${discardError}`),
+            );
+          throw error;
+        }
       }
+      this.logger.info(
+        `Captured ${locator.machineRef} (${captured.sizeBytes} bytes${captured.storedBytes !== undefined ? `, ${captured.storedBytes} of them new in the capture store` : ''}, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
+      );
+      // What that leaves undone the sweep of unrecorded captures finishes: not waited for past the
+      // deadline (an engine gone silent since the capture), the capture being recorded.
+      const tidying = this.tidyUp(source, locator);
+      tidying.catch(() => {});
+      const stopped = deadline.signal.aborted
+        ? Promise.resolve()
+        : new Promise<void>(resolve => deadline.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await Promise.race([tidying, stopped]);
+      if (deadline.signal.aborted) {
+        this.logger.warn(
+          `Captured ${locator.machineRef}, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures`,
+        );
+      }
+    } finally {
+      clearTimeout(timer);
     }
-    this.logger.info(
-      `Captured ${locator.machineRef} (${captured.sizeBytes} bytes${captured.storedBytes !== undefined ? `, ${captured.storedBytes} of them new in the capture store` : ''}, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
-    );
+    return toApi(recorded!);
+  }
+
+  /** Prunes a machine's captures to the last N, and has the source remove what unrecorded ones left. */
+  private async tidyUp(source: CaptureSource, locator: MachineLocator): Promise<void> {
     for (const old of await this.store.pruneCaptures(locator.machineRef, this.keepLast)) {
       await source
         .discard({ captureId: old.id, artifact: old.artifact, volumes: old.runtime.volumes })
@@ -123,7 +191,45 @@ export class CaptureService {
       .catch(error =>
         this.logger.warn(`Could not remove what unrecorded captures of ${locator.machineRef} left: ${error}`),
       );
-    return toApi(recorded!);
+  }
+
+  /**
+   * Waits for a source's capture: past the deadline, for no longer than the grace a source has to
+   * stop (then `giveUp`, and `late` with what it still returns). A failure after the deadline
+   * names the deadline, whatever the source said.
+   */
+  private async withinDeadline(
+    capture: Promise<CapturedMachine>,
+    deadline: AbortSignal,
+    giveUp: () => void,
+    late: (captured: CapturedMachine) => void,
+  ): Promise<CapturedMachine> {
+    let grace: NodeJS.Timeout | undefined;
+    let startGrace = () => {};
+    const abandoned = new Promise<never>((_resolve, reject) => {
+      startGrace = () => {
+        grace = setTimeout(() => {
+          giveUp();
+          capture.then(late, () => {});
+          reject(
+            new ServiceUnavailableError(
+              `${(deadline.reason as Error).message}, and its capture source did not stop within ${SOURCE_STOP_GRACE_MS / 1000} s of it`,
+            ),
+          );
+        }, SOURCE_STOP_GRACE_MS);
+      };
+    });
+    deadline.addEventListener('abort', startGrace, { once: true });
+    try {
+      return await Promise.race([capture, abandoned]);
+    } catch (error) {
+      const reason = (deadline.reason as Error | undefined)?.message;
+      if (deadline.aborted && !String((error as Error)?.message).includes(reason!)) throw new ForwardedError(reason!, error);
+      throw error;
+    } finally {
+      deadline.removeEventListener('abort', startGrace);
+      clearTimeout(grace);
+    }
   }
 
   /**
