@@ -4,6 +4,7 @@ import {
   readSchedulerServiceTaskScheduleDefinitionFromConfig,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
+import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
 import { Config } from '@backstage/config';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
@@ -12,7 +13,7 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryBackendClient } from './recoveryClient';
-import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlySummary, oldestCapturedFirst, timeoutMs } from './tasks';
+import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyOptOuts, nightlySummary, oldestCapturedFirst, timeoutMs } from './tasks';
 
 function schedule(
   config: Config,
@@ -94,11 +95,16 @@ export const recoveryModuleScheduler = createBackendModule({
             // Stop waiting for a busy host a little before the scheduler aborts the task, so
             // the report of what was and was not checked still gets logged.
             const deadline = Date.now() + timeoutMs(nightlySchedule.timeout) - 30_000;
-            // Every recoverable entity, but those that opted out.
-            const optedOut = await entities({
-              [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: 'false',
-            });
-            const report = await nightlyCheck(api, new Set(optedOut), logger, {
+            // Every recoverable entity, but those that opted out: read here rather than matched by
+            // the catalog's filter, so that a value it cannot read (`no`) is named, not ignored.
+            const { items: annotated } = await catalog.getEntities(
+              {
+                filter: { [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: CATALOG_FILTER_EXISTS },
+                fields: ['kind', 'metadata.namespace', 'metadata.name', 'metadata.annotations'],
+              },
+              { credentials: await auth.getOwnServiceCredentials() },
+            );
+            const report = await nightlyCheck(api, nightlyOptOuts(annotated), logger, {
               pollIntervalMs: 5_000,
               deadline,
               signal: signal as AbortSignal | undefined,

@@ -405,7 +405,7 @@ describe('scheduled tasks', () => {
     expect(report).toEqual({
       succeeded: ['resource:default/a'],
       failed: [
-        { entityRef: 'resource:default/b', message: "the task's timeout ran out while it was being captured (the backend may still finish the capture)" },
+        { entityRef: 'resource:default/b', message: "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)" },
         { entityRef: 'resource:default/c', message: "not captured: the task's timeout ran out first" },
         { entityRef: 'resource:default/d', message: "not captured: the task's timeout ran out first" },
       ],

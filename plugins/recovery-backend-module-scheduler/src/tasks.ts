@@ -2,7 +2,8 @@ import {
   LoggerService,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
-import { coversPlan, INTERRUPTED_PREFIX, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import { ANNOTATION_NIGHTLY_CHECK, coversPlan, INTERRUPTED_PREFIX, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { listed } from '@backstage-recovery/plugin-recovery-node';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,6 +70,37 @@ export function nightlyTargets(
   );
 }
 
+/** Who the nightly check leaves out, as the catalog's nightly-check annotations say. */
+export interface NightlyOptOuts {
+  optedOut: Set<string>;
+  /** Values neither false nor true, each saying which entity and what: those entities are checked. */
+  unread: string[];
+}
+
+/**
+ * Reads the nightly-check annotation of the entities that carry it: `false` (in any case, as the
+ * catalog's own filters match it) leaves the entity out, `true` keeps it in. Any other value (`no`,
+ * `off`, `0`) is checked all the same, as leaving an entity out on a guess would hide it from the
+ * check, and is named so that it gets mended.
+ */
+export function nightlyOptOuts(entities: Entity[]): NightlyOptOuts {
+  const optedOut = new Set<string>();
+  const unread: string[] = [];
+  for (const entity of entities) {
+    const ref = stringifyEntityRef(entity);
+    const value = entity.metadata.annotations?.[ANNOTATION_NIGHTLY_CHECK];
+    if (value === undefined) continue;
+    const said = value.trim().toLocaleLowerCase('en-US');
+    if (said === 'false') optedOut.add(ref);
+    else if (said !== 'true') {
+      unread.push(
+        `${ref}: ${ANNOTATION_NIGHTLY_CHECK} "${value}" is neither 'false' nor 'true', so it is checked; set it to 'false' to leave it out of the nightly check`,
+      );
+    }
+  }
+  return { optedOut, unread };
+}
+
 /** What the nightly check did: per entity, as readiness will count it; and each run, in order. */
 export interface NightlyReport extends TaskReport {
   /**
@@ -78,6 +110,8 @@ export interface NightlyReport extends TaskReport {
   runs: string[];
   /** How many runs were started. */
   started: number;
+  /** Nightly-check annotations it could not read (NightlyOptOuts.unread): their entities were checked. */
+  unread?: string[];
 }
 
 /**
@@ -90,6 +124,7 @@ export function nightlySummary(report: NightlyReport): string {
   return [
     `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${report.failed.length} failed`,
     ...report.runs.map(r => `  ${r}`),
+    ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');
 }
 
@@ -97,14 +132,17 @@ export function nightlySummary(report: NightlyReport): string {
  * The nightly readiness check: the test recoveries that cover every recoverable entity
  * (`nightlyTargets`), one after the other. An entity without a boot plan (a dependency cycle, a
  * broken reference) gets no run, and is not recoverable: it fails the check, saying why, as
- * one whose run failed does. Those `optedOut` are left out.
+ * one whose run failed does. Those opted out are left out; annotations it could not read are
+ * named in its report.
  */
 export async function nightlyCheck(
   api: ScheduledRecoveryApi,
-  optedOut: Set<string>,
+  optOuts: Set<string> | NightlyOptOuts,
   logger: LoggerService,
   options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
 ): Promise<NightlyReport> {
+  const { optedOut, unread } = optOuts instanceof Set ? { optedOut: optOuts, unread: [] } : optOuts;
+  for (const line of unread) logger.warn(`Nightly check: ${line}`);
   const items = await api.listReadiness({ signal: options.signal });
   const unplanned = items
     .filter(r => !r.plan && !optedOut.has(r.entityRef))
@@ -123,7 +161,7 @@ export async function nightlyCheck(
     }
   }
   const report = await runNightlyCheck(api, targets, logger, options);
-  return { ...report, failed: [...unplanned, ...report.failed] };
+  return { ...report, failed: [...unplanned, ...report.failed], ...(unread.length > 0 && { unread }) };
 }
 
 /**
@@ -173,9 +211,9 @@ export async function captureMachines(
         `Capture ${index + 1}/${machineRefs.length}: ${machineRef} (${capture?.sizeBytes ?? 0} bytes in ${capture?.durationMs ?? 0} ms)`,
       );
     } catch (error) {
-      // Only the wait was aborted: the backend goes on with the capture it started.
+      // Only the wait was aborted: the backend goes on with the capture it started, up to its deadline.
       const message = signal?.aborted
-        ? "the task's timeout ran out while it was being captured (the backend may still finish the capture)"
+        ? "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)"
         : String((error as Error).message);
       report.failed.push({ entityRef: machineRef, message });
       logger.error(`Capture ${index + 1}/${machineRefs.length}: ${machineRef} failed: ${message}`);

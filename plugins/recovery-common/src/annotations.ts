@@ -9,15 +9,18 @@ export const ANNOTATION_ENGINE = `${RECOVERY_ANNOTATION_PREFIX}engine`;
 /** On a machine `Resource`: the container (or VM) name on that engine. */
 export const ANNOTATION_CONTAINER = `${RECOVERY_ANNOTATION_PREFIX}container`;
 /**
- * On a service: readiness probes checked against the service's machines after boot,
- * comma separated: `tcp:53`, `http:80/healthz`.
+ * On a service (or a machine, for itself): readiness probes checked against the service's
+ * machines after boot, comma separated: `tcp:53`, `http:80/healthz`.
  */
 export const ANNOTATION_PROBES = `${RECOVERY_ANNOTATION_PREFIX}probes`;
 /** Recovery point objective, e.g. `24h`, `30m`. */
 export const ANNOTATION_RPO = `${RECOVERY_ANNOTATION_PREFIX}rpo`;
 /** Recovery time objective, e.g. `15m`. */
 export const ANNOTATION_RTO = `${RECOVERY_ANNOTATION_PREFIX}rto`;
-/** `"false"` leaves the entity out of the nightly readiness check, which covers every other one. */
+/**
+ * `"false"` (in any case) leaves the entity out of the nightly readiness check, which covers every
+ * other one; a value neither `false` nor `true` is checked and named in the check's summary.
+ */
 export const ANNOTATION_NIGHTLY_CHECK = `${RECOVERY_ANNOTATION_PREFIX}nightly-check`;
 
 /** Label put on every resource a recovery run creates on a hypervisor host. */

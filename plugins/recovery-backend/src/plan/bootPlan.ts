@@ -114,11 +114,10 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     wave: waveOf.get(machineRef)!,
     services: [...machineServices.get(machineRef)!].sort(),
     waitsFor: [...machineWaits.get(machineRef)!.keys()].sort(),
-    probes: uniqueProbes(
-      machineServices
-        .get(machineRef)!
-        .flatMap(s => graph.services.get(s)?.probes ?? []),
-    ),
+    probes: uniqueProbes([
+      ...(graph.machines.get(machineRef)?.probes ?? []),
+      ...machineServices.get(machineRef)!.flatMap(s => graph.services.get(s)?.probes ?? []),
+    ]),
   }));
   return { entityRef: graph.rootRef, waves, machines };
 }

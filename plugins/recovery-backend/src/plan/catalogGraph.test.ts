@@ -76,6 +76,72 @@ describe('CatalogGraphLoader.load', () => {
   });
 });
 
+describe("CatalogGraphLoader.load and buildBootPlan: a machine's own annotations", () => {
+  const P = 'recovery.backstage-recovery.io/';
+  const annotate = (entity: Entity, annotations: Record<string, string>): Entity => ({
+    ...entity,
+    metadata: { ...entity.metadata, annotations: { ...entity.metadata.annotations, ...annotations } },
+  });
+
+  it("gates a machine on its own probes, with its services' (each probe once), also recovered on its own or hosting no annotated service", async () => {
+    const graphs = loader([
+      annotate(machine('db-01'), { [`${P}probes`]: 'tcp:5432, http:8080/health, udp:53' }),
+      annotate(machine('cache-01'), { [`${P}probes`]: 'tcp:6379' }),
+      machine('web-01'),
+      annotate(component('db', ['resource:default/db-01']), { [`${P}probes`]: 'TCP:5432' }),
+      component('cache', ['resource:default/cache-01']),
+      annotate(component('web', ['resource:default/web-01', 'component:default/db', 'component:default/cache']), { [`${P}probes`]: 'http:80' }),
+    ]);
+    const probesOf = async (ref: string) =>
+      Object.fromEntries(buildBootPlan(await graphs.load(ref)).machines.map(m => [m.machineRef.replace('resource:default/', ''), m.probes]));
+    expect(await probesOf('component:default/web')).toEqual({
+      'cache-01': [{ kind: 'tcp', port: 6379 }],
+      'db-01': [
+        { kind: 'http', port: 8080, path: '/health' },
+        { kind: 'tcp', port: 5432 },
+      ],
+      'web-01': [{ kind: 'http', port: 80, path: '/' }],
+    });
+    expect(await probesOf('resource:default/db-01')).toEqual({
+      'db-01': [
+        { kind: 'http', port: 8080, path: '/health' },
+        { kind: 'tcp', port: 5432 },
+      ],
+    });
+    // A probe of its own that does not parse is a problem of the machine, as a service's is.
+    const graph = await graphs.load('component:default/db');
+    expect(graph.problems).toEqual([
+      expect.objectContaining({
+        entityRef: 'resource:default/db-01',
+        annotation: `${P}probes`,
+        message: expect.stringContaining('probe "udp:53"'),
+      }),
+    ]);
+  });
+
+  it('names engine and container annotations put on entities that are no machine, and where they belong', async () => {
+    const graphs = loader([
+      machine('m1'),
+      annotate(component('app', ['resource:default/m1', 'resource:default/db']), { [`${P}engine`]: 'primary' }),
+      // A machine typed otherwise: a service to the plan, so its annotations are not read.
+      annotate({ ...machine('db'), spec: { type: 'vm' } }, { [`${P}probes`]: 'tcp:5432' }),
+    ]);
+    const graph = await graphs.load('component:default/app');
+    expect(graph.problems.map(p => [p.entityRef, p.annotation])).toEqual([
+      ['component:default/app', `${P}engine`],
+      ['resource:default/db', `${P}engine`],
+      ['resource:default/db', `${P}container`],
+    ]);
+    expect(graph.problems[2].message).toBe(
+      `resource:default/db is a Resource of type vm, not a machine: ${P}container "db" is read only on a machine Resource (spec.type: machine), so it is ignored here; ` +
+        'move it to the machine Resource resource:default/db runs on (its dependsOn), or, if resource:default/db is itself a machine, set its spec.type to machine',
+    );
+    // Not missing dependencies: the plan is whole without them.
+    expect(graph.missing).toEqual([]);
+    expect(buildBootPlan(graph).machines.map(m => m.machineRef)).toEqual(['resource:default/m1']);
+  });
+});
+
 describe('CatalogGraphLoader.load and buildBootPlan: what a cycle error says to change', () => {
   it('says which dependsOn makes a service cycle through an API, a System and a component with parts', async () => {
     const relate = (entity: Entity, ...relations: Array<[string, string]>): Entity => ({

@@ -17,6 +17,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   dependsOnTargets,
+  misplacedMachineAnnotations,
   partTargets,
   readMachine,
   readObjectives,
@@ -102,8 +103,10 @@ export class CatalogGraphLoader {
         const role = entityRole(entity);
         if (role === 'machine') {
           const { locator, problems: machineProblems } = readMachine(entity);
-          machines.set(ref, { ref, locator });
-          problems.push(...machineProblems);
+          // Its own probes gate it besides its services' (a database machine's `tcp:5432`).
+          const { probes, problems: probeProblems } = readProbes(entity);
+          machines.set(ref, { ref, locator, ...(probes.length > 0 && { probes }) });
+          problems.push(...machineProblems, ...probeProblems);
           dependsOn.set(ref, dependsOnTargets(entity));
           if (ref === rootRef) {
             // A machine recovered on its own is its own service.
@@ -122,6 +125,7 @@ export class CatalogGraphLoader {
         } else {
           unbootable.set(ref, entity.kind);
         }
+        if (role !== 'machine') problems.push(...misplacedMachineAnnotations(entity));
         declare(ref, 'dependsOn', dependsOn.get(ref) ?? []);
         if (role !== 'other') declare(ref, 'hasPart', parts.get(ref) ?? []);
         for (const t of [...(dependsOn.get(ref) ?? []), ...(parts.get(ref) ?? []), ...(inferred.get(ref) ?? [])]) {

@@ -1,5 +1,5 @@
 import type { Entity } from '@backstage/catalog-model';
-import { readMachine, readObjectives, readProbes } from './entityMapping';
+import { misplacedMachineAnnotations, readMachine, readObjectives, readProbes } from './entityMapping';
 
 const P = 'recovery.backstage-recovery.io/';
 const entity = (kind: string, annotations: Record<string, string>, spec: object = {}): Entity => ({
@@ -33,6 +33,28 @@ describe('entity mapping', () => {
       entity('Resource', { [`${P}engine`]: 'primary', [`${P}container`]: 'no spaces' }),
     );
     expect(bad.problems[0].message).toContain('"no spaces" is not a valid container name');
+  });
+
+  it('names engine and container put on an entity that is no machine, and where they belong', () => {
+    const at = { [`${P}engine`]: 'primary', [`${P}container`]: 'db-01' };
+    expect(misplacedMachineAnnotations(entity('Component', at, { type: 'service' }))).toEqual([
+      {
+        entityRef: 'component:default/x',
+        annotation: `${P}engine`,
+        message: `component:default/x is a Component of type service, not a machine: ${P}engine "primary" is read only on a machine Resource (spec.type: machine), so it is ignored here; move it to the machine Resource component:default/x runs on (its dependsOn)`,
+      },
+      {
+        entityRef: 'component:default/x',
+        annotation: `${P}container`,
+        message: `component:default/x is a Component of type service, not a machine: ${P}container "db-01" is read only on a machine Resource (spec.type: machine), so it is ignored here; move it to the machine Resource component:default/x runs on (its dependsOn)`,
+      },
+    ]);
+    // A machine typed otherwise may be meant: say so.
+    expect(misplacedMachineAnnotations(entity('Resource', { [`${P}container`]: 'db-01' }, { type: 'vm' })).map(p => p.message)).toEqual([
+      `resource:default/x is a Resource of type vm, not a machine: ${P}container "db-01" is read only on a machine Resource (spec.type: machine), so it is ignored here; move it to the machine Resource resource:default/x runs on (its dependsOn), or, if resource:default/x is itself a machine, set its spec.type to machine`,
+    ]);
+    expect(misplacedMachineAnnotations(entity('System', { [`${P}engine`]: 'primary' }))[0].message).toMatch(/^system:default\/x is a System, not a machine: .* move it to the machine Resource it describes$/);
+    expect(misplacedMachineAnnotations(entity('Component', { [`${P}probes`]: 'tcp:80' }))).toEqual([]);
   });
 
   it('parses probes and names the bad one', () => {

@@ -11,6 +11,7 @@ import {
   ANNOTATION_RPO,
   ANNOTATION_RTO,
   EntityProblem,
+  MACHINE_RESOURCE_TYPE,
   ProbeSpec,
   formatSeconds,
   parseDurationSeconds,
@@ -52,6 +53,28 @@ export function readMachine(entity: Entity): {
 }
 
 /**
+ * The machine annotations (engine, container) on an entity that is no machine: they are read only
+ * on a machine Resource, so here they are ignored and the machine they were meant for is not
+ * captured by them. Each is a problem naming the entity and the annotation.
+ */
+export function misplacedMachineAnnotations(entity: Entity): EntityProblem[] {
+  const entityRef = stringifyEntityRef(entity);
+  const annotations = entity.metadata.annotations ?? {};
+  const kind = entity.kind.toLocaleLowerCase('en-US');
+  const what = entity.spec?.type ? `a ${entity.kind} of type ${String(entity.spec.type)}` : `a ${entity.kind}`;
+  const where = kind === 'component' || kind === 'resource' ? `the machine Resource ${entityRef} runs on (its dependsOn)` : 'the machine Resource it describes';
+  // A Resource of another type may be a machine typed otherwise (`spec.type: vm`).
+  const retype = kind === 'resource' ? `, or, if ${entityRef} is itself a machine, set its spec.type to ${MACHINE_RESOURCE_TYPE}` : '';
+  return [ANNOTATION_ENGINE, ANNOTATION_CONTAINER]
+    .filter(annotation => annotations[annotation] !== undefined)
+    .map(annotation => ({
+      entityRef,
+      annotation,
+      message: `${entityRef} is ${what}, not a machine: ${annotation} "${annotations[annotation]}" is read only on a machine Resource (spec.type: ${MACHINE_RESOURCE_TYPE}), so it is ignored here; move it to ${where}${retype}`,
+    }));
+}
+
+/**
  * Machines whose engine annotation names no primary engine a capture source serves (`engines`, as
  * configured): nothing captures them. The catalog cannot tell; the configuration can.
  */
@@ -75,8 +98,9 @@ export function unknownEngineProblems(
 }
 
 /**
- * Parses the probes annotation: `tcp:53, http:80/healthz` (the kind in any case, `http:80` for
- * `http:80/`). A probe named twice is probed once; a bad one is a problem saying what is wrong.
+ * Parses the probes annotation of a service or a machine: `tcp:53, http:80/healthz` (the kind in
+ * any case, `http:80` for `http:80/`). A probe named twice is probed once; a bad one is a problem
+ * saying what is wrong.
  */
 export function readProbes(entity: Entity): {
   probes: ProbeSpec[];

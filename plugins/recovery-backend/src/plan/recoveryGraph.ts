@@ -29,6 +29,8 @@ export interface MachineNode {
   through?: Record<string, string>;
   /** Machines it waits for beyond what its services' dependencies say (learned from reboots). */
   waitsFor?: string[];
+  /** Its own probes annotation: they gate it besides its services' (a database machine's `tcp:5432`). */
+  probes?: ProbeSpec[];
 }
 
 /** The part of the catalog a recovery of `rootRef` touches. */

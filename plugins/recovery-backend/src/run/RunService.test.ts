@@ -1205,7 +1205,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.steps.filter(s => s.level === 'warning').map(s => [s.machineRef, s.message])).toEqual([
       [
         'resource:default/infra-01',
-        'Ready only in that it runs: it has no health check and its services no probes, so nothing showed them answering (annotate them with recovery.backstage-recovery.io/probes)',
+        'Ready only in that it runs: it has no health check and neither it nor its services have probes, so nothing showed them answering (annotate them, or the machine, with recovery.backstage-recovery.io/probes)',
       ],
     ]);
     await runs.shutdown();

@@ -948,7 +948,7 @@ export class RunService {
       );
       if (!healthChecked && planned.probes.length === 0) {
         await recorder.step(
-          `Ready only in that it runs: it has no health check and its services no probes, so nothing showed them answering (annotate them with ${ANNOTATION_PROBES})`,
+          `Ready only in that it runs: it has no health check and neither it nor its services have probes, so nothing showed them answering (annotate them, or the machine, with ${ANNOTATION_PROBES})`,
           machineRef,
           'warning',
         );

@@ -100,6 +100,14 @@ describe('assessReadiness', () => {
     });
   });
 
+  it('puts engine and container put on an entity that is no machine at risk: ignored there, they stop no recovery', () => {
+    const P = 'recovery.backstage-recovery.io/';
+    const misplaced = { entityRef: 'component:default/web', annotation: `${P}engine`, message: 'component:default/web is a Component, not a machine: engine "primary" is ignored here' };
+    const container = { entityRef: 'resource:default/web-01', annotation: `${P}container`, message: 'Machine web-01 has no container annotation' };
+    expect(assessReadiness({ ...base, problems: [misplaced] })).toMatchObject({ status: 'at-risk', reasons: [misplaced.message] });
+    expect(assessReadiness({ ...base, problems: [misplaced, container] })).toMatchObject({ status: 'not-recoverable', reasons: [container.message, misplaced.message] });
+  });
+
   it('meets an objective it equals, and doubts ages dated ahead of its clock past a tolerance', () => {
     expect(assessReadiness({ ...base, lastRun: run('succeeded', 300), captures: [capture('resource:default/data-01', 3600), capture('resource:default/web-01', -60)] })).toMatchObject({
       status: 'ready',

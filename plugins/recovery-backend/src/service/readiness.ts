@@ -9,6 +9,8 @@ import type {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  ANNOTATION_CONTAINER,
+  ANNOTATION_ENGINE,
   ANNOTATION_PROBES,
   ANNOTATION_RPO,
   ANNOTATION_RTO,
@@ -73,6 +75,11 @@ export function hiddenRun(run: RecoveryRun): HiddenRun {
  * captured, a declared dependency the catalog does not hold) is blocking.
  */
 const PLAN_WHOLE = new Set([ANNOTATION_PROBES, ANNOTATION_RPO, ANNOTATION_RTO]);
+/**
+ * Annotations read on a machine alone. Missing or bad on a machine of the plan, nothing captures
+ * it: blocking. Put on another entity (a Component), they are ignored and named: the plan is whole.
+ */
+const MACHINE_ONLY = new Set([ANNOTATION_ENGINE, ANNOTATION_CONTAINER]);
 
 /** How far ahead of this backend's clock a capture or run may be dated before its age is doubted: replicas' clocks differ a little. */
 const CLOCK_TOLERANCE_SECONDS = 300;
@@ -99,7 +106,10 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   const unknowns: string[] = [];
   const { rpoSeconds, rtoSeconds } = input.objectives;
 
-  for (const problem of input.problems) (problem.annotation && PLAN_WHOLE.has(problem.annotation) ? risks : blocking).push(problem.message);
+  const machines = new Set(input.captures.map(c => c.machineRef));
+  const leavesPlanWhole = ({ annotation, entityRef }: EntityProblem) =>
+    annotation !== undefined && (PLAN_WHOLE.has(annotation) || (MACHINE_ONLY.has(annotation) && !machines.has(entityRef)));
+  for (const problem of input.problems) (leavesPlanWhole(problem) ? risks : blocking).push(problem.message);
   for (const problem of input.captureProblems ?? []) risks.push(problem.message);
   if (input.planError) blocking.push(input.planError);
   if (input.plan && input.plan.machines.length === 0) {
