@@ -86,6 +86,21 @@ export interface GeneratedHistory {
   truth: { machines: string[]; services: TruthService[] };
 }
 
+/** A seeded generator with the picks tests make of it: one item, a shuffled copy. */
+export function seededRandom(seed: number) {
+  const rnd = prng(seed);
+  const pick = <T>(items: T[]) => items[Math.floor(rnd() * items.length)];
+  const shuffled = <T>(items: T[]) => {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  };
+  return { rnd, pick, shuffled };
+}
+
 /** mulberry32: small deterministic PRNG. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;

@@ -9,7 +9,7 @@ import request from 'supertest';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { recoveryPlugin } from '../plugin';
 import { catalogHidingFromUsers } from '../testing/catalog';
-import { componentEntity, machineEntity } from '../testing/entities';
+import { componentEntity, machineEntity, storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 
@@ -79,22 +79,7 @@ describe.each(databases.eachSupportedId())('POST /runs/{id}/release on %p', data
       ],
     }));
     store = new RecoveryStore(knex);
-    for (const machine of ['shop-01', 'vault-01', 'gone-01', 'lost-01', 'hush-01']) {
-      await store.insertCapture({
-        id: `cap-${machine}`,
-        machineRef: `resource:default/${machine}`,
-        engine: 'primary',
-        container: machine,
-        imageId: 'sha256:1',
-        sizeBytes: 1,
-        checksum: 'sha256:1',
-        artifact: `/captures/${machine}.tar`,
-        runtime: { hostname: machine, networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
-        adaptations: [],
-        durationMs: 1,
-        createdAt: new Date().toISOString(),
-      });
-    }
+    for (const machine of ['shop-01', 'vault-01', 'gone-01', 'lost-01', 'hush-01']) await store.insertCapture(storedCapture(machine));
   });
 
   afterEach(() => {

@@ -11,7 +11,7 @@ import request from 'supertest';
 import { EventStore } from '../database/EventStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { catalogHidingFromUsers } from '../testing/catalog';
-import { componentEntity, machineEntity } from '../testing/entities';
+import { componentEntity, machineEntity, storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 import { recoveryPlugin } from '../plugin';
@@ -947,22 +947,7 @@ describe.each(databases.eachSupportedId())("a failover's permissions, on %p", da
       ],
     }));
     store = new RecoveryStore(knex);
-    for (const machine of ['web-01', 'db-01', 'vault-01']) {
-      await store.insertCapture({
-        id: `cap-${machine}`,
-        machineRef: `resource:default/${machine}`,
-        engine: 'primary',
-        container: machine,
-        imageId: 'sha256:1',
-        sizeBytes: 1,
-        checksum: 'sha256:1',
-        artifact: `/captures/${machine}.tar`,
-        runtime: { hostname: machine, networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
-        adaptations: [],
-        durationMs: 1,
-        createdAt: new Date().toISOString(),
-      });
-    }
+    for (const machine of ['web-01', 'db-01', 'vault-01']) await store.insertCapture(storedCapture(machine));
   });
 
   afterEach(async () => {

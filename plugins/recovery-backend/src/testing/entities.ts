@@ -1,4 +1,5 @@
 import type { Entity } from '@backstage/catalog-model';
+import type { StoredCapture } from '../database/RecoveryStore';
 
 const P = 'recovery.backstage-recovery.io/';
 
@@ -17,4 +18,20 @@ export const componentEntity = (name: string, dependsOn: string[]): Entity => ({
   metadata: { name, namespace: 'default' },
   spec: { type: 'service' },
   relations: dependsOn.map(targetRef => ({ type: 'dependsOn', targetRef })),
+});
+
+/** A capture of a machine of the primary engine, as the store keeps it: taken now, on network `prod`. */
+export const storedCapture = (machine: string): StoredCapture => ({
+  id: `cap-${machine}`,
+  machineRef: `resource:default/${machine}`,
+  engine: 'primary',
+  container: machine,
+  imageId: 'sha256:1',
+  sizeBytes: 1,
+  checksum: 'sha256:1',
+  artifact: `/captures/${machine}.tar`,
+  runtime: { hostname: machine, networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
+  adaptations: [],
+  durationMs: 1,
+  createdAt: new Date().toISOString(),
 });

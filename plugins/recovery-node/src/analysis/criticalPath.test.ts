@@ -1,5 +1,5 @@
 import { criticalPath } from './graph';
-import { prng } from '../../../../bench/generate';
+import { seededRandom } from '../../../../bench/generate';
 
 type Edges = Array<{ machine: string; waitsFor: string[] }>;
 
@@ -28,16 +28,7 @@ describe('critical path ties', () => {
   });
 
   it('is the same path whatever order the plan lists its waves, edges and waits in', () => {
-    const rnd = prng(11);
-    const pick = <T>(items: T[]) => items[Math.floor(rnd() * items.length)];
-    const shuffled = <T>(items: T[]) => {
-      const out = [...items];
-      for (let i = out.length - 1; i > 0; i--) {
-        const j = Math.floor(rnd() * (i + 1));
-        [out[i], out[j]] = [out[j], out[i]];
-      }
-      return out;
-    };
+    const { rnd, pick, shuffled } = seededRandom(11);
     for (let trial = 0; trial < 200; trial++) {
       // A few waves of machines, each waiting for some of the waves before; few distinct
       // durations, 0 among them, so that chains tie often.

@@ -1,21 +1,8 @@
 import { breakCycles, compareEdgeStrength, Edge, generations, mergeDependencies, stronglyConnected } from './graph';
-import { prng } from '../../../../bench/generate';
+import { seededRandom as random } from '../../../../bench/generate';
 
 const key = (e: { service: string; dependsOn: string }) => `${e.service} -> ${e.dependsOn}`;
 
-function random(seed: number) {
-  const rnd = prng(seed);
-  const pick = <T>(items: T[]) => items[Math.floor(rnd() * items.length)];
-  const shuffled = <T>(items: T[]) => {
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
-      [out[i], out[j]] = [out[j], out[i]];
-    }
-    return out;
-  };
-  return { rnd, pick, shuffled };
-}
 
 /**
  * A random graph: few nodes and many cycles, or a few hundred; scores from a short list (ties)
