@@ -196,7 +196,11 @@ const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
  * gone: `removeLate` removes it when the step finally settles.
  */
 async function withDeadline<T>(
-  work: Promise<T>,
+  /**
+   * The step, called here: a host that throws instead of returning a rejected promise (one not
+   * written as async functions) fails the step as one that rejects, under the run's handling.
+   */
+  call: () => Promise<T>,
   ms: number,
   /** The step named in the failure, or the failure itself when the step words it. */
   step: string | (() => MachineFailure),
@@ -205,8 +209,10 @@ async function withDeadline<T>(
 ): Promise<T> {
   const done = new AbortController();
   let settled = false;
+  let work: Promise<T> | undefined;
   try {
     signal.throwIfAborted();
+    work = new Promise<T>(resolve => resolve(call()));
     return await Promise.race([
       work.finally(() => {
         settled = true;
@@ -221,7 +227,7 @@ async function withDeadline<T>(
   } finally {
     done.abort();
     // A late step that fails may have created something first (a loaded image, a container).
-    if (!settled) work.then(removeLate, removeLate).catch(() => {});
+    if (work && !settled) work.then(removeLate, removeLate).catch(() => {});
   }
 }
 
@@ -631,7 +637,7 @@ export class RunService {
       const networks = labNetworks([...captures.values()]);
       const labStartedAt = new Date().toISOString();
       lab = await withDeadline(
-        host.createLab(runId, networks, { internal: run.mode === 'test' }),
+        () => host.createLab(runId, networks, { internal: run.mode === 'test' }),
         this.options.stepTimeoutMs,
         'Creating the lab',
         driving,
@@ -679,7 +685,8 @@ export class RunService {
         await this.abandon(recorder, host, run, signal);
         return;
       }
-      const failure = error as Error & { machineRef?: string; probe?: string };
+      // A host may reject with anything (a string, nothing): the run still fails with what it said.
+      const failure = (error instanceof Error ? error : new Error(messageOf(error))) as Error & { machineRef?: string; probe?: string };
       const interrupted = signal.aborted;
       // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
       if (!interrupted && failure.machineRef === undefined) {
@@ -754,7 +761,7 @@ export class RunService {
 
   /** What the host holds labelled with the run id, within the step deadline; undefined where it cannot tell. */
   private labResources(host: HypervisorHost, runId: string): Promise<LabResources | undefined> {
-    return withDeadline(host.listLabResources(runId), this.options.stepTimeoutMs, 'listing the lab', NEVER_ABORTED, async () => {}).catch(
+    return withDeadline(() => host.listLabResources(runId), this.options.stepTimeoutMs, 'listing the lab', NEVER_ABORTED, async () => {}).catch(
       () => undefined,
     );
   }
@@ -762,7 +769,7 @@ export class RunService {
   /** Removes everything labelled with the run id, within the step deadline. */
   private teardown(host: HypervisorHost, runId: string): Promise<LabResources> {
     // Nothing to remove late: a teardown that finally finishes has removed it all itself.
-    return withDeadline(host.teardown(runId), this.options.stepTimeoutMs, 'teardown', NEVER_ABORTED, async () => {});
+    return withDeadline(() => host.teardown(runId), this.options.stepTimeoutMs, 'teardown', NEVER_ABORTED, async () => {});
   }
 
   /**
@@ -870,7 +877,7 @@ export class RunService {
     let room: HostRoom;
     try {
       room = await withDeadline(
-        host.room(runId, waves.map(wave => wave.map(restorable))),
+        () => host.room!(runId, waves.map(wave => wave.map(restorable))),
         this.options.stepTimeoutMs,
         'Reading the room on the host',
         signal,
@@ -919,7 +926,7 @@ export class RunService {
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'restoring', { restoreStartedAt: now() });
       const restored = await withDeadline(
-        host.restoreMachine(lab, restorable(capture)),
+        () => host.restoreMachine(lab, restorable(capture)),
         this.options.stepTimeoutMs,
         'restore',
         signal,
@@ -931,7 +938,7 @@ export class RunService {
       // One budget from start to passing its probes: what the start takes, verifying has not.
       const deadline = Date.now() + this.options.machineReadyTimeoutMs;
       await withDeadline(
-        host.startMachine(handle),
+        () => host.startMachine(restored.machine),
         this.options.machineReadyTimeoutMs,
         'start',
         signal,
@@ -1007,7 +1014,7 @@ export class RunService {
     // Read after the failure is recorded: an engine that hung the machine may hang its console
     // too, and the machine is failed when it failed, not a step deadline later.
     const logTail = handle
-      ? await withDeadline(host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
+      ? await withDeadline(() => host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
           .catch(() => undefined)
       : undefined;
     // Evidence only: a write of it that fails must not take the machine's reason from the run.
@@ -1063,7 +1070,7 @@ export class RunService {
     const timeoutText = `${step / 1000} s`;
     // Nothing to remove after a late inspect; a probe may make the lab's probe container again.
     const state = await withDeadline(
-      host.inspectMachine(machine),
+      () => host.inspectMachine(machine),
       step,
       () => new MachineFailure(`inspect did not finish within ${timeoutText} after it was ready`),
       signal,
@@ -1078,7 +1085,7 @@ export class RunService {
     for (const probe of planned.probes) {
       const name = describeProbe(probe);
       const result = await withDeadline(
-        host.probe(lab, machine, probe),
+        () => host.probe(lab, machine, probe),
         step,
         () => new MachineFailure(`probe ${name} did not finish within ${timeoutText} after it was ready`, name),
         signal,
@@ -1104,13 +1111,13 @@ export class RunService {
     removeLate: () => Promise<unknown>,
   ): Promise<boolean> {
     const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
-    const bounded = <T>(work: Promise<T>, timedOut: () => MachineFailure) =>
-      withDeadline(work, Math.max(0, deadline - Date.now()), timedOut, signal, removeLate);
+    const bounded = <T>(call: () => Promise<T>, timedOut: () => MachineFailure) =>
+      withDeadline(call, Math.max(0, deadline - Date.now()), timedOut, signal, removeLate);
     let last: MachineState | undefined;
     // `timedOut`: what failed when the deadline falls during the inspect (a probe still failing).
     const assertAlive = async (timedOut?: () => MachineFailure) => {
       const state = await bounded(
-        host.inspectMachine(machine),
+        () => host.inspectMachine(machine),
         timedOut ??
           (() =>
             new MachineFailure(
@@ -1142,7 +1149,7 @@ export class RunService {
       let answer: ProbeResult | undefined;
       for (;;) {
         const result: ProbeResult = await bounded(
-          host.probe(lab, machine, probe),
+          () => host.probe(lab, machine, probe),
           () =>
             new MachineFailure(
               answer

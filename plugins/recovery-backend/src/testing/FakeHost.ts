@@ -21,6 +21,7 @@ export class FakeHost implements HypervisorHost {
   readonly labels = new Map<string, string>(); // resource -> run id
   private readonly up = new Set<string>();
   private readonly exited = new Map<string, number>(); // machine id -> exit code
+  private readonly unhealthy = new Set<string>();
 
   constructor(private readonly needs: Record<string, string[]>, private readonly crashes: string[] = []) {}
 
@@ -56,11 +57,16 @@ export class FakeHost implements HypervisorHost {
   stopAnswering(machineId: string) {
     this.up.delete(machineId);
   }
+  /** The machine keeps running and answering, but its health check reports unhealthy. */
+  turnUnhealthy(machineId: string) {
+    this.unhealthy.add(machineId);
+  }
   async inspectMachine(machine: MachineHandle): Promise<MachineState> {
     // A torn-down machine is gone, as on an engine: inspecting it fails.
     if (!this.labels.has(machine.id)) throw new Error(`No such container: ${machine.id}`);
     const exitCode = this.exited.get(machine.id);
-    return exitCode !== undefined ? { running: false, exitCode } : { running: true };
+    if (exitCode !== undefined) return { running: false, exitCode };
+    return this.unhealthy.has(machine.id) ? { running: true, health: 'unhealthy' } : { running: true };
   }
   async probe(_lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
     return this.up.has(machine.id)
@@ -71,16 +77,19 @@ export class FakeHost implements HypervisorHost {
     return `console of ${machine.machineRef}`;
   }
   async listLabResources(runId?: string): Promise<LabResources> {
-    const mine = [...this.labels].filter(([, r]) => !runId || r === runId).map(([k]) => k);
-    return { machines: mine.filter(k => !k.startsWith('lab-')), networks: mine.filter(k => k.startsWith('lab-')) };
+    return this.resources(runId);
   }
   async teardown(runId: string): Promise<LabResources> {
-    const resources = await this.listLabResources(runId);
+    const resources = this.resources(runId);
     for (const k of [...resources.machines, ...resources.networks]) {
       this.labels.delete(k);
       this.up.delete(k);
     }
     return resources;
   }
+  // Not through listLabResources: a test that makes that call fail fails it, not teardowns.
+  private resources(runId?: string): LabResources {
+    const mine = [...this.labels].filter(([, r]) => !runId || r === runId).map(([k]) => k);
+    return { machines: mine.filter(k => !k.startsWith('lab-')), networks: mine.filter(k => k.startsWith('lab-')) };
+  }
 }
-
