@@ -76,12 +76,29 @@ export function clockReadingProblem(time: number, reference: number): string | u
 }
 
 /**
+ * Control characters and line separators as JSON escapes: a message is one line, and must not carry
+ * a line's escape sequences to the terminal (JSON.stringify leaves C1 controls such as the 8-bit
+ * CSI, and U+2028, as they are).
+ */
+const escapeControls = (text: string) =>
+  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/**
  * `raw` as a message shows it: JSON, but a number as JS writes it (JSON has no Infinity); cut short,
  * as a field may hold a whole log line, or megabytes.
  */
 function shown(raw: unknown): string | undefined {
-  const json: string | undefined = typeof raw === 'number' ? String(raw) : JSON.stringify(raw);
-  return json !== undefined && json.length > 80 ? `${json.slice(0, 79)}…` : json;
+  let json: string | undefined;
+  try {
+    json = typeof raw === 'number' ? String(raw) : JSON.stringify(raw);
+  } catch (e) {
+    // JSON.parse reads arrays nested 10,000 deep that JSON.stringify has not the stack to write.
+    if (!(e instanceof RangeError)) throw e;
+    json = `${Array.isArray(raw) ? '[[[' : '{'}… nested too deep to show`;
+  }
+  if (json === undefined) return undefined;
+  json = escapeControls(json);
+  return json.length > 80 ? `${json.slice(0, 79)}…` : json;
 }
 
 /**
@@ -193,18 +210,15 @@ function str(o: Record<string, unknown>, field: string): string {
   return storable(v, field);
 }
 
-/** Control characters as JSON escapes: a message must not carry a line's escape sequences to the terminal. */
-const escapeControls = (text: string) =>
-  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
 function parseObject(line: string): Record<string, unknown> {
   let o: unknown;
   try {
     o = JSON.parse(line);
   } catch (e) {
-    // NULs or undecodable bytes: not a text file of records at all, and JSON.parse's excerpt of the
-    // line would only be garbage.
-    if (/[\u0000\uFFFD]/.test(line)) throw new LineError('invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
+    // NULs, or undecodable bytes where no record starts: not a text file of records at all, and
+    // JSON.parse's excerpt of the line would only be garbage. A record with some is a record gone
+    // wrong: a last character cut short (a log copied while being written), a byte flipped.
+    if (line.includes('\u0000') || (line.includes('\uFFFD') && !/^\s*\{/.test(line))) throw new LineError('invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
     // The first line of a pretty-printed record or of a JSON array.
     const hint = /^\s*[{[]\s*$/.test(line) ? `: a pretty-printed record or a JSON array? ${ONE_OBJECT_A_LINE}` : '';
     throw new LineError(`invalid JSON (${escapeControls((e as Error).message)})${hint}`);
@@ -287,6 +301,9 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   const attrs = (actor && typeof actor === 'object' && actor.Attributes) || {};
   if (action === 'die') {
     const code = attrs.exitCode;
+    // Docker gives a string of digits; an object or array is no exit status (and String() of an
+    // object whose own `toString` is no function throws).
+    if (typeof code === 'object' && code !== null) throw new LineError(`'exitCode' must be the container's exit status, got ${describeValue(code)}`);
     if (code === undefined || String(code) === '0') return [];
   }
   const name = typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
@@ -453,8 +470,9 @@ export class EventLineParser {
     this.lines++;
     let trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
     // A byte-order mark (editors and Windows tools write one) is no part of a record; files joined
-    // with `cat` carry theirs into later lines.
-    if (trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.slice(1);
+    // with `cat` carry theirs into later lines. Every one: a tool that adds its own before the one
+    // it read leaves two, and POST /events's body decoder drops the first (the CLI reads the bytes alike).
+    if (trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.replace(/^\uFEFF+/, '');
     if (trimmed.trim() === '') return [];
     if (
       this.detected === 'journald' &&
