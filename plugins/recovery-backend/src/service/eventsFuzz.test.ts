@@ -22,7 +22,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
 const CASES = Number(process.env.FUZZ_CASES ?? 300);
 const CONTENT_TYPES = ['text/plain', 'application/json', 'application/x-ndjson', 'text/plain; charset=utf-8', 'application/octet-stream', undefined];
 
-const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_16'] });
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
 let dir: string;
 beforeAll(() => {
