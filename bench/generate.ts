@@ -86,19 +86,21 @@ export interface GeneratedHistory {
   truth: { machines: string[]; services: TruthService[] };
 }
 
-/** A seeded generator with the picks tests make of it: one item, a shuffled copy. */
+/** A seeded generator with the picks tests make of it: an index, a coin, one item, a shuffled copy. */
 export function seededRandom(seed: number) {
   const rnd = prng(seed);
-  const pick = <T>(items: T[]) => items[Math.floor(rnd() * items.length)];
-  const shuffled = <T>(items: T[]) => {
+  const int = (n: number) => Math.floor(rnd() * n);
+  const chance = (p: number) => rnd() < p;
+  const pick = <T>(items: readonly T[]) => items[int(items.length)];
+  const shuffled = <T>(items: readonly T[]) => {
     const out = [...items];
     for (let i = out.length - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
+      const j = int(i + 1);
       [out[i], out[j]] = [out[j], out[i]];
     }
     return out;
   };
-  return { rnd, pick, shuffled };
+  return { rnd, int, chance, pick, shuffled };
 }
 
 /** mulberry32: small deterministic PRNG. */

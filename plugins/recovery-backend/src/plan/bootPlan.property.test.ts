@@ -13,6 +13,7 @@ import type { InferredDependency, InferredMachineWait } from '@backstage-recover
 import { CatalogGraphLoader } from './catalogGraph';
 import type { Inference } from './inference';
 import { PlanService, type PlannedRecovery } from '../service/PlanService';
+import { seededRandom } from '../../../../bench/generate';
 
 /** Catalogs per property; more for a longer search: PLAN_PROPERTY_CATALOGS=5000 npx vitest run … */
 const CATALOGS = Number(process.env.PLAN_PROPERTY_CATALOGS) || 400;
@@ -20,31 +21,10 @@ const CATALOGS = Number(process.env.PLAN_PROPERTY_CATALOGS) || 400;
 const ALL = !process.env.PLAN_PROPERTY_SEED;
 const THRESHOLD = 0.7;
 
-/** mulberry32: small, seeded, the same on every machine. */
+/** Seeded (mulberry32): the same catalogs on every machine. */
 function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return {
-    chance: (p: number) => next() < p,
-    int,
-    pick: <T>(list: T[]): T => list[int(list.length)],
-    shuffle: <T>(list: T[]): T[] => {
-      const out = [...list];
-      for (let i = out.length - 1; i > 0; i--) {
-        const j = int(i + 1);
-        [out[i], out[j]] = [out[j], out[i]];
-      }
-      return out;
-    },
-    score: () => Math.round((0.5 + next() / 2) * 100) / 100,
-  };
+  const r = seededRandom(seed);
+  return { ...r, shuffle: r.shuffled, score: () => Math.round((0.5 + r.rnd() / 2) * 100) / 100 };
 }
 
 interface Catalog {

@@ -11,6 +11,7 @@ import { ProviderRegistry } from '../service/ProviderRegistry';
 import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
 import { RunService, RunServiceOptions } from './RunService';
+import { seededRandom } from '../../../../bench/generate';
 
 /*
  * Recovery runs under random faults of the hypervisor host, as an engine that fails, goes away,
@@ -102,18 +103,10 @@ interface Scenario {
   preempt?: { atCall: number; fromReplica: boolean };
 }
 
-/** mulberry32: small, fast and good enough to pick faults. */
+/** Seeded (mulberry32): the same fault scripts on every machine. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { next, int, pick: <T>(xs: readonly T[]) => xs[int(xs.length)], chance: (p: number) => next() < p };
+  const r = seededRandom(seed);
+  return { ...r, next: r.rnd };
 }
 
 const machineRef = (i: number) => `resource:default/m${i}`;
