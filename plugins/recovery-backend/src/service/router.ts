@@ -109,10 +109,11 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     credentials: BackstageCredentials,
     /** The entity failed over and what it needs there; none once it has left the catalog. */
     root: { entityRef: string; permissions: EntityPermission[] } | undefined,
-    booted: { refs: string[]; of: string; why: string },
+    /** What it boots besides; none to check the entity alone. */
+    booted?: { refs: string[]; of: string; why: string },
   ) => {
     const own = root ? root.permissions.map(permission => ({ permission, resourceRef: root.entityRef })) : [];
-    const others = booted.refs.filter(ref => ref !== root?.entityRef);
+    const others = booted?.refs.filter(ref => ref !== root?.entityRef) ?? [];
     if (own.length + others.length === 0) return;
     const decisions = await permissions.authorize(
       [...own, ...others.map(resourceRef => ({ permission: recoveryRunFailoverPermission, resourceRef }))],
@@ -129,9 +130,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const hidden = denied.length - named.length;
     const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
     throw new NotAllowedError(
-      `Missing permission ${recoveryRunFailoverPermission.name} on ${entities(denied.length)} ${booted.of}: ` +
+      `Missing permission ${recoveryRunFailoverPermission.name} on ${entities(denied.length)} ${booted!.of}: ` +
         [...named, ...(hidden > 0 ? [`${entities(hidden)} the catalog does not show you`] : [])].join(', ') +
-        `. ${booted.why}`,
+        `. ${booted!.why}`,
     );
   };
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
@@ -294,7 +295,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     // grant learns nothing of its plan).
     if (mode === 'failover') {
       const permissionsOnEntity = [recoveryRunCreatePermission, recoveryRunFailoverPermission];
-      await authorizeFailover(credentials, { entityRef, permissions: permissionsOnEntity }, { refs: [], of: '', why: '' });
+      await authorizeFailover(credentials, { entityRef, permissions: permissionsOnEntity });
     } else {
       await authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
     }
