@@ -14,6 +14,7 @@ import type {
   CapturedVolume,
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
+import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerName, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { isStatus } from './lib/dockerStreams';
 import { explainEngineError, onEngine } from './lib/engineErrors';
@@ -113,9 +114,6 @@ export function labelledAs(labels: Record<string, string> | undefined, machineRe
 const TORN_NOTE_AGE_MS = 60_000;
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
 const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
-
-/** The longest delay a Node timer takes. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Longest a capture waits for its machine's memory figure before it goes on without one. */
 const STATS_WAIT_MS = 2_000;

@@ -7,6 +7,7 @@
 export * from './providers';
 export * from './extensions';
 export * from './subnets';
+export * from './timers';
 
 export * from './analysis';
 export * from './events';

@@ -12,7 +12,8 @@ import type { Inference } from '../plan/inference';
 import type { RecoveryGraph, ServiceNode } from '../plan/recoveryGraph';
 import { InferenceSource, PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
-import { HypervisorHostBusyError, RunService, RunServiceOptions } from './RunService';
+import { HypervisorHostBusyError } from './errors';
+import { RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
 
 const svc = (ref: string, machine: string, dependsOn: string[] = []): ServiceNode => ({

@@ -4,22 +4,17 @@ import type {
   BootPlan,
   BootPlanMachine,
   EntityProblem,
-  MachinePhase,
   RecoveryRun,
   RunMachine,
   RunMode,
   RunStatus,
-  RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   ANNOTATION_PROBES,
   formatBytes,
   formatSeconds,
   formatSecondsAgainst,
-  HOST_BUSY_ERROR_NAME,
   INTERRUPTED_PREFIX,
-  MISSING_DEPENDENCIES_ERROR_NAME,
-  KEPT_FAILOVER_ERROR_NAME,
   RUN_ID_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
@@ -32,7 +27,6 @@ import type {
   ProbeResult,
   HostRoom,
   RestorableCapture,
-  RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
 import { counted, criticalPath, subnetsOverlap } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
@@ -47,10 +41,16 @@ import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny } from '../plan/mentions';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
+import { withDeadline } from './deadline';
 import {
-  assertMachineTransition,
-  assertRunTransition,
-  isFinalMachinePhase,
+  HypervisorHostBusyError,
+  KeptFailoverError,
+  MachineFailure,
+  MissingDependenciesError,
+  RunSuperseded,
+} from './errors';
+import { now, RunRecorder } from './RunRecorder';
+import {
   isTerminalRunStatus,
   measuredRtoSeconds,
   waitsFor,
@@ -98,89 +98,6 @@ export interface StartRunRequest {
   authorizePlan?: (plan: BootPlan) => Promise<void>;
 }
 
-class MachineFailure extends Error {
-  constructor(message: string, readonly probe?: string) {
-    super(message);
-  }
-}
-
-/** The run was finished elsewhere (another replica failed it): this driver must stop. */
-class RunSuperseded extends Error {}
-
-/**
- * The hypervisor host runs another lab: worth trying again later, unlike the other conflicts
- * (a machine never captured). Still a 409, told apart by its name in the error body.
- */
-export class HypervisorHostBusyError extends ConflictError {
-  // Backstage's error handler maps only the names it knows: this one keeps ConflictError's status.
-  readonly statusCode = 409;
-
-  /**
-   * The run holding the host and its entity, serialized into the error body for clients to
-   * follow; absent when the caller may not see that run.
-   */
-  readonly runId?: string;
-  readonly entityRef?: string;
-
-  constructor(hostId: string, holder?: { runId: string; entityRef: string }) {
-    super(`Hypervisor host '${hostId}' is busy with ${holder ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}`);
-    (this as Error).name = HOST_BUSY_ERROR_NAME;
-    this.runId = holder?.runId;
-    this.entityRef = holder?.entityRef;
-  }
-}
-
-/**
- * The catalog names dependencies the plan cannot include: the run would not test the recovery
- * production needs, so it is refused unless the caller accepts recovering without them. A 409
- * told apart by its name; `missing` lists them for clients to show.
- */
-export class MissingDependenciesError extends ConflictError {
-  readonly statusCode = 409;
-  readonly missing: string[];
-
-  constructor(entityRef: string, missing: string[]) {
-    super(
-      `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
-        'Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them',
-    );
-    (this as Error).name = MISSING_DEPENDENCIES_ERROR_NAME;
-    this.missing = missing;
-  }
-}
-
-/**
- * A finished failover keeps machines on the host that serve production on what this run needs:
- * refused for as long as it stays, not busy. A 409 told apart by its name; its parts ride in the
- * error body, so a client (the nightly check) can say it once for every run it holds up.
- */
-export class KeptFailoverError extends ConflictError {
-  readonly statusCode = 409;
-
-  constructor(
-    entityRef: string,
-    mode: RunMode,
-    /** The failover as the caller may see it. */
-    readonly failover: string,
-    readonly host: string,
-    /** What it keeps on the host (`3 containers and 1 network`). */
-    readonly keeps: string,
-    /** What of this run's plan it holds (machines, production's subnets). */
-    readonly holding: string,
-    /** Why that refuses the run, and how to free the host. */
-    readonly remedy: string,
-  ) {
-    super(
-      `${entityRef} cannot be ${mode === 'test' ? 'test-recovered' : 'failed over'} on ${host} now: ${failover} keeps ${keeps} there, ` +
-        `serving production with ${holding}; ${remedy}`,
-    );
-    (this as Error).name = KEPT_FAILOVER_ERROR_NAME;
-  }
-}
-
-/** The longest delay a Node timer keeps (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 // A teardown must still run while the backend shuts down, under its own deadline only.
 const NEVER_ABORTED = new AbortController().signal;
 
@@ -189,47 +106,6 @@ const NEVER_ABORTED = new AbortController().signal;
  * to it what it tore down or kept (see cleanUpInterruptedRuns).
  */
 const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
-
-/**
- * Waits for one step of the engine, at most `ms`, and no longer than the run is driven.
- * What the step still creates after that is debris of a failed run whose lab may already be
- * gone: `removeLate` removes it when the step finally settles.
- */
-async function withDeadline<T>(
-  /**
-   * The step, called here: a host that throws instead of returning a rejected promise (one not
-   * written as async functions) fails the step as one that rejects, under the run's handling.
-   */
-  call: () => Promise<T>,
-  ms: number,
-  /** The step named in the failure, or the failure itself when the step words it. */
-  step: string | (() => MachineFailure),
-  signal: AbortSignal,
-  removeLate: () => Promise<unknown>,
-): Promise<T> {
-  const done = new AbortController();
-  let settled = false;
-  let work: Promise<T> | undefined;
-  try {
-    signal.throwIfAborted();
-    work = new Promise<T>(resolve => resolve(call()));
-    return await Promise.race([
-      work.finally(() => {
-        settled = true;
-      }),
-      // Node fires a longer timer after 1 ms: a deadline of weeks (a timeout set to "never") is as good as this one.
-      sleep(Math.min(ms, MAX_TIMER_MS), undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
-        throw typeof step === 'string'
-          ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
-          : step();
-      }),
-    ]);
-  } finally {
-    done.abort();
-    // A late step that fails may have created something first (a loaded image, a container).
-    if (work && !settled) work.then(removeLate, removeLate).catch(() => {});
-  }
-}
 
 /**
  * Executes boot plans on the hypervisor host: admission, the emulated network, restore and
@@ -1172,101 +1048,6 @@ export class RunService {
   }
 }
 
-/** Keeps a run's in-memory view and its persisted state in step. */
-class RunRecorder {
-  private readonly state: Map<string, RunMachine>;
-  private status_: RunStatus;
-  /** Per machine, the host's adaptations that gave up one of its production addresses. */
-  private readonly addressAdaptations = new Map<string, string[]>();
-
-  constructor(private readonly store: RecoveryStore, private readonly run: RecoveryRun) {
-    this.state = new Map(run.machines.map(m => [m.machineRef, { ...m }]));
-    this.status_ = run.status;
-  }
-
-  get runId(): string {
-    return this.run.id;
-  }
-
-  machines(): RunMachine[] {
-    return [...this.state.values()];
-  }
-
-  async status(
-    status: RunStatus,
-    patch: Partial<Pick<RecoveryRun, 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'>>,
-  ): Promise<void> {
-    assertRunTransition(this.status_, status);
-    if (!(await this.store.updateRun(this.run.id, { status, ...patch }))) {
-      throw new RunSuperseded(`Run ${this.run.id} is already finished`);
-    }
-    // Moved on only once stored: a write that failed leaves the run where the store has it, so
-    // the run can still fail with that cause instead of being refused the move.
-    this.status_ = status;
-  }
-
-  async machine(
-    machineRef: string,
-    phase: MachinePhase,
-    patch: Partial<RunMachine>,
-    /** The final check fails a machine that was ready. */
-    finalCheck = false,
-  ): Promise<void> {
-    const current = this.state.get(machineRef)!;
-    assertMachineTransition(machineRef, current.phase, phase, finalCheck);
-    await this.store.updateRunMachine(this.run.id, machineRef, { ...patch, phase });
-    // As the run's status: a machine whose write failed stays in its stored phase, to be failed or settled from there.
-    Object.assign(current, patch, { phase });
-  }
-
-  /** The console tail of a machine that failed, as evidence of why. */
-  async logTail(machineRef: string, logTail: string): Promise<void> {
-    await this.store.updateRunMachine(this.run.id, machineRef, { logTail });
-    this.state.get(machineRef)!.logTail = logTail;
-  }
-
-  async step(message: string, machineRef?: string, level: RunStepLevel = 'info') {
-    await this.store.appendStep(this.run.id, { at: now(), machineRef, level, message });
-  }
-
-  /**
-   * Records what was adapted away from production: at capture (stored with the capture, so the
-   * run shows what the restored machine lacks) and by the host when it restored the machine; those
-   * that gave up a production address get a step of their own, as they can break whatever
-   * reaches the machine by address.
-   */
-  async adapted(machineRef: string, atCapture: string[], { adaptations, addressesLost: lost }: RestoredMachine): Promise<void> {
-    if (atCapture.length > 0) await this.step(`Adapted at capture: ${atCapture.join('; ')}`, machineRef);
-    if (adaptations.length > 0) await this.step(`Adapted: ${adaptations.join('; ')}`, machineRef);
-    if (lost.length > 0) {
-      this.addressAdaptations.set(machineRef, lost);
-      // A warning: the machine may still boot, but whatever reaches it by address may not.
-      await this.step(`Adapted, without production's addresses: ${lost.join('; ')}`, machineRef, 'warning');
-    }
-  }
-
-  /** Why the lab may not behave like production for this machine: its own lost addresses, else the others'. */
-  lostAddresses(machineRef: string): string[] {
-    const own = this.addressAdaptations.get(machineRef);
-    if (own) return own;
-    return [...this.addressAdaptations].flatMap(([other, lost]) => lost.map(a => `${other}: ${a}`));
-  }
-
-  /**
-   * Settles the machines a finished run leaves behind: one it never started is skipped, one
-   * still in progress (the run was interrupted) is failed with `reason`.
-   */
-  async settleUnfinished(reason: string): Promise<void> {
-    const at = now();
-    for (const m of this.state.values()) {
-      if (m.phase === 'waiting') await this.machine(m.machineRef, 'skipped', {});
-      else if (!isFinalMachinePhase(m.phase)) {
-        await this.machine(m.machineRef, 'failed', { finishedAt: at, message: reason });
-      }
-    }
-  }
-}
-
 /** The machines that got ready (and did not fall over since), in boot order. */
 const readyMachines = (machines: RunMachine[]) =>
   machines.filter(m => m.phase === 'ready').map(m => m.machineRef);
@@ -1281,7 +1062,6 @@ function namesMentioned(warnings: string[], names: Map<string, string | undefine
   );
 }
 
-/** The production networks the lab must emulate: each machine's entry of each, so the host knows every address. */
 /** A stored capture as the host restores it. */
 const restorable = (capture: StoredCapture): RestorableCapture => ({
   captureId: capture.id,
@@ -1292,6 +1072,7 @@ const restorable = (capture: StoredCapture): RestorableCapture => ({
   runtime: capture.runtime,
 });
 
+/** The production networks the lab must emulate: each machine's entry of each, so the host knows every address. */
 function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
   // Every machine's entry, not one per network: the host keeps the lab's own containers (the
   // probe) off every production address it is told of.
@@ -1325,7 +1106,6 @@ function criticalPathStep(
   );
 }
 
-const now = () => new Date().toISOString();
 // Containers, not machines: a lab also holds helpers such as the probe container.
 const describeResources = (resources: LabResources, named = false) => {
   const list = (names: string[]) => (named && names.length > 0 ? ` (${names.join(', ')})` : '');

@@ -2,6 +2,7 @@ import { LoggerService } from '@backstage/backend-plugin-api';
 import { ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
 import { formatSeconds, nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { PlanService } from './PlanService';
@@ -19,9 +20,6 @@ export const DEFAULT_CAPTURE_TIMEOUT_MS = 30 * 60_000;
  * capture, and the request, for good. What it records after that is refused.
  */
 const SOURCE_STOP_GRACE_MS = 60_000;
-
-/** The longest delay a Node timer takes (a longer one fires at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Takes captures of primary machines and keeps the last N of each. */
 export class CaptureService {

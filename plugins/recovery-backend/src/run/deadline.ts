@@ -1,0 +1,44 @@
+import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MachineFailure } from './errors';
+
+/**
+ * Waits for one step of the engine, at most `ms`, and no longer than the run is driven.
+ * What the step still creates after that is debris of a failed run whose lab may already be
+ * gone: `removeLate` removes it when the step finally settles.
+ */
+export async function withDeadline<T>(
+  /**
+   * The step, called here: a host that throws instead of returning a rejected promise (one not
+   * written as async functions) fails the step as one that rejects, under the run's handling.
+   */
+  call: () => Promise<T>,
+  ms: number,
+  /** The step named in the failure, or the failure itself when the step words it. */
+  step: string | (() => MachineFailure),
+  signal: AbortSignal,
+  removeLate: () => Promise<unknown>,
+): Promise<T> {
+  const done = new AbortController();
+  let settled = false;
+  let work: Promise<T> | undefined;
+  try {
+    signal.throwIfAborted();
+    work = new Promise<T>(resolve => resolve(call()));
+    return await Promise.race([
+      work.finally(() => {
+        settled = true;
+      }),
+      // Node fires a longer timer after 1 ms: a deadline of weeks (a timeout set to "never") is as good as this one.
+      sleep(Math.min(ms, MAX_TIMER_MS), undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
+        throw typeof step === 'string'
+          ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
+          : step();
+      }),
+    ]);
+  } finally {
+    done.abort();
+    // A late step that fails may have created something first (a loaded image, a container).
+    if (work && !settled) work.then(removeLate, removeLate).catch(() => {});
+  }
+}

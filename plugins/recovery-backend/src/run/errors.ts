@@ -1,0 +1,88 @@
+import { ConflictError } from '@backstage/errors';
+import type { RunMode } from '@backstage-recovery/plugin-recovery-common';
+import {
+  HOST_BUSY_ERROR_NAME,
+  KEPT_FAILOVER_ERROR_NAME,
+  MISSING_DEPENDENCIES_ERROR_NAME,
+} from '@backstage-recovery/plugin-recovery-common';
+
+/** Why a machine failed, with the probe that failed it if one did. */
+export class MachineFailure extends Error {
+  constructor(message: string, readonly probe?: string) {
+    super(message);
+  }
+}
+
+/** The run was finished elsewhere (another replica failed it): this driver must stop. */
+export class RunSuperseded extends Error {}
+
+/**
+ * The hypervisor host runs another lab: worth trying again later, unlike the other conflicts
+ * (a machine never captured). Still a 409, told apart by its name in the error body.
+ */
+export class HypervisorHostBusyError extends ConflictError {
+  // Backstage's error handler maps only the names it knows: this one keeps ConflictError's status.
+  readonly statusCode = 409;
+
+  /**
+   * The run holding the host and its entity, serialized into the error body for clients to
+   * follow; absent when the caller may not see that run.
+   */
+  readonly runId?: string;
+  readonly entityRef?: string;
+
+  constructor(hostId: string, holder?: { runId: string; entityRef: string }) {
+    super(`Hypervisor host '${hostId}' is busy with ${holder ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}`);
+    (this as Error).name = HOST_BUSY_ERROR_NAME;
+    this.runId = holder?.runId;
+    this.entityRef = holder?.entityRef;
+  }
+}
+
+/**
+ * The catalog names dependencies the plan cannot include: the run would not test the recovery
+ * production needs, so it is refused unless the caller accepts recovering without them. A 409
+ * told apart by its name; `missing` lists them for clients to show.
+ */
+export class MissingDependenciesError extends ConflictError {
+  readonly statusCode = 409;
+  readonly missing: string[];
+
+  constructor(entityRef: string, missing: string[]) {
+    super(
+      `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
+        'Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them',
+    );
+    (this as Error).name = MISSING_DEPENDENCIES_ERROR_NAME;
+    this.missing = missing;
+  }
+}
+
+/**
+ * A finished failover keeps machines on the host that serve production on what this run needs:
+ * refused for as long as it stays, not busy. A 409 told apart by its name; its parts ride in the
+ * error body, so a client (the nightly check) can say it once for every run it holds up.
+ */
+export class KeptFailoverError extends ConflictError {
+  readonly statusCode = 409;
+
+  constructor(
+    entityRef: string,
+    mode: RunMode,
+    /** The failover as the caller may see it. */
+    readonly failover: string,
+    readonly host: string,
+    /** What it keeps on the host (`3 containers and 1 network`). */
+    readonly keeps: string,
+    /** What of this run's plan it holds (machines, production's subnets). */
+    readonly holding: string,
+    /** Why that refuses the run, and how to free the host. */
+    readonly remedy: string,
+  ) {
+    super(
+      `${entityRef} cannot be ${mode === 'test' ? 'test-recovered' : 'failed over'} on ${host} now: ${failover} keeps ${keeps} there, ` +
+        `serving production with ${holding}; ${remedy}`,
+    );
+    (this as Error).name = KEPT_FAILOVER_ERROR_NAME;
+  }
+}
