@@ -3,8 +3,8 @@ export interface Config {
     captureStore?: {
       /**
        * Directory where captures are written (`<captureId>.tar`, each volume as
-       * `<captureId>.volume-<n>.tar`, notes of captures under way in `.paused/`); the same for
-       * every backend replica. Required.
+       * `<captureId>.volume-<n>.tar`, image layers shared by captures in `layers/`, notes of
+       * captures under way in `.paused/`); the same for every backend replica. Required.
        */
       directory: string;
     };

@@ -9,7 +9,8 @@ export interface Config {
     schedules?: {
       /**
        * When every primary machine is captured (task `recovery-capture`). Default: every hour at
-       * minute 0, timeout 50 minutes.
+       * minute 0, timeout 50 minutes. Keep the timeout above `recovery.captures.timeout`, each
+       * machine's own deadline (default 30m).
        */
       capture?: SchedulerServiceTaskScheduleDefinitionConfig;
       /**
@@ -20,7 +21,8 @@ export interface Config {
       /**
        * When every entity with a boot plan is checked by a test recovery, its own or that of a
        * larger plan covering it, but those annotated
-       * `recovery.backstage-recovery.io/nightly-check: 'false'` (task `recovery-nightly-check`).
+       * `recovery.backstage-recovery.io/nightly-check: 'false'` (in any case; a value neither
+       * false nor true is checked, and named in the summary) (task `recovery-nightly-check`).
        * The timeout is its time budget: how long it waits for a busy hypervisor host and for its
        * runs. Default: 02:30 every night, after the 02:00 capture, timeout 4 hours.
        */
