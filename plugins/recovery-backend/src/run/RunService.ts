@@ -155,6 +155,9 @@ export class RunService {
     // Kept with the run as the plugin sees it: each reader gets its warnings filtered (runSeenBy).
     const { graph, plan, planError, names } = await this.plans.plan(request.entityRef);
     if (!plan) throw new InputError(planError);
+    // Refused first: told what is missing, a caller without the grant would only be refused again
+    // when accepting it.
+    await request.authorizePlan?.(plan);
     // A dependency left out of the plan is not restored, so the run would not test the recovery
     // production needs: only when asked. Other problems (an annotation, an objective) leave the
     // plan whole; the run goes ahead and its timeline lists them (see execute).
@@ -166,7 +169,6 @@ export class RunService {
         `${graph.rootRef} needs no machines: nothing to recover. Add dependsOn relations to machine Resources`,
       );
     }
-    await request.authorizePlan?.(plan);
     // With the names its warnings mention: the analysis may be pruned (recovery.analysis.keepLast)
     // before the run is last read, and without them no reader's warnings can be filtered.
     if (plan.analysis && names) plan.analysis.names = namesMentioned(plan.analysis.warnings ?? [], names);

@@ -888,6 +888,8 @@ const teamEntities: Entity[] = [
   ownedBy(componentEntity('site', ['resource:default/web-01']), 'team-web'),
   ownedBy(componentEntity('db', ['resource:default/db-01']), 'team-data'),
   ownedBy(componentEntity('vault', ['resource:default/vault-01']), 'team-security'),
+  // Declares a dependency the catalog does not hold.
+  ownedBy(componentEntity('billing', ['resource:default/db-01', 'component:default/ledger']), 'team-data'),
   ownedBy(machineEntity('web-01'), 'team-web'),
   ownedBy(machineEntity('db-01'), 'team-data'),
   ownedBy(machineEntity('vault-01'), 'team-security'),
@@ -998,6 +1000,18 @@ describe.each(databases.eachSupportedId())("a failover's permissions, on %p", da
     const test = await start(WEB, 'test', NEARLY);
     expect(test.status).toBe(202);
     await finished(test.body.id);
+  });
+
+  it('refuses a failover the caller may not boot before saying what its plan lacks: accepting that would only be refused again', async () => {
+    const refused = await start('component:default/billing', 'failover', NEARLY);
+    expect({ status: refused.status, name: refused.body.error.name, message: refused.body.error.message }).toEqual({
+      status: 403,
+      name: 'NotAllowedError',
+      message: expect.stringContaining('Missing permission recovery.run.failover on 1 entity of the boot plan of component:default/billing: resource:default/db-01.'),
+    });
+    const granted = await start('component:default/billing', 'failover', DR_LEAD);
+    expect({ status: granted.status, name: granted.body.error.name }).toEqual({ status: 409, name: 'MissingDependenciesError' });
+    expect(await store.listRuns({ entityRef: 'component:default/billing' })).toEqual([]);
   });
 
   it("grants a failover by ownership only where the team owns all it boots: not another team's database machine, whose name is given where the catalog shows it", async () => {
