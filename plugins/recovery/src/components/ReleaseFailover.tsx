@@ -11,14 +11,41 @@ import {
 } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { useApi } from '@backstage/core-plugin-api';
-import { usePermission } from '@backstage/plugin-permission-react';
 import {
   recoveryRunFailoverPermission,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useMountedState from 'react-use/esm/useMountedState';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
-import { shortRef } from './format';
+import { formatCount, shortRef } from './format';
+import {
+  type FailoverReleasePermission,
+  useFailoverReleasePermission,
+} from './useFailoverReleasePermission';
+
+/** Why the release is off, or nothing while it is allowed or still being checked. */
+function releaseDenial(permission: FailoverReleasePermission, entity: string): string | undefined {
+  if (permission.loading || permission.allowed) return undefined;
+  const name = recoveryRunFailoverPermission.name;
+  if (permission.error) {
+    return `Could not check whether you may release this failover: ${errorMessage(permission.error)}`;
+  }
+  if (permission.entityDenied || !permission.lacking) {
+    return `You are not allowed to release this failover (${name} on ${entity})`;
+  }
+  const { named, unnamed, unnamedWhy } = permission.lacking;
+  const total = named.length + unnamed;
+  const rest =
+    unnamed === 0
+      ? []
+      : unnamedWhy
+      ? [`${formatCount(unnamed, 'entity', 'entities')} the catalog could not name (${errorMessage(unnamedWhy)})`]
+      : [`${formatCount(unnamed, 'entity', 'entities')} the catalog does not show you`];
+  return (
+    `You are not allowed to release this failover: it needs ${name} on each machine and service it booted, ` +
+    `and you lack it on ${formatCount(total, 'entity', 'entities')}: ${[...named, ...rest].join(', ')}`
+  );
+}
 
 /**
  * For a finished failover: removes what it keeps on its hypervisor host, once production runs on
@@ -35,10 +62,7 @@ export const ReleaseFailover = ({
 }) => {
   const api = useApi(recoveryApiRef);
   const isMounted = useMountedState();
-  const permission = usePermission({
-    permission: recoveryRunFailoverPermission,
-    resourceRef: run.entityRef,
-  });
+  const permission = useFailoverReleasePermission(run);
   const [confirming, setConfirming] = useState(false);
   const [releasing, setReleasing] = useState(false);
   const [outcome, setOutcome] = useState<
@@ -63,21 +87,25 @@ export const ReleaseFailover = ({
   };
 
   const entity = shortRef(run.entityRef);
+  const denial = releaseDenial(permission, entity);
+  const denialId = `release-${run.id}-denied`;
   return (
     <Box mt={1}>
-      <Button
-        variant="outlined"
-        size="small"
-        disabled={!permission.allowed || releasing}
-        onClick={() => setConfirming(true)}
-      >
-        {releasing ? 'Releasing…' : 'Release failover machines'}
-      </Button>
-      {!permission.loading && !permission.allowed ? (
-        <Typography variant="caption" color="textSecondary" component="p">
-          {permission.error
-            ? `Could not check whether you may release this failover: ${errorMessage(permission.error)}`
-            : `You are not allowed to release this failover (recovery.run.failover on ${entity})`}
+      {/* The title on a wrapper: a disabled button gets no pointer events, so no tooltip. */}
+      <span title={denial}>
+        <Button
+          variant="outlined"
+          size="small"
+          disabled={!permission.allowed || releasing}
+          aria-describedby={denial ? denialId : undefined}
+          onClick={() => setConfirming(true)}
+        >
+          {releasing ? 'Releasing…' : 'Release failover machines'}
+        </Button>
+      </span>
+      {denial ? (
+        <Typography id={denialId} variant="caption" color="textSecondary" component="p">
+          {denial}
         </Typography>
       ) : null}
       {outcome && 'released' in outcome ? (

@@ -4,9 +4,11 @@ import {
   TestApiProvider,
 } from '@backstage/test-utils';
 import {
+  catalogApiRef,
   EntityProvider,
   entityRouteRef,
 } from '@backstage/plugin-catalog-react';
+import { catalogApiMock } from '@backstage/plugin-catalog-react/testUtils';
 import { permissionApiRef, type PermissionApi } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Entity } from '@backstage/catalog-model';
@@ -15,8 +17,9 @@ import { recoveryApiRef } from '../api/RecoveryClient';
 import { webEntity } from './fixtures';
 
 /**
- * Renders `element` in a test app with a fake RecoveryApi, a permission API and, when
- * `entity` is given (default: the web component), an entity context.
+ * Renders `element` in a test app with a fake RecoveryApi, a permission API, a catalog holding
+ * `catalog` (what the caller may see; default: nothing) and, when `entity` is given (default:
+ * the web component), an entity context.
  *
  * `usePermission` caches decisions for the whole module (SWR): a file's tests must all use
  * the same `allow`; test denial in a file of its own.
@@ -29,11 +32,16 @@ export function renderWithApis(
     allow?: boolean | ((permission: string, resourceRef?: string) => boolean);
     /** The permission API fails every check with this error (overrides `allow`). */
     permissionError?: Error;
+    /** The permission API itself (overrides `allow` and `permissionError`). */
+    permissionApi?: PermissionApi;
+    catalog?: Entity[];
     entity?: Entity | null;
   },
 ) {
   const { permissionError } = options;
-  const permissionApi: PermissionApi = permissionError
+  const permissionApi: PermissionApi = options.permissionApi
+    ? options.permissionApi
+    : permissionError
     ? {
         authorize: async () => {
           throw permissionError;
@@ -55,6 +63,7 @@ export function renderWithApis(
       apis={[
         [recoveryApiRef, options.api],
         [permissionApiRef, permissionApi],
+        [catalogApiRef, catalogApiMock({ entities: options.catalog ?? [] })],
       ]}
     >
       {entity ? (

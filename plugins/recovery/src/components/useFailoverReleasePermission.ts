@@ -1,0 +1,80 @@
+import { useApi } from '@backstage/core-plugin-api';
+import { catalogApiRef } from '@backstage/plugin-catalog-react';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
+import {
+  failoverEntityRefs,
+  recoveryRunFailoverPermission,
+  type RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import useAsync from 'react-use/esm/useAsync';
+
+/** Why a release would be refused, as far as the permission framework says. */
+type ReleaseDenial = {
+  /** recovery.run.failover is lacking on the run's entity itself (then nothing else is said). */
+  entityDenied?: boolean;
+  /**
+   * The machines and services it booted that lack the grant: those the catalog shows the caller
+   * by ref, the others counted. `unnamedWhy` when the catalog could not be asked which they are.
+   */
+  lacking?: { named: string[]; unnamed: number; unnamedWhy?: Error };
+};
+
+/**
+ * Whether the caller may release a finished failover. With `error` the check itself failed,
+ * which says nothing of the caller's grants.
+ */
+export type FailoverReleasePermission =
+  | { loading: true; allowed: false }
+  | { loading: false; allowed: true }
+  | ({ loading: false; allowed: false; error?: Error } & ReleaseDenial);
+
+const isAllowed = (decision: { result: AuthorizeResult }) => decision.result === AuthorizeResult.ALLOW;
+
+/**
+ * Asks what POST /runs/:id/release asks (authorizeFailover in the backend's router):
+ * recovery.run.failover on the run's entity and on each machine and service it booted
+ * (failoverEntityRefs of its plan), so the portal does not offer a release the backend refuses.
+ * The backend leaves out what has left the catalog since; the portal cannot tell that from what
+ * the catalog hides, so such an entity, denied, keeps the button off (counted as not shown).
+ */
+export function useFailoverReleasePermission(
+  run: Pick<RecoveryRun, 'entityRef' | 'plan'>,
+): FailoverReleasePermission {
+  const permissionApi = useApi(permissionApiRef);
+  const catalogApi = useApi(catalogApiRef);
+  const booted = failoverEntityRefs(run.plan).filter(ref => ref !== run.entityRef);
+  // The refs as one string: a run re-rendered with a new object (polling) is not asked again.
+  const key = [run.entityRef, ...booted].join('\n');
+  const state = useAsync(async (): Promise<ReleaseDenial> => {
+    const [entityRef, ...others] = key.split('\n');
+    // One request per entity, all at once: the app's permission API (IdentityPermissionApi)
+    // batches those made together into one call to the permission backend, as the router's
+    // single authorize call does.
+    const decisions = await Promise.all(
+      [entityRef, ...others].map(resourceRef =>
+        permissionApi.authorize({ permission: recoveryRunFailoverPermission, resourceRef }),
+      ),
+    );
+    if (!isAllowed(decisions[0])) return { entityDenied: true };
+    const denied = others.filter((_, i) => !isAllowed(decisions[i + 1]));
+    if (denied.length === 0) return {};
+    // Named only where the catalog shows them to the caller, as the backend's refusal names them.
+    try {
+      const { items } = await catalogApi.getEntitiesByRefs({
+        entityRefs: denied,
+        fields: ['kind', 'metadata.namespace', 'metadata.name'],
+      });
+      const named = denied.filter((_, i) => items[i] !== undefined && items[i] !== null);
+      return { lacking: { named, unnamed: denied.length - named.length } };
+    } catch (error) {
+      return { lacking: { named: [], unnamed: denied.length, unnamedWhy: error as Error } };
+    }
+  }, [permissionApi, catalogApi, key]);
+
+  if (state.loading) return { loading: true, allowed: false };
+  if (state.error) return { loading: false, allowed: false, error: state.error };
+  const { entityDenied, lacking } = state.value ?? {};
+  if (entityDenied || lacking) return { loading: false, allowed: false, entityDenied, lacking };
+  return { loading: false, allowed: true };
+}
