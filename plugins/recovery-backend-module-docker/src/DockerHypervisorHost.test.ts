@@ -6,7 +6,9 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import type { LabHandle, MachineHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
-import { DockerHypervisorHost, MACHINE_REF_LABEL, PROBE_BUSYBOX_LABEL, PROBE_LABEL, machineContainerName } from './DockerHypervisorHost';
+import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { MACHINE_REF_LABEL, PROBE_LABEL, machineContainerName } from './labNames';
+import { PROBE_BUSYBOX_LABEL } from './LabProbe';
 import { busyboxDigest, notStaticElf } from './lib/busybox';
 
 /** The probe image as the backend builds it from this host's busybox: reused, not built again. */

@@ -1,10 +1,5 @@
 import type Docker from 'dockerode';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { posix } from 'node:path';
-import { Readable } from 'node:stream';
-import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
+import { ConflictError } from '@backstage/errors';
 import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
@@ -18,52 +13,29 @@ import type {
   RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
-import { subnetsOverlap } from '@backstage-recovery/plugin-recovery-node';
-import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerLimits, dockerName, dockerTag, joinsLabNetwork } from './adapt';
-import { firstHost, helperRange, highestFree } from './lib/addresses';
+import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerLimits, joinsLabNetwork } from './adapt';
+import { firstHost, helperRange } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './DockerCaptureSource';
-import { busyboxDigest, busyboxRootfsEntries } from './lib/busybox';
-import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
-import { captureArchiveFiles, corruptLayersOf, readCaptureArchive } from './lib/layerStore';
-import { createTar, rewriteTarFiles } from './lib/tar';
-
-/** Catalog ref of the machine a restored container stands for. */
-export const MACHINE_REF_LABEL = 'recovery.backstage-recovery.io/machine-ref';
-/** Capture a restored container was made from. */
-export const CAPTURE_ID_LABEL = 'recovery.backstage-recovery.io/capture-id';
-/** Production network name a lab network emulates. */
-export const NETWORK_LABEL = 'recovery.backstage-recovery.io/network';
-/** Marks a lab's probe container. */
-export const PROBE_LABEL = 'recovery.backstage-recovery.io/probe';
-
-export const DEFAULT_PROBE_IMAGE = 'recovery/probe:1';
-
-/**
- * Label of the probe image the backend builds: the digest of the busybox file it was built from.
- * One without it (built before the static-busybox check, perhaps from a dynamic one that fails
- * every probe) or from another file is built again rather than reused.
- */
-export const PROBE_BUSYBOX_LABEL = 'recovery.backstage-recovery.io/probe-busybox';
-
-/**
- * Repository of the tags naming the run that loaded a captured image:
- * `recovery-lab/<image digest>:<run id>`. `docker load` cannot label an image, so the tag is how
- * the run's teardown finds it, from any backend and after a restart, also when no machine was
- * created from it (a backend stopped in between). The load itself names the image so.
- */
-export const LAB_IMAGE_REPOSITORY = 'recovery-lab';
-
-/** The tag marking image `imageId` as loaded for run `runId`. */
-export function labImageRef(runId: string, imageId: string): string {
-  return `${LAB_IMAGE_REPOSITORY}/${imageId.replace(/^sha256:/, '')}:${dockerTag(runId)}`;
-}
-
-/**
- * The network a lab whose machines captured none gets (all in host network mode): Docker names
- * no user network `host`, so no production network's lab network has its name.
- */
-export const HOST_NETWORK = 'host';
+import { demuxDockerStream, isStatus } from './lib/dockerStreams';
+import { hasImage } from './lib/engineImages';
+import { captureArchiveFiles } from './lib/layerStore';
+import { loadArtifact, restoreVolumes, verifyArtifact, verifyVolumes } from './captureArtifacts';
+import { describeHolder, refuseKeptElsewhere, releaseFirst, subnetHolder } from './keptByFailovers';
+import { LabProbe } from './LabProbe';
+import { removeLab } from './labTeardown';
+import {
+  CAPTURE_ID_LABEL,
+  HOST_NETWORK,
+  MACHINE_REF_LABEL,
+  NETWORK_LABEL,
+  PROBE_LABEL,
+  labImageRef,
+  labNetworkName,
+  machineContainerName,
+  splitRef,
+  withoutOrchestratorLabels,
+} from './labNames';
 
 export interface DockerHypervisorHostOptions {
   /** Capture store directory, to resolve relative artifacts. */
@@ -74,23 +46,6 @@ export interface DockerHypervisorHostOptions {
   busyboxPath?: string;
 }
 
-/** Name of the lab network emulating production network `network` in run `runId`. */
-export function labNetworkName(runId: string, network: string): string {
-  return dockerName('rr', runId, network);
-}
-
-/**
- * Name of the container restoring `machineRef` in run `runId`: unique per machine of the run
- * (two machines may share a hostname, e.g. host-network ones, and a hostname may be `probe`),
- * so the ref's name for people plus a digest of the whole ref. The hostname stays the
- * machine's network identity (hostname and alias), not its container name.
- */
-export function machineContainerName(runId: string, machineRef: string): string {
-  const digest = createHash('sha256').update(machineRef).digest('hex').slice(0, 8);
-  const name = (machineRef.split('/').pop() || 'machine').slice(0, 63);
-  return dockerName('rr', runId, name, digest);
-}
-
 /**
  * A Docker engine as the recovery host: a run's lab is a set of bridge networks (same
  * subnets as production when the engine allows it; `internal` for tests), recovered
@@ -98,16 +53,14 @@ export function machineContainerName(runId: string, machineRef: string): string 
  * container inside the lab. Everything carries the run id label.
  */
 export class DockerHypervisorHost implements HypervisorHost {
-  private readonly probeImage: string;
-  private probeImageReady?: Promise<void>;
-  private readonly probeContainers = new Map<string, Promise<Docker.Container>>();
+  private readonly labProbe: LabProbe;
 
   constructor(
     readonly id: string,
     private readonly docker: Docker,
     private readonly options: DockerHypervisorHostOptions,
   ) {
-    this.probeImage = options.probeImage ?? DEFAULT_PROBE_IMAGE;
+    this.labProbe = new LabProbe(id, docker, options);
   }
 
   createLab(
@@ -218,16 +171,6 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
   }
 
-  private async hasImage(imageId: string): Promise<boolean> {
-    try {
-      await this.docker.getImage(imageId).inspect();
-      return true;
-    } catch (e) {
-      if (isStatus(e, 404)) return false;
-      throw e;
-    }
-  }
-
   room(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
     return onEngine(this.id, () => this.roomOn(runId, waves));
   }
@@ -269,171 +212,18 @@ export class DockerHypervisorHost implements HypervisorHost {
     const where = `${this.id}:${root}`;
     const memory = memoryKnownFor > 0 ? { neededMemoryBytes, memoryKnownFor } : {};
     try {
-      return { neededBytes, where, ...memory, ...(await this.freeRoomIn(runId, root)) };
+      return { neededBytes, where, ...memory, ...(await this.labProbe.freeRoomIn(runId, root)) };
     } catch (e) {
       return { neededBytes, where, ...memory, unknown: (e as Error).message };
-    }
-  }
-
-  /** Free bytes in `directory` of the engine's host and the memory it has available, read there. */
-  private async freeRoomIn(runId: string, directory: string): Promise<{ freeBytes: number; availableMemoryBytes?: number }> {
-    await this.ensureProbeImage();
-    const name = dockerName('rr', runId, 'room');
-    await this.removeLeftHelper(runId, name);
-    const container = await this.docker.createContainer({
-      name,
-      Image: this.probeImage,
-      // A container's /proc/meminfo is its host's (the VM's, where the engine runs in one).
-      // The status is df's: a kernel without MemAvailable (before 3.14) leaves the memory unknown.
-      Cmd: ['sh', '-c', 'df -k -P /data-root; s=$?; grep "^MemAvailable:" /proc/meminfo; exit $s'],
-      Labels: { [RUN_ID_LABEL]: runId, [PROBE_LABEL]: 'true' },
-      HostConfig: { Binds: [`${directory}:/data-root:ro`], NetworkMode: 'none', RestartPolicy: { Name: 'no' } },
-    });
-    try {
-      await container.start();
-      const { StatusCode } = await container.wait();
-      const { stdout, stderr } = demuxDockerStream(
-        (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer,
-      );
-      // `Filesystem 1024-blocks Used Available Capacity Mounted-on`, one line per filesystem, then
-      // `MemAvailable: <n> kB`.
-      const lines = stdout.trim().split('\n');
-      const memory = /^MemAvailable:\s+(\d+) kB$/.exec(lines.at(-1)?.trim() ?? '');
-      if (memory) lines.pop();
-      const available = Number(lines.at(-1)?.trim().split(/\s+/)[3]);
-      if (StatusCode !== 0 || !Number.isFinite(available)) {
-        throw new Error(`df in ${directory} said: ${(stderr || stdout).trim() || `exit ${StatusCode}`}`);
-      }
-      return { freeBytes: available * 1024, ...(memory && { availableMemoryBytes: Number(memory[1]) * 1024 }) };
-    } finally {
-      await container.remove({ force: true }).catch(() => {});
-    }
-  }
-
-  /**
-   * Removes the run's helper container `name` that a backend stopped mid-check left: its fixed
-   * name would fail every later check of the run. Left alone if it is not the run's.
-   */
-  private async removeLeftHelper(runId: string, name: string): Promise<void> {
-    let labels: Record<string, string>;
-    try {
-      labels = (await this.docker.getContainer(name).inspect()).Config.Labels ?? {};
-    } catch (e) {
-      if (isStatus(e, 404)) return;
-      throw e;
-    }
-    if (labels[RUN_ID_LABEL] !== runId || labels[PROBE_LABEL] !== 'true') return;
-    try {
-      await this.docker.getContainer(name).remove({ force: true });
-    } catch (e) {
-      if (!isStatus(e, 404)) throw e;
     }
   }
 
   /** Verifies the artifact's checksum, then `docker load`s it. */
   loadCapture(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>): Promise<void> {
     return onEngine(this.id, async () => {
-      await this.verifyArtifact(capture);
-      await this.loadArtifact(capture);
+      await verifyArtifact(this.options.storeDirectory, capture);
+      await loadArtifact(this.docker, this.options.storeDirectory, capture);
     });
-  }
-
-  /** Streams the capture file through sha256 and fails unless it matches the recorded checksum. */
-  private async verifyArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum'>): Promise<void> {
-    await this.verifyFile(capture.captureId, '', capture.artifact, capture.checksum);
-  }
-
-  /** The same for each volume archive of the capture (none in captures older than volumes). */
-  private async verifyVolumes(capture: Pick<RestorableCapture, 'captureId' | 'runtime'>): Promise<void> {
-    for (const volume of capture.runtime.volumes ?? []) {
-      await this.verifyFile(capture.captureId, `volume ${volume.destination} `, volume.artifact, volume.checksum);
-    }
-  }
-
-  /** `what` names the file for people (`volume /data `), empty for the image archive. */
-  private async verifyFile(captureId: string, what: string, artifact: string, checksum: string): Promise<void> {
-    const file = artifactPath(this.options.storeDirectory, artifact);
-    try {
-      await access(file);
-    } catch {
-      throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file} not found`);
-    }
-    const hash = createHash('sha256');
-    try {
-      for await (const chunk of readCaptureArchive(this.options.storeDirectory, file)) hash.update(chunk);
-    } catch (e) {
-      throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}`);
-    }
-    const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== checksum) {
-      // A layer the store keeps once may be what changed: named, as every capture sharing it is broken too.
-      const layers = what ? [] : await corruptLayersOf(this.options.storeDirectory, file).catch(() => []);
-      const where = layers.length > 0 ? ` (layer file${layers.length === 1 ? '' : 's'} ${layers.join(', ')} no longer holding ${layers.length === 1 ? 'its' : 'their'} content: the machine's next capture writes ${layers.length === 1 ? 'it' : 'them'} anew)` : '';
-      throw new InputError(
-        `capture ${captureId}: checksum mismatch for ${what ? `${what}(${file})` : file}${where}: expected ${checksum}, got ${actual}; refusing to restore it`,
-      );
-    }
-  }
-
-  /**
-   * Puts each volume's captured content back at its destination in the created (not started)
-   * container: the archive's entries are under the destination's last element (`data/…` for
-   * `/data`), so it is extracted in the destination's parent directory.
-   */
-  private async restoreVolumes(container: Docker.Container, capture: RestorableCapture): Promise<void> {
-    for (const volume of capture.runtime.volumes ?? []) {
-      const file = artifactPath(this.options.storeDirectory, volume.artifact);
-      const parent = posix.dirname(posix.normalize(volume.destination));
-      const archive = createReadStream(file);
-      try {
-        await container.putArchive(archive, { path: parent });
-      } catch (e) {
-        archive.destroy();
-        throw new Error(
-          `capture ${capture.captureId}: volume ${volume.destination} could not be restored into machine ${capture.machineRef}: ${(e as Error).message}`,
-        );
-      }
-    }
-  }
-
-  /**
-   * `docker load`s the capture file; named `as` where given, in place of the archive's own name
-   * (the capture's tag on the primary engine).
-   */
-  private async loadArtifact(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'>, as?: string): Promise<void> {
-    const file = artifactPath(this.options.storeDirectory, capture.artifact);
-    const archive = Readable.from(readCaptureArchive(this.options.storeDirectory, file));
-    const body = as ? Readable.from(rewriteTarFiles(archive, { 'manifest.json': manifest => namedIn(manifest, as) })) : archive;
-    let messages: string[];
-    try {
-      const response = await this.docker.loadImage(body as any, { quiet: true } as any);
-      messages = await followProgress(response as unknown as Readable);
-    } finally {
-      body.destroy();
-      archive.destroy();
-    }
-    if (await this.hasImage(capture.imageId)) return;
-    // The file held another image: removed, so a failed restore leaves nothing on the host.
-    await this.removeUnusedImages(await this.imagesLoaded(messages));
-    throw new Error(`capture ${capture.captureId}: ${file} loaded but image ${capture.imageId} is missing`);
-  }
-
-  /** The image ids `docker load` reported ("Loaded image ID: …", or "Loaded image: <tag>"). */
-  private async imagesLoaded(messages: string[]): Promise<string[]> {
-    const ids: string[] = [];
-    for (const m of messages) {
-      const id = /^Loaded image ID: (\S+)/.exec(m)?.[1];
-      const tag = /^Loaded image: (\S+)/.exec(m)?.[1];
-      if (id) ids.push(id);
-      else if (tag) {
-        try {
-          ids.push((await this.docker.getImage(tag).inspect()).Id);
-        } catch (e) {
-          if (!isStatus(e, 404)) throw e;
-        }
-      }
-    }
-    return ids;
   }
 
   restoreMachine(
@@ -450,15 +240,15 @@ export class DockerHypervisorHost implements HypervisorHost {
     const adaptations: string[] = [];
     const addressesLost: string[] = [];
     const test = await this.isolated(lab);
-    if (!test) await this.refuseKeptElsewhere(lab.runId, capture.machineRef);
+    if (!test) await refuseKeptElsewhere(this.docker, this.id, lab.runId, capture.machineRef);
     // Always: a test run is what proves the capture store can restore production, so it must
     // read the archive even when the image is still on this engine (always so with role both).
-    await this.verifyArtifact(capture);
-    await this.verifyVolumes(capture);
+    await verifyArtifact(this.options.storeDirectory, capture);
+    await verifyVolumes(this.options.storeDirectory, capture);
     // Not loaded again when present: the image id is a digest of the image's content, and a
     // matching checksum means the archive is byte for byte what `docker save` wrote of it.
     let loaded = false;
-    if (!(await this.hasImage(capture.imageId))) {
+    if (!(await hasImage(this.docker, capture.imageId))) {
       await this.loadFor(lab.runId, capture);
       loaded = true;
     }
@@ -538,7 +328,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       create().catch(async e => {
         // The image went after it was found: the teardown of another lab that held it (a left
         // lab, torn down by this run and the cleanup task at once) removed it as unused.
-        if (loaded || !isStatus(e, 404) || (await this.hasImage(capture.imageId))) throw e;
+        if (loaded || !isStatus(e, 404) || (await hasImage(this.docker, capture.imageId))) throw e;
         await this.loadFor(lab.runId, capture);
         return create();
       });
@@ -568,7 +358,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
     try {
       // Before the first start: the machine boots on its captured data.
-      await this.restoreVolumes(container, capture);
+      await restoreVolumes(this.options.storeDirectory, container, capture);
       for (const ep of rest) {
         await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });
       }
@@ -635,35 +425,6 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { hostConfig, stopSignal, stopTimeout };
   }
 
-  /**
-   * Refuses a failover's restore of a machine that another failover kept on the engine (one whose
-   * networks are not all internal, as a test lab's are): its copy would serve production beside
-   * that one. The subnet check at createLab misses machines of no captured subnet (host network).
-   */
-  private async refuseKeptElsewhere(runId: string, machineRef: string): Promise<void> {
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${MACHINE_REF_LABEL}=${machineRef}`] } });
-    for (const c of containers) {
-      const owner = c.Labels?.[RUN_ID_LABEL];
-      if (!owner || owner === runId) continue;
-      const networks = Object.keys(c.NetworkSettings?.Networks ?? {});
-      let testLab = networks.length > 0;
-      for (const network of networks) {
-        if (!testLab) break;
-        try {
-          testLab = (await this.docker.getNetwork(network).inspect()).Internal === true;
-        } catch (e) {
-          if (!isStatus(e, 404)) throw e;
-        }
-      }
-      if (testLab) continue;
-      const name = (c.Names?.[0] ?? c.Id).replace(/^\//, '');
-      throw new ConflictError(
-        `machine ${machineRef} is already on engine ${this.id}: failover ${owner} kept it as container ${name} (${c.State}), and this failover's copy would serve production beside it. ` +
-          `Fail over onto another hypervisor host or, once production no longer needs what failover ${owner} kept, ${releaseFirst(owner)}`,
-      );
-    }
-  }
-
   /** Whether the lab is a test's: its networks are internal (a failover's are not). */
   private async isolated(lab: LabHandle): Promise<boolean> {
     const [network] = lab.networks;
@@ -679,7 +440,7 @@ export class DockerHypervisorHost implements HypervisorHost {
    */
   private async loadFor(runId: string, capture: RestorableCapture): Promise<void> {
     const ref = labImageRef(runId, capture.imageId);
-    await this.loadArtifact(capture, ref);
+    await loadArtifact(this.docker, this.options.storeDirectory, capture, ref);
     const [repo, tag] = splitRef(ref);
     await this.docker.getImage(capture.imageId).tag({ repo, tag });
   }
@@ -708,7 +469,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         // from a lab not told this machine's address (a run tells every machine's; another
         // caller of the host may not).
         if (!probeMoved && clashes.length > 0 && clashes.every(c => c.probe)) {
-          for (const c of clashes) await this.moveProbe(machine.runId, c.holderId, c.network);
+          for (const c of clashes) await this.labProbe.moveProbe(machine.runId, c.holderId, c.network);
           continue;
         }
         const clash = clashes.find(c => !c.probe) ?? clashes[0];
@@ -756,33 +517,6 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { wanted, clashes };
   }
 
-  /** Gives the probe container another address on `network`: a machine needs the one it has. */
-  private async moveProbe(runId: string, probeId: string, network: string): Promise<void> {
-    const net = this.docker.getNetwork(network);
-    // A probe running meanwhile fails, and its verification tries it again.
-    await net.disconnect({ Container: probeId, Force: true });
-    await net.connect({ Container: probeId, EndpointConfig: await this.helperEndpoint(runId, network) });
-  }
-
-  /**
-   * The endpoint of a container the host adds to a lab network itself (the probe container):
-   * the highest free address of the lab's range, which holds no production address the lab was
-   * told of, and none a restored machine is to have. Where Docker chose the subnet (production's
-   * is in use on this engine) every address there is dynamic: Docker picks.
-   */
-  private async helperEndpoint(runId: string, network: string): Promise<Docker.EndpointSettings> {
-    const info = await this.docker.getNetwork(network).inspect();
-    const cfg = info.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
-    if (!cfg?.Subnet || !cfg.IPRange) return {};
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
-    const address = highestFree(cfg.Subnet, cfg.IPRange, [
-      cfg.Gateway,
-      ...Object.values((info.Containers ?? {}) as Record<string, { IPv4Address?: string }>).map(c => c.IPv4Address),
-      ...containers.map(c => c.NetworkSettings?.Networks?.[network]?.IPAMConfig?.IPv4Address),
-    ]);
-    return address ? { IPAMConfig: { IPv4Address: address } } : {};
-  }
-
   inspectMachine(machine: MachineHandle): Promise<MachineState> {
     return onEngine(this.id, () => this.inspectMachineOn(machine));
   }
@@ -809,156 +543,13 @@ export class DockerHypervisorHost implements HypervisorHost {
     return stderr ? `${stdout}${stdout.endsWith('\n') || !stdout ? '' : '\n'}${stderr}` : stdout;
   }
 
-  /**
-   * Creates the probe image on the engine (`docker import` of a static busybox) unless it is there,
-   * built from the busybox file the backend has. Where the backend has none, one it built from
-   * another (or that someone put there) is used as it is: nothing else could be built.
-   */
+  /** Creates the probe image on the engine unless it is there (see LabProbe). */
   ensureProbeImage(): Promise<void> {
-    return onEngine(this.id, () => this.ensureProbeImageOn());
-  }
-
-  private ensureProbeImageOn(): Promise<void> {
-    // Looked for every time (the image may be pruned between runs); one import at a time.
-    this.probeImageReady ??= (async () => {
-      const busyboxPath = this.options.busyboxPath ?? '/bin/busybox';
-      const digest = busyboxDigest(busyboxPath);
-      const present = await this.docker
-        .getImage(this.probeImage)
-        .inspect()
-        .catch(e => {
-          if (isStatus(e, 404)) return undefined;
-          throw e;
-        });
-      if (present && (digest === undefined || present.Config?.Labels?.[PROBE_BUSYBOX_LABEL] === digest)) return;
-      // Refuses a busybox that cannot run alone, naming it and the setting.
-      const tar = createTar(busyboxRootfsEntries(busyboxPath));
-      const [repo, tag = 'latest'] = splitRef(this.probeImage);
-      const stream = await this.docker.importImage(
-        Readable.from([tar]) as any,
-        { repo, tag, changes: [`LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`] } as any,
-      );
-      await followProgress(stream as unknown as Readable);
-      // The one it replaces lost its tag: removed unless a probe container uses it.
-      if (present && (await this.docker.getImage(this.probeImage).inspect()).Id !== present.Id) await this.removeImage(present.Id);
-    })().finally(() => {
-      this.probeImageReady = undefined;
-    });
-    return this.probeImageReady;
-  }
-
-  private probeContainer(lab: LabHandle): Promise<Docker.Container> {
-    const key = probeContainerKey(lab);
-    let pending = this.probeContainers.get(key);
-    if (!pending) {
-      pending = this.createProbeContainer(lab).catch(e => {
-        this.probeContainers.delete(key);
-        throw e;
-      });
-      this.probeContainers.set(key, pending);
-    }
-    return pending;
-  }
-
-  private async createProbeContainer(lab: LabHandle): Promise<Docker.Container> {
-    const name = dockerName('rr', lab.runId, 'probe');
-    const existing = this.docker.getContainer(name);
-    try {
-      const info = await existing.inspect();
-      if (!info.State.Running) await existing.start();
-      return existing;
-    } catch (e) {
-      if (!isStatus(e, 404)) throw e;
-    }
-    await this.ensureProbeImage();
-    const [first, ...rest] = lab.networks;
-    // An address of its own, not Docker's next one: that is a later wave's production address
-    // when production's were dynamic too.
-    const container = await this.docker.createContainer({
-      name,
-      Image: this.probeImage,
-      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
-      Labels: { [RUN_ID_LABEL]: lab.runId, [PROBE_LABEL]: 'true' },
-      HostConfig: { NetworkMode: first ?? 'none', RestartPolicy: { Name: 'no' } },
-      NetworkingConfig: first
-        ? { EndpointsConfig: { [first]: await this.helperEndpoint(lab.runId, first) } }
-        : undefined,
-    });
-    for (const net of rest) {
-      await this.docker
-        .getNetwork(net)
-        .connect({ Container: container.id, EndpointConfig: await this.helperEndpoint(lab.runId, net) });
-    }
-    await container.start();
-    return container;
-  }
-
-  /**
-   * Where the probe reaches the machine: its lab address; before it has one (not running), its
-   * container name, which only the lab's DNS answers. Never a production name (its hostname,
-   * e.g. the production host's for a host-network machine): the lab's DNS passes names it does
-   * not know on, and outside an isolated lab that may reach production itself.
-   */
-  private async probeTarget(lab: LabHandle, machine: MachineHandle): Promise<string | undefined> {
-    const info = await this.docker.getContainer(machine.id).inspect();
-    const endpoints = lab.networks.map(net => info.NetworkSettings.Networks?.[net]).filter(Boolean);
-    if (endpoints.length === 0) return undefined;
-    return endpoints.find(ep => ep!.IPAddress)?.IPAddress || info.Name.replace(/^\//, '');
+    return this.labProbe.ensureProbeImage();
   }
 
   probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
-    return onEngine(this.id, () => this.probeOn(lab, machine, probe));
-  }
-
-  private async probeOn(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
-    const target = await this.probeTarget(lab, machine);
-    if (!target) {
-      return { ok: false, message: `machine ${machine.machineRef} is on no lab network: nothing in the lab reaches it` };
-    }
-    const pending = this.probeContainer(lab);
-    const container = await pending;
-    let cmd: string[];
-    let what: string;
-    if (probe.kind === 'http') {
-      const path = `/${(probe.path ?? '/').replace(/^\/+/, '')}`;
-      const url = `http://${target}:${probe.port}${path}`;
-      // busybox wget's own -T option crashes in Debian's static build: bound it with timeout.
-      cmd = ['timeout', '5', 'wget', '-q', '-O', '/dev/null', url];
-      what = `HTTP GET ${url}`;
-    } else {
-      // busybox nc has no -z: connect, then run `true` (closes at once).
-      cmd = ['nc', '-w', '2', target, String(probe.port), '-e', 'true'];
-      what = `TCP connect to ${target}:${probe.port}`;
-    }
-    const where = `from the lab (probe container, network ${lab.networks.join(', ')})`;
-    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true }).catch(async e => {
-      // The probe container stopped or went (killed, out of memory): made again, else every
-      // later probe of the run would fail on it rather than on the machine.
-      if (!isStatus(e, 404, 409)) throw e;
-      // Only the one that failed: a probe beside this one (a wave's machines are verified at
-      // once) may already be making it again, and a second would clash with it on its name.
-      const key = probeContainerKey(lab);
-      if (this.probeContainers.get(key) === pending) this.probeContainers.delete(key);
-      return (await this.probeContainer(lab)).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-    });
-    const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
-    // A broken output stream is not a probe that took too long: its exit code still tells.
-    let readFailed: Error | undefined;
-    const read = readAll(stream).catch(e => {
-      readFailed = e as Error;
-      return Buffer.alloc(0);
-    });
-    const raw = await withTimeout(read, 15_000, () => stream.destroy());
-    const { stdout, stderr } = demuxDockerStream(raw ?? Buffer.alloc(0));
-    const { ExitCode } = await exec.inspect();
-    const output = `${stdout}${stderr}`.trim().replace(/\s+/g, ' ');
-    if (raw === undefined) return { ok: false, message: `${what} ${where}: no result within 15 s` };
-    if (ExitCode === 0) return { ok: true, message: `${what} ${where}: ok` };
-    const reason =
-      output ||
-      (readFailed && `its output could not be read: ${readFailed.message}`) ||
-      (ExitCode === 143 || ExitCode === 124 ? 'timed out' : `exit code ${ExitCode}`);
-    return { ok: false, message: `${what} ${where}: failed (${reason})` };
+    return onEngine(this.id, () => this.labProbe.probe(lab, machine, probe));
   }
 
   listLabResources(runId?: string): Promise<LabResources> {
@@ -979,209 +570,9 @@ export class DockerHypervisorHost implements HypervisorHost {
     return onEngine(this.id, () => this.teardownOn(runId));
   }
 
-  /** Removes those of `imageIds` no container on the engine uses any more (another run's, production's). */
-  private async removeUnusedImages(imageIds: string[]): Promise<void> {
-    if (imageIds.length === 0) return;
-    const inUse = new Set((await this.docker.listContainers({ all: true })).map(c => c.ImageID));
-    for (const id of imageIds) {
-      if (!inUse.has(id)) await this.removeImage(id);
-    }
-  }
-
-  /**
-   * Removes an image by id, or one tag of it (the image too with its last tag). Not forced:
-   * Docker refuses (409) while a container uses it, also one created in the meantime.
-   */
-  private async removeImage(idOrRef: string): Promise<void> {
-    try {
-      await this.docker.getImage(idOrRef).remove();
-    } catch (e) {
-      if (!isStatus(e, 404, 409)) throw e;
-    }
-  }
-
-  /**
-   * False if it was gone already. A container removal still under way (a teardown racing
-   * another) keeps an endpoint on the network for a moment (403/409): tried again, for 10 s.
-   */
-  private async removeNetwork(id: string): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.docker.getNetwork(id).remove();
-        return true;
-      } catch (e) {
-        if (isStatus(e, 404)) return false;
-        if (!isStatus(e, 403, 409) || attempt === 20) throw e;
-      }
-      await new Promise(resolve => setTimeout(resolve, 500));
-    }
-  }
-
-  /**
-   * Disconnects what is still on a lab network once the run's containers are gone: one that is
-   * not the run's (someone's debugging container, connected by hand) would keep the network, and
-   * so the lab, on the host for good, and every later run there would fail on it.
-   */
-  private async disconnectOthers(networkId: string, runContainers: Set<string>): Promise<void> {
-    let attached: string[];
-    try {
-      attached = Object.keys((await this.docker.getNetwork(networkId).inspect()).Containers ?? {});
-    } catch (e) {
-      if (isStatus(e, 404)) return;
-      throw e;
-    }
-    for (const container of attached) {
-      if (runContainers.has(container)) continue; // its removal (maybe another teardown's) frees it
-      // Failing (gone meanwhile), the removal below still waits for its endpoint to go.
-      await this.docker
-        .getNetwork(networkId)
-        .disconnect({ Container: container, Force: true })
-        .catch(() => {});
-    }
-  }
-
   private async teardownOn(runId: string): Promise<LabResources> {
-    const label = `${RUN_ID_LABEL}=${runId}`;
-    const removed: LabResources = { machines: [], networks: [] };
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
-    // Captured images restored by this run: those tagged as loaded for it, and those of its
-    // machines (loaded for another run, or by a backend from before the tags).
-    const runTag = `:${dockerTag(runId)}`;
-    const tagged = await this.docker.listImages({ filters: { reference: [`${LAB_IMAGE_REPOSITORY}/*${runTag}`] } });
-    const images = imagesToRemove(tagged.map(i => i.Id), containers);
-    await Promise.all(
-      containers.map(async c => {
-        try {
-          await this.docker.getContainer(c.Id).remove({ force: true, v: true });
-          removed.machines.push((c.Names?.[0] ?? c.Id).replace(/^\//, ''));
-        } catch (e) {
-          if (!isStatus(e, 404, 409)) throw e;
-        }
-      }),
-    );
-    const networks = await this.docker.listNetworks({ filters: { label: [label] } });
-    for (const n of networks) {
-      await this.disconnectOthers(n.Id, new Set(containers.map(c => c.Id)));
-      if (await this.removeNetwork(n.Id)) removed.networks.push(n.Name);
-    }
-    // The run's tags first: an image with tags of two repositories (the run's, and the capture's
-    // where an older backend's load kept the archive's name) is not removed by id. Untagged, one
-    // no container uses is gone.
-    for (const ref of tagged.flatMap(i => i.RepoTags ?? [])) {
-      if (ref.startsWith(`${LAB_IMAGE_REPOSITORY}/`) && ref.endsWith(runTag)) await this.removeImage(ref);
-    }
-    await this.removeUnusedImages(images);
-    for (const key of this.probeContainers.keys()) {
-      if (key.startsWith(`${runId}\n`)) this.probeContainers.delete(key);
-    }
-    removed.machines.sort();
-    removed.networks.sort();
+    const removed = await removeLab(this.docker, runId);
+    this.labProbe.forget(runId);
     return removed;
-  }
-}
-
-/**
- * The images a run restored its machines from: the ids tagged as loaded for it, plus the image of
- * each restored machine container (capture-id label; the probe image is shared, so not it).
- */
-export function imagesToRemove(
-  loaded: Iterable<string> | undefined,
-  runContainers: Array<Pick<Docker.ContainerInfo, 'ImageID' | 'Labels'>>,
-): string[] {
-  const ids = new Set(loaded ?? []);
-  for (const c of runContainers) {
-    if (c.Labels?.[CAPTURE_ID_LABEL] && c.ImageID) ids.add(c.ImageID);
-  }
-  return [...ids].sort();
-}
-
-/**
- * Labels by which an orchestrator finds its containers: `docker compose` (project, service,
- * number), swarm and stacks. On an engine that also runs production, or runs a project of the
- * same name, a lab container keeping them is one of production's to it: `down` removes it, `up`
- * recreates it on production's networks and ports, or scales production's own away.
- */
-const ORCHESTRATOR_LABEL_PREFIXES = ['com.docker.compose.', 'com.docker.swarm.', 'com.docker.stack.'];
-
-/**
- * The labels a lab container gets from its capture: the orchestrator's emptied, not left out, as
- * the captured image carries them too (`docker commit` keeps the container's labels) and a
- * container gets its image's labels unless it sets them itself.
- */
-function withoutOrchestratorLabels(labels: Record<string, string>): { labels: Record<string, string>; blanked: string[] } {
-  const out: Record<string, string> = {};
-  const blanked: string[] = [];
-  for (const [key, value] of Object.entries(labels)) {
-    const orchestratorsOwn = ORCHESTRATOR_LABEL_PREFIXES.some(prefix => key.startsWith(prefix));
-    if (orchestratorsOwn) blanked.push(key);
-    out[key] = orchestratorsOwn ? '' : value;
-  }
-  return { labels: out, blanked: blanked.sort() };
-}
-
-/** A `docker save` archive's manifest with each image in it named `ref`, and by nothing else. */
-function namedIn(manifest: Buffer, ref: string): Buffer {
-  const images = JSON.parse(manifest.toString('utf8')) as Array<Record<string, unknown>>;
-  return Buffer.from(JSON.stringify(images.map(image => ({ ...image, RepoTags: [ref] }))));
-}
-
-/** Who holds a subnet on the engine: a network of another run, a failover's where one does. */
-interface SubnetHolder {
-  name: string;
-  runId?: string;
-  /** A run's network that is not internal: a failover's, whose machines it kept serve production. */
-  failover: boolean;
-}
-
-/** The network of `networks` (not run `runId`'s) whose IPv4 subnet overlaps `subnet`; a failover's first. */
-export function subnetHolder(networks: Docker.NetworkInspectInfo[], subnet: string, runId: string): SubnetHolder | undefined {
-  const holders: SubnetHolder[] = networks
-    .filter(n => n.Labels?.[RUN_ID_LABEL] !== runId)
-    .filter(n => (n.IPAM?.Config ?? []).some((c: { Subnet?: string }) => c.Subnet && subnetsOverlap(c.Subnet, subnet)))
-    .map(n => {
-      const owner = n.Labels?.[RUN_ID_LABEL];
-      return { name: n.Name, ...(owner ? { runId: owner } : {}), failover: !!owner && n.Internal !== true };
-    });
-  return holders.find(h => h.failover) ?? holders[0];
-}
-
-function describeHolder(holder: SubnetHolder): string {
-  if (holder.failover) return `network ${holder.name} of failover ${holder.runId}, whose machines kept there serve production`;
-  return holder.runId ? `network ${holder.name} of run ${holder.runId}` : `network ${holder.name}`;
-}
-
-/** What an engineer does first to free the engine of what a failover kept: release it, or remove it by hand. */
-function releaseFirst(runId: string): string {
-  return `release failover ${runId} first (recovery release ${runId}, or POST /runs/${runId}/release), or else remove it by hand: ${removalCommands(runId)}`;
-}
-
-/** How an engineer removes what a failover kept on the engine, once production no longer needs it. */
-export function removalCommands(runId: string): string {
-  const label = `label=${RUN_ID_LABEL}=${runId}`;
-  const images = `reference=${LAB_IMAGE_REPOSITORY}/*:${dockerTag(runId)}`;
-  return `docker rm -f $(docker ps -aq --filter ${label}); docker network rm $(docker network ls -q --filter ${label}); docker rmi $(docker images -q --filter '${images}')`;
-}
-
-/** One probe container per run and set of lab networks. */
-const probeContainerKey = (lab: LabHandle) => `${lab.runId}\n${lab.networks.join(',')}`;
-
-function splitRef(ref: string): [string, string | undefined] {
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, undefined];
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>(resolve => {
-    timer = setTimeout(() => {
-      onTimeout();
-      resolve(undefined);
-    }, ms);
-  });
-  try {
-    return await Promise.race([p.catch(() => undefined), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -37,16 +37,9 @@ import { createTar } from './lib/tar';
 import { LAYERS_DIRECTORY, readCaptureArchive } from './lib/layerStore';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
-import {
-  DEFAULT_PROBE_IMAGE,
-  DockerHypervisorHost,
-  MACHINE_REF_LABEL,
-  PROBE_BUSYBOX_LABEL,
-  PROBE_LABEL,
-  labImageRef,
-  labNetworkName,
-  machineContainerName,
-} from './DockerHypervisorHost';
+import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { MACHINE_REF_LABEL, PROBE_LABEL, labImageRef, labNetworkName, machineContainerName } from './labNames';
+import { DEFAULT_PROBE_IMAGE, PROBE_BUSYBOX_LABEL } from './LabProbe';
 
 const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
 const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';

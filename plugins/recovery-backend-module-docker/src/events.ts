@@ -1,6 +1,6 @@
 import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { EventLineParser } from '@backstage-recovery/plugin-recovery-node';
-import { PROBE_LABEL } from './DockerHypervisorHost';
+import { PROBE_LABEL } from './labNames';
 
 /** One message of `GET /events` (`docker events --format '{{json .}}'`). */
 export interface DockerEventMessage {

@@ -16,7 +16,8 @@ import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { captureMachines } from '../../recovery-backend-module-scheduler/src/tasks';
 import { DockerCaptureSource } from './DockerCaptureSource';
-import { DockerHypervisorHost, machineContainerName } from './DockerHypervisorHost';
+import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { machineContainerName } from './labNames';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
 
 /**
@@ -287,7 +288,60 @@ describe('capture faults (real engines)', () => {
     expect(filesUnder(store).filter(f => f.startsWith('.paused/'))).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
   });
+
+  it("removes the tag the engine makes for a commit the capture's deadline left, as soon as the engine is done with it", async () => {
+    // 300 MiB in the container's own layer: the engine's commit takes seconds.
+    const container = await machine('late-commit', `head -c 314572800 /dev/urandom > /blob && echo filled; ${IDLE}`);
+    await until(async () => String(await primary.getContainer(container).logs({ stdout: true })).includes('filled'), 60_000);
+    const deadline = new AbortController();
+    // The capture's deadline comes 300 ms into the engine's commit.
+    const docker = Object.create(primary) as Docker;
+    docker.getContainer = (id: string) => {
+      const c = primary.getContainer(id);
+      const commit = c.commit.bind(c);
+      c.commit = ((opts: any) => {
+        setTimeout(() => deadline.abort(new Error('capture of resource:default/late-commit did not finish within 0.3 s of its commit')), 300);
+        return commit(opts);
+      }) as any;
+      return c;
+    };
+    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const captureId = `cap-late-commit-${suffix}`;
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const error = await failureOf(source.capture(locator('late-commit', container), { captureId, signal: deadline.signal }));
+    expect(error.message).toBe(
+      'capture of resource:default/late-commit did not finish within 0.3 s of its commit while committing the image: unpaused, nothing kept',
+    );
+    // dockerd goes on with a commit whose caller left, and tags the image: its commit event comes after the tag.
+    const committedAt = await engineCommitted(container, since);
+    expect(committedAt).toBeGreaterThan(0);
+    await until(async () => (await tagsOf(captureId)).length === 0, 5_000);
+    timings.tag_after_late_commit_removed_ms = Date.now() - committedAt;
+    expect(await tagsOf(captureId)).toEqual([]);
+    expect(timings.tag_after_late_commit_removed_ms).toBeLessThan(2_000);
+    expect((await primary.getContainer(container).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(filesUnder(store).filter(f => f.includes(captureId) || f.startsWith('.paused/'))).toEqual([]);
+  }, 90_000);
 });
+
+/** When the engine reported a commit of `container` since `since` (s), its `commit` event (ms since the epoch); 0 after 60 s without. */
+async function engineCommitted(container: string, since: number): Promise<number> {
+  const id = (await primary.getContainer(container).inspect()).Id;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const stream = (await primary.getEvents({
+      since,
+      until: Math.floor(Date.now() / 1000),
+      filters: { type: ['container'], event: ['commit'], container: [id] },
+    } as any)) as unknown as AsyncIterable<Buffer>;
+    let text = '';
+    for await (const chunk of stream) text += chunk.toString('utf8');
+    const event = text.split('\n').filter(Boolean).map(line => JSON.parse(line) as { timeNano: number })[0];
+    if (event) return Math.round(event.timeNano / 1e6);
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return 0;
+}
 
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });

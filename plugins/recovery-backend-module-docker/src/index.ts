@@ -6,16 +6,9 @@
 export { recoveryModuleDocker as default } from './module';
 export { recoveryModuleDocker } from './module';
 export { DockerCaptureSource, CAPTURE_REPOSITORY, artifactPath } from './DockerCaptureSource';
-export {
-  DockerHypervisorHost,
-  labNetworkName,
-  DEFAULT_PROBE_IMAGE,
-  MACHINE_REF_LABEL,
-  CAPTURE_ID_LABEL,
-  NETWORK_LABEL,
-  PROBE_LABEL,
-  type DockerHypervisorHostOptions,
-} from './DockerHypervisorHost';
+export { DockerHypervisorHost, type DockerHypervisorHostOptions } from './DockerHypervisorHost';
+export { labNetworkName, MACHINE_REF_LABEL, CAPTURE_ID_LABEL, NETWORK_LABEL, PROBE_LABEL } from './labNames';
+export { DEFAULT_PROBE_IMAGE } from './LabProbe';
 export { DockerEventSource } from './DockerEventSource';
 export { dockerEventToInitializationEvents, type DockerEventMessage } from './events';
 export { adaptInspectedContainer, type NetworkIdentity } from './adapt';
