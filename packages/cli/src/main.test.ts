@@ -428,6 +428,43 @@ describe('recovery analyze (in process)', () => {
       stderr: `recovery: no valid records in ${p}: every record is malformed (5 lines skipped with --lenient; without it the run stops at the first and says what is wrong)\n`,
     });
   });
+  it("a start that a clock reading in another file moves past the last date there is: exit 2 naming its file and line, the offset and the reading; --lenient skips and counts it", async () => {
+    const events = file('edge-events.json', [
+      ...toDocker(history.events.filter(e => e.type === 'start').slice(0, 40)),
+      // Two services on one line: one line, skipped once.
+      JSON.stringify({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c', 'recovery.backstage-recovery.io/service': 'x, y', 'recovery.backstage-recovery.io/machine': 'edge-01' } }, timeNano: `${BigInt(8.64e15 - 5_000) * 1_000_000n}` }),
+    ]);
+    const clocks = file('edge-clocks.jsonl', [JSON.stringify({ time: '2024-05-01T10:00:00Z', machine: 'edge-01', event: 'clock', reference: '2024-05-01T10:00:10Z' })]);
+    const r = await run(['analyze', events, clocks, '--json']);
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      status: 2,
+      stdout: '',
+      stderr:
+        `recovery: ${events}:41: its time +275760-09-12T23:59:55.000Z (machine time) is past the last date there is (+275760-09-13T00:00:00.000Z) once moved by +10.0 s, ` +
+        `the offset of edge-01's clock from its reading at ${clocks}:1 (taken at 2024-05-01T10:00:00.000Z, machine time): is the event's time, or that reading's 'reference', in the wrong unit?\n`,
+    });
+    const lenient = await run(['analyze', events, clocks, '--json', '--lenient']);
+    expect(lenient.status).toBe(0);
+    const out = JSON.parse(lenient.stdout);
+    expect(out.skipped).toBe(1);
+    expect(out.services.map((s: { service: string }) => s.service)).not.toContain('x');
+    // The summary counts it with the malformed lines.
+    expect((await run(['analyze', events, clocks, '--lenient'])).stdout).toMatch(/^Analysed 42 lines: .*, 1 malformed line skipped;/);
+  });
+  it('a name with a lone UTF-16 surrogate (a JSON "\\ud800"): exit 2 naming file, line and field, as POST /events does; --lenient skips it', async () => {
+    const p = file('surrogate.jsonl', ['{"time":1714557600000,"machine":"m","service":"db"}', '{"time":1714557660000,"machine":"web-\\ud800","service":"api"}']);
+    const r = await run(['analyze', p, '--json']);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 2,
+      stderr: `recovery: ${p}:2: 'machine' contains a lone UTF-16 surrogate (\\ud800 at character 5 of "web-\\ud800"): UTF-8 has no form for it, so it would be stored and shown as U+FFFD and match no catalog name; a name cut inside a character?\n`,
+    });
+    const lenient = await run(['analyze', p, '--json', '--lenient']);
+    expect(lenient.status).toBe(0);
+    const out = JSON.parse(lenient.stdout);
+    expect(out.skipped).toBe(1);
+    expect(out.machineOrder).toEqual(['m']);
+    expect(lenient.stdout).not.toContain('\uFFFD');
+  });
   it('the summary counts in the singular where there is one', async () => {
     const r = await run(['analyze', file('one.jsonl', ['{"time":1714557600000,"machine":"m","service":"s"}', '{"__x":1}']), '--lenient']);
     expect(r.stdout.split('\n')[0]).toBe('Analysed 2 lines: 1 initialization of 1 service on 1 machine, 1 malformed line skipped; point in time 2024-05-01T10:00:00.000Z.');

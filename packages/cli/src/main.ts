@@ -8,6 +8,7 @@ import { captureInTurn, formatBytes, nothingToCapture, parseDurationSeconds, typ
 import {
   analyzeDependencies,
   AnalysisInputError,
+  ClockReach,
   AnalysisResult,
   checkBootDurations,
   compileServiceMap,
@@ -29,6 +30,7 @@ import {
   sharedHostnamesWarnings,
   undecodableNamesWarning,
   UndecodableNames,
+  withinClockReach,
 } from '@backstage-recovery/plugin-recovery-node';
 import { ResponseError } from '@backstage/errors';
 import {
@@ -123,7 +125,9 @@ export async function readEventFiles(
 ): Promise<ReadResult> {
   const map = options.map;
   const every = options.progressEvery ?? PROGRESS_EVERY;
-  const events: InitializationEvent[] = [];
+  let events: InitializationEvent[] = [];
+  // A machine's clock readings may come after its events, or in another file.
+  const reach = new ClockReach();
   let skipped = 0;
   let ignored = 0;
   let lines = 0;
@@ -157,6 +161,7 @@ export async function readEventFiles(
           const problem = map.problem(e.service);
           if (problem) throw new InputError(`${file}:${parser.lines}: ${problem}`);
         }
+        reach.note(e, file, parser.lines);
         events.push(e);
       }
       if (options.onProgress && parser.lines % every === 0) options.onProgress(file, parser.lines);
@@ -171,6 +176,9 @@ export async function readEventFiles(
     hostMachineIds.push(parser.hostMachineIds);
     if (events.length === before) eventless.push(`${file} (${parser.lines === 0 ? 'empty' : `${counted(parser.lines, 'line')}, none an event`})`);
   }
+  const within = withinClockReach(reach, events, options.lenient ?? false);
+  events = within.events;
+  skipped += within.skipped;
   const warnings = [...undecodableNamesWarning(undecodable), ...sharedHostnamesWarnings(hostMachineIds)];
   // With no events at all the analysis refuses the input; beside other files, say which gave none.
   if (eventless.length && eventless.length < files.length) {
@@ -306,8 +314,8 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
         `${e.message}: ${listFiles(files.map(shownName))} (${counted(read.lines, 'line')} read${formats ? ` as ${formats}` : ''}, ${counted(read.ignored, 'irrelevant record')}, ${read.skipped} skipped)`,
       );
     }
-    // The others (too many services, a clock reading past the dates a Date holds, ...) say what is
-    // wrong themselves; the files and counts would only lengthen them.
+    // The others (too many services, a map that makes a name invalid, ...) say what is wrong
+    // themselves; the files and counts would only lengthen them.
     if (e instanceof AnalysisInputError) throw new InputError(e.message);
     throw e;
   }

@@ -106,6 +106,8 @@ export function fuzzCase(seed: number): FuzzCase {
   let eol = '\n';
   let finalEol = true;
   let secondFile: string[] | undefined;
+  /** jsonl clock readings in a file of their own, read after the others. */
+  let clockFile: string[] | undefined;
   let forced: FuzzFormat | undefined;
 
   /** The line's record with `path` set to raw JSON text `raw` (or deleted, for undefined). */
@@ -134,6 +136,18 @@ export function fuzzCase(seed: number): FuzzCase {
     }
   };
   const pickLine = () => int(lines.length);
+  /** The machine a record names, in its format; undefined for a line that is no such record. */
+  const machineOf = (line: string): string | undefined => {
+    let record;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      return undefined;
+    }
+    const attributes = record?.Actor?.Attributes;
+    const machine = format === 'jsonl' ? record?.machine : format === 'journald' ? record?._HOSTNAME : attributes?.['recovery.backstage-recovery.io/machine'] ?? attributes?.name;
+    return typeof machine === 'string' ? machine : undefined;
+  };
   const valueFor = (field: string) => {
     const which = rnd();
     if (/time|TIMESTAMP|reference/i.test(field)) return which < 0.7 ? pick(TIMES) : pick([...NAMES, ...ODD]);
@@ -318,7 +332,8 @@ export function fuzzCase(seed: number): FuzzCase {
       // Every mention of one service or machine renamed: a valid input whose names a dictionary keyed
       // by plain objects would lose (`__proto__`), or that are valid only just (255 characters).
       const which = pick(format === 'docker' ? ['svc-1', 'svc-2', 'host-1', 'host-2'] : ['svc-1.service', 'svc-2.service', 'host-1', 'host-2']);
-      const to = pick(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'x'.repeat(255), '\u{1F600}'.repeat(255), 'café', '\ud800', 'a b', '$&', '0', '-1', 'NaN']);
+      // '\ud800' is written to the file as U+FFFD's bytes; its JSON escape (the text \ud800) is a lone surrogate once parsed.
+      const to = pick(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'x'.repeat(255), '\u{1F600}'.repeat(255), 'café', '\ud800', '\\ud800', 'a\\udc00', 'a b', '$&', '0', '-1', 'NaN']);
       lines = lines.map(l => l.split(which).join(to));
       mutations.push(`${which} renamed ${to.slice(0, 20)}`);
     },
@@ -340,6 +355,27 @@ export function fuzzCase(seed: number): FuzzCase {
       });
       mutations.push(`times of ${machine ?? 'every machine'} from ${base}, ${step} ms apart`);
     },
+    pastReach: () => {
+      // A record near the last date there is, and a clock reading of its machine (before or after it,
+      // or in a file of its own) whose offset may move it past that date: known only once all is read.
+      const i = pickLine();
+      const machine = machineOf(lines[i]);
+      if (machine === undefined) {
+        mutations.push(`line ${i + 1}: no record to move near the last date`);
+        return;
+      }
+      const t = 8.64e15 - pick([1, 1000, 60_000, 86_400_000]);
+      if (format === 'jsonl') lines[i] = setField(lines[i], 'time', String(t));
+      else if (format === 'journald') lines[i] = setField(lines[i], '__REALTIME_TIMESTAMP', `"${BigInt(t) * 1000n}"`);
+      else lines[i] = setField(lines[i], 'timeNano', `"${BigInt(t) * 1_000_000n}"`);
+      const offset = pick([-1000, 1, 60_000, 86_400_000, 50 * 365 * 86_400_000]);
+      const at = Date.UTC(2030, 0, 1);
+      const reading = JSON.stringify({ time: at, machine, event: 'clock', reference: at + offset });
+      const where = format === 'jsonl' && rnd() < 0.6 ? pick(['before', 'after']) : 'file';
+      if (where === 'file') clockFile = [...(clockFile ?? []), reading];
+      else lines.splice(where === 'before' ? i : i + 1, 0, reading);
+      mutations.push(`line ${i + 1}: time ${t}, a clock reading of ${machine} ${offset} ms off ${where === 'file' ? 'in a file of its own' : where === 'before' ? 'before it' : 'after it'}`);
+    },
     forceFormat: () => {
       forced = pick(FORMATS);
       mutations.push(`forced format ${forced}`);
@@ -354,6 +390,7 @@ export function fuzzCase(seed: number): FuzzCase {
   for (const mutate of byteMutations) data = mutate(data);
   const files: FuzzFile[] = [{ name: `fuzz-${seed}.${format === 'jsonl' ? 'jsonl' : 'json'}`, data }];
   if (secondFile) files.push({ name: `fuzz-${seed}-b.json`, data: join(secondFile, true) });
+  if (clockFile) files.push({ name: `fuzz-${seed}-clock.jsonl`, data: join(clockFile, true) });
   return { seed, formats, files, forced, mutations };
 }
 

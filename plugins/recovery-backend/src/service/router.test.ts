@@ -450,6 +450,46 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     await knex('recovery_events').where('source', 'api:far.jsonl').delete();
   });
 
+  it("refuses, naming its line and the reading, a start the clock reading after it moves past the last date, rather than store what no analysis can place; lenient skips it", async () => {
+    const t = Date.UTC(2024, 0, 1);
+    const body = [
+      JSON.stringify({ time: t, machine: 'shop-01', service: 'shop' }),
+      JSON.stringify({ time: 8.64e15 - 1000, machine: 'shop-01', service: 'shop' }),
+      JSON.stringify({ time: t, machine: 'shop-01', event: 'clock', reference: t + 86_400_000 }),
+    ].join('\n');
+    const refused = await request(server).post('/api/recovery/events?source=edge.jsonl').set('content-type', 'text/plain').send(body);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toBe(
+      "edge.jsonl:2: its time +275760-09-12T23:59:59.000Z (machine time) is past the last date there is (+275760-09-13T00:00:00.000Z) once moved by +1.0 days, " +
+        "the offset of shop-01's clock from its reading at line 3 (taken at 2024-01-01T00:00:00.000Z, machine time): is the event's time, or that reading's 'reference', in the wrong unit?",
+    );
+    expect(await knex('recovery_events').where('source', 'api:edge.jsonl').select('time')).toEqual([]);
+    const lenient = await request(server).post('/api/recovery/events?source=edge.jsonl&lenient=true').set('content-type', 'text/plain').send(body);
+    expect(lenient.body).toMatchObject({ received: 2, stored: 2, skipped: 1 });
+    const rows = await knex('recovery_events').where('source', 'api:edge.jsonl').select('time');
+    expect(rows.map(r => Number(r.time)).sort()).toEqual([t, t]);
+    await knex('recovery_events').where('source', 'api:edge.jsonl').delete();
+  });
+
+  it('refuses a name with a lone UTF-16 surrogate with a 400 naming line and field, as the CLI does, rather than store it as U+FFFD; lenient skips it', async () => {
+    const body = [
+      JSON.stringify({ time: 1_700_000_000_000, machine: 'shop-01', service: 'shop' }),
+      // As a JSON export writes half a surrogate pair: the escape "\ud800".
+      JSON.stringify({ time: 1_700_000_060_000, machine: 'shop-01', service: 'shop\ud800' }),
+    ].join('\n');
+    expect(body).toContain('"shop\\ud800"');
+    const refused = await request(server).post('/api/recovery/events?source=names.jsonl').set('content-type', 'text/plain').send(body);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toBe(
+      `names.jsonl:2: 'service' contains a lone UTF-16 surrogate (\\ud800 at character 5 of "shop\\ud800"): UTF-8 has no form for it, so it would be stored and shown as U+FFFD and match no catalog name; a name cut inside a character?`,
+    );
+    const lenient = await request(server).post('/api/recovery/events?source=names.jsonl&lenient=true').set('content-type', 'text/plain').send(body);
+    expect(lenient.body).toMatchObject({ received: 1, stored: 1, skipped: 1 });
+    const rows = await knex('recovery_events').where('source', 'api:names.jsonl').select('service');
+    expect(rows.map(r => r.service)).toEqual(['shop']);
+    await knex('recovery_events').where('source', 'api:names.jsonl').delete();
+  });
+
   it('refuses input the API does not document with a 400 naming the field and what it got, rather than guess', async () => {
     const cases: Array<[request.Test, string]> = [
       // Only an absent mode is the default test recovery.

@@ -11,7 +11,7 @@ import type { ServiceMap, ServiceMapper } from './mapping';
 import { MachineCycle, MachineWait, planMachines } from './plan';
 import { CANDIDATE_FLOOR, selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
-import { MAX_TIME } from '../events/parse';
+import { MAX_TIME } from '../events/clock';
 
 export { AnalysisInputError, clockCorrector, NoStartEventsError } from './timeline';
 export type { MachineWait } from './plan';

@@ -6,7 +6,8 @@ import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/p
 import { byName, counted, listed } from './graph';
 import { delayText } from './kernel';
 import { compileServiceMap, ServiceMap, ServiceMapper } from './mapping';
-import { clockReadingProblem, MAX_TIME } from '../events/parse';
+import { byReadingTime, MAX_TIME, nearestReading, pastReachProblem, type ClockOffset } from '../events/clock';
+import { clockReadingProblem } from '../events/parse';
 
 /**
  * Input the analysis cannot take (no start events, more services than it holds, a map or clock
@@ -41,7 +42,7 @@ function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
   return removed;
 }
 
-type ClockReadings = Map<string, Array<{ time: number; offset: number }>>;
+type ClockReadings = Map<string, ClockOffset[]>;
 /** Readings left out, by machine, each with why. */
 type LeftOutReadings = Map<string, Array<InitializationEvent & { problem: string }>>;
 
@@ -64,7 +65,7 @@ function clockReadings(events: InitializationEvent[]): { readings: ClockReadings
     if (!readings.has(e.machine)) readings.set(e.machine, []);
     readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
   }
-  for (const list of readings.values()) list.sort((a, b) => a.time - b.time || a.offset - b.offset);
+  for (const list of readings.values()) list.sort(byReadingTime);
   return { readings, leftOut };
 }
 
@@ -76,8 +77,11 @@ export function clockCorrector(events: InitializationEvent[]): (machine: string,
   return correctorOf(clockReadings(events).readings);
 }
 
-/** The corrector of readings already collected (buildTimeline also checks them for conflicts). */
-function correctorOf(readings: ClockReadings): (machine: string, time: number) => number {
+/**
+ * The corrector of readings already collected (buildTimeline also checks them for conflicts), and
+ * which reading it applies to a machine's event at a time (undefined: the machine has none).
+ */
+function correctorOf(readings: ClockReadings): ((machine: string, time: number) => number) & { readingFor: (machine: string, time: number) => ClockOffset | undefined } {
   const tables = new Map<string, { times: Float64Array; offsets: Float64Array }>();
   for (const [m, list] of readings) {
     tables.set(m, {
@@ -85,15 +89,18 @@ function correctorOf(readings: ClockReadings): (machine: string, time: number) =
       offsets: Float64Array.from(list, r => r.offset),
     });
   }
-  return (machine, time) => {
+  const readingFor = (machine: string, time: number) => {
+    const t = tables.get(machine);
+    if (!t) return undefined;
+    const best = nearestReading(t.times, time);
+    return { time: t.times[best], offset: t.offsets[best] };
+  };
+  const correct = (machine: string, time: number) => {
     const t = tables.get(machine);
     if (!t) return time;
-    const i = lowerBound(t.times, time);
-    let best = i;
-    if (i >= t.times.length) best = t.times.length - 1;
-    else if (i > 0 && time - t.times[i - 1] <= t.times[i] - time) best = i - 1;
-    return time + t.offsets[best];
+    return time + t.offsets[nearestReading(t.times, time)];
   };
+  return Object.assign(correct, { readingFor });
 }
 
 /** Two readings of one machine's clock this close in time should not disagree by more than … */
@@ -122,6 +129,25 @@ function leftOutClockReadings(leftOut: LeftOutReadings): string[] {
     const [first] = list;
     const which = list.length > 1 ? `${counted(list.length, 'clock reading')} of ${m} left out, the first at` : `clock reading of ${m} at`;
     return `${which} ${shownTime(first.time)} (machine time)${list.length > 1 ? '' : ' left out'}: ${first.problem.replace(/^a clock reading's /, 'its ')}`;
+  });
+}
+
+/**
+ * One warning per machine with starts or failures left out as its clock reading moves them past
+ * the dates a Date holds: how many, and the first by time with the reading that moved it.
+ */
+function leftOutPastReach(events: InitializationEvent[], readingFor: (machine: string, time: number) => ClockOffset | undefined): string[] {
+  const byMachine = new Map<string, InitializationEvent[]>();
+  for (const e of events) {
+    if (!byMachine.has(e.machine)) byMachine.set(e.machine, []);
+    byMachine.get(e.machine)!.push(e);
+  }
+  return [...byMachine.keys()].sort(byName).map(m => {
+    const list = byMachine.get(m)!;
+    const first = list.reduce((a, e) => (e.time < a.time ? e : a));
+    const problem = pastReachProblem(first.time, m, readingFor(m, first.time)!)!;
+    const which = list.length > 1 ? `${counted(list.length, 'event')} of ${m} left out, the first a ${first.type} of ${first.service}: ` : `${first.type} of ${first.service} on ${m} left out: `;
+    return which + problem;
   });
 }
 
@@ -242,10 +268,12 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   // Per machine, its latest and earliest start or failure (machine time).
   const latestOf = new Map<string, number>();
   const earliestOf = new Map<string, number>();
+  // Starts and failures a clock reading moves past the dates a Date holds. The parsers refuse
+  // them at their line once every reading is read; the backend's store gets readings from other
+  // pushes later, and its analysis leaves such an event out, with a warning, rather than failing.
+  const outOfReach: InitializationEvent[] = [];
   for (const e of all) {
     if (e.type === 'clock') continue;
-    latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
-    earliestOf.set(e.machine, Math.min(earliestOf.get(e.machine) ?? Infinity, e.time));
     const service = mapName(e.service);
     // A regex replacement of empty groups only ($1 of an empty match) leaves no name; one that
     // repeats a long name, a name longer than the event store holds.
@@ -253,12 +281,12 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     if (problem) throw new AnalysisInputError(problem);
     if (service.trim() === '') throw new AnalysisInputError(`a ${e.type} event of ${e.machine} names no service (${JSON.stringify(e.service)})`);
     const t = correct(e.machine, e.time);
-    // A clock reading can move a valid time past what a date holds.
     if (!(Math.abs(t) <= MAX_TIME)) {
-      throw new AnalysisInputError(
-        `the clock readings of ${e.machine} move its event at ${iso(e.time)} (machine time) to ${t} ms, past what a date holds: is a reading's 'reference' in the wrong unit?`,
-      );
+      outOfReach.push(e);
+      continue;
     }
+    latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
+    earliestOf.set(e.machine, Math.min(earliestOf.get(e.machine) ?? Infinity, e.time));
     if (e.type === 'start') starts.push({ t, service, machine: e.machine });
     else if (e.type === 'failure') {
       const k = `${service}\u0000${e.machine}`;
@@ -266,10 +294,14 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       failures.get(k)!.push(t);
     }
   }
+  const outOfReachWarnings = leftOutPastReach(outOfReach, correct.readingFor);
+  if (!starts.length && outOfReach.some(e => e.type === 'start')) {
+    throw new AnalysisInputError(`no start event left to analyse: ${outOfReachWarnings.join('; ')}`);
+  }
   if (!starts.length) {
     // Failures or clock readings alone are events too: say which the input held instead.
     const failureCount = [...failures.values()].reduce((k, list) => k + list.length, 0);
-    const clockCount = all.length - failureCount;
+    const clockCount = all.length - failureCount - outOfReach.length;
     const held = [failureCount && counted(failureCount, 'failure'), clockCount && counted(clockCount, 'clock reading')].filter(Boolean);
     throw new NoStartEventsError(`no initialization (start) events in the input${held.length ? `, only ${held.join(' and ')}` : ''}`);
   }
@@ -281,7 +313,9 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     );
   }
   warnings.push(...conflictingClockReadings(readings));
-  const latest = all.reduce((t, e) => Math.max(t, e.time), -Infinity);
+  const left = new Set(outOfReach);
+  const kept = (e: InitializationEvent) => left.size === 0 || !left.has(e);
+  const latest = all.reduce((t, e) => (kept(e) ? Math.max(t, e.time) : t), -Infinity);
   if (latest < EPOCH_SECONDS_SUSPECT) {
     warnings.push(
       `every event time is before 1973 (the latest: ${iso(latest)}): epoch times are read as milliseconds; if the input gives seconds, its delays are a thousand times too short`,
@@ -295,7 +329,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       );
     }
   }
-  const earliest = all.reduce((t, e) => Math.min(t, e.time), Infinity);
+  const earliest = all.reduce((t, e) => (kept(e) ? Math.min(t, e.time) : t), Infinity);
   if (earliest > EPOCH_MICROS_SUSPECT) {
     warnings.push(
       `every event time is after 2200 (the earliest: ${iso(earliest)}): epoch times are read as milliseconds; if the input gives microseconds, its delays are a thousand times too long`,
@@ -311,6 +345,7 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   }
   // A reading past any clock's offset would move the machine's boots out of reach.
   warnings.push(...leftOutClockReadings(leftOut));
+  warnings.push(...outOfReachWarnings);
   // A clock reading's `reference` in seconds (or a clock decades off) puts the machine years away.
   const farOff = [...readings].filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY)).map(([m]) => m).sort(byName);
   if (farOff.length) {

@@ -1,6 +1,6 @@
-import { MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import { type InitializationEvent, MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import { StringDecoder } from 'node:string_decoder';
-import { describeValue, EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, LineSplitter, parseEvents, parseEventTime } from '.';
+import { ClockReach, describeValue, EventLineParser, EventParseError, JOURNALD_UNIT_FAILED, JOURNALD_UNIT_STARTED, LineSplitter, parseEvents, parseEventTime, withinClockReach } from '.';
 
 const jl = (o: object) => JSON.stringify(o);
 
@@ -213,6 +213,91 @@ describe('parseEvents: limits of the event store', () => {
   ])('refuses a %s the store cannot hold, naming the line; lenient skips it', (_what, bad, message) => {
     expect(() => parseEvents(bad, { source: 'big' })).toThrow(`big:1: ${message}`);
     expect(parseEvents(bad, { source: 'big', lenient: true })).toMatchObject({ skipped: 1, events: [] });
+  });
+});
+
+describe('parseEvents: names that are no Unicode text', () => {
+  // JSON.stringify writes a lone surrogate as its escape, "\ud800", as the exports that carry one do.
+  const unit = (fields: object) => jl({ __REALTIME_TIMESTAMP: '1714557600123456', _HOSTNAME: 'h', MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'u', ...fields });
+  const container = (attributes: object) => jl({ Type: 'container', Action: 'start', Actor: { Attributes: { name: 'c', ...attributes } }, timeNano: '1714557600000000000' });
+  const lone = (field: string, escape: string, at: number, value: string) =>
+    `'${field}' contains a lone UTF-16 surrogate (\\${escape} at character ${at} of ${JSON.stringify(value)}): UTF-8 has no form for it, so it would be stored and shown as U+FFFD and match no catalog name; a name cut inside a character?`;
+  it.each([
+    ['jsonl service', jl({ time: 1714557600000, machine: 'm', service: 'db\ud800' }), lone('service', 'ud800', 3, 'db\ud800')],
+    ['jsonl machine', jl({ time: 1714557600000, machine: '\udc00m', service: 's' }), lone('machine', 'udc00', 1, '\udc00m')],
+    ["jsonl clock line's service", jl({ time: 1714557600000, machine: 'm', event: 'clock', reference: 1714557600000, service: 'x\ud83d' }), lone('service', 'ud83d', 2, 'x\ud83d')],
+    // A name cut after the first half of an emoji, its second half left alone.
+    ['journald UNIT', unit({ UNIT: '\u{1F680}\udd80.service' }), lone('UNIT', 'udd80', 2, '\u{1F680}\udd80.service')],
+    ['journald _HOSTNAME', unit({ _HOSTNAME: 'web-\ud800' }), lone('_HOSTNAME', 'ud800', 5, 'web-\ud800')],
+    ['docker container name', container({ name: 'c\ud800' }), lone('name', 'ud800', 2, 'c\ud800')],
+    ['docker service label', container({ [SERVICE_LABEL]: 'db, \ud800' }), lone(SERVICE_LABEL, 'ud800', 1, '\ud800')],
+    ['docker machine label', container({ [MACHINE_LABEL]: 'm\ud800' }), lone(MACHINE_LABEL, 'ud800', 2, 'm\ud800')],
+  ])('refuses a %s with a lone surrogate, naming line and field, rather than store U+FFFD unsaid; lenient skips it', (_what, bad, message) => {
+    const text = `\n${bad}`;
+    expect(() => parseEvents(text, { source: 'names' })).toThrow(new EventParseError('names', 2, message));
+    expect(parseEvents(text, { source: 'names', lenient: true })).toMatchObject({ skipped: 1, events: [] });
+  });
+  it('takes whole surrogate pairs, escaped or not', () => {
+    const r = parseEvents([jl({ time: 1714557600000, machine: 'm', service: '\u{1F680}' }), '{"time": 1714557600000, "machine": "m", "service": "\\ud83d\\ude80"}'].join('\n'));
+    expect(r.events.map(e => e.service)).toEqual(['\u{1F680}', '\u{1F680}']);
+  });
+});
+
+describe('parseEvents: times a clock reading moves out of reach', () => {
+  const T = Date.UTC(2024, 4, 1, 10);
+  const start = (time: number, service = 's') => jl({ time, machine: 'm', service });
+  const clock = (time: number, offset: number, machine = 'm') => jl({ time, machine, event: 'clock', reference: time + offset });
+  const LAST = 8.64e15;
+  it("refuses a start its machine's nearest clock reading moves past the last date, naming its line, the offset and the reading's line, also a reading read after it; lenient skips it", () => {
+    const text = [start(T, 'a'), start(LAST - 1000), clock(T, 60_000)].join('\n');
+    const message =
+      "its time +275760-09-12T23:59:59.000Z (machine time) is past the last date there is (+275760-09-13T00:00:00.000Z) once moved by +60.0 s, the offset of m's clock from its reading at line 3 " +
+      "(taken at 2024-05-01T10:00:00.000Z, machine time): is the event's time, or that reading's 'reference', in the wrong unit?";
+    expect(() => parseEvents(text, { source: 'upload' })).toThrow(new EventParseError('upload', 2, message));
+    const lenient = parseEvents(text, { source: 'upload', lenient: true });
+    expect(lenient).toMatchObject({ skipped: 1 });
+    expect(lenient.events.map(e => [e.type, e.time])).toEqual([['start', T], ['clock', T]]);
+  });
+  it('checks across inputs, as the CLI reads several files: a docker line of two services is one line skipped, a failure refused as a start is', () => {
+    const docker = (action: string, attributes: object) =>
+      jl({ Type: 'container', Action: action, Actor: { Attributes: { [MACHINE_LABEL]: 'm', ...attributes } }, timeNano: `${BigInt(LAST - 1) * 1_000_000n}` });
+    const read = (lenient: boolean) => {
+      const reach = new ClockReach();
+      const events: InitializationEvent[] = [];
+      const inputs: Array<[string, string[]]> = [
+        ['events.json', [docker('start', { name: 'c', [SERVICE_LABEL]: 'db, files' }), docker('die', { name: 'd', exitCode: '1' })]],
+        ['clock.jsonl', [clock(T, 1000)]],
+      ];
+      for (const [source, lines] of inputs) {
+        const parser = new EventLineParser({ source, lenient });
+        for (const line of lines) for (const e of parser.push(line)) (reach.note(e, source, parser.lines), events.push(e));
+      }
+      return withinClockReach(reach, events, lenient);
+    };
+    expect(() => read(false)).toThrow(
+      new EventParseError(
+        'events.json',
+        1,
+        "its time +275760-09-12T23:59:59.999Z (machine time) is past the last date there is (+275760-09-13T00:00:00.000Z) once moved by +1.0 s, the offset of m's clock from its reading at clock.jsonl:1 " +
+          "(taken at 2024-05-01T10:00:00.000Z, machine time): is the event's time, or that reading's 'reference', in the wrong unit?",
+      ),
+    );
+    const lenient = read(true);
+    expect(lenient.skipped).toBe(2);
+    expect(lenient.events.map(e => e.type)).toEqual(['clock']);
+  });
+  it("keeps an event its reading keeps within the last date, one whose nearest reading does, and one whose machine has none", () => {
+    const text = [
+      start(LAST - 60_000),
+      clock(T, 60_000),
+      jl({ time: LAST - 1000, machine: 'p', service: 's' }),
+      clock(T, 86_400_000, 'p'),
+      clock(LAST - 3_600_000, -1000, 'p'),
+      jl({ time: LAST, machine: 'q', service: 's' }),
+    ].join('\n');
+    const r = parseEvents(text);
+    expect(r.skipped).toBe(0);
+    expect(r.events.filter(e => e.type === 'start').map(e => [e.machine, e.time])).toEqual([['m', LAST - 60_000], ['p', LAST - 1000], ['q', LAST]]);
   });
 });
 

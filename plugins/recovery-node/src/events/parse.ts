@@ -10,6 +10,7 @@ import {
   MACHINE_LABEL,
   SERVICE_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
+import { ClockReach, MAX_CLOCK_OFFSET, MAX_TIME } from './clock';
 
 export type EventFormat = 'jsonl' | 'journald' | 'docker';
 export const EVENT_FORMATS: EventFormat[] = ['jsonl', 'journald', 'docker'];
@@ -49,17 +50,6 @@ const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\
 
 /** Longest machine or service name: the event store keeps them in varchar(255) columns. */
 export const MAX_NAME_LENGTH = 255;
-/** Furthest time (epoch ms) from 1970 a JS Date can hold, either way; a bigint column holds it too. */
-export const MAX_TIME = 8.64e15;
-
-/**
- * Largest offset a clock reading may correct: a machine whose clock battery died boots decades
- * behind, and its reading is what puts it right; a hundred years further is no clock (a corrupt
- * value, a time in microseconds). Yet a machine's nearest reading applies to each of its events,
- * however far: one such reading would move its boots past the dates a Date holds, and every
- * analysis of its system would fail.
- */
-export const MAX_CLOCK_OFFSET = 100 * 365.25 * 86_400_000;
 
 /**
  * Why a clock reading (machine `time`, `reference` clock at the same instant, epoch ms) cannot be
@@ -130,6 +120,9 @@ function inRange(ms: number, field: string, raw: unknown): number {
   return ms;
 }
 
+/** A high surrogate not followed by a low one, or a low one not after a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
  * What keeps `value` from being a machine or service name, else undefined: the event store must
  * hold it (PostgreSQL counts characters, code points, and refuses NUL) and every list show it.
@@ -143,6 +136,14 @@ export function nameProblem(value: string): string | undefined {
   if (value.trim() === '') return 'is blank';
   // A line break or escape in a name would garble every list that shows it.
   if (/[\u0001-\u001f\u007f]/.test(value)) return 'contains a control character';
+  // Half a surrogate pair (a JSON "\ud800", a name cut inside a character by a tool counting
+  // UTF-16 units) has no UTF-8 form: the store and every printout would hold U+FFFD instead, a
+  // name that matches no catalog entity, unsaid.
+  const lone = LONE_SURROGATE.exec(value);
+  if (lone) {
+    const at = [...value.slice(0, lone.index)].length + 1;
+    return `contains a lone UTF-16 surrogate (\\u${lone[0].charCodeAt(0).toString(16)} at character ${at} of ${shown(value)}): UTF-8 has no form for it, so it would be stored and shown as U+FFFD and match no catalog name; a name cut inside a character?`;
+  }
   return undefined;
 }
 
@@ -429,7 +430,7 @@ export function sharedHostnamesWarnings(found: HostMachineIds[]): string[] {
  */
 export class EventLineParser {
   readonly source: string;
-  private readonly lenient: boolean;
+  readonly lenient: boolean;
   private detected?: EventFormat;
   /** Line of the record the format was detected from; undefined where it was forced. */
   private detectedAt?: number;
@@ -666,16 +667,39 @@ export class LineSplitter {
   }
 }
 
+/**
+ * `events` (all those `reach` was told of, from every input) without the starts and failures their
+ * machine's clock reading moves past the dates a Date holds: a malformed line each, as the
+ * analysis could place them on no clock. Unless `lenient`, the first in input order is thrown as
+ * the {@link EventParseError} of its line; else they are left out, with how many lines that skips.
+ */
+export function withinClockReach(reach: ClockReach, events: InitializationEvent[], lenient: boolean): { events: InitializationEvent[]; skipped: number } {
+  const found = reach.outOfReach();
+  if (found.length === 0) return { events, skipped: 0 };
+  const [first] = found;
+  if (!lenient) throw new EventParseError(first.origin.source, first.origin.line, first.message);
+  const gone = new Set(found.map(f => f.event));
+  // A docker line gives one event per service it names: the line is skipped once.
+  const lines = new Set(found.map(f => `${f.origin.line}\u0000${f.origin.source}`));
+  return { events: events.filter(e => !gone.has(e)), skipped: lines.size };
+}
+
 /** Parses a whole text (one record a line). */
 export function parseEvents(text: string, options: ParseOptions = {}): ParseResult {
   const parser = new EventLineParser(options);
-  const events: InitializationEvent[] = [];
+  const reach = new ClockReach();
+  const all: InitializationEvent[] = [];
   const lines = new LineSplitter(line => {
-    for (const e of parser.push(line)) events.push(e);
+    for (const e of parser.push(line)) {
+      reach.note(e, parser.source, parser.lines);
+      all.push(e);
+    }
   });
   lines.push(text);
   lines.end();
+  // Only now: a clock reading may come after the events it applies to.
+  const { events, skipped } = withinClockReach(reach, all, parser.lenient);
   const garbled = parser.undecodableNames;
   const warnings = [...undecodableNamesWarning(garbled ? [garbled] : []), ...sharedHostnamesWarnings([parser.hostMachineIds])];
-  return { events, skipped: parser.skipped, ignored: parser.ignored, format: parser.format, warnings };
+  return { events, skipped: parser.skipped + skipped, ignored: parser.ignored, format: parser.format, warnings };
 }
