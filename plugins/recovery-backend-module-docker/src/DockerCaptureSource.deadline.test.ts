@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,18 +36,26 @@ async function silentEngine() {
   };
 }
 
-type Call = 'inspect' | 'inspectNetwork' | 'pause' | 'unpause' | 'commit' | 'save' | 'removeImage';
+type Call = 'inspect' | 'inspectNetwork' | 'pause' | 'unpause' | 'commit' | 'save' | 'removeImage' | 'listImages' | 'inspectImage';
+
+interface Image {
+  Id: string;
+  RepoTags: string[];
+  Comment: string;
+}
 
 /**
- * A primary engine over TCP with one running container, `web-01`: it answers the Docker API a
- * capture speaks, except the calls in `silent`, which it accepts and never answers (the engine,
- * or the connection, gone silent mid-capture).
+ * A primary engine over TCP with one running container, `web-01`, and the images its commits made:
+ * it answers the Docker API a capture and the sweeps speak, except the calls in `silent`, which it
+ * accepts and leaves unanswered (the engine, or the connection, gone silent) until `answerHeld`,
+ * when it does them as dockerd does, whether their caller still listens or not.
  */
 async function engineGoingSilent() {
-  const state = { paused: false, networks: [] as string[], silent: new Set<Call>(), calls: [] as Call[] };
-  const held: ServerResponse[] = [];
+  const state = { paused: false, networks: [] as string[], silent: new Set<Call>(), calls: [] as Call[], images: [] as Image[] };
+  const held: { call: Call; url: URL; res: ServerResponse; callerLeft: boolean; answered?: boolean }[] = [];
   const server = createHttpServer((req, res) => {
-    const path = new URL(req.url!, 'http://engine').pathname;
+    const url = new URL(req.url!, 'http://engine');
+    const path = url.pathname;
     const route: [RegExp, Call][] = [
       [/^\/containers\/[^/]+\/json$/, 'inspect'],
       [/^\/networks\/[^/]+$/, 'inspectNetwork'],
@@ -55,6 +63,8 @@ async function engineGoingSilent() {
       [/^\/containers\/[^/]+\/unpause$/, 'unpause'],
       [/^\/commit$/, 'commit'],
       [/^\/images\/.+\/get$/, 'save'],
+      [/^\/images\/json$/, 'listImages'],
+      [/^\/images\/.+\/json$/, 'inspectImage'],
     ];
     const call = req.method === 'DELETE' && path.startsWith('/images/') ? 'removeImage' : route.find(([re]) => re.test(path))?.[1];
     if (!call) {
@@ -64,10 +74,22 @@ async function engineGoingSilent() {
     }
     state.calls.push(call);
     if (state.silent.has(call)) {
-      held.push(res);
+      const h = { call, url, res, callerLeft: false };
+      res.on('close', () => {
+        if (!res.writableFinished) h.callerLeft = true;
+      });
+      held.push(h);
       return;
     }
-    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    respond(call, url, res);
+  });
+  function respond(call: Call, url: URL, res: ServerResponse) {
+    const path = url.pathname;
+    const json = (status: number, body: unknown) => {
+      // Its caller gone, the engine does the call all the same.
+      if (!res.destroyed) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const image = (name: string) => state.images.find(i => i.Id === name || i.RepoTags.includes(name));
     switch (call) {
       case 'inspect':
         return json(200, {
@@ -85,10 +107,29 @@ async function engineGoingSilent() {
       case 'unpause':
         state.paused = call === 'pause';
         return res.writeHead(204).end();
-      case 'commit':
-        return json(201, { Id: 'sha256:committed' });
-      case 'removeImage':
-        return json(200, []);
+      case 'commit': {
+        const made = {
+          Id: `sha256:committed-${state.images.length + 1}`,
+          RepoTags: [`${url.searchParams.get('repo')}:${url.searchParams.get('tag')}`],
+          Comment: url.searchParams.get('comment') ?? '',
+        };
+        state.images.push(made);
+        return json(201, { Id: made.Id });
+      }
+      case 'removeImage': {
+        const ref = decodeURIComponent(/^\/images\/(.+)$/.exec(path)![1]);
+        const found = image(ref);
+        if (!found) return json(404, { message: `No such image: ${ref}` });
+        found.RepoTags = found.RepoTags.filter(t => t !== ref);
+        state.images = state.images.filter(i => i.RepoTags.length > 0);
+        return json(200, [{ Untagged: ref }]);
+      }
+      case 'listImages':
+        return json(200, state.images.map(({ Id, RepoTags }) => ({ Id, RepoTags })));
+      case 'inspectImage': {
+        const found = image(decodeURIComponent(/^\/images\/(.+)\/json$/.exec(path)![1]));
+        return found ? json(200, found) : json(404, { message: 'No such image' });
+      }
       case 'save': {
         const ref = decodeURIComponent(/^\/images\/(.+)\/get$/.exec(path)![1]);
         return res
@@ -96,13 +137,23 @@ async function engineGoingSilent() {
           .end(createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }]));
       }
     }
-  });
+  }
   await listen(server);
   return {
     state,
     port: (server.address() as AddressInfo).port,
+    /** The calls of that name held so far, each with whether its caller has left (its connection closed). */
+    held: (call: Call) => held.filter(h => h.call === call).map(h => ({ callerLeft: h.callerLeft })),
+    /** Does the held calls of that name, and answers those whose caller still listens. */
+    answerHeld: (call: Call) => {
+      state.silent.delete(call);
+      for (const h of held.filter(x => x.call === call && !x.answered)) {
+        h.answered = true;
+        respond(h.call, h.url, h.res);
+      }
+    },
     close: () => {
-      for (const res of held) res.destroy();
+      for (const { res } of held) res.destroy();
       server.closeAllConnections();
       server.close();
     },
@@ -139,7 +190,10 @@ describe('a capture on a primary engine that stops answering', () => {
   });
 
   /** The capture service over Docker sources for `ports`' engines, as the modules build them. */
-  async function capturing(ports: Record<string, number>, options: { timeoutMs: number; maxPauseMs?: number; answerWaitMs?: number }) {
+  async function capturing(
+    ports: Record<string, number>,
+    options: { timeoutMs: number; maxPauseMs?: number; answerWaitMs?: number; sweepWaitMs?: number },
+  ) {
     const knex = await databases.init('SQLITE_3');
     await RecoveryStore.migrate(knex);
     const providers = new ProviderRegistry();
@@ -149,6 +203,8 @@ describe('a capture on a primary engine that stops answering', () => {
         storeDirectory: store,
         maxPauseMs: options.maxPauseMs,
         answerWaitMs: options.answerWaitMs,
+        sweepWaitMs: options.sweepWaitMs,
+        logger: mockServices.logger.mock(),
       });
       providers.addCaptureSource(source);
       sources.push(source);
@@ -156,7 +212,7 @@ describe('a capture on a primary engine that stops answering', () => {
     }
     const logger = mockServices.logger.mock();
     const captures = new CaptureService(new RecoveryStore(knex), providers, new PlanService({} as CatalogGraphLoader), logger, 3, options.timeoutMs);
-    return { captures, records: new RecoveryStore(knex), logger };
+    return { captures, records: new RecoveryStore(knex), logger, sources };
   }
 
   const notes = () => (existsSync(join(store, '.paused')) ? readdirSync(join(store, '.paused')) : []);
@@ -263,5 +319,106 @@ describe('a capture on a primary engine that stops answering', () => {
     await expect(captures.captureMachine(web01('primary'))).resolves.toMatchObject({ machineRef: 'resource:default/web-01-primary' });
     expect(engine.state.paused).toBe(false);
     expect(notes()).toEqual([]);
+  }, 10_000);
+  it('removes the tag the engine makes for a commit the capture stopped waiting for (its deadline, a failed unpause), once the engine answers it', async () => {
+    const engine = await engineGoingSilent();
+    closing.push(engine.close);
+    const { captures, sources } = await capturing({ primary: engine.port }, { timeoutMs: 300 });
+    engine.state.silent.add('commit');
+    const failure = await captures.captureMachine(web01('primary')).catch(e => e);
+    expect(failure.message).toMatch(/did not finish within 0\.3 s \(recovery\.captures\.timeout\) while committing the image: unpaused, nothing kept$/);
+    expect(engine.state.images).toEqual([]);
+    // The capture stopped waiting, not listening: dockerd tags the image once done, whoever left.
+    expect(engine.held('commit')).toEqual([{ callerLeft: false }]);
+    engine.answerHeld('commit');
+    expect(engine.state.images.map(i => i.RepoTags)).toEqual([[expect.stringMatching(/^recovery-capture\/web-01:/)]]);
+    const answered = performance.now();
+    await vi.waitFor(() => expect(engine.state.images).toEqual([]), { timeout: 2_000 });
+    expect(performance.now() - answered).toBeLessThan(1_000);
+
+    // As the backend shuts down, it stops listening (the look for unrecorded captures takes that tag).
+    engine.state.silent = new Set(['commit']);
+    const before = engine.held('commit').length;
+    await expect(captures.captureMachine(web01('primary'))).rejects.toThrow('while committing the image');
+    expect(engine.held('commit')[before]).toEqual({ callerLeft: false });
+    await sources[0].stopCaptures(0);
+    await vi.waitFor(() => expect(engine.held('commit')[before]).toEqual({ callerLeft: true }), { timeout: 2_000 });
+    engine.answerHeld('commit');
+    expect(engine.state.images).toHaveLength(1);
+    await captures.removeUnrecorded();
+    expect(engine.state.images).toEqual([]);
+
+    // Its unpause unanswered past the pause limit: the capture ends, production paused, and the
+    // commit the engine finishes later loses its tag as soon.
+    const paused = await capturing({ primary: engine.port }, { timeoutMs: 60_000, maxPauseMs: 200, answerWaitMs: 200 });
+    engine.state.silent = new Set(['commit', 'unpause']);
+    await expect(paused.captures.captureMachine(web01('primary'))).rejects.toThrow('production stays paused');
+    engine.answerHeld('commit');
+    await vi.waitFor(() => expect(engine.state.images).toEqual([]), { timeout: 2_000 });
+    engine.answerHeld('unpause');
+  }, 15_000);
+
+  it("bounds the sweeps' engine calls: a silent engine fails the look for unrecorded captures, a discard and the resume of a note, naming engine and step", async () => {
+    const engine = await engineGoingSilent();
+    closing.push(engine.close);
+    const source = new DockerCaptureSource('primary', new Docker({ host: '127.0.0.1', port: engine.port, protocol: 'http' }), {
+      storeDirectory: store,
+      sweepWaitMs: 200,
+    });
+    closing.push(() => void source.stopCaptures(0));
+    const left = { Id: 'sha256:left', RepoTags: ['recovery-capture/web-01:cap-left'], Comment: 'recovery capture cap-left of resource:default/web-01' };
+    engine.state.images = [left];
+    const look = () => source.removeUnrecorded(async () => []);
+    const discard = () => source.discard({ captureId: 'cap-left', artifact: 'cap-left.tar' });
+    const silentFails: Array<[Call, () => Promise<unknown>, string]> = [
+      ['listImages', look, 'the list of capture images (looking for unrecorded captures)'],
+      ['inspectImage', look, 'the look at image sha256:left (looking for unrecorded captures)'],
+      ['removeImage', look, 'the removal of the tag recovery-capture/web-01:cap-left'],
+      ['listImages', discard, "the list of capture cap-left's images (discarding it)"],
+      ['removeImage', discard, 'the removal of the tag recovery-capture/web-01:cap-left (discarding capture cap-left)'],
+    ];
+    for (const [call, sweep, step] of silentFails) {
+      engine.state.silent = new Set([call]);
+      const started = performance.now();
+      await expect(sweep()).rejects.toThrow(`Docker engine 'primary' did not answer ${step} within 0.2 s`);
+      expect(performance.now() - started).toBeLessThan(2_000);
+    }
+    // Notes their backend left, long stale, whose containers' look goes unanswered: the first
+    // call waits, the next notes' are not made (each would wait as long).
+    engine.state.silent = new Set(['inspect']);
+    mkdirSync(join(store, '.paused'));
+    for (const [container, captureId] of [[CONTAINER_ID, 'cap-old'], ['d'.repeat(64), 'cap-older']]) {
+      const note = { machineRef: 'resource:default/web-01', captureId, imageRef: `recovery-capture/web-01:${captureId}`, filePrefix: captureId, phase: 'paused', pausedAt: '2020-01-01T00:00:00.000Z' };
+      writeFileSync(join(store, '.paused', `primary.${container}`), JSON.stringify(note));
+    }
+    const resuming = performance.now();
+    await expect(source.resumeInterruptedCaptures()).rejects.toThrow(
+      `could not resume 2 interrupted capture(s), whose machines may still be paused (their notes stay, for the next start or capture of the machine): ` +
+        `capture cap-old of resource:default/web-01: Docker engine 'primary' did not answer the look at container ${CONTAINER_ID} (resuming capture cap-old) within 0.2 s; ` +
+        `capture cap-older of resource:default/web-01: not tried, as engine primary left a call unanswered`,
+    );
+    expect(performance.now() - resuming).toBeLessThan(1_000);
+    expect(engine.state.calls.filter(c => c === 'inspect')).toHaveLength(1);
+
+    // Answering again, the look removes what the unrecorded capture left.
+    engine.state.silent.clear();
+    await expect(look()).resolves.toEqual(['cap-left']);
+    expect(engine.state.images).toEqual([]);
+  }, 15_000);
+
+  it('ends the scheduled look for unrecorded captures on an engine gone silent, naming it, and still looks at the others', async () => {
+    const silent = await silentEngine();
+    closing.push(silent.close);
+    const answering = await engineGoingSilent();
+    closing.push(answering.close);
+    answering.state.images = [{ Id: 'sha256:left', RepoTags: ['recovery-capture/web-01:cap-left'], Comment: 'recovery capture cap-left of resource:default/web-01-site' }];
+    const { captures, logger } = await capturing({ gone: silent.port, site: answering.port }, { timeoutMs: 300, sweepWaitMs: 200 });
+    const started = performance.now();
+    await captures.removeUnrecorded();
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(logger.warn).toHaveBeenCalledWith(
+      "Could not remove what unrecorded captures on engine gone left: ServiceUnavailableError: Docker engine 'gone' did not answer the list of capture images (looking for unrecorded captures) within 0.2 s",
+    );
+    expect(answering.state.images).toEqual([]);
   }, 10_000);
 });

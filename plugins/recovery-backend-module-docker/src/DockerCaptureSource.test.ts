@@ -324,6 +324,42 @@ describe('DockerCaptureSource on a failing engine', () => {
     }
   }, 15_000);
 
+  it('removes at once the layers a capture wrote when it fails (its record, here), keeping those a recorded capture refers to', async () => {
+    const id = 'b'.repeat(64);
+    const base = Buffer.alloc(100_000, 7);
+    const top = Buffer.alloc(80_000, 1);
+    // docker save of each capture's commit: the image's base layer, and the commit's own on the second.
+    const layered: Pick<Docker['modem'], 'dial'> = {
+      dial: (options, callback) => {
+        const ref = /^\/images\/(.+)\/get$/.exec(options.path)![1];
+        const layers = ref.endsWith(':cap-1') ? [base] : [base, top];
+        const entries = layers.map((content, i) => ({ type: 'file' as const, path: `l${i}/layer.tar`, content }));
+        callback!(null, Readable.from([createTar([...entries, { type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]) as any);
+      },
+    };
+    const { docker, removedTags } = fakeEngine({ [id]: { paused: false } }, layered);
+    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const machine = { machineRef: 'resource:default/web-01', engine: 'primary', container: id };
+    await source.capture(machine, { captureId: 'cap-1', record: async () => {} });
+    const layers = () => readdirSync(join(store, 'layers')).sort();
+    expect(layers()).toHaveLength(1);
+    const kept = layers();
+
+    await expect(
+      source.capture(machine, {
+        captureId: 'cap-2',
+        record: async () => {
+          throw new Error('the database is gone');
+        },
+      }),
+    ).rejects.toThrow('the database is gone');
+    // Its archive, tag and the layer only it wrote are gone; the base, which cap-1 refers to, stays.
+    expect(layers()).toEqual(kept);
+    expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual(['cap-1.tar']);
+    expect(removedTags).toEqual([`recovery-capture/${id}:cap-2`]);
+    expect(notes()).toEqual([]);
+  });
+
   it('unpauses a machine whose pause took though its answer was lost, and keeps nothing', async () => {
     const id = 'd'.repeat(64);
     const lost = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });

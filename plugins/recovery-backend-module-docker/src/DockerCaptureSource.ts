@@ -17,8 +17,8 @@ import type {
 import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerName, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { isStatus } from './lib/dockerStreams';
-import { explainEngineError, onEngine } from './lib/engineErrors';
-import { removeUnusedLayers, syncToDisk, writeThinArchive } from './lib/layerStore';
+import { answerWithin, explainEngineError, isUnanswered, onEngine } from './lib/engineErrors';
+import { removeUnusedLayers, removeWrittenLayers, syncToDisk, writeThinArchive } from './lib/layerStore';
 
 /** Repository of the images a capture commits: `recovery-capture/<container>:<captureId>`. */
 export const CAPTURE_REPOSITORY = 'recovery-capture';
@@ -80,6 +80,29 @@ function saveImage(docker: Docker, ref: string, signal: AbortSignal): Promise<Re
   });
 }
 
+/** `work`, or the reason of `signal` where it aborts first; `work` itself goes on. */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * `docker image inspect`, asked as dockerode's `image.inspect()` asks it but stopped by `signal`,
+ * which dockerode does not pass on for it.
+ */
+function inspectImage(docker: Docker, name: string, signal: AbortSignal): Promise<Docker.ImageInspectInfo> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      { path: `/images/${name}/json`, method: 'GET', options: {}, abortSignal: signal, statusCodes: { 200: true, 404: 'no such image', 500: 'server error' } },
+      (err, data) => (err ? reject(err) : resolve(data as Docker.ImageInspectInfo)),
+    );
+  });
+}
+
 /**
  * `docker network inspect`, asked as dockerode's `network.inspect()` asks it but stopped by
  * `signal`, which dockerode does not pass on for networks.
@@ -129,8 +152,20 @@ const STOP_WAIT_MS = 10_000;
  */
 const ANSWER_WAIT_MS = 10_000;
 
-/** Longest each engine call of resuming a note waits: an engine that never answers is tried again, not waited for. */
-const RESUME_WAIT_MS = 60_000;
+/**
+ * Longest each engine call of a sweep waits (resuming a note, the look for unrecorded captures, a
+ * discard): an engine that never answers fails the sweep, naming it, and is tried again at the
+ * next, rather than hold it (and the scheduled task that runs it) for good.
+ */
+const SWEEP_WAIT_MS = 60_000;
+
+/**
+ * Longest a capture that stopped waiting for its commit (its deadline, a failed unpause) keeps
+ * listening for the engine's answer, which dockerd gives once it has tagged the image, whoever
+ * left: the tag then goes at once. Past that (an engine gone silent), as at the backend's
+ * shutdown, the look for unrecorded captures, every 10 minutes, removes it.
+ */
+const COMMIT_FOLLOW_MS = 10 * 60_000;
 
 /**
  * Where a capture keeps a note of itself (one file per engine and container), from before it
@@ -255,24 +290,19 @@ export class DockerCaptureSource implements CaptureSource {
       requireMachineLabel?: boolean;
       /** Longest a capture waits for the engine to answer its unpause (ANSWER_WAIT_MS unless said). */
       answerWaitMs?: number;
+      /** Longest each engine call of a sweep waits (SWEEP_WAIT_MS unless said). */
+      sweepWaitMs?: number;
     },
   ) {}
 
-  /**
-   * One engine call, given a signal aborted after `ms` (and with `also`): one not answered by then
-   * fails naming the engine, the call and the wait, where it would otherwise wait for good on an
-   * engine whose connection went silent (accepted, never answered).
-   */
-  private async answer<T>(what: string, ms: number, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
-    const timeout = AbortSignal.timeout(ms);
-    try {
-      return await call(also ? AbortSignal.any([timeout, also]) : timeout);
-    } catch (e) {
-      if (timeout.aborted && !also?.aborted) {
-        throw new ServiceUnavailableError(`Docker engine '${this.engineId}' did not answer ${what} within ${ms / 1000} s`);
-      }
-      throw e;
-    }
+  /** One engine call of this engine, failing where it is not answered within `ms` (answerWithin). */
+  private answer<T>(what: string, ms: number, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
+    return answerWithin(this.engineId, what, ms, call, also);
+  }
+
+  /** One engine call of a sweep, bounded as SWEEP_WAIT_MS says. */
+  private answerSweep<T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
+    return answerWithin(this.engineId, what, this.options.sweepWaitMs ?? SWEEP_WAIT_MS, call, also);
   }
 
   private notePath(containerId: string) {
@@ -332,6 +362,8 @@ export class DockerCaptureSource implements CaptureSource {
       });
       const resumed: string[] = [];
       const failed: string[] = [];
+      // Once the engine left a call unanswered, the others' calls are not made: each would wait as long.
+      let silent: string | undefined;
       for (const name of names.sort()) {
         // This engine's id and a whole container id: engine `dc1` must not take the notes of
         // engine `dc1.b` (its machine would stay paused once this engine dropped the note).
@@ -343,6 +375,8 @@ export class DockerCaptureSource implements CaptureSource {
           if (!held) continue;
           if (Date.now() < this.staleFrom(held)) {
             this.lookAgainWhenStale(containerId, held);
+          } else if (silent) {
+            failed.push(`capture ${held.note.captureId} of ${held.note.machineRef}: not tried, ${silent}`);
           } else if (await this.resumeInterrupted(containerId, held.note)) {
             resumed.push(held.note.machineRef);
           }
@@ -350,6 +384,7 @@ export class DockerCaptureSource implements CaptureSource {
           // One note that cannot be dealt with must not leave the machines of the others paused.
           const what = held ? `capture ${held.note.captureId} of ${held.note.machineRef}` : `note ${name}`;
           failed.push(`${what}: ${(explainEngineError(this.engineId, e) as Error).message}`);
+          if (isUnanswered(e)) silent = `as engine ${this.engineId} left a call unanswered`;
         }
       }
       if (failed.length > 0) {
@@ -390,7 +425,7 @@ export class DockerCaptureSource implements CaptureSource {
    * note says it had it paused (true then); a capture interrupted while saving had unpaused it.
    * One interrupted while the backend recorded it may be recorded: only its note goes, and its
    * files and tag are left to removeUnrecorded, which asks the records. Each engine call waits at
-   * most RESUME_WAIT_MS (and no longer than `signal`, a capture's, where given): resumed from a
+   * most SWEEP_WAIT_MS (and no longer than `signal`, a capture's, where given): resumed from a
    * timer, one that waited for good would never be tried again.
    */
   private async resumeInterrupted(containerId: string, note: CaptureNote, signal?: AbortSignal): Promise<boolean> {
@@ -406,8 +441,14 @@ export class DockerCaptureSource implements CaptureSource {
     if (paused) {
       const container = this.docker.getContainer(containerId);
       try {
-        const { State } = await this.answer('the look at its container', RESUME_WAIT_MS, abortSignal => container.inspect({ abortSignal }), signal);
-        if (State?.Paused) await this.answer('the unpause', RESUME_WAIT_MS, abortSignal => container.unpause({ abortSignal }), signal);
+        const { State } = await this.answerSweep(
+          `the look at container ${containerId} (resuming capture ${note.captureId})`,
+          abortSignal => container.inspect({ abortSignal }),
+          signal,
+        );
+        if (State?.Paused) {
+          await this.answerSweep(`the unpause of ${note.machineRef} (resuming capture ${note.captureId})`, abortSignal => container.unpause({ abortSignal }), signal);
+        }
       } catch (e) {
         if (!isStatus(e, 404)) throw e;
       }
@@ -438,7 +479,7 @@ export class DockerCaptureSource implements CaptureSource {
         .filter(f => f.startsWith(`${filePrefix}.`) || f.startsWith(`.${filePrefix}.`))
         .map(f => rm(join(dir, f), { force: true })),
     );
-    await this.answer("the removal of the capture's tag", RESUME_WAIT_MS, abortSignal => this.removeTag(imageRef, abortSignal), signal);
+    await this.answerSweep(`the removal of the tag ${imageRef}`, abortSignal => this.removeTag(imageRef, abortSignal), signal);
   }
 
   removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]> {
@@ -471,7 +512,9 @@ export class DockerCaptureSource implements CaptureSource {
     // A repository per container: the machine's, or every one.
     const repository = machine ? this.repository(machine) : `${CAPTURE_REPOSITORY}/*`;
     const within = machine ? `${repository}:` : `${CAPTURE_REPOSITORY}/`;
-    const images = await this.docker.listImages({ filters: { reference: [repository] } });
+    const images = await this.answerSweep('the list of capture images (looking for unrecorded captures)', abortSignal =>
+      this.docker.listImages({ filters: { reference: [repository] }, abortSignal }),
+    );
     const tags = images.flatMap(image =>
       (image.RepoTags ?? []).filter(ref => ref.startsWith(within)).map(ref => ({ ref, imageId: image.Id })),
     );
@@ -524,7 +567,9 @@ export class DockerCaptureSource implements CaptureSource {
   /** The capture an image was committed for, and of which machine, as its comment says. */
   private async captureOf(imageId: string): Promise<{ captureId: string; machineRef: string } | undefined> {
     try {
-      const { Comment } = await this.docker.getImage(imageId).inspect();
+      const { Comment } = await this.answerSweep(`the look at image ${imageId} (looking for unrecorded captures)`, abortSignal =>
+        inspectImage(this.docker, imageId, abortSignal),
+      );
       const [, captureId, machineRef] = CAPTURE_COMMENT.exec(Comment ?? '') ?? [];
       return captureId ? { captureId, machineRef } : undefined;
     } catch (e) {
@@ -730,7 +775,12 @@ export class DockerCaptureSource implements CaptureSource {
     // the machine; a machine not running has nothing to pause (and one paused already stays so).
     const pause = wantsPause && !info.State?.Paused;
     const written: string[] = [];
+    // The layers it wrote into the layer store (not those it found there): gone with it if it fails.
+    const layersWritten: string[] = [];
     let committed = false;
+    // A commit it stopped waiting for (its deadline, a failed unpause), which the engine goes on with.
+    let commitLeft: Promise<unknown> | undefined;
+    const commitAnswer = new AbortController();
     let imageId: string;
     const volumes: CapturedVolume[] = [];
     const volumesToKeep: Array<() => Promise<void>> = [];
@@ -834,15 +884,20 @@ export class DockerCaptureSource implements CaptureSource {
       }
       let failed = true;
       try {
-        // Stopped by the deadline, or a failed unpause: the engine may still tag the image, which
-        // then goes with the note, or at the look for unrecorded captures (no note, no record).
-        const result = (await container.commit({
+        // Stopped by the deadline, or a failed unpause, the capture stops waiting, not the commit:
+        // dockerd tags the image all the same once done, whoever left, and its answer (listened
+        // for past the capture's end, followCommit) is when that tag can go.
+        whileCommitting.throwIfAborted();
+        const commit = container.commit({
           repo,
           tag,
           pause: false,
           comment: captureComment(options.captureId, machine.machineRef),
-          abortSignal: whileCommitting,
-        })) as { Id: string };
+          abortSignal: commitAnswer.signal,
+        }) as Promise<{ Id: string }>;
+        commitLeft = commit;
+        const result = await unlessAborted(commit, whileCommitting);
+        commitLeft = undefined;
         committed = true;
         imageId = result.Id;
         whilePaused.throwIfAborted();
@@ -879,7 +934,7 @@ export class DockerCaptureSource implements CaptureSource {
       if (pause) await this.rewriteNote(notePath, { ...note, phase: 'saving' });
       const stream = await saveImage(this.docker, ref, whileSaving);
       // Layers the store has (earlier captures of the machine, machines of the same image) are kept once.
-      const image = await writeThinArchive(stream, dir, artifact, written, whileSaving);
+      const image = await writeThinArchive(stream, dir, artifact, written, whileSaving, layersWritten);
       const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
       const memoryBytes = await memoryInUse;
       captured = {
@@ -904,6 +959,13 @@ export class DockerCaptureSource implements CaptureSource {
       clearTimeout(timer);
       // Best effort (the directory may be what failed): the capture's own error is the one to report.
       await Promise.allSettled(written.map(f => rm(f, { force: true })));
+      // Its archive gone, so are the layers only it wrote, at once rather than at the sweep hours on.
+      await removeWrittenLayers(dir, layersWritten).catch(layerError =>
+        this.options.logger?.warn(
+          `recovery: capture ${options.captureId} of ${machine.machineRef} could not remove the layers it wrote (${(layerError as Error).message}): left to the sweep of unused layers`,
+        ),
+      );
+      if (commitLeft) this.followCommit(commitLeft, commitAnswer, ref, options.captureId, machine.machineRef);
       // A tag left (an engine gone silent) goes with the note, or at the look for unrecorded captures.
       if (committed) {
         await this.answer("the removal of the capture's tag", answerWaitMs, abortSignal => this.removeTag(ref, abortSignal)).catch(tagError =>
@@ -993,6 +1055,39 @@ export class DockerCaptureSource implements CaptureSource {
     }
   }
 
+  /**
+   * Removes the tag of a commit its capture stopped waiting for, as soon as the engine answers
+   * it; listened for COMMIT_FOLLOW_MS at most, and not past the backend's shutdown (the request
+   * is then given up, and the tag left to the look for unrecorded captures).
+   */
+  private followCommit(commit: Promise<unknown>, answer: AbortController, ref: string, captureId: string, machineRef: string) {
+    const giveUp = () => answer.abort();
+    const timer = setTimeout(giveUp, COMMIT_FOLLOW_MS);
+    timer.unref();
+    const stopping = this.stopping.signal;
+    if (stopping.aborted) giveUp();
+    else stopping.addEventListener('abort', giveUp, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      stopping.removeEventListener('abort', giveUp);
+    };
+    commit.then(
+      async () => {
+        done();
+        try {
+          await this.answerSweep(`the removal of the tag ${ref}`, abortSignal => this.removeTag(ref, abortSignal));
+          this.options.logger?.info(`recovery: removed ${ref}, which engine ${this.engineId} tagged for capture ${captureId} of ${machineRef} after that capture had stopped`);
+        } catch (e) {
+          this.options.logger?.warn(
+            `recovery: could not remove ${ref}, which engine ${this.engineId} tagged for capture ${captureId} of ${machineRef} after that capture had stopped (${(explainEngineError(this.engineId, e) as Error).message}): left to the look for unrecorded captures`,
+          );
+        }
+      },
+      // Refused, or given up: nothing tagged, or a tag the look for unrecorded captures finds.
+      done,
+    );
+  }
+
   private async removeTag(ref: string, abortSignal?: AbortSignal) {
     try {
       // Removing the tag (not forcing) leaves the image if running containers use it.
@@ -1013,12 +1108,14 @@ export class DockerCaptureSource implements CaptureSource {
     await rm(artifactPath(this.options.storeDirectory, capture.artifact), { force: true });
     // The tag was `<repo>/<container>:<captureId>`: find it by tag suffix.
     const suffix = `:${dockerTag(capture.captureId)}`;
-    const images = await this.docker.listImages({
-      filters: { reference: [`${CAPTURE_REPOSITORY}/*${suffix}`] },
-    });
+    const images = await this.answerSweep(`the list of capture ${capture.captureId}'s images (discarding it)`, abortSignal =>
+      this.docker.listImages({ filters: { reference: [`${CAPTURE_REPOSITORY}/*${suffix}`] }, abortSignal }),
+    );
     for (const image of images) {
       for (const t of image.RepoTags ?? []) {
-        if (t.startsWith(`${CAPTURE_REPOSITORY}/`) && t.endsWith(suffix)) await this.removeTag(t);
+        if (t.startsWith(`${CAPTURE_REPOSITORY}/`) && t.endsWith(suffix)) {
+          await this.answerSweep(`the removal of the tag ${t} (discarding capture ${capture.captureId})`, abortSignal => this.removeTag(t, abortSignal));
+        }
       }
     }
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { LabHandle, MachineHandle } from '@backstage-recovery/plugin-recovery-node';
 import { DockerCaptureSource } from '../DockerCaptureSource';
 import { DockerHypervisorHost } from '../DockerHypervisorHost';
-import { explainEngineError, onEngine } from './engineErrors';
+import { answerWithin, explainEngineError, isUnanswered, onEngine } from './engineErrors';
 
 /** A local TCP port nothing listens on: bound once by us, then released. */
 async function closedPort(): Promise<number> {
@@ -86,6 +86,21 @@ describe('engine errors', () => {
     const error = await readFile(join(tmpdir(), 'no-such-capture-artifact.tar')).catch(e => e);
     expect(error.code).toBe('ENOENT');
     expect(explainEngineError('primary', error)).toBe(error);
+  });
+
+  it('bounds an engine call: unanswered within the wait, it fails naming engine, call and wait; stopped by its caller, as the call does', async () => {
+    // A call that ends only when its signal aborts (an engine that accepted and never answers).
+    const never = (signal: AbortSignal) => new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    const silent = await answerWithin('primary', 'the list of capture images', 50, never).catch(e => e);
+    expect(silent).toMatchObject({ name: 'ServiceUnavailableError', message: "Docker engine 'primary' did not answer the list of capture images within 0.05 s" });
+    expect(isUnanswered(silent)).toBe(true);
+    const stopped = new AbortController();
+    const stopping = answerWithin('primary', 'the unpause', 60_000, never, stopped.signal).catch(e => e);
+    stopped.abort(new Error('the backend shuts down'));
+    const error = await stopping;
+    expect(error.message).toBe('the backend shuts down');
+    expect(isUnanswered(error)).toBe(false);
+    await expect(answerWithin('primary', 'the ping', 50, async () => 'OK')).resolves.toBe('OK');
   });
 
   it('leaves other errors as they are', () => {

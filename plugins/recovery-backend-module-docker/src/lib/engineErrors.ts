@@ -39,3 +39,36 @@ export async function onEngine<T>(engineId: string, work: () => Promise<T>): Pro
     throw explainEngineError(engineId, error);
   }
 }
+
+/**
+ * One engine call, given a signal aborted after `ms` (and with `also`): one not answered by then
+ * fails naming the engine, the call and the wait, where it would otherwise wait for good on an
+ * engine whose connection went silent (accepted, never answered). Stopped by `also`, it fails as
+ * the call does.
+ */
+export async function answerWithin<T>(
+  engineId: string,
+  what: string,
+  ms: number,
+  call: (abortSignal: AbortSignal) => Promise<T>,
+  also?: AbortSignal,
+): Promise<T> {
+  const timeout = AbortSignal.timeout(ms);
+  try {
+    return await call(also ? AbortSignal.any([timeout, also]) : timeout);
+  } catch (e) {
+    if (timeout.aborted && !also?.aborted) {
+      const silent = new ServiceUnavailableError(`Docker engine '${engineId}' did not answer ${what} within ${ms / 1000} s`);
+      unanswered.add(silent);
+      throw silent;
+    }
+    throw e;
+  }
+}
+
+const unanswered = new WeakSet<object>();
+
+/** Whether `error` is answerWithin's for a call the engine left unanswered: its next calls would wait as long. */
+export function isUnanswered(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && unanswered.has(error);
+}

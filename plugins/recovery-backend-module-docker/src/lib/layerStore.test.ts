@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
 import { join } from 'node:path';
-import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, writeThinArchive } from './layerStore';
+import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, removeWrittenLayers, writeThinArchive } from './layerStore';
 import { createTar, tarFileSizes } from './tar';
 
 /** What reaches the disk, in order, while a test records it: `fsync <path>` and `rename <from> <to>`. */
@@ -14,10 +14,15 @@ const disk = vi.hoisted(() => ({
   syncFails: undefined as undefined | ((path: string) => NodeJS.ErrnoException | undefined),
 }));
 
-/** Lets a test act the moment after the layer store read a file's age (a capture running meanwhile). */
+/**
+ * Lets a test act the moment after the layer store read a file's age, or around a rename (a
+ * capture running meanwhile).
+ */
 const afterStat = vi.hoisted(() => ({
   hook: undefined as undefined | ((path: string) => Promise<void>),
   openFails: undefined as undefined | ((path: string) => Error | undefined),
+  beforeRename: undefined as undefined | ((from: string, to: string) => Promise<void>),
+  afterRename: undefined as undefined | ((from: string, to: string) => Promise<void>),
 }));
 vi.mock('node:fs/promises', async importOriginal => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
@@ -42,7 +47,9 @@ vi.mock('node:fs/promises', async importOriginal => {
   }) as typeof fs.open;
   const rename = (async (from: string, to: string) => {
     disk.log?.push(`rename ${from} ${to}`);
-    return fs.rename(from, to);
+    await afterStat.beforeRename?.(String(from), String(to));
+    await fs.rename(from, to);
+    await afterStat.afterRename?.(String(from), String(to));
   }) as typeof fs.rename;
   return { ...fs, stat, open, rename, default: { ...fs, stat, open, rename } };
 });
@@ -90,6 +97,8 @@ describe('the layer store', () => {
   afterEach(() => {
     afterStat.hook = undefined;
     afterStat.openFails = undefined;
+    afterStat.beforeRename = undefined;
+    afterStat.afterRename = undefined;
     fullDisk.under = undefined;
     disk.log = undefined;
     disk.syncFails = undefined;
@@ -241,6 +250,70 @@ describe('the layer store', () => {
     expect(await removeUnusedLayers(store)).toBe(base.length);
     expect(capturing).toBeDefined();
     expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).equals(readFileSync(second))).toBe(true);
+  });
+
+  const layerName = (l: Buffer) => `${sha256(l).slice(7)}.layer`;
+  const layersNow = () => readdirSync(join(store, LAYERS_DIRECTORY)).sort();
+
+  it('removes at once the layers a failed capture wrote, not those it found, nor one it wrote anew that a kept archive refers to', async () => {
+    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    const second: string[] = [];
+    await writeThinArchive(createReadStream(saved('second', { aaa: base, ddd: top2 })), store, 'cap-2.tar', [], undefined, second);
+    // The base was in the store: only its top is the second capture's own.
+    expect(second).toEqual([sha256(top2).slice(7)]);
+    // It fails after its archive was in place (its record, say): the caller removes the archive, then the layers.
+    rmSync(join(store, 'cap-2.tar'));
+    expect(await removeWrittenLayers(store, second)).toBe(top2.length);
+    expect(layersNow()).toEqual([base, top1].map(layerName).sort());
+
+    // The first capture's top, cut short by a crash, is written anew by a third that then fails: the first still needs it.
+    const top = join(store, LAYERS_DIRECTORY, layerName(top1));
+    truncateSync(top, 4096);
+    const third: string[] = [];
+    await writeThinArchive(createReadStream(saved('third', { bbb: top1 })), store, 'cap-3.tar', [], undefined, third);
+    expect(third).toEqual([sha256(top1).slice(7)]);
+    rmSync(join(store, 'cap-3.tar'));
+    expect(await removeWrittenLayers(store, third)).toBe(0);
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))).equals(readFileSync(join(dir, 'first.tar')))).toBe(true);
+    // No claim outlives its capture.
+    expect(layersNow()).toEqual([base, top1].map(layerName).sort());
+  });
+
+  it("keeps a failed capture's layer that another capture under way found or writes anew, until that one's archive refers to it", async () => {
+    const failed: string[] = [];
+    await writeThinArchive(createReadStream(saved('first', { bbb: top1 })), store, 'cap-1.tar', [], undefined, failed);
+    rmSync(join(store, 'cap-1.tar'));
+    const archive = saved('second', { aaa: base, bbb: top1 });
+    // The first capture's cleanup runs the moment before the second's archive is in place: the
+    // second found the layer (touched it), and its archive refers to it only once renamed.
+    let removing: Promise<number> | undefined;
+    afterStat.beforeRename = async (_from, to) => {
+      if (to !== join(store, 'cap-2.tar') || removing) return;
+      removing = removeWrittenLayers(store, failed);
+      expect(await removing).toBe(0);
+    };
+    await writeThinArchive(createReadStream(archive), store, 'cap-2.tar', []);
+    expect(removing).toBeDefined();
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).equals(readFileSync(archive))).toBe(true);
+
+    // A third capture comes to the layer while a failed one has it moved aside: it writes it anew,
+    // and the one moved aside goes back (the same content) where the third's archive refers to it.
+    rmSync(join(store, 'cap-2.tar'));
+    afterStat.beforeRename = undefined;
+    let third: Promise<unknown> | undefined;
+    afterStat.afterRename = async (from, to) => {
+      if (from !== join(store, LAYERS_DIRECTORY, layerName(top1)) || !to.endsWith('.removing') || third) return;
+      third = writeThinArchive(createReadStream(archive), store, 'cap-3.tar', []);
+      await third;
+    };
+    expect(await removeWrittenLayers(store, failed)).toBe(0);
+    expect(third).toBeDefined();
+    expect((await collect(readCaptureArchive(store, join(store, 'cap-3.tar')))).equals(readFileSync(archive))).toBe(true);
+    // Once no archive refers to it and no capture claims it, it goes.
+    rmSync(join(store, 'cap-3.tar'));
+    afterStat.afterRename = undefined;
+    expect(await removeWrittenLayers(store, failed)).toBe(top1.length);
+    expect(layersNow()).toEqual([layerName(base)]);
   });
 
   it('writes anew a layer that a crash left cut short, instead of referring to it', async () => {

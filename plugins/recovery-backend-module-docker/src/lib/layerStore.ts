@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { forEachTarFile, paxRecords, tarFileEntry, TAR_BLOCK, tarEntryPath, tarEntrySize, tarHeaderChecksumMatches } from './tar';
@@ -25,6 +25,14 @@ const MIN_LAYER_BYTES = 64 * 1024;
  * capture under way is not referred to until that capture's archive is in place.
  */
 export const UNUSED_LAYER_AGE_MS = 6 * 60 * 60_000;
+/**
+ * A capture's claim on the layers it wrote or found, one sha256 a line, in the layers directory:
+ * written before it looks for a layer, removed once its archive (which then refers to them) is in
+ * place or it failed. By it a failed capture's removal of its layers (removeWrittenLayers) leaves
+ * those another capture under way is writing or reusing. A claim a killed backend left goes with
+ * the sweep's other leftovers (removeUnusedLayers), once as old as an unused layer.
+ */
+const CLAIM_SUFFIX = '.claim';
 
 /** `docker save`'s layers: `<id>/layer.tar` (Docker before 25), `blobs/sha256/<digest>` (OCI layout). */
 const isLayer = (path: string, size: number) =>
@@ -101,8 +109,9 @@ function engineSays(bytes: Buffer): string {
  * into the layer store, those already there (by content) kept as they are. Returns the size and
  * sha256 of the original archive, and the bytes this capture added to the store. The archive is a
  * temporary file renamed into place, each file and its directory flushed to the disk (fsync) before
- * this returns; both paths go into `written` first, for the caller's cleanup on failure. A layer
- * written for a capture that then fails is left to `removeUnusedLayers`.
+ * this returns; both paths go into `written` first, for the caller's cleanup on failure, and the
+ * sha256 of each layer it wrote into the store (not those it found there) into `layers`, for
+ * removeWrittenLayers once the caller has removed the archive.
  */
 export async function writeThinArchive(
   source: AsyncIterable<Buffer | string>,
@@ -110,11 +119,13 @@ export async function writeThinArchive(
   name: string,
   written: string[],
   signal?: AbortSignal,
+  layers: string[] = [],
 ): Promise<{ size: number; checksum: string; storedBytes: number }> {
   const finalPath = join(storeDirectory, name);
   const tempPath = join(storeDirectory, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
   written.push(tempPath, finalPath);
   await mkdir(join(storeDirectory, LAYERS_DIRECTORY), { recursive: true });
+  const claim = join(storeDirectory, LAYERS_DIRECTORY, `.${randomBytes(6).toString('hex')}${CLAIM_SUFFIX}`);
   const whole = createHash('sha256');
   let size = 0;
   let storedBytes = 0;
@@ -189,9 +200,9 @@ export async function writeThinArchive(
       described = new Map();
       // A global header describes every entry after it: left in the archive, with what it describes.
       if ((type === '0' || type === '\0') && !global && isLayer(path, entrySize)) {
-        const sha256 = await storeLayer(storeDirectory, pass(padded, path), entrySize, added => {
-          storedBytes += added;
-        });
+        const { sha256, added } = await storeLayer(storeDirectory, pass(padded, path), entrySize, claim);
+        storedBytes += added;
+        if (added > 0) layers.push(sha256);
         const ref: LayerRef = { sha256, size: entrySize, headers: Buffer.concat([...prelude, header]).toString('base64') };
         prelude = [];
         await write(out, tarFileEntry(`${path}${REF_SUFFIX}`, Buffer.from(JSON.stringify(ref))));
@@ -225,20 +236,23 @@ export async function writeThinArchive(
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    // In place, the archive holds its layers; failed, the caller removes those it wrote.
+    await rm(claim, { force: true }).catch(() => {});
   }
 }
 
 /**
  * Writes a layer's data (`padded` to whole blocks, `size` of it the layer) into the store by its
  * sha256, unless the store has it: then it is only touched, so that removeUnusedLayers leaves it
- * to the capture about to refer to it.
+ * to the capture about to refer to it. Claimed (in `claim`) before it is looked for. Returns its
+ * sha256 and the bytes written (none where the store had it).
  */
 async function storeLayer(
   storeDirectory: string,
   data: AsyncIterable<Buffer>,
   size: number,
-  added: (bytes: number) => void,
-): Promise<string> {
+  claim: string,
+): Promise<{ sha256: string; added: number }> {
   const temp = join(storeDirectory, LAYERS_DIRECTORY, `.${randomBytes(6).toString('hex')}.tmp`);
   const hash = createHash('sha256');
   // Flushed only when kept: most layers are in the store already, and their copy is removed.
@@ -255,6 +269,9 @@ async function storeLayer(
     await close(out);
     const sha256 = hash.digest('hex');
     const final = layerFile(storeDirectory, sha256);
+    // Before the look: a failed capture removing this layer from now on either sees the claim and
+    // leaves it, or has moved it aside already, when it is written anew below.
+    await appendFile(claim, `${sha256}\n`);
     try {
       // One of another size was cut short (a crash before its data reached the disk): replaced.
       if ((await stat(final)).size !== size) throw new Error(`layer ${sha256} is cut short`);
@@ -265,12 +282,12 @@ async function storeLayer(
       const now = new Date();
       await utimes(final, now, now);
       await rm(temp, { force: true });
+      return { sha256, added: 0 };
     } catch {
       await syncToDisk(temp);
       await rename(temp, final);
-      added(size);
+      return { sha256, added: size };
     }
-    return sha256;
   } catch (e) {
     out.destroy();
     await rm(temp, { force: true });
@@ -381,16 +398,10 @@ export async function captureArchiveFiles(file: string): Promise<Map<string, num
 }
 
 /**
- * Removes the layers no archive in the store refers to, once older than `minAgeMs` (a capture
- * under way refers to its layers only once its archive is in place). Returns the bytes freed.
+ * The layers the archives in the store refer to. An archive that cannot be read (too many open
+ * files, a disk error) is an error: its layers, taken for unused, would be lost to its capture.
  */
-export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUSED_LAYER_AGE_MS): Promise<number> {
-  const layersDir = join(storeDirectory, LAYERS_DIRECTORY);
-  const layers = await readdir(layersDir).catch(e => {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
-    throw e;
-  });
-  if (layers.length === 0) return 0;
+async function referredLayers(storeDirectory: string): Promise<Set<string>> {
   const used = new Set<string>();
   for (const name of await readdir(storeDirectory)) {
     if (!name.endsWith('.tar') || name.startsWith('.')) continue;
@@ -402,11 +413,86 @@ export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUS
         if (path.endsWith(REF_SUFFIX)) used.add(parseRef(await read()).sha256);
       });
     } catch (e) {
-      // Removed meanwhile (a discard). Any other failure to read it (too many open files, a
-      // disk error) stops the sweep: its layers, taken for unused, would be lost to its capture.
+      // Removed meanwhile (a discard).
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
+  return used;
+}
+
+/** The layers captures under way claim (CLAIM_SUFFIX). */
+async function claimedLayers(layersDir: string): Promise<Set<string>> {
+  const claimed = new Set<string>();
+  for (const name of await readdir(layersDir)) {
+    if (!name.endsWith(CLAIM_SUFFIX)) continue;
+    const text = await readFile(join(layersDir, name), 'utf8').catch(e => {
+      // Let go of meanwhile: its capture's archive is in place, or it failed.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+      throw e;
+    });
+    for (const line of text.split('\n')) if (line) claimed.add(line);
+  }
+  return claimed;
+}
+
+/**
+ * Removes at once the layers a failed capture wrote (`layers`, from writeThinArchive), once its
+ * archive is gone: each but those an archive in the store refers to (a recorded capture's, or one
+ * whose layer this capture wrote anew) and those a capture under way claims (writing or reusing
+ * it). Each is moved aside first, then the claims are read, then the archives: a capture lets go
+ * of its claim only once its archive is in place, and one that claims a layer after the move finds
+ * it gone and writes it anew. Returns the bytes freed.
+ */
+export async function removeWrittenLayers(storeDirectory: string, layers: string[]): Promise<number> {
+  if (layers.length === 0) return 0;
+  const layersDir = join(storeDirectory, LAYERS_DIRECTORY);
+  // Those a kept archive refers to are not even moved: a restore reading one meanwhile would miss it.
+  const referred = await referredLayers(storeDirectory);
+  const aside = new Map<string, string>();
+  for (const sha256 of new Set(layers.filter(l => !referred.has(l)))) {
+    const to = join(layersDir, `.${randomBytes(6).toString('hex')}.removing`);
+    if (await rename(layerFile(storeDirectory, sha256), to).then(() => true, () => false)) aside.set(sha256, to);
+  }
+  if (aside.size === 0) return 0;
+  let keep: Set<string>;
+  try {
+    const claimed = await claimedLayers(layersDir);
+    keep = new Set([...claimed, ...(await referredLayers(storeDirectory))]);
+  } catch (e) {
+    // Who else needs them is unknown: all go back, to the sweep.
+    keep = new Set(aside.keys());
+    await putBack(storeDirectory, aside, keep);
+    throw e;
+  }
+  await putBack(storeDirectory, aside, keep);
+  let freed = 0;
+  for (const [sha256, path] of aside) {
+    if (keep.has(sha256)) continue;
+    const { size } = await stat(path);
+    await rm(path, { force: true });
+    freed += size;
+  }
+  return freed;
+}
+
+/** Moves back the layers moved aside that `keep` names (over a copy written anew meanwhile: the same content). */
+async function putBack(storeDirectory: string, aside: Map<string, string>, keep: Set<string>) {
+  for (const [sha256, path] of aside) if (keep.has(sha256)) await rename(path, layerFile(storeDirectory, sha256));
+}
+
+/**
+ * Removes the layers no archive in the store refers to, once older than `minAgeMs` (a capture
+ * under way refers to its layers only once its archive is in place), and what a killed capture or
+ * sweep left beside them (temporary copies, claims) once as old. Returns the bytes freed.
+ */
+export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUSED_LAYER_AGE_MS): Promise<number> {
+  const layersDir = join(storeDirectory, LAYERS_DIRECTORY);
+  const layers = await readdir(layersDir).catch(e => {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  if (layers.length === 0) return 0;
+  const used = await referredLayers(storeDirectory);
   let freed = 0;
   const now = Date.now();
   for (const name of layers) {
