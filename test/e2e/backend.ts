@@ -68,6 +68,8 @@ export async function startBackend(options: {
   readyTimeoutMs?: number;
   /** The catalog file to read instead of the repository's catalog-info.yaml. */
   catalogFile?: string;
+  /** The entity whose plan answering means the catalog has ingested the file (default: the demo's web). */
+  readyEntity?: string;
 }): Promise<RunningBackend> {
   const port = await freePort();
   const token = `e2e-${Math.random().toString(36).slice(2)}`;
@@ -140,8 +142,8 @@ export async function startBackend(options: {
       throw new Error(`backend exited with ${child.exitCode}:\n${output.slice(-4000)}`);
     }
     try {
-      // Ready when the catalog has ingested the demo and the plugin can plan from it.
-      const res = await api('GET', '/plan/component/default/web');
+      // Ready when the catalog has ingested the file and the plugin can plan from it.
+      const res = await api('GET', `/plan/${(options.readyEntity ?? 'component:default/web').replace(/[:]/, '/')}`);
       if (res.status === 200) break;
     } catch {
       // not listening yet
