@@ -755,6 +755,34 @@ describe('analysis', () => {
     expect(strong.waitsFor.get('m1')).toEqual(['m2']);
     expect(strong.waves).toEqual([['m3'], ['m2'], ['m1']]);
   });
+  it('in a deep stack of machines, a reported dependency orders its machines though it makes the plan deeper than the longest chain', () => {
+    // As above, a (m1) waits for x (m2) by a margin of 1 nat; but z's chain runs through six
+    // machines first (k1 … k6, then m3): 8 of 9 machines in one stack, where a chain bounds the
+    // plan's depth no better than in mixed sites, so the wait joins. Without the stack it does not.
+    const stack: Array<[string, string]> = [1, 2, 3, 4, 5, 6].map(i => [`c${i}`, `k${i}`]);
+    const plan = (chain: Array<[string, string]>) => {
+      const events = chainBoots([...chain, ['w', 'm3'], ['z', 'm2'], ['x', 'm2'], ['a', 'm1']], 12);
+      const kernel = tabulateKernel(createKernel());
+      const tl = buildTimeline(events, { halfLife: 0, failureWindow: 0, failureFactor: 1, maxDelay: kernel.maxDelay });
+      const n = tl.serviceNames.length;
+      const links = [...chain.map(([s]) => s), 'w', 'z'];
+      const edges = [
+        ...links.slice(1).map((service, i) => ({ service, dependsOn: links[i], score: 0.9 })),
+        { service: 'a', dependsOn: 'x', score: 0.9 },
+      ];
+      const explained = new Map<number, Explained>(
+        edges.map(e => [tl.sid.get(e.service)! * n + tl.sid.get(e.dependsOn)!, { score: 0.9, samples: 12, restarts: 0, delay: 10, margin: e.service === 'a' ? 1 : 20 }]),
+      );
+      return planMachines(tl, kernel, { method: 'full', edges, explained, threshold: 0.7, offset: new Float64Array(n) });
+    };
+    const stacked = plan(stack);
+    expect(stacked.waitsFor.get('m1')).toEqual(['m2']);
+    expect(stacked.waves.map(w => w.join())).toEqual(['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'm3', 'm2', 'm1']);
+    // Two machines before m3: a chain of 5 waves is no stack.
+    const short = plan(stack.slice(0, 2));
+    expect(short.waitsFor.get('m1')).toEqual([]);
+    expect(short.waves).toHaveLength(4);
+  });
   it('a machine wait that the reported dependencies of two of its services show is a hard edge, though each alone is not', () => {
     // z (m2) waits for w (m3), clearly. a and b (m1) each wait for x (m2), by margins of 1 nat:
     // one such dependency alone may be a look-alike, and would make the plan deeper than the

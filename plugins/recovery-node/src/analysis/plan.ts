@@ -28,6 +28,14 @@ const PLAN_MARGIN = 3;
  * tiers, missed chain edges leave the chain up to two waves short.
  */
 const CHAIN_SLACK = 3;
+/**
+ * A longest chain of dependencies whose machine changes (plus one) reach this share of the
+ * machines: they stand in one deep stack, each hosting services of many levels, and the chain
+ * bounds the plan no more than where the hard edges run deeper than it.
+ */
+const STACKED_SHARE = 0.4;
+/** And at least this many waves: in a small site, a chain through a few machines is no stack. */
+const STACKED_MIN_WAVES = 6;
 /** Services of a machine whose reported dependencies on another machine make that a hard edge of the plan. */
 const SHOWN_BY = 2;
 /**
@@ -242,8 +250,12 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // across the services they host (a machine with services of several levels), which no chain
   // bounds, and neither do the hard edges (a reported dependency left out of such a plan broke an
   // order the boots showed more often than one let in deepened it past the truth's). There every
-  // reported dependency joins the plan unless it closes a cycle, most needed first.
-  const chainBounds = hardDepth <= longest + CHAIN_SLACK;
+  // reported dependency joins the plan unless it closes a cycle, most needed first. So too where
+  // the chain itself runs through a large share of the machines (STACKED_SHARE): with few boots
+  // the hard edges there miss as many waits as the chain does, and the plan came out waves
+  // shallower than the truth, with dependencies' machines in their dependents' waves.
+  const stacked = longest + 1 >= Math.max(STACKED_MIN_WAVES, STACKED_SHARE * machineNames.length);
+  const chainBounds = hardDepth <= longest + CHAIN_SLACK && !stacked;
   const marginOf = (e: Edge) => explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin;
   const byMargin = (x: Edge, y: Edge) => marginOf(y) - marginOf(x) || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn);
   // The weaker edges, most needed first: by how much worse their services' starts are explained
