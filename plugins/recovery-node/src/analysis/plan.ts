@@ -3,7 +3,8 @@ import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-co
 import type { KernelTable } from './correlate';
 import { bottleneckEdges, breakCycles, byName, Edge, generationCount, generations, roundScore, timedGenerations } from './graph';
 import { dependenciesOf, Explained } from './select';
-import { initializedWithin, lowerBound, machinePairs, Timeline } from './timeline';
+import { lowerBound } from './sorted';
+import { initializedWithin, machinePairs, Timeline } from './timeline';
 
 /** Share of a service's initializations its dependencies on a machine must explain to make that a hard edge of the machine plan. */
 const PLAN_SHARE = 0.6;

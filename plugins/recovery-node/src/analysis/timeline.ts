@@ -6,6 +6,7 @@ import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/p
 import { byName, counted, listed } from './graph';
 import { delayText } from './kernel';
 import { compileServiceMap, ServiceMap, ServiceMapper } from './mapping';
+import { lowerBound } from './sorted';
 import { byReadingTime, MAX_TIME, nearestReading, pastReachProblem, type ClockOffset } from '../events/clock';
 import { clockReadingProblem } from '../events/parse';
 
@@ -20,18 +21,6 @@ export class NoStartEventsError extends AnalysisInputError {}
 
 /** Share of the services below which initializations around one make it a restart. */
 const RESTART_SERVICES = 0.5;
-
-/** First index of a sorted array whose value is at least x. */
-export function lowerBound(arr: ArrayLike<number>, x: number): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** Removes adjacent duplicates from a sorted array in place; returns how many. */
 function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {

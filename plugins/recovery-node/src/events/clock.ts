@@ -5,6 +5,7 @@
  * known only once every reading is read: {@link ClockReach} holds on to what it needs till then.
  */
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { lowerBound } from '../analysis/sorted';
 
 /** Furthest time (epoch ms) from 1970 a JS Date can hold, either way; a bigint column holds it too. */
 export const MAX_TIME = 8.64e15;
@@ -33,13 +34,7 @@ export const byReadingTime = (a: ClockOffset, b: ClockOffset) => a.time - b.time
  */
 export function nearestReading(times: ArrayLike<number>, time: number): number {
   if (times.length === 0) return -1;
-  let lo = 0;
-  let hi = times.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (times[mid] < time) lo = mid + 1;
-    else hi = mid;
-  }
+  const lo = lowerBound(times, time);
   if (lo >= times.length) return times.length - 1;
   return lo > 0 && time - times[lo - 1] <= times[lo] - time ? lo - 1 : lo;
 }
