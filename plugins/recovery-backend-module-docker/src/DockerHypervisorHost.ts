@@ -16,7 +16,7 @@ import type {
 import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerLimits, joinsLabNetwork } from './adapt';
 import { firstHost, helperRange } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
-import { artifactPath } from './DockerCaptureSource';
+import { artifactPath } from './captureNames';
 import { demuxDockerStream, isStatus } from './lib/dockerStreams';
 import { hasImage } from './lib/engineImages';
 import { captureArchiveFiles } from './lib/layerStore';

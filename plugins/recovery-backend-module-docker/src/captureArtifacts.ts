@@ -6,7 +6,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { InputError, NotFoundError } from '@backstage/errors';
 import type { RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
-import { artifactPath } from './DockerCaptureSource';
+import { artifactPath } from './captureNames';
 import { followProgress, isStatus } from './lib/dockerStreams';
 import { hasImage, removeUnusedImages } from './lib/engineImages';
 import { corruptLayersOf, readCaptureArchive } from './lib/layerStore';

@@ -5,7 +5,8 @@
  */
 export { recoveryModuleDocker as default } from './module';
 export { recoveryModuleDocker } from './module';
-export { DockerCaptureSource, CAPTURE_REPOSITORY, artifactPath } from './DockerCaptureSource';
+export { DockerCaptureSource } from './DockerCaptureSource';
+export { CAPTURE_REPOSITORY, artifactPath } from './captureNames';
 export { DockerHypervisorHost, type DockerHypervisorHostOptions } from './DockerHypervisorHost';
 export { labNetworkName, MACHINE_REF_LABEL, CAPTURE_ID_LABEL, NETWORK_LABEL, PROBE_LABEL } from './labNames';
 export { DEFAULT_PROBE_IMAGE } from './LabProbe';

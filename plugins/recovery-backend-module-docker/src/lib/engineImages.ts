@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { isStatus } from './dockerStreams';
 
-// Images on the recovery engine: whether one is there, and removing those a lab no longer needs.
+// Images on an engine: whether one is there, and removing one, or those a lab no longer needs.
 
 export async function hasImage(docker: Docker, imageId: string): Promise<boolean> {
   try {
@@ -26,9 +26,9 @@ export async function removeUnusedImages(docker: Docker, imageIds: string[]): Pr
  * Removes an image by id, or one tag of it (the image too with its last tag). Not forced:
  * Docker refuses (409) while a container uses it, also one created in the meantime.
  */
-export async function removeImage(docker: Docker, idOrRef: string): Promise<void> {
+export async function removeImage(docker: Docker, idOrRef: string, abortSignal?: AbortSignal): Promise<void> {
   try {
-    await docker.getImage(idOrRef).remove();
+    await docker.getImage(idOrRef).remove(abortSignal ? { abortSignal } : {});
   } catch (e) {
     if (!isStatus(e, 404, 409)) throw e;
   }
