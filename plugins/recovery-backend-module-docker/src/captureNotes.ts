@@ -111,8 +111,8 @@ export class CaptureNotes {
     private readonly stopping: AbortSignal,
   ) {}
 
-  /** One engine call of a sweep, bounded as SWEEP_WAIT_MS says. */
-  private answerSweep<T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
+  /** One engine call of a sweep (these notes' or the others', CaptureSweeps), bounded as SWEEP_WAIT_MS says. */
+  answerSweep<T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
     return answerWithin(this.engineId, what, this.options.sweepWaitMs ?? SWEEP_WAIT_MS, call, also);
   }
 

@@ -4,11 +4,11 @@ import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedVolume, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { dockerTag } from './adapt';
 import { CAPTURE_COMMENT, CAPTURE_REPOSITORY, artifactPath, captureRepository } from './captureNames';
-import { SWEEP_WAIT_MS, type CaptureNotes, type SweepOptions } from './captureNotes';
+import type { CaptureNotes, SweepOptions } from './captureNotes';
 import { isStatus } from './lib/dockerStreams';
 import { inspectImage } from './lib/engineCalls';
 import { removeImage } from './lib/engineImages';
-import { answerWithin, explainEngineError, onEngine } from './lib/engineErrors';
+import { explainEngineError, onEngine } from './lib/engineErrors';
 import { removeUnusedLayers } from './lib/layerStore';
 
 // What captures leave on the engine and in the store once no note holds them: the look for
@@ -33,11 +33,6 @@ export class CaptureSweeps {
     /** Aborted when the backend shuts down: a commit is no longer followed. */
     private readonly stopping: AbortSignal,
   ) {}
-
-  /** One engine call of a sweep, bounded as SWEEP_WAIT_MS says. */
-  private answerSweep<T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
-    return answerWithin(this.engineId, what, this.options.sweepWaitMs ?? SWEEP_WAIT_MS, call, also);
-  }
 
   removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]> {
     return onEngine(this.engineId, async () => {
@@ -69,7 +64,7 @@ export class CaptureSweeps {
     // A repository per container: the machine's, or every one.
     const repository = machine ? captureRepository(machine) : `${CAPTURE_REPOSITORY}/*`;
     const within = machine ? `${repository}:` : `${CAPTURE_REPOSITORY}/`;
-    const images = await this.answerSweep('the list of capture images (looking for unrecorded captures)', abortSignal =>
+    const images = await this.notes.answerSweep('the list of capture images (looking for unrecorded captures)', abortSignal =>
       this.docker.listImages({ filters: { reference: [repository] }, abortSignal }),
     );
     const tags = images.flatMap(image =>
@@ -105,7 +100,7 @@ export class CaptureSweeps {
   /** The capture an image was committed for, and of which machine, as its comment says. */
   private async captureOf(imageId: string): Promise<{ captureId: string; machineRef: string } | undefined> {
     try {
-      const { Comment } = await this.answerSweep(`the look at image ${imageId} (looking for unrecorded captures)`, abortSignal =>
+      const { Comment } = await this.notes.answerSweep(`the look at image ${imageId} (looking for unrecorded captures)`, abortSignal =>
         inspectImage(this.docker, imageId, abortSignal),
       );
       const [, captureId, machineRef] = CAPTURE_COMMENT.exec(Comment ?? '') ?? [];
@@ -127,13 +122,13 @@ export class CaptureSweeps {
     await rm(artifactPath(this.options.storeDirectory, capture.artifact), { force: true });
     // The tag was `<repo>/<container>:<captureId>`: find it by tag suffix.
     const suffix = `:${dockerTag(capture.captureId)}`;
-    const images = await this.answerSweep(`the list of capture ${capture.captureId}'s images (discarding it)`, abortSignal =>
+    const images = await this.notes.answerSweep(`the list of capture ${capture.captureId}'s images (discarding it)`, abortSignal =>
       this.docker.listImages({ filters: { reference: [`${CAPTURE_REPOSITORY}/*${suffix}`] }, abortSignal }),
     );
     for (const image of images) {
       for (const t of image.RepoTags ?? []) {
         if (t.startsWith(`${CAPTURE_REPOSITORY}/`) && t.endsWith(suffix)) {
-          await this.answerSweep(`the removal of the tag ${t} (discarding capture ${capture.captureId})`, abortSignal => removeImage(this.docker, t, abortSignal));
+          await this.notes.answerSweep(`the removal of the tag ${t} (discarding capture ${capture.captureId})`, abortSignal => removeImage(this.docker, t, abortSignal));
         }
       }
     }
@@ -158,7 +153,7 @@ export class CaptureSweeps {
       async () => {
         done();
         try {
-          await this.answerSweep(`the removal of the tag ${ref}`, abortSignal => removeImage(this.docker, ref, abortSignal));
+          await this.notes.answerSweep(`the removal of the tag ${ref}`, abortSignal => removeImage(this.docker, ref, abortSignal));
           this.options.logger?.info(`recovery: removed ${ref}, which engine ${this.engineId} tagged for capture ${captureId} of ${machineRef} after that capture had stopped`);
         } catch (e) {
           this.options.logger?.warn(
