@@ -36,7 +36,8 @@ export interface Config {
          * machine's entity ref (or its name, in the default namespace). The label is set by whoever
          * runs the engine; without this check, a machine entity any catalog author registers can
          * point its container annotation at another team's container and have it paused, copied
-         * and booted in a lab. Default false (containers from before need the label first).
+         * and booted in a lab. Default true; false captures any container a machine names (for
+         * containers that cannot be labelled yet: the catalog's authors then decide).
          */
         requireMachineLabel?: boolean;
       }>;

@@ -114,8 +114,9 @@ describe('readDockerModuleConfig engine addresses', () => {
   });
 
   it('captures only containers labelled as their machine where an engine asks for it', () => {
-    expect(engine({ socketPath: '/var/run/docker.sock', requireMachineLabel: true }).requireMachineLabel).toBe(true);
-    expect(engine({ socketPath: '/var/run/docker.sock' }).requireMachineLabel).toBe(false);
+    expect(engine({ socketPath: '/var/run/docker.sock', requireMachineLabel: false }).requireMachineLabel).toBe(false);
+    // Secure by default: a catalog author alone cannot have any container paused and copied.
+    expect(engine({ socketPath: '/var/run/docker.sock' }).requireMachineLabel).toBe(true);
   });
 });
 

@@ -99,7 +99,8 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
       id,
       role,
       options: socketPath ? { socketPath } : remoteEngine(e, id, host!),
-      requireMachineLabel: e.getOptionalBoolean('requireMachineLabel') ?? false,
+      // On unless turned off: the catalog alone must not choose which container is paused and copied.
+      requireMachineLabel: e.getOptionalBoolean('requireMachineLabel') ?? true,
     };
   });
   const ids = new Set<string>();
