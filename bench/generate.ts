@@ -12,7 +12,7 @@
  * failure, minutes too early), unit names that need a map (regexes and renamed units). Machine
  * names are shuffled, so that no tie broken by name hands an analysis the truth.
  */
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { type InitializationEvent, MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
 
 export interface GeneratorOptions {
   seed: number;
@@ -409,8 +409,8 @@ export function toDocker(events: InitializationEvent[]): string[] {
   events.forEach((e, i) => {
     if (e.type === 'clock') return;
     const attrs: Record<string, string> = { name: `${e.service}-${i}`, image: 'img:1' };
-    attrs['recovery.backstage-recovery.io/service'] = e.service;
-    attrs['recovery.backstage-recovery.io/machine'] = e.machine;
+    attrs[SERVICE_LABEL] = e.service;
+    attrs[MACHINE_LABEL] = e.machine;
     const action = e.type === 'start' ? 'start' : 'die';
     if (action === 'die') attrs.exitCode = '1';
     out.push(

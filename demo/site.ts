@@ -3,6 +3,7 @@
  * Docker engine, on the `demo-prod` network, whose services really depend on each other.
  * Also the end-to-end test fixture.
  */
+import { MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -24,8 +25,6 @@ export const DEMO_DNS_SERVER = '172.29.10.11';
 /** Label on everything the demo creates (containers, network, image). */
 export const DEMO_LABEL = 'io.backstage-recovery.demo';
 
-const MACHINE_LABEL = 'recovery.backstage-recovery.io/machine';
-const SERVICE_LABEL = 'recovery.backstage-recovery.io/service';
 
 export interface DemoService {
   name: string;

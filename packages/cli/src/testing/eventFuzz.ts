@@ -4,7 +4,7 @@
  * docker events), mutated the ways real exports go wrong and the ways nobody thought of.
  * Each case is reproducible from its seed alone.
  */
-import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import { type InitializationEvent, MACHINE_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import { generateHistory, journaldNoise, seededRandom, toDocker, toJournaldRecord, toJsonl } from '../../../../bench/generate';
 
 export type FuzzFormat = 'jsonl' | 'journald' | 'docker';
@@ -145,7 +145,7 @@ export function fuzzCase(seed: number): FuzzCase {
       return undefined;
     }
     const attributes = record?.Actor?.Attributes;
-    const machine = format === 'jsonl' ? record?.machine : format === 'journald' ? record?._HOSTNAME : attributes?.['recovery.backstage-recovery.io/machine'] ?? attributes?.name;
+    const machine = format === 'jsonl' ? record?.machine : format === 'journald' ? record?._HOSTNAME : attributes?.[MACHINE_LABEL] ?? attributes?.name;
     return typeof machine === 'string' ? machine : undefined;
   };
   const valueFor = (field: string) => {
