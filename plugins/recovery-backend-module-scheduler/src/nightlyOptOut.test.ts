@@ -2,16 +2,13 @@
  * Who the nightly check leaves out: the nightly-check annotation as people write it, read by the
  * module from the catalog, and what the check says of a value it cannot read.
  */
-import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import type { SchedulerServiceTaskInvocationDefinition, SchedulerServiceTaskScheduleDefinition } from '@backstage/backend-plugin-api';
+import { mockServices } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
-import { recoveryPlugin } from '../../recovery-backend/src/plugin';
 import { componentEntity, machineEntity } from '../../recovery-backend/src/testing/entities';
-import { recoveryModuleScheduler } from './module';
 import type { ScheduledRecoveryApi } from './recoveryClient';
 import { nightlyCheck, nightlyOptOuts, nightlySummary } from './tasks';
+import { startSchedulerBackend } from './testing/schedulerBackend';
 
 const NIGHTLY = 'recovery.backstage-recovery.io/nightly-check';
 
@@ -79,30 +76,16 @@ describe('nightly check opt-outs', () => {
   });
 
   it('the scheduled task reads the annotation from the catalog: a value it cannot read is checked and named', async () => {
-    const tasks: Array<SchedulerServiceTaskScheduleDefinition & SchedulerServiceTaskInvocationDefinition> = [];
-    const scheduler = mockServices.scheduler.mock({ scheduleTask: async task => void tasks.push(task as any) });
-    let baseUrl = '';
-    const logger = mockServices.logger.mock();
-    const { server } = await startTestBackend({
-      features: [
-        recoveryPlugin,
-        recoveryModuleScheduler,
-        scheduler.factory,
-        mockServices.discovery.mock({ getBaseUrl: async () => baseUrl }).factory,
-        mockServices.rootLogger.mock({ child: () => logger }).factory,
-        catalogServiceMock.factory({
-          entities: [
-            ...['web', 'legacy', 'batch', 'api'].map(machine),
-            service('web', 'no'),
-            service('legacy', 'FALSE'),
-            service('batch', ' false '),
-            service('api', 'true'),
-          ],
-        }),
+    const { task } = await startSchedulerBackend({
+      entities: [
+        ...['web', 'legacy', 'batch', 'api'].map(machine),
+        service('web', 'no'),
+        service('legacy', 'FALSE'),
+        service('batch', ' false '),
+        service('api', 'true'),
       ],
     });
-    baseUrl = `http://127.0.0.1:${server.port()}/api/recovery`;
-    const nightly = tasks.find(t => t.id === 'recovery-nightly-check')!;
+    const nightly = task('recovery-nightly-check');
     // Nothing was captured: every run the check starts is refused, which fails the task, naming whom.
     const failure: string = await Promise.resolve(nightly.fn(new AbortController().signal)).then(
       () => '',

@@ -3,14 +3,10 @@
  * schedules it by the cron in config, and each run stores every system's analysis, which the
  * API then serves as that system's latest.
  */
-import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import type { SchedulerServiceTaskInvocationDefinition, SchedulerServiceTaskScheduleDefinition } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { recoveryPlugin } from '../../recovery-backend/src/plugin';
 import { componentEntity, machineEntity } from '../../recovery-backend/src/testing/entities';
-import { recoveryModuleScheduler } from './module';
+import { startSchedulerBackend } from './testing/schedulerBackend';
 
 /** A system of `parts` (component names), each on its machine `<name>-01`. */
 function system(name: string, parts: string[]): Entity[] {
@@ -35,26 +31,12 @@ function system(name: string, parts: string[]): Entity[] {
 
 describe('scheduled dependency analysis', () => {
   it('runs by the cron in config and stores each system\'s analysis, the latest of which the API serves', async () => {
-    const tasks: Array<SchedulerServiceTaskScheduleDefinition & SchedulerServiceTaskInvocationDefinition> = [];
-    const scheduler = mockServices.scheduler.mock({ scheduleTask: async task => void tasks.push(task as any) });
-    let baseUrl = '';
-    const logger = mockServices.logger.mock();
-    const { server } = await startTestBackend({
-      features: [
-        recoveryPlugin,
-        recoveryModuleScheduler,
-        scheduler.factory,
-        mockServices.discovery.mock({ getBaseUrl: async () => baseUrl }).factory,
-        mockServices.rootLogger.mock({ child: () => logger }).factory,
-        catalogServiceMock.factory({ entities: [...system('shop', ['db', 'web']), ...system('fresh', ['cache'])] }),
-        mockServices.rootConfig.factory({
-          data: { recovery: { schedules: { analysis: { frequency: { cron: '15 3 * * *' }, timeout: { minutes: 10 } } } } },
-        }),
-      ],
+    const { server, logger, task } = await startSchedulerBackend({
+      entities: [...system('shop', ['db', 'web']), ...system('fresh', ['cache'])],
+      config: { recovery: { schedules: { analysis: { frequency: { cron: '15 3 * * *' }, timeout: { minutes: 10 } } } } },
     });
-    baseUrl = `http://127.0.0.1:${server.port()}/api/recovery`;
 
-    const analysis = tasks.find(t => t.id === 'recovery-analysis')!;
+    const analysis = task('recovery-analysis');
     expect({ frequency: analysis.frequency, timeout: analysis.timeout }).toEqual({ frequency: { cron: '15 3 * * *' }, timeout: { minutes: 10 } });
 
     // 30 boots of the shop, a day apart: web starts 8 minutes after db.
