@@ -15,6 +15,7 @@ import { ProviderRegistry } from '../service/ProviderRegistry';
 import { HypervisorHostBusyError } from './errors';
 import { RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
+import { storedCapture } from '../testing/entities';
 
 const svc = (ref: string, machine: string, dependsOn: string[] = []): ServiceNode => ({
   ref,
@@ -77,22 +78,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     store = new RecoveryStore(knex);
-    for (const n of ['infra-01', 'data-01', 'web-01']) {
-      await store.insertCapture({
-        id: `cap-${n}`,
-        machineRef: `resource:default/${n}`,
-        engine: 'primary',
-        container: n,
-        imageId: 'sha256:1',
-        sizeBytes: 1,
-        checksum: 'sha256:1',
-        artifact: `/store/${n}.tar`,
-        runtime: { hostname: n, networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
-        adaptations: [],
-        durationMs: 1,
-        createdAt: new Date().toISOString(),
-      });
-    }
+    for (const n of ['infra-01', 'data-01', 'web-01']) await store.insertCapture(storedCapture(n));
   });
 
   /** A test recovery of web started on `runs` and driven to its end, as the store then has it. */
@@ -383,14 +369,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it("says with a machine's failure that the lab could not use production's addresses", async () => {
     // Production's subnet is in use on the recovery engine: the host gives infra-01 another address.
     await store.insertCapture({
+      ...storedCapture('infra-01'),
       id: 'cap-infra-01-addressed',
-      machineRef: 'resource:default/infra-01',
-      engine: 'primary',
-      container: 'infra-01',
-      imageId: 'sha256:1',
-      sizeBytes: 1,
-      checksum: 'sha256:1',
-      artifact: '/store/infra-01.tar',
       runtime: {
         hostname: 'infra-01',
         networks: [{ name: 'prod', subnet: '172.29.10.0/24', gateway: '172.29.10.1', ipv4Address: '172.29.10.11', aliases: [] }],
