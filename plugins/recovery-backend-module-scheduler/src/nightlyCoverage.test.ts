@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { finishTask, nightlyCheck, nightlySummary, nightlyTargets, runNightlyCheck } from './tasks';
+import { finishTask, nightlyCheck, nightlyOptOuts, nightlySummary, nightlyTargets, runNightlyCheck } from './tasks';
 
 // A system of two services, each on its own machine.
 const A01 = 'resource:default/a-01';
@@ -110,7 +110,7 @@ describe('nightly check coverage', () => {
     const items = shopItems([B01]);
     expect(nightlyTargets(items, new Set()).map(t => t.entityRef)).toEqual([SHOP, A, B]);
     const { api, started } = apiOf(items, entityRef => (entityRef === A ? { rtoSeconds: 5 } : noCapture(B01)));
-    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
     expect(started).toEqual([SHOP, A, B]);
     expect(report.succeeded).toEqual([A]);
     // Only what really misses a capture fails.
@@ -124,7 +124,7 @@ describe('nightly check coverage', () => {
     const items = shopItems();
     expect(nightlyTargets(items, new Set())).toEqual([{ entityRef: SHOP, plan: items[0].plan, covers: [{ entityRef: A, plan: items[1].plan }, { entityRef: B, plan: items[2].plan }], uncaptured: [] }]);
     const { api, started } = apiOf(items, () => ({ rtoSeconds: 7 }));
-    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
     expect(started).toEqual([SHOP]);
     // The system's run counts for its services too: they were checked, and recovered.
     expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
@@ -137,7 +137,7 @@ describe('nightly check coverage', () => {
     const items = shopItems();
     const failedOnB = { status: 'failed' as const, error: { machineRef: B01, probe: 'tcp:80', message: `${B01} failed: probe tcp:80` } };
     const { api, started } = apiOf(items, entityRef => (entityRef === SHOP ? failedOnB : { rtoSeconds: 4 }));
-    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
     // a's plan does not hold b-01: the system's failure says nothing about it, so it gets its own
     // run; b's does, and readiness counts the failure against it.
     expect(started).toEqual([SHOP, A]);
@@ -159,7 +159,7 @@ describe('nightly check coverage', () => {
     const items = shopItems();
     // Captured when readiness was read, pruned by the time the run asked for it.
     const { api, started } = apiOf(items, entityRef => (entityRef === SHOP ? noCapture(B01) : entityRef === B ? noCapture(B01) : {}));
-    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
     expect(started).toEqual([SHOP, A, B]);
     expect(report.succeeded).toEqual([A]);
     expect(report.failed.map(f => f.entityRef)).toEqual([SHOP, B]);
@@ -173,7 +173,7 @@ describe('nightly check coverage', () => {
       if (attempt === 2) return new RecoveryApiError('POST /runs failed with 409: busy', 409, HOST_BUSY_ERROR_NAME);
       return { rtoSeconds: 9 };
     });
-    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 1, deadline: Date.now() + 60_000 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1, deadline: Date.now() + 60_000 });
     expect(started).toEqual([SHOP, SHOP, SHOP]);
     expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
     expect(nightlySummary(report)).toBe(
@@ -193,7 +193,7 @@ describe('nightly check coverage', () => {
     const holdsA01 = (entityRef: string) => items.find(i => i.entityRef === entityRef)!.plan!.waves.flat().includes(A01);
     const { api, started } = apiOf(items, entityRef => (holdsA01(entityRef) ? besideFailover(entityRef) : { rtoSeconds: 3 }));
     const logger = mockServices.logger.mock();
-    const report = await nightlyCheck(api, new Set(), logger, { pollIntervalMs: 1 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), logger, { pollIntervalMs: 1 });
     // The shop's run is refused; shop-ops, which it was to cover, holds every machine of the
     // shop's plan, so it would be refused too: not started. a and b, on a part of it, are asked:
     // only a is refused.
@@ -252,7 +252,7 @@ describe('nightly check coverage', () => {
   it("names the entities a run was to cover when the task's time budget ran out during it", async () => {
     const items = shopItems();
     const { api } = apiOf(items, () => ({ status: 'running' }));
-    const report = await nightlyCheck(api, new Set(), mockServices.logger.mock(), { pollIntervalMs: 5, deadline: Date.now() + 40 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 5, deadline: Date.now() + 40 });
     expect(report.succeeded).toEqual([]);
     expect(report.failed).toEqual([
       { entityRef: SHOP, message: "run r1 was still running when the task's time budget ran out; it goes on, and readiness counts it once it ends" },
@@ -273,7 +273,7 @@ describe('nightly check coverage', () => {
       return getRun(id, options);
     };
     const logger = mockServices.logger.mock();
-    const report = await nightlyCheck(api, new Set(), logger, { pollIntervalMs: 1, signal: controller.signal });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), logger, { pollIntervalMs: 1, signal: controller.signal });
     const stopped = 'the task was stopped (its timeout ran out, or the backend shut down)';
     expect(report.succeeded).toEqual([]);
     expect(report.failed).toEqual([

@@ -326,7 +326,7 @@ describe('scheduled tasks', () => {
       getRun: async id => run(id, 'component:default/web', 'succeeded', { rtoSeconds: 4 }),
     };
     const logger = mockServices.logger.mock();
-    const report = await nightlyCheck(api, new Set(['component:default/legacy']), logger, { pollIntervalMs: 1 });
+    const report = await nightlyCheck(api, { optedOut: new Set(['component:default/legacy']), unread: [] }, logger, { pollIntervalMs: 1 });
     expect(started).toEqual(['component:default/web']);
     expect(report).toMatchObject({
       succeeded: ['component:default/web'],

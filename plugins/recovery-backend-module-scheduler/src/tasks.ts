@@ -137,11 +137,10 @@ export function nightlySummary(report: NightlyReport): string {
  */
 export async function nightlyCheck(
   api: ScheduledRecoveryApi,
-  optOuts: Set<string> | NightlyOptOuts,
+  { optedOut, unread }: NightlyOptOuts,
   logger: LoggerService,
   options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
 ): Promise<NightlyReport> {
-  const { optedOut, unread } = optOuts instanceof Set ? { optedOut: optOuts, unread: [] } : optOuts;
   for (const line of unread) logger.warn(`Nightly check: ${line}`);
   const items = await api.listReadiness({ signal: options.signal });
   const unplanned = items
