@@ -346,7 +346,22 @@ describe('recovery analyze (in process)', () => {
       const m = join(dir, 'badmap.json');
       writeFileSync(m, JSON.stringify({ services: { '/(/': 'x' } }));
       return [file('t3.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m];
-    }, /badmap\.json: .*invalid regular expression/],
+    }, /badmap\.json:1: .*invalid regular expression/],
+    // Commander keeps the last: the site's map would be ignored unsaid.
+    ['a second --map', () => [file('t3d.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', 'site.json', '--map=team.json'], /^recovery: --map given twice \('site\.json', then 'team\.json'\): give it once\n$/],
+    // A map kept by hand, pretty-printed: the entry's line, that of the key's last writing (JSON.parse keeps it).
+    ['a long map with a blank target, its line named', () => {
+      const m = join(dir, 'handmap.json');
+      const services = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`unit-${i}.service`, `svc-${i}`]));
+      writeFileSync(m, JSON.stringify({ services: { ...services, '/^db-(\\d+\\.service$/': 'db-$1' } }, null, 2).replace('"unit-3.service": "svc-3"', '"unit-3.service": ""'));
+      return [file('t3b.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m];
+    }, /handmap\.json:6: service map entry 'unit-3\.service' must map to a non-blank string/],
+    ['a long map with a bad regex, its line named', () => {
+      const m = join(dir, 'handmap2.json');
+      const services = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`unit-${i}.service`, `svc-${i}`]));
+      writeFileSync(m, JSON.stringify({ services: { ...services, '/^db-(\\d+\\.service$/': 'db-$1' } }, null, 2));
+      return [file('t3c.jsonl', ['{"time":1,"machine":"m","service":"s"}']), '--map', m];
+    }, /handmap2\.json:43: service map entry '\/\^db-\(\\d\+\\\.service\$\/': invalid regular expression \(.*Unterminated group\)\n$/],
   ])('%s: exit 2 with a clear message', async (_name, args, message) => {
     const r = await run(['analyze', ...(args as () => string[])()]);
     expect(r.status).toBe(2);
@@ -483,6 +498,7 @@ describe('recovery analyze (in process)', () => {
     expect(JSON.parse(hours.stdout).at).toBe('2024-01-02T00:00:00.000Z');
   });
 });
+
 
 describe('kernel', () => {
   it('moves the kernel peak to where fast starters start, saying so; --kernel-peak keeps the one given', async () => {

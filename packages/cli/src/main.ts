@@ -222,8 +222,28 @@ async function readMap(file: string): Promise<ServiceMapper> {
     if (map === null) throw new Error('service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got null');
     return compileServiceMap(map);
   } catch (e) {
-    throw new InputError(`${file}: ${(e as Error).message}`);
+    throw new InputError(`${file}${failingEntryLine(text, map)}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * `:LINE` of the map entry that the map does not compile for (an invalid regex, a target that is
+ * no name), where its key stands in the file as JSON writes it; '' where no one entry is at fault
+ * (the map's shape) or the key is written otherwise. A map of hundreds of entries is edited by hand.
+ */
+function failingEntryLine(text: string, map: ServiceMap | null): string {
+  const services = map?.services;
+  if (typeof services !== 'object' || services === null || Array.isArray(services)) return '';
+  for (const [key, to] of Object.entries(services)) {
+    try {
+      compileServiceMap({ services: { [key]: to } });
+    } catch {
+      // The last time the key is written: JSON.parse keeps the last of a key given twice.
+      const written = [...text.matchAll(new RegExp(`${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:`, 'g'))].at(-1);
+      return written ? `:${text.slice(0, written.index).split('\n').length}` : '';
+    }
+  }
+  return '';
 }
 
 /** `--kernel-shape`: a shape, with its parameter after a colon where it has one. */
@@ -384,7 +404,24 @@ export async function main(
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   let status = 0;
-  program
+  /**
+   * Refuses an option given a second value: of two maps, two thresholds or two URLs, commander
+   * would keep the last and ignore the other unsaid (`--map site.json --map team.json` is not both).
+   */
+  const onceEach = (command: Command) => {
+    for (const option of command.options) {
+      if (option.isBoolean()) continue;
+      let given: string | undefined;
+      command.on(`option:${option.name()}`, (value: string) => {
+        // A token is not echoed into a pipeline's log.
+        const values = option.long === '--token' ? '' : ` ('${given}', then '${value}')`;
+        if (given !== undefined) throw new InputError(`${option.long} given twice${values}: give it once`);
+        given = value;
+      });
+    }
+    return command;
+  };
+  const analyze = program
     .command('analyze')
     .description('Learn initialization dependencies and a machine boot order from exported logs')
     .argument('<files...>', 'log files (jsonl, journald json, docker events json); - for standard input')
@@ -400,29 +437,29 @@ export async function main(
       '--kernel-peak <delay>',
       "delay after a dependency at which a dependent's start counts most, in minutes or as a duration such as 5s or 1m30s (default 10, moved to the delay the boots show when many dependencies score under the threshold there; a minute or less, e.g. 5s, analyses a site that boots in seconds)",
     )
-    .exitOverride()
-    .action(async (files: string[], opts: AnalyzeCliOptions) => {
-      // Progress goes to a terminal only, never into a pipe or a captured stream. Each redraw clears
-      // to the line end (a shorter file name leaves no tail); the line ends before any message.
-      let drawn = false;
-      const onProgress = io.stderrIsTTY
-        ? (file: string, lines: number) => {
-            io.stderr(`\rrecovery: ${file}: ${lines.toLocaleString('en-US')} lines read\x1b[K`);
-            drawn = true;
-          }
-        : undefined;
-      const { result, read } = await runAnalysis(files, { ...opts, onProgress }).finally(() => {
-        if (drawn) io.stderr('\n');
-      });
-      if (opts.json) {
-        const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at } = result;
-        io.stdout(
-          `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
-        );
-      } else {
-        io.stdout(formatSummary(result, read));
-      }
+    .exitOverride();
+  onceEach(analyze).action(async (files: string[], opts: AnalyzeCliOptions) => {
+    // Progress goes to a terminal only, never into a pipe or a captured stream. Each redraw clears
+    // to the line end (a shorter file name leaves no tail); the line ends before any message.
+    let drawn = false;
+    const onProgress = io.stderrIsTTY
+      ? (file: string, lines: number) => {
+          io.stderr(`\rrecovery: ${file}: ${lines.toLocaleString('en-US')} lines read\x1b[K`);
+          drawn = true;
+        }
+      : undefined;
+    const { result, read } = await runAnalysis(files, { ...opts, onProgress }).finally(() => {
+      if (drawn) io.stderr('\n');
     });
+    if (opts.json) {
+      const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at } = result;
+      io.stdout(
+        `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
+      );
+    } else {
+      io.stdout(formatSummary(result, read));
+    }
+  });
 
   // Against a backend: a token and where it listens, on each command.
   let hasToken = false;
@@ -433,11 +470,15 @@ export async function main(
     return backend.client;
   };
   const againstBackend = (command: Command) =>
-    command
-      .option('--url <url>', `the Backstage backend (default: RECOVERY_URL, else ${DEFAULT_BACKEND_URL})`)
-      .option('--token <token>', 'bearer token, a static token from backend.auth.externalAccess (default: RECOVERY_TOKEN)')
-      .option('--json', "print the API's answer as one JSON document")
-      .exitOverride();
+    onceEach(
+      command
+        .option('--url <url>', `the Backstage backend (default: RECOVERY_URL, else ${DEFAULT_BACKEND_URL})`)
+        .option('--token <token>', 'bearer token, a static token from backend.auth.externalAccess (default: RECOVERY_TOKEN)')
+        .option('--json', "print the API's answer as one JSON document")
+        // `recovery run web api` would recover web alone and exit 0: refused, not half done.
+        .allowExcessArguments(false)
+        .exitOverride(),
+    );
   const json = (value: unknown) => `${JSON.stringify(value)}\n`;
   const intervalMs = (text: string) => {
     const seconds = Number(text);

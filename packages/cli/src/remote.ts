@@ -70,13 +70,20 @@ export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = 
         const method = init?.method ?? 'GET';
         // A capture answers once its machine's image is saved, however long that takes.
         const capture = method === 'POST' && String(input).endsWith('/captures');
+        let response: Response;
         try {
-          return await send(String(input), method, headers, init?.body as string | undefined, capture ? undefined : answerTimeoutMs);
+          response = await send(String(input), method, headers, init?.body as string | undefined, capture ? undefined : answerTimeoutMs);
         } catch (error) {
           if (error instanceof NoAnswerError) throw new BackendError(`the Backstage backend at ${text} ${error.message}`);
+          if (error instanceof BrokenAnswerError) {
+            const { code, message } = error.cause as NodeJS.ErrnoException;
+            const path = String(input).slice(text.length);
+            throw new BackendError(`the connection to the Backstage backend at ${text} broke before it answered ${method} ${path} (${code ?? message})${method === 'GET' ? '' : afterBrokenWrite(path)}`);
+          }
           const { code, message } = error as NodeJS.ErrnoException;
           throw new BackendError(`cannot reach the Backstage backend at ${text} (${code ?? message}): start it, or point --url or RECOVERY_URL at it`);
         }
+        return ownAnswer(response, `${method} ${String(input).slice(text.length)}`, text);
       },
     },
   });
@@ -96,6 +103,22 @@ export const ANSWER_TIMEOUT_MS = 300_000;
 
 class NoAnswerError extends Error {}
 
+/** The connection broke once the request had reached the backend: it may have acted on it. */
+class BrokenAnswerError extends Error {
+  constructor(readonly cause: Error) {
+    super(cause.message);
+  }
+}
+
+/**
+ * What to do where a request that changes something got no whole answer: the backend may have
+ * done it all the same, and sending it again can start a second run.
+ */
+function afterBrokenWrite(path: string): string {
+  const done = path.endsWith('/release') ? 'released the failover' : path.endsWith('/captures') ? 'taken the capture' : path.endsWith('/runs') ? 'started the run' : 'done it';
+  return `: it may have ${done} all the same; look (recovery readiness, or the entity's Recovery tab) before asking again`;
+}
+
 /**
  * One request, answered as fetch answers it, waited for up to `timeoutMs` of silence, or as long
  * as the backend works on it. Not fetch: a capture answers only once its machine's image is saved,
@@ -106,7 +129,10 @@ function send(url: string, method: string, headers: Headers, body?: string, time
   const outgoingHeaders: Record<string, string | number> = Object.fromEntries(headers);
   if (body !== undefined) outgoingHeaders['Content-Length'] = Buffer.byteLength(body);
   const request = url.startsWith('https:') ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve, refuse) => {
+    // Connected (over TLS: its handshake done), the request is the backend's to act on.
+    let reached = false;
+    const reject = (error: Error) => refuse(reached && !(error instanceof NoAnswerError) ? new BrokenAnswerError(error) : error);
     const outgoing = request(url, { method, headers: outgoingHeaders }, response => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -126,9 +152,67 @@ function send(url: string, method: string, headers: Headers, body?: string, time
     if (timeoutMs !== undefined) {
       outgoing.setTimeout(timeoutMs, () => outgoing.destroy(new NoAnswerError(`gave no answer in ${timeoutMs / 1000} s`)));
     }
+    outgoing.on('socket', socket => {
+      if (!socket.connecting) reached = true;
+      else socket.once(url.startsWith('https:') ? 'secureConnect' : 'connect', () => (reached = true));
+    });
     outgoing.on('error', reject);
     outgoing.end(body);
   });
+}
+
+/**
+ * The backend's own answer, or why what came back is none. A redirect is not followed: the token
+ * would go where --url does not say (an http:// URL sent on to https://, a sign-in page). An
+ * answer that is not JSON is a page from something else at that URL (the app on :3000, a proxy):
+ * said in a line, not dumped whole, and as a refusal (exit 3), not a crash. An error that is not
+ * the backend's own (a gateway's HTML 503) becomes one, its page shortened to a line.
+ */
+async function ownAnswer(response: Response, request: string, url: string): Promise<Response> {
+  const { status, statusText, headers } = response;
+  if (status >= 300 && status < 400 && status !== 304) {
+    const location = headers.get('location');
+    throw new BackendError(
+      `the Backstage backend at ${url} redirects ${request} (${status} ${statusText}) to ${location ?? 'no location'}: ` +
+        'redirects are not followed, the token would go with them; point --url or RECOVERY_URL at the address the backend answers on',
+    );
+  }
+  if (status === 204 || status === 304) return response;
+  const body = await response.text();
+  const type = headers.get('content-type')?.split(';')[0].trim() || 'no content type';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
+  const rebuilt = (text: string, contentType?: string) => {
+    const answered = new Headers(headers);
+    if (contentType) answered.set('content-type', contentType);
+    answered.delete('content-length');
+    return new Response(text, { status, statusText, headers: answered });
+  };
+  if (response.ok) {
+    if (parsed !== undefined) return rebuilt(body);
+    const json = /^application\/(.+\+)?json\b/i.test(type);
+    throw new BackendError(
+      `the answer to ${request} from ${url} is not valid JSON (${status}, ${type}${body.trim() ? `: ${excerpt(body)}` : ', empty'})` +
+        (json ? ': cut short on its way?' : ': is --url the Backstage backend (such as http://localhost:7007), not the app or a proxy in front of it?'),
+    );
+  }
+  // Backstage's error body, as its error handler writes it: `{error: {name, message}, response}`.
+  const own = typeof parsed === 'object' && parsed !== null && 'error' in parsed && 'response' in parsed;
+  if (own) return rebuilt(body);
+  const message = `Request failed with status ${status} ${statusText}${body.trim() ? ` (${type}: ${excerpt(body)})` : ''}`;
+  return rebuilt(JSON.stringify({ error: { name: 'Error', message }, response: { statusCode: status } }), 'application/json');
+}
+
+/** A page's gist in one short line: the first words of its text, else of its HTML title. */
+function excerpt(body: string): string {
+  const words = (html: string) => html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  const title = words(/<title[^>]*>([^<]*)<\/title>/i.exec(body)?.[1] ?? '');
+  const text = words(body.replace(/<(head|script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')) || title;
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 119)}…` : text);
 }
 
 /** `web` → `component:default/web`, as the catalog reads a short ref; refuses what it cannot read. */
@@ -148,7 +232,9 @@ export function describeBackendError(error: unknown, hasToken: boolean): string 
   if (statusCode === 401) {
     return `${message} (401): ${hasToken ? 'the backend refused the token' : 'pass a token with --token or RECOVERY_TOKEN'} (a static token from backend.auth.externalAccess)`;
   }
-  if (statusCode === 404 && /Cannot (GET|POST)|Not Found$/.test(message)) {
+  // Not the recovery plugin's own 404 (an entity, a run): Backstage's for a plugin it does not
+  // have is empty, Express's a "Cannot GET" page.
+  if (statusCode === 404 && (error.body?.error?.name === 'Error' || /Cannot (GET|POST)/.test(message))) {
     return `${message} (404): is the recovery plugin installed in that backend?`;
   }
   return `${message} (${statusCode})`;

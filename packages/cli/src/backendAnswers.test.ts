@@ -1,0 +1,191 @@
+/**
+ * The backend commands against answers a real backend, or what stands in front of it, gives: the
+ * backend's own refusals, a gateway's HTML pages, a redirect, the app's page where the API was
+ * meant, a connection broken mid-answer. A small HTTP server plays them.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { runCli } from './testing/runCli';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const json = (res: ServerResponse, status: number, body: unknown) =>
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+/** An error as Backstage's error handler writes it. */
+const backendError = (res: ServerResponse, status: number, name: string, message: string, more: object = {}) =>
+  json(res, status, { error: { name, message, ...more }, request: { method: 'POST', url: '/api/recovery/runs' }, response: { statusCode: status } });
+const run = (status: string) => ({
+  id: 'run-1',
+  entityRef: 'component:default/web',
+  mode: 'test',
+  status,
+  steps: status === 'running' ? [] : [{ at: '2026-12-05T10:00:09.000Z', level: 'info', message: 'Lab torn down' }],
+  machines: [],
+  createdAt: '2026-12-05T10:00:00.000Z',
+  ...(status === 'succeeded' && { rtoSeconds: 9 }),
+});
+const NGINX_503 =
+  '<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n' +
+  `<hr><center>nginx</center>\r\n${'<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n'.repeat(6)}</body>\r\n</html>\r\n`;
+
+describe('recovery against what a backend, or what stands in front of it, answers', () => {
+  let server: Server;
+  let url: string;
+  let handle: Handler;
+  let requests: string[];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      handle(req, res);
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  beforeEach(() => {
+    requests = [];
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise(resolve => server.close(resolve));
+  });
+
+  const cli = (...argv: string[]) => runCli([...argv, '--url', url, '--token', 't']);
+
+  it('refuses, exit 2 and before any request, a second entity, run or option value it would silently leave out', async () => {
+    handle = (_req, res) => json(res, 201, run('succeeded'));
+    for (const [argv, command] of [
+      [['run', 'web', 'api'], 'run'],
+      [['capture', 'web', 'api'], 'capture'],
+      [['readiness', 'web', 'api'], 'readiness'],
+      [['watch', 'run-1', 'run-2'], 'watch'],
+      [['release', 'run-1', 'run-2'], 'release'],
+    ] as const) {
+      expect(await cli(...argv)).toEqual({ status: 2, stdout: '', stderr: `error: too many arguments for '${command}'. Expected 1 argument but got 2.\n` });
+    }
+    // An option given twice: one value would be ignored unsaid. A token is not echoed.
+    expect(await cli('run', 'web', '--token', 's3cret')).toEqual({ status: 2, stdout: '', stderr: 'recovery: --token given twice: give it once\n' });
+    expect(await cli('watch', 'run-1', '--interval', '5', '--interval', '0.5')).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: "recovery: --interval given twice ('5', then '0.5'): give it once\n",
+    });
+    expect(requests).toEqual([]);
+  });
+
+  it("says the backend's own refusals with their status, exit 3: a token, a permission, an entity, a failover kept on the host", async () => {
+    handle = (_req, res) => backendError(res, 401, 'AuthenticationError', 'Illegal token');
+    expect(await cli('run', 'web')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr: 'recovery: Illegal token (401): the backend refused the token (a static token from backend.auth.externalAccess)\n',
+    });
+    handle = (_req, res) => backendError(res, 403, 'NotAllowedError', 'Missing permission recovery.run.failover on component:default/web');
+    expect(await cli('run', 'web', '--failover')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr: 'recovery: Missing permission recovery.run.failover on component:default/web (403)\n',
+    });
+    handle = (_req, res) => backendError(res, 404, 'NotFoundError', 'No entity component:default/nope in the catalog');
+    expect(await cli('readiness', 'nope')).toMatchObject({ status: 3, stderr: 'recovery: No entity component:default/nope in the catalog (404)\n' });
+    const kept =
+      'component:default/web cannot be test-recovered on dr-host now: failover run-0 of component:default/web (succeeded at 2026-12-04T10:00:00.000Z) keeps 1 container there, ' +
+      'serving production with machine resource:default/web-01; release failover run-0 (recovery release run-0, or POST /runs/run-0/release) and start the run again';
+    handle = (_req, res) => backendError(res, 409, 'KeptFailoverError', kept, { failover: 'failover run-0', host: 'dr-host' });
+    expect(await cli('run', 'web')).toEqual({ status: 3, stdout: '', stderr: `recovery: ${kept} (409)\n` });
+  });
+
+  it("shortens a gateway's or proxy's HTML error page to a line, and tells a backend without the plugin", async () => {
+    handle = (_req, res) => res.writeHead(503, 'Service Unavailable', { 'Content-Type': 'text/html' }).end(NGINX_503);
+    expect(await cli('run', 'web')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr: 'recovery: Request failed with status 503 Service Unavailable (text/html: "503 Service Temporarily Unavailable nginx") (503)\n',
+    });
+    handle = (_req, res) =>
+      res
+        .writeHead(404, { 'Content-Type': 'text/html; charset=utf-8' })
+        .end('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot GET /api/recovery/readiness</pre>\n</body>\n</html>\n');
+    expect(await cli('readiness')).toMatchObject({
+      status: 3,
+      stderr: 'recovery: Request failed with status 404 Not Found (text/html: "Cannot GET /api/recovery/readiness") (404): is the recovery plugin installed in that backend?\n',
+    });
+    // Backstage's own answer for a plugin it does not have: an empty 404.
+    handle = (_req, res) => res.writeHead(404).end();
+    expect(await cli('readiness')).toMatchObject({ status: 3, stderr: 'recovery: Request failed with status 404 Not Found (404): is the recovery plugin installed in that backend?\n' });
+  });
+
+  it('names a redirect and where it leads, following none (the token would go with it): exit 3', async () => {
+    handle = (req, res) => res.writeHead(301, { Location: `https://backstage.example.com${req.url}` }).end();
+    expect(await cli('run', 'web')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr:
+        `recovery: the Backstage backend at ${url} redirects POST /api/recovery/runs (301 Moved Permanently) to https://backstage.example.com/api/recovery/runs: ` +
+        'redirects are not followed, the token would go with them; point --url or RECOVERY_URL at the address the backend answers on\n',
+    });
+    expect(requests).toEqual(['POST /api/recovery/runs']);
+  });
+
+  it('calls an answer that is not JSON a refusal (exit 3, not 1 as a failed run), naming what came instead', async () => {
+    // The app's own page, where --url names the frontend (port 3000) instead of the backend.
+    handle = (_req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!DOCTYPE html><html><head><title>Backstage</title><script>x()</script></head><body><div id="root"></div></body></html>');
+    expect(await cli('run', 'web')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr:
+        `recovery: the answer to POST /api/recovery/runs from ${url} is not valid JSON (200, text/html: "Backstage"): ` +
+        'is --url the Backstage backend (such as http://localhost:7007), not the app or a proxy in front of it?\n',
+    });
+    handle = (_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"items": [{"entityRef": "component:default/w');
+    expect(await cli('readiness', '--json')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr: `recovery: the answer to GET /api/recovery/readiness from ${url} is not valid JSON (200, application/json: "{\\"items\\": [{\\"entityRef\\": \\"component:default/w"): cut short on its way?\n`,
+    });
+  });
+
+  it('tells a start whose answer the connection lost from a backend out of reach: the run may have started', async () => {
+    // The backend restarting, or a proxy cutting the connection, once the request is in.
+    handle = req => req.socket.destroy();
+    expect(await cli('run', 'web')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr:
+        `recovery: the connection to the Backstage backend at ${url} broke before it answered POST /api/recovery/runs (ECONNRESET): ` +
+        "it may have started the run all the same; look (recovery readiness, or the entity's Recovery tab) before asking again\n",
+    });
+    expect(await cli('release', 'run-1')).toMatchObject({ status: 3, stderr: expect.stringContaining('POST /api/recovery/runs/run-1/release (ECONNRESET): it may have released the failover all the same;') });
+    expect(await cli('readiness')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr: `recovery: the connection to the Backstage backend at ${url} broke before it answered GET /api/recovery/readiness (ECONNRESET)\n`,
+    });
+  });
+
+  it("follows a run through a gateway's page and a connection reset mid-answer, saying so once in a line, to how it ended", async () => {
+    let looks = 0;
+    handle = (req, res) => {
+      if (req.method === 'POST') return json(res, 201, run('running'));
+      looks++;
+      // A deploy: the gateway's page, then the old backend going with the connection half answered.
+      if (looks === 1) return res.writeHead(503, { 'Content-Type': 'text/html' }).end(NGINX_503);
+      if (looks === 2) {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '500' });
+        res.write('{"id": "run-1", "status": "runn');
+        return void setTimeout(() => req.socket.destroy(), 20);
+      }
+      return json(res, 200, run(looks < 4 ? 'running' : 'succeeded'));
+    };
+    const followed = await cli('run', 'web', '--interval', '0.1');
+    expect(followed).toEqual({
+      status: 0,
+      stdout:
+        'Run run-1 of component:default/web started (Ctrl-C stops following, not the run)\n' +
+        '10:00:09  Lab torn down\n' +
+        'Run run-1 of component:default/web succeeded: 0 machines verified, measured RTO 9 s\n',
+      stderr: 'recovery: Request failed with status 503 Service Unavailable (text/html: "503 Service Temporarily Unavailable nginx"); still following run run-1, for up to 60 s\n',
+    });
+    expect(looks).toBe(4);
+  });
+});
