@@ -115,6 +115,22 @@ describe('name mapping', () => {
     expect(analyzeDependencies(events, { map: all }).warnings.filter(w => w.includes('service map'))).toEqual([]);
     expect(compileServiceMap(undefined).unused()).toEqual([]);
   });
+  it('warns of an entry whose names all go to an earlier one, not calling it unmatched', () => {
+    // '/^web/' comes after '/\\.service$/' and every web name ends in .service: it maps nothing.
+    const map = { services: { 'db-1': 'database', '/^(.+)\\.service$/': '$1', '/^web/': 'frontend', '/^db-/': 'database' } };
+    const events = [start(T0, 'db-1'), start(T0 + 10 * MIN, 'web.service'), start(T0 + DAY, 'db-1'), start(T0 + DAY + 10 * MIN, 'web.service')];
+    const warnings = analyzeDependencies(events, { map }).warnings.filter(w => w.includes('service map'));
+    expect(warnings).toEqual([
+      "service map entry '/^web/' maps nothing: the names it matches go to an earlier entry ('web.service' to '/^(.+)\\.service$/'); exact names come first, then regex keys in the map's order",
+      "service map entry '/^db-/' maps nothing: the names it matches go to an earlier entry ('db-1' to 'db-1'); exact names come first, then regex keys in the map's order",
+    ]);
+    // One name it maps is enough to make it an entry that does something.
+    const mapper = compileServiceMap(map);
+    ['web.service', 'db-1', 'webapp'].forEach(name => mapper(name));
+    expect(mapper('webapp')).toBe('frontend');
+    expect(mapper.shadowed().map(s => s.key)).toEqual(['/^db-/']);
+    expect(mapper.unused()).toEqual([]);
+  });
   it('reports an invalid regex', () => {
     expect(() => compileServiceMap({ services: { '/(/': 'x' } })).toThrow(/invalid regular expression/);
   });
@@ -135,7 +151,7 @@ describe('name mapping', () => {
     const map = { services: { '/^db-\\d+$/': 'database', 'web.service': 'web' } };
     const events = [start(T0, 'db-1'), start(T0 + 10 * MIN, 'web.service'), start(T0 + DAY, 'db-2'), start(T0 + DAY + 10 * MIN, 'web.service')];
     const compiled = compileServiceMap(map);
-    const mapper = Object.assign(vi.fn(compiled), { problem: compiled.problem, unused: compiled.unused });
+    const mapper = Object.assign(vi.fn(compiled), { problem: compiled.problem, unused: compiled.unused, shadowed: compiled.shadowed });
     const result = analyzeDependencies(events, { map: mapper });
     expect(result).toEqual(analyzeDependencies(events, { map }));
     expect(result.services.map(s => s.service)).toEqual(['database', 'web']);

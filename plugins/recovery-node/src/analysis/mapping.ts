@@ -17,6 +17,11 @@ export interface ServiceMapper {
   problem(name: string): string | undefined;
   /** The map's entries that no name given to the mapper so far matched, in the map's order. */
   unused(): string[];
+  /**
+   * Entries that matched names given to the mapper, but every one of them went to an entry
+   * before it (exact names first, then regex keys in order), with one such name and that entry.
+   */
+  shadowed(): Array<{ key: string; name: string; by: string }>;
 }
 
 const REGEX_KEY = /^\/(.*)\/([a-z]*)$/s;
@@ -31,7 +36,7 @@ const SHAPE = '{"services": {"<name or /regex/>": "<service>"}}';
  * every name to itself; any other value that is not a plain object is an error.
  */
 export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
-  if (map === undefined || map === null) return Object.assign((name: string) => name, { problem: () => undefined, unused: () => [] });
+  if (map === undefined || map === null) return Object.assign((name: string) => name, { problem: () => undefined, unused: () => [], shadowed: () => [] });
   if (typeof map !== 'object' || Array.isArray(map)) throw new Error(`service map must be a JSON object ${SHAPE}, got ${describeValue(map)}`);
   if (map.services === undefined) throw new Error(`service map has no 'services': expected ${SHAPE}`);
   if (typeof map.services !== 'object' || map.services === null || Array.isArray(map.services)) {
@@ -65,29 +70,37 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
   const cache = new Map<string, string>();
   const problems = new Map<string, string>();
   const used = new Set<string>();
+  // Regex key → a name it matched that an earlier entry took, and that entry.
+  const beaten = new Map<string, { name: string; by: string }>();
   const mapper = (name: string) => {
     const hit = cache.get(name);
     if (hit !== undefined) return hit;
     let out = exact.get(name);
-    if (out !== undefined) used.add(name);
-    else {
-      out = name;
-      for (const { key, re, once, to } of patterns) {
-        re.lastIndex = 0;
-        const m = re.exec(name);
-        if (m) {
-          used.add(key);
-          // String.prototype.replace expands the replacement exactly; around it stand the parts
-          // of the name before and after the match, cut off again.
-          once.lastIndex = 0;
-          const replaced = name.replace(once, to);
-          out = replaced.slice(m.index, replaced.length - (name.length - m.index - m[0].length));
-          // Exact targets were checked above; a regex result only now.
-          const problem = nameProblem(out);
-          if (problem) problems.set(name, `service map entry '${key}' turns '${name}' into a service name that ${problem}`);
-          break;
-        }
+    let by: string | undefined;
+    if (out !== undefined) {
+      used.add(name);
+      by = name;
+    } else out = name;
+    // Every regex key is tried, also past the one that maps the name: a key that only ever
+    // matches names an earlier entry takes does nothing, and is not "unmatched" either.
+    for (const { key, re, once, to } of patterns) {
+      re.lastIndex = 0;
+      const m = re.exec(name);
+      if (!m) continue;
+      if (by !== undefined) {
+        if (!beaten.has(key)) beaten.set(key, { name, by });
+        continue;
       }
+      by = key;
+      used.add(key);
+      // String.prototype.replace expands the replacement exactly; around it stand the parts
+      // of the name before and after the match, cut off again.
+      once.lastIndex = 0;
+      const replaced = name.replace(once, to);
+      out = replaced.slice(m.index, replaced.length - (name.length - m.index - m[0].length));
+      // Exact targets were checked above; a regex result only now.
+      const problem = nameProblem(out);
+      if (problem) problems.set(name, `service map entry '${key}' turns '${name}' into a service name that ${problem}`);
     }
     cache.set(name, out);
     return out;
@@ -97,7 +110,8 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
       mapper(name);
       return problems.get(name);
     },
-    unused: () => Object.keys(map.services).filter(key => !used.has(key)),
+    unused: () => Object.keys(map.services).filter(key => !used.has(key) && !beaten.has(key)),
+    shadowed: () => Object.keys(map.services).flatMap(key => (!used.has(key) && beaten.has(key) ? [{ key, ...beaten.get(key)! }] : [])),
   });
 }
 

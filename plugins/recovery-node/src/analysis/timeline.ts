@@ -301,6 +301,9 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       `${unused.length} service map ${unused.length === 1 ? 'entry' : 'entries'} matched no name in the input (${listed(unused.map(key => `'${key}'`))}): misspelt, or names these logs do not carry?`,
     );
   }
+  for (const { key, name, by } of mapName.shadowed()) {
+    warnings.push(`service map entry '${key}' maps nothing: the names it matches go to an earlier entry ('${name}' to '${by}'); exact names come first, then regex keys in the map's order`);
+  }
   warnings.push(...conflictingClockReadings(readings));
   const left = new Set(outOfReach);
   const kept = (e: InitializationEvent) => left.size === 0 || !left.has(e);
