@@ -4,7 +4,8 @@ export interface Config {
   recovery?: {
     /**
      * A schedule given here replaces the default whole: `frequency` and `timeout` are both
-     * required. Cron times are in the backend's time zone.
+     * required. Cron times are in the backend's time zone. A cron the scheduler cannot read, or a
+     * frequency or timeout of zero or less, stops the backend at start, naming the key.
      */
     schedules?: {
       /**

@@ -44,7 +44,8 @@ export interface Config {
       /**
        * How often readiness is assessed for notices (task `recovery-readiness-notices`). Default
        * every 15 minutes, timeout 10 minutes, first a minute after start; one given here replaces
-       * it whole (`frequency` and `timeout` both required).
+       * it whole (`frequency` and `timeout` both required). A frequency or timeout of zero or less,
+       * a negative initial delay or a cron the scheduler cannot read stops start-up, naming this key.
        */
       schedule?: SchedulerServiceTaskScheduleDefinitionConfig;
     };

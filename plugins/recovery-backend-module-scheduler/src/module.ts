@@ -1,29 +1,17 @@
-import {
-  coreServices,
-  createBackendModule,
-  readSchedulerServiceTaskScheduleDefinitionFromConfig,
-  SchedulerServiceTaskScheduleDefinition,
-} from '@backstage/backend-plugin-api';
+import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
 import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
-import { Config } from '@backstage/config';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import {
   ANNOTATION_NIGHTLY_CHECK,
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
+import { readTaskSchedule, scheduleDurationMs, scheduleTaskFrom } from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryBackendClient } from './recoveryClient';
-import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyOptOuts, nightlySummary, oldestCapturedFirst, timeoutMs } from './tasks';
+import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyOptOuts, nightlySummary, oldestCapturedFirst } from './tasks';
 
-function schedule(
-  config: Config,
-  key: string,
-  fallback: SchedulerServiceTaskScheduleDefinition,
-): SchedulerServiceTaskScheduleDefinition {
-  return config.has(key)
-    ? readSchedulerServiceTaskScheduleDefinitionFromConfig(config.getConfig(key))
-    : fallback;
-}
+/** What the nightly check keeps of its timeout to log its report before the scheduler stops it. */
+const REPORT_MARGIN_MS = 30_000;
 
 /**
  * Scheduled captures, dependency analysis and the nightly readiness check. Tasks are claimed through the
@@ -54,9 +42,9 @@ export const recoveryModuleScheduler = createBackendModule({
           return items.map(e => stringifyEntityRef(e)).sort();
         };
 
-        await scheduler.scheduleTask({
+        await scheduleTaskFrom(scheduler, 'recovery.schedules.capture', {
           id: 'recovery-capture',
-          ...schedule(config, 'recovery.schedules.capture', {
+          ...readTaskSchedule(config, 'recovery.schedules.capture', {
             frequency: { cron: '0 * * * *' },
             timeout: { minutes: 50 },
           }),
@@ -71,9 +59,9 @@ export const recoveryModuleScheduler = createBackendModule({
           },
         });
 
-        await scheduler.scheduleTask({
+        await scheduleTaskFrom(scheduler, 'recovery.schedules.analysis', {
           id: 'recovery-analysis',
-          ...schedule(config, 'recovery.schedules.analysis', {
+          ...readTaskSchedule(config, 'recovery.schedules.analysis', {
             frequency: { cron: '30 */6 * * *' },
             timeout: { minutes: 30 },
           }),
@@ -84,17 +72,19 @@ export const recoveryModuleScheduler = createBackendModule({
 
         // Half an hour after the hourly capture, so the check restores the captures just taken
         // rather than racing them.
-        const nightlySchedule = schedule(config, 'recovery.schedules.nightlyCheck', {
-          frequency: { cron: '30 2 * * *' },
-          timeout: { hours: 4 },
-        });
-        await scheduler.scheduleTask({
+        const nightlySchedule = readTaskSchedule(
+          config,
+          'recovery.schedules.nightlyCheck',
+          { frequency: { cron: '30 2 * * *' }, timeout: { hours: 4 } },
+          REPORT_MARGIN_MS,
+        );
+        await scheduleTaskFrom(scheduler, 'recovery.schedules.nightlyCheck', {
           id: 'recovery-nightly-check',
           ...nightlySchedule,
           fn: async signal => {
             // Stop waiting for a busy host a little before the scheduler aborts the task, so
             // the report of what was and was not checked still gets logged.
-            const deadline = Date.now() + timeoutMs(nightlySchedule.timeout) - 30_000;
+            const deadline = Date.now() + scheduleDurationMs(nightlySchedule.timeout) - REPORT_MARGIN_MS;
             // Every recoverable entity, but those that opted out: read here rather than matched by
             // the catalog's filter, so that a value it cannot read (`no`) is named, not ignored.
             const { items: annotated } = await catalog.getEntities(

@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyTargets, oldestCapturedFirst, runNightlyCheck, timeoutMs } from './tasks';
+import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyTargets, oldestCapturedFirst, runNightlyCheck } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
 const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
@@ -342,11 +342,6 @@ describe('scheduled tasks', () => {
     expect(() => finishTask('Nightly readiness check: 1 recovered, 1 failed', report.failed, logger)).toThrow(
       /\n {2}component:default\/loop: no boot plan, so no test recovery: Dependency cycle/,
     );
-  });
-
-  it('reads task timeouts given as human durations', () => {
-    expect(timeoutMs({ hours: 4 })).toBe(4 * 3_600_000);
-    expect(timeoutMs({ minutes: 1, seconds: 30 })).toBe(90_000);
   });
 
   it('captures every machine and reports the ones that failed', async () => {

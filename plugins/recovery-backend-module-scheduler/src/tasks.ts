@@ -1,11 +1,7 @@
-import {
-  LoggerService,
-  SchedulerServiceTaskScheduleDefinition,
-} from '@backstage/backend-plugin-api';
+import { LoggerService } from '@backstage/backend-plugin-api';
 import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import { ANNOTATION_NIGHTLY_CHECK, coversPlan, INTERRUPTED_PREFIX, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { listed } from '@backstage-recovery/plugin-recovery-node';
-import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
 
@@ -247,14 +243,6 @@ export async function analyseSystems(api: Pick<ScheduledRecoveryApi, 'analyzeSys
     failed,
     logger,
   );
-}
-
-type Timeout = SchedulerServiceTaskScheduleDefinition['timeout'];
-
-/** A task timeout in milliseconds: a luxon Duration or a HumanDuration (months as 30 days). */
-export function timeoutMs(timeout: Timeout): number {
-  if ('toMillis' in timeout && typeof timeout.toMillis === 'function') return timeout.toMillis();
-  return durationToMilliseconds(timeout as HumanDuration);
 }
 
 /** The HTTP status of a failed API call, if the backend answered at all. */

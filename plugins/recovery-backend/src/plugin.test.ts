@@ -267,6 +267,16 @@ describe('recovery API', () => {
     }
   });
 
+  it('refuses to start on a readiness notice schedule that cannot work, naming the key', async () => {
+    const schedule = (value: Record<string, unknown>) => start({ recoveryConfig: { notifications: { schedule: value } } });
+    await expect(schedule({ frequency: { minutes: 0 }, timeout: { minutes: 1 } })).rejects.toThrow(
+      'Invalid schedule at recovery.notifications.schedule: frequency must be longer than zero, got {"minutes":0}',
+    );
+    await expect(schedule({ frequency: { minutes: 15 }, timeout: { minutes: 10 }, initialDelay: { minutes: -1 } })).rejects.toThrow(
+      'Invalid schedule at recovery.notifications.schedule: initialDelay must not be negative, got {"minutes":-1}',
+    );
+  });
+
   it('keeps the newest capture with keepLast 1 and discards the older one', async () => {
     const { server, source } = await start({ recoveryConfig: { captureStore: { keepLast: 1 } } });
     const first = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });

@@ -1,8 +1,4 @@
-import {
-  coreServices,
-  createBackendPlugin,
-  readSchedulerServiceTaskScheduleDefinitionFromConfig,
-} from '@backstage/backend-plugin-api';
+import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import {
@@ -10,7 +6,9 @@ import {
   recoveryPermissions,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  readTaskSchedule,
   recoveryProvidersExtensionPoint,
+  scheduleTaskFrom,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
 import { Config } from '@backstage/config';
@@ -184,11 +182,9 @@ export const recoveryPlugin = createBackendPlugin({
             logger,
           );
           const key = 'recovery.notifications.schedule';
-          await scheduler.scheduleTask({
+          await scheduleTaskFrom(scheduler, key, {
             id: 'recovery-readiness-notices',
-            ...(config.has(key)
-              ? readSchedulerServiceTaskScheduleDefinitionFromConfig(config.getConfig(key))
-              : { frequency: { minutes: 15 }, timeout: { minutes: 10 }, initialDelay: { minutes: 1 } }),
+            ...readTaskSchedule(config, key, { frequency: { minutes: 15 }, timeout: { minutes: 10 }, initialDelay: { minutes: 1 } }),
             fn: async signal => {
               await notifier.sweep(signal);
             },

@@ -8,6 +8,7 @@ export * from './providers';
 export * from './extensions';
 export * from './subnets';
 export * from './timers';
+export * from './schedules';
 
 export * from './analysis';
 export * from './events';

@@ -110,6 +110,8 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
       sent: [] as NotificationSendOptions[],
       /** Entities whose notice the notifications service refuses. */
       refuse: new Set<string>(),
+      /** Owners the catalog no longer holds. */
+      gone: new Set<string>(),
       /** Awaited before each send: one that never ends plays a backend stopped mid-sweep. */
       hold: undefined as undefined | (() => Promise<void>),
     };
@@ -132,6 +134,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     const catalog = {
       recoverableEntities: async () => state.entities,
       ownersOf: async (refs: string[]) => new Map(refs.map(ref => [ref, state.owners.get(ref) ?? []])),
+      heldRefs: async (refs: string[]) => refs.filter(ref => !state.gone.has(ref)),
     };
     const sweeper = new ReadinessNotifier(notices, readiness, catalog, notifications, mockServices.auth(), logger);
     return { sweeper, notices, state, logger };
@@ -209,6 +212,31 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(new Set(state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef))).toEqual(new Set([WEB, SHOP]));
   });
 
+  it('forgets each entity no longer assessed as its closing notice is sent: a sweep stopped halfway sends none of them twice', async () => {
+    const { sweeper, notices, state } = await notifier();
+    const SHOP = 'system:default/shop';
+    state.entities = [WEB, SHOP];
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    await sweeper.sweep();
+    // Both leave the catalog: missing from two sweeps, their alarms are closed at the second.
+    state.entities = [];
+    await sweeper.sweep();
+    const told = state.sent.length;
+    // The scheduler stops the sweep (its timeout, a backend shutting down) once one is closed.
+    const timeout = new AbortController();
+    state.hold = async () => timeout.abort();
+    await expect(sweeper.sweep(timeout.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    expect(state.sent.slice(told)).toHaveLength(1);
+    state.hold = undefined;
+    // The next sweep, by this replica or another, closes only the other one.
+    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    expect(state.sent.slice(told).map(s => s.payload.title).sort()).toEqual([
+      `${WEB} is no longer assessed for recovery`,
+      `${SHOP} is no longer assessed for recovery`,
+    ]);
+    expect((await notices.all()).size).toBe(0);
+  });
+
   it('closes the notice of an entity no longer assessed, to those told, retried until sent, then forgets it: back, it is told of as new', async () => {
     const { sweeper, notices, state } = await notifier();
     const SHOP = 'system:default/shop';
@@ -279,6 +307,26 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     await sweeper.sweep();
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
     expect(state.sent.at(-1)?.recipients).toEqual({ type: 'entity', entityRef: [WEB, 'group:default/team-a'] });
+  });
+
+  it('warns that a loss reached no one when no owner of the entity is in the catalog (a group removed from it)', async () => {
+    const { sweeper, state, logger } = await notifier();
+    const SHOP = 'system:default/shop';
+    const API = 'component:default/api';
+    state.entities = [WEB, SHOP, API];
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable').set(API, 'not-recoverable');
+    // web's team left the catalog; shop is owned by a user who is still there; api by no one.
+    state.gone.add('group:default/team-a');
+    state.owners.set(SHOP, ['user:default/jane']);
+    expect(await sweeper.sweep()).toEqual({ entities: 3, sent: 3, failed: 0 });
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+    expect(logger.warn).toHaveBeenCalledWith(
+      'Readiness notices: told no one that 2 entities are not recoverable, as no owner of theirs is in the catalog: ' +
+        `${WEB} (owned by group:default/team-a, not in the catalog); ${API} (owned by no one); give them an owner the catalog holds`,
+    );
+    // Said when told, not at every sweep after.
+    await sweeper.sweep();
+    expect(logger.warn).toHaveBeenCalledTimes(1);
   });
 
   it('keeps what it was told of many entities (past the bound variables SQLite takes in one statement)', async () => {

@@ -142,6 +142,8 @@ export class ReadinessNotifier {
       /** The entities readiness is assessed for (those the overview lists). */
       recoverableEntities(): Promise<string[]>;
       ownersOf(entityRefs: string[]): Promise<Map<string, string[]>>;
+      /** Those of `refs` the catalog holds. */
+      heldRefs(refs: string[]): Promise<string[]>;
     },
     private readonly notifications: NotificationService,
     private readonly auth: Pick<AuthService, 'getOwnServiceCredentials'>,
@@ -169,6 +171,8 @@ export class ReadinessNotifier {
     const owners = await this.catalog.ownersOf(unowned);
     const owned = (notice: ReadinessNotice) => (owners.has(notice.entityRef) ? { ...notice, owners: owners.get(notice.entityRef)! } : notice);
     const changed: ReadinessNotice[] = [];
+    /** Losses told, with the owners they went to. */
+    const lost: ReadinessNotice[] = [];
     const failures: string[] = [];
     let sent = 0;
     /** Sends one notice; false if the notifications service refused it (kept for the next sweep). */
@@ -191,9 +195,13 @@ export class ReadinessNotifier {
       }
       // Kept at once: a sweep stopped past here (a restart, a timeout) must not send it again,
       // which resets the owners' read state and repeats it through any email processor.
-      if (await send(notice.entityRef, noticeRecipients(notice.entityRef, before), payload)) await this.notices.save([kept]);
+      if (await send(notice.entityRef, noticeRecipients(notice.entityRef, before), payload)) {
+        await this.notices.save([kept]);
+        if (kept.status === 'not-recoverable') lost.push(kept);
+      }
     }
     await this.notices.save(changed);
+    await this.warnUntold(lost);
     const listed = new Set(refs);
     const forgotten: string[] = [];
     const absent: ReadinessNotice[] = [];
@@ -204,7 +212,9 @@ export class ReadinessNotifier {
       // A list without it may have been read while the catalog was being rebuilt: an alarm
       // is closed only if it is still missing at the next sweep.
       else if (!before.absentSince) absent.push({ ...before, absentSince: at });
-      else if (await send(before.entityRef, noticeRecipients(before.entityRef, before), payload)) forgotten.push(before.entityRef);
+      // Forgotten at once, as a notice is kept at once above: else a sweep stopped past here
+      // would close it again.
+      else if (await send(before.entityRef, noticeRecipients(before.entityRef, before), payload)) await this.notices.remove([before.entityRef]);
     }
     await this.notices.save(absent);
     await this.notices.remove(forgotten);
@@ -216,5 +226,25 @@ export class ReadinessNotifier {
       );
     }
     return { entities: items.length, sent, failed: failures.length };
+  }
+
+  /**
+   * The notifications plugin resolves an owner the catalog no longer holds (a group removed from
+   * it) to no one, and says nothing: a loss told only to such owners reached no one, which only
+   * this log can say.
+   */
+  private async warnUntold(lost: ReadinessNotice[]): Promise<void> {
+    const owners = [...new Set(lost.flatMap(n => n.owners ?? []))];
+    // A catalog that does not answer says nothing of the owners: the notices were sent all the same.
+    const answer = owners.length > 0 ? await this.catalog.heldRefs(owners).catch(() => undefined) : [];
+    if (!answer) return;
+    const held = new Set(answer);
+    const untold = lost.filter(n => !(n.owners ?? []).some(owner => held.has(owner)));
+    if (untold.length === 0) return;
+    const whose = untold.map(n => `${n.entityRef} (${n.owners?.length ? `owned by ${n.owners.join(', ')}, not in the catalog` : 'owned by no one'})`);
+    this.logger.warn(
+      `Readiness notices: told no one that ${untold.length} ${untold.length === 1 ? 'entity is' : 'entities are'} not recoverable, ` +
+        `as no owner of theirs is in the catalog: ${whose.join('; ')}; give them an owner the catalog holds`,
+    );
   }
 }
