@@ -345,6 +345,17 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(await store.getRun('nope')).toBeUndefined();
   });
 
+  it('finds no run of an id no run can have (a NUL in it, which PostgreSQL refuses in text), rather than fail', async () => {
+    await store.insertRun({ ...admission('nul-probe', 'resource:default/nul-01', 'nul-host'), machines: [] }, new Date());
+    try {
+      expect(await store.getRun('nul-probe')).toMatchObject({ id: 'nul-probe' });
+      expect(await store.getRun('nul-probe\0')).toBeUndefined();
+      expect(await store.getRun('\0')).toBeUndefined();
+    } finally {
+      await knex('recovery_runs').where({ id: 'nul-probe' }).delete();
+    }
+  });
+
   it('finds the last finished run per entity and stale active runs', async () => {
     const base = { mode: 'test' as const, trigger: 'schedule' as const, hypervisorHost: 'recovery', plan, options: {}, machines: [] };
     await store.insertRun({ ...base, id: 'run-2', entityRef: 'component:default/web' }, new Date('2026-11-21T11:00:00Z'));

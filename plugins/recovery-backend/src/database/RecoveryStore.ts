@@ -513,6 +513,9 @@ export class RecoveryStore {
   }
 
   async getRun(runId: string): Promise<RecoveryRun | undefined> {
+    // No run has one (ids are UUIDs), and PostgreSQL refuses to compare text that holds a NUL: an
+    // id from a request (`/runs/%00`) is no run, not a database error.
+    if (runId.includes('\0')) return undefined;
     const row = await this.db('recovery_runs').where({ id: runId }).first();
     if (!row) return undefined;
     const [run] = await this.withDetails([row]);

@@ -1,6 +1,6 @@
 import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import { ConflictError } from '@backstage/errors';
+import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -8,6 +8,7 @@ import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import { resolve } from 'path';
 import request from 'supertest';
+import { gzipSync } from 'zlib';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { recoveryPlugin } from '../plugin';
 import { ApiContract, SentRequest } from '../testing/apiContract';
@@ -95,12 +96,22 @@ const entities: Entity[] = [
   // On a machine whose engine has a capture of it under way.
   componentEntity('held', ['resource:default/held-01']),
   machineOf('held-01', [], 'held'),
+  // On a machine whose engine stops its captures (the backend shutting down).
+  componentEntity('stalled', ['resource:default/stalled-01']),
+  machineOf('stalled-01', [], 'stalled'),
 ];
 
 /** The engine `held`: another capture holds every machine, as the Docker module answers then. */
 class HeldCaptureSource extends FakeCaptureSource {
   async capture(machine: MachineLocator): Promise<never> {
     throw new ConflictError(`machine ${machine.machineRef}: capture c-1 is under way (paused it at 2024-01-01T00:00:00.000Z); one capture of a machine at a time`);
+  }
+}
+
+/** The engine `stalled`: its captures stop unfinished, as the Docker module's do when the backend shuts down. */
+class StalledCaptureSource extends FakeCaptureSource {
+  async capture(machine: MachineLocator): Promise<never> {
+    throw new ServiceUnavailableError(`capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`);
   }
 }
 
@@ -150,7 +161,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held')], hypervisorHosts: [host] }),
+        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held'), new StalledCaptureSource('stalled')], hypervisorHosts: [host] }),
         catalogFactory,
         permissions.factory,
         mockServices.database.factory({ knex }),
@@ -160,16 +171,27 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     ({ server: hostless } = await startTestBackend({ features: [recoveryPlugin, catalogFactory] }));
   });
 
-  /** Sends a request as the default user (or `as`), checks the exchange against the description, and returns the answer. */
+  /**
+   * Sends a request as the default user (or `as`), checks the exchange against the description, and
+   * returns the answer. `encoding`: the body sent with that Content-Encoding (compressed for gzip),
+   * checked as the server reads it.
+   */
   const call = async (
     method: SentRequest['method'],
     url: string,
-    options: { body?: unknown; type?: string; as?: string; to?: typeof server } = {},
+    options: { body?: unknown; type?: string; as?: string; to?: typeof server; encoding?: string } = {},
   ) => {
     let req = request(options.to ?? server)[method](`/api/recovery${url}`);
     if (options.as) req = req.set('authorization', options.as);
     if (options.type) req = req.set('content-type', options.type);
-    const res = await (options.body === undefined ? req : req.send(options.body as object));
+    let sent = options.body;
+    if (options.encoding) {
+      const text = typeof sent === 'string' ? sent : JSON.stringify(sent);
+      // As it is: superagent would write a Buffer sent as application/json as JSON.
+      req = req.set('content-encoding', options.encoding).set('content-type', options.type ?? 'application/json').serialize(body => body);
+      sent = options.encoding === 'gzip' ? gzipSync(text) : text;
+    }
+    const res = await (sent === undefined ? req : req.send(sent as object));
     contract.check({ method, url, body: options.body, contentType: options.body === undefined ? undefined : (options.type ?? 'application/json') }, res);
     return res;
   };
@@ -212,6 +234,30 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     expect((await call('post', '/events?lenient=yes', { body: BOOTS, type: 'text/plain' })).status).toBe(400);
     expect((await call('post', '/events', { body: BOOTS, type: 'text/plain', as: GUEST })).status).toBe(403);
     expect((await call('post', '/events', { body: BOOTS.repeat(200), type: 'text/plain' })).status).toBe(413);
+
+    // Compressed, read once inflated, and held to the limit then: 64kb of lines that pack into far fewer bytes.
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ time: Date.UTC(2024, 1, 1) + i, machine: 'db-01', service: 'db' }));
+    expect((await call('post', '/events', { body: lines(100).join('\n'), type: 'text/plain', encoding: 'gzip' })).body).toMatchObject({ received: 100 });
+    const bomb = await call('post', '/events', { body: lines(5000).join('\n'), type: 'text/plain', encoding: 'gzip' });
+    expect(bomb.status).toBe(413);
+    expect(bomb.body.error.message).toBe(
+      'Request body once decompressed is larger than recovery.events.maxRequestSize (65536 bytes): push the log in smaller parts, or raise that setting',
+    );
+    // The limit itself is accepted.
+    const atLimit = lines(1000).join('\n').slice(0, 65_536);
+    const whole = atLimit.slice(0, atLimit.lastIndexOf('\n'));
+    const exact = whole + ' '.repeat(65_536 - Buffer.byteLength(whole));
+    expect((await call('post', '/events', { body: exact, type: 'text/plain' })).status).toBe(201);
+    expect((await call('post', '/events', { body: `${exact} `, type: 'text/plain' })).status).toBe(413);
+    for (const [options, message] of [
+      [{ encoding: 'br' }, 'Request body: unsupported content encoding "br"; send it uncompressed, or with Content-Encoding gzip or deflate'],
+      [{ type: 'text/plain; charset=klingon' }, 'Request body: unsupported charset "KLINGON"; send it as UTF-8'],
+    ] as const) {
+      const refused = await call('post', '/events', { body: BOOTS, type: 'text/plain', ...options });
+      expect({ status: refused.status, error: refused.body.error }).toEqual({ status: 415, error: { name: 'UnsupportedMediaTypeError', message, statusCode: 415 } });
+    }
+    const corrupt = await call('post', '/events', { body: BOOTS, type: 'text/plain', encoding: 'deflate' });
+    expect(corrupt.body.error).toEqual({ name: 'InputError', message: 'Request body could not be decompressed (Content-Encoding deflate): incorrect header check' });
   });
 
   it('analyses a system, and every system', async () => {
@@ -265,10 +311,18 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
       [{ entityRef: OPS }, 404],
       [{ entityRef: 'component:default/held' }, 409],
       [HUGE_JSON, 413],
+      [{ entityRef: 'component:default/stalled' }, 503],
     ];
     for (const [body, status, as] of refused) {
       expect({ body, status: (await call('post', '/captures', { body, as })).status }).toEqual({ body, status });
     }
+    // `curl -d` sends a form: refused, not taken for a body without entityRef.
+    const form = await call('post', '/captures', { body: JSON.stringify({ entityRef: SHOP }), type: 'application/x-www-form-urlencoded' });
+    expect(form.body.error).toEqual({
+      name: 'UnsupportedMediaTypeError',
+      message: 'Request body must be JSON (Content-Type: application/json), got application/x-www-form-urlencoded',
+      statusCode: 415,
+    });
     for (const [query, status] of [['', 400], [`?machineRef=${DB_01}&limit=0`, 400], ['?machineRef=resource:default/nowhere-01', 404]] as const) {
       expect({ query, status: (await call('get', `/captures${query}`)).status }).toEqual({ query, status });
     }
@@ -282,6 +336,59 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     for (const [path, status] of [['component/default/ping', 400], ['component/default/a%3Ab', 400], ['system/default/ops', 404]] as const) {
       expect({ path, status: (await call('get', `/plan/${path}`)).status }).toEqual({ path, status });
     }
+  });
+
+  it('answers what a buggy or hostile client sends as the description says, naming what was wrong, never with a 500', async () => {
+    const answers: Array<[SentRequest['method'], string, { body?: unknown; type?: string; encoding?: string }, number, string?]> = [
+      // fetch sends a string body as text/plain: refused, not read as no body (the sweep of every system).
+      ['post', '/analysis', { body: JSON.stringify({ entityRef: SHOP }), type: 'text/plain;charset=UTF-8' }, 415, 'Request body must be JSON (Content-Type: application/json), got text/plain;charset=UTF-8'],
+      ['post', '/runs', { body: JSON.stringify({ entityRef: SHOP }), type: 'text/plain' }, 415],
+      ['post', '/runs', { body: '{"entityRef":', type: 'application/json' }, 400, 'Request body must be a JSON object: Unexpected end of JSON input'],
+      ['post', '/runs', { body: 'null', type: 'application/json' }, 400],
+      ['post', '/analysis', { body: '"system:default/shop"', type: 'application/json' }, 400],
+      ['post', '/runs', { body: { entityRef: SHOP }, type: 'application/json; charset=latin1' }, 415, 'Request body: unsupported charset "LATIN1"; send it as UTF-8'],
+      ['post', '/runs', { body: { entityRef: SHOP }, encoding: 'br' }, 415],
+      ['post', '/runs', { body: { entityRef: SHOP }, encoding: 'gzip', type: 'application/json' }, 202],
+      // Read once inflated: its mode is refused by name.
+      ['post', '/runs', { body: { entityRef: SHOP, mode: 'drill' }, encoding: 'gzip' }, 400, 'mode must be "test" or "failover", got "drill"'],
+      ['post', '/runs', { body: { entityRef: SHOP }, encoding: 'deflate' }, 400, 'Request body could not be decompressed (Content-Encoding deflate): incorrect header check'],
+      ['post', '/runs', { body: { entityRef: [SHOP] } }, 400],
+      ['post', '/runs', { body: { entityRef: SHOP, mode: ['test'] } }, 400],
+      ['post', '/runs', { body: { entityRef: SHOP, acceptMissingDependencies: 'true' } }, 400],
+      ['post', '/runs', { body: { entityRef: 'x'.repeat(100_000) } }, 400],
+      ['post', '/captures', { body: { entityRef: SHOP, machineRef: [DB_01] } }, 400],
+      // No run has such an id: PostgreSQL refuses NUL in text, which is no reason for a 500.
+      ['get', '/runs/%00', {}, 404, 'Run \u0000 not found'],
+      ['get', `/runs/${'r'.repeat(5000)}`, {}, 404],
+      ['get', '/runs?before=%00', {}, 400, 'Query parameter before: no run "\u0000"'],
+      ['post', '/runs/%00/release', {}, 404],
+      ['get', '/runs/%ED%A0%80', {}, 400, "path: Failed to decode param '%ED%A0%80': not percent-encoded UTF-8"],
+      ['get', '/readiness/component/%ED%A0%80/app', {}, 400],
+      ['get', '/runs?entity=app', {}, 400],
+      ['get', '/runs?limit=-1', {}, 400],
+      ['get', '/runs?limit=1.5', {}, 400],
+      ['get', '/runs?limit=99999999999999999999', {}, 400],
+      ['get', '/runs?limit[]=5', {}, 400],
+      ['get', '/runs?entityRef=app&entityRef=db', {}, 400],
+      ['get', `/captures?machineRef[kind]=resource`, {}, 400],
+      ['get', '/readiness?include=plan&include=plan', {}, 400],
+    ];
+    const admitted: string[] = [];
+    for (const [method, url, options, status, message] of answers) {
+      const res = await call(method, url, options);
+      expect({ url, body: options.body, status: res.status }).toEqual({ url, body: options.body, status });
+      if (message) expect(res.body.error.message).toBe(message);
+      if (res.status === 202) admitted.push(res.body.id);
+    }
+    // The run admitted from a compressed body: finished, and gone before the runs the next test counts.
+    for (const id of admitted) await finished(id);
+    await knex('recovery_runs').whereIn('id', admitted).delete();
+
+    // Entity refs in the forms people write them: no kind (a System's analysis), no namespace, upper case.
+    expect((await call('post', '/analysis', { body: { entityRef: 'shop' } })).body.scope).toBe(SHOP);
+    expect((await call('get', '/readiness/Component/Default/APP')).body.entityRef).toBe(APP);
+    expect((await call('get', '/captures?machineRef=DB-01&limit=1')).status).toBe(200);
+    expect((await call('get', `/runs?entityRef=${encodeURIComponent('System:Default/Shop')}`)).status).toBe(200);
   });
 
   it('runs a recovery, and lists runs', async () => {
@@ -383,12 +490,40 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     }
   });
 
+  it('admits one of several identical runs started at once, and refuses the others with a 409 naming it', async () => {
+    // The host holds the first machine's start until all have answered.
+    const start = host.startMachine.bind(host);
+    let open = () => {};
+    const held = new Promise<void>(resolve => {
+      open = resolve;
+    });
+    host.startMachine = async machine => {
+      await held;
+      return start(machine);
+    };
+    try {
+      const answers = await Promise.all([1, 2, 3].map(() => call('post', '/runs', { body: { entityRef: SHOP } })));
+      const admitted = answers.filter(a => a.status === 202);
+      expect(admitted).toHaveLength(1);
+      expect(answers.filter(a => a !== admitted[0]).map(a => a.body.error)).toEqual([1, 2].map(() => expect.objectContaining({ name: 'HypervisorHostBusyError', runId: admitted[0].body.id })));
+      open();
+      expect(await finished(admitted[0].body.id)).toBe('succeeded');
+    } finally {
+      host.startMachine = start;
+      open();
+    }
+  });
+
   it('releases a finished failover, and refuses what is no finished failover of the caller', async () => {
     const failover = await call('post', '/runs', { body: { entityRef: SHOP, mode: 'failover' }, as: DR });
     expect(failover.status).toBe(202);
     const id = failover.body.id;
     expect(await finished(id, DR)).toBe('succeeded');
     const tests = (await call('get', `/runs?entityRef=${SHOP}`)).body.items.filter((r: { mode: string }) => r.mode === 'test');
+    // What it keeps on the host refuses another failover of its machines until it is released.
+    const kept = await call('post', '/runs', { body: { entityRef: SHOP, mode: 'failover' }, as: DR });
+    expect(kept.status).toBe(409);
+    expect(kept.body.error).toMatchObject({ name: 'KeptFailoverError', failover: expect.stringContaining(id), host: 'fake', remedy: expect.stringContaining(`POST /runs/${id}/release`) });
     // One held by the host's own run (pending): a failover not finished yet.
     const store = new RecoveryStore(knex);
     await store.insertRun(
@@ -398,6 +533,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     try {
       const refused: Array<[string, unknown, number, string?]> = [
         [id, { force: true }, 400],
+        [id, HUGE_JSON, 413],
         [id, undefined, 403],
         [id, undefined, 403, GUEST],
         ['no-such-run', undefined, 404],
@@ -407,6 +543,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
       for (const [run, body, status, as] of refused) {
         expect({ run, status: (await call('post', `/runs/${run}/release`, { body, as })).status }).toEqual({ run, status });
       }
+      expect((await call('post', `/runs/${id}/release`, { body: '{}', type: 'text/plain', as: DR })).status).toBe(415);
     } finally {
       await knex('recovery_runs').where({ id: 'booting' }).delete();
     }

@@ -1,6 +1,6 @@
 import { BackstageCredentials, HttpAuthService, PermissionsService } from '@backstage/backend-plugin-api';
 import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
-import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import { CustomErrorBase, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import { AuthorizeResult, BasicPermission, ResourcePermission } from '@backstage/plugin-permission-common';
 import {
   type BootPlan,
@@ -72,14 +72,32 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     eventsBody(req, res, (error?: { type?: string; length?: number; limit?: number; message: string }) => {
       // body-parser's "request entity too large" says neither the limit nor what to do about it.
       if (error?.type === 'entity.too.large') {
+        // A compressed body is held to the limit once inflated: its length says nothing of that.
+        const inflated = isCompressed(req) ? ' once decompressed' : '';
         error.message =
-          `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`} is larger than ` +
+          `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`}${inflated} is larger than ` +
           `recovery.events.maxRequestSize (${error.limit} bytes): push the log in smaller parts, or raise that setting`;
       }
       next(error);
     });
   });
-  router.use(express.json({ limit: '1mb' }));
+  // The JSON bodies of the other POST routes (a GET's body is not read). One the JSON parser
+  // leaves unread for its content type is refused: taken for no body, `fetch` sending a string
+  // as text/plain, or `curl -d` as a form, would have POST /analysis analyse every system.
+  const jsonBody = express.json({ limit: '1mb' });
+  router.use(['/captures', '/runs', '/analysis'], (req, res, next) => {
+    if (req.method !== 'POST') {
+      next();
+      return;
+    }
+    jsonBody(req, res, error => {
+      if (!error && !(req as { _body?: boolean })._body && hasContent(req)) {
+        next(new UnsupportedMediaTypeError(`Request body must be JSON (Content-Type: application/json), got ${req.headers['content-type'] ?? 'no Content-Type'}`));
+        return;
+      }
+      next(error);
+    });
+  });
   // Runs, captures and analyses are of one entity: the policy decides on that entity (the
   // catalog applies conditions such as ownership).
   type EntityPermission = ResourcePermission<'catalog-entity'>;
@@ -250,7 +268,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const ref = bodyFrom(req, ['entityRef']).entityRef;
     if (ref !== undefined) {
       if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
-      const systemRef = await graphs.requireVisible(refFromInput('entityRef', ref), credentials);
+      // Analyses are per system: `shop` is system:default/shop, not a component of that name.
+      const systemRef = await graphs.requireVisible(refFromInput('entityRef', ref, 'system'), credentials);
       await authorizeOn(credentials, recoveryCaptureCreatePermission, systemRef);
       const analysis = await analyses.analyzeSystem(systemRef);
       res.status(201).json(await analyses.asSeenBy(analysis, credentials));
@@ -417,8 +436,56 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   // No error handler of its own: errors reach the one Backstage's httpRouter applies after the
   // plugin's routes, built from the root config and logger, so error bodies follow the backend's
-  // settings (stack traces only where Backstage shows them).
+  // settings (stack traces only where Backstage shows them). Only the refusals of the body
+  // parsers and of the path's decoding are said first as the routes' own.
+  router.use((error: unknown, req: express.Request, _res: express.Response, next: express.NextFunction) => {
+    next(asRequestError(error, req));
+  });
   return router;
+}
+
+/** 415: a request body in a content type, charset or encoding the route does not read. */
+class UnsupportedMediaTypeError extends CustomErrorBase {
+  name = 'UnsupportedMediaTypeError' as const;
+  // Backstage's error handler maps only the names it knows: this one keeps its status.
+  readonly statusCode = 415;
+}
+
+/** Whether the request says it has a body: of a length over 0, or chunked. */
+function hasContent(req: express.Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+}
+
+function isCompressed(req: express.Request): boolean {
+  const encoding = req.headers['content-encoding'];
+  return encoding !== undefined && encoding.toLowerCase() !== 'identity';
+}
+
+/**
+ * A body parser's refusal (body-parser's, or zlib's through it) or an undecodable path, as an
+ * InputError or UnsupportedMediaTypeError saying what was wrong: theirs carry fields the error
+ * handler would serialize (the malformed body echoed back, zlib's errno), and a name no client
+ * knows. 413s keep body-parser's documented fields; any other error passes unchanged.
+ */
+function asRequestError(error: unknown, req: express.Request): unknown {
+  const e = error as { status?: unknown; expose?: unknown; type?: unknown; message?: string; code?: unknown };
+  const refused = typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.status !== 413;
+  if (!refused || !(e.expose === true || error instanceof URIError)) return error;
+  if (error instanceof URIError) return new InputError(`path: ${e.message}: not percent-encoded UTF-8`);
+  const encoding = req.headers['content-encoding'];
+  switch (e.type) {
+    case 'entity.parse.failed':
+      return new InputError(`Request body must be a JSON object: ${e.message}`);
+    case 'charset.unsupported':
+      return new UnsupportedMediaTypeError(`Request body: ${e.message}; send it as UTF-8`);
+    case 'encoding.unsupported':
+      return new UnsupportedMediaTypeError(`Request body: ${e.message}; send it uncompressed, or with Content-Encoding gzip or deflate`);
+    default:
+      if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+        return new InputError(`Request body could not be decompressed (Content-Encoding ${encoding}): ${e.message}`);
+      }
+      return new InputError(`Request body: ${e.message}`);
+  }
 }
 
 /** The stored source is `api:<source>`, in a varchar(255) column like the names the parser checks. */

@@ -83,8 +83,10 @@ export class ApiContract {
     if (!route || !operation) throw new Error(`${exchange}: no such route in the description`);
     const parameters = [...(route.item.parameters ?? []), ...(operation.parameters ?? [])];
     const { undocumented, refused } = this.requestAgainst(operation, parameters, sent);
-    const differences = [...undocumented, ...this.answerAgainst(operation, res)];
-    // The server may refuse more than the description (an entity that is not there), never less.
+    const differences = this.answerAgainst(operation, res);
+    // The server may refuse more than the description (an entity that is not there), never less;
+    // what it does not name at all (a parameter, a body's content type) it must refuse.
+    refused.push(...undocumented);
     if (res.status < 300 && refused.length > 0) {
       differences.push(`answered ${res.status} to a request the description refuses (${refused.join('; ')})`);
     }
