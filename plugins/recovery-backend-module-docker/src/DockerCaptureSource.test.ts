@@ -205,31 +205,33 @@ describe('DockerCaptureSource on a failing engine', () => {
     expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual(['cap-a.volume-1.tar']);
   });
 
-  it('says a machine whose unpause failed stays paused, keeps its note, and unpauses it once the note is stale, every minute till done', async () => {
+  it('says a machine whose unpause failed stays paused, keeps its note, and tries again 2 s on, then at doubling intervals, till done', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     const id = 'c'.repeat(64);
     const containers: Record<string, FakeContainer> = {
-      // At the capture's end, and once more when its note is stale.
+      // At the capture's end, and at its first try after.
       [id]: { paused: false, fails: { unpause: [1, 2].map(() => engineError(500, 'cannot unpause: the cgroup is busy')) } },
     };
     const { docker, removedTags } = fakeEngine(containers);
+    // Not once the note is stale (the pause limit plus its grace): production would stay paused that long.
     const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, maxPauseMs: 60_000 });
-    const retryAt = new Date(Date.now() + 60_000 + 30_000).toISOString();
     await expect(
       source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-1' }),
     ).rejects.toThrow(
-      `capture of resource:default/web-01 could not unpause it (cannot unpause: the cgroup is busy): production stays paused; the backend tries again at ${retryAt}, nothing kept`,
+      `capture of resource:default/web-01 could not unpause it (cannot unpause: the cgroup is busy): production stays paused; the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${id}, on engine primary), nothing kept`,
     );
     expect(containers[id].paused).toBe(true);
     expect(removedTags).toEqual([`recovery-capture/${id}:cap-1`]);
     expect(notes()).toEqual([noteOf(id)]);
 
-    await vi.advanceTimersByTimeAsync(90_000);
+    await vi.advanceTimersByTimeAsync(2_000);
     await vi.waitFor(() => expect(containers[id].fails!.unpause).toEqual([]));
     expect(containers[id].paused).toBe(true);
     expect(notes()).toEqual([noteOf(id)]);
-    // And a minute on, for as long as it fails.
-    await vi.advanceTimersByTimeAsync(60_000);
+    // And 4 s on (then 8, 16, 30 at most), for as long as it fails.
+    await vi.advanceTimersByTimeAsync(3_900);
+    expect(containers[id].paused).toBe(true);
+    await vi.advanceTimersByTimeAsync(100);
     await vi.waitFor(() => expect(existsSync(join(store, '.paused', noteOf(id)))).toBe(false));
     expect(containers[id].paused).toBe(false);
   });

@@ -17,7 +17,7 @@ import type {
 import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
-import { CaptureNotes, NOTE_HEARTBEAT_MS, type CaptureNote, type HeldNote } from './captureNotes';
+import { CaptureNotes, NOTE_HEARTBEAT_MS, UNPAUSE_RETRY_FIRST_MS, UNPAUSE_RETRY_MAX_MS, type CaptureNote, type HeldNote } from './captureNotes';
 import { CaptureSweeps } from './captureSweeps';
 import { isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
@@ -473,14 +473,13 @@ export class DockerCaptureSource implements CaptureSource {
       // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
       // One that cannot go (the store turned read-only) must not hide the capture's own error.
       if (noteTaken && !leftPaused) await this.notes.dropNote(notePath).catch(dropError => this.notes.noteLeft(info.Id, kept, dropError));
-      // Left paused (its unpause failed): unpaused by its note once stale, as after a stopped
-      // backend, rather than at the next start or at a capture of the machine an hour on.
-      if (leftPaused) {
-        this.notes.ended.add(note.captureId);
-        this.notes.lookAgainWhenStale(info.Id, kept);
-      }
+      // Left paused (its unpause failed): tried again within seconds, rather than at the next
+      // start, at a capture of the machine an hour on, or once its note is stale minutes on.
+      if (leftPaused) this.notes.retryUnpause(info.Id, kept);
       const machineState = unpauseError
-        ? `could not unpause it (${(explainEngineError(this.engineId, unpauseError) as Error).message}): production stays paused; the backend tries again at ${new Date(this.notes.staleFrom(kept)).toISOString()}`
+        ? `could not unpause it (${(explainEngineError(this.engineId, unpauseError) as Error).message}): production stays paused; ` +
+          `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
+          `(by hand: docker unpause ${machine.container}, on engine ${this.engineId})`
         : 'unpaused';
       // Stopped by its caller (its deadline): said with what it left of production, where it may
       // have paused it (a pause whose answer the deadline cut, too).

@@ -66,6 +66,15 @@ const NOTE_GRACE_MS = 30_000;
 const RESUME_RETRY_MS = 60_000;
 
 /**
+ * How soon the unpause a capture here could not make (its engine gone for a moment) is tried
+ * again, and the longest wait between tries as they keep failing: not once its note is stale, the
+ * pause limit plus its grace on (5.5 min by default), which kept production paused all that time
+ * after an engine that was back within a second.
+ */
+export const UNPAUSE_RETRY_FIRST_MS = 2_000;
+export const UNPAUSE_RETRY_MAX_MS = 30_000;
+
+/**
  * Longest each engine call of a sweep waits (resuming a note, the look for unrecorded captures, a
  * discard): an engine that never answers fails the sweep, naming it, and is tried again at the
  * next, rather than hold it (and the scheduled task that runs it) for good.
@@ -300,6 +309,26 @@ export class CaptureNotes {
     }, delayMs).unref();
   }
 
+  /**
+   * A capture here ended with its machine left paused (its unpause failed): tried again
+   * UNPAUSE_RETRY_FIRST_MS on, then at doubling intervals up to UNPAUSE_RETRY_MAX_MS, until the
+   * machine is unpaused (or its next capture settles the note, see `ended`) or the backend stops.
+   */
+  retryUnpause(containerId: string, held: HeldNote, delayMs = UNPAUSE_RETRY_FIRST_MS) {
+    this.ended.add(held.note.captureId);
+    const { machineRef, captureId } = held.note;
+    setTimeout(() => {
+      if (this.stopping.aborted) return;
+      this.resumeIfStill(containerId, captureId).catch(e => {
+        const next = Math.min(delayMs * 2, UNPAUSE_RETRY_MAX_MS);
+        this.options.logger?.warn(
+          `recovery: could not unpause ${machineRef} after capture ${captureId}, production stays paused (tries again in ${next / 1000} s): ${e}`,
+        );
+        this.retryUnpause(containerId, held, next);
+      });
+    }, delayMs).unref();
+  }
+
   private async resumeIfStill(containerId: string, captureId: string) {
     const now = await this.readNote(this.notePath(containerId));
     if (now?.note.captureId !== captureId) return;
@@ -325,6 +354,9 @@ export class CaptureNotes {
       return false;
     }
     const paused = note.phase !== 'saving';
+    // What became of the machine, said as found: an engine that restarted meanwhile stops its
+    // containers (unless live-restore), and "unpaused it" would hide that production is down.
+    let found = 'unpaused it';
     if (paused) {
       const container = this.docker.getContainer(containerId);
       try {
@@ -335,14 +367,19 @@ export class CaptureNotes {
         );
         if (State?.Paused) {
           await this.answerSweep(`the unpause of ${note.machineRef} (resuming capture ${note.captureId})`, abortSignal => container.unpause({ abortSignal }), signal);
+        } else if (State && !State.Running) {
+          found = `found it not paused but ${State.Status} (exit code ${State.ExitCode}, at ${State.FinishedAt}): stopped by its engine's restart or by someone, not by the capture`;
+        } else {
+          found = 'found it unpaused already';
         }
       } catch (e) {
         if (!isStatus(e, 404)) throw e;
+        found = 'found its container removed';
       }
     }
     this.options.logger?.warn(
       paused
-        ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): unpaused it and removed what that capture left`
+        ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): ${found}, and removed what that capture left`
         : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
     );
     await this.removeLeftovers(note.filePrefix, note.imageRef, signal);

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
@@ -23,8 +24,9 @@ import { LAYERS_DIRECTORY } from './lib/layerStore';
 /**
  * Faults a DR engineer injects on the real engines: the capture store full or read-only mid-capture,
  * a capture file corrupted after capture, the recovery engine stopped mid-run, the primary engine
- * gone during a scheduled capture, a container removed under a capture, machines that exit during
- * boot or fall sick after they were ready.
+ * gone during a scheduled capture, its link cut or its dockerd crashed while a capture has
+ * production paused, a container removed under a capture, machines that exit during boot or fall
+ * sick after they were ready.
  */
 
 const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
@@ -94,11 +96,11 @@ async function tagsOf(captureId: string) {
  * The primary engine with every commit held for `ms` (as a large image's would be), `during` run
  * meanwhile, at the first commit only.
  */
-function heldCommits(ms: number, during: () => Promise<void> | void = () => {}): Docker {
-  const held = Object.create(primary) as Docker;
+function heldCommits(ms: number, during: () => Promise<void> | void = () => {}, engine: Docker = primary): Docker {
+  const held = Object.create(engine) as Docker;
   let first = true;
   held.getContainer = (id: string) => {
-    const container = primary.getContainer(id);
+    const container = engine.getContainer(id);
     const commit = container.commit.bind(container);
     container.commit = (async (opts: any) => {
       const fault = first ? during() : undefined;
@@ -109,6 +111,51 @@ function heldCommits(ms: number, during: () => Promise<void> | void = () => {}):
     return container;
   };
   return held;
+}
+
+/**
+ * The primary engine reached through a link that can be cut (a network between backend and
+ * engine failing): `cut` drops every connection and refuses new ones, `mend` lets them through again.
+ */
+async function linkToPrimary() {
+  if (!PRIMARY.startsWith('unix://')) throw new Error(`the link is made to a unix socket engine, not ${PRIMARY}`);
+  const dir = mkdtempSync(join(tmpdir(), 'recovery-link-'));
+  const path = join(dir, 'primary.sock');
+  const open = new Set<Socket>();
+  let server: Server | undefined;
+  const mend = () =>
+    new Promise<void>(resolve => {
+      server = createServer(client => {
+        const upstream = connect(PRIMARY.slice('unix://'.length));
+        for (const [a, b] of [[client, upstream], [upstream, client]]) {
+          open.add(a);
+          a.on('error', () => b.destroy());
+          a.on('close', () => b.destroy());
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(path, resolve);
+    });
+  const cut = () => {
+    server?.close();
+    for (const socket of open) socket.destroy();
+    open.clear();
+  };
+  await mend();
+  links.push(() => {
+    cut();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { docker: dockerFromHost(`unix://${path}`), cut, mend };
+}
+const links: Array<() => void> = [];
+
+/** Kills the engine's dockerd (SIGKILL: a crash, no shutdown of its containers), once it is gone for good. */
+function crash(name: 'primary' | 'recovery') {
+  const pid = readFileSync(`/run/recovery-docker/${name}.pid`, 'utf8').trim();
+  execFileSync('kill', ['-9', pid]);
+  // Reaped, not a zombie the start script would take for a dockerd still running.
+  for (const end = Date.now() + 10_000; existsSync(`/proc/${pid}`) && Date.now() < end; ) execFileSync('sleep', ['0.1']);
 }
 
 const locator = (name: string, container: string, engine = 'primary'): MachineLocator => ({
@@ -130,6 +177,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const unlink of links) unlink();
   // Both engines are left running, whatever a test stopped.
   engine('start', 'primary');
   engine('start', 'recovery');
@@ -287,6 +335,65 @@ describe('capture faults (real engines)', () => {
     expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
     expect(filesUnder(store).filter(f => f.startsWith('.paused/'))).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
+  });
+
+  it('unpauses production within seconds of the primary engine answering again, after the link to it broke mid-pause; the error says how to by hand', async () => {
+    const container = await machine('cut-link', IDLE);
+    const link = await linkToPrimary();
+    // The link breaks while the commit runs: neither the commit nor the unpause reaches the engine.
+    const source = new DockerCaptureSource('primary', heldCommits(500, link.cut, link.docker), { storeDirectory: store });
+    const captureId = `cap-cut-link-${suffix}`;
+    const error = await failureOf(source.capture(locator('cut-link', container), { captureId }));
+    expect((await primary.getContainer(container).inspect()).State.Paused).toBe(true);
+    await new Promise(r => setTimeout(r, 1000));
+    await link.mend();
+    const back = Date.now();
+    // Not at the pause limit plus its grace (5.5 min by default), as its note would be stale then.
+    await until(async () => !(await primary.getContainer(container).inspect()).State.Paused, 15_000);
+    timings.unpaused_after_link_back_ms = Date.now() - back;
+    expect((await primary.getContainer(container).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(timings.unpaused_after_link_back_ms).toBeLessThan(5_000);
+    await until(() => filesUnder(store).filter(f => f.startsWith('.paused/')).length === 0, 5_000);
+    expect(filesUnder(store).filter(f => f.startsWith('.paused/') || f.includes(captureId))).toEqual([]);
+    expect(await tagsOf(captureId)).toEqual([]);
+    expect(error.message).toMatch(
+      /^capture of resource:default\/cut-link failed while committing the image \(.*\) and could not unpause it \(Docker engine 'primary' is unreachable at .*\): production stays paused; /,
+    );
+    expect(error.message).toContain(
+      `production stays paused; the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${container}, on engine primary), nothing kept`,
+    );
+  });
+
+  it("says, once the primary engine is back from a crash mid-pause, that its restart stopped the machine, not that the backend unpaused it", async () => {
+    const container = await machine('crashed', IDLE);
+    const { Id: id } = await primary.getContainer(container).inspect();
+    const warnings = mockServices.logger.mock();
+    const source = new DockerCaptureSource('primary', heldCommits(500, () => crash('primary')), { storeDirectory: store, logger: warnings });
+    const captureId = `cap-crashed-${suffix}`;
+    let error: Error;
+    let noteText = '';
+    try {
+      error = await failureOf(source.capture(locator('crashed', container), { captureId }));
+      noteText = readFileSync(join(store, '.paused', `primary.${id}`), 'utf8');
+    } finally {
+      const t0 = Date.now();
+      engine('start', 'primary');
+      timings.primary_engine_restart_after_crash_ms = Date.now() - t0;
+    }
+    // dockerd, back without live-restore, stops the containers it finds alive: the machine runs no more.
+    const resumed = () => (warnings.warn as unknown as ReturnType<typeof vi.fn>).mock.calls.map((call: unknown[]) => String(call[0])).find(m => m.startsWith(`recovery: capture ${captureId} of resource:default/crashed was interrupted`));
+    await until(() => resumed() !== undefined, 15_000);
+    const { State } = await primary.getContainer(container).inspect();
+    // Its exit code is the engine's stop of a paused machine: 0 where TERM got through in time, else 137.
+    expect(State).toMatchObject({ Running: false, Paused: false });
+    expect(resumed()).toBe(
+      `recovery: capture ${captureId} of resource:default/crashed was interrupted with the machine paused (since ${JSON.parse(noteText).pausedAt}): ` +
+        `found it not paused but exited (exit code ${State.ExitCode}, at ${State.FinishedAt}): stopped by its engine's restart or by someone, not by the capture, and removed what that capture left`,
+    );
+    expect(filesUnder(store).filter(f => f.startsWith('.paused/') || f.includes(captureId))).toEqual([]);
+    expect(await tagsOf(captureId)).toEqual([]);
+    expect(error.message).toContain("could not unpause it (Docker engine 'primary' is unreachable");
+    expect(error.message).toContain(`production stays paused; the backend tries again in 2 s`);
   });
 
   it("removes the tag the engine makes for a commit the capture's deadline left, as soon as the engine is done with it", async () => {
