@@ -217,6 +217,22 @@ function model(
     return out;
   };
 
+  /** The Systems and APIs (entities that are neither service nor machine) an entity reaches its parts through, itself included. */
+  const wholesIn = (ref: string): string[] => {
+    const out: string[] = [];
+    const seen = new Set<string>();
+    const visit = (x: string) => {
+      if (seen.has(x) || !byRef.has(x) || !bootable(x)) return;
+      seen.add(x);
+      if (!isService(x) && !isMachine(x)) out.push(x);
+      parts(x).forEach(visit);
+    };
+    visit(ref);
+    return out;
+  };
+  /** Those the plan goes through: what is wrong with them (a part not in the catalog) is the plan's too. */
+  const wholes = new Set<string>(roots || !bootable(catalog.root) ? [] : wholesIn(catalog.root));
+
   /** Catalog problems: [who declares it, what it names]. */
   const problems: Array<{ by: string; target: string; missing: boolean }> = [];
   /** Per service: the machines it runs on; per service and machine: what it waits for (services, or machines awaited on their own). */
@@ -241,6 +257,7 @@ function model(
         if (target !== by && isService(target)) waits.add(target);
         continue;
       }
+      wholesIn(target).forEach(x => wholes.add(x));
       if (all.size === 0) problems.push({ by, target, missing: true });
       for (const x of all) (x === target && isMachine(x) && isService(by) ? on : waits).add(x);
     }
@@ -297,7 +314,9 @@ function model(
       ...[...services].filter(s => runsOn.get(s)!.includes(machine)),
       ...(machine === catalog.root || [...services].some(s => needs.get(s)!.includes(machine)) ? [machine] : []),
     ].sort();
-  return { services, machines, waits, serviceEdges, servicesOn, problems, cycle: { service: hasCycle(serviceEdges), machine: hasCycle(waits) } };
+  /** Whether a problem is of this plan: of the entity, of what the plan takes, or of a System or API it goes through. */
+  const concerns = (entityRef: string) => entityRef === catalog.root || services.has(entityRef) || machines.has(entityRef) || wholes.has(entityRef);
+  return { services, machines, waits, serviceEdges, servicesOn, problems, concerns, cycle: { service: hasCycle(serviceEdges), machine: hasCycle(waits) } };
 }
 
 /** Whether a graph (node -> what it waits for) has a cycle. */
@@ -312,6 +331,22 @@ function hasCycle(edges: Map<string, Set<string>>): boolean {
     return false;
   };
   return [...edges.keys()].some(visit);
+}
+
+/** Whether `to` is reached from `from` along `edges` (one edge or more). */
+function reaches(edges: Map<string, Set<string>>, from: string, to: string): boolean {
+  const seen = new Set<string>();
+  const stack = [from];
+  while (stack.length) {
+    for (const next of edges.get(stack.pop()!) ?? []) {
+      if (next === to) return true;
+      if (!seen.has(next)) {
+        seen.add(next);
+        stack.push(next);
+      }
+    }
+  }
+  return false;
 }
 
 /** Topological generations: each node in the earliest wave its waits allow. */
@@ -447,6 +482,9 @@ describe('boot plans of random catalogs', () => {
         if (!named) fail(`no problem names ${by} dependsOn ${target}: ${JSON.stringify(graph.problems)}`);
         if (graph.missing.includes(named) !== missing) fail(`${by} dependsOn ${target} is ${missing ? '' : 'not '}a missing dependency: ${named.message}`);
       }
+      // And no other: what the catalog walk read beyond the plan (the siblings of a part that
+      // depends on its own whole) would refuse its runs for what they do not boot.
+      for (const p of graph.problems) if (!expected.concerns(p.entityRef)) fail(`${p.entityRef} is not in the plan of ${catalog.root}, yet its problem is listed: ${p.message}`);
       // And each problem it lists names an entity that declares what it names.
       for (const p of graph.problems.filter(x => !x.message.startsWith(`${catalog.root} is a`))) {
         const declares = (catalog.entities.find(e => stringifyEntityRef(e) === p.entityRef)?.relations ?? []).some(x => p.message.includes(` ${x.targetRef}`));
@@ -498,12 +536,18 @@ describe('boot plans of random catalogs', () => {
       const plan = result.plan!;
       const followed = model(catalog, plan.inferred ?? [], plan.inferredMachineWaits ?? []);
       checkPlan(result, followed);
+      // Its problems are of what it boots: not of what a learned dependency it did not follow leads to.
+      for (const p of result.graph.problems) if (!followed.concerns(p.entityRef)) fail(`${p.entityRef} is not in the plan, yet its problem is listed: ${p.message}`);
       // Every declared wait still holds.
       const waveOf = new Map(plan.machines.map(m => [m.machineRef, m.wave]));
       for (const [machine, waits] of declared.waits) {
         for (const y of waits) if (!(waveOf.get(machine)! > waveOf.get(y)!)) fail(`declared: ${machine} must boot after ${y}`);
       }
       const warnings = plan.analysis?.warnings ?? [];
+      // Every service's declared edges, and the learned ones not said to be left out (of services
+      // outside the plan, those too: a cycle may run through them).
+      const notFollowed = (x: InferredDependency) => warnings.some(w => w.startsWith(`Learned dependency ${x.service} -> ${x.dependsOn} (score ${x.score}) not followed`));
+      const withFollowed = model(catalog, catalog.learned.filter(x => x.score >= THRESHOLD && !notFollowed(x)), [], catalog.entities.map(stringifyEntityRef));
       for (const d of catalog.learned) {
         if (d.score < THRESHOLD || (!followed.services.has(d.service) && !declared.services.has(d.service))) continue;
         const isDeclared = everything.serviceEdges.get(d.service)?.has(d.dependsOn);
@@ -511,6 +555,19 @@ describe('boot plans of random catalogs', () => {
         const said = warnings.some(w => w.includes(`${d.service} -> ${d.dependsOn}`));
         if (!isDeclared && !isFollowed && !said) fail(`learned ${d.service} -> ${d.dependsOn} neither followed nor said not to be`);
         if (said && !isFollowed) dropped++;
+        // Not followed for a cycle of services only where, with what the plan follows, it would close one.
+        const closes = `Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes`;
+        if (!isDeclared && !isFollowed && warnings.some(w => w.startsWith(`${closes} a dependency cycle`) || w.startsWith(`${closes} the dependency cycle between services`))) {
+          if (!reaches(withFollowed.serviceEdges, d.dependsOn, d.service)) fail(`learned ${d.service} -> ${d.dependsOn} is said to close a cycle, but closes none with what the plan follows`);
+        }
+      }
+      // So are the machine waits of the machines it boots, whether or not the machine waited for hosts anything it needs.
+      for (const w of catalog.machineWaits) {
+        if (!followed.machines.has(w.machine)) continue;
+        const isFollowed = plan.inferredMachineWaits?.some(x => x.machine === w.machine && x.waitsFor === w.waitsFor);
+        if (!isFollowed && !warnings.some(x => x.includes(`Learned machine wait ${w.machine} -> ${w.waitsFor} not followed`))) {
+          fail(`learned wait ${w.machine} -> ${w.waitsFor} neither followed nor said not to be`);
+        }
       }
       if (plan.inferred?.length) withLearned++;
     });

@@ -150,6 +150,28 @@ export function reachable(graph: RecoveryGraph): { services: string[]; machines:
   return { services: [...services].sort(), machines: [...machines].sort() };
 }
 
+/**
+ * The graph with only what its plan takes (see reachable), and the problems of those entities, of
+ * the root, and of the Systems and APIs they go through. Loading reads more than that: what a learned
+ * dependency dropped for closing a cycle leads to, the siblings of a part that dependsOn its own
+ * whole. Their problems would refuse a run, or capture machines, that do not concern this plan.
+ */
+export function narrowedToPlan(graph: RecoveryGraph): RecoveryGraph {
+  const taken = reachable(graph);
+  const services = new Set(taken.services);
+  const machines = new Set(taken.machines);
+  const concerned = new Set([graph.rootRef, ...services, ...machines]);
+  for (const ref of [...concerned]) graph.wholes?.get(ref)?.forEach(whole => concerned.add(whole));
+  const ofPlan = (problem: { entityRef: string }) => concerned.has(problem.entityRef);
+  return {
+    ...graph,
+    services: new Map([...graph.services].filter(([ref]) => services.has(ref))),
+    machines: new Map([...graph.machines].filter(([ref]) => machines.has(ref))),
+    problems: graph.problems.filter(ofPlan),
+    missing: graph.missing.filter(ofPlan),
+  };
+}
+
 /** Topological generations: wave k holds the nodes whose dependencies are all in waves < k. */
 export function topologicalWaves(
   nodes: string[],

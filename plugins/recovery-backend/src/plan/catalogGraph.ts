@@ -142,6 +142,20 @@ export class CatalogGraphLoader {
       const own = services.has(ref) || machines.has(ref) ? [ref] : [];
       return [...new Set([...own, ...(parts.get(ref) ?? []).flatMap(part => contents(part, [...within, ref]))])];
     };
+    /**
+     * The Systems and APIs (and entities of other kinds with parts) an entity reaches its parts
+     * through, itself included: their own problems (a part not in the catalog) are of the plans
+     * that go through them.
+     */
+    const wholesWithin = (ref: string, within: string[] = []): string[] => {
+      if (within.includes(ref)) return [];
+      const own = parts.has(ref) && !services.has(ref) && !machines.has(ref) ? [ref] : [];
+      return [...new Set([...own, ...(parts.get(ref) ?? []).flatMap(part => wholesWithin(part, [...within, ref]))])];
+    };
+    const wholes = new Map<string, string[]>();
+    const goesThrough = (by: string, refs: string[]) => {
+      if (refs.length) wholes.set(by, [...new Set([...(wholes.get(by) ?? []), ...refs])]);
+    };
     for (const [by, targets] of dependsOn) {
       const resolved = new Set<string>();
       /** What each of them stands in for, where it is not the target itself. */
@@ -165,6 +179,7 @@ export class CatalogGraphLoader {
           if (services.has(target) && target !== by) resolved.add(target);
           continue;
         }
+        goesThrough(by, wholesWithin(target));
         if (all.length === 0 && parts.has(target)) {
           const what = target.startsWith('api:') ? 'which no Component provides (spec.providesApis)' : 'which has no Component or Resource as a part';
           missing.push({
@@ -196,12 +211,14 @@ export class CatalogGraphLoader {
     }
     problems.push(...missing);
     const roots = !walked ? [] : entityRole(root) === 'machine' ? [rootRef] : contents(rootRef);
+    if (walked) goesThrough(rootRef, wholesWithin(rootRef));
 
     return {
       rootRef,
       roots,
       services,
       machines,
+      wholes,
       problems: dedupe(problems),
       missing: dedupe(missing),
       objectives: { rpoSeconds: objectives.rpoSeconds, rtoSeconds: objectives.rtoSeconds },

@@ -3,7 +3,7 @@ import type {
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
-import { mergeDependencies } from '@backstage-recovery/plugin-recovery-node';
+import { byName, mergeDependencies } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryGraph } from './recoveryGraph';
 
 /** What the latest dependency analysis says about the services of a graph, as entity refs. */
@@ -72,10 +72,33 @@ export function applyInference(
   // catalog's to fix, and the plan reports it (also where only a learned edge leads to it).
   const edges = [...merged.edges, ...merged.dropped.filter(e => e.source !== 'inferred')];
   const dependsOn = groupedBy(edges);
-  for (const service of graph.services.values()) service.dependsOn = dependsOn.get(service.ref) ?? [];
+  // Cycles are broken at their weakest edge first, and a stronger learned edge of the same cycle
+  // may go later for closing another: a learned edge that closes no cycle once those are gone is
+  // followed again (strongest first), rather than dropped for a cycle that is no longer there.
+  const dropped = new Set<(typeof edges)[number]>();
+  const strongestFirst = merged.dropped
+    .filter(e => e.source === 'inferred')
+    .sort((a, b) => b.score! - a.score! || byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
+  for (const e of strongestFirst) {
+    if (reaches(dependsOn, e.dependsOn, e.service)) {
+      dropped.add(e);
+    } else {
+      edges.push(e);
+      dependsOn.set(e.service, [...(dependsOn.get(e.service) ?? []), e.dependsOn]);
+    }
+  }
+  edges.sort((a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
+  const ordered = groupedBy(edges);
+  for (const service of graph.services.values()) service.dependsOn = ordered.get(service.ref) ?? [];
   const learned = (list: typeof edges) =>
     list.filter(e => e.source === 'inferred').map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! }));
-  return { machineWaits, inferred: learned(merged.edges), dropped: learned(merged.dropped), disagreements };
+  return {
+    machineWaits,
+    inferred: learned(edges),
+    // In the order the cycles were broken in, as the analysis lists them.
+    dropped: learned(merged.dropped.filter(e => dropped.has(e))),
+    disagreements,
+  };
 }
 
 /** Each service's dependsOn, in the order of `edges`: one pass, not one per service of a large graph. */

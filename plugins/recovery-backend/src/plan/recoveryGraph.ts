@@ -40,6 +40,11 @@ export interface RecoveryGraph {
   roots: string[];
   services: Map<string, ServiceNode>;
   machines: Map<string, MachineNode>;
+  /**
+   * Per service or machine (and the root): the Systems and APIs its dependsOn (the root: its parts)
+   * go through to what it waits for. Their problems are of the plans that take it (narrowedToPlan).
+   */
+  wholes?: Map<string, string[]>;
   problems: EntityProblem[];
   /**
    * Of the problems, the dependencies the catalog declares (dependsOn, a system's hasPart) on

@@ -5,11 +5,11 @@ import type {
   InferredMachineWait,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { counted } from '@backstage-recovery/plugin-recovery-node';
+import { byName, counted } from '@backstage-recovery/plugin-recovery-node';
 import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
-import { BootPlanCycleError, buildBootPlan, reachable } from '../plan/bootPlan';
+import { BootPlanCycleError, buildBootPlan, narrowedToPlan, reachable } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { applyInference, Inference } from '../plan/inference';
 import { namingAny, refsInText } from '../plan/mentions';
@@ -58,51 +58,64 @@ export class PlanService {
   async plan(entityRef: string, viewer?: BackstageCredentials): Promise<PlannedRecovery> {
     const root = await this.graphs.getEntity(entityRef);
     const inference = await this.inference?.inferenceFor(root);
+    // In one order whatever order the analysis lists them in: the same inputs, the same plan.
+    const learned = (inference?.dependencies ?? [])
+      .filter(d => d.score >= inference!.threshold)
+      .sort((a, b) => a.service.localeCompare(b.service) || byName(a.dependsOn, b.dependsOn));
+    const learnedWaits = [...(inference?.machineWaits ?? [])].sort(
+      (a, b) => a.machine.localeCompare(b.machine) || a.waitsFor.localeCompare(b.waitsFor),
+    );
+    // What to load besides what the catalog declares: the machine a machine learned to wait for
+    // may host nothing else the plan needs.
     const follow = new Map<string, string[]>();
-    for (const d of inference?.dependencies ?? []) {
-      if (d.score < inference!.threshold) continue;
-      follow.set(d.service, [...(follow.get(d.service) ?? []), d.dependsOn]);
+    for (const [from, to] of [...learned.map(d => [d.service, d.dependsOn]), ...learnedWaits.map(w => [w.machine, w.waitsFor])]) {
+      follow.set(from, [...(follow.get(from) ?? []), to]);
     }
     const graph = await this.graphs.load(root, follow);
     const applied = inference && applyInference(graph, inference);
-    // Not followed learned dependencies, said in the plan's analysis warnings: non-blocking.
-    const notFollowed: string[] = [];
-    // In one order whatever order the analysis lists them in: the same inputs, the same plan.
-    for (const [service, targets] of [...follow].sort(([a], [b]) => a.localeCompare(b))) {
+    // Not followed learned dependencies and machine waits, by the service or machine they are of:
+    // said in the plan's analysis warnings (non-blocking) when that is in the plan.
+    const notFollowed: Array<{ of: string; warning: string }> = [];
+    for (const { service, dependsOn: target } of learned) {
       if (!graph.services.has(service)) continue;
-      for (const target of [...targets].sort()) {
-        // A stale analysis may name an entity since removed: the catalog skipped it.
-        if (!graph.services.has(target) && !graph.machines.has(target)) {
-          notFollowed.push(`Learned dependency ${service} -> ${target} not followed: ${target} is not a service in the catalog`);
-        }
+      // A stale analysis may name an entity since removed: the catalog skipped it.
+      if (!graph.services.has(target) && !graph.machines.has(target)) {
+        notFollowed.push({ of: service, warning: `Learned dependency ${service} -> ${target} not followed: ${target} is not a service in the catalog` });
+      }
+    }
+    for (const { machine, waitsFor } of learnedWaits) {
+      if (graph.machines.has(machine) && !graph.machines.has(waitsFor)) {
+        notFollowed.push({ of: machine, warning: `Learned machine wait ${machine} -> ${waitsFor} not followed: ${waitsFor} is not a machine in the catalog` });
       }
     }
     // Those dropped as they closed a cycle with declared ones (see applyInference): the plan says so.
     for (const d of applied?.dropped ?? []) {
       const back = servicePath(graph, d.dependsOn, d.service);
       const why = back ? `the ${lowerFirst(new BootPlanCycleError('service', [d.service, ...back.slice(0, -1)]).description)}` : 'a dependency cycle';
-      notFollowed.push(`Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes ${why}`);
+      notFollowed.push({ of: d.service, warning: `Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes ${why}` });
     }
+    /** The graph as far as its plan takes it (narrowedToPlan), and whether that holds a ref. */
+    const narrowed = () => {
+      const taken = narrowedToPlan(graph);
+      return { taken, held: (ref: string) => taken.services.has(ref) || taken.machines.has(ref) };
+    };
     for (;;) {
       try {
         const plan = buildBootPlan(graph);
+        const { taken, held } = narrowed();
         if (applied && inference) {
-          plan.inferred = applied.inferred;
-          plan.inferredMachineWaits = applied.machineWaits;
+          plan.inferred = applied.inferred.filter(d => held(d.service));
+          plan.inferredMachineWaits = applied.machineWaits.filter(w => held(w.machine));
           plan.analysis = {
             id: inference.id,
             createdAt: inference.createdAt,
             warnings: [
-              ...(await warningsAbout(
-                ref => graph.services.has(ref) || graph.machines.has(ref),
-                inference,
-                viewer && (refs => this.graphs.visibleTo(refs, viewer)),
-              )),
-              ...notFollowed,
+              ...(await warningsAbout(held, inference, viewer && (refs => this.graphs.visibleTo(refs, viewer)))),
+              ...notFollowed.filter(n => held(n.of)).map(n => n.warning),
             ],
           };
         }
-        return { graph, plan, disagreements: applied?.disagreements, names: inference?.names };
+        return { graph: taken, plan, disagreements: applied && disagreementsOf(applied.disagreements, held), names: inference?.names };
       } catch (error) {
         if (!(error instanceof BootPlanCycleError)) throw error;
         // A cycle the learned edges close: drop the weakest learned edge that makes it and
@@ -113,21 +126,24 @@ export class PlanService {
           applied!.machineWaits = applied!.machineWaits.filter(w => w !== wait);
           const machine = graph.machines.get(wait.machine)!;
           machine.waitsFor = machine.waitsFor!.filter(m => m !== wait.waitsFor);
-          notFollowed.push(
-            `Learned machine wait ${wait.machine} -> ${wait.waitsFor} not followed: it closes the ${lowerFirst(error.description)}`,
-          );
+          notFollowed.push({
+            of: wait.machine,
+            warning: `Learned machine wait ${wait.machine} -> ${wait.waitsFor} not followed: it closes the ${lowerFirst(error.description)}`,
+          });
           continue;
         }
         const weakest = applied && weakestInferredOnCycle(graph, applied.inferred, error);
         if (!weakest) {
-          return { graph, planError: error.message, disagreements: applied?.disagreements };
+          const { taken, held } = narrowed();
+          return { graph: taken, planError: error.message, disagreements: applied && disagreementsOf(applied.disagreements, held) };
         }
         applied!.inferred = applied!.inferred.filter(e => e !== weakest);
         const service = graph.services.get(weakest.service)!;
         service.dependsOn = service.dependsOn.filter(d => d !== weakest.dependsOn);
-        notFollowed.push(
-          `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${lowerFirst(error.description)}`,
-        );
+        notFollowed.push({
+          of: weakest.service,
+          warning: `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${lowerFirst(error.description)}`,
+        });
       }
     }
   }
@@ -209,6 +225,14 @@ async function warningsAbout(
       ? [`left out as the catalog does not show them to you: ${counted(about.length - shown.length, 'warning')} about parts outside this plan`]
       : []),
   ];
+}
+
+/** The disagreements about services of the plan (`held`): the others are other plans' to show. */
+function disagreementsOf(disagreements: DependencyDisagreements, held: (ref: string) => boolean): DependencyDisagreements {
+  return {
+    inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => held(d.service)),
+    declaredNotObserved: disagreements.declaredNotObserved.filter(d => held(d.service)),
+  };
 }
 
 /** A shortest chain of service dependencies from `from` to `to` (both included), if any. */
