@@ -104,6 +104,12 @@ export interface Config {
        * than 0s. Default 10m.
        */
       stepTimeout?: string;
+      /**
+       * How long the last machine to get ready must stay up before the final check looks at every
+       * machine again (running, not unhealthy, probes passing), e.g. `30s` for services that crash
+       * a while after they answer; more than 0s. It lengthens the run, not its measured RTO. Default 5s.
+       */
+      minReadyTime?: string;
       /** Accept options that exist only to test the product (reversed boot order). Default false. */
       allowTestHooks?: boolean;
     };

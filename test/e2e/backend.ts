@@ -37,7 +37,7 @@ export function demoRecoveryConfig(dataDir: string, runs: Record<string, unknown
     recovery: {
       hypervisorHost: 'recovery',
       captureStore: { directory: join(dataDir, 'captures'), keepLast: 2 },
-      runs: { machineReadyTimeout: '40s', probeInterval: '500ms', ...runs },
+      runs: { machineReadyTimeout: '40s', probeInterval: '500ms', minReadyTime: '2s', ...runs },
       schedules: { capture: never, analysis: never, nightlyCheck: never },
       docker: {
         engines: [

@@ -64,7 +64,7 @@ describe('recovery CLI against a backend', () => {
             { ...service('orders', 'orders-01'), relations: [{ type: 'dependsOn', targetRef: 'resource:default/orders-01' }, { type: 'dependsOn', targetRef: 'component:default/ledger' }] },
           ],
         }),
-        mockServices.rootConfig.factory({ data: { recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } } }),
+        mockServices.rootConfig.factory({ data: { recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '100ms' } } } }),
       ],
     });
     url = `http://127.0.0.1:${server.port()}`;

@@ -550,6 +550,7 @@ describe('run faults (real engines)', () => {
       heartbeatIntervalMs: 1_000,
       staleAfterMs: 60_000,
       stepTimeoutMs: 30_000,
+      minReadyMs: 500,
       allowTestHooks: false,
     });
   });

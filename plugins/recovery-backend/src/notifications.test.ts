@@ -64,7 +64,7 @@ async function backend() {
       schedulerOf(holder),
       createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog }),
       mockServices.rootConfig.factory({
-        data: { app: { baseUrl: 'http://localhost:3000' }, recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s' } } },
+        data: { app: { baseUrl: 'http://localhost:3000' }, recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '100ms' } } },
       }),
     ],
   });

@@ -65,7 +65,7 @@ async function start(
       mockServices.rootConfig.factory({
         data: {
           recovery: {
-            runs: { machineReadyTimeout: '2s', probeInterval: '1s' },
+            runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '100ms' },
             ...options.recoveryConfig,
           },
         },

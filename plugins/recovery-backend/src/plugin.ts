@@ -157,6 +157,7 @@ export const recoveryPlugin = createBackendPlugin({
           machineReadyTimeoutMs: durationMs(config, 'recovery.runs.machineReadyTimeout', '2m'),
           probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', '1s'),
           stepTimeoutMs,
+          minReadyMs: durationMs(config, 'recovery.runs.minReadyTime', '5s'),
           heartbeatIntervalMs: 5_000,
           staleAfterMs: 60_000,
           allowTestHooks: config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,

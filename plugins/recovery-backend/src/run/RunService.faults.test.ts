@@ -31,6 +31,7 @@ const options: RunServiceOptions = {
   heartbeatIntervalMs: 20,
   staleAfterMs: 60_000,
   stepTimeoutMs: STEP_MS,
+  minReadyMs: 0,
   allowTestHooks: false,
 };
 

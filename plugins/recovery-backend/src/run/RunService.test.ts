@@ -59,6 +59,8 @@ const options: RunServiceOptions = {
   heartbeatIntervalMs: 50,
   staleAfterMs: 1_000,
   stepTimeoutMs: 10 * 60_000,
+  // Unit tests of everything but the hold look at once; its own test sets one.
+  minReadyMs: 0,
   allowTestHooks: true,
 };
 
@@ -478,6 +480,32 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       `resource:default/data-01 failed: ${reason}`,
     ]);
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  it('holds the final check until the last machine has been ready for minReadyMs: one of the last wave that exits moments after it got ready fails the run', async () => {
+    const host = new FakeHost(needs);
+    const verify = host.probe.bind(host);
+    let webReadyAt = 0;
+    host.probe = async (lab, machine, spec) => {
+      const result = await verify(lab, machine, spec);
+      // web-01 passes its probe, then exits 100 ms on: no probe of its own saw it go.
+      if (machine.machineRef === 'resource:default/web-01' && result.ok && !webReadyAt) {
+        webReadyAt = Date.now();
+        setTimeout(() => host.exit(machine.id, 1), 100);
+      }
+      return result;
+    };
+    const held = await testRunOfWeb(service(host, { minReadyMs: 400 }));
+    expect(held.status).toBe('failed');
+    expect(held.error?.message).toBe('resource:default/web-01 failed: stopped with exit code 1 after it was ready');
+    expect(held.steps.map(s => s.message)).toContainEqual(expect.stringMatching(/^Final check in 0\.\d s, once every machine has been ready for 0\.4 s \(recovery\.runs\.minReadyTime\)$/));
+    // The measured RTO would still have ended at web-01's ready: the hold lengthens the run only.
+    expect(Date.parse(held.finishedAt!) - webReadyAt).toBeGreaterThanOrEqual(400);
+
+    // Without the hold the final check looks at once, before the exit: the run passed.
+    webReadyAt = 0;
+    const unheld = await testRunOfWeb(service(host, { minReadyMs: 0 }));
+    expect(unheld.status).toBe('succeeded');
   });
 
   it('gives a machine one ready timeout from its start to passing its probes, however slow the start', async () => {

@@ -73,6 +73,12 @@ export interface RunServiceOptions {
    * one share one machineReadyTimeoutMs): a hung engine must fail the run, not hold the host forever.
    */
   stepTimeoutMs: number;
+  /**
+   * recovery.runs.minReadyTime: how long the last machine to get ready stays up before the final
+   * check looks at every machine again. Without it a machine of the last wave that exits seconds
+   * after its probes passed would leave the run succeeded.
+   */
+  minReadyMs: number;
 }
 
 export interface StartRunRequest {
@@ -542,6 +548,7 @@ export class RunService {
 
       // RTO ends when the last machine got ready; the final check comes after it.
       const rtoSeconds = measuredRtoSeconds(recorder.machines(), labStartedAt);
+      await this.holdReady(recorder, driving);
       await this.finalCheck(recorder, host, lab, booted, planned, driving, removeLate);
       await recorder.step(
         `All ${waves.flat().length} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
@@ -902,6 +909,20 @@ export class RunService {
         .catch(stored => this.logger.warn(`Run ${recorder.runId}: could not keep the console tail of ${machineRef}: ${messageOf(stored)}`));
     }
     return Object.assign(new Error(message), { machineRef, probe: failure.probe });
+  }
+
+  /**
+   * Waits, before the final check, until the last machine to get ready has been ready for
+   * minReadyMs: a machine that passes its probes and exits moments later is not recovered.
+   */
+  private async holdReady(recorder: RunRecorder, signal: AbortSignal): Promise<void> {
+    const lastReady = Math.max(...recorder.machines().map(m => Date.parse(m.readyAt!)));
+    const waitMs = lastReady + this.options.minReadyMs - Date.now();
+    if (!(waitMs > 0)) return;
+    await recorder.step(
+      `Final check in ${Number((waitMs / 1000).toFixed(1))} s, once every machine has been ready for ${this.options.minReadyMs / 1000} s (recovery.runs.minReadyTime)`,
+    );
+    await sleep(waitMs, undefined, { signal });
   }
 
   /**
