@@ -486,6 +486,31 @@ describe('EntityRecoveryCard', () => {
     expect(getComputedStyle(step).overflowWrap).toBe('anywhere');
   });
 
+  it('does not pass a capture dated ahead of the clock off as fresh and within the RPO', async () => {
+    const base = makeReadiness();
+    const db = base.captures[0];
+    const reason = `Last capture of ${DB} is dated 3h ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`;
+    const api = fakeRecoveryApi({
+      // As the backend answers it: the age as none yet, and why.
+      getReadiness: async () =>
+        makeReadiness({
+          status: 'at-risk',
+          reasons: [reason],
+          captures: [
+            { ...db, ageSeconds: 0, latest: { ...db.latest!, createdAt: new Date(Date.now() + 3 * 3600_000).toISOString() } },
+            base.captures[1],
+          ],
+        }),
+      listRuns: async () => [],
+    });
+    await renderCard({ api });
+
+    const captures = await screen.findByRole('table', { name: 'Captures' });
+    const row = within(captures).getAllByRole('row')[1];
+    expect(row).toHaveTextContent(/^db3h in the futuredated ahead of the clock420 ms$/);
+    expect(row).not.toHaveTextContent(/within RPO/);
+  });
+
   it('shows a succeeded run with its measured RTO against the objective', async () => {
     const api = fakeRecoveryApi({
       listRuns: async () => [makeRun('running')],
@@ -806,6 +831,36 @@ describe('EntityRecoveryCard', () => {
       await act(() => vi.advanceTimersByTimeAsync(120_000));
       expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
       expect(api.getRun).toHaveBeenCalledTimes(41);
+      expect(screen.queryByText(/Lost contact with the run/)).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('sends another poll when one is left unanswered, rather than reading "in progress" for good', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      // A poll whose connection dropped (a VPN, a laptop's sleep) is never answered nor refused.
+      let calls = 0;
+      const api = fakeRecoveryApi({
+        listRuns: async () => [makeRun('running')],
+        getRun: async () => {
+          calls += 1;
+          return calls === 1 ? new Promise<never>(() => {}) : makeRun('succeeded');
+        },
+      });
+      await renderCard({ api });
+      await screen.findByText(/Test recovery in progress on/);
+
+      // Polled every 100 ms (the shortest interval taken), a poll left 30 intervals unanswered
+      // counts as failed, and the next one is sent.
+      await act(() => vi.advanceTimersByTimeAsync(3100));
+      expect(
+        screen.getByText('Lost contact with the run: No answer from the backend within 3s. Retrying…'),
+      ).toBeInTheDocument();
+      await act(() => vi.advanceTimersByTimeAsync(200));
+      expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
+      expect(api.getRun).toHaveBeenCalledTimes(2);
       expect(screen.queryByText(/Lost contact with the run/)).toBeNull();
     } finally {
       vi.useRealTimers();
@@ -1227,6 +1282,31 @@ describe('EntityRecoveryCard', () => {
     ]);
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
+  });
+
+  it('captures the machines of an entity whose plan a dependency cycle stops, and runs nothing', async () => {
+    const reason = 'Dependency cycle: component:default/web -> component:default/db -> component:default/web';
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', reasons: [reason], plan: undefined, position: undefined }),
+      // As the backend answers while the cycle stands.
+      getBootPlan: async () => {
+        throw new Error(reason);
+      },
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /capture now/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+
+    await userEvent.click(button);
+    expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
+    expect(api.captureNow.mock.calls).toEqual([
+      ['component:default/web', DB],
+      ['component:default/web', WEB],
+    ]);
+    expect(api.getBootPlan).not.toHaveBeenCalled();
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
   });
 
   it('says which machine a capture failed on and that those before it are kept, and reloads readiness', async () => {

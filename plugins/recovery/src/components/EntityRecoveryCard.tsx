@@ -327,8 +327,17 @@ const EntityRecoveryCardFor = (
     setCapturing({ index: 0 });
     setCaptureResult(undefined);
     const kept: string[] = [];
+    // Without a plan (a dependency cycle) GET /plan refuses, but the backend still captures the
+    // machines readiness lists: a cycle stops recoveries, not captures.
+    const withoutPlan = readiness && !readiness.plan ? readiness.captures.map(c => c.machineRef) : undefined;
+    const source = withoutPlan
+      ? {
+          getBootPlan: async () => ({ entityRef, waves: [withoutPlan], machines: [], problems: [] }),
+          captureNow: api.captureNow.bind(api),
+        }
+      : api;
     try {
-      const captures = await captureInTurn(api, entityRef, {
+      const captures = await captureInTurn(source, entityRef, {
         start: (machineRef, index, total) => {
           if (mounted()) setCapturing({ machineRef, index, total });
         },
@@ -367,6 +376,8 @@ const EntityRecoveryCardFor = (
 
   const plan = readiness.plan;
   const hasMachines = !!plan && plan.machines.length > 0;
+  // What a capture takes: the plan's machines, or without a plan those readiness lists.
+  const canCapture = plan ? hasMachines : readiness.captures.length > 0;
   const hasDisagreements =
     !!readiness.disagreements?.inferredNotDeclared.length ||
     !!readiness.disagreements?.declaredNotObserved.length;
@@ -572,7 +583,7 @@ const EntityRecoveryCardFor = (
         <Button
           variant="outlined"
           startIcon={<CameraAltIcon />}
-          disabled={!captureAllowed || !hasMachines || !!capturing}
+          disabled={!captureAllowed || !canCapture || !!capturing}
           onClick={captureNow}
         >
           {!capturing

@@ -25,6 +25,7 @@ import {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  CLOCK_AHEAD_TOLERANCE_SECONDS,
   formatAgainst,
   formatCount,
   formatDuration,
@@ -243,9 +244,17 @@ export const CaptureTable = ({
             (c.latest
               ? (Date.now() - Date.parse(c.latest.createdAt)) / 1000
               : undefined);
+          // The backend reads a capture dated ahead of its clock as of age 0 (its reasons say
+          // the age cannot be told): "within RPO" would pass it for a fresh one.
+          const ahead =
+            !!c.latest &&
+            !(age! > 0) &&
+            Date.parse(c.latest.createdAt) - Date.now() > CLOCK_AHEAD_TOLERANCE_SECONDS * 1000;
           let verdict: JSX.Element;
           if (!c.latest || age === undefined) {
             verdict = <Status kind="error">never captured</Status>;
+          } else if (ahead) {
+            verdict = <Status kind="warning">dated ahead of the clock</Status>;
           } else if (age > rpoSeconds) {
             verdict = (
               <Status kind="error">

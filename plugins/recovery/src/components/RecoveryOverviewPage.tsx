@@ -18,6 +18,7 @@ import {
   formatAgainst,
   formatCount,
   formatDuration,
+  READINESS_LABELS,
   READINESS_RISK_RANK,
   runModeName,
   shortRef,
@@ -69,6 +70,11 @@ export function compareCaptureAge(a: ReadinessSummary, b: ReadinessSummary): num
 }
 
 
+/** Whether `text` holds the search box's `term`, whatever the case (as material-table compares). */
+function holds(text: string, term: string): boolean {
+  return text.toLocaleUpperCase('en-US').includes(term.toLocaleUpperCase('en-US'));
+}
+
 /** The last run that counts for the entity: its mode, outcome and age. */
 const LastRunCell = ({ run, rtoSeconds }: { run: RunSummary; rtoSeconds: number }) => {
   let outcome = '';
@@ -101,12 +107,17 @@ const columns: TableColumn<ReadinessSummary>[] = [
     field: 'status',
     // A status this version does not know (a newer backend's) sorts last, as in sortByRisk.
     customSort: (a, b) => (READINESS_RISK_RANK[a.status] ?? 9) - (READINESS_RISK_RANK[b.status] ?? 9),
+    // The search box finds the words shown, `Not recoverable`, not only the field's `not-recoverable`.
+    customFilterAndSearch: (term: string, r) => holds(READINESS_LABELS[r.status] ?? r.status, term) || holds(r.status, term),
     render: r => <ReadinessStatusView status={r.status} />,
   },
   // Columns without a field sort only with a customSort: the others offer no sorting.
   {
     title: 'Why',
     sorting: false,
+    // Every reason, those folded into "and 2 more" too: which entities a machine never captured
+    // puts at risk is found by its name.
+    customFilterAndSearch: (term: string, r) => r.reasons.some(reason => holds(reason, term)),
     render: r =>
       r.reasons.length ? (
         <>

@@ -250,6 +250,30 @@ describe('RecoveryOverviewPage', () => {
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
   });
 
+  it('finds entities by the status and the reasons it shows, not only by the status field', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadinessSummary({ entityRef: 'component:default/a-ready', status: 'ready' }),
+        makeReadinessSummary({
+          entityRef: 'component:default/b-broken',
+          status: 'not-recoverable',
+          reasons: ['Last test recovery failed: no answer within 60s', 'resource:default/ledger-db has never been captured'],
+        }),
+      ],
+    });
+    await render(api, <RecoveryOverviewContent />);
+    await screen.findByText(/^2 entities/);
+    const search = screen.getByRole('textbox', { name: 'Search' });
+    const names = () => columnTexts(columnHeader('Entity'), 0);
+
+    await userEvent.type(search, 'not recoverable');
+    await waitFor(() => expect(names()).toEqual(['b-broken']));
+    // A reason folded into "and 1 more".
+    await userEvent.clear(search);
+    await userEvent.type(search, 'ledger-db');
+    await waitFor(() => expect(names()).toEqual(['b-broken']));
+  });
+
   it('says so when nothing is configured', async () => {
     const api = fakeRecoveryApi({ listReadiness: async () => [] });
     await render(api, <RecoveryOverviewPage />);

@@ -1,4 +1,5 @@
 import { screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
 import type { Entity } from '@backstage/catalog-model';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { PermissionApi } from '@backstage/plugin-permission-react';
@@ -90,5 +91,25 @@ describe('the release of a failover, asked as the backend asks it', () => {
     expect(releaseButton()).not.toHaveAccessibleDescription();
     answer();
     await waitFor(() => expect(releaseButton()).toBeEnabled());
+  });
+
+  it('says a check that failed failed, not that the grant is lacking, and asks again on Retry', async () => {
+    let checks = 0;
+    const permissionApi: PermissionApi = {
+      authorize: async () => {
+        checks += 1;
+        if (checks === 1) throw new Error('Failed to fetch');
+        return { result: AuthorizeResult.ALLOW };
+      },
+    };
+    await renderWithApis(<RunDetails run={failover} />, { api: fakeRecoveryApi(), entity: null, permissionApi, catalog: wholeCatalog });
+    expect(
+      await screen.findByText('Could not check whether you may release this failover: Failed to fetch'),
+    ).toBeInTheDocument();
+    expect(releaseButton()).toBeDisabled();
+
+    await userEvent.click(screen.getByRole('button', { name: 'Retry checking the release permission' }));
+    await waitFor(() => expect(releaseButton()).toBeEnabled());
+    expect(screen.queryByText(/Could not check/)).toBeNull();
   });
 });

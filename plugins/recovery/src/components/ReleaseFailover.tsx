@@ -18,6 +18,7 @@ import {
 import useMountedState from 'react-use/esm/useMountedState';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { formatCount, shortRef } from './format';
+import { RetryButton } from './LoadError';
 import {
   type FailoverReleasePermission,
   useFailoverReleasePermission,
@@ -107,6 +108,11 @@ export const ReleaseFailover = ({
         <Typography id={denialId} variant="caption" color="textSecondary" component="p">
           {denial}
         </Typography>
+      ) : null}
+      {/* A check that failed (the permission backend out of reach a moment) is asked again on
+          request: otherwise the button stays off until the page is reloaded. */}
+      {!permission.loading && !permission.allowed && permission.error && permission.retry ? (
+        <RetryButton onRetry={permission.retry} what="checking the release permission" />
       ) : null}
       {outcome && 'released' in outcome ? (
         <Alert severity="success">{outcome.released}</Alert>

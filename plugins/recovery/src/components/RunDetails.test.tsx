@@ -199,6 +199,64 @@ describe('RunDetails', () => {
   });
 });
 
+describe('RunDetails in a narrow card', () => {
+  it('cuts a long machine name short in the timeline, its full ref on hover, rather than widen the table', async () => {
+    const long = 'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
+    const run = makeRun('running');
+    await renderRun(
+      <RunDetails run={{ ...run, steps: [{ at: run.createdAt, machineRef: long, level: 'info', message: 'Restoring capture cap-1' }] }} />,
+    );
+    const timeline = screen.getByRole('table', { name: 'Timeline' });
+    const name = within(timeline).getByTitle(long);
+    expect(name).toHaveTextContent('payments-ledger-postgres-primary-eu-west-1-az-b-replica-01');
+    expect(getComputedStyle(name)).toMatchObject({ maxWidth: '12em', overflow: 'hidden', textOverflow: 'ellipsis' });
+  });
+});
+
+describe('RunDetails, a console tail', () => {
+  /** A failed run whose failed machine's console tail is `logTail`. */
+  function failedWithTail(logTail: string): RecoveryRun {
+    const failed = makeRun('failed');
+    return { ...failed, machines: failed.machines.map(m => (m.machineRef === WEB ? { ...m, logTail } : m)) };
+  }
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('shows it as a terminal would: no colour codes, a progress line as it ended', async () => {
+    const tail = [
+      '\x1b[32m2024-05-01 10:00:00\x1b[0m \x1b[1;31mERROR\x1b[0m upstream "db:5432" not found\x1b[K',
+      '\x1b]0;nginx\x07fetching 10%\rfetching 60%\rfetching 100%',
+      'done\r',
+    ].join('\r\n');
+    await renderRun(<RunDetails run={failedWithTail(tail)} />);
+
+    const box = screen.getByRole('group', { name: 'Log tail' });
+    expect(box.textContent).toBe(
+      '2024-05-01 10:00:00 ERROR upstream "db:5432" not found\nfetching 100%\ndone',
+    );
+  });
+
+  it('opens a long one at its last lines, which say why, and lets a keyboard scroll it', async () => {
+    // The box is 240 px high; 30 lines of console are more.
+    vi.spyOn(Element.prototype, 'scrollHeight', 'get').mockReturnValue(540);
+    const tail = Array.from({ length: 30 }, (_, i) => `line ${i + 1}`).join('\n');
+    await renderRun(<RunDetails run={failedWithTail(tail)} />);
+
+    const box = screen.getByRole('group', { name: 'Log tail' });
+    expect(box.scrollTop).toBe(540);
+    expect(box).toHaveAttribute('tabindex', '0');
+  });
+});
+
+describe('RunDetails of a run still queued', () => {
+  it('says it is queued, at no wave yet', async () => {
+    await renderRun(<RunDetails run={makeRun('pending')} />);
+    expect(screen.getByText(/Test recovery queued on/)).toHaveTextContent(
+      /^Test recovery queued on recovery-1 — 0 of 2 machines ready$/,
+    );
+  });
+});
+
 describe('RunDetails, who started it', () => {
   it('names who started a run as the run history does, by short ref', async () => {
     await renderRun(<RunDetails run={{ ...makeRun('succeeded'), trigger: 'user', createdBy: 'user:default/guest' }} />);

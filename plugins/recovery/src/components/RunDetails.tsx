@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useLayoutEffect, useRef, useState } from 'react';
 import {
   Box,
   LinearProgress,
@@ -20,6 +20,7 @@ import {
   type RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  consoleText,
   formatAgainst,
   formatCount,
   formatDuration,
@@ -99,6 +100,15 @@ const useStyles = makeStyles(theme => ({
     width: '1%',
     whiteSpace: 'nowrap',
   },
+  // A machine's name in the timeline: a long one is cut short (its full ref on hover) rather
+  // than, unbroken, widening the table past a narrow card and squeezing the steps' messages.
+  stepMachine: {
+    display: 'inline-block',
+    maxWidth: '12em',
+    overflow: 'hidden',
+    textOverflow: 'ellipsis',
+    verticalAlign: 'bottom',
+  },
   // A step may name an image digest or a label longer than the card is wide: it breaks there
   // rather than push the timeline out of the card.
   message: {
@@ -125,6 +135,25 @@ const useStyles = makeStyles(theme => ({
   },
 }));
 
+/**
+ * A machine's console tail, as a terminal shows it (no escape sequences), scrolled to its end:
+ * the lines that say why a machine failed are the last ones, below the box's height when the
+ * tail is long. The box takes the focus, so that a keyboard scrolls it too.
+ */
+const ConsoleTail = ({ tail, label }: { tail: string; label: string }) => {
+  const classes = useStyles();
+  const box = useRef<HTMLPreElement>(null);
+  const text = consoleText(tail);
+  useLayoutEffect(() => {
+    if (box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [text]);
+  return (
+    <pre ref={box} className={classes.logTail} role="group" aria-label={label} tabIndex={0}>
+      {text}
+    </pre>
+  );
+};
+
 /** The outcome of a run: live progress, success with RTO, or the failing machine and probe. */
 export const RunOutcome = ({
   run,
@@ -133,7 +162,6 @@ export const RunOutcome = ({
   run: RecoveryRun;
   rtoObjectiveSeconds?: number;
 }) => {
-  const classes = useStyles();
   const total = run.machines.length;
   const ready = run.machines.filter(m => m.phase === 'ready').length;
 
@@ -146,7 +174,8 @@ export const RunOutcome = ({
           {runModeName(run.mode, true)}{' '}
           {run.status === 'pending' ? 'queued' : 'in progress'} on{' '}
           <strong>{run.hypervisorHost}</strong>
-          {current !== undefined && waves > 0
+          {/* A queued run is at no wave yet. */}
+          {run.status === 'running' && current !== undefined && waves > 0
             ? ` — wave ${current + 1} of ${waves}`
             : ''}
           {` — ${ready} of ${total} machines ready`}
@@ -217,11 +246,7 @@ export const RunOutcome = ({
       ) : (
         reason
       )}
-      {logTail ? (
-        <pre className={classes.logTail} role="group" aria-label="Log tail">
-          {logTail}
-        </pre>
-      ) : null}
+      {logTail ? <ConsoleTail tail={logTail} label="Log tail" /> : null}
     </Alert>
   );
 };
@@ -447,7 +472,11 @@ export const RunTimeline = ({
                 {formatTimeAfter(step.at, i === 0 ? runStart(run) : steps[i - 1].at)}
               </TableCell>
               <TableCell className={classes.narrow}>
-                {step.machineRef ? shortRef(step.machineRef) : ''}
+                {step.machineRef ? (
+                  <span className={classes.stepMachine} title={step.machineRef}>
+                    {shortRef(step.machineRef)}
+                  </span>
+                ) : null}
               </TableCell>
               <TableCell
                 className={`${classes.message} ${
@@ -517,13 +546,7 @@ export const RunDetails = ({
           <Typography variant="caption" aria-hidden>
             Log tail of {shortRef(m.machineRef)}
           </Typography>
-          <pre
-            className={classes.logTail}
-            role="group"
-            aria-label={`Log tail of ${shortRef(m.machineRef)}`}
-          >
-            {m.logTail}
-          </pre>
+          <ConsoleTail tail={m.logTail!} label={`Log tail of ${shortRef(m.machineRef)}`} />
         </Box>
       ))}
     </Box>

@@ -52,6 +52,11 @@ describe('formatAgo', () => {
     expect(formatAgo('2024-05-01T11:59:58Z', now)).toBe('just now');
   });
 
+  it('says a time dated ahead of the clock is in the future, past the tolerance of clocks that differ a little', () => {
+    expect(formatAgo('2024-05-01T12:04:00Z', now)).toBe('just now');
+    expect(formatAgo('2024-05-01T15:00:00Z', now)).toBe('3h in the future');
+  });
+
   it('shows a dash for no time, and an unreadable one as it came', () => {
     expect(formatAgo(undefined, now)).toBe('—');
     expect(formatAgo('yesterday', now)).toBe('yesterday');

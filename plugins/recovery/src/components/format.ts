@@ -119,13 +119,49 @@ export function formatTimeAfter(iso: string | undefined, previous: string | unde
   return formatTime(iso, { clock: date === undefined || date === utcDate(previous) });
 }
 
-/** The age of an ISO time, relative to now: `2h 5m ago`, `just now` under 5 seconds. */
+/**
+ * How far ahead of this browser's clock a time may be and still read `just now`: the backend's
+ * own tolerance for a capture or run dated ahead of its clock (replicas' clocks differ a little).
+ */
+export const CLOCK_AHEAD_TOLERANCE_SECONDS = 300;
+
+/**
+ * The age of an ISO time, relative to now: `2h 5m ago`, `just now` under 5 seconds. One dated
+ * further ahead than {@link CLOCK_AHEAD_TOLERANCE_SECONDS} says so, `3h in the future`: read as
+ * `just now`, a capture a wrong clock dated hours ahead would pass for a fresh one.
+ */
 export function formatAgo(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '—';
   const seconds = (now - Date.parse(iso)) / 1000;
   if (!Number.isFinite(seconds)) return iso;
+  if (seconds < -CLOCK_AHEAD_TOLERANCE_SECONDS) return `${formatDuration(-seconds)} in the future`;
   if (seconds < 5) return 'just now';
   return `${formatDuration(seconds)} ago`;
+}
+
+/**
+ * CSI (colours, cursor moves, erasing), OSC (window titles, links) up to BEL or ST, then any
+ * other escape: ESC, its intermediate bytes, its final byte.
+ */
+// eslint-disable-next-line no-control-regex
+const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
+/** Control characters but tab, line feed and carriage return. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+
+/**
+ * A machine's console tail as a terminal would show it, for a page: without the escape sequences
+ * of colours and cursor moves (`\x1b[31m`, which a page shows as `[31m` around every word), a
+ * line rewritten after carriage returns (a progress bar) as its last state, and no other control
+ * characters.
+ */
+export function consoleText(tail: string): string {
+  return tail
+    .replace(ESCAPE_SEQUENCE, '')
+    .replace(CONTROL_CHARACTER, '')
+    .split(/\r*\n/)
+    .map(line => line.split('\r').filter(Boolean).pop() ?? '')
+    .join('\n');
 }
 
 /** `resource:default/db` → `db`; other namespaces and kinds are kept. */
@@ -256,6 +292,16 @@ export { isRunActive } from '@backstage-recovery/plugin-recovery-common';
  */
 export function retryDelayMs(intervalMs: number, failures: number): number {
   return intervalMs * Math.min(2 ** failures, 30);
+}
+
+/**
+ * How long a poll may go unanswered before it counts as failed and is retried: 30 intervals
+ * (30 s at the card's default). A request left hanging (a connection dropped by a VPN or a
+ * laptop's sleep, a proxy that never answers) would otherwise stop the following for good, the
+ * run reading "in progress" long after it ended.
+ */
+export function pollTimeoutMs(intervalMs: number): number {
+  return intervalMs * 30;
 }
 
 /** The shortest poll interval taken: 0 (or less) would poll in a tight loop. */

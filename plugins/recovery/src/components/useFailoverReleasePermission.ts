@@ -7,7 +7,7 @@ import {
   recoveryRunFailoverPermission,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import useAsync from 'react-use/esm/useAsync';
+import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 
 /** Why a release would be refused, as far as the permission framework says. */
 type ReleaseDenial = {
@@ -22,12 +22,12 @@ type ReleaseDenial = {
 
 /**
  * Whether the caller may release a finished failover. With `error` the check itself failed,
- * which says nothing of the caller's grants.
+ * which says nothing of the caller's grants; `retry` asks again (a network error passes).
  */
 export type FailoverReleasePermission =
   | { loading: true; allowed: false }
   | { loading: false; allowed: true }
-  | ({ loading: false; allowed: false; error?: Error } & ReleaseDenial);
+  | ({ loading: false; allowed: false; error?: Error; retry?: () => void } & ReleaseDenial);
 
 const isAllowed = (decision: { result: AuthorizeResult }) => decision.result === AuthorizeResult.ALLOW;
 
@@ -46,7 +46,7 @@ export function useFailoverReleasePermission(
   const booted = failoverEntityRefs(run.plan).filter(ref => ref !== run.entityRef);
   // The refs as one string: a run re-rendered with a new object (polling) is not asked again.
   const key = [run.entityRef, ...booted].join('\n');
-  const state = useAsync(async (): Promise<ReleaseDenial> => {
+  const state = useAsyncRetry(async (): Promise<ReleaseDenial> => {
     const [entityRef, ...others] = key.split('\n');
     // One request per entity, all at once: the app's permission API (IdentityPermissionApi)
     // batches those made together into one call to the permission backend, as the router's
@@ -73,7 +73,7 @@ export function useFailoverReleasePermission(
   }, [permissionApi, catalogApi, key]);
 
   if (state.loading) return { loading: true, allowed: false };
-  if (state.error) return { loading: false, allowed: false, error: state.error };
+  if (state.error) return { loading: false, allowed: false, error: state.error, retry: state.retry };
   const { entityDenied, lacking } = state.value ?? {};
   if (entityDenied || lacking) return { loading: false, allowed: false, entityDenied, lacking };
   return { loading: false, allowed: true };

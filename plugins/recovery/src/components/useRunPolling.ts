@@ -2,12 +2,13 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useApi } from '@backstage/core-plugin-api';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { recoveryApiRef } from '../api/RecoveryClient';
-import { isRunActive, retryDelayMs } from './format';
+import { formatDuration, isRunActive, pollTimeoutMs, retryDelayMs } from './format';
 
 /**
  * Follows one run: polls `getRun` every `intervalMs` while it is pending or running,
- * and calls `onDone` once it has finished. Failed polls are retried with backoff until
- * the run is over or the component unmounts; `error` is the last failure, if unrecovered.
+ * and calls `onDone` once it has finished. Failed polls, and polls left unanswered for
+ * {@link pollTimeoutMs}, are retried with backoff until the run is over or the component
+ * unmounts; `error` is the last failure, if unrecovered.
  */
 export function useRunPolling(options: {
   intervalMs: number;
@@ -27,9 +28,21 @@ export function useRunPolling(options: {
     let cancelled = false;
     let failures = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const timeoutMs = pollTimeoutMs(options.intervalMs);
     const tick = async () => {
       try {
-        const next = await api.getRun(runId);
+        // A poll left hanging counts as failed, and the next one is sent; its late answer is dropped.
+        const next = await Promise.race([
+          api.getRun(runId),
+          new Promise<never>((_, reject) => {
+            deadline = setTimeout(
+              () => reject(new Error(`No answer from the backend within ${formatDuration(timeoutMs / 1000)}`)),
+              timeoutMs,
+            );
+          }),
+        ]);
+        clearTimeout(deadline);
         if (cancelled) return;
         failures = 0;
         setError(undefined);
@@ -39,6 +52,7 @@ export function useRunPolling(options: {
           return;
         }
       } catch (e) {
+        clearTimeout(deadline);
         if (cancelled) return;
         failures += 1;
         setError(e as Error);
@@ -51,7 +65,8 @@ export function useRunPolling(options: {
     timer = setTimeout(tick, options.intervalMs);
     return () => {
       cancelled = true;
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
+      clearTimeout(deadline);
     };
   }, [api, runId, active, options.intervalMs]);
 
