@@ -1,4 +1,4 @@
-import type { Capture, PlanResponse } from './types';
+import type { Capture, PlanResponse, Readiness } from './types';
 import { captureInTurn, nothingToCapture, type CaptureProgress } from './captureInTurn';
 
 const capture = (machineRef: string) => ({ id: `c-${machineRef}`, machineRef }) as Capture;
@@ -13,8 +13,12 @@ function api(failOn?: string) {
       if (machineRef === failOn) throw new Error(`capture of ${machineRef} failed: engine gone`);
       return [capture(machineRef!)];
     },
+    getReadiness: async () => ({ plan: { machines: [] }, captures: [] }) as unknown as Readiness,
   };
 }
+
+/** As the backend answers GET /plan while a dependency cycle stops the plan. */
+const cycle = Object.assign(new Error('Dependency cycle: component:default/web -> component:default/db -> component:default/web'), { statusCode: 400 });
 
 describe('captureInTurn', () => {
   it("captures the plan's machines one request each, in wave order, telling each start and each capture", async () => {
@@ -48,6 +52,28 @@ describe('captureInTurn', () => {
     ).rejects.toThrow('capture of resource:default/data-01 failed: engine gone');
     expect(captured).toEqual(['resource:default/infra-01']);
     expect(backend.asked.map(([, m]) => m)).toEqual(['resource:default/infra-01', 'resource:default/data-01']);
+  });
+
+  it('takes the machines readiness lists where a dependency cycle stops the plan: a cycle stops recoveries, not captures', async () => {
+    const backend = api();
+    backend.getBootPlan = async () => {
+      throw cycle;
+    };
+    backend.getReadiness = async () =>
+      ({ plan: undefined, captures: [{ machineRef: 'resource:default/db-01' }, { machineRef: 'resource:default/web-01' }] }) as unknown as Readiness;
+    await captureInTurn(backend, 'component:default/web');
+    expect(backend.asked.map(([, m]) => m)).toEqual(['resource:default/db-01', 'resource:default/web-01']);
+
+    // The caller that holds them already passes them; another refusal of the plan stands.
+    const given = api();
+    await captureInTurn(given, 'component:default/web', { machines: ['resource:default/web-01'] });
+    expect(given.asked.map(([, m]) => m)).toEqual(['resource:default/web-01']);
+    const refused = api();
+    const gone = Object.assign(new Error('entity not found'), { statusCode: 404 });
+    refused.getBootPlan = async () => {
+      throw gone;
+    };
+    await expect(captureInTurn(refused, 'component:default/web')).rejects.toBe(gone);
   });
 
   it('words the refusal of an entity on no machine once, for POST /captures and the CLI alike', () => {

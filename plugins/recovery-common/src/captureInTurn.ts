@@ -22,13 +22,20 @@ export function nothingToCapture(entityRef: string): string {
  * caller shows each as it is taken, and no request lasts as long as a whole site's images take
  * to save. `on.start` hears of each machine before its capture begins, `on.captured` of each taken. A failure is the
  * backend's own (naming the machine); those captured before it are kept, and were reported.
+ * Without a plan (a dependency cycle stops it: GET /plan answers 400) the backend still captures,
+ * as a cycle stops recoveries, not captures: then the machines readiness lists are taken, or
+ * `on.machines` where the caller holds them already.
  */
 export async function captureInTurn(
-  api: Pick<RecoveryApi, 'getBootPlan' | 'captureNow'>,
+  api: Pick<RecoveryApi, 'getBootPlan' | 'captureNow' | 'getReadiness'>,
   entityRef: string,
-  on: { start?: (machineRef: string, index: number, total: number) => void; captured?: (progress: CaptureProgress) => void } = {},
+  on: {
+    machines?: string[];
+    start?: (machineRef: string, index: number, total: number) => void;
+    captured?: (progress: CaptureProgress) => void;
+  } = {},
 ): Promise<Capture[]> {
-  const machines = (await api.getBootPlan(entityRef)).waves.flat();
+  const machines = on.machines ?? (await machinesToCapture(api, entityRef));
   const captures: Capture[] = [];
   for (const [index, machineRef] of machines.entries()) {
     on.start?.(machineRef, index, machines.length);
@@ -36,4 +43,16 @@ export async function captureInTurn(
     on.captured?.({ capture: captures[captures.length - 1], done: index + 1, total: machines.length });
   }
   return captures;
+}
+
+/** The plan's machines in boot order, or where no plan can be made, those readiness lists. */
+async function machinesToCapture(api: Pick<RecoveryApi, 'getBootPlan' | 'getReadiness'>, entityRef: string): Promise<string[]> {
+  try {
+    return (await api.getBootPlan(entityRef)).waves.flat();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 400) throw error;
+    const readiness = await api.getReadiness(entityRef);
+    if (readiness.plan || readiness.captures.length === 0) throw error;
+    return readiness.captures.map(c => c.machineRef);
+  }
 }

@@ -327,17 +327,10 @@ const EntityRecoveryCardFor = (
     setCapturing({ index: 0 });
     setCaptureResult(undefined);
     const kept: string[] = [];
-    // Without a plan (a dependency cycle) GET /plan refuses, but the backend still captures the
-    // machines readiness lists: a cycle stops recoveries, not captures.
-    const withoutPlan = readiness && !readiness.plan ? readiness.captures.map(c => c.machineRef) : undefined;
-    const source = withoutPlan
-      ? {
-          getBootPlan: async () => ({ entityRef, waves: [withoutPlan], machines: [], problems: [] }),
-          captureNow: api.captureNow.bind(api),
-        }
-      : api;
     try {
-      const captures = await captureInTurn(source, entityRef, {
+      const captures = await captureInTurn(api, entityRef, {
+        // Without a plan (a dependency cycle) the machines readiness lists: no need to ask again.
+        machines: readiness && !readiness.plan ? readiness.captures.map(c => c.machineRef) : undefined,
         start: (machineRef, index, total) => {
           if (mounted()) setCapturing({ machineRef, index, total });
         },
