@@ -1367,3 +1367,89 @@ describe('EntityRecoveryCard', () => {
     expect(api.startRun.mock.calls[0]).toEqual([{ entityRef: 'component:default/web', mode: 'test' }]);
   });
 });
+
+describe('EntityRecoveryCard, a request left unanswered', () => {
+  // A request whose connection dropped (a VPN, a laptop's sleep) is never answered nor refused.
+  const unanswered = () => new Promise<never>(() => {});
+
+  beforeEach(() => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('says a readiness load left unanswered for a minute failed, and loads it again on Retry', async () => {
+    const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+    let loads = 0;
+    const api = fakeRecoveryApi({
+      getReadiness: async () => {
+        loads += 1;
+        return loads === 1 ? unanswered() : makeReadiness({ status: 'at-risk' });
+      },
+    });
+    await renderCard({ api });
+    await act(() => vi.advanceTimersByTimeAsync(60_000));
+    expect(screen.getByText('Error: No answer from the backend within 1m')).toBeInTheDocument();
+
+    await user.click(screen.getByRole('button', { name: 'Retry loading readiness' }));
+    expect(await screen.findByText('At risk')).toBeInTheDocument();
+    expect(screen.queryByText(/No answer from the backend/)).toBeNull();
+    expect(loads).toBe(2);
+  });
+
+  it('says a check for a run in progress left unanswered failed, and lets a run start, rather than keep it off for good', async () => {
+    const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+    let checks = 0;
+    const api = fakeRecoveryApi({
+      listRuns: async () => {
+        checks += 1;
+        return checks === 1 ? unanswered() : [];
+      },
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    // Until the check ends, a run may hold the host: starting one would be refused.
+    expect(button).toBeDisabled();
+
+    await act(() => vi.advanceTimersByTimeAsync(60_000));
+    const warning = screen.getByText(
+      'Could not check for a recovery run in progress: No answer from the backend within 1m',
+    );
+    expect(button).toBeEnabled();
+
+    const alert = warning.closest('[role="alert"]') as HTMLElement;
+    await user.click(within(alert).getByRole('button', { name: 'Retry checking for a run in progress' }));
+    await waitFor(() => expect(screen.queryByText(/Could not check for a recovery run in progress/)).toBeNull());
+    expect(checks).toBe(2);
+    expect(button).toBeEnabled();
+  });
+
+  it('reports a refused start when the run it names does not answer, rather than read "running" for good', async () => {
+    const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+    const api = fakeRecoveryApi({
+      startRun: async () => {
+        throw await conflictError(
+          "Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
+          { runId: 'run-9', entityRef: 'system:default/demo-site' },
+        );
+      },
+      getRun: async () => unanswered(),
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await user.click(button);
+    await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-9'));
+    expect(button).toHaveTextContent('Test recovery running…');
+
+    await act(() => vi.advanceTimersByTimeAsync(60_000));
+    expect(
+      screen.getByText(
+        "Could not start the test recovery: Hypervisor host 'recovery-1' is busy with run run-9 of system:default/demo-site",
+      ),
+    ).toBeInTheDocument();
+    expect(button).toHaveTextContent('Run test recovery');
+    expect(button).toBeEnabled();
+  });
+});

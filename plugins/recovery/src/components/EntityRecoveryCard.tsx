@@ -45,6 +45,7 @@ import {
   NoMachines,
   ReadinessSummary,
 } from './ReadinessSections';
+import { answerTimeoutMs, answerWithin } from './answerWithin';
 import { LoadErrorPanel, RetryButton } from './LoadError';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 import { useRunPolling } from './useRunPolling';
@@ -208,9 +209,11 @@ const EntityRecoveryCardFor = (
   // A run in progress holds the hypervisor host: this entity's (started elsewhere, or before a
   // reload) or another's (the nightly check of a system containing it). Readiness reports
   // finished runs only, so the active runs are asked for on load and after each followed run
-  // ends (another may have been admitted meanwhile), and the one found is followed live.
+  // ends (another may have been admitted meanwhile), and the one found is followed live. A check
+  // left unanswered fails, as a refused one does: until it ends, Run test recovery stays off.
   const loadRunHoldingHost = useCallback(
-    async () => runHoldingHost(await api.listRuns({ active: true }), entityRef),
+    async () =>
+      runHoldingHost(await answerWithin(api.listRuns({ active: true }), answerTimeoutMs()), entityRef),
     [api, entityRef],
   );
   const activeRunState = useAsyncRetry(loadRunHoldingHost, [loadRunHoldingHost]);
@@ -283,7 +286,9 @@ const EntityRecoveryCardFor = (
   ): Promise<RecoveryRun | undefined> => {
     const runId = busyWithRunId(conflict);
     try {
-      const busy = runId ? await api.getRun(runId) : await loadRunHoldingHost();
+      const busy = runId
+        ? await answerWithin(api.getRun(runId), answerTimeoutMs())
+        : await loadRunHoldingHost();
       return isRunActive(busy) ? busy : undefined;
     } catch {
       return undefined; // the conflict itself is still reported

@@ -42,6 +42,7 @@ import {
   secondsBetween,
   shortRef,
 } from './format';
+import { answerTimeoutMs, answerWithin } from './answerWithin';
 import { LoadErrorPanel } from './LoadError';
 import { RunDetails } from './RunDetails';
 import { RunStatusView } from './StatusViews';
@@ -173,11 +174,13 @@ export const RecoveryRunHistory = ({
 }) => {
   const api = useApi(recoveryApiRef);
   const intervalMs = pollInterval(pollIntervalMs, 2000);
-  // One failed poll does not blank the history: the last list loaded stays on screen.
+  // One failed poll does not blank the history: the last list loaded stays on screen. One left
+  // unanswered fails as the run's poll does, and is retried.
   const { value: shown, loading, error, retry } = useKeptAsyncRetry(
     () => api.listRuns({ entityRef, limit }),
     [api, entityRef, limit, refreshKey],
     entityRef,
+    answerTimeoutMs(intervalMs),
   );
   const [selectedId, setSelectedId] = useState<string | undefined>();
   const newest = shown ?? [];
@@ -204,7 +207,11 @@ export const RecoveryRunHistory = ({
     if (!last) return;
     setOlderLoad({ entityRef });
     try {
-      const page = await api.listRuns({ entityRef, limit, before: last.id });
+      // Unanswered, it fails: the button would otherwise say "Loading older runs…" for good.
+      const page = await answerWithin(
+        api.listRuns({ entityRef, limit, before: last.id }),
+        answerTimeoutMs(),
+      );
       if (!mounted()) return;
       setOlder(o => ({
         entityRef,

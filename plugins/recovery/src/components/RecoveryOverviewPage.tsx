@@ -176,7 +176,8 @@ export const RecoveryOverviewContent = ({
   reloadIntervalMs?: number;
 }) => {
   const api = useApi(recoveryApiRef);
-  // A reload that fails keeps the last overview loaded on screen, saying so.
+  // A reload that fails keeps the last overview loaded on screen, saying so; one left unanswered
+  // for a minute fails too (useKeptAsyncRetry), so the reloads go on.
   const { value: loaded, loading, error, retry } = useKeptAsyncRetry(
     async () => ({ items: await api.listReadiness(), at: new Date().toISOString() }),
     [api],

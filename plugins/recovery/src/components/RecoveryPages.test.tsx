@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { ResponseError } from '@backstage/errors';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
@@ -248,6 +248,42 @@ describe('RecoveryOverviewPage', () => {
     );
     expect(screen.getByText(/^1 entity —/)).toBeInTheDocument();
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+  });
+
+  it('says a reload left unanswered failed, and goes on reloading, rather than showing the old overview for good', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      // The first reload's connection dropped (a VPN, a laptop's sleep): never answered nor refused.
+      let loads = 0;
+      const api = fakeRecoveryApi({
+        listReadiness: async () => {
+          loads += 1;
+          if (loads === 1) return [makeReadinessSummary()];
+          if (loads === 2) return new Promise<never>(() => {});
+          return [makeReadinessSummary(), makeReadinessSummary({ entityRef: 'component:default/b-broken', status: 'not-recoverable' })];
+        },
+      });
+      await render(api, <RecoveryOverviewContent />);
+      expect(await screen.findByText(/^1 entity —/)).toBeInTheDocument();
+
+      // Reloaded after a minute; a minute later that reload counts as failed, and says so.
+      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      expect(loads).toBe(2);
+      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      expect(screen.getByRole('alert')).toHaveTextContent(
+        /^Could not reload the readiness: No answer from the backend within 1m\. Showing it as loaded 2m( \d+s)? ago; trying again\.$/,
+      );
+      expect(screen.getByText(/^1 entity —/)).toBeInTheDocument();
+
+      // And tries again a minute after, as after any failed reload.
+      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      expect(loads).toBe(3);
+      expect(await screen.findByText(/^2 entities — 1 not recoverable/)).toBeInTheDocument();
+      expect(screen.queryByRole('alert')).toBeNull();
+      expect(screen.getByTestId('overview-loaded')).toHaveTextContent(/^Loaded just now;/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('finds entities by the status and the reasons it shows, not only by the status field', async () => {

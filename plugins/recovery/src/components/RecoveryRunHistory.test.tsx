@@ -1,4 +1,4 @@
-import { screen, waitFor } from '@testing-library/react';
+import { act, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { mergeRunHistory, RecoveryRunHistory } from './EntityRecoveryContent';
@@ -97,6 +97,79 @@ describe('RecoveryRunHistory paging', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
     expect(await screen.findByText('No older runs: 3 runs in all.')).toBeInTheDocument();
     expect(screen.queryByText(/Could not load older runs/)).toBeNull();
+  });
+});
+
+describe('RecoveryRunHistory, a load left unanswered', () => {
+  // A request whose connection dropped (a VPN, a laptop's sleep) is never answered nor refused.
+  const unanswered = () => new Promise<never>(() => {});
+
+  it('fails a load or poll left unanswered for 30 polls, says so, and retries it as a failed one', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      let loads = 0;
+      const api = fakeRecoveryApi({
+        listRuns: async () => {
+          loads += 1;
+          if (loads === 1 || loads === 3) return unanswered();
+          return loads === 2 ? [run(5, 'running')] : [run(5)];
+        },
+      });
+      // Polled every second: a load gets 30 s.
+      await renderWithApis(<RecoveryRunHistory entityRef={WEB} pollIntervalMs={1000} />, { api, entity: null });
+      await act(() => vi.advanceTimersByTimeAsync(30_000));
+      expect(screen.getByText('Error: No answer from the backend within 30s')).toBeInTheDocument();
+      expect(screen.getByRole('button', { name: 'Retry loading the run history' })).toBeInTheDocument();
+
+      // Retried by itself, 2 s after; then polled while its run is in progress.
+      await act(() => vi.advanceTimersByTimeAsync(2_000));
+      await waitFor(() => expect(starts()).toEqual(['2024-05-05']));
+      await act(() => vi.advanceTimersByTimeAsync(1_000));
+      expect(loads).toBe(3);
+      await act(() => vi.advanceTimersByTimeAsync(30_000));
+      expect(
+        screen.getByText(
+          'Could not reload the run history: No answer from the backend within 30s. Showing the last list loaded; retrying…',
+        ),
+      ).toBeInTheDocument();
+      expect(starts()).toEqual(['2024-05-05']);
+
+      await act(() => vi.advanceTimersByTimeAsync(2_000));
+      // The run, finished, with its RTO where "in progress" was.
+      expect(await screen.findByText(/^RTO /)).toBeInTheDocument();
+      expect(screen.queryByText(/Could not reload the run history/)).toBeNull();
+      expect(loads).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('says a page of older runs left unanswered for a minute was not loaded, and loads it on another click', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+      let tries = 0;
+      const api = fakeRecoveryApi({
+        listRuns: async ({ before }) => {
+          if (before === undefined) return [run(5), run(4)];
+          tries += 1;
+          return tries === 1 ? unanswered() : [run(3)];
+        },
+      });
+      await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
+      await user.click(await screen.findByRole('button', { name: 'Show older runs' }));
+      expect(screen.getByRole('button', { name: 'Loading older runs…' })).toBeDisabled();
+
+      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      expect(screen.getByText('Could not load older runs: No answer from the backend within 1m')).toBeInTheDocument();
+      expect(starts()).toEqual(['2024-05-05', '2024-05-04']);
+
+      await user.click(screen.getByRole('button', { name: 'Show older runs' }));
+      expect(await screen.findByText('No older runs: 3 runs in all.')).toBeInTheDocument();
+      expect(screen.queryByText(/Could not load older runs/)).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

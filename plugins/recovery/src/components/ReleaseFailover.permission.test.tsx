@@ -1,6 +1,7 @@
-import { screen, waitFor } from '@testing-library/react';
+import { act, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { Entity } from '@backstage/catalog-model';
+import type { CatalogApi } from '@backstage/plugin-catalog-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { PermissionApi } from '@backstage/plugin-permission-react';
 import { RunDetails } from './RunDetails';
@@ -111,5 +112,48 @@ describe('the release of a failover, asked as the backend asks it', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Retry checking the release permission' }));
     await waitFor(() => expect(releaseButton()).toBeEnabled());
     expect(screen.queryByText(/Could not check/)).toBeNull();
+  });
+
+  it('says a check left unanswered for a minute failed, rather than keep the button off without a word', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+      let checks = 0;
+      const permissionApi: PermissionApi = {
+        // The first round of checks is never answered (the permission backend's connection dropped).
+        authorize: async () => {
+          checks += 1;
+          return checks <= 4 ? new Promise<never>(() => {}) : { result: AuthorizeResult.ALLOW };
+        },
+      };
+      await renderWithApis(<RunDetails run={failover} />, { api: fakeRecoveryApi(), entity: null, permissionApi, catalog: wholeCatalog });
+      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      expect(
+        screen.getByText('Could not check whether you may release this failover: No answer from the backend within 1m'),
+      ).toBeInTheDocument();
+      expect(releaseButton()).toBeDisabled();
+
+      await user.click(screen.getByRole('button', { name: 'Retry checking the release permission' }));
+      await waitFor(() => expect(releaseButton()).toBeEnabled());
+      expect(screen.queryByText(/Could not check/)).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('says the catalog did not answer when it cannot name the entities lacking the grant', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const { allow } = failoverGrantedExcept(DB);
+      const catalogApi = { getEntitiesByRefs: () => new Promise<never>(() => {}) } as unknown as CatalogApi;
+      await renderWithApis(<RunDetails run={failover} />, { api: fakeRecoveryApi(), entity: null, allow, catalogApi });
+      await act(() => vi.advanceTimersByTimeAsync(60_000));
+      expect(
+        screen.getByText(/and you lack it on 1 entity: 1 entity the catalog could not name \(No answer from the backend within 1m\)$/),
+      ).toBeInTheDocument();
+      expect(releaseButton()).toBeDisabled();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -294,16 +294,6 @@ export function retryDelayMs(intervalMs: number, failures: number): number {
   return intervalMs * Math.min(2 ** failures, 30);
 }
 
-/**
- * How long a poll may go unanswered before it counts as failed and is retried: 30 intervals
- * (30 s at the card's default). A request left hanging (a connection dropped by a VPN or a
- * laptop's sleep, a proxy that never answers) would otherwise stop the following for good, the
- * run reading "in progress" long after it ended.
- */
-export function pollTimeoutMs(intervalMs: number): number {
-  return intervalMs * 30;
-}
-
 /** The shortest poll interval taken: 0 (or less) would poll in a tight loop. */
 export const MIN_POLL_INTERVAL_MS = 100;
 

@@ -8,6 +8,7 @@ import {
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import { answerTimeoutMs, answerWithin } from './answerWithin';
 
 /** Why a release would be refused, as far as the permission framework says. */
 type ReleaseDenial = {
@@ -51,20 +52,27 @@ export function useFailoverReleasePermission(
     // One request per entity, all at once: the app's permission API (IdentityPermissionApi)
     // batches those made together into one call to the permission backend, as the router's
     // single authorize call does.
-    const decisions = await Promise.all(
-      [entityRef, ...others].map(resourceRef =>
-        permissionApi.authorize({ permission: recoveryRunFailoverPermission, resourceRef }),
+    // Unanswered, the check fails (and is offered again): the button would stay off, saying nothing.
+    const decisions = await answerWithin(
+      Promise.all(
+        [entityRef, ...others].map(resourceRef =>
+          permissionApi.authorize({ permission: recoveryRunFailoverPermission, resourceRef }),
+        ),
       ),
+      answerTimeoutMs(),
     );
     if (!isAllowed(decisions[0])) return { entityDenied: true };
     const denied = others.filter((_, i) => !isAllowed(decisions[i + 1]));
     if (denied.length === 0) return {};
     // Named only where the catalog shows them to the caller, as the backend's refusal names them.
     try {
-      const { items } = await catalogApi.getEntitiesByRefs({
-        entityRefs: denied,
-        fields: ['kind', 'metadata.namespace', 'metadata.name'],
-      });
+      const { items } = await answerWithin(
+        catalogApi.getEntitiesByRefs({
+          entityRefs: denied,
+          fields: ['kind', 'metadata.namespace', 'metadata.name'],
+        }),
+        answerTimeoutMs(),
+      );
       const named = denied.filter((_, i) => items[i] !== undefined && items[i] !== null);
       return { lacking: { named, unnamed: denied.length - named.length } };
     } catch (error) {

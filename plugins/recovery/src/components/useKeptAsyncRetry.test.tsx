@@ -63,4 +63,51 @@ describe('useKeptAsyncRetry', () => {
     act(() => pending[1]('after'));
     await waitFor(() => expect(result.current.value).toBe('after'));
   });
+
+  it('fails a load left unanswered for a minute, drops its late answer, and loads again on retry', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      // A request whose connection dropped (a VPN, a laptop's sleep) is never answered nor refused.
+      let answerLate: ((value: string) => void) | undefined;
+      let loads = 0;
+      const { result } = setup(key => {
+        loads += 1;
+        return loads === 1
+          ? new Promise<string>(resolve => {
+              answerLate = resolve;
+            })
+          : Promise.resolve(`value of ${key}`);
+      });
+      await act(() => vi.advanceTimersByTimeAsync(59_000));
+      expect(result.current.loading).toBe(true);
+      await act(() => vi.advanceTimersByTimeAsync(1_000));
+      expect(result.current.loading).toBe(false);
+      expect(result.current.error?.message).toBe('No answer from the backend within 1m');
+
+      // Its answer, come at last, is not taken for the value.
+      await act(async () => answerLate!('late value'));
+      expect(result.current.value).toBeUndefined();
+      expect(result.current.error?.message).toBe('No answer from the backend within 1m');
+
+      act(() => result.current.retry());
+      await waitFor(() => expect(result.current.value).toBe('value of a'));
+      expect(result.current.error).toBeUndefined();
+      expect(loads).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('waits as long as told for an answer', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const { result } = renderHook(() =>
+        useKeptAsyncRetry(() => new Promise<string>(() => {}), [], 'a', 3_000),
+      );
+      await act(() => vi.advanceTimersByTimeAsync(3_000));
+      expect(result.current.error?.message).toBe('No answer from the backend within 3s');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -2,12 +2,13 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useApi } from '@backstage/core-plugin-api';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { recoveryApiRef } from '../api/RecoveryClient';
-import { formatDuration, isRunActive, pollTimeoutMs, retryDelayMs } from './format';
+import { answerTimeoutMs, answerWithin } from './answerWithin';
+import { isRunActive, retryDelayMs } from './format';
 
 /**
  * Follows one run: polls `getRun` every `intervalMs` while it is pending or running,
  * and calls `onDone` once it has finished. Failed polls, and polls left unanswered for
- * {@link pollTimeoutMs}, are retried with backoff until the run is over or the component
+ * {@link answerTimeoutMs}, are retried with backoff until the run is over or the component
  * unmounts; `error` is the last failure, if unrecovered.
  */
 export function useRunPolling(options: {
@@ -28,21 +29,11 @@ export function useRunPolling(options: {
     let cancelled = false;
     let failures = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    const timeoutMs = pollTimeoutMs(options.intervalMs);
+    const timeoutMs = answerTimeoutMs(options.intervalMs);
     const tick = async () => {
       try {
         // A poll left hanging counts as failed, and the next one is sent; its late answer is dropped.
-        const next = await Promise.race([
-          api.getRun(runId),
-          new Promise<never>((_, reject) => {
-            deadline = setTimeout(
-              () => reject(new Error(`No answer from the backend within ${formatDuration(timeoutMs / 1000)}`)),
-              timeoutMs,
-            );
-          }),
-        ]);
-        clearTimeout(deadline);
+        const next = await answerWithin(api.getRun(runId), timeoutMs);
         if (cancelled) return;
         failures = 0;
         setError(undefined);
@@ -52,7 +43,6 @@ export function useRunPolling(options: {
           return;
         }
       } catch (e) {
-        clearTimeout(deadline);
         if (cancelled) return;
         failures += 1;
         setError(e as Error);
@@ -66,7 +56,6 @@ export function useRunPolling(options: {
     return () => {
       cancelled = true;
       clearTimeout(timer);
-      clearTimeout(deadline);
     };
   }, [api, runId, active, options.intervalMs]);
 

@@ -12,6 +12,7 @@ import { catalogApiMock } from '@backstage/plugin-catalog-react/testUtils';
 import { permissionApiRef, type PermissionApi } from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Entity } from '@backstage/catalog-model';
+import type { CatalogApi } from '@backstage/plugin-catalog-react';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import { webEntity } from './fixtures';
@@ -35,6 +36,8 @@ export function renderWithApis(
     /** The permission API itself (overrides `allow` and `permissionError`). */
     permissionApi?: PermissionApi;
     catalog?: Entity[];
+    /** The catalog API itself (overrides `catalog`). */
+    catalogApi?: CatalogApi;
     entity?: Entity | null;
   },
 ) {
@@ -63,7 +66,7 @@ export function renderWithApis(
       apis={[
         [recoveryApiRef, options.api],
         [permissionApiRef, permissionApi],
-        [catalogApiRef, catalogApiMock({ entities: options.catalog ?? [] })],
+        [catalogApiRef, options.catalogApi ?? catalogApiMock({ entities: options.catalog ?? [] })],
       ]}
     >
       {entity ? (
