@@ -1,5 +1,5 @@
-import { coversPlan } from './runCoverage';
-import type { BootPlan, RecoveryRun } from './types';
+import { coversPlan, planNotRecovered } from './runCoverage';
+import type { BootPlan, ProbeSpec, RecoveryRun } from './types';
 
 const c = (name: string) => `component:default/${name}`;
 const m = (name: string) => `resource:default/${name}`;
@@ -24,6 +24,29 @@ describe('coversPlan', () => {
     // Booted for the cache only: the dns probes never gated the machine.
     expect(coversPlan(head(plan([[m('shared-01'), [c('cache')]]])), dns)).toBe(false);
     expect(coversPlan(head(plan([[m('web-01'), [c('dns')]]])), dns)).toBe(false);
+  });
+
+  it('needs every probe the plan gates a machine by, a probe added since the run among them', () => {
+    const probed = (services: string[], probes: ProbeSpec[]) => {
+      const p = plan([[m('shared-01'), services]]);
+      p.machines[0].probes = probes;
+      return p;
+    };
+    const tcp53: ProbeSpec = { kind: 'tcp', port: 53 };
+    const health: ProbeSpec = { kind: 'http', port: 8053, path: '/healthz' };
+    // dns got a probe since (or its machine one of its own): the run never ran it.
+    const now = probed([c('dns')], [tcp53, health]);
+    expect(coversPlan(head(probed([c('dns')], [tcp53])), now)).toBe(false);
+    expect(planNotRecovered(head(probed([c('dns')], [tcp53])), now)).toEqual({ machines: [], services: [], probes: [`http:8053/healthz on ${m('shared-01')}`] });
+    // More probes than the plan's (one removed since, another service's) leave no gap.
+    expect(coversPlan(head(probed([c('cache'), c('dns')], [{ kind: 'tcp', port: 6379 }, tcp53, health])), now)).toBe(true);
+  });
+
+  it('counts a run that booted a machine under its probes for the machine recovered on its own', () => {
+    // A machine's own plan makes it its own service; a run of a service on it booted it all the same.
+    const machineAlone = plan([[m('shared-01'), [m('shared-01')]]]);
+    expect(coversPlan(head(plan([[m('shared-01'), [c('dns')]]])), machineAlone)).toBe(true);
+    expect(coversPlan(head(plan([[m('web-01'), [c('web')]]])), machineAlone)).toBe(false);
   });
 
   it('leaves out a run that failed on a machine outside the plan', () => {

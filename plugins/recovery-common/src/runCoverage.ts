@@ -1,11 +1,53 @@
-import type { BootPlan, RecoveryRun } from './types';
+import type { BootPlan, ProbeSpec, RecoveryRun } from './types';
+
+/**
+ * A probe as its annotation writes it (`tcp:5432`, `http:80/healthz`): how the timeline names it,
+ * and how a run's probes and a plan's are compared.
+ */
+export function describeProbe(probe: ProbeSpec): string {
+  return probe.kind === 'http' ? `http:${probe.port}${probe.path ?? '/'}` : `tcp:${probe.port}`;
+}
+
+/** What of a plan a run did not recover (planNotRecovered). */
+export interface PlanNotRecovered {
+  /** Machines of the plan the run did not boot. */
+  machines: string[];
+  /** On machines it booted, the plan's services whose probes did not gate them there, as `service on machine`. */
+  services: string[];
+  /** On machines it booted, the plan's probes it did not run there (one added since), as `probe on machine`. */
+  probes: string[];
+}
+
+/**
+ * What of `plan` the run did not recover: the machines it did not boot, and on those it booted,
+ * the services and the probes that did not gate them. A machine recovered on its own is its own
+ * service in its plan: any run that booted it under its probes recovered it.
+ */
+export function planNotRecovered(run: { plan: Pick<BootPlan, 'machines'> }, plan: Pick<BootPlan, 'machines'>): PlanNotRecovered {
+  const booted = new Map(run.plan.machines.map(m => [m.machineRef, m]));
+  const missed: PlanNotRecovered = { machines: [], services: [], probes: [] };
+  for (const m of plan.machines) {
+    const ran = booted.get(m.machineRef);
+    if (!ran) {
+      missed.machines.push(m.machineRef);
+      continue;
+    }
+    const services = new Set(ran.services);
+    for (const s of m.services) if (s !== m.machineRef && !services.has(s)) missed.services.push(`${s} on ${m.machineRef}`);
+    // Runs gate a machine by the probes its plan held then: one added since was never run.
+    const probes = new Set((ran.probes ?? []).map(describeProbe));
+    for (const p of (m.probes ?? []).map(describeProbe)) if (!probes.has(p)) missed.probes.push(`${p} on ${m.machineRef}`);
+  }
+  return missed;
+}
 
 /**
  * Whether a finished run tells whether `plan` recovers: it booted every machine of the plan, each
- * gated by the probes of at least the services the plan puts on it (probes come from services),
- * whichever entity it was for. A machine alone is not enough: a run's plan can boot a machine for
- * one of its services, or for a learned wait, without the others' probes. A run that failed on a
- * machine outside the plan says nothing about it: the plan's machines were ready or never started.
+ * gated by the probes the plan gates it by (its services' and its own), whichever entity it was
+ * for. A machine alone is not enough: a run's plan can boot a machine for one of its services, or
+ * for a learned wait, without the others' probes, and a probe added since was never run. A run
+ * that failed on a machine outside the plan says nothing about it: the plan's machines were
+ * ready or never started.
  *
  * Readiness counts a run for an entity by this rule, and the nightly check chooses its runs by it
  * (a planned run as a succeeded one), so the two agree on what covers what.
@@ -14,12 +56,8 @@ export function coversPlan(
   run: Pick<RecoveryRun, 'status' | 'error'> & { plan: Pick<BootPlan, 'machines'> },
   plan: Pick<BootPlan, 'machines'>,
 ): boolean {
-  const booted = new Map(run.plan.machines.map(m => [m.machineRef, new Set(m.services)]));
-  const covered = plan.machines.every(m => {
-    const services = booted.get(m.machineRef);
-    return services !== undefined && m.services.every(s => services.has(s));
-  });
-  if (!covered) return false;
+  const missed = planNotRecovered(run, plan);
+  if (missed.machines.length + missed.services.length + missed.probes.length > 0) return false;
   const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
   return failedOn === undefined || plan.machines.some(m => m.machineRef === failedOn);
 }

@@ -1,6 +1,7 @@
 import {
   BootPlan,
   BootPlanMachine,
+  describeProbe,
   machinesAwaited,
   ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -260,8 +261,3 @@ function uniqueProbes(probes: ProbeSpec[]): ProbeSpec[] {
     .map(([, probe]) => probe);
 }
 
-export function describeProbe(probe: ProbeSpec): string {
-  return probe.kind === 'http'
-    ? `http:${probe.port}${probe.path ?? '/'}`
-    : `tcp:${probe.port}`;
-}

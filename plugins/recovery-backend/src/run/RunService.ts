@@ -11,6 +11,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   ANNOTATION_PROBES,
+  describeProbe,
   formatBytes,
   formatSeconds,
   formatSecondsAgainst,
@@ -36,7 +37,6 @@ import {
   RunOptions,
   StoredCapture,
 } from '../database/RecoveryStore';
-import { describeProbe } from '../plan/bootPlan';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny } from '../plan/mentions';
 import { PlanService } from '../service/PlanService';

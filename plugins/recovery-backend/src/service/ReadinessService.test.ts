@@ -162,8 +162,9 @@ describe('ReadinessService.readiness', () => {
     } as unknown as RecoveryStore;
     const service = new ReadinessService(recording, planned, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
     await service.readiness(web, user);
-    // None found: then web's own last run, to tell whether its plan changed since.
-    expect(asked).toEqual([{ machineRefs: [web01, db01] }, { entityRef: web }]);
+    // None found: then web's own last run and the last that booted its own machine (its
+    // system's, say), to tell whether its plan changed since.
+    expect(asked).toEqual([{ machineRefs: [web01, db01] }, { entityRef: web }, { machineRefs: [web01] }]);
   });
 
   it("places a system by its machine parts too, those none of its services runs on among them", async () => {
@@ -550,5 +551,145 @@ describe.each(databases.eachSupportedId())('ReadinessService over a messy catalo
       reasons: [`Last capture of ${m('dns-01')} is dated 2 h ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`],
     });
     expect(dns.captures).toEqual([{ machineRef: m('dns-01'), latest: expect.objectContaining({ id: 'cap-from-the-future' }), ageSeconds: 0 }]);
+  });
+});
+
+describe.each(databases.eachSupportedId())('ReadinessService after the catalog changed since the last run on %p', databaseId => {
+  let store: RecoveryStore;
+  const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
+  const everything = mockCredentials.service();
+  /** A readiness service over `catalog`, which hides `hidden` from users, on the one store. */
+  const over = (catalog: Entity[], hidden: string[] = []) => {
+    const graphs = new CatalogGraphLoader(catalogHidingFromUsers(catalog, hidden), mockServices.auth(), objectives);
+    const plans = new PlanService(graphs);
+    return { plans, service: new ReadinessService(store, plans, graphs, objectives, 7 * 86_400, () => ['primary']) };
+  };
+  const capture = (machineRef: string, container = machineRef.split('/')[1]) =>
+    store.insertCapture({
+      id: `cap-${machineRef}-${container}`,
+      machineRef,
+      engine: 'primary',
+      container,
+      imageId: 'sha256:1',
+      sizeBytes: 1,
+      checksum: 'sha256:1',
+      artifact: '/captures/1.tar',
+      runtime: { hostname: 'h', networks: [], env: [], exposedPorts: [], labels: {} },
+      adaptations: [],
+      durationMs: 1,
+      createdAt: new Date(Date.now() - 60_000).toISOString(),
+    });
+  let created = Date.now() - 2 * 3_600_000;
+  /** Runs `entityRef`'s plan as `plans` makes it to `outcome`, finished an hour ago. */
+  const run = async (
+    plans: PlanService,
+    id: string,
+    entityRef: string,
+    outcome: Pick<RecoveryRun, 'status' | 'rtoSeconds' | 'error'>,
+    mode: RecoveryRun['mode'] = 'test',
+  ) => {
+    const plan = (await plans.plan(entityRef)).plan!;
+    await store.insertRun(
+      { id, entityRef, mode, trigger: 'user', hypervisorHost: 'recovery', plan, options: {}, machines: plan.machines.map(pm => ({ machineRef: pm.machineRef, wave: pm.wave })) },
+      new Date((created += 60_000)),
+    );
+    await store.updateRun(id, { status: 'running' });
+    await store.updateRun(id, { ...outcome, finishedAt: new Date(Date.now() - 3_600_000).toISOString() });
+  };
+  const verdicts = async (service: ReadinessService, who = everything) =>
+    (await service.readinessOf([site, c('dns'), c('web'), c('database')], who)).map(r => [r.entityRef, r.status, r.reasons]);
+
+  beforeAll(async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new RecoveryStore(knex);
+    for (const name of ['db-01', 'dns-01', 'web-01', 'cache-01']) await capture(m(name));
+    // The nightly check's way: the system's run covers its parts, which have none of their own.
+    await run(over(messy()).plans, 'site-ok', site, { status: 'succeeded', rtoSeconds: 60 });
+  });
+
+  it('does not count a run that never ran a probe added since, and says which, naming the run as the caller may see it', async () => {
+    const { service } = over(messy(annotated(c('database'), { [`${A}probes`]: 'tcp:5432' })));
+    const since = (which: string) =>
+      `Its boot plan changed since ${which} (60 min ago), which did not run probe tcp:5432 on ${m('db-01')}: none has recovered the plan it has now`;
+    const bySite = since(`its last test recovery, run site-ok of ${site}`);
+    expect(await verdicts(service)).toEqual([
+      [c('database'), 'at-risk', [bySite]],
+      [c('web'), 'at-risk', [bySite]],
+      [site, 'at-risk', [since('its last test recovery')]],
+      [c('dns'), 'ready', []],
+    ]);
+    expect((await service.readiness(c('web'), everything)).reasons).toEqual([bySite]);
+    // A user the catalog does not show the system: the run is not named.
+    const hidden = over(messy(annotated(c('database'), { [`${A}probes`]: 'tcp:5432' })), [site]).service;
+    const unnamed = since('its last test recovery, in a run of another entity');
+    expect((await hidden.readiness(c('web'), mockCredentials.user())).reasons).toEqual([unnamed]);
+    expect((await hidden.readinessOf([c('web')], mockCredentials.user()))[0].reasons).toEqual([unnamed]);
+    // Nor to its owners, as the notices quote it.
+    expect((await service.readinessOf([c('web')], everything, { ownRunsOnly: true }))[0].reasons).toEqual([unnamed]);
+    // A probe of the machine's own, the same.
+    const machineProbe = over(messy(annotated(m('db-01'), { [`${A}probes`]: 'tcp:5432' }))).service;
+    expect(await machineProbe.readiness(c('database'), everything)).toMatchObject({ status: 'at-risk', reasons: [bySite] });
+  });
+
+  it("names the run that recovered a part's plan before it grew, rather than that it was never tested", async () => {
+    const { service } = over([
+      ...messy(e => (e.metadata.name === 'web' ? { ...e, relations: [...e.relations!, { type: 'dependsOn', targetRef: c('cache') }] } : e)),
+      machineEntity('cache-01'),
+      componentEntity('cache', [m('cache-01')]),
+    ]);
+    expect(await service.readiness(c('web'), everything)).toMatchObject({
+      status: 'at-risk',
+      reasons: [`Its boot plan changed since its last test recovery, run site-ok of ${site} (60 min ago), which did not boot ${m('cache-01')}: none has recovered the plan it has now`],
+    });
+  });
+
+  it('judges a machine recovered on its own by the runs that booted it', async () => {
+    const { service } = over(messy());
+    expect(await service.readiness(m('web-01'), everything)).toMatchObject({ status: 'ready', reasons: [], lastRun: { id: 'site-ok' } });
+  });
+
+  it('puts a machine whose container the catalog changed since its last capture at risk', async () => {
+    const { service } = over(messy(annotated(m('web-01'), { [`${A}container`]: 'web-01-b' })));
+    const replaced = `Last capture of ${m('web-01')} is of container web-01 on engine primary, but the catalog now names web-01-b on primary: it has not been captured since, so a recovery would restore that earlier container`;
+    expect(await verdicts(service)).toEqual([
+      [c('web'), 'at-risk', [replaced]],
+      [site, 'at-risk', [replaced]],
+      [c('database'), 'ready', []],
+      [c('dns'), 'ready', []],
+    ]);
+  });
+
+  it('keeps a part whose last run failed on its machine not recoverable when its plan grows', async () => {
+    await run(over(messy()).plans, 'web-failed', c('web'), {
+      status: 'failed',
+      error: { machineRef: m('web-01'), probe: 'tcp:80', message: 'probe tcp:80 did not pass' },
+    });
+    const { service } = over([
+      ...messy(e => (e.metadata.name === 'web' ? { ...e, relations: [...e.relations!, { type: 'dependsOn', targetRef: c('cache') }] } : e)),
+      machineEntity('cache-01'),
+      componentEntity('cache', [m('cache-01')]),
+    ]);
+    const grown = `Its boot plan changed since its last test recovery (60 min ago), which did not boot ${m('cache-01')}: none has recovered the plan it has now`;
+    expect(await service.readiness(c('web'), everything)).toMatchObject({ status: 'not-recoverable', reasons: ['Last test recovery failed: probe tcp:80 did not pass', grown] });
+    expect((await service.readinessOf([c('web')], everything))[0]).toMatchObject({ status: 'not-recoverable', reasons: ['Last test recovery failed: probe tcp:80 did not pass', grown] });
+  });
+
+  it('counts a failover that recovered the plan as a test recovery would, and never a run interrupted since', async () => {
+    const { plans, service } = over(messy());
+    await run(plans, 'site-failover', site, { status: 'succeeded', rtoSeconds: 90 }, 'failover');
+    // Then a test recovery of web, preempted by the next failover, which is still running.
+    const admit = async (id: string, entityRef: string, mode: RecoveryRun['mode']) => {
+      const plan = (await plans.plan(entityRef)).plan!;
+      const machines = plan.machines.map(pm => ({ machineRef: pm.machineRef, wave: pm.wave }));
+      return store.admitRun({ id, entityRef, mode, trigger: 'user', hypervisorHost: 'recovery', plan, options: {}, machines }, new Date((created += 60_000)));
+    };
+    await admit('web-preempted', c('web'), 'test');
+    await store.updateRun('web-preempted', { status: 'running' });
+    const admitted = await admit('site-failover-2', site, 'failover');
+    expect('preempted' in admitted && admitted.preempted.map(r => r.id)).toEqual(['web-preempted']);
+    for (const ref of [c('web'), c('database'), site]) {
+      expect(await service.readiness(ref, everything)).toMatchObject({ status: 'ready', reasons: [], lastRun: { id: 'site-failover', mode: 'failover' } });
+    }
   });
 });

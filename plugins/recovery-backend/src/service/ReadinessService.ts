@@ -61,8 +61,13 @@ export class ReadinessService {
       : (await isRunVisible(found, refs => this.graphs.visibleTo(refs, credentials)))
         ? await this.plans.runSeenBy(found, credentials)
         : hiddenRun(found);
-    // None recovered its plan: the entity's own last run, if its plan has changed since, says so.
-    const outgrown = !found && query.machineRefs ? await this.store.lastFinishedRun({ entityRef: entity.graph.rootRef }) : undefined;
+    // None recovered its plan: the last that recovered part of it, if its plan has changed since, says so.
+    const [own, booted] = !found && query.machineRefs ? await Promise.all(partlyRecovered(entity).map(q => this.store.lastFinishedRun(q))) : [];
+    const partial = newer(own, booted);
+    const outgrown = partial && {
+      run: partial,
+      shown: (await isRunVisible(partial, refs => this.graphs.visibleTo(refs, credentials))) ? partial : hiddenRun(partial),
+    };
     return this.assess(entity, latest, lastRun, Date.now(), outgrown);
   }
 
@@ -115,11 +120,12 @@ export class ReadinessService {
       this.store.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
     ]);
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
-    // Those whose plan no run recovered: their own last run, to tell a plan that changed since.
+    // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
+    // that changed since.
     const unrecovered = entities.filter((e, i) => !found[i] && e.lastRunQuery.machineRefs);
-    const ownRuns = unrecovered.length > 0 ? await this.store.lastFinishedRuns(unrecovered.map(e => ({ entityRef: e.graph.rootRef }))) : [];
+    const partRuns = unrecovered.length > 0 ? await this.store.lastFinishedRuns(unrecovered.flatMap(partlyRecovered)) : [];
     // By index: the store's answer leaves a hole where it found none.
-    const outgrown = new Map(unrecovered.map((e, i) => [e, ownRuns[i]] as const));
+    const outgrown = new Map(unrecovered.map((e, i) => [e, newer(partRuns[2 * i], partRuns[2 * i + 1])] as const));
     // Many entities share a last run (their system's): the catalog is asked once per run entity.
     const seen = new Map<string, Promise<boolean>>();
     const visible: VisibleTo = async refs => {
@@ -134,10 +140,16 @@ export class ReadinessService {
     const items = await Promise.all(
       planned.map(async (entity): Promise<ReadinessSummary> => {
         if (!('lastRunQuery' in entity)) return entity;
+        const seenAs = async (run: RecoveryRun) =>
+          (options.ownRunsOnly ? run.entityRef === entity.graph.rootRef : await isRunVisible(run, visible))
+            ? run
+            : options.ownRunsOnly
+              ? withheldRun(run)
+              : hiddenRun(run);
         const run = lastRuns.get(entity);
-        const shown = run && (options.ownRunsOnly ? run.entityRef === entity.graph.rootRef : await isRunVisible(run, visible));
-        const lastRun = run && (shown ? run : options.ownRunsOnly ? withheldRun(run) : hiddenRun(run));
-        const { plan, captures, ...readiness } = this.assess(entity, latest, lastRun, now, outgrown.get(entity));
+        const lastRun = run && (await seenAs(run));
+        const partial = outgrown.get(entity);
+        const { plan, captures, ...readiness } = this.assess(entity, latest, lastRun, now, partial && { run: partial, shown: await seenAs(partial) });
         return {
           ...readiness,
           machineCount: plan?.machines.length,
@@ -159,8 +171,8 @@ export class ReadinessService {
     latest: Map<string, StoredCapture>,
     lastRun: RecoveryRun | HiddenRun | undefined,
     now: number,
-    /** Without a last run, the entity's own newest finished one, which did not recover its plan. */
-    outgrown?: RecoveryRun,
+    /** Without a last run, the newest finished one that recovered part of its plan, and what the caller may see of it. */
+    outgrown?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun },
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } = entity;
     const roots = new Set(graph.roots);
@@ -182,9 +194,12 @@ export class ReadinessService {
           ageSeconds: capture && secondsSince(capture.createdAt, now),
         };
       }),
+      locators: new Map(
+        [...graph.machines.values()].flatMap(({ ref, locator }) => (locator ? [[ref, { engine: locator.engine, container: locator.container }] as const] : [])),
+      ),
       lastRun,
       lastRunAgeSeconds: lastRun?.finishedAt ? secondsSince(lastRun.finishedAt, now) : undefined,
-      outgrownRun: outgrown && { run: outgrown, ageSeconds: outgrown.finishedAt ? secondsSince(outgrown.finishedAt, now) : 0 },
+      outgrownRun: outgrown && { ...outgrown, ageSeconds: outgrown.run.finishedAt ? secondsSince(outgrown.run.finishedAt, now) : 0 },
       maxTestAgeSeconds: this.maxTestAgeSeconds,
       disagreements: disagreements && {
         inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),
@@ -248,6 +263,23 @@ function withheldRun(run: RecoveryRun): HiddenRun {
       error: { ...hidden.error, message: `${machine} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)` },
     }),
   };
+}
+
+/**
+ * Where to look for the last run that recovered part of an entity's plan (none recovered all of
+ * it): its own runs, and the runs that booted its own machines of the plan (its system's, mostly:
+ * the nightly check covers parts by their system's run).
+ */
+function partlyRecovered(entity: EntityFacts): Array<{ entityRef?: string; machineRefs?: string[] }> {
+  const planned = new Set(entity.machineRefs);
+  return [{ entityRef: entity.graph.rootRef }, { machineRefs: [...new Set(entity.ownMachines.filter(m => planned.has(m)))] }];
+}
+
+/** The newer of two runs, as the store orders them (created, then id); the first on a tie. */
+function newer(a: RecoveryRun | undefined, b: RecoveryRun | undefined): RecoveryRun | undefined {
+  if (!a || !b) return a ?? b;
+  const [at, bt] = [Date.parse(a.createdAt), Date.parse(b.createdAt)];
+  return bt > at || (bt === at && b.id > a.id) ? b : a;
 }
 
 /** `machineRefs`, the entity's own machines among them first, each once. */

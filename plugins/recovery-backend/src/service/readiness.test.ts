@@ -66,6 +66,37 @@ describe('assessReadiness', () => {
       reasons: ['Last test recovery is 8 d old, over the 7 d within which one must have succeeded'],
     });
     expect(assessReadiness({ ...base, lastRunAgeSeconds: 6 * 86_400 }).status).toBe('ready');
+    // Exactly the age it vouches for is not older than it.
+    expect(assessReadiness({ ...base, lastRunAgeSeconds: 7 * 86_400 })).toMatchObject({ status: 'ready', reasons: [] });
+    expect(assessReadiness({ ...base, lastRunAgeSeconds: 7 * 86_400 + 1 }).status).toBe('at-risk');
+  });
+
+  it('names a failover as one, where it counts as a test recovery would', () => {
+    const failover = (status: RecoveryRun['status'], message?: string) => ({ ...run(status, 120, message), mode: 'failover' }) as RecoveryRun;
+    expect(assessReadiness({ ...base, lastRun: failover('succeeded') })).toMatchObject({ status: 'ready', reasons: [] });
+    expect(assessReadiness({ ...base, lastRun: failover('failed', 'web-01 failed: probe http:80/') }).reasons).toEqual([
+      'Last failover failed: web-01 failed: probe http:80/',
+    ]);
+    expect(assessReadiness({ ...base, lastRun: failover('succeeded'), lastRunAgeSeconds: 8 * 86_400 }).reasons).toEqual([
+      'Last failover is 8 d old, over the 7 d within which one must have succeeded',
+    ]);
+  });
+
+  it('does not take a capture of the container a machine was before for one of the machine it is now', () => {
+    const now = new Map([
+      ['resource:default/data-01', { engine: 'primary', container: 'x' }],
+      ['resource:default/web-01', { engine: 'primary', container: 'web-01-b' }],
+    ]);
+    expect(assessReadiness({ ...base, locators: now })).toMatchObject({
+      status: 'at-risk',
+      reasons: [
+        'Last capture of resource:default/web-01 is of container x on engine primary, but the catalog now names web-01-b on primary: it has not been captured since, so a recovery would restore that earlier container',
+      ],
+    });
+    // An engine no capture source serves: its problem says why the last capture is what restores.
+    const unserved = { entityRef: 'resource:default/web-01', annotation: 'recovery.backstage-recovery.io/engine', message: 'Machine web-01: engine "Primary" is no configured primary engine' };
+    const moved = new Map([...now, ['resource:default/web-01', { engine: 'Primary', container: 'x' }]]);
+    expect(assessReadiness({ ...base, locators: moved, captureProblems: [unserved] }).reasons).toEqual([unserved.message]);
   });
 
   it('is not recoverable without a capture, after a failed test, or with a configuration problem', () => {
@@ -127,9 +158,9 @@ describe('assessReadiness', () => {
   it("says what of its plan the entity's own last run did not recover, rather than that it was never tested", () => {
     const machine = (machineRef: string, services: string[]) => ({ machineRef, wave: 0, services, waitsFor: [], probes: [] });
     const own = (machines: ReturnType<typeof machine>[], error?: RecoveryRun['error']) =>
-      ({ id: 'old', status: error ? 'failed' : 'succeeded', plan: { entityRef: 'component:default/web', waves: [], machines }, error }) as unknown as RecoveryRun;
+      ({ id: 'old', entityRef: 'component:default/web', mode: 'test', status: error ? 'failed' : 'succeeded', plan: { entityRef: 'component:default/web', waves: [], machines }, error }) as unknown as RecoveryRun;
     const now = { ...plan, machines: [machine('resource:default/data-01', ['component:default/db']), machine('resource:default/web-01', ['component:default/web', 'component:default/api'])] };
-    const reasons = (r: RecoveryRun) => assessReadiness({ ...base, plan: now, lastRun: undefined, outgrownRun: { run: r, ageSeconds: 7200 } });
+    const reasons = (r: RecoveryRun) => assessReadiness({ ...base, plan: now, lastRun: undefined, outgrownRun: { run: r, shown: r, ageSeconds: 7200 } });
     expect(reasons(own([machine('resource:default/web-01', ['component:default/web'])]))).toMatchObject({
       status: 'at-risk',
       reasons: [
@@ -143,5 +174,47 @@ describe('assessReadiness', () => {
     expect(reasons(gone).reasons).toEqual([
       'Its boot plan changed since its last test recovery (2 h ago), which failed on resource:default/old-01, which the plan no longer holds: none has recovered the plan it has now',
     ]);
+    // A probe added since: the run never ran it.
+    const probed = { ...now, machines: now.machines.map(m => (m.machineRef === 'resource:default/data-01' ? { ...m, probes: [{ kind: 'tcp' as const, port: 5432 }] } : m)) };
+    expect(assessReadiness({ ...base, plan: probed, lastRun: undefined, outgrownRun: { run: own(now.machines), shown: own(now.machines), ageSeconds: 60 } }).reasons).toEqual([
+      'Its boot plan changed since its last test recovery (60 s ago), which did not run probe tcp:5432 on resource:default/data-01: none has recovered the plan it has now',
+    ]);
+  });
+
+  it('keeps an entity whose last run failed on a machine its plan holds not recoverable when its plan grows', () => {
+    const machine = (machineRef: string, services: string[]) => ({ machineRef, wave: 0, services, waitsFor: [], probes: [] });
+    const web01 = machine('resource:default/web-01', ['component:default/web']);
+    const grown = { ...plan, machines: [web01, machine('resource:default/cache-01', ['component:default/cache'])] };
+    const failed = {
+      id: 'old',
+      entityRef: 'component:default/web',
+      mode: 'test',
+      status: 'failed',
+      plan: { entityRef: 'component:default/web', waves: [], machines: [web01] },
+      error: { machineRef: 'resource:default/web-01', message: 'web-01 failed: probe http:80/ did not pass' },
+    } as unknown as RecoveryRun;
+    // Else adding the cache would read as the failure mended (and tell its owners so).
+    expect(assessReadiness({ ...base, plan: grown, lastRun: undefined, outgrownRun: { run: failed, shown: failed, ageSeconds: 600 } })).toMatchObject({
+      status: 'not-recoverable',
+      reasons: [
+        'Last test recovery failed: web-01 failed: probe http:80/ did not pass',
+        'Its boot plan changed since its last test recovery (10 min ago), which did not boot resource:default/cache-01: none has recovered the plan it has now',
+      ],
+    });
+    // Another entity's run failed on web-01 by a probe of its own service there: nothing of web's.
+    const api = machine('resource:default/web-01', ['component:default/api', 'component:default/web']);
+    const apiFailed = {
+      ...failed,
+      id: 'api-run',
+      entityRef: 'component:default/api',
+      plan: { entityRef: 'component:default/api', waves: [], machines: [{ ...api, probes: [{ kind: 'tcp', port: 8080 }] }] },
+      error: { machineRef: 'resource:default/web-01', probe: 'tcp:8080', message: 'probe tcp:8080 did not pass' },
+    } as unknown as RecoveryRun;
+    expect(assessReadiness({ ...base, plan: grown, lastRun: undefined, outgrownRun: { run: apiFailed, shown: apiFailed, ageSeconds: 600 } })).toMatchObject({
+      status: 'at-risk',
+      reasons: [
+        'Its boot plan changed since its last test recovery, run api-run of component:default/api (10 min ago), which did not boot resource:default/cache-01 and failed on resource:default/web-01, gated there by more than the plan gates it by: none has recovered the plan it has now',
+      ],
+    });
   });
 });

@@ -16,6 +16,8 @@ import {
   ANNOTATION_RTO,
   formatSeconds,
   formatSecondsAgainst,
+  isFullRun,
+  planNotRecovered,
 } from '@backstage-recovery/plugin-recovery-common';
 
 export interface ReadinessInput {
@@ -34,15 +36,22 @@ export interface ReadinessInput {
   captureProblems?: EntityProblem[];
   /** Each `ageSeconds` as this backend's clock reads it: negative for a capture dated ahead of it. */
   captures: MachineCaptureStatus[];
+  /**
+   * Where the catalog says each machine runs now (its engine and container annotations), by
+   * machine ref: a latest capture of another container is not of the machine the catalog names.
+   */
+  locators?: Map<string, { engine: string; container: string }>;
   /** In full, or as a HiddenRun when the caller may not see its entity. */
   lastRun?: RecoveryRun | HiddenRun;
   /** How long ago the last run finished (negative: dated ahead of this backend's clock). */
   lastRunAgeSeconds?: number;
   /**
-   * Without a last run, the entity's own newest finished run that counts, and how long ago it
-   * finished: it recovered a plan the entity's has since outgrown (a machine added, say).
+   * Without a last run, the newest finished run that counts and recovered part of the entity's
+   * plan (its own, or another's that booted its own machines), how long ago it finished, and what
+   * the caller may see of it (`shown`): it recovered a plan the entity's has since outgrown (a
+   * machine added, a probe added, say). `run` is read only against the entity's plan.
    */
-  outgrownRun?: { run: RecoveryRun; ageSeconds: number };
+  outgrownRun?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun; ageSeconds: number };
   /** A last test recovery older than this is stale: the machines have changed since. */
   maxTestAgeSeconds: number;
   disagreements?: DependencyDisagreements;
@@ -115,9 +124,18 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   if (input.plan && input.plan.machines.length === 0) {
     unknowns.push('No machines in the boot plan: add dependsOn relations to machine Resources');
   }
+  // Machines no capture source serves: their problem says why their last capture is the one restored.
+  const uncapturable = new Set((input.captureProblems ?? []).map(p => p.entityRef));
   for (const c of input.captures) {
+    const now = input.locators?.get(c.machineRef);
     if (!c.latest) blocking.push(`${c.machineRef} has never been captured`);
-    else if ((c.ageSeconds ?? 0) < -CLOCK_TOLERANCE_SECONDS) {
+    else if (now && !uncapturable.has(c.machineRef) && (now.engine !== c.latest.engine || now.container !== c.latest.container)) {
+      // The machine was replaced (or moved): its age says nothing of the machine it is now, and a
+      // recovery would restore the one before.
+      risks.push(
+        `Last capture of ${c.machineRef} is of container ${c.latest.container} on engine ${c.latest.engine}, but the catalog now names ${now.container} on ${now.engine}: it has not been captured since, so a recovery would restore that earlier container`,
+      );
+    } else if ((c.ageSeconds ?? 0) < -CLOCK_TOLERANCE_SECONDS) {
       // Read as fresh until the clocks meet, it would hide an RPO missed meanwhile.
       risks.push(
         `Last capture of ${c.machineRef} is dated ${formatSeconds(-c.ageSeconds!)} ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`,
@@ -129,10 +147,14 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     }
   }
   const run = input.lastRun;
-  if (!run && input.outgrownRun) risks.push(outgrown(input.outgrownRun.run, input.outgrownRun.ageSeconds, input.plan));
-  else if (!run) unknowns.push('Never test-recovered');
+  if (!run && input.outgrownRun) {
+    const { run: partial, shown } = input.outgrownRun;
+    // A plan that changed since does not make the machine it failed on come up.
+    if (failsPlan(partial, input.plan, partial.entityRef === input.entityRef)) blocking.push(`Last ${runKind(shown)} failed: ${shown.error?.message ?? 'unknown error'}`);
+    risks.push(outgrown(input.entityRef, input.outgrownRun, input.plan));
+  } else if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
-    blocking.push(`Last test recovery failed: ${run.error?.message ?? 'unknown error'}`);
+    blocking.push(`Last ${runKind(run)} failed: ${run.error?.message ?? 'unknown error'}`);
   } else {
     if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
       risks.push(
@@ -142,11 +164,11 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     const age = input.lastRunAgeSeconds ?? 0;
     if (age < -CLOCK_TOLERANCE_SECONDS) {
       risks.push(
-        `Last test recovery is dated ${formatSeconds(-age)} ahead of the backend's clock: one of their clocks is wrong, so how long it vouches for the entity cannot be told`,
+        `Last ${runKind(run)} is dated ${formatSeconds(-age)} ahead of the backend's clock: one of their clocks is wrong, so how long it vouches for the entity cannot be told`,
       );
     } else if (age > input.maxTestAgeSeconds) {
       risks.push(
-        `Last test recovery is ${formatSecondsAgainst(age, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
+        `Last ${runKind(run)} is ${formatSecondsAgainst(age, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
       );
     }
   }
@@ -184,21 +206,66 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   };
 }
 
+/** What the run was, as reasons name it: a failover counts as a test recovery does, but is no test. */
+const runKind = (run: Pick<RecoveryRun, 'mode'>) => (run.mode === 'failover' ? 'failover' : 'test recovery');
+
 /**
- * Why the entity's own last run no longer tells about it: its plan has what the run did not
- * recover (a machine it did not boot, a service whose probes it did not run), or the run failed on
- * a machine the plan no longer holds.
+ * Whether a failed run that did not recover the whole plan fails it all the same: it failed on a
+ * machine the plan holds, gated there by nothing the plan does not gate it by (a recovery of the
+ * plan runs what failed), or, the entity's own run, as a whole (its lab, the host's room: a plan
+ * grown since needs them too). Failed on a machine gated by another service's probes, it says
+ * nothing of the plan's.
  */
-function outgrown(run: RecoveryRun, ageSeconds: number, plan: BootPlan | undefined): string {
-  const booted = new Map(run.plan.machines.map(m => [m.machineRef, new Set(m.services)]));
-  const notBooted = (plan?.machines ?? []).filter(m => !booted.has(m.machineRef)).map(m => m.machineRef);
-  const unprobed = (plan?.machines ?? []).flatMap(m =>
-    booted.has(m.machineRef) ? m.services.filter(s => !booted.get(m.machineRef)!.has(s)).map(s => `${s} on ${m.machineRef}`) : [],
-  );
-  const missed = [
-    ...(notBooted.length > 0 ? [`did not boot ${notBooted.join(', ')}`] : []),
-    ...(unprobed.length > 0 ? [`did not probe ${unprobed.join(', ')}`] : []),
+function failsPlan(run: RecoveryRun, plan: BootPlan | undefined, own: boolean): boolean {
+  if (run.status !== 'failed') return false;
+  const failedOn = run.error?.machineRef;
+  if (failedOn === undefined) return own;
+  const now = plan?.machines.find(m => m.machineRef === failedOn);
+  const then = run.plan.machines.find(m => m.machineRef === failedOn);
+  if (!now || !then) return false;
+  const beyond = planNotRecovered({ plan: { machines: [now] } }, { machines: [then] });
+  return beyond.services.length + beyond.probes.length === 0;
+}
+
+/**
+ * Why the last run that recovered part of the entity's plan no longer tells about it: its plan
+ * has what the run did not recover (a machine it did not boot, a service whose probes or a probe
+ * it did not run), or the run failed on a machine the plan does not hold (any more).
+ */
+function outgrown(
+  entityRef: string,
+  { run, shown, ageSeconds }: NonNullable<ReadinessInput['outgrownRun']>,
+  plan: BootPlan | undefined,
+): string {
+  const missed = planNotRecovered(run, plan ?? { machines: [] });
+  const own = run.entityRef === entityRef;
+  const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
+  const held = failedOn !== undefined && (plan?.machines ?? []).some(m => m.machineRef === failedOn);
+  // A failure that fails the plan is a reason of its own (failsPlan); the others say why not.
+  const failure =
+    run.status !== 'failed' || failsPlan(run, plan, own)
+      ? undefined
+      : failedOn === undefined
+        ? 'failed as a whole'
+        : held
+          ? `failed on ${failedOn}, gated there by more than the plan gates it by`
+          : // Of a hidden run, only a machine of the caller's plan may be named.
+            own
+            ? `failed on ${failedOn}, which the plan no longer holds`
+            : isFullRun(shown)
+              ? `failed on ${failedOn}, which the plan does not hold`
+              : 'failed on a machine the plan does not hold';
+  const why = [
+    ...(missed.machines.length > 0 ? [`did not boot ${missed.machines.join(', ')}`] : []),
+    ...(missed.services.length > 0 ? [`did not probe ${missed.services.join(', ')}`] : []),
+    ...(missed.probes.length > 0 ? [`did not run probe ${missed.probes.join(', ')}`] : []),
+    ...(failure ? [failure] : []),
   ];
-  const why = missed.length > 0 ? missed.join(' and ') : `failed on ${run.error?.machineRef ?? 'a machine'}, which the plan no longer holds`;
-  return `Its boot plan changed since its last test recovery (${formatSeconds(Math.max(0, ageSeconds))} ago), which ${why}: none has recovered the plan it has now`;
+  const which = own
+    ? `its last ${runKind(run)}`
+    : isFullRun(shown)
+      ? `its last ${runKind(run)}, run ${run.id} of ${run.entityRef}`
+      : // Hidden from the caller, or withheld from owners (who may or may not see it): not named.
+        `its last ${runKind(run)}, in a run of another entity`;
+  return `Its boot plan changed since ${which} (${formatSeconds(Math.max(0, ageSeconds))} ago), which ${why.join(' and ')}: none has recovered the plan it has now`;
 }
