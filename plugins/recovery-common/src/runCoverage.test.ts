@@ -1,4 +1,4 @@
-import { coversPlan, planNotRecovered } from './runCoverage';
+import { coversPlan, failedWithin, planNotRecovered } from './runCoverage';
 import type { BootPlan, ProbeSpec, RecoveryRun } from './types';
 
 const c = (name: string) => `component:default/${name}`;
@@ -57,5 +57,29 @@ describe('coversPlan', () => {
     expect(coversPlan(failedOn(m('shared-01')), dns)).toBe(true);
     // A failure of the run itself (e.g. its network) is every machine's.
     expect(coversPlan(failedOn(undefined), dns)).toBe(true);
+  });
+});
+
+describe('failedWithin', () => {
+  const tcp80: ProbeSpec = { kind: 'tcp', port: 80 };
+  const machine = (machineRef: string, services: string[], probes: ProbeSpec[] = []): BootPlan['machines'][number] => ({ machineRef, wave: 0, services, waitsFor: [], probes });
+  const shop: Pick<BootPlan, 'machines'> = { machines: [machine(m('db-01'), [c('db')]), machine(m('web-01'), [c('web')], [tcp80])] };
+  const failed = (machines: BootPlan['machines'], machineRef?: string) => ({
+    status: 'failed' as RecoveryRun['status'],
+    plan: { machines },
+    error: { machineRef, message: 'probe did not pass' },
+  });
+
+  it("counts a run that failed on a machine of the plan gated there by no more than the plan gates it by, whatever else it booted", () => {
+    // web's run (db-01 and web-01, or web-01 alone, or the machine recovered on its own) failed on web-01.
+    expect(failedWithin(failed(shop.machines, m('web-01')), shop)).toBe(true);
+    expect(failedWithin(failed([machine(m('web-01'), [c('web')], [tcp80])], m('web-01')), shop)).toBe(true);
+    expect(failedWithin(failed([machine(m('web-01'), [m('web-01')])], m('web-01')), shop)).toBe(true);
+    // Booted there for more than the plan's services, on another machine, as a whole, or not failed at all: no.
+    expect(failedWithin(failed([machine(m('web-01'), [c('web'), c('api')], [tcp80, { kind: 'tcp', port: 8080 }])], m('web-01')), shop)).toBe(false);
+    expect(failedWithin(failed([machine(m('web-01'), [c('web')], [tcp80, { kind: 'tcp', port: 8080 }])], m('web-01')), shop)).toBe(false);
+    expect(failedWithin(failed([machine(m('cache-01'), [c('cache')])], m('cache-01')), shop)).toBe(false);
+    expect(failedWithin(failed(shop.machines), shop)).toBe(false);
+    expect(failedWithin({ ...failed(shop.machines, m('web-01')), status: 'succeeded' }, shop)).toBe(false);
   });
 });

@@ -61,3 +61,24 @@ export function coversPlan(
   const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
   return failedOn === undefined || plan.machines.some(m => m.machineRef === failedOn);
 }
+
+/**
+ * Whether a failed run counts against `plan` by the machine it failed on: the plan holds that
+ * machine and gates it by every service and probe the run gated it by there, so a recovery of the
+ * plan runs what failed, whichever entity the run was for and whatever else it booted. Failed on a
+ * machine gated by another service's probes, or as a whole (no machine), it says nothing of the
+ * plan's machines; readiness weighs such a run against the last that recovered the plan.
+ */
+export function failedWithin(
+  run: Pick<RecoveryRun, 'status' | 'error'> & { plan: Pick<BootPlan, 'machines'> },
+  plan: Pick<BootPlan, 'machines'>,
+): boolean {
+  const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
+  if (failedOn === undefined) return false;
+  const now = plan.machines.find(m => m.machineRef === failedOn);
+  const then = run.plan.machines.find(m => m.machineRef === failedOn);
+  if (!now || !then) return false;
+  // What the run gated the machine by that the plan does not: nothing, or the failure may be that.
+  const beyond = planNotRecovered({ plan: { machines: [now] } }, { machines: [then] });
+  return beyond.services.length + beyond.probes.length === 0;
+}

@@ -590,6 +590,80 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(statements.length).toBeLessThanOrEqual(8);
   });
 
+  it('finds for many queries at once the newest failure on their machines since a given run, page after page, never an interrupted or reverse-order one', async () => {
+    // Runs over four machines and three entities, four of an instant: failed on one of the machines
+    // they booted, succeeded, still running, interrupted or booted in reverse (both stored naming
+    // the machine they were on, as older backends did).
+    let seed = 11;
+    const random = (n: number) => (seed = (seed * 16807) % 2147483647) % n;
+    const machines = ['m0', 'm1', 'm2', 'm3'].map(n => `resource:default/failing-${n}`);
+    const entities = ['e0', 'e1', 'e2'].map(n => `component:default/failing-${n}`);
+    const history: Array<{ id: string; at: number; entityRef: string; counts: boolean; failedOn?: string }> = [];
+    for (let k = 0; k < 48; k++) {
+      const id = `failing-${String(k).padStart(2, '0')}`;
+      const booted = machines.filter(() => random(2) === 0);
+      if (booted.length === 0) booted.push(machines[random(4)]);
+      const [entityRef, outcome, at] = [entities[random(3)], random(6), Date.parse('2026-11-26T00:00:00Z') + Math.floor(k / 4) * 60_000];
+      const failedOn = booted[random(booted.length)];
+      await store.insertRun(
+        {
+          id,
+          entityRef,
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'recovery',
+          plan: { ...plan, machines: booted.map((machineRef, wave) => ({ machineRef, wave, services: [], waitsFor: [], probes: [] })) },
+          options: outcome === 0 ? { reverseBootOrder: true } : {},
+          machines: booted.map((machineRef, wave) => ({ machineRef, wave })),
+        },
+        new Date(at),
+      );
+      await store.updateRun(id, { status: 'running' });
+      if (outcome === 1) continue;
+      if (outcome === 5) await store.updateRun(id, { status: 'succeeded', rtoSeconds: k });
+      else {
+        const message = outcome === 2 ? 'Interrupted: the backend is shutting down' : 'probe tcp:80 did not pass';
+        await store.updateRun(id, { status: 'failed', error: { machineRef: failedOn, message } });
+        history.push({ id, at, entityRef, counts: outcome > 2, failedOn });
+      }
+    }
+    const keyOf = (k: number) => ({ id: `failing-${k}`, createdAt: new Date(Date.parse('2026-11-26T00:00:00Z') + Math.floor(k / 4) * 60_000).toISOString() });
+    const notE1 = (run: { entityRef: string }) => run.entityRef !== entities[1];
+    const queries: Array<Parameters<RecoveryStore['lastFailedRuns']>[0][number]> = [
+      ...machines.map(m => ({ machineRefs: [m] })),
+      ...machines.map((m, i) => ({ machineRefs: [m, machines[(i + 1) % 4]], accept: notE1 })),
+      // Since a run of an instant that others share (36 to 39): those of it with a greater id are newer.
+      ...machines.map(m => ({ machineRefs: [m], after: keyOf(39) })),
+      { machineRefs: [machines[3]], after: keyOf(37) },
+      { machineRefs: machines, after: keyOf(47) },
+      { machineRefs: ['resource:default/failing-never'] },
+      { machineRefs: [] },
+    ];
+    // What each query must find, from the history as written.
+    const expected = queries.map(({ machineRefs, after, accept = () => true }) => {
+      const since = (h: (typeof history)[number]) => !after || h.at > Date.parse(after.createdAt) || (h.at === Date.parse(after.createdAt) && h.id > after.id);
+      const found = history.filter(h => h.counts && machineRefs.includes(h.failedOn!) && since(h) && accept({ entityRef: h.entityRef } as never));
+      return found.sort((a, b) => b.at - a.at || (b.id > a.id ? 1 : -1))[0]?.id;
+    });
+    expect(expected.filter(id => id !== undefined).length).toBeGreaterThan(queries.length / 2);
+    // The history as seeded: m0 last failed in 39, m1 in 43, m2 in 29, m3 in 38 (of 39's instant).
+    expect(expected.slice(8, 13)).toEqual([undefined, 'failing-43', undefined, undefined, 'failing-38']);
+    for (const pageSize of [3, 500]) expect((await store.lastFailedRuns(queries, pageSize)).map(run => run?.id)).toEqual(expected);
+    const found = await store.lastFailedRuns(queries);
+    expect(found[0]).toMatchObject({ error: { machineRef: machines[0] }, machines: expect.arrayContaining([expect.objectContaining({ machineRef: machines[0] })]) });
+
+    const statements: string[] = [];
+    const listen = (q: { sql: string }) => statements.push(q.sql);
+    knex.on('query', listen);
+    try {
+      await store.lastFailedRuns(queries);
+    } finally {
+      knex.off('query', listen);
+    }
+    // One page of the failed runs, the candidates a round at a time, the found runs' details.
+    expect(statements.length).toBeLessThanOrEqual(5);
+  });
+
   it('takes one newest capture per machine among captures of one instant: the one listing puts first, admission restores and pruning keeps', async () => {
     // Two users capturing one machine at once: their captures share the millisecond.
     const m = 'resource:default/tie-01';
@@ -666,11 +740,14 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
       try {
         await store.lastFinishedRun({ machineRefs: ['resource:default/walk-own', 'resource:default/walk-shared'] });
         await store.listRuns({ limit: 5 });
+        // The failed runs since a run, and since none.
+        await store.lastFailedRuns([{ machineRefs: ['resource:default/walk-own'], after: { id: 'walk-0', createdAt: '2026-11-24T01:00:00Z' } }]);
+        await store.lastFailedRuns([{ machineRefs: ['resource:default/walk-own'] }]);
       } finally {
         knex.off('query', listen);
       }
       const reads = statements.filter(q => /from `recovery_runs`/.test(q.sql) && /order by .*`created_at` desc/.test(q.sql) && !/`id` in/.test(q.sql));
-      expect(reads).toHaveLength(2);
+      expect(reads).toHaveLength(4);
       for (const { sql, bindings } of reads) {
         const plan = (await knex.raw(`explain query plan ${sql}`, bindings)).map((r: { detail: string }) => r.detail);
         expect(plan).not.toContainEqual(expect.stringContaining('TEMP B-TREE FOR ORDER BY'));

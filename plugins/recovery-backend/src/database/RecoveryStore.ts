@@ -752,6 +752,83 @@ export class RecoveryStore {
   }
 
   /**
+   * For each query, the newest finished run that failed on one of `machineRefs` (the machine its
+   * error names), newer than `after` in NEWEST_FIRST order when given, and that `accept`s, with its
+   * details; interrupted and reverse-boot-order runs are skipped, as lastFinishedRun skips them.
+   * Readiness asks it for a failure since an entity's last covering run. One walk of the failed
+   * runs newest first serves every query, `pageSize` a page (ids, times and errors along
+   * recovery_runs_status_created_idx: no plan, no sort); of
+   * each query's candidates in a page the newest row is read first, the others only if it refused
+   * it, all queries' at once. The walk ends once every query is answered or has reached its
+   * `after` (no older row is read when every query has one): the statements grow with the failed
+   * runs walked, not with the queries.
+   */
+  async lastFailedRuns(
+    queries: Array<{ machineRefs: string[]; after?: Pick<RecoveryRun, 'createdAt' | 'id'>; accept?: (run: RunHead) => boolean }>,
+    pageSize = MAX_RUNS_PAGE,
+  ): Promise<Array<RecoveryRun | undefined>> {
+    type Pending = { index: number; machines: Set<string>; after?: { at: number; id: string }; accept: (run: RunHead) => boolean };
+    // Each query's row, once found: read whole, to be read with its details at the end.
+    const found: any[] = queries.map(() => undefined);
+    let pending = queries.flatMap<Pending>(({ machineRefs, after, accept = () => true }, index) =>
+      machineRefs.length === 0 ? [] : [{ index, machines: new Set(machineRefs), after: after && { at: Date.parse(after.createdAt), id: after.id }, accept }],
+    );
+    // Whether a run (its time as epoch ms, its id) comes after a query's `after`: NEWEST_FIRST's order.
+    const since = (p: Pending, at: number, id: string) => !p.after || at > p.after.at || (at === p.after.at && id > p.after.id);
+    const heads = new Map<string, { row: any; head: RunHead }>();
+    let before: { id: string; created_at: unknown } | undefined;
+    while (pending.length > 0) {
+      const q = this.db('recovery_runs')
+        .where('status', 'failed')
+        .modify(countsForReadiness, 'recovery_runs')
+        .orderBy(NEWEST_FIRST)
+        .limit(pageSize)
+        .select('id', 'created_at', 'error');
+      // No query looks past the oldest `after`.
+      const oldest = pending.every(p => p.after) ? Math.min(...pending.map(p => p.after!.at)) : undefined;
+      if (oldest !== undefined) q.where('created_at', '>=', new Date(oldest));
+      // Keyset on NEWEST_FIRST, with the time as the database returned it.
+      if (before) q.modify(olderThan, before.created_at, before.id);
+      const page: Array<{ id: string; created_at: unknown; error: unknown }> = await q;
+      if (page.length === 0) break;
+      // Each query's candidates in this page, newest first: failed on one of its machines, after its `after`.
+      const candidates = new Map<Pending, string[]>();
+      for (const row of page) {
+        const failedOn = json<NonNullable<RecoveryRun['error']>>(row.error)?.machineRef;
+        if (failedOn === undefined) continue;
+        const at = Date.parse(iso(row.created_at)!);
+        for (const p of pending) {
+          if (!p.machines.has(failedOn) || !since(p, at, row.id)) continue;
+          if (!candidates.has(p)) candidates.set(p, []);
+          candidates.get(p)!.push(row.id);
+        }
+      }
+      // Each query's newest candidate first, all at once (a row holds its whole plan); then the
+      // rest of the candidates of those that refused it.
+      for (const round of [(ids: string[]) => ids.slice(0, 1), (ids: string[]) => ids.slice(1)]) {
+        const trying = [...candidates].filter(([p]) => found[p.index] === undefined).map(([p, ids]) => ({ p, ids: round(ids) }));
+        const unread = [...new Set(trying.flatMap(t => t.ids))].filter(id => !heads.has(id));
+        for (const chunk of chunks(unread)) {
+          for (const row of await this.db('recovery_runs').whereIn('id', chunk)) heads.set(row.id, { row, head: toRunHead(row) });
+        }
+        for (const { p, ids } of trying) {
+          const id = ids.find(id => heads.has(id) && p.accept(heads.get(id)!.head));
+          if (id !== undefined) found[p.index] = heads.get(id)!.row;
+        }
+      }
+      if (page.length < pageSize) break;
+      before = page[page.length - 1];
+      const at = Date.parse(iso(before.created_at)!);
+      // Answered, or the walk has reached its `after`: nothing older tells it more.
+      pending = pending.filter(p => found[p.index] === undefined && since(p, at, before!.id));
+    }
+    const rows = [...new Map(found.filter(row => row !== undefined).map(row => [row.id, row])).values()];
+    const runs = new Map<string, RecoveryRun>();
+    for (const chunk of chunks(rows)) for (const run of await this.withDetails(chunk)) runs.set(run.id, run);
+    return found.map(row => (row === undefined ? undefined : runs.get(row.id)));
+  }
+
+  /**
    * Active runs on a host, or active runs whose driver has not beaten for `staleForMs`, by the
    * database's clock (see claimStaleRun); oldest first.
    */

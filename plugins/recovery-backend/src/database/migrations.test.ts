@@ -17,6 +17,7 @@ describe.each(databases.eachSupportedId())('recovery migrations on %s', database
         'recovery_events_source_time_idx',
         'recovery_events_time_id_idx',
         'recovery_runs_created_idx',
+        'recovery_runs_status_created_idx',
       ]),
     );
     // The (time, id) index leads with time: the time-only one it replaced is gone.

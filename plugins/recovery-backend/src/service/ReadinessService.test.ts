@@ -1,13 +1,14 @@
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { NotFoundError } from '@backstage/errors';
-import { failedMachine, type BootPlan, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { failedMachine, INTERRUPTED_PREFIX, type BootPlan, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import type { Knex } from 'knex';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { RecoveryGraph } from '../plan/recoveryGraph';
 import { catalogHidingFromUsers } from '../testing/catalog';
-import { componentEntity, machineEntity } from '../testing/entities';
+import { componentEntity, machineEntity, storedCapture } from '../testing/entities';
 import { PlanService } from './PlanService';
 import { ReadinessService } from './ReadinessService';
 
@@ -45,6 +46,7 @@ const store = {
   latestCaptures: async () => new Map(),
   lastFinishedRun: async () => undefined,
   lastFinishedRuns: async (queries: unknown[]) => queries.map(() => undefined),
+  lastFailedRuns: async (queries: unknown[]) => queries.map(() => undefined),
 } as unknown as RecoveryStore;
 
 const seesAll = { visibleTo: async (refs: string[]) => refs };
@@ -153,11 +155,16 @@ describe('ReadinessService.readiness', () => {
       },
     );
     const asked: unknown[] = [];
+    const failures: unknown[] = [];
     const recording = {
       latestCaptures: async () => new Map(),
       lastFinishedRun: async (query: { machineRefs: string[] }) => {
         asked.push(query);
         return undefined;
+      },
+      lastFailedRuns: async (queries: Array<{ machineRefs: string[]; after?: unknown }>) => {
+        failures.push(...queries.map(({ machineRefs, after }) => ({ machineRefs, after })));
+        return queries.map(() => undefined);
       },
     } as unknown as RecoveryStore;
     const service = new ReadinessService(recording, planned, seesAll, { rpoSeconds: 86_400, rtoSeconds: 3_600 }, 7 * 86_400);
@@ -165,6 +172,8 @@ describe('ReadinessService.readiness', () => {
     // None found: then web's own last run and the last that booted its own machine (its
     // system's, say), to tell whether its plan changed since.
     expect(asked).toEqual([{ machineRefs: [web01, db01] }, { entityRef: web }, { machineRefs: [web01] }]);
+    // And a failure on any machine of its plan, since no run in particular.
+    expect(failures).toEqual([{ machineRefs: [db01, web01], after: undefined }]);
   });
 
   it("places a system by its machine parts too, those none of its services runs on among them", async () => {
@@ -296,14 +305,14 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
       expect(r.reasons).toEqual(['Last measured RTO 7 min exceeds the objective of 5 min']);
     }
 
-    // A failed run of web: web is not recoverable; the system's plan it did not cover, and the
-    // database's machine was not what failed.
+    // A failed run of web: web is not recoverable; so is the system, whose plan it did not cover
+    // but boots web-01 as web's did; the database's machine was not what failed.
     await run('web-failed', c('web'), {
       status: 'failed',
       error: { machineRef: m('web-01'), probe: 'tcp:80', message: 'probe tcp:80 did not pass' },
     });
     expect(await status(c('web'))).toMatchObject({ status: 'not-recoverable', lastRun: 'web-failed' });
-    expect(await status(site)).toMatchObject({ status: 'at-risk', lastRun: 'site-ok' });
+    expect(await status(site)).toMatchObject({ status: 'not-recoverable', lastRun: 'site-ok' });
     expect(await status(c('database'))).toMatchObject({ status: 'at-risk', lastRun: 'site-ok' });
 
     // A failed system run on the database's machine fails everything that needs it, not dns.
@@ -397,8 +406,9 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
         } finally {
           knex.off('query', listen);
         }
-        // The latest captures, a page of runs, their machines, two rounds of candidates, the found runs' details.
-        expect(statements.length).toBeLessThanOrEqual(7);
+        // The latest captures, a page of runs, their machines, two rounds of candidates, the found
+        // runs' details; a page of the runs failed since, two rounds of candidates, their details.
+        expect(statements.length).toBeLessThanOrEqual(12);
         const planned = await service.readinessOf(refs, who, { includePlan: true });
         expect(overview.map(r => r.entityRef)).toEqual(planned.map(r => r.entityRef));
         for (const [k, item] of overview.entries()) {
@@ -691,5 +701,139 @@ describe.each(databases.eachSupportedId())('ReadinessService after the catalog c
     for (const ref of [c('web'), c('database'), site]) {
       expect(await service.readiness(ref, everything)).toMatchObject({ status: 'ready', reasons: [], lastRun: { id: 'site-failover', mode: 'failover' } });
     }
+  });
+});
+
+describe.each(databases.eachSupportedId())('ReadinessService weighing a failure since the last covering run on %p', databaseId => {
+  let store: RecoveryStore;
+  let knex: Knex;
+  const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
+  const everything = mockCredentials.service();
+  // web is gated on web-01 by its health check; api, of no system, runs there too, behind a probe of its own.
+  const catalog = [
+    ...messy(annotated(c('web'), { [`${A}probes`]: 'http:80/healthz' })),
+    annotated(c('api'), { [`${A}probes`]: 'tcp:8080' })(componentEntity('api', [m('web-01')])),
+  ];
+  /** A readiness service over the catalog, which hides `hidden` from users, on the one store. */
+  const over = (hidden: string[] = []) => {
+    const graphs = new CatalogGraphLoader(catalogHidingFromUsers(catalog, hidden), mockServices.auth(), objectives);
+    const plans = new PlanService(graphs);
+    return { plans, service: new ReadinessService(store, plans, graphs, objectives, 7 * 86_400, () => ['primary']) };
+  };
+  let created = Date.now() - 2 * 3_600_000;
+  /** Runs `entityRef`'s current plan to `outcome`, a minute after the run before, finished an hour ago. */
+  const run = async (id: string, entityRef: string, outcome: Pick<RecoveryRun, 'status' | 'rtoSeconds' | 'error'>, options = {}) => {
+    const plan = (await over().plans.plan(entityRef)).plan!;
+    await store.insertRun(
+      { id, entityRef, mode: 'test', trigger: 'user', hypervisorHost: 'recovery', plan, options, machines: plan.machines.map(pm => ({ machineRef: pm.machineRef, wave: pm.wave })) },
+      new Date((created += 60_000)),
+    );
+    await store.updateRun(id, { status: 'running' });
+    await store.updateRun(id, { ...outcome, finishedAt: new Date(Date.now() - 3_600_000).toISOString() });
+  };
+  const failedOnWeb01 = (probe: string, message = `probe ${probe} did not pass`) => ({
+    status: 'failed' as const,
+    error: { machineRef: m('web-01'), probe, message },
+  });
+  const refs = [site, c('dns'), c('web'), c('database'), c('api')];
+  /** Each entity's verdict by readiness, and the overview's, which must say the same. */
+  const verdicts = async (who: BackstageCredentials = everything, service = over().service) => {
+    const alone = await Promise.all(refs.map(async ref => [ref, ...pick(await service.readiness(ref, who))]));
+    const overview = await service.readinessOf(refs, who);
+    expect(Object.fromEntries(overview.map(r => [r.entityRef, pick(r)]))).toEqual(Object.fromEntries(alone.map(([ref, ...v]) => [ref, v])));
+    return Object.fromEntries(alone.map(([ref, status, reasons]) => [ref, [status, reasons]]));
+  };
+  const pick = (r: { status: string; reasons: string[] }) => [r.status, r.reasons] as const;
+
+  beforeAll(async () => {
+    knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new RecoveryStore(knex);
+    for (const name of ['db-01', 'dns-01', 'web-01']) {
+      await store.insertCapture({ ...storedCapture(name), createdAt: new Date(Date.now() - 60_000).toISOString() });
+    }
+    // Yesterday's way: the system's run covers its parts; api has one of its own.
+    await run('site-ok', site, { status: 'succeeded', rtoSeconds: 60 });
+    await run('api-ok', c('api'), { status: 'succeeded', rtoSeconds: 60 });
+  });
+
+  it('counts neither an interrupted run nor a reverse-order test run that failed on a machine of the plan', async () => {
+    // As stored by a backend that named the machine it was on when it stopped.
+    await run('web-interrupted', c('web'), failedOnWeb01('http:80/healthz', `${INTERRUPTED_PREFIX}the backend is shutting down`));
+    await run('web-reversed', c('web'), failedOnWeb01('http:80/healthz'), { reverseBootOrder: true });
+    const ready = ['ready', []];
+    expect(await verdicts()).toEqual({ [site]: ready, [c('dns')]: ready, [c('web')]: ready, [c('database')]: ready, [c('api')]: ready });
+  });
+
+  it("does not count a failure on a machine gated by another service's probe the plan does not have", async () => {
+    await run('api-failed', c('api'), failedOnWeb01('tcp:8080'));
+    const ready = ['ready', []];
+    expect(await verdicts()).toEqual({
+      [site]: ready,
+      [c('dns')]: ready,
+      [c('web')]: ready,
+      [c('database')]: ready,
+      [c('api')]: ['not-recoverable', ['Last test recovery failed: probe tcp:8080 did not pass']],
+    });
+  });
+
+  it("makes a system not recoverable when a part's run fails since on its machine, as the system's plan gates it there, naming that run as the caller may see it", async () => {
+    await run('web-failed', c('web'), failedOnWeb01('http:80/healthz'));
+    const since = (which: string, message = 'probe http:80/healthz did not pass') =>
+      `A test recovery after the last that recovered its plan failed on ${m('web-01')}, gated there by nothing its plan does not gate it by${which}: ${message}`;
+    const ready = ['ready', []];
+    expect(await verdicts()).toEqual({
+      // Its last covering run is still yesterday's success.
+      [site]: ['not-recoverable', [since(` (run web-failed of ${c('web')})`)]],
+      [c('web')]: ['not-recoverable', ['Last test recovery failed: probe http:80/healthz did not pass']],
+      // Their plans do not hold web-01.
+      [c('dns')]: ready,
+      [c('database')]: ready,
+      // web's run gated web-01 by web's probe, which api's plan does not.
+      [c('api')]: ['not-recoverable', ['Last test recovery failed: probe tcp:8080 did not pass']],
+    });
+    expect((await over().service.readiness(site, everything)).lastRun).toMatchObject({ id: 'site-ok' });
+    // A user the catalog does not show web: the run is not named, nor its message.
+    const hidden = since('', `${m('web-01')} failed (in a run of an entity the catalog does not show you: its details are left out)`);
+    expect((await verdicts(mockCredentials.user(), over([c('web')]).service))[site]).toEqual(['not-recoverable', [hidden]]);
+    // Nor to the system's owners, as the notices quote it.
+    const told = await over().service.readinessOf([site], everything, { ownRunsOnly: true });
+    expect(told[0].reasons).toEqual([
+      since('', `${m('web-01')} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`),
+    ]);
+  });
+
+  it('asks the store as many times for an overview of many entities as for a few', async () => {
+    const { service } = over();
+    const statementsOf = async (entityRefs: string[]) => {
+      const statements: string[] = [];
+      const listen = (q: { sql: string }) => statements.push(q.sql);
+      knex.on('query', listen);
+      try {
+        await service.readinessOf(entityRefs, everything);
+      } finally {
+        knex.off('query', listen);
+      }
+      return statements.length;
+    };
+    // The system's failure since is found; the database's newest candidate (web's failed run, which
+    // booted db-01) refused for another.
+    const few = await statementsOf([site, c('database')]);
+    // The latest captures; the last runs (a page, its machines, two rounds of candidates, their
+    // details); the failures since (a page, the newest candidates, their details).
+    expect(few).toBe(11);
+    expect(await statementsOf([...refs, m('db-01'), m('dns-01'), m('web-01')])).toBe(few);
+  });
+
+  it('is recoverable again once a newer run recovers the plan', async () => {
+    await run('site-ok-again', site, { status: 'succeeded', rtoSeconds: 60 });
+    const ready = ['ready', []];
+    expect(await verdicts()).toEqual({
+      [site]: ready,
+      [c('dns')]: ready,
+      [c('web')]: ready,
+      [c('database')]: ready,
+      [c('api')]: ['not-recoverable', ['Last test recovery failed: probe tcp:8080 did not pass']],
+    });
   });
 });

@@ -1,6 +1,7 @@
 import {
   coversPlan,
   failedMachine,
+  failedWithin,
   isFullRun,
   type HiddenRun,
   type Readiness,
@@ -62,13 +63,17 @@ export class ReadinessService {
         ? await this.plans.runSeenBy(found, credentials)
         : hiddenRun(found);
     // None recovered its plan: the last that recovered part of it, if its plan has changed since, says so.
-    const [own, booted] = !found && query.machineRefs ? await Promise.all(partlyRecovered(entity).map(q => this.store.lastFinishedRun(q))) : [];
+    const [[own, booted], [failure]] = await Promise.all([
+      !found && query.machineRefs ? Promise.all(partlyRecovered(entity).map(q => this.store.lastFinishedRun(q))) : [],
+      // A failure since on a machine of its plan, as the plan gates it there, outweighs that run.
+      entity.failedRunQuery ? this.store.lastFailedRuns([{ ...entity.failedRunQuery, after: found }]) : [],
+    ]);
+    const shownAs = async (run: RecoveryRun) =>
+      (await isRunVisible(run, refs => this.graphs.visibleTo(refs, credentials))) ? run : hiddenRun(run);
     const partial = newer(own, booted);
-    const outgrown = partial && {
-      run: partial,
-      shown: (await isRunVisible(partial, refs => this.graphs.visibleTo(refs, credentials))) ? partial : hiddenRun(partial),
-    };
-    return this.assess(entity, latest, lastRun, Date.now(), outgrown);
+    const outgrown = partial && { run: partial, shown: await shownAs(partial) };
+    const failed = failure && { run: failure, shown: await shownAs(failure) };
+    return this.assess(entity, latest, lastRun, Date.now(), outgrown, failed);
   }
 
   /**
@@ -76,7 +81,7 @@ export class ReadinessService {
    * machine count (`includePlan`: in full, its warnings as the caller may read them), each latest
    * capture as its id and time, each last run as a summary. Planned a few at a time; then the
    * store is asked once for all of them (every machine's latest capture, every entity's last
-   * run), so its statements do not grow with the entities.
+   * run, every entity's failure since), so its statements do not grow with the entities.
    */
   async readinessOf(
     entityRefs: string[],
@@ -123,9 +128,15 @@ export class ReadinessService {
     // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
     // that changed since.
     const unrecovered = entities.filter((e, i) => !found[i] && e.lastRunQuery.machineRefs);
-    const partRuns = unrecovered.length > 0 ? await this.store.lastFinishedRuns(unrecovered.flatMap(partlyRecovered)) : [];
+    // And for all of them at once, a failure since their last run on a machine of their plan.
+    const failing = entities.filter(e => e.failedRunQuery);
+    const [partRuns, failures] = await Promise.all([
+      unrecovered.length > 0 ? this.store.lastFinishedRuns(unrecovered.flatMap(partlyRecovered)) : [],
+      failing.length > 0 ? this.store.lastFailedRuns(failing.map(e => ({ ...e.failedRunQuery!, after: lastRuns.get(e) }))) : [],
+    ]);
     // By index: the store's answer leaves a hole where it found none.
     const outgrown = new Map(unrecovered.map((e, i) => [e, newer(partRuns[2 * i], partRuns[2 * i + 1])] as const));
+    const failedSince = new Map(failing.map((e, i) => [e, failures[i]] as const));
     // Many entities share a last run (their system's): the catalog is asked once per run entity.
     const seen = new Map<string, Promise<boolean>>();
     const visible: VisibleTo = async refs => {
@@ -149,7 +160,15 @@ export class ReadinessService {
         const run = lastRuns.get(entity);
         const lastRun = run && (await seenAs(run));
         const partial = outgrown.get(entity);
-        const { plan, captures, ...readiness } = this.assess(entity, latest, lastRun, now, partial && { run: partial, shown: await seenAs(partial) });
+        const failure = failedSince.get(entity);
+        const { plan, captures, ...readiness } = this.assess(
+          entity,
+          latest,
+          lastRun,
+          now,
+          partial && { run: partial, shown: await seenAs(partial) },
+          failure && { run: failure, shown: await seenAs(failure) },
+        );
         return {
           ...readiness,
           machineCount: plan?.machines.length,
@@ -173,6 +192,8 @@ export class ReadinessService {
     now: number,
     /** Without a last run, the newest finished one that recovered part of its plan, and what the caller may see of it. */
     outgrown?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun },
+    /** The newest run since the last that failed on a machine of its plan, as the plan gates it there, and what the caller may see of it. */
+    failed?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun },
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } = entity;
     const roots = new Set(graph.roots);
@@ -200,6 +221,7 @@ export class ReadinessService {
       lastRun,
       lastRunAgeSeconds: lastRun?.finishedAt ? secondsSince(lastRun.finishedAt, now) : undefined,
       outgrownRun: outgrown && { ...outgrown, ageSeconds: outgrown.run.finishedAt ? secondsSince(outgrown.run.finishedAt, now) : 0 },
+      failedRun: failed,
       maxTestAgeSeconds: this.maxTestAgeSeconds,
       disagreements: disagreements && {
         inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),
@@ -217,6 +239,12 @@ interface EntityFacts extends PlannedRecovery {
   ownMachines: string[];
   /** Which of the last finished runs tells about it (RecoveryStore.lastFinishedRun). */
   lastRunQuery: { machineRefs?: string[]; entityRef?: string; accept?: (run: RunHead) => boolean };
+  /**
+   * Which failed runs count against its plan, however it fared in the run's others
+   * (RecoveryStore.lastFailedRuns): those that failed on a machine of its plan, gated there by
+   * nothing the plan does not gate it by. None without a plan of machines.
+   */
+  failedRunQuery?: { machineRefs: string[]; accept: (run: RunHead) => boolean };
 }
 
 function factsOf(planned: PlannedRecovery): EntityFacts {
@@ -239,6 +267,7 @@ function factsOf(planned: PlannedRecovery): EntityFacts {
       plan && plan.machines.length > 0
         ? { machineRefs: ownFirst(machineRefs, ownMachines), accept: run => coversPlan(run, plan) }
         : { entityRef: graph.rootRef },
+    failedRunQuery: plan && plan.machines.length > 0 ? { machineRefs, accept: run => failedWithin(run, plan) } : undefined,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { assessReadiness, byRisk, ReadinessInput } from './readiness';
+import { assessReadiness, byRisk, hiddenRun, ReadinessInput } from './readiness';
 
 const plan = {
   entityRef: 'component:default/web',
@@ -216,5 +216,45 @@ describe('assessReadiness', () => {
         'Its boot plan changed since its last test recovery, run api-run of component:default/api (10 min ago), which did not boot resource:default/cache-01 and failed on resource:default/web-01, gated there by more than the plan gates it by: none has recovered the plan it has now',
       ],
     });
+  });
+
+  it('puts an entity out of reach while a run since its last failed on a machine of its plan gated there as the plan gates it, naming that run as the caller may see it', () => {
+    const machine = (machineRef: string, services: string[]) => ({ machineRef, wave: 0, services, waitsFor: [], probes: [] });
+    const shop = { ...plan, entityRef: 'system:default/shop', machines: [machine('resource:default/data-01', ['component:default/db']), machine('resource:default/web-01', ['component:default/web'])] };
+    const webFailed = {
+      id: 'web-run',
+      entityRef: 'component:default/web',
+      mode: 'test',
+      status: 'failed',
+      plan: { entityRef: 'component:default/web', waves: [], machines: [machine('resource:default/web-01', ['component:default/web'])] },
+      error: { machineRef: 'resource:default/web-01', message: 'probe http:80/ did not pass' },
+    } as unknown as RecoveryRun;
+    const input = { ...base, entityRef: 'system:default/shop', plan: shop };
+    const gated = 'failed on resource:default/web-01, gated there by nothing its plan does not gate it by';
+    // Its last covering run succeeded (the base's), within every objective.
+    expect(assessReadiness({ ...input, failedRun: { run: webFailed, shown: webFailed } })).toMatchObject({
+      status: 'not-recoverable',
+      reasons: [`A test recovery after the last that recovered its plan ${gated} (run web-run of component:default/web): probe http:80/ did not pass`],
+    });
+    // Hidden from the caller: not named, its message the hidden one.
+    const hidden = hiddenRun(webFailed);
+    expect(assessReadiness({ ...input, failedRun: { run: webFailed, shown: hidden } }).reasons).toEqual([
+      `A test recovery after the last that recovered its plan ${gated}: resource:default/web-01 failed (in a run of an entity the catalog does not show you: its details are left out)`,
+    ]);
+    // None covered its plan: never test-recovered, and out of reach all the same; a failover is a failover.
+    const failover = { ...webFailed, mode: 'failover' } as RecoveryRun;
+    expect(assessReadiness({ ...input, lastRun: undefined, failedRun: { run: failover, shown: failover } })).toMatchObject({
+      status: 'not-recoverable',
+      reasons: [`A failover ${gated}, and none has recovered its plan since (run web-run of component:default/web): probe http:80/ did not pass`, 'Never test-recovered'],
+    });
+    // Its own run, and once only where it is the run its outgrown plan is told by.
+    const own = { ...webFailed, entityRef: 'system:default/shop' } as RecoveryRun;
+    expect(assessReadiness({ ...input, failedRun: { run: own, shown: own } }).reasons).toEqual([
+      `A test recovery after the last that recovered its plan ${gated} (its run web-run): probe http:80/ did not pass`,
+    ]);
+    expect(assessReadiness({ ...input, lastRun: undefined, outgrownRun: { run: own, shown: own, ageSeconds: 60 }, failedRun: { run: own, shown: own } }).reasons).toEqual([
+      'Last test recovery failed: probe http:80/ did not pass',
+      'Its boot plan changed since its last test recovery (60 s ago), which did not boot resource:default/data-01: none has recovered the plan it has now',
+    ]);
   });
 });

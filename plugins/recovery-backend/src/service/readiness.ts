@@ -14,6 +14,7 @@ import {
   ANNOTATION_PROBES,
   ANNOTATION_RPO,
   ANNOTATION_RTO,
+  failedWithin,
   formatSeconds,
   formatSecondsAgainst,
   isFullRun,
@@ -52,6 +53,13 @@ export interface ReadinessInput {
    * machine added, a probe added, say). `run` is read only against the entity's plan.
    */
   outgrownRun?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun; ageSeconds: number };
+  /**
+   * The newest finished run after the last run (or without one, any) that failed on a machine of
+   * the entity's plan, gated there by nothing the plan does not gate it by (`failedWithin`),
+   * whichever entity it was for, and what the caller may see of it (`shown`): a recovery of the
+   * plan would boot that machine under what just failed.
+   */
+  failedRun?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun };
   /** A last test recovery older than this is stale: the machines have changed since. */
   maxTestAgeSeconds: number;
   disagreements?: DependencyDisagreements;
@@ -172,6 +180,11 @@ export function assessReadiness(input: ReadinessInput): Readiness {
       );
     }
   }
+  // A run since the last covering one (or with none) that failed on a machine of the plan, gated
+  // there as the plan gates it: a recovery of the plan boots that machine under what failed, so no
+  // older success vouches for it. The outgrown run's own failure is said above.
+  const failure = input.failedRun;
+  if (failure && failure.run.id !== input.outgrownRun?.run.id) blocking.push(failedSince(input.entityRef, failure, run !== undefined));
 
   let status: ReadinessStatus = 'ready';
   if (blocking.length > 0) status = 'not-recoverable';
@@ -218,13 +231,26 @@ const runKind = (run: Pick<RecoveryRun, 'mode'>) => (run.mode === 'failover' ? '
  */
 function failsPlan(run: RecoveryRun, plan: BootPlan | undefined, own: boolean): boolean {
   if (run.status !== 'failed') return false;
-  const failedOn = run.error?.machineRef;
-  if (failedOn === undefined) return own;
-  const now = plan?.machines.find(m => m.machineRef === failedOn);
-  const then = run.plan.machines.find(m => m.machineRef === failedOn);
-  if (!now || !then) return false;
-  const beyond = planNotRecovered({ plan: { machines: [now] } }, { machines: [then] });
-  return beyond.services.length + beyond.probes.length === 0;
+  if (run.error?.machineRef === undefined) return own;
+  return plan !== undefined && failedWithin(run, plan);
+}
+
+/**
+ * The failure of a run newer than the entity's last covering run (`afterLast`; else there is
+ * none) on a machine of its plan, gated there as the plan gates it: the run named as the caller
+ * may see it, as `outgrown` names it.
+ */
+function failedSince(entityRef: string, { run, shown }: NonNullable<ReadinessInput['failedRun']>, afterLast: boolean): string {
+  const which =
+    run.entityRef === entityRef
+      ? ` (its run ${run.id})`
+      : isFullRun(shown)
+        ? ` (run ${run.id} of ${run.entityRef})`
+        : // Its message says it was a run of another entity, and no more.
+          '';
+  const when = afterLast ? ' after the last that recovered its plan' : '';
+  const since = afterLast ? '' : ', and none has recovered its plan since';
+  return `A ${runKind(run)}${when} failed on ${run.error?.machineRef}, gated there by nothing its plan does not gate it by${since}${which}: ${shown.error?.message ?? 'unknown error'}`;
 }
 
 /**
