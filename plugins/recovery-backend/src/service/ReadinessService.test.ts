@@ -243,22 +243,7 @@ describe.each(databases.eachSupportedId())('ReadinessService on %p', databaseId 
     const graphs = new CatalogGraphLoader(catalogHidingFromUsers(entities, [site]), mockServices.auth(), objectives);
     plans = new PlanService(graphs);
     service = new ReadinessService(store, plans, graphs, objectives, 7 * 86_400);
-    for (const machineRef of ['db-01', 'dns-01', 'web-01'].map(m)) {
-      await store.insertCapture({
-        id: `cap-${machineRef}`,
-        machineRef,
-        engine: 'primary',
-        container: machineRef.split('/')[1],
-        imageId: 'sha256:1',
-        sizeBytes: 1,
-        checksum: 'sha256:1',
-        artifact: '/captures/1.tar',
-        runtime: { hostname: 'h', networks: [], env: [], exposedPorts: [], labels: {} },
-        adaptations: [],
-        durationMs: 1,
-        createdAt: new Date().toISOString(),
-      });
-    }
+    for (const machine of ['db-01', 'dns-01', 'web-01']) await store.insertCapture(storedCapture(machine));
   });
 
   /** Runs the entity's current plan to the end, as the run driver records it. */
@@ -458,20 +443,7 @@ describe.each(databases.eachSupportedId())('ReadinessService over a messy catalo
     return { plans, service: new ReadinessService(store, plans, graphs, objectives, 7 * 86_400, engines && (() => engines)) };
   };
   const capture = (machineRef: string, createdAt: Date, id = `cap-${machineRef}-${createdAt.getTime()}`) =>
-    store.insertCapture({
-      id,
-      machineRef,
-      engine: 'primary',
-      container: machineRef.split('/')[1],
-      imageId: 'sha256:1',
-      sizeBytes: 1,
-      checksum: 'sha256:1',
-      artifact: '/captures/1.tar',
-      runtime: { hostname: 'h', networks: [], env: [], exposedPorts: [], labels: {} },
-      adaptations: [],
-      durationMs: 1,
-      createdAt: createdAt.toISOString(),
-    });
+    store.insertCapture({ ...storedCapture(machineRef.split('/')[1]), id, createdAt: createdAt.toISOString() });
   /** Runs `entityRef`'s plan as `plans` makes it, to success, finished an hour ago. */
   const succeeded = async (plans: PlanService, id: string, entityRef: string) => {
     const plan = (await plans.plan(entityRef)).plan!;
@@ -576,17 +548,9 @@ describe.each(databases.eachSupportedId())('ReadinessService after the catalog c
   };
   const capture = (machineRef: string, container = machineRef.split('/')[1]) =>
     store.insertCapture({
+      ...storedCapture(machineRef.split('/')[1]),
       id: `cap-${machineRef}-${container}`,
-      machineRef,
-      engine: 'primary',
       container,
-      imageId: 'sha256:1',
-      sizeBytes: 1,
-      checksum: 'sha256:1',
-      artifact: '/captures/1.tar',
-      runtime: { hostname: 'h', networks: [], env: [], exposedPorts: [], labels: {} },
-      adaptations: [],
-      durationMs: 1,
       createdAt: new Date(Date.now() - 60_000).toISOString(),
     });
   let created = Date.now() - 2 * 3_600_000;
