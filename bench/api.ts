@@ -148,7 +148,8 @@ async function main() {
       createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog }),
       mockServices.database.factory({ knex: db.knex }),
       mockServices.rootLogger.factory({ level: 'warn' }),
-      mockServices.rootConfig.factory({ data: { recovery: { runs: { probeInterval: '100ms' } } } }),
+      // Its runs fill the store: the hold before each final check would only add 5 s to each.
+      mockServices.rootConfig.factory({ data: { recovery: { runs: { probeInterval: '100ms', minReadyTime: '100ms' } } } }),
     ],
   });
   // The database goes whatever happens (a PostgreSQL one is dropped).
