@@ -20,7 +20,7 @@ export interface Config {
         socketPath?: string;
         /** Remote engine host name (or an http(s):// URL; not tcp://: give port and protocol apart); give either socketPath or host. */
         host?: string;
-        /** Default 2376 with https, 2375 with http. */
+        /** TCP port, an integer from 1 to 65535. Default 2376 with https, 2375 with http. */
         port?: number;
         /** Default https when ca, cert or key is given, else http; http with any of them is refused. */
         protocol?: 'http' | 'https';
@@ -41,7 +41,10 @@ export interface Config {
          */
         requireMachineLabel?: boolean;
       }>;
-      /** Image of the per-lab probe container, created by `docker import` if missing. Default recovery/probe:1. */
+      /**
+       * Image of the per-lab probe container, created by `docker import` if missing: a name and tag
+       * Docker takes (lowercase path, no digest). Default recovery/probe:1.
+       */
       probeImage?: string;
       /**
        * Static busybox binary on the backend's host the probe image is built from (run there to

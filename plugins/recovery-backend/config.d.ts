@@ -2,7 +2,10 @@ import { SchedulerServiceTaskScheduleDefinitionConfig } from '@backstage/backend
 
 export interface Config {
   recovery?: {
-    /** Id of the hypervisor host recovery runs go to; optional when exactly one is registered. */
+    /**
+     * Id of the hypervisor host recovery runs go to (for the Docker module, an engine's id); optional
+     * when exactly one is registered. One that no module registered stops start-up, naming it.
+     */
     hypervisorHost?: string;
     captureStore?: {
       /** Directory of the capture artifacts, which capture source modules write (the Docker module needs it). */

@@ -90,6 +90,15 @@ describe('readDockerModuleConfig remote engines', () => {
       'recovery.docker.engines[dr-host] has both socketPath and host: give one',
     );
   });
+
+  it('refuses a port that is no TCP port, naming the key and the value', () => {
+    for (const port of [0, -1, 65536, 2376.5]) {
+      expect(() => engine({ host: 'dr.example.internal', port })).toThrow(
+        `recovery.docker.engines[dr-host].port is ${port}: a TCP port is an integer from 1 to 65535`,
+      );
+    }
+    expect(engine({ host: 'dr.example.internal', port: 65535 })).toMatchObject({ port: 65535 });
+  });
 });
 
 describe('readDockerModuleConfig engine addresses', () => {
@@ -139,6 +148,23 @@ describe('readDockerModuleConfig engine ids', () => {
       expect(() => withIds('primary', id)).toThrow(
         `recovery.docker.engines[1].id is ${JSON.stringify(id)}: an engine id must be a simple name (letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters)`,
       );
+    }
+  });
+});
+
+describe('readDockerModuleConfig probe image', () => {
+  const probeImage = (image: string) =>
+    readDockerModuleConfig(new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [], probeImage: image } } })).probeImage;
+
+  it('takes image names Docker takes', () => {
+    for (const image of ['recovery/probe:1', 'probe', 'registry.example.com:5000/team/probe:v1.2', 'localhost:5000/probe_x-y:latest']) {
+      expect(probeImage(image)).toBe(image);
+    }
+  });
+
+  it('refuses one the engine would refuse at every run, naming the key and the value', () => {
+    for (const image of ['recovery/Probe:1', 'recovery probe', 'recovery/probe:', 'recovery/probe@sha256:' + 'a'.repeat(64), 'tcp://probe:1']) {
+      expect(() => probeImage(image)).toThrow(`recovery.docker.probeImage is ${JSON.stringify(image)}: give an image name and tag Docker takes`);
     }
   });
 });

@@ -61,7 +61,29 @@ function remoteEngine(e: Config, id: string, host: string): Docker.DockerOptions
   if (protocol === 'http' && withTls) {
     throw new Error(`${key('protocol')} is http, so its ca, cert and key would be ignored: use https`);
   }
-  return { host, port: e.getOptionalNumber('port') ?? (protocol === 'https' ? 2376 : 2375), protocol, ...tls };
+  const port = e.getOptionalNumber('port') ?? (protocol === 'https' ? 2376 : 2375);
+  // Node would refuse it only at the first call to the engine, naming neither engine nor key.
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`${key('port')} is ${port}: a TCP port is an integer from 1 to 65535`);
+  }
+  return { host, port, protocol, ...tls };
+}
+
+/**
+ * An image name the engine takes for `docker import`'s repository and tag (Docker's reference
+ * grammar without a digest: a registry host and port, lowercase path components, a tag).
+ */
+const IMAGE_NAME =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::\w[\w.-]{0,127})?$/;
+
+/** `recovery.docker.probeImage`, checked now: a name the engine refuses would fail every run's probes. */
+function probeImageName(value: string | undefined): string | undefined {
+  if (value !== undefined && (value.length > 255 || !IMAGE_NAME.test(value))) {
+    throw new Error(
+      `recovery.docker.probeImage is ${JSON.stringify(value)}: give an image name and tag Docker takes, such as recovery/probe:1 (lowercase, no digest)`,
+    );
+  }
+  return value;
 }
 
 /** Reads `recovery.captureStore` and `recovery.docker` (see config.d.ts). */
@@ -111,7 +133,7 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
   return {
     storeDirectory,
     engines,
-    probeImage: docker?.getOptionalString('probeImage'),
+    probeImage: probeImageName(docker?.getOptionalString('probeImage')),
     busyboxPath: docker?.getOptionalString('busyboxPath'),
     pauseOnCapture: docker?.getOptionalBoolean('pauseOnCapture') ?? true,
     maxCapturePauseMs: durationSettingMs('recovery.docker.maxCapturePause', docker?.getOptionalString('maxCapturePause') ?? '5m'),

@@ -259,12 +259,24 @@ describe('recovery API', () => {
       ['recovery.runs.machineReadyTimeout', { runs: { machineReadyTimeout: '0s', probeInterval: '1s' } }],
       ['recovery.runs.probeInterval', { runs: { machineReadyTimeout: '2s', probeInterval: '0s' } }],
       ['recovery.runs.stepTimeout', { runs: { machineReadyTimeout: '2s', probeInterval: '1s', stepTimeout: '0s' } }],
+      ['recovery.runs.minReadyTime', { runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '0s' } }],
+      ['recovery.objectives.maxTestAge', { objectives: { maxTestAge: '0s' } }],
+      ['recovery.captures.timeout', { captures: { timeout: '0s' } }],
+      ['recovery.analysis.halfLife', { analysis: { halfLife: '0s' } }],
     ];
     for (const [key, recoveryConfig] of cases) {
       await expect(start({ recoveryConfig })).rejects.toThrow(
         `Invalid duration "0s" at ${key}: must be longer than 0s`,
       );
     }
+  });
+
+  it('refuses to start on a recovery.hypervisorHost no module registered, naming it and those registered', async () => {
+    await expect(start({ recoveryConfig: { hypervisorHost: 'recovry' } })).rejects.toThrow(
+      'Invalid recovery.hypervisorHost "recovry": no module registered a hypervisor host of that id (registered: fake)',
+    );
+    const { server } = await start({ recoveryConfig: { hypervisorHost: 'fake' } });
+    expect((await request(server).get('/api/recovery/health')).status).toBe(200);
   });
 
   it('refuses to start on a readiness notice schedule that cannot work, naming the key', async () => {

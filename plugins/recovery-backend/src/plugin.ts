@@ -73,6 +73,22 @@ function keepLast(config: Config, key: string, fallback: number, what: string): 
 }
 
 /**
+ * `recovery.hypervisorHost`, checked against the hosts the modules registered (they are initialised
+ * before the plugin): a name none of them gave, a typo say, would otherwise fail every run with a 503.
+ */
+function designatedHost(config: Config, providers: ProviderRegistry): string | undefined {
+  const key = 'recovery.hypervisorHost';
+  const host = config.getOptionalString(key);
+  const registered = providers.hypervisorHostIds();
+  if (host !== undefined && !registered.includes(host)) {
+    throw new Error(
+      `Invalid ${key} "${host}": no module registered a hypervisor host of that id (registered: ${registered.join(', ') || 'none'})`,
+    );
+  }
+  return host;
+}
+
+/**
  * The recovery backend plugin: captures, boot plans, recovery runs and readiness.
  *
  * @public
@@ -153,7 +169,7 @@ export const recoveryPlugin = createBackendPlugin({
         );
         const stepTimeoutMs = durationMs(config, 'recovery.runs.stepTimeout', '10m');
         const runs = new RunService(store, providers, plans, graphs, logger, {
-          hypervisorHost: config.getOptionalString('recovery.hypervisorHost'),
+          hypervisorHost: designatedHost(config, providers),
           machineReadyTimeoutMs: durationMs(config, 'recovery.runs.machineReadyTimeout', '2m'),
           probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', '1s'),
           stepTimeoutMs,

@@ -46,6 +46,11 @@ export class ProviderRegistry implements RecoveryProvidersExtensionPoint {
     return source;
   }
 
+  /** The ids of the hypervisor hosts registered. */
+  hypervisorHostIds(): string[] {
+    return [...this.hosts.keys()];
+  }
+
   /**
    * The designated hypervisor host: the configured one, or the only one registered. Without one,
    * the backend is misconfigured, not the request wrong (503, naming the setting).
