@@ -14,10 +14,16 @@ import { providersModule } from './testing/providers';
 const WEB = 'component:default/web';
 const ALICE = 'user:default/alice';
 const BOB = 'user:default/bob';
+const CAROL = 'user:default/carol';
+const TEAM_A = 'group:default/team-a';
+const TEAM_A_OPS = 'group:default/team-a-ops';
 
-/** web on web-01, owned by team-a, whose member is alice; bob is in no team. */
+/**
+ * web on web-01, owned by team-a, whose member is alice, and whose sub-team team-a-ops has carol;
+ * bob is in no team.
+ */
 const web = componentEntity('web', ['resource:default/web-01']);
-web.relations!.push({ type: 'ownedBy', targetRef: 'group:default/team-a' });
+web.relations!.push({ type: 'ownedBy', targetRef: TEAM_A });
 const entities: Entity[] = [
   { ...machineEntity('web-01'), relations: [{ type: 'dependencyOf', targetRef: WEB }] },
   web,
@@ -25,10 +31,23 @@ const entities: Entity[] = [
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Group',
     metadata: { name: 'team-a', namespace: 'default' },
-    spec: { type: 'team', children: [] },
-    relations: [{ type: 'hasMember', targetRef: ALICE }],
+    spec: { type: 'team', children: ['team-a-ops'] },
+    relations: [
+      { type: 'hasMember', targetRef: ALICE },
+      { type: 'parentOf', targetRef: TEAM_A_OPS },
+    ],
   },
-  ...[ALICE, BOB].map(ref => ({
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Group',
+    metadata: { name: 'team-a-ops', namespace: 'default' },
+    spec: { type: 'team', parent: 'team-a', children: [] },
+    relations: [
+      { type: 'hasMember', targetRef: CAROL },
+      { type: 'childOf', targetRef: TEAM_A },
+    ],
+  },
+  ...[ALICE, BOB, CAROL].map(ref => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'User',
     metadata: { name: ref.split('/')[1], namespace: 'default' },
@@ -74,12 +93,26 @@ async function backend() {
     expect(res.status).toBe(200);
     return res.body.notifications as Array<{ id: string; read?: string | null; origin: string; payload: Record<string, unknown> }>;
   };
-  return { server, catalog, sweep, inbox };
+  /** A capture of web's machines and a test recovery that succeeds: web is recoverable. */
+  const recover = async () => {
+    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
+    let run = (await request(server).post('/api/recovery/runs').send({ entityRef: WEB })).body;
+    for (let i = 0; i < 100 && (run.status === 'pending' || run.status === 'running'); i++) {
+      await new Promise(r => setTimeout(r, 50));
+      run = (await request(server).get(`/api/recovery/runs/${run.id}`)).body;
+    }
+    expect(run.status).toBe('succeeded');
+  };
+  /** Removes entities from the catalog, as a deleted location would. */
+  const remove = async (...refs: string[]) => {
+    for (const ref of refs) await catalog.removeEntityByUid((await catalog.getEntityByRef(ref))!.metadata.uid!);
+  };
+  return { server, catalog, sweep, inbox, recover, remove };
 }
 
 describe('readiness notices through the notifications plugin', () => {
   it("tell the entity's owners, not others, once when it stops being recoverable, and again in place when it is back", async () => {
-    const { server, sweep, inbox } = await backend();
+    const { server, sweep, inbox, recover } = await backend();
 
     // web-01 was never captured.
     await sweep();
@@ -105,13 +138,7 @@ describe('readiness notices through the notifications plugin', () => {
     expect(read.status).toBe(200);
     expect((await inbox(ALICE))[0].read).toBeTruthy();
 
-    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
-    let run = (await request(server).post('/api/recovery/runs').send({ entityRef: WEB })).body;
-    for (let i = 0; i < 100 && (run.status === 'pending' || run.status === 'running'); i++) {
-      await new Promise(r => setTimeout(r, 50));
-      run = (await request(server).get(`/api/recovery/runs/${run.id}`)).body;
-    }
-    expect(run.status).toBe('succeeded');
+    await recover();
     await sweep();
     const [back, ...others] = await inbox(ALICE);
     expect(others).toEqual([]);
@@ -125,13 +152,12 @@ describe('readiness notices through the notifications plugin', () => {
   });
 
   it('close the notice in the owners\' inbox when the entity is deleted from the catalog, which then names no owner', async () => {
-    const { catalog, sweep, inbox } = await backend();
+    const { sweep, inbox, remove } = await backend();
     await sweep();
     const [lost] = await inbox(ALICE);
     expect(lost.payload).toMatchObject({ title: `${WEB} is not recoverable`, severity: 'high' });
 
-    const uid = (await catalog.getEntityByRef(WEB))!.metadata.uid!;
-    await catalog.removeEntityByUid(uid);
+    await remove(WEB);
     // Missing from one sweep's list only, it may come back (a catalog being rebuilt): closed at the next.
     await sweep();
     expect(await inbox(ALICE)).toEqual([lost]);
@@ -147,5 +173,41 @@ describe('readiness notices through the notifications plugin', () => {
     // Told once.
     await sweep();
     expect(await inbox(ALICE)).toEqual([closed]);
+  });
+
+  it("close the alarm in the inbox of its owner group's members, of its sub-teams too, when the groups have left the catalog since", async () => {
+    const { sweep, inbox, recover, remove } = await backend();
+    await sweep();
+    const [lost] = await inbox(ALICE);
+    const [lostToCarol, ...more] = await inbox(CAROL);
+    expect(more).toEqual([]);
+    for (const notice of [lost, lostToCarol]) expect(notice.payload).toMatchObject({ title: `${WEB} is not recoverable` });
+
+    // The teams are removed: the notifications plugin resolves web, and the groups, to no one.
+    await remove(TEAM_A, TEAM_A_OPS);
+    await recover();
+    await sweep();
+    for (const [user, alarm] of [[ALICE, lost], [CAROL, lostToCarol]] as const) {
+      const [back, ...others] = await inbox(user);
+      expect(others).toEqual([]);
+      expect(back).toMatchObject({ id: alarm.id, payload: { title: `${WEB} is recoverable again (ready)`, severity: 'low' } });
+    }
+    expect(await inbox(BOB)).toEqual([]);
+  });
+
+  it('close the alarm of an entity deleted with its owner group in the inbox of those the alarm reached', async () => {
+    const { sweep, inbox, remove } = await backend();
+    await sweep();
+    const [lost] = await inbox(ALICE);
+    await remove(WEB, TEAM_A);
+    await sweep();
+    await sweep();
+    const [closed, ...others] = await inbox(ALICE);
+    expect(others).toEqual([]);
+    expect(closed).toMatchObject({ id: lost.id, payload: { title: `${WEB} is no longer assessed for recovery`, severity: 'low' } });
+    // Carol's sub-team stays in the catalog, but nothing of web's leads to it any more: hers is closed too.
+    const [closedToCarol, ...again] = await inbox(CAROL);
+    expect(again).toEqual([]);
+    expect(closedToCarol.payload).toMatchObject({ title: `${WEB} is no longer assessed for recovery` });
   });
 });

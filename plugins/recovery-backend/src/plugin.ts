@@ -194,6 +194,7 @@ export const recoveryPlugin = createBackendPlugin({
             new ReadinessNoticeStore(client),
             readiness,
             graphs,
+            catalog,
             notifications,
             auth,
             logger,

@@ -9,6 +9,11 @@ export interface ReadinessNotice {
   since: string;
   /** Who was told it is not recoverable: its owners (refs) at the time. */
   owners?: string[];
+  /**
+   * The users that notice reached (user refs): the owners resolved as the notifications plugin
+   * resolves them, a group to its members. Absent for one told before they were kept.
+   */
+  users?: string[];
   /** ISO time a sweep first found it missing from the recoverable entities (see ReadinessNotifier). */
   absentSince?: string;
 }
@@ -30,6 +35,7 @@ export class ReadinessNoticeStore {
           status: r.status,
           since: new Date(r.since).toISOString(),
           ...(r.owners && { owners: JSON.parse(r.owners) }),
+          ...(r.users && { users: JSON.parse(r.users) }),
           ...(r.absent_since && { absentSince: new Date(r.absent_since).toISOString() }),
         },
       ]),
@@ -45,6 +51,7 @@ export class ReadinessNoticeStore {
             status: n.status,
             since: new Date(n.since),
             owners: n.owners ? JSON.stringify(n.owners) : null,
+            users: n.users ? JSON.stringify(n.users) : null,
             absent_since: n.absentSince ? new Date(n.absentSince) : null,
           })),
         )

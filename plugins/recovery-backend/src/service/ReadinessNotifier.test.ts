@@ -1,11 +1,31 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { ReadinessStatus, ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
+import type { Entity } from '@backstage/catalog-model';
+import type { CatalogService } from '@backstage/plugin-catalog-node';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
 import { ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
 import { RecoveryStore } from '../database/RecoveryStore';
-import { departureNotice, noticeRecipients, readinessNotice, ReadinessNotifier, recoveryTabLink } from './ReadinessNotifier';
+import { departureNotice, noticeRecipients, readinessNotice, ReadinessNotifier, recoveryTabLink, usersReached } from './ReadinessNotifier';
 
 const WEB = 'component:default/web';
+const TEAM_A = 'group:default/team-a';
+const ALICE = 'user:default/alice';
+
+/** A group of the catalog, with the relations the catalog adds: its member users and its child groups. */
+function group(ref: string, members: string[], children: string[] = []): Entity {
+  const [, namespace, name] = /^group:([^/]+)\/(.+)$/.exec(ref)!;
+  return {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Group',
+    metadata: { name, namespace },
+    spec: { type: 'team', children },
+    relations: [
+      ...members.map(targetRef => ({ type: 'hasMember', targetRef })),
+      ...children.map(targetRef => ({ type: 'parentOf', targetRef })),
+    ],
+  };
+}
 const T0 = '2026-12-01T00:00:00.000Z';
 const T1 = '2026-12-02T00:00:00.000Z';
 
@@ -79,6 +99,47 @@ describe('readinessNotice', () => {
     }
   });
 
+  it('sends a closing notice also to the users the loss reached, each once, the entity first', () => {
+    const told = {
+      entityRef: WEB,
+      status: 'not-recoverable' as const,
+      since: T0,
+      owners: [TEAM_A, 'user:default/jane'],
+      // jane owns it herself; the catalog writes refs in any case.
+      users: [ALICE, 'user:default/jane', 'User:default/Bob'],
+    };
+    expect(noticeRecipients(WEB, told)).toEqual({
+      type: 'entity',
+      entityRef: [WEB, TEAM_A, 'user:default/jane', ALICE, 'User:default/Bob'],
+    });
+    expect(noticeRecipients(WEB, { ...told, owners: ['USER:default/alice', WEB], users: ['user:default/alice'] })).toEqual({
+      type: 'entity',
+      entityRef: [WEB, 'USER:default/alice'],
+    });
+    // A loss that reached no one (its owner then not in the catalog) adds nobody.
+    expect(noticeRecipients(WEB, { ...told, owners: [TEAM_A], users: [] })).toEqual({ type: 'entity', entityRef: [WEB, TEAM_A] });
+    // Told nothing: the entity alone.
+    expect(noticeRecipients(WEB, { ...told, status: 'ready' })).toEqual({ type: 'entity', entityRef: WEB });
+  });
+
+  it("finds the users a notice to owners reaches as the notifications plugin does: a user itself, a group's members and its sub-groups', however deep", () => {
+    const groups = new Map(
+      [
+        group(TEAM_A, [ALICE, 'user:default/bob'], ['group:default/team-a-ops']),
+        group('group:default/team-a-ops', ['user:default/carol', ALICE], ['group:default/on-call']),
+        // A cycle, and a member that is no user: neither loops nor counts.
+        group('group:default/on-call', ['user:default/dave', 'group:default/team-b'], [TEAM_A]),
+        group('group:default/team-b', ['user:default/erin']),
+      ].map(g => [`group:default/${g.metadata.name}`, g]),
+    );
+    expect(usersReached([TEAM_A], groups)).toEqual([ALICE, 'user:default/bob', 'user:default/carol', 'user:default/dave']);
+    // A user who owns is reached whether or not the catalog holds them; refs in any case.
+    expect(usersReached(['user:default/jane', 'Group:Default/Team-B'], groups)).toEqual(['user:default/erin', 'user:default/jane']);
+    // A group the catalog no longer holds reaches no one.
+    expect(usersReached(['group:default/gone'], groups)).toEqual([]);
+    expect(usersReached([], groups)).toEqual([]);
+  });
+
   it('sends to the entity, and to whoever was told it is not recoverable', () => {
     expect(noticeRecipients(WEB)).toEqual({ type: 'entity', entityRef: WEB });
     expect(noticeRecipients(WEB, { entityRef: WEB, status: 'not-recoverable', since: T0, owners: ['group:default/team-a'] })).toEqual({
@@ -106,7 +167,11 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     const state = {
       entities: [] as string[],
       statuses: new Map<string, ReadinessStatus>(),
-      owners: new Map<string, string[]>([[WEB, ['group:default/team-a']]]),
+      owners: new Map<string, string[]>([[WEB, [TEAM_A]]]),
+      /** The catalog's groups; team-a's member is alice. */
+      groups: [group(TEAM_A, [ALICE])] as Entity[],
+      /** Requests for the catalog's entities (the groups). */
+      reads: 0,
       sent: [] as NotificationSendOptions[],
       /** Entities whose notice the notifications service refuses. */
       refuse: new Set<string>(),
@@ -134,10 +199,17 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     const catalog = {
       recoverableEntities: async () => state.entities,
       ownersOf: async (refs: string[]) => new Map(refs.map(ref => [ref, state.owners.get(ref) ?? []])),
-      heldRefs: async (refs: string[]) => refs.filter(ref => !state.gone.has(ref)),
     };
-    const sweeper = new ReadinessNotifier(notices, readiness, catalog, notifications, mockServices.auth(), logger);
-    return { sweeper, notices, state, logger };
+    /** The catalog's groups, less those it no longer holds, as the catalog answers queries of them. */
+    const directory: Pick<CatalogService, 'getEntitiesByRefs'> = {
+      getEntitiesByRefs: async (request, options) => {
+        state.reads += 1;
+        const entities = state.groups.filter(g => !state.gone.has(`group:${g.metadata.namespace}/${g.metadata.name}`));
+        return catalogServiceMock({ entities }).getEntitiesByRefs(request, options);
+      },
+    };
+    const sweeper = new ReadinessNotifier(notices, readiness, catalog, directory, notifications, mockServices.auth(), logger);
+    return { sweeper, notices, state, logger, knex };
   }
 
   it('notifies each change once across sweeps, to the entity, which the notifications plugin resolves to its owners', async () => {
@@ -154,12 +226,12 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 2, failed: 0 });
     expect(state.sent.slice(1).map(s => [s.recipients, s.payload.title]).sort()).toEqual([
       // Also to whom it was told, should the entity have changed owners since.
-      [{ type: 'entity', entityRef: [WEB, 'group:default/team-a'] }, `${WEB} is recoverable again (ready)`],
+      [{ type: 'entity', entityRef: [WEB, TEAM_A, ALICE] }, `${WEB} is recoverable again (ready)`],
       [{ type: 'entity', entityRef: 'system:default/shop' }, 'system:default/shop is not recoverable'],
     ]);
-    expect([...(await notices.all()).values()].map(n => [n.entityRef, n.status, n.owners]).sort()).toEqual([
-      [WEB, 'ready', undefined],
-      ['system:default/shop', 'not-recoverable', []],
+    expect([...(await notices.all()).values()].map(n => [n.entityRef, n.status, n.owners, n.users]).sort()).toEqual([
+      [WEB, 'ready', undefined, undefined],
+      ['system:default/shop', 'not-recoverable', [], []],
     ]);
   });
 
@@ -243,7 +315,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     state.entities = [WEB, SHOP];
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'ready');
     await sweeper.sweep();
-    expect((await notices.all()).get(WEB)?.owners).toEqual(['group:default/team-a']);
+    expect((await notices.all()).get(WEB)).toMatchObject({ owners: [TEAM_A], users: [ALICE] });
 
     // Deleted from the catalog: the entity no longer resolves to its owners, the recorded ones do.
     // Missing from one sweep's list, it is closed at the next.
@@ -256,7 +328,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     state.refuse.clear();
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
     expect(state.sent.at(-1)).toMatchObject({
-      recipients: { type: 'entity', entityRef: [WEB, 'group:default/team-a'] },
+      recipients: { type: 'entity', entityRef: [WEB, TEAM_A, ALICE] },
       payload: { title: `${WEB} is no longer assessed for recovery`, scope: `recovery-readiness:${WEB}`, severity: 'low' },
     });
     expect((await notices.all()).size).toBe(0);
@@ -300,13 +372,64 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     state.entities = [WEB];
     state.statuses.set(WEB, 'not-recoverable');
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
-    expect((await notices.all()).get(WEB)).toEqual({ entityRef: WEB, status: 'not-recoverable', since: T0, owners: ['group:default/team-a'] });
+    // Whom it reached then is not known: no users are kept for it, and the groups are not read.
+    expect((await notices.all()).get(WEB)).toEqual({ entityRef: WEB, status: 'not-recoverable', since: T0, owners: [TEAM_A] });
+    expect(state.reads).toBe(0);
 
     // Deleted from the catalog: only the kept owners still resolve.
     state.entities = [];
     await sweeper.sweep();
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
-    expect(state.sent.at(-1)?.recipients).toEqual({ type: 'entity', entityRef: [WEB, 'group:default/team-a'] });
+    expect(state.sent.at(-1)?.recipients).toEqual({ type: 'entity', entityRef: [WEB, TEAM_A] });
+  });
+
+  it('closes an alarm also to the users it reached once their group has left the catalog, when the entity is back or gone', async () => {
+    const { sweeper, notices, state } = await notifier();
+    const SHOP = 'system:default/shop';
+    // web's team-a has alice and, through its sub-team, carol; shop is owned by jane herself and by team-a.
+    state.groups = [group(TEAM_A, [ALICE], ['group:default/team-a-ops']), group('group:default/team-a-ops', ['user:default/carol'])];
+    state.owners.set(SHOP, ['user:default/jane', TEAM_A]);
+    state.entities = [WEB, SHOP];
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 2, failed: 0 });
+    // team-a, then its sub-team: a request a level, for both losses.
+    expect(state.reads).toBe(2);
+    expect((await notices.all()).get(WEB)).toMatchObject({ owners: [TEAM_A], users: [ALICE, 'user:default/carol'] });
+    expect((await notices.all()).get(SHOP)).toMatchObject({ users: [ALICE, 'user:default/carol', 'user:default/jane'] });
+
+    // The teams are removed from the catalog: the notifications plugin resolves them to no one.
+    state.gone.add(TEAM_A).add('group:default/team-a-ops');
+    state.statuses.set(WEB, 'ready');
+    state.entities = [WEB];
+    // web is told at once; shop, missing from the catalog's list, at the second sweep.
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
+    expect(state.sent.slice(2).map(s => [s.payload.title, s.recipients])).toEqual([
+      [`${WEB} is recoverable again (ready)`, { type: 'entity', entityRef: [WEB, TEAM_A, ALICE, 'user:default/carol'] }],
+      // jane, owner and reached, once.
+      [`${SHOP} is no longer assessed for recovery`, { type: 'entity', entityRef: [SHOP, 'user:default/jane', TEAM_A, ALICE, 'user:default/carol'] }],
+    ]);
+  });
+
+  it("reads the owners' groups once for every loss of a sweep, and not at all, nor writes, in a sweep that tells nothing", async () => {
+    const { sweeper, notices, state, knex } = await notifier();
+    const teams = Array.from({ length: 10 }, (_, i) => `group:default/team-${i}`);
+    state.groups = teams.map((team, i) => group(team, [`user:default/u${i}`]));
+    state.entities = Array.from({ length: 1_000 }, (_, i) => `component:default/s${i}`);
+    state.entities.forEach((ref, i) => {
+      state.statuses.set(ref, 'not-recoverable');
+      state.owners.set(ref, [teams[i % 10]]);
+    });
+    expect(await sweeper.sweep()).toEqual({ entities: 1_000, sent: 1_000, failed: 0 });
+    expect(state.reads).toBe(1);
+    expect((await notices.all()).get('component:default/s13')?.users).toEqual(['user:default/u3']);
+
+    const statements: string[] = [];
+    knex.on('query', (query: { sql: string }) => statements.push(query.sql));
+    expect(await sweeper.sweep()).toEqual({ entities: 1_000, sent: 0, failed: 0 });
+    expect(state.reads).toBe(1);
+    // What was told, read in one statement; nothing written.
+    expect(statements).toHaveLength(1);
   });
 
   it('warns that a loss reached no one when no owner of the entity is in the catalog (a group removed from it)', async () => {
@@ -315,14 +438,20 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     const API = 'component:default/api';
     state.entities = [WEB, SHOP, API];
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable').set(API, 'not-recoverable');
-    // web's team left the catalog; shop is owned by a user who is still there; api by no one.
-    state.gone.add('group:default/team-a');
+    const DOCS = 'component:default/docs';
+    state.entities = [WEB, SHOP, API, DOCS];
+    state.statuses.set(DOCS, 'not-recoverable');
+    // web's team left the catalog; shop is owned by a user; api by no one; docs by a team without members.
+    state.gone.add(TEAM_A);
     state.owners.set(SHOP, ['user:default/jane']);
-    expect(await sweeper.sweep()).toEqual({ entities: 3, sent: 3, failed: 0 });
+    state.groups.push(group('group:default/empty', []));
+    state.owners.set(DOCS, ['group:default/empty']);
+    expect(await sweeper.sweep()).toEqual({ entities: 4, sent: 4, failed: 0 });
     expect(logger.warn).toHaveBeenCalledTimes(1);
     expect(logger.warn).toHaveBeenCalledWith(
-      'Readiness notices: told no one that 2 entities are not recoverable, as no owner of theirs is in the catalog: ' +
-        `${WEB} (owned by group:default/team-a, not in the catalog); ${API} (owned by no one); give them an owner the catalog holds`,
+      'Readiness notices: told no one that 3 entities are not recoverable, as no owner of theirs resolves to a user: ' +
+        `${WEB} (owned by ${TEAM_A} not in the catalog); ${API} (owned by no one); ${DOCS} (owned by group:default/empty with no members); ` +
+        'give them an owner the catalog holds, with members',
     );
     // Said when told, not at every sweep after.
     await sweeper.sweep();

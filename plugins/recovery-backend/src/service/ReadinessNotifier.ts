@@ -1,6 +1,7 @@
 import { formatSeconds, type ReadinessStatus, type ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
 import type { AuthService, LoggerService } from '@backstage/backend-plugin-api';
-import { parseEntityRef } from '@backstage/catalog-model';
+import { type Entity, parseEntityRef, RELATION_HAS_MEMBER, RELATION_PARENT_OF, stringifyEntityRef } from '@backstage/catalog-model';
+import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
 import type { NotificationRecipients, NotificationService } from '@backstage/plugin-notifications-node';
 import type { ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
@@ -110,14 +111,60 @@ function listedAgain(notice: ReadinessNotice): ReadinessNotice {
   return kept;
 }
 
+/** Refs compare in any case, as the catalog looks them up. */
+const refKey = (ref: string) => ref.toLocaleLowerCase('en-US');
+
+function isUserRef(ref: string): boolean {
+  try {
+    return parseEntityRef(ref).kind.toLocaleLowerCase('en-US') === 'user';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Who gets an entity's notices: the entity, which the notifications plugin resolves to its owners
  * now, and those told it is not recoverable, so that a notice closing it reaches them also after
- * the entity changed owners or left the catalog.
+ * the entity changed owners or left the catalog: the owners kept with it, which the notifications
+ * plugin resolves as they are now, and the users it reached, who may be in none of them any more
+ * (their group removed from the catalog, say). Each once.
  */
 export function noticeRecipients(entityRef: string, told?: ReadinessNotice): NotificationRecipients {
-  const owners = told?.status === 'not-recoverable' ? (told.owners ?? []) : [];
-  return { type: 'entity', entityRef: owners.length > 0 ? [entityRef, ...owners] : entityRef };
+  const kept = told?.status === 'not-recoverable' ? [...(told.owners ?? []), ...(told.users ?? [])] : [];
+  const refs = new Map<string, string>();
+  for (const ref of [entityRef, ...kept]) if (!refs.has(refKey(ref))) refs.set(refKey(ref), ref);
+  return { type: 'entity', entityRef: refs.size > 1 ? [...refs.values()] : entityRef };
+}
+
+/** The fields of a group that say who is in it. */
+const GROUP_FIELDS = ['kind', 'metadata.namespace', 'metadata.name', 'relations'];
+
+/**
+ * The users a notice sent to `owners` reaches, as the notifications plugin's own `entity`
+ * recipients resolve them: a user is itself (whether the catalog holds it or not), a group its
+ * member users and those of the groups under it, however deep; a ref that is neither a user nor a
+ * group of `groups` (a group removed from the catalog) reaches no one. `groups`: the catalog's
+ * groups, by refKey. Pure.
+ */
+export function usersReached(owners: string[], groups: Map<string, Entity>): string[] {
+  const users = new Map<string, string>();
+  const seen = new Set(owners.map(refKey));
+  const todo = [...owners];
+  for (let ref = todo.pop(); ref !== undefined; ref = todo.pop()) {
+    if (isUserRef(ref)) {
+      if (!users.has(refKey(ref))) users.set(refKey(ref), ref);
+      continue;
+    }
+    for (const { type, targetRef } of groups.get(refKey(ref))?.relations ?? []) {
+      if (type === RELATION_HAS_MEMBER && isUserRef(targetRef)) {
+        if (!users.has(refKey(targetRef))) users.set(refKey(targetRef), targetRef);
+      } else if (type === RELATION_PARENT_OF && !seen.has(refKey(targetRef))) {
+        seen.add(refKey(targetRef));
+        todo.push(targetRef);
+      }
+    }
+  }
+  return [...users.values()].sort();
 }
 
 export interface NotifySummary {
@@ -142,9 +189,9 @@ export class ReadinessNotifier {
       /** The entities readiness is assessed for (those the overview lists). */
       recoverableEntities(): Promise<string[]>;
       ownersOf(entityRefs: string[]): Promise<Map<string, string[]>>;
-      /** Those of `refs` the catalog holds. */
-      heldRefs(refs: string[]): Promise<string[]>;
     },
+    /** Read for the groups owners are, to know whom a loss reaches (see usersReached). */
+    private readonly directory: Pick<CatalogService, 'getEntitiesByRefs'>,
     private readonly notifications: NotificationService,
     private readonly auth: Pick<AuthService, 'getOwnServiceCredentials'>,
     private readonly logger: LoggerService,
@@ -169,7 +216,18 @@ export class ReadinessNotifier {
     // without owners; one told before owners were kept (migration 20261208000000) has none either.
     const unowned = decided.filter(d => d.notice.status === 'not-recoverable' && !d.notice.owners).map(d => d.notice.entityRef);
     const owners = await this.catalog.ownersOf(unowned);
-    const owned = (notice: ReadinessNotice) => (owners.has(notice.entityRef) ? { ...notice, owners: owners.get(notice.entityRef)! } : notice);
+    // A loss is kept with the users it reaches besides: a group removed from the catalog by the
+    // time it is closed resolves to no one, its former members still have the alarm. Read for
+    // every loss of the sweep at once; an alarm told before they were kept (migration
+    // 20261210000600) has none, and is closed to its owners alone.
+    const losses = decided.filter(d => d.payload && d.notice.status === 'not-recoverable').map(d => d.notice.entityRef);
+    const groups = await this.groupsOf(losses.flatMap(ref => owners.get(ref) ?? []));
+    const reached = new Map(losses.map(ref => [ref, usersReached(owners.get(ref) ?? [], groups)]));
+    const owned = (notice: ReadinessNotice): ReadinessNotice => {
+      if (!owners.has(notice.entityRef)) return notice;
+      const users = reached.get(notice.entityRef);
+      return { ...notice, owners: owners.get(notice.entityRef)!, ...(users && { users }) };
+    };
     const changed: ReadinessNotice[] = [];
     /** Losses told, with the owners they went to. */
     const lost: ReadinessNotice[] = [];
@@ -201,7 +259,7 @@ export class ReadinessNotifier {
       }
     }
     await this.notices.save(changed);
-    await this.warnUntold(lost);
+    this.warnUntold(lost, groups);
     const listed = new Set(refs);
     const forgotten: string[] = [];
     const absent: ReadinessNotice[] = [];
@@ -229,22 +287,42 @@ export class ReadinessNotifier {
   }
 
   /**
-   * The notifications plugin resolves an owner the catalog no longer holds (a group removed from
-   * it) to no one, and says nothing: a loss told only to such owners reached no one, which only
-   * this log can say.
+   * The groups among `owners` and those under them, by refKey: one request a level of nesting,
+   * for every loss of the sweep at once, asking only for the groups needed (a catalog's groups
+   * may be many); none when no owner is a group (nor for a sweep without a loss).
    */
-  private async warnUntold(lost: ReadinessNotice[]): Promise<void> {
-    const owners = [...new Set(lost.flatMap(n => n.owners ?? []))];
-    // A catalog that does not answer says nothing of the owners: the notices were sent all the same.
-    const answer = owners.length > 0 ? await this.catalog.heldRefs(owners).catch(() => undefined) : [];
-    if (!answer) return;
-    const held = new Set(answer);
-    const untold = lost.filter(n => !(n.owners ?? []).some(owner => held.has(owner)));
+  private async groupsOf(owners: string[]): Promise<Map<string, Entity>> {
+    const groups = new Map<string, Entity>();
+    const asked = new Set<string>();
+    let level = [...new Set(owners.filter(ref => !isUserRef(ref)).map(refKey))];
+    const credentials = level.length > 0 ? await this.auth.getOwnServiceCredentials() : undefined;
+    while (level.length > 0) {
+      level.forEach(ref => asked.add(ref));
+      const { items } = await this.directory.getEntitiesByRefs({ entityRefs: level, fields: GROUP_FIELDS }, { credentials: credentials! });
+      const found = items.filter((e): e is Entity => e?.kind.toLocaleLowerCase('en-US') === 'group');
+      for (const group of found) groups.set(refKey(stringifyEntityRef(group)), group);
+      const below = found.flatMap(g => (g.relations ?? []).filter(r => r.type === RELATION_PARENT_OF).map(r => refKey(r.targetRef)));
+      level = [...new Set(below)].filter(ref => !asked.has(ref));
+    }
+    return groups;
+  }
+
+  /**
+   * The notifications plugin resolves an owner the catalog no longer holds (a group removed from
+   * it), or a group without members, to no one, and says nothing: a loss that reached no user
+   * reached no one, which only this log can say.
+   */
+  private warnUntold(lost: ReadinessNotice[], groups: Map<string, Entity>): void {
+    const untold = lost.filter(n => n.users?.length === 0);
     if (untold.length === 0) return;
-    const whose = untold.map(n => `${n.entityRef} (${n.owners?.length ? `owned by ${n.owners.join(', ')}, not in the catalog` : 'owned by no one'})`);
+    const why = (owner: string) => {
+      if (groups.has(refKey(owner))) return `${owner} with no members`;
+      return parseEntityRef(owner).kind.toLocaleLowerCase('en-US') === 'group' ? `${owner} not in the catalog` : `${owner} neither a user nor a group`;
+    };
+    const whose = untold.map(n => `${n.entityRef} (${n.owners?.length ? `owned by ${n.owners.map(why).join(', ')}` : 'owned by no one'})`);
     this.logger.warn(
       `Readiness notices: told no one that ${untold.length} ${untold.length === 1 ? 'entity is' : 'entities are'} not recoverable, ` +
-        `as no owner of theirs is in the catalog: ${whose.join('; ')}; give them an owner the catalog holds`,
+        `as no owner of theirs resolves to a user: ${whose.join('; ')}; give them an owner the catalog holds, with members`,
     );
   }
 }
