@@ -6,20 +6,24 @@ import { mockCredentials, startTestBackend } from '@backstage/backend-test-utils
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
-import { FakeCaptureSource } from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
+import { FakeCaptureSource, GatedCaptureSource } from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
 import { FakeHost } from '../../../plugins/recovery-backend/src/testing/FakeHost';
 import { componentEntity, machineEntity } from '../../../plugins/recovery-backend/src/testing/entities';
 import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
 import { runCli } from './testing/runCli';
 
 const P = 'recovery.backstage-recovery.io/';
-const machine = (name: string, engine = 'primary'): Entity => {
+const machine = (name: string, engine = 'primary', of = 'pay'): Entity => {
   const entity = machineEntity(name);
   entity.metadata.annotations = { ...entity.metadata.annotations, [`${P}engine`]: engine };
-  return { ...entity, relations: [{ type: 'dependencyOf', targetRef: 'component:default/pay' }] };
+  return { ...entity, relations: [{ type: 'dependencyOf', targetRef: `component:default/${of}` }] };
 };
 
 const cli = (...argv: string[]) => runCli(argv);
+
+/** Another capture under way of the machine on engine `held`. */
+const held = new GatedCaptureSource('held');
+held.gated.add('shop-02');
 
 describe('recovery capture, a machine failing', () => {
   let url: string;
@@ -28,7 +32,7 @@ describe('recovery capture, a machine failing', () => {
     const { server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [new FakeHost({})] }),
+        providersModule({ captureSources: [new FakeCaptureSource(), held], hypervisorHosts: [new FakeHost({})] }),
         catalogServiceMock.factory({
           entities: [
             machine('pay-01'),
@@ -36,6 +40,10 @@ describe('recovery capture, a machine failing', () => {
             machine('pay-02', 'gone'),
             componentEntity('pay', ['resource:default/pay-01', 'resource:default/pay-02']),
             componentEntity('lonely', []),
+            machine('shop-01', 'primary', 'shop'),
+            machine('shop-02', 'held', 'shop'),
+            machine('shop-03', 'primary', 'shop'),
+            componentEntity('shop', ['resource:default/shop-01', 'resource:default/shop-02', 'resource:default/shop-03']),
           ],
         }),
       ],
@@ -54,6 +62,22 @@ describe('recovery capture, a machine failing', () => {
     expect(asJson.status).toBe(3);
     expect(JSON.parse(asJson.stdout).items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/pay-01']);
     expect(asJson.stderr).toContain('capture of resource:default/pay-02 failed');
+  });
+
+  it('captures the other machines while one is being captured by another request, then names it and exits 3', async () => {
+    const token = mockCredentials.service.token();
+    // The capture under way, as the scheduled capture or a portal click would start it.
+    const other = fetch(`${url}/api/recovery/captures`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ entityRef: 'resource:default/shop-02' }),
+    });
+    await vi.waitFor(() => expect(held.waiting.has('shop-02')).toBe(true));
+    const text = await cli('capture', 'shop', '--url', url, '--token', token).finally(() => held.letThrough());
+    expect(text.status).toBe(3);
+    expect(text.stdout.split('\n').filter(Boolean).map(line => line.split(' ')[0])).toEqual(['resource:default/shop-01', 'resource:default/shop-03']);
+    expect(text.stderr).toMatch(/^recovery: capture of resource:default\/shop-02 refused: it is being captured since \S+ \(capture \S+\); .*\(captured, and kept: resource:default\/shop-01, resource:default\/shop-03\)/);
+    expect((await other).status).toBe(201);
   });
 
   it('refuses, exit 3, to capture an entity that needs no machines, rather than succeed having captured nothing', async () => {

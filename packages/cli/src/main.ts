@@ -32,7 +32,7 @@ import {
   UndecodableNames,
   withinClockReach,
 } from '@backstage-recovery/plugin-recovery-node';
-import { ResponseError } from '@backstage/errors';
+import { ConflictError, ResponseError } from '@backstage/errors';
 import {
   backendClient,
   BackendError,
@@ -534,6 +534,8 @@ export async function main(
     } catch (error) {
       // Those taken before the failure are kept: a pipeline reading JSON hears of them as a terminal does.
       if (opts.json && items.length > 0) io.stdout(json({ items }));
+      // Machines another capture was taking, named once the others were taken: the backend's 409s.
+      if (error instanceof ConflictError) throw new BackendError(error.message);
       throw error;
     }
     // A plan without machines captures nothing: a pipeline must not go on as if it had.

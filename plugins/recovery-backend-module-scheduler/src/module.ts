@@ -55,7 +55,8 @@ export const recoveryModuleScheduler = createBackendModule({
             });
             const ordered = await oldestCapturedFirst(api, machines, signal as AbortSignal | undefined);
             const report = await captureMachines(api, ordered, logger, signal as AbortSignal | undefined);
-            finishTask(`Scheduled capture: ${report.succeeded.length} captured, ${report.failed.length} failed`, report.failed, logger);
+            const others = report.beingCaptured?.length ? `, ${report.beingCaptured.length} left to a capture of them under way` : '';
+            finishTask(`Scheduled capture: ${report.succeeded.length} captured${others}, ${report.failed.length} failed`, report.failed, logger);
           },
         });
 

@@ -362,6 +362,29 @@ describe('scheduled tasks', () => {
     });
   });
 
+  it('leaves a machine another capture is taking (a 409) to it, not failed, and goes on with the next', async () => {
+    const api = {
+      latestCapture: async () => undefined,
+      capture: async (ref: string) => {
+        if (ref.endsWith('busy')) throw Object.assign(new Error('capture of resource:default/busy refused: it is being captured since 2026-12-05T10:00:00.000Z'), { status: 409 });
+        if (ref.endsWith('bad')) throw Object.assign(new Error('engine said no'), { status: 500 });
+        return [];
+      },
+      analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      listReadiness: async () => [],
+      startRun: async () => { throw new Error('unused'); },
+      getRun: async () => { throw new Error('unused'); },
+    };
+    const logger = mockServices.logger.mock();
+    const report = await captureMachines(api, ['resource:default/busy', 'resource:default/a', 'resource:default/bad'], logger);
+    expect(report).toEqual({
+      succeeded: ['resource:default/a'],
+      failed: [{ entityRef: 'resource:default/bad', message: 'engine said no' }],
+      beingCaptured: ['resource:default/busy'],
+    });
+    expect(logger.info).toHaveBeenCalledWith(expect.stringContaining('resource:default/busy left to the capture of it under way: capture of resource:default/busy refused'));
+  });
+
   it('captures machines never captured first, then the oldest capture first, so a timeout cuts off a different machine each time', async () => {
     const latest: Record<string, string | undefined> = {
       'resource:default/a': '2026-11-21T03:00:00.000Z',

@@ -8,6 +8,8 @@ import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, type ScheduledRecoveryA
 export interface TaskReport {
   succeeded: string[];
   failed: Array<{ entityRef: string; message: string }>;
+  /** Machines another capture was taking (a portal click, another replica): left to it, not failed. */
+  beingCaptured?: string[];
 }
 
 /** A run the nightly check plans: for `entityRef`, standing in for the runs of those it `covers`. */
@@ -206,6 +208,13 @@ export async function captureMachines(
         `Capture ${index + 1}/${machineRefs.length}: ${machineRef} (${capture?.sizeBytes ?? 0} bytes in ${capture?.durationMs ?? 0} ms)`,
       );
     } catch (error) {
+      // A 409: someone else's capture of it is under way, which is what this one was for; failing
+      // the task for it would alert on a click in the portal.
+      if (statusOf(error) === 409 && !signal?.aborted) {
+        (report.beingCaptured ??= []).push(machineRef);
+        logger.info(`Capture ${index + 1}/${machineRefs.length}: ${machineRef} left to the capture of it under way: ${(error as Error).message}`);
+        continue;
+      }
       // Only the wait was aborted: the backend goes on with the capture it started, up to its deadline.
       const message = signal?.aborted
         ? "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)"

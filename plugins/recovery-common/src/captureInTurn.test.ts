@@ -54,6 +54,28 @@ describe('captureInTurn', () => {
     expect(backend.asked.map(([, m]) => m)).toEqual(['resource:default/infra-01', 'resource:default/data-01']);
   });
 
+  it('leaves a machine another capture is taking (a 409) to it, captures the others, and names it at the end as a 409', async () => {
+    const backend = api();
+    const busy = Object.assign(new Error('capture of resource:default/data-01 refused: it is being captured since 2026-12-05T10:00:00.000Z'), { statusCode: 409 });
+    const captureNow = backend.captureNow;
+    backend.captureNow = async (entityRef: string, machineRef?: string) => {
+      if (machineRef === 'resource:default/data-01') {
+        backend.asked.push([entityRef, machineRef]);
+        throw busy;
+      }
+      return captureNow(entityRef, machineRef);
+    };
+    const captured: string[] = [];
+    const refusal = captureInTurn(backend, 'component:default/web', { captured: p => captured.push(`${p.capture.machineRef} ${p.done}/${p.total}`) });
+    await expect(refusal).rejects.toMatchObject({
+      name: 'ConflictError',
+      message:
+        'capture of resource:default/data-01 refused: it is being captured since 2026-12-05T10:00:00.000Z (captured, and kept: resource:default/infra-01, resource:default/files-01)',
+    });
+    expect(backend.asked.map(([, m]) => m)).toEqual(['resource:default/infra-01', 'resource:default/data-01', 'resource:default/files-01']);
+    expect(captured).toEqual(['resource:default/infra-01 1/3', 'resource:default/files-01 3/3']);
+  });
+
   it('takes the machines readiness lists where a dependency cycle stops the plan: a cycle stops recoveries, not captures', async () => {
     const backend = api();
     backend.getBootPlan = async () => {

@@ -14,7 +14,7 @@ import { recoveryPlugin } from '../plugin';
 import { ApiContract, SentRequest } from '../testing/apiContract';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
-import { FakeCaptureSource } from '../testing/FakeCaptureSource';
+import { FakeCaptureSource, GatedCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 
@@ -99,6 +99,9 @@ const entities: Entity[] = [
   // On a machine whose engine stops its captures (the backend shutting down).
   componentEntity('stalled', ['resource:default/stalled-01']),
   machineOf('stalled-01', [], 'stalled'),
+  // On a machine whose engine saves its images slowly: a capture of it lasts until let through.
+  componentEntity('slow', ['resource:default/slow-01']),
+  machineOf('slow-01', [], 'slow'),
 ];
 
 /** The engine `held`: another capture holds every machine, as the Docker module answers then. */
@@ -114,6 +117,9 @@ class StalledCaptureSource extends FakeCaptureSource {
     throw new ServiceUnavailableError(`capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`);
   }
 }
+
+/** The engine `slow`: a capture of a gated machine waits until let through; no note of its own. */
+const slow = new GatedCaptureSource('slow');
 
 /** A user refused every recovery permission; every other user but the DR engineer is refused only failovers. */
 const GUEST = mockCredentials.user.header('user:default/guest');
@@ -161,7 +167,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held'), new StalledCaptureSource('stalled')], hypervisorHosts: [host] }),
+        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held'), new StalledCaptureSource('stalled'), slow], hypervisorHosts: [host] }),
         catalogFactory,
         permissions.factory,
         mockServices.database.factory({ knex }),
@@ -316,6 +322,20 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     for (const [body, status, as] of refused) {
       expect({ body, status: (await call('post', '/captures', { body, as })).status }).toEqual({ body, status });
     }
+    // A machine this backend is capturing already: refused by the backend itself, its source keeping no note.
+    slow.gated.add('slow-01');
+    const first = call('post', '/captures', { body: { entityRef: 'component:default/slow' } });
+    await vi.waitFor(() => expect(slow.waiting.size).toBe(1));
+    const second = await call('post', '/captures', { body: { entityRef: 'component:default/slow', machineRef: 'resource:default/slow-01' } });
+    slow.letThrough();
+    const [taken] = (await first).body.items;
+    expect({ status: second.status, error: second.body.error }).toEqual({
+      status: 409,
+      error: {
+        name: 'ConflictError',
+        message: `capture of resource:default/slow-01 refused: it is being captured since ${taken.createdAt} (capture ${taken.id}); one capture of a machine at a time: try again once it has finished`,
+      },
+    });
     // `curl -d` sends a form: refused, not taken for a body without entityRef.
     const form = await call('post', '/captures', { body: JSON.stringify({ entityRef: SHOP }), type: 'application/x-www-form-urlencoded' });
     expect(form.body.error).toEqual({

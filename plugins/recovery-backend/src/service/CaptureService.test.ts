@@ -1,6 +1,6 @@
 import type { SchedulerService } from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
-import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
+import { ConflictError, InputError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
@@ -9,7 +9,7 @@ import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { recoveryPlugin } from '../plugin';
-import { FakeCaptureSource } from '../testing/FakeCaptureSource';
+import { FakeCaptureSource, GatedCaptureSource } from '../testing/FakeCaptureSource';
 import { providersModule } from '../testing/providers';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
@@ -373,5 +373,186 @@ describe('CaptureService', () => {
     );
     expect(failure.name).toBe('ConflictError');
     expect((await new RecoveryStore(knex).listCaptures('resource:default/data-01')).length).toBe(1);
+  });
+
+  /**
+   * A source whose captures of the containers in `gated` wait until let through (an image that takes
+   * long to save), and whose captures of those in `failing` fail, as an engine's own error would.
+   */
+  /** Gated, and failing the `failing` containers as the engine would. */
+  class GatedSource extends GatedCaptureSource {
+    readonly failing = new Set<string>();
+    override async capture(machine: MachineLocator, options: { captureId: string }) {
+      if (this.failing.has(machine.container)) {
+        if (this.gated.has(machine.container)) await new Promise<void>(resolve => this.waiting.set(machine.container, resolve));
+        this.captured.push(machine.container);
+        throw new Error(`engine: no space left saving ${machine.container}`);
+      }
+      return super.capture(machine, options);
+    }
+  }
+
+  it('refuses a capture of a machine it is capturing already with a 409 naming the machine and when that one started, whatever its source', async () => {
+    const source = new GatedSource();
+    source.gated.add('data-01');
+    const { captures, store } = await service(source);
+    const first = captures.captureMachine(locator);
+    await vi.waitFor(() => expect(source.waiting.has('data-01')).toBe(true));
+
+    const refused = await captures.captureMachine(locator).catch(e => e);
+    // Another machine entity naming the same container is the same machine.
+    const alias = { machineRef: 'resource:default/data-01-alias', engine: 'primary', container: 'data-01' };
+    const aliasRefused = await captures.captureMachine(alias).catch(e => e);
+    // Another machine is not held up.
+    await expect(captures.captureMachine({ machineRef: 'resource:default/web-01', engine: 'primary', container: 'web-01' })).resolves.toMatchObject({
+      machineRef: 'resource:default/web-01',
+    });
+
+    source.letThrough('data-01');
+    const taken = await first;
+    expect(refused).toBeInstanceOf(ConflictError);
+    expect(refused.message).toBe(
+      `capture of resource:default/data-01 refused: it is being captured since ${taken.createdAt} (capture ${taken.id}); one capture of a machine at a time: try again once it has finished`,
+    );
+    expect(aliasRefused).toBeInstanceOf(ConflictError);
+    expect(aliasRefused.message).toBe(
+      `capture of resource:default/data-01-alias refused: it is being captured since ${taken.createdAt} (capture ${taken.id}, as resource:default/data-01: its container data-01 on engine primary); one capture of a machine at a time: try again once it has finished`,
+    );
+    // The refused ones never reached the source, and left nothing.
+    expect(source.captured).toEqual(['web-01', 'data-01']);
+    expect((await store.listCaptures(locator.machineRef)).map(c => c.id)).toEqual([taken.id]);
+    // Once it has finished, the machine is captured again.
+    await expect(captures.captureMachine(locator)).resolves.toMatchObject({ machineRef: locator.machineRef });
+    await expect(captures.captureMachine(alias)).resolves.toMatchObject({ machineRef: alias.machineRef });
+  });
+
+  it('lets go of the machine however its capture ends: failed, past its deadline, its source not stopping, stopped at shutdown, no source', async () => {
+    // The source fails.
+    const failing = new GatedSource();
+    failing.failing.add('data-01');
+    const failed = await service(failing);
+    await expect(failed.captures.captureMachine(locator)).rejects.toThrow('engine: no space left saving data-01');
+    failing.failing.delete('data-01');
+    await expect(failed.captures.captureMachine(locator)).resolves.toMatchObject({ machineRef: locator.machineRef });
+
+    // Past its deadline.
+    const stuck = new StuckSource(true);
+    const late = await serviceWithin(100, stuck);
+    await expect(late.captures.captureMachine(locator)).rejects.toThrow('did not finish within 0.1 s');
+    const again = late.captures.captureMachine(locator).catch(e => e);
+    await vi.waitFor(() => expect(stuck.signals).toHaveLength(2));
+    expect((await again).name).toBe('ServiceUnavailableError');
+
+    // Its source ignores the deadline: given up after the grace, and the machine let go then.
+    const deaf = new StuckSource(false);
+    const givenUp = await serviceWithin(1000, deaf);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const capturing = givenUp.captures.captureMachine(locator).catch(e => e);
+      await vi.waitFor(() => expect(deaf.signals).toHaveLength(1));
+      await vi.advanceTimersByTimeAsync(61_000);
+      expect((await capturing).message).toContain('its capture source did not stop within 60 s of it');
+      const next = givenUp.captures.captureMachine(locator).catch(e => e);
+      await vi.waitFor(() => expect(deaf.signals).toHaveLength(2));
+      await vi.advanceTimersByTimeAsync(61_000);
+      expect((await next).name).toBe('ServiceUnavailableError');
+    } finally {
+      vi.useRealTimers();
+    }
+    deaf.release();
+
+    // Stopped as the backend shuts down: the source fails at its own signal, as the Docker one does.
+    const shuttingDown = new AbortController();
+    const stopping = new (class extends FakeCaptureSource {
+      started = 0;
+      async capture(machine: MachineLocator, options: { captureId: string }) {
+        if (this.started++ === 0) {
+          await new Promise((_resolve, reject) =>
+            shuttingDown.signal.addEventListener('abort', () =>
+              reject(new ServiceUnavailableError(`capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`)),
+            ),
+          );
+        }
+        return super.capture(machine, options);
+      }
+    })();
+    const stopped = await service(stopping);
+    const atShutdown = stopped.captures.captureMachine(locator).catch(e => e);
+    await vi.waitFor(() => expect(stopping.started).toBe(1));
+    expect((await stopped.captures.captureMachine(locator).catch(e => e)).name).toBe('ConflictError');
+    shuttingDown.abort();
+    expect((await atShutdown).message).toBe('capture of resource:default/data-01 stopped as the backend shuts down: nothing kept');
+    await expect(stopped.captures.captureMachine(locator)).resolves.toMatchObject({ machineRef: locator.machineRef });
+
+    // No capture source for its engine.
+    const nowhere = { ...locator, engine: 'nowhere' };
+    for (let i = 0; i < 2; i++) {
+      const refused = await failed.captures.captureMachine(nowhere).catch(e => e);
+      expect(refused.message).toBe("No capture source for primary engine 'nowhere' (configured: primary)");
+    }
+  });
+
+  /** A capture service over the real plan service and `source`, web on web-01 depending on db on data-01. */
+  async function overWebAndDb(source: FakeCaptureSource) {
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const entities = [
+      machineEntity('data-01'),
+      machineEntity('web-01'),
+      { ...componentEntity('db', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/data-01' }] },
+      {
+        ...componentEntity('web', []),
+        relations: [
+          { type: 'dependsOn', targetRef: 'component:default/db' },
+          { type: 'dependsOn', targetRef: 'resource:default/web-01' },
+        ],
+      },
+    ];
+    const providers = new ProviderRegistry();
+    providers.addCaptureSource(source);
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const store = new RecoveryStore(knex);
+    return { store, captures: new CaptureService(store, providers, new PlanService(graphs), mockServices.logger.mock(), 3) };
+  }
+
+  it("captures an entity's other machines where one is being captured, and refuses that one at the end, naming those it kept", async () => {
+    const source = new GatedSource();
+    source.gated.add('data-01');
+    const { captures, store } = await overWebAndDb(source);
+    // The scheduled capture of data-01 under way.
+    const scheduled = captures.captureEntity('resource:default/data-01');
+    await vi.waitFor(() => expect(source.waiting.has('data-01')).toBe(true));
+
+    // data-01 comes first in web's plan: left to the capture under way, and web-01 still taken.
+    const refused = await captures.captureEntity('component:default/web').catch(e => e);
+    const [webCapture] = await store.listCaptures('resource:default/web-01');
+    // Where another machine then fails, its failure is the answer, naming what was kept and what refused.
+    source.failing.add('web-01');
+    const failed = await captures.captureEntity('component:default/web').catch(e => e);
+    // Only the busy machine asked for: refused.
+    const alone = await captures.captureEntity('component:default/web', 'resource:default/data-01').catch(e => e);
+
+    source.letThrough('data-01');
+    const [taken] = await scheduled;
+    const underWay = `capture of resource:default/data-01 refused: it is being captured since ${taken.createdAt} (capture ${taken.id})`;
+    expect(refused).toBeInstanceOf(ConflictError);
+    expect(refused.message).toBe(
+      `${underWay}; one capture of a machine at a time: try again once it has finished (captured, and kept: resource:default/web-01)`,
+    );
+    expect(webCapture.createdAt >= taken.createdAt).toBe(true);
+    expect(failed.name).toBe('Error');
+    expect(failed.message).toBe(
+      `capture of resource:default/web-01 failed (${underWay}); caused by Error: engine: no space left saving web-01`,
+    );
+    expect(alone.message).toBe(`${underWay}; one capture of a machine at a time: try again once it has finished`);
+    expect(source.captured).toEqual(['web-01', 'web-01', 'data-01']);
+    expect((await store.listCaptures('resource:default/data-01')).map(c => c.id)).toEqual([taken.id]);
+
+    // Free again: every machine of the plan taken.
+    source.failing.clear();
+    expect((await captures.captureEntity('component:default/web')).map(c => c.machineRef)).toEqual([
+      'resource:default/data-01',
+      'resource:default/web-01',
+    ]);
   });
 });

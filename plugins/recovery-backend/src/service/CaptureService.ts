@@ -1,5 +1,5 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
+import { ConflictError, ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
 import { formatSeconds, nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
@@ -21,8 +21,40 @@ export const DEFAULT_CAPTURE_TIMEOUT_MS = 30 * 60_000;
  */
 const SOURCE_STOP_GRACE_MS = 60_000;
 
+/** A capture this backend is taking: of which machine, since when (its createdAt), and its id. */
+interface Hold {
+  machineRef: string;
+  engine: string;
+  container: string;
+  captureId: string;
+  since: string;
+}
+
+/** The refusal of a capture of `ref` while `hold` is under way: the machine, when it started, its id. */
+function refusal(ref: string, hold: Hold): string {
+  const as = hold.machineRef === ref ? '' : `, as ${hold.machineRef}: its container ${hold.container} on engine ${hold.engine}`;
+  return `capture of ${ref} refused: it is being captured since ${hold.since} (capture ${hold.captureId}${as})`;
+}
+
+const ONE_AT_A_TIME = 'one capture of a machine at a time: try again once it has finished';
+
 /** Takes captures of primary machines and keeps the last N of each. */
 export class CaptureService {
+  /**
+   * The captures under way in this backend, by machine ref and by engine and container (two
+   * machine entities naming one container are one machine): one capture of a machine at a time,
+   * whatever its capture source keeps of its own. A second one is refused with a 409 naming the
+   * machine and when the one under way started, rather than made to wait for it and answered with
+   * its result: a capture is a copy of the machine at the moment it paused it, and one started
+   * before the request holds the state from before it (a change just made, the reason to capture
+   * now), which the caller would take for theirs; a refusal saying since when lets them judge, is
+   * what the Docker source's own notes already answer (across replicas), and holds no request open
+   * on someone else's capture for up to recovery.captures.timeout. The scheduled capture, a machine
+   * a request, reports a refused one among those it did not capture and goes on with the others;
+   * an entity's capture goes on with its other machines and refuses the busy ones at its end.
+   */
+  private readonly holds = new Map<string, Hold>();
+
   constructor(
     private readonly store: RecoveryStore,
     private readonly providers: ProviderRegistry,
@@ -66,22 +98,57 @@ export class CaptureService {
     }
     // One at a time: each capture pauses its machine briefly and streams a whole image.
     const captures: Capture[] = [];
+    // Machines another capture in this backend is taking: left to it, and refused at the end.
+    const busy: Array<{ ref: string; hold: Hold }> = [];
     for (const locator of locators) {
+      // Looked at in the same turn as captureMachine takes its hold: nothing comes in between.
+      const hold = this.heldFor(locator);
+      if (hold) {
+        busy.push({ ref: locator.machineRef, hold });
+        continue;
+      }
       try {
         captures.push(await this.captureMachine(locator));
       } catch (error) {
         // Keeps the cause's name, so its HTTP status; the captures taken before it are kept.
-        const taken = captures.length > 0 ? ` (captured before it, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
-        throw new ForwardedError(`capture of ${locator.machineRef} failed${taken}`, error);
+        const taken = captures.length > 0 ? `captured before it, and kept: ${captures.map(c => c.machineRef).join(', ')}` : '';
+        const left = busy.map(b => refusal(b.ref, b.hold)).join('; ');
+        const said = [taken, left].filter(Boolean).join('; ');
+        throw new ForwardedError(`capture of ${locator.machineRef} failed${said ? ` (${said})` : ''}`, error);
       }
+    }
+    if (busy.length > 0) {
+      const taken = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
+      throw new ConflictError(`${busy.map(b => refusal(b.ref, b.hold)).join('; ')}; ${ONE_AT_A_TIME}${taken}`);
     }
     return captures;
   }
 
+  /** The capture under way in this backend of the machine, by its ref or its engine and container. */
+  private heldFor(locator: MachineLocator): Hold | undefined {
+    return this.holds.get(`machine ${locator.machineRef}`) ?? this.holds.get(`container ${locator.engine}/${locator.container}`);
+  }
+
+  /**
+   * Captures one machine, refused (409) while this backend captures it already. The hold is let
+   * go however the capture ends: recorded, failed, past its deadline (also where its source does
+   * not stop: what it returns late is discarded, not recorded), stopped as the backend shuts down.
+   */
   async captureMachine(locator: MachineLocator): Promise<Capture> {
+    const held = this.heldFor(locator);
+    if (held) throw new ConflictError(`${refusal(locator.machineRef, held)}; ${ONE_AT_A_TIME}`);
+    const hold: Hold = { ...locator, captureId: randomUUID(), since: new Date().toISOString() };
+    const keys = [`machine ${locator.machineRef}`, `container ${locator.engine}/${locator.container}`];
+    for (const key of keys) this.holds.set(key, hold);
+    try {
+      return await this.take(locator, hold.captureId, hold.since);
+    } finally {
+      for (const key of keys) if (this.holds.get(key) === hold) this.holds.delete(key);
+    }
+  }
+
+  private async take(locator: MachineLocator, captureId: string, createdAt: string): Promise<Capture> {
     const source = this.providers.captureSource(locator.engine);
-    const captureId = randomUUID();
-    const createdAt = new Date().toISOString();
     let recorded: StoredCapture | undefined;
     // The capture's deadline, passed to the source, which stops its engine calls at it: an engine
     // that accepts and never answers would otherwise hold the capture, and the machine, for good.

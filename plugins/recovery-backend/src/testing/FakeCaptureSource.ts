@@ -39,3 +39,29 @@ export class FakeCaptureSource implements CaptureSource {
     this.discarded.push(capture.captureId);
   }
 }
+
+/**
+ * A capture source whose captures of the `gated` containers wait until let through: a capture
+ * under way, as a slow engine or another request holds one. It keeps no note of its own.
+ */
+export class GatedCaptureSource extends FakeCaptureSource {
+  readonly gated = new Set<string>();
+  /** Captures held at the gate, by container. */
+  readonly waiting = new Map<string, () => void>();
+
+  override async capture(machine: MachineLocator, options: { captureId: string }): Promise<CapturedMachine> {
+    if (this.gated.has(machine.container)) await new Promise<void>(resolve => this.waiting.set(machine.container, resolve));
+    return super.capture(machine, options);
+  }
+
+  /** Lets the held capture of `container` through, or of every gated container; later ones pass too. */
+  letThrough(container?: string): void {
+    for (const [held, resolve] of [...this.waiting]) {
+      if (container !== undefined && held !== container) continue;
+      this.waiting.delete(held);
+      resolve();
+    }
+    if (container === undefined) this.gated.clear();
+    else this.gated.delete(container);
+  }
+}
