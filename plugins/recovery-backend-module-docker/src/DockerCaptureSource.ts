@@ -17,7 +17,7 @@ import type {
 import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
-import { CaptureNotes, NOTE_HEARTBEAT_MS, UNPAUSE_RETRY_FIRST_MS, UNPAUSE_RETRY_MAX_MS, type CaptureNote, type HeldNote } from './captureNotes';
+import { CaptureNotes, NOTE_HEARTBEAT_MS, PAUSED_NOTE_HEARTBEAT_MS, UNPAUSE_RETRY_FIRST_MS, UNPAUSE_RETRY_MAX_MS, type CaptureNote, type HeldNote } from './captureNotes';
 import { CaptureSweeps } from './captureSweeps';
 import { isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
@@ -157,6 +157,8 @@ export class DockerCaptureSource implements CaptureSource {
       answerWaitMs?: number;
       /** Longest each engine call of a sweep waits (SWEEP_WAIT_MS unless said). */
       sweepWaitMs?: number;
+      /** How often a capture refreshes its note while it has its machine paused (PAUSED_NOTE_HEARTBEAT_MS unless said). */
+      pausedNoteHeartbeatMs?: number;
     },
   ) {
     this.notes = new CaptureNotes(engineId, docker, options, this.maxPauseMs, this.stopping.signal);
@@ -305,13 +307,16 @@ export class DockerCaptureSource implements CaptureSource {
     // The container was removed (docker rm -f) under the capture: nothing of it is paused.
     let removed = false;
     const notePath = this.notes.notePath(info.Id);
+    const pausedBeatMs = this.options.pausedNoteHeartbeatMs ?? PAUSED_NOTE_HEARTBEAT_MS;
     const note: CaptureNote = {
       machineRef: machine.machineRef,
       captureId: options.captureId,
       imageRef: ref,
       filePrefix: base,
-      ...(pause ? { phase: 'paused', pausedAt: new Date().toISOString() } : { phase: 'saving' }),
+      ...(pause ? { phase: 'paused', pausedAt: new Date().toISOString(), heartbeatMs: pausedBeatMs } : { phase: 'saving' }),
     };
+    // As the note reads once the machine is unpaused: no longer refreshed every second.
+    const { heartbeatMs: _pausedBeat, ...unpausedNote } = note;
     let noteTaken = false;
     let heartbeat: NodeJS.Timeout | undefined;
     // Once: from the limit's timer or when the copy ends, whichever comes first; waited for no
@@ -338,13 +343,18 @@ export class DockerCaptureSource implements CaptureSource {
       await this.notes.takeNote(info.Id, note, signal);
       noteTaken = true;
       step = 'committing the image';
-      // Refreshed for as long as the capture runs: a note of the saving phase left unrefreshed
-      // is one a stopped backend left. Touched while paused too, where it does not count.
-      heartbeat = setInterval(() => {
-        const now = new Date();
-        utimes(notePath, now, now).catch(() => {});
-      }, NOTE_HEARTBEAT_MS);
-      heartbeat.unref();
+      // Refreshed for as long as the capture runs: a note left unrefreshed is one a stopped
+      // backend left. Every second while the machine is paused (production waits: a backend
+      // killed meanwhile is told by it within seconds), then every NOTE_HEARTBEAT_MS.
+      const beat = (ms: number) => {
+        clearInterval(heartbeat);
+        heartbeat = setInterval(() => {
+          const now = new Date();
+          utimes(notePath, now, now).catch(() => {});
+        }, ms);
+        heartbeat.unref();
+      };
+      beat(pause ? pausedBeatMs : NOTE_HEARTBEAT_MS);
       if (pause) {
         try {
           await container.pause({ ...abortSignal });
@@ -428,7 +438,10 @@ export class DockerCaptureSource implements CaptureSource {
       // Flushed once production runs again, before anything can record the capture.
       for (const keep of volumesToKeep) await keep();
       // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
-      if (pause) await this.notes.rewriteNote(notePath, { ...note, phase: 'saving' });
+      if (pause) {
+        await this.notes.rewriteNote(notePath, { ...unpausedNote, phase: 'saving' });
+        beat(NOTE_HEARTBEAT_MS);
+      }
       const stream = await saveImage(this.docker, ref, whileSaving);
       // Layers the store has (earlier captures of the machine, machines of the same image) are kept once.
       const image = await writeThinArchive(stream, dir, artifact, written, whileSaving, layersWritten);
@@ -449,7 +462,7 @@ export class DockerCaptureSource implements CaptureSource {
         // Recorded while the note still holds the capture: no one takes it for one left
         // unrecorded meanwhile (removeUnrecorded skips noted captures), and a backend stopped
         // before the record is in leaves a note that removes nothing by itself (resumeInterrupted).
-        await this.notes.rewriteNote(notePath, { ...note, phase: 'recording' });
+        await this.notes.rewriteNote(notePath, { ...unpausedNote, phase: 'recording' });
         await options.record(captured);
       }
     } catch (e) {
@@ -522,7 +535,7 @@ export class DockerCaptureSource implements CaptureSource {
     // read-only) fails nothing: it holds the capture no longer, and goes once it can.
     await this.notes.dropNote(notePath).catch(e => {
       if (!options.record) throw e;
-      this.notes.noteLeft(info.Id, { note: { ...note, phase: 'recording' }, heartbeatAt: Date.now() }, e);
+      this.notes.noteLeft(info.Id, { note: { ...unpausedNote, phase: 'recording' }, heartbeatAt: Date.now() }, e);
     });
     return captured;
   }

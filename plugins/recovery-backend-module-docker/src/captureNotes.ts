@@ -37,12 +37,21 @@ export interface CaptureNote {
    */
   phase?: 'paused' | 'saving' | 'recording';
   pausedAt?: string;
+  /**
+   * Of the paused phase: how often its capture refreshes the note while it has the machine paused
+   * (PAUSED_NOTE_HEARTBEAT_MS). Such a note seen unrefreshed for PAUSED_NOTE_SILENT_BEATS of them
+   * was left by a capture that no longer runs (a backend killed mid-pause): its machine is
+   * unpaused then, not once the pause limit and its grace are past. Older notes do not say.
+   */
+  heartbeatMs?: number;
 }
 
 /** A note as found: `heartbeatAt` is its mtime, which its capture refreshes while it runs. */
 export interface HeldNote {
   note: CaptureNote;
   heartbeatAt: number;
+  /** Where it was found (read from the store; not of a note this backend's capture kept in memory). */
+  path?: string;
 }
 
 /** A full container id, as `docker inspect` gives it: what a note's name ends with. */
@@ -58,6 +67,20 @@ const TORN_NOTE_AGE_MS = 60_000;
  */
 export const NOTE_HEARTBEAT_MS = 20_000;
 const SAVING_NOTE_STALE_MS = 2 * 60_000;
+
+/**
+ * How often a capture refreshes its note while it has its machine paused: production waits, so a
+ * capture that no longer runs must be told from one that does within seconds, not at its pause limit.
+ */
+export const PAUSED_NOTE_HEARTBEAT_MS = 1_000;
+
+/**
+ * How many of its heartbeats a note of the paused phase may miss, as this backend watches it (its
+ * own clock, from the first look at that mtime, so no two hosts' clocks need agree), before it
+ * counts as left by a stopped capture: 10 s at a beat a second, well past a busy event loop's or a
+ * shared store's attribute cache's delay (NFS: 3 s for a file that keeps changing).
+ */
+const PAUSED_NOTE_SILENT_BEATS = 10;
 
 /** How long past its pause limit a note of the paused phase must be before it counts as left by a stopped capture. */
 const NOTE_GRACE_MS = 30_000;
@@ -109,6 +132,8 @@ export class CaptureNotes {
    * way until the pause limit or the heartbeat's silence says it is stale.
    */
   readonly ended = new Set<string>();
+  /** The notes of the paused phase looked at, by path: the mtime each had, and since when it has (staleFrom). */
+  private readonly watched = new Map<string, { captureId: string; heartbeatAt: number; since: number }>();
 
   constructor(
     private readonly engineId: string,
@@ -132,12 +157,37 @@ export class CaptureNotes {
 
   /**
    * When a note counts as left by a stopped capture: paused, once its capture, if it still ran,
-   * would have unpaused its machine by its own limit; saving or recording, once it was not
-   * refreshed for a while.
+   * would have unpaused its machine by its own limit, or, where it says it is refreshed while paused
+   * (heartbeatMs), once this backend has seen it unrefreshed for PAUSED_NOTE_SILENT_BEATS of them;
+   * saving or recording, once it was not refreshed for a while.
    */
-  staleFrom({ note, heartbeatAt }: HeldNote): number {
+  staleFrom(held: HeldNote): number {
+    const { note, heartbeatAt } = held;
     if (note.phase === 'saving' || note.phase === 'recording') return heartbeatAt + SAVING_NOTE_STALE_MS;
-    return Date.parse(note.pausedAt!) + this.maxPauseMs + NOTE_GRACE_MS;
+    const atLimit = Date.parse(note.pausedAt!) + this.maxPauseMs + NOTE_GRACE_MS;
+    const beat = note.heartbeatMs;
+    if (!held.path || typeof beat !== 'number' || !(beat > 0)) return atLimit;
+    return Math.min(atLimit, this.unrefreshedSince(held.path, held) + beat * PAUSED_NOTE_SILENT_BEATS);
+  }
+
+  /**
+   * How soon to look at a note again: once it would be stale, and, for one refreshed while paused,
+   * at each of its heartbeats, so that its last refresh is seen within a heartbeat of it and its
+   * machine unpaused PAUSED_NOTE_SILENT_BEATS on, not up to twice that.
+   */
+  private nextLookIn(held: HeldNote): number {
+    const untilStale = this.staleFrom(held) - Date.now();
+    const beat = held.note.phase === 'paused' ? held.note.heartbeatMs : undefined;
+    return held.path && typeof beat === 'number' && beat > 0 ? Math.min(untilStale, beat) : untilStale;
+  }
+
+  /** Since when, by this backend's clock, the note at `path` has been seen with the mtime it has now. */
+  private unrefreshedSince(path: string, { note, heartbeatAt }: HeldNote): number {
+    const seen = this.watched.get(path);
+    if (seen?.captureId === note.captureId && seen.heartbeatAt === heartbeatAt) return seen.since;
+    const since = Date.now();
+    this.watched.set(path, { captureId: note.captureId, heartbeatAt, since });
+    return since;
   }
 
   private async readNote(path: string): Promise<HeldNote | undefined> {
@@ -152,7 +202,7 @@ export class CaptureNotes {
       throw unreadable(e);
     }
     try {
-      return { note: JSON.parse(text), heartbeatAt: mtimeMs };
+      return { note: JSON.parse(text), heartbeatAt: mtimeMs, path };
     } catch (e) {
       // Cut short while it was first written (a backend killed then): its capture never paused
       // anything, which comes only once the write returned. A young one may be being written now.
@@ -228,6 +278,7 @@ export class CaptureNotes {
   async dropNote(path: string): Promise<void> {
     await rm(`${path}.tmp`, { force: true });
     await rm(path, { force: true });
+    this.watched.delete(path);
   }
 
   /**
@@ -298,7 +349,7 @@ export class CaptureNotes {
    * Looks at a note again once it would be stale, for as long as its capture keeps it fresh; and
    * every minute while resuming it fails (its machine may be paused), until the backend stops.
    */
-  lookAgainWhenStale(containerId: string, held: HeldNote, delayMs = this.staleFrom(held) - Date.now()) {
+  lookAgainWhenStale(containerId: string, held: HeldNote, delayMs = this.nextLookIn(held)) {
     const { machineRef, captureId } = held.note;
     setTimeout(() => {
       if (this.stopping.aborted) return;
