@@ -54,6 +54,15 @@ export interface RunningBackend {
   token: string;
   output: () => string;
   stop: () => Promise<void>;
+  /** The backend's process id. */
+  pid: number;
+  /** When its process was spawned (Date.now()). */
+  spawnedAt: number;
+  /**
+   * Kills the backend's process with SIGKILL (an OOM kill, a node drained): no shutdown hook
+   * runs. Resolves once it has exited.
+   */
+  kill: () => Promise<void>;
   api: <T = any>(method: string, path: string, body?: unknown) => Promise<{ status: number; body: T }>;
 }
 
@@ -72,6 +81,7 @@ export async function startBackend(options: {
   readyEntity?: string;
 }): Promise<RunningBackend> {
   const port = await freePort();
+  const spawnedAt = Date.now();
   const token = `e2e-${Math.random().toString(36).slice(2)}`;
   const baseUrl = `http://127.0.0.1:${port}`;
   const overrides = {
@@ -112,6 +122,8 @@ export async function startBackend(options: {
   child.stdout!.on('data', d => (output += d));
   child.stderr!.on('data', d => (output += d));
   const exited = new Promise<number | null>(ok => child.on('exit', code => ok(code)));
+  // Killed by a signal, a process has no exit code: its signal says it is gone.
+  const alive = () => child.exitCode === null && child.signalCode === null;
 
   const api: RunningBackend['api'] = async (method, path, body) => {
     const res = await fetch(`${baseUrl}/api/recovery${path}`, {
@@ -128,7 +140,7 @@ export async function startBackend(options: {
   };
 
   const stop = async () => {
-    if (child.exitCode === null) {
+    if (alive()) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
@@ -136,10 +148,17 @@ export async function startBackend(options: {
     }
   };
 
+  const kill = async () => {
+    if (alive()) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
+
   const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000);
   for (;;) {
-    if (child.exitCode !== null) {
-      throw new Error(`backend exited with ${child.exitCode}:\n${output.slice(-4000)}`);
+    if (!alive()) {
+      throw new Error(`backend exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-4000)}`);
     }
     try {
       // Ready when the catalog has ingested the file and the plugin can plan from it.
@@ -154,7 +173,7 @@ export async function startBackend(options: {
     }
     await new Promise(r => setTimeout(r, 500));
   }
-  return { baseUrl, token, output: () => output, stop, api };
+  return { baseUrl, token, output: () => output, stop, api, pid: child.pid!, spawnedAt, kill };
 }
 
 /** Waits until a run has finished (succeeded or failed), up to 5 minutes, and returns it. */

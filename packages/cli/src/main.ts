@@ -4,7 +4,16 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
-import { captureInTurn, formatBytes, nothingToCapture, parseDurationSeconds, type Capture, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import {
+  captureInTurn,
+  formatBytes,
+  nothingToCapture,
+  parseDurationSeconds,
+  parseRecoveryPoint,
+  RECOVERY_POINT_FORMAT,
+  type Capture,
+  type InitializationEvent,
+} from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
   AnalysisInputError,
@@ -550,17 +559,28 @@ export async function main(
       .argument('<entity>', 'entity ref (component:default/web, or web for short)')
       .option('--failover', 'a failover: machines boot on a network that is not isolated, and stay')
       .option('--accept-missing-dependencies', 'recover without the dependencies the catalog names but the plan cannot include')
+      .option(
+        '--recovery-point <time>',
+        'recover to this time (ISO 8601 with its zone, such as 2026-11-02T01:00:00Z), before a bad change: each machine restores its newest capture taken at or before it',
+      )
       .option('--detach', 'print the run and return, without following it')
       .option('--interval <seconds>', 'how often to look at the run', '1'),
-  ).action(async (entity: string, opts: RunOptions & { failover?: boolean; acceptMissingDependencies?: boolean; detach?: boolean }) => {
+  ).action(async (entity: string, opts: RunOptions & { failover?: boolean; acceptMissingDependencies?: boolean; recoveryPoint?: string; detach?: boolean }) => {
     const client = connect(opts);
     intervalMs(opts.interval);
-    const run = await startRun(client, entityRefArg(entity), opts);
+    // Malformed, it is refused here, before any request; the backend refuses one in its future.
+    const recoveryPoint = opts.recoveryPoint === undefined ? undefined : parseRecoveryPoint(opts.recoveryPoint);
+    if (opts.recoveryPoint !== undefined && recoveryPoint === undefined) {
+      throw new InputError(`--recovery-point: ${RECOVERY_POINT_FORMAT}, got '${opts.recoveryPoint}'`);
+    }
+    const run = await startRun(client, entityRefArg(entity), { ...opts, recoveryPoint });
+    // The point the backend recorded: a run restoring earlier captures than the latest says so.
+    const at = run.recoveryPoint ? ` to the recovery point ${run.recoveryPoint}` : '';
     if (opts.detach) {
-      io.stdout(opts.json ? json(run) : `Run ${run.id} of ${run.entityRef} started: recovery watch ${run.id} follows it\n`);
+      io.stdout(opts.json ? json(run) : `Run ${run.id} of ${run.entityRef}${at} started: recovery watch ${run.id} follows it\n`);
       return;
     }
-    if (!opts.json) io.stdout(`Run ${run.id} of ${run.entityRef} started (Ctrl-C stops following, not the run)\n`);
+    if (!opts.json) io.stdout(`Run ${run.id} of ${run.entityRef}${at} started (Ctrl-C stops following, not the run)\n`);
     await follow(client, run, opts);
   });
 

@@ -114,6 +114,36 @@ describe('recovery CLI against a backend', () => {
     expect(JSON.parse(watched.stdout)).toMatchObject({ id: runId, status: 'succeeded' });
   });
 
+  it('runs to a recovery point, saying it, with the captures of then; refuses a malformed point before asking, and says which machines have none that old', async () => {
+    const captureWeb = async () => JSON.parse((await cli(...as('capture', 'web', '--json'))).stdout).items[0] as { id: string; createdAt: string };
+    const then = await captureWeb();
+    const latest = await captureWeb();
+    expect(Date.parse(latest.createdAt)).toBeGreaterThan(Date.parse(then.createdAt));
+    // The point as a person in another zone writes it: the backend answers it in UTC.
+    const point = new Date(then.createdAt);
+    const local = `${new Date(point.getTime() + 2 * 3_600_000).toISOString().replace('Z', '')}+02:00`;
+    const run = await cli(...as('run', 'web', '--recovery-point', local, '--interval', '0.1'));
+    expect(run).toMatchObject({ status: 0, stderr: '' });
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^Run \\S+ of component:default/web to the recovery point ${then.createdAt} started \\(Ctrl-C stops following, not the run\\)$`));
+    expect(lines).toContainEqual(expect.stringContaining(`Test recovery of component:default/web on fake: 1 waves, 1 machines, to the recovery point ${then.createdAt}`));
+    expect(lines.at(-1)).toMatch(new RegExp(`^Run \\S+ of component:default/web to the recovery point ${then.createdAt} succeeded: 1 machine verified`));
+    const id = lines[0].split(' ')[1];
+    const watched = JSON.parse((await cli(...as('watch', id, '--json'))).stdout);
+    expect(watched).toMatchObject({ recoveryPoint: then.createdAt, machines: [{ captureId: then.id, capturedAt: then.createdAt }] });
+
+    expect(await cli(...as('run', 'web', '--recovery-point', '2026-11-02T01:00:00'))).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: "recovery: --recovery-point: an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00, got '2026-11-02T01:00:00'\n",
+    });
+    const early = await cli(...as('run', 'web', '--recovery-point', '2000-01-01T00:00:00Z'));
+    expect(early).toMatchObject({ status: 3, stdout: '' });
+    expect(early.stderr).toMatch(
+      /^recovery: No capture kept at or before the recovery point 2000-01-01T00:00:00.000Z of resource:default\/web-01 \(its oldest kept is of \S+Z\): choose a later point .* \(409\)\n$/,
+    );
+  });
+
   it('exits 1 with the reason when the run fails, and leaves a detached run to the server', async () => {
     await cli(...as('capture', 'broken'));
     const failed = await cli(...as('run', 'component:default/broken', '--interval', '0.1'));

@@ -269,10 +269,11 @@ function phaseLine(machine: RunMachine): RunStep | undefined {
 /** How a finished run ended, in one line. */
 export function formatOutcome(run: RecoveryRun): string {
   const machines = run.machines.length;
+  const of = `Run ${run.id} of ${run.entityRef}${run.recoveryPoint ? ` to the recovery point ${run.recoveryPoint}` : ''}`;
   if (run.status === 'succeeded') {
-    return `Run ${run.id} of ${run.entityRef} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${run.rtoSeconds} s`;
+    return `${of} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${run.rtoSeconds} s`;
   }
-  return `Run ${run.id} of ${run.entityRef} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
+  return `${of} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
 }
 
 /**
@@ -355,13 +356,14 @@ export async function followRun(
 export async function startRun(
   client: RecoveryClient,
   entityRef: string,
-  options: { failover?: boolean; acceptMissingDependencies?: boolean } = {},
+  options: { failover?: boolean; acceptMissingDependencies?: boolean; recoveryPoint?: string } = {},
 ): Promise<RecoveryRun> {
   try {
     return await client.startRun({
       entityRef,
       mode: options.failover ? 'failover' : 'test',
       ...(options.acceptMissingDependencies && { acceptMissingDependencies: true }),
+      ...(options.recoveryPoint !== undefined && { recoveryPoint: options.recoveryPoint }),
     });
   } catch (error) {
     const missing = missingDependencies(error);

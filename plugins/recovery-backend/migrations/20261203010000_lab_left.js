@@ -12,9 +12,12 @@ exports.up = async function up(knex) {
   });
 };
 
-/** @param {import('knex').Knex} knex */
+/**
+ * Dropped in place, on SQLite too (3.35 and later): knex would rebuild the table there, and dropping
+ * the old recovery_runs deletes every run's machines and steps by their ON DELETE CASCADE.
+ *
+ * @param {import('knex').Knex} knex
+ */
 exports.down = async function down(knex) {
-  await knex.schema.alterTable('recovery_runs', table => {
-    table.dropColumn('lab_left');
-  });
+  await knex.raw('alter table ?? drop column ??', ['recovery_runs', 'lab_left']);
 };

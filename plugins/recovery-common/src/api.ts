@@ -43,9 +43,10 @@ export const KEPT_FAILOVER_ERROR_NAME = 'KeptFailoverError';
  * - `POST /captures` `{ entityRef, machineRef? }` → `{ items: Capture[] }` (201; every machine of the
  *   entity's plan, or only `machineRef` of them; needs `recovery.capture.create`)
  * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
- * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies? }` → `RecoveryRun` (202; needs
+ * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, recoveryPoint? }` → `RecoveryRun` (202; needs
  *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` where the catalog names
- *   dependencies the plan cannot include, unless accepted)
+ *   dependencies the plan cannot include, unless accepted; `recoveryPoint`: each machine restores its
+ *   newest capture taken at or before that time, a 409 naming those with none kept that old)
  * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;
  *   `active=true`: only pending and running runs, of any entity unless `entityRef` is given
  * - `GET  /runs/:id` → `RecoveryRun`
@@ -58,7 +59,7 @@ export interface RecoveryApi {
   listReadiness(): Promise<ReadinessSummary[]>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
   captureNow(entityRef: string, machineRef?: string): Promise<Capture[]>;
-  startRun(request: { entityRef: string; mode?: RunMode; acceptMissingDependencies?: boolean }): Promise<RecoveryRun>;
+  startRun(request: { entityRef: string; mode?: RunMode; acceptMissingDependencies?: boolean; recoveryPoint?: string }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
   /** Newest first; with `before` (a run's id), the runs after it: the next page of a history. */
   listRuns(query: { entityRef?: string; active?: boolean; limit?: number; before?: string }): Promise<RecoveryRun[]>;

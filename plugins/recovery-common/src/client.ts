@@ -46,6 +46,8 @@ export class RecoveryClient implements RecoveryApi {
     entityRef: string;
     mode?: RunMode;
     acceptMissingDependencies?: boolean;
+    /** An ISO 8601 time with its zone: each machine restores its newest capture taken at or before it. */
+    recoveryPoint?: string;
   }): Promise<RecoveryRun> {
     return this.request<RecoveryRun>('/runs', {
       method: 'POST',

@@ -15,3 +15,4 @@ export * from './machineWaits';
 export * from './entityRole';
 export * from './runCoverage';
 export * from './runTimeline';
+export * from './recoveryPoint';

@@ -130,6 +130,18 @@ export interface RunMachine {
   wave: number;
   phase: MachinePhase;
   captureId?: string;
+  /**
+   * Where the capture the run restored was taken (its engine and container), recorded when the
+   * run chose it: the capture itself may since have been pruned. A machine replaced since (the
+   * catalog naming another container) is not vouched for by this run. Absent on runs recorded
+   * before it was kept.
+   */
+  capturedFrom?: { engine: string; container: string };
+  /**
+   * When the capture the run restored was taken, recorded when the run chose it (its newest, or
+   * at a recovery point its newest taken at or before it). Absent on runs recorded before it was kept.
+   */
+  capturedAt?: string;
   restoreStartedAt?: string;
   restoredAt?: string;
   startedAt?: string;
@@ -165,6 +177,12 @@ export interface RecoveryRun {
   createdBy?: string;
   hypervisorHost: string;
   createdAt: string;
+  /**
+   * The time the run recovers to, where one was asked (`POST /runs` `recoveryPoint`): each machine
+   * restored its newest capture taken at or before it, not its latest. Such a run proves that point
+   * boots, not the latest captures: readiness does not count it. Absent: the latest captures.
+   */
+  recoveryPoint?: string;
   startedAt?: string;
   finishedAt?: string;
   /** Measured recovery time: from the lab's creation (or an earlier restore, on a resumed run) to the last machine verified. */

@@ -89,6 +89,24 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     await store.updateRun('run-admit', { status: 'succeeded', finishedAt: '2026-11-02T03:00:00.000Z' });
   });
 
+  it('records with each machine of a run the engine and container of the capture chosen for it, kept once that capture is pruned', async () => {
+    const m = 'resource:default/replaced-01';
+    await store.insertCapture({ ...capture('rp1', m, '2026-11-03T00:00:00.000Z'), container: 'replaced-01-a' });
+    await store.admitRun(admission('run-replaced', m, 'replaced-host'), new Date('2026-11-03T01:00:00.000Z'));
+    await store.updateRun('run-replaced', { status: 'succeeded', finishedAt: '2026-11-03T02:00:00.000Z' });
+    // The machine replaced, and captured again: retention keeps the new capture alone.
+    await store.insertCapture({ ...capture('rp2', m, '2026-11-04T00:00:00.000Z'), engine: 'staging', container: 'replaced-01-b' });
+    expect((await store.pruneCaptures(m, 1)).map(c => c.id)).toEqual(['rp1']);
+    const restored = { machineRef: m, captureId: 'rp1', capturedFrom: { engine: 'primary', container: 'replaced-01-a' } };
+    expect((await store.getRun('run-replaced'))!.machines).toEqual([expect.objectContaining(restored)]);
+    // Every read of runs with their details says so: the readiness overview's among them.
+    const [last] = await store.lastFinishedRuns([{ entityRef: 'component:default/admit', accept: r => r.id === 'run-replaced' }]);
+    expect(last!.machines).toEqual([expect.objectContaining(restored)]);
+    // A run stored without it (before it was kept) says nothing of it.
+    await finishRun('run-unrecorded', '2026-11-04T01:00:00.000Z', [m]);
+    expect((await store.getRun('run-unrecorded'))!.machines[0]).not.toHaveProperty('capturedFrom');
+  });
+
   it('a capture pruned while a run is admitted is not the one it restores: admission waits and takes the newer one', async () => {
     if (knex.client.dialect !== 'postgresql') return; // SQLite runs one writing transaction at a time.
     const m = 'resource:default/race-01';

@@ -30,6 +30,17 @@ export interface RunOptions {
   reverseBootOrder?: boolean;
 }
 
+/**
+ * The result a run reached before its teardown (setRunOutcome): what a backend that claims the run
+ * mid-teardown finishes it with. `unfinishedReason`: why a machine still in progress stopped.
+ */
+export interface RunOutcome {
+  status: 'succeeded' | 'failed';
+  rtoSeconds?: number;
+  error?: RecoveryRun['error'];
+  unfinishedReason?: string;
+}
+
 /** What a run's row says without its machines and steps. */
 export type RunHead = Pick<RecoveryRun, 'id' | 'entityRef' | 'status' | 'plan' | 'error'>;
 
@@ -42,7 +53,9 @@ export interface NewRun {
   hypervisorHost: string;
   plan: BootPlan;
   options: RunOptions;
-  machines: Array<Pick<RunMachine, 'machineRef' | 'wave' | 'captureId'>>;
+  /** The time it recovers to: each machine restores its newest capture taken at or before it (admitRun). */
+  recoveryPoint?: string;
+  machines: Array<Pick<RunMachine, 'machineRef' | 'wave' | 'captureId' | 'capturedFrom' | 'capturedAt'>>;
 }
 
 // Databases disagree on what a timestamp reads back as (Date, epoch number, string).
@@ -58,10 +71,11 @@ const json = <T>(value: unknown): T | undefined =>
   value === null || value === undefined ? undefined : JSON.parse(String(value));
 
 
-// Runs that say nothing about recoverability: interrupted ones, and test-hook runs that boot in
-// reverse precisely to fail. Matched in the stored JSON, which only this store writes.
+// Runs that say nothing about recoverability: interrupted ones, test-hook runs that boot in
+// reverse precisely to fail (matched in the stored JSON, which only this store writes), and runs to
+// a recovery point, which prove that point boots, not the latest captures.
 function countsForReadiness(q: Knex.QueryBuilder, table: string): void {
-  q.where(w =>
+  q.whereNull(`${table}.recovery_point`).where(w =>
     w
       .whereNull(`${table}.options`)
       .orWhere(`${table}.options`, 'not like', '%"reverseBootOrder":true%'),
@@ -156,9 +170,10 @@ export class RecoveryStore {
     return rows.map(toCapture);
   }
 
-  /** The newest capture of each machine given. */
+  /** The newest capture of each machine given; with `atOrBefore` (an ISO time), its newest taken at or before it. */
   async latestCaptures(
     machineRefs: string[],
+    atOrBefore?: string,
   ): Promise<Map<string, StoredCapture>> {
     const result = new Map<string, StoredCapture>();
     // The readiness overview asks for every machine of the site at once.
@@ -167,6 +182,9 @@ export class RecoveryStore {
         .select('machine_ref')
         .max({ created_at: 'created_at' })
         .whereIn('machine_ref', chunk)
+        .modify(q => {
+          if (atOrBefore !== undefined) q.where('created_at', '<=', new Date(atOrBefore));
+        })
         .groupBy('machine_ref')
         .as('newest');
       const rows = await this.db('recovery_captures as c')
@@ -250,8 +268,11 @@ export class RecoveryStore {
       const active = await inTx.activeRuns({ hypervisorHost: run.hypervisorHost });
       const holder = active.find(a => waitsFor(run.mode, a.mode));
       if (holder) return { busyWith: holder };
-      const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef));
+      const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef), run.recoveryPoint);
       const uncaptured = run.machines.filter(m => !captures.has(m.machineRef)).map(m => m.machineRef);
+      if (uncaptured.length > 0 && run.recoveryPoint !== undefined) {
+        throw new ConflictError(await inTx.capturedTooLate(uncaptured, run.recoveryPoint));
+      }
       if (uncaptured.length > 0) {
         throw new ConflictError(`No capture of ${uncaptured.join(', ')} yet: capture first (POST /captures)`);
       }
@@ -269,7 +290,13 @@ export class RecoveryStore {
         await inTx.appendStep(test.id, { at: at.toISOString(), level: 'error', message });
         preempted.push(test);
       }
-      await inTx.insertRun({ ...run, machines: run.machines.map(m => ({ ...m, captureId: captures.get(m.machineRef)!.id })) }, at);
+      // What each machine restores, kept with the run: retention may prune the capture later, and
+      // readiness must still tell which container the run vouches for.
+      const machines = run.machines.map(m => {
+        const { id, engine, container, createdAt } = captures.get(m.machineRef)!;
+        return { ...m, captureId: id, capturedFrom: { engine, container }, capturedAt: createdAt };
+      });
+      await inTx.insertRun({ ...run, machines }, at);
       return { captures, preempted };
     });
   }
@@ -281,10 +308,10 @@ export class RecoveryStore {
    * ADMISSION_CHOICES times; captures pruned under every choice are a conflict: a run admitted
    * with one would restore a capture that is gone.
    */
-  private async latestCapturesKept(machineRefs: string[]): Promise<Map<string, StoredCapture>> {
+  private async latestCapturesKept(machineRefs: string[], atOrBefore?: string): Promise<Map<string, StoredCapture>> {
     let pruned: string[] = [];
     for (let attempt = 1; attempt <= ADMISSION_CHOICES; attempt++) {
-      const captures = await this.latestCaptures(machineRefs);
+      const captures = await this.latestCaptures(machineRefs, atOrBefore);
       if (this.db.client.dialect !== 'postgresql' || captures.size === 0) return captures;
       const ids = [...captures.values()].map(c => c.id);
       const locked = new Set((await this.db('recovery_captures').whereIn('id', ids).forShare().select('id')).map(r => r.id));
@@ -293,6 +320,27 @@ export class RecoveryStore {
     }
     throw new ConflictError(
       `The capture chosen for ${pruned.join(', ')} was pruned while the run was admitted, ${ADMISSION_CHOICES} times in a row (captures taken meanwhile): try again`,
+    );
+  }
+
+  /**
+   * Why machines with no capture kept at or before a recovery point refuse a run: each named with
+   * its oldest kept capture's time (how far back the caller can go), or as never captured.
+   */
+  private async capturedTooLate(machineRefs: string[], recoveryPoint: string): Promise<string> {
+    const oldest = new Map<string, string>();
+    for (const chunk of chunks(machineRefs)) {
+      const rows: Array<{ machine_ref: string; oldest: unknown }> = await this.db('recovery_captures')
+        .whereIn('machine_ref', chunk)
+        .groupBy('machine_ref')
+        .select('machine_ref')
+        .min({ oldest: 'created_at' });
+      for (const row of rows) oldest.set(row.machine_ref, iso(row.oldest)!);
+    }
+    const each = machineRefs.map(m => (oldest.has(m) ? `${m} (its oldest kept is of ${oldest.get(m)})` : `${m} (never captured)`));
+    return (
+      `No capture kept at or before the recovery point ${recoveryPoint} of ${each.join(', ')}: choose a later point ` +
+      '(recovery.captureStore.keepLast sets how many captures of a machine are kept), or none to restore the latest captures'
     );
   }
 
@@ -308,6 +356,7 @@ export class RecoveryStore {
         hypervisor_host: run.hypervisorHost,
         plan: JSON.stringify(run.plan),
         options: JSON.stringify(run.options),
+        recovery_point: run.recoveryPoint === undefined ? null : new Date(run.recoveryPoint),
         created_at: at,
         heartbeat_at: dbNow(tx),
       });
@@ -319,6 +368,9 @@ export class RecoveryStore {
             wave: m.wave,
             phase: 'waiting',
             capture_id: m.captureId ?? null,
+            capture_engine: m.capturedFrom?.engine ?? null,
+            capture_container: m.capturedFrom?.container ?? null,
+            capture_created_at: m.capturedAt === undefined ? null : new Date(m.capturedAt),
           })),
         );
       }
@@ -362,6 +414,24 @@ export class RecoveryStore {
   }
 
   /**
+   * Keeps with an active run the result it reached, before its teardown (see RunOutcome); refreshes
+   * its heartbeat too, so that no claim applies an older one. False when the run is no longer active.
+   */
+  async setRunOutcome(runId: string, outcome: RunOutcome): Promise<boolean> {
+    const updated = await this.db('recovery_runs')
+      .where({ id: runId })
+      .whereIn('status', ACTIVE_RUN_STATUSES)
+      .update({ outcome: JSON.stringify(outcome), heartbeat_at: dbNow(this.db) });
+    return updated > 0;
+  }
+
+  /** The result an active run reached before its teardown, where it got that far. */
+  async runOutcome(runId: string): Promise<RunOutcome | undefined> {
+    const row = await this.db('recovery_runs').where({ id: runId }).whereIn('status', ACTIVE_RUN_STATUSES).first('outcome');
+    return json<RunOutcome>(row?.outcome);
+  }
+
+  /**
    * Fails an active run whose heartbeat is older than `staleForMs`, by the database's clock, and
    * settles its unfinished machines with `message`; returns whether this call did. One statement
    * checks and fails it, so of the replicas that find it orphaned only one claims it, none claims
@@ -369,6 +439,8 @@ export class RecoveryStore {
    * (its heartbeat and updates change nothing) before anything of the run is torn down.
    * `labLeft`: its lab is recorded as left on the host in the same statement, so that no run
    * admitted once the failure frees the host can miss it (see runsWithLabLeft).
+   * A run whose driver stopped during its teardown, after it reached its result (setRunOutcome),
+   * is finished with that result instead: succeeded with its RTO, or failed with its own error.
    */
   async claimStaleRun(
     runId: string,
@@ -378,18 +450,20 @@ export class RecoveryStore {
     { labLeft }: { labLeft: boolean },
   ): Promise<boolean> {
     return this.db.transaction(async tx => {
-      const updated = await tx('recovery_runs')
-        .where({ id: runId })
-        .whereIn('status', ACTIVE_RUN_STATUSES)
-        .modify(heartbeatStaleFor, staleForMs)
-        .update({
-          status: 'failed',
-          finished_at: at,
-          error: JSON.stringify({ message }),
-          ...(labLeft ? { lab_left: true } : {}),
-        });
+      const stale = () => tx('recovery_runs').where({ id: runId }).whereIn('status', ACTIVE_RUN_STATUSES).modify(heartbeatStaleFor, staleForMs);
+      const row = await stale().first('outcome');
+      if (!row) return false;
+      // Written with a heartbeat: one written after this read leaves the run fresh, and unclaimed below.
+      const outcome = json<RunOutcome>(row.outcome);
+      const updated = await stale().update({
+        finished_at: at,
+        ...(outcome
+          ? { status: outcome.status, error: outcome.error ? JSON.stringify(outcome.error) : null, rto_seconds: outcome.rtoSeconds ?? null }
+          : { status: 'failed', error: JSON.stringify({ message }) }),
+        ...(labLeft ? { lab_left: true } : {}),
+      });
       if (updated === 0) return false;
-      await new RecoveryStore(tx).settleUnfinishedMachines(runId, message, at);
+      await new RecoveryStore(tx).settleUnfinishedMachines(runId, outcome ? (outcome.unfinishedReason ?? message) : message, at);
       return true;
     });
   }
@@ -425,6 +499,10 @@ export class RecoveryStore {
     const row: Record<string, unknown> = {};
     if (patch.phase) row.phase = patch.phase;
     if (patch.captureId) row.capture_id = patch.captureId;
+    if (patch.capturedFrom) {
+      row.capture_engine = patch.capturedFrom.engine;
+      row.capture_container = patch.capturedFrom.container;
+    }
     for (const [field, column] of [
       ['restoreStartedAt', 'restore_started_at'],
       ['restoredAt', 'restored_at'],
@@ -860,6 +938,7 @@ export class RecoveryStore {
       createdBy: row.created_by ?? undefined,
       hypervisorHost: row.hypervisor_host,
       createdAt: iso(row.created_at)!,
+      recoveryPoint: iso(row.recovery_point),
       startedAt: iso(row.started_at),
       finishedAt: iso(row.finished_at),
       rtoSeconds:
@@ -875,6 +954,10 @@ export class RecoveryStore {
           wave: m.wave,
           phase: m.phase,
           captureId: m.capture_id ?? undefined,
+          // Both or neither: null on runs recorded before they were kept.
+          ...(typeof m.capture_engine === 'string' &&
+            typeof m.capture_container === 'string' && { capturedFrom: { engine: m.capture_engine, container: m.capture_container } }),
+          capturedAt: iso(m.capture_created_at),
           restoreStartedAt: iso(m.restore_started_at),
           restoredAt: iso(m.restored_at),
           startedAt: iso(m.started_at),

@@ -127,6 +127,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(host.started).toEqual(['resource:default/infra-01', 'resource:default/data-01', 'resource:default/web-01']);
     const [infra, data, web] = run.machines;
     expect(run.machines.every(m => m.phase === 'ready')).toBe(true);
+    // Each with the capture it restored, and where that was taken: it may be pruned later.
+    expect(run.machines.map(m => [m.captureId, m.capturedFrom])).toEqual(
+      ['infra-01', 'data-01', 'web-01'].map(n => [`cap-${n}`, { engine: 'primary', container: n }]),
+    );
     expect(Date.parse(infra.readyAt!)).toBeLessThanOrEqual(Date.parse(data.startedAt!));
     expect(Date.parse(data.readyAt!)).toBeLessThanOrEqual(Date.parse(web.startedAt!));
     expect(run.rtoSeconds).toBeGreaterThanOrEqual((Date.parse(web.readyAt!) - Date.parse(infra.restoreStartedAt!)) / 1000 + 0.3);
@@ -949,6 +953,59 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await host.listLabResources('orphan-test')).toEqual({ machines: [], networks: [] });
     expect((await host.listLabResources('orphan-failover')).networks).toHaveLength(1);
   });
+
+  it.each(['succeeded', 'failed'] as const)(
+    'finishes a test recovery whose backend stopped during its teardown with the result it had reached (%s), not as interrupted, and removes the rest of its lab',
+    async result => {
+      // web-01 exits once started where the run is to fail.
+      const host = new FakeHost(needs, result === 'failed' ? ['resource:default/web-01'] : []);
+      // The first backend's teardown goes no further: it was killed in it (released at the end).
+      let inTeardown!: () => void;
+      const tearingDown = new Promise<void>(resolve => {
+        inTeardown = resolve;
+      });
+      let release!: () => void;
+      const released = new Promise<void>(resolve => {
+        release = resolve;
+      });
+      const teardown = host.teardown.bind(host);
+      let first = true;
+      host.teardown = async runId => {
+        if (first) {
+          first = false;
+          inTeardown();
+          await released;
+        }
+        return teardown(runId);
+      };
+      const killed = service(host);
+      const started = await killed.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+      await tearingDown;
+      // Another backend, to which every heartbeat looks stale: the first one's driver looks gone.
+      const taking = service(host, { staleAfterMs: -60_000 });
+      expect(await taking.cleanUpInterruptedRuns()).toEqual([started.id]);
+      const run = (await store.getRun(started.id))!;
+      expect(run.status).toBe(result);
+      if (result === 'succeeded') {
+        expect(run.error).toBeUndefined();
+        expect(run.rtoSeconds).toBeGreaterThan(0);
+        expect(run.machines.every(m => m.phase === 'ready')).toBe(true);
+      } else {
+        expect(run.error).toEqual({ machineRef: 'resource:default/web-01', message: 'resource:default/web-01 failed: stopped with exit code 3' });
+        expect(run.rtoSeconds).toBeUndefined();
+      }
+      expect(run.steps.at(-1)).toMatchObject({
+        level: 'warning',
+        message: `The backend driving this run stopped during its teardown, after the run had ${result}: that result stands; removed the rest of its lab: 3 containers and 1 network`,
+      });
+      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+      expect(await store.runsWithLabLeft()).toEqual([]);
+      // The first backend's driver, were it alive after all, finds the run finished, and leaves its result.
+      release();
+      await killed.waitFor(started.id);
+      expect((await store.getRun(started.id))!).toMatchObject({ status: result, rtoSeconds: run.rtoSeconds, error: run.error });
+    },
+  );
 
   it.each([
     ['createLab', 'Creating the lab did not finish within 0.1 s'],

@@ -93,6 +93,11 @@ export interface StartRunRequest {
    */
   acceptMissingDependencies?: boolean;
   /**
+   * The time to recover to (ISO, checked by the caller): each machine restores its newest capture
+   * taken at or before it, not its latest (RecoveryStore.admitRun).
+   */
+  recoveryPoint?: string;
+  /**
    * Who asks: a refusal names the run holding the host only if they may see it. Without them
    * (the backend itself) it does.
    */
@@ -196,6 +201,7 @@ export class RunService {
         hypervisorHost: host.id,
         plan,
         options: runOptions,
+        recoveryPoint: request.recoveryPoint,
         machines: waves.flatMap((wave, index) =>
           wave.map(machineRef => ({ machineRef, wave: index })),
         ),
@@ -251,7 +257,8 @@ export class RunService {
     // waiting for, where this refusal is not.
     const active = await this.store.activeRuns({ hypervisorHost: host.id });
     if (active.some(a => waitsFor(request.mode, a.mode))) return;
-    const captures = await this.store.latestCaptures(machineRefs);
+    // Those the run would restore: at a recovery point, the captures of then.
+    const captures = await this.store.latestCaptures(machineRefs, request.recoveryPoint);
     const subnets = [...new Set([...captures.values()].flatMap(c => c.runtime.networks.flatMap(n => (n.subnet ? [n.subnet] : []))))];
     for (const failover of failovers) {
       const held = [
@@ -381,7 +388,15 @@ export class RunService {
       // host, and a run admitted there next must find the lab to remove, even if this backend
       // stops before its teardown.
       const labLeft = run.mode !== 'failover';
+      // Where its driver stopped during the teardown, after the run reached its result (see
+      // finish): the claim finishes it with that result, which this teardown does not change.
+      const outcome = await this.store.runOutcome(run.id);
       if (!(await this.store.claimStaleRun(run.id, this.options.staleAfterMs, ORPHANED, at, { labLeft }))) continue;
+      if (outcome) {
+        await this.finishTeardownOf(run, outcome.status, at);
+        cleaned.push(run.id);
+        continue;
+      }
       let teardownNote = '';
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
@@ -410,6 +425,25 @@ export class RunService {
       this.logger.warn(`Run ${runId}: its lab is still on its host: ${error}`);
     }
     return cleaned;
+  }
+
+  /**
+   * Removes the lab of a run whose driver stopped during its teardown, the run claimed finished
+   * with the result it had reached: says so in its timeline, with what was left to remove.
+   */
+  private async finishTeardownOf(run: RecoveryRun, status: RunStatus, at: Date): Promise<void> {
+    let note: string;
+    try {
+      const host = this.providers.hypervisorHost(run.hypervisorHost);
+      note = `removed the rest of its lab: ${describeResources(await this.teardown(host, run.id))}`;
+      await this.store.setLabLeft(run.id, false);
+    } catch (error) {
+      // Left recorded with the claim: the next run there, or this task, removes it.
+      note = `its lab stays on ${run.hypervisorHost} until it is removed before the next run there or by the cleanup task (teardown failed: ${messageOf(error)})`;
+    }
+    const message = `The backend driving this run stopped during its teardown, after the run had ${status}: that result stands; ${note}`;
+    await this.store.appendStep(run.id, { at: at.toISOString(), level: 'warning', message });
+    this.logger.warn(`Run ${run.id}: ${message}`);
   }
 
   /**
@@ -479,7 +513,7 @@ export class RunService {
     try {
       await recorder.status('running', { startedAt: now() });
       await recorder.step(
-        `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${host.id}: ${waves.length} waves, ${waves.flat().length} machines`,
+        `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${host.id}: ${waves.length} waves, ${waves.flat().length} machines${run.recoveryPoint ? `, to the recovery point ${run.recoveryPoint}` : ''}`,
       );
       // Readiness shows them while they last; the run's page shows what this run was admitted with.
       const machineRefs = new Set(waves.flat());
@@ -494,10 +528,11 @@ export class RunService {
       // or its success would vouch for captures that miss weeks of production's changes.
       for (const machineRef of waves.flat()) {
         const capture = captures.get(machineRef)!;
-        const age = Math.max(0, Math.round((Date.parse(run.createdAt) - Date.parse(capture.createdAt)) / 1000));
+        // At a recovery point, what it would lose of what production had then.
+        const age = Math.max(0, Math.round((Date.parse(run.recoveryPoint ?? run.createdAt) - Date.parse(capture.createdAt)) / 1000));
         if (age > rpoSeconds) {
           await recorder.step(
-            `Restores its capture of ${capture.createdAt}, ${formatSecondsAgainst(age, rpoSeconds)} old when the run was admitted, over the RPO of ${formatSeconds(rpoSeconds)}: a recovery from it would lose what changed since`,
+            `Restores its capture of ${capture.createdAt}, ${formatSecondsAgainst(age, rpoSeconds)} old ${run.recoveryPoint ? 'at the recovery point' : 'when the run was admitted'}, over the RPO of ${formatSeconds(rpoSeconds)}: a recovery from it would lose what changed since`,
             machineRef,
             'warning',
           );
@@ -720,6 +755,12 @@ export class RunService {
   ): Promise<void> {
     // A test lab goes; a failover keeps what it booted, failed or interrupted (its failure says so).
     if (run.mode === 'test') {
+      // The run is finished only once its lab is gone (a run admitted next must not find it there),
+      // but its result stands from now: a backend stopped during the teardown leaves it to whichever
+      // claims the run, which finishes it so rather than as interrupted (cleanUpInterruptedRuns).
+      await this.store
+        .setRunOutcome(run.id, { status: status === 'succeeded' ? 'succeeded' : 'failed', ...result, unfinishedReason })
+        .catch(error => this.logger.warn(`Run ${run.id}: could not keep its result ahead of its teardown: ${messageOf(error)}`));
       try {
         const removed = await this.teardown(host, run.id);
         await recorder.step(

@@ -442,7 +442,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
       expect({ body, status: (await call('post', '/runs', { body, as })).status }).toEqual({ body, status });
     }
     expect((await call('post', '/runs', { body: { entityRef: SHOP, Mode: 'failover' } })).body.error.message).toBe(
-      'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, options',
+      'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, recoveryPoint, options',
     );
     // The next page of a history: after the crashed run, the shop's run; none after that.
     expect((await call('get', `/runs?limit=1&before=${crashed.body.id}`)).body.items.map((r: { id: string }) => r.id)).toEqual([started.body.id]);
@@ -453,6 +453,57 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     }
     expect((await call('get', '/runs/no-such-run')).status).toBe(404);
     expect((await call('post', '/runs', { body: { entityRef: SHOP }, to: hostless })).status).toBe(503);
+  });
+
+  it('runs a recovery to a recovery point, with the captures of then; refuses a point before every kept capture (409), a malformed or future one (400)', async () => {
+    type Listed = { id: string; createdAt: string };
+    const kept = async (machineRef: string): Promise<Listed[]> => (await call('get', `/captures?machineRef=${machineRef}&limit=500`)).body.items;
+    const [db, app] = [await kept(DB_01), await kept(APP_01)];
+    // Just before db-01's newest capture: it restores the one before, app-01 its newest taken by then.
+    const point = new Date(Date.parse(db[0].createdAt) - 1).toISOString();
+    const then = (items: Listed[]) => items.find(c => c.createdAt <= point);
+    expect(then(db)?.id).not.toBe(db[0].id);
+    expect(then(app)).toBeDefined();
+    const lastBefore = (await call('get', '/readiness/system/default/shop')).body.lastRun;
+    const started = await call('post', '/runs', { body: { entityRef: SHOP, recoveryPoint: point.replace('Z', '+00:00') } });
+    expect(started.status).toBe(202);
+    expect(started.body.recoveryPoint).toBe(point);
+    expect(await finished(started.body.id)).toBe('succeeded');
+    const run = (await call('get', `/runs/${started.body.id}`)).body;
+    expect(run.recoveryPoint).toBe(point);
+    expect(Object.fromEntries(run.machines.map((m: { machineRef: string; captureId: string; capturedAt: string }) => [m.machineRef, [m.captureId, m.capturedAt]]))).toEqual({
+      [DB_01]: [then(db)!.id, then(db)!.createdAt],
+      [APP_01]: [then(app)!.id, then(app)!.createdAt],
+    });
+    // It proves that point boots, not the latest captures: readiness still reads the run before it.
+    expect((await call('get', '/readiness/system/default/shop')).body.lastRun).toEqual(lastBefore);
+
+    const oldest = (items: Listed[]) => items[items.length - 1].createdAt;
+    const early = await call('post', '/runs', { body: { entityRef: SHOP, recoveryPoint: '2000-01-01T00:00:00Z' } });
+    expect({ status: early.status, error: early.body.error }).toEqual({
+      status: 409,
+      error: {
+        name: 'ConflictError',
+        message:
+          `No capture kept at or before the recovery point 2000-01-01T00:00:00.000Z of ${DB_01} (its oldest kept is of ${oldest(db)}), ` +
+          `${APP_01} (its oldest kept is of ${oldest(app)}): choose a later point (recovery.captureStore.keepLast sets how many captures of a machine are kept), ` +
+          'or none to restore the latest captures',
+      },
+    });
+    const format = 'an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00';
+    for (const [recoveryPoint, message] of [
+      ['yesterday', `recoveryPoint must be ${format}, got "yesterday"`],
+      ['2026-11-02T01:00:00', `recoveryPoint must be ${format}, got "2026-11-02T01:00:00"`],
+      ['2026-02-30T01:00:00Z', `recoveryPoint must be ${format}, got "2026-02-30T01:00:00Z"`],
+      [1730509200, `recoveryPoint must be ${format}, got a number (1730509200)`],
+      [null, `recoveryPoint must be ${format}, got null`],
+      ['2999-01-01T00:00:00Z', expect.stringMatching(/^recoveryPoint 2999-01-01T00:00:00Z is in the future \(the backend's clock reads .+\): no capture is of it yet$/)],
+    ] as const) {
+      const refused = await call('post', '/runs', { body: { entityRef: SHOP, recoveryPoint } });
+      expect({ recoveryPoint, status: refused.status, error: refused.body.error }).toEqual({ recoveryPoint, status: 400, error: { name: 'InputError', message } });
+    }
+    // Gone before the runs the next tests count.
+    await knex('recovery_runs').where({ id: started.body.id }).delete();
   });
 
   it('refuses a run while another holds the hypervisor host, naming it to who may see it', async () => {

@@ -801,3 +801,118 @@ describe.each(databases.eachSupportedId())('ReadinessService weighing a failure 
     });
   });
 });
+
+describe.each(databases.eachSupportedId())('ReadinessService after a machine was replaced on %p', databaseId => {
+  let store: RecoveryStore;
+  let knex: Knex;
+  const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
+  const everything = mockCredentials.service();
+  /** A readiness service over `catalog`, which hides `hidden` from users, on the one store. */
+  const over = (catalog: Entity[], hidden: string[] = []) => {
+    const graphs = new CatalogGraphLoader(catalogHidingFromUsers(catalog, hidden), mockServices.auth(), objectives);
+    const plans = new PlanService(graphs);
+    return { plans, service: new ReadinessService(store, plans, graphs, objectives, 7 * 86_400, () => ['primary']) };
+  };
+  /** The catalog once web-01 is another container. */
+  const replacedBy = (container: string) => messy(annotated(m('web-01'), { [`${A}container`]: container }));
+  // Captures and runs a minute apart, the newest well before now.
+  let created = Date.now() - 3 * 3_600_000;
+  const capture = (machine: string, container = machine) =>
+    store.insertCapture({
+      ...storedCapture(machine),
+      id: `cap-${machine}-${container}`,
+      container,
+      createdAt: new Date((created += 60_000)).toISOString(),
+    });
+  const machinesOf = async (plans: PlanService, entityRef: string) => {
+    const plan = (await plans.plan(entityRef)).plan!;
+    return { plan, machines: plan.machines.map(pm => ({ machineRef: pm.machineRef, wave: pm.wave })) };
+  };
+  const succeed = async (id: string) => {
+    await store.updateRun(id, { status: 'running' });
+    await store.updateRun(id, { status: 'succeeded', rtoSeconds: 60, finishedAt: new Date(created).toISOString() });
+  };
+  /** A test recovery of `entityRef` as RunService admits one (each machine's newest capture chosen), to success. */
+  const recovered = async (plans: PlanService, id: string, entityRef: string) => {
+    const admission = await store.admitRun(
+      { id, entityRef, mode: 'test', trigger: 'schedule', hypervisorHost: 'recovery', options: {}, ...(await machinesOf(plans, entityRef)) },
+      new Date((created += 60_000)),
+    );
+    expect(admission).toHaveProperty('captures');
+    await succeed(id);
+  };
+  const verdicts = async (service: ReadinessService, who: BackstageCredentials = everything) => {
+    const refs = [site, c('dns'), c('web'), c('database')];
+    const alone = await Promise.all(
+      refs.map(async ref => {
+        const { status, reasons } = await service.readiness(ref, who);
+        return [ref, status, reasons] as const;
+      }),
+    );
+    const overview = await service.readinessOf(refs, who);
+    // The overview says what each entity's own readiness says.
+    expect(Object.fromEntries(overview.map(r => [r.entityRef, [r.status, r.reasons]]))).toEqual(Object.fromEntries(alone.map(([ref, ...v]) => [ref, v])));
+    return Object.fromEntries(alone.map(([ref, ...v]) => [ref, v]));
+  };
+  const ready = ['ready', []];
+  const restoredBefore = (before: string, now: string) =>
+    `Last test recovery restored ${m('web-01')} from a capture of container ${before} on engine primary, but the catalog now names ${now} on primary: it does not vouch for the machine as it is now, until a run restores that container`;
+
+  beforeAll(async () => {
+    knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new RecoveryStore(knex);
+    for (const name of ['db-01', 'dns-01', 'web-01']) await capture(name);
+    await recovered(over(messy()).plans, 'site-ok', site);
+  });
+
+  it('puts an entity at risk when a machine its last run restored was replaced and captured again, naming both containers', async () => {
+    await capture('web-01', 'web-01-b');
+    // Retention keeps the new capture alone: the run still knows what it restored.
+    expect((await store.pruneCaptures(m('web-01'), 1)).map(p => p.id)).toEqual(['cap-web-01-web-01']);
+    const { service } = over(replacedBy('web-01-b'));
+    const risk = ['at-risk', [restoredBefore('web-01', 'web-01-b')]];
+    expect(await verdicts(service)).toEqual({ [site]: risk, [c('web')]: risk, [c('database')]: ready, [c('dns')]: ready });
+    // So for a user the catalog does not show the system whose run it was: the reason names no run.
+    const hidden = over(replacedBy('web-01-b'), [site]).service;
+    expect((await verdicts(hidden, mockCredentials.user()))[c('web')]).toEqual(risk);
+  });
+
+  it('asks the store no more for it: what each machine restored comes with the run', async () => {
+    const statementsOf = async (service: ReadinessService) => {
+      const statements: string[] = [];
+      const listen = (q: { sql: string }) => statements.push(q.sql);
+      knex.on('query', listen);
+      try {
+        await service.readinessOf([site, c('dns'), c('web'), c('database')], everything);
+      } finally {
+        knex.off('query', listen);
+      }
+      return statements.length;
+    };
+    expect(await statementsOf(over(replacedBy('web-01-b')).service)).toBe(await statementsOf(over(messy()).service));
+  });
+
+  it('is ready again once a newer run restores the container the catalog names now', async () => {
+    const { plans, service } = over(replacedBy('web-01-b'));
+    await recovered(plans, 'site-ok-b', site);
+    expect((await store.getRun('site-ok-b'))!.machines.find(x => x.machineRef === m('web-01'))).toMatchObject({
+      captureId: 'cap-web-01-web-01-b',
+      capturedFrom: { engine: 'primary', container: 'web-01-b' },
+    });
+    expect(await verdicts(service)).toEqual({ [site]: ready, [c('web')]: ready, [c('database')]: ready, [c('dns')]: ready });
+  });
+
+  it('judges as before a run recorded before runs kept what they restored', async () => {
+    // Replaced again and captured; then a run as stored before, with no container recorded.
+    await capture('web-01', 'web-01-c');
+    const { plans, service } = over(replacedBy('web-01-c'));
+    await store.insertRun(
+      { id: 'site-old-style', entityRef: site, mode: 'test', trigger: 'schedule', hypervisorHost: 'recovery', options: {}, ...(await machinesOf(plans, site)) },
+      new Date((created += 60_000)),
+    );
+    await succeed('site-old-style');
+    expect((await store.getRun('site-old-style'))!.machines.every(x => x.capturedFrom === undefined)).toBe(true);
+    expect(await verdicts(service)).toEqual({ [site]: ready, [c('web')]: ready, [c('database')]: ready, [c('dns')]: ready });
+  });
+});

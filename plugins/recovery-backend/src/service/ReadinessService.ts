@@ -57,11 +57,12 @@ export class ReadinessService {
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
     // part of): it still counts, but shows only what the verdict rests on. One they see, they see
     // as GET /runs/{id} shows it.
-    const lastRun = !found
-      ? undefined
-      : (await isRunVisible(found, refs => this.graphs.visibleTo(refs, credentials)))
+    const last = found && {
+      run: found,
+      shown: (await isRunVisible(found, refs => this.graphs.visibleTo(refs, credentials)))
         ? await this.plans.runSeenBy(found, credentials)
-        : hiddenRun(found);
+        : hiddenRun(found),
+    };
     // None recovered its plan: the last that recovered part of it, if its plan has changed since, says so.
     const [[own, booted], [failure]] = await Promise.all([
       !found && query.machineRefs ? Promise.all(partlyRecovered(entity).map(q => this.store.lastFinishedRun(q))) : [],
@@ -73,7 +74,7 @@ export class ReadinessService {
     const partial = newer(own, booted);
     const outgrown = partial && { run: partial, shown: await shownAs(partial) };
     const failed = failure && { run: failure, shown: await shownAs(failure) };
-    return this.assess(entity, latest, lastRun, Date.now(), outgrown, failed);
+    return this.assess(entity, latest, last, Date.now(), outgrown, failed);
   }
 
   /**
@@ -158,13 +159,13 @@ export class ReadinessService {
               ? withheldRun(run)
               : hiddenRun(run);
         const run = lastRuns.get(entity);
-        const lastRun = run && (await seenAs(run));
+        const last = run && { run, shown: await seenAs(run) };
         const partial = outgrown.get(entity);
         const failure = failedSince.get(entity);
         const { plan, captures, ...readiness } = this.assess(
           entity,
           latest,
-          lastRun,
+          last,
           now,
           partial && { run: partial, shown: await seenAs(partial) },
           failure && { run: failure, shown: await seenAs(failure) },
@@ -177,7 +178,7 @@ export class ReadinessService {
             latest: capture && { id: capture.id, createdAt: capture.createdAt },
           })),
           ...(options.includePlan && plan && { plan }),
-          lastRun: lastRun && summaryOf(lastRun),
+          lastRun: last && summaryOf(last.shown),
         };
       }),
     );
@@ -188,7 +189,8 @@ export class ReadinessService {
   private assess(
     entity: EntityFacts,
     latest: Map<string, StoredCapture>,
-    lastRun: RecoveryRun | HiddenRun | undefined,
+    /** The last run, and what the caller may see of it. */
+    last: { run: RecoveryRun; shown: RecoveryRun | HiddenRun } | undefined,
     now: number,
     /** Without a last run, the newest finished one that recovered part of its plan, and what the caller may see of it. */
     outgrown?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun },
@@ -199,6 +201,7 @@ export class ReadinessService {
     const roots = new Set(graph.roots);
     // A backend with no capture source at all captures nothing anywhere: not one entity's problem.
     const engines = this.primaryEngines?.() ?? [];
+    const lastRun = last?.shown;
     return assessReadiness({
       entityRef: graph.rootRef,
       ownMachines,
@@ -220,6 +223,8 @@ export class ReadinessService {
       ),
       lastRun,
       lastRunAgeSeconds: lastRun?.finishedAt ? secondsSince(lastRun.finishedAt, now) : undefined,
+      // Already read with the run (its machines come with its details): no statement more.
+      lastRunRestored: last?.run.machines,
       outgrownRun: outgrown && { ...outgrown, ageSeconds: outgrown.run.finishedAt ? secondsSince(outgrown.run.finishedAt, now) : 0 },
       failedRun: failed,
       maxTestAgeSeconds: this.maxTestAgeSeconds,

@@ -99,6 +99,44 @@ describe('assessReadiness', () => {
     expect(assessReadiness({ ...base, locators: moved, captureProblems: [unserved] }).reasons).toEqual([unserved.message]);
   });
 
+  it('does not let the last run vouch for a machine it restored from the container the machine was before', () => {
+    // web-01 was replaced by web-01-b, captured since: its capture is fresh, the run's is not of it.
+    const now = new Map([
+      ['resource:default/data-01', { engine: 'primary', container: 'x' }],
+      ['resource:default/web-01', { engine: 'primary', container: 'web-01-b' }],
+    ]);
+    const recaptured = { ...base.captures[1], latest: { ...base.captures[1].latest!, container: 'web-01-b' } };
+    const input = { ...base, locators: now, captures: [base.captures[0], recaptured] };
+    const restored = (webContainer: string | undefined) => [
+      { machineRef: 'resource:default/data-01', capturedFrom: { engine: 'primary', container: 'x' } },
+      { machineRef: 'resource:default/web-01', capturedFrom: webContainer === undefined ? undefined : { engine: 'primary', container: webContainer } },
+    ];
+    const replaced =
+      'Last test recovery restored resource:default/web-01 from a capture of container x on engine primary, but the catalog now names web-01-b on primary: it does not vouch for the machine as it is now, until a run restores that container';
+    expect(assessReadiness({ ...input, lastRunRestored: restored('x') })).toMatchObject({ status: 'at-risk', reasons: [replaced] });
+    // Also where the caller may not see the run's entity: the verdict rests on the run in full.
+    expect(assessReadiness({ ...input, lastRun: hiddenRun(run('succeeded', 120)), lastRunRestored: restored('x') }).reasons).toEqual([replaced]);
+    // Moved to another engine, the same.
+    const moved = new Map([...now, ['resource:default/web-01', { engine: 'staging', container: 'x' }]]);
+    const movedCapture = { ...recaptured, latest: { ...recaptured.latest, engine: 'staging', container: 'x' } };
+    expect(assessReadiness({ ...input, locators: moved, captures: [base.captures[0], movedCapture], lastRunRestored: restored('x') }).reasons).toEqual([
+      'Last test recovery restored resource:default/web-01 from a capture of container x on engine primary, but the catalog now names x on staging: it does not vouch for the machine as it is now, until a run restores that container',
+    ]);
+    // A newer run that restored the container named now vouches again.
+    expect(assessReadiness({ ...input, lastRunRestored: restored('web-01-b') })).toMatchObject({ status: 'ready', reasons: [] });
+    // A run recorded before runs kept what they restored: judged as before.
+    expect(assessReadiness({ ...input, lastRunRestored: restored(undefined) })).toMatchObject({ status: 'ready', reasons: [] });
+    expect(assessReadiness({ ...input, lastRunRestored: undefined })).toMatchObject({ status: 'ready', reasons: [] });
+    // A machine no capture source serves: its problem says why its last capture is what restores.
+    const unserved = { entityRef: 'resource:default/web-01', annotation: 'recovery.backstage-recovery.io/engine', message: 'Machine web-01: engine "Primary" is no configured primary engine' };
+    const typo = new Map([...now, ['resource:default/web-01', { engine: 'Primary', container: 'x' }]]);
+    expect(assessReadiness({ ...base, locators: typo, captureProblems: [unserved], lastRunRestored: restored('x') }).reasons).toEqual([unserved.message]);
+    // A failed last run is out of reach already: no more said of what it restored.
+    expect(assessReadiness({ ...input, lastRun: run('failed', undefined, 'web-01 failed'), lastRunRestored: restored('x') }).reasons).toEqual([
+      'Last test recovery failed: web-01 failed',
+    ]);
+  });
+
   it('is not recoverable without a capture, after a failed test, or with a configuration problem', () => {
     expect(assessReadiness({ ...base, captures: [{ machineRef: 'resource:default/web-01' }] })).toMatchObject({
       status: 'not-recoverable',

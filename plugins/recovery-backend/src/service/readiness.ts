@@ -7,6 +7,7 @@ import type {
   Readiness,
   ReadinessStatus,
   RecoveryRun,
+  RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   ANNOTATION_CONTAINER,
@@ -46,6 +47,13 @@ export interface ReadinessInput {
   lastRun?: RecoveryRun | HiddenRun;
   /** How long ago the last run finished (negative: dated ahead of this backend's clock). */
   lastRunAgeSeconds?: number;
+  /**
+   * What the last run restored on each of its machines, read from the run in full whatever the
+   * caller may see of it (the verdict must not depend on who asks): a machine it restored from a
+   * capture of another container than the catalog names now was replaced since, and the run does
+   * not vouch for the machine it is now.
+   */
+  lastRunRestored?: Array<Pick<RunMachine, 'machineRef' | 'capturedFrom'>>;
   /**
    * Without a last run, the newest finished run that counts and recovered part of the entity's
    * plan (its own, or another's that booted its own machines), how long ago it finished, and what
@@ -169,6 +177,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
         `Last measured RTO ${formatSecondsAgainst(run.rtoSeconds, rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
       );
     }
+    risks.push(...restoredBefore(run, input, uncapturable));
     const age = input.lastRunAgeSeconds ?? 0;
     if (age < -CLOCK_TOLERANCE_SECONDS) {
       risks.push(
@@ -217,6 +226,31 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     lastRun: input.lastRun,
     disagreements: input.disagreements,
   };
+}
+
+/**
+ * The machines of the plan the last run restored from a capture of another container (or engine)
+ * than the catalog names now: replaced since, they are not what the run proved recovers, whatever
+ * was captured since. A newer run that restores the container named now is the last run then, and
+ * vouches for it again.
+ */
+function restoredBefore(run: Pick<RecoveryRun, 'mode'>, input: ReadinessInput, uncapturable: Set<string>): string[] {
+  const restored = new Map((input.lastRunRestored ?? []).map(m => [m.machineRef, m.capturedFrom]));
+  return input.captures.flatMap(({ machineRef }) => {
+    const from = restored.get(machineRef);
+    const now = input.locators?.get(machineRef);
+    // A run recorded before runs kept what they restored (and whose capture was pruned before the
+    // migration could fill it in) is judged as it was before: nothing left tells which container it
+    // restored (reading captures here would cost the overview a statement per entity, and retention
+    // has pruned most), and taking each such run for one of a replaced machine would put every
+    // entity at risk after an upgrade until its next run. A machine no capture source serves keeps
+    // restoring its last capture: its problem says so, as for its captures above.
+    if (!from || !now || uncapturable.has(machineRef)) return [];
+    if (from.engine === now.engine && from.container === now.container) return [];
+    return [
+      `Last ${runKind(run)} restored ${machineRef} from a capture of container ${from.container} on engine ${from.engine}, but the catalog now names ${now.container} on ${now.engine}: it does not vouch for the machine as it is now, until a run restores that container`,
+    ];
+  });
 }
 
 /** What the run was, as reasons name it: a failover counts as a test recovery does, but is no test. */

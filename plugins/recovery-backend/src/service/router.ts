@@ -5,6 +5,8 @@ import { AuthorizeResult, BasicPermission, ResourcePermission } from '@backstage
 import {
   type BootPlan,
   failoverEntityRefs,
+  parseRecoveryPoint,
+  RECOVERY_POINT_FORMAT,
   type RecoveryRun,
   RUN_ID_LABEL,
   recoveryCaptureCreatePermission,
@@ -292,7 +294,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.post('/runs', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const body = bodyFrom(req, ['entityRef', 'mode', 'acceptMissingDependencies', 'options']);
+    const body = bodyFrom(req, ['entityRef', 'mode', 'acceptMissingDependencies', 'recoveryPoint', 'options']);
     // Only an absent mode is the default: null is no mode.
     const mode = body.mode === undefined ? 'test' : body.mode;
     if (mode !== 'test' && mode !== 'failover') {
@@ -308,6 +310,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     if (typeof acceptMissingDependencies !== 'boolean') {
       throw new InputError(`acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`);
     }
+    const recoveryPoint = recoveryPointFrom(body.recoveryPoint);
     const entityRef = await entityRefFromBody(body, credentials);
     // A failover is not isolated from production: it needs its own grant, on the entity and on
     // all it boots, checked on the plan the run makes (the entity first, so a caller without the
@@ -336,6 +339,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       createdBy: principalName(credentials.principal),
       options: reverseBootOrderFrom(options.reverseBootOrder),
       acceptMissingDependencies,
+      recoveryPoint,
       credentials,
       authorizePlan,
     });
@@ -559,6 +563,21 @@ function reverseBootOrderFrom(value: unknown): { reverseBootOrder?: true } {
   if (value === undefined || value === false) return {};
   if (value === true) return { reverseBootOrder: true };
   throw new InputError(`options.reverseBootOrder must be a boolean, got ${describeValue(value)}`);
+}
+
+/**
+ * The recovery point of POST /runs, as the instant in UTC; absent: none (the latest captures). A
+ * time without its zone, or ahead of this backend's clock (no capture is of it), is a 400.
+ */
+function recoveryPointFrom(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const point = typeof value === 'string' ? parseRecoveryPoint(value) : undefined;
+  if (point === undefined) throw new InputError(`recoveryPoint must be ${RECOVERY_POINT_FORMAT}, got ${describeValue(value)}`);
+  const now = new Date();
+  if (Date.parse(point) > now.getTime()) {
+    throw new InputError(`recoveryPoint ${value} is in the future (the backend's clock reads ${now.toISOString()}): no capture is of it yet`);
+  }
+  return point;
 }
 
 const validators = makeValidator();

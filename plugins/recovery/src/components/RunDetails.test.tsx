@@ -265,6 +265,30 @@ describe('RunDetails, who started it', () => {
   });
 });
 
+describe('RunDetails of a run to a recovery point', () => {
+  it("says the point it recovered to, that readiness leaves it out, and when each machine's restored capture was taken", async () => {
+    const base = makeRun('succeeded');
+    const taken: Record<string, string> = { [DB]: '2024-04-27T22:00:00.000Z', [WEB]: '2024-04-27T23:30:00.000Z' };
+    renderRun(
+      <RunDetails
+        run={{ ...base, recoveryPoint: '2024-04-28T00:00:00.000Z', machines: base.machines.map(m => ({ ...m, capturedAt: taken[m.machineRef] })) }}
+      />,
+    );
+    const point = await screen.findByTestId('run-recovery-point');
+    expect(point).toHaveTextContent('Recovery point 2024-04-28 00:00:00 UTC');
+    expect(point).toHaveTextContent('does not count for readiness');
+    expect(screen.getByTestId('run-machine-db')).toHaveTextContent('capture of 2024-04-27 22:00:00 UTC');
+    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent('capture of 2024-04-27 23:30:00 UTC');
+  });
+
+  it('says neither of a run of the latest captures recorded without their times', async () => {
+    renderRun(<RunDetails run={makeRun('succeeded')} />);
+    await screen.findByTestId('run-machine-db');
+    expect(screen.queryByTestId('run-recovery-point')).toBeNull();
+    expect(screen.getByRole('table', { name: 'Machines' })).not.toHaveTextContent('capture of');
+  });
+});
+
 describe('RunDetails of an interrupted run', () => {
   /** A test recovery a failover preempted, as the backend records it (admitRun). */
   function preempted(): RecoveryRun {

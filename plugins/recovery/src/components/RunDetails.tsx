@@ -351,6 +351,8 @@ export const RunMachinesTable = ({
                     {shortRef(m.machineRef)}
                   </span>
                   {caption(`wave ${m.wave + 1}`)}
+                  {/* The capture it restored: at a recovery point, older than its latest. */}
+                  {m.capturedAt ? caption(`capture of ${formatTime(m.capturedAt)}`) : null}
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
@@ -531,6 +533,15 @@ export const RunDetails = ({
           {run.finishedAt ? ` · finished ${formatTime(run.finishedAt)}` : ''}
         </Typography>
       </Box>
+      {run.recoveryPoint ? (
+        <Box mb={1}>
+          <Alert severity="info" data-testid="run-recovery-point">
+            <AlertTitle>Recovery point {formatTime(run.recoveryPoint)}</AlertTitle>
+            Each machine restored its newest capture taken at or before it, not its latest. This
+            run proves that point boots, not the latest captures: it does not count for readiness.
+          </Alert>
+        </Box>
+      ) : null}
       <RunOutcome run={run} rtoObjectiveSeconds={rtoObjectiveSeconds} />
       {run.mode === 'failover' && !isRunActive(run) ? <ReleaseFailover run={run} /> : null}
       <Typography variant="subtitle2" component={heading} className={classes.sectionTitle}>
