@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { DockerCaptureSource, labelledAs, memoryInUseOf } from './DockerCaptureSource';
 import { createTar } from './lib/tar';
+import { engineError, fakePrimaryEngine, type FakeContainer } from './testing/fakePrimaryEngine';
 
 /**
  * What reaches the disk, in order, while a test records it: `fsync <path>` (a file written with
@@ -79,95 +80,9 @@ describe('memoryInUseOf', () => {
   });
 });
 
-/** What dockerode throws for an engine's error answer. */
-const engineError = (statusCode: number, message: string) => Object.assign(new Error(message), { statusCode });
-
-interface FakeContainer {
-  paused: boolean;
-  /** Fails the next calls of that name, one error a call. */
-  fails?: { inspect?: Error[]; unpause?: Error[] };
-  /** How long a commit takes (none unless said). */
-  commitMs?: number;
-  /** Fails the pause, the container paused all the same (by it, or by someone else meanwhile). */
-  pauseFails?: Error;
-  /** Its volumes' mount points (none unless said): each archived as a file `data` of `volume <destination>`. */
-  volumes?: string[];
-  /** Its labels (none unless said). */
-  labels?: Record<string, string>;
-}
-
-/** `docker save`'s answer: the engine's API as dockerode's modem dials it. */
-const saving: Pick<Docker['modem'], 'dial'> = {
-  dial: (options, callback) => {
-    const ref = /^\/images\/(.+)\/get$/.exec(options.path)![1];
-    callback!(null, Readable.from([createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]) as any);
-  },
-};
-
-/**
- * A primary engine whose containers pause, commit and unpause as a capture asks; ids are the keys.
- * Its API (`docker save`) is `modem`'s.
- */
-function fakeEngine(containers: Record<string, FakeContainer>, modem = saving) {
-  const removedTags: string[] = [];
-  const nextFailure = (c: FakeContainer, call: 'inspect' | 'unpause') => c.fails?.[call]?.shift();
-  const docker = {
-    getContainer: (id: string) => {
-      const c = containers[id];
-      return {
-        id,
-        inspect: async () => {
-          const failure = nextFailure(c, 'inspect');
-          if (failure) throw failure;
-          return {
-            Id: id,
-            Name: '/web-01',
-            State: { Running: true, Paused: c.paused },
-            Config: { Hostname: 'web-01', Env: [], Labels: c.labels ?? {} },
-            HostConfig: {},
-            Mounts: (c.volumes ?? []).map(destination => ({ Type: 'volume', Name: `v${destination}`, Destination: destination })),
-            NetworkSettings: { Networks: {} },
-          };
-        },
-        getArchive: async ({ path }: { path: string }) =>
-          Readable.from([createTar([{ type: 'file', path: 'data', content: `volume ${path}` }])]),
-        stats: async () => {
-          throw engineError(500, 'no stats here');
-        },
-        pause: async () => {
-          disk.log?.push('pause');
-          c.paused = true;
-          if (c.pauseFails) throw c.pauseFails;
-        },
-        unpause: async () => {
-          const failure = nextFailure(c, 'unpause');
-          if (failure) throw failure;
-          disk.log?.push('unpause');
-          c.paused = false;
-        },
-        commit: async () => {
-          if (c.commitMs) await new Promise(resolve => setTimeout(resolve, c.commitMs));
-          return { Id: 'sha256:committed' };
-        },
-      };
-    },
-    getImage: (ref: string) => ({
-      remove: async () => {
-        removedTags.push(ref);
-      },
-      // `docker save` of the committed image, as dockerode asks it (no abort signal).
-      get: () =>
-        new Promise((resolve, reject) =>
-          modem.dial({ path: `/images/${ref}/get`, method: 'GET', isStream: true, statusCodes: { 200: true } }, (e, data) =>
-            e ? reject(e) : resolve(data),
-          ),
-        ),
-    }),
-    listImages: async () => [],
-    modem,
-  } as unknown as Docker;
-  return { docker, removedTags };
-}
+/** The fake primary engine, its pauses and unpauses logged with what reaches the disk. */
+const fakeEngine = (containers: Record<string, FakeContainer>, modem?: Pick<Docker['modem'], 'dial'>) =>
+  fakePrimaryEngine(containers, { modem, log: () => disk.log });
 
 describe('DockerCaptureSource on a failing engine', () => {
   let store: string;

@@ -1,80 +1,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import type Docker from 'dockerode';
 import { DockerCaptureSource } from './DockerCaptureSource';
-import { createTar } from './lib/tar';
+import { fakePrimaryEngine } from './testing/fakePrimaryEngine';
 
 /**
  * A backend killed (SIGKILL) while its capture had a machine paused leaves the capture's note,
  * which a backend started on the same capture store must tell from the note of another backend's
  * capture still under way: by whether the note is still refreshed, not only at the pause limit.
  */
-
-interface Machine {
-  paused: boolean;
-  /** Unpauses asked of the engine. */
-  unpauses: number;
-  /** How long a commit takes (none unless said). */
-  commitMs?: number;
-}
-
-/** A primary engine whose containers pause, commit and unpause; ids are the keys. */
-function fakeEngine(machines: Record<string, Machine>) {
-  const removedTags: string[] = [];
-  const modem: Pick<Docker['modem'], 'dial'> = {
-    dial: (options, callback) => {
-      const ref = /^\/images\/(.+)\/get$/.exec(options.path)![1];
-      callback!(null, Readable.from([createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]) as any);
-    },
-  };
-  const docker = {
-    getContainer: (id: string) => {
-      const m = machines[id];
-      return {
-        id,
-        inspect: async () => ({
-          Id: id,
-          Name: '/web-01',
-          State: { Running: true, Paused: m.paused },
-          Config: { Hostname: 'web-01', Env: [], Labels: {} },
-          HostConfig: {},
-          Mounts: [],
-          NetworkSettings: { Networks: {} },
-        }),
-        stats: async () => {
-          throw Object.assign(new Error('no stats here'), { statusCode: 500 });
-        },
-        pause: async () => {
-          m.paused = true;
-        },
-        unpause: async () => {
-          m.unpauses++;
-          m.paused = false;
-        },
-        commit: async () => {
-          if (m.commitMs) await new Promise(resolve => setTimeout(resolve, m.commitMs));
-          return { Id: 'sha256:committed' };
-        },
-      };
-    },
-    getImage: (ref: string) => ({
-      remove: async () => {
-        removedTags.push(ref);
-      },
-      get: () =>
-        new Promise((resolve, reject) =>
-          modem.dial({ path: `/images/${ref}/get`, method: 'GET', isStream: true, statusCodes: { 200: true } }, (e, data) =>
-            e ? reject(e) : resolve(data),
-          ),
-        ),
-    }),
-    listImages: async () => [],
-    modem,
-  } as unknown as Docker;
-  return { docker, removedTags };
-}
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
@@ -120,7 +54,7 @@ describe('the note of a capture that has its machine paused, after its backend w
 
   it('is taken, once seen unrefreshed for ten of its heartbeats, for a stopped capture: the machine unpaused and what it left removed, not at the pause limit', async () => {
     const machines = { [id]: { paused: true, unpauses: 0 } };
-    const { docker, removedTags } = fakeEngine(machines);
+    const { docker, removedTags } = fakePrimaryEngine(machines);
     leftByKilledCapture(100);
     const started = Date.now();
     const restarted = new DockerCaptureSource('primary', docker, { storeDirectory: store });
@@ -138,7 +72,7 @@ describe('the note of a capture that has its machine paused, after its backend w
 
   it('is left alone while it is refreshed (another backend capturing), and a capture of its machine meanwhile is refused', async () => {
     const machines = { [id]: { paused: true, unpauses: 0 } };
-    const { docker } = fakeEngine(machines);
+    const { docker } = fakePrimaryEngine(machines);
     leftByKilledCapture(100);
     const refreshing = setInterval(() => {
       const now = new Date();
@@ -166,7 +100,7 @@ describe('the note of a capture that has its machine paused, after its backend w
 
   it('is judged by the pause limit alone where it does not say it is refreshed while paused (an older backend\'s)', async () => {
     const machines = { [id]: { paused: true, unpauses: 0 } };
-    const { docker } = fakeEngine(machines);
+    const { docker } = fakePrimaryEngine(machines);
     leftByKilledCapture();
     const restarted = new DockerCaptureSource('primary', docker, { storeDirectory: store });
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
@@ -178,7 +112,7 @@ describe('the note of a capture that has its machine paused, after its backend w
   it('is refreshed by a capture for as long as it has its machine paused, so another backend starting meanwhile leaves it alone', async () => {
     // A commit of 1.5 s (a large image's): thirty heartbeats of 50 ms, the note stale after ten unrefreshed.
     const machines = { [id]: { paused: false, unpauses: 0, commitMs: 1_500 } };
-    const { docker } = fakeEngine(machines);
+    const { docker } = fakePrimaryEngine(machines);
     const capturing = new DockerCaptureSource('primary', docker, { storeDirectory: store, pausedNoteHeartbeatMs: 50 });
     const capture = capturing.capture(locator, { captureId: 'cap-live' });
     await until(() => machines[id].paused, 1_000);
