@@ -107,6 +107,8 @@ const columns: TableColumn<RecoveryRun>[] = [
           {run.trigger === 'schedule'
             ? 'scheduled'
             : shortRef(run.createdBy ?? 'user')}
+          {/* It proves that point boots, not the latest captures: readiness does not count it. */}
+          {run.recoveryPoint ? ` · to the recovery point ${formatTime(run.recoveryPoint)}` : ''}
         </Typography>
       </>
     ),

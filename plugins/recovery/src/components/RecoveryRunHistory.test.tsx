@@ -192,6 +192,16 @@ describe('RecoveryRunHistory of an interrupted run', () => {
     expect(second).toHaveTextContent('Failed');
     expect(second).toHaveTextContent('Machine web-1 failed probe http:80/healthz');
   });
+
+  it('says on its row the recovery point a run recovered to, and nothing on a run of the latest captures', async () => {
+    const earlier = { ...run(2), recoveryPoint: '2024-04-28T00:00:00.000Z' };
+    const api = fakeRecoveryApi({ listRuns: async () => [earlier, run(1)] });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} />, { api, entity: null });
+    await waitFor(() => expect(starts()).toHaveLength(2));
+    const [first, second] = screen.getAllByRole('row').filter(r => r.querySelector('button[aria-pressed]'));
+    expect(first).toHaveTextContent('to the recovery point 2024-04-28 00:00:00 UTC');
+    expect(second).not.toHaveTextContent('recovery point');
+  });
 });
 
 describe('mergeRunHistory', () => {
