@@ -42,7 +42,8 @@ export const KEPT_FAILOVER_ERROR_NAME = 'KeptFailoverError';
  * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
  * - `POST /captures` `{ entityRef, machineRef? }` → `{ items: Capture[] }` (201; every machine of the
  *   entity's plan, or only `machineRef` of them; needs `recovery.capture.create`)
- * - `GET  /captures?machineRef=` → `{ items: Capture[] }`
+ * - `GET  /captures?machineRef=&limit=` → `{ items: Capture[] }`, newest first (20 unless `limit`, at
+ *   most 500)
  * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, recoveryPoint? }` → `RecoveryRun` (202; needs
  *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` where the catalog names
  *   dependencies the plan cannot include, unless accepted; `recoveryPoint`: each machine restores its
@@ -59,6 +60,8 @@ export interface RecoveryApi {
   listReadiness(): Promise<ReadinessSummary[]>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
   captureNow(entityRef: string, machineRef?: string): Promise<Capture[]>;
+  /** The kept captures of one machine, newest first: 20 unless `limit` (1 to 500) says. */
+  listCaptures(machineRef: string, limit?: number): Promise<Capture[]>;
   startRun(request: { entityRef: string; mode?: RunMode; acceptMissingDependencies?: boolean; recoveryPoint?: string }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
   /** Newest first; with `before` (a run's id), the runs after it: the next page of a history. */

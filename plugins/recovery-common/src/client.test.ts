@@ -49,6 +49,8 @@ describe('RecoveryClient', () => {
     ).toEqual([{ id: 'r1' }]);
     expect(await client.listRuns({})).toEqual([{ id: 'r1' }]);
     expect(await client.listRuns({ active: true })).toEqual([{ id: 'r1' }]);
+    expect(await client.listCaptures('resource:default/web-01')).toEqual([{ id: 'r1' }]);
+    expect(await client.listCaptures('resource:default/web 01', 500)).toEqual([{ id: 'r1' }]);
     // The next page of a history: the runs after its last one.
     expect(
       await client.listRuns({ entityRef: 'component:default/web', limit: 5, before: 'run/7 a' }),
@@ -58,6 +60,8 @@ describe('RecoveryClient', () => {
       'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5',
       'http://backstage.test/api/recovery/runs',
       'http://backstage.test/api/recovery/runs?active=true',
+      'http://backstage.test/api/recovery/captures?machineRef=resource%3Adefault%2Fweb-01',
+      'http://backstage.test/api/recovery/captures?machineRef=resource%3Adefault%2Fweb+01&limit=500',
       'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5&before=run%2F7+a',
     ]);
   });

@@ -42,6 +42,13 @@ export class RecoveryClient implements RecoveryApi {
     return body.items;
   }
 
+  async listCaptures(machineRef: string, limit?: number): Promise<Capture[]> {
+    const params = new URLSearchParams({ machineRef });
+    if (limit !== undefined) params.set('limit', String(limit));
+    const body = await this.request<{ items: Capture[] }>(`/captures?${params}`);
+    return body.items;
+  }
+
   async startRun(request: {
     entityRef: string;
     mode?: RunMode;

@@ -23,5 +23,7 @@ describe('EntityRecoveryCard without permission', () => {
 
     expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
+    // A recovery point is a run's option: not offered to one who may not start runs.
+    expect(screen.queryByRole('button', { name: /earlier recovery point/i })).toBeNull();
   });
 });

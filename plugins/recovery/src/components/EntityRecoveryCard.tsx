@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { Box, Button, Divider, makeStyles, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import PlayArrowIcon from '@material-ui/icons/PlayArrow';
+import HistoryIcon from '@material-ui/icons/History';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
 import { InfoCard, Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
@@ -47,6 +48,7 @@ import {
 } from './ReadinessSections';
 import { answerTimeoutMs, answerWithin } from './answerWithin';
 import { LoadErrorPanel, RetryButton } from './LoadError';
+import { RecoveryPointDialog } from './RecoveryPointDialog';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 import { useRunPolling } from './useRunPolling';
 
@@ -244,6 +246,10 @@ const EntityRecoveryCardFor = (
    * words): the run can go without it, if asked.
    */
   const [missing, setMissing] = useState<string | undefined>();
+  /** The recovery point of the start refused for missing dependencies: run without them, to it. */
+  const [missingPoint, setMissingPoint] = useState<string | undefined>();
+  /** Whether the dialog choosing an earlier recovery point is open. */
+  const [choosingPoint, setChoosingPoint] = useState(false);
   // The id of a run of another entity holding the host (found on a check, or named by a
   // refused start), followed in place of the entity's own.
   const [busyWithId, setBusyWithId] = useState<string | undefined>();
@@ -295,10 +301,18 @@ const EntityRecoveryCardFor = (
     }
   };
 
-  const startRun = async (acceptMissingDependencies = false) => {
+  /**
+   * Starts a test recovery of the entity: of its latest state, or to `recoveryPoint` (each machine
+   * restores its newest kept capture taken at or before it; readiness does not count such a run).
+   */
+  const startRun = async ({
+    acceptMissingDependencies = false,
+    recoveryPoint,
+  }: { acceptMissingDependencies?: boolean; recoveryPoint?: string } = {}) => {
     setStarting(true);
     setStartError(undefined);
     setMissing(undefined);
+    setMissingPoint(undefined);
     setBusyWithId(undefined);
     setInterrupted(undefined);
     try {
@@ -306,6 +320,7 @@ const EntityRecoveryCardFor = (
         entityRef,
         mode: 'test',
         ...(acceptMissingDependencies && { acceptMissingDependencies }),
+        ...(recoveryPoint && { recoveryPoint }),
       });
       if (!mounted()) return;
       follow(started);
@@ -319,6 +334,7 @@ const EntityRecoveryCardFor = (
         followFound(busy);
       } else if (left) {
         setMissing(left.join('; ') || errorMessage(e));
+        setMissingPoint(recoveryPoint);
       } else {
         setStartError(e as Error);
       }
@@ -533,7 +549,9 @@ const EntityRecoveryCardFor = (
                 color="inherit"
                 size="small"
                 disabled={!runAllowed || hostBusy || starting}
-                onClick={() => startRun(true)}
+                onClick={() =>
+                  startRun({ acceptMissingDependencies: true, recoveryPoint: missingPoint })
+                }
               >
                 Run without them
               </Button>
@@ -578,6 +596,18 @@ const EntityRecoveryCardFor = (
             ? 'Test recovery running…'
             : 'Run test recovery'}
         </Button>
+        {/* Offered only to those who may start runs: a recovery point is a run's option. */}
+        {runAllowed && hasMachines && (
+          <Button
+            variant="outlined"
+            size="small"
+            startIcon={<HistoryIcon />}
+            disabled={hostBusy || starting || checkingForRun}
+            onClick={() => setChoosingPoint(true)}
+          >
+            Earlier recovery point…
+          </Button>
+        )}
         <Button
           variant="outlined"
           startIcon={<CameraAltIcon />}
@@ -590,6 +620,17 @@ const EntityRecoveryCardFor = (
             ? `Capturing ${shortRef(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
             : 'Capturing…'}
         </Button>
+        {runAllowed && hasMachines && (
+          <RecoveryPointDialog
+            open={choosingPoint}
+            machineRefs={plan!.machines.map(m => m.machineRef)}
+            onClose={() => setChoosingPoint(false)}
+            onStart={recoveryPoint => {
+              setChoosingPoint(false);
+              startRun({ recoveryPoint });
+            }}
+          />
+        )}
         <PermissionNote
           state={runPermission}
           action="run test recoveries"

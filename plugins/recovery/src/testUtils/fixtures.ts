@@ -253,6 +253,9 @@ export function fakeRecoveryApi(
       const latest = makeReadiness().captures.map(c => c.latest!);
       return machineRef ? [{ ...latest[0], id: `cap-${machineRef}`, machineRef }] : latest;
     },
+    // As the backend answers: the kept captures of the machine asked for, newest first.
+    listCaptures: async machineRef =>
+      makeReadiness().captures.flatMap(c => (c.machineRef === machineRef && c.latest ? [c.latest] : [])),
     startRun: async () => makeRun('pending'),
     getRun: async () => makeRun('succeeded'),
     listRuns: async () => [],
