@@ -6,7 +6,7 @@ import {
   type RecoveryApi,
 } from '@backstage-recovery/plugin-recovery-common';
 import { EntityRecoveryCard } from './EntityRecoveryCard';
-import { earlierRecoveryPoints } from './RecoveryPointDialog';
+import { earlierRecoveryPoints, pointLabel } from './RecoveryPointDialog';
 import { conflictError, DB, fakeRecoveryApi, makeReadiness, makeRun, WEB } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
 
@@ -63,6 +63,17 @@ describe('earlierRecoveryPoints', () => {
     expect(earlierRecoveryPoints([KEPT[DB], []])).toEqual([]);
     expect(earlierRecoveryPoints([[KEPT[DB][0]], [KEPT[WEB][0]]])).toEqual([]);
     expect(earlierRecoveryPoints([])).toEqual([]);
+  });
+});
+
+describe('pointLabel', () => {
+  it('lists a point to the second, and to the millisecond where another falls in the same second', () => {
+    const points = ['2026-12-05T19:00:58.004Z', '2026-12-05T19:00:57.812Z', '2026-12-05T19:00:57.100Z'];
+    expect(points.map(p => pointLabel(p, points))).toEqual([
+      '2026-12-05 19:00:58 UTC',
+      '2026-12-05 19:00:57.812 UTC',
+      '2026-12-05 19:00:57.100 UTC',
+    ]);
   });
 });
 

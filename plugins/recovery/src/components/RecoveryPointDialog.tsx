@@ -46,6 +46,16 @@ export function earlierRecoveryPoints(capturesByMachine: Capture[][]): string[] 
 }
 
 /**
+ * A point as listed: to the second, as times read elsewhere, but to the millisecond where another
+ * point falls in the same second (an entity's machines captured within one), so no two read alike.
+ */
+export function pointLabel(point: string, points: string[]): string {
+  const label = formatTime(point);
+  if (!points.some(other => other !== point && formatTime(other) === label)) return label;
+  return `${label.slice(0, -' UTC'.length)}.${new Date(point).toISOString().slice(20, 23)} UTC`;
+}
+
+/**
  * The dialog that starts a test recovery at an earlier recovery point: it lists the points the
  * kept captures of `machineRefs` (the plan's machines) allow, and calls `onStart` with the one
  * chosen.
@@ -112,7 +122,7 @@ export const RecoveryPointDialog = ({
                   key={point}
                   value={point}
                   control={<Radio />}
-                  label={formatTime(point)}
+                  label={pointLabel(point, points)}
                 />
               ))}
             </RadioGroup>
