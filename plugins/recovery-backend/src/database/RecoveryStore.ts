@@ -499,10 +499,6 @@ export class RecoveryStore {
     const row: Record<string, unknown> = {};
     if (patch.phase) row.phase = patch.phase;
     if (patch.captureId) row.capture_id = patch.captureId;
-    if (patch.capturedFrom) {
-      row.capture_engine = patch.capturedFrom.engine;
-      row.capture_container = patch.capturedFrom.container;
-    }
     for (const [field, column] of [
       ['restoreStartedAt', 'restore_started_at'],
       ['restoredAt', 'restored_at'],
