@@ -17,7 +17,8 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import useMountedState from 'react-use/esm/useMountedState';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
-import { formatCount, shortRef } from './format';
+import { answerOrLook, answerTimeoutMs } from './answerWithin';
+import { formatCount, formatDuration, shortRef } from './format';
 import { RetryButton } from './LoadError';
 import {
   type FailoverReleasePermission,
@@ -48,6 +49,11 @@ function releaseDenial(permission: FailoverReleasePermission, entity: string): s
   );
 }
 
+/** The steps of a run's timeline that say it was released, oldest first: one per release. */
+function releaseSteps(run: RecoveryRun): string[] {
+  return run.steps.filter(s => s.message.startsWith('Released by')).map(s => s.message);
+}
+
 /**
  * For a finished failover: removes what it keeps on its hypervisor host, once production runs on
  * its primary machines again. Those machines serve production until then, so the button asks
@@ -67,19 +73,48 @@ export const ReleaseFailover = ({
   const [confirming, setConfirming] = useState(false);
   const [releasing, setReleasing] = useState(false);
   const [outcome, setOutcome] = useState<
-    { released: string } | { error: string } | undefined
+    { released: string } | { error: string } | { unanswered: string } | undefined
   >();
 
   const release = async () => {
     setConfirming(false);
     setReleasing(true);
     setOutcome(undefined);
+    // Released before (a release again removes nothing, and says so): only a step more is this one.
+    const before = releaseSteps(run).length;
     try {
-      const released = await api.releaseFailover(run.id);
+      // The teardown may take a while, but a dropped connection must not keep the button off for
+      // good: past a minute, the run is read again, and its timeline says whether it was released.
+      const outcome = await answerOrLook(api.releaseFailover(run.id), answerTimeoutMs(), () =>
+        api.getRun(run.id),
+      );
       if (!isMounted()) return;
-      const step = [...released.steps].reverse().find(s => s.message.startsWith('Released by'));
-      setOutcome({ released: step?.message ?? 'Released.' });
-      onReleased?.(released);
+      if ('answer' in outcome) {
+        setOutcome({ released: releaseSteps(outcome.answer).pop() ?? 'Released.' });
+        onReleased?.(outcome.answer);
+        return;
+      }
+      const within = formatDuration(outcome.unanswered.timeoutMs / 1000);
+      if ('lookFailed' in outcome) {
+        setOutcome({
+          unanswered:
+            `No answer to the release within ${within}, and the failover could not be read again: ` +
+            `${errorMessage(outcome.lookFailed)}. Its host may still be removing what it kept. ` +
+            'Releasing again is safe: it removes what is left, and says so.',
+        });
+        return;
+      }
+      const steps = releaseSteps(outcome.seen);
+      if (steps.length > before) {
+        setOutcome({ released: `${steps[steps.length - 1]} (no answer to the release within ${within}; its timeline says so)` });
+        onReleased?.(outcome.seen);
+        return;
+      }
+      setOutcome({
+        unanswered:
+          `No answer to the release within ${within}, and the failover's timeline shows no release yet: ` +
+          'its host may still be removing what it kept. Releasing again is safe: it removes what is left, and says so.',
+      });
     } catch (error) {
       if (isMounted()) setOutcome({ error: errorMessage(error) });
     } finally {
@@ -119,6 +154,9 @@ export const ReleaseFailover = ({
       ) : null}
       {outcome && 'error' in outcome ? (
         <Alert severity="error">Not released: {outcome.error}</Alert>
+      ) : null}
+      {outcome && 'unanswered' in outcome ? (
+        <Alert severity="warning">{outcome.unanswered}</Alert>
       ) : null}
       <Dialog
         open={confirming}

@@ -19,18 +19,69 @@ export function answerTimeoutMs(intervalMs?: number): number {
 }
 
 /**
- * `request`'s answer, or a failure once it has gone `timeoutMs` unanswered (see
+ * The failure of a request left unanswered past its bound. Unlike a refusal it says nothing of
+ * what the backend did: a start, a capture or a release may have been done all the same, so the
+ * caller looks (see {@link answerOrLook}) before it says anything failed. Its name stays `Error`:
+ * the error panels show `Error: No answer…` as for any other failed load.
+ */
+export class NoAnswerError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`No answer from the backend within ${formatDuration(timeoutMs / 1000)}`);
+  }
+}
+
+/**
+ * `request`'s answer, or a {@link NoAnswerError} once it has gone `timeoutMs` unanswered (see
  * {@link answerTimeoutMs}): the caller reports and retries it as any failed request. An answer
  * that comes later is dropped.
  */
 export function answerWithin<T>(request: Promise<T>, timeoutMs: number): Promise<T> {
   let deadline: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    deadline = setTimeout(
-      () => reject(new Error(`No answer from the backend within ${formatDuration(timeoutMs / 1000)}`)),
-      timeoutMs,
-    );
+    deadline = setTimeout(() => reject(new NoAnswerError(timeoutMs)), timeoutMs);
   });
   // No timer left running once the request has settled, whichever way.
   return Promise.race([request, timeout]).finally(() => clearTimeout(deadline));
+}
+
+/**
+ * How long the card waits on the answer to one machine's capture (POST /captures with its
+ * machineRef): 35 minutes. The backend stops a machine's capture at recovery.captures.timeout (30
+ * minutes unless configured), its tidy-up bounded by the same deadline, and answers then, a
+ * success or a 503; the 5 minutes more cover working out the entity's plan first and a slow way
+ * back. An answer later than that was lost (a connection dropped by a VPN, a laptop's sleep, a
+ * proxy), and the button would spin until the page is reloaded. A backend configured for longer
+ * captures may still be taking it: the caller looks at the machine's captures and says so.
+ */
+export const CAPTURE_ANSWER_TIMEOUT_MS = 35 * 60_000;
+
+/** What a look at the backend found after a request went unanswered, or why the look failed. */
+export type LookAfterNoAnswer<L> = { seen: L } | { lookFailed: Error };
+
+/** `look`'s answer within a minute ({@link answerTimeoutMs}), or why it failed: never a throw. */
+export async function lookAfterNoAnswer<L>(look: () => Promise<L>): Promise<LookAfterNoAnswer<L>> {
+  try {
+    return { seen: await answerWithin(look(), answerTimeoutMs()) };
+  } catch (error) {
+    return { lookFailed: error instanceof Error ? error : new Error(String(error)) };
+  }
+}
+
+/**
+ * `request`'s answer; or, once it has gone `timeoutMs` unanswered, what `look` then finds of what
+ * it asked for (the run it started, the release on the run's timeline). For a request whose
+ * effect the backend records: a dropped connection does not mean it failed, and sending it again
+ * could do it twice. A refusal is thrown as it came.
+ */
+export async function answerOrLook<T, L>(
+  request: Promise<T>,
+  timeoutMs: number,
+  look: () => Promise<L>,
+): Promise<{ answer: T } | ({ unanswered: NoAnswerError } & LookAfterNoAnswer<L>)> {
+  try {
+    return { answer: await answerWithin(request, timeoutMs) };
+  } catch (error) {
+    if (!(error instanceof NoAnswerError)) throw error;
+    return { unanswered: error, ...(await lookAfterNoAnswer(look)) };
+  }
 }
