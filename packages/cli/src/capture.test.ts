@@ -3,6 +3,7 @@
  * be captured: what was captured before it is kept, and said.
  */
 import { mockCredentials, startTestBackend } from '@backstage/backend-test-utils';
+import { EngineError, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
@@ -21,6 +22,18 @@ const machine = (name: string, engine = 'primary', of = 'pay'): Entity => {
 
 const cli = (...argv: string[]) => runCli(argv);
 
+/** An engine that fails every capture, as the Docker module says it: `answered` with an error (502), or `unreachable` (503). */
+class FailingEngine extends FakeCaptureSource {
+  constructor(engineId: string, private readonly failure: 'answered' | 'unreachable') {
+    super(engineId);
+  }
+
+  async capture(m: MachineLocator): Promise<never> {
+    const cause = this.failure === 'answered' ? 'answered HTTP 500: commit failed' : 'is unreachable at 10.0.0.9:2376 (ECONNREFUSED)';
+    throw new EngineError(`capture of ${m.machineRef} (container ${m.container}) failed while committing the image: Docker engine '${this.engineId}' ${cause}`, this.engineId, this.failure);
+  }
+}
+
 /** Another capture under way of the machine on engine `held`. */
 const held = new GatedCaptureSource('held');
 held.gated.add('shop-02');
@@ -32,7 +45,10 @@ describe('recovery capture, a machine failing', () => {
     const { server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource(), held], hypervisorHosts: [new FakeHost({})] }),
+        providersModule({
+          captureSources: [new FakeCaptureSource(), held, new FailingEngine('broken', 'answered'), new FailingEngine('down', 'unreachable')],
+          hypervisorHosts: [new FakeHost({})],
+        }),
         catalogServiceMock.factory({
           entities: [
             machine('pay-01'),
@@ -44,6 +60,11 @@ describe('recovery capture, a machine failing', () => {
             machine('shop-02', 'held', 'shop'),
             machine('shop-03', 'primary', 'shop'),
             componentEntity('shop', ['resource:default/shop-01', 'resource:default/shop-02', 'resource:default/shop-03']),
+            machine('cart-01', 'primary', 'cart'),
+            machine('cart-02', 'broken', 'cart'),
+            componentEntity('cart', ['resource:default/cart-01', 'resource:default/cart-02']),
+            machine('till-01', 'down', 'till'),
+            componentEntity('till', ['resource:default/till-01']),
           ],
         }),
       ],
@@ -78,6 +99,23 @@ describe('recovery capture, a machine failing', () => {
     expect(text.stdout.split('\n').filter(Boolean).map(line => line.split(' ')[0])).toEqual(['resource:default/shop-01', 'resource:default/shop-03']);
     expect(text.stderr).toMatch(/^recovery: capture of resource:default\/shop-02 refused: it is being captured since \S+ \(capture \S+\); .*\(captured, and kept: resource:default\/shop-01, resource:default\/shop-03\)/);
     expect((await other).status).toBe(201);
+  });
+
+  it("says an engine's failure (502, 503) as the backend words it, in a line, and exits 3: not a crash, nor a capture under way", async () => {
+    const token = mockCredentials.service.token();
+    const broken = await cli('capture', 'cart', '--url', url, '--token', token);
+    expect(broken.status).toBe(3);
+    expect(broken.stdout).toMatch(/^resource:default\/cart-01 {2}capture \S+ .*\(1 of 2\)\n$/);
+    expect(broken.stderr).toBe(
+      "recovery: capture of resource:default/cart-02 failed; caused by EngineFailedError: capture of resource:default/cart-02 (container cart-02) failed while committing the image: Docker engine 'broken' answered HTTP 500: commit failed (502)\n",
+    );
+    const down = await cli('capture', 'till', '--url', url, '--token', token);
+    expect(down).toEqual({
+      status: 3,
+      stdout: '',
+      stderr:
+        "recovery: capture of resource:default/till-01 failed; caused by ServiceUnavailableError: capture of resource:default/till-01 (container till-01) failed while committing the image: Docker engine 'down' is unreachable at 10.0.0.9:2376 (ECONNREFUSED) (503)\n",
+    });
   });
 
   it('refuses, exit 3, to capture an entity that needs no machines, rather than succeed having captured nothing', async () => {

@@ -130,10 +130,11 @@ describe('DockerCaptureSource on a failing engine', () => {
     const { docker, removedTags } = fakeEngine(containers);
     // Not once the note is stale (the pause limit plus its grace): production would stay paused that long.
     const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, maxPauseMs: 60_000 });
-    await expect(
-      source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-1' }),
-    ).rejects.toThrow(
-      `capture of resource:default/web-01 could not unpause it (cannot unpause: the cgroup is busy): production stays paused; the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${id}, on engine primary), nothing kept`,
+    const capture = source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-1' });
+    // The engine's failure (502: it answered), not the backend's.
+    await expect(capture).rejects.toMatchObject({ name: 'EngineFailedError', statusCode: 502, engine: 'primary' });
+    await expect(capture).rejects.toThrow(
+      `capture of resource:default/web-01 could not unpause it (Docker engine 'primary' answered HTTP 500: cannot unpause: the cgroup is busy): production stays paused; the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${id}, on engine primary), nothing kept`,
     );
     expect(containers[id].paused).toBe(true);
     expect(removedTags).toEqual([`recovery-capture/${id}:cap-1`]);

@@ -14,7 +14,7 @@ import type {
   CapturedVolume,
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
-import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import { EngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
 import { CaptureNotes, NOTE_HEARTBEAT_MS, PAUSED_NOTE_HEARTBEAT_MS, UNPAUSE_RETRY_FIRST_MS, UNPAUSE_RETRY_MAX_MS, type CaptureNote, type HeldNote } from './captureNotes';
@@ -22,7 +22,7 @@ import { CaptureSweeps } from './captureSweeps';
 import { isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
 import { removeImage } from './lib/engineImages';
-import { answerWithin, explainEngineError, onEngine } from './lib/engineErrors';
+import { answerWithin, engineFailure, engineWords, isEngineUnreachable, onEngine } from './lib/engineErrors';
 import { removeWrittenLayers, syncToDisk, writeThinArchive } from './lib/layerStore';
 
 /**
@@ -263,7 +263,7 @@ export class DockerCaptureSource implements CaptureSource {
       }
     } catch (e) {
       if (signal?.aborted) throw this.stoppedError(machine, signal, step, '');
-      throw e;
+      throw this.engineFailure(machine, step, e);
     }
     const ref = captureImageRef(machine, options.captureId);
     const [repo, tag] = ref.split(':');
@@ -490,7 +490,7 @@ export class DockerCaptureSource implements CaptureSource {
       // start, at a capture of the machine an hour on, or once its note is stale minutes on.
       if (leftPaused) this.notes.retryUnpause(info.Id, kept);
       const machineState = unpauseError
-        ? `could not unpause it (${(explainEngineError(this.engineId, unpauseError) as Error).message}): production stays paused; ` +
+        ? `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused; ` +
           `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
           `(by hand: docker unpause ${machine.container}, on engine ${this.engineId})`
         : 'unpaused';
@@ -516,9 +516,14 @@ export class DockerCaptureSource implements CaptureSource {
           `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
         );
       }
+      // The engine's failure, whatever the capture's own was: production stays paused on it.
       if (unpauseError) {
-        const failure = e === unpauseError ? '' : ` failed while ${step} (${(e as Error).message}) and`;
-        throw new Error(`capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`);
+        const failure = e === unpauseError ? '' : ` failed while ${step} (${engineWords(this.engineId, e)}) and`;
+        throw new EngineError(
+          `capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`,
+          this.engineId,
+          isEngineUnreachable(this.engineId, unpauseError) ? 'unreachable' : 'answered',
+        );
       }
       // Node's own message names no file for a failed write (a full disk): the store is named here.
       if (isStoreError(e)) {
@@ -526,7 +531,7 @@ export class DockerCaptureSource implements CaptureSource {
           `capture of ${machine.machineRef} could not write to the capture store ${this.options.storeDirectory} while ${step} (${e.message})${pausedAt ? `: ${machineState}` : ''}, nothing kept`,
         );
       }
-      throw e;
+      throw this.engineFailure(machine, step, e);
     } finally {
       clearInterval(heartbeat);
     }
@@ -574,6 +579,15 @@ export class DockerCaptureSource implements CaptureSource {
         ? signal.reason.message
         : `capture of ${machine.machineRef} on engine ${this.engineId} was stopped by its caller`;
     return new ServiceUnavailableError(`${reason} while ${step}: ${left}nothing kept`);
+  }
+
+  /**
+   * The engine's failure (unreachable, or an error answer) while the capture of `machine` was at
+   * `step`, as an EngineError naming engine, machine, container, step and cause (engineFailure):
+   * never the engine's status as the caller's. Other errors as they are.
+   */
+  private engineFailure(machine: MachineLocator, step: string, error: unknown): unknown {
+    return engineFailure(this.engineId, error, `capture of ${machine.machineRef} (container ${machine.container}) failed while ${step}`);
   }
 
   /** One engine call of this engine, failing where it is not answered within `ms` (answerWithin). */

@@ -68,7 +68,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     networks: CapturedNetwork[],
     options: { internal: boolean },
   ): Promise<LabHandle> {
-    return onEngine(this.id, () => this.createLabOn(runId, networks, options));
+    return onEngine(this.id, () => this.createLabOn(runId, networks, options), `creating the lab of run ${runId} failed`);
   }
 
   private async createLabOn(
@@ -172,7 +172,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   room(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
-    return onEngine(this.id, () => this.roomOn(runId, waves));
+    return onEngine(this.id, () => this.roomOn(runId, waves), `reading the room run ${runId} needs failed`);
   }
 
   /**
@@ -220,17 +220,21 @@ export class DockerHypervisorHost implements HypervisorHost {
 
   /** Verifies the artifact's checksum, then `docker load`s it. */
   loadCapture(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>): Promise<void> {
-    return onEngine(this.id, async () => {
-      await verifyArtifact(this.options.storeDirectory, capture);
-      await loadArtifact(this.docker, this.options.storeDirectory, capture);
-    });
+    return onEngine(
+      this.id,
+      async () => {
+        await verifyArtifact(this.options.storeDirectory, capture);
+        await loadArtifact(this.docker, this.options.storeDirectory, capture);
+      },
+      `loading capture ${capture.captureId} failed`,
+    );
   }
 
   restoreMachine(
     lab: LabHandle,
     capture: RestorableCapture,
   ): Promise<RestoredMachine> {
-    return onEngine(this.id, () => this.restoreMachineOn(lab, capture));
+    return onEngine(this.id, () => this.restoreMachineOn(lab, capture), `restoring ${capture.machineRef} (capture ${capture.captureId}) in the lab of run ${lab.runId} failed`);
   }
 
   private async restoreMachineOn(
@@ -453,7 +457,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   startMachine(machine: MachineHandle): Promise<void> {
-    return onEngine(this.id, () => this.startMachineOn(machine));
+    return onEngine(this.id, () => this.startMachineOn(machine), `starting ${machine.machineRef} in the lab of run ${machine.runId} failed`);
   }
 
   private async startMachineOn(machine: MachineHandle): Promise<void> {
@@ -518,7 +522,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   inspectMachine(machine: MachineHandle): Promise<MachineState> {
-    return onEngine(this.id, () => this.inspectMachineOn(machine));
+    return onEngine(this.id, () => this.inspectMachineOn(machine), `inspecting ${machine.machineRef} in the lab of run ${machine.runId} failed`);
   }
 
   private async inspectMachineOn(machine: MachineHandle): Promise<MachineState> {
@@ -532,7 +536,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   logTail(machine: MachineHandle, lines: number): Promise<string> {
-    return onEngine(this.id, () => this.logTailOn(machine, lines));
+    return onEngine(this.id, () => this.logTailOn(machine, lines), `reading the log of ${machine.machineRef} in the lab of run ${machine.runId} failed`);
   }
 
   private async logTailOn(machine: MachineHandle, lines: number): Promise<string> {
@@ -549,11 +553,11 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
-    return onEngine(this.id, () => this.labProbe.probe(lab, machine, probe));
+    return onEngine(this.id, () => this.labProbe.probe(lab, machine, probe), `probing ${machine.machineRef} in the lab of run ${lab.runId} failed`);
   }
 
   listLabResources(runId?: string): Promise<LabResources> {
-    return onEngine(this.id, () => this.listLabResourcesOn(runId));
+    return onEngine(this.id, () => this.listLabResourcesOn(runId), `listing ${runId === undefined ? "every run's lab" : `the lab of run ${runId}`} failed`);
   }
 
   private async listLabResourcesOn(runId?: string): Promise<LabResources> {
@@ -567,7 +571,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   teardown(runId: string): Promise<LabResources> {
-    return onEngine(this.id, () => this.teardownOn(runId));
+    return onEngine(this.id, () => this.teardownOn(runId), `tearing down the lab of run ${runId} failed`);
   }
 
   private async teardownOn(runId: string): Promise<LabResources> {

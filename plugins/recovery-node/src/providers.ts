@@ -149,7 +149,8 @@ export interface CaptureSource {
    * capture should it fail. A source without such a note may leave it uncalled: the caller then
    * records what it returns. `signal` aborts at the capture's deadline (or the backend's
    * shutdown): stop the engine calls, unpause what was paused, keep nothing, and fail with an
-   * error that starts with the reason's message.
+   * error that starts with the reason's message. An engine that cannot be reached, or answers
+   * with an error, fails it with an EngineError.
    */
   capture(
     machine: MachineLocator,
@@ -166,6 +167,50 @@ export interface CaptureSource {
    * among them. Returns the ids removed.
    */
   removeUnrecorded?(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]>;
+}
+
+/**
+ * How a capture source or hypervisor host says that its engine (or hypervisor) failed an
+ * operation, not the backend: it could not be reached, or it answered with an error. The backend
+ * answers its HTTP caller with `statusCode`, never with the status of the engine's own answer (an
+ * engine's 404 or 409 is no missing entity and no capture under way). The message names the
+ * engine, the machine or container, the operation and the cause, in one line:
+ * `capture of resource:default/web-01 (container web-01) failed while committing the image:
+ * Docker engine 'primary' answered HTTP 500: ...`.
+ *
+ * - `unreachable`, 503: a refused or broken connection, no socket, a timeout (no answer within the
+ *   wait), a failed TLS handshake. Named `ServiceUnavailableError`, as @backstage/errors' 503 is:
+ *   Backstage's error handler and ForwardedError go by the name, and a run takes it for its host
+ *   gone, not for its machine's failure. Try again once the engine is back.
+ * - `answered`, 502, named `EngineFailedError`: the engine answered with an error, a 5xx or a 4xx
+ *   the operation does not make an answer of its own (a container that is not there is a 404
+ *   NotFoundError naming it and the engine). 502, not 503: the engine is up and refused, which
+ *   trying again seldom mends, and its own logs say why.
+ */
+export class EngineError extends Error {
+  /** What the backend answers: 503 (unreachable) or 502 (answered with an error). */
+  readonly statusCode: 502 | 503;
+
+  constructor(
+    message: string,
+    /** Id of the engine (a primary engine, or a hypervisor host), as configured. */
+    readonly engine: string,
+    failure: 'unreachable' | 'answered',
+  ) {
+    super(message);
+    this.name = failure === 'unreachable' ? 'ServiceUnavailableError' : 'EngineFailedError';
+    this.statusCode = failure === 'unreachable' ? 503 : 502;
+  }
+}
+
+/** Whether `error` is an EngineError, by its fields too: one from another copy of this package counts. */
+export function isEngineError(error: unknown): error is EngineError {
+  if (error instanceof EngineError) return true;
+  const e = error as Partial<EngineError> | null;
+  return (
+    typeof e?.engine === 'string' &&
+    ((e.name === 'ServiceUnavailableError' && e.statusCode === 503) || (e.name === 'EngineFailedError' && e.statusCode === 502))
+  );
 }
 
 /** A capture to restore, as the hypervisor host needs it. */
@@ -244,7 +289,8 @@ export interface HostRoom {
 
 /**
  * The designated recovery host: its virtualization layer runs the recovered machines.
- * Every resource it creates for a run carries the run id as a label.
+ * Every resource it creates for a run carries the run id as a label. Its virtualization layer
+ * failing an operation (unreachable, or answering with an error) fails it with an EngineError.
  */
 export interface HypervisorHost {
   readonly id: string;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { LabHandle, MachineHandle } from '@backstage-recovery/plugin-recovery-node';
 import { DockerCaptureSource } from '../DockerCaptureSource';
 import { DockerHypervisorHost } from '../DockerHypervisorHost';
-import { answerWithin, explainEngineError, isUnanswered, onEngine } from './engineErrors';
+import { answerWithin, engineFailure, explainEngineError, isUnanswered, onEngine } from './engineErrors';
 
 /** A local TCP port nothing listens on: bound once by us, then released. */
 async function closedPort(): Promise<number> {
@@ -39,16 +39,20 @@ describe('engine errors', () => {
       const host = new DockerHypervisorHost('dr-host', new Docker({ socketPath: socket }), { storeDirectory: dir });
       const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-prod'] };
       const machine: MachineHandle = { runId: 'run-1', machineRef: 'resource:default/db', id: 'c0ffee', hostnames: ['db'] };
-      const unreachable = {
+      // Each says what it was doing first, then the engine's failure: a 503, the engine named.
+      const unreachable = (doing: string) => ({
         name: 'ServiceUnavailableError',
-        message: `Docker engine 'dr-host' is unreachable at ${socket} (ENOENT): is it running, and may the backend use it?`,
-      };
-      await expect(host.listLabResources('run-1')).rejects.toMatchObject(unreachable);
-      await expect(host.teardown('run-1')).rejects.toMatchObject(unreachable);
-      await expect(host.logTail(machine, 20)).rejects.toMatchObject(unreachable);
-      await expect(host.probe(lab, machine, { kind: 'tcp', port: 5432 })).rejects.toMatchObject(unreachable);
-      await expect(host.startMachine(machine)).rejects.toMatchObject(unreachable);
-      await expect(host.inspectMachine(machine)).rejects.toMatchObject(unreachable);
+        statusCode: 503,
+        engine: 'dr-host',
+        message: `${doing} failed: Docker engine 'dr-host' is unreachable at ${socket} (ENOENT): is it running, and may the backend use it?`,
+      });
+      await expect(host.listLabResources('run-1')).rejects.toMatchObject(unreachable('listing the lab of run run-1'));
+      await expect(host.listLabResources()).rejects.toMatchObject(unreachable("listing every run's lab"));
+      await expect(host.teardown('run-1')).rejects.toMatchObject(unreachable('tearing down the lab of run run-1'));
+      await expect(host.logTail(machine, 20)).rejects.toMatchObject(unreachable('reading the log of resource:default/db in the lab of run run-1'));
+      await expect(host.probe(lab, machine, { kind: 'tcp', port: 5432 })).rejects.toMatchObject(unreachable('probing resource:default/db in the lab of run run-1'));
+      await expect(host.startMachine(machine)).rejects.toMatchObject(unreachable('starting resource:default/db in the lab of run run-1'));
+      await expect(host.inspectMachine(machine)).rejects.toMatchObject(unreachable('inspecting resource:default/db in the lab of run run-1'));
 
       // Over TCP, the same: the capture source's discard on a port where nothing listens.
       const port = await closedPort();
@@ -103,8 +107,57 @@ describe('engine errors', () => {
     await expect(answerWithin('primary', 'the ping', 50, async () => 'OK')).resolves.toBe('OK');
   });
 
-  it('leaves other errors as they are', () => {
+  it('leaves an error answer to explainEngineError\'s caller, as it does any other error', () => {
     const error = Object.assign(new Error('no such container'), { statusCode: 404 });
     expect(explainEngineError('primary', error)).toBe(error);
+  });
+
+  it('names a failed TLS handshake (a certificate not trusted, for another name, no TLS there) as the engine unreachable, 503', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ code: 'DEPTH_ZERO_SELF_SIGNED_CERT', message: 'self-signed certificate' }, '(DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate)'],
+      [
+        { code: 'ERR_TLS_CERT_ALTNAME_INVALID', message: "Hostname/IP does not match certificate's altnames", host: 'dr-host.example' },
+        "at dr-host.example: the TLS connection failed (ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames)",
+      ],
+      [
+        { code: 'EPROTO', syscall: 'write', message: 'write EPROTO C08C66ABFF7E0000:error:0A00010B:SSL routines:tls_validate_record_header:wrong version number:../deps/openssl/ssl/record.c:77:' },
+        '(EPROTO: wrong version number)',
+      ],
+    ];
+    for (const [fields, said] of cases) {
+      const error = engineFailure('dr-host', Object.assign(new Error(String(fields.message)), fields), 'tearing down the lab of run run-1 failed') as Error;
+      expect(error).toMatchObject({ name: 'ServiceUnavailableError', statusCode: 503, engine: 'dr-host' });
+      expect(error.message).toContain(said);
+      expect(error.message).toMatch(/^tearing down the lab of run run-1 failed: Docker engine 'dr-host' is unreachable.*: does it speak TLS there, and do its certificate and recovery\.docker\.engines\[dr-host\] ca, cert and key match\?$/);
+    }
+  });
+
+  it('says an error answer in the engine\'s own words, under its context, as a 502 whatever its status', () => {
+    // As dockerode words it: `(HTTP code <status>) <reason> - <the engine's message> `.
+    for (const statusCode of [500, 404, 409, 400]) {
+      const answer = Object.assign(new Error(`(HTTP code ${statusCode}) unexpected - the engine says no `), { statusCode, reason: undefined, json: { message: 'the engine says no' } });
+      expect(engineFailure('primary', answer, 'starting resource:default/db in the lab of run run-1 failed')).toMatchObject({
+        name: 'EngineFailedError',
+        statusCode: 502,
+        engine: 'primary',
+        message: `starting resource:default/db in the lab of run run-1 failed: Docker engine 'primary' answered HTTP ${statusCode}: the engine says no`,
+      });
+    }
+  });
+
+  it("leaves what is not the engine's failure as it is: the operation's own refusal, a file's error, an EngineError that said its context", async () => {
+    const refusal = Object.assign(new Error('machine resource:default/web-01: no container "web-01" on engine primary'), { name: 'NotFoundError' });
+    const fileError = await readFile(join(tmpdir(), 'no-such-capture-artifact.tar')).catch(e => e);
+    const said = engineFailure('primary', Object.assign(new Error('refused'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 1 }), 'listing the lab of run run-1 failed');
+    for (const error of [refusal, fileError, said, new Error('checksum mismatch')]) {
+      expect(engineFailure('primary', error, 'capture of resource:default/web-01 (container web-01) failed while committing the image')).toBe(error);
+    }
+    // One said without a context (explainEngineError, answerWithin) is said again with it.
+    const bare = explainEngineError('primary', Object.assign(new Error('refused'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 1 }));
+    expect(engineFailure('primary', bare, 'inspecting resource:default/db in the lab of run run-1 failed')).toMatchObject({
+      name: 'ServiceUnavailableError',
+      statusCode: 503,
+      message: "inspecting resource:default/db in the lab of run run-1 failed: Docker engine 'primary' is unreachable at 127.0.0.1:1 (ECONNREFUSED): is it running, and may the backend use it?",
+    });
   });
 });

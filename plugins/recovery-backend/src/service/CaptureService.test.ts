@@ -4,7 +4,7 @@ import { ConflictError, InputError, NotFoundError, ServiceUnavailableError } fro
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import type { CapturedMachine, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { EngineError, type CapturedMachine, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { RecoveryStore } from '../database/RecoveryStore';
@@ -207,6 +207,38 @@ describe('CaptureService', () => {
       'capture of resource:default/data-01 on engine primary did not finish within 0.2 s (recovery.captures.timeout); caused by NotFoundError: the engine cut the stream',
     );
     expect(failure.name).toBe('NotFoundError');
+  });
+
+  it("keeps the status of an engine's failure (EngineError: 502, 503) where it names the machine or the deadline with it", async () => {
+    const failing = (statusCode: 502 | 503) =>
+      new (class extends FakeCaptureSource {
+        async capture(): Promise<never> {
+          throw new EngineError(`Docker engine 'primary' ${statusCode === 502 ? 'answered HTTP 500' : 'is unreachable'}`, 'primary', statusCode === 502 ? 'answered' : 'unreachable');
+        }
+      })();
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities: [machineEntity('data-01')] }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    for (const statusCode of [502, 503] as const) {
+      const providers = new ProviderRegistry();
+      providers.addCaptureSource(failing(statusCode));
+      const captures = new CaptureService(new RecoveryStore(knex), providers, new PlanService(graphs), mockServices.logger.mock(), 3);
+      // An entity's capture names the machine: ForwardedError alone would keep the name, not the status (a 500).
+      const failure = await captures.captureEntity('resource:default/data-01').catch(e => e);
+      expect({ statusCode: failure.statusCode, message: failure.message }).toEqual({
+        statusCode,
+        message: `capture of resource:default/data-01 failed; caused by ${statusCode === 502 ? 'EngineFailedError' : 'ServiceUnavailableError'}: Docker engine 'primary' ${statusCode === 502 ? 'answered HTTP 500' : 'is unreachable'}`,
+      });
+    }
+    // Past the deadline, the deadline is named, the engine's status kept.
+    const { captures } = await serviceWithin(200, new StuckSource(true, new EngineError("Docker engine 'primary' answered HTTP 500: commit failed", 'primary', 'answered')));
+    const late = await captures.captureMachine(locator).catch(e => e);
+    expect({ name: late.name, statusCode: late.statusCode, message: late.message }).toEqual({
+      name: 'EngineFailedError',
+      statusCode: 502,
+      message:
+        "capture of resource:default/data-01 on engine primary did not finish within 0.2 s (recovery.captures.timeout); caused by EngineFailedError: Docker engine 'primary' answered HTTP 500: commit failed",
+    });
   });
 
   it('words deadlines of minutes as such, and lets a capture within its deadline finish', async () => {

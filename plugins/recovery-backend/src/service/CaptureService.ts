@@ -2,7 +2,7 @@ import { LoggerService } from '@backstage/backend-plugin-api';
 import { ConflictError, ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
 import { formatSeconds, nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
-import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import { isEngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { PlanService } from './PlanService';
@@ -37,6 +37,16 @@ function refusal(ref: string, hold: Hold): string {
 }
 
 const ONE_AT_A_TIME = 'one capture of a machine at a time: try again once it has finished';
+
+/**
+ * A ForwardedError, which keeps its cause's name (by which Backstage's error handler answers 404,
+ * 503, …), and the status of a cause that says it by its status instead: an engine's failure
+ * (EngineError, 502).
+ */
+function forwarded(message: string, cause: unknown): ForwardedError {
+  const error = new ForwardedError(message, cause);
+  return isEngineError(cause) ? Object.assign(error, { statusCode: cause.statusCode }) : error;
+}
 
 /** Takes captures of primary machines and keeps the last N of each. */
 export class CaptureService {
@@ -114,7 +124,7 @@ export class CaptureService {
         const taken = captures.length > 0 ? `captured before it, and kept: ${captures.map(c => c.machineRef).join(', ')}` : '';
         const left = busy.map(b => refusal(b.ref, b.hold)).join('; ');
         const said = [taken, left].filter(Boolean).join('; ');
-        throw new ForwardedError(`capture of ${locator.machineRef} failed${said ? ` (${said})` : ''}`, error);
+        throw forwarded(`capture of ${locator.machineRef} failed${said ? ` (${said})` : ''}`, error);
       }
     }
     if (busy.length > 0) {
@@ -289,7 +299,7 @@ export class CaptureService {
       return await Promise.race([capture, abandoned]);
     } catch (error) {
       const reason = (deadline.reason as Error | undefined)?.message;
-      if (deadline.aborted && !String((error as Error)?.message).includes(reason!)) throw new ForwardedError(reason!, error);
+      if (deadline.aborted && !String((error as Error)?.message).includes(reason!)) throw forwarded(reason!, error);
       throw error;
     } finally {
       deadline.removeEventListener('abort', startGrace);
