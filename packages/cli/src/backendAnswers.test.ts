@@ -95,6 +95,43 @@ describe('recovery against what a backend, or what stands in front of it, answer
     expect(await cli('run', 'web')).toEqual({ status: 3, stdout: '', stderr: `recovery: ${kept} (409)\n` });
   });
 
+  it('says a recovery point earlier than machines\' kept captures a machine a line, with the earliest point to give: exit 3', async () => {
+    const body = {
+      recoveryPoint: '2026-12-01T00:00:00.000Z',
+      machines: [
+        { machineRef: 'resource:default/db-01', oldestCaptureAt: '2026-12-03T01:00:00.000Z' },
+        { machineRef: 'resource:default/web-01', oldestCaptureAt: '2026-12-03T01:00:02.000Z' },
+      ],
+      neverCaptured: [],
+      earliestRecoveryPoint: '2026-12-03T01:00:02.000Z',
+    };
+    handle = (_req, res) => backendError(res, 409, 'RecoveryPointTooEarlyError', 'No capture kept at or before the recovery point …', body);
+    expect(await cli('run', 'web', '--recovery-point', '2026-12-01T01:00:00+01:00')).toEqual({
+      status: 3,
+      stdout: '',
+      stderr:
+        'recovery: no capture kept at or before the recovery point 2026-12-01T00:00:00.000Z of 2 machines of component:default/web:\n' +
+        '  resource:default/db-01   its oldest kept capture is of 2026-12-03T01:00:00.000Z\n' +
+        '  resource:default/web-01  its oldest kept capture is of 2026-12-03T01:00:02.000Z\n' +
+        '--recovery-point 2026-12-03T01:00:02.000Z is the earliest every machine allows (recovery.captureStore.keepLast sets how many captures are kept); ' +
+        'leave it out to restore the latest captures\n',
+    });
+    // A machine never captured: said apart, and no point offered.
+    handle = (_req, res) =>
+      backendError(res, 409, 'RecoveryPointTooEarlyError', 'No capture kept at or before the recovery point …', {
+        ...body,
+        machines: body.machines.slice(0, 1),
+        neverCaptured: ['resource:default/web-01'],
+        earliestRecoveryPoint: undefined,
+      });
+    expect((await cli('run', 'web', '--recovery-point', '2026-12-01T00:00:00Z')).stderr).toBe(
+      'recovery: no capture kept at or before the recovery point 2026-12-01T00:00:00.000Z of 2 machines of component:default/web:\n' +
+        '  resource:default/db-01   its oldest kept capture is of 2026-12-03T01:00:00.000Z\n' +
+        '  resource:default/web-01  never captured\n' +
+        'capture resource:default/web-01 first (recovery capture component:default/web): no recovery point can restore it until then\n',
+    );
+  });
+
   it("shortens a gateway's or proxy's HTML error page to a line, and tells a backend without the plugin", async () => {
     handle = (_req, res) => res.writeHead(503, 'Service Unavailable', { 'Content-Type': 'text/html' }).end(NGINX_503);
     expect(await cli('run', 'web')).toEqual({

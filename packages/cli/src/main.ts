@@ -9,7 +9,7 @@ import {
   formatBytes,
   nothingToCapture,
   parseDurationSeconds,
-  parseRecoveryPoint,
+  readRecoveryPoint,
   RECOVERY_POINT_FORMAT,
   type Capture,
   type InitializationEvent,
@@ -569,10 +569,11 @@ export async function main(
     const client = connect(opts);
     intervalMs(opts.interval);
     // Malformed, it is refused here, before any request; the backend refuses one in its future.
-    const recoveryPoint = opts.recoveryPoint === undefined ? undefined : parseRecoveryPoint(opts.recoveryPoint);
-    if (opts.recoveryPoint !== undefined && recoveryPoint === undefined) {
-      throw new InputError(`--recovery-point: ${RECOVERY_POINT_FORMAT}, got '${opts.recoveryPoint}'`);
+    const read = opts.recoveryPoint === undefined ? undefined : readRecoveryPoint(opts.recoveryPoint);
+    if (read && 'problem' in read) {
+      throw new InputError(`--recovery-point: ${RECOVERY_POINT_FORMAT}, got '${opts.recoveryPoint}': ${read.problem}`);
     }
+    const recoveryPoint = read?.point;
     const run = await startRun(client, entityRefArg(entity), { ...opts, recoveryPoint });
     // The point the backend recorded: a run restoring earlier captures than the latest says so.
     const at = run.recoveryPoint ? ` to the recovery point ${run.recoveryPoint}` : '';

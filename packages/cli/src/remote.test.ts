@@ -135,12 +135,19 @@ describe('recovery CLI against a backend', () => {
     expect(await cli(...as('run', 'web', '--recovery-point', '2026-11-02T01:00:00'))).toEqual({
       status: 2,
       stdout: '',
-      stderr: "recovery: --recovery-point: an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00, got '2026-11-02T01:00:00'\n",
+      stderr:
+        "recovery: --recovery-point: an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00, got '2026-11-02T01:00:00': " +
+        'no zone: end it with Z (UTC) or an offset such as +02:00\n',
     });
     const early = await cli(...as('run', 'web', '--recovery-point', '2000-01-01T00:00:00Z'));
     expect(early).toMatchObject({ status: 3, stdout: '' });
+    // The machine, its oldest kept capture, and that time again as the earliest point to give.
     expect(early.stderr).toMatch(
-      /^recovery: No capture kept at or before the recovery point 2000-01-01T00:00:00.000Z of resource:default\/web-01 \(its oldest kept is of \S+Z\): choose a later point .* \(409\)\n$/,
+      new RegExp(
+        '^recovery: no capture kept at or before the recovery point 2000-01-01T00:00:00.000Z of 1 machine of component:default/web:\\n' +
+          '  resource:default/web-01  its oldest kept capture is of (\\S+Z)\\n' +
+          '--recovery-point \\1 is the earliest every machine allows \\(recovery.captureStore.keepLast sets how many captures are kept\\); leave it out to restore the latest captures\\n$',
+      ),
     );
   });
 

@@ -7,6 +7,8 @@ import {
   isRunActive,
   missingDependencies,
   RecoveryClient,
+  type RecoveryPointTooEarly,
+  recoveryPointTooEarly,
   timelineSteps,
   type MachinePhase,
   type Readiness,
@@ -375,6 +377,8 @@ export async function startRun(
           'Fix the catalog, or run with --accept-missing-dependencies to recover without what is missing',
       );
     }
+    const tooEarly = recoveryPointTooEarly(error);
+    if (tooEarly) throw new BackendError(formatRecoveryPointTooEarly(entityRef, tooEarly));
     if (isHostBusy(error)) {
       const holder = (error as ResponseError).body?.error as { runId?: string; entityRef?: string } | undefined;
       throw new BackendError(
@@ -383,6 +387,31 @@ export async function startRun(
     }
     throw error;
   }
+}
+
+/**
+ * A recovery point refused as earlier than machines' kept captures: a line per machine with its
+ * oldest kept capture (or never captured), then the earliest point every machine allows.
+ */
+export function formatRecoveryPointTooEarly(entityRef: string, refused: RecoveryPointTooEarly): string {
+  const rows = [
+    ...refused.machines.map(m => [m.machineRef, `its oldest kept capture is of ${m.oldestCaptureAt}`]),
+    ...refused.neverCaptured.map(m => [m, 'never captured']),
+  ];
+  const width = Math.max(...rows.map(([ref]) => ref.length));
+  const count = rows.length === 1 ? '1 machine' : `${rows.length} machines`;
+  const { neverCaptured, earliestRecoveryPoint: earliest } = refused;
+  const next =
+    neverCaptured.length > 0
+      ? `capture ${neverCaptured.join(', ')} first (recovery capture ${entityRef}): no recovery point can restore ${neverCaptured.length === 1 ? 'it' : 'them'} until then`
+      : earliest
+      ? `--recovery-point ${earliest} is the earliest every machine allows (recovery.captureStore.keepLast sets how many captures are kept); leave it out to restore the latest captures`
+      : 'choose a later point, or leave --recovery-point out to restore the latest captures';
+  return [
+    `no capture kept at or before the recovery point ${refused.recoveryPoint} of ${count} of ${entityRef}:`,
+    ...rows.map(([ref, what]) => `  ${ref.padEnd(width)}  ${what}`),
+    next,
+  ].join('\n');
 }
 
 /** The overview, most at risk first: one line per entity. */

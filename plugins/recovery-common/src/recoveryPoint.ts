@@ -1,34 +1,118 @@
+import { ResponseError } from '@backstage/errors';
+import { readIsoTime } from './isoTime';
+import type { Capture } from './types';
+
 /** What a recovery point is written as, for messages that refuse one. */
 export const RECOVERY_POINT_FORMAT = 'an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00';
 
-// Date and time, seconds and their fraction optional, then the zone: Z, or an offset (+02:00, +0200).
-const POINT = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+/**
+ * Reads a recovery point (`POST /runs` `recoveryPoint`, `recovery run --recovery-point`, the card's
+ * time typed in): a date and time of day with its zone (`Z` or an offset with its minutes), as
+ * {@link readIsoTime} reads it. Returns the instant in UTC (`toISOString`), else what is wrong
+ * with the text: a time without its zone (whose would it be?), a date alone, a date that does not
+ * exist (`2026-02-30`), an hour past 23 (not `24:00`), a zone of hours alone (`+02`), a time
+ * whose UTC year is not 0000 to 9999.
+ */
+export function readRecoveryPoint(text: string): { point: string } | { problem: string } {
+  const time = readIsoTime(text);
+  if ('problem' in time) return { problem: time.problem };
+  // As RFC 3339 writes it, which has no year before 0000 nor after 9999 (0000-01-01T00:30+01:00 is in year -1).
+  if (time.ms < FIRST_TIME) return { problem: 'before the year 0000 in UTC' };
+  if (time.ms >= PAST_LAST_TIME) return { problem: 'after the year 9999 in UTC' };
+  return { point: new Date(time.ms).toISOString() };
+}
+
+const FIRST_TIME = Date.parse('0000-01-01T00:00:00Z');
+const PAST_LAST_TIME = Date.parse('+010000-01-01T00:00:00Z');
+
+/** A recovery point read as {@link readRecoveryPoint} reads it, in UTC; undefined for anything else. */
+export function parseRecoveryPoint(text: string): string | undefined {
+  const read = readRecoveryPoint(text);
+  return 'point' in read ? read.point : undefined;
+}
 
 /**
- * Reads a recovery point (`POST /runs` `recoveryPoint`, `recovery run --recovery-point`): a date
- * and time of day with its zone (`Z` or an offset), as ISO 8601 and RFC 3339 write it. Returns the
- * instant in UTC (`toISOString`), or undefined for anything else: a time without its zone (whose
- * would it be?), a date alone, a date that does not exist (`2026-02-30`), an hour past 23.
- * Digits past the millisecond are dropped: a capture is timed to the millisecond, so none taken
- * after the point asked is taken for one before it.
+ * Name of the 409 error `POST /runs` answers where a machine of the plan has no capture kept taken
+ * at or before the `recoveryPoint` asked. Its body names them:
+ * `{ error: { name, message, recoveryPoint, machines, neverCaptured, earliestRecoveryPoint? } }`
+ * ({@link RecoveryPointTooEarly}).
  */
-export function parseRecoveryPoint(text: string): string | undefined {
-  const match = POINT.exec(text);
-  if (!match) return undefined;
-  const [, year, month, day, hour, minute, second = '0', fraction = '', utc, sign, offsetHours, offsetMinutes] = match;
-  const [y, mo, d, h, mi, s] = [year, month, day, hour, minute, second].map(Number);
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
-  const ms = Number(fraction.padEnd(3, '0').slice(0, 3));
-  const local = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-  // Date.UTC rolls 30 February over into March: such a date does not exist.
-  const at = new Date(local);
-  if (at.getUTCFullYear() !== y || at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d) return undefined;
-  let offset = 0;
-  if (!utc) {
-    const [oh, om] = [Number(offsetHours), Number(offsetMinutes)];
-    if (oh > 23 || om > 59) return undefined;
-    offset = (sign === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+export const RECOVERY_POINT_TOO_EARLY_ERROR_NAME = 'RecoveryPointTooEarlyError';
+
+/** What a start refused for a recovery point before some machines' kept captures says. */
+export interface RecoveryPointTooEarly {
+  /** The point refused, in UTC. */
+  recoveryPoint: string;
+  /** The machines whose kept captures were all taken after it, each with its oldest one's time. */
+  machines: Array<{ machineRef: string; oldestCaptureAt: string }>;
+  /** The machines never captured: no point can restore them. */
+  neverCaptured: string[];
+  /**
+   * The earliest point at which every machine has a capture kept (the newest of `machines`'
+   * oldest); absent where a machine was never captured.
+   */
+  earliestRecoveryPoint?: string;
+}
+
+/**
+ * The earliest point a run refused for `machines` (each with its oldest kept capture) would be
+ * admitted at: every other machine had a capture at or before the point refused, which is earlier.
+ */
+export function earliestRecoveryPoint(machines: Array<{ oldestCaptureAt: string }>): string | undefined {
+  const times = machines.map(m => Date.parse(m.oldestCaptureAt)).filter(t => !Number.isNaN(t));
+  return times.length === 0 ? undefined : new Date(Math.max(...times)).toISOString();
+}
+
+/** What a start refused for a recovery point earlier than some machines' kept captures names; undefined for any other error. */
+export function recoveryPointTooEarly(error: unknown): RecoveryPointTooEarly | undefined {
+  if (!(error instanceof ResponseError) || error.statusCode !== 409) return undefined;
+  const body = error.body?.error as Partial<Record<keyof RecoveryPointTooEarly | 'name', unknown>> | undefined;
+  if (body?.name !== RECOVERY_POINT_TOO_EARLY_ERROR_NAME || typeof body.recoveryPoint !== 'string') return undefined;
+  const machines = (Array.isArray(body.machines) ? body.machines : []).filter(
+    (m): m is { machineRef: string; oldestCaptureAt: string } => typeof m?.machineRef === 'string' && typeof m?.oldestCaptureAt === 'string',
+  );
+  const neverCaptured = (Array.isArray(body.neverCaptured) ? body.neverCaptured : []).filter((m): m is string => typeof m === 'string');
+  const earliest = typeof body.earliestRecoveryPoint === 'string' ? body.earliestRecoveryPoint : undefined;
+  return {
+    recoveryPoint: body.recoveryPoint,
+    machines: machines.map(({ machineRef, oldestCaptureAt }) => ({ machineRef, oldestCaptureAt })),
+    neverCaptured,
+    ...(earliest !== undefined && neverCaptured.length === 0 && { earliestRecoveryPoint: earliest }),
+  };
+}
+
+/**
+ * Captures closer than this after the previous one ended are one capture round (a scheduled
+ * capture, the card's Capture now: machine after machine), listed as one recovery point.
+ */
+export const CAPTURE_ROUND_GAP_MS = 60_000;
+
+/**
+ * The recovery points the kept captures of a plan's machines allow (each machine's, any order),
+ * newest first, as ISO times: one per capture round, at its last capture, where every machine
+ * restores its newest capture of that round or before; none before every machine has a capture,
+ * and not the last round, which restores every machine's newest: the latest state (a plain run).
+ */
+export function earlierRecoveryPoints(capturesByMachine: Array<Array<Pick<Capture, 'createdAt' | 'durationMs'>>>): string[] {
+  if (capturesByMachine.length === 0) return [];
+  const taken = capturesByMachine.map(captures =>
+    captures.map(c => ({ at: Date.parse(c.createdAt), ms: Math.max(0, c.durationMs || 0) })).filter(c => !Number.isNaN(c.at)),
+  );
+  if (taken.some(t => t.length === 0)) return [];
+  // Every machine has a capture at or before a point from the newest of the oldest captures on;
+  // from the newest of the newest on, each machine restores its newest: the latest state.
+  const earliest = Math.max(...taken.map(t => Math.min(...t.map(c => c.at))));
+  const latest = Math.max(...taken.map(t => Math.max(...t.map(c => c.at))));
+  const all = taken.flat().sort((a, b) => a.at - b.at);
+  const points: number[] = [];
+  let roundEnd = -Infinity;
+  for (const [i, capture] of all.entries()) {
+    // A round's point is its last capture: the next starts a gap or more after all before it ended.
+    roundEnd = Math.max(roundEnd, capture.at + capture.ms);
+    const next = all[i + 1];
+    if (next && next.at - roundEnd < CAPTURE_ROUND_GAP_MS) continue;
+    if (capture.at >= earliest && capture.at < latest) points.push(capture.at);
+    roundEnd = -Infinity;
   }
-  const instant = new Date(local - offset);
-  return Number.isNaN(instant.getTime()) ? undefined : instant.toISOString();
+  return points.reverse().map(t => new Date(t).toISOString());
 }

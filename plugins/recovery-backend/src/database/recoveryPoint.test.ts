@@ -1,4 +1,5 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
+import { ConflictError } from '@backstage/errors';
 import type { Knex } from 'knex';
 import { storedCapture } from '../testing/entities';
 import { NewRun, RecoveryStore } from './RecoveryStore';
@@ -79,17 +80,33 @@ describe.each(databases.eachSupportedId())('runs to a recovery point on %p', dat
 
   it('refuses with a conflict a point some machines have no capture kept at or before, naming each with its oldest kept capture, and admits nothing', async () => {
     const refused = store.admitRun(newRun('p-early', [A, B, C], '2026-11-01T12:00:00.000Z'), new Date('2026-11-06T00:00:00.000Z'));
-    await expect(refused).rejects.toMatchObject({ name: 'ConflictError' });
-    await expect(refused).rejects.toThrow(
-      `No capture kept at or before the recovery point 2026-11-01T12:00:00.000Z of ${B} (its oldest kept is of 2026-11-03T00:00:00.000Z), ` +
-        `${C} (never captured): choose a later point (recovery.captureStore.keepLast sets how many captures of a machine are kept), ` +
-        'or none to restore the latest captures',
-    );
+    await expect(refused).rejects.toMatchObject({
+      name: 'RecoveryPointTooEarlyError',
+      statusCode: 409,
+      recoveryPoint: '2026-11-01T12:00:00.000Z',
+      machines: [{ machineRef: B, oldestCaptureAt: '2026-11-03T00:00:00.000Z' }],
+      neverCaptured: [C],
+      message:
+        `No capture kept at or before the recovery point 2026-11-01T12:00:00.000Z of ${B} (its oldest kept is of 2026-11-03T00:00:00.000Z), ` +
+        `${C} (never captured): capture ${C} first (POST /captures): no point, nor the latest captures, can restore it until then`,
+    });
+    await expect(refused).rejects.toBeInstanceOf(ConflictError);
+    expect(await refused.catch(e => e.earliestRecoveryPoint)).toBeUndefined();
     expect(await store.getRun('p-early')).toBeUndefined();
     // Before every capture of A too: A is named as well.
-    await expect(store.admitRun(newRun('p-earlier', [A, B], '2026-10-31T00:00:00.000Z'), new Date())).rejects.toThrow(
-      `of ${A} (its oldest kept is of 2026-11-01T00:00:00.000Z), ${B} (its oldest kept is of 2026-11-03T00:00:00.000Z): choose`,
-    );
+    await expect(store.admitRun(newRun('p-earlier', [A, B], '2026-10-31T00:00:00.000Z'), new Date())).rejects.toMatchObject({
+      machines: [
+        { machineRef: A, oldestCaptureAt: '2026-11-01T00:00:00.000Z' },
+        { machineRef: B, oldestCaptureAt: '2026-11-03T00:00:00.000Z' },
+      ],
+      neverCaptured: [],
+      // The newest of their oldest: A has a capture at or before it too.
+      earliestRecoveryPoint: '2026-11-03T00:00:00.000Z',
+      message:
+        `No capture kept at or before the recovery point 2026-10-31T00:00:00.000Z of ${A} (its oldest kept is of 2026-11-01T00:00:00.000Z), ` +
+        `${B} (its oldest kept is of 2026-11-03T00:00:00.000Z): choose a later point, 2026-11-03T00:00:00.000Z at the earliest ` +
+        '(recovery.captureStore.keepLast sets how many captures of a machine are kept), or none to restore the latest captures',
+    });
     // The host is free: a refused run holds nothing.
     expect(await store.activeRuns({ hypervisorHost: 'host-p-early' })).toEqual([]);
   });

@@ -7,7 +7,9 @@ import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import {
   InitializationEvent,
+  IsoTimeOptions,
   MACHINE_LABEL,
+  readIsoTime,
   SERVICE_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
 import { ClockReach, MAX_CLOCK_OFFSET, MAX_TIME } from './clock';
@@ -45,8 +47,11 @@ class LineError extends Error {}
 /** What a pretty-printed record or a JSON array needs. */
 const ONE_OBJECT_A_LINE = "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
 
-/** Extended ISO 8601 with a zone: `Z`, `±hh:mm`, `±hhmm` or `±hh`; a decimal point or comma. */
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
+/**
+ * Extended ISO 8601 with a zone as logs write it: a zone of hours alone (`+02`) too, and 24:00,
+ * the end of a day (as Date.parse reads it), which a recovery point does not take.
+ */
+const EVENT_TIME: IsoTimeOptions = { hoursOnlyZone: true, endOfDay: true };
 
 /** Longest machine or service name: the event store keeps them in varchar(255) columns. */
 export const MAX_NAME_LENGTH = 255;
@@ -154,21 +159,13 @@ function storable(value: string, field: string): string {
 }
 
 /**
- * Epoch ms of an extended ISO 8601 time with a zone, else NaN. Date.parse takes neither a comma
- * nor an hours-only zone, and rolls a date that does not exist (2024-02-30) over into the next
- * month.
+ * Epoch ms of an extended ISO 8601 time with a zone ({@link EVENT_TIME}), else NaN. Date.parse
+ * takes neither a comma nor an hours-only zone, and rolls a date that does not exist (2024-02-30)
+ * over into the next month.
  */
 export function isoTime(value: string): number {
-  if (!ISO_WITH_ZONE.test(value) || !calendarDate(value)) return NaN;
-  return Date.parse(value.replace(',', '.').replace(/([+-]\d{2})$/, '$1:00'));
-}
-
-/** Whether an ISO 8601 string's date exists. */
-function calendarDate(iso: string): boolean {
-  const y = Number(iso.slice(0, 4));
-  const m = Number(iso.slice(5, 7));
-  const d = Number(iso.slice(8, 10));
-  return m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
+  const time = readIsoTime(value, EVENT_TIME);
+  return 'ms' in time ? time.ms : NaN;
 }
 
 /**
@@ -181,12 +178,12 @@ export function parseEventTime(value: unknown, field: string): number {
   if (typeof value === 'number') return epochMs(value, field, value);
   if (typeof value === 'string') {
     if (/^-?\d+$/.test(value)) return epochMs(Number(value), field, value);
-    if (!ISO_WITH_ZONE.test(value)) {
+    const time = readIsoTime(value, EVENT_TIME);
+    if ('ms' in time) return inRange(time.ms, field, value);
+    if (time.kind === 'form') {
       throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${shown(value)}`);
     }
-    const t = isoTime(value);
-    if (Number.isNaN(t)) throw new LineError(`'${field}' is not a valid date: ${shown(value)}`);
-    return inRange(t, field, value);
+    throw new LineError(`'${field}' is not a valid date: ${shown(value)}`);
   }
   if (value === undefined || value === null) throw new LineError(`missing '${field}'`);
   throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with a zone, got ${describeValue(value)}`);
