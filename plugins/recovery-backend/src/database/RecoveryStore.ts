@@ -9,6 +9,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
+import { MachinesNotCapturedError, RecoveryPointTooEarlyError } from '../run/errors';
 import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES, waitsFor } from '../run/runState';
 import type { CapturedNetwork, MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
@@ -256,7 +257,8 @@ export class RecoveryStore {
    * A failover does not wait for a test recovery (production is gone; the test can run again): it
    * preempts the test run holding the host, failed as interrupted in the same transaction with its
    * lab recorded as left, so that the failover's driver removes it before building its own; the
-   * test run's driver learns at its next heartbeat that it lost the run. `preempted` names it.
+   * test run's driver learns at its next heartbeat that it lost the run. `preempted` names it. A
+   * test run preempted in its teardown, its result already kept (setRunOutcome), keeps that result.
    */
   async admitRun(
     run: NewRun,
@@ -271,23 +273,40 @@ export class RecoveryStore {
       const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef), run.recoveryPoint);
       const uncaptured = run.machines.filter(m => !captures.has(m.machineRef)).map(m => m.machineRef);
       if (uncaptured.length > 0 && run.recoveryPoint !== undefined) {
-        throw new ConflictError(await inTx.capturedTooLate(uncaptured, run.recoveryPoint));
+        throw new RecoveryPointTooEarlyError(run.recoveryPoint, await inTx.oldestCaptures(uncaptured));
       }
       if (uncaptured.length > 0) {
-        throw new ConflictError(`No capture of ${uncaptured.join(', ')} yet: capture first (POST /captures)`);
+        throw new MachinesNotCapturedError(uncaptured);
       }
       const preempted: RecoveryRun[] = [];
       for (const test of active) {
         // Not naming its entity: the test run's readers may be shown none the catalog hides.
         const message = `${INTERRUPTED_PREFIX}preempted by failover ${run.id}`;
-        // Unless its driver finished it meanwhile (its lab then already torn down).
-        const updated = await tx('recovery_runs')
-          .where({ id: test.id })
-          .whereIn('status', ACTIVE_RUN_STATUSES)
-          .update({ status: 'failed', finished_at: at, error: JSON.stringify({ message }), lab_left: true });
-        if (updated === 0) continue;
-        await inTx.settleUnfinishedMachines(test.id, message, at);
-        await inTx.appendStep(test.id, { at: at.toISOString(), level: 'error', message });
+        const stillActive = () => tx('recovery_runs').where({ id: test.id }).whereIn('status', ACTIVE_RUN_STATUSES);
+        // Unless its driver finished it meanwhile (its lab then already torn down). Locked until the
+        // admission commits: a result its driver keeps after this read would be lost (setRunOutcome
+        // then finds the run finished).
+        const row = await stillActive().forUpdate().first('outcome');
+        if (!row) continue;
+        // Preempted in its teardown, its result already kept: finished with it, as a claim would
+        // (claimStaleRun). The failover only takes over removing its lab.
+        const outcome = json<RunOutcome>(row.outcome);
+        await stillActive().update({
+          finished_at: at,
+          ...(outcome ? outcomeColumns(outcome) : { status: 'failed', error: JSON.stringify({ message }) }),
+          lab_left: true,
+        });
+        await inTx.settleUnfinishedMachines(test.id, outcome ? (outcome.unfinishedReason ?? message) : message, at);
+        await inTx.appendStep(
+          test.id,
+          outcome
+            ? {
+                at: at.toISOString(),
+                level: 'warning',
+                message: `Failover ${run.id} preempted this run during its teardown, after the run had ${outcome.status}: that result stands; its lab is removed before the failover's is built`,
+              }
+            : { at: at.toISOString(), level: 'error', message },
+        );
         preempted.push(test);
       }
       // What each machine restores, kept with the run: retention may prune the capture later, and
@@ -324,10 +343,10 @@ export class RecoveryStore {
   }
 
   /**
-   * Why machines with no capture kept at or before a recovery point refuse a run: each named with
-   * its oldest kept capture's time (how far back the caller can go), or as never captured.
+   * The machines given, each with its oldest kept capture's time (how far back a recovery point
+   * can go), none where never captured: why those with none at or before a point refuse a run.
    */
-  private async capturedTooLate(machineRefs: string[], recoveryPoint: string): Promise<string> {
+  private async oldestCaptures(machineRefs: string[]): Promise<Array<{ machineRef: string; oldestCaptureAt?: string }>> {
     const oldest = new Map<string, string>();
     for (const chunk of chunks(machineRefs)) {
       const rows: Array<{ machine_ref: string; oldest: unknown }> = await this.db('recovery_captures')
@@ -337,11 +356,7 @@ export class RecoveryStore {
         .min({ oldest: 'created_at' });
       for (const row of rows) oldest.set(row.machine_ref, iso(row.oldest)!);
     }
-    const each = machineRefs.map(m => (oldest.has(m) ? `${m} (its oldest kept is of ${oldest.get(m)})` : `${m} (never captured)`));
-    return (
-      `No capture kept at or before the recovery point ${recoveryPoint} of ${each.join(', ')}: choose a later point ` +
-      '(recovery.captureStore.keepLast sets how many captures of a machine are kept), or none to restore the latest captures'
-    );
+    return machineRefs.map(machineRef => ({ machineRef, oldestCaptureAt: oldest.get(machineRef) }));
   }
 
   async insertRun(run: NewRun, at: Date): Promise<void> {
@@ -457,9 +472,7 @@ export class RecoveryStore {
       const outcome = json<RunOutcome>(row.outcome);
       const updated = await stale().update({
         finished_at: at,
-        ...(outcome
-          ? { status: outcome.status, error: outcome.error ? JSON.stringify(outcome.error) : null, rto_seconds: outcome.rtoSeconds ?? null }
-          : { status: 'failed', error: JSON.stringify({ message }) }),
+        ...(outcome ? outcomeColumns(outcome) : { status: 'failed', error: JSON.stringify({ message }) }),
         ...(labLeft ? { lab_left: true } : {}),
       });
       if (updated === 0) return false;
@@ -916,6 +929,22 @@ export class RecoveryStore {
     return this.withDetails(await q.orderBy(OLDEST_FIRST));
   }
 
+  /**
+   * How long ago the driver of each active run last beat, by the database's clock (see
+   * claimStaleRun): when the oldest turns stale is the staleness threshold minus its age.
+   */
+  async heartbeatAges(): Promise<Array<{ id: string; ageMs: number }>> {
+    const age =
+      this.db.client.dialect === 'postgresql'
+        ? this.db.raw('extract(epoch from clock_timestamp() - heartbeat_at) * 1000 as age_ms')
+        : this.db.raw(`${SQLITE_NOW_MS} - heartbeat_at as age_ms`);
+    const rows: Array<{ id: string; age_ms: unknown }> = await this.db('recovery_runs')
+      .whereIn('status', ACTIVE_RUN_STATUSES)
+      .whereNotNull('heartbeat_at')
+      .select('id', age);
+    return rows.map(row => ({ id: row.id, ageMs: Number(row.age_ms) }));
+  }
+
   private async withDetails(rows: any[]): Promise<RecoveryRun[]> {
     if (rows.length === 0) return [];
     const ids = rows.map(r => r.id);
@@ -1028,6 +1057,13 @@ const SQLITE_NOW_MS = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS 
 function dbNow(db: Knex): Knex.Raw {
   return db.client.dialect === 'postgresql' ? db.raw('clock_timestamp()') : db.raw(SQLITE_NOW_MS);
 }
+
+/** The columns of a run finished with the result it kept before its teardown (RunOutcome). */
+const outcomeColumns = (outcome: RunOutcome) => ({
+  status: outcome.status,
+  error: outcome.error ? JSON.stringify(outcome.error) : null,
+  rto_seconds: outcome.rtoSeconds ?? null,
+});
 
 /** Keeps the runs whose heartbeat is older than `ms` by the database's clock. */
 function heartbeatStaleFor(q: Knex.QueryBuilder, ms: number): void {

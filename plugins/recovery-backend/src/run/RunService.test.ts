@@ -2,7 +2,7 @@ import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
-import type { HypervisorHost, LabHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import type { HypervisorHost, LabHandle, LabResources, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
@@ -1008,6 +1008,86 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   );
 
   it.each([
+    ['succeeded', 'on this backend', 1],
+    ['failed', 'on this backend', 1],
+    ['succeeded', 'on another replica', 2],
+    ['failed', 'on another replica', 2],
+  ] as const)(
+    'a failover preempting a test recovery in its teardown (%s, %s) leaves it finished with the result it had reached, not interrupted, its lab removed before the failover builds its own',
+    async (result, _, backends) => {
+      const host = new FakeHost(needs);
+      // The test's web-01 exits once started where the test is to fail; the failover's boots.
+      const startMachine = host.startMachine.bind(host);
+      host.startMachine = async machine => {
+        await startMachine(machine);
+        if (result === 'failed' && machine.runId === testRunId && machine.machineRef === 'resource:default/web-01') host.exit(machine.id, 3);
+      };
+      // The test's own teardown is held until the failover is admitted.
+      let inTeardown!: () => void;
+      const tearingDown = new Promise<void>(resolve => {
+        inTeardown = resolve;
+      });
+      let release!: () => void;
+      const released = new Promise<void>(resolve => {
+        release = resolve;
+      });
+      const teardown = host.teardown.bind(host);
+      let testRunId = '';
+      host.teardown = async runId => {
+        if (runId === testRunId) {
+          inTeardown();
+          await released;
+        }
+        return teardown(runId);
+      };
+      // What of the test's lab is on the host when the failover builds its own.
+      let testLabAtFailover: LabResources | undefined;
+      const createLab = host.createLab.bind(host);
+      host.createLab = async (runId, networks) => {
+        if (runId !== testRunId) testLabAtFailover = await host.listLabResources(testRunId);
+        return createLab(runId, networks);
+      };
+      const replicas = Array.from({ length: backends }, () => service(host));
+      const test = await replicas[0].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'schedule' });
+      testRunId = test.id;
+      await tearingDown;
+      const failover = await replicas[backends - 1].start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+      release();
+      await replicas[backends - 1].waitFor(failover.id);
+      await replicas[0].waitFor(test.id);
+
+      const run = (await store.getRun(test.id))!;
+      expect(run.status).toBe(result);
+      if (result === 'succeeded') {
+        expect(run.error).toBeUndefined();
+        expect(run.rtoSeconds).toBeGreaterThan(0);
+        expect(run.machines.every(m => m.phase === 'ready')).toBe(true);
+      } else {
+        expect(run.error).toEqual({ machineRef: 'resource:default/web-01', message: 'resource:default/web-01 failed: stopped with exit code 3' });
+        expect(run.rtoSeconds).toBeUndefined();
+      }
+      expect(run.steps).toContainEqual(
+        expect.objectContaining({
+          level: 'warning',
+          message: `Failover ${failover.id} preempted this run during its teardown, after the run had ${result}: that result stands; its lab is removed before the failover's is built`,
+        }),
+      );
+      expect(run.steps.some(s => s.message.startsWith('Interrupted'))).toBe(false);
+      expect(await host.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
+      expect(await store.runsWithLabLeft()).toEqual([]);
+
+      const taking = (await store.getRun(failover.id))!;
+      expect(taking.status).toBe('succeeded');
+      // Its lab was built only once the test's was gone.
+      const preempted = taking.steps.findIndex(s => s.message === `Preempted test recovery ${test.id}, which held fake: its lab is removed before this failover's is built`);
+      expect(preempted).toBeGreaterThan(-1);
+      expect(taking.steps.findIndex(s => s.message.startsWith('Created network'))).toBeGreaterThan(preempted);
+      expect(testLabAtFailover).toEqual({ machines: [], networks: [] });
+      await Promise.all(replicas.map(r => r.shutdown()));
+    },
+  );
+
+  it.each([
     ['createLab', 'Creating the lab did not finish within 0.1 s'],
     ['restoreMachine', 'resource:default/infra-01 failed: restore did not finish within 0.1 s'],
     ['startMachine', 'resource:default/infra-01 failed: start did not finish within 0.3 s'],
@@ -1562,6 +1642,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       host: 'fake',
       keeps: '3 containers and 1 network',
       holding: "machines resource:default/infra-01, resource:default/data-01, resource:default/web-01 and production's subnet 172.29.10.0/24",
+      runId: failover.id,
+      entityRef: 'component:default/web',
     });
     // Refused, not failed: nothing counts against the entity.
     expect((await store.listRuns({ limit: 10 })).map(r => r.id)).toEqual([failover.id]);
@@ -1583,6 +1665,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       );
     expect(refusal.message).toMatch(/^component:default\/web cannot be test-recovered on fake now: an earlier failover keeps 3 containers and 1 network there, .* have that failover released \(or what it kept there removed\) and start the run again/);
     expect(refusal.message).not.toContain(hiddenFailover.id);
+    expect(refusal).toMatchObject({ runId: undefined, entityRef: undefined });
   });
 
   it('releases a finished failover: removes what it kept, says who and what in its timeline; a second release finds nothing left', async () => {
@@ -1748,6 +1831,76 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     engine.down = false;
     await runs.cleanUpInterruptedRuns();
     expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+  });
+
+  /** A test run left running on the host by a backend that stopped: its heartbeat is as of now. */
+  async function orphanOnHost(host: FakeHost, id: string): Promise<void> {
+    await store.insertRun(
+      { id, entityRef: 'component:default/web', mode: 'test', trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: 'component:default/web', waves: [], machines: [] }, options: {}, machines: [] },
+      new Date(),
+    );
+    await store.updateRun(id, { status: 'running' });
+    await host.createLab(id, [{ name: 'prod', aliases: [] }]);
+  }
+
+  it('claims a run orphaned after a sweep once its heartbeat turns stale, not at the cleanup task\'s next run, and looks no more once no run is active', async () => {
+    const host = new FakeHost(needs);
+    const runs = service(host);
+    const sweeps = vi.spyOn(runs, 'cleanUpInterruptedRuns');
+    const beatAt = Date.now();
+    await orphanOnHost(host, 'orphan');
+    // Its heartbeat is fresh: nothing to claim yet (the task would look next in 30 s).
+    expect(await runs.sweepInterruptedRuns()).toEqual([]);
+    await vi.waitFor(async () => {
+      expect((await store.getRun('orphan'))!.status).toBe('failed');
+    }, eventually);
+    const run = (await store.getRun('orphan'))!;
+    expect(run.error?.message).toBe('Interrupted: the backend driving this run stopped; removed 0 containers and 1 network');
+    // Stale by staleAfterMs (1 s), not sooner, and claimed at once.
+    const claimedAfter = Date.parse(run.finishedAt!) - beatAt;
+    expect(claimedAfter).toBeGreaterThanOrEqual(options.staleAfterMs);
+    expect(claimedAfter).toBeLessThan(options.staleAfterMs + 1_000);
+    expect(await host.listLabResources('orphan')).toEqual({ machines: [], networks: [] });
+    expect(sweeps).toHaveBeenCalledTimes(2);
+    // No run active: no look left.
+    await new Promise(resolve => setTimeout(resolve, options.staleAfterMs + 200));
+    expect(sweeps).toHaveBeenCalledTimes(2);
+    await runs.shutdown();
+  });
+
+  it('keeps one look for orphaned runs, which each sweep replaces, claims no live run, and leaves no look after shutdown', async () => {
+    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const runs = service(host);
+    const sweeps = vi.spyOn(runs, 'cleanUpInterruptedRuns');
+    await orphanOnHost(host, 'orphan');
+    for (let i = 0; i < 3; i++) await runs.sweepInterruptedRuns();
+    // Half a threshold later its heartbeat is fresher (a driver stalled a while, say): the sweeps
+    // then look again only when that one turns stale, not also when the first would have.
+    await new Promise(resolve => setTimeout(resolve, options.staleAfterMs / 2));
+    const beatAt = Date.now();
+    await store.heartbeat('orphan');
+    for (let i = 0; i < 3; i++) await runs.sweepInterruptedRuns();
+    await vi.waitFor(async () => {
+      expect((await store.getRun('orphan'))!.status).toBe('failed');
+    }, eventually);
+    expect(Date.parse((await store.getRun('orphan'))!.finishedAt!) - beatAt).toBeGreaterThanOrEqual(options.staleAfterMs);
+    // The six sweeps and one look.
+    expect(sweeps).toHaveBeenCalledTimes(7);
+
+    // A live run on another replica, beating every 50 ms (never ready, it holds the host), is
+    // looked at each time its heartbeat would turn stale, and never is.
+    const driver = service(host, { machineReadyTimeoutMs: 60_000 });
+    const live = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    await runs.sweepInterruptedRuns();
+    await new Promise(resolve => setTimeout(resolve, 2 * options.staleAfterMs));
+    expect((await store.getRun(live.id))!.status).toBe('running');
+    expect(sweeps.mock.calls.length).toBeGreaterThan(8);
+    await runs.shutdown();
+    const looked = sweeps.mock.calls.length;
+    await new Promise(resolve => setTimeout(resolve, 2 * options.staleAfterMs));
+    expect(sweeps).toHaveBeenCalledTimes(looked);
+    await driver.shutdown();
+    expect((await store.getRun(live.id))!.error?.message).toBe('Interrupted: the backend is shutting down');
   });
 
   it("judges a run stale by the database's clock, not by a cleaning replica's skewed one", async () => {

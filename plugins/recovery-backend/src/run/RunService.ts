@@ -119,6 +119,12 @@ const NEVER_ABORTED = new AbortController().signal;
 const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
 
 /**
+ * How long after a heartbeat turns stale the cleanup looks at it: a heartbeat exactly staleAfterMs
+ * old is not stale yet (claimStaleRun), and the database's clock and timers round to the millisecond.
+ */
+const PAST_STALE_MS = 50;
+
+/**
  * Executes boot plans on the hypervisor host: admission, the emulated network, restore and
  * boot wave by wave with readiness gates, timings and evidence, teardown of test labs.
  * Every step is persisted as it happens.
@@ -132,6 +138,10 @@ export class RunService {
   private readonly admitting = new Set<Promise<unknown>>();
   /** Releases of failovers under way here, by run id: a second of the same run waits for the first. */
   private readonly releasing = new Map<string, Promise<unknown>>();
+  /** This backend's next look for orphaned runs between the cleanup task's (see sweepInterruptedRuns). */
+  private nextLook?: NodeJS.Timeout;
+  /** The sweep for orphaned runs under way here: one asked for meanwhile joins it. */
+  private sweeping?: Promise<string[]>;
 
   constructor(
     private readonly store: RecoveryStore,
@@ -293,6 +303,7 @@ export class RunService {
         describeResources(kept),
         what,
         `${why}. Once production no longer needs them, ${remove} and start the run again; or recover onto another hypervisor host`,
+        shown ? { runId: failover.id, entityRef: failover.entityRef } : undefined,
       );
     }
   }
@@ -364,10 +375,51 @@ export class RunService {
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.nextLook);
     for (const controller of this.driving.values()) controller.abort();
     // Also those whose admission was under way: they are driven, interrupted, meanwhile.
     await Promise.allSettled(this.admitting);
     while (this.done.size > 0) await Promise.all(this.done.values());
+    // A sweep under way finishes what it claimed before the database closes (it looks no more).
+    await this.sweeping?.catch(() => {});
+  }
+
+  /**
+   * The cleanup task's sweep: cleanUpInterruptedRuns, then, while runs driven elsewhere are active,
+   * one more look on this backend exactly when the oldest heartbeat it saw turns stale (by the
+   * database's clock), and so on from each look. A run whose backend was killed is claimed as soon
+   * as staleAfterMs allows, not up to a task period later; a live one no sooner than before. One
+   * look at a time: each sweep replaces it, and shutdown cancels it.
+   */
+  sweepInterruptedRuns(): Promise<string[]> {
+    this.sweeping ??= this.sweep().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async sweep(): Promise<string[]> {
+    const cleaned = await this.cleanUpInterruptedRuns();
+    if (this.stopping) return cleaned;
+    // Read after the sweep, which may have spent a teardown's time: a run that turned stale
+    // meanwhile (it claimed every other, but those this backend drives) is looked at at once.
+    const dueInMs = (await this.store.heartbeatAges())
+      .filter(({ id }) => !this.driving.has(id))
+      .map(({ ageMs }) => this.options.staleAfterMs - ageMs);
+    if (dueInMs.length > 0 && !this.stopping) this.lookAgain(Math.max(0, Math.min(...dueInMs)) + PAST_STALE_MS);
+    return cleaned;
+  }
+
+  private lookAgain(inMs: number): void {
+    clearTimeout(this.nextLook);
+    this.nextLook = setTimeout(() => {
+      this.nextLook = undefined;
+      this.sweepInterruptedRuns().catch(error =>
+        this.logger.warn(`Looking again for runs orphaned by a stopped backend failed: ${messageOf(error)}; the cleanup task looks at its next run`),
+      );
+    }, inMs);
+    // Shutdown clears it; a process that ends without one is not held up for it.
+    this.nextLook.unref();
   }
 
   /**

@@ -1,9 +1,12 @@
 import { ConflictError } from '@backstage/errors';
 import type { RunMode } from '@backstage-recovery/plugin-recovery-common';
 import {
+  earliestRecoveryPoint,
   HOST_BUSY_ERROR_NAME,
   KEPT_FAILOVER_ERROR_NAME,
+  MACHINES_NOT_CAPTURED_ERROR_NAME,
   MISSING_DEPENDENCIES_ERROR_NAME,
+  RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
 } from '@backstage-recovery/plugin-recovery-common';
 
 /** Why a machine failed, with the probe that failed it if one did. */
@@ -78,11 +81,65 @@ export class KeptFailoverError extends ConflictError {
     readonly holding: string,
     /** Why that refuses the run, and how to free the host. */
     readonly remedy: string,
+    /** The failover's id and entity, for clients to link; absent when the caller may not see it. */
+    shown?: { runId: string; entityRef: string },
   ) {
     super(
       `${entityRef} cannot be ${mode === 'test' ? 'test-recovered' : 'failed over'} on ${host} now: ${failover} keeps ${keeps} there, ` +
         `serving production with ${holding}; ${remedy}`,
     );
     (this as Error).name = KEPT_FAILOVER_ERROR_NAME;
+    this.runId = shown?.runId;
+    this.entityRef = shown?.entityRef;
+  }
+
+  readonly runId?: string;
+  readonly entityRef?: string;
+}
+
+/**
+ * Machines of the plan have no capture kept: nothing to restore them from. A 409 told apart by its
+ * name (a client that checks every entity, the nightly check, says why it did not run),
+ * `neverCaptured` naming them (as a RecoveryPointTooEarlyError names its own).
+ */
+export class MachinesNotCapturedError extends ConflictError {
+  readonly statusCode = 409;
+
+  constructor(readonly neverCaptured: string[]) {
+    super(`No capture of ${neverCaptured.join(', ')} yet: capture first (POST /captures)`);
+    (this as Error).name = MACHINES_NOT_CAPTURED_ERROR_NAME;
+  }
+}
+
+/**
+ * Machines of the plan have no capture kept taken at or before the recovery point asked: a 409
+ * told apart by its name, whose body names each with its oldest kept capture's time (how far back
+ * the caller can go), those never captured apart, and the earliest point every machine allows.
+ */
+export class RecoveryPointTooEarlyError extends ConflictError {
+  readonly statusCode = 409;
+  readonly machines: Array<{ machineRef: string; oldestCaptureAt: string }>;
+  readonly neverCaptured: string[];
+  readonly earliestRecoveryPoint?: string;
+
+  /** `machines` in boot order, each with its oldest kept capture's time, or none if never captured. */
+  constructor(
+    readonly recoveryPoint: string,
+    machines: Array<{ machineRef: string; oldestCaptureAt?: string }>,
+  ) {
+    const captured = machines.flatMap(({ machineRef, oldestCaptureAt }) => (oldestCaptureAt ? [{ machineRef, oldestCaptureAt }] : []));
+    const neverCaptured = machines.filter(m => !m.oldestCaptureAt).map(m => m.machineRef);
+    const earliest = neverCaptured.length === 0 ? earliestRecoveryPoint(captured) : undefined;
+    const each = machines.map(m => (m.oldestCaptureAt ? `${m.machineRef} (its oldest kept is of ${m.oldestCaptureAt})` : `${m.machineRef} (never captured)`));
+    super(
+      `No capture kept at or before the recovery point ${recoveryPoint} of ${each.join(', ')}: ` +
+        (earliest
+          ? `choose a later point, ${earliest} at the earliest (recovery.captureStore.keepLast sets how many captures of a machine are kept), or none to restore the latest captures`
+          : `capture ${neverCaptured.join(', ')} first (POST /captures): no point, nor the latest captures, can restore ${neverCaptured.length === 1 ? 'it' : 'them'} until then`),
+    );
+    (this as Error).name = RECOVERY_POINT_TOO_EARLY_ERROR_NAME;
+    this.machines = captured;
+    this.neverCaptured = neverCaptured;
+    if (earliest) this.earliestRecoveryPoint = earliest;
   }
 }
