@@ -1,6 +1,6 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
+import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
 import { finishTask, nightlyCheck, nightlyOptOuts, nightlySummary, nightlyTargets, runNightlyCheck } from './tasks';
 
 // A system of two services, each on its own machine.
@@ -52,7 +52,7 @@ const finished = (id: string, entityRef: string, machineRefs: string[], extra: P
 });
 
 const noCapture = (machineRef: string) =>
-  new RecoveryApiError(`POST /runs failed with 409: No capture of ${machineRef} yet: capture first (POST /captures)`, 409, 'ConflictError');
+  new RecoveryApiError(`POST /runs failed with 409: No capture of ${machineRef} yet: capture first (POST /captures)`, 409, MACHINES_NOT_CAPTURED_ERROR_NAME);
 
 // What the backend answers a test recovery whose plan needs production's subnet 10.1.0.0/24
 // while failover f1 of a keeps a-01 on it.
@@ -75,6 +75,8 @@ const besideFailover = (entityRef: string) =>
       keeps: '2 containers and 1 network',
       holding: "production's subnet 10.1.0.0/24",
       remedy: REMEDY,
+      runId: 'f1',
+      entityRef: 'component:default/a',
     },
   );
 const REFUSED = `refused: ${FAILOVER} keeps 2 containers and 1 network on recovery, serving production with production's subnet 10.1.0.0/24`;
@@ -89,6 +91,7 @@ function apiOf(
   const api: ScheduledRecoveryApi = {
     capture: async () => [],
     analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+    recordNightlyCheck: async () => {},
     listReadiness: async () => items,
     startRun: async entityRef => {
       started.push(entityRef);

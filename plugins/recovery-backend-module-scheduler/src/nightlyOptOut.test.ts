@@ -51,6 +51,7 @@ describe('nightly check opt-outs', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [item('component:default/web'), item('component:default/legacy')],
       startRun: async entityRef => {
         started.push(entityRef);

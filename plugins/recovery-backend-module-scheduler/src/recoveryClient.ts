@@ -1,5 +1,5 @@
 import { AuthService, DiscoveryService } from '@backstage/backend-plugin-api';
-import type { Capture, ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Capture, NightlyCheckEntityOutcome, ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
@@ -20,9 +20,11 @@ export interface ScheduledRecoveryApi {
   analyzeSystems(
     options?: CallOptions,
   ): Promise<{ analysed: string[]; skipped: string[]; failed: Array<{ entityRef: string; message: string }> }>;
+  /** Records what a night's check did about each entity (`POST /nightly-check`), replacing the last night's. */
+  recordNightlyCheck(night: { checkedAt: string; outcomes: NightlyCheckEntityOutcome[] }, options?: CallOptions): Promise<void>;
 }
 
-export { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+export { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 
 /** A non-2xx answer of the recovery backend, keeping what callers need to tell busy from broken. */
 export class RecoveryApiError extends Error {
@@ -80,6 +82,10 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
 
   analyzeSystems(options?: CallOptions): ReturnType<ScheduledRecoveryApi['analyzeSystems']> {
     return this.call('POST', '/analysis', {}, options);
+  }
+
+  async recordNightlyCheck(night: { checkedAt: string; outcomes: NightlyCheckEntityOutcome[] }, options?: CallOptions): Promise<void> {
+    await this.call('POST', '/nightly-check', night, options);
   }
 
   private async call(method: string, path: string, body?: unknown, options?: CallOptions): Promise<any> {

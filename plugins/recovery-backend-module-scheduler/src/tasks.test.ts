@@ -1,6 +1,6 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { HOST_BUSY_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
+import { HOST_BUSY_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
 import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyTargets, oldestCapturedFirst, runNightlyCheck } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
@@ -127,6 +127,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
@@ -164,6 +165,12 @@ describe('scheduled tasks', () => {
         { entityRef: 'system:default/shop', message: 'web-01 failed: probe tcp:80' },
         { entityRef: 'component:default/broken', message: 'POST /runs failed with 400: no machines' },
       ],
+      // What the entities' pages will say of the night.
+      outcomes: [
+        { entityRef: 'component:default/web', outcome: 'started', runId: 'r1', runEntityRef: 'component:default/web', message: 'run r1 succeeded in 12 s' },
+        { entityRef: 'system:default/shop', outcome: 'started', runId: 'r2', runEntityRef: 'system:default/shop', message: 'run r2 failed: web-01 failed: probe tcp:80' },
+        { entityRef: 'component:default/broken', outcome: 'refused', reason: 'error', message: 'POST /runs failed with 400: no machines' },
+      ],
     });
   });
 
@@ -179,6 +186,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
@@ -212,6 +220,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [],
       startRun: async entityRef => {
         if (entityRef.endsWith('busy')) throw hostBusy();
@@ -260,6 +269,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
@@ -268,7 +278,7 @@ describe('scheduled tasks', () => {
           throw new RecoveryApiError(
             'POST /runs failed with 409: No capture of resource:default/mail-01 yet: capture first (POST /captures)',
             409,
-            'ConflictError',
+            MACHINES_NOT_CAPTURED_ERROR_NAME,
           );
         }
         if (busy-- > 0) throw hostBusy();
@@ -307,6 +317,7 @@ describe('scheduled tasks', () => {
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [
         readinessOf('component:default/web', [['resource:default/web-01']]),
         {
@@ -351,6 +362,7 @@ describe('scheduled tasks', () => {
         return [];
       },
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [],
       startRun: async () => { throw new Error('unused'); },
       getRun: async () => { throw new Error('unused'); },
@@ -371,6 +383,7 @@ describe('scheduled tasks', () => {
         return [];
       },
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
+      recordNightlyCheck: async () => {},
       listReadiness: async () => [],
       startRun: async () => { throw new Error('unused'); },
       getRun: async () => { throw new Error('unused'); },

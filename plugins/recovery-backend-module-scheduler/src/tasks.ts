@@ -1,9 +1,19 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
-import { ANNOTATION_NIGHTLY_CHECK, coversPlan, INTERRUPTED_PREFIX, type BootPlan, type Capture, type ReadinessSummary, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import {
+  ANNOTATION_NIGHTLY_CHECK,
+  coversPlan,
+  INTERRUPTED_PREFIX,
+  NIGHTLY_CHECK_MESSAGE_MAX_LENGTH,
+  type BootPlan,
+  type Capture,
+  type NightlyCheckEntityOutcome,
+  type ReadinessSummary,
+  type RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import { listed } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
+import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
 
 export interface TaskReport {
   succeeded: string[];
@@ -110,6 +120,11 @@ export interface NightlyReport extends TaskReport {
   started: number;
   /** Nightly-check annotations it could not read (NightlyOptOuts.unread): their entities were checked. */
   unread?: string[];
+  /**
+   * What it did about each entity, as the backend records it for the entity's page: its run
+   * started, covered by another's, left out, or refused and why. One an entity, the last word.
+   */
+  outcomes: NightlyCheckEntityOutcome[];
 }
 
 /**
@@ -139,6 +154,7 @@ export async function nightlyCheck(
   logger: LoggerService,
   options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
 ): Promise<NightlyReport> {
+  const checkedAt = new Date().toISOString();
   for (const line of unread) logger.warn(`Nightly check: ${line}`);
   const items = await api.listReadiness({ signal: options.signal });
   const unplanned = items
@@ -158,7 +174,38 @@ export async function nightlyCheck(
     }
   }
   const report = await runNightlyCheck(api, targets, logger, options);
-  return { ...report, failed: [...unplanned, ...report.failed], ...(unread.length > 0 && { unread }) };
+  const outcomes: NightlyCheckEntityOutcome[] = [
+    ...items
+      .filter(r => optedOut.has(r.entityRef))
+      .map(r => ({ entityRef: r.entityRef, outcome: 'excluded' as const, message: `left out: its ${ANNOTATION_NIGHTLY_CHECK} annotation is 'false'` })),
+    ...unplanned.map(({ entityRef, message }) => ({ entityRef, outcome: 'refused' as const, reason: 'no-plan' as const, message: clip(message) })),
+    ...report.outcomes,
+  ];
+  await recordNightlyCheck(api, { checkedAt, outcomes }, logger);
+  return { ...report, outcomes, failed: [...unplanned, ...report.failed], ...(unread.length > 0 && { unread }) };
+}
+
+/** How long recording a night's outcomes may take, whatever the task's signal: a stopped check still records what it did. */
+const RECORD_TIMEOUT_MS = 20_000;
+
+/**
+ * Records a night's outcomes in the backend, for each entity's page, in one request. A failure is
+ * logged, and fails nothing: the check itself is done, and the pages keep the last night's.
+ */
+async function recordNightlyCheck(api: ScheduledRecoveryApi, night: { checkedAt: string; outcomes: NightlyCheckEntityOutcome[] }, logger: LoggerService) {
+  try {
+    await api.recordNightlyCheck(night, { signal: AbortSignal.timeout(RECORD_TIMEOUT_MS) });
+  } catch (error) {
+    logger.warn(
+      `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last night recorded: ${messageOf(error)}`,
+    );
+  }
+}
+
+/** A message as the backend keeps it: at most NIGHTLY_CHECK_MESSAGE_MAX_LENGTH characters, no NUL. */
+function clip(message: string): string {
+  const chars = [...message.replace(/\0/g, '')];
+  return chars.length <= NIGHTLY_CHECK_MESSAGE_MAX_LENGTH ? chars.join('') : `${chars.slice(0, NIGHTLY_CHECK_MESSAGE_MAX_LENGTH - 1).join('')}…`;
 }
 
 /**
@@ -296,6 +343,9 @@ interface KeptFailoverRefusal {
   holding: string;
   /** Why that refuses the run, and how to free the host. */
   remedy: string;
+  /** The failover's id and entity, where the backend names them. */
+  runId?: string;
+  entityRef?: string;
 }
 
 function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
@@ -304,17 +354,50 @@ function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
   const parts = [detail.failover, detail.host, detail.keeps, detail.holding, detail.remedy];
   if (!parts.every(p => typeof p === 'string')) return undefined;
   const [failover, host, keeps, holding, remedy] = parts as string[];
-  return { failover, host, keeps, holding, remedy };
+  const { runId, entityRef } = detail;
+  return {
+    failover,
+    host,
+    keeps,
+    holding,
+    remedy,
+    ...(typeof runId === 'string' && typeof entityRef === 'string' && { runId, entityRef }),
+  };
+}
+
+/**
+ * The failover a refusal names, for the entities' pages to link: the check sees every entity, so
+ * the backend names it.
+ */
+function keptFailoverRun({ runId, entityRef }: KeptFailoverRefusal): { runId?: string; runEntityRef?: string } {
+  return runId !== undefined && entityRef !== undefined ? { runId, runEntityRef: entityRef } : {};
+}
+
+/** The run a "host busy" refusal names as holding the host, where it names one. */
+function busyWith(error: unknown): { runId?: string; runEntityRef?: string } {
+  const { runId, entityRef } = (error as { detail?: Record<string, unknown> })?.detail ?? {};
+  return typeof runId === 'string' && typeof entityRef === 'string' ? { runId, runEntityRef: entityRef } : {};
+}
+
+/** Whether a start was refused for machines never captured, rather than for another reason. */
+function isUncaptured(error: unknown): boolean {
+  return statusOf(error) === 409 && (error as { errorName?: unknown })?.errorName === MACHINES_NOT_CAPTURED_ERROR_NAME;
 }
 
 /** How one nightly run ended, as what it tells about the entities it was to cover. */
 type RunOutcome =
   | { kind: 'finished'; run: RecoveryRun }
-  /** Refused, or lost: no run tells about anyone. `keptFailover`: refused beside a failover kept on the host. */
-  | { kind: 'not run'; message: string; keptFailover?: KeptFailoverRefusal }
-  /** The time budget ran out before it started or while it ran; or the task was stopped. */
-  | { kind: 'out of time'; message: string; covering: string }
-  | { kind: 'stopped'; message: string; covering: string };
+  /**
+   * Refused, or lost: no run tells about anyone. `keptFailover`: refused beside a failover kept on
+   * the host; `uncaptured`: for a machine never captured; `runId`: the run started, then was lost.
+   */
+  | { kind: 'not run'; message: string; keptFailover?: KeptFailoverRefusal; uncaptured?: boolean; runId?: string }
+  /**
+   * The time budget ran out before it started or while it ran; or the task was stopped. `runId`:
+   * the run started (it goes on); `busy`: the host was still busy, with that run where named.
+   */
+  | { kind: 'out of time'; message: string; covering: string; runId?: string; busy?: { runId?: string; runEntityRef?: string } }
+  | { kind: 'stopped'; message: string; covering: string; runId?: string };
 
 // The scheduler aborts the task's signal at its timeout, or when the backend shuts down.
 const STOPPED = 'the task was stopped (its timeout ran out, or the backend shut down)';
@@ -341,7 +424,14 @@ export async function runNightlyCheck(
   logger: LoggerService,
   options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
 ): Promise<NightlyReport> {
-  const report: NightlyReport = { succeeded: [], failed: [], runs: [], started: 0 };
+  const report: NightlyReport = { succeeded: [], failed: [], runs: [], started: 0, outcomes: [] };
+  /** What it did about each entity: the last word counts (one covered by a run that could not start gets its own). */
+  const outcomes = new Map<string, NightlyCheckEntityOutcome>();
+  const decide = (entityRef: string, outcome: Omit<NightlyCheckEntityOutcome, 'entityRef'>) => {
+    outcomes.set(entityRef, { entityRef, ...outcome, message: clip(outcome.message) });
+  };
+  /** Its own run, started: the entity's page shows that run as its last. */
+  const startedFor = (entityRef: string, runId: string, message: string) => decide(entityRef, { outcome: 'started', runId, runEntityRef: entityRef, message });
   const deadline = options.deadline ?? Infinity;
   /** Waits before a retry; false when the wait would end past the deadline. */
   const waitForRetry = async (): Promise<boolean> => {
@@ -373,6 +463,7 @@ export async function runNightlyCheck(
               kind: 'out of time',
               message: `not started: the hypervisor host was still busy after ${attempt} attempts when the task's time budget ran out (${messageOf(error)})`,
               covering: `the run of ${entityRef}, which was to cover it, was not started: the hypervisor host was still busy when the task's time budget ran out`,
+              busy: busyWith(error),
             };
           }
         }
@@ -399,6 +490,7 @@ export async function runNightlyCheck(
             (pollError ? ` (last poll failed: ${messageOf(pollError)})` : '') +
             '; it goes on, and readiness counts it once it ends',
           covering: `run ${run.id} of ${entityRef}, which was to cover it, was still ${run.status} when the task's time budget ran out`,
+          runId: run.id,
         };
       }
       return { kind: 'finished', run };
@@ -410,6 +502,7 @@ export async function runNightlyCheck(
               kind: 'stopped',
               message: `${STOPPED} while waiting for run ${run.id}; it goes on, and readiness counts it once it ends`,
               covering: `run ${run.id} of ${entityRef}, which was to cover it, was not waited for: ${STOPPED}`,
+              runId: run.id,
             }
           : {
               kind: 'stopped',
@@ -417,7 +510,7 @@ export async function runNightlyCheck(
               covering: `the run of ${entityRef}, which was to cover it, was not started: ${STOPPED}`,
             };
       }
-      return { kind: 'not run', message: messageOf(error), keptFailover: keptFailoverRefusal(error) };
+      return { kind: 'not run', message: messageOf(error), keptFailover: keptFailoverRefusal(error), uncaptured: isUncaptured(error), runId: run?.id };
     }
   };
 
@@ -466,7 +559,9 @@ export async function runNightlyCheck(
       const { held, as } = refusedAlike;
       const { failover, keeps, host } = held.refusal;
       held.entities.push(entityRef);
-      fail(entityRef, `not started: its plan holds every machine of ${as}'s, whose run was refused: ${failover} keeps ${keeps} on ${host}, serving production on subnets they need`);
+      const message = `not started: its plan holds every machine of ${as}'s, whose run was refused: ${failover} keeps ${keeps} on ${host}, serving production on subnets they need`;
+      fail(entityRef, message);
+      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...keptFailoverRun(held.refusal), message: `${message}; ${held.refusal.remedy}` });
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }
@@ -475,9 +570,25 @@ export async function runNightlyCheck(
       fail(entityRef, outcome.message);
       for (const c of covers) fail(c.entityRef, `not checked: ${outcome.covering}`);
       report.runs.push(`${entityRef}: ${outcome.message}${own}`);
+      const { runId } = outcome;
+      if (runId) {
+        // It goes on: readiness counts it, for them too, once it ends.
+        startedFor(entityRef, runId, outcome.message);
+        for (const c of covers) decide(c.entityRef, { outcome: 'covered', runId, runEntityRef: entityRef, message: `not checked: ${outcome.covering}` });
+      } else {
+        const busy = outcome.kind === 'out of time' ? outcome.busy : undefined;
+        const refusal = busy ? { reason: 'host-busy' as const, ...busy } : { reason: 'out-of-time' as const };
+        decide(entityRef, { outcome: 'refused', ...refusal, message: outcome.message });
+        for (const c of covers) {
+          decide(c.entityRef, { outcome: 'refused', ...(busy ? refusal : { ...refusal, runEntityRef: entityRef }), message: `not checked: ${outcome.covering}` });
+        }
+      }
       if (outcome.kind === 'stopped') {
         for (const rest of queue.splice(index + 1)) {
-          for (const ref of [rest.entityRef, ...rest.covers.map(c => c.entityRef)]) fail(ref, `not checked: ${STOPPED}`);
+          for (const ref of [rest.entityRef, ...rest.covers.map(c => c.entityRef)]) {
+            fail(ref, `not checked: ${STOPPED}`);
+            decide(ref, { outcome: 'refused', reason: 'out-of-time', message: `not checked: ${STOPPED}` });
+          }
         }
       }
       continue;
@@ -488,13 +599,19 @@ export async function runNightlyCheck(
       const held = holding(outcome.keptFailover);
       held.entities.push(entityRef);
       if (plan) held.refused.push({ entityRef, machines: plan.machines.map(m => m.machineRef) });
-      fail(entityRef, `refused: ${failover} keeps ${keeps} on ${host}, serving production with ${needed}`);
+      const message = `refused: ${failover} keeps ${keeps} on ${host}, serving production with ${needed}`;
+      fail(entityRef, message);
+      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...keptFailoverRun(outcome.keptFailover), message: `${message}; ${outcome.keptFailover.remedy}` });
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }
     if (outcome.kind === 'not run') {
       fail(entityRef, outcome.message);
       report.runs.push(`${entityRef}: no run (its failure is below)${own}`);
+      if (outcome.runId) startedFor(entityRef, outcome.runId, outcome.message);
+      else {
+        decide(entityRef, { outcome: 'refused', reason: outcome.uncaptured ? 'uncaptured' : 'error', message: outcome.message });
+      }
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }
@@ -510,7 +627,12 @@ export async function runNightlyCheck(
     }
     if (run.status === 'failed' && message.startsWith(INTERRUPTED_PREFIX)) {
       fail(entityRef, `${message} (its second run; an interrupted run counts for no one)`);
-      for (const c of covers) fail(c.entityRef, `not checked: run ${run.id} of ${entityRef}, which was to cover it, was interrupted too`);
+      startedFor(entityRef, run.id, `run ${run.id} ${message} (its second run; an interrupted run counts for no one)`);
+      for (const c of covers) {
+        const said = `not checked: run ${run.id} of ${entityRef}, which was to cover it, was interrupted too`;
+        fail(c.entityRef, said);
+        decide(c.entityRef, { outcome: 'covered', runId: run.id, runEntityRef: entityRef, message: said });
+      }
       report.runs.push(`${entityRef}: run ${run.id} interrupted again${own}`);
       continue;
     }
@@ -519,6 +641,10 @@ export async function runNightlyCheck(
     const untold = covers.filter(c => !told.includes(c));
     const covering = told.length > 0 ? `, covering ${told.map(c => c.entityRef).join(', ')}` : '';
     if (run.status === 'succeeded') {
+      startedFor(entityRef, run.id, `run ${run.id} succeeded in ${run.rtoSeconds} s`);
+      for (const c of told) {
+        decide(c.entityRef, { outcome: 'covered', runId: run.id, runEntityRef: entityRef, message: `run ${run.id} of ${entityRef} succeeded in ${run.rtoSeconds} s` });
+      }
       report.succeeded.push(entityRef, ...told.map(c => c.entityRef));
       logger.info(`${label}: run ${run.id} recovered in ${run.rtoSeconds} s${covering}`);
       report.runs.push(`${entityRef}: run ${run.id} succeeded in ${run.rtoSeconds} s${covering}${own}`);
@@ -528,9 +654,11 @@ export async function runNightlyCheck(
     }
     const failedOn = run.error?.machineRef;
     fail(entityRef, message);
+    startedFor(entityRef, run.id, `run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}: ${message}`);
     for (const c of told) {
       const where = failedOn ? ` on ${failedOn}, which its plan holds` : '';
       fail(c.entityRef, `run ${run.id} of ${entityRef} failed${where}: ${message}`);
+      decide(c.entityRef, { outcome: 'covered', runId: run.id, runEntityRef: entityRef, message: `run ${run.id} of ${entityRef} failed${where}: ${message}` });
     }
     report.runs.push(`${entityRef}: run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}${covering}${own}`);
     runOnTheirOwn(untold, `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ''}`);
@@ -541,5 +669,6 @@ export async function runNightlyCheck(
         `(${listed(entities)}): ${refusal.remedy}`,
     );
   }
+  report.outcomes = [...outcomes.values()];
   return report;
 }

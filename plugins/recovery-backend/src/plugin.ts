@@ -14,6 +14,7 @@ import {
 import { Config } from '@backstage/config';
 import { createRequire } from 'node:module';
 import { EventStore } from './database/EventStore';
+import { NightlyCheckStore } from './database/NightlyCheckStore';
 import { ReadinessNoticeStore } from './database/ReadinessNoticeStore';
 import { RecoveryStore } from './database/RecoveryStore';
 import { AnalysisService } from './service/AnalysisService';
@@ -178,6 +179,7 @@ export const recoveryPlugin = createBackendPlugin({
           staleAfterMs: 60_000,
           allowTestHooks: config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,
         });
+        const nightlyChecks = new NightlyCheckStore(client);
         const readiness = new ReadinessService(
           store,
           plans,
@@ -185,6 +187,7 @@ export const recoveryPlugin = createBackendPlugin({
           objectives,
           durationMs(config, 'recovery.objectives.maxTestAge', '7d') / 1000,
           () => providers.allCaptureSources().map(s => s.engineId),
+          nightlyChecks,
         );
 
         permissionsRegistry.addPermissions(recoveryPermissions);
@@ -210,7 +213,9 @@ export const recoveryPlugin = createBackendPlugin({
         }
 
         // Runs orphaned by a stopped backend (this one or another replica) are cleaned
-        // up once, by whichever instance claims the task.
+        // up once, by whichever instance claims the task. Between its runs, the instance that
+        // ran it looks again when the oldest active run's heartbeat turns stale (runs.shutdown
+        // cancels that look): a run orphaned just after a sweep waits no extra 30 s.
         await scheduler.scheduleTask({
           id: 'recovery-interrupted-runs',
           frequency: { seconds: 30 },
@@ -219,7 +224,7 @@ export const recoveryPlugin = createBackendPlugin({
           timeout: { milliseconds: Math.max(5 * 60_000, 3 * stepTimeoutMs) },
           initialDelay: { seconds: 5 },
           fn: async () => {
-            await runs.cleanUpInterruptedRuns();
+            await runs.sweepInterruptedRuns();
           },
         });
         // What captures a stopped backend never recorded left, of every machine (the next capture
@@ -284,6 +289,7 @@ export const recoveryPlugin = createBackendPlugin({
             captures,
             runs,
             readiness,
+            nightlyChecks,
           }),
         );
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });

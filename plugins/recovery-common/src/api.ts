@@ -27,10 +27,17 @@ export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
  * hypervisor host that serve production on subnets (or machines) the run's plan needs: it holds
  * for as long as that failover stays, so retrying is pointless until it is released. Its body
  * gives the parts of its message: `{ error: { name, message, failover, host, keeps, holding,
- * remedy } }` (`failover` as the caller may see it: `failover <id> of <entity> (...)` or `an
- * earlier failover`).
+ * remedy, runId?, entityRef? } }` (`failover` as the caller may see it: `failover <id> of <entity>
+ * (...)` or `an earlier failover`; `runId` and `entityRef`, the failover's, only where it is shown).
  */
 export const KEPT_FAILOVER_ERROR_NAME = 'KeptFailoverError';
+
+/**
+ * Name of the 409 error `POST /runs` answers where machines of the plan were never captured (none
+ * kept): nothing to restore them from, so the run is refused until they are. Its body lists them:
+ * `{ error: { name, message, neverCaptured: string[] } }`.
+ */
+export const MACHINES_NOT_CAPTURED_ERROR_NAME = 'MachinesNotCapturedError';
 
 /**
  * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.

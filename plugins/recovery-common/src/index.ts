@@ -15,4 +15,5 @@ export * from './machineWaits';
 export * from './entityRole';
 export * from './runCoverage';
 export * from './runTimeline';
+export * from './isoTime';
 export * from './recoveryPoint';

@@ -219,7 +219,47 @@ export interface Readiness {
   lastRun?: RecoveryRun | HiddenRun;
   /** Declared vs observed dependencies of this entity's services. */
   disagreements?: DependencyDisagreements;
+  /** What the latest nightly check did about the entity; absent until one has recorded it. */
+  nightlyCheck?: NightlyCheckOutcome;
 }
+
+/**
+ * Why the nightly check started no run for an entity it checks: a machine of its plan never
+ * captured; a finished failover kept on the hypervisor host holding what its plan needs; the host
+ * busy with another run past the check's retries; no boot plan (a dependency cycle, say); the
+ * check's time ran out (or it was stopped) before its run could start; any other refusal.
+ */
+export type NightlyCheckRefusal = 'uncaptured' | 'kept-failover' | 'host-busy' | 'no-plan' | 'out-of-time' | 'error';
+
+/**
+ * What a night's check did about one entity: started a test recovery of it (`started`); counted
+ * it covered by another entity's run, a system's run covering its services (`covered`); left it
+ * out, its nightly-check annotation `false` (`excluded`); or could not run it (`refused`, saying
+ * `reason`).
+ */
+export interface NightlyCheckOutcome {
+  /** When that night's check began. */
+  checkedAt: string;
+  outcome: 'started' | 'covered' | 'excluded' | 'refused';
+  /** Only with `refused`. */
+  reason?: NightlyCheckRefusal;
+  /**
+   * The run the outcome names: the entity's own (`started`), the one covering it (`covered`), the
+   * failover kept on the host (`kept-failover`) or the run holding the host (`host-busy`). Absent
+   * where the catalog does not show the caller `runEntityRef`.
+   */
+  runId?: string;
+  /** Whose run `runId` is (or the run that was to cover the entity was to be). */
+  runEntityRef?: string;
+  /** The check's own words about it (the refusal's, for `refused`). */
+  message: string;
+}
+
+/** Longest `message` of a nightly check's outcome, in characters: a refusal's words, not a log. */
+export const NIGHTLY_CHECK_MESSAGE_MAX_LENGTH = 2000;
+
+/** A night's outcome for an entity, as the nightly check records it (`POST /nightly-check`). */
+export type NightlyCheckEntityOutcome = Omit<NightlyCheckOutcome, 'checkedAt'> & { entityRef: string };
 
 /**
  * What readiness shows of a run whose entity the catalog hides from the caller: what its verdict

@@ -4,7 +4,7 @@ import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { EngineError, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import { resolve } from 'path';
 import request from 'supertest';
@@ -102,6 +102,11 @@ const entities: Entity[] = [
   // On a machine whose engine saves its images slowly: a capture of it lasts until let through.
   componentEntity('slow', ['resource:default/slow-01']),
   machineOf('slow-01', [], 'slow'),
+  // On machines whose engines fail: one answers with an error, one cannot be reached.
+  componentEntity('broken', ['resource:default/broken-01']),
+  machineOf('broken-01', [], 'broken'),
+  componentEntity('unplugged', ['resource:default/unplugged-01']),
+  machineOf('unplugged-01', [], 'unplugged'),
 ];
 
 /** The engine `held`: another capture holds every machine, as the Docker module answers then. */
@@ -115,6 +120,22 @@ class HeldCaptureSource extends FakeCaptureSource {
 class StalledCaptureSource extends FakeCaptureSource {
   async capture(machine: MachineLocator): Promise<never> {
     throw new ServiceUnavailableError(`capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`);
+  }
+}
+
+/** An engine that fails every capture, as the Docker module says it (EngineError): `answered` with an error, or `unreachable`. */
+class FailingEngineCaptureSource extends FakeCaptureSource {
+  constructor(engineId: string, private readonly failure: 'answered' | 'unreachable') {
+    super(engineId);
+  }
+
+  async capture(machine: MachineLocator): Promise<never> {
+    const cause = this.failure === 'answered' ? `answered HTTP 500: commit failed` : 'is unreachable at 10.0.0.9:2376 (ECONNREFUSED)';
+    throw new EngineError(
+      `capture of ${machine.machineRef} (container ${machine.container}) failed while committing the image: Docker engine '${this.engineId}' ${cause}`,
+      this.engineId,
+      this.failure,
+    );
   }
 }
 
@@ -167,7 +188,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held'), new StalledCaptureSource('stalled'), slow], hypervisorHosts: [host] }),
+        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held'), new StalledCaptureSource('stalled'), slow, new FailingEngineCaptureSource('broken', 'answered'), new FailingEngineCaptureSource('unplugged', 'unreachable')], hypervisorHosts: [host] }),
         catalogFactory,
         permissions.factory,
         mockServices.database.factory({ knex }),
@@ -318,10 +339,15 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
       [{ entityRef: 'component:default/held' }, 409],
       [HUGE_JSON, 413],
       [{ entityRef: 'component:default/stalled' }, 503],
+      [{ entityRef: 'component:default/broken' }, 502],
+      [{ entityRef: 'component:default/unplugged' }, 503],
     ];
     for (const [body, status, as] of refused) {
       expect({ body, status: (await call('post', '/captures', { body, as })).status }).toEqual({ body, status });
     }
+    // An engine's failure answers its own status (502: it answered with an error), never the engine's; the source's error in cause.
+    const broken = await call('post', '/captures', { body: { entityRef: 'component:default/broken' } });
+    expect(broken.body.error).toMatchObject({ name: 'EngineFailedError', statusCode: 502, cause: { name: 'EngineFailedError', statusCode: 502, engine: 'broken' } });
     // A machine this backend is capturing already: refused by the backend itself, its source keeping no note.
     slow.gated.add('slow-01');
     const first = call('post', '/captures', { body: { entityRef: 'component:default/slow' } });
@@ -441,6 +467,11 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     for (const [body, status, as] of refused) {
       expect({ body, status: (await call('post', '/runs', { body, as })).status }).toEqual({ body, status });
     }
+    // Named, with the machines to capture first: a client checking every entity says why.
+    expect((await call('post', '/runs', { body: { entityRef: 'component:default/fresh' } })).body.error).toMatchObject({
+      name: 'MachinesNotCapturedError',
+      neverCaptured: ['resource:default/fresh-01'],
+    });
     expect((await call('post', '/runs', { body: { entityRef: SHOP, Mode: 'failover' } })).body.error.message).toBe(
       'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, recoveryPoint, options',
     );
@@ -479,22 +510,58 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     expect((await call('get', '/readiness/system/default/shop')).body.lastRun).toEqual(lastBefore);
 
     const oldest = (items: Listed[]) => items[items.length - 1].createdAt;
+    const newestOldest = [oldest(db), oldest(app)].sort().at(-1)!;
     const early = await call('post', '/runs', { body: { entityRef: SHOP, recoveryPoint: '2000-01-01T00:00:00Z' } });
     expect({ status: early.status, error: early.body.error }).toEqual({
       status: 409,
       error: {
-        name: 'ConflictError',
+        name: 'RecoveryPointTooEarlyError',
+        statusCode: 409,
         message:
           `No capture kept at or before the recovery point 2000-01-01T00:00:00.000Z of ${DB_01} (its oldest kept is of ${oldest(db)}), ` +
-          `${APP_01} (its oldest kept is of ${oldest(app)}): choose a later point (recovery.captureStore.keepLast sets how many captures of a machine are kept), ` +
-          'or none to restore the latest captures',
+          `${APP_01} (its oldest kept is of ${oldest(app)}): choose a later point, ${newestOldest} at the earliest ` +
+          '(recovery.captureStore.keepLast sets how many captures of a machine are kept), or none to restore the latest captures',
+        recoveryPoint: '2000-01-01T00:00:00.000Z',
+        machines: [
+          { machineRef: DB_01, oldestCaptureAt: oldest(db) },
+          { machineRef: APP_01, oldestCaptureAt: oldest(app) },
+        ],
+        neverCaptured: [],
+        earliestRecoveryPoint: newestOldest,
+      },
+    });
+    // A year Date.UTC would read as 1900 to 1999: read as written.
+    const ancient = await call('post', '/runs', { body: { entityRef: SHOP, recoveryPoint: '0050-01-01T00:30:00+01:00' } });
+    expect({ status: ancient.status, error: ancient.body.error }).toMatchObject({
+      status: 409,
+      error: { name: 'RecoveryPointTooEarlyError', recoveryPoint: '0049-12-31T23:30:00.000Z', earliestRecoveryPoint: newestOldest },
+    });
+    // The earliest point it names is admitted.
+    const earliest = await call('post', '/runs', { body: { entityRef: SHOP, recoveryPoint: newestOldest } });
+    expect(earliest.status).toBe(202);
+    expect(await finished(earliest.body.id)).toBe('succeeded');
+    // A machine never captured is said apart, with no earliest point.
+    const fresh = await call('post', '/runs', { body: { entityRef: 'component:default/fresh', recoveryPoint: '2000-01-01T00:00:00Z' } });
+    expect({ status: fresh.status, error: fresh.body.error }).toEqual({
+      status: 409,
+      error: {
+        name: 'RecoveryPointTooEarlyError',
+        statusCode: 409,
+        message:
+          'No capture kept at or before the recovery point 2000-01-01T00:00:00.000Z of resource:default/fresh-01 (never captured): ' +
+          'capture resource:default/fresh-01 first (POST /captures): no point, nor the latest captures, can restore it until then',
+        recoveryPoint: '2000-01-01T00:00:00.000Z',
+        machines: [],
+        neverCaptured: ['resource:default/fresh-01'],
       },
     });
     const format = 'an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00';
     for (const [recoveryPoint, message] of [
-      ['yesterday', `recoveryPoint must be ${format}, got "yesterday"`],
-      ['2026-11-02T01:00:00', `recoveryPoint must be ${format}, got "2026-11-02T01:00:00"`],
-      ['2026-02-30T01:00:00Z', `recoveryPoint must be ${format}, got "2026-02-30T01:00:00Z"`],
+      ['yesterday', `recoveryPoint must be ${format}, got "yesterday": not a date and time of day`],
+      ['2026-11-02T01:00:00', `recoveryPoint must be ${format}, got "2026-11-02T01:00:00": no zone: end it with Z (UTC) or an offset such as +02:00`],
+      ['2026-02-30T01:00:00Z', `recoveryPoint must be ${format}, got "2026-02-30T01:00:00Z": 2026-02-30 does not exist: February 2026 has 28 days`],
+      ['2026-11-02T03:00:00+02', `recoveryPoint must be ${format}, got "2026-11-02T03:00:00+02": its zone +02 gives hours alone: write +02:00`],
+      ['0000-01-01T00:30:00+01:00', `recoveryPoint must be ${format}, got "0000-01-01T00:30:00+01:00": before the year 0000 in UTC`],
       [1730509200, `recoveryPoint must be ${format}, got a number (1730509200)`],
       [null, `recoveryPoint must be ${format}, got null`],
       ['2999-01-01T00:00:00Z', expect.stringMatching(/^recoveryPoint 2999-01-01T00:00:00Z is in the future \(the backend's clock reads .+\): no capture is of it yet$/)],
@@ -503,7 +570,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
       expect({ recoveryPoint, status: refused.status, error: refused.body.error }).toEqual({ recoveryPoint, status: 400, error: { name: 'InputError', message } });
     }
     // Gone before the runs the next tests count.
-    await knex('recovery_runs').where({ id: started.body.id }).delete();
+    await knex('recovery_runs').whereIn('id', [started.body.id, earliest.body.id]).delete();
   });
 
   it('refuses a run while another holds the hypervisor host, naming it to who may see it', async () => {
@@ -594,7 +661,14 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     // What it keeps on the host refuses another failover of its machines until it is released.
     const kept = await call('post', '/runs', { body: { entityRef: SHOP, mode: 'failover' }, as: DR });
     expect(kept.status).toBe(409);
-    expect(kept.body.error).toMatchObject({ name: 'KeptFailoverError', failover: expect.stringContaining(id), host: 'fake', remedy: expect.stringContaining(`POST /runs/${id}/release`) });
+    expect(kept.body.error).toMatchObject({
+      name: 'KeptFailoverError',
+      failover: expect.stringContaining(id),
+      host: 'fake',
+      remedy: expect.stringContaining(`POST /runs/${id}/release`),
+      runId: id,
+      entityRef: SHOP,
+    });
     // One held by the host's own run (pending): a failover not finished yet.
     const store = new RecoveryStore(knex);
     await store.insertRun(
@@ -630,6 +704,40 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     const released = await call('post', `/runs/${id}/release`, { body: {}, as: DR });
     expect(released.status).toBe(200);
     expect(released.body.steps.at(-1).message).toMatch(/^Released by user:default\/dr: removed 2 containers \(.*\) and 1 network \(.*\) it kept on fake$/);
+  });
+
+  it("records a night's outcomes from the nightly check alone, and readiness gives each entity its own", async () => {
+    const NIGHTLY = mockCredentials.service.header({ onBehalfOf: mockCredentials.service('plugin:recovery'), targetPluginId: 'recovery' });
+    const night = {
+      checkedAt: '2026-11-05T03:30:00+01:00',
+      outcomes: [
+        { entityRef: SHOP, outcome: 'started', runId: 'r-shop', runEntityRef: SHOP, message: 'run r-shop succeeded in 4 s' },
+        { entityRef: APP, outcome: 'covered', runId: 'r-ops', runEntityRef: OPS, message: `run r-ops of ${OPS} succeeded in 4 s` },
+        { entityRef: DB, outcome: 'refused', reason: 'kept-failover', runId: 'f1', runEntityRef: SHOP, message: 'refused: failover f1 of system:default/shop keeps 2 containers on fake; release failover f1' },
+        { entityRef: CRASHY, outcome: 'excluded', message: "left out: its recovery.backstage-recovery.io/nightly-check annotation is 'false'" },
+      ],
+    };
+    const recorded = await call('post', '/nightly-check', { body: night, as: NIGHTLY });
+    expect({ status: recorded.status, body: recorded.body }).toEqual({ status: 201, body: { checkedAt: '2026-11-05T02:30:00.000Z', recorded: 4 } });
+    // Each entity's own, and in the overview; app's covering run is of a system users may not see.
+    expect((await call('get', '/readiness/component/default/db')).body.nightlyCheck).toMatchObject({ outcome: 'refused', reason: 'kept-failover', runId: 'f1' });
+    expect((await call('get', '/readiness/component/default/app')).body.nightlyCheck).not.toHaveProperty('runId');
+    expect((await call('get', '/readiness/component/default/app', { as: AS_PLUGIN })).body.nightlyCheck).toMatchObject({ runId: 'r-ops', runEntityRef: OPS });
+    const items: Array<{ entityRef: string; nightlyCheck?: { outcome: string } }> = (await call('get', '/readiness')).body.items;
+    expect(Object.fromEntries(items.map(i => [i.entityRef, i.nightlyCheck?.outcome]))).toEqual({ [SHOP]: 'started', [APP]: 'covered', [DB]: 'refused', [CRASHY]: 'excluded' });
+
+    const refused: Array<[unknown, number, string?, string?]> = [
+      [night, 403],
+      [{ ...night, outcomes: [{ entityRef: APP, outcome: 'refused', message: 'no reason' }] }, 400, NIGHTLY],
+      [{ ...night, checkedAt: 'last night' }, 400, NIGHTLY],
+      // The night before, recorded late: last night's stays.
+      [{ ...night, checkedAt: '2026-11-04T02:30:00Z' }, 409, NIGHTLY],
+      [{ ...night, outcomes: [], pad: 'x'.repeat(10 * 1024 * 1024) }, 413, NIGHTLY],
+      [JSON.stringify(night), 415, NIGHTLY, 'text/plain'],
+    ];
+    for (const [body, status, as, type] of refused) {
+      expect({ status: (await call('post', '/nightly-check', { body, as, type })).status }).toEqual({ status });
+    }
   });
 
   it('answered every answer the description documents', () => {

@@ -10,11 +10,13 @@ import {
   type RunSummary,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import type { NightlyCheckStore } from '../database/NightlyCheckStore';
 import type { RecoveryStore, RunHead, StoredCapture } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { unknownEngineProblems } from '../plan/entityMapping';
 import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
 import { toApi } from './CaptureService';
+import { nightlyCheckSeenBy } from './nightlyCheck';
 import type { PlanService, PlannedRecovery } from './PlanService';
 import { assessReadiness, byRisk, hiddenRun } from './readiness';
 
@@ -44,15 +46,18 @@ export class ReadinessService {
      * another is not captured, which readiness says. Unchecked without it, or with none.
      */
     private readonly primaryEngines?: () => string[],
+    /** What the latest nightly check did about each entity (`nightlyCheck`); none without it. */
+    private readonly nightlyChecks?: Pick<NightlyCheckStore, 'outcomeOf' | 'outcomes'>,
   ) {}
 
   /** Readiness of an entity as the caller may see it (its plan's warnings, its last run). */
   async readiness(entityRef: string, credentials: BackstageCredentials): Promise<Readiness> {
     const entity = factsOf(await this.plans.plan(entityRef, credentials));
     const { accept, ...query } = entity.lastRunQuery;
-    const [latest, found] = await Promise.all([
+    const [latest, found, nightly] = await Promise.all([
       this.store.latestCaptures(entity.machineRefs),
       this.store.lastFinishedRun(query, accept),
+      this.nightlyChecks?.outcomeOf(entityRef),
     ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
     // part of): it still counts, but shows only what the verdict rests on. One they see, they see
@@ -74,7 +79,10 @@ export class ReadinessService {
     const partial = newer(own, booted);
     const outgrown = partial && { run: partial, shown: await shownAs(partial) };
     const failed = failure && { run: failure, shown: await shownAs(failure) };
-    return this.assess(entity, latest, last, Date.now(), outgrown, failed);
+    const readiness = this.assess(entity, latest, last, Date.now(), outgrown, failed);
+    if (!nightly) return readiness;
+    const seen = async (ref: string) => (await this.graphs.visibleTo([ref], credentials)).length > 0;
+    return { ...readiness, nightlyCheck: await nightlyCheckSeenBy(nightly, seen) };
   }
 
   /**
@@ -121,9 +129,11 @@ export class ReadinessService {
     await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, planNext));
 
     const entities = planned.filter((e): e is EntityFacts => 'lastRunQuery' in e);
-    const [latest, found] = await Promise.all([
+    const [latest, found, nightly] = await Promise.all([
       this.store.latestCaptures(entities.flatMap(e => e.machineRefs)),
       this.store.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
+      // Every entity's in one statement; not for owners' notices, which quote only the reasons.
+      options.ownRunsOnly ? undefined : this.nightlyChecks?.outcomes(),
     ]);
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
     // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
@@ -149,9 +159,13 @@ export class ReadinessService {
       return refs.filter((_, i) => shown[i]);
     };
     const now = Date.now();
+    const nightlyCheckOf = async (entityRef: string) => {
+      const outcome = nightly?.get(entityRef);
+      return outcome && { nightlyCheck: await nightlyCheckSeenBy(outcome, async ref => (await visible([ref])).length > 0) };
+    };
     const items = await Promise.all(
       planned.map(async (entity): Promise<ReadinessSummary> => {
-        if (!('lastRunQuery' in entity)) return entity;
+        if (!('lastRunQuery' in entity)) return { ...entity, ...(await nightlyCheckOf(entity.entityRef)) };
         const seenAs = async (run: RecoveryRun) =>
           (options.ownRunsOnly ? run.entityRef === entity.graph.rootRef : await isRunVisible(run, visible))
             ? run
@@ -179,6 +193,7 @@ export class ReadinessService {
           })),
           ...(options.includePlan && plan && { plan }),
           lastRun: last && summaryOf(last.shown),
+          ...(await nightlyCheckOf(entity.graph.rootRef)),
         };
       }),
     );

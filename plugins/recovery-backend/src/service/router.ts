@@ -5,7 +5,7 @@ import { AuthorizeResult, BasicPermission, ResourcePermission } from '@backstage
 import {
   type BootPlan,
   failoverEntityRefs,
-  parseRecoveryPoint,
+  readRecoveryPoint,
   RECOVERY_POINT_FORMAT,
   type RecoveryRun,
   RUN_ID_LABEL,
@@ -25,6 +25,7 @@ import {
 import express from 'express';
 import Router from 'express-promise-router';
 import { EventStore } from '../database/EventStore';
+import type { NightlyCheckStore } from '../database/NightlyCheckStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader, normalizeRef } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
@@ -32,6 +33,7 @@ import { ACTIVE_RUN_STATUSES } from '../run/runState';
 import { isRunVisible, listVisibleRuns } from '../run/visibleRuns';
 import { AnalysisService, requireSystem } from './AnalysisService';
 import { CaptureService, toApi } from './CaptureService';
+import { nightlyCheckFrom } from './nightlyCheck';
 import { PlanService } from './PlanService';
 import { ReadinessService } from './ReadinessService';
 
@@ -48,11 +50,12 @@ export interface RouterOptions {
   captures: CaptureService;
   runs: RunService;
   readiness: ReadinessService;
+  nightlyChecks: NightlyCheckStore;
 }
 
 /** The HTTP API: thin, every decision is in the services. */
 export async function createRouter(options: RouterOptions): Promise<express.Router> {
-  const { httpAuth, permissions, store, events, analyses, graphs, plans, captures, runs, readiness } =
+  const { httpAuth, permissions, store, events, analyses, graphs, plans, captures, runs, readiness, nightlyChecks } =
     options;
   const router = Router();
 
@@ -86,8 +89,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // The JSON bodies of the other POST routes (a GET's body is not read). One the JSON parser
   // leaves unread for its content type is refused: taken for no body, `fetch` sending a string
   // as text/plain, or `curl -d` as a form, would have POST /analysis analyse every system.
-  const jsonBody = express.json({ limit: '1mb' });
-  router.use(['/captures', '/runs', '/analysis'], (req, res, next) => {
+  const jsonOnly = (jsonBody: express.RequestHandler): express.RequestHandler => (req, res, next) => {
     if (req.method !== 'POST') {
       next();
       return;
@@ -99,7 +101,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       }
       next(error);
     });
-  });
+  };
+  router.use(['/captures', '/runs', '/analysis'], jsonOnly(express.json({ limit: '1mb' })));
   // Runs, captures and analyses are of one entity: the policy decides on that entity (the
   // catalog applies conditions such as ownership).
   type EntityPermission = ResourcePermission<'catalog-entity'>;
@@ -194,6 +197,31 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const credentials = await httpAuth.credentials(req);
     res.json(await readiness.readiness(await entityRefFromPath(req, credentials), credentials));
   });
+
+  // The nightly check records what it did about each entity, for readiness to show (nightlyCheck).
+  // Its body names every entity the check covers, so it may be larger than one entity's request.
+  const nightlyBody = jsonOnly(express.json({ limit: NIGHTLY_CHECK_BODY_LIMIT }));
+  router.post(
+    '/nightly-check',
+    async (req, _res, next) => {
+      const credentials = await httpAuth.credentials(req);
+      // Only the scheduler module, calling as this plugin (from any replica), and checked before the
+      // body is read: the outcomes are the check's own account of a night. No permission grants
+      // that: recovery.run.create on an entity would let its owners record it covered or left
+      // out, hiding the refusal its page is there to show.
+      if (!isOwnScheduler(credentials.principal)) {
+        throw new NotAllowedError(`Only the recovery plugin's nightly check records its outcomes, not ${principalName(credentials.principal) ?? 'this caller'}`);
+      }
+      next();
+    },
+    nightlyBody,
+    query(),
+    async (req, res) => {
+      const night = nightlyCheckFrom(bodyFrom(req, ['checkedAt', 'outcomes']), (field, ref) => refFromInput(field, ref));
+      await nightlyChecks.record(night);
+      res.status(201).json({ checkedAt: night.checkedAt, recorded: night.outcomes.length });
+    },
+  );
 
   router.get('/plan/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -448,6 +476,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   return router;
 }
 
+/** Largest `POST /nightly-check` body: a night's outcomes, a few hundred bytes an entity. */
+const NIGHTLY_CHECK_BODY_LIMIT = '10mb';
+
 /** 415: a request body in a content type, charset or encoding the route does not read. */
 class UnsupportedMediaTypeError extends CustomErrorBase {
   name = 'UnsupportedMediaTypeError' as const;
@@ -567,12 +598,16 @@ function reverseBootOrderFrom(value: unknown): { reverseBootOrder?: true } {
 
 /**
  * The recovery point of POST /runs, as the instant in UTC; absent: none (the latest captures). A
- * time without its zone, or ahead of this backend's clock (no capture is of it), is a 400.
+ * time without its zone (or one that does not exist: what is wrong named), or ahead of this
+ * backend's clock (no capture is of it), is a 400.
  */
 function recoveryPointFrom(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  const point = typeof value === 'string' ? parseRecoveryPoint(value) : undefined;
-  if (point === undefined) throw new InputError(`recoveryPoint must be ${RECOVERY_POINT_FORMAT}, got ${describeValue(value)}`);
+  const read = typeof value === 'string' ? readRecoveryPoint(value) : undefined;
+  if (!read || 'problem' in read) {
+    throw new InputError(`recoveryPoint must be ${RECOVERY_POINT_FORMAT}, got ${describeValue(value)}${read ? `: ${read.problem}` : ''}`);
+  }
+  const { point } = read;
   const now = new Date();
   if (Date.parse(point) > now.getTime()) {
     throw new InputError(`recoveryPoint ${value} is in the future (the backend's clock reads ${now.toISOString()}): no capture is of it yet`);
