@@ -10,8 +10,10 @@ import { type Entity, stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import { type AsyncPermissionResult, usePermission } from '@backstage/plugin-permission-react';
 import {
+  type Capture,
   captureInTurn,
   recoveryCaptureCreatePermission,
+  recoveryPointTooEarly,
   Readiness,
   recoveryRunCreatePermission,
   RecoveryRun,
@@ -27,6 +29,7 @@ import {
 } from '../api/RecoveryClient';
 import {
   formatCount,
+  formatDuration,
   formatTime,
   interruptionReason,
   isRunActive,
@@ -46,8 +49,16 @@ import {
   NoMachines,
   ReadinessSummary,
 } from './ReadinessSections';
-import { answerTimeoutMs, answerWithin } from './answerWithin';
+import {
+  answerOrLook,
+  answerTimeoutMs,
+  answerWithin,
+  CAPTURE_ANSWER_TIMEOUT_MS,
+  lookAfterNoAnswer,
+  NoAnswerError,
+} from './answerWithin';
 import { LoadErrorPanel, RetryButton } from './LoadError';
+import { NightlyCheckNote } from './NightlyCheckNote';
 import { RecoveryPointDialog } from './RecoveryPointDialog';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 import { useRunPolling } from './useRunPolling';
@@ -138,6 +149,86 @@ const PermissionNote = ({
         : `You are not allowed to ${action} (`}
       <code>{permissionName}</code>).
     </Typography>
+  );
+};
+
+/**
+ * How long the machine being captured has been, ticking each second: one machine's capture may
+ * take minutes (its whole image is saved), and a count that moves shows the request is alive.
+ * A timer, not a live region: a screen reader is not told each second.
+ */
+const CaptureElapsed = ({ machineRef, since }: { machineRef: string; since: number }) => {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [since]);
+  return (
+    <Typography variant="caption" color="textSecondary" role="timer">
+      Capture of {shortRef(machineRef)} under way for {formatDuration((now - since) / 1000)}
+    </Typography>
+  );
+};
+
+/** A machine's capture left unanswered past its bound, and what its captures said after. */
+interface CaptureUnanswered {
+  machineRef: string;
+  timeoutMs: number;
+  /** The machines of the plan after it: not asked for. */
+  after: number;
+  /** Its newest capture, newer than the one readiness showed when the capture began. */
+  taken?: Capture;
+  /** Why its captures could not be listed. */
+  lookFailed?: Error;
+}
+
+function captureUnansweredText(u: CaptureUnanswered): string {
+  const machine = shortRef(u.machineRef);
+  const said = `No answer to the capture of ${machine} within ${formatDuration(u.timeoutMs / 1000)}`;
+  const found = u.taken
+    ? `, but ${machine} has a capture taken ${formatTime(u.taken.createdAt)}, newer than the one shown when this capture began: most likely this one, its answer lost on the way.`
+    : u.lookFailed
+    ? `, and its captures could not be listed: ${errorMessage(u.lookFailed)}. The backend may still be taking it.`
+    : // The backend's own limit is configurable: a longer one may still be running.
+      `, and no newer capture of it is kept: the backend may still be taking it (it stops a machine's capture at recovery.captures.timeout, 30m unless configured), or never had the request. Capturing again is refused while it is under way, saying since when.`;
+  const rest = u.after > 0 ? ` Not captured: ${formatCount(u.after, 'machine', 'machines')} after it.` : '';
+  return `${said}${found}${rest}`;
+}
+
+/**
+ * What the card says of a start left unanswered: the entity's run it found in progress and
+ * follows, or that none is yet (or the look failed) and one may still appear.
+ */
+const StartUnansweredNote = ({
+  timeoutMs,
+  found,
+  lookFailed,
+  entityRef,
+}: {
+  timeoutMs: number;
+  found?: RecoveryRun;
+  lookFailed?: Error;
+  entityRef: string;
+}) => {
+  const within = formatDuration(timeoutMs / 1000);
+  if (found) {
+    return (
+      <Alert severity="info">
+        No answer to the start within {within}, but a {runModeName(found.mode)} of{' '}
+        {shortRef(entityRef)} is in progress (started {formatTime(found.startedAt ?? found.createdAt)}):
+        following it.
+      </Alert>
+    );
+  }
+  return (
+    <Alert severity="warning">
+      No answer to the start of the test recovery within {within},{' '}
+      {lookFailed
+        ? `and the check for a run in progress failed too: ${errorMessage(lookFailed)}`
+        : `and no run of ${shortRef(entityRef)} is in progress`}
+      . It may have started all the same: a run may still appear (the run history on the Recovery
+      tab lists it). Look there before starting again.
+    </Alert>
   );
 };
 
@@ -274,12 +365,25 @@ const EntityRecoveryCardFor = (
     if (!sameRef(activeRun.entityRef, entityRef)) setBusyWithId(activeRun.id);
     followFound(activeRun);
   }, [activeRun, following, runId, entityRef, followFound]);
-  /** The machine being captured, and how far along the plan that is; undefined when none is. */
+  /**
+   * The machine being captured, how far along the plan that is, and since when (this browser's
+   * clock); undefined when none is.
+   */
   const [capturing, setCapturing] = useState<
-    { machineRef?: string; index: number; total?: number } | undefined
+    { machineRef?: string; index: number; total?: number; since?: number } | undefined
   >();
   const [captureResult, setCaptureResult] = useState<
-    { ok: true; count: number } | { ok: false; error: Error; kept: string[] } | undefined
+    | { ok: true; count: number }
+    | { ok: false; error: Error; kept: string[] }
+    | { ok: false; unanswered: CaptureUnanswered; kept: string[] }
+    | undefined
+  >();
+  /**
+   * A start left unanswered: the entity's run found in progress since (followed), or none, or
+   * why the look for it failed.
+   */
+  const [startUnanswered, setStartUnanswered] = useState<
+    { timeoutMs: number; found?: RecoveryRun; lookFailed?: Error } | undefined
   >();
 
   /**
@@ -304,6 +408,8 @@ const EntityRecoveryCardFor = (
   /**
    * Starts a test recovery of the entity: of its latest state, or to `recoveryPoint` (each machine
    * restores its newest kept capture taken at or before it; readiness does not count such a run).
+   * Returns the refusal of a `recoveryPoint` earlier than some machines' kept captures, for the
+   * dialog it was chosen in to say; anything else is said on the card.
    */
   const startRun = async ({
     acceptMissingDependencies = false,
@@ -315,16 +421,38 @@ const EntityRecoveryCardFor = (
     setMissingPoint(undefined);
     setBusyWithId(undefined);
     setInterrupted(undefined);
+    setStartUnanswered(undefined);
     try {
-      const started: RecoveryRun = await api.startRun({
-        entityRef,
-        mode: 'test',
-        ...(acceptMissingDependencies && { acceptMissingDependencies }),
-        ...(recoveryPoint && { recoveryPoint }),
-      });
+      // POST /runs answers at once (202): past a minute the answer was lost, not slow. The run may
+      // have started all the same, so the card looks, as it finds the run holding the host.
+      const outcome = await answerOrLook(
+        api.startRun({
+          entityRef,
+          mode: 'test',
+          ...(acceptMissingDependencies && { acceptMissingDependencies }),
+          ...(recoveryPoint && { recoveryPoint }),
+        }),
+        answerTimeoutMs(),
+        async () => runHoldingHost(await api.listRuns({ active: true }), entityRef),
+      );
       if (!mounted()) return;
-      follow(started);
-      onRunChange?.(started);
+      if ('answer' in outcome) {
+        follow(outcome.answer);
+        onRunChange?.(outcome.answer);
+        return;
+      }
+      const found = 'seen' in outcome && isRunActive(outcome.seen) ? outcome.seen : undefined;
+      const own = found && sameRef(found.entityRef, entityRef) ? found : undefined;
+      if (found) {
+        // Another entity's run holds the host: followed as a refused start's is.
+        if (!own) setBusyWithId(found.id);
+        followFound(found);
+      }
+      setStartUnanswered({
+        timeoutMs: outcome.unanswered.timeoutMs,
+        found: own,
+        lookFailed: 'lookFailed' in outcome ? outcome.lookFailed : undefined,
+      });
     } catch (e) {
       const busy = isHostBusy(e) ? await findBusyRun(e) : undefined;
       const left = missingDependencies(e);
@@ -335,12 +463,16 @@ const EntityRecoveryCardFor = (
       } else if (left) {
         setMissing(left.join('; ') || errorMessage(e));
         setMissingPoint(recoveryPoint);
+      } else if (recoveryPoint && recoveryPointTooEarly(e)) {
+        // Said in the dialog the point was chosen in, which offers the earliest the captures allow.
+        return e;
       } else {
         setStartError(e as Error);
       }
     } finally {
       setStarting(false);
     }
+    return undefined;
   };
 
   // A machine a request, each shown as it is taken: a site's images take minutes to save.
@@ -348,12 +480,23 @@ const EntityRecoveryCardFor = (
     setCapturing({ index: 0 });
     setCaptureResult(undefined);
     const kept: string[] = [];
+    // The machine whose request is under way, and how many follow it.
+    let current: { machineRef: string; after: number } | undefined;
+    // No bound over the whole capture (it grows with the site), but over each request: the plan
+    // within a minute, a machine's capture within CAPTURE_ANSWER_TIMEOUT_MS.
+    const bounded = {
+      getBootPlan: (ref: string) => answerWithin(api.getBootPlan(ref), answerTimeoutMs()),
+      getReadiness: (ref: string) => answerWithin(api.getReadiness(ref), answerTimeoutMs()),
+      captureNow: (ref: string, machineRef?: string) =>
+        answerWithin(api.captureNow(ref, machineRef), CAPTURE_ANSWER_TIMEOUT_MS),
+    };
     try {
-      const captures = await captureInTurn(api, entityRef, {
+      const captures = await captureInTurn(bounded, entityRef, {
         // Without a plan (a dependency cycle) the machines readiness lists: no need to ask again.
         machines: readiness && !readiness.plan ? readiness.captures.map(c => c.machineRef) : undefined,
         start: (machineRef, index, total) => {
-          if (mounted()) setCapturing({ machineRef, index, total });
+          current = { machineRef, after: total - index - 1 };
+          if (mounted()) setCapturing({ machineRef, index, total, since: Date.now() });
         },
         captured: ({ capture }) => {
           kept.push(capture.machineRef);
@@ -363,6 +506,33 @@ const EntityRecoveryCardFor = (
       setCaptureResult({ ok: true, count: captures.length });
       retry();
     } catch (e) {
+      const machine = current;
+      if (e instanceof NoAnswerError && machine) {
+        // Not said failed: the backend may have taken it, its answer lost, or be taking it still.
+        // Its newest capture says which, against the one readiness showed when this began.
+        const { machineRef, after } = machine;
+        const shown = readiness?.captures.find(c => sameRef(c.machineRef, machineRef))?.latest;
+        const look = await lookAfterNoAnswer(() => api.listCaptures(machineRef, 1));
+        if (!mounted()) return;
+        const newest = 'seen' in look ? look.seen[0] : undefined;
+        const taken =
+          newest && newest.id !== shown?.id && (!shown || Date.parse(newest.createdAt) > Date.parse(shown.createdAt))
+            ? newest
+            : undefined;
+        setCaptureResult({
+          ok: false,
+          unanswered: {
+            machineRef,
+            timeoutMs: e.timeoutMs,
+            after,
+            taken,
+            lookFailed: 'lookFailed' in look ? look.lookFailed : undefined,
+          },
+          kept,
+        });
+        if (kept.length > 0 || taken) retry();
+        return;
+      }
       if (!mounted()) return;
       setCaptureResult({ ok: false, error: e as Error, kept });
       // Those captured before it are kept: readiness has moved on.
@@ -458,6 +628,8 @@ const EntityRecoveryCardFor = (
               rtoSeconds={readiness.objectives.rtoSeconds}
               entityRef={readiness.entityRef}
             />
+            {/* Why last night's check did not test it, when it did not. */}
+            <NightlyCheckNote nightlyCheck={readiness.nightlyCheck} />
           </Section>
           <Section title="Boot plan">
             <BootPlanView plan={plan!} position={readiness.position} />
@@ -540,6 +712,11 @@ const EntityRecoveryCardFor = (
           </Alert>
         </Box>
       )}
+      {startUnanswered && (
+        <Box className={classes.section}>
+          <StartUnansweredNote {...startUnanswered} entityRef={entityRef} />
+        </Box>
+      )}
       {missing && (
         <Box className={classes.section}>
           <Alert
@@ -568,6 +745,12 @@ const EntityRecoveryCardFor = (
           {captureResult.ok ? (
             <Alert severity="success">
               Captured {formatCount(captureResult.count, 'machine', 'machines')}.
+            </Alert>
+          ) : 'unanswered' in captureResult ? (
+            <Alert severity="warning">
+              {captureUnansweredText(captureResult.unanswered)}
+              {captureResult.kept.length > 0 &&
+                ` Captured before it, and kept: ${captureResult.kept.map(shortRef).join(', ')}.`}
             </Alert>
           ) : (
             <Alert severity="error">
@@ -620,14 +803,19 @@ const EntityRecoveryCardFor = (
             ? `Capturing ${shortRef(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
             : 'Capturing…'}
         </Button>
+        {capturing?.machineRef && capturing.since !== undefined && (
+          <CaptureElapsed key={capturing.since} machineRef={capturing.machineRef} since={capturing.since} />
+        )}
         {runAllowed && hasMachines && (
           <RecoveryPointDialog
             open={choosingPoint}
             machineRefs={plan!.machines.map(m => m.machineRef)}
             onClose={() => setChoosingPoint(false)}
-            onStart={recoveryPoint => {
+            onStart={async recoveryPoint => {
+              // Open while the run starts: a point earlier than machines' kept captures is refused there.
+              const refused = await startRun({ recoveryPoint });
+              if (refused) throw refused;
               setChoosingPoint(false);
-              startRun({ recoveryPoint });
             }}
           />
         )}
