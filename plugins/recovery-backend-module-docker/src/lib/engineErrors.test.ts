@@ -112,6 +112,16 @@ describe('engine errors', () => {
     expect(explainEngineError('primary', error)).toBe(error);
   });
 
+  it('keeps an engine error already said with its context as it is: one prefix, its own stack', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED /run/docker.sock'), { code: 'ECONNREFUSED', address: '/run/docker.sock' });
+    const said = engineFailure('primary', refused, 'capture of resource:default/web-01 (container web-01) failed while pausing it');
+    expect(explainEngineError('primary', said)).toBe(said);
+    const again = engineFailure('primary', explainEngineError('primary', said), 'the capture of web-01 failed') as Error;
+    expect(again.message).toBe(
+      "capture of resource:default/web-01 (container web-01) failed while pausing it: Docker engine 'primary' is unreachable at /run/docker.sock (ECONNREFUSED): is it running, and may the backend use it?",
+    );
+  });
+
   it('names a failed TLS handshake (a certificate not trusted, for another name, no TLS there) as the engine unreachable, 503', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ code: 'DEPTH_ZERO_SELF_SIGNED_CERT', message: 'self-signed certificate' }, '(DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate)'],

@@ -92,9 +92,11 @@ function bareError(engineId: string, fault: Fault): EngineError {
  * names the engine; leaves others alone, an engine's error answer too (for its caller to judge).
  */
 export function explainEngineError(engineId: string, error: unknown): unknown {
+  // Said already (with its context, or bare): made again, it would lose its stack and context.
+  if (isEngineError(error)) return error;
   const fault = faultOf(engineId, error);
   if (!fault?.unreachable) return error;
-  return bare.has(error as object) ? error : bareError(engineId, fault);
+  return bareError(engineId, fault);
 }
 
 /** The engine's failure in words that name it (as explainEngineError's, or its answer), else the error's own message. */

@@ -88,6 +88,27 @@ describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId
     // The same night again (a retried request) replaces it.
     await store.record(night('2026-12-05T02:30:00.000Z', [{ ...lastNight, entityRef: shop }]));
     expect([...(await store.outcomes()).keys()]).toEqual([shop]);
+    // A night with no outcomes (nothing recoverable) still dates what is recorded.
+    await store.record(night('2026-12-06T02:30:00.000Z', []));
+    await expect(store.record(night('2026-12-05T02:30:00.000Z', [lastNight]))).rejects.toThrow(
+      'The nightly check of 2026-12-06T02:30:00.000Z is recorded: that of 2026-12-05T02:30:00.000Z, older, is not',
+    );
+    expect(await store.outcomes()).toEqual(new Map());
+  });
+
+  it('records two nights sent at once one after the other: the newer stands, and no key is broken', async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const store = new NightlyCheckStore(knex);
+    const of = (checkedAt: string) => night(checkedAt, [web, shop].map(entityRef => ({ entityRef, outcome: 'excluded' as const, message: checkedAt })));
+    for (let round = 0; round < 5; round++) {
+      const [older, newer] = [`2026-12-0${round + 1}T02:30:00.000Z`, `2026-12-0${round + 1}T02:31:00.000Z`];
+      const settled = await Promise.allSettled([store.record(of(newer)), store.record(of(older))]);
+      // The older is refused if the newer went first; else the newer replaced it.
+      expect(settled[0].status).toBe('fulfilled');
+      if (settled[1].status === 'rejected') expect(String(settled[1].reason)).toContain('older, is not');
+      expect([...(await store.outcomes()).values()].map(o => o.message)).toEqual([newer, newer]);
+    }
   });
 
   it('has its table made by its migration, and dropped going back down', async () => {

@@ -9,6 +9,8 @@ export interface NightlyCheckRecord {
 }
 
 const TABLE = 'recovery_nightly_checks';
+/** When the night recorded began, in one row (id 1). */
+const NIGHT = 'recovery_nightly_check_night';
 // SQLite caps bound variables per statement; a row binds 7.
 const BATCH = 200;
 
@@ -25,10 +27,13 @@ export class NightlyCheckStore {
   async record({ checkedAt, outcomes }: NightlyCheckRecord): Promise<void> {
     const at = new Date(checkedAt);
     await this.db.transaction(async tx => {
-      const newest = await tx(TABLE).max({ at: 'checked_at' }).first();
-      if (newest?.at && new Date(newest.at).getTime() > at.getTime()) {
+      // Moved on only to a night as new or newer, which locks the row until this record commits:
+      // a second record waits for it, then finds its night.
+      await tx(NIGHT).insert({ id: 1, checked_at: at }).onConflict('id').ignore();
+      if ((await tx(NIGHT).where({ id: 1 }).where('checked_at', '<=', at).update({ checked_at: at })) === 0) {
+        const recorded = await tx(NIGHT).where({ id: 1 }).first();
         throw new ConflictError(
-          `The nightly check of ${new Date(newest.at).toISOString()} is recorded: that of ${at.toISOString()}, older, is not`,
+          `The nightly check of ${new Date(recorded.checked_at).toISOString()} is recorded: that of ${at.toISOString()}, older, is not`,
         );
       }
       await tx(TABLE).delete();

@@ -81,8 +81,7 @@ export class ReadinessService {
     const failed = failure && { run: failure, shown: await shownAs(failure) };
     const readiness = this.assess(entity, latest, last, Date.now(), outgrown, failed);
     if (!nightly) return readiness;
-    const seen = async (ref: string) => (await this.graphs.visibleTo([ref], credentials)).length > 0;
-    return { ...readiness, nightlyCheck: await nightlyCheckSeenBy(nightly, seen) };
+    return { ...readiness, nightlyCheck: await nightlyCheckSeenBy(nightly, refs => this.graphs.visibleTo(refs, credentials)) };
   }
 
   /**
@@ -161,7 +160,7 @@ export class ReadinessService {
     const now = Date.now();
     const nightlyCheckOf = async (entityRef: string) => {
       const outcome = nightly?.get(entityRef);
-      return outcome && { nightlyCheck: await nightlyCheckSeenBy(outcome, async ref => (await visible([ref])).length > 0) };
+      return outcome && { nightlyCheck: await nightlyCheckSeenBy(outcome, visible) };
     };
     const items = await Promise.all(
       planned.map(async (entity): Promise<ReadinessSummary> => {

@@ -32,6 +32,8 @@ const USER = mockCredentials.user.header();
 /** The scheduler module, calling with the plugin's own credentials. */
 const NIGHTLY = mockCredentials.service.header({ onBehalfOf: mockCredentials.service('plugin:recovery'), targetPluginId: 'recovery' });
 const CHECKED_AT = '2026-11-05T02:30:00.000Z';
+/** A night after those the first test records: the tests share a database, and an older night is refused. */
+const LATER = '2026-11-07T02:30:00.000Z';
 const KEPT = {
   entityRef: WEB,
   outcome: 'refused',
@@ -117,12 +119,29 @@ describe.each(databases.eachSupportedId())('POST /nightly-check and readiness on
       [{ checkedAt: CHECKED_AT, outcomes: [{ ...ok, message: 'a\u0000b' }] }, expect.stringMatching(/^outcomes\[0\]\.message must be a string of 1 to 2000 characters without NUL/)],
       [{ checkedAt: CHECKED_AT, outcomes: [{ entityRef: WEB, outcome: 'excluded' }] }, `outcomes[0].message is required: what the check did about ${WEB}, in its words`],
     ];
-    expect((await record({ checkedAt: CHECKED_AT, outcomes: [ok] })).status).toBe(201);
+    expect((await record({ checkedAt: LATER, outcomes: [ok] })).status).toBe(201);
     for (const [body, message] of cases) {
       const refused = await record(body);
       expect({ body, status: refused.status, error: refused.body.error }).toEqual({ body, status: 400, error: { name: 'InputError', message } });
     }
-    expect((await readiness('/component/default/web')).nightlyCheck).toEqual({ checkedAt: CHECKED_AT, ...{ outcome: 'excluded', message: 'left out' } });
+    expect((await readiness('/component/default/web')).nightlyCheck).toEqual({ checkedAt: LATER, ...{ outcome: 'excluded', message: 'left out' } });
+  });
+
+  it('hides the words of an outcome that name an entity the catalog hides from the caller, though its run is one they see', async () => {
+    // Web's run held the host while the ops system's run, which was to cover it, waited.
+    const held = {
+      outcome: 'refused',
+      reason: 'host-busy',
+      runId: 'r-web',
+      runEntityRef: WEB,
+      message: `not checked: the run of ${OPS}, which was to cover it, waited for the host until the check's time ran out`,
+    };
+    expect((await record({ checkedAt: LATER, outcomes: [{ entityRef: WEB, ...held }] })).status).toBe(201);
+    const seen = (await readiness('/component/default/web')).nightlyCheck;
+    expect(seen).toEqual({ checkedAt: LATER, outcome: 'refused', reason: 'host-busy', message: expect.stringContaining('an entity the catalog does not show you') });
+    expect(JSON.stringify(seen)).not.toContain('ops');
+    expect(JSON.stringify((await readiness('')).items)).not.toContain(OPS);
+    expect((await readiness('/component/default/web', NIGHTLY)).nightlyCheck).toEqual({ checkedAt: LATER, ...held });
   });
 
   it("asks the store one statement more for every entity's outcome in the overview, however many entities", async () => {
@@ -142,7 +161,7 @@ describe.each(databases.eachSupportedId())('POST /nightly-check and readiness on
       return statements.length;
     };
     const nightly = new NightlyCheckStore(knex);
-    await nightly.record({ checkedAt: CHECKED_AT, outcomes: [{ entityRef: WEB, outcome: 'excluded', message: 'left out' }] });
+    await nightly.record({ checkedAt: LATER, outcomes: [{ entityRef: WEB, outcome: 'excluded', message: 'left out' }] });
     const without = await statementsOf(service(), [WEB]);
     expect(await statementsOf(service(nightly), [WEB])).toBe(without + 1);
     expect(await statementsOf(service(nightly), [WEB, SHOP, OPS])).toBe((await statementsOf(service(), [WEB, SHOP, OPS])) + 1);

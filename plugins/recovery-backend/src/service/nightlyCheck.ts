@@ -8,6 +8,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import { describeValue } from '@backstage-recovery/plugin-recovery-node';
 import type { NightlyCheckRecord } from '../database/NightlyCheckStore';
+import { refsInText } from '../plan/mentions';
 
 const OUTCOMES: ReadonlyArray<NightlyCheckOutcome['outcome']> = ['started', 'covered', 'excluded', 'refused'];
 const REFUSALS: readonly NightlyCheckRefusal[] = ['uncaptured', 'kept-failover', 'host-busy', 'no-plan', 'out-of-time', 'error'];
@@ -78,15 +79,17 @@ export function nightlyCheckFrom(body: Record<string, unknown>, refFrom: (field:
 }
 
 /**
- * An outcome as the caller may see it: one naming a run of an entity the catalog does not show
- * them keeps what it was (outcome and reason) and when, not that run, its entity, nor the check's
- * own words, which name them.
+ * An outcome as the caller may see it: one naming an entity the catalog does not show them (the
+ * run's, or another its words name: the entity whose run was to cover it, say) keeps what it was
+ * (outcome and reason) and when, not that run, its entity, nor the check's own words.
  */
 export async function nightlyCheckSeenBy(
   outcome: NightlyCheckOutcome,
-  visible: (entityRef: string) => Promise<boolean>,
+  /** Of the refs given, those the catalog shows the caller. */
+  visible: (entityRefs: string[]) => Promise<string[]>,
 ): Promise<NightlyCheckOutcome> {
-  if (!outcome.runEntityRef || (await visible(outcome.runEntityRef))) return outcome;
+  const named = [...new Set([...(outcome.runEntityRef ? [outcome.runEntityRef] : []), ...refsInText(outcome.message)])];
+  if (named.length === 0 || (await visible(named)).length === named.length) return outcome;
   const { runId: _runId, runEntityRef: _runEntityRef, message: _message, ...kept } = outcome;
   return { ...kept, message: hiddenMessage(outcome) };
 }
