@@ -1,48 +1,9 @@
-import { useState } from 'react';
-import {
-  Box,
-  Button,
-  Dialog,
-  DialogActions,
-  DialogContent,
-  DialogTitle,
-  Link,
-  Typography,
-} from '@material-ui/core';
+import { Box, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
-import { Progress } from '@backstage/core-components';
-import { useApi } from '@backstage/core-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import type { NightlyCheckOutcome } from '@backstage-recovery/plugin-recovery-common';
-import useAsyncRetry from 'react-use/esm/useAsyncRetry';
-import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
-import { answerTimeoutMs, answerWithin } from './answerWithin';
 import { formatTime } from './format';
-import { RetryButton } from './LoadError';
-import { RunDetails } from './RunDetails';
-
-/** The run a night's outcome names, opened in place: a failover's shows how to release it. */
-const RunDialog = ({ runId, onClose }: { runId: string; onClose: () => void }) => {
-  const api = useApi(recoveryApiRef);
-  const state = useAsyncRetry(() => answerWithin(api.getRun(runId), answerTimeoutMs()), [api, runId]);
-  return (
-    <Dialog open onClose={onClose} maxWidth="md" fullWidth aria-labelledby="nightly-check-run-title">
-      <DialogTitle id="nightly-check-run-title">Run {runId}</DialogTitle>
-      <DialogContent>
-        {state.loading && !state.value ? <Progress /> : null}
-        {state.error ? (
-          <Alert severity="error" action={<RetryButton onRetry={state.retry} what="loading the run" />}>
-            Could not load run {runId}: {errorMessage(state.error)}
-          </Alert>
-        ) : null}
-        {state.value ? <RunDetails run={state.value} maxSteps={12} /> : null}
-      </DialogContent>
-      <DialogActions>
-        <Button onClick={onClose}>Close</Button>
-      </DialogActions>
-    </Dialog>
-  );
-};
+import { RunLink } from './RunLink';
 
 /**
  * What the last nightly check did about the entity where it did not test the entity with a run
@@ -50,14 +11,9 @@ const RunDialog = ({ runId, onClose }: { runId: string; onClose: () => void }) =
  * night that started its own run says nothing here: the last test recovery is that run.
  */
 export const NightlyCheckNote = ({ nightlyCheck }: { nightlyCheck?: NightlyCheckOutcome }) => {
-  const [open, setOpen] = useState(false);
   if (!nightlyCheck || nightlyCheck.outcome === 'started') return null;
   const { checkedAt, outcome, reason, runId, runEntityRef, message } = nightlyCheck;
-  const run = runId ? (
-    <Link component="button" variant="body2" underline="always" onClick={() => setOpen(true)} style={{ verticalAlign: 'baseline' }}>
-      {runId}
-    </Link>
-  ) : null;
+  const run = runId ? <RunLink runId={runId} /> : null;
   const of = runEntityRef ? (
     <>
       {' '}
@@ -89,7 +45,6 @@ export const NightlyCheckNote = ({ nightlyCheck }: { nightlyCheck?: NightlyCheck
           </Typography>
         )}
       </Alert>
-      {open && runId ? <RunDialog runId={runId} onClose={() => setOpen(false)} /> : null}
     </Box>
   );
 };

@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useMemo } from 'react';
 import { Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import {
@@ -24,6 +24,7 @@ import {
   shortRef,
 } from './format';
 import { LoadErrorPanel } from './LoadError';
+import { lastNightlyCheck, NightlyCheckSummary, notRunLastNight, refusedLastNight } from './NightlyCheckSummary';
 import { ReadinessStatusView, RunStatusView } from './StatusViews';
 import { TimeAgo } from './TimeAgo';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
@@ -75,6 +76,9 @@ function holds(text: string, term: string): boolean {
   return text.toLocaleUpperCase('en-US').includes(term.toLocaleUpperCase('en-US'));
 }
 
+/** A row of the overview: the entity's readiness, and why last night's check did not run it. */
+type OverviewRow = ReadinessSummary & { notRunLastNight?: string };
+
 /** The last run that counts for the entity: its mode, outcome and age. */
 const LastRunCell = ({ run, rtoSeconds }: { run: RunSummary; rtoSeconds: number }) => {
   let outcome = '';
@@ -94,7 +98,7 @@ const LastRunCell = ({ run, rtoSeconds }: { run: RunSummary; rtoSeconds: number 
   );
 };
 
-const columns: TableColumn<ReadinessSummary>[] = [
+const columns: TableColumn<OverviewRow>[] = [
   {
     title: 'Entity',
     field: 'entityRef',
@@ -117,20 +121,30 @@ const columns: TableColumn<ReadinessSummary>[] = [
     sorting: false,
     // Every reason, those folded into "and 2 more" too: which entities a machine never captured
     // puts at risk is found by its name.
-    customFilterAndSearch: (term: string, r) => r.reasons.some(reason => holds(reason, term)),
-    render: r =>
-      r.reasons.length ? (
-        <>
-          <Typography variant="body2">{r.reasons[0]}</Typography>
-          {r.reasons.length > 1 && (
-            <Typography variant="caption" color="textSecondary">
-              and {r.reasons.length - 1} more
-            </Typography>
-          )}
-        </>
-      ) : (
-        '—'
-      ),
+    // "Not run last night" too: the entities a kept failover keeps from their test are found so.
+    customFilterAndSearch: (term: string, r) =>
+      r.reasons.some(reason => holds(reason, term)) || (!!r.notRunLastNight && holds(r.notRunLastNight, term)),
+    render: r => (
+      <>
+        {r.reasons.length ? (
+          <>
+            <Typography variant="body2">{r.reasons[0]}</Typography>
+            {r.reasons.length > 1 && (
+              <Typography variant="caption" color="textSecondary">
+                and {r.reasons.length - 1} more
+              </Typography>
+            )}
+          </>
+        ) : (
+          !r.notRunLastNight && '—'
+        )}
+        {r.notRunLastNight && (
+          <Typography variant="caption" display="block" data-testid="not-run-last-night">
+            {r.notRunLastNight}
+          </Typography>
+        )}
+      </>
+    ),
   },
   {
     title: 'Oldest capture',
@@ -190,10 +204,16 @@ export const RecoveryOverviewContent = ({
     const timer = setTimeout(retry, reloadIntervalMs);
     return () => clearTimeout(timer);
   }, [loading, loaded, error, retry, reloadIntervalMs]);
+  const value = loaded?.items;
+  // New rows only with a new overview: material-table keeps its state on the rows it is given.
+  const rows = useMemo(() => {
+    const last = lastNightlyCheck(value ?? []);
+    return sortByRisk(value ?? []).map((r): OverviewRow =>
+      refusedLastNight(r, last) ? { ...r, notRunLastNight: notRunLastNight(r) } : r,
+    );
+  }, [value]);
   // react-use keeps the error while a retry loads: the table's loading state shows instead.
   if (error && !loading && !loaded) return <LoadErrorPanel error={error} onRetry={retry} what="loading the overview" />;
-  const value = loaded?.items;
-  const rows = sortByRisk(value ?? []);
   const counts = rows.reduce<Record<string, number>>((acc, r) => {
     acc[r.status] = (acc[r.status] ?? 0) + 1;
     return acc;
@@ -218,7 +238,8 @@ export const RecoveryOverviewContent = ({
           <TimeAgo iso={loaded.at} />; trying again.
         </Alert>
       )}
-      <Table<ReadinessSummary>
+      {value && <NightlyCheckSummary items={value} />}
+      <Table<OverviewRow>
         title={
           value
             ? `${formatCount(rows.length, 'entity', 'entities')} — ${counts['not-recoverable'] ?? 0} not recoverable, ${

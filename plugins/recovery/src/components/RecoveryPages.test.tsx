@@ -398,6 +398,116 @@ describe('RecoveryOverviewPage columns', () => {
   });
 });
 
+describe('RecoveryOverviewPage nightly check', () => {
+  const NIGHT = '2026-12-05T02:30:00.000Z';
+  const kept = (name: string) =>
+    makeReadinessSummary({
+      entityRef: `component:default/${name}`,
+      nightlyCheck: {
+        checkedAt: NIGHT,
+        outcome: 'refused',
+        reason: 'kept-failover',
+        runId: 'f1',
+        runEntityRef: 'component:default/bank',
+        message: 'refused: failover f1 of component:default/bank keeps 2 containers on recovery; release failover f1',
+      },
+    });
+  const refused = (name: string, reason: 'uncaptured' | 'host-busy', checkedAt = NIGHT) =>
+    makeReadinessSummary({
+      entityRef: `component:default/${name}`,
+      nightlyCheck: { checkedAt, outcome: 'refused', reason, message: `refused: ${reason}` },
+    });
+
+  it('sums up what last night could not run, by why, naming a kept failover once and opening it', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        kept('k1'),
+        kept('k2'),
+        kept('k3'),
+        refused('u1', 'uncaptured'),
+        refused('u2', 'uncaptured'),
+        refused('h1', 'host-busy'),
+        // An older night's refusal is not last night's.
+        refused('old', 'uncaptured', '2026-12-03T02:30:00.000Z'),
+        makeReadinessSummary({
+          entityRef: 'component:default/s1',
+          nightlyCheck: { checkedAt: NIGHT, outcome: 'started', runId: 'r1', runEntityRef: 'component:default/s1', message: 'started' },
+        }),
+        makeReadinessSummary({
+          entityRef: 'component:default/c1',
+          nightlyCheck: { checkedAt: NIGHT, outcome: 'covered', runId: 'r2', runEntityRef: 'system:default/shop', message: 'covered' },
+        }),
+      ],
+      getRun: async id => makeRun('succeeded', { id, mode: 'failover', entityRef: 'component:default/bank' }),
+    });
+    await render(api, <RecoveryOverviewPage />);
+    const summary = await screen.findByTestId('nightly-check-summary');
+    expect(summary).toHaveTextContent(
+      "Last nightly check (2026-12-05 02:30:00 UTC): 6 not run — 3 beside failover f1 of bank (release it to free the host), 2 never captured, 1 host busy past the check's time",
+    );
+    expect(within(summary).getByRole('link', { name: 'bank' })).toHaveAttribute('href', '/catalog/default/component/bank');
+    await userEvent.click(within(summary).getByRole('button', { name: 'f1' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Run f1' });
+    expect(api.getRun).toHaveBeenCalledWith('f1');
+    expect(await within(dialog).findByText(/failover run f1/)).toBeInTheDocument();
+  });
+
+  it("marks the rows of the entities last night did not run, and finds them by it", async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        kept('k1'),
+        refused('u1', 'uncaptured'),
+        refused('old', 'uncaptured', '2026-12-03T02:30:00.000Z'),
+        makeReadinessSummary({
+          entityRef: 'component:default/c1',
+          nightlyCheck: { checkedAt: NIGHT, outcome: 'covered', runId: 'r2', runEntityRef: 'system:default/shop', message: 'covered' },
+        }),
+        makeReadinessSummary({
+          entityRef: 'component:default/e1',
+          nightlyCheck: { checkedAt: NIGHT, outcome: 'excluded', message: 'excluded' },
+        }),
+      ],
+    });
+    await render(api, <RecoveryOverviewPage />);
+    await screen.findByTestId('nightly-check-summary');
+    const marker = (name: string) => {
+      const row = screen.getAllByRole('row').find(r => within(r).queryByRole('link', { name }));
+      return within(row!).queryByTestId('not-run-last-night')?.textContent ?? null;
+    };
+    expect(marker('k1')).toBe('Not run last night: beside failover f1');
+    expect(marker('u1')).toBe('Not run last night: never captured');
+    expect(marker('old')).toBeNull();
+    expect(marker('c1')).toBeNull();
+    expect(marker('e1')).toBeNull();
+
+    await userEvent.type(screen.getByRole('textbox', { name: 'Search' }), 'not run last night');
+    await waitFor(() => expect(columnTexts(columnHeader('Entity'), 0)).toEqual(['k1', 'u1']));
+  });
+
+  it('says nothing of the nightly check before a night refused one, nor after a night ran them all', async () => {
+    const started = makeReadinessSummary({
+      entityRef: 'component:default/k1',
+      nightlyCheck: { checkedAt: NIGHT, outcome: 'started', runId: 'r1', runEntityRef: 'component:default/k1', message: 'started' },
+    });
+    // No outcome yet; then a night that refused k1; then one that ran it.
+    const nights = [[makeReadinessSummary({ entityRef: 'component:default/k1' })], [kept('k1')], [started]];
+    let loads = 0;
+    const listReadiness = vi.fn(async () => nights[Math.min(loads++, nights.length - 1)]);
+    const unsaid = () => {
+      expect(screen.queryByTestId('nightly-check-summary')).toBeNull();
+      expect(screen.queryByTestId('not-run-last-night')).toBeNull();
+      expect(screen.queryByText(/nightly check|last night/i)).toBeNull();
+    };
+    await render(fakeRecoveryApi({ listReadiness }), <RecoveryOverviewContent reloadIntervalMs={300} />);
+    expect(await screen.findByText('1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready')).toBeInTheDocument();
+    unsaid();
+    expect(await screen.findByTestId('nightly-check-summary', undefined, { timeout: 3_000 })).toHaveTextContent(/: 1 not run — 1 beside failover f1/);
+    expect(screen.getByTestId('not-run-last-night')).toHaveTextContent('Not run last night: beside failover f1');
+    await waitFor(() => expect(listReadiness).toHaveBeenCalledTimes(3), { timeout: 3_000 });
+    await waitFor(unsaid);
+  });
+});
+
 describe('compareCaptureAge', () => {
   it('sorts never-captured rows last and treats them as equal, whatever the input order', () => {
     const captured = makeReadiness();
