@@ -343,9 +343,8 @@ interface KeptFailoverRefusal {
   holding: string;
   /** Why that refuses the run, and how to free the host. */
   remedy: string;
-  /** The failover's id and entity, where the backend names them. */
-  runId?: string;
-  entityRef?: string;
+  /** The failover's id and entity, where the backend names them: none where it names none. */
+  run: { runId?: string; runEntityRef?: string };
 }
 
 function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
@@ -354,28 +353,15 @@ function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
   const parts = [detail.failover, detail.host, detail.keeps, detail.holding, detail.remedy];
   if (!parts.every(p => typeof p === 'string')) return undefined;
   const [failover, host, keeps, holding, remedy] = parts as string[];
-  const { runId, entityRef } = detail;
-  return {
-    failover,
-    host,
-    keeps,
-    holding,
-    remedy,
-    ...(typeof runId === 'string' && typeof entityRef === 'string' && { runId, entityRef }),
-  };
+  return { failover, host, keeps, holding, remedy, run: namedRun(detail) };
 }
 
 /**
- * The failover a refusal names, for the entities' pages to link: the check sees every entity, so
- * the backend names it.
+ * The run a refusal names (`runId` and `entityRef` of its body: the failover kept on the host, the
+ * run holding it), for the entities' pages to link; none where the backend names none.
  */
-function keptFailoverRun({ runId, entityRef }: KeptFailoverRefusal): { runId?: string; runEntityRef?: string } {
-  return runId !== undefined && entityRef !== undefined ? { runId, runEntityRef: entityRef } : {};
-}
-
-/** The run a "host busy" refusal names as holding the host, where it names one. */
-function busyWith(error: unknown): { runId?: string; runEntityRef?: string } {
-  const { runId, entityRef } = (error as { detail?: Record<string, unknown> })?.detail ?? {};
+function namedRun(detail: { runId?: unknown; entityRef?: unknown } | undefined): { runId?: string; runEntityRef?: string } {
+  const { runId, entityRef } = detail ?? {};
   return typeof runId === 'string' && typeof entityRef === 'string' ? { runId, runEntityRef: entityRef } : {};
 }
 
@@ -463,7 +449,7 @@ export async function runNightlyCheck(
               kind: 'out of time',
               message: `not started: the hypervisor host was still busy after ${attempt} attempts when the task's time budget ran out (${messageOf(error)})`,
               covering: `the run of ${entityRef}, which was to cover it, was not started: the hypervisor host was still busy when the task's time budget ran out`,
-              busy: busyWith(error),
+              busy: namedRun((error as { detail?: Record<string, unknown> })?.detail),
             };
           }
         }
@@ -561,7 +547,7 @@ export async function runNightlyCheck(
       held.entities.push(entityRef);
       const message = `not started: its plan holds every machine of ${as}'s, whose run was refused: ${failover} keeps ${keeps} on ${host}, serving production on subnets they need`;
       fail(entityRef, message);
-      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...keptFailoverRun(held.refusal), message: `${message}; ${held.refusal.remedy}` });
+      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...held.refusal.run, message: `${message}; ${held.refusal.remedy}` });
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }
@@ -601,7 +587,7 @@ export async function runNightlyCheck(
       if (plan) held.refused.push({ entityRef, machines: plan.machines.map(m => m.machineRef) });
       const message = `refused: ${failover} keeps ${keeps} on ${host}, serving production with ${needed}`;
       fail(entityRef, message);
-      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...keptFailoverRun(outcome.keptFailover), message: `${message}; ${outcome.keptFailover.remedy}` });
+      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...outcome.keptFailover.run, message: `${message}; ${outcome.keptFailover.remedy}` });
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }

@@ -291,12 +291,9 @@ export class RecoveryStore {
         // Preempted in its teardown, its result already kept: finished with it, as a claim would
         // (claimStaleRun). The failover only takes over removing its lab.
         const outcome = json<RunOutcome>(row.outcome);
-        await stillActive().update({
-          finished_at: at,
-          ...(outcome ? outcomeColumns(outcome) : { status: 'failed', error: JSON.stringify({ message }) }),
-          lab_left: true,
-        });
-        await inTx.settleUnfinishedMachines(test.id, outcome ? (outcome.unfinishedReason ?? message) : message, at);
+        const ended = endedWith(outcome, message);
+        await stillActive().update({ finished_at: at, ...ended.columns, lab_left: true });
+        await inTx.settleUnfinishedMachines(test.id, ended.unfinished, at);
         await inTx.appendStep(
           test.id,
           outcome
@@ -469,14 +466,10 @@ export class RecoveryStore {
       const row = await stale().first('outcome');
       if (!row) return false;
       // Written with a heartbeat: one written after this read leaves the run fresh, and unclaimed below.
-      const outcome = json<RunOutcome>(row.outcome);
-      const updated = await stale().update({
-        finished_at: at,
-        ...(outcome ? outcomeColumns(outcome) : { status: 'failed', error: JSON.stringify({ message }) }),
-        ...(labLeft ? { lab_left: true } : {}),
-      });
+      const ended = endedWith(json<RunOutcome>(row.outcome), message);
+      const updated = await stale().update({ finished_at: at, ...ended.columns, ...(labLeft ? { lab_left: true } : {}) });
       if (updated === 0) return false;
-      await new RecoveryStore(tx).settleUnfinishedMachines(runId, outcome ? (outcome.unfinishedReason ?? message) : message, at);
+      await new RecoveryStore(tx).settleUnfinishedMachines(runId, ended.unfinished, at);
       return true;
     });
   }
@@ -1058,12 +1051,19 @@ function dbNow(db: Knex): Knex.Raw {
   return db.client.dialect === 'postgresql' ? db.raw('clock_timestamp()') : db.raw(SQLITE_NOW_MS);
 }
 
-/** The columns of a run finished with the result it kept before its teardown (RunOutcome). */
-const outcomeColumns = (outcome: RunOutcome) => ({
-  status: outcome.status,
-  error: outcome.error ? JSON.stringify(outcome.error) : null,
-  rto_seconds: outcome.rtoSeconds ?? null,
-});
+/**
+ * How a run ended by another than its driver (claimed, preempted) is finished: with the result it
+ * kept before its teardown (RunOutcome), else failed with `message`; `unfinished`, why its machines
+ * still in progress stopped.
+ */
+function endedWith(outcome: RunOutcome | undefined, message: string) {
+  return outcome
+    ? {
+        columns: { status: outcome.status, error: outcome.error ? JSON.stringify(outcome.error) : null, rto_seconds: outcome.rtoSeconds ?? null },
+        unfinished: outcome.unfinishedReason ?? message,
+      }
+    : { columns: { status: 'failed', error: JSON.stringify({ message }) }, unfinished: message };
+}
 
 /** Keeps the runs whose heartbeat is older than `ms` by the database's clock. */
 function heartbeatStaleFor(q: Knex.QueryBuilder, ms: number): void {
