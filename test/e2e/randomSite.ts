@@ -16,7 +16,8 @@ import type Docker from 'dockerode';
 import { demuxDockerStream, isStatus } from '../../plugins/recovery-backend-module-docker/src/lib/dockerStreams';
 import { seededRandom } from '../../bench/generate';
 import { DEMO_IMAGE } from '../../demo/site';
-import { LAB_IMAGE_REPOSITORY } from '../../plugins/recovery-backend-module-docker/src/labNames';
+import { NETWORK_LABEL } from '../../plugins/recovery-backend-module-docker/src/labNames';
+import { removeLab } from '../../plugins/recovery-backend-module-docker/src/labTeardown';
 
 /** On everything a generated site creates on the primary engine (and so on its restored machines); its value is the test process's token. */
 export const RANDOM_SITE_LABEL = 'io.backstage-recovery.e2e.random-site';
@@ -316,22 +317,11 @@ function removable(value: string | undefined, token: string): boolean {
   }
 }
 
-/** Removes everything the engine holds labelled with a run id, and the images tagged for it. */
-export async function removeLab(docker: Docker, runId: string): Promise<void> {
-  const filters = JSON.stringify({ label: [`${RUN_ID_LABEL}=${runId}`] });
-  for (const c of await docker.listContainers({ all: true, filters })) {
-    await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
-  }
-  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
-  const images = await docker.listImages({ filters: JSON.stringify({ reference: [`${LAB_IMAGE_REPOSITORY}/*:${runId}`] }) });
-  for (const tag of images.flatMap(i => i.RepoTags ?? [])) await docker.getImage(tag).remove().catch(() => {});
-}
-
 /**
  * Removes what generated sites of the test process with `token` (or of one no longer alive) left:
  * on the primary engine their containers, networks and capture tags; on the recovery engine the labs
- * that restored them (their containers carry production's labels).
+ * that restored them: found by their containers (which carry production's labels) and by their
+ * networks (named after production's), one of which can outlive its containers.
  */
 export async function removeSites(primary: Docker, recovery: Docker, token: string): Promise<string[]> {
   const removed: string[] = [];
@@ -340,6 +330,10 @@ export async function removeSites(primary: Docker, recovery: Docker, token: stri
   for (const c of await recovery.listContainers({ all: true, filters })) {
     const runId = c.Labels?.[RUN_ID_LABEL];
     if (runId && removable(c.Labels?.[RANDOM_SITE_LABEL], token)) runIds.add(runId);
+  }
+  for (const n of await recovery.listNetworks({ filters: JSON.stringify({ label: [RUN_ID_LABEL] }) })) {
+    const siteToken = /-(p\d+x[0-9a-z]+)$/.exec(n.Labels?.[NETWORK_LABEL] ?? '')?.[1];
+    if (removable(siteToken, token)) runIds.add(n.Labels[RUN_ID_LABEL]);
   }
   for (const runId of runIds) {
     await removeLab(recovery, runId);

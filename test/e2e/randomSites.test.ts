@@ -15,13 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDemoImage, dockerFromHost } from '../../demo/site';
 import { LAB_IMAGE_REPOSITORY } from '../../plugins/recovery-backend-module-docker/src/labNames';
+import { removeLab } from '../../plugins/recovery-backend-module-docker/src/labTeardown';
 import { demoRecoveryConfig, ENGINES, RunningBackend, startBackend, waitForRun } from './backend';
 import {
   consoleOf,
   describeSite,
   generateSite,
   machineDependencies,
-  removeLab,
   removeSites,
   serviceLines,
   Site,

@@ -32,7 +32,7 @@ export async function removeLab(docker: Docker, runId: string): Promise<LabResou
   const networks = await docker.listNetworks({ filters: { label: [label] } });
   for (const n of networks) {
     await disconnectOthers(docker, n.Id, new Set(containers.map(c => c.Id)));
-    if (await removeNetwork(docker, n.Id)) removed.networks.push(n.Name);
+    if (await removeNetwork(docker, n.Id, n.Name)) removed.networks.push(n.Name);
   }
   // The run's tags first: an image with tags of two repositories (the run's, and the capture's
   // where an older backend's load kept the archive's name) is not removed by id. Untagged, one
@@ -61,42 +61,70 @@ export function imagesToRemove(
   return [...ids].sort();
 }
 
+/** How long a lab network's removal waits for endpoints to leave it, and how often it looks. */
+export const NETWORK_REMOVAL = { timeoutMs: 30_000, firstDelayMs: 250, maxDelayMs: 2_000 };
+
 /**
  * False if it was gone already. A container removal still under way (a teardown racing
- * another) keeps an endpoint on the network for a moment (403/409): tried again, for 10 s.
+ * another) keeps an endpoint on the network for a moment (403/409), and a loaded engine can keep
+ * one after its container is gone; a network left so fails every later run that needs its subnet.
+ * From the second refusal on, what Docker still lists on it is forced off (the run's containers
+ * are removed by then), tried again for up to 30 s.
  */
-async function removeNetwork(docker: Docker, id: string): Promise<boolean> {
+async function removeNetwork(docker: Docker, id: string, name: string): Promise<boolean> {
+  const deadline = Date.now() + NETWORK_REMOVAL.timeoutMs;
+  let delay = NETWORK_REMOVAL.firstDelayMs;
   for (let attempt = 1; ; attempt++) {
     try {
       await docker.getNetwork(id).remove();
       return true;
     } catch (e) {
       if (isStatus(e, 404)) return false;
-      if (!isStatus(e, 403, 409) || attempt === 20) throw e;
+      if (!isStatus(e, 403, 409)) throw e;
+      if (Date.now() + delay > deadline) {
+        const left = (await endpointsOn(docker, id)).map(e => e.name);
+        throw new Error(
+          `network ${name} still has ${left.length ? `endpoints ${left.join(', ')}` : 'active endpoints'} after ${NETWORK_REMOVAL.timeoutMs / 1000} s: ${(e as Error).message}`,
+        );
+      }
+      if (attempt > 1) await disconnect(docker, id, await endpointsOn(docker, id));
     }
-    await new Promise(resolve => setTimeout(resolve, 500));
+    await new Promise(resolve => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, NETWORK_REMOVAL.maxDelayMs);
+  }
+}
+
+/**
+ * The endpoints Docker lists on a network: `id` is the container's, `name` reaches the endpoint
+ * also where its container is gone (Docker then keys it by endpoint, and disconnects it by name).
+ */
+async function endpointsOn(docker: Docker, networkId: string): Promise<Array<{ id: string; name: string }>> {
+  try {
+    const attached = (await docker.getNetwork(networkId).inspect()).Containers ?? {};
+    return Object.entries(attached).map(([id, c]) => ({ id, name: (c as { Name?: string }).Name || id }));
+  } catch (e) {
+    if (isStatus(e, 404)) return [];
+    throw e;
+  }
+}
+
+/** Forces endpoints off a network; failing (gone meanwhile), the removal's next try tells. */
+async function disconnect(docker: Docker, networkId: string, endpoints: Array<{ name: string }>): Promise<void> {
+  for (const { name } of endpoints) {
+    await docker
+      .getNetwork(networkId)
+      .disconnect({ Container: name, Force: true })
+      .catch(() => {});
   }
 }
 
 /**
  * Disconnects what is still on a lab network once the run's containers are gone: one that is
  * not the run's (someone's debugging container, connected by hand) would keep the network, and
- * so the lab, on the host for good, and every later run there would fail on it.
+ * so the lab, on the host for good, and every later run there would fail on it. A run
+ * container's endpoint is left to its removal (maybe another teardown's) for a first try.
  */
 async function disconnectOthers(docker: Docker, networkId: string, runContainers: Set<string>): Promise<void> {
-  let attached: string[];
-  try {
-    attached = Object.keys((await docker.getNetwork(networkId).inspect()).Containers ?? {});
-  } catch (e) {
-    if (isStatus(e, 404)) return;
-    throw e;
-  }
-  for (const container of attached) {
-    if (runContainers.has(container)) continue; // its removal (maybe another teardown's) frees it
-    // Failing (gone meanwhile), the removal below still waits for its endpoint to go.
-    await docker
-      .getNetwork(networkId)
-      .disconnect({ Container: container, Force: true })
-      .catch(() => {});
-  }
+  const endpoints = await endpointsOn(docker, networkId);
+  await disconnect(docker, networkId, endpoints.filter(e => !runContainers.has(e.id)));
 }
