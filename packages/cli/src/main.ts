@@ -465,6 +465,8 @@ export async function main(
       io.stdout(
         `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
       );
+      // Also where a person sees them: `--json` output goes to a file or a pipe more often than not.
+      for (const w of warnings) io.stderr(`recovery: warning: ${w}\n`);
     } else {
       io.stdout(formatSummary(result, read));
     }
