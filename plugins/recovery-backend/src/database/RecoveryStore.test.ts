@@ -448,7 +448,7 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect(await store.activeRuns({ staleForMs: 60_000 })).toEqual([]);
     const at = new Date('2026-11-24T00:00:00.000Z');
     const left = { labLeft: true };
-    expect(await store.claimStaleRun('run-claim', 60_000, 'Interrupted: gone', at, left)).toBe(false);
+    expect(await store.claimStaleRun('run-claim', 60_000, 'Interrupted: gone', at, left)).toBeUndefined();
     expect((await store.getRun('run-claim'))!.status).toBe('running');
     expect(await store.runsWithLabLeft('claims')).toEqual([]);
 
@@ -457,7 +457,9 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
       store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at, left),
       store.claimStaleRun('run-claim', -60_000, 'Interrupted: gone', at, left),
     ]);
-    expect(claims.sort()).toEqual([false, true]);
+    expect(claims.map(c => c !== undefined).sort()).toEqual([false, true]);
+    // No result reached before its teardown: nothing but the claim.
+    expect(claims.find(c => c)).toEqual({ outcome: undefined });
     expect(await store.heartbeat('run-claim')).toBe(false);
     // The claim that frees the host records the lab it is about to tear down: a run admitted
     // there next finds it, whatever becomes of the claiming replica.
@@ -472,9 +474,18 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
 
     // A claim that keeps the lab (a failover's) leaves the flag as it was.
     await store.insertRun({ ...base, id: 'run-kept', entityRef: 'component:default/claim', mode: 'failover', machines }, new Date());
-    expect(await store.claimStaleRun('run-kept', -60_000, 'Interrupted: gone', at, { labLeft: false })).toBe(true);
+    expect(await store.claimStaleRun('run-kept', -60_000, 'Interrupted: gone', at, { labLeft: false })).toEqual({ outcome: undefined });
     expect((await store.getRun('run-kept'))!.status).toBe('failed');
     expect((await store.runsWithLabLeft('claims')).map(r => r.id)).toEqual(['run-claim']);
+
+    // One that reached its result before its teardown: the claim finishes it so, and says so.
+    await store.insertRun({ ...base, id: 'run-verified', entityRef: 'component:default/claim', machines }, new Date());
+    await store.updateRun('run-verified', { status: 'running' });
+    expect(await store.setRunOutcome('run-verified', { status: 'succeeded', rtoSeconds: 42 })).toBe(true);
+    expect(await store.claimStaleRun('run-verified', -60_000, 'Interrupted: gone', at, left)).toEqual({
+      outcome: { status: 'succeeded', rtoSeconds: 42 },
+    });
+    expect(await store.getRun('run-verified')).toMatchObject({ status: 'succeeded', rtoSeconds: 42 });
   });
 
   it('keeps a measured RTO to the millisecond and beyond, on every database', async () => {

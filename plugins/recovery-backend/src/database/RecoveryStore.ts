@@ -437,22 +437,18 @@ export class RecoveryStore {
     return updated > 0;
   }
 
-  /** The result an active run reached before its teardown, where it got that far. */
-  async runOutcome(runId: string): Promise<RunOutcome | undefined> {
-    const row = await this.db('recovery_runs').where({ id: runId }).whereIn('status', ACTIVE_RUN_STATUSES).first('outcome');
-    return json<RunOutcome>(row?.outcome);
-  }
-
   /**
    * Fails an active run whose heartbeat is older than `staleForMs`, by the database's clock, and
-   * settles its unfinished machines with `message`; returns whether this call did. One statement
+   * settles its unfinished machines with `message`; returns the claim where this call made it
+   * (undefined where it did not). One statement
    * checks and fails it, so of the replicas that find it orphaned only one claims it, none claims
    * a run whose driver beat meanwhile, and a driver that was alive after all sees it lost the run
    * (its heartbeat and updates change nothing) before anything of the run is torn down.
    * `labLeft`: its lab is recorded as left on the host in the same statement, so that no run
    * admitted once the failure frees the host can miss it (see runsWithLabLeft).
    * A run whose driver stopped during its teardown, after it reached its result (setRunOutcome),
-   * is finished with that result instead: succeeded with its RTO, or failed with its own error.
+   * is finished with that result instead: succeeded with its RTO, or failed with its own error;
+   * the claim gives it as `outcome`, so the claimant knows it has only a teardown to finish.
    */
   async claimStaleRun(
     runId: string,
@@ -460,17 +456,18 @@ export class RecoveryStore {
     message: string,
     at: Date,
     { labLeft }: { labLeft: boolean },
-  ): Promise<boolean> {
+  ): Promise<{ outcome?: RunOutcome } | undefined> {
     return this.db.transaction(async tx => {
       const stale = () => tx('recovery_runs').where({ id: runId }).whereIn('status', ACTIVE_RUN_STATUSES).modify(heartbeatStaleFor, staleForMs);
       const row = await stale().first('outcome');
-      if (!row) return false;
+      if (!row) return undefined;
       // Written with a heartbeat: one written after this read leaves the run fresh, and unclaimed below.
-      const ended = endedWith(json<RunOutcome>(row.outcome), message);
+      const outcome = json<RunOutcome>(row.outcome);
+      const ended = endedWith(outcome, message);
       const updated = await stale().update({ finished_at: at, ...ended.columns, ...(labLeft ? { lab_left: true } : {}) });
-      if (updated === 0) return false;
+      if (updated === 0) return undefined;
       await new RecoveryStore(tx).settleUnfinishedMachines(runId, ended.unfinished, at);
-      return true;
+      return { outcome };
     });
   }
 

@@ -440,12 +440,12 @@ export class RunService {
       // host, and a run admitted there next must find the lab to remove, even if this backend
       // stops before its teardown.
       const labLeft = run.mode !== 'failover';
+      const claim = await this.store.claimStaleRun(run.id, this.options.staleAfterMs, ORPHANED, at, { labLeft });
+      if (!claim) continue;
       // Where its driver stopped during the teardown, after the run reached its result (see
-      // finish): the claim finishes it with that result, which this teardown does not change.
-      const outcome = await this.store.runOutcome(run.id);
-      if (!(await this.store.claimStaleRun(run.id, this.options.staleAfterMs, ORPHANED, at, { labLeft }))) continue;
-      if (outcome) {
-        await this.finishTeardownOf(run, outcome.status, at);
+      // finish): the claim finished it with that result, which this teardown does not change.
+      if (claim.outcome) {
+        await this.finishTeardownOf(run, claim.outcome.status, at);
         cleaned.push(run.id);
         continue;
       }
