@@ -332,8 +332,8 @@ export async function removeSites(primary: Docker, recovery: Docker, token: stri
     if (runId && removable(c.Labels?.[RANDOM_SITE_LABEL], token)) runIds.add(runId);
   }
   for (const n of await recovery.listNetworks({ filters: JSON.stringify({ label: [RUN_ID_LABEL] }) })) {
-    const siteToken = /-(p\d+x[0-9a-z]+)$/.exec(n.Labels?.[NETWORK_LABEL] ?? '')?.[1];
-    if (removable(siteToken, token)) runIds.add(n.Labels[RUN_ID_LABEL]);
+    const labels = n.Labels ?? {};
+    if (removable(/-(p\d+x[0-9a-z]+)$/.exec(labels[NETWORK_LABEL] ?? '')?.[1], token)) runIds.add(labels[RUN_ID_LABEL]);
   }
   for (const runId of runIds) {
     await removeLab(recovery, runId);
