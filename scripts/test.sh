@@ -13,6 +13,19 @@ fi
 bash scripts/setup.sh --tests
 export RECOVERY_PRIMARY_DOCKER_HOST=${RECOVERY_PRIMARY_DOCKER_HOST:-unix:///run/recovery-docker/primary.sock}
 export RECOVERY_HOST_DOCKER_HOST=${RECOVERY_HOST_DOCKER_HOST:-unix:///run/recovery-docker/recovery.sock}
+# An engine started here serves these tests alone, but keeps its data root from one start to the
+# next: labs an interrupted earlier test run left on the recovery engine (its runs' label) would
+# hold the subnets these tests restore production's machines on.
+if [[ " ${down[*]-} " == *" recovery "* ]]; then
+  lab=label=recovery.backstage-recovery.io/run-id
+  host=(docker -H "$RECOVERY_HOST_DOCKER_HOST")
+  containers=$("${host[@]}" ps -aq --filter "$lab")
+  networks=$("${host[@]}" network ls -q --filter "$lab")
+  [[ -z $containers ]] || "${host[@]}" rm -f -v $containers >/dev/null
+  [[ -z $networks ]] || "${host[@]}" network rm $networks >/dev/null
+  [[ -z $containers$networks ]] ||
+    echo "test: removed what an earlier test run left on the recovery engine: $(wc -w <<<"$containers") containers, $(wc -w <<<"$networks") networks"
+fi
 export VITE_CONFIG_NATIVE_IGNORE_WARNING=true
 echo "test: type check"
 npx tsc --noEmit
