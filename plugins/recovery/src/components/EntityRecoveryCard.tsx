@@ -4,6 +4,7 @@ import { Alert } from '@material-ui/lab';
 import PlayArrowIcon from '@material-ui/icons/PlayArrow';
 import HistoryIcon from '@material-ui/icons/History';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
+import SwapHorizIcon from '@material-ui/icons/SwapHoriz';
 import { InfoCard, Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { type Entity, stringifyEntityRef } from '@backstage/catalog-model';
@@ -16,7 +17,9 @@ import {
   recoveryPointTooEarly,
   Readiness,
   recoveryRunCreatePermission,
+  recoveryRunFailoverPermission,
   RecoveryRun,
+  type RunMode,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import useMountedState from 'react-use/esm/useMountedState';
@@ -60,6 +63,7 @@ import {
 import { LoadErrorPanel, RetryButton } from './LoadError';
 import { NightlyCheckNote } from './NightlyCheckNote';
 import { RecoveryPointDialog } from './RecoveryPointDialog';
+import { StartFailoverDialog } from './StartFailoverDialog';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 import { useRunPolling } from './useRunPolling';
 
@@ -195,22 +199,40 @@ function captureUnansweredText(u: CaptureUnanswered): string {
   return `${said}${found}${rest}`;
 }
 
+/** A start left unanswered past its bound, and what the card found of it since. */
+interface StartUnanswered {
+  mode: RunMode;
+  timeoutMs: number;
+  /** The entity's run found in progress when the card looked (followed). */
+  found?: RecoveryRun;
+  /** Why the look for it failed. */
+  lookFailed?: Error;
+  /** The run the start's own answer named, come after the card had given up waiting (followed). */
+  late?: RecoveryRun;
+}
+
 /**
- * What the card says of a start left unanswered: the entity's run it found in progress and
- * follows, or that none is yet (or the look failed) and one may still appear.
+ * What the card says of a start left unanswered: the run its late answer named, or the entity's
+ * run it found in progress, each followed; or that none is yet (or the look failed) and one may
+ * still appear.
  */
 const StartUnansweredNote = ({
+  mode,
   timeoutMs,
   found,
   lookFailed,
+  late,
   entityRef,
-}: {
-  timeoutMs: number;
-  found?: RecoveryRun;
-  lookFailed?: Error;
-  entityRef: string;
-}) => {
+}: StartUnanswered & { entityRef: string }) => {
   const within = formatDuration(timeoutMs / 1000);
+  if (late) {
+    return (
+      <Alert severity="info">
+        The answer to the start of the {runModeName(mode)} came after {within}: it started (
+        {runModeName(late.mode)} {late.id}), following it.
+      </Alert>
+    );
+  }
   if (found) {
     return (
       <Alert severity="info">
@@ -222,7 +244,7 @@ const StartUnansweredNote = ({
   }
   return (
     <Alert severity="warning">
-      No answer to the start of the test recovery within {within},{' '}
+      No answer to the start of the {runModeName(mode)} within {within},{' '}
       {lookFailed
         ? `and the check for a run in progress failed too: ${errorMessage(lookFailed)}`
         : `and no run of ${shortRef(entityRef)} is in progress`}
@@ -298,6 +320,12 @@ const EntityRecoveryCardFor = (
     permission: recoveryCaptureCreatePermission,
     resourceRef: entityRef,
   });
+  // A failover takes recovery.run.failover besides (and on each machine and service of the plan:
+  // the dialog asks about those once opened). Offered to no one else: it is no test.
+  const failoverPermission = usePermission({
+    permission: recoveryRunFailoverPermission,
+    resourceRef: entityRef,
+  });
 
   // A run in progress holds the hypervisor host: this entity's (started elsewhere, or before a
   // reload) or another's (the nightly check of a system containing it). Readiness reports
@@ -330,17 +358,25 @@ const EntityRecoveryCardFor = (
     onDone,
   });
 
-  const [starting, setStarting] = useState(false);
-  const [startError, setStartError] = useState<Error | undefined>();
+  /** The mode of the run being started, while its start is under way. */
+  const [starting, setStarting] = useState<RunMode | undefined>();
+  const [startError, setStartError] = useState<{ error: Error; mode: RunMode } | undefined>();
   /**
    * What a refused start said the plan cannot include (each dependency, else the backend's own
-   * words): the run can go without it, if asked.
+   * words), and that start's mode and recovery point: the run can go without it, if asked.
    */
-  const [missing, setMissing] = useState<string | undefined>();
-  /** The recovery point of the start refused for missing dependencies: run without them, to it. */
-  const [missingPoint, setMissingPoint] = useState<string | undefined>();
+  const [missing, setMissing] = useState<
+    { text: string; mode: RunMode; recoveryPoint?: string } | undefined
+  >();
   /** Whether the dialog choosing an earlier recovery point is open. */
   const [choosingPoint, setChoosingPoint] = useState(false);
+  /** Whether the dialog confirming a failover is open. */
+  const [confirmingFailover, setConfirmingFailover] = useState(false);
+  /**
+   * Counts the starts: a start's answer that comes after the card gave up waiting is followed
+   * only while no later start has been made.
+   */
+  const startCount = useRef(0);
   // The id of a run of another entity holding the host (found on a check, or named by a
   // refused start), followed in place of the entity's own.
   const [busyWithId, setBusyWithId] = useState<string | undefined>();
@@ -382,9 +418,7 @@ const EntityRecoveryCardFor = (
    * A start left unanswered: the entity's run found in progress since (followed), or none, or
    * why the look for it failed.
    */
-  const [startUnanswered, setStartUnanswered] = useState<
-    { timeoutMs: number; found?: RecoveryRun; lookFailed?: Error } | undefined
-  >();
+  const [startUnanswered, setStartUnanswered] = useState<StartUnanswered | undefined>();
 
   /**
    * The active run that held the host when a start was refused (admitted after the last
@@ -406,40 +440,76 @@ const EntityRecoveryCardFor = (
   };
 
   /**
-   * Starts a test recovery of the entity: of its latest state, or to `recoveryPoint` (each machine
-   * restores its newest kept capture taken at or before it; readiness does not count such a run).
-   * Returns the refusal of a `recoveryPoint` earlier than some machines' kept captures, for the
-   * dialog it was chosen in to say; anything else is said on the card.
+   * What a refused start says, on the card (`late`: its answer came after the card had given up
+   * waiting) or to the dialog its recovery point was chosen in: a busy host's run is followed;
+   * dependencies the plan cannot include are offered to go without, in the same mode and to the
+   * same point; a point earlier than machines' kept captures is returned for the dialog to say;
+   * anything else (a 403 naming the permissions lacking, a machine never captured, a failover kept
+   * on the host) is said in the backend's words.
+   */
+  const refusedStart = async (
+    refusal: unknown,
+    { mode, recoveryPoint, late = false }: { mode: RunMode; recoveryPoint?: string; late?: boolean },
+  ): Promise<unknown> => {
+    const busy = isHostBusy(refusal) ? await findBusyRun(refusal) : undefined;
+    const left = missingDependencies(refusal);
+    if (!mounted()) return undefined;
+    if (busy) {
+      setBusyWithId(busy.id);
+      followFound(busy);
+    } else if (left) {
+      setMissing({ text: left.join('; ') || errorMessage(refusal), mode, recoveryPoint });
+    } else if (recoveryPoint && !late && recoveryPointTooEarly(refusal)) {
+      // Said in the dialog the point was chosen in, which offers the earliest the captures allow.
+      return refusal;
+    } else {
+      setStartError({ error: refusal as Error, mode });
+    }
+    return undefined;
+  };
+
+  // The run the card follows now, for a start's late answer (the closure's own is stale by then).
+  const followedRun = useRef(run);
+  followedRun.current = run;
+
+  /**
+   * Starts a run of the entity, a test recovery unless `mode` says failover: of its latest state,
+   * or to `recoveryPoint` (each machine restores its newest kept capture taken at or before it;
+   * readiness does not count such a run). Returns the refusal of a `recoveryPoint` earlier than
+   * some machines' kept captures, for the dialog it was chosen in to say; anything else is said on
+   * the card.
    */
   const startRun = async ({
+    mode = 'test',
     acceptMissingDependencies = false,
     recoveryPoint,
-  }: { acceptMissingDependencies?: boolean; recoveryPoint?: string } = {}) => {
-    setStarting(true);
+  }: { mode?: RunMode; acceptMissingDependencies?: boolean; recoveryPoint?: string } = {}) => {
+    const attempt = ++startCount.current;
+    setStarting(mode);
     setStartError(undefined);
     setMissing(undefined);
-    setMissingPoint(undefined);
     setBusyWithId(undefined);
     setInterrupted(undefined);
     setStartUnanswered(undefined);
+    const request = api.startRun({
+      entityRef,
+      mode,
+      ...(acceptMissingDependencies && { acceptMissingDependencies }),
+      ...(recoveryPoint && { recoveryPoint }),
+    });
     try {
       // POST /runs answers at once (202): past a minute the answer was lost, not slow. The run may
       // have started all the same, so the card looks, as it finds the run holding the host.
       const outcome = await answerOrLook(
-        api.startRun({
-          entityRef,
-          mode: 'test',
-          ...(acceptMissingDependencies && { acceptMissingDependencies }),
-          ...(recoveryPoint && { recoveryPoint }),
-        }),
+        request,
         answerTimeoutMs(),
         async () => runHoldingHost(await api.listRuns({ active: true }), entityRef),
       );
-      if (!mounted()) return;
+      if (!mounted()) return undefined;
       if ('answer' in outcome) {
         follow(outcome.answer);
         onRunChange?.(outcome.answer);
-        return;
+        return undefined;
       }
       const found = 'seen' in outcome && isRunActive(outcome.seen) ? outcome.seen : undefined;
       const own = found && sameRef(found.entityRef, entityRef) ? found : undefined;
@@ -449,28 +519,34 @@ const EntityRecoveryCardFor = (
         followFound(found);
       }
       setStartUnanswered({
+        mode,
         timeoutMs: outcome.unanswered.timeoutMs,
         found: own,
         lookFailed: 'lookFailed' in outcome ? outcome.lookFailed : undefined,
       });
+      // The answer may still come (a slow proxy, a connection that recovers): not dropped, but
+      // followed or said as an answer in time is, unless the card has moved on to another start.
+      const current = () => mounted() && startCount.current === attempt;
+      request.then(
+        started => {
+          if (!current()) return;
+          setStartUnanswered(note => note && { ...note, late: started });
+          // Found already when the card looked: followed as it is.
+          if (followedRun.current?.id === started.id) return;
+          setBusyWithId(undefined);
+          follow(started);
+          onRunChange?.(started);
+        },
+        async refusal => {
+          if (!current()) return;
+          setStartUnanswered(undefined);
+          await refusedStart(refusal, { mode, recoveryPoint, late: true });
+        },
+      );
     } catch (e) {
-      const busy = isHostBusy(e) ? await findBusyRun(e) : undefined;
-      const left = missingDependencies(e);
-      if (!mounted()) return;
-      if (busy) {
-        setBusyWithId(busy.id);
-        followFound(busy);
-      } else if (left) {
-        setMissing(left.join('; ') || errorMessage(e));
-        setMissingPoint(recoveryPoint);
-      } else if (recoveryPoint && recoveryPointTooEarly(e)) {
-        // Said in the dialog the point was chosen in, which offers the earliest the captures allow.
-        return e;
-      } else {
-        setStartError(e as Error);
-      }
+      return await refusedStart(e, { mode, recoveryPoint });
     } finally {
-      setStarting(false);
+      setStarting(undefined);
     }
     return undefined;
   };
@@ -584,6 +660,15 @@ const EntityRecoveryCardFor = (
     running || (!!activeRun && isRunActive(activeRun) && activeRun.id !== run?.id);
   const runAllowed = runPermission.allowed;
   const captureAllowed = capturePermission.allowed;
+  // A failover takes both grants on the entity (and on what its plan boots: asked in the dialog).
+  const failoverAllowed = runAllowed && failoverPermission.allowed;
+  // A failover preempts a test recovery, but not another failover: the host is busy with one that
+  // is followed, or found and not followed yet.
+  const failoverRunning =
+    (running && run?.mode === 'failover') ||
+    (!!activeRun && isRunActive(activeRun) && activeRun.mode === 'failover' && activeRun.id !== run?.id);
+  // The test recovery a failover started now would interrupt, for its confirmation to say.
+  const testRunning = [run, activeRun].find(r => isRunActive(r) && r?.mode === 'test');
 
   return (
     <InfoCard
@@ -676,6 +761,15 @@ const EntityRecoveryCardFor = (
                 : 'A test recovery can start once it has finished.'}
             </Alert>
           )}
+          {/* The card's own failover: no test, and what it boots stays. */}
+          {run.mode === 'failover' && !runOfOther && run.id !== busyWithId && (
+            <Alert severity="warning">
+              A failover of {shortRef(entityRef)}: live copies of its plan's machines on production's
+              subnets on {run.hypervisorHost}, kept there, also if it fails. Once production runs on
+              its primary machines again, release it (Release failover machines, once it has
+              finished).
+            </Alert>
+          )}
           {pollError && (
             <Alert severity="warning">
               Lost contact with the run: {errorMessage(pollError)}. Retrying…
@@ -708,7 +802,7 @@ const EntityRecoveryCardFor = (
       {startError && (
         <Box className={classes.section}>
           <Alert severity="error">
-            Could not start the test recovery: {errorMessage(startError)}
+            Could not start the {runModeName(startError.mode)}: {errorMessage(startError.error)}
           </Alert>
         </Box>
       )}
@@ -725,18 +819,28 @@ const EntityRecoveryCardFor = (
               <Button
                 color="inherit"
                 size="small"
-                disabled={!runAllowed || hostBusy || starting}
+                disabled={
+                  missing.mode === 'failover'
+                    ? !failoverAllowed || failoverRunning || !!starting
+                    : !runAllowed || hostBusy || !!starting
+                }
                 onClick={() =>
-                  startRun({ acceptMissingDependencies: true, recoveryPoint: missingPoint })
+                  startRun({
+                    mode: missing.mode,
+                    acceptMissingDependencies: true,
+                    recoveryPoint: missing.recoveryPoint,
+                  })
                 }
               >
-                Run without them
+                {missing.mode === 'failover' ? 'Fail over without them' : 'Run without them'}
               </Button>
             }
           >
             The catalog declares dependencies the boot plan cannot include:{' '}
-            {missing.replace(/\.$/, '')}. A test recovery without them tests less than
-            the recovery production needs: fix the catalog, or run without them.
+            {missing.text.replace(/\.$/, '')}.{' '}
+            {missing.mode === 'failover'
+              ? 'A failover without them brings back less than production needs: fix the catalog, or fail over without them and bring those back by hand.'
+              : 'A test recovery without them tests less than the recovery production needs: fix the catalog, or run without them.'}
           </Alert>
         </Box>
       )}
@@ -769,13 +873,13 @@ const EntityRecoveryCardFor = (
           color="primary"
           startIcon={<PlayArrowIcon />}
           disabled={
-            !runAllowed || !hasMachines || hostBusy || starting || checkingForRun
+            !runAllowed || !hasMachines || hostBusy || !!starting || checkingForRun
           }
           onClick={() => startRun()}
         >
           {running && run?.mode === 'failover'
             ? 'Failover running…'
-            : running || starting
+            : running || starting === 'test'
             ? 'Test recovery running…'
             : 'Run test recovery'}
         </Button>
@@ -785,10 +889,23 @@ const EntityRecoveryCardFor = (
             variant="outlined"
             size="small"
             startIcon={<HistoryIcon />}
-            disabled={hostBusy || starting || checkingForRun}
+            disabled={hostBusy || !!starting || checkingForRun}
             onClick={() => setChoosingPoint(true)}
           >
             Earlier recovery point…
+          </Button>
+        )}
+        {/* Shown only to those the permission framework lets fail the entity over. Not off while a
+            test recovery holds the host: a failover preempts it. */}
+        {failoverAllowed && hasMachines && (
+          <Button
+            variant="outlined"
+            color="secondary"
+            startIcon={<SwapHorizIcon />}
+            disabled={failoverRunning || !!starting || checkingForRun}
+            onClick={() => setConfirmingFailover(true)}
+          >
+            {starting === 'failover' ? 'Starting failover…' : 'Fail over…'}
           </Button>
         )}
         <Button
@@ -819,11 +936,35 @@ const EntityRecoveryCardFor = (
             }}
           />
         )}
+        {failoverAllowed && hasMachines && confirmingFailover && (
+          <StartFailoverDialog
+            open
+            entityRef={entityRef}
+            entityName={entity.metadata.name}
+            plan={plan!}
+            preempts={testRunning}
+            onClose={() => setConfirmingFailover(false)}
+            onStart={async recoveryPoint => {
+              // Open while the run starts: a point earlier than machines' kept captures is refused there.
+              const refused = await startRun({ mode: 'failover', recoveryPoint });
+              if (refused) throw refused;
+              setConfirmingFailover(false);
+            }}
+          />
+        )}
         <PermissionNote
           state={runPermission}
           action="run test recoveries"
           permissionName={recoveryRunCreatePermission.name}
         />
+        {/* Said only where the check failed: a denial leaves the failover unoffered, as to most. */}
+        {runAllowed && failoverPermission.error && (
+          <PermissionNote
+            state={failoverPermission}
+            action="fail over"
+            permissionName={recoveryRunFailoverPermission.name}
+          />
+        )}
         <PermissionNote
           state={capturePermission}
           action="capture machines"

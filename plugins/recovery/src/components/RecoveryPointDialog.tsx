@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import {
   Box,
   Button,
@@ -29,6 +29,27 @@ import { RetryButton } from './LoadError';
 
 /** The most captures `GET /captures` lists of one machine: more than retention keeps. */
 const MAX_CAPTURES = 500;
+
+/**
+ * The recovery points the machines' kept captures allow (earlierRecoveryPoints), asked afresh at
+ * each opening of a dialog (`onOpen` called first): captures are taken on a schedule, and
+ * retention drops old ones. Nothing while closed.
+ */
+export function useRecoveryPoints(open: boolean, machineRefs: string[], onOpen?: () => void) {
+  const api = useApi(recoveryApiRef);
+  const machinesKey = machineRefs.join('\n');
+  const opened = useRef(onOpen);
+  opened.current = onOpen;
+  return useAsyncRetry(async () => {
+    if (!open) return undefined;
+    opened.current?.();
+    const captures = await answerWithin(
+      Promise.all(machinesKey.split('\n').map(ref => api.listCaptures(ref, MAX_CAPTURES))),
+      answerTimeoutMs(),
+    );
+    return earlierRecoveryPoints(captures);
+  }, [open, api, machinesKey]);
+}
 
 /** The choice of a time typed in, rather than one of the points listed. */
 const TYPED = 'typed';
@@ -114,26 +135,16 @@ export const RecoveryPointDialog = ({
   onClose: () => void;
   onStart: (recoveryPoint: string) => Promise<void> | void;
 }) => {
-  const api = useApi(recoveryApiRef);
   const [chosen, setChosen] = useState<string | undefined>();
   const [typed, setTyped] = useState('');
   const [starting, setStarting] = useState(false);
   /** Why a start at the point chosen was refused: earlier than machines' kept captures, else. */
   const [refused, setRefused] = useState<RecoveryPointTooEarly | Error | undefined>();
-  const machinesKey = machineRefs.join('\n');
-  // Asked afresh at each opening: captures are taken on a schedule, and retention drops old ones.
-  const state = useAsyncRetry(async () => {
-    if (!open) return undefined;
+  const state = useRecoveryPoints(open, machineRefs, () => {
     setChosen(undefined);
     setTyped('');
     setRefused(undefined);
-    const refs = machinesKey.split('\n');
-    const captures = await answerWithin(
-      Promise.all(refs.map(ref => api.listCaptures(ref, MAX_CAPTURES))),
-      answerTimeoutMs(),
-    );
-    return earlierRecoveryPoints(captures);
-  }, [open, api, machinesKey]);
+  });
   const points = state.value;
   const read = typed === '' ? undefined : typedPoint(typed);
   const point = chosen === TYPED ? (read && 'point' in read ? read.point : undefined) : chosen;

@@ -21,12 +21,13 @@ import { answerOrLook, answerTimeoutMs } from './answerWithin';
 import { formatCount, formatDuration, shortRef } from './format';
 import { RetryButton } from './LoadError';
 import {
-  type FailoverReleasePermission,
-  useFailoverReleasePermission,
-} from './useFailoverReleasePermission';
+  type FailoverPermission,
+  lackingEntities,
+  useFailoverPermission,
+} from './useFailoverPermission';
 
 /** Why the release is off, or nothing while it is allowed or still being checked. */
-function releaseDenial(permission: FailoverReleasePermission, entity: string): string | undefined {
+function releaseDenial(permission: FailoverPermission, entity: string): string | undefined {
   if (permission.loading || permission.allowed) return undefined;
   const name = recoveryRunFailoverPermission.name;
   if (permission.error) {
@@ -35,17 +36,10 @@ function releaseDenial(permission: FailoverReleasePermission, entity: string): s
   if (permission.entityDenied || !permission.lacking) {
     return `You are not allowed to release this failover (${name} on ${entity})`;
   }
-  const { named, unnamed, unnamedWhy } = permission.lacking;
-  const total = named.length + unnamed;
-  const rest =
-    unnamed === 0
-      ? []
-      : unnamedWhy
-      ? [`${formatCount(unnamed, 'entity', 'entities')} the catalog could not name (${errorMessage(unnamedWhy)})`]
-      : [`${formatCount(unnamed, 'entity', 'entities')} the catalog does not show you`];
+  const { total, list } = lackingEntities(permission.lacking);
   return (
     `You are not allowed to release this failover: it needs ${name} on each machine and service it booted, ` +
-    `and you lack it on ${formatCount(total, 'entity', 'entities')}: ${[...named, ...rest].join(', ')}`
+    `and you lack it on ${formatCount(total, 'entity', 'entities')}: ${list}`
   );
 }
 
@@ -69,7 +63,7 @@ export const ReleaseFailover = ({
 }) => {
   const api = useApi(recoveryApiRef);
   const isMounted = useMountedState();
-  const permission = useFailoverReleasePermission(run);
+  const permission = useFailoverPermission(run);
   const [confirming, setConfirming] = useState(false);
   const [releasing, setReleasing] = useState(false);
   const [outcome, setOutcome] = useState<

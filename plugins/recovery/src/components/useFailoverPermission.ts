@@ -8,10 +8,12 @@ import {
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
+import { errorMessage } from '../api/RecoveryClient';
 import { answerTimeoutMs, answerWithin } from './answerWithin';
+import { formatCount } from './format';
 
-/** Why a release would be refused, as far as the permission framework says. */
-type ReleaseDenial = {
+/** Why a failover's start or release would be refused, as far as the permission framework says. */
+type FailoverDenial = {
   /** recovery.run.failover is lacking on the run's entity itself (then nothing else is said). */
   entityDenied?: boolean;
   /**
@@ -22,32 +24,33 @@ type ReleaseDenial = {
 };
 
 /**
- * Whether the caller may release a finished failover. With `error` the check itself failed,
+ * Whether the caller may start a failover of a plan, or release a finished one: both need the
+ * same grants. With `error` the check itself failed,
  * which says nothing of the caller's grants; `retry` asks again (a network error passes).
  */
-export type FailoverReleasePermission =
+export type FailoverPermission =
   | { loading: true; allowed: false }
   | { loading: false; allowed: true }
-  | ({ loading: false; allowed: false; error?: Error; retry?: () => void } & ReleaseDenial);
+  | ({ loading: false; allowed: false; error?: Error; retry?: () => void } & FailoverDenial);
 
 const isAllowed = (decision: { result: AuthorizeResult }) => decision.result === AuthorizeResult.ALLOW;
 
 /**
- * Asks what POST /runs/:id/release asks (authorizeFailover in the backend's router):
- * recovery.run.failover on the run's entity and on each machine and service it booted
- * (failoverEntityRefs of its plan), so the portal does not offer a release the backend refuses.
+ * Asks what POST /runs (a failover) and POST /runs/:id/release ask (authorizeFailover in the
+ * backend's router): recovery.run.failover on the entity and on each machine and service of its
+ * plan (failoverEntityRefs), so the portal does not offer what the backend refuses.
  * The backend leaves out what has left the catalog since; the portal cannot tell that from what
  * the catalog hides, so such an entity, denied, keeps the button off (counted as not shown).
  */
-export function useFailoverReleasePermission(
+export function useFailoverPermission(
   run: Pick<RecoveryRun, 'entityRef' | 'plan'>,
-): FailoverReleasePermission {
+): FailoverPermission {
   const permissionApi = useApi(permissionApiRef);
   const catalogApi = useApi(catalogApiRef);
   const booted = failoverEntityRefs(run.plan).filter(ref => ref !== run.entityRef);
   // The refs as one string: a run re-rendered with a new object (polling) is not asked again.
   const key = [run.entityRef, ...booted].join('\n');
-  const state = useAsyncRetry(async (): Promise<ReleaseDenial> => {
+  const state = useAsyncRetry(async (): Promise<FailoverDenial> => {
     const [entityRef, ...others] = key.split('\n');
     // One request per entity, all at once: the app's permission API (IdentityPermissionApi)
     // batches those made together into one call to the permission backend, as the router's
@@ -85,4 +88,22 @@ export function useFailoverReleasePermission(
   const { entityDenied, lacking } = state.value ?? {};
   if (entityDenied || lacking) return { loading: false, allowed: false, entityDenied, lacking };
   return { loading: false, allowed: true };
+}
+
+/**
+ * The entities a denial lacks the grant on, as a list to read: those named (through `name`), then
+ * a count of those the catalog could not name or does not show.
+ */
+export function lackingEntities(
+  lacking: NonNullable<FailoverDenial['lacking']>,
+  name: (ref: string) => string = ref => ref,
+): { total: number; list: string } {
+  const { named, unnamed, unnamedWhy } = lacking;
+  const rest =
+    unnamed === 0
+      ? []
+      : unnamedWhy
+      ? [`${formatCount(unnamed, 'entity', 'entities')} the catalog could not name (${errorMessage(unnamedWhy)})`]
+      : [`${formatCount(unnamed, 'entity', 'entities')} the catalog does not show you`];
+  return { total: named.length + unnamed, list: [...named.map(name), ...rest].join(', ') };
 }
