@@ -176,7 +176,16 @@ describe('nightly check coverage', () => {
       if (attempt === 2) return new RecoveryApiError('POST /runs failed with 409: busy', 409, HOST_BUSY_ERROR_NAME);
       return { rtoSeconds: 9 };
     });
+    // What the shop's page says as the night goes: not its interrupted run's start while the host is busy.
+    const said: string[] = [];
+    api.recordNightlyCheck = async night => void said.push(...night.outcomes.filter(o => o.entityRef === SHOP).map(o => `${night.partial ? 'so far' : 'whole'}: ${o.message}`));
     const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1, deadline: Date.now() + 60_000 });
+    expect(said).toEqual([
+      'so far: run r1 started; readiness counts it once it ends',
+      'so far: run r1 Interrupted: preempted by failover f1 of system:default/bank; it counts for no one, so it is started again',
+      'so far: run r3 started; readiness counts it once it ends',
+      'whole: run r3 succeeded in 9 s',
+    ]);
     expect(started).toEqual([SHOP, SHOP, SHOP]);
     expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
     expect(nightlySummary(report)).toBe(
@@ -262,6 +271,14 @@ describe('nightly check coverage', () => {
       { entityRef: A, message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out` },
       { entityRef: B, message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out` },
     ]);
+    // On their pages, covered by that run, as readiness counts it once it ends: in words that say so.
+    const covered = {
+      outcome: 'covered',
+      runId: 'r1',
+      runEntityRef: SHOP,
+      message: `run r1 of ${SHOP}, covering it, was still running when the task's time budget ran out; it goes on, and readiness counts it for this entity once it ends`,
+    };
+    expect(report.outcomes.filter(o => o.entityRef !== SHOP)).toEqual([{ entityRef: A, ...covered }, { entityRef: B, ...covered }]);
   });
 
   it('reports what was and was not checked when the task is stopped mid-run, rather than throwing it all away', async () => {
@@ -285,5 +302,12 @@ describe('nightly check coverage', () => {
       { entityRef: B, message: `not checked: run r1 of ${SHOP}, which was to cover it, was not waited for: ${stopped}` },
       { entityRef: 'component:default/c', message: `not checked: ${stopped}` },
     ]);
+    const covered = {
+      outcome: 'covered',
+      runId: 'r1',
+      runEntityRef: SHOP,
+      message: `run r1 of ${SHOP}, covering it, was not waited for (${stopped}); it goes on, and readiness counts it for this entity once it ends`,
+    };
+    expect(report.outcomes.filter(o => o.entityRef === A || o.entityRef === B)).toEqual([{ entityRef: A, ...covered }, { entityRef: B, ...covered }]);
   });
 });

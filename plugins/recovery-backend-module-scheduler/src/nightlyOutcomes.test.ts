@@ -1,14 +1,24 @@
 /**
  * What the nightly check records of a night per entity, for the entity's page: its run started,
- * covered by another's, left out, or refused and why; in one call, once its runs were started.
+ * covered by another's, left out, or refused and why; each as soon as it is known, then the night
+ * whole at its end.
  */
-import { mockCredentials, mockServices } from '@backstage/backend-test-utils';
+import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import type { NightlyCheckEntityOutcome, ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import request from 'supertest';
+import { NightlyCheckStore } from '../../recovery-backend/src/database/NightlyCheckStore';
+import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import { componentEntity, machineEntity } from '../../recovery-backend/src/testing/entities';
-import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { finishTask, nightlyCheck, nightlyOptOuts } from './tasks';
+import {
+  HOST_BUSY_ERROR_NAME,
+  KEPT_FAILOVER_ERROR_NAME,
+  MACHINES_NOT_CAPTURED_ERROR_NAME,
+  RecoveryApiError,
+  type NightlyCheckRecord,
+  type ScheduledRecoveryApi,
+} from './recoveryClient';
+import { finishTask, nightlyCheck, nightlyOptOuts, nightlyRecorder } from './tasks';
 import { startSchedulerBackend } from './testing/schedulerBackend';
 
 const SHOP = 'system:default/shop';
@@ -49,6 +59,10 @@ const besideFailover = () =>
     entityRef: 'component:default/bank',
   });
 const NO_CAPTURE = `No capture of ${machine(D)} yet: capture first (POST /captures)`;
+/** A record as the fake API logs it: partial or whole, and each entity's outcome. */
+const said = ({ partial, outcomes }: NightlyCheckRecord) =>
+  `record ${partial ? 'so far' : 'whole'}: ${outcomes.map(o => `${o.entityRef.replace(/^\w+:default\//, '')} ${o.outcome}`).join(', ')}`;
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
 describe('nightly check outcomes', () => {
   const items = [
@@ -88,22 +102,40 @@ describe('nightly check outcomes', () => {
       },
       getRun: async id => ({ ...(items[0].plan && { plan: items[0].plan }), id, entityRef: SHOP, status: 'succeeded', rtoSeconds: 42, machines: [], steps: [] }) as unknown as RecoveryRun,
       recordNightlyCheck: async (night, options) => {
-        calls.push('record');
+        calls.push(said(night));
         await record(night, options);
       },
     };
     return { api, calls };
   };
 
-  it('records what it did about each entity, in one call once its runs were started', async () => {
-    const recorded: Array<{ checkedAt: string; outcomes: NightlyCheckEntityOutcome[] }> = [];
+  it('records what it did about each entity as soon as it knows it, each run once started, then the night whole', async () => {
+    const recorded: NightlyCheckRecord[] = [];
     const { api, calls } = apiOf(async night => void recorded.push(night));
     const before = new Date().toISOString();
     const report = await nightlyCheck(api, optOuts, mockServices.logger.mock(), { pollIntervalMs: 5, deadline: Date.now() + 300 });
-    expect(calls).toEqual([`start ${SHOP}`, `start ${C}`, `start ${D}`, ...calls.slice(3, -1).map(() => `start ${E}`), 'record']);
-    expect(recorded).toHaveLength(1);
-    const [{ checkedAt, outcomes }] = recorded;
+    expect(calls).toEqual([
+      // Known before any run.
+      'record so far: legacy excluded, loop refused',
+      `start ${SHOP}`,
+      'record so far: shop started',
+      // Its end, with whom it covered; each refusal as it came, before the next start.
+      'record so far: shop started, a covered, b covered',
+      `start ${C}`,
+      'record so far: c refused',
+      `start ${D}`,
+      'record so far: d refused',
+      ...calls.slice(8, -1).map(() => `start ${E}`),
+      'record whole: legacy excluded, loop refused, shop started, a covered, b covered, c refused, d refused, e refused',
+    ]);
+    // One night: each record dated when it began.
+    const { checkedAt } = recorded[0];
     expect(checkedAt >= before && checkedAt <= new Date().toISOString()).toBe(true);
+    expect(new Set(recorded.map(r => r.checkedAt))).toEqual(new Set([checkedAt]));
+    // The shop's words once its run started, then once it ended.
+    expect(recorded[1].outcomes).toEqual([{ entityRef: SHOP, outcome: 'started', runId: 'r1', runEntityRef: SHOP, message: 'run r1 started; readiness counts it once it ends' }]);
+    const { outcomes } = recorded[recorded.length - 1];
+    expect(recorded[2].outcomes).toEqual(outcomes.slice(2, 5));
     const shopRun = { runId: 'r1', runEntityRef: SHOP };
     expect(outcomes).toEqual([
       { entityRef: 'component:default/legacy', outcome: 'excluded', message: `left out: its ${NIGHTLY} annotation is 'false'` },
@@ -137,7 +169,7 @@ describe('nightly check outcomes', () => {
     expect(report.outcomes).toEqual(outcomes);
   });
 
-  it('logs a failure to record them, and fails nothing for it', async () => {
+  it('logs a failure to record them, once while the night goes on and once at its end, and fails nothing for it', async () => {
     const { api, calls } = apiOf(async () => {
       throw new RecoveryApiError('POST /nightly-check failed with 503: database unreachable', 503);
     });
@@ -146,12 +178,86 @@ describe('nightly check outcomes', () => {
     const quiet = nightlyOptOuts([]);
     api.listReadiness = async () => items.slice(0, 3);
     const report = await nightlyCheck(api, quiet, logger, { pollIntervalMs: 1 });
-    expect(calls).toEqual([`start ${SHOP}`, 'record']);
+    // What could not be recorded is sent again with the next.
+    expect(calls).toEqual([`start ${SHOP}`, 'record so far: shop started', 'record whole: shop started, a covered, b covered']);
     expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
-    expect(logger.warn).toHaveBeenCalledWith(
-      'Nightly check: could not record its outcomes for 3 entities, so their pages still show the last night recorded: POST /nightly-check failed with 503: database unreachable',
-    );
+    expect(vi.mocked(logger.warn).mock.calls.map((c: unknown[]) => String(c[0]))).toEqual([
+      "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: POST /nightly-check failed with 503: database unreachable",
+      'Nightly check: could not record its outcomes for 3 entities, so their pages still show the last outcomes recorded: POST /nightly-check failed with 503: database unreachable',
+    ]);
     expect(() => finishTask('Nightly readiness check', report.failed, logger)).not.toThrow();
+  });
+
+  it.each(databases.eachSupportedId())(
+    "puts tonight's outcome on an entity's page once the check reached it, keeps last night's until then, and ends with the night whole (%s)",
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      await RecoveryStore.migrate(knex);
+      const store = new NightlyCheckStore(knex);
+      const GONE = 'component:default/gone';
+      const lastNight = '2026-12-04T02:30:00.000Z';
+      await store.record({
+        checkedAt: lastNight,
+        outcomes: [SHOP, A, B, C, D, E, GONE].map(entityRef => ({ entityRef, outcome: 'refused' as const, reason: 'error' as const, message: 'last night' })),
+      });
+      /** Each entity's page, as the night goes: tonight's outcome, or `last night`. */
+      const pages = async () =>
+        Object.fromEntries([...(await store.outcomes())].map(([ref, o]) => [ref.replace(/^\w+:default\//, ''), o.checkedAt === lastNight ? 'last night' : o.outcome]));
+      const seen: Record<string, Record<string, string>> = {};
+      const { api } = apiOf(night => store.record(night));
+      const { startRun, getRun } = api;
+      api.startRun = async (entityRef, options) => {
+        seen[`before ${entityRef}`] ??= await pages();
+        return startRun(entityRef, options);
+      };
+      api.getRun = async (id, options) => {
+        seen['during the shop\'s run'] ??= await pages();
+        return getRun(id, options);
+      };
+      await nightlyCheck(api, optOuts, mockServices.logger.mock(), { pollIntervalMs: 5, deadline: Date.now() + 300 });
+      expect(seen).toEqual({
+        [`before ${SHOP}`]: { legacy: 'excluded', loop: 'refused', shop: 'last night', a: 'last night', b: 'last night', c: 'last night', d: 'last night', e: 'last night', gone: 'last night' },
+        "during the shop's run": { legacy: 'excluded', loop: 'refused', shop: 'started', a: 'last night', b: 'last night', c: 'last night', d: 'last night', e: 'last night', gone: 'last night' },
+        [`before ${C}`]: { legacy: 'excluded', loop: 'refused', shop: 'started', a: 'covered', b: 'covered', c: 'last night', d: 'last night', e: 'last night', gone: 'last night' },
+        [`before ${D}`]: { legacy: 'excluded', loop: 'refused', shop: 'started', a: 'covered', b: 'covered', c: 'refused', d: 'last night', e: 'last night', gone: 'last night' },
+        [`before ${E}`]: { legacy: 'excluded', loop: 'refused', shop: 'started', a: 'covered', b: 'covered', c: 'refused', d: 'refused', e: 'last night', gone: 'last night' },
+      });
+      // The night whole: the entity gone from the catalog keeps no outcome; the shop's run its last words.
+      expect(await pages()).toEqual({ legacy: 'excluded', loop: 'refused', shop: 'started', a: 'covered', b: 'covered', c: 'refused', d: 'refused', e: 'refused' });
+      expect((await store.outcomeOf(SHOP))?.message).toBe('run r1 succeeded in 42 s');
+    },
+  );
+
+  it('records outcomes so far once each, sends again those it could not record, and none once a newer night is recorded', async () => {
+    const sent: string[] = [];
+    const answers: Array<Error | undefined> = [new RecoveryApiError('POST /nightly-check failed with 503: database unreachable', 503), undefined, undefined];
+    const conflict = new RecoveryApiError('POST /nightly-check failed with 409: The nightly check of 2026-12-06T02:30:00.000Z is recorded', 409, 'ConflictError');
+    const logger = mockServices.logger.mock();
+    const record = nightlyRecorder(
+      {
+        recordNightlyCheck: async night => {
+          sent.push(said(night));
+          const answer = answers.length > 0 ? answers.shift() : conflict;
+          if (answer) throw answer;
+        },
+      },
+      '2026-12-05T02:30:00.000Z',
+      logger,
+    );
+    const excluded = (entityRef: string, message = 'left out') => ({ entityRef, outcome: 'excluded' as const, message });
+    await record([excluded(A), excluded(B)]);
+    // Not recorded: sent again, each entity's last word once.
+    await record([excluded(B, 'again'), excluded(C)]);
+    await record([]);
+    await record([excluded(D)]);
+    // A newer night is recorded: this one's outcomes would be refused, so none are sent.
+    await record([excluded(E)]);
+    await record([excluded(A)]);
+    expect(sent).toEqual(['record so far: a excluded, b excluded', 'record so far: a excluded, b excluded, c excluded', 'record so far: d excluded', 'record so far: e excluded']);
+    expect(vi.mocked(logger.warn).mock.calls.map((c: unknown[]) => String(c[0]))).toEqual([
+      "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: POST /nightly-check failed with 503: database unreachable",
+      "Nightly check: a newer night's outcomes are recorded, so this one's are not: POST /nightly-check failed with 409: The nightly check of 2026-12-06T02:30:00.000Z is recorded",
+    ]);
   });
 
   it("the scheduled task records them in the backend, and each entity's readiness says what the night did about it", async () => {

@@ -20,8 +20,20 @@ export interface ScheduledRecoveryApi {
   analyzeSystems(
     options?: CallOptions,
   ): Promise<{ analysed: string[]; skipped: string[]; failed: Array<{ entityRef: string; message: string }> }>;
-  /** Records what a night's check did about each entity (`POST /nightly-check`), replacing the last night's. */
-  recordNightlyCheck(night: { checkedAt: string; outcomes: NightlyCheckEntityOutcome[] }, options?: CallOptions): Promise<void>;
+  /**
+   * Records what a night's check did about each entity (`POST /nightly-check`): `partial`, those
+   * it knows so far, replacing those entities' outcomes alone; else the night whole, replacing the last.
+   */
+  recordNightlyCheck(night: NightlyCheckRecord, options?: CallOptions): Promise<void>;
+}
+
+/** A night's outcomes as `POST /nightly-check` takes them. */
+export interface NightlyCheckRecord {
+  /** When the night's check began. */
+  checkedAt: string;
+  outcomes: NightlyCheckEntityOutcome[];
+  /** The outcomes known so far of a night under way; without it, the night whole. */
+  partial?: boolean;
 }
 
 export { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
@@ -84,7 +96,7 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
     return this.call('POST', '/analysis', {}, options);
   }
 
-  async recordNightlyCheck(night: { checkedAt: string; outcomes: NightlyCheckEntityOutcome[] }, options?: CallOptions): Promise<void> {
+  async recordNightlyCheck(night: NightlyCheckRecord, options?: CallOptions): Promise<void> {
     await this.call('POST', '/nightly-check', night, options);
   }
 

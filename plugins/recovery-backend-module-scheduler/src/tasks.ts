@@ -13,7 +13,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import { listed } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, type ScheduledRecoveryApi } from './recoveryClient';
+import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, type NightlyCheckRecord, type ScheduledRecoveryApi } from './recoveryClient';
 
 export interface TaskReport {
   succeeded: string[];
@@ -147,6 +147,11 @@ export function nightlySummary(report: NightlyReport): string {
  * broken reference) gets no run, and is not recoverable: it fails the check, saying why, as
  * one whose run failed does. Those opted out are left out; annotations it could not read are
  * named in its report.
+ *
+ * What it did about each entity is recorded in the backend as soon as it is known (those left out
+ * or without a plan at once, a run once started, a refusal once it came), so each entity's page
+ * says tonight's while the night goes on; one not reached yet keeps last night's. At its end, the
+ * night is recorded whole, which drops the outcomes of entities it did not check.
  */
 export async function nightlyCheck(
   api: ScheduledRecoveryApi,
@@ -173,14 +178,19 @@ export async function nightlyCheck(
       logger.warn(`Nightly check: ${t.entityRef}: never captured: ${t.uncaptured.join(', ')}; its run will be refused, so it covers no one`);
     }
   }
-  const report = await runNightlyCheck(api, targets, logger, options);
-  const outcomes: NightlyCheckEntityOutcome[] = [
+  // Known before any run: said at once, as every outcome is once known.
+  const known: NightlyCheckEntityOutcome[] = [
     ...items
       .filter(r => optedOut.has(r.entityRef))
       .map(r => ({ entityRef: r.entityRef, outcome: 'excluded' as const, message: `left out: its ${ANNOTATION_NIGHTLY_CHECK} annotation is 'false'` })),
     ...unplanned.map(({ entityRef, message }) => ({ entityRef, outcome: 'refused' as const, reason: 'no-plan' as const, message: clip(message) })),
-    ...report.outcomes,
   ];
+  const recordSoFar = nightlyRecorder(api, checkedAt, logger, options.signal);
+  await recordSoFar(known);
+  const report = await runNightlyCheck(api, targets, logger, { ...options, record: recordSoFar });
+  const outcomes = [...known, ...report.outcomes];
+  // The night whole: the last word on each entity (also those whose outcome so far was not
+  // recorded), and none for an entity it did not check.
   await recordNightlyCheck(api, { checkedAt, outcomes }, logger);
   return { ...report, outcomes, failed: [...unplanned, ...report.failed], ...(unread.length > 0 && { unread }) };
 }
@@ -189,15 +199,63 @@ export async function nightlyCheck(
 const RECORD_TIMEOUT_MS = 20_000;
 
 /**
- * Records a night's outcomes in the backend, for each entity's page, in one request. A failure is
- * logged, and fails nothing: the check itself is done, and the pages keep the last night's.
+ * Records the outcomes of the night under way as the check learns them (`partial`), so that each
+ * entity's page says tonight's once the check has reached it; one not reached yet keeps last
+ * night's, dated then. A failure is logged once and fails nothing: the outcomes not recorded are
+ * sent again with the next, and the night's whole record at its end carries them all. Once the
+ * backend holds a newer night (this check outlived the next one's start), it sends no more.
  */
-async function recordNightlyCheck(api: ScheduledRecoveryApi, night: { checkedAt: string; outcomes: NightlyCheckEntityOutcome[] }, logger: LoggerService) {
+export function nightlyRecorder(
+  api: Pick<ScheduledRecoveryApi, 'recordNightlyCheck'>,
+  checkedAt: string,
+  logger: LoggerService,
+  signal?: AbortSignal,
+): (outcomes: NightlyCheckEntityOutcome[]) => Promise<void> {
+  /** Decided, not yet recorded: each entity's last word. */
+  let unsent = new Map<string, NightlyCheckEntityOutcome>();
+  let superseded = false;
+  let failing = false;
+  return async outcomes => {
+    for (const o of outcomes) {
+      unsent.delete(o.entityRef);
+      unsent.set(o.entityRef, o);
+    }
+    // Stopped: the whole record, sent next, says it all.
+    if (superseded || unsent.size === 0 || signal?.aborted) return;
+    const batch = unsent;
+    unsent = new Map();
+    const timeout = AbortSignal.timeout(RECORD_TIMEOUT_MS);
+    try {
+      await api.recordNightlyCheck({ checkedAt, outcomes: [...batch.values()], partial: true }, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      failing = false;
+    } catch (error) {
+      if (statusOf(error) === 409) {
+        superseded = true;
+        logger.warn(`Nightly check: a newer night's outcomes are recorded, so this one's are not: ${messageOf(error)}`);
+        return;
+      }
+      // Again with the next, unless decided anew since.
+      for (const [ref, o] of batch) if (!unsent.has(ref)) unsent.set(ref, o);
+      if (!failing) {
+        logger.warn(
+          `Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: ${messageOf(error)}`,
+        );
+      }
+      failing = true;
+    }
+  };
+}
+
+/**
+ * Records a night's outcomes in the backend, whole, once the check ends, in one request. A failure
+ * is logged, and fails nothing: the check itself is done, and the pages keep what was recorded.
+ */
+async function recordNightlyCheck(api: ScheduledRecoveryApi, night: NightlyCheckRecord, logger: LoggerService) {
   try {
     await api.recordNightlyCheck(night, { signal: AbortSignal.timeout(RECORD_TIMEOUT_MS) });
   } catch (error) {
     logger.warn(
-      `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last night recorded: ${messageOf(error)}`,
+      `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last outcomes recorded: ${messageOf(error)}`,
     );
   }
 }
@@ -380,10 +438,11 @@ type RunOutcome =
   | { kind: 'not run'; message: string; keptFailover?: KeptFailoverRefusal; uncaptured?: boolean; runId?: string }
   /**
    * The time budget ran out before it started or while it ran; or the task was stopped. `runId`:
-   * the run started (it goes on); `busy`: the host was still busy, with that run where named.
+   * the run started (it goes on), `covered` what it is to those it covers (readiness counts it for
+   * them once it ends); `busy`: the host was still busy, with that run where named.
    */
-  | { kind: 'out of time'; message: string; covering: string; runId?: string; busy?: { runId?: string; runEntityRef?: string } }
-  | { kind: 'stopped'; message: string; covering: string; runId?: string };
+  | { kind: 'out of time'; message: string; covering: string; covered?: string; runId?: string; busy?: { runId?: string; runEntityRef?: string } }
+  | { kind: 'stopped'; message: string; covering: string; covered?: string; runId?: string };
 
 // The scheduler aborts the task's signal at its timeout, or when the backend shuts down.
 const STOPPED = 'the task was stopped (its timeout ran out, or the backend shut down)';
@@ -408,13 +467,29 @@ export async function runNightlyCheck(
   api: ScheduledRecoveryApi,
   targets: Array<string | (Pick<NightlyTarget, 'entityRef' | 'covers'> & Partial<Pick<NightlyTarget, 'plan'>>)>,
   logger: LoggerService,
-  options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
+  options: {
+    pollIntervalMs: number;
+    deadline?: number;
+    signal?: AbortSignal;
+    /** Records outcomes as they are decided (`nightlyRecorder`): each run once started, each refusal once it came. */
+    record?: (outcomes: NightlyCheckEntityOutcome[]) => Promise<void>;
+  },
 ): Promise<NightlyReport> {
   const report: NightlyReport = { succeeded: [], failed: [], runs: [], started: 0, outcomes: [] };
   /** What it did about each entity: the last word counts (one covered by a run that could not start gets its own). */
   const outcomes = new Map<string, NightlyCheckEntityOutcome>();
+  /** Those decided since they were last recorded. */
+  const fresh = new Set<string>();
   const decide = (entityRef: string, outcome: Omit<NightlyCheckEntityOutcome, 'entityRef'>) => {
     outcomes.set(entityRef, { entityRef, ...outcome, message: clip(outcome.message) });
+    fresh.add(entityRef);
+  };
+  /** Records what was decided since last time, before the check waits on anything again. */
+  const flush = async () => {
+    if (!options.record || fresh.size === 0) return;
+    const decided = [...fresh].map(ref => outcomes.get(ref)!);
+    fresh.clear();
+    await options.record(decided);
   };
   /** Its own run, started: the entity's page shows that run as its last. */
   const startedFor = (entityRef: string, runId: string, message: string) => decide(entityRef, { outcome: 'started', runId, runEntityRef: entityRef, message });
@@ -456,6 +531,9 @@ export async function runNightlyCheck(
       }
       report.started++;
       logger.info(`${label}: run ${run.id} started`);
+      // Tonight's word on the entity from now on: its run is under way (its end will say how it went).
+      startedFor(entityRef, run.id, `run ${run.id} started; readiness counts it once it ends`);
+      await flush();
       let pollError: unknown;
       while (run.status === 'pending' || run.status === 'running') {
         if (!(await waitForRetry())) break;
@@ -476,6 +554,7 @@ export async function runNightlyCheck(
             (pollError ? ` (last poll failed: ${messageOf(pollError)})` : '') +
             '; it goes on, and readiness counts it once it ends',
           covering: `run ${run.id} of ${entityRef}, which was to cover it, was still ${run.status} when the task's time budget ran out`,
+          covered: `run ${run.id} of ${entityRef}, covering it, was still ${run.status} when the task's time budget ran out; it goes on, and readiness counts it for this entity once it ends`,
           runId: run.id,
         };
       }
@@ -488,6 +567,7 @@ export async function runNightlyCheck(
               kind: 'stopped',
               message: `${STOPPED} while waiting for run ${run.id}; it goes on, and readiness counts it once it ends`,
               covering: `run ${run.id} of ${entityRef}, which was to cover it, was not waited for: ${STOPPED}`,
+              covered: `run ${run.id} of ${entityRef}, covering it, was not waited for (${STOPPED}); it goes on, and readiness counts it for this entity once it ends`,
               runId: run.id,
             }
           : {
@@ -527,6 +607,8 @@ export async function runNightlyCheck(
     return undefined;
   };
   for (let index = 0; index < queue.length; index++) {
+    // What the last target came to, before this one waits for the host or its run.
+    await flush();
     const { entityRef, covers, plan, why, again } = queue[index];
     const label = `Nightly check ${index + 1}/${queue.length}: ${entityRef}`;
     const own = why ? ` (its own: ${why})` : '';
@@ -560,7 +642,8 @@ export async function runNightlyCheck(
       if (runId) {
         // It goes on: readiness counts it, for them too, once it ends.
         startedFor(entityRef, runId, outcome.message);
-        for (const c of covers) decide(c.entityRef, { outcome: 'covered', runId, runEntityRef: entityRef, message: `not checked: ${outcome.covering}` });
+        // Covered, as readiness will count it: in words that say so, not "not checked".
+        for (const c of covers) decide(c.entityRef, { outcome: 'covered', runId, runEntityRef: entityRef, message: outcome.covered ?? `not checked: ${outcome.covering}` });
       } else {
         const busy = outcome.kind === 'out of time' ? outcome.busy : undefined;
         const refusal = busy ? { reason: 'host-busy' as const, ...busy } : { reason: 'out-of-time' as const };
@@ -607,6 +690,7 @@ export async function runNightlyCheck(
       // Readiness counts an interrupted run for no one; the host is likely busy with the failover
       // that preempted it, which the next start waits for.
       logger.warn(`${label}: run ${run.id} ${message}; it counts for no one, so it is started again`);
+      startedFor(entityRef, run.id, `run ${run.id} ${message}; it counts for no one, so it is started again`);
       report.runs.push(`${entityRef}: run ${run.id} interrupted, started again${own}`);
       queue.splice(index + 1, 0, { ...queue[index], again: true });
       continue;

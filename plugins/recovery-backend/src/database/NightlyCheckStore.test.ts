@@ -9,6 +9,9 @@ const MIGRATION = '20261214000000_nightly_check_outcomes.js';
 const web = 'component:default/web';
 const shop = 'system:default/shop';
 const night = (checkedAt: string, outcomes: NightlyCheckEntityOutcome[]) => ({ checkedAt, outcomes });
+/** The outcomes known so far of a night under way. */
+const soFar = (checkedAt: string, outcomes: NightlyCheckEntityOutcome[]) => ({ checkedAt, outcomes, partial: true });
+const ENDED_MIGRATION = '20261214000200_nightly_check_night_ended.js';
 
 describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId => {
   it("keeps the latest night's outcome per entity, each as recorded, and forgets those that night did not check", async () => {
@@ -109,6 +112,107 @@ describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId
       if (settled[1].status === 'rejected') expect(String(settled[1].reason)).toContain('older, is not');
       expect([...(await store.outcomes()).values()].map(o => o.message)).toEqual([newer, newer]);
     }
+  });
+
+  it("records a night under way as it goes: an entity reached says tonight's, the others last night's, until the whole night replaces them", async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const store = new NightlyCheckStore(knex);
+    const gone = 'component:default/gone';
+    const lastNight = '2026-12-04T02:30:00.000Z';
+    const tonight = '2026-12-05T02:30:00.000Z';
+    await store.record(
+      night(lastNight, [web, shop, gone].map(entityRef => ({ entityRef, outcome: 'refused' as const, reason: 'host-busy' as const, message: 'host busy' }))),
+    );
+    const dated = async () => Object.fromEntries([...(await store.outcomes())].map(([ref, o]) => [ref, `${o.checkedAt} ${o.outcome}`]));
+
+    // The shop's run starts: only the shop says tonight's.
+    await store.record(soFar(tonight, [{ entityRef: shop, outcome: 'started', runId: 'r1', runEntityRef: shop, message: 'run r1 started' }]));
+    expect(await dated()).toEqual({ [web]: `${lastNight} refused`, [shop]: `${tonight} started`, [gone]: `${lastNight} refused` });
+    // It ends, covering web; the shop's words are its last.
+    const shopRun = { runId: 'r1', runEntityRef: shop };
+    await store.record(
+      soFar(tonight, [
+        { entityRef: shop, outcome: 'started', ...shopRun, message: 'run r1 succeeded in 42 s' },
+        { entityRef: web, outcome: 'covered', ...shopRun, message: `run r1 of ${shop} succeeded in 42 s` },
+      ]),
+    );
+    expect(await store.outcomeOf(web)).toEqual({ checkedAt: tonight, outcome: 'covered', ...shopRun, message: `run r1 of ${shop} succeeded in 42 s` });
+    expect(await store.outcomeOf(shop)).toEqual({ checkedAt: tonight, outcome: 'started', ...shopRun, message: 'run r1 succeeded in 42 s' });
+    expect((await store.outcomeOf(gone))?.checkedAt).toBe(lastNight);
+    // More of it than a batch, each once.
+    const many = Array.from({ length: 450 }, (_, i) => ({ entityRef: `component:default/s${i}`, outcome: 'excluded' as const, message: 'left out' }));
+    await store.record(soFar(tonight, many));
+    await store.record(soFar(tonight, many.map(o => ({ ...o, message: 'left out again' }))));
+    expect((await store.outcomes()).size).toBe(453);
+    expect((await store.outcomeOf('component:default/s449'))?.message).toBe('left out again');
+    // An entity twice in one record is refused, and changes nothing.
+    await expect(store.record(soFar(tonight, [{ entityRef: gone, outcome: 'excluded', message: 'a' }, { entityRef: gone, outcome: 'excluded', message: 'b' }]))).rejects.toThrow(
+      `${gone} has two outcomes in one record of the nightly check of ${tonight}: one an entity`,
+    );
+    expect((await store.outcomeOf(gone))?.checkedAt).toBe(lastNight);
+
+    // The night ends, whole: the entity it did not check (gone from the catalog) keeps nothing.
+    await store.record(night(tonight, [{ entityRef: shop, outcome: 'started', ...shopRun, message: 'run r1 succeeded in 42 s' }, { entityRef: web, outcome: 'excluded', message: 'left out' }]));
+    expect(await dated()).toEqual({ [web]: `${tonight} excluded`, [shop]: `${tonight} started` });
+  });
+
+  it('refuses outcomes so far of a night older than the one recorded, or of a night recorded whole, and keeps what is recorded', async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const store = new NightlyCheckStore(knex);
+    const excluded = (entityRef: string, message: string) => ({ entityRef, outcome: 'excluded' as const, message });
+    await store.record(soFar('2026-12-05T02:30:00.000Z', [excluded(web, 'tonight')]));
+    // Last night's check, which outlived tonight's start.
+    await expect(store.record(soFar('2026-12-04T02:30:00.000Z', [excluded(web, 'last night'), excluded(shop, 'last night')]))).rejects.toThrow(
+      'The nightly check of 2026-12-05T02:30:00.000Z is recorded: that of 2026-12-04T02:30:00.000Z, older, is not',
+    );
+    await expect(store.record(night('2026-12-04T02:30:00.000Z', [excluded(shop, 'last night')]))).rejects.toThrow('older, is not');
+    expect(await store.outcomes()).toEqual(new Map([[web, { checkedAt: '2026-12-05T02:30:00.000Z', outcome: 'excluded', message: 'tonight' }]]));
+    // Tonight's end said each entity's last word: its outcomes so far, sent late, do not undo it.
+    await store.record(night('2026-12-05T02:30:00.000Z', [excluded(web, 'its last word')]));
+    await expect(store.record(soFar('2026-12-05T02:30:00.000Z', [excluded(web, 'an earlier word')]))).rejects.toThrow(
+      'The nightly check of 2026-12-05T02:30:00.000Z is recorded whole: its outcomes so far, sent late, are not',
+    );
+    expect((await store.outcomeOf(web))?.message).toBe('its last word');
+    // The whole night again (a retried request) still replaces it; the next night's outcomes so far are taken.
+    await store.record(night('2026-12-05T02:30:00.000Z', [excluded(web, 'retried')]));
+    await store.record(soFar('2026-12-06T02:30:00.000Z', [excluded(shop, 'the next night')]));
+    expect(Object.fromEntries([...(await store.outcomes())].map(([ref, o]) => [ref, o.message]))).toEqual({ [web]: 'retried', [shop]: 'the next night' });
+  });
+
+  it('records outcomes so far of two nights sent at once one after the other: no older word lands over a newer one', async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    const store = new NightlyCheckStore(knex);
+    for (let round = 0; round < 5; round++) {
+      const [first, older, newer] = [0, 1, 2].map(n => `2026-12-${String(round * 3 + n + 1).padStart(2, '0')}T02:30:00.000Z`);
+      const of = (checkedAt: string, refs: string[]) => refs.map(entityRef => ({ entityRef, outcome: 'excluded' as const, message: checkedAt }));
+      await store.record(night(first, of(first, [web, shop])));
+      // The newer night has reached web only; the older both.
+      const settled = await Promise.allSettled([store.record(soFar(newer, of(newer, [web]))), store.record(soFar(older, of(older, [web, shop])))]);
+      expect(settled[0].status).toBe('fulfilled');
+      if (settled[1].status === 'rejected') expect(String(settled[1].reason)).toContain('older, is not');
+      const messages = Object.fromEntries([...(await store.outcomes())].map(([ref, o]) => [ref, o.message]));
+      expect(messages[web]).toBe(newer);
+      // The shop: the first night's where the newer went first, else the older's, not yet replaced.
+      expect(messages[shop]).toBe(settled[1].status === 'rejected' ? first : older);
+    }
+  });
+
+  it('takes a night recorded before outcomes came as they go as ended, and drops that column going back down', async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    await knex.migrate.down({ directory: RecoveryStore.migrationsDirectory, name: ENDED_MIGRATION });
+    expect(await knex.schema.hasColumn('recovery_nightly_check_night', 'ended')).toBe(false);
+    // A night recorded whole, as the store did before.
+    await knex('recovery_nightly_check_night').insert({ id: 1, checked_at: new Date('2026-12-05T02:30:00.000Z') });
+    await knex('recovery_nightly_checks').insert({ entity_ref: web, checked_at: new Date('2026-12-05T02:30:00.000Z'), outcome: 'excluded', message: 'left out' });
+    await RecoveryStore.migrate(knex);
+    const store = new NightlyCheckStore(knex);
+    await expect(store.record(soFar('2026-12-05T02:30:00.000Z', [{ entityRef: web, outcome: 'excluded', message: 'late' }]))).rejects.toThrow('recorded whole');
+    await store.record(soFar('2026-12-06T02:30:00.000Z', [{ entityRef: shop, outcome: 'excluded', message: 'the next night' }]));
+    expect(Object.fromEntries([...(await store.outcomes())].map(([ref, o]) => [ref, o.message]))).toEqual({ [web]: 'left out', [shop]: 'the next night' });
   });
 
   it('has its table made by its migration, and dropped going back down', async () => {

@@ -101,7 +101,8 @@ describe.each(databases.eachSupportedId())('POST /nightly-check and readiness on
     const ok = { entityRef: WEB, outcome: 'excluded', message: 'left out' };
     const cases: Array<[unknown, string]> = [
       [[], 'Request body must be a JSON object, got an array ([])'],
-      [{ checkedAt: CHECKED_AT, outcomes: [], extra: 1 }, 'Request body: unknown "extra"; the fields are checkedAt, outcomes'],
+      [{ checkedAt: CHECKED_AT, outcomes: [], extra: 1 }, 'Request body: unknown "extra"; the fields are checkedAt, outcomes, partial'],
+      [{ checkedAt: CHECKED_AT, outcomes: [], partial: 'yes' }, 'partial must be true (the outcomes known so far of a night under way) or false (the night whole); got "yes"'],
       [{ outcomes: [] }, "checkedAt must be an ISO 8601 time with its zone, when the night's check began; got nothing"],
       [{ checkedAt: '2026-11-05T02:30:00', outcomes: [] }, 'checkedAt must be an ISO 8601 time with its zone, when the night\'s check began; got "2026-11-05T02:30:00"'],
       [{ checkedAt: '2999-01-01T00:00:00Z', outcomes: [] }, expect.stringMatching(/^checkedAt 2999-01-01T00:00:00Z is ahead of the backend's clock/)],
@@ -176,5 +177,34 @@ describe.each(databases.eachSupportedId())('POST /nightly-check and readiness on
       knex.off('query', listen);
     }
     expect(statements.length).toBe(without);
+  });
+  it("records a night as it goes, from the plugin's own nightly check only: tonight's outcome for each entity reached, last night's for the others", async () => {
+    // Nights after those the tests above record: an older one is refused.
+    const [lastNight, tonight] = ['2026-11-08T02:30:00.000Z', '2026-11-09T02:30:00.000Z'];
+    expect((await record({ checkedAt: lastNight, outcomes: [KEPT, COVERED] })).status).toBe(201);
+    const started = { entityRef: WEB, outcome: 'started', runId: 'r-web', runEntityRef: WEB, message: 'run r-web started' };
+    // No one else may record a night under way either, nor with the plugin's permissions.
+    for (const as of [USER, mockCredentials.service.header()]) {
+      const refused = await record({ checkedAt: tonight, outcomes: [started], partial: true }, as);
+      expect({ status: refused.status, error: refused.body.error?.name }).toEqual({ status: 403, error: 'NotAllowedError' });
+    }
+    expect((await readiness('/component/default/web', NIGHTLY)).nightlyCheck).toMatchObject({ checkedAt: lastNight, outcome: 'refused' });
+
+    // Web's run started: its page says tonight's; the shop's, not reached yet, last night's.
+    const soFar = await record({ checkedAt: tonight, outcomes: [started], partial: true });
+    expect({ status: soFar.status, body: soFar.body }).toEqual({ status: 201, body: { checkedAt: tonight, recorded: 1 } });
+    const { entityRef: _web, ...run } = started;
+    const { entityRef: _shop, ...covered } = COVERED;
+    expect((await readiness('/component/default/web')).nightlyCheck).toEqual({ checkedAt: tonight, ...run });
+    expect((await readiness('/component/default/shop', NIGHTLY)).nightlyCheck).toEqual({ checkedAt: lastNight, ...covered });
+    const items: Array<{ entityRef: string; nightlyCheck?: { checkedAt: string } }> = (await readiness('')).items;
+    expect(Object.fromEntries(items.filter(i => i.nightlyCheck).map(i => [i.entityRef, i.nightlyCheck!.checkedAt]))).toEqual({ [WEB]: tonight, [SHOP]: lastNight });
+
+    // The night ends, whole: the shop, not checked tonight, keeps nothing; outcomes so far sent late are refused.
+    expect((await record({ checkedAt: tonight, outcomes: [{ ...started, message: 'run r-web succeeded in 12 s' }], partial: false })).status).toBe(201);
+    const late = await record({ checkedAt: tonight, outcomes: [started], partial: true });
+    expect({ status: late.status, error: late.body.error?.name }).toEqual({ status: 409, error: 'ConflictError' });
+    expect((await readiness('/component/default/web')).nightlyCheck).toEqual({ checkedAt: tonight, ...run, message: 'run r-web succeeded in 12 s' });
+    expect(await readiness('/component/default/shop', NIGHTLY)).not.toHaveProperty('nightlyCheck');
   });
 });

@@ -19,7 +19,8 @@ const MAX_RUN_ID_LENGTH = 255;
 const CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 /**
- * A night's outcomes from the body of `POST /nightly-check`, each entity ref normalized by
+ * A night's outcomes from the body of `POST /nightly-check` (`partial: true`: those known so far
+ * of a night under way, which replace those entities' alone), each entity ref normalized by
  * `refFrom` (which names the field of one it refuses); anything else than the description says is
  * a 400 naming the field and the outcome (`outcomes[3].runId`).
  */
@@ -30,6 +31,9 @@ export function nightlyCheckFrom(body: Record<string, unknown>, refFrom: (field:
   }
   if (Date.parse(checkedAt) > Date.now() + CLOCK_TOLERANCE_MS) {
     throw new InputError(`checkedAt ${body.checkedAt} is ahead of the backend's clock (${new Date().toISOString()}): no check began then`);
+  }
+  if (body.partial !== undefined && typeof body.partial !== 'boolean') {
+    throw new InputError(`partial must be true (the outcomes known so far of a night under way) or false (the night whole); got ${describeValue(body.partial)}`);
   }
   if (!Array.isArray(body.outcomes)) throw new InputError(`outcomes must be an array, one outcome an entity; got ${describeValue(body.outcomes)}`);
   const seen = new Map<string, number>();
@@ -75,7 +79,7 @@ export function nightlyCheckFrom(body: Record<string, unknown>, refFrom: (field:
     if (message === undefined) throw new InputError(`${at}.message is required: what the check did about ${entityRef}, in its words`);
     return { entityRef, outcome, ...(reason && { reason }), ...(runId && { runId }), ...(runEntityRef && { runEntityRef }), message };
   });
-  return { checkedAt, outcomes };
+  return { checkedAt, outcomes, ...(body.partial === true && { partial: true }) };
 }
 
 /**

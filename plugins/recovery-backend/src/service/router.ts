@@ -198,8 +198,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json(await readiness.readiness(await entityRefFromPath(req, credentials), credentials));
   });
 
-  // The nightly check records what it did about each entity, for readiness to show (nightlyCheck).
-  // Its body names every entity the check covers, so it may be larger than one entity's request.
+  // The nightly check records what it did about each entity, for readiness to show (nightlyCheck):
+  // as it goes (`partial`), those it knows so far, then the night whole once it ends. That body
+  // names every entity the check covers, so it may be larger than one entity's request.
   const nightlyBody = jsonOnly(express.json({ limit: NIGHTLY_CHECK_BODY_LIMIT }));
   router.post(
     '/nightly-check',
@@ -217,7 +218,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     nightlyBody,
     query(),
     async (req, res) => {
-      const night = nightlyCheckFrom(bodyFrom(req, ['checkedAt', 'outcomes']), (field, ref) => refFromInput(field, ref));
+      const night = nightlyCheckFrom(bodyFrom(req, ['checkedAt', 'outcomes', 'partial']), (field, ref) => refFromInput(field, ref));
       await nightlyChecks.record(night);
       res.status(201).json({ checkedAt: night.checkedAt, recorded: night.outcomes.length });
     },
