@@ -42,13 +42,15 @@ function checkOutcome(c: FuzzCase, paths: string[], r: Run): { problem?: string;
   if (r.status !== 0 && r.status !== 2) return { problem: `exit status ${r.status}: ${r.stderr.slice(0, 500)}` };
   if (/\n\s+at /.test(r.stderr)) return { problem: `a stack trace: ${r.stderr.slice(0, 500)}` };
   if (r.status === 0) {
-    if (r.stderr !== '') return { problem: `exit 0 with stderr ${JSON.stringify(r.stderr.slice(0, 300))}` };
     let out;
     try {
       out = JSON.parse(r.stdout);
     } catch (e) {
       return { problem: `exit 0 without one JSON document (${(e as Error).message})` };
     }
+    // With --json, stderr holds the document's warnings, each once, and nothing else.
+    const warnings = (out.warnings as string[]).map(w => `recovery: warning: ${w}\n`).join('');
+    if (r.stderr !== warnings) return { problem: `exit 0 with stderr ${JSON.stringify(r.stderr.slice(0, 300))}, not the warnings of its output` };
     const scores = [...out.dependencies.map((d: { score: number }) => d.score), ...out.correlation.matrix.flat().map(Math.abs)];
     if (!scores.every((s: unknown) => typeof s === 'number' && s >= 0 && s <= 1)) return { problem: `a score outside [0, 1]: ${scores.find((s: unknown) => !(typeof s === 'number' && s >= 0 && s <= 1))}` };
     if (Number.isNaN(Date.parse(out.at))) return { problem: `'at' is no date: ${out.at}` };

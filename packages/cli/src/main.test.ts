@@ -439,6 +439,17 @@ describe('recovery analyze (in process)', () => {
     const ended = file('cut-ended.jsonl', [...toJsonl(history.events), '{"time": 1714557600000, "machine": "m", "serv']);
     expect((await run(['analyze', ended])).stderr).toMatch(/cut-ended\.jsonl:\d+: invalid JSON \([^\n]*\)\n$/);
   });
+  it('records whose line breaks were lost, without a last line end: says so, not that the log was cut off', async () => {
+    const p = join(dir, 'joined.jsonl');
+    writeFileSync(p, toJsonl(history.events.slice(0, 3)).join(''));
+    const r = await run(['analyze', p]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 2,
+      stderr: expect.stringMatching(
+        /^recovery: \S*joined\.jsonl:1: invalid JSON \(.*\): several records on one line, their line breaks lost\? Give one JSON object a line \(curl -d @FILE drops line breaks; --data-binary @FILE keeps them\)\n$/,
+      ),
+    });
+  });
   it('--lenient with every record malformed: says so, not that the input is empty', async () => {
     const p = file('pretty.json', JSON.stringify({ time: 1714557600000, machine: 'm', service: 's' }, null, 2).split('\n'));
     const r = await run(['analyze', p, '--lenient']);

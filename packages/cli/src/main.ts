@@ -107,8 +107,9 @@ async function forEachLine(file: string, onLine: (line: string) => void): Promis
     lines.end();
   } catch (e) {
     // Only a last line without its line end is handed on here: a log copied while it was being
-    // written ends in half a record.
-    if (e instanceof EventParseError && e.detail.startsWith('invalid JSON (')) {
+    // written ends in half a record. Not where the parser said what else the line is (records whose
+    // line breaks were lost, a pretty-printed record).
+    if (e instanceof EventParseError && e.detail.startsWith('invalid JSON (') && !e.explained) {
       throw new InputError(`${e.message}: the last line, without a line end; a log copied while it was still being written?`);
     }
     throw e;

@@ -176,6 +176,32 @@ ${journal}`, { lenient: true });
     expect(error(`[\n${event},\n${event}\n]`)).toContain(`x:1: invalid JSON (Unexpected end of JSON input): a pretty-printed record or a JSON array? ${oneALine}`);
     expect(error(`[${event}, ${event}]`)).toBe(`x:1: expected a JSON object, got an array. ${oneALine}`);
   });
+  it('records whose line breaks were lost (curl -d @FILE): says so, in every format', () => {
+    const hint = 'several records on one line, their line breaks lost? Give one JSON object a line (curl -d @FILE drops line breaks; --data-binary @FILE keeps them)';
+    const docker = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { name: 'web' } }, timeNano: 1714557600000000000 });
+    for (const record of [event, journal, docker]) {
+      expect(error(`${record}\n${record}${record} ${record}`)).toMatch(new RegExp(`^x:2: invalid JSON \\(Unexpected non-whitespace character after JSON at position \\d+.*\\): ${hint.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    }
+    // The first record broken itself: only invalid, whatever follows.
+    expect(error(`{"time": 1714557600000, "machine": }${event}`)).toMatch(/^x:1: invalid JSON \([^)]*\)$/);
+    // A `}{"` inside a string is no second record.
+    expect(error('{"time": 1714557600000, "machine": "x}{", "service": oops}')).toMatch(/^x:1: invalid JSON \(.*\)$/);
+    const thrown = (() => {
+      try {
+        parseEvents(`${event}${event}`, { source: 'x' });
+      } catch (e) {
+        return e as EventParseError;
+      }
+      return undefined;
+    })();
+    expect(thrown?.explained).toBe(true);
+    expect(() => parseEvents('{"time": 1714557600000, "machine": "m", "serv', { source: 'x' })).toThrow(expect.objectContaining({ explained: false }));
+  });
+  it("journalctl's other outputs (json-seq, json-sse, export): says to give -o json", () => {
+    expect(error(`\u001e${journal}`)).toMatch(/^x:1: invalid JSON \(.*\): journalctl -o json-seq \(each record after an RS character\)\? Give journalctl -o json: one JSON object a line$/);
+    expect(error(`data: ${journal}`)).toMatch(/^x:1: invalid JSON \(.*\): journalctl -o json-sse \(each record after "data: "\)\? Give journalctl -o json: one JSON object a line$/);
+    expect(error('__CURSOR=s=0;i=1\n__REALTIME_TIMESTAMP=1714557600123456')).toMatch(/^x:1: invalid JSON \(.*\): journalctl -o export \(FIELD=value lines\)\? Give journalctl -o json: one JSON object a line$/);
+  });
   it("never echoes a line's control characters: a binary line is not quoted, escape sequences are escaped", () => {
     // The start of a gzip file, and a text log whose tail a crash filled with NULs.
     expect(error('\u001f\uFFFD\u0008\u0000\u0000\u0000\u0003\u001b[2J')).toBe('x:1: invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
@@ -491,6 +517,22 @@ describe('parseEvents: journald', () => {
       { time: 1714557600123.456, machine: 'h1', service: 'db.service', type: 'failure' },
     ]);
   });
+  it("a MESSAGE_ID given twice (an array) that holds a unit's start or failure is malformed, not skipped unsaid", () => {
+    const text = [rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service' }), rec({ MESSAGE_ID: [JOURNALD_UNIT_STARTED, 'fc2e22bc6ee647b6b90729ab34a250b1'], UNIT: 'api.service' })].join('\n');
+    expect(() => parseEvents(text, { source: 'j' })).toThrow(
+      `j:2: 'MESSAGE_ID' must be a string, got an array (a repeated field): ["${JOURNALD_UNIT_STARTED}","fc2e22bc6ee647b6b90729ab34a250b1"]`,
+    );
+    expect(() => parseEvents(rec({ MESSAGE_ID: [JOURNALD_UNIT_FAILED, JOURNALD_UNIT_FAILED], UNIT: 'db.service' }), { source: 'j' })).toThrow(/^j:1: 'MESSAGE_ID' must be a string/);
+    expect(parseEvents(text, { lenient: true })).toMatchObject({ skipped: 1, events: [{ service: 'db.service' }] });
+    // Other messages' IDs, repeated, are other messages.
+    expect(parseEvents([text.split('\n')[0], rec({ MESSAGE_ID: ['a', 'b'] })].join('\n'))).toMatchObject({ ignored: 1, skipped: 0 });
+  });
+  it('says what a name field holds instead of a string (a repeated _HOSTNAME is an array)', () => {
+    expect(() => parseEvents(rec({ MESSAGE_ID: JOURNALD_UNIT_STARTED, UNIT: 'db.service', _HOSTNAME: ['h1', 'h2'] }), { source: 'j' })).toThrow(
+      `j:1: '_HOSTNAME' must be a non-empty string, got an array (["h1","h2"])`,
+    );
+    expect(() => parseEvents(jl({ time: 1714557600000, machine: 42, service: 's' }), { source: 'l' })).toThrow("l:1: 'machine' must be a non-empty string, got a number (42)");
+  });
   it('ignores a record with a binary field of megabytes (a core dump, journalctl -o json --all)', () => {
     // Six million bytes: an array too long for the regex engine's stack to scan.
     const coredump = rec({ MESSAGE_ID: 'fc2e22bc6ee647b6b90729ab34a250b1', COREDUMP: '' }).replace('""', `[${'200,'.repeat(6_000_000)}200]`);
@@ -560,6 +602,25 @@ describe('parseEvents: docker', () => {
       { time: 1714557600000, machine: 'web-1', service: 'web-1', type: 'failure' },
     ]);
     expect(r.ignored).toBe(3);
+  });
+  it("reads die's exitCode as a whole number (00 is 0); one that is none is malformed, not a failure", () => {
+    const failures = (code: unknown) => parseEvents(ev('die', { exitCode: code }), { source: 'd' }).events.map(e => e.type);
+    expect(failures('137')).toEqual(['failure']);
+    expect(failures(137)).toEqual(['failure']);
+    expect(failures('-1')).toEqual(['failure']);
+    expect(failures('00')).toEqual([]);
+    expect(failures(0)).toEqual([]);
+    expect(failures(null)).toEqual([]);
+    for (const [code, shown] of [['', '""'], ['abc', '"abc"'], [true, 'a boolean (true)'], [1.5, 'a number (1.5)'], [' 1', '" 1"'], [{}, 'an object ({})']] as const) {
+      expect(() => failures(code)).toThrow(`d:1: 'exitCode' must be the container's exit status, got ${shown}`);
+    }
+    expect(parseEvents([ev('die', { exitCode: 'oops' }), ev('start', {})].join('\n'), { lenient: true })).toMatchObject({ skipped: 1, events: [{ type: 'start' }] });
+  });
+  it('names the machine label as what is missing where a service label has no container name beside it', () => {
+    const text = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { [SERVICE_LABEL]: 'web' } }, timeNano: 1714557600000000000 });
+    expect(() => parseEvents(text, { source: 'd' })).toThrow(`d:1: container event without a machine label (${MACHINE_LABEL}) or container name`);
+    const both = jl({ Type: 'container', Action: 'start', Actor: { ID: 'c', Attributes: { [SERVICE_LABEL]: 'web', [MACHINE_LABEL]: 'vm1' } }, timeNano: 1714557600000000000 });
+    expect(parseEvents(both).events).toEqual([{ time: 1714557600000, machine: 'vm1', service: 'web', type: 'start' }]);
   });
   it('gives one event per service of a comma-separated service label, trimmed', () => {
     const text = [

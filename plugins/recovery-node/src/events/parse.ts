@@ -36,13 +36,25 @@ export class EventParseError extends Error {
     readonly source: string,
     readonly line: number,
     readonly detail: string,
+    /**
+     * The message says what else the line is (a pretty-printed record, records whose line breaks
+     * were lost, another journalctl output): no other guess at its cause is to be added.
+     */
+    readonly explained = false,
   ) {
     super(`${source}:${line}: ${detail}`);
     this.name = 'EventParseError';
   }
 }
 
-class LineError extends Error {}
+class LineError extends Error {
+  constructor(
+    message: string,
+    readonly explained = false,
+  ) {
+    super(message);
+  }
+}
 
 /** What a pretty-printed record or a JSON array needs. */
 const ONE_OBJECT_A_LINE = "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
@@ -204,8 +216,43 @@ function epochMs(ms: number, field: string, raw: unknown): number {
 function str(o: Record<string, unknown>, field: string): string {
   const v = o[field];
   if (v === undefined || v === null) throw new LineError(`missing '${field}'`);
-  if (typeof v !== 'string' || v === '') throw new LineError(`'${field}' must be a non-empty string`);
+  // What came instead: a journal's repeated field is an array, a hand-made line's a number.
+  if (typeof v !== 'string' || v === '') throw new LineError(`'${field}' must be a non-empty string, got ${describeValue(v)}`);
   return storable(v, field);
+}
+
+/**
+ * What to add to the message of a line that is no JSON but the shape of one the input should have
+ * been: the first line of a pretty-printed record or of a JSON array; records whose line breaks were
+ * lost (`curl -d @FILE` drops them, `--data-binary` keeps them); journalctl's other JSON outputs
+ * (json-seq starts each record with an RS, json-sse with `data: `) and its export format.
+ */
+function notOneObjectALine(line: string): string {
+  if (/^\s*[{[]\s*$/.test(line)) return `: a pretty-printed record or a JSON array? ${ONE_OBJECT_A_LINE}`;
+  if (/^\s*\{/.test(line) && /\}\s*\{\s*"/.test(line) && joinedRecords(line)) {
+    return ': several records on one line, their line breaks lost? Give one JSON object a line (curl -d @FILE drops line breaks; --data-binary @FILE keeps them)';
+  }
+  if (line.charCodeAt(0) === 0x1e) return ': journalctl -o json-seq (each record after an RS character)? Give journalctl -o json: one JSON object a line';
+  if (/^data: \{/.test(line)) return ': journalctl -o json-sse (each record after "data: ")? Give journalctl -o json: one JSON object a line';
+  if (/^__[A-Z_]+=/.test(line)) return ': journalctl -o export (FIELD=value lines)? Give journalctl -o json: one JSON object a line';
+  return '';
+}
+
+/** Whether `line` starts with a whole JSON object that another follows on the same line. */
+function joinedRecords(line: string): boolean {
+  // A `}` followed by `{"` may end the first record: the text before it parses then. Only the first
+  // few are tried, each parse as long as the record: a body of megabytes on one line stays linear.
+  let tried = 0;
+  for (const m of line.matchAll(/\}\s*(?=\{\s*")/g)) {
+    try {
+      JSON.parse(line.slice(0, m.index + 1));
+      return true;
+    } catch {
+      // Not the end of the first record: a `}{"` inside a string, or the first record is broken.
+    }
+    if (++tried === 3) break;
+  }
+  return false;
 }
 
 function parseObject(line: string): Record<string, unknown> {
@@ -217,9 +264,8 @@ function parseObject(line: string): Record<string, unknown> {
     // JSON.parse's excerpt of the line would only be garbage. A record with some is a record gone
     // wrong: a last character cut short (a log copied while being written), a byte flipped.
     if (line.includes('\u0000') || (line.includes('\uFFFD') && !/^\s*\{/.test(line))) throw new LineError('invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
-    // The first line of a pretty-printed record or of a JSON array.
-    const hint = /^\s*[{[]\s*$/.test(line) ? `: a pretty-printed record or a JSON array? ${ONE_OBJECT_A_LINE}` : '';
-    throw new LineError(`invalid JSON (${escapeControls((e as Error).message)})${hint}`);
+    const hint = notOneObjectALine(line);
+    throw new LineError(`invalid JSON (${escapeControls((e as Error).message)})${hint}`, hint !== '');
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) {
     throw new LineError(`expected a JSON object${Array.isArray(o) ? `, got an array. ${ONE_OBJECT_A_LINE}` : ''}`);
@@ -268,6 +314,11 @@ function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
 
 function fromJournald(o: Record<string, unknown>): InitializationEvent[] {
   const id = o.MESSAGE_ID;
+  // A field given more than once is an array: one that holds a unit's start or failure is no
+  // record to skip unsaid, and which of its IDs it is, no record says.
+  if (Array.isArray(id) && (id.includes(JOURNALD_UNIT_STARTED) || id.includes(JOURNALD_UNIT_FAILED))) {
+    throw new LineError(`'MESSAGE_ID' must be a string, got an array (a repeated field): ${shown(id)}`);
+  }
   if (id !== JOURNALD_UNIT_STARTED && id !== JOURNALD_UNIT_FAILED) return [];
   const unitField = o.UNIT === undefined || o.UNIT === null ? 'USER_UNIT' : 'UNIT';
   const unit = o[unitField];
@@ -299,10 +350,12 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   const attrs = (actor && typeof actor === 'object' && actor.Attributes) || {};
   if (action === 'die') {
     const code = attrs.exitCode;
-    // Docker gives a string of digits; an object or array is no exit status (and String() of an
-    // object whose own `toString` is no function throws).
-    if (typeof code === 'object' && code !== null) throw new LineError(`'exitCode' must be the container's exit status, got ${describeValue(code)}`);
-    if (code === undefined || String(code) === '0') return [];
+    if (code === undefined || code === null) return [];
+    // Docker gives a string of digits (negative on Windows); anything else (an empty string, a word,
+    // an object) is no exit status, and would pass for a failure unsaid. `00` is 0 as well.
+    const status = typeof code === 'string' && /^-?\d+$/.test(code) ? Number(code) : typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+    if (status === undefined) throw new LineError(`'exitCode' must be the container's exit status, got ${describeValue(code)}`);
+    if (status === 0) return [];
   }
   const name = typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
   const label = attrs[SERVICE_LABEL];
@@ -312,8 +365,10 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   const machineLabelled = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] !== '';
   const machine = machineLabelled ? (attrs[MACHINE_LABEL] as string) : name;
   if (services.length === 0 || !machine) {
-    // Engines before Docker 1.10 sent no Actor, so neither name nor labels.
-    throw new LineError(`container event without a service label or container name${o.Actor === undefined ? " (no 'Actor': a Docker engine before 1.10?)" : ''}`);
+    // Engines before Docker 1.10 sent no Actor, so neither name nor labels. A service label without
+    // a container name still needs the machine label.
+    const missing = services.length === 0 ? 'a service label' : `a machine label (${MACHINE_LABEL})`;
+    throw new LineError(`container event without ${missing} or container name${o.Actor === undefined ? " (no 'Actor': a Docker engine before 1.10?)" : ''}`);
   }
   storable(machine, machineLabelled ? MACHINE_LABEL : 'name');
   for (const service of services) storable(service, labelled.length > 0 ? SERVICE_LABEL : 'name');
@@ -513,7 +568,7 @@ export class EventLineParser {
         this.skipped++;
         return [];
       }
-      throw new EventParseError(this.source, this.lines, err.message + (o ? this.otherFormat(o) : ''));
+      throw new EventParseError(this.source, this.lines, err.message + (o ? this.otherFormat(o) : ''), err.explained);
     }
   }
 
