@@ -311,7 +311,7 @@ describe('clock skew', () => {
   });
   it('one export in epoch seconds among others in milliseconds, and a clock reference in seconds, are said to be so', () => {
     const events = [start(T0, 'db', 'm1'), start(T0 + 10 * MIN, 'app', 'm2'), start(T0 / 1000 + 1200, 'web', 'm3')];
-    expect(analyzeDependencies(events).warnings).toContainEqual('every event of 1 machine(s) (m3) is before 1973 while the others\' are not: epoch times are read as milliseconds; if their input gives seconds, correct it');
+    expect(analyzeDependencies(events).warnings).toContainEqual('every event of 1 machine(s) (m3) is before 1973 while the others\' are not: jsonl epoch times are read as milliseconds (journald\'s as microseconds, docker\'s as nanoseconds); if their input gives seconds, correct it');
     const clock = { time: T0, machine: 'm2', service: '', type: 'clock' as const, reference: T0 / 1000 };
     expect(analyzeDependencies([...events.slice(0, 2), clock]).warnings).toContainEqual(
       "the clock readings of 1 machine(s) (m2) put their clocks more than a year off the reference: is a 'reference' in seconds?",
@@ -321,10 +321,10 @@ describe('clock skew', () => {
   });
   it("times that look like epoch microseconds read as milliseconds (journald's __REALTIME_TIMESTAMP) are said to be so, for all machines or some", () => {
     const micros = [start(T0 * 1000, 'db'), start((T0 + 10 * MIN) * 1000, 'app')];
-    expect(analyzeDependencies(micros).warnings).toContainEqual(expect.stringContaining(`every event time is after 2200 (the earliest: ${new Date(T0 * 1000).toISOString()}): epoch times are read as milliseconds`));
+    expect(analyzeDependencies(micros).warnings).toContainEqual(expect.stringContaining(`every event time is after 2200 (the earliest: ${new Date(T0 * 1000).toISOString()}): jsonl epoch times are read as milliseconds`));
     const mixed = [start(T0, 'db', 'm1'), start(T0 + 10 * MIN, 'app', 'm2'), start((T0 + 20 * MIN) * 1000, 'web', 'm3')];
     expect(analyzeDependencies(mixed).warnings).toContainEqual(
-      "every event of 1 machine(s) (m3) is after 2200 while the others' are not: epoch times are read as milliseconds; if their input gives microseconds, correct it",
+      "every event of 1 machine(s) (m3) is after 2200 while the others' are not: jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if their input gives microseconds, correct it",
     );
     expect(analyzeDependencies(mixed.slice(0, 2)).warnings.join('\n')).not.toContain('after 2200');
   });

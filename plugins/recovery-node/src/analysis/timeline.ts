@@ -310,28 +310,28 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const latest = all.reduce((t, e) => (kept(e) ? Math.max(t, e.time) : t), -Infinity);
   if (latest < EPOCH_SECONDS_SUSPECT) {
     warnings.push(
-      `every event time is before 1973 (the latest: ${iso(latest)}): epoch times are read as milliseconds; if the input gives seconds, its delays are a thousand times too short`,
+      `every event time is before 1973 (the latest: ${iso(latest)}): jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if the input gives seconds, its delays are a thousand times too short`,
     );
   } else {
     // One export in seconds among others in milliseconds: its machines' events land in 1970.
     const early = [...latestOf].filter(([, t]) => t < EPOCH_SECONDS_SUSPECT).map(([m]) => m).sort(byName);
     if (early.length) {
       warnings.push(
-        `every event of ${early.length} machine(s) (${listed(early)}) is before 1973 while the others' are not: epoch times are read as milliseconds; if their input gives seconds, correct it`,
+        `every event of ${early.length} machine(s) (${listed(early)}) is before 1973 while the others' are not: jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if their input gives seconds, correct it`,
       );
     }
   }
   const earliest = all.reduce((t, e) => (kept(e) ? Math.min(t, e.time) : t), Infinity);
   if (earliest > EPOCH_MICROS_SUSPECT) {
     warnings.push(
-      `every event time is after 2200 (the earliest: ${iso(earliest)}): epoch times are read as milliseconds; if the input gives microseconds, its delays are a thousand times too long`,
+      `every event time is after 2200 (the earliest: ${iso(earliest)}): jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if the input gives microseconds, its delays are a thousand times too long`,
     );
   } else {
     // One export in microseconds among others in milliseconds: its machines' events land far ahead.
     const late = [...earliestOf].filter(([, t]) => t > EPOCH_MICROS_SUSPECT).map(([m]) => m).sort(byName);
     if (late.length) {
       warnings.push(
-        `every event of ${late.length} machine(s) (${listed(late)}) is after 2200 while the others' are not: epoch times are read as milliseconds; if their input gives microseconds, correct it`,
+        `every event of ${late.length} machine(s) (${listed(late)}) is after 2200 while the others' are not: jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if their input gives microseconds, correct it`,
       );
     }
   }
