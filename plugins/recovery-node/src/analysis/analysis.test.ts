@@ -1164,14 +1164,14 @@ describe('analysis', () => {
     // m6 has clock readings alone: it hosts nothing to boot, and nothing is said of it.
     expect(r.warnings.filter(w => w.includes('m6'))).toEqual([]);
   });
-  it('names that differ only in case or Unicode form are said to be analysed apart, those that print alike with their code points', () => {
+  it('names that differ only in case, Unicode form or surrounding spaces are said to be analysed apart, those that print alike with their code points', () => {
     // "café" composed (NFC) and decomposed (NFD) print the same: café → café read as a service
     // depending on itself, and [mü], [mü] as one machine in two waves.
-    const events = chainBoots([['caf\u00e9', 'm\u00fc'], ['cafe\u0301', 'mu\u0308'], ['DB', 'm3'], ['db', 'm3'], ['web', 'M3']], 25);
+    const events = chainBoots([['caf\u00e9', 'm\u00fc'], ['cafe\u0301', 'mu\u0308'], ['DB', 'm3'], ['db', 'm3'], ['web', 'M3'], [' nginx', 'm4'], ['nginx', 'm4 ']], 25);
     const r = analyzeDependencies(events);
     expect(r.warnings.filter(w => w.includes('differ only in case'))).toEqual([
-      'services whose names differ only in case or Unicode form are analysed as different services: "DB", "db"; "cafe\\u0301", "caf\\u00e9" (where they are one, map them to one name)',
-      'machines whose names differ only in case or Unicode form are analysed as different machines: "M3", "m3"; "mu\\u0308", "m\\u00fc" (where they are one, correct the logs that name it otherwise)',
+      'services whose names differ only in case, Unicode form or surrounding spaces are analysed as different services: " nginx", "nginx"; "DB", "db"; "cafe\\u0301", "caf\\u00e9" (where they are one, map them to one name)',
+      'machines whose names differ only in case, Unicode form or surrounding spaces are analysed as different machines: "M3", "m3"; "m4", "m4 "; "mu\\u0308", "m\\u00fc" (where they are one, correct the logs that name it otherwise)',
     ]);
     expect(analyzeDependencies(chainBoots([['db', 'm1'], ['web', 'm2']], 25)).warnings).toEqual([]);
   });

@@ -553,14 +553,14 @@ function alone(T: Float64Array, machine: string[], machineNames: string[], windo
 }
 
 /**
- * Names (sorted) that differ only in case or Unicode form (`café` composed and decomposed, a
- * full-width letter), which print alike or nearly: analysed apart, their dependencies read as a
+ * Names (sorted) that differ only in case, Unicode form (`café` composed and decomposed, a
+ * full-width letter) or surrounding spaces (`" nginx"` of a hand-made line), which print alike or nearly: analysed apart, their dependencies read as a
  * name depending on itself and their machines as one machine in two waves, so a warning names them.
  */
 function lookAlikeNames(what: 'services' | 'machines', names: string[], advice: string): string[] {
   const groups = new Map<string, string[]>();
   for (const name of names) {
-    const key = name.normalize('NFKC').toLowerCase();
+    const key = name.normalize('NFKC').toLowerCase().trim();
     const group = groups.get(key);
     if (group) group.push(name);
     else groups.set(key, [name]);
@@ -573,7 +573,7 @@ function lookAlikeNames(what: 'services' | 'machines', names: string[], advice: 
     return group.map(x => (same ? JSON.stringify(x).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : JSON.stringify(x))).join(', ');
   };
   const more = alike.length > 5 ? ` and ${counted(alike.length - 5, 'more group')}` : '';
-  return [`${what} whose names differ only in case or Unicode form are analysed as different ${what}: ${alike.slice(0, 5).map(shown).join('; ')}${more} (${advice})`];
+  return [`${what} whose names differ only in case, Unicode form or surrounding spaces are analysed as different ${what}: ${alike.slice(0, 5).map(shown).join('; ')}${more} (${advice})`];
 }
 
 /**
