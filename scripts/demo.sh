@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed and starts the demo: the two Docker engines, the demo site's primary
-# machines on the primary engine, then Backstage (UI on :3000, backend on :7007, SQLite).
+# machines on the primary engine, then Backstage (UI on :3000, backend on :7007, SQLite), and
+# says "demo: ready" once both answer. Backstage runs in watch mode (backstage-cli repo start):
+# editing a file of the repository restarts its backend, which interrupts a run in progress.
 # The backend captures the demo machines about 20 s after it starts, then hourly.
 # Ctrl-C (or SIGTERM) stops Backstage (its shutdown fails and tears down a test recovery in
 # progress), removes the demo machines and stops the engines this script started; captures and
@@ -11,8 +13,10 @@ down=()
 for e in primary recovery; do bash scripts/docker-engines.sh status "$e" >/dev/null 2>&1 || down+=("$e"); done
 
 app=
+watcher=
 stop_demo() {
   trap - EXIT INT TERM
+  [[ -n $watcher ]] && kill "$watcher" 2>/dev/null
   echo "demo: stopping"
   # Backstage runs in a session of its own (setsid below): stop all of it, and wait for the
   # whole session (the backend tears a test lab down after npm itself has exited), up to 60 s.
@@ -37,4 +41,33 @@ echo "demo: starting Backstage on http://localhost:3000 (backend :7007); Ctrl-C 
 # backstage-cli reads the terminal (a restart key) and a background reader would be stopped.
 setsid npm start </dev/null &
 app=$!
+
+# Whether http://HOST:PORT/PATH answers 200, asked with bash alone (a fresh machine may have no curl).
+answers() {
+  local status
+  { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: text/html\r\n\r\n' "$3" "$1" "$2" >&3 2>/dev/null
+  # The app's dev server holds its answer until the bundle is built.
+  IFS=' ' read -r -t 30 _ status _ <&3 || status=
+  exec 3<&-
+  [[ $status == 200 ]]
+}
+# The backend where it listens (loopback, unless RECOVERY_LISTEN_HOST says otherwise), the UI on
+# localhost:3000: the ready line once both answer, for up to 15 min (a first build takes minutes).
+backend_host=${RECOVERY_LISTEN_HOST:-127.0.0.1}
+[[ $backend_host == 0.0.0.0 || $backend_host == :: ]] && backend_host=127.0.0.1
+[[ $backend_host == *:* ]] && backend_url="http://[$backend_host]:7007" || backend_url="http://$backend_host:7007"
+(
+  deadline=$((SECONDS + 900))
+  until answers "$backend_host" 7007 /.backstage/health/v1/readiness && answers localhost 3000 /; do
+    kill -0 "$app" 2>/dev/null || exit 0
+    if ((SECONDS >= deadline)); then
+      echo "demo: Backstage is not up after 15 min (backend $backend_url, UI http://localhost:3000): see its output above"
+      exit 0
+    fi
+    sleep 2
+  done
+  echo "demo: ready — http://localhost:3000 (backend $backend_url); the CLI: export RECOVERY_TOKEN=demo-recovery-cli; npx recovery readiness"
+) &
+watcher=$!
 wait "$app"

@@ -146,7 +146,7 @@ describe('test recovery of the demo site', () => {
     expect(followed).toMatchObject({ status: 0, stderr: '' });
     const lines = followed.stdout.trimEnd().split('\n');
     expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d {2}Wave 3: booting resource:default\/web-01$/));
-    expect(lines.at(-1)).toMatch(/^Run (\S+) of component:default\/web succeeded: 3 machines verified, measured RTO [\d.]+ s$/);
+    expect(lines.at(-1)).toMatch(/^Run (\S+) of component:default\/web succeeded: 3 machines verified, measured RTO (\d+[dhm] )*\d+[dhms]$/);
     runIds.push(/^Run (\S+) /.exec(lines.at(-1)!)![1]);
   });
 

@@ -132,24 +132,32 @@ describe('recovery against what a backend, or what stands in front of it, answer
     );
   });
 
-  it("shortens a gateway's or proxy's HTML error page to a line, and tells a backend without the plugin", async () => {
+  it("shortens a gateway's or proxy's HTML error page to a line, saying the status once, and tells a backend without the plugin", async () => {
     handle = (_req, res) => res.writeHead(503, 'Service Unavailable', { 'Content-Type': 'text/html' }).end(NGINX_503);
     expect(await cli('run', 'web')).toEqual({
       status: 3,
       stdout: '',
-      stderr: 'recovery: Request failed with status 503 Service Unavailable (text/html: "503 Service Temporarily Unavailable nginx") (503)\n',
+      stderr: 'recovery: Request failed with status 503 Service Unavailable (text/html: "503 Service Temporarily Unavailable nginx")\n',
     });
     handle = (_req, res) =>
       res
         .writeHead(404, { 'Content-Type': 'text/html; charset=utf-8' })
         .end('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot GET /api/recovery/readiness</pre>\n</body>\n</html>\n');
-    expect(await cli('readiness')).toMatchObject({
+    // Express's own page, as the app's dev server (--url http://localhost:3000) answers: no Backstage
+    // backend gives one (its last middleware answers an empty 404).
+    expect(await cli('readiness')).toEqual({
       status: 3,
-      stderr: 'recovery: Request failed with status 404 Not Found (text/html: "Cannot GET /api/recovery/readiness") (404): is the recovery plugin installed in that backend?\n',
+      stdout: '',
+      stderr:
+        `recovery: ${url} answered GET /api/recovery/readiness with 404 Not Found and a page (text/html: "Cannot GET /api/recovery/readiness"), as no Backstage backend does: ` +
+        'most likely the app (port 3000) or another web server; point --url or RECOVERY_URL at the Backstage backend (by default http://localhost:7007)\n',
     });
     // Backstage's own answer for a plugin it does not have: an empty 404.
     handle = (_req, res) => res.writeHead(404).end();
-    expect(await cli('readiness')).toMatchObject({ status: 3, stderr: 'recovery: Request failed with status 404 Not Found (404): is the recovery plugin installed in that backend?\n' });
+    expect(await cli('readiness')).toEqual({ status: 3, stdout: '', stderr: 'recovery: Request failed with status 404 Not Found: is the recovery plugin installed in that backend?\n' });
+    // The plugin's own 404, in Backstage's error body: its words and status, no guess.
+    handle = (_req, res) => backendError(res, 404, 'NotFoundError', 'Run run-9 not found');
+    expect(await cli('watch', 'run-9')).toEqual({ status: 3, stdout: '', stderr: 'recovery: Run run-9 not found (404)\n' });
   });
 
   it('names a redirect and where it leads, following none (the token would go with it): exit 3', async () => {
@@ -200,6 +208,29 @@ describe('recovery against what a backend, or what stands in front of it, answer
     });
   });
 
+  it('says a run the shutdown of its backend interrupted as interrupted, with its reason, exit 4 (no result, neither 0 nor 1)', async () => {
+    const interrupted = {
+      ...run('failed'),
+      steps: [{ at: '2026-12-05T10:00:05.000Z', level: 'error', message: 'Interrupted: the backend is shutting down' }],
+      error: { message: 'Interrupted: the backend is shutting down' },
+    };
+    let looks = 0;
+    handle = (req, res) => (req.method === 'POST' ? json(res, 201, run('running')) : json(res, 200, ++looks < 2 ? run('running') : interrupted));
+    expect(await cli('run', 'web', '--interval', '0.1')).toEqual({
+      status: 4,
+      stdout:
+        'Run run-1 of component:default/web started (Ctrl-C stops following, not the run)\n' +
+        '10:00:05  error: Interrupted: the backend is shutting down\n' +
+        'Run run-1 of component:default/web interrupted: the backend is shutting down. It reached no result: run it again\n',
+      stderr: '',
+    });
+    expect(await cli('watch', 'run-1', '--json')).toEqual({ status: 4, stdout: `${JSON.stringify(interrupted)}\n`, stderr: '' });
+    // A failure that merely mentions an interruption is a failure.
+    const failed = { ...run('failed'), error: { machineRef: 'resource:default/web-01', message: 'resource:default/web-01 failed: Interrupted: by a signal' } };
+    handle = (_req, res) => json(res, 200, failed);
+    expect(await cli('watch', 'run-1')).toMatchObject({ status: 1, stdout: expect.stringMatching(/failed: resource:default\/web-01 failed: Interrupted: by a signal\n$/) });
+  });
+
   it("follows a run through a gateway's page and a connection reset mid-answer, saying so once in a line, to how it ended", async () => {
     let looks = 0;
     handle = (req, res) => {
@@ -220,7 +251,7 @@ describe('recovery against what a backend, or what stands in front of it, answer
       stdout:
         'Run run-1 of component:default/web started (Ctrl-C stops following, not the run)\n' +
         '10:00:09  Lab torn down\n' +
-        'Run run-1 of component:default/web succeeded: 0 machines verified, measured RTO 9 s\n',
+        'Run run-1 of component:default/web succeeded: 0 machines verified, measured RTO 9s\n',
       stderr: 'recovery: Request failed with status 503 Service Unavailable (text/html: "503 Service Temporarily Unavailable nginx"); still following run run-1, for up to 60 s\n',
     });
     expect(looks).toBe(4);

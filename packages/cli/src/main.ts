@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   captureInTurn,
   formatBytes,
+  isRunInterrupted,
   nothingToCapture,
   parseDurationSeconds,
   readRecoveryPoint,
@@ -64,6 +65,12 @@ export interface Io {
   /** stderr is a terminal: reading progress is drawn on it. */
   stderrIsTTY?: boolean;
 }
+
+/**
+ * A run interrupted (its backend shut down, a failover preempted it): it reached no result, so
+ * neither 0 nor 1, a failed recovery; run it again.
+ */
+export const EXIT_INTERRUPTED = 4;
 
 /** Bad input or usage: exit status 2. */
 export class InputError extends Error {}
@@ -498,7 +505,7 @@ export async function main(
     return seconds * 1000;
   };
   type RunOptions = BackendOptions & { json?: boolean; interval: string };
-  /** Follows a run to its end; the exit status says how it ended (1: failed). */
+  /** Follows a run to its end; the exit status says how it ended (1: failed; 4: interrupted, no result). */
   const follow = async (client: ReturnType<typeof connect>, run: Awaited<ReturnType<typeof startRun>>, opts: RunOptions) => {
     const done = await followRun(client, run, {
       intervalMs: intervalMs(opts.interval),
@@ -506,7 +513,7 @@ export async function main(
       onRetry: message => io.stderr(`recovery: ${message}\n`),
     });
     io.stdout(opts.json ? json(done) : `${formatOutcome(done)}\n`);
-    status = done.status === 'succeeded' ? 0 : 1;
+    status = done.status === 'succeeded' ? 0 : isRunInterrupted(done) ? EXIT_INTERRUPTED : 1;
   };
 
   againstBackend(
@@ -558,7 +565,7 @@ export async function main(
   againstBackend(
     program
       .command('run')
-      .description('start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses')
+      .description('start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses, 4 if it is interrupted (no result: run it again)')
       .argument('<entity>', 'entity ref (component:default/web, or web for short)')
       .option('--failover', 'a failover: machines boot on a network that is not isolated, and stay')
       .option('--accept-missing-dependencies', 'recover without the dependencies the catalog names but the plan cannot include')
@@ -591,7 +598,7 @@ export async function main(
   againstBackend(
     program
       .command('watch')
-      .description('follow a run to its end; exit status 1 if it failed, 3 if the backend cannot be reached or refuses')
+      .description('follow a run to its end; exit status 1 if it failed, 3 if the backend cannot be reached or refuses, 4 if it was interrupted (no result: run it again)')
       .argument('<run>', 'run id')
       .option('--interval <seconds>', 'how often to look at the run', '1'),
   ).action(async (runId: string, opts: RunOptions) => {

@@ -14,8 +14,8 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { runCli } from './testing/runCli';
 import { ResponseError } from '@backstage/errors';
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { BackendError, backendClient, entityRefArg, followRun, formatStep, startRun } from './remote';
+import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import { BackendError, backendClient, entityRefArg, followRun, formatReadiness, formatStep, startRun } from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
@@ -73,11 +73,17 @@ describe('recovery CLI against a backend', () => {
   it('lists readiness most at risk first, captures, runs a test recovery to its end, and reads one entity', async () => {
     const before = await cli(...as('readiness'));
     expect(before).toMatchObject({ status: 0, stderr: '' });
+    // The status as the portal and the README say it; --json keeps the API's value.
     expect(before.stdout.split('\n')).toEqual([
-      'not-recoverable  component:default/broken  resource:default/crash-01 has never been captured',
-      'not-recoverable  component:default/orders  component:default/orders dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it',
-      'not-recoverable  component:default/web     resource:default/web-01 has never been captured',
+      'not recoverable  component:default/broken  resource:default/crash-01 has never been captured',
+      'not recoverable  component:default/orders  component:default/orders dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it',
+      'not recoverable  component:default/web     resource:default/web-01 has never been captured',
       '',
+    ]);
+    expect(JSON.parse((await cli(...as('readiness', '--json'))).stdout).items.map((i: { status: string }) => i.status)).toEqual([
+      'not-recoverable',
+      'not-recoverable',
+      'not-recoverable',
     ]);
 
     const captured = await cli(...as('capture', 'web'));
@@ -97,7 +103,7 @@ describe('recovery CLI against a backend', () => {
     );
     expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d {2}resource:default\/web-01: Ready: restored in [\d.]+ s, verified [\d.]+ s after start$/));
     expect(new Set(lines).size).toBe(lines.length);
-    expect(lines.at(-1)).toMatch(/^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO [\d.]+ s$/);
+    expect(lines.at(-1)).toMatch(/^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO \d+s$/);
 
     const one = await cli(...as('readiness', 'component:default/web', '--json'));
     expect(one.status).toBe(0);
@@ -105,7 +111,10 @@ describe('recovery CLI against a backend', () => {
     expect(readiness).toMatchObject({ entityRef: 'component:default/web', status: 'ready', lastRun: { status: 'succeeded' } });
     const text = await cli(...as('readiness', 'web'));
     expect(text.stdout).toMatch(/^component:default\/web: ready\n/);
-    expect(text.stdout).toContain('Last run: test succeeded at ');
+    // The objectives as the card writes them (the defaults: 24h and 1h).
+    expect(text.stdout).toContain('\nObjectives: RPO 1d · RTO 1h\n');
+    expect(text.stdout).toMatch(/\n {2}resource:default\/web-01 {2}\d+s old\n/);
+    expect(text.stdout).toMatch(/\nLast run: test succeeded at \S+, measured RTO \d+s vs objective 1h\n/);
 
     // A finished run, watched: its whole timeline and how it ended.
     const runId = readiness.lastRun.id;
@@ -250,6 +259,39 @@ describe('recovery CLI against a backend', () => {
     expect(await cli(...as('release', 'no-such-run'))).toMatchObject({ status: 3, stderr: 'recovery: Run no-such-run not found (404)\n' });
   });
 
+  it('says a run a failover preempted was interrupted, not failed, with exit 4', async () => {
+    await cli(...as('capture', 'web'));
+    // The test run stays in its restore until the failover has preempted it.
+    const restore = host.restoreMachine.bind(host);
+    let held: (() => void) | undefined;
+    let failoverId: string | undefined;
+    host.restoreMachine = async (lab, capture) => {
+      if (!held) await new Promise<void>(resolve => (held = resolve));
+      return restore(lab, capture);
+    };
+    try {
+      const test = JSON.parse((await cli(...as('run', 'web', '--detach', '--json'))).stdout);
+      await vi.waitFor(() => expect(held).toBeDefined());
+      const failover = JSON.parse((await cli(...as('run', 'web', '--failover', '--interval', '0.1', '--json'))).stdout);
+      failoverId = failover.id;
+      expect(failover).toMatchObject({ mode: 'failover', status: 'succeeded' });
+
+      const watched = await cli(...as('watch', test.id));
+      expect(watched).toMatchObject({ status: 4, stderr: '' });
+      expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(
+        `Run ${test.id} of component:default/web interrupted: preempted by failover ${failover.id}. It reached no result: run it again`,
+      );
+      // --json: the API's run as it is, with the same exit status.
+      const json = await cli(...as('watch', test.id, '--json'));
+      expect(json.status).toBe(4);
+      expect(JSON.parse(json.stdout)).toMatchObject({ id: test.id, status: 'failed', error: { message: `Interrupted: preempted by failover ${failover.id}` } });
+    } finally {
+      held?.();
+      host.restoreMachine = restore;
+      if (failoverId) await host.teardown(failoverId);
+    }
+  });
+
   it('never echoes a password given in the URL', async () => {
     const withPassword = await cli('readiness', '--url', 'http://admin:s3cret@127.0.0.1:7007');
     expect(withPassword).toMatchObject({
@@ -351,6 +393,38 @@ describe('starting a run', () => {
     const client = { startRun: async () => Promise.reject(refusal) } as unknown as Parameters<typeof startRun>[0];
     await expect(startRun(client, 'component:default/orders')).rejects.toThrow(
       new BackendError(`${message} (recovery run --accept-missing-dependencies)`),
+    );
+  });
+});
+
+describe('readiness in words', () => {
+  it('writes figures and statuses as the portal does, an age or RTO over its objective never as the objective itself', () => {
+    const readiness = {
+      entityRef: 'component:default/web',
+      status: 'at-risk',
+      reasons: ['resource:default/db-01 was last captured 1 d ago, over its RPO of 24 h'],
+      objectives: { rpoSeconds: 86400, rtoSeconds: 300 },
+      position: { wave: 1, waitsFor: ['resource:default/db-01'] },
+      captures: [
+        { machineRef: 'resource:default/db-01', latest: { id: 'c1' }, ageSeconds: 86440 },
+        { machineRef: 'resource:default/web-01', latest: { id: 'c2' }, ageSeconds: 3600 },
+        { machineRef: 'resource:default/cache-01' },
+      ],
+      lastRun: { id: 'r1', entityRef: 'component:default/web', mode: 'test', status: 'succeeded', finishedAt: '2026-12-05T10:00:09.000Z', rtoSeconds: 300.4 },
+    } as unknown as Readiness;
+    expect(formatReadiness(readiness)).toBe(
+      [
+        'component:default/web: at risk',
+        '  - resource:default/db-01 was last captured 1 d ago, over its RPO of 24 h',
+        'Objectives: RPO 1d · RTO 5m',
+        'Boot order: wave 2, after resource:default/db-01',
+        'Captures:',
+        '  resource:default/db-01  1d 0h 0m 40s old',
+        '  resource:default/web-01  1h old',
+        '  resource:default/cache-01  never captured',
+        'Last run: test succeeded at 2026-12-05T10:00:09.000Z, measured RTO 5m 0.4s vs objective 5m (exceeded)',
+        '',
+      ].join('\n'),
     );
   });
 });

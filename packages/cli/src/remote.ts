@@ -2,9 +2,12 @@ import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { ResponseError } from '@backstage/errors';
 import {
   errorMessage,
-  formatSeconds,
+  formatAgainst,
+  formatDuration,
+  interruptionCause,
   isHostBusy,
   isRunActive,
+  isRunInterrupted,
   missingDependencies,
   RecoveryClient,
   type RecoveryPointTooEarly,
@@ -12,6 +15,7 @@ import {
   timelineSteps,
   type MachinePhase,
   type Readiness,
+  type ReadinessStatus,
   type ReadinessSummary,
   type RecoveryRun,
   type RunMachine,
@@ -205,9 +209,21 @@ async function ownAnswer(response: Response, request: string, url: string): Prom
   // Backstage's error body, as its error handler writes it: `{error: {name, message}, response}`.
   const own = typeof parsed === 'object' && parsed !== null && 'error' in parsed && 'response' in parsed;
   if (own) return rebuilt(body);
-  const message = `Request failed with status ${status} ${statusText}${body.trim() ? ` (${type}: ${excerpt(body)})` : ''}`;
-  return rebuilt(JSON.stringify({ error: { name: 'Error', message }, response: { statusCode: status } }), 'application/json');
+  const page = body.trim() ? ` (${type}: ${excerpt(body)})` : '';
+  let message = `Request failed with status ${status} ${statusText}${page}`;
+  // A Backstage backend answers a path nothing serves with an empty 404 (its last middleware), and
+  // its plugins' 404s in its JSON error body: a page is from another server, the app's most often
+  // (its dev server on :3000 says "Cannot GET /api/recovery/…").
+  if (status === 404 && page) {
+    message =
+      `${url} answered ${request} with ${status} ${statusText} and a page${page}, as no Backstage backend does: ` +
+      `most likely the app (port 3000) or another web server; point --url or RECOVERY_URL at the Backstage backend (by default ${DEFAULT_BACKEND_URL})`;
+  }
+  return rebuilt(JSON.stringify({ error: { name: FOREIGN_ANSWER, message }, response: { statusCode: status } }), 'application/json');
 }
+
+/** The name of the error made of an answer that is not the backend's own: its message says the status. */
+const FOREIGN_ANSWER = 'ForeignAnswerError';
 
 /** A page's gist in one short line: the first words of its text, else of its HTML title. */
 function excerpt(body: string): string {
@@ -234,12 +250,14 @@ export function describeBackendError(error: unknown, hasToken: boolean): string 
   if (statusCode === 401) {
     return `${message} (401): ${hasToken ? 'the backend refused the token' : 'pass a token with --token or RECOVERY_TOKEN'} (a static token from backend.auth.externalAccess)`;
   }
+  const foreign = error.body?.error?.name === FOREIGN_ANSWER;
   // Not the recovery plugin's own 404 (an entity, a run): Backstage's for a plugin it does not
-  // have is empty, Express's a "Cannot GET" page.
-  if (statusCode === 404 && (error.body?.error?.name === 'Error' || /Cannot (GET|POST)/.test(message))) {
-    return `${message} (404): is the recovery plugin installed in that backend?`;
+  // have is empty (a page, from another server, says so itself).
+  if (statusCode === 404 && foreign && message.startsWith('Request failed')) {
+    return `${message}: is the recovery plugin installed in that backend?`;
   }
-  return `${message} (${statusCode})`;
+  // Made of a page or an empty answer, the message already says the status.
+  return foreign ? message : `${message} (${statusCode})`;
 }
 
 const clock = (iso: string) => iso.slice(11, 19);
@@ -273,8 +291,10 @@ export function formatOutcome(run: RecoveryRun): string {
   const machines = run.machines.length;
   const of = `Run ${run.id} of ${run.entityRef}${run.recoveryPoint ? ` to the recovery point ${run.recoveryPoint}` : ''}`;
   if (run.status === 'succeeded') {
-    return `${of} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${run.rtoSeconds} s`;
+    return `${of} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${formatDuration(run.rtoSeconds)}`;
   }
+  // No failed recovery: it reached no result (exit status 4, not 1).
+  if (isRunInterrupted(run)) return `${of} interrupted: ${interruptionCause(run)}. It reached no result: run it again`;
   return `${of} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
 }
 
@@ -414,21 +434,31 @@ export function formatRecoveryPointTooEarly(entityRef: string, refused: Recovery
   ].join('\n');
 }
 
+/** A readiness status as the portal and the README word it (`--json` keeps the API's value). */
+const STATUS_WORDS: Record<ReadinessStatus, string> = {
+  ready: 'ready',
+  'at-risk': 'at risk',
+  'not-recoverable': 'not recoverable',
+  unknown: 'unknown',
+};
+const statusWords = (status: ReadinessStatus) => STATUS_WORDS[status] ?? status;
+
 /** The overview, most at risk first: one line per entity. */
 export function formatReadinessList(items: ReadinessSummary[]): string {
   if (items.length === 0) return 'No recoverable entities: no service depends on a machine Resource.\n';
-  const width = Math.max(...items.map(i => i.status.length));
+  const width = Math.max(...items.map(i => statusWords(i.status).length));
   const refWidth = Math.max(...items.map(i => i.entityRef.length));
   return `${items
-    .map(i => `${i.status.padEnd(width)}  ${i.entityRef.padEnd(refWidth)}  ${i.reasons[0] ?? ''}`.trimEnd())
+    .map(i => `${statusWords(i.status).padEnd(width)}  ${i.entityRef.padEnd(refWidth)}  ${i.reasons[0] ?? ''}`.trimEnd())
     .join('\n')}\n`;
 }
 
-/** One entity's readiness, as its page shows it. */
+/** One entity's readiness, as its page shows it, its figures written as the portal writes them. */
 export function formatReadiness(r: Readiness): string {
-  const out = [`${r.entityRef}: ${r.status}`];
+  const { rpoSeconds, rtoSeconds } = r.objectives;
+  const out = [`${r.entityRef}: ${statusWords(r.status)}`];
   for (const reason of r.reasons) out.push(`  - ${reason}`);
-  out.push(`Objectives: RPO ${formatSeconds(r.objectives.rpoSeconds)}, RTO ${formatSeconds(r.objectives.rtoSeconds)}`);
+  out.push(`Objectives: RPO ${formatDuration(rpoSeconds)} · RTO ${formatDuration(rtoSeconds)}`);
   if (r.position) {
     out.push(
       `Boot order: wave ${r.position.wave + 1}${r.position.waitsFor.length ? `, after ${r.position.waitsFor.join(', ')}` : ''}`,
@@ -436,14 +466,17 @@ export function formatReadiness(r: Readiness): string {
   }
   if (r.captures.length) {
     out.push('Captures:');
-    for (const c of r.captures) out.push(`  ${c.machineRef}  ${c.latest ? `${formatSeconds(c.ageSeconds ?? 0)} old` : 'never captured'}`);
+    // An age over the RPO never reads as the RPO itself (`1h 0m 40s`, not `1h`).
+    for (const c of r.captures) out.push(`  ${c.machineRef}  ${c.latest ? `${formatAgainst(c.ageSeconds ?? 0, rpoSeconds)} old` : 'never captured'}`);
   }
   const run = r.lastRun;
   if (run) {
     const of = 'entityRef' in run && run.entityRef !== r.entityRef ? ` (a run of ${run.entityRef})` : '';
-    out.push(
-      `Last run: ${run.mode} ${run.status}${run.finishedAt ? ` at ${run.finishedAt}` : ''}${run.rtoSeconds !== undefined ? `, RTO ${run.rtoSeconds} s` : ''}${of}`,
-    );
+    const rto =
+      run.rtoSeconds === undefined
+        ? ''
+        : `, measured RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} vs objective ${formatDuration(rtoSeconds)}${run.rtoSeconds > rtoSeconds ? ' (exceeded)' : ''}`;
+    out.push(`Last run: ${run.mode} ${run.status}${run.finishedAt ? ` at ${run.finishedAt}` : ''}${rto}${of}`);
   }
   return `${out.join('\n')}\n`;
 }

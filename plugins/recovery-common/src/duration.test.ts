@@ -1,4 +1,4 @@
-import { durationSettingMs, formatBytes, formatSeconds, formatSecondsAgainst, parseDurationSeconds } from './duration';
+import { durationSettingMs, formatAgainst, formatBytes, formatDuration, formatSeconds, formatSecondsAgainst, parseDurationSeconds } from './duration';
 
 describe('parseDurationSeconds', () => {
   it('reads single units and sums', () => {
@@ -59,5 +59,14 @@ describe('formatSecondsAgainst', () => {
     expect(formatSecondsAgainst(7_200, 7_190)).toBe('120 min + 10 s');
     expect(formatSecondsAgainst(7_300, 7_190)).toBe('120 min + 110 s');
     expect(formatSecondsAgainst(7_600, 7_190)).toBe('2.1 h');
+  });
+});
+
+describe('durations as the portal and the CLI write them', () => {
+  it('writes objectives and ages in its forms', () => {
+    expect([86400, 300, 3600, 90, 7260, 200_000, 0.4, undefined].map(formatDuration)).toEqual(['1d', '5m', '1h', '1m 30s', '2h 1m', '2d 7h', '0s', '—']);
+    expect(formatAgainst(3640, 3600)).toBe('1h 0m 40s');
+    expect(formatAgainst(900.4, 900)).toBe('15m 0.4s');
+    expect(formatAgainst(1800, 3600)).toBe('30m');
   });
 });

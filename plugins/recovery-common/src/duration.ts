@@ -75,3 +75,53 @@ export function formatBytes(n: number): string {
   }
   return `${v.toFixed(1)} ${units[i]}`;
 }
+
+/*
+ * Durations as the portal and the CLI write them (`1d`, `5m`, `2h 5m`, `1m 30s`): one form for a
+ * figure wherever a person reads it. formatSeconds, `24 h`, is the readiness reasons' own.
+ */
+
+/** `90` → `1m 30s`, `7260` → `2h 1m`, `200000` → `2d 7h`; `—` where unknown. */
+export function formatDuration(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '—';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const days = Math.floor(s / 86400);
+  const hours = Math.floor((s % 86400) / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  const secs = s % 60;
+  if (days > 0) return hours ? `${days}d ${hours}h` : `${days}d`;
+  if (hours > 0) return minutes ? `${hours}h ${minutes}m` : `${hours}h`;
+  return secs ? `${minutes}m ${secs}s` : `${minutes}m`;
+}
+
+/**
+ * A duration read against its objective (a capture's age against the RPO, a measured RTO against
+ * the RTO objective): as {@link formatDuration} says it, unless that would read the same as the
+ * objective it exceeds (an hourly capture 40 s late against an RPO of 1h would read `1h`); then
+ * every unit down to the second, or the tenth of one: `1h 0m 40s`, `15m 0.4s`.
+ */
+export function formatAgainst(seconds: number | undefined, objectiveSeconds: number): string {
+  const text = formatDuration(seconds);
+  if (seconds === undefined || !(seconds > objectiveSeconds) || text !== formatDuration(objectiveSeconds)) {
+    return text;
+  }
+  // Under half a second over, whole seconds would still read as the objective: tenths, rounded
+  // up (less a hair of floating point), and at least a tenth over, so that they never do.
+  const tenths = Math.round(seconds) <= objectiveSeconds;
+  const total = tenths ? Math.max(Math.ceil(seconds * 10 - 1e-6), Math.floor(objectiveSeconds * 10) + 1) / 10 : Math.round(seconds);
+  const whole = Math.floor(total);
+  const parts: Array<[number, string]> = [
+    [Math.floor(whole / 86400), 'd'],
+    [Math.floor((whole % 86400) / 3600), 'h'],
+    [Math.floor((whole % 3600) / 60), 'm'],
+    [Number(((whole % 60) + (total - whole)).toFixed(tenths ? 1 : 0)), 's'],
+  ];
+  const first = parts.findIndex(([n]) => n > 0);
+  let last = parts.length - 1;
+  while (last > first && parts[last][0] === 0) last -= 1;
+  return parts
+    .slice(first, last + 1)
+    .map(([n, unit]) => `${n}${unit}`)
+    .join(' ');
+}

@@ -17,3 +17,4 @@ export * from './runCoverage';
 export * from './runTimeline';
 export * from './isoTime';
 export * from './recoveryPoint';
+export * from './runInterrupted';

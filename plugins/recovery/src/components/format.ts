@@ -1,64 +1,16 @@
 import { parseEntityRef } from '@backstage/catalog-model';
 import {
   failedMachine,
+  formatDuration,
   INTERRUPTED_PREFIX,
   type MachinePhase,
   type ReadinessStatus,
   type RecoveryRun,
   type RunMode,
-  type RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
 
-/** `90` → `1m 30s`, `7260` → `2h 1m`, `200000` → `2d 7h`. */
-export function formatDuration(seconds: number | undefined): string {
-  if (seconds === undefined || !Number.isFinite(seconds)) return '—';
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  const days = Math.floor(s / 86400);
-  const hours = Math.floor((s % 86400) / 3600);
-  const minutes = Math.floor((s % 3600) / 60);
-  const secs = s % 60;
-  if (days > 0) return hours ? `${days}d ${hours}h` : `${days}d`;
-  if (hours > 0) return minutes ? `${hours}h ${minutes}m` : `${hours}h`;
-  return secs ? `${minutes}m ${secs}s` : `${minutes}m`;
-}
-
-/**
- * A duration read against its objective (a capture's age against the RPO, a measured RTO against
- * the RTO objective): as {@link formatDuration} says it, unless that would read the same as the
- * objective it exceeds (an hourly capture 40 s late against an RPO of 1h would read `1h / RPO
- * 1h`, in red); then every unit down to the second, or the tenth of one: `1h 0m 40s`, `15m 0.4s`.
- */
-export function formatAgainst(seconds: number | undefined, objectiveSeconds: number): string {
-  const text = formatDuration(seconds);
-  if (
-    seconds === undefined ||
-    !(seconds > objectiveSeconds) ||
-    text !== formatDuration(objectiveSeconds)
-  ) {
-    return text;
-  }
-  // Under half a second over, whole seconds would still read as the objective: tenths, rounded
-  // up (less a hair of floating point), and at least a tenth over, so that they never do.
-  const tenths = Math.round(seconds) <= objectiveSeconds;
-  const total = tenths
-    ? Math.max(Math.ceil(seconds * 10 - 1e-6), Math.floor(objectiveSeconds * 10) + 1) / 10
-    : Math.round(seconds);
-  const whole = Math.floor(total);
-  const parts: Array<[number, string]> = [
-    [Math.floor(whole / 86400), 'd'],
-    [Math.floor((whole % 86400) / 3600), 'h'],
-    [Math.floor((whole % 3600) / 60), 'm'],
-    [Number(((whole % 60) + (total - whole)).toFixed(tenths ? 1 : 0)), 's'],
-  ];
-  const first = parts.findIndex(([n]) => n > 0);
-  let last = parts.length - 1;
-  while (last > first && parts[last][0] === 0) last -= 1;
-  return parts
-    .slice(first, last + 1)
-    .map(([n, unit]) => `${n}${unit}`)
-    .join(' ');
-}
+// The CLI writes figures with the same functions: one form wherever a person reads them.
+export { formatAgainst, formatDuration, isRunInterrupted } from '@backstage-recovery/plugin-recovery-common';
 
 /** How long a capture paused production: `420 ms`, `2.5 s`; `not paused`; `—` where unknown. */
 export function formatPause(ms: number | undefined): string {
@@ -248,18 +200,6 @@ export function formatRunFailure(run: RecoveryRun): string {
   const { machineRef, probe, reason } = runFailure(run);
   if (!machineRef) return reason;
   return `Machine ${shortRef(machineRef)} failed${probe ? ` probe ${probe}` : ''}: ${reason}`;
-}
-
-/**
- * Whether a finished run was interrupted (a failover preempted it, its backend stopped) rather
- * than failed: it says nothing about recoverability and never counts for readiness, so it must
- * not read as a failed recovery of its entity.
- */
-export function isRunInterrupted(run: {
-  status: RunStatus;
-  error?: { message: string };
-}): boolean {
-  return run.status === 'failed' && !!run.error?.message?.startsWith(INTERRUPTED_PREFIX);
 }
 
 /** Whether a machine's run ended while it was in progress (its phase then says failed). */

@@ -1,0 +1,20 @@
+import { INTERRUPTED_PREFIX, type RunStatus } from './types';
+
+/**
+ * Whether a finished run was interrupted (its backend stopped, a failover preempted it) rather
+ * than failed: the backend finishes it `failed` with an error starting with
+ * {@link INTERRUPTED_PREFIX}. It reached no result, says nothing about recoverability and never
+ * counts for readiness, so it must not read as a failed recovery.
+ */
+export function isRunInterrupted(run: { status: RunStatus; error?: { message: string } }): boolean {
+  return run.status === 'failed' && !!run.error?.message?.startsWith(INTERRUPTED_PREFIX);
+}
+
+/**
+ * Why an interrupted run stopped, in the backend's words without the prefix: `the backend is
+ * shutting down`, `preempted by failover run-7`; `interrupted` where it says nothing more.
+ */
+export function interruptionCause(run: { error?: { message: string } }): string {
+  const message = run.error?.message ?? '';
+  return (message.startsWith(INTERRUPTED_PREFIX) ? message.slice(INTERRUPTED_PREFIX.length) : message).trim() || 'interrupted';
+}
