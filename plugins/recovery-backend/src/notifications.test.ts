@@ -12,42 +12,67 @@ import { componentEntity, machineEntity } from './testing/entities';
 import { providersModule } from './testing/providers';
 
 const WEB = 'component:default/web';
+const DATABASE = 'component:default/database';
+const SHOP = 'system:default/shop';
 const ALICE = 'user:default/alice';
 const BOB = 'user:default/bob';
 const CAROL = 'user:default/carol';
+const DAVE = 'user:default/dave';
 const TEAM_A = 'group:default/team-a';
 const TEAM_A_OPS = 'group:default/team-a-ops';
+const TEAM_B = 'group:default/team-b';
+
+const group = (name: string, relations: Array<{ type: string; targetRef: string }>, spec: Entity['spec'] = { type: 'team', children: [] }): Entity => ({
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Group',
+  metadata: { name, namespace: 'default' },
+  spec,
+  relations,
+});
 
 /**
- * web on web-01, owned by team-a, whose member is alice, and whose sub-team team-a-ops has carol;
- * bob is in no team.
+ * web on web-01 needs database, on db-01; both owned by team-a, whose member is alice, and whose
+ * sub-team team-a-ops has carol. The system shop, of the two, is owned by team-b (dave); bob is in
+ * no team.
  */
-const web = componentEntity('web', ['resource:default/web-01']);
-web.relations!.push({ type: 'ownedBy', targetRef: TEAM_A });
+const web = componentEntity('web', ['resource:default/web-01', DATABASE]);
+web.relations!.push({ type: 'ownedBy', targetRef: TEAM_A }, { type: 'partOf', targetRef: SHOP });
+const database = componentEntity('database', ['resource:default/db-01']);
+database.relations!.push({ type: 'ownedBy', targetRef: TEAM_A }, { type: 'partOf', targetRef: SHOP }, { type: 'dependencyOf', targetRef: WEB });
 const entities: Entity[] = [
   { ...machineEntity('web-01'), relations: [{ type: 'dependencyOf', targetRef: WEB }] },
+  { ...machineEntity('db-01'), relations: [{ type: 'dependencyOf', targetRef: DATABASE }] },
   web,
+  database,
   {
     apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Group',
-    metadata: { name: 'team-a', namespace: 'default' },
-    spec: { type: 'team', children: ['team-a-ops'] },
+    kind: 'System',
+    metadata: { name: 'shop', namespace: 'default' },
+    spec: { owner: 'team-b' },
     relations: [
+      { type: 'hasPart', targetRef: WEB },
+      { type: 'hasPart', targetRef: DATABASE },
+      { type: 'ownedBy', targetRef: TEAM_B },
+    ],
+  },
+  group(
+    'team-a',
+    [
       { type: 'hasMember', targetRef: ALICE },
       { type: 'parentOf', targetRef: TEAM_A_OPS },
     ],
-  },
-  {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Group',
-    metadata: { name: 'team-a-ops', namespace: 'default' },
-    spec: { type: 'team', parent: 'team-a', children: [] },
-    relations: [
+    { type: 'team', children: ['team-a-ops'] },
+  ),
+  group(
+    'team-a-ops',
+    [
       { type: 'hasMember', targetRef: CAROL },
       { type: 'childOf', targetRef: TEAM_A },
     ],
-  },
-  ...[ALICE, BOB, CAROL].map(ref => ({
+    { type: 'team', parent: 'team-a', children: [] },
+  ),
+  group('team-b', [{ type: 'hasMember', targetRef: DAVE }]),
+  ...[ALICE, BOB, CAROL, DAVE].map(ref => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'User',
     metadata: { name: ref.split('/')[1], namespace: 'default' },
@@ -71,15 +96,24 @@ function schedulerOf(holder: { scheduler?: SchedulerService }) {
   });
 }
 
+interface Notice {
+  id: string;
+  created: string;
+  read?: string | null;
+  origin: string;
+  payload: Record<string, unknown> & { title: string; description: string };
+}
+
 /** A test backend with the recovery and notifications plugins over a catalog the test can change. */
 async function backend() {
   const holder: { scheduler?: SchedulerService } = {};
   const catalog = new InMemoryCatalogClient({ entities: entities.map((e, i) => ({ ...e, metadata: { ...e.metadata, uid: `uid-${i}` } })) });
+  const host = new FakeHost({});
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
       notificationsPlugin,
-      providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [new FakeHost({})] }),
+      providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [host] }),
       schedulerOf(holder),
       createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog }),
       mockServices.rootConfig.factory({
@@ -87,127 +121,218 @@ async function backend() {
       }),
     ],
   });
-  const sweep = () => holder.scheduler!.triggerTask('recovery-readiness-notices');
+  const sweep = async () => {
+    await holder.scheduler!.triggerTask('recovery-readiness-notices');
+    // Notices sent in the same millisecond could not be told apart by when they were created.
+    await new Promise(r => setTimeout(r, 20));
+  };
+  /** A user's notifications, newest first (as the notifications page orders them, by `created`). */
   const inbox = async (user: string) => {
     const res = await request(server).get('/api/notifications/notifications').set('Authorization', mockCredentials.user.header(user));
     expect(res.status).toBe(200);
-    return res.body.notifications as Array<{ id: string; read?: string | null; origin: string; payload: Record<string, unknown> }>;
+    return res.body.notifications as Notice[];
   };
-  /** A capture of web's machines and a test recovery that succeeds: web is recoverable. */
-  const recover = async () => {
+  /** A test recovery of web (its machines captured first), to its end. */
+  const run = async (expected: 'succeeded' | 'failed') => {
     expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
-    let run = (await request(server).post('/api/recovery/runs').send({ entityRef: WEB })).body;
-    for (let i = 0; i < 100 && (run.status === 'pending' || run.status === 'running'); i++) {
+    let started = (await request(server).post('/api/recovery/runs').send({ entityRef: WEB })).body;
+    for (let i = 0; i < 100 && (started.status === 'pending' || started.status === 'running'); i++) {
       await new Promise(r => setTimeout(r, 50));
-      run = (await request(server).get(`/api/recovery/runs/${run.id}`)).body;
+      started = (await request(server).get(`/api/recovery/runs/${started.id}`)).body;
     }
-    expect(run.status).toBe('succeeded');
+    expect(started.status).toBe(expected);
+    return started as { id: string; error?: { message: string } };
+  };
+  /** web recovered: web, database and shop recoverable. */
+  const recover = () => run('succeeded');
+  /** A test recovery of web that fails as a whole, its lab refused by a recovery engine that is down. */
+  const failRun = async () => {
+    const createLab = host.createLab;
+    host.createLab = async () => {
+      throw new Error('connect ENOENT /run/recovery-docker/recovery.sock');
+    };
+    try {
+      return await run('failed');
+    } finally {
+      host.createLab = createLab;
+    }
   };
   /** Removes entities from the catalog, as a deleted location would. */
   const remove = async (...refs: string[]) => {
     for (const ref of refs) await catalog.removeEntityByUid((await catalog.getEntityByRef(ref))!.metadata.uid!);
   };
-  return { server, catalog, sweep, inbox, recover, remove };
+  /** Past a first sweep (nothing to compare with), captured, and seen recoverable: a loss from here is news. */
+  const seenRecoverable = async () => {
+    await sweep();
+    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
+    await sweep();
+  };
+  return { server, catalog, sweep, inbox, recover, failRun, remove, seenRecoverable };
 }
 
 describe('readiness notices through the notifications plugin', () => {
-  it("tell the entity's owners, not others, once when it stops being recoverable, and again in place when it is back", async () => {
-    const { server, sweep, inbox, recover } = await backend();
-
-    // web-01 was never captured.
+  it('tell nothing at a fresh start, nor "recoverable again" of what was never recoverable; a real loss at once', async () => {
+    const { server, sweep, inbox, failRun } = await backend();
+    // A first start: web-01 and db-01 never captured, every entity not recoverable. No earlier state: no change.
     await sweep();
-    const [lost, ...more] = await inbox(ALICE);
+    for (const user of [ALICE, CAROL, DAVE, BOB]) expect(await inbox(user)).toEqual([]);
+    // Captured: recoverable, not yet test-recovered. Never told otherwise: nothing to undo.
+    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
+    await sweep();
+    for (const user of [ALICE, CAROL, DAVE, BOB]) expect(await inbox(user)).toEqual([]);
+    // A test recovery fails: recoverable before, not now. Told at the next sweep.
+    await failRun();
+    await sweep();
+    expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual(["web and database are not recoverable: web's test recovery failed"]);
+    expect((await inbox(DAVE)).map(n => n.payload.title)).toEqual(['system shop is not recoverable: a test recovery of another entity failed']);
+  });
+
+  it('tell one alarm per failed run to each team, with its cause, which run and when; withheld from a team that does not own its entity', async () => {
+    const { sweep, inbox, failRun, seenRecoverable } = await backend();
+    await seenRecoverable();
+    for (const user of [ALICE, DAVE]) expect(await inbox(user)).toEqual([]);
+
+    const failed = await failRun();
+    expect(failed.error?.message).toContain('connect ENOENT /run/recovery-docker/recovery.sock');
+    await sweep();
+    // web and database, team-a's, in one alarm: the run, its entity, its cause, when, in the plugin's words.
+    const [alarm, ...more] = await inbox(ALICE);
     expect(more).toEqual([]);
-    expect(lost).toMatchObject({
+    expect(alarm).toMatchObject({
       origin: 'plugin:recovery',
       payload: {
-        title: `${WEB} is not recoverable`,
-        description: 'resource:default/web-01 has never been captured; Never test-recovered',
+        title: "web and database are not recoverable: web's test recovery failed",
         severity: 'high',
         link: '/catalog/default/component/web/recovery',
         topic: 'recovery readiness',
       },
     });
+    expect(alarm.payload.description).toMatch(
+      new RegExp(
+        `^web's test recovery \\(run ${failed.id}\\) failed at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC: .*connect ENOENT /run/recovery-docker/recovery\\.sock.*; ` +
+          'it was the last test recovery of web and database, not recoverable until one succeeds$',
+      ),
+    );
+    expect((await inbox(CAROL)).map(n => n.id)).toHaveLength(1);
+    // The system, team-b's: told of it, not of web's run, its cause or web itself.
+    const [systems, ...others] = await inbox(DAVE);
+    expect(others).toEqual([]);
+    expect(systems.payload).toMatchObject({ title: 'system shop is not recoverable: a test recovery of another entity failed', severity: 'high' });
+    expect(systems.payload.description).toMatch(/^A test recovery of another entity failed as a whole at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; it was the last test recovery of system shop/);
+    expect(JSON.stringify(systems)).not.toMatch(new RegExp(`${failed.id}|ENOENT|\\bweb\\b`));
     expect(await inbox(BOB)).toEqual([]);
+  });
+
+  it('show each notice at the time it was sent: "recoverable again" as a new notice, the alarm resolved in place, a later loss new again', async () => {
+    const { server, sweep, inbox, recover, failRun, seenRecoverable } = await backend();
+    await seenRecoverable();
+    await failRun();
     await sweep();
-    expect((await inbox(ALICE)).map(n => n.id)).toEqual([lost.id]);
+    const [alarm] = await inbox(ALICE);
     const read = await request(server)
       .post('/api/notifications/notifications/update')
       .set('Authorization', mockCredentials.user.header(ALICE))
-      .send({ ids: [lost.id], read: true });
+      .send({ ids: [alarm.id], read: true });
     expect(read.status).toBe(200);
-    expect((await inbox(ALICE))[0].read).toBeTruthy();
+    await sweep();
+    expect((await inbox(ALICE)).map(n => [n.id, Boolean(n.read)])).toEqual([[alarm.id, true]]);
 
     await recover();
     await sweep();
-    const [back, ...others] = await inbox(ALICE);
+    const [back, resolved, ...others] = await inbox(ALICE);
     expect(others).toEqual([]);
-    // The same notification, replaced by its scope, unread again.
-    expect(back).toMatchObject({
-      id: lost.id,
-      read: null,
-      payload: { title: `${WEB} is recoverable again (ready)`, severity: 'low' },
+    // A notice of its own, created when it was sent: newer than the alarm, on top of the page.
+    expect(back.id).not.toBe(alarm.id);
+    expect(Date.parse(back.created)).toBeGreaterThan(Date.parse(alarm.created));
+    expect(back.payload).toMatchObject({ title: 'database and web are recoverable again', severity: 'low' });
+    expect(back.payload.description).toMatch(
+      /^Not recoverable for \d+ s, from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; now ready: database and web$/,
+    );
+    // The alarm, in place and dated as it was sent, no longer reads as an outage under way.
+    expect(resolved).toMatchObject({
+      id: alarm.id,
+      created: alarm.created,
+      payload: { title: "Resolved: web and database are not recoverable: web's test recovery failed", severity: 'low' },
     });
-    expect(back.payload.description).toMatch(/^Not recoverable for \d+ s, from \S+ to \S+$/);
+    const [shopBack, shopResolved] = await inbox(DAVE);
+    expect(shopBack.payload.title).toBe('system shop is recoverable again (ready)');
+    expect(shopResolved.payload.title).toBe('Resolved: system shop is not recoverable: a test recovery of another entity failed');
+
+    // Lost again: a new alarm, on top, dated now; the earlier notices stay as they were.
+    await failRun();
+    await sweep();
+    const [again, ...earlier] = await inbox(ALICE);
+    expect(Date.parse(again.created)).toBeGreaterThan(Date.parse(back.created));
+    expect(again.payload).toMatchObject({ title: "web and database are not recoverable: web's test recovery failed", severity: 'high' });
+    expect(earlier.map(n => [n.id, n.payload.title])).toEqual([
+      [back.id, back.payload.title],
+      [alarm.id, resolved.payload.title],
+    ]);
   });
 
-  it('close the notice in the owners\' inbox when the entity is deleted from the catalog, which then names no owner', async () => {
-    const { sweep, inbox, remove } = await backend();
+  it("close the alarm in the owners' inbox when the entity is deleted from the catalog, which then names no owner", async () => {
+    const { sweep, inbox, remove, failRun, seenRecoverable } = await backend();
+    await seenRecoverable();
+    await failRun();
     await sweep();
     const [lost] = await inbox(ALICE);
-    expect(lost.payload).toMatchObject({ title: `${WEB} is not recoverable`, severity: 'high' });
 
-    await remove(WEB);
+    await remove(WEB, DATABASE);
     // Missing from one sweep's list only, it may come back (a catalog being rebuilt): closed at the next.
     await sweep();
     expect(await inbox(ALICE)).toEqual([lost]);
     await sweep();
-    const [closed, ...others] = await inbox(ALICE);
+    const [gone, closed, ...others] = await inbox(ALICE);
     expect(others).toEqual([]);
-    expect(closed).toMatchObject({
-      id: lost.id,
-      payload: { title: `${WEB} is no longer assessed for recovery`, severity: 'low' },
-    });
-    expect(closed.payload.description).toMatch(/^It left the catalog, or runs on no machine now; it had been not recoverable for \d+ s, from \S+ to \S+$/);
+    expect(gone.payload).toMatchObject({ title: 'database and web are no longer assessed for recovery', severity: 'low' });
+    expect(gone.payload.description).toMatch(/^database and web left the catalog, or run on no machine now; they had been not recoverable for \d+ s, from .* UTC to .* UTC$/);
+    expect(closed).toMatchObject({ id: lost.id, payload: { title: `Resolved: ${lost.payload.title}`, severity: 'low' } });
     expect(await inbox(BOB)).toEqual([]);
     // Told once.
     await sweep();
-    expect(await inbox(ALICE)).toEqual([closed]);
+    expect(await inbox(ALICE)).toEqual([gone, closed]);
   });
 
   it("close the alarm in the inbox of its owner group's members, of its sub-teams too, when the groups have left the catalog since", async () => {
-    const { sweep, inbox, recover, remove } = await backend();
+    const { sweep, inbox, recover, remove, failRun, seenRecoverable } = await backend();
+    await seenRecoverable();
+    await failRun();
     await sweep();
     const [lost] = await inbox(ALICE);
     const [lostToCarol, ...more] = await inbox(CAROL);
     expect(more).toEqual([]);
-    for (const notice of [lost, lostToCarol]) expect(notice.payload).toMatchObject({ title: `${WEB} is not recoverable` });
+    for (const notice of [lost, lostToCarol]) expect(notice.payload.title).toBe("web and database are not recoverable: web's test recovery failed");
 
     // The teams are removed: the notifications plugin resolves web, and the groups, to no one.
     await remove(TEAM_A, TEAM_A_OPS);
     await recover();
     await sweep();
     for (const [user, alarm] of [[ALICE, lost], [CAROL, lostToCarol]] as const) {
-      const [back, ...others] = await inbox(user);
+      const [back, resolved, ...others] = await inbox(user);
       expect(others).toEqual([]);
-      expect(back).toMatchObject({ id: alarm.id, payload: { title: `${WEB} is recoverable again (ready)`, severity: 'low' } });
+      expect(back.payload).toMatchObject({ title: 'database and web are recoverable again', severity: 'low' });
+      expect(resolved).toMatchObject({ id: alarm.id, payload: { title: `Resolved: ${alarm.payload.title}` } });
     }
     expect(await inbox(BOB)).toEqual([]);
   });
 
   it('close the alarm of an entity deleted with its owner group in the inbox of those the alarm reached', async () => {
-    const { sweep, inbox, remove } = await backend();
+    const { sweep, inbox, remove, failRun, seenRecoverable } = await backend();
+    await seenRecoverable();
+    await failRun();
     await sweep();
     const [lost] = await inbox(ALICE);
-    await remove(WEB, TEAM_A);
+    await remove(WEB, DATABASE, TEAM_A);
     await sweep();
     await sweep();
-    const [closed, ...others] = await inbox(ALICE);
+    const [gone, closed, ...others] = await inbox(ALICE);
     expect(others).toEqual([]);
-    expect(closed).toMatchObject({ id: lost.id, payload: { title: `${WEB} is no longer assessed for recovery`, severity: 'low' } });
+    expect(gone.payload.title).toBe('database and web are no longer assessed for recovery');
+    expect(closed).toMatchObject({ id: lost.id, payload: { title: `Resolved: ${lost.payload.title}` } });
     // Carol's sub-team stays in the catalog, but nothing of web's leads to it any more: hers is closed too.
-    const [closedToCarol, ...again] = await inbox(CAROL);
+    const [goneToCarol, closedToCarol, ...again] = await inbox(CAROL);
     expect(again).toEqual([]);
-    expect(closedToCarol.payload).toMatchObject({ title: `${WEB} is no longer assessed for recovery` });
+    expect(goneToCarol.payload.title).toBe('database and web are no longer assessed for recovery');
+    expect(closedToCarol.payload.title).toBe(`Resolved: ${lost.payload.title}`);
   });
 });

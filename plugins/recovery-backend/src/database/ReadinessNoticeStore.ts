@@ -1,12 +1,35 @@
 import type { ReadinessStatus } from '@backstage-recovery/plugin-recovery-common';
 import { Knex } from 'knex';
 
-/** The readiness status an entity's owners were last told of, and since when it has held. */
+/**
+ * An alarm sent to owners: that entities are not recoverable. Each alarm has a scope of its own
+ * (the notifications plugin replaces a notice in place only within a scope, keeping when the first
+ * was created); the entities it named share it.
+ */
+export interface ReadinessAlarm {
+  scope: string;
+  /** Its title, to resolve it in place ("Resolved: …") once every entity it named is recoverable again or gone. */
+  title: string;
+  /** ISO time it was sent. */
+  sentAt: string;
+  /**
+   * ISO time this entity's owners were told it is recoverable again, or gone: the alarm is
+   * resolved once every entity it named has been; absent while this one is not recoverable.
+   */
+  closedAt?: string;
+}
+
+/** The readiness status an entity was last seen with, what its owners were told of it, and since when it has held. */
 export interface ReadinessNotice {
   entityRef: string;
   status: ReadinessStatus;
   /** ISO time the entity was first seen with this status. */
   since: string;
+  /**
+   * The alarm that told it is not recoverable, until that alarm is resolved: absent for a
+   * not-recoverable status nobody was told of (the entity was first seen so, never recoverable).
+   */
+  alarm?: ReadinessAlarm;
   /** Who was told it is not recoverable: its owners (refs) at the time. */
   owners?: string[];
   /**
@@ -37,6 +60,14 @@ export class ReadinessNoticeStore {
           ...(r.owners && { owners: JSON.parse(r.owners) }),
           ...(r.users && { users: JSON.parse(r.users) }),
           ...(r.absent_since && { absentSince: new Date(r.absent_since).toISOString() }),
+          ...(r.alarm_scope && {
+            alarm: {
+              scope: r.alarm_scope,
+              title: r.alarm_title ?? '',
+              sentAt: new Date(r.alarm_sent ?? r.since).toISOString(),
+              ...(r.alarm_closed && { closedAt: new Date(r.alarm_closed).toISOString() }),
+            },
+          }),
         },
       ]),
     );
@@ -53,6 +84,10 @@ export class ReadinessNoticeStore {
             owners: n.owners ? JSON.stringify(n.owners) : null,
             users: n.users ? JSON.stringify(n.users) : null,
             absent_since: n.absentSince ? new Date(n.absentSince) : null,
+            alarm_scope: n.alarm?.scope ?? null,
+            alarm_title: n.alarm?.title ?? null,
+            alarm_sent: n.alarm ? new Date(n.alarm.sentAt) : null,
+            alarm_closed: n.alarm?.closedAt ? new Date(n.alarm.closedAt) : null,
           })),
         )
         .onConflict('entity_ref')

@@ -1,15 +1,32 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import type { ReadinessStatus, ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
+import type { ReadinessStatus, ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-recovery-common';
 import type { Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
-import { ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
+import { ReadinessNoticeStore, type ReadinessAlarm } from '../database/ReadinessNoticeStore';
 import { RecoveryStore } from '../database/RecoveryStore';
-import { departureNotice, noticeRecipients, readinessNotice, ReadinessNotifier, recoveryTabLink, usersReached } from './ReadinessNotifier';
+import {
+  closingNotice,
+  entityName,
+  entityNames,
+  lossNotice,
+  nextNotice,
+  noticeRecipients,
+  noticeScope,
+  readinessChange,
+  ReadinessNotifier,
+  recoveryTabLink,
+  resolvedAlarm,
+  usersReached,
+  utcTime,
+} from './ReadinessNotifier';
 
 const WEB = 'component:default/web';
+const DB = 'component:default/database';
+const SHOP = 'system:default/shop';
 const TEAM_A = 'group:default/team-a';
+const TEAM_B = 'group:default/team-b';
 const ALICE = 'user:default/alice';
 
 /** A group of the catalog, with the relations the catalog adds: its member users and its child groups. */
@@ -28,82 +45,181 @@ function group(ref: string, members: string[], children: string[] = []): Entity 
 }
 const T0 = '2026-12-01T00:00:00.000Z';
 const T1 = '2026-12-02T00:00:00.000Z';
+const ALARM: ReadinessAlarm = { scope: 'recovery-readiness:a1', title: 'web is not recoverable', sentAt: T0 };
 
-describe('readinessNotice', () => {
-  const now = (status: ReadinessStatus, reasons: string[] = []) => ({ entityRef: WEB, status, reasons });
+describe('readiness notices', () => {
+  it('write times as the plugin does, and name entities by name, with their kind but for a Component, and their namespace but the default', () => {
+    expect(utcTime('2026-12-05T23:56:05.210Z')).toBe('2026-12-05 23:56:05 UTC');
+    expect(entityName(WEB)).toBe('web');
+    expect(entityName(SHOP)).toBe('system shop');
+    expect(entityName('Component:team-b/api')).toBe('component team-b/api');
+    expect(entityNames([WEB])).toBe('web');
+    expect(entityNames([WEB, DB])).toBe('web and database');
+    expect(entityNames([WEB, DB, SHOP])).toBe('web, database and system shop');
+    expect(entityNames([WEB, DB, SHOP, 'component:default/dns', 'component:default/files'])).toBe('web, database, system shop and 2 more');
+  });
 
-  it('tells the owners of an entity that becomes not recoverable, also when first seen so, with its reasons and page', () => {
-    for (const before of [undefined, { entityRef: WEB, status: 'ready' as const, since: T0 }]) {
-      const { notice, payload } = readinessNotice(before, now('not-recoverable', ['resource:default/web-01 has never been captured']), T1);
-      expect(notice).toEqual({ entityRef: WEB, status: 'not-recoverable', since: T1 });
-      expect(payload).toEqual({
-        title: `${WEB} is not recoverable`,
-        description: 'resource:default/web-01 has never been captured',
-        severity: 'high',
-        link: '/catalog/default/component/web/recovery',
-        topic: 'recovery readiness',
-        scope: `recovery-readiness:${WEB}`,
-        metadata: { entityRef: WEB, status: 'not-recoverable' },
-      });
+  it('tell nothing of an entity seen for the first time, whatever its status: there is no change to tell', () => {
+    for (const status of ['ready', 'at-risk', 'unknown', 'not-recoverable'] as const) expect(readinessChange(undefined, status)).toBeUndefined();
+    // Never seen recoverable, and so never told otherwise: becoming recoverable is no news either.
+    expect(readinessChange({ entityRef: WEB, status: 'not-recoverable', since: T0 }, 'unknown')).toBeUndefined();
+  });
+
+  it('tell a loss from any recoverable status, "recoverable again" only after an alarm that was sent, and nothing else', () => {
+    for (const status of ['ready', 'at-risk', 'unknown'] as const) {
+      expect(readinessChange({ entityRef: WEB, status, since: T0 }, 'not-recoverable')).toBe('lost');
+      expect(readinessChange({ entityRef: WEB, status: 'not-recoverable', since: T0, alarm: ALARM }, status)).toBe('regained');
+      // Told already (the alarm waits for the other entities it named): not twice.
+      expect(readinessChange({ entityRef: WEB, status: 'not-recoverable', since: T0, alarm: { ...ALARM, closedAt: T1 } }, status)).toBeUndefined();
     }
+    expect(readinessChange({ entityRef: WEB, status: 'not-recoverable', since: T0, alarm: ALARM }, 'not-recoverable')).toBeUndefined();
+    expect(readinessChange({ entityRef: WEB, status: 'ready', since: T0 }, 'at-risk')).toBeUndefined();
   });
 
-  it('tells nothing more while it stays not recoverable, whatever its reasons become, and keeps since when', () => {
-    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0 };
-    const { notice, payload } = readinessNotice(before, now('not-recoverable', ['Last test recovery failed: boom']), T1);
-    expect(payload).toBeUndefined();
-    expect(notice).toBe(before);
+  it('keep what was kept while the status holds, a new status from now, and an alarm waiting for others with whom it went to', () => {
+    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, alarm: ALARM, owners: [TEAM_A] };
+    expect(nextNotice(before, WEB, 'not-recoverable', T1)).toBe(before);
+    expect(nextNotice(before, WEB, 'ready', T1)).toEqual({ entityRef: WEB, status: 'ready', since: T1 });
+    const waiting = { ...before, status: 'ready' as const, alarm: { ...ALARM, closedAt: T1 }, users: [ALICE] };
+    expect(nextNotice(waiting, WEB, 'at-risk', T1)).toEqual({ ...waiting, status: 'at-risk', since: T1 });
   });
 
-  it('tells, in the same scope and at low severity, that it is recoverable again, how long it was not, and what is left', () => {
-    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0 };
-    const { notice, payload } = readinessNotice(before, now('at-risk', ['Last capture of resource:default/web-01 is 2d old, over the RPO of 1d']), T1);
-    expect(notice).toEqual({ entityRef: WEB, status: 'at-risk', since: T1 });
+  it('give each notice a scope of its own, made of what it is about', () => {
+    expect(noticeScope('lost', WEB, T0)).toMatch(/^recovery-readiness:[0-9a-f]{32}$/);
+    expect(noticeScope('lost', WEB, T0)).toBe(noticeScope('lost', WEB, T0));
+    expect(noticeScope('lost', WEB, T1)).not.toBe(noticeScope('lost', WEB, T0));
+  });
+
+  it('tell a loss by its reasons, one entity, or several with the same reasons in one notice', () => {
+    expect(lossNotice([{ entityRef: WEB, reasons: ['resource:default/web-01 has never been captured'] }], 'recovery-readiness:s')).toEqual({
+      title: 'web is not recoverable',
+      description: 'resource:default/web-01 has never been captured',
+      severity: 'high',
+      link: '/catalog/default/component/web/recovery',
+      topic: 'recovery readiness',
+      scope: 'recovery-readiness:s',
+      metadata: { entityRefs: [WEB], status: 'not-recoverable' },
+    });
+    expect(lossNotice([{ entityRef: WEB, reasons: ['a', 'b', 'c', 'd', 'e'] }], 's').description).toBe('a; b; c; and 2 more');
+    expect(lossNotice([{ entityRef: WEB, reasons: ['a'] }, { entityRef: SHOP, reasons: ['a'] }], 's')).toMatchObject({
+      title: 'web and system shop are not recoverable',
+      description: 'For each of web and system shop: a',
+    });
+  });
+
+  const RUN = { runId: 'r-1', runEntityRef: WEB, mode: 'test' as const, at: '2026-12-05T23:56:05.210Z' };
+
+  it('tell a loss by a failed run: its cause, which run, when, and the entities it was the last test recovery of', () => {
+    const own = lossNotice([{ entityRef: WEB, reasons: [], cause: { ...RUN, named: true, message: 'recovery engine unreachable' } }], 's');
+    expect(own).toMatchObject({
+      title: 'web is not recoverable: its test recovery failed',
+      description: 'Its test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable',
+      link: '/catalog/default/component/web/recovery',
+      metadata: { entityRefs: [WEB], status: 'not-recoverable', runId: 'r-1', runEntityRef: WEB },
+    });
+    const cause = { ...RUN, named: true, message: 'recovery engine unreachable' };
+    const all = lossNotice(
+      [
+        { entityRef: WEB, reasons: [], cause },
+        { entityRef: DB, reasons: ['resource:default/db-01 has never been captured'], cause },
+        { entityRef: SHOP, reasons: [], cause },
+      ],
+      's',
+    );
+    expect(all).toMatchObject({
+      title: "web, database and system shop are not recoverable: web's test recovery failed",
+      description:
+        "web's test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable; it was the last test recovery of " +
+        'web, database and system shop, not recoverable until one succeeds. database is not recoverable for more reasons too: see its Recovery tab',
+      severity: 'high',
+    });
+  });
+
+  it("withhold which run, its entity and its message where not all the owners told own that entity", () => {
+    const payload = lossNotice([{ entityRef: DB, reasons: [], cause: { ...RUN, named: false, failedAt: 'resource:default/db-01' } }], 's');
     expect(payload).toMatchObject({
-      title: `${WEB} is recoverable again (at risk)`,
-      description: `Not recoverable for 24 h, from ${T0} to ${T1}; now at risk: Last capture of resource:default/web-01 is 2d old, over the RPO of 1d`,
-      severity: 'low',
-      scope: `recovery-readiness:${WEB}`,
+      title: 'database is not recoverable: a test recovery of another entity failed',
+      link: '/catalog/default/component/database/recovery',
     });
-    expect(readinessNotice(before, now('ready'), T1).payload).toMatchObject({
-      title: `${WEB} is recoverable again (ready)`,
-      description: `Not recoverable for 24 h, from ${T0} to ${T1}`,
-    });
+    expect(payload.description).toBe(
+      'A test recovery of another entity failed on resource:default/db-01 at 2026-12-05 23:56:05 UTC; it was the last test recovery of database, ' +
+        'not recoverable until one succeeds. Which run it was and why it failed are on its Recovery tab, for those the catalog shows that entity ' +
+        '(not named here: not all of you own it)',
+    );
+    expect(JSON.stringify(payload)).not.toMatch(/r-1|\bweb\b|component:default\/web/);
   });
 
-  it('keeps any other change without a notice: the overview and the page show it', () => {
-    const before = { entityRef: WEB, status: 'ready' as const, since: T0 };
-    const { notice, payload } = readinessNotice(before, now('at-risk', ['old capture']), T1);
-    expect(payload).toBeUndefined();
-    expect(notice).toEqual({ entityRef: WEB, status: 'at-risk', since: T1 });
-    expect(readinessNotice(undefined, now('unknown', ['Never test-recovered']), T1).payload).toBeUndefined();
-  });
-
-  it('quotes three reasons and counts the rest', () => {
-    const { payload } = readinessNotice(undefined, now('not-recoverable', ['a', 'b', 'c', 'd', 'e']), T1);
-    expect(payload?.description).toBe('a; b; c; and 2 more');
-  });
-
-  it('closes, in the same scope, the notice of an entity no longer assessed that was not recoverable; of no other', () => {
-    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, owners: ['group:default/team-a'] };
-    expect(departureNotice(before, T1)).toEqual({
-      title: `${WEB} is no longer assessed for recovery`,
-      description: `It left the catalog, or runs on no machine now; it had been not recoverable for 24 h, from ${T0} to ${T1}`,
+  it('tell that entities are recoverable again in a notice of their own, how long they were not, and what they are now', () => {
+    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, alarm: ALARM };
+    expect(closingNotice([{ before, now: { status: 'at-risk', reasons: ['Last capture of resource:default/web-01 is 2d old, over the RPO of 1d'] } }], T1, 's')).toEqual({
+      title: 'web is recoverable again (at risk)',
+      description:
+        'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC; now at risk: Last capture of resource:default/web-01 is 2d old, over the RPO of 1d',
       severity: 'low',
       topic: 'recovery readiness',
-      scope: `recovery-readiness:${WEB}`,
-      metadata: { entityRef: WEB, status: 'not-assessed' },
+      scope: 's',
+      link: '/catalog/default/component/web/recovery',
+      metadata: { entityRefs: [WEB], status: 'at-risk' },
     });
-    for (const status of ['ready', 'at-risk', 'unknown'] as const) {
-      expect(departureNotice({ entityRef: WEB, status, since: T0 }, T1)).toBeUndefined();
-    }
+    expect(closingNotice([{ before, now: { status: 'ready', reasons: [] } }], T1, 's').description).toBe(
+      'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
+    );
+    const several = closingNotice(
+      [
+        { before, now: { status: 'ready', reasons: [] } },
+        { before: { ...before, entityRef: DB }, now: { status: 'unknown', reasons: ['Never test-recovered'] } },
+        { before: { ...before, entityRef: SHOP }, now: { status: 'ready', reasons: [] } },
+      ],
+      T1,
+      's',
+    );
+    expect(several).toMatchObject({
+      title: 'web, database and system shop are recoverable again',
+      description:
+        'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC; now ready: web and system shop; not yet test-recovered: database (their Recovery tabs say why)',
+    });
   });
 
-  it('sends a closing notice also to the users the loss reached, each once, the entity first', () => {
+  it('tell that entities told they were not recoverable are no longer assessed, from when each was found missing', () => {
+    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, alarm: ALARM, absentSince: T1 };
+    expect(closingNotice([{ before }], '2026-12-03T00:00:00.000Z', 's')).toEqual({
+      title: 'web is no longer assessed for recovery',
+      description: 'It left the catalog, or runs on no machine now; it had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
+      severity: 'low',
+      topic: 'recovery readiness',
+      scope: 's',
+      link: '/catalog/default/component/web/recovery',
+      metadata: { entityRefs: [WEB], status: 'not-assessed' },
+    });
+    expect(closingNotice([{ before }, { before: { ...before, entityRef: DB } }], T1, 's')).toMatchObject({
+      title: 'web and database are no longer assessed for recovery',
+      description: 'web and database left the catalog, or run on no machine now; they had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
+    });
+  });
+
+  it('resolve an alarm in place, in its scope, once it no longer holds', () => {
+    expect(resolvedAlarm(ALARM, [WEB], T1)).toEqual({
+      title: 'Resolved: web is not recoverable',
+      description:
+        'It was not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC. ' +
+        'The newer notice about web says what became of it',
+      severity: 'low',
+      topic: 'recovery readiness',
+      scope: ALARM.scope,
+      link: '/catalog/default/component/web/recovery',
+      metadata: { entityRefs: [WEB], status: 'resolved' },
+    });
+    expect(resolvedAlarm(ALARM, [WEB, DB], T1).description).toMatch(/^They were not recoverable .* The newer notices about web and database say what became of them$/);
+    // The notifications backend keeps a title in 255 characters.
+    expect(resolvedAlarm({ ...ALARM, title: 'x'.repeat(255) }, [WEB], T1).title).toHaveLength(255);
+  });
+
+  it('sends a notice also to the users its alarm reached, each once, the entity first', () => {
     const told = {
       entityRef: WEB,
       status: 'not-recoverable' as const,
       since: T0,
+      alarm: ALARM,
       owners: [TEAM_A, 'user:default/jane'],
       // jane owns it herself; the catalog writes refs in any case.
       users: [ALICE, 'user:default/jane', 'User:default/Bob'],
@@ -118,8 +234,15 @@ describe('readinessNotice', () => {
     });
     // A loss that reached no one (its owner then not in the catalog) adds nobody.
     expect(noticeRecipients(WEB, { ...told, owners: [TEAM_A], users: [] })).toEqual({ type: 'entity', entityRef: [WEB, TEAM_A] });
+    // Its alarm told it is over, waiting for the others it named: still to them.
+    expect(noticeRecipients(WEB, { ...told, status: 'ready', alarm: { ...ALARM, closedAt: T1 }, owners: [TEAM_A], users: [] })).toEqual({
+      type: 'entity',
+      entityRef: [WEB, TEAM_A],
+    });
     // Told nothing: the entity alone.
-    expect(noticeRecipients(WEB, { ...told, status: 'ready' })).toEqual({ type: 'entity', entityRef: WEB });
+    expect(noticeRecipients(WEB)).toEqual({ type: 'entity', entityRef: WEB });
+    const { alarm: _, ...untold } = told;
+    expect(noticeRecipients(WEB, untold)).toEqual({ type: 'entity', entityRef: WEB });
   });
 
   it("finds the users a notice to owners reaches as the notifications plugin does: a user itself, a group's members and its sub-groups', however deep", () => {
@@ -140,23 +263,15 @@ describe('readinessNotice', () => {
     expect(usersReached([], groups)).toEqual([]);
   });
 
-  it('sends to the entity, and to whoever was told it is not recoverable', () => {
-    expect(noticeRecipients(WEB)).toEqual({ type: 'entity', entityRef: WEB });
-    expect(noticeRecipients(WEB, { entityRef: WEB, status: 'not-recoverable', since: T0, owners: ['group:default/team-a'] })).toEqual({
-      type: 'entity',
-      entityRef: [WEB, 'group:default/team-a'],
-    });
-    // Records from before owners were kept, and notices that told nothing.
-    expect(noticeRecipients(WEB, { entityRef: WEB, status: 'not-recoverable', since: T0 })).toEqual({ type: 'entity', entityRef: WEB });
-    expect(noticeRecipients(WEB, { entityRef: WEB, status: 'ready', since: T0, owners: ['group:default/x'] })).toEqual({ type: 'entity', entityRef: WEB });
-  });
-
   it("links to the entity's Recovery tab as the portal routes it", () => {
     expect(recoveryTabLink('System:Team-B/Shop Floor')).toBe('/catalog/Team-B/system/Shop%20Floor/recovery');
   });
 });
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+/** When the test's failed runs ended. */
+const RUN_AT = '2026-12-05T23:56:05.210Z';
 
 describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId => {
   /** A notifier over a real store, with readiness and the notifications service played by the test. */
@@ -167,11 +282,18 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     const state = {
       entities: [] as string[],
       statuses: new Map<string, ReadinessStatus>(),
+      /**
+       * The failed last run of an entity, of it or of another entity (its system's, say): readiness
+       * for owners withholds one of another entity as ReadinessService does.
+       */
+      runs: new Map<string, { id: string; entityRef: string; message: string; failedAt?: string }>(),
       owners: new Map<string, string[]>([[WEB, [TEAM_A]]]),
       /** The catalog's groups; team-a's member is alice. */
       groups: [group(TEAM_A, [ALICE])] as Entity[],
       /** Requests for the catalog's entities (the groups). */
       reads: 0,
+      /** The entities readiness was asked for as the plugin sees them, runs of other entities in full. */
+      wholeViews: [] as string[][],
       sent: [] as NotificationSendOptions[],
       /** Entities whose notice the notifications service refuses. */
       refuse: new Set<string>(),
@@ -182,9 +304,25 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     };
     const readiness = {
       readinessOf: async (refs: string[], _credentials: unknown, options?: { ownRunsOnly?: boolean }) => {
-        // Owners are told of no other entity's run but as readiness withholds it.
-        if (!options?.ownRunsOnly) throw new Error('readiness assessed for owners with the runs of entities they may not see');
-        return refs.map(entityRef => ({ entityRef, status: state.statuses.get(entityRef)!, reasons: ['why'] }) as ReadinessSummary);
+        if (!options?.ownRunsOnly) state.wholeViews.push(refs);
+        return refs.map(entityRef => {
+          const status = state.statuses.get(entityRef)!;
+          const run = state.runs.get(entityRef);
+          if (!run) return { entityRef, status, reasons: ['why'] } as ReadinessSummary;
+          const withheld = options?.ownRunsOnly && run.entityRef !== entityRef;
+          const lastRun: RunSummary = {
+            mode: 'test',
+            status: 'failed',
+            createdAt: '2026-12-05T23:55:00.000Z',
+            finishedAt: RUN_AT,
+            ...(run.failedAt && { failedAt: run.failedAt }),
+            ...(!withheld && { id: run.id, entityRef: run.entityRef }),
+          };
+          const message = withheld
+            ? `${run.failedAt ?? 'the run'} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`
+            : run.message;
+          return { entityRef, status, reasons: [`Last test recovery failed: ${message}`], lastRun } as ReadinessSummary;
+        });
       },
     };
     const notifications = {
@@ -209,39 +347,172 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
       },
     };
     const sweeper = new ReadinessNotifier(notices, readiness, catalog, directory, notifications, mockServices.auth(), logger);
-    return { sweeper, notices, state, logger, knex };
+    /** A first sweep with every entity given seen recoverable: a later loss is a change. */
+    const seenRecoverable = async (...refs: string[]) => {
+      state.entities = [...new Set([...state.entities, ...refs])];
+      refs.forEach(ref => state.statuses.set(ref, 'ready'));
+      expect(await sweeper.sweep()).toMatchObject({ sent: 0 });
+    };
+    const recipientsOf = (s: NotificationSendOptions) => (s.recipients.type === 'entity' ? s.recipients.entityRef : 'broadcast');
+    return { sweeper, notices, state, logger, knex, seenRecoverable, recipientsOf };
   }
 
-  it('notifies each change once across sweeps, to the entity, which the notifications plugin resolves to its owners', async () => {
-    const { sweeper, notices, state } = await notifier();
-    state.entities = [WEB, 'system:default/shop'];
-    state.statuses.set(WEB, 'not-recoverable').set('system:default/shop', 'ready');
-    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 1, failed: 0 });
-    expect(state.sent.map(s => [s.recipients, s.payload.title])).toEqual([
-      [{ type: 'entity', entityRef: WEB }, `${WEB} is not recoverable`],
+  it('tells nothing at a first sweep, nor of an entity that was never recoverable becoming so; then each loss once, to the entity', async () => {
+    const { sweeper, notices, state, recipientsOf } = await notifier();
+    // A backend started on an empty database: every entity not recoverable (never captured).
+    state.entities = [WEB, SHOP];
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 0, failed: 0 });
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 0, failed: 0 });
+    // Captured: recoverable, never tested. No "recoverable again": nobody was told otherwise.
+    state.statuses.set(WEB, 'unknown').set(SHOP, 'ready');
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 0, failed: 0 });
+    expect([...(await notices.all()).values()].map(n => [n.entityRef, n.status, n.alarm]).sort()).toEqual([
+      [WEB, 'unknown', undefined],
+      [SHOP, 'ready', undefined],
+    ]);
+
+    // A real regression, from either: told at once, each to its own owners (shop's are none here).
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 2, failed: 0 });
+    expect(state.sent.map(s => [recipientsOf(s), s.payload.title, s.payload.severity])).toEqual([
+      [WEB, 'web is not recoverable', 'high'],
+      [SHOP, 'system shop is not recoverable', 'high'],
     ]);
     expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 0, failed: 0 });
+    expect((await notices.all()).get(WEB)).toMatchObject({ status: 'not-recoverable', owners: [TEAM_A], users: [ALICE], alarm: { title: 'web is not recoverable' } });
+  });
 
-    state.statuses.set(WEB, 'ready').set('system:default/shop', 'not-recoverable');
-    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 2, failed: 0 });
-    expect(state.sent.slice(1).map(s => [s.recipients, s.payload.title]).sort()).toEqual([
-      // Also to whom it was told, should the entity have changed owners since.
-      [{ type: 'entity', entityRef: [WEB, TEAM_A, ALICE] }, `${WEB} is recoverable again (ready)`],
-      [{ type: 'entity', entityRef: 'system:default/shop' }, 'system:default/shop is not recoverable'],
+  it('tells "recoverable again" in a notice of its own, and resolves the alarm in place: each notice in a scope of its own', async () => {
+    const { sweeper, notices, state, seenRecoverable, recipientsOf } = await notifier();
+    await seenRecoverable(WEB);
+    state.statuses.set(WEB, 'not-recoverable');
+    await sweeper.sweep();
+    const [alarm] = state.sent;
+    state.statuses.set(WEB, 'ready');
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
+    const [, back, resolved] = state.sent;
+    // Also to whom it was told, should the entity have changed owners since.
+    for (const s of [back, resolved]) expect(recipientsOf(s)).toEqual([WEB, TEAM_A, ALICE]);
+    expect(back.payload).toMatchObject({ title: 'web is recoverable again (ready)', severity: 'low' });
+    expect(resolved.payload).toMatchObject({ title: 'Resolved: web is not recoverable', severity: 'low', scope: alarm.payload.scope });
+    expect(back.payload.scope).not.toBe(alarm.payload.scope);
+    expect((await notices.all()).get(WEB)).toEqual({ entityRef: WEB, status: 'ready', since: expect.any(String) });
+    expect(await sweeper.sweep()).toMatchObject({ sent: 0 });
+
+    // Lost again: a new alarm, in a new scope, and a new "recoverable again" after it.
+    state.statuses.set(WEB, 'not-recoverable');
+    await sweeper.sweep();
+    state.statuses.set(WEB, 'at-risk');
+    await sweeper.sweep();
+    const scopes = state.sent.map(s => s.payload.scope);
+    expect(scopes).toHaveLength(6);
+    // Two alarms, each resolved in its own scope; four notices of their own.
+    expect(new Set(scopes).size).toBe(4);
+    expect(scopes[5]).toBe(scopes[3]);
+    expect(state.sent[4].payload.title).toBe('web is recoverable again (at risk)');
+  });
+
+  it('tells the entities one failed run made not recoverable, of the same owners, in one alarm naming the run, its entity and its cause', async () => {
+    const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
+    const DNS = 'component:default/dns';
+    const REPORTS = 'component:default/reports';
+    state.owners.set(DB, [TEAM_A]).set(SHOP, [TEAM_A]).set(DNS, [TEAM_A]).set(REPORTS, [TEAM_B]);
+    await seenRecoverable(WEB, DB, SHOP, DNS, REPORTS);
+    // web's test recovery failed as a whole (the recovery engine down): the last test recovery of
+    // web and of what its plan holds, reports (team-b's) among them; dns's own failed on its machine.
+    const webRun = { id: 'run-web', entityRef: WEB, message: 'Creating the lab failed: connect ENOENT /run/recovery.sock' };
+    for (const ref of [WEB, DB, SHOP, REPORTS]) state.runs.set(ref, webRun);
+    state.runs.set(DNS, { id: 'run-dns', entityRef: DNS, failedAt: 'resource:default/infra-01', message: 'resource:default/infra-01 did not pass probe tcp:53' });
+    for (const ref of [WEB, DB, SHOP, DNS, REPORTS]) state.statuses.set(ref, 'not-recoverable');
+    expect(await sweeper.sweep()).toEqual({ entities: 5, sent: 3, failed: 0 });
+    // The run of another entity is read as the plugin sees it for those losses alone.
+    expect(state.wholeViews).toEqual([[DB, SHOP, REPORTS]]);
+    expect(state.sent.map(s => [recipientsOf(s), s.payload.title])).toEqual([
+      [[WEB, DB, SHOP], "web, database and system shop are not recoverable: web's test recovery failed"],
+      [DNS, 'dns is not recoverable: its test recovery failed'],
+      [REPORTS, 'reports is not recoverable: a test recovery of another entity failed'],
     ]);
-    expect([...(await notices.all()).values()].map(n => [n.entityRef, n.status, n.owners, n.users]).sort()).toEqual([
-      [WEB, 'ready', undefined, undefined],
-      ['system:default/shop', 'not-recoverable', [], []],
+    const [all, dns, reports] = state.sent.map(s => s.payload);
+    expect(all.description).toBe(
+      "web's test recovery (run run-web) failed at 2026-12-05 23:56:05 UTC: Creating the lab failed: connect ENOENT /run/recovery.sock; " +
+        'it was the last test recovery of web, database and system shop, not recoverable until one succeeds',
+    );
+    expect(all.link).toBe('/catalog/default/component/web/recovery');
+    expect(dns.description).toBe('Its test recovery (run run-dns) failed at 2026-12-05 23:56:05 UTC: resource:default/infra-01 did not pass probe tcp:53');
+    // team-b does not own web: neither the run, its entity nor its message.
+    expect(reports.description).toMatch(/^A test recovery of another entity failed as a whole at 2026-12-05 23:56:05 UTC; it was the last test recovery of reports/);
+    expect(JSON.stringify(reports)).not.toMatch(/run-web|ENOENT|\bweb\b/);
+
+    // All back at once: one notice for the three, the alarm resolved; reports' apart.
+    for (const ref of [WEB, DB, SHOP, DNS, REPORTS]) state.statuses.set(ref, 'ready');
+    state.runs.clear();
+    expect(await sweeper.sweep()).toEqual({ entities: 5, sent: 6, failed: 0 });
+    expect(state.sent.slice(3).map(s => s.payload.title)).toEqual([
+      'web, database and system shop are recoverable again',
+      'dns is recoverable again (ready)',
+      'reports is recoverable again (ready)',
+      "Resolved: web, database and system shop are not recoverable: web's test recovery failed",
+      'Resolved: dns is not recoverable: its test recovery failed',
+      'Resolved: reports is not recoverable: a test recovery of another entity failed',
+    ]);
+  });
+
+  it("names another entity's run where the owners told all own it (with others), not where one of them does not", async () => {
+    const { sweeper, state, seenRecoverable } = await notifier();
+    // web is owned by team-a and team-b; database by team-a: its owners own web. shop by team-a and alice: alice does not.
+    state.owners.set(WEB, [TEAM_A, TEAM_B]).set(DB, [TEAM_A]).set(SHOP, [TEAM_A, ALICE]);
+    await seenRecoverable(DB, SHOP);
+    const webRun = { id: 'run-web', entityRef: WEB, message: 'boom' };
+    state.runs.set(DB, webRun).set(SHOP, webRun);
+    state.statuses.set(DB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    await sweeper.sweep();
+    expect(state.sent.map(s => s.payload.title)).toEqual([
+      "database is not recoverable: web's test recovery failed",
+      'system shop is not recoverable: a test recovery of another entity failed',
+    ]);
+  });
+
+  it('resolves an alarm for several entities once the last of them is told it is over', async () => {
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    state.owners.set(DB, [TEAM_A]).set(SHOP, [TEAM_A]);
+    await seenRecoverable(WEB, DB, SHOP);
+    for (const ref of [WEB, DB, SHOP]) state.statuses.set(ref, 'not-recoverable');
+    await sweeper.sweep();
+    expect(state.sent.map(s => s.payload.title)).toEqual(['web, database and system shop are not recoverable']);
+    const scope = state.sent[0].payload.scope;
+
+    state.statuses.set(DB, 'ready');
+    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    expect(state.sent[1].payload.title).toBe('database is recoverable again (ready)');
+    expect((await notices.all()).get(DB)).toMatchObject({ status: 'ready', alarm: { scope, closedAt: expect.any(String) }, owners: [TEAM_A] });
+    // Nothing more while the others are not.
+    expect(await sweeper.sweep()).toMatchObject({ sent: 0 });
+
+    // web recovers, shop leaves the catalog: told each, then the alarm resolved for all three.
+    state.statuses.set(WEB, 'at-risk');
+    state.entities = [WEB, DB];
+    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    expect(await sweeper.sweep()).toMatchObject({ sent: 2 });
+    expect(state.sent.slice(2).map(s => [s.payload.title, s.payload.scope === scope])).toEqual([
+      ['web is recoverable again (at risk)', false],
+      ['system shop is no longer assessed for recovery', false],
+      ['Resolved: web, database and system shop are not recoverable', true],
+    ]);
+    expect(state.sent.at(-1)!.payload.description).toMatch(/The newer notices about database, web and system shop say what became of them$/);
+    expect([...(await notices.all()).values()].sort((a, b) => a.entityRef.localeCompare(b.entityRef))).toEqual([
+      { entityRef: DB, status: 'ready', since: expect.any(String) },
+      { entityRef: WEB, status: 'at-risk', since: expect.any(String) },
     ]);
   });
 
   it('sends a notice it could not send at the next sweep, and says why in one warning', async () => {
-    const { sweeper, state, logger } = await notifier();
-    state.entities = [WEB];
+    const { sweeper, state, logger, seenRecoverable } = await notifier();
+    await seenRecoverable(WEB);
     state.statuses.set(WEB, 'not-recoverable');
     state.refuse.add(WEB);
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 1 });
-    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining(`1 entities, retried at the next sweep`));
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining(`could not send 1 notice, retried at the next sweep`));
     expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining(`${WEB}: Request failed with 404 Not Found`));
     state.refuse.clear();
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
@@ -249,9 +520,8 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
   });
 
   it('records each notice as it is sent: a sweep stopped halfway (a backend restarted) sends none of them twice', async () => {
-    const { sweeper, state } = await notifier();
-    const SHOP = 'system:default/shop';
-    state.entities = [WEB, SHOP];
+    const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
+    await seenRecoverable(WEB, SHOP);
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
     // The second send never ends: the backend stops there, before the sweep's end.
     let stopped!: () => void;
@@ -263,17 +533,16 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     };
     void sweeper.sweep();
     await stoppedAt;
-    const [first] = state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef);
+    const [first] = state.sent.map(recipientsOf);
     state.hold = undefined;
     // The next sweep, by this replica or another, sends only the notice not sent.
     expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
-    expect(state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef)).toEqual([first, first === WEB ? SHOP : WEB]);
+    expect(state.sent.map(recipientsOf)).toEqual([first, first === WEB ? SHOP : WEB]);
   });
 
   it("sends no more once the scheduler aborts the sweep at its timeout, when another replica may start one", async () => {
-    const { sweeper, state } = await notifier();
-    const SHOP = 'system:default/shop';
-    state.entities = [WEB, SHOP];
+    const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
+    await seenRecoverable(WEB, SHOP);
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
     const timeout = new AbortController();
     state.hold = async () => timeout.abort();
@@ -281,39 +550,59 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(state.sent).toHaveLength(1);
     state.hold = undefined;
     expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
-    expect(new Set(state.sent.map(s => s.recipients.type === 'entity' && s.recipients.entityRef))).toEqual(new Set([WEB, SHOP]));
+    expect(new Set(state.sent.map(recipientsOf))).toEqual(new Set([WEB, SHOP]));
   });
 
-  it('forgets each entity no longer assessed as its closing notice is sent: a sweep stopped halfway sends none of them twice', async () => {
-    const { sweeper, notices, state } = await notifier();
-    const SHOP = 'system:default/shop';
-    state.entities = [WEB, SHOP];
+  it('keeps each entity told it is over as that notice is sent: a sweep stopped halfway sends none of them twice, and resolves the alarms after', async () => {
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    await seenRecoverable(WEB, SHOP);
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
     await sweeper.sweep();
     // Both leave the catalog: missing from two sweeps, their alarms are closed at the second.
     state.entities = [];
     await sweeper.sweep();
     const told = state.sent.length;
-    // The scheduler stops the sweep (its timeout, a backend shutting down) once one is closed.
+    // The scheduler stops the sweep (its timeout, a backend shutting down) once one is told.
     const timeout = new AbortController();
     state.hold = async () => timeout.abort();
     await expect(sweeper.sweep(timeout.signal)).rejects.toMatchObject({ name: 'AbortError' });
     expect(state.sent.slice(told)).toHaveLength(1);
     state.hold = undefined;
-    // The next sweep, by this replica or another, closes only the other one.
-    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
-    expect(state.sent.slice(told).map(s => s.payload.title).sort()).toEqual([
-      `${WEB} is no longer assessed for recovery`,
-      `${SHOP} is no longer assessed for recovery`,
+    // The next sweep, by this replica or another, tells the other one, then resolves both alarms.
+    expect(await sweeper.sweep()).toMatchObject({ sent: 3 });
+    expect(state.sent.slice(told).map(s => s.payload.title)).toEqual([
+      `web is no longer assessed for recovery`,
+      `system shop is no longer assessed for recovery`,
+      'Resolved: web is not recoverable',
+      'Resolved: system shop is not recoverable',
     ]);
     expect((await notices.all()).size).toBe(0);
   });
 
-  it('closes the notice of an entity no longer assessed, to those told, retried until sent, then forgets it: back, it is told of as new', async () => {
-    const { sweeper, notices, state } = await notifier();
-    const SHOP = 'system:default/shop';
-    state.entities = [WEB, SHOP];
-    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'ready');
+  it('resolves an alarm at the next sweep where that could not be sent, without telling its end again', async () => {
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    await seenRecoverable(WEB);
+    state.statuses.set(WEB, 'not-recoverable');
+    await sweeper.sweep();
+    state.statuses.set(WEB, 'ready');
+    // The notifications service refuses the second send.
+    const send = state.hold;
+    state.hold = async () => {
+      if (state.sent.length === 2) throw new Error('Request failed with 503 Service Unavailable');
+      await send?.();
+    };
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 1 });
+    expect((await notices.all()).get(WEB)).toMatchObject({ status: 'ready', alarm: { closedAt: expect.any(String) } });
+    state.hold = undefined;
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
+    expect(state.sent.map(s => s.payload.title)).toEqual(['web is not recoverable', 'web is recoverable again (ready)', 'Resolved: web is not recoverable']);
+    expect((await notices.all()).get(WEB)).toEqual({ entityRef: WEB, status: 'ready', since: expect.any(String) });
+  });
+
+  it('closes the alarm of an entity no longer assessed, to those told, retried until sent, then forgets it: back, it is seen anew', async () => {
+    const { sweeper, notices, state, seenRecoverable, recipientsOf } = await notifier();
+    await seenRecoverable(WEB, SHOP);
+    state.statuses.set(WEB, 'not-recoverable');
     await sweeper.sweep();
     expect((await notices.all()).get(WEB)).toMatchObject({ owners: [TEAM_A], users: [ALICE] });
 
@@ -321,27 +610,27 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     // Missing from one sweep's list, it is closed at the next.
     state.entities = [];
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
-    state.refuse.add('group:default/team-a');
+    state.refuse.add(TEAM_A);
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 1 });
     // Refused: kept, to be sent at the next sweep. Shop, never told of, is forgotten quietly.
     expect([...(await notices.all()).keys()]).toEqual([WEB]);
     state.refuse.clear();
-    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
-    expect(state.sent.at(-1)).toMatchObject({
-      recipients: { type: 'entity', entityRef: [WEB, TEAM_A, ALICE] },
-      payload: { title: `${WEB} is no longer assessed for recovery`, scope: `recovery-readiness:${WEB}`, severity: 'low' },
-    });
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 2, failed: 0 });
+    expect(state.sent.slice(-2).map(s => [s.payload.title, s.payload.severity, recipientsOf(s)])).toEqual([
+      [`web is no longer assessed for recovery`, 'low', [WEB, TEAM_A, ALICE]],
+      ['Resolved: web is not recoverable', 'low', [WEB, TEAM_A, ALICE]],
+    ]);
     expect((await notices.all()).size).toBe(0);
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
 
+    // Back in the catalog, still not recoverable: seen for the first time again, nothing to tell.
     state.entities = [WEB];
-    expect((await sweeper.sweep()).sent).toBe(1);
-    expect(state.sent.at(-1)?.payload.title).toBe(`${WEB} is not recoverable`);
+    expect((await sweeper.sweep()).sent).toBe(0);
   });
 
   it('closes an alarm only when its entity is missing at two sweeps in a row: a list read mid-rebuild closes nothing', async () => {
-    const { sweeper, notices, state } = await notifier();
-    state.entities = [WEB];
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    await seenRecoverable(WEB);
     state.statuses.set(WEB, 'not-recoverable');
     await sweeper.sweep();
     const lost = (await notices.all()).get(WEB)!;
@@ -359,37 +648,54 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     await sweeper.sweep();
     const firstMissing = (await notices.all()).get(WEB)!.absentSince!;
     await new Promise(resolve => setTimeout(resolve, 5));
-    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    expect(await sweeper.sweep()).toMatchObject({ sent: 2 });
     // The closing notice dates the departure from when the entity was first found missing.
-    expect(state.sent.at(-1)!.payload.description).toMatch(new RegExp(`from ${lost.since} to ${firstMissing}$`));
-    expect(state.sent).toHaveLength(2);
+    expect(state.sent.at(-2)!.payload.description).toMatch(new RegExp(`to ${utcTime(firstMissing)}$`));
+    expect(state.sent).toHaveLength(3);
   });
 
-  it('keeps the owners of an entity told it is not recoverable before owners were kept, so its closing notice reaches them', async () => {
-    const { sweeper, notices, state } = await notifier();
-    // Told by a version without the owners column: the row has none.
-    await notices.save([{ entityRef: WEB, status: 'not-recoverable', since: T0 }]);
+  it('closes an alarm told before this version in the scope it went out in, and keeps the owners of one told before owners were kept', async () => {
+    const { sweeper, notices, state, knex, recipientsOf } = await notifier();
+    // Told by a version without the owners column nor a scope of its own: the row has neither.
+    const directory = RecoveryStore.migrationsDirectory;
+    await knex.migrate.down({ directory, name: '20261215000100_readiness_notice_alarm.js' });
+    await knex('recovery_readiness_notices').insert([
+      { entity_ref: WEB, status: 'not-recoverable', since: new Date(T0) },
+      { entity_ref: SHOP, status: 'ready', since: new Date(T0) },
+    ]);
+    await RecoveryStore.migrate(knex);
+    expect((await notices.all()).get(WEB)).toEqual({
+      entityRef: WEB,
+      status: 'not-recoverable',
+      since: T0,
+      alarm: { scope: `recovery-readiness:${WEB}`, title: `${WEB} is not recoverable`, sentAt: T0 },
+    });
+    expect((await notices.all()).get(SHOP)).toEqual({ entityRef: SHOP, status: 'ready', since: T0 });
+
     state.entities = [WEB];
     state.statuses.set(WEB, 'not-recoverable');
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
     // Whom it reached then is not known: no users are kept for it, and the groups are not read.
-    expect((await notices.all()).get(WEB)).toEqual({ entityRef: WEB, status: 'not-recoverable', since: T0, owners: [TEAM_A] });
+    expect((await notices.all()).get(WEB)).toMatchObject({ owners: [TEAM_A] });
+    expect((await notices.all()).get(WEB)?.users).toBeUndefined();
     expect(state.reads).toBe(0);
 
-    // Deleted from the catalog: only the kept owners still resolve.
+    // Deleted from the catalog: only the kept owners still resolve; its alarm resolved in its scope.
     state.entities = [];
     await sweeper.sweep();
-    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1, failed: 0 });
-    expect(state.sent.at(-1)?.recipients).toEqual({ type: 'entity', entityRef: [WEB, TEAM_A] });
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 2, failed: 0 });
+    expect(state.sent.map(s => [recipientsOf(s), s.payload.title, s.payload.scope === `recovery-readiness:${WEB}`])).toEqual([
+      [[WEB, TEAM_A], 'web is no longer assessed for recovery', false],
+      [[WEB, TEAM_A], `Resolved: ${WEB} is not recoverable`, true],
+    ]);
   });
 
   it('closes an alarm also to the users it reached once their group has left the catalog, when the entity is back or gone', async () => {
-    const { sweeper, notices, state } = await notifier();
-    const SHOP = 'system:default/shop';
+    const { sweeper, notices, state, seenRecoverable, recipientsOf } = await notifier();
     // web's team-a has alice and, through its sub-team, carol; shop is owned by jane herself and by team-a.
     state.groups = [group(TEAM_A, [ALICE], ['group:default/team-a-ops']), group('group:default/team-a-ops', ['user:default/carol'])];
     state.owners.set(SHOP, ['user:default/jane', TEAM_A]);
-    state.entities = [WEB, SHOP];
+    await seenRecoverable(WEB, SHOP);
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
     expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 2, failed: 0 });
     // team-a, then its sub-team: a request a level, for both losses.
@@ -402,26 +708,30 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     state.statuses.set(WEB, 'ready');
     state.entities = [WEB];
     // web is told at once; shop, missing from the catalog's list, at the second sweep.
-    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
-    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 1, failed: 0 });
-    expect(state.sent.slice(2).map(s => [s.payload.title, s.recipients])).toEqual([
-      [`${WEB} is recoverable again (ready)`, { type: 'entity', entityRef: [WEB, TEAM_A, ALICE, 'user:default/carol'] }],
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
+    expect(state.sent.slice(2).map(s => [s.payload.title, recipientsOf(s)])).toEqual([
+      ['web is recoverable again (ready)', [WEB, TEAM_A, ALICE, 'user:default/carol']],
+      ['Resolved: web is not recoverable', [WEB, TEAM_A, ALICE, 'user:default/carol']],
       // jane, owner and reached, once.
-      [`${SHOP} is no longer assessed for recovery`, { type: 'entity', entityRef: [SHOP, 'user:default/jane', TEAM_A, ALICE, 'user:default/carol'] }],
+      ['system shop is no longer assessed for recovery', [SHOP, 'user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
+      ['Resolved: system shop is not recoverable', [SHOP, 'user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
     ]);
   });
 
-  it("reads the owners' groups once for every loss of a sweep, and not at all, nor writes, in a sweep that tells nothing", async () => {
-    const { sweeper, notices, state, knex } = await notifier();
+  it("reads the owners' groups once for every loss of a sweep, tells each team one alarm, and neither reads nor writes in a sweep that tells nothing", async () => {
+    const { sweeper, notices, state, knex, seenRecoverable } = await notifier();
     const teams = Array.from({ length: 10 }, (_, i) => `group:default/team-${i}`);
     state.groups = teams.map((team, i) => group(team, [`user:default/u${i}`]));
-    state.entities = Array.from({ length: 1_000 }, (_, i) => `component:default/s${i}`);
-    state.entities.forEach((ref, i) => {
-      state.statuses.set(ref, 'not-recoverable');
-      state.owners.set(ref, [teams[i % 10]]);
-    });
-    expect(await sweeper.sweep()).toEqual({ entities: 1_000, sent: 1_000, failed: 0 });
+    const entities = Array.from({ length: 1_000 }, (_, i) => `component:default/s${i}`);
+    entities.forEach((ref, i) => state.owners.set(ref, [teams[i % 10]]));
+    await seenRecoverable(...entities);
+    entities.forEach(ref => state.statuses.set(ref, 'not-recoverable'));
+    // The same reasons for all: a notice per team, naming its hundred.
+    expect(await sweeper.sweep()).toEqual({ entities: 1_000, sent: 10, failed: 0 });
     expect(state.reads).toBe(1);
+    expect(state.sent[3].payload.title).toBe('s3, s13, s23 and 97 more are not recoverable');
+    expect(state.sent[3].recipients).toEqual({ type: 'entity', entityRef: entities.filter((_, i) => i % 10 === 3) });
     expect((await notices.all()).get('component:default/s13')?.users).toEqual(['user:default/u3']);
 
     const statements: string[] = [];
@@ -433,19 +743,16 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
   });
 
   it('warns that a loss reached no one when no owner of the entity is in the catalog (a group removed from it)', async () => {
-    const { sweeper, state, logger } = await notifier();
-    const SHOP = 'system:default/shop';
+    const { sweeper, state, logger, seenRecoverable } = await notifier();
     const API = 'component:default/api';
-    state.entities = [WEB, SHOP, API];
-    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable').set(API, 'not-recoverable');
     const DOCS = 'component:default/docs';
-    state.entities = [WEB, SHOP, API, DOCS];
-    state.statuses.set(DOCS, 'not-recoverable');
     // web's team left the catalog; shop is owned by a user; api by no one; docs by a team without members.
     state.gone.add(TEAM_A);
     state.owners.set(SHOP, ['user:default/jane']);
     state.groups.push(group('group:default/empty', []));
     state.owners.set(DOCS, ['group:default/empty']);
+    await seenRecoverable(WEB, SHOP, API, DOCS);
+    for (const ref of [WEB, SHOP, API, DOCS]) state.statuses.set(ref, 'not-recoverable');
     expect(await sweeper.sweep()).toEqual({ entities: 4, sent: 4, failed: 0 });
     expect(logger.warn).toHaveBeenCalledTimes(1);
     expect(logger.warn).toHaveBeenCalledWith(
@@ -459,14 +766,17 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
   });
 
   it('keeps what it was told of many entities (past the bound variables SQLite takes in one statement)', async () => {
-    const { sweeper, notices, state } = await notifier();
-    state.entities = Array.from({ length: 1_200 }, (_, i) => `component:default/s${i}`);
-    state.entities.forEach((ref, i) => state.statuses.set(ref, i % 2 ? 'ready' : 'not-recoverable'));
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    const entities = Array.from({ length: 1_200 }, (_, i) => `component:default/s${i}`);
+    // Each its own owner: a notice each.
+    entities.forEach(ref => state.owners.set(ref, [`user:default/${ref.split('/')[1]}`]));
+    await seenRecoverable(...entities);
+    entities.forEach((ref, i) => state.statuses.set(ref, i % 2 ? 'ready' : 'not-recoverable'));
     expect(await sweeper.sweep()).toEqual({ entities: 1_200, sent: 600, failed: 0 });
     expect((await notices.all()).size).toBe(1_200);
     state.entities = [];
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
-    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 600, failed: 0 });
+    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1_200, failed: 0 });
     expect((await notices.all()).size).toBe(0);
   });
 });

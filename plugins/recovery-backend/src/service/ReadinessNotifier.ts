@@ -1,10 +1,11 @@
-import { formatSeconds, type ReadinessStatus, type ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
+import { formatSeconds, type ReadinessStatus, type ReadinessSummary, type RunSummary } from '@backstage-recovery/plugin-recovery-common';
 import type { AuthService, LoggerService } from '@backstage/backend-plugin-api';
 import { type Entity, parseEntityRef, RELATION_HAS_MEMBER, RELATION_PARENT_OF, stringifyEntityRef } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
 import type { NotificationRecipients, NotificationService } from '@backstage/plugin-notifications-node';
-import type { ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
+import { createHash } from 'node:crypto';
+import type { ReadinessAlarm, ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
 import type { ReadinessService } from './ReadinessService';
 
 /** The topic owners can filter recovery notices by in the notifications page. */
@@ -12,6 +13,12 @@ export const READINESS_TOPIC = 'recovery readiness';
 
 /** Reasons a notice quotes; the entity's page lists them all. */
 const MAX_REASONS = 3;
+/** Entities a title names; the rest are counted. */
+const TITLE_NAMES = 3;
+/** Entities a description names; the rest are counted. */
+const LISTED_NAMES = 20;
+/** The notifications backend keeps a title in 255 characters (`string` columns on PostgreSQL). */
+const MAX_TITLE = 255;
 
 const STATUS_WORDS: Record<ReadinessStatus, string> = {
   ready: 'ready',
@@ -26,14 +33,56 @@ export function recoveryTabLink(entityRef: string): string {
   return `/catalog/${encodeURIComponent(namespace)}/${encodeURIComponent(kind.toLocaleLowerCase('en-US'))}/${encodeURIComponent(name)}/recovery`;
 }
 
-/** Topic and scope: a later notice of the entity replaces the earlier one in each inbox. */
-function inScope(entityRef: string) {
-  return { topic: READINESS_TOPIC, scope: `recovery-readiness:${entityRef}` };
+/** A time as the plugin writes times, to the second and saying it is UTC: `2026-12-05 23:56:05 UTC`. */
+export function utcTime(iso: string): string {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  const utc = new Date(ms).toISOString();
+  return `${utc.slice(0, 10)} ${utc.slice(11, 19)} UTC`;
 }
 
-/** How long it was not recoverable, then exactly when: `for 2.5 h, from <ISO> to <ISO>`. */
+/**
+ * An entity as notices name it: a Component of the default namespace by its name (`web`), any
+ * other with its kind (`system demo-site`) and a namespace other than the default
+ * (`component team-b/api`).
+ */
+export function entityName(entityRef: string): string {
+  try {
+    const { kind, namespace, name } = parseEntityRef(entityRef);
+    const inDefault = namespace.toLocaleLowerCase('en-US') === 'default';
+    const k = kind.toLocaleLowerCase('en-US');
+    if (k === 'component' && inDefault) return name;
+    return `${k} ${inDefault ? name : `${namespace}/${name}`}`;
+  } catch {
+    return entityRef;
+  }
+}
+
+/** `web`, `web and database`, `web, database and dns`; past `max`, the rest counted: `web, database, dns and 3 more`. */
+export function entityNames(entityRefs: string[], max = TITLE_NAMES): string {
+  const names = entityRefs.map(entityName);
+  if (names.length > max) return `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+  return names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
+/** A title the notifications backend can store. */
+function clipped(title: string): string {
+  return title.length <= MAX_TITLE ? title : `${title.slice(0, MAX_TITLE - 1)}…`;
+}
+
+/**
+ * A scope of its own for each notice: the notifications plugin replaces a notice sent in a scope it
+ * already holds in place, keeping when the first was created, which the notifications page shows
+ * (and orders by). Made of what the notice is about, so that one sent again after a sweep stopped
+ * replaces itself rather than adding a copy.
+ */
+export function noticeScope(...parts: string[]): string {
+  return `recovery-readiness:${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32)}`;
+}
+
+/** How long it was not recoverable, then exactly when: `for 2.5 h, from 2026-12-05 23:56:05 UTC to 2026-12-06 02:26:05 UTC`. */
 function lasted(since: string, until: string): string {
-  return `for ${formatSeconds(Math.max(0, Date.parse(until) - Date.parse(since)) / 1000)}, from ${since} to ${until}`;
+  return `for ${formatSeconds(Math.max(0, Date.parse(until) - Date.parse(since)) / 1000)}, from ${utcTime(since)} to ${utcTime(until)}`;
 }
 
 function quoted(reasons: string[]): string {
@@ -41,66 +90,191 @@ function quoted(reasons: string[]): string {
   return reasons.length > MAX_REASONS ? `${shown}; and ${reasons.length - MAX_REASONS} more` : shown;
 }
 
+/** What a notice says of a run: a failover counts as a test recovery does, but is no test. */
+const runKind = (mode: RunSummary['mode']) => (mode === 'failover' ? 'failover' : 'test recovery');
+
 /**
- * What the owners of `now.entityRef` are told, if anything, given the status they were last told
- * of (`before`, absent for an entity not seen yet), and the notice to keep. Pure.
- *
- * An entity that becomes not recoverable (also when first seen so) is a high-severity notice; one
- * that stops being so is a low one in its place (same scope: the notifications plugin replaces
- * the first). Any other change (ready to at risk, say) is kept without a notice: the overview
- * and the entity's page show it.
+ * The change the owners of an entity are told of, given what was last seen of it (`before`) and
+ * its status now. Notices are for changes, and an alarm for a loss:
+ * - `lost`: seen recoverable (ready, at risk, or not yet test-recovered), now not recoverable;
+ * - `regained`: not recoverable, and told so, now recoverable again.
+ * An entity seen for the first time (a new entity, a backend started on an empty database) has no
+ * earlier state to compare: whatever its status, it is recorded and nobody is told; one never seen
+ * recoverable (never captured, say) is not an incident, so neither is its becoming recoverable.
+ * Any other change (ready to at risk, say) is recorded untold: the overview and its page show it.
  */
-export function readinessNotice(
-  before: ReadinessNotice | undefined,
-  now: Pick<ReadinessSummary, 'entityRef' | 'status' | 'reasons'>,
-  at: string,
-): { notice: ReadinessNotice; payload?: NotificationPayload } {
-  const notice = before?.status === now.status ? before : { entityRef: now.entityRef, status: now.status, since: at };
-  const lost = now.status === 'not-recoverable' && before?.status !== 'not-recoverable';
-  const regained = before?.status === 'not-recoverable' && now.status !== 'not-recoverable';
-  if (!lost && !regained) return { notice };
-  const common = {
-    link: recoveryTabLink(now.entityRef),
-    ...inScope(now.entityRef),
-    metadata: { entityRef: now.entityRef, status: now.status },
-  };
-  if (lost) {
+export function readinessChange(before: ReadinessNotice | undefined, status: ReadinessStatus): 'lost' | 'regained' | undefined {
+  if (!before) return undefined;
+  if (status === 'not-recoverable') return before.status === 'not-recoverable' ? undefined : 'lost';
+  return before.status === 'not-recoverable' && isOpen(before.alarm) ? 'regained' : undefined;
+}
+
+/** An alarm this entity has not been told the end of. */
+const isOpen = (alarm: ReadinessAlarm | undefined): alarm is ReadinessAlarm => alarm !== undefined && !alarm.closedAt;
+
+/**
+ * What is kept of an entity seen with `status` at `at`: what was kept while its status holds; a
+ * new status from `at`. An alarm that waits for other entities to be resolved stays, with whom it
+ * went to.
+ */
+export function nextNotice(before: ReadinessNotice | undefined, entityRef: string, status: ReadinessStatus, at: string): ReadinessNotice {
+  if (before?.status === status) return before;
+  const notice: ReadinessNotice = { entityRef, status, since: at };
+  if (!before?.alarm?.closedAt) return notice;
+  return { ...notice, alarm: before.alarm, ...(before.owners && { owners: before.owners }), ...(before.users && { users: before.users }) };
+}
+
+/** A failed run an entity is not recoverable by (its last run), as its owners are told of it. */
+export interface LossCause {
+  runId: string;
+  runEntityRef: string;
+  mode: RunSummary['mode'];
+  /** ISO time it ended. */
+  at: string;
+  /** The machine it failed at; none when it failed as a whole. */
+  failedAt?: string;
+  /** Whether the owners told may be shown which run, its entity and its message: see ReadinessNotifier. */
+  named: boolean;
+  /** Its message (only where named). */
+  message?: string;
+}
+
+/** An entity that became not recoverable, as its alarm tells it. */
+export interface Loss {
+  entityRef: string;
+  /** Its reasons as its owners may read them, less the failure of `cause`, which the notice words itself. */
+  reasons: string[];
+  cause?: LossCause;
+}
+
+/**
+ * The alarm telling the owners of `losses` that they are not recoverable: one notice for the
+ * entities one cause (one failed run, or the same reasons) made not recoverable, sent to the same
+ * owners, in a scope of its own. High severity. Pure.
+ */
+export function lossNotice(told: Loss[], scope: string): NotificationPayload {
+  // The entity of the run that failed first, where it is one of them.
+  const ran = (l: Loss) => (l.cause && refKey(l.cause.runEntityRef) === refKey(l.entityRef) ? 0 : 1);
+  const losses = [...told].sort((a, b) => ran(a) - ran(b));
+  const refs = losses.map(l => l.entityRef);
+  const [first] = losses;
+  const are = refs.length === 1 ? 'is' : 'are';
+  const listed = entityNames(refs, LISTED_NAMES);
+  const common = { severity: 'high' as const, topic: READINESS_TOPIC, scope, metadata: { entityRefs: refs, status: 'not-recoverable' } };
+  const cause = first.cause;
+  if (!cause) {
+    const reasons = quoted(first.reasons) || 'its readiness says so without a reason';
     return {
-      notice,
-      payload: {
-        ...common,
-        title: `${now.entityRef} is not recoverable`,
-        description: quoted(now.reasons) || 'Its readiness says so without a reason',
-        severity: 'high',
-      },
+      ...common,
+      title: clipped(`${entityNames(refs)} ${are} not recoverable`),
+      description: refs.length === 1 ? reasons : `For each of ${listed}: ${reasons}`,
+      link: recoveryTabLink(first.entityRef),
     };
   }
-  const words = STATUS_WORDS[now.status];
-  return {
-    notice,
-    payload: {
+  const kind = runKind(cause.mode);
+  const own = refs.length === 1 && refKey(cause.runEntityRef) === refKey(first.entityRef);
+  const more = losses.filter(l => l.reasons.length > 0);
+  const besides =
+    more.length === 0
+      ? ''
+      : refs.length === 1
+        ? `. Also: ${quoted(first.reasons)}`
+        : `. ${entityNames(more.map(l => l.entityRef), LISTED_NAMES)} ${more.length === 1 ? 'is' : 'are'} not recoverable for more reasons too: see ${more.length === 1 ? 'its' : 'their'} Recovery tab`;
+  const lastOf = own ? '' : `; it was the last ${kind} of ${listed}, not recoverable until one succeeds`;
+  if (cause.named) {
+    const whose = own ? 'its' : `${entityName(cause.runEntityRef)}'s`;
+    return {
       ...common,
-      title: `${now.entityRef} is recoverable again (${words})`,
+      metadata: { ...common.metadata, runId: cause.runId, runEntityRef: cause.runEntityRef },
+      title: clipped(`${entityNames(refs)} ${are} not recoverable: ${whose} ${kind} failed`),
       description:
-        `Not recoverable ${lasted(before!.since, at)}` + (now.reasons.length > 0 ? `; now ${words}: ${quoted(now.reasons)}` : ''),
-      severity: 'low',
-    },
+        `${own ? 'Its' : `${entityName(cause.runEntityRef)}'s`} ${kind} (run ${cause.runId}) failed at ${utcTime(cause.at)}: ` +
+        `${cause.message ?? 'unknown error'}${lastOf}${besides}`,
+      link: recoveryTabLink(cause.runEntityRef),
+    };
+  }
+  // Not all of them may see the entity the run was of: not named, nor its message.
+  const where = cause.failedAt ? `on ${cause.failedAt}` : 'as a whole';
+  return {
+    ...common,
+    title: clipped(`${entityNames(refs)} ${are} not recoverable: a ${kind} of another entity failed`),
+    description:
+      `A ${kind} of another entity failed ${where} at ${utcTime(cause.at)}${lastOf}. Which run it was and why it failed are on ` +
+      `${refs.length === 1 ? 'its Recovery tab' : 'their Recovery tabs'}, for those the catalog shows that entity (not named here: not all of you own it)${besides}`,
+    link: recoveryTabLink(first.entityRef),
+  };
+}
+
+/** An entity told it is not recoverable that no longer is (`now`), or is no longer assessed (none). */
+export interface Closing {
+  before: ReadinessNotice & { alarm: ReadinessAlarm };
+  now?: Pick<ReadinessSummary, 'status' | 'reasons'>;
+}
+
+/**
+ * What tells the owners of entities they were told are not recoverable that they are recoverable
+ * again, or are no longer assessed (deleted from the catalog, or no longer on a machine: else the
+ * alarm would stay in their inbox for ever), as of `at` (for those gone, when each was first found
+ * missing). A notice of its own, low severity, in a scope of its own: the notifications page shows
+ * it as new; the alarm is resolved in place besides (resolvedAlarm). Pure.
+ */
+export function closingNotice(closings: Closing[], at: string, scope: string): NotificationPayload {
+  const refs = closings.map(c => c.before.entityRef);
+  const [first] = closings;
+  const since = closings.map(c => c.before.alarm.sentAt).sort()[0];
+  const common = { severity: 'low' as const, topic: READINESS_TOPIC, scope, link: recoveryTabLink(first.before.entityRef) };
+  if (!first.now) {
+    const until = closings.map(c => c.before.absentSince ?? at).sort().at(-1)!;
+    const one = refs.length === 1;
+    return {
+      ...common,
+      metadata: { entityRefs: refs, status: 'not-assessed' },
+      title: clipped(`${entityNames(refs)} ${one ? 'is' : 'are'} no longer assessed for recovery`),
+      description:
+        `${one ? 'It' : `${entityNames(refs, LISTED_NAMES)}`} left the catalog, or ${one ? 'runs' : 'run'} on no machine now; ` +
+        `${one ? 'it' : 'they'} had been not recoverable ${lasted(since, until)}`,
+    };
+  }
+  if (refs.length === 1) {
+    const words = STATUS_WORDS[first.now.status];
+    return {
+      ...common,
+      metadata: { entityRefs: refs, status: first.now.status },
+      title: clipped(`${entityNames(refs)} is recoverable again (${words})`),
+      description: `Not recoverable ${lasted(since, at)}` + (first.now.reasons.length > 0 ? `; now ${words}: ${quoted(first.now.reasons)}` : ''),
+    };
+  }
+  const statuses = (['ready', 'at-risk', 'unknown'] as const).flatMap(status => {
+    const those = closings.filter(c => c.now!.status === status).map(c => c.before.entityRef);
+    return those.length > 0 ? [`${STATUS_WORDS[status]}: ${entityNames(those, LISTED_NAMES)}`] : [];
+  });
+  return {
+    ...common,
+    metadata: { entityRefs: refs, status: 'recoverable' },
+    title: clipped(`${entityNames(refs)} are recoverable again`),
+    description:
+      `Not recoverable ${lasted(since, at)}; now ${statuses.join('; ')}` +
+      (closings.some(c => c.now!.status !== 'ready') ? ' (their Recovery tabs say why)' : ''),
   };
 }
 
 /**
- * What closes the notice of an entity the plugin no longer assesses (deleted from the catalog, or
- * no longer on a machine), if its owners were told it is not recoverable: else it would stay in
- * their inbox for ever. `at`: when it was first found missing. Pure.
+ * The alarm, rewritten in place (its scope) once every entity it named has been told it is
+ * recoverable again or gone (the last at `until`): it no longer reads as an outage under way,
+ * and the newer notices say what became of them. Low severity. Pure.
  */
-export function departureNotice(before: ReadinessNotice, at: string): NotificationPayload | undefined {
-  if (before.status !== 'not-recoverable') return undefined;
+export function resolvedAlarm(alarm: ReadinessAlarm, entityRefs: string[], until: string): NotificationPayload {
+  const one = entityRefs.length === 1;
   return {
-    title: `${before.entityRef} is no longer assessed for recovery`,
-    description: `It left the catalog, or runs on no machine now; it had been not recoverable ${lasted(before.since, at)}`,
+    title: clipped(`Resolved: ${alarm.title}`),
+    description:
+      `${one ? 'It was' : 'They were'} not recoverable ${lasted(alarm.sentAt, until)}. ` +
+      `The newer notice${one ? '' : 's'} about ${entityNames(entityRefs, LISTED_NAMES)} say${one ? 's' : ''} what became of ${one ? 'it' : 'them'}`,
     severity: 'low',
-    ...inScope(before.entityRef),
-    metadata: { entityRef: before.entityRef, status: 'not-assessed' },
+    topic: READINESS_TOPIC,
+    scope: alarm.scope,
+    link: recoveryTabLink(entityRefs[0]),
+    metadata: { entityRefs, status: 'resolved' },
   };
 }
 
@@ -124,17 +298,29 @@ function isUserRef(ref: string): boolean {
 
 /**
  * Who gets an entity's notices: the entity, which the notifications plugin resolves to its owners
- * now, and those told it is not recoverable, so that a notice closing it reaches them also after
- * the entity changed owners or left the catalog: the owners kept with it, which the notifications
- * plugin resolves as they are now, and the users it reached, who may be in none of them any more
- * (their group removed from the catalog, say). Each once.
+ * now, and those told it is not recoverable, so that the notices closing it reach them also after
+ * the entity changed owners or left the catalog: the owners kept with its alarm, which the
+ * notifications plugin resolves as they are now, and the users it reached, who may be in none of
+ * them any more (their group removed from the catalog, say). Each once, the entity first.
  */
 export function noticeRecipients(entityRef: string, told?: ReadinessNotice): NotificationRecipients {
-  const kept = told?.status === 'not-recoverable' ? [...(told.owners ?? []), ...(told.users ?? [])] : [];
-  const refs = new Map<string, string>();
-  for (const ref of [entityRef, ...kept]) if (!refs.has(refKey(ref))) refs.set(refKey(ref), ref);
-  return { type: 'entity', entityRef: refs.size > 1 ? [...refs.values()] : entityRef };
+  return recipientsOf([entityRef, ...keptRecipients(told)]);
 }
+
+/** Those told of an entity's alarm, kept with it until it is resolved. */
+function keptRecipients(told: ReadinessNotice | undefined): string[] {
+  return told?.alarm ? [...(told.owners ?? []), ...(told.users ?? [])] : [];
+}
+
+/** `refs` as recipients, each once (refs in any case), in their order. */
+function recipientsOf(refs: string[]): NotificationRecipients {
+  const unique = new Map<string, string>();
+  for (const ref of refs) if (!unique.has(refKey(ref))) unique.set(refKey(ref), ref);
+  return { type: 'entity', entityRef: unique.size > 1 ? [...unique.values()] : refs[0] };
+}
+
+/** A set of refs as a key: in any case, in any order. */
+const setKey = (refs: string[]) => JSON.stringify([...new Set(refs.map(refKey))].sort());
 
 /** The fields of a group that say who is in it. */
 const GROUP_FIELDS = ['kind', 'metadata.namespace', 'metadata.name', 'relations'];
@@ -170,16 +356,71 @@ export function usersReached(owners: string[], groups: Map<string, Entity>): str
 export interface NotifySummary {
   /** Entities assessed. */
   entities: number;
-  /** Notices sent, and those that could not be (told at the next sweep). */
+  /**
+   * Notices sent (alarms, notices that close them, alarms resolved in place), and those that could
+   * not be (sent at the next sweep).
+   */
   sent: number;
   failed: number;
 }
 
+/** How readiness words a failed last run, before its message. */
+const failurePrefix = (mode: RunSummary['mode']) => `Last ${runKind(mode)} failed: `;
+
+/**
+ * The failed last run an entity is not recoverable by, with its message: its own run as readiness
+ * for owners gives it; another entity's as the plugin sees it (`whole`), if it is the same run.
+ */
+function failedRunOf(
+  item: ReadinessSummary,
+  whole: ReadinessSummary | undefined,
+): { run: RunSummary & { id: string; entityRef: string }; message: string } | undefined {
+  const last = item.lastRun;
+  if (last?.status !== 'failed') return undefined;
+  const seen = last.id ? item : whole;
+  const run = seen?.lastRun;
+  if (!run?.id || !run.entityRef || run.status !== 'failed' || run.createdAt !== last.createdAt) return undefined;
+  const prefix = failurePrefix(run.mode);
+  const reason = seen!.reasons.find(r => r.startsWith(prefix));
+  if (reason === undefined) return undefined;
+  return { run: { ...run, id: run.id, entityRef: run.entityRef }, message: reason.slice(prefix.length) };
+}
+
+/** Whether every owner of an entity owns `runOwners`' entity too: they are told of that entity by its own notices. */
+function ownsAll(runOwners: string[], owners: string[]): boolean {
+  const theirs = new Set(runOwners.map(refKey));
+  return owners.length > 0 && owners.every(o => theirs.has(refKey(o)));
+}
+
+/** `items` in groups of the same key, in the order each key first came. */
+function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(item);
+  }
+  return [...groups.values()];
+}
+
+/** Entities in the order of their refs, for notices in an order that does not depend on the database's. */
+const byRef = (a: { entityRef: string }, b: { entityRef: string }) => (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0);
+
+/** What is kept of an entity once the alarm it was in is resolved: its status, and since when. */
+const resolved = ({ entityRef, status, since }: ReadinessNotice): ReadinessNotice => ({ entityRef, status, since });
+
 /**
  * Tells entities' owners, through Backstage notifications, when an entity stops being
  * recoverable and when it is again. Each sweep assesses every recoverable entity as the plugin
- * sees it and compares with what was last told; a notice is recorded as soon as it is sent, one
- * that cannot be sent is not, so the next sweep sends it.
+ * sees it and compares with what was last seen (readinessChange); a notice is recorded as soon as
+ * it is sent, one that cannot be sent is not, so the next sweep sends it.
+ *
+ * Every notice is a new one (a scope of its own): the notifications page shows when it was
+ * created, and a notice sent again in a scope it holds keeps the time of the first. Entities that
+ * one cause makes not recoverable in a sweep (one failed run, or the same reasons), owned by the
+ * same owners, are told in one alarm; once each entity it named has been told it is recoverable
+ * again (or gone), the alarm is resolved in place, so that none is left reading as an outage
+ * under way.
  */
 export class ReadinessNotifier {
   constructor(
@@ -203,83 +444,186 @@ export class ReadinessNotifier {
    */
   async sweep(signal?: AbortSignal): Promise<NotifySummary> {
     const [refs, told] = await Promise.all([this.catalog.recoverableEntities(), this.notices.all()]);
+    const credentials = await this.auth.getOwnServiceCredentials();
     // Assessed as the plugin sees the catalog, but told to owners: a run of another entity (a
     // system they may not see) is quoted without its message, console or machines.
-    const items = await this.readiness.readinessOf(refs, await this.auth.getOwnServiceCredentials(), { ownRunsOnly: true });
+    const items = await this.readiness.readinessOf(refs, credentials, { ownRunsOnly: true });
     const at = new Date().toISOString();
+    /** What is kept of each entity as the sweep goes: the alarms to resolve are read from it at its end. */
+    const kept = new Map(told);
     const decided = items.map(item => {
       const before = told.get(item.entityRef);
-      return { before, ...readinessNotice(before && listedAgain(before), item, at) };
+      const seen = before && listedAgain(before);
+      return { item, before, seen, change: readinessChange(seen, item.status), notice: nextNotice(seen, item.entityRef, item.status, at) };
     });
-    // Those told an entity is not recoverable are kept with it, while the catalog still names
-    // them: the notice closing it must reach them once it no longer does. A loss is a new notice
-    // without owners; one told before owners were kept (migration 20261208000000) has none either.
-    const unowned = decided.filter(d => d.notice.status === 'not-recoverable' && !d.notice.owners).map(d => d.notice.entityRef);
-    const owners = await this.catalog.ownersOf(unowned);
+    const losses = decided.filter(d => d.change === 'lost');
+    const regained = decided.filter(d => d.change === 'regained');
+    // The failed runs of other entities that losses are told by, as the plugin sees them (readiness
+    // for owners withholds them): for those losses alone, in one request.
+    const withheld = losses.filter(d => d.item.lastRun?.status === 'failed' && !d.item.lastRun.id).map(d => d.item.entityRef);
+    const whole = new Map(withheld.length > 0 ? (await this.readiness.readinessOf(withheld, credentials)).map(i => [i.entityRef, i]) : []);
+    const failedRuns = new Map(losses.map(d => [d.item.entityRef, failedRunOf(d.item, whole.get(d.item.entityRef))] as const));
+    // Owners, in one request: of each loss, kept with its alarm (the notice closing it must reach
+    // them once the catalog no longer names them); of each alarm told before owners were kept
+    // (migration 20261208000000); of the entity of each run a loss is told by, to know whether its
+    // owners may be told which it was; of each entity told it is recoverable again, to tell only
+    // entities of the same owners in one notice.
+    const unowned = decided.filter(d => !d.change && d.notice.alarm && !d.notice.owners).map(d => d.item.entityRef);
+    const runEntities = [...failedRuns.values()].flatMap(f => (f ? [f.run.entityRef] : []));
+    const asked = [...losses, ...regained].map(d => d.item.entityRef);
+    const owners = await this.catalog.ownersOf([...new Set([...asked, ...unowned, ...runEntities])]);
+    const ownersOf = (ref: string) => owners.get(ref) ?? [];
     // A loss is kept with the users it reaches besides: a group removed from the catalog by the
     // time it is closed resolves to no one, its former members still have the alarm. Read for
     // every loss of the sweep at once; an alarm told before they were kept (migration
     // 20261210000600) has none, and is closed to its owners alone.
-    const losses = decided.filter(d => d.payload && d.notice.status === 'not-recoverable').map(d => d.notice.entityRef);
-    const groups = await this.groupsOf(losses.flatMap(ref => owners.get(ref) ?? []));
-    const reached = new Map(losses.map(ref => [ref, usersReached(owners.get(ref) ?? [], groups)]));
-    const owned = (notice: ReadinessNotice): ReadinessNotice => {
-      if (!owners.has(notice.entityRef)) return notice;
-      const users = reached.get(notice.entityRef);
-      return { ...notice, owners: owners.get(notice.entityRef)!, ...(users && { users }) };
-    };
-    const changed: ReadinessNotice[] = [];
-    /** Losses told, with the owners they went to. */
-    const lost: ReadinessNotice[] = [];
+    const groups = await this.groupsOf(losses.flatMap(d => ownersOf(d.item.entityRef)));
+
     const failures: string[] = [];
     let sent = 0;
     /** Sends one notice; false if the notifications service refused it (kept for the next sweep). */
-    const send = async (entityRef: string, recipients: NotificationRecipients, payload: NotificationPayload) => {
+    const send = async (about: string[], recipients: NotificationRecipients, payload: NotificationPayload) => {
       signal?.throwIfAborted();
       try {
         await this.notifications.send({ recipients, payload });
         sent += 1;
         return true;
       } catch (error) {
-        failures.push(`${entityRef}: ${error instanceof Error ? error.message : String(error)}`);
+        failures.push(`${about.join(', ')}: ${error instanceof Error ? error.message : String(error)}`);
         return false;
       }
     };
-    for (const { before, notice, payload } of decided) {
-      const kept = owned(notice);
-      if (!payload) {
-        if (kept !== before) changed.push(kept);
-        continue;
-      }
-      // Kept at once: a sweep stopped past here (a restart, a timeout) must not send it again,
-      // which resets the owners' read state and repeats it through any email processor.
-      if (await send(notice.entityRef, noticeRecipients(notice.entityRef, before), payload)) {
-        await this.notices.save([kept]);
-        if (kept.status === 'not-recoverable') lost.push(kept);
+    // Kept at once, each notice as it is sent: a sweep stopped past it (a restart, a timeout)
+    // must not send it again, which resets the owners' read state and repeats it through any
+    // email processor.
+    const save = async (notices: ReadinessNotice[]) => {
+      await this.notices.save(notices);
+      for (const n of notices) kept.set(n.entityRef, n);
+    };
+
+    // Losses: one alarm per cause and owners.
+    const lossesTold: Array<{ d: (typeof losses)[number]; loss: Loss }> = losses.map(d => {
+      const ref = d.item.entityRef;
+      const failed = failedRuns.get(ref);
+      if (!failed) return { d, loss: { entityRef: ref, reasons: d.item.reasons } };
+      const { run, message } = failed;
+      // Who may be told which run it was, and why it failed: whoever may see its entity. The
+      // plugin cannot ask the catalog as each recipient; those who own that entity are told of it
+      // by its own notices, so it is named where the entity's owners all own it, else withheld.
+      const named = refKey(run.entityRef) === refKey(ref) || ownsAll(ownersOf(run.entityRef), ownersOf(ref));
+      const cause: LossCause = {
+        runId: run.id,
+        runEntityRef: run.entityRef,
+        mode: run.mode,
+        at: run.finishedAt ?? run.createdAt,
+        ...(run.failedAt && { failedAt: run.failedAt }),
+        named,
+        ...(named && { message }),
+      };
+      return { d, loss: { entityRef: ref, reasons: d.item.reasons.filter(r => !r.startsWith(failurePrefix(run.mode))), cause } };
+    });
+    const byCause = groupBy(lossesTold, ({ loss }) =>
+      JSON.stringify([setKey(ownersOf(loss.entityRef)), loss.cause ? ['run', loss.cause.runId, loss.cause.named] : ['reasons', loss.reasons]]),
+    );
+    /** Losses told, with the owners they went to. */
+    const lost: ReadinessNotice[] = [];
+    for (const group of byCause) {
+      const lostRefs = group.map(g => g.loss.entityRef);
+      const scope = noticeScope('lost', ...group.flatMap(({ d }) => [d.item.entityRef, d.seen!.since]));
+      const payload = lossNotice(
+        group.map(g => g.loss),
+        scope,
+      );
+      if (await send(lostRefs, recipientsOf(lostRefs), payload)) {
+        const alarm: ReadinessAlarm = { scope, title: payload.title, sentAt: at };
+        const saved = group.map(({ d }) => {
+          const { owners: _o, users: _u, ...notice } = d.notice;
+          const ref = d.item.entityRef;
+          return { ...notice, alarm, owners: ownersOf(ref), users: usersReached(ownersOf(ref), groups) };
+        });
+        await save(saved);
+        lost.push(...saved);
       }
     }
-    await this.notices.save(changed);
-    this.warnUntold(lost, groups);
+
+    // Entities told they are not recoverable that no longer are, or are no longer assessed: one
+    // notice per alarm and owners.
     const listed = new Set(refs);
+    const closings: Array<Closing & { key: string; after: ReadinessNotice }> = [];
+    for (const { item, seen, notice } of regained) {
+      const before = seen as Closing['before'];
+      closings.push({
+        before,
+        now: item,
+        key: JSON.stringify(['regained', before.alarm.scope, setKey([...ownersOf(item.entityRef), ...keptRecipients(before)])]),
+        after: {
+          ...notice,
+          alarm: { ...before.alarm, closedAt: at },
+          ...(before.owners && { owners: before.owners }),
+          ...(before.users && { users: before.users }),
+        },
+      });
+    }
     const forgotten: string[] = [];
     const absent: ReadinessNotice[] = [];
-    for (const before of told.values()) {
+    for (const before of [...told.values()].sort(byRef)) {
       if (listed.has(before.entityRef)) continue;
-      const payload = departureNotice(before, before.absentSince ?? at);
-      if (!payload) forgotten.push(before.entityRef);
+      // Told it is gone already: its alarm waits for the others it named (resolved below).
+      if (before.alarm?.closedAt) continue;
+      if (before.status !== 'not-recoverable' || !before.alarm) forgotten.push(before.entityRef);
       // A list without it may have been read while the catalog was being rebuilt: an alarm
       // is closed only if it is still missing at the next sweep.
       else if (!before.absentSince) absent.push({ ...before, absentSince: at });
-      // Forgotten at once, as a notice is kept at once above: else a sweep stopped past here
-      // would close it again.
-      else if (await send(before.entityRef, noticeRecipients(before.entityRef, before), payload)) await this.notices.remove([before.entityRef]);
+      else {
+        const alarmed = before as Closing['before'];
+        closings.push({
+          before: alarmed,
+          key: JSON.stringify(['gone', alarmed.alarm.scope, setKey(keptRecipients(alarmed))]),
+          after: { ...alarmed, alarm: { ...alarmed.alarm, closedAt: before.absentSince } },
+        });
+      }
     }
-    await this.notices.save(absent);
+    for (const group of groupBy(closings, c => c.key)) {
+      const closedRefs = group.map(c => c.before.entityRef);
+      const scope = noticeScope(group[0].now ? 'regained' : 'gone', group[0].before.alarm.scope, ...closedRefs);
+      const recipients = recipientsOf(group.flatMap(c => [c.before.entityRef, ...keptRecipients(c.before)]));
+      if (await send(closedRefs, recipients, closingNotice(group, at, scope))) await save(group.map(c => c.after));
+    }
+
+    // What changed untold; alarms told before owners were kept, with them now.
+    const legacy = new Set(unowned);
+    const changed = decided.flatMap(({ before, change, notice, item }) => {
+      if (change) return [];
+      if (legacy.has(item.entityRef)) return [{ ...notice, owners: ownersOf(item.entityRef) }];
+      return notice === before ? [] : [notice];
+    });
+    await save([...changed, ...absent]);
     await this.notices.remove(forgotten);
-    if (sent > 0) this.logger.info(`Readiness notices: told the owners of ${sent} entities of a change`);
+    forgotten.forEach(ref => kept.delete(ref));
+
+    // Alarms whose every entity has been told the end of it: resolved in place.
+    const alarms = groupBy(
+      [...kept.values()].filter(n => n.alarm).sort((a, b) => a.alarm!.sentAt.localeCompare(b.alarm!.sentAt) || byRef(a, b)),
+      n => n.alarm!.scope,
+    );
+    for (const members of alarms) {
+      if (members.some(m => !m.alarm!.closedAt)) continue;
+      const memberRefs = members.map(m => m.entityRef);
+      const until = members.map(m => m.alarm!.closedAt!).sort().at(-1)!;
+      const recipients = recipientsOf(members.flatMap(m => [m.entityRef, ...keptRecipients(m)]));
+      if (!(await send(memberRefs, recipients, resolvedAlarm(members[0].alarm!, memberRefs, until)))) continue;
+      // Forgotten once gone; else kept without the alarm.
+      await save(members.filter(m => listed.has(m.entityRef)).map(resolved));
+      const gone = members.filter(m => !listed.has(m.entityRef)).map(m => m.entityRef);
+      await this.notices.remove(gone);
+      gone.forEach(ref => kept.delete(ref));
+    }
+
+    this.warnUntold(lost, groups);
+    if (sent > 0) this.logger.info(`Readiness notices: sent ${sent} to owners (entities no longer recoverable, recoverable again or gone; alarms resolved)`);
     if (failures.length > 0) {
       this.logger.warn(
-        `Readiness notices: could not notify the owners of ${failures.length} entities, retried at the next sweep ` +
+        `Readiness notices: could not send ${failures.length} ${failures.length === 1 ? 'notice' : 'notices'}, retried at the next sweep ` +
           `(is @backstage/plugin-notifications-backend installed? recovery.notifications.enabled: false turns notices off); first: ${failures[0]}`,
       );
     }
