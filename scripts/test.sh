@@ -22,7 +22,13 @@ if [[ " ${down[*]-} " == *" recovery "* ]]; then
   containers=$("${host[@]}" ps -aq --filter "$lab")
   networks=$("${host[@]}" network ls -q --filter "$lab")
   [[ -z $containers ]] || "${host[@]}" rm -f -v $containers >/dev/null
-  [[ -z $networks ]] || "${host[@]}" network rm $networks >/dev/null
+  for n in $networks; do
+    # An endpoint can outlive its container (an engine stopped mid-teardown): forced off first.
+    for ep in $("${host[@]}" network inspect -f '{{range .Containers}}{{.Name}} {{end}}' "$n" 2>/dev/null); do
+      "${host[@]}" network disconnect -f "$n" "$ep" >/dev/null 2>&1 || true
+    done
+    "${host[@]}" network rm "$n" >/dev/null || echo "test: warning: could not remove network $n from the recovery engine"
+  done
   [[ -z $containers$networks ]] ||
     echo "test: removed what an earlier test run left on the recovery engine: $(wc -w <<<"$containers") containers, $(wc -w <<<"$networks") networks"
 fi

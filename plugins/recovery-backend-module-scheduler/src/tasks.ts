@@ -3,7 +3,7 @@ import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import {
   ANNOTATION_NIGHTLY_CHECK,
   coversPlan,
-  INTERRUPTED_PREFIX,
+  isRunInterrupted,
   NIGHTLY_CHECK_MESSAGE_MAX_LENGTH,
   type BootPlan,
   type Capture,
@@ -686,7 +686,7 @@ export async function runNightlyCheck(
     }
     const { run } = outcome;
     const message = run.error?.message ?? 'failed';
-    if (run.status === 'failed' && message.startsWith(INTERRUPTED_PREFIX) && !again) {
+    if (isRunInterrupted(run) && !again) {
       // Readiness counts an interrupted run for no one; the host is likely busy with the failover
       // that preempted it, which the next start waits for.
       logger.warn(`${label}: run ${run.id} ${message}; it counts for no one, so it is started again`);
@@ -695,7 +695,7 @@ export async function runNightlyCheck(
       queue.splice(index + 1, 0, { ...queue[index], again: true });
       continue;
     }
-    if (run.status === 'failed' && message.startsWith(INTERRUPTED_PREFIX)) {
+    if (isRunInterrupted(run)) {
       fail(entityRef, `${message} (its second run; an interrupted run counts for no one)`);
       startedFor(entityRef, run.id, `run ${run.id} ${message} (its second run; an interrupted run counts for no one)`);
       for (const c of covers) {

@@ -2,6 +2,7 @@ import { parseEntityRef } from '@backstage/catalog-model';
 import {
   failedMachine,
   formatDuration,
+  interruptionCause,
   INTERRUPTED_PREFIX,
   type MachinePhase,
   type ReadinessStatus,
@@ -212,8 +213,7 @@ export function isMachineInterrupted(machine: { phase: MachinePhase; message?: s
  * system:default/site.` from `Interrupted: preempted by failover run-7 of system:default/site`.
  */
 export function interruptionReason(run: { error?: { message: string } }): string {
-  const text = (run.error?.message ?? '').slice(INTERRUPTED_PREFIX.length).trim();
-  if (!text) return 'Interrupted.';
+  const text = interruptionCause(run);
   const sentence = text[0].toLocaleUpperCase('en-US') + text.slice(1);
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
 }
