@@ -270,6 +270,26 @@ describe('readiness notices through the notifications plugin', () => {
     ]);
   });
 
+  it("resolve the alarm in place for those who got it alone: an entity's new owners get no \"Resolved\" naming another entity's run", async () => {
+    const { catalog, sweep, inbox, recover, failRun, seenRecoverable } = await backend();
+    await seenRecoverable();
+    await failRun();
+    await sweep();
+    const [lost] = await inbox(ALICE);
+    expect(lost.payload.title).toBe("web and database are not recoverable: web's test recovery failed");
+    const dave = (await inbox(DAVE)).map(n => n.id);
+
+    // database moves to team-b (dave), who may not see web: then both recover.
+    const moved = (await catalog.getEntityByRef(DATABASE))!;
+    moved.relations = moved.relations!.map(r => (r.type === 'ownedBy' ? { ...r, targetRef: TEAM_B } : r));
+    await recover();
+    await sweep();
+    expect((await inbox(ALICE)).find(n => n.id === lost.id)).toMatchObject({ payload: { title: `Resolved: ${lost.payload.title}` } });
+    const toDave = (await inbox(DAVE)).filter(n => !dave.includes(n.id));
+    expect(toDave.length).toBeGreaterThan(0);
+    for (const n of toDave) expect(JSON.stringify(n.payload)).not.toMatch(/\bweb\b/);
+  });
+
   it("close the alarm in the owners' inbox when the entity is deleted from the catalog, which then names no owner", async () => {
     const { sweep, inbox, remove, failRun, seenRecoverable } = await backend();
     await seenRecoverable();

@@ -13,10 +13,25 @@ export interface ReadinessAlarm {
   /** ISO time it was sent. */
   sentAt: string;
   /**
+   * ISO time the loss was first seen, which notices count the outage from: before `sentAt` where
+   * the notifications backend refused it at first. Absent for one sent before it was kept: `sentAt`.
+   */
+  lostAt?: string;
+  /**
    * ISO time this entity's owners were told it is recoverable again, or gone: the alarm is
    * resolved once every entity it named has been; absent while this one is not recoverable.
    */
   closedAt?: string;
+}
+
+/**
+ * An alarm an entity was in, told its end, when it was lost again (a new alarm) before that one
+ * was resolved: kept, with whom it went to, until every entity it named has been told its end.
+ */
+export interface PastAlarm extends ReadinessAlarm {
+  closedAt: string;
+  owners?: string[];
+  users?: string[];
 }
 
 /** The readiness status an entity was last seen with, what its owners were told of it, and since when it has held. */
@@ -37,6 +52,13 @@ export interface ReadinessNotice {
    * resolves them, a group to its members. Absent for one told before they were kept.
    */
   users?: string[];
+  /**
+   * ISO time a sweep first saw it not recoverable, while its alarm could not be sent (kept for the
+   * alarm sent at a later sweep to count from); dropped once it is recoverable again or told.
+   */
+  lossSeen?: string;
+  /** Earlier alarms it was in that wait for other entities they named (see PastAlarm). */
+  pastAlarms?: PastAlarm[];
   /** ISO time a sweep first found it missing from the recoverable entities (see ReadinessNotifier). */
   absentSince?: string;
 }
@@ -60,11 +82,14 @@ export class ReadinessNoticeStore {
           ...(r.owners && { owners: JSON.parse(r.owners) }),
           ...(r.users && { users: JSON.parse(r.users) }),
           ...(r.absent_since && { absentSince: new Date(r.absent_since).toISOString() }),
+          ...(r.past_alarms && { pastAlarms: JSON.parse(r.past_alarms) }),
+          ...(r.loss_seen && { lossSeen: new Date(r.loss_seen).toISOString() }),
           ...(r.alarm_scope && {
             alarm: {
               scope: r.alarm_scope,
               title: r.alarm_title ?? '',
               sentAt: new Date(r.alarm_sent ?? r.since).toISOString(),
+              ...(r.alarm_lost && { lostAt: new Date(r.alarm_lost).toISOString() }),
               ...(r.alarm_closed && { closedAt: new Date(r.alarm_closed).toISOString() }),
             },
           }),
@@ -84,6 +109,9 @@ export class ReadinessNoticeStore {
             owners: n.owners ? JSON.stringify(n.owners) : null,
             users: n.users ? JSON.stringify(n.users) : null,
             absent_since: n.absentSince ? new Date(n.absentSince) : null,
+            past_alarms: n.pastAlarms?.length ? JSON.stringify(n.pastAlarms) : null,
+            loss_seen: n.lossSeen ? new Date(n.lossSeen) : null,
+            alarm_lost: n.alarm?.lostAt ? new Date(n.alarm.lostAt) : null,
             alarm_scope: n.alarm?.scope ?? null,
             alarm_title: n.alarm?.title ?? null,
             alarm_sent: n.alarm ? new Date(n.alarm.sentAt) : null,

@@ -45,6 +45,7 @@ function group(ref: string, members: string[], children: string[] = []): Entity 
 }
 const T0 = '2026-12-01T00:00:00.000Z';
 const T1 = '2026-12-02T00:00:00.000Z';
+const byRef = (a: { entityRef: string }, b: { entityRef: string }) => a.entityRef.localeCompare(b.entityRef);
 const ALARM: ReadinessAlarm = { scope: 'recovery-readiness:a1', title: 'web is not recoverable', sentAt: T0 };
 
 describe('readiness notices', () => {
@@ -392,8 +393,10 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     state.statuses.set(WEB, 'ready');
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
     const [, back, resolved] = state.sent;
-    // Also to whom it was told, should the entity have changed owners since.
-    for (const s of [back, resolved]) expect(recipientsOf(s)).toEqual([WEB, TEAM_A, ALICE]);
+    // Also to whom it was told, should the entity have changed owners since; the alarm rewritten
+    // for those who have it alone.
+    expect(recipientsOf(back)).toEqual([WEB, TEAM_A, ALICE]);
+    expect(recipientsOf(resolved)).toEqual([TEAM_A, ALICE]);
     expect(back.payload).toMatchObject({ title: 'web is recoverable again (ready)', severity: 'low' });
     expect(resolved.payload).toMatchObject({ title: 'Resolved: web is not recoverable', severity: 'low', scope: alarm.payload.scope });
     expect(back.payload.scope).not.toBe(alarm.payload.scope);
@@ -473,6 +476,68 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     ]);
   });
 
+  it("resolves an alarm in place for those it went to alone: an entity's new owners get no \"Resolved\" naming a run they were not told of", async () => {
+    const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
+    state.owners.set(DB, [TEAM_A]);
+    state.groups.push(group(TEAM_B, ['user:default/bob']));
+    await seenRecoverable(WEB, DB);
+    for (const ref of [WEB, DB]) {
+      state.statuses.set(ref, 'not-recoverable');
+      state.runs.set(ref, { id: 'r-1', entityRef: WEB, message: 'recovery engine unreachable' });
+    }
+    await sweeper.sweep();
+    expect(state.sent.map(s => [s.payload.title, recipientsOf(s)])).toEqual([["web and database are not recoverable: web's test recovery failed", [WEB, DB]]]);
+
+    // database moves to team-b, then both recover.
+    state.owners.set(DB, [TEAM_B]);
+    for (const ref of [WEB, DB]) state.statuses.set(ref, 'ready');
+    state.runs.clear();
+    await sweeper.sweep();
+    const resolved = state.sent.filter(s => s.payload.title.startsWith('Resolved: '));
+    expect(resolved.map(s => [s.payload.title, recipientsOf(s)])).toEqual([
+      ["Resolved: web and database are not recoverable: web's test recovery failed", [TEAM_A, ALICE]],
+    ]);
+    // Only notices of their own reach database's new owners: none naming web's run.
+    for (const s of state.sent.slice(1).filter(s => [recipientsOf(s)].flat().includes(DB))) expect(s.payload.title).toBe('database is recoverable again (ready)');
+  });
+
+  it('keeps an entity lost again in the earlier alarm it was told the end of: that alarm resolved naming it, to whom it went, once the others are', async () => {
+    const { sweeper, notices, state, seenRecoverable, recipientsOf } = await notifier();
+    state.owners.set(DB, [TEAM_A]);
+    await seenRecoverable(WEB, DB);
+    for (const ref of [WEB, DB]) state.statuses.set(ref, 'not-recoverable');
+    await sweeper.sweep();
+    const [first] = state.sent;
+    expect(first.payload.title).toBe('web and database are not recoverable');
+    // web recovers (the alarm waits for database), then is lost again: a new alarm of its own.
+    state.statuses.set(WEB, 'ready');
+    await sweeper.sweep();
+    state.statuses.set(WEB, 'not-recoverable');
+    await sweeper.sweep();
+    const second = state.sent.at(-1)!;
+    expect(second.payload).toMatchObject({ title: 'web is not recoverable', severity: 'high' });
+    expect((await notices.all()).get(WEB)).toMatchObject({ alarm: { scope: second.payload.scope }, pastAlarms: [{ scope: first.payload.scope, owners: [TEAM_A] }] });
+
+    // database recovers: the first alarm is resolved, web still in it; web's own still stands.
+    state.statuses.set(DB, 'ready');
+    await sweeper.sweep();
+    const resolved = state.sent.filter(s => s.payload.title.startsWith('Resolved: '));
+    expect(resolved.map(s => [s.payload.title, s.payload.scope, recipientsOf(s)])).toEqual([
+      ['Resolved: web and database are not recoverable', first.payload.scope, [TEAM_A, ALICE]],
+    ]);
+    expect(resolved[0].payload.description).toMatch(/^They were not recoverable .*The newer notices about database and web say what became of them$/);
+    expect((await notices.all()).get(WEB)).toMatchObject({ status: 'not-recoverable', alarm: { scope: second.payload.scope } });
+    expect((await notices.all()).get(WEB)!.pastAlarms).toBeUndefined();
+
+    state.statuses.set(WEB, 'ready');
+    await sweeper.sweep();
+    expect(state.sent.slice(-2).map(s => s.payload.title)).toEqual(['web is recoverable again (ready)', 'Resolved: web is not recoverable']);
+    expect([...(await notices.all()).values()].sort(byRef)).toEqual([
+      { entityRef: DB, status: 'ready', since: expect.any(String) },
+      { entityRef: WEB, status: 'ready', since: expect.any(String) },
+    ]);
+  });
+
   it('resolves an alarm for several entities once the last of them is told it is over', async () => {
     const { sweeper, notices, state, seenRecoverable } = await notifier();
     state.owners.set(DB, [TEAM_A]).set(SHOP, [TEAM_A]);
@@ -519,6 +584,49 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
   });
 
+  it('counts an outage from when the loss was first seen, not from when its alarm could at last be sent; a loss seen untold and over is forgotten', async () => {
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    await seenRecoverable(WEB, SHOP);
+    const at = (iso: string) => vi.setSystemTime(new Date(iso));
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-12-06T10:00:00.000Z') });
+    try {
+      state.statuses.set(WEB, 'not-recoverable');
+      state.refuse.add(WEB);
+      expect(await sweeper.sweep()).toMatchObject({ sent: 0, failed: 1 });
+      at('2026-12-06T10:30:00.000Z');
+      expect(await sweeper.sweep()).toMatchObject({ sent: 0, failed: 1 });
+      state.refuse.clear();
+      at('2026-12-06T11:00:00.000Z');
+      expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+      expect((await notices.all()).get(WEB)).toMatchObject({
+        since: '2026-12-06T10:00:00.000Z',
+        alarm: { sentAt: '2026-12-06T11:00:00.000Z', lostAt: '2026-12-06T10:00:00.000Z' },
+      });
+      expect((await notices.all()).get(WEB)!.lossSeen).toBeUndefined();
+      state.statuses.set(WEB, 'ready');
+      at('2026-12-06T12:00:00.000Z');
+      expect(await sweeper.sweep()).toMatchObject({ sent: 2 });
+      for (const s of state.sent.slice(-2)) expect(s.payload.description).toMatch(/^(It was n|N)ot recoverable for 2 h, from 2026-12-06 10:00:00 UTC to 2026-12-06 12:00:00 UTC/);
+
+      // shop's loss, refused, is over before it is told: nothing told, and its next loss counted from then.
+      state.statuses.set(SHOP, 'not-recoverable');
+      state.refuse.add(SHOP);
+      await sweeper.sweep();
+      expect((await notices.all()).get(SHOP)).toMatchObject({ status: 'ready', lossSeen: '2026-12-06T12:00:00.000Z' });
+      state.statuses.set(SHOP, 'ready');
+      at('2026-12-06T13:00:00.000Z');
+      expect(await sweeper.sweep()).toMatchObject({ sent: 0, failed: 0 });
+      expect((await notices.all()).get(SHOP)!.lossSeen).toBeUndefined();
+      state.refuse.clear();
+      state.statuses.set(SHOP, 'not-recoverable');
+      at('2026-12-06T14:00:00.000Z');
+      expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+      expect((await notices.all()).get(SHOP)!.alarm).toMatchObject({ lostAt: '2026-12-06T14:00:00.000Z' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('records each notice as it is sent: a sweep stopped halfway (a backend restarted) sends none of them twice', async () => {
     const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
     await seenRecoverable(WEB, SHOP);
@@ -555,6 +663,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
 
   it('keeps each entity told it is over as that notice is sent: a sweep stopped halfway sends none of them twice, and resolves the alarms after', async () => {
     const { sweeper, notices, state, seenRecoverable } = await notifier();
+    state.owners.set(SHOP, ['user:default/jane']);
     await seenRecoverable(WEB, SHOP);
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
     await sweeper.sweep();
@@ -618,7 +727,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 2, failed: 0 });
     expect(state.sent.slice(-2).map(s => [s.payload.title, s.payload.severity, recipientsOf(s)])).toEqual([
       [`web is no longer assessed for recovery`, 'low', [WEB, TEAM_A, ALICE]],
-      ['Resolved: web is not recoverable', 'low', [WEB, TEAM_A, ALICE]],
+      ['Resolved: web is not recoverable', 'low', [TEAM_A, ALICE]],
     ]);
     expect((await notices.all()).size).toBe(0);
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
@@ -652,6 +761,29 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     // The closing notice dates the departure from when the entity was first found missing.
     expect(state.sent.at(-2)!.payload.description).toMatch(new RegExp(`to ${utcTime(firstMissing)}$`));
     expect(state.sent).toHaveLength(3);
+  });
+
+  it('forgets an entity only when missing at two sweeps in a row: one back from a list read mid-rebuild, not recoverable, is told', async () => {
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    await seenRecoverable(WEB, SHOP);
+    const seen = (await notices.all()).get(WEB)!;
+    state.entities = [SHOP];
+    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
+    expect((await notices.all()).get(WEB)).toEqual({ ...seen, absentSince: expect.any(String) });
+    state.entities = [WEB, SHOP];
+    state.statuses.set(WEB, 'not-recoverable');
+    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 1, failed: 0 });
+    expect(state.sent.map(s => s.payload.title)).toEqual(['web is not recoverable']);
+    expect((await notices.all()).get(WEB)).toMatchObject({ status: 'not-recoverable', alarm: { title: 'web is not recoverable' } });
+    expect((await notices.all()).get(WEB)!.absentSince).toBeUndefined();
+
+    // Missing at two sweeps in a row, never told of: forgotten quietly.
+    state.entities = [WEB];
+    await sweeper.sweep();
+    expect([...(await notices.all()).keys()].sort()).toEqual([WEB, SHOP].sort());
+    await sweeper.sweep();
+    expect([...(await notices.all()).keys()]).toEqual([WEB]);
+    expect(state.sent).toHaveLength(1);
   });
 
   it('closes an alarm told before this version in the scope it went out in, and keeps the owners of one told before owners were kept', async () => {
@@ -712,10 +844,11 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
     expect(state.sent.slice(2).map(s => [s.payload.title, recipientsOf(s)])).toEqual([
       ['web is recoverable again (ready)', [WEB, TEAM_A, ALICE, 'user:default/carol']],
-      ['Resolved: web is not recoverable', [WEB, TEAM_A, ALICE, 'user:default/carol']],
+      // The alarm rewritten in place for those it went to alone.
+      ['Resolved: web is not recoverable', [TEAM_A, ALICE, 'user:default/carol']],
       // jane, owner and reached, once.
       ['system shop is no longer assessed for recovery', [SHOP, 'user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
-      ['Resolved: system shop is not recoverable', [SHOP, 'user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
+      ['Resolved: system shop is not recoverable', ['user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
     ]);
   });
 

@@ -5,7 +5,7 @@ import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
 import type { NotificationRecipients, NotificationService } from '@backstage/plugin-notifications-node';
 import { createHash } from 'node:crypto';
-import type { ReadinessAlarm, ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
+import type { PastAlarm, ReadinessAlarm, ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
 import type { ReadinessService } from './ReadinessService';
 
 /** The topic owners can filter recovery notices by in the notifications page. */
@@ -109,6 +109,9 @@ export function readinessChange(before: ReadinessNotice | undefined, status: Rea
   return before.status === 'not-recoverable' && isOpen(before.alarm) ? 'regained' : undefined;
 }
 
+/** When the loss an alarm told was first seen: when it was sent, for one sent before that was kept. */
+const lostAt = (alarm: ReadinessAlarm) => alarm.lostAt ?? alarm.sentAt;
+
 /** An alarm this entity has not been told the end of. */
 const isOpen = (alarm: ReadinessAlarm | undefined): alarm is ReadinessAlarm => alarm !== undefined && !alarm.closedAt;
 
@@ -119,7 +122,7 @@ const isOpen = (alarm: ReadinessAlarm | undefined): alarm is ReadinessAlarm => a
  */
 export function nextNotice(before: ReadinessNotice | undefined, entityRef: string, status: ReadinessStatus, at: string): ReadinessNotice {
   if (before?.status === status) return before;
-  const notice: ReadinessNotice = { entityRef, status, since: at };
+  const notice: ReadinessNotice = { entityRef, status, since: at, ...(before?.pastAlarms && { pastAlarms: before.pastAlarms }) };
   if (!before?.alarm?.closedAt) return notice;
   return { ...notice, alarm: before.alarm, ...(before.owners && { owners: before.owners }), ...(before.users && { users: before.users }) };
 }
@@ -221,7 +224,7 @@ export interface Closing {
 export function closingNotice(closings: Closing[], at: string, scope: string): NotificationPayload {
   const refs = closings.map(c => c.before.entityRef);
   const [first] = closings;
-  const since = closings.map(c => c.before.alarm.sentAt).sort()[0];
+  const since = closings.map(c => lostAt(c.before.alarm)).sort()[0];
   const common = { severity: 'low' as const, topic: READINESS_TOPIC, scope, link: recoveryTabLink(first.before.entityRef) };
   if (!first.now) {
     const until = closings.map(c => c.before.absentSince ?? at).sort().at(-1)!;
@@ -268,7 +271,7 @@ export function resolvedAlarm(alarm: ReadinessAlarm, entityRefs: string[], until
   return {
     title: clipped(`Resolved: ${alarm.title}`),
     description:
-      `${one ? 'It was' : 'They were'} not recoverable ${lasted(alarm.sentAt, until)}. ` +
+      `${one ? 'It was' : 'They were'} not recoverable ${lasted(lostAt(alarm), until)}. ` +
       `The newer notice${one ? '' : 's'} about ${entityNames(entityRefs, LISTED_NAMES)} say${one ? 's' : ''} what became of ${one ? 'it' : 'them'}`,
     severity: 'low',
     topic: READINESS_TOPIC,
@@ -282,6 +285,13 @@ export function resolvedAlarm(alarm: ReadinessAlarm, entityRefs: string[], until
 function listedAgain(notice: ReadinessNotice): ReadinessNotice {
   if (!notice.absentSince) return notice;
   const { absentSince: _, ...kept } = notice;
+  return kept;
+}
+
+/** A notice as kept while its entity is seen with `status`: a loss seen untold is dropped once it is recoverable again. */
+function untilNow(notice: ReadinessNotice, status: ReadinessStatus): ReadinessNotice {
+  if (!notice.lossSeen || status === 'not-recoverable') return notice;
+  const { lossSeen: _, ...kept } = notice;
   return kept;
 }
 
@@ -310,6 +320,15 @@ export function noticeRecipients(entityRef: string, told?: ReadinessNotice): Not
 /** Those told of an entity's alarm, kept with it until it is resolved. */
 function keptRecipients(told: ReadinessNotice | undefined): string[] {
   return told?.alarm ? [...(told.owners ?? []), ...(told.users ?? [])] : [];
+}
+
+/**
+ * Those an alarm went to, for it to be rewritten in place: the owners and users kept with it. An
+ * alarm told before users were kept (migration 20261210000600) went to the entity, whose owners
+ * were not all kept: it goes to the entity too (its title names that entity alone).
+ */
+function alarmRecipients(told: { entityRef: string; owners?: string[]; users?: string[] }): string[] {
+  return told.users ? [...(told.owners ?? []), ...told.users] : [told.entityRef, ...(told.owners ?? [])];
 }
 
 /** `refs` as recipients, each once (refs in any case), in their order. */
@@ -406,8 +425,19 @@ function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
 /** Entities in the order of their refs, for notices in an order that does not depend on the database's. */
 const byRef = (a: { entityRef: string }, b: { entityRef: string }) => (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0);
 
-/** What is kept of an entity once the alarm it was in is resolved: its status, and since when. */
-const resolved = ({ entityRef, status, since }: ReadinessNotice): ReadinessNotice => ({ entityRef, status, since });
+/**
+ * What is kept of an entity once an alarm it was in (`scope`) is resolved: without it (and, for its
+ * own alarm, whom that went to), other alarms it is in kept.
+ */
+function withoutAlarm(notice: ReadinessNotice, scope: string): ReadinessNotice {
+  const { alarm, owners, users, pastAlarms, ...rest } = notice;
+  const past = (pastAlarms ?? []).filter(p => p.scope !== scope);
+  return {
+    ...rest,
+    ...(alarm && alarm.scope !== scope && { alarm, ...(owners && { owners }), ...(users && { users }) }),
+    ...(past.length > 0 && { pastAlarms: past }),
+  };
+}
 
 /**
  * Tells entities' owners, through Backstage notifications, when an entity stops being
@@ -453,7 +483,7 @@ export class ReadinessNotifier {
     const kept = new Map(told);
     const decided = items.map(item => {
       const before = told.get(item.entityRef);
-      const seen = before && listedAgain(before);
+      const seen = before && untilNow(listedAgain(before), item.status);
       return { item, before, seen, change: readinessChange(seen, item.status), notice: nextNotice(seen, item.entityRef, item.status, at) };
     });
     const losses = decided.filter(d => d.change === 'lost');
@@ -534,15 +564,24 @@ export class ReadinessNotifier {
         group.map(g => g.loss),
         scope,
       );
+      // Counted from when each was first seen lost, at a sweep that could not send it.
+      const seenLost = (d: (typeof losses)[number]) => d.seen!.lossSeen ?? at;
       if (await send(lostRefs, recipientsOf(lostRefs), payload)) {
-        const alarm: ReadinessAlarm = { scope, title: payload.title, sentAt: at };
+        const alarm: ReadinessAlarm = { scope, title: payload.title, sentAt: at, lostAt: group.map(({ d }) => seenLost(d)).sort()[0] };
         const saved = group.map(({ d }) => {
-          const { owners: _o, users: _u, ...notice } = d.notice;
+          const { owners: o, users: u, alarm: earlier, ...notice } = { ...d.notice, since: seenLost(d) };
           const ref = d.item.entityRef;
-          return { ...notice, alarm, owners: ownersOf(ref), users: usersReached(ownersOf(ref), groups) };
+          // An alarm it was told the end of, still waiting for others it named: kept apart, to
+          // be resolved with this entity in it, for those it went to.
+          const past: PastAlarm[] | undefined = earlier?.closedAt
+            ? [...(notice.pastAlarms ?? []), { ...earlier, closedAt: earlier.closedAt, ...(o && { owners: o }), ...(u && { users: u }) }]
+            : notice.pastAlarms;
+          return { ...notice, ...(past && { pastAlarms: past }), alarm, owners: ownersOf(ref), users: usersReached(ownersOf(ref), groups) };
         });
         await save(saved);
         lost.push(...saved);
+      } else {
+        await save(group.filter(({ d }) => !d.seen!.lossSeen).map(({ d }) => ({ ...d.seen!, lossSeen: at })));
       }
     }
 
@@ -568,12 +607,15 @@ export class ReadinessNotifier {
     const absent: ReadinessNotice[] = [];
     for (const before of [...told.values()].sort(byRef)) {
       if (listed.has(before.entityRef)) continue;
-      // Told it is gone already: its alarm waits for the others it named (resolved below).
+      // Told it is gone already: its alarm waits for the others it named (resolved below); so
+      // does an earlier alarm it was in.
       if (before.alarm?.closedAt) continue;
-      if (before.status !== 'not-recoverable' || !before.alarm) forgotten.push(before.entityRef);
-      // A list without it may have been read while the catalog was being rebuilt: an alarm
-      // is closed only if it is still missing at the next sweep.
-      else if (!before.absentSince) absent.push({ ...before, absentSince: at });
+      if (!isOpen(before.alarm) && before.pastAlarms?.length) continue;
+      // A list without it may have been read while the catalog was being rebuilt: it is
+      // forgotten, or its alarm closed, only if it is still missing at the next sweep (else an
+      // entity back not recoverable would be seen anew, and its loss never told).
+      if (!before.absentSince) absent.push({ ...before, absentSince: at });
+      else if (before.status !== 'not-recoverable' || !before.alarm) forgotten.push(before.entityRef);
       else {
         const alarmed = before as Closing['before'];
         closings.push({
@@ -601,20 +643,30 @@ export class ReadinessNotifier {
     await this.notices.remove(forgotten);
     forgotten.forEach(ref => kept.delete(ref));
 
-    // Alarms whose every entity has been told the end of it: resolved in place.
+    // Alarms whose every entity has been told the end of it: resolved in place. An entity is in
+    // its alarm and in the earlier ones it was lost again from.
+    const memberships = [...kept.values()].flatMap(n => [
+      ...(n.alarm ? [{ entityRef: n.entityRef, alarm: n.alarm, told: alarmRecipients(n) }] : []),
+      ...(n.pastAlarms ?? []).map(p => ({ entityRef: n.entityRef, alarm: p as ReadinessAlarm, told: alarmRecipients({ ...p, entityRef: n.entityRef }) })),
+    ]);
     const alarms = groupBy(
-      [...kept.values()].filter(n => n.alarm).sort((a, b) => a.alarm!.sentAt.localeCompare(b.alarm!.sentAt) || byRef(a, b)),
-      n => n.alarm!.scope,
+      memberships.sort((a, b) => a.alarm.sentAt.localeCompare(b.alarm.sentAt) || byRef(a, b)),
+      m => m.alarm.scope,
     );
     for (const members of alarms) {
-      if (members.some(m => !m.alarm!.closedAt)) continue;
+      if (members.some(m => !m.alarm.closedAt)) continue;
+      const { scope } = members[0].alarm;
       const memberRefs = members.map(m => m.entityRef);
-      const until = members.map(m => m.alarm!.closedAt!).sort().at(-1)!;
-      const recipients = recipientsOf(members.flatMap(m => [m.entityRef, ...keptRecipients(m)]));
-      if (!(await send(memberRefs, recipients, resolvedAlarm(members[0].alarm!, memberRefs, until)))) continue;
-      // Forgotten once gone; else kept without the alarm.
-      await save(members.filter(m => listed.has(m.entityRef)).map(resolved));
-      const gone = members.filter(m => !listed.has(m.entityRef)).map(m => m.entityRef);
+      const until = members.map(m => m.alarm.closedAt!).sort().at(-1)!;
+      // Rewritten in place for those who have it alone: the notifications backend gives anyone
+      // else a new notice with the alarm's title, which may name another entity's run to owners the
+      // naming rule kept it from (an entity's owners now, changed since).
+      const told = [...new Set(members.flatMap(m => m.told))];
+      if (told.length > 0 && !(await send(memberRefs, recipientsOf(told), resolvedAlarm(members[0].alarm, memberRefs, until)))) continue;
+      // Kept without the alarm; forgotten once gone, unless another alarm still waits.
+      const after = members.map(m => withoutAlarm(kept.get(m.entityRef)!, scope));
+      const gone = after.filter(n => !listed.has(n.entityRef) && !n.alarm && !n.pastAlarms).map(n => n.entityRef);
+      await save(after.filter(n => !gone.includes(n.entityRef)));
       await this.notices.remove(gone);
       gone.forEach(ref => kept.delete(ref));
     }
