@@ -376,6 +376,63 @@ describe('DockerHypervisorHost room', () => {
     expect((await host.room!('run-1', [])).unknown).toMatch(/already in use/);
     expect(containers.get(name)).toEqual({ owner: 'someone' });
   });
+
+  it('says what failed where the engine fails the room check, in words that read', async () => {
+    const docker = {
+      info: async () => {
+        throw Object.assign(new Error('(HTTP code 500) server error - layer store: input/output error'), { statusCode: 500 });
+      },
+    } as unknown as Docker;
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nonexistent' });
+    await expect(host.room!('run-1', [])).rejects.toMatchObject({
+      name: 'EngineFailedError',
+      message: "checking the room for run run-1 (disk space and memory) failed: Docker engine 'dr-host' answered HTTP 500: layer store: input/output error",
+    });
+  });
+});
+
+describe('DockerHypervisorHost probe removal', () => {
+  it("removes the run's probe helpers and nothing else of it, and makes no probe container for it again", async () => {
+    const runId = 'run-1';
+    const { docker, state } = engineWithProbe(runId);
+    const lab: LabHandle = { runId, networks: [`rr-${runId}-prod`] };
+    const machine: MachineHandle = { runId, machineRef: 'resource:default/web', id: 'web', hostnames: ['web'] };
+    const removed: string[] = [];
+    const listed: unknown[] = [];
+    const helpers = [
+      { Id: 'probe-id', Names: [`/rr-${runId}-probe`] },
+      // Removed meanwhile (a release beside it): not there to remove, and no failure.
+      { Id: 'gone-id', Names: [`/rr-${runId}-room`] },
+    ];
+    Object.assign(docker, {
+      listContainers: async (options: unknown) => {
+        listed.push(options);
+        return state.probeExists ? helpers : [];
+      },
+    });
+    const getContainer = docker.getContainer.bind(docker);
+    docker.getContainer = ((id: string) =>
+      id === 'probe-id' || id === 'gone-id'
+        ? {
+            remove: async () => {
+              if (id === 'gone-id') throw Object.assign(new Error('no such container'), { statusCode: 404 });
+              removed.push(id);
+              state.probeExists = false;
+            },
+          }
+        : getContainer(id)) as Docker['getContainer'];
+    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nonexistent' });
+    expect(await host.probe(lab, machine, { kind: 'tcp', port: 80 })).toMatchObject({ ok: true });
+    expect(state.created).toBe(1);
+
+    expect(await host.removeProbes(runId)).toEqual([`rr-${runId}-probe`]);
+    expect(removed).toEqual(['probe-id']);
+    // Only the run's helpers: what it restored is no helper.
+    expect(listed).toEqual([{ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`, `${PROBE_LABEL}=true`] } }]);
+    // A probe of the run after that (one still under way when it was removed) makes none again.
+    await expect(host.probe(lab, machine, { kind: 'tcp', port: 80 })).rejects.toThrow(`run ${runId} probes no more`);
+    expect(state.created).toBe(1);
+  });
 });
 
 /** An engine on which machine `name` of the run is already there (a backend stopped mid-restore). */

@@ -172,7 +172,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   room(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
-    return onEngine(this.id, () => this.roomOn(runId, waves), `reading the room run ${runId} needs failed`);
+    return onEngine(this.id, () => this.roomOn(runId, waves), `checking the room for run ${runId} (disk space and memory) failed`);
   }
 
   /**
@@ -554,6 +554,16 @@ export class DockerHypervisorHost implements HypervisorHost {
 
   probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
     return onEngine(this.id, () => this.labProbe.probe(lab, machine, probe), `probing ${machine.machineRef} in the lab of run ${lab.runId} failed`);
+  }
+
+  /**
+   * Removes the run's probe container (and any helper of its left), once the run probes no more:
+   * a failover's machines stay and serve production, and the probe container, holding an address
+   * on each of production's subnets there, has no business beside them. Returns the names removed.
+   * The run's teardown (a failover's release) removes everything else, as always.
+   */
+  removeProbes(runId: string): Promise<string[]> {
+    return onEngine(this.id, () => this.labProbe.removeProbes(runId), `removing the probe container of run ${runId} failed`);
   }
 
   listLabResources(runId?: string): Promise<LabResources> {

@@ -87,6 +87,7 @@ const keptContainer = `kept-01-${suffix}`;
 const keptFailoverRunId = `it-kept-failover-${suffix}`;
 const keptTestRunId = `it-kept-test-${suffix}`;
 const secondFailoverRunId = `it-second-failover-${suffix}`;
+const probedFailoverRunId = `it-probed-failover-${suffix}`;
 const eventContainers = [
   `evt-${suffix}`,
   `evt-before-${suffix}`,
@@ -273,7 +274,7 @@ afterAll(async () => {
   await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
   await recovery.getContainer(strayContainer).remove({ force: true }).catch(() => {});
   await host.teardown(`it-stray-${suffix}`).catch(() => {});
-  for (const id of [limitedRunId, leftRoomRunId, tmpfsRunId, resumedRunId]) await host.teardown(id).catch(() => {});
+  for (const id of [limitedRunId, leftRoomRunId, tmpfsRunId, resumedRunId, probedFailoverRunId]) await host.teardown(id).catch(() => {});
   for (const name of [tmpfsContainer, roVolumeContainer]) await primary.getContainer(name).remove({ force: true, v: true }).catch(() => {});
   await primary.getVolume(roVolumeName).remove().catch(() => {});
   await recovery.getImage(staleProbeImage).remove({ force: true }).catch(() => {});
@@ -2121,5 +2122,37 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       await primary.getContainer(keptContainer).remove({ force: true }).catch(() => {});
       await prodNet.remove().catch(() => {});
     }
+  });
+  it("removes a failover's probe container once its machines are verified, keeping them running on production's subnet; a probe of it after makes none again", async () => {
+    // web-01's capture, on a production subnet no other test's lab has, so the lab keeps it.
+    const web = restorableOf('resource:default/web-01', captures.get('web-01')!);
+    const networks = [{ ...web.runtime.networks[0], subnet: '172.29.88.0/24', gateway: '172.29.88.1', ipv4Address: '172.29.88.10' }];
+    const restorable = { ...web, runtime: { ...web.runtime, networks } };
+    const lab = await host.createLab(probedFailoverRunId, networks, { internal: false });
+    const { machine } = await host.restoreMachine(lab, restorable);
+    await host.startMachine(machine);
+    await host.probe(lab, machine, { kind: 'tcp', port: 80 });
+    const probeName = dockerName('rr', probedFailoverRunId, 'probe');
+    const probe = await recovery.getContainer(probeName).inspect();
+    // It holds an address on production's subnet, from the lab's helper range.
+    expect(probe.NetworkSettings.Networks[lab.networks[0]].IPAddress).toMatch(/^172\.29\.88\./);
+    const machineName = (await recovery.getContainer(machine.id).inspect()).Name.replace(/^\//, '');
+    expect((await host.listLabResources(probedFailoverRunId)).machines).toEqual([machineName, probeName].sort());
+
+    expect(await host.removeProbes(probedFailoverRunId)).toEqual([probeName]);
+    await expect(recovery.getContainer(probeName).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // What the failover keeps is its machine, running, with its production address, and its network.
+    expect(await host.listLabResources(probedFailoverRunId)).toEqual({ machines: [machineName], networks: lab.networks });
+    const kept = await recovery.getContainer(machine.id).inspect();
+    expect(kept.State.Running).toBe(true);
+    expect(kept.NetworkSettings.Networks[lab.networks[0]].IPAddress).toBe('172.29.88.10');
+    // A probe still under way then (one past its deadline) makes no probe container again.
+    await expect(host.probe(lab, machine, { kind: 'tcp', port: 80 })).rejects.toThrow(/probes no more/);
+    await expect(recovery.getContainer(probeName).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await host.removeProbes(probedFailoverRunId)).toEqual([]);
+
+    // Its release removes the rest, as it always did.
+    expect(await host.teardown(probedFailoverRunId)).toEqual({ machines: [machineName], networks: lab.networks });
+    expect(await host.listLabResources(probedFailoverRunId)).toEqual({ machines: [], networks: [] });
   });
 });

@@ -37,6 +37,11 @@ export class LabProbe {
   private readonly probeImage: string;
   private probeImageReady?: Promise<void>;
   private readonly probeContainers = new Map<string, Promise<Docker.Container>>();
+  /**
+   * Runs whose probe helpers were removed for good (a failover done with its verification): a
+   * probe of theirs still under way when they went (one past its deadline) makes none again.
+   */
+  private readonly doneProbing = new Set<string>();
 
   constructor(
     private readonly engineId: string,
@@ -150,6 +155,9 @@ export class LabProbe {
   }
 
   private probeContainer(lab: LabHandle): Promise<Docker.Container> {
+    if (this.doneProbing.has(lab.runId)) {
+      return Promise.reject(new Error(`run ${lab.runId} probes no more: its probe container was removed once its machines were verified`));
+    }
     const key = probeContainerKey(lab);
     let pending = this.probeContainers.get(key);
     if (!pending) {
@@ -220,6 +228,27 @@ export class LabProbe {
     // A probe running meanwhile fails, and its verification tries it again.
     await net.disconnect({ Container: probeId, Force: true });
     await net.connect({ Container: probeId, EndpointConfig: await this.helperEndpoint(runId, network) });
+  }
+
+  /**
+   * Removes run `runId`'s helper containers (its probe container, a room check's a stopped
+   * backend left) and makes none again for it; returns their names. What the run restored stays.
+   */
+  async removeProbes(runId: string): Promise<string[]> {
+    this.doneProbing.add(runId);
+    this.forget(runId);
+    const helpers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`, `${PROBE_LABEL}=true`] } });
+    const removed: string[] = [];
+    for (const c of helpers) {
+      try {
+        await this.docker.getContainer(c.Id).remove({ force: true });
+        removed.push((c.Names?.[0] ?? c.Id).replace(/^\//, ''));
+      } catch (e) {
+        // Gone meanwhile (a release, a teardown beside it), or being removed already.
+        if (!isStatus(e, 404, 409)) throw e;
+      }
+    }
+    return removed.sort();
   }
 
   /** Forgets run `runId`'s probe containers: its teardown removed them. */

@@ -533,6 +533,12 @@ async function capture(name: string, container: string) {
 /** The lab's containers and networks left on the recovery engine. */
 const leftOf = (runId: string) => host.listLabResources(runId);
 
+/**
+ * What the Docker host says of the recovery engine once it is stopped, as a pattern: its socket
+ * gone or refusing, or the connection kept from an earlier call broken (no address said then).
+ */
+const ENGINE_DOWN = `Docker engine 'recovery' is unreachable( at ${RECOVERY.replace(/^unix:\/\//, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})? \\((ENOENT|ECONNREFUSED|EPIPE|ECONNRESET)\\): is it running, and may the backend use it\\?`;
+
 describe('run faults (real engines)', () => {
   beforeAll(async () => {
     const knex = await databases.init('SQLITE_3');
@@ -678,7 +684,20 @@ describe('run faults (real engines)', () => {
       // The host's outage, not the machine's failure: readiness and notices blame no machine.
       expect(run.error!.message).toMatch(/^hypervisor host recovery stopped answering while resource:default\/slow was booting: /);
       expect(run.error!.machineRef).toBeUndefined();
-      expect(run.steps.map(s => s.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Teardown failed: .*the lab stays on recovery/)]));
+      // Whether the lab is still there is unknown while the engine is down: said so, not as a
+      // teardown that failed, and without the engine's words, which the run's failure says.
+      expect(run.steps.filter(s => /teardown/i.test(s.message)).map(s => s.message)).toEqual([
+        'Teardown not checked: hypervisor host recovery cannot be reached; whatever of the lab reached it is removed once it answers, before the next run there or by the cleanup task',
+      ]);
+      expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([{ id: run.id, hypervisorHost: 'recovery' }]);
+      // A run while it is still down fails saying so, not blaming that lab, and leaves none of its own.
+      const next = await testRun(site([{ name: 'slow', container }]));
+      expect(next.status).toBe('failed');
+      expect(next.error).toEqual({
+        message: expect.stringMatching(
+          new RegExp(`^hypervisor host recovery cannot be reached: listing the lab of run ${next.id} failed: ${ENGINE_DOWN}$`),
+        ),
+      });
       expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([{ id: run.id, hypervisorHost: 'recovery' }]);
     } finally {
       engine('start', 'recovery');
@@ -691,6 +710,34 @@ describe('run faults (real engines)', () => {
     expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
     const after = (await recoveryStore.getRun(run.id))!;
     expect(after.steps.map(s => s.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Lab torn down later: removed \d+ containers? and 1 network$/)]));
+  });
+
+  it('fails a run started while the recovery engine is stopped saying the host cannot be reached, with no lab recorded as left; once it is back, runs go ahead', async () => {
+    const container = await machine('down', httpd(), {}, '172.29.77.28');
+    await capture('down', container);
+    const entity = site([{ name: 'down', container }]);
+    engine('stop', 'recovery');
+    const failed: Awaited<ReturnType<typeof testRun>>[] = [];
+    try {
+      for (let i = 0; i < 2; i++) failed.push(await testRun(entity));
+    } finally {
+      engine('start', 'recovery');
+    }
+    timings.run_fails_with_engine_down_ms = failed[0].tookMs;
+    for (const run of failed) {
+      expect(run.status).toBe('failed');
+      // The cause, first and once: no machine blamed, no earlier run's lab, nothing torn down.
+      expect(run.error).toEqual({
+        message: expect.stringMatching(new RegExp(`^hypervisor host recovery cannot be reached: listing the lab of run ${run.id} failed: ${ENGINE_DOWN}$`)),
+      });
+      expect(run.machines.map(m => m.phase)).toEqual(['skipped']);
+      expect(run.steps.filter(s => s.level !== 'info').map(s => s.message)).toEqual([run.error!.message]);
+    }
+    expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
+    const after = await testRun(entity);
+    expect(after.error).toBeUndefined();
+    expect(after.status).toBe('succeeded');
+    expect(await leftOf(after.id)).toEqual({ machines: [], networks: [] });
   });
 
   it('captures the other machines of a scheduled capture while the primary engine is down, and names the engine for the ones on it', async () => {

@@ -60,6 +60,8 @@ const HOST_CALLS: HostCall[] = [
 const MACHINE_CALLS = new Set<HostCall>(['restoreMachine', 'startMachine', 'inspectMachine', 'probe', 'logTail']);
 /** Calls whose failure fails the run: the others give evidence, or clean up, or only warn. */
 const RUN_CALLS = new Set<HostCall>(['createLab', 'restoreMachine', 'startMachine', 'inspectMachine', 'probe']);
+/** Calls that may make part of a run's lab on the host: a run that made none has nothing there. */
+const BUILDING_CALLS = new Set<HostCall>(['room', 'createLab', 'restoreMachine', 'startMachine', 'probe']);
 
 /**
  * What a faulty call does: `slow` answers within its deadline, `late` past it, `hang` never;
@@ -232,6 +234,8 @@ class ScriptedHost extends FakeHost {
   readonly observed: Observed[] = [];
   /** Every call, faulty or not. */
   readonly calls: Array<{ call: HostCall; runId?: string; machineRef?: string }> = [];
+  /** Runs whose first look at the host (what it holds of them, before they build) was made. */
+  private readonly reached = new Set<string>();
   /** Late calls still under way: what they create after the run is debris to remove. */
   readonly late = new Set<Promise<unknown>>();
   /** Hears each call while the script runs, counted. */
@@ -258,16 +262,23 @@ class ScriptedHost extends FakeHost {
 
   private call(call: HostCall, about: About, work: () => Promise<unknown>): Promise<unknown> {
     this.calls.push({ call, ...about });
+    // A run's first listing of its own lab is its look at the host before it builds anything.
+    const reachCheck = call === 'listLabResources' && about.runId !== undefined && !this.reached.has(about.runId);
+    if (reachCheck) this.reached.add(about.runId!);
     if (!this.healed) this.onCall?.(this.calls.length);
     const fault = this.healed ? undefined : this.faultOf(call, about);
     const answered = () => work().then(answer => this.observeAnswer(call, about, answer));
     if (!fault) return answered();
     const afterDeadline = fault.action === 'late' || fault.action === 'lateThrow' || fault.action === 'hang';
+    const throwsInTime = !afterDeadline && fault.action !== 'slow';
+    // An engine out of reach fails the run at its look at the host (also one that does not answer
+    // then) or at its room; at other calls, as a call that fails the run fails it.
+    const outOfReach = !!fault.unavailable && throwsInTime;
     this.observed.push({
       runId: about.runId,
       call,
       machineRef: about.machineRef,
-      fatal: RUN_CALLS.has(call) && fault.action !== 'slow',
+      fatal: reachCheck ? outOfReach || afterDeadline : call === 'room' ? outOfReach : RUN_CALLS.has(call) && fault.action !== 'slow',
       // Past its deadline, the host's error comes too late to say anything.
       unavailable: !!fault.unavailable && !afterDeadline,
       what: `${fault.action}${fault.unavailable ? ' (unavailable)' : fault.notAnError ? ' (not an Error)' : ''} at ${call}${about.machineRef ? ` of ${about.machineRef}` : ''}`,
@@ -415,7 +426,15 @@ describe('RunService under random host faults', () => {
       // A lab an earlier run left, which the host cannot remove, fails the next run there.
       const stuck = /^the lab of run (\S+) is still on fake and could not be removed/.exec(run.error?.message ?? '');
       if (stuck && !host.observed.some(o => o.runId === stuck[1] && o.call === 'teardown')) v.push(`blames the lab of ${stuck[1]}, whose teardown never failed`);
-      if (fatal.length === 0 && !interrupted && !stuck) v.push('failed although the host did nothing that fails a run');
+      if (stuck && host.observed.some(o => o.runId === stuck[1] && o.call === 'teardown' && o.unavailable)) {
+        v.push(`blames the lab of ${stuck[1]}, though the host could not be reached to remove it`);
+      }
+      // The host out of reach: at its look before it builds, its room, its lab, or an earlier run's lab to remove.
+      const hostDown = /^hypervisor host fake (cannot be reached|did not answer within)/.test(run.error?.message ?? '');
+      if (hostDown && !fatal.some(o => o.machineRef === undefined) && !host.observed.some(o => o.call === 'teardown' && o.unavailable)) {
+        v.push(`says the host cannot be reached, though it answered every call that fails a run: ${run.error?.message}`);
+      }
+      if (fatal.length === 0 && !interrupted && !stuck && !hostDown) v.push('failed although the host did nothing that fails a run');
       const named = run.error?.machineRef;
       if (named !== undefined) {
         if (byRef.get(named)?.phase !== 'failed') v.push(`the error names ${named}, which did not fail`);
@@ -425,7 +444,7 @@ describe('RunService under random host faults', () => {
       }
       const outage = /^hypervisor host fake stopped answering while (\S+) was (booting|checked)/.exec(run.error?.message ?? '');
       // Else the lab failed (its network), not a machine: one whose failure the run lost would not do.
-      if (named === undefined && !outage && !interrupted && !stuck && !fatal.some(o => o.machineRef === undefined)) {
+      if (named === undefined && !outage && !interrupted && !stuck && !hostDown && !fatal.some(o => o.machineRef === undefined)) {
         v.push(`names no machine, though only machines failed: ${run.error?.message}`);
       }
       if (outage) {
@@ -466,8 +485,10 @@ describe('RunService under random host faults', () => {
       if (gone.length > 0) v.push(`a failover lost machines it booted: ${gone.join(', ')}`);
       if (run.steps.some(st => st.message.startsWith('Lab torn down'))) v.push('a failover was torn down');
       const ready = run.machines.filter(m => m.phase === 'ready').map(m => m.machineRef);
+      const notReady = run.machines.filter(m => m.restoredAt && m.phase !== 'ready').map(m => m.machineRef);
       const said = run.status === 'succeeded' ? run.steps.find(st => st.message.startsWith('Kept '))?.message : run.error?.message;
-      const running = ready.length > 0 ? ` (left running: ${ready.join(', ')})` : '';
+      const named = [...(ready.length > 0 ? [`left running: ${ready.join(', ')}`] : []), ...(notReady.length > 0 ? [`not ready: ${notReady.join(', ')}`] : [])];
+      const running = named.length > 0 ? ` (${named.join('; ')})` : '';
       if (!said?.includes(`labelled with run ${run.id}${running}: a failover is never torn down automatically`) && !(keptRefs.length === 0 && said?.includes('nothing of it is on fake'))) {
         v.push(`a failover does not say what it keeps${running}: ${said}`);
       }
@@ -550,6 +571,12 @@ describe('RunService under random host faults', () => {
     if (leftAfterFirst.includes(started.id) && !host.observed.some(o => o.runId === started.id && o.call === 'teardown')) {
       violations.push('its lab was recorded as left though no teardown failed');
     }
+    // Nothing of a lab the run never asked the host to build can be there. (A failover's admission
+    // records the lab of the test run it preempts as left whatever that run built, for the failover
+    // to remove first.)
+    const built = (id: string) => host.calls.some(c => c.runId === id && BUILDING_CALLS.has(c.call));
+    const preempted = ended.error?.message.startsWith('Interrupted: preempted');
+    if (leftAfterFirst.includes(started.id) && !built(started.id) && !preempted) violations.push('its lab was recorded as left though it asked the host to build nothing');
     if (violations.length > 0) fail();
 
     // The host is free: the next run is admitted (by a backend up again, where it shut down), and
@@ -576,8 +603,18 @@ describe('RunService under random host faults', () => {
       next = (await store.getRun(admitted!.id))!;
       shown.push(next);
       if (!stillDown || count > 2) break;
-      if (next.status !== 'failed' || !next.error?.message.includes(`the lab of run ${leftAfterFirst[0]} is still on fake and could not be removed`)) {
-        violations.push(`the next run neither removed the lab left nor failed naming it: ${next.error?.message ?? next.status}`);
+      // The teardown out of reach: the host said so, first. Else: the lab in the way, named.
+      const unreachable = s.faults.some(f => f.call === 'teardown' && f.always && f.unavailable);
+      const blocked = unreachable
+        ? next.error?.message.startsWith("hypervisor host fake cannot be reached: Docker engine 'fake' is unreachable (teardown)")
+        : next.error?.message.includes(`the lab of run ${leftAfterFirst[0]} is still on fake and could not be removed`);
+      if (next.status !== 'failed' || !blocked) {
+        violations.push(`the next run neither removed the lab left nor failed ${unreachable ? 'saying the host cannot be reached' : 'naming it'}: ${next.error?.message ?? next.status}`);
+        fail();
+      }
+      // It built nothing: no lab of its own is recorded as left beside the one in its way.
+      if ((await store.runsWithLabLeft('fake')).some(r => r.id === next.id)) {
+        violations.push('the run the left lab held up is recorded as leaving a lab, though it built nothing');
         fail();
       }
       host.heal();
@@ -648,7 +685,7 @@ describe('RunService under random host faults', () => {
     expect(run.error).toMatchObject({
       machineRef: machineRef(1),
       message: expect.stringContaining(
-        `; kept what it booted on fake, labelled with run ${run.id} (left running: ${machineRef(0)}): a failover is never torn down automatically`,
+        `; kept what it booted on fake, labelled with run ${run.id} (left running: ${machineRef(0)}; not ready: ${machineRef(1)}): a failover is never torn down automatically`,
       ),
     });
     // Free: a test recovery is admitted (a host that cannot tell what a failover keeps holds up no run).

@@ -2,7 +2,8 @@ import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
-import type { HypervisorHost, LabHandle, LabResources, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import type { HypervisorHost, LabHandle, LabResources, MachineHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import { EngineError } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
@@ -306,7 +307,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       'warning: Room on fake: restoring the 3 captures takes 1.5 GiB; free space unknown (df in /var/lib/docker said: permission denied)',
       'info: Room on fake: restoring the 3 captures takes 1.5 GiB, 40.0 GiB free in fake:/var/lib/docker; the machines held 512.0 MiB of memory when captured, 12.0 GiB available',
       'info: Room on fake: restoring the 3 captures takes 1.5 GiB, 40.0 GiB free in fake:/var/lib/docker; 2 of the 3 machines (those whose captures say) held 256.0 MiB of memory when captured',
-      'warning: Could not read the room on fake: engine did not answer',
+      'warning: Room on fake unknown, the run goes on without that check: engine did not answer',
     ]);
   });
 
@@ -1139,6 +1140,187 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     return { host, runs, first, engine };
   }
 
+  /**
+   * A host whose engine can go away: while `engine.down`, every call fails as the Docker host's
+   * do when its socket is gone (an EngineError, unreachable), naming what it was doing.
+   */
+  function hostWithEngine(engine: { down: boolean }, host = new FakeHost(needs)) {
+    const calls: string[] = [];
+    const methods = host as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const name of ['createLab', 'restoreMachine', 'startMachine', 'inspectMachine', 'probe', 'logTail', 'listLabResources', 'teardown']) {
+      const original = methods[name].bind(host);
+      methods[name] = async (...args) => {
+        calls.push(name);
+        if (engine.down) {
+          throw new EngineError(
+            `${name} failed: Docker engine 'fake' is unreachable at /run/fake.sock (ENOENT): is it running, and may the backend use it?`,
+            'fake',
+            'unreachable',
+          );
+        }
+        return original(...args);
+      };
+    }
+    return { host, calls };
+  }
+
+  it("fails a run whose host's engine cannot be reached saying so first, with no lab to tear down or record as left; the next one too, until it answers", async () => {
+    const engine = { down: true };
+    const { host, calls } = hostWithEngine(engine);
+    const runs = service(host);
+    for (const attempt of [1, 2]) {
+      const run = await testRunOfWeb(runs);
+      expect({ attempt, status: run.status, error: run.error }).toEqual({
+        attempt,
+        status: 'failed',
+        // The host's failure, said first and once; no machine blamed.
+        error: {
+          message:
+            "hypervisor host fake cannot be reached: listLabResources failed: Docker engine 'fake' is unreachable at /run/fake.sock (ENOENT): is it running, and may the backend use it?",
+        },
+      });
+      expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+      // Nothing was asked of the host that could make part of a lab: nothing to tear down, no
+      // lab recorded as left for the next run to be blamed on.
+      expect(run.steps.filter(s => s.level !== 'info').map(s => s.message)).toEqual([run.error!.message]);
+      expect(await store.runsWithLabLeft()).toEqual([]);
+    }
+    expect(calls).toEqual(['listLabResources', 'listLabResources']);
+
+    engine.down = false;
+    expect((await testRunOfWeb(runs)).status).toBe('succeeded');
+    await runs.shutdown();
+  });
+
+  it("records a lab the engine went away under as left, its teardown not checked rather than failed, and blames no later run on it", async () => {
+    const engine = { down: false };
+    const { host } = hostWithEngine(engine);
+    // The engine stops while data-01 is first restored: the lab and infra-01 are on it.
+    const restore = host.restoreMachine.bind(host);
+    let stopped = false;
+    host.restoreMachine = async (lab, capture) => {
+      if (capture.machineRef === 'resource:default/data-01' && !stopped) engine.down = stopped = true;
+      return restore(lab, capture);
+    };
+    const runs = service(host);
+    const first = await testRunOfWeb(runs);
+    expect(first.status).toBe('failed');
+    expect(first.error?.message).toMatch(/^hypervisor host fake stopped answering while resource:default\/data-01 was booting: restoreMachine failed: Docker engine 'fake' is unreachable at /);
+    // Whether the lab is still there is unknown: said so, without the engine's words again.
+    expect(first.steps.filter(s => /teardown/i.test(s.message))).toEqual([
+      {
+        at: expect.any(String),
+        level: 'warning',
+        message:
+          'Teardown not checked: hypervisor host fake cannot be reached; whatever of the lab reached it is removed once it answers, before the next run there or by the cleanup task',
+      },
+    ]);
+    expect(await store.runsWithLabLeft()).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+
+    // While it is still down, the next run fails as the host's, not on the lab left.
+    const next = await testRunOfWeb(runs);
+    expect(next.error?.message).toMatch(/^hypervisor host fake cannot be reached: listLabResources failed: Docker engine 'fake' is unreachable/);
+    expect(next.error?.message).not.toContain(first.id);
+    expect(await store.runsWithLabLeft()).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+
+    // Once it answers, the lab left goes before the next run builds its own, as before.
+    engine.down = false;
+    expect((await testRunOfWeb(runs)).status).toBe('succeeded');
+    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
+    expect((await store.getRun(first.id))!.steps.at(-1)!.message).toMatch(/^Lab torn down later: removed 1 container and 1 network$/);
+    await runs.shutdown();
+  });
+
+  it('keeps recorded, as not checked, the lab of a run whose lab creation the engine broke off: it may have made part of it', async () => {
+    const engine = { down: false };
+    const { host } = hostWithEngine(engine);
+    const create = host.createLab.bind(host);
+    // The engine made the network, then went away before it answered.
+    host.createLab = async (runId, networks) => {
+      await create(runId, networks);
+      engine.down = true;
+      throw new EngineError("createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?", 'fake', 'unreachable');
+    };
+    const runs = service(host);
+    const run = await testRunOfWeb(runs);
+    expect(run.error).toEqual({
+      message: "hypervisor host fake cannot be reached: createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?",
+    });
+    expect(run.steps.at(-1)).toMatchObject({ level: 'warning', message: expect.stringMatching(/^Teardown not checked: hypervisor host fake cannot be reached; /) });
+    expect(await store.runsWithLabLeft()).toEqual([{ id: run.id, hypervisorHost: 'fake' }]);
+    engine.down = false;
+    await runs.cleanUpInterruptedRuns();
+    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
+    expect((await store.getRun(run.id))!.steps.at(-1)!.message).toBe('Lab torn down later: removed 0 containers and 1 network');
+    await runs.shutdown();
+  });
+
+  it('fails a run whose host stops answering as it reads the room, before it builds the lab', async () => {
+    const engine = { down: false };
+    const { host, calls } = hostWithEngine(engine);
+    const roomy = Object.assign(host, {
+      room: async () => {
+        engine.down = true;
+        throw new EngineError("checking the room failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED): is it running, and may the backend use it?", 'fake', 'unreachable');
+      },
+    });
+    const runs = service(roomy);
+    const run = await testRunOfWeb(runs);
+    expect(run.error?.message).toBe(
+      "hypervisor host fake cannot be reached: checking the room failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED): is it running, and may the backend use it?",
+    );
+    expect(calls).not.toContain('createLab');
+    await runs.shutdown();
+  });
+
+  it("removes a failover's probe helpers once its machines are verified: what it keeps is its machines, counted as named", async () => {
+    /** A host whose probes make a probe container in the lab, as the Docker host's do. */
+    class ProbingHost extends FakeHost {
+      readonly removals: string[] = [];
+      async probe(lab: LabHandle, machine: MachineHandle, spec: Parameters<FakeHost['probe']>[2]) {
+        this.labels.set(`${lab.runId}/probe`, lab.runId);
+        return super.probe(lab, machine, spec);
+      }
+      async removeProbes(runId: string) {
+        this.removals.push(runId);
+        this.labels.delete(`${runId}/probe`);
+      }
+    }
+    const host = new ProbingHost(needs);
+    const runs = service(host);
+    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await runs.waitFor(failover.id);
+    const run = (await store.getRun(failover.id))!;
+    expect(run.status).toBe('succeeded');
+    expect(host.removals).toEqual([failover.id]);
+    expect((await host.listLabResources(failover.id)).machines).toEqual(
+      ['resource:default/infra-01', 'resource:default/data-01', 'resource:default/web-01'].map(m => `${failover.id}/${m}`),
+    );
+    expect(run.steps.map(s => s.message)).toContainEqual(
+      `Kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01, resource:default/web-01): ` +
+        `a failover is never torn down automatically; release it once production runs on its primary machines again (recovery release ${failover.id}, or POST /runs/${failover.id}/release)`,
+    );
+
+    // A host that could not remove its probe: the summary names each container it counts.
+    const stuck = new ProbingHost(needs);
+    stuck.removeProbes = async () => {
+      throw new Error('engine said no');
+    };
+    const logger = mockServices.logger.mock();
+    const again = service(stuck, {}, demoGraph, logger);
+    await runs.releaseFailover(failover.id);
+    const second = await again.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    await again.waitFor(second.id);
+    const kept = (await store.getRun(second.id))!.steps.find(s => s.message.startsWith('Kept '))!.message;
+    const containers = (await stuck.listLabResources(second.id)).machines;
+    expect(containers).toHaveLength(4);
+    expect(kept).toContain(`Kept 4 containers (${containers.join(', ')}) and 1 network (lab-${second.id}-prod) on fake`);
+    expect(logger.warn).toHaveBeenCalledWith(`Run ${second.id}: could not remove its probe helpers from fake: engine said no; its release removes them`);
+    await again.releaseFailover(second.id);
+    expect(stuck.labels.size).toBe(0);
+  });
+
   it('a lab its teardown left on the host is removed before the next run there, or that run fails saying whose lab is in the way', async () => {
     const { host, runs, first, engine } = await labLeftBehind();
     // The recovery itself succeeded; its lab is still there.
@@ -1536,7 +1718,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const run = (await store.getRun(failover.id))!;
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(
-      `Interrupted: the backend is shutting down; kept 1 container and 1 network on fake, labelled with run ${failover.id}: a failover is never torn down automatically`,
+      // Its one container is named: the machine it was verifying, not ready.
+      `Interrupted: the backend is shutting down; kept 1 container and 1 network on fake, labelled with run ${failover.id} (not ready: resource:default/infra-01): a failover is never torn down automatically`,
     );
     expect(await failoverHost.listLabResources(failover.id)).toEqual({
       machines: [`${failover.id}/resource:default/infra-01`],
@@ -1587,7 +1770,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error).toEqual({
       machineRef: 'resource:default/web-01',
       probe: 'tcp:1',
-      message: `resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused; kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01): a failover is never torn down automatically`,
+      // The three containers it counts are the three machines it names: two running, one not ready.
+      message: `resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused; kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01; not ready: resource:default/web-01): a failover is never torn down automatically`,
     });
     expect(await host.listLabResources(failover.id)).toEqual({
       machines: ['resource:default/infra-01', 'resource:default/data-01', 'resource:default/web-01'].map(m => `${failover.id}/${m}`),
@@ -1851,11 +2035,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await orphanOnHost(host, 'orphan');
     // Its heartbeat is fresh: nothing to claim yet (the task would look next in 30 s).
     expect(await runs.sweepInterruptedRuns()).toEqual([]);
+    // Failed by the claim, then told what its teardown removed: waited for whole.
     await vi.waitFor(async () => {
-      expect((await store.getRun('orphan'))!.status).toBe('failed');
+      expect((await store.getRun('orphan'))!).toMatchObject({
+        status: 'failed',
+        error: { message: 'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network' },
+      });
     }, eventually);
     const run = (await store.getRun('orphan'))!;
-    expect(run.error?.message).toBe('Interrupted: the backend driving this run stopped; removed 0 containers and 1 network');
     // Stale by staleAfterMs (1 s), not sooner, and claimed at once.
     const claimedAfter = Date.parse(run.finishedAt!) - beatAt;
     expect(claimedAfter).toBeGreaterThanOrEqual(options.staleAfterMs);

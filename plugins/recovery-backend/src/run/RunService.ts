@@ -43,6 +43,7 @@ import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import { withDeadline } from './deadline';
 import {
+  HostUnreachable,
   HypervisorHostBusyError,
   KeptFailoverError,
   MachineFailure,
@@ -111,6 +112,18 @@ export interface StartRunRequest {
 
 // A teardown must still run while the backend shuts down, under its own deadline only.
 const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * What a hypervisor host may do beyond HypervisorHost: remove, once a run probes its machines no
+ * more, the helpers it made for probing them (the Docker host's probe container, which holds an
+ * address on each lab network). A failover keeps its machines on the host, where they serve
+ * production; its probe container on production's subnets serves nothing. A host without it keeps
+ * them until the run's teardown, or a failover's release.
+ */
+export interface ProbeHelpers {
+  /** Removes the run's probe helpers, and makes none again for it. Idempotent. */
+  removeProbes?(runId: string): Promise<unknown>;
+}
 
 /**
  * Why a replica fails a run whose driver looks gone: its claim's error, until the replica adds
@@ -453,7 +466,7 @@ export class RunService {
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
         if (run.mode === 'failover') {
-          teardownNote = `; ${await this.keep(host, run.id, readyMachines(run.machines))}`;
+          teardownNote = `; ${await this.keep(host, run.id, run.machines)}`;
         } else {
           // Left (since the claim) until removed: a backend that stops during this teardown
           // leaves it to the cleanup task.
@@ -461,7 +474,10 @@ export class RunService {
           await this.store.setLabLeft(run.id, false);
         }
       } catch (error) {
-        teardownNote = `; teardown failed: ${messageOf(error)}`;
+        // Still recorded as left (the claim did): whatever of it reached the host goes later.
+        teardownNote = isHostUnreachable(error)
+          ? `; teardown not checked: hypervisor host ${run.hypervisorHost} cannot be reached (${messageOf(error)})`
+          : `; teardown failed: ${messageOf(error)}`;
       }
       const message = `${ORPHANED}${teardownNote}`;
       await this.store.setFailedRunError(run.id, { message });
@@ -491,7 +507,9 @@ export class RunService {
       await this.store.setLabLeft(run.id, false);
     } catch (error) {
       // Left recorded with the claim: the next run there, or this task, removes it.
-      note = `its lab stays on ${run.hypervisorHost} until it is removed before the next run there or by the cleanup task (teardown failed: ${messageOf(error)})`;
+      note = isHostUnreachable(error)
+        ? `its teardown is not checked: hypervisor host ${run.hypervisorHost} cannot be reached (${messageOf(error)}); whatever of its lab reached it is removed once it answers, before the next run there or by the cleanup task`
+        : `its lab stays on ${run.hypervisorHost} until it is removed before the next run there or by the cleanup task (teardown failed: ${messageOf(error)})`;
     }
     const message = `The backend driving this run stopped during its teardown, after the run had ${status}: that result stands; ${note}`;
     await this.store.appendStep(run.id, { at: at.toISOString(), level: 'warning', message });
@@ -500,14 +518,15 @@ export class RunService {
 
   /**
    * Tears down the labs that runs left on their host when their own teardown failed (on `only`,
-   * or on every host); returns the runs whose lab is still there, with why. `removing` hears of
-   * each before its teardown, which may take a step deadline.
+   * or on every host); returns the runs whose lab is still there, with why, and whether that is
+   * that the host cannot be reached. `removing` hears of each before its teardown, which may take
+   * a step deadline.
    */
   private async removeLeftLabs(
     only?: HypervisorHost,
     removing?: (runId: string) => Promise<void>,
-  ): Promise<Array<{ runId: string; error: string }>> {
-    const stuck: Array<{ runId: string; error: string }> = [];
+  ): Promise<Array<{ runId: string; error: string; unreachable: boolean }>> {
+    const stuck: Array<{ runId: string; error: string; unreachable: boolean }> = [];
     for (const left of await this.store.runsWithLabLeft(only?.id)) {
       if (this.driving.has(left.id)) continue;
       await removing?.(left.id);
@@ -518,7 +537,7 @@ export class RunService {
         if (!(await this.store.setLabLeft(left.id, false))) continue;
         await this.store.appendStep(left.id, { at: now(), level: 'info', message: `Lab torn down later: removed ${describeResources(removed)}` });
       } catch (error) {
-        stuck.push({ runId: left.id, error: messageOf(error) });
+        stuck.push({ runId: left.id, error: messageOf(error), unreachable: isHostUnreachable(error) });
       }
     }
     return stuck;
@@ -562,6 +581,9 @@ export class RunService {
       return driven ? Promise.resolve() : removeDebris();
     };
     let lab: LabHandle | undefined;
+    // Whether the run has asked the host for anything that may leave part of its lab there (its
+    // room, its lab): until then a failure has nothing of it to tear down, or to record as left.
+    let labStarted = false;
     try {
       await recorder.status('running', { startedAt: now() });
       await recorder.step(
@@ -595,25 +617,37 @@ export class RunService {
         // Its driver, if this backend's, tears it down itself: not alongside it.
         await this.done.get(id);
       }
+      // A host whose engine cannot be reached fails the run here, before anything of its lab
+      // could be made there: said as the cause, not as an earlier run's lab in the way.
+      await this.reachHost(host, runId);
       // A lab an earlier run could not tear down would clash with this one's networks.
       const [stuck] = await this.removeLeftLabs(host, left =>
         recorder.step(`Removing the lab run ${left} left on ${host.id}, before building this run's`),
       );
+      if (stuck?.unreachable) throw new HostUnreachable(`hypervisor host ${host.id} cannot be reached: ${stuck.error}`);
       if (stuck) {
         throw new Error(
           `the lab of run ${stuck.runId} is still on ${host.id} and could not be removed (${stuck.error}): remove what is labelled with that run, or mend the host, and try again`,
         );
       }
-      await this.checkRoom(recorder, host, runId, waves.map(wave => wave.map(m => captures.get(m)!)), driving, removeLate);
+      // Set as each call that may make part of the lab is made: one the run stops before is not.
+      const building = () => {
+        labStarted = true;
+      };
+      await this.checkRoom(recorder, host, runId, waves.map(wave => wave.map(m => captures.get(m)!)), driving, removeLate, building);
       const networks = labNetworks([...captures.values()]);
       const labStartedAt = new Date().toISOString();
       lab = await withDeadline(
-        () => host.createLab(runId, networks, { internal: run.mode === 'test' }),
+        () => (building(), host.createLab(runId, networks, { internal: run.mode === 'test' })),
         this.options.stepTimeoutMs,
         'Creating the lab',
         driving,
         removeLate,
-      );
+      ).catch(error => {
+        throw isHostUnreachable(error) && !driving.aborted
+          ? new HostUnreachable(`hypervisor host ${host.id} cannot be reached: ${messageOf(error)}`)
+          : error;
+      });
       await recorder.step(
         `Created ${run.mode === 'test' ? 'isolated ' : ''}network ${lab.networks.join(', ')}`,
       );
@@ -644,12 +678,12 @@ export class RunService {
       if (critical) await recorder.step(critical);
       if (run.mode === 'failover') {
         // What serves production now, and how it ends: the next test recovery would be refused.
-        const kept = await this.keep(host, runId, readyMachines(recorder.machines()));
+        const kept = await this.keep(host, runId, recorder.machines());
         await recorder.step(
           `${kept[0].toUpperCase()}${kept.slice(1)}; release it once production runs on its primary machines again (recovery release ${runId}, or POST /runs/${runId}/release)`,
         );
       }
-      await this.finish(recorder, host, run, 'succeeded', { rtoSeconds });
+      await this.finish(recorder, host, run, 'succeeded', { rtoSeconds }, undefined, { labStarted });
     } catch (error) {
       // Claimed by another replica (the run looked orphaned): its failure stands, and whatever
       // failed here may be that replica tearing the lab down, no failure of this run's.
@@ -667,10 +701,15 @@ export class RunService {
       const reason = interrupted
         ? `${INTERRUPTED_PREFIX}the backend is shutting down`
         : failure.message;
+      // The host's engine is out of reach: the teardown, which cannot reach it either, need not
+      // say why again.
+      const hostDown = !interrupted && failure instanceof HostUnreachable;
       let message = reason;
       // Production is gone: what a failover booted stays, failed or interrupted, and the
-      // failure says what is left running.
-      if (run.mode === 'failover') message += `; ${await this.keep(host, runId, readyMachines(recorder.machines()))}`;
+      // failure says what is left running. One that made nothing there says so.
+      if (run.mode === 'failover') {
+        message += `; ${labStarted ? await this.keep(host, runId, recorder.machines()) : `nothing of it is on ${host.id}`}`;
+      }
       await recorder.step(message, undefined, 'error');
       try {
         await this.finish(
@@ -685,6 +724,7 @@ export class RunService {
               : { machineRef: failure.machineRef, probe: failure.probe, message },
           },
           interrupted ? reason : `the run failed: ${reason}`,
+          { labStarted, hostDown },
         );
       } catch (finishError) {
         if (!(finishError instanceof RunSuperseded)) throw finishError;
@@ -745,17 +785,60 @@ export class RunService {
   }
 
   /**
-   * What a failover that failed or was interrupted leaves on the host, said in its failure, with
-   * the machines that were `running` (ready): they may already serve production, so nothing
-   * removes them automatically.
+   * What a failover leaves on the host once it probes no more (it succeeded, failed or was
+   * interrupted), said in its timeline or failure: its machines may already serve production, so
+   * nothing removes them automatically. Its probe helpers go first: one holds an address on each
+   * of production's subnets, and serves nothing. `machines` are the run's: those that were ready
+   * are said left running, those restored but not ready named apart, so the containers counted
+   * are those named (each container by its name where the host keeps others).
    */
-  private async keep(host: HypervisorHost, runId: string, running: string[] = []): Promise<string> {
+  private async keep(host: HypervisorHost, runId: string, machines: RunMachine[] = []): Promise<string> {
+    await this.removeProbes(host, runId);
     const kept = await this.labResources(host, runId);
+    const running = readyMachines(machines);
+    const notReady = machines.filter(m => m.restoredAt && m.phase !== 'ready').map(m => m.machineRef);
     // Refused before it made anything (the host keeps an earlier failover's machines, say): no
     // note of what stays, which would read as if something did.
     if (kept && running.length === 0 && kept.machines.length + kept.networks.length === 0) return `nothing of it is on ${host.id}`;
-    const left = running.length > 0 ? ` (left running: ${running.join(', ')})` : '';
-    return `kept ${kept ? describeResources(kept) : 'what it booted'} on ${host.id}, labelled with run ${runId}${left}: a failover is never torn down automatically`;
+    const named = [
+      ...(running.length > 0 ? [`left running: ${running.join(', ')}`] : []),
+      ...(notReady.length > 0 ? [`not ready: ${notReady.join(', ')}`] : []),
+    ];
+    // Each container by its name where they are not all the machines named (a helper the host
+    // could not remove, one made by hand).
+    const what = !kept ? 'what it booted' : describeResources(kept, named.length > 0 && kept.machines.length !== running.length + notReady.length);
+    return `kept ${what} on ${host.id}, labelled with run ${runId}${named.length > 0 ? ` (${named.join('; ')})` : ''}: a failover is never torn down automatically`;
+  }
+
+  /**
+   * Removes the helpers the host made to probe the run's machines (see ProbeHelpers), within the
+   * step deadline. One that fails is logged: the run's release removes them with the rest.
+   */
+  private async removeProbes(host: HypervisorHost & ProbeHelpers, runId: string): Promise<void> {
+    if (!host.removeProbes) return;
+    await withDeadline(() => host.removeProbes!(runId), this.options.stepTimeoutMs, 'removing the probe helpers', NEVER_ABORTED, async () => {}).catch(error =>
+      this.logger.warn(`Run ${runId}: could not remove its probe helpers from ${host.id}: ${messageOf(error)}; its release removes them`),
+    );
+  }
+
+  /**
+   * Asks the host what it holds of the run, before the run asks it for anything that may make
+   * part of its lab there: a host whose engine cannot be reached, or does not answer within the
+   * step deadline, fails the run as that, with nothing of its lab to remove. An error the host
+   * answers with holds up nothing: the run's own steps say whether it can build the lab. Not cut
+   * short by the run's interruption, as the removal of labs left after it is not: an interrupted
+   * run still clears those away; it stops at its next step.
+   */
+  private async reachHost(host: HypervisorHost, runId: string): Promise<void> {
+    const timedOut = new MachineFailure(
+      `hypervisor host ${host.id} did not answer within ${this.options.stepTimeoutMs / 1000} s when asked what it holds of this run: is its engine hung?`,
+    );
+    try {
+      await withDeadline(() => host.listLabResources(runId), this.options.stepTimeoutMs, () => timedOut, NEVER_ABORTED, async () => {});
+    } catch (error) {
+      if (error === timedOut) throw new HostUnreachable(timedOut.message);
+      if (isHostUnreachable(error)) throw new HostUnreachable(`hypervisor host ${host.id} cannot be reached: ${messageOf(error)}`);
+    }
   }
 
   /**
@@ -804,9 +887,15 @@ export class RunService {
     result: Pick<RecoveryRun, 'rtoSeconds' | 'error'>,
     /** Why a machine still in progress when the run failed stopped. */
     unfinishedReason = 'the run failed',
+    /**
+     * `labStarted`: the run asked the host for something that may have made part of its lab (else
+     * there is nothing to tear down). `hostDown`: the run failed as its host cannot be reached,
+     * which a teardown that cannot reach it either need not say again.
+     */
+    { labStarted = true, hostDown = false }: { labStarted?: boolean; hostDown?: boolean } = {},
   ): Promise<void> {
     // A test lab goes; a failover keeps what it booted, failed or interrupted (its failure says so).
-    if (run.mode === 'test') {
+    if (run.mode === 'test' && labStarted) {
       // The run is finished only once its lab is gone (a run admitted next must not find it there),
       // but its result stands from now: a backend stopped during the teardown leaves it to whichever
       // claims the run, which finishes it so rather than as interrupted (cleanUpInterruptedRuns).
@@ -819,12 +908,23 @@ export class RunService {
           `Lab torn down: removed ${describeResources(removed)}`,
         );
       } catch (error) {
+        // Recorded as left either way: the host may hold part of the lab, which the next run there
+        // or the cleanup task removes. Where it cannot be reached, whether it does is unknown.
         await this.store.setLabLeft(run.id, true);
-        await recorder.step(
-          `Teardown failed: ${messageOf(error)}; the lab stays on ${host.id} until it is removed before the next run there or by the cleanup task`,
-          undefined,
-          'error',
-        );
+        if (isHostUnreachable(error)) {
+          await recorder.step(
+            `Teardown not checked: hypervisor host ${host.id} cannot be reached${hostDown ? '' : ` (${messageOf(error)})`}; ` +
+              'whatever of the lab reached it is removed once it answers, before the next run there or by the cleanup task',
+            undefined,
+            'warning',
+          );
+        } else {
+          await recorder.step(
+            `Teardown failed: ${messageOf(error)}; the lab stays on ${host.id} until it is removed before the next run there or by the cleanup task`,
+            undefined,
+            'error',
+          );
+        }
       }
     }
     // No machine of a finished run may stay waiting or in progress. Settled last, with the run,
@@ -849,13 +949,15 @@ export class RunService {
     waves: StoredCapture[][],
     signal: AbortSignal,
     removeLate: () => Promise<unknown>,
+    /** Hears that the room is asked: the host may leave something of the run's there (a helper). */
+    building: () => void,
   ): Promise<void> {
     if (!host.room) return;
     const captures = waves.flat();
     let room: HostRoom;
     try {
       room = await withDeadline(
-        () => host.room!(runId, waves.map(wave => wave.map(restorable))),
+        () => (building(), host.room!(runId, waves.map(wave => wave.map(restorable)))),
         this.options.stepTimeoutMs,
         'Reading the room on the host',
         signal,
@@ -863,7 +965,9 @@ export class RunService {
       );
     } catch (error) {
       signal.throwIfAborted();
-      await recorder.step(`Could not read the room on ${host.id}: ${messageOf(error)}`, undefined, 'warning');
+      // Its engine went out of reach since the run found it: nothing else of the run would reach it.
+      if (isHostUnreachable(error)) throw new HostUnreachable(`hypervisor host ${host.id} cannot be reached: ${messageOf(error)}`);
+      await recorder.step(`Room on ${host.id} unknown, the run goes on without that check: ${messageOf(error)}`, undefined, 'warning');
       return;
     }
     const needed = `restoring the ${captures.length} capture${captures.length === 1 ? '' : 's'} takes ${formatBytes(room.neededBytes)}`;
@@ -965,10 +1069,10 @@ export class RunService {
     if (!(await this.stillDriven(recorder.runId))) return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
     // The host stopped answering (its engine went away): the run failed at the host, not at this
     // machine, which readiness and owners' notices would otherwise blame.
-    if ((error as Error)?.name === 'ServiceUnavailableError') {
+    if (isHostUnreachable(error)) {
       await recorder.machine(machineRef, 'failed', { finishedAt: now(), message: messageOf(error) }, afterReady);
       // Said once, as the run's failure.
-      return new Error(`hypervisor host ${host.id} stopped answering while ${machineRef} was ${afterReady ? 'checked' : 'booting'}: ${messageOf(error)}`);
+      return new HostUnreachable(`hypervisor host ${host.id} stopped answering while ${machineRef} was ${afterReady ? 'checked' : 'booting'}: ${messageOf(error)}`);
     }
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
@@ -1228,5 +1332,10 @@ const describeResources = (resources: LabResources, named = false) => {
   return `${counted(resources.machines.length, 'container')}${list(resources.machines)} and ${counted(resources.networks.length, 'network')}${list(resources.networks)}`;
 };
 const messageOf = (error: unknown) => String((error as Error)?.message ?? error);
+/**
+ * Whether the host's engine could not be reached, or did not answer in time: a provider's
+ * EngineError of that kind (503) is named so, as @backstage/errors' ServiceUnavailableError is.
+ */
+const isHostUnreachable = (error: unknown) => (error as Error | undefined)?.name === 'ServiceUnavailableError';
 const seconds = (from?: string, to?: string) =>
   from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';

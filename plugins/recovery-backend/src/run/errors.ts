@@ -20,6 +20,12 @@ export class MachineFailure extends Error {
 export class RunSuperseded extends Error {}
 
 /**
+ * The run failed because its hypervisor host could not be reached, or stopped answering: the
+ * host's failure, not a machine's. Its message says so first, then the host's own words.
+ */
+export class HostUnreachable extends Error {}
+
+/**
  * The hypervisor host runs another lab: worth trying again later, unlike the other conflicts
  * (a machine never captured). Still a 409, told apart by its name in the error body.
  */
