@@ -371,9 +371,13 @@ spec:
     const { run } = failedAt;
     expect(run.error!.message).toMatch(new RegExp(`^${INTERRUPTED_PREFIX}the backend driving this run stopped; kept `));
     expect(run.error!.message).toContain('a failover is never torn down automatically');
-    // Kept as they were: nothing removed, infra-01 still running.
+    // Kept as they were, infra-01 still running; only the lab's probe is gone (it served the run's
+    // checks, and held an address on production's subnet).
     const after = await onRecoveryHost(runId);
-    expect(after.containers.map(c => c.name)).toEqual(expect.arrayContaining(kept.containers.map(c => c.name)));
+    const names = after.containers.map(c => c.name);
+    expect(kept.containers.map(c => c.name)).toContainEqual(expect.stringMatching(/-probe$/));
+    expect(names).toEqual(expect.arrayContaining(kept.containers.map(c => c.name).filter(n => !n.endsWith('-probe'))));
+    expect(names.filter(n => n.endsWith('-probe'))).toEqual([]);
     expect(after.containers.find(c => c.name.includes('infra-01'))?.state).toBe('running');
     expect(after.networks).toEqual(kept.networks);
     expect(Object.fromEntries(run.machines.map(m => [m.machineRef, m.phase]))).toEqual({

@@ -323,6 +323,14 @@ export interface HypervisorHost {
     probe: ProbeSpec,
   ): Promise<ProbeResult>;
   logTail(machine: MachineHandle, lines: number): Promise<string>;
+  /**
+   * Removes, once the run probes its machines no more, the helpers the host made for probing them
+   * (a probe container holding an address on each lab network), and makes none again for the run.
+   * A failover keeps its machines, where they serve production; its probe there serves nothing. A
+   * host without it keeps them until the run's teardown, or a failover's release. Idempotent;
+   * gives the names of what it removed.
+   */
+  removeProbes?(runId: string): Promise<string[]>;
   /** Lists what still carries the run's label (or every run's, without a run id). */
   listLabResources(runId?: string): Promise<LabResources>;
   /** Removes everything labelled with the run id. Idempotent. */

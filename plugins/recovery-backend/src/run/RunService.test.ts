@@ -1285,6 +1285,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       async removeProbes(runId: string) {
         this.removals.push(runId);
         this.labels.delete(`${runId}/probe`);
+        return [`${runId}/probe`];
       }
     }
     const host = new ProbingHost(needs);

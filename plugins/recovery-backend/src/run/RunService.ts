@@ -114,18 +114,6 @@ export interface StartRunRequest {
 const NEVER_ABORTED = new AbortController().signal;
 
 /**
- * What a hypervisor host may do beyond HypervisorHost: remove, once a run probes its machines no
- * more, the helpers it made for probing them (the Docker host's probe container, which holds an
- * address on each lab network). A failover keeps its machines on the host, where they serve
- * production; its probe container on production's subnets serves nothing. A host without it keeps
- * them until the run's teardown, or a failover's release.
- */
-export interface ProbeHelpers {
-  /** Removes the run's probe helpers, and makes none again for it. Idempotent. */
-  removeProbes?(runId: string): Promise<unknown>;
-}
-
-/**
  * Why a replica fails a run whose driver looks gone: its claim's error, until the replica adds
  * to it what it tore down or kept (see cleanUpInterruptedRuns).
  */
@@ -811,10 +799,10 @@ export class RunService {
   }
 
   /**
-   * Removes the helpers the host made to probe the run's machines (see ProbeHelpers), within the
+   * Removes the helpers the host made to probe the run's machines (HypervisorHost.removeProbes), within the
    * step deadline. One that fails is logged: the run's release removes them with the rest.
    */
-  private async removeProbes(host: HypervisorHost & ProbeHelpers, runId: string): Promise<void> {
+  private async removeProbes(host: HypervisorHost, runId: string): Promise<void> {
     if (!host.removeProbes) return;
     await withDeadline(() => host.removeProbes!(runId), this.options.stepTimeoutMs, 'removing the probe helpers', NEVER_ABORTED, async () => {}).catch(error =>
       this.logger.warn(`Run ${runId}: could not remove its probe helpers from ${host.id}: ${messageOf(error)}; its release removes them`),
