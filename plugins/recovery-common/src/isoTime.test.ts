@@ -49,6 +49,8 @@ describe('readIsoTime', () => {
         '2026-11-02T25:00:00Z',
         '2026-11-02T01:60:00Z',
         '2026-11-02T01:00:60Z',
+        '2016-12-31T23:59:60Z',
+        '2016-12-31T23:59:61Z',
         '2026-11-02T01:00:00+24:00',
         '2026-11-02T01:00:00-02:60',
       ].map(text => [text, readIsoTime(text)]),
@@ -67,9 +69,27 @@ describe('readIsoTime', () => {
       '2026-11-00T00:00:00Z': { kind: 'value', problem: '2026-11-00 does not exist: November 2026 has 30 days' },
       '2026-11-02T25:00:00Z': { kind: 'value', problem: 'hour 25 does not exist (00 to 23)' },
       '2026-11-02T01:60:00Z': { kind: 'value', problem: 'minute 60 does not exist (00 to 59)' },
-      '2026-11-02T01:00:60Z': { kind: 'value', problem: 'second 60 does not exist (00 to 59)' },
+      '2026-11-02T01:00:60Z': { kind: 'value', problem: 'second 60 does not exist (00 to 59; 60 only for a leap second, at 23:59:60 UTC)' },
+      '2016-12-31T23:59:60Z': { kind: 'value', problem: 'second 60 is a leap second: write 23:59:59 or 00:00:00 of the next day' },
+      '2016-12-31T23:59:61Z': { kind: 'value', problem: 'second 61 does not exist (00 to 59)' },
       '2026-11-02T01:00:00+24:00': { kind: 'value', problem: 'zone offset +24:00 does not exist (at most 23:59 either way)' },
       '2026-11-02T01:00:00-02:60': { kind: 'value', problem: 'zone offset -02:60 does not exist (at most 23:59 either way)' },
     });
+  });
+
+  it('reads a leap second where asked, at 23:59:60 UTC whatever the zone, as the last millisecond before midnight', () => {
+    const endOf2016 = Date.UTC(2016, 11, 31, 23, 59, 59, 999);
+    expect(readIsoTime('2016-12-31T23:59:60Z', { leapSecond: true })).toEqual({ ms: endOf2016 });
+    expect(readIsoTime('2016-12-31T23:59:60.5Z', { leapSecond: true })).toEqual({ ms: endOf2016 });
+    expect(readIsoTime('2017-01-01T00:59:60+01:00', { leapSecond: true })).toEqual({ ms: endOf2016 });
+    expect(readIsoTime('2016-12-31T18:59:60-05', { leapSecond: true, hoursOnlyZone: true })).toEqual({ ms: endOf2016 });
+    // Ordered between the second before it and the next day's first.
+    expect(endOf2016).toBeGreaterThan(Date.UTC(2016, 11, 31, 23, 59, 59, 998));
+    expect(endOf2016).toBeLessThan(Date.UTC(2017, 0, 1));
+    expect(readIsoTime('2016-12-31T23:58:60Z', { leapSecond: true })).toEqual({
+      kind: 'value',
+      problem: 'second 60 does not exist (00 to 59; 60 only for a leap second, at 23:59:60 UTC)',
+    });
+    expect(readIsoTime('2016-12-31T23:59:60+01:00', { leapSecond: true })).toMatchObject({ kind: 'value' });
   });
 });

@@ -13,6 +13,12 @@ export interface IsoTimeOptions {
    * ISO 8601:2004 and JavaScript's Date.parse read it.
    */
   endOfDay?: boolean;
+  /**
+   * Also a leap second, `23:59:60` UTC (in the time's own zone, the minute before the offset's
+   * midnight), read as 23:59:59.999: POSIX clocks have no such second, and a log written by a clock
+   * that counts it keeps its order with the events around it.
+   */
+  leapSecond?: boolean;
 }
 
 /**
@@ -57,7 +63,7 @@ export function readIsoTime(text: string, options: IsoTimeOptions = {}): IsoTime
     return value(h === 24 && mi + s === 0 ? `hour 24: write 00:00 of the next day` : `hour ${hour} does not exist (00 to 23)`);
   }
   if (mi > 59) return value(`minute ${minute} does not exist (00 to 59)`);
-  if (s > 59) return value(`second ${second} does not exist (00 to 59)`);
+  if (s > 60) return value(`second ${second} does not exist (00 to 59)`);
   let offsetMs = 0;
   if (!utc) {
     const [oh, om] = [Number(offsetHours), Number(offsetMinutes ?? 0)];
@@ -67,8 +73,15 @@ export function readIsoTime(text: string, options: IsoTimeOptions = {}): IsoTime
   // Not Date.UTC, which reads years 0 to 99 as 1900 to 1999; hour 24 rolls over into the next day.
   const at = new Date(0);
   at.setUTCFullYear(y, mo - 1, d);
-  at.setUTCHours(h, mi, s, Number(fraction.padEnd(3, '0').slice(0, 3)));
-  return { ms: at.getTime() - offsetMs };
+  at.setUTCHours(h, mi, Math.min(s, 59), s === 60 ? 999 : Number(fraction.padEnd(3, '0').slice(0, 3)));
+  const ms = at.getTime() - offsetMs;
+  if (s === 60) {
+    // Leap seconds are inserted at the end of a UTC day only, whatever zone a time is written in.
+    const utcMinute = new Date(ms).toISOString().slice(11, 16);
+    if (utcMinute !== '23:59') return value(`second 60 does not exist (00 to 59; 60 only for a leap second, at 23:59:60 UTC)`);
+    if (!options.leapSecond) return value(`second 60 is a leap second: write 23:59:59 or 00:00:00 of the next day`);
+  }
+  return { ms };
 }
 
 const leapYear = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;

@@ -43,4 +43,13 @@ describe('isoTime (event times)', () => {
     expect(() => parseEventTime('2024-05-01T25:00:00Z', 'time')).toThrow(`'time' is not a valid date: "2024-05-01T25:00:00Z"`);
     expect(() => parseEventTime('0050-01-01T00:00:00Z', '--at')).toThrow(`'--at' is before 1970`);
   });
+
+  it('reads a logged leap second as the last millisecond of its day, keeping its order; a recovery point refuses it', () => {
+    expect(parseEventTime('2016-12-31T23:59:60Z', 'time')).toBe(Date.UTC(2016, 11, 31, 23, 59, 59, 999));
+    expect(parseEventTime('2017-01-01T00:59:60.250+01', 'time')).toBe(Date.UTC(2016, 11, 31, 23, 59, 59, 999));
+    expect(parseRecoveryPoint('2016-12-31T23:59:60Z')).toBeUndefined();
+    expect(() => parseEventTime('2016-12-31T12:00:60Z', 'time')).toThrow(
+      `'time' is not a valid date: "2016-12-31T12:00:60Z"`,
+    );
+  });
 });

@@ -63,7 +63,7 @@ const ONE_OBJECT_A_LINE = "Give one JSON object a line (journalctl -o json, not 
  * Extended ISO 8601 with a zone as logs write it: a zone of hours alone (`+02`) too, and 24:00,
  * the end of a day (as Date.parse reads it), which a recovery point does not take.
  */
-const EVENT_TIME: IsoTimeOptions = { hoursOnlyZone: true, endOfDay: true };
+const EVENT_TIME: IsoTimeOptions = { hoursOnlyZone: true, endOfDay: true, leapSecond: true };
 
 /** Longest machine or service name: the event store keeps them in varchar(255) columns. */
 export const MAX_NAME_LENGTH = 255;
