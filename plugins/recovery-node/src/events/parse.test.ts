@@ -372,6 +372,12 @@ describe('parseEvents: times', () => {
     const unit = `"_HOSTNAME": "h", "MESSAGE_ID": "${JOURNALD_UNIT_STARTED}", "UNIT": "u"`;
     expect(() => parseEvents(`{"__REALTIME_TIMESTAMP": 1e400, ${unit}}`, { source: 'j' })).toThrow("j:1: '__REALTIME_TIMESTAMP' is out of range (Infinity)");
     expect(() => parseEvents(`{"__REALTIME_TIMESTAMP": -5, ${unit}}`, { source: 'j' })).toThrow("j:1: '__REALTIME_TIMESTAMP' is before 1970 (-5)");
+    // Nanoseconds for journald's microseconds: refused as a jsonl line's nanoseconds are, not read as year 56000.
+    expect(() => parseEvents(`{"__REALTIME_TIMESTAMP": "1714557600123456789", ${unit}}`, { source: 'j' })).toThrow(
+      `j:1: '__REALTIME_TIMESTAMP' is in the year 56302 as microseconds ("1714557600123456789"): epoch nanoseconds? As such it is 2024-05-01T10:00:00.123Z; journalctl -o json gives microseconds`,
+    );
+    // A far date that is no nanosecond time of these decades stays the analysis's warning to give.
+    expect(parseEvents(`{"__REALTIME_TIMESTAMP": "7258118400000000", ${unit}}`, { source: 'j' }).events).toHaveLength(1);
     const container = '"Type": "container", "Action": "start", "Actor": {"Attributes": {"name": "c"}}';
     expect(() => parseEvents(`{${container}, "timeNano": 1e400}`, { source: 'd' })).toThrow("d:1: 'timeNano' is out of range (Infinity)");
     expect(() => parseEvents(`{${container}, "time": -1}`, { source: 'd' })).toThrow("d:1: 'time' is before 1970 (-1)");

@@ -334,6 +334,12 @@ function fromJournald(o: Record<string, unknown>): InitializationEvent[] {
     throw new LineError("'__REALTIME_TIMESTAMP' must be microseconds since the epoch");
   }
   const time = inRange(Number(us) / 1000, '__REALTIME_TIMESTAMP', us);
+  // Converted by hand from another log's nanoseconds, a time of these decades lands past 2200.
+  if (time >= Date.UTC(2200, 0, 1) && Number(us) / 1e6 >= Date.UTC(1973, 0, 1) && Number(us) / 1e6 < Date.UTC(2200, 0, 1)) {
+    throw new LineError(
+      `'__REALTIME_TIMESTAMP' is in the year ${new Date(time).getUTCFullYear()} as microseconds (${shown(us)}): epoch nanoseconds? As such it is ${new Date(Number(us) / 1e6).toISOString()}; journalctl -o json gives microseconds`,
+    );
+  }
   return [{ time, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' }];
 }
 
