@@ -219,8 +219,8 @@ describe('recovery against what a backend, or what stands in front of it, answer
     expect(await cli('run', 'web', '--interval', '0.1')).toEqual({
       status: 4,
       stdout:
+        // The interruption recorded in its timeline is said once, by the outcome line.
         'Run run-1 of component:default/web started (Ctrl-C stops following, not the run)\n' +
-        '10:00:05  error: Interrupted: the backend is shutting down\n' +
         'Run run-1 of component:default/web interrupted: the backend is shutting down. It reached no result: run it again\n',
       stderr: '',
     });

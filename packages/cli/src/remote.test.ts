@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { runCli } from './testing/runCli';
 import { ResponseError } from '@backstage/errors';
 import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { BackendError, backendClient, entityRefArg, followRun, formatReadiness, formatStep, startRun } from './remote';
+import { BackendError, backendClient, entityRefArg, followRun, formatOutcome, formatReadiness, formatStep, startRun } from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
@@ -369,6 +369,36 @@ describe('following a run', () => {
       '10:00:10  Lab torn down',
     ]);
     expect(formatStep({ at: t(5), machineRef: WEB, level: 'info', message: 'Ready: restored in 0.6 s' })).toBe(`10:00:05  ${WEB}: Ready: restored in 0.6 s`);
+  });
+
+  it("leaves a run's failure as a whole to the outcome line, seen while its lab is torn down or not, and prints its other errors at its end", async () => {
+    const t = (s: number) => `2026-12-04T10:00:${String(s).padStart(2, '0')}.000Z`;
+    const wave = { at: t(1), level: 'info' as const, message: 'Wave 1: booting resource:default/web-01' };
+    const failure = { at: t(5), level: 'error' as const, message: 'Lab network could not be created: subnet 10.1.0.0/24 overlaps' };
+    const tornDown = { at: t(7), level: 'info' as const, message: 'Lab torn down: removed 1 network' };
+    const failed = { ...run('failed'), steps: [wave, failure, tornDown], error: { message: failure.message } } as RecoveryRun;
+    // Looked at while its lab was being torn down, the failure recorded and the run not yet ended with it.
+    const looks = [{ ...run('running'), steps: [wave] }, { ...run('running'), steps: [wave, failure] }, failed] as RecoveryRun[];
+    const lines: string[] = [];
+    await followRun(backend(...looks.slice(1)), looks[0], { intervalMs: 1, onStep: line => lines.push(line) });
+    expect(lines).toEqual(['10:00:01  Wave 1: booting resource:default/web-01', '10:00:07  Lab torn down: removed 1 network']);
+    expect(formatOutcome(failed)).toBe(`Run run-1 of component:default/web failed: ${failure.message}`);
+
+    // A run error no outcome says (a run that succeeded, its teardown failed): held, with what came
+    // after it, while the run is under way, then printed in order.
+    const teardownFailed = { at: t(8), level: 'error' as const, message: 'Teardown failed: engine gone' };
+    const later = { at: t(9), level: 'info' as const, message: 'Lab left for the cleanup task' };
+    const succeeded = [{ ...run('running'), steps: [wave, teardownFailed, later] }, { ...run('succeeded'), steps: [wave, teardownFailed, later] }] as RecoveryRun[];
+    const printed: string[] = [];
+    await followRun(backend(succeeded[1]), succeeded[0], {
+      intervalMs: 1,
+      onStep: line => printed.push(line),
+    });
+    expect(printed).toEqual([
+      '10:00:01  Wave 1: booting resource:default/web-01',
+      '10:00:08  error: Teardown failed: engine gone',
+      '10:00:09  Lab left for the cleanup task',
+    ]);
   });
 
   it('gives up once the backend stays away past its patience, and at once on a run gone', async () => {

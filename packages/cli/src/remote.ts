@@ -321,9 +321,11 @@ export function isTransient(error: unknown): boolean {
 export const FOLLOW_PATIENCE_MS = 60_000;
 
 /**
- * Follows a run until it finishes, writing each new step of its timeline as it appears. The run
- * goes on on the server whatever happens here. A backend out of reach is asked again, at least a
- * second apart, for up to `patienceMs`; `onRetry` hears of each such spell once.
+ * Follows a run until it finishes, writing each new step of its timeline as it appears, as
+ * {@link timelineSteps} reads it: a failure of the run as a whole is left to the outcome line
+ * ({@link formatOutcome}) said after it. The run goes on on the server whatever happens here. A
+ * backend out of reach is asked again, at least a second apart, for up to `patienceMs`; `onRetry`
+ * hears of each such spell once.
  */
 export async function followRun(
   client: Pick<RecoveryClient, 'getRun'>,
@@ -338,14 +340,17 @@ export async function followRun(
 ): Promise<RecoveryRun> {
   const patienceMs = options.patienceMs ?? FOLLOW_PATIENCE_MS;
   let run = first;
-  let shown = 0;
+  // The steps printed, by index: a step seen before may have been held back (timelineSteps'
+  // appendOnly), or be left out for good, so those printed are no mere prefix of the steps.
+  const printed = new Set<number>();
   const phases = new Map<string, MachinePhase>();
   let failingSince: number | undefined;
   for (;;) {
     // The steps not shown yet, and each machine's phase where it moved on since the last look,
     // in the order they happened.
-    const shownSteps = new Set(run.steps.slice(0, shown));
-    const lines = timelineSteps(run.steps).filter(step => !shownSteps.has(step));
+    const index = new Map(run.steps.map((step, i) => [step, i]));
+    const lines = timelineSteps(run, { appendOnly: true }).filter(step => !printed.has(index.get(step)!));
+    for (const step of lines) printed.add(index.get(step)!);
     for (const machine of run.machines) {
       if (phases.get(machine.machineRef) === machine.phase) continue;
       phases.set(machine.machineRef, machine.phase);
@@ -354,7 +359,6 @@ export async function followRun(
     }
     lines.sort((a, b) => a.at.localeCompare(b.at));
     for (const line of lines) options.onStep?.(formatStep(line));
-    shown = Math.max(shown, run.steps.length);
     if (!isRunActive(run)) return run;
     await sleep(failingSince === undefined ? options.intervalMs : Math.max(options.intervalMs, 1000), undefined, {
       signal: options.signal,

@@ -285,6 +285,19 @@ describe('EntityRecoveryCard, a failover', () => {
     );
   });
 
+  it('names the hypervisor host it boots the machines on where the test recovery it preempts holds that host', async () => {
+    const test = makeRun('running', { id: 'run-3', hypervisorHost: 'recovery-east', trigger: 'schedule' });
+    const api = fakeRecoveryApi({ listRuns: async () => [test], getRun: async () => test });
+    await renderCard(api);
+    expect(await screen.findByRole('region', { name: 'Test recovery in progress' })).toBeInTheDocument();
+
+    const dialog = await openFailover();
+    expect(dialog).toHaveTextContent(
+      "It boots live copies of the 2 machines of web's boot plan (db, web-1) on the hypervisor host recovery-east, with production's addresses",
+    );
+    expect(within(dialog).getByText('recovery-east', { selector: 'strong' })).toBeInTheDocument();
+  });
+
   it('keeps Fail over off while a failover of the entity runs', async () => {
     const running = failover('running');
     const api = fakeRecoveryApi({ listRuns: async () => [running], getRun: async () => running });

@@ -324,6 +324,20 @@ describe('RunDetails of an interrupted run', () => {
     expect(screen.queryByText('Failed')).toBeNull();
   });
 
+  it('leaves the interruption to the outcome: the timeline does not say it again', async () => {
+    await renderRun(<RunDetails run={preempted()} />);
+    expect(timelineSteps()).toEqual(['Run admitted']);
+    expect(screen.getAllByText(/Preempted by failover run-7/i)).toHaveLength(1);
+  });
+
+  it('says the outcome is all there is where the interruption was its only step', async () => {
+    // Preempted while queued: no step besides it.
+    const run = preempted();
+    await renderRun(<RunDetails run={{ ...run, steps: run.steps.slice(1) }} />);
+    expect(screen.getByText('No steps recorded besides its outcome.')).toBeInTheDocument();
+    expect(screen.queryByRole('table', { name: 'Timeline' })).toBeNull();
+  });
+
   it('still says a run that failed on its own failed', async () => {
     await renderRun(<RunDetails run={makeRun('failed')} />);
     expect(screen.getByRole('alert')).toHaveTextContent(/^Recovery failed/);

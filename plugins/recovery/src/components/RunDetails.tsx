@@ -411,7 +411,8 @@ export const RunMachinesTable = ({
 
 /**
  * The run's timeline, step by step; errors stand out. With `maxSteps`, only the latest steps
- * show, with how many earlier ones are not shown and a button to show them all.
+ * show, with how many earlier ones are not shown and a button to show them all. What the run's
+ * outcome above it says (its failure as a whole) is left to the outcome ({@link timelineSteps}).
  */
 export const RunTimeline = ({
   run,
@@ -422,17 +423,18 @@ export const RunTimeline = ({
 }) => {
   const classes = useStyles();
   const [showAll, setShowAll] = useState(false);
-  const all = timelineSteps(run.steps);
+  const all = timelineSteps(run);
   const hidden =
     !showAll && maxSteps !== undefined ? Math.max(0, all.length - maxSteps) : 0;
   const steps = hidden ? all.slice(hidden) : all;
   // A warning among the steps left out (a capture restored over the RPO, said before the first
   // wave) is what a run that succeeded all the same must not hide.
   const hiddenWarnings = all.slice(0, hidden).filter(s => s.level !== 'info').length;
-  if (!run.steps.length) {
+  if (!all.length) {
     return (
       <Typography variant="body2" color="textSecondary">
-        No steps recorded yet.
+        {/* A run interrupted before its first step has only its interruption, which the outcome says. */}
+        {run.steps.length ? 'No steps recorded besides its outcome.' : 'No steps recorded yet.'}
       </Typography>
     );
   }

@@ -78,7 +78,10 @@ export const StartFailoverDialog = ({
   /** The name to type in: the entity's `metadata.name`. */
   entityName: string;
   plan: BootPlan;
-  /** The test recovery holding the hypervisor host, which a failover interrupts. */
+  /**
+   * The test recovery holding the hypervisor host, which a failover interrupts: the host the
+   * failover goes to is its host.
+   */
   preempts?: RecoveryRun;
   onClose: () => void;
   onStart: (recoveryPoint?: string) => Promise<void> | void;
@@ -114,9 +117,17 @@ export const StartFailoverDialog = ({
           <Typography variant="body2" paragraph>
             A failover is not a test. It boots live copies of the{' '}
             {formatCount(machineRefs.length, 'machine', 'machines')} of {entity}'s boot plan (
-            {machineRefs.map(shortRef).join(', ')}) on the hypervisor host, with production's
-            addresses on production's subnets, on a network that is not isolated, and keeps them
-            there to serve as production, even if the failover fails.
+            {machineRefs.map(shortRef).join(', ')}) on the hypervisor host
+            {/* The backend's (recovery.hypervisorHost), which neither the plan nor readiness names:
+                known here only where a test recovery holds it, which the failover preempts there. */}
+            {preempts ? (
+              <>
+                {' '}
+                <strong>{preempts.hypervisorHost}</strong>
+              </>
+            ) : null}
+            , with production's addresses on production's subnets, on a network that is not
+            isolated, and keeps them there to serve as production, even if the failover fails.
           </Typography>
           <Typography variant="body2" paragraph>
             Production must be down or isolated first: two live copies of the same machines on one
