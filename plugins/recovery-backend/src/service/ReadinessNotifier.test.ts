@@ -11,8 +11,9 @@ import {
   entityName,
   entityNames,
   lossNotice,
+  ABSENCE_KEPT_MS,
   nextNotice,
-  noticeRecipients,
+  closingRecipients,
   noticeScope,
   readinessChange,
   ReadinessNotifier,
@@ -215,35 +216,23 @@ describe('readiness notices', () => {
     expect(resolvedAlarm({ ...ALARM, title: 'x'.repeat(255) }, [WEB], T1).title).toHaveLength(255);
   });
 
-  it('sends a notice also to the users its alarm reached, each once, the entity first', () => {
+  it('sends the notices closing alarms to those they reached alone, each once: not to the entities, which resolve to their owners now', () => {
     const told = {
       entityRef: WEB,
-      status: 'not-recoverable' as const,
-      since: T0,
-      alarm: ALARM,
       owners: [TEAM_A, 'user:default/jane'],
       // jane owns it herself; the catalog writes refs in any case.
       users: [ALICE, 'user:default/jane', 'User:default/Bob'],
     };
-    expect(noticeRecipients(WEB, told)).toEqual({
+    expect(closingRecipients([told])).toEqual({ type: 'entity', entityRef: [TEAM_A, 'user:default/jane', ALICE, 'User:default/Bob'] });
+    expect(closingRecipients([told, { entityRef: DB, owners: ['USER:default/alice'], users: ['user:default/alice'] }])).toEqual({
       type: 'entity',
-      entityRef: [WEB, TEAM_A, 'user:default/jane', ALICE, 'User:default/Bob'],
+      entityRef: [TEAM_A, 'user:default/jane', ALICE, 'User:default/Bob'],
     });
-    expect(noticeRecipients(WEB, { ...told, owners: ['USER:default/alice', WEB], users: ['user:default/alice'] })).toEqual({
-      type: 'entity',
-      entityRef: [WEB, 'USER:default/alice'],
-    });
-    // A loss that reached no one (its owner then not in the catalog) adds nobody.
-    expect(noticeRecipients(WEB, { ...told, owners: [TEAM_A], users: [] })).toEqual({ type: 'entity', entityRef: [WEB, TEAM_A] });
-    // Its alarm told it is over, waiting for the others it named: still to them.
-    expect(noticeRecipients(WEB, { ...told, status: 'ready', alarm: { ...ALARM, closedAt: T1 }, owners: [TEAM_A], users: [] })).toEqual({
-      type: 'entity',
-      entityRef: [WEB, TEAM_A],
-    });
-    // Told nothing: the entity alone.
-    expect(noticeRecipients(WEB)).toEqual({ type: 'entity', entityRef: WEB });
-    const { alarm: _, ...untold } = told;
-    expect(noticeRecipients(WEB, untold)).toEqual({ type: 'entity', entityRef: WEB });
+    // A loss that reached no one (its owner then not in the catalog): its owners, whoever they resolve to now.
+    expect(closingRecipients([{ entityRef: WEB, owners: [TEAM_A], users: [] }])).toEqual({ type: 'entity', entityRef: TEAM_A });
+    // One told before users were kept went to the entity: the entity too.
+    expect(closingRecipients([{ entityRef: WEB, owners: [TEAM_A] }])).toEqual({ type: 'entity', entityRef: [WEB, TEAM_A] });
+    expect(closingRecipients([{ entityRef: WEB }])).toEqual({ type: 'entity', entityRef: WEB });
   });
 
   it("finds the users a notice to owners reaches as the notifications plugin does: a user itself, a group's members and its sub-groups', however deep", () => {
@@ -288,6 +277,11 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
        * for owners withholds one of another entity as ReadinessService does.
        */
       runs: new Map<string, { id: string; entityRef: string; message: string; failedAt?: string }>(),
+      /**
+       * Reasons of an entity without such a run, as readiness for owners words them (`told`) and as
+       * the plugin sees them (`whole`, runs of other entities named); else one reason, `why`.
+       */
+      views: new Map<string, { told: string[]; whole: string[] }>(),
       owners: new Map<string, string[]>([[WEB, [TEAM_A]]]),
       /** The catalog's groups; team-a's member is alice. */
       groups: [group(TEAM_A, [ALICE])] as Entity[],
@@ -309,7 +303,8 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
         return refs.map(entityRef => {
           const status = state.statuses.get(entityRef)!;
           const run = state.runs.get(entityRef);
-          if (!run) return { entityRef, status, reasons: ['why'] } as ReadinessSummary;
+          const view = state.views.get(entityRef);
+          if (!run) return { entityRef, status, reasons: view ? (options?.ownRunsOnly ? view.told : view.whole) : ['why'] } as ReadinessSummary;
           const withheld = options?.ownRunsOnly && run.entityRef !== entityRef;
           const lastRun: RunSummary = {
             mode: 'test',
@@ -393,9 +388,9 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     state.statuses.set(WEB, 'ready');
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
     const [, back, resolved] = state.sent;
-    // Also to whom it was told, should the entity have changed owners since; the alarm rewritten
-    // for those who have it alone.
-    expect(recipientsOf(back)).toEqual([WEB, TEAM_A, ALICE]);
+    // To whom the alarm was told, as its rewrite in place: should the entity have changed owners
+    // since, not to owners who never had the alarm.
+    expect(recipientsOf(back)).toEqual([TEAM_A, ALICE]);
     expect(recipientsOf(resolved)).toEqual([TEAM_A, ALICE]);
     expect(back.payload).toMatchObject({ title: 'web is recoverable again (ready)', severity: 'low' });
     expect(resolved.payload).toMatchObject({ title: 'Resolved: web is not recoverable', severity: 'low', scope: alarm.payload.scope });
@@ -476,6 +471,43 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     ]);
   });
 
+  it("quotes a reason tied to another entity's run naming that run where the owners told all own its entity, else withheld: in an alarm and in a \"recoverable again\"", async () => {
+    const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
+    // web is team-a's, as is database, whose run the reasons are tied to; shop is team-b's.
+    state.owners.set(DB, [TEAM_A]).set(SHOP, [TEAM_B]);
+    await seenRecoverable(WEB, SHOP);
+    // The last run that recovered part of their plans, database's, failed on db-01 before their plans grew.
+    const withheld = `resource:default/db-01 failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`;
+    const grown = (which: string) => `Its boot plan changed since its last test recovery, ${which} (10 min ago), which did not boot resource:default/cache-01: none has recovered the plan it has now`;
+    const failedReasons = {
+      told: [`Last test recovery failed: ${withheld}`, grown('in a run of another entity')],
+      whole: [`Last test recovery, run r-db of ${DB}, failed: probe tcp:5432 did not pass`, grown(`run r-db of ${DB}`)],
+    };
+    state.views.set(WEB, failedReasons).set(SHOP, failedReasons);
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    expect(await sweeper.sweep()).toMatchObject({ sent: 2 });
+    expect(state.wholeViews).toEqual([[WEB, SHOP]]);
+    expect(state.sent.map(s => [recipientsOf(s), s.payload.description])).toEqual([
+      [WEB, `${failedReasons.whole[0]}; ${failedReasons.whole[1]}`],
+      [SHOP, `${failedReasons.told[0]}; ${failedReasons.told[1]}`],
+    ]);
+
+    // Recovered but at risk, the plan still grown since: "recoverable again" quotes it, as the alarm did.
+    state.views.set(WEB, { told: [failedReasons.told[1]], whole: [failedReasons.whole[1]] }).set(SHOP, { told: [failedReasons.told[1]], whole: [failedReasons.whole[1]] });
+    state.statuses.set(WEB, 'at-risk').set(SHOP, 'at-risk');
+    expect(await sweeper.sweep()).toMatchObject({ sent: 4 });
+    const back = state.sent.filter(s => s.payload.title.includes('recoverable again'));
+    expect(back.map(s => [s.payload.title, s.payload.description!.replace(/^.*; now at risk: /, '')])).toEqual([
+      ['web is recoverable again (at risk)', failedReasons.whole[1]],
+      ['system shop is recoverable again (at risk)', failedReasons.told[1]],
+    ]);
+    // Read a moment apart, the two views disagree (another run ended between): withheld.
+    state.statuses.set(WEB, 'not-recoverable');
+    state.views.set(WEB, { told: failedReasons.told, whole: [...failedReasons.whole, 'Never test-recovered'] });
+    await sweeper.sweep();
+    expect(state.sent.at(-1)!.payload.description).toBe(`${failedReasons.told[0]}; ${failedReasons.told[1]}`);
+  });
+
   it("resolves an alarm in place for those it went to alone: an entity's new owners get no \"Resolved\" naming a run they were not told of", async () => {
     const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
     state.owners.set(DB, [TEAM_A]);
@@ -497,8 +529,12 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(resolved.map(s => [s.payload.title, recipientsOf(s)])).toEqual([
       ["Resolved: web and database are not recoverable: web's test recovery failed", [TEAM_A, ALICE]],
     ]);
-    // Only notices of their own reach database's new owners: none naming web's run.
-    for (const s of state.sent.slice(1).filter(s => [recipientsOf(s)].flat().includes(DB))) expect(s.payload.title).toBe('database is recoverable again (ready)');
+    // "Recoverable again" goes to those the alarm reached, as the resolved alarm does: one notice
+    // for both. database's new owners, who never had the alarm, are told nothing of its end.
+    expect(state.sent.slice(1).map(s => [s.payload.title, recipientsOf(s)])).toEqual([
+      ['web and database are recoverable again', [TEAM_A, ALICE]],
+      ["Resolved: web and database are not recoverable: web's test recovery failed", [TEAM_A, ALICE]],
+    ]);
   });
 
   it('keeps an entity lost again in the earlier alarm it was told the end of: that alarm resolved naming it, to whom it went, once the others are', async () => {
@@ -721,15 +757,16 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
     state.refuse.add(TEAM_A);
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 1 });
-    // Refused: kept, to be sent at the next sweep. Shop, never told of, is forgotten quietly.
-    expect([...(await notices.all()).keys()]).toEqual([WEB]);
+    // Refused: kept, to be sent at the next sweep. Shop, never told of, is kept as last seen for a while (see below).
+    expect([...(await notices.all()).keys()].sort()).toEqual([WEB, SHOP].sort());
     state.refuse.clear();
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 2, failed: 0 });
     expect(state.sent.slice(-2).map(s => [s.payload.title, s.payload.severity, recipientsOf(s)])).toEqual([
-      [`web is no longer assessed for recovery`, 'low', [WEB, TEAM_A, ALICE]],
+      [`web is no longer assessed for recovery`, 'low', [TEAM_A, ALICE]],
       ['Resolved: web is not recoverable', 'low', [TEAM_A, ALICE]],
     ]);
-    expect((await notices.all()).size).toBe(0);
+    // Told it is gone: forgotten.
+    expect([...(await notices.all()).keys()]).toEqual([SHOP]);
     expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
 
     // Back in the catalog, still not recoverable: seen for the first time again, nothing to tell.
@@ -763,27 +800,68 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(state.sent).toHaveLength(3);
   });
 
-  it('forgets an entity only when missing at two sweeps in a row: one back from a list read mid-rebuild, not recoverable, is told', async () => {
+  it('remembers an entity missing from the list as last seen for a day: one back not recoverable within it is told; past it, it is new', async () => {
     const { sweeper, notices, state, seenRecoverable } = await notifier();
-    await seenRecoverable(WEB, SHOP);
-    const seen = (await notices.all()).get(WEB)!;
-    state.entities = [SHOP];
-    expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
-    expect((await notices.all()).get(WEB)).toEqual({ ...seen, absentSince: expect.any(String) });
-    state.entities = [WEB, SHOP];
-    state.statuses.set(WEB, 'not-recoverable');
-    expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 1, failed: 0 });
-    expect(state.sent.map(s => s.payload.title)).toEqual(['web is not recoverable']);
-    expect((await notices.all()).get(WEB)).toMatchObject({ status: 'not-recoverable', alarm: { title: 'web is not recoverable' } });
-    expect((await notices.all()).get(WEB)!.absentSince).toBeUndefined();
+    const at = (time: string) => vi.setSystemTime(new Date(time));
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-12-06T10:00:00.000Z') });
+    try {
+      await seenRecoverable(WEB, DB, SHOP);
+      const seen = (await notices.all()).get(WEB)!;
+      // A catalog refresh leaves web and database out of the list for an hour: four sweeps.
+      state.entities = [SHOP];
+      for (const time of ['10:15', '10:30', '10:45', '11:00']) {
+        at(`2026-12-06T${time}:00.000Z`);
+        expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 0, failed: 0 });
+      }
+      expect((await notices.all()).get(WEB)).toEqual({ ...seen, absentSince: '2026-12-06T10:15:00.000Z' });
+      // web is back, not recoverable: a loss from how it was last seen, told.
+      state.entities = [WEB, SHOP];
+      state.statuses.set(WEB, 'not-recoverable');
+      at('2026-12-06T11:15:00.000Z');
+      expect(await sweeper.sweep()).toEqual({ entities: 2, sent: 1, failed: 0 });
+      expect(state.sent.map(s => s.payload.title)).toEqual(['web is not recoverable']);
+      expect((await notices.all()).get(WEB)).toMatchObject({ status: 'not-recoverable', alarm: { title: 'web is not recoverable' } });
+      expect((await notices.all()).get(WEB)!.absentSince).toBeUndefined();
 
-    // Missing at two sweeps in a row, never told of: forgotten quietly.
-    state.entities = [WEB];
+      // database is still missing a day after it was first: forgotten at the first sweep past the day.
+      at(new Date(Date.parse('2026-12-06T10:15:00.000Z') + ABSENCE_KEPT_MS - 1).toISOString());
+      await sweeper.sweep();
+      expect((await notices.all()).has(DB)).toBe(true);
+      at(new Date(Date.parse('2026-12-06T10:15:00.000Z') + ABSENCE_KEPT_MS).toISOString());
+      await sweeper.sweep();
+      expect((await notices.all()).has(DB)).toBe(false);
+      // Back after that, not recoverable: seen anew, nothing to tell.
+      state.entities = [WEB, DB, SHOP];
+      state.statuses.set(DB, 'not-recoverable');
+      expect(await sweeper.sweep()).toEqual({ entities: 3, sent: 0, failed: 0 });
+      expect(state.sent).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps as last seen an entity that went missing while its alarm waited for others, once the alarm is resolved', async () => {
+    const { sweeper, notices, state, seenRecoverable } = await notifier();
+    state.owners.set(DB, [TEAM_A]);
+    await seenRecoverable(WEB, DB);
+    for (const ref of [WEB, DB]) state.statuses.set(ref, 'not-recoverable');
     await sweeper.sweep();
-    expect([...(await notices.all()).keys()].sort()).toEqual([WEB, SHOP].sort());
+    // web recovers (told: the alarm waits for database), then leaves the list for a while.
+    state.statuses.set(WEB, 'ready');
     await sweeper.sweep();
-    expect([...(await notices.all()).keys()]).toEqual([WEB]);
-    expect(state.sent).toHaveLength(1);
+    state.entities = [DB];
+    await sweeper.sweep();
+    await sweeper.sweep();
+    // database recovers: the alarm is resolved; web, missing, is kept as it was last seen.
+    state.statuses.set(DB, 'ready');
+    await sweeper.sweep();
+    expect(state.sent.at(-1)!.payload.title).toBe('Resolved: web and database are not recoverable');
+    expect((await notices.all()).get(WEB)).toEqual({ entityRef: WEB, status: 'ready', since: expect.any(String), absentSince: expect.any(String) });
+    // Back, not recoverable: told.
+    state.entities = [WEB, DB];
+    state.statuses.set(WEB, 'not-recoverable');
+    expect(await sweeper.sweep()).toMatchObject({ sent: 1 });
+    expect(state.sent.at(-1)!.payload.title).toBe('web is not recoverable');
   });
 
   it('closes an alarm told before this version in the scope it went out in, and keeps the owners of one told before owners were kept', async () => {
@@ -843,11 +921,11 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
     expect(await sweeper.sweep()).toEqual({ entities: 1, sent: 2, failed: 0 });
     expect(state.sent.slice(2).map(s => [s.payload.title, recipientsOf(s)])).toEqual([
-      ['web is recoverable again (ready)', [WEB, TEAM_A, ALICE, 'user:default/carol']],
+      ['web is recoverable again (ready)', [TEAM_A, ALICE, 'user:default/carol']],
       // The alarm rewritten in place for those it went to alone.
       ['Resolved: web is not recoverable', [TEAM_A, ALICE, 'user:default/carol']],
       // jane, owner and reached, once.
-      ['system shop is no longer assessed for recovery', [SHOP, 'user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
+      ['system shop is no longer assessed for recovery', ['user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
       ['Resolved: system shop is not recoverable', ['user:default/jane', TEAM_A, ALICE, 'user:default/carol']],
     ]);
   });
@@ -908,8 +986,17 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(await sweeper.sweep()).toEqual({ entities: 1_200, sent: 600, failed: 0 });
     expect((await notices.all()).size).toBe(1_200);
     state.entities = [];
-    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
-    expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1_200, failed: 0 });
-    expect((await notices.all()).size).toBe(0);
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date() });
+    try {
+      expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
+      expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 1_200, failed: 0 });
+      // Those told they are gone, forgotten; the others a day after they went missing.
+      expect((await notices.all()).size).toBe(600);
+      vi.setSystemTime(Date.now() + ABSENCE_KEPT_MS);
+      expect(await sweeper.sweep()).toEqual({ entities: 0, sent: 0, failed: 0 });
+      expect((await notices.all()).size).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

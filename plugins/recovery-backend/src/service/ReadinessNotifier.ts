@@ -6,6 +6,7 @@ import type { NotificationPayload } from '@backstage/plugin-notifications-common
 import type { NotificationRecipients, NotificationService } from '@backstage/plugin-notifications-node';
 import { createHash } from 'node:crypto';
 import type { PastAlarm, ReadinessAlarm, ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
+import { OTHER_ENTITYS_RUN, runNamedIn } from './readiness';
 import type { ReadinessService } from './ReadinessService';
 
 /** The topic owners can filter recovery notices by in the notifications page. */
@@ -19,6 +20,16 @@ const TITLE_NAMES = 3;
 const LISTED_NAMES = 20;
 /** The notifications backend keeps a title in 255 characters (`string` columns on PostgreSQL). */
 const MAX_TITLE = 255;
+/**
+ * How long an entity missing from the recoverable entities is remembered as it was last seen: one
+ * back within it is compared with that, so a loss is told across a catalog glitch (an entity
+ * provider's full refresh that left it out, a location that failed to read, a machine briefly
+ * removed), which lasts as long as the catalog's own cycles (providers' schedules, processing
+ * and orphan clean-up: minutes to hours), not as long as two sweeps (two minutes in the demo).
+ * A day covers a provider refreshing nightly; past it the entity counts as new again. Its
+ * alarm, if any, is closed at the second sweep all the same: see sweep.
+ */
+export const ABSENCE_KEPT_MS = 24 * 60 * 60 * 1000;
 
 const STATUS_WORDS: Record<ReadinessStatus, string> = {
   ready: 'ready',
@@ -98,8 +109,8 @@ const runKind = (mode: RunSummary['mode']) => (mode === 'failover' ? 'failover' 
  * its status now. Notices are for changes, and an alarm for a loss:
  * - `lost`: seen recoverable (ready, at risk, or not yet test-recovered), now not recoverable;
  * - `regained`: not recoverable, and told so, now recoverable again.
- * An entity seen for the first time (a new entity, a backend started on an empty database) has no
- * earlier state to compare: whatever its status, it is recorded and nobody is told; one never seen
+ * An entity seen for the first time (a new entity, a backend started on an empty database, one
+ * back after missing for ABSENCE_KEPT_MS) has no earlier state to compare: whatever its status, it is recorded and nobody is told; one never seen
  * recoverable (never captured, say) is not an incident, so neither is its becoming recoverable.
  * Any other change (ready to at risk, say) is recorded untold: the overview and its page show it.
  */
@@ -307,28 +318,21 @@ function isUserRef(ref: string): boolean {
 }
 
 /**
- * Who gets an entity's notices: the entity, which the notifications plugin resolves to its owners
- * now, and those told it is not recoverable, so that the notices closing it reach them also after
- * the entity changed owners or left the catalog: the owners kept with its alarm, which the
- * notifications plugin resolves as they are now, and the users it reached, who may be in none of
- * them any more (their group removed from the catalog, say). Each once, the entity first.
- */
-export function noticeRecipients(entityRef: string, told?: ReadinessNotice): NotificationRecipients {
-  return recipientsOf([entityRef, ...keptRecipients(told)]);
-}
-
-/** Those told of an entity's alarm, kept with it until it is resolved. */
-function keptRecipients(told: ReadinessNotice | undefined): string[] {
-  return told?.alarm ? [...(told.owners ?? []), ...(told.users ?? [])] : [];
-}
-
-/**
- * Those an alarm went to, for it to be rewritten in place: the owners and users kept with it. An
- * alarm told before users were kept (migration 20261210000600) went to the entity, whose owners
- * were not all kept: it goes to the entity too (its title names that entity alone).
+ * Those an alarm went to, for the notices that close it ("recoverable again", "no longer assessed")
+ * and its rewrite in place: the owners kept with it, which the notifications plugin resolves as
+ * they are now, and the users it reached, who may be in none of them any more (their group removed
+ * from the catalog, say). Not the entity: owners it has now that the alarm did not reach were not
+ * told it was lost, and may not be allowed to see the run it named. An alarm told before users
+ * were kept (migration 20261210000600) went to the entity, whose owners were not all kept: the
+ * entity too (its title names that entity alone).
  */
 function alarmRecipients(told: { entityRef: string; owners?: string[]; users?: string[] }): string[] {
   return told.users ? [...(told.owners ?? []), ...told.users] : [told.entityRef, ...(told.owners ?? [])];
+}
+
+/** The notices closing the alarms of `told` go to those each alarm reached, each once, in their order. */
+export function closingRecipients(told: Array<{ entityRef: string; owners?: string[]; users?: string[] }>): NotificationRecipients {
+  return recipientsOf(told.flatMap(alarmRecipients));
 }
 
 /** `refs` as recipients, each once (refs in any case), in their order. */
@@ -403,6 +407,16 @@ function failedRunOf(
   const reason = seen!.reasons.find(r => r.startsWith(prefix));
   if (reason === undefined) return undefined;
   return { run: { ...run, id: run.id, entityRef: run.entityRef }, message: reason.slice(prefix.length) };
+}
+
+/**
+ * The entity of the run a reason of `plain` (readiness as the plugin sees it) is tied to: its last
+ * run's, for the failure of that run; else the run the reason names (runNamedIn).
+ */
+function runEntityOf(plain: ReadinessSummary, reason: string): string | undefined {
+  const last = plain.lastRun;
+  if (last?.entityRef && last.status === 'failed' && reason.startsWith(failurePrefix(last.mode))) return last.entityRef;
+  return runNamedIn(reason)?.entityRef;
 }
 
 /** Whether every owner of an entity owns `runOwners`' entity too: they are told of that entity by its own notices. */
@@ -488,21 +502,50 @@ export class ReadinessNotifier {
     });
     const losses = decided.filter(d => d.change === 'lost');
     const regained = decided.filter(d => d.change === 'regained');
-    // The failed runs of other entities that losses are told by, as the plugin sees them (readiness
-    // for owners withholds them): for those losses alone, in one request.
-    const withheld = losses.filter(d => d.item.lastRun?.status === 'failed' && !d.item.lastRun.id).map(d => d.item.entityRef);
+    // What readiness for owners withholds of other entities' runs that a notice quotes (a failed
+    // last run; a failure since on a machine of the plan; the run a grown plan was last recovered
+    // by), as the plugin sees it: for those entities alone, in one request.
+    const withholds = ({ item }: (typeof decided)[number]) =>
+      (item.lastRun?.status === 'failed' && !item.lastRun.id) || item.reasons.some(r => r.includes(OTHER_ENTITYS_RUN));
+    const withheld = [...losses, ...regained].filter(withholds).map(d => d.item.entityRef);
     const whole = new Map(withheld.length > 0 ? (await this.readiness.readinessOf(withheld, credentials)).map(i => [i.entityRef, i]) : []);
     const failedRuns = new Map(losses.map(d => [d.item.entityRef, failedRunOf(d.item, whole.get(d.item.entityRef))] as const));
     // Owners, in one request: of each loss, kept with its alarm (the notice closing it must reach
     // them once the catalog no longer names them); of each alarm told before owners were kept
-    // (migration 20261208000000); of the entity of each run a loss is told by, to know whether its
-    // owners may be told which it was; of each entity told it is recoverable again, to tell only
-    // entities of the same owners in one notice.
+    // (migration 20261208000000); of the entity of each run a notice is told by, to know whether
+    // its owners may be told which it was; of each entity told it is recoverable again, whose alarm
+    // went to the entity if it was told before users were kept.
     const unowned = decided.filter(d => !d.change && d.notice.alarm && !d.notice.owners).map(d => d.item.entityRef);
-    const runEntities = [...failedRuns.values()].flatMap(f => (f ? [f.run.entityRef] : []));
+    const runEntities = [
+      ...[...failedRuns.values()].flatMap(f => (f ? [f.run.entityRef] : [])),
+      ...[...whole.values()].flatMap(w => w.reasons.flatMap(r => runEntityOf(w, r) ?? [])),
+    ];
     const asked = [...losses, ...regained].map(d => d.item.entityRef);
     const owners = await this.catalog.ownersOf([...new Set([...asked, ...unowned, ...runEntities])]);
     const ownersOf = (ref: string) => owners.get(ref) ?? [];
+    /**
+     * Whether the owners `told` a notice of `entityRef` may be told which run of `runEntityRef` it
+     * is: whoever may see that entity may. The plugin cannot ask the catalog as each recipient;
+     * those who own that entity are told of it by its own notices, so it is named where the
+     * owners told all own it (or it is the entity's own), else withheld.
+     */
+    const nameable = (runEntityRef: string, entityRef: string, told: string[]) =>
+      refKey(runEntityRef) === refKey(entityRef) || ownsAll(ownersOf(runEntityRef), told);
+    /**
+     * The reasons of `item` as a notice to owners `told` quotes them: each that readiness for owners
+     * withholds a run in, as the plugin words it (naming the run, with its message) where they may
+     * be told that run, else withheld. Readiness was read twice, a moment apart: where the two
+     * disagree on more than the wording of runs (another run ended between), withheld.
+     */
+    const toldReasons = (item: ReadinessSummary, told: string[]): string[] => {
+      const plain = whole.get(item.entityRef);
+      if (!plain || plain.status !== item.status || plain.reasons.length !== item.reasons.length) return item.reasons;
+      return item.reasons.map((reason, i) => {
+        if (reason === plain.reasons[i] || !reason.includes(OTHER_ENTITYS_RUN)) return reason;
+        const runEntity = runEntityOf(plain, plain.reasons[i]);
+        return runEntity !== undefined && nameable(runEntity, item.entityRef, told) ? plain.reasons[i] : reason;
+      });
+    };
     // A loss is kept with the users it reaches besides: a group removed from the catalog by the
     // time it is closed resolves to no one, its former members still have the alarm. Read for
     // every loss of the sweep at once; an alarm told before they were kept (migration
@@ -535,12 +578,10 @@ export class ReadinessNotifier {
     const lossesTold: Array<{ d: (typeof losses)[number]; loss: Loss }> = losses.map(d => {
       const ref = d.item.entityRef;
       const failed = failedRuns.get(ref);
-      if (!failed) return { d, loss: { entityRef: ref, reasons: d.item.reasons } };
+      const reasons = toldReasons(d.item, ownersOf(ref));
+      if (!failed) return { d, loss: { entityRef: ref, reasons } };
       const { run, message } = failed;
-      // Who may be told which run it was, and why it failed: whoever may see its entity. The
-      // plugin cannot ask the catalog as each recipient; those who own that entity are told of it
-      // by its own notices, so it is named where the entity's owners all own it, else withheld.
-      const named = refKey(run.entityRef) === refKey(ref) || ownsAll(ownersOf(run.entityRef), ownersOf(ref));
+      const named = nameable(run.entityRef, ref, ownersOf(ref));
       const cause: LossCause = {
         runId: run.id,
         runEntityRef: run.entityRef,
@@ -550,7 +591,7 @@ export class ReadinessNotifier {
         named,
         ...(named && { message }),
       };
-      return { d, loss: { entityRef: ref, reasons: d.item.reasons.filter(r => !r.startsWith(failurePrefix(run.mode))), cause } };
+      return { d, loss: { entityRef: ref, reasons: reasons.filter(r => !r.startsWith(failurePrefix(run.mode))), cause } };
     });
     const byCause = groupBy(lossesTold, ({ loss }) =>
       JSON.stringify([setKey(ownersOf(loss.entityRef)), loss.cause ? ['run', loss.cause.runId, loss.cause.named] : ['reasons', loss.reasons]]),
@@ -586,15 +627,18 @@ export class ReadinessNotifier {
     }
 
     // Entities told they are not recoverable that no longer are, or are no longer assessed: one
-    // notice per alarm and owners.
+    // notice per alarm and those it reached, to them alone (alarmRecipients).
     const listed = new Set(refs);
     const closings: Array<Closing & { key: string; after: ReadinessNotice }> = [];
     for (const { item, seen, notice } of regained) {
       const before = seen as Closing['before'];
+      // The owners the alarm went to: those kept with it, and for one that went to the entity
+      // (told before users were kept), its owners now.
+      const told = [...(before.owners ?? []), ...(before.users ? [] : ownersOf(item.entityRef))];
       closings.push({
         before,
-        now: item,
-        key: JSON.stringify(['regained', before.alarm.scope, setKey([...ownersOf(item.entityRef), ...keptRecipients(before)])]),
+        now: { status: item.status, reasons: toldReasons(item, told) },
+        key: JSON.stringify(['regained', before.alarm.scope, setKey(alarmRecipients(before))]),
         after: {
           ...notice,
           alarm: { ...before.alarm, closedAt: at },
@@ -611,16 +655,18 @@ export class ReadinessNotifier {
       // does an earlier alarm it was in.
       if (before.alarm?.closedAt) continue;
       if (!isOpen(before.alarm) && before.pastAlarms?.length) continue;
-      // A list without it may have been read while the catalog was being rebuilt: it is
-      // forgotten, or its alarm closed, only if it is still missing at the next sweep (else an
-      // entity back not recoverable would be seen anew, and its loss never told).
+      // A list without it may have been read while the catalog was being rebuilt: its alarm is
+      // closed only if it is still missing at the next sweep; it is forgotten only once missing
+      // for ABSENCE_KEPT_MS (else one back not recoverable after a longer glitch would be seen
+      // anew, and its loss never told).
       if (!before.absentSince) absent.push({ ...before, absentSince: at });
-      else if (before.status !== 'not-recoverable' || !before.alarm) forgotten.push(before.entityRef);
-      else {
+      else if (before.status !== 'not-recoverable' || !before.alarm) {
+        if (Date.parse(at) - Date.parse(before.absentSince) >= ABSENCE_KEPT_MS) forgotten.push(before.entityRef);
+      } else {
         const alarmed = before as Closing['before'];
         closings.push({
           before: alarmed,
-          key: JSON.stringify(['gone', alarmed.alarm.scope, setKey(keptRecipients(alarmed))]),
+          key: JSON.stringify(['gone', alarmed.alarm.scope, setKey(alarmRecipients(alarmed))]),
           after: { ...alarmed, alarm: { ...alarmed.alarm, closedAt: before.absentSince } },
         });
       }
@@ -628,8 +674,7 @@ export class ReadinessNotifier {
     for (const group of groupBy(closings, c => c.key)) {
       const closedRefs = group.map(c => c.before.entityRef);
       const scope = noticeScope(group[0].now ? 'regained' : 'gone', group[0].before.alarm.scope, ...closedRefs);
-      const recipients = recipientsOf(group.flatMap(c => [c.before.entityRef, ...keptRecipients(c.before)]));
-      if (await send(closedRefs, recipients, closingNotice(group, at, scope))) await save(group.map(c => c.after));
+      if (await send(closedRefs, closingRecipients(group.map(c => c.before)), closingNotice(group, at, scope))) await save(group.map(c => c.after));
     }
 
     // What changed untold; alarms told before owners were kept, with them now.
@@ -663,10 +708,14 @@ export class ReadinessNotifier {
       // naming rule kept it from (an entity's owners now, changed since).
       const told = [...new Set(members.flatMap(m => m.told))];
       if (told.length > 0 && !(await send(memberRefs, recipientsOf(told), resolvedAlarm(members[0].alarm, memberRefs, until)))) continue;
-      // Kept without the alarm; forgotten once gone, unless another alarm still waits.
+      // Kept without the alarm, unless missing and in no other alarm: then forgotten if it was
+      // told it is gone (missing at two sweeps: only such a member has absentSince); else it went
+      // missing while the alarm waited for the others, and is kept as last seen from now, as any
+      // missing entity is (ABSENCE_KEPT_MS).
       const after = members.map(m => withoutAlarm(kept.get(m.entityRef)!, scope));
-      const gone = after.filter(n => !listed.has(n.entityRef) && !n.alarm && !n.pastAlarms).map(n => n.entityRef);
-      await save(after.filter(n => !gone.includes(n.entityRef)));
+      const unlisted = (n: ReadinessNotice) => !listed.has(n.entityRef) && !n.alarm && !n.pastAlarms;
+      const gone = after.filter(n => unlisted(n) && n.absentSince).map(n => n.entityRef);
+      await save(after.filter(n => !gone.includes(n.entityRef)).map(n => (unlisted(n) ? { ...n, absentSince: at } : n)));
       await this.notices.remove(gone);
       gone.forEach(ref => kept.delete(ref));
     }

@@ -166,7 +166,11 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   if (!run && input.outgrownRun) {
     const { run: partial, shown } = input.outgrownRun;
     // A plan that changed since does not make the machine it failed on come up.
-    if (failsPlan(partial, input.plan, partial.entityRef === input.entityRef)) blocking.push(`Last ${runKind(shown)} failed: ${shown.error?.message ?? 'unknown error'}`);
+    const own = partial.entityRef === input.entityRef;
+    // Another entity's run is named where the caller sees it, as `outgrown` names it: the notifier
+    // reads which run a reason is tied to from this (runNamedIn).
+    const which = !own && isFullRun(shown) ? `, ${runNamed(partial)},` : '';
+    if (failsPlan(partial, input.plan, own)) blocking.push(`Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`);
     risks.push(outgrown(input.entityRef, input.outgrownRun, input.plan));
   } else if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
@@ -253,6 +257,32 @@ function restoredBefore(run: Pick<RecoveryRun, 'mode'>, input: ReadinessInput, u
   });
 }
 
+/**
+ * Another entity's run as a reason names it where the caller may see it: `run ID of ENTITY`, first
+ * in the reason (before its message, which is free text).
+ */
+export function runNamed(run: Pick<RecoveryRun, 'id' | 'entityRef'>): string {
+  return `run ${run.id} of ${run.entityRef}`;
+}
+
+/**
+ * The run a reason names first (runNamed), if any: the notifier words a reason tied to another
+ * entity's run by it, or as readiness for owners withholds it. An entity ref holds no space,
+ * comma or parenthesis.
+ */
+export function runNamedIn(reason: string): Pick<RecoveryRun, 'id' | 'entityRef'> | undefined {
+  const found = /\brun (\S+) of ([^\s,()]+)/.exec(reason);
+  return found ? { id: found[1], entityRef: found[2] } : undefined;
+}
+
+/**
+ * Words of a reason tied to a run of another entity that is not named, as readiness for owners
+ * (ReadinessService's `ownRunsOnly`, whose withheld run message says them too) words it: the
+ * notifier reads such a reason again as the plugin sees it, to name the run where the owners told
+ * may be told it.
+ */
+export const OTHER_ENTITYS_RUN = 'in a run of another entity';
+
 /** What the run was, as reasons name it: a failover counts as a test recovery does, but is no test. */
 const runKind = (run: Pick<RecoveryRun, 'mode'>) => (run.mode === 'failover' ? 'failover' : 'test recovery');
 
@@ -279,7 +309,7 @@ function failedSince(entityRef: string, { run, shown }: NonNullable<ReadinessInp
     run.entityRef === entityRef
       ? ` (its run ${run.id})`
       : isFullRun(shown)
-        ? ` (run ${run.id} of ${run.entityRef})`
+        ? ` (${runNamed(run)})`
         : // Its message says it was a run of another entity, and no more.
           '';
   const when = afterLast ? ' after the last that recovered its plan' : '';
@@ -324,8 +354,8 @@ function outgrown(
   const which = own
     ? `its last ${runKind(run)}`
     : isFullRun(shown)
-      ? `its last ${runKind(run)}, run ${run.id} of ${run.entityRef}`
+      ? `its last ${runKind(run)}, ${runNamed(run)}`
       : // Hidden from the caller, or withheld from owners (who may or may not see it): not named.
-        `its last ${runKind(run)}, in a run of another entity`;
+        `its last ${runKind(run)}, ${OTHER_ENTITYS_RUN}`;
   return `Its boot plan changed since ${which} (${formatSeconds(Math.max(0, ageSeconds))} ago), which ${why.join(' and ')}: none has recovered the plan it has now`;
 }
