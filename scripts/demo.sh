@@ -9,6 +9,17 @@
 # the database stay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Another Backstage on the demo's ports (an earlier demo left running) would answer the ready
+# check below in this one's place, while this one fails on EADDRINUSE; checked
+# before anything is started, so that stopping here touches nothing of the other.
+for port in 7007 3000; do
+  if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+    exec 3<&-
+    echo "demo: port $port is in use (an earlier demo or another Backstage still running?): stop it first; ss -ltnp 'sport = :$port' names it" >&2
+    exit 1
+  fi
+done
+
 down=()
 for e in primary recovery; do bash scripts/docker-engines.sh status "$e" >/dev/null 2>&1 || down+=("$e"); done
 
@@ -16,7 +27,8 @@ app=
 watcher=
 stop_demo() {
   trap - EXIT INT TERM
-  [[ -n $watcher ]] && kill "$watcher" 2>/dev/null
+  # Ifs, not &&: under set -e a false test here would end the script before it stops anything.
+  if [[ -n $watcher ]]; then kill "$watcher" 2>/dev/null || true; fi
   echo "demo: stopping"
   # Backstage runs in a session of its own (setsid below): stop all of it, and wait for the
   # whole session (the backend tears a test lab down after npm itself has exited), up to 60 s.
@@ -24,8 +36,8 @@ stop_demo() {
     wait "$app" 2>/dev/null || true
     for ((i = 0; i < 120; i++)); do kill -0 -- "-$app" 2>/dev/null || break; sleep 0.5; done
   fi
-  [[ -d node_modules ]] && { npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts down || true; }
-  ((${#down[@]} == 0)) || bash scripts/docker-engines.sh stop "${down[@]}"
+  if [[ -d node_modules ]]; then npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts down || true; fi
+  if ((${#down[@]} > 0)); then bash scripts/docker-engines.sh stop "${down[@]}" || true; fi
 }
 # Set before the engines start, so a failed set-up stops those it started.
 trap stop_demo EXIT
