@@ -1,19 +1,22 @@
 import type {
+  EntityProblem,
   MachinePhase,
   RecoveryRun,
   RunMachine,
   RunStatus,
   RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
+import { formatSeconds, formatSecondsAgainst } from '@backstage-recovery/plugin-recovery-common';
 import type { RestoredMachine } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryStore } from '../database/RecoveryStore';
+import { criticalPath } from '@backstage-recovery/plugin-recovery-node';
+import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { RunSuperseded } from './errors';
 import { assertMachineTransition, assertRunTransition, isFinalMachinePhase } from './runState';
 
 /** A timestamp as a run records it. */
 export const now = () => new Date().toISOString();
 
-/** Keeps a run's in-memory view and its persisted state in step. */
+/** Keeps a run's in-memory view and its persisted state in step, and writes its timeline. */
 export class RunRecorder {
   private readonly state: Map<string, RunMachine>;
   private status_: RunStatus;
@@ -68,6 +71,70 @@ export class RunRecorder {
 
   async step(message: string, machineRef?: string, level: RunStepLevel = 'info') {
     await this.store.appendStep(this.run.id, { at: now(), machineRef, level, message });
+  }
+
+  /**
+   * Opens the timeline: what the run recovers where, then what it was admitted with that a
+   * recovery would regret. The catalog's problems (readiness shows them while they last; the
+   * run's page shows those of its admission), and each capture older than the RPO: an old capture
+   * boots all the same, so the run says what a recovery from it would lose, or its success would
+   * vouch for captures that miss weeks of production's changes.
+   */
+  async opening(
+    hostId: string,
+    waves: string[][],
+    captures: Map<string, StoredCapture>,
+    /** What the catalog got wrong about the recovered entities. */
+    problems: EntityProblem[],
+    /** The recovered entity's RPO. */
+    rpoSeconds: number,
+  ): Promise<void> {
+    const run = this.run;
+    await this.step(
+      `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${hostId}: ${waves.length} waves, ${waves.flat().length} machines${run.recoveryPoint ? `, to the recovery point ${run.recoveryPoint}` : ''}`,
+    );
+    const machineRefs = new Set(waves.flat());
+    for (const problem of problems) {
+      await this.step(
+        `Catalog problem: ${problem.message}`,
+        machineRefs.has(problem.entityRef) ? problem.entityRef : undefined,
+        'warning',
+      );
+    }
+    for (const machineRef of waves.flat()) {
+      const capture = captures.get(machineRef)!;
+      // At a recovery point, what it would lose of what production had then.
+      const age = Math.max(0, Math.round((Date.parse(run.recoveryPoint ?? run.createdAt) - Date.parse(capture.createdAt)) / 1000));
+      if (age > rpoSeconds) {
+        await this.step(
+          `Restores its capture of ${capture.createdAt}, ${formatSecondsAgainst(age, rpoSeconds)} old ${run.recoveryPoint ? 'at the recovery point' : 'when the run was admitted'}, over the RPO of ${formatSeconds(rpoSeconds)}: a recovery from it would lose what changed since`,
+          machineRef,
+          'warning',
+        );
+      }
+    }
+  }
+
+  /**
+   * Records where a recovery's time went: the chain of machine waits that took longest, each
+   * machine from its restore to ready, beside the waves booted one after another (each waits for
+   * its slowest machine). Shortening a machine off that chain does not shorten the recovery.
+   * Nothing where a machine has no timings.
+   */
+  async criticalPath(waves: string[][]): Promise<void> {
+    const durations: Record<string, number> = {};
+    for (const m of this.machines()) {
+      if (!m.restoreStartedAt || !m.readyAt) return;
+      durations[m.machineRef] = Math.max(0, Date.parse(m.readyAt) - Date.parse(m.restoreStartedAt)) / 1000;
+    }
+    const edges = this.run.plan.machines.map(m => ({ machine: m.machineRef, waitsFor: m.waitsFor.filter(w => w in durations) }));
+    const chain = criticalPath({ waves, edges }, durations);
+    const byWaves = criticalPath({ waves }, durations);
+    const s = (x: number) => `${Number(x.toFixed(2))} s`;
+    await this.step(
+      `Critical path: ${chain.path.map(m => `${m} (${s(durations[m])})`).join(' → ')}: ${s(chain.duration)}, each machine from its restore to ready, ` +
+        `the least its boot order allows; wave after wave (each waiting for its slowest machine) the machines took ${s(byWaves.duration)}`,
+    );
   }
 
   /**

@@ -2,6 +2,9 @@ import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MachineFailure } from './errors';
 
+/** For a step that must still run while the backend shuts down (a teardown), under its own deadline only. */
+export const NEVER_ABORTED = new AbortController().signal;
+
 /**
  * Waits for one step of the engine, at most `ms`, and no longer than the run is driven.
  * What the step still creates after that is debris of a failed run whose lab may already be

@@ -8,6 +8,7 @@ import {
   MISSING_DEPENDENCIES_ERROR_NAME,
   RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
 } from '@backstage-recovery/plugin-recovery-common';
+import type { HypervisorHost } from '@backstage-recovery/plugin-recovery-node';
 
 /** Why a machine failed, with the probe that failed it if one did. */
 export class MachineFailure extends Error {
@@ -24,6 +25,24 @@ export class RunSuperseded extends Error {}
  * host's failure, not a machine's. Its message says so first, then the host's own words.
  */
 export class HostUnreachable extends Error {}
+
+/**
+ * The run's failure at a host whose engine cannot be reached (or, `stoppedWhile` something went on,
+ * stopped answering), with `cause`, the host's own words.
+ */
+export function hostUnreachable(host: Pick<HypervisorHost, 'id'>, cause: unknown, stoppedWhile?: string): HostUnreachable {
+  const what = stoppedWhile ? `stopped answering while ${stoppedWhile}` : 'cannot be reached';
+  return new HostUnreachable(`hypervisor host ${host.id} ${what}: ${messageOf(cause)}`);
+}
+
+/**
+ * Whether the host's engine could not be reached, or did not answer in time: a provider's
+ * EngineError of that kind (503) is named so, as @backstage/errors' ServiceUnavailableError is.
+ */
+export const isHostUnreachable = (error: unknown) => (error as Error | undefined)?.name === 'ServiceUnavailableError';
+
+/** What an error says, whatever was thrown (a host may reject with a string, or nothing). */
+export const messageOf = (error: unknown) => String((error as Error)?.message ?? error);
 
 /**
  * The hypervisor host runs another lab: worth trying again later, unlike the other conflicts

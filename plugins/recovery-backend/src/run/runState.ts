@@ -42,10 +42,9 @@ export function isFinalMachinePhase(phase: MachinePhase): boolean {
 }
 
 /**
- * The statuses a run ends in, those it holds its hypervisor host in, and the phases a machine
- * ends in, for queries over them.
+ * The statuses a run holds its hypervisor host in, and the phases a machine ends in, for queries
+ * over them.
  */
-export const TERMINAL_RUN_STATUSES = (Object.keys(RUN_TRANSITIONS) as RunStatus[]).filter(isTerminalRunStatus);
 export const ACTIVE_RUN_STATUSES = (Object.keys(RUN_TRANSITIONS) as RunStatus[]).filter(s => !isTerminalRunStatus(s));
 export const FINAL_MACHINE_PHASES = (Object.keys(MACHINE_TRANSITIONS) as MachinePhase[]).filter(isFinalMachinePhase);
 

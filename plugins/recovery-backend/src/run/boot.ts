@@ -1,0 +1,321 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { BootPlanMachine } from '@backstage-recovery/plugin-recovery-common';
+import { ANNOTATION_PROBES, describeProbe } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  HypervisorHost,
+  LabHandle,
+  MachineHandle,
+  MachineState,
+  ProbeResult,
+  RestorableCapture,
+} from '@backstage-recovery/plugin-recovery-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StoredCapture } from '../database/RecoveryStore';
+import { withDeadline } from './deadline';
+import { hostUnreachable, isHostUnreachable, MachineFailure, messageOf, RunSuperseded } from './errors';
+import { now, RunRecorder } from './RunRecorder';
+import type { RunServiceOptions } from './RunService';
+
+/** A stored capture as the host restores it. */
+export const restorable = (capture: StoredCapture): RestorableCapture => ({
+  captureId: capture.id,
+  machineRef: capture.machineRef,
+  imageId: capture.imageId,
+  checksum: capture.checksum,
+  artifact: capture.artifact,
+  runtime: capture.runtime,
+});
+
+/** A run whose lab is built, as booting its machines sees it. */
+export interface BootingRun {
+  recorder: RunRecorder;
+  host: HypervisorHost;
+  lab: LabHandle;
+  /** The plan's machines, with their probes. */
+  planned: Map<string, BootPlanMachine>;
+  /** The capture each machine restores, chosen at admission. */
+  captures: Map<string, StoredCapture>;
+  /** Aborted once the run is no longer driven here (interrupted, or claimed elsewhere). */
+  signal: AbortSignal;
+  /** Removes what a step creates after its deadline (see withDeadline). */
+  removeLate: () => Promise<unknown>;
+  /** Whether this replica still drives the run: false once another replica claimed it. */
+  stillDriven: () => Promise<boolean>;
+}
+
+/**
+ * Boots a run's machines in its lab, a wave at a time: each restored from its capture, started
+ * and gated by readiness (it runs, its health check passes, every probe answers) within its ready
+ * timeout; then, once the last one has been ready for minReadyMs, the final check looks at every
+ * machine again. A machine that fails is recorded failed, with its console tail.
+ */
+export class LabBoot {
+  private readonly booted = new Map<string, MachineHandle>();
+
+  constructor(
+    private readonly run: BootingRun,
+    private readonly options: Pick<RunServiceOptions, 'machineReadyTimeoutMs' | 'probeIntervalMs' | 'stepTimeoutMs' | 'minReadyMs'>,
+    private readonly logger: LoggerService,
+  ) {}
+
+  /** Boots the machines of one wave side by side; throws the first one's failure. */
+  async wave(machineRefs: string[]): Promise<void> {
+    const results = await Promise.allSettled(
+      machineRefs.map(async machineRef => {
+        this.booted.set(machineRef, await this.machine(machineRef));
+      }),
+    );
+    const failed = results.find(r => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /**
+   * Waits, before the final check, until the last machine to get ready has been ready for
+   * minReadyMs: a machine that passes its probes and exits moments later is not recovered.
+   */
+  async holdReady(): Promise<void> {
+    const { recorder, signal } = this.run;
+    const lastReady = Math.max(...recorder.machines().map(m => Date.parse(m.readyAt!)));
+    const waitMs = lastReady + this.options.minReadyMs - Date.now();
+    if (!(waitMs > 0)) return;
+    await recorder.step(
+      `Final check in ${Number((waitMs / 1000).toFixed(1))} s, once every machine has been ready for ${this.options.minReadyMs / 1000} s (recovery.runs.minReadyTime)`,
+    );
+    await sleep(waitMs, undefined, { signal });
+  }
+
+  /**
+   * Checks every machine again before the run may succeed: each was verified once, when it got
+   * ready, and one of an early wave may have stopped since (its dependents may even have passed
+   * their probes against it while it still answered). One look each, no retries: the machine
+   * still runs, its health check does not report unhealthy and every probe passes. Each call
+   * gets the step deadline. The first machine in boot order that fell over fails the run; every
+   * one that did is recorded failed, with its console tail.
+   */
+  async finalCheck(): Promise<void> {
+    const results = await Promise.allSettled(
+      this.run.recorder.machines().map(async ({ machineRef }) => {
+        const handle = this.booted.get(machineRef)!;
+        try {
+          await this.recheck(handle, this.run.planned.get(machineRef)!);
+        } catch (error) {
+          throw await this.failed(machineRef, handle, error, true);
+        }
+      }),
+    );
+    const failed = results.find(r => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** Restores, starts and verifies one machine; records each phase and what it took. */
+  private async machine(machineRef: string): Promise<MachineHandle> {
+    const { recorder, host, lab, signal, removeLate } = this.run;
+    const planned = this.run.planned.get(machineRef)!;
+    const capture = this.run.captures.get(machineRef)!;
+    let handle: MachineHandle | undefined;
+    try {
+      signal.throwIfAborted();
+      await recorder.machine(machineRef, 'restoring', { restoreStartedAt: now() });
+      const restored = await withDeadline(
+        () => host.restoreMachine(lab, restorable(capture)),
+        this.options.stepTimeoutMs,
+        'restore',
+        signal,
+        removeLate,
+      );
+      handle = restored.machine;
+      await recorder.machine(machineRef, 'starting', { restoredAt: now() });
+      await recorder.adapted(machineRef, capture.adaptations, restored);
+      // One budget from start to passing its probes: what the start takes, verifying has not.
+      const deadline = Date.now() + this.options.machineReadyTimeoutMs;
+      await withDeadline(
+        () => host.startMachine(restored.machine),
+        this.options.machineReadyTimeoutMs,
+        'start',
+        signal,
+        removeLate,
+      );
+      signal.throwIfAborted();
+      await recorder.machine(machineRef, 'verifying', { startedAt: now() });
+      const healthChecked = await this.verify(handle, planned, deadline);
+      await recorder.machine(machineRef, 'ready', { readyAt: now(), finishedAt: now() });
+      const m = recorder.machines().find(x => x.machineRef === machineRef)!;
+      await recorder.step(
+        `Ready: restored in ${seconds(m.restoreStartedAt, m.restoredAt)} s, verified ${seconds(m.startedAt, m.readyAt)} s after start`,
+        machineRef,
+      );
+      if (!healthChecked && planned.probes.length === 0) {
+        await recorder.step(
+          `Ready only in that it runs: it has no health check and neither it nor its services have probes, so nothing showed them answering (annotate them, or the machine, with ${ANNOTATION_PROBES})`,
+          machineRef,
+          'warning',
+        );
+      }
+      return handle;
+    } catch (error) {
+      throw await this.failed(machineRef, handle, error);
+    }
+  }
+
+  /**
+   * Records why a machine failed, with its console tail, and returns the run's failure naming it.
+   * `afterReady`: the final check found it fell over after it was ready.
+   */
+  private async failed(
+    machineRef: string,
+    handle: MachineHandle | undefined,
+    error: unknown,
+    afterReady = false,
+  ): Promise<Error> {
+    const { recorder, host, signal } = this.run;
+    // Interrupted, not failed: the run settles the machine when it finishes.
+    if (signal.aborted) return error as Error;
+    // Claimed by another replica, which tears the lab down only after its claim: a machine
+    // that vanished with it is no failure to record. Checked after the failure was seen, so
+    // one seen while the run was still ours is real.
+    if (!(await this.run.stillDriven())) return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
+    // The host stopped answering (its engine went away): the run failed at the host, not at this
+    // machine, which readiness and owners' notices would otherwise blame.
+    if (isHostUnreachable(error)) {
+      await recorder.machine(machineRef, 'failed', { finishedAt: now(), message: messageOf(error) }, afterReady);
+      // Said once, as the run's failure.
+      return hostUnreachable(host, error, `${machineRef} was ${afterReady ? 'checked' : 'booting'}`);
+    }
+    // The run records the message; where it came from (a provider, or a bug) only the stack says.
+    if (!(error instanceof MachineFailure)) {
+      this.logger.warn(`Run ${recorder.runId}: ${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`);
+    }
+    const failure = error instanceof MachineFailure ? error : new MachineFailure(messageOf(error));
+    // A lab without production's addresses explains many failures (a dependency's address
+    // the machine was configured with no longer answers): say so with the failure.
+    const lost = recorder.lostAddresses(machineRef);
+    const reason = lost.length > 0
+      ? `${failure.message} (the lab could not use production's addresses: ${lost.join('; ')})`
+      : failure.message;
+    const message = `${machineRef} failed: ${reason}`;
+    await recorder.machine(
+      machineRef,
+      'failed',
+      { finishedAt: now(), message: reason, probe: failure.probe },
+      afterReady,
+    );
+    await recorder.step(message, machineRef, 'error');
+    // Read after the failure is recorded: an engine that hung the machine may hang its console
+    // too, and the machine is failed when it failed, not a step deadline later.
+    const logTail = handle
+      ? await withDeadline(() => host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
+          .catch(() => undefined)
+      : undefined;
+    // Evidence only: a write of it that fails must not take the machine's reason from the run.
+    if (logTail !== undefined) {
+      await recorder
+        .logTail(machineRef, logTail)
+        .catch(stored => this.logger.warn(`Run ${recorder.runId}: could not keep the console tail of ${machineRef}: ${messageOf(stored)}`));
+    }
+    return Object.assign(new Error(message), { machineRef, probe: failure.probe });
+  }
+
+  /**
+   * Gates readiness: the machine runs, its health check passes, then every probe answers.
+   * Each call to the engine gets what is left until `deadline` (its ready timeout, counted from
+   * its start), so a hung one fails the machine at the deadline; a late answer still says why it
+   * had not passed before. Returns whether the machine has a health check.
+   */
+  private async verify(machine: MachineHandle, planned: BootPlanMachine, deadline: number): Promise<boolean> {
+    const { host, lab, signal, removeLate } = this.run;
+    const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
+    const bounded = <T>(call: () => Promise<T>, timedOut: () => MachineFailure) =>
+      withDeadline(call, Math.max(0, deadline - Date.now()), timedOut, signal, removeLate);
+    let last: MachineState | undefined;
+    // `timedOut`: what failed when the deadline falls during the inspect (a probe still failing).
+    const assertAlive = async (timedOut?: () => MachineFailure) => {
+      const state = await bounded(
+        () => host.inspectMachine(machine),
+        timedOut ??
+          (() =>
+            new MachineFailure(
+              last?.health === 'starting'
+                ? `health check still starting after ${timeoutText}`
+                : `inspect did not finish within ${timeoutText}`,
+            )),
+      );
+      last = state;
+      if (!state.running) {
+        throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'}`);
+      }
+      if (state.health === 'unhealthy') {
+        throw new MachineFailure('its health check reports unhealthy');
+      }
+      return state;
+    };
+    const wait = () => sleep(this.options.probeIntervalMs, undefined, { signal });
+
+    while ((await assertAlive()).health === 'starting') {
+      if (Date.now() > deadline) {
+        throw new MachineFailure(`health check still starting after ${timeoutText}`);
+      }
+      await wait();
+    }
+    const healthChecked = last?.health !== undefined;
+    for (const probe of planned.probes) {
+      const name = describeProbe(probe);
+      let answer: ProbeResult | undefined;
+      for (;;) {
+        const result: ProbeResult = await bounded(
+          () => host.probe(lab, machine, probe),
+          () =>
+            new MachineFailure(
+              answer
+                ? `probe ${name} did not pass within ${timeoutText}: ${answer.message}`
+                : `probe ${name} did not finish within ${timeoutText}`,
+              name,
+            ),
+        );
+        answer = result;
+        if (result.ok) break;
+        // At the deadline the probe is the cause, not the inspect that had no time left.
+        const probeFailed = () =>
+          new MachineFailure(`probe ${name} did not pass within ${timeoutText}: ${result.message}`, name);
+        if (Date.now() > deadline) throw probeFailed();
+        await assertAlive(probeFailed);
+        await wait();
+      }
+    }
+    return healthChecked;
+  }
+
+  /** One look at a ready machine for the final check; throws what no longer holds. */
+  private async recheck(machine: MachineHandle, planned: BootPlanMachine): Promise<void> {
+    const { host, lab, signal, removeLate } = this.run;
+    const step = this.options.stepTimeoutMs;
+    const timeoutText = `${step / 1000} s`;
+    // Nothing to remove after a late inspect; a probe may make the lab's probe container again.
+    const state = await withDeadline(
+      () => host.inspectMachine(machine),
+      step,
+      () => new MachineFailure(`inspect did not finish within ${timeoutText} after it was ready`),
+      signal,
+      async () => {},
+    );
+    if (!state.running) {
+      throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'} after it was ready`);
+    }
+    if (state.health === 'unhealthy') {
+      throw new MachineFailure('its health check reports unhealthy after it was ready');
+    }
+    for (const probe of planned.probes) {
+      const name = describeProbe(probe);
+      const result = await withDeadline(
+        () => host.probe(lab, machine, probe),
+        step,
+        () => new MachineFailure(`probe ${name} did not finish within ${timeoutText} after it was ready`, name),
+        signal,
+        removeLate,
+      );
+      if (!result.ok) throw new MachineFailure(`probe ${name} stopped passing after it was ready: ${result.message}`, name);
+    }
+  }
+}
+
+const seconds = (from?: string, to?: string) =>
+  from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';
