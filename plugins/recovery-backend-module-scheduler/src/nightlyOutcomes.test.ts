@@ -178,8 +178,8 @@ describe('nightly check outcomes', () => {
     const quiet = nightlyOptOuts([]);
     api.listReadiness = async () => items.slice(0, 3);
     const report = await nightlyCheck(api, quiet, logger, { pollIntervalMs: 1 });
-    // What could not be recorded is sent again with the next.
-    expect(calls).toEqual([`start ${SHOP}`, 'record so far: shop started', 'record whole: shop started, a covered, b covered']);
+    // The night opens at once; what could not be recorded is sent again with the next.
+    expect(calls).toEqual(['record so far: ', `start ${SHOP}`, 'record so far: shop started', 'record whole: shop started, a covered, b covered']);
     expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
     expect(vi.mocked(logger.warn).mock.calls.map((c: unknown[]) => String(c[0]))).toEqual([
       "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: POST /nightly-check failed with 503: database unreachable",
@@ -259,6 +259,132 @@ describe('nightly check outcomes', () => {
       "Nightly check: a newer night's outcomes are recorded, so this one's are not: POST /nightly-check failed with 409: The nightly check of 2026-12-06T02:30:00.000Z is recorded",
     ]);
   });
+
+  it('opens the night at once, saying how many entities it checks, then says it is still there once a heartbeat passed with nothing new', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const t0 = Date.parse('2026-12-05T02:30:00.000Z');
+      vi.setSystemTime(t0);
+      const sent: string[] = [];
+      let answer: Error | undefined;
+      const record = nightlyRecorder(
+        {
+          recordNightlyCheck: async night => {
+            sent.push(`${said(night)} (${night.entities} entities)`);
+            if (answer) throw answer;
+          },
+        },
+        '2026-12-05T02:30:00.000Z',
+        mockServices.logger.mock(),
+        undefined,
+        { entities: 8, heartbeatMs: 60_000 },
+      );
+      await record([]);
+      // Nothing new, within the minute: nothing sent.
+      await record([]);
+      vi.setSystemTime(t0 + 59_999);
+      await record([]);
+      vi.setSystemTime(t0 + 60_000);
+      await record([]);
+      // An outcome goes at once; its record fails, and is sent again with the next heartbeat, not at every call.
+      answer = new RecoveryApiError('POST /nightly-check failed with 503: database unreachable', 503);
+      await record([{ entityRef: A, outcome: 'excluded', message: 'left out' }]);
+      answer = undefined;
+      vi.setSystemTime(t0 + 119_999);
+      await record([]);
+      vi.setSystemTime(t0 + 120_000);
+      await record([]);
+      expect(sent).toEqual([
+        'record so far:  (8 entities)',
+        'record so far:  (8 entities)',
+        'record so far: a excluded (8 entities)',
+        'record so far: a excluded (8 entities)',
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it.each(databases.eachSupportedId())(
+    'keeps a night under way through a long run, shows it interrupted once the check is killed, how far it got and when, and the next night closes it (%s)',
+    async databaseId => {
+      const knex = await databases.init(databaseId);
+      await RecoveryStore.migrate(knex);
+      // Silent for a second: interrupted. The check says it is there every 50 ms while it waits.
+      const store = new NightlyCheckStore(knex, { silenceMs: 1_000 });
+      const lastNight = '2026-12-04T02:30:00.000Z';
+      await store.record({ checkedAt: lastNight, outcomes: [SHOP, A, B, C, D, E].map(entityRef => ({ entityRef, outcome: 'excluded' as const, message: 'last night' })) });
+      /** Each entity's page: its outcome's night (`last night`, or its state), and a newer night's that has not reached it. */
+      const pages = async () =>
+        Object.fromEntries(
+          [...(await store.outcomes())].map(([ref, o]) => [
+            ref.replace(/^\w+:default\//, ''),
+            [o.checkedAt === lastNight ? 'last night' : `${o.outcome}, ${o.night?.state ?? 'whole'} ${o.night ? `${o.night.checked} of ${o.night.entities}` : ''}`.trim(), o.newer && `newer ${o.newer.state}`]
+              .filter(Boolean)
+              .join('; '),
+          ]),
+        );
+      let killed = false;
+      const { api } = apiOf(async night => {
+        // Killed: nothing it sends arrives any more.
+        if (!killed) await store.record(night);
+      });
+      const { startRun, getRun } = api;
+      const stop = new AbortController();
+      let runEnds = 0;
+      let during: Record<string, string> | undefined;
+      let killedAt = '';
+      api.startRun = async (entityRef, options) => {
+        if (entityRef === SHOP) runEnds = Date.now() + 2_000;
+        if (entityRef === C) {
+          // SIGKILL, just before its second run: its first long over.
+          killed = true;
+          killedAt = new Date().toISOString();
+          await new Promise((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal!.reason)));
+        }
+        return startRun(entityRef, options);
+      };
+      api.getRun = async (id, options) => {
+        if (Date.now() < runEnds) {
+          // Past the silence since the run started: still under way, by its heartbeats.
+          if (Date.now() > runEnds - 600) during ??= await pages();
+          return { id, entityRef: SHOP, status: 'running' } as RecoveryRun;
+        }
+        return getRun(id, options);
+      };
+      const first = nightlyCheck(api, optOuts, mockServices.logger.mock(), { pollIntervalMs: 20, heartbeatMs: 50, deadline: Date.now() + 60_000, signal: stop.signal });
+      await vi.waitFor(() => expect(killed).toBe(true), { timeout: 10_000 });
+      expect(during).toEqual({ legacy: 'excluded, under-way 3 of 8', loop: 'refused, under-way 3 of 8', shop: 'started, under-way 3 of 8', a: 'last night; newer under-way', b: 'last night; newer under-way', c: 'last night; newer under-way', d: 'last night; newer under-way', e: 'last night; newer under-way' });
+      // Silent since: interrupted, when last heard from, 5 of 8 checked; those it did not reach keep last night's, saying so.
+      await vi.waitFor(async () => expect((await store.outcomeOf(SHOP))?.night?.state).toBe('interrupted'), { timeout: 5_000 });
+      const interrupted = { legacy: 'excluded, interrupted 5 of 8', loop: 'refused, interrupted 5 of 8', shop: 'started, interrupted 5 of 8', a: 'covered, interrupted 5 of 8', b: 'covered, interrupted 5 of 8' };
+      const unreached = { c: 'last night; newer interrupted', d: 'last night; newer interrupted', e: 'last night; newer interrupted' };
+      expect(await pages()).toEqual({ ...interrupted, ...unreached });
+      const { heardAt } = (await store.outcomeOf(SHOP))!.night!;
+      expect(heardAt <= killedAt).toBe(true);
+      stop.abort();
+      await first;
+
+      // The next night: as it begins, the killed one is closed, its pages saying so still.
+      killed = false;
+      api.startRun = startRun;
+      api.getRun = getRun;
+      let closed: Record<string, string> | undefined;
+      api.startRun = async (entityRef, options) => {
+        closed ??= await pages();
+        return startRun(entityRef, options);
+      };
+      await nightlyCheck(api, optOuts, mockServices.logger.mock(), { pollIntervalMs: 5, deadline: Date.now() + 300 });
+      expect(closed).toEqual({
+        legacy: 'excluded, under-way 2 of 8',
+        loop: 'refused, under-way 2 of 8',
+        ...Object.fromEntries(['shop', 'a', 'b'].map(name => [name, `${interrupted[name as 'a']}; newer under-way`])),
+        ...Object.fromEntries(['c', 'd', 'e'].map(name => [name, 'last night; newer under-way'])),
+      });
+      expect((await store.outcomeOf(SHOP))?.night).toBeUndefined();
+      expect(Object.values(await pages()).every(page => page.endsWith(', whole'))).toBe(true);
+    },
+  );
 
   it("the scheduled task records them in the backend, and each entity's readiness says what the night did about it", async () => {
     const web = componentEntity('web', ['resource:default/web-01']);

@@ -32,8 +32,10 @@ export interface NightlyCheckRecord {
   /** When the night's check began. */
   checkedAt: string;
   outcomes: NightlyCheckEntityOutcome[];
-  /** The outcomes known so far of a night under way; without it, the night whole. */
+  /** The outcomes known so far of a night under way (none: it is still there); without it, the night whole. */
   partial?: boolean;
+  /** How many entities the night's check sets out to check: how far it got, should it be interrupted. */
+  entities?: number;
 }
 
 export { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';

@@ -151,13 +151,21 @@ export function nightlySummary(report: NightlyReport): string {
  * What it did about each entity is recorded in the backend as soon as it is known (those left out
  * or without a plan at once, a run once started, a refusal once it came), so each entity's page
  * says tonight's while the night goes on; one not reached yet keeps last night's. At its end, the
- * night is recorded whole, which drops the outcomes of entities it did not check.
+ * night is recorded whole, which drops the outcomes of entities it did not check. Meanwhile it
+ * says it is still there every minute: a check killed mid-night (its backend SIGKILLed or
+ * restarted) goes silent, and its pages say it was interrupted, how far it got and when.
  */
 export async function nightlyCheck(
   api: ScheduledRecoveryApi,
   { optedOut, unread }: NightlyOptOuts,
   logger: LoggerService,
-  options: { pollIntervalMs: number; deadline?: number; signal?: AbortSignal },
+  options: {
+    pollIntervalMs: number;
+    deadline?: number;
+    signal?: AbortSignal;
+    /** How often it says it is still there while it waits (NIGHTLY_HEARTBEAT_MS). */
+    heartbeatMs?: number;
+  },
 ): Promise<NightlyReport> {
   const checkedAt = new Date().toISOString();
   for (const line of unread) logger.warn(`Nightly check: ${line}`);
@@ -185,7 +193,12 @@ export async function nightlyCheck(
       .map(r => ({ entityRef: r.entityRef, outcome: 'excluded' as const, message: `left out: its ${ANNOTATION_NIGHTLY_CHECK} annotation is 'false'` })),
     ...unplanned.map(({ entityRef, message }) => ({ entityRef, outcome: 'refused' as const, reason: 'no-plan' as const, message: clip(message) })),
   ];
-  const recordSoFar = nightlyRecorder(api, checkedAt, logger, options.signal);
+  // The night opens at once, saying how many entities it checks: should it be killed, its pages
+  // say how far it got.
+  const recordSoFar = nightlyRecorder(api, checkedAt, logger, options.signal, {
+    entities: known.length + targets.length + covered,
+    heartbeatMs: options.heartbeatMs,
+  });
   await recordSoFar(known);
   const report = await runNightlyCheck(api, targets, logger, { ...options, record: recordSoFar });
   const outcomes = [...known, ...report.outcomes];
@@ -199,34 +212,54 @@ export async function nightlyCheck(
 const RECORD_TIMEOUT_MS = 20_000;
 
 /**
+ * How often the check under way says it is still there, when it has nothing new to record: well
+ * within the silence after which the backend takes a night as interrupted (NIGHTLY_CHECK_SILENCE_MS).
+ */
+export const NIGHTLY_HEARTBEAT_MS = 60_000;
+
+/**
  * Records the outcomes of the night under way as the check learns them (`partial`), so that each
  * entity's page says tonight's once the check has reached it; one not reached yet keeps last
  * night's, dated then. A failure is logged once and fails nothing: the outcomes not recorded are
  * sent again with the next, and the night's whole record at its end carries them all. Once the
  * backend holds a newer night (this check outlived the next one's start), it sends no more.
+ *
+ * Its first call records at once (the night under way, `entities` to check), outcomes or none; a
+ * call without anything new sends an empty record once `heartbeatMs` passed since the last: the
+ * check is still there, so the night is not taken as interrupted while it waits for a long run.
  */
 export function nightlyRecorder(
   api: Pick<ScheduledRecoveryApi, 'recordNightlyCheck'>,
   checkedAt: string,
   logger: LoggerService,
   signal?: AbortSignal,
+  options: { entities?: number; heartbeatMs?: number } = {},
 ): (outcomes: NightlyCheckEntityOutcome[]) => Promise<void> {
+  const heartbeatMs = options.heartbeatMs ?? NIGHTLY_HEARTBEAT_MS;
   /** Decided, not yet recorded: each entity's last word. */
   let unsent = new Map<string, NightlyCheckEntityOutcome>();
   let superseded = false;
   let failing = false;
+  /** When a record was last sent, whatever its answer; none yet. */
+  let sentAt: number | undefined;
   return async outcomes => {
     for (const o of outcomes) {
       unsent.delete(o.entityRef);
       unsent.set(o.entityRef, o);
     }
     // Stopped: the whole record, sent next, says it all.
-    if (superseded || unsent.size === 0 || signal?.aborted) return;
+    if (superseded || signal?.aborted) return;
+    // Nothing new (those a failed record left are sent again with the next, or with a heartbeat).
+    if (outcomes.length === 0 && sentAt !== undefined && Date.now() - sentAt < heartbeatMs) return;
     const batch = unsent;
     unsent = new Map();
+    sentAt = Date.now();
     const timeout = AbortSignal.timeout(RECORD_TIMEOUT_MS);
     try {
-      await api.recordNightlyCheck({ checkedAt, outcomes: [...batch.values()], partial: true }, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      await api.recordNightlyCheck(
+        { checkedAt, outcomes: [...batch.values()], partial: true, ...(options.entities !== undefined && { entities: options.entities }) },
+        { signal: signal ? AbortSignal.any([signal, timeout]) : timeout },
+      );
       failing = false;
     } catch (error) {
       if (statusOf(error) === 409) {
@@ -471,7 +504,10 @@ export async function runNightlyCheck(
     pollIntervalMs: number;
     deadline?: number;
     signal?: AbortSignal;
-    /** Records outcomes as they are decided (`nightlyRecorder`): each run once started, each refusal once it came. */
+    /**
+     * Records outcomes as they are decided (`nightlyRecorder`): each run once started, each refusal
+     * once it came; called with none while it waits, to say the check is still there.
+     */
     record?: (outcomes: NightlyCheckEntityOutcome[]) => Promise<void>;
   },
 ): Promise<NightlyReport> {
@@ -484,9 +520,12 @@ export async function runNightlyCheck(
     outcomes.set(entityRef, { entityRef, ...outcome, message: clip(outcome.message) });
     fresh.add(entityRef);
   };
-  /** Records what was decided since last time, before the check waits on anything again. */
+  /**
+   * Records what was decided since last time, before the check waits on anything again; with
+   * nothing new, says the check is still there (the recorder sends that once a minute at most).
+   */
   const flush = async () => {
-    if (!options.record || fresh.size === 0) return;
+    if (!options.record) return;
     const decided = [...fresh].map(ref => outcomes.get(ref)!);
     fresh.clear();
     await options.record(decided);
@@ -497,6 +536,8 @@ export async function runNightlyCheck(
   /** Waits before a retry; false when the wait would end past the deadline. */
   const waitForRetry = async (): Promise<boolean> => {
     if (Date.now() + options.pollIntervalMs > deadline) return false;
+    // A run may take an hour, a busy host longer: the night is still under way meanwhile.
+    await flush();
     await sleep(options.pollIntervalMs, undefined, { signal: options.signal });
     return true;
   };

@@ -253,13 +253,46 @@ export interface NightlyCheckOutcome {
   runEntityRef?: string;
   /** The check's own words about it (the refusal's, for `refused`). */
   message: string;
+  /**
+   * That night's check, where it has not recorded its end: still under way, or interrupted (the
+   * outcome is real, but the night is not a whole one). Absent for a night recorded whole.
+   */
+  night?: NightlyCheckProgress;
+  /**
+   * A newer night's check that has not reached the entity: under way, or interrupted before it
+   * did. The outcome is then the one of an earlier night, dated by `checkedAt`.
+   */
+  newer?: NightlyCheckProgress;
 }
+
+/**
+ * A night's check that has not recorded its end (the night whole): `under-way` while it is heard
+ * from, `interrupted` once it is not (killed, or its backend restarted, before its end), or once a
+ * newer night began.
+ */
+export interface NightlyCheckProgress {
+  /** When that night's check began. */
+  checkedAt: string;
+  state: 'under-way' | 'interrupted';
+  /** When the check was last heard from: for an interrupted night, when it stopped (within a minute or so). */
+  heardAt: string;
+  /** Entities it recorded an outcome of: checked so far, or before it was interrupted. */
+  checked: number;
+  /** Entities it set out to check; absent where it did not say. */
+  entities?: number;
+}
+
+/**
+ * How long a night's check under way may go unheard from (it records as it goes, and says it is
+ * still there at least every minute) before its pages take it as interrupted.
+ */
+export const NIGHTLY_CHECK_SILENCE_MS = 10 * 60_000;
 
 /** Longest `message` of a nightly check's outcome, in characters: a refusal's words, not a log. */
 export const NIGHTLY_CHECK_MESSAGE_MAX_LENGTH = 2000;
 
 /** A night's outcome for an entity, as the nightly check records it (`POST /nightly-check`). */
-export type NightlyCheckEntityOutcome = Omit<NightlyCheckOutcome, 'checkedAt'> & { entityRef: string };
+export type NightlyCheckEntityOutcome = Omit<NightlyCheckOutcome, 'checkedAt' | 'night' | 'newer'> & { entityRef: string };
 
 /**
  * What readiness shows of a run whose entity the catalog hides from the caller: what its verdict

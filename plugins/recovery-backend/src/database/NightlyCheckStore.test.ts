@@ -12,6 +12,7 @@ const night = (checkedAt: string, outcomes: NightlyCheckEntityOutcome[]) => ({ c
 /** The outcomes known so far of a night under way. */
 const soFar = (checkedAt: string, outcomes: NightlyCheckEntityOutcome[]) => ({ checkedAt, outcomes, partial: true });
 const ENDED_MIGRATION = '20261214000200_nightly_check_night_ended.js';
+const INTERRUPTED_MIGRATION = '20261217000100_nightly_check_interrupted.js';
 
 describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId => {
   it("keeps the latest night's outcome per entity, each as recorded, and forgets those that night did not check", async () => {
@@ -137,8 +138,10 @@ describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId
         { entityRef: web, outcome: 'covered', ...shopRun, message: `run r1 of ${shop} succeeded in 42 s` },
       ]),
     );
-    expect(await store.outcomeOf(web)).toEqual({ checkedAt: tonight, outcome: 'covered', ...shopRun, message: `run r1 of ${shop} succeeded in 42 s` });
-    expect(await store.outcomeOf(shop)).toEqual({ checkedAt: tonight, outcome: 'started', ...shopRun, message: 'run r1 succeeded in 42 s' });
+    // Each of a night under way, which has reached two entities so far.
+    const underWay = { night: { checkedAt: tonight, state: 'under-way', heardAt: expect.any(String), checked: 2 } };
+    expect(await store.outcomeOf(web)).toEqual({ checkedAt: tonight, outcome: 'covered', ...shopRun, message: `run r1 of ${shop} succeeded in 42 s`, ...underWay });
+    expect(await store.outcomeOf(shop)).toEqual({ checkedAt: tonight, outcome: 'started', ...shopRun, message: 'run r1 succeeded in 42 s', ...underWay });
     expect((await store.outcomeOf(gone))?.checkedAt).toBe(lastNight);
     // More of it than a batch, each once.
     const many = Array.from({ length: 450 }, (_, i) => ({ entityRef: `component:default/s${i}`, outcome: 'excluded' as const, message: 'left out' }));
@@ -168,7 +171,9 @@ describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId
       'The nightly check of 2026-12-05T02:30:00.000Z is recorded: that of 2026-12-04T02:30:00.000Z, older, is not',
     );
     await expect(store.record(night('2026-12-04T02:30:00.000Z', [excluded(shop, 'last night')]))).rejects.toThrow('older, is not');
-    expect(await store.outcomes()).toEqual(new Map([[web, { checkedAt: '2026-12-05T02:30:00.000Z', outcome: 'excluded', message: 'tonight' }]]));
+    expect(await store.outcomes()).toEqual(
+      new Map([[web, { checkedAt: '2026-12-05T02:30:00.000Z', outcome: 'excluded', message: 'tonight', night: expect.objectContaining({ state: 'under-way' }) }]]),
+    );
     // Tonight's end said each entity's last word: its outcomes so far, sent late, do not undo it.
     await store.record(night('2026-12-05T02:30:00.000Z', [excluded(web, 'its last word')]));
     await expect(store.record(soFar('2026-12-05T02:30:00.000Z', [excluded(web, 'an earlier word')]))).rejects.toThrow(
@@ -213,6 +218,90 @@ describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId
     await expect(store.record(soFar('2026-12-05T02:30:00.000Z', [{ entityRef: web, outcome: 'excluded', message: 'late' }]))).rejects.toThrow('recorded whole');
     await store.record(soFar('2026-12-06T02:30:00.000Z', [{ entityRef: shop, outcome: 'excluded', message: 'the next night' }]));
     expect(Object.fromEntries([...(await store.outcomes())].map(([ref, o]) => [ref, o.message]))).toEqual({ [web]: 'left out', [shop]: 'the next night' });
+  });
+
+  it('takes a night under way gone silent as interrupted, at when it was last heard from, and as under way again once it is heard', async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    let now = Date.parse('2026-12-05T02:30:05.000Z');
+    const store = new NightlyCheckStore(knex, { now: () => now, silenceMs: 10 * 60_000 });
+    const lastNight = '2026-12-04T02:30:00.000Z';
+    const tonight = '2026-12-05T02:30:00.000Z';
+    await store.record(night(lastNight, [web, shop].map(entityRef => ({ entityRef, outcome: 'excluded' as const, message: 'left out' }))));
+    // Opened with how many it checks, nothing reached yet: web's page says the night under way has not reached it.
+    await store.record({ ...soFar(tonight, []), entities: 40 });
+    const underWay = { checkedAt: tonight, state: 'under-way', heardAt: '2026-12-05T02:30:05.000Z', checked: 0, entities: 40 };
+    expect(await store.outcomeOf(web)).toEqual({ checkedAt: lastNight, outcome: 'excluded', message: 'left out', newer: underWay });
+    now += 60_000;
+    await store.record(soFar(tonight, [{ entityRef: shop, outcome: 'started', runId: 'r1', runEntityRef: shop, message: 'run r1 started' }]));
+    const reached = { checkedAt: tonight, state: 'under-way', heardAt: '2026-12-05T02:31:05.000Z', checked: 1, entities: 40 };
+    expect((await store.outcomeOf(shop))?.night).toEqual(reached);
+    expect((await store.outcomes()).get(shop)?.night).toEqual(reached);
+    expect((await store.outcomes()).get(web)?.newer).toEqual(reached);
+    // Ten minutes heard from no more: as it stands, interrupted then.
+    now += 10 * 60_000;
+    expect((await store.outcomeOf(shop))?.night?.state).toBe('under-way');
+    now += 1;
+    const interrupted = { ...reached, state: 'interrupted' };
+    expect((await store.outcomeOf(shop))?.night).toEqual(interrupted);
+    expect((await store.outcomes()).get(web)).toEqual({ checkedAt: lastNight, outcome: 'excluded', message: 'left out', newer: interrupted });
+    // Only slow: it says it is still there (a record of nothing), and is under way again, how many it checks kept.
+    await store.record(soFar(tonight, []));
+    expect((await store.outcomeOf(shop))?.night).toEqual({ ...reached, heardAt: new Date(now).toISOString() });
+    // Its end: the night whole, no progress left to say.
+    await store.record(night(tonight, [web, shop].map(entityRef => ({ entityRef, outcome: 'excluded' as const, message: 'whole' }))));
+    for (const o of (await store.outcomes()).values()) expect(o).toEqual({ checkedAt: tonight, outcome: 'excluded', message: 'whole' });
+  });
+
+  it("closes a night never ended when the next begins: the entities it reached keep its outcomes, saying it was interrupted, how far it got, and when", async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    let now = Date.parse('2026-12-05T02:30:01.000Z');
+    const store = new NightlyCheckStore(knex, { now: () => now });
+    const [db, gone] = ['component:default/db', 'component:default/gone'];
+    const [lastNight, killed, next] = ['2026-12-04T02:30:00.000Z', '2026-12-05T02:30:00.000Z', '2026-12-06T02:30:00.000Z'];
+    const excluded = (entityRef: string, message: string) => ({ entityRef, outcome: 'excluded' as const, message });
+    await store.record(night(lastNight, [web, shop, db, gone].map(ref => excluded(ref, 'last night'))));
+    await store.record({ ...soFar(killed, [excluded(web, 'killed night'), excluded(shop, 'killed night')]), entities: 4 });
+    now = Date.parse('2026-12-05T03:12:00.000Z');
+    await store.record({ ...soFar(killed, [excluded(gone, 'killed night')]), entities: 4 });
+    // Killed there (SIGKILL: no end recorded). The next night reaches web first.
+    now = Date.parse('2026-12-06T02:30:02.000Z');
+    await store.record({ ...soFar(next, [excluded(web, 'next night')]), entities: 3 });
+    const closed = { checkedAt: killed, state: 'interrupted', heardAt: '2026-12-05T03:12:00.000Z', checked: 3, entities: 4 };
+    const underWay = { checkedAt: next, state: 'under-way', heardAt: '2026-12-06T02:30:02.000Z', checked: 1, entities: 3 };
+    const pages = Object.fromEntries([...(await store.outcomes())].map(([ref, o]) => [ref, o]));
+    expect(pages).toEqual({
+      [web]: { checkedAt: next, outcome: 'excluded', message: 'next night', night: underWay },
+      [shop]: { checkedAt: killed, outcome: 'excluded', message: 'killed night', night: closed, newer: underWay },
+      [gone]: { checkedAt: killed, outcome: 'excluded', message: 'killed night', night: closed, newer: underWay },
+      // Not reached by the killed night: the last whole night's, dated then.
+      [db]: { checkedAt: lastNight, outcome: 'excluded', message: 'last night', newer: underWay },
+    });
+    expect(await store.outcomeOf(shop)).toEqual(pages[shop]);
+    // The next night killed too, before reaching the shop: the shop's page keeps what the first said, and when.
+    now = Date.parse('2026-12-07T02:30:00.000Z');
+    await store.record(soFar('2026-12-07T02:30:00.000Z', [excluded(db, 'third night')]));
+    expect((await store.outcomeOf(shop))?.night).toEqual(closed);
+    expect((await store.outcomeOf(web))?.night).toEqual({ ...underWay, state: 'interrupted', checked: 1 });
+    // A whole night leaves no interrupted one behind.
+    await store.record(night('2026-12-07T02:30:00.000Z', [excluded(shop, 'whole')]));
+    expect(await store.outcomes()).toEqual(new Map([[shop, { checkedAt: '2026-12-07T02:30:00.000Z', outcome: 'excluded', message: 'whole' }]]));
+  });
+
+  it('dates the last word of a night under way before heartbeats came from its start, and drops those columns going back down', async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    await knex.migrate.down({ directory: RecoveryStore.migrationsDirectory, name: INTERRUPTED_MIGRATION });
+    expect(await knex.schema.hasColumn('recovery_nightly_check_night', 'heard_at')).toBe(false);
+    expect(await knex.schema.hasColumn('recovery_nightly_checks', 'interrupted_at')).toBe(false);
+    // A night under way as the store recorded it before: killed by the upgrade's restart, say.
+    const tonight = new Date('2026-12-05T02:30:00.000Z');
+    await knex('recovery_nightly_check_night').insert({ id: 1, checked_at: tonight, ended: false });
+    await knex('recovery_nightly_checks').insert({ entity_ref: web, checked_at: tonight, outcome: 'excluded', message: 'left out' });
+    await RecoveryStore.migrate(knex);
+    const store = new NightlyCheckStore(knex, { now: () => Date.parse('2026-12-05T12:00:00.000Z') });
+    expect((await store.outcomeOf(web))?.night).toEqual({ checkedAt: tonight.toISOString(), state: 'interrupted', heardAt: tonight.toISOString(), checked: 1 });
   });
 
   it('has its table made by its migration, and dropped going back down', async () => {

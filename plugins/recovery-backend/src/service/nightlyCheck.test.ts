@@ -3,11 +3,13 @@ import { mockCredentials, mockServices, startTestBackend, TestDatabases } from '
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import type { Knex } from 'knex';
+import { resolve } from 'path';
 import request from 'supertest';
 import { NightlyCheckStore } from '../database/NightlyCheckStore';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { recoveryPlugin } from '../plugin';
+import { ApiContract } from '../testing/apiContract';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { PlanService } from './PlanService';
@@ -101,7 +103,11 @@ describe.each(databases.eachSupportedId())('POST /nightly-check and readiness on
     const ok = { entityRef: WEB, outcome: 'excluded', message: 'left out' };
     const cases: Array<[unknown, string]> = [
       [[], 'Request body must be a JSON object, got an array ([])'],
-      [{ checkedAt: CHECKED_AT, outcomes: [], extra: 1 }, 'Request body: unknown "extra"; the fields are checkedAt, outcomes, partial'],
+      [{ checkedAt: CHECKED_AT, outcomes: [], extra: 1 }, 'Request body: unknown "extra"; the fields are checkedAt, outcomes, partial, entities'],
+      ...([[-1, 'a number (-1)'], [1.5, 'a number (1.5)'], ['40', '"40"'], [10_000_001, 'a number (10000001)']] as const).map(([entities, got]): [unknown, string] => [
+        { checkedAt: CHECKED_AT, outcomes: [], partial: true, entities },
+        `entities must be how many entities the night's check sets out to check, an integer from 0 to 10000000; got ${got}`,
+      ]),
       [{ checkedAt: CHECKED_AT, outcomes: [], partial: 'yes' }, 'partial must be true (the outcomes known so far of a night under way) or false (the night whole); got "yes"'],
       [{ outcomes: [] }, "checkedAt must be an ISO 8601 time with its zone, when the night's check began; got nothing"],
       [{ checkedAt: '2026-11-05T02:30:00', outcomes: [] }, 'checkedAt must be an ISO 8601 time with its zone, when the night\'s check began; got "2026-11-05T02:30:00"'],
@@ -195,8 +201,9 @@ describe.each(databases.eachSupportedId())('POST /nightly-check and readiness on
     expect({ status: soFar.status, body: soFar.body }).toEqual({ status: 201, body: { checkedAt: tonight, recorded: 1 } });
     const { entityRef: _web, ...run } = started;
     const { entityRef: _shop, ...covered } = COVERED;
-    expect((await readiness('/component/default/web')).nightlyCheck).toEqual({ checkedAt: tonight, ...run });
-    expect((await readiness('/component/default/shop', NIGHTLY)).nightlyCheck).toEqual({ checkedAt: lastNight, ...covered });
+    const underWay = { checkedAt: tonight, state: 'under-way', heardAt: expect.any(String), checked: 1 };
+    expect((await readiness('/component/default/web')).nightlyCheck).toEqual({ checkedAt: tonight, ...run, night: underWay });
+    expect((await readiness('/component/default/shop', NIGHTLY)).nightlyCheck).toEqual({ checkedAt: lastNight, ...covered, newer: underWay });
     const items: Array<{ entityRef: string; nightlyCheck?: { checkedAt: string } }> = (await readiness('')).items;
     expect(Object.fromEntries(items.filter(i => i.nightlyCheck).map(i => [i.entityRef, i.nightlyCheck!.checkedAt]))).toEqual({ [WEB]: tonight, [SHOP]: lastNight });
 
@@ -206,5 +213,42 @@ describe.each(databases.eachSupportedId())('POST /nightly-check and readiness on
     expect({ status: late.status, error: late.body.error?.name }).toEqual({ status: 409, error: 'ConflictError' });
     expect((await readiness('/component/default/web')).nightlyCheck).toEqual({ checkedAt: tonight, ...run, message: 'run r-web succeeded in 12 s' });
     expect(await readiness('/component/default/shop', NIGHTLY)).not.toHaveProperty('nightlyCheck');
+  });
+
+  it('says, on the page of each entity a killed night reached, that it was interrupted, and how far it got, once the next night begins', async () => {
+    // Each exchange as openapi.yaml describes it.
+    const contract = await ApiContract.load(resolve(__dirname, '../schema/openapi.yaml'));
+    const record = async (body: object) => {
+      const res = await request(server).post('/api/recovery/nightly-check').set('authorization', NIGHTLY).send(body);
+      contract.check({ method: 'post', url: '/nightly-check', body, contentType: 'application/json' }, res);
+      return res;
+    };
+    const readiness = async (path: string, as = USER) => {
+      const res = await request(server).get(`/api/recovery/readiness${path}`).set('authorization', as);
+      contract.check({ method: 'get', url: `/readiness${path}` }, res);
+      return res.body;
+    };
+    // Nights after those the tests above record: an older one is refused.
+    const [lastNight, killed, next] = ['2026-11-10T02:30:00.000Z', '2026-11-11T02:30:00.000Z', '2026-11-12T02:30:00.000Z'];
+    expect((await record({ checkedAt: lastNight, outcomes: [KEPT, COVERED] })).status).toBe(201);
+    const started = { entityRef: WEB, outcome: 'started', runId: 'r-web', runEntityRef: WEB, message: 'run r-web started; readiness counts it once it ends' };
+    // Opened with how many it checks, then web's run started; then killed (no end recorded).
+    expect((await record({ checkedAt: killed, outcomes: [], partial: true, entities: 2 })).status).toBe(201);
+    expect((await record({ checkedAt: killed, outcomes: [started], partial: true, entities: 2 })).status).toBe(201);
+    // The next night opens, nothing reached yet.
+    expect((await record({ checkedAt: next, outcomes: [], partial: true, entities: 2 })).status).toBe(201);
+    const { entityRef: _web, ...run } = started;
+    const newer = { checkedAt: next, state: 'under-way', heardAt: expect.any(String), checked: 0, entities: 2 };
+    expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
+      checkedAt: killed,
+      ...run,
+      night: { checkedAt: killed, state: 'interrupted', heardAt: expect.any(String), checked: 1, entities: 2 },
+      newer,
+    });
+    // Not reached by the killed night: the last whole night's, dated then.
+    const { entityRef: _shop, ...covered } = COVERED;
+    expect((await readiness('/component/default/shop', NIGHTLY)).nightlyCheck).toEqual({ checkedAt: lastNight, ...covered, newer });
+    const items: Array<{ entityRef: string; nightlyCheck?: unknown }> = (await readiness('')).items;
+    for (const item of items) expect(item.nightlyCheck).toEqual((await readiness(`/${item.entityRef.replace(':', '/')}`)).nightlyCheck);
   });
 });

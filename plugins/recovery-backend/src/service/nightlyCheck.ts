@@ -15,12 +15,15 @@ const REFUSALS: readonly NightlyCheckRefusal[] = ['uncaptured', 'kept-failover',
 const FIELDS = ['entityRef', 'outcome', 'reason', 'runId', 'runEntityRef', 'message'];
 /** As the runs table's id column holds. */
 const MAX_RUN_ID_LENGTH = 255;
+/** Most entities a night may say it checks: as an integer column holds, and far past any catalog. */
+const MAX_ENTITIES = 10_000_000;
 /** How far ahead of this backend's clock a night may be dated: replicas' clocks differ a little. */
 const CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 /**
  * A night's outcomes from the body of `POST /nightly-check` (`partial: true`: those known so far
- * of a night under way, which replace those entities' alone), each entity ref normalized by
+ * of a night under way, which replace those entities' alone, none at all to say the check is still
+ * there; `entities`: how many the night checks), each entity ref normalized by
  * `refFrom` (which names the field of one it refuses); anything else than the description says is
  * a 400 naming the field and the outcome (`outcomes[3].runId`).
  */
@@ -34,6 +37,10 @@ export function nightlyCheckFrom(body: Record<string, unknown>, refFrom: (field:
   }
   if (body.partial !== undefined && typeof body.partial !== 'boolean') {
     throw new InputError(`partial must be true (the outcomes known so far of a night under way) or false (the night whole); got ${describeValue(body.partial)}`);
+  }
+  const { entities } = body;
+  if (entities !== undefined && !(typeof entities === 'number' && Number.isSafeInteger(entities) && entities >= 0 && entities <= MAX_ENTITIES)) {
+    throw new InputError(`entities must be how many entities the night's check sets out to check, an integer from 0 to ${MAX_ENTITIES}; got ${describeValue(entities)}`);
   }
   if (!Array.isArray(body.outcomes)) throw new InputError(`outcomes must be an array, one outcome an entity; got ${describeValue(body.outcomes)}`);
   const seen = new Map<string, number>();
@@ -79,7 +86,7 @@ export function nightlyCheckFrom(body: Record<string, unknown>, refFrom: (field:
     if (message === undefined) throw new InputError(`${at}.message is required: what the check did about ${entityRef}, in its words`);
     return { entityRef, outcome, ...(reason && { reason }), ...(runId && { runId }), ...(runEntityRef && { runEntityRef }), message };
   });
-  return { checkedAt, outcomes, ...(body.partial === true && { partial: true }) };
+  return { checkedAt, outcomes, ...(body.partial === true && { partial: true }), ...(entities !== undefined && { entities }) };
 }
 
 /**

@@ -199,8 +199,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   // The nightly check records what it did about each entity, for readiness to show (nightlyCheck):
-  // as it goes (`partial`), those it knows so far, then the night whole once it ends. That body
-  // names every entity the check covers, so it may be larger than one entity's request.
+  // as it goes (`partial`), those it knows so far (none: a heartbeat, that it is still under way),
+  // then the night whole once it ends. That last body names every entity the check covers, so it
+  // may be larger than one entity's request.
   const nightlyBody = jsonOnly(express.json({ limit: NIGHTLY_CHECK_BODY_LIMIT }));
   router.post(
     '/nightly-check',
@@ -218,7 +219,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     nightlyBody,
     query(),
     async (req, res) => {
-      const night = nightlyCheckFrom(bodyFrom(req, ['checkedAt', 'outcomes', 'partial']), (field, ref) => refFromInput(field, ref));
+      const night = nightlyCheckFrom(bodyFrom(req, ['checkedAt', 'outcomes', 'partial', 'entities']), (field, ref) => refFromInput(field, ref));
       await nightlyChecks.record(night);
       res.status(201).json({ checkedAt: night.checkedAt, recorded: night.outcomes.length });
     },

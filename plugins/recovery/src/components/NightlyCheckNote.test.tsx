@@ -1,4 +1,4 @@
-import { screen, within } from '@testing-library/react';
+import { cleanup, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { Entity } from '@backstage/catalog-model';
 import type { NightlyCheckOutcome } from '@backstage-recovery/plugin-recovery-common';
@@ -70,5 +70,40 @@ describe('the nightly check on the card', () => {
     await renderCard(undefined);
     expect(await screen.findByRole('region', { name: 'Last test recovery' }, { timeout: 5_000 })).toBeInTheDocument();
     expect(screen.queryByTestId('nightly-check')).toBeNull();
+  });
+
+  it('says a night under way is, and how far it got so far', async () => {
+    const night = { checkedAt: AT, state: 'under-way' as const, heardAt: '2026-12-05T02:41:00.000Z', checked: 3, entities: 8 };
+    await renderCard({ checkedAt: AT, outcome: 'covered', runId: 'r9', runEntityRef: 'system:default/shop', message: 'run r9 of system:default/shop succeeded in 42 s', night });
+    expect(await findNote()).toHaveTextContent(/^Nightly check, 2026-12-05 02:30:00 UTC \(under way, 3 of 8 entities checked so far\): covered by run r9 of .*shop, not run on its own/);
+  });
+
+  it('says the night that reached it was interrupted, when and how far it got, its own run too, whose end it never recorded', async () => {
+    const night = { checkedAt: AT, state: 'interrupted' as const, heardAt: '2026-12-05T03:12:00.000Z', checked: 5, entities: 40 };
+    await renderCard({ checkedAt: AT, outcome: 'started', runId: 'run-1', runEntityRef: 'component:default/web', message: 'run run-1 started; readiness counts it once it ends', night });
+    const note = await findNote();
+    expect(note).toHaveTextContent(
+      'Nightly check, 2026-12-05 02:30:00 UTC (interrupted at 03:12:00 UTC, 5 of 40 entities checked): run run-1 started; readiness counts it once it ends',
+    );
+    expect(within(note).queryByTestId('nightly-check-newer')).toBeNull();
+  });
+
+  it("keeps an earlier night's outcome, dated then, saying a newer night was interrupted before reaching it, or has not reached it yet", async () => {
+    const newer = { checkedAt: '2026-12-06T02:30:00.000Z', state: 'interrupted' as const, heardAt: '2026-12-06T03:12:00.000Z', checked: 5, entities: 40 };
+    await renderCard({ checkedAt: AT, outcome: 'refused', reason: 'uncaptured', message: 'No capture of resource:default/web-1 yet: capture first', newer });
+    const note = await findNote();
+    expect(note).toHaveTextContent(/^Nightly check, 2026-12-05 02:30:00 UTC: not run — No capture of resource:default\/web-1 yet: capture first/);
+    expect(within(note).getByTestId('nightly-check-newer')).toHaveTextContent(
+      'The nightly check of 2026-12-06 02:30:00 UTC was interrupted at 03:12:00 UTC before reaching it (5 of 40 entities checked).',
+    );
+    cleanup();
+    // Its own run last night: nothing to add but that the newer night did not reach it.
+    await renderCard({ checkedAt: AT, outcome: 'started', runId: 'run-1', runEntityRef: 'component:default/web', message: 'run run-1 succeeded in 252 s', newer });
+    expect(within(await findNote()).getByTestId('nightly-check-newer')).toHaveTextContent('was interrupted at 03:12:00 UTC before reaching it');
+    cleanup();
+    await renderCard({ checkedAt: AT, outcome: 'excluded', message: 'left out', newer: { ...newer, state: 'under-way', checked: 0 } });
+    expect(within(await findNote()).getByTestId('nightly-check-newer')).toHaveTextContent(
+      'The nightly check under way since 2026-12-06 02:30:00 UTC has not reached it yet (0 of 40 entities checked so far).',
+    );
   });
 });

@@ -1,7 +1,7 @@
-import { act, screen, waitFor, within } from '@testing-library/react';
+import { act, cleanup, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { ResponseError } from '@backstage/errors';
-import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
+import type { NightlyCheckOutcome, RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
 import { compareCaptureAge, RecoveryOverviewContent, RecoveryOverviewPage } from './RecoveryOverviewPage';
 import { EntityRecoveryContent } from './EntityRecoveryContent';
 import { conflictError, fakeRecoveryApi, makeReadiness, makeReadinessSummary, makeRun, makeRunSummary } from '../testUtils/fixtures';
@@ -505,6 +505,95 @@ describe('RecoveryOverviewPage nightly check', () => {
     expect(screen.getByTestId('not-run-last-night')).toHaveTextContent('Not run last night: beside failover f1');
     await waitFor(() => expect(listReadiness).toHaveBeenCalledTimes(3), { timeout: 3_000 });
     await waitFor(unsaid);
+  });
+});
+
+describe('RecoveryOverviewPage nightly check not ended', () => {
+  const [LAST_WHOLE, TONIGHT] = ['2026-12-05T02:30:00.000Z', '2026-12-06T02:30:00.000Z'];
+  const tonight = (state: 'under-way' | 'interrupted', checked = 3) => ({ checkedAt: TONIGHT, state, heardAt: '2026-12-06T03:12:00.000Z', checked, entities: 8 });
+  const row = (name: string, nightlyCheck: NightlyCheckOutcome) => makeReadinessSummary({ entityRef: `component:default/${name}`, nightlyCheck });
+  const kept = { outcome: 'refused' as const, reason: 'kept-failover' as const, runId: 'f1', runEntityRef: 'component:default/bank', message: 'refused: failover f1' };
+  /** Tonight's check, under way or interrupted, has reached s1, u1 and c1; k1, h1 and e1 keep the last whole night's. */
+  const site = (state: 'under-way' | 'interrupted') => {
+    const night = tonight(state);
+    return [
+      row('s1', { checkedAt: TONIGHT, outcome: 'started', runId: 'r1', runEntityRef: 'component:default/s1', message: 'run r1 started', night }),
+      row('u1', { checkedAt: TONIGHT, outcome: 'refused', reason: 'uncaptured', message: 'refused: uncaptured', night }),
+      row('c1', { checkedAt: TONIGHT, outcome: 'covered', runId: 'r2', runEntityRef: 'system:default/shop', message: 'covered', night }),
+      row('k1', { checkedAt: LAST_WHOLE, ...kept, newer: night }),
+      row('h1', { checkedAt: LAST_WHOLE, outcome: 'refused', reason: 'host-busy', message: 'refused: host busy', newer: night }),
+      row('e1', { checkedAt: LAST_WHOLE, outcome: 'excluded', message: 'excluded', newer: night }),
+    ];
+  };
+  const marker = (name: string) => {
+    const found = screen.getAllByRole('row').find(r => within(r).queryByRole('link', { name }));
+    return within(found!).queryByTestId('not-run-last-night')?.textContent ?? null;
+  };
+
+  it('says a check under way is under way, since when and how far it got, and what the last whole night said of those not reached yet', async () => {
+    await render(fakeRecoveryApi({ listReadiness: async () => site('under-way') }), <RecoveryOverviewPage />);
+    const summary = await screen.findByTestId('nightly-check-summary');
+    expect(summary).toHaveTextContent(
+      'Nightly check under way, started 2026-12-06 02:30:00 UTC: 3 of 8 entities checked so far, 1 not run — 1 never captured. ' +
+        "Last whole check (2026-12-05 02:30:00 UTC), for those not reached yet: 2 not run — 1 beside failover f1 of bank (release it to free the host), 1 host busy past the check's time.",
+    );
+    expect(summary).not.toHaveTextContent('Last nightly check');
+    // Each refusal that stands is marked: tonight's, and the last whole night's of those not reached yet.
+    expect(['s1', 'u1', 'c1', 'k1', 'h1', 'e1'].map(marker)).toEqual([
+      null,
+      'Not run last night: never captured',
+      null,
+      'Not run last night: beside failover f1',
+      "Not run last night: host busy past the check's time",
+      null,
+    ]);
+  });
+
+  it('says so from its start, before it has reached anyone', async () => {
+    const night = tonight('under-way', 0);
+    await render(
+      fakeRecoveryApi({ listReadiness: async () => [row('k1', { checkedAt: LAST_WHOLE, ...kept, newer: night }), row('e1', { checkedAt: LAST_WHOLE, outcome: 'excluded', message: 'excluded', newer: night })] }),
+      <RecoveryOverviewPage />,
+    );
+    expect(await screen.findByTestId('nightly-check-summary')).toHaveTextContent(
+      'Nightly check under way, started 2026-12-06 02:30:00 UTC: 0 of 8 entities checked so far. ' +
+        'Last whole check (2026-12-05 02:30:00 UTC), for those not reached yet: 1 not run — 1 beside failover f1 of bank (release it to free the host).',
+    );
+  });
+
+  it('never sums up an interrupted night as a whole one: when it was interrupted, how far it got, and what those it did not reach keep', async () => {
+    await render(fakeRecoveryApi({ listReadiness: async () => site('interrupted') }), <RecoveryOverviewPage />);
+    const summary = await screen.findByTestId('nightly-check-summary');
+    expect(summary).toHaveTextContent(
+      'The nightly check of 2026-12-06 02:30:00 UTC was interrupted at 03:12:00 UTC: 3 of 8 entities checked, 1 not run — 1 never captured. ' +
+        "Last whole check (2026-12-05 02:30:00 UTC), for those it did not reach: 2 not run — 1 beside failover f1 of bank (release it to free the host), 1 host busy past the check's time.",
+    );
+    // Said even where nothing was refused: the night is not a whole one.
+    cleanup();
+    const quiet = site('interrupted').filter(r => !r.nightlyCheck || r.nightlyCheck.outcome !== 'refused');
+    await render(fakeRecoveryApi({ listReadiness: async () => quiet }), <RecoveryOverviewPage />);
+    expect(await screen.findByTestId('nightly-check-summary')).toHaveTextContent(
+      'The nightly check of 2026-12-06 02:30:00 UTC was interrupted at 03:12:00 UTC: 3 of 8 entities checked. Last whole check (2026-12-05 02:30:00 UTC), for those it did not reach: 0 not run.',
+    );
+  });
+
+  it('names earlier checks where those not reached keep an interrupted night\'s outcome', async () => {
+    const killed = { checkedAt: '2026-12-05T02:30:00.000Z', state: 'interrupted' as const, heardAt: '2026-12-05T04:00:00.000Z', checked: 1, entities: 3 };
+    const night = tonight('under-way', 1);
+    await render(
+      fakeRecoveryApi({
+        listReadiness: async () => [
+          row('s1', { checkedAt: TONIGHT, outcome: 'excluded', message: 'excluded', night }),
+          row('u1', { checkedAt: killed.checkedAt, outcome: 'refused', reason: 'uncaptured', message: 'refused: uncaptured', night: killed, newer: night }),
+          row('k1', { checkedAt: '2026-12-04T02:30:00.000Z', ...kept, newer: night }),
+        ],
+      }),
+      <RecoveryOverviewPage />,
+    );
+    expect(await screen.findByTestId('nightly-check-summary')).toHaveTextContent(
+      'Nightly check under way, started 2026-12-06 02:30:00 UTC: 1 of 8 entities checked so far. ' +
+        'Earlier checks (the last whole one: 2026-12-04 02:30:00 UTC), for those not reached yet: 2 not run — 1 beside failover f1 of bank (release it to free the host), 1 never captured.',
+    );
   });
 });
 
