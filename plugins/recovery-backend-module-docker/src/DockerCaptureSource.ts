@@ -24,6 +24,7 @@ import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
 import { removeImage } from './lib/engineImages';
 import { answerWithin, engineFailure, engineWords, isEngineUnreachable, onEngine } from './lib/engineErrors';
 import { removeWrittenLayers, syncToDisk, writeThinArchive } from './lib/layerStore';
+import { armPauseGuard, type PauseGuard } from './pauseGuard';
 
 /**
  * Streams `stream` into a temporary file beside `<dir>/<name>` through sha256; `keep` then flushes
@@ -80,6 +81,12 @@ const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
 
 /** Longest a capture waits for its machine's memory figure before it goes on without one. */
 const STATS_WAIT_MS = 2_000;
+
+/**
+ * How long past the pause limit (and the wait for the engine's answer to the unpause) a capture's
+ * pause guard unpauses the machine itself: the backend's own unpause comes first where it can.
+ */
+const GUARD_MARGIN_MS = 5_000;
 
 /** Longest the backend's shutdown waits for the captures it stops to unpause and clean up. */
 const STOP_WAIT_MS = 10_000;
@@ -159,6 +166,13 @@ export class DockerCaptureSource implements CaptureSource {
       sweepWaitMs?: number;
       /** How often a capture refreshes its note while it has its machine paused (PAUSED_NOTE_HEARTBEAT_MS unless said). */
       pausedNoteHeartbeatMs?: number;
+      /**
+       * How the engine is reached (the options `docker` was made with). Where given, a capture
+       * that pauses its machine first starts a pause guard (pauseGuard.ts), which unpauses the
+       * machine should the backend die while it is paused (its note only does at the next start),
+       * or keep it paused past the limit.
+       */
+      engineConnection?: Docker.DockerOptions;
     },
   ) {
     this.notes = new CaptureNotes(engineId, docker, options, this.maxPauseMs, this.stopping.signal);
@@ -319,6 +333,12 @@ export class DockerCaptureSource implements CaptureSource {
     const { heartbeatMs: _pausedBeat, ...unpausedNote } = note;
     let noteTaken = false;
     let heartbeat: NodeJS.Timeout | undefined;
+    // The dead man's switch of the pause: released once the machine is unpaused, and kept running
+    // where it could not be (it then unpauses it past the limit, or when the backend dies).
+    let guard: PauseGuard | undefined;
+    const releaseGuard = () => {
+      if (!leftPaused) guard?.release();
+    };
     // Once: from the limit's timer or when the copy ends, whichever comes first; waited for no
     // longer than the grace the note gives it past the limit.
     const answerWaitMs = this.options.answerWaitMs ?? ANSWER_WAIT_MS;
@@ -355,6 +375,22 @@ export class DockerCaptureSource implements CaptureSource {
         heartbeat.unref();
       };
       beat(pause ? pausedBeatMs : NOTE_HEARTBEAT_MS);
+      if (pause && this.options.engineConnection) {
+        step = 'starting its pause guard';
+        guard = await armPauseGuard({
+          engineId: this.engineId,
+          containerId: info.Id,
+          machineRef: machine.machineRef,
+          connection: this.options.engineConnection,
+          limitMs: maxPauseMs + answerWaitMs + GUARD_MARGIN_MS,
+          storeDirectory: dir,
+        }).catch(e => {
+          // Paused all the same: the note still unpauses it at the backend's next start.
+          this.options.logger?.warn(`recovery: capture ${options.captureId} of ${machine.machineRef} pauses it without a guard: ${(e as Error).message}`);
+          return undefined;
+        });
+        step = 'committing the image';
+      }
       if (pause) {
         try {
           await container.pause({ ...abortSignal });
@@ -430,6 +466,7 @@ export class DockerCaptureSource implements CaptureSource {
             if (!failed) throw e;
           } finally {
             this.pausedNow.delete(unpause);
+            releaseGuard();
           }
         }
       }
@@ -534,6 +571,7 @@ export class DockerCaptureSource implements CaptureSource {
       throw this.engineFailure(machine, step, e);
     } finally {
       clearInterval(heartbeat);
+      releaseGuard();
     }
     // Kept (and recorded, where the caller records through the capture): nothing of it is removed
     // from here on, and the note goes. Recorded, a note that cannot go (the store turned

@@ -32,6 +32,8 @@ export const recoveryModuleDocker = createBackendModule({
               maxPauseMs: cfg.maxCapturePauseMs,
               logger,
               requireMachineLabel: engine.requireMachineLabel,
+              // For the pause guard: production is unpaused even if the backend dies mid-pause.
+              engineConnection: engine.options,
             });
             providers.addCaptureSource(captures);
             // A capture under way when the backend stops would leave its machine paused.
