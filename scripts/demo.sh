@@ -54,24 +54,33 @@ echo "demo: starting Backstage on http://localhost:3000 (backend :7007); Ctrl-C 
 setsid npm start </dev/null &
 app=$!
 
-# Whether http://HOST:PORT/PATH answers 200, asked with bash alone (a fresh machine may have no curl).
+# Whether http://HOST:PORT/PATH answers 200, asked with bash alone (a fresh machine may have no
+# curl); with TOKEN, sent as a bearer token; with TEXT, only if the answer contains it.
 answers() {
-  local status
+  local status body= auth=
   { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: text/html\r\n\r\n' "$3" "$1" "$2" >&3 2>/dev/null
+  if [[ -n ${4:-} ]]; then auth="Authorization: Bearer $4"$'\r\n'; fi
+  printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: text/html\r\n%s\r\n' "$3" "$1" "$2" "$auth" >&3 2>/dev/null
   # The app's dev server holds its answer until the bundle is built.
   IFS=' ' read -r -t 30 _ status _ <&3 || status=
+  # HTTP/1.0: the answer ends where the connection does.
+  if [[ -n ${5:-} && $status == 200 ]]; then IFS= read -r -d '' -t 30 body <&3 || true; fi
   exec 3<&-
-  [[ $status == 200 ]]
+  [[ $status == 200 && $body == *"${5:-}"* ]]
 }
 # The backend where it listens (loopback, unless RECOVERY_LISTEN_HOST says otherwise), the UI on
 # localhost:3000: the ready line once both answer, for up to 15 min (a first build takes minutes).
+# The backend is ready before its catalog has read catalog-info.yaml (its readiness list empty for
+# a second or so): the line waits until that list, which it tells the CLI to read, names web.
+token=${RECOVERY_TOKEN:-demo-recovery-cli}
 backend_host=${RECOVERY_LISTEN_HOST:-127.0.0.1}
 [[ $backend_host == 0.0.0.0 || $backend_host == :: ]] && backend_host=127.0.0.1
 [[ $backend_host == *:* ]] && backend_url="http://[$backend_host]:7007" || backend_url="http://$backend_host:7007"
 (
   deadline=$((SECONDS + 900))
-  until answers "$backend_host" 7007 /.backstage/health/v1/readiness && answers localhost 3000 /; do
+  until answers "$backend_host" 7007 /.backstage/health/v1/readiness &&
+    answers "$backend_host" 7007 /api/recovery/readiness "$token" '"component:default/web"' &&
+    answers localhost 3000 /; do
     kill -0 "$app" 2>/dev/null || exit 0
     if ((SECONDS >= deadline)); then
       echo "demo: Backstage is not up after 15 min (backend $backend_url, UI http://localhost:3000): see its output above"
