@@ -279,6 +279,12 @@ describe.each(databases.eachSupportedId())('NightlyCheckStore on %s', databaseId
       [db]: { checkedAt: lastNight, outcome: 'excluded', message: 'last night', newer: underWay },
     });
     expect(await store.outcomeOf(shop)).toEqual(pages[shop]);
+    // web's row, which the killed night had reached, is tonight's now, no longer marked interrupted.
+    expect(await knex('recovery_nightly_checks').where('entity_ref', web).first(['interrupted_at', 'night_checked', 'night_entities'])).toEqual({
+      interrupted_at: null,
+      night_checked: null,
+      night_entities: null,
+    });
     // The next night killed too, before reaching the shop: the shop's page keeps what the first said, and when.
     now = Date.parse('2026-12-07T02:30:00.000Z');
     await store.record(soFar('2026-12-07T02:30:00.000Z', [excluded(db, 'third night')]));

@@ -109,6 +109,8 @@ export class NightlyCheckStore {
           run_id: o.runId ?? null,
           run_entity_ref: o.runEntityRef ?? null,
           message: o.message,
+          // A row of an interrupted night that tonight's replaces is no longer marked as one.
+          ...(partial && { interrupted_at: null, night_checked: null, night_entities: null }),
         }));
         if (partial) await tx(TABLE).insert(rows).onConflict('entity_ref').merge();
         else await tx(TABLE).insert(rows);
