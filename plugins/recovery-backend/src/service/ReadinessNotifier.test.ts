@@ -508,6 +508,32 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     expect(state.sent.at(-1)!.payload.description).toBe(`${failedReasons.told[0]}; ${failedReasons.told[1]}`);
   });
 
+  it("withholds another entity's run in \"recoverable again\" once a user the alarm reached has left the owners it was told through", async () => {
+    const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
+    const BOB = 'user:default/bob';
+    // web and database are team-a's (alice and bob): web's alarm names database's run to both.
+    state.owners.set(DB, [TEAM_A]);
+    state.groups = [group(TEAM_A, [ALICE, BOB]), group(TEAM_B, [])];
+    await seenRecoverable(WEB);
+    const withheld = 'in a run of another entity';
+    const grown = (which: string) => `Its boot plan changed since its last test recovery, ${which} (10 min ago), which did not boot resource:default/cache-01: none has recovered the plan it has now`;
+    state.views.set(WEB, { told: [grown(withheld)], whole: [grown(`run r-db of ${DB}`)] });
+    state.statuses.set(WEB, 'not-recoverable');
+    await sweeper.sweep();
+    expect(state.sent.map(s => [recipientsOf(s), s.payload.description])).toEqual([[WEB, grown(`run r-db of ${DB}`)]]);
+
+    // bob moves to team-b, which does not own database; web recovers, at risk for the same reason.
+    state.groups = [group(TEAM_A, [ALICE]), group(TEAM_B, [BOB])];
+    state.statuses.set(WEB, 'at-risk');
+    await sweeper.sweep();
+    const [back] = state.sent.slice(1);
+    // Still to bob, whom the alarm reached; so database's run is not named to anyone.
+    expect(recipientsOf(back)).toEqual([TEAM_A, ALICE, BOB]);
+    expect(back.payload.title).toBe('web is recoverable again (at risk)');
+    expect(back.payload.description!.replace(/^.*; now at risk: /, '')).toBe(grown(withheld));
+    expect(JSON.stringify(back)).not.toContain('r-db');
+  });
+
   it("resolves an alarm in place for those it went to alone: an entity's new owners get no \"Resolved\" naming a run they were not told of", async () => {
     const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
     state.owners.set(DB, [TEAM_A]);

@@ -550,7 +550,10 @@ export class ReadinessNotifier {
     // time it is closed resolves to no one, its former members still have the alarm. Read for
     // every loss of the sweep at once; an alarm told before they were kept (migration
     // 20261210000600) has none, and is closed to its owners alone.
-    const groups = await this.groupsOf(losses.flatMap(d => ownersOf(d.item.entityRef)));
+    // Read too for the owners kept with each alarm closed now whose reasons may name another
+    // entity's run: to know whether the users it reached are still among their members.
+    const closingOwners = regained.filter(d => whole.has(d.item.entityRef) && d.seen?.users).flatMap(d => d.seen!.owners ?? []);
+    const groups = await this.groupsOf([...losses.flatMap(d => ownersOf(d.item.entityRef)), ...closingOwners]);
 
     const failures: string[] = [];
     let sent = 0;
@@ -635,9 +638,14 @@ export class ReadinessNotifier {
       // The owners the alarm went to: those kept with it, and for one that went to the entity
       // (told before users were kept), its owners now.
       const told = [...(before.owners ?? []), ...(before.users ? [] : ownersOf(item.entityRef))];
+      // It goes to the users the alarm reached too, who may have left those owners since (moved
+      // to a team that may not see the run's entity): the owners check covers them only while the
+      // owners still reach them all, else the run is withheld.
+      const reached = new Set(usersReached(before.owners ?? [], groups).map(refKey));
+      const covered = (before.users ?? []).every(u => reached.has(refKey(u)));
       closings.push({
         before,
-        now: { status: item.status, reasons: toldReasons(item, told) },
+        now: { status: item.status, reasons: covered ? toldReasons(item, told) : item.reasons },
         key: JSON.stringify(['regained', before.alarm.scope, setKey(alarmRecipients(before))]),
         after: {
           ...notice,
