@@ -14,7 +14,7 @@ import type {
   CapturedVolume,
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
-import { EngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import { CaptureStoppedError, EngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
 import { CaptureNotes, NOTE_HEARTBEAT_MS, PAUSED_NOTE_HEARTBEAT_MS, UNPAUSE_RETRY_FIRST_MS, UNPAUSE_RETRY_MAX_MS, type CaptureNote, type HeldNote } from './captureNotes';
@@ -381,6 +381,8 @@ export class DockerCaptureSource implements CaptureSource {
           engineId: this.engineId,
           containerId: info.Id,
           machineRef: machine.machineRef,
+          captureId: options.captureId,
+          notePath,
           connection: this.options.engineConnection,
           limitMs: maxPauseMs + answerWaitMs + GUARD_MARGIN_MS,
           storeDirectory: dir,
@@ -525,7 +527,9 @@ export class DockerCaptureSource implements CaptureSource {
       if (noteTaken && !leftPaused) await this.notes.dropNote(notePath).catch(dropError => this.notes.noteLeft(info.Id, kept, dropError));
       // Left paused (its unpause failed): tried again within seconds, rather than at the next
       // start, at a capture of the machine an hour on, or once its note is stale minutes on.
-      if (leftPaused) this.notes.retryUnpause(info.Id, kept);
+      // Its guard goes once that retry (or whatever settles the note) has unpaused the machine:
+      // left armed, it would unpause a later capture's pause, or a person's, at its limit.
+      if (leftPaused) this.notes.retryUnpause(info.Id, kept, undefined, guard && (() => guard!.release()));
       const machineState = unpauseError
         ? `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused; ` +
           `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
@@ -549,7 +553,7 @@ export class DockerCaptureSource implements CaptureSource {
       // Past the pause limit, the limit is what went wrong, not the stream it cut.
       if (pausedTooLong) throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
       if (stopping.aborted) {
-        throw new ServiceUnavailableError(
+        throw new CaptureStoppedError(
           `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
         );
       }

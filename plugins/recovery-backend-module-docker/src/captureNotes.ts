@@ -132,6 +132,11 @@ export class CaptureNotes {
    * way until the pause limit or the heartbeat's silence says it is stale.
    */
   readonly ended = new Set<string>();
+  /**
+   * The pause guards of captures that ended here leaving their machine paused, by capture id:
+   * released once their note is settled (the machine unpaused, the note gone).
+   */
+  private readonly guards = new Map<string, () => void>();
   /** The notes of the paused phase looked at, by path: the mtime each had, and since when it has (staleFrom). */
   private readonly watched = new Map<string, { captureId: string; heartbeatAt: number; since: number }>();
 
@@ -365,8 +370,9 @@ export class CaptureNotes {
    * UNPAUSE_RETRY_FIRST_MS on, then at doubling intervals up to UNPAUSE_RETRY_MAX_MS, until the
    * machine is unpaused (or its next capture settles the note, see `ended`) or the backend stops.
    */
-  retryUnpause(containerId: string, held: HeldNote, delayMs = UNPAUSE_RETRY_FIRST_MS) {
+  retryUnpause(containerId: string, held: HeldNote, delayMs = UNPAUSE_RETRY_FIRST_MS, releaseGuard?: () => void) {
     this.ended.add(held.note.captureId);
+    if (releaseGuard) this.guards.set(held.note.captureId, releaseGuard);
     const { machineRef, captureId } = held.note;
     setTimeout(() => {
       if (this.stopping.aborted) return;
@@ -382,7 +388,11 @@ export class CaptureNotes {
 
   private async resumeIfStill(containerId: string, captureId: string) {
     const now = await this.readNote(this.notePath(containerId));
-    if (now?.note.captureId !== captureId) return;
+    if (now?.note.captureId !== captureId) {
+      // Settled meanwhile (the machine's next capture): nor is its guard's pause its capture's now.
+      this.releaseGuard(captureId);
+      return;
+    }
     if (Date.now() < this.staleFrom(now) && !this.ended.has(captureId)) this.lookAgainWhenStale(containerId, now);
     else await onEngine(this.engineId, () => this.resumeInterrupted(containerId, now.note));
   }
@@ -402,6 +412,7 @@ export class CaptureNotes {
       );
       await this.dropNote(this.notePath(containerId));
       this.ended.delete(note.captureId);
+      this.releaseGuard(note.captureId);
       return false;
     }
     const paused = note.phase !== 'saving';
@@ -433,10 +444,17 @@ export class CaptureNotes {
         ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): ${found}, and removed what that capture left`
         : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
     );
+    // Its machine unpaused (or found so): its guard, if still armed, has nothing left to guard.
+    this.releaseGuard(note.captureId);
     await this.removeLeftovers(note.filePrefix, note.imageRef, signal);
     await this.dropNote(this.notePath(containerId));
     this.ended.delete(note.captureId);
     return paused;
+  }
+
+  private releaseGuard(captureId: string) {
+    this.guards.get(captureId)?.();
+    this.guards.delete(captureId);
   }
 
   /**

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
 import { DockerCaptureSource } from './DockerCaptureSource';
-import { PAUSE_GUARD_LOG, PAUSE_GUARD_SCRIPT } from './pauseGuard';
+import { PAUSE_GUARD_LOG, pauseGuardScript } from './pauseGuard';
 
 // The pause guard on the real primary engine: a backend killed while a capture has production
 // paused leaves it paused no longer than the guard takes to notice (not until the next start).
@@ -25,7 +25,7 @@ function guardsOf(ppid: number): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc').filter(n => /^\d+$/.test(n))) {
     try {
-      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(PAUSE_GUARD_SCRIPT)) continue;
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(pauseGuardScript())) continue;
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (state !== 'Z' && Number(parent) === ppid) pids.push(Number(name));

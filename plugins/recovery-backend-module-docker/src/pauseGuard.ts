@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -8,11 +8,12 @@ import { resolvePackagePath } from '@backstage/backend-plugin-api';
 /**
  * The pause guard's script: plain JavaScript, run by Node as it is (no transform), shipped in the
  * package (its `files`) at the same place whether the module runs from `src` or from `dist`.
+ * Resolved when a guard starts, not when the module loads: a failure is then one capture's
+ * warning (it pauses without a guard), not a Docker module that cannot be imported.
  */
-export const PAUSE_GUARD_SCRIPT = resolvePackagePath(
-  '@backstage-recovery/plugin-recovery-backend-module-docker',
-  'src/guard/pauseGuard.cjs',
-);
+export function pauseGuardScript(): string {
+  return resolvePackagePath('@backstage-recovery/plugin-recovery-backend-module-docker', 'src/guard/pauseGuard.cjs');
+}
 
 /** Where guards say what they did, in the capture store (a guard outlives the backend's logger). */
 export const PAUSE_GUARD_LOG = '.pause-guard.log';
@@ -25,6 +26,13 @@ export interface PauseGuardOptions {
   engineId: string;
   containerId: string;
   machineRef: string;
+  /**
+   * The capture's id and the path of its note (CaptureNotes.notePath): the guard unpauses the
+   * machine only while that note is there and names this capture, never a pause that is no longer
+   * its capture's (a person's, a later capture's, once the backend unpaused it itself).
+   */
+  captureId: string;
+  notePath: string;
   /** Docker's connection options for the engine (socketPath, or host, port, protocol and TLS). */
   connection: Docker.DockerOptions;
   /** From the guard's start: past it, the guard unpauses the container even with the backend alive. */
@@ -55,6 +63,8 @@ export async function armPauseGuard(options: PauseGuardOptions): Promise<PauseGu
     engineId: options.engineId,
     containerId: options.containerId,
     machineRef: options.machineRef,
+    captureId: options.captureId,
+    notePath: options.notePath,
     limitMs: options.limitMs,
     logFile: join(options.storeDirectory, PAUSE_GUARD_LOG),
     connection: {
@@ -69,12 +79,19 @@ export async function armPauseGuard(options: PauseGuardOptions): Promise<PauseGu
   };
   // An empty environment: the backend's NODE_OPTIONS (a transform, a test runner's loader) are not
   // the plain script's; its connection comes through stdin, never argv (no key shows in `ps`).
-  const child = spawn(process.execPath, [PAUSE_GUARD_SCRIPT], {
-    detached: true,
-    stdio: ['pipe', 'pipe', 'ignore'],
-    env: {},
-    windowsHide: true,
-  });
+  let script = 'src/guard/pauseGuard.cjs';
+  let child: ChildProcess;
+  try {
+    script = pauseGuardScript();
+    child = spawn(process.execPath, [script], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'ignore'],
+      env: {},
+      windowsHide: true,
+    });
+  } catch (e) {
+    throw new Error(`the pause guard (${script}) did not start: ${(e as Error).message}`);
+  }
   const stdin = child.stdin!;
   const stdout = child.stdout!;
   // A guard that died (killed by hand) must not fail the backend with an EPIPE.
@@ -100,7 +117,7 @@ export async function armPauseGuard(options: PauseGuardOptions): Promise<PauseGu
     await armed;
   } catch (e) {
     child.kill('SIGKILL');
-    throw new Error(`the pause guard (${PAUSE_GUARD_SCRIPT}) did not start: ${(e as Error).message}`);
+    throw new Error(`the pause guard (${script}) did not start: ${(e as Error).message}`);
   }
   child.removeAllListeners('exit');
   child.on('error', () => {});

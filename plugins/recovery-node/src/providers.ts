@@ -203,6 +203,27 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * A capture its source stopped because the backend shuts down: a 503 (try again once it is back),
+ * which says nothing of the machine, so no failed capture of it is recorded for readiness.
+ */
+export class CaptureStoppedError extends Error {
+  readonly statusCode = 503;
+  /** Read by isCaptureStopped: one from another copy of this package counts. */
+  readonly captureStopped = true;
+
+  constructor(message: string) {
+    super(message);
+    // As @backstage/errors' 503 is named: Backstage's error handler and ForwardedError go by it.
+    this.name = 'ServiceUnavailableError';
+  }
+}
+
+/** Whether `error` is a CaptureStoppedError, by its fields too. */
+export function isCaptureStopped(error: unknown): boolean {
+  return error instanceof CaptureStoppedError || (error as Partial<CaptureStoppedError> | null)?.captureStopped === true;
+}
+
 /** Whether `error` is an EngineError, by its fields too: one from another copy of this package counts. */
 export function isEngineError(error: unknown): error is EngineError {
   if (error instanceof EngineError) return true;

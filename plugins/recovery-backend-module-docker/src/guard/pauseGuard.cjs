@@ -4,13 +4,17 @@
 // machine itself if the backend dies meanwhile (SIGKILL, OOM: its standard input closes) or keeps
 // it paused past the pause limit and a margin, so production never stays paused on a backend that
 // is gone or stuck. Protocol, one line each (see pauseGuard.ts):
-//   stdin, first:  JSON {engineId, containerId, machineRef, limitMs, connection, logFile?}; the
-//                  connection (TLS material included) comes this way, never in argv, so that no
-//                  key shows in `ps`.
+//   stdin, first:  JSON {engineId, containerId, machineRef, captureId, notePath, limitMs,
+//                  connection, logFile?, signalGraceMs?}; the connection (TLS material included)
+//                  comes this way, never in argv, so that no key shows in `ps`.
 //   stdout:        `armed` once it holds that; nothing else is ever written to stdout.
 //   stdin, then:   `unpaused` once the backend has unpaused the machine: the guard exits quietly.
-//   stdin closed without it, or the limit past: the guard unpauses the container if it is still
-//   paused, logs one line to `logFile` (if it can), and exits.
+//   stdin closed without it, the limit past, or SIGTERM, SIGINT or SIGHUP (systemd's
+//   KillMode=control-group sends SIGTERM to the whole service when the backend dies): the guard
+//   unpauses the container if it is still paused and its capture's note (notePath) is still there
+//   and names its capture (captureId), logs one line to `logFile` (if it can), and exits. Without
+//   that note, or with another capture's, the pause is not its capture's (a person's, a later
+//   capture's, once the backend unpaused the machine itself): it is left as it is.
 const http = require('node:http');
 const https = require('node:https');
 const fs = require('node:fs');
@@ -19,6 +23,12 @@ const fs = require('node:fs');
 const CALL_WAIT_MS = 10_000;
 const RETRY_MS = 1_000;
 const GIVE_UP_MS = 60_000;
+/**
+ * Sent a signal while the backend still holds its pipe (systemd stops the whole service, backend
+ * included): how long it waits for the backend's own unpause (the backend waits 10 s for the
+ * engine's answer) before it acts, rather than race it (the engine fails the slower unpause).
+ */
+const SIGNAL_GRACE_MS = 12_000;
 
 let config;
 let buffered = '';
@@ -61,7 +71,25 @@ function call(method, path) {
   });
 }
 
-/** Unpauses the container if it is still paused; tries again while the engine does not answer. */
+/**
+ * Whether the pause is still its capture's: the note names it and says paused. Undefined where the
+ * note cannot be read (the store failing): the guard then unpauses as if it could, production first.
+ */
+function noteHoldsPause() {
+  let note;
+  try {
+    note = JSON.parse(fs.readFileSync(config.notePath, 'utf8'));
+  } catch (e) {
+    if (e && e.code === 'ENOENT') return false;
+    return undefined;
+  }
+  return note.captureId === config.captureId && (note.phase === undefined || note.phase === 'paused');
+}
+
+/**
+ * Unpauses the container if it is still paused and its capture's note still holds that pause;
+ * tries again while the engine does not answer.
+ */
 async function act(why) {
   if (acting || released) return;
   acting = true;
@@ -69,8 +97,11 @@ async function act(why) {
   const started = Date.now();
   for (;;) {
     try {
-      const look = await call('GET', `/containers/${id}/json`);
-      if (look.status === 404) {
+      const held = noteHoldsPause();
+      const look = held === false ? undefined : await call('GET', `/containers/${id}/json`);
+      if (!look) {
+        log(`${why}: the note of capture ${config.captureId} no longer holds the machine (the backend unpaused it, or a later capture holds it), left as it is`);
+      } else if (look.status === 404) {
         log(`${why}: the container is gone, nothing to unpause`);
       } else if (look.status !== 200) {
         throw new Error(`the engine answered ${look.status} to the look at the container: ${look.body.trim()}`);
@@ -81,7 +112,7 @@ async function act(why) {
         if (done.status !== 204 && done.status !== 200 && done.status !== 404) {
           throw new Error(`the engine answered ${done.status} to the unpause: ${done.body.trim()}`);
         }
-        log(`${why}: unpaused the container`);
+        log(`${why}: unpaused the container${held === undefined ? ` (its capture's note could not be read)` : ''}`);
       }
       break;
     } catch (e) {
@@ -108,6 +139,8 @@ process.stdin.on('data', chunk => {
       } catch {
         process.exit(2);
       }
+      // Without its note, it could not tell its capture's pause from a person's or a later capture's.
+      if (typeof config.notePath !== 'string' || typeof config.captureId !== 'string') process.exit(2);
       // The backstop: past the limit and its margin, even a backend alive but stuck.
       setTimeout(() => act(`still paused ${Math.round(config.limitMs / 1000)} s after the capture began`), config.limitMs);
       process.stdout.write('armed\n');
@@ -117,11 +150,25 @@ process.stdin.on('data', chunk => {
     }
   }
 });
+let stdinEnded = false;
 // The backend's end of the pipe closed: it died, or let go without saying it had unpaused.
 process.stdin.on('end', () => {
+  stdinEnded = true;
   if (!config) process.exit(2);
   act('the backend went away while the capture had the machine paused');
 });
+// Stopped itself (systemd's KillMode=control-group, as the backend dies or the service stops; a
+// kill by hand): it acts before it exits, rather than die leaving the machine paused. The backend,
+// while its pipe is open, gets a grace to unpause and release it first.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (!config) process.exit(2);
+    if (acting) return;
+    const why = `sent ${sig} while the capture had the machine paused`;
+    if (stdinEnded) return act(why);
+    setTimeout(() => act(why), config.signalGraceMs ?? SIGNAL_GRACE_MS);
+  });
+}
 process.stdin.on('error', () => config && act('the backend went away while the capture had the machine paused'));
 // stdout's reader may be gone (the backend died): never fail for it.
 process.stdout.on('error', () => {});
