@@ -211,7 +211,9 @@ describe('test recovery of generated sites', () => {
         expect(run.plan.machines.every(m => m.probes.length > 0)).toBe(true);
         expect(run.steps.filter(s => s.level === 'error' || (s.level === 'warning' && s.machineRef)).map(s => s.message)).toEqual([]);
         expect(run.steps.map(s => s.message)).toContainEqual(
-          `All ${site.machines.length} machines verified in ${run.rtoSeconds} s; the final check found them all still running and answering`,
+          site.machines.length === 1
+            ? `1 machine verified in ${run.rtoSeconds} s; the final check found it still running and answering`
+            : `All ${site.machines.length} machines verified in ${run.rtoSeconds} s; the final check found them all still running and answering`,
         );
         expect(run.rtoSeconds).toBeGreaterThan(0);
         expect(run.rtoSeconds! * 1000).toBeLessThanOrEqual(at(run.finishedAt) - at(run.startedAt));

@@ -256,4 +256,56 @@ describe('recovery against what a backend, or what stands in front of it, answer
     });
     expect(looks).toBe(4);
   });
+
+  it("says an answer it cannot read as such, exit 3 (not 1, a failed recovery), with the run going on and how to follow it again", async () => {
+    let looks = 0;
+    // A backend of another version: the run's answer without its steps.
+    const stepless: Partial<ReturnType<typeof run>> = run('running');
+    delete stepless.steps;
+    handle = (req, res) => (req.method === 'POST' ? json(res, 201, run('running')) : (looks++, json(res, 200, stepless)));
+    const followed = await cli('run', 'web', '--interval', '0.1');
+    expect(followed).toMatchObject({ status: 3, stdout: 'Run run-1 of component:default/web started (Ctrl-C stops following, not the run)\n' });
+    expect(looks).toBe(1);
+    expect(followed.stderr.split('\n')[0]).toBe(
+      "recovery: the CLI could not read the backend's answer, or hit an internal error (TypeError: Cannot read properties of undefined (reading 'map')): " +
+        'this says nothing of run run-1, which goes on on the server; recovery watch run-1 follows it again',
+    );
+    // The stack, for a bug report.
+    expect(followed.stderr).toMatch(/\n {4}at /);
+    expect(await cli('watch', 'run-1')).toMatchObject({ status: 3, stderr: expect.stringContaining('which goes on on the server; recovery watch run-1 follows it again') });
+    // The run's start answered with what is no run: one may have been started all the same.
+    handle = (_req, res) => json(res, 201, null);
+    expect(await cli('run', 'web')).toMatchObject({
+      status: 3,
+      stderr: expect.stringMatching(/^recovery: the CLI could not read the backend's answer, or hit an internal error \(TypeError: .*\): a run may have started all the same; look \(recovery readiness/),
+    });
+  });
+
+  it("prints the console tail of the machine a run failed at before its outcome, bounded and cleaned, not with --json nor for a run that failed as a whole", async () => {
+    const web = 'resource:default/web-01';
+    const tail = [...Array.from({ length: 14 }, (_, i) => `boot line ${i + 1}`), '\x1b[31mservice=database failed: dependency nosuch not ready within 20s (unknown service)\x1b[0m', ''].join('\n');
+    const failed = {
+      ...run('failed'),
+      error: { machineRef: web, probe: 'tcp:5432', message: `${web} failed: no answer within 20s` },
+      machines: [{ machineRef: web, wave: 0, phase: 'failed', message: 'no answer within 20s', probe: 'tcp:5432', logTail: tail }],
+    };
+    handle = (_req, res) => json(res, 200, failed);
+    const watched = await cli('watch', 'run-1');
+    expect(watched).toEqual({
+      status: 1,
+      stdout:
+        '10:00:09  Lab torn down\n' +
+        `Console of ${web} (last 10 of 15 lines):\n` +
+        [6, 7, 8, 9, 10, 11, 12, 13, 14].map(i => `  boot line ${i}\n`).join('') +
+        '  service=database failed: dependency nosuch not ready within 20s (unknown service)\n' +
+        `Run run-1 of component:default/web failed: ${web} failed: no answer within 20s\n`,
+      stderr: '',
+    });
+    expect(await cli('watch', 'run-1', '--json')).toEqual({ status: 1, stdout: `${JSON.stringify(failed)}\n`, stderr: '' });
+    // A host outage fails the machine booting with its words; the run's error names none, and its
+    // console (had one been kept) is not what failed.
+    const outage = { ...failed, error: { message: `hypervisor host fake stopped answering while ${web} was booting: connect ECONNREFUSED` } };
+    handle = (_req, res) => json(res, 200, outage);
+    expect((await cli('watch', 'run-1')).stdout).toBe(`10:00:09  Lab torn down\nRun run-1 of component:default/web failed: ${outage.error.message}\n`);
+  });
 });

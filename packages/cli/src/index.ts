@@ -23,7 +23,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = status;
   },
   error => {
-    process.stderr.write(`recovery: ${error?.stack ?? error}\n`);
-    process.exitCode = 1;
+    // main says its own errors; one escaping it is a bug, no failed recovery (1).
+    process.stderr.write(`recovery: internal error: ${error?.stack ?? error}\n`);
+    process.exitCode = 3;
   },
 );

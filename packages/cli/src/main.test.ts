@@ -153,6 +153,19 @@ describe('recovery analyze (real bin)', () => {
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/--kernel-peak <delay>/);
   });
+  it('says an error of its own as an internal error, exit 3, not 1 (a failed run)', async () => {
+    const data = file('internal.jsonl', toJsonl(history.events));
+    let stderr = '';
+    // Output that cannot be written for a reason the CLI does not know (not a closed pipe).
+    const status = await main(['analyze', data], {
+      stdout: () => {
+        throw new TypeError('the output went away');
+      },
+      stderr: t => void (stderr += t),
+    });
+    expect(status).toBe(3);
+    expect(stderr).toMatch(/^recovery: internal error of the CLI \(TypeError: the output went away\)\n {4}at /);
+  });
   it('prints a readable summary without --json', () => {
     const data = file('summary.jsonl', toJsonl(history.events));
     const r = spawnRecovery(['analyze', data, '--threshold', '0.75']);

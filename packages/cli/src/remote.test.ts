@@ -97,7 +97,7 @@ describe('recovery CLI against a backend', () => {
     // Each step of the timeline once, in order, then the outcome.
     expect(lines.slice(1, -1).map(l => l.slice(10))).toEqual(
       expect.arrayContaining([
-        'Test recovery of component:default/web on fake: 1 waves, 1 machines',
+        'Test recovery of component:default/web on fake: 1 wave, 1 machine',
         'Wave 1: booting resource:default/web-01',
       ]),
     );
@@ -135,7 +135,7 @@ describe('recovery CLI against a backend', () => {
     expect(run).toMatchObject({ status: 0, stderr: '' });
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^Run \\S+ of component:default/web to the recovery point ${then.createdAt} started \\(Ctrl-C stops following, not the run\\)$`));
-    expect(lines).toContainEqual(expect.stringContaining(`Test recovery of component:default/web on fake: 1 waves, 1 machines, to the recovery point ${then.createdAt}`));
+    expect(lines).toContainEqual(expect.stringContaining(`Test recovery of component:default/web on fake: 1 wave, 1 machine, to the recovery point ${then.createdAt}`));
     expect(lines.at(-1)).toMatch(new RegExp(`^Run \\S+ of component:default/web to the recovery point ${then.createdAt} succeeded: 1 machine verified`));
     const id = lines[0].split(' ')[1];
     const watched = JSON.parse((await cli(...as('watch', id, '--json'))).stdout);
@@ -164,9 +164,10 @@ describe('recovery CLI against a backend', () => {
     await cli(...as('capture', 'broken'));
     const failed = await cli(...as('run', 'component:default/broken', '--interval', '0.1'));
     expect(failed.status).toBe(1);
-    expect(failed.stdout.trimEnd().split('\n').at(-1)).toMatch(
-      /^Run \S+ of component:default\/broken failed: .*resource:default\/crash-01.*exit(ed)? .*3/i,
-    );
+    const failedLines = failed.stdout.trimEnd().split('\n');
+    expect(failedLines.at(-1)).toMatch(/^Run \S+ of component:default\/broken failed: .*resource:default\/crash-01.*exit(ed)? .*3/i);
+    // Before it, what the failed machine's console said last.
+    expect(failedLines.slice(-3, -1)).toEqual(['Console of resource:default/crash-01 (1 line):', '  console of resource:default/crash-01']);
 
     const detached = await cli(...as('run', 'broken', '--detach', '--json'));
     expect(detached.status).toBe(0);

@@ -2,6 +2,7 @@ import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { ResponseError } from '@backstage/errors';
 import {
   errorMessage,
+  failedMachine,
   formatAgainst,
   formatDuration,
   interruptionCause,
@@ -21,6 +22,7 @@ import {
   type RunMachine,
   type RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
+import { counted } from '@backstage-recovery/plugin-recovery-node';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -296,6 +298,45 @@ export function formatOutcome(run: RecoveryRun): string {
   // No failed recovery: it reached no result (exit status 4, not 1).
   if (isRunInterrupted(run)) return `${of} interrupted: ${interruptionCause(run)}. It reached no result: run it again`;
   return `${of} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
+}
+
+/** How many of the failed machine's console lines are printed before a failed run's outcome. */
+export const FAILURE_TAIL_LINES = 10;
+/** The longest console line printed whole, in characters. */
+const FAILURE_TAIL_WIDTH = 500;
+
+// A machine's console goes to the user's terminal: its escape sequences (colours, cursor moves,
+// window titles) and other control characters are not passed on. CSI, OSC up to BEL or ST, others.
+// eslint-disable-next-line no-control-regex
+const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/**
+ * The last lines of the console of the machine a failed run failed at, labelled with it and
+ * indented, to print before the outcome line: the root cause is most often there (`dependency
+ * nosuch not ready within 20s`), where the outcome says only which probe or check gave up. None
+ * for a run that did not fail, failed as a whole (its host, its lab: no machine is to blame) or
+ * was interrupted, nor where no tail was kept.
+ */
+export function formatFailureTail(run: RecoveryRun, lines = FAILURE_TAIL_LINES): string[] {
+  if (run.status !== 'failed' || isRunInterrupted(run)) return [];
+  // A run-wide error names no machine, though it failed those it stopped.
+  const machineRef = failedMachine(run);
+  const tail = machineRef ? run.machines?.find(m => m.machineRef === machineRef)?.logTail : undefined;
+  if (!tail) return [];
+  const text = tail
+    .replace(ESCAPE_SEQUENCE, '')
+    .split(/\r*\n/)
+    // A line rewritten after carriage returns (a progress bar) as it was left.
+    .map(line => (line.split('\r').filter(Boolean).pop() ?? '').replace(CONTROL_CHARACTER, '').trimEnd());
+  while (text.length > 0 && text[text.length - 1] === '') text.pop();
+  if (text.length === 0) return [];
+  const shown = text.slice(-lines);
+  const which = shown.length < text.length ? `last ${shown.length} of ${text.length} lines` : counted(shown.length, 'line');
+  // A line without breaks (a minified dump) would fill the screen: its start, cut short.
+  const cut = (line: string) => (line.length > FAILURE_TAIL_WIDTH ? `${line.slice(0, FAILURE_TAIL_WIDTH - 1)}…` : line);
+  return [`Console of ${machineRef} (${which}):`, ...shown.map(line => `  ${cut(line)}`)];
 }
 
 /**

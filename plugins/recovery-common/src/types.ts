@@ -338,14 +338,14 @@ export type ReadinessSummary = Omit<Readiness, 'lastRun' | 'plan' | 'captures'> 
 };
 
 /**
- * The machine a run failed at: the one its error names, else the first that failed on its own. An
- * interrupted run's machines in progress were interrupted, not failed: none is blamed.
+ * The machine a run failed at: the one its error names. A run-wide error (its lab, its host out of
+ * reach, which fails the machines it stopped with its own words) blames none; only a run without
+ * an error falls back to the first machine that failed on its own. An interrupted run's machines
+ * in progress were interrupted, not failed: none is blamed.
  */
 export function failedMachine(run: Pick<RecoveryRun, 'error' | 'machines'>): string | undefined {
-  return (
-    run.error?.machineRef ??
-    run.machines.find(m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX))?.machineRef
-  );
+  if (run.error) return run.error.machineRef;
+  return run.machines.find(m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX))?.machineRef;
 }
 
 /** Whether readiness shows the run in full (the caller sees its entity). */

@@ -8,7 +8,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { formatSeconds, formatSecondsAgainst } from '@backstage-recovery/plugin-recovery-common';
 import type { RestoredMachine } from '@backstage-recovery/plugin-recovery-node';
-import { criticalPath } from '@backstage-recovery/plugin-recovery-node';
+import { counted, criticalPath } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { RunSuperseded } from './errors';
 import { assertMachineTransition, assertRunTransition, isFinalMachinePhase } from './runState';
@@ -91,7 +91,7 @@ export class RunRecorder {
   ): Promise<void> {
     const run = this.run;
     await this.step(
-      `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${hostId}: ${waves.length} waves, ${waves.flat().length} machines${run.recoveryPoint ? `, to the recovery point ${run.recoveryPoint}` : ''}`,
+      `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${hostId}: ${counted(waves.length, 'wave')}, ${counted(waves.flat().length, 'machine')}${run.recoveryPoint ? `, to the recovery point ${run.recoveryPoint}` : ''}`,
     );
     const machineRefs = new Set(waves.flat());
     for (const problem of problems) {

@@ -137,7 +137,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.rtoSeconds).toBeGreaterThanOrEqual((Date.parse(web.readyAt!) - Date.parse(infra.restoreStartedAt!)) / 1000 + 0.3);
     expect(run.rtoSeconds).toBeLessThanOrEqual((Date.parse(web.readyAt!) - Date.parse(run.startedAt!)) / 1000);
     expect(run.steps.map(s => s.message)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^Lab torn down: removed 3 containers and 1 network$/)]),
+      expect.arrayContaining([
+        'Test recovery of component:default/web on fake: 3 waves, 3 machines',
+        `All 3 machines verified in ${run.rtoSeconds} s; the final check found them all still running and answering`,
+        expect.stringMatching(/^Lab torn down: removed 3 containers and 1 network$/),
+      ]),
     );
     expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
   });

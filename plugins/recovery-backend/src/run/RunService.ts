@@ -346,8 +346,11 @@ export class RunService {
       const rtoSeconds = measuredRtoSeconds(recorder.machines(), labStartedAt);
       await boot.holdReady();
       await boot.finalCheck();
+      const verified = waves.flat().length;
       await recorder.step(
-        `All ${waves.flat().length} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
+        verified === 1
+          ? `1 machine verified in ${rtoSeconds} s; the final check found it still running and answering`
+          : `All ${verified} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
       );
       await recorder.criticalPath(waves);
       if (run.mode === 'failover') {

@@ -75,7 +75,8 @@ describe.each(databases.eachSupportedId())('a run to a recovery point on %s', da
     expect(first.status).toBe('succeeded');
     expect(host.restored).toEqual(['cap-old']);
     expect(first.machines.map(m => [m.captureId, m.capturedAt])).toEqual([['cap-old', new Date(now - 3 * DAY).toISOString()]]);
-    expect(first.steps[0].message).toBe(`Test recovery of ${WEB} on fake: 1 waves, 1 machines, to the recovery point ${close}`);
+    expect(first.steps[0].message).toBe(`Test recovery of ${WEB} on fake: 1 wave, 1 machine, to the recovery point ${close}`);
+    expect(first.steps.map(s => s.message)).toContainEqual(`1 machine verified in ${first.rtoSeconds} s; the final check found it still running and answering`);
     expect(rpoWarnings(first.steps)).toEqual([]);
 
     // A day and a half after it: over the RPO at the point, and said so.

@@ -903,8 +903,8 @@ describe('EntityRecoveryContent', () => {
   });
 
   it('says why a run failed in the same words in the history, the run details and the last-run summary', async () => {
-    // The run failed as a whole after web-1 had: its error names no machine. The views used to
-    // disagree on whether to name web-1.
+    // The run failed as a whole after web-1 had: its error names no machine, so no view names
+    // web-1 with words not its own (the views used to disagree on whether to name it).
     const failed = makeRun('failed');
     const run = { ...failed, error: { message: 'lab network lost' } };
     const api = fakeRecoveryApi({
@@ -914,7 +914,7 @@ describe('EntityRecoveryContent', () => {
     await render(api, <EntityRecoveryContent />);
     await screen.findByText('Recovery runs');
 
-    const words = 'Machine web-1 failed: lab network lost';
+    const words = 'lab network lost';
     expect(columnTexts(columnHeader('Result'), 3)).toEqual([words]);
     expect(screen.getByText('Recovery failed').closest('[role="alert"]')).toHaveTextContent(
       `Recovery failed${words}`,

@@ -183,19 +183,18 @@ describe('RunDetails', () => {
     expect(screen.queryByRole('group', { name: 'Log tail of web-1' })).toBeNull();
   });
 
-  it('names the machine that failed when the run error names none, and shows its log tail once', async () => {
+  it('blames no machine for a failure of the run as a whole, and shows the log tail of one that failed once, with it', async () => {
     const failed = makeRun('failed');
-    // The run failed as a whole (its lab network went away, say) after web-1 had failed.
+    // The run failed as a whole (its lab network went away, a host outage) after web-1 had
+    // failed: the error names no machine, and "Machine web-1 failed: lab network lost" would
+    // blame web-1 in words not its own.
     const run: RecoveryRun = { ...failed, error: { message: 'lab network lost' } };
     await renderRun(<RunDetails run={run} />);
 
     const outcome = screen.getByText('Recovery failed').closest('[role="alert"]') as HTMLElement;
-    expect(outcome).toHaveTextContent('Machine web-1 failed: lab network lost');
-    expect(within(outcome).getByRole('group', { name: 'Log tail' })).toHaveTextContent(
-      'host not found in upstream',
-    );
-    expect(screen.queryByRole('group', { name: `Log tail of ${WEB}` })).toBeNull();
-    expect(screen.queryByRole('group', { name: 'Log tail of web-1' })).toBeNull();
+    expect(outcome).toHaveTextContent(/^Recovery failedlab network lost$/);
+    expect(within(outcome).queryByRole('group', { name: 'Log tail' })).toBeNull();
+    expect(screen.getByRole('group', { name: 'Log tail of web-1' })).toHaveTextContent('host not found in upstream');
   });
 });
 

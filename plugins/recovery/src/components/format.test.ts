@@ -1,4 +1,5 @@
-import { formatAgainst, formatAgo, formatTime, formatTimeAfter } from './format';
+import { DB, makeRun, WEB } from '../testUtils/fixtures';
+import { formatAgainst, formatAgo, formatRunFailure, formatTime, formatTimeAfter, runFailure } from './format';
 
 describe('formatTime', () => {
   const zone = process.env.TZ;
@@ -79,5 +80,36 @@ describe('formatAgainst', () => {
     expect(formatAgainst(900.4, 900)).toBe('15m 0.4s');
     expect(formatAgainst(900.01, 900)).toBe('15m 0.1s');
     expect(formatAgainst(900.0000001, 900)).toBe('15m 0.1s');
+  });
+});
+
+describe('runFailure', () => {
+  it('names the machine the run failed at, with its probe', () => {
+    expect(formatRunFailure(makeRun('failed'))).toBe('Machine web-1 failed probe http:80/healthz: no answer within 60s');
+  });
+
+  it('blames no machine for a failure of the run as a whole, though it failed the machine it stopped', () => {
+    // As the backend records a host outage: the machine booting is failed with the host's words,
+    // the run's error names no machine.
+    const outage = 'hypervisor host recovery-1 stopped answering while resource:default/web-1 was booting: connect ECONNREFUSED';
+    const base = makeRun('failed');
+    const run = makeRun('failed', {
+      error: { message: outage },
+      machines: [
+        base.machines[0],
+        { machineRef: WEB, wave: 1, phase: 'failed', captureId: 'cap-web', restoreStartedAt: base.machines[1].restoreStartedAt, finishedAt: base.finishedAt, message: 'connect ECONNREFUSED' },
+      ],
+    });
+    expect(runFailure(run)).toEqual({ machineRef: undefined, probe: undefined, reason: outage });
+    expect(formatRunFailure(run)).toBe(outage);
+  });
+
+  it('names the first machine that failed where the run has no error of its own', () => {
+    const run = makeRun('failed', { error: undefined });
+    expect(runFailure(run).machineRef).toBe(WEB);
+    expect(runFailure(makeRun('failed', { error: { machineRef: DB, message: `${DB} failed: stopped with exit code 1` } }))).toMatchObject({
+      machineRef: DB,
+      reason: 'stopped with exit code 1',
+    });
   });
 });

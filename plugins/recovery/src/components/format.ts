@@ -164,8 +164,10 @@ export const PHASE_LABELS: Record<MachinePhase, string> = {
  */
 export function runFailure(run: RecoveryRun): {
   /**
-   * The machine the run failed at: the one its error names, else the first that failed on its
-   * own. None when the run failed as a whole (interrupted).
+   * The machine the run failed at: the one its error names. None when the run failed as a whole
+   * (its host or lab, an interruption): the backend records such an error without a machine, and
+   * the machines it stopped are failed with its words, not as its cause. Only a run without an
+   * error names the first machine that failed on its own.
    */
   machineRef?: string;
   /** The probe that failed, unless `reason` already names it. */
