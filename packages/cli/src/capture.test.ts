@@ -63,6 +63,10 @@ describe('recovery capture, a machine failing', () => {
             machine('cart-01', 'primary', 'cart'),
             machine('cart-02', 'broken', 'cart'),
             componentEntity('cart', ['resource:default/cart-01', 'resource:default/cart-02']),
+            machine('mall-01', 'broken', 'mall'),
+            machine('mall-02', 'primary', 'mall'),
+            machine('mall-03', 'down', 'mall'),
+            componentEntity('mall', ['resource:default/mall-01', 'resource:default/mall-02', 'resource:default/mall-03']),
             machine('till-01', 'down', 'till'),
             componentEntity('till', ['resource:default/till-01']),
           ],
@@ -116,6 +120,22 @@ describe('recovery capture, a machine failing', () => {
       stderr:
         "recovery: capture of resource:default/till-01 failed; caused by ServiceUnavailableError: capture of resource:default/till-01 (container till-01) failed while committing the image: Docker engine 'down' is unreachable at 10.0.0.9:2376 (ECONNREFUSED) (503)\n",
     });
+  });
+
+  it('goes on past machines whose capture fails, then names each failure and exits 3', async () => {
+    const token = mockCredentials.service.token();
+    const text = await cli('capture', 'mall', '--url', url, '--token', token);
+    expect(text.status).toBe(3);
+    expect(text.stdout).toMatch(/^resource:default\/mall-02 {2}capture \S+ .*\(2 of 3\)\n$/);
+    expect(text.stderr).toBe(
+      'recovery: 2 machines not captured: ' +
+        "capture of resource:default/mall-01 failed; caused by EngineFailedError: capture of resource:default/mall-01 (container mall-01) failed while committing the image: Docker engine 'broken' answered HTTP 500: commit failed; " +
+        "capture of resource:default/mall-03 failed; caused by ServiceUnavailableError: capture of resource:default/mall-03 (container mall-03) failed while committing the image: Docker engine 'down' is unreachable at 10.0.0.9:2376 (ECONNREFUSED) " +
+        '(captured, and kept: resource:default/mall-02)\n',
+    );
+    const asJson = await cli('capture', 'mall', '--json', '--url', url, '--token', token);
+    expect(asJson.status).toBe(3);
+    expect(JSON.parse(asJson.stdout).items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/mall-02']);
   });
 
   it('refuses, exit 3, to capture an entity that needs no machines, rather than succeed having captured nothing', async () => {

@@ -5,6 +5,7 @@
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
 import {
+  CaptureInTurnError,
   captureInTurn,
   formatBytes,
   isRunInterrupted,
@@ -51,6 +52,7 @@ import {
   describeBackendError,
   entityRefArg,
   followRun,
+  formatFailureTail,
   formatOutcome,
   formatReadiness,
   formatReadinessList,
@@ -411,6 +413,23 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * An error the CLI did not expect, said as what it is: an answer of the backend it cannot read (a
+ * backend of another version, a proxy's JSON) or a bug of its own, which says nothing of a run's
+ * outcome: the run goes on on the server. The stack follows, for a bug report.
+ */
+export function unexpectedError(error: unknown, doing: { backend?: boolean; starting?: boolean; runId?: string }): string {
+  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const stack = error instanceof Error && error.stack ? `\n${error.stack.split('\n').slice(1).join('\n')}` : '';
+  if (!doing.backend) return `internal error of the CLI (${what})${stack}`;
+  const run = doing.runId
+    ? `: this says nothing of run ${doing.runId}, which goes on on the server; recovery watch ${doing.runId} follows it again`
+    : doing.starting
+    ? ": a run may have started all the same; look (recovery readiness, or the entity's Recovery tab) before starting another"
+    : '';
+  return `the CLI could not read the backend's answer, or hit an internal error (${what})${run}${stack}`;
+}
+
 /** Runs the CLI; returns the exit status. */
 export async function main(
   argv: string[],
@@ -482,7 +501,13 @@ export async function main(
 
   // Against a backend: a token and where it listens, on each command.
   let hasToken = false;
+  /**
+   * What an unexpected error (an answer the CLI cannot read, a bug of its own) leaves behind: a
+   * command against the backend, a run it may have started, the run it followed.
+   */
+  const doing: { backend?: boolean; starting?: boolean; runId?: string } = {};
   const connect = (opts: BackendOptions) => {
+    doing.backend = true;
     const backend = backendClient(opts);
     hasToken = backend.hasToken;
     if (backend.warning) io.stderr(`recovery: warning: ${backend.warning}\n`);
@@ -507,12 +532,15 @@ export async function main(
   type RunOptions = BackendOptions & { json?: boolean; interval: string };
   /** Follows a run to its end; the exit status says how it ended (1: failed; 4: interrupted, no result). */
   const follow = async (client: ReturnType<typeof connect>, run: Awaited<ReturnType<typeof startRun>>, opts: RunOptions) => {
+    doing.runId = run.id;
     const done = await followRun(client, run, {
       intervalMs: intervalMs(opts.interval),
       onStep: opts.json ? undefined : line => io.stdout(`${line}\n`),
       onRetry: message => io.stderr(`recovery: ${message}\n`),
     });
-    io.stdout(opts.json ? json(done) : `${formatOutcome(done)}\n`);
+    // The failed machine's own console says why more often than its probe's failure does.
+    const tail = opts.json ? [] : formatFailureTail(done);
+    io.stdout(opts.json ? json(done) : `${[...tail, formatOutcome(done)].join('\n')}\n`);
     status = done.status === 'succeeded' ? 0 : isRunInterrupted(done) ? EXIT_INTERRUPTED : 1;
   };
 
@@ -553,8 +581,9 @@ export async function main(
     } catch (error) {
       // Those taken before the failure are kept: a pipeline reading JSON hears of them as a terminal does.
       if (opts.json && items.length > 0) io.stdout(json({ items }));
-      // Machines another capture was taking, named once the others were taken: the backend's 409s.
-      if (error instanceof ConflictError) throw new BackendError(error.message);
+      // Machines another capture was taking, or whose capture failed, named once the others were
+      // taken: the backend's 409s, its failures (each naming its machine).
+      if (error instanceof ConflictError || error instanceof CaptureInTurnError) throw new BackendError(error.message);
       throw error;
     }
     // A plan without machines captures nothing: a pipeline must not go on as if it had.
@@ -584,7 +613,9 @@ export async function main(
       throw new InputError(`--recovery-point: ${RECOVERY_POINT_FORMAT}, got '${opts.recoveryPoint}': ${read.problem}`);
     }
     const recoveryPoint = read?.point;
+    doing.starting = true;
     const run = await startRun(client, entityRefArg(entity), { ...opts, recoveryPoint });
+    doing.runId = run.id;
     // The point the backend recorded: a run restoring earlier captures than the latest says so.
     const at = run.recoveryPoint ? ` to the recovery point ${run.recoveryPoint}` : '';
     if (opts.detach) {
@@ -604,6 +635,7 @@ export async function main(
   ).action(async (runId: string, opts: RunOptions) => {
     const client = connect(opts);
     intervalMs(opts.interval);
+    doing.runId = runId;
     await follow(client, await client.getRun(runId), opts);
   });
 
@@ -634,8 +666,9 @@ export async function main(
       io.stderr(`recovery: ${describeBackendError(e, hasToken)}\n`);
       status = 3;
     } else {
-      io.stderr(`recovery: ${(e as Error).stack ?? String(e)}\n`);
-      status = 1;
+      io.stderr(`recovery: ${unexpectedError(e, doing)}\n`);
+      // Not 1, a failed recovery: the CLI cannot tell how the run went, as when the backend is out of reach.
+      status = 3;
     }
   }
   return status;

@@ -364,10 +364,10 @@ describe('POST /captures on an engine that fails', () => {
     });
   });
 
-  it('answers 404 naming container and engine for a container that is not there', async () => {
+  it('answers 502 (not 404: the entity is there, its engine lacks it) naming container and engine for a container that is not there', async () => {
     engine.state.removed = true;
     const res = await captureWeb();
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(502);
     expect(res.body.error).toMatchObject({
       name: 'NotFoundError',
       message: 'capture of resource:default/web-01 failed; caused by NotFoundError: machine resource:default/web-01: no container "web-01" on engine primary',

@@ -1,5 +1,5 @@
 import type { Capture, PlanResponse, Readiness } from './types';
-import { captureInTurn, nothingToCapture, type CaptureProgress } from './captureInTurn';
+import { CaptureInTurnError, captureInTurn, nothingToCapture, type CaptureProgress } from './captureInTurn';
 
 const capture = (machineRef: string) => ({ id: `c-${machineRef}`, machineRef }) as Capture;
 
@@ -44,7 +44,43 @@ describe('captureInTurn', () => {
     ]);
   });
 
-  it("stops at a machine that fails with the backend's own error, after telling those captured before it", async () => {
+  it('goes on past machines the backend answers failed, and names each failure at the end', async () => {
+    const backend = api();
+    const failing = new Map<string, number>([['resource:default/infra-01', 502]]);
+    const captureNow = backend.captureNow;
+    backend.captureNow = async (entityRef: string, machineRef?: string) => {
+      const statusCode = failing.get(machineRef!);
+      if (statusCode === undefined) return captureNow(entityRef, machineRef);
+      backend.asked.push([entityRef, machineRef]);
+      const message = `capture of ${machineRef} failed; caused by NotFoundError: no container on engine primary`;
+      // As the client throws it: its own words, the backend's in the body.
+      throw Object.assign(new Error(`Request failed with ${statusCode}`), { statusCode, body: { error: { message } } });
+    };
+    const captured: string[] = [];
+    const one = await captureInTurn(backend, 'component:default/web', { captured: p => captured.push(p.capture.machineRef) }).catch(e => e);
+    // The one failure as the backend answered it; the machines after it captured all the same.
+    expect(one).toMatchObject({ statusCode: 502, message: 'Request failed with 502' });
+    expect(captured).toEqual(['resource:default/data-01', 'resource:default/files-01']);
+
+    failing.set('resource:default/files-01', 503);
+    const two = await captureInTurn(backend, 'component:default/web').catch(e => e);
+    expect(two).toBeInstanceOf(CaptureInTurnError);
+    expect(two).toMatchObject({
+      statusCode: 502,
+      message:
+        '2 machines not captured: capture of resource:default/infra-01 failed; caused by NotFoundError: no container on engine primary; ' +
+        'capture of resource:default/files-01 failed; caused by NotFoundError: no container on engine primary (captured, and kept: resource:default/data-01)',
+      failures: [
+        expect.objectContaining({ machineRef: 'resource:default/infra-01', statusCode: 502 }),
+        expect.objectContaining({ machineRef: 'resource:default/files-01', statusCode: 503 }),
+      ],
+    });
+    expect(two.captures.map((c: Capture) => c.machineRef)).toEqual(['resource:default/data-01']);
+    failing.set('resource:default/infra-01', 503);
+    expect((await captureInTurn(backend, 'component:default/web').catch(e => e)).statusCode).toBe(503);
+  });
+
+  it("stops at a machine whose request got no answer (no HTTP status), after telling those captured before it", async () => {
     const backend = api('resource:default/data-01');
     const captured: string[] = [];
     await expect(

@@ -19,11 +19,41 @@ export function nothingToCapture(entityRef: string): string {
 }
 
 /**
+ * The end of a capture in turn where machines failed: each failure as the backend said it (naming
+ * its machine), in `failures`; those taken, and kept, in `captures`. Its `statusCode` is the one
+ * failure's where there is one, else 502 (503 where each was an engine out of reach).
+ */
+export class CaptureInTurnError extends Error {
+  readonly statusCode: number;
+
+  constructor(
+    readonly failures: Array<{ machineRef: string; message: string; statusCode?: number }>,
+    readonly captures: Capture[],
+    busy: string[],
+  ) {
+    const kept = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
+    const missed = failures.length + busy.length;
+    super(`${missed} machine${missed === 1 ? '' : 's'} not captured: ${[...failures.map(f => f.message), ...busy].join('; ')}${kept}`);
+    this.name = 'CaptureInTurnError';
+    const statuses = new Set(failures.map(f => f.statusCode));
+    this.statusCode = statuses.size === 1 && statuses.has(503) ? 503 : 502;
+  }
+}
+
+/** The backend's words for a failed request, not the client's "Request failed with 502 Bad Gateway". */
+const backendMessage = (error: unknown) =>
+  (error as { body?: { error?: { message?: string } } }).body?.error?.message ?? (error as Error).message;
+
+/**
  * Captures the machines of an entity's boot plan one request each, in the plan's order: the
  * caller shows each as it is taken, and no request lasts as long as a whole site's images take
- * to save. `on.start` hears of each machine before its capture begins, `on.captured` of each taken. A failure is the
- * backend's own (naming the machine); those captured before it are kept, and were reported. A
- * machine being captured already (a 409) does not stop the others: it is named at the end.
+ * to save. `on.start` hears of each machine before its capture begins, `on.captured` of each taken.
+ * A machine whose capture the backend answers failed (an HTTP status: its container gone, its
+ * engine failing) does not stop the others, nor does one being captured already (a 409): they are
+ * named at the end, the failures first. The one failure alone is thrown as the backend answered
+ * it; more, or with machines being captured, as a {@link CaptureInTurnError} naming each (busy
+ * ones alone: a ConflictError). A request that got no answer (the backend out of reach, no answer
+ * in time) stops it: the machine may be being captured still, and the next would fare alike.
  * Without a plan (a dependency cycle stops it: GET /plan answers 400) the backend still captures,
  * as a cycle stops recoveries, not captures: then the machines readiness lists are taken, or
  * `on.machines` where the caller holds them already.
@@ -42,17 +72,27 @@ export async function captureInTurn(
   // Machines another capture is taking (the scheduled one, say): left to it, the others taken,
   // and a 409 at the end naming them, as the backend answers for an entity's capture.
   const busy: string[] = [];
+  const failed: Array<{ machineRef: string; error: unknown }> = [];
   for (const [index, machineRef] of machines.entries()) {
     on.start?.(machineRef, index, machines.length);
     try {
       captures.push(...(await api.captureNow(entityRef, machineRef)));
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 409) throw error;
-      // The backend's words, not the client's "Request failed with 409 Conflict".
-      busy.push((error as { body?: { error?: { message?: string } } }).body?.error?.message ?? (error as Error).message);
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 409) busy.push(backendMessage(error));
+      else if (typeof status === 'number') failed.push({ machineRef, error });
+      else throw error;
       continue;
     }
     on.captured?.({ capture: captures[captures.length - 1], done: index + 1, total: machines.length });
+  }
+  if (failed.length === 1 && busy.length === 0) throw failed[0].error;
+  if (failed.length > 0) {
+    throw new CaptureInTurnError(
+      failed.map(({ machineRef, error }) => ({ machineRef, message: backendMessage(error), statusCode: (error as { statusCode?: number }).statusCode })),
+      captures,
+      busy,
+    );
   }
   if (busy.length > 0) {
     const taken = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';

@@ -43,6 +43,28 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     store = new RecoveryStore(knex);
   });
 
+  it("keeps a machine's last failed capture, the newest of those since its last capture, until one succeeds", async () => {
+    const ref = 'resource:default/failing-01';
+    const failure = (failedAt: string, message: string) => ({ machineRef: ref, engine: 'primary', container: 'failing-01', failedAt, message });
+    await store.insertCapture(capture('f-0', ref, '2026-12-06T00:00:00.000Z'));
+    await store.recordCaptureFailure(failure('2026-12-06T01:00:00.000Z', 'no container "failing-01" on engine primary'));
+    await store.recordCaptureFailure(failure('2026-12-06T02:00:00.000Z', 'engine unreachable'));
+    // An older one, from another replica told late: the newer stays.
+    await store.recordCaptureFailure(failure('2026-12-06T01:30:00.000Z', 'older'));
+    // One started before the last capture that succeeded is no news.
+    await store.recordCaptureFailure({ ...failure('2026-12-05T23:00:00.000Z', 'before'), machineRef: 'resource:default/other-01' });
+    await store.insertCapture(capture('o-1', 'resource:default/other-01', '2026-12-06T00:00:00.000Z'));
+    await store.recordCaptureFailure({ ...failure('2026-12-05T23:30:00.000Z', 'before it too'), machineRef: 'resource:default/other-01' });
+    expect(await store.captureFailures([ref, 'resource:default/other-01'])).toEqual(
+      new Map([[ref, failure('2026-12-06T02:00:00.000Z', 'engine unreachable')]]),
+    );
+    // A capture started before the failure does not clear it; one started after does.
+    await store.insertCapture(capture('f-1', ref, '2026-12-06T01:59:00.000Z'));
+    expect((await store.captureFailures([ref])).size).toBe(1);
+    await store.insertCapture(capture('f-2', ref, '2026-12-06T02:10:00.000Z'));
+    expect(await store.captureFailures([ref])).toEqual(new Map());
+  });
+
   const admission = (id: string, machineRef: string, hypervisorHost: string) => ({
     id,
     entityRef: 'component:default/admit',

@@ -26,6 +26,15 @@ export interface StoredCapture extends Capture {
   runtime: MachineRuntime;
 }
 
+/** A machine's last failed capture: when it started, of which container, and why it failed. */
+export interface CaptureFailure {
+  machineRef: string;
+  engine: string;
+  container: string;
+  failedAt: string;
+  message: string;
+}
+
 export interface RunOptions {
   /** Test-only hook: boot the waves in reverse, to prove verification is real. */
   reverseBootOrder?: boolean;
@@ -145,8 +154,19 @@ export class RecoveryStore {
 
   // Captures
 
+  /** Records a capture; it clears its machine's failed capture started before it (recordCaptureFailure). */
   async insertCapture(capture: StoredCapture): Promise<void> {
-    await this.db('recovery_captures').insert({
+    await this.db.transaction(async tx => {
+      await this.insertCaptureRow(tx, capture);
+      await tx('recovery_capture_failures')
+        .where({ machine_ref: capture.machineRef })
+        .where('failed_at', '<=', new Date(capture.createdAt))
+        .delete();
+    });
+  }
+
+  private async insertCaptureRow(tx: Knex, capture: StoredCapture): Promise<void> {
+    await tx('recovery_captures').insert({
       id: capture.id,
       machine_ref: capture.machineRef,
       engine: capture.engine,
@@ -161,6 +181,51 @@ export class RecoveryStore {
       paused_ms: capture.pausedMs ?? null,
       created_at: new Date(capture.createdAt),
     });
+  }
+
+  /**
+   * Records that a capture of the machine started at `failedAt` failed, replacing the failure
+   * recorded before: readiness names the last one until a capture of the machine succeeds. A
+   * failure older than the one recorded (two replicas) does not replace it.
+   */
+  async recordCaptureFailure(failure: CaptureFailure): Promise<void> {
+    const row = {
+      machine_ref: failure.machineRef,
+      engine: failure.engine,
+      container: failure.container,
+      failed_at: new Date(failure.failedAt),
+      message: failure.message,
+    };
+    await this.db.transaction(async tx => {
+      // Not after a capture that succeeded since it started (another replica's).
+      const since = await tx('recovery_captures')
+        .where({ machine_ref: failure.machineRef })
+        .where('created_at', '>=', row.failed_at)
+        .first('id');
+      if (since) return;
+      await tx('recovery_capture_failures')
+        .insert(row)
+        .onConflict('machine_ref')
+        .merge()
+        .where('recovery_capture_failures.failed_at', '<=', row.failed_at);
+    });
+  }
+
+  /** The failed capture recorded of each machine given (since its last capture that succeeded). */
+  async captureFailures(machineRefs: string[]): Promise<Map<string, CaptureFailure>> {
+    const result = new Map<string, CaptureFailure>();
+    for (const chunk of chunks([...new Set(machineRefs)])) {
+      for (const r of await this.db('recovery_capture_failures').whereIn('machine_ref', chunk)) {
+        result.set(r.machine_ref, {
+          machineRef: r.machine_ref,
+          engine: r.engine,
+          container: r.container,
+          failedAt: iso(r.failed_at)!,
+          message: r.message,
+        });
+      }
+    }
+    return result;
   }
 
   async listCaptures(machineRef: string, limit = 20): Promise<StoredCapture[]> {

@@ -107,6 +107,9 @@ const entities: Entity[] = [
   machineOf('broken-01', [], 'broken'),
   componentEntity('unplugged', ['resource:default/unplugged-01']),
   machineOf('unplugged-01', [], 'unplugged'),
+  // On a machine that captures, and on both failing ones: each tried, the failures named.
+  componentEntity('mixed', ['resource:default/broken-01', 'resource:default/mixed-01', 'resource:default/unplugged-01']),
+  machineOf('mixed-01', []),
 ];
 
 /** The engine `held`: another capture holds every machine, as the Docker module answers then. */
@@ -348,6 +351,18 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     // An engine's failure answers its own status (502: it answered with an error), never the engine's; the source's error in cause.
     const broken = await call('post', '/captures', { body: { entityRef: 'component:default/broken' } });
     expect(broken.body.error).toMatchObject({ name: 'EngineFailedError', statusCode: 502, cause: { name: 'EngineFailedError', statusCode: 502, engine: 'broken' } });
+    // Of an entity's several machines, each is tried: those failed and those captured named.
+    const mixed = await call('post', '/captures', { body: { entityRef: 'component:default/mixed' } });
+    expect(mixed.status).toBe(502);
+    expect(mixed.body.error).toMatchObject({
+      name: 'CaptureFailedError',
+      statusCode: 502,
+      failed: [
+        { machineRef: 'resource:default/broken-01', error: { name: 'EngineFailedError' } },
+        { machineRef: 'resource:default/unplugged-01', error: { name: 'ServiceUnavailableError' } },
+      ],
+      captures: [expect.objectContaining({ machineRef: 'resource:default/mixed-01' })],
+    });
     // A machine this backend is capturing already: refused by the backend itself, its source keeping no note.
     slow.gated.add('slow-01');
     const first = call('post', '/captures', { body: { entityRef: 'component:default/slow' } });

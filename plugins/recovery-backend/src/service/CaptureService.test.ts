@@ -4,7 +4,7 @@ import { ConflictError, InputError, NotFoundError, ServiceUnavailableError } fro
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { EngineError, type CapturedMachine, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { CaptureStoppedError, EngineError, type CapturedMachine, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { RecoveryStore } from '../database/RecoveryStore';
@@ -401,10 +401,104 @@ describe('CaptureService', () => {
     const captures = new CaptureService(new RecoveryStore(knex), providers, new PlanService(graphs), mockServices.logger.mock(), 3);
     const failure = await captures.captureEntity('component:default/web').catch(e => e);
     expect(failure.message).toBe(
-      'capture of resource:default/web-01 failed (captured before it, and kept: resource:default/data-01); caused by ConflictError: capture 42 is under way',
+      'capture of component:default/web: 1 of 2 machines not captured: resource:default/web-01: ConflictError: capture 42 is under way; captured, and kept: resource:default/data-01',
     );
-    expect(failure.name).toBe('ConflictError');
+    // A capture under way elsewhere, its source says: the 409 kept.
+    expect({ name: failure.name, statusCode: failure.statusCode }).toEqual({ name: 'CaptureFailedError', statusCode: 409 });
+    expect(failure.captures.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/data-01']);
     expect((await new RecoveryStore(knex).listCaptures('resource:default/data-01')).length).toBe(1);
+    // No failure of web-01 to put its entities at risk: it is being captured.
+    expect(await new RecoveryStore(knex).captureFailures(['resource:default/web-01'])).toEqual(new Map());
+  });
+
+  it("goes on past a machine whose capture failed, naming each failure with its machine and cause, never a 404, and records it until a capture succeeds", async () => {
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const entities = [
+      machineEntity('infra-01'),
+      machineEntity('data-01'),
+      machineEntity('web-01'),
+      {
+        ...componentEntity('web', []),
+        relations: ['infra-01', 'data-01', 'web-01'].map(m => ({ type: 'dependsOn', targetRef: `resource:default/${m}` })),
+      },
+    ];
+    const gone = new Set(['infra-01']);
+    const source = new (class extends FakeCaptureSource {
+      async capture(machine: MachineLocator, options: { captureId: string }) {
+        if (gone.has(machine.container)) {
+          throw new NotFoundError(`machine ${machine.machineRef}: no container "${machine.container}" on engine primary`);
+        }
+        if (machine.container === 'data-01' && gone.has('engine')) {
+          throw new EngineError("Docker engine 'primary' is unreachable", 'primary', 'unreachable');
+        }
+        return super.capture(machine, options);
+      }
+    })();
+    const providers = new ProviderRegistry();
+    providers.addCaptureSource(source);
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const store = new RecoveryStore(knex);
+    const captures = new CaptureService(store, providers, new PlanService(graphs), mockServices.logger.mock(), 3);
+
+    const failure = await captures.captureEntity('component:default/web').catch(e => e);
+    const noContainer = 'machine resource:default/infra-01: no container "infra-01" on engine primary';
+    expect(failure.name).toBe('CaptureFailedError');
+    // The engine lacks the container the catalog names: not a 404, which would say the entity is missing.
+    expect(failure.statusCode).toBe(502);
+    expect(failure.message).toBe(
+      `capture of component:default/web: 1 of 3 machines not captured: resource:default/infra-01: NotFoundError: ${noContainer}; captured, and kept: resource:default/data-01, resource:default/web-01`,
+    );
+    expect(failure.failed).toEqual([{ machineRef: 'resource:default/infra-01', error: { name: 'NotFoundError', message: noContainer } }]);
+    expect(failure.captures.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/data-01', 'resource:default/web-01']);
+    expect((await store.listCaptures('resource:default/web-01')).length).toBe(1);
+    const [recorded] = (await store.captureFailures(['resource:default/infra-01', 'resource:default/web-01'])).values();
+    expect(recorded).toMatchObject({ machineRef: 'resource:default/infra-01', engine: 'primary', container: 'infra-01', message: noContainer });
+
+    // The machine alone: its own failure, named, still not a 404.
+    const alone = await captures.captureEntity('component:default/web', 'resource:default/infra-01').catch(e => e);
+    expect({ name: alone.name, statusCode: alone.statusCode, message: alone.message }).toEqual({
+      name: 'NotFoundError',
+      statusCode: 502,
+      message: `capture of resource:default/infra-01 failed; caused by NotFoundError: ${noContainer}`,
+    });
+
+    // Two failures, one of an engine out of reach: a 502 still (not every one is worth retrying).
+    gone.add('engine');
+    const two = await captures.captureEntity('component:default/web').catch(e => e);
+    expect({ statusCode: two.statusCode, failed: two.failed.map((f: { machineRef: string }) => f.machineRef) }).toEqual({
+      statusCode: 502,
+      failed: ['resource:default/data-01', 'resource:default/infra-01'],
+    });
+    // Only the engine out of reach: a 503, worth trying again.
+    gone.delete('infra-01');
+    const unreachable = await captures.captureEntity('component:default/web').catch(e => e);
+    expect({ name: unreachable.name, statusCode: unreachable.statusCode }).toEqual({ name: 'CaptureFailedError', statusCode: 503 });
+
+    // Captured again: its failure is no longer recorded.
+    gone.clear();
+    await captures.captureEntity('component:default/web');
+    expect(await store.captureFailures(['resource:default/infra-01', 'resource:default/data-01'])).toEqual(new Map());
+  });
+
+  it('records no failed capture of a machine whose capture the backend stopped as it shut down: a 503, nothing said of the machine', async () => {
+    const knex = await databases.init('SQLITE_3');
+    await RecoveryStore.migrate(knex);
+    const entities = [machineEntity('web-01'), { ...componentEntity('web', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/web-01' }] }];
+    const source = new (class extends FakeCaptureSource {
+      async capture(machine: MachineLocator): Promise<never> {
+        throw new CaptureStoppedError(`capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`);
+      }
+    })();
+    const providers = new ProviderRegistry();
+    providers.addCaptureSource(source);
+    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const store = new RecoveryStore(knex);
+    const captures = new CaptureService(store, providers, new PlanService(graphs), mockServices.logger.mock(), 3);
+    const stopped = await captures.captureEntity('component:default/web').catch(e => e);
+    // Named as @backstage/errors' 503, which Backstage's error handler answers by its name.
+    expect(stopped.name).toBe('ServiceUnavailableError');
+    expect(await store.captureFailures(['resource:default/web-01'])).toEqual(new Map());
   });
 
   /**
@@ -572,9 +666,9 @@ describe('CaptureService', () => {
       `${underWay}; one capture of a machine at a time: try again once it has finished (captured, and kept: resource:default/web-01)`,
     );
     expect(webCapture.createdAt >= taken.createdAt).toBe(true);
-    expect(failed.name).toBe('Error');
+    expect({ name: failed.name, statusCode: failed.statusCode }).toEqual({ name: 'CaptureFailedError', statusCode: 502 });
     expect(failed.message).toBe(
-      `capture of resource:default/web-01 failed (${underWay}); caused by Error: engine: no space left saving web-01`,
+      `capture of component:default/web: 2 of 2 machines not captured: resource:default/web-01: Error: engine: no space left saving web-01; resource:default/data-01: ConflictError: ${underWay}; one capture of a machine at a time: try again once it has finished`,
     );
     expect(alone.message).toBe(`${underWay}; one capture of a machine at a time: try again once it has finished`);
     expect(source.captured).toEqual(['web-01', 'web-01', 'data-01']);

@@ -1,8 +1,8 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
+import { ConflictError, CustomErrorBase, ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
 import { formatSeconds, nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
-import { isEngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import { isCaptureStopped, isEngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { PlanService } from './PlanService';
@@ -43,10 +43,69 @@ const ONE_AT_A_TIME = 'one capture of a machine at a time: try again once it has
  * 503, …), and the status of a cause that says it by its status instead: an engine's failure
  * (EngineError, 502).
  */
-function forwarded(message: string, cause: unknown): ForwardedError {
+function forwarded(message: string, cause: unknown, notFoundIsEngines = false): ForwardedError {
   const error = new ForwardedError(message, cause);
-  return isEngineError(cause) ? Object.assign(error, { statusCode: cause.statusCode }) : error;
+  if (isEngineError(cause)) return Object.assign(error, { statusCode: cause.statusCode });
+  // A machine's capture the source answers 404 (no such container on its engine): the engine
+  // lacks what the catalog names, a 502 as an engine's failure is; a 404 would read as an entity
+  // the catalog does not hold.
+  if (notFoundIsEngines && statusOf(cause) === 404) return Object.assign(error, { statusCode: 502 });
+  return error;
 }
+
+/** An error's HTTP status, as Backstage's error handler reads it: `statusCode`, else by its name. */
+function statusOf(error: unknown): number {
+  const code = (error as { statusCode?: unknown })?.statusCode;
+  if (typeof code === 'number') return code;
+  const byName: Record<string, number> = {
+    InputError: 400,
+    AuthenticationError: 401,
+    NotAllowedError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    NotModifiedError: 304,
+    NotImplementedError: 501,
+    ServiceUnavailableError: 503,
+  };
+  return byName[(error as Error)?.name] ?? 500;
+}
+
+/** An error as the API names it: its name and message. */
+function errorOf(error: unknown): { name: string; message: string } {
+  return { name: (error as Error)?.name ?? 'Error', message: String((error as Error)?.message ?? error) };
+}
+
+/**
+ * An entity's capture in which some machines failed (or were being captured already) while the
+ * others went on: each named with its machine and cause in `failed`, those taken (and kept) in
+ * `captures`. Never a 404 (the entity exists): a 503 where every failure is an engine out of reach
+ * or past its deadline (worth trying again), a 409 where every one is a capture under way, else a
+ * 502 (what the engines answered, or lacked: a container gone).
+ */
+export class CaptureFailedError extends CustomErrorBase {
+  readonly statusCode: number;
+
+  readonly failed: Array<{ machineRef: string; error: { name: string; message: string } }>;
+
+  constructor(
+    entityRef: string,
+    total: number,
+    readonly captures: Capture[],
+    failed: Array<{ machineRef: string; error: { name: string; message: string }; status: number }>,
+    kept: string,
+  ) {
+    super(
+      `capture of ${entityRef}: ${failed.length} of ${total} machines not captured: ` +
+        `${failed.map(f => `${f.machineRef}: ${f.error.name}: ${f.error.message}`).join('; ')}${kept ? `; ${kept}` : ''}`,
+    );
+    (this as Error).name = CAPTURE_FAILED_ERROR_NAME;
+    this.failed = failed.map(({ machineRef, error }) => ({ machineRef, error }));
+    const statuses = new Set(failed.map(f => f.status));
+    this.statusCode = statuses.size === 1 && (statuses.has(409) || statuses.has(503)) ? [...statuses][0] : 502;
+  }
+}
+
+export const CAPTURE_FAILED_ERROR_NAME = 'CaptureFailedError';
 
 /** Takes captures of primary machines and keeps the last N of each. */
 export class CaptureService {
@@ -78,7 +137,10 @@ export class CaptureService {
   /**
    * Captures every machine in the entity's boot plan, or only `machineRef` of them: a portal or
    * pipeline capturing one machine a request shows its progress, and no request lasts as long
-   * as a whole site's images take to save. An entity that runs on no machine is a 400.
+   * as a whole site's images take to save. An entity that runs on no machine is a 400. A machine
+   * whose capture fails does not stop the others: the one machine asked for fails with its own
+   * error (never a 404); of several, a {@link CaptureFailedError} names each not captured and why,
+   * with those captured.
    */
   async captureEntity(entityRef: string, machineRef?: string): Promise<Capture[]> {
     const { graph, plan } = await this.plans.plan(entityRef);
@@ -110,6 +172,9 @@ export class CaptureService {
     const captures: Capture[] = [];
     // Machines another capture in this backend is taking: left to it, and refused at the end.
     const busy: Array<{ ref: string; hold: Hold }> = [];
+    // Machines whose capture failed: the others are still taken (one machine's container gone
+    // must not leave the rest of the site uncaptured), and the failures said at the end.
+    const failed: Array<{ ref: string; error: unknown }> = [];
     for (const locator of locators) {
       // Looked at in the same turn as captureMachine takes its hold: nothing comes in between.
       const hold = this.heldFor(locator);
@@ -120,16 +185,23 @@ export class CaptureService {
       try {
         captures.push(await this.captureMachine(locator));
       } catch (error) {
-        // Keeps the cause's name, so its HTTP status; the captures taken before it are kept.
-        const taken = captures.length > 0 ? `captured before it, and kept: ${captures.map(c => c.machineRef).join(', ')}` : '';
-        const left = busy.map(b => refusal(b.ref, b.hold)).join('; ');
-        const said = [taken, left].filter(Boolean).join('; ');
-        throw forwarded(`capture of ${locator.machineRef} failed${said ? ` (${said})` : ''}`, error);
+        failed.push({ ref: locator.machineRef, error });
       }
     }
+    const kept = captures.length > 0 ? `captured, and kept: ${captures.map(c => c.machineRef).join(', ')}` : '';
+    if (failed.length === 1 && busy.length === 0 && captures.length === 0) {
+      // The one machine asked for: its own failure, keeping the cause's name and status (an
+      // engine's 502, 503), but never a 404: the entity and machine exist, the engine lacks them.
+      throw forwarded(`capture of ${failed[0].ref} failed`, failed[0].error, true);
+    }
+    if (failed.length > 0) {
+      throw new CaptureFailedError(entityRef, locators.length, captures, [
+        ...failed.map(f => ({ machineRef: f.ref, error: errorOf(f.error), status: statusOf(f.error) })),
+        ...busy.map(b => ({ machineRef: b.ref, error: { name: 'ConflictError', message: `${refusal(b.ref, b.hold)}; ${ONE_AT_A_TIME}` }, status: 409 })),
+      ], kept);
+    }
     if (busy.length > 0) {
-      const taken = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
-      throw new ConflictError(`${busy.map(b => refusal(b.ref, b.hold)).join('; ')}; ${ONE_AT_A_TIME}${taken}`);
+      throw new ConflictError(`${busy.map(b => refusal(b.ref, b.hold)).join('; ')}; ${ONE_AT_A_TIME}${kept ? ` (${kept})` : ''}`);
     }
     return captures;
   }
@@ -152,6 +224,16 @@ export class CaptureService {
     for (const key of keys) this.holds.set(key, hold);
     try {
       return await this.take(locator, hold.captureId, hold.since);
+    } catch (error) {
+      // Readiness names the machine's last failure until a capture of it succeeds; a capture
+      // under way elsewhere (the source's own 409), or one stopped by the backend's shutdown, is
+      // no failure of the machine.
+      if (statusOf(error) !== 409 && !isCaptureStopped(error)) {
+        await this.store
+          .recordCaptureFailure({ ...locator, failedAt: hold.since, message: errorOf(error).message })
+          .catch(recordError => this.logger.warn(`Could not record the failed capture of ${locator.machineRef}: ${recordError}`));
+      }
+      throw error;
     } finally {
       for (const key of keys) if (this.holds.get(key) === hold) this.holds.delete(key);
     }

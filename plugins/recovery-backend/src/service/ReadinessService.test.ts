@@ -44,6 +44,7 @@ const plans = {
 
 const store = {
   latestCaptures: async () => new Map(),
+  captureFailures: async () => new Map(),
   lastFinishedRun: async () => undefined,
   lastFinishedRuns: async (queries: unknown[]) => queries.map(() => undefined),
   lastFailedRuns: async (queries: unknown[]) => queries.map(() => undefined),
@@ -158,6 +159,7 @@ describe('ReadinessService.readiness', () => {
     const failures: unknown[] = [];
     const recording = {
       latestCaptures: async () => new Map(),
+      captureFailures: async () => new Map(),
       lastFinishedRun: async (query: { machineRefs: string[] }) => {
         asked.push(query);
         return undefined;
@@ -783,9 +785,10 @@ describe.each(databases.eachSupportedId())('ReadinessService weighing a failure 
     // The system's failure since is found; the database's newest candidate (web's failed run, which
     // booted db-01) refused for another.
     const few = await statementsOf([site, c('database')]);
-    // The latest captures; the last runs (a page, its machines, two rounds of candidates, their
-    // details); the failures since (a page, the newest candidates, their details).
-    expect(few).toBe(11);
+    // The latest captures, and the failed captures since; the last runs (a page, its machines, two
+    // rounds of candidates, their details); the failures since (a page, the newest candidates,
+    // their details).
+    expect(few).toBe(12);
     expect(await statementsOf([...refs, m('db-01'), m('dns-01'), m('web-01')])).toBe(few);
   });
 

@@ -11,7 +11,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { NightlyCheckStore } from '../database/NightlyCheckStore';
-import type { RecoveryStore, RunHead, StoredCapture } from '../database/RecoveryStore';
+import type { CaptureFailure, RecoveryStore, RunHead, StoredCapture } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { unknownEngineProblems } from '../plan/entityMapping';
 import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
@@ -54,10 +54,11 @@ export class ReadinessService {
   async readiness(entityRef: string, credentials: BackstageCredentials): Promise<Readiness> {
     const entity = factsOf(await this.plans.plan(entityRef, credentials));
     const { accept, ...query } = entity.lastRunQuery;
-    const [latest, found, nightly] = await Promise.all([
+    const [latest, found, nightly, captureFailures] = await Promise.all([
       this.store.latestCaptures(entity.machineRefs),
       this.store.lastFinishedRun(query, accept),
       this.nightlyChecks?.outcomeOf(entityRef),
+      this.store.captureFailures(entity.machineRefs),
     ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
     // part of): it still counts, but shows only what the verdict rests on. One they see, they see
@@ -79,7 +80,7 @@ export class ReadinessService {
     const partial = newer(own, booted);
     const outgrown = partial && { run: partial, shown: await shownAs(partial) };
     const failed = failure && { run: failure, shown: await shownAs(failure) };
-    const readiness = this.assess(entity, latest, last, Date.now(), outgrown, failed);
+    const readiness = this.assess(entity, latest, last, Date.now(), outgrown, failed, captureFailures);
     if (!nightly) return readiness;
     return { ...readiness, nightlyCheck: await nightlyCheckSeenBy(nightly, refs => this.graphs.visibleTo(refs, credentials)) };
   }
@@ -128,11 +129,12 @@ export class ReadinessService {
     await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, planNext));
 
     const entities = planned.filter((e): e is EntityFacts => 'lastRunQuery' in e);
-    const [latest, found, nightly] = await Promise.all([
+    const [latest, found, nightly, captureFailures] = await Promise.all([
       this.store.latestCaptures(entities.flatMap(e => e.machineRefs)),
       this.store.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
       // Every entity's in one statement; not for owners' notices, which quote only the reasons.
       options.ownRunsOnly ? undefined : this.nightlyChecks?.outcomes(),
+      this.store.captureFailures(entities.flatMap(e => e.machineRefs)),
     ]);
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
     // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
@@ -182,6 +184,7 @@ export class ReadinessService {
           now,
           partial && { run: partial, shown: await seenAs(partial) },
           failure && { run: failure, shown: await seenAs(failure) },
+          captureFailures,
         );
         return {
           ...readiness,
@@ -210,6 +213,8 @@ export class ReadinessService {
     outgrown?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun },
     /** The newest run since the last that failed on a machine of its plan, as the plan gates it there, and what the caller may see of it. */
     failed?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun },
+    /** Each machine's failed capture since its last that succeeded. */
+    captureFailures?: Map<string, CaptureFailure>,
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } = entity;
     const roots = new Set(graph.roots);
@@ -232,6 +237,7 @@ export class ReadinessService {
           ageSeconds: capture && secondsSince(capture.createdAt, now),
         };
       }),
+      captureFailures: captureFailures && new Map(machineRefs.flatMap(ref => (captureFailures.has(ref) ? [[ref, captureFailures.get(ref)!] as const] : []))),
       locators: new Map(
         [...graph.machines.values()].flatMap(({ ref, locator }) => (locator ? [[ref, { engine: locator.engine, container: locator.container }] as const] : [])),
       ),

@@ -105,8 +105,10 @@ describe.each(databases.eachSupportedId())('POST /events on fuzzed exports, %p',
       const cli = await runCli(['analyze', path, '--json', ...(c.forced ? ['--format', c.forced] : [])]);
       rmSync(path);
       const cliLine = cli.stderr.match(/^recovery: .+?:(\d+): /)?.[1];
-      if (cli.status === 0 && strict.status !== 201) fail(`the CLI analysed what the endpoint refused: ${strict.body?.error?.message}`);
-      if (cliLine !== undefined && Number(cliLine) !== line) fail(`the CLI stops at line ${cliLine}, the endpoint ${line === undefined ? 'stored it' : `at ${line}`}: ${cli.stderr}`);
+      // Only the endpoint refuses events dated past its clock: the CLI's analysis is offline, and warns.
+      const future = / after it was received \(/.test(strict.body?.error?.message ?? '');
+      if (cli.status === 0 && strict.status !== 201 && !future) fail(`the CLI analysed what the endpoint refused: ${strict.body?.error?.message}`);
+      if (cliLine !== undefined && Number(cliLine) !== line && !future) fail(`the CLI stops at line ${cliLine}, the endpoint ${line === undefined ? 'stored it' : `at ${line}`}: ${cli.stderr}`);
     }
     // eslint-disable-next-line no-console
     if (failures.length === 0) console.log(`POST /events: ${CASES} fuzzed bodies (seed ${SEED}): ${JSON.stringify(tally)}`);

@@ -47,6 +47,25 @@ describe('assessReadiness', () => {
     ]);
   });
 
+  it("is at risk, naming the machine, when its last capture failed, until one succeeds", () => {
+    const at = (createdAt: string) => ({ ...capture('resource:default/web-01', 60), latest: { ...capture('resource:default/web-01', 60).latest, createdAt } });
+    const gone = { failedAt: '2026-12-06T01:00:00.000Z', message: 'machine resource:default/web-01: no container "web-01" on engine primary' };
+    const failures = new Map([['resource:default/web-01', gone]]);
+    const captures = [capture('resource:default/data-01', 60), at('2026-12-06T00:00:00.000Z')];
+    expect(assessReadiness({ ...base, captures, captureFailures: failures })).toMatchObject({
+      status: 'at-risk',
+      reasons: [
+        `Last capture of resource:default/web-01 failed at 2026-12-06T01:00:00.000Z: ${gone.message}; none has succeeded since, so a recovery would restore its capture of 2026-12-06T00:00:00.000Z`,
+      ],
+    });
+    // A capture that succeeded after it: ready again.
+    expect(assessReadiness({ ...base, captures: [captures[0], at('2026-12-06T01:00:05.000Z')], captureFailures: failures })).toMatchObject({ status: 'ready', reasons: [] });
+    // Never captured: not recoverable, and why its capture failed said with it.
+    expect(assessReadiness({ ...base, captures: [captures[0], { machineRef: 'resource:default/web-01' }], captureFailures: failures }).reasons).toEqual([
+      `resource:default/web-01 has never been captured (its capture at 2026-12-06T01:00:00.000Z failed: ${gone.message})`,
+    ]);
+  });
+
   it('never words an amount over its objective as the objective itself', () => {
     // Hourly captures against an RPO of an hour, one 20 s late; a recovery 10 s over its 5 min.
     expect(assessReadiness({ ...base, captures: [capture('resource:default/data-01', 3620), capture('resource:default/web-01', 5)] }).reasons).toEqual([

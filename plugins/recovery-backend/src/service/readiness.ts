@@ -39,6 +39,12 @@ export interface ReadinessInput {
   /** Each `ageSeconds` as this backend's clock reads it: negative for a capture dated ahead of it. */
   captures: MachineCaptureStatus[];
   /**
+   * Each machine's last failed capture since its last that succeeded (when it started, why it
+   * failed): the last good capture still restores, but a capture is not being kept up (a container
+   * gone, an engine refusing), which its age would hide until the RPO runs out.
+   */
+  captureFailures?: Map<string, { failedAt: string; message: string }>;
+  /**
    * Where the catalog says each machine runs now (its engine and container annotations), by
    * machine ref: a latest capture of another container is not of the machine the catalog names.
    */
@@ -144,7 +150,15 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   const uncapturable = new Set((input.captureProblems ?? []).map(p => p.entityRef));
   for (const c of input.captures) {
     const now = input.locators?.get(c.machineRef);
-    if (!c.latest) blocking.push(`${c.machineRef} has never been captured`);
+    // Only one started after the latest capture: a failure recorded before it is no news.
+    const lastFailure = input.captureFailures?.get(c.machineRef);
+    const failure = lastFailure && (!c.latest || Date.parse(lastFailure.failedAt) >= Date.parse(c.latest.createdAt)) ? lastFailure : undefined;
+    if (c.latest && failure) {
+      risks.push(
+        `Last capture of ${c.machineRef} failed at ${failure.failedAt}: ${failure.message}; none has succeeded since, so a recovery would restore its capture of ${c.latest.createdAt}`,
+      );
+    }
+    if (!c.latest) blocking.push(`${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`);
     else if (now && !uncapturable.has(c.machineRef) && (now.engine !== c.latest.engine || now.container !== c.latest.container)) {
       // The machine was replaced (or moved): its age says nothing of the machine it is now, and a
       // recovery would restore the one before.

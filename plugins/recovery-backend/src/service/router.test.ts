@@ -238,15 +238,17 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
 
     // At the limits, and lenient past them: stored, the rest of the batch not lost.
     const source = 'f'.repeat(251);
+    const latest = Date.now() + 23 * 3_600_000;
     const emoji = '\u{1F680}'.repeat(255);
     const pushed = await request(server)
       .post(`/api/recovery/events?lenient=true&source=${source}`)
-      .send([line({ machine: 'm'.repeat(255), service: emoji }), line({ time: 8.64e15 }), line({ service: 's'.repeat(256) }), line({ time: 1e20 })].join('\n'));
+      // The latest date taken: 23 h ahead of the backend's clock (a day is the margin).
+      .send([line({ machine: 'm'.repeat(255), service: emoji }), line({ time: latest }), line({ service: 's'.repeat(256) }), line({ time: 1e20 })].join('\n'));
     expect({ status: pushed.status, body: pushed.body }).toMatchObject({ status: 201, body: { received: 2, stored: 2, skipped: 2 } });
     const rows = await knex('recovery_events').where('source', `api:${source}`).select('machine', 'service', 'time').orderBy('time');
     expect(rows.map(r => [r.machine.length, [...r.service].length, Number(r.time)])).toEqual([
       [255, 255, 1_700_000_000_000],
-      [9, 3, 8.64e15],
+      [9, 3, latest],
     ]);
   });
 
@@ -469,6 +471,44 @@ describe.each(databases.eachSupportedId())('recovery router on %p', databaseId =
     const rows = await knex('recovery_events').where('source', 'api:edge.jsonl').select('time');
     expect(rows.map(r => Number(r.time)).sort()).toEqual([t, t]);
     await knex('recovery_events').where('source', 'api:edge.jsonl').delete();
+  });
+
+  it("refuses an event dated more than a day past the backend's clock with a 400 naming the line, judged on the reference clock where the push reads its machine's clock; lenient skips it", async () => {
+    const now = Date.now();
+    const hour = 3_600_000;
+    const future = JSON.stringify({ time: '2999-12-06T01:00:00Z', machine: 'web-01', service: 'web', event: 'start' });
+    const body = [JSON.stringify({ time: now - hour, machine: 'web-01', service: 'web' }), future].join('\n');
+    const refused = await request(server).post('/api/recovery/events?format=jsonl&source=future.jsonl').set('content-type', 'text/plain').send(body);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toMatch(
+      /^future\.jsonl:2: its time 2999-12-06T01:00:00\.000Z is more than 1 day after it was received \(\S+Z\): an event from the future would stay web-01's newest for good\. Is web-01's clock ahead\? Push a reading of it/,
+    );
+    expect(await knex('recovery_events').where('source', 'api:future.jsonl')).toEqual([]);
+    const lenient = await request(server).post('/api/recovery/events?format=jsonl&source=future.jsonl&lenient=true').set('content-type', 'text/plain').send(body);
+    expect([lenient.status, lenient.body]).toMatchObject([201, { received: 1, stored: 1, skipped: 1 }]);
+    expect((await knex('recovery_events').where('source', 'api:future.jsonl').select('time')).map(r => Number(r.time))).toEqual([now - hour]);
+
+    // Hours ahead (a clock skewed, a local time written as UTC): taken, the analysis corrects it.
+    const skewed = JSON.stringify({ time: now + 14 * hour, machine: 'web-02', service: 'web' });
+    expect((await request(server).post('/api/recovery/events?source=future.jsonl').set('content-type', 'text/plain').send(skewed)).status).toBe(201);
+    // Two days ahead by its machine's clock, which its reading in the push says is two days ahead: taken.
+    const reading = JSON.stringify({ time: now + 48 * hour, machine: 'web-03', event: 'clock', reference: now });
+    const ahead = JSON.stringify({ time: now + 47 * hour, machine: 'web-03', service: 'web' });
+    const read = await request(server).post('/api/recovery/events?source=future.jsonl').set('content-type', 'text/plain').send([ahead, reading].join('\n'));
+    expect([read.status, read.body.stored]).toEqual([201, 2]);
+    // Without the reading, refused; a reading whose reference is two days ahead, refused too.
+    const alone = await request(server).post('/api/recovery/events?source=future.jsonl').set('content-type', 'text/plain').send(ahead);
+    expect([alone.status, alone.body.error.message]).toEqual([400, expect.stringMatching(/^future\.jsonl:1: its time \S+ is more than 1 day after it was received/)]);
+    const badReading = JSON.stringify({ time: now, machine: 'web-03', event: 'clock', reference: now + 48 * hour });
+    const bad = await request(server).post('/api/recovery/events?source=future.jsonl').set('content-type', 'text/plain').send(badReading);
+    expect([bad.status, bad.body.error.message]).toEqual([400, expect.stringMatching(/^future\.jsonl:1: the clock reading's 'reference' \S+ is more than 1 day after it was received .*: a reading is never taken in the future$/)]);
+    // Moved by a reading into the future: refused, naming the reading.
+    const moved = await request(server)
+      .post('/api/recovery/events?source=future.jsonl')
+      .set('content-type', 'text/plain')
+      .send([JSON.stringify({ time: now - 50 * hour, machine: 'web-04', event: 'clock', reference: now }), JSON.stringify({ time: now - hour, machine: 'web-04', service: 'web' })].join('\n'));
+    expect([moved.status, moved.body.error.message]).toEqual([400, expect.stringMatching(/^future\.jsonl:2: its time \S+ \(machine time\) is \S+ once moved by \+2\.1 days, the offset of web-04's clock from its reading at line 1: more than 1 day after/)]);
+    await knex('recovery_events').where('source', 'api:future.jsonl').delete();
   });
 
   it('refuses a name with a lone UTF-16 surrogate with a 400 naming line and field, as the CLI does, rather than store it as U+FFFD; lenient skips it', async () => {

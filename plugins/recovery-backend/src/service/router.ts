@@ -268,6 +268,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
         format: format as EventFormat | undefined,
         source,
         lenient: lenientFrom(req.query.lenient),
+        received: { at: Date.now(), marginMs: FUTURE_EVENT_MARGIN_MS },
       });
     } catch (error) {
       if (error instanceof EventParseError) throw new InputError(error.message);
@@ -524,6 +525,16 @@ function asRequestError(error: unknown, req: express.Request): unknown {
       return new InputError(`Request body: ${e.message}`);
   }
 }
+
+/**
+ * How far past this backend's clock a pushed event may be dated (on the reference clock where the
+ * push holds a reading of its machine's clock, else as its machine's clock dated it). Later, it is
+ * refused: stored, it would stay its machine's newest for good (retention keeps the newest), and
+ * each analysis would weigh boots against it. A day, so that machines' skews of minutes or hours,
+ * which the analysis corrects with clock lines, and local times written as UTC (up to 14 h ahead:
+ * UTC+14) are still taken.
+ */
+export const FUTURE_EVENT_MARGIN_MS = 86_400_000;
 
 /** The stored source is `api:<source>`, in a varchar(255) column like the names the parser checks. */
 const MAX_SOURCE_LENGTH = MAX_NAME_LENGTH - 'api:'.length;

@@ -12,7 +12,7 @@ import {
   readIsoTime,
   SERVICE_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
-import { ClockReach, MAX_CLOCK_OFFSET, MAX_TIME } from './clock';
+import { byReadingTime, ClockOffset, ClockReach, MAX_CLOCK_OFFSET, MAX_TIME, nearestReading, offsetText, timeText } from './clock';
 
 export type EventFormat = 'jsonl' | 'journald' | 'docker';
 export const EVENT_FORMATS: EventFormat[] = ['jsonl', 'journald', 'docker'];
@@ -28,6 +28,15 @@ export interface ParseOptions {
   source?: string;
   /** Skip malformed lines (counted in `skipped`) instead of failing. */
   lenient?: boolean;
+  /**
+   * When the input was received (epoch ms) and how far past it (ms) an event may be dated: one
+   * later is malformed ({@link parseEvents} only). An event from the future would stay its
+   * machine's newest for good, and each analysis would weigh boots against its time. Starts and
+   * failures are judged on the reference clock where the input holds a reading of their machine's
+   * clock (moved as the analysis moves them), on their own time otherwise; a reading by its
+   * `reference`.
+   */
+  received?: { at: number; marginMs: number };
 }
 
 /** A malformed input line: `source:line: message`. */
@@ -742,21 +751,85 @@ export function withinClockReach(reach: ClockReach, events: InitializationEvent[
   return { events: events.filter(e => !gone.has(e)), skipped: lines.size };
 }
 
+/** A span of ms as a margin is given: `1 day`, `2 days`, `12 h`. */
+const marginText = (ms: number) =>
+  ms % 86_400_000 === 0 ? `${ms / 86_400_000} day${ms === 86_400_000 ? '' : 's'}` : `${ms / 3_600_000} h`;
+
+/**
+ * `events` without those dated more than `marginMs` past `at` (see ParseOptions.received): unless
+ * `lenient`, the first in input order is thrown as the {@link EventParseError} of its line; else
+ * they are left out, their lines counted in `skipped` (added to `skippedBefore`).
+ */
+function notAfterReceived(
+  events: InitializationEvent[],
+  lineOf: Map<InitializationEvent, number>,
+  { at, marginMs }: { at: number; marginMs: number },
+  source: string,
+  lenient: boolean,
+  skippedBefore: number,
+): { events: InitializationEvent[]; skipped: number } {
+  const latest = at + marginMs;
+  const past = `more than ${marginText(marginMs)} after it was received (${timeText(at)})`;
+  const found: Array<{ event: InitializationEvent; message: string }> = [];
+  // A reading taken in the future is no reading; the others move their machine's events.
+  const readings = new Map<string, Array<ClockOffset & { line: number }>>();
+  for (const e of events) {
+    if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
+    if (e.reference > latest) {
+      found.push({ event: e, message: `the clock reading's 'reference' ${timeText(e.reference)} is ${past}: a reading is never taken in the future` });
+      continue;
+    }
+    let list = readings.get(e.machine);
+    if (!list) readings.set(e.machine, (list = []));
+    list.push({ time: e.time, offset: e.reference - e.time, line: lineOf.get(e)! });
+  }
+  const sorted = new Map([...readings].map(([machine, list]) => {
+    list.sort(byReadingTime);
+    return [machine, { list, times: Float64Array.from(list, r => r.time) }] as const;
+  }));
+  for (const e of events) {
+    if (e.type === 'clock') continue;
+    const machine = sorted.get(e.machine);
+    const reading = machine && machine.list[nearestReading(machine.times, e.time)];
+    const moved = reading ? e.time + reading.offset : e.time;
+    if (!(moved > latest)) continue;
+    found.push({
+      event: e,
+      message: reading
+        ? `its time ${timeText(e.time)} (machine time) is ${timeText(moved)} once moved by ${offsetText(reading.offset)}, the offset of ${e.machine}'s clock from its reading at line ${reading.line}: ${past}; an event from the future would stay ${e.machine}'s newest for good`
+        : `its time ${timeText(e.time)} is ${past}: an event from the future would stay ${e.machine}'s newest for good. Is ${e.machine}'s clock ahead? Push a reading of it (a clock line) with its events, and its events are moved by its offset`,
+    });
+  }
+  if (found.length === 0) return { events, skipped: skippedBefore };
+  found.sort((a, b) => lineOf.get(a.event)! - lineOf.get(b.event)!);
+  if (!lenient) throw new EventParseError(source, lineOf.get(found[0].event)!, found[0].message);
+  const gone = new Set(found.map(f => f.event));
+  // A docker line gives one event per service it names: the line is skipped once.
+  const lines = new Set(found.map(f => lineOf.get(f.event)!));
+  return { events: events.filter(e => !gone.has(e)), skipped: skippedBefore + lines.size };
+}
+
 /** Parses a whole text (one record a line). */
 export function parseEvents(text: string, options: ParseOptions = {}): ParseResult {
   const parser = new EventLineParser(options);
   const reach = new ClockReach();
   const all: InitializationEvent[] = [];
+  // Each event's line, for those dated past `received` (only then kept).
+  const lineOf = options.received ? new Map<InitializationEvent, number>() : undefined;
   const lines = new LineSplitter(line => {
     for (const e of parser.push(line)) {
       reach.note(e, parser.source, parser.lines);
+      lineOf?.set(e, parser.lines);
       all.push(e);
     }
   });
   lines.push(text);
   lines.end();
   // Only now: a clock reading may come after the events it applies to.
-  const { events, skipped } = withinClockReach(reach, all, parser.lenient);
+  const reached = withinClockReach(reach, all, parser.lenient);
+  const { events, skipped } = options.received
+    ? notAfterReceived(reached.events, lineOf!, options.received, parser.source, parser.lenient, reached.skipped)
+    : reached;
   const garbled = parser.undecodableNames;
   const warnings = [...undecodableNamesWarning(garbled ? [garbled] : []), ...sharedHostnamesWarnings([parser.hostMachineIds])];
   return { events, skipped: parser.skipped + skipped, ignored: parser.ignored, format: parser.format, warnings };

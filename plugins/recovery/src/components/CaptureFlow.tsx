@@ -168,8 +168,11 @@ export const CaptureResultNote = ({ result }: { result: CaptureResult | undefine
       ) : (
         <Alert severity="error">
           Capture failed: {errorMessage(result.error)}
+          {/* A failure does not stop the others: those kept came before it or after; several
+              failures (CaptureInTurnError) name them in their own message already. */}
           {result.kept.length > 0 &&
-            `. Captured before it, and kept: ${result.kept.map(shortRef).join(', ')}.`}
+            result.error.name !== 'CaptureInTurnError' &&
+            `. Captured, and kept: ${result.kept.map(shortRef).join(', ')}.`}
         </Alert>
       )}
     </Box>

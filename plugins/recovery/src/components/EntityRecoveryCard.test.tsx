@@ -1322,7 +1322,7 @@ describe('EntityRecoveryCard', () => {
     await userEvent.click(button);
     expect(
       await screen.findByText(
-        'Capture failed: capture of resource:default/web-1 failed: no container "web-1" on engine primary. Captured before it, and kept: db.',
+        'Capture failed: capture of resource:default/web-1 failed: no container "web-1" on engine primary. Captured, and kept: db.',
       ),
     ).toBeInTheDocument();
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
