@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
 import { LAB_IMAGE_REPOSITORY } from '../../plugins/recovery-backend-module-docker/src/labNames';
 import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend, waitForRun } from './backend';
+import { seconds, until as waitUntil } from './until';
 
 const primary = dockerFromHost(ENGINES.primary);
 const recoveryHost = dockerFromHost(ENGINES.recovery);
@@ -32,18 +33,9 @@ const BULK_REF = `resource:default/${BULK}`;
 const BULK_MIB = 200;
 
 const timings: Record<string, number> = {};
-const seconds = (ms: number) => Math.round(ms / 100) / 10;
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+/** `until`, asked every 100 ms unless said: what a kill leaves is timed to a tenth of a second. */
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100) => waitUntil(what, check, timeoutMs, everyMs);
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    await sleep(everyMs);
-  }
-}
 
 /** Files (not directories) under `dir`, recursively, relative to it. */
 function filesUnder(dir: string, prefix = ''): string[] {

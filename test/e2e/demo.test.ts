@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEMO_LABEL, DEMO_MACHINES, demoSiteStatus, dockerFromHost } from '../../demo/site';
 import { ENGINES, REPO_ROOT } from './backend';
+import { seconds, sleep, until as waitUntil } from './until';
 
 const ENGINE_NAMES = ['primary', 'recovery'] as const;
 const PORTS = [7007, 3000];
@@ -24,18 +25,9 @@ const HEALTH = 'http://127.0.0.1:7007/.backstage/health/v1/readiness';
 const UI = 'http://localhost:3000/';
 
 const timings: Record<string, number> = {};
-const seconds = (ms: number) => Math.round(ms / 100) / 10;
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+/** `until`, asked every 250 ms unless said: the demo is watched as a user would. */
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 250) => waitUntil(what, check, timeoutMs, everyMs);
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    await sleep(everyMs);
-  }
-}
 
 function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
   return new Promise<{ status: number; stdout: string; stderr: string }>(ok =>
