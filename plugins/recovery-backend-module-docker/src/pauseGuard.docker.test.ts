@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { PAUSE_GUARD_LOG, pauseGuardScript } from './pauseGuard';
+import { alive } from './testing/processes';
 
 // The pause guard on the real primary engine: a backend killed while a capture has production
 // paused leaves it paused no longer than the guard takes to notice (not until the next start).
@@ -36,14 +37,6 @@ function guardsOf(ppid: number): number[] {
   return pids;
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function until<T>(what: () => T | Promise<T>, ms: number, every = 20): Promise<T> {
   const end = Date.now() + ms;

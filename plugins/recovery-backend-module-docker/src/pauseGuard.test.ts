@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { armPauseGuard, PAUSE_GUARD_LOG, pauseGuardScript } from './pauseGuard';
+import { alive } from './testing/processes';
 
 const CONTAINER = 'c'.repeat(64);
 
@@ -30,15 +31,6 @@ async function fakeEngine(dir: string, paused: boolean) {
   return { state, socketPath, close: () => new Promise(r => server.close(r)) };
 }
 
-/** Whether a process runs (a zombie, exited but not reaped yet, does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: () => boolean, ms = 5_000) {
   const end = Date.now() + ms;
