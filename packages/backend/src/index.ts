@@ -19,4 +19,6 @@ backend.add(import('@backstage-recovery/plugin-recovery-backend'));
 backend.add(import('@backstage-recovery/plugin-recovery-backend-module-docker'));
 backend.add(import('@backstage-recovery/plugin-recovery-backend-module-scheduler'));
 
-backend.start();
+// A plugin that fails to start (a config error, say) has logged why; exiting makes the failure
+// visible to whatever supervises the process, where a live backend that never turns ready is not.
+backend.start().catch(() => process.exit(1));
