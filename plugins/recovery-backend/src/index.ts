@@ -5,4 +5,3 @@
  */
 export { recoveryPlugin as default } from './plugin';
 export { RecoveryStore } from './database/RecoveryStore';
-export { buildBootPlan, BootPlanCycleError } from './plan/bootPlan';

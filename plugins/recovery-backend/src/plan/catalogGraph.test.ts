@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import { buildBootPlan } from './bootPlan';
+import { buildBootPlan } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from './catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 

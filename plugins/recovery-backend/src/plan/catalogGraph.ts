@@ -24,7 +24,7 @@ import {
   readProbes,
   relationTargets,
 } from './entityMapping';
-import type { MachineNode, RecoveryGraph, ServiceNode } from './recoveryGraph';
+import type { MachineNode, RecoveryGraph, ServiceNode } from '@backstage-recovery/plugin-recovery-node';
 
 /** Reads the part of the catalog that recovering an entity touches. */
 export class CatalogGraphLoader {

@@ -1,5 +1,5 @@
 import { applyInference, Inference } from './inference';
-import type { RecoveryGraph } from './recoveryGraph';
+import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 
 const graphOf = (machines: string[]): RecoveryGraph => ({
   rootRef: 'component:default/a',

@@ -3,8 +3,7 @@ import type {
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
-import { byName, mergeDependencies } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryGraph } from './recoveryGraph';
+import { byName, mergeDependencies, type RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 
 /** What the latest dependency analysis says about the services of a graph, as entity refs. */
 export interface Inference {

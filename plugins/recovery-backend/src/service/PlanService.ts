@@ -5,15 +5,21 @@ import type {
   InferredMachineWait,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { byName, counted } from '@backstage-recovery/plugin-recovery-node';
+import {
+  BootPlanCycleError,
+  buildBootPlan,
+  byName,
+  counted,
+  narrowedToPlan,
+  reachable,
+  type RecoveryGraph,
+} from '@backstage-recovery/plugin-recovery-node';
 import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
-import { BootPlanCycleError, buildBootPlan, narrowedToPlan, reachable } from '../plan/bootPlan';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { applyInference, Inference } from '../plan/inference';
 import { namingAny, refsInText } from '../plan/mentions';
-import type { RecoveryGraph } from '../plan/recoveryGraph';
 
 export interface PlannedRecovery {
   graph: RecoveryGraph;

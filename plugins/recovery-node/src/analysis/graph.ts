@@ -313,17 +313,17 @@ export function breakCycles(
 const isNumber = (x: unknown) => typeof x === 'number' && !Number.isNaN(x);
 
 /**
- * How many `generations` the graph has (Infinity where it has a cycle), without building them:
- * the longest chain of edges, by index. A plan tries hundreds of machine edges each against the
- * depth of all the others.
+ * The one implementation of topological generations (waves): each node's generation, one past the
+ * latest of what it waits on (Kahn's order over ids). Nodes are `nodes`, then those only edges
+ * name; a self-edge is no edge and names no node; a repeated edge changes nothing. `placed` short
+ * of the node count: a cycle leaves the rest unplaced.
  */
-export function generationCount(nodes: string[], edges: Array<{ service: string; dependsOn: string }>): number {
+function generationLevels(nodes: string[], edges: Array<{ service: string; dependsOn: string }>) {
   const index = new Map<string, number>();
   for (const n of nodes) if (!index.has(n)) index.set(n, index.size);
   const from: number[] = [];
   const to: number[] = [];
   for (const e of edges) {
-    // As in generations: a self-edge is no edge, and names no node.
     if (e.service === e.dependsOn) continue;
     for (const n of [e.service, e.dependsOn]) if (!index.has(n)) index.set(n, index.size);
     from.push(index.get(e.dependsOn)!);
@@ -341,75 +341,102 @@ export function generationCount(nodes: string[], edges: Array<{ service: string;
   const next = new Int32Array(from.length);
   const fill = start.slice(0, count);
   for (let k = 0; k < from.length; k++) next[fill[from[k]]++] = to[k];
-  // Kahn's order; each node's generation is one past the latest of what it waits on.
   const level = new Int32Array(count);
   const queue = new Int32Array(count);
-  let tail = 0;
-  for (let v = 0; v < count; v++) if (waiting[v] === 0) queue[tail++] = v;
+  let placed = 0;
+  for (let v = 0; v < count; v++) if (waiting[v] === 0) queue[placed++] = v;
   let depth = 0;
-  for (let head = 0; head < tail; head++) {
+  for (let head = 0; head < placed; head++) {
     const v = queue[head];
     depth = Math.max(depth, level[v] + 1);
     for (let k = start[v]; k < start[v + 1]; k++) {
       const u = next[k];
       level[u] = Math.max(level[u], level[v] + 1);
-      if (--waiting[u] === 0) queue[tail++] = u;
+      if (--waiting[u] === 0) queue[placed++] = u;
     }
   }
-  return tail < count ? Infinity : depth;
+  return { index, from, to, level, waiting, placed, depth };
+}
+
+export interface Waves {
+  /**
+   * Wave k: the nodes whose dependencies all lie in waves before k, by `order` then name. With a
+   * cycle, the nodes that do not wait on it.
+   */
+  waves: string[][];
+  /**
+   * A dependency cycle, where there is one: its nodes in order, each waiting on the next (the last
+   * on the first), from the smallest name of those a cycle holds back, each time following the
+   * smallest name of what the node waits on among them.
+   */
+  cycle?: string[];
 }
 
 /**
- * Topological generations: generation 0 depends on nothing, generation k on something in k-1.
- * Throws if the graph still has a cycle. Each generation sorted by `order` then name.
+ * Topological generations (waves), deterministic: wave 0 depends on nothing, wave k on something
+ * in wave k - 1; ties by `order`, then by name. Nodes only edges name are placed too; a self-edge
+ * is no edge. A cycle is reported (`cycle`), not thrown: the boot plan names it, the analysis
+ * breaks cycles before.
+ */
+export function topologicalWaves(
+  nodes: string[],
+  edges: Array<{ service: string; dependsOn: string }>,
+  order?: (a: string, b: string) => number,
+): Waves {
+  const { index, from, to, level, waiting, placed, depth } = generationLevels(nodes, edges);
+  const names = [...index.keys()];
+  const waves: string[][] = Array.from({ length: depth }, () => []);
+  names.forEach((name, v) => {
+    if (waiting[v] === 0) waves[level[v]].push(name);
+  });
+  for (const wave of waves) wave.sort((a, b) => (order ? order(a, b) : 0) || byName(a, b));
+  if (placed === names.length) return { waves };
+  // Every node a cycle holds back waits on another such node: following the smallest one from the
+  // smallest comes round to a node already passed, and from there to it again is a cycle.
+  const dependencies = new Map<number, number[]>();
+  for (let k = 0; k < from.length; k++) {
+    if (waiting[to[k]] === 0 || waiting[from[k]] === 0) continue;
+    const list = dependencies.get(to[k]);
+    if (list) list.push(from[k]);
+    else dependencies.set(to[k], [from[k]]);
+  }
+  const smallest = (ids: Iterable<number>) => {
+    let best = -1;
+    for (const v of ids) if (best < 0 || names[v] < names[best]) best = v;
+    return best;
+  };
+  const path: number[] = [];
+  const onPath = new Map<number, number>();
+  let v = smallest(dependencies.keys());
+  while (!onPath.has(v)) {
+    onPath.set(v, path.length);
+    path.push(v);
+    v = smallest(dependencies.get(v)!);
+  }
+  return { waves, cycle: path.slice(onPath.get(v)!).map(u => names[u]) };
+}
+
+/**
+ * How many `generations` the graph has (Infinity where it has a cycle), without building them:
+ * a plan tries hundreds of machine edges each against the depth of all the others.
+ */
+export function generationCount(nodes: string[], edges: Array<{ service: string; dependsOn: string }>): number {
+  const { index, placed, depth } = generationLevels(nodes, edges);
+  return placed < index.size ? Infinity : depth;
+}
+
+/**
+ * Topological generations (topologicalWaves) of a graph whose cycles are broken: throws if it
+ * still has one.
  */
 export function generations(
   nodes: string[],
   edges: Array<{ service: string; dependsOn: string }>,
   order?: (a: string, b: string) => number,
 ): string[][] {
-  const deps = new Map<string, string[]>();
-  const dependents = new Map<string, string[]>();
-  for (const n of nodes) {
-    deps.set(n, []);
-    dependents.set(n, []);
-  }
-  for (const e of edges) {
-    if (e.service === e.dependsOn) continue;
-    for (const n of [e.service, e.dependsOn]) {
-      if (!deps.has(n)) {
-        deps.set(n, []);
-        dependents.set(n, []);
-      }
-    }
-    deps.get(e.service)!.push(e.dependsOn);
-    dependents.get(e.dependsOn)!.push(e.service);
-  }
-  const remaining = new Map<string, number>();
-  for (const [n, d] of deps) remaining.set(n, new Set(d).size);
-  const seenEdge = new Set<string>();
-  const sort = (list: string[]) => list.sort((a, b) => (order ? order(a, b) : 0) || byName(a, b));
-  let current = sort([...deps.keys()].filter(n => remaining.get(n) === 0));
-  const out: string[][] = [];
-  let placed = 0;
-  while (current.length) {
-    out.push(current);
-    placed += current.length;
-    const next: string[] = [];
-    for (const n of current) {
-      for (const m of dependents.get(n)!) {
-        const key = `${m}\u0000${n}`;
-        if (seenEdge.has(key)) continue;
-        seenEdge.add(key);
-        const r = remaining.get(m)! - 1;
-        remaining.set(m, r);
-        if (r === 0) next.push(m);
-      }
-    }
-    current = sort(next);
-  }
-  if (placed !== deps.size) throw new Error('graph has a cycle; break cycles first');
-  return out;
+  const { waves, cycle } = topologicalWaves(nodes, edges, order);
+  if (cycle) throw new Error('graph has a cycle; break cycles first');
+  return waves;
 }
 
 /**
@@ -772,6 +799,8 @@ export function bottleneckEdges<E extends { service: string; dependsOn: string }
  * past the previous one tells its generation apart by nothing but noise, so timing alone reaches
  * no further: where every generation starts alike, a free node stays at the front. Input must be
  * acyclic.
+ * A variant kept beside topologicalWaves (and built on it, through `slack`): it moves nodes
+ * within their slack by timing, where waves put every node as early as it can go.
  */
 export function timedGenerations(
   nodes: string[],

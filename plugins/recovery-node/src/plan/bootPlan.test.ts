@@ -205,6 +205,17 @@ describe('buildBootPlan', () => {
     );
   });
 
+  it('takes a service or machine that depends on itself as depending on nothing, as the catalog does', () => {
+    const g = graph('component:web', ['component:web'], [
+      svc('component:db', ['resource:d'], ['component:db']),
+      svc('component:web', ['resource:w'], ['component:web', 'component:db']),
+    ]);
+    g.machines.set('resource:d', { ref: 'resource:d', dependsOn: ['resource:d'], waitsFor: ['resource:d'] });
+    const plan = buildBootPlan(g);
+    expect(plan.waves).toEqual([['resource:d'], ['resource:w']]);
+    expect(plan.machines.map(m => m.waitsFor)).toEqual([[], ['resource:d']]);
+  });
+
   it('is deterministic whatever the input order', () => {
     const a = buildBootPlan(graph('component:web', ['component:web'], demo));
     const b = buildBootPlan(graph('component:web', ['component:web'], [...demo].reverse()));

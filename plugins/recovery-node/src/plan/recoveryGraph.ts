@@ -2,7 +2,7 @@ import type {
   EntityProblem,
   ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
-import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import type { MachineLocator } from '../providers';
 
 /** A service as the boot plan sees it. */
 export interface ServiceNode {

@@ -5,8 +5,8 @@ import {
   machinesAwaited,
   ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
-import { listed } from '@backstage-recovery/plugin-recovery-node';
 import { InputError } from '@backstage/errors';
+import { listed, topologicalWaves } from '../analysis/graph';
 import type { RecoveryGraph } from './recoveryGraph';
 
 /** What to change about a cycle, by what it runs between. */
@@ -44,7 +44,7 @@ function describeCycle(level: 'service' | 'machine', cycle: string[], reasons: s
  */
 export function buildBootPlan(graph: RecoveryGraph): BootPlan {
   const reached = reachable(graph);
-  const serviceOrder = topologicalWaves(
+  const serviceOrder = wavesOf(
     reached.services,
     ref => graph.services.get(ref)?.dependsOn ?? [],
     'service',
@@ -101,7 +101,7 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     }
   }
 
-  const waves = topologicalWaves(
+  const waves = wavesOf(
     [...reached.machines].sort(),
     ref => [...machineWaits.get(ref)!.keys()],
     'machine',
@@ -173,8 +173,12 @@ export function narrowedToPlan(graph: RecoveryGraph): RecoveryGraph {
   };
 }
 
-/** Topological generations: wave k holds the nodes whose dependencies are all in waves < k. */
-export function topologicalWaves(
+/**
+ * The waves of `nodes` (topologicalWaves), waiting only on each other (a node on itself: on
+ * nothing); a cycle is a BootPlanCycleError naming it, with why each node waits for the next where
+ * `reason` says.
+ */
+function wavesOf(
   nodes: string[],
   dependencies: (node: string) => string[],
   level: 'service' | 'machine',
@@ -182,37 +186,11 @@ export function topologicalWaves(
   reason?: (node: string, dependency: string, cycle: string[]) => string | undefined,
 ): string[][] {
   const inPlan = new Set(nodes);
-  const remaining = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const node of nodes) {
-    const deps = [...new Set(dependencies(node))].filter(d => inPlan.has(d));
-    remaining.set(node, deps.length);
-    for (const dep of deps) {
-      if (!dependents.has(dep)) dependents.set(dep, []);
-      dependents.get(dep)!.push(node);
-    }
-  }
-  const waves: string[][] = [];
-  let current = nodes.filter(n => remaining.get(n) === 0).sort();
-  let placed = 0;
-  while (current.length > 0) {
-    waves.push(current);
-    placed += current.length;
-    const next: string[] = [];
-    for (const node of current) {
-      for (const dependent of dependents.get(node) ?? []) {
-        const left = remaining.get(dependent)! - 1;
-        remaining.set(dependent, left);
-        if (left === 0) next.push(dependent);
-      }
-    }
-    current = next.sort();
-  }
-  if (placed < nodes.length) {
-    const cycle = findCycle(
-      nodes.filter(n => remaining.get(n)! > 0),
-      n => dependencies(n).filter(d => remaining.get(d)! > 0),
-    );
+  const edges = nodes.flatMap(service =>
+    dependencies(service).filter(dependsOn => inPlan.has(dependsOn)).map(dependsOn => ({ service, dependsOn })),
+  );
+  const { waves, cycle } = topologicalWaves(nodes, edges);
+  if (cycle) {
     const said = reason ? cycle.map((node, i) => reason(node, cycle[(i + 1) % cycle.length], cycle)) : [];
     const reasons = said.every(r => r !== undefined) ? (said as string[]) : [];
     throw new BootPlanCycleError(level, cycle, reasons);
@@ -235,22 +213,6 @@ function serviceCycleReason(graph: RecoveryGraph) {
       ? `${service} dependsOn ${via}, which ${dependency} provides`
       : `${service} dependsOn ${via}, which has ${dependency} as a part`;
   };
-}
-
-/** One cycle among nodes that all sit on or behind a cycle, starting from the smallest ref. */
-function findCycle(
-  nodes: string[],
-  dependencies: (node: string) => string[],
-): string[] {
-  const path: string[] = [];
-  const onPath = new Map<string, number>();
-  let node = [...nodes].sort()[0];
-  while (!onPath.has(node)) {
-    onPath.set(node, path.length);
-    path.push(node);
-    node = [...dependencies(node)].sort()[0];
-  }
-  return path.slice(onPath.get(node)!);
 }
 
 function uniqueProbes(probes: ProbeSpec[]): ProbeSpec[] {

@@ -1,0 +1,2 @@
+export * from './recoveryGraph';
+export * from './bootPlan';
