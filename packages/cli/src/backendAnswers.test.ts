@@ -281,7 +281,7 @@ describe('recovery against what a backend, or what stands in front of it, answer
     });
   });
 
-  it("prints the console tail of the machine a run failed at before its outcome, bounded and cleaned, not with --json nor for a run that failed as a whole", async () => {
+  it("prints the console tail of the machine a run failed at on stderr before its outcome, bounded and cleaned, not with --json nor for a run that failed as a whole", async () => {
     const web = 'resource:default/web-01';
     const tail = [...Array.from({ length: 14 }, (_, i) => `boot line ${i + 1}`), '\x1b[31mservice=database failed: dependency nosuch not ready within 20s (unknown service)\x1b[0m', ''].join('\n');
     const failed = {
@@ -291,21 +291,24 @@ describe('recovery against what a backend, or what stands in front of it, answer
     };
     handle = (_req, res) => json(res, 200, failed);
     const watched = await cli('watch', 'run-1');
+    // The console is a diagnostic (stderr); stdout keeps the steps and, last, the outcome.
     expect(watched).toEqual({
       status: 1,
-      stdout:
-        '10:00:09  Lab torn down\n' +
+      stdout: '10:00:09  Lab torn down\n' + `Run run-1 of component:default/web failed: ${web} failed: no answer within 20s\n`,
+      stderr:
         `Console of ${web} (last 10 of 15 lines):\n` +
         [6, 7, 8, 9, 10, 11, 12, 13, 14].map(i => `  boot line ${i}\n`).join('') +
-        '  service=database failed: dependency nosuch not ready within 20s (unknown service)\n' +
-        `Run run-1 of component:default/web failed: ${web} failed: no answer within 20s\n`,
-      stderr: '',
+        '  service=database failed: dependency nosuch not ready within 20s (unknown service)\n',
     });
     expect(await cli('watch', 'run-1', '--json')).toEqual({ status: 1, stdout: `${JSON.stringify(failed)}\n`, stderr: '' });
     // A host outage fails the machine booting with its words; the run's error names none, and its
     // console (had one been kept) is not what failed.
     const outage = { ...failed, error: { message: `hypervisor host fake stopped answering while ${web} was booting: connect ECONNREFUSED` } };
     handle = (_req, res) => json(res, 200, outage);
-    expect((await cli('watch', 'run-1')).stdout).toBe(`10:00:09  Lab torn down\nRun run-1 of component:default/web failed: ${outage.error.message}\n`);
+    expect(await cli('watch', 'run-1')).toEqual({
+      status: 1,
+      stdout: `10:00:09  Lab torn down\nRun run-1 of component:default/web failed: ${outage.error.message}\n`,
+      stderr: '',
+    });
   });
 });

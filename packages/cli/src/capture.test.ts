@@ -3,7 +3,7 @@
  * be captured: what was captured before it is kept, and said.
  */
 import { mockCredentials, startTestBackend } from '@backstage/backend-test-utils';
-import { EngineError, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { engineError, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
@@ -30,7 +30,7 @@ class FailingEngine extends FakeCaptureSource {
 
   async capture(m: MachineLocator): Promise<never> {
     const cause = this.failure === 'answered' ? 'answered HTTP 500: commit failed' : 'is unreachable at 10.0.0.9:2376 (ECONNREFUSED)';
-    throw new EngineError(`capture of ${m.machineRef} (container ${m.container}) failed while committing the image: Docker engine '${this.engineId}' ${cause}`, this.engineId, this.failure);
+    throw engineError(`capture of ${m.machineRef} (container ${m.container}) failed while committing the image: Docker engine '${this.engineId}' ${cause}`, this.engineId, this.failure);
   }
 }
 

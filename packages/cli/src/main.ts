@@ -5,7 +5,7 @@
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
 import {
-  CaptureInTurnError,
+  CaptureFailedError,
   captureInTurn,
   formatBytes,
   isRunInterrupted,
@@ -16,6 +16,19 @@ import {
   type Capture,
   type InitializationEvent,
 } from '@backstage-recovery/plugin-recovery-common';
+import { describeMachineState, machineNotServing, machineStateWorthSaying } from '@backstage-recovery/plugin-recovery-common';
+
+/**
+ * What a capture's line says of the machine's state when captured: a machine not serving (stopped,
+ * restarting, paused by someone else, unhealthy) is captured all the same, and the line says what
+ * that means; a health check not passed yet is said too. Nothing for a machine serving.
+ */
+function capturedStateWords(c: Capture): string {
+  const state = c.machineState;
+  if (!machineStateWorthSaying(state)) return '';
+  if (!machineNotServing(state)) return `  when captured: ${describeMachineState(state)}`;
+  return `  NOT SERVING when captured: ${describeMachineState(state)}; kept, but readiness puts what it serves at risk until it is captured running and not unhealthy`;
+}
 import {
   analyzeDependencies,
   AnalysisInputError,
@@ -538,9 +551,11 @@ export async function main(
       onStep: opts.json ? undefined : line => io.stdout(`${line}\n`),
       onRetry: message => io.stderr(`recovery: ${message}\n`),
     });
-    // The failed machine's own console says why more often than its probe's failure does.
+    // The failed machine's own console says why more often than its probe's failure does: a
+    // diagnostic, on stderr before the outcome, which stays the last line of stdout.
     const tail = opts.json ? [] : formatFailureTail(done);
-    io.stdout(opts.json ? json(done) : `${[...tail, formatOutcome(done)].join('\n')}\n`);
+    if (tail.length > 0) io.stderr(`${tail.join('\n')}\n`);
+    io.stdout(opts.json ? json(done) : `${formatOutcome(done)}\n`);
     status = done.status === 'succeeded' ? 0 : isRunInterrupted(done) ? EXIT_INTERRUPTED : 1;
   };
 
@@ -575,7 +590,7 @@ export async function main(
           items.push(c);
           if (opts.json) return;
           const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
-          io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})\n`);
+          io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})${capturedStateWords(c)}\n`);
         },
       });
     } catch (error) {
@@ -583,7 +598,7 @@ export async function main(
       if (opts.json && items.length > 0) io.stdout(json({ items }));
       // Machines another capture was taking, or whose capture failed, named once the others were
       // taken: the backend's 409s, its failures (each naming its machine).
-      if (error instanceof ConflictError || error instanceof CaptureInTurnError) throw new BackendError(error.message);
+      if (error instanceof ConflictError || error instanceof CaptureFailedError) throw new BackendError(error.message);
       throw error;
     }
     // A plan without machines captures nothing: a pipeline must not go on as if it had.

@@ -166,8 +166,9 @@ describe('recovery CLI against a backend', () => {
     expect(failed.status).toBe(1);
     const failedLines = failed.stdout.trimEnd().split('\n');
     expect(failedLines.at(-1)).toMatch(/^Run \S+ of component:default\/broken failed: .*resource:default\/crash-01.*exit(ed)? .*3/i);
-    // Before it, what the failed machine's console said last.
-    expect(failedLines.slice(-3, -1)).toEqual(['Console of resource:default/crash-01 (1 line):', '  console of resource:default/crash-01']);
+    // Before it, on stderr, what the failed machine's console said last.
+    expect(failed.stderr).toBe('Console of resource:default/crash-01 (1 line):\n  console of resource:default/crash-01\n');
+    expect(failed.stdout).not.toContain('console of resource:default/crash-01');
 
     const detached = await cli(...as('run', 'broken', '--detach', '--json'));
     expect(detached.status).toBe(0);

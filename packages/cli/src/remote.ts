@@ -1,15 +1,18 @@
 import { parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
 import { ResponseError } from '@backstage/errors';
 import {
+  capturesDamaged,
+  type DamagedCapture,
   errorMessage,
   failedMachine,
   formatAgainst,
   formatDuration,
+  hostBusy,
   interruptionCause,
-  isHostBusy,
   isRunActive,
   isRunInterrupted,
   missingDependencies,
+  READINESS_STATUS_LABELS,
   RecoveryClient,
   type RecoveryPointTooEarly,
   recoveryPointTooEarly,
@@ -444,10 +447,12 @@ export async function startRun(
     }
     const tooEarly = recoveryPointTooEarly(error);
     if (tooEarly) throw new BackendError(formatRecoveryPointTooEarly(entityRef, tooEarly));
-    if (isHostBusy(error)) {
-      const holder = (error as ResponseError).body?.error as { runId?: string; entityRef?: string } | undefined;
+    const damaged = capturesDamaged(error);
+    if (damaged && damaged.length > 0) throw new BackendError(formatCapturesDamaged(entityRef, damaged));
+    const holder = hostBusy(error);
+    if (holder) {
       throw new BackendError(
-        `the hypervisor host is busy with ${holder?.runId ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}: try again once it has finished${holder?.runId ? ` (recovery watch ${holder.runId})` : ''}`,
+        `the hypervisor host is busy with ${holder.runId ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}: try again once it has finished${holder.runId ? ` (recovery watch ${holder.runId})` : ''}`,
       );
     }
     throw error;
@@ -479,14 +484,22 @@ export function formatRecoveryPointTooEarly(entityRef: string, refused: Recovery
   ].join('\n');
 }
 
-/** A readiness status as the portal and the README word it (`--json` keeps the API's value). */
-const STATUS_WORDS: Record<ReadinessStatus, string> = {
-  ready: 'ready',
-  'at-risk': 'at risk',
-  'not-recoverable': 'not recoverable',
-  unknown: 'unknown',
-};
-const statusWords = (status: ReadinessStatus) => STATUS_WORDS[status] ?? status;
+/**
+ * A run refused because every kept capture of some machines is damaged: a line per damaged
+ * capture, then what to do (no recovery point helps).
+ */
+export function formatCapturesDamaged(entityRef: string, damaged: DamagedCapture[]): string {
+  const machines = [...new Set(damaged.map(d => d.machineRef))];
+  const width = Math.max(...damaged.map(d => d.machineRef.length));
+  return [
+    `no intact capture of ${machines.join(', ')} to restore: every one kept is damaged:`,
+    ...damaged.map(d => `  ${d.machineRef.padEnd(width)}  capture ${d.captureId} of ${d.createdAt}: ${d.reason}`),
+    `capture ${machines.length === 1 ? 'it' : 'them'} anew (recovery capture ${entityRef}), then run again`,
+  ].join('\n');
+}
+
+/** A readiness status as the portal words it (`--json` keeps the API's value); one this CLI does not know, as the API gave it. */
+const statusWords = (status: ReadinessStatus) => READINESS_STATUS_LABELS[status] ?? status;
 
 /** The overview, most at risk first: one line per entity. */
 export function formatReadinessList(items: ReadinessSummary[]): string {
@@ -512,7 +525,10 @@ export function formatReadiness(r: Readiness): string {
   if (r.captures.length) {
     out.push('Captures:');
     // An age over the RPO never reads as the RPO itself (`1h 0m 40s`, not `1h`).
-    for (const c of r.captures) out.push(`  ${c.machineRef}  ${c.latest ? `${formatAgainst(c.ageSeconds ?? 0, rpoSeconds)} old` : 'never captured'}`);
+    for (const c of r.captures) {
+      const damaged = c.latest?.damaged ? ` (damaged, found so at ${c.latest.damaged.at}: no run restores it)` : '';
+      out.push(`  ${c.machineRef}  ${c.latest ? `${formatAgainst(c.ageSeconds ?? 0, rpoSeconds)} old${damaged}` : 'never captured'}`);
+    }
   }
   const run = r.lastRun;
   if (run) {

@@ -14,7 +14,7 @@ import type {
   CapturedVolume,
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
-import { CaptureStoppedError, EngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import { CaptureStoppedError, CaptureStoreError, engineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { adaptInspectedContainer, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
 import { CaptureNotes, NOTE_HEARTBEAT_MS, PAUSED_NOTE_HEARTBEAT_MS, UNPAUSE_RETRY_FIRST_MS, UNPAUSE_RETRY_MAX_MS, type CaptureNote, type HeldNote } from './captureNotes';
@@ -25,6 +25,7 @@ import { removeImage } from './lib/engineImages';
 import { answerWithin, engineFailure, engineWords, isEngineUnreachable, onEngine } from './lib/engineErrors';
 import { removeWrittenLayers, syncToDisk, writeThinArchive } from './lib/layerStore';
 import { armPauseGuard, type PauseGuard } from './pauseGuard';
+import { machineStateOf } from './machineState';
 
 /**
  * Streams `stream` into a temporary file beside `<dir>/<name>` through sha256; `keep` then flushes
@@ -108,6 +109,31 @@ const STORE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EACCES', 'EPE
 function isStoreError(e: unknown): e is NodeJS.ErrnoException {
   const { code, syscall, address } = (e ?? {}) as NodeJS.ErrnoException & { address?: string };
   return typeof code === 'string' && STORE_ERRORS.has(code) && typeof syscall === 'string' && syscall !== 'connect' && address === undefined;
+}
+
+/** What is wrong with the capture store, by the file system's code, and what to do about it. */
+const STORE_CONDITIONS: Record<string, string> = {
+  ENOSPC: 'the capture store is full: free room there (recovery.captureStore.keepLast keeps fewer captures), or give it a larger disk',
+  EDQUOT: 'the capture store is over its disk quota: raise the quota, or free room there',
+  EFBIG: 'a capture file grew past the largest its file system allows: put the capture store on one that allows larger files',
+  EROFS: 'the capture store is read-only (its file system mounted read-only, as after disk errors): make it writable again',
+  EACCES: "the backend may not write there: give the backend's user write access to the capture store",
+  EPERM: "the backend may not write there: give the backend's user write access to the capture store",
+  EIO: 'its disk reported an I/O error: check the disk',
+  ENOENT: 'the capture store directory is not there (not mounted?)',
+  ENOTDIR: 'the capture store directory is not a directory',
+  EISDIR: 'a directory stands where the capture store keeps a file',
+};
+
+/**
+ * A capture the capture store could not take, as its caller answers it: a CaptureStoreError (507)
+ * saying what is wrong with the store; out of open files (EMFILE, ENFILE), the backend's own
+ * condition, a 503 (try again).
+ */
+function storeFailure(message: string, storeDirectory: string, e: NodeJS.ErrnoException): Error {
+  const condition = STORE_CONDITIONS[e.code!];
+  if (!condition) return new ServiceUnavailableError(`${message}: the backend has too many files open; try again, or raise its limit (ulimit -n)`);
+  return new CaptureStoreError(`${message}: ${condition}`, storeDirectory);
 }
 
 type CaptureOptions = Parameters<CaptureSource['capture']>[1];
@@ -497,6 +523,10 @@ export class DockerCaptureSource implements CaptureSource {
         durationMs: Date.now() - started,
         pausedMs,
       };
+      // As it was when the capture began: a machine stopped, restarting, paused by someone else or
+      // unhealthy is captured all the same (its disk is the best copy there is), and says so.
+      const machineState = machineStateOf(info.State);
+      if (machineState) captured.machineState = machineState;
       if (options.record) {
         // Recorded while the note still holds the capture: no one takes it for one left
         // unrecorded meanwhile (removeUnrecorded skips noted captures), and a backend stopped
@@ -560,7 +590,7 @@ export class DockerCaptureSource implements CaptureSource {
       // The engine's failure, whatever the capture's own was: production stays paused on it.
       if (unpauseError) {
         const failure = e === unpauseError ? '' : ` failed while ${step} (${engineWords(this.engineId, e)}) and`;
-        throw new EngineError(
+        throw engineError(
           `capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`,
           this.engineId,
           isEngineUnreachable(this.engineId, unpauseError) ? 'unreachable' : 'answered',
@@ -568,8 +598,10 @@ export class DockerCaptureSource implements CaptureSource {
       }
       // Node's own message names no file for a failed write (a full disk): the store is named here.
       if (isStoreError(e)) {
-        throw new Error(
+        throw storeFailure(
           `capture of ${machine.machineRef} could not write to the capture store ${this.options.storeDirectory} while ${step} (${e.message})${pausedAt ? `: ${machineState}` : ''}, nothing kept`,
+          this.options.storeDirectory,
+          e,
         );
       }
       throw this.engineFailure(machine, step, e);

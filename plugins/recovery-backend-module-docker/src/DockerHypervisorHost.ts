@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { ConflictError } from '@backstage/errors';
-import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
+import { RUN_ID_LABEL, trimHealthOutput, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   HostRoom,
@@ -216,6 +216,18 @@ export class DockerHypervisorHost implements HypervisorHost {
     } catch (e) {
       return { neededBytes, where, ...memory, unknown: (e as Error).message };
     }
+  }
+
+  /**
+   * Reads the capture's image archive (its layers from the store) and its volumes' archives
+   * through sha256 against the checksums recorded, a chunk at a time, and loads nothing: what a
+   * run asks of every capture before it builds its lab. A damaged capture fails with a
+   * CaptureDamagedError naming the file (and the layer files that no longer hold their content).
+   * Its restore verifies it again (restoreMachine): the store may change in between.
+   */
+  async verifyCapture(capture: RestorableCapture, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await verifyArtifact(this.options.storeDirectory, capture, options.signal);
+    await verifyVolumes(this.options.storeDirectory, capture, options.signal);
   }
 
   /** Verifies the artifact's checksum, then `docker load`s it. */
@@ -528,10 +540,12 @@ export class DockerHypervisorHost implements HypervisorHost {
   private async inspectMachineOn(machine: MachineHandle): Promise<MachineState> {
     const info = await this.docker.getContainer(machine.id).inspect();
     const health = info.State.Health?.Status;
+    const failedCheck = [...(info.State.Health?.Log ?? [])].reverse().find(check => check.ExitCode !== 0);
     return {
       running: info.State.Running,
       exitCode: info.State.Running ? undefined : info.State.ExitCode,
       health: health === 'starting' || health === 'healthy' || health === 'unhealthy' ? health : undefined,
+      ...(health !== 'healthy' && failedCheck?.Output?.trim() && { healthOutput: trimHealthOutput(failedCheck.Output) }),
     };
   }
 

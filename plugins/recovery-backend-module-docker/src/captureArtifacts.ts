@@ -4,8 +4,8 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { InputError, NotFoundError } from '@backstage/errors';
-import type { RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import { NotFoundError } from '@backstage/errors';
+import { CaptureDamagedError, type RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { artifactPath } from './captureNames';
 import { followProgress, isStatus } from './lib/dockerStreams';
 import { hasImage, removeUnusedImages } from './lib/engineImages';
@@ -15,42 +15,82 @@ import { rewriteTarFiles } from './lib/tar';
 // A capture's files in the capture store (`storeDirectory`), on their way onto the recovery
 // engine: checksums verified, the image archive loaded, the volume archives put back.
 
-/** Streams the capture file through sha256 and fails unless it matches the recorded checksum. */
+/**
+ * Streams the capture file through sha256 and fails unless it matches the recorded checksum: a
+ * CaptureDamagedError where the capture's content is wrong or gone, any other error where the store
+ * could not be read. `signal` stops the reading.
+ */
 export async function verifyArtifact(
   storeDirectory: string,
   capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum'>,
+  signal?: AbortSignal,
 ): Promise<void> {
-  await verifyFile(storeDirectory, capture.captureId, '', capture.artifact, capture.checksum);
+  await verifyFile(storeDirectory, capture.captureId, '', capture.artifact, capture.checksum, signal);
 }
 
 /** The same for each volume archive of the capture (none in captures older than volumes). */
-export async function verifyVolumes(storeDirectory: string, capture: Pick<RestorableCapture, 'captureId' | 'runtime'>): Promise<void> {
+export async function verifyVolumes(
+  storeDirectory: string,
+  capture: Pick<RestorableCapture, 'captureId' | 'runtime'>,
+  signal?: AbortSignal,
+): Promise<void> {
   for (const volume of capture.runtime.volumes ?? []) {
-    await verifyFile(storeDirectory, capture.captureId, `volume ${volume.destination} `, volume.artifact, volume.checksum);
+    await verifyFile(storeDirectory, capture.captureId, `volume ${volume.destination} `, volume.artifact, volume.checksum, signal);
   }
 }
 
+/** What to do about a damaged capture, after what is wrong with it. */
+const DAMAGED = 'the capture is damaged and cannot be restored: recover to a point before it, or take a new capture of the machine';
+
 /** `what` names the file for people (`volume /data `), empty for the image archive. */
-async function verifyFile(storeDirectory: string, captureId: string, what: string, artifact: string, checksum: string): Promise<void> {
+async function verifyFile(
+  storeDirectory: string,
+  captureId: string,
+  what: string,
+  artifact: string,
+  checksum: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const file = artifactPath(storeDirectory, artifact);
   try {
     await access(file);
-  } catch {
+  } catch (e) {
+    // Gone from a store that is there: the capture is damaged. A store that cannot be read at all
+    // (not mounted, not readable) says nothing of the capture.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && (await access(storeDirectory).then(() => true, () => false))) {
+      throw new CaptureDamagedError(`capture ${captureId}: ${what}artifact ${file} not found in the capture store: ${DAMAGED}`, captureId);
+    }
     throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file} not found`);
   }
   const hash = createHash('sha256');
   try {
-    for await (const chunk of readCaptureArchive(storeDirectory, file)) hash.update(chunk);
+    for await (const chunk of readCaptureArchive(storeDirectory, file)) {
+      signal?.throwIfAborted();
+      hash.update(chunk);
+    }
   } catch (e) {
+    if (signal?.aborted) throw e;
+    // A layer missing or of another size, an archive cut short: said so by the store. A file the
+    // system could not read (EACCES, EIO) is no proof of damage.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined || code === 'ENOENT') {
+      throw new CaptureDamagedError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}: ${DAMAGED}`, captureId);
+    }
     throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}`);
   }
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== checksum) {
-    // A layer the store keeps once may be what changed: named, as every capture sharing it is broken too.
+    // A layer the store keeps once may be what changed: named, as every capture referring to it is
+    // damaged too. The layer a capture's own commit made is referred to by that capture alone, and
+    // no later capture writes it again (each commit makes a new one): nothing mends the capture.
     const layers = what ? [] : await corruptLayersOf(storeDirectory, file).catch(() => []);
-    const where = layers.length > 0 ? ` (layer file${layers.length === 1 ? '' : 's'} ${layers.join(', ')} no longer holding ${layers.length === 1 ? 'its' : 'their'} content: the machine's next capture writes ${layers.length === 1 ? 'it' : 'them'} anew)` : '';
-    throw new InputError(
-      `capture ${captureId}: checksum mismatch for ${what ? `${what}(${file})` : file}${where}: expected ${checksum}, got ${actual}; refusing to restore it`,
+    const where =
+      layers.length > 0
+        ? ` (layer file${layers.length === 1 ? '' : 's'} ${layers.join(', ')} no longer ${layers.length === 1 ? 'holds its' : 'hold their'} content; every capture referring to ${layers.length === 1 ? 'it' : 'them'} is damaged too)`
+        : '';
+    throw new CaptureDamagedError(
+      `capture ${captureId}: checksum mismatch for ${what ? `${what}(${file})` : file}${where}: expected ${checksum}, got ${actual}; ${DAMAGED}`,
+      captureId,
     );
   }
 }

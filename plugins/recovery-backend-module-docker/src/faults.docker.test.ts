@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import type { MachineLocator, RecoveryGraph, ServiceNode } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import type { RecoveryGraph, ServiceNode } from '../../recovery-backend/src/plan/recoveryGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
@@ -578,7 +577,8 @@ describe('run faults (real engines)', () => {
 
   it("fails a run whose machine's health check turns unhealthy after it was ready, at the final check; the lab torn down", async () => {
     const sick = await machine('sick', httpd(), {
-      Healthcheck: { Test: ['CMD-SHELL', 'test ! -e /tmp/sick'], Interval: 200e6, Timeout: 1e9, Retries: 1 },
+      // Says why when it fails, as real checks do: the run's failure carries it.
+      Healthcheck: { Test: ['CMD-SHELL', 'test ! -e /tmp/sick || { echo "  /tmp/sick is\n there" >&2; exit 1; }'], Interval: 200e6, Timeout: 1e9, Retries: 1 },
     }, '172.29.77.22');
     // Boots after it, slowly: the sick machine falls over meanwhile.
     const late = await machine('late', httpd(3), {}, '172.29.77.23');
@@ -591,7 +591,7 @@ describe('run faults (real engines)', () => {
     });
     timings.run_unhealthy_after_ready_ms = run.tookMs;
     expect(run.status).toBe('failed');
-    expect(run.error).toMatchObject({ machineRef: 'resource:default/sick', message: 'resource:default/sick failed: its health check reports unhealthy after it was ready' });
+    expect(run.error).toMatchObject({ machineRef: 'resource:default/sick', message: 'resource:default/sick failed: its health check reports unhealthy after it was ready (last check: /tmp/sick is there)' });
     expect(run.machines.map(m => m.phase)).toEqual(['failed', 'ready']);
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
   });

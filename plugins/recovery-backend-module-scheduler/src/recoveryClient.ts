@@ -1,5 +1,6 @@
 import { AuthService, DiscoveryService } from '@backstage/backend-plugin-api';
-import type { Capture, NightlyCheckEntityOutcome, ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Capture, NightlyCheckRecord, ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { ApiErrorAnswer } from '@backstage-recovery/plugin-recovery-common';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
@@ -27,21 +28,15 @@ export interface ScheduledRecoveryApi {
   recordNightlyCheck(night: NightlyCheckRecord, options?: CallOptions): Promise<void>;
 }
 
-/** A night's outcomes as `POST /nightly-check` takes them. */
-export interface NightlyCheckRecord {
-  /** When the night's check began. */
-  checkedAt: string;
-  outcomes: NightlyCheckEntityOutcome[];
-  /** The outcomes known so far of a night under way (none: it is still there); without it, the night whole. */
-  partial?: boolean;
-  /** How many entities the night's check sets out to check: how far it got, should it be interrupted. */
-  entities?: number;
-}
-
+export type { NightlyCheckRecord } from '@backstage-recovery/plugin-recovery-common';
 export { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 
-/** A non-2xx answer of the recovery backend, keeping what callers need to tell busy from broken. */
-export class RecoveryApiError extends Error {
+/**
+ * A non-2xx answer of the recovery backend, keeping what callers need to tell busy from broken:
+ * read with recovery-common's guards of the API's errors (isHostBusy, keptFailover, …), as the
+ * {@link ApiErrorAnswer} it is.
+ */
+export class RecoveryApiError extends Error implements ApiErrorAnswer {
   constructor(
     message: string,
     readonly status: number,
@@ -52,6 +47,16 @@ export class RecoveryApiError extends Error {
   ) {
     super(message);
     this.name = 'RecoveryApiError';
+  }
+
+  /** The answer's HTTP status, as the API's error guards read it. */
+  get statusCode(): number {
+    return this.status;
+  }
+
+  /** The answer's body as Backstage's error handler wrote it: its `error`, named `errorName`. */
+  get body(): ApiErrorAnswer['body'] {
+    return { error: { ...this.detail, ...(this.errorName !== undefined && { name: this.errorName }) } };
   }
 }
 

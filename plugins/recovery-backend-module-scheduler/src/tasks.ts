@@ -3,17 +3,22 @@ import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import {
   ANNOTATION_NIGHTLY_CHECK,
   coversPlan,
+  hostBusy,
+  isHostBusy,
   isRunInterrupted,
+  keptFailover,
+  machinesNotCaptured,
   NIGHTLY_CHECK_MESSAGE_MAX_LENGTH,
   type BootPlan,
   type Capture,
+  type KeptFailover,
   type NightlyCheckEntityOutcome,
   type ReadinessSummary,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { listed } from '@backstage-recovery/plugin-recovery-node';
+import { listed, messageOf } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, type NightlyCheckRecord, type ScheduledRecoveryApi } from './recoveryClient';
+import type { NightlyCheckRecord, ScheduledRecoveryApi } from './recoveryClient';
 
 export interface TaskReport {
   succeeded: string[];
@@ -408,57 +413,29 @@ function isTransientPollError(error: unknown): boolean {
 }
 
 /**
- * Whether a start was refused only because the hypervisor host runs another lab. Other 409s,
- * such as a machine never captured, stay so however long one waits.
- */
-function isHostBusy(error: unknown): boolean {
-  return statusOf(error) === 409 && (error as { errorName?: unknown })?.errorName === HOST_BUSY_ERROR_NAME;
-}
-
-function messageOf(error: unknown): string {
-  return String((error as Error)?.message ?? error);
-}
-
-/**
  * A start refused because a finished failover keeps its machines on the hypervisor host, serving
  * production on subnets the run's plan needs (the backend's check beside a kept failover). It holds
  * for as long as the failover stays, so waiting is pointless: its parts, to say it once.
  */
-interface KeptFailoverRefusal {
-  /** The failover as the refusal names it (`failover <id> of <entity> (<status> at <time>)`). */
-  failover: string;
-  host: string;
-  /** What it keeps there (`3 containers and 1 network`). */
-  keeps: string;
-  /** What of this run's plan it holds (`production's subnet 10.1.0.0/24`). */
-  holding: string;
-  /** Why that refuses the run, and how to free the host. */
-  remedy: string;
+interface KeptFailoverRefusal extends Omit<KeptFailover, 'runId' | 'entityRef'> {
   /** The failover's id and entity, where the backend names them: none where it names none. */
   run: { runId?: string; runEntityRef?: string };
 }
 
 function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
-  const { errorName, detail } = (error ?? {}) as { errorName?: unknown; detail?: Record<string, unknown> };
-  if (statusOf(error) !== 409 || errorName !== KEPT_FAILOVER_ERROR_NAME || !detail) return undefined;
-  const parts = [detail.failover, detail.host, detail.keeps, detail.holding, detail.remedy];
-  if (!parts.every(p => typeof p === 'string')) return undefined;
-  const [failover, host, keeps, holding, remedy] = parts as string[];
-  return { failover, host, keeps, holding, remedy, run: namedRun(detail) };
+  const kept = keptFailover(error);
+  if (!kept) return undefined;
+  const { runId, entityRef, ...parts } = kept;
+  return { ...parts, run: namedRun({ runId, entityRef }) };
 }
 
 /**
  * The run a refusal names (`runId` and `entityRef` of its body: the failover kept on the host, the
  * run holding it), for the entities' pages to link; none where the backend names none.
  */
-function namedRun(detail: { runId?: unknown; entityRef?: unknown } | undefined): { runId?: string; runEntityRef?: string } {
-  const { runId, entityRef } = detail ?? {};
-  return typeof runId === 'string' && typeof entityRef === 'string' ? { runId, runEntityRef: entityRef } : {};
-}
-
-/** Whether a start was refused for machines never captured, rather than for another reason. */
-function isUncaptured(error: unknown): boolean {
-  return statusOf(error) === 409 && (error as { errorName?: unknown })?.errorName === MACHINES_NOT_CAPTURED_ERROR_NAME;
+function namedRun(named: { runId?: string; entityRef?: string } | undefined): { runId?: string; runEntityRef?: string } {
+  const { runId, entityRef } = named ?? {};
+  return runId !== undefined && entityRef !== undefined ? { runId, runEntityRef: entityRef } : {};
 }
 
 /** How one nightly run ended, as what it tells about the entities it was to cover. */
@@ -565,7 +542,7 @@ export async function runNightlyCheck(
               kind: 'out of time',
               message: `not started: the hypervisor host was still busy after ${attempt} attempts when the task's time budget ran out (${messageOf(error)})`,
               covering: `the run of ${entityRef}, which was to cover it, was not started: the hypervisor host was still busy when the task's time budget ran out`,
-              busy: namedRun((error as { detail?: Record<string, unknown> })?.detail),
+              busy: namedRun(hostBusy(error)),
             };
           }
         }
@@ -617,7 +594,7 @@ export async function runNightlyCheck(
               covering: `the run of ${entityRef}, which was to cover it, was not started: ${STOPPED}`,
             };
       }
-      return { kind: 'not run', message: messageOf(error), keptFailover: keptFailoverRefusal(error), uncaptured: isUncaptured(error), runId: run?.id };
+      return { kind: 'not run', message: messageOf(error), keptFailover: keptFailoverRefusal(error), uncaptured: machinesNotCaptured(error) !== undefined, runId: run?.id };
     }
   };
 

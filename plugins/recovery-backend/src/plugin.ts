@@ -280,7 +280,6 @@ export const recoveryPlugin = createBackendPlugin({
           await createRouter({
             httpAuth,
             permissions,
-            store,
             events,
             analyses,
             maxEventsRequestSize: String(maxEventsRequestSize(config)),

@@ -8,38 +8,6 @@ import type {
 } from './types';
 
 /**
- * Name of the 409 error `POST /runs` answers while the hypervisor host runs another run: worth
- * retrying, unlike the other 409s (a machine never captured). Its body names that run:
- * `{ error: { name, message, runId, entityRef } }`.
- */
-export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
-
-/**
- * Name of the 409 error `POST /runs` answers where the catalog names dependencies the plan cannot
- * include (an entity not there, a Group): the run would not test the recovery production needs.
- * Sent again with `acceptMissingDependencies: true`, it recovers without them. Its body lists them:
- * `{ error: { name, message, missing: string[] } }`, each a problem's message.
- */
-export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
-
-/**
- * Name of the 409 error `POST /runs` answers where a finished failover keeps machines on the
- * hypervisor host that serve production on subnets (or machines) the run's plan needs: it holds
- * for as long as that failover stays, so retrying is pointless until it is released. Its body
- * gives the parts of its message: `{ error: { name, message, failover, host, keeps, holding,
- * remedy, runId?, entityRef? } }` (`failover` as the caller may see it: `failover <id> of <entity>
- * (...)` or `an earlier failover`; `runId` and `entityRef`, the failover's, only where it is shown).
- */
-export const KEPT_FAILOVER_ERROR_NAME = 'KeptFailoverError';
-
-/**
- * Name of the 409 error `POST /runs` answers where machines of the plan were never captured (none
- * kept): nothing to restore them from, so the run is refused until they are. Its body lists them:
- * `{ error: { name, message, neverCaptured: string[] } }`.
- */
-export const MACHINES_NOT_CAPTURED_ERROR_NAME = 'MachinesNotCapturedError';
-
-/**
  * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.
  * Entity refs in paths are split: `/readiness/component/default/web`.
  *
@@ -52,7 +20,7 @@ export const MACHINES_NOT_CAPTURED_ERROR_NAME = 'MachinesNotCapturedError';
  * - `GET  /captures?machineRef=&limit=` → `{ items: Capture[] }`, newest first (20 unless `limit`, at
  *   most 500)
  * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, recoveryPoint? }` → `RecoveryRun` (202; needs
- *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` where the catalog names
+ *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` (errors.ts) where the catalog names
  *   dependencies the plan cannot include, unless accepted; `recoveryPoint`: each machine restores its
  *   newest capture taken at or before that time, a 409 naming those with none kept that old)
  * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;

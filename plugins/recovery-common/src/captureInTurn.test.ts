@@ -1,5 +1,6 @@
 import type { Capture, PlanResponse, Readiness } from './types';
-import { CaptureInTurnError, captureInTurn, nothingToCapture, type CaptureProgress } from './captureInTurn';
+import { CaptureFailedError } from './errors';
+import { captureInTurn, nothingToCapture, type CaptureProgress } from './captureInTurn';
 
 const capture = (machineRef: string) => ({ id: `c-${machineRef}`, machineRef }) as Capture;
 
@@ -64,15 +65,17 @@ describe('captureInTurn', () => {
 
     failing.set('resource:default/files-01', 503);
     const two = await captureInTurn(backend, 'component:default/web').catch(e => e);
-    expect(two).toBeInstanceOf(CaptureInTurnError);
+    expect(two).toBeInstanceOf(CaptureFailedError);
     expect(two).toMatchObject({
+      name: 'CaptureFailedError',
       statusCode: 502,
       message:
         '2 machines not captured: capture of resource:default/infra-01 failed; caused by NotFoundError: no container on engine primary; ' +
         'capture of resource:default/files-01 failed; caused by NotFoundError: no container on engine primary (captured, and kept: resource:default/data-01)',
-      failures: [
-        expect.objectContaining({ machineRef: 'resource:default/infra-01', statusCode: 502 }),
-        expect.objectContaining({ machineRef: 'resource:default/files-01', statusCode: 503 }),
+      // The shape the backend's CaptureFailedError body has: each machine, its kind, the backend's words.
+      failed: [
+        { machineRef: 'resource:default/infra-01', kind: 'failed', error: { name: 'Error', message: 'capture of resource:default/infra-01 failed; caused by NotFoundError: no container on engine primary' } },
+        { machineRef: 'resource:default/files-01', kind: 'unreachable', error: { name: 'Error', message: 'capture of resource:default/files-01 failed; caused by NotFoundError: no container on engine primary' } },
       ],
     });
     expect(two.captures.map((c: Capture) => c.machineRef)).toEqual(['resource:default/data-01']);
@@ -110,6 +113,45 @@ describe('captureInTurn', () => {
     });
     expect(backend.asked.map(([, m]) => m)).toEqual(['resource:default/infra-01', 'resource:default/data-01', 'resource:default/files-01']);
     expect(captured).toEqual(['resource:default/infra-01 1/3', 'resource:default/files-01 3/3']);
+  });
+
+  it('names a machine another capture is taking among the failures, by its machine and kind, as the backend does', async () => {
+    const backend = api();
+    const captureNow = backend.captureNow;
+    backend.captureNow = async (entityRef: string, machineRef?: string) => {
+      if (machineRef === 'resource:default/infra-01') {
+        const message = `capture of ${machineRef} refused: it is being captured since 2026-12-05T10:00:00.000Z`;
+        throw Object.assign(new Error('Request failed with 409'), { statusCode: 409, body: { error: { name: 'ConflictError', message } } });
+      }
+      if (machineRef === 'resource:default/data-01') {
+        const message = `capture of ${machineRef} failed; caused by ServiceUnavailableError: engine primary is unreachable`;
+        throw Object.assign(new Error('Request failed with 503'), { statusCode: 503, body: { error: { name: 'ServiceUnavailableError', message } } });
+      }
+      return captureNow(entityRef, machineRef);
+    };
+    const failure = await captureInTurn(backend, 'component:default/web').catch(e => e);
+    expect(failure).toBeInstanceOf(CaptureFailedError);
+    expect({ name: failure.name, statusCode: failure.statusCode, message: failure.message, failed: failure.failed }).toEqual({
+      name: 'CaptureFailedError',
+      // Not every machine is out of reach (one is being captured): a 502, as the backend answers it.
+      statusCode: 502,
+      message:
+        '2 machines not captured: capture of resource:default/data-01 failed; caused by ServiceUnavailableError: engine primary is unreachable; ' +
+        'capture of resource:default/infra-01 refused: it is being captured since 2026-12-05T10:00:00.000Z (captured, and kept: resource:default/files-01)',
+      failed: [
+        {
+          machineRef: 'resource:default/data-01',
+          kind: 'unreachable',
+          error: { name: 'ServiceUnavailableError', message: 'capture of resource:default/data-01 failed; caused by ServiceUnavailableError: engine primary is unreachable' },
+        },
+        {
+          machineRef: 'resource:default/infra-01',
+          kind: 'busy',
+          error: { name: 'ConflictError', message: 'capture of resource:default/infra-01 refused: it is being captured since 2026-12-05T10:00:00.000Z' },
+        },
+      ],
+    });
+    expect(failure.captures.map((c: Capture) => c.machineRef)).toEqual(['resource:default/files-01']);
   });
 
   it('takes the machines readiness lists where a dependency cycle stops the plan: a cycle stops recoveries, not captures', async () => {

@@ -1,5 +1,7 @@
 import { ConflictError } from '@backstage/errors';
 import type { RecoveryApi } from './api';
+import { captureFailureKind, type CaptureFailure, type MachineCaptureFailure } from './captureFailed';
+import { CaptureFailedError } from './errors';
 import type { Capture } from './types';
 
 /** A machine just captured by captureInTurn, and how far along the entity's plan that is. */
@@ -19,30 +21,29 @@ export function nothingToCapture(entityRef: string): string {
 }
 
 /**
- * The end of a capture in turn where machines failed: each failure as the backend said it (naming
- * its machine), in `failures`; those taken, and kept, in `captures`. Its `statusCode` is the one
- * failure's where there is one, else 502 (503 where each was an engine out of reach).
+ * The end of a capture in turn where machines failed, in the words the CLI and the portal show:
+ * each failure as the backend said it (naming its machine), then those another capture was taking,
+ * and those taken (and kept).
  */
-export class CaptureInTurnError extends Error {
-  readonly statusCode: number;
-
-  constructor(
-    readonly failures: Array<{ machineRef: string; message: string; statusCode?: number }>,
-    readonly captures: Capture[],
-    busy: string[],
-  ) {
-    const kept = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
-    const missed = failures.length + busy.length;
-    super(`${missed} machine${missed === 1 ? '' : 's'} not captured: ${[...failures.map(f => f.message), ...busy].join('; ')}${kept}`);
-    this.name = 'CaptureInTurnError';
-    const statuses = new Set(failures.map(f => f.statusCode));
-    this.statusCode = statuses.size === 1 && statuses.has(503) ? 503 : 502;
-  }
+function notCaptured(failure: CaptureFailure): string {
+  const { failed, captures } = failure;
+  const kept = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
+  return `${failed.length} machine${failed.length === 1 ? '' : 's'} not captured: ${failed.map(f => f.error.message).join('; ')}${kept}`;
 }
 
-/** The backend's words for a failed request, not the client's "Request failed with 502 Bad Gateway". */
-const backendMessage = (error: unknown) =>
-  (error as { body?: { error?: { message?: string } } }).body?.error?.message ?? (error as Error).message;
+/**
+ * A machine's failed request as a {@link MachineCaptureFailure}: the backend's words (its error's
+ * name and message in the body, not the client's "Request failed with 502 Bad Gateway"), its kind
+ * by the answer's status.
+ */
+function machineFailure(machineRef: string, error: unknown, statusCode: number): MachineCaptureFailure {
+  const said = (error as { body?: { error?: { name?: string; message?: string } } }).body?.error;
+  return {
+    machineRef,
+    kind: captureFailureKind(statusCode),
+    error: { name: said?.name ?? (error as Error).name ?? 'Error', message: said?.message ?? (error as Error).message },
+  };
+}
 
 /**
  * Captures the machines of an entity's boot plan one request each, in the plan's order: the
@@ -51,7 +52,7 @@ const backendMessage = (error: unknown) =>
  * A machine whose capture the backend answers failed (an HTTP status: its container gone, its
  * engine failing) does not stop the others, nor does one being captured already (a 409): they are
  * named at the end, the failures first. The one failure alone is thrown as the backend answered
- * it; more, or with machines being captured, as a {@link CaptureInTurnError} naming each (busy
+ * it; more, or with machines being captured, as a {@link CaptureFailedError} naming each (busy
  * ones alone: a ConflictError). A request that got no answer (the backend out of reach, no answer
  * in time) stops it: the machine may be being captured still, and the next would fare alike.
  * Without a plan (a dependency cycle stops it: GET /plan answers 400) the backend still captures,
@@ -71,32 +72,35 @@ export async function captureInTurn(
   const captures: Capture[] = [];
   // Machines another capture is taking (the scheduled one, say): left to it, the others taken,
   // and a 409 at the end naming them, as the backend answers for an entity's capture.
-  const busy: string[] = [];
-  const failed: Array<{ machineRef: string; error: unknown }> = [];
+  const busy: MachineCaptureFailure[] = [];
+  const failed: MachineCaptureFailure[] = [];
+  // The first failure as the backend answered it: thrown as it is where it is the only one.
+  let first: unknown;
   for (const [index, machineRef] of machines.entries()) {
     on.start?.(machineRef, index, machines.length);
     try {
       captures.push(...(await api.captureNow(entityRef, machineRef)));
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
-      if (status === 409) busy.push(backendMessage(error));
-      else if (typeof status === 'number') failed.push({ machineRef, error });
-      else throw error;
+      if (typeof status !== 'number') throw error;
+      const failure = machineFailure(machineRef, error, status);
+      if (failure.kind === 'busy') busy.push(failure);
+      else {
+        if (failed.length === 0) first = error;
+        failed.push(failure);
+      }
       continue;
     }
     on.captured?.({ capture: captures[captures.length - 1], done: index + 1, total: machines.length });
   }
-  if (failed.length === 1 && busy.length === 0) throw failed[0].error;
+  if (failed.length === 1 && busy.length === 0) throw first;
   if (failed.length > 0) {
-    throw new CaptureInTurnError(
-      failed.map(({ machineRef, error }) => ({ machineRef, message: backendMessage(error), statusCode: (error as { statusCode?: number }).statusCode })),
-      captures,
-      busy,
-    );
+    const failure = { failed: [...failed, ...busy], captures };
+    throw new CaptureFailedError(notCaptured(failure), failure);
   }
   if (busy.length > 0) {
     const taken = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
-    throw new ConflictError(`${busy.join('; ')}${taken}`);
+    throw new ConflictError(`${busy.map(b => b.error.message).join('; ')}${taken}`);
   }
   return captures;
 }

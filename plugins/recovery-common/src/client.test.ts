@@ -1,6 +1,7 @@
 import { ResponseError } from '@backstage/errors';
 import type { PlanResponse } from './types';
-import { busyWithRunId, errorMessage, isHostBusy, RecoveryClient } from './client';
+import { RecoveryClient } from './client';
+import { busyWithRunId, CaptureFailedError, captureFailure, errorMessage, isHostBusy } from './errors';
 
 function setup(respond: (url: string, init?: RequestInit) => Response) {
   const calls: { url: string; init?: RequestInit }[] = [];
@@ -198,5 +199,41 @@ describe('RecoveryClient', () => {
     });
     expect(isHostBusy(uncaptured)).toBe(false);
     expect(busyWithRunId(uncaptured)).toBeUndefined();
+  });
+
+  it("reads an entity's capture where machines failed from the error body, as captureInTurn throws it", async () => {
+    const kept = { id: 'c-1', machineRef: 'resource:default/mixed-01', createdAt: '2026-12-05T10:00:00.000Z' };
+    const body = {
+      name: 'CaptureFailedError',
+      message: 'capture of component:default/mixed: 2 of 3 machines not captured: ...',
+      statusCode: 502,
+      failed: [
+        { machineRef: 'resource:default/broken-01', kind: 'failed', error: { name: 'EngineFailedError', message: 'engine broken answered HTTP 500' } },
+        // As a backend from before kinds wrote it: the kind from its error.
+        { machineRef: 'resource:default/unplugged-01', error: { name: 'ServiceUnavailableError', message: 'engine unplugged is unreachable' } },
+        { machineRef: 'resource:default/held-01', error: { name: 'ConflictError', message: 'capture c-1 is under way' } },
+      ],
+      captures: [kept],
+    };
+    const { client } = setup(() => json({ error: body, response: { statusCode: 502 } }, 502));
+    const error = await client.captureNow('component:default/mixed').catch(e => e);
+    expect(error).toBeInstanceOf(ResponseError);
+    expect(captureFailure(error)).toEqual({
+      failed: [
+        { machineRef: 'resource:default/broken-01', kind: 'failed', error: { name: 'EngineFailedError', message: 'engine broken answered HTTP 500' } },
+        { machineRef: 'resource:default/unplugged-01', kind: 'unreachable', error: { name: 'ServiceUnavailableError', message: 'engine unplugged is unreachable' } },
+        { machineRef: 'resource:default/held-01', kind: 'busy', error: { name: 'ConflictError', message: 'capture c-1 is under way' } },
+      ],
+      captures: [kept],
+    });
+    // The same, thrown by a capture machine by machine; any other error is none.
+    const inTurn = new CaptureFailedError('1 machine not captured: ...', { failed: [{ machineRef: 'resource:default/a', kind: 'busy', error: { name: 'ConflictError', message: 'under way' } }], captures: [] });
+    expect(inTurn).toMatchObject({ name: 'CaptureFailedError', statusCode: 409 });
+    expect(captureFailure(inTurn)).toBe(inTurn);
+    const other = await setup(() => json({ error: { name: 'EngineFailedError', message: 'engine broken' }, response: { statusCode: 502 } }, 502))
+      .client.captureNow('component:default/web', 'resource:default/web-01')
+      .catch(e => e);
+    expect(captureFailure(other)).toBeUndefined();
+    expect(captureFailure(new Error('plain'))).toBeUndefined();
   });
 });

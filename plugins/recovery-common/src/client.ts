@@ -1,6 +1,6 @@
 import { ResponseError } from '@backstage/errors';
 import { parseEntityRef } from '@backstage/catalog-model';
-import { HOST_BUSY_ERROR_NAME, MISSING_DEPENDENCIES_ERROR_NAME, type RecoveryApi } from './api';
+import type { RecoveryApi } from './api';
 import type { Capture, PlanResponse, Readiness, ReadinessSummary, RecoveryRun, RunMode } from './types';
 
 /**
@@ -121,44 +121,4 @@ function refPath(entityRef: string): string {
   return [kind.toLocaleLowerCase('en-US'), namespace, name]
     .map(encodeURIComponent)
     .join('/');
-}
-
-/**
- * The most useful message of an error: the server's own message for a `ResponseError`
- * (e.g. "Missing permission recovery.run.create"), else the error's message.
- */
-export function errorMessage(error: unknown): string {
-  if (error instanceof ResponseError) {
-    return error.body?.error?.message || error.message;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
-
-function isConflict(error: unknown): error is ResponseError {
-  return error instanceof ResponseError && error.statusCode === 409;
-}
-
-/** The run a start refused for a busy hypervisor host ran into; undefined for any other error. */
-export function busyWithRunId(error: unknown): string | undefined {
-  if (!isHostBusy(error)) return undefined;
-  const runId = error.body?.error?.runId;
-  return typeof runId === 'string' ? runId : undefined;
-}
-
-/**
- * Whether a start was refused because the hypervisor host is running another run (409
- * `HypervisorHostBusyError`), rather than for a machine never captured (409 `ConflictError`).
- */
-export function isHostBusy(error: unknown): error is ResponseError {
-  return isConflict(error) && error.body?.error?.name === HOST_BUSY_ERROR_NAME;
-}
-
-/**
- * What a start refused for dependencies the plan cannot include names (409
- * `MissingDependenciesError`), each a problem's message; undefined for any other error.
- */
-export function missingDependencies(error: unknown): string[] | undefined {
-  if (!isConflict(error) || error.body?.error?.name !== MISSING_DEPENDENCIES_ERROR_NAME) return undefined;
-  const missing = (error.body.error as { missing?: unknown }).missing;
-  return Array.isArray(missing) ? missing.filter((m): m is string => typeof m === 'string') : [];
 }

@@ -5,9 +5,8 @@ import {
   earliestRecoveryPoint,
   parseRecoveryPoint,
   readRecoveryPoint,
-  RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
-  recoveryPointTooEarly,
 } from './recoveryPoint';
+import { RECOVERY_POINT_TOO_EARLY_ERROR_NAME, recoveryPointTooEarly } from './errors';
 
 describe('parseRecoveryPoint', () => {
   it('reads a time with its zone as the instant it names, in UTC', () => {

@@ -1,4 +1,3 @@
-import { ResponseError } from '@backstage/errors';
 import { readIsoTime } from './isoTime';
 import type { Capture } from './types';
 
@@ -31,15 +30,7 @@ export function parseRecoveryPoint(text: string): string | undefined {
   return 'point' in read ? read.point : undefined;
 }
 
-/**
- * Name of the 409 error `POST /runs` answers where a machine of the plan has no capture kept taken
- * at or before the `recoveryPoint` asked. Its body names them:
- * `{ error: { name, message, recoveryPoint, machines, neverCaptured, earliestRecoveryPoint? } }`
- * ({@link RecoveryPointTooEarly}).
- */
-export const RECOVERY_POINT_TOO_EARLY_ERROR_NAME = 'RecoveryPointTooEarlyError';
-
-/** What a start refused for a recovery point before some machines' kept captures says. */
+/** What a start refused for a recovery point before some machines' kept captures says (errors.ts: recoveryPointTooEarly). */
 export interface RecoveryPointTooEarly {
   /** The point refused, in UTC. */
   recoveryPoint: string;
@@ -63,24 +54,6 @@ export function earliestRecoveryPoint(machines: Array<{ oldestCaptureAt: string 
   return times.length === 0 ? undefined : new Date(Math.max(...times)).toISOString();
 }
 
-/** What a start refused for a recovery point earlier than some machines' kept captures names; undefined for any other error. */
-export function recoveryPointTooEarly(error: unknown): RecoveryPointTooEarly | undefined {
-  if (!(error instanceof ResponseError) || error.statusCode !== 409) return undefined;
-  const body = error.body?.error as Partial<Record<keyof RecoveryPointTooEarly | 'name', unknown>> | undefined;
-  if (body?.name !== RECOVERY_POINT_TOO_EARLY_ERROR_NAME || typeof body.recoveryPoint !== 'string') return undefined;
-  const machines = (Array.isArray(body.machines) ? body.machines : []).filter(
-    (m): m is { machineRef: string; oldestCaptureAt: string } => typeof m?.machineRef === 'string' && typeof m?.oldestCaptureAt === 'string',
-  );
-  const neverCaptured = (Array.isArray(body.neverCaptured) ? body.neverCaptured : []).filter((m): m is string => typeof m === 'string');
-  const earliest = typeof body.earliestRecoveryPoint === 'string' ? body.earliestRecoveryPoint : undefined;
-  return {
-    recoveryPoint: body.recoveryPoint,
-    machines: machines.map(({ machineRef, oldestCaptureAt }) => ({ machineRef, oldestCaptureAt })),
-    neverCaptured,
-    ...(earliest !== undefined && neverCaptured.length === 0 && { earliestRecoveryPoint: earliest }),
-  };
-}
-
 /**
  * Captures closer than this after the previous one ended are one capture round (a scheduled
  * capture, the card's Capture now: machine after machine), listed as one recovery point.
@@ -88,15 +61,16 @@ export function recoveryPointTooEarly(error: unknown): RecoveryPointTooEarly | u
 export const CAPTURE_ROUND_GAP_MS = 60_000;
 
 /**
- * The recovery points the kept captures of a plan's machines allow (each machine's, any order),
- * newest first, as ISO times: one per capture round, at its last capture, where every machine
+ * The recovery points the kept captures of a plan's machines allow (each machine's, any order;
+ * those found damaged left out, as a run passes over them), newest first, as ISO times: one per capture round, at its last capture, where every machine
  * restores its newest capture of that round or before; none before every machine has a capture,
  * and not the last round, which restores every machine's newest: the latest state (a plain run).
  */
-export function earlierRecoveryPoints(capturesByMachine: Array<Array<Pick<Capture, 'createdAt' | 'durationMs'>>>): string[] {
+export function earlierRecoveryPoints(capturesByMachine: Array<Array<Pick<Capture, 'createdAt' | 'durationMs' | 'damaged'>>>): string[] {
   if (capturesByMachine.length === 0) return [];
+  // A damaged capture restores nothing: a run passes over it to the machine's next older one.
   const taken = capturesByMachine.map(captures =>
-    captures.map(c => ({ at: Date.parse(c.createdAt), ms: Math.max(0, c.durationMs || 0) })).filter(c => !Number.isNaN(c.at)),
+    captures.filter(c => !c.damaged).map(c => ({ at: Date.parse(c.createdAt), ms: Math.max(0, c.durationMs || 0) })).filter(c => !Number.isNaN(c.at)),
   );
   if (taken.some(t => t.length === 0)) return [];
   // Every machine has a capture at or before a point from the newest of the oldest captures on;

@@ -82,4 +82,15 @@ describe('failedWithin', () => {
     expect(failedWithin(failed(shop.machines), shop)).toBe(false);
     expect(failedWithin({ ...failed(shop.machines, m('web-01')), status: 'succeeded' }, shop)).toBe(false);
   });
+  it('does not count a failure where the plan now boots a machine first that the run did not boot before it', () => {
+    const db = { ...machine(m('db-01'), [c('db')]), wave: 0 };
+    const web = { ...machine(m('web-01'), [c('web')], [tcp80]), wave: 1, waitsFor: [m('db-01')] };
+    const plan: Pick<BootPlan, 'machines'> = { machines: [db, web] };
+    // web-01 booted without its database (a dependsOn added since): its failure may be that.
+    expect(failedWithin(failed([{ ...web, wave: 0, waitsFor: [] }], m('web-01')), plan)).toBe(false);
+    // Booted in the same wave as the database, not after it: the same.
+    expect(failedWithin(failed([db, { ...web, wave: 0, waitsFor: [] }], m('web-01')), plan)).toBe(false);
+    // Booted after it, as the plan boots it: the failure is the plan's.
+    expect(failedWithin(failed([db, web], m('web-01')), plan)).toBe(true);
+  });
 });

@@ -63,22 +63,37 @@ export function coversPlan(
 }
 
 /**
+ * Why a run's failure on a machine of `plan` may not be the plan's: what the run gated the machine
+ * by there that the plan does not (services' or its own probes: the failure may be theirs), and the
+ * machines the plan boots before it that the run did not (the failure may be their lack: a
+ * dependency added since). Undefined where the run did not fail on a machine both hold.
+ */
+export function failureBeyondPlan(
+  run: Pick<RecoveryRun, 'status' | 'error'> & { plan: Pick<BootPlan, 'machines'> },
+  plan: Pick<BootPlan, 'machines'>,
+): { gatedBy: string[]; bootedWithout: string[] } | undefined {
+  const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
+  if (failedOn === undefined) return undefined;
+  const now = plan.machines.find(m => m.machineRef === failedOn);
+  const then = run.plan.machines.find(m => m.machineRef === failedOn);
+  if (!now || !then) return undefined;
+  const beyond = planNotRecovered({ plan: { machines: [now] } }, { machines: [then] });
+  const bootedBefore = new Set(run.plan.machines.filter(m => m.wave < then.wave).map(m => m.machineRef));
+  return { gatedBy: [...beyond.services, ...beyond.probes], bootedWithout: now.waitsFor.filter(ref => !bootedBefore.has(ref)) };
+}
+
+/**
  * Whether a failed run counts against `plan` by the machine it failed on: the plan holds that
- * machine and gates it by every service and probe the run gated it by there, so a recovery of the
- * plan runs what failed, whichever entity the run was for and whatever else it booted. Failed on a
- * machine gated by another service's probes, or as a whole (no machine), it says nothing of the
- * plan's machines; readiness weighs such a run against the last that recovered the plan.
+ * machine, gates it by every service and probe the run gated it by there, and boots before it only
+ * machines the run booted before it, so a recovery of the plan runs what failed as it failed,
+ * whichever entity the run was for and whatever else it booted. Failed on a machine gated by another
+ * service's probes, or as a whole (no machine), it says nothing of the plan's machines; readiness
+ * weighs such a run against the last that recovered the plan.
  */
 export function failedWithin(
   run: Pick<RecoveryRun, 'status' | 'error'> & { plan: Pick<BootPlan, 'machines'> },
   plan: Pick<BootPlan, 'machines'>,
 ): boolean {
-  const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
-  if (failedOn === undefined) return false;
-  const now = plan.machines.find(m => m.machineRef === failedOn);
-  const then = run.plan.machines.find(m => m.machineRef === failedOn);
-  if (!now || !then) return false;
-  // What the run gated the machine by that the plan does not: nothing, or the failure may be that.
-  const beyond = planNotRecovered({ plan: { machines: [now] } }, { machines: [then] });
-  return beyond.services.length + beyond.probes.length === 0;
+  const beyond = failureBeyondPlan(run, plan);
+  return beyond !== undefined && beyond.gatedBy.length + beyond.bootedWithout.length === 0;
 }

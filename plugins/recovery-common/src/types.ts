@@ -33,6 +33,52 @@ export interface Capture {
   pausedMs?: number;
   /** Host-specific parts rewritten for the recovery host ("driver insertion"). */
   adaptations: string[];
+  /**
+   * The machine's state when it was captured (machineNotServing tells whether it served):
+   * absent for captures taken before it was recorded, or by a source that cannot tell.
+   */
+  machineState?: CapturedMachineState;
+  /**
+   * Set once the capture was found damaged (its stored content no longer matches its checksums:
+   * a layer file overwritten, an archive cut short or gone), by a run's verification or restore.
+   * Kept, and never restored again: a run passes over it to the machine's next older intact capture.
+   */
+  damaged?: CaptureDamage;
+}
+
+/** When and why a capture was found damaged. */
+export interface CaptureDamage {
+  /** When it was found so. */
+  at: string;
+  /** What its verification found, in the host's words (the file, the checksum expected and read). */
+  reason: string;
+}
+
+/**
+ * A primary machine's state as its capture source saw it when the capture began. A machine that
+ * was not serving (stopped, restarting, paused by someone else, its health check failing) is
+ * captured all the same, its disk being the best copy there is, but its capture holds a machine
+ * production was not running well: a recovery from it proves nothing of production.
+ */
+export interface CapturedMachineState {
+  /**
+   * `running`; `paused` by someone else (a capture's own pause is never what it records);
+   * `exited` (stopped, or crashed); `restarting` (its restart policy starting it again);
+   * `created` (never started); `dead` or `removing`.
+   */
+  status: 'running' | 'paused' | 'exited' | 'restarting' | 'created' | 'dead' | 'removing';
+  /** Its last exit code, where it is not running (or restarting after it). */
+  exitCode?: number;
+  /** Killed for want of memory (the exit code is then usually 137). */
+  oomKilled?: boolean;
+  /** Since when it has been so: its start for `running` and `paused`, its exit otherwise. */
+  since?: string;
+  /** Its health check's verdict, where it has one. */
+  health?: 'starting' | 'healthy' | 'unhealthy';
+  /** How many of its health checks in a row have failed, where one has. */
+  failingStreak?: number;
+  /** The last output of its last failing health check, trimmed (MACHINE_STATE_OUTPUT_CHARS), where one failed. */
+  healthOutput?: string;
 }
 
 export interface BootPlanMachine {
@@ -206,6 +252,12 @@ export interface Readiness {
   status: ReadinessStatus;
   /** Why the status is what it is, most important first. */
   reasons: string[];
+  /**
+   * The reasons that are about a run (its failure, its RTO, its age, a plan grown since it), each
+   * with that run as data, in the order of `reasons`: read which run a reason is about here, not
+   * from its words. Absent where no reason is about a run.
+   */
+  reasonRuns?: ReasonRun[];
   problems: EntityProblem[];
   objectives: { rpoSeconds: number; rtoSeconds: number };
   plan?: BootPlan;
@@ -221,6 +273,17 @@ export interface Readiness {
   disagreements?: DependencyDisagreements;
   /** What the latest nightly check did about the entity; absent until one has recorded it. */
   nightlyCheck?: NightlyCheckOutcome;
+}
+
+/** A reason of a Readiness that is about a run, and which run. */
+export interface ReasonRun {
+  /** The reason's index in `reasons`. */
+  reason: number;
+  /**
+   * The run it is about, as `GET /runs/:id` finds it. Absent where the caller may not see that run
+   * (the catalog does not show them its entity): the reason does not name it either.
+   */
+  run?: { id: string; entityRef: string };
 }
 
 /**
@@ -293,6 +356,20 @@ export const NIGHTLY_CHECK_MESSAGE_MAX_LENGTH = 2000;
 
 /** A night's outcome for an entity, as the nightly check records it (`POST /nightly-check`). */
 export type NightlyCheckEntityOutcome = Omit<NightlyCheckOutcome, 'checkedAt' | 'night' | 'newer'> & { entityRef: string };
+
+/** A night's check as the scheduler records it (`POST /nightly-check`): when it began, and what it did about each entity. */
+export interface NightlyCheckRecord {
+  checkedAt: string;
+  outcomes: NightlyCheckEntityOutcome[];
+  /**
+   * The outcomes known so far of a night under way: they replace those entities' outcomes alone,
+   * and every other entity keeps its own (last night's, until the check reaches it); none at all
+   * says the check is still there. Without it, the night whole, as the check records it once it ends.
+   */
+  partial?: boolean;
+  /** How many entities the night's check sets out to check: how far it got, once interrupted. */
+  entities?: number;
+}
 
 /**
  * What readiness shows of a run whose entity the catalog hides from the caller: what its verdict

@@ -9,6 +9,8 @@ export * from './extensions';
 export * from './subnets';
 export * from './timers';
 export * from './schedules';
+export * from './messageOf';
+export * from './plan';
 
 export * from './analysis';
 export * from './events';

@@ -1,6 +1,10 @@
-import type {
-  InitializationEvent,
-  ProbeSpec,
+import { CustomErrorBase, ServiceUnavailableError } from '@backstage/errors';
+import {
+  CAPTURE_STORE_ERROR_NAME,
+  ENGINE_FAILED_ERROR_NAME,
+  type CapturedMachineState,
+  type InitializationEvent,
+  type ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
 
 /** Where a primary machine's running state lives, from its catalog annotations. */
@@ -134,6 +138,12 @@ export interface CapturedMachine {
    * without pausing leave it out.
    */
   pausedMs?: number;
+  /**
+   * The machine's state when the capture began: running, stopped, restarting, paused by someone
+   * else, its health check's verdict. A machine that is not serving is captured all the same (its
+   * disk is the best copy there is), and its capture says so. Sources that cannot tell leave it out.
+   */
+  machineState?: CapturedMachineState;
 }
 
 /**
@@ -171,67 +181,128 @@ export interface CaptureSource {
 
 /**
  * How a capture source or hypervisor host says that its engine (or hypervisor) failed an
- * operation, not the backend: it could not be reached, or it answered with an error. The backend
- * answers its HTTP caller with `statusCode`, never with the status of the engine's own answer (an
- * engine's 404 or 409 is no missing entity and no capture under way). The message names the
- * engine, the machine or container, the operation and the cause, in one line:
- * `capture of resource:default/web-01 (container web-01) failed while committing the image:
- * Docker engine 'primary' answered HTTP 500: ...`.
- *
- * - `unreachable`, 503: a refused or broken connection, no socket, a timeout (no answer within the
- *   wait), a failed TLS handshake. Named `ServiceUnavailableError`, as @backstage/errors' 503 is:
- *   Backstage's error handler and ForwardedError go by the name, and a run takes it for its host
- *   gone, not for its machine's failure. Try again once the engine is back.
- * - `answered`, 502, named `EngineFailedError`: the engine answered with an error, a 5xx or a 4xx
- *   the operation does not make an answer of its own (a container that is not there is a 404
- *   NotFoundError naming it and the engine). 502, not 503: the engine is up and refused, which
- *   trying again seldom mends, and its own logs say why.
+ * operation, not the backend: it could not be reached ({@link EngineUnreachableError}, 503), or it
+ * answered with an error ({@link EngineFailedError}, 502). The backend answers its HTTP caller with
+ * `statusCode`, never with the status of the engine's own answer (an engine's 404 or 409 is no
+ * missing entity and no capture under way). The message names the engine, the machine or
+ * container, the operation and the cause, in one line: `capture of resource:default/web-01
+ * (container web-01) failed while committing the image: Docker engine 'primary' answered HTTP 500: ...`.
+ * Made with {@link engineError}, told by {@link isEngineError}.
  */
-export class EngineError extends Error {
-  /** What the backend answers: 503 (unreachable) or 502 (answered with an error). */
-  readonly statusCode: 502 | 503;
+export type EngineError = EngineUnreachableError | EngineFailedError;
+
+/**
+ * An engine that could not be reached: a refused or broken connection, no socket, a timeout (no
+ * answer within the wait), a failed TLS handshake. A ServiceUnavailableError (503), as Backstage's
+ * error handler answers it and as a run takes it: its host gone, not its machine's failure. Try
+ * again once the engine is back.
+ */
+export class EngineUnreachableError extends ServiceUnavailableError {
+  /** What the backend answers, in the error body too. */
+  readonly statusCode = 503;
 
   constructor(
     message: string,
     /** Id of the engine (a primary engine, or a hypervisor host), as configured. */
     readonly engine: string,
-    failure: 'unreachable' | 'answered',
   ) {
     super(message);
-    this.name = failure === 'unreachable' ? 'ServiceUnavailableError' : 'EngineFailedError';
-    this.statusCode = failure === 'unreachable' ? 503 : 502;
   }
 }
 
 /**
- * A capture its source stopped because the backend shuts down: a 503 (try again once it is back),
- * which says nothing of the machine, so no failed capture of it is recorded for readiness.
+ * An engine that answered with an error: a 5xx, or a 4xx the operation does not make an answer of
+ * its own (a container that is not there is a 404 NotFoundError naming it and the engine). A 502
+ * named `EngineFailedError`, not a 503: the engine is up and refused, which trying again seldom
+ * mends, and its own logs say why.
  */
-export class CaptureStoppedError extends Error {
-  readonly statusCode = 503;
-  /** Read by isCaptureStopped: one from another copy of this package counts. */
-  readonly captureStopped = true;
+export class EngineFailedError extends CustomErrorBase {
+  name = ENGINE_FAILED_ERROR_NAME;
 
-  constructor(message: string) {
+  /** What the backend answers: Backstage's error handler knows no status by this name. */
+  readonly statusCode = 502;
+
+  constructor(
+    message: string,
+    /** Id of the engine (a primary engine, or a hypervisor host), as configured. */
+    readonly engine: string,
+  ) {
     super(message);
-    // As @backstage/errors' 503 is named: Backstage's error handler and ForwardedError go by it.
-    this.name = 'ServiceUnavailableError';
   }
 }
 
-/** Whether `error` is a CaptureStoppedError, by its fields too. */
-export function isCaptureStopped(error: unknown): boolean {
-  return error instanceof CaptureStoppedError || (error as Partial<CaptureStoppedError> | null)?.captureStopped === true;
+/** The {@link EngineError} of an engine that was `unreachable`, or `answered` with an error. */
+export function engineError(message: string, engine: string, failure: 'unreachable' | 'answered'): EngineError {
+  return failure === 'unreachable' ? new EngineUnreachableError(message, engine) : new EngineFailedError(message, engine);
 }
 
-/** Whether `error` is an EngineError, by its fields too: one from another copy of this package counts. */
+/** Whether `error` is an {@link EngineError}: an engine out of reach, or one that answered with an error. */
 export function isEngineError(error: unknown): error is EngineError {
-  if (error instanceof EngineError) return true;
-  const e = error as Partial<EngineError> | null;
-  return (
-    typeof e?.engine === 'string' &&
-    ((e.name === 'ServiceUnavailableError' && e.statusCode === 503) || (e.name === 'EngineFailedError' && e.statusCode === 502))
-  );
+  return error instanceof EngineUnreachableError || error instanceof EngineFailedError;
+}
+
+/**
+ * A capture its source stopped because the backend shuts down: a ServiceUnavailableError (503, try
+ * again once it is back), which says nothing of the machine, so no failed capture of it is recorded
+ * for readiness. Told by {@link isCaptureStopped}.
+ */
+export class CaptureStoppedError extends ServiceUnavailableError {
+  /** What the backend answers, in the error body too. */
+  readonly statusCode = 503;
+}
+
+/** Whether `error` is a {@link CaptureStoppedError}. */
+export function isCaptureStopped(error: unknown): error is CaptureStoppedError {
+  return error instanceof CaptureStoppedError;
+}
+
+/**
+ * A capture the capture store could not take: full (ENOSPC), over its quota (EDQUOT), read-only
+ * (EROFS), not writable or gone. The store's condition, not the backend's bug: the backend
+ * answers its HTTP caller 507 (Insufficient Storage), never a 500, its message naming the machine,
+ * the store's directory and what is wrong. Told by {@link isCaptureStoreError}.
+ */
+export class CaptureStoreError extends CustomErrorBase {
+  name = CAPTURE_STORE_ERROR_NAME;
+
+  /** What the backend answers: Backstage's error handler knows no status by this name. */
+  readonly statusCode = 507;
+
+  constructor(
+    message: string,
+    /** The capture store's directory. */
+    readonly directory: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether `error` is a {@link CaptureStoreError}. */
+export function isCaptureStoreError(error: unknown): error is CaptureStoreError {
+  return error instanceof CaptureStoreError;
+}
+
+/**
+ * A capture whose stored content no longer matches what was recorded of it (a checksum that does
+ * not match, a layer file overwritten or gone, an archive cut short or missing): it cannot be
+ * restored, now or later. What a hypervisor host's verifyCapture (and its restore) fails with where
+ * the capture itself is damaged, as opposed to a store it cannot read now (an error of another
+ * kind): the run marks the capture damaged, and no run restores it again. Told by {@link isCaptureDamaged}.
+ */
+export class CaptureDamagedError extends CustomErrorBase {
+  name = 'CaptureDamagedError';
+
+  constructor(
+    message: string,
+    readonly captureId: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether `error` is a {@link CaptureDamagedError}. */
+export function isCaptureDamaged(error: unknown): error is CaptureDamagedError {
+  return error instanceof CaptureDamagedError;
 }
 
 /** A capture to restore, as the hypervisor host needs it. */
@@ -264,6 +335,8 @@ export interface MachineState {
   exitCode?: number;
   /** From the captured health check, when the machine has one. */
   health?: 'starting' | 'healthy' | 'unhealthy';
+  /** The output of its last health check that failed, on one line: why it is not healthy yet. */
+  healthOutput?: string;
 }
 
 export interface ProbeResult {
@@ -333,6 +406,15 @@ export interface HypervisorHost {
    * leaves on the host carries the run id.
    */
   room?(runId: string, waves: RestorableCapture[][]): Promise<HostRoom>;
+  /**
+   * Reads every byte the capture's restore would read (its image, its volumes) against the
+   * checksums recorded, streaming, and loads nothing: a run asks it of every capture before it
+   * builds its lab, so a damaged one fails the run before any machine boots rather than at its
+   * wave. Fails with a {@link CaptureDamagedError} where the capture is damaged; with any other
+   * error where it could not tell (the store unreadable now). `signal` stops the reading. A host
+   * without it verifies each capture as it restores it (restoreMachine), as every host must.
+   */
+  verifyCapture?(capture: RestorableCapture, options?: { signal?: AbortSignal }): Promise<void>;
   /** Loads the capture (verifying its checksum) and creates the machine, adapted, not started. */
   restoreMachine(lab: LabHandle, capture: RestorableCapture): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;

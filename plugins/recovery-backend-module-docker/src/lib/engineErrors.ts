@@ -1,4 +1,4 @@
-import { EngineError, isEngineError } from '@backstage-recovery/plugin-recovery-node';
+import { engineError, isEngineError, type EngineError } from '@backstage-recovery/plugin-recovery-node';
 
 // What a socket or TCP connection to an engine says when nothing (or no one allowed) answers,
 // and what looking its host name up says when that name no longer resolves (a moved or lost host).
@@ -82,7 +82,7 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
 
 /** An EngineError with no context but the engine's, remembered as such. */
 function bareError(engineId: string, fault: Fault): EngineError {
-  const error = new EngineError(fault.words, engineId, fault.unreachable ? 'unreachable' : 'answered');
+  const error = engineError(fault.words, engineId, fault.unreachable ? 'unreachable' : 'answered');
   bare.set(error, fault);
   return error;
 }
@@ -121,7 +121,7 @@ export function engineFailure(engineId: string, error: unknown, context: string)
   if (isEngineError(error) && !bare.has(error)) return error;
   const fault = faultOf(engineId, error);
   if (!fault) return error;
-  return new EngineError(`${context}: ${fault.words}`, engineId, fault.unreachable ? 'unreachable' : 'answered');
+  return engineError(`${context}: ${fault.words}`, engineId, fault.unreachable ? 'unreachable' : 'answered');
 }
 
 /**

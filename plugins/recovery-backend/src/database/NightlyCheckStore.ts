@@ -1,25 +1,11 @@
 import {
   NIGHTLY_CHECK_SILENCE_MS,
-  type NightlyCheckEntityOutcome,
   type NightlyCheckOutcome,
   type NightlyCheckProgress,
+  type NightlyCheckRecord,
 } from '@backstage-recovery/plugin-recovery-common';
 import { ConflictError, InputError } from '@backstage/errors';
 import { Knex } from 'knex';
-
-/** A night's check as the scheduler records it: when it began, and what it did about each entity. */
-export interface NightlyCheckRecord {
-  checkedAt: string;
-  outcomes: NightlyCheckEntityOutcome[];
-  /**
-   * The outcomes known so far of a night under way: they replace those entities' outcomes alone,
-   * and every other entity keeps its own (last night's, until the check reaches it). Without it,
-   * the night whole, as the check records it once it ends.
-   */
-  partial?: boolean;
-  /** How many entities the night's check sets out to check: how far it got, once interrupted. */
-  entities?: number;
-}
 
 const TABLE = 'recovery_nightly_checks';
 /**

@@ -287,6 +287,20 @@ describe.each(databases.eachSupportedId())('RecoveryStore on %p', databaseId => 
     expect('pausedMs' in unknown).toBe(false);
   });
 
+  it("keeps the machine's state when captured, listed and as its latest; absent where a source does not say", async () => {
+    const m = 'resource:default/state-01';
+    const unhealthy = { status: 'running' as const, health: 'unhealthy' as const, failingStreak: 4, healthOutput: 'wget: server returned error: HTTP/1.1 503' };
+    const exited = { status: 'exited' as const, exitCode: 137, oomKilled: true, since: '2026-11-01T23:59:00.123456789Z' };
+    await store.insertCapture(capture('s1', m, '2026-11-01T00:00:00.000Z'));
+    await store.insertCapture({ ...capture('s2', m, '2026-11-02T00:00:00.000Z'), machineState: unhealthy });
+    await store.insertCapture({ ...capture('s3', m, '2026-11-03T00:00:00.000Z'), machineState: exited });
+    const [third, second, first] = await store.listCaptures(m);
+    expect(third.machineState).toEqual(exited);
+    expect(second.machineState).toEqual(unhealthy);
+    expect('machineState' in first).toBe(false);
+    expect((await store.latestCaptures([m])).get(m)!.machineState).toEqual(exited);
+  });
+
   it('keeps a capture an active run restores when pruning, and prunes it once the run is over', async () => {
     const m = 'resource:default/prune-01';
     await store.insertCapture(capture('p1', m, '2026-11-01T00:00:00.000Z'));

@@ -2,6 +2,8 @@ import { resolvePackagePath } from '@backstage/backend-plugin-api';
 import type {
   BootPlan,
   Capture,
+  CaptureDamage,
+  CapturedMachineState,
   RecoveryRun,
   RunMachine,
   RunStatus,
@@ -9,7 +11,8 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
-import { MachinesNotCapturedError, RecoveryPointTooEarlyError } from '../run/errors';
+import { groupBy } from '../lib/groupBy';
+import { CapturesDamagedError, MachinesNotCapturedError, RecoveryPointTooEarlyError } from '../run/errors';
 import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES, waitsFor } from '../run/runState';
 import type { CapturedNetwork, MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
@@ -179,8 +182,47 @@ export class RecoveryStore {
       adaptations: JSON.stringify(capture.adaptations),
       duration_ms: capture.durationMs,
       paused_ms: capture.pausedMs ?? null,
+      machine_state: capture.machineState ? JSON.stringify(capture.machineState) : null,
+      damaged_at: capture.damaged ? new Date(capture.damaged.at) : null,
+      damaged_reason: capture.damaged?.reason ?? null,
       created_at: new Date(capture.createdAt),
     });
+  }
+
+  /**
+   * Marks a capture damaged (its stored content no longer matches its checksums): kept, listed with
+   * the mark, and never chosen for a run again (latestCaptures with `intact`). The first finding
+   * stands: marked again, it keeps when and why it was first found so. False where no such capture
+   * is kept (pruned meanwhile).
+   */
+  async markCaptureDamaged(captureId: string, damage: CaptureDamage): Promise<boolean> {
+    await this.db('recovery_captures')
+      .where({ id: captureId })
+      .whereNull('damaged_at')
+      .update({ damaged_at: new Date(damage.at), damaged_reason: damage.reason });
+    return (await this.db('recovery_captures').where({ id: captureId }).first('id')) !== undefined;
+  }
+
+  /**
+   * The damaged captures of each machine given (taken at or before `atOrBefore`, where given),
+   * newest first: why a machine with no intact capture there cannot be restored.
+   */
+  async damagedCaptures(machineRefs: string[], atOrBefore?: string): Promise<Map<string, StoredCapture[]>> {
+    const result = new Map<string, StoredCapture[]>();
+    for (const chunk of chunks([...new Set(machineRefs)])) {
+      const rows = await this.db('recovery_captures')
+        .whereIn('machine_ref', chunk)
+        .whereNotNull('damaged_at')
+        .modify(q => {
+          if (atOrBefore !== undefined) q.where('created_at', '<=', new Date(atOrBefore));
+        })
+        .orderBy(NEWEST_FIRST);
+      for (const row of rows) {
+        if (!result.has(row.machine_ref)) result.set(row.machine_ref, []);
+        result.get(row.machine_ref)!.push(toCapture(row));
+      }
+    }
+    return result;
   }
 
   /**
@@ -236,10 +278,14 @@ export class RecoveryStore {
     return rows.map(toCapture);
   }
 
-  /** The newest capture of each machine given; with `atOrBefore` (an ISO time), its newest taken at or before it. */
+  /**
+   * The newest capture of each machine given; with `atOrBefore` (an ISO time), its newest taken at
+   * or before it; with `intact`, its newest not found damaged (what a run restores).
+   */
   async latestCaptures(
     machineRefs: string[],
     atOrBefore?: string,
+    { intact = false }: { intact?: boolean } = {},
   ): Promise<Map<string, StoredCapture>> {
     const result = new Map<string, StoredCapture>();
     // The readiness overview asks for every machine of the site at once.
@@ -250,6 +296,7 @@ export class RecoveryStore {
         .whereIn('machine_ref', chunk)
         .modify(q => {
           if (atOrBefore !== undefined) q.where('created_at', '<=', new Date(atOrBefore));
+          if (intact) q.whereNull('damaged_at');
         })
         .groupBy('machine_ref')
         .as('newest');
@@ -259,6 +306,10 @@ export class RecoveryStore {
             .on('c.machine_ref', '=', 'newest.machine_ref')
             .andOn('c.created_at', '=', 'newest.created_at'),
         )
+        .modify(q => {
+          // One damaged of the same instant as the newest intact one is not it.
+          if (intact) q.whereNull('c.damaged_at');
+        })
         .select('c.*')
         .orderBy('c.id');
       // Captures of one instant all join their machine's newest time: the last set, the highest
@@ -337,8 +388,19 @@ export class RecoveryStore {
       if (holder) return { busyWith: holder };
       const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef), run.recoveryPoint);
       const uncaptured = run.machines.filter(m => !captures.has(m.machineRef)).map(m => m.machineRef);
+      // Captures found damaged are passed over: a machine with none intact left, only damaged ones,
+      // is refused naming them, not taken for one never captured (nor any recovery point offered).
+      const oldest = uncaptured.length > 0 ? await inTx.oldestCaptures(uncaptured) : [];
+      const noneIntact = oldest.filter(m => !m.oldestCaptureAt).map(m => m.machineRef);
+      const damaged = noneIntact.length > 0 ? await inTx.damagedCaptures(noneIntact) : new Map<string, StoredCapture[]>();
+      if (damaged.size > 0) {
+        throw new CapturesDamagedError(
+          noneIntact.flatMap(m => (damaged.get(m) ?? []).map(c => ({ machineRef: m, captureId: c.id, createdAt: c.createdAt, reason: c.damaged!.reason }))),
+          noneIntact.filter(m => !damaged.has(m)),
+        );
+      }
       if (uncaptured.length > 0 && run.recoveryPoint !== undefined) {
-        throw new RecoveryPointTooEarlyError(run.recoveryPoint, await inTx.oldestCaptures(uncaptured));
+        throw new RecoveryPointTooEarlyError(run.recoveryPoint, oldest);
       }
       if (uncaptured.length > 0) {
         throw new MachinesNotCapturedError(uncaptured);
@@ -392,7 +454,7 @@ export class RecoveryStore {
   private async latestCapturesKept(machineRefs: string[], atOrBefore?: string): Promise<Map<string, StoredCapture>> {
     let pruned: string[] = [];
     for (let attempt = 1; attempt <= ADMISSION_CHOICES; attempt++) {
-      const captures = await this.latestCaptures(machineRefs, atOrBefore);
+      const captures = await this.latestCaptures(machineRefs, atOrBefore, { intact: true });
       if (this.db.client.dialect !== 'postgresql' || captures.size === 0) return captures;
       const ids = [...captures.values()].map(c => c.id);
       const locked = new Set((await this.db('recovery_captures').whereIn('id', ids).forShare().select('id')).map(r => r.id));
@@ -405,14 +467,16 @@ export class RecoveryStore {
   }
 
   /**
-   * The machines given, each with its oldest kept capture's time (how far back a recovery point
-   * can go), none where never captured: why those with none at or before a point refuse a run.
+   * The machines given, each with its oldest kept intact capture's time (how far back a recovery
+   * point can go: a damaged one restores nothing), none where never captured: why those with none
+   * at or before a point refuse a run.
    */
   private async oldestCaptures(machineRefs: string[]): Promise<Array<{ machineRef: string; oldestCaptureAt?: string }>> {
     const oldest = new Map<string, string>();
     for (const chunk of chunks(machineRefs)) {
       const rows: Array<{ machine_ref: string; oldest: unknown }> = await this.db('recovery_captures')
         .whereIn('machine_ref', chunk)
+        .whereNull('damaged_at')
         .groupBy('machine_ref')
         .select('machine_ref')
         .min({ oldest: 'created_at' });
@@ -1064,16 +1128,6 @@ function chunks<T>(items: T[], size = MAX_RUNS_PAGE): T[][] {
   return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 }
 
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k)!.push(item);
-  }
-  return groups;
-}
-
 function toRunHead(row: any): RunHead {
   return {
     id: row.id,
@@ -1098,6 +1152,8 @@ function toCapture(row: any): StoredCapture {
     adaptations: JSON.parse(row.adaptations),
     durationMs: Number(row.duration_ms),
     ...(row.paused_ms !== null && row.paused_ms !== undefined && { pausedMs: Number(row.paused_ms) }),
+    ...(row.machine_state !== null && row.machine_state !== undefined && { machineState: json<CapturedMachineState>(row.machine_state)! }),
+    ...(row.damaged_at !== null && row.damaged_at !== undefined && { damaged: { at: iso(row.damaged_at)!, reason: row.damaged_reason ?? '' } }),
     createdAt: iso(row.created_at)!,
   };
 }

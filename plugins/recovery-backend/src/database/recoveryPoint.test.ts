@@ -1,6 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
-import { ConflictError } from '@backstage/errors';
 import type { Knex } from 'knex';
+import { RunConflictError } from '../run/errors';
 import { storedCapture } from '../testing/entities';
 import { NewRun, RecoveryStore } from './RecoveryStore';
 
@@ -90,7 +90,7 @@ describe.each(databases.eachSupportedId())('runs to a recovery point on %p', dat
         `No capture kept at or before the recovery point 2026-11-01T12:00:00.000Z of ${B} (its oldest kept is of 2026-11-03T00:00:00.000Z), ` +
         `${C} (never captured): capture ${C} first (POST /captures): no point, nor the latest captures, can restore it until then`,
     });
-    await expect(refused).rejects.toBeInstanceOf(ConflictError);
+    await expect(refused).rejects.toBeInstanceOf(RunConflictError);
     expect(await refused.catch(e => e.earliestRecoveryPoint)).toBeUndefined();
     expect(await store.getRun('p-early')).toBeUndefined();
     // Before every capture of A too: A is named as well.

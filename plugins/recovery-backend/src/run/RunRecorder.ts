@@ -6,7 +6,7 @@ import type {
   RunStatus,
   RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
-import { formatSeconds, formatSecondsAgainst } from '@backstage-recovery/plugin-recovery-common';
+import { describeMachineState, formatSeconds, formatSecondsAgainst, machineNotServing } from '@backstage-recovery/plugin-recovery-common';
 import type { RestoredMachine } from '@backstage-recovery/plugin-recovery-node';
 import { counted, criticalPath } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
@@ -78,7 +78,8 @@ export class RunRecorder {
    * recovery would regret. The catalog's problems (readiness shows them while they last; the
    * run's page shows those of its admission), and each capture older than the RPO: an old capture
    * boots all the same, so the run says what a recovery from it would lose, or its success would
-   * vouch for captures that miss weeks of production's changes.
+   * vouch for captures that miss weeks of production's changes. So too each capture of a machine
+   * that was not serving when captured: a pass on it proves a state production was not in.
    */
   async opening(
     hostId: string,
@@ -108,6 +109,19 @@ export class RunRecorder {
       if (age > rpoSeconds) {
         await this.step(
           `Restores its capture of ${capture.createdAt}, ${formatSecondsAgainst(age, rpoSeconds)} old ${run.recoveryPoint ? 'at the recovery point' : 'when the run was admitted'}, over the RPO of ${formatSeconds(rpoSeconds)}: a recovery from it would lose what changed since`,
+          machineRef,
+          'warning',
+        );
+      }
+      // A capture of a machine that was not serving (stopped, restarting, paused, unhealthy): the
+      // run restores that state, so its success is no proof production was well.
+      if (machineNotServing(capture.machineState)) {
+        await this.step(
+          `Restores its capture of ${capture.createdAt}, taken while ${machineRef} was ${describeMachineState(capture.machineState!)}: the capture holds a machine that was not serving, so ${
+            run.mode === 'test'
+              ? 'this run passing proves that capture boots, not that production was well'
+              : 'what is recovered is the state production was in then, not one it was serving from'
+          }`,
           machineRef,
           'warning',
         );

@@ -1,11 +1,10 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ServiceUnavailableError } from '@backstage/errors';
 import type { RecoveryRun, RunMode } from '@backstage-recovery/plugin-recovery-common';
-import type { HostRoom, LabHandle, MachineHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import type { HostRoom, LabHandle, MachineHandle, RecoveryGraph, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import type { RecoveryGraph } from '../plan/recoveryGraph';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import { storedCapture } from '../testing/entities';

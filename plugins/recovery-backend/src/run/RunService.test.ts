@@ -2,18 +2,17 @@ import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
-import type { HypervisorHost, LabHandle, LabResources, MachineHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
-import { EngineError } from '@backstage-recovery/plugin-recovery-node';
+import type { HypervisorHost, LabHandle, LabResources, MachineHandle, RecoveryGraph, RestorableCapture, ServiceNode } from '@backstage-recovery/plugin-recovery-node';
+import { engineError } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
-import type { RecoveryGraph, ServiceNode } from '../plan/recoveryGraph';
 import { InferenceSource, PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
-import { HypervisorHostBusyError } from './errors';
+import { HypervisorHostBusyError, RunConflictError } from './errors';
 import { RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
@@ -200,6 +199,34 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
           /^Restores its capture of \S+, 2 d old when the run was admitted, over the RPO of 24 h: a recovery from it would lose what changed since$/,
         ),
       },
+    ]);
+  });
+
+  it('warns in its timeline of each capture it restores that holds a machine that was not serving, so its pass is no proof production was well', async () => {
+    // web-01 was captured stopped (killed); data-01 running with its health check failing; infra-01 running.
+    for (const [n, machineState] of [
+      ['web-01', { status: 'exited' as const, exitCode: 137, since: '2026-12-06T00:59:00Z' }],
+      ['data-01', { status: 'running' as const, health: 'unhealthy' as const, failingStreak: 3, healthOutput: 'pg_isready: no response' }],
+      ['infra-01', { status: 'running' as const, health: 'healthy' as const }],
+    ] as const) {
+      await store.pruneCaptures(`resource:default/${n}`, 0);
+      await store.insertCapture({ ...storedCapture(n), id: `cap-${n}-state`, machineState });
+    }
+    const run = await testRunOfWeb(service(new FakeHost(needs)));
+    expect(run.status).toBe('succeeded');
+    expect(run.steps.filter(s => s.level === 'warning').map(s => [s.machineRef, s.message])).toEqual([
+      [
+        'resource:default/data-01',
+        expect.stringMatching(
+          /^Restores its capture of \S+, taken while resource:default\/data-01 was running but unhealthy \(3 failing health checks in a row; the last said: "pg_isready: no response"\): the capture holds a machine that was not serving, so this run passing proves that capture boots, not that production was well$/,
+        ),
+      ],
+      [
+        'resource:default/web-01',
+        expect.stringMatching(
+          /^Restores its capture of \S+, taken while resource:default\/web-01 was exited \(code 137, since 2026-12-06T00:59:00Z\): the capture holds a machine that was not serving, so this run passing proves that capture boots, not that production was well$/,
+        ),
+      ],
     ]);
   });
 
@@ -684,7 +711,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const runs = service(host, {}, { ...demoGraph, problems, missing: [missing] });
     const request = { entityRef: 'component:default/web', mode: 'test' as const, trigger: 'user' as const };
     const refused = runs.start(request);
-    await expect(refused).rejects.toThrow(ConflictError);
+    await expect(refused).rejects.toThrow(RunConflictError);
     await expect(refused).rejects.toThrow(
       `component:default/web cannot be recovered as the catalog declares it: ${missing.message}. Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them`,
     );
@@ -821,7 +848,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const refused = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
     expect(admitted).toHaveLength(1);
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toBeInstanceOf(ConflictError);
+    expect(refused[0]).toBeInstanceOf(RunConflictError);
     expect(refused[0]).toBeInstanceOf(HypervisorHostBusyError);
     expect(refused[0].message).toBe(
       `Hypervisor host 'fake' is busy with run ${admitted[0].id} of component:default/web`,
@@ -1156,7 +1183,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       methods[name] = async (...args) => {
         calls.push(name);
         if (engine.down) {
-          throw new EngineError(
+          throw engineError(
             `${name} failed: Docker engine 'fake' is unreachable at /run/fake.sock (ENOENT): is it running, and may the backend use it?`,
             'fake',
             'unreachable',
@@ -1244,7 +1271,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.createLab = async (runId, networks) => {
       await create(runId, networks);
       engine.down = true;
-      throw new EngineError("createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?", 'fake', 'unreachable');
+      throw engineError("createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?", 'fake', 'unreachable');
     };
     const runs = service(host);
     const run = await testRunOfWeb(runs);
@@ -1266,7 +1293,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const roomy = Object.assign(host, {
       room: async () => {
         engine.down = true;
-        throw new EngineError("checking the room failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED): is it running, and may the backend use it?", 'fake', 'unreachable');
+        throw engineError("checking the room failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED): is it running, and may the backend use it?", 'fake', 'unreachable');
       },
     });
     const runs = service(roomy);
@@ -1823,7 +1850,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       `component:default/web cannot be failed over on fake now: ${kept}, serving production with machines resource:default/infra-01, resource:default/data-01, resource:default/web-01 and production's subnet 172.29.10.0/24; ` +
         `a second failover would boot them again, or apart from them on other addresses. ${remove}`,
     );
-    await expect(second).rejects.toBeInstanceOf(ConflictError);
+    await expect(second).rejects.toBeInstanceOf(RunConflictError);
     // Named, with its parts for a client to say it once for every run it holds up.
     await expect(second).rejects.toMatchObject({
       name: 'KeptFailoverError',

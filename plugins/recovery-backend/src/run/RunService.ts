@@ -32,11 +32,11 @@ import {
   RunSuperseded,
 } from './errors';
 import { Failovers } from './failover';
-import { checkRoom, reachHost } from './preflight';
+import { checkRoom, markDamaged, reachHost, verifyCaptures } from './preflight';
 import { now, RunRecorder } from './RunRecorder';
 import { measuredRtoSeconds } from './runState';
 import { describeResources, LabTeardown } from './teardown';
-import { isRunVisible } from './visibleRuns';
+import { isRunVisible, listVisibleRuns, type VisibleTo } from './visibleRuns';
 
 export interface RunServiceOptions {
   /** recovery.hypervisorHost */
@@ -304,6 +304,9 @@ export class RunService {
       const building = () => {
         labStarted = true;
       };
+      // Every capture read against its checksums first: a damaged one fails the run now, marked,
+      // not at its machine's wave after the earlier waves have booted.
+      await verifyCaptures(recorder, host, waves.map(wave => wave.map(m => captures.get(m)!)), this.store, run.recoveryPoint, this.options.stepTimeoutMs, driving);
       await checkRoom(recorder, host, waves.map(wave => wave.map(m => captures.get(m)!)), this.options.stepTimeoutMs, driving, removeLate, building);
       const networks = labNetworks([...captures.values()]);
       const labStartedAt = new Date().toISOString();
@@ -332,6 +335,8 @@ export class RunService {
           signal: driving,
           removeLate,
           stillDriven: () => this.stillDriven(runId),
+          // Found damaged at its restore (changed since it was verified): marked as at verification.
+          captureDamaged: (capture, reason) => markDamaged(this.store, recorder, capture, reason, run.recoveryPoint),
         },
         this.options,
         this.logger,
@@ -517,6 +522,24 @@ export class RunService {
    */
   releaseFailover(runId: string, releasedBy?: string): Promise<RecoveryRun> {
     return this.failovers.release(runId, releasedBy);
+  }
+
+  /** A run as recorded, or undefined where there is none of that id. */
+  getRun(runId: string): Promise<RecoveryRun | undefined> {
+    return this.store.getRun(runId);
+  }
+
+  /**
+   * The newest `limit` runs matching `query` (after `after`: the next page), newest first; with
+   * `visible`, only those whose entity it shows, a page of `limit` of them however many it hides
+   * (listVisibleRuns).
+   */
+  listRuns(
+    query: { entityRef?: string; status?: RunStatus[]; after?: Pick<RecoveryRun, 'createdAt' | 'id'> },
+    limit: number,
+    visible?: VisibleTo,
+  ): Promise<RecoveryRun[]> {
+    return visible ? listVisibleRuns(this.store, query, limit, visible) : this.store.listRuns({ ...query, limit });
   }
 
   /** Resolves when the run this instance drives has finished (tests, shutdown). */

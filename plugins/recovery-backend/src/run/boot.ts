@@ -9,6 +9,7 @@ import type {
   ProbeResult,
   RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
+import { isCaptureDamaged } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/RecoveryStore';
 import { withDeadline } from './deadline';
@@ -41,6 +42,8 @@ export interface BootingRun {
   removeLate: () => Promise<unknown>;
   /** Whether this replica still drives the run: false once another replica claimed it. */
   stillDriven: () => Promise<boolean>;
+  /** Marks a capture its restore found damaged (CaptureDamagedError), so that no run restores it again. */
+  captureDamaged?: (capture: StoredCapture, reason: string) => Promise<unknown>;
 }
 
 /**
@@ -153,6 +156,7 @@ export class LabBoot {
       }
       return handle;
     } catch (error) {
+      if (isCaptureDamaged(error) && !signal.aborted) await this.run.captureDamaged?.(capture, messageOf(error)).catch(() => {});
       throw await this.failed(machineRef, handle, error);
     }
   }
@@ -235,7 +239,7 @@ export class LabBoot {
           (() =>
             new MachineFailure(
               last?.health === 'starting'
-                ? `health check still starting after ${timeoutText}`
+                ? `health check still starting after ${timeoutText}${lastCheck(last)}`
                 : `inspect did not finish within ${timeoutText}`,
             )),
       );
@@ -244,7 +248,7 @@ export class LabBoot {
         throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'}`);
       }
       if (state.health === 'unhealthy') {
-        throw new MachineFailure('its health check reports unhealthy');
+        throw new MachineFailure(`its health check reports unhealthy${lastCheck(state)}`);
       }
       return state;
     };
@@ -252,7 +256,7 @@ export class LabBoot {
 
     while ((await assertAlive()).health === 'starting') {
       if (Date.now() > deadline) {
-        throw new MachineFailure(`health check still starting after ${timeoutText}`);
+        throw new MachineFailure(`health check still starting after ${timeoutText}${lastCheck(last)}`);
       }
       await wait();
     }
@@ -301,7 +305,7 @@ export class LabBoot {
       throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'} after it was ready`);
     }
     if (state.health === 'unhealthy') {
-      throw new MachineFailure('its health check reports unhealthy after it was ready');
+      throw new MachineFailure(`its health check reports unhealthy after it was ready${lastCheck(state)}`);
     }
     for (const probe of planned.probes) {
       const name = describeProbe(probe);
@@ -319,3 +323,8 @@ export class LabBoot {
 
 const seconds = (from?: string, to?: string) =>
   from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';
+
+/** What the machine's last failed health check said, where it said anything: the likely cause. */
+function lastCheck(state: MachineState | undefined): string {
+  return state?.healthOutput ? ` (last check: ${state.healthOutput})` : '';
+}

@@ -1,4 +1,4 @@
-import { ConflictError } from '@backstage/errors';
+import { CustomErrorBase, ServiceUnavailableError } from '@backstage/errors';
 import type { RunMode } from '@backstage-recovery/plugin-recovery-common';
 import {
   earliestRecoveryPoint,
@@ -7,8 +7,10 @@ import {
   MACHINES_NOT_CAPTURED_ERROR_NAME,
   MISSING_DEPENDENCIES_ERROR_NAME,
   RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
+  CAPTURES_DAMAGED_ERROR_NAME,
+  type DamagedCapture,
 } from '@backstage-recovery/plugin-recovery-common';
-import type { HypervisorHost } from '@backstage-recovery/plugin-recovery-node';
+import { type HypervisorHost, messageOf } from '@backstage-recovery/plugin-recovery-node';
 
 /** Why a machine failed, with the probe that failed it if one did. */
 export class MachineFailure extends Error {
@@ -36,21 +38,28 @@ export function hostUnreachable(host: Pick<HypervisorHost, 'id'>, cause: unknown
 }
 
 /**
- * Whether the host's engine could not be reached, or did not answer in time: a provider's
- * EngineError of that kind (503) is named so, as @backstage/errors' ServiceUnavailableError is.
+ * Whether the host's engine could not be reached, or did not answer in time: a ServiceUnavailableError
+ * (503), as a provider's EngineUnreachableError is.
  */
-export const isHostUnreachable = (error: unknown) => (error as Error | undefined)?.name === 'ServiceUnavailableError';
+export const isHostUnreachable = (error: unknown): error is ServiceUnavailableError => error instanceof ServiceUnavailableError;
 
-/** What an error says, whatever was thrown (a host may reject with a string, or nothing). */
-export const messageOf = (error: unknown) => String((error as Error)?.message ?? error);
+export { messageOf };
+
+/**
+ * A run refused for a conflict a client tells apart by the error's name (HOST_BUSY_ERROR_NAME, …,
+ * recovery-common's errors.ts, which reads them): a 409, which Backstage's error handler takes from
+ * `statusCode`, as it knows no status by these names.
+ */
+export abstract class RunConflictError extends CustomErrorBase {
+  readonly statusCode = 409;
+}
 
 /**
  * The hypervisor host runs another lab: worth trying again later, unlike the other conflicts
- * (a machine never captured). Still a 409, told apart by its name in the error body.
+ * (a machine never captured).
  */
-export class HypervisorHostBusyError extends ConflictError {
-  // Backstage's error handler maps only the names it knows: this one keeps ConflictError's status.
-  readonly statusCode = 409;
+export class HypervisorHostBusyError extends RunConflictError {
+  name = HOST_BUSY_ERROR_NAME;
 
   /**
    * The run holding the host and its entity, serialized into the error body for clients to
@@ -61,7 +70,6 @@ export class HypervisorHostBusyError extends ConflictError {
 
   constructor(hostId: string, holder?: { runId: string; entityRef: string }) {
     super(`Hypervisor host '${hostId}' is busy with ${holder ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}`);
-    (this as Error).name = HOST_BUSY_ERROR_NAME;
     this.runId = holder?.runId;
     this.entityRef = holder?.entityRef;
   }
@@ -69,11 +77,11 @@ export class HypervisorHostBusyError extends ConflictError {
 
 /**
  * The catalog names dependencies the plan cannot include: the run would not test the recovery
- * production needs, so it is refused unless the caller accepts recovering without them. A 409
- * told apart by its name; `missing` lists them for clients to show.
+ * production needs, so it is refused unless the caller accepts recovering without them.
+ * `missing` lists them for clients to show.
  */
-export class MissingDependenciesError extends ConflictError {
-  readonly statusCode = 409;
+export class MissingDependenciesError extends RunConflictError {
+  name = MISSING_DEPENDENCIES_ERROR_NAME;
   readonly missing: string[];
 
   constructor(entityRef: string, missing: string[]) {
@@ -81,18 +89,17 @@ export class MissingDependenciesError extends ConflictError {
       `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
         'Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them',
     );
-    (this as Error).name = MISSING_DEPENDENCIES_ERROR_NAME;
     this.missing = missing;
   }
 }
 
 /**
  * A finished failover keeps machines on the host that serve production on what this run needs:
- * refused for as long as it stays, not busy. A 409 told apart by its name; its parts ride in the
- * error body, so a client (the nightly check) can say it once for every run it holds up.
+ * refused for as long as it stays, not busy. Its parts ride in the error body, so a client (the
+ * nightly check) can say it once for every run it holds up.
  */
-export class KeptFailoverError extends ConflictError {
-  readonly statusCode = 409;
+export class KeptFailoverError extends RunConflictError {
+  name = KEPT_FAILOVER_ERROR_NAME;
 
   constructor(
     entityRef: string,
@@ -113,7 +120,6 @@ export class KeptFailoverError extends ConflictError {
       `${entityRef} cannot be ${mode === 'test' ? 'test-recovered' : 'failed over'} on ${host} now: ${failover} keeps ${keeps} there, ` +
         `serving production with ${holding}; ${remedy}`,
     );
-    (this as Error).name = KEPT_FAILOVER_ERROR_NAME;
     this.runId = shown?.runId;
     this.entityRef = shown?.entityRef;
   }
@@ -123,26 +129,25 @@ export class KeptFailoverError extends ConflictError {
 }
 
 /**
- * Machines of the plan have no capture kept: nothing to restore them from. A 409 told apart by its
- * name (a client that checks every entity, the nightly check, says why it did not run),
- * `neverCaptured` naming them (as a RecoveryPointTooEarlyError names its own).
+ * Machines of the plan have no capture kept: nothing to restore them from (a client that checks
+ * every entity, the nightly check, says why it did not run), `neverCaptured` naming them (as a
+ * RecoveryPointTooEarlyError names its own).
  */
-export class MachinesNotCapturedError extends ConflictError {
-  readonly statusCode = 409;
+export class MachinesNotCapturedError extends RunConflictError {
+  name = MACHINES_NOT_CAPTURED_ERROR_NAME;
 
   constructor(readonly neverCaptured: string[]) {
     super(`No capture of ${neverCaptured.join(', ')} yet: capture first (POST /captures)`);
-    (this as Error).name = MACHINES_NOT_CAPTURED_ERROR_NAME;
   }
 }
 
 /**
- * Machines of the plan have no capture kept taken at or before the recovery point asked: a 409
- * told apart by its name, whose body names each with its oldest kept capture's time (how far back
- * the caller can go), those never captured apart, and the earliest point every machine allows.
+ * Machines of the plan have no capture kept taken at or before the recovery point asked: its body
+ * names each with its oldest kept capture's time (how far back the caller can go), those never
+ * captured apart, and the earliest point every machine allows.
  */
-export class RecoveryPointTooEarlyError extends ConflictError {
-  readonly statusCode = 409;
+export class RecoveryPointTooEarlyError extends RunConflictError {
+  name = RECOVERY_POINT_TOO_EARLY_ERROR_NAME;
   readonly machines: Array<{ machineRef: string; oldestCaptureAt: string }>;
   readonly neverCaptured: string[];
   readonly earliestRecoveryPoint?: string;
@@ -162,9 +167,28 @@ export class RecoveryPointTooEarlyError extends ConflictError {
           ? `choose a later point, ${earliest} at the earliest (recovery.captureStore.keepLast sets how many captures of a machine are kept), or none to restore the latest captures`
           : `capture ${neverCaptured.join(', ')} first (POST /captures): no point, nor the latest captures, can restore ${neverCaptured.length === 1 ? 'it' : 'them'} until then`),
     );
-    (this as Error).name = RECOVERY_POINT_TOO_EARLY_ERROR_NAME;
     this.machines = captured;
     this.neverCaptured = neverCaptured;
     if (earliest) this.earliestRecoveryPoint = earliest;
+  }
+}
+
+/**
+ * Machines of the plan whose kept captures were all found damaged: nothing intact to restore them
+ * from, at any recovery point. `damaged` names each such capture (its machine, id, time and why), in
+ * boot order, newest first per machine; `neverCaptured` the machines of the plan with no capture at
+ * all beside them.
+ */
+export class CapturesDamagedError extends RunConflictError {
+  name = CAPTURES_DAMAGED_ERROR_NAME;
+
+  constructor(
+    readonly damaged: DamagedCapture[],
+    readonly neverCaptured: string[] = [],
+  ) {
+    const machines = [...new Set(damaged.map(d => d.machineRef))];
+    const each = damaged.map(d => `${d.machineRef}: capture ${d.captureId} of ${d.createdAt} is damaged (${d.reason})`);
+    const never = neverCaptured.length > 0 ? `; ${neverCaptured.join(', ')} never captured` : '';
+    super(`No intact capture of ${machines.join(', ')} to restore: ${each.join('; ')}${never}. Capture ${[...machines, ...neverCaptured].join(', ')} anew (POST /captures)`);
   }
 }

@@ -1,6 +1,7 @@
 import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
 import type { HostRoom, HypervisorHost } from '@backstage-recovery/plugin-recovery-node';
-import type { StoredCapture } from '../database/RecoveryStore';
+import { counted, isCaptureDamaged } from '@backstage-recovery/plugin-recovery-node';
+import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { restorable } from './boot';
 import { NEVER_ABORTED, withDeadline } from './deadline';
 import { HostUnreachable, hostUnreachable, isHostUnreachable, MachineFailure, messageOf } from './errors';
@@ -83,4 +84,106 @@ export async function checkRoom(
     ? `; free space unknown (${room.unknown ?? 'the host does not say'})`
     : `, ${formatBytes(room.freeBytes)} free in ${room.where}`;
   await recorder.step(`Room on ${host.id}: ${needed}${disk}${memory}`, undefined, room.freeBytes === undefined ? 'warning' : 'info');
+}
+
+/** Where a capture found damaged is marked, and what a run restores instead. */
+export type DamageStore = Pick<RecoveryStore, 'markCaptureDamaged' | 'latestCaptures'>;
+
+/**
+ * Marks a capture found damaged (its verification's words as `reason`), so that no run restores it
+ * again, and says so in the run's timeline; a mark that cannot be written is said too (the run
+ * fails all the same). Returns what a run started again restores instead, and what else to do.
+ */
+export async function markDamaged(
+  store: DamageStore,
+  recorder: RunRecorder,
+  capture: StoredCapture,
+  reason: string,
+  /** The run's recovery point: a run started again restores at or before it too. */
+  recoveryPoint?: string,
+): Promise<string> {
+  try {
+    await store.markCaptureDamaged(capture.id, { at: new Date().toISOString(), reason });
+  } catch (error) {
+    await recorder.step(`Could not mark capture ${capture.id} damaged: ${messageOf(error)}`, capture.machineRef, 'warning').catch(() => {});
+    return `capture ${capture.machineRef} anew`;
+  }
+  const atPoint = recoveryPoint ? ' at or before the recovery point' : '';
+  const instead = (await store.latestCaptures([capture.machineRef], recoveryPoint, { intact: true }).catch(() => undefined))?.get(capture.machineRef);
+  const remedy = instead
+    ? `a run started again restores its capture of ${instead.createdAt} instead, the newest intact one${atPoint}; or capture ${capture.machineRef} anew first, to recover its latest state`
+    : `none of its kept captures${atPoint} is intact: capture ${capture.machineRef} anew${recoveryPoint ? ', or choose a later recovery point' : ''}`;
+  await recorder.step(
+    `Capture ${capture.id} of ${capture.createdAt} is damaged, and marked so: no run restores it again; ${remedy}`,
+    capture.machineRef,
+    'error',
+  );
+  return remedy;
+}
+
+/**
+ * Verifies every capture the run restores before it builds anything (host.verifyCapture): each
+ * byte read against its checksums, a capture at a time, each within the step deadline. A damaged
+ * capture (CaptureDamagedError) is marked (markDamaged) and its machine failed; having looked at
+ * every capture, the run fails naming the first damaged in boot order (and counting the others),
+ * before any machine boots, rather than at that machine's wave. A capture that could not be read
+ * for another reason (the store unreadable now) fails the run as a whole, marking nothing. A host
+ * without verifyCapture verifies each capture at its restore only.
+ */
+export async function verifyCaptures(
+  recorder: RunRecorder,
+  host: HypervisorHost,
+  /** The captures by wave, in boot order. */
+  waves: StoredCapture[][],
+  store: DamageStore,
+  recoveryPoint: string | undefined,
+  stepTimeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  if (!host.verifyCapture) return;
+  const captures = waves.flat();
+  const bytes = captures.reduce((sum, c) => sum + c.sizeBytes + (c.runtime.volumes ?? []).reduce((v, volume) => v + volume.sizeBytes, 0), 0);
+  const what = `${counted(captures.length, 'machine')}, ${formatBytes(bytes)}`;
+  await recorder.step(`Verifying captures (${what}): every byte read against its checksums, before the lab is built`);
+  const started = Date.now();
+  const damaged: Array<{ capture: StoredCapture; reason: string }> = [];
+  for (const capture of captures) {
+    // Past its deadline the reading stops too: it holds the disk, and the run has failed.
+    const stop = new AbortController();
+    try {
+      await withDeadline(
+        () => host.verifyCapture!(restorable(capture), { signal: AbortSignal.any([signal, stop.signal]) }),
+        stepTimeoutMs,
+        `Verifying the capture of ${capture.machineRef}`,
+        signal,
+        async () => {},
+      );
+    } catch (error) {
+      signal.throwIfAborted();
+      if (isCaptureDamaged(error)) {
+        damaged.push({ capture, reason: messageOf(error) });
+        continue;
+      }
+      if (isHostUnreachable(error)) throw hostUnreachable(host, error);
+      throw new Error(`the capture of ${capture.machineRef} (${capture.id}) could not be verified: ${messageOf(error)}`);
+    } finally {
+      stop.abort();
+    }
+  }
+  if (damaged.length === 0) {
+    await recorder.step(`Verified captures (${what}) in ${Number(((Date.now() - started) / 1000).toFixed(1))} s`);
+    return;
+  }
+  const remedies: string[] = [];
+  for (const { capture, reason } of damaged) {
+    remedies.push(await markDamaged(store, recorder, capture, reason, recoveryPoint));
+    await recorder.machine(capture.machineRef, 'failed', { finishedAt: new Date().toISOString(), message: reason });
+  }
+  const [first, ...others] = damaged;
+  const also = others.length > 0
+    ? `; also damaged, and marked so: ${others.map(({ capture }) => `capture ${capture.id} of ${capture.machineRef}`).join(', ')}`
+    : '';
+  throw Object.assign(new Error(`${first.capture.machineRef} failed: ${first.reason}; no machine was booted: ${remedies[0]}${also}`), {
+    machineRef: first.capture.machineRef,
+  });
 }

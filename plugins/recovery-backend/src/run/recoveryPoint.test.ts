@@ -1,9 +1,8 @@
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import type { LabHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import type { LabHandle, RecoveryGraph, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import type { RecoveryGraph } from '../plan/recoveryGraph';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import { FakeHost } from '../testing/FakeHost';

@@ -4,7 +4,7 @@ import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { EngineError, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { CaptureStoreError, engineError, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import { resolve } from 'path';
 import request from 'supertest';
@@ -110,7 +110,23 @@ const entities: Entity[] = [
   // On a machine that captures, and on both failing ones: each tried, the failures named.
   componentEntity('mixed', ['resource:default/broken-01', 'resource:default/mixed-01', 'resource:default/unplugged-01']),
   machineOf('mixed-01', []),
+  // On a machine whose capture store is full.
+  componentEntity('full', ['resource:default/full-01']),
+  machineOf('full-01', [], 'full'),
+  // On a machine whose only capture is found damaged.
+  componentEntity('spoilt', ['resource:default/spoilt-01']),
+  machineOf('spoilt-01', []),
 ];
+
+/** The engine `full`: its capture store is full, as the Docker module says it (CaptureStoreError). */
+class FullStoreCaptureSource extends FakeCaptureSource {
+  async capture(machine: MachineLocator): Promise<never> {
+    throw new CaptureStoreError(
+      `capture of ${machine.machineRef} could not write to the capture store /captures while saving it into the capture store (ENOSPC: no space left on device, write): unpaused, nothing kept: the capture store is full: free room there`,
+      '/captures',
+    );
+  }
+}
 
 /** The engine `held`: another capture holds every machine, as the Docker module answers then. */
 class HeldCaptureSource extends FakeCaptureSource {
@@ -134,13 +150,17 @@ class FailingEngineCaptureSource extends FakeCaptureSource {
 
   async capture(machine: MachineLocator): Promise<never> {
     const cause = this.failure === 'answered' ? `answered HTTP 500: commit failed` : 'is unreachable at 10.0.0.9:2376 (ECONNREFUSED)';
-    throw new EngineError(
+    throw engineError(
       `capture of ${machine.machineRef} (container ${machine.container}) failed while committing the image: Docker engine '${this.engineId}' ${cause}`,
       this.engineId,
       this.failure,
     );
   }
 }
+
+/** The engine `primary`: crash-01 is captured stopped, as a machine that exits at once is. */
+const primaryEngine = new FakeCaptureSource();
+primaryEngine.machineStates.set('crash-01', { status: 'exited', exitCode: 1, since: '2024-01-01T00:00:00.123456789Z' });
 
 /** The engine `slow`: a capture of a gated machine waits until let through; no note of its own. */
 const slow = new GatedCaptureSource('slow');
@@ -191,7 +211,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [new FakeCaptureSource(), new HeldCaptureSource('held'), new StalledCaptureSource('stalled'), slow, new FailingEngineCaptureSource('broken', 'answered'), new FailingEngineCaptureSource('unplugged', 'unreachable')], hypervisorHosts: [host] }),
+        providersModule({ captureSources: [primaryEngine, new HeldCaptureSource('held'), new StalledCaptureSource('stalled'), slow, new FailingEngineCaptureSource('broken', 'answered'), new FailingEngineCaptureSource('unplugged', 'unreachable'), new FullStoreCaptureSource('full')], hypervisorHosts: [host] }),
         catalogFactory,
         permissions.factory,
         mockServices.database.factory({ knex }),
@@ -324,7 +344,13 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     const captured = await call('post', '/captures', { body: { entityRef: SHOP } });
     expect(captured.status).toBe(201);
     expect(captured.body.items.map((c: { machineRef: string }) => c.machineRef).sort()).toEqual([APP_01, DB_01]);
-    expect((await call('post', '/captures', { body: { entityRef: CRASHY } })).status).toBe(201);
+    // A machine captured while it was not serving: kept, and its state said.
+    const stopped = await call('post', '/captures', { body: { entityRef: CRASHY } });
+    expect(stopped.status).toBe(201);
+    expect(stopped.body.items[0].machineState).toEqual({ status: 'exited', exitCode: 1, since: '2024-01-01T00:00:00.123456789Z' });
+    expect((await call('get', `/readiness/component/default/crashy`)).body.reasons).toContainEqual(
+      expect.stringMatching(/^resource:default\/crash-01 was exited \(code 1, since 2024-01-01T00:00:00.123456789Z\) when captured at \S+: the capture holds a machine that was not serving/),
+    );
     const listed = await call('get', `/captures?machineRef=${DB_01}&limit=1`);
     expect(listed.body.items).toEqual([captured.body.items.find((c: { machineRef: string }) => c.machineRef === DB_01)]);
     const one = await call('post', '/captures', { body: { entityRef: SHOP, machineRef: DB_01 } });
@@ -344,6 +370,7 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
       [{ entityRef: 'component:default/stalled' }, 503],
       [{ entityRef: 'component:default/broken' }, 502],
       [{ entityRef: 'component:default/unplugged' }, 503],
+      [{ entityRef: 'component:default/full' }, 507],
     ];
     for (const [body, status, as] of refused) {
       expect({ body, status: (await call('post', '/captures', { body, as })).status }).toEqual({ body, status });
@@ -351,6 +378,26 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
     // An engine's failure answers its own status (502: it answered with an error), never the engine's; the source's error in cause.
     const broken = await call('post', '/captures', { body: { entityRef: 'component:default/broken' } });
     expect(broken.body.error).toMatchObject({ name: 'EngineFailedError', statusCode: 502, cause: { name: 'EngineFailedError', statusCode: 502, engine: 'broken' } });
+    // A capture store full: 507, named, saying the store and what is wrong; never a 500.
+    const full = await call('post', '/captures', { body: { entityRef: 'component:default/full' } });
+    expect(full.body.error).toMatchObject({
+      name: 'CaptureStoreError',
+      statusCode: 507,
+      directory: '/captures',
+      message: expect.stringContaining('could not write to the capture store /captures'),
+      cause: { name: 'CaptureStoreError', statusCode: 507, directory: '/captures' },
+    });
+    // A capture found damaged: listed with the mark, and no run restores it (its only one: refused, naming it).
+    const [spoilt] = (await call('post', '/captures', { body: { entityRef: 'component:default/spoilt' } })).body.items;
+    await new RecoveryStore(knex).markCaptureDamaged(spoilt.id, { at: '2026-12-20T00:00:00.000Z', reason: 'checksum mismatch' });
+    expect((await call('get', '/captures?machineRef=resource:default/spoilt-01')).body.items).toEqual([
+      { ...spoilt, damaged: { at: '2026-12-20T00:00:00.000Z', reason: 'checksum mismatch' } },
+    ]);
+    const refusedRun = await call('post', '/runs', { body: { entityRef: 'component:default/spoilt', mode: 'test' } });
+    expect({ status: refusedRun.status, error: refusedRun.body.error }).toMatchObject({
+      status: 409,
+      error: { name: 'CapturesDamagedError', damaged: [{ machineRef: 'resource:default/spoilt-01', captureId: spoilt.id, createdAt: spoilt.createdAt, reason: 'checksum mismatch' }] },
+    });
     // Of an entity's several machines, each is tried: those failed and those captured named.
     const mixed = await call('post', '/captures', { body: { entityRef: 'component:default/mixed' } });
     expect(mixed.status).toBe(502);
@@ -358,8 +405,8 @@ describe.each(databases.eachSupportedId())('the API as openapi.yaml describes it
       name: 'CaptureFailedError',
       statusCode: 502,
       failed: [
-        { machineRef: 'resource:default/broken-01', error: { name: 'EngineFailedError' } },
-        { machineRef: 'resource:default/unplugged-01', error: { name: 'ServiceUnavailableError' } },
+        { machineRef: 'resource:default/broken-01', kind: 'failed', error: { name: 'EngineFailedError' } },
+        { machineRef: 'resource:default/unplugged-01', kind: 'unreachable', error: { name: 'ServiceUnavailableError' } },
       ],
       captures: [expect.objectContaining({ machineRef: 'resource:default/mixed-01' })],
     });

@@ -4,7 +4,7 @@ import { ConflictError, InputError, NotFoundError, ServiceUnavailableError } fro
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { CaptureStoppedError, EngineError, type CapturedMachine, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import { CaptureStoppedError, engineError, type CapturedMachine, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { RecoveryStore } from '../database/RecoveryStore';
@@ -53,6 +53,23 @@ describe('CaptureService', () => {
     expect(capture).toMatchObject({ machineRef: 'resource:default/data-01', durationMs: 5, pausedMs: 2 });
     const [stored] = await new RecoveryStore(knex).listCaptures(locator.machineRef);
     expect(stored).toMatchObject(capture);
+  });
+
+  it("keeps the capture of a machine that was not serving, recording its state, answering it and warning of it", async () => {
+    const { source, captures, store, logger } = await service();
+    const exited = { status: 'exited' as const, exitCode: 137, since: '2026-12-06T00:59:00Z' };
+    source.machineStates.set('data-01', exited);
+    const capture = await captures.captureMachine(locator);
+    expect(capture.machineState).toEqual(exited);
+    expect((await store.latestCaptures([locator.machineRef])).get(locator.machineRef)).toMatchObject({ id: capture.id, machineState: exited });
+    expect(logger.warn).toHaveBeenCalledWith(
+      `resource:default/data-01 was exited (code 137, since 2026-12-06T00:59:00Z) when captured at ${capture.createdAt}: the capture holds a machine that was not serving: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`,
+    );
+    // Captured again while it runs: said so, without a warning.
+    source.machineStates.set('data-01', { status: 'running' });
+    logger.warn.mockClear();
+    expect((await captures.captureMachine(locator)).machineState).toEqual({ status: 'running' });
+    expect(logger.warn).not.toHaveBeenCalled();
   });
 
   it('discards the archive and image of a capture it could not record', async () => {
@@ -213,7 +230,7 @@ describe('CaptureService', () => {
     const failing = (statusCode: 502 | 503) =>
       new (class extends FakeCaptureSource {
         async capture(): Promise<never> {
-          throw new EngineError(`Docker engine 'primary' ${statusCode === 502 ? 'answered HTTP 500' : 'is unreachable'}`, 'primary', statusCode === 502 ? 'answered' : 'unreachable');
+          throw engineError(`Docker engine 'primary' ${statusCode === 502 ? 'answered HTTP 500' : 'is unreachable'}`, 'primary', statusCode === 502 ? 'answered' : 'unreachable');
         }
       })();
     const knex = await databases.init('SQLITE_3');
@@ -231,7 +248,7 @@ describe('CaptureService', () => {
       });
     }
     // Past the deadline, the deadline is named, the engine's status kept.
-    const { captures } = await serviceWithin(200, new StuckSource(true, new EngineError("Docker engine 'primary' answered HTTP 500: commit failed", 'primary', 'answered')));
+    const { captures } = await serviceWithin(200, new StuckSource(true, engineError("Docker engine 'primary' answered HTTP 500: commit failed", 'primary', 'answered')));
     const late = await captures.captureMachine(locator).catch(e => e);
     expect({ name: late.name, statusCode: late.statusCode, message: late.message }).toEqual({
       name: 'EngineFailedError',
@@ -430,7 +447,7 @@ describe('CaptureService', () => {
           throw new NotFoundError(`machine ${machine.machineRef}: no container "${machine.container}" on engine primary`);
         }
         if (machine.container === 'data-01' && gone.has('engine')) {
-          throw new EngineError("Docker engine 'primary' is unreachable", 'primary', 'unreachable');
+          throw engineError("Docker engine 'primary' is unreachable", 'primary', 'unreachable');
         }
         return super.capture(machine, options);
       }
@@ -449,7 +466,7 @@ describe('CaptureService', () => {
     expect(failure.message).toBe(
       `capture of component:default/web: 1 of 3 machines not captured: resource:default/infra-01: NotFoundError: ${noContainer}; captured, and kept: resource:default/data-01, resource:default/web-01`,
     );
-    expect(failure.failed).toEqual([{ machineRef: 'resource:default/infra-01', error: { name: 'NotFoundError', message: noContainer } }]);
+    expect(failure.failed).toEqual([{ machineRef: 'resource:default/infra-01', kind: 'failed', error: { name: 'NotFoundError', message: noContainer } }]);
     expect(failure.captures.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/data-01', 'resource:default/web-01']);
     expect((await store.listCaptures('resource:default/web-01')).length).toBe(1);
     const [recorded] = (await store.captureFailures(['resource:default/infra-01', 'resource:default/web-01'])).values();
@@ -466,9 +483,9 @@ describe('CaptureService', () => {
     // Two failures, one of an engine out of reach: a 502 still (not every one is worth retrying).
     gone.add('engine');
     const two = await captures.captureEntity('component:default/web').catch(e => e);
-    expect({ statusCode: two.statusCode, failed: two.failed.map((f: { machineRef: string }) => f.machineRef) }).toEqual({
+    expect({ statusCode: two.statusCode, failed: two.failed.map((f: { machineRef: string; kind: string }) => `${f.machineRef} ${f.kind}`) }).toEqual({
       statusCode: 502,
-      failed: ['resource:default/data-01', 'resource:default/infra-01'],
+      failed: ['resource:default/data-01 unreachable', 'resource:default/infra-01 failed'],
     });
     // Only the engine out of reach: a 503, worth trying again.
     gone.delete('infra-01');

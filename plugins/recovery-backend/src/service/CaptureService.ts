@@ -1,8 +1,16 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, CustomErrorBase, ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
-import { formatSeconds, nothingToCapture, type Capture } from '@backstage-recovery/plugin-recovery-common';
+import { ConflictError, ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
+import {
+  CaptureFailedError,
+  captureFailureKind,
+  formatSeconds,
+  nothingToCapture,
+  type Capture,
+  type CaptureFailure,
+} from '@backstage-recovery/plugin-recovery-common';
+import { notServingWhenCaptured } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
-import { isCaptureStopped, isEngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import { isCaptureStopped, isCaptureStoreError, isEngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { PlanService } from './PlanService';
@@ -46,6 +54,8 @@ const ONE_AT_A_TIME = 'one capture of a machine at a time: try again once it has
 function forwarded(message: string, cause: unknown, notFoundIsEngines = false): ForwardedError {
   const error = new ForwardedError(message, cause);
   if (isEngineError(cause)) return Object.assign(error, { statusCode: cause.statusCode });
+  // A capture store full or read-only: 507 (Insufficient Storage), the store's condition, not a 500.
+  if (isCaptureStoreError(cause)) return Object.assign(error, { statusCode: cause.statusCode, directory: cause.directory });
   // A machine's capture the source answers 404 (no such container on its engine): the engine
   // lacks what the catalog names, a 502 as an engine's failure is; a 404 would read as an entity
   // the catalog does not hold.
@@ -77,35 +87,20 @@ function errorOf(error: unknown): { name: string; message: string } {
 
 /**
  * An entity's capture in which some machines failed (or were being captured already) while the
- * others went on: each named with its machine and cause in `failed`, those taken (and kept) in
- * `captures`. Never a 404 (the entity exists): a 503 where every failure is an engine out of reach
- * or past its deadline (worth trying again), a 409 where every one is a capture under way, else a
- * 502 (what the engines answered, or lacked: a container gone).
+ * others went on, as the API answers it: a {@link CaptureFailedError} (`failed`, `captures`),
+ * its message naming the entity, each machine not captured and why, and those kept. Never a 404
+ * (the entity exists): a 503 where every failure is an engine out of reach or past its deadline
+ * (worth trying again), a 409 where every one is a capture under way, else a 502 (what the engines
+ * answered, or lacked: a container gone).
  */
-export class CaptureFailedError extends CustomErrorBase {
-  readonly statusCode: number;
-
-  readonly failed: Array<{ machineRef: string; error: { name: string; message: string } }>;
-
-  constructor(
-    entityRef: string,
-    total: number,
-    readonly captures: Capture[],
-    failed: Array<{ machineRef: string; error: { name: string; message: string }; status: number }>,
-    kept: string,
-  ) {
-    super(
-      `capture of ${entityRef}: ${failed.length} of ${total} machines not captured: ` +
-        `${failed.map(f => `${f.machineRef}: ${f.error.name}: ${f.error.message}`).join('; ')}${kept ? `; ${kept}` : ''}`,
-    );
-    (this as Error).name = CAPTURE_FAILED_ERROR_NAME;
-    this.failed = failed.map(({ machineRef, error }) => ({ machineRef, error }));
-    const statuses = new Set(failed.map(f => f.status));
-    this.statusCode = statuses.size === 1 && (statuses.has(409) || statuses.has(503)) ? [...statuses][0] : 502;
-  }
+function entityCaptureFailed(entityRef: string, total: number, failure: CaptureFailure, kept: string): CaptureFailedError {
+  const { failed } = failure;
+  return new CaptureFailedError(
+    `capture of ${entityRef}: ${failed.length} of ${total} machines not captured: ` +
+      `${failed.map(f => `${f.machineRef}: ${f.error.name}: ${f.error.message}`).join('; ')}${kept ? `; ${kept}` : ''}`,
+    failure,
+  );
 }
-
-export const CAPTURE_FAILED_ERROR_NAME = 'CaptureFailedError';
 
 /** Takes captures of primary machines and keeps the last N of each. */
 export class CaptureService {
@@ -195,10 +190,14 @@ export class CaptureService {
       throw forwarded(`capture of ${failed[0].ref} failed`, failed[0].error, true);
     }
     if (failed.length > 0) {
-      throw new CaptureFailedError(entityRef, locators.length, captures, [
-        ...failed.map(f => ({ machineRef: f.ref, error: errorOf(f.error), status: statusOf(f.error) })),
-        ...busy.map(b => ({ machineRef: b.ref, error: { name: 'ConflictError', message: `${refusal(b.ref, b.hold)}; ${ONE_AT_A_TIME}` }, status: 409 })),
-      ], kept);
+      const failure: CaptureFailure = {
+        failed: [
+          ...failed.map(f => ({ machineRef: f.ref, kind: captureFailureKind(statusOf(f.error)), error: errorOf(f.error) })),
+          ...busy.map(b => ({ machineRef: b.ref, kind: 'busy' as const, error: { name: 'ConflictError', message: `${refusal(b.ref, b.hold)}; ${ONE_AT_A_TIME}` } })),
+        ],
+        captures,
+      };
+      throw entityCaptureFailed(entityRef, locators.length, failure, kept);
     }
     if (busy.length > 0) {
       throw new ConflictError(`${busy.map(b => refusal(b.ref, b.hold)).join('; ')}; ${ONE_AT_A_TIME}${kept ? ` (${kept})` : ''}`);
@@ -274,6 +273,7 @@ export class CaptureService {
         adaptations: captured.adaptations,
         durationMs: captured.durationMs,
         ...(captured.pausedMs !== undefined && { pausedMs: captured.pausedMs }),
+        ...(captured.machineState && { machineState: captured.machineState }),
         createdAt,
       };
       await this.store.insertCapture(capture);
@@ -313,6 +313,9 @@ export class CaptureService {
       this.logger.info(
         `Captured ${locator.machineRef} (${captured.sizeBytes} bytes${captured.storedBytes !== undefined ? `, ${captured.storedBytes} of them new in the capture store` : ''}, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
       );
+      // Kept all the same (its disk is the best copy there is), but no proof production was well.
+      const notServing = recorded && notServingWhenCaptured(recorded);
+      if (notServing) this.logger.warn(`${notServing}: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`);
       // What that leaves undone the sweep of unrecorded captures finishes: not waited for past the
       // deadline (an engine gone silent since the capture), the capture being recorded.
       const tidying = this.tidyUp(source, locator);
@@ -402,6 +405,11 @@ export class CaptureService {
         this.logger.warn(`Could not remove what unrecorded captures on engine ${source.engineId} left: ${error}`);
       }
     }
+  }
+
+  /** A machine's captures as the API gives them, newest first: the last `limit`. */
+  async listCaptures(machineRef: string, limit: number): Promise<Capture[]> {
+    return (await this.store.listCaptures(machineRef, limit)).map(toApi);
   }
 
   private readonly recordedCaptureIds = async (machineRefs: string[]): Promise<string[]> => {

@@ -1,27 +1,14 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import type { ReadinessStatus, ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-recovery-common';
+import type { ReadinessStatus, ReadinessSummary, ReasonRun, RunSummary } from '@backstage-recovery/plugin-recovery-common';
 import type { Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { NotificationSendOptions } from '@backstage/plugin-notifications-node';
 import { ReadinessNoticeStore, type ReadinessAlarm } from '../database/ReadinessNoticeStore';
 import { RecoveryStore } from '../database/RecoveryStore';
-import {
-  closingNotice,
-  entityName,
-  entityNames,
-  lossNotice,
-  ABSENCE_KEPT_MS,
-  nextNotice,
-  closingRecipients,
-  noticeScope,
-  readinessChange,
-  ReadinessNotifier,
-  recoveryTabLink,
-  resolvedAlarm,
-  usersReached,
-  utcTime,
-} from './ReadinessNotifier';
+import { groupEntity as group } from '../testing/groups';
+import { utcTime } from './notices/noticeText';
+import { ABSENCE_KEPT_MS, nextNotice, readinessChange, ReadinessNotifier } from './ReadinessNotifier';
 
 const WEB = 'component:default/web';
 const DB = 'component:default/database';
@@ -30,37 +17,12 @@ const TEAM_A = 'group:default/team-a';
 const TEAM_B = 'group:default/team-b';
 const ALICE = 'user:default/alice';
 
-/** A group of the catalog, with the relations the catalog adds: its member users and its child groups. */
-function group(ref: string, members: string[], children: string[] = []): Entity {
-  const [, namespace, name] = /^group:([^/]+)\/(.+)$/.exec(ref)!;
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Group',
-    metadata: { name, namespace },
-    spec: { type: 'team', children },
-    relations: [
-      ...members.map(targetRef => ({ type: 'hasMember', targetRef })),
-      ...children.map(targetRef => ({ type: 'parentOf', targetRef })),
-    ],
-  };
-}
 const T0 = '2026-12-01T00:00:00.000Z';
 const T1 = '2026-12-02T00:00:00.000Z';
 const byRef = (a: { entityRef: string }, b: { entityRef: string }) => a.entityRef.localeCompare(b.entityRef);
 const ALARM: ReadinessAlarm = { scope: 'recovery-readiness:a1', title: 'web is not recoverable', sentAt: T0 };
 
 describe('readiness notices', () => {
-  it('write times as the plugin does, and name entities by name, with their kind but for a Component, and their namespace but the default', () => {
-    expect(utcTime('2026-12-05T23:56:05.210Z')).toBe('2026-12-05 23:56:05 UTC');
-    expect(entityName(WEB)).toBe('web');
-    expect(entityName(SHOP)).toBe('system shop');
-    expect(entityName('Component:team-b/api')).toBe('component team-b/api');
-    expect(entityNames([WEB])).toBe('web');
-    expect(entityNames([WEB, DB])).toBe('web and database');
-    expect(entityNames([WEB, DB, SHOP])).toBe('web, database and system shop');
-    expect(entityNames([WEB, DB, SHOP, 'component:default/dns', 'component:default/files'])).toBe('web, database, system shop and 2 more');
-  });
-
   it('tell nothing of an entity seen for the first time, whatever its status: there is no change to tell', () => {
     for (const status of ['ready', 'at-risk', 'unknown', 'not-recoverable'] as const) expect(readinessChange(undefined, status)).toBeUndefined();
     // Never seen recoverable, and so never told otherwise: becoming recoverable is no news either.
@@ -85,177 +47,6 @@ describe('readiness notices', () => {
     const waiting = { ...before, status: 'ready' as const, alarm: { ...ALARM, closedAt: T1 }, users: [ALICE] };
     expect(nextNotice(waiting, WEB, 'at-risk', T1)).toEqual({ ...waiting, status: 'at-risk', since: T1 });
   });
-
-  it('give each notice a scope of its own, made of what it is about', () => {
-    expect(noticeScope('lost', WEB, T0)).toMatch(/^recovery-readiness:[0-9a-f]{32}$/);
-    expect(noticeScope('lost', WEB, T0)).toBe(noticeScope('lost', WEB, T0));
-    expect(noticeScope('lost', WEB, T1)).not.toBe(noticeScope('lost', WEB, T0));
-  });
-
-  it('tell a loss by its reasons, one entity, or several with the same reasons in one notice', () => {
-    expect(lossNotice([{ entityRef: WEB, reasons: ['resource:default/web-01 has never been captured'] }], 'recovery-readiness:s')).toEqual({
-      title: 'web is not recoverable',
-      description: 'resource:default/web-01 has never been captured',
-      severity: 'high',
-      link: '/catalog/default/component/web/recovery',
-      topic: 'recovery readiness',
-      scope: 'recovery-readiness:s',
-      metadata: { entityRefs: [WEB], status: 'not-recoverable' },
-    });
-    expect(lossNotice([{ entityRef: WEB, reasons: ['a', 'b', 'c', 'd', 'e'] }], 's').description).toBe('a; b; c; and 2 more');
-    expect(lossNotice([{ entityRef: WEB, reasons: ['a'] }, { entityRef: SHOP, reasons: ['a'] }], 's')).toMatchObject({
-      title: 'web and system shop are not recoverable',
-      description: 'For each of web and system shop: a',
-    });
-  });
-
-  const RUN = { runId: 'r-1', runEntityRef: WEB, mode: 'test' as const, at: '2026-12-05T23:56:05.210Z' };
-
-  it('tell a loss by a failed run: its cause, which run, when, and the entities it was the last test recovery of', () => {
-    const own = lossNotice([{ entityRef: WEB, reasons: [], cause: { ...RUN, named: true, message: 'recovery engine unreachable' } }], 's');
-    expect(own).toMatchObject({
-      title: 'web is not recoverable: its test recovery failed',
-      description: 'Its test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable',
-      link: '/catalog/default/component/web/recovery',
-      metadata: { entityRefs: [WEB], status: 'not-recoverable', runId: 'r-1', runEntityRef: WEB },
-    });
-    const cause = { ...RUN, named: true, message: 'recovery engine unreachable' };
-    const all = lossNotice(
-      [
-        { entityRef: WEB, reasons: [], cause },
-        { entityRef: DB, reasons: ['resource:default/db-01 has never been captured'], cause },
-        { entityRef: SHOP, reasons: [], cause },
-      ],
-      's',
-    );
-    expect(all).toMatchObject({
-      title: "web, database and system shop are not recoverable: web's test recovery failed",
-      description:
-        "web's test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable; it was the last test recovery of " +
-        'web, database and system shop, not recoverable until one succeeds. database is not recoverable for more reasons too: see its Recovery tab',
-      severity: 'high',
-    });
-  });
-
-  it("withhold which run, its entity and its message where not all the owners told own that entity", () => {
-    const payload = lossNotice([{ entityRef: DB, reasons: [], cause: { ...RUN, named: false, failedAt: 'resource:default/db-01' } }], 's');
-    expect(payload).toMatchObject({
-      title: 'database is not recoverable: a test recovery of another entity failed',
-      link: '/catalog/default/component/database/recovery',
-    });
-    expect(payload.description).toBe(
-      'A test recovery of another entity failed on resource:default/db-01 at 2026-12-05 23:56:05 UTC; it was the last test recovery of database, ' +
-        'not recoverable until one succeeds. Which run it was and why it failed are on its Recovery tab, for those the catalog shows that entity ' +
-        '(not named here: not all of you own it)',
-    );
-    expect(JSON.stringify(payload)).not.toMatch(/r-1|\bweb\b|component:default\/web/);
-  });
-
-  it('tell that entities are recoverable again in a notice of their own, how long they were not, and what they are now', () => {
-    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, alarm: ALARM };
-    expect(closingNotice([{ before, now: { status: 'at-risk', reasons: ['Last capture of resource:default/web-01 is 2d old, over the RPO of 1d'] } }], T1, 's')).toEqual({
-      title: 'web is recoverable again (at risk)',
-      description:
-        'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC; now at risk: Last capture of resource:default/web-01 is 2d old, over the RPO of 1d',
-      severity: 'low',
-      topic: 'recovery readiness',
-      scope: 's',
-      link: '/catalog/default/component/web/recovery',
-      metadata: { entityRefs: [WEB], status: 'at-risk' },
-    });
-    expect(closingNotice([{ before, now: { status: 'ready', reasons: [] } }], T1, 's').description).toBe(
-      'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
-    );
-    const several = closingNotice(
-      [
-        { before, now: { status: 'ready', reasons: [] } },
-        { before: { ...before, entityRef: DB }, now: { status: 'unknown', reasons: ['Never test-recovered'] } },
-        { before: { ...before, entityRef: SHOP }, now: { status: 'ready', reasons: [] } },
-      ],
-      T1,
-      's',
-    );
-    expect(several).toMatchObject({
-      title: 'web, database and system shop are recoverable again',
-      description:
-        'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC; now ready: web and system shop; not yet test-recovered: database (their Recovery tabs say why)',
-    });
-  });
-
-  it('tell that entities told they were not recoverable are no longer assessed, from when each was found missing', () => {
-    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, alarm: ALARM, absentSince: T1 };
-    expect(closingNotice([{ before }], '2026-12-03T00:00:00.000Z', 's')).toEqual({
-      title: 'web is no longer assessed for recovery',
-      description: 'It left the catalog, or runs on no machine now; it had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
-      severity: 'low',
-      topic: 'recovery readiness',
-      scope: 's',
-      link: '/catalog/default/component/web/recovery',
-      metadata: { entityRefs: [WEB], status: 'not-assessed' },
-    });
-    expect(closingNotice([{ before }, { before: { ...before, entityRef: DB } }], T1, 's')).toMatchObject({
-      title: 'web and database are no longer assessed for recovery',
-      description: 'web and database left the catalog, or run on no machine now; they had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
-    });
-  });
-
-  it('resolve an alarm in place, in its scope, once it no longer holds', () => {
-    expect(resolvedAlarm(ALARM, [WEB], T1)).toEqual({
-      title: 'Resolved: web is not recoverable',
-      description:
-        'It was not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC. ' +
-        'The newer notice about web says what became of it',
-      severity: 'low',
-      topic: 'recovery readiness',
-      scope: ALARM.scope,
-      link: '/catalog/default/component/web/recovery',
-      metadata: { entityRefs: [WEB], status: 'resolved' },
-    });
-    expect(resolvedAlarm(ALARM, [WEB, DB], T1).description).toMatch(/^They were not recoverable .* The newer notices about web and database say what became of them$/);
-    // The notifications backend keeps a title in 255 characters.
-    expect(resolvedAlarm({ ...ALARM, title: 'x'.repeat(255) }, [WEB], T1).title).toHaveLength(255);
-  });
-
-  it('sends the notices closing alarms to those they reached alone, each once: not to the entities, which resolve to their owners now', () => {
-    const told = {
-      entityRef: WEB,
-      owners: [TEAM_A, 'user:default/jane'],
-      // jane owns it herself; the catalog writes refs in any case.
-      users: [ALICE, 'user:default/jane', 'User:default/Bob'],
-    };
-    expect(closingRecipients([told])).toEqual({ type: 'entity', entityRef: [TEAM_A, 'user:default/jane', ALICE, 'User:default/Bob'] });
-    expect(closingRecipients([told, { entityRef: DB, owners: ['USER:default/alice'], users: ['user:default/alice'] }])).toEqual({
-      type: 'entity',
-      entityRef: [TEAM_A, 'user:default/jane', ALICE, 'User:default/Bob'],
-    });
-    // A loss that reached no one (its owner then not in the catalog): its owners, whoever they resolve to now.
-    expect(closingRecipients([{ entityRef: WEB, owners: [TEAM_A], users: [] }])).toEqual({ type: 'entity', entityRef: TEAM_A });
-    // One told before users were kept went to the entity: the entity too.
-    expect(closingRecipients([{ entityRef: WEB, owners: [TEAM_A] }])).toEqual({ type: 'entity', entityRef: [WEB, TEAM_A] });
-    expect(closingRecipients([{ entityRef: WEB }])).toEqual({ type: 'entity', entityRef: WEB });
-  });
-
-  it("finds the users a notice to owners reaches as the notifications plugin does: a user itself, a group's members and its sub-groups', however deep", () => {
-    const groups = new Map(
-      [
-        group(TEAM_A, [ALICE, 'user:default/bob'], ['group:default/team-a-ops']),
-        group('group:default/team-a-ops', ['user:default/carol', ALICE], ['group:default/on-call']),
-        // A cycle, and a member that is no user: neither loops nor counts.
-        group('group:default/on-call', ['user:default/dave', 'group:default/team-b'], [TEAM_A]),
-        group('group:default/team-b', ['user:default/erin']),
-      ].map(g => [`group:default/${g.metadata.name}`, g]),
-    );
-    expect(usersReached([TEAM_A], groups)).toEqual([ALICE, 'user:default/bob', 'user:default/carol', 'user:default/dave']);
-    // A user who owns is reached whether or not the catalog holds them; refs in any case.
-    expect(usersReached(['user:default/jane', 'Group:Default/Team-B'], groups)).toEqual(['user:default/erin', 'user:default/jane']);
-    // A group the catalog no longer holds reaches no one.
-    expect(usersReached(['group:default/gone'], groups)).toEqual([]);
-    expect(usersReached([], groups)).toEqual([]);
-  });
-
-  it("links to the entity's Recovery tab as the portal routes it", () => {
-    expect(recoveryTabLink('System:Team-B/Shop Floor')).toBe('/catalog/Team-B/system/Shop%20Floor/recovery');
-  });
 });
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -279,9 +70,10 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
       runs: new Map<string, { id: string; entityRef: string; message: string; failedAt?: string }>(),
       /**
        * Reasons of an entity without such a run, as readiness for owners words them (`told`) and as
-       * the plugin sees them (`whole`, runs of other entities named); else one reason, `why`.
+       * the plugin sees them (`whole`, runs of other entities named), with the runs of other
+       * entities they are about (`runs`: withheld in `told`); else one reason, `why`.
        */
-      views: new Map<string, { told: string[]; whole: string[] }>(),
+      views: new Map<string, { told: string[]; whole: string[]; runs?: ReasonRun[] }>(),
       owners: new Map<string, string[]>([[WEB, [TEAM_A]]]),
       /** The catalog's groups; team-a's member is alice. */
       groups: [group(TEAM_A, [ALICE])] as Entity[],
@@ -304,7 +96,11 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
           const status = state.statuses.get(entityRef)!;
           const run = state.runs.get(entityRef);
           const view = state.views.get(entityRef);
-          if (!run) return { entityRef, status, reasons: view ? (options?.ownRunsOnly ? view.told : view.whole) : ['why'] } as ReadinessSummary;
+          if (!run) {
+            if (!view) return { entityRef, status, reasons: ['why'] } as ReadinessSummary;
+            const reasonRuns = options?.ownRunsOnly ? view.runs?.map(({ reason }) => ({ reason })) : view.runs;
+            return { entityRef, status, reasons: options?.ownRunsOnly ? view.told : view.whole, ...(reasonRuns && { reasonRuns }) } as ReadinessSummary;
+          }
           const withheld = options?.ownRunsOnly && run.entityRef !== entityRef;
           const lastRun: RunSummary = {
             mode: 'test',
@@ -317,7 +113,8 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
           const message = withheld
             ? `${run.failedAt ?? 'the run'} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`
             : run.message;
-          return { entityRef, status, reasons: [`Last test recovery failed: ${message}`], lastRun } as ReadinessSummary;
+          const reasonRuns = [{ reason: 0, ...(!withheld && { run: { id: run.id, entityRef: run.entityRef } }) }];
+          return { entityRef, status, reasons: [`Last test recovery failed: ${message}`], reasonRuns, lastRun } as ReadinessSummary;
         });
       },
     };
@@ -479,9 +276,14 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     // The last run that recovered part of their plans, database's, failed on db-01 before their plans grew.
     const withheld = `resource:default/db-01 failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`;
     const grown = (which: string) => `Its boot plan changed since its last test recovery, ${which} (10 min ago), which did not boot resource:default/cache-01: none has recovered the plan it has now`;
+    const dbRun = { id: 'r-db', entityRef: DB };
     const failedReasons = {
       told: [`Last test recovery failed: ${withheld}`, grown('in a run of another entity')],
       whole: [`Last test recovery, run r-db of ${DB}, failed: probe tcp:5432 did not pass`, grown(`run r-db of ${DB}`)],
+      runs: [
+        { reason: 0, run: dbRun },
+        { reason: 1, run: dbRun },
+      ],
     };
     state.views.set(WEB, failedReasons).set(SHOP, failedReasons);
     state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
@@ -493,7 +295,8 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     ]);
 
     // Recovered but at risk, the plan still grown since: "recoverable again" quotes it, as the alarm did.
-    state.views.set(WEB, { told: [failedReasons.told[1]], whole: [failedReasons.whole[1]] }).set(SHOP, { told: [failedReasons.told[1]], whole: [failedReasons.whole[1]] });
+    const stillGrown = { told: [failedReasons.told[1]], whole: [failedReasons.whole[1]], runs: [{ reason: 0, run: dbRun }] };
+    state.views.set(WEB, stillGrown).set(SHOP, stillGrown);
     state.statuses.set(WEB, 'at-risk').set(SHOP, 'at-risk');
     expect(await sweeper.sweep()).toMatchObject({ sent: 4 });
     const back = state.sent.filter(s => s.payload.title.includes('recoverable again'));
@@ -503,9 +306,30 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     ]);
     // Read a moment apart, the two views disagree (another run ended between): withheld.
     state.statuses.set(WEB, 'not-recoverable');
-    state.views.set(WEB, { told: failedReasons.told, whole: [...failedReasons.whole, 'Never test-recovered'] });
+    state.views.set(WEB, { ...failedReasons, whole: [...failedReasons.whole, 'Never test-recovered'] });
     await sweeper.sweep();
     expect(state.sent.at(-1)!.payload.description).toBe(`${failedReasons.told[0]}; ${failedReasons.told[1]}`);
+  });
+
+  it("reads which run a reason is about from readiness's reasonRuns, not from its words: reworded, it is named to owners of that run's entity alone", async () => {
+    const { sweeper, state, seenRecoverable, recipientsOf } = await notifier();
+    // web is team-a's, as is database, whose run the reason is about; shop is team-b's.
+    state.owners.set(DB, [TEAM_A]).set(SHOP, [TEAM_B]);
+    await seenRecoverable(WEB, SHOP);
+    // Worded with none of the words readiness uses now: neither "run ID of ENTITY" nor "in a run of another entity".
+    const view = {
+      told: ['Machines were added since the newest recovery of the plan (one not shown here), 10 min ago'],
+      whole: [`Machines were added since the newest recovery of the plan (r-db, for ${DB}), 10 min ago`],
+      runs: [{ reason: 0, run: { id: 'r-db', entityRef: DB } }],
+    };
+    state.views.set(WEB, view).set(SHOP, view);
+    state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+    expect(await sweeper.sweep()).toMatchObject({ sent: 2 });
+    expect(state.wholeViews).toEqual([[WEB, SHOP]]);
+    expect(state.sent.map(s => [recipientsOf(s), s.payload.description])).toEqual([
+      [WEB, view.whole[0]],
+      [SHOP, view.told[0]],
+    ]);
   });
 
   it("withholds another entity's run in \"recoverable again\" once a user the alarm reached has left the owners it was told through", async () => {
@@ -517,7 +341,7 @@ describe.each(databases.eachSupportedId())('ReadinessNotifier on %s', databaseId
     await seenRecoverable(WEB);
     const withheld = 'in a run of another entity';
     const grown = (which: string) => `Its boot plan changed since its last test recovery, ${which} (10 min ago), which did not boot resource:default/cache-01: none has recovered the plan it has now`;
-    state.views.set(WEB, { told: [grown(withheld)], whole: [grown(`run r-db of ${DB}`)] });
+    state.views.set(WEB, { told: [grown(withheld)], whole: [grown(`run r-db of ${DB}`)], runs: [{ reason: 0, run: { id: 'r-db', entityRef: DB } }] });
     state.statuses.set(WEB, 'not-recoverable');
     await sweeper.sweep();
     expect(state.sent.map(s => [recipientsOf(s), s.payload.description])).toEqual([[WEB, grown(`run r-db of ${DB}`)]]);

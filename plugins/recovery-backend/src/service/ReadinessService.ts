@@ -80,7 +80,8 @@ export class ReadinessService {
     const partial = newer(own, booted);
     const outgrown = partial && { run: partial, shown: await shownAs(partial) };
     const failed = failure && { run: failure, shown: await shownAs(failure) };
-    const readiness = this.assess(entity, latest, last, Date.now(), outgrown, failed, captureFailures);
+    const intact = await this.intactInsteadOfDamaged(latest);
+    const readiness = this.assess(entity, latest, last, Date.now(), outgrown, failed, captureFailures, intact);
     if (!nightly) return readiness;
     return { ...readiness, nightlyCheck: await nightlyCheckSeenBy(nightly, refs => this.graphs.visibleTo(refs, credentials)) };
   }
@@ -137,6 +138,7 @@ export class ReadinessService {
       this.store.captureFailures(entities.flatMap(e => e.machineRefs)),
     ]);
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
+    const intact = await this.intactInsteadOfDamaged(latest);
     // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
     // that changed since.
     const unrecovered = entities.filter((e, i) => !found[i] && e.lastRunQuery.machineRefs);
@@ -185,6 +187,7 @@ export class ReadinessService {
           partial && { run: partial, shown: await seenAs(partial) },
           failure && { run: failure, shown: await seenAs(failure) },
           captureFailures,
+          intact,
         );
         return {
           ...readiness,
@@ -202,6 +205,15 @@ export class ReadinessService {
     return items.sort(byRisk);
   }
 
+  /**
+   * Of the machines whose latest capture was found damaged, each one's newest intact capture (a
+   * recovery restores it instead): one statement, and only where a latest capture is damaged.
+   */
+  private async intactInsteadOfDamaged(latest: Map<string, StoredCapture>): Promise<Map<string, StoredCapture>> {
+    const damaged = [...latest.values()].filter(c => c.damaged).map(c => c.machineRef);
+    return damaged.length > 0 ? this.store.latestCaptures(damaged, undefined, { intact: true }) : new Map();
+  }
+
   /** Readiness from an entity's plan, its machines' latest captures and its last run, at `now` (epoch ms). */
   private assess(
     entity: EntityFacts,
@@ -215,6 +227,8 @@ export class ReadinessService {
     failed?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun },
     /** Each machine's failed capture since its last that succeeded. */
     captureFailures?: Map<string, CaptureFailure>,
+    /** Of each machine whose latest capture is damaged, its newest intact one (none: every kept one damaged). */
+    intact?: Map<string, StoredCapture>,
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } = entity;
     const roots = new Set(graph.roots);
@@ -238,6 +252,14 @@ export class ReadinessService {
         };
       }),
       captureFailures: captureFailures && new Map(machineRefs.flatMap(ref => (captureFailures.has(ref) ? [[ref, captureFailures.get(ref)!] as const] : []))),
+      intactCaptures:
+        intact &&
+        new Map(
+          machineRefs.flatMap(ref => {
+            const capture = intact.get(ref);
+            return capture ? [[ref, { id: capture.id, createdAt: capture.createdAt, ageSeconds: secondsSince(capture.createdAt, now) }] as const] : [];
+          }),
+        ),
       locators: new Map(
         [...graph.machines.values()].flatMap(({ ref, locator }) => (locator ? [[ref, { engine: locator.engine, container: locator.container }] as const] : [])),
       ),

@@ -1,13 +1,14 @@
 import { InputError } from '@backstage/errors';
 import {
+  CLOCK_AHEAD_TOLERANCE_SECONDS,
   type NightlyCheckEntityOutcome,
   type NightlyCheckOutcome,
+  type NightlyCheckRecord,
   type NightlyCheckRefusal,
   NIGHTLY_CHECK_MESSAGE_MAX_LENGTH,
   parseRecoveryPoint,
 } from '@backstage-recovery/plugin-recovery-common';
 import { describeValue } from '@backstage-recovery/plugin-recovery-node';
-import type { NightlyCheckRecord } from '../database/NightlyCheckStore';
 import { refsInText } from '../plan/mentions';
 
 const OUTCOMES: ReadonlyArray<NightlyCheckOutcome['outcome']> = ['started', 'covered', 'excluded', 'refused'];
@@ -17,8 +18,6 @@ const FIELDS = ['entityRef', 'outcome', 'reason', 'runId', 'runEntityRef', 'mess
 const MAX_RUN_ID_LENGTH = 255;
 /** Most entities a night may say it checks: as an integer column holds, and far past any catalog. */
 const MAX_ENTITIES = 10_000_000;
-/** How far ahead of this backend's clock a night may be dated: replicas' clocks differ a little. */
-const CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 /**
  * A night's outcomes from the body of `POST /nightly-check` (`partial: true`: those known so far
@@ -32,7 +31,7 @@ export function nightlyCheckFrom(body: Record<string, unknown>, refFrom: (field:
   if (!checkedAt) {
     throw new InputError(`checkedAt must be an ISO 8601 time with its zone, when the night's check began; got ${describeValue(body.checkedAt)}`);
   }
-  if (Date.parse(checkedAt) > Date.now() + CLOCK_TOLERANCE_MS) {
+  if (Date.parse(checkedAt) > Date.now() + CLOCK_AHEAD_TOLERANCE_SECONDS * 1000) {
     throw new InputError(`checkedAt ${body.checkedAt} is ahead of the backend's clock (${new Date().toISOString()}): no check began then`);
   }
   if (body.partial !== undefined && typeof body.partial !== 'boolean') {

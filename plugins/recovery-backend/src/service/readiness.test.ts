@@ -1,4 +1,4 @@
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { Capture, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { assessReadiness, byRisk, hiddenRun, ReadinessInput } from './readiness';
 
 const plan = {
@@ -64,6 +64,34 @@ describe('assessReadiness', () => {
     expect(assessReadiness({ ...base, captures: [captures[0], { machineRef: 'resource:default/web-01' }], captureFailures: failures }).reasons).toEqual([
       `resource:default/web-01 has never been captured (its capture at 2026-12-06T01:00:00.000Z failed: ${gone.message})`,
     ]);
+  });
+
+  it('is at risk, naming the machine, its state and the time, when its latest capture holds a machine that was not serving', () => {
+    const taken = (machineState?: Capture['machineState'], createdAt = '2026-12-06T01:00:00.000Z') => ({
+      ...capture('resource:default/web-01', 60),
+      latest: { ...capture('resource:default/web-01', 60).latest, createdAt, ...(machineState && { machineState }) },
+    });
+    const data = capture('resource:default/data-01', 60);
+    const exited = { status: 'exited' as const, exitCode: 137, since: '2026-12-06T00:59:00Z' };
+    expect(assessReadiness({ ...base, captures: [data, taken(exited)] })).toMatchObject({
+      status: 'at-risk',
+      reasons: [
+        'resource:default/web-01 was exited (code 137, since 2026-12-06T00:59:00Z) when captured at 2026-12-06T01:00:00.000Z: the capture holds a machine that was not serving; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy',
+      ],
+    });
+    // Running, but its health check failing: its last output said.
+    const unhealthy = { status: 'running' as const, health: 'unhealthy' as const, failingStreak: 3, healthOutput: 'wget: can\'t connect to remote host: Connection refused' };
+    expect(assessReadiness({ ...base, captures: [data, taken(unhealthy)] }).reasons).toEqual([
+      'resource:default/web-01 was running but unhealthy (3 failing health checks in a row; the last said: "wget: can\'t connect to remote host: Connection refused") when captured at 2026-12-06T01:00:00.000Z: the capture holds a machine that was not serving; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy',
+    ]);
+    for (const state of [{ status: 'restarting' as const, exitCode: 1 }, { status: 'paused' as const }, { status: 'created' as const }]) {
+      expect(assessReadiness({ ...base, captures: [data, taken(state)] }).status).toBe('at-risk');
+    }
+    // Captured since while it runs (healthy, without a health check, or one not decided yet), or a
+    // capture from before states were recorded: ready.
+    for (const state of [{ status: 'running' as const, health: 'healthy' as const }, { status: 'running' as const }, { status: 'running' as const, health: 'starting' as const }, undefined]) {
+      expect(assessReadiness({ ...base, captures: [data, taken(state, '2026-12-06T02:00:00.000Z')] })).toMatchObject({ status: 'ready', reasons: [] });
+    }
   });
 
   it('never words an amount over its objective as the objective itself', () => {
@@ -271,6 +299,22 @@ describe('assessReadiness', () => {
       status: 'at-risk',
       reasons: [
         'Its boot plan changed since its last test recovery, run api-run of component:default/api (10 min ago), which did not boot resource:default/cache-01 and failed on resource:default/web-01, gated there by more than the plan gates it by: none has recovered the plan it has now',
+      ],
+    });
+    // Another entity's run that booted and probed all of this plan, then failed on a machine
+    // outside it: the plan did not change, and the reason does not say it did.
+    const webOnly = { ...plan, machines: [machine('resource:default/web-01', ['component:default/web'])] };
+    const shopFailed = {
+      ...failed,
+      id: 'shop-run',
+      entityRef: 'system:default/shop',
+      plan: { entityRef: 'system:default/shop', waves: [], machines: [...webOnly.machines, machine('resource:default/pay-01', ['component:default/pay'])] },
+      error: { machineRef: 'resource:default/pay-01', message: 'probe tcp:9000 did not pass' },
+    } as unknown as RecoveryRun;
+    expect(assessReadiness({ ...base, plan: webOnly, lastRun: undefined, outgrownRun: { run: shopFailed, shown: shopFailed, ageSeconds: 600 } })).toMatchObject({
+      status: 'at-risk',
+      reasons: [
+        'Its boot plan was recovered whole by its last test recovery, run shop-run of system:default/shop (10 min ago), which then failed on resource:default/pay-01, which the plan does not hold: no run that succeeded has recovered its plan since',
       ],
     });
   });

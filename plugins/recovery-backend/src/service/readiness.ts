@@ -6,6 +6,7 @@ import type {
   MachineCaptureStatus,
   Readiness,
   ReadinessStatus,
+  ReasonRun,
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -15,11 +16,16 @@ import {
   ANNOTATION_PROBES,
   ANNOTATION_RPO,
   ANNOTATION_RTO,
+  CLOCK_AHEAD_TOLERANCE_SECONDS,
   failedWithin,
+  failureBeyondPlan,
   formatSeconds,
   formatSecondsAgainst,
   isFullRun,
+  notServingWhenCaptured,
   planNotRecovered,
+  READINESS_RISK_RANK,
+  runModeName,
 } from '@backstage-recovery/plugin-recovery-common';
 
 export interface ReadinessInput {
@@ -44,6 +50,12 @@ export interface ReadinessInput {
    * gone, an engine refusing), which its age would hide until the RPO runs out.
    */
   captureFailures?: Map<string, { failedAt: string; message: string }>;
+  /**
+   * Of each machine whose latest capture was found damaged, its newest intact capture, which a
+   * recovery restores instead; a machine not in it has none intact (every kept capture damaged).
+   * Absent where not asked: a damaged latest capture then puts the entity at risk alone.
+   */
+  intactCaptures?: Map<string, { id: string; createdAt: string; ageSeconds: number }>;
   /**
    * Where the catalog says each machine runs now (its engine and container annotations), by
    * machine ref: a latest capture of another container is not of the machine the catalog names.
@@ -112,19 +124,9 @@ const PLAN_WHOLE = new Set([ANNOTATION_PROBES, ANNOTATION_RPO, ANNOTATION_RTO]);
  */
 const MACHINE_ONLY = new Set([ANNOTATION_ENGINE, ANNOTATION_CONTAINER]);
 
-/** How far ahead of this backend's clock a capture or run may be dated before its age is doubted: replicas' clocks differ a little. */
-const CLOCK_TOLERANCE_SECONDS = 300;
-
-const RANK: Record<ReadinessStatus, number> = {
-  'not-recoverable': 0,
-  'at-risk': 1,
-  unknown: 2,
-  ready: 3,
-};
-
 /** Orders readiness by risk: not recoverable first, then at risk, unknown, ready. */
 export function byRisk(a: Pick<Readiness, 'status' | 'entityRef'>, b: Pick<Readiness, 'status' | 'entityRef'>): number {
-  return RANK[a.status] - RANK[b.status] || a.entityRef.localeCompare(b.entityRef);
+  return READINESS_RISK_RANK[a.status] - READINESS_RISK_RANK[b.status] || a.entityRef.localeCompare(b.entityRef);
 }
 
 /**
@@ -136,6 +138,12 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   const risks: string[] = [];
   const unknowns: string[] = [];
   const { rpoSeconds, rtoSeconds } = input.objectives;
+  /** Reasons about a run, where each was pushed (its list, its index there): see `reasonRuns`. */
+  const tied: Array<{ list: string[]; at: number; run: RecoveryRun | HiddenRun }> = [];
+  /** Pushes `reasons` to `list`, each about `run` (as the caller may see it). */
+  const about = (list: string[], run: RecoveryRun | HiddenRun, ...reasons: string[]) => {
+    for (const reason of reasons) tied.push({ list, at: list.push(reason) - 1, run });
+  };
 
   const machines = new Set(input.captures.map(c => c.machineRef));
   const leavesPlanWhole = ({ annotation, entityRef }: EntityProblem) =>
@@ -153,10 +161,38 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     // Only one started after the latest capture: a failure recorded before it is no news.
     const lastFailure = input.captureFailures?.get(c.machineRef);
     const failure = lastFailure && (!c.latest || Date.parse(lastFailure.failedAt) >= Date.parse(c.latest.createdAt)) ? lastFailure : undefined;
+    // Found damaged (its content no longer matches its checksums): no run restores it, so a
+    // recovery restores the machine's newest intact capture, or, with none, cannot restore it.
+    const damaged = c.latest?.damaged;
+    if (c.latest && damaged) {
+      const instead = input.intactCaptures?.get(c.machineRef);
+      if (input.intactCaptures && !instead) {
+        blocking.push(
+          `Every kept capture of ${c.machineRef} is damaged, the latest (capture ${c.latest.id} of ${c.latest.createdAt}) found so at ${damaged.at}: ${damaged.reason}; capture it anew`,
+        );
+      } else {
+        risks.push(
+          `Latest capture of ${c.machineRef} (capture ${c.latest.id} of ${c.latest.createdAt}) is damaged, found so at ${damaged.at}: ${damaged.reason}; ${
+            instead
+              ? `a recovery would restore its capture of ${instead.createdAt}, the newest intact one${
+                  instead.ageSeconds > rpoSeconds ? ` (${formatSecondsAgainst(instead.ageSeconds, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)})` : ''
+                },`
+              : 'a recovery would restore an older intact capture'
+          } until a capture of it is taken`,
+        );
+      }
+    }
     if (c.latest && failure) {
       risks.push(
         `Last capture of ${c.machineRef} failed at ${failure.failedAt}: ${failure.message}; none has succeeded since, so a recovery would restore its capture of ${c.latest.createdAt}`,
       );
+    }
+    // Kept (a stopped machine's disk is the best copy there is), but a recovery from it, or a test
+    // recovery that passes on it, proves a state production was not in: at risk until the machine
+    // is captured while it runs and is not unhealthy.
+    const notServing = c.latest && notServingWhenCaptured(c.latest);
+    if (notServing) {
+      risks.push(`${notServing}; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy`);
     }
     if (!c.latest) blocking.push(`${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`);
     else if (now && !uncapturable.has(c.machineRef) && (now.engine !== c.latest.engine || now.container !== c.latest.container)) {
@@ -165,7 +201,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
       risks.push(
         `Last capture of ${c.machineRef} is of container ${c.latest.container} on engine ${c.latest.engine}, but the catalog now names ${now.container} on ${now.engine}: it has not been captured since, so a recovery would restore that earlier container`,
       );
-    } else if ((c.ageSeconds ?? 0) < -CLOCK_TOLERANCE_SECONDS) {
+    } else if ((c.ageSeconds ?? 0) < -CLOCK_AHEAD_TOLERANCE_SECONDS) {
       // Read as fresh until the clocks meet, it would hide an RPO missed meanwhile.
       risks.push(
         `Last capture of ${c.machineRef} is dated ${formatSeconds(-c.ageSeconds!)} ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`,
@@ -181,28 +217,33 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     const { run: partial, shown } = input.outgrownRun;
     // A plan that changed since does not make the machine it failed on come up.
     const own = partial.entityRef === input.entityRef;
-    // Another entity's run is named where the caller sees it, as `outgrown` names it: the notifier
-    // reads which run a reason is tied to from this (runNamedIn).
+    // Another entity's run is named where the caller sees it, as `outgrown` names it.
     const which = !own && isFullRun(shown) ? `, ${runNamed(partial)},` : '';
-    if (failsPlan(partial, input.plan, own)) blocking.push(`Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`);
-    risks.push(outgrown(input.entityRef, input.outgrownRun, input.plan));
+    if (failsPlan(partial, input.plan, own)) about(blocking, shown, `Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`);
+    about(risks, shown, outgrown(input.entityRef, input.outgrownRun, input.plan));
   } else if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
-    blocking.push(`Last ${runKind(run)} failed: ${run.error?.message ?? 'unknown error'}`);
+    about(blocking, run, `${lastRunFailed(run.mode)}${run.error?.message ?? 'unknown error'}`);
   } else {
     if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
-      risks.push(
+      about(
+        risks,
+        run,
         `Last measured RTO ${formatSecondsAgainst(run.rtoSeconds, rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
       );
     }
-    risks.push(...restoredBefore(run, input, uncapturable));
+    about(risks, run, ...restoredBefore(run, input, uncapturable));
     const age = input.lastRunAgeSeconds ?? 0;
-    if (age < -CLOCK_TOLERANCE_SECONDS) {
-      risks.push(
+    if (age < -CLOCK_AHEAD_TOLERANCE_SECONDS) {
+      about(
+        risks,
+        run,
         `Last ${runKind(run)} is dated ${formatSeconds(-age)} ahead of the backend's clock: one of their clocks is wrong, so how long it vouches for the entity cannot be told`,
       );
     } else if (age > input.maxTestAgeSeconds) {
-      risks.push(
+      about(
+        risks,
+        run,
         `Last ${runKind(run)} is ${formatSecondsAgainst(age, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
       );
     }
@@ -211,7 +252,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   // there as the plan gates it: a recovery of the plan boots that machine under what failed, so no
   // older success vouches for it. The outgrown run's own failure is said above.
   const failure = input.failedRun;
-  if (failure && failure.run.id !== input.outgrownRun?.run.id) blocking.push(failedSince(input.entityRef, failure, run !== undefined));
+  if (failure && failure.run.id !== input.outgrownRun?.run.id) about(blocking, failure.shown, failedSince(input.entityRef, failure, run !== undefined));
 
   let status: ReadinessStatus = 'ready';
   if (blocking.length > 0) status = 'not-recoverable';
@@ -231,10 +272,21 @@ export function assessReadiness(input: ReadinessInput): Readiness {
         }
       : undefined;
 
+  // Where each list starts in `reasons`.
+  const start = new Map([
+    [blocking, 0],
+    [risks, blocking.length],
+    [unknowns, blocking.length + risks.length],
+  ]);
+  const reasonRuns: ReasonRun[] = tied
+    .map(({ list, at, run: r }) => ({ reason: start.get(list)! + at, ...(isFullRun(r) && { run: { id: r.id, entityRef: r.entityRef } }) }))
+    .sort((a, b) => a.reason - b.reason);
+
   return {
     entityRef: input.entityRef,
     status,
     reasons: [...blocking, ...risks, ...unknowns],
+    ...(reasonRuns.length > 0 && { reasonRuns }),
     problems: [...input.problems, ...(input.captureProblems ?? [])],
     objectives: input.objectives,
     plan: input.plan,
@@ -272,33 +324,20 @@ function restoredBefore(run: Pick<RecoveryRun, 'mode'>, input: ReadinessInput, u
 }
 
 /**
- * Another entity's run as a reason names it where the caller may see it: `run ID of ENTITY`, first
- * in the reason (before its message, which is free text).
+ * Another entity's run as a reason names it where the caller may see it, for people to read:
+ * which run a reason is about is in `reasonRuns`.
  */
-export function runNamed(run: Pick<RecoveryRun, 'id' | 'entityRef'>): string {
+function runNamed(run: Pick<RecoveryRun, 'id' | 'entityRef'>): string {
   return `run ${run.id} of ${run.entityRef}`;
 }
 
-/**
- * The run a reason names first (runNamed), if any: the notifier words a reason tied to another
- * entity's run by it, or as readiness for owners withholds it. An entity ref holds no space,
- * comma or parenthesis.
- */
-export function runNamedIn(reason: string): Pick<RecoveryRun, 'id' | 'entityRef'> | undefined {
-  const found = /\brun (\S+) of ([^\s,()]+)/.exec(reason);
-  return found ? { id: found[1], entityRef: found[2] } : undefined;
-}
+const runKind = (run: Pick<RecoveryRun, 'mode'>) => runModeName(run.mode);
 
 /**
- * Words of a reason tied to a run of another entity that is not named, as readiness for owners
- * (ReadinessService's `ownRunsOnly`, whose withheld run message says them too) words it: the
- * notifier reads such a reason again as the plugin sees it, to name the run where the owners told
- * may be told it.
+ * How the reason about the entity's failed last run begins, before the run's message: a notice
+ * that tells the failure in its own words quotes the message alone (ReadinessNotifier).
  */
-export const OTHER_ENTITYS_RUN = 'in a run of another entity';
-
-/** What the run was, as reasons name it: a failover counts as a test recovery does, but is no test. */
-const runKind = (run: Pick<RecoveryRun, 'mode'>) => (run.mode === 'failover' ? 'failover' : 'test recovery');
+export const lastRunFailed = (mode: RecoveryRun['mode']) => `Last ${runKind({ mode })} failed: `;
 
 /**
  * Whether a failed run that did not recover the whole plan fails it all the same: it failed on a
@@ -352,7 +391,7 @@ function outgrown(
       : failedOn === undefined
         ? 'failed as a whole'
         : held
-          ? `failed on ${failedOn}, gated there by more than the plan gates it by`
+          ? failedBeyondPlan(failedOn, run, plan!)
           : // Of a hidden run, only a machine of the caller's plan may be named.
             own
             ? `failed on ${failedOn}, which the plan no longer holds`
@@ -370,6 +409,19 @@ function outgrown(
     : isFullRun(shown)
       ? `its last ${runKind(run)}, ${runNamed(run)}`
       : // Hidden from the caller, or withheld from owners (who may or may not see it): not named.
-        `its last ${runKind(run)}, ${OTHER_ENTITYS_RUN}`;
-  return `Its boot plan changed since ${which} (${formatSeconds(Math.max(0, ageSeconds))} ago), which ${why.join(' and ')}: none has recovered the plan it has now`;
+        `its last ${runKind(run)}, in a run of another entity`;
+  const ago = `${formatSeconds(Math.max(0, ageSeconds))} ago`;
+  // Another entity's run that recovered all of this plan and failed beyond it: the plan did not change.
+  if (!own && why.length === 1 && failure !== undefined && !held) {
+    return `Its boot plan was recovered whole by ${which} (${ago}), which then ${failure}: no run that succeeded has recovered its plan since`;
+  }
+  return `Its boot plan changed since ${which} (${ago}), which ${why.join(' and ')}: none has recovered the plan it has now`;
+}
+
+/** How a run failed on a machine the plan holds without telling about the plan (failureBeyondPlan). */
+function failedBeyondPlan(failedOn: string, run: RecoveryRun, plan: BootPlan): string {
+  const bootedWithout = failureBeyondPlan(run, plan)?.bootedWithout ?? [];
+  return bootedWithout.length > 0
+    ? `failed on ${failedOn}, which the plan now boots after ${bootedWithout.join(', ')}`
+    : `failed on ${failedOn}, gated there by more than the plan gates it by`;
 }

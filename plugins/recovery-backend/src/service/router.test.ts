@@ -15,6 +15,7 @@ import { componentEntity, machineEntity, storedCapture } from '../testing/entiti
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 import { recoveryPlugin } from '../plugin';
+import type { RunService } from '../run/RunService';
 import { createRouter, RouterOptions } from './router';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -1129,13 +1130,13 @@ describe('recovery router errors', () => {
     // In development an error handler of the router's own would show stack traces whatever
     // the backend's handler (here, the one the httpRouter service applies) says.
     vi.stubEnv('NODE_ENV', 'development');
-    const store = { getRun: async () => undefined } as unknown as RecoveryStore;
+    const runs = { getRun: async () => undefined } as unknown as RunService;
     const app = express();
     // Only what GET /runs/:id uses.
     const options = {
       httpAuth: mockServices.httpAuth(),
       permissions: mockServices.permissions(),
-      store,
+      runs,
     };
     app.use(await createRouter(options as unknown as RouterOptions));
     app.use(

@@ -1,3 +1,4 @@
+import type { CapturedMachineState } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedMachine,
   CaptureSource,
@@ -8,6 +9,8 @@ import type {
 export class FakeCaptureSource implements CaptureSource {
   readonly captured: string[] = [];
   readonly discarded: string[] = [];
+  /** The state each container is captured in (by container name); none said where not set. */
+  readonly machineStates = new Map<string, CapturedMachineState>();
 
   constructor(readonly engineId = 'primary') {}
 
@@ -32,6 +35,7 @@ export class FakeCaptureSource implements CaptureSource {
       adaptations: [],
       durationMs: 5,
       pausedMs: 2,
+      ...(this.machineStates.has(machine.container) && { machineState: this.machineStates.get(machine.container) }),
     };
   }
 

@@ -3,7 +3,8 @@ import { Box, Button, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
 import { useApi } from '@backstage/core-plugin-api';
-import { type Capture, captureInTurn, type Readiness } from '@backstage-recovery/plugin-recovery-common';
+import { type Capture, captureFailure, captureInTurn, type Readiness } from '@backstage-recovery/plugin-recovery-common';
+import { describeMachineState, machineNotServing, machineStateWorthSaying } from '@backstage-recovery/plugin-recovery-common';
 import useMountedState from 'react-use/esm/useMountedState';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import {
@@ -52,11 +53,12 @@ interface Capturing {
   since?: number;
 }
 
-/** How the last capture from the card ended. */
-type CaptureResult =
+/** How the last capture from the card ended; `saying`: captures kept whose machine's state is worth saying (not serving). */
+type CaptureResult = (
   | { ok: true; count: number }
   | { ok: false; error: Error; kept: string[] }
-  | { ok: false; unanswered: CaptureUnanswered; kept: string[] };
+  | { ok: false; unanswered: CaptureUnanswered; kept: string[] }
+) & { saying?: Capture[] };
 
 /**
  * "Capture now" from the card: a machine a request, each shown as it is taken (a site's images
@@ -84,6 +86,8 @@ export function useCaptureFlow({
     setCapturing({ index: 0 });
     setCaptureResult(undefined);
     const kept: string[] = [];
+    // Captures of machines not serving when captured (or whose health check had not passed yet).
+    const saying: Capture[] = [];
     // The machine whose request is under way, and how many follow it.
     let current: { machineRef: string; after: number } | undefined;
     // No bound over the whole capture (it grows with the site), but over each request: the plan
@@ -104,10 +108,11 @@ export function useCaptureFlow({
         },
         captured: ({ capture }) => {
           kept.push(capture.machineRef);
+          if (machineStateWorthSaying(capture.machineState)) saying.push(capture);
         },
       });
       if (!mounted()) return;
-      setCaptureResult({ ok: true, count: captures.length });
+      setCaptureResult({ ok: true, count: captures.length, saying });
       onCaptured();
     } catch (e) {
       const machine = current;
@@ -133,12 +138,13 @@ export function useCaptureFlow({
             lookFailed: 'lookFailed' in look ? look.lookFailed : undefined,
           },
           kept,
+          saying,
         });
         if (kept.length > 0 || taken) onCaptured();
         return;
       }
       if (!mounted()) return;
-      setCaptureResult({ ok: false, error: e as Error, kept });
+      setCaptureResult({ ok: false, error: e as Error, kept, saying });
       // Those captured before it are kept: readiness has moved on.
       if (kept.length > 0) onCaptured();
     } finally {
@@ -149,12 +155,34 @@ export function useCaptureFlow({
   return { capturing, captureResult, captureNow };
 }
 
+/**
+ * The captures kept of machines that were not serving when captured (stopped, restarting, paused
+ * by someone else, unhealthy), each with its state: kept all the same, but no proof production was
+ * well; and of those whose health check had not passed yet.
+ */
+const MachineStatesNote = ({ captures }: { captures: Capture[] }) => {
+  if (captures.length === 0) return null;
+  const notServing = captures.some(c => machineNotServing(c.machineState));
+  return (
+    <Alert severity={notServing ? 'warning' : 'info'}>
+      {captures.map(c => (
+        <div key={c.id}>
+          {machineNotServing(c.machineState)
+            ? `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured: the capture holds a machine that was not serving. It is kept (its disk is the best copy there is), but readiness puts what it serves at risk until it is captured running and not unhealthy.`
+            : `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured.`}
+        </div>
+      ))}
+    </Alert>
+  );
+};
+
 /** How the last capture from the card ended: what it kept, and what it could not. */
 export const CaptureResultNote = ({ result }: { result: CaptureResult | undefined }) => {
   const classes = useCardStyles();
   if (!result) return null;
   return (
     <Box className={classes.section}>
+      <MachineStatesNote captures={result.saying ?? []} />
       {result.ok ? (
         <Alert severity="success">
           Captured {formatCount(result.count, 'machine', 'machines')}.
@@ -169,9 +197,9 @@ export const CaptureResultNote = ({ result }: { result: CaptureResult | undefine
         <Alert severity="error">
           Capture failed: {errorMessage(result.error)}
           {/* A failure does not stop the others: those kept came before it or after; several
-              failures (CaptureInTurnError) name them in their own message already. */}
+              failures (a CaptureFailedError) name them in their own message already. */}
           {result.kept.length > 0 &&
-            result.error.name !== 'CaptureInTurnError' &&
+            !captureFailure(result.error) &&
             `. Captured, and kept: ${result.kept.map(shortRef).join(', ')}.`}
         </Alert>
       )}

@@ -1328,6 +1328,30 @@ describe('EntityRecoveryCard', () => {
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
   });
 
+  it('says each machine not captured in one message, naming those kept once, where several failed', async () => {
+    const FILES = 'resource:default/files-1';
+    const api = fakeRecoveryApi({ getBootPlan: async () => ({ ...plan, waves: [[DB], [WEB], [FILES]], problems: [] }) });
+    const answer = api.captureNow.getMockImplementation()!;
+    api.captureNow.mockImplementation(async (entityRef, machineRef) => {
+      if (machineRef === DB) return answer(entityRef, machineRef);
+      // As the client throws the backend's answer: its words in the body.
+      const message = `capture of ${machineRef} failed; caused by EngineFailedError: engine primary answered HTTP 500`;
+      throw Object.assign(new Error('Request failed with 502 Bad Gateway'), { statusCode: 502, body: { error: { name: 'EngineFailedError', message } } });
+    });
+    await renderCard({ api });
+    const button = await screen.findByRole('button', { name: /capture now/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    const alert = await screen.findByText(/^Capture failed: 2 machines not captured/);
+    // The kept machine named once, by the failure's own message: not again after it.
+    expect(alert.textContent).toBe(
+      'Capture failed: 2 machines not captured: ' +
+        `capture of ${WEB} failed; caused by EngineFailedError: engine primary answered HTTP 500; ` +
+        `capture of ${FILES} failed; caused by EngineFailedError: engine primary answered HTTP 500 (captured, and kept: ${DB})`,
+    );
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+  });
+
   it("says in the backend's words what a refused run would go without where the refusal lists nothing", async () => {
     const api = fakeRecoveryApi();
     api.startRun.mockImplementation(async () => {

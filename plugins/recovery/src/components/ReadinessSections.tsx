@@ -17,6 +17,8 @@ import {
   ANNOTATION_PROBES,
   BootPlan,
   DependencyDisagreements,
+  describeMachineState,
+  machineNotServing,
   EntityProblem,
   MachineCaptureStatus,
   HiddenRun,
@@ -282,7 +284,23 @@ export const CaptureTable = ({
               <TableCell>
                 <TimeAgo iso={c.latest?.createdAt} />
               </TableCell>
-              <TableCell>{verdict}</TableCell>
+              <TableCell>
+                {verdict}
+                {/* Kept, but a recovery from it restores a machine production was not serving from. */}
+                {c.latest && machineNotServing(c.latest.machineState) && (
+                  <div>
+                    <Status kind="warning">
+                      not serving when captured: {describeMachineState(c.latest.machineState!)}
+                    </Status>
+                  </div>
+                )}
+                {/* Never restored again: a recovery restores an older intact capture (the reasons say which). */}
+                {c.latest?.damaged && (
+                  <div title={c.latest.damaged.reason}>
+                    <Status kind="error">damaged: no run restores it</Status>
+                  </div>
+                )}
+              </TableCell>
               <TableCell>{formatPause(c.latest?.pausedMs)}</TableCell>
             </TableRow>
           );

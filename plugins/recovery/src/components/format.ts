@@ -1,17 +1,20 @@
 import { parseEntityRef } from '@backstage/catalog-model';
 import {
+  CLOCK_AHEAD_TOLERANCE_SECONDS,
   failedMachine,
   formatDuration,
   interruptionCause,
   INTERRUPTED_PREFIX,
   type MachinePhase,
+  READINESS_STATUS_LABELS,
   type ReadinessStatus,
   type RecoveryRun,
-  type RunMode,
 } from '@backstage-recovery/plugin-recovery-common';
 
 // The CLI writes figures with the same functions: one form wherever a person reads them.
 export { formatAgainst, formatDuration, isRunInterrupted } from '@backstage-recovery/plugin-recovery-common';
+// And says readiness and runs in the same words, and ranks them the same.
+export { CLOCK_AHEAD_TOLERANCE_SECONDS, READINESS_RISK_RANK, runModeName } from '@backstage-recovery/plugin-recovery-common';
 
 /** How long a capture paused production: `420 ms`, `2.5 s`; `not paused`; `—` where unknown. */
 export function formatPause(ms: number | undefined): string {
@@ -73,12 +76,6 @@ export function formatTimeAfter(iso: string | undefined, previous: string | unde
 }
 
 /**
- * How far ahead of this browser's clock a time may be and still read `just now`: the backend's
- * own tolerance for a capture or run dated ahead of its clock (replicas' clocks differ a little).
- */
-export const CLOCK_AHEAD_TOLERANCE_SECONDS = 300;
-
-/**
  * The age of an ISO time, relative to now: `2h 5m ago`, `just now` under 5 seconds. One dated
  * further ahead than {@link CLOCK_AHEAD_TOLERANCE_SECONDS} says so, `3h in the future`: read as
  * `just now`, a capture a wrong clock dated hours ahead would pass for a fresh one.
@@ -131,20 +128,10 @@ export function shortRef(ref: string): string {
   }
 }
 
-export const READINESS_LABELS: Record<ReadinessStatus, string> = {
-  ready: 'Ready',
-  'at-risk': 'At risk',
-  'not-recoverable': 'Not recoverable',
-  unknown: 'Unknown',
-};
-
-/** Lower is riskier: not-recoverable, at-risk, unknown, ready. */
-export const READINESS_RISK_RANK: Record<ReadinessStatus, number> = {
-  'not-recoverable': 0,
-  'at-risk': 1,
-  unknown: 2,
-  ready: 3,
-};
+/** A readiness status as a label: `At risk`. */
+export const READINESS_LABELS = Object.fromEntries(
+  Object.entries(READINESS_STATUS_LABELS).map(([status, words]) => [status, words[0].toLocaleUpperCase('en-US') + words.slice(1)]),
+) as Record<ReadinessStatus, string>;
 
 export const PHASE_LABELS: Record<MachinePhase, string> = {
   waiting: 'Waiting',
@@ -218,12 +205,6 @@ export function interruptionReason(run: { error?: { message: string } }): string
   const text = interruptionCause(run);
   const sentence = text[0].toLocaleUpperCase('en-US') + text.slice(1);
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
-}
-
-/** What a run is called: `test recovery` or `failover`; `Test recovery` to start a sentence. */
-export function runModeName(mode: RunMode, capitalized = false): string {
-  const name = mode === 'failover' ? 'failover' : 'test recovery';
-  return capitalized ? name[0].toLocaleUpperCase('en-US') + name.slice(1) : name;
 }
 
 export { isRunActive } from '@backstage-recovery/plugin-recovery-common';

@@ -36,8 +36,8 @@ export type FailoverPermission =
 const isAllowed = (decision: { result: AuthorizeResult }) => decision.result === AuthorizeResult.ALLOW;
 
 /**
- * Asks what POST /runs (a failover) and POST /runs/:id/release ask (authorizeFailover in the
- * backend's router): recovery.run.failover on the entity and on each machine and service of its
+ * Asks what POST /runs (a failover) and POST /runs/:id/release ask (AuthorizedRunService in
+ * the backend): recovery.run.failover on the entity and on each machine and service of its
  * plan (failoverEntityRefs), so the portal does not offer what the backend refuses.
  * The backend leaves out what has left the catalog since; the portal cannot tell that from what
  * the catalog hides, so such an entity, denied, keeps the button off (counted as not shown).

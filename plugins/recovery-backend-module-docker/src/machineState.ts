@@ -1,0 +1,55 @@
+import type Docker from 'dockerode';
+import { trimHealthOutput, type CapturedMachineState } from '@backstage-recovery/plugin-recovery-common';
+
+const STATUSES = new Set<CapturedMachineState['status']>(['running', 'paused', 'exited', 'restarting', 'created', 'dead', 'removing']);
+
+/** Docker's zero time, which an engine answers for a container never started (or never stopped). */
+const dockerTime = (time: string | undefined) => (time && !time.startsWith('0001-01-01') ? time : undefined);
+
+type DockerState = Partial<Omit<Docker.ContainerInspectInfo['State'], 'Health'>> & {
+  Health?: { Status?: string; FailingStreak?: number; Log?: Array<{ ExitCode?: number; Output?: string }> | null };
+};
+
+/**
+ * A container's state as a capture records it (CapturedMachineState), from `docker inspect`'s
+ * `State`: its status, its last exit code and since when where it is not running, and its health
+ * check's verdict with the output of the last check that failed. Undefined where the engine said
+ * nothing of it.
+ */
+export function machineStateOf(state: DockerState | undefined): CapturedMachineState | undefined {
+  if (!state) return undefined;
+  const said = state.Status as CapturedMachineState['status'] | undefined;
+  const status: CapturedMachineState['status'] | undefined =
+    said && STATUSES.has(said)
+      ? said
+      : // An engine older than the Status field: its flags.
+        state.Restarting
+        ? 'restarting'
+        : state.Paused
+          ? 'paused'
+          : state.Running
+            ? 'running'
+            : state.Dead
+              ? 'dead'
+              : dockerTime(state.StartedAt)
+                ? 'exited'
+                : state.StartedAt !== undefined
+                  ? 'created'
+                  : undefined;
+  if (!status) return undefined;
+  const up = status === 'running' || status === 'paused';
+  const since = dockerTime(up ? state.StartedAt : state.FinishedAt);
+  const result: CapturedMachineState = { status };
+  if (!up && status !== 'created' && typeof state.ExitCode === 'number') result.exitCode = state.ExitCode;
+  if (!up && state.OOMKilled) result.oomKilled = true;
+  if (since && status !== 'created') result.since = since;
+  // A stopped machine's health is what it was when it stopped: its status says more.
+  const health = up ? state.Health : undefined;
+  if (health?.Status === 'starting' || health?.Status === 'healthy' || health?.Status === 'unhealthy') {
+    result.health = health.Status;
+    if (health.FailingStreak) result.failingStreak = health.FailingStreak;
+    const failed = [...(health.Log ?? [])].reverse().find(check => check.ExitCode !== 0);
+    if (health.Status !== 'healthy' && failed?.Output?.trim()) result.healthOutput = trimHealthOutput(failed.Output);
+  }
+  return result;
+}

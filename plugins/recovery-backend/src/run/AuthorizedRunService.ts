@@ -1,0 +1,195 @@
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import {
+  type BootPlan,
+  failoverEntityRefs,
+  type RecoveryRun,
+  RUN_ID_LABEL,
+  recoveryRunCreatePermission,
+  recoveryRunFailoverPermission,
+} from '@backstage-recovery/plugin-recovery-common';
+import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import type { PlanService } from '../service/PlanService';
+import { type EntityPermission, isOwnScheduler, principalName, type RecoveryAuthorizer } from '../service/RecoveryAuthorizer';
+import type { RunService, StartRunRequest } from './RunService';
+import { ACTIVE_RUN_STATUSES } from './runState';
+import { isRunVisible } from './visibleRuns';
+
+/** A run a caller asks for: who asks (the trigger, createdBy) and their grants come with their credentials. */
+export type RunRequest = Pick<StartRunRequest, 'entityRef' | 'mode' | 'options' | 'acceptMissingDependencies' | 'recoveryPoint'>;
+
+/** Runs newest first: one entity's, or of any the caller may see; `before`: a run's id, the page after it. */
+export interface RunQuery {
+  entityRef?: string;
+  /** Only pending and running runs: what holds the hypervisor host. */
+  active?: boolean;
+  limit: number;
+  before?: string;
+}
+
+/**
+ * The runs as a caller may start, read and release them: RunService with the caller's grants and
+ * view of the catalog (as Backstage's AuthorizedEntitiesCatalog is to the catalog). A run of an
+ * entity the catalog hides from the caller does not exist for them (404, left out of lists); each
+ * run is answered with its plan's warnings as that caller may read them (PlanService.runSeenBy).
+ * A test recovery takes recovery.run.create on its entity; a failover, recovery.run.failover too,
+ * on its entity and on each machine and service it boots (authorizeFailover).
+ */
+export class AuthorizedRunService {
+  constructor(
+    private readonly runs: Pick<RunService, 'start' | 'getRun' | 'listRuns' | 'releaseFailover'>,
+    private readonly authorizer: Pick<RecoveryAuthorizer, 'authorizeOn' | 'decide'>,
+    private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo' | 'heldRefs' | 'requireVisible'>,
+    private readonly plans: Pick<PlanService, 'runSeenBy'>,
+  ) {}
+
+  /** Admits a run of an entity the caller may see (the caller's requireVisible) and starts it: RunService.start. */
+  async start(credentials: BackstageCredentials, request: RunRequest): Promise<RecoveryRun> {
+    const { entityRef, mode } = request;
+    // A failover is not isolated from production: it needs its own grant, on the entity and on
+    // all it boots, checked on the plan the run makes (the entity first, so a caller without the
+    // grant learns nothing of its plan).
+    if (mode === 'failover') {
+      const permissionsOnEntity = [recoveryRunCreatePermission, recoveryRunFailoverPermission];
+      await this.authorizeFailover(credentials, { entityRef, permissions: permissionsOnEntity });
+    } else {
+      await this.authorizer.authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
+    }
+    const authorizePlan =
+      mode === 'failover'
+        ? (plan: BootPlan) =>
+            this.authorizeFailover(credentials, undefined, {
+              refs: failoverEntityRefs(plan).filter(ref => ref !== entityRef),
+              of: `of the boot plan of ${entityRef}`,
+              why:
+                "A failover boots live copies of them on production's subnets and keeps them: it needs that permission on each " +
+                `machine and service it boots, not only on ${entityRef}. A test recovery (an isolated lab) needs ${recoveryRunCreatePermission.name} on ${entityRef} alone`,
+            })
+        : undefined;
+    const run = await this.runs.start({
+      ...request,
+      trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
+      createdBy: principalName(credentials.principal),
+      credentials,
+      authorizePlan,
+    });
+    return this.plans.runSeenBy(run, credentials);
+  }
+
+  /** A run the caller may see; else a 404, as one that does not exist: its console tails and plan are not theirs to read. */
+  async get(runId: string, credentials: BackstageCredentials): Promise<RecoveryRun> {
+    const run = await this.runs.getRun(runId);
+    if (!run || !(await this.isVisible(run, credentials))) {
+      throw new NotFoundError(`Run ${runId} not found`);
+    }
+    return this.plans.runSeenBy(run, credentials);
+  }
+
+  /**
+   * A page of runs, newest first. A `before` the caller may not see is as unknown as one that
+   * does not exist (400); an `entityRef` they may not see, the 404 of its other answers. Runs of
+   * any entity are only those of entities the caller may see in the catalog (console tails and
+   * plans tell about them), a page of `limit` of them (listVisibleRuns): so the active runs are
+   * those the caller may see, and a hidden one may hold the host all the same.
+   */
+  async list(query: RunQuery, credentials: BackstageCredentials): Promise<RecoveryRun[]> {
+    const { before, limit } = query;
+    // The next page of a history: the runs after this one, newest first (the store's keyset).
+    const beforeRun = before === undefined ? undefined : await this.runs.getRun(before);
+    if (before !== undefined && (!beforeRun || !(await this.isVisible(beforeRun, credentials)))) {
+      throw new InputError(`Query parameter before: no run "${before}"`);
+    }
+    const after = beforeRun && { createdAt: beforeRun.createdAt, id: beforeRun.id };
+    const entityRef = query.entityRef === undefined ? undefined : await this.graphs.requireVisible(query.entityRef, credentials);
+    // What holds the hypervisor host: the entity card checks it before offering a run.
+    const status = query.active ? ACTIVE_RUN_STATUSES : undefined;
+    const items = entityRef
+      ? await this.runs.listRuns({ entityRef, status, after }, limit)
+      : await this.runs.listRuns({ status, after }, limit, refs => this.graphs.visibleTo(refs, credentials));
+    return Promise.all(items.map(run => this.plans.runSeenBy(run, credentials)));
+  }
+
+  /**
+   * Ends a finished failover's tenure on its host (failback done): RunService.releaseFailover,
+   * named as released by the caller. What a failover booted serves production: removing it takes
+   * the grant starting one does, on what its record names (its entity, its machines and their
+   * services) that the catalog still holds. Its entity may have left the catalog since
+   * (production is gone): then its machines and services decide, and the run is the caller's to
+   * release if the catalog shows them one. None of them held any more: a 403 naming the label to
+   * remove by hand, as no grant can cover it.
+   */
+  async release(runId: string, credentials: BackstageCredentials): Promise<RecoveryRun> {
+    const run = await this.runs.getRun(runId);
+    if (!run) throw new NotFoundError(`Run ${runId} not found`);
+    const booted = failoverEntityRefs(run.plan);
+    const held = await this.graphs.heldRefs([run.entityRef, ...booted]);
+    const entityHeld = held.includes(run.entityRef);
+    // As GET /runs/:id: a run of an entity the caller may not see does not exist for them.
+    const visible = entityHeld
+      ? await this.isVisible(run, credentials)
+      : held.length === 0 || (await this.graphs.visibleTo(held, credentials)).length > 0;
+    if (!visible) throw new NotFoundError(`Run ${runId} not found`);
+    if (held.length === 0) {
+      // No entity left to ask the policy about: no grant can cover it.
+      throw new NotAllowedError(
+        `Run ${run.id} cannot be released through the API: neither its entity nor any machine or service it booted is in the ` +
+          `catalog any more, so no one's ${recoveryRunFailoverPermission.name} can be checked on them. Remove what it kept on ` +
+          `hypervisor host '${run.hypervisorHost}' by hand: everything labelled ${RUN_ID_LABEL}=${run.id}`,
+      );
+    }
+    await this.authorizeFailover(
+      credentials,
+      entityHeld ? { entityRef: run.entityRef, permissions: [recoveryRunFailoverPermission] } : undefined,
+      {
+        refs: booted.filter(ref => held.includes(ref)),
+        of: `that failover ${run.id} booted`,
+        why: `Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog`,
+      },
+    );
+    const released = await this.runs.releaseFailover(run.id, principalName(credentials.principal));
+    return this.plans.runSeenBy(released, credentials);
+  }
+
+  private isVisible(run: RecoveryRun, credentials: BackstageCredentials): Promise<boolean> {
+    return isRunVisible(run, refs => this.graphs.visibleTo(refs, credentials));
+  }
+
+  /**
+   * A failover boots live copies of its plan's machines on production's subnets and keeps them:
+   * starting or releasing one takes recovery.run.failover on each entity it boots
+   * (failoverEntityRefs), not on the entity asked for alone, or a service's owners could bring up
+   * a second live copy of another team's database machine. One batched call, so a policy's
+   * conditions (ownership, say) are applied by the catalog to each entity. Lacking a permission on
+   * the entity itself, the caller is told that alone; else the refusal names each booted entity
+   * it lacks recovery.run.failover on that the catalog shows them, and counts the others.
+   */
+  private async authorizeFailover(
+    credentials: BackstageCredentials,
+    /** The entity failed over and what it needs there; none once it has left the catalog. */
+    root: { entityRef: string; permissions: EntityPermission[] } | undefined,
+    /** What it boots besides; none to check the entity alone. */
+    booted?: { refs: string[]; of: string; why: string },
+  ): Promise<void> {
+    const own = root ? root.permissions.map(permission => ({ permission, resourceRef: root.entityRef })) : [];
+    const others = booted?.refs.filter(ref => ref !== root?.entityRef) ?? [];
+    if (own.length + others.length === 0) return;
+    const allowed = await this.authorizer.decide(credentials, [
+      ...own,
+      ...others.map(resourceRef => ({ permission: recoveryRunFailoverPermission, resourceRef })),
+    ]);
+    const ownDenied = own.filter((_, index) => !allowed[index]);
+    if (ownDenied.length > 0) {
+      throw new NotAllowedError(`Missing permission ${ownDenied.map(c => c.permission.name).join(' and ')} on ${root!.entityRef}`);
+    }
+    const denied = others.filter((_, index) => !allowed[own.length + index]);
+    if (denied.length === 0) return;
+    const named = await this.graphs.visibleTo(denied, credentials);
+    const hidden = denied.length - named.length;
+    const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
+    throw new NotAllowedError(
+      `Missing permission ${recoveryRunFailoverPermission.name} on ${entities(denied.length)} ${booted!.of}: ` +
+        [...named, ...(hidden > 0 ? [`${entities(hidden)} the catalog does not show you`] : [])].join(', ') +
+        `. ${booted!.why}`,
+    );
+  }
+}
