@@ -1,0 +1,219 @@
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { CAPTURES_DAMAGED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+import { CaptureDamagedError, type LabHandle, type RecoveryGraph, type RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import { RecoveryStore } from '../database/RecoveryStore';
+import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import { PlanService } from '../service/PlanService';
+import { ProviderRegistry } from '../service/ProviderRegistry';
+import { FakeHost } from '../testing/FakeHost';
+import { storedCapture } from '../testing/entities';
+import { RunService } from './RunService';
+
+const WEB = 'component:default/web';
+const DB = 'component:default/database';
+const DATA_01 = 'resource:default/data-01';
+const WEB_01 = 'resource:default/web-01';
+const GIB = 1024 ** 3;
+
+const graph: RecoveryGraph = {
+  rootRef: WEB,
+  roots: [WEB],
+  services: new Map([
+    [DB, { ref: DB, machines: [DATA_01], dependsOn: [], probes: [{ kind: 'tcp', port: 5432 }] }],
+    [WEB, { ref: WEB, machines: [WEB_01], dependsOn: [DB], probes: [{ kind: 'tcp', port: 80 }] }],
+  ]),
+  machines: new Map([
+    [DATA_01, { ref: DATA_01, locator: { machineRef: DATA_01, engine: 'primary', container: 'data-01' } }],
+    [WEB_01, { ref: WEB_01, locator: { machineRef: WEB_01, engine: 'primary', container: 'web-01' } }],
+  ]),
+  problems: [],
+  missing: [],
+  objectives: { rpoSeconds: 86_400, rtoSeconds: 3600 },
+};
+
+const damage = (captureId: string) =>
+  new CaptureDamagedError(
+    `capture ${captureId}: checksum mismatch for /captures/${captureId}.tar (layer file /captures/layers/b3dc.layer no longer holds its content; every capture referring to it is damaged too): expected sha256:1, got sha256:2; the capture is damaged and cannot be restored: recover to a point before it, or take a new capture of the machine`,
+    captureId,
+  );
+
+/**
+ * A host that verifies captures (each verified in order, the damaged ones failing), creates labs
+ * and restores as FakeHost does, and keeps what it did.
+ */
+class VerifyingHost extends FakeHost {
+  readonly verified: string[] = [];
+  readonly labs: string[] = [];
+  readonly restored: string[] = [];
+  /** Capture ids whose verification finds them damaged. */
+  damaged = new Set<string>();
+  /** What verifying any capture fails with, where it cannot tell (a store it cannot read). */
+  unreadable?: Error;
+  /** Capture ids found damaged at their restore (changed since they were verified). */
+  damagedAtRestore = new Set<string>();
+
+  constructor() {
+    super({ [WEB_01]: [DATA_01] });
+  }
+  async verifyCapture(capture: RestorableCapture) {
+    this.verified.push(capture.captureId);
+    if (this.unreadable) throw this.unreadable;
+    if (this.damaged.has(capture.captureId)) throw damage(capture.captureId);
+  }
+  async createLab(...args: Parameters<FakeHost['createLab']>) {
+    this.labs.push(args[0]);
+    return super.createLab(...args);
+  }
+  async restoreMachine(lab: LabHandle, capture: RestorableCapture) {
+    this.restored.push(capture.captureId);
+    if (this.damagedAtRestore.has(capture.captureId)) throw damage(capture.captureId);
+    return super.restoreMachine(lab, capture);
+  }
+}
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+describe.each(databases.eachSupportedId())("a run's verification of its captures on %s", databaseId => {
+  let store: RecoveryStore;
+  let host: VerifyingHost;
+  let runs: RunService;
+  const now = Date.now();
+  const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+
+  beforeEach(async () => {
+    const knex = await databases.init(databaseId);
+    await RecoveryStore.migrate(knex);
+    store = new RecoveryStore(knex);
+    await store.insertCapture({ ...storedCapture('data-01'), id: 'data', sizeBytes: 0.5 * GIB, createdAt: at(30) });
+    await store.insertCapture({ ...storedCapture('web-01'), id: 'web-old', sizeBytes: 0.25 * GIB, createdAt: at(90) });
+    await store.insertCapture({
+      ...storedCapture('web-01'),
+      id: 'web-new',
+      sizeBytes: 0.5 * GIB,
+      runtime: { ...storedCapture('web-01').runtime, volumes: [{ destination: '/data', artifact: 'v.tar', checksum: 'sha256:3', sizeBytes: 0.2 * GIB }] },
+      createdAt: at(20),
+    });
+    host = new VerifyingHost();
+    const providers = new ProviderRegistry();
+    providers.addHypervisorHost(host);
+    const graphs = {
+      getEntity: async () => ({ apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } }),
+      load: async () => graph,
+      visibleTo: async (refs: string[], _credentials: BackstageCredentials) => refs,
+    };
+    runs = new RunService(store, providers, new PlanService(graphs as unknown as CatalogGraphLoader), graphs, mockServices.logger.mock(), {
+      machineReadyTimeoutMs: 300,
+      probeIntervalMs: 20,
+      heartbeatIntervalMs: 50,
+      staleAfterMs: 1_000,
+      stepTimeoutMs: 60_000,
+      minReadyMs: 0,
+      allowTestHooks: false,
+    });
+  });
+
+  const run = async (recoveryPoint?: string) => {
+    const started = await runs.start({ entityRef: WEB, mode: 'test', trigger: 'user', ...(recoveryPoint && { recoveryPoint }) });
+    await runs.waitFor(started.id);
+    return (await store.getRun(started.id))!;
+  };
+
+  it('reads every capture before the lab is built, and says it in the timeline', async () => {
+    const done = await run();
+    expect(done.status).toBe('succeeded');
+    expect(host.verified).toEqual(['data', 'web-new']);
+    const messages = done.steps.map(s => s.message);
+    const verifying = messages.indexOf('Verifying captures (2 machines, 1.2 GiB): every byte read against its checksums, before the lab is built');
+    expect(verifying).toBeGreaterThan(0);
+    expect(messages[verifying + 1]).toMatch(/^Verified captures \(2 machines, 1\.2 GiB\) in \d+(\.\d)? s$/);
+    // Before the lab's network.
+    expect(messages.findIndex(m => m.startsWith('Created isolated network'))).toBeGreaterThan(verifying + 1);
+  });
+
+  it('fails a run whose capture is damaged before any machine boots, marks it, and a run started again restores the older intact one', async () => {
+    host.damaged.add('web-new');
+    const failed = await run();
+    expect(failed.status).toBe('failed');
+    // Every capture was read, and nothing was built or booted.
+    expect(host.verified).toEqual(['data', 'web-new']);
+    expect(host.labs).toEqual([]);
+    expect(host.restored).toEqual([]);
+    expect(host.started).toEqual([]);
+    expect(failed.error).toMatchObject({ machineRef: WEB_01 });
+    expect(failed.error!.message).toBe(
+      `${WEB_01} failed: ${damage('web-new').message}; no machine was booted: a run started again restores its capture of ${at(90)} instead, the newest intact one; or capture ${WEB_01} anew first, to recover its latest state`,
+    );
+    expect(failed.error!.message).not.toContain('next capture writes');
+    expect(failed.machines.map(m => [m.machineRef, m.phase])).toEqual([
+      [DATA_01, 'skipped'],
+      [WEB_01, 'failed'],
+    ]);
+    expect(failed.steps).toContainEqual(
+      expect.objectContaining({
+        machineRef: WEB_01,
+        level: 'error',
+        message: `Capture web-new of ${at(20)} is damaged, and marked so: no run restores it again; a run started again restores its capture of ${at(90)} instead, the newest intact one; or capture ${WEB_01} anew first, to recover its latest state`,
+      }),
+    );
+    // Marked, with why, as GET /captures lists it; the older capture is not.
+    const [newest, older] = await store.listCaptures(WEB_01);
+    expect(newest).toMatchObject({ id: 'web-new', damaged: { reason: damage('web-new').message } });
+    expect(Date.parse(newest.damaged!.at)).toBeGreaterThanOrEqual(now);
+    expect(older.damaged).toBeUndefined();
+
+    // Started again: the damaged capture is passed over for the older intact one, which boots.
+    host.verified.length = 0;
+    const again = await run();
+    expect(again.status).toBe('succeeded');
+    expect(again.machines.map(m => m.captureId)).toEqual(['data', 'web-old']);
+    expect(host.verified).toEqual(['data', 'web-old']);
+    expect(host.restored).toEqual(['data', 'web-old']);
+
+    // A recovery point after the damaged capture is served by the older intact one too.
+    const atPoint = await run(at(10));
+    expect(atPoint.machines.map(m => m.captureId)).toEqual(['data', 'web-old']);
+    expect(atPoint.status).toBe('succeeded');
+  });
+
+  it('names every damaged capture of the run, marks each, and refuses up front a run whose machine has none intact left', async () => {
+    host.damaged = new Set(['data', 'web-new']);
+    const failed = await run();
+    expect(failed.error?.machineRef).toBe(DATA_01);
+    expect(failed.error!.message).toMatch(
+      new RegExp(`^${DATA_01} failed: capture data: .*; no machine was booted: none of its kept captures is intact: capture ${DATA_01} anew; also damaged, and marked so: capture web-new of ${WEB_01}$`),
+    );
+    expect(failed.machines.map(m => m.phase)).toEqual(['failed', 'failed']);
+    expect((await store.listCaptures(WEB_01))[0].damaged).toBeDefined();
+    // data-01's only capture is damaged: refused before any run exists, naming it.
+    const before = (await store.listRuns({ limit: 100 })).length;
+    await expect(runs.start({ entityRef: WEB, mode: 'test', trigger: 'user' })).rejects.toMatchObject({
+      name: CAPTURES_DAMAGED_ERROR_NAME,
+      statusCode: 409,
+      damaged: [{ machineRef: DATA_01, captureId: 'data', reason: damage('data').message }],
+    });
+    expect(await store.listRuns({ limit: 100 })).toHaveLength(before);
+  });
+
+  it('fails the run without marking anything where a capture could not be read for another reason', async () => {
+    host.unreadable = Object.assign(new Error("EACCES: permission denied, open '/captures/web-new.tar'"), { code: 'EACCES' });
+    const failed = await run();
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toEqual({
+      message: `the capture of ${DATA_01} (data) could not be verified: EACCES: permission denied, open '/captures/web-new.tar'`,
+    });
+    expect(host.labs).toEqual([]);
+    expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([undefined, undefined]);
+    expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([undefined]);
+  });
+
+  it('marks a capture its restore finds damaged (changed since it was verified)', async () => {
+    host.damagedAtRestore.add('web-new');
+    const failed = await run();
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatchObject({ machineRef: WEB_01 });
+    expect(host.started).toEqual([DATA_01]);
+    expect((await store.listCaptures(WEB_01))[0]).toMatchObject({ id: 'web-new', damaged: { reason: damage('web-new').message } });
+    expect(failed.steps.map(s => s.message)).toContainEqual(expect.stringMatching(/^Capture web-new of .* is damaged, and marked so: no run restores it again; /));
+  });
+});
