@@ -100,17 +100,6 @@ const STOP_WAIT_MS = 10_000;
  */
 const ANSWER_WAIT_MS = 10_000;
 
-/**
- * What a file system says when the capture store cannot be written (full, read-only, gone, a disk
- * error): said as the store's failure, naming it, where Node's own message names no path (`write`).
- * A socket's errors (the engine's) carry an address instead of a path, and `connect` or no file call.
- */
-const STORE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'EFBIG', 'ENOENT', 'EMFILE', 'ENFILE']);
-function isStoreError(e: unknown): e is NodeJS.ErrnoException {
-  const { code, syscall, address } = (e ?? {}) as NodeJS.ErrnoException & { address?: string };
-  return typeof code === 'string' && STORE_ERRORS.has(code) && typeof syscall === 'string' && syscall !== 'connect' && address === undefined;
-}
-
 /** What is wrong with the capture store, by the file system's code, and what to do about it. */
 const STORE_CONDITIONS: Record<string, string> = {
   ENOSPC: 'the capture store is full: free room there (recovery.captureStore.keepLast keeps fewer captures), or give it a larger disk',
@@ -125,15 +114,33 @@ const STORE_CONDITIONS: Record<string, string> = {
   EISDIR: 'a directory stands where the capture store keeps a file',
 };
 
+/** Out of open files: the backend's own condition, met writing to the store, not the store's. */
+const BACKEND_CONDITIONS = new Set(['EMFILE', 'ENFILE']);
+
+/**
+ * What a file system says when the capture store cannot be written (full, read-only, gone, a disk
+ * error): said as the store's failure, naming it, where Node's own message names no path (`write`).
+ * A socket's errors (the engine's) carry an address instead of a path, and `connect` or no file call.
+ */
+function isStoreError(e: unknown): e is NodeJS.ErrnoException {
+  const { code, syscall, address } = (e ?? {}) as NodeJS.ErrnoException & { address?: string };
+  return (
+    typeof code === 'string' &&
+    (Object.hasOwn(STORE_CONDITIONS, code) || BACKEND_CONDITIONS.has(code)) &&
+    typeof syscall === 'string' &&
+    syscall !== 'connect' &&
+    address === undefined
+  );
+}
+
 /**
  * A capture the capture store could not take, as its caller answers it: a CaptureStoreError (507)
  * saying what is wrong with the store; out of open files (EMFILE, ENFILE), the backend's own
  * condition, a 503 (try again).
  */
 function storeFailure(message: string, storeDirectory: string, e: NodeJS.ErrnoException): Error {
-  const condition = STORE_CONDITIONS[e.code!];
-  if (!condition) return new ServiceUnavailableError(`${message}: the backend has too many files open; try again, or raise its limit (ulimit -n)`);
-  return new CaptureStoreError(`${message}: ${condition}`, storeDirectory);
+  if (BACKEND_CONDITIONS.has(e.code!)) return new ServiceUnavailableError(`${message}: the backend has too many files open; try again, or raise its limit (ulimit -n)`);
+  return new CaptureStoreError(`${message}: ${STORE_CONDITIONS[e.code!]}`, storeDirectory);
 }
 
 type CaptureOptions = Parameters<CaptureSource['capture']>[1];

@@ -1,15 +1,15 @@
 import type Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { access, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { NotFoundError } from '@backstage/errors';
 import { CaptureDamagedError, type RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { artifactPath } from './captureNames';
 import { followProgress, isStatus } from './lib/dockerStreams';
 import { hasImage, removeUnusedImages } from './lib/engineImages';
-import { corruptLayersOf, readCaptureArchive } from './lib/layerStore';
+import { corruptLayersOf, LAYERS_DIRECTORY, readCaptureArchive } from './lib/layerStore';
 import { rewriteTarFiles } from './lib/tar';
 
 // A capture's files in the capture store (`storeDirectory`), on their way onto the recovery
@@ -42,6 +42,32 @@ export async function verifyVolumes(
 /** What to do about a damaged capture, after what is wrong with it. */
 const DAMAGED = 'the capture is damaged and cannot be restored: recover to a point before it, or take a new capture of the machine';
 
+/**
+ * Whether the capture store is the store itself: its layers directory is there, as it is once the
+ * store holds a capture (writeThinArchive makes it, nothing removes it). An empty mount point (its
+ * disk or share not mounted), or a layers directory gone with the disk it was on, is no store: a
+ * file missing from it says nothing of the capture.
+ */
+async function storeIsThere(storeDirectory: string): Promise<boolean> {
+  return stat(join(storeDirectory, LAYERS_DIRECTORY)).then(
+    s => s.isDirectory(),
+    () => false,
+  );
+}
+
+/**
+ * Whether `e`, met reading a capture's file, proves the capture damaged: the file gone (ENOENT)
+ * from a store that is there. Any other code (EACCES, ENOTDIR, EIO…) is the store that could not
+ * be read.
+ */
+async function goneFromStore(e: unknown, storeDirectory: string): Promise<boolean> {
+  return (e as NodeJS.ErrnoException).code === 'ENOENT' && (await storeIsThere(storeDirectory));
+}
+
+/** Said where the store could not be read: nothing is known of the capture. */
+const UNREAD = (storeDirectory: string) =>
+  `the capture store ${storeDirectory} could not be read (not mounted, or no ${LAYERS_DIRECTORY} directory in it?), so nothing is known of the capture`;
+
 /** `what` names the file for people (`volume /data `), empty for the image archive. */
 async function verifyFile(
   storeDirectory: string,
@@ -56,11 +82,12 @@ async function verifyFile(
     await access(file);
   } catch (e) {
     // Gone from a store that is there: the capture is damaged. A store that cannot be read at all
-    // (not mounted, not readable) says nothing of the capture.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && (await access(storeDirectory).then(() => true, () => false))) {
+    // (not mounted: an empty directory; not readable) says nothing of the capture.
+    if (await goneFromStore(e, storeDirectory)) {
       throw new CaptureDamagedError(`capture ${captureId}: ${what}artifact ${file} not found in the capture store: ${DAMAGED}`, captureId);
     }
-    throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file} not found`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file} ${code === 'ENOENT' ? 'not found' : `could not be read (${(e as Error).message})`}: ${UNREAD(storeDirectory)}`);
   }
   const hash = createHash('sha256');
   try {
@@ -70,13 +97,13 @@ async function verifyFile(
     }
   } catch (e) {
     if (signal?.aborted) throw e;
-    // A layer missing or of another size, an archive cut short: said so by the store. A file the
-    // system could not read (EACCES, EIO) is no proof of damage.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === undefined || code === 'ENOENT') {
+    // A layer of another size, an archive cut short: said so by the store (no code); a layer gone
+    // from a store that is there. A file the system could not read (EACCES, ENOTDIR, EIO), or one
+    // gone from a store that is not there, is no proof of damage.
+    if ((e as NodeJS.ErrnoException).code === undefined || (await goneFromStore(e, storeDirectory))) {
       throw new CaptureDamagedError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}: ${DAMAGED}`, captureId);
     }
-    throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}`);
+    throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}: ${UNREAD(storeDirectory)}`);
   }
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== checksum) {

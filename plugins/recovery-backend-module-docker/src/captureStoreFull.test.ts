@@ -64,10 +64,21 @@ describe('a capture the capture store cannot take', () => {
     expect(error.message).toMatch(/: the capture store is read-only \(its file system mounted read-only, as after disk errors\): make it writable again$/);
   });
 
-  it('answers a backend out of open files with a 503 (try again), not as the store', async () => {
-    store.fails = { code: 'EMFILE', syscall: 'open', message: 'EMFILE: too many open files' };
+  it.each(['EMFILE', 'ENFILE'])('answers a backend out of open files (%s) with a 503 (try again), not as the store', async code => {
+    store.fails = { code, syscall: 'open', message: `${code}: too many open files` };
     const error = await capture().result.catch(e => e);
     expect(error).toMatchObject({ name: 'ServiceUnavailableError' });
     expect(error.message).toMatch(/: the backend has too many files open; try again, or raise its limit \(ulimit -n\)$/);
+  });
+
+  it.each([
+    ['EACCES', "the backend may not write there: give the backend's user write access to the capture store"],
+    ['ENOENT', 'the capture store directory is not there (not mounted?)'],
+    ['EIO', 'its disk reported an I/O error: check the disk'],
+  ])('says each condition of the store (%s) as a CaptureStoreError naming it', async (code, condition) => {
+    store.fails = { code, syscall: 'open', message: `${code}: open '${dir}/.paused/primary.web'` };
+    const error = await capture().result.catch(e => e);
+    expect(error).toMatchObject({ name: 'CaptureStoreError', statusCode: 507, directory: dir });
+    expect(error.message.endsWith(`: ${condition}`)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -107,6 +107,53 @@ describe("the Docker host's verification of a capture, before a run builds its l
       const unreadable = await host().verifyCapture(capture).catch(e => e);
       expect(isCaptureDamaged(unreadable)).toBe(false);
     }
+  });
+
+  it('says nothing of the capture where the store is an empty mount point (its disk not mounted)', async () => {
+    // The directory is there, as a mount point is, and empty: every file "missing" from it.
+    const mountPoint = join(dir, 'mnt');
+    mkdirSync(mountPoint);
+    const unmounted = new DockerHypervisorHost('dr-host', {} as Docker, { storeDirectory: mountPoint });
+    const error = await unmounted.verifyCapture(capture).catch(e => e);
+    expect(isCaptureDamaged(error)).toBe(false);
+    expect(error).toMatchObject({ name: 'NotFoundError' });
+    expect(error.message).toBe(
+      `capture cap-1: artifact ${join(mountPoint, 'cap-1.tar')} not found: the capture store ${mountPoint} could not be read (not mounted, or no layers directory in it?), so nothing is known of the capture`,
+    );
+  });
+
+  it('says nothing of the capture where a layer could not be looked at (ENOTDIR), or its layers directory is gone', async () => {
+    const layers = join(store, LAYERS_DIRECTORY);
+    // A file where the layers directory stands: stat of a layer says ENOTDIR, not that it is gone.
+    rmSync(layers, { recursive: true });
+    writeFileSync(layers, '');
+    const notDir = await host().verifyCapture(capture).catch(e => e);
+    expect(isCaptureDamaged(notDir)).toBe(false);
+    expect(notDir.message).toMatch(/^capture cap-1: artifact \S+cap-1\.tar: layer [0-9a-f]{64} of \S+ could not be read in the capture store: ENOTDIR: /);
+
+    // Layers kept on a disk of their own, not mounted: the link leads nowhere, each layer ENOENT.
+    rmSync(layers);
+    symlinkSync(join(dir, 'layers-disk'), layers);
+    const unmounted = await host().verifyCapture(capture).catch(e => e);
+    expect(isCaptureDamaged(unmounted)).toBe(false);
+    expect(unmounted.message).toMatch(/is missing from the capture store .*: the capture store \S+ could not be read/);
+
+    // Its disk back, with the layers on it: the capture was never damaged.
+    mkdirSync(join(dir, 'layers-disk'));
+    await writeThinArchive(Readable.from([saved]), store, 'cap-1.tar', []);
+    await expect(host().verifyCapture(capture)).resolves.toBeUndefined();
+  });
+
+  it('still finds damaged a capture whose layer alone is gone from an intact store', async () => {
+    const layers = join(store, LAYERS_DIRECTORY);
+    const top = readdirSync(layers).find(name => statSync(join(layers, name)).size === 100_000)!;
+    rmSync(join(layers, top));
+    const error = await host().verifyCapture(capture).catch(e => e);
+    expect(error).toBeInstanceOf(CaptureDamagedError);
+    expect(error.message).toBe(
+      `capture cap-1: artifact ${join(store, 'cap-1.tar')}: layer ${top.replace(/\.layer$/, '')} of top/layer.tar is missing from the capture store (${join(layers, top)}): ` +
+        'the capture is damaged and cannot be restored: recover to a point before it, or take a new capture of the machine',
+    );
   });
 
   it('stops reading once its signal aborts', async () => {

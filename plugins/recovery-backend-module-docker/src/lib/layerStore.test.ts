@@ -325,6 +325,26 @@ describe('the layer store', () => {
     expect(thin.storedBytes).toBe(base.length + top1.length + statSync(join(store, 'cap-1.tar')).size);
   });
 
+  it("fails reading an archive whose layer could not be looked at with the file system's code, telling gone (ENOENT) from unreadable", async () => {
+    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    const layers = join(store, LAYERS_DIRECTORY);
+    const read = () => collect(readCaptureArchive(store, join(store, 'cap-1.tar'))).catch(e => e);
+    // Of another size: the store's own word, no code.
+    truncateSync(join(layers, `${sha256(base).slice(7)}.layer`), 1000);
+    const short = await read();
+    expect(short.message).toMatch(/^layer [0-9a-f]{64} of aaa\/layer\.tar is 1000 bytes, not 300000, in the capture store/);
+    expect(short.code).toBeUndefined();
+    rmSync(join(layers, `${sha256(base).slice(7)}.layer`));
+    const gone = await read();
+    expect(gone).toMatchObject({ code: 'ENOENT', message: `layer ${sha256(base).slice(7)} of aaa/layer.tar is missing from the capture store (${join(layers, `${sha256(base).slice(7)}.layer`)})` });
+    // A file where the layers directory stands: not a layer gone, a store that could not be read.
+    rmSync(layers, { recursive: true });
+    writeFileSync(layers, '');
+    const notDir = await read();
+    expect(notDir.code).toBe('ENOTDIR');
+    expect(notDir.message).toMatch(/^layer [0-9a-f]{64} of aaa\/layer\.tar could not be read in the capture store: ENOTDIR: not a directory, stat /);
+  });
+
   it('fails a capture whose store is full, naming the error, and goes on', async () => {
     const archive = readFileSync(saved('first', { aaa: base, bbb: top1 }));
     fullDisk.under = store;

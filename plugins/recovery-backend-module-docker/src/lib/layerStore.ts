@@ -335,7 +335,8 @@ async function isThin(file: string): Promise<boolean> {
 /**
  * The original archive of a capture, streamed: a thin one with its layers put back from the
  * store, a whole one as it is. A layer missing from the store, or of another size, is an error
- * naming it; one whose content changed shows in the archive's checksum.
+ * naming it; one whose content changed shows in the archive's checksum. A layer that could not be
+ * looked at fails with the file system's `code` (ENOENT where it is gone, EACCES, ENOTDIR, EIO…).
  */
 export async function* readCaptureArchive(storeDirectory: string, file: string): AsyncGenerator<Buffer> {
   if (!(await isThin(file))) {
@@ -363,15 +364,20 @@ export async function* readCaptureArchive(storeDirectory: string, file: string):
         const ref = parseRef(data);
         yield Buffer.from(ref.headers, 'base64');
         const layer = layerFile(storeDirectory, ref.sha256);
-        const actual = await stat(layer).then(
-          s => s.size,
-          () => undefined,
-        );
-        if (actual !== ref.size) {
-          throw new Error(
-            `layer ${ref.sha256} of ${path.slice(0, -REF_SUFFIX.length)} is ${actual === undefined ? 'missing from' : `${actual} bytes, not ${ref.size}, in`} the capture store (${layer})`,
+        const named = `layer ${ref.sha256} of ${path.slice(0, -REF_SUFFIX.length)}`;
+        let actual: number;
+        try {
+          actual = (await stat(layer)).size;
+        } catch (e) {
+          // With the file system's code: only a layer gone (ENOENT) from a store that is there is
+          // damage; one that could not be looked at (EACCES, ENOTDIR, EIO) says nothing of it.
+          const { code, message } = e as NodeJS.ErrnoException;
+          throw Object.assign(
+            new Error(code === 'ENOENT' ? `${named} is missing from the capture store (${layer})` : `${named} could not be read in the capture store: ${message}`),
+            { code },
           );
         }
+        if (actual !== ref.size) throw new Error(`${named} is ${actual} bytes, not ${ref.size}, in the capture store (${layer})`);
         for await (const chunk of createReadStream(layer)) yield chunk as Buffer;
         if (ref.size % TAR_BLOCK) yield Buffer.alloc(TAR_BLOCK - (ref.size % TAR_BLOCK));
       } else if (path !== THIN_MARKER) {

@@ -1,6 +1,6 @@
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { CAPTURES_DAMAGED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+import { CAPTURES_DAMAGED_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import { CaptureDamagedError, type LabHandle, type RecoveryGraph, type RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -52,13 +52,29 @@ class VerifyingHost extends FakeHost {
   unreadable?: Error;
   /** Capture ids found damaged at their restore (changed since they were verified). */
   damagedAtRestore = new Set<string>();
+  /**
+   * A capture id whose verification reads on until the run is stopped, then fails as a read cut
+   * off may look: damaged.
+   */
+  stoppedAt?: string;
+  /** Resolves once the verification of `stoppedAt` has begun. */
+  readonly reachedStop: Promise<void>;
+  private reached!: () => void;
 
   constructor() {
     super({ [WEB_01]: [DATA_01] });
+    this.reachedStop = new Promise(resolve => {
+      this.reached = resolve;
+    });
   }
-  async verifyCapture(capture: RestorableCapture) {
+  async verifyCapture(capture: RestorableCapture, { signal }: { signal?: AbortSignal } = {}) {
     this.verified.push(capture.captureId);
     if (this.unreadable) throw this.unreadable;
+    if (capture.captureId === this.stoppedAt) {
+      this.reached();
+      await new Promise(resolve => signal!.addEventListener('abort', resolve, { once: true }));
+      throw damage(capture.captureId);
+    }
     if (this.damaged.has(capture.captureId)) throw damage(capture.captureId);
   }
   async createLab(...args: Parameters<FakeHost['createLab']>) {
@@ -205,6 +221,23 @@ describe.each(databases.eachSupportedId())("a run's verification of its captures
     expect(host.labs).toEqual([]);
     expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([undefined, undefined]);
     expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([undefined]);
+  });
+
+  it('marks nothing where the run is stopped mid-verification: neither the capture being read nor one found damaged before', async () => {
+    host.damaged.add('data');
+    host.stoppedAt = 'web-new';
+    const started = await runs.start({ entityRef: WEB, mode: 'test', trigger: 'user' });
+    await host.reachedStop;
+    // The backend shutting down stops the run it drives.
+    await runs.shutdown();
+    const stopped = (await store.getRun(started.id))!;
+    expect(stopped.status).toBe('failed');
+    expect(stopped.error).toEqual({ message: `${INTERRUPTED_PREFIX}the backend is shutting down` });
+    expect(host.verified).toEqual(['data', 'web-new']);
+    expect(host.labs).toEqual([]);
+    expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([undefined, undefined]);
+    expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([undefined]);
+    expect(stopped.steps.map(s => s.message)).not.toContainEqual(expect.stringMatching(/is damaged, and marked so/));
   });
 
   it('marks a capture its restore finds damaged (changed since it was verified)', async () => {
