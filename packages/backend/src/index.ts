@@ -19,6 +19,9 @@ backend.add(import('@backstage-recovery/plugin-recovery-backend'));
 backend.add(import('@backstage-recovery/plugin-recovery-backend-module-docker'));
 backend.add(import('@backstage-recovery/plugin-recovery-backend-module-scheduler'));
 
-// A plugin that fails to start (a config error, say) has logged why; exiting makes the failure
-// visible to whatever supervises the process, where a live backend that never turns ready is not.
-backend.start().catch(() => process.exit(1));
+// A backend that fails to start (a plugin's config error, say) exits, so that whatever supervises
+// it sees the failure, rather than living on never ready.
+backend.start().catch(error => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { ConflictError } from '@backstage/errors';
-import { RUN_ID_LABEL, trimHealthOutput, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
+import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
+import { lastFailedCheckOutput } from './machineState';
 import type {
   CapturedNetwork,
   HostRoom,
@@ -540,12 +541,12 @@ export class DockerHypervisorHost implements HypervisorHost {
   private async inspectMachineOn(machine: MachineHandle): Promise<MachineState> {
     const info = await this.docker.getContainer(machine.id).inspect();
     const health = info.State.Health?.Status;
-    const failedCheck = [...(info.State.Health?.Log ?? [])].reverse().find(check => check.ExitCode !== 0);
+    const healthOutput = health === 'healthy' ? undefined : lastFailedCheckOutput(info.State.Health);
     return {
       running: info.State.Running,
       exitCode: info.State.Running ? undefined : info.State.ExitCode,
       health: health === 'starting' || health === 'healthy' || health === 'unhealthy' ? health : undefined,
-      ...(health !== 'healthy' && failedCheck?.Output?.trim() && { healthOutput: trimHealthOutput(failedCheck.Output) }),
+      ...(healthOutput && { healthOutput }),
     };
   }
 

@@ -48,8 +48,14 @@ export function machineStateOf(state: DockerState | undefined): CapturedMachineS
   if (health?.Status === 'starting' || health?.Status === 'healthy' || health?.Status === 'unhealthy') {
     result.health = health.Status;
     if (health.FailingStreak) result.failingStreak = health.FailingStreak;
-    const failed = [...(health.Log ?? [])].reverse().find(check => check.ExitCode !== 0);
-    if (health.Status !== 'healthy' && failed?.Output?.trim()) result.healthOutput = trimHealthOutput(failed.Output);
+    const output = health.Status === 'healthy' ? undefined : lastFailedCheckOutput(health);
+    if (output) result.healthOutput = output;
   }
   return result;
+}
+
+/** What the last health check that failed said, on one line; undefined where none said anything. */
+export function lastFailedCheckOutput(health: DockerState['Health']): string | undefined {
+  const failed = [...(health?.Log ?? [])].reverse().find(check => check.ExitCode !== 0);
+  return failed?.Output?.trim() ? trimHealthOutput(failed.Output) : undefined;
 }

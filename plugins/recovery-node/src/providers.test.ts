@@ -1,11 +1,15 @@
 import { CustomErrorBase, serializeError, ServiceUnavailableError } from '@backstage/errors';
 import { ENGINE_FAILED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 import {
+  CaptureDamagedError,
   CaptureStoppedError,
+  CaptureStoreError,
   EngineFailedError,
   engineError,
   EngineUnreachableError,
+  isCaptureDamaged,
   isCaptureStopped,
+  isCaptureStoreError,
   isEngineError,
 } from './providers';
 
@@ -58,5 +62,20 @@ describe("providers' errors", () => {
       expect(isEngineError(other)).toBe(false);
       expect(isCaptureStopped(other)).toBe(false);
     }
+  });
+
+  it("tells its errors made by another copy of this package (an app may resolve two), by the kind every copy marks them with", () => {
+    // What a copy's class makes: another class, the same mark under the shared key.
+    const kind = Symbol.for('@backstage-recovery/plugin-recovery-node:error-kind');
+    class OtherCopysError extends Error {}
+    const fromOtherCopy = (mark: string) => Object.assign(new OtherCopysError('from the other copy'), { [kind]: mark });
+    expect(isEngineError(fromOtherCopy('engine-unreachable'))).toBe(true);
+    expect(isEngineError(fromOtherCopy('engine-failed'))).toBe(true);
+    expect(isCaptureStopped(fromOtherCopy('capture-stopped'))).toBe(true);
+    expect(isCaptureStoreError(fromOtherCopy('capture-store'))).toBe(true);
+    expect(isCaptureDamaged(fromOtherCopy('capture-damaged'))).toBe(true);
+    expect(isEngineError(fromOtherCopy('capture-stopped'))).toBe(false);
+    expect(isCaptureDamaged(new CaptureStoreError('full', '/var/lib/captures'))).toBe(false);
+    expect(isCaptureDamaged(new CaptureDamagedError('checksum mismatch', 'c1'))).toBe(true);
   });
 });

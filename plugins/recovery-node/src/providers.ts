@@ -192,12 +192,26 @@ export interface CaptureSource {
 export type EngineError = EngineUnreachableError | EngineFailedError;
 
 /**
+ * What kind of this package's error an error is, under a key shared by every copy of the package
+ * (Symbol.for): an app may resolve two copies (a module built against another version), where
+ * `instanceof` alone fails, and a name or fields alone would take any lookalike. Never on the wire.
+ */
+const ERROR_KIND: unique symbol = Symbol.for('@backstage-recovery/plugin-recovery-node:error-kind');
+
+type ErrorKind = 'engine-unreachable' | 'engine-failed' | 'capture-stopped' | 'capture-store' | 'capture-damaged';
+
+const isKind = (error: unknown, kind: ErrorKind) =>
+  typeof error === 'object' && error !== null && (error as { [ERROR_KIND]?: unknown })[ERROR_KIND] === kind;
+
+/**
  * An engine that could not be reached: a refused or broken connection, no socket, a timeout (no
  * answer within the wait), a failed TLS handshake. A ServiceUnavailableError (503), as Backstage's
  * error handler answers it and as a run takes it: its host gone, not its machine's failure. Try
  * again once the engine is back.
  */
 export class EngineUnreachableError extends ServiceUnavailableError {
+  readonly [ERROR_KIND]: ErrorKind = 'engine-unreachable';
+
   /** What the backend answers, in the error body too. */
   readonly statusCode = 503;
 
@@ -217,6 +231,8 @@ export class EngineUnreachableError extends ServiceUnavailableError {
  * mends, and its own logs say why.
  */
 export class EngineFailedError extends CustomErrorBase {
+  readonly [ERROR_KIND]: ErrorKind = 'engine-failed';
+
   name = ENGINE_FAILED_ERROR_NAME;
 
   /** What the backend answers: Backstage's error handler knows no status by this name. */
@@ -238,7 +254,7 @@ export function engineError(message: string, engine: string, failure: 'unreachab
 
 /** Whether `error` is an {@link EngineError}: an engine out of reach, or one that answered with an error. */
 export function isEngineError(error: unknown): error is EngineError {
-  return error instanceof EngineUnreachableError || error instanceof EngineFailedError;
+  return isKind(error, 'engine-unreachable') || isKind(error, 'engine-failed');
 }
 
 /**
@@ -247,13 +263,15 @@ export function isEngineError(error: unknown): error is EngineError {
  * for readiness. Told by {@link isCaptureStopped}.
  */
 export class CaptureStoppedError extends ServiceUnavailableError {
+  readonly [ERROR_KIND]: ErrorKind = 'capture-stopped';
+
   /** What the backend answers, in the error body too. */
   readonly statusCode = 503;
 }
 
 /** Whether `error` is a {@link CaptureStoppedError}. */
 export function isCaptureStopped(error: unknown): error is CaptureStoppedError {
-  return error instanceof CaptureStoppedError;
+  return isKind(error, 'capture-stopped');
 }
 
 /**
@@ -263,6 +281,8 @@ export function isCaptureStopped(error: unknown): error is CaptureStoppedError {
  * the store's directory and what is wrong. Told by {@link isCaptureStoreError}.
  */
 export class CaptureStoreError extends CustomErrorBase {
+  readonly [ERROR_KIND]: ErrorKind = 'capture-store';
+
   name = CAPTURE_STORE_ERROR_NAME;
 
   /** What the backend answers: Backstage's error handler knows no status by this name. */
@@ -279,7 +299,7 @@ export class CaptureStoreError extends CustomErrorBase {
 
 /** Whether `error` is a {@link CaptureStoreError}. */
 export function isCaptureStoreError(error: unknown): error is CaptureStoreError {
-  return error instanceof CaptureStoreError;
+  return isKind(error, 'capture-store');
 }
 
 /**
@@ -290,6 +310,8 @@ export function isCaptureStoreError(error: unknown): error is CaptureStoreError 
  * kind): the run marks the capture damaged, and no run restores it again. Told by {@link isCaptureDamaged}.
  */
 export class CaptureDamagedError extends CustomErrorBase {
+  readonly [ERROR_KIND]: ErrorKind = 'capture-damaged';
+
   name = 'CaptureDamagedError';
 
   constructor(
@@ -302,7 +324,7 @@ export class CaptureDamagedError extends CustomErrorBase {
 
 /** Whether `error` is a {@link CaptureDamagedError}. */
 export function isCaptureDamaged(error: unknown): error is CaptureDamagedError {
-  return error instanceof CaptureDamagedError;
+  return isKind(error, 'capture-damaged');
 }
 
 /** A capture to restore, as the hypervisor host needs it. */
