@@ -29,6 +29,28 @@ describe('captures found damaged, in the CLI', () => {
     );
   });
 
+  it('names the machines of the plan never captured beside those whose captures are all damaged', async () => {
+    const CACHE_01 = 'resource:default/cache-01';
+    const damaged = [{ machineRef: WEB_01, captureId: 'c2', createdAt: '2026-11-03T00:00:00.000Z', reason: 'checksum mismatch' }];
+    const refusal = await ResponseError.fromResponse(
+      new Response(JSON.stringify({ error: { name: 'CapturesDamagedError', message: 'No intact capture of …', statusCode: 409, damaged, neverCaptured: [CACHE_01] }, response: { statusCode: 409 } }), {
+        status: 409,
+        headers: { 'Content-Type': 'application/json' },
+      }),
+    );
+    const client = { startRun: async () => Promise.reject(refusal) } as unknown as Parameters<typeof startRun>[0];
+    await expect(startRun(client, 'component:default/web')).rejects.toThrow(
+      new BackendError(
+        [
+          `no intact capture of ${WEB_01} to restore: every one kept is damaged:`,
+          `  ${WEB_01}    capture c2 of 2026-11-03T00:00:00.000Z: checksum mismatch`,
+          `  ${CACHE_01}  never captured`,
+          'capture them anew (recovery capture component:default/web), then run again',
+        ].join('\n'),
+      ),
+    );
+  });
+
   it("marks a machine's latest capture damaged where readiness lists the captures", () => {
     const capture = { machineRef: WEB_01, engine: 'primary', container: 'web-01', imageId: 'i', sizeBytes: 1, checksum: 'c', durationMs: 1, adaptations: [] };
     const readiness: Readiness = {

@@ -448,7 +448,7 @@ export async function startRun(
     const tooEarly = recoveryPointTooEarly(error);
     if (tooEarly) throw new BackendError(formatRecoveryPointTooEarly(entityRef, tooEarly));
     const damaged = capturesDamaged(error);
-    if (damaged && damaged.length > 0) throw new BackendError(formatCapturesDamaged(entityRef, damaged));
+    if (damaged && damaged.damaged.length > 0) throw new BackendError(formatCapturesDamaged(entityRef, damaged));
     const holder = hostBusy(error);
     if (holder) {
       throw new BackendError(
@@ -488,13 +488,15 @@ export function formatRecoveryPointTooEarly(entityRef: string, refused: Recovery
  * A run refused because every kept capture of some machines is damaged: a line per damaged
  * capture, then what to do (no recovery point helps).
  */
-export function formatCapturesDamaged(entityRef: string, damaged: DamagedCapture[]): string {
+export function formatCapturesDamaged(entityRef: string, { damaged, neverCaptured }: { damaged: DamagedCapture[]; neverCaptured: string[] }): string {
   const machines = [...new Set(damaged.map(d => d.machineRef))];
-  const width = Math.max(...damaged.map(d => d.machineRef.length));
+  const width = Math.max(...[...damaged.map(d => d.machineRef), ...neverCaptured].map(ref => ref.length));
+  const toCapture = [...machines, ...neverCaptured];
   return [
     `no intact capture of ${machines.join(', ')} to restore: every one kept is damaged:`,
     ...damaged.map(d => `  ${d.machineRef.padEnd(width)}  capture ${d.captureId} of ${d.createdAt}: ${d.reason}`),
-    `capture ${machines.length === 1 ? 'it' : 'them'} anew (recovery capture ${entityRef}), then run again`,
+    ...neverCaptured.map(ref => `  ${ref.padEnd(width)}  never captured`),
+    `capture ${toCapture.length === 1 ? 'it' : 'them'} anew (recovery capture ${entityRef}), then run again`,
   ].join('\n');
 }
 

@@ -26,13 +26,16 @@ describe('captures found damaged', () => {
           { machineRef: 'resource:default/web-01', captureId: 'c2', createdAt: '2026-11-03T00:00:00.000Z', reason: 'checksum mismatch' },
           { machineRef: 'resource:default/web-01', captureId: 7, createdAt: '2026-11-02T00:00:00.000Z', reason: 'cut short' },
         ],
-        neverCaptured: [],
+        neverCaptured: ['resource:default/cache-01', 3],
       },
       request: { method: 'POST', url: '/runs' },
       response: { statusCode: 409 },
     };
     const error = await ResponseError.fromResponse(new Response(JSON.stringify(body), { status: 409, headers: { 'content-type': 'application/json' } }) as any);
-    expect(capturesDamaged(error)).toEqual([{ machineRef: 'resource:default/web-01', captureId: 'c2', createdAt: '2026-11-03T00:00:00.000Z', reason: 'checksum mismatch' }]);
+    expect(capturesDamaged(error)).toEqual({
+      damaged: [{ machineRef: 'resource:default/web-01', captureId: 'c2', createdAt: '2026-11-03T00:00:00.000Z', reason: 'checksum mismatch' }],
+      neverCaptured: ['resource:default/cache-01'],
+    });
     expect(capturesDamaged({ statusCode: 409, body: { error: { name: 'MachinesNotCapturedError', neverCaptured: ['x'] } } })).toBeUndefined();
     expect(capturesDamaged(new Error('boom'))).toBeUndefined();
   });

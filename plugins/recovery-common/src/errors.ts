@@ -281,14 +281,19 @@ export interface DamagedCapture {
 }
 
 /**
- * The captures a start refused because every kept capture of some machines is damaged (409
- * `CapturesDamagedError`) names, in boot order; undefined for any other error.
+ * What a start refused because every kept capture of some machines is damaged (409
+ * `CapturesDamagedError`) names: those captures, in boot order, and the plan's machines never
+ * captured beside them; undefined for any other error.
  */
-export function capturesDamaged(error: unknown): DamagedCapture[] | undefined {
+export function capturesDamaged(error: unknown): { damaged: DamagedCapture[]; neverCaptured: string[] } | undefined {
   const said = answered(error, 409, CAPTURES_DAMAGED_ERROR_NAME);
   if (!said) return undefined;
-  return (Array.isArray(said.damaged) ? said.damaged : []).filter(
-    (d): d is DamagedCapture =>
-      typeof d?.machineRef === 'string' && typeof d?.captureId === 'string' && typeof d?.createdAt === 'string' && typeof d?.reason === 'string',
-  ).map(({ machineRef, captureId, createdAt, reason }) => ({ machineRef, captureId, createdAt, reason }));
+  const damaged = (Array.isArray(said.damaged) ? said.damaged : [])
+    .filter(
+      (d): d is DamagedCapture =>
+        typeof d?.machineRef === 'string' && typeof d?.captureId === 'string' && typeof d?.createdAt === 'string' && typeof d?.reason === 'string',
+    )
+    .map(({ machineRef, captureId, createdAt, reason }) => ({ machineRef, captureId, createdAt, reason }));
+  const neverCaptured = (Array.isArray(said.neverCaptured) ? said.neverCaptured : []).filter((m): m is string => typeof m === 'string');
+  return { damaged, neverCaptured };
 }

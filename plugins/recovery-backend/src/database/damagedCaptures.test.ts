@@ -96,7 +96,7 @@ describe.each(databases.eachSupportedId())('captures found damaged on %p', datab
         `${C} never captured. Capture ${B}, ${C} anew (POST /captures)`,
     );
     // As a client reads the answer's body.
-    expect(capturesDamaged({ statusCode: 409, body: { error: JSON.parse(JSON.stringify({ ...error, name: error.name, message: error.message })) } })).toEqual(error.damaged);
+    expect(capturesDamaged({ statusCode: 409, body: { error: JSON.parse(JSON.stringify({ ...error, name: error.name, message: error.message })) } })).toEqual({ damaged: error.damaged, neverCaptured: [C] });
     expect(await store.getRun('d-refused')).toBeUndefined();
     // At a point where only a damaged capture was, before an intact one: too early, its oldest
     // intact capture named, and the earliest point it allows offered.
