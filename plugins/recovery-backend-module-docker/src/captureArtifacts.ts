@@ -39,8 +39,8 @@ export async function verifyVolumes(
   }
 }
 
-/** What to do about a damaged capture, after what is wrong with it. */
-const DAMAGED = 'the capture is damaged and cannot be restored: recover to a point before it, or take a new capture of the machine';
+/** What a damaged capture comes to, after what is wrong with it; what to do is the run's to say (it knows what else is kept). */
+const DAMAGED = 'the capture is damaged and cannot be restored';
 
 /**
  * Whether the capture store is the store itself: its layers directory is there, as it is once the

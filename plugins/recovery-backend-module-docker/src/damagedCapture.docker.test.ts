@@ -186,7 +186,7 @@ describe('a damaged capture (real engines)', () => {
     expect(failed.error!.message).toContain(`${WEB} failed: capture ${newer.id}: checksum mismatch for ${join(store, `${newer.id}.tar`)}`);
     expect(failed.error!.message).toContain(`layer file ${damagedLayer} no longer holds its content`);
     expect(failed.error!.message).not.toContain('next capture');
-    expect(failed.error!.message).toContain(`a run started again restores its capture of ${older.createdAt} instead, the newest intact one`);
+    expect(failed.error!.message).toContain(`a run started again restores its capture of ${older.createdAt} instead, the newest not found damaged`);
     const messages = failed.steps.map(s => s.message);
     expect(messages).toContainEqual(expect.stringMatching(/^Verifying captures \(2 machines, [\d.]+ (KiB|MiB)\): every byte read against its checksums, before the lab is built$/));
     expect(messages.some(m => m.startsWith('Created isolated network'))).toBe(false);

@@ -111,7 +111,7 @@ export async function markDamaged(
   const atPoint = recoveryPoint ? ' at or before the recovery point' : '';
   const instead = (await store.latestCaptures([capture.machineRef], recoveryPoint, { intact: true }).catch(() => undefined))?.get(capture.machineRef);
   const remedy = instead
-    ? `a run started again restores its capture of ${instead.createdAt} instead, the newest intact one${atPoint}; or capture ${capture.machineRef} anew first, to recover its latest state`
+    ? `a run started again restores its capture of ${instead.createdAt} instead, the newest not found damaged${atPoint} (verified then); or capture ${capture.machineRef} anew first, to recover its latest state`
     : `none of its kept captures${atPoint} is intact: capture ${capture.machineRef} anew${recoveryPoint ? ', or choose a later recovery point' : ''}`;
   await recorder.step(
     `Capture ${capture.id} of ${capture.createdAt} is damaged, and marked so: no run restores it again; ${remedy}`,

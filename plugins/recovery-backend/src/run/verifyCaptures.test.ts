@@ -34,7 +34,7 @@ const graph: RecoveryGraph = {
 
 const damage = (captureId: string) =>
   new CaptureDamagedError(
-    `capture ${captureId}: checksum mismatch for /captures/${captureId}.tar (layer file /captures/layers/b3dc.layer no longer holds its content; every capture referring to it is damaged too): expected sha256:1, got sha256:2; the capture is damaged and cannot be restored: recover to a point before it, or take a new capture of the machine`,
+    `capture ${captureId}: checksum mismatch for /captures/${captureId}.tar (layer file /captures/layers/b3dc.layer no longer holds its content; every capture referring to it is damaged too): expected sha256:1, got sha256:2; the capture is damaged and cannot be restored`,
     captureId,
   );
 
@@ -158,7 +158,7 @@ describe.each(databases.eachSupportedId())("a run's verification of its captures
     expect(host.started).toEqual([]);
     expect(failed.error).toMatchObject({ machineRef: WEB_01 });
     expect(failed.error!.message).toBe(
-      `${WEB_01} failed: ${damage('web-new').message}; no machine was booted: a run started again restores its capture of ${at(90)} instead, the newest intact one; or capture ${WEB_01} anew first, to recover its latest state`,
+      `${WEB_01} failed: ${damage('web-new').message}; no machine was booted: a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
     );
     expect(failed.error!.message).not.toContain('next capture writes');
     expect(failed.machines.map(m => [m.machineRef, m.phase])).toEqual([
@@ -169,7 +169,7 @@ describe.each(databases.eachSupportedId())("a run's verification of its captures
       expect.objectContaining({
         machineRef: WEB_01,
         level: 'error',
-        message: `Capture web-new of ${at(20)} is damaged, and marked so: no run restores it again; a run started again restores its capture of ${at(90)} instead, the newest intact one; or capture ${WEB_01} anew first, to recover its latest state`,
+        message: `Capture web-new of ${at(20)} is damaged, and marked so: no run restores it again; a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
       }),
     );
     // Marked, with why, as GET /captures lists it; the older capture is not.
