@@ -139,10 +139,10 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   const unknowns: string[] = [];
   const { rpoSeconds, rtoSeconds } = input.objectives;
   /** Reasons about a run, where each was pushed (its list, its index there): see `reasonRuns`. */
-  const tied: Array<{ list: string[]; at: number; run: RecoveryRun | HiddenRun }> = [];
+  const aboutRuns: Array<{ list: string[]; at: number; run: RecoveryRun | HiddenRun }> = [];
   /** Pushes `reasons` to `list`, each about `run` (as the caller may see it). */
-  const about = (list: string[], run: RecoveryRun | HiddenRun, ...reasons: string[]) => {
-    for (const reason of reasons) tied.push({ list, at: list.push(reason) - 1, run });
+  const pushAboutRun = (list: string[], run: RecoveryRun | HiddenRun, ...reasons: string[]) => {
+    for (const reason of reasons) aboutRuns.push({ list, at: list.push(reason) - 1, run });
   };
 
   const machines = new Set(input.captures.map(c => c.machineRef));
@@ -219,29 +219,29 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     const own = partial.entityRef === input.entityRef;
     // Another entity's run is named where the caller sees it, as `outgrown` names it.
     const which = !own && isFullRun(shown) ? `, ${runNamed(partial)},` : '';
-    if (failsPlan(partial, input.plan, own)) about(blocking, shown, `Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`);
-    about(risks, shown, outgrown(input.entityRef, input.outgrownRun, input.plan));
+    if (failsPlan(partial, input.plan, own)) pushAboutRun(blocking, shown, `Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`);
+    pushAboutRun(risks, shown, outgrown(input.entityRef, input.outgrownRun, input.plan));
   } else if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
-    about(blocking, run, `${lastRunFailed(run.mode)}${run.error?.message ?? 'unknown error'}`);
+    pushAboutRun(blocking, run, `${lastRunFailed(run.mode)}${run.error?.message ?? 'unknown error'}`);
   } else {
     if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
-      about(
+      pushAboutRun(
         risks,
         run,
         `Last measured RTO ${formatSecondsAgainst(run.rtoSeconds, rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
       );
     }
-    about(risks, run, ...restoredBefore(run, input, uncapturable));
+    pushAboutRun(risks, run, ...restoredBefore(run, input, uncapturable));
     const age = input.lastRunAgeSeconds ?? 0;
     if (age < -CLOCK_AHEAD_TOLERANCE_SECONDS) {
-      about(
+      pushAboutRun(
         risks,
         run,
         `Last ${runKind(run)} is dated ${formatSeconds(-age)} ahead of the backend's clock: one of their clocks is wrong, so how long it vouches for the entity cannot be told`,
       );
     } else if (age > input.maxTestAgeSeconds) {
-      about(
+      pushAboutRun(
         risks,
         run,
         `Last ${runKind(run)} is ${formatSecondsAgainst(age, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
@@ -252,7 +252,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   // there as the plan gates it: a recovery of the plan boots that machine under what failed, so no
   // older success vouches for it. The outgrown run's own failure is said above.
   const failure = input.failedRun;
-  if (failure && failure.run.id !== input.outgrownRun?.run.id) about(blocking, failure.shown, failedSince(input.entityRef, failure, run !== undefined));
+  if (failure && failure.run.id !== input.outgrownRun?.run.id) pushAboutRun(blocking, failure.shown, failedSince(input.entityRef, failure, run !== undefined));
 
   let status: ReadinessStatus = 'ready';
   if (blocking.length > 0) status = 'not-recoverable';
@@ -278,7 +278,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     [risks, blocking.length],
     [unknowns, blocking.length + risks.length],
   ]);
-  const reasonRuns: ReasonRun[] = tied
+  const reasonRuns: ReasonRun[] = aboutRuns
     .map(({ list, at, run: r }) => ({ reason: start.get(list)! + at, ...(isFullRun(r) && { run: { id: r.id, entityRef: r.entityRef } }) }))
     .sort((a, b) => a.reason - b.reason);
 
