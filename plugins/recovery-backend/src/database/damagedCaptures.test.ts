@@ -2,8 +2,8 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import { CAPTURES_DAMAGED_ERROR_NAME, capturesDamaged } from '@backstage-recovery/plugin-recovery-common';
 import type { Knex } from 'knex';
 import { CapturesDamagedError, RecoveryPointTooEarlyError } from '../run/errors';
-import { storedCapture } from '../testing/entities';
-import { NewRun, RecoveryStore } from './RecoveryStore';
+import { captureOf, testRunOf } from '../testing/entities';
+import { RecoveryStore } from './RecoveryStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -11,25 +11,7 @@ const A = 'resource:default/da-01';
 const B = 'resource:default/db-01';
 const C = 'resource:default/dc-01';
 
-const captureOf = (id: string, machineRef: string, createdAt: string) => ({
-  ...storedCapture(machineRef.split('/')[1]),
-  id,
-  machineRef,
-  createdAt,
-});
-
-/** A test run of `machineRefs` (a wave each) on a host of its own, to `recoveryPoint` where given. */
-const newRun = (id: string, machineRefs: string[], recoveryPoint?: string): NewRun => ({
-  id,
-  entityRef: 'component:default/damaged',
-  mode: 'test',
-  trigger: 'user',
-  hypervisorHost: `host-${id}`,
-  plan: { entityRef: 'component:default/damaged', waves: machineRefs.map(m => [m]), machines: [] },
-  options: {},
-  ...(recoveryPoint !== undefined && { recoveryPoint }),
-  machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
-});
+const newRun = (id: string, machineRefs: string[], recoveryPoint?: string) => testRunOf('component:default/damaged', id, machineRefs, recoveryPoint);
 
 const REASON = 'capture a3: checksum mismatch for /captures/a3.tar (layer file /captures/layers/b3dc.layer no longer holds its content)';
 const AT = '2026-11-06T00:00:00.000Z';

@@ -1,8 +1,8 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
 import { RunConflictError } from '../run/errors';
-import { storedCapture } from '../testing/entities';
-import { NewRun, RecoveryStore } from './RecoveryStore';
+import { captureOf, testRunOf } from '../testing/entities';
+import { RecoveryStore } from './RecoveryStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -10,26 +10,7 @@ const A = 'resource:default/pa-01';
 const B = 'resource:default/pb-01';
 const C = 'resource:default/pc-01';
 
-/** A capture of `machineRef` taken at `createdAt`. */
-const captureOf = (id: string, machineRef: string, createdAt: string) => ({
-  ...storedCapture(machineRef.split('/')[1]),
-  id,
-  machineRef,
-  createdAt,
-});
-
-/** A test run of machines `machineRefs` (one wave each) on a host of its own, to `recoveryPoint` when given. */
-const newRun = (id: string, machineRefs: string[], recoveryPoint?: string): NewRun => ({
-  id,
-  entityRef: 'component:default/point',
-  mode: 'test',
-  trigger: 'user',
-  hypervisorHost: `host-${id}`,
-  plan: { entityRef: 'component:default/point', waves: machineRefs.map(m => [m]), machines: [] },
-  options: {},
-  ...(recoveryPoint !== undefined && { recoveryPoint }),
-  machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
-});
+const newRun = (id: string, machineRefs: string[], recoveryPoint?: string) => testRunOf('component:default/point', id, machineRefs, recoveryPoint);
 
 describe.each(databases.eachSupportedId())('runs to a recovery point on %p', databaseId => {
   let store: RecoveryStore;

@@ -1,5 +1,5 @@
 import type { Entity } from '@backstage/catalog-model';
-import type { StoredCapture } from '../database/RecoveryStore';
+import type { NewRun, StoredCapture } from '../database/RecoveryStore';
 
 const P = 'recovery.backstage-recovery.io/';
 
@@ -34,4 +34,25 @@ export const storedCapture = (machine: string): StoredCapture => ({
   adaptations: [],
   durationMs: 1,
   createdAt: new Date().toISOString(),
+});
+
+/** A capture of `machineRef` taken at `createdAt`. */
+export const captureOf = (id: string, machineRef: string, createdAt: string): StoredCapture => ({
+  ...storedCapture(machineRef.split('/')[1]),
+  id,
+  machineRef,
+  createdAt,
+});
+
+/** A test run of `entityRef` booting `machineRefs` (one wave each) on a host of its own, to `recoveryPoint` where given. */
+export const testRunOf = (entityRef: string, id: string, machineRefs: string[], recoveryPoint?: string): NewRun => ({
+  id,
+  entityRef,
+  mode: 'test',
+  trigger: 'user',
+  hypervisorHost: `host-${id}`,
+  plan: { entityRef, waves: machineRefs.map(m => [m]), machines: [] },
+  options: {},
+  ...(recoveryPoint !== undefined && { recoveryPoint }),
+  machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
 });
