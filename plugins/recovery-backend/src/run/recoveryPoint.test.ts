@@ -1,13 +1,9 @@
-import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import type { LabHandle, RecoveryGraph, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryStore } from '../database/RecoveryStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { PlanService } from '../service/PlanService';
-import { ProviderRegistry } from '../service/ProviderRegistry';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
-import { RunService } from './RunService';
+import { runServiceOver } from '../testing/runService';
 
 const WEB = 'component:default/web';
 const WEB_01 = 'resource:default/web-01';
@@ -44,22 +40,7 @@ describe.each(databases.eachSupportedId())('a run to a recovery point on %s', da
     await store.insertCapture({ ...storedCapture('web-01'), id: 'cap-old', createdAt: new Date(now - 3 * DAY).toISOString() });
     await store.insertCapture({ ...storedCapture('web-01'), id: 'cap-new', createdAt: new Date(now - 60_000).toISOString() });
     const host = new RecordingHost({});
-    const providers = new ProviderRegistry();
-    providers.addHypervisorHost(host);
-    const graphs = {
-      getEntity: async () => ({ apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } }),
-      load: async () => graph,
-      visibleTo: async (refs: string[], _credentials: BackstageCredentials) => refs,
-    };
-    const runs = new RunService(store, providers, new PlanService(graphs as unknown as CatalogGraphLoader), graphs, mockServices.logger.mock(), {
-      machineReadyTimeoutMs: 300,
-      probeIntervalMs: 20,
-      heartbeatIntervalMs: 50,
-      staleAfterMs: 1_000,
-      stepTimeoutMs: 60_000,
-      minReadyMs: 0,
-      allowTestHooks: false,
-    });
+    const runs = runServiceOver(store, host, graph);
     const runTo = async (recoveryPoint: string) => {
       const started = await runs.start({ entityRef: WEB, mode: 'test', trigger: 'user', recoveryPoint });
       expect(started.recoveryPoint).toBe(recoveryPoint);

@@ -1,14 +1,11 @@
-import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import { CAPTURES_DAMAGED_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import { CaptureDamagedError, type LabHandle, type RecoveryGraph, type RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryStore } from '../database/RecoveryStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { PlanService } from '../service/PlanService';
-import { ProviderRegistry } from '../service/ProviderRegistry';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
-import { RunService } from './RunService';
+import { runServiceOver } from '../testing/runService';
+import type { RunService } from './RunService';
 
 const WEB = 'component:default/web';
 const DB = 'component:default/database';
@@ -111,22 +108,7 @@ describe.each(databases.eachSupportedId())("a run's verification of its captures
       createdAt: at(20),
     });
     host = new VerifyingHost();
-    const providers = new ProviderRegistry();
-    providers.addHypervisorHost(host);
-    const graphs = {
-      getEntity: async () => ({ apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } }),
-      load: async () => graph,
-      visibleTo: async (refs: string[], _credentials: BackstageCredentials) => refs,
-    };
-    runs = new RunService(store, providers, new PlanService(graphs as unknown as CatalogGraphLoader), graphs, mockServices.logger.mock(), {
-      machineReadyTimeoutMs: 300,
-      probeIntervalMs: 20,
-      heartbeatIntervalMs: 50,
-      staleAfterMs: 1_000,
-      stepTimeoutMs: 60_000,
-      minReadyMs: 0,
-      allowTestHooks: false,
-    });
+    runs = runServiceOver(store, host, graph);
   });
 
   const run = async (recoveryPoint?: string) => {
