@@ -4,18 +4,22 @@ import { BackendError, formatReadiness, startRun } from './remote';
 
 const WEB_01 = 'resource:default/web-01';
 
+/** The backend's refusal of a run whose machines' kept captures are all damaged, as the client reads it. */
+const refusalOf = (damaged: object[], neverCaptured: string[]) =>
+  ResponseError.fromResponse(
+    new Response(JSON.stringify({ error: { name: 'CapturesDamagedError', message: 'No intact capture of …', statusCode: 409, damaged, neverCaptured }, response: { statusCode: 409 } }), {
+      status: 409,
+      headers: { 'Content-Type': 'application/json' },
+    }),
+  );
+
 describe('captures found damaged, in the CLI', () => {
   it('says a run refused for captures all damaged capture by capture, and what to do', async () => {
     const damaged = [
       { machineRef: WEB_01, captureId: 'c2', createdAt: '2026-11-03T00:00:00.000Z', reason: 'checksum mismatch for /captures/c2.tar' },
       { machineRef: WEB_01, captureId: 'c1', createdAt: '2026-11-02T00:00:00.000Z', reason: 'artifact /captures/c1.tar is missing from the capture store' },
     ];
-    const refusal = await ResponseError.fromResponse(
-      new Response(JSON.stringify({ error: { name: 'CapturesDamagedError', message: 'No intact capture of …', statusCode: 409, damaged, neverCaptured: [] }, response: { statusCode: 409 } }), {
-        status: 409,
-        headers: { 'Content-Type': 'application/json' },
-      }),
-    );
+    const refusal = await refusalOf(damaged, []);
     const client = { startRun: async () => Promise.reject(refusal) } as unknown as Parameters<typeof startRun>[0];
     await expect(startRun(client, 'component:default/web')).rejects.toThrow(
       new BackendError(
@@ -32,12 +36,7 @@ describe('captures found damaged, in the CLI', () => {
   it('names the machines of the plan never captured beside those whose captures are all damaged', async () => {
     const CACHE_01 = 'resource:default/cache-01';
     const damaged = [{ machineRef: WEB_01, captureId: 'c2', createdAt: '2026-11-03T00:00:00.000Z', reason: 'checksum mismatch' }];
-    const refusal = await ResponseError.fromResponse(
-      new Response(JSON.stringify({ error: { name: 'CapturesDamagedError', message: 'No intact capture of …', statusCode: 409, damaged, neverCaptured: [CACHE_01] }, response: { statusCode: 409 } }), {
-        status: 409,
-        headers: { 'Content-Type': 'application/json' },
-      }),
-    );
+    const refusal = await refusalOf(damaged, [CACHE_01]);
     const client = { startRun: async () => Promise.reject(refusal) } as unknown as Parameters<typeof startRun>[0];
     await expect(startRun(client, 'component:default/web')).rejects.toThrow(
       new BackendError(
