@@ -5,10 +5,10 @@ import {
   captureFailureKind,
   formatSeconds,
   nothingToCapture,
+  notServingWhenCaptured,
   type Capture,
   type CaptureFailure,
 } from '@backstage-recovery/plugin-recovery-common';
-import { notServingWhenCaptured } from '@backstage-recovery/plugin-recovery-common';
 import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { isCaptureStopped, isCaptureStoreError, isEngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
