@@ -31,7 +31,10 @@ export default defineConfig({
           environment: 'jsdom',
           // Its ESM build imports directories, which Node's resolver refuses outside a bundler.
           server: { deps: { inline: ['material-ui-popup-state'] } },
-          include: ['plugins/*/src/**/*.test.tsx', 'packages/*/src/**/*.test.tsx'],
+          include: [
+            'plugins/*/src/**/*.test.tsx',
+            'packages/*/src/**/*.test.tsx',
+          ],
           testTimeout: 30_000,
         },
       },

@@ -59,15 +59,24 @@ export function generateSite(o: SiteOptions): Site {
       const deps: string[] = [];
       if (k % perLevel > 0) deps.push(ref('component', serviceName(s, k - 1)));
       if (level > 0) {
-        const below = Array.from({ length: perLevel }, (_, i) => (level - 1) * perLevel + i);
+        const below = Array.from(
+          { length: perLevel },
+          (_, i) => (level - 1) * perLevel + i,
+        );
         const count = 1 + Math.floor(rnd() * 2);
         for (let i = 0; i < count; i++) {
-          const target = ref('component', serviceName(s, below[Math.floor(rnd() * below.length)]));
+          const target = ref(
+            'component',
+            serviceName(s, below[Math.floor(rnd() * below.length)]),
+          );
           if (!deps.includes(target)) deps.push(target);
         }
       } else if (k === 0 && s > 0) {
-        const platform = s < o.platformSystems ? s - 1 : Math.floor(rnd() * o.platformSystems);
-        deps.push(ref('component', serviceName(platform, o.servicesPerSystem - 1)));
+        const platform =
+          s < o.platformSystems ? s - 1 : Math.floor(rnd() * o.platformSystems);
+        deps.push(
+          ref('component', serviceName(platform, o.servicesPerSystem - 1)),
+        );
       }
       serviceDeps.set(me, deps);
       machineOf.set(me, machineName(s, level));
@@ -79,16 +88,27 @@ export function generateSite(o: SiteOptions): Site {
   // Reverse relations, as the catalog's processors emit them.
   const dependencyOf = new Map<string, string[]>();
   for (const [from, targets] of dependsOn) {
-    for (const t of targets) dependencyOf.set(t, [...(dependencyOf.get(t) ?? []), from]);
+    for (const t of targets)
+      dependencyOf.set(t, [...(dependencyOf.get(t) ?? []), from]);
   }
   const hasPart = new Map<string, string[]>();
-  for (const [service, system] of partOf) hasPart.set(system, [...(hasPart.get(system) ?? []), service]);
+  for (const [service, system] of partOf)
+    hasPart.set(system, [...(hasPart.get(system) ?? []), service]);
 
   const relations = (me: string) => [
-    ...(dependsOn.get(me) ?? []).map(targetRef => ({ type: 'dependsOn', targetRef })),
-    ...(dependencyOf.get(me) ?? []).map(targetRef => ({ type: 'dependencyOf', targetRef })),
+    ...(dependsOn.get(me) ?? []).map(targetRef => ({
+      type: 'dependsOn',
+      targetRef,
+    })),
+    ...(dependencyOf.get(me) ?? []).map(targetRef => ({
+      type: 'dependencyOf',
+      targetRef,
+    })),
     ...(partOf.has(me) ? [{ type: 'partOf', targetRef: partOf.get(me)! }] : []),
-    ...(hasPart.get(me) ?? []).map(targetRef => ({ type: 'hasPart', targetRef })),
+    ...(hasPart.get(me) ?? []).map(targetRef => ({
+      type: 'hasPart',
+      targetRef,
+    })),
   ];
 
   const entities: Entity[] = [];
@@ -101,7 +121,11 @@ export function generateSite(o: SiteOptions): Site {
     entities.push({
       apiVersion: 'backstage.io/v1alpha1',
       kind: 'System',
-      metadata: { name: systemName(s), namespace: 'default', annotations: { [`${P}rto`]: '2h' } },
+      metadata: {
+        name: systemName(s),
+        namespace: 'default',
+        annotations: { [`${P}rto`]: '2h' },
+      },
       spec: { owner: `group:default/team-${pad(s % 10)}` },
       relations: relations(system),
     });
@@ -111,8 +135,16 @@ export function generateSite(o: SiteOptions): Site {
       entities.push({
         apiVersion: 'backstage.io/v1alpha1',
         kind: 'Resource',
-        metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
-        spec: { type: 'machine', owner: `group:default/team-${pad(s % 10)}`, system: systemName(s) },
+        metadata: {
+          name,
+          namespace: 'default',
+          annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name },
+        },
+        spec: {
+          type: 'machine',
+          owner: `group:default/team-${pad(s % 10)}`,
+          system: systemName(s),
+        },
         relations: relations(ref('resource', name)),
       });
     }
@@ -125,9 +157,18 @@ export function generateSite(o: SiteOptions): Site {
         metadata: {
           name,
           namespace: 'default',
-          annotations: { [`${P}probes`]: `tcp:${8000 + k}, http:${9000 + k}/healthz`, [`${P}rpo`]: '6h', [`${P}rto`]: '1h' },
+          annotations: {
+            [`${P}probes`]: `tcp:${8000 + k}, http:${9000 + k}/healthz`,
+            [`${P}rpo`]: '6h',
+            [`${P}rto`]: '1h',
+          },
         },
-        spec: { type: 'service', lifecycle: 'production', owner: `group:default/team-${pad(s % 10)}`, system: systemName(s) },
+        spec: {
+          type: 'service',
+          lifecycle: 'production',
+          owner: `group:default/team-${pad(s % 10)}`,
+          system: systemName(s),
+        },
         relations: relations(ref('component', name)),
       });
     }
@@ -136,20 +177,37 @@ export function generateSite(o: SiteOptions): Site {
   // The deepest service: the longest chain of declared dependencies under it.
   const depth = new Map<string, number>();
   const depthOf = (service: string): number => {
-    if (!depth.has(service)) depth.set(service, 1 + Math.max(0, ...serviceDeps.get(service)!.map(depthOf)));
+    if (!depth.has(service))
+      depth.set(
+        service,
+        1 + Math.max(0, ...serviceDeps.get(service)!.map(depthOf)),
+      );
     return depth.get(service)!;
   };
   // Platforms first: each chain is then at most one system deeper than what is known.
   let deepest = serviceRefs[0];
-  for (const service of serviceRefs) if (depthOf(service) > depthOf(deepest)) deepest = service;
-  return { entities, systemRefs, serviceRefs, machineRefs, serviceDeps, machineOf, deepest, deepestChain: depthOf(deepest) };
+  for (const service of serviceRefs)
+    if (depthOf(service) > depthOf(deepest)) deepest = service;
+  return {
+    entities,
+    systemRefs,
+    serviceRefs,
+    machineRefs,
+    serviceDeps,
+    machineOf,
+    deepest,
+    deepestChain: depthOf(deepest),
+  };
 }
 
 /**
  * Whole-site boots, `days` apart: every service starts 5–15 min after the last of its
  * dependencies (roots 1–3 min after their machine), as JSON lines for `POST /events`.
  */
-export function bootHistory(site: Site, o: { seed: number; boots: number; start: number; days: number }): string[] {
+export function bootHistory(
+  site: Site,
+  o: { seed: number; boots: number; start: number; days: number },
+): string[] {
   const rnd = prng(o.seed);
   const lines: string[] = [];
   for (let b = 0; b < o.boots; b++) {
@@ -167,7 +225,13 @@ export function bootHistory(site: Site, o: { seed: number; boots: number; start:
       return started.get(service)!;
     };
     for (const service of site.serviceRefs) {
-      lines.push(JSON.stringify({ time: startOf(service), machine: site.machineOf.get(service), service: service.split('/')[1] }));
+      lines.push(
+        JSON.stringify({
+          time: startOf(service),
+          machine: site.machineOf.get(service),
+          service: service.split('/')[1],
+        }),
+      );
     }
   }
   return lines;
@@ -176,36 +240,86 @@ export function bootHistory(site: Site, o: { seed: number; boots: number; start:
 /** A finished run's rows as RunService writes them, for a plan of `plan.machines.length` machines. */
 export function finishedRun(
   plan: BootPlan,
-  o: { id: string; createdAt: number; rnd: () => number; trigger: 'schedule' | 'user' },
+  o: {
+    id: string;
+    createdAt: number;
+    rnd: () => number;
+    trigger: 'schedule' | 'user';
+  },
 ): {
-  run: { id: string; entityRef: string; mode: 'test'; trigger: 'schedule' | 'user'; createdBy: string; hypervisorHost: string; plan: BootPlan; options: object; machines: Array<{ machineRef: string; wave: number }> };
+  run: {
+    id: string;
+    entityRef: string;
+    mode: 'test';
+    trigger: 'schedule' | 'user';
+    createdBy: string;
+    hypervisorHost: string;
+    plan: BootPlan;
+    options: object;
+    machines: Array<{ machineRef: string; wave: number }>;
+  };
   status: 'succeeded' | 'failed';
   startedAt: string;
   finishedAt: string;
   rtoSeconds?: number;
   error?: { message: string; machineRef?: string; probe?: string };
-  machines: Array<{ machineRef: string; phase: 'ready' | 'failed' | 'skipped'; restoreStartedAt?: string; restoredAt?: string; startedAt?: string; readyAt?: string; finishedAt?: string; message?: string; probe?: string; logTail?: string }>;
-  steps: Array<{ at: string; machineRef?: string; level: 'info' | 'warning' | 'error'; message: string }>;
+  machines: Array<{
+    machineRef: string;
+    phase: 'ready' | 'failed' | 'skipped';
+    restoreStartedAt?: string;
+    restoredAt?: string;
+    startedAt?: string;
+    readyAt?: string;
+    finishedAt?: string;
+    message?: string;
+    probe?: string;
+    logTail?: string;
+  }>;
+  steps: Array<{
+    at: string;
+    machineRef?: string;
+    level: 'info' | 'warning' | 'error';
+    message: string;
+  }>;
 } {
   const { rnd } = o;
   const iso = (ms: number) => new Date(ms).toISOString();
   const roll = rnd();
   // 90% succeed, 8% fail on a machine, 2% are interrupted (they never count for readiness).
-  const failAt = roll < 0.9 ? undefined : roll < 0.98 ? Math.floor(rnd() * plan.machines.length) : -1;
+  const failAt =
+    roll < 0.9
+      ? undefined
+      : roll < 0.98
+        ? Math.floor(rnd() * plan.machines.length)
+        : -1;
   let t = o.createdAt + 500;
   const steps: ReturnType<typeof finishedRun>['steps'] = [];
   const machines: ReturnType<typeof finishedRun>['machines'] = [];
-  steps.push({ at: iso(t), level: 'info', message: `Test recovery of ${plan.entityRef} on fake: ${plan.waves.length} waves, ${plan.machines.length} machines` });
-  steps.push({ at: iso((t += 300)), level: 'info', message: `Created isolated network lab-${o.id}-prod` });
+  steps.push({
+    at: iso(t),
+    level: 'info',
+    message: `Test recovery of ${plan.entityRef} on fake: ${plan.waves.length} waves, ${plan.machines.length} machines`,
+  });
+  steps.push({
+    at: iso((t += 300)),
+    level: 'info',
+    message: `Created isolated network lab-${o.id}-prod`,
+  });
   const labAt = t;
   let index = 0;
-  let failed: { machineRef: string; message: string; probe: string } | undefined;
+  let failed:
+    { machineRef: string; message: string; probe: string } | undefined;
   for (const [wave, refs] of plan.waves.entries()) {
-    if (!failed) steps.push({ at: iso(t), level: 'info', message: `Wave ${wave + 1}: booting ${refs.join(', ')}` });
+    if (!failed)
+      steps.push({
+        at: iso(t),
+        level: 'info',
+        message: `Wave ${wave + 1}: booting ${refs.join(', ')}`,
+      });
     let waveEnd = t;
     for (const machineRef of refs) {
       const k = index++;
-      if (failed || failAt === -1 && k > plan.machines.length / 2) {
+      if (failed || (failAt === -1 && k > plan.machines.length / 2)) {
         machines.push({ machineRef, phase: 'skipped' });
         continue;
       }
@@ -216,34 +330,82 @@ export function finishedRun(
       waveEnd = Math.max(waveEnd, readyAt);
       if (k === failAt) {
         const probe = `tcp:${8000 + (k % 20)}`;
-        failed = { machineRef, probe, message: `${machineRef} failed: probe ${probe} did not pass within 120 s: connection refused` };
-        machines.push({ machineRef, phase: 'failed', restoreStartedAt: iso(restoreStartedAt), restoredAt: iso(restoredAt), startedAt: iso(startedAt), finishedAt: iso(readyAt), message: failed.message, probe, logTail: `console of ${machineRef}\n`.repeat(30) });
-        steps.push({ at: iso(readyAt), machineRef, level: 'error', message: failed.message });
+        failed = {
+          machineRef,
+          probe,
+          message: `${machineRef} failed: probe ${probe} did not pass within 120 s: connection refused`,
+        };
+        machines.push({
+          machineRef,
+          phase: 'failed',
+          restoreStartedAt: iso(restoreStartedAt),
+          restoredAt: iso(restoredAt),
+          startedAt: iso(startedAt),
+          finishedAt: iso(readyAt),
+          message: failed.message,
+          probe,
+          logTail: `console of ${machineRef}\n`.repeat(30),
+        });
+        steps.push({
+          at: iso(readyAt),
+          machineRef,
+          level: 'error',
+          message: failed.message,
+        });
         continue;
       }
-      machines.push({ machineRef, phase: 'ready', restoreStartedAt: iso(restoreStartedAt), restoredAt: iso(restoredAt), startedAt: iso(startedAt), readyAt: iso(readyAt), finishedAt: iso(readyAt) });
-      steps.push({ at: iso(readyAt), machineRef, level: 'info', message: `Ready: restored in ${((restoredAt - restoreStartedAt) / 1000).toFixed(1)} s, verified ${((readyAt - startedAt) / 1000).toFixed(1)} s after start` });
+      machines.push({
+        machineRef,
+        phase: 'ready',
+        restoreStartedAt: iso(restoreStartedAt),
+        restoredAt: iso(restoredAt),
+        startedAt: iso(startedAt),
+        readyAt: iso(readyAt),
+        finishedAt: iso(readyAt),
+      });
+      steps.push({
+        at: iso(readyAt),
+        machineRef,
+        level: 'info',
+        message: `Ready: restored in ${((restoredAt - restoreStartedAt) / 1000).toFixed(1)} s, verified ${((readyAt - startedAt) / 1000).toFixed(1)} s after start`,
+      });
     }
     t = waveEnd;
   }
   const interrupted = failAt === -1;
   const finishedAt = t + 1500;
-  steps.push({ at: iso(finishedAt - 500), level: 'info', message: `Lab torn down: removed ${plan.machines.length} machines, 1 network` });
+  steps.push({
+    at: iso(finishedAt - 500),
+    level: 'info',
+    message: `Lab torn down: removed ${plan.machines.length} machines, 1 network`,
+  });
   const error = interrupted
     ? { message: 'Interrupted: the backend is shutting down' }
-    : failed && { machineRef: failed.machineRef, probe: failed.probe, message: failed.message };
-  if (!error) steps.splice(steps.length - 1, 0, { at: iso(t + 200), level: 'info', message: `All ${plan.machines.length} machines verified in ${Math.round((t - labAt) / 1000)} s; the final check found them all still running and answering` });
+    : failed && {
+        machineRef: failed.machineRef,
+        probe: failed.probe,
+        message: failed.message,
+      };
+  if (!error)
+    steps.splice(steps.length - 1, 0, {
+      at: iso(t + 200),
+      level: 'info',
+      message: `All ${plan.machines.length} machines verified in ${Math.round((t - labAt) / 1000)} s; the final check found them all still running and answering`,
+    });
   return {
     run: {
       id: o.id,
       entityRef: plan.entityRef,
       mode: 'test',
       trigger: o.trigger,
-      createdBy: o.trigger === 'user' ? 'user:default/engineer' : 'plugin:recovery',
+      createdBy:
+        o.trigger === 'user' ? 'user:default/engineer' : 'plugin:recovery',
       hypervisorHost: 'fake',
       plan,
       options: {},
-      machines: plan.waves.flatMap((refs, wave) => refs.map(machineRef => ({ machineRef, wave }))),
+      machines: plan.waves.flatMap((refs, wave) =>
+        refs.map(machineRef => ({ machineRef, wave })),
+      ),
     },
     status: error ? 'failed' : 'succeeded',
     startedAt: iso(o.createdAt + 100),

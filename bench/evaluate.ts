@@ -1,7 +1,16 @@
 /** Scoring of an analysis result against a generated history's ground truth. */
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
-import type { AnalysisResult, ServiceMap } from '../plugins/recovery-node/src/analysis';
-import { clockCorrector, compileServiceMap, generations, transitiveClosure, transitiveReduction } from '../plugins/recovery-node/src/analysis';
+import type {
+  AnalysisResult,
+  ServiceMap,
+} from '../plugins/recovery-node/src/analysis';
+import {
+  clockCorrector,
+  compileServiceMap,
+  generations,
+  transitiveClosure,
+  transitiveReduction,
+} from '../plugins/recovery-node/src/analysis';
 import type { GeneratedHistory } from './generate';
 
 export interface Evaluation {
@@ -17,16 +26,26 @@ export interface Evaluation {
   precision: number;
 }
 
-export function evaluate(result: AnalysisResult, truth: GeneratedHistory['truth']): Evaluation {
+export function evaluate(
+  result: AnalysisResult,
+  truth: GeneratedHistory['truth'],
+): Evaluation {
   const names = truth.services.map(s => s.name);
   const machinesOf = new Map(truth.services.map(s => [s.name, s.machines]));
-  const edges = truth.services.flatMap(s => s.dependsOn.map(d => ({ service: s.name, dependsOn: d })));
+  const edges = truth.services.flatMap(s =>
+    s.dependsOn.map(d => ({ service: s.name, dependsOn: d })),
+  );
   const closure = transitiveClosure(names, edges);
   const direct = transitiveReduction(names, edges);
   // Every machine of a dependency boots before every machine of its dependent (replicas too:
   // which one a dependent reaches first is not for the plan to guess).
   const mEdges = edges.flatMap(e =>
-    machinesOf.get(e.service)!.flatMap(ma => machinesOf.get(e.dependsOn)!.filter(mb => mb !== ma).map(mb => ({ service: ma, dependsOn: mb }))),
+    machinesOf.get(e.service)!.flatMap(ma =>
+      machinesOf
+        .get(e.dependsOn)!
+        .filter(mb => mb !== ma)
+        .map(mb => ({ service: ma, dependsOn: mb })),
+    ),
   );
   const truthDepth = generations(truth.machines, mEdges).length;
   const spos = new Map(result.serviceOrder.map((s, i) => [s, i]));
@@ -49,8 +68,12 @@ export function evaluate(result: AnalysisResult, truth: GeneratedHistory['truth'
     const wb = wave.get(e.dependsOn);
     if (wa !== undefined && wb !== undefined && wb >= wa) vw++;
   }
-  const inferred = new Set(result.dependencies.map(d => `${d.service}\u0000${d.dependsOn}`));
-  const hit = direct.filter(e => inferred.has(`${e.service}\u0000${e.dependsOn}`)).length;
+  const inferred = new Set(
+    result.dependencies.map(d => `${d.service}\u0000${d.dependsOn}`),
+  );
+  const hit = direct.filter(e =>
+    inferred.has(`${e.service}\u0000${e.dependsOn}`),
+  ).length;
   const correct = [...inferred].filter(k => closure.has(k)).length;
   return {
     truthEdges: edges.length,
@@ -99,7 +122,9 @@ export function recallCeiling(
   const names = truth.services.map(s => s.name);
   const direct = transitiveReduction(
     names,
-    truth.services.flatMap(s => s.dependsOn.map(d => ({ service: s.name, dependsOn: d }))),
+    truth.services.flatMap(s =>
+      s.dependsOn.map(d => ({ service: s.name, dependsOn: d })),
+    ),
   );
   const depsOf = new Map(truth.services.map(s => [s.name, s.dependsOn]));
   let shown = 0;
@@ -108,8 +133,14 @@ export function recallCeiling(
     for (const t of startsOf.get(e.service) ?? []) {
       const mine = latestBefore(e.dependsOn, t);
       if (t - mine > maxDelayMs) continue;
-      const others = depsOf.get(e.service)!.filter(d => d !== e.dependsOn).map(d => latestBefore(d, t));
-      if (others.every(u => (mode === 'alone' ? t - u > maxDelayMs : u <= mine))) count++;
+      const others = depsOf
+        .get(e.service)!
+        .filter(d => d !== e.dependsOn)
+        .map(d => latestBefore(d, t));
+      if (
+        others.every(u => (mode === 'alone' ? t - u > maxDelayMs : u <= mine))
+      )
+        count++;
     }
     if (count >= times) shown++;
   }

@@ -12,7 +12,11 @@
  * failure, minutes too early), unit names that need a map (regexes and renamed units). Machine
  * names are shuffled, so that no tie broken by name hands an analysis the truth.
  */
-import { type InitializationEvent, MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import {
+  type InitializationEvent,
+  MACHINE_LABEL,
+  SERVICE_LABEL,
+} from '@backstage-recovery/plugin-recovery-common';
 
 export interface GeneratorOptions {
   seed: number;
@@ -137,18 +141,26 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   const waitAll = o.replicaWait === 'all';
   // A replicated service is ready for its dependents when its first replica is up, or its last.
   const notReady = waitAll ? -Infinity : Infinity;
-  const readyWith = (ready: number, replicaUp: number) => (waitAll ? Math.max(ready, replicaUp) : Math.min(ready, replicaUp));
+  const readyWith = (ready: number, replicaUp: number) =>
+    waitAll ? Math.max(ready, replicaUp) : Math.min(ready, replicaUp);
   const t0 = o.start ?? Date.UTC(2024, 0, 1);
   const delay = () => {
     if (o.delaySpread === undefined) return uni(dmin, dmax);
     // Box-Muller: one standard normal from two uniforms.
-    const z = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-    return Math.min(55 * MIN, ((dmin + dmax) / 2) * Math.exp(o.delaySpread * z));
+    const z =
+      Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+    return Math.min(
+      55 * MIN,
+      ((dmin + dmax) / 2) * Math.exp(o.delaySpread * z),
+    );
   };
 
   const mw = String(o.machines).length;
   const sw = String(o.services).length;
-  const machines = Array.from({ length: o.machines }, (_, i) => `host-${pad(i, mw)}`);
+  const machines = Array.from(
+    { length: o.machines },
+    (_, i) => `host-${pad(i, mw)}`,
+  );
   // Names that say nothing of the tiers (an analysis that breaks ties by name would otherwise
   // be handed the truth), shuffled by a generator of their own.
   const shuffle = prng(o.seed ^ 0x5bd1e995);
@@ -160,28 +172,39 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   // depends only on lower-level services on machines of a lower tier or its own machine, so the
   // truth's machine graph is acyclic (and, in tiers, at most `levels` deep).
   const levels = o.levels ?? 5;
-  const tierOf = (m: number) => (o.stacked ? m : Math.floor((m * levels) / o.machines));
+  const tierOf = (m: number) =>
+    o.stacked ? m : Math.floor((m * levels) / o.machines);
   // Replicas go on other machines of their first machine's tier; only single-machine services
   // depend on each other within a machine, so every machine edge goes down a tier.
   const level: number[] = [];
   const svcMachines: number[][] = [];
   for (let i = 0; i < o.services; i++) {
     const l = rnd() < rootRate ? 0 : 1 + Math.floor(rnd() * (levels - 1));
-    const cands = machines.map((_, m) => m).filter(m => o.stacked || tierOf(m) <= l);
+    const cands = machines
+      .map((_, m) => m)
+      .filter(m => o.stacked || tierOf(m) <= l);
     level.push(l);
     const ms = [pick(cands)];
     if (replicaRate > 0 && rnd() < replicaRate) {
-      const same = cands.filter(m => m !== ms[0] && tierOf(m) === tierOf(ms[0]));
-      for (let k = 1 + Math.floor(rnd() * 2); k > 0 && same.length; k--) ms.push(same.splice(Math.floor(rnd() * same.length), 1)[0]);
+      const same = cands.filter(
+        m => m !== ms[0] && tierOf(m) === tierOf(ms[0]),
+      );
+      for (let k = 1 + Math.floor(rnd() * 2); k > 0 && same.length; k--)
+        ms.push(same.splice(Math.floor(rnd() * same.length), 1)[0]);
     }
     svcMachines.push(ms);
   }
   const svcMachine = svcMachines.map(ms => ms[0]);
-  const order = level.map((_, i) => i).sort((a, b) => level[a] - level[b] || svcMachine[a] - svcMachine[b] || a - b);
+  const order = level
+    .map((_, i) => i)
+    .sort(
+      (a, b) => level[a] - level[b] || svcMachine[a] - svcMachine[b] || a - b,
+    );
   const single = (i: number) => svcMachines[i].length === 1;
   const allowed = (a: number, b: number) =>
     level[b] < level[a] &&
-    ((single(a) && single(b) && svcMachine[a] === svcMachine[b]) || tierOf(svcMachine[b]) < tierOf(svcMachine[a]));
+    ((single(a) && single(b) && svcMachine[a] === svcMachine[b]) ||
+      tierOf(svcMachine[b]) < tierOf(svcMachine[a]));
   const depsByOld: number[][] = [];
   for (let i = 0; i < o.services; i++) {
     const l = level[i];
@@ -197,10 +220,15 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   }
   // Renumber services in topological order (the simulation below relies on it).
   const newIndex = new Map(order.map((old, i) => [old, i]));
-  const deps: number[][] = order.map(old => depsByOld[old].map(d => newIndex.get(d)!).sort((a, b) => a - b));
+  const deps: number[][] = order.map(old =>
+    depsByOld[old].map(d => newIndex.get(d)!).sort((a, b) => a - b),
+  );
   const machinesOfNew = order.map(old => svcMachines[old]);
   svcMachines.splice(0, svcMachines.length, ...machinesOfNew);
-  const names = Array.from({ length: o.services }, (_, i) => `svc-${pad(order[i], sw)}`);
+  const names = Array.from(
+    { length: o.services },
+    (_, i) => `svc-${pad(order[i], sw)}`,
+  );
   const dependents: number[][] = names.map(() => []);
   deps.forEach((ds, i) => ds.forEach(d => dependents[d].push(i)));
   const onMachine: number[][] = machines.map(() => []);
@@ -218,7 +246,11 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
   map['/^app@(svc-\\d+)\\.service$/'] = '$1';
   const totalSpan = (o.siteBoots + 1) * 86_400_000;
   const unitName = (i: number, t: number) =>
-    renamed[i] && t < t0 + totalSpan / 2 ? `legacy-${names[i].slice(4)}-daemon.service` : templated[i] ? `app@${names[i]}.service` : `${names[i]}.service`;
+    renamed[i] && t < t0 + totalSpan / 2
+      ? `legacy-${names[i].slice(4)}-daemon.service`
+      : templated[i]
+        ? `app@${names[i]}.service`
+        : `${names[i]}.service`;
 
   const baseSkew = machines.map(() => uni(-skew, skew));
   const events: InitializationEvent[] = [];
@@ -226,30 +258,60 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
     const off = curSkew[m];
     if (rnd() < failedFirstRate) {
       const early = t - uni(2, 5) * MIN;
-      events.push({ time: Math.round(early + off), machine: machines[m], service: unitName(i, t), type: 'start' });
-      events.push({ time: Math.round(early + uni(5_000, 60_000) + off), machine: machines[m], service: unitName(i, t), type: 'failure' });
+      events.push({
+        time: Math.round(early + off),
+        machine: machines[m],
+        service: unitName(i, t),
+        type: 'start',
+      });
+      events.push({
+        time: Math.round(early + uni(5_000, 60_000) + off),
+        machine: machines[m],
+        service: unitName(i, t),
+        type: 'failure',
+      });
     }
     if (rnd() < dropRate) return;
-    events.push({ time: Math.round(t + off), machine: machines[m], service: unitName(i, t), type: 'start' });
+    events.push({
+      time: Math.round(t + off),
+      machine: machines[m],
+      service: unitName(i, t),
+      type: 'start',
+    });
   };
   const curSkew = baseSkew.slice();
   const clock = (m: number, t: number) => {
-    if (clocks) events.push({ time: Math.round(t + curSkew[m]), machine: machines[m], service: '', type: 'clock', reference: Math.round(t) });
+    if (clocks)
+      events.push({
+        time: Math.round(t + curSkew[m]),
+        machine: machines[m],
+        service: '',
+        type: 'clock',
+        reference: Math.round(t),
+      });
   };
 
   // Boot schedule: site boots about a day apart, machine reboots in between.
   const bootTimes: Array<{ t: number; machine?: number }> = [];
-  for (let b = 0; b < o.siteBoots; b++) bootTimes.push({ t: t0 + b * 86_400_000 + uni(0, 6) * 3_600_000 });
+  for (let b = 0; b < o.siteBoots; b++)
+    bootTimes.push({ t: t0 + b * 86_400_000 + uni(0, 6) * 3_600_000 });
   for (let r = 0; r < o.machineReboots; r++) {
     const day = Math.floor(rnd() * Math.max(1, o.siteBoots));
-    bootTimes.push({ t: t0 + day * 86_400_000 + uni(10, 22) * 3_600_000, machine: Math.floor(rnd() * o.machines) });
+    bootTimes.push({
+      t: t0 + day * 86_400_000 + uni(10, 22) * 3_600_000,
+      machine: Math.floor(rnd() * o.machines),
+    });
   }
   bootTimes.sort((a, b) => a.t - b.t);
 
   for (const boot of bootTimes) {
     if (boot.machine === undefined) {
-      machines.forEach((_, m) => (curSkew[m] = baseSkew[m] + uni(-20_000, 20_000)));
-      const up = machines.map(() => boot.t + uni(0, o.powerOnMinutes ?? 3) * MIN);
+      machines.forEach(
+        (_, m) => (curSkew[m] = baseSkew[m] + uni(-20_000, 20_000)),
+      );
+      const up = machines.map(
+        () => boot.t + uni(0, o.powerOnMinutes ?? 3) * MIN,
+      );
       up.forEach((t, m) => clock(m, t));
       const ready = new Float64Array(o.services);
       for (let i = 0; i < o.services; i++) {
@@ -261,7 +323,8 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
             let last = up[m] + MIN;
             if (perDependencyDelay) {
               // Each dependency is ready its own delay after it started; the service starts once all are.
-              for (const d of deps[i]) last = Math.max(last, ready[d] + delay());
+              for (const d of deps[i])
+                last = Math.max(last, ready[d] + delay());
               start = last;
             } else {
               for (const d of deps[i]) last = Math.max(last, ready[d]);
@@ -280,9 +343,13 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
       // Services whose every replica restarted: one replica restarting knocks out no dependent
       // that needs only one of them up.
       const down = new Set<number>();
-      const first = onMachine[m].length ? Math.min(...onMachine[m]) : o.services;
+      const first = onMachine[m].length
+        ? Math.min(...onMachine[m])
+        : o.services;
       for (let i = first; i < o.services; i++) {
-        const lost = deps[i].filter(d => restarted.has(d) && (waitAll || down.has(d)));
+        const lost = deps[i].filter(
+          d => restarted.has(d) && (waitAll || down.has(d)),
+        );
         if (svcMachines[i].includes(m)) {
           let t = up + uni(0.5, 3) * MIN;
           for (const d of lost) t = Math.max(t, restarted.get(d)! + delay());
@@ -295,7 +362,12 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
           let ready = notReady;
           for (const r of svcMachines[i]) {
             const lostAt = boot.t + uni(0, 1) * MIN;
-            events.push({ time: Math.round(lostAt + curSkew[r]), machine: machines[r], service: unitName(i, lostAt), type: 'failure' });
+            events.push({
+              time: Math.round(lostAt + curSkew[r]),
+              machine: machines[r],
+              service: unitName(i, lostAt),
+              type: 'failure',
+            });
             const t = last + delay();
             ready = readyWith(ready, t);
             emitStart(i, r, t);
@@ -306,13 +378,22 @@ export function generateHistory(o: GeneratorOptions): GeneratedHistory {
       }
     }
   }
-  events.sort((a, b) => a.time - b.time || (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0) || (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+  events.sort(
+    (a, b) =>
+      a.time - b.time ||
+      (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0) ||
+      (a.service < b.service ? -1 : a.service > b.service ? 1 : 0),
+  );
   return {
     events,
     map: { services: map },
     truth: {
       machines,
-      services: names.map((n, i) => ({ name: n, machines: svcMachines[i].map(m => machines[m]), dependsOn: deps[i].map(d => names[d]) })),
+      services: names.map((n, i) => ({
+        name: n,
+        machines: svcMachines[i].map(m => machines[m]),
+        dependsOn: deps[i].map(d => names[d]),
+      })),
     },
   };
 }
@@ -328,7 +409,8 @@ export function rebootFollowerHistory(seed = 9): GeneratedHistory {
   const rnd = prng(seed);
   const t0 = Date.UTC(2024, 0, 1);
   const events: InitializationEvent[] = [];
-  const start = (time: number, service: string, machine: string) => events.push({ time: Math.round(time), machine, service, type: 'start' });
+  const start = (time: number, service: string, machine: string) =>
+    events.push({ time: Math.round(time), machine, service, type: 'start' });
   for (let b = 0; b < 30; b++) {
     const t = t0 + b * 86_400_000;
     const db = t + 2 * rnd() * MIN;
@@ -338,11 +420,17 @@ export function rebootFollowerHistory(seed = 9): GeneratedHistory {
     start(queue, 'queue', 'k');
     start(cache, 'cache', 'd');
     start(cache + (8 + 4 * rnd()) * MIN, 'api', 'a');
-    for (let i = 0; i < 6; i++) start(t + 40 * rnd() * MIN, `x-${i}`, `x-${i % 3}`);
+    for (let i = 0; i < 6; i++)
+      start(t + 40 * rnd() * MIN, `x-${i}`, `x-${i % 3}`);
     if (b % 5 === 2) {
       const again = t + 10 * 3_600_000 + (1 + rnd()) * MIN;
       start(again, 'queue', 'k');
-      events.push({ time: Math.round(again - 0.5 * MIN), machine: 'a', service: 'api', type: 'failure' });
+      events.push({
+        time: Math.round(again - 0.5 * MIN),
+        machine: 'a',
+        service: 'api',
+        type: 'failure',
+      });
       start(again + (15 + 35 * rnd()) * MIN, 'api', 'a');
     }
   }
@@ -351,9 +439,17 @@ export function rebootFollowerHistory(seed = 9): GeneratedHistory {
     { name: 'queue', machines: ['k'], dependsOn: ['db'] },
     { name: 'cache', machines: ['d'], dependsOn: [] },
     { name: 'api', machines: ['a'], dependsOn: ['cache', 'queue'] },
-    ...Array.from({ length: 6 }, (_, i) => ({ name: `x-${i}`, machines: [`x-${i % 3}`], dependsOn: [] })),
+    ...Array.from({ length: 6 }, (_, i) => ({
+      name: `x-${i}`,
+      machines: [`x-${i % 3}`],
+      dependsOn: [],
+    })),
   ];
-  return { events, map: { services: {} }, truth: { machines: ['a', 'd', 'k', 'x-0', 'x-1', 'x-2'], services } };
+  return {
+    events,
+    map: { services: {} },
+    truth: { machines: ['a', 'd', 'k', 'x-0', 'x-1', 'x-2'], services },
+  };
 }
 
 /** jsonl lines (ISO times for even, epoch ms for odd lines, plus an unknown field). */
@@ -361,9 +457,18 @@ export function toJsonl(events: InitializationEvent[]): string[] {
   return events.map((e, i) => {
     const time = i % 2 ? e.time : new Date(e.time).toISOString();
     if (e.type === 'clock') {
-      return JSON.stringify({ time, machine: e.machine, event: 'clock', reference: new Date(e.reference!).toISOString() });
+      return JSON.stringify({
+        time,
+        machine: e.machine,
+        event: 'clock',
+        reference: new Date(e.reference!).toISOString(),
+      });
     }
-    return JSON.stringify(e.type === 'start' && i % 3 ? { time, machine: e.machine, service: e.service, note: 'x' } : { time, machine: e.machine, service: e.service, event: e.type });
+    return JSON.stringify(
+      e.type === 'start' && i % 3
+        ? { time, machine: e.machine, service: e.service, note: 'x' }
+        : { time, machine: e.machine, service: e.service, event: e.type },
+    );
   });
 }
 
@@ -384,13 +489,33 @@ export function toJournaldRecord(e: InitializationEvent, seq: number): string {
     _PID: '1',
     _COMM: 'systemd',
   };
-  if (e.type === 'start') return JSON.stringify({ ...common, MESSAGE_ID: JOURNALD_STARTED, UNIT: e.service, MESSAGE: `Started ${e.service}.` });
-  if (e.type === 'failure') return JSON.stringify({ ...common, MESSAGE_ID: JOURNALD_FAILED, UNIT: e.service, MESSAGE: `${e.service}: Failed with result 'exit-code'.` });
-  return JSON.stringify({ ...common, MESSAGE: 'Time has been changed', SYSLOG_IDENTIFIER: 'systemd-timesyncd' });
+  if (e.type === 'start')
+    return JSON.stringify({
+      ...common,
+      MESSAGE_ID: JOURNALD_STARTED,
+      UNIT: e.service,
+      MESSAGE: `Started ${e.service}.`,
+    });
+  if (e.type === 'failure')
+    return JSON.stringify({
+      ...common,
+      MESSAGE_ID: JOURNALD_FAILED,
+      UNIT: e.service,
+      MESSAGE: `${e.service}: Failed with result 'exit-code'.`,
+    });
+  return JSON.stringify({
+    ...common,
+    MESSAGE: 'Time has been changed',
+    SYSLOG_IDENTIFIER: 'systemd-timesyncd',
+  });
 }
 
 /** An irrelevant journald record. */
-export function journaldNoise(machine: string, timeMs: number, seq: number): string {
+export function journaldNoise(
+  machine: string,
+  timeMs: number,
+  seq: number,
+): string {
   return JSON.stringify({
     __CURSOR: `s=0;i=${seq.toString(16)}`,
     __REALTIME_TIMESTAMP: `${Math.round(timeMs)}000`,
@@ -408,7 +533,10 @@ export function toDocker(events: InitializationEvent[]): string[] {
   const out: string[] = [];
   events.forEach((e, i) => {
     if (e.type === 'clock') return;
-    const attrs: Record<string, string> = { name: `${e.service}-${i}`, image: 'img:1' };
+    const attrs: Record<string, string> = {
+      name: `${e.service}-${i}`,
+      image: 'img:1',
+    };
     attrs[SERVICE_LABEL] = e.service;
     attrs[MACHINE_LABEL] = e.machine;
     const action = e.type === 'start' ? 'start' : 'die';

@@ -17,15 +17,21 @@ let failed = 0;
 let violated = 0;
 let edges = 0;
 let runs = 0;
-console.log(`${'placement, seed'.padEnd(16)} failed musts   waves violate   waves / depth   recall   precision   analysed in`);
+console.log(
+  `${'placement, seed'.padEnd(16)} failed musts   waves violate   waves / depth   recall   precision   analysed in`,
+);
 for (const placement of ['tiered', 'mixed'] as const) {
   for (const seed of seeds) {
-    const g = generate({ placement, services: 1000, machines: 200, boots: 85 }, seed);
+    const g = generate(
+      { placement, services: 1000, machines: 200, boots: 85 },
+      seed,
+    );
     const t = performance.now();
     const out = analyzeDependencies(parseEvents(g.text).events, { map: g.map });
     const seconds = (performance.now() - t) / 1000;
     const s = score(g.truth, out);
-    const musts = s.musts.flatMap((f, k) => (f ? [k + 1] : [])).join(',') || '-';
+    const musts =
+      s.musts.flatMap((f, k) => (f ? [k + 1] : [])).join(',') || '-';
     console.log(
       `${`${placement} ${seed}`.padEnd(16)} ${musts.padStart(12)}   ${`${s.violatedWaves} of ${s.machineEdges}`.padStart(13)}   ${`${s.waves} / ${s.depth}`.padStart(13)}   ${s.recall.toFixed(3).padStart(6)}   ${s.precision.toFixed(3).padStart(9)}   ${`${seconds.toFixed(1)} s`.padStart(11)}`,
     );
@@ -35,4 +41,6 @@ for (const placement of ['tiered', 'mixed'] as const) {
     edges += s.machineEdges;
   }
 }
-console.log(`\n${failed} of ${runs} histories fail a must; the waves violate ${violated} of ${edges} true machine edges.`);
+console.log(
+  `\n${failed} of ${runs} histories fail a must; the waves violate ${violated} of ${edges} true machine edges.`,
+);

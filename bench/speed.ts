@@ -4,12 +4,23 @@
  * JSON-parsing every line, in one process, in alternating rounds. Prints each round, the ratio of
  * each side's best round (goal <= 3) and peak RSS.
  */
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  rmSync,
+  statSync,
+} from 'fs';
 import { once } from 'events';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { createInterface } from 'readline';
-import { generateHistory, journaldNoise, prng, toJournaldRecord } from './generate';
+import {
+  generateHistory,
+  journaldNoise,
+  prng,
+  toJournaldRecord,
+} from './generate';
 import { runAnalysis } from '../packages/cli/src/main';
 
 const LINES = 1_000_000;
@@ -22,11 +33,21 @@ const sample = () => {
 };
 
 async function writeFile(path: string): Promise<{ relevant: number }> {
-  const h = generateHistory({ seed: 42, machines: 200, services: 1000, siteBoots: 100, machineReboots: 0, dropRate: 0.05, failedFirstRate: 0.02, clocks: false });
+  const h = generateHistory({
+    seed: 42,
+    machines: 200,
+    services: 1000,
+    siteBoots: 100,
+    machineReboots: 0,
+    dropRate: 0.05,
+    failedFirstRate: 0.02,
+    clocks: false,
+  });
   const events = h.events.map(e => ({ ...e, service: e.service }));
   const relevant = events.length;
   const noise = LINES - relevant;
-  if (noise < relevant * 9) throw new Error(`too many relevant events (${relevant})`);
+  if (noise < relevant * 9)
+    throw new Error(`too many relevant events (${relevant})`);
   const rnd = prng(7);
   const out = createWriteStream(path);
   let seq = 0;
@@ -37,10 +58,16 @@ async function writeFile(path: string): Promise<{ relevant: number }> {
   for (let k = 0; k < noise; k++) {
     const t = first + ((last - first) * k) / noise;
     while (e < events.length && events[e].time <= t) {
-      if (!out.write(`${toJournaldRecord(events[e++], seq++)}\n`)) await once(out, 'drain');
+      if (!out.write(`${toJournaldRecord(events[e++], seq++)}\n`))
+        await once(out, 'drain');
       written++;
     }
-    if (!out.write(`${journaldNoise(`host-${String(Math.floor(rnd() * 200)).padStart(3, '0')}`, t, seq++)}\n`)) await once(out, 'drain');
+    if (
+      !out.write(
+        `${journaldNoise(`host-${String(Math.floor(rnd() * 200)).padStart(3, '0')}`, t, seq++)}\n`,
+      )
+    )
+      await once(out, 'drain');
     written++;
   }
   while (e < events.length) {
@@ -54,7 +81,10 @@ async function writeFile(path: string): Promise<{ relevant: number }> {
 }
 
 async function readAndParse(path: string): Promise<number> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const rl = createInterface({
+    input: createReadStream(path, { encoding: 'utf8' }),
+    crlfDelay: Infinity,
+  });
   let n = 0;
   for await (const line of rl) {
     const o = JSON.parse(line);
@@ -71,7 +101,9 @@ async function main() {
     let t = Date.now();
     const { relevant } = await writeFile(path);
     const size = statSync(path).size;
-    console.log(`generated ${LINES} lines (${(size / 1e6).toFixed(0)} MB, ${relevant} relevant = ${((100 * relevant) / LINES).toFixed(1)}%) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    console.log(
+      `generated ${LINES} lines (${(size / 1e6).toFixed(0)} MB, ${relevant} relevant = ${((100 * relevant) / LINES).toFixed(1)}%) in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    );
     // Alternating rounds, each side's best kept: on a shared machine a slow moment lands on one
     // side of one round, not on the ratio.
     let best = { base: Infinity, full: Infinity };
@@ -92,13 +124,22 @@ async function main() {
           `(b) is ${read.events.length} events, ${result.services.length} services, ${result.machineOrder.length} machines, ${result.dependencies.length} dependencies, ${result.waves.length} waves, ${(json.length / 1e6).toFixed(1)} MB JSON; (a) is ${parsed} records`,
         );
       }
-      console.log(`round ${round}: (a) read + JSON.parse of every line ${(base / 1000).toFixed(2)} s, (b) full analysis (CLI path, incl. --json serialisation) ${(full / 1000).toFixed(2)} s, ratio ${(full / base).toFixed(2)}`);
-      best = { base: Math.min(best.base, base), full: Math.min(best.full, full) };
+      console.log(
+        `round ${round}: (a) read + JSON.parse of every line ${(base / 1000).toFixed(2)} s, (b) full analysis (CLI path, incl. --json serialisation) ${(full / 1000).toFixed(2)} s, ratio ${(full / base).toFixed(2)}`,
+      );
+      best = {
+        base: Math.min(best.base, base),
+        full: Math.min(best.full, full),
+      };
     }
     const ratio = best.full / best.base;
-    console.log(`best of ${ROUNDS}: (a) ${(best.base / 1000).toFixed(2)} s, (b) ${(best.full / 1000).toFixed(2)} s`);
+    console.log(
+      `best of ${ROUNDS}: (a) ${(best.base / 1000).toFixed(2)} s, (b) ${(best.full / 1000).toFixed(2)} s`,
+    );
     console.log(`ratio (b)/(a): ${ratio.toFixed(2)} (goal <= 3)`);
-    console.log(`peak RSS over all rounds: ${(peakRss / 1024 / 1024).toFixed(0)} MiB`);
+    console.log(
+      `peak RSS over all rounds: ${(peakRss / 1024 / 1024).toFixed(0)} MiB`,
+    );
     if (ratio > 3) process.exitCode = 1;
   } finally {
     clearInterval(timer);

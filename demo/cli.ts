@@ -20,12 +20,16 @@ async function main() {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const host = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
+  const host =
+    process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+    'unix:///run/recovery-docker/primary.sock';
   const docker = dockerFromHost(host);
   try {
     await docker.ping();
   } catch (e) {
-    throw new Error(`primary engine ${host} is not reachable (scripts/docker-engines.sh start): ${(e as Error).message}`);
+    throw new Error(
+      `primary engine ${host} is not reachable (scripts/docker-engines.sh start): ${(e as Error).message}`,
+    );
   }
   switch (command) {
     case 'up': {
@@ -33,7 +37,9 @@ async function main() {
       await startDemoSite(docker, {
         order: value('--order')?.split(','),
         waitForServices: !flag('--no-wait'),
-        dependencyDeadlineSeconds: value('--deadline') ? Number(value('--deadline')) : undefined,
+        dependencyDeadlineSeconds: value('--deadline')
+          ? Number(value('--deadline'))
+          : undefined,
         recreate: flag('--recreate'),
         log: line => console.log(line),
       });
@@ -41,7 +47,8 @@ async function main() {
       break;
     }
     case 'down':
-      for (const r of await stopDemoSite(docker, { all: flag('--all') })) console.log(`removed ${r}`);
+      for (const r of await stopDemoSite(docker, { all: flag('--all') }))
+        console.log(`removed ${r}`);
       break;
     case 'image':
       console.log(await buildDemoImage(docker, { force: true }));
@@ -51,7 +58,8 @@ async function main() {
         console.log(
           `${m.name} ${m.ipv4} ${m.exists ? (m.running ? 'running' : 'stopped') : 'absent'}${m.health ? ` (${m.health})` : ''}`,
         );
-        for (const s of m.services) console.log(`  ${s.name}: ${s.line ?? s.state}`);
+        for (const s of m.services)
+          console.log(`  ${s.name}: ${s.line ?? s.state}`);
       }
       break;
     default:

@@ -3,13 +3,19 @@
  * Docker engine, on the `demo-prod` network, whose services really depend on each other.
  * Also the end-to-end test fixture.
  */
-import { MACHINE_LABEL, SERVICE_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import {
+  MACHINE_LABEL,
+  SERVICE_LABEL,
+} from '@backstage-recovery/plugin-recovery-common';
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
-import { createTar, type TarEntry } from '../plugins/recovery-backend-module-docker/src/lib/tar';
+import {
+  createTar,
+  type TarEntry,
+} from '../plugins/recovery-backend-module-docker/src/lib/tar';
 import { busyboxRootfsEntries } from '../plugins/recovery-backend-module-docker/src/lib/busybox';
 import {
   demuxDockerStream,
@@ -24,7 +30,6 @@ export const DEMO_GATEWAY = '172.29.10.1';
 export const DEMO_DNS_SERVER = '172.29.10.11';
 /** Label on everything the demo creates (containers, network, image). */
 export const DEMO_LABEL = 'io.backstage-recovery.demo';
-
 
 export interface DemoService {
   name: string;
@@ -63,7 +68,12 @@ export const DEMO_MACHINES: DemoMachine[] = [
     name: 'web-01',
     ipv4: '172.29.10.13',
     services: [
-      { name: 'web', port: 80, dependsOn: ['database', 'files'], probe: 'http:80/healthz' },
+      {
+        name: 'web',
+        port: 80,
+        dependsOn: ['database', 'files'],
+        probe: 'http:80/healthz',
+      },
     ],
   },
 ];
@@ -140,30 +150,42 @@ export async function buildDemoImage(
   docker: Docker,
   options: { force?: boolean; busyboxPath?: string } = {},
 ): Promise<string> {
-  const tar = createTar(demoRootfsEntries(options.busyboxPath ?? '/bin/busybox'));
+  const tar = createTar(
+    demoRootfsEntries(options.busyboxPath ?? '/bin/busybox'),
+  );
   const digest = createHash('sha256').update(tar).digest('hex');
   let previous: string | undefined;
   try {
     const image = await docker.getImage(DEMO_IMAGE).inspect();
     previous = image.Id;
     // Rebuilt whenever the boot scripts (or busybox) change.
-    if (!options.force && image.Config?.Labels?.[`${DEMO_LABEL}.rootfs`] === digest) return DEMO_IMAGE;
+    if (
+      !options.force &&
+      image.Config?.Labels?.[`${DEMO_LABEL}.rootfs`] === digest
+    )
+      return DEMO_IMAGE;
   } catch (e) {
     if (!isStatus(e, 404)) throw e;
   }
   const [repo, tag] = DEMO_IMAGE.split(':');
-  const stream = await docker.importImage(Readable.from([tar]) as any, {
-    repo,
-    tag,
-    changes: [
-      `LABEL ${DEMO_LABEL}=image ${DEMO_LABEL}.rootfs=${digest}`,
-      'CMD ["/sbin/machine-boot"]',
-    ],
-  } as any);
+  const stream = await docker.importImage(
+    Readable.from([tar]) as any,
+    {
+      repo,
+      tag,
+      changes: [
+        `LABEL ${DEMO_LABEL}=image ${DEMO_LABEL}.rootfs=${digest}`,
+        'CMD ["/sbin/machine-boot"]',
+      ],
+    } as any,
+  );
   await followProgress(stream as unknown as Readable);
   if (previous) {
     // the replaced image, unless containers still use it
-    await docker.getImage(previous).remove().catch(() => {});
+    await docker
+      .getImage(previous)
+      .remove()
+      .catch(() => {});
   }
   return DEMO_IMAGE;
 }
@@ -179,7 +201,10 @@ async function ensureNetwork(docker: Docker): Promise<void> {
     Name: DEMO_NETWORK,
     Driver: 'bridge',
     CheckDuplicate: true,
-    IPAM: { Driver: 'default', Config: [{ Subnet: DEMO_SUBNET, Gateway: DEMO_GATEWAY }] },
+    IPAM: {
+      Driver: 'default',
+      Config: [{ Subnet: DEMO_SUBNET, Gateway: DEMO_GATEWAY }],
+    },
     // No NAT: the site needs no way out, and a masquerade rule on this subnet would also
     // rewrite the bridged traffic of a recovery lab that reuses the subnet on another
     // engine of the same host.
@@ -224,7 +249,9 @@ async function createMachine(
       `DEMO_DNS_SERVER=${DEMO_DNS_SERVER}`,
       `DEMO_DEPENDENCY_DEADLINE=${deadlineSeconds}`,
     ],
-    ExposedPorts: Object.fromEntries(machine.services.map(s => [`${s.port}/tcp`, {}])),
+    ExposedPorts: Object.fromEntries(
+      machine.services.map(s => [`${s.port}/tcp`, {}]),
+    ),
     Labels: {
       [DEMO_LABEL]: 'machine',
       [MACHINE_LABEL]: machine.name,
@@ -241,7 +268,10 @@ async function createMachine(
     HostConfig: { NetworkMode: DEMO_NETWORK, RestartPolicy: { Name: 'no' } },
     NetworkingConfig: {
       EndpointsConfig: {
-        [DEMO_NETWORK]: { IPAMConfig: { IPv4Address: machine.ipv4 }, Aliases: services },
+        [DEMO_NETWORK]: {
+          IPAMConfig: { IPv4Address: machine.ipv4 },
+          Aliases: services,
+        },
       },
     },
   });
@@ -269,7 +299,10 @@ export function parseServiceLines(
   return services.map(s => found.get(s) ?? { name: s, state: 'waiting' });
 }
 
-async function machineStatus(docker: Docker, machine: DemoMachine): Promise<DemoMachineStatus> {
+async function machineStatus(
+  docker: Docker,
+  machine: DemoMachine,
+): Promise<DemoMachineStatus> {
   const services = machine.services.map(s => s.name);
   const container = docker.getContainer(machine.name);
   let info: Docker.ContainerInspectInfo;
@@ -285,7 +318,11 @@ async function machineStatus(docker: Docker, machine: DemoMachine): Promise<Demo
       services: services.map(name => ({ name, state: 'waiting' })),
     };
   }
-  const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+  const raw = (await container.logs({
+    stdout: true,
+    stderr: true,
+    follow: false,
+  })) as unknown as Buffer;
   const { stdout } = demuxDockerStream(raw);
   return {
     name: machine.name,
@@ -300,7 +337,9 @@ async function machineStatus(docker: Docker, machine: DemoMachine): Promise<Demo
 }
 
 /** The demo machines' state on the engine: running, health, each service's log line. */
-export async function demoSiteStatus(docker: Docker): Promise<DemoMachineStatus[]> {
+export async function demoSiteStatus(
+  docker: Docker,
+): Promise<DemoMachineStatus[]> {
   return Promise.all(DEMO_MACHINES.map(m => machineStatus(docker, m)));
 }
 
@@ -342,7 +381,9 @@ export async function startDemoSite(
 ): Promise<DemoMachineStatus[]> {
   const log = options.log ?? (() => {});
   const deadlineSeconds = options.dependencyDeadlineSeconds ?? 20;
-  const order = (options.order ?? DEMO_MACHINES.map(m => m.name)).map(machineByName);
+  const order = (options.order ?? DEMO_MACHINES.map(m => m.name)).map(
+    machineByName,
+  );
   const waitDeadline = Date.now() + (options.timeoutMs ?? 90_000);
   const started = Date.now();
   await buildDemoImage(docker);
@@ -365,7 +406,9 @@ export async function startDemoSite(
       if (wait > 0) await new Promise(r => setTimeout(r, wait));
       previousStart = Date.now();
       await container.start();
-      log(`${machine.name}: started (${machine.ipv4}, ${machine.services.map(s => s.name).join(', ')})`);
+      log(
+        `${machine.name}: started (${machine.ipv4}, ${machine.services.map(s => s.name).join(', ')})`,
+      );
     } else {
       log(`${machine.name}: already running`);
     }
@@ -389,7 +432,8 @@ export async function stopDemoSite(
 ): Promise<string[]> {
   const removed: string[] = [];
   for (const machine of [...DEMO_MACHINES].reverse()) {
-    if (await removeContainer(docker, machine.name)) removed.push(`container ${machine.name}`);
+    if (await removeContainer(docker, machine.name))
+      removed.push(`container ${machine.name}`);
   }
   if (options.all) {
     try {
@@ -410,8 +454,13 @@ export async function stopDemoSite(
 
 /** A dockerode client for a `unix://`/`tcp://` DOCKER_HOST-style address. */
 export function dockerFromHost(host: string): Docker {
-  if (host.startsWith('unix://')) return new Docker({ socketPath: host.slice('unix://'.length) });
+  if (host.startsWith('unix://'))
+    return new Docker({ socketPath: host.slice('unix://'.length) });
   if (host.startsWith('/')) return new Docker({ socketPath: host });
   const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' });
+  return new Docker({
+    host: url.hostname,
+    port: Number(url.port || 2375),
+    protocol: 'http',
+  });
 }

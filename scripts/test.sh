@@ -35,4 +35,6 @@ fi
 export VITE_CONFIG_NATIVE_IGNORE_WARNING=true
 echo "test: type check"
 npx tsc --noEmit
+echo "test: format check (npm run format fixes it)"
+npm run -s format:check
 npm test

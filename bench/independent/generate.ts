@@ -120,9 +120,13 @@ interface PendingEvent {
   clock?: boolean;
 }
 
-type Episode = { kind: 'site'; t: number } | { kind: 'reboot'; t: number; m: number };
+type Episode =
+  { kind: 'site'; t: number } | { kind: 'reboot'; t: number; m: number };
 
-export function generate(p0: Partial<IndependentParams>, seed: number): IndependentHistory {
+export function generate(
+  p0: Partial<IndependentParams>,
+  seed: number,
+): IndependentHistory {
   const p: IndependentParams = { ...DEFAULTS, ...p0 };
   const R = rng(seed);
   const ri = (a: number, b: number) => a + Math.floor(R() * (b - a + 1));
@@ -131,14 +135,20 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
     const c = (a + b) / 2;
     const u = R();
     const f = (c - a) / (b - a);
-    return u < f ? a + Math.sqrt(u * (b - a) * (c - a)) : b - Math.sqrt((1 - u) * (b - a) * (b - c));
+    return u < f
+      ? a + Math.sqrt(u * (b - a) * (c - a))
+      : b - Math.sqrt((1 - u) * (b - a) * (b - c));
   };
   const pick = <T>(arr: readonly T[]): T => arr[Math.floor(R() * arr.length)];
 
   const nS = typeof p.services === 'number' ? p.services : ri(...p.services);
   const nM = typeof p.machines === 'number' ? p.machines : ri(...p.machines);
   const nB = typeof p.boots === 'number' ? p.boots : ri(...p.boots);
-  const machines = Array.from({ length: nM }, (_, i) => `host-${String.fromCharCode(97 + (i % 26))}${Math.floor(i / 26) || ''}${ri(10, 99)}`);
+  const machines = Array.from(
+    { length: nM },
+    (_, i) =>
+      `host-${String.fromCharCode(97 + (i % 26))}${Math.floor(i / 26) || ''}${ri(10, 99)}`,
+  );
   // ensure unique names
   for (let i = 0; i < nM; i++) machines[i] = `${machines[i]}-${i}`;
 
@@ -154,7 +164,9 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
       tiered.push({ machine: m, tier: mtier[m], rnd: R() });
     }
     tiered.sort((a, b) => a.tier - b.tier || a.rnd - b.rnd);
-    tiered.forEach(s => svc.push({ name: '', machine: s.machine, rank: s.tier, rnd: s.rnd }));
+    tiered.forEach(s =>
+      svc.push({ name: '', machine: s.machine, rank: s.tier, rnd: s.rnd }),
+    );
   } else {
     const order = machines.map((_, i) => i);
     for (let i = order.length - 1; i > 0; i--) {
@@ -170,7 +182,28 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
     svc.sort((a, b) => a.rank - b.rank || a.rnd - b.rnd);
   }
   // names
-  const words = ['db', 'cache', 'auth', 'api', 'queue', 'web', 'search', 'mail', 'ldap', 'dns', 'proxy', 'store', 'metrics', 'log', 'sched', 'billing', 'report', 'backup', 'cfg', 'gw'];
+  const words = [
+    'db',
+    'cache',
+    'auth',
+    'api',
+    'queue',
+    'web',
+    'search',
+    'mail',
+    'ldap',
+    'dns',
+    'proxy',
+    'store',
+    'metrics',
+    'log',
+    'sched',
+    'billing',
+    'report',
+    'backup',
+    'cfg',
+    'gw',
+  ];
   svc.forEach((s, i) => (s.name = `${words[i % words.length]}-${i}`));
 
   // Dependencies: each service depends only on earlier services with allowed placement
@@ -187,7 +220,17 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
     const set = new Set<number>();
     // bias towards recent services to get depth
     while (set.size < k) {
-      const j = R() < 0.6 ? allowed[Math.max(0, allowed.length - 1 - Math.floor(R() * Math.min(allowed.length, 12)))] : pick(allowed);
+      const j =
+        R() < 0.6
+          ? allowed[
+              Math.max(
+                0,
+                allowed.length -
+                  1 -
+                  Math.floor(R() * Math.min(allowed.length, 12)),
+              )
+            ]
+          : pick(allowed);
       set.add(j);
     }
     deps[i] = [...set];
@@ -197,20 +240,37 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
 
   // Truth: closure, reduction, machine graph
   const closure = svc.map(() => new Set<number>());
-  for (let i = 0; i < nS; i++) for (const j of deps[i]) { closure[i].add(j); for (const k of closure[j]) closure[i].add(k); }
+  for (let i = 0; i < nS; i++)
+    for (const j of deps[i]) {
+      closure[i].add(j);
+      for (const k of closure[j]) closure[i].add(k);
+    }
   const reduction: Array<[string, string]> = [];
-  for (let i = 0; i < nS; i++) for (const j of deps[i]) {
-    // j is redundant if some other direct dep d has j in closure
-    if (!deps[i].some(d => d !== j && closure[d].has(j))) reduction.push([svc[i].name, svc[j].name]);
-  }
+  for (let i = 0; i < nS; i++)
+    for (const j of deps[i]) {
+      // j is redundant if some other direct dep d has j in closure
+      if (!deps[i].some(d => d !== j && closure[d].has(j)))
+        reduction.push([svc[i].name, svc[j].name]);
+    }
   const closureEdges: Array<[string, string]> = [];
-  for (let i = 0; i < nS; i++) for (const j of closure[i]) closureEdges.push([svc[i].name, svc[j].name]);
+  for (let i = 0; i < nS; i++)
+    for (const j of closure[i]) closureEdges.push([svc[i].name, svc[j].name]);
   const directEdges: Array<[string, string]> = [];
-  for (let i = 0; i < nS; i++) for (const j of deps[i]) directEdges.push([svc[i].name, svc[j].name]);
+  for (let i = 0; i < nS; i++)
+    for (const j of deps[i]) directEdges.push([svc[i].name, svc[j].name]);
   const medge = new Set<string>();
-  for (let i = 0; i < nS; i++) for (const j of deps[i]) if (svc[i].machine !== svc[j].machine) medge.add(`${machines[svc[i].machine]}\u0000${machines[svc[j].machine]}`);
-  const machineEdges = [...medge].map(e => e.split('\u0000') as [string, string]);
-  const usedMachines = [...new Set(svc.map(s => s.machine))].map(m => machines[m]);
+  for (let i = 0; i < nS; i++)
+    for (const j of deps[i])
+      if (svc[i].machine !== svc[j].machine)
+        medge.add(
+          `${machines[svc[i].machine]}\u0000${machines[svc[j].machine]}`,
+        );
+  const machineEdges = [...medge].map(
+    e => e.split('\u0000') as [string, string],
+  );
+  const usedMachines = [...new Set(svc.map(s => s.machine))].map(
+    m => machines[m],
+  );
 
   // Renames (log name -> canonical), map file
   const logName = svc.map(s => [s.name]);
@@ -218,9 +278,15 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
   svc.forEach((s, i) => {
     if (R() < p.renameFrac) {
       const style = ri(0, 2);
-      if (style === 0) logName[i] = [`${s.name}.service`]; // regex /^(.*)\.service$/
-      else if (style === 1) logName[i] = [`docker-${s.name}-1`, `${s.name}.service`]; // two spellings
-      else { const legacy = `legacy_${s.name.replace('-', '_')}_d`; logName[i] = [legacy]; map.services[legacy] = s.name; }
+      if (style === 0)
+        logName[i] = [`${s.name}.service`]; // regex /^(.*)\.service$/
+      else if (style === 1)
+        logName[i] = [`docker-${s.name}-1`, `${s.name}.service`]; // two spellings
+      else {
+        const legacy = `legacy_${s.name.replace('-', '_')}_d`;
+        logName[i] = [legacy];
+        map.services[legacy] = s.name;
+      }
     }
   });
   map.services['/^(.+)\\.service$/'] = '$1';
@@ -232,7 +298,8 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
   const zones = machines.map(() => pick([0, 0, 60, 120, -300, 330, -480]));
   const T0 = Date.UTC(2024, 2, 1, 6, 0, 0) + ri(0, 1e6) * 1000;
   const span = nB * 2 * 86400000;
-  const offsetAt = (m: number, t: number) => base[m] + drift[m] * Math.min(1, Math.max(0, (t - T0) / span));
+  const offsetAt = (m: number, t: number) =>
+    base[m] + drift[m] * Math.min(1, Math.max(0, (t - T0) / span));
   const fmt = (m: number, instant: number): number | string => {
     const local = instant + offsetAt(m, instant);
     if (R() < 0.3) return Math.round(local);
@@ -248,12 +315,21 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
   const emit = (i: number, t: number, event: string) => {
     if (R() < p.drop) return;
     const m = svc[i].machine;
-    const o: LogLine = { time: null, machine: machines[m], service: pick(logName[i]) };
+    const o: LogLine = {
+      time: null,
+      machine: machines[m],
+      service: pick(logName[i]),
+    };
     if (event !== 'start' || R() < 0.5) o.event = event;
     events.push({ t, m, o });
   };
   const clockLine = (m: number, t: number) => {
-    const o: LogLine = { time: null, machine: machines[m], event: 'clock', reference: null };
+    const o: LogLine = {
+      time: null,
+      machine: machines[m],
+      event: 'clock',
+      reference: null,
+    };
     events.push({ t, m, o, clock: true });
   };
 
@@ -263,17 +339,26 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
   for (let b = 0; b < nB; b++) {
     plan.push({ kind: 'site', t });
     const nr = Math.floor(p.reboots) + (R() < p.reboots % 1 ? 1 : 0);
-    for (let r = 0; r < nr; r++) plan.push({ kind: 'reboot', t: t + ru(0.4, 1.1) * 86400000 + r * 4 * 3600000, m: svc[ri(0, nS - 1)].machine });
+    for (let r = 0; r < nr; r++)
+      plan.push({
+        kind: 'reboot',
+        t: t + ru(0.4, 1.1) * 86400000 + r * 4 * 3600000,
+        m: svc[ri(0, nS - 1)].machine,
+      });
     t += ru(1.6, 2.4) * 86400000;
   }
   plan.sort((a, b) => a.t - b.t);
   const lastStart = new Array<number>(nS).fill(0);
-  const eBind = new Map<string, number>(), eGap = new Map<string, number[]>(); let nSite = 0;
+  const eBind = new Map<string, number>(),
+    eGap = new Map<string, number[]>();
+  let nSite = 0;
   for (const ep of plan) {
     if (ep.kind === 'site') {
       const st = new Array<number>(nS);
       for (let i = 0; i < nS; i++) {
-        st[i] = deps[i].length ? Math.max(...deps[i].map(j => st[j])) + delay() : ep.t + ru(...p.rootWindow) * MIN;
+        st[i] = deps[i].length
+          ? Math.max(...deps[i].map(j => st[j])) + delay()
+          : ep.t + ru(...p.rootWindow) * MIN;
         if (R() < p.failFirst) {
           const fs = ep.t + ru(0.2, 0.8) * (st[i] - ep.t);
           emit(i, fs, 'start');
@@ -283,14 +368,20 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
         lastStart[i] = st[i];
       }
       nSite++;
-      for (let i = 0; i < nS; i++) if (deps[i].length) {
-        let jm = deps[i][0]; for (const j of deps[i]) if (st[j] > st[jm]) jm = j;
-        for (const j of deps[i]) {
-          const k = svc[i].name + '>' + svc[j].name; if (j === jm) eBind.set(k, (eBind.get(k) || 0) + 1);
-          let gaps = eGap.get(k); if (!gaps) eGap.set(k, (gaps = [])); gaps.push((st[i] - st[j]) / MIN);
+      for (let i = 0; i < nS; i++)
+        if (deps[i].length) {
+          let jm = deps[i][0];
+          for (const j of deps[i]) if (st[j] > st[jm]) jm = j;
+          for (const j of deps[i]) {
+            const k = svc[i].name + '>' + svc[j].name;
+            if (j === jm) eBind.set(k, (eBind.get(k) || 0) + 1);
+            let gaps = eGap.get(k);
+            if (!gaps) eGap.set(k, (gaps = []));
+            gaps.push((st[i] - st[j]) / MIN);
+          }
         }
-      }
-      for (let m = 0; m < nM; m++) if (R() < 1 / p.clockEvery) clockLine(m, ep.t + ru(0, 30) * MIN);
+      for (let m = 0; m < nM; m++)
+        if (R() < 1 / p.clockEvery) clockLine(m, ep.t + ru(0, 30) * MIN);
     } else {
       const m = ep.m;
       const restarted = new Map<number, number>(); // i -> new start
@@ -302,7 +393,9 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
         if (!onM && rdeps.length && R() < p.cascade) go = true;
         if (!go) continue;
         let st: number;
-        if (rdeps.length) st = Math.max(...rdeps.map(j => restarted.get(j) as number)) + delay();
+        if (rdeps.length)
+          st =
+            Math.max(...rdeps.map(j => restarted.get(j) as number)) + delay();
         else st = ep.t + ru(...p.rootWindow) * MIN + (onM ? 0 : delay());
         if (!onM) emit(i, ep.t + ru(0.2, 3) * MIN, 'failure');
         else if (R() < p.failFirst) {
@@ -319,15 +412,24 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
   events.sort((a, b) => a.t - b.t);
   const lines = events.map(e => {
     e.o.time = fmt(e.m, e.t);
-    if (e.clock) e.o.reference = R() < 0.5 ? Math.round(e.t) : new Date(e.t).toISOString();
+    if (e.clock)
+      e.o.reference = R() < 0.5 ? Math.round(e.t) : new Date(e.t).toISOString();
     return JSON.stringify(e.o);
   });
-  if (p.shuffle) for (let i = lines.length - 1; i > 0; i--) { const j = Math.floor(R() * (i + 1)); [lines[i], lines[j]] = [lines[j], lines[i]]; }
+  if (p.shuffle)
+    for (let i = lines.length - 1; i > 0; i--) {
+      const j = Math.floor(R() * (i + 1));
+      [lines[i], lines[j]] = [lines[j], lines[i]];
+    }
 
   // machine depth (generations)
   const gen = new Map<string, number>();
   const madj = new Map<string, string[]>(); // X -> [Y] X waits for Y
-  for (const [x, y] of machineEdges) { let ys = madj.get(x); if (!ys) madj.set(x, (ys = [])); ys.push(y); }
+  for (const [x, y] of machineEdges) {
+    let ys = madj.get(x);
+    if (!ys) madj.set(x, (ys = []));
+    ys.push(y);
+  }
   const depth = (x: string, seen = new Set<string>()): number => {
     const known = gen.get(x);
     if (known !== undefined) return known;
@@ -345,9 +447,33 @@ export function generate(p0: Partial<IndependentParams>, seed: number): Independ
     text: lines.join('\n') + '\n',
     map,
     truth: {
-      nS, nM, nB, services: svc.map(s => s.name), serviceMachine: Object.fromEntries(svc.map(s => [s.name, machines[s.machine]])),
-      edgeStats: Object.fromEntries([...eGap].map(([k, g]): [string, [number, number, number]] => { g.sort((a, b) => a - b); return [k, [+((eBind.get(k) || 0) / nSite).toFixed(3), +g[g.length >> 1].toFixed(1), +g[0].toFixed(1)]]; })),
-      directEdges, reduction, closureEdges, machineEdges, machines: usedMachines, machineDepth: mdepth, nEvents: lines.length,
+      nS,
+      nM,
+      nB,
+      services: svc.map(s => s.name),
+      serviceMachine: Object.fromEntries(
+        svc.map(s => [s.name, machines[s.machine]]),
+      ),
+      edgeStats: Object.fromEntries(
+        [...eGap].map(([k, g]): [string, [number, number, number]] => {
+          g.sort((a, b) => a - b);
+          return [
+            k,
+            [
+              +((eBind.get(k) || 0) / nSite).toFixed(3),
+              +g[g.length >> 1].toFixed(1),
+              +g[0].toFixed(1),
+            ],
+          ];
+        }),
+      ),
+      directEdges,
+      reduction,
+      closureEdges,
+      machineEdges,
+      machines: usedMachines,
+      machineDepth: mdepth,
+      nEvents: lines.length,
     },
   };
 }

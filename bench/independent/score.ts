@@ -23,7 +23,9 @@ export function score(truth: IndependentTruth, out: AnalysisResult): Score {
   const pos = new Map(out.serviceOrder.map((s, i) => [s, i]));
   let v1 = 0;
   let miss1 = 0;
-  const repDeps = new Set(out.dependencies.map(d => `${d.service}\u0000${d.dependsOn}`));
+  const repDeps = new Set(
+    out.dependencies.map(d => `${d.service}\u0000${d.dependsOn}`),
+  );
   for (const [a, b] of truth.directEdges) {
     if (!pos.has(a) || !pos.has(b)) miss1++;
     else if (pos.get(b)! > pos.get(a)!) v1++;
@@ -40,17 +42,31 @@ export function score(truth: IndependentTruth, out: AnalysisResult): Score {
     if (!wave.has(x) || !wave.has(y) || wave.get(y)! >= wave.get(x)!) v3++;
   }
   const closure = new Set(truth.closureEdges.map(([a, b]) => `${a}\u0000${b}`));
-  const found = truth.reduction.filter(([a, b]) => repDeps.has(`${a}\u0000${b}`)).length;
-  const latestShare = ([a, b]: [string, string]) => truth.edgeStats[`${a}>${b}`]?.[0] ?? 0;
+  const found = truth.reduction.filter(([a, b]) =>
+    repDeps.has(`${a}\u0000${b}`),
+  ).length;
+  const latestShare = ([a, b]: [string, string]) =>
+    truth.edgeStats[`${a}>${b}`]?.[0] ?? 0;
   const mostlyLatest = truth.reduction.filter(e => latestShare(e) >= 0.5);
-  const good = out.dependencies.filter(d => closure.has(`${d.service}\u0000${d.dependsOn}`)).length;
+  const good = out.dependencies.filter(d =>
+    closure.has(`${d.service}\u0000${d.dependsOn}`),
+  ).length;
   return {
-    musts: [v1 + miss1 > 0, v2 + miss2 > 0, v3 > 0, out.waves.length > truth.machineDepth],
+    musts: [
+      v1 + miss1 > 0,
+      v2 + miss2 > 0,
+      v3 > 0,
+      out.waves.length > truth.machineDepth,
+    ],
     violatedWaves: v3,
     machineEdges: truth.machineEdges.length,
     recall: found / truth.reduction.length,
-    recallLatest: mostlyLatest.filter(([a, b]) => repDeps.has(`${a}\u0000${b}`)).length / mostlyLatest.length,
-    neverLatest: truth.reduction.filter(e => latestShare(e) === 0).length / truth.reduction.length,
+    recallLatest:
+      mostlyLatest.filter(([a, b]) => repDeps.has(`${a}\u0000${b}`)).length /
+      mostlyLatest.length,
+    neverLatest:
+      truth.reduction.filter(e => latestShare(e) === 0).length /
+      truth.reduction.length,
     precision: out.dependencies.length ? good / out.dependencies.length : 1,
     waves: out.waves.length,
     depth: truth.machineDepth,

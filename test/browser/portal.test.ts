@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import { dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend } from '../e2e/backend';
+import {
+  demoRecoveryConfig,
+  ENGINES,
+  REPO_ROOT,
+  RunningBackend,
+  startBackend,
+} from '../e2e/backend';
 
 const primary = dockerFromHost(ENGINES.primary);
 
@@ -31,7 +37,9 @@ describe('the portal', () => {
       });
     } catch (error) {
       const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-      throw new Error(`building the app failed:\n${stderr?.slice(-3000)}\n${stdout?.slice(-2000)}`);
+      throw new Error(
+        `building the app failed:\n${stderr?.slice(-3000)}\n${stdout?.slice(-2000)}`,
+      );
     }
     await startDemoSite(primary, { recreate: true });
     backend = await startBackend({
@@ -41,7 +49,16 @@ describe('the portal', () => {
     });
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -53,11 +70,19 @@ describe('the portal', () => {
   });
 
   it('runs a test recovery of web from its page and shows the machines coming up in order', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 2200 } });
+    const page = await browser.newPage({
+      viewport: { width: 1400, height: 2200 },
+    });
     await page.goto(`${backend.baseUrl}/catalog/default/component/web`);
-    await page.getByRole('button', { name: /enter/i }).first().click({ timeout: 60_000 });
+    await page
+      .getByRole('button', { name: /enter/i })
+      .first()
+      .click({ timeout: 60_000 });
 
-    const card = page.locator('article, .MuiCard-root').filter({ hasText: 'Recovery readiness' }).first();
+    const card = page
+      .locator('article, .MuiCard-root')
+      .filter({ hasText: 'Recovery readiness' })
+      .first();
     await card.waitFor({ timeout: 60_000 });
     await card.getByRole('button', { name: /capture now/i }).click();
     await card.getByText(/Captured 3 machines/).waitFor({ timeout: 60_000 });
@@ -67,31 +92,57 @@ describe('the portal', () => {
     // The run's Machines table lists machines by boot wave (RunMachinesTable), so production's boot
     // order infra-01, data-01, web-01 (demo/site.ts) must read top to bottom. Only that table: the
     // Captures table above it lists the same names in its own order.
-    const machinesTable = card.getByRole('table', { name: 'Machines', exact: true });
+    const machinesTable = card.getByRole('table', {
+      name: 'Machines',
+      exact: true,
+    });
     const text = await machinesTable.innerText();
     const order = ['infra-01', 'data-01', 'web-01'].map(m => text.indexOf(m));
-    expect(order.every(i => i >= 0), `all three machines in the run's Machines table:\n${text}`).toBe(true);
-    expect(order[0] < order[1] && order[1] < order[2], `machines in boot order (indices ${order.join(', ')}):\n${text}`).toBe(true);
+    expect(
+      order.every(i => i >= 0),
+      `all three machines in the run's Machines table:\n${text}`,
+    ).toBe(true);
+    expect(
+      order[0] < order[1] && order[1] < order[2],
+      `machines in boot order (indices ${order.join(', ')}):\n${text}`,
+    ).toBe(true);
 
     mkdirSync(join(REPO_ROOT, 'test-results'), { recursive: true });
-    await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-test-recovery.png'), fullPage: true });
+    await page.screenshot({
+      path: join(REPO_ROOT, 'test-results', 'portal-test-recovery.png'),
+      fullPage: true,
+    });
 
     // The run the page started is the one the API reports, succeeded, in dependency order.
-    const { body } = await backend.api('GET', '/runs?entityRef=component:default/web');
+    const { body } = await backend.api(
+      'GET',
+      '/runs?entityRef=component:default/web',
+    );
     const run = body.items[0];
     expect(run.status).toBe('succeeded');
     expect(run.trigger).toBe('user');
-    const at = (m: string, field: string) => Date.parse(run.machines.find((x: any) => x.machineRef.endsWith(m))[field]);
-    expect(at('infra-01', 'readyAt')).toBeLessThanOrEqual(at('data-01', 'startedAt'));
-    expect(at('data-01', 'readyAt')).toBeLessThanOrEqual(at('web-01', 'startedAt'));
+    const at = (m: string, field: string) =>
+      Date.parse(
+        run.machines.find((x: any) => x.machineRef.endsWith(m))[field],
+      );
+    expect(at('infra-01', 'readyAt')).toBeLessThanOrEqual(
+      at('data-01', 'startedAt'),
+    );
+    expect(at('data-01', 'readyAt')).toBeLessThanOrEqual(
+      at('web-01', 'startedAt'),
+    );
 
     // The analysis of the site's boot history, as the scheduler runs it: twelve boots pushed as
     // JSON lines, with two readings of infra-01's clock that contradict each other.
     const min = 60_000;
     const lines: object[] = [];
     for (let boot = 0; boot < 12; boot++) {
-      const t = Date.parse('2026-11-01T02:00:00Z') + boot * 86_400_000 + (boot % 4) * 30_000;
-      const start = (at: number, service: string, machine: string) => lines.push({ time: new Date(at).toISOString(), machine, service });
+      const t =
+        Date.parse('2026-11-01T02:00:00Z') +
+        boot * 86_400_000 +
+        (boot % 4) * 30_000;
+      const start = (at: number, service: string, machine: string) =>
+        lines.push({ time: new Date(at).toISOString(), machine, service });
       start(t + min, 'dns', 'infra-01');
       start(t + 11 * min, 'directory', 'infra-01');
       start(t + 12 * min, 'database', 'data-01');
@@ -99,26 +150,59 @@ describe('the portal', () => {
       start(t + 33 * min, 'web', 'web-01');
     }
     const reading = Date.parse('2026-10-31T02:00:00Z');
-    lines.push({ time: reading, machine: 'infra-01', event: 'clock', reference: reading + 2 * min });
-    lines.push({ time: reading + 5 * min, machine: 'infra-01', event: 'clock', reference: reading + 4.5 * min });
-    const pushed = await backend.api('POST', '/events?source=demo-history.jsonl', lines.map(l => JSON.stringify(l)).join('\n'));
+    lines.push({
+      time: reading,
+      machine: 'infra-01',
+      event: 'clock',
+      reference: reading + 2 * min,
+    });
+    lines.push({
+      time: reading + 5 * min,
+      machine: 'infra-01',
+      event: 'clock',
+      reference: reading + 4.5 * min,
+    });
+    const pushed = await backend.api(
+      'POST',
+      '/events?source=demo-history.jsonl',
+      lines.map(l => JSON.stringify(l)).join('\n'),
+    );
     expect(pushed.status).toBe(201);
-    expect((await backend.api('POST', '/analysis', { entityRef: 'system:default/demo-site' })).status).toBe(201);
+    expect(
+      (
+        await backend.api('POST', '/analysis', {
+          entityRef: 'system:default/demo-site',
+        })
+      ).status,
+    ).toBe(201);
 
     await page.reload();
     const enter = page.getByRole('button', { name: /enter/i }).first();
-    await Promise.race([card.waitFor({ timeout: 60_000 }), enter.waitFor({ timeout: 60_000 })]);
+    await Promise.race([
+      card.waitFor({ timeout: 60_000 }),
+      enter.waitFor({ timeout: 60_000 }),
+    ]);
     if (await enter.isVisible()) await enter.click();
     const warnings = card.getByRole('list', { name: 'Analysis warnings' });
     await warnings.waitFor({ timeout: 60_000 });
-    expect(await warnings.innerText()).toContain('clock readings of infra-01 contradict each other once');
-    await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-analysis-warnings.png'), fullPage: true });
+    expect(await warnings.innerText()).toContain(
+      'clock readings of infra-01 contradict each other once',
+    );
+    await page.screenshot({
+      path: join(REPO_ROOT, 'test-results', 'portal-analysis-warnings.png'),
+      fullPage: true,
+    });
 
     // The Recovery tab at a laptop's width: the card's capture table reads one line per header and
     // per machine name (beside the runs table it once broke "Machine" and "infra-01" mid-word).
-    await page.goto(`${backend.baseUrl}/catalog/default/component/web/recovery`);
+    await page.goto(
+      `${backend.baseUrl}/catalog/default/component/web/recovery`,
+    );
     const captures = page.getByRole('table', { name: 'Captures', exact: true });
-    await Promise.race([captures.waitFor({ timeout: 60_000 }), enter.waitFor({ timeout: 60_000 })]);
+    await Promise.race([
+      captures.waitFor({ timeout: 60_000 }),
+      enter.waitFor({ timeout: 60_000 }),
+    ]);
     if (await enter.isVisible()) await enter.click();
     await captures.waitFor({ timeout: 60_000 });
     await page.getByText('Recovery runs').waitFor({ timeout: 60_000 });
@@ -130,13 +214,19 @@ describe('the portal', () => {
           for (let node = texts.nextNode(); node; node = texts.nextNode()) {
             const range = document.createRange();
             range.selectNodeContents(node);
-            for (const rect of range.getClientRects()) if (rect.width > 0) tops.add(Math.round(rect.top));
+            for (const rect of range.getClientRects())
+              if (rect.width > 0) tops.add(Math.round(rect.top));
           }
           return tops.size > 1;
         })
         .map(cell => cell.textContent),
     );
-    await page.screenshot({ path: join(REPO_ROOT, 'test-results', 'portal-recovery-tab.png'), fullPage: true });
-    expect(broken, 'captures table cells that wrap onto a second line').toEqual([]);
+    await page.screenshot({
+      path: join(REPO_ROOT, 'test-results', 'portal-recovery-tab.png'),
+      fullPage: true,
+    });
+    expect(broken, 'captures table cells that wrap onto a second line').toEqual(
+      [],
+    );
   });
 });

@@ -18,8 +18,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
+const RECOVERY =
+  process.env.RECOVERY_HOST_DOCKER_HOST ??
+  'unix:///run/recovery-docker/recovery.sock';
 
 /** The engines the tests use: the demo site's (primary) and the hypervisor host. */
 export const ENGINES = { primary: PRIMARY, recovery: RECOVERY };
@@ -28,21 +32,42 @@ export const ENGINES = { primary: PRIMARY, recovery: RECOVERY };
  * Recovery config for the demo on the two test engines. Schedules are pushed out of the way:
  * the tests capture and run themselves.
  */
-export function demoRecoveryConfig(dataDir: string, runs: Record<string, unknown> = {}) {
+export function demoRecoveryConfig(
+  dataDir: string,
+  runs: Record<string, unknown> = {},
+) {
   const socketOf = (host: string) => host.replace(/^unix:\/\//, '');
   // Config merges with app-config.yaml's: its initialDelay (captures 20 s after start) stays
   // unless replaced, and a scheduled capture would race the tests' own.
-  const never = { frequency: { cron: '0 0 1 1 *' }, timeout: { minutes: 5 }, initialDelay: { days: 365 } };
+  const never = {
+    frequency: { cron: '0 0 1 1 *' },
+    timeout: { minutes: 5 },
+    initialDelay: { days: 365 },
+  };
   return {
     recovery: {
       hypervisorHost: 'recovery',
       captureStore: { directory: join(dataDir, 'captures'), keepLast: 2 },
-      runs: { machineReadyTimeout: '40s', probeInterval: '500ms', minReadyTime: '2s', ...runs },
+      runs: {
+        machineReadyTimeout: '40s',
+        probeInterval: '500ms',
+        minReadyTime: '2s',
+        ...runs,
+      },
       schedules: { capture: never, analysis: never, nightlyCheck: never },
       docker: {
         engines: [
-          { id: 'primary', socketPath: socketOf(PRIMARY), role: 'primary', requireMachineLabel: true },
-          { id: 'recovery', socketPath: socketOf(RECOVERY), role: 'hypervisor' },
+          {
+            id: 'primary',
+            socketPath: socketOf(PRIMARY),
+            role: 'primary',
+            requireMachineLabel: true,
+          },
+          {
+            id: 'recovery',
+            socketPath: socketOf(RECOVERY),
+            role: 'hypervisor',
+          },
         ],
       },
     },
@@ -63,7 +88,11 @@ export interface RunningBackend {
    * runs. Resolves once it has exited.
    */
   kill: () => Promise<void>;
-  api: <T = any>(method: string, path: string, body?: unknown) => Promise<{ status: number; body: T }>;
+  api: <T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ) => Promise<{ status: number; body: T }>;
 }
 
 /**
@@ -91,11 +120,23 @@ export async function startBackend(options: {
     backend: {
       baseUrl,
       listen: { port, host: '127.0.0.1' },
-      database: { client: 'better-sqlite3', connection: { directory: join(options.dataDir, 'sqlite') } },
-      auth: { externalAccess: [{ type: 'static', options: { token, subject: 'e2e-tests' } }] },
+      database: {
+        client: 'better-sqlite3',
+        connection: { directory: join(options.dataDir, 'sqlite') },
+      },
+      auth: {
+        externalAccess: [
+          { type: 'static', options: { token, subject: 'e2e-tests' } },
+        ],
+      },
     },
     catalog: {
-      locations: [{ type: 'file', target: options.catalogFile ?? join(REPO_ROOT, 'catalog-info.yaml') }],
+      locations: [
+        {
+          type: 'file',
+          target: options.catalogFile ?? join(REPO_ROOT, 'catalog-info.yaml'),
+        },
+      ],
     },
   };
   const configFile = join(options.dataDir, 'app-config.e2e.json');
@@ -121,7 +162,9 @@ export async function startBackend(options: {
   );
   child.stdout!.on('data', d => (output += d));
   child.stderr!.on('data', d => (output += d));
-  const exited = new Promise<number | null>(ok => child.on('exit', code => ok(code)));
+  const exited = new Promise<number | null>(ok =>
+    child.on('exit', code => ok(code)),
+  );
   // Killed by a signal, a process has no exit code: its signal says it is gone.
   const alive = () => child.exitCode === null && child.signalCode === null;
 
@@ -131,9 +174,15 @@ export async function startBackend(options: {
       headers: {
         Authorization: `Bearer ${token}`,
         // A string goes as it is (log lines for /events), anything else as JSON.
-        ...(body !== undefined && { 'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json' }),
+        ...(body !== undefined && {
+          'Content-Type':
+            typeof body === 'string' ? 'text/plain' : 'application/json',
+        }),
       },
-      body: body === undefined || typeof body === 'string' ? body : JSON.stringify(body),
+      body:
+        body === undefined || typeof body === 'string'
+          ? body
+          : JSON.stringify(body),
     });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
@@ -158,31 +207,51 @@ export async function startBackend(options: {
   const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000);
   for (;;) {
     if (!alive()) {
-      throw new Error(`backend exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-4000)}`);
+      throw new Error(
+        `backend exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-4000)}`,
+      );
     }
     try {
       // Ready when the catalog has ingested the file and the plugin can plan from it.
-      const res = await api('GET', `/plan/${(options.readyEntity ?? 'component:default/web').replace(/[:]/, '/')}`);
+      const res = await api(
+        'GET',
+        `/plan/${(options.readyEntity ?? 'component:default/web').replace(/[:]/, '/')}`,
+      );
       if (res.status === 200) break;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`backend not ready after ${options.readyTimeoutMs ?? 180_000} ms:\n${output.slice(0, 6000)}\n...\n${output.slice(-3000)}`);
+      throw new Error(
+        `backend not ready after ${options.readyTimeoutMs ?? 180_000} ms:\n${output.slice(0, 6000)}\n...\n${output.slice(-3000)}`,
+      );
     }
     await new Promise(r => setTimeout(r, 500));
   }
-  return { baseUrl, token, output: () => output, stop, api, pid: child.pid!, spawnedAt, kill };
+  return {
+    baseUrl,
+    token,
+    output: () => output,
+    stop,
+    api,
+    pid: child.pid!,
+    spawnedAt,
+    kill,
+  };
 }
 
 /** Waits until a run has finished (succeeded or failed), up to 5 minutes, and returns it. */
-export async function waitForRun(backend: RunningBackend, runId: string): Promise<RecoveryRun> {
+export async function waitForRun(
+  backend: RunningBackend,
+  runId: string,
+): Promise<RecoveryRun> {
   const deadline = Date.now() + 300_000;
   for (;;) {
     const { body } = await backend.api<RecoveryRun>('GET', `/runs/${runId}`);
     if (body.status === 'succeeded' || body.status === 'failed') return body;
-    if (Date.now() > deadline) throw new Error(`run ${runId} still ${body.status}`);
+    if (Date.now() > deadline)
+      throw new Error(`run ${runId} still ${body.status}`);
     await new Promise(r => setTimeout(r, 500));
   }
 }
@@ -195,9 +264,21 @@ export function recoveryCli(
   return new Promise(resolvePromise => {
     execFile(
       process.execPath,
-      [join(REPO_ROOT, 'packages/cli/bin/recovery'), ...args, '--url', backend.baseUrl, '--token', backend.token],
+      [
+        join(REPO_ROOT, 'packages/cli/bin/recovery'),
+        ...args,
+        '--url',
+        backend.baseUrl,
+        '--token',
+        backend.token,
+      ],
       { cwd: REPO_ROOT },
-      (error, stdout, stderr) => resolvePromise({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      (error, stdout, stderr) =>
+        resolvePromise({
+          status: error ? ((error as { code?: number }).code ?? 1) : 0,
+          stdout,
+          stderr,
+        }),
     );
   });
 }

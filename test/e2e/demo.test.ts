@@ -7,11 +7,21 @@
  * engine, and the engines as they were before it (stopped if the demo started them, still up if
  * they were up). The times it takes are printed at the end.
  */
-import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import {
+  ChildProcess,
+  execFile,
+  execFileSync,
+  spawn,
+} from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEMO_LABEL, DEMO_MACHINES, demoSiteStatus, dockerFromHost } from '../../demo/site';
+import {
+  DEMO_LABEL,
+  DEMO_MACHINES,
+  demoSiteStatus,
+  dockerFromHost,
+} from '../../demo/site';
 import { ENGINES, REPO_ROOT } from './backend';
 import { seconds, sleep, until as waitUntil } from './until';
 
@@ -26,25 +36,45 @@ const UI = 'http://localhost:3000/';
 
 const timings: Record<string, number> = {};
 /** `until`, asked every 250 ms unless said: the demo is watched as a user would. */
-const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 250) => waitUntil(what, check, timeoutMs, everyMs);
+const until = <T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 250,
+) => waitUntil(what, check, timeoutMs, everyMs);
 
-
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+) {
   return new Promise<{ status: number; stdout: string; stderr: string }>(ok =>
     execFile(file, args, { cwd: REPO_ROOT, env }, (error, stdout, stderr) =>
-      ok({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ok({
+        status: error ? ((error as { code?: number }).code ?? 1) : 0,
+        stdout,
+        stderr,
+      }),
     ),
   );
 }
 
-const engineUp = async (name: string) => (await run('bash', ['scripts/docker-engines.sh', 'status', name])).status === 0;
+const engineUp = async (name: string) =>
+  (await run('bash', ['scripts/docker-engines.sh', 'status', name])).status ===
+  0;
 
 /** What listens on a TCP port, on any address (`ss` lines; empty when the port is free). */
-const listeners = (port: number) => execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' }).trim();
+const listeners = (port: number) =>
+  execFileSync('ss', ['-Hltnp', `sport = :${port}`], {
+    encoding: 'utf8',
+  }).trim();
 
 const status = async (url: string) => {
   try {
-    const res = await fetch(url, { headers: { Accept: 'text/html' }, signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(url, {
+      headers: { Accept: 'text/html' },
+      signal: AbortSignal.timeout(30_000),
+    });
     await res.arrayBuffer();
     return res.status;
   } catch (e) {
@@ -54,7 +84,9 @@ const status = async (url: string) => {
 
 /** The processes alive now: pid, parent, process group, session. */
 function processes() {
-  return execFileSync('ps', ['-eo', 'pid=,ppid=,pgid=,sid='], { encoding: 'utf8' })
+  return execFileSync('ps', ['-eo', 'pid=,ppid=,pgid=,sid='], {
+    encoding: 'utf8',
+  })
     .trim()
     .split('\n')
     .map(line => {
@@ -67,12 +99,17 @@ function processes() {
 function familyOf(root: number) {
   const all = processes();
   const pids = new Set([root]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
-    for (const p of all) if (pids.has(p.ppid) && !pids.has(p.pid)) (pids.add(p.pid), (grew = true));
+    for (const p of all)
+      if (pids.has(p.ppid) && !pids.has(p.pid))
+        (pids.add(p.pid), (grew = true));
   }
   const family = all.filter(p => pids.has(p.pid));
-  return { sessions: new Set(family.map(p => p.sid)), groups: new Set(family.map(p => p.pgid)) };
+  return {
+    sessions: new Set(family.map(p => p.sid)),
+    groups: new Set(family.map(p => p.pgid)),
+  };
 }
 
 /**
@@ -81,7 +118,11 @@ function familyOf(root: number) {
  */
 function killFamily(family: ReturnType<typeof familyOf>) {
   for (const p of processes()) {
-    if (p.pid === process.pid || !(family.groups.has(p.pgid) || family.sessions.has(p.sid))) continue;
+    if (
+      p.pid === process.pid ||
+      !(family.groups.has(p.pgid) || family.sessions.has(p.sid))
+    )
+      continue;
     try {
       process.kill(p.pid, 'SIGKILL');
     } catch {
@@ -94,10 +135,18 @@ function killFamily(family: ReturnType<typeof familyOf>) {
 function userEnv(dataDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, RECOVERY_DATA_DIR: dataDir };
   for (const key of Object.keys(env)) {
-    if (key.startsWith('VITEST') || key.startsWith('BACKSTAGE_TEST_')) delete env[key];
+    if (key.startsWith('VITEST') || key.startsWith('BACKSTAGE_TEST_'))
+      delete env[key];
   }
   // The runner sets NODE_ENV=test; the demo's settings (its token, its listen host) are its defaults.
-  for (const key of ['NODE_ENV', 'TEST', 'RECOVERY_TOKEN', 'RECOVERY_URL', 'RECOVERY_LISTEN_HOST']) delete env[key];
+  for (const key of [
+    'NODE_ENV',
+    'TEST',
+    'RECOVERY_TOKEN',
+    'RECOVERY_URL',
+    'RECOVERY_LISTEN_HOST',
+  ])
+    delete env[key];
   return env;
 }
 
@@ -111,18 +160,34 @@ interface Demo {
 function startDemo(env: NodeJS.ProcessEnv): Demo {
   let output = '';
   // A process group of its own, as a terminal gives a command; killed whole in afterAll.
-  const child = spawn('bash', ['scripts/demo.sh'], { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', ['scripts/demo.sh'], {
+    cwd: REPO_ROOT,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', d => (output += d));
   child.stderr!.on('data', d => (output += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(ok =>
-    child.on('exit', (code, signal) => ok({ code, signal })),
-  );
-  return { child, output: () => output, exited, alive: () => child.exitCode === null && child.signalCode === null };
+  const exited = new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+  }>(ok => child.on('exit', (code, signal) => ok({ code, signal })));
+  return {
+    child,
+    output: () => output,
+    exited,
+    alive: () => child.exitCode === null && child.signalCode === null,
+  };
 }
 
 const primary = dockerFromHost(ENGINES.primary);
 const demoContainers = async () =>
-  (await primary.listContainers({ all: true, filters: JSON.stringify({ label: [DEMO_LABEL] }) })).map(c => c.Names[0]);
+  (
+    await primary.listContainers({
+      all: true,
+      filters: JSON.stringify({ label: [DEMO_LABEL] }),
+    })
+  ).map(c => c.Names[0]);
 
 describe('the demo (scripts/demo.sh), as a user runs it', () => {
   let dataDir: string;
@@ -139,7 +204,10 @@ describe('the demo (scripts/demo.sh), as a user runs it', () => {
   beforeAll(async () => {
     for (const port of PORTS) {
       const holder = listeners(port);
-      if (holder) throw new Error(`port ${port} is in use before the test (the demo would refuse to start): ${holder}`);
+      if (holder)
+        throw new Error(
+          `port ${port} is in use before the test (the demo would refuse to start): ${holder}`,
+        );
     }
     for (const name of ENGINE_NAMES) upBefore[name] = await engineUp(name);
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-demo-e2e-'));
@@ -161,10 +229,16 @@ describe('the demo (scripts/demo.sh), as a user runs it', () => {
       });
       // What the demo's own stop does, in case it could not: its machines removed, the engines it started stopped.
       if (await engineUp('primary')) {
-        await run(process.execPath, ['-r', require.resolve('@backstage/cli/config/nodeTransform.cjs'), 'demo/cli.ts', 'down']);
+        await run(process.execPath, [
+          '-r',
+          require.resolve('@backstage/cli/config/nodeTransform.cjs'),
+          'demo/cli.ts',
+          'down',
+        ]);
       }
       const started = ENGINE_NAMES.filter(n => !upBefore[n]);
-      if (started.length) await run('bash', ['scripts/docker-engines.sh', 'stop', ...started]);
+      if (started.length)
+        await run('bash', ['scripts/docker-engines.sh', 'stop', ...started]);
     }
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     timings['whole test'] = Date.now() - t0;
@@ -177,61 +251,97 @@ describe('the demo (scripts/demo.sh), as a user runs it', () => {
     );
   });
 
-  it('says "demo: ready" once Backstage is up, and the backend and the UI answer', async () => {
-    const spawned = Date.now();
-    demo = startDemo(env);
-    const d = demo;
-    await until(
-      'the line "demo: ready"',
-      async () => {
-        if (!d.alive()) throw new Error(`the demo exited before it was ready:\n${d.output().slice(-6000)}`);
-        return /^demo: ready/m.test(d.output());
-      },
-      READY_TIMEOUT_MS,
-      50,
-    ).catch(e => {
-      throw new Error(`${(e as Error).message}\n${d.output().slice(-6000)}`);
-    });
-    timings['demo: ready, after spawn'] = Date.now() - spawned;
-    ready = true;
-    family = familyOf(d.child.pid!);
+  it(
+    'says "demo: ready" once Backstage is up, and the backend and the UI answer',
+    async () => {
+      const spawned = Date.now();
+      demo = startDemo(env);
+      const d = demo;
+      await until(
+        'the line "demo: ready"',
+        async () => {
+          if (!d.alive())
+            throw new Error(
+              `the demo exited before it was ready:\n${d.output().slice(-6000)}`,
+            );
+          return /^demo: ready/m.test(d.output());
+        },
+        READY_TIMEOUT_MS,
+        50,
+      ).catch(e => {
+        throw new Error(`${(e as Error).message}\n${d.output().slice(-6000)}`);
+      });
+      timings['demo: ready, after spawn'] = Date.now() - spawned;
+      ready = true;
+      family = familyOf(d.child.pid!);
 
-    expect(d.output()).toMatch(
-      /^demo: ready — http:\/\/localhost:3000 \(backend http:\/\/127\.0\.0\.1:7007\); the CLI: export RECOVERY_TOKEN=demo-recovery-cli; npx recovery readiness$/m,
-    );
-    // At once, as a script waiting for the line would ask: the demo's entities are there to read.
-    const listed = await fetch('http://127.0.0.1:7007/api/recovery/readiness', {
-      headers: { Authorization: 'Bearer demo-recovery-cli' },
-    }).then(async res => ({ status: res.status, refs: ((await res.json()).items ?? []).map((i: { entityRef: string }) => i.entityRef) }));
-    expect(listed).toEqual({ status: 200, refs: expect.arrayContaining(SERVICES.map(s => `component:default/${s}`)) });
-    expect(await status(HEALTH)).toBe(200);
-    expect(await status(UI)).toBe(200);
-    // Loopback only (README): nothing of the demo listens on another address.
-    for (const port of PORTS) {
-      for (const line of listeners(port).split('\n')) expect(line).toMatch(/ (127\.0\.0\.1|\[::1\]|\[::ffff:127\.0\.0\.1\]):\d+ /);
-    }
+      expect(d.output()).toMatch(
+        /^demo: ready — http:\/\/localhost:3000 \(backend http:\/\/127\.0\.0\.1:7007\); the CLI: export RECOVERY_TOKEN=demo-recovery-cli; npx recovery readiness$/m,
+      );
+      // At once, as a script waiting for the line would ask: the demo's entities are there to read.
+      const listed = await fetch(
+        'http://127.0.0.1:7007/api/recovery/readiness',
+        {
+          headers: { Authorization: 'Bearer demo-recovery-cli' },
+        },
+      ).then(async res => ({
+        status: res.status,
+        refs: ((await res.json()).items ?? []).map(
+          (i: { entityRef: string }) => i.entityRef,
+        ),
+      }));
+      expect(listed).toEqual({
+        status: 200,
+        refs: expect.arrayContaining(
+          SERVICES.map(s => `component:default/${s}`),
+        ),
+      });
+      expect(await status(HEALTH)).toBe(200);
+      expect(await status(UI)).toBe(200);
+      // Loopback only (README): nothing of the demo listens on another address.
+      for (const port of PORTS) {
+        for (const line of listeners(port).split('\n'))
+          expect(line).toMatch(
+            / (127\.0\.0\.1|\[::1\]|\[::ffff:127\.0\.0\.1\]):\d+ /,
+          );
+      }
 
-    // The command the ready line gives, as a user types it.
-    const t = Date.now();
-    const cli = await run('npx', ['recovery', 'readiness'], { ...env, RECOVERY_TOKEN: 'demo-recovery-cli' });
-    timings['npx recovery readiness'] = Date.now() - t;
-    cliOutput = cli.stdout;
-    expect({ status: cli.status, stderr: cli.stderr }).toEqual({ status: 0, stderr: '' });
-    // Every service of the demo site, each on a line of its own (a first start has no capture yet).
-    for (const service of SERVICES) {
-      expect(cli.stdout).toMatch(new RegExp(`^\\S.*\\s component:default/${service}(\\s|$)`, 'm'));
-    }
+      // The command the ready line gives, as a user types it.
+      const t = Date.now();
+      const cli = await run('npx', ['recovery', 'readiness'], {
+        ...env,
+        RECOVERY_TOKEN: 'demo-recovery-cli',
+      });
+      timings['npx recovery readiness'] = Date.now() - t;
+      cliOutput = cli.stdout;
+      expect({ status: cli.status, stderr: cli.stderr }).toEqual({
+        status: 0,
+        stderr: '',
+      });
+      // Every service of the demo site, each on a line of its own (a first start has no capture yet).
+      for (const service of SERVICES) {
+        expect(cli.stdout).toMatch(
+          new RegExp(`^\\S.*\\s component:default/${service}(\\s|$)`, 'm'),
+        );
+      }
 
-    // The demo site runs on the primary engine.
-    const site = await demoSiteStatus(primary);
-    expect(site.map(m => [m.name, m.running])).toEqual(DEMO_MACHINES.map(m => [m.name, true]));
-  }, READY_TIMEOUT_MS + 120_000);
+      // The demo site runs on the primary engine.
+      const site = await demoSiteStatus(primary);
+      expect(site.map(m => [m.name, m.running])).toEqual(
+        DEMO_MACHINES.map(m => [m.name, true]),
+      );
+    },
+    READY_TIMEOUT_MS + 120_000,
+  );
 
   it('refuses a second demo at once, naming the port in use, and leaves the first alone', async () => {
     expect(ready).toBe(true);
     const t = Date.now();
     const second = startDemo(env);
-    const ended = await Promise.race([second.exited, sleep(30_000).then(() => undefined)]);
+    const ended = await Promise.race([
+      second.exited,
+      sleep(30_000).then(() => undefined),
+    ]);
     timings['second demo refused in'] = Date.now() - t;
     // Still running: killed outright, Backstage's session too (its own stop would remove the first's machines).
     if (!ended) killFamily(familyOf(second.child.pid!));
@@ -247,7 +357,9 @@ describe('the demo (scripts/demo.sh), as a user runs it', () => {
     expect(await status(HEALTH)).toBe(200);
     expect(await status(UI)).toBe(200);
     const site = await demoSiteStatus(primary);
-    expect(site.map(m => [m.name, m.running])).toEqual(DEMO_MACHINES.map(m => [m.name, true]));
+    expect(site.map(m => [m.name, m.running])).toEqual(
+      DEMO_MACHINES.map(m => [m.name, true]),
+    );
     for (const name of ENGINE_NAMES) expect(await engineUp(name)).toBe(true);
   });
 
@@ -258,27 +370,48 @@ describe('the demo (scripts/demo.sh), as a user runs it', () => {
     const t = Date.now();
     process.kill(d.child.pid!, 'SIGTERM');
     // Its stop waits up to 60 s for Backstage's session, then removes the machines and stops engines.
-    const ended = await Promise.race([d.exited, sleep(120_000).then(() => undefined)]);
+    const ended = await Promise.race([
+      d.exited,
+      sleep(120_000).then(() => undefined),
+    ]);
     timings['exit after SIGTERM'] = Date.now() - t;
-    expect(ended, `the demo did not exit within 120 s of SIGTERM:\n${d.output().slice(-4000)}`).toBeDefined();
+    expect(
+      ended,
+      `the demo did not exit within 120 s of SIGTERM:\n${d.output().slice(-4000)}`,
+    ).toBeDefined();
     expect(d.output()).toMatch(/^demo: stopping$/m);
     // It handled the signal itself (its trap's exit status), rather than being killed by it.
     expect(ended!.signal).toBeNull();
     expect(ended!.code).not.toBe(0);
 
     // Nothing of it keeps running: not the script's group, not Backstage's session.
-    expect(processes().filter(p => family!.sessions.has(p.sid) || family!.groups.has(p.pgid))).toEqual([]);
+    expect(
+      processes().filter(
+        p => family!.sessions.has(p.sid) || family!.groups.has(p.pgid),
+      ),
+    ).toEqual([]);
 
-    await until('ports 7007 and 3000 free', async () => PORTS.every(p => listeners(p) === ''), 10_000);
+    await until(
+      'ports 7007 and 3000 free',
+      async () => PORTS.every(p => listeners(p) === ''),
+      10_000,
+    );
     timings['ports free after SIGTERM'] = Date.now() - t;
 
-    for (const name of ENGINE_NAMES) expect({ name, up: await engineUp(name) }).toEqual({ name, up: upBefore[name] });
+    for (const name of ENGINE_NAMES)
+      expect({ name, up: await engineUp(name) }).toEqual({
+        name,
+        up: upBefore[name],
+      });
 
     // The demo machines are gone from the primary engine; if the demo stopped that engine, it is asked again.
     if (upBefore.primary) {
       expect(await demoContainers()).toEqual([]);
     } else {
-      expect((await run('bash', ['scripts/docker-engines.sh', 'start', 'primary'])).status).toBe(0);
+      expect(
+        (await run('bash', ['scripts/docker-engines.sh', 'start', 'primary']))
+          .status,
+      ).toBe(0);
       try {
         expect(await demoContainers()).toEqual([]);
       } finally {

@@ -11,8 +11,20 @@ import { CAPTURE_REPOSITORY } from '@backstage-recovery/plugin-recovery-backend-
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDemoImage, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { demoRecoveryConfig, ENGINES, recoveryCli, RunningBackend, startBackend, waitForRun } from './backend';
+import {
+  buildDemoImage,
+  dockerFromHost,
+  startDemoSite,
+  stopDemoSite,
+} from '../../demo/site';
+import {
+  demoRecoveryConfig,
+  ENGINES,
+  recoveryCli,
+  RunningBackend,
+  startBackend,
+  waitForRun,
+} from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
 const recoveryHost = dockerFromHost(ENGINES.recovery);
@@ -26,7 +38,11 @@ async function onRecoveryHost(runId: string) {
     recoveryHost.listNetworks({ filters }),
   ]);
   return {
-    containers: containers.map(c => ({ name: c.Names[0].replace(/^\//, ''), state: c.State, imageId: c.ImageID })),
+    containers: containers.map(c => ({
+      name: c.Names[0].replace(/^\//, ''),
+      state: c.State,
+      imageId: c.ImageID,
+    })),
     networks: networks.map(n => n.Name),
   };
 }
@@ -50,15 +66,23 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
   const captureIds: string[] = [];
 
   beforeAll(async () => {
-    for (const [name, docker] of [['primary', primary], ['recovery', recoveryHost]] as const) {
+    for (const [name, docker] of [
+      ['primary', primary],
+      ['recovery', recoveryHost],
+    ] as const) {
       await docker.ping().catch(e => {
-        throw new Error(`Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`);
+        throw new Error(
+          `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
+        );
       });
     }
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-failover-'));
     await buildDemoImage(primary);
     await startDemoSite(primary, { recreate: true });
-    backend = await startBackend({ dataDir, config: demoRecoveryConfig(dataDir) });
+    backend = await startBackend({
+      dataDir,
+      config: demoRecoveryConfig(dataDir),
+    });
   });
 
   afterAll(async () => {
@@ -66,23 +90,36 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
     if (backend && failoverId) {
       const left = await onRecoveryHost(failoverId);
       if (left.containers.length + left.networks.length > 0) {
-        await backend.api('POST', `/runs/${failoverId}/release`).catch(() => {});
+        await backend
+          .api('POST', `/runs/${failoverId}/release`)
+          .catch(() => {});
       }
     }
     await backend?.stop();
     await stopDemoSite(primary).catch(() => {});
     // The captures' tags on the primary engine outlive the store they belong to, removed with dataDir.
     for (const id of captureIds) {
-      const images = await primary.listImages({ filters: JSON.stringify({ reference: [`${CAPTURE_REPOSITORY}/*:${id}`] }) });
-      for (const tag of images.flatMap(i => i.RepoTags ?? []).filter(t => t.endsWith(`:${id}`))) {
-        await primary.getImage(tag).remove().catch(() => {});
+      const images = await primary.listImages({
+        filters: JSON.stringify({
+          reference: [`${CAPTURE_REPOSITORY}/*:${id}`],
+        }),
+      });
+      for (const tag of images
+        .flatMap(i => i.RepoTags ?? [])
+        .filter(t => t.endsWith(`:${id}`))) {
+        await primary
+          .getImage(tag)
+          .remove()
+          .catch(() => {});
       }
     }
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('captures the machines web needs', async () => {
-    const { status, body } = await backend.api('POST', '/captures', { entityRef: WEB });
+    const { status, body } = await backend.api('POST', '/captures', {
+      entityRef: WEB,
+    });
     expect(status).toBe(201);
     captureIds.push(...body.items.map((c: any) => c.id));
     expect(body.items.map((c: any) => c.machineRef)).toEqual([
@@ -93,12 +130,18 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
   });
 
   it('fails web over onto the recovery engine, where its machines stay running', async () => {
-    const started = await backend.api<RecoveryRun>('POST', '/runs', { entityRef: WEB, mode: 'failover' });
+    const started = await backend.api<RecoveryRun>('POST', '/runs', {
+      entityRef: WEB,
+      mode: 'failover',
+    });
     expect(started.status).toBe(202);
     expect(started.body.mode).toBe('failover');
     failoverId = started.body.id;
     const run = await waitForRun(backend, failoverId);
-    expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
+    expect({ status: run.status, error: run.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
     expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
       ['resource:default/infra-01', 'ready'],
       ['resource:default/data-01', 'ready'],
@@ -106,14 +149,22 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
     ]);
     // Its timeline says what it keeps, and how that ends.
     expect(run.steps.map(s => s.message)).toContainEqual(
-      expect.stringMatching(new RegExp(`^Kept 3 containers and 1 network on recovery, labelled with run ${failoverId} .*recovery release ${failoverId}, or POST /runs/${failoverId}/release\\)$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^Kept 3 containers and 1 network on recovery, labelled with run ${failoverId} .*recovery release ${failoverId}, or POST /runs/${failoverId}/release\\)$`,
+        ),
+      ),
     );
 
     // Its three machines, running on the one network that emulates demo-prod; the lab's probe,
     // done once they were verified, gone (it held an address of production's subnet).
     const kept = await onRecoveryHost(failoverId);
     const rr = `rr-${failoverId}-`;
-    expect(kept.containers.map(c => [c.name.replace(/-[0-9a-f]{8}$/, ''), c.state]).sort()).toEqual([
+    expect(
+      kept.containers
+        .map(c => [c.name.replace(/-[0-9a-f]{8}$/, ''), c.state])
+        .sort(),
+    ).toEqual([
       [`${rr}data-01`, 'running'],
       [`${rr}infra-01`, 'running'],
       [`${rr}web-01`, 'running'],
@@ -123,18 +174,26 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
 
   it('refuses a test recovery of web beside it, naming the failover and how to release it, and records no run', async () => {
     expect(failoverId).toBeDefined();
-    const runsBefore = (await backend.api('GET', `/runs?entityRef=${WEB}`)).body.items.map((r: RecoveryRun) => r.id);
+    const runsBefore = (
+      await backend.api('GET', `/runs?entityRef=${WEB}`)
+    ).body.items.map((r: RecoveryRun) => r.id);
 
     const refused = await backend.api('POST', '/runs', { entityRef: WEB });
     expect(refused.status).toBe(409);
     const message: string = refused.body.error.message;
     expect(message).toMatch(
-      new RegExp(`^${WEB} cannot be test-recovered on recovery now: failover ${failoverId} of ${WEB} \\(succeeded at [^)]+\\) keeps 3 containers and 1 network there, serving production with production's subnet 172\\.29\\.10\\.0/24; `),
+      new RegExp(
+        `^${WEB} cannot be test-recovered on recovery now: failover ${failoverId} of ${WEB} \\(succeeded at [^)]+\\) keeps 3 containers and 1 network there, serving production with production's subnet 172\\.29\\.10\\.0/24; `,
+      ),
     );
-    expect(message).toContain(`release failover ${failoverId} (recovery release ${failoverId}, or POST /runs/${failoverId}/release)`);
+    expect(message).toContain(
+      `release failover ${failoverId} (recovery release ${failoverId}, or POST /runs/${failoverId}/release)`,
+    );
 
     // Refused before the run exists: no failed run counts against web.
-    const runsAfter = (await backend.api('GET', `/runs?entityRef=${WEB}`)).body.items.map((r: RecoveryRun) => r.id);
+    const runsAfter = (
+      await backend.api('GET', `/runs?entityRef=${WEB}`)
+    ).body.items.map((r: RecoveryRun) => r.id);
     expect(runsAfter).toEqual(runsBefore);
   });
 
@@ -149,14 +208,22 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
         `(${names(kept.containers.map(c => c.name))}) and 1 network (${kept.networks[0]}) it kept on recovery\n`,
       stderr: '',
     });
-    expect(await onRecoveryHost(failoverId!)).toEqual({ containers: [], networks: [] });
+    expect(await onRecoveryHost(failoverId!)).toEqual({
+      containers: [],
+      networks: [],
+    });
     // The captured images it restored its machines from go with them.
     const images = [...new Set(kept.containers.map(c => c.imageId))];
     expect(images).toHaveLength(3);
-    expect(await Promise.all(images.map(async id => [id, await imageExists(id)]))).toEqual(images.map(id => [id, false]));
+    expect(
+      await Promise.all(images.map(async id => [id, await imageExists(id)])),
+    ).toEqual(images.map(id => [id, false]));
 
-    const run = (await backend.api<RecoveryRun>('GET', `/runs/${failoverId}`)).body;
-    expect(run.steps.at(-1)?.message).toMatch(/^Released by e2e-tests: removed /);
+    const run = (await backend.api<RecoveryRun>('GET', `/runs/${failoverId}`))
+      .body;
+    expect(run.steps.at(-1)?.message).toMatch(
+      /^Released by e2e-tests: removed /,
+    );
   });
 
   it('says nothing was left when released again', async () => {
@@ -168,11 +235,19 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
   });
 
   it('test-recovers web again once the failover is released, leaving nothing behind', async () => {
-    const started = await backend.api<RecoveryRun>('POST', '/runs', { entityRef: WEB });
+    const started = await backend.api<RecoveryRun>('POST', '/runs', {
+      entityRef: WEB,
+    });
     expect(started.status).toBe(202);
     const run = await waitForRun(backend, started.body.id);
-    expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
+    expect({ status: run.status, error: run.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
     expect(run.machines.every(m => m.phase === 'ready')).toBe(true);
-    expect(await onRecoveryHost(run.id)).toEqual({ containers: [], networks: [] });
+    expect(await onRecoveryHost(run.id)).toEqual({
+      containers: [],
+      networks: [],
+    });
   });
 });

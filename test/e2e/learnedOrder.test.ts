@@ -9,8 +9,21 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { buildDemoImage, DEMO_MACHINES, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend, waitForRun } from './backend';
+import {
+  buildDemoImage,
+  DEMO_MACHINES,
+  dockerFromHost,
+  startDemoSite,
+  stopDemoSite,
+} from '../../demo/site';
+import {
+  demoRecoveryConfig,
+  ENGINES,
+  REPO_ROOT,
+  RunningBackend,
+  startBackend,
+  waitForRun,
+} from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
 /** Whole-site boots to learn from: as many as a dependency needs samples for high confidence. */
@@ -27,10 +40,14 @@ const BETWEEN_BOOTS_MS = 25_000;
 
 /** The repository's catalog without a single dependency of a service on another service. */
 function catalogWithoutServiceDependencies(): string {
-  const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'catalog-info.yaml'), 'utf8')).map(d => d.toJS());
+  const docs = parseAllDocuments(
+    readFileSync(join(REPO_ROOT, 'catalog-info.yaml'), 'utf8'),
+  ).map(d => d.toJS());
   for (const entity of docs) {
     if (entity.kind === 'Component' && entity.spec?.dependsOn) {
-      entity.spec.dependsOn = entity.spec.dependsOn.filter((ref: string) => !ref.startsWith('component:'));
+      entity.spec.dependsOn = entity.spec.dependsOn.filter(
+        (ref: string) => !ref.startsWith('component:'),
+      );
     }
   }
   return docs.map(d => JSON.stringify(d)).join('\n---\n');
@@ -44,7 +61,9 @@ describe('the boot order learned from the machines’ own boots', () => {
 
   beforeAll(async () => {
     await primary.ping().catch(e => {
-      throw new Error(`Docker engine primary is not reachable (run scripts/docker-engines.sh start): ${e.message}`);
+      throw new Error(
+        `Docker engine primary is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
+      );
     });
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-learned-'));
     const catalogFile = join(dataDir, 'catalog-info.yaml');
@@ -55,7 +74,9 @@ describe('the boot order learned from the machines’ own boots', () => {
     backend = await startBackend({
       dataDir,
       catalogFile,
-      config: { recovery: { ...config.recovery, analysis: { kernelPeak: KERNEL_PEAK } } },
+      config: {
+        recovery: { ...config.recovery, analysis: { kernelPeak: KERNEL_PEAK } },
+      },
     });
   });
 
@@ -75,7 +96,14 @@ describe('the boot order learned from the machines’ own boots', () => {
     for (let boot = 0; boot < BOOTS; boot++) {
       if (boot > 0) {
         // Stopped as an operator would (no failure recorded), then a quiet spell between boots.
-        await Promise.all(DEMO_MACHINES.map(m => primary.getContainer(m.name).stop({ t: 5 }).catch(() => {})));
+        await Promise.all(
+          DEMO_MACHINES.map(m =>
+            primary
+              .getContainer(m.name)
+              .stop({ t: 5 })
+              .catch(() => {}),
+          ),
+        );
         await new Promise(r => setTimeout(r, BETWEEN_BOOTS_MS));
       }
       await startDemoSite(primary, { recreate: true, spacingMs: SPACING_MS });
@@ -84,20 +112,37 @@ describe('the boot order learned from the machines’ own boots', () => {
     const deadline = Date.now() + 60_000;
     let analysis: any;
     for (;;) {
-      const res = await backend.api('POST', '/analysis', { entityRef: 'system:default/demo-site' });
+      const res = await backend.api('POST', '/analysis', {
+        entityRef: 'system:default/demo-site',
+      });
       expect(res.status).toBe(201);
       analysis = res.body.result;
-      const web = analysis.services.find((s: { service: string }) => analysis.entityRefs[s.service] === 'component:default/web');
+      const web = analysis.services.find(
+        (s: { service: string }) =>
+          analysis.entityRefs[s.service] === 'component:default/web',
+      );
       if ((web?.initializations ?? 0) >= BOOTS) break;
-      if (Date.now() > deadline) throw new Error(`the analysis saw ${web?.initializations ?? 0} boots of web: ${JSON.stringify(analysis.services)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the analysis saw ${web?.initializations ?? 0} boots of web: ${JSON.stringify(analysis.services)}`,
+        );
       await new Promise(r => setTimeout(r, 1000));
     }
     expect(analysis.waves).toEqual([['infra-01'], ['data-01'], ['web-01']]);
 
     const plan = await backend.api('GET', '/plan/component/default/web');
     expect(plan.status).toBe(200);
-    expect(plan.body.waves).toEqual([['infra-01'], ['data-01'], ['web-01']].map(w => w.map(machineRef)));
-    const waitsFor = Object.fromEntries(plan.body.machines.map((m: { machineRef: string; waitsFor: string[] }) => [m.machineRef, m.waitsFor]));
+    expect(plan.body.waves).toEqual(
+      [['infra-01'], ['data-01'], ['web-01']].map(w => w.map(machineRef)),
+    );
+    const waitsFor = Object.fromEntries(
+      plan.body.machines.map(
+        (m: { machineRef: string; waitsFor: string[] }) => [
+          m.machineRef,
+          m.waitsFor,
+        ],
+      ),
+    );
     expect(waitsFor).toEqual({
       [machineRef('infra-01')]: [],
       [machineRef('data-01')]: [machineRef('infra-01')],
@@ -107,20 +152,45 @@ describe('the boot order learned from the machines’ own boots', () => {
       `learned from ${BOOTS} boots of the demo site: ${analysis.dependencies.map((d: any) => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`).join(', ')}`,
     );
     // What the catalog does not declare is listed as learned, for the page to show.
-    const learned = plan.body.inferred.map((d: { service: string; dependsOn: string }) => `${d.service} → ${d.dependsOn}`);
-    expect(learned).toContainEqual(expect.stringMatching(/^component:default\/web → component:default\/(database|files)$/));
-    expect(learned).toContainEqual(expect.stringMatching(/^component:default\/(database|files) → component:default\/(dns|directory)$/));
+    const learned = plan.body.inferred.map(
+      (d: { service: string; dependsOn: string }) =>
+        `${d.service} → ${d.dependsOn}`,
+    );
+    expect(learned).toContainEqual(
+      expect.stringMatching(
+        /^component:default\/web → component:default\/(database|files)$/,
+      ),
+    );
+    expect(learned).toContainEqual(
+      expect.stringMatching(
+        /^component:default\/(database|files) → component:default\/(dns|directory)$/,
+      ),
+    );
   });
 
   it('recovers web in the learned order, verified, on the hypervisor host', async () => {
-    const captured = await backend.api('POST', '/captures', { entityRef: 'component:default/web' });
+    const captured = await backend.api('POST', '/captures', {
+      entityRef: 'component:default/web',
+    });
     expect(captured.status).toBe(201);
-    const started = await backend.api<RecoveryRun>('POST', '/runs', { entityRef: 'component:default/web' });
+    const started = await backend.api<RecoveryRun>('POST', '/runs', {
+      entityRef: 'component:default/web',
+    });
     expect(started.status).toBe(202);
     const run = await waitForRun(backend, started.body.id);
-    expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
-    const at = (name: string, key: 'startedAt' | 'readyAt') => Date.parse(run.machines.find(m => m.machineRef === machineRef(name))![key]!);
-    expect(at('infra-01', 'readyAt')).toBeLessThanOrEqual(at('data-01', 'startedAt'));
-    expect(at('data-01', 'readyAt')).toBeLessThanOrEqual(at('web-01', 'startedAt'));
+    expect({ status: run.status, error: run.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
+    const at = (name: string, key: 'startedAt' | 'readyAt') =>
+      Date.parse(
+        run.machines.find(m => m.machineRef === machineRef(name))![key]!,
+      );
+    expect(at('infra-01', 'readyAt')).toBeLessThanOrEqual(
+      at('data-01', 'startedAt'),
+    );
+    expect(at('data-01', 'readyAt')).toBeLessThanOrEqual(
+      at('web-01', 'startedAt'),
+    );
   });
 });

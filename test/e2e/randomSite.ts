@@ -13,7 +13,10 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import { CAPTURE_REPOSITORY } from '@backstage-recovery/plugin-recovery-backend-module-docker';
 import type Docker from 'dockerode';
-import { demuxDockerStream, isStatus } from '../../plugins/recovery-backend-module-docker/src/lib/dockerStreams';
+import {
+  demuxDockerStream,
+  isStatus,
+} from '../../plugins/recovery-backend-module-docker/src/lib/dockerStreams';
 import { seededRandom } from '../../bench/generate';
 import { DEMO_IMAGE } from '../../demo/site';
 import { NETWORK_LABEL } from '../../plugins/recovery-backend-module-docker/src/labNames';
@@ -61,8 +64,22 @@ export interface Site {
 }
 
 const SERVICE_NAMES = [
-  'dns', 'directory', 'database', 'cache', 'queue', 'files', 'auth', 'search', 'billing',
-  'api', 'shop', 'mail', 'metrics', 'reports', 'ledger', 'gateway',
+  'dns',
+  'directory',
+  'database',
+  'cache',
+  'queue',
+  'files',
+  'auth',
+  'search',
+  'billing',
+  'api',
+  'shop',
+  'mail',
+  'metrics',
+  'reports',
+  'ledger',
+  'gateway',
 ];
 
 /**
@@ -74,24 +91,37 @@ export function generateSite(seed: number, slot: number, token: string): Site {
   const { int, chance, pick, shuffled } = seededRandom(seed);
   const site = `rs${seed}`;
   const networkCount = 1 + int(3);
-  const networks: SiteNetwork[] = Array.from({ length: networkCount }, (_, n) => {
-    const third = 120 + 3 * slot + n;
-    return { name: `${site}-net${n}-${token}`, subnet: `172.29.${third}.0/24`, gateway: `172.29.${third}.1` };
-  });
+  const networks: SiteNetwork[] = Array.from(
+    { length: networkCount },
+    (_, n) => {
+      const third = 120 + 3 * slot + n;
+      return {
+        name: `${site}-net${n}-${token}`,
+        subnet: `172.29.${third}.0/24`,
+        gateway: `172.29.${third}.1`,
+      };
+    },
+  );
   const machineCount = 4 + int(4);
   // Names apart from ranks, so that no order in the names matches the boot order by chance.
-  const machineNames = shuffled(Array.from({ length: machineCount }, (_, i) => `${site}-m${i + 1}`));
+  const machineNames = shuffled(
+    Array.from({ length: machineCount }, (_, i) => `${site}-m${i + 1}`),
+  );
   const machines: SiteMachine[] = machineNames.map((name, rank) => {
     const home = rank < networkCount ? rank : int(networkCount);
     const nets = new Set([home]);
     // Rank 1 is always on network 0 too, so it can wait for rank 0: the site boots in two waves at least.
     if (networkCount > 1 && rank === 1) nets.add(0);
-    else if (networkCount > 1 && chance(0.2)) nets.add(pick([...Array(networkCount).keys()].filter(n => n !== home)));
+    else if (networkCount > 1 && chance(0.2))
+      nets.add(pick([...Array(networkCount).keys()].filter(n => n !== home)));
     return {
       name,
       container: `${name}-${token}`,
       rank,
-      networks: [...nets].map(n => ({ network: networks[n].name, ipv4: `172.29.${120 + 3 * slot + n}.${11 + rank}` })),
+      networks: [...nets].map(n => ({
+        network: networks[n].name,
+        ipv4: `172.29.${120 + 3 * slot + n}.${11 + rank}`,
+      })),
       services: [],
     };
   });
@@ -108,11 +138,20 @@ export function generateSite(seed: number, slot: number, token: string): Site {
       const kind = chance(0.5) ? 'http' : 'tcp';
       const port = (kind === 'http' ? 8000 : 6000) + k;
       const name = `${site}-${names[k]}`;
-      const byName = (s: string) => machines.find(m => m.name === services.find(x => x.name === s)!.machine)!;
+      const byName = (s: string) =>
+        machines.find(
+          m => m.name === services.find(x => x.name === s)!.machine,
+        )!;
       const candidates = services
-        .filter(s => s.machine === machine.name || shareNetwork(byName(s.name), machine))
+        .filter(
+          s =>
+            s.machine === machine.name || shareNetwork(byName(s.name), machine),
+        )
         .map(s => s.name);
-      const wanted = Math.min(candidates.length, chance(0.15) ? 0 : chance(0.65) ? 1 : 2);
+      const wanted = Math.min(
+        candidates.length,
+        chance(0.15) ? 0 : chance(0.65) ? 1 : 2,
+      );
       const dependsOn = shuffled(candidates).slice(0, wanted);
       if (machine.rank === 1 && i === 0) {
         const first = services.find(s => byName(s.name).rank === 0)!.name;
@@ -133,7 +172,9 @@ export function generateSite(seed: number, slot: number, token: string): Site {
 }
 
 export const machineOf = (site: Site, service: string) =>
-  site.machines.find(m => m.name === site.services.find(s => s.name === service)!.machine)!;
+  site.machines.find(
+    m => m.name === site.services.find(s => s.name === service)!.machine,
+  )!;
 
 /** Machine name → the other machines its services wait for. */
 export function machineDependencies(site: Site): Map<string, Set<string>> {
@@ -208,7 +249,9 @@ function serviceSpec(site: Site, machine: SiteMachine): string {
         const host =
           target.name === machine.name
             ? '127.0.0.1'
-            : target.networks.find(n => machine.networks.some(o => o.network === n.network))!.ipv4;
+            : target.networks.find(n =>
+                machine.networks.some(o => o.network === n.network),
+              )!.ipv4;
         return `${host}:${dep.port}:${dep.kind}`;
       });
       return `${s.name}/${s.port}/${s.kind}/${deps.join(',') || '-'}`;
@@ -224,15 +267,22 @@ export interface ServiceLine {
 
 /** Each service's initialized/failed line in a machine's console. */
 export function serviceLines(log: string): ServiceLine[] {
-  return [...log.matchAll(/^\S+ service=(\S+) (initialized|failed)\b.*$/gm)].map(m => ({
+  return [
+    ...log.matchAll(/^\S+ service=(\S+) (initialized|failed)\b.*$/gm),
+  ].map(m => ({
     service: m[1],
     state: m[2] as ServiceLine['state'],
     line: m[0],
   }));
 }
 
-export async function consoleOf(docker: Docker, container: string): Promise<string> {
-  const raw = (await docker.getContainer(container).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+export async function consoleOf(
+  docker: Docker,
+  container: string,
+): Promise<string> {
+  const raw = (await docker
+    .getContainer(container)
+    .logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
   return demuxDockerStream(raw).stdout;
 }
 
@@ -243,7 +293,11 @@ export async function consoleOf(docker: Docker, container: string): Promise<stri
 export async function startSite(
   docker: Docker,
   site: Site,
-  options: { token: string; dependencyDeadlineSeconds: number; timeoutMs?: number },
+  options: {
+    token: string;
+    dependencyDeadlineSeconds: number;
+    timeoutMs?: number;
+  },
 ): Promise<void> {
   const labels = { [RANDOM_SITE_LABEL]: options.token };
   for (const net of site.networks) {
@@ -251,7 +305,10 @@ export async function startSite(
       Name: net.name,
       Driver: 'bridge',
       CheckDuplicate: true,
-      IPAM: { Driver: 'default', Config: [{ Subnet: net.subnet, Gateway: net.gateway }] },
+      IPAM: {
+        Driver: 'default',
+        Config: [{ Subnet: net.subnet, Gateway: net.gateway }],
+      },
       // As demo-prod: no NAT rule on a subnet the recovery engine's lab reuses on the same host.
       Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
       Labels: labels,
@@ -265,9 +322,15 @@ export async function startSite(
       Hostname: machine.name,
       Image: DEMO_IMAGE,
       Cmd: ['/bin/sh', '-c', MACHINE_SCRIPT],
-      Env: [`SITE_SERVICES=${serviceSpec(site, machine)}`, `DEPENDENCY_DEADLINE=${options.dependencyDeadlineSeconds}`],
+      Env: [
+        `SITE_SERVICES=${serviceSpec(site, machine)}`,
+        `DEPENDENCY_DEADLINE=${options.dependencyDeadlineSeconds}`,
+      ],
       ExposedPorts: Object.fromEntries(
-        machine.services.map(name => [`${site.services.find(s => s.name === name)!.port}/tcp`, {}]),
+        machine.services.map(name => [
+          `${site.services.find(s => s.name === name)!.port}/tcp`,
+          {},
+        ]),
       ),
       Labels: {
         ...labels,
@@ -276,7 +339,11 @@ export async function startSite(
       },
       StopTimeout: 2,
       HostConfig: { NetworkMode: first.network, RestartPolicy: { Name: 'no' } },
-      NetworkingConfig: { EndpointsConfig: { [first.network]: { IPAMConfig: { IPv4Address: first.ipv4 } } } },
+      NetworkingConfig: {
+        EndpointsConfig: {
+          [first.network]: { IPAMConfig: { IPv4Address: first.ipv4 } },
+        },
+      },
     });
     for (const net of more) {
       await docker.getNetwork(net.network).connect({
@@ -288,10 +355,20 @@ export async function startSite(
     for (;;) {
       const lines = serviceLines(await consoleOf(docker, machine.container));
       const failed = lines.find(l => l.state === 'failed');
-      if (failed) throw new Error(`${site.system}: machine ${machine.name} on the primary engine: ${failed.line}`);
-      if (machine.services.every(s => lines.some(l => l.service === s && l.state === 'initialized'))) break;
+      if (failed)
+        throw new Error(
+          `${site.system}: machine ${machine.name} on the primary engine: ${failed.line}`,
+        );
+      if (
+        machine.services.every(s =>
+          lines.some(l => l.service === s && l.state === 'initialized'),
+        )
+      )
+        break;
       if (Date.now() > deadline) {
-        throw new Error(`${site.system}: machine ${machine.name} on the primary engine: services not initialized in time:\n${await consoleOf(docker, machine.container)}`);
+        throw new Error(
+          `${site.system}: machine ${machine.name} on the primary engine: services not initialized in time:\n${await consoleOf(docker, machine.container)}`,
+        );
       }
       await new Promise(r => setTimeout(r, 200));
     }
@@ -323,17 +400,30 @@ function removable(value: string | undefined, token: string): boolean {
  * that restored them: found by their containers (which carry production's labels) and by their
  * networks (named after production's), one of which can outlive its containers.
  */
-export async function removeSites(primary: Docker, recovery: Docker, token: string): Promise<string[]> {
+export async function removeSites(
+  primary: Docker,
+  recovery: Docker,
+  token: string,
+): Promise<string[]> {
   const removed: string[] = [];
   const filters = JSON.stringify({ label: [RANDOM_SITE_LABEL] });
   const runIds = new Set<string>();
   for (const c of await recovery.listContainers({ all: true, filters })) {
     const runId = c.Labels?.[RUN_ID_LABEL];
-    if (runId && removable(c.Labels?.[RANDOM_SITE_LABEL], token)) runIds.add(runId);
+    if (runId && removable(c.Labels?.[RANDOM_SITE_LABEL], token))
+      runIds.add(runId);
   }
-  for (const n of await recovery.listNetworks({ filters: JSON.stringify({ label: [RUN_ID_LABEL] }) })) {
+  for (const n of await recovery.listNetworks({
+    filters: JSON.stringify({ label: [RUN_ID_LABEL] }),
+  })) {
     const labels = n.Labels ?? {};
-    if (removable(/-(p\d+x[0-9a-z]+)$/.exec(labels[NETWORK_LABEL] ?? '')?.[1], token)) runIds.add(labels[RUN_ID_LABEL]);
+    if (
+      removable(
+        /-(p\d+x[0-9a-z]+)$/.exec(labels[NETWORK_LABEL] ?? '')?.[1],
+        token,
+      )
+    )
+      runIds.add(labels[RUN_ID_LABEL]);
   }
   for (const runId of runIds) {
     await removeLab(recovery, runId);
@@ -341,26 +431,39 @@ export async function removeSites(primary: Docker, recovery: Docker, token: stri
   }
   for (const c of await primary.listContainers({ all: true, filters })) {
     if (!removable(c.Labels?.[RANDOM_SITE_LABEL], token)) continue;
-    await primary.getContainer(c.Id).remove({ force: true, v: true }).catch(e => {
-      if (!isStatus(e, 404, 409)) throw e;
-    });
+    await primary
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .catch(e => {
+        if (!isStatus(e, 404, 409)) throw e;
+      });
     removed.push(`container ${c.Names[0].replace(/^\//, '')}`);
   }
   for (const n of await primary.listNetworks({ filters })) {
     if (!removable(n.Labels?.[RANDOM_SITE_LABEL], token)) continue;
-    await primary.getNetwork(n.Id).remove().catch(e => {
-      if (!isStatus(e, 404)) throw e;
-    });
+    await primary
+      .getNetwork(n.Id)
+      .remove()
+      .catch(e => {
+        if (!isStatus(e, 404)) throw e;
+      });
     removed.push(`network ${n.Name}`);
   }
   // Tagged per machine container (recovery-capture/<container>:<capture id>), whose name ends with the token.
-  const captures = await primary.listImages({ filters: JSON.stringify({ reference: [`${CAPTURE_REPOSITORY}/*`] }) });
+  const captures = await primary.listImages({
+    filters: JSON.stringify({ reference: [`${CAPTURE_REPOSITORY}/*`] }),
+  });
   for (const tag of captures.flatMap(i => i.RepoTags ?? [])) {
-    const owner = new RegExp(`^${CAPTURE_REPOSITORY}/rs\\d+-m\\d+-(p\\d+x[0-9a-z]+):`).exec(tag)?.[1];
+    const owner = new RegExp(
+      `^${CAPTURE_REPOSITORY}/rs\\d+-m\\d+-(p\\d+x[0-9a-z]+):`,
+    ).exec(tag)?.[1];
     if (!removable(owner, token)) continue;
-    await primary.getImage(tag).remove().catch(e => {
-      if (!isStatus(e, 404, 409)) throw e;
-    });
+    await primary
+      .getImage(tag)
+      .remove()
+      .catch(e => {
+        if (!isStatus(e, 404, 409)) throw e;
+      });
     removed.push(`image ${tag}`);
   }
   return removed;
@@ -374,7 +477,10 @@ export function siteCatalog(sites: Site[]): object[] {
     entities.push({
       apiVersion: 'backstage.io/v1alpha1',
       kind: 'System',
-      metadata: { name: site.system, description: `Generated site of seed ${site.seed}` },
+      metadata: {
+        name: site.system,
+        description: `Generated site of seed ${site.seed}`,
+      },
       spec: { owner },
     });
     for (const m of site.machines) {
@@ -383,7 +489,10 @@ export function siteCatalog(sites: Site[]): object[] {
         kind: 'Resource',
         metadata: {
           name: m.name,
-          annotations: { [ANNOTATION_ENGINE]: 'primary', [ANNOTATION_CONTAINER]: m.container },
+          annotations: {
+            [ANNOTATION_ENGINE]: 'primary',
+            [ANNOTATION_CONTAINER]: m.container,
+          },
         },
         spec: { type: 'machine', owner, system: site.system },
       });
@@ -392,13 +501,19 @@ export function siteCatalog(sites: Site[]): object[] {
       entities.push({
         apiVersion: 'backstage.io/v1alpha1',
         kind: 'Component',
-        metadata: { name: s.name, annotations: { [ANNOTATION_PROBES]: s.probe } },
+        metadata: {
+          name: s.name,
+          annotations: { [ANNOTATION_PROBES]: s.probe },
+        },
         spec: {
           type: 'service',
           lifecycle: 'production',
           owner,
           system: site.system,
-          dependsOn: [`resource:default/${s.machine}`, ...s.dependsOn.map(d => `component:default/${d}`)],
+          dependsOn: [
+            `resource:default/${s.machine}`,
+            ...s.dependsOn.map(d => `component:default/${d}`),
+          ],
         },
       });
     }
@@ -408,13 +523,17 @@ export function siteCatalog(sites: Site[]): object[] {
 
 /** One line per machine, for test output and failure reports. */
 export function describeSite(site: Site): string {
-  const lines = [`site ${site.system} (seed ${site.seed}): networks ${site.networks.map(n => `${n.name} ${n.subnet}`).join(', ')}`];
+  const lines = [
+    `site ${site.system} (seed ${site.seed}): networks ${site.networks.map(n => `${n.name} ${n.subnet}`).join(', ')}`,
+  ];
   for (const m of [...site.machines].sort((a, b) => a.rank - b.rank)) {
     const svc = m.services.map(name => {
       const s = site.services.find(x => x.name === name)!;
       return `${name} ${s.probe}${s.dependsOn.length ? ` ← ${s.dependsOn.join(', ')}` : ''}`;
     });
-    lines.push(`  ${m.name} [${m.networks.map(n => n.ipv4).join(', ')}]: ${svc.join('; ')}`);
+    lines.push(
+      `  ${m.name} [${m.networks.map(n => n.ipv4).join(', ')}]: ${svc.join('; ')}`,
+    );
   }
   return lines.join('\n');
 }

@@ -10,8 +10,20 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDemoImage, dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
-import { demoRecoveryConfig, ENGINES, REPO_ROOT, RunningBackend, startBackend, waitForRun } from './backend';
+import {
+  buildDemoImage,
+  dockerFromHost,
+  startDemoSite,
+  stopDemoSite,
+} from '../../demo/site';
+import {
+  demoRecoveryConfig,
+  ENGINES,
+  REPO_ROOT,
+  RunningBackend,
+  startBackend,
+  waitForRun,
+} from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
 const recoveryHost = dockerFromHost(ENGINES.recovery);
@@ -31,7 +43,10 @@ async function labelled(runId: string) {
     recoveryHost.listContainers({ all: true, filters }),
     recoveryHost.listNetworks({ filters }),
   ]);
-  return { containers: containers.map(c => c.Names[0]), networks: networks.map(n => n.Name) };
+  return {
+    containers: containers.map(c => c.Names[0]),
+    networks: networks.map(n => n.Name),
+  };
 }
 
 const at = (iso?: string) => Date.parse(iso!);
@@ -42,14 +57,23 @@ describe('test recovery of the demo site', () => {
   const runIds: string[] = [];
 
   beforeAll(async () => {
-    for (const [name, docker] of [['primary', primary], ['recovery', recoveryHost]] as const) {
+    for (const [name, docker] of [
+      ['primary', primary],
+      ['recovery', recoveryHost],
+    ] as const) {
       await docker.ping().catch(e => {
-        throw new Error(`Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`);
+        throw new Error(
+          `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
+        );
       });
     }
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
-    await timed('build demo image', () => buildDemoImage(primary, { force: true }));
-    await timed('start demo site', () => startDemoSite(primary, { recreate: true }));
+    await timed('build demo image', () =>
+      buildDemoImage(primary, { force: true }),
+    );
+    await timed('start demo site', () =>
+      startDemoSite(primary, { recreate: true }),
+    );
     backend = await timed('start backend', () =>
       startBackend({
         dataDir,
@@ -86,16 +110,29 @@ describe('test recovery of the demo site', () => {
   });
 
   it('recovers web on the hypervisor host in dependency order, verified and torn down', async () => {
-    const started = await backend.api<RecoveryRun>('POST', '/runs', { entityRef: 'component:default/web' });
+    const started = await backend.api<RecoveryRun>('POST', '/runs', {
+      entityRef: 'component:default/web',
+    });
     expect(started.status).toBe(202);
     runIds.push(started.body.id);
-    const run = await timed('test recovery of web', () => waitForRun(backend, started.body.id));
-    expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
+    const run = await timed('test recovery of web', () =>
+      waitForRun(backend, started.body.id),
+    );
+    expect({ status: run.status, error: run.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
 
-    const m = Object.fromEntries(run.machines.map(x => [x.machineRef.split('/')[1], x]));
+    const m = Object.fromEntries(
+      run.machines.map(x => [x.machineRef.split('/')[1], x]),
+    );
     expect(run.machines.every(x => x.phase === 'ready')).toBe(true);
-    expect(at(m['infra-01'].readyAt)).toBeLessThanOrEqual(at(m['data-01'].startedAt));
-    expect(at(m['data-01'].readyAt)).toBeLessThanOrEqual(at(m['web-01'].startedAt));
+    expect(at(m['infra-01'].readyAt)).toBeLessThanOrEqual(
+      at(m['data-01'].startedAt),
+    );
+    expect(at(m['data-01'].readyAt)).toBeLessThanOrEqual(
+      at(m['web-01'].startedAt),
+    );
     expect(run.rtoSeconds).toBeGreaterThan(0);
     for (const [name, x] of Object.entries(m)) {
       timings[`  ${name} restore`] = at(x.restoredAt) - at(x.restoreStartedAt);
@@ -103,50 +140,96 @@ describe('test recovery of the demo site', () => {
       timings[`  ${name} ready after start`] = at(x.readyAt) - at(x.startedAt);
     }
     timings['measured RTO'] = run.rtoSeconds! * 1000;
-    expect(run.steps.map(s => s.message)).toContainEqual(expect.stringMatching(/^Lab torn down/));
+    expect(run.steps.map(s => s.message)).toContainEqual(
+      expect.stringMatching(/^Lab torn down/),
+    );
     // The room it needed on the engine, against the engine's own free disk, read before the lab.
     expect(run.steps.map(s => s.message)).toContainEqual(
-      expect.stringMatching(/^Room on recovery: restoring the 3 captures takes [\d.]+ [KM]iB, [\d.]+ [MGT]iB free in recovery:\//),
+      expect.stringMatching(
+        /^Room on recovery: restoring the 3 captures takes [\d.]+ [KM]iB, [\d.]+ [MGT]iB free in recovery:\//,
+      ),
     );
 
-    const readiness = await backend.api('GET', '/readiness/component/default/web');
+    const readiness = await backend.api(
+      'GET',
+      '/readiness/component/default/web',
+    );
     expect(readiness.body).toMatchObject({
       lastRun: { id: run.id, status: 'succeeded' },
-      position: { wave: 2, machines: ['resource:default/web-01'], waitsFor: ['resource:default/data-01'] },
+      position: {
+        wave: 2,
+        machines: ['resource:default/web-01'],
+        waitsFor: ['resource:default/data-01'],
+      },
     });
   });
 
   it('shows the same readiness through the recovery CLI, and follows a run there to its end', async () => {
     const cli = (...args: string[]) =>
-      new Promise<{ status: number | null; stdout: string; stderr: string }>(resolvePromise => {
-        execFile(
-          process.execPath,
-          [join(REPO_ROOT, 'packages/cli/bin/recovery'), ...args, '--url', backend.baseUrl, '--token', backend.token],
-          { cwd: REPO_ROOT },
-          (error, stdout, stderr) => resolvePromise({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        );
-      });
+      new Promise<{ status: number | null; stdout: string; stderr: string }>(
+        resolvePromise => {
+          execFile(
+            process.execPath,
+            [
+              join(REPO_ROOT, 'packages/cli/bin/recovery'),
+              ...args,
+              '--url',
+              backend.baseUrl,
+              '--token',
+              backend.token,
+            ],
+            { cwd: REPO_ROOT },
+            (error, stdout, stderr) =>
+              resolvePromise({
+                status: error ? ((error as { code?: number }).code ?? 1) : 0,
+                stdout,
+                stderr,
+              }),
+          );
+        },
+      );
     const shown = await cli('readiness', 'web', '--json');
     expect(shown).toMatchObject({ status: 0, stderr: '' });
     // The same answer, but for the ages, which move on by the second between the two reads.
-    const ageless = (text: string) => JSON.parse(text, (key, value) => (key === 'ageSeconds' ? undefined : value));
-    const api = (await backend.api('GET', '/readiness/component/default/web')).body;
+    const ageless = (text: string) =>
+      JSON.parse(text, (key, value) =>
+        key === 'ageSeconds' ? undefined : value,
+      );
+    const api = (await backend.api('GET', '/readiness/component/default/web'))
+      .body;
     expect(ageless(shown.stdout)).toEqual(ageless(JSON.stringify(api)));
 
     // A machine a request, each said as it is taken, in the plan's order.
-    const captured = await timed('capture of web through the CLI', () => cli('capture', 'web'));
+    const captured = await timed('capture of web through the CLI', () =>
+      cli('capture', 'web'),
+    );
     expect(captured).toMatchObject({ status: 0, stderr: '' });
-    expect(captured.stdout.trimEnd().split('\n').map(line => /^(\S+) {2}capture .* \((\d) of (\d)\)$/.exec(line)?.slice(1))).toEqual([
+    expect(
+      captured.stdout
+        .trimEnd()
+        .split('\n')
+        .map(line =>
+          /^(\S+) {2}capture .* \((\d) of (\d)\)$/.exec(line)?.slice(1),
+        ),
+    ).toEqual([
       ['resource:default/infra-01', '1', '3'],
       ['resource:default/data-01', '2', '3'],
       ['resource:default/web-01', '3', '3'],
     ]);
 
-    const followed = await timed('test recovery of web through the CLI', () => cli('run', 'web', '--interval', '0.5'));
+    const followed = await timed('test recovery of web through the CLI', () =>
+      cli('run', 'web', '--interval', '0.5'),
+    );
     expect(followed).toMatchObject({ status: 0, stderr: '' });
     const lines = followed.stdout.trimEnd().split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d {2}Wave 3: booting resource:default\/web-01$/));
-    expect(lines.at(-1)).toMatch(/^Run (\S+) of component:default\/web succeeded: 3 machines verified, measured RTO (\d+[dhm] )*\d+[dhms]$/);
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^\d\d:\d\d:\d\d {2}Wave 3: booting resource:default\/web-01$/,
+      ),
+    );
+    expect(lines.at(-1)).toMatch(
+      /^Run (\S+) of component:default\/web succeeded: 3 machines verified, measured RTO (\d+[dhm] )*\d+[dhms]$/,
+    );
     runIds.push(/^Run (\S+) /.exec(lines.at(-1)!)![1]);
   });
 
@@ -157,19 +240,25 @@ describe('test recovery of the demo site', () => {
     });
     expect(started.status).toBe(202);
     runIds.push(started.body.id);
-    const run = await timed('reversed test recovery', () => waitForRun(backend, started.body.id));
+    const run = await timed('reversed test recovery', () =>
+      waitForRun(backend, started.body.id),
+    );
     expect(run.status).toBe('failed');
     expect(run.error?.machineRef).toBe('resource:default/web-01');
     expect(run.error?.message).toMatch(/^resource:default\/web-01 failed: /);
-    const web = run.machines.find(x => x.machineRef === 'resource:default/web-01')!;
+    const web = run.machines.find(
+      x => x.machineRef === 'resource:default/web-01',
+    )!;
     expect(web.phase).toBe('failed');
     expect(web.logTail).toBeTruthy();
     // Nothing after the failed machine was started, and the run says so.
     expect(run.machines.filter(x => x.phase === 'waiting')).toEqual([]);
-    expect(run.machines.filter(x => x.phase === 'skipped').map(x => x.machineRef).sort()).toEqual([
-      'resource:default/data-01',
-      'resource:default/infra-01',
-    ]);
+    expect(
+      run.machines
+        .filter(x => x.phase === 'skipped')
+        .map(x => x.machineRef)
+        .sort(),
+    ).toEqual(['resource:default/data-01', 'resource:default/infra-01']);
   });
 
   it('leaves nothing labelled with any of its run ids on the hypervisor host', async () => {

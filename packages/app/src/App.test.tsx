@@ -14,7 +14,10 @@ describe('App', () => {
       APP_CONFIG: [
         {
           data: {
-            app: { title: 'Backstage Recovery', baseUrl: 'http://localhost:3000' },
+            app: {
+              title: 'Backstage Recovery',
+              baseUrl: 'http://localhost:3000',
+            },
             backend: { baseUrl: 'http://localhost:7007' },
           },
           context: 'test',

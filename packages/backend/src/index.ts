@@ -10,14 +10,20 @@ backend.add(import('@backstage/plugin-auth-backend-module-guest-provider'));
 backend.add(import('@backstage/plugin-catalog-backend'));
 
 backend.add(import('@backstage/plugin-permission-backend'));
-backend.add(import('@backstage/plugin-permission-backend-module-allow-all-policy'));
+backend.add(
+  import('@backstage/plugin-permission-backend-module-allow-all-policy'),
+);
 
 // Where the recovery plugin tells owners that an entity stopped being recoverable.
 backend.add(import('@backstage/plugin-notifications-backend'));
 
 backend.add(import('@backstage-recovery/plugin-recovery-backend'));
-backend.add(import('@backstage-recovery/plugin-recovery-backend-module-docker'));
-backend.add(import('@backstage-recovery/plugin-recovery-backend-module-scheduler'));
+backend.add(
+  import('@backstage-recovery/plugin-recovery-backend-module-docker'),
+);
+backend.add(
+  import('@backstage-recovery/plugin-recovery-backend-module-scheduler'),
+);
 
 // A backend that fails to start (a plugin's config error, say) exits, so that whatever supervises
 // it sees the failure, rather than living on never ready.

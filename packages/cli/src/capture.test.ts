@@ -2,35 +2,63 @@
  * `recovery capture` against the real recovery backend plugin, where a machine of the plan cannot
  * be captured: what was captured before it is kept, and said.
  */
-import { mockCredentials, startTestBackend } from '@backstage/backend-test-utils';
-import { engineError, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import {
+  mockCredentials,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import {
+  engineError,
+  type MachineLocator,
+} from '@backstage-recovery/plugin-recovery-node';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
-import { FakeCaptureSource, GatedCaptureSource } from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
+import {
+  FakeCaptureSource,
+  GatedCaptureSource,
+} from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
 import { FakeHost } from '../../../plugins/recovery-backend/src/testing/FakeHost';
-import { componentEntity, machineEntity } from '../../../plugins/recovery-backend/src/testing/entities';
+import {
+  componentEntity,
+  machineEntity,
+} from '../../../plugins/recovery-backend/src/testing/entities';
 import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
 import { runCli } from './testing/runCli';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, engine = 'primary', of = 'pay'): Entity => {
   const entity = machineEntity(name);
-  entity.metadata.annotations = { ...entity.metadata.annotations, [`${P}engine`]: engine };
-  return { ...entity, relations: [{ type: 'dependencyOf', targetRef: `component:default/${of}` }] };
+  entity.metadata.annotations = {
+    ...entity.metadata.annotations,
+    [`${P}engine`]: engine,
+  };
+  return {
+    ...entity,
+    relations: [{ type: 'dependencyOf', targetRef: `component:default/${of}` }],
+  };
 };
 
 const cli = (...argv: string[]) => runCli(argv);
 
 /** An engine that fails every capture, as the Docker module says it: `answered` with an error (502), or `unreachable` (503). */
 class FailingEngine extends FakeCaptureSource {
-  constructor(engineId: string, private readonly failure: 'answered' | 'unreachable') {
+  constructor(
+    engineId: string,
+    private readonly failure: 'answered' | 'unreachable',
+  ) {
     super(engineId);
   }
 
   async capture(m: MachineLocator): Promise<never> {
-    const cause = this.failure === 'answered' ? 'answered HTTP 500: commit failed' : 'is unreachable at 10.0.0.9:2376 (ECONNREFUSED)';
-    throw engineError(`capture of ${m.machineRef} (container ${m.container}) failed while committing the image: Docker engine '${this.engineId}' ${cause}`, this.engineId, this.failure);
+    const cause =
+      this.failure === 'answered'
+        ? 'answered HTTP 500: commit failed'
+        : 'is unreachable at 10.0.0.9:2376 (ECONNREFUSED)';
+    throw engineError(
+      `capture of ${m.machineRef} (container ${m.container}) failed while committing the image: Docker engine '${this.engineId}' ${cause}`,
+      this.engineId,
+      this.failure,
+    );
   }
 }
 
@@ -46,7 +74,12 @@ describe('recovery capture, a machine failing', () => {
       features: [
         recoveryPlugin,
         providersModule({
-          captureSources: [new FakeCaptureSource(), held, new FailingEngine('broken', 'answered'), new FailingEngine('down', 'unreachable')],
+          captureSources: [
+            new FakeCaptureSource(),
+            held,
+            new FailingEngine('broken', 'answered'),
+            new FailingEngine('down', 'unreachable'),
+          ],
           hypervisorHosts: [new FakeHost({})],
         }),
         catalogServiceMock.factory({
@@ -54,19 +87,33 @@ describe('recovery capture, a machine failing', () => {
             machine('pay-01'),
             // On an engine no capture source serves: its capture fails.
             machine('pay-02', 'gone'),
-            componentEntity('pay', ['resource:default/pay-01', 'resource:default/pay-02']),
+            componentEntity('pay', [
+              'resource:default/pay-01',
+              'resource:default/pay-02',
+            ]),
             componentEntity('lonely', []),
             machine('shop-01', 'primary', 'shop'),
             machine('shop-02', 'held', 'shop'),
             machine('shop-03', 'primary', 'shop'),
-            componentEntity('shop', ['resource:default/shop-01', 'resource:default/shop-02', 'resource:default/shop-03']),
+            componentEntity('shop', [
+              'resource:default/shop-01',
+              'resource:default/shop-02',
+              'resource:default/shop-03',
+            ]),
             machine('cart-01', 'primary', 'cart'),
             machine('cart-02', 'broken', 'cart'),
-            componentEntity('cart', ['resource:default/cart-01', 'resource:default/cart-02']),
+            componentEntity('cart', [
+              'resource:default/cart-01',
+              'resource:default/cart-02',
+            ]),
             machine('mall-01', 'broken', 'mall'),
             machine('mall-02', 'primary', 'mall'),
             machine('mall-03', 'down', 'mall'),
-            componentEntity('mall', ['resource:default/mall-01', 'resource:default/mall-02', 'resource:default/mall-03']),
+            componentEntity('mall', [
+              'resource:default/mall-01',
+              'resource:default/mall-02',
+              'resource:default/mall-03',
+            ]),
             machine('till-01', 'down', 'till'),
             componentEntity('till', ['resource:default/till-01']),
           ],
@@ -77,16 +124,31 @@ describe('recovery capture, a machine failing', () => {
   });
 
   it('prints, as JSON too, the captures taken before the machine that failed, and exits 3', async () => {
-    const argv = ['capture', 'pay', '--url', url, '--token', mockCredentials.service.token()];
+    const argv = [
+      'capture',
+      'pay',
+      '--url',
+      url,
+      '--token',
+      mockCredentials.service.token(),
+    ];
     const text = await cli(...argv);
     expect(text.status).toBe(3);
-    expect(text.stdout).toMatch(/^resource:default\/pay-01 {2}capture \S+ .*\(1 of 2\)\n$/);
+    expect(text.stdout).toMatch(
+      /^resource:default\/pay-01 {2}capture \S+ .*\(1 of 2\)\n$/,
+    );
     expect(text.stderr).toContain('capture of resource:default/pay-02 failed');
 
     const asJson = await cli(...argv, '--json');
     expect(asJson.status).toBe(3);
-    expect(JSON.parse(asJson.stdout).items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/pay-01']);
-    expect(asJson.stderr).toContain('capture of resource:default/pay-02 failed');
+    expect(
+      JSON.parse(asJson.stdout).items.map(
+        (c: { machineRef: string }) => c.machineRef,
+      ),
+    ).toEqual(['resource:default/pay-01']);
+    expect(asJson.stderr).toContain(
+      'capture of resource:default/pay-02 failed',
+    );
   });
 
   it('captures the other machines while one is being captured by another request, then names it and exits 3', async () => {
@@ -94,14 +156,31 @@ describe('recovery capture, a machine failing', () => {
     // The capture under way, as the scheduled capture or a portal click would start it.
     const other = fetch(`${url}/api/recovery/captures`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+      },
       body: JSON.stringify({ entityRef: 'resource:default/shop-02' }),
     });
     await vi.waitFor(() => expect(held.waiting.has('shop-02')).toBe(true));
-    const text = await cli('capture', 'shop', '--url', url, '--token', token).finally(() => held.letThrough());
+    const text = await cli(
+      'capture',
+      'shop',
+      '--url',
+      url,
+      '--token',
+      token,
+    ).finally(() => held.letThrough());
     expect(text.status).toBe(3);
-    expect(text.stdout.split('\n').filter(Boolean).map(line => line.split(' ')[0])).toEqual(['resource:default/shop-01', 'resource:default/shop-03']);
-    expect(text.stderr).toMatch(/^recovery: capture of resource:default\/shop-02 refused: it is being captured since \S+ \(capture \S+\); .*\(captured, and kept: resource:default\/shop-01, resource:default\/shop-03\)/);
+    expect(
+      text.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map(line => line.split(' ')[0]),
+    ).toEqual(['resource:default/shop-01', 'resource:default/shop-03']);
+    expect(text.stderr).toMatch(
+      /^recovery: capture of resource:default\/shop-02 refused: it is being captured since \S+ \(capture \S+\); .*\(captured, and kept: resource:default\/shop-01, resource:default\/shop-03\)/,
+    );
     expect((await other).status).toBe(201);
   });
 
@@ -109,7 +188,9 @@ describe('recovery capture, a machine failing', () => {
     const token = mockCredentials.service.token();
     const broken = await cli('capture', 'cart', '--url', url, '--token', token);
     expect(broken.status).toBe(3);
-    expect(broken.stdout).toMatch(/^resource:default\/cart-01 {2}capture \S+ .*\(1 of 2\)\n$/);
+    expect(broken.stdout).toMatch(
+      /^resource:default\/cart-01 {2}capture \S+ .*\(1 of 2\)\n$/,
+    );
     expect(broken.stderr).toBe(
       "recovery: capture of resource:default/cart-02 failed; caused by EngineFailedError: capture of resource:default/cart-02 (container cart-02) failed while committing the image: Docker engine 'broken' answered HTTP 500: commit failed (502)\n",
     );
@@ -126,25 +207,48 @@ describe('recovery capture, a machine failing', () => {
     const token = mockCredentials.service.token();
     const text = await cli('capture', 'mall', '--url', url, '--token', token);
     expect(text.status).toBe(3);
-    expect(text.stdout).toMatch(/^resource:default\/mall-02 {2}capture \S+ .*\(2 of 3\)\n$/);
+    expect(text.stdout).toMatch(
+      /^resource:default\/mall-02 {2}capture \S+ .*\(2 of 3\)\n$/,
+    );
     expect(text.stderr).toBe(
       'recovery: 2 machines not captured: ' +
         "capture of resource:default/mall-01 failed; caused by EngineFailedError: capture of resource:default/mall-01 (container mall-01) failed while committing the image: Docker engine 'broken' answered HTTP 500: commit failed; " +
         "capture of resource:default/mall-03 failed; caused by ServiceUnavailableError: capture of resource:default/mall-03 (container mall-03) failed while committing the image: Docker engine 'down' is unreachable at 10.0.0.9:2376 (ECONNREFUSED) " +
         '(captured, and kept: resource:default/mall-02)\n',
     );
-    const asJson = await cli('capture', 'mall', '--json', '--url', url, '--token', token);
+    const asJson = await cli(
+      'capture',
+      'mall',
+      '--json',
+      '--url',
+      url,
+      '--token',
+      token,
+    );
     expect(asJson.status).toBe(3);
-    expect(JSON.parse(asJson.stdout).items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/mall-02']);
+    expect(
+      JSON.parse(asJson.stdout).items.map(
+        (c: { machineRef: string }) => c.machineRef,
+      ),
+    ).toEqual(['resource:default/mall-02']);
   });
 
   it('refuses, exit 3, to capture an entity that needs no machines, rather than succeed having captured nothing', async () => {
     for (const json of [[], ['--json']]) {
-      const none = await cli('capture', 'lonely', ...json, '--url', url, '--token', mockCredentials.service.token());
+      const none = await cli(
+        'capture',
+        'lonely',
+        ...json,
+        '--url',
+        url,
+        '--token',
+        mockCredentials.service.token(),
+      );
       expect(none).toEqual({
         status: 3,
         stdout: '',
-        stderr: 'recovery: component:default/lonely runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources\n',
+        stderr:
+          'recovery: component:default/lonely runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources\n',
       });
     }
   });

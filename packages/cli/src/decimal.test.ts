@@ -9,16 +9,22 @@ const refusal = (opts: { threshold?: string; kernelPeak?: string }) =>
 
 describe('numbers of analyze options', () => {
   it('--threshold takes a plain decimal only', async () => {
-    for (const threshold of ['.5', '0.75', '1']) expect(await refusal({ threshold })).toMatch(/^empty input/);
+    for (const threshold of ['.5', '0.75', '1'])
+      expect(await refusal({ threshold })).toMatch(/^empty input/);
     for (const threshold of ['1e-1', '5.', '-1', ' 0.5', '0x1', '']) {
-      expect(await refusal({ threshold })).toBe(`--threshold: expected a number in (0, 1], got '${threshold}'`);
+      expect(await refusal({ threshold })).toBe(
+        `--threshold: expected a number in (0, 1], got '${threshold}'`,
+      );
     }
   });
 
   it('--kernel-peak takes minutes as a plain decimal, else a duration', async () => {
-    for (const kernelPeak of ['5', '.5', '2.5', '90s']) expect(await refusal({ kernelPeak })).toMatch(/^empty input/);
+    for (const kernelPeak of ['5', '.5', '2.5', '90s'])
+      expect(await refusal({ kernelPeak })).toMatch(/^empty input/);
     for (const kernelPeak of ['1e1', '5.', '-1', ' 5', '0x10']) {
-      expect(await refusal({ kernelPeak })).toBe(`--kernel-peak: must be minutes, or a duration such as 5s, 90s or 1m30s, got '${kernelPeak}'`);
+      expect(await refusal({ kernelPeak })).toBe(
+        `--kernel-peak: must be minutes, or a duration such as 5s, 90s or 1m30s, got '${kernelPeak}'`,
+      );
     }
   });
 });

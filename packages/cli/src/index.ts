@@ -5,7 +5,9 @@ import { main } from './main';
 // hours on some names. Past a backtracking budget V8 then finishes the match in linear time (a
 // pattern without flags i, u or d, counted repetitions, back-references or lookarounds); the flag
 // acts on regexes compiled after it.
-setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+setFlagsFromString(
+  '--enable-experimental-regexp-engine-on-excessive-backtracks',
+);
 
 // A reader that stops early (`| head`) closes the pipe: what is left of the output has nowhere to
 // go, and that is no failure. The process ends at once, silently, with the status the run set (0
@@ -24,7 +26,9 @@ main(process.argv.slice(2)).then(
   },
   error => {
     // main says its own errors; one escaping it is a bug, no failed recovery (1).
-    process.stderr.write(`recovery: internal error: ${error?.stack ?? error}\n`);
+    process.stderr.write(
+      `recovery: internal error: ${error?.stack ?? error}\n`,
+    );
     process.exitCode = 3;
   },
 );

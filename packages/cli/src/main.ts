@@ -16,7 +16,11 @@ import {
   type Capture,
   type InitializationEvent,
 } from '@backstage-recovery/plugin-recovery-common';
-import { describeMachineState, machineNotServing, machineStateWorthSaying } from '@backstage-recovery/plugin-recovery-common';
+import {
+  describeMachineState,
+  machineNotServing,
+  machineStateWorthSaying,
+} from '@backstage-recovery/plugin-recovery-common';
 
 /**
  * What a capture's line says of the machine's state when captured: a machine not serving (stopped,
@@ -26,7 +30,8 @@ import { describeMachineState, machineNotServing, machineStateWorthSaying } from
 function capturedStateWords(c: Capture): string {
   const state = c.machineState;
   if (!machineStateWorthSaying(state)) return '';
-  if (!machineNotServing(state)) return `  when captured: ${describeMachineState(state)}`;
+  if (!machineNotServing(state))
+    return `  when captured: ${describeMachineState(state)}`;
   return `  NOT SERVING when captured: ${describeMachineState(state)}; kept, but readiness puts what it serves at risk until it is captured running and not unhealthy`;
 }
 import {
@@ -108,13 +113,24 @@ const MAX_LINE = 64 * 1024 * 1024;
  * Streams a file's lines (split on `\n` by the splitter that splits an API body) to `onLine`, in
  * chunks of 1 MiB.
  */
-async function forEachLine(file: string, onLine: (line: string) => void): Promise<void> {
+async function forEachLine(
+  file: string,
+  onLine: (line: string) => void,
+): Promise<void> {
   // Bytes: the splitter decodes them, ASCII much faster than a stream's decoder.
-  const input = file === STDIN ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
+  const input =
+    file === STDIN
+      ? process.stdin
+      : createReadStream(file, { highWaterMark: 1 << 20 });
   file = shownName(file);
   const lines = new LineSplitter(onLine, {
     maxLength: MAX_LINE,
-    tooLong: { throw: line => new InputError(`${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`) },
+    tooLong: {
+      throw: line =>
+        new InputError(
+          `${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`,
+        ),
+    },
   });
   try {
     for await (const chunk of input) lines.push(chunk as Buffer | string);
@@ -122,7 +138,10 @@ async function forEachLine(file: string, onLine: (line: string) => void): Promis
     // The file's own read failing (a disk error, a file removed after it was looked at) is named
     // with the file, as one that cannot be opened is; a line's errors pass on as they are.
     const error = e as NodeJS.ErrnoException;
-    if (error.syscall !== undefined) throw new InputError(`${file}: cannot read file (${error.code ?? error.message})`);
+    if (error.syscall !== undefined)
+      throw new InputError(
+        `${file}: cannot read file (${error.code ?? error.message})`,
+      );
     throw e;
   }
   try {
@@ -131,8 +150,14 @@ async function forEachLine(file: string, onLine: (line: string) => void): Promis
     // Only a last line without its line end is handed on here: a log copied while it was being
     // written ends in half a record. Not where the parser said what else the line is (records whose
     // line breaks were lost, a pretty-printed record).
-    if (e instanceof EventParseError && e.detail.startsWith('invalid JSON (') && !e.explained) {
-      throw new InputError(`${e.message}: the last line, without a line end; a log copied while it was still being written?`);
+    if (
+      e instanceof EventParseError &&
+      e.detail.startsWith('invalid JSON (') &&
+      !e.explained
+    ) {
+      throw new InputError(
+        `${e.message}: the last line, without a line end; a log copied while it was still being written?`,
+      );
     }
     throw e;
   }
@@ -167,7 +192,10 @@ export async function readEventFiles(
   const undecodable: UndecodableNames[] = [];
   const hostMachineIds: HostMachineIds[] = [];
   const eventless: string[] = [];
-  if (files.filter(f => f === STDIN).length > 1) throw new InputError(`${STDIN} (standard input) given twice: it can be read once`);
+  if (files.filter(f => f === STDIN).length > 1)
+    throw new InputError(
+      `${STDIN} (standard input) given twice: it can be read once`,
+    );
   // Every file is looked at before any is read: a missing one or a directory at the end of a glob
   // stops the run at once, not after the gigabytes before it.
   for (const path of files) {
@@ -177,26 +205,37 @@ export async function readEventFiles(
       stat = await fs.stat(path);
       await fs.access(path, fsConstants.R_OK);
     } catch (e) {
-      throw new InputError(`${path}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new InputError(
+        `${path}: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
     }
     // A FIFO too: `<(zcat journal.json.gz)`.
-    if (!stat.isFile() && !stat.isFIFO()) throw new InputError(`${path}: not a file (give the log files themselves)`);
+    if (!stat.isFile() && !stat.isFIFO())
+      throw new InputError(
+        `${path}: not a file (give the log files themselves)`,
+      );
   }
   for (const path of files) {
     const file = shownName(path);
     const before = events.length;
-    const parser = new EventLineParser({ format: options.format, source: file, lenient: options.lenient });
+    const parser = new EventLineParser({
+      format: options.format,
+      source: file,
+      lenient: options.lenient,
+    });
     await forEachLine(path, line => {
       // A docker service label may name several services: one event each.
       for (const e of parser.push(line)) {
         if (map && e.type !== 'clock') {
           const problem = map.problem(e.service);
-          if (problem) throw new InputError(`${file}:${parser.lines}: ${problem}`);
+          if (problem)
+            throw new InputError(`${file}:${parser.lines}: ${problem}`);
         }
         reach.note(e, file, parser.lines);
         events.push(e);
       }
-      if (options.onProgress && parser.lines % every === 0) options.onProgress(file, parser.lines);
+      if (options.onProgress && parser.lines % every === 0)
+        options.onProgress(file, parser.lines);
     });
     skipped += parser.skipped;
     ignored += parser.ignored;
@@ -206,24 +245,33 @@ export async function readEventFiles(
     if (garbled) undecodable.push(garbled);
     // Hosts exported one file each, all named `localhost`: only all files together show it.
     hostMachineIds.push(parser.hostMachineIds);
-    if (events.length === before) eventless.push(`${file} (${parser.lines === 0 ? 'empty' : `${counted(parser.lines, 'line')}, none an event`})`);
+    if (events.length === before)
+      eventless.push(
+        `${file} (${parser.lines === 0 ? 'empty' : `${counted(parser.lines, 'line')}, none an event`})`,
+      );
   }
   const within = withinClockReach(reach, events, options.lenient ?? false);
   events = within.events;
   skipped += within.skipped;
-  const warnings = [...undecodableNamesWarning(undecodable), ...sharedHostnamesWarnings(hostMachineIds)];
+  const warnings = [
+    ...undecodableNamesWarning(undecodable),
+    ...sharedHostnamesWarnings(hostMachineIds),
+  ];
   // With no events at all the analysis refuses the input; beside other files, say which gave none.
   if (eventless.length && eventless.length < files.length) {
-    warnings.push(`${eventless.length} of ${files.length} files gave no events: ${listFiles(eventless)} (the wrong file, or another format?)`);
+    warnings.push(
+      `${eventless.length} of ${files.length} files gave no events: ${listFiles(eventless)} (the wrong file, or another format?)`,
+    );
   }
   return { events, skipped, ignored, lines, formats, warnings };
 }
 
-
 /** Names the input files in a message; a long glob is cut short so the message stays one line. */
 function listFiles(files: string[]): string {
   const shown = 5;
-  return files.length <= shown ? files.join(', ') : `${files.slice(0, shown).join(', ')} and ${files.length - shown} more files`;
+  return files.length <= shown
+    ? files.join(', ')
+    : `${files.slice(0, shown).join(', ')} and ${files.length - shown} more files`;
 }
 
 /** `--at`, read as a record's time is: the same forms, bounds and messages, naming `--at`. */
@@ -241,7 +289,9 @@ async function readMap(file: string): Promise<ServiceMapper> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
-    throw new InputError(`${file}: cannot read map file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new InputError(
+      `${file}: cannot read map file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   let map: ServiceMap;
   try {
@@ -251,10 +301,15 @@ async function readMap(file: string): Promise<ServiceMapper> {
   }
   try {
     // `null` would pass for no map at all; false, 0, "" or an array the compiler refuses.
-    if (map === null) throw new Error('service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got null');
+    if (map === null)
+      throw new Error(
+        'service map must be a JSON object {"services": {"<name or /regex/>": "<service>"}}, got null',
+      );
     return compileServiceMap(map);
   } catch (e) {
-    throw new InputError(`${file}${failingEntryLine(text, map)}: ${(e as Error).message}`);
+    throw new InputError(
+      `${file}${failingEntryLine(text, map)}: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -265,14 +320,28 @@ async function readMap(file: string): Promise<ServiceMapper> {
  */
 function failingEntryLine(text: string, map: ServiceMap | null): string {
   const services = map?.services;
-  if (typeof services !== 'object' || services === null || Array.isArray(services)) return '';
+  if (
+    typeof services !== 'object' ||
+    services === null ||
+    Array.isArray(services)
+  )
+    return '';
   for (const [key, to] of Object.entries(services)) {
     try {
       compileServiceMap({ services: { [key]: to } });
     } catch {
       // The last time the key is written: JSON.parse keeps the last of a key given twice.
-      const written = [...text.matchAll(new RegExp(`${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:`, 'g'))].at(-1);
-      return written ? `:${text.slice(0, written.index).split('\n').length}` : '';
+      const written = [
+        ...text.matchAll(
+          new RegExp(
+            `${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:`,
+            'g',
+          ),
+        ),
+      ].at(-1);
+      return written
+        ? `:${text.slice(0, written.index).split('\n').length}`
+        : '';
     }
   }
   return '';
@@ -283,21 +352,35 @@ function kernelShape(value: string): KernelOptions {
   try {
     return parseKernelShape(value);
   } catch (e) {
-    throw new InputError(`--kernel-shape: ${(e as Error).message}, got '${value}'`);
+    throw new InputError(
+      `--kernel-shape: ${(e as Error).message}, got '${value}'`,
+    );
   }
 }
 
 /** `--boot-durations FILE`: `{"<machine>": seconds}`, as the logs name the machines. */
-async function readBootDurations(file: string): Promise<Record<string, number>> {
+async function readBootDurations(
+  file: string,
+): Promise<Record<string, number>> {
   let durations: unknown;
   try {
-    durations = JSON.parse((await fs.readFile(file, 'utf8')).replace(/^\uFEFF/, ''));
+    durations = JSON.parse(
+      (await fs.readFile(file, 'utf8')).replace(/^\uFEFF/, ''),
+    );
   } catch (e) {
     const error = e as NodeJS.ErrnoException;
-    throw new InputError(`${file}: ${error.code ? `cannot read boot durations file (${error.code})` : `invalid JSON (${error.message})`}`);
+    throw new InputError(
+      `${file}: ${error.code ? `cannot read boot durations file (${error.code})` : `invalid JSON (${error.message})`}`,
+    );
   }
-  if (typeof durations !== 'object' || durations === null || Array.isArray(durations)) {
-    throw new InputError(`${file}: boot durations must be a JSON object {"<machine>": seconds}`);
+  if (
+    typeof durations !== 'object' ||
+    durations === null ||
+    Array.isArray(durations)
+  ) {
+    throw new InputError(
+      `${file}: boot durations must be a JSON object {"<machine>": seconds}`,
+    );
   }
   try {
     checkBootDurations(durations as Record<string, unknown>);
@@ -325,27 +408,49 @@ export interface AnalyzeCliOptions {
 }
 
 /** The analysis as the CLI runs it (also used by the speed benchmark). */
-export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Promise<{ result: AnalysisResult; read: ReadResult }> {
+export async function runAnalysis(
+  files: string[],
+  opts: AnalyzeCliOptions,
+): Promise<{ result: AnalysisResult; read: ReadResult }> {
   let threshold: number | undefined;
   if (opts.threshold !== undefined) {
     threshold = parsePlainDecimal(opts.threshold);
-    if (!(threshold > 0 && threshold <= 1)) throw new InputError(`--threshold: expected a number in (0, 1], got '${opts.threshold}'`);
+    if (!(threshold > 0 && threshold <= 1))
+      throw new InputError(
+        `--threshold: expected a number in (0, 1], got '${opts.threshold}'`,
+      );
   }
   let kernel: KernelOptions | undefined;
   if (opts.kernelPeak !== undefined) {
     // A bare number is minutes, as before durations were read; else a duration as config takes it.
     const minutes = parsePlainDecimal(opts.kernelPeak);
-    const seconds = Number.isNaN(minutes) ? parseDurationSeconds(opts.kernelPeak) : minutes * 60;
+    const seconds = Number.isNaN(minutes)
+      ? parseDurationSeconds(opts.kernelPeak)
+      : minutes * 60;
     const peakDelay = seconds === undefined ? NaN : seconds * 1000;
-    const problem = Number.isNaN(peakDelay) ? 'must be minutes, or a duration such as 5s, 90s or 1m30s' : kernelPeakProblem(peakDelay);
-    if (problem) throw new InputError(`--kernel-peak: ${problem}, got '${opts.kernelPeak}'`);
+    const problem = Number.isNaN(peakDelay)
+      ? 'must be minutes, or a duration such as 5s, 90s or 1m30s'
+      : kernelPeakProblem(peakDelay);
+    if (problem)
+      throw new InputError(
+        `--kernel-peak: ${problem}, got '${opts.kernelPeak}'`,
+      );
     kernel = { peakDelay };
   }
-  if (opts.kernelShape !== undefined) kernel = { ...kernel, ...kernelShape(opts.kernelShape) };
+  if (opts.kernelShape !== undefined)
+    kernel = { ...kernel, ...kernelShape(opts.kernelShape) };
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
-  const bootDurations = opts.bootDurations !== undefined ? await readBootDurations(opts.bootDurations) : undefined;
-  const read = await readEventFiles(files, { format: opts.format, lenient: opts.lenient, onProgress: opts.onProgress, map });
+  const bootDurations =
+    opts.bootDurations !== undefined
+      ? await readBootDurations(opts.bootDurations)
+      : undefined;
+  const read = await readEventFiles(files, {
+    format: opts.format,
+    lenient: opts.lenient,
+    onProgress: opts.onProgress,
+    map,
+  });
   if (read.events.length + read.ignored === 0) {
     // With --lenient, records may all have been skipped: that input is not empty.
     throw new InputError(
@@ -356,12 +461,21 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
   }
   let result: AnalysisResult;
   try {
-    result = analyzeDependencies(read.events, { threshold, at, map, kernel, skipped: read.skipped, bootDurations });
+    result = analyzeDependencies(read.events, {
+      threshold,
+      at,
+      map,
+      kernel,
+      skipped: read.skipped,
+      bootDurations,
+    });
   } catch (e) {
     if (e instanceof NoStartEventsError) {
       // The format each file was read as: a file detected as another format than meant has only
       // irrelevant records.
-      const formats = [...new Set(Object.values(read.formats).filter(f => f !== undefined))].join(', ');
+      const formats = [
+        ...new Set(Object.values(read.formats).filter(f => f !== undefined)),
+      ].join(', ');
       throw new InputError(
         `${e.message}: ${listFiles(files.map(shownName))} (${counted(read.lines, 'line')} read${formats ? ` as ${formats}` : ''}, ${counted(read.ignored, 'irrelevant record')}, ${read.skipped} skipped)`,
       );
@@ -371,20 +485,26 @@ export async function runAnalysis(files: string[], opts: AnalyzeCliOptions): Pro
     if (e instanceof AnalysisInputError) throw new InputError(e.message);
     throw e;
   }
-  if (read.warnings.length) result = { ...result, warnings: [...result.warnings, ...read.warnings] };
+  if (read.warnings.length)
+    result = { ...result, warnings: [...result.warnings, ...read.warnings] };
   return { result, read };
 }
 
 const seconds = (s: number) => `${Number(s.toFixed(3))} s`;
 
 /** Readable summary. */
-export function formatSummary(result: AnalysisResult, read: ReadResult): string {
+export function formatSummary(
+  result: AnalysisResult,
+  read: ReadResult,
+): string {
   const out: string[] = [];
   const inits = result.services.reduce((s, x) => s + x.initializations, 0);
   out.push(
     `Analysed ${counted(read.lines, 'line')}: ${counted(inits, 'initialization')} of ${counted(result.services.length, 'service')} on ${counted(result.machineOrder.length, 'machine')}` +
       (read.ignored ? `, ${counted(read.ignored, 'irrelevant record')}` : '') +
-      (read.skipped ? `, ${counted(read.skipped, 'malformed line')} skipped` : '') +
+      (read.skipped
+        ? `, ${counted(read.skipped, 'malformed line')} skipped`
+        : '') +
       `; point in time ${new Date(result.at).toISOString()}.`,
   );
   out.push('', 'Boot waves (machines in a wave can boot in parallel):');
@@ -395,20 +515,30 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
   out.push('', `Dependencies (${result.dependencies.length}):`);
   if (!result.dependencies.length) out.push('  none above the threshold');
   for (const d of result.dependencies) {
-    out.push(`  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${counted(d.samples, 'sample')}${d.confidence === 'low' ? ' (low confidence)' : ''}`);
+    out.push(
+      `  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${counted(d.samples, 'sample')}${d.confidence === 'low' ? ' (low confidence)' : ''}`,
+    );
   }
   // Every wait of the waves, with what put it there: some rest on no dependency listed above.
-  const waits = result.machineDependencies.flatMap(d => (d.because ?? []).map(w => ({ machine: d.machine, ...w })));
+  const waits = result.machineDependencies.flatMap(d =>
+    (d.because ?? []).map(w => ({ machine: d.machine, ...w })),
+  );
   if (waits.length) {
     out.push('', 'Machine waits (why each machine waits for another):');
-    const followed = new Map(result.rebootsFollowed.map(f => [`${f.machine}\u0000${f.waitsFor}`, f]));
+    const followed = new Map(
+      result.rebootsFollowed.map(f => [`${f.machine}\u0000${f.waitsFor}`, f]),
+    );
     for (const w of waits) {
       const f = followed.get(`${w.machine}\u0000${w.waitsFor}`);
-      const reboots = f && `its services came back after ${w.waitsFor} rebooted on its own, ${f.followed} of ${f.chances} reboots`;
+      const reboots =
+        f &&
+        `its services came back after ${w.waitsFor} rebooted on its own, ${f.followed} of ${f.chances} reboots`;
       const dependency =
         w.reason !== 'reboots' &&
         `${w.service} → ${w.dependsOn}, score ${w.score!.toFixed(2)}${w.reason === 'under threshold' ? ' (under the threshold: found, not reported, kept to order the boot)' : ''}`;
-      out.push(`  ${w.machine} → ${w.waitsFor}  ${[dependency, reboots].filter(Boolean).join('; ')}`);
+      out.push(
+        `  ${w.machine} → ${w.waitsFor}  ${[dependency, reboots].filter(Boolean).join('; ')}`,
+      );
     }
   }
   if (result.criticalPath) {
@@ -431,22 +561,33 @@ export function formatSummary(result: AnalysisResult, read: ReadResult): string 
  * backend of another version, a proxy's JSON) or a bug of its own, which says nothing of a run's
  * outcome: the run goes on on the server. The stack follows, for a bug report.
  */
-export function unexpectedError(error: unknown, doing: { backend?: boolean; starting?: boolean; runId?: string }): string {
-  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  const stack = error instanceof Error && error.stack ? `\n${error.stack.split('\n').slice(1).join('\n')}` : '';
+export function unexpectedError(
+  error: unknown,
+  doing: { backend?: boolean; starting?: boolean; runId?: string },
+): string {
+  const what =
+    error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const stack =
+    error instanceof Error && error.stack
+      ? `\n${error.stack.split('\n').slice(1).join('\n')}`
+      : '';
   if (!doing.backend) return `internal error of the CLI (${what})${stack}`;
   const run = doing.runId
     ? `: this says nothing of run ${doing.runId}, which goes on on the server; recovery watch ${doing.runId} follows it again`
     : doing.starting
-    ? ": a run may have started all the same; look (recovery readiness, or the entity's Recovery tab) before starting another"
-    : '';
+      ? ": a run may have started all the same; look (recovery readiness, or the entity's Recovery tab) before starting another"
+      : '';
   return `the CLI could not read the backend's answer, or hit an internal error (${what})${run}${stack}`;
 }
 
 /** Runs the CLI; returns the exit status. */
 export async function main(
   argv: string[],
-  io: Io = { stdout: t => process.stdout.write(t), stderr: t => process.stderr.write(t), stderrIsTTY: process.stderr.isTTY },
+  io: Io = {
+    stdout: t => process.stdout.write(t),
+    stderr: t => process.stderr.write(t),
+    stderrIsTTY: process.stderr.isTTY,
+  },
 ): Promise<number> {
   const program = new Command('recovery')
     .description('Backstage Recovery command line')
@@ -463,8 +604,12 @@ export async function main(
       let given: string | undefined;
       command.on(`option:${option.name()}`, (value: string) => {
         // A token is not echoed into a pipeline's log.
-        const values = option.long === '--token' ? '' : ` ('${given}', then '${value}')`;
-        if (given !== undefined) throw new InputError(`${option.long} given twice${values}: give it once`);
+        const values =
+          option.long === '--token' ? '' : ` ('${given}', then '${value}')`;
+        if (given !== undefined)
+          throw new InputError(
+            `${option.long} given twice${values}: give it once`,
+          );
         given = value;
       });
     }
@@ -472,16 +617,41 @@ export async function main(
   };
   const analyze = program
     .command('analyze')
-    .description('Learn initialization dependencies and a machine boot order from exported logs')
-    .argument('<files...>', 'log files (jsonl, journald json, docker events json); - for standard input')
-    .option('--threshold <n>', 'score a dependency must reach, in (0, 1]', '0.7')
-    .option('--at <time>', 'point in time of interest (ISO 8601 with a zone, or epoch ms); default: the latest event')
-    .option('--map <file>', 'JSON name map {"services": {"<name or /regex/>": "<service>"}}')
-    .addOption(new Option('--format <format>', 'force the input format').choices(EVENT_FORMATS))
+    .description(
+      'Learn initialization dependencies and a machine boot order from exported logs',
+    )
+    .argument(
+      '<files...>',
+      'log files (jsonl, journald json, docker events json); - for standard input',
+    )
+    .option(
+      '--threshold <n>',
+      'score a dependency must reach, in (0, 1]',
+      '0.7',
+    )
+    .option(
+      '--at <time>',
+      'point in time of interest (ISO 8601 with a zone, or epoch ms); default: the latest event',
+    )
+    .option(
+      '--map <file>',
+      'JSON name map {"services": {"<name or /regex/>": "<service>"}}',
+    )
+    .addOption(
+      new Option('--format <format>', 'force the input format').choices(
+        EVENT_FORMATS,
+      ),
+    )
     .option('--json', 'print one JSON document')
     .option('--lenient', 'skip and count malformed lines instead of failing')
-    .option('--kernel-shape <shape>', 'shape of the kernel around its peak: piecewise (default), gamma[:k] (k > 1, default 3) or lognormal[:sigma] (default 0.8); a larger k or smaller sigma is narrower')
-    .option('--boot-durations <file>', 'JSON {"<machine>": seconds} of each machine\'s boot: prints the critical path of the waves (in --json: criticalPath)')
+    .option(
+      '--kernel-shape <shape>',
+      'shape of the kernel around its peak: piecewise (default), gamma[:k] (k > 1, default 3) or lognormal[:sigma] (default 0.8); a larger k or smaller sigma is narrower',
+    )
+    .option(
+      '--boot-durations <file>',
+      'JSON {"<machine>": seconds} of each machine\'s boot: prints the critical path of the waves (in --json: criticalPath)',
+    )
     .option(
       '--kernel-peak <delay>',
       "delay after a dependency at which a dependent's start counts most, in minutes or as a duration such as 5s or 1m30s (default 10, moved to the delay the boots show when many dependencies score under the threshold there; a minute or less, e.g. 5s, analyses a site that boots in seconds)",
@@ -493,15 +663,35 @@ export async function main(
     let drawn = false;
     const onProgress = io.stderrIsTTY
       ? (file: string, lines: number) => {
-          io.stderr(`\rrecovery: ${file}: ${lines.toLocaleString('en-US')} lines read\x1b[K`);
+          io.stderr(
+            `\rrecovery: ${file}: ${lines.toLocaleString('en-US')} lines read\x1b[K`,
+          );
           drawn = true;
         }
       : undefined;
-    const { result, read } = await runAnalysis(files, { ...opts, onProgress }).finally(() => {
+    const { result, read } = await runAnalysis(files, {
+      ...opts,
+      onProgress,
+    }).finally(() => {
       if (drawn) io.stderr('\n');
     });
     if (opts.json) {
-      const { services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at } = result;
+      const {
+        services,
+        dependencies,
+        serviceOrder,
+        machineOrder,
+        waves,
+        machineDependencies,
+        rebootsFollowed,
+        cycles,
+        machineCycles,
+        criticalPath,
+        correlation,
+        warnings,
+        skipped,
+        at,
+      } = result;
       io.stdout(
         `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
       );
@@ -529,8 +719,14 @@ export async function main(
   const againstBackend = (command: Command) =>
     onceEach(
       command
-        .option('--url <url>', `the Backstage backend (default: RECOVERY_URL, else ${DEFAULT_BACKEND_URL})`)
-        .option('--token <token>', 'bearer token, a static token from backend.auth.externalAccess (default: RECOVERY_TOKEN)')
+        .option(
+          '--url <url>',
+          `the Backstage backend (default: RECOVERY_URL, else ${DEFAULT_BACKEND_URL})`,
+        )
+        .option(
+          '--token <token>',
+          'bearer token, a static token from backend.auth.externalAccess (default: RECOVERY_TOKEN)',
+        )
         .option('--json', "print the API's answer as one JSON document")
         // `recovery run web api` would recover web alone and exit 0: refused, not half done.
         .allowExcessArguments(false)
@@ -539,12 +735,17 @@ export async function main(
   const json = (value: unknown) => `${JSON.stringify(value)}\n`;
   const intervalMs = (text: string) => {
     const seconds = Number(text);
-    if (!(seconds >= 0.1 && seconds <= 60)) throw new InputError(`--interval: seconds from 0.1 to 60, got '${text}'`);
+    if (!(seconds >= 0.1 && seconds <= 60))
+      throw new InputError(`--interval: seconds from 0.1 to 60, got '${text}'`);
     return seconds * 1000;
   };
   type RunOptions = BackendOptions & { json?: boolean; interval: string };
   /** Follows a run to its end; the exit status says how it ended (1: failed; 4: interrupted, no result). */
-  const follow = async (client: ReturnType<typeof connect>, run: Awaited<ReturnType<typeof startRun>>, opts: RunOptions) => {
+  const follow = async (
+    client: ReturnType<typeof connect>,
+    run: Awaited<ReturnType<typeof startRun>>,
+    opts: RunOptions,
+  ) => {
     doing.runId = run.id;
     const done = await followRun(client, run, {
       intervalMs: intervalMs(opts.interval),
@@ -556,95 +757,164 @@ export async function main(
     const tail = opts.json ? [] : formatFailureTail(done);
     if (tail.length > 0) io.stderr(`${tail.join('\n')}\n`);
     io.stdout(opts.json ? json(done) : `${formatOutcome(done)}\n`);
-    status = done.status === 'succeeded' ? 0 : isRunInterrupted(done) ? EXIT_INTERRUPTED : 1;
+    status =
+      done.status === 'succeeded'
+        ? 0
+        : isRunInterrupted(done)
+          ? EXIT_INTERRUPTED
+          : 1;
   };
 
   againstBackend(
     program
       .command('readiness')
-      .description("an entity's recovery readiness, or every recoverable entity's, most at risk first")
-      .argument('[entity]', 'entity ref (component:default/web, or web for short)'),
-  ).action(async (entity: string | undefined, opts: BackendOptions & { json?: boolean }) => {
-    const client = connect(opts);
-    if (entity) {
-      const readiness = await client.getReadiness(entityRefArg(entity));
-      io.stdout(opts.json ? json(readiness) : formatReadiness(readiness));
-    } else {
-      const items = await client.listReadiness();
-      io.stdout(opts.json ? json({ items }) : formatReadinessList(items));
-    }
-  });
+      .description(
+        "an entity's recovery readiness, or every recoverable entity's, most at risk first",
+      )
+      .argument(
+        '[entity]',
+        'entity ref (component:default/web, or web for short)',
+      ),
+  ).action(
+    async (
+      entity: string | undefined,
+      opts: BackendOptions & { json?: boolean },
+    ) => {
+      const client = connect(opts);
+      if (entity) {
+        const readiness = await client.getReadiness(entityRefArg(entity));
+        io.stdout(opts.json ? json(readiness) : formatReadiness(readiness));
+      } else {
+        const items = await client.listReadiness();
+        io.stdout(opts.json ? json({ items }) : formatReadinessList(items));
+      }
+    },
+  );
 
   againstBackend(
     program
       .command('capture')
       .description('capture the machines an entity needs, now')
-      .argument('<entity>', 'entity ref (component:default/web, or web for short)'),
-  ).action(async (entity: string, opts: BackendOptions & { json?: boolean }) => {
-    // A machine at a time, each said as it is taken: a site's images take minutes to save.
-    const items: Capture[] = [];
-    const entityRef = entityRefArg(entity);
-    try {
-      await captureInTurn(connect(opts), entityRef, {
-        captured: ({ capture: c, done, total }) => {
-          items.push(c);
-          if (opts.json) return;
-          const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
-          io.stdout(`${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})${capturedStateWords(c)}\n`);
-        },
-      });
-    } catch (error) {
-      // Those taken before the failure are kept: a pipeline reading JSON hears of them as a terminal does.
-      if (opts.json && items.length > 0) io.stdout(json({ items }));
-      // Machines another capture was taking, or whose capture failed, named once the others were
-      // taken: the backend's 409s, its failures (each naming its machine).
-      if (error instanceof ConflictError || error instanceof CaptureFailedError) throw new BackendError(error.message);
-      throw error;
-    }
-    // A plan without machines captures nothing: a pipeline must not go on as if it had.
-    if (items.length === 0) throw new BackendError(nothingToCapture(entityRef));
-    if (opts.json) io.stdout(json({ items }));
-  });
+      .argument(
+        '<entity>',
+        'entity ref (component:default/web, or web for short)',
+      ),
+  ).action(
+    async (entity: string, opts: BackendOptions & { json?: boolean }) => {
+      // A machine at a time, each said as it is taken: a site's images take minutes to save.
+      const items: Capture[] = [];
+      const entityRef = entityRefArg(entity);
+      try {
+        await captureInTurn(connect(opts), entityRef, {
+          captured: ({ capture: c, done, total }) => {
+            items.push(c);
+            if (opts.json) return;
+            const paused = c.pausedMs
+              ? `, production paused ${c.pausedMs} ms`
+              : '';
+            io.stdout(
+              `${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})${capturedStateWords(c)}\n`,
+            );
+          },
+        });
+      } catch (error) {
+        // Those taken before the failure are kept: a pipeline reading JSON hears of them as a terminal does.
+        if (opts.json && items.length > 0) io.stdout(json({ items }));
+        // Machines another capture was taking, or whose capture failed, named once the others were
+        // taken: the backend's 409s, its failures (each naming its machine).
+        if (
+          error instanceof ConflictError ||
+          error instanceof CaptureFailedError
+        )
+          throw new BackendError(error.message);
+        throw error;
+      }
+      // A plan without machines captures nothing: a pipeline must not go on as if it had.
+      if (items.length === 0)
+        throw new BackendError(nothingToCapture(entityRef));
+      if (opts.json) io.stdout(json({ items }));
+    },
+  );
 
   againstBackend(
     program
       .command('run')
-      .description('start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses, 4 if it is interrupted (no result: run it again)')
-      .argument('<entity>', 'entity ref (component:default/web, or web for short)')
-      .option('--failover', 'a failover: machines boot on a network that is not isolated, and stay')
-      .option('--accept-missing-dependencies', 'recover without the dependencies the catalog names but the plan cannot include')
+      .description(
+        'start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses, 4 if it is interrupted (no result: run it again)',
+      )
+      .argument(
+        '<entity>',
+        'entity ref (component:default/web, or web for short)',
+      )
+      .option(
+        '--failover',
+        'a failover: machines boot on a network that is not isolated, and stay',
+      )
+      .option(
+        '--accept-missing-dependencies',
+        'recover without the dependencies the catalog names but the plan cannot include',
+      )
       .option(
         '--recovery-point <time>',
         'recover to this time (ISO 8601 with its zone, such as 2026-11-02T01:00:00Z), before a bad change: each machine restores its newest capture taken at or before it',
       )
       .option('--detach', 'print the run and return, without following it')
       .option('--interval <seconds>', 'how often to look at the run', '1'),
-  ).action(async (entity: string, opts: RunOptions & { failover?: boolean; acceptMissingDependencies?: boolean; recoveryPoint?: string; detach?: boolean }) => {
-    const client = connect(opts);
-    intervalMs(opts.interval);
-    // Malformed, it is refused here, before any request; the backend refuses one in its future.
-    const read = opts.recoveryPoint === undefined ? undefined : readRecoveryPoint(opts.recoveryPoint);
-    if (read && 'problem' in read) {
-      throw new InputError(`--recovery-point: ${RECOVERY_POINT_FORMAT}, got '${opts.recoveryPoint}': ${read.problem}`);
-    }
-    const recoveryPoint = read?.point;
-    doing.starting = true;
-    const run = await startRun(client, entityRefArg(entity), { ...opts, recoveryPoint });
-    doing.runId = run.id;
-    // The point the backend recorded: a run restoring earlier captures than the latest says so.
-    const at = run.recoveryPoint ? ` to the recovery point ${run.recoveryPoint}` : '';
-    if (opts.detach) {
-      io.stdout(opts.json ? json(run) : `Run ${run.id} of ${run.entityRef}${at} started: recovery watch ${run.id} follows it\n`);
-      return;
-    }
-    if (!opts.json) io.stdout(`Run ${run.id} of ${run.entityRef}${at} started (Ctrl-C stops following, not the run)\n`);
-    await follow(client, run, opts);
-  });
+  ).action(
+    async (
+      entity: string,
+      opts: RunOptions & {
+        failover?: boolean;
+        acceptMissingDependencies?: boolean;
+        recoveryPoint?: string;
+        detach?: boolean;
+      },
+    ) => {
+      const client = connect(opts);
+      intervalMs(opts.interval);
+      // Malformed, it is refused here, before any request; the backend refuses one in its future.
+      const read =
+        opts.recoveryPoint === undefined
+          ? undefined
+          : readRecoveryPoint(opts.recoveryPoint);
+      if (read && 'problem' in read) {
+        throw new InputError(
+          `--recovery-point: ${RECOVERY_POINT_FORMAT}, got '${opts.recoveryPoint}': ${read.problem}`,
+        );
+      }
+      const recoveryPoint = read?.point;
+      doing.starting = true;
+      const run = await startRun(client, entityRefArg(entity), {
+        ...opts,
+        recoveryPoint,
+      });
+      doing.runId = run.id;
+      // The point the backend recorded: a run restoring earlier captures than the latest says so.
+      const at = run.recoveryPoint
+        ? ` to the recovery point ${run.recoveryPoint}`
+        : '';
+      if (opts.detach) {
+        io.stdout(
+          opts.json
+            ? json(run)
+            : `Run ${run.id} of ${run.entityRef}${at} started: recovery watch ${run.id} follows it\n`,
+        );
+        return;
+      }
+      if (!opts.json)
+        io.stdout(
+          `Run ${run.id} of ${run.entityRef}${at} started (Ctrl-C stops following, not the run)\n`,
+        );
+      await follow(client, run, opts);
+    },
+  );
 
   againstBackend(
     program
       .command('watch')
-      .description('follow a run to its end; exit status 1 if it failed, 3 if the backend cannot be reached or refuses, 4 if it was interrupted (no result: run it again)')
+      .description(
+        'follow a run to its end; exit status 1 if it failed, 3 if the backend cannot be reached or refuses, 4 if it was interrupted (no result: run it again)',
+      )
       .argument('<run>', 'run id')
       .option('--interval <seconds>', 'how often to look at the run', '1'),
   ).action(async (runId: string, opts: RunOptions) => {
@@ -672,9 +942,16 @@ export async function main(
     if (e instanceof CommanderError) {
       // Help keeps commander's own status: 0 when asked for (--help), 1 when shown because no
       // subcommand was given. Other commander errors are usage errors, status 2 like bad input.
-      const help = e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version';
+      const help =
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.help' ||
+        e.code === 'commander.version';
       status = help ? e.exitCode : 2;
-    } else if (e instanceof EventParseError || e instanceof InputError || e instanceof RemoteInputError) {
+    } else if (
+      e instanceof EventParseError ||
+      e instanceof InputError ||
+      e instanceof RemoteInputError
+    ) {
       io.stderr(`recovery: ${e.message}\n`);
       status = 2;
     } else if (e instanceof BackendError || e instanceof ResponseError) {

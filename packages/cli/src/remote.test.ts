@@ -2,20 +2,39 @@
  * The CLI's commands against the real recovery backend plugin (in a test backend, over HTTP on a
  * real port), its hypervisor host and capture source played by the project's fakes.
  */
-import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../../plugins/recovery-backend/src/plugin';
 import { FakeCaptureSource } from '../../../plugins/recovery-backend/src/testing/FakeCaptureSource';
 import { FakeHost } from '../../../plugins/recovery-backend/src/testing/FakeHost';
-import { componentEntity, machineEntity } from '../../../plugins/recovery-backend/src/testing/entities';
+import {
+  componentEntity,
+  machineEntity,
+} from '../../../plugins/recovery-backend/src/testing/entities';
 import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { runCli } from './testing/runCli';
 import { ResponseError } from '@backstage/errors';
-import type { Readiness, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { BackendError, backendClient, entityRefArg, followRun, formatOutcome, formatReadiness, formatStep, startRun } from './remote';
+import type {
+  Readiness,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  BackendError,
+  backendClient,
+  entityRefArg,
+  followRun,
+  formatOutcome,
+  formatReadiness,
+  formatStep,
+  startRun,
+} from './remote';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (name: string, dependent: string): Entity => ({
@@ -61,10 +80,26 @@ describe('recovery CLI against a backend', () => {
             service('broken', 'crash-01'),
             // Declares a dependency the catalog does not hold.
             machine('orders-01', 'component:default/orders'),
-            { ...service('orders', 'orders-01'), relations: [{ type: 'dependsOn', targetRef: 'resource:default/orders-01' }, { type: 'dependsOn', targetRef: 'component:default/ledger' }] },
+            {
+              ...service('orders', 'orders-01'),
+              relations: [
+                { type: 'dependsOn', targetRef: 'resource:default/orders-01' },
+                { type: 'dependsOn', targetRef: 'component:default/ledger' },
+              ],
+            },
           ],
         }),
-        mockServices.rootConfig.factory({ data: { recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '100ms' } } } }),
+        mockServices.rootConfig.factory({
+          data: {
+            recovery: {
+              runs: {
+                machineReadyTimeout: '2s',
+                probeInterval: '1s',
+                minReadyTime: '100ms',
+              },
+            },
+          },
+        }),
       ],
     });
     url = `http://127.0.0.1:${server.port()}`;
@@ -80,20 +115,24 @@ describe('recovery CLI against a backend', () => {
       'not recoverable  component:default/web     resource:default/web-01 has never been captured',
       '',
     ]);
-    expect(JSON.parse((await cli(...as('readiness', '--json'))).stdout).items.map((i: { status: string }) => i.status)).toEqual([
-      'not-recoverable',
-      'not-recoverable',
-      'not-recoverable',
-    ]);
+    expect(
+      JSON.parse((await cli(...as('readiness', '--json'))).stdout).items.map(
+        (i: { status: string }) => i.status,
+      ),
+    ).toEqual(['not-recoverable', 'not-recoverable', 'not-recoverable']);
 
     const captured = await cli(...as('capture', 'web'));
     expect(captured.status).toBe(0);
-    expect(captured.stdout).toMatch(/^resource:default\/web-01 {2}capture \S+ {2}(\d+ bytes|\d+\.\d [KMG]iB) in \d+ ms(, production paused \d+ ms)? {2}\(1 of 1\)\n$/);
+    expect(captured.stdout).toMatch(
+      /^resource:default\/web-01 {2}capture \S+ {2}(\d+ bytes|\d+\.\d [KMG]iB) in \d+ ms(, production paused \d+ ms)? {2}\(1 of 1\)\n$/,
+    );
 
     const run = await cli(...as('run', 'web', '--interval', '0.1'));
     expect(run).toMatchObject({ status: 0, stderr: '' });
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^Run \S+ of component:default\/web started \(Ctrl-C stops following, not the run\)$/);
+    expect(lines[0]).toMatch(
+      /^Run \S+ of component:default\/web started \(Ctrl-C stops following, not the run\)$/,
+    );
     // Each step of the timeline once, in order, then the outcome.
     expect(lines.slice(1, -1).map(l => l.slice(10))).toEqual(
       expect.arrayContaining([
@@ -101,54 +140,98 @@ describe('recovery CLI against a backend', () => {
         'Wave 1: booting resource:default/web-01',
       ]),
     );
-    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d {2}resource:default\/web-01: Ready: restored in [\d.]+ s, verified [\d.]+ s after start$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^\d\d:\d\d:\d\d {2}resource:default\/web-01: Ready: restored in [\d.]+ s, verified [\d.]+ s after start$/,
+      ),
+    );
     expect(new Set(lines).size).toBe(lines.length);
-    expect(lines.at(-1)).toMatch(/^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO \d+s$/);
+    expect(lines.at(-1)).toMatch(
+      /^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO \d+s$/,
+    );
 
-    const one = await cli(...as('readiness', 'component:default/web', '--json'));
+    const one = await cli(
+      ...as('readiness', 'component:default/web', '--json'),
+    );
     expect(one.status).toBe(0);
     const readiness = JSON.parse(one.stdout);
-    expect(readiness).toMatchObject({ entityRef: 'component:default/web', status: 'ready', lastRun: { status: 'succeeded' } });
+    expect(readiness).toMatchObject({
+      entityRef: 'component:default/web',
+      status: 'ready',
+      lastRun: { status: 'succeeded' },
+    });
     const text = await cli(...as('readiness', 'web'));
     expect(text.stdout).toMatch(/^component:default\/web: ready\n/);
     // The objectives as the card writes them (the defaults: 24h and 1h).
     expect(text.stdout).toContain('\nObjectives: RPO 1d · RTO 1h\n');
     expect(text.stdout).toMatch(/\n {2}resource:default\/web-01 {2}\d+s old\n/);
-    expect(text.stdout).toMatch(/\nLast run: test succeeded at \S+, measured RTO \d+s vs objective 1h\n/);
+    expect(text.stdout).toMatch(
+      /\nLast run: test succeeded at \S+, measured RTO \d+s vs objective 1h\n/,
+    );
 
     // A finished run, watched: its whole timeline and how it ended.
     const runId = readiness.lastRun.id;
     const watched = await cli(...as('watch', runId, '--json'));
     expect(watched.status).toBe(0);
-    expect(JSON.parse(watched.stdout)).toMatchObject({ id: runId, status: 'succeeded' });
+    expect(JSON.parse(watched.stdout)).toMatchObject({
+      id: runId,
+      status: 'succeeded',
+    });
   });
 
   it('runs to a recovery point, saying it, with the captures of then; refuses a malformed point before asking, and says which machines have none that old', async () => {
-    const captureWeb = async () => JSON.parse((await cli(...as('capture', 'web', '--json'))).stdout).items[0] as { id: string; createdAt: string };
+    const captureWeb = async () =>
+      JSON.parse((await cli(...as('capture', 'web', '--json'))).stdout)
+        .items[0] as { id: string; createdAt: string };
     const then = await captureWeb();
     const latest = await captureWeb();
-    expect(Date.parse(latest.createdAt)).toBeGreaterThan(Date.parse(then.createdAt));
+    expect(Date.parse(latest.createdAt)).toBeGreaterThan(
+      Date.parse(then.createdAt),
+    );
     // The point as a person in another zone writes it: the backend answers it in UTC.
     const point = new Date(then.createdAt);
     const local = `${new Date(point.getTime() + 2 * 3_600_000).toISOString().replace('Z', '')}+02:00`;
-    const run = await cli(...as('run', 'web', '--recovery-point', local, '--interval', '0.1'));
+    const run = await cli(
+      ...as('run', 'web', '--recovery-point', local, '--interval', '0.1'),
+    );
     expect(run).toMatchObject({ status: 0, stderr: '' });
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(new RegExp(`^Run \\S+ of component:default/web to the recovery point ${then.createdAt} started \\(Ctrl-C stops following, not the run\\)$`));
-    expect(lines).toContainEqual(expect.stringContaining(`Test recovery of component:default/web on fake: 1 wave, 1 machine, to the recovery point ${then.createdAt}`));
-    expect(lines.at(-1)).toMatch(new RegExp(`^Run \\S+ of component:default/web to the recovery point ${then.createdAt} succeeded: 1 machine verified`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^Run \\S+ of component:default/web to the recovery point ${then.createdAt} started \\(Ctrl-C stops following, not the run\\)$`,
+      ),
+    );
+    expect(lines).toContainEqual(
+      expect.stringContaining(
+        `Test recovery of component:default/web on fake: 1 wave, 1 machine, to the recovery point ${then.createdAt}`,
+      ),
+    );
+    expect(lines.at(-1)).toMatch(
+      new RegExp(
+        `^Run \\S+ of component:default/web to the recovery point ${then.createdAt} succeeded: 1 machine verified`,
+      ),
+    );
     const id = lines[0].split(' ')[1];
-    const watched = JSON.parse((await cli(...as('watch', id, '--json'))).stdout);
-    expect(watched).toMatchObject({ recoveryPoint: then.createdAt, machines: [{ captureId: then.id, capturedAt: then.createdAt }] });
+    const watched = JSON.parse(
+      (await cli(...as('watch', id, '--json'))).stdout,
+    );
+    expect(watched).toMatchObject({
+      recoveryPoint: then.createdAt,
+      machines: [{ captureId: then.id, capturedAt: then.createdAt }],
+    });
 
-    expect(await cli(...as('run', 'web', '--recovery-point', '2026-11-02T01:00:00'))).toEqual({
+    expect(
+      await cli(...as('run', 'web', '--recovery-point', '2026-11-02T01:00:00')),
+    ).toEqual({
       status: 2,
       stdout: '',
       stderr:
         "recovery: --recovery-point: an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00, got '2026-11-02T01:00:00': " +
         'no zone: end it with Z (UTC) or an offset such as +02:00\n',
     });
-    const early = await cli(...as('run', 'web', '--recovery-point', '2000-01-01T00:00:00Z'));
+    const early = await cli(
+      ...as('run', 'web', '--recovery-point', '2000-01-01T00:00:00Z'),
+    );
     expect(early).toMatchObject({ status: 3, stdout: '' });
     // The machine, its oldest kept capture, and that time again as the earliest point to give.
     expect(early.stderr).toMatch(
@@ -162,48 +245,86 @@ describe('recovery CLI against a backend', () => {
 
   it('exits 1 with the reason when the run fails, and leaves a detached run to the server', async () => {
     await cli(...as('capture', 'broken'));
-    const failed = await cli(...as('run', 'component:default/broken', '--interval', '0.1'));
+    const failed = await cli(
+      ...as('run', 'component:default/broken', '--interval', '0.1'),
+    );
     expect(failed.status).toBe(1);
     const failedLines = failed.stdout.trimEnd().split('\n');
-    expect(failedLines.at(-1)).toMatch(/^Run \S+ of component:default\/broken failed: .*resource:default\/crash-01.*exit(ed)? .*3/i);
+    expect(failedLines.at(-1)).toMatch(
+      /^Run \S+ of component:default\/broken failed: .*resource:default\/crash-01.*exit(ed)? .*3/i,
+    );
     // Before it, on stderr, what the failed machine's console said last.
-    expect(failed.stderr).toBe('Console of resource:default/crash-01 (1 line):\n  console of resource:default/crash-01\n');
+    expect(failed.stderr).toBe(
+      'Console of resource:default/crash-01 (1 line):\n  console of resource:default/crash-01\n',
+    );
     expect(failed.stdout).not.toContain('console of resource:default/crash-01');
 
     const detached = await cli(...as('run', 'broken', '--detach', '--json'));
     expect(detached.status).toBe(0);
     const started = JSON.parse(detached.stdout);
-    expect(started).toMatchObject({ entityRef: 'component:default/broken', status: 'pending' });
+    expect(started).toMatchObject({
+      entityRef: 'component:default/broken',
+      status: 'pending',
+    });
     const watched = await cli(...as('watch', started.id, '--interval', '0.1'));
     expect(watched.status).toBe(1);
   });
 
   it('says what is wrong with the backend, the token or the input, and how to fix it', async () => {
     const closed = await closedPort();
-    const refused = await cli('readiness', '--url', `http://127.0.0.1:${closed}`, '--token', token);
+    const refused = await cli(
+      'readiness',
+      '--url',
+      `http://127.0.0.1:${closed}`,
+      '--token',
+      token,
+    );
     expect(refused).toMatchObject({ status: 3, stdout: '' });
     expect(refused.stderr).toBe(
       `recovery: cannot reach the Backstage backend at http://127.0.0.1:${closed} (ECONNREFUSED): start it, or point --url or RECOVERY_URL at it\n`,
     );
 
-    const badToken = await cli('readiness', '--url', url, '--token', mockCredentials.user.invalidToken());
+    const badToken = await cli(
+      'readiness',
+      '--url',
+      url,
+      '--token',
+      mockCredentials.user.invalidToken(),
+    );
     expect(badToken.status).toBe(3);
-    expect(badToken.stderr).toMatch(/^recovery: .+ \(401\): the backend refused the token \(a static token from backend\.auth\.externalAccess\)\n$/);
+    expect(badToken.stderr).toMatch(
+      /^recovery: .+ \(401\): the backend refused the token \(a static token from backend\.auth\.externalAccess\)\n$/,
+    );
 
     const unknown = await cli(...as('readiness', 'component:default/nope'));
     expect(unknown.status).toBe(3);
-    expect(unknown.stderr).toMatch(/^recovery: .*component:default\/nope.* \(404\)\n$/);
+    expect(unknown.stderr).toMatch(
+      /^recovery: .*component:default\/nope.* \(404\)\n$/,
+    );
 
-    expect(await cli('readiness', '--url', 'ftp://x')).toMatchObject({ status: 2, stderr: "recovery: --url: must be http or https, got 'ftp://x'\n" });
-    expect(await cli('readiness', '--url', 'not a url')).toMatchObject({ status: 2, stderr: expect.stringContaining("--url: not a URL: 'not a url'") });
+    expect(await cli('readiness', '--url', 'ftp://x')).toMatchObject({
+      status: 2,
+      stderr: "recovery: --url: must be http or https, got 'ftp://x'\n",
+    });
+    expect(await cli('readiness', '--url', 'not a url')).toMatchObject({
+      status: 2,
+      stderr: expect.stringContaining("--url: not a URL: 'not a url'"),
+    });
     expect(await cli(...as('readiness', 'component:/web'))).toMatchObject({
       status: 2,
       stderr: `recovery: not an entity ref: 'component:/web' (such as component:default/web, or web): Entity reference "component:/web" was not on the form [<kind>:][<namespace>/]<name>\n`,
     });
     // One the catalog's parser takes but the backend refuses: its 400, as the backend words it.
     const refusedRef = await cli(...as('readiness', 'a:b/c/d'));
-    expect(refusedRef).toMatchObject({ status: 3, stderr: 'recovery: path: Entity reference "a:b/c/d" has an invalid name "c/d" (400)\n' });
-    expect(await cli(...as('run', 'web', '--interval', '0'))).toMatchObject({ status: 2, stderr: "recovery: --interval: seconds from 0.1 to 60, got '0'\n" });
+    expect(refusedRef).toMatchObject({
+      status: 3,
+      stderr:
+        'recovery: path: Entity reference "a:b/c/d" has an invalid name "c/d" (400)\n',
+    });
+    expect(await cli(...as('run', 'web', '--interval', '0'))).toMatchObject({
+      status: 2,
+      stderr: "recovery: --interval: seconds from 0.1 to 60, got '0'\n",
+    });
   });
 
   it('names the dependencies a run would go without, and runs without them only when told to', async () => {
@@ -214,15 +335,33 @@ describe('recovery CLI against a backend', () => {
       'recovery: component:default/orders cannot be recovered as the catalog declares it: component:default/orders dependsOn component:default/ledger, ' +
         'which is not in the catalog: a recovery plan cannot include it. Fix the catalog, or run with --accept-missing-dependencies to recover without what is missing\n',
     );
-    const accepted = await cli(...as('run', 'orders', '--accept-missing-dependencies', '--interval', '0.1'));
+    const accepted = await cli(
+      ...as(
+        'run',
+        'orders',
+        '--accept-missing-dependencies',
+        '--interval',
+        '0.1',
+      ),
+    );
     expect(accepted).toMatchObject({ status: 0, stderr: '' });
-    expect(accepted.stdout).toContain('Catalog problem: component:default/orders dependsOn component:default/ledger');
-    expect(accepted.stdout.trimEnd().split('\n').at(-1)).toMatch(/^Run \S+ of component:default\/orders succeeded: /);
+    expect(accepted.stdout).toContain(
+      'Catalog problem: component:default/orders dependsOn component:default/ledger',
+    );
+    expect(accepted.stdout.trimEnd().split('\n').at(-1)).toMatch(
+      /^Run \S+ of component:default\/orders succeeded: /,
+    );
   });
 
   it('releases a finished failover, printing what it removed; refuses what is no finished failover, and a host out of reach, with 3', async () => {
     await cli(...as('capture', 'web'));
-    const failover = JSON.parse((await cli(...as('run', 'web', '--failover', '--interval', '0.1', '--json'))).stdout);
+    const failover = JSON.parse(
+      (
+        await cli(
+          ...as('run', 'web', '--failover', '--interval', '0.1', '--json'),
+        )
+      ).stdout,
+    );
     expect(failover).toMatchObject({ mode: 'failover', status: 'succeeded' });
     const id: string = failover.id;
     try {
@@ -247,18 +386,25 @@ describe('recovery CLI against a backend', () => {
       // Again: nothing left, still released.
       const again = await cli(...as('release', id, '--json'));
       expect(again.status).toBe(0);
-      expect(JSON.parse(again.stdout).steps.at(-1).message).toBe('Released by external:test-service: nothing of it was left on fake');
+      expect(JSON.parse(again.stdout).steps.at(-1).message).toBe(
+        'Released by external:test-service: nothing of it was left on fake',
+      );
     } finally {
       await host.teardown(id);
     }
 
-    const test = JSON.parse((await cli(...as('run', 'web', '--interval', '0.1', '--json'))).stdout);
+    const test = JSON.parse(
+      (await cli(...as('run', 'web', '--interval', '0.1', '--json'))).stdout,
+    );
     const notFailover = await cli(...as('release', test.id));
     expect(notFailover).toMatchObject({ status: 3, stdout: '' });
     expect(notFailover.stderr).toBe(
       `recovery: Run ${test.id} is a test recovery, not a failover: only a failover's machines are kept on the host, and a test recovery's lab is torn down when it finishes (409)\n`,
     );
-    expect(await cli(...as('release', 'no-such-run'))).toMatchObject({ status: 3, stderr: 'recovery: Run no-such-run not found (404)\n' });
+    expect(await cli(...as('release', 'no-such-run'))).toMatchObject({
+      status: 3,
+      stderr: 'recovery: Run no-such-run not found (404)\n',
+    });
   });
 
   it('says a run a failover preempted was interrupted, not failed, with exit 4', async () => {
@@ -272,9 +418,17 @@ describe('recovery CLI against a backend', () => {
       return restore(lab, capture);
     };
     try {
-      const test = JSON.parse((await cli(...as('run', 'web', '--detach', '--json'))).stdout);
+      const test = JSON.parse(
+        (await cli(...as('run', 'web', '--detach', '--json'))).stdout,
+      );
       await vi.waitFor(() => expect(held).toBeDefined());
-      const failover = JSON.parse((await cli(...as('run', 'web', '--failover', '--interval', '0.1', '--json'))).stdout);
+      const failover = JSON.parse(
+        (
+          await cli(
+            ...as('run', 'web', '--failover', '--interval', '0.1', '--json'),
+          )
+        ).stdout,
+      );
       failoverId = failover.id;
       expect(failover).toMatchObject({ mode: 'failover', status: 'succeeded' });
 
@@ -286,7 +440,11 @@ describe('recovery CLI against a backend', () => {
       // --json: the API's run as it is, with the same exit status.
       const json = await cli(...as('watch', test.id, '--json'));
       expect(json.status).toBe(4);
-      expect(JSON.parse(json.stdout)).toMatchObject({ id: test.id, status: 'failed', error: { message: `Interrupted: preempted by failover ${failover.id}` } });
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        id: test.id,
+        status: 'failed',
+        error: { message: `Interrupted: preempted by failover ${failover.id}` },
+      });
     } finally {
       held?.();
       host.restoreMachine = restore;
@@ -295,20 +453,31 @@ describe('recovery CLI against a backend', () => {
   });
 
   it('never echoes a password given in the URL', async () => {
-    const withPassword = await cli('readiness', '--url', 'http://admin:s3cret@127.0.0.1:7007');
+    const withPassword = await cli(
+      'readiness',
+      '--url',
+      'http://admin:s3cret@127.0.0.1:7007',
+    );
     expect(withPassword).toMatchObject({
       status: 2,
-      stderr: 'recovery: --url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN\n',
+      stderr:
+        'recovery: --url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN\n',
     });
   });
 
   it('warns where the token would cross the network over plain HTTP, not on loopback or https', () => {
-    const warningFor = (url: string, token?: string) => backendClient({ url, token }, {}).warning;
+    const warningFor = (url: string, token?: string) =>
+      backendClient({ url, token }, {}).warning;
     expect(warningFor('http://backstage.example.com:7007', 't')).toBe(
       'the token goes to http://backstage.example.com:7007 over plain HTTP, readable on the network: use https',
     );
     expect(warningFor('http://10.0.0.5:7007', 't')).toMatch(/over plain HTTP/);
-    for (const url of ['http://localhost:7007', 'http://127.0.0.1:7007', 'http://[::1]:7007', 'https://backstage.example.com']) {
+    for (const url of [
+      'http://localhost:7007',
+      'http://127.0.0.1:7007',
+      'http://[::1]:7007',
+      'https://backstage.example.com',
+    ]) {
       expect(warningFor(url, 't')).toBeUndefined();
     }
     expect(warningFor('http://backstage.example.com:7007')).toBeUndefined(); // no token to read
@@ -323,8 +492,18 @@ describe('recovery CLI against a backend', () => {
 
 describe('following a run', () => {
   const run = (status: RecoveryRun['status']) =>
-    ({ id: 'run-1', entityRef: 'component:default/web', mode: 'test', status, steps: [], machines: [] }) as unknown as RecoveryRun;
-  const unavailable = () => ResponseError.fromResponse(new Response('', { status: 503, statusText: 'Service Unavailable' }));
+    ({
+      id: 'run-1',
+      entityRef: 'component:default/web',
+      mode: 'test',
+      status,
+      steps: [],
+      machines: [],
+    }) as unknown as RecoveryRun;
+  const unavailable = () =>
+    ResponseError.fromResponse(
+      new Response('', { status: 503, statusText: 'Service Unavailable' }),
+    );
   /** A backend answering `answers` in turn (an error is thrown), then the last one for ever. */
   const backend = (...answers: Array<RecoveryRun | Error>) => ({
     asked: 0,
@@ -336,33 +515,109 @@ describe('following a run', () => {
   });
 
   it('asks again while the backend restarts, says so once, and ends with how the run ended', async () => {
-    const client = backend(new BackendError('cannot reach the Backstage backend at http://b (ECONNREFUSED)'), await unavailable(), run('failed'));
+    const client = backend(
+      new BackendError(
+        'cannot reach the Backstage backend at http://b (ECONNREFUSED)',
+      ),
+      await unavailable(),
+      run('failed'),
+    );
     const retries: string[] = [];
-    const done = await followRun(client, run('running'), { intervalMs: 10, onRetry: m => retries.push(m) });
+    const done = await followRun(client, run('running'), {
+      intervalMs: 10,
+      onRetry: m => retries.push(m),
+    });
     expect(done.status).toBe('failed');
     expect(client.asked).toBe(3);
-    expect(retries).toEqual(['cannot reach the Backstage backend at http://b (ECONNREFUSED); still following run run-1, for up to 60 s']);
+    expect(retries).toEqual([
+      'cannot reach the Backstage backend at http://b (ECONNREFUSED); still following run run-1, for up to 60 s',
+    ]);
   });
 
   it("prints each step once, naming its machine, and each machine's phase as it moves on, in the order they happened", async () => {
     const WEB = 'resource:default/web-01';
-    const t = (s: number) => `2026-12-04T10:00:${String(s).padStart(2, '0')}.000Z`;
-    const wave = { at: t(1), level: 'info' as const, message: `Wave 1: booting ${WEB}` };
-    const failure = { at: t(9), machineRef: WEB, level: 'error' as const, message: `${WEB} failed: probe tcp:80 did not answer` };
+    const t = (s: number) =>
+      `2026-12-04T10:00:${String(s).padStart(2, '0')}.000Z`;
+    const wave = {
+      at: t(1),
+      level: 'info' as const,
+      message: `Wave 1: booting ${WEB}`,
+    };
+    const failure = {
+      at: t(9),
+      machineRef: WEB,
+      level: 'error' as const,
+      message: `${WEB} failed: probe tcp:80 did not answer`,
+    };
     const looks = [
-      { ...run('running'), steps: [wave], machines: [{ machineRef: WEB, wave: 1, phase: 'restoring', restoreStartedAt: t(2) }] },
+      {
+        ...run('running'),
+        steps: [wave],
+        machines: [
+          {
+            machineRef: WEB,
+            wave: 1,
+            phase: 'restoring',
+            restoreStartedAt: t(2),
+          },
+        ],
+      },
       // Restored and started between two looks: only the phase it is in is said.
-      { ...run('running'), steps: [wave], machines: [{ machineRef: WEB, wave: 1, phase: 'verifying', restoreStartedAt: t(2), restoredAt: t(3), startedAt: t(4) }] },
-      { ...run('running'), steps: [wave], machines: [{ machineRef: WEB, wave: 1, phase: 'verifying', restoreStartedAt: t(2), restoredAt: t(3), startedAt: t(4) }] },
+      {
+        ...run('running'),
+        steps: [wave],
+        machines: [
+          {
+            machineRef: WEB,
+            wave: 1,
+            phase: 'verifying',
+            restoreStartedAt: t(2),
+            restoredAt: t(3),
+            startedAt: t(4),
+          },
+        ],
+      },
+      {
+        ...run('running'),
+        steps: [wave],
+        machines: [
+          {
+            machineRef: WEB,
+            wave: 1,
+            phase: 'verifying',
+            restoreStartedAt: t(2),
+            restoredAt: t(3),
+            startedAt: t(4),
+          },
+        ],
+      },
       {
         ...run('failed'),
         // The run's failure in the machine's words, as the backend records it: said once.
-        steps: [wave, failure, { at: t(9), level: 'error' as const, message: failure.message }, { at: t(10), level: 'info' as const, message: 'Lab torn down' }],
-        machines: [{ machineRef: WEB, wave: 1, phase: 'failed', restoreStartedAt: t(2), restoredAt: t(3), startedAt: t(4), finishedAt: t(9) }],
+        steps: [
+          wave,
+          failure,
+          { at: t(9), level: 'error' as const, message: failure.message },
+          { at: t(10), level: 'info' as const, message: 'Lab torn down' },
+        ],
+        machines: [
+          {
+            machineRef: WEB,
+            wave: 1,
+            phase: 'failed',
+            restoreStartedAt: t(2),
+            restoredAt: t(3),
+            startedAt: t(4),
+            finishedAt: t(9),
+          },
+        ],
       },
     ] as RecoveryRun[];
     const lines: string[] = [];
-    await followRun(backend(...looks.slice(1)), looks[0], { intervalMs: 1, onStep: line => lines.push(line) });
+    await followRun(backend(...looks.slice(1)), looks[0], {
+      intervalMs: 1,
+      onStep: line => lines.push(line),
+    });
     expect(lines).toEqual([
       `10:00:01  Wave 1: booting ${WEB}`,
       `10:00:02  ${WEB}: restoring its capture`,
@@ -370,27 +625,74 @@ describe('following a run', () => {
       `10:00:09  error: ${WEB} failed: probe tcp:80 did not answer`,
       '10:00:10  Lab torn down',
     ]);
-    expect(formatStep({ at: t(5), machineRef: WEB, level: 'info', message: 'Ready: restored in 0.6 s' })).toBe(`10:00:05  ${WEB}: Ready: restored in 0.6 s`);
+    expect(
+      formatStep({
+        at: t(5),
+        machineRef: WEB,
+        level: 'info',
+        message: 'Ready: restored in 0.6 s',
+      }),
+    ).toBe(`10:00:05  ${WEB}: Ready: restored in 0.6 s`);
   });
 
   it("leaves a run's failure as a whole to the outcome line, seen while its lab is torn down or not, and prints its other errors at its end", async () => {
-    const t = (s: number) => `2026-12-04T10:00:${String(s).padStart(2, '0')}.000Z`;
-    const wave = { at: t(1), level: 'info' as const, message: 'Wave 1: booting resource:default/web-01' };
-    const failure = { at: t(5), level: 'error' as const, message: 'Lab network could not be created: subnet 10.1.0.0/24 overlaps' };
-    const tornDown = { at: t(7), level: 'info' as const, message: 'Lab torn down: removed 1 network' };
-    const failed = { ...run('failed'), steps: [wave, failure, tornDown], error: { message: failure.message } } as RecoveryRun;
+    const t = (s: number) =>
+      `2026-12-04T10:00:${String(s).padStart(2, '0')}.000Z`;
+    const wave = {
+      at: t(1),
+      level: 'info' as const,
+      message: 'Wave 1: booting resource:default/web-01',
+    };
+    const failure = {
+      at: t(5),
+      level: 'error' as const,
+      message: 'Lab network could not be created: subnet 10.1.0.0/24 overlaps',
+    };
+    const tornDown = {
+      at: t(7),
+      level: 'info' as const,
+      message: 'Lab torn down: removed 1 network',
+    };
+    const failed = {
+      ...run('failed'),
+      steps: [wave, failure, tornDown],
+      error: { message: failure.message },
+    } as RecoveryRun;
     // Looked at while its lab was being torn down, the failure recorded and the run not yet ended with it.
-    const looks = [{ ...run('running'), steps: [wave] }, { ...run('running'), steps: [wave, failure] }, failed] as RecoveryRun[];
+    const looks = [
+      { ...run('running'), steps: [wave] },
+      { ...run('running'), steps: [wave, failure] },
+      failed,
+    ] as RecoveryRun[];
     const lines: string[] = [];
-    await followRun(backend(...looks.slice(1)), looks[0], { intervalMs: 1, onStep: line => lines.push(line) });
-    expect(lines).toEqual(['10:00:01  Wave 1: booting resource:default/web-01', '10:00:07  Lab torn down: removed 1 network']);
-    expect(formatOutcome(failed)).toBe(`Run run-1 of component:default/web failed: ${failure.message}`);
+    await followRun(backend(...looks.slice(1)), looks[0], {
+      intervalMs: 1,
+      onStep: line => lines.push(line),
+    });
+    expect(lines).toEqual([
+      '10:00:01  Wave 1: booting resource:default/web-01',
+      '10:00:07  Lab torn down: removed 1 network',
+    ]);
+    expect(formatOutcome(failed)).toBe(
+      `Run run-1 of component:default/web failed: ${failure.message}`,
+    );
 
     // A run error no outcome says (a run that succeeded, its teardown failed): held, with what came
     // after it, while the run is under way, then printed in order.
-    const teardownFailed = { at: t(8), level: 'error' as const, message: 'Teardown failed: engine gone' };
-    const later = { at: t(9), level: 'info' as const, message: 'Lab left for the cleanup task' };
-    const succeeded = [{ ...run('running'), steps: [wave, teardownFailed, later] }, { ...run('succeeded'), steps: [wave, teardownFailed, later] }] as RecoveryRun[];
+    const teardownFailed = {
+      at: t(8),
+      level: 'error' as const,
+      message: 'Teardown failed: engine gone',
+    };
+    const later = {
+      at: t(9),
+      level: 'info' as const,
+      message: 'Lab left for the cleanup task',
+    };
+    const succeeded = [
+      { ...run('running'), steps: [wave, teardownFailed, later] },
+      { ...run('succeeded'), steps: [wave, teardownFailed, later] },
+    ] as RecoveryRun[];
     const printed: string[] = [];
     await followRun(backend(succeeded[1]), succeeded[0], {
       intervalMs: 1,
@@ -405,26 +707,50 @@ describe('following a run', () => {
 
   it('gives up once the backend stays away past its patience, and at once on a run gone', async () => {
     const away = backend(await unavailable());
-    await expect(followRun(away, run('running'), { intervalMs: 10, patienceMs: 1_500 })).rejects.toMatchObject({ statusCode: 503 });
+    await expect(
+      followRun(away, run('running'), { intervalMs: 10, patienceMs: 1_500 }),
+    ).rejects.toMatchObject({ statusCode: 503 });
     expect(away.asked).toBeGreaterThanOrEqual(2);
-    const gone = backend(await ResponseError.fromResponse(new Response(JSON.stringify({ error: { name: 'NotFoundError', message: 'Run run-1 not found' } }), { status: 404, headers: { 'Content-Type': 'application/json' } })));
-    await expect(followRun(gone, run('running'), { intervalMs: 10 })).rejects.toMatchObject({ statusCode: 404 });
+    const gone = backend(
+      await ResponseError.fromResponse(
+        new Response(
+          JSON.stringify({
+            error: { name: 'NotFoundError', message: 'Run run-1 not found' },
+          }),
+          { status: 404, headers: { 'Content-Type': 'application/json' } },
+        ),
+      ),
+    );
+    await expect(
+      followRun(gone, run('running'), { intervalMs: 10 }),
+    ).rejects.toMatchObject({ statusCode: 404 });
     expect(gone.asked).toBe(1);
   });
 });
 
 describe('starting a run', () => {
   it("falls back on the backend's words where a refusal for missing dependencies lists none", async () => {
-    const message = 'component:default/orders cannot be recovered as the catalog declares it: ledger is not in the catalog.';
+    const message =
+      'component:default/orders cannot be recovered as the catalog declares it: ledger is not in the catalog.';
     const refusal = await ResponseError.fromResponse(
-      new Response(JSON.stringify({ error: { name: 'MissingDependenciesError', message }, response: { statusCode: 409 } }), {
-        status: 409,
-        headers: { 'Content-Type': 'application/json' },
-      }),
+      new Response(
+        JSON.stringify({
+          error: { name: 'MissingDependenciesError', message },
+          response: { statusCode: 409 },
+        }),
+        {
+          status: 409,
+          headers: { 'Content-Type': 'application/json' },
+        },
+      ),
     );
-    const client = { startRun: async () => Promise.reject(refusal) } as unknown as Parameters<typeof startRun>[0];
+    const client = {
+      startRun: async () => Promise.reject(refusal),
+    } as unknown as Parameters<typeof startRun>[0];
     await expect(startRun(client, 'component:default/orders')).rejects.toThrow(
-      new BackendError(`${message} (recovery run --accept-missing-dependencies)`),
+      new BackendError(
+        `${message} (recovery run --accept-missing-dependencies)`,
+      ),
     );
   });
 });
@@ -434,15 +760,32 @@ describe('readiness in words', () => {
     const readiness = {
       entityRef: 'component:default/web',
       status: 'at-risk',
-      reasons: ['resource:default/db-01 was last captured 1 d ago, over its RPO of 24 h'],
+      reasons: [
+        'resource:default/db-01 was last captured 1 d ago, over its RPO of 24 h',
+      ],
       objectives: { rpoSeconds: 86400, rtoSeconds: 300 },
       position: { wave: 1, waitsFor: ['resource:default/db-01'] },
       captures: [
-        { machineRef: 'resource:default/db-01', latest: { id: 'c1' }, ageSeconds: 86440 },
-        { machineRef: 'resource:default/web-01', latest: { id: 'c2' }, ageSeconds: 3600 },
+        {
+          machineRef: 'resource:default/db-01',
+          latest: { id: 'c1' },
+          ageSeconds: 86440,
+        },
+        {
+          machineRef: 'resource:default/web-01',
+          latest: { id: 'c2' },
+          ageSeconds: 3600,
+        },
         { machineRef: 'resource:default/cache-01' },
       ],
-      lastRun: { id: 'r1', entityRef: 'component:default/web', mode: 'test', status: 'succeeded', finishedAt: '2026-12-05T10:00:09.000Z', rtoSeconds: 300.4 },
+      lastRun: {
+        id: 'r1',
+        entityRef: 'component:default/web',
+        mode: 'test',
+        status: 'succeeded',
+        finishedAt: '2026-12-05T10:00:09.000Z',
+        rtoSeconds: 300.4,
+      },
     } as unknown as Readiness;
     expect(formatReadiness(readiness)).toBe(
       [

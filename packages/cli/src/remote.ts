@@ -56,20 +56,31 @@ export class BackendError extends Error {
  * `--token` (else `RECOVERY_TOKEN`) as a bearer token: a static token from the backend's
  * `backend.auth.externalAccess`, whose subject the permission policy must allow.
  */
-export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = process.env, answerTimeoutMs = ANSWER_TIMEOUT_MS) {
-  const text = (options.url ?? env.RECOVERY_URL ?? DEFAULT_BACKEND_URL).replace(/\/+$/, '');
+export function backendClient(
+  options: BackendOptions,
+  env: NodeJS.ProcessEnv = process.env,
+  answerTimeoutMs = ANSWER_TIMEOUT_MS,
+) {
+  const text = (options.url ?? env.RECOVERY_URL ?? DEFAULT_BACKEND_URL).replace(
+    /\/+$/,
+    '',
+  );
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new RemoteInputError(`--url: not a URL: '${text}' (such as ${DEFAULT_BACKEND_URL})`);
+    throw new RemoteInputError(
+      `--url: not a URL: '${text}' (such as ${DEFAULT_BACKEND_URL})`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RemoteInputError(`--url: must be http or https, got '${text}'`);
   }
   // Never sent, nor echoed into a pipeline's log.
   if (url.username || url.password) {
-    throw new RemoteInputError('--url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN');
+    throw new RemoteInputError(
+      '--url: a user or password in the URL is not sent; pass a token with --token or RECOVERY_TOKEN',
+    );
   }
   const token = options.token ?? env.RECOVERY_TOKEN;
   const client = new RecoveryClient({
@@ -80,33 +91,59 @@ export function backendClient(options: BackendOptions, env: NodeJS.ProcessEnv = 
         if (token) headers.set('Authorization', `Bearer ${token}`);
         const method = init?.method ?? 'GET';
         // A capture answers once its machine's image is saved, however long that takes.
-        const capture = method === 'POST' && String(input).endsWith('/captures');
+        const capture =
+          method === 'POST' && String(input).endsWith('/captures');
         let response: Response;
         try {
-          response = await send(String(input), method, headers, init?.body as string | undefined, capture ? undefined : answerTimeoutMs);
+          response = await send(
+            String(input),
+            method,
+            headers,
+            init?.body as string | undefined,
+            capture ? undefined : answerTimeoutMs,
+          );
         } catch (error) {
-          if (error instanceof NoAnswerError) throw new BackendError(`the Backstage backend at ${text} ${error.message}`);
+          if (error instanceof NoAnswerError)
+            throw new BackendError(
+              `the Backstage backend at ${text} ${error.message}`,
+            );
           if (error instanceof BrokenAnswerError) {
             const { code, message } = error.cause as NodeJS.ErrnoException;
             const path = String(input).slice(text.length);
-            throw new BackendError(`the connection to the Backstage backend at ${text} broke before it answered ${method} ${path} (${code ?? message})${method === 'GET' ? '' : afterBrokenWrite(path)}`);
+            throw new BackendError(
+              `the connection to the Backstage backend at ${text} broke before it answered ${method} ${path} (${code ?? message})${method === 'GET' ? '' : afterBrokenWrite(path)}`,
+            );
           }
           const { code, message } = error as NodeJS.ErrnoException;
-          throw new BackendError(`cannot reach the Backstage backend at ${text} (${code ?? message}): start it, or point --url or RECOVERY_URL at it`);
+          throw new BackendError(
+            `cannot reach the Backstage backend at ${text} (${code ?? message}): start it, or point --url or RECOVERY_URL at it`,
+          );
         }
-        return ownAnswer(response, `${method} ${String(input).slice(text.length)}`, text);
+        return ownAnswer(
+          response,
+          `${method} ${String(input).slice(text.length)}`,
+          text,
+        );
       },
     },
   });
   // A bearer token over plain HTTP can be read by anyone on the path; on loopback nobody is.
-  const inTheClear = Boolean(token) && url.protocol === 'http:' && !isLoopback(url.hostname);
-  const warning = inTheClear ? `the token goes to ${text} over plain HTTP, readable on the network: use https` : undefined;
+  const inTheClear =
+    Boolean(token) && url.protocol === 'http:' && !isLoopback(url.hostname);
+  const warning = inTheClear
+    ? `the token goes to ${text} over plain HTTP, readable on the network: use https`
+    : undefined;
   return { client, url: text, hasToken: Boolean(token), warning };
 }
 
 /** Whether a URL's host name is this machine's loopback (localhost, 127.0.0.0/8, ::1). */
 function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(hostname) || hostname === '[::1]';
+  return (
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    /^127(\.\d{1,3}){3}$/.test(hostname) ||
+    hostname === '[::1]'
+  );
 }
 
 /** How long a request other than a capture waits for the backend to answer, as fetch would. */
@@ -126,7 +163,13 @@ class BrokenAnswerError extends Error {
  * done it all the same, and sending it again can start a second run.
  */
 function afterBrokenWrite(path: string): string {
-  const done = path.endsWith('/release') ? 'released the failover' : path.endsWith('/captures') ? 'taken the capture' : path.endsWith('/runs') ? 'started the run' : 'done it';
+  const done = path.endsWith('/release')
+    ? 'released the failover'
+    : path.endsWith('/captures')
+      ? 'taken the capture'
+      : path.endsWith('/runs')
+        ? 'started the run'
+        : 'done it';
   return `: it may have ${done} all the same; look (recovery readiness, or the entity's Recovery tab) before asking again`;
 }
 
@@ -136,36 +179,72 @@ function afterBrokenWrite(path: string): string {
  * and fetch (undici) gives up after 300 s without response headers while the backend goes on
  * capturing.
  */
-function send(url: string, method: string, headers: Headers, body?: string, timeoutMs?: number): Promise<Response> {
-  const outgoingHeaders: Record<string, string | number> = Object.fromEntries(headers);
-  if (body !== undefined) outgoingHeaders['Content-Length'] = Buffer.byteLength(body);
+function send(
+  url: string,
+  method: string,
+  headers: Headers,
+  body?: string,
+  timeoutMs?: number,
+): Promise<Response> {
+  const outgoingHeaders: Record<string, string | number> =
+    Object.fromEntries(headers);
+  if (body !== undefined)
+    outgoingHeaders['Content-Length'] = Buffer.byteLength(body);
   const request = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve, refuse) => {
     // Connected (over TLS: its handshake done), the request is the backend's to act on.
     let reached = false;
-    const reject = (error: Error) => refuse(reached && !(error instanceof NoAnswerError) ? new BrokenAnswerError(error) : error);
-    const outgoing = request(url, { method, headers: outgoingHeaders }, response => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', reject);
-      response.on('end', () => {
-        const status = response.statusCode ?? 0;
-        const answered = new Headers();
-        for (let i = 0; i + 1 < response.rawHeaders.length; i += 2) answered.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
-        // A Response with status 204 or 304 takes no body, not even an empty one.
-        const content = status === 204 || status === 304 ? null : new Uint8Array(Buffer.concat(chunks));
-        resolve(new Response(content, { status, statusText: response.statusMessage, headers: answered }));
-      });
-      response.on('close', () => {
-        if (!response.complete) reject(new Error('the connection closed mid-answer'));
-      });
-    });
+    const reject = (error: Error) =>
+      refuse(
+        reached && !(error instanceof NoAnswerError)
+          ? new BrokenAnswerError(error)
+          : error,
+      );
+    const outgoing = request(
+      url,
+      { method, headers: outgoingHeaders },
+      response => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          const answered = new Headers();
+          for (let i = 0; i + 1 < response.rawHeaders.length; i += 2)
+            answered.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
+          // A Response with status 204 or 304 takes no body, not even an empty one.
+          const content =
+            status === 204 || status === 304
+              ? null
+              : new Uint8Array(Buffer.concat(chunks));
+          resolve(
+            new Response(content, {
+              status,
+              statusText: response.statusMessage,
+              headers: answered,
+            }),
+          );
+        });
+        response.on('close', () => {
+          if (!response.complete)
+            reject(new Error('the connection closed mid-answer'));
+        });
+      },
+    );
     if (timeoutMs !== undefined) {
-      outgoing.setTimeout(timeoutMs, () => outgoing.destroy(new NoAnswerError(`gave no answer in ${timeoutMs / 1000} s`)));
+      outgoing.setTimeout(timeoutMs, () =>
+        outgoing.destroy(
+          new NoAnswerError(`gave no answer in ${timeoutMs / 1000} s`),
+        ),
+      );
     }
     outgoing.on('socket', socket => {
       if (!socket.connecting) reached = true;
-      else socket.once(url.startsWith('https:') ? 'secureConnect' : 'connect', () => (reached = true));
+      else
+        socket.once(
+          url.startsWith('https:') ? 'secureConnect' : 'connect',
+          () => (reached = true),
+        );
     });
     outgoing.on('error', reject);
     outgoing.end(body);
@@ -179,7 +258,11 @@ function send(url: string, method: string, headers: Headers, body?: string, time
  * said in a line, not dumped whole, and as a refusal (exit 3), not a crash. An error that is not
  * the backend's own (a gateway's HTML 503) becomes one, its page shortened to a line.
  */
-async function ownAnswer(response: Response, request: string, url: string): Promise<Response> {
+async function ownAnswer(
+  response: Response,
+  request: string,
+  url: string,
+): Promise<Response> {
   const { status, statusText, headers } = response;
   if (status >= 300 && status < 400 && status !== 304) {
     const location = headers.get('location');
@@ -190,7 +273,8 @@ async function ownAnswer(response: Response, request: string, url: string): Prom
   }
   if (status === 204 || status === 304) return response;
   const body = await response.text();
-  const type = headers.get('content-type')?.split(';')[0].trim() || 'no content type';
+  const type =
+    headers.get('content-type')?.split(';')[0].trim() || 'no content type';
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -208,11 +292,17 @@ async function ownAnswer(response: Response, request: string, url: string): Prom
     const json = /^application\/(.+\+)?json\b/i.test(type);
     throw new BackendError(
       `the answer to ${request} from ${url} is not valid JSON (${status}, ${type}${body.trim() ? `: ${excerpt(body)}` : ', empty'})` +
-        (json ? ': cut short on its way?' : ': is --url the Backstage backend (such as http://localhost:7007), not the app or a proxy in front of it?'),
+        (json
+          ? ': cut short on its way?'
+          : ': is --url the Backstage backend (such as http://localhost:7007), not the app or a proxy in front of it?'),
     );
   }
   // Backstage's error body, as its error handler writes it: `{error: {name, message}, response}`.
-  const own = typeof parsed === 'object' && parsed !== null && 'error' in parsed && 'response' in parsed;
+  const own =
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    'error' in parsed &&
+    'response' in parsed;
   if (own) return rebuilt(body);
   const page = body.trim() ? ` (${type}: ${excerpt(body)})` : '';
   let message = `Request failed with status ${status} ${statusText}${page}`;
@@ -224,7 +314,13 @@ async function ownAnswer(response: Response, request: string, url: string): Prom
       `${url} answered ${request} with ${status} ${statusText} and a page${page}, as no Backstage backend does: ` +
       `most likely the app (port 3000) or another web server; point --url or RECOVERY_URL at the Backstage backend (by default ${DEFAULT_BACKEND_URL})`;
   }
-  return rebuilt(JSON.stringify({ error: { name: FOREIGN_ANSWER, message }, response: { statusCode: status } }), 'application/json');
+  return rebuilt(
+    JSON.stringify({
+      error: { name: FOREIGN_ANSWER, message },
+      response: { statusCode: status },
+    }),
+    'application/json',
+  );
 }
 
 /** The name of the error made of an answer that is not the backend's own: its message says the status. */
@@ -232,23 +328,39 @@ const FOREIGN_ANSWER = 'ForeignAnswerError';
 
 /** A page's gist in one short line: the first words of its text, else of its HTML title. */
 function excerpt(body: string): string {
-  const words = (html: string) => html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  const words = (html: string) =>
+    html
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
   const title = words(/<title[^>]*>([^<]*)<\/title>/i.exec(body)?.[1] ?? '');
-  const text = words(body.replace(/<(head|script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')) || title;
+  const text =
+    words(body.replace(/<(head|script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')) ||
+    title;
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 119)}…` : text);
 }
 
 /** `web` → `component:default/web`, as the catalog reads a short ref; refuses what it cannot read. */
 export function entityRefArg(text: string): string {
   try {
-    return stringifyEntityRef(parseEntityRef(text, { defaultKind: 'component', defaultNamespace: 'default' }));
+    return stringifyEntityRef(
+      parseEntityRef(text, {
+        defaultKind: 'component',
+        defaultNamespace: 'default',
+      }),
+    );
   } catch (error) {
-    throw new RemoteInputError(`not an entity ref: '${text}' (such as component:default/web, or web): ${(error as Error).message}`);
+    throw new RemoteInputError(
+      `not an entity ref: '${text}' (such as component:default/web, or web): ${(error as Error).message}`,
+    );
   }
 }
 
 /** A backend's refusal, worded with what to do where the status says. */
-export function describeBackendError(error: unknown, hasToken: boolean): string {
+export function describeBackendError(
+  error: unknown,
+  hasToken: boolean,
+): string {
   if (!(error instanceof ResponseError)) return errorMessage(error);
   const { statusCode } = error;
   const message = errorMessage(error);
@@ -270,7 +382,10 @@ const clock = (iso: string) => iso.slice(11, 19);
 /** One line of a run's timeline, as a terminal shows it: a machine's step names the machine. */
 export function formatStep(step: RunStep): string {
   const level = step.level === 'info' ? '' : `${step.level}: `;
-  const machine = step.machineRef && !step.message.startsWith(step.machineRef) ? `${step.machineRef}: ` : '';
+  const machine =
+    step.machineRef && !step.message.startsWith(step.machineRef)
+      ? `${step.machineRef}: `
+      : '';
   return `${clock(step.at)}  ${machine}${level}${step.message}`;
 }
 
@@ -278,7 +393,9 @@ export function formatStep(step: RunStep): string {
  * The phases a machine goes through that no step says, with the time each began: a restore or
  * a verification can take minutes, and the timeline says only when the machine is ready.
  */
-const PHASE_LINES: Partial<Record<MachinePhase, { at: keyof RunMachine; words: string }>> = {
+const PHASE_LINES: Partial<
+  Record<MachinePhase, { at: keyof RunMachine; words: string }>
+> = {
   restoring: { at: 'restoreStartedAt', words: 'restoring its capture' },
   starting: { at: 'restoredAt', words: 'restored, starting' },
   verifying: { at: 'startedAt', words: 'started, verifying' },
@@ -288,7 +405,14 @@ const PHASE_LINES: Partial<Record<MachinePhase, { at: keyof RunMachine; words: s
 function phaseLine(machine: RunMachine): RunStep | undefined {
   const line = PHASE_LINES[machine.phase];
   const at = line && (machine[line.at] as string | undefined);
-  return at ? { at, machineRef: machine.machineRef, level: 'info', message: line!.words } : undefined;
+  return at
+    ? {
+        at,
+        machineRef: machine.machineRef,
+        level: 'info',
+        message: line!.words,
+      }
+    : undefined;
 }
 
 /** How a finished run ended, in one line. */
@@ -299,7 +423,8 @@ export function formatOutcome(run: RecoveryRun): string {
     return `${of} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${formatDuration(run.rtoSeconds)}`;
   }
   // No failed recovery: it reached no result (exit status 4, not 1).
-  if (isRunInterrupted(run)) return `${of} interrupted: ${interruptionCause(run)}. It reached no result: run it again`;
+  if (isRunInterrupted(run))
+    return `${of} interrupted: ${interruptionCause(run)}. It reached no result: run it again`;
   return `${of} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
 }
 
@@ -311,7 +436,8 @@ const FAILURE_TAIL_WIDTH = 500;
 // A machine's console goes to the user's terminal: its escape sequences (colours, cursor moves,
 // window titles) and other control characters are not passed on. CSI, OSC up to BEL or ST, others.
 // eslint-disable-next-line no-control-regex
-const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
+const ESCAPE_SEQUENCE =
+  /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
 
@@ -322,24 +448,42 @@ const CONTROL_CHARACTER = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
  * for a run that did not fail, failed as a whole (its host, its lab: no machine is to blame) or
  * was interrupted, nor where no tail was kept.
  */
-export function formatFailureTail(run: RecoveryRun, lines = FAILURE_TAIL_LINES): string[] {
+export function formatFailureTail(
+  run: RecoveryRun,
+  lines = FAILURE_TAIL_LINES,
+): string[] {
   if (run.status !== 'failed' || isRunInterrupted(run)) return [];
   // A run-wide error names no machine, though it failed those it stopped.
   const machineRef = failedMachine(run);
-  const tail = machineRef ? run.machines?.find(m => m.machineRef === machineRef)?.logTail : undefined;
+  const tail = machineRef
+    ? run.machines?.find(m => m.machineRef === machineRef)?.logTail
+    : undefined;
   if (!tail) return [];
   const text = tail
     .replace(ESCAPE_SEQUENCE, '')
     .split(/\r*\n/)
     // A line rewritten after carriage returns (a progress bar) as it was left.
-    .map(line => (line.split('\r').filter(Boolean).pop() ?? '').replace(CONTROL_CHARACTER, '').trimEnd());
+    .map(line =>
+      (line.split('\r').filter(Boolean).pop() ?? '')
+        .replace(CONTROL_CHARACTER, '')
+        .trimEnd(),
+    );
   while (text.length > 0 && text[text.length - 1] === '') text.pop();
   if (text.length === 0) return [];
   const shown = text.slice(-lines);
-  const which = shown.length < text.length ? `last ${shown.length} of ${text.length} lines` : counted(shown.length, 'line');
+  const which =
+    shown.length < text.length
+      ? `last ${shown.length} of ${text.length} lines`
+      : counted(shown.length, 'line');
   // A line without breaks (a minified dump) would fill the screen: its start, cut short.
-  const cut = (line: string) => (line.length > FAILURE_TAIL_WIDTH ? `${line.slice(0, FAILURE_TAIL_WIDTH - 1)}…` : line);
-  return [`Console of ${machineRef} (${which}):`, ...shown.map(line => `  ${cut(line)}`)];
+  const cut = (line: string) =>
+    line.length > FAILURE_TAIL_WIDTH
+      ? `${line.slice(0, FAILURE_TAIL_WIDTH - 1)}…`
+      : line;
+  return [
+    `Console of ${machineRef} (${which}):`,
+    ...shown.map(line => `  ${cut(line)}`),
+  ];
 }
 
 /**
@@ -358,7 +502,9 @@ export function formatRelease(run: RecoveryRun): string {
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof BackendError) return true;
-  return error instanceof ResponseError && [502, 503, 504].includes(error.statusCode);
+  return (
+    error instanceof ResponseError && [502, 503, 504].includes(error.statusCode)
+  );
 }
 
 /** How long the backend may stay out of reach while a run is followed. */
@@ -393,7 +539,9 @@ export async function followRun(
     // The steps not shown yet, and each machine's phase where it moved on since the last look,
     // in the order they happened.
     const index = new Map(run.steps.map((step, i) => [step, i]));
-    const lines = timelineSteps(run, { appendOnly: true }).filter(step => !printed.has(index.get(step)!));
+    const lines = timelineSteps(run, { appendOnly: true }).filter(
+      step => !printed.has(index.get(step)!),
+    );
     for (const step of lines) printed.add(index.get(step)!);
     for (const machine of run.machines) {
       if (phases.get(machine.machineRef) === machine.phase) continue;
@@ -404,9 +552,15 @@ export async function followRun(
     lines.sort((a, b) => a.at.localeCompare(b.at));
     for (const line of lines) options.onStep?.(formatStep(line));
     if (!isRunActive(run)) return run;
-    await sleep(failingSince === undefined ? options.intervalMs : Math.max(options.intervalMs, 1000), undefined, {
-      signal: options.signal,
-    });
+    await sleep(
+      failingSince === undefined
+        ? options.intervalMs
+        : Math.max(options.intervalMs, 1000),
+      undefined,
+      {
+        signal: options.signal,
+      },
+    );
     try {
       run = await client.getRun(run.id);
       failingSince = undefined;
@@ -415,7 +569,9 @@ export async function followRun(
       const now = Date.now();
       if (failingSince === undefined) {
         failingSince = now;
-        options.onRetry?.(`${errorMessage(error)}; still following run ${run.id}, for up to ${Math.round(patienceMs / 1000)} s`);
+        options.onRetry?.(
+          `${errorMessage(error)}; still following run ${run.id}, for up to ${Math.round(patienceMs / 1000)} s`,
+        );
       } else if (now - failingSince >= patienceMs) {
         throw error;
       }
@@ -426,29 +582,42 @@ export async function followRun(
 export async function startRun(
   client: RecoveryClient,
   entityRef: string,
-  options: { failover?: boolean; acceptMissingDependencies?: boolean; recoveryPoint?: string } = {},
+  options: {
+    failover?: boolean;
+    acceptMissingDependencies?: boolean;
+    recoveryPoint?: string;
+  } = {},
 ): Promise<RecoveryRun> {
   try {
     return await client.startRun({
       entityRef,
       mode: options.failover ? 'failover' : 'test',
-      ...(options.acceptMissingDependencies && { acceptMissingDependencies: true }),
-      ...(options.recoveryPoint !== undefined && { recoveryPoint: options.recoveryPoint }),
+      ...(options.acceptMissingDependencies && {
+        acceptMissingDependencies: true,
+      }),
+      ...(options.recoveryPoint !== undefined && {
+        recoveryPoint: options.recoveryPoint,
+      }),
     });
   } catch (error) {
     const missing = missingDependencies(error);
     if (missing) {
       // Without the list, the backend's own words say what is missing.
-      if (missing.length === 0) throw new BackendError(`${errorMessage(error)} (recovery run --accept-missing-dependencies)`);
+      if (missing.length === 0)
+        throw new BackendError(
+          `${errorMessage(error)} (recovery run --accept-missing-dependencies)`,
+        );
       throw new BackendError(
         `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
           'Fix the catalog, or run with --accept-missing-dependencies to recover without what is missing',
       );
     }
     const tooEarly = recoveryPointTooEarly(error);
-    if (tooEarly) throw new BackendError(formatRecoveryPointTooEarly(entityRef, tooEarly));
+    if (tooEarly)
+      throw new BackendError(formatRecoveryPointTooEarly(entityRef, tooEarly));
     const damaged = capturesDamaged(error);
-    if (damaged && damaged.damaged.length > 0) throw new BackendError(formatCapturesDamaged(entityRef, damaged));
+    if (damaged && damaged.damaged.length > 0)
+      throw new BackendError(formatCapturesDamaged(entityRef, damaged));
     const holder = hostBusy(error);
     if (holder) {
       throw new BackendError(
@@ -463,9 +632,15 @@ export async function startRun(
  * A recovery point refused as earlier than machines' kept captures: a line per machine with its
  * oldest kept capture (or never captured), then the earliest point every machine allows.
  */
-export function formatRecoveryPointTooEarly(entityRef: string, refused: RecoveryPointTooEarly): string {
+export function formatRecoveryPointTooEarly(
+  entityRef: string,
+  refused: RecoveryPointTooEarly,
+): string {
   const rows = [
-    ...refused.machines.map(m => [m.machineRef, `its oldest kept capture is of ${m.oldestCaptureAt}`]),
+    ...refused.machines.map(m => [
+      m.machineRef,
+      `its oldest kept capture is of ${m.oldestCaptureAt}`,
+    ]),
     ...refused.neverCaptured.map(m => [m, 'never captured']),
   ];
   const width = Math.max(...rows.map(([ref]) => ref.length));
@@ -475,8 +650,8 @@ export function formatRecoveryPointTooEarly(entityRef: string, refused: Recovery
     neverCaptured.length > 0
       ? `capture ${neverCaptured.join(', ')} first (recovery capture ${entityRef}): no recovery point can restore ${neverCaptured.length === 1 ? 'it' : 'them'} until then`
       : earliest
-      ? `--recovery-point ${earliest} is the earliest every machine allows (recovery.captureStore.keepLast sets how many captures are kept); leave it out to restore the latest captures`
-      : 'choose a later point, or leave --recovery-point out to restore the latest captures';
+        ? `--recovery-point ${earliest} is the earliest every machine allows (recovery.captureStore.keepLast sets how many captures are kept); leave it out to restore the latest captures`
+        : 'choose a later point, or leave --recovery-point out to restore the latest captures';
   return [
     `no capture kept at or before the recovery point ${refused.recoveryPoint} of ${count} of ${entityRef}:`,
     ...rows.map(([ref, what]) => `  ${ref.padEnd(width)}  ${what}`),
@@ -488,28 +663,45 @@ export function formatRecoveryPointTooEarly(entityRef: string, refused: Recovery
  * A run refused because every kept capture of some machines is damaged: a line per damaged
  * capture, then what to do (no recovery point helps).
  */
-export function formatCapturesDamaged(entityRef: string, { damaged, neverCaptured }: { damaged: DamagedCapture[]; neverCaptured: string[] }): string {
+export function formatCapturesDamaged(
+  entityRef: string,
+  {
+    damaged,
+    neverCaptured,
+  }: { damaged: DamagedCapture[]; neverCaptured: string[] },
+): string {
   const machines = [...new Set(damaged.map(d => d.machineRef))];
-  const width = Math.max(...[...damaged.map(d => d.machineRef), ...neverCaptured].map(ref => ref.length));
+  const width = Math.max(
+    ...[...damaged.map(d => d.machineRef), ...neverCaptured].map(
+      ref => ref.length,
+    ),
+  );
   const toCapture = [...machines, ...neverCaptured];
   return [
     `no intact capture of ${machines.join(', ')} to restore: every one kept is damaged:`,
-    ...damaged.map(d => `  ${d.machineRef.padEnd(width)}  capture ${d.captureId} of ${d.createdAt}: ${d.reason}`),
+    ...damaged.map(
+      d =>
+        `  ${d.machineRef.padEnd(width)}  capture ${d.captureId} of ${d.createdAt}: ${d.reason}`,
+    ),
     ...neverCaptured.map(ref => `  ${ref.padEnd(width)}  never captured`),
     `capture ${toCapture.length === 1 ? 'it' : 'them'} anew (recovery capture ${entityRef}), then run again`,
   ].join('\n');
 }
 
 /** A readiness status as the portal words it (`--json` keeps the API's value); one this CLI does not know, as the API gave it. */
-const statusWords = (status: ReadinessStatus) => READINESS_STATUS_LABELS[status] ?? status;
+const statusWords = (status: ReadinessStatus) =>
+  READINESS_STATUS_LABELS[status] ?? status;
 
 /** The overview, most at risk first: one line per entity. */
 export function formatReadinessList(items: ReadinessSummary[]): string {
-  if (items.length === 0) return 'No recoverable entities: no service depends on a machine Resource.\n';
+  if (items.length === 0)
+    return 'No recoverable entities: no service depends on a machine Resource.\n';
   const width = Math.max(...items.map(i => statusWords(i.status).length));
   const refWidth = Math.max(...items.map(i => i.entityRef.length));
   return `${items
-    .map(i => `${statusWords(i.status).padEnd(width)}  ${i.entityRef.padEnd(refWidth)}  ${i.reasons[0] ?? ''}`.trimEnd())
+    .map(i =>
+      `${statusWords(i.status).padEnd(width)}  ${i.entityRef.padEnd(refWidth)}  ${i.reasons[0] ?? ''}`.trimEnd(),
+    )
     .join('\n')}\n`;
 }
 
@@ -518,7 +710,9 @@ export function formatReadiness(r: Readiness): string {
   const { rpoSeconds, rtoSeconds } = r.objectives;
   const out = [`${r.entityRef}: ${statusWords(r.status)}`];
   for (const reason of r.reasons) out.push(`  - ${reason}`);
-  out.push(`Objectives: RPO ${formatDuration(rpoSeconds)} · RTO ${formatDuration(rtoSeconds)}`);
+  out.push(
+    `Objectives: RPO ${formatDuration(rpoSeconds)} · RTO ${formatDuration(rtoSeconds)}`,
+  );
   if (r.position) {
     out.push(
       `Boot order: wave ${r.position.wave + 1}${r.position.waitsFor.length ? `, after ${r.position.waitsFor.join(', ')}` : ''}`,
@@ -528,18 +722,27 @@ export function formatReadiness(r: Readiness): string {
     out.push('Captures:');
     // An age over the RPO never reads as the RPO itself (`1h 0m 40s`, not `1h`).
     for (const c of r.captures) {
-      const damaged = c.latest?.damaged ? ` (damaged, found so at ${c.latest.damaged.at}: no run restores it)` : '';
-      out.push(`  ${c.machineRef}  ${c.latest ? `${formatAgainst(c.ageSeconds ?? 0, rpoSeconds)} old${damaged}` : 'never captured'}`);
+      const damaged = c.latest?.damaged
+        ? ` (damaged, found so at ${c.latest.damaged.at}: no run restores it)`
+        : '';
+      out.push(
+        `  ${c.machineRef}  ${c.latest ? `${formatAgainst(c.ageSeconds ?? 0, rpoSeconds)} old${damaged}` : 'never captured'}`,
+      );
     }
   }
   const run = r.lastRun;
   if (run) {
-    const of = 'entityRef' in run && run.entityRef !== r.entityRef ? ` (a run of ${run.entityRef})` : '';
+    const of =
+      'entityRef' in run && run.entityRef !== r.entityRef
+        ? ` (a run of ${run.entityRef})`
+        : '';
     const rto =
       run.rtoSeconds === undefined
         ? ''
         : `, measured RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} vs objective ${formatDuration(rtoSeconds)}${run.rtoSeconds > rtoSeconds ? ' (exceeded)' : ''}`;
-    out.push(`Last run: ${run.mode} ${run.status}${run.finishedAt ? ` at ${run.finishedAt}` : ''}${rto}${of}`);
+    out.push(
+      `Last run: ${run.mode} ${run.status}${run.finishedAt ? ` at ${run.finishedAt}` : ''}${rto}${of}`,
+    );
   }
   return `${out.join('\n')}\n`;
 }

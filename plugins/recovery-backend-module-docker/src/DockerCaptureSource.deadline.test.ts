@@ -1,6 +1,21 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type ServerResponse } from 'node:http';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import {
+  createServer as createHttpServer,
+  type ServerResponse,
+} from 'node:http';
+import {
+  createServer,
+  type AddressInfo,
+  type Server,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -36,7 +51,16 @@ async function silentEngine() {
   };
 }
 
-type Call = 'inspect' | 'inspectNetwork' | 'pause' | 'unpause' | 'commit' | 'save' | 'removeImage' | 'listImages' | 'inspectImage';
+type Call =
+  | 'inspect'
+  | 'inspectNetwork'
+  | 'pause'
+  | 'unpause'
+  | 'commit'
+  | 'save'
+  | 'removeImage'
+  | 'listImages'
+  | 'inspectImage';
 
 interface Image {
   Id: string;
@@ -51,8 +75,20 @@ interface Image {
  * when it does them as dockerd does, whether their caller still listens or not.
  */
 async function engineGoingSilent() {
-  const state = { paused: false, networks: [] as string[], silent: new Set<Call>(), calls: [] as Call[], images: [] as Image[] };
-  const held: { call: Call; url: URL; res: ServerResponse; callerLeft: boolean; answered?: boolean }[] = [];
+  const state = {
+    paused: false,
+    networks: [] as string[],
+    silent: new Set<Call>(),
+    calls: [] as Call[],
+    images: [] as Image[],
+  };
+  const held: {
+    call: Call;
+    url: URL;
+    res: ServerResponse;
+    callerLeft: boolean;
+    answered?: boolean;
+  }[] = [];
   const server = createHttpServer((req, res) => {
     const url = new URL(req.url!, 'http://engine');
     const path = url.pathname;
@@ -66,10 +102,15 @@ async function engineGoingSilent() {
       [/^\/images\/json$/, 'listImages'],
       [/^\/images\/.+\/json$/, 'inspectImage'],
     ];
-    const call = req.method === 'DELETE' && path.startsWith('/images/') ? 'removeImage' : route.find(([re]) => re.test(path))?.[1];
+    const call =
+      req.method === 'DELETE' && path.startsWith('/images/')
+        ? 'removeImage'
+        : route.find(([re]) => re.test(path))?.[1];
     if (!call) {
       // Stats: none here (the capture goes on without a memory figure).
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not here"}');
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"message":"not here"}');
       return;
     }
     state.calls.push(call);
@@ -87,9 +128,13 @@ async function engineGoingSilent() {
     const path = url.pathname;
     const json = (status: number, body: unknown) => {
       // Its caller gone, the engine does the call all the same.
-      if (!res.destroyed) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (!res.destroyed)
+        res
+          .writeHead(status, { 'content-type': 'application/json' })
+          .end(JSON.stringify(body));
     };
-    const image = (name: string) => state.images.find(i => i.Id === name || i.RepoTags.includes(name));
+    const image = (name: string) =>
+      state.images.find(i => i.Id === name || i.RepoTags.includes(name));
     switch (call) {
       case 'inspect':
         return json(200, {
@@ -99,10 +144,22 @@ async function engineGoingSilent() {
           Config: { Hostname: 'web-01', Env: [], Labels: {} },
           HostConfig: {},
           Mounts: [],
-          NetworkSettings: { Networks: Object.fromEntries(state.networks.map(name => [name, { IPAddress: '172.29.10.5', Aliases: [] }])) },
+          NetworkSettings: {
+            Networks: Object.fromEntries(
+              state.networks.map(name => [
+                name,
+                { IPAddress: '172.29.10.5', Aliases: [] },
+              ]),
+            ),
+          },
         });
       case 'inspectNetwork':
-        return json(200, { Name: 'prod', IPAM: { Config: [{ Subnet: '172.29.10.0/24', Gateway: '172.29.10.1' }] } });
+        return json(200, {
+          Name: 'prod',
+          IPAM: {
+            Config: [{ Subnet: '172.29.10.0/24', Gateway: '172.29.10.1' }],
+          },
+        });
       case 'pause':
       case 'unpause':
         state.paused = call === 'pause';
@@ -110,7 +167,9 @@ async function engineGoingSilent() {
       case 'commit': {
         const made = {
           Id: `sha256:committed-${state.images.length + 1}`,
-          RepoTags: [`${url.searchParams.get('repo')}:${url.searchParams.get('tag')}`],
+          RepoTags: [
+            `${url.searchParams.get('repo')}:${url.searchParams.get('tag')}`,
+          ],
           Comment: url.searchParams.get('comment') ?? '',
         };
         state.images.push(made);
@@ -125,16 +184,29 @@ async function engineGoingSilent() {
         return json(200, [{ Untagged: ref }]);
       }
       case 'listImages':
-        return json(200, state.images.map(({ Id, RepoTags }) => ({ Id, RepoTags })));
+        return json(
+          200,
+          state.images.map(({ Id, RepoTags }) => ({ Id, RepoTags })),
+        );
       case 'inspectImage': {
-        const found = image(decodeURIComponent(/^\/images\/(.+)\/json$/.exec(path)![1]));
-        return found ? json(200, found) : json(404, { message: 'No such image' });
+        const found = image(
+          decodeURIComponent(/^\/images\/(.+)\/json$/.exec(path)![1]),
+        );
+        return found
+          ? json(200, found)
+          : json(404, { message: 'No such image' });
       }
       case 'save': {
         const ref = decodeURIComponent(/^\/images\/(.+)\/get$/.exec(path)![1]);
-        return res
-          .writeHead(200, { 'content-type': 'application/x-tar' })
-          .end(createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }]));
+        return res.writeHead(200, { 'content-type': 'application/x-tar' }).end(
+          createTar([
+            {
+              type: 'file',
+              path: 'manifest.json',
+              content: `[{"RepoTags":["${ref}"]}]`,
+            },
+          ]),
+        );
       }
     }
   }
@@ -143,7 +215,10 @@ async function engineGoingSilent() {
     state,
     port: (server.address() as AddressInfo).port,
     /** The calls of that name held so far, each with whether its caller has left (its connection closed). */
-    held: (call: Call) => held.filter(h => h.call === call).map(h => ({ callerLeft: h.callerLeft })),
+    held: (call: Call) =>
+      held
+        .filter(h => h.call === call)
+        .map(h => ({ callerLeft: h.callerLeft })),
     /** Does the held calls of that name, and answers those whose caller still listens. */
     answerHeld: (call: Call) => {
       state.silent.delete(call);
@@ -170,13 +245,24 @@ function enginesAt(ports: Record<string, number>, store: string) {
     new ConfigReader({
       recovery: {
         captureStore: { directory: store },
-        docker: { engines: Object.entries(ports).map(([id, port]) => ({ id, host: '127.0.0.1', port, role: 'primary' })) },
+        docker: {
+          engines: Object.entries(ports).map(([id, port]) => ({
+            id,
+            host: '127.0.0.1',
+            port,
+            role: 'primary',
+          })),
+        },
       },
     }),
   ).engines;
 }
 
-const web01 = (engine: string): MachineLocator => ({ machineRef: `resource:default/web-01-${engine}`, engine, container: 'web-01' });
+const web01 = (engine: string): MachineLocator => ({
+  machineRef: `resource:default/web-01-${engine}`,
+  engine,
+  container: 'web-01',
+});
 
 describe('a capture on a primary engine that stops answering', () => {
   let store: string;
@@ -192,42 +278,73 @@ describe('a capture on a primary engine that stops answering', () => {
   /** The capture service over Docker sources for `ports`' engines, as the modules build them. */
   async function capturing(
     ports: Record<string, number>,
-    options: { timeoutMs: number; maxPauseMs?: number; answerWaitMs?: number; sweepWaitMs?: number },
+    options: {
+      timeoutMs: number;
+      maxPauseMs?: number;
+      answerWaitMs?: number;
+      sweepWaitMs?: number;
+    },
   ) {
     const knex = await databases.init('SQLITE_3');
     await RecoveryStore.migrate(knex);
     const providers = new ProviderRegistry();
     const sources: DockerCaptureSource[] = [];
     for (const engine of enginesAt(ports, store)) {
-      const source = new DockerCaptureSource(engine.id, new Docker(engine.options), {
-        storeDirectory: store,
-        maxPauseMs: options.maxPauseMs,
-        answerWaitMs: options.answerWaitMs,
-        sweepWaitMs: options.sweepWaitMs,
-        logger: mockServices.logger.mock(),
-      });
+      const source = new DockerCaptureSource(
+        engine.id,
+        new Docker(engine.options),
+        {
+          storeDirectory: store,
+          maxPauseMs: options.maxPauseMs,
+          answerWaitMs: options.answerWaitMs,
+          sweepWaitMs: options.sweepWaitMs,
+          logger: mockServices.logger.mock(),
+        },
+      );
       providers.addCaptureSource(source);
       sources.push(source);
       closing.push(() => void source.stopCaptures(0));
     }
     const logger = mockServices.logger.mock();
-    const captures = new CaptureService(new RecoveryStore(knex), providers, new PlanService({} as CatalogGraphLoader), logger, 3, options.timeoutMs);
+    const captures = new CaptureService(
+      new RecoveryStore(knex),
+      providers,
+      new PlanService({} as CatalogGraphLoader),
+      logger,
+      3,
+      options.timeoutMs,
+    );
     return { captures, records: new RecoveryStore(knex), logger, sources };
   }
 
-  const notes = () => (existsSync(join(store, '.paused')) ? readdirSync(join(store, '.paused')) : []);
-  const files = () => readdirSync(store).filter(f => f !== '.paused' && f !== 'layers');
+  const notes = () =>
+    existsSync(join(store, '.paused'))
+      ? readdirSync(join(store, '.paused'))
+      : [];
+  const files = () =>
+    readdirSync(store).filter(f => f !== '.paused' && f !== 'layers');
 
   it('fails at the capture deadline naming machine, engine and deadline, and the scheduled capture goes on with the next machine', async () => {
     const silent = await silentEngine();
     closing.push(silent.close);
     const answering = await engineGoingSilent();
     closing.push(answering.close);
-    const { captures, records } = await capturing({ gone: silent.port, site: answering.port }, { timeoutMs: 300 });
+    const { captures, records } = await capturing(
+      { gone: silent.port, site: answering.port },
+      { timeoutMs: 300 },
+    );
 
-    const api = { capture: async (machineRef: string) => [await captures.captureMachine(web01(machineRef.split('-').pop()!))] };
+    const api = {
+      capture: async (machineRef: string) => [
+        await captures.captureMachine(web01(machineRef.split('-').pop()!)),
+      ],
+    };
     const started = performance.now();
-    const report = await captureMachines(api as any, ['resource:default/web-01-gone', 'resource:default/web-01-site'], mockServices.logger.mock());
+    const report = await captureMachines(
+      api as any,
+      ['resource:default/web-01-gone', 'resource:default/web-01-site'],
+      mockServices.logger.mock(),
+    );
     expect(performance.now() - started).toBeLessThan(3_000);
     expect(silent.connections()).toBeGreaterThan(0);
     expect(report.failed).toEqual([
@@ -238,17 +355,26 @@ describe('a capture on a primary engine that stops answering', () => {
       },
     ]);
     expect(report.succeeded).toEqual(['resource:default/web-01-site']);
-    expect(await records.listCaptures('resource:default/web-01-site')).toHaveLength(1);
-    expect(await records.listCaptures('resource:default/web-01-gone')).toEqual([]);
+    expect(
+      await records.listCaptures('resource:default/web-01-site'),
+    ).toHaveLength(1);
+    expect(await records.listCaptures('resource:default/web-01-gone')).toEqual(
+      [],
+    );
   }, 10_000);
 
   it('unpauses production and lets go of the machine when the commit never answers: the next capture is taken, not refused as under way', async () => {
     const engine = await engineGoingSilent();
     closing.push(engine.close);
-    const { captures, records } = await capturing({ primary: engine.port }, { timeoutMs: 300 });
+    const { captures, records } = await capturing(
+      { primary: engine.port },
+      { timeoutMs: 300 },
+    );
     // The commit's connection goes silent; the engine answers the others.
     engine.state.silent.add('commit');
-    const failure = await captures.captureMachine(web01('primary')).catch(e => e);
+    const failure = await captures
+      .captureMachine(web01('primary'))
+      .catch(e => e);
     expect(failure.message).toBe(
       'capture of resource:default/web-01-primary on engine primary did not finish within 0.3 s (recovery.captures.timeout) while committing the image: unpaused, nothing kept',
     );
@@ -256,17 +382,24 @@ describe('a capture on a primary engine that stops answering', () => {
     expect(engine.state.paused).toBe(false);
     expect(notes()).toEqual([]);
     expect(files()).toEqual([]);
-    expect(await records.listCaptures('resource:default/web-01-primary')).toEqual([]);
+    expect(
+      await records.listCaptures('resource:default/web-01-primary'),
+    ).toEqual([]);
 
     engine.state.silent.clear();
-    await expect(captures.captureMachine(web01('primary'))).resolves.toMatchObject({ machineRef: 'resource:default/web-01-primary' });
+    await expect(
+      captures.captureMachine(web01('primary')),
+    ).resolves.toMatchObject({ machineRef: 'resource:default/web-01-primary' });
     expect(notes()).toEqual([]);
   }, 10_000);
 
   it('stops at the deadline where the engine does not answer the look at its networks, before any note or pause', async () => {
     const engine = await engineGoingSilent();
     closing.push(engine.close);
-    const { captures } = await capturing({ primary: engine.port }, { timeoutMs: 300 });
+    const { captures } = await capturing(
+      { primary: engine.port },
+      { timeoutMs: 300 },
+    );
     engine.state.networks = ['prod'];
     engine.state.silent.add('inspectNetwork');
     await expect(captures.captureMachine(web01('primary'))).rejects.toThrow(
@@ -282,9 +415,14 @@ describe('a capture on a primary engine that stops answering', () => {
   it('says production stays paused where the silent engine does not answer the unpause either, and the next capture unpauses it first', async () => {
     const engine = await engineGoingSilent();
     closing.push(engine.close);
-    const { captures, records } = await capturing({ primary: engine.port }, { timeoutMs: 300, answerWaitMs: 200 });
+    const { captures, records } = await capturing(
+      { primary: engine.port },
+      { timeoutMs: 300, answerWaitMs: 200 },
+    );
     engine.state.silent = new Set(['commit', 'unpause']);
-    const failure = await captures.captureMachine(web01('primary')).catch(e => e);
+    const failure = await captures
+      .captureMachine(web01('primary'))
+      .catch(e => e);
     expect(failure.message).toMatch(
       /^capture of resource:default\/web-01-primary on engine primary did not finish within 0\.3 s \(recovery\.captures\.timeout\) while committing the image: could not unpause it \(Docker engine 'primary' did not answer the unpause within 0\.2 s\): production stays paused; the backend tries again in 2 s, then at least every 30 s \(by hand: docker unpause web-01, on engine primary\), nothing kept$/,
     );
@@ -296,53 +434,85 @@ describe('a capture on a primary engine that stops answering', () => {
     // The engine answers again: the machine's next capture settles that note at once, unpausing it.
     engine.state.silent.clear();
     engine.state.calls = [];
-    await expect(captures.captureMachine(web01('primary'))).resolves.toMatchObject({ machineRef: 'resource:default/web-01-primary' });
-    expect(engine.state.calls.slice(0, 4)).toEqual(['inspect', 'inspect', 'unpause', 'removeImage']);
+    await expect(
+      captures.captureMachine(web01('primary')),
+    ).resolves.toMatchObject({ machineRef: 'resource:default/web-01-primary' });
+    expect(engine.state.calls.slice(0, 4)).toEqual([
+      'inspect',
+      'inspect',
+      'unpause',
+      'removeImage',
+    ]);
     expect(engine.state.paused).toBe(false);
     expect(notes()).toEqual([]);
-    expect(await records.listCaptures('resource:default/web-01-primary')).toHaveLength(1);
+    expect(
+      await records.listCaptures('resource:default/web-01-primary'),
+    ).toHaveLength(1);
   }, 10_000);
 
   it('ends at the pause limit, not at the deadline, when the engine answers neither the commit nor the unpause', async () => {
     const engine = await engineGoingSilent();
     closing.push(engine.close);
-    const { captures } = await capturing({ primary: engine.port }, { timeoutMs: 60_000, maxPauseMs: 200, answerWaitMs: 200 });
+    const { captures } = await capturing(
+      { primary: engine.port },
+      { timeoutMs: 60_000, maxPauseMs: 200, answerWaitMs: 200 },
+    );
     engine.state.silent = new Set(['commit', 'unpause']);
     const started = performance.now();
-    const failure = await captures.captureMachine(web01('primary')).catch(e => e);
+    const failure = await captures
+      .captureMachine(web01('primary'))
+      .catch(e => e);
     expect(performance.now() - started).toBeLessThan(3_000);
     expect(failure.message).toMatch(
       /^capture of resource:default\/web-01-primary kept production paused past the 200 ms limit \(recovery\.docker\.maxCapturePause\) while committing the image: could not unpause it \(Docker engine 'primary' did not answer the unpause within 0\.2 s\): production stays paused; the backend tries again in 2 s, then at least every 30 s \(by hand: docker unpause web-01, on engine primary\), nothing kept$/,
     );
     expect(notes()).toEqual([`primary.${CONTAINER_ID}`]);
     engine.state.silent.clear();
-    await expect(captures.captureMachine(web01('primary'))).resolves.toMatchObject({ machineRef: 'resource:default/web-01-primary' });
+    await expect(
+      captures.captureMachine(web01('primary')),
+    ).resolves.toMatchObject({ machineRef: 'resource:default/web-01-primary' });
     expect(engine.state.paused).toBe(false);
     expect(notes()).toEqual([]);
   }, 10_000);
   it('removes the tag the engine makes for a commit the capture stopped waiting for (its deadline, a failed unpause), once the engine answers it', async () => {
     const engine = await engineGoingSilent();
     closing.push(engine.close);
-    const { captures, sources } = await capturing({ primary: engine.port }, { timeoutMs: 300 });
+    const { captures, sources } = await capturing(
+      { primary: engine.port },
+      { timeoutMs: 300 },
+    );
     engine.state.silent.add('commit');
-    const failure = await captures.captureMachine(web01('primary')).catch(e => e);
-    expect(failure.message).toMatch(/did not finish within 0\.3 s \(recovery\.captures\.timeout\) while committing the image: unpaused, nothing kept$/);
+    const failure = await captures
+      .captureMachine(web01('primary'))
+      .catch(e => e);
+    expect(failure.message).toMatch(
+      /did not finish within 0\.3 s \(recovery\.captures\.timeout\) while committing the image: unpaused, nothing kept$/,
+    );
     expect(engine.state.images).toEqual([]);
     // The capture stopped waiting, not listening: dockerd tags the image once done, whoever left.
     expect(engine.held('commit')).toEqual([{ callerLeft: false }]);
     engine.answerHeld('commit');
-    expect(engine.state.images.map(i => i.RepoTags)).toEqual([[expect.stringMatching(/^recovery-capture\/web-01:/)]]);
+    expect(engine.state.images.map(i => i.RepoTags)).toEqual([
+      [expect.stringMatching(/^recovery-capture\/web-01:/)],
+    ]);
     const answered = performance.now();
-    await vi.waitFor(() => expect(engine.state.images).toEqual([]), { timeout: 2_000 });
+    await vi.waitFor(() => expect(engine.state.images).toEqual([]), {
+      timeout: 2_000,
+    });
     expect(performance.now() - answered).toBeLessThan(1_000);
 
     // As the backend shuts down, it stops listening (the look for unrecorded captures takes that tag).
     engine.state.silent = new Set(['commit']);
     const before = engine.held('commit').length;
-    await expect(captures.captureMachine(web01('primary'))).rejects.toThrow('while committing the image');
+    await expect(captures.captureMachine(web01('primary'))).rejects.toThrow(
+      'while committing the image',
+    );
     expect(engine.held('commit')[before]).toEqual({ callerLeft: false });
     await sources[0].stopCaptures(0);
-    await vi.waitFor(() => expect(engine.held('commit')[before]).toEqual({ callerLeft: true }), { timeout: 2_000 });
+    await vi.waitFor(
+      () => expect(engine.held('commit')[before]).toEqual({ callerLeft: true }),
+      { timeout: 2_000 },
+    );
     engine.answerHeld('commit');
     expect(engine.state.images).toHaveLength(1);
     await captures.removeUnrecorded();
@@ -350,46 +520,97 @@ describe('a capture on a primary engine that stops answering', () => {
 
     // Its unpause unanswered past the pause limit: the capture ends, production paused, and the
     // commit the engine finishes later loses its tag as soon.
-    const paused = await capturing({ primary: engine.port }, { timeoutMs: 60_000, maxPauseMs: 200, answerWaitMs: 200 });
+    const paused = await capturing(
+      { primary: engine.port },
+      { timeoutMs: 60_000, maxPauseMs: 200, answerWaitMs: 200 },
+    );
     engine.state.silent = new Set(['commit', 'unpause']);
-    await expect(paused.captures.captureMachine(web01('primary'))).rejects.toThrow('production stays paused');
+    await expect(
+      paused.captures.captureMachine(web01('primary')),
+    ).rejects.toThrow('production stays paused');
     engine.answerHeld('commit');
-    await vi.waitFor(() => expect(engine.state.images).toEqual([]), { timeout: 2_000 });
+    await vi.waitFor(() => expect(engine.state.images).toEqual([]), {
+      timeout: 2_000,
+    });
     engine.answerHeld('unpause');
   }, 15_000);
 
   it("bounds the sweeps' engine calls: a silent engine fails the look for unrecorded captures, a discard and the resume of a note, naming engine and step", async () => {
     const engine = await engineGoingSilent();
     closing.push(engine.close);
-    const source = new DockerCaptureSource('primary', new Docker({ host: '127.0.0.1', port: engine.port, protocol: 'http' }), {
-      storeDirectory: store,
-      sweepWaitMs: 200,
-    });
+    const source = new DockerCaptureSource(
+      'primary',
+      new Docker({ host: '127.0.0.1', port: engine.port, protocol: 'http' }),
+      {
+        storeDirectory: store,
+        sweepWaitMs: 200,
+      },
+    );
     closing.push(() => void source.stopCaptures(0));
-    const left = { Id: 'sha256:left', RepoTags: ['recovery-capture/web-01:cap-left'], Comment: 'recovery capture cap-left of resource:default/web-01' };
+    const left = {
+      Id: 'sha256:left',
+      RepoTags: ['recovery-capture/web-01:cap-left'],
+      Comment: 'recovery capture cap-left of resource:default/web-01',
+    };
     engine.state.images = [left];
     const look = () => source.removeUnrecorded(async () => []);
-    const discard = () => source.discard({ captureId: 'cap-left', artifact: 'cap-left.tar' });
+    const discard = () =>
+      source.discard({ captureId: 'cap-left', artifact: 'cap-left.tar' });
     const silentFails: Array<[Call, () => Promise<unknown>, string]> = [
-      ['listImages', look, 'the list of capture images (looking for unrecorded captures)'],
-      ['inspectImage', look, 'the look at image sha256:left (looking for unrecorded captures)'],
-      ['removeImage', look, 'the removal of the tag recovery-capture/web-01:cap-left'],
-      ['listImages', discard, "the list of capture cap-left's images (discarding it)"],
-      ['removeImage', discard, 'the removal of the tag recovery-capture/web-01:cap-left (discarding capture cap-left)'],
+      [
+        'listImages',
+        look,
+        'the list of capture images (looking for unrecorded captures)',
+      ],
+      [
+        'inspectImage',
+        look,
+        'the look at image sha256:left (looking for unrecorded captures)',
+      ],
+      [
+        'removeImage',
+        look,
+        'the removal of the tag recovery-capture/web-01:cap-left',
+      ],
+      [
+        'listImages',
+        discard,
+        "the list of capture cap-left's images (discarding it)",
+      ],
+      [
+        'removeImage',
+        discard,
+        'the removal of the tag recovery-capture/web-01:cap-left (discarding capture cap-left)',
+      ],
     ];
     for (const [call, sweep, step] of silentFails) {
       engine.state.silent = new Set([call]);
       const started = performance.now();
-      await expect(sweep()).rejects.toThrow(`Docker engine 'primary' did not answer ${step} within 0.2 s`);
+      await expect(sweep()).rejects.toThrow(
+        `Docker engine 'primary' did not answer ${step} within 0.2 s`,
+      );
       expect(performance.now() - started).toBeLessThan(2_000);
     }
     // Notes their backend left, long stale, whose containers' look goes unanswered: the first
     // call waits, the next notes' are not made (each would wait as long).
     engine.state.silent = new Set(['inspect']);
     mkdirSync(join(store, '.paused'));
-    for (const [container, captureId] of [[CONTAINER_ID, 'cap-old'], ['d'.repeat(64), 'cap-older']]) {
-      const note = { machineRef: 'resource:default/web-01', captureId, imageRef: `recovery-capture/web-01:${captureId}`, filePrefix: captureId, phase: 'paused', pausedAt: '2020-01-01T00:00:00.000Z' };
-      writeFileSync(join(store, '.paused', `primary.${container}`), JSON.stringify(note));
+    for (const [container, captureId] of [
+      [CONTAINER_ID, 'cap-old'],
+      ['d'.repeat(64), 'cap-older'],
+    ]) {
+      const note = {
+        machineRef: 'resource:default/web-01',
+        captureId,
+        imageRef: `recovery-capture/web-01:${captureId}`,
+        filePrefix: captureId,
+        phase: 'paused',
+        pausedAt: '2020-01-01T00:00:00.000Z',
+      };
+      writeFileSync(
+        join(store, '.paused', `primary.${container}`),
+        JSON.stringify(note),
+      );
     }
     const resuming = performance.now();
     await expect(source.resumeInterruptedCaptures()).rejects.toThrow(
@@ -411,8 +632,17 @@ describe('a capture on a primary engine that stops answering', () => {
     closing.push(silent.close);
     const answering = await engineGoingSilent();
     closing.push(answering.close);
-    answering.state.images = [{ Id: 'sha256:left', RepoTags: ['recovery-capture/web-01:cap-left'], Comment: 'recovery capture cap-left of resource:default/web-01-site' }];
-    const { captures, logger } = await capturing({ gone: silent.port, site: answering.port }, { timeoutMs: 300, sweepWaitMs: 200 });
+    answering.state.images = [
+      {
+        Id: 'sha256:left',
+        RepoTags: ['recovery-capture/web-01:cap-left'],
+        Comment: 'recovery capture cap-left of resource:default/web-01-site',
+      },
+    ];
+    const { captures, logger } = await capturing(
+      { gone: silent.port, site: answering.port },
+      { timeoutMs: 300, sweepWaitMs: 200 },
+    );
     const started = performance.now();
     await captures.removeUnrecorded();
     expect(performance.now() - started).toBeLessThan(2_000);

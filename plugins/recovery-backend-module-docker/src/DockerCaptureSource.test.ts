@@ -1,13 +1,28 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { DockerCaptureSource, labelledAs, memoryInUseOf } from './DockerCaptureSource';
+import {
+  DockerCaptureSource,
+  labelledAs,
+  memoryInUseOf,
+} from './DockerCaptureSource';
 import { createTar } from './lib/tar';
-import { engineError, fakePrimaryEngine, type FakeContainer } from './testing/fakePrimaryEngine';
+import {
+  engineError,
+  fakePrimaryEngine,
+  type FakeContainer,
+} from './testing/fakePrimaryEngine';
 
 /**
  * What reaches the disk, in order, while a test records it: `fsync <path>` (a file written with
@@ -34,7 +49,13 @@ vi.mock('node:fs/promises', async importOriginal => {
     };
     return handle;
   }) as typeof fs.open;
-  return { ...fs, writeFile, rename, open, default: { ...fs, writeFile, rename, open } };
+  return {
+    ...fs,
+    writeFile,
+    rename,
+    open,
+    default: { ...fs, writeFile, rename, open },
+  };
 });
 vi.mock('node:fs', async importOriginal => {
   const fs = await importOriginal<typeof import('node:fs')>();
@@ -59,17 +80,34 @@ describe('memoryInUseOf', () => {
   const MiB = 1024 ** 2;
 
   it('counts what docker stats counts on cgroup v2: the usage without the inactive file cache', () => {
-    expect(memoryInUseOf({ usage: 50 * MiB, stats: { inactive_file: 8 * MiB, active_file: 2 * MiB } })).toBe(42 * MiB);
+    expect(
+      memoryInUseOf({
+        usage: 50 * MiB,
+        stats: { inactive_file: 8 * MiB, active_file: 2 * MiB },
+      }),
+    ).toBe(42 * MiB);
   });
 
   it("on cgroup v1, leaves out the hierarchy's inactive file cache (total_), not only the cgroup's own", () => {
     // A machine with cgroups of its own (systemd inside): most of its cache is in them.
-    expect(memoryInUseOf({ usage: 50 * MiB, stats: { inactive_file: 1 * MiB, total_inactive_file: 30 * MiB } })).toBe(20 * MiB);
+    expect(
+      memoryInUseOf({
+        usage: 50 * MiB,
+        stats: { inactive_file: 1 * MiB, total_inactive_file: 30 * MiB },
+      }),
+    ).toBe(20 * MiB);
   });
 
   it('says the usage, not nothing, where the cache figure is not below it', () => {
-    expect(memoryInUseOf({ usage: 10 * MiB, stats: { inactive_file: 12 * MiB } })).toBe(10 * MiB);
-    expect(memoryInUseOf({ usage: 10 * MiB, stats: { total_inactive_file: 10 * MiB, inactive_file: 4 * MiB } })).toBe(6 * MiB);
+    expect(
+      memoryInUseOf({ usage: 10 * MiB, stats: { inactive_file: 12 * MiB } }),
+    ).toBe(10 * MiB);
+    expect(
+      memoryInUseOf({
+        usage: 10 * MiB,
+        stats: { total_inactive_file: 10 * MiB, inactive_file: 4 * MiB },
+      }),
+    ).toBe(6 * MiB);
   });
 
   it('is undefined where the engine keeps no figures', () => {
@@ -81,8 +119,10 @@ describe('memoryInUseOf', () => {
 });
 
 /** The fake primary engine, its pauses and unpauses logged with what reaches the disk. */
-const fakeEngine = (containers: Record<string, FakeContainer>, modem?: Pick<Docker['modem'], 'dial'>) =>
-  fakePrimaryEngine(containers, { modem, log: () => disk.log });
+const fakeEngine = (
+  containers: Record<string, FakeContainer>,
+  modem?: Pick<Docker['modem'], 'dial'>,
+) => fakePrimaryEngine(containers, { modem, log: () => disk.log });
 
 describe('DockerCaptureSource on a failing engine', () => {
   let store: string;
@@ -100,39 +140,90 @@ describe('DockerCaptureSource on a failing engine', () => {
   it('resumes every interrupted capture it can, when one cannot be, and names that one', async () => {
     const [a, b] = ['a'.repeat(64), 'b'.repeat(64)];
     const containers: Record<string, FakeContainer> = {
-      [a]: { paused: true, fails: { inspect: [engineError(500, 'container a: the engine failed')] } },
+      [a]: {
+        paused: true,
+        fails: {
+          inspect: [engineError(500, 'container a: the engine failed')],
+        },
+      },
       [b]: { paused: true },
     };
     const { docker } = fakeEngine(containers);
     mkdirSync(join(store, '.paused'));
-    for (const [id, name] of [[a, 'a'], [b, 'b']]) {
-      const note = { machineRef: `resource:default/${name}`, captureId: `cap-${name}`, imageRef: `recovery-capture/${name}:cap-${name}`, filePrefix: `cap-${name}`, phase: 'paused', pausedAt: '2020-01-01T00:00:00.000Z' };
+    for (const [id, name] of [
+      [a, 'a'],
+      [b, 'b'],
+    ]) {
+      const note = {
+        machineRef: `resource:default/${name}`,
+        captureId: `cap-${name}`,
+        imageRef: `recovery-capture/${name}:cap-${name}`,
+        filePrefix: `cap-${name}`,
+        phase: 'paused',
+        pausedAt: '2020-01-01T00:00:00.000Z',
+      };
       writeFileSync(join(store, '.paused', noteOf(id)), JSON.stringify(note));
-      writeFileSync(join(store, `cap-${name}.volume-1.tar`), 'left by the capture');
+      writeFileSync(
+        join(store, `cap-${name}.volume-1.tar`),
+        'left by the capture',
+      );
     }
-    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
     await expect(source.resumeInterruptedCaptures()).rejects.toThrow(
       'could not resume 1 interrupted capture(s), whose machines may still be paused (their notes stay, for the next start or capture of the machine): capture cap-a of resource:default/a: container a: the engine failed',
     );
     // The note after it was dealt with all the same.
     expect(containers[b].paused).toBe(false);
     expect(notes()).toEqual([noteOf(a)]);
-    expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual(['cap-a.volume-1.tar']);
+    expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual([
+      'cap-a.volume-1.tar',
+    ]);
   });
 
   it('says a machine whose unpause failed stays paused, keeps its note, and tries again 2 s on, then at doubling intervals, till done', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    vi.useFakeTimers({
+      toFake: [
+        'setTimeout',
+        'clearTimeout',
+        'setInterval',
+        'clearInterval',
+        'Date',
+      ],
+    });
     const id = 'c'.repeat(64);
     const containers: Record<string, FakeContainer> = {
       // At the capture's end, and at its first try after.
-      [id]: { paused: false, fails: { unpause: [1, 2].map(() => engineError(500, 'cannot unpause: the cgroup is busy')) } },
+      [id]: {
+        paused: false,
+        fails: {
+          unpause: [1, 2].map(() =>
+            engineError(500, 'cannot unpause: the cgroup is busy'),
+          ),
+        },
+      },
     };
     const { docker, removedTags } = fakeEngine(containers);
     // Not once the note is stale (the pause limit plus its grace): production would stay paused that long.
-    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, maxPauseMs: 60_000 });
-    const capture = source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-1' });
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+      maxPauseMs: 60_000,
+    });
+    const capture = source.capture(
+      {
+        machineRef: 'resource:default/web-01',
+        engine: 'primary',
+        container: id,
+      },
+      { captureId: 'cap-1' },
+    );
     // The engine's failure (502: it answered), not the backend's.
-    await expect(capture).rejects.toMatchObject({ name: 'EngineFailedError', statusCode: 502, engine: 'primary' });
+    await expect(capture).rejects.toMatchObject({
+      name: 'EngineFailedError',
+      statusCode: 502,
+      engine: 'primary',
+    });
     await expect(capture).rejects.toThrow(
       `capture of resource:default/web-01 could not unpause it (Docker engine 'primary' answered HTTP 500: cannot unpause: the cgroup is busy): production stays paused; the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${id}, on engine primary), nothing kept`,
     );
@@ -148,36 +239,68 @@ describe('DockerCaptureSource on a failing engine', () => {
     await vi.advanceTimersByTimeAsync(3_900);
     expect(containers[id].paused).toBe(true);
     await vi.advanceTimersByTimeAsync(100);
-    await vi.waitFor(() => expect(existsSync(join(store, '.paused', noteOf(id)))).toBe(false));
+    await vi.waitFor(() =>
+      expect(existsSync(join(store, '.paused', noteOf(id)))).toBe(false),
+    );
     expect(containers[id].paused).toBe(false);
   });
 
   it('takes a pause limit past what a timer holds (30 days, meant as none) as the longest a timer holds', async () => {
     const id = 'e'.repeat(64);
-    const containers: Record<string, FakeContainer> = { [id]: { paused: false, commitMs: 50 } };
+    const containers: Record<string, FakeContainer> = {
+      [id]: { paused: false, commitMs: 50 },
+    };
     const { docker } = fakeEngine(containers);
-    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, maxPauseMs: 30 * 24 * 60 * 60_000 });
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+      maxPauseMs: 30 * 24 * 60 * 60_000,
+    });
     const captured = await source.capture(
-      { machineRef: 'resource:default/web-01', engine: 'primary', container: id },
+      {
+        machineRef: 'resource:default/web-01',
+        engine: 'primary',
+        container: id,
+      },
       { captureId: 'cap-1' },
     );
-    expect(captured).toMatchObject({ imageId: 'sha256:committed', artifact: 'cap-1.tar', checksum: expect.stringMatching(/^sha256:/) });
+    expect(captured).toMatchObject({
+      imageId: 'sha256:committed',
+      artifact: 'cap-1.tar',
+      checksum: expect.stringMatching(/^sha256:/),
+    });
     expect(containers[id].paused).toBe(false);
     expect(notes()).toEqual([]);
   });
 
-  it("puts its note, files and renames on the disk before what relies on them: the pause, the next step, the record", async () => {
+  it('puts its note, files and renames on the disk before what relies on them: the pause, the next step, the record', async () => {
     const id = 'f'.repeat(64);
-    const containers: Record<string, FakeContainer> = { [id]: { paused: false, volumes: ['/data'] } };
+    const containers: Record<string, FakeContainer> = {
+      [id]: { paused: false, volumes: ['/data'] },
+    };
     const { docker } = fakeEngine(containers);
-    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
     disk.log = [];
     await source.capture(
-      { machineRef: 'resource:default/web-01', engine: 'primary', container: id },
+      {
+        machineRef: 'resource:default/web-01',
+        engine: 'primary',
+        container: id,
+      },
       { captureId: 'cap-1', record: async () => void disk.log!.push('record') },
     );
-    const log = disk.log.map(line => line.replaceAll(store, 'store').replaceAll(id, 'ID').replace(/\.[0-9a-f]{8}\.tmp/g, '.TMP'));
-    const rewrite = ['fsync store/.paused/primary.ID.tmp', 'rename store/.paused/primary.ID.tmp store/.paused/primary.ID', 'fsync store/.paused'];
+    const log = disk.log.map(line =>
+      line
+        .replaceAll(store, 'store')
+        .replaceAll(id, 'ID')
+        .replace(/\.[0-9a-f]{8}\.tmp/g, '.TMP'),
+    );
+    const rewrite = [
+      'fsync store/.paused/primary.ID.tmp',
+      'rename store/.paused/primary.ID.tmp store/.paused/primary.ID',
+      'fsync store/.paused',
+    ];
     expect(log).toEqual([
       // The note, by which a machine left paused is unpaused, before the pause.
       'fsync store/.paused/primary.ID',
@@ -212,15 +335,33 @@ describe('DockerCaptureSource on a failing engine', () => {
     });
     await new Promise<void>(resolve => engine.listen(0, '127.0.0.1', resolve));
     try {
-      const { modem } = new Docker({ host: '127.0.0.1', port: (engine.address() as AddressInfo).port, protocol: 'http' });
+      const { modem } = new Docker({
+        host: '127.0.0.1',
+        port: (engine.address() as AddressInfo).port,
+        protocol: 'http',
+      });
       const id = 'a'.repeat(64);
-      const { docker, removedTags } = fakeEngine({ [id]: { paused: false } }, modem);
-      const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
-      const machine = { machineRef: 'resource:default/web-01', engine: 'primary', container: id };
+      const { docker, removedTags } = fakeEngine(
+        { [id]: { paused: false } },
+        modem,
+      );
+      const source = new DockerCaptureSource('primary', docker, {
+        storeDirectory: store,
+      });
+      const machine = {
+        machineRef: 'resource:default/web-01',
+        engine: 'primary',
+        container: id,
+      };
 
       const timeout = new AbortController();
-      const first = source.capture(machine, { captureId: 'cap-1', signal: timeout.signal });
-      await vi.waitFor(() => expect(saves).toEqual([`/images/recovery-capture/${id}:cap-1/get`]));
+      const first = source.capture(machine, {
+        captureId: 'cap-1',
+        signal: timeout.signal,
+      });
+      await vi.waitFor(() =>
+        expect(saves).toEqual([`/images/recovery-capture/${id}:cap-1/get`]),
+      );
       timeout.abort(new Error('the capture took too long'));
       await expect(first).rejects.toThrow('the capture took too long');
       await vi.waitFor(() => expect(dropped).toEqual(saves));
@@ -231,9 +372,14 @@ describe('DockerCaptureSource on a failing engine', () => {
       await source.stopCaptures();
       // At once, not after the 10 s the shutdown waits at most.
       expect(performance.now() - stopping).toBeLessThan(2_000);
-      await expect(second).rejects.toThrow('capture of resource:default/web-01 stopped as the backend shuts down: unpaused, nothing kept');
+      await expect(second).rejects.toThrow(
+        'capture of resource:default/web-01 stopped as the backend shuts down: unpaused, nothing kept',
+      );
       await vi.waitFor(() => expect(dropped).toEqual(saves));
-      expect(removedTags).toEqual([`recovery-capture/${id}:cap-1`, `recovery-capture/${id}:cap-2`]);
+      expect(removedTags).toEqual([
+        `recovery-capture/${id}:cap-1`,
+        `recovery-capture/${id}:cap-2`,
+      ]);
       expect(notes()).toEqual([]);
       expect(readdirSync(store).filter(f => f.includes('tar'))).toEqual([]);
     } finally {
@@ -251,14 +397,42 @@ describe('DockerCaptureSource on a failing engine', () => {
       dial: (options, callback) => {
         const ref = /^\/images\/(.+)\/get$/.exec(options.path)![1];
         const layers = ref.endsWith(':cap-1') ? [base] : [base, top];
-        const entries = layers.map((content, i) => ({ type: 'file' as const, path: `l${i}/layer.tar`, content }));
-        callback!(null, Readable.from([createTar([...entries, { type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]) as any);
+        const entries = layers.map((content, i) => ({
+          type: 'file' as const,
+          path: `l${i}/layer.tar`,
+          content,
+        }));
+        callback!(
+          null,
+          Readable.from([
+            createTar([
+              ...entries,
+              {
+                type: 'file',
+                path: 'manifest.json',
+                content: `[{"RepoTags":["${ref}"]}]`,
+              },
+            ]),
+          ]) as any,
+        );
       },
     };
-    const { docker, removedTags } = fakeEngine({ [id]: { paused: false } }, layered);
-    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
-    const machine = { machineRef: 'resource:default/web-01', engine: 'primary', container: id };
-    await source.capture(machine, { captureId: 'cap-1', record: async () => {} });
+    const { docker, removedTags } = fakeEngine(
+      { [id]: { paused: false } },
+      layered,
+    );
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
+    const machine = {
+      machineRef: 'resource:default/web-01',
+      engine: 'primary',
+      container: id,
+    };
+    await source.capture(machine, {
+      captureId: 'cap-1',
+      record: async () => {},
+    });
     const layers = () => readdirSync(join(store, 'layers')).sort();
     expect(layers()).toHaveLength(1);
     const kept = layers();
@@ -273,27 +447,52 @@ describe('DockerCaptureSource on a failing engine', () => {
     ).rejects.toThrow('the database is gone');
     // Its archive, tag and the layer only it wrote are gone; the base, which cap-1 refers to, stays.
     expect(layers()).toEqual(kept);
-    expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual(['cap-1.tar']);
+    expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual([
+      'cap-1.tar',
+    ]);
     expect(removedTags).toEqual([`recovery-capture/${id}:cap-2`]);
     expect(notes()).toEqual([]);
   });
 
   it('unpauses a machine whose pause took though its answer was lost, and keeps nothing', async () => {
     const id = 'd'.repeat(64);
-    const lost = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-    const containers: Record<string, FakeContainer> = { [id]: { paused: false, pauseFails: lost } };
+    const lost = Object.assign(new Error('socket hang up'), {
+      code: 'ECONNRESET',
+    });
+    const containers: Record<string, FakeContainer> = {
+      [id]: { paused: false, pauseFails: lost },
+    };
     const { docker } = fakeEngine(containers);
-    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
     await expect(
-      source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-1' }),
+      source.capture(
+        {
+          machineRef: 'resource:default/web-01',
+          engine: 'primary',
+          container: id,
+        },
+        { captureId: 'cap-1' },
+      ),
     ).rejects.toThrow("Docker engine 'primary' is unreachable (ECONNRESET)");
     expect(containers[id].paused).toBe(false);
     expect(notes()).toEqual([]);
 
     // Refused, as someone else paused it meanwhile: left as they want it.
-    containers[id] = { paused: false, pauseFails: engineError(409, `Container ${id} is already paused`) };
+    containers[id] = {
+      paused: false,
+      pauseFails: engineError(409, `Container ${id} is already paused`),
+    };
     await expect(
-      source.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: id }, { captureId: 'cap-2' }),
+      source.capture(
+        {
+          machineRef: 'resource:default/web-01',
+          engine: 'primary',
+          container: id,
+        },
+        { captureId: 'cap-2' },
+      ),
     ).rejects.toThrow('is already paused');
     expect(containers[id].paused).toBe(true);
     expect(notes()).toEqual([]);
@@ -310,10 +509,17 @@ describe('DockerCaptureSource on an engine that requires machine labels', () => 
   });
 
   const LABEL = 'recovery.backstage-recovery.io/machine';
-  const capture = (source: DockerCaptureSource, container: string, machineRef = 'resource:default/web-01') =>
-    source.capture({ machineRef, engine: 'primary', container }, { captureId: 'cap-1' });
+  const capture = (
+    source: DockerCaptureSource,
+    container: string,
+    machineRef = 'resource:default/web-01',
+  ) =>
+    source.capture(
+      { machineRef, engine: 'primary', container },
+      { captureId: 'cap-1' },
+    );
 
-  it("refuses, before pausing it, a container the catalog points at that is not labelled as that machine", async () => {
+  it('refuses, before pausing it, a container the catalog points at that is not labelled as that machine', async () => {
     // A catalog author's machine entity naming another team's database container.
     const containers: Record<string, FakeContainer> = {
       payments: { paused: false, labels: { [LABEL]: 'payments-db' } },
@@ -322,7 +528,10 @@ describe('DockerCaptureSource on an engine that requires machine labels', () => 
     const { docker, removedTags } = fakeEngine(containers);
     disk.log = [];
     try {
-      const source = new DockerCaptureSource('primary', docker, { storeDirectory: store, requireMachineLabel: true });
+      const source = new DockerCaptureSource('primary', docker, {
+        storeDirectory: store,
+        requireMachineLabel: true,
+      });
       const refused = capture(source, 'payments', 'resource:team-x/web-01');
       await expect(refused).rejects.toThrow(
         'machine resource:team-x/web-01: container "payments" on engine primary is labelled recovery.backstage-recovery.io/machine=payments-db, ' +
@@ -330,7 +539,9 @@ describe('DockerCaptureSource on an engine that requires machine labels', () => 
           "label the container recovery.backstage-recovery.io/machine=resource:team-x/web-01, or correct the machine's recovery.backstage-recovery.io/container annotation",
       );
       await expect(refused).rejects.toMatchObject({ name: 'NotAllowedError' });
-      await expect(capture(source, 'unlabelled')).rejects.toThrow('container "unlabelled" on engine primary is not labelled recovery.backstage-recovery.io/machine,');
+      await expect(capture(source, 'unlabelled')).rejects.toThrow(
+        'container "unlabelled" on engine primary is not labelled recovery.backstage-recovery.io/machine,',
+      );
       expect(disk.log).not.toContain('pause');
     } finally {
       disk.log = undefined;
@@ -345,30 +556,56 @@ describe('DockerCaptureSource on an engine that requires machine labels', () => 
       other: { paused: false },
     };
     const { docker } = fakeEngine(containers);
-    const labelled = new DockerCaptureSource('primary', docker, { storeDirectory: store, requireMachineLabel: true });
-    await expect(capture(labelled, 'web')).resolves.toMatchObject({ artifact: 'cap-1.tar' });
-    const open = new DockerCaptureSource('primary', docker, { storeDirectory: store });
-    await expect(open.capture({ machineRef: 'resource:default/web-01', engine: 'primary', container: 'other' }, { captureId: 'cap-2' })).resolves.toMatchObject({
+    const labelled = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+      requireMachineLabel: true,
+    });
+    await expect(capture(labelled, 'web')).resolves.toMatchObject({
+      artifact: 'cap-1.tar',
+    });
+    const open = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
+    await expect(
+      open.capture(
+        {
+          machineRef: 'resource:default/web-01',
+          engine: 'primary',
+          container: 'other',
+        },
+        { captureId: 'cap-2' },
+      ),
+    ).resolves.toMatchObject({
       artifact: 'cap-2.tar',
     });
   });
 });
 
 describe('labelledAs', () => {
-  const labels = (value: string) => ({ 'recovery.backstage-recovery.io/machine': value });
+  const labels = (value: string) => ({
+    'recovery.backstage-recovery.io/machine': value,
+  });
 
   it("takes the machine's entity ref, or its name alone in the default namespace", () => {
-    expect(labelledAs(labels('resource:default/web-01'), 'resource:default/web-01')).toBe(true);
-    expect(labelledAs(labels('Resource:Default/Web-01'), 'resource:default/web-01')).toBe(true);
+    expect(
+      labelledAs(labels('resource:default/web-01'), 'resource:default/web-01'),
+    ).toBe(true);
+    expect(
+      labelledAs(labels('Resource:Default/Web-01'), 'resource:default/web-01'),
+    ).toBe(true);
     expect(labelledAs(labels('web-01'), 'resource:default/web-01')).toBe(true);
-    expect(labelledAs(labels('resource:ops/web-01'), 'resource:ops/web-01')).toBe(true);
+    expect(
+      labelledAs(labels('resource:ops/web-01'), 'resource:ops/web-01'),
+    ).toBe(true);
   });
 
   it('refuses another machine, a name alone outside the default namespace, and no label', () => {
     expect(labelledAs(labels('web-02'), 'resource:default/web-01')).toBe(false);
     // Another namespace's machine of the same name must not take this container.
     expect(labelledAs(labels('web-01'), 'resource:ops/web-01')).toBe(false);
-    expect(labelledAs(labels('resource:default/web-01'), 'resource:ops/web-01')).toBe(false);
+    expect(
+      labelledAs(labels('resource:default/web-01'), 'resource:ops/web-01'),
+    ).toBe(false);
     expect(labelledAs(labels(''), 'resource:default/web-01')).toBe(false);
     expect(labelledAs({}, 'resource:default/web-01')).toBe(false);
     expect(labelledAs(undefined, 'resource:default/web-01')).toBe(false);

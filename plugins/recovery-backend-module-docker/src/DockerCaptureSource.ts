@@ -6,24 +6,59 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { NotAllowedError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
-import { ANNOTATION_CONTAINER, MACHINE_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import {
+  NotAllowedError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '@backstage/errors';
+import {
+  ANNOTATION_CONTAINER,
+  MACHINE_LABEL,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   CaptureSource,
   CapturedMachine,
   CapturedVolume,
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
-import { CaptureStoppedError, CaptureStoreError, engineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
-import { adaptInspectedContainer, dockerTag, volumeMounts, type NetworkIdentity } from './adapt';
+import {
+  CaptureStoppedError,
+  CaptureStoreError,
+  engineError,
+  MAX_TIMER_MS,
+} from '@backstage-recovery/plugin-recovery-node';
+import {
+  adaptInspectedContainer,
+  dockerTag,
+  volumeMounts,
+  type NetworkIdentity,
+} from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
-import { CaptureNotes, NOTE_HEARTBEAT_MS, PAUSED_NOTE_HEARTBEAT_MS, UNPAUSE_RETRY_FIRST_MS, UNPAUSE_RETRY_MAX_MS, type CaptureNote, type HeldNote } from './captureNotes';
+import {
+  CaptureNotes,
+  NOTE_HEARTBEAT_MS,
+  PAUSED_NOTE_HEARTBEAT_MS,
+  UNPAUSE_RETRY_FIRST_MS,
+  UNPAUSE_RETRY_MAX_MS,
+  type CaptureNote,
+  type HeldNote,
+} from './captureNotes';
 import { CaptureSweeps } from './captureSweeps';
 import { isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
 import { removeImage } from './lib/engineImages';
-import { answerWithin, engineFailure, engineWords, isEngineUnreachable, onEngine } from './lib/engineErrors';
-import { removeWrittenLayers, syncToDisk, writeThinArchive } from './lib/layerStore';
+import {
+  answerWithin,
+  engineFailure,
+  engineWords,
+  isEngineUnreachable,
+  onEngine,
+} from './lib/engineErrors';
+import {
+  removeWrittenLayers,
+  syncToDisk,
+  writeThinArchive,
+} from './lib/layerStore';
 import { armPauseGuard, type PauseGuard } from './pauseGuard';
 import { machineStateOf } from './machineState';
 
@@ -70,11 +105,18 @@ async function writeAtomically(
  * The label is set by whoever runs the container on the engine, unlike the catalog's annotation,
  * which any catalog author can point at any container.
  */
-export function labelledAs(labels: Record<string, string> | undefined, machineRef: string): boolean {
+export function labelledAs(
+  labels: Record<string, string> | undefined,
+  machineRef: string,
+): boolean {
   const label = labels?.[MACHINE_LABEL]?.trim().toLocaleLowerCase('en-US');
   if (!label) return false;
   const ref = machineRef.toLocaleLowerCase('en-US');
-  return label === ref || (ref.startsWith('resource:default/') && label === ref.slice('resource:default/'.length));
+  return (
+    label === ref ||
+    (ref.startsWith('resource:default/') &&
+      label === ref.slice('resource:default/'.length))
+  );
 }
 
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
@@ -102,12 +144,18 @@ const ANSWER_WAIT_MS = 10_000;
 
 /** What is wrong with the capture store, by the file system's code, and what to do about it. */
 const STORE_CONDITIONS: Record<string, string> = {
-  ENOSPC: 'the capture store is full: free room there (recovery.captureStore.keepLast keeps fewer captures), or give it a larger disk',
-  EDQUOT: 'the capture store is over its disk quota: raise the quota, or free room there',
-  EFBIG: 'a capture file grew past the largest its file system allows: put the capture store on one that allows larger files',
-  EROFS: 'the capture store is read-only (its file system mounted read-only, as after disk errors): make it writable again',
-  EACCES: "the backend may not write there: give the backend's user write access to the capture store",
-  EPERM: "the backend may not write there: give the backend's user write access to the capture store",
+  ENOSPC:
+    'the capture store is full: free room there (recovery.captureStore.keepLast keeps fewer captures), or give it a larger disk',
+  EDQUOT:
+    'the capture store is over its disk quota: raise the quota, or free room there',
+  EFBIG:
+    'a capture file grew past the largest its file system allows: put the capture store on one that allows larger files',
+  EROFS:
+    'the capture store is read-only (its file system mounted read-only, as after disk errors): make it writable again',
+  EACCES:
+    "the backend may not write there: give the backend's user write access to the capture store",
+  EPERM:
+    "the backend may not write there: give the backend's user write access to the capture store",
   EIO: 'its disk reported an I/O error: check the disk',
   ENOENT: 'the capture store directory is not there (not mounted?)',
   ENOTDIR: 'the capture store directory is not a directory',
@@ -123,7 +171,9 @@ const BACKEND_CONDITIONS = new Set(['EMFILE', 'ENFILE']);
  * A socket's errors (the engine's) carry an address instead of a path, and `connect` or no file call.
  */
 function isStoreError(e: unknown): e is NodeJS.ErrnoException {
-  const { code, syscall, address } = (e ?? {}) as NodeJS.ErrnoException & { address?: string };
+  const { code, syscall, address } = (e ?? {}) as NodeJS.ErrnoException & {
+    address?: string;
+  };
   return (
     typeof code === 'string' &&
     (Object.hasOwn(STORE_CONDITIONS, code) || BACKEND_CONDITIONS.has(code)) &&
@@ -138,9 +188,19 @@ function isStoreError(e: unknown): e is NodeJS.ErrnoException {
  * saying what is wrong with the store; out of open files (EMFILE, ENFILE), the backend's own
  * condition, a 503 (try again).
  */
-function storeFailure(message: string, storeDirectory: string, e: NodeJS.ErrnoException): Error {
-  if (BACKEND_CONDITIONS.has(e.code!)) return new ServiceUnavailableError(`${message}: the backend has too many files open; try again, or raise its limit (ulimit -n)`);
-  return new CaptureStoreError(`${message}: ${STORE_CONDITIONS[e.code!]}`, storeDirectory);
+function storeFailure(
+  message: string,
+  storeDirectory: string,
+  e: NodeJS.ErrnoException,
+): Error {
+  if (BACKEND_CONDITIONS.has(e.code!))
+    return new ServiceUnavailableError(
+      `${message}: the backend has too many files open; try again, or raise its limit (ulimit -n)`,
+    );
+  return new CaptureStoreError(
+    `${message}: ${STORE_CONDITIONS[e.code!]}`,
+    storeDirectory,
+  );
 }
 
 type CaptureOptions = Parameters<CaptureSource['capture']>[1];
@@ -150,7 +210,9 @@ type CaptureOptions = Parameters<CaptureSource['capture']>[1];
  * cgroup's usage without the inactive file cache it could drop, that cache where it is less than
  * the usage. Undefined where the engine keeps no figures.
  */
-export function memoryInUseOf(memory: { usage?: number; stats?: Record<string, number> } | undefined): number | undefined {
+export function memoryInUseOf(
+  memory: { usage?: number; stats?: Record<string, number> } | undefined,
+): number | undefined {
   const { usage, stats = {} } = memory ?? {};
   if (!usage) return undefined;
   // cgroup v1: total_inactive_file, which counts nested cgroups too (its inactive_file does not).
@@ -208,12 +270,29 @@ export class DockerCaptureSource implements CaptureSource {
       engineConnection?: Docker.DockerOptions;
     },
   ) {
-    this.notes = new CaptureNotes(engineId, docker, options, this.maxPauseMs, this.stopping.signal);
-    this.sweeps = new CaptureSweeps(engineId, docker, options, this.notes, this.stopping.signal);
+    this.notes = new CaptureNotes(
+      engineId,
+      docker,
+      options,
+      this.maxPauseMs,
+      this.stopping.signal,
+    );
+    this.sweeps = new CaptureSweeps(
+      engineId,
+      docker,
+      options,
+      this.notes,
+      this.stopping.signal,
+    );
   }
 
-  capture(machine: MachineLocator, options: CaptureOptions): Promise<CapturedMachine> {
-    const capture = onEngine(this.engineId, () => this.captureOn(machine, options));
+  capture(
+    machine: MachineLocator,
+    options: CaptureOptions,
+  ): Promise<CapturedMachine> {
+    const capture = onEngine(this.engineId, () =>
+      this.captureOn(machine, options),
+    );
     this.capturesUnderWay.add(capture);
     const settled = () => {
       this.capturesUnderWay.delete(capture);
@@ -233,7 +312,10 @@ export class DockerCaptureSource implements CaptureSource {
     this.stopping.abort();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...[...this.pausedNow].map(unpause => unpause()), ...this.capturesUnderWay]),
+      Promise.allSettled([
+        ...[...this.pausedNow].map(unpause => unpause()),
+        ...this.capturesUnderWay,
+      ]),
       new Promise(resolve => {
         timer = setTimeout(resolve, waitMs);
       }),
@@ -246,15 +328,25 @@ export class DockerCaptureSource implements CaptureSource {
     return this.notes.resumeInterruptedCaptures();
   }
 
-  removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]> {
+  removeUnrecorded(
+    recorded: (machineRefs: string[]) => Promise<string[]>,
+    machine?: MachineLocator,
+  ): Promise<string[]> {
     return this.sweeps.removeUnrecorded(recorded, machine);
   }
 
-  discard(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void> {
+  discard(capture: {
+    captureId: string;
+    artifact: string;
+    volumes?: CapturedVolume[];
+  }): Promise<void> {
     return this.sweeps.discard(capture);
   }
 
-  private async captureOn(machine: MachineLocator, options: CaptureOptions): Promise<CapturedMachine> {
+  private async captureOn(
+    machine: MachineLocator,
+    options: CaptureOptions,
+  ): Promise<CapturedMachine> {
     const started = Date.now();
     const container = this.docker.getContainer(machine.container);
     // Every engine call of the capture stops at its signal (its deadline): an engine whose
@@ -278,7 +370,10 @@ export class DockerCaptureSource implements CaptureSource {
         throw e;
       }
       // Before anything touches it: a machine entity may name any container on the engine.
-      if (this.options.requireMachineLabel && !labelledAs(info.Config?.Labels ?? undefined, machine.machineRef)) {
+      if (
+        this.options.requireMachineLabel &&
+        !labelledAs(info.Config?.Labels ?? undefined, machine.machineRef)
+      ) {
         const found = info.Config?.Labels?.[MACHINE_LABEL];
         throw new NotAllowedError(
           `machine ${machine.machineRef}: container "${machine.container}" on engine ${this.engineId} is ` +
@@ -289,12 +384,18 @@ export class DockerCaptureSource implements CaptureSource {
       }
       signal?.throwIfAborted();
       // Asked now, taken at the end: the engine answers at its next collection, up to a second on.
-      memoryInUse = info.State?.Running ? this.memoryInUse(container) : Promise.resolve(undefined);
+      memoryInUse = info.State?.Running
+        ? this.memoryInUse(container)
+        : Promise.resolve(undefined);
       wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
       // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
       // captured as any machine), or by someone else (no note: left paused, captured as it is).
       step = "settling an earlier capture's note";
-      if (wantsPause && info.State?.Paused && (await this.notes.settleNote(info.Id, machine.machineRef, signal))) {
+      if (
+        wantsPause &&
+        info.State?.Paused &&
+        (await this.notes.settleNote(info.Id, machine.machineRef, signal))
+      ) {
         info = await container.inspect({ ...abortSignal });
       }
 
@@ -302,7 +403,9 @@ export class DockerCaptureSource implements CaptureSource {
       for (const name of Object.keys(info.NetworkSettings?.Networks ?? {})) {
         try {
           const net = await inspectNetwork(this.docker, name, signal);
-          const cfg = net.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
+          const cfg = net.IPAM?.Config?.find(
+            (c: any) => c.Subnet && !c.Subnet.includes(':'),
+          );
           networks[name] = { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
         } catch (e) {
           if (!isStatus(e, 404)) throw e;
@@ -337,12 +440,20 @@ export class DockerCaptureSource implements CaptureSource {
     const maxPauseMs = this.maxPauseMs;
     const pauseLimit = new AbortController();
     const stopping = this.stopping.signal;
-    const whilePaused = AbortSignal.any([pauseLimit.signal, stopping, ...(options.signal ? [options.signal] : [])]);
-    const whileSaving = options.signal ? AbortSignal.any([options.signal, stopping]) : stopping;
+    const whilePaused = AbortSignal.any([
+      pauseLimit.signal,
+      stopping,
+      ...(options.signal ? [options.signal] : []),
+    ]);
+    const whileSaving = options.signal
+      ? AbortSignal.any([options.signal, stopping])
+      : stopping;
     // An unpause that failed (the engine went silent) stops the wait for the commit too: the
     // capture then ends saying production stays paused, and its note is tried again.
     const unpauseFailed = new AbortController();
-    const whileCommitting = options.signal ? AbortSignal.any([options.signal, unpauseFailed.signal]) : unpauseFailed.signal;
+    const whileCommitting = options.signal
+      ? AbortSignal.any([options.signal, unpauseFailed.signal])
+      : unpauseFailed.signal;
     step = 'writing its note';
     let timer: NodeJS.Timeout | undefined;
     let pausedTooLong: string | undefined;
@@ -354,13 +465,20 @@ export class DockerCaptureSource implements CaptureSource {
     // The container was removed (docker rm -f) under the capture: nothing of it is paused.
     let removed = false;
     const notePath = this.notes.notePath(info.Id);
-    const pausedBeatMs = this.options.pausedNoteHeartbeatMs ?? PAUSED_NOTE_HEARTBEAT_MS;
+    const pausedBeatMs =
+      this.options.pausedNoteHeartbeatMs ?? PAUSED_NOTE_HEARTBEAT_MS;
     const note: CaptureNote = {
       machineRef: machine.machineRef,
       captureId: options.captureId,
       imageRef: ref,
       filePrefix: base,
-      ...(pause ? { phase: 'paused', pausedAt: new Date().toISOString(), heartbeatMs: pausedBeatMs } : { phase: 'saving' }),
+      ...(pause
+        ? {
+            phase: 'paused',
+            pausedAt: new Date().toISOString(),
+            heartbeatMs: pausedBeatMs,
+          }
+        : { phase: 'saving' }),
     };
     // As the note reads once the machine is unpaused: no longer refreshed every second.
     const { heartbeatMs: _pausedBeat, ...unpausedNote } = note;
@@ -376,7 +494,9 @@ export class DockerCaptureSource implements CaptureSource {
     // longer than the grace the note gives it past the limit.
     const answerWaitMs = this.options.answerWaitMs ?? ANSWER_WAIT_MS;
     const unpause = () =>
-      (unpausing ??= this.answer('the unpause', answerWaitMs, abortSignal => container.unpause({ abortSignal })).then(
+      (unpausing ??= this.answer('the unpause', answerWaitMs, abortSignal =>
+        container.unpause({ abortSignal }),
+      ).then(
         () => {
           pausedMs = Math.round(performance.now() - pausedAt);
           leftPaused = false;
@@ -421,7 +541,9 @@ export class DockerCaptureSource implements CaptureSource {
           storeDirectory: dir,
         }).catch(e => {
           // Paused all the same: the note still unpauses it at the backend's next start.
-          this.options.logger?.warn(`recovery: capture ${options.captureId} of ${machine.machineRef} pauses it without a guard: ${(e as Error).message}`);
+          this.options.logger?.warn(
+            `recovery: capture ${options.captureId} of ${machine.machineRef} pauses it without a guard: ${(e as Error).message}`,
+          );
           return undefined;
         });
         step = 'committing the image';
@@ -433,9 +555,15 @@ export class DockerCaptureSource implements CaptureSource {
           // An answer lost on the way (a connection reset) may hide a pause that took: undone, or
           // where even that cannot be told, the note kept, by which it is unpaused later (below).
           // One the engine refused (409: paused by someone else meanwhile) is left as it is.
-          const answered = (e as { statusCode?: number }).statusCode !== undefined;
+          const answered =
+            (e as { statusCode?: number }).statusCode !== undefined;
           try {
-            const look = () => this.answer('the look at its container', answerWaitMs, abortSignal => container.inspect({ abortSignal }));
+            const look = () =>
+              this.answer(
+                'the look at its container',
+                answerWaitMs,
+                abortSignal => container.inspect({ abortSignal }),
+              );
             if (!answered && (await look()).State?.Paused) {
               leftPaused = true;
               await unpause();
@@ -452,7 +580,8 @@ export class DockerCaptureSource implements CaptureSource {
         this.pausedNow.add(unpause);
         // The backend began to shut down while the machine was being paused.
         if (stopping.aborted) unpause().catch(() => {});
-        const limit = maxPauseMs < 1000 ? `${maxPauseMs} ms` : `${maxPauseMs / 1000} s`;
+        const limit =
+          maxPauseMs < 1000 ? `${maxPauseMs} ms` : `${maxPauseMs / 1000} s`;
         timer = setTimeout(() => {
           pausedTooLong = `capture of ${machine.machineRef} kept production paused past the ${limit} limit (recovery.docker.maxCapturePause) while ${step}`;
           pauseLimit.abort();
@@ -483,10 +612,24 @@ export class DockerCaptureSource implements CaptureSource {
         for (const [i, mount] of volumeMounts(info).entries()) {
           step = `archiving the volume at ${mount.destination}`;
           const volumeArtifact = `${base}.volume-${i + 1}.tar`;
-          const stream = (await container.getArchive({ path: mount.destination, abortSignal: whilePaused })) as unknown as Readable;
-          const { size, checksum, keep } = await writeAtomically(stream, dir, volumeArtifact, written, whilePaused);
+          const stream = (await container.getArchive({
+            path: mount.destination,
+            abortSignal: whilePaused,
+          })) as unknown as Readable;
+          const { size, checksum, keep } = await writeAtomically(
+            stream,
+            dir,
+            volumeArtifact,
+            written,
+            whilePaused,
+          );
           volumesToKeep.push(keep);
-          volumes.push({ destination: mount.destination, artifact: volumeArtifact, checksum, sizeBytes: size });
+          volumes.push({
+            destination: mount.destination,
+            artifact: volumeArtifact,
+            checksum,
+            sizeBytes: size,
+          });
         }
         failed = false;
       } finally {
@@ -511,21 +654,37 @@ export class DockerCaptureSource implements CaptureSource {
       for (const keep of volumesToKeep) await keep();
       // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
       if (pause) {
-        await this.notes.rewriteNote(notePath, { ...unpausedNote, phase: 'saving' });
+        await this.notes.rewriteNote(notePath, {
+          ...unpausedNote,
+          phase: 'saving',
+        });
         beat(NOTE_HEARTBEAT_MS);
       }
       const stream = await saveImage(this.docker, ref, whileSaving);
       // Layers the store has (earlier captures of the machine, machines of the same image) are kept once.
-      const image = await writeThinArchive(stream, dir, artifact, written, whileSaving, layersWritten);
-      const { runtime, adaptations } = adaptInspectedContainer(info, networks, volumes);
+      const image = await writeThinArchive(
+        stream,
+        dir,
+        artifact,
+        written,
+        whileSaving,
+        layersWritten,
+      );
+      const { runtime, adaptations } = adaptInspectedContainer(
+        info,
+        networks,
+        volumes,
+      );
       const memoryBytes = await memoryInUse;
       captured = {
         imageId: imageId!,
         sizeBytes: image.size,
-        storedBytes: image.storedBytes + volumes.reduce((n, v) => n + v.sizeBytes, 0),
+        storedBytes:
+          image.storedBytes + volumes.reduce((n, v) => n + v.sizeBytes, 0),
         checksum: image.checksum,
         artifact,
-        runtime: memoryBytes === undefined ? runtime : { ...runtime, memoryBytes },
+        runtime:
+          memoryBytes === undefined ? runtime : { ...runtime, memoryBytes },
         adaptations,
         durationMs: Date.now() - started,
         pausedMs,
@@ -538,7 +697,10 @@ export class DockerCaptureSource implements CaptureSource {
         // Recorded while the note still holds the capture: no one takes it for one left
         // unrecorded meanwhile (removeUnrecorded skips noted captures), and a backend stopped
         // before the record is in leaves a note that removes nothing by itself (resumeInterrupted).
-        await this.notes.rewriteNote(notePath, { ...unpausedNote, phase: 'recording' });
+        await this.notes.rewriteNote(notePath, {
+          ...unpausedNote,
+          phase: 'recording',
+        });
         await options.record(captured);
       }
     } catch (e) {
@@ -551,22 +713,44 @@ export class DockerCaptureSource implements CaptureSource {
           `recovery: capture ${options.captureId} of ${machine.machineRef} could not remove the layers it wrote (${(layerError as Error).message}): left to the sweep of unused layers`,
         ),
       );
-      if (commitLeft) this.sweeps.followCommit(commitLeft, commitAnswer, ref, options.captureId, machine.machineRef);
+      if (commitLeft)
+        this.sweeps.followCommit(
+          commitLeft,
+          commitAnswer,
+          ref,
+          options.captureId,
+          machine.machineRef,
+        );
       // A tag left (an engine gone silent) goes with the note, or at the look for unrecorded captures.
       if (committed) {
-        await this.answer("the removal of the capture's tag", answerWaitMs, abortSignal => removeImage(this.docker, ref, abortSignal)).catch(tagError =>
-          this.options.logger?.warn(`recovery: capture ${options.captureId} of ${machine.machineRef} could not remove its tag ${ref} yet: ${(tagError as Error).message}`),
+        await this.answer(
+          "the removal of the capture's tag",
+          answerWaitMs,
+          abortSignal => removeImage(this.docker, ref, abortSignal),
+        ).catch(tagError =>
+          this.options.logger?.warn(
+            `recovery: capture ${options.captureId} of ${machine.machineRef} could not remove its tag ${ref} yet: ${(tagError as Error).message}`,
+          ),
         );
       }
       const kept: HeldNote = { note, heartbeatAt: Date.now() };
       // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
       // One that cannot go (the store turned read-only) must not hide the capture's own error.
-      if (noteTaken && !leftPaused) await this.notes.dropNote(notePath).catch(dropError => this.notes.noteLeft(info.Id, kept, dropError));
+      if (noteTaken && !leftPaused)
+        await this.notes
+          .dropNote(notePath)
+          .catch(dropError => this.notes.noteLeft(info.Id, kept, dropError));
       // Left paused (its unpause failed): tried again within seconds, rather than at the next
       // start, at a capture of the machine an hour on, or once its note is stale minutes on.
       // Its guard goes once that retry (or whatever settles the note) has unpaused the machine:
       // left armed, it would unpause a later capture's pause, or a person's, at its limit.
-      if (leftPaused) this.notes.retryUnpause(info.Id, kept, undefined, guard && (() => guard!.release()));
+      if (leftPaused)
+        this.notes.retryUnpause(
+          info.Id,
+          kept,
+          undefined,
+          guard && (() => guard!.release()),
+        );
       const machineState = unpauseError
         ? `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused; ` +
           `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
@@ -574,10 +758,20 @@ export class DockerCaptureSource implements CaptureSource {
         : 'unpaused';
       // Stopped by its caller (its deadline): said with what it left of production, where it may
       // have paused it (a pause whose answer the deadline cut, too).
-      if (signal?.aborted) throw this.stoppedError(machine, signal, step, pausedAt || unpausing ? `${machineState}, ` : '');
+      if (signal?.aborted)
+        throw this.stoppedError(
+          machine,
+          signal,
+          step,
+          pausedAt || unpausing ? `${machineState}, ` : '',
+        );
       // Removed from production under the capture: a 404 of the pause, the commit or a copy.
       if (!removed && isStatus(e, 404)) {
-        removed = await this.answer('the look at its container', answerWaitMs, abortSignal => container.inspect({ abortSignal })).then(
+        removed = await this.answer(
+          'the look at its container',
+          answerWaitMs,
+          abortSignal => container.inspect({ abortSignal }),
+        ).then(
           () => false,
           gone => isStatus(gone, 404),
         );
@@ -588,7 +782,8 @@ export class DockerCaptureSource implements CaptureSource {
         );
       }
       // Past the pause limit, the limit is what went wrong, not the stream it cut.
-      if (pausedTooLong) throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
+      if (pausedTooLong)
+        throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
       if (stopping.aborted) {
         throw new CaptureStoppedError(
           `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
@@ -596,11 +791,16 @@ export class DockerCaptureSource implements CaptureSource {
       }
       // The engine's failure, whatever the capture's own was: production stays paused on it.
       if (unpauseError) {
-        const failure = e === unpauseError ? '' : ` failed while ${step} (${engineWords(this.engineId, e)}) and`;
+        const failure =
+          e === unpauseError
+            ? ''
+            : ` failed while ${step} (${engineWords(this.engineId, e)}) and`;
         throw engineError(
           `capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`,
           this.engineId,
-          isEngineUnreachable(this.engineId, unpauseError) ? 'unreachable' : 'answered',
+          isEngineUnreachable(this.engineId, unpauseError)
+            ? 'unreachable'
+            : 'answered',
         );
       }
       // Node's own message names no file for a failed write (a full disk): the store is named here.
@@ -621,7 +821,14 @@ export class DockerCaptureSource implements CaptureSource {
     // read-only) fails nothing: it holds the capture no longer, and goes once it can.
     await this.notes.dropNote(notePath).catch(e => {
       if (!options.record) throw e;
-      this.notes.noteLeft(info.Id, { note: { ...unpausedNote, phase: 'recording' }, heartbeatAt: Date.now() }, e);
+      this.notes.noteLeft(
+        info.Id,
+        {
+          note: { ...unpausedNote, phase: 'recording' },
+          heartbeatAt: Date.now(),
+        },
+        e,
+      );
     });
     return captured;
   }
@@ -633,19 +840,28 @@ export class DockerCaptureSource implements CaptureSource {
    * `one-shot`, waits a second more). A capture does not fail for a figure only a run's admission
    * uses: undefined where the engine does not say.
    */
-  private async memoryInUse(container: Docker.Container): Promise<number | undefined> {
+  private async memoryInUse(
+    container: Docker.Container,
+  ): Promise<number | undefined> {
     try {
-      const stream = (await container.stats({ stream: true, abortSignal: AbortSignal.timeout(STATS_WAIT_MS) } as { stream: true })) as AsyncIterable<Buffer>;
+      const stream = (await container.stats({
+        stream: true,
+        abortSignal: AbortSignal.timeout(STATS_WAIT_MS),
+      } as { stream: true })) as AsyncIterable<Buffer>;
       let text = '';
       // One JSON document a line; leaving the loop ends the stream.
       for await (const chunk of stream) {
         text += chunk.toString('utf8');
         if (text.includes('\n')) break;
       }
-      const stats = JSON.parse(text.slice(0, text.indexOf('\n') + 1 || undefined)) as Docker.ContainerStats;
+      const stats = JSON.parse(
+        text.slice(0, text.indexOf('\n') + 1 || undefined),
+      ) as Docker.ContainerStats;
       return memoryInUseOf(stats.memory_stats);
     } catch (e) {
-      this.options.logger?.debug(`Could not read the memory of container ${container.id}: ${(e as Error).message}`);
+      this.options.logger?.debug(
+        `Could not read the memory of container ${container.id}: ${(e as Error).message}`,
+      );
       return undefined;
     }
   }
@@ -654,12 +870,19 @@ export class DockerCaptureSource implements CaptureSource {
    * The error of a capture its caller's signal stopped (the capture's deadline): the signal's
    * reason, where the capture was, and what it left of production (`left`, before "nothing kept").
    */
-  private stoppedError(machine: MachineLocator, signal: AbortSignal, step: string, left: string) {
+  private stoppedError(
+    machine: MachineLocator,
+    signal: AbortSignal,
+    step: string,
+    left: string,
+  ) {
     const reason =
       signal.reason instanceof Error && signal.reason.name !== 'AbortError'
         ? signal.reason.message
         : `capture of ${machine.machineRef} on engine ${this.engineId} was stopped by its caller`;
-    return new ServiceUnavailableError(`${reason} while ${step}: ${left}nothing kept`);
+    return new ServiceUnavailableError(
+      `${reason} while ${step}: ${left}nothing kept`,
+    );
   }
 
   /**
@@ -667,17 +890,33 @@ export class DockerCaptureSource implements CaptureSource {
    * `step`, as an EngineError naming engine, machine, container, step and cause (engineFailure):
    * never the engine's status as the caller's. Other errors as they are.
    */
-  private engineFailure(machine: MachineLocator, step: string, error: unknown): unknown {
-    return engineFailure(this.engineId, error, `capture of ${machine.machineRef} (container ${machine.container}) failed while ${step}`);
+  private engineFailure(
+    machine: MachineLocator,
+    step: string,
+    error: unknown,
+  ): unknown {
+    return engineFailure(
+      this.engineId,
+      error,
+      `capture of ${machine.machineRef} (container ${machine.container}) failed while ${step}`,
+    );
   }
 
   /** One engine call of this engine, failing where it is not answered within `ms` (answerWithin). */
-  private answer<T>(what: string, ms: number, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
+  private answer<T>(
+    what: string,
+    ms: number,
+    call: (abortSignal: AbortSignal) => Promise<T>,
+    also?: AbortSignal,
+  ): Promise<T> {
     return answerWithin(this.engineId, what, ms, call, also);
   }
 
   private get maxPauseMs() {
     // A timer past 2^31 - 1 ms (24.8 days) fires at once: a limit meant as "none" would stop every capture.
-    return Math.min(this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS, MAX_TIMER_MS);
+    return Math.min(
+      this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS,
+      MAX_TIMER_MS,
+    );
   }
 }

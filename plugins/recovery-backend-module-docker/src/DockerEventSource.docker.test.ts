@@ -5,15 +5,24 @@ import { DockerEventSource } from './DockerEventSource';
 
 // What a real engine sends for an operator's stops, a restart policy's loop, an OOM kill,
 // pauses, execs and renames, through the event source as the backend runs it.
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
 const primary = dockerFromHost(PRIMARY);
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
 const MACHINE = 'recovery.backstage-recovery.io/machine';
 const SERVICE = 'recovery.backstage-recovery.io/service';
 
 const created: Docker.Container[] = [];
-async function create(name: string, options: Partial<Docker.ContainerCreateOptions>): Promise<Docker.Container> {
-  const c = await primary.createContainer({ name: `evrev-${name}-${suffix}`, Image: DEMO_IMAGE, ...options });
+async function create(
+  name: string,
+  options: Partial<Docker.ContainerCreateOptions>,
+): Promise<Docker.Container> {
+  const c = await primary.createContainer({
+    name: `evrev-${name}-${suffix}`,
+    Image: DEMO_IMAGE,
+    ...options,
+  });
   created.push(c);
   return c;
 }
@@ -23,17 +32,23 @@ afterAll(async () => {
 });
 
 /** Runs the source while `act` drives the engine, until `done` holds of what it delivered. */
-async function collect(act: () => Promise<void>, done: (events: InitializationEvent[]) => boolean) {
+async function collect(
+  act: () => Promise<void>,
+  done: (events: InitializationEvent[]) => boolean,
+) {
   const events: InitializationEvent[] = [];
   const abort = new AbortController();
-  const running = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(async e => {
+  const running = new DockerEventSource('primary', primary, {
+    minBackoffMs: 200,
+  }).start(async e => {
     events.push(...e);
   }, abort.signal);
   try {
     await new Promise(r => setTimeout(r, 500));
     await act();
     const deadline = Date.now() + 15_000;
-    while (!done(events) && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
+    while (!done(events) && Date.now() < deadline)
+      await new Promise(r => setTimeout(r, 100));
   } finally {
     abort.abort();
     await running;
@@ -52,7 +67,11 @@ describe('DockerEventSource on a real engine', () => {
     const c = await create('ops', {
       Cmd: ['sleep', '1000'],
       Labels: { [MACHINE]: machine, [SERVICE]: 'alpha, beta' },
-      Healthcheck: { Test: ['CMD-SHELL', 'exit 1'], Interval: 100_000_000, Retries: 1 },
+      Healthcheck: {
+        Test: ['CMD-SHELL', 'exit 1'],
+        Interval: 100_000_000,
+        Retries: 1,
+      },
     });
     const events = await collect(
       async () => {
@@ -63,7 +82,11 @@ describe('DockerEventSource on a real engine', () => {
         await c.pause();
         await c.unpause();
         const deadline = Date.now() + 5000;
-        while ((await c.inspect()).State.Health?.Status !== 'unhealthy' && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
+        while (
+          (await c.inspect()).State.Health?.Status !== 'unhealthy' &&
+          Date.now() < deadline
+        )
+          await new Promise(r => setTimeout(r, 100));
         expect((await c.inspect()).State.Health?.Status).toBe('unhealthy');
         const exec = await c.exec({ Cmd: ['sh', '-c', 'exit 5'] });
         await exec.start({ Detach: true });
@@ -76,34 +99,51 @@ describe('DockerEventSource on a real engine', () => {
       },
       events => of(events, machine).length >= 8,
     );
-    expect(of(events, machine)).toEqual(Array(4).fill(['alpha:start', 'beta:start']).flat());
+    expect(of(events, machine)).toEqual(
+      Array(4).fill(['alpha:start', 'beta:start']).flat(),
+    );
   });
 
   // Failed once in eight runs on a loaded 2-core machine, the cause not caught; tried again
   // rather than let an engine's timing under load fail the suite.
-  it("takes a restart policy's loop and an OOM kill for failures, each start an initialization", { retry: 2 }, async () => {
-    const loop = await create('loop', {
-      Cmd: ['sh', '-c', 'sleep 0.3; exit 3'],
-      HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 1 } },
-    });
-    const oom = await create('oom', {
-      Cmd: ['sh', '-c', 'tail /dev/zero'],
-      HostConfig: { Memory: 16 * 1024 * 1024, MemorySwap: 16 * 1024 * 1024 },
-    });
-    const loopName = `evrev-loop-${suffix}`;
-    const oomName = `evrev-oom-${suffix}`;
-    const events = await collect(
-      async () => {
-        await loop.start();
-        await oom.start();
-        await oom.wait();
-        expect((await oom.inspect()).State.OOMKilled).toBe(true);
-      },
-      events => of(events, loopName).length >= 4 && of(events, oomName).length >= 2,
-    );
-    expect(of(events, loopName)).toEqual([`${loopName}:start`, `${loopName}:failure`, `${loopName}:start`, `${loopName}:failure`]);
-    expect(of(events, oomName)).toEqual([`${oomName}:start`, `${oomName}:failure`]);
-  });
+  it(
+    "takes a restart policy's loop and an OOM kill for failures, each start an initialization",
+    { retry: 2 },
+    async () => {
+      const loop = await create('loop', {
+        Cmd: ['sh', '-c', 'sleep 0.3; exit 3'],
+        HostConfig: {
+          RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 1 },
+        },
+      });
+      const oom = await create('oom', {
+        Cmd: ['sh', '-c', 'tail /dev/zero'],
+        HostConfig: { Memory: 16 * 1024 * 1024, MemorySwap: 16 * 1024 * 1024 },
+      });
+      const loopName = `evrev-loop-${suffix}`;
+      const oomName = `evrev-oom-${suffix}`;
+      const events = await collect(
+        async () => {
+          await loop.start();
+          await oom.start();
+          await oom.wait();
+          expect((await oom.inspect()).State.OOMKilled).toBe(true);
+        },
+        events =>
+          of(events, loopName).length >= 4 && of(events, oomName).length >= 2,
+      );
+      expect(of(events, loopName)).toEqual([
+        `${loopName}:start`,
+        `${loopName}:failure`,
+        `${loopName}:start`,
+        `${loopName}:failure`,
+      ]);
+      expect(of(events, oomName)).toEqual([
+        `${oomName}:start`,
+        `${oomName}:failure`,
+      ]);
+    },
+  );
 
   it('names an unlabelled machine by its name at the time of each event: a rename starts another history', async () => {
     const c = await create('old', { Cmd: ['sleep', '1000'] });
@@ -117,6 +157,9 @@ describe('DockerEventSource on a real engine', () => {
       },
       events => of(events, newName).length >= 1,
     );
-    expect([...of(events, oldName), ...of(events, newName)]).toEqual([`${oldName}:start`, `${newName}:start`]);
+    expect([...of(events, oldName), ...of(events, newName)]).toEqual([
+      `${oldName}:start`,
+      `${newName}:start`,
+    ]);
   });
 });

@@ -2,7 +2,10 @@ import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
-import { LineSplitter, type InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
+import {
+  LineSplitter,
+  type InitializationEventSource,
+} from '@backstage-recovery/plugin-recovery-node';
 import { DockerEventMapper, type DockerEventMessage } from './events';
 import { isStatus } from './lib/dockerStreams';
 
@@ -79,7 +82,10 @@ export class DockerEventSource implements InitializationEventSource {
     const catchUpMs = this.options.catchUpTimeoutMs ?? 60_000;
     // Nothing stored yet: since 0 replays the engine's buffer (dockerd keeps its last 256
     // events, of every type, in memory), so boots before the first start are analysed too.
-    let since = resume.since !== undefined ? resumeSecond(resume.since) : (this.options.since ?? 0);
+    let since =
+      resume.since !== undefined
+        ? resumeSecond(resume.since)
+        : (this.options.since ?? 0);
     let lastNano = 0; // the newest event seen
     const seen = new Set<string>(); // keys of events seen in lastNano's second, against replays
     let backoff = minBackoff;
@@ -94,7 +100,11 @@ export class DockerEventSource implements InitializationEventSource {
 
     // Stores one batch, retrying until it is stored or the source is stopped.
     const store = async (events: InitializationEvent[]) => {
-      for (let delay = minBackoff; !abandoned; delay = Math.min(delay * 2, maxBackoff)) {
+      for (
+        let delay = minBackoff;
+        !abandoned;
+        delay = Math.min(delay * 2, maxBackoff)
+      ) {
         try {
           await onEvents(events);
           failing = false;
@@ -144,15 +154,21 @@ export class DockerEventSource implements InitializationEventSource {
       const catchUpTimer = setTimeout(stopCatchUp, catchUpMs);
       signal.addEventListener('abort', stopCatchUp, { once: true });
       try {
-        const { boots, buffered } = await this.unbufferedBoots(Math.max(startedAfterMs, Math.round(lastNano / 1e6)), catchUp.signal);
+        const { boots, buffered } = await this.unbufferedBoots(
+          Math.max(startedAfterMs, Math.round(lastNano / 1e6)),
+          catchUp.signal,
+        );
         const events = boots.flatMap(boot => mapper.map(boot));
         // Resuming after a backend restart: a stop's kill may lie before the events the stream
         // replays, its die after them.
-        if (!seeded) for (const m of buffered) if (nanoOf(m) < since * 1e9) mapper.note(m);
+        if (!seeded)
+          for (const m of buffered) if (nanoOf(m) < since * 1e9) mapper.note(m);
         if (events.length) enqueue(events);
       } catch (e) {
         if (signal.aborted) break;
-        const why = catchUp.signal.aborted ? `the engine did not answer within ${catchUpMs} ms` : String(e);
+        const why = catchUp.signal.aborted
+          ? `the engine did not answer within ${catchUpMs} ms`
+          : String(e);
         this.options.logger?.warn(
           `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${why}`,
         );
@@ -191,7 +207,8 @@ export class DockerEventSource implements InitializationEventSource {
             // dockerd stamps an event before publishing it. A replay (since is inclusive)
             // lies in the newest event's second, whose keys `seen` holds.
             if (seen.has(key)) continue;
-            if (Math.floor(nano / 1e9) > Math.floor(lastNano / 1e9)) seen.clear();
+            if (Math.floor(nano / 1e9) > Math.floor(lastNano / 1e9))
+              seen.clear();
             seen.add(key);
             lastNano = Math.max(lastNano, nano);
             since = Math.floor(lastNano / 1e9);
@@ -221,10 +238,14 @@ export class DockerEventSource implements InitializationEventSource {
         if (signal.aborted) break;
         if (idle) continue; // at once, from the newest event seen
         if (resync) {
-          this.options.logger?.info(`recovery events from ${this.id}: storing recovered; re-reading since the last event`);
+          this.options.logger?.info(
+            `recovery events from ${this.id}: storing recovered; re-reading since the last event`,
+          );
           continue; // at once: the engine evicts what it still holds as new events come
         }
-        this.options.logger?.info(`recovery events from ${this.id}: stream ended; reconnecting`);
+        this.options.logger?.info(
+          `recovery events from ${this.id}: stream ended; reconnecting`,
+        );
       } catch (e) {
         clearTimeout(idleTimer);
         if (signal.aborted) break;
@@ -253,19 +274,26 @@ export class DockerEventSource implements InitializationEventSource {
     const until = Math.floor(Date.now() / 1000);
     const buffered = await this.bufferedEvents(until, abortSignal);
     // Every event from the oldest buffered one on is still held; with none, every one until now.
-    const heldFromNano = buffered.length ? Math.min(...buffered.map(nanoOf)) : until * 1e9;
+    const heldFromNano = buffered.length
+      ? Math.min(...buffered.map(nanoOf))
+      : until * 1e9;
     const startsHeld = new Set(
-      buffered.filter(m => m.Type === 'container' && m.Action === 'start').map(m => m.id ?? m.Actor?.ID),
+      buffered
+        .filter(m => m.Type === 'container' && m.Action === 'start')
+        .map(m => m.id ?? m.Actor?.ID),
     );
     const boots: DockerEventMessage[] = [];
     // Running containers only (the list's default); one created after the oldest event held
     // also started after it, so only older ones are inspected.
     for (const summary of await this.docker.listContainers({ abortSignal })) {
       abortSignal.throwIfAborted();
-      if (startsHeld.has(summary.Id) || summary.Created * 1e9 >= heldFromNano) continue;
+      if (startsHeld.has(summary.Id) || summary.Created * 1e9 >= heldFromNano)
+        continue;
       let info: Docker.ContainerInspectInfo;
       try {
-        info = await this.docker.getContainer(summary.Id).inspect({ abortSignal });
+        info = await this.docker
+          .getContainer(summary.Id)
+          .inspect({ abortSignal });
       } catch (e) {
         // Removed since the list (a `--rm` container's exit): no boot to add, and no reason to
         // lose the boots of the others.
@@ -275,12 +303,19 @@ export class DockerEventSource implements InitializationEventSource {
       const startedMs = rfc3339Ms(info.State.StartedAt);
       if (!info.State.Running || startedMs === undefined) continue;
       // Rounded as the store rounds: a boot stored before is not after the newest stored event.
-      if (startedMs * 1e6 >= heldFromNano || Math.round(startedMs) <= afterMs) continue;
+      if (startedMs * 1e6 >= heldFromNano || Math.round(startedMs) <= afterMs)
+        continue;
       boots.push({
         Type: 'container',
         Action: 'start',
         id: info.Id,
-        Actor: { ID: info.Id, Attributes: { ...info.Config.Labels, name: info.Name.replace(/^\//, '') } },
+        Actor: {
+          ID: info.Id,
+          Attributes: {
+            ...info.Config.Labels,
+            name: info.Name.replace(/^\//, ''),
+          },
+        },
         time: Math.floor(startedMs / 1000),
         timeNano: startedMs * 1e6,
       });
@@ -289,8 +324,15 @@ export class DockerEventSource implements InitializationEventSource {
   }
 
   /** The events, of every kind, the engine still buffers up to `until` (epoch seconds). */
-  private async bufferedEvents(until: number, abortSignal: AbortSignal): Promise<DockerEventMessage[]> {
-    const stream = (await this.docker.getEvents({ since: 0, until, abortSignal } as any)) as unknown as Readable;
+  private async bufferedEvents(
+    until: number,
+    abortSignal: AbortSignal,
+  ): Promise<DockerEventMessage[]> {
+    const stream = (await this.docker.getEvents({
+      since: 0,
+      until,
+      abortSignal,
+    } as any)) as unknown as Readable;
     const stop = () => stream.destroy();
     abortSignal.addEventListener('abort', stop, { once: true });
     try {
@@ -310,9 +352,15 @@ export class DockerEventSource implements InitializationEventSource {
  * line longer than {@link MAX_EVENT_LINE_LENGTH} is dropped, told to `onDropped`, so an endless
  * line cannot exhaust memory. An unfinished last line is an event the disconnect cut off.
  */
-async function* dockerMessages(stream: Readable, onDropped: (length: number) => void): AsyncGenerator<DockerEventMessage> {
+async function* dockerMessages(
+  stream: Readable,
+  onDropped: (length: number) => void,
+): AsyncGenerator<DockerEventMessage> {
   const lines: string[] = [];
-  const splitter = new LineSplitter(line => lines.push(line), { maxLength: MAX_EVENT_LINE_LENGTH, tooLong: { drop: onDropped } });
+  const splitter = new LineSplitter(line => lines.push(line), {
+    maxLength: MAX_EVENT_LINE_LENGTH,
+    tooLong: { drop: onDropped },
+  });
   for await (const chunk of stream) {
     splitter.push(chunk);
     for (const raw of lines.splice(0)) {

@@ -1,28 +1,50 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
-import type { LabHandle, MachineHandle, RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  LabHandle,
+  MachineHandle,
+  RestorableCapture,
+} from '@backstage-recovery/plugin-recovery-node';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
-import { MACHINE_REF_LABEL, PROBE_LABEL, machineContainerName } from './labNames';
+import {
+  MACHINE_REF_LABEL,
+  PROBE_LABEL,
+  machineContainerName,
+} from './labNames';
 import { PROBE_BUSYBOX_LABEL } from './LabProbe';
 import { busyboxDigest, notStaticElf } from './lib/busybox';
 
 /** The probe image as the backend builds it from this host's busybox: reused, not built again. */
-const builtProbeImage = { Id: 'sha256:probe', Config: { Labels: { [PROBE_BUSYBOX_LABEL]: busyboxDigest() } } };
+const builtProbeImage = {
+  Id: 'sha256:probe',
+  Config: { Labels: { [PROBE_BUSYBOX_LABEL]: busyboxDigest() } },
+};
 
 /**
  * An engine with one lab network and the machines on it, whose probe container can be killed:
  * it counts the probe containers created, and refuses a second of the same name as Docker does.
  */
-function engineWithProbe(runId: string, output: () => PassThrough = () => new PassThrough().end(), exitCode: number | null = 0) {
+function engineWithProbe(
+  runId: string,
+  output: () => PassThrough = () => new PassThrough().end(),
+  exitCode: number | null = 0,
+) {
   const probeName = `rr-${runId}-probe`;
   const state = { probeExists: false, created: 0, conflicts: 0 };
   const tick = () => new Promise(resolve => setImmediate(resolve));
-  const notFound = (what: string) => Object.assign(new Error(`no such container: ${what}`), { statusCode: 404 });
+  const notFound = (what: string) =>
+    Object.assign(new Error(`no such container: ${what}`), { statusCode: 404 });
   const probe = {
     id: 'probe-id',
     inspect: async () => {
@@ -48,17 +70,28 @@ function engineWithProbe(runId: string, output: () => PassThrough = () => new Pa
             inspect: async () => ({
               Id: id,
               Name: `/${id}`,
-              NetworkSettings: { Networks: { [`rr-${runId}-prod`]: { IPAddress: `10.0.0.${id.length}` } } },
+              NetworkSettings: {
+                Networks: {
+                  [`rr-${runId}-prod`]: { IPAddress: `10.0.0.${id.length}` },
+                },
+              },
             }),
           },
     getImage: () => ({ inspect: async () => builtProbeImage }),
-    getNetwork: () => ({ inspect: async () => ({ IPAM: { Config: [] }, Containers: {} }) }),
+    getNetwork: () => ({
+      inspect: async () => ({ IPAM: { Config: [] }, Containers: {} }),
+    }),
     listContainers: async () => [],
     createContainer: async (opts: { name: string }) => {
       await tick();
       if (opts.name === probeName && state.probeExists) {
         state.conflicts++;
-        throw Object.assign(new Error(`Conflict. The container name "/${probeName}" is already in use`), { statusCode: 409 });
+        throw Object.assign(
+          new Error(
+            `Conflict. The container name "/${probeName}" is already in use`,
+          ),
+          { statusCode: 409 },
+        );
       }
       state.probeExists = true;
       state.created++;
@@ -72,7 +105,9 @@ describe('DockerHypervisorHost probes', () => {
   it('makes the probe container again once when it died while a wave is verified, not once per machine', async () => {
     const runId = 'run-1';
     const { docker, state } = engineWithProbe(runId);
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nonexistent' });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nonexistent',
+    });
     const lab: LabHandle = { runId, networks: [`rr-${runId}-prod`] };
     const machines: MachineHandle[] = ['web', 'data', 'infra'].map(name => ({
       runId,
@@ -80,7 +115,10 @@ describe('DockerHypervisorHost probes', () => {
       id: name,
       hostnames: [name],
     }));
-    const probeAll = () => Promise.all(machines.map(m => host.probe(lab, m, { kind: 'tcp', port: 80 })));
+    const probeAll = () =>
+      Promise.all(
+        machines.map(m => host.probe(lab, m, { kind: 'tcp', port: 80 })),
+      );
 
     expect((await probeAll()).map(r => r.ok)).toEqual([true, true, true]);
     expect(state.created).toBe(1);
@@ -94,29 +132,57 @@ describe('DockerHypervisorHost probes', () => {
   it('says a probe whose output broke off failed on that, not on time, and passes it where its exit code says so', async () => {
     const broken = () => {
       const stream = new PassThrough();
-      setImmediate(() => stream.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
+      setImmediate(() =>
+        stream.destroy(
+          Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+        ),
+      );
       return stream;
     };
     const lab: LabHandle = { runId: 'run-2', networks: ['rr-run-2-prod'] };
-    const machine: MachineHandle = { runId: 'run-2', machineRef: 'resource:default/web', id: 'web', hostnames: ['web'] };
-    const passed = new DockerHypervisorHost('dr-host', engineWithProbe('run-2', broken, 0).docker, { storeDirectory: '/nonexistent' });
-    expect(await passed.probe(lab, machine, { kind: 'tcp', port: 80 })).toEqual({
-      ok: true,
-      message: 'TCP connect to 10.0.0.3:80 from the lab (probe container, network rr-run-2-prod): ok',
-    });
-    const unknown = new DockerHypervisorHost('dr-host', engineWithProbe('run-2', broken, null).docker, { storeDirectory: '/nonexistent' });
-    expect(await unknown.probe(lab, machine, { kind: 'tcp', port: 80 })).toEqual({
+    const machine: MachineHandle = {
+      runId: 'run-2',
+      machineRef: 'resource:default/web',
+      id: 'web',
+      hostnames: ['web'],
+    };
+    const passed = new DockerHypervisorHost(
+      'dr-host',
+      engineWithProbe('run-2', broken, 0).docker,
+      { storeDirectory: '/nonexistent' },
+    );
+    expect(await passed.probe(lab, machine, { kind: 'tcp', port: 80 })).toEqual(
+      {
+        ok: true,
+        message:
+          'TCP connect to 10.0.0.3:80 from the lab (probe container, network rr-run-2-prod): ok',
+      },
+    );
+    const unknown = new DockerHypervisorHost(
+      'dr-host',
+      engineWithProbe('run-2', broken, null).docker,
+      { storeDirectory: '/nonexistent' },
+    );
+    expect(
+      await unknown.probe(lab, machine, { kind: 'tcp', port: 80 }),
+    ).toEqual({
       ok: false,
-      message: 'TCP connect to 10.0.0.3:80 from the lab (probe container, network rr-run-2-prod): failed (its output could not be read: socket hang up)',
+      message:
+        'TCP connect to 10.0.0.3:80 from the lab (probe container, network rr-run-2-prod): failed (its output could not be read: socket hang up)',
     });
   });
 });
 
 /** A capture store holding one (whole) archive, and the capture of it with `runtime`. */
 const stores: string[] = [];
-afterAll(() => stores.forEach(store => rmSync(store, { recursive: true, force: true })));
+afterAll(() =>
+  stores.forEach(store => rmSync(store, { recursive: true, force: true })),
+);
 
-function storeWith(runtime: Partial<RestorableCapture['runtime']> = {}): { store: string; capture: RestorableCapture } {
+function storeWith(runtime: Partial<RestorableCapture['runtime']> = {}): {
+  store: string;
+  capture: RestorableCapture;
+} {
   const store = mkdtempSync(join(tmpdir(), 'recovery-host-'));
   stores.push(store);
   const content = Buffer.from('an image archive');
@@ -129,7 +195,14 @@ function storeWith(runtime: Partial<RestorableCapture['runtime']> = {}): { store
       imageId: 'sha256:image',
       checksum: `sha256:${createHash('sha256').update(content).digest('hex')}`,
       artifact: 'cap-1.tar',
-      runtime: { hostname: 'web', networks: [], env: [], exposedPorts: [], labels: {}, ...runtime },
+      runtime: {
+        hostname: 'web',
+        networks: [],
+        env: [],
+        exposedPorts: [],
+        labels: {},
+        ...runtime,
+      },
     },
   };
 }
@@ -156,11 +229,21 @@ function restoringEngine(
     getNetwork: (name: string) => ({
       inspect: async () => {
         calls.push(`inspect network ${name}`);
-        return { Name: name, Internal: options.internalNetworks?.includes(name) || (options.internal ?? true), IPAM: { Config: [] } };
+        return {
+          Name: name,
+          Internal:
+            options.internalNetworks?.includes(name) ||
+            (options.internal ?? true),
+          IPAM: { Config: [] },
+        };
       },
       connect: async () => {
         calls.push(`connect ${name}`);
-        if (name === options.failConnect) throw Object.assign(new Error('endpoint with name web already exists'), { statusCode: 403 });
+        if (name === options.failConnect)
+          throw Object.assign(
+            new Error('endpoint with name web already exists'),
+            { statusCode: 403 },
+          );
       },
     }),
     info: async () => {
@@ -182,40 +265,68 @@ function restoringEngine(
 }
 
 describe('DockerHypervisorHost restore', () => {
-  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front', 'rr-run-1-back'] };
+  const lab: LabHandle = {
+    runId: 'run-1',
+    networks: ['rr-run-1-front', 'rr-run-1-back'],
+  };
   const network = (name: string) => ({ name, aliases: [] });
 
   it('restores a capture without production limits in a test lab exactly as before: no restart policy, 5 s to stop, nothing more asked of the engine than whose lab it is', async () => {
     const { store, capture } = storeWith();
     const { docker, calls, created } = restoringEngine({ internal: true });
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
     const { adaptations } = await host.restoreMachine(lab, capture);
     expect(adaptations).toEqual([]);
-    expect(created[0].HostConfig).toEqual({ NetworkMode: 'none', RestartPolicy: { Name: 'no' } });
+    expect(created[0].HostConfig).toEqual({
+      NetworkMode: 'none',
+      RestartPolicy: { Name: 'no' },
+    });
     expect(created[0].StopTimeout).toBe(5);
     expect(created[0]).not.toHaveProperty('StopSignal');
     expect(calls).toEqual(['inspect network rr-run-1-front']);
   });
 
   it("gives a failover's machines the time production gave them to stop, or the engine's default; a test lab's 5 s", async () => {
-    const { store, capture } = storeWith({ limits: { stopTimeoutSeconds: 60 } as never });
+    const { store, capture } = storeWith({
+      limits: { stopTimeoutSeconds: 60 } as never,
+    });
     const failover = restoringEngine({ internal: false });
-    await new DockerHypervisorHost('dr-host', failover.docker, { storeDirectory: store }).restoreMachine(lab, capture);
-    await new DockerHypervisorHost('dr-host', failover.docker, { storeDirectory: store }).restoreMachine(lab, { ...capture, runtime: { ...capture.runtime, limits: undefined } });
+    await new DockerHypervisorHost('dr-host', failover.docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    await new DockerHypervisorHost('dr-host', failover.docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, {
+      ...capture,
+      runtime: { ...capture.runtime, limits: undefined },
+    });
     expect(failover.created[0].StopTimeout).toBe(60);
     expect(failover.created[1]).not.toHaveProperty('StopTimeout');
     const test = restoringEngine({ internal: true });
-    await new DockerHypervisorHost('dr-host', test.docker, { storeDirectory: store }).restoreMachine(lab, capture);
+    await new DockerHypervisorHost('dr-host', test.docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
     expect(test.created[0].StopTimeout).toBe(5);
   });
 
   it("applies production's limits; a test lab keeps no restart policy, and a CPU limit above the host's CPUs is lowered", async () => {
     const { store, capture } = storeWith({
-      limits: { memoryBytes: 256 * 1024 ** 2, nanoCpus: 4e9, readOnlyRootfs: true, init: true, capDrop: ['ALL'], stopSignal: 'SIGQUIT' },
+      limits: {
+        memoryBytes: 256 * 1024 ** 2,
+        nanoCpus: 4e9,
+        readOnlyRootfs: true,
+        init: true,
+        capDrop: ['ALL'],
+        stopSignal: 'SIGQUIT',
+      },
       restartPolicy: { name: 'always' },
     });
     const { docker, created } = restoringEngine({ internal: true });
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
     const { adaptations } = await host.restoreMachine(lab, capture);
     expect(created[0].HostConfig).toEqual({
       Memory: 256 * 1024 ** 2,
@@ -234,11 +345,18 @@ describe('DockerHypervisorHost restore', () => {
   });
 
   it("keeps production's restart policy in a failover, whose lab is not internal", async () => {
-    const { store, capture } = storeWith({ restartPolicy: { name: 'on-failure', maximumRetryCount: 5 } });
+    const { store, capture } = storeWith({
+      restartPolicy: { name: 'on-failure', maximumRetryCount: 5 },
+    });
     const { docker, created } = restoringEngine({ internal: false });
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
     const { adaptations } = await host.restoreMachine(lab, capture);
-    expect(created[0].HostConfig?.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 5 });
+    expect(created[0].HostConfig?.RestartPolicy).toEqual({
+      Name: 'on-failure',
+      MaximumRetryCount: 5,
+    });
     expect(adaptations).toEqual([]);
   });
 
@@ -249,13 +367,18 @@ describe('DockerHypervisorHost restore', () => {
         Id: `${runId}-web`,
         Names: [`/rr-${runId}-web`],
         State: 'running',
-        Labels: { [RUN_ID_LABEL]: runId, [MACHINE_REF_LABEL]: capture.machineRef },
+        Labels: {
+          [RUN_ID_LABEL]: runId,
+          [MACHINE_REF_LABEL]: capture.machineRef,
+        },
         NetworkSettings: { Networks: { [network]: {} } },
       }) as unknown as Docker.ContainerInfo;
     // Host network in production: no subnet for createLab to find held.
     const first = keptBy('first', 'rr-first-host');
     const failover = restoringEngine({ internal: false, containers: [first] });
-    const host = new DockerHypervisorHost('dr-host', failover.docker, { storeDirectory: store });
+    const host = new DockerHypervisorHost('dr-host', failover.docker, {
+      storeDirectory: store,
+    });
     await expect(host.restoreMachine(lab, capture)).rejects.toThrow(
       `machine resource:default/web is already on engine dr-host: failover first kept it as container rr-first-web (running), and this failover's copy would serve production beside it. ` +
         `Fail over onto another hypervisor host or, once production no longer needs what failover first kept, release failover first first (recovery release first, or POST /runs/first/release), or else remove it by hand: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
@@ -264,63 +387,129 @@ describe('DockerHypervisorHost restore', () => {
     // A test lab's machine of it (its network internal), or this failover's own (resumed), is no copy serving production.
     const testLab = keptBy('a-test', 'rr-a-test-host');
     const resumed = keptBy('run-1', 'rr-run-1-front');
-    const again = restoringEngine({ internal: false, containers: [testLab, resumed], internalNetworks: ['rr-a-test-host'] });
-    await new DockerHypervisorHost('dr-host', again.docker, { storeDirectory: store }).restoreMachine(lab, capture);
+    const again = restoringEngine({
+      internal: false,
+      containers: [testLab, resumed],
+      internalNetworks: ['rr-a-test-host'],
+    });
+    await new DockerHypervisorHost('dr-host', again.docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
     expect(again.created).toHaveLength(1);
     // A test lab does not look.
     const test = restoringEngine({ internal: true, containers: [first] });
-    await new DockerHypervisorHost('dr-host', test.docker, { storeDirectory: store }).restoreMachine(lab, capture);
+    await new DockerHypervisorHost('dr-host', test.docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
     expect(test.calls).toEqual(['inspect network rr-run-1-front']);
   });
 
   it('removes the machine it created when it cannot join a later lab network, as when a volume fails', async () => {
-    const { store, capture } = storeWith({ networks: [network('front'), network('back')] });
+    const { store, capture } = storeWith({
+      networks: [network('front'), network('back')],
+    });
     const { docker, calls } = restoringEngine({ failConnect: 'rr-run-1-back' });
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
-    await expect(host.restoreMachine(lab, capture)).rejects.toThrow('endpoint with name web already exists');
-    expect(calls).toEqual(['inspect network rr-run-1-front', 'connect rr-run-1-back', 'remove machine']);
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
+    await expect(host.restoreMachine(lab, capture)).rejects.toThrow(
+      'endpoint with name web already exists',
+    );
+    expect(calls).toEqual([
+      'inspect network rr-run-1-front',
+      'connect rr-run-1-back',
+      'remove machine',
+    ]);
   });
 });
 
 describe('DockerHypervisorHost lab networks', () => {
   /** An engine whose networks hold `held` subnets: a lab network asking for one is refused as Docker does. */
-  function engineHolding(held: Array<{ name: string; subnet: string; runId?: string; internal?: boolean }>) {
+  function engineHolding(
+    held: Array<{
+      name: string;
+      subnet: string;
+      runId?: string;
+      internal?: boolean;
+    }>,
+  ) {
     const created: string[] = [];
     const docker = {
       listNetworks: async () =>
-        held.map(h => ({ Name: h.name, Internal: h.internal ?? false, Labels: h.runId ? { [RUN_ID_LABEL]: h.runId } : {}, IPAM: { Config: [{ Subnet: h.subnet }] } })),
-      getNetwork: () => ({ inspect: async () => Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 })) }),
+        held.map(h => ({
+          Name: h.name,
+          Internal: h.internal ?? false,
+          Labels: h.runId ? { [RUN_ID_LABEL]: h.runId } : {},
+          IPAM: { Config: [{ Subnet: h.subnet }] },
+        })),
+      getNetwork: () => ({
+        inspect: async () =>
+          Promise.reject(
+            Object.assign(new Error('no such network'), { statusCode: 404 }),
+          ),
+      }),
       createNetwork: async (opts: Docker.NetworkCreateOptions) => {
         const subnet = opts.IPAM?.Config?.[0]?.Subnet;
-        if (subnet && held.some(h => h.subnet === subnet)) throw new Error('invalid pool request: Pool overlaps with other one on this address space');
+        if (subnet && held.some(h => h.subnet === subnet))
+          throw new Error(
+            'invalid pool request: Pool overlaps with other one on this address space',
+          );
         created.push(`${opts.Name} ${subnet ?? 'chosen by Docker'}`);
       },
     } as unknown as Docker;
     return { docker, created };
   }
-  const front = { name: 'front', subnet: '172.29.10.0/24', ipv4Address: '172.29.10.11', aliases: [] };
-  const back = { name: 'back', subnet: '172.29.20.0/24', ipv4Address: '172.29.20.11', aliases: [] };
+  const front = {
+    name: 'front',
+    subnet: '172.29.10.0/24',
+    ipv4Address: '172.29.10.11',
+    aliases: [],
+  };
+  const back = {
+    name: 'back',
+    subnet: '172.29.20.0/24',
+    ipv4Address: '172.29.20.11',
+    aliases: [],
+  };
 
   it("makes the networks that get production's subnet before those whose subnet Docker chooses, which could be theirs", async () => {
     // Production's own network, on an engine that is also the primary.
-    const { docker, created } = engineHolding([{ name: 'back', subnet: '172.29.20.0/24' }]);
-    const lab = await new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nowhere' }).createLab('run-1', [back, front], { internal: true });
+    const { docker, created } = engineHolding([
+      { name: 'back', subnet: '172.29.20.0/24' },
+    ]);
+    const lab = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    }).createLab('run-1', [back, front], { internal: true });
     expect(lab.networks).toEqual(['rr-run-1-back', 'rr-run-1-front']);
-    expect(created).toEqual(['rr-run-1-front 172.29.10.0/24', 'rr-run-1-back chosen by Docker']);
+    expect(created).toEqual([
+      'rr-run-1-front 172.29.10.0/24',
+      'rr-run-1-back chosen by Docker',
+    ]);
   });
 
   it("refuses a lab, test or failover, where a failover's network holds a production subnet, before it makes any network", async () => {
     const held = [
       { name: 'rr-first-back', subnet: '172.29.20.0/22', runId: 'first' },
       // A test lab's (internal) or production's own (role both) is no failover's: Docker chooses there.
-      { name: 'rr-test-front', subnet: '172.29.10.0/24', runId: 'a-test', internal: true },
+      {
+        name: 'rr-test-front',
+        subnet: '172.29.10.0/24',
+        runId: 'a-test',
+        internal: true,
+      },
     ];
     const { docker, created } = engineHolding(held);
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nowhere' });
-    await expect(host.createLab('run-1', [front, back], { internal: false })).rejects.toThrow(
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    });
+    await expect(
+      host.createLab('run-1', [front, back], { internal: false }),
+    ).rejects.toThrow(
       'production network back (172.29.20.0/24) is held on engine dr-host by network rr-first-back of failover first, whose machines kept there serve production',
     );
-    await expect(host.createLab('run-1', [front, back], { internal: true })).rejects.toThrow(
+    await expect(
+      host.createLab('run-1', [front, back], { internal: true }),
+    ).rejects.toThrow(
       "production network back (172.29.20.0/24) is held on engine dr-host by network rr-first-back of failover first, whose machines kept there serve production: a test lab cannot have it beside them, so its machines would not get production's addresses. " +
         `Run the test on another hypervisor host or, once production no longer needs what failover first kept, release failover first first (recovery release first, or POST /runs/first/release), or else remove it by hand: docker rm -f $(docker ps -aq --filter label=${RUN_ID_LABEL}=first)`,
     );
@@ -333,13 +522,18 @@ describe('DockerHypervisorHost lab networks', () => {
 describe('DockerHypervisorHost room', () => {
   it("removes the run's helper container a stopped backend left before it makes it again, and reads the room", async () => {
     const name = 'rr-run-1-room';
-    const containers = new Map<string, Record<string, string>>([[name, { [RUN_ID_LABEL]: 'run-1', [PROBE_LABEL]: 'true' }]]);
+    const containers = new Map<string, Record<string, string>>([
+      [name, { [RUN_ID_LABEL]: 'run-1', [PROBE_LABEL]: 'true' }],
+    ]);
     const docker = {
       info: async () => ({ DockerRootDir: '/var/lib/docker' }),
       getImage: () => ({ inspect: async () => builtProbeImage }),
       getContainer: (id: string) => ({
         inspect: async () => {
-          if (!containers.has(id)) throw Object.assign(new Error('no such container'), { statusCode: 404 });
+          if (!containers.has(id))
+            throw Object.assign(new Error('no such container'), {
+              statusCode: 404,
+            });
           return { Config: { Labels: containers.get(id) } };
         },
         remove: async () => {
@@ -348,21 +542,30 @@ describe('DockerHypervisorHost room', () => {
       }),
       createContainer: async (opts: Docker.ContainerCreateOptions) => {
         if (containers.has(opts.name!)) {
-          throw Object.assign(new Error(`Conflict. The container name "/${opts.name}" is already in use`), { statusCode: 409 });
+          throw Object.assign(
+            new Error(
+              `Conflict. The container name "/${opts.name}" is already in use`,
+            ),
+            { statusCode: 409 },
+          );
         }
         containers.set(opts.name!, opts.Labels ?? {});
         return {
           start: async () => {},
           wait: async () => ({ StatusCode: 0 }),
           logs: async () =>
-            Buffer.from('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 1000 100 900 10% /data-root\nMemAvailable: 2048 kB\n'),
+            Buffer.from(
+              'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 1000 100 900 10% /data-root\nMemAvailable: 2048 kB\n',
+            ),
           remove: async () => {
             containers.delete(opts.name!);
           },
         };
       },
     } as unknown as Docker;
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nonexistent' });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nonexistent',
+    });
     expect(await host.room!('run-1', [])).toEqual({
       neededBytes: 0,
       where: 'dr-host:/var/lib/docker',
@@ -380,13 +583,21 @@ describe('DockerHypervisorHost room', () => {
   it('says what failed where the engine fails the room check, in words that read', async () => {
     const docker = {
       info: async () => {
-        throw Object.assign(new Error('(HTTP code 500) server error - layer store: input/output error'), { statusCode: 500 });
+        throw Object.assign(
+          new Error(
+            '(HTTP code 500) server error - layer store: input/output error',
+          ),
+          { statusCode: 500 },
+        );
       },
     } as unknown as Docker;
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nonexistent' });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nonexistent',
+    });
     await expect(host.room!('run-1', [])).rejects.toMatchObject({
       name: 'EngineFailedError',
-      message: "checking the room for run run-1 (disk space and memory) failed: Docker engine 'dr-host' answered HTTP 500: layer store: input/output error",
+      message:
+        "checking the room for run run-1 (disk space and memory) failed: Docker engine 'dr-host' answered HTTP 500: layer store: input/output error",
     });
   });
 });
@@ -396,7 +607,12 @@ describe('DockerHypervisorHost probe removal', () => {
     const runId = 'run-1';
     const { docker, state } = engineWithProbe(runId);
     const lab: LabHandle = { runId, networks: [`rr-${runId}-prod`] };
-    const machine: MachineHandle = { runId, machineRef: 'resource:default/web', id: 'web', hostnames: ['web'] };
+    const machine: MachineHandle = {
+      runId,
+      machineRef: 'resource:default/web',
+      id: 'web',
+      hostnames: ['web'],
+    };
     const removed: string[] = [];
     const listed: unknown[] = [];
     const helpers = [
@@ -415,36 +631,62 @@ describe('DockerHypervisorHost probe removal', () => {
       id === 'probe-id' || id === 'gone-id'
         ? {
             remove: async () => {
-              if (id === 'gone-id') throw Object.assign(new Error('no such container'), { statusCode: 404 });
+              if (id === 'gone-id')
+                throw Object.assign(new Error('no such container'), {
+                  statusCode: 404,
+                });
               removed.push(id);
               state.probeExists = false;
             },
           }
         : getContainer(id)) as Docker['getContainer'];
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: '/nonexistent' });
-    expect(await host.probe(lab, machine, { kind: 'tcp', port: 80 })).toMatchObject({ ok: true });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nonexistent',
+    });
+    expect(
+      await host.probe(lab, machine, { kind: 'tcp', port: 80 }),
+    ).toMatchObject({ ok: true });
     expect(state.created).toBe(1);
 
     expect(await host.removeProbes(runId)).toEqual([`rr-${runId}-probe`]);
     expect(removed).toEqual(['probe-id']);
     // Only the run's helpers: what it restored is no helper.
-    expect(listed).toEqual([{ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`, `${PROBE_LABEL}=true`] } }]);
+    expect(listed).toEqual([
+      {
+        all: true,
+        filters: { label: [`${RUN_ID_LABEL}=${runId}`, `${PROBE_LABEL}=true`] },
+      },
+    ]);
     // A probe of the run after that (one still under way when it was removed) makes none again.
-    await expect(host.probe(lab, machine, { kind: 'tcp', port: 80 })).rejects.toThrow(`run ${runId} probes no more`);
+    await expect(
+      host.probe(lab, machine, { kind: 'tcp', port: 80 }),
+    ).rejects.toThrow(`run ${runId} probes no more`);
     expect(state.created).toBe(1);
   });
 });
 
 /** An engine on which machine `name` of the run is already there (a backend stopped mid-restore). */
-function engineWithLeftMachine(name: string, left: { status: string; networks: string[]; labels: Record<string, string> }) {
+function engineWithLeftMachine(
+  name: string,
+  left: { status: string; networks: string[]; labels: Record<string, string> },
+) {
   const calls: string[] = [];
   let exists = true;
   const docker = {
     getImage: () => ({ inspect: async () => ({ Id: 'sha256:image' }) }),
     getNetwork: (network: string) => ({
-      inspect: async () => ({ Name: network, Internal: true, IPAM: { Config: [] } }),
-      connect: async (opts: { Container: string; EndpointConfig: Docker.EndpointSettings }) => {
-        calls.push(`connect ${network} ${opts.Container} ${(opts.EndpointConfig.Aliases ?? []).join(',')}`);
+      inspect: async () => ({
+        Name: network,
+        Internal: true,
+        IPAM: { Config: [] },
+      }),
+      connect: async (opts: {
+        Container: string;
+        EndpointConfig: Docker.EndpointSettings;
+      }) => {
+        calls.push(
+          `connect ${network} ${opts.Container} ${(opts.EndpointConfig.Aliases ?? []).join(',')}`,
+        );
       },
     }),
     getContainer: (id: string) => ({
@@ -452,7 +694,9 @@ function engineWithLeftMachine(name: string, left: { status: string; networks: s
         Id: 'left-id',
         Config: { Labels: left.labels },
         State: { Status: left.status, Running: left.status === 'running' },
-        NetworkSettings: { Networks: Object.fromEntries(left.networks.map(n => [n, {}])) },
+        NetworkSettings: {
+          Networks: Object.fromEntries(left.networks.map(n => [n, {}])),
+        },
       }),
       remove: async () => {
         calls.push(`remove ${id}`);
@@ -461,17 +705,29 @@ function engineWithLeftMachine(name: string, left: { status: string; networks: s
     }),
     createContainer: async (opts: Docker.ContainerCreateOptions) => {
       if (exists && opts.name === name) {
-        throw Object.assign(new Error(`Conflict. The container name "/${name}" is already in use`), { statusCode: 409 });
+        throw Object.assign(
+          new Error(
+            `Conflict. The container name "/${name}" is already in use`,
+          ),
+          { statusCode: 409 },
+        );
       }
       calls.push(`create ${opts.name} on ${opts.HostConfig?.NetworkMode}`);
-      return { id: 'new-id', putArchive: async () => {}, remove: async () => {} };
+      return {
+        id: 'new-id',
+        putArchive: async () => {},
+        remove: async () => {},
+      };
     },
   } as unknown as Docker;
   return { docker, calls };
 }
 
 describe('DockerHypervisorHost restore resumed', () => {
-  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front', 'rr-run-1-back'] };
+  const lab: LabHandle = {
+    runId: 'run-1',
+    networks: ['rr-run-1-front', 'rr-run-1-back'],
+  };
   const machineRef = 'resource:default/web';
   const name = machineContainerName('run-1', machineRef);
   const labels = { [RUN_ID_LABEL]: 'run-1', [MACHINE_REF_LABEL]: machineRef };
@@ -482,17 +738,33 @@ describe('DockerHypervisorHost restore resumed', () => {
 
   it('makes again a machine a stopped backend created but never started: it may lack networks and volume content', async () => {
     const { store, capture } = storeWith({ networks });
-    const { docker, calls } = engineWithLeftMachine(name, { status: 'created', networks: ['rr-run-1-front'], labels });
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const { docker, calls } = engineWithLeftMachine(name, {
+      status: 'created',
+      networks: ['rr-run-1-front'],
+      labels,
+    });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
     const { machine } = await host.restoreMachine(lab, capture);
     expect(machine.id).toBe('new-id');
-    expect(calls).toEqual([`remove ${name}`, `create ${name} on rr-run-1-front`, 'connect rr-run-1-back new-id api,web']);
+    expect(calls).toEqual([
+      `remove ${name}`,
+      `create ${name} on rr-run-1-front`,
+      'connect rr-run-1-back new-id api,web',
+    ]);
   });
 
   it('joins a started machine of the run to the lab networks it is not on, and keeps it', async () => {
     const { store, capture } = storeWith({ networks });
-    const { docker, calls } = engineWithLeftMachine(name, { status: 'running', networks: ['rr-run-1-front'], labels });
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const { docker, calls } = engineWithLeftMachine(name, {
+      status: 'running',
+      networks: ['rr-run-1-front'],
+      labels,
+    });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
     const { machine } = await host.restoreMachine(lab, capture);
     expect(machine.id).toBe('left-id');
     expect(calls).toEqual(['connect rr-run-1-back left-id api,web']);
@@ -500,35 +772,80 @@ describe('DockerHypervisorHost restore resumed', () => {
 
   it("refuses a container of that name that is another run's, and leaves it", async () => {
     const { store, capture } = storeWith({ networks });
-    const { docker, calls } = engineWithLeftMachine(name, { status: 'created', networks: [], labels: { ...labels, [RUN_ID_LABEL]: 'run-0' } });
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
-    await expect(host.restoreMachine(lab, capture)).rejects.toThrow(`container ${name} on engine dr-host belongs to ${machineRef} of run run-0`);
+    const { docker, calls } = engineWithLeftMachine(name, {
+      status: 'created',
+      networks: [],
+      labels: { ...labels, [RUN_ID_LABEL]: 'run-0' },
+    });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
+    await expect(host.restoreMachine(lab, capture)).rejects.toThrow(
+      `container ${name} on engine dr-host belongs to ${machineRef} of run run-0`,
+    );
     expect(calls).toEqual([]);
   });
 });
 
 describe('DockerHypervisorHost restore of read-only machines', () => {
   it('gives read-only up for a capture from before read-only volumes were weighed: Docker refuses their content on it', async () => {
-    const volume = { destination: '/etc/app', artifact: 'cap-1.tar', checksum: '', sizeBytes: 1 };
-    const { store, capture } = storeWith({ limits: { readOnlyRootfs: true, memoryBytes: 1024 ** 3 } });
+    const volume = {
+      destination: '/etc/app',
+      artifact: 'cap-1.tar',
+      checksum: '',
+      sizeBytes: 1,
+    };
+    const { store, capture } = storeWith({
+      limits: { readOnlyRootfs: true, memoryBytes: 1024 ** 3 },
+    });
     const { docker, created } = restoringEngine();
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: store });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
     // The archive is the store's one file: its checksum is the image archive's.
-    const withVolume = { ...capture, runtime: { ...capture.runtime, volumes: [{ ...volume, checksum: capture.checksum }] } };
-    const { adaptations } = await host.restoreMachine({ runId: 'run-1', networks: [] }, withVolume);
-    expect(created[0].HostConfig).toEqual({ Memory: 1024 ** 3, NetworkMode: 'none', RestartPolicy: { Name: 'no' } });
+    const withVolume = {
+      ...capture,
+      runtime: {
+        ...capture.runtime,
+        volumes: [{ ...volume, checksum: capture.checksum }],
+      },
+    };
+    const { adaptations } = await host.restoreMachine(
+      { runId: 'run-1', networks: [] },
+      withVolume,
+    );
+    expect(created[0].HostConfig).toEqual({
+      Memory: 1024 ** 3,
+      NetworkMode: 'none',
+      RestartPolicy: { Name: 'no' },
+    });
     expect(adaptations).toEqual([
       'read-only root filesystem not kept: the restore puts the content of volume /etc/app into it, which Docker refuses while it is read-only',
     ]);
     // Without volumes it stays read-only, with production's tmpfs mounts.
     const tmpfs = { '/tmp': 'size=1m' };
-    await host.restoreMachine({ runId: 'run-1', networks: [] }, { ...capture, runtime: { ...capture.runtime, limits: { readOnlyRootfs: true, tmpfs } as never } });
-    expect(created[1].HostConfig).toMatchObject({ ReadonlyRootfs: true, Tmpfs: tmpfs });
+    await host.restoreMachine(
+      { runId: 'run-1', networks: [] },
+      {
+        ...capture,
+        runtime: {
+          ...capture.runtime,
+          limits: { readOnlyRootfs: true, tmpfs } as never,
+        },
+      },
+    );
+    expect(created[1].HostConfig).toMatchObject({
+      ReadonlyRootfs: true,
+      Tmpfs: tmpfs,
+    });
   });
 });
 
 /** An engine holding at most the probe image, that says what was imported and removed. */
-function engineWithProbeImage(present?: { Id: string; Config: { Labels?: Record<string, string> } }) {
+function engineWithProbeImage(present?: {
+  Id: string;
+  Config: { Labels?: Record<string, string> };
+}) {
   const calls: string[] = [];
   let image = present;
   const docker = {
@@ -536,16 +853,24 @@ function engineWithProbeImage(present?: { Id: string; Config: { Labels?: Record<
       inspect: async () => {
         if (ref === 'recovery/probe:1' && image) return image;
         if (ref === present?.Id && present) return present;
-        throw Object.assign(new Error(`no such image: ${ref}`), { statusCode: 404 });
+        throw Object.assign(new Error(`no such image: ${ref}`), {
+          statusCode: 404,
+        });
       },
       remove: async () => {
         calls.push(`remove ${ref}`);
       },
     }),
-    importImage: async (_tar: unknown, opts: { repo: string; tag: string; changes: string[] }) => {
+    importImage: async (
+      _tar: unknown,
+      opts: { repo: string; tag: string; changes: string[] },
+    ) => {
       calls.push(`import ${opts.repo}:${opts.tag} ${opts.changes.join(' ')}`);
       const label = /^LABEL (\S+)=(\S+)$/.exec(opts.changes[0])!;
-      image = { Id: 'sha256:new', Config: { Labels: { [label[1]]: label[2] } } };
+      image = {
+        Id: 'sha256:new',
+        Config: { Labels: { [label[1]]: label[2] } },
+      };
       return new PassThrough().end('{"status":"sha256:new"}\n');
     },
   } as unknown as Docker;
@@ -555,35 +880,63 @@ function engineWithProbeImage(present?: { Id: string; Config: { Labels?: Record<
 describe('DockerHypervisorHost probe image', () => {
   const dir = mkdtempSync(join(tmpdir(), 'recovery-probe-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const staticBusybox = existsSync('/bin/busybox') && !notStaticElf(readFileSync('/bin/busybox'));
+  const staticBusybox =
+    existsSync('/bin/busybox') && !notStaticElf(readFileSync('/bin/busybox'));
   const digest = busyboxDigest('/bin/busybox');
 
-  it.runIf(staticBusybox)('builds it labelled with the digest of the busybox it is built from, and reuses it while that is the busybox', async () => {
-    const { docker, calls } = engineWithProbeImage();
-    const host = new DockerHypervisorHost('dr-host', docker, { storeDirectory: dir });
-    await host.ensureProbeImage();
-    await host.ensureProbeImage();
-    expect(calls).toEqual([`import recovery/probe:1 LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`]);
-  });
+  it.runIf(staticBusybox)(
+    'builds it labelled with the digest of the busybox it is built from, and reuses it while that is the busybox',
+    async () => {
+      const { docker, calls } = engineWithProbeImage();
+      const host = new DockerHypervisorHost('dr-host', docker, {
+        storeDirectory: dir,
+      });
+      await host.ensureProbeImage();
+      await host.ensureProbeImage();
+      expect(calls).toEqual([
+        `import recovery/probe:1 LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`,
+      ]);
+    },
+  );
 
-  it.runIf(staticBusybox)('builds again, and removes, one built before the label (perhaps from a dynamic busybox) or from another busybox', async () => {
-    for (const labels of [undefined, { [PROBE_BUSYBOX_LABEL]: `sha256:${'0'.repeat(64)}` }]) {
-      const { docker, calls } = engineWithProbeImage({ Id: 'sha256:stale', Config: { Labels: labels } });
-      await new DockerHypervisorHost('dr-host', docker, { storeDirectory: dir }).ensureProbeImage();
-      expect(calls).toEqual([`import recovery/probe:1 LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`, 'remove sha256:stale']);
-    }
-  });
+  it.runIf(staticBusybox)(
+    'builds again, and removes, one built before the label (perhaps from a dynamic busybox) or from another busybox',
+    async () => {
+      for (const labels of [
+        undefined,
+        { [PROBE_BUSYBOX_LABEL]: `sha256:${'0'.repeat(64)}` },
+      ]) {
+        const { docker, calls } = engineWithProbeImage({
+          Id: 'sha256:stale',
+          Config: { Labels: labels },
+        });
+        await new DockerHypervisorHost('dr-host', docker, {
+          storeDirectory: dir,
+        }).ensureProbeImage();
+        expect(calls).toEqual([
+          `import recovery/probe:1 LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`,
+          'remove sha256:stale',
+        ]);
+      }
+    },
+  );
 
   it('refuses to build one from a dynamic busybox rather than reuse a stale one, and uses the one there when the backend has no busybox', async () => {
     const stale = { Id: 'sha256:stale', Config: {} };
     const dynamic = engineWithProbeImage(stale);
     await expect(
-      new DockerHypervisorHost('dr-host', dynamic.docker, { storeDirectory: dir, busyboxPath: '/bin/true' }).ensureProbeImage(),
+      new DockerHypervisorHost('dr-host', dynamic.docker, {
+        storeDirectory: dir,
+        busyboxPath: '/bin/true',
+      }).ensureProbeImage(),
     ).rejects.toThrow(/^\/bin\/true is dynamically linked/);
     expect(dynamic.calls).toEqual([]);
 
     const none = engineWithProbeImage(stale);
-    await new DockerHypervisorHost('dr-host', none.docker, { storeDirectory: dir, busyboxPath: join(dir, 'no-busybox') }).ensureProbeImage();
+    await new DockerHypervisorHost('dr-host', none.docker, {
+      storeDirectory: dir,
+      busyboxPath: join(dir, 'no-busybox'),
+    }).ensureProbeImage();
     expect(none.calls).toEqual([]);
   });
 });

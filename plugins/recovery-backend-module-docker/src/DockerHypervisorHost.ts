@@ -1,6 +1,9 @@
 import type Docker from 'dockerode';
 import { ConflictError } from '@backstage/errors';
-import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
+import {
+  RUN_ID_LABEL,
+  type ProbeSpec,
+} from '@backstage-recovery/plugin-recovery-common';
 import { lastFailedCheckOutput } from './machineState';
 import type {
   CapturedNetwork,
@@ -14,15 +17,30 @@ import type {
   RestorableCapture,
   RestoredMachine,
 } from '@backstage-recovery/plugin-recovery-node';
-import { PRODUCTION_NETWORK_MODE_LABEL, dockerHealthcheck, dockerLimits, joinsLabNetwork } from './adapt';
+import {
+  PRODUCTION_NETWORK_MODE_LABEL,
+  dockerHealthcheck,
+  dockerLimits,
+  joinsLabNetwork,
+} from './adapt';
 import { firstHost, helperRange } from './lib/addresses';
 import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './captureNames';
 import { demuxDockerStream, isStatus } from './lib/dockerStreams';
 import { hasImage } from './lib/engineImages';
 import { captureArchiveFiles } from './lib/layerStore';
-import { loadArtifact, restoreVolumes, verifyArtifact, verifyVolumes } from './captureArtifacts';
-import { describeHolder, refuseKeptElsewhere, releaseFirst, subnetHolder } from './keptByFailovers';
+import {
+  loadArtifact,
+  restoreVolumes,
+  verifyArtifact,
+  verifyVolumes,
+} from './captureArtifacts';
+import {
+  describeHolder,
+  refuseKeptElsewhere,
+  releaseFirst,
+  subnetHolder,
+} from './keptByFailovers';
 import { LabProbe } from './LabProbe';
 import { removeLab } from './labTeardown';
 import {
@@ -69,7 +87,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     networks: CapturedNetwork[],
     options: { internal: boolean },
   ): Promise<LabHandle> {
-    return onEngine(this.id, () => this.createLabOn(runId, networks, options), `creating the lab of run ${runId} failed`);
+    return onEngine(
+      this.id,
+      () => this.createLabOn(runId, networks, options),
+      `creating the lab of run ${runId} failed`,
+    );
   }
 
   private async createLabOn(
@@ -84,13 +106,23 @@ export class DockerHypervisorHost implements HypervisorHost {
     // machines other addresses: a test would not emulate production (and fail at the ready
     // timeout where a machine needs its address), a second failover would boot apart from the
     // first. Refused before anything is made.
-    const engineNetworks = networks.some(n => n.subnet) ? await this.docker.listNetworks() : [];
+    const engineNetworks = networks.some(n => n.subnet)
+      ? await this.docker.listNetworks()
+      : [];
     for (const network of networks) {
-      const holder = network.subnet ? subnetHolder(engineNetworks, network.subnet, runId) : undefined;
+      const holder = network.subnet
+        ? subnetHolder(engineNetworks, network.subnet, runId)
+        : undefined;
       if (!holder?.failover) continue;
       const [why, elsewhere] = options.internal
-        ? ["a test lab cannot have it beside them, so its machines would not get production's addresses", 'Run the test on another hypervisor host']
-        : ["this failover's machines would boot on other addresses, apart from them", 'Fail over onto another hypervisor host'];
+        ? [
+            "a test lab cannot have it beside them, so its machines would not get production's addresses",
+            'Run the test on another hypervisor host',
+          ]
+        : [
+            "this failover's machines would boot on other addresses, apart from them",
+            'Fail over onto another hypervisor host',
+          ];
       throw new ConflictError(
         `production network ${network.name} (${network.subnet}) is held on engine ${this.id} by ${describeHolder(holder)}: ${why}. ` +
           `${elsewhere} or, once production no longer needs what failover ${holder.runId} kept, ${releaseFirst(holder.runId!)}`,
@@ -101,10 +133,15 @@ export class DockerHypervisorHost implements HypervisorHost {
     // Every production address the lab is told of, per network: its own range avoids them.
     const reserved = new Map<string, string[]>();
     for (const network of networks) {
-      if (network.ipv4Address) reserved.set(network.name, [...(reserved.get(network.name) ?? []), network.ipv4Address]);
+      if (network.ipv4Address)
+        reserved.set(network.name, [
+          ...(reserved.get(network.name) ?? []),
+          network.ipv4Address,
+        ]);
     }
     // Host-network machines go on the lab network: a lab of only them needs one too.
-    const wanted = networks.length > 0 ? networks : [{ name: HOST_NETWORK, aliases: [] }];
+    const wanted =
+      networks.length > 0 ? networks : [{ name: HOST_NETWORK, aliases: [] }];
     for (const network of wanted) {
       if (seen.has(network.name)) continue;
       seen.add(network.name);
@@ -129,7 +166,9 @@ export class DockerHypervisorHost implements HypervisorHost {
           // `internal` only stops forwarding: with the gateway address on its bridge, the host
           // itself answers the lab (on every address it has, whatever it serves there) and
           // holds production's gateway address. An isolated lab's bridge gets none.
-          ...(options.internal ? { 'com.docker.network.bridge.inhibit_ipv4': 'true' } : {}),
+          ...(options.internal
+            ? { 'com.docker.network.bridge.inhibit_ipv4': 'true' }
+            : {}),
         },
       };
       if (network.subnet) {
@@ -138,7 +177,10 @@ export class DockerHypervisorHost implements HypervisorHost {
         // it handed a later wave's address to the probe container. Explicit gateway: with a
         // range, Docker would otherwise make the range's first address the gateway.
         const gateway = network.gateway ?? firstHost(network.subnet);
-        const range = helperRange(network.subnet, [...(reserved.get(network.name) ?? []), gateway]);
+        const range = helperRange(network.subnet, [
+          ...(reserved.get(network.name) ?? []),
+          gateway,
+        ]);
         try {
           await this.docker.createNetwork({
             ...base,
@@ -157,7 +199,8 @@ export class DockerHypervisorHost implements HypervisorHost {
         } catch (e) {
           // The subnet is in use on this engine (production's own network where it is also the
           // primary engine, a failover's network): Docker chooses; restoreMachine reports it.
-          if (!/overlap|in use|conflict/i.test(String((e as Error).message))) throw e;
+          if (!/overlap|in use|conflict/i.test(String((e as Error).message)))
+            throw e;
         }
       }
       chosenByDocker.push(base);
@@ -166,14 +209,22 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { runId, networks: names };
   }
 
-  private async labNetworkSubnet(name: string): Promise<{ subnet?: string; gateway?: string }> {
+  private async labNetworkSubnet(
+    name: string,
+  ): Promise<{ subnet?: string; gateway?: string }> {
     const net = await this.docker.getNetwork(name).inspect();
-    const cfg = net.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
+    const cfg = net.IPAM?.Config?.find(
+      (c: any) => c.Subnet && !c.Subnet.includes(':'),
+    );
     return { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
   }
 
   room(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
-    return onEngine(this.id, () => this.roomOn(runId, waves), `checking the room for run ${runId} (disk space and memory) failed`);
+    return onEngine(
+      this.id,
+      () => this.roomOn(runId, waves),
+      `checking the room for run ${runId} (disk space and memory) failed`,
+    );
   }
 
   /**
@@ -185,7 +236,10 @@ export class DockerHypervisorHost implements HypervisorHost {
    * (the engine may be remote). Beside it, the memory the machines held when captured, all at once
    * (every wave stays up), against the host's MemAvailable, read in the same container.
    */
-  private async roomOn(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
+  private async roomOn(
+    runId: string,
+    waves: RestorableCapture[][],
+  ): Promise<HostRoom> {
     const files = new Map<string, number>();
     let neededBytes = 0;
     let largestWave = 0;
@@ -198,12 +252,16 @@ export class DockerHypervisorHost implements HypervisorHost {
           neededMemoryBytes += capture.runtime.memoryBytes;
           memoryKnownFor += 1;
         }
-        const archive = artifactPath(this.options.storeDirectory, capture.artifact);
+        const archive = artifactPath(
+          this.options.storeDirectory,
+          capture.artifact,
+        );
         for (const [path, size] of await captureArchiveFiles(archive)) {
           files.set(path, size);
           waveBytes += size;
         }
-        for (const volume of capture.runtime.volumes ?? []) neededBytes += volume.sizeBytes;
+        for (const volume of capture.runtime.volumes ?? [])
+          neededBytes += volume.sizeBytes;
       }
       largestWave = Math.max(largestWave, waveBytes);
     }
@@ -211,9 +269,15 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const size of files.values()) neededBytes += size;
     const { DockerRootDir: root } = await this.docker.info();
     const where = `${this.id}:${root}`;
-    const memory = memoryKnownFor > 0 ? { neededMemoryBytes, memoryKnownFor } : {};
+    const memory =
+      memoryKnownFor > 0 ? { neededMemoryBytes, memoryKnownFor } : {};
     try {
-      return { neededBytes, where, ...memory, ...(await this.labProbe.freeRoomIn(runId, root)) };
+      return {
+        neededBytes,
+        where,
+        ...memory,
+        ...(await this.labProbe.freeRoomIn(runId, root)),
+      };
     } catch (e) {
       return { neededBytes, where, ...memory, unknown: (e as Error).message };
     }
@@ -226,13 +290,21 @@ export class DockerHypervisorHost implements HypervisorHost {
    * CaptureDamagedError naming the file (and the layer files that no longer hold their content).
    * Its restore verifies it again (restoreMachine): the store may change in between.
    */
-  async verifyCapture(capture: RestorableCapture, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async verifyCapture(
+    capture: RestorableCapture,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
     await verifyArtifact(this.options.storeDirectory, capture, options.signal);
     await verifyVolumes(this.options.storeDirectory, capture, options.signal);
   }
 
   /** Verifies the artifact's checksum, then `docker load`s it. */
-  loadCapture(capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum' | 'imageId'>): Promise<void> {
+  loadCapture(
+    capture: Pick<
+      RestorableCapture,
+      'captureId' | 'artifact' | 'checksum' | 'imageId'
+    >,
+  ): Promise<void> {
     return onEngine(
       this.id,
       async () => {
@@ -247,7 +319,11 @@ export class DockerHypervisorHost implements HypervisorHost {
     lab: LabHandle,
     capture: RestorableCapture,
   ): Promise<RestoredMachine> {
-    return onEngine(this.id, () => this.restoreMachineOn(lab, capture), `restoring ${capture.machineRef} (capture ${capture.captureId}) in the lab of run ${lab.runId} failed`);
+    return onEngine(
+      this.id,
+      () => this.restoreMachineOn(lab, capture),
+      `restoring ${capture.machineRef} (capture ${capture.captureId}) in the lab of run ${lab.runId} failed`,
+    );
   }
 
   private async restoreMachineOn(
@@ -257,7 +333,13 @@ export class DockerHypervisorHost implements HypervisorHost {
     const adaptations: string[] = [];
     const addressesLost: string[] = [];
     const test = await this.isolated(lab);
-    if (!test) await refuseKeptElsewhere(this.docker, this.id, lab.runId, capture.machineRef);
+    if (!test)
+      await refuseKeptElsewhere(
+        this.docker,
+        this.id,
+        lab.runId,
+        capture.machineRef,
+      );
     // Always: a test run is what proves the capture store can restore production, so it must
     // read the archive even when the image is still on this engine (always so with role both).
     await verifyArtifact(this.options.storeDirectory, capture);
@@ -271,7 +353,10 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
     const runtime = capture.runtime;
     const name = machineContainerName(lab.runId, capture.machineRef);
-    const endpoints: Array<{ network: string; config: Docker.EndpointSettings }> = [];
+    const endpoints: Array<{
+      network: string;
+      config: Docker.EndpointSettings;
+    }> = [];
     if (joinsLabNetwork(runtime)) {
       // Host network (or another container's) in production, so no network captured: as the
       // capture's adaptation says, it gets an address on the lab network, one Docker picks from
@@ -279,7 +364,10 @@ export class DockerHypervisorHost implements HypervisorHost {
       // (the production host's) is an alias, so the lab's DNS answers it rather than pass it on.
       const mode = runtime.labels[PRODUCTION_NETWORK_MODE_LABEL];
       for (const labNet of lab.networks) {
-        endpoints.push({ network: labNet, config: { Aliases: [runtime.hostname].filter(Boolean) } });
+        endpoints.push({
+          network: labNet,
+          config: { Aliases: [runtime.hostname].filter(Boolean) },
+        });
       }
       addressesLost.push(
         lab.networks.length > 0
@@ -290,17 +378,27 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const net of runtime.networks) {
       const labNet = labNetworkName(lab.runId, net.name);
       if (!lab.networks.includes(labNet)) {
-        addressesLost.push(`network ${net.name} is not part of the lab; not attached`);
+        addressesLost.push(
+          `network ${net.name} is not part of the lab; not attached`,
+        );
         continue;
       }
-      const aliases = [...new Set([...net.aliases, runtime.hostname].filter(Boolean))];
+      const aliases = [
+        ...new Set([...net.aliases, runtime.hostname].filter(Boolean)),
+      ];
       const config: Docker.EndpointSettings = { Aliases: aliases };
       if (net.ipv4Address) {
         const labSubnet = await this.labNetworkSubnet(labNet);
         if (!net.subnet || labSubnet.subnet === net.subnet) {
           config.IPAMConfig = { IPv4Address: net.ipv4Address };
         } else {
-          const holder = net.subnet ? subnetHolder(await this.docker.listNetworks(), net.subnet, lab.runId) : undefined;
+          const holder = net.subnet
+            ? subnetHolder(
+                await this.docker.listNetworks(),
+                net.subnet,
+                lab.runId,
+              )
+            : undefined;
           addressesLost.push(
             `network ${net.name}: production subnet ${net.subnet} is in use on engine ${this.id}${holder ? ` by ${describeHolder(holder)}` : ''}; the lab uses ${labSubnet.subnet} and the machine gets a dynamic address instead of ${net.ipv4Address}`,
           );
@@ -308,9 +406,13 @@ export class DockerHypervisorHost implements HypervisorHost {
       }
       endpoints.push({ network: labNet, config });
     }
-    const { labels: captured, blanked } = withoutOrchestratorLabels(runtime.labels);
+    const { labels: captured, blanked } = withoutOrchestratorLabels(
+      runtime.labels,
+    );
     if (blanked.length > 0) {
-      adaptations.push(`labels of production's orchestrator emptied (${blanked.join(', ')}): it would take the lab's container for one of its own`);
+      adaptations.push(
+        `labels of production's orchestrator emptied (${blanked.join(', ')}): it would take the lab's container for one of its own`,
+      );
     }
     const labels = {
       ...captured,
@@ -318,7 +420,11 @@ export class DockerHypervisorHost implements HypervisorHost {
       [MACHINE_REF_LABEL]: capture.machineRef,
       [CAPTURE_ID_LABEL]: capture.captureId,
     };
-    const { hostConfig: confined, stopSignal, stopTimeout } = await this.limitsInLab(test, runtime, adaptations);
+    const {
+      hostConfig: confined,
+      stopSignal,
+      stopTimeout,
+    } = await this.limitsInLab(test, runtime, adaptations);
     const [first, ...rest] = endpoints;
     const create = () =>
       this.docker.createContainer({
@@ -330,7 +436,9 @@ export class DockerHypervisorHost implements HypervisorHost {
         Entrypoint: runtime.entrypoint,
         WorkingDir: runtime.workingDir,
         User: runtime.user,
-        ExposedPorts: Object.fromEntries(runtime.exposedPorts.map(p => [p, {}])),
+        ExposedPorts: Object.fromEntries(
+          runtime.exposedPorts.map(p => [p, {}]),
+        ),
         Healthcheck: dockerHealthcheck(runtime.healthcheck),
         Labels: labels,
         ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
@@ -339,13 +447,20 @@ export class DockerHypervisorHost implements HypervisorHost {
           ...confined,
           NetworkMode: first ? first.network : 'none',
         },
-        NetworkingConfig: first ? { EndpointsConfig: { [first.network]: first.config } } : undefined,
+        NetworkingConfig: first
+          ? { EndpointsConfig: { [first.network]: first.config } }
+          : undefined,
       });
     const createOnce = () =>
       create().catch(async e => {
         // The image went after it was found: the teardown of another lab that held it (a left
         // lab, torn down by this run and the cleanup task at once) removed it as unused.
-        if (loaded || !isStatus(e, 404) || (await hasImage(this.docker, capture.imageId))) throw e;
+        if (
+          loaded ||
+          !isStatus(e, 404) ||
+          (await hasImage(this.docker, capture.imageId))
+        )
+          throw e;
         await this.loadFor(lab.runId, capture);
         return create();
       });
@@ -358,7 +473,10 @@ export class DockerHypervisorHost implements HypervisorHost {
       const existing = this.docker.getContainer(name);
       const info = await existing.inspect();
       const owner = info.Config.Labels ?? {};
-      if (owner[RUN_ID_LABEL] !== lab.runId || owner[MACHINE_REF_LABEL] !== capture.machineRef) {
+      if (
+        owner[RUN_ID_LABEL] !== lab.runId ||
+        owner[MACHINE_REF_LABEL] !== capture.machineRef
+      ) {
         throw new ConflictError(
           `machine ${capture.machineRef}: container ${name} on engine ${this.id} belongs to ${owner[MACHINE_REF_LABEL] ?? 'no machine'} of run ${owner[RUN_ID_LABEL] ?? 'none'}`,
         );
@@ -366,7 +484,11 @@ export class DockerHypervisorHost implements HypervisorHost {
       if (info.State?.Status !== 'created') {
         // Started, so its restore finished: only a network it lacks is joined.
         await this.joinMissing(info, endpoints);
-        return { machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime), adaptations, addressesLost };
+        return {
+          machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime),
+          adaptations,
+          addressesLost,
+        };
       }
       // Never started: a backend stopped between its creation and its last network or volume may
       // have left it, and nothing on it says which it got. Made again from the capture.
@@ -377,14 +499,25 @@ export class DockerHypervisorHost implements HypervisorHost {
       // Before the first start: the machine boots on its captured data.
       await restoreVolumes(this.options.storeDirectory, container, capture);
       for (const ep of rest) {
-        await this.docker.getNetwork(ep.network).connect({ Container: container.id, EndpointConfig: ep.config });
+        await this.docker
+          .getNetwork(ep.network)
+          .connect({ Container: container.id, EndpointConfig: ep.config });
       }
     } catch (e) {
       // Not left for a resumed run to find and start without its data or some of its networks.
       await container.remove({ force: true, v: true }).catch(() => {});
       throw e;
     }
-    return { machine: this.handle(lab.runId, capture.machineRef, container.id, runtime), adaptations, addressesLost };
+    return {
+      machine: this.handle(
+        lab.runId,
+        capture.machineRef,
+        container.id,
+        runtime,
+      ),
+      adaptations,
+      addressesLost,
+    };
   }
 
   /** Connects a started machine to those of `endpoints` it is not on. */
@@ -394,7 +527,9 @@ export class DockerHypervisorHost implements HypervisorHost {
   ): Promise<void> {
     for (const ep of endpoints) {
       if (info.NetworkSettings?.Networks?.[ep.network]) continue;
-      await this.docker.getNetwork(ep.network).connect({ Container: info.Id, EndpointConfig: ep.config });
+      await this.docker
+        .getNetwork(ep.network)
+        .connect({ Container: info.Id, EndpointConfig: ep.config });
     }
   }
 
@@ -408,8 +543,16 @@ export class DockerHypervisorHost implements HypervisorHost {
     test: boolean,
     runtime: RestorableCapture['runtime'],
     adaptations: string[],
-  ): Promise<{ hostConfig: Docker.HostConfig; stopSignal?: string; stopTimeout?: number }> {
-    const { hostConfig, stopSignal, stopTimeout: production } = dockerLimits(runtime.limits ?? {});
+  ): Promise<{
+    hostConfig: Docker.HostConfig;
+    stopSignal?: string;
+    stopTimeout?: number;
+  }> {
+    const {
+      hostConfig,
+      stopSignal,
+      stopTimeout: production,
+    } = dockerLimits(runtime.limits ?? {});
     hostConfig.RestartPolicy = { Name: 'no' };
     // A test lab's machines are removed, not stopped, and need no grace. A failover's serve
     // production: stopped with the recovery engine, they get the time to shut down cleanly that
@@ -428,14 +571,25 @@ export class DockerHypervisorHost implements HypervisorHost {
       const named = `${policy.name}${policy.maximumRetryCount ? `:${policy.maximumRetryCount}` : ''}`;
       // Only a failover's lab is not internal: what it boots serves production, and comes back
       // with the host as it did there. In a test lab the run decides what runs, and when it stops.
-      if (test) adaptations.push(`restart policy ${named} not applied in a test lab: the run starts and stops its machines`);
-      else hostConfig.RestartPolicy = { Name: policy.name, ...(policy.maximumRetryCount ? { MaximumRetryCount: policy.maximumRetryCount } : {}) };
+      if (test)
+        adaptations.push(
+          `restart policy ${named} not applied in a test lab: the run starts and stops its machines`,
+        );
+      else
+        hostConfig.RestartPolicy = {
+          Name: policy.name,
+          ...(policy.maximumRetryCount
+            ? { MaximumRetryCount: policy.maximumRetryCount }
+            : {}),
+        };
     }
     if (hostConfig.NanoCpus) {
       // Docker refuses a CPU limit above the CPUs the host has.
       const { NCPU } = await this.docker.info();
       if (NCPU && hostConfig.NanoCpus > NCPU * 1e9) {
-        adaptations.push(`CPU limit ${hostConfig.NanoCpus / 1e9} lowered to the ${NCPU} CPUs engine ${this.id} has`);
+        adaptations.push(
+          `CPU limit ${hostConfig.NanoCpus / 1e9} lowered to the ${NCPU} CPUs engine ${this.id} has`,
+        );
         hostConfig.NanoCpus = NCPU * 1e9;
       }
     }
@@ -455,22 +609,38 @@ export class DockerHypervisorHost implements HypervisorHost {
    * no one were the backend stopped in between. Tagged again after, for an engine that does not
    * name loaded images as their archive says.
    */
-  private async loadFor(runId: string, capture: RestorableCapture): Promise<void> {
+  private async loadFor(
+    runId: string,
+    capture: RestorableCapture,
+  ): Promise<void> {
     const ref = labImageRef(runId, capture.imageId);
     await loadArtifact(this.docker, this.options.storeDirectory, capture, ref);
     const [repo, tag] = splitRef(ref);
     await this.docker.getImage(capture.imageId).tag({ repo, tag });
   }
 
-  private handle(runId: string, machineRef: string, id: string, runtime: RestorableCapture['runtime']): MachineHandle {
+  private handle(
+    runId: string,
+    machineRef: string,
+    id: string,
+    runtime: RestorableCapture['runtime'],
+  ): MachineHandle {
     const hostnames = [
-      ...new Set([runtime.hostname, ...runtime.networks.flatMap(n => n.aliases)].filter(Boolean)),
+      ...new Set(
+        [runtime.hostname, ...runtime.networks.flatMap(n => n.aliases)].filter(
+          Boolean,
+        ),
+      ),
     ];
     return { runId, machineRef, id, hostnames };
   }
 
   startMachine(machine: MachineHandle): Promise<void> {
-    return onEngine(this.id, () => this.startMachineOn(machine), `starting ${machine.machineRef} in the lab of run ${machine.runId} failed`);
+    return onEngine(
+      this.id,
+      () => this.startMachineOn(machine),
+      `starting ${machine.machineRef} in the lab of run ${machine.runId} failed`,
+    );
   }
 
   private async startMachineOn(machine: MachineHandle): Promise<void> {
@@ -480,13 +650,15 @@ export class DockerHypervisorHost implements HypervisorHost {
         return;
       } catch (e) {
         if (isStatus(e, 304)) return; // already started
-        if (!/address already in use/i.test(String((e as Error).message))) throw e;
+        if (!/address already in use/i.test(String((e as Error).message)))
+          throw e;
         const { wanted, clashes } = await this.addressClashes(machine);
         // The probe container can move: it got its address before this machine was restored,
         // from a lab not told this machine's address (a run tells every machine's; another
         // caller of the host may not).
         if (!probeMoved && clashes.length > 0 && clashes.every(c => c.probe)) {
-          for (const c of clashes) await this.labProbe.moveProbe(machine.runId, c.holderId, c.network);
+          for (const c of clashes)
+            await this.labProbe.moveProbe(machine.runId, c.holderId, c.network);
           continue;
         }
         const clash = clashes.find(c => !c.probe) ?? clashes[0];
@@ -503,27 +675,42 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   /** Who holds, on the lab networks, the addresses the machine is to have there. */
-  private async addressClashes(
-    machine: MachineHandle,
-  ): Promise<{
+  private async addressClashes(machine: MachineHandle): Promise<{
     wanted: string[];
-    clashes: Array<{ network: string; address: string; holderId: string; holder: string; probe: boolean }>;
+    clashes: Array<{
+      network: string;
+      address: string;
+      holderId: string;
+      holder: string;
+      probe: boolean;
+    }>;
   }> {
     const info = await this.docker.getContainer(machine.id).inspect();
     const wanted: string[] = [];
     const clashes = [];
-    for (const [network, endpoint] of Object.entries(info.NetworkSettings.Networks ?? {})) {
+    for (const [network, endpoint] of Object.entries(
+      info.NetworkSettings.Networks ?? {},
+    )) {
       const address = endpoint.IPAMConfig?.IPv4Address;
       if (!address) continue;
       wanted.push(`${address} on lab network ${network}`);
       const net = await this.docker.getNetwork(network).inspect();
-      const held = Object.entries((net.Containers ?? {}) as Record<string, { Name?: string; IPv4Address?: string }>).find(
+      const held = Object.entries(
+        (net.Containers ?? {}) as Record<
+          string,
+          { Name?: string; IPv4Address?: string }
+        >,
+      ).find(
         ([id, c]) => id !== info.Id && c.IPv4Address?.split('/')[0] === address,
       );
       if (!held) continue;
       const [holderId, { Name: holderName = holderId }] = held;
-      const labels = (await this.docker.getContainer(holderId).inspect()).Config.Labels ?? {};
-      const probe = labels[PROBE_LABEL] === 'true' && labels[RUN_ID_LABEL] === machine.runId;
+      const labels =
+        (await this.docker.getContainer(holderId).inspect()).Config.Labels ??
+        {};
+      const probe =
+        labels[PROBE_LABEL] === 'true' &&
+        labels[RUN_ID_LABEL] === machine.runId;
       const holder = probe
         ? `the lab's probe container ${holderName}`
         : labels[MACHINE_REF_LABEL]
@@ -535,31 +722,57 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   inspectMachine(machine: MachineHandle): Promise<MachineState> {
-    return onEngine(this.id, () => this.inspectMachineOn(machine), `inspecting ${machine.machineRef} in the lab of run ${machine.runId} failed`);
+    return onEngine(
+      this.id,
+      () => this.inspectMachineOn(machine),
+      `inspecting ${machine.machineRef} in the lab of run ${machine.runId} failed`,
+    );
   }
 
-  private async inspectMachineOn(machine: MachineHandle): Promise<MachineState> {
+  private async inspectMachineOn(
+    machine: MachineHandle,
+  ): Promise<MachineState> {
     const info = await this.docker.getContainer(machine.id).inspect();
     const health = info.State.Health?.Status;
-    const healthOutput = health === 'healthy' ? undefined : lastFailedCheckOutput(info.State.Health);
+    const healthOutput =
+      health === 'healthy'
+        ? undefined
+        : lastFailedCheckOutput(info.State.Health);
     return {
       running: info.State.Running,
       exitCode: info.State.Running ? undefined : info.State.ExitCode,
-      health: health === 'starting' || health === 'healthy' || health === 'unhealthy' ? health : undefined,
+      health:
+        health === 'starting' || health === 'healthy' || health === 'unhealthy'
+          ? health
+          : undefined,
       ...(healthOutput && { healthOutput }),
     };
   }
 
   logTail(machine: MachineHandle, lines: number): Promise<string> {
-    return onEngine(this.id, () => this.logTailOn(machine, lines), `reading the log of ${machine.machineRef} in the lab of run ${machine.runId} failed`);
+    return onEngine(
+      this.id,
+      () => this.logTailOn(machine, lines),
+      `reading the log of ${machine.machineRef} in the lab of run ${machine.runId} failed`,
+    );
   }
 
-  private async logTailOn(machine: MachineHandle, lines: number): Promise<string> {
-    const raw = (await this.docker
-      .getContainer(machine.id)
-      .logs({ stdout: true, stderr: true, follow: false, tail: lines })) as unknown as Buffer;
-    const { stdout, stderr } = demuxDockerStream(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
-    return stderr ? `${stdout}${stdout.endsWith('\n') || !stdout ? '' : '\n'}${stderr}` : stdout;
+  private async logTailOn(
+    machine: MachineHandle,
+    lines: number,
+  ): Promise<string> {
+    const raw = (await this.docker.getContainer(machine.id).logs({
+      stdout: true,
+      stderr: true,
+      follow: false,
+      tail: lines,
+    })) as unknown as Buffer;
+    const { stdout, stderr } = demuxDockerStream(
+      Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)),
+    );
+    return stderr
+      ? `${stdout}${stdout.endsWith('\n') || !stdout ? '' : '\n'}${stderr}`
+      : stdout;
   }
 
   /** Creates the probe image on the engine unless it is there (see LabProbe). */
@@ -567,8 +780,16 @@ export class DockerHypervisorHost implements HypervisorHost {
     return this.labProbe.ensureProbeImage();
   }
 
-  probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
-    return onEngine(this.id, () => this.labProbe.probe(lab, machine, probe), `probing ${machine.machineRef} in the lab of run ${lab.runId} failed`);
+  probe(
+    lab: LabHandle,
+    machine: MachineHandle,
+    probe: ProbeSpec,
+  ): Promise<ProbeResult> {
+    return onEngine(
+      this.id,
+      () => this.labProbe.probe(lab, machine, probe),
+      `probing ${machine.machineRef} in the lab of run ${lab.runId} failed`,
+    );
   }
 
   /**
@@ -578,25 +799,45 @@ export class DockerHypervisorHost implements HypervisorHost {
    * The run's teardown (a failover's release) removes everything else, as always.
    */
   removeProbes(runId: string): Promise<string[]> {
-    return onEngine(this.id, () => this.labProbe.removeProbes(runId), `removing the probe container of run ${runId} failed`);
+    return onEngine(
+      this.id,
+      () => this.labProbe.removeProbes(runId),
+      `removing the probe container of run ${runId} failed`,
+    );
   }
 
   listLabResources(runId?: string): Promise<LabResources> {
-    return onEngine(this.id, () => this.listLabResourcesOn(runId), `listing ${runId === undefined ? "every run's lab" : `the lab of run ${runId}`} failed`);
+    return onEngine(
+      this.id,
+      () => this.listLabResourcesOn(runId),
+      `listing ${runId === undefined ? "every run's lab" : `the lab of run ${runId}`} failed`,
+    );
   }
 
   private async listLabResourcesOn(runId?: string): Promise<LabResources> {
-    const label = runId === undefined ? RUN_ID_LABEL : `${RUN_ID_LABEL}=${runId}`;
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
-    const networks = await this.docker.listNetworks({ filters: { label: [label] } });
+    const label =
+      runId === undefined ? RUN_ID_LABEL : `${RUN_ID_LABEL}=${runId}`;
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [label] },
+    });
+    const networks = await this.docker.listNetworks({
+      filters: { label: [label] },
+    });
     return {
-      machines: containers.map(c => (c.Names?.[0] ?? c.Id).replace(/^\//, '')).sort(),
+      machines: containers
+        .map(c => (c.Names?.[0] ?? c.Id).replace(/^\//, ''))
+        .sort(),
       networks: networks.map(n => n.Name).sort(),
     };
   }
 
   teardown(runId: string): Promise<LabResources> {
-    return onEngine(this.id, () => this.teardownOn(runId), `tearing down the lab of run ${runId} failed`);
+    return onEngine(
+      this.id,
+      () => this.teardownOn(runId),
+      `tearing down the lab of run ${runId} failed`,
+    );
   }
 
   private async teardownOn(runId: string): Promise<LabResources> {

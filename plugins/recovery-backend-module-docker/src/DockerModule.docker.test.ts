@@ -1,11 +1,26 @@
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import {
+  RUN_ID_LABEL,
+  type InitializationEvent,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedMachine,
   CapturedNetwork,
@@ -32,17 +47,31 @@ import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { dockerName, PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
 import { busyboxDigest } from './lib/busybox';
-import { demuxDockerStream, followProgress, readAll } from './lib/dockerStreams';
+import {
+  demuxDockerStream,
+  followProgress,
+  readAll,
+} from './lib/dockerStreams';
 import { createTar } from './lib/tar';
 import { LAYERS_DIRECTORY, readCaptureArchive } from './lib/layerStore';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
-import { MACHINE_REF_LABEL, PROBE_LABEL, labImageRef, labNetworkName, machineContainerName } from './labNames';
+import {
+  MACHINE_REF_LABEL,
+  PROBE_LABEL,
+  labImageRef,
+  labNetworkName,
+  machineContainerName,
+} from './labNames';
 import { DEFAULT_PROBE_IMAGE, PROBE_BUSYBOX_LABEL } from './LabProbe';
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
+const RECOVERY =
+  process.env.RECOVERY_HOST_DOCKER_HOST ??
+  'unix:///run/recovery-docker/recovery.sock';
 
 const primary = dockerFromHost(PRIMARY);
 const recovery = dockerFromHost(RECOVERY);
@@ -112,7 +141,10 @@ async function bootAndFail(name: string, services = 'alpha') {
     name,
     Image: DEMO_IMAGE,
     Cmd: ['sh', '-c', 'sleep 0.1; exit 3'],
-    Labels: { 'recovery.backstage-recovery.io/machine': name, 'recovery.backstage-recovery.io/service': services },
+    Labels: {
+      'recovery.backstage-recovery.io/machine': name,
+      'recovery.backstage-recovery.io/service': services,
+    },
   });
   await c.start();
   await c.wait();
@@ -121,11 +153,16 @@ async function bootAndFail(name: string, services = 'alpha') {
 /** Waits until `done` holds, or 10 s. */
 async function until(done: () => boolean | Promise<boolean>) {
   const deadline = Date.now() + 10_000;
-  while (!(await done()) && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
+  while (!(await done()) && Date.now() < deadline)
+    await new Promise(r => setTimeout(r, 100));
 }
 
 /** Serves HTTP on 8080 from a demo capture's image (busybox httpd), instead of its services. */
-const HTTPD = ['sh', '-c', 'mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w'];
+const HTTPD = [
+  'sh',
+  '-c',
+  'mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w',
+];
 
 /** Probes until the probe passes (the machine's server may still be starting), or 15 s. */
 async function probeUntilOk(lab: LabHandle, machine: MachineHandle) {
@@ -139,7 +176,9 @@ async function probeUntilOk(lab: LabHandle, machine: MachineHandle) {
 
 /** The address a container has on a lab network. */
 async function addressOn(id: string, network: string) {
-  return (await recovery.getContainer(id).inspect()).NetworkSettings.Networks[network]?.IPAddress;
+  return (await recovery.getContainer(id).inspect()).NetworkSettings.Networks[
+    network
+  ]?.IPAddress;
 }
 
 /** The probe container of run `id`. */
@@ -170,8 +209,18 @@ function heldRecord() {
 }
 
 /** A capture as the run store hands it to the hypervisor host. */
-function restorableOf(machineRef: string, c: CapturedMachine & { captureId: string }): RestorableCapture {
-  return { captureId: c.captureId, machineRef, imageId: c.imageId, checksum: c.checksum, artifact: c.artifact, runtime: c.runtime };
+function restorableOf(
+  machineRef: string,
+  c: CapturedMachine & { captureId: string },
+): RestorableCapture {
+  return {
+    captureId: c.captureId,
+    machineRef,
+    imageId: c.imageId,
+    checksum: c.checksum,
+    artifact: c.artifact,
+    runtime: c.runtime,
+  };
 }
 
 /** The primary engine with every commit held for 3 s, as a large image's would be. */
@@ -189,28 +238,49 @@ function slowCommits(): Docker {
   return slow;
 }
 
-const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
-const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
+const source = new DockerCaptureSource('primary', primary, {
+  storeDirectory: store,
+});
+const host = new DockerHypervisorHost('recovery', recovery, {
+  storeDirectory: store,
+});
 
 /** Runs `cmd` in a running container; its stdout. */
-async function execOut(docker: Docker, id: string, cmd: string[]): Promise<string> {
-  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+async function execOut(
+  docker: Docker,
+  id: string,
+  cmd: string[],
+): Promise<string> {
+  const exec = await docker
+    .getContainer(id)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = (await exec.start({ hijack: true, stdin: false })) as any;
   const { stdout, stderr } = demuxDockerStream(await readAll(stream));
   const { ExitCode } = await exec.inspect();
-  if (ExitCode !== 0) throw new Error(`${cmd.join(' ')}: exit code ${ExitCode}: ${stderr}`);
+  if (ExitCode !== 0)
+    throw new Error(`${cmd.join(' ')}: exit code ${ExitCode}: ${stderr}`);
   return stdout;
 }
 
 /** The exit code of `cmd` run in a running container. */
-async function exitCodeOf(docker: Docker, id: string, cmd: string[]): Promise<number | null> {
-  const exec = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+async function exitCodeOf(
+  docker: Docker,
+  id: string,
+  cmd: string[],
+): Promise<number | null> {
+  const exec = await docker
+    .getContainer(id)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   await readAll((await exec.start({ hijack: true, stdin: false })) as any);
   return (await exec.inspect()).ExitCode;
 }
 
 /** Keeps a container running until it is stopped. */
-const IDLE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'];
+const IDLE = [
+  'sh',
+  '-c',
+  'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done',
+];
 
 async function reachable(docker: Docker, address: string, name: string) {
   try {
@@ -229,15 +299,21 @@ function sha256(file: string) {
 /** A capture's archive as `docker save` wrote it, its layers put back from the store. */
 async function original(artifact: string): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const chunk of readCaptureArchive(store, join(store, artifact))) parts.push(chunk);
+  for await (const chunk of readCaptureArchive(store, join(store, artifact)))
+    parts.push(chunk);
   return Buffer.concat(parts);
 }
-const sha256Of = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const sha256Of = (data: Buffer) =>
+  `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 /** Bytes of files under `dir`, recursively. */
 function bytesUnder(dir: string): number {
   return readdirSync(dir, { withFileTypes: true }).reduce(
-    (n, e) => n + (e.isDirectory() ? bytesUnder(join(dir, e.name)) : statSync(join(dir, e.name)).size),
+    (n, e) =>
+      n +
+      (e.isDirectory()
+        ? bytesUnder(join(dir, e.name))
+        : statSync(join(dir, e.name)).size),
     0,
   );
 }
@@ -255,39 +331,117 @@ beforeAll(async () => {
 afterAll(async () => {
   await host.teardown(runId).catch(() => {});
   await host.teardown(roomRunId).catch(() => {});
-  const both = new DockerHypervisorHost('primary', primary, { storeDirectory: store });
+  const both = new DockerHypervisorHost('primary', primary, {
+    storeDirectory: store,
+  });
   await both.teardown(bothRunId).catch(() => {});
   await host.teardown(namesRunId).catch(() => {});
-  for (const id of [dynamicRunId, hostNetworkRunId, hostOnlyRunId]) await host.teardown(id).catch(() => {});
-  await primary.getContainer(hostNetworkContainer).remove({ force: true }).catch(() => {});
+  for (const id of [dynamicRunId, hostNetworkRunId, hostOnlyRunId])
+    await host.teardown(id).catch(() => {});
+  await primary
+    .getContainer(hostNetworkContainer)
+    .remove({ force: true })
+    .catch(() => {});
   await host.teardown(volumeRunId).catch(() => {});
-  await primary.getContainer(volumeContainer).remove({ force: true, v: true }).catch(() => {});
-  await primary.getContainer(stoppedContainer).remove({ force: true }).catch(() => {});
-  await primary.getContainer(memoryContainer).remove({ force: true }).catch(() => {});
-  await primary.getContainer(pausedContainer).remove({ force: true }).catch(() => {});
+  await primary
+    .getContainer(volumeContainer)
+    .remove({ force: true, v: true })
+    .catch(() => {});
+  await primary
+    .getContainer(stoppedContainer)
+    .remove({ force: true })
+    .catch(() => {});
+  await primary
+    .getContainer(memoryContainer)
+    .remove({ force: true })
+    .catch(() => {});
+  await primary
+    .getContainer(pausedContainer)
+    .remove({ force: true })
+    .catch(() => {});
   await host.teardown(isolatedRunId).catch(() => {});
   await host.teardown(reloadRunId).catch(() => {});
   await host.teardown(killedRunId).catch(() => {});
   await host.teardown(loadStoppedRunId).catch(() => {});
   await host.teardown(composeRunId).catch(() => {});
-  await primary.getContainer(composeContainer).remove({ force: true }).catch(() => {});
-  await recovery.getContainer(hostListener).remove({ force: true }).catch(() => {});
-  await recovery.getContainer(strayContainer).remove({ force: true }).catch(() => {});
+  await primary
+    .getContainer(composeContainer)
+    .remove({ force: true })
+    .catch(() => {});
+  await recovery
+    .getContainer(hostListener)
+    .remove({ force: true })
+    .catch(() => {});
+  await recovery
+    .getContainer(strayContainer)
+    .remove({ force: true })
+    .catch(() => {});
   await host.teardown(`it-stray-${suffix}`).catch(() => {});
-  for (const id of [limitedRunId, leftRoomRunId, tmpfsRunId, resumedRunId, probedFailoverRunId]) await host.teardown(id).catch(() => {});
-  for (const name of [tmpfsContainer, roVolumeContainer]) await primary.getContainer(name).remove({ force: true, v: true }).catch(() => {});
-  await primary.getVolume(roVolumeName).remove().catch(() => {});
-  await recovery.getImage(staleProbeImage).remove({ force: true }).catch(() => {});
-  await primary.getContainer(limitedContainer).remove({ force: true }).catch(() => {});
-  for (const name of [otherEngineContainer, shutdownContainer, recordedContainer]) await primary.getContainer(name).remove({ force: true }).catch(() => {});
-  for (const image of await primary.listImages({ filters: { reference: [`recovery-capture/${recordedContainer}`] } }).catch(() => [])) {
-    for (const tag of image.RepoTags ?? []) await primary.getImage(tag).remove().catch(() => {});
+  for (const id of [
+    limitedRunId,
+    leftRoomRunId,
+    tmpfsRunId,
+    resumedRunId,
+    probedFailoverRunId,
+  ])
+    await host.teardown(id).catch(() => {});
+  for (const name of [tmpfsContainer, roVolumeContainer])
+    await primary
+      .getContainer(name)
+      .remove({ force: true, v: true })
+      .catch(() => {});
+  await primary
+    .getVolume(roVolumeName)
+    .remove()
+    .catch(() => {});
+  await recovery
+    .getImage(staleProbeImage)
+    .remove({ force: true })
+    .catch(() => {});
+  await primary
+    .getContainer(limitedContainer)
+    .remove({ force: true })
+    .catch(() => {});
+  for (const name of [
+    otherEngineContainer,
+    shutdownContainer,
+    recordedContainer,
+  ])
+    await primary
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => {});
+  for (const image of await primary
+    .listImages({
+      filters: { reference: [`recovery-capture/${recordedContainer}`] },
+    })
+    .catch(() => [])) {
+    for (const tag of image.RepoTags ?? [])
+      await primary
+        .getImage(tag)
+        .remove()
+        .catch(() => {});
   }
-  await primary.getVolume(volumeName).remove().catch(() => {});
-  for (const c of captures.values()) await source.discard({ ...c, volumes: c.runtime.volumes }).catch(() => {});
-  for (const id of loaded) await recovery.getImage(id).remove({ force: true }).catch(() => {});
-  for (const name of eventContainers) await primary.getContainer(name).remove({ force: true }).catch(() => {});
-  await primary.getImage(`recovery-capture/infra-01:${unwritableCaptureId}`).remove().catch(() => {});
+  await primary
+    .getVolume(volumeName)
+    .remove()
+    .catch(() => {});
+  for (const c of captures.values())
+    await source.discard({ ...c, volumes: c.runtime.volumes }).catch(() => {});
+  for (const id of loaded)
+    await recovery
+      .getImage(id)
+      .remove({ force: true })
+      .catch(() => {});
+  for (const name of eventContainers)
+    await primary
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => {});
+  await primary
+    .getImage(`recovery-capture/infra-01:${unwritableCaptureId}`)
+    .remove()
+    .catch(() => {});
   if (startedDemo) await stopDemoSite(primary);
   rmSync(store, { recursive: true, force: true });
   // eslint-disable-next-line no-console
@@ -300,7 +454,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       const captureId = `cap-${m.name}-${suffix}`;
       const t0 = Date.now();
       const c = await source.capture(
-        { machineRef: `resource:default/${m.name}`, engine: 'primary', container: m.name },
+        {
+          machineRef: `resource:default/${m.name}`,
+          engine: 'primary',
+          container: m.name,
+        },
         { captureId },
       );
       timings[`capture_${m.name}_ms`] = Date.now() - t0;
@@ -309,7 +467,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       // Paused for the commit, unpaused before the image is saved into the store.
       expect(c.pausedMs).toBeGreaterThan(0);
       expect(c.pausedMs).toBeLessThan(c.durationMs);
-      expect((await primary.getContainer(m.name).inspect()).State.Paused).toBe(false);
+      expect((await primary.getContainer(m.name).inspect()).State.Paused).toBe(
+        false,
+      );
       captures.set(m.name, { ...c, captureId });
       const saved = await original(c.artifact);
       expect(saved.length).toBe(c.sizeBytes);
@@ -319,10 +479,22 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(c.runtime.hostname).toBe(m.name);
       expect(c.runtime.networks).toHaveLength(1);
       const net = c.runtime.networks[0];
-      expect(net).toMatchObject({ name: 'demo-prod', subnet: '172.29.10.0/24', gateway: '172.29.10.1', ipv4Address: m.ipv4 });
-      expect(net.aliases).toEqual(expect.arrayContaining(m.services.map(s => s.name)));
-      expect(c.runtime.healthcheck?.test).toEqual(['CMD', '/usr/libexec/demo/healthcheck']);
-      expect(c.runtime.labels['recovery.backstage-recovery.io/machine']).toBe(m.name);
+      expect(net).toMatchObject({
+        name: 'demo-prod',
+        subnet: '172.29.10.0/24',
+        gateway: '172.29.10.1',
+        ipv4Address: m.ipv4,
+      });
+      expect(net.aliases).toEqual(
+        expect.arrayContaining(m.services.map(s => s.name)),
+      );
+      expect(c.runtime.healthcheck?.test).toEqual([
+        'CMD',
+        '/usr/libexec/demo/healthcheck',
+      ]);
+      expect(c.runtime.labels['recovery.backstage-recovery.io/machine']).toBe(
+        m.name,
+      );
     }
     // One image's machines: its layers are kept once, each capture's own top layer beside them.
     const logical = [...captures.values()].reduce((n, c) => n + c.sizeBytes, 0);
@@ -332,13 +504,25 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // Each capture says what it added: the first the image's layers, the others their own commits'.
     const stored = DEMO_MACHINES.map(m => captures.get(m.name)!.storedBytes!);
     expect(stored.reduce((a, b) => a + b, 0)).toBe(bytesUnder(store));
-    for (const later of stored.slice(1)) expect(later).toBeLessThan(stored[0] / 10);
+    for (const later of stored.slice(1))
+      expect(later).toBeLessThan(stored[0] / 10);
   });
 
   it('captures a machine that is not running without pausing it', async () => {
-    await primary.createContainer({ name: stoppedContainer, Image: DEMO_IMAGE, HostConfig: { NetworkMode: 'none' } });
+    await primary.createContainer({
+      name: stoppedContainer,
+      Image: DEMO_IMAGE,
+      HostConfig: { NetworkMode: 'none' },
+    });
     const captureId = `cap-stopped-${suffix}`;
-    const c = await source.capture({ machineRef: 'resource:default/stopped', engine: 'primary', container: stoppedContainer }, { captureId });
+    const c = await source.capture(
+      {
+        machineRef: 'resource:default/stopped',
+        engine: 'primary',
+        container: stoppedContainer,
+      },
+      { captureId },
+    );
     captures.set('stopped', { ...c, captureId });
     expect(c.pausedMs).toBe(0);
     expect(sha256Of(await original(c.artifact))).toBe(c.checksum);
@@ -352,86 +536,162 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const c = await primary.createContainer({
       name: memoryContainer,
       Image: DEMO_IMAGE,
-      Cmd: ['sh', '-c', `head -c ${held} /dev/zero > /dev/shm/held && echo held; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done`],
+      Cmd: [
+        'sh',
+        '-c',
+        `head -c ${held} /dev/zero > /dev/shm/held && echo held; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done`,
+      ],
       HostConfig: { NetworkMode: 'none' },
     });
     await c.start();
-    for (let i = 0; i < 100 && !String(await c.logs({ stdout: true, follow: false })).includes('held'); i++) {
+    for (
+      let i = 0;
+      i < 100 &&
+      !String(await c.logs({ stdout: true, follow: false })).includes('held');
+      i++
+    ) {
       await new Promise(r => setTimeout(r, 100));
     }
     const captureId = `cap-memory-${suffix}`;
-    const captured = await source.capture({ machineRef: 'resource:default/memory', engine: 'primary', container: memoryContainer }, { captureId });
+    const captured = await source.capture(
+      {
+        machineRef: 'resource:default/memory',
+        engine: 'primary',
+        container: memoryContainer,
+      },
+      { captureId },
+    );
     timings.capture_memory_bytes = captured.runtime.memoryBytes!;
     expect(captured.runtime.memoryBytes).toBeGreaterThanOrEqual(held);
     // The shell and busybox's own pages beside it, no more.
     expect(captured.runtime.memoryBytes).toBeLessThan(held + 16 * 1024 ** 2);
-    await source.discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes });
+    await source.discard({
+      captureId,
+      artifact: captured.artifact,
+      volumes: captured.runtime.volumes,
+    });
   });
 
   it('stops a capture that keeps production paused past the limit: unpaused, and nothing kept', async () => {
     const c = await primary.createContainer({
       name: pausedContainer,
       Image: DEMO_IMAGE,
-      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+      Cmd: [
+        'sh',
+        '-c',
+        'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done',
+      ],
       HostConfig: { NetworkMode: 'none' },
     });
     await c.start();
     // No commit takes under a millisecond.
-    const impatient = new DockerCaptureSource('primary', primary, { storeDirectory: store, maxPauseMs: 1 });
+    const impatient = new DockerCaptureSource('primary', primary, {
+      storeDirectory: store,
+      maxPauseMs: 1,
+    });
     const captureId = `cap-paused-${suffix}`;
     await expect(
-      impatient.capture({ machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer }, { captureId }),
+      impatient.capture(
+        {
+          machineRef: 'resource:default/paused',
+          engine: 'primary',
+          container: pausedContainer,
+        },
+        { captureId },
+      ),
     ).rejects.toThrow(
       'capture of resource:default/paused kept production paused past the 1 ms limit (recovery.docker.maxCapturePause) while committing the image: unpaused, nothing kept',
     );
     const { State } = await c.inspect();
-    expect({ running: State.Running, paused: State.Paused }).toEqual({ running: true, paused: false });
+    expect({ running: State.Running, paused: State.Paused }).toEqual({
+      running: true,
+      paused: false,
+    });
     expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
-    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    const left = await primary.listImages({
+      filters: { reference: [`recovery-capture/*:${captureId}`] },
+    });
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
   it('unpauses production at the limit, not when a slow commit returns', async () => {
     // The commit is held for 3 s (as a large image would be); the limit is 300 ms.
-    const limited = new DockerCaptureSource('primary', slowCommits(), { storeDirectory: store, maxPauseMs: 300 });
+    const limited = new DockerCaptureSource('primary', slowCommits(), {
+      storeDirectory: store,
+      maxPauseMs: 300,
+    });
     const captureId = `cap-slow-${suffix}`;
-    const capture = limited.capture({ machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer }, { captureId });
+    const capture = limited.capture(
+      {
+        machineRef: 'resource:default/paused',
+        engine: 'primary',
+        container: pausedContainer,
+      },
+      { captureId },
+    );
     const failed = expect(capture).rejects.toThrow(
       'capture of resource:default/paused kept production paused past the 300 ms limit (recovery.docker.maxCapturePause) while committing the image: unpaused, nothing kept',
     );
     await new Promise(r => setTimeout(r, 1500));
     // Mid-commit, production runs again.
-    expect((await primary.getContainer(pausedContainer).inspect()).State.Paused).toBe(false);
+    expect(
+      (await primary.getContainer(pausedContainer).inspect()).State.Paused,
+    ).toBe(false);
     await failed;
     expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
     expect(readdirSync(join(store, '.paused'))).toEqual([]);
-    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    const left = await primary.listImages({
+      filters: { reference: [`recovery-capture/*:${captureId}`] },
+    });
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
   it('unpauses production at once when the backend shuts down mid-capture, and keeps nothing', async () => {
-    const c = await primary.createContainer({ name: shutdownContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } });
+    const c = await primary.createContainer({
+      name: shutdownContainer,
+      Image: DEMO_IMAGE,
+      Cmd: IDLE,
+      HostConfig: { NetworkMode: 'none' },
+    });
     await c.start();
     // The commit is held for 3 s (as a large image would be); the limit is far off.
-    const stopped = new DockerCaptureSource('primary', slowCommits(), { storeDirectory: store, maxPauseMs: 60_000 });
+    const stopped = new DockerCaptureSource('primary', slowCommits(), {
+      storeDirectory: store,
+      maxPauseMs: 60_000,
+    });
     const captureId = `cap-shutdown-${suffix}`;
-    const locator = { machineRef: 'resource:default/shutdown', engine: 'primary', container: shutdownContainer };
-    const failed = expect(stopped.capture(locator, { captureId })).rejects.toThrow(
+    const locator = {
+      machineRef: 'resource:default/shutdown',
+      engine: 'primary',
+      container: shutdownContainer,
+    };
+    const failed = expect(
+      stopped.capture(locator, { captureId }),
+    ).rejects.toThrow(
       'capture of resource:default/shutdown stopped as the backend shuts down: unpaused, nothing kept',
     );
     await until(async () => (await c.inspect()).State.Paused);
     expect((await c.inspect()).State.Paused).toBe(true);
     // The backend's shutdown hook: production runs again when it returns, mid-commit.
     await stopped.stopCaptures();
-    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect((await c.inspect()).State).toMatchObject({
+      Running: true,
+      Paused: false,
+    });
     await failed;
     expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
     const { Id } = await c.inspect();
-    expect(readdirSync(join(store, '.paused')).filter(f => f.endsWith(Id))).toEqual([]);
-    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    expect(
+      readdirSync(join(store, '.paused')).filter(f => f.endsWith(Id)),
+    ).toEqual([]);
+    const left = await primary.listImages({
+      filters: { reference: [`recovery-capture/*:${captureId}`] },
+    });
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
     // Nor does it pause production again while the backend stops.
-    await expect(stopped.capture(locator, { captureId: `${captureId}-late` })).rejects.toThrow(
+    await expect(
+      stopped.capture(locator, { captureId: `${captureId}-late` }),
+    ).rejects.toThrow(
       'capture of resource:default/shutdown stopped as the backend shuts down: nothing kept',
     );
     expect((await c.inspect()).State.Paused).toBe(false);
@@ -445,39 +705,75 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // What a backend killed while the volumes were being copied leaves: the machine paused, the
     // committed tag, a volume archive and a temporary one, and the note written before pausing.
     await c.pause();
-    await c.commit({ repo: `recovery-capture/${pausedContainer}`, tag: captureId, pause: false });
+    await c.commit({
+      repo: `recovery-capture/${pausedContainer}`,
+      tag: captureId,
+      pause: false,
+    });
     writeFileSync(join(store, `${captureId}.volume-1.tar`), 'partial');
-    writeFileSync(join(store, `.${captureId}.volume-2.tar.1a2b3c4d.tmp`), 'partial');
+    writeFileSync(
+      join(store, `.${captureId}.volume-2.tar.1a2b3c4d.tmp`),
+      'partial',
+    );
     const note = (pausedAt: string) =>
       writeFileSync(
         join(store, '.paused', `primary.${Id}`),
-        JSON.stringify({ machineRef: 'resource:default/paused', captureId, imageRef, filePrefix: captureId, pausedAt }),
+        JSON.stringify({
+          machineRef: 'resource:default/paused',
+          captureId,
+          imageRef,
+          filePrefix: captureId,
+          pausedAt,
+        }),
       );
-    const locator = { machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer };
+    const locator = {
+      machineRef: 'resource:default/paused',
+      engine: 'primary',
+      container: pausedContainer,
+    };
 
     // A note within its limit may be another backend's capture under way: left alone.
     note(new Date().toISOString());
-    const restarted = new DockerCaptureSource('primary', primary, { storeDirectory: store, maxPauseMs: 60_000 });
+    const restarted = new DockerCaptureSource('primary', primary, {
+      storeDirectory: store,
+      maxPauseMs: 60_000,
+    });
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
-    await expect(restarted.capture(locator, { captureId: `cap-second-${suffix}` })).rejects.toThrow(
-      new RegExp(`^machine resource:default/paused: capture ${captureId} is under way \\(paused it at .*\\); one capture of a machine at a time$`),
+    await expect(
+      restarted.capture(locator, { captureId: `cap-second-${suffix}` }),
+    ).rejects.toThrow(
+      new RegExp(
+        `^machine resource:default/paused: capture ${captureId} is under way \\(paused it at .*\\); one capture of a machine at a time$`,
+      ),
     );
     expect((await c.inspect()).State.Paused).toBe(true);
 
     // Past its limit, it was left by a capture that no longer runs.
     note(new Date(Date.now() - 3_600_000).toISOString());
-    expect(await restarted.resumeInterruptedCaptures()).toEqual(['resource:default/paused']);
-    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(await restarted.resumeInterruptedCaptures()).toEqual([
+      'resource:default/paused',
+    ]);
+    expect((await c.inspect()).State).toMatchObject({
+      Running: true,
+      Paused: false,
+    });
     expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
     expect(readdirSync(join(store, '.paused'))).toEqual([]);
-    const left = await primary.listImages({ filters: { reference: [imageRef] } });
+    const left = await primary.listImages({
+      filters: { reference: [imageRef] },
+    });
     expect(left).toEqual([]);
 
     // The same at the next capture, where start-up could not reach the engine.
     await c.pause();
     note(new Date(Date.now() - 3_600_000).toISOString());
-    const next = await restarted.capture(locator, { captureId: `cap-next-${suffix}` });
-    await restarted.discard({ captureId: `cap-next-${suffix}`, artifact: next.artifact });
+    const next = await restarted.capture(locator, {
+      captureId: `cap-next-${suffix}`,
+    });
+    await restarted.discard({
+      captureId: `cap-next-${suffix}`,
+      artifact: next.artifact,
+    });
     expect(next.pausedMs).toBeGreaterThan(0);
     expect((await c.inspect()).State.Paused).toBe(false);
     expect(readdirSync(join(store, '.paused'))).toEqual([]);
@@ -495,22 +791,41 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // The save goes through the engine's API (the modem), to be abortable: held there.
     const modem = Object.create(primary.modem) as Docker['modem'];
     modem.dial = ((options: { path: string }, callback: unknown) => {
-      if (!/\/images\/.+\/get$/.test(options.path)) return primary.modem.dial(options as any, callback as any);
+      if (!/\/images\/.+\/get$/.test(options.path))
+        return primary.modem.dial(options as any, callback as any);
       saving();
-      setTimeout(() => primary.modem.dial(options as any, callback as any), 2000);
+      setTimeout(
+        () => primary.modem.dial(options as any, callback as any),
+        2000,
+      );
     }) as Docker['modem']['dial'];
     slowSaves.modem = modem;
-    const slow = new DockerCaptureSource('primary', slowSaves, { storeDirectory: store });
+    const slow = new DockerCaptureSource('primary', slowSaves, {
+      storeDirectory: store,
+    });
     const captureId = `cap-slow-save-${suffix}`;
-    const locator = { machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer };
+    const locator = {
+      machineRef: 'resource:default/paused',
+      engine: 'primary',
+      container: pausedContainer,
+    };
     const capture = slow.capture(locator, { captureId });
     await saveStarted;
     // Unpaused, and the note says the capture is saving.
     expect((await c.inspect()).State.Paused).toBe(false);
     const notePath = join(store, '.paused', `primary.${Id}`);
-    expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({ captureId, phase: 'saving' });
-    expect(await new DockerCaptureSource('primary', primary, { storeDirectory: store }).resumeInterruptedCaptures()).toEqual([]);
-    await expect(source.capture(locator, { captureId: `${captureId}-second` })).rejects.toThrow(
+    expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({
+      captureId,
+      phase: 'saving',
+    });
+    expect(
+      await new DockerCaptureSource('primary', primary, {
+        storeDirectory: store,
+      }).resumeInterruptedCaptures(),
+    ).toEqual([]);
+    await expect(
+      source.capture(locator, { captureId: `${captureId}-second` }),
+    ).rejects.toThrow(
       `machine resource:default/paused: capture ${captureId} is under way (saving it into the capture store); one capture of a machine at a time`,
     );
     const c1 = await capture;
@@ -528,30 +843,60 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const captureId = `cap-stopped-saving-${suffix}`;
     const imageRef = `recovery-capture/${pausedContainer}:${captureId}`;
     const notePath = join(store, '.paused', `primary.${Id}`);
-    const locator = { machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer };
+    const locator = {
+      machineRef: 'resource:default/paused',
+      engine: 'primary',
+      container: pausedContainer,
+    };
     // What a backend killed while saving the image leaves: the machine unpaused, the committed
     // tag, the volume archives, a temporary image archive, and the note of the saving phase.
     const leftBehind = async () => {
-      await c.commit({ repo: `recovery-capture/${pausedContainer}`, tag: captureId, pause: false });
+      await c.commit({
+        repo: `recovery-capture/${pausedContainer}`,
+        tag: captureId,
+        pause: false,
+      });
       writeFileSync(join(store, `${captureId}.volume-1.tar`), 'archived');
       writeFileSync(join(store, `.${captureId}.tar.1a2b3c4d.tmp`), 'partial');
       const pausedAt = new Date(Date.now() - 3_600_000).toISOString();
       writeFileSync(
         notePath,
-        JSON.stringify({ machineRef: 'resource:default/paused', captureId, imageRef, filePrefix: captureId, phase: 'saving', pausedAt }),
+        JSON.stringify({
+          machineRef: 'resource:default/paused',
+          captureId,
+          imageRef,
+          filePrefix: captureId,
+          phase: 'saving',
+          pausedAt,
+        }),
       );
     };
-    const notRefreshedFor = (ms: number) => utimesSync(notePath, new Date(Date.now() - ms), new Date(Date.now() - ms));
-    const tagsLeft = async () => (await primary.listImages({ filters: { reference: [imageRef] } })).flatMap(i => i.RepoTags ?? []);
+    const notRefreshedFor = (ms: number) =>
+      utimesSync(
+        notePath,
+        new Date(Date.now() - ms),
+        new Date(Date.now() - ms),
+      );
+    const tagsLeft = async () =>
+      (
+        await primary.listImages({ filters: { reference: [imageRef] } })
+      ).flatMap(i => i.RepoTags ?? []);
     await leftBehind();
 
     // Refreshed a moment ago, it is another backend's save under way, however long ago it paused.
-    const restarted = new DockerCaptureSource('primary', primary, { storeDirectory: store, maxPauseMs: 1000 });
+    const restarted = new DockerCaptureSource('primary', primary, {
+      storeDirectory: store,
+      maxPauseMs: 1000,
+    });
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
-    await expect(restarted.capture(locator, { captureId: `cap-second-${suffix}` })).rejects.toThrow(
+    await expect(
+      restarted.capture(locator, { captureId: `cap-second-${suffix}` }),
+    ).rejects.toThrow(
       `machine resource:default/paused: capture ${captureId} is under way (saving it into the capture store); one capture of a machine at a time`,
     );
-    expect(readdirSync(store).filter(f => f.includes(captureId))).toHaveLength(2);
+    expect(readdirSync(store).filter(f => f.includes(captureId))).toHaveLength(
+      2,
+    );
 
     // Not refreshed for long, it was left by a backend stopped mid-save. Paused since by
     // someone else, the machine stays so: that capture had unpaused it.
@@ -579,7 +924,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   });
 
   it("leaves another engine's pause note alone, also where that engine's id begins with its own", async () => {
-    const c = await primary.createContainer({ name: otherEngineContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } });
+    const c = await primary.createContainer({
+      name: otherEngineContainer,
+      Image: DEMO_IMAGE,
+      Cmd: IDLE,
+      HostConfig: { NetworkMode: 'none' },
+    });
     await c.start();
     const { Id } = await c.inspect();
     // Left by a backend stopped while capturing this machine of engine `primary.eu` (the
@@ -599,12 +949,23 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       }),
     );
     // Engine `primary` starts: not its note, nor its machine.
-    expect(await new DockerCaptureSource('primary', primary, { storeDirectory: store }).resumeInterruptedCaptures()).toEqual([]);
+    expect(
+      await new DockerCaptureSource('primary', primary, {
+        storeDirectory: store,
+      }).resumeInterruptedCaptures(),
+    ).toEqual([]);
     expect(existsSync(notePath)).toBe(true);
     // Engine `primary.eu` starts: it unpauses its machine.
-    const eu = new DockerCaptureSource('primary.eu', primary, { storeDirectory: store });
-    expect(await eu.resumeInterruptedCaptures()).toEqual(['resource:default/eu-01']);
-    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    const eu = new DockerCaptureSource('primary.eu', primary, {
+      storeDirectory: store,
+    });
+    expect(await eu.resumeInterruptedCaptures()).toEqual([
+      'resource:default/eu-01',
+    ]);
+    expect((await c.inspect()).State).toMatchObject({
+      Running: true,
+      Paused: false,
+    });
     expect(existsSync(notePath)).toBe(false);
   });
 
@@ -613,8 +974,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const notePath = join(store, '.paused', `primary.${'0'.repeat(64)}`);
     mkdirSync(join(store, '.paused'), { recursive: true });
     writeFileSync(notePath, '{"machineRef":"resource:def');
-    const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
-    await expect(source.resumeInterruptedCaptures()).rejects.toThrow(/unreadable, so its machine may still be paused/);
+    const source = new DockerCaptureSource('primary', primary, {
+      storeDirectory: store,
+    });
+    await expect(source.resumeInterruptedCaptures()).rejects.toThrow(
+      /unreadable, so its machine may still be paused/,
+    );
     expect(existsSync(notePath)).toBe(true);
     const old = new Date(Date.now() - 120_000);
     utimesSync(notePath, old, old);
@@ -630,16 +995,38 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const providers = new ProviderRegistry();
     providers.addCaptureSource(captureSource);
     // captureMachine plans nothing.
-    const service = new CaptureService(records, providers, new PlanService({} as CatalogGraphLoader), mockServices.logger.mock(), 5);
+    const service = new CaptureService(
+      records,
+      providers,
+      new PlanService({} as CatalogGraphLoader),
+      mockServices.logger.mock(),
+      5,
+    );
     return { records, service };
   }
-  const recordedLocator = { machineRef: 'resource:default/recorded', engine: 'primary', container: recordedContainer };
-  const filesOf = (captureId: string) => readdirSync(store).filter(f => f.includes(captureId));
+  const recordedLocator = {
+    machineRef: 'resource:default/recorded',
+    engine: 'primary',
+    container: recordedContainer,
+  };
+  const filesOf = (captureId: string) =>
+    readdirSync(store).filter(f => f.includes(captureId));
   const tagsOf = async (captureId: string) =>
-    (await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } })).flatMap(i => i.RepoTags ?? []);
+    (
+      await primary.listImages({
+        filters: { reference: [`recovery-capture/*:${captureId}`] },
+      })
+    ).flatMap(i => i.RepoTags ?? []);
 
   it('removes, at the next capture of the machine, what a backend stopped before recording a capture left; keeps what is recorded', async () => {
-    await (await primary.createContainer({ name: recordedContainer, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } })).start();
+    await (
+      await primary.createContainer({
+        name: recordedContainer,
+        Image: DEMO_IMAGE,
+        Cmd: IDLE,
+        HostConfig: { NetworkMode: 'none' },
+      })
+    ).start();
     // Timed: the removal of what is unrecorded, in each capture.
     const sweepsMs: number[] = [];
     const timed = Object.create(source) as DockerCaptureSource;
@@ -659,7 +1046,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     await source.capture(recordedLocator, { captureId: unrecordedId });
     // The same container, captured as another catalog machine: its own records keep it.
     const twinId = `cap-twin-${suffix}`;
-    const twin = await source.capture({ ...recordedLocator, machineRef: 'resource:default/recorded-twin' }, { captureId: twinId });
+    const twin = await source.capture(
+      { ...recordedLocator, machineRef: 'resource:default/recorded-twin' },
+      { captureId: twinId },
+    );
     try {
       expect(filesOf(unrecordedId)).toEqual([`${unrecordedId}.tar`]);
       expect(readdirSync(join(store, '.paused'))).toEqual([]);
@@ -669,15 +1059,22 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(await tagsOf(unrecordedId)).toEqual([]);
       for (const kept of [first, next]) {
         expect(filesOf(kept.id)).toEqual([`${kept.id}.tar`]);
-        expect(await tagsOf(kept.id)).toEqual([`recovery-capture/${recordedContainer}:${kept.id}`]);
+        expect(await tagsOf(kept.id)).toEqual([
+          `recovery-capture/${recordedContainer}:${kept.id}`,
+        ]);
       }
       expect(filesOf(twinId)).toEqual([`${twinId}.tar`]);
       expect(await tagsOf(twinId)).toHaveLength(1);
-      expect((await records.listCaptures(recordedLocator.machineRef)).map(c => c.id).sort()).toEqual([first.id, next.id].sort());
+      expect(
+        (await records.listCaptures(recordedLocator.machineRef))
+          .map(c => c.id)
+          .sort(),
+      ).toEqual([first.id, next.id].sort());
       timings.sweep_nothing_left_ms = sweepsMs[0];
       timings.sweep_one_left_ms = sweepsMs[1];
     } finally {
-      for (const c of await records.listCaptures(recordedLocator.machineRef)) await source.discard({ captureId: c.id, artifact: c.artifact });
+      for (const c of await records.listCaptures(recordedLocator.machineRef))
+        await source.discard({ captureId: c.id, artifact: c.artifact });
       await source.discard({ captureId: twinId, artifact: twin.artifact });
     }
   });
@@ -691,12 +1088,21 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const capture = source.capture(recordedLocator, { captureId, record });
     await inRecord;
     try {
-      expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({ captureId, phase: 'recording' });
+      expect(JSON.parse(readFileSync(notePath, 'utf8'))).toMatchObject({
+        captureId,
+        phase: 'recording',
+      });
       // Another backend meanwhile: its records do not have it yet, its start finds the note fresh.
-      const other = new DockerCaptureSource('primary', primary, { storeDirectory: store });
-      expect(await other.removeUnrecorded(async () => [], recordedLocator)).toEqual([]);
+      const other = new DockerCaptureSource('primary', primary, {
+        storeDirectory: store,
+      });
+      expect(
+        await other.removeUnrecorded(async () => [], recordedLocator),
+      ).toEqual([]);
       expect(await other.resumeInterruptedCaptures()).toEqual([]);
-      await expect(other.capture(recordedLocator, { captureId: `${captureId}-second` })).rejects.toThrow(
+      await expect(
+        other.capture(recordedLocator, { captureId: `${captureId}-second` }),
+      ).rejects.toThrow(
         `machine resource:default/recorded: capture ${captureId} is under way (recording it); one capture of a machine at a time`,
       );
       expect(filesOf(captureId)).toEqual([`${captureId}.tar`]);
@@ -708,38 +1114,88 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
     // A backend stopped while recording it leaves the note: stale, only the note goes, as the
     // capture may be recorded; the records then say whether its files and tag stay.
-    writeFileSync(notePath, JSON.stringify({ machineRef: recordedLocator.machineRef, captureId, imageRef: `recovery-capture/${recordedContainer}:${captureId}`, filePrefix: captureId, phase: 'recording' }));
-    utimesSync(notePath, new Date(Date.now() - 600_000), new Date(Date.now() - 600_000));
-    const restarted = new DockerCaptureSource('primary', primary, { storeDirectory: store });
+    writeFileSync(
+      notePath,
+      JSON.stringify({
+        machineRef: recordedLocator.machineRef,
+        captureId,
+        imageRef: `recovery-capture/${recordedContainer}:${captureId}`,
+        filePrefix: captureId,
+        phase: 'recording',
+      }),
+    );
+    utimesSync(
+      notePath,
+      new Date(Date.now() - 600_000),
+      new Date(Date.now() - 600_000),
+    );
+    const restarted = new DockerCaptureSource('primary', primary, {
+      storeDirectory: store,
+    });
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
     expect(existsSync(notePath)).toBe(false);
     expect(filesOf(captureId)).toEqual([c.artifact]);
-    expect(await restarted.removeUnrecorded(async () => [captureId], recordedLocator)).toEqual([]);
+    expect(
+      await restarted.removeUnrecorded(
+        async () => [captureId],
+        recordedLocator,
+      ),
+    ).toEqual([]);
     expect(filesOf(captureId)).toEqual([c.artifact]);
-    expect(await restarted.removeUnrecorded(async () => [], recordedLocator)).toEqual([captureId]);
+    expect(
+      await restarted.removeUnrecorded(async () => [], recordedLocator),
+    ).toEqual([captureId]);
     expect(filesOf(captureId)).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
   });
 
   it('removes, in a sweep of every machine, what an unrecorded capture of a machine never captured again left; keeps what is recorded or under way', async () => {
     const machines = {
-      decommissioned: { machineRef: 'resource:default/decommissioned', engine: 'primary', container: `swept-${suffix}` },
-      busy: { machineRef: 'resource:default/busy', engine: 'primary', container: `swept-busy-${suffix}` },
-      other: { machineRef: 'resource:default/other', engine: 'primary', container: `swept-other-${suffix}` },
+      decommissioned: {
+        machineRef: 'resource:default/decommissioned',
+        engine: 'primary',
+        container: `swept-${suffix}`,
+      },
+      busy: {
+        machineRef: 'resource:default/busy',
+        engine: 'primary',
+        container: `swept-busy-${suffix}`,
+      },
+      other: {
+        machineRef: 'resource:default/other',
+        engine: 'primary',
+        container: `swept-other-${suffix}`,
+      },
     };
     for (const { container } of Object.values(machines)) {
-      await (await primary.createContainer({ name: container, Image: DEMO_IMAGE, Cmd: IDLE, HostConfig: { NetworkMode: 'none' } })).start();
+      await (
+        await primary.createContainer({
+          name: container,
+          Image: DEMO_IMAGE,
+          Cmd: IDLE,
+          HostConfig: { NetworkMode: 'none' },
+        })
+      ).start();
     }
     // The other tests' captures, recorded in no database here: told recorded, as their backend would.
     const allTags = async () =>
-      (await primary.listImages({ filters: { reference: ['recovery-capture/*'] } })).flatMap(i => i.RepoTags ?? []);
+      (
+        await primary.listImages({
+          filters: { reference: ['recovery-capture/*'] },
+        })
+      ).flatMap(i => i.RepoTags ?? []);
     const elsewhere = await allTags();
     const { records, service } = await captureService(source);
     const asked: string[][] = [];
     const recorded = async (machineRefs: string[]) => {
       asked.push([...machineRefs].sort());
-      const ours = await Promise.all(machineRefs.map(ref => records.listCaptures(ref, 1000)));
-      return [...ours.flat().map(c => c.id), ...elsewhere.map(ref => ref.slice(ref.lastIndexOf(':') + 1))];
+      const ours = await Promise.all(
+        machineRefs.map(ref => records.listCaptures(ref, 1000)),
+      );
+      return [
+        ...ours.flat().map(c => c.id),
+        ...elsewhere.map(ref => ref.slice(ref.lastIndexOf(':') + 1)),
+      ];
     };
     const sweep = async () => {
       const t0 = performance.now();
@@ -754,13 +1210,18 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const unused = join(layers, `${'0'.repeat(64)}.layer`);
     writeFileSync(unused, 'left by discarded captures');
     const hoursAgo = new Date(Date.now() - 7 * 3600_000);
-    for (const name of readdirSync(layers)) utimesSync(join(layers, name), hoursAgo, hoursAgo);
-    const used = readdirSync(layers).filter(name => join(layers, name) !== unused);
+    for (const name of readdirSync(layers))
+      utimesSync(join(layers, name), hoursAgo, hoursAgo);
+    const used = readdirSync(layers).filter(
+      name => join(layers, name) !== unused,
+    );
     expect(used.length).toBeGreaterThan(0);
     // A backend stopped before recording this capture; then the machine is decommissioned.
     const leftId = `cap-left-${suffix}`;
     await source.capture(machines.decommissioned, { captureId: leftId });
-    await primary.getContainer(machines.decommissioned.container).remove({ force: true });
+    await primary
+      .getContainer(machines.decommissioned.container)
+      .remove({ force: true });
     // Another machine's capture whose record is under way (held until released).
     const busyId = `cap-busy-${suffix}`;
     const { record, inRecord, release } = heldRecord();
@@ -782,7 +1243,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(await tagsOf(busyId)).toHaveLength(1);
       // The records asked once, of the machines whose captures no note accounts for.
       expect(asked).toHaveLength(1);
-      expect(asked[0]).toEqual(expect.arrayContaining(['resource:default/decommissioned', 'resource:default/other']));
+      expect(asked[0]).toEqual(
+        expect.arrayContaining([
+          'resource:default/decommissioned',
+          'resource:default/other',
+        ]),
+      );
       expect(asked[0]).not.toContain('resource:default/busy');
       release();
       // Let go of unrecorded (its record stored nothing): the next sweep removes it.
@@ -801,32 +1267,60 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     } finally {
       release();
       await busy.catch(() => {});
-      for (const c of [kept, other]) await source.discard({ captureId: c.id, artifact: `${c.id}.tar` });
+      for (const c of [kept, other])
+        await source.discard({ captureId: c.id, artifact: `${c.id}.tar` });
       await source.discard({ captureId: busyId, artifact: `${busyId}.tar` });
-      for (const { container } of Object.values(machines)) await primary.getContainer(container).remove({ force: true }).catch(() => {});
+      for (const { container } of Object.values(machines))
+        await primary
+          .getContainer(container)
+          .remove({ force: true })
+          .catch(() => {});
     }
   });
 
   it('drops, with a stale note, the rewrite of it that a backend killed mid-rewrite left beside it', async () => {
     const notePath = join(store, '.paused', `primary.${'1'.repeat(64)}`);
     const captureId = `cap-torn-rewrite-${suffix}`;
-    const note = { machineRef: 'resource:default/torn', captureId, imageRef: `recovery-capture/torn:${captureId}`, filePrefix: captureId };
+    const note = {
+      machineRef: 'resource:default/torn',
+      captureId,
+      imageRef: `recovery-capture/torn:${captureId}`,
+      filePrefix: captureId,
+    };
     mkdirSync(join(store, '.paused'), { recursive: true });
     // Killed between writing the rewrite and renaming it over the note.
     writeFileSync(notePath, JSON.stringify({ ...note, phase: 'saving' }));
-    writeFileSync(`${notePath}.tmp`, JSON.stringify({ ...note, phase: 'recording' }));
+    writeFileSync(
+      `${notePath}.tmp`,
+      JSON.stringify({ ...note, phase: 'recording' }),
+    );
     const old = new Date(Date.now() - 600_000);
     utimesSync(notePath, old, old);
-    expect(await new DockerCaptureSource('primary', primary, { storeDirectory: store }).resumeInterruptedCaptures()).toEqual([]);
-    expect(readdirSync(join(store, '.paused')).filter(f => f.startsWith(`primary.${'1'.repeat(64)}`))).toEqual([]);
+    expect(
+      await new DockerCaptureSource('primary', primary, {
+        storeDirectory: store,
+      }).resumeInterruptedCaptures(),
+    ).toEqual([]);
+    expect(
+      readdirSync(join(store, '.paused')).filter(f =>
+        f.startsWith(`primary.${'1'.repeat(64)}`),
+      ),
+    ).toEqual([]);
   });
 
   it('restores the captures on the recovery engine in an internal lab with the same addresses and names, and they boot', async () => {
-    const lab = await host.createLab(runId, captures.get('infra-01')!.runtime.networks, { internal: true });
+    const lab = await host.createLab(
+      runId,
+      captures.get('infra-01')!.runtime.networks,
+      { internal: true },
+    );
     expect(lab.networks).toEqual([labNetworkName(runId, 'demo-prod')]);
     const netInfo = await recovery.getNetwork(lab.networks[0]).inspect();
     expect(netInfo.Internal).toBe(true);
-    expect(netInfo.IPAM!.Config![0]).toMatchObject({ Subnet: '172.29.10.0/24', Gateway: '172.29.10.1' });
+    expect(netInfo.IPAM!.Config![0]).toMatchObject({
+      Subnet: '172.29.10.0/24',
+      Gateway: '172.29.10.1',
+    });
     expect(netInfo.Labels?.[RUN_ID_LABEL]).toBe(runId);
 
     const handles = new Map<string, MachineHandle>();
@@ -851,14 +1345,19 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(info.Config.Labels[RUN_ID_LABEL]).toBe(runId);
       const ep = info.NetworkSettings.Networks[lab.networks[0]];
       expect(ep.IPAMConfig?.IPv4Address).toBe(m.ipv4);
-      expect(ep.Aliases).toEqual(expect.arrayContaining([m.name, ...m.services.map(s => s.name)]));
+      expect(ep.Aliases).toEqual(
+        expect.arrayContaining([m.name, ...m.services.map(s => s.name)]),
+      );
       expect(info.HostConfig.PortBindings ?? {}).toEqual({});
       // boot in order, each machine's services initialized before the next
       const t1 = Date.now();
       await host.startMachine(machine);
       for (;;) {
         const log = await host.logTail(machine, 50);
-        if (m.services.every(s => log.includes(`service=${s.name} initialized`))) break;
+        if (
+          m.services.every(s => log.includes(`service=${s.name} initialized`))
+        )
+          break;
         expect(log).not.toMatch(/failed/);
         expect(Date.now() - t1).toBeLessThan(30_000);
         await new Promise(r => setTimeout(r, 200));
@@ -876,16 +1375,28 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const closed = await host.probe(lab, data, { kind: 'tcp', port: 5433 });
     expect(closed.ok).toBe(false);
     expect(closed.message).toMatch(/5433.*refused/);
-    expect(await host.probe(lab, web, { kind: 'http', port: 80, path: '/healthz' })).toMatchObject({ ok: true });
-    const missing = await host.probe(lab, web, { kind: 'http', port: 80, path: '/missing' });
+    expect(
+      await host.probe(lab, web, { kind: 'http', port: 80, path: '/healthz' }),
+    ).toMatchObject({ ok: true });
+    const missing = await host.probe(lab, web, {
+      kind: 'http',
+      port: 80,
+      path: '/missing',
+    });
     expect(missing.ok).toBe(false);
     expect(missing.message).toMatch(/404/);
     // A probe container that stopped, then one removed, is made again for the next probe.
-    const probeContainer = recovery.getContainer(dockerName('rr', runId, 'probe'));
+    const probeContainer = recovery.getContainer(
+      dockerName('rr', runId, 'probe'),
+    );
     await probeContainer.stop({ t: 0 });
-    expect(await host.probe(lab, data, { kind: 'tcp', port: 5432 })).toMatchObject({ ok: true });
+    expect(
+      await host.probe(lab, data, { kind: 'tcp', port: 5432 }),
+    ).toMatchObject({ ok: true });
     await probeContainer.remove({ force: true });
-    expect(await host.probe(lab, data, { kind: 'tcp', port: 5432 })).toMatchObject({ ok: true });
+    expect(
+      await host.probe(lab, data, { kind: 'tcp', port: 5432 }),
+    ).toMatchObject({ ok: true });
 
     const resources = await host.listLabResources(runId);
     expect(resources.networks).toEqual(lab.networks);
@@ -913,7 +1424,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   });
 
   it("reads the room restoring the captures takes (layers they share once) and the engine's free space, leaving nothing", async () => {
-    const all = DEMO_MACHINES.map(m => restorableOf(`resource:default/${m.name}`, captures.get(m.name)!));
+    const all = DEMO_MACHINES.map(m =>
+      restorableOf(`resource:default/${m.name}`, captures.get(m.name)!),
+    );
     // What GNU tar lists, each regular file once by path (the images share their busybox layer).
     const files = new Map<string, number>();
     let archives = 0;
@@ -935,10 +1448,15 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       }
       unpackedOf.set(c.captureId, unpacked);
     }
-    const volumes = all.flatMap(c => c.runtime.volumes ?? []).reduce((n, v) => n + v.sizeBytes, 0);
+    const volumes = all
+      .flatMap(c => c.runtime.volumes ?? [])
+      .reduce((n, v) => n + v.sizeBytes, 0);
     const t0 = Date.now();
     // One machine a wave, as the demo boots; then all three in one wave, loaded at once.
-    const room = await host.room(roomRunId, all.map(c => [c]));
+    const room = await host.room(
+      roomRunId,
+      all.map(c => [c]),
+    );
     timings.roomMs = Date.now() - t0;
     const together = await host.room(roomRunId, [all]);
     const { DockerRootDir } = await recovery.info();
@@ -946,26 +1464,50 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // largest wave's archives are needed beside the files of all the others.
     const layersOnce = [...files.values()].reduce((a, b) => a + b, 0) + volumes;
     const unpacked = [...unpackedOf.values()];
-    expect(room).toMatchObject({ where: `recovery:${DockerRootDir}`, neededBytes: layersOnce + Math.max(...unpacked) });
-    expect(together.neededBytes).toBe(layersOnce + unpacked.reduce((a, b) => a + b, 0));
+    expect(room).toMatchObject({
+      where: `recovery:${DockerRootDir}`,
+      neededBytes: layersOnce + Math.max(...unpacked),
+    });
+    expect(together.neededBytes).toBe(
+      layersOnce + unpacked.reduce((a, b) => a + b, 0),
+    );
     expect(room.neededBytes).toBeLessThan(archives);
     // The engine runs here: its data root's free space, as statfs says it, give or take what
     // other tests write meanwhile.
     const fs = statfsSync(DockerRootDir);
-    expect(Math.abs(room.freeBytes! - fs.bavail * fs.bsize)).toBeLessThan(256 * 1024 ** 2);
+    expect(Math.abs(room.freeBytes! - fs.bavail * fs.bsize)).toBeLessThan(
+      256 * 1024 ** 2,
+    );
     // The memory the machines held when captured, all at once; the host's, as this kernel says it.
     const held = all.map(c => c.runtime.memoryBytes!);
     expect(held.every(bytes => bytes > 0)).toBe(true);
-    expect(room).toMatchObject({ neededMemoryBytes: held.reduce((a, b) => a + b, 0), memoryKnownFor: 3 });
-    const memAvailable = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
-    expect(Math.abs(room.availableMemoryBytes! - memAvailable)).toBeLessThan(512 * 1024 ** 2);
-    expect(await host.listLabResources(roomRunId)).toEqual({ machines: [], networks: [] });
+    expect(room).toMatchObject({
+      neededMemoryBytes: held.reduce((a, b) => a + b, 0),
+      memoryKnownFor: 3,
+    });
+    const memAvailable =
+      Number(
+        /^MemAvailable:\s+(\d+) kB$/m.exec(
+          readFileSync('/proc/meminfo', 'utf8'),
+        )![1],
+      ) * 1024;
+    expect(Math.abs(room.availableMemoryBytes! - memAvailable)).toBeLessThan(
+      512 * 1024 ** 2,
+    );
+    expect(await host.listLabResources(roomRunId)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('on an engine that also runs production, lets Docker choose the lab subnet and says so', async () => {
-    const both = new DockerHypervisorHost('primary', primary, { storeDirectory: store });
+    const both = new DockerHypervisorHost('primary', primary, {
+      storeDirectory: store,
+    });
     const c = captures.get('data-01')!;
-    const lab = await both.createLab(bothRunId, c.runtime.networks, { internal: true });
+    const lab = await both.createLab(bothRunId, c.runtime.networks, {
+      internal: true,
+    });
     const { adaptations, addressesLost } = await both.restoreMachine(lab, {
       captureId: c.captureId,
       machineRef: 'resource:default/data-01',
@@ -974,7 +1516,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       artifact: c.artifact,
       runtime: c.runtime,
     });
-    expect(addressesLost).toEqual([expect.stringMatching(/production subnet 172\.29\.10\.0\/24 is in use.*dynamic address instead of 172\.29\.10\.12/)]);
+    expect(addressesLost).toEqual([
+      expect.stringMatching(
+        /production subnet 172\.29\.10\.0\/24 is in use.*dynamic address instead of 172\.29\.10\.12/,
+      ),
+    ]);
     expect(adaptations).toEqual([]);
     const removed = await both.teardown(bothRunId);
     expect(removed.networks).toEqual(lab.networks);
@@ -992,7 +1538,13 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       HostConfig: { NetworkMode: 'host' },
     });
     await listener.start();
-    const prod: CapturedNetwork = { name: 'it-isolated-prod', subnet: '172.29.79.0/24', gateway: '172.29.79.1', ipv4Address: '172.29.79.2', aliases: [] };
+    const prod: CapturedNetwork = {
+      name: 'it-isolated-prod',
+      subnet: '172.29.79.0/24',
+      gateway: '172.29.79.1',
+      ipv4Address: '172.29.79.2',
+      aliases: [],
+    };
     const lab = await host.createLab(isolatedRunId, [prod], { internal: true });
     try {
       const machine = await recovery.createContainer({
@@ -1001,19 +1553,40 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         Cmd: IDLE,
         Labels: { [RUN_ID_LABEL]: isolatedRunId },
         HostConfig: { NetworkMode: lab.networks[0] },
-        NetworkingConfig: { EndpointsConfig: { [lab.networks[0]]: { IPAMConfig: { IPv4Address: prod.ipv4Address } } } },
+        NetworkingConfig: {
+          EndpointsConfig: {
+            [lab.networks[0]]: {
+              IPAMConfig: { IPv4Address: prod.ipv4Address },
+            },
+          },
+        },
       });
       await machine.start();
-      const connect = (id: string, address: string) => exitCodeOf(recovery, id, ['nc', '-w', '2', address, String(port), '-e', 'true']);
+      const connect = (id: string, address: string) =>
+        exitCodeOf(recovery, id, [
+          'nc',
+          '-w',
+          '2',
+          address,
+          String(port),
+          '-e',
+          'true',
+        ]);
       // The host serves it.
       await until(async () => (await connect(listener.id, '127.0.0.1')) === 0);
       expect(await connect(listener.id, '127.0.0.1')).toBe(0);
       // Not to the lab: neither at production's gateway address nor at another of the host's.
-      const hostBridge = (await recovery.getNetwork('bridge').inspect()).IPAM!.Config![0].Gateway!;
+      const hostBridge = (await recovery.getNetwork('bridge').inspect()).IPAM!
+        .Config![0].Gateway!;
       expect(await connect(machine.id, prod.gateway!)).not.toBe(0);
       expect(await connect(machine.id, hostBridge)).not.toBe(0);
       // Inside the lab, the machine still answers (here: refuses a port nothing listens on).
-      const handle: MachineHandle = { runId: isolatedRunId, machineRef: 'resource:default/isolated', id: machine.id, hostnames: [] };
+      const handle: MachineHandle = {
+        runId: isolatedRunId,
+        machineRef: 'resource:default/isolated',
+        id: machine.id,
+        hostnames: [],
+      };
       const probed = await host.probe(lab, handle, { kind: 'tcp', port: 1 });
       expect(probed.message).toMatch(/172\.29\.79\.2:1 .*refused/);
     } finally {
@@ -1023,7 +1596,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   });
 
   it('streams start and die events from the primary engine as initialization events', async () => {
-    const src = new DockerEventSource('primary', primary, { minBackoffMs: 200 });
+    const src = new DockerEventSource('primary', primary, {
+      minBackoffMs: 200,
+    });
     const events: InitializationEvent[] = [];
     const abort = new AbortController();
     const running = src.start(async e => {
@@ -1043,7 +1618,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     await c.start();
     await c.wait();
     const deadline = Date.now() + 10_000;
-    while (events.filter(e => e.machine === `evt-machine-${suffix}`).length < 4 && Date.now() < deadline) {
+    while (
+      events.filter(e => e.machine === `evt-machine-${suffix}`).length < 4 &&
+      Date.now() < deadline
+    ) {
       await new Promise(r => setTimeout(r, 100));
     }
     abort.abort();
@@ -1065,7 +1643,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const stored: InitializationEvent[] = [];
     const collect = (resume: { since?: number }) => {
       const abort = new AbortController();
-      const running = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(
+      const running = new DockerEventSource('primary', primary, {
+        minBackoffMs: 200,
+      }).start(
         async e => {
           stored.push(...e);
         },
@@ -1082,23 +1662,35 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         name,
         Image: DEMO_IMAGE,
         Cmd: ['sh', '-c', 'sleep 0.1; exit 3'],
-        Labels: { 'recovery.backstage-recovery.io/machine': name, 'recovery.backstage-recovery.io/service': 'alpha' },
+        Labels: {
+          'recovery.backstage-recovery.io/machine': name,
+          'recovery.backstage-recovery.io/service': 'alpha',
+        },
       });
       await c.start();
       await c.wait();
     };
     const storedOf = async (machine: string) => {
       const deadline = Date.now() + 10_000;
-      while (stored.filter(e => e.machine === machine).length < 2 && Date.now() < deadline) {
+      while (
+        stored.filter(e => e.machine === machine).length < 2 &&
+        Date.now() < deadline
+      ) {
         await new Promise(r => setTimeout(r, 100));
       }
-      return stored.filter(e => e.machine === machine).map(e => e.type).sort();
+      return stored
+        .filter(e => e.machine === machine)
+        .map(e => e.type)
+        .sort();
     };
 
     const stopFirst = collect({});
     await new Promise(r => setTimeout(r, 300));
     await boot(`evt-before-${suffix}`);
-    expect(await storedOf(`evt-before-${suffix}`)).toEqual(['failure', 'start']);
+    expect(await storedOf(`evt-before-${suffix}`)).toEqual([
+      'failure',
+      'start',
+    ]);
     await stopFirst();
 
     // The backend is down: the engine buffers this boot's events.
@@ -1107,7 +1699,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
     const stopSecond = collect({ since: Math.max(...stored.map(e => e.time)) });
     try {
-      expect(await storedOf(`evt-stopped-${suffix}`)).toEqual(['failure', 'start']);
+      expect(await storedOf(`evt-stopped-${suffix}`)).toEqual([
+        'failure',
+        'start',
+      ]);
     } finally {
       await stopSecond();
     }
@@ -1122,24 +1717,40 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       name: runs,
       Image: DEMO_IMAGE,
       Cmd: ['sh', '-c', 'sleep 300'],
-      Labels: { 'recovery.backstage-recovery.io/machine': runs, 'recovery.backstage-recovery.io/service': 'alpha' },
+      Labels: {
+        'recovery.backstage-recovery.io/machine': runs,
+        'recovery.backstage-recovery.io/service': 'alpha',
+      },
     });
     await running.start();
     await new Promise(r => setTimeout(r, 1100)); // a start from "now" (whole seconds) would miss it
     const stored: InitializationEvent[] = [];
     const abort = new AbortController();
-    const collecting = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(async e => {
+    const collecting = new DockerEventSource('primary', primary, {
+      minBackoffMs: 200,
+    }).start(async e => {
       stored.push(...e);
     }, abort.signal);
     try {
-      await until(() => stored.filter(e => e.machine === name || e.machine === runs).length >= 3);
+      await until(
+        () =>
+          stored.filter(e => e.machine === name || e.machine === runs).length >=
+          3,
+      );
       await new Promise(r => setTimeout(r, 300)); // room for a second start of `runs`
     } finally {
       abort.abort();
       await collecting;
     }
-    expect(stored.filter(e => e.machine === name).map(e => e.type).sort()).toEqual(['failure', 'start']);
-    expect(stored.filter(e => e.machine === runs).map(e => e.type)).toEqual(['start']);
+    expect(
+      stored
+        .filter(e => e.machine === name)
+        .map(e => e.type)
+        .sort(),
+    ).toEqual(['failure', 'start']);
+    expect(stored.filter(e => e.machine === runs).map(e => e.type)).toEqual([
+      'start',
+    ]);
   });
 
   it('resuming at the newest stored time replays the events at exactly that time: the missing stored, none twice', async () => {
@@ -1149,10 +1760,17 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const edge = `evt-edge-${suffix}`;
     const after = `evt-edge-after-${suffix}`;
     const storedOf = async (machine: string) =>
-      (await storedEvents(events)).filter(e => e.machine === machine).map(e => `${e.service}:${e.type}`).sort();
+      (await storedEvents(events))
+        .filter(e => e.machine === machine)
+        .map(e => `${e.service}:${e.type}`)
+        .sort();
     // As the backend starts a source: from the newest event stored from it.
-    const collect = async (onEvents: (batch: InitializationEvent[]) => Promise<void>) => {
-      const src = new DockerEventSource('primary', primary, { minBackoffMs: 200 });
+    const collect = async (
+      onEvents: (batch: InitializationEvent[]) => Promise<void>,
+    ) => {
+      const src = new DockerEventSource('primary', primary, {
+        minBackoffMs: 200,
+      });
       const abort = new AbortController();
       const since = await events.newestEventTimeFrom(src.id);
       const running = src.start(onEvents, abort.signal, { since });
@@ -1166,7 +1784,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // of them, so the newest stored time has an event stored and one not.
     await bootAndFail(edge, 'alpha,beta');
     const stopFirst = await collect(async batch => {
-      const kept = batch.filter(e => !(e.machine === edge && e.service === 'beta' && e.type === 'failure'));
+      const kept = batch.filter(
+        e =>
+          !(e.machine === edge && e.service === 'beta' && e.type === 'failure'),
+      );
       await events.insertEvents(kept, 'docker:primary');
     });
     try {
@@ -1174,15 +1795,24 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     } finally {
       await stopFirst();
     }
-    expect(await storedOf(edge)).toEqual(['alpha:failure', 'alpha:start', 'beta:start']);
+    expect(await storedOf(edge)).toEqual([
+      'alpha:failure',
+      'alpha:start',
+      'beta:start',
+    ]);
     const newest = (await events.newestEventTimeFrom('docker:primary'))!;
-    const edgeFailure = (await storedEvents(events)).find(e => e.machine === edge && e.type === 'failure')!;
+    const edgeFailure = (await storedEvents(events)).find(
+      e => e.machine === edge && e.type === 'failure',
+    )!;
     expect(newest).toBe(edgeFailure.time);
     const storedBefore = (await storedEvents(events)).length;
 
     const added: Array<{ batch: InitializationEvent[]; inserted: number }> = [];
     const stopSecond = await collect(async batch => {
-      added.push({ batch, inserted: await events.insertEvents(batch, 'docker:primary') });
+      added.push({
+        batch,
+        inserted: await events.insertEvents(batch, 'docker:primary'),
+      });
     });
     try {
       await until(async () => (await storedOf(edge)).length >= 4);
@@ -1191,13 +1821,25 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     } finally {
       await stopSecond();
     }
-    expect(await storedOf(edge)).toEqual(['alpha:failure', 'alpha:start', 'beta:failure', 'beta:start']);
+    expect(await storedOf(edge)).toEqual([
+      'alpha:failure',
+      'alpha:start',
+      'beta:failure',
+      'beta:start',
+    ]);
     expect(await storedOf(after)).toEqual(['alpha:failure', 'alpha:start']);
     // The event at the resume time came again and was not stored again.
-    const replayed = added.find(a => a.batch.some(e => e.machine === edge && e.service === 'alpha' && e.type === 'failure'));
+    const replayed = added.find(a =>
+      a.batch.some(
+        e =>
+          e.machine === edge && e.service === 'alpha' && e.type === 'failure',
+      ),
+    );
     expect(replayed?.inserted).toBe(1); // only beta's failure was new
     // Nothing older than the resume time was stored again: one row more, beta's failure.
-    expect((await storedEvents(events)).filter(e => e.time <= newest).length).toBe(storedBefore + 1);
+    expect(
+      (await storedEvents(events)).filter(e => e.time <= newest).length,
+    ).toBe(storedBefore + 1);
   });
 
   it('stores once, timed by StartedAt, a running boot whose start event the engine no longer buffers', async () => {
@@ -1206,15 +1848,25 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       name,
       Image: DEMO_IMAGE,
       Cmd: ['sh', '-c', 'sleep 300'],
-      Labels: { 'recovery.backstage-recovery.io/machine': name, 'recovery.backstage-recovery.io/service': 'alpha' },
+      Labels: {
+        'recovery.backstage-recovery.io/machine': name,
+        'recovery.backstage-recovery.io/service': 'alpha',
+      },
     });
     await c.start();
     const { Id, State } = await c.inspect();
     const startHeld = async () => {
-      const s = (await primary.getEvents({ since: 0, until: Math.floor(Date.now() / 1000) + 1 } as any)) as any;
+      const s = (await primary.getEvents({
+        since: 0,
+        until: Math.floor(Date.now() / 1000) + 1,
+      } as any)) as any;
       let text = '';
       for await (const chunk of s) text += chunk;
-      return text.split('\n').some(l => l.includes(`"id":"${Id}"`) && l.includes('"Action":"start"'));
+      return text
+        .split('\n')
+        .some(
+          l => l.includes(`"id":"${Id}"`) && l.includes('"Action":"start"'),
+        );
     };
     // Push its start event out of the engine's buffer (256 events): a volume created and
     // removed is two events.
@@ -1228,7 +1880,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const collect = async (resume: { since?: number }) => {
       const delivered: InitializationEvent[] = [];
       const abort = new AbortController();
-      const running = new DockerEventSource('primary', primary, { minBackoffMs: 200 }).start(
+      const running = new DockerEventSource('primary', primary, {
+        minBackoffMs: 200,
+      }).start(
         async e => {
           delivered.push(...e);
         },
@@ -1251,20 +1905,30 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   it('leaves no committed image behind when the capture store cannot be written', async () => {
     const notADirectory = join(store, `not-a-directory-${suffix}`);
     writeFileSync(notADirectory, '');
-    const unwritable = new DockerCaptureSource('primary', primary, { storeDirectory: join(notADirectory, 'captures') });
+    const unwritable = new DockerCaptureSource('primary', primary, {
+      storeDirectory: join(notADirectory, 'captures'),
+    });
     await expect(
       unwritable.capture(
-        { machineRef: 'resource:default/infra-01', engine: 'primary', container: 'infra-01' },
+        {
+          machineRef: 'resource:default/infra-01',
+          engine: 'primary',
+          container: 'infra-01',
+        },
         { captureId: unwritableCaptureId },
       ),
     ).rejects.toThrow(/ENOTDIR/);
-    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${unwritableCaptureId}`] } });
+    const left = await primary.listImages({
+      filters: { reference: [`recovery-capture/*:${unwritableCaptureId}`] },
+    });
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
   it('restores machines sharing a hostname, or with hostname probe, as containers of their own', async () => {
     const c = captures.get('data-01')!;
-    const lab = await host.createLab(namesRunId, c.runtime.networks, { internal: true });
+    const lab = await host.createLab(namesRunId, c.runtime.networks, {
+      internal: true,
+    });
     const restore = (machineRef: string, runtime: CapturedMachine['runtime']) =>
       host.restoreMachine(lab, {
         captureId: c.captureId,
@@ -1280,12 +1944,18 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         ...c.runtime,
         hostname: 'primary-host',
         networks: [],
-        labels: { ...c.runtime.labels, [PRODUCTION_NETWORK_MODE_LABEL]: 'host' },
+        labels: {
+          ...c.runtime.labels,
+          [PRODUCTION_NETWORK_MODE_LABEL]: 'host',
+        },
       };
       const a = await restore('resource:default/batch-a', hostNetwork);
       const b = await restore('resource:default/batch-b', hostNetwork);
       expect(b.machine.id).not.toBe(a.machine.id);
-      for (const [machine, ref] of [[a.machine, 'resource:default/batch-a'], [b.machine, 'resource:default/batch-b']] as const) {
+      for (const [machine, ref] of [
+        [a.machine, 'resource:default/batch-a'],
+        [b.machine, 'resource:default/batch-b'],
+      ] as const) {
         const info = await recovery.getContainer(machine.id).inspect();
         expect(info.Config.Labels[MACHINE_REF_LABEL]).toBe(ref);
         expect(info.Config.Hostname).toBe('primary-host');
@@ -1293,22 +1963,48 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       // A resumed run finds each machine's own container again (never started, so made anew: a
       // stopped backend may have left it without some of its networks or volume content).
       const resumed = await restore('resource:default/batch-b', hostNetwork);
-      const [again, before] = [await recovery.getContainer(resumed.machine.id).inspect(), await recovery.getContainer(b.machine.id).inspect().catch(() => undefined)];
-      expect([again.Name, again.Config.Labels[MACHINE_REF_LABEL], before]).toEqual([`/${machineContainerName(namesRunId, 'resource:default/batch-b')}`, 'resource:default/batch-b', undefined]);
-      expect((await recovery.getContainer(a.machine.id).inspect()).Config.Labels[MACHINE_REF_LABEL]).toBe('resource:default/batch-a');
+      const [again, before] = [
+        await recovery.getContainer(resumed.machine.id).inspect(),
+        await recovery
+          .getContainer(b.machine.id)
+          .inspect()
+          .catch(() => undefined),
+      ];
+      expect([
+        again.Name,
+        again.Config.Labels[MACHINE_REF_LABEL],
+        before,
+      ]).toEqual([
+        `/${machineContainerName(namesRunId, 'resource:default/batch-b')}`,
+        'resource:default/batch-b',
+        undefined,
+      ]);
+      expect(
+        (await recovery.getContainer(a.machine.id).inspect()).Config.Labels[
+          MACHINE_REF_LABEL
+        ],
+      ).toBe('resource:default/batch-a');
 
       // Hostname probe, on the lab network (a dynamic address: this lab's subnet may differ).
       const probeHost = {
         ...c.runtime,
         hostname: 'probe',
-        networks: c.runtime.networks.map(n => ({ ...n, ipv4Address: undefined })),
+        networks: c.runtime.networks.map(n => ({
+          ...n,
+          ipv4Address: undefined,
+        })),
       };
       const { machine } = await restore('resource:default/probe', probeHost);
-      const probed = await host.probe(lab, machine, { kind: 'tcp', port: 5432 });
+      const probed = await host.probe(lab, machine, {
+        kind: 'tcp',
+        port: 5432,
+      });
       expect(probed.message).toContain('from the lab (probe container');
       const probes = await recovery.listContainers({
         all: true,
-        filters: { label: [`${RUN_ID_LABEL}=${namesRunId}`, `${PROBE_LABEL}=true`] },
+        filters: {
+          label: [`${RUN_ID_LABEL}=${namesRunId}`, `${PROBE_LABEL}=true`],
+        },
       });
       expect(probes.map(p => p.Id)).toHaveLength(1);
       expect(probes[0].Id).not.toBe(machine.id);
@@ -1322,8 +2018,16 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   it('gives the probe container an address no machine uses, and names who holds an address a machine cannot get', async () => {
     const c = captures.get('data-01')!;
     // Production handed out dynamic addresses from .2 up: db got .2, app (waiting for db) .3.
-    const prod: CapturedNetwork = { name: 'it-dynamic-prod', subnet: '172.29.77.0/24', gateway: '172.29.77.1', aliases: [] };
-    const restorable = (name: string, ipv4Address: string): RestorableCapture => ({
+    const prod: CapturedNetwork = {
+      name: 'it-dynamic-prod',
+      subnet: '172.29.77.0/24',
+      gateway: '172.29.77.1',
+      aliases: [],
+    };
+    const restorable = (
+      name: string,
+      ipv4Address: string,
+    ): RestorableCapture => ({
       captureId: c.captureId,
       machineRef: `resource:default/${name}`,
       imageId: c.imageId,
@@ -1340,10 +2044,17 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     });
     // Told only the first machine's address (a run tells every machine's): the probe must still
     // keep off the others' and move where it holds one.
-    const lab = await host.createLab(dynamicRunId, [{ ...prod, ipv4Address: '172.29.77.2' }], { internal: true });
+    const lab = await host.createLab(
+      dynamicRunId,
+      [{ ...prod, ipv4Address: '172.29.77.2' }],
+      { internal: true },
+    );
     const [network] = lab.networks;
     const boot = async (name: string, ipv4Address: string) => {
-      const { machine } = await host.restoreMachine(lab, restorable(name, ipv4Address));
+      const { machine } = await host.restoreMachine(
+        lab,
+        restorable(name, ipv4Address),
+      );
       await host.startMachine(machine);
       return machine;
     };
@@ -1355,9 +2066,13 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(await addressOn(probe.Id, network)).toBe('172.29.77.254');
       const app = await boot('app', '172.29.77.3');
       expect(await addressOn(app.id, network)).toBe('172.29.77.3');
-      expect((await probeUntilOk(lab, app)).message).toContain('TCP connect to 172.29.77.3:8080 from the lab');
+      expect((await probeUntilOk(lab, app)).message).toContain(
+        'TCP connect to 172.29.77.3:8080 from the lab',
+      );
       // Docker's own dynamic addresses come from the top half, which holds no known production address.
-      expect((await recovery.getNetwork(network).inspect()).IPAM!.Config![0]).toMatchObject({
+      expect(
+        (await recovery.getNetwork(network).inspect()).IPAM!.Config![0],
+      ).toMatchObject({
         Subnet: '172.29.77.0/24',
         Gateway: '172.29.77.1',
         IPRange: '172.29.77.128/25',
@@ -1367,11 +2082,16 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       const top = await boot('top', '172.29.77.254');
       expect(await addressOn(top.id, network)).toBe('172.29.77.254');
       expect(await addressOn(probe.Id, network)).toBe('172.29.77.253');
-      expect((await probeUntilOk(lab, top)).message).toContain('172.29.77.254:8080');
+      expect((await probeUntilOk(lab, top)).message).toContain(
+        '172.29.77.254:8080',
+      );
       expect(await probeUntilOk(lab, db)).toMatchObject({ ok: true });
 
       // Another machine's: the error names the machine, the address and who holds it.
-      const { machine: clash } = await host.restoreMachine(lab, restorable('clash', '172.29.77.3'));
+      const { machine: clash } = await host.restoreMachine(
+        lab,
+        restorable('clash', '172.29.77.3'),
+      );
       await expect(host.startMachine(clash)).rejects.toThrow(
         `machine resource:default/clash cannot get its production address 172.29.77.3 on lab network ${network}: machine resource:default/app (container `,
       );
@@ -1391,12 +2111,20 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     });
     const captureId = `cap-hostnet-${suffix}`;
     const captured = await source.capture(
-      { machineRef: 'resource:default/hostnet', engine: 'primary', container: hostNetworkContainer },
+      {
+        machineRef: 'resource:default/hostnet',
+        engine: 'primary',
+        container: hostNetworkContainer,
+      },
       { captureId },
     );
     captures.set('hostnet', { ...captured, captureId });
     expect(captured.runtime.networks).toEqual([]);
-    expect(captured.adaptations).toEqual([expect.stringMatching(/^host network mode dropped: the machine gets an address on the lab network/)]);
+    expect(captured.adaptations).toEqual([
+      expect.stringMatching(
+        /^host network mode dropped: the machine gets an address on the lab network/,
+      ),
+    ]);
     expect(captured.runtime.labels[PRODUCTION_NETWORK_MODE_LABEL]).toBe('host');
     const hostname = captured.runtime.hostname; // the production host's own name
     const restorable: RestorableCapture = {
@@ -1409,8 +2137,16 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     };
 
     const data = captures.get('data-01')!;
-    const prod: CapturedNetwork = { name: 'it-hostnet-prod', subnet: '172.29.78.0/24', gateway: '172.29.78.1', ipv4Address: '172.29.78.2', aliases: [] };
-    const lab = await host.createLab(hostNetworkRunId, [prod], { internal: true });
+    const prod: CapturedNetwork = {
+      name: 'it-hostnet-prod',
+      subnet: '172.29.78.0/24',
+      gateway: '172.29.78.1',
+      ipv4Address: '172.29.78.2',
+      aliases: [],
+    };
+    const lab = await host.createLab(hostNetworkRunId, [prod], {
+      internal: true,
+    });
     const [network] = lab.networks;
     try {
       const db = await host.restoreMachine(lab, {
@@ -1429,11 +2165,18 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         },
       });
       await host.startMachine(db.machine);
-      const { machine, addressesLost } = await host.restoreMachine(lab, restorable);
+      const { machine, addressesLost } = await host.restoreMachine(
+        lab,
+        restorable,
+      );
       await host.startMachine(machine);
       const info = await recovery.getContainer(machine.id).inspect();
       expect(info.HostConfig.NetworkMode).toBe(network);
-      expect(addressesLost).toEqual([expect.stringMatching(new RegExp(`network mode host.*${network}.*address Docker picks`))]);
+      expect(addressesLost).toEqual([
+        expect.stringMatching(
+          new RegExp(`network mode host.*${network}.*address Docker picks`),
+        ),
+      ]);
       const address = info.NetworkSettings.Networks[network].IPAddress;
       // From the lab's own range (the top half), not a production address of the lab's machines.
       expect(address).toMatch(/^172\.29\.78\.(1(2[89]|[3-9]\d)|2\d\d)$/);
@@ -1441,7 +2184,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(await addressOn(db.machine.id, network)).toBe('172.29.78.2');
       const probed = await probeUntilOk(lab, machine);
       expect(probed).toMatchObject({ ok: true });
-      expect(probed.message).toContain(`TCP connect to ${address}:8080 from the lab`);
+      expect(probed.message).toContain(
+        `TCP connect to ${address}:8080 from the lab`,
+      );
       // Not at the production host's name (the target is what precedes the port: the message also
       // names the lab network and probe container, whose run-id suffix may hold any short name).
       expect(probed.message).not.toContain(`${hostname}:8080`);
@@ -1455,7 +2200,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(only.networks).toEqual([labNetworkName(hostOnlyRunId, 'host')]);
       const { machine } = await host.restoreMachine(only, restorable);
       await host.startMachine(machine);
-      expect((await probeUntilOk(only, machine)).message).toContain(`:8080 from the lab (probe container, network ${only.networks[0]})`);
+      expect((await probeUntilOk(only, machine)).message).toContain(
+        `:8080 from the lab (probe container, network ${only.networks[0]})`,
+      );
     } finally {
       await host.teardown(hostOnlyRunId);
     }
@@ -1464,7 +2211,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   it('verifies the capture file even when its image is already on the engine', async () => {
     const c = captures.get('web-01')!;
     expect(await recovery.getImage(c.imageId).inspect()).toBeTruthy();
-    const lab = await host.createLab(namesRunId, c.runtime.networks, { internal: true });
+    const lab = await host.createLab(namesRunId, c.runtime.networks, {
+      internal: true,
+    });
     const bad = join(store, `corrupt-present-${suffix}.tar`);
     copyFileSync(join(store, c.artifact), bad);
     writeFileSync(bad, Buffer.from('corrupt'), { flag: 'r+' });
@@ -1481,8 +2230,13 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         `capture cap-corrupt-present: checksum mismatch for ${bad}: expected ${c.checksum}, got ${sha256(bad)}`,
       );
       await expect(
-        host.restoreMachine(lab, { ...restorable, artifact: join(store, `deleted-${suffix}.tar`) }),
-      ).rejects.toThrow(`artifact ${join(store, `deleted-${suffix}.tar`)} not found`);
+        host.restoreMachine(lab, {
+          ...restorable,
+          artifact: join(store, `deleted-${suffix}.tar`),
+        }),
+      ).rejects.toThrow(
+        `artifact ${join(store, `deleted-${suffix}.tar`)} not found`,
+      );
       expect((await host.listLabResources(namesRunId)).machines).toEqual([]);
     } finally {
       await host.teardown(namesRunId);
@@ -1505,7 +2259,14 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       HostConfig: { NetworkMode: 'none' },
     });
     const captureId = `cap-compose-${suffix}`;
-    const captured = await source.capture({ machineRef: 'resource:default/web-1', engine: 'primary', container: composeContainer }, { captureId });
+    const captured = await source.capture(
+      {
+        machineRef: 'resource:default/web-1',
+        engine: 'primary',
+        container: composeContainer,
+      },
+      { captureId },
+    );
     captures.set('compose', { ...captured, captureId });
     const lab = await host.createLab(composeRunId, [], { internal: true });
     try {
@@ -1521,9 +2282,13 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         "labels of production's orchestrator emptied (com.docker.compose.container-number, com.docker.compose.oneoff, com.docker.compose.project, com.docker.compose.service): it would take the lab's container for one of its own",
       ]);
       // How compose finds the project's containers: not the lab's (whose image has the labels too).
-      const adopted = await recovery.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } });
+      const adopted = await recovery.listContainers({
+        all: true,
+        filters: { label: [`com.docker.compose.project=${project}`] },
+      });
       expect(adopted).toEqual([]);
-      const { Labels } = (await recovery.getContainer(machine.id).inspect()).Config;
+      const { Labels } = (await recovery.getContainer(machine.id).inspect())
+        .Config;
       expect(Labels['recovery.backstage-recovery.io/machine']).toBe('web-1');
       expect(Labels['com.docker.compose.project']).toBe('');
     } finally {
@@ -1537,53 +2302,81 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // On the engine, as another lab's (a left lab, torn down by this run and the cleanup task at once).
     await host.loadCapture(restorable);
     const racing = Object.create(recovery) as Docker;
-    racing.createContainer = (async (options: Docker.ContainerCreateOptions) => {
+    racing.createContainer = (async (
+      options: Docker.ContainerCreateOptions,
+    ) => {
       // That other teardown ends now: no container uses the image yet, so it goes.
       racing.createContainer = recovery.createContainer.bind(recovery);
       await recovery.getImage(c.imageId).remove();
       return recovery.createContainer(options);
     }) as Docker['createContainer'];
-    const raced = new DockerHypervisorHost('recovery', racing, { storeDirectory: store });
+    const raced = new DockerHypervisorHost('recovery', racing, {
+      storeDirectory: store,
+    });
     const lab = await raced.createLab(reloadRunId, [], { internal: true });
     try {
       const { machine } = await raced.restoreMachine(lab, restorable);
-      expect((await recovery.getContainer(machine.id).inspect()).Image).toBe(c.imageId);
+      expect((await recovery.getContainer(machine.id).inspect()).Image).toBe(
+        c.imageId,
+      );
     } finally {
       await raced.teardown(reloadRunId);
     }
     // Loaded by the run, so removed with its lab.
-    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
   });
 
   it('removes at teardown an image a stopped backend loaded for the run before it created the machine', async () => {
     const c = captures.get('stopped')!;
     const restorable = restorableOf('resource:default/stopped', c);
-    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
     // The backend stops once the image is loaded, before the machine is created.
     const stopping = Object.create(recovery) as Docker;
     stopping.createContainer = (async () => {
       throw new Error('backend stopped');
     }) as Docker['createContainer'];
-    const stopped = new DockerHypervisorHost('recovery', stopping, { storeDirectory: store });
+    const stopped = new DockerHypervisorHost('recovery', stopping, {
+      storeDirectory: store,
+    });
     const lab = await stopped.createLab(killedRunId, [], { internal: true });
-    await expect(stopped.restoreMachine(lab, restorable)).rejects.toThrow('backend stopped');
-    expect((await recovery.getImage(c.imageId).inspect()).RepoTags).toContain(labImageRef(killedRunId, c.imageId));
+    await expect(stopped.restoreMachine(lab, restorable)).rejects.toThrow(
+      'backend stopped',
+    );
+    expect((await recovery.getImage(c.imageId).inspect()).RepoTags).toContain(
+      labImageRef(killedRunId, c.imageId),
+    );
     // The restarted backend's cleanup task tears the lab down: nothing of it is labelled with the
     // run but its network, and this backend loaded nothing itself.
-    const restarted = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
-    expect(await restarted.teardown(killedRunId)).toEqual({ machines: [], networks: lab.networks });
-    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    const restarted = new DockerHypervisorHost('recovery', recovery, {
+      storeDirectory: store,
+    });
+    expect(await restarted.teardown(killedRunId)).toEqual({
+      machines: [],
+      networks: lab.networks,
+    });
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
   });
 
   it('names an image it loads for a run by the load itself: a backend stopped the moment the load returns leaves nothing the teardown misses', async () => {
     const c = captures.get('stopped')!;
     const restorable = restorableOf('resource:default/stopped', c);
-    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
     // Once `docker load` has answered, the backend is gone: nothing after it reaches the engine.
     let loadAnswered = false;
     const stopping = Object.create(recovery) as Docker;
     stopping.loadImage = (async (file: NodeJS.ReadableStream, opts: {}) => {
-      const answer = (await recovery.loadImage(file, opts)) as NodeJS.ReadableStream;
+      const answer = (await recovery.loadImage(
+        file,
+        opts,
+      )) as NodeJS.ReadableStream;
       answer.on('end', () => {
         loadAnswered = true;
       });
@@ -1593,17 +2386,35 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       if (loadAnswered) throw new Error('backend stopped');
       return recovery.getImage(name);
     };
-    const stopped = new DockerHypervisorHost('recovery', stopping, { storeDirectory: store });
-    const lab = await stopped.createLab(loadStoppedRunId, [], { internal: true });
+    const stopped = new DockerHypervisorHost('recovery', stopping, {
+      storeDirectory: store,
+    });
+    const lab = await stopped.createLab(loadStoppedRunId, [], {
+      internal: true,
+    });
     try {
-      await expect(stopped.restoreMachine(lab, restorable)).rejects.toThrow('backend stopped');
+      await expect(stopped.restoreMachine(lab, restorable)).rejects.toThrow(
+        'backend stopped',
+      );
       // Named for the run alone (not as the capture, the archive's own name).
-      expect((await recovery.getImage(c.imageId).inspect()).RepoTags).toEqual([labImageRef(loadStoppedRunId, c.imageId)]);
-      const restarted = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
-      expect(await restarted.teardown(loadStoppedRunId)).toEqual({ machines: [], networks: lab.networks });
-      await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      expect((await recovery.getImage(c.imageId).inspect()).RepoTags).toEqual([
+        labImageRef(loadStoppedRunId, c.imageId),
+      ]);
+      const restarted = new DockerHypervisorHost('recovery', recovery, {
+        storeDirectory: store,
+      });
+      expect(await restarted.teardown(loadStoppedRunId)).toEqual({
+        machines: [],
+        networks: lab.networks,
+      });
+      await expect(
+        recovery.getImage(c.imageId).inspect(),
+      ).rejects.toMatchObject({ statusCode: 404 });
     } finally {
-      await recovery.getImage(c.imageId).remove({ force: true }).catch(() => {});
+      await recovery
+        .getImage(c.imageId)
+        .remove({ force: true })
+        .catch(() => {});
     }
   });
 
@@ -1613,7 +2424,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const c = await primary.createContainer({
       name: volumeContainer,
       Image: DEMO_IMAGE,
-      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+      Cmd: [
+        'sh',
+        '-c',
+        'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done',
+      ],
       HostConfig: {
         NetworkMode: 'none',
         Mounts: [
@@ -1624,10 +2439,18 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     });
     await c.start();
     // Written into the running machine, not by its command: the restored machine runs that too.
-    await execOut(primary, c.id, ['sh', '-c', 'mkdir -p /data/sub; echo captured > /data/sub/f; chown 1234:1234 /data/sub/f']);
+    await execOut(primary, c.id, [
+      'sh',
+      '-c',
+      'mkdir -p /data/sub; echo captured > /data/sub/f; chown 1234:1234 /data/sub/f',
+    ]);
     const captureId = `cap-volume-${suffix}`;
     const captured = await source.capture(
-      { machineRef: 'resource:default/vol', engine: 'primary', container: volumeContainer },
+      {
+        machineRef: 'resource:default/vol',
+        engine: 'primary',
+        container: volumeContainer,
+      },
       { captureId },
     );
     captures.set('volume', { ...captured, captureId });
@@ -1637,7 +2460,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     await execOut(primary, c.id, ['sh', '-c', 'echo changed > /data/sub/f']);
 
     expect(captured.runtime.volumes).toEqual([
-      { destination: '/data', artifact: `${captureId}.volume-1.tar`, checksum: expect.stringMatching(/^sha256:/), sizeBytes: expect.any(Number) },
+      {
+        destination: '/data',
+        artifact: `${captureId}.volume-1.tar`,
+        checksum: expect.stringMatching(/^sha256:/),
+        sizeBytes: expect.any(Number),
+      },
     ]);
     const [volume] = captured.runtime.volumes!;
     const volumeFile = join(store, volume.artifact);
@@ -1646,7 +2474,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // In the engine's order of mounts.
     expect([...captured.adaptations].sort()).toEqual([
       'machine had no network (network mode none); it stays without one',
-      expect.stringMatching(new RegExp(`^volume ${volumeName} at /data carried \\(\\d+\\.\\d KiB archive\\): the restored machine gets its content as captured$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^volume ${volumeName} at /data carried \\(\\d+\\.\\d KiB archive\\): the restored machine gets its content as captured$`,
+        ),
+      ),
     ]);
     // Stored as the run store does: JSON, no column of its own.
     const restorable: RestorableCapture = {
@@ -1667,30 +2499,65 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       await expect(
         host.restoreMachine(lab, {
           ...restorable,
-          runtime: { ...restorable.runtime, volumes: [{ ...volume, artifact: bad }] },
+          runtime: {
+            ...restorable.runtime,
+            volumes: [{ ...volume, artifact: bad }],
+          },
         }),
-      ).rejects.toThrow(`capture ${captureId}: checksum mismatch for volume /data (${bad}): expected ${volume.checksum}, got ${sha256(bad)}`);
+      ).rejects.toThrow(
+        `capture ${captureId}: checksum mismatch for volume /data (${bad}): expected ${volume.checksum}, got ${sha256(bad)}`,
+      );
       rmSync(bad);
       expect((await host.listLabResources(volumeRunId)).machines).toEqual([]);
 
       // A backend stopped while it put the volume's content back leaves the machine created, without
       // it: the resumed run's restore makes it again, with its content.
       const killed = Object.create(recovery) as Docker;
-      killed.getContainer = (id: string) => Object.assign(recovery.getContainer(id), { putArchive: () => new Promise(() => {}) });
-      void new DockerHypervisorHost('recovery', killed, { storeDirectory: store }).restoreMachine(lab, restorable);
-      await until(async () => (await host.listLabResources(volumeRunId)).machines.length > 0);
-      expect((await host.listLabResources(volumeRunId)).machines).toHaveLength(1);
+      killed.getContainer = (id: string) =>
+        Object.assign(recovery.getContainer(id), {
+          putArchive: () => new Promise(() => {}),
+        });
+      void new DockerHypervisorHost('recovery', killed, {
+        storeDirectory: store,
+      }).restoreMachine(lab, restorable);
+      await until(
+        async () =>
+          (await host.listLabResources(volumeRunId)).machines.length > 0,
+      );
+      expect((await host.listLabResources(volumeRunId)).machines).toHaveLength(
+        1,
+      );
 
-      const { machine, adaptations } = await host.restoreMachine(lab, restorable);
+      const { machine, adaptations } = await host.restoreMachine(
+        lab,
+        restorable,
+      );
       expect(adaptations).toEqual([]);
       expect((await host.inspectMachine(machine)).running).toBe(false);
       await host.startMachine(machine);
-      expect(await execOut(recovery, machine.id, ['cat', '/data/sub/f'])).toBe('captured\n');
+      expect(await execOut(recovery, machine.id, ['cat', '/data/sub/f'])).toBe(
+        'captured\n',
+      );
       // Its tmpfs as in production: empty, and a tmpfs.
-      expect(await execOut(recovery, machine.id, ['sh', '-c', 'grep " /scratch " /proc/mounts | cut -d" " -f3; ls -A /scratch'])).toBe('tmpfs\n');
-      expect(await execOut(recovery, machine.id, ['stat', '-c', '%u:%g', '/data/sub/f'])).toBe('1234:1234\n');
+      expect(
+        await execOut(recovery, machine.id, [
+          'sh',
+          '-c',
+          'grep " /scratch " /proc/mounts | cut -d" " -f3; ls -A /scratch',
+        ]),
+      ).toBe('tmpfs\n');
+      expect(
+        await execOut(recovery, machine.id, [
+          'stat',
+          '-c',
+          '%u:%g',
+          '/data/sub/f',
+        ]),
+      ).toBe('1234:1234\n');
       // The primary keeps its own.
-      expect(await execOut(primary, c.id, ['cat', '/data/sub/f'])).toBe('changed\n');
+      expect(await execOut(primary, c.id, ['cat', '/data/sub/f'])).toBe(
+        'changed\n',
+      );
     } finally {
       await host.teardown(volumeRunId);
     }
@@ -1700,31 +2567,62 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     delete older.volumes;
     const oldLab = await host.createLab(volumeRunId, [], { internal: true });
     try {
-      const { machine } = await host.restoreMachine(oldLab, { ...restorable, runtime: older });
+      const { machine } = await host.restoreMachine(oldLab, {
+        ...restorable,
+        runtime: older,
+      });
       await host.startMachine(machine);
-      expect(await execOut(recovery, machine.id, ['sh', '-c', 'cat /data/sub/f 2>/dev/null || echo none'])).toBe('none\n');
+      expect(
+        await execOut(recovery, machine.id, [
+          'sh',
+          '-c',
+          'cat /data/sub/f 2>/dev/null || echo none',
+        ]),
+      ).toBe('none\n');
     } finally {
       await host.teardown(volumeRunId);
     }
 
     // Discarded: the image archive, the volume archive and the tag.
-    await source.discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes });
+    await source.discard({
+      captureId,
+      artifact: captured.artifact,
+      volumes: captured.runtime.volumes,
+    });
     expect(existsSync(join(store, captured.artifact))).toBe(false);
     expect(existsSync(volumeFile)).toBe(false);
-    const left = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+    const left = await primary.listImages({
+      filters: { reference: [`recovery-capture/*:${captureId}`] },
+    });
     expect(left.flatMap(i => i.RepoTags ?? [])).toEqual([]);
   });
 
   it('leaves nothing on the host when a capture file holds another image than recorded', async () => {
     const captureId = `cap-other-${suffix}`;
-    const c = await source.capture({ machineRef: 'resource:default/paused', engine: 'primary', container: pausedContainer }, { captureId });
+    const c = await source.capture(
+      {
+        machineRef: 'resource:default/paused',
+        engine: 'primary',
+        container: pausedContainer,
+      },
+      { captureId },
+    );
     try {
       // The checksum matches (the file is intact), the recorded image id does not.
       const wrongId = `sha256:${'1'.repeat(64)}`;
-      await expect(host.loadCapture({ captureId, artifact: c.artifact, checksum: c.checksum, imageId: wrongId })).rejects.toThrow(
+      await expect(
+        host.loadCapture({
+          captureId,
+          artifact: c.artifact,
+          checksum: c.checksum,
+          imageId: wrongId,
+        }),
+      ).rejects.toThrow(
         `capture ${captureId}: ${join(store, c.artifact)} loaded but image ${wrongId} is missing`,
       );
-      await expect(recovery.getImage(c.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      await expect(
+        recovery.getImage(c.imageId).inspect(),
+      ).rejects.toMatchObject({ statusCode: 404 });
     } finally {
       await source.discard({ captureId, artifact: c.artifact });
     }
@@ -1732,21 +2630,31 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
   it('imports the probe image again when it was pruned between runs', async () => {
     const probeImage = `recovery-probe-pruned-${suffix}:latest`;
-    const pruned = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store, probeImage });
+    const pruned = new DockerHypervisorHost('recovery', recovery, {
+      storeDirectory: store,
+      probeImage,
+    });
     try {
       await pruned.ensureProbeImage();
       await recovery.getImage(probeImage).remove();
       await pruned.ensureProbeImage();
-      expect((await recovery.getImage(probeImage).inspect()).RepoTags).toContain(probeImage);
+      expect(
+        (await recovery.getImage(probeImage).inspect()).RepoTags,
+      ).toContain(probeImage);
     } finally {
-      await recovery.getImage(probeImage).remove().catch(() => {});
+      await recovery
+        .getImage(probeImage)
+        .remove()
+        .catch(() => {});
     }
   });
 
   it('two teardowns of one lab at once both succeed, and leave nothing', async () => {
     const raceRunId = `it-race-${suffix}`;
     const c = captures.get('infra-01')!;
-    const lab = await host.createLab(raceRunId, c.runtime.networks, { internal: true });
+    const lab = await host.createLab(raceRunId, c.runtime.networks, {
+      internal: true,
+    });
     const { machine } = await host.restoreMachine(lab, {
       captureId: c.captureId,
       machineRef: 'resource:default/infra-01',
@@ -1756,14 +2664,24 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       runtime: c.runtime,
     });
     await host.startMachine(machine);
-    const both = await Promise.all([host.teardown(raceRunId), host.teardown(raceRunId)]);
+    const both = await Promise.all([
+      host.teardown(raceRunId),
+      host.teardown(raceRunId),
+    ]);
     expect(both.flatMap(r => r.networks)).toEqual(lab.networks);
-    expect(await host.listLabResources(raceRunId)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(raceRunId)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('tears a lab down also when a container not of the run was connected to its network by hand, leaving that container', async () => {
     const strayRunId = `it-stray-${suffix}`;
-    const lab = await host.createLab(strayRunId, [{ name: 'demo-prod', subnet: '172.29.77.0/24', aliases: [] }], { internal: true });
+    const lab = await host.createLab(
+      strayRunId,
+      [{ name: 'demo-prod', subnet: '172.29.77.0/24', aliases: [] }],
+      { internal: true },
+    );
     await host.ensureProbeImage();
     const stray = await recovery.createContainer({
       name: strayContainer,
@@ -1775,13 +2693,18 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const started = Date.now();
     const removed = await host.teardown(strayRunId);
     expect(removed.networks).toEqual(lab.networks);
-    expect(await host.listLabResources(strayRunId)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(strayRunId)).toEqual({
+      machines: [],
+      networks: [],
+    });
     // Not waited for as for a removal under way: it is disconnected at once.
     expect(Date.now() - started).toBeLessThan(5_000);
     // Disconnected, not removed: it is not the run's.
     const info = await stray.inspect();
     expect(info.State.Running).toBe(true);
-    expect(Object.keys(info.NetworkSettings.Networks ?? {})).not.toContain(lab.networks[0]);
+    expect(Object.keys(info.NetworkSettings.Networks ?? {})).not.toContain(
+      lab.networks[0],
+    );
   });
 
   it('tears the lab down by label, idempotently, leaving nothing labelled nor the loaded images', async () => {
@@ -1789,7 +2712,15 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const present = async () =>
       (
         await Promise.all(
-          loaded.map(id => recovery.getImage(id).inspect().then(() => id, () => undefined)),
+          loaded.map(id =>
+            recovery
+              .getImage(id)
+              .inspect()
+              .then(
+                () => id,
+                () => undefined,
+              ),
+          ),
         )
       ).filter(Boolean);
     expect(await present()).toEqual(loaded);
@@ -1798,13 +2729,19 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(await present()).toEqual([]);
     expect(removed.networks).toEqual([labNetworkName(runId, 'demo-prod')]);
     expect(removed.machines).toHaveLength(4);
-    expect(await host.listLabResources(runId)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(runId)).toEqual({
+      machines: [],
+      networks: [],
+    });
     expect(await host.teardown(runId)).toEqual({ machines: [], networks: [] });
-    const left = await recovery.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+    const left = await recovery.listContainers({
+      all: true,
+      filters: { label: [`${RUN_ID_LABEL}=${runId}`] },
+    });
     expect(left).toEqual([]);
   });
 
-  it("restores a machine as bounded as production: limits, read-only, init, ulimits, capabilities, sysctls; its restart policy in a failover only", async () => {
+  it('restores a machine as bounded as production: limits, read-only, init, ulimits, capabilities, sysctls; its restart policy in a failover only', async () => {
     const c = await primary.createContainer({
       name: limitedContainer,
       Image: DEMO_IMAGE,
@@ -1829,46 +2766,97 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     await c.start();
     const production = (await c.inspect()).HostConfig;
     const captureId = `cap-limited-${suffix}`;
-    const captured = await source.capture({ machineRef: 'resource:default/limited', engine: 'primary', container: limitedContainer }, { captureId });
+    const captured = await source.capture(
+      {
+        machineRef: 'resource:default/limited',
+        engine: 'primary',
+        container: limitedContainer,
+      },
+      { captureId },
+    );
     captures.set('limited', { ...captured, captureId });
-    expect(captured.adaptations).toContain('added capabilities SYS_ADMIN dropped');
-    const restorable = restorableOf('resource:default/limited', { ...captured, captureId });
-    const kept = ['Memory', 'MemorySwap', 'NanoCpus', 'PidsLimit', 'ReadonlyRootfs', 'Init', 'Ulimits', 'CapDrop', 'SecurityOpt', 'Sysctls'] as const;
+    expect(captured.adaptations).toContain(
+      'added capabilities SYS_ADMIN dropped',
+    );
+    const restorable = restorableOf('resource:default/limited', {
+      ...captured,
+      captureId,
+    });
+    const kept = [
+      'Memory',
+      'MemorySwap',
+      'NanoCpus',
+      'PidsLimit',
+      'ReadonlyRootfs',
+      'Init',
+      'Ulimits',
+      'CapDrop',
+      'SecurityOpt',
+      'Sysctls',
+    ] as const;
 
     const lab = await host.createLab(limitedRunId, [], { internal: true });
     try {
-      const { machine, adaptations } = await host.restoreMachine(lab, restorable);
-      expect(adaptations).toEqual(['restart policy unless-stopped not applied in a test lab: the run starts and stops its machines']);
+      const { machine, adaptations } = await host.restoreMachine(
+        lab,
+        restorable,
+      );
+      expect(adaptations).toEqual([
+        'restart policy unless-stopped not applied in a test lab: the run starts and stops its machines',
+      ]);
       const restored = await recovery.getContainer(machine.id).inspect();
-      for (const key of kept) expect([key, restored.HostConfig[key]]).toEqual([key, production[key]]);
+      for (const key of kept)
+        expect([key, restored.HostConfig[key]]).toEqual([key, production[key]]);
       expect(restored.HostConfig.CapAdd).toEqual(['NET_BIND_SERVICE']);
       expect(restored.HostConfig.RestartPolicy?.Name).toBe('no');
-      expect((restored.Config as { StopSignal?: string }).StopSignal).toBe('SIGQUIT');
+      expect((restored.Config as { StopSignal?: string }).StopSignal).toBe(
+        'SIGQUIT',
+      );
       // Removed at teardown, not stopped: no grace needed.
       expect((restored.Config as { StopTimeout?: number }).StopTimeout).toBe(5);
       await host.startMachine(machine);
       // As the machine sees it: only the capability production kept, no new privileges, its own init.
-      const status = await execOut(recovery, machine.id, ['cat', '/proc/self/status']);
+      const status = await execOut(recovery, machine.id, [
+        'cat',
+        '/proc/self/status',
+      ]);
       expect(status).toMatch(/^CapEff:\s+0000000000000400$/m);
       expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
       // The machine's own limits, those of its PID 1: an exec'd shell's `ulimit -n` read the hard
       // limit in one run of three.
-      expect(await execOut(recovery, machine.id, ['cat', '/proc/1/limits'])).toMatch(/^Max open files\s+1024\s+2048\s+files/m);
-      expect(await execOut(recovery, machine.id, ['sh', '-c', 'cat /proc/sys/net/core/somaxconn; cat /proc/1/comm'])).toBe('1000\ndocker-init\n');
-      expect(await exitCodeOf(recovery, machine.id, ['touch', '/written'])).not.toBe(0);
+      expect(
+        await execOut(recovery, machine.id, ['cat', '/proc/1/limits']),
+      ).toMatch(/^Max open files\s+1024\s+2048\s+files/m);
+      expect(
+        await execOut(recovery, machine.id, [
+          'sh',
+          '-c',
+          'cat /proc/sys/net/core/somaxconn; cat /proc/1/comm',
+        ]),
+      ).toBe('1000\ndocker-init\n');
+      expect(
+        await exitCodeOf(recovery, machine.id, ['touch', '/written']),
+      ).not.toBe(0);
     } finally {
       await host.teardown(limitedRunId);
     }
 
     // A failover boots what serves production: it comes back with the host, as it did there.
-    const failover = await host.createLab(limitedRunId, [], { internal: false });
+    const failover = await host.createLab(limitedRunId, [], {
+      internal: false,
+    });
     try {
-      const { machine, adaptations } = await host.restoreMachine(failover, restorable);
+      const { machine, adaptations } = await host.restoreMachine(
+        failover,
+        restorable,
+      );
       expect(adaptations).toEqual([]);
       const restored = await recovery.getContainer(machine.id).inspect();
       expect(restored.HostConfig.RestartPolicy?.Name).toBe('unless-stopped');
       // Stopped with the recovery engine, it gets the time production gave it to shut down.
-      expect((restored.Config as { StopTimeout?: number }).StopTimeout).toBe(30);
+      expect((restored.Config as { StopTimeout?: number }).StopTimeout).toBe(
+        30,
+      );
     } finally {
       await host.teardown(limitedRunId);
     }
@@ -1879,10 +2867,17 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     delete older.restartPolicy;
     const oldLab = await host.createLab(limitedRunId, [], { internal: true });
     try {
-      const { machine, adaptations } = await host.restoreMachine(oldLab, { ...restorable, runtime: older });
+      const { machine, adaptations } = await host.restoreMachine(oldLab, {
+        ...restorable,
+        runtime: older,
+      });
       expect(adaptations).toEqual([]);
       const { HostConfig } = await recovery.getContainer(machine.id).inspect();
-      expect([HostConfig.Memory, HostConfig.ReadonlyRootfs, HostConfig.CapDrop ?? null]).toEqual([0, false, null]);
+      expect([
+        HostConfig.Memory,
+        HostConfig.ReadonlyRootfs,
+        HostConfig.CapDrop ?? null,
+      ]).toEqual([0, false, null]);
     } finally {
       await host.teardown(limitedRunId);
     }
@@ -1898,31 +2893,66 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         ReadonlyRootfs: true,
         ShmSize: 128 * 1024 ** 2,
         Tmpfs: { '/tmp': 'size=1m' },
-        Mounts: [{ Type: 'tmpfs', Source: '', Target: '/run/app', TmpfsOptions: { SizeBytes: 2 * 1024 ** 2, Mode: 0o1770 } }],
+        Mounts: [
+          {
+            Type: 'tmpfs',
+            Source: '',
+            Target: '/run/app',
+            TmpfsOptions: { SizeBytes: 2 * 1024 ** 2, Mode: 0o1770 },
+          },
+        ],
       },
     });
     await c.start();
     // Written in production: a tmpfs starts empty, in the lab as at every start there.
     await execOut(primary, c.id, ['sh', '-c', 'echo production > /tmp/f']);
     const captureId = `cap-tmpfs-${suffix}`;
-    const captured = await source.capture({ machineRef: 'resource:default/tmpfs', engine: 'primary', container: tmpfsContainer }, { captureId });
+    const captured = await source.capture(
+      {
+        machineRef: 'resource:default/tmpfs',
+        engine: 'primary',
+        container: tmpfsContainer,
+      },
+      { captureId },
+    );
     captures.set('tmpfs', { ...captured, captureId });
-    expect(captured.adaptations).toEqual(['machine had no network (network mode none); it stays without one']);
-    const restorable = restorableOf('resource:default/tmpfs', { ...captured, captureId });
+    expect(captured.adaptations).toEqual([
+      'machine had no network (network mode none); it stays without one',
+    ]);
+    const restorable = restorableOf('resource:default/tmpfs', {
+      ...captured,
+      captureId,
+    });
     restorable.runtime = JSON.parse(JSON.stringify(restorable.runtime));
 
     const lab = await host.createLab(tmpfsRunId, [], { internal: true });
     try {
-      const { machine, adaptations } = await host.restoreMachine(lab, restorable);
+      const { machine, adaptations } = await host.restoreMachine(
+        lab,
+        restorable,
+      );
       expect(adaptations).toEqual([]);
       await host.startMachine(machine);
-      const mounts = await execOut(recovery, machine.id, ['cat', '/proc/mounts']);
+      const mounts = await execOut(recovery, machine.id, [
+        'cat',
+        '/proc/mounts',
+      ]);
       expect(mounts).toMatch(/^\S+ \/ \S+ ro[,\s]/m);
       expect(mounts).toMatch(/^tmpfs \/tmp tmpfs rw,.*size=1024k/m);
-      expect(mounts).toMatch(/^tmpfs \/run\/app tmpfs rw,.*size=2048k,mode=1770/m);
+      expect(mounts).toMatch(
+        /^tmpfs \/run\/app tmpfs rw,.*size=2048k,mode=1770/m,
+      );
       expect(mounts).toMatch(/^shm \/dev\/shm tmpfs .*size=131072k/m);
-      expect(await execOut(recovery, machine.id, ['sh', '-c', 'ls -A /tmp; echo lab > /tmp/f; echo lab > /run/app/f; cat /tmp/f /run/app/f'])).toBe('lab\nlab\n');
-      expect(await exitCodeOf(recovery, machine.id, ['touch', '/written'])).not.toBe(0);
+      expect(
+        await execOut(recovery, machine.id, [
+          'sh',
+          '-c',
+          'ls -A /tmp; echo lab > /tmp/f; echo lab > /run/app/f; cat /tmp/f /run/app/f',
+        ]),
+      ).toBe('lab\nlab\n');
+      expect(
+        await exitCodeOf(recovery, machine.id, ['touch', '/written']),
+      ).not.toBe(0);
     } finally {
       await host.teardown(tmpfsRunId);
     }
@@ -1932,9 +2962,17 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     delete older.limits;
     const oldLab = await host.createLab(tmpfsRunId, [], { internal: true });
     try {
-      const { machine } = await host.restoreMachine(oldLab, { ...restorable, runtime: older });
+      const { machine } = await host.restoreMachine(oldLab, {
+        ...restorable,
+        runtime: older,
+      });
       const { HostConfig } = await recovery.getContainer(machine.id).inspect();
-      expect([HostConfig.ReadonlyRootfs, HostConfig.Tmpfs ?? null, HostConfig.Mounts ?? null, HostConfig.ShmSize]).toEqual([false, null, null, 64 * 1024 ** 2]);
+      expect([
+        HostConfig.ReadonlyRootfs,
+        HostConfig.Tmpfs ?? null,
+        HostConfig.Mounts ?? null,
+        HostConfig.ShmSize,
+      ]).toEqual([false, null, null, 64 * 1024 ** 2]);
     } finally {
       await host.teardown(tmpfsRunId);
     }
@@ -1945,7 +2983,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const writer = await primary.createContainer({
       Image: DEMO_IMAGE,
       Cmd: ['sh', '-c', 'echo conf > /conf/app.conf'],
-      HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: roVolumeName, Target: '/conf' }] },
+      HostConfig: {
+        NetworkMode: 'none',
+        Mounts: [{ Type: 'volume', Source: roVolumeName, Target: '/conf' }],
+      },
     });
     await writer.start();
     await writer.wait();
@@ -1957,30 +2998,60 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       HostConfig: {
         NetworkMode: 'none',
         ReadonlyRootfs: true,
-        Mounts: [{ Type: 'volume', Source: roVolumeName, Target: '/conf', ReadOnly: true }],
+        Mounts: [
+          {
+            Type: 'volume',
+            Source: roVolumeName,
+            Target: '/conf',
+            ReadOnly: true,
+          },
+        ],
       },
     });
     await c.start();
     const captureId = `cap-ro-volume-${suffix}`;
-    const captured = await source.capture({ machineRef: 'resource:default/ro-volume', engine: 'primary', container: roVolumeContainer }, { captureId });
+    const captured = await source.capture(
+      {
+        machineRef: 'resource:default/ro-volume',
+        engine: 'primary',
+        container: roVolumeContainer,
+      },
+      { captureId },
+    );
     captures.set('ro-volume', { ...captured, captureId });
     expect(captured.adaptations).toContain(
       'read-only root filesystem not kept: the restore puts the content of read-only volume /conf into it, which Docker refuses while it is read-only',
     );
-    const restorable = restorableOf('resource:default/ro-volume', { ...captured, captureId });
+    const restorable = restorableOf('resource:default/ro-volume', {
+      ...captured,
+      captureId,
+    });
     // As a capture from before read-only volumes were weighed recorded it.
-    const older = { ...restorable, runtime: { ...restorable.runtime, limits: { ...restorable.runtime.limits, readOnlyRootfs: true } } };
+    const older = {
+      ...restorable,
+      runtime: {
+        ...restorable.runtime,
+        limits: { ...restorable.runtime.limits, readOnlyRootfs: true },
+      },
+    };
     for (const capture of [restorable, older]) {
       const lab = await host.createLab(tmpfsRunId, [], { internal: true });
       try {
-        const { machine, adaptations } = await host.restoreMachine(lab, capture);
+        const { machine, adaptations } = await host.restoreMachine(
+          lab,
+          capture,
+        );
         expect(adaptations).toEqual(
           capture === older
-            ? ['read-only root filesystem not kept: the restore puts the content of volume /conf into it, which Docker refuses while it is read-only']
+            ? [
+                'read-only root filesystem not kept: the restore puts the content of volume /conf into it, which Docker refuses while it is read-only',
+              ]
             : [],
         );
         await host.startMachine(machine);
-        expect(await execOut(recovery, machine.id, ['cat', '/conf/app.conf'])).toBe('conf\n');
+        expect(
+          await execOut(recovery, machine.id, ['cat', '/conf/app.conf']),
+        ).toBe('conf\n');
       } finally {
         await host.teardown(tmpfsRunId);
       }
@@ -1989,25 +3060,51 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
   it('makes the networks of a machine whose restore a stopped backend left between its creation and its connects what the restore wants', async () => {
     const c = captures.get('infra-01')!;
-    const back: CapturedNetwork = { name: 'back', subnet: '172.29.79.0/24', gateway: '172.29.79.1', ipv4Address: '172.29.79.5', aliases: ['infra-back'] };
+    const back: CapturedNetwork = {
+      name: 'back',
+      subnet: '172.29.79.0/24',
+      gateway: '172.29.79.1',
+      ipv4Address: '172.29.79.5',
+      aliases: ['infra-back'],
+    };
     const runtime = { ...c.runtime, networks: [...c.runtime.networks, back] };
-    const capture = { ...restorableOf('resource:default/infra-01', c), runtime };
-    const lab = await host.createLab(resumedRunId, runtime.networks, { internal: true });
+    const capture = {
+      ...restorableOf('resource:default/infra-01', c),
+      runtime,
+    };
+    const lab = await host.createLab(resumedRunId, runtime.networks, {
+      internal: true,
+    });
     try {
       expect(lab.networks).toHaveLength(2);
       // Killed as it joined its second network: created, on its first alone.
       const killed = Object.create(recovery) as Docker;
-      killed.getNetwork = (id: string) => Object.assign(recovery.getNetwork(id), { connect: () => new Promise(() => {}) });
-      void new DockerHypervisorHost('recovery', killed, { storeDirectory: store }).restoreMachine(lab, capture);
-      await until(async () => (await host.listLabResources(resumedRunId)).machines.length > 0);
+      killed.getNetwork = (id: string) =>
+        Object.assign(recovery.getNetwork(id), {
+          connect: () => new Promise(() => {}),
+        });
+      void new DockerHypervisorHost('recovery', killed, {
+        storeDirectory: store,
+      }).restoreMachine(lab, capture);
+      await until(
+        async () =>
+          (await host.listLabResources(resumedRunId)).machines.length > 0,
+      );
 
       const { machine } = await host.restoreMachine(lab, capture);
       await host.startMachine(machine);
-      const { NetworkSettings } = await recovery.getContainer(machine.id).inspect();
-      expect(Object.keys(NetworkSettings.Networks).sort()).toEqual([...lab.networks].sort());
-      const onBack = NetworkSettings.Networks[labNetworkName(resumedRunId, 'back')];
+      const { NetworkSettings } = await recovery
+        .getContainer(machine.id)
+        .inspect();
+      expect(Object.keys(NetworkSettings.Networks).sort()).toEqual(
+        [...lab.networks].sort(),
+      );
+      const onBack =
+        NetworkSettings.Networks[labNetworkName(resumedRunId, 'back')];
       expect(onBack.IPAddress).toBe('172.29.79.5');
-      expect(onBack.Aliases).toEqual(expect.arrayContaining(['infra-back', c.runtime.hostname]));
+      expect(onBack.Aliases).toEqual(
+        expect.arrayContaining(['infra-back', c.runtime.hostname]),
+      );
     } finally {
       await host.teardown(resumedRunId);
     }
@@ -2017,25 +3114,42 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     // One from before the static-busybox check: a dynamic binary as its busybox, which cannot run.
     const stale = createTar([
       { type: 'dir', path: 'bin' },
-      { type: 'file', path: 'bin/busybox', content: readFileSync('/bin/true'), mode: 0o755 },
+      {
+        type: 'file',
+        path: 'bin/busybox',
+        content: readFileSync('/bin/true'),
+        mode: 0o755,
+      },
       { type: 'symlink', path: 'bin/sh', target: 'busybox' },
     ]);
     const [repo, tag] = staleProbeImage.split(':');
-    await followProgress((await recovery.importImage(Readable.from([stale]) as any, { repo, tag } as any)) as any);
+    await followProgress(
+      (await recovery.importImage(
+        Readable.from([stale]) as any,
+        { repo, tag } as any,
+      )) as any,
+    );
     const staleId = (await recovery.getImage(staleProbeImage).inspect()).Id;
-    const probing = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store, probeImage: staleProbeImage });
+    const probing = new DockerHypervisorHost('recovery', recovery, {
+      storeDirectory: store,
+      probeImage: staleProbeImage,
+    });
     const room = await probing.room(`it-stale-probe-${suffix}`, []);
     expect(room.unknown).toBeUndefined();
     expect(room.freeBytes).toBeGreaterThan(0);
     const built = await recovery.getImage(staleProbeImage).inspect();
     expect(built.Config.Labels?.[PROBE_BUSYBOX_LABEL]).toBe(busyboxDigest());
-    await expect(recovery.getImage(staleId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(recovery.getImage(staleId).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
     // Built from this busybox: used as it is.
     await probing.ensureProbeImage();
-    expect((await recovery.getImage(staleProbeImage).inspect()).Id).toBe(built.Id);
+    expect((await recovery.getImage(staleProbeImage).inspect()).Id).toBe(
+      built.Id,
+    );
   });
 
-  it("checks the room of a run whose helper container a stopped backend left", async () => {
+  it('checks the room of a run whose helper container a stopped backend left', async () => {
     await host.ensureProbeImage();
     const left = await recovery.createContainer({
       name: dockerName('rr', leftRoomRunId, 'room'),
@@ -2048,11 +3162,18 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     expect(room.unknown).toBeUndefined();
     expect(room.freeBytes).toBeGreaterThan(0);
     await expect(left.inspect()).rejects.toMatchObject({ statusCode: 404 });
-    expect(await host.listLabResources(leftRoomRunId)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(leftRoomRunId)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
-  it("refuses a test lab or a second failover on the subnets a failover kept, naming it and how to remove it; a lab beside it touches none of it", async () => {
-    const prodNet = await primary.createNetwork({ Name: keptProdNetwork, Driver: 'bridge', IPAM: { Config: [{ Subnet: '172.29.86.0/24', Gateway: '172.29.86.1' }] } });
+  it('refuses a test lab or a second failover on the subnets a failover kept, naming it and how to remove it; a lab beside it touches none of it', async () => {
+    const prodNet = await primary.createNetwork({
+      Name: keptProdNetwork,
+      Driver: 'bridge',
+      IPAM: { Config: [{ Subnet: '172.29.86.0/24', Gateway: '172.29.86.1' }] },
+    });
     try {
       const prod = await primary.createContainer({
         name: keptContainer,
@@ -2060,36 +3181,86 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         Cmd: HTTPD,
         Hostname: 'kept-01',
         HostConfig: { NetworkMode: keptProdNetwork },
-        NetworkingConfig: { EndpointsConfig: { [keptProdNetwork]: { IPAMConfig: { IPv4Address: '172.29.86.10' } } } },
+        NetworkingConfig: {
+          EndpointsConfig: {
+            [keptProdNetwork]: { IPAMConfig: { IPv4Address: '172.29.86.10' } },
+          },
+        },
       });
       await prod.start();
       const captureId = `cap-kept-${suffix}`;
-      const captured = await source.capture({ machineRef: 'resource:default/kept-01', engine: 'primary', container: keptContainer }, { captureId });
+      const captured = await source.capture(
+        {
+          machineRef: 'resource:default/kept-01',
+          engine: 'primary',
+          container: keptContainer,
+        },
+        { captureId },
+      );
       captures.set('kept-01', { ...captured, captureId });
-      const restorable = restorableOf('resource:default/kept-01', { ...captured, captureId });
+      const restorable = restorableOf('resource:default/kept-01', {
+        ...captured,
+        captureId,
+      });
       const networks = captured.runtime.networks;
-      expect(networks).toEqual([expect.objectContaining({ subnet: '172.29.86.0/24', ipv4Address: '172.29.86.10' })]);
+      expect(networks).toEqual([
+        expect.objectContaining({
+          subnet: '172.29.86.0/24',
+          ipv4Address: '172.29.86.10',
+        }),
+      ]);
 
       // The failover: production's subnet and address, kept after the run.
-      const failover = await host.createLab(keptFailoverRunId, networks, { internal: false });
+      const failover = await host.createLab(keptFailoverRunId, networks, {
+        internal: false,
+      });
       const { machine: kept } = await host.restoreMachine(failover, restorable);
       await host.startMachine(kept);
       const keptBefore = await recovery.getContainer(kept.id).inspect();
-      expect(keptBefore.NetworkSettings.Networks[failover.networks[0]].IPAddress).toBe('172.29.86.10');
+      expect(
+        keptBefore.NetworkSettings.Networks[failover.networks[0]].IPAddress,
+      ).toBe('172.29.86.10');
 
       // A test recovery of it there: refused before it makes anything, naming the failover.
-      await expect(host.createLab(keptTestRunId, networks, { internal: true })).rejects.toThrow(
-        new RegExp(`production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*a test lab cannot have it`),
+      await expect(
+        host.createLab(keptTestRunId, networks, { internal: true }),
+      ).rejects.toThrow(
+        new RegExp(
+          `production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*a test lab cannot have it`,
+        ),
       );
-      expect(await host.listLabResources(keptTestRunId)).toEqual({ machines: [], networks: [] });
+      expect(await host.listLabResources(keptTestRunId)).toEqual({
+        machines: [],
+        networks: [],
+      });
       // A test lab of the same capture on a subnet no failover holds (another production site's,
       // say) runs beside it from the image the failover loaded; its room check and teardown
       // touch nothing of the failover's.
-      const elsewhere = { ...restorable, runtime: { ...restorable.runtime, networks: [{ ...networks[0], subnet: '172.29.87.0/24', gateway: '172.29.87.1', ipv4Address: '172.29.87.10' }] } };
-      const test = await host.createLab(keptTestRunId, elsewhere.runtime.networks, { internal: true });
+      const elsewhere = {
+        ...restorable,
+        runtime: {
+          ...restorable.runtime,
+          networks: [
+            {
+              ...networks[0],
+              subnet: '172.29.87.0/24',
+              gateway: '172.29.87.1',
+              ipv4Address: '172.29.87.10',
+            },
+          ],
+        },
+      };
+      const test = await host.createLab(
+        keptTestRunId,
+        elsewhere.runtime.networks,
+        { internal: true },
+      );
       const room = await host.room(keptTestRunId, [[elsewhere]]);
       expect(room.freeBytes).toBeGreaterThan(0);
-      const { machine, addressesLost } = await host.restoreMachine(test, elsewhere);
+      const { machine, addressesLost } = await host.restoreMachine(
+        test,
+        elsewhere,
+      );
       expect(addressesLost).toEqual([]);
       await host.startMachine(machine);
       expect(await probeUntilOk(test, machine)).toMatchObject({ ok: true });
@@ -2097,62 +3268,131 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       expect(removed.networks).toEqual(test.networks);
       // What the failover kept is untouched: running, on its network with production's address, its image there.
       const keptAfter = await recovery.getContainer(kept.id).inspect();
-      expect(keptAfter.State).toMatchObject({ Running: true, StartedAt: keptBefore.State.StartedAt });
-      expect(keptAfter.NetworkSettings.Networks[failover.networks[0]].IPAddress).toBe('172.29.86.10');
-      expect(await host.listLabResources(keptFailoverRunId)).toEqual({ machines: [keptAfter.Name.replace(/^\//, '')], networks: failover.networks });
+      expect(keptAfter.State).toMatchObject({
+        Running: true,
+        StartedAt: keptBefore.State.StartedAt,
+      });
+      expect(
+        keptAfter.NetworkSettings.Networks[failover.networks[0]].IPAddress,
+      ).toBe('172.29.86.10');
+      expect(await host.listLabResources(keptFailoverRunId)).toEqual({
+        machines: [keptAfter.Name.replace(/^\//, '')],
+        networks: failover.networks,
+      });
       await recovery.getImage(captured.imageId).inspect();
 
       // A second failover onto production's subnets: refused before it makes anything, naming the first and what to do.
-      const refused = host.createLab(secondFailoverRunId, networks, { internal: false });
+      const refused = host.createLab(secondFailoverRunId, networks, {
+        internal: false,
+      });
       await expect(refused).rejects.toThrow(
-        new RegExp(`production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*release failover ${keptFailoverRunId} first \\(recovery release.*remove it by hand: docker rm -f`),
+        new RegExp(
+          `production network ${networks[0].name} \\(172\\.29\\.86\\.0/24\\) is held on engine recovery by network ${failover.networks[0]} of failover ${keptFailoverRunId}.*release failover ${keptFailoverRunId} first \\(recovery release.*remove it by hand: docker rm -f`,
+        ),
       );
       await expect(refused).rejects.toMatchObject({ name: 'ConflictError' });
-      expect(await host.listLabResources(secondFailoverRunId)).toEqual({ machines: [], networks: [] });
+      expect(await host.listLabResources(secondFailoverRunId)).toEqual({
+        machines: [],
+        networks: [],
+      });
 
       // The way the refusal gives to end the first failover's tenure works, and frees the subnet.
-      const commands = ((await refused.catch(e => e)) as Error).message.split('remove it by hand: ')[1];
-      execFileSync('sh', ['-c', commands], { env: { ...process.env, DOCKER_HOST: RECOVERY }, stdio: 'pipe' });
-      expect(await host.listLabResources(keptFailoverRunId)).toEqual({ machines: [], networks: [] });
-      await expect(recovery.getImage(captured.imageId).inspect()).rejects.toMatchObject({ statusCode: 404 });
-      const second = await host.createLab(secondFailoverRunId, networks, { internal: false });
-      expect((await recovery.getNetwork(second.networks[0]).inspect()).IPAM!.Config![0].Subnet).toBe('172.29.86.0/24');
+      const commands = ((await refused.catch(e => e)) as Error).message.split(
+        'remove it by hand: ',
+      )[1];
+      execFileSync('sh', ['-c', commands], {
+        env: { ...process.env, DOCKER_HOST: RECOVERY },
+        stdio: 'pipe',
+      });
+      expect(await host.listLabResources(keptFailoverRunId)).toEqual({
+        machines: [],
+        networks: [],
+      });
+      await expect(
+        recovery.getImage(captured.imageId).inspect(),
+      ).rejects.toMatchObject({ statusCode: 404 });
+      const second = await host.createLab(secondFailoverRunId, networks, {
+        internal: false,
+      });
+      expect(
+        (await recovery.getNetwork(second.networks[0]).inspect()).IPAM!
+          .Config![0].Subnet,
+      ).toBe('172.29.86.0/24');
     } finally {
-      for (const id of [keptTestRunId, secondFailoverRunId, keptFailoverRunId]) await host.teardown(id).catch(() => {});
-      await primary.getContainer(keptContainer).remove({ force: true }).catch(() => {});
+      for (const id of [keptTestRunId, secondFailoverRunId, keptFailoverRunId])
+        await host.teardown(id).catch(() => {});
+      await primary
+        .getContainer(keptContainer)
+        .remove({ force: true })
+        .catch(() => {});
       await prodNet.remove().catch(() => {});
     }
   });
   it("removes a failover's probe container once its machines are verified, keeping them running on production's subnet; a probe of it after makes none again", async () => {
     // web-01's capture, on a production subnet no other test's lab has, so the lab keeps it.
-    const web = restorableOf('resource:default/web-01', captures.get('web-01')!);
-    const networks = [{ ...web.runtime.networks[0], subnet: '172.29.88.0/24', gateway: '172.29.88.1', ipv4Address: '172.29.88.10' }];
+    const web = restorableOf(
+      'resource:default/web-01',
+      captures.get('web-01')!,
+    );
+    const networks = [
+      {
+        ...web.runtime.networks[0],
+        subnet: '172.29.88.0/24',
+        gateway: '172.29.88.1',
+        ipv4Address: '172.29.88.10',
+      },
+    ];
     const restorable = { ...web, runtime: { ...web.runtime, networks } };
-    const lab = await host.createLab(probedFailoverRunId, networks, { internal: false });
+    const lab = await host.createLab(probedFailoverRunId, networks, {
+      internal: false,
+    });
     const { machine } = await host.restoreMachine(lab, restorable);
     await host.startMachine(machine);
     await host.probe(lab, machine, { kind: 'tcp', port: 80 });
     const probeName = dockerName('rr', probedFailoverRunId, 'probe');
     const probe = await recovery.getContainer(probeName).inspect();
     // It holds an address on production's subnet, from the lab's helper range.
-    expect(probe.NetworkSettings.Networks[lab.networks[0]].IPAddress).toMatch(/^172\.29\.88\./);
-    const machineName = (await recovery.getContainer(machine.id).inspect()).Name.replace(/^\//, '');
-    expect((await host.listLabResources(probedFailoverRunId)).machines).toEqual([machineName, probeName].sort());
+    expect(probe.NetworkSettings.Networks[lab.networks[0]].IPAddress).toMatch(
+      /^172\.29\.88\./,
+    );
+    const machineName = (
+      await recovery.getContainer(machine.id).inspect()
+    ).Name.replace(/^\//, '');
+    expect((await host.listLabResources(probedFailoverRunId)).machines).toEqual(
+      [machineName, probeName].sort(),
+    );
 
     expect(await host.removeProbes(probedFailoverRunId)).toEqual([probeName]);
-    await expect(recovery.getContainer(probeName).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(
+      recovery.getContainer(probeName).inspect(),
+    ).rejects.toMatchObject({ statusCode: 404 });
     // What the failover keeps is its machine, running, with its production address, and its network.
-    expect(await host.listLabResources(probedFailoverRunId)).toEqual({ machines: [machineName], networks: lab.networks });
+    expect(await host.listLabResources(probedFailoverRunId)).toEqual({
+      machines: [machineName],
+      networks: lab.networks,
+    });
     const kept = await recovery.getContainer(machine.id).inspect();
     expect(kept.State.Running).toBe(true);
-    expect(kept.NetworkSettings.Networks[lab.networks[0]].IPAddress).toBe('172.29.88.10');
+    expect(kept.NetworkSettings.Networks[lab.networks[0]].IPAddress).toBe(
+      '172.29.88.10',
+    );
     // A probe still under way then (one past its deadline) makes no probe container again.
-    await expect(host.probe(lab, machine, { kind: 'tcp', port: 80 })).rejects.toThrow(/probes no more/);
-    await expect(recovery.getContainer(probeName).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(
+      host.probe(lab, machine, { kind: 'tcp', port: 80 }),
+    ).rejects.toThrow(/probes no more/);
+    await expect(
+      recovery.getContainer(probeName).inspect(),
+    ).rejects.toMatchObject({ statusCode: 404 });
     expect(await host.removeProbes(probedFailoverRunId)).toEqual([]);
 
     // Its release removes the rest, as it always did.
-    expect(await host.teardown(probedFailoverRunId)).toEqual({ machines: [machineName], networks: lab.networks });
-    expect(await host.listLabResources(probedFailoverRunId)).toEqual({ machines: [], networks: [] });
+    expect(await host.teardown(probedFailoverRunId)).toEqual({
+      machines: [machineName],
+      networks: lab.networks,
+    });
+    expect(await host.listLabResources(probedFailoverRunId)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 });

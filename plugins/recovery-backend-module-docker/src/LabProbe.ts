@@ -1,11 +1,23 @@
 import type Docker from 'dockerode';
 import { Readable } from 'node:stream';
-import { RUN_ID_LABEL, type ProbeSpec } from '@backstage-recovery/plugin-recovery-common';
-import type { LabHandle, MachineHandle, ProbeResult } from '@backstage-recovery/plugin-recovery-node';
+import {
+  RUN_ID_LABEL,
+  type ProbeSpec,
+} from '@backstage-recovery/plugin-recovery-common';
+import type {
+  LabHandle,
+  MachineHandle,
+  ProbeResult,
+} from '@backstage-recovery/plugin-recovery-node';
 import { dockerName } from './adapt';
 import { highestFree } from './lib/addresses';
 import { busyboxDigest, busyboxRootfsEntries } from './lib/busybox';
-import { demuxDockerStream, followProgress, isStatus, readAll } from './lib/dockerStreams';
+import {
+  demuxDockerStream,
+  followProgress,
+  isStatus,
+  readAll,
+} from './lib/dockerStreams';
 import { onEngine } from './lib/engineErrors';
 import { removeImage } from './lib/engineImages';
 import { createTar } from './lib/tar';
@@ -18,7 +30,8 @@ export const DEFAULT_PROBE_IMAGE = 'recovery/probe:1';
  * One without it (built before the static-busybox check, perhaps from a dynamic one that fails
  * every probe) or from another file is built again rather than reused.
  */
-export const PROBE_BUSYBOX_LABEL = 'recovery.backstage-recovery.io/probe-busybox';
+export const PROBE_BUSYBOX_LABEL =
+  'recovery.backstage-recovery.io/probe-busybox';
 
 export interface LabProbeOptions {
   /** Image of the per-lab probe container; created by `docker import` if missing. */
@@ -36,7 +49,10 @@ export interface LabProbeOptions {
 export class LabProbe {
   private readonly probeImage: string;
   private probeImageReady?: Promise<void>;
-  private readonly probeContainers = new Map<string, Promise<Docker.Container>>();
+  private readonly probeContainers = new Map<
+    string,
+    Promise<Docker.Container>
+  >();
   /**
    * Runs whose probe helpers were removed for good (a failover done with its verification): a
    * probe of theirs still under way when they went (one past its deadline) makes none again.
@@ -72,17 +88,31 @@ export class LabProbe {
           if (isStatus(e, 404)) return undefined;
           throw e;
         });
-      if (present && (digest === undefined || present.Config?.Labels?.[PROBE_BUSYBOX_LABEL] === digest)) return;
+      if (
+        present &&
+        (digest === undefined ||
+          present.Config?.Labels?.[PROBE_BUSYBOX_LABEL] === digest)
+      )
+        return;
       // Refuses a busybox that cannot run alone, naming it and the setting.
       const tar = createTar(busyboxRootfsEntries(busyboxPath));
       const [repo, tag = 'latest'] = splitRef(this.probeImage);
       const stream = await this.docker.importImage(
         Readable.from([tar]) as any,
-        { repo, tag, changes: [`LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`] } as any,
+        {
+          repo,
+          tag,
+          changes: [`LABEL ${PROBE_BUSYBOX_LABEL}=${digest}`],
+        } as any,
       );
       await followProgress(stream as unknown as Readable);
       // The one it replaces lost its tag: removed unless a probe container uses it.
-      if (present && (await this.docker.getImage(this.probeImage).inspect()).Id !== present.Id) await removeImage(this.docker, present.Id);
+      if (
+        present &&
+        (await this.docker.getImage(this.probeImage).inspect()).Id !==
+          present.Id
+      )
+        await removeImage(this.docker, present.Id);
     })().finally(() => {
       this.probeImageReady = undefined;
     });
@@ -90,10 +120,17 @@ export class LabProbe {
   }
 
   /** Runs `probe` against the machine from the lab's probe container, made on first use. */
-  async probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
+  async probe(
+    lab: LabHandle,
+    machine: MachineHandle,
+    probe: ProbeSpec,
+  ): Promise<ProbeResult> {
     const target = await this.probeTarget(lab, machine);
     if (!target) {
-      return { ok: false, message: `machine ${machine.machineRef} is on no lab network: nothing in the lab reaches it` };
+      return {
+        ok: false,
+        message: `machine ${machine.machineRef} is on no lab network: nothing in the lab reaches it`,
+      };
     }
     const pending = this.probeContainer(lab);
     const container = await pending;
@@ -111,17 +148,27 @@ export class LabProbe {
       what = `TCP connect to ${target}:${probe.port}`;
     }
     const where = `from the lab (probe container, network ${lab.networks.join(', ')})`;
-    const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true }).catch(async e => {
-      // The probe container stopped or went (killed, out of memory): made again, else every
-      // later probe of the run would fail on it rather than on the machine.
-      if (!isStatus(e, 404, 409)) throw e;
-      // Only the one that failed: a probe beside this one (a wave's machines are verified at
-      // once) may already be making it again, and a second would clash with it on its name.
-      const key = probeContainerKey(lab);
-      if (this.probeContainers.get(key) === pending) this.probeContainers.delete(key);
-      return (await this.probeContainer(lab)).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-    });
-    const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
+    const exec = await container
+      .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
+      .catch(async e => {
+        // The probe container stopped or went (killed, out of memory): made again, else every
+        // later probe of the run would fail on it rather than on the machine.
+        if (!isStatus(e, 404, 409)) throw e;
+        // Only the one that failed: a probe beside this one (a wave's machines are verified at
+        // once) may already be making it again, and a second would clash with it on its name.
+        const key = probeContainerKey(lab);
+        if (this.probeContainers.get(key) === pending)
+          this.probeContainers.delete(key);
+        return (await this.probeContainer(lab)).exec({
+          Cmd: cmd,
+          AttachStdout: true,
+          AttachStderr: true,
+        });
+      });
+    const stream = (await exec.start({
+      hijack: true,
+      stdin: false,
+    })) as unknown as Readable;
     // A broken output stream is not a probe that took too long: its exit code still tells.
     let readFailed: Error | undefined;
     const read = readAll(stream).catch(e => {
@@ -132,12 +179,15 @@ export class LabProbe {
     const { stdout, stderr } = demuxDockerStream(raw ?? Buffer.alloc(0));
     const { ExitCode } = await exec.inspect();
     const output = `${stdout}${stderr}`.trim().replace(/\s+/g, ' ');
-    if (raw === undefined) return { ok: false, message: `${what} ${where}: no result within 15 s` };
+    if (raw === undefined)
+      return { ok: false, message: `${what} ${where}: no result within 15 s` };
     if (ExitCode === 0) return { ok: true, message: `${what} ${where}: ok` };
     const reason =
       output ||
       (readFailed && `its output could not be read: ${readFailed.message}`) ||
-      (ExitCode === 143 || ExitCode === 124 ? 'timed out' : `exit code ${ExitCode}`);
+      (ExitCode === 143 || ExitCode === 124
+        ? 'timed out'
+        : `exit code ${ExitCode}`);
     return { ok: false, message: `${what} ${where}: failed (${reason})` };
   }
 
@@ -147,16 +197,28 @@ export class LabProbe {
    * e.g. the production host's for a host-network machine): the lab's DNS passes names it does
    * not know on, and outside an isolated lab that may reach production itself.
    */
-  private async probeTarget(lab: LabHandle, machine: MachineHandle): Promise<string | undefined> {
+  private async probeTarget(
+    lab: LabHandle,
+    machine: MachineHandle,
+  ): Promise<string | undefined> {
     const info = await this.docker.getContainer(machine.id).inspect();
-    const endpoints = lab.networks.map(net => info.NetworkSettings.Networks?.[net]).filter(Boolean);
+    const endpoints = lab.networks
+      .map(net => info.NetworkSettings.Networks?.[net])
+      .filter(Boolean);
     if (endpoints.length === 0) return undefined;
-    return endpoints.find(ep => ep!.IPAddress)?.IPAddress || info.Name.replace(/^\//, '');
+    return (
+      endpoints.find(ep => ep!.IPAddress)?.IPAddress ||
+      info.Name.replace(/^\//, '')
+    );
   }
 
   private probeContainer(lab: LabHandle): Promise<Docker.Container> {
     if (this.doneProbing.has(lab.runId)) {
-      return Promise.reject(new Error(`run ${lab.runId} probes no more: its probe container was removed once its machines were verified`));
+      return Promise.reject(
+        new Error(
+          `run ${lab.runId} probes no more: its probe container was removed once its machines were verified`,
+        ),
+      );
     }
     const key = probeContainerKey(lab);
     let pending = this.probeContainers.get(key);
@@ -170,7 +232,9 @@ export class LabProbe {
     return pending;
   }
 
-  private async createProbeContainer(lab: LabHandle): Promise<Docker.Container> {
+  private async createProbeContainer(
+    lab: LabHandle,
+  ): Promise<Docker.Container> {
     const name = dockerName('rr', lab.runId, 'probe');
     const existing = this.docker.getContainer(name);
     try {
@@ -187,17 +251,29 @@ export class LabProbe {
     const container = await this.docker.createContainer({
       name,
       Image: this.probeImage,
-      Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+      Cmd: [
+        'sh',
+        '-c',
+        'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done',
+      ],
       Labels: { [RUN_ID_LABEL]: lab.runId, [PROBE_LABEL]: 'true' },
-      HostConfig: { NetworkMode: first ?? 'none', RestartPolicy: { Name: 'no' } },
+      HostConfig: {
+        NetworkMode: first ?? 'none',
+        RestartPolicy: { Name: 'no' },
+      },
       NetworkingConfig: first
-        ? { EndpointsConfig: { [first]: await this.helperEndpoint(lab.runId, first) } }
+        ? {
+            EndpointsConfig: {
+              [first]: await this.helperEndpoint(lab.runId, first),
+            },
+          }
         : undefined,
     });
     for (const net of rest) {
-      await this.docker
-        .getNetwork(net)
-        .connect({ Container: container.id, EndpointConfig: await this.helperEndpoint(lab.runId, net) });
+      await this.docker.getNetwork(net).connect({
+        Container: container.id,
+        EndpointConfig: await this.helperEndpoint(lab.runId, net),
+      });
     }
     await container.start();
     return container;
@@ -209,25 +285,44 @@ export class LabProbe {
    * told of, and none a restored machine is to have. Where Docker chose the subnet (production's
    * is in use on this engine) every address there is dynamic: Docker picks.
    */
-  private async helperEndpoint(runId: string, network: string): Promise<Docker.EndpointSettings> {
+  private async helperEndpoint(
+    runId: string,
+    network: string,
+  ): Promise<Docker.EndpointSettings> {
     const info = await this.docker.getNetwork(network).inspect();
-    const cfg = info.IPAM?.Config?.find((c: any) => c.Subnet && !c.Subnet.includes(':'));
+    const cfg = info.IPAM?.Config?.find(
+      (c: any) => c.Subnet && !c.Subnet.includes(':'),
+    );
     if (!cfg?.Subnet || !cfg.IPRange) return {};
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${RUN_ID_LABEL}=${runId}`] },
+    });
     const address = highestFree(cfg.Subnet, cfg.IPRange, [
       cfg.Gateway,
-      ...Object.values((info.Containers ?? {}) as Record<string, { IPv4Address?: string }>).map(c => c.IPv4Address),
-      ...containers.map(c => c.NetworkSettings?.Networks?.[network]?.IPAMConfig?.IPv4Address),
+      ...Object.values(
+        (info.Containers ?? {}) as Record<string, { IPv4Address?: string }>,
+      ).map(c => c.IPv4Address),
+      ...containers.map(
+        c => c.NetworkSettings?.Networks?.[network]?.IPAMConfig?.IPv4Address,
+      ),
     ]);
     return address ? { IPAMConfig: { IPv4Address: address } } : {};
   }
 
   /** Gives the probe container another address on `network`: a machine needs the one it has. */
-  async moveProbe(runId: string, probeId: string, network: string): Promise<void> {
+  async moveProbe(
+    runId: string,
+    probeId: string,
+    network: string,
+  ): Promise<void> {
     const net = this.docker.getNetwork(network);
     // A probe running meanwhile fails, and its verification tries it again.
     await net.disconnect({ Container: probeId, Force: true });
-    await net.connect({ Container: probeId, EndpointConfig: await this.helperEndpoint(runId, network) });
+    await net.connect({
+      Container: probeId,
+      EndpointConfig: await this.helperEndpoint(runId, network),
+    });
   }
 
   /**
@@ -237,7 +332,10 @@ export class LabProbe {
   async removeProbes(runId: string): Promise<string[]> {
     this.doneProbing.add(runId);
     this.forget(runId);
-    const helpers = await this.docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`, `${PROBE_LABEL}=true`] } });
+    const helpers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${RUN_ID_LABEL}=${runId}`, `${PROBE_LABEL}=true`] },
+    });
     const removed: string[] = [];
     for (const c of helpers) {
       try {
@@ -259,7 +357,10 @@ export class LabProbe {
   }
 
   /** Free bytes in `directory` of the engine's host and the memory it has available, read there. */
-  async freeRoomIn(runId: string, directory: string): Promise<{ freeBytes: number; availableMemoryBytes?: number }> {
+  async freeRoomIn(
+    runId: string,
+    directory: string,
+  ): Promise<{ freeBytes: number; availableMemoryBytes?: number }> {
     await this.ensureProbeImage();
     const name = dockerName('rr', runId, 'room');
     await this.removeLeftHelper(runId, name);
@@ -268,26 +369,45 @@ export class LabProbe {
       Image: this.probeImage,
       // A container's /proc/meminfo is its host's (the VM's, where the engine runs in one).
       // The status is df's: a kernel without MemAvailable (before 3.14) leaves the memory unknown.
-      Cmd: ['sh', '-c', 'df -k -P /data-root; s=$?; grep "^MemAvailable:" /proc/meminfo; exit $s'],
+      Cmd: [
+        'sh',
+        '-c',
+        'df -k -P /data-root; s=$?; grep "^MemAvailable:" /proc/meminfo; exit $s',
+      ],
       Labels: { [RUN_ID_LABEL]: runId, [PROBE_LABEL]: 'true' },
-      HostConfig: { Binds: [`${directory}:/data-root:ro`], NetworkMode: 'none', RestartPolicy: { Name: 'no' } },
+      HostConfig: {
+        Binds: [`${directory}:/data-root:ro`],
+        NetworkMode: 'none',
+        RestartPolicy: { Name: 'no' },
+      },
     });
     try {
       await container.start();
       const { StatusCode } = await container.wait();
       const { stdout, stderr } = demuxDockerStream(
-        (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer,
+        (await container.logs({
+          stdout: true,
+          stderr: true,
+          follow: false,
+        })) as unknown as Buffer,
       );
       // `Filesystem 1024-blocks Used Available Capacity Mounted-on`, one line per filesystem, then
       // `MemAvailable: <n> kB`.
       const lines = stdout.trim().split('\n');
-      const memory = /^MemAvailable:\s+(\d+) kB$/.exec(lines.at(-1)?.trim() ?? '');
+      const memory = /^MemAvailable:\s+(\d+) kB$/.exec(
+        lines.at(-1)?.trim() ?? '',
+      );
       if (memory) lines.pop();
       const available = Number(lines.at(-1)?.trim().split(/\s+/)[3]);
       if (StatusCode !== 0 || !Number.isFinite(available)) {
-        throw new Error(`df in ${directory} said: ${(stderr || stdout).trim() || `exit ${StatusCode}`}`);
+        throw new Error(
+          `df in ${directory} said: ${(stderr || stdout).trim() || `exit ${StatusCode}`}`,
+        );
       }
-      return { freeBytes: available * 1024, ...(memory && { availableMemoryBytes: Number(memory[1]) * 1024 }) };
+      return {
+        freeBytes: available * 1024,
+        ...(memory && { availableMemoryBytes: Number(memory[1]) * 1024 }),
+      };
     } finally {
       await container.remove({ force: true }).catch(() => {});
     }
@@ -300,12 +420,14 @@ export class LabProbe {
   private async removeLeftHelper(runId: string, name: string): Promise<void> {
     let labels: Record<string, string>;
     try {
-      labels = (await this.docker.getContainer(name).inspect()).Config.Labels ?? {};
+      labels =
+        (await this.docker.getContainer(name).inspect()).Config.Labels ?? {};
     } catch (e) {
       if (isStatus(e, 404)) return;
       throw e;
     }
-    if (labels[RUN_ID_LABEL] !== runId || labels[PROBE_LABEL] !== 'true') return;
+    if (labels[RUN_ID_LABEL] !== runId || labels[PROBE_LABEL] !== 'true')
+      return;
     try {
       await this.docker.getContainer(name).remove({ force: true });
     } catch (e) {
@@ -315,9 +437,14 @@ export class LabProbe {
 }
 
 /** One probe container per run and set of lab networks. */
-const probeContainerKey = (lab: LabHandle) => `${lab.runId}\n${lab.networks.join(',')}`;
+const probeContainerKey = (lab: LabHandle) =>
+  `${lab.runId}\n${lab.networks.join(',')}`;
 
-async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T | undefined> {
+async function withTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  onTimeout: () => void,
+): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>(resolve => {
     timer = setTimeout(() => {

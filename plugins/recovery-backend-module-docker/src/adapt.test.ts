@@ -10,7 +10,14 @@ import {
   volumeMounts,
 } from './adapt';
 
-function inspected(overrides: { Config?: any; HostConfig?: any; Mounts?: any[]; Networks?: any } = {}) {
+function inspected(
+  overrides: {
+    Config?: any;
+    HostConfig?: any;
+    Mounts?: any[];
+    Networks?: any;
+  } = {},
+) {
   return {
     Id: 'abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789',
     Name: '/data-01',
@@ -23,7 +30,13 @@ function inspected(overrides: { Config?: any; HostConfig?: any; Mounts?: any[]; 
       User: '',
       ExposedPorts: { '5432/tcp': {}, '445/tcp': {} },
       Labels: { 'recovery.backstage-recovery.io/machine': 'data-01' },
-      Healthcheck: { Test: ['CMD', '/hc'], Interval: 2e9, Timeout: 1e9, Retries: 3, StartPeriod: 30e9 },
+      Healthcheck: {
+        Test: ['CMD', '/hc'],
+        Interval: 2e9,
+        Timeout: 1e9,
+        Retries: 3,
+        StartPeriod: 30e9,
+      },
       ...overrides.Config,
     },
     HostConfig: { NetworkMode: 'demo-prod', ...overrides.HostConfig },
@@ -41,7 +54,9 @@ function inspected(overrides: { Config?: any; HostConfig?: any; Mounts?: any[]; 
   } as unknown as Docker.ContainerInspectInfo;
 }
 
-const nets = { 'demo-prod': { subnet: '172.29.10.0/24', gateway: '172.29.10.1' } };
+const nets = {
+  'demo-prod': { subnet: '172.29.10.0/24', gateway: '172.29.10.1' },
+};
 
 describe('adaptInspectedContainer', () => {
   it('keeps the runtime and network identity of a clean container, without adaptations', () => {
@@ -50,7 +65,13 @@ describe('adaptInspectedContainer', () => {
     expect(runtime).toEqual({
       hostname: 'data-01',
       networks: [
-        { name: 'demo-prod', subnet: '172.29.10.0/24', gateway: '172.29.10.1', ipv4Address: '172.29.10.12', aliases: ['database', 'files'] },
+        {
+          name: 'demo-prod',
+          subnet: '172.29.10.0/24',
+          gateway: '172.29.10.1',
+          ipv4Address: '172.29.10.12',
+          aliases: ['database', 'files'],
+        },
       ],
       env: ['A=1'],
       cmd: ['/sbin/machine-boot'],
@@ -58,7 +79,13 @@ describe('adaptInspectedContainer', () => {
       workingDir: undefined,
       user: undefined,
       exposedPorts: ['445/tcp', '5432/tcp'],
-      healthcheck: { test: ['CMD', '/hc'], intervalMs: 2000, timeoutMs: 1000, retries: 3, startPeriodMs: 30000 },
+      healthcheck: {
+        test: ['CMD', '/hc'],
+        intervalMs: 2000,
+        timeoutMs: 1000,
+        retries: 3,
+        startPeriodMs: 30000,
+      },
       labels: { 'recovery.backstage-recovery.io/machine': 'data-01' },
     });
   });
@@ -67,8 +94,17 @@ describe('adaptInspectedContainer', () => {
     const { runtime, adaptations } = adaptInspectedContainer(
       inspected({
         HostConfig: {
-          PortBindings: { '5432/tcp': [{ HostIp: '0.0.0.0', HostPort: '15432' }], '445/tcp': [] },
-          Devices: [{ PathOnHost: '/dev/sdb', PathInContainer: '/dev/sdb', CgroupPermissions: 'rwm' }],
+          PortBindings: {
+            '5432/tcp': [{ HostIp: '0.0.0.0', HostPort: '15432' }],
+            '445/tcp': [],
+          },
+          Devices: [
+            {
+              PathOnHost: '/dev/sdb',
+              PathInContainer: '/dev/sdb',
+              CgroupPermissions: 'rwm',
+            },
+          ],
           CpusetCpus: '0-1',
           Privileged: true,
           CapAdd: ['NET_ADMIN'],
@@ -77,7 +113,12 @@ describe('adaptInspectedContainer', () => {
         },
         Mounts: [
           { Type: 'bind', Source: '/srv/data', Destination: '/var/lib/db' },
-          { Type: 'volume', Name: 'logs', Source: '/var/lib/docker/volumes/logs/_data', Destination: '/var/log' },
+          {
+            Type: 'volume',
+            Name: 'logs',
+            Source: '/var/lib/docker/volumes/logs/_data',
+            Destination: '/var/log',
+          },
         ],
       }),
       nets,
@@ -103,9 +144,17 @@ describe('adaptInspectedContainer', () => {
           Tmpfs: { '/run': '', '/tmp': 'size=64m,noexec' },
           ShmSize: 1024 * 1024 * 1024,
           Mounts: [
-            { Type: 'tmpfs', Target: '/cache', TmpfsOptions: { SizeBytes: 2 * 1024 ** 2, Mode: 0o1770 } },
+            {
+              Type: 'tmpfs',
+              Target: '/cache',
+              TmpfsOptions: { SizeBytes: 2 * 1024 ** 2, Mode: 0o1770 },
+            },
             { Type: 'tmpfs', Target: '/sealed', ReadOnly: true },
-            { Type: 'tmpfs', Target: '/odd', TmpfsOptions: { SizeBytes: 1000 } },
+            {
+              Type: 'tmpfs',
+              Target: '/odd',
+              TmpfsOptions: { SizeBytes: 1000 },
+            },
           ],
         },
         Mounts: [
@@ -118,20 +167,48 @@ describe('adaptInspectedContainer', () => {
     );
     expect(adaptations).toEqual([]);
     // As Docker itself turns `--mount type=tmpfs` options into a tmpfs's.
-    const tmpfs = { '/run': '', '/tmp': 'size=64m,noexec', '/cache': 'mode=1770,size=2m', '/sealed': 'ro', '/odd': 'size=1000' };
+    const tmpfs = {
+      '/run': '',
+      '/tmp': 'size=64m,noexec',
+      '/cache': 'mode=1770,size=2m',
+      '/sealed': 'ro',
+      '/odd': 'size=1000',
+    };
     expect(runtime.limits).toEqual({ tmpfs, shmSizeBytes: 1024 ** 3 });
-    expect(dockerLimits(runtime.limits!)).toEqual({ hostConfig: { Tmpfs: tmpfs, ShmSize: 1024 ** 3 } });
+    expect(dockerLimits(runtime.limits!)).toEqual({
+      hostConfig: { Tmpfs: tmpfs, ShmSize: 1024 ** 3 },
+    });
     // The host's /dev/shm (host IPC, dropped itself) is not the machine's.
-    expect(adaptInspectedContainer(inspected({ HostConfig: { IpcMode: 'host', ShmSize: 1024 ** 3 } }), nets).runtime).not.toHaveProperty('limits');
-    expect(adaptInspectedContainer(inspected({ HostConfig: { ShmSize: 64 * 1024 * 1024 } }), nets).runtime).not.toHaveProperty('limits');
+    expect(
+      adaptInspectedContainer(
+        inspected({ HostConfig: { IpcMode: 'host', ShmSize: 1024 ** 3 } }),
+        nets,
+      ).runtime,
+    ).not.toHaveProperty('limits');
+    expect(
+      adaptInspectedContainer(
+        inspected({ HostConfig: { ShmSize: 64 * 1024 * 1024 } }),
+        nets,
+      ).runtime,
+    ).not.toHaveProperty('limits');
   });
 
   it('carries the volumes the capture archived, says so with their size, and records the others as not carried', () => {
     const info = inspected({
       Mounts: [
-        { Type: 'volume', Name: 'pgdata', Source: '/var/lib/docker/volumes/pgdata/_data', Destination: '/var/lib/postgresql/data' },
+        {
+          Type: 'volume',
+          Name: 'pgdata',
+          Source: '/var/lib/docker/volumes/pgdata/_data',
+          Destination: '/var/lib/postgresql/data',
+        },
         { Type: 'bind', Source: '/srv/conf', Destination: '/etc/app' },
-        { Type: 'volume', Name: 'cache', Source: '/var/lib/docker/volumes/cache/_data', Destination: '/cache' },
+        {
+          Type: 'volume',
+          Name: 'cache',
+          Source: '/var/lib/docker/volumes/cache/_data',
+          Destination: '/cache',
+        },
         { Type: 'tmpfs', Source: '', Destination: '/run' },
       ],
     });
@@ -139,8 +216,15 @@ describe('adaptInspectedContainer', () => {
       { name: 'pgdata', destination: '/var/lib/postgresql/data' },
       { name: 'cache', destination: '/cache' },
     ]);
-    const pgdata = { destination: '/var/lib/postgresql/data', artifact: 'cap-1.volume-1.tar', checksum: `sha256:${'a'.repeat(64)}`, sizeBytes: 3 * 1024 * 1024 };
-    const { runtime, adaptations } = adaptInspectedContainer(info, nets, [pgdata]);
+    const pgdata = {
+      destination: '/var/lib/postgresql/data',
+      artifact: 'cap-1.volume-1.tar',
+      checksum: `sha256:${'a'.repeat(64)}`,
+      sizeBytes: 3 * 1024 * 1024,
+    };
+    const { runtime, adaptations } = adaptInspectedContainer(info, nets, [
+      pgdata,
+    ]);
     expect(adaptations).toEqual([
       'volume pgdata at /var/lib/postgresql/data carried (3.0 MiB archive): the restored machine gets its content as captured',
       'bind mount of host path /srv/conf at /etc/app dropped',
@@ -150,12 +234,17 @@ describe('adaptInspectedContainer', () => {
     expect(runtime.volumes).toEqual([pgdata]);
     // Without archives (an older capture's way), no volume in the runtime.
     expect(adaptInspectedContainer(info, nets).runtime.volumes).toBeUndefined();
-    expect(adaptInspectedContainer(inspected(), nets).runtime).not.toHaveProperty('volumes');
+    expect(
+      adaptInspectedContainer(inspected(), nets).runtime,
+    ).not.toHaveProperty('volumes');
   });
 
   it('replaces host network mode and records it', () => {
     const { runtime, adaptations } = adaptInspectedContainer(
-      inspected({ HostConfig: { NetworkMode: 'host' }, Networks: { host: { IPAddress: '' } } }),
+      inspected({
+        HostConfig: { NetworkMode: 'host' },
+        Networks: { host: { IPAddress: '' } },
+      }),
       {},
     );
     expect(runtime.networks).toEqual([]);
@@ -167,23 +256,34 @@ describe('adaptInspectedContainer', () => {
 
   it('records a shared network namespace for the restore, and no network mode none or a production label of that name', () => {
     const shared = adaptInspectedContainer(
-      inspected({ HostConfig: { NetworkMode: 'container:abc123' }, Networks: {} }),
+      inspected({
+        HostConfig: { NetworkMode: 'container:abc123' },
+        Networks: {},
+      }),
       {},
     );
     expect(shared.runtime.networks).toEqual([]);
-    expect(shared.adaptations[0]).toMatch(/^shared network namespace \(container:abc123\) dropped: the machine gets its own address on the lab network/);
-    expect(shared.runtime.labels[PRODUCTION_NETWORK_MODE_LABEL]).toBe('container:abc123');
+    expect(shared.adaptations[0]).toMatch(
+      /^shared network namespace \(container:abc123\) dropped: the machine gets its own address on the lab network/,
+    );
+    expect(shared.runtime.labels[PRODUCTION_NETWORK_MODE_LABEL]).toBe(
+      'container:abc123',
+    );
     expect(joinsLabNetwork(shared.runtime)).toBe(true);
 
     const none = adaptInspectedContainer(
       inspected({ HostConfig: { NetworkMode: 'none' }, Networks: {} }),
       {},
     );
-    expect(none.runtime.labels).toEqual({ 'recovery.backstage-recovery.io/machine': 'data-01' });
+    expect(none.runtime.labels).toEqual({
+      'recovery.backstage-recovery.io/machine': 'data-01',
+    });
     expect(joinsLabNetwork(none.runtime)).toBe(false);
 
     const labelled = adaptInspectedContainer(
-      inspected({ Config: { Labels: { [PRODUCTION_NETWORK_MODE_LABEL]: 'host' } } }),
+      inspected({
+        Config: { Labels: { [PRODUCTION_NETWORK_MODE_LABEL]: 'host' } },
+      }),
       nets,
     );
     expect(labelled.runtime.labels).toEqual({});
@@ -202,7 +302,9 @@ describe('adaptInspectedContainer', () => {
 
 describe('helpers', () => {
   it('converts health checks back to nanoseconds', () => {
-    expect(dockerHealthcheck({ test: ['CMD', 'x'], intervalMs: 2000, retries: 3 })).toEqual({
+    expect(
+      dockerHealthcheck({ test: ['CMD', 'x'], intervalMs: 2000, retries: 3 }),
+    ).toEqual({
       Test: ['CMD', 'x'],
       Interval: 2e9,
       Timeout: undefined,
@@ -211,7 +313,9 @@ describe('helpers', () => {
     });
   });
   it('makes valid Docker names and tags', () => {
-    expect(dockerName('rr', 'run:1/2', 'demo prod')).toBe('rr-run-1-2-demo-prod');
+    expect(dockerName('rr', 'run:1/2', 'demo prod')).toBe(
+      'rr-run-1-2-demo-prod',
+    );
     expect(dockerTag('.cap/42:x')).toBe('cap-42-x');
   });
 });
@@ -234,7 +338,13 @@ describe('production limits', () => {
           Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
           CapDrop: ['ALL'],
           CapAdd: ['NET_BIND_SERVICE', 'CAP_SETUID', 'SYS_ADMIN'],
-          SecurityOpt: ['no-new-privileges:true', 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}', 'apparmor=unconfined', 'apparmor=prod-web', 'label=disable'],
+          SecurityOpt: [
+            'no-new-privileges:true',
+            'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}',
+            'apparmor=unconfined',
+            'apparmor=prod-web',
+            'label=disable',
+          ],
           Sysctls: { 'net.core.somaxconn': '1024' },
         },
       }),
@@ -253,12 +363,18 @@ describe('production limits', () => {
       capDrop: ['ALL'],
       // Added back after the drop, ones any machine has: no privilege.
       capAdd: ['NET_BIND_SERVICE', 'CAP_SETUID'],
-      securityOpt: ['no-new-privileges:true', 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'],
+      securityOpt: [
+        'no-new-privileges:true',
+        'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}',
+      ],
       sysctls: { 'net.core.somaxconn': '1024' },
       stopSignal: 'SIGQUIT',
       stopTimeoutSeconds: 30,
     });
-    expect(runtime.restartPolicy).toEqual({ name: 'on-failure', maximumRetryCount: 3 });
+    expect(runtime.restartPolicy).toEqual({
+      name: 'on-failure',
+      maximumRetryCount: 3,
+    });
     expect(adaptations).toEqual([
       'added capabilities SYS_ADMIN dropped',
       "security option apparmor=unconfined dropped: the lab keeps the engine's default confinement",
@@ -278,7 +394,10 @@ describe('production limits', () => {
         Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
         CapDrop: ['ALL'],
         CapAdd: ['NET_BIND_SERVICE', 'CAP_SETUID'],
-        SecurityOpt: ['no-new-privileges:true', 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'],
+        SecurityOpt: [
+          'no-new-privileges:true',
+          'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}',
+        ],
         Sysctls: { 'net.core.somaxconn': '1024' },
       },
       stopSignal: 'SIGQUIT',
@@ -290,14 +409,31 @@ describe('production limits', () => {
     const { runtime } = adaptInspectedContainer(
       inspected({
         Config: { StopSignal: 'SIGTERM' },
-        HostConfig: { Memory: 0, NanoCpus: 0, PidsLimit: -1, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, Ulimits: null, CapAdd: null, SecurityOpt: null },
+        HostConfig: {
+          Memory: 0,
+          NanoCpus: 0,
+          PidsLimit: -1,
+          RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+          Ulimits: null,
+          CapAdd: null,
+          SecurityOpt: null,
+        },
       }),
       nets,
     );
     expect(runtime).not.toHaveProperty('limits');
     expect(runtime).not.toHaveProperty('restartPolicy');
     expect(dockerLimits({})).toEqual({ hostConfig: {} });
-    expect(adaptInspectedContainer(inspected({ HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 0 } } }), nets).runtime.restartPolicy).toEqual({
+    expect(
+      adaptInspectedContainer(
+        inspected({
+          HostConfig: {
+            RestartPolicy: { Name: 'always', MaximumRetryCount: 0 },
+          },
+        }),
+        nets,
+      ).runtime.restartPolicy,
+    ).toEqual({
       name: 'always',
     });
   });
@@ -305,15 +441,33 @@ describe('production limits', () => {
   it('keeps a read-only root filesystem only where production wrote to no mount the lab keeps in it', () => {
     const { runtime, adaptations } = adaptInspectedContainer(
       inspected({
-        HostConfig: { ReadonlyRootfs: true, Memory: 64 * 1024 ** 2, Tmpfs: { '/tmp': '' } },
+        HostConfig: {
+          ReadonlyRootfs: true,
+          Memory: 64 * 1024 ** 2,
+          Tmpfs: { '/tmp': '' },
+        },
         Mounts: [
-          { Type: 'volume', Name: 'pgdata', Source: '/v', Destination: '/var/lib/db', RW: true },
-          { Type: 'bind', Source: '/srv/conf', Destination: '/etc/app', RW: false },
+          {
+            Type: 'volume',
+            Name: 'pgdata',
+            Source: '/v',
+            Destination: '/var/lib/db',
+            RW: true,
+          },
+          {
+            Type: 'bind',
+            Source: '/srv/conf',
+            Destination: '/etc/app',
+            RW: false,
+          },
         ],
       }),
       nets,
     );
-    expect(runtime.limits).toEqual({ memoryBytes: 64 * 1024 ** 2, tmpfs: { '/tmp': '' } });
+    expect(runtime.limits).toEqual({
+      memoryBytes: 64 * 1024 ** 2,
+      tmpfs: { '/tmp': '' },
+    });
     expect(adaptations).toContain(
       'read-only root filesystem not kept: the machine writes to /var/lib/db, which the lab keeps in its root filesystem',
     );
@@ -329,23 +483,48 @@ describe('production limits', () => {
         },
         Mounts: [
           { Type: 'tmpfs', Source: '', Destination: '/run', RW: true },
-          { Type: 'volume', Name: 'conf', Source: '/v', Destination: '/etc/app', RW: false },
+          {
+            Type: 'volume',
+            Name: 'conf',
+            Source: '/v',
+            Destination: '/etc/app',
+            RW: false,
+          },
         ],
       }),
       nets,
     );
     // The read-only volume is not carried: the image's content stays there, nothing is written.
-    expect(runtime.limits).toEqual({ readOnlyRootfs: true, tmpfs: { '/tmp': 'size=1m', '/run': '' } });
+    expect(runtime.limits).toEqual({
+      readOnlyRootfs: true,
+      tmpfs: { '/tmp': 'size=1m', '/run': '' },
+    });
     expect(adaptations.filter(a => a.startsWith('read-only'))).toEqual([]);
-    expect(dockerLimits(runtime.limits!).hostConfig).toEqual({ ReadonlyRootfs: true, Tmpfs: { '/tmp': 'size=1m', '/run': '' } });
+    expect(dockerLimits(runtime.limits!).hostConfig).toEqual({
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': 'size=1m', '/run': '' },
+    });
   });
 
   it('drops a tmpfs a carried volume lies under: the volume content the restore puts in the root filesystem would be hidden by it', () => {
-    const db = { destination: '/var/run/db', artifact: 'cap-1.volume-1.tar', checksum: `sha256:${'a'.repeat(64)}`, sizeBytes: 1024 };
+    const db = {
+      destination: '/var/run/db',
+      artifact: 'cap-1.volume-1.tar',
+      checksum: `sha256:${'a'.repeat(64)}`,
+      sizeBytes: 1024,
+    };
     const { runtime, adaptations } = adaptInspectedContainer(
       inspected({
         HostConfig: { Tmpfs: { '/var/run': '', '/var/r': '', '/tmp': '' } },
-        Mounts: [{ Type: 'volume', Name: 'db', Source: '/v', Destination: '/var/run/db', RW: true }],
+        Mounts: [
+          {
+            Type: 'volume',
+            Name: 'db',
+            Source: '/v',
+            Destination: '/var/run/db',
+            RW: true,
+          },
+        ],
       }),
       nets,
       [db],
@@ -357,11 +536,24 @@ describe('production limits', () => {
   });
 
   it('gives read-only up where the restore puts a carried read-only volume back: Docker refuses that on a read-only root filesystem', () => {
-    const conf = { destination: '/etc/app', artifact: 'cap-1.volume-1.tar', checksum: `sha256:${'a'.repeat(64)}`, sizeBytes: 1024 };
+    const conf = {
+      destination: '/etc/app',
+      artifact: 'cap-1.volume-1.tar',
+      checksum: `sha256:${'a'.repeat(64)}`,
+      sizeBytes: 1024,
+    };
     const { runtime, adaptations } = adaptInspectedContainer(
       inspected({
         HostConfig: { ReadonlyRootfs: true },
-        Mounts: [{ Type: 'volume', Name: 'conf', Source: '/v', Destination: '/etc/app', RW: false }],
+        Mounts: [
+          {
+            Type: 'volume',
+            Name: 'conf',
+            Source: '/v',
+            Destination: '/etc/app',
+            RW: false,
+          },
+        ],
       }),
       nets,
       [conf],

@@ -22,16 +22,22 @@ const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
  * (`host`, `container:<id>`): the runtime has no network to say so, and without it the restore
  * could not tell such a machine from one that had no network at all.
  */
-export const PRODUCTION_NETWORK_MODE_LABEL = 'recovery.backstage-recovery.io/production-network-mode';
+export const PRODUCTION_NETWORK_MODE_LABEL =
+  'recovery.backstage-recovery.io/production-network-mode';
 
 /** Whether the machine goes on the lab network with an address Docker picks (host or shared namespace in production). */
-export function joinsLabNetwork(runtime: Pick<MachineRuntime, 'labels'>): boolean {
+export function joinsLabNetwork(
+  runtime: Pick<MachineRuntime, 'labels'>,
+): boolean {
   const mode = runtime.labels[PRODUCTION_NETWORK_MODE_LABEL] ?? '';
   return mode === 'host' || mode.startsWith('container:');
 }
 
 /** Docker adds the container's short id as an alias on user-defined networks: not identity. */
-function productionAliases(aliases: string[] | null | undefined, containerId: string): string[] {
+function productionAliases(
+  aliases: string[] | null | undefined,
+  containerId: string,
+): string[] {
   const out: string[] = [];
   for (const a of aliases ?? []) {
     if (containerId.startsWith(a) && a.length >= 12) continue;
@@ -40,10 +46,15 @@ function productionAliases(aliases: string[] | null | undefined, containerId: st
   return out;
 }
 
-type Mount = Docker.ContainerInspectInfo['Mounts'][number] & { Type?: string; Name?: string };
+type Mount = Docker.ContainerInspectInfo['Mounts'][number] & {
+  Type?: string;
+  Name?: string;
+};
 
 /** The mounts a capture carries: the machine's volumes (bind mounts and tmpfs are the host's, not its state). */
-export function volumeMounts(info: Pick<Docker.ContainerInspectInfo, 'Mounts'>): Array<{ name: string; destination: string }> {
+export function volumeMounts(
+  info: Pick<Docker.ContainerInspectInfo, 'Mounts'>,
+): Array<{ name: string; destination: string }> {
   return ((info.Mounts ?? []) as Mount[])
     .filter(m => m.Type === 'volume')
     .map(m => ({ name: m.Name ?? m.Source, destination: m.Destination }));
@@ -64,24 +75,36 @@ export function adaptInspectedContainer(
 ): { runtime: MachineRuntime; adaptations: string[] } {
   const adaptations: string[] = [];
   const config = info.Config;
-  const host = (info.HostConfig ?? {}) as Docker.HostConfig & Record<string, any>;
+  const host = (info.HostConfig ?? {}) as Docker.HostConfig &
+    Record<string, any>;
 
   // Network identity.
   const captured: CapturedNetwork[] = [];
   const networkMode = host.NetworkMode ?? 'default';
   if (networkMode === 'host') {
     adaptations.push(
-      'host network mode dropped: the machine gets an address on the lab network instead of the host\'s interfaces',
+      "host network mode dropped: the machine gets an address on the lab network instead of the host's interfaces",
     );
   } else if (networkMode === 'none') {
-    adaptations.push('machine had no network (network mode none); it stays without one');
+    adaptations.push(
+      'machine had no network (network mode none); it stays without one',
+    );
   } else if (networkMode.startsWith('container:')) {
-    adaptations.push(`shared network namespace (${networkMode}) dropped: the machine gets its own address on the lab network`);
+    adaptations.push(
+      `shared network namespace (${networkMode}) dropped: the machine gets its own address on the lab network`,
+    );
   }
-  if (networkMode !== 'host' && networkMode !== 'none' && !networkMode.startsWith('container:')) {
-    for (const [name, endpoint] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
+  if (
+    networkMode !== 'host' &&
+    networkMode !== 'none' &&
+    !networkMode.startsWith('container:')
+  ) {
+    for (const [name, endpoint] of Object.entries(
+      info.NetworkSettings?.Networks ?? {},
+    )) {
       const identity = networks[name] ?? {};
-      const ipv4 = endpoint.IPAMConfig?.IPv4Address || endpoint.IPAddress || undefined;
+      const ipv4 =
+        endpoint.IPAMConfig?.IPv4Address || endpoint.IPAddress || undefined;
       captured.push({
         name,
         subnet: identity.subnet,
@@ -100,7 +123,9 @@ export function adaptInspectedContainer(
     const to = (list as Array<{ HostIp?: string; HostPort?: string }>)
       .map(b => `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort || '(random)'}`)
       .join(', ');
-    adaptations.push(`host port binding ${to} -> ${port} dropped (reach the port on the lab network)`);
+    adaptations.push(
+      `host port binding ${to} -> ${port} dropped (reach the port on the lab network)`,
+    );
   }
   if (host.PublishAllPorts) adaptations.push('publish-all-ports dropped');
 
@@ -108,7 +133,9 @@ export function adaptInspectedContainer(
   const carried: CapturedVolume[] = [];
   for (const m of (info.Mounts ?? []) as Mount[]) {
     if (m.Type === 'bind') {
-      adaptations.push(`bind mount of host path ${m.Source} at ${m.Destination} dropped`);
+      adaptations.push(
+        `bind mount of host path ${m.Source} at ${m.Destination} dropped`,
+      );
     } else if (m.Type === 'volume') {
       const volume = volumes.find(v => v.destination === m.Destination);
       if (volume) {
@@ -127,26 +154,45 @@ export function adaptInspectedContainer(
 
   // Devices and host-specific hardware.
   for (const d of host.Devices ?? []) {
-    adaptations.push(`host device ${d.PathOnHost} (${d.PathInContainer}) dropped`);
+    adaptations.push(
+      `host device ${d.PathOnHost} (${d.PathInContainer}) dropped`,
+    );
   }
-  if (host.DeviceRequests?.length) adaptations.push('device requests (GPUs) dropped');
-  if (host.CpusetCpus) adaptations.push(`CPU pinning to cpus ${host.CpusetCpus} dropped`);
-  if (host.CpusetMems) adaptations.push(`memory node pinning to ${host.CpusetMems} dropped`);
+  if (host.DeviceRequests?.length)
+    adaptations.push('device requests (GPUs) dropped');
+  if (host.CpusetCpus)
+    adaptations.push(`CPU pinning to cpus ${host.CpusetCpus} dropped`);
+  if (host.CpusetMems)
+    adaptations.push(`memory node pinning to ${host.CpusetMems} dropped`);
   if (host.Privileged) adaptations.push('privileged mode dropped');
   // Added back after a drop, a capability any machine has is no privilege: only the others go.
   const capAdd = (host.CapAdd ?? []) as string[];
-  const beyondDefault = capAdd.filter(c => !DEFAULT_CAPABILITIES.has(capabilityName(c)));
-  if (beyondDefault.length) adaptations.push(`added capabilities ${beyondDefault.join(', ')} dropped`);
+  const beyondDefault = capAdd.filter(
+    c => !DEFAULT_CAPABILITIES.has(capabilityName(c)),
+  );
+  if (beyondDefault.length)
+    adaptations.push(`added capabilities ${beyondDefault.join(', ')} dropped`);
   if (host.PidMode === 'host') adaptations.push('host PID namespace dropped');
   if (host.IpcMode === 'host') adaptations.push('host IPC namespace dropped');
   if (host.UTSMode === 'host') adaptations.push('host UTS namespace dropped');
-  if (host.UsernsMode === 'host') adaptations.push('host user namespace mode dropped');
+  if (host.UsernsMode === 'host')
+    adaptations.push('host user namespace mode dropped');
   if (host.ExtraHosts?.length) {
-    adaptations.push(`extra /etc/hosts entries dropped: ${host.ExtraHosts.join(', ')}`);
+    adaptations.push(
+      `extra /etc/hosts entries dropped: ${host.ExtraHosts.join(', ')}`,
+    );
   }
-  if (host.Dns?.length) adaptations.push(`DNS servers ${host.Dns.join(', ')} dropped (the lab's resolver is used)`);
-  if (host.LogConfig?.Type && !['json-file', 'local'].includes(host.LogConfig.Type)) {
-    adaptations.push(`log driver ${host.LogConfig.Type} replaced by the engine's default`);
+  if (host.Dns?.length)
+    adaptations.push(
+      `DNS servers ${host.Dns.join(', ')} dropped (the lab's resolver is used)`,
+    );
+  if (
+    host.LogConfig?.Type &&
+    !['json-file', 'local'].includes(host.LogConfig.Type)
+  ) {
+    adaptations.push(
+      `log driver ${host.LogConfig.Type} replaced by the engine's default`,
+    );
   }
 
   const hc = config.Healthcheck;
@@ -157,7 +203,9 @@ export function adaptInspectedContainer(
           intervalMs: hc.Interval ? hc.Interval / NS_PER_MS : undefined,
           timeoutMs: hc.Timeout ? hc.Timeout / NS_PER_MS : undefined,
           retries: hc.Retries || undefined,
-          startPeriodMs: hc.StartPeriod ? hc.StartPeriod / NS_PER_MS : undefined,
+          startPeriodMs: hc.StartPeriod
+            ? hc.StartPeriod / NS_PER_MS
+            : undefined,
         }
       : undefined;
 
@@ -180,13 +228,20 @@ export function adaptInspectedContainer(
     labels,
     ...(carried.length > 0 ? { volumes: carried } : {}),
   };
-  const limits = productionLimits(info, capAdd.filter(c => !beyondDefault.includes(c)), carried, adaptations);
+  const limits = productionLimits(
+    info,
+    capAdd.filter(c => !beyondDefault.includes(c)),
+    carried,
+    adaptations,
+  );
   if (Object.keys(limits).length > 0) runtime.limits = limits;
   const restart = host.RestartPolicy;
   if (restart?.Name && restart.Name !== 'no') {
     runtime.restartPolicy = {
       name: restart.Name,
-      ...(restart.Name === 'on-failure' && restart.MaximumRetryCount ? { maximumRetryCount: restart.MaximumRetryCount } : {}),
+      ...(restart.Name === 'on-failure' && restart.MaximumRetryCount
+        ? { maximumRetryCount: restart.MaximumRetryCount }
+        : {}),
     };
   }
   return { runtime, adaptations };
@@ -194,8 +249,20 @@ export function adaptInspectedContainer(
 
 /** Docker's default capabilities: every machine has them unless production dropped them. */
 const DEFAULT_CAPABILITIES = new Set([
-  'CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'MKNOD', 'NET_RAW', 'SETGID', 'SETUID', 'SETFCAP', 'SETPCAP',
-  'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FSETID',
+  'FOWNER',
+  'MKNOD',
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SETFCAP',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'KILL',
+  'AUDIT_WRITE',
 ]);
 
 const capabilityName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
@@ -204,29 +271,52 @@ const capabilityName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
  * Production's tmpfs mounts, `--tmpfs` (the host config's `Tmpfs`) and `--mount type=tmpfs` (its
  * `Mounts`) alike, as `--tmpfs` options: Docker turns the latter's into those same options.
  */
-export function productionTmpfs(info: Pick<Docker.ContainerInspectInfo, 'HostConfig' | 'Mounts'>): Record<string, string> {
-  const host = (info.HostConfig ?? {}) as Docker.HostConfig & Record<string, any>;
+export function productionTmpfs(
+  info: Pick<Docker.ContainerInspectInfo, 'HostConfig' | 'Mounts'>,
+): Record<string, string> {
+  const host = (info.HostConfig ?? {}) as Docker.HostConfig &
+    Record<string, any>;
   const tmpfs: Record<string, string> = { ...(host.Tmpfs ?? {}) };
-  const specs = ((host.Mounts ?? []) as Array<{ Type?: string; Target?: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number; Mode?: number; Options?: string[][] } }>);
+  const specs = (host.Mounts ?? []) as Array<{
+    Type?: string;
+    Target?: string;
+    ReadOnly?: boolean;
+    TmpfsOptions?: { SizeBytes?: number; Mode?: number; Options?: string[][] };
+  }>;
   for (const m of (info.Mounts ?? []) as Mount[]) {
     if (m.Type !== 'tmpfs' || m.Destination in tmpfs) continue;
-    const spec = specs.find(s => s.Type === 'tmpfs' && s.Target === m.Destination);
-    tmpfs[m.Destination] = tmpfsOptions(spec?.ReadOnly ?? m.RW === false, spec?.TmpfsOptions);
+    const spec = specs.find(
+      s => s.Type === 'tmpfs' && s.Target === m.Destination,
+    );
+    tmpfs[m.Destination] = tmpfsOptions(
+      spec?.ReadOnly ?? m.RW === false,
+      spec?.TmpfsOptions,
+    );
   }
   return tmpfs;
 }
 
 /** Docker's own conversion of `--mount type=tmpfs` options (its `ConvertTmpfsOptions`). */
-function tmpfsOptions(readOnly: boolean, opts: { SizeBytes?: number; Mode?: number; Options?: string[][] } = {}): string {
+function tmpfsOptions(
+  readOnly: boolean,
+  opts: { SizeBytes?: number; Mode?: number; Options?: string[][] } = {},
+): string {
   const out: string[] = [];
   if (readOnly) out.push('ro');
   if (opts.Mode) out.push(`mode=${opts.Mode.toString(8)}`);
   const size = opts.SizeBytes;
   if (size) {
-    const unit = ([['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]] as const).find(([, n]) => size % n === 0);
+    const unit = (
+      [
+        ['g', 1024 ** 3],
+        ['m', 1024 ** 2],
+        ['k', 1024],
+      ] as const
+    ).find(([, n]) => size % n === 0);
     out.push(`size=${unit ? `${size / unit[1]}${unit[0]}` : size}`);
   }
-  for (const option of opts.Options ?? []) out.push(option.filter(Boolean).join('='));
+  for (const option of opts.Options ?? [])
+    out.push(option.filter(Boolean).join('='));
   return out.join(',');
 }
 
@@ -242,14 +332,16 @@ function productionLimits(
   carried: CapturedVolume[],
   adaptations: string[],
 ): MachineLimits {
-  const host = (info.HostConfig ?? {}) as Docker.HostConfig & Record<string, any>;
+  const host = (info.HostConfig ?? {}) as Docker.HostConfig &
+    Record<string, any>;
   const limits: MachineLimits = {};
   if (host.Memory) {
     limits.memoryBytes = host.Memory;
     // Without a memory limit Docker refuses a swap limit.
     if (host.MemorySwap) limits.memorySwapBytes = host.MemorySwap;
   }
-  if (host.MemoryReservation) limits.memoryReservationBytes = host.MemoryReservation;
+  if (host.MemoryReservation)
+    limits.memoryReservationBytes = host.MemoryReservation;
   if (host.NanoCpus) limits.nanoCpus = host.NanoCpus;
   if (host.CpuShares) limits.cpuShares = host.CpuShares;
   if (host.CpuQuota) limits.cpuQuota = host.CpuQuota;
@@ -258,15 +350,25 @@ function productionLimits(
   const tmpfs = productionTmpfs(info);
   for (const destination of Object.keys(tmpfs)) {
     // It would hide what the restore puts in the root filesystem under it.
-    const under = carried.filter(v => `${v.destination}/`.startsWith(`${destination.replace(/\/+$/, '')}/`)).map(v => v.destination);
+    const under = carried
+      .filter(v =>
+        `${v.destination}/`.startsWith(`${destination.replace(/\/+$/, '')}/`),
+      )
+      .map(v => v.destination);
     if (under.length === 0) continue;
     delete tmpfs[destination];
-    adaptations.push(`tmpfs at ${destination} dropped: it would hide the content of volume ${under.join(', ')}, which the lab keeps in the root filesystem under it`);
+    adaptations.push(
+      `tmpfs at ${destination} dropped: it would hide the content of volume ${under.join(', ')}, which the lab keeps in the root filesystem under it`,
+    );
   }
   if (Object.keys(tmpfs).length > 0) limits.tmpfs = tmpfs;
   // The machine's own /dev/shm, memory like a tmpfs (a database's shared buffers, say), unless it
   // used the host's or another container's IPC namespace.
-  if (host.ShmSize && host.ShmSize !== DEFAULT_SHM_BYTES && !/^(host$|container:)/.test(host.IpcMode ?? '')) {
+  if (
+    host.ShmSize &&
+    host.ShmSize !== DEFAULT_SHM_BYTES &&
+    !/^(host$|container:)/.test(host.IpcMode ?? '')
+  ) {
     limits.shmSizeBytes = host.ShmSize;
   }
   if (host.ReadonlyRootfs) {
@@ -277,44 +379,72 @@ function productionLimits(
     const writable = ((info.Mounts ?? []) as Mount[])
       .filter(m => m.RW && m.Type !== 'tmpfs' && !(m.Destination in tmpfs))
       .map(m => m.Destination);
-    const restored = carried.map(v => v.destination).filter(d => !writable.includes(d));
-    if (writable.length === 0 && restored.length === 0) limits.readOnlyRootfs = true;
+    const restored = carried
+      .map(v => v.destination)
+      .filter(d => !writable.includes(d));
+    if (writable.length === 0 && restored.length === 0)
+      limits.readOnlyRootfs = true;
     else {
       const why = [
-        ...(writable.length ? [`the machine writes to ${writable.join(', ')}, which the lab keeps in its root filesystem`] : []),
-        ...(restored.length ? [`the restore puts the content of read-only volume ${restored.join(', ')} into it, which Docker refuses while it is read-only`] : []),
+        ...(writable.length
+          ? [
+              `the machine writes to ${writable.join(', ')}, which the lab keeps in its root filesystem`,
+            ]
+          : []),
+        ...(restored.length
+          ? [
+              `the restore puts the content of read-only volume ${restored.join(', ')} into it, which Docker refuses while it is read-only`,
+            ]
+          : []),
       ];
       adaptations.push(`read-only root filesystem not kept: ${why.join('; ')}`);
     }
   }
   if (host.Init) limits.init = true;
   if (host.Ulimits?.length) {
-    limits.ulimits = host.Ulimits.map(u => ({ name: u.Name ?? '', soft: u.Soft ?? 0, hard: u.Hard ?? 0 }));
+    limits.ulimits = host.Ulimits.map(u => ({
+      name: u.Name ?? '',
+      soft: u.Soft ?? 0,
+      hard: u.Hard ?? 0,
+    }));
   }
   if (host.CapDrop?.length) limits.capDrop = host.CapDrop;
   if (capAdd.length) limits.capAdd = capAdd;
   const securityOpt: string[] = [];
   for (const opt of (host.SecurityOpt ?? []) as string[]) {
     const [key, value = ''] = opt.split(/[=:](.*)/s);
-    if (key === 'no-new-privileges' || (key === 'seccomp' && value !== 'unconfined')) {
+    if (
+      key === 'no-new-privileges' ||
+      (key === 'seccomp' && value !== 'unconfined')
+    ) {
       securityOpt.push(opt);
     } else if (value === 'unconfined' || value === 'disable') {
-      adaptations.push(`security option ${opt} dropped: the lab keeps the engine's default confinement`);
+      adaptations.push(
+        `security option ${opt} dropped: the lab keeps the engine's default confinement`,
+      );
     } else {
-      adaptations.push(`security option ${key} dropped (${value}): the production host's, the recovery engine's default applies`);
+      adaptations.push(
+        `security option ${key} dropped (${value}): the production host's, the recovery engine's default applies`,
+      );
     }
   }
   if (securityOpt.length) limits.securityOpt = securityOpt;
-  if (host.Sysctls && Object.keys(host.Sysctls).length) limits.sysctls = host.Sysctls;
+  if (host.Sysctls && Object.keys(host.Sysctls).length)
+    limits.sysctls = host.Sysctls;
   const stopSignal = (info.Config as { StopSignal?: string }).StopSignal;
   if (stopSignal && stopSignal !== 'SIGTERM') limits.stopSignal = stopSignal;
-  const stopTimeout = (info.Config as { StopTimeout?: number | null }).StopTimeout;
+  const stopTimeout = (info.Config as { StopTimeout?: number | null })
+    .StopTimeout;
   if (typeof stopTimeout === 'number') limits.stopTimeoutSeconds = stopTimeout;
   return limits;
 }
 
 /** The runtime's limits as Docker's create options: only those production set. */
-export function dockerLimits(limits: MachineLimits): { hostConfig: Docker.HostConfig; stopSignal?: string; stopTimeout?: number } {
+export function dockerLimits(limits: MachineLimits): {
+  hostConfig: Docker.HostConfig;
+  stopSignal?: string;
+  stopTimeout?: number;
+} {
   const hostConfig: Docker.HostConfig & Record<string, unknown> = {};
   const set = (key: string, value: unknown) => {
     if (value !== undefined) hostConfig[key] = value;
@@ -329,7 +459,10 @@ export function dockerLimits(limits: MachineLimits): { hostConfig: Docker.HostCo
   set('PidsLimit', limits.pidsLimit);
   set('ReadonlyRootfs', limits.readOnlyRootfs);
   set('Init', limits.init);
-  set('Ulimits', limits.ulimits?.map(u => ({ Name: u.name, Soft: u.soft, Hard: u.hard })));
+  set(
+    'Ulimits',
+    limits.ulimits?.map(u => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+  );
   set('CapDrop', limits.capDrop);
   set('CapAdd', limits.capAdd);
   set('SecurityOpt', limits.securityOpt);
@@ -339,7 +472,9 @@ export function dockerLimits(limits: MachineLimits): { hostConfig: Docker.HostCo
   return {
     hostConfig,
     ...(limits.stopSignal ? { stopSignal: limits.stopSignal } : {}),
-    ...(limits.stopTimeoutSeconds !== undefined ? { stopTimeout: limits.stopTimeoutSeconds } : {}),
+    ...(limits.stopTimeoutSeconds !== undefined
+      ? { stopTimeout: limits.stopTimeoutSeconds }
+      : {}),
   };
 }
 
@@ -358,7 +493,9 @@ export function dockerHealthcheck(
     Interval: hc.intervalMs ? Math.round(hc.intervalMs * NS_PER_MS) : undefined,
     Timeout: hc.timeoutMs ? Math.round(hc.timeoutMs * NS_PER_MS) : undefined,
     Retries: hc.retries,
-    StartPeriod: hc.startPeriodMs ? Math.round(hc.startPeriodMs * NS_PER_MS) : undefined,
+    StartPeriod: hc.startPeriodMs
+      ? Math.round(hc.startPeriodMs * NS_PER_MS)
+      : undefined,
   };
 }
 

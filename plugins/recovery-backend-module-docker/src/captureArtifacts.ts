@@ -5,11 +5,18 @@ import { access, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { NotFoundError } from '@backstage/errors';
-import { CaptureDamagedError, type RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import {
+  CaptureDamagedError,
+  type RestorableCapture,
+} from '@backstage-recovery/plugin-recovery-node';
 import { artifactPath } from './captureNames';
 import { followProgress, isStatus } from './lib/dockerStreams';
 import { hasImage, removeUnusedImages } from './lib/engineImages';
-import { corruptLayersOf, LAYERS_DIRECTORY, readCaptureArchive } from './lib/layerStore';
+import {
+  corruptLayersOf,
+  LAYERS_DIRECTORY,
+  readCaptureArchive,
+} from './lib/layerStore';
 import { rewriteTarFiles } from './lib/tar';
 
 // A capture's files in the capture store (`storeDirectory`), on their way onto the recovery
@@ -25,7 +32,14 @@ export async function verifyArtifact(
   capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum'>,
   signal?: AbortSignal,
 ): Promise<void> {
-  await verifyFile(storeDirectory, capture.captureId, '', capture.artifact, capture.checksum, signal);
+  await verifyFile(
+    storeDirectory,
+    capture.captureId,
+    '',
+    capture.artifact,
+    capture.checksum,
+    signal,
+  );
 }
 
 /** The same for each volume archive of the capture (none in captures older than volumes). */
@@ -35,7 +49,14 @@ export async function verifyVolumes(
   signal?: AbortSignal,
 ): Promise<void> {
   for (const volume of capture.runtime.volumes ?? []) {
-    await verifyFile(storeDirectory, capture.captureId, `volume ${volume.destination} `, volume.artifact, volume.checksum, signal);
+    await verifyFile(
+      storeDirectory,
+      capture.captureId,
+      `volume ${volume.destination} `,
+      volume.artifact,
+      volume.checksum,
+      signal,
+    );
   }
 }
 
@@ -60,8 +81,14 @@ async function storeIsThere(storeDirectory: string): Promise<boolean> {
  * from a store that is there. Any other code (EACCES, ENOTDIR, EIO…) is the store that could not
  * be read.
  */
-async function goneFromStore(e: unknown, storeDirectory: string): Promise<boolean> {
-  return (e as NodeJS.ErrnoException).code === 'ENOENT' && (await storeIsThere(storeDirectory));
+async function goneFromStore(
+  e: unknown,
+  storeDirectory: string,
+): Promise<boolean> {
+  return (
+    (e as NodeJS.ErrnoException).code === 'ENOENT' &&
+    (await storeIsThere(storeDirectory))
+  );
 }
 
 /** Said where the store could not be read: nothing is known of the capture. */
@@ -84,10 +111,15 @@ async function verifyFile(
     // Gone from a store that is there: the capture is damaged. A store that cannot be read at all
     // (not mounted: an empty directory; not readable) says nothing of the capture.
     if (await goneFromStore(e, storeDirectory)) {
-      throw new CaptureDamagedError(`capture ${captureId}: ${what}artifact ${file} not found in the capture store: ${DAMAGED}`, captureId);
+      throw new CaptureDamagedError(
+        `capture ${captureId}: ${what}artifact ${file} not found in the capture store: ${DAMAGED}`,
+        captureId,
+      );
     }
     const code = (e as NodeJS.ErrnoException).code;
-    throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file} ${code === 'ENOENT' ? 'not found' : `could not be read (${(e as Error).message})`}: ${UNREAD(storeDirectory)}`);
+    throw new NotFoundError(
+      `capture ${captureId}: ${what}artifact ${file} ${code === 'ENOENT' ? 'not found' : `could not be read (${(e as Error).message})`}: ${UNREAD(storeDirectory)}`,
+    );
   }
   const hash = createHash('sha256');
   try {
@@ -100,17 +132,27 @@ async function verifyFile(
     // A layer of another size, an archive cut short: said so by the store (no code); a layer gone
     // from a store that is there. A file the system could not read (EACCES, ENOTDIR, EIO), or one
     // gone from a store that is not there, is no proof of damage.
-    if ((e as NodeJS.ErrnoException).code === undefined || (await goneFromStore(e, storeDirectory))) {
-      throw new CaptureDamagedError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}: ${DAMAGED}`, captureId);
+    if (
+      (e as NodeJS.ErrnoException).code === undefined ||
+      (await goneFromStore(e, storeDirectory))
+    ) {
+      throw new CaptureDamagedError(
+        `capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}: ${DAMAGED}`,
+        captureId,
+      );
     }
-    throw new NotFoundError(`capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}: ${UNREAD(storeDirectory)}`);
+    throw new NotFoundError(
+      `capture ${captureId}: ${what}artifact ${file}: ${(e as Error).message}: ${UNREAD(storeDirectory)}`,
+    );
   }
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== checksum) {
     // A layer the store keeps once may be what changed: named, as every capture referring to it is
     // damaged too. The layer a capture's own commit made is referred to by that capture alone, and
     // no later capture writes it again (each commit makes a new one): nothing mends the capture.
-    const layers = what ? [] : await corruptLayersOf(storeDirectory, file).catch(() => []);
+    const layers = what
+      ? []
+      : await corruptLayersOf(storeDirectory, file).catch(() => []);
     const where =
       layers.length > 0
         ? ` (layer file${layers.length === 1 ? '' : 's'} ${layers.join(', ')} no longer ${layers.length === 1 ? 'holds its' : 'hold their'} content; every capture referring to ${layers.length === 1 ? 'it' : 'them'} is damaged too)`
@@ -127,7 +169,11 @@ async function verifyFile(
  * container: the archive's entries are under the destination's last element (`data/…` for
  * `/data`), so it is extracted in the destination's parent directory.
  */
-export async function restoreVolumes(storeDirectory: string, container: Docker.Container, capture: RestorableCapture): Promise<void> {
+export async function restoreVolumes(
+  storeDirectory: string,
+  container: Docker.Container,
+  capture: RestorableCapture,
+): Promise<void> {
   for (const volume of capture.runtime.volumes ?? []) {
     const file = artifactPath(storeDirectory, volume.artifact);
     const parent = posix.dirname(posix.normalize(volume.destination));
@@ -155,10 +201,19 @@ export async function loadArtifact(
 ): Promise<void> {
   const file = artifactPath(storeDirectory, capture.artifact);
   const archive = Readable.from(readCaptureArchive(storeDirectory, file));
-  const body = as ? Readable.from(rewriteTarFiles(archive, { 'manifest.json': manifest => namedIn(manifest, as) })) : archive;
+  const body = as
+    ? Readable.from(
+        rewriteTarFiles(archive, {
+          'manifest.json': manifest => namedIn(manifest, as),
+        }),
+      )
+    : archive;
   let messages: string[];
   try {
-    const response = await docker.loadImage(body as any, { quiet: true } as any);
+    const response = await docker.loadImage(
+      body as any,
+      { quiet: true } as any,
+    );
     messages = await followProgress(response as unknown as Readable);
   } finally {
     body.destroy();
@@ -167,11 +222,16 @@ export async function loadArtifact(
   if (await hasImage(docker, capture.imageId)) return;
   // The file held another image: removed, so a failed restore leaves nothing on the host.
   await removeUnusedImages(docker, await imagesLoaded(docker, messages));
-  throw new Error(`capture ${capture.captureId}: ${file} loaded but image ${capture.imageId} is missing`);
+  throw new Error(
+    `capture ${capture.captureId}: ${file} loaded but image ${capture.imageId} is missing`,
+  );
 }
 
 /** The image ids `docker load` reported ("Loaded image ID: …", or "Loaded image: <tag>"). */
-async function imagesLoaded(docker: Docker, messages: string[]): Promise<string[]> {
+async function imagesLoaded(
+  docker: Docker,
+  messages: string[],
+): Promise<string[]> {
   const ids: string[] = [];
   for (const m of messages) {
     const id = /^Loaded image ID: (\S+)/.exec(m)?.[1];
@@ -190,6 +250,10 @@ async function imagesLoaded(docker: Docker, messages: string[]): Promise<string[
 
 /** A `docker save` archive's manifest with each image in it named `ref`, and by nothing else. */
 function namedIn(manifest: Buffer, ref: string): Buffer {
-  const images = JSON.parse(manifest.toString('utf8')) as Array<Record<string, unknown>>;
-  return Buffer.from(JSON.stringify(images.map(image => ({ ...image, RepoTags: [ref] }))));
+  const images = JSON.parse(manifest.toString('utf8')) as Array<
+    Record<string, unknown>
+  >;
+  return Buffer.from(
+    JSON.stringify(images.map(image => ({ ...image, RepoTags: [ref] }))),
+  );
 }

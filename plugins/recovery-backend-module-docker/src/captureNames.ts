@@ -18,7 +18,8 @@ export function captureImageRef(machine: MachineLocator, captureId: string) {
 }
 
 /** The comment a capture's image is committed with: whose capture it is (read back by removeUnrecorded). */
-export const captureComment = (captureId: string, machineRef: string) => `recovery capture ${captureId} of ${machineRef}`;
+export const captureComment = (captureId: string, machineRef: string) =>
+  `recovery capture ${captureId} of ${machineRef}`;
 export const CAPTURE_COMMENT = /^recovery capture (\S+) of (\S+)$/;
 
 /** Resolves a capture artifact (relative to the capture store, or absolute). */

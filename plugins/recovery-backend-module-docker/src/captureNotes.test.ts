@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DockerCaptureSource } from './DockerCaptureSource';
@@ -15,7 +24,8 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 async function until(check: () => boolean, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
   while (!check()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`not within ${timeoutMs} ms`);
     await sleep(10);
   }
   return Date.now() - t0;
@@ -25,7 +35,11 @@ describe('the note of a capture that has its machine paused, after its backend w
   let store: string;
   const id = 'a'.repeat(64);
   const notePath = () => join(store, '.paused', `primary.${id}`);
-  const locator = { machineRef: 'resource:default/web-01', engine: 'primary', container: id };
+  const locator = {
+    machineRef: 'resource:default/web-01',
+    engine: 'primary',
+    container: id,
+  };
 
   /** What a backend killed mid-pause leaves: the note (refreshed every `heartbeatMs`, as it said), a volume's archive. */
   function leftByKilledCapture(heartbeatMs?: number) {
@@ -41,8 +55,14 @@ describe('the note of a capture that has its machine paused, after its backend w
       ...(heartbeatMs !== undefined && { heartbeatMs }),
     };
     writeFileSync(notePath(), JSON.stringify(note));
-    writeFileSync(join(store, 'cap-killed.volume-1.tar'), 'archived while paused');
-    writeFileSync(join(store, '.cap-killed.volume-2.tar.1a2b3c4d.tmp'), 'partial');
+    writeFileSync(
+      join(store, 'cap-killed.volume-1.tar'),
+      'archived while paused',
+    );
+    writeFileSync(
+      join(store, '.cap-killed.volume-2.tar.1a2b3c4d.tmp'),
+      'partial',
+    );
   }
 
   beforeEach(() => {
@@ -57,7 +77,9 @@ describe('the note of a capture that has its machine paused, after its backend w
     const { docker, removedTags } = fakePrimaryEngine(machines);
     leftByKilledCapture(100);
     const started = Date.now();
-    const restarted = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const restarted = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
     // At the first look it may be another backend's capture under way.
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
     expect(machines[id].paused).toBe(true);
@@ -79,12 +101,16 @@ describe('the note of a capture that has its machine paused, after its backend w
       utimesSync(notePath(), now, now);
     }, 100);
     try {
-      const other = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+      const other = new DockerCaptureSource('primary', docker, {
+        storeDirectory: store,
+      });
       expect(await other.resumeInterruptedCaptures()).toEqual([]);
       // Twenty of its heartbeats: twice what would make it stale, were it not refreshed.
       await sleep(2_000);
       expect(machines[id]).toMatchObject({ paused: true, unpauses: 0 });
-      await expect(other.capture(locator, { captureId: 'cap-second' })).rejects.toThrow(
+      await expect(
+        other.capture(locator, { captureId: 'cap-second' }),
+      ).rejects.toThrow(
         /^machine resource:default\/web-01: capture cap-killed is under way \(paused it at .*\); one capture of a machine at a time$/,
       );
       expect(existsSync(notePath())).toBe(true);
@@ -98,11 +124,13 @@ describe('the note of a capture that has its machine paused, after its backend w
     }
   });
 
-  it('is judged by the pause limit alone where it does not say it is refreshed while paused (an older backend\'s)', async () => {
+  it("is judged by the pause limit alone where it does not say it is refreshed while paused (an older backend's)", async () => {
     const machines = { [id]: { paused: true, unpauses: 0 } };
     const { docker } = fakePrimaryEngine(machines);
     leftByKilledCapture();
-    const restarted = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const restarted = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
     await sleep(1_500);
     expect(machines[id]).toMatchObject({ paused: true, unpauses: 0 });
@@ -113,11 +141,20 @@ describe('the note of a capture that has its machine paused, after its backend w
     // A commit of 1.5 s (a large image's): thirty heartbeats of 50 ms, the note stale after ten unrefreshed.
     const machines = { [id]: { paused: false, unpauses: 0, commitMs: 1_500 } };
     const { docker } = fakePrimaryEngine(machines);
-    const capturing = new DockerCaptureSource('primary', docker, { storeDirectory: store, pausedNoteHeartbeatMs: 50 });
+    const capturing = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+      pausedNoteHeartbeatMs: 50,
+    });
     const capture = capturing.capture(locator, { captureId: 'cap-live' });
     await until(() => machines[id].paused, 1_000);
-    expect(JSON.parse(readFileSync(notePath(), 'utf8'))).toMatchObject({ captureId: 'cap-live', phase: 'paused', heartbeatMs: 50 });
-    const other = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    expect(JSON.parse(readFileSync(notePath(), 'utf8'))).toMatchObject({
+      captureId: 'cap-live',
+      phase: 'paused',
+      heartbeatMs: 50,
+    });
+    const other = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
     expect(await other.resumeInterruptedCaptures()).toEqual([]);
     const captured = await capture;
     // Unpaused once, by the capture itself, when its commit was done.

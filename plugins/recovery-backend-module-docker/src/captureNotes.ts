@@ -1,12 +1,27 @@
 import type Docker from 'dockerode';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { ConflictError } from '@backstage/errors';
 import { dockerName } from './adapt';
 import { isStatus } from './lib/dockerStreams';
 import { removeImage } from './lib/engineImages';
-import { answerWithin, explainEngineError, isUnanswered, onEngine } from './lib/engineErrors';
+import {
+  answerWithin,
+  explainEngineError,
+  isUnanswered,
+  onEngine,
+} from './lib/engineErrors';
 import { syncToDisk } from './lib/layerStore';
 
 // The note a capture keeps of itself in the capture store while it runs, and what settles the
@@ -107,7 +122,11 @@ export const SWEEP_WAIT_MS = 60_000;
 /** The refusal of a capture while another capture of its machine holds the note. */
 function underWay(machineRef: string, held: CaptureNote) {
   const doing =
-    held.phase === 'saving' ? 'saving it into the capture store' : held.phase === 'recording' ? 'recording it' : `paused it at ${held.pausedAt}`;
+    held.phase === 'saving'
+      ? 'saving it into the capture store'
+      : held.phase === 'recording'
+        ? 'recording it'
+        : `paused it at ${held.pausedAt}`;
   return new ConflictError(
     `machine ${machineRef}: capture ${held.captureId} is under way (${doing}); one capture of a machine at a time`,
   );
@@ -138,7 +157,10 @@ export class CaptureNotes {
    */
   private readonly guards = new Map<string, () => void>();
   /** The notes of the paused phase looked at, by path: the mtime each had, and since when it has (staleFrom). */
-  private readonly watched = new Map<string, { captureId: string; heartbeatAt: number; since: number }>();
+  private readonly watched = new Map<
+    string,
+    { captureId: string; heartbeatAt: number; since: number }
+  >();
 
   constructor(
     private readonly engineId: string,
@@ -151,13 +173,27 @@ export class CaptureNotes {
   ) {}
 
   /** One engine call of a sweep (these notes' or the others', CaptureSweeps), bounded as SWEEP_WAIT_MS says. */
-  answerSweep<T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>, also?: AbortSignal): Promise<T> {
-    return answerWithin(this.engineId, what, this.options.sweepWaitMs ?? SWEEP_WAIT_MS, call, also);
+  answerSweep<T>(
+    what: string,
+    call: (abortSignal: AbortSignal) => Promise<T>,
+    also?: AbortSignal,
+  ): Promise<T> {
+    return answerWithin(
+      this.engineId,
+      what,
+      this.options.sweepWaitMs ?? SWEEP_WAIT_MS,
+      call,
+      also,
+    );
   }
 
   /** Where the note of a capture of container `containerId` (its full id) on this engine is. */
   notePath(containerId: string) {
-    return join(this.options.storeDirectory, CAPTURE_NOTES, `${dockerName(this.engineId)}.${containerId}`);
+    return join(
+      this.options.storeDirectory,
+      CAPTURE_NOTES,
+      `${dockerName(this.engineId)}.${containerId}`,
+    );
   }
 
   /**
@@ -168,11 +204,16 @@ export class CaptureNotes {
    */
   staleFrom(held: HeldNote): number {
     const { note, heartbeatAt } = held;
-    if (note.phase === 'saving' || note.phase === 'recording') return heartbeatAt + SAVING_NOTE_STALE_MS;
-    const atLimit = Date.parse(note.pausedAt!) + this.maxPauseMs + NOTE_GRACE_MS;
+    if (note.phase === 'saving' || note.phase === 'recording')
+      return heartbeatAt + SAVING_NOTE_STALE_MS;
+    const atLimit =
+      Date.parse(note.pausedAt!) + this.maxPauseMs + NOTE_GRACE_MS;
     const beat = note.heartbeatMs;
     if (!held.path || typeof beat !== 'number' || !(beat > 0)) return atLimit;
-    return Math.min(atLimit, this.unrefreshedSince(held.path, held) + beat * PAUSED_NOTE_SILENT_BEATS);
+    return Math.min(
+      atLimit,
+      this.unrefreshedSince(held.path, held) + beat * PAUSED_NOTE_SILENT_BEATS,
+    );
   }
 
   /**
@@ -182,14 +223,21 @@ export class CaptureNotes {
    */
   private nextLookIn(held: HeldNote): number {
     const untilStale = this.staleFrom(held) - Date.now();
-    const beat = held.note.phase === 'paused' ? held.note.heartbeatMs : undefined;
-    return held.path && typeof beat === 'number' && beat > 0 ? Math.min(untilStale, beat) : untilStale;
+    const beat =
+      held.note.phase === 'paused' ? held.note.heartbeatMs : undefined;
+    return held.path && typeof beat === 'number' && beat > 0
+      ? Math.min(untilStale, beat)
+      : untilStale;
   }
 
   /** Since when, by this backend's clock, the note at `path` has been seen with the mtime it has now. */
-  private unrefreshedSince(path: string, { note, heartbeatAt }: HeldNote): number {
+  private unrefreshedSince(
+    path: string,
+    { note, heartbeatAt }: HeldNote,
+  ): number {
     const seen = this.watched.get(path);
-    if (seen?.captureId === note.captureId && seen.heartbeatAt === heartbeatAt) return seen.since;
+    if (seen?.captureId === note.captureId && seen.heartbeatAt === heartbeatAt)
+      return seen.since;
     const since = Date.now();
     this.watched.set(path, { captureId: note.captureId, heartbeatAt, since });
     return since;
@@ -197,11 +245,16 @@ export class CaptureNotes {
 
   private async readNote(path: string): Promise<HeldNote | undefined> {
     const unreadable = (e: unknown) =>
-      new Error(`capture note ${path} is unreadable, so its machine may still be paused: ${(e as Error).message}`);
+      new Error(
+        `capture note ${path} is unreadable, so its machine may still be paused: ${(e as Error).message}`,
+      );
     let text: string;
     let mtimeMs: number;
     try {
-      [text, { mtimeMs }] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+      [text, { mtimeMs }] = await Promise.all([
+        readFile(path, 'utf8'),
+        stat(path),
+      ]);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw unreadable(e);
@@ -221,15 +274,22 @@ export class CaptureNotes {
    * Writes the note before anything else, exclusively: a note there already is another capture's
    * of the same machine (a conflict), unless it is stale, when its capture is resumed first.
    */
-  async takeNote(containerId: string, note: CaptureNote, signal?: AbortSignal): Promise<void> {
+  async takeNote(
+    containerId: string,
+    note: CaptureNote,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const path = this.notePath(containerId);
-    await mkdir(join(this.options.storeDirectory, CAPTURE_NOTES), { recursive: true });
+    await mkdir(join(this.options.storeDirectory, CAPTURE_NOTES), {
+      recursive: true,
+    });
     for (let attempt = 0; ; attempt++) {
       let handle: FileHandle | undefined;
       try {
         handle = await open(path, 'wx');
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 2) throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 2)
+          throw e;
       }
       if (handle) {
         try {
@@ -256,10 +316,18 @@ export class CaptureNotes {
    * A note on the machine is another capture's: a conflict while it may still run, else
    * resolved (its capture resumed). True where one was resolved.
    */
-  async settleNote(containerId: string, machineRef: string, signal?: AbortSignal): Promise<boolean> {
+  async settleNote(
+    containerId: string,
+    machineRef: string,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     const held = await this.readNote(this.notePath(containerId));
     if (!held) return false;
-    if (Date.now() < this.staleFrom(held) && !this.ended.has(held.note.captureId)) throw underWay(machineRef, held.note);
+    if (
+      Date.now() < this.staleFrom(held) &&
+      !this.ended.has(held.note.captureId)
+    )
+      throw underWay(machineRef, held.note);
     await this.resumeInterrupted(containerId, held.note, signal);
     return true;
   }
@@ -309,7 +377,8 @@ export class CaptureNotes {
       const dir = join(this.options.storeDirectory, CAPTURE_NOTES);
       const prefix = `${dockerName(this.engineId)}.`;
       const names = await readdir(dir).catch(e => {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+          return [] as string[];
         throw e;
       });
       const resumed: string[] = [];
@@ -320,7 +389,8 @@ export class CaptureNotes {
         // This engine's id and a whole container id: engine `dc1` must not take the notes of
         // engine `dc1.b` (its machine would stay paused once this engine dropped the note).
         const containerId = name.slice(prefix.length);
-        if (!name.startsWith(prefix) || !CONTAINER_ID.test(containerId)) continue;
+        if (!name.startsWith(prefix) || !CONTAINER_ID.test(containerId))
+          continue;
         let held: HeldNote | undefined;
         try {
           held = await this.readNote(join(dir, name));
@@ -328,15 +398,22 @@ export class CaptureNotes {
           if (Date.now() < this.staleFrom(held)) {
             this.lookAgainWhenStale(containerId, held);
           } else if (silent) {
-            failed.push(`capture ${held.note.captureId} of ${held.note.machineRef}: not tried, ${silent}`);
+            failed.push(
+              `capture ${held.note.captureId} of ${held.note.machineRef}: not tried, ${silent}`,
+            );
           } else if (await this.resumeInterrupted(containerId, held.note)) {
             resumed.push(held.note.machineRef);
           }
         } catch (e) {
           // One note that cannot be dealt with must not leave the machines of the others paused.
-          const what = held ? `capture ${held.note.captureId} of ${held.note.machineRef}` : `note ${name}`;
-          failed.push(`${what}: ${(explainEngineError(this.engineId, e) as Error).message}`);
-          if (isUnanswered(e)) silent = `as engine ${this.engineId} left a call unanswered`;
+          const what = held
+            ? `capture ${held.note.captureId} of ${held.note.machineRef}`
+            : `note ${name}`;
+          failed.push(
+            `${what}: ${(explainEngineError(this.engineId, e) as Error).message}`,
+          );
+          if (isUnanswered(e))
+            silent = `as engine ${this.engineId} left a call unanswered`;
         }
       }
       if (failed.length > 0) {
@@ -354,12 +431,18 @@ export class CaptureNotes {
    * Looks at a note again once it would be stale, for as long as its capture keeps it fresh; and
    * every minute while resuming it fails (its machine may be paused), until the backend stops.
    */
-  lookAgainWhenStale(containerId: string, held: HeldNote, delayMs = this.nextLookIn(held)) {
+  lookAgainWhenStale(
+    containerId: string,
+    held: HeldNote,
+    delayMs = this.nextLookIn(held),
+  ) {
     const { machineRef, captureId } = held.note;
     setTimeout(() => {
       if (this.stopping.aborted) return;
       this.resumeIfStill(containerId, captureId).catch(e => {
-        this.options.logger?.warn(`recovery: could not resume ${machineRef} after capture ${captureId} (tries again in a minute): ${e}`);
+        this.options.logger?.warn(
+          `recovery: could not resume ${machineRef} after capture ${captureId} (tries again in a minute): ${e}`,
+        );
         this.lookAgainWhenStale(containerId, held, RESUME_RETRY_MS);
       });
     }, delayMs).unref();
@@ -370,7 +453,12 @@ export class CaptureNotes {
    * UNPAUSE_RETRY_FIRST_MS on, then at doubling intervals up to UNPAUSE_RETRY_MAX_MS, until the
    * machine is unpaused (or its next capture settles the note, see `ended`) or the backend stops.
    */
-  retryUnpause(containerId: string, held: HeldNote, delayMs = UNPAUSE_RETRY_FIRST_MS, releaseGuard?: () => void) {
+  retryUnpause(
+    containerId: string,
+    held: HeldNote,
+    delayMs = UNPAUSE_RETRY_FIRST_MS,
+    releaseGuard?: () => void,
+  ) {
     this.ended.add(held.note.captureId);
     if (releaseGuard) this.guards.set(held.note.captureId, releaseGuard);
     const { machineRef, captureId } = held.note;
@@ -393,8 +481,12 @@ export class CaptureNotes {
       this.releaseGuard(captureId);
       return;
     }
-    if (Date.now() < this.staleFrom(now) && !this.ended.has(captureId)) this.lookAgainWhenStale(containerId, now);
-    else await onEngine(this.engineId, () => this.resumeInterrupted(containerId, now.note));
+    if (Date.now() < this.staleFrom(now) && !this.ended.has(captureId))
+      this.lookAgainWhenStale(containerId, now);
+    else
+      await onEngine(this.engineId, () =>
+        this.resumeInterrupted(containerId, now.note),
+      );
   }
 
   /**
@@ -405,7 +497,11 @@ export class CaptureNotes {
    * most SWEEP_WAIT_MS (and no longer than `signal`, a capture's, where given): resumed from a
    * timer, one that waited for good would never be tried again.
    */
-  private async resumeInterrupted(containerId: string, note: CaptureNote, signal?: AbortSignal): Promise<boolean> {
+  private async resumeInterrupted(
+    containerId: string,
+    note: CaptureNote,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     if (note.phase === 'recording') {
       this.options.logger?.warn(
         `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while the backend recorded it: its files and tag stay unless the records lack it, when the backend's next look for unrecorded captures removes them`,
@@ -428,7 +524,11 @@ export class CaptureNotes {
           signal,
         );
         if (State?.Paused) {
-          await this.answerSweep(`the unpause of ${note.machineRef} (resuming capture ${note.captureId})`, abortSignal => container.unpause({ abortSignal }), signal);
+          await this.answerSweep(
+            `the unpause of ${note.machineRef} (resuming capture ${note.captureId})`,
+            abortSignal => container.unpause({ abortSignal }),
+            signal,
+          );
         } else if (State && !State.Running) {
           found = `found it not paused but ${State.Status} (exit code ${State.ExitCode}, at ${State.FinishedAt}): stopped by its engine's restart or by someone, not by the capture`;
         } else {
@@ -461,7 +561,11 @@ export class CaptureNotes {
    * Removes a capture's files (temporary ones too), then its tag: a backend stopped in between
    * leaves the tag, by which removeUnrecorded finds the capture again.
    */
-  async removeLeftovers(filePrefix: string, imageRef: string, signal?: AbortSignal): Promise<void> {
+  async removeLeftovers(
+    filePrefix: string,
+    imageRef: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const dir = this.options.storeDirectory;
     const files = await readdir(dir).catch(e => {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
@@ -469,10 +573,17 @@ export class CaptureNotes {
     });
     await Promise.all(
       files
-        .filter(f => f.startsWith(`${filePrefix}.`) || f.startsWith(`.${filePrefix}.`))
+        .filter(
+          f =>
+            f.startsWith(`${filePrefix}.`) || f.startsWith(`.${filePrefix}.`),
+        )
         .map(f => rm(join(dir, f), { force: true })),
     );
-    await this.answerSweep(`the removal of the tag ${imageRef}`, abortSignal => removeImage(this.docker, imageRef, abortSignal), signal);
+    await this.answerSweep(
+      `the removal of the tag ${imageRef}`,
+      abortSignal => removeImage(this.docker, imageRef, abortSignal),
+      signal,
+    );
   }
 
   /**

@@ -17,20 +17,31 @@ import { DockerCaptureSource } from './DockerCaptureSource';
 // (killed), running with a failing HEALTHCHECK, paused by someone else. Each is captured all the
 // same, its state recorded with the capture, and readiness puts it at risk naming it.
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-if (!PRIMARY.startsWith('unix://')) throw new Error(`these tests reach the primary engine on a unix socket, not ${PRIMARY}`);
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
+if (!PRIMARY.startsWith('unix://'))
+  throw new Error(
+    `these tests reach the primary engine on a unix socket, not ${PRIMARY}`,
+  );
 const primary = new Docker({ socketPath: PRIMARY.slice('unix://'.length) });
 const suffix = Date.now().toString(36);
 const store = mkdtempSync(join(tmpdir(), 'capture-state-store-'));
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 const containers: string[] = [];
-const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
+const source = new DockerCaptureSource('primary', primary, {
+  storeDirectory: store,
+});
 let captures: CaptureService;
 let records: RecoveryStore;
 
 const ms = (n: number) => n * 1_000_000;
 
-async function until<T>(what: () => T | Promise<T>, within: number, every = 100): Promise<T> {
+async function until<T>(
+  what: () => T | Promise<T>,
+  within: number,
+  every = 100,
+): Promise<T> {
   const end = Date.now() + within;
   for (;;) {
     const value = await what();
@@ -41,20 +52,43 @@ async function until<T>(what: () => T | Promise<T>, within: number, every = 100)
 }
 
 /** A machine of the busybox demo image, its health check `check` (a shell command) every 300 ms. */
-async function machine(name: string, cmd: string[], check?: string): Promise<{ container: Docker.Container; locator: MachineLocator }> {
+async function machine(
+  name: string,
+  cmd: string[],
+  check?: string,
+): Promise<{ container: Docker.Container; locator: MachineLocator }> {
   containers.push(name);
   const container = await primary.createContainer({
     name,
     Image: DEMO_IMAGE,
     Cmd: cmd,
     HostConfig: { NetworkMode: 'none' },
-    ...(check && { Healthcheck: { Test: ['CMD-SHELL', check], Interval: ms(300), Timeout: ms(2000), Retries: 1, StartPeriod: 0 } }),
+    ...(check && {
+      Healthcheck: {
+        Test: ['CMD-SHELL', check],
+        Interval: ms(300),
+        Timeout: ms(2000),
+        Retries: 1,
+        StartPeriod: 0,
+      },
+    }),
   });
   await container.start();
-  return { container, locator: { machineRef: `resource:default/${name}`, engine: 'primary', container: name } };
+  return {
+    container,
+    locator: {
+      machineRef: `resource:default/${name}`,
+      engine: 'primary',
+      container: name,
+    },
+  };
 }
 
-const FOREVER = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'];
+const FOREVER = [
+  'sh',
+  '-c',
+  'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done',
+];
 
 beforeAll(async () => {
   await buildDemoImage(primary);
@@ -64,14 +98,29 @@ beforeAll(async () => {
   const providers = new ProviderRegistry();
   providers.addCaptureSource(source);
   // captureMachine plans nothing.
-  captures = new CaptureService(records, providers, new PlanService({} as CatalogGraphLoader), mockServices.logger.mock(), 3);
+  captures = new CaptureService(
+    records,
+    providers,
+    new PlanService({} as CatalogGraphLoader),
+    mockServices.logger.mock(),
+    3,
+  );
 });
 
 afterAll(async () => {
   for (const name of containers) {
-    await primary.getContainer(name).remove({ force: true }).catch(() => {});
-    for (const image of await primary.listImages({ filters: { reference: [`recovery-capture/${name}`] } }).catch(() => [])) {
-      for (const tag of image.RepoTags ?? []) await primary.getImage(tag).remove().catch(() => {});
+    await primary
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => {});
+    for (const image of await primary
+      .listImages({ filters: { reference: [`recovery-capture/${name}`] } })
+      .catch(() => [])) {
+      for (const tag of image.RepoTags ?? [])
+        await primary
+          .getImage(tag)
+          .remove()
+          .catch(() => {});
     }
   }
   rmSync(store, { recursive: true, force: true });
@@ -86,16 +135,24 @@ describe('the state of a machine when captured, on the primary engine', () => {
     const { State } = await container.inspect();
     expect(State.ExitCode).toBe(137);
     const capture = await captures.captureMachine(locator);
-    expect(capture.machineState).toEqual({ status: 'exited', exitCode: 137, since: State.FinishedAt });
+    expect(capture.machineState).toEqual({
+      status: 'exited',
+      exitCode: 137,
+      since: State.FinishedAt,
+    });
     expect(capture.pausedMs).toBe(0);
-    const stored = (await records.latestCaptures([locator.machineRef])).get(locator.machineRef)!;
+    const stored = (await records.latestCaptures([locator.machineRef])).get(
+      locator.machineRef,
+    )!;
     expect(stored.machineState).toEqual(capture.machineState);
     const readiness = assessReadiness({
       entityRef: 'component:default/killed',
       ownMachines: [],
       problems: [],
       objectives: { rpoSeconds: 3600, rtoSeconds: 600 },
-      captures: [{ machineRef: locator.machineRef, latest: stored, ageSeconds: 1 }],
+      captures: [
+        { machineRef: locator.machineRef, latest: stored, ageSeconds: 1 },
+      ],
       lastRun: undefined,
       maxTestAgeSeconds: 86_400,
     });
@@ -105,19 +162,42 @@ describe('the state of a machine when captured, on the primary engine', () => {
     );
   });
 
-  it('captures a running machine whose HEALTHCHECK fails, recording it unhealthy with the check\'s last output; one that passes, healthy', async () => {
-    const sick = await machine(`unhealthy-${suffix}`, FOREVER, 'echo "db-01:5432: connection refused"; exit 1');
+  it("captures a running machine whose HEALTHCHECK fails, recording it unhealthy with the check's last output; one that passes, healthy", async () => {
+    const sick = await machine(
+      `unhealthy-${suffix}`,
+      FOREVER,
+      'echo "db-01:5432: connection refused"; exit 1',
+    );
     const well = await machine(`healthy-${suffix}`, FOREVER, 'true');
-    await until(async () => (await sick.container.inspect()).State.Health?.Status === 'unhealthy', 30_000);
-    await until(async () => (await well.container.inspect()).State.Health?.Status === 'healthy', 30_000);
+    await until(
+      async () =>
+        (await sick.container.inspect()).State.Health?.Status === 'unhealthy',
+      30_000,
+    );
+    await until(
+      async () =>
+        (await well.container.inspect()).State.Health?.Status === 'healthy',
+      30_000,
+    );
     const { State } = await sick.container.inspect();
     const capture = await captures.captureMachine(sick.locator);
-    expect(capture.machineState).toMatchObject({ status: 'running', since: State.StartedAt, health: 'unhealthy', healthOutput: 'db-01:5432: connection refused' });
+    expect(capture.machineState).toMatchObject({
+      status: 'running',
+      since: State.StartedAt,
+      health: 'unhealthy',
+      healthOutput: 'db-01:5432: connection refused',
+    });
     expect(capture.machineState!.failingStreak).toBeGreaterThanOrEqual(1);
     // Paused for its copy, as any running machine: the pause is the capture's, not its state.
     expect(capture.pausedMs).toBeGreaterThan(0);
-    expect((await records.listCaptures(sick.locator.machineRef, 1))[0].machineState).toEqual(capture.machineState);
-    expect((await captures.captureMachine(well.locator)).machineState).toEqual({ status: 'running', since: expect.any(String), health: 'healthy' });
+    expect(
+      (await records.listCaptures(sick.locator.machineRef, 1))[0].machineState,
+    ).toEqual(capture.machineState);
+    expect((await captures.captureMachine(well.locator)).machineState).toEqual({
+      status: 'running',
+      since: expect.any(String),
+      health: 'healthy',
+    });
   });
 
   it('captures a machine paused by someone else as it is, recording it paused, and leaves it paused', async () => {

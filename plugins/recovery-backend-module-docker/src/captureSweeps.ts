@@ -1,9 +1,17 @@
 import type Docker from 'dockerode';
 import { rm } from 'node:fs/promises';
 import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
-import type { CapturedVolume, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  CapturedVolume,
+  MachineLocator,
+} from '@backstage-recovery/plugin-recovery-node';
 import { dockerTag } from './adapt';
-import { CAPTURE_COMMENT, CAPTURE_REPOSITORY, artifactPath, captureRepository } from './captureNames';
+import {
+  CAPTURE_COMMENT,
+  CAPTURE_REPOSITORY,
+  artifactPath,
+  captureRepository,
+} from './captureNames';
 import type { CaptureNotes, SweepOptions } from './captureNotes';
 import { isStatus } from './lib/dockerStreams';
 import { inspectImage } from './lib/engineCalls';
@@ -34,14 +42,20 @@ export class CaptureSweeps {
     private readonly stopping: AbortSignal,
   ) {}
 
-  removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]> {
+  removeUnrecorded(
+    recorded: (machineRefs: string[]) => Promise<string[]>,
+    machine?: MachineLocator,
+  ): Promise<string[]> {
     return onEngine(this.engineId, async () => {
       const removed = await this.removeUnrecordedOn(recorded, machine);
       // The sweep of every machine also takes the layers no capture refers to any longer: a
       // discard removes only its archive, as other captures may share its layers.
       if (!machine) {
         const freed = await removeUnusedLayers(this.options.storeDirectory);
-        if (freed > 0) this.options.logger?.info(`recovery: removed ${formatBytes(freed)} of layers no capture refers to any longer`);
+        if (freed > 0)
+          this.options.logger?.info(
+            `recovery: removed ${formatBytes(freed)} of layers no capture refers to any longer`,
+          );
       }
       return removed;
     });
@@ -62,17 +76,27 @@ export class CaptureSweeps {
   ): Promise<string[]> {
     await this.notes.resuming?.catch(() => {});
     // A repository per container: the machine's, or every one.
-    const repository = machine ? captureRepository(machine) : `${CAPTURE_REPOSITORY}/*`;
+    const repository = machine
+      ? captureRepository(machine)
+      : `${CAPTURE_REPOSITORY}/*`;
     const within = machine ? `${repository}:` : `${CAPTURE_REPOSITORY}/`;
-    const images = await this.notes.answerSweep('the list of capture images (looking for unrecorded captures)', abortSignal =>
-      this.docker.listImages({ filters: { reference: [repository] }, abortSignal }),
+    const images = await this.notes.answerSweep(
+      'the list of capture images (looking for unrecorded captures)',
+      abortSignal =>
+        this.docker.listImages({
+          filters: { reference: [repository] },
+          abortSignal,
+        }),
     );
     const tags = images.flatMap(image =>
-      (image.RepoTags ?? []).filter(ref => ref.startsWith(within)).map(ref => ({ ref, imageId: image.Id })),
+      (image.RepoTags ?? [])
+        .filter(ref => ref.startsWith(within))
+        .map(ref => ({ ref, imageId: image.Id })),
     );
     if (tags.length === 0) return [];
     const noted = new Set((await this.notes.notedCaptureIds()).map(dockerTag));
-    const unnoted: { ref: string; captureId: string; machineRef: string }[] = [];
+    const unnoted: { ref: string; captureId: string; machineRef: string }[] =
+      [];
     for (const { ref, imageId } of tags) {
       const tag = ref.slice(ref.lastIndexOf(':') + 1);
       if (noted.has(tag)) continue;
@@ -84,7 +108,9 @@ export class CaptureSweeps {
       unnoted.push({ ref, ...capture });
     }
     if (unnoted.length === 0) return [];
-    const accounted = new Set(await recorded([...new Set(unnoted.map(c => c.machineRef))]));
+    const accounted = new Set(
+      await recorded([...new Set(unnoted.map(c => c.machineRef))]),
+    );
     const removed: string[] = [];
     for (const { ref, captureId, machineRef } of unnoted) {
       if (accounted.has(captureId)) continue;
@@ -98,12 +124,16 @@ export class CaptureSweeps {
   }
 
   /** The capture an image was committed for, and of which machine, as its comment says. */
-  private async captureOf(imageId: string): Promise<{ captureId: string; machineRef: string } | undefined> {
+  private async captureOf(
+    imageId: string,
+  ): Promise<{ captureId: string; machineRef: string } | undefined> {
     try {
-      const { Comment } = await this.notes.answerSweep(`the look at image ${imageId} (looking for unrecorded captures)`, abortSignal =>
-        inspectImage(this.docker, imageId, abortSignal),
+      const { Comment } = await this.notes.answerSweep(
+        `the look at image ${imageId} (looking for unrecorded captures)`,
+        abortSignal => inspectImage(this.docker, imageId, abortSignal),
       );
-      const [, captureId, machineRef] = CAPTURE_COMMENT.exec(Comment ?? '') ?? [];
+      const [, captureId, machineRef] =
+        CAPTURE_COMMENT.exec(Comment ?? '') ?? [];
       return captureId ? { captureId, machineRef } : undefined;
     } catch (e) {
       if (isStatus(e, 404)) return undefined;
@@ -111,24 +141,44 @@ export class CaptureSweeps {
     }
   }
 
-  discard(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void> {
+  discard(capture: {
+    captureId: string;
+    artifact: string;
+    volumes?: CapturedVolume[];
+  }): Promise<void> {
     return onEngine(this.engineId, () => this.discardOn(capture));
   }
 
-  private async discardOn(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void> {
+  private async discardOn(capture: {
+    captureId: string;
+    artifact: string;
+    volumes?: CapturedVolume[];
+  }): Promise<void> {
     for (const volume of capture.volumes ?? []) {
-      await rm(artifactPath(this.options.storeDirectory, volume.artifact), { force: true });
+      await rm(artifactPath(this.options.storeDirectory, volume.artifact), {
+        force: true,
+      });
     }
-    await rm(artifactPath(this.options.storeDirectory, capture.artifact), { force: true });
+    await rm(artifactPath(this.options.storeDirectory, capture.artifact), {
+      force: true,
+    });
     // The tag was `<repo>/<container>:<captureId>`: find it by tag suffix.
     const suffix = `:${dockerTag(capture.captureId)}`;
-    const images = await this.notes.answerSweep(`the list of capture ${capture.captureId}'s images (discarding it)`, abortSignal =>
-      this.docker.listImages({ filters: { reference: [`${CAPTURE_REPOSITORY}/*${suffix}`] }, abortSignal }),
+    const images = await this.notes.answerSweep(
+      `the list of capture ${capture.captureId}'s images (discarding it)`,
+      abortSignal =>
+        this.docker.listImages({
+          filters: { reference: [`${CAPTURE_REPOSITORY}/*${suffix}`] },
+          abortSignal,
+        }),
     );
     for (const image of images) {
       for (const t of image.RepoTags ?? []) {
         if (t.startsWith(`${CAPTURE_REPOSITORY}/`) && t.endsWith(suffix)) {
-          await this.notes.answerSweep(`the removal of the tag ${t} (discarding capture ${capture.captureId})`, abortSignal => removeImage(this.docker, t, abortSignal));
+          await this.notes.answerSweep(
+            `the removal of the tag ${t} (discarding capture ${capture.captureId})`,
+            abortSignal => removeImage(this.docker, t, abortSignal),
+          );
         }
       }
     }
@@ -139,7 +189,13 @@ export class CaptureSweeps {
    * it; listened for COMMIT_FOLLOW_MS at most, and not past the backend's shutdown (the request
    * is then given up, and the tag left to the look for unrecorded captures).
    */
-  followCommit(commit: Promise<unknown>, answer: AbortController, ref: string, captureId: string, machineRef: string) {
+  followCommit(
+    commit: Promise<unknown>,
+    answer: AbortController,
+    ref: string,
+    captureId: string,
+    machineRef: string,
+  ) {
     const giveUp = () => answer.abort();
     const timer = setTimeout(giveUp, COMMIT_FOLLOW_MS);
     timer.unref();
@@ -153,8 +209,13 @@ export class CaptureSweeps {
       async () => {
         done();
         try {
-          await this.notes.answerSweep(`the removal of the tag ${ref}`, abortSignal => removeImage(this.docker, ref, abortSignal));
-          this.options.logger?.info(`recovery: removed ${ref}, which engine ${this.engineId} tagged for capture ${captureId} of ${machineRef} after that capture had stopped`);
+          await this.notes.answerSweep(
+            `the removal of the tag ${ref}`,
+            abortSignal => removeImage(this.docker, ref, abortSignal),
+          );
+          this.options.logger?.info(
+            `recovery: removed ${ref}, which engine ${this.engineId} tagged for capture ${captureId} of ${machineRef} after that capture had stopped`,
+          );
         } catch (e) {
           this.options.logger?.warn(
             `recovery: could not remove ${ref}, which engine ${this.engineId} tagged for capture ${captureId} of ${machineRef} after that capture had stopped (${(explainEngineError(this.engineId, e) as Error).message}): left to the look for unrecorded captures`,

@@ -17,7 +17,17 @@ const read = (tls: { ca?: string; cert?: string; key?: string }) =>
     new ConfigReader({
       recovery: {
         captureStore: { directory: dir },
-        docker: { engines: [{ id: 'dr-host', host: 'dr.example.internal', port: 2376, protocol: 'https', ...tls }] },
+        docker: {
+          engines: [
+            {
+              id: 'dr-host',
+              host: 'dr.example.internal',
+              port: 2376,
+              protocol: 'https',
+              ...tls,
+            },
+          ],
+        },
       },
     }),
   );
@@ -34,16 +44,25 @@ describe('readDockerModuleConfig TLS material', () => {
 
   it('names the config key and the file when a path cannot be read', () => {
     const missing = join(dir, 'missing-ca.pem');
-    expect(() => read({ ca: missing })).toThrow(`recovery.docker.engines[dr-host].ca: cannot read file ${missing}: ENOENT`);
+    expect(() => read({ ca: missing })).toThrow(
+      `recovery.docker.engines[dr-host].ca: cannot read file ${missing}: ENOENT`,
+    );
     // A directory is not a certificate either.
-    expect(() => read({ cert: PEM, key: dir })).toThrow(`recovery.docker.engines[dr-host].key: cannot read file ${dir}: EISDIR`);
+    expect(() => read({ cert: PEM, key: dir })).toThrow(
+      `recovery.docker.engines[dr-host].key: cannot read file ${dir}: EISDIR`,
+    );
   });
 });
 
 describe('readDockerModuleConfig capture pause limit', () => {
   const withLimit = (maxCapturePause?: string) =>
     readDockerModuleConfig(
-      new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [], ...(maxCapturePause && { maxCapturePause }) } } }),
+      new ConfigReader({
+        recovery: {
+          captureStore: { directory: dir },
+          docker: { engines: [], ...(maxCapturePause && { maxCapturePause }) },
+        },
+      }),
     );
 
   it('reads a duration, 5 minutes unless given', () => {
@@ -54,20 +73,31 @@ describe('readDockerModuleConfig capture pause limit', () => {
 
   it('refuses what is no duration, or none, naming the key', () => {
     for (const text of ['soon', '30']) {
-      expect(() => withLimit(text)).toThrow(`Invalid duration "${text}" at recovery.docker.maxCapturePause: use e.g. 90s, 15m, 24h`);
+      expect(() => withLimit(text)).toThrow(
+        `Invalid duration "${text}" at recovery.docker.maxCapturePause: use e.g. 90s, 15m, 24h`,
+      );
     }
-    expect(() => withLimit('0s')).toThrow('Invalid duration "0s" at recovery.docker.maxCapturePause: must be longer than 0s');
+    expect(() => withLimit('0s')).toThrow(
+      'Invalid duration "0s" at recovery.docker.maxCapturePause: must be longer than 0s',
+    );
   });
 });
 
 describe('readDockerModuleConfig remote engines', () => {
   const engine = (settings: Record<string, unknown>) =>
     readDockerModuleConfig(
-      new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [{ id: 'dr-host', ...settings }] } } }),
+      new ConfigReader({
+        recovery: {
+          captureStore: { directory: dir },
+          docker: { engines: [{ id: 'dr-host', ...settings }] },
+        },
+      }),
     ).engines[0].options;
 
   it('speaks TLS, on Docker’s TLS port, when given TLS material without a protocol', () => {
-    expect(engine({ host: 'dr.example.internal', ca: PEM, cert: PEM, key: PEM })).toMatchObject({
+    expect(
+      engine({ host: 'dr.example.internal', ca: PEM, cert: PEM, key: PEM }),
+    ).toMatchObject({
       host: 'dr.example.internal',
       protocol: 'https',
       port: 2376,
@@ -75,18 +105,35 @@ describe('readDockerModuleConfig remote engines', () => {
       cert: PEM,
       key: PEM,
     });
-    expect(engine({ host: 'dr.example.internal' })).toMatchObject({ protocol: 'http', port: 2375 });
-    expect(engine({ host: 'dr.example.internal', protocol: 'https', port: 12376 })).toMatchObject({ protocol: 'https', port: 12376 });
+    expect(engine({ host: 'dr.example.internal' })).toMatchObject({
+      protocol: 'http',
+      port: 2375,
+    });
+    expect(
+      engine({ host: 'dr.example.internal', protocol: 'https', port: 12376 }),
+    ).toMatchObject({ protocol: 'https', port: 12376 });
   });
 
   it('refuses TLS material it would ignore, an unknown protocol, and an engine given two ways', () => {
-    expect(() => engine({ host: 'dr.example.internal', protocol: 'http', ca: PEM, cert: PEM, key: PEM })).toThrow(
+    expect(() =>
+      engine({
+        host: 'dr.example.internal',
+        protocol: 'http',
+        ca: PEM,
+        cert: PEM,
+        key: PEM,
+      }),
+    ).toThrow(
       'recovery.docker.engines[dr-host].protocol is http, so its ca, cert and key would be ignored: use https',
     );
-    expect(() => engine({ host: 'dr.example.internal', protocol: 'tcp' })).toThrow(
+    expect(() =>
+      engine({ host: 'dr.example.internal', protocol: 'tcp' }),
+    ).toThrow(
       'recovery.docker.engines[dr-host].protocol must be http or https, not tcp',
     );
-    expect(() => engine({ host: 'dr.example.internal', socketPath: '/run/docker.sock' })).toThrow(
+    expect(() =>
+      engine({ host: 'dr.example.internal', socketPath: '/run/docker.sock' }),
+    ).toThrow(
       'recovery.docker.engines[dr-host] has both socketPath and host: give one',
     );
   });
@@ -97,21 +144,33 @@ describe('readDockerModuleConfig remote engines', () => {
         `recovery.docker.engines[dr-host].port is ${port}: a TCP port is an integer from 1 to 65535`,
       );
     }
-    expect(engine({ host: 'dr.example.internal', port: 65535 })).toMatchObject({ port: 65535 });
+    expect(engine({ host: 'dr.example.internal', port: 65535 })).toMatchObject({
+      port: 65535,
+    });
   });
 });
 
 describe('readDockerModuleConfig engine addresses', () => {
   const engine = (e: Record<string, unknown>) =>
     readDockerModuleConfig(
-      new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [{ id: 'primary', ...e }] } } }),
+      new ConfigReader({
+        recovery: {
+          captureStore: { directory: dir },
+          docker: { engines: [{ id: 'primary', ...e }] },
+        },
+      }),
     ).engines[0];
 
   it("takes a socket in DOCKER_HOST's form as its path", () => {
-    expect(engine({ socketPath: 'unix:///run/recovery-docker/primary.sock' }).options).toEqual({
+    expect(
+      engine({ socketPath: 'unix:///run/recovery-docker/primary.sock' })
+        .options,
+    ).toEqual({
       socketPath: '/run/recovery-docker/primary.sock',
     });
-    expect(engine({ socketPath: '/var/run/docker.sock' }).options).toEqual({ socketPath: '/var/run/docker.sock' });
+    expect(engine({ socketPath: '/var/run/docker.sock' }).options).toEqual({
+      socketPath: '/var/run/docker.sock',
+    });
   });
 
   it("refuses DOCKER_HOST's tcp:// URL as host, naming the key: dockerode would go to port 80", () => {
@@ -119,13 +178,20 @@ describe('readDockerModuleConfig engine addresses', () => {
       'recovery.docker.engines[primary].host is a URL (tcp://dr.example.internal:2376): give the host name alone, and port and protocol (http or https) apart',
     );
     // dockerode's own http(s) URLs stay as they were.
-    expect(engine({ host: 'https://dr.example.internal' }).options).toMatchObject({ host: 'https://dr.example.internal' });
+    expect(
+      engine({ host: 'https://dr.example.internal' }).options,
+    ).toMatchObject({ host: 'https://dr.example.internal' });
   });
 
   it('captures only containers labelled as their machine where an engine asks for it', () => {
-    expect(engine({ socketPath: '/var/run/docker.sock', requireMachineLabel: false }).requireMachineLabel).toBe(false);
+    expect(
+      engine({ socketPath: '/var/run/docker.sock', requireMachineLabel: false })
+        .requireMachineLabel,
+    ).toBe(false);
     // Secure by default: a catalog author alone cannot have any container paused and copied.
-    expect(engine({ socketPath: '/var/run/docker.sock' }).requireMachineLabel).toBe(true);
+    expect(
+      engine({ socketPath: '/var/run/docker.sock' }).requireMachineLabel,
+    ).toBe(true);
   });
 });
 
@@ -133,18 +199,35 @@ describe('readDockerModuleConfig engine ids', () => {
   const withIds = (...ids: string[]) =>
     readDockerModuleConfig(
       new ConfigReader({
-        recovery: { captureStore: { directory: dir }, docker: { engines: ids.map(id => ({ id, socketPath: '/var/run/docker.sock' })) } },
+        recovery: {
+          captureStore: { directory: dir },
+          docker: {
+            engines: ids.map(id => ({
+              id,
+              socketPath: '/var/run/docker.sock',
+            })),
+          },
+        },
       }),
     ).engines.map(e => e.id);
 
   it('takes simple names', () => {
-    expect(withIds('primary', 'dr-host', 'dc1.b', 'site_2', 'A'.repeat(63))).toEqual(['primary', 'dr-host', 'dc1.b', 'site_2', 'A'.repeat(63)]);
+    expect(
+      withIds('primary', 'dr-host', 'dc1.b', 'site_2', 'A'.repeat(63)),
+    ).toEqual(['primary', 'dr-host', 'dc1.b', 'site_2', 'A'.repeat(63)]);
   });
 
   it('refuses an id that is not a simple name, naming the key and the rule: it names files in the capture store', () => {
     // A path, names that would share another id's capture notes (`dc1/b`, `dc1 b` and `dc1-b` would all
     // be `dc1-b`), a hidden file's, and one past a file name's room.
-    for (const id of ['dc1/b', '../store', 'dc1 b', '.primary', '-x', 'A'.repeat(64)]) {
+    for (const id of [
+      'dc1/b',
+      '../store',
+      'dc1 b',
+      '.primary',
+      '-x',
+      'A'.repeat(64),
+    ]) {
       expect(() => withIds('primary', id)).toThrow(
         `recovery.docker.engines[1].id is ${JSON.stringify(id)}: an engine id must be a simple name (letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters)`,
       );
@@ -154,17 +237,37 @@ describe('readDockerModuleConfig engine ids', () => {
 
 describe('readDockerModuleConfig probe image', () => {
   const probeImage = (image: string) =>
-    readDockerModuleConfig(new ConfigReader({ recovery: { captureStore: { directory: dir }, docker: { engines: [], probeImage: image } } })).probeImage;
+    readDockerModuleConfig(
+      new ConfigReader({
+        recovery: {
+          captureStore: { directory: dir },
+          docker: { engines: [], probeImage: image },
+        },
+      }),
+    ).probeImage;
 
   it('takes image names Docker takes', () => {
-    for (const image of ['recovery/probe:1', 'probe', 'registry.example.com:5000/team/probe:v1.2', 'localhost:5000/probe_x-y:latest']) {
+    for (const image of [
+      'recovery/probe:1',
+      'probe',
+      'registry.example.com:5000/team/probe:v1.2',
+      'localhost:5000/probe_x-y:latest',
+    ]) {
       expect(probeImage(image)).toBe(image);
     }
   });
 
   it('refuses one the engine would refuse at every run, naming the key and the value', () => {
-    for (const image of ['recovery/Probe:1', 'recovery probe', 'recovery/probe:', 'recovery/probe@sha256:' + 'a'.repeat(64), 'tcp://probe:1']) {
-      expect(() => probeImage(image)).toThrow(`recovery.docker.probeImage is ${JSON.stringify(image)}: give an image name and tag Docker takes`);
+    for (const image of [
+      'recovery/Probe:1',
+      'recovery probe',
+      'recovery/probe:',
+      'recovery/probe@sha256:' + 'a'.repeat(64),
+      'tcp://probe:1',
+    ]) {
+      expect(() => probeImage(image)).toThrow(
+        `recovery.docker.probeImage is ${JSON.stringify(image)}: give an image name and tag Docker takes`,
+      );
     }
   });
 });

@@ -37,7 +37,9 @@ function pem(key: string, value: string | undefined): string | undefined {
     return readFileSync(value, 'utf8');
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new Error(`${key}: cannot read file ${value}: ${why} (give PEM text or a readable file path)`);
+    throw new Error(
+      `${key}: cannot read file ${value}: ${why} (give PEM text or a readable file path)`,
+    );
   }
 }
 
@@ -46,7 +48,11 @@ function pem(key: string, value: string | undefined): string | undefined {
  * 2376), else plain HTTP (2375). TLS material with `protocol: http` is refused: it would be
  * ignored, and the engine's API, which commands the host, spoken in the clear.
  */
-function remoteEngine(e: Config, id: string, host: string): Docker.DockerOptions {
+function remoteEngine(
+  e: Config,
+  id: string,
+  host: string,
+): Docker.DockerOptions {
   const key = (name: string) => `recovery.docker.engines[${id}].${name}`;
   const tls = {
     ca: pem(key('ca'), e.getOptionalString('ca')),
@@ -54,17 +60,25 @@ function remoteEngine(e: Config, id: string, host: string): Docker.DockerOptions
     key: pem(key('key'), e.getOptionalString('key')),
   };
   const withTls = Boolean(tls.ca || tls.cert || tls.key);
-  const protocol = e.getOptionalString('protocol') ?? (withTls ? 'https' : 'http');
+  const protocol =
+    e.getOptionalString('protocol') ?? (withTls ? 'https' : 'http');
   if (protocol !== 'http' && protocol !== 'https') {
-    throw new Error(`${key('protocol')} must be http or https, not ${protocol}`);
+    throw new Error(
+      `${key('protocol')} must be http or https, not ${protocol}`,
+    );
   }
   if (protocol === 'http' && withTls) {
-    throw new Error(`${key('protocol')} is http, so its ca, cert and key would be ignored: use https`);
+    throw new Error(
+      `${key('protocol')} is http, so its ca, cert and key would be ignored: use https`,
+    );
   }
-  const port = e.getOptionalNumber('port') ?? (protocol === 'https' ? 2376 : 2375);
+  const port =
+    e.getOptionalNumber('port') ?? (protocol === 'https' ? 2376 : 2375);
   // Node would refuse it only at the first call to the engine, naming neither engine nor key.
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`${key('port')} is ${port}: a TCP port is an integer from 1 to 65535`);
+    throw new Error(
+      `${key('port')} is ${port}: a TCP port is an integer from 1 to 65535`,
+    );
   }
   return { host, port, protocol, ...tls };
 }
@@ -90,44 +104,56 @@ function probeImageName(value: string | undefined): string | undefined {
 export function readDockerModuleConfig(config: Config): DockerModuleConfig {
   const storeDirectory = config.getString('recovery.captureStore.directory');
   const docker = config.getOptionalConfig('recovery.docker');
-  const engines = (docker?.getOptionalConfigArray('engines') ?? []).map((e, i) => {
-    const id = e.getString('id');
-    if (!ENGINE_ID.test(id)) {
-      throw new Error(
-        `recovery.docker.engines[${i}].id is ${JSON.stringify(id)}: an engine id must be a simple name (letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters)`,
-      );
-    }
-    const role = (e.getOptionalString('role') ?? 'both') as EngineRole;
-    if (!['primary', 'hypervisor', 'both'].includes(role)) {
-      throw new Error(`recovery.docker.engines[${id}].role must be primary, hypervisor or both, not ${role}`);
-    }
-    // DOCKER_HOST's form (unix:///run/docker.sock) is a path too; dockerode would take the whole
-    // URL for one and fail with ENOENT on a socket that exists.
-    const socketPath = e.getOptionalString('socketPath')?.replace(/^unix:\/\//, '');
-    const host = e.getOptionalString('host');
-    // dockerode takes http(s):// URLs, but connects to port 80 of any other (DOCKER_HOST's tcp://).
-    if (host?.includes('://') && !/^https?:\/\//.test(host)) {
-      throw new Error(
-        `recovery.docker.engines[${id}].host is a URL (${host}): give the host name alone, and port and protocol (http or https) apart`,
-      );
-    }
-    if (!socketPath && !host) {
-      throw new Error(`recovery.docker.engines[${id}] needs socketPath or host`);
-    }
-    if (socketPath && host) {
-      throw new Error(`recovery.docker.engines[${id}] has both socketPath and host: give one`);
-    }
-    return {
-      id,
-      role,
-      options: socketPath ? { socketPath } : remoteEngine(e, id, host!),
-      // On unless turned off: the catalog alone must not choose which container is paused and copied.
-      requireMachineLabel: e.getOptionalBoolean('requireMachineLabel') ?? true,
-    };
-  });
+  const engines = (docker?.getOptionalConfigArray('engines') ?? []).map(
+    (e, i) => {
+      const id = e.getString('id');
+      if (!ENGINE_ID.test(id)) {
+        throw new Error(
+          `recovery.docker.engines[${i}].id is ${JSON.stringify(id)}: an engine id must be a simple name (letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters)`,
+        );
+      }
+      const role = (e.getOptionalString('role') ?? 'both') as EngineRole;
+      if (!['primary', 'hypervisor', 'both'].includes(role)) {
+        throw new Error(
+          `recovery.docker.engines[${id}].role must be primary, hypervisor or both, not ${role}`,
+        );
+      }
+      // DOCKER_HOST's form (unix:///run/docker.sock) is a path too; dockerode would take the whole
+      // URL for one and fail with ENOENT on a socket that exists.
+      const socketPath = e
+        .getOptionalString('socketPath')
+        ?.replace(/^unix:\/\//, '');
+      const host = e.getOptionalString('host');
+      // dockerode takes http(s):// URLs, but connects to port 80 of any other (DOCKER_HOST's tcp://).
+      if (host?.includes('://') && !/^https?:\/\//.test(host)) {
+        throw new Error(
+          `recovery.docker.engines[${id}].host is a URL (${host}): give the host name alone, and port and protocol (http or https) apart`,
+        );
+      }
+      if (!socketPath && !host) {
+        throw new Error(
+          `recovery.docker.engines[${id}] needs socketPath or host`,
+        );
+      }
+      if (socketPath && host) {
+        throw new Error(
+          `recovery.docker.engines[${id}] has both socketPath and host: give one`,
+        );
+      }
+      return {
+        id,
+        role,
+        options: socketPath ? { socketPath } : remoteEngine(e, id, host!),
+        // On unless turned off: the catalog alone must not choose which container is paused and copied.
+        requireMachineLabel:
+          e.getOptionalBoolean('requireMachineLabel') ?? true,
+      };
+    },
+  );
   const ids = new Set<string>();
   for (const e of engines) {
-    if (ids.has(e.id)) throw new Error(`recovery.docker.engines: duplicate id ${e.id}`);
+    if (ids.has(e.id))
+      throw new Error(`recovery.docker.engines: duplicate id ${e.id}`);
     ids.add(e.id);
   }
   return {
@@ -136,6 +162,9 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
     probeImage: probeImageName(docker?.getOptionalString('probeImage')),
     busyboxPath: docker?.getOptionalString('busyboxPath'),
     pauseOnCapture: docker?.getOptionalBoolean('pauseOnCapture') ?? true,
-    maxCapturePauseMs: durationSettingMs('recovery.docker.maxCapturePause', docker?.getOptionalString('maxCapturePause') ?? '5m'),
+    maxCapturePauseMs: durationSettingMs(
+      'recovery.docker.maxCapturePause',
+      docker?.getOptionalString('maxCapturePause') ?? '5m',
+    ),
   };
 }

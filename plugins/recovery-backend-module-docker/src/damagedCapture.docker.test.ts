@@ -1,9 +1,18 @@
 import type Docker from 'dockerode';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { CAPTURES_DAMAGED_ERROR_NAME, type RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import {
+  CAPTURES_DAMAGED_ERROR_NAME,
+  type RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
@@ -23,8 +32,12 @@ import { LAYERS_DIRECTORY } from './lib/layerStore';
  * capture, and once every capture of the machine is damaged, a run is refused naming them.
  */
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
+const RECOVERY =
+  process.env.RECOVERY_HOST_DOCKER_HOST ??
+  'unix:///run/recovery-docker/recovery.sock';
 const primary = dockerFromHost(PRIMARY);
 const recovery = dockerFromHost(RECOVERY);
 const suffix = Date.now().toString(36);
@@ -41,7 +54,8 @@ const WEB_SVC = 'component:default/dmg-web-svc';
 const DATA_SVC = 'component:default/dmg-data-svc';
 
 /** Serves HTTP on 8080 (busybox httpd). */
-const HTTPD = 'mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w';
+const HTTPD =
+  'mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w';
 
 async function machine(name: string, ipv4: string): Promise<string> {
   const container = `${name}-${suffix}`;
@@ -53,7 +67,11 @@ async function machine(name: string, ipv4: string): Promise<string> {
     Cmd: ['sh', '-c', HTTPD],
     StopTimeout: 1,
     HostConfig: { NetworkMode: NETWORK },
-    NetworkingConfig: { EndpointsConfig: { [NETWORK]: { IPAMConfig: { IPv4Address: ipv4 }, Aliases: [name] } } },
+    NetworkingConfig: {
+      EndpointsConfig: {
+        [NETWORK]: { IPAMConfig: { IPv4Address: ipv4 }, Aliases: [name] },
+      },
+    },
   });
   await c.start();
   return container;
@@ -61,12 +79,19 @@ async function machine(name: string, ipv4: string): Promise<string> {
 
 /** Writes `kib` KiB of random bytes to `path` in the container: its next commit's own layer holds them. */
 async function write(container: string, path: string, kib: number) {
-  const exec = await primary.getContainer(container).exec({ Cmd: ['sh', '-c', `head -c ${kib * 1024} /dev/urandom > ${path}`] });
+  const exec = await primary.getContainer(container).exec({
+    Cmd: ['sh', '-c', `head -c ${kib * 1024} /dev/urandom > ${path}`],
+  });
   const stream = await exec.start({});
   await new Promise(resolve => stream.on('end', resolve).resume());
 }
 
-const layerFiles = () => new Set(readdirSync(join(store, LAYERS_DIRECTORY)).filter(f => f.endsWith('.layer')));
+const layerFiles = () =>
+  new Set(
+    readdirSync(join(store, LAYERS_DIRECTORY)).filter(f =>
+      f.endsWith('.layer'),
+    ),
+  );
 
 /** Overwrites bytes in the middle of a layer file of the store, its size kept (a disk error, a hand's edit). */
 function damage(layer: string) {
@@ -83,30 +108,78 @@ let captures: CaptureService;
 let runs: RunService;
 let dataContainer: string;
 let webContainer: string;
-const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
+const host = new DockerHypervisorHost('recovery', recovery, {
+  storeDirectory: store,
+});
 
 const graph = (): RecoveryGraph => ({
   rootRef: WEB_SVC,
   roots: [WEB_SVC],
   services: new Map([
-    [DATA_SVC, { ref: DATA_SVC, machines: [DATA], dependsOn: [], probes: [{ kind: 'tcp', port: 8080 }] }],
-    [WEB_SVC, { ref: WEB_SVC, machines: [WEB], dependsOn: [DATA_SVC], probes: [{ kind: 'tcp', port: 8080 }] }],
+    [
+      DATA_SVC,
+      {
+        ref: DATA_SVC,
+        machines: [DATA],
+        dependsOn: [],
+        probes: [{ kind: 'tcp', port: 8080 }],
+      },
+    ],
+    [
+      WEB_SVC,
+      {
+        ref: WEB_SVC,
+        machines: [WEB],
+        dependsOn: [DATA_SVC],
+        probes: [{ kind: 'tcp', port: 8080 }],
+      },
+    ],
   ]),
   machines: new Map([
-    [DATA, { ref: DATA, locator: { machineRef: DATA, engine: 'primary', container: dataContainer } }],
-    [WEB, { ref: WEB, locator: { machineRef: WEB, engine: 'primary', container: webContainer } }],
+    [
+      DATA,
+      {
+        ref: DATA,
+        locator: {
+          machineRef: DATA,
+          engine: 'primary',
+          container: dataContainer,
+        },
+      },
+    ],
+    [
+      WEB,
+      {
+        ref: WEB,
+        locator: {
+          machineRef: WEB,
+          engine: 'primary',
+          container: webContainer,
+        },
+      },
+    ],
   ]),
   problems: [],
   missing: [],
   objectives: { rpoSeconds: 86_400, rtoSeconds: 3600 },
 });
 
-async function testRun(recoveryPoint?: string): Promise<RecoveryRun & { tookMs: number }> {
+async function testRun(
+  recoveryPoint?: string,
+): Promise<RecoveryRun & { tookMs: number }> {
   const t0 = Date.now();
-  const started = await runs.start({ entityRef: WEB_SVC, mode: 'test', trigger: 'user', ...(recoveryPoint && { recoveryPoint }) });
+  const started = await runs.start({
+    entityRef: WEB_SVC,
+    mode: 'test',
+    trigger: 'user',
+    ...(recoveryPoint && { recoveryPoint }),
+  });
   runIds.push(started.id);
   await runs.waitFor(started.id);
-  return { ...(await recoveryStore.getRun(started.id))!, tookMs: Date.now() - t0 };
+  return {
+    ...(await recoveryStore.getRun(started.id))!,
+    tookMs: Date.now() - t0,
+  };
 }
 
 beforeAll(async () => {
@@ -116,7 +189,10 @@ beforeAll(async () => {
   await primary.createNetwork({
     Name: NETWORK,
     Driver: 'bridge',
-    IPAM: { Driver: 'default', Config: [{ Subnet: SUBNET, Gateway: '172.29.91.1' }] },
+    IPAM: {
+      Driver: 'default',
+      Config: [{ Subnet: SUBNET, Gateway: '172.29.91.1' }],
+    },
     Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
   });
   dataContainer = await machine('dmg-data', '172.29.91.10');
@@ -125,37 +201,64 @@ beforeAll(async () => {
   await RecoveryStore.migrate(knex);
   recoveryStore = new RecoveryStore(knex);
   const providers = new ProviderRegistry();
-  providers.addCaptureSource(new DockerCaptureSource('primary', primary, { storeDirectory: store }));
+  providers.addCaptureSource(
+    new DockerCaptureSource('primary', primary, { storeDirectory: store }),
+  );
   providers.addHypervisorHost(host);
   const graphs = {
-    getEntity: async () => ({ apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'dmg-web-svc' } }),
+    getEntity: async () => ({
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'Component',
+      metadata: { name: 'dmg-web-svc' },
+    }),
     load: async () => graph(),
     visibleTo: async (refs: string[]) => refs,
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
   const logger = mockServices.logger.mock();
   captures = new CaptureService(recoveryStore, providers, plans, logger, 5);
-  runs = new RunService(recoveryStore, providers, plans, graphs as unknown as CatalogGraphLoader, logger, {
-    hypervisorHost: 'recovery',
-    machineReadyTimeoutMs: 20_000,
-    probeIntervalMs: 200,
-    heartbeatIntervalMs: 1_000,
-    staleAfterMs: 60_000,
-    stepTimeoutMs: 30_000,
-    minReadyMs: 500,
-    allowTestHooks: false,
-  });
+  runs = new RunService(
+    recoveryStore,
+    providers,
+    plans,
+    graphs as unknown as CatalogGraphLoader,
+    logger,
+    {
+      hypervisorHost: 'recovery',
+      machineReadyTimeoutMs: 20_000,
+      probeIntervalMs: 200,
+      heartbeatIntervalMs: 1_000,
+      staleAfterMs: 60_000,
+      stepTimeoutMs: 30_000,
+      minReadyMs: 500,
+      allowTestHooks: false,
+    },
+  );
 });
 
 afterAll(async () => {
   for (const id of runIds) await host.teardown(id).catch(() => {});
-  for (const name of containers) await primary.getContainer(name).remove({ force: true, v: true }).catch(() => {});
+  for (const name of containers)
+    await primary
+      .getContainer(name)
+      .remove({ force: true, v: true })
+      .catch(() => {});
   for (const docker of [primary, recovery] as Docker[]) {
-    for (const image of await docker.listImages({ filters: { reference: ['recovery-capture/*'] } })) {
-      for (const tag of image.RepoTags ?? []) if (tag.includes(suffix)) await docker.getImage(tag).remove().catch(() => {});
+    for (const image of await docker.listImages({
+      filters: { reference: ['recovery-capture/*'] },
+    })) {
+      for (const tag of image.RepoTags ?? [])
+        if (tag.includes(suffix))
+          await docker
+            .getImage(tag)
+            .remove()
+            .catch(() => {});
     }
   }
-  await primary.getNetwork(NETWORK).remove().catch(() => {});
+  await primary
+    .getNetwork(NETWORK)
+    .remove()
+    .catch(() => {});
   rmSync(store, { recursive: true, force: true });
   // eslint-disable-next-line no-console
   console.log('damaged capture timings', JSON.stringify(timings));
@@ -165,15 +268,27 @@ describe('a damaged capture (real engines)', () => {
   it('is refused before any machine boots, marked, passed over for the older intact capture, and a machine with none intact left is refused naming them', async () => {
     // data first (the image's layers, which web shares), then web's first capture, and a second
     // after a change: each commit of web adds a layer of its own.
-    await captures.captureMachine({ machineRef: DATA, engine: 'primary', container: dataContainer });
+    await captures.captureMachine({
+      machineRef: DATA,
+      engine: 'primary',
+      container: dataContainer,
+    });
     const imageLayers = layerFiles();
     await write(webContainer, '/w/first.bin', 200);
-    const older = await captures.captureMachine({ machineRef: WEB, engine: 'primary', container: webContainer });
+    const older = await captures.captureMachine({
+      machineRef: WEB,
+      engine: 'primary',
+      container: webContainer,
+    });
     const beforeSecond = layerFiles();
     const olderOwn = [...beforeSecond].filter(l => !imageLayers.has(l));
     expect(olderOwn).toHaveLength(1);
     await write(webContainer, '/w/second.bin', 200);
-    const newer = await captures.captureMachine({ machineRef: WEB, engine: 'primary', container: webContainer });
+    const newer = await captures.captureMachine({
+      machineRef: WEB,
+      engine: 'primary',
+      container: webContainer,
+    });
     const ownLayers = [...layerFiles()].filter(l => !beforeSecond.has(l));
     expect(ownLayers).toHaveLength(1);
     const damagedLayer = damage(ownLayers[0]);
@@ -183,19 +298,43 @@ describe('a damaged capture (real engines)', () => {
     timings.run_refused_at_verification_ms = failed.tookMs;
     expect(failed.status).toBe('failed');
     expect(failed.error?.machineRef).toBe(WEB);
-    expect(failed.error!.message).toContain(`${WEB} failed: capture ${newer.id}: checksum mismatch for ${join(store, `${newer.id}.tar`)}`);
-    expect(failed.error!.message).toContain(`layer file ${damagedLayer} no longer holds its content`);
+    expect(failed.error!.message).toContain(
+      `${WEB} failed: capture ${newer.id}: checksum mismatch for ${join(store, `${newer.id}.tar`)}`,
+    );
+    expect(failed.error!.message).toContain(
+      `layer file ${damagedLayer} no longer holds its content`,
+    );
     expect(failed.error!.message).not.toContain('next capture');
-    expect(failed.error!.message).toContain(`a run started again restores its capture of ${older.createdAt} instead, the newest not found damaged`);
+    expect(failed.error!.message).toContain(
+      `a run started again restores its capture of ${older.createdAt} instead, the newest not found damaged`,
+    );
     const messages = failed.steps.map(s => s.message);
-    expect(messages).toContainEqual(expect.stringMatching(/^Verifying captures \(2 machines, [\d.]+ (KiB|MiB)\): every byte read against its checksums, before the lab is built$/));
-    expect(messages.some(m => m.startsWith('Created isolated network'))).toBe(false);
-    expect(failed.machines.map(m => [m.machineRef, m.phase, m.restoreStartedAt])).toEqual([
+    expect(messages).toContainEqual(
+      expect.stringMatching(
+        /^Verifying captures \(2 machines, [\d.]+ (KiB|MiB)\): every byte read against its checksums, before the lab is built$/,
+      ),
+    );
+    expect(messages.some(m => m.startsWith('Created isolated network'))).toBe(
+      false,
+    );
+    expect(
+      failed.machines.map(m => [m.machineRef, m.phase, m.restoreStartedAt]),
+    ).toEqual([
       [DATA, 'skipped', undefined],
       [WEB, 'failed', undefined],
     ]);
-    expect(await host.listLabResources(failed.id)).toEqual({ machines: [], networks: [] });
-    expect(await recovery.listContainers({ all: true, filters: { label: [`recovery.backstage-recovery.io/run-id=${failed.id}`] } })).toEqual([]);
+    expect(await host.listLabResources(failed.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
+    expect(
+      await recovery.listContainers({
+        all: true,
+        filters: {
+          label: [`recovery.backstage-recovery.io/run-id=${failed.id}`],
+        },
+      }),
+    ).toEqual([]);
     // Marked, as GET /captures lists it; the older capture is intact.
     const listed = await recoveryStore.listCaptures(WEB);
     expect(listed.map(c => [c.id, c.damaged !== undefined])).toEqual([
@@ -209,16 +348,24 @@ describe('a damaged capture (real engines)', () => {
     timings.run_older_intact_ms = atPoint.tookMs;
     expect(atPoint.error?.message).toBeUndefined();
     expect(atPoint.status).toBe('succeeded');
-    expect(atPoint.machines.find(m => m.machineRef === WEB)?.captureId).toBe(older.id);
+    expect(atPoint.machines.find(m => m.machineRef === WEB)?.captureId).toBe(
+      older.id,
+    );
 
     // The older capture's own layer damaged too: found, marked; then no intact capture of web is left.
     damage(olderOwn[0]);
     const second = await testRun();
     expect(second.status).toBe('failed');
-    expect(second.error!.message).toContain(`${WEB} failed: capture ${older.id}: checksum mismatch`);
-    expect(second.error!.message).toContain(`none of its kept captures is intact: capture ${WEB} anew`);
+    expect(second.error!.message).toContain(
+      `${WEB} failed: capture ${older.id}: checksum mismatch`,
+    );
+    expect(second.error!.message).toContain(
+      `none of its kept captures is intact: capture ${WEB} anew`,
+    );
     const t0 = Date.now();
-    const refused = await runs.start({ entityRef: WEB_SVC, mode: 'test', trigger: 'user' }).catch(e => e);
+    const refused = await runs
+      .start({ entityRef: WEB_SVC, mode: 'test', trigger: 'user' })
+      .catch(e => e);
     timings.run_refused_up_front_ms = Date.now() - t0;
     expect(refused).toMatchObject({
       name: CAPTURES_DAMAGED_ERROR_NAME,
@@ -228,10 +375,16 @@ describe('a damaged capture (real engines)', () => {
         { machineRef: WEB, captureId: older.id },
       ],
     });
-    expect(refused.message).toMatch(new RegExp(`^No intact capture of ${WEB} to restore: `));
+    expect(refused.message).toMatch(
+      new RegExp(`^No intact capture of ${WEB} to restore: `),
+    );
 
     // Captured anew: a run restores the new capture, and boots.
-    await captures.captureMachine({ machineRef: WEB, engine: 'primary', container: webContainer });
+    await captures.captureMachine({
+      machineRef: WEB,
+      engine: 'primary',
+      container: webContainer,
+    });
     const mended = await testRun();
     expect(mended.error?.message).toBeUndefined();
     expect(mended.status).toBe('succeeded');

@@ -1,5 +1,9 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +28,21 @@ import { fakePrimaryEngine } from './testing/fakePrimaryEngine';
  */
 
 const CONTAINER_ID = 'c'.repeat(64);
-const WEB_01: MachineLocator = { machineRef: 'resource:default/web-01', engine: 'primary', container: 'web-01' };
+const WEB_01: MachineLocator = {
+  machineRef: 'resource:default/web-01',
+  engine: 'primary',
+  container: 'web-01',
+};
 
-type Call = 'inspect' | 'pause' | 'unpause' | 'commit' | 'save' | 'removeImage' | 'listImages' | 'listContainers';
+type Call =
+  | 'inspect'
+  | 'pause'
+  | 'unpause'
+  | 'commit'
+  | 'save'
+  | 'removeImage'
+  | 'listImages'
+  | 'listContainers';
 
 /**
  * A primary engine over HTTP with one running container, web-01, spoken to by dockerode itself (so
@@ -37,7 +53,9 @@ async function failingEngine() {
   const state = {
     paused: false,
     removed: false,
-    fail: {} as Partial<Record<Call, { status: number; message: string } | 'hang up'>>,
+    fail: {} as Partial<
+      Record<Call, { status: number; message: string } | 'hang up'>
+    >,
     calls: [] as Call[],
   };
   const routes: Array<[string, RegExp, Call]> = [
@@ -52,15 +70,24 @@ async function failingEngine() {
   ];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url!, 'http://engine');
-    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    const call = routes.find(([method, path]) => method === req.method && path.test(url.pathname))?.[2];
+    const json = (status: number, body: unknown) =>
+      res
+        .writeHead(status, { 'content-type': 'application/json' })
+        .end(JSON.stringify(body));
+    const call = routes.find(
+      ([method, path]) => method === req.method && path.test(url.pathname),
+    )?.[2];
     // Stats and networks: none here (the capture goes on without them).
     if (!call) return json(404, { message: `page not found: ${url.pathname}` });
     state.calls.push(call);
     const failure = state.fail[call];
     if (failure === 'hang up') return req.socket.destroy();
     if (failure) return json(failure.status, { message: failure.message });
-    if (state.removed && ['inspect', 'pause', 'unpause', 'commit'].includes(call)) return json(404, { message: 'No such container: web-01' });
+    if (
+      state.removed &&
+      ['inspect', 'pause', 'unpause', 'commit'].includes(call)
+    )
+      return json(404, { message: 'No such container: web-01' });
     switch (call) {
       case 'inspect':
         return json(200, {
@@ -79,8 +106,18 @@ async function failingEngine() {
       case 'commit':
         return json(201, { Id: 'sha256:committed' });
       case 'save': {
-        const ref = decodeURIComponent(/^\/images\/(.+)\/get$/.exec(url.pathname)![1]);
-        return res.writeHead(200, { 'content-type': 'application/x-tar' }).end(createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }]));
+        const ref = decodeURIComponent(
+          /^\/images\/(.+)\/get$/.exec(url.pathname)![1],
+        );
+        return res.writeHead(200, { 'content-type': 'application/x-tar' }).end(
+          createTar([
+            {
+              type: 'file',
+              path: 'manifest.json',
+              content: `[{"RepoTags":["${ref}"]}]`,
+            },
+          ]),
+        );
       }
       case 'listImages':
         return json(200, []);
@@ -110,7 +147,8 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const context = (step: string) => `capture of resource:default/web-01 (container web-01) failed while ${step}`;
+const context = (step: string) =>
+  `capture of resource:default/web-01 (container web-01) failed while ${step}`;
 
 describe('a capture on an engine that fails', () => {
   let store: string;
@@ -125,12 +163,22 @@ describe('a capture on an engine that fails', () => {
   });
 
   const capture = (docker: Docker = engine.docker, machine = WEB_01) =>
-    new DockerCaptureSource(machine.engine, docker, { storeDirectory: store }).capture(machine, { captureId: 'cap-1' });
+    new DockerCaptureSource(machine.engine, docker, {
+      storeDirectory: store,
+    }).capture(machine, { captureId: 'cap-1' });
   /** What the capture left in the store (its archives, its note), besides the layer directory. */
-  const left = () => readdirSync(store).filter(f => f !== 'layers' && !(f === '.paused' && readdirSync(join(store, f)).length === 0));
+  const left = () =>
+    readdirSync(store).filter(
+      f =>
+        f !== 'layers' &&
+        !(f === '.paused' && readdirSync(join(store, f)).length === 0),
+    );
 
-  it("answers 502 naming engine, machine, container and step, where the engine answers the commit with a 500; the machine unpaused, nothing kept", async () => {
-    engine.state.fail.commit = { status: 500, message: 'commit failed: no space left on device' };
+  it('answers 502 naming engine, machine, container and step, where the engine answers the commit with a 500; the machine unpaused, nothing kept', async () => {
+    engine.state.fail.commit = {
+      status: 500,
+      message: 'commit failed: no space left on device',
+    };
     const error = await capture().catch(e => e);
     expect(error).toMatchObject({
       name: 'EngineFailedError',
@@ -143,7 +191,10 @@ describe('a capture on an engine that fails', () => {
   });
 
   it("answers 502, not the engine's 409, where the engine refuses the pause (paused by someone else meanwhile)", async () => {
-    engine.state.fail.pause = { status: 409, message: `Container ${CONTAINER_ID} is already paused` };
+    engine.state.fail.pause = {
+      status: 409,
+      message: `Container ${CONTAINER_ID} is already paused`,
+    };
     await expect(capture()).rejects.toMatchObject({
       name: 'EngineFailedError',
       statusCode: 502,
@@ -152,7 +203,10 @@ describe('a capture on an engine that fails', () => {
   });
 
   it("answers 502, not the engine's 404, for a 404 that is not its container's (the image gone before its save)", async () => {
-    engine.state.fail.save = { status: 404, message: 'reference does not exist' };
+    engine.state.fail.save = {
+      status: 404,
+      message: 'reference does not exist',
+    };
     await expect(capture()).rejects.toMatchObject({
       name: 'EngineFailedError',
       statusCode: 502,
@@ -162,7 +216,10 @@ describe('a capture on an engine that fails', () => {
   });
 
   it('answers 502 where the engine fails the very first look at the container', async () => {
-    engine.state.fail.inspect = { status: 500, message: 'containerd: connection error' };
+    engine.state.fail.inspect = {
+      status: 500,
+      message: 'containerd: connection error',
+    };
     await expect(capture()).rejects.toMatchObject({
       name: 'EngineFailedError',
       statusCode: 502,
@@ -173,13 +230,22 @@ describe('a capture on an engine that fails', () => {
   it('still answers 404 naming container and engine for a container that is not there, before and during the capture', async () => {
     engine.state.removed = true;
     const before = await capture().catch(e => e);
-    expect(before).toMatchObject({ name: 'NotFoundError', message: 'machine resource:default/web-01: no container "web-01" on engine primary' });
+    expect(before).toMatchObject({
+      name: 'NotFoundError',
+      message:
+        'machine resource:default/web-01: no container "web-01" on engine primary',
+    });
     expect(before.statusCode).toBeUndefined();
 
     // Removed (docker rm -f) while the capture had it paused: its commit answers 404, and so does a look.
     engine.state.removed = false;
-    engine.state.fail.commit = { status: 404, message: 'No such container: web-01' };
-    const source = new DockerCaptureSource('primary', engine.docker, { storeDirectory: store });
+    engine.state.fail.commit = {
+      status: 404,
+      message: 'No such container: web-01',
+    };
+    const source = new DockerCaptureSource('primary', engine.docker, {
+      storeDirectory: store,
+    });
     const during = source.capture(WEB_01, { captureId: 'cap-2' });
     const removing = setInterval(() => {
       if (engine.state.calls.includes('commit')) engine.state.removed = true;
@@ -188,7 +254,8 @@ describe('a capture on an engine that fails', () => {
       const error = await during.catch(e => e);
       expect(error).toMatchObject({
         name: 'NotFoundError',
-        message: 'capture of resource:default/web-01: container "web-01" was removed from engine primary while committing the image: nothing kept',
+        message:
+          'capture of resource:default/web-01: container "web-01" was removed from engine primary while committing the image: nothing kept',
       });
       expect(error.statusCode).toBeUndefined();
     } finally {
@@ -198,7 +265,9 @@ describe('a capture on an engine that fails', () => {
 
   it('answers 503 naming the engine and its address where the connection is refused, or its socket is not there', async () => {
     const port = await closedPort();
-    await expect(capture(new Docker({ host: '127.0.0.1', port, protocol: 'http' }))).rejects.toMatchObject({
+    await expect(
+      capture(new Docker({ host: '127.0.0.1', port, protocol: 'http' })),
+    ).rejects.toMatchObject({
       name: 'ServiceUnavailableError',
       statusCode: 503,
       engine: 'primary',
@@ -213,8 +282,18 @@ describe('a capture on an engine that fails', () => {
   });
 
   it('answers 503 where the connection to the engine times out', async () => {
-    const timedOut = Object.assign(new Error('connect ETIMEDOUT 10.0.0.9:2376'), { code: 'ETIMEDOUT', syscall: 'connect', address: '10.0.0.9', port: 2376 });
-    const { docker } = fakePrimaryEngine({ 'web-01': { paused: false, fails: { inspect: [timedOut] } } });
+    const timedOut = Object.assign(
+      new Error('connect ETIMEDOUT 10.0.0.9:2376'),
+      {
+        code: 'ETIMEDOUT',
+        syscall: 'connect',
+        address: '10.0.0.9',
+        port: 2376,
+      },
+    );
+    const { docker } = fakePrimaryEngine({
+      'web-01': { paused: false, fails: { inspect: [timedOut] } },
+    });
     await expect(capture(docker)).rejects.toMatchObject({
       name: 'ServiceUnavailableError',
       statusCode: 503,
@@ -223,13 +302,21 @@ describe('a capture on an engine that fails', () => {
   });
 
   it('answers 503 where the TLS connection to the engine fails (TLS spoken to a port that does not)', async () => {
-    const tls = new Docker({ host: '127.0.0.1', port: engine.port, protocol: 'https' });
+    const tls = new Docker({
+      host: '127.0.0.1',
+      port: engine.port,
+      protocol: 'https',
+    });
     const error = await capture(tls).catch(e => e);
-    expect(error).toMatchObject({ name: 'ServiceUnavailableError', statusCode: 503, engine: 'primary' });
+    expect(error).toMatchObject({
+      name: 'ServiceUnavailableError',
+      statusCode: 503,
+      engine: 'primary',
+    });
     expect(error.message).toMatch(
       new RegExp(
         `^${context('inspecting its container').replace(/[()]/g, '\\$&')}: Docker engine 'primary' is unreachable: the TLS connection failed \\((EPROTO|ERR_SSL_[A-Z_]+): [^:]*\\): ` +
-          "does it speak TLS there, and do its certificate and recovery.docker.engines\\[primary\\] ca, cert and key match\\?$",
+          'does it speak TLS there, and do its certificate and recovery.docker.engines\\[primary\\] ca, cert and key match\\?$',
       ),
     );
   });
@@ -246,10 +333,17 @@ describe('a capture on an engine that fails', () => {
   });
 
   it('answers 502 where the engine answers the unpause with an error, saying production stays paused', async () => {
-    engine.state.fail.unpause = { status: 500, message: 'cannot unpause: the cgroup is busy' };
-    const source = new DockerCaptureSource('primary', engine.docker, { storeDirectory: store });
+    engine.state.fail.unpause = {
+      status: 500,
+      message: 'cannot unpause: the cgroup is busy',
+    };
+    const source = new DockerCaptureSource('primary', engine.docker, {
+      storeDirectory: store,
+    });
     try {
-      await expect(source.capture(WEB_01, { captureId: 'cap-1' })).rejects.toMatchObject({
+      await expect(
+        source.capture(WEB_01, { captureId: 'cap-1' }),
+      ).rejects.toMatchObject({
         name: 'EngineFailedError',
         statusCode: 502,
         message: expect.stringMatching(
@@ -269,13 +363,19 @@ describe('the hypervisor host on an engine that fails', () => {
     const engine = await failingEngine();
     const store = mkdtempSync(join(tmpdir(), 'engine-failures-test-'));
     try {
-      engine.state.fail.listContainers = { status: 500, message: 'layer store: input/output error' };
-      const host = new DockerHypervisorHost('dr-host', engine.docker, { storeDirectory: store });
+      engine.state.fail.listContainers = {
+        status: 500,
+        message: 'layer store: input/output error',
+      };
+      const host = new DockerHypervisorHost('dr-host', engine.docker, {
+        storeDirectory: store,
+      });
       await expect(host.teardown('run-1')).rejects.toMatchObject({
         name: 'EngineFailedError',
         statusCode: 502,
         engine: 'dr-host',
-        message: "tearing down the lab of run run-1 failed: Docker engine 'dr-host' answered HTTP 500: layer store: input/output error",
+        message:
+          "tearing down the lab of run run-1 failed: Docker engine 'dr-host' answered HTTP 500: layer store: input/output error",
       });
     } finally {
       engine.close();
@@ -289,7 +389,11 @@ describe('POST /captures on an engine that fails', () => {
   const machine = (name: string, engineId: string): Entity => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Resource',
-    metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: engineId, [`${P}container`]: 'web-01' } },
+    metadata: {
+      name,
+      namespace: 'default',
+      annotations: { [`${P}engine`]: engineId, [`${P}container`]: 'web-01' },
+    },
     spec: { type: 'machine' },
   });
   const service = (name: string, on: string): Entity => ({
@@ -306,17 +410,30 @@ describe('POST /captures on an engine that fails', () => {
   beforeAll(async () => {
     store = mkdtempSync(join(tmpdir(), 'engine-failures-test-'));
     engine = await failingEngine();
-    const down = new Docker({ host: '127.0.0.1', port: await closedPort(), protocol: 'http' });
+    const down = new Docker({
+      host: '127.0.0.1',
+      port: await closedPort(),
+      protocol: 'http',
+    });
     ({ server } = await startTestBackend({
       features: [
         recoveryPlugin,
         providersModule({
           captureSources: [
-            new DockerCaptureSource('primary', engine.docker, { storeDirectory: store }),
+            new DockerCaptureSource('primary', engine.docker, {
+              storeDirectory: store,
+            }),
             new DockerCaptureSource('down', down, { storeDirectory: store }),
           ],
         }),
-        catalogServiceMock.factory({ entities: [machine('web-01', 'primary'), service('web', 'web-01'), machine('db-01', 'down'), service('db', 'db-01')] }),
+        catalogServiceMock.factory({
+          entities: [
+            machine('web-01', 'primary'),
+            service('web', 'web-01'),
+            machine('db-01', 'down'),
+            service('db', 'db-01'),
+          ],
+        }),
       ],
     }));
   });
@@ -329,15 +446,30 @@ describe('POST /captures on an engine that fails', () => {
     engine.state.removed = false;
   });
 
-  const captureWeb = () => request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/web' });
+  const captureWeb = () =>
+    request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'component:default/web' });
 
   it("answers the engine's failures with 502 or 503, never with the engine's own status", async () => {
     expect((await captureWeb()).status).toBe(201);
 
     const cases: Array<[Call, { status: number; message: string }, string]> = [
-      ['commit', { status: 500, message: 'commit failed: no space left on device' }, 'committing the image'],
-      ['pause', { status: 409, message: 'Container web-01 is already paused' }, 'pausing it'],
-      ['save', { status: 404, message: 'reference does not exist' }, 'saving it into the capture store'],
+      [
+        'commit',
+        { status: 500, message: 'commit failed: no space left on device' },
+        'committing the image',
+      ],
+      [
+        'pause',
+        { status: 409, message: 'Container web-01 is already paused' },
+        'pausing it',
+      ],
+      [
+        'save',
+        { status: 404, message: 'reference does not exist' },
+        'saving it into the capture store',
+      ],
     ];
     for (const [call, failure, step] of cases) {
       engine.state.fail = { [call]: failure };
@@ -349,12 +481,19 @@ describe('POST /captures on an engine that fails', () => {
           name: 'EngineFailedError',
           statusCode: 502,
           message: `capture of resource:default/web-01 failed; caused by EngineFailedError: ${context(step)}: Docker engine 'primary' answered HTTP ${failure.status}: ${failure.message}`,
-          cause: { name: 'EngineFailedError', statusCode: 502, engine: 'primary', message: `${context(step)}: Docker engine 'primary' answered HTTP ${failure.status}: ${failure.message}` },
+          cause: {
+            name: 'EngineFailedError',
+            statusCode: 502,
+            engine: 'primary',
+            message: `${context(step)}: Docker engine 'primary' answered HTTP ${failure.status}: ${failure.message}`,
+          },
         },
       });
     }
 
-    const unreachable = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/db' });
+    const unreachable = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'component:default/db' });
     expect(unreachable.status).toBe(503);
     expect(unreachable.body.error).toMatchObject({
       name: 'ServiceUnavailableError',
@@ -370,7 +509,8 @@ describe('POST /captures on an engine that fails', () => {
     expect(res.status).toBe(502);
     expect(res.body.error).toMatchObject({
       name: 'NotFoundError',
-      message: 'capture of resource:default/web-01 failed; caused by NotFoundError: machine resource:default/web-01: no container "web-01" on engine primary',
+      message:
+        'capture of resource:default/web-01 failed; caused by NotFoundError: machine resource:default/web-01: no container "web-01" on engine primary',
     });
   });
 });

@@ -2,8 +2,16 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { analyzeDependencies } from '@backstage-recovery/plugin-recovery-node';
-import { DockerEventMapper, dockerEventToInitializationEvents, type DockerEventMessage } from './events';
-import { DockerEventSource, MAX_EVENT_LINE_LENGTH, resumeSecond } from './DockerEventSource';
+import {
+  DockerEventMapper,
+  dockerEventToInitializationEvents,
+  type DockerEventMessage,
+} from './events';
+import {
+  DockerEventSource,
+  MAX_EVENT_LINE_LENGTH,
+  resumeSecond,
+} from './DockerEventSource';
 
 const base = {
   Type: 'container',
@@ -26,32 +34,73 @@ const base = {
  */
 const engine = (stream: (opts: any) => Promise<PassThrough>) =>
   ({
-    getEvents: async (opts: any) => (opts.until !== undefined ? new PassThrough().end() : stream(opts)),
+    getEvents: async (opts: any) =>
+      opts.until !== undefined ? new PassThrough().end() : stream(opts),
     listContainers: async () => [],
   }) as unknown as Docker;
 
 describe('dockerEventToInitializationEvents', () => {
   it('maps start to one start event per labelled service', () => {
-    expect(dockerEventToInitializationEvents({ ...base, Action: 'start', status: 'start' })).toEqual([
-      { time: 1_700_000_000_123, machine: 'data-01', service: 'database', type: 'start' },
-      { time: 1_700_000_000_123, machine: 'data-01', service: 'files', type: 'start' },
+    expect(
+      dockerEventToInitializationEvents({
+        ...base,
+        Action: 'start',
+        status: 'start',
+      }),
+    ).toEqual([
+      {
+        time: 1_700_000_000_123,
+        machine: 'data-01',
+        service: 'database',
+        type: 'start',
+      },
+      {
+        time: 1_700_000_000_123,
+        machine: 'data-01',
+        service: 'files',
+        type: 'start',
+      },
     ]);
   });
   it('maps die with a non-zero exit code to failure, and ignores a clean exit', () => {
     const die = (exitCode: string) => ({
       ...base,
       Action: 'die',
-      Actor: { ...base.Actor, Attributes: { ...base.Actor.Attributes, exitCode } },
+      Actor: {
+        ...base.Actor,
+        Attributes: { ...base.Actor.Attributes, exitCode },
+      },
     });
-    expect(dockerEventToInitializationEvents(die('137')).map(e => e.type)).toEqual(['failure', 'failure']);
+    expect(
+      dockerEventToInitializationEvents(die('137')).map(e => e.type),
+    ).toEqual(['failure', 'failure']);
     expect(dockerEventToInitializationEvents(die('0'))).toEqual([]);
   });
   it('falls back to the container name without labels, and ignores other events', () => {
     expect(
-      dockerEventToInitializationEvents({ ...base, Action: 'start', Actor: { ID: 'c1', Attributes: { name: 'web' } } }),
-    ).toEqual([{ time: 1_700_000_000_123, machine: 'web', service: 'web', type: 'start' }]);
-    expect(dockerEventToInitializationEvents({ ...base, Action: 'stop' })).toEqual([]);
-    expect(dockerEventToInitializationEvents({ ...base, Type: 'network', Action: 'start' })).toEqual([]);
+      dockerEventToInitializationEvents({
+        ...base,
+        Action: 'start',
+        Actor: { ID: 'c1', Attributes: { name: 'web' } },
+      }),
+    ).toEqual([
+      {
+        time: 1_700_000_000_123,
+        machine: 'web',
+        service: 'web',
+        type: 'start',
+      },
+    ]);
+    expect(
+      dockerEventToInitializationEvents({ ...base, Action: 'stop' }),
+    ).toEqual([]);
+    expect(
+      dockerEventToInitializationEvents({
+        ...base,
+        Type: 'network',
+        Action: 'start',
+      }),
+    ).toEqual([]);
   });
 });
 
@@ -80,7 +129,11 @@ describe('DockerEventSource', () => {
     });
     const events: InitializationEvent[] = [];
     const abort = new AbortController();
-    const src = new DockerEventSource('primary', docker, { minBackoffMs: 5, maxBackoffMs: 10, since: 1_699_999_999 });
+    const src = new DockerEventSource('primary', docker, {
+      minBackoffMs: 5,
+      maxBackoffMs: 10,
+      since: 1_699_999_999,
+    });
     const done = src.start(async e => {
       events.push(...e);
       if (events.length === 3) abort.abort();
@@ -89,14 +142,20 @@ describe('DockerEventSource', () => {
     expect(events.map(e => e.machine)).toEqual(['a', 'b', 'c']);
     expect(calls[0].since).toBe(1_699_999_999);
     expect(calls[2].since).toBe(1_700_000_002);
-    expect(calls[1].filters).toEqual({ type: ['container'], event: ['start', 'die', 'kill'] });
+    expect(calls[1].filters).toEqual({
+      type: ['container'],
+      event: ['start', 'die', 'kill'],
+    });
   });
 });
 
 describe('resumeSecond', () => {
   it('replays the event stored as the newest, also one the store rounded up into the next second', () => {
     // Docker's timeNano, and the whole ms the event store keeps of it (EventStore rounds).
-    for (const nano of [1_700_000_002_999_000_000, 1_700_000_002_999_600_000, 1_700_000_003_000_000_000, 1_700_000_003_000_400_000]) {
+    for (const nano of [
+      1_700_000_002_999_000_000, 1_700_000_002_999_600_000,
+      1_700_000_003_000_000_000, 1_700_000_003_000_400_000,
+    ]) {
       const stored = Math.round(nano / 1e6);
       const since = resumeSecond(stored);
       expect(since * 1e9).toBeLessThanOrEqual(nano); // Docker replays events at or after since
@@ -115,20 +174,32 @@ describe('DockerEventSource on a silent connection', () => {
       opened.push(opts.since);
       const stream = new PassThrough();
       // The first connection delivers one start, then goes silent and never ends (a dead peer).
-      if (opened.length === 1) stream.write(`${JSON.stringify({ ...base, Action: 'start', status: 'start' })}\n`);
-      else stream.write(`${JSON.stringify({ ...base, id: 'c2', Actor: { ...base.Actor, ID: 'c2' }, Action: 'start', status: 'start', timeNano: base.timeNano + 5e9 })}\n`);
+      if (opened.length === 1)
+        stream.write(
+          `${JSON.stringify({ ...base, Action: 'start', status: 'start' })}\n`,
+        );
+      else
+        stream.write(
+          `${JSON.stringify({ ...base, id: 'c2', Actor: { ...base.Actor, ID: 'c2' }, Action: 'start', status: 'start', timeNano: base.timeNano + 5e9 })}\n`,
+        );
       return stream;
     });
     const stored: InitializationEvent[] = [];
     const giveUp = setTimeout(() => abort.abort(), 5_000);
-    await new DockerEventSource('primary', docker, { since: 1, idleReconnectMs: 100 }).start(async e => {
+    await new DockerEventSource('primary', docker, {
+      since: 1,
+      idleReconnectMs: 100,
+    }).start(async e => {
       stored.push(...e);
       if (stored.length >= 4) abort.abort();
     }, abort.signal);
     clearTimeout(giveUp);
     // Reopened from the second of the event the first connection brought, without backoff.
     expect(opened.slice(0, 2)).toEqual([1, 1_700_000_000]);
-    expect(stored.map(e => e.time)).toEqual([1_700_000_000_123, 1_700_000_000_123, 1_700_000_005_123, 1_700_000_005_123]);
+    expect(stored.map(e => e.time)).toEqual([
+      1_700_000_000_123, 1_700_000_000_123, 1_700_000_005_123,
+      1_700_000_005_123,
+    ]);
   });
 });
 
@@ -140,7 +211,9 @@ describe('DockerEventSource boots older than the buffer', () => {
       getEvents: async (opts: any) => {
         // Down for the first attempt: both the buffer read and the stream fail.
         if (++attempts <= 2) throw new Error('connect ENOENT');
-        return opts.until !== undefined ? new PassThrough().end() : new PassThrough();
+        return opts.until !== undefined
+          ? new PassThrough().end()
+          : new PassThrough();
       },
       listContainers: async () => [{ Id: 'c9', Created: 1_700_000_000 }],
       getContainer: () => ({
@@ -154,10 +227,13 @@ describe('DockerEventSource boots older than the buffer', () => {
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
     const giveUp = setTimeout(() => abort.abort(), 2_000);
-    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(async e => {
-      events.push(...e);
-      abort.abort();
-    }, abort.signal);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(
+      async e => {
+        events.push(...e);
+        abort.abort();
+      },
+      abort.signal,
+    );
     clearTimeout(giveUp);
     expect(attempts).toBeGreaterThan(2);
     expect(events.map(e => ({ ...e, time: Math.round(e.time) }))).toEqual([
@@ -170,7 +246,12 @@ describe('DockerEventSource boots older than the buffer, read late', () => {
   it('does not add a boot whose start event the stream delivered before', async () => {
     let attempts = 0;
     const abort = new AbortController();
-    const started = { ...base, id: 'c9', Action: 'start', Actor: { ID: 'c9', Attributes: { name: 'm9' } } };
+    const started = {
+      ...base,
+      id: 'c9',
+      Action: 'start',
+      Actor: { ID: 'c9', Attributes: { name: 'm9' } },
+    };
     const docker = {
       getEvents: async (opts: any) => {
         attempts++;
@@ -178,7 +259,8 @@ describe('DockerEventSource boots older than the buffer, read late', () => {
         // second buffer read the engine has evicted that start event.
         if (attempts === 1) throw new Error('connect ECONNRESET');
         if (opts.until !== undefined) return new PassThrough().end();
-        if (attempts === 2) return new PassThrough().end(`${JSON.stringify(started)}\n`);
+        if (attempts === 2)
+          return new PassThrough().end(`${JSON.stringify(started)}\n`);
         setTimeout(() => abort.abort(), 50);
         return new PassThrough();
       },
@@ -194,11 +276,16 @@ describe('DockerEventSource boots older than the buffer, read late', () => {
       }),
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
-    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(async e => {
-      events.push(...e);
-    }, abort.signal);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(
+      async e => {
+        events.push(...e);
+      },
+      abort.signal,
+    );
     expect(attempts).toBe(4);
-    expect(events).toEqual([{ machine: 'm9', service: 'm9', type: 'start', time: 1_700_000_000_123 }]);
+    expect(events).toEqual([
+      { machine: 'm9', service: 'm9', type: 'start', time: 1_700_000_000_123 },
+    ]);
   });
 });
 
@@ -206,7 +293,8 @@ describe('DockerEventSource boots older than the buffer, a container removed mea
   it('adds the boots of the others when one is removed between the list and its inspect', async () => {
     const abort = new AbortController();
     const docker = {
-      getEvents: async (opts: any) => (opts.until !== undefined ? new PassThrough().end() : new PassThrough()),
+      getEvents: async (opts: any) =>
+        opts.until !== undefined ? new PassThrough().end() : new PassThrough(),
       listContainers: async () => [
         { Id: 'c8', Created: 1_700_000_000 },
         { Id: 'c9', Created: 1_700_000_000 },
@@ -214,11 +302,17 @@ describe('DockerEventSource boots older than the buffer, a container removed mea
       getContainer: (id: string) => ({
         inspect: async () => {
           // c8 ran with --rm and exited after the list.
-          if (id === 'c8') throw Object.assign(new Error('no such container: c8'), { statusCode: 404 });
+          if (id === 'c8')
+            throw Object.assign(new Error('no such container: c8'), {
+              statusCode: 404,
+            });
           return {
             Id: 'c9',
             Name: '/m9',
-            State: { Running: true, StartedAt: '2023-11-14T22:13:20.123456789Z' },
+            State: {
+              Running: true,
+              StartedAt: '2023-11-14T22:13:20.123456789Z',
+            },
             Config: { Labels: {} },
           };
         },
@@ -226,9 +320,15 @@ describe('DockerEventSource boots older than the buffer, a container removed mea
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
     const warnings: string[] = [];
-    const logger = { warn: (m: string) => warnings.push(m), info: () => {} } as any;
+    const logger = {
+      warn: (m: string) => warnings.push(m),
+      info: () => {},
+    } as any;
     const giveUp = setTimeout(() => abort.abort(), 1_000);
-    await new DockerEventSource('primary', docker, { minBackoffMs: 5, logger }).start(async e => {
+    await new DockerEventSource('primary', docker, {
+      minBackoffMs: 5,
+      logger,
+    }).start(async e => {
       events.push(...e);
       abort.abort();
     }, abort.signal);
@@ -247,16 +347,29 @@ describe('DockerEventSource boots older than the buffer, on an engine whose cont
       getEvents: async (opts: any) =>
         opts.until !== undefined
           ? new PassThrough().end()
-          : new PassThrough().end(`${JSON.stringify({ ...base, Action: 'start' })}\n`),
+          : new PassThrough().end(
+              `${JSON.stringify({ ...base, Action: 'start' })}\n`,
+            ),
       // Answers only when given up on: a container stuck in its kill holds dockerd's list.
       listContainers: (opts: any) =>
-        new Promise((_, reject) => opts?.abortSignal?.addEventListener('abort', () => reject(new Error('aborted')))),
+        new Promise((_, reject) =>
+          opts?.abortSignal?.addEventListener('abort', () =>
+            reject(new Error('aborted')),
+          ),
+        ),
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
     const warnings: string[] = [];
-    const logger = { warn: (m: string) => warnings.push(m), info: () => {} } as any;
+    const logger = {
+      warn: (m: string) => warnings.push(m),
+      info: () => {},
+    } as any;
     const giveUp = setTimeout(() => abort.abort(), 2_000);
-    await new DockerEventSource('primary', docker, { minBackoffMs: 5, catchUpTimeoutMs: 50, logger }).start(async e => {
+    await new DockerEventSource('primary', docker, {
+      minBackoffMs: 5,
+      catchUpTimeoutMs: 50,
+      logger,
+    }).start(async e => {
       events.push(...e);
       abort.abort();
     }, abort.signal);
@@ -272,10 +385,17 @@ describe('DockerEventSource boots older than the buffer, on an engine whose cont
     const docker = {
       getEvents: async () => new PassThrough().end(),
       listContainers: (opts: any) =>
-        new Promise((_, reject) => opts?.abortSignal?.addEventListener('abort', () => reject(new Error('aborted')))),
+        new Promise((_, reject) =>
+          opts?.abortSignal?.addEventListener('abort', () =>
+            reject(new Error('aborted')),
+          ),
+        ),
     } as unknown as Docker;
     setTimeout(() => abort.abort(), 20);
-    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(async () => {}, abort.signal);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 5 }).start(
+      async () => {},
+      abort.signal,
+    );
   }, 5_000);
 });
 
@@ -284,20 +404,42 @@ describe('DockerEventSource reading the stream', () => {
     const stream = new PassThrough();
     const abort = new AbortController();
     const warnings: string[] = [];
-    const logger = { warn: (m: string) => warnings.push(m), info: () => {} } as any;
+    const logger = {
+      warn: (m: string) => warnings.push(m),
+      info: () => {},
+    } as any;
     const stored: InitializationEvent[] = [];
     const giveUp = setTimeout(() => abort.abort(), 5_000);
-    const done = new DockerEventSource('primary', engine(async () => stream), { since: 1, logger }).start(async e => {
+    const done = new DockerEventSource(
+      'primary',
+      engine(async () => stream),
+      { since: 1, logger },
+    ).start(async e => {
       stored.push(...e);
       if (stored.length === 2) abort.abort();
     }, abort.signal);
     const start = (id: string, name: string, nano: number) =>
-      JSON.stringify({ ...base, id, Action: 'start', Actor: { ID: id, Attributes: { name } }, time: Math.floor(nano / 1e9), timeNano: nano });
-    const first = Buffer.from(`${start('c1', 'café-01', 1_700_000_001_000_000_000)}\n`);
+      JSON.stringify({
+        ...base,
+        id,
+        Action: 'start',
+        Actor: { ID: id, Attributes: { name } },
+        time: Math.floor(nano / 1e9),
+        timeNano: nano,
+      });
+    const first = Buffer.from(
+      `${start('c1', 'café-01', 1_700_000_001_000_000_000)}\n`,
+    );
     const cut = first.indexOf(0xc3) + 1; // between the two bytes of "é"
     // Past the limit before its end: dropped without being held whole.
     const long = `{"junk":"${'x'.repeat(MAX_EVENT_LINE_LENGTH)}"}`;
-    const chunks = [first.subarray(0, cut), first.subarray(cut), long.slice(0, 1000), long.slice(1000), `\n${start('c2', 'web-01', 1_700_000_002_000_000_000)}\n`];
+    const chunks = [
+      first.subarray(0, cut),
+      first.subarray(cut),
+      long.slice(0, 1000),
+      long.slice(1000),
+      `\n${start('c2', 'web-01', 1_700_000_002_000_000_000)}\n`,
+    ];
     // One chunk at a time, each read before the next is written, as the engine's socket brings them.
     for (const chunk of chunks) {
       stream.write(Buffer.from(chunk));
@@ -322,10 +464,13 @@ describe('DockerEventSource backpressure', () => {
     const blocked = new Promise<void>(r => (release = r));
     let stored = 0;
     const abort = new AbortController();
-    const done = new DockerEventSource('primary', docker, { since: 1 }).start(async () => {
-      await blocked;
-      stored++;
-    }, abort.signal);
+    const done = new DockerEventSource('primary', docker, { since: 1 }).start(
+      async () => {
+        await blocked;
+        stored++;
+      },
+      abort.signal,
+    );
     // One event per chunk: after the bound, the source must stop consuming chunks.
     for (let n = 0; n < 50; n++) {
       stream.write(line(n));
@@ -353,21 +498,23 @@ describe('DockerEventSource storing', () => {
       if (++connections === 1) return stream;
       // Reconnected once storing recovered: the engine replays its buffer from `since`.
       const replay = new PassThrough();
-      for (let n = 0; n < 5; n++) if (1_700_000_000 + n >= opts.since) replay.write(line(n));
+      for (let n = 0; n < 5; n++)
+        if (1_700_000_000 + n >= opts.since) replay.write(line(n));
       return replay;
     });
     let outage = true;
     let attempts = 0;
     const stored: string[] = [];
     const abort = new AbortController();
-    const done = new DockerEventSource('primary', docker, { since: 1, minBackoffMs: 5, maxBackoffMs: 20 }).start(
-      async events => {
-        attempts++;
-        if (outage) throw new Error('database unavailable');
-        stored.push(...events.map(e => e.machine));
-      },
-      abort.signal,
-    );
+    const done = new DockerEventSource('primary', docker, {
+      since: 1,
+      minBackoffMs: 5,
+      maxBackoffMs: 20,
+    }).start(async events => {
+      attempts++;
+      if (outage) throw new Error('database unavailable');
+      stored.push(...events.map(e => e.machine));
+    }, abort.signal);
     for (let n = 0; n < 5; n++) {
       stream.write(line(n));
       await new Promise(r => setImmediate(r));
@@ -378,7 +525,8 @@ describe('DockerEventSource storing', () => {
     expect(stream.readableLength).toBeGreaterThan(0); // paused behind the failing batch
     outage = false;
     const deadline = Date.now() + 2_000;
-    while (stored.length < 5 && Date.now() < deadline) await new Promise(r => setTimeout(r, 10));
+    while (stored.length < 5 && Date.now() < deadline)
+      await new Promise(r => setTimeout(r, 10));
     abort.abort();
     await done;
     expect(stored).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
@@ -392,9 +540,13 @@ describe('DockerEventSource storing', () => {
       abort.abort();
       return new PassThrough();
     });
-    await new DockerEventSource('primary', docker, { since: 1 }).start(async () => {}, abort.signal, {
-      since: 1_700_000_002_999,
-    });
+    await new DockerEventSource('primary', docker, { since: 1 }).start(
+      async () => {},
+      abort.signal,
+      {
+        since: 1_700_000_002_999,
+      },
+    );
     expect(calls[0].since).toBe(1_700_000_002);
   });
 });
@@ -412,14 +564,22 @@ describe('DockerEventSource event order', () => {
     const d = 1_700_000_003_000_000_000;
     const docker = engine(async (opts: any) => {
       calls.push(opts);
-      if (calls.length === 1) return new PassThrough().end(startLine('a', a) + startLine('b', b) + startLine('c', c));
+      if (calls.length === 1)
+        return new PassThrough().end(
+          startLine('a', a) + startLine('b', b) + startLine('c', c),
+        );
       // The engine replays from `since` (whole seconds, in its buffer's order): a and c again.
-      return new PassThrough().end(startLine('a', a) + startLine('c', c) + startLine('d', d));
+      return new PassThrough().end(
+        startLine('a', a) + startLine('c', c) + startLine('d', d),
+      );
     });
     const events: InitializationEvent[] = [];
     const abort = new AbortController();
     const giveUp = setTimeout(() => abort.abort(), 2_000);
-    await new DockerEventSource('primary', docker, { minBackoffMs: 5, since: 1_699_999_999 }).start(async e => {
+    await new DockerEventSource('primary', docker, {
+      minBackoffMs: 5,
+      since: 1_699_999_999,
+    }).start(async e => {
       events.push(...e);
       if (events.some(x => x.machine === 'd')) abort.abort();
     }, abort.signal);
@@ -438,18 +598,29 @@ describe('DockerEventSource boots older than the buffer, after an engine restart
       getEvents: async (opts: any) => {
         if (opts.until !== undefined) {
           // After the restart the buffer holds only events newer than c9's start.
-          const exec = { Type: 'container', Action: 'exec_start', id: 'c9', time: 1_700_000_010, timeNano: 1_700_000_010e9 };
-          return new PassThrough().end(restarted ? `${JSON.stringify(exec)}\n` : '');
+          const exec = {
+            Type: 'container',
+            Action: 'exec_start',
+            id: 'c9',
+            time: 1_700_000_010,
+            timeNano: 1_700_000_010e9,
+          };
+          return new PassThrough().end(
+            restarted ? `${JSON.stringify(exec)}\n` : '',
+          );
         }
         if (++streams === 1) {
           // One start, then the engine restarts: the stream ends.
           restarted = true;
-          return new PassThrough().end(startLine('a', 1_700_000_001_000_000_000));
+          return new PassThrough().end(
+            startLine('a', 1_700_000_001_000_000_000),
+          );
         }
         return new PassThrough();
       },
       // Nothing runs before the restart; c9 was booted by it.
-      listContainers: async () => (restarted ? [{ Id: 'c9', Created: 1_700_000_002 }] : []),
+      listContainers: async () =>
+        restarted ? [{ Id: 'c9', Created: 1_700_000_002 }] : [],
       getContainer: () => ({
         inspect: async () => ({
           Id: 'c9',
@@ -461,7 +632,10 @@ describe('DockerEventSource boots older than the buffer, after an engine restart
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
     const giveUp = setTimeout(() => abort.abort(), 2_000);
-    await new DockerEventSource('primary', docker, { minBackoffMs: 5, since: 1 }).start(async e => {
+    await new DockerEventSource('primary', docker, {
+      minBackoffMs: 5,
+      since: 1,
+    }).start(async e => {
       events.push(...e);
       if (events.length >= 2) abort.abort();
     }, abort.signal);
@@ -483,21 +657,23 @@ describe('DockerEventSource after a store outage', () => {
       if (calls.length === 1) return first;
       // The engine's buffer, replayed from `since`.
       const s = new PassThrough();
-      for (let n = 0; n < 4; n++) if (1_700_000_000 + n >= opts.since) s.write(line(n));
+      for (let n = 0; n < 4; n++)
+        if (1_700_000_000 + n >= opts.since) s.write(line(n));
       return s;
     });
     let outage = true;
     let recoveredAt = 0;
     const stored: string[] = [];
     const abort = new AbortController();
-    const done = new DockerEventSource('primary', docker, { since: 1, minBackoffMs: 200, maxBackoffMs: 200 }).start(
-      async events => {
-        if (outage) throw new Error('database unavailable');
-        stored.push(...events.map(e => e.machine));
-        recoveredAt ||= Date.now();
-      },
-      abort.signal,
-    );
+    const done = new DockerEventSource('primary', docker, {
+      since: 1,
+      minBackoffMs: 200,
+      maxBackoffMs: 200,
+    }).start(async events => {
+      if (outage) throw new Error('database unavailable');
+      stored.push(...events.map(e => e.machine));
+      recoveredAt ||= Date.now();
+    }, abort.signal);
     first.write(line(0));
     await new Promise(r => setTimeout(r, 20)); // storing m0 failed; retried in 200 ms
     first.write(line(1)); // read, then reading waits for the store
@@ -506,7 +682,8 @@ describe('DockerEventSource after a store outage', () => {
     first.write(line(3));
     outage = false;
     const deadline = Date.now() + 2_000;
-    while (stored.length < 4 && Date.now() < deadline) await new Promise(r => setTimeout(r, 10));
+    while (stored.length < 4 && Date.now() < deadline)
+      await new Promise(r => setTimeout(r, 10));
     abort.abort();
     await done;
     expect(stored).toEqual(['m0', 'm1', 'm2', 'm3']);
@@ -519,15 +696,28 @@ describe('DockerEventSource after a store outage', () => {
 describe('dockerEventToInitializationEvents parsing', () => {
   // The stream parses each line once; a raw line here was parsed a second time.
   it('takes parsed messages only, and parses each once', () => {
-    expectTypeOf(dockerEventToInitializationEvents).parameter(0).toEqualTypeOf<DockerEventMessage>();
+    expectTypeOf(dockerEventToInitializationEvents)
+      .parameter(0)
+      .toEqualTypeOf<DockerEventMessage>();
     const parse = vi.spyOn(JSON, 'parse');
     try {
-      expect(dockerEventToInitializationEvents({ ...base, Action: 'start' })).toHaveLength(2);
+      expect(
+        dockerEventToInitializationEvents({ ...base, Action: 'start' }),
+      ).toHaveLength(2);
       expect(parse).toHaveBeenCalledTimes(1);
       parse.mockClear();
       // A lab container's event is skipped before the parser.
-      const labAttributes = { ...base.Actor.Attributes, 'recovery.backstage-recovery.io/run-id': 'run-1' };
-      expect(dockerEventToInitializationEvents({ ...base, Action: 'start', Actor: { ID: 'c2', Attributes: labAttributes } })).toEqual([]);
+      const labAttributes = {
+        ...base.Actor.Attributes,
+        'recovery.backstage-recovery.io/run-id': 'run-1',
+      };
+      expect(
+        dockerEventToInitializationEvents({
+          ...base,
+          Action: 'start',
+          Actor: { ID: 'c2', Attributes: labAttributes },
+        }),
+      ).toEqual([]);
       expect(parse).not.toHaveBeenCalled();
     } finally {
       parse.mockRestore();
@@ -554,9 +744,15 @@ describe('dockerEventToInitializationEvents of lab containers', () => {
 
   it('skips the start and the teardown kill of a restored machine', () => {
     expect(dockerEventToInitializationEvents(lab('start', {}))).toEqual([]);
-    expect(dockerEventToInitializationEvents(lab('die', { exitCode: '137' }))).toEqual([]);
+    expect(
+      dockerEventToInitializationEvents(lab('die', { exitCode: '137' })),
+    ).toEqual([]);
     // The same for a raw `docker events` line, once parsed as the stream parses it.
-    expect(dockerEventToInitializationEvents(JSON.parse(JSON.stringify(lab('die', { exitCode: '137' }))))).toEqual([]);
+    expect(
+      dockerEventToInitializationEvents(
+        JSON.parse(JSON.stringify(lab('die', { exitCode: '137' }))),
+      ),
+    ).toEqual([]);
   });
 
   it('skips the probe container', () => {
@@ -574,14 +770,20 @@ describe('dockerEventToInitializationEvents of lab containers', () => {
       },
     };
     expect(dockerEventToInitializationEvents(probe)).toEqual([]);
-    expect(dockerEventToInitializationEvents({ ...probe, Action: 'start' })).toEqual([]);
+    expect(
+      dockerEventToInitializationEvents({ ...probe, Action: 'start' }),
+    ).toEqual([]);
   });
 });
 
 describe('DockerEventMapper', () => {
   // Sequences as Docker 20.10 sends them (see DockerEventSource.docker.test.ts for the real engine).
   let nano = 1_700_000_000_000_000_000;
-  const event = (Action: string, attributes: Record<string, string> = {}, id = 'c1'): DockerEventMessage => ({
+  const event = (
+    Action: string,
+    attributes: Record<string, string> = {},
+    id = 'c1',
+  ): DockerEventMessage => ({
     ...base,
     id,
     Action,
@@ -591,9 +793,15 @@ describe('DockerEventMapper', () => {
     time: Math.floor(nano / 1e9),
   });
   const kinds = (mapper: DockerEventMapper, messages: DockerEventMessage[]) =>
-    messages.map(m => mapper.map(m).map(e => `${e.service}:${e.type}`).join(' ') || '-');
+    messages.map(
+      m =>
+        mapper
+          .map(m)
+          .map(e => `${e.service}:${e.type}`)
+          .join(' ') || '-',
+    );
 
-  it('takes an operator\'s docker stop or restart for no failure, whatever the exit code', () => {
+  it("takes an operator's docker stop or restart for no failure, whatever the exit code", () => {
     const mapper = new DockerEventMapper();
     expect(
       kinds(mapper, [
@@ -614,10 +822,24 @@ describe('DockerEventMapper', () => {
         event('kill', { signal: '9' }),
         event('die', { exitCode: '137' }),
       ]),
-    ).toEqual(['database:start files:start', '-', '-', '-', '-', 'database:start files:start', '-', '-', '-', 'database:start files:start', '-', '-', '-']);
+    ).toEqual([
+      'database:start files:start',
+      '-',
+      '-',
+      '-',
+      '-',
+      'database:start files:start',
+      '-',
+      '-',
+      '-',
+      'database:start files:start',
+      '-',
+      '-',
+      '-',
+    ]);
   });
 
-  it('still takes a crash, a restart policy\'s loop and an OOM kill for failures', () => {
+  it("still takes a crash, a restart policy's loop and an OOM kill for failures", () => {
     const mapper = new DockerEventMapper();
     expect(
       kinds(mapper, [
@@ -629,10 +851,18 @@ describe('DockerEventMapper', () => {
         event('oom'),
         event('die', { exitCode: '137' }),
       ]),
-    ).toEqual(['database:start files:start', 'database:failure files:failure', 'database:start files:start', 'database:failure files:failure', 'database:start files:start', '-', 'database:failure files:failure']);
+    ).toEqual([
+      'database:start files:start',
+      'database:failure files:failure',
+      'database:start files:start',
+      'database:failure files:failure',
+      'database:start files:start',
+      '-',
+      'database:failure files:failure',
+    ]);
   });
 
-  it('counts a failure after a stop that came to nothing, a reload signal, or another container\'s stop', () => {
+  it("counts a failure after a stop that came to nothing, a reload signal, or another container's stop", () => {
     const mapper = new DockerEventMapper();
     expect(
       kinds(mapper, [
@@ -667,7 +897,12 @@ describe('DockerEventMapper', () => {
 describe('DockerEventMapper in the analysis', () => {
   it("learns from an operator's docker restarts of a machine that the machine whose service they knock out waits for it", () => {
     const MIN = 60_000;
-    const message = (machine: string, Action: string, ms: number, attributes: Record<string, string> = {}): DockerEventMessage => ({
+    const message = (
+      machine: string,
+      Action: string,
+      ms: number,
+      attributes: Record<string, string> = {},
+    ): DockerEventMessage => ({
       Type: 'container',
       id: machine,
       Action,
@@ -679,7 +914,16 @@ describe('DockerEventMapper in the analysis', () => {
     let t = Date.UTC(2026, 0, 1);
     for (let day = 0; day < 6; day++) {
       // The site boots, all within a few seconds: too close for an order.
-      for (const [k, machine] of ['infra-01', 'data-01', 'web-01', 'm1', 'm2', 'm3', 'm4', 'm5'].entries()) {
+      for (const [k, machine] of [
+        'infra-01',
+        'data-01',
+        'web-01',
+        'm1',
+        'm2',
+        'm3',
+        'm4',
+        'm5',
+      ].entries()) {
         messages.push(message(machine, 'start', t + k * 3000));
       }
       t += 12 * 60 * MIN;
@@ -695,15 +939,21 @@ describe('DockerEventMapper in the analysis', () => {
     }
     const mapper = new DockerEventMapper();
     const result = analyzeDependencies(messages.flatMap(m => mapper.map(m)));
-    expect(result.machineDependencies.find(m => m.machine === 'web-01')?.waitsFor).toEqual(['data-01']);
+    expect(
+      result.machineDependencies.find(m => m.machine === 'web-01')?.waitsFor,
+    ).toEqual(['data-01']);
   });
 });
 
 describe('DockerEventSource stops and failures', () => {
-  it('reads the kill events an operator\'s stop gives, so its die is no failure, also across a reconnect', async () => {
+  it("reads the kill events an operator's stop gives, so its die is no failure, also across a reconnect", async () => {
     const calls: any[] = [];
     const at = (k: number) => 1_700_000_000_000_000_000 + k * 1_000_000_000;
-    const line = (Action: string, k: number, attributes: Record<string, string> = {}) =>
+    const line = (
+      Action: string,
+      k: number,
+      attributes: Record<string, string> = {},
+    ) =>
       `${JSON.stringify({ Type: 'container', id: 'w', Action, status: Action, Actor: { ID: 'w', Attributes: { name: 'web-01', ...attributes } }, time: Math.floor(at(k) / 1e9), timeNano: at(k) })}\n`;
     const abort = new AbortController();
     const docker = engine(async (opts: any) => {
@@ -730,17 +980,28 @@ describe('DockerEventSource stops and failures', () => {
       return s;
     });
     const events: InitializationEvent[] = [];
-    await new DockerEventSource('primary', docker, { minBackoffMs: 1 }).start(async e => {
-      events.push(...e);
-    }, abort.signal);
-    expect(events.map(e => `${e.type}@${(e.time - at(0) / 1e6) / 1000}`)).toEqual(['start@1', 'start@4', 'failure@5']);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 1 }).start(
+      async e => {
+        events.push(...e);
+      },
+      abort.signal,
+    );
+    expect(
+      events.map(e => `${e.type}@${(e.time - at(0) / 1e6) / 1000}`),
+    ).toEqual(['start@1', 'start@4', 'failure@5']);
   });
 });
 
 describe('DockerEventSource stops across a backend restart', () => {
   it("resuming after the stop's kill, still takes its die for no failure", async () => {
-    const at = (k: number) => 1_700_000_000_000_000_000 + Math.round(k * 10) * 100_000_000;
-    const message = (id: string, Action: string, k: number, attributes: Record<string, string> = {}) =>
+    const at = (k: number) =>
+      1_700_000_000_000_000_000 + Math.round(k * 10) * 100_000_000;
+    const message = (
+      id: string,
+      Action: string,
+      k: number,
+      attributes: Record<string, string> = {},
+    ) =>
       `${JSON.stringify({ Type: 'container', id, Action, status: Action, Actor: { ID: id, Attributes: { name: id, ...attributes } }, time: Math.floor(at(k) / 1e9), timeNano: at(k) })}\n`;
     // An operator stops web-01; data-01's boot is the newest event stored before the backend
     // went down, web-01's die comes after it.
@@ -759,7 +1020,8 @@ describe('DockerEventSource stops across a backend restart', () => {
         // The stream replays from `since` (whole seconds), then a crash of data-01.
         const since = history.filter(l => JSON.parse(l).time >= opts.since);
         setTimeout(() => {
-          for (const l of since) if (opts.filters.event.includes(JSON.parse(l).Action)) s.write(l);
+          for (const l of since)
+            if (opts.filters.event.includes(JSON.parse(l).Action)) s.write(l);
           s.write(message('data-01', 'die', 5, { exitCode: '1' }));
           setTimeout(() => abort.abort(), 20);
         }, 5);
@@ -768,9 +1030,17 @@ describe('DockerEventSource stops across a backend restart', () => {
       listContainers: async () => [],
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
-    await new DockerEventSource('primary', docker, { minBackoffMs: 1 }).start(async e => {
-      events.push(...e);
-    }, abort.signal, { since: at(3.4) / 1e6 });
-    expect(events.map(e => `${e.machine}:${e.type}@${(e.time - at(0) / 1e6) / 1000}`)).toEqual(['data-01:start@3.4', 'data-01:failure@5']);
+    await new DockerEventSource('primary', docker, { minBackoffMs: 1 }).start(
+      async e => {
+        events.push(...e);
+      },
+      abort.signal,
+      { since: at(3.4) / 1e6 },
+    );
+    expect(
+      events.map(
+        e => `${e.machine}:${e.type}@${(e.time - at(0) / 1e6) / 1000}`,
+      ),
+    ).toEqual(['data-01:start@3.4', 'data-01:failure@5']);
   });
 });

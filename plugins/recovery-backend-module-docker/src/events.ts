@@ -1,4 +1,7 @@
-import { RUN_ID_LABEL, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import {
+  RUN_ID_LABEL,
+  type InitializationEvent,
+} from '@backstage-recovery/plugin-recovery-common';
 import { EventLineParser } from '@backstage-recovery/plugin-recovery-node';
 import { PROBE_LABEL } from './labNames';
 
@@ -26,11 +29,17 @@ export interface DockerEventMessage {
  * machine/service labels, and the probe container) give none: their boots, however ordered, and
  * their teardown kills are no production history (engine role `both` sees them).
  */
-export function dockerEventToInitializationEvents(message: DockerEventMessage): InitializationEvent[] {
+export function dockerEventToInitializationEvents(
+  message: DockerEventMessage,
+): InitializationEvent[] {
   // An object, not a raw line: the stream has parsed it already, and the lab check needs it
   // parsed, so the parser's own JSON.parse is the only one.
   if (isLabContainer(message)) return [];
-  const parser = new EventLineParser({ format: 'docker', lenient: true, source: 'docker events' });
+  const parser = new EventLineParser({
+    format: 'docker',
+    lenient: true,
+    source: 'docker events',
+  });
   return parser.push(JSON.stringify(message));
 }
 
@@ -66,10 +75,12 @@ export class DockerEventMapper {
   note(message: DockerEventMessage): boolean {
     const action = message.Action ?? message.status;
     const id = message.id ?? message.Actor?.ID;
-    if ((message.Type !== undefined && message.Type !== 'container') || !id) return true;
+    if ((message.Type !== undefined && message.Type !== 'container') || !id)
+      return true;
     if (action === 'kill') {
       const signal = message.Actor?.Attributes?.signal;
-      if (signal === undefined || !NON_STOPPING_SIGNALS.has(signal)) this.signalled.add(id);
+      if (signal === undefined || !NON_STOPPING_SIGNALS.has(signal))
+        this.signalled.add(id);
       return false;
     }
     if (action === 'start') this.signalled.delete(id);
@@ -80,5 +91,9 @@ export class DockerEventMapper {
 /** Whether an event is of a recovery lab's container (the event's attributes hold its labels). */
 function isLabContainer(message: DockerEventMessage | undefined): boolean {
   const attributes = message?.Actor?.Attributes;
-  return !!attributes && (attributes[RUN_ID_LABEL] !== undefined || attributes[PROBE_LABEL] !== undefined);
+  return (
+    !!attributes &&
+    (attributes[RUN_ID_LABEL] !== undefined ||
+      attributes[PROBE_LABEL] !== undefined)
+  );
 }

@@ -1,12 +1,26 @@
 import type Docker from 'dockerode';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import type { MachineLocator, RecoveryGraph, ServiceNode } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  MachineLocator,
+  RecoveryGraph,
+  ServiceNode,
+} from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
 import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
@@ -28,8 +42,12 @@ import { LAYERS_DIRECTORY } from './lib/layerStore';
  * sick after they were ready.
  */
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-const RECOVERY = process.env.RECOVERY_HOST_DOCKER_HOST ?? 'unix:///run/recovery-docker/recovery.sock';
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
+const RECOVERY =
+  process.env.RECOVERY_HOST_DOCKER_HOST ??
+  'unix:///run/recovery-docker/recovery.sock';
 const ENGINES = join(__dirname, '../../../scripts/docker-engines.sh');
 
 const primary = dockerFromHost(PRIMARY);
@@ -47,7 +65,8 @@ const timings: Record<string, number> = {};
 /** Keeps a container running until it is stopped. */
 const IDLE = 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done';
 /** Serves HTTP on 8080 (busybox httpd) after `delay` seconds. */
-const httpd = (delay = 0) => `sleep ${delay}; mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w`;
+const httpd = (delay = 0) =>
+  `sleep ${delay}; mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w`;
 
 function engine(command: 'start' | 'stop', name: 'primary' | 'recovery') {
   execFileSync('bash', [ENGINES, command, name], { stdio: 'pipe' });
@@ -64,12 +83,19 @@ function tmpfsStore(size: string): string {
 /** Files (not directories) under `dir`, recursively, relative to it. */
 function filesUnder(dir: string, prefix = ''): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap(e =>
-    e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+    e.isDirectory()
+      ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`)
+      : [`${prefix}${e.name}`],
   );
 }
 
 /** A machine on the production network, running `script`; its container name. */
-async function machine(name: string, script: string, extra: Partial<Docker.ContainerCreateOptions> = {}, ipv4?: string) {
+async function machine(
+  name: string,
+  script: string,
+  extra: Partial<Docker.ContainerCreateOptions> = {},
+  ipv4?: string,
+) {
   const container = `${name}-${suffix}`;
   containers.push(container);
   const c = await primary.createContainer({
@@ -80,14 +106,23 @@ async function machine(name: string, script: string, extra: Partial<Docker.Conta
     StopTimeout: 1,
     ...extra,
     HostConfig: { NetworkMode: NETWORK, ...extra.HostConfig },
-    NetworkingConfig: { EndpointsConfig: { [NETWORK]: { ...(ipv4 && { IPAMConfig: { IPv4Address: ipv4 } }), Aliases: [name] } } },
+    NetworkingConfig: {
+      EndpointsConfig: {
+        [NETWORK]: {
+          ...(ipv4 && { IPAMConfig: { IPv4Address: ipv4 } }),
+          Aliases: [name],
+        },
+      },
+    },
   });
   await c.start();
   return container;
 }
 
 async function tagsOf(captureId: string) {
-  const images = await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } });
+  const images = await primary.listImages({
+    filters: { reference: [`recovery-capture/*:${captureId}`] },
+  });
   return images.flatMap(i => i.RepoTags ?? []);
 }
 
@@ -95,7 +130,11 @@ async function tagsOf(captureId: string) {
  * The primary engine with every commit held for `ms` (as a large image's would be), `during` run
  * meanwhile, at the first commit only.
  */
-function heldCommits(ms: number, during: () => Promise<void> | void = () => {}, engine: Docker = primary): Docker {
+function heldCommits(
+  ms: number,
+  during: () => Promise<void> | void = () => {},
+  engine: Docker = primary,
+): Docker {
   const held = Object.create(engine) as Docker;
   let first = true;
   held.getContainer = (id: string) => {
@@ -117,7 +156,8 @@ function heldCommits(ms: number, during: () => Promise<void> | void = () => {}, 
  * engine failing): `cut` drops every connection and refuses new ones, `mend` lets them through again.
  */
 async function linkToPrimary() {
-  if (!PRIMARY.startsWith('unix://')) throw new Error(`the link is made to a unix socket engine, not ${PRIMARY}`);
+  if (!PRIMARY.startsWith('unix://'))
+    throw new Error(`the link is made to a unix socket engine, not ${PRIMARY}`);
   const dir = mkdtempSync(join(tmpdir(), 'recovery-link-'));
   const path = join(dir, 'primary.sock');
   const open = new Set<Socket>();
@@ -126,7 +166,10 @@ async function linkToPrimary() {
     new Promise<void>(resolve => {
       server = createServer(client => {
         const upstream = connect(PRIMARY.slice('unix://'.length));
-        for (const [a, b] of [[client, upstream], [upstream, client]]) {
+        for (const [a, b] of [
+          [client, upstream],
+          [upstream, client],
+        ]) {
           open.add(a);
           a.on('error', () => b.destroy());
           a.on('close', () => b.destroy());
@@ -154,10 +197,18 @@ function crash(name: 'primary' | 'recovery') {
   const pid = readFileSync(`/run/recovery-docker/${name}.pid`, 'utf8').trim();
   execFileSync('kill', ['-9', pid]);
   // Reaped, not a zombie the start script would take for a dockerd still running.
-  for (const end = Date.now() + 10_000; existsSync(`/proc/${pid}`) && Date.now() < end; ) execFileSync('sleep', ['0.1']);
+  for (
+    const end = Date.now() + 10_000;
+    existsSync(`/proc/${pid}`) && Date.now() < end;
+  )
+    execFileSync('sleep', ['0.1']);
 }
 
-const locator = (name: string, container: string, engine = 'primary'): MachineLocator => ({
+const locator = (
+  name: string,
+  container: string,
+  engine = 'primary',
+): MachineLocator => ({
   machineRef: `resource:default/${name}`,
   engine,
   container,
@@ -180,17 +231,36 @@ afterAll(async () => {
   // Both engines are left running, whatever a test stopped.
   engine('start', 'primary');
   engine('start', 'recovery');
-  const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
+  const host = new DockerHypervisorHost('recovery', recovery, {
+    storeDirectory: store,
+  });
   for (const id of runIds) await host.teardown(id).catch(() => {});
-  for (const name of containers) await primary.getContainer(name).remove({ force: true, v: true }).catch(() => {});
-  await primary.getVolume(`faults-vol-${suffix}`).remove().catch(() => {});
+  for (const name of containers)
+    await primary
+      .getContainer(name)
+      .remove({ force: true, v: true })
+      .catch(() => {});
+  await primary
+    .getVolume(`faults-vol-${suffix}`)
+    .remove()
+    .catch(() => {});
   // Capture tags of this file's machines, on both engines (the recovery engine is a primary site in one test).
   for (const docker of [primary, recovery]) {
-    for (const image of await docker.listImages({ filters: { reference: ['recovery-capture/*'] } })) {
-      for (const tag of image.RepoTags ?? []) if (tag.includes(suffix)) await docker.getImage(tag).remove().catch(() => {});
+    for (const image of await docker.listImages({
+      filters: { reference: ['recovery-capture/*'] },
+    })) {
+      for (const tag of image.RepoTags ?? [])
+        if (tag.includes(suffix))
+          await docker
+            .getImage(tag)
+            .remove()
+            .catch(() => {});
     }
   }
-  await primary.getNetwork(NETWORK).remove().catch(() => {});
+  await primary
+    .getNetwork(NETWORK)
+    .remove()
+    .catch(() => {});
   for (const dir of mounts) {
     try {
       execFileSync('umount', [dir]);
@@ -207,44 +277,70 @@ afterAll(async () => {
 describe('capture faults (real engines)', () => {
   it('fills the capture store while the machine is paused (a volume archived): unpaused, nothing kept, the error names machine and store', async () => {
     // 3 MiB in its volume, 1 MiB of store: the volume's archive, written while paused, runs out of room.
-    const container = await machine('full-vol', `head -c 3145728 /dev/urandom > /data/blob && echo filled; ${IDLE}`, {
-      HostConfig: { Binds: [`faults-vol-${suffix}:/data`] },
-    });
-    await until(async () => String(await primary.getContainer(container).logs({ stdout: true })).includes('filled'));
+    const container = await machine(
+      'full-vol',
+      `head -c 3145728 /dev/urandom > /data/blob && echo filled; ${IDLE}`,
+      {
+        HostConfig: { Binds: [`faults-vol-${suffix}:/data`] },
+      },
+    );
+    await until(async () =>
+      String(
+        await primary.getContainer(container).logs({ stdout: true }),
+      ).includes('filled'),
+    );
     const dir = tmpfsStore('1m');
-    const source = new DockerCaptureSource('primary', primary, { storeDirectory: dir });
+    const source = new DockerCaptureSource('primary', primary, {
+      storeDirectory: dir,
+    });
     const captureId = `cap-full-vol-${suffix}`;
     const t0 = Date.now();
-    const error = await failureOf(source.capture(locator('full-vol', container), { captureId }));
+    const error = await failureOf(
+      source.capture(locator('full-vol', container), { captureId }),
+    );
     timings.disk_full_while_paused_ms = Date.now() - t0;
     expect(error).toBeInstanceOf(Error);
     expect(error.message).toContain('resource:default/full-vol');
     expect(error.message).toContain(dir);
     expect(error.message).toMatch(/ENOSPC|no space/);
     expect(error.message).toContain('unpaused, nothing kept');
-    expect((await primary.getContainer(container).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(
+      (await primary.getContainer(container).inspect()).State,
+    ).toMatchObject({ Running: true, Paused: false });
     expect(filesUnder(dir)).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
     // The store has room again: the machine is captured, no note of the failed capture in the way.
     execFileSync('mount', ['-o', 'remount,size=16m', dir]);
-    const c = await source.capture(locator('full-vol', container), { captureId: `${captureId}-again` });
+    const c = await source.capture(locator('full-vol', container), {
+      captureId: `${captureId}-again`,
+    });
     expect(c.runtime.volumes).toHaveLength(1);
-    await source.discard({ captureId: `${captureId}-again`, artifact: c.artifact, volumes: c.runtime.volumes });
+    await source.discard({
+      captureId: `${captureId}-again`,
+      artifact: c.artifact,
+      volumes: c.runtime.volumes,
+    });
   });
 
   it('fills the capture store while saving the image: nothing kept, the error names machine and store', async () => {
     const container = await machine('full-save', IDLE);
     // Room for the note, not for the image's busybox layer.
     const dir = tmpfsStore('256k');
-    const source = new DockerCaptureSource('primary', primary, { storeDirectory: dir });
+    const source = new DockerCaptureSource('primary', primary, {
+      storeDirectory: dir,
+    });
     const captureId = `cap-full-save-${suffix}`;
     const t0 = Date.now();
-    const error = await failureOf(source.capture(locator('full-save', container), { captureId }));
+    const error = await failureOf(
+      source.capture(locator('full-save', container), { captureId }),
+    );
     timings.disk_full_while_saving_ms = Date.now() - t0;
     expect(error.message).toContain('resource:default/full-save');
     expect(error.message).toContain(dir);
     expect(error.message).toMatch(/ENOSPC|no space/);
-    expect((await primary.getContainer(container).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(
+      (await primary.getContainer(container).inspect()).State,
+    ).toMatchObject({ Running: true, Paused: false });
     expect(filesUnder(dir)).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
   });
@@ -253,12 +349,20 @@ describe('capture faults (real engines)', () => {
     const container = await machine('ro-store', IDLE);
     const dir = tmpfsStore('4m');
     execFileSync('mount', ['-o', 'remount,ro', dir]);
-    const source = new DockerCaptureSource('primary', primary, { storeDirectory: dir });
+    const source = new DockerCaptureSource('primary', primary, {
+      storeDirectory: dir,
+    });
     const captureId = `cap-ro-${suffix}`;
-    const error = await failureOf(source.capture(locator('ro-store', container), { captureId }));
+    const error = await failureOf(
+      source.capture(locator('ro-store', container), { captureId }),
+    );
     expect(error.message).toContain('resource:default/ro-store');
-    expect(error.message).toContain(`could not write to the capture store ${dir} while writing its note`);
-    expect((await primary.getContainer(container).inspect()).State.Paused).toBe(false);
+    expect(error.message).toContain(
+      `could not write to the capture store ${dir} while writing its note`,
+    );
+    expect((await primary.getContainer(container).inspect()).State.Paused).toBe(
+      false,
+    );
     expect(await tagsOf(captureId)).toEqual([]);
   });
 
@@ -273,16 +377,26 @@ describe('capture faults (real engines)', () => {
     } catch {
       // ENOSPC: as full as it gets
     }
-    const source = new DockerCaptureSource('primary', primary, { storeDirectory: dir });
+    const source = new DockerCaptureSource('primary', primary, {
+      storeDirectory: dir,
+    });
     const captureId = `cap-full-note-${suffix}`;
-    const error = await failureOf(source.capture(locator('full-note', container), { captureId }));
-    expect(error.message).toContain(`capture of resource:default/full-note could not write to the capture store ${dir} while writing its note`);
-    expect((await primary.getContainer(container).inspect()).State.Paused).toBe(false);
+    const error = await failureOf(
+      source.capture(locator('full-note', container), { captureId }),
+    );
+    expect(error.message).toContain(
+      `capture of resource:default/full-note could not write to the capture store ${dir} while writing its note`,
+    );
+    expect((await primary.getContainer(container).inspect()).State.Paused).toBe(
+      false,
+    );
     expect(filesUnder(dir)).toEqual(['filler']);
     // Room again: captured at once, not refused for a note it cannot read.
     rmSync(filler);
     execFileSync('mount', ['-o', 'remount,size=16m', dir]);
-    const c = await source.capture(locator('full-note', container), { captureId: `${captureId}-again` });
+    const c = await source.capture(locator('full-note', container), {
+      captureId: `${captureId}-again`,
+    });
     expect(c.checksum).toMatch(/^sha256:/);
   });
 
@@ -290,29 +404,43 @@ describe('capture faults (real engines)', () => {
     const container = await machine('ro-mid', IDLE);
     const dir = tmpfsStore('16m');
     // The disk remounted read-only (as ext4 does on an I/O error) while the commit runs.
-    const source = new DockerCaptureSource('primary', heldCommits(1000, async () => {
-      execFileSync('mount', ['-o', 'remount,ro', dir]);
-    }), { storeDirectory: dir });
+    const source = new DockerCaptureSource(
+      'primary',
+      heldCommits(1000, async () => {
+        execFileSync('mount', ['-o', 'remount,ro', dir]);
+      }),
+      { storeDirectory: dir },
+    );
     const captureId = `cap-ro-mid-${suffix}`;
-    const error = await failureOf(source.capture(locator('ro-mid', container), { captureId }));
+    const error = await failureOf(
+      source.capture(locator('ro-mid', container), { captureId }),
+    );
     expect(error.message).toContain('resource:default/ro-mid');
     expect(error.message).toContain(dir);
     expect(error.message).toMatch(/EROFS|read-only/);
     expect(error.message).not.toMatch(/unlink/);
-    expect((await primary.getContainer(container).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(
+      (await primary.getContainer(container).inspect()).State,
+    ).toMatchObject({ Running: true, Paused: false });
     expect(await tagsOf(captureId)).toEqual([]);
     // Writable again, the next capture of the machine is not refused for the note the failed one could not remove.
     execFileSync('mount', ['-o', 'remount,rw', dir]);
-    const again = await source.capture(locator('ro-mid', container), { captureId: `${captureId}-again` });
+    const again = await source.capture(locator('ro-mid', container), {
+      captureId: `${captureId}-again`,
+    });
     expect(again.checksum).toMatch(/^sha256:/);
   });
 
   it('names a container removed from production between plan and capture, and keeps nothing', async () => {
     const container = await machine('gone', IDLE);
     await primary.getContainer(container).remove({ force: true });
-    const source = new DockerCaptureSource('primary', primary, { storeDirectory: store });
+    const source = new DockerCaptureSource('primary', primary, {
+      storeDirectory: store,
+    });
     const captureId = `cap-gone-${suffix}`;
-    await expect(source.capture(locator('gone', container), { captureId })).rejects.toThrow(
+    await expect(
+      source.capture(locator('gone', container), { captureId }),
+    ).rejects.toThrow(
       `machine resource:default/gone: no container "${container}" on engine primary`,
     );
     expect(readdirSync(store).filter(f => f.includes(captureId))).toEqual([]);
@@ -321,12 +449,18 @@ describe('capture faults (real engines)', () => {
 
   it('says a container removed while the capture had it paused is gone, not that production stays paused; keeps nothing', async () => {
     const container = await machine('removed-mid', IDLE);
-    const source = new DockerCaptureSource('primary', heldCommits(1000, async () => {
-      await primary.getContainer(container).remove({ force: true });
-    }), { storeDirectory: store });
+    const source = new DockerCaptureSource(
+      'primary',
+      heldCommits(1000, async () => {
+        await primary.getContainer(container).remove({ force: true });
+      }),
+      { storeDirectory: store },
+    );
     const captureId = `cap-removed-mid-${suffix}`;
     const t0 = Date.now();
-    const error = await failureOf(source.capture(locator('removed-mid', container), { captureId }));
+    const error = await failureOf(
+      source.capture(locator('removed-mid', container), { captureId }),
+    );
     timings.removed_mid_capture_ms = Date.now() - t0;
     expect(error.message).toContain('resource:default/removed-mid');
     expect(error.message).toMatch(/removed|no such container/i);
@@ -340,20 +474,42 @@ describe('capture faults (real engines)', () => {
     const container = await machine('cut-link', IDLE);
     const link = await linkToPrimary();
     // The link breaks while the commit runs: neither the commit nor the unpause reaches the engine.
-    const source = new DockerCaptureSource('primary', heldCommits(500, link.cut, link.docker), { storeDirectory: store });
+    const source = new DockerCaptureSource(
+      'primary',
+      heldCommits(500, link.cut, link.docker),
+      { storeDirectory: store },
+    );
     const captureId = `cap-cut-link-${suffix}`;
-    const error = await failureOf(source.capture(locator('cut-link', container), { captureId }));
-    expect((await primary.getContainer(container).inspect()).State.Paused).toBe(true);
+    const error = await failureOf(
+      source.capture(locator('cut-link', container), { captureId }),
+    );
+    expect((await primary.getContainer(container).inspect()).State.Paused).toBe(
+      true,
+    );
     await new Promise(r => setTimeout(r, 1000));
     await link.mend();
     const back = Date.now();
     // Not at the pause limit plus its grace (5.5 min by default), as its note would be stale then.
-    await until(async () => !(await primary.getContainer(container).inspect()).State.Paused, 15_000);
+    await until(
+      async () =>
+        !(await primary.getContainer(container).inspect()).State.Paused,
+      15_000,
+    );
     timings.unpaused_after_link_back_ms = Date.now() - back;
-    expect((await primary.getContainer(container).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(
+      (await primary.getContainer(container).inspect()).State,
+    ).toMatchObject({ Running: true, Paused: false });
     expect(timings.unpaused_after_link_back_ms).toBeLessThan(5_000);
-    await until(() => filesUnder(store).filter(f => f.startsWith('.paused/')).length === 0, 5_000);
-    expect(filesUnder(store).filter(f => f.startsWith('.paused/') || f.includes(captureId))).toEqual([]);
+    await until(
+      () =>
+        filesUnder(store).filter(f => f.startsWith('.paused/')).length === 0,
+      5_000,
+    );
+    expect(
+      filesUnder(store).filter(
+        f => f.startsWith('.paused/') || f.includes(captureId),
+      ),
+    ).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
     expect(error.message).toMatch(
       /^capture of resource:default\/cut-link failed while committing the image \(.*\) and could not unpause it \(Docker engine 'primary' is unreachable at .*\): production stays paused; /,
@@ -363,16 +519,22 @@ describe('capture faults (real engines)', () => {
     );
   });
 
-  it("says, once the primary engine is back from a crash mid-pause, that its restart stopped the machine, not that the backend unpaused it", async () => {
+  it('says, once the primary engine is back from a crash mid-pause, that its restart stopped the machine, not that the backend unpaused it', async () => {
     const container = await machine('crashed', IDLE);
     const { Id: id } = await primary.getContainer(container).inspect();
     const warnings = mockServices.logger.mock();
-    const source = new DockerCaptureSource('primary', heldCommits(500, () => crash('primary')), { storeDirectory: store, logger: warnings });
+    const source = new DockerCaptureSource(
+      'primary',
+      heldCommits(500, () => crash('primary')),
+      { storeDirectory: store, logger: warnings },
+    );
     const captureId = `cap-crashed-${suffix}`;
     let error: Error;
     let noteText = '';
     try {
-      error = await failureOf(source.capture(locator('crashed', container), { captureId }));
+      error = await failureOf(
+        source.capture(locator('crashed', container), { captureId }),
+      );
       noteText = readFileSync(join(store, '.paused', `primary.${id}`), 'utf8');
     } finally {
       const t0 = Date.now();
@@ -380,7 +542,14 @@ describe('capture faults (real engines)', () => {
       timings.primary_engine_restart_after_crash_ms = Date.now() - t0;
     }
     // dockerd, back without live-restore, stops the containers it finds alive: the machine runs no more.
-    const resumed = () => (warnings.warn as unknown as ReturnType<typeof vi.fn>).mock.calls.map((call: unknown[]) => String(call[0])).find(m => m.startsWith(`recovery: capture ${captureId} of resource:default/crashed was interrupted`));
+    const resumed = () =>
+      (warnings.warn as unknown as ReturnType<typeof vi.fn>).mock.calls
+        .map((call: unknown[]) => String(call[0]))
+        .find(m =>
+          m.startsWith(
+            `recovery: capture ${captureId} of resource:default/crashed was interrupted`,
+          ),
+        );
     await until(() => resumed() !== undefined, 15_000);
     const { State } = await primary.getContainer(container).inspect();
     // Its exit code is the engine's stop of a paused machine: 0 where TERM got through in time, else 137.
@@ -389,16 +558,33 @@ describe('capture faults (real engines)', () => {
       `recovery: capture ${captureId} of resource:default/crashed was interrupted with the machine paused (since ${JSON.parse(noteText).pausedAt}): ` +
         `found it not paused but exited (exit code ${State.ExitCode}, at ${State.FinishedAt}): stopped by its engine's restart or by someone, not by the capture, and removed what that capture left`,
     );
-    expect(filesUnder(store).filter(f => f.startsWith('.paused/') || f.includes(captureId))).toEqual([]);
+    expect(
+      filesUnder(store).filter(
+        f => f.startsWith('.paused/') || f.includes(captureId),
+      ),
+    ).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
-    expect(error.message).toContain("could not unpause it (Docker engine 'primary' is unreachable");
-    expect(error.message).toContain(`production stays paused; the backend tries again in 2 s`);
+    expect(error.message).toContain(
+      "could not unpause it (Docker engine 'primary' is unreachable",
+    );
+    expect(error.message).toContain(
+      `production stays paused; the backend tries again in 2 s`,
+    );
   });
 
   it("removes the tag the engine makes for a commit the capture's deadline left, as soon as the engine is done with it", async () => {
     // 300 MiB in the container's own layer: the engine's commit takes seconds.
-    const container = await machine('late-commit', `head -c 314572800 /dev/urandom > /blob && echo filled; ${IDLE}`);
-    await until(async () => String(await primary.getContainer(container).logs({ stdout: true })).includes('filled'), 60_000);
+    const container = await machine(
+      'late-commit',
+      `head -c 314572800 /dev/urandom > /blob && echo filled; ${IDLE}`,
+    );
+    await until(
+      async () =>
+        String(
+          await primary.getContainer(container).logs({ stdout: true }),
+        ).includes('filled'),
+      60_000,
+    );
     const deadline = new AbortController();
     // The capture's deadline comes 300 ms into the engine's commit.
     const docker = Object.create(primary) as Docker;
@@ -406,30 +592,65 @@ describe('capture faults (real engines)', () => {
       const c = primary.getContainer(id);
       const commit = c.commit.bind(c);
       c.commit = ((opts: any) => {
-        setTimeout(() => deadline.abort(new Error('capture of resource:default/late-commit did not finish within 0.3 s of its commit')), 300);
+        setTimeout(
+          () =>
+            deadline.abort(
+              new Error(
+                'capture of resource:default/late-commit did not finish within 0.3 s of its commit',
+              ),
+            ),
+          300,
+        );
         return commit(opts);
       }) as any;
       return c;
     };
-    const source = new DockerCaptureSource('primary', docker, { storeDirectory: store });
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
     const captureId = `cap-late-commit-${suffix}`;
     const since = Math.floor(Date.now() / 1000) - 1;
-    const error = await failureOf(source.capture(locator('late-commit', container), { captureId, signal: deadline.signal }));
+    const error = await failureOf(
+      source.capture(locator('late-commit', container), {
+        captureId,
+        signal: deadline.signal,
+      }),
+    );
     expect(error.message).toBe(
       'capture of resource:default/late-commit did not finish within 0.3 s of its commit while committing the image: unpaused, nothing kept',
     );
     // dockerd goes on with a commit whose caller left, and tags the image (its commit event comes
     // after the tag); the capture removes the tag once the engine answers: the engine's own times.
     const id = (await primary.getContainer(container).inspect()).Id;
-    const [commit] = await engineEvents(since, { type: ['container'], event: ['commit'], container: [id] }, 60_000);
+    const [commit] = await engineEvents(
+      since,
+      { type: ['container'], event: ['commit'], container: [id] },
+      60_000,
+    );
     expect(commit).toBeDefined();
-    const [untag] = await engineEvents(since, { type: ['image'], event: ['untag'], image: [commit.Actor.Attributes.imageID] }, 5_000);
+    const [untag] = await engineEvents(
+      since,
+      {
+        type: ['image'],
+        event: ['untag'],
+        image: [commit.Actor.Attributes.imageID],
+      },
+      5_000,
+    );
     expect(untag).toBeDefined();
-    timings.tag_after_late_commit_removed_ms = Math.round((untag.timeNano - commit.timeNano) / 1e6);
+    timings.tag_after_late_commit_removed_ms = Math.round(
+      (untag.timeNano - commit.timeNano) / 1e6,
+    );
     expect(timings.tag_after_late_commit_removed_ms).toBeLessThan(2_000);
     expect(await tagsOf(captureId)).toEqual([]);
-    expect((await primary.getContainer(container).inspect()).State).toMatchObject({ Running: true, Paused: false });
-    expect(filesUnder(store).filter(f => f.includes(captureId) || f.startsWith('.paused/'))).toEqual([]);
+    expect(
+      (await primary.getContainer(container).inspect()).State,
+    ).toMatchObject({ Running: true, Paused: false });
+    expect(
+      filesUnder(store).filter(
+        f => f.includes(captureId) || f.startsWith('.paused/'),
+      ),
+    ).toEqual([]);
   }, 90_000);
 });
 
@@ -439,18 +660,28 @@ interface EngineEvent {
 }
 
 /** The primary engine's events since `since` (s) that `filters` select, once there is one; none after `ms`. */
-async function engineEvents(since: number, filters: Record<string, string[]>, ms: number): Promise<EngineEvent[]> {
+async function engineEvents(
+  since: number,
+  filters: Record<string, string[]>,
+  ms: number,
+): Promise<EngineEvent[]> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const stream = (await primary.getEvents({ since, until: Math.ceil(Date.now() / 1000), filters } as any)) as unknown as AsyncIterable<Buffer>;
+    const stream = (await primary.getEvents({
+      since,
+      until: Math.ceil(Date.now() / 1000),
+      filters,
+    } as any)) as unknown as AsyncIterable<Buffer>;
     let text = '';
     for await (const chunk of stream) text += chunk.toString('utf8');
-    const events = text.split('\n').filter(Boolean).map(line => JSON.parse(line) as EngineEvent);
+    const events = text
+      .split('\n')
+      .filter(Boolean)
+      .map(line => JSON.parse(line) as EngineEvent);
     if (events.length > 0 || Date.now() > deadline) return events;
     await new Promise(r => setTimeout(r, 100));
   }
 }
-
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 
@@ -484,7 +715,13 @@ function graphOf(rootName: string): RecoveryGraph {
     roots: [serviceRef(rootName)],
     services,
     machines: new Map(
-      machines.map(m => [`resource:default/${m.name}`, { ref: `resource:default/${m.name}`, locator: locator(m.name, m.container, m.engine) }]),
+      machines.map(m => [
+        `resource:default/${m.name}`,
+        {
+          ref: `resource:default/${m.name}`,
+          locator: locator(m.name, m.container, m.engine),
+        },
+      ]),
     ),
     problems: [],
     missing: [],
@@ -500,29 +737,52 @@ function site(machines: SiteMachine[]): string {
 }
 
 const graphs = {
-  getEntity: async (ref: string) => ({ apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: ref.split('/')[1].replace(/-svc$/, '') } }),
-  load: async (root: { metadata: { name: string } }) => graphOf(root.metadata.name),
+  getEntity: async (ref: string) => ({
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: ref.split('/')[1].replace(/-svc$/, '') },
+  }),
+  load: async (root: { metadata: { name: string } }) =>
+    graphOf(root.metadata.name),
   visibleTo: async (refs: string[]) => refs,
 };
 
 let recoveryStore: RecoveryStore;
 let captureService: CaptureService;
 let runs: RunService;
-const host = new DockerHypervisorHost('recovery', recovery, { storeDirectory: store });
+const host = new DockerHypervisorHost('recovery', recovery, {
+  storeDirectory: store,
+});
 const logger = mockServices.logger.mock();
 
 /** A test recovery of `entityRef`, driven to its end; the run as stored, and how long it took. */
-async function testRun(entityRef: string, during?: (runId: string) => Promise<void>): Promise<RecoveryRun & { tookMs: number }> {
+async function testRun(
+  entityRef: string,
+  during?: (runId: string) => Promise<void>,
+): Promise<RecoveryRun & { tookMs: number }> {
   const t0 = Date.now();
-  const started = await runs.start({ entityRef, mode: 'test', trigger: 'user' });
+  const started = await runs.start({
+    entityRef,
+    mode: 'test',
+    trigger: 'user',
+  });
   runIds.push(started.id);
   await Promise.all([runs.waitFor(started.id), during?.(started.id)]);
-  return { ...(await recoveryStore.getRun(started.id))!, tookMs: Date.now() - t0 };
+  return {
+    ...(await recoveryStore.getRun(started.id))!,
+    tookMs: Date.now() - t0,
+  };
 }
 
 /** Waits until the run's machine is in `phase`. */
 async function machineIn(runId: string, machineRef: string, phase: string) {
-  await until(async () => (await recoveryStore.getRun(runId))?.machines.find(m => m.machineRef === machineRef)?.phase === phase, 30_000);
+  await until(
+    async () =>
+      (await recoveryStore.getRun(runId))?.machines.find(
+        m => m.machineRef === machineRef,
+      )?.phase === phase,
+    30_000,
+  );
 }
 
 async function capture(name: string, container: string) {
@@ -544,20 +804,35 @@ describe('run faults (real engines)', () => {
     await RecoveryStore.migrate(knex);
     recoveryStore = new RecoveryStore(knex);
     const providers = new ProviderRegistry();
-    providers.addCaptureSource(new DockerCaptureSource('primary', primary, { storeDirectory: store }));
+    providers.addCaptureSource(
+      new DockerCaptureSource('primary', primary, { storeDirectory: store }),
+    );
     providers.addHypervisorHost(host);
     const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-    captureService = new CaptureService(recoveryStore, providers, plans, logger, 5);
-    runs = new RunService(recoveryStore, providers, plans, graphs as unknown as CatalogGraphLoader, logger, {
-      hypervisorHost: 'recovery',
-      machineReadyTimeoutMs: 20_000,
-      probeIntervalMs: 200,
-      heartbeatIntervalMs: 1_000,
-      staleAfterMs: 60_000,
-      stepTimeoutMs: 30_000,
-      minReadyMs: 500,
-      allowTestHooks: false,
-    });
+    captureService = new CaptureService(
+      recoveryStore,
+      providers,
+      plans,
+      logger,
+      5,
+    );
+    runs = new RunService(
+      recoveryStore,
+      providers,
+      plans,
+      graphs as unknown as CatalogGraphLoader,
+      logger,
+      {
+        hypervisorHost: 'recovery',
+        machineReadyTimeoutMs: 20_000,
+        probeIntervalMs: 200,
+        heartbeatIntervalMs: 1_000,
+        staleAfterMs: 60_000,
+        stepTimeoutMs: 30_000,
+        minReadyMs: 500,
+        allowTestHooks: false,
+      },
+    );
   });
 
   it('fails a run whose machine exits during boot, naming it with its exit code and console; the lab torn down', async () => {
@@ -569,29 +844,54 @@ describe('run faults (real engines)', () => {
     timings.run_machine_exits_ms = run.tookMs;
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ machineRef: 'resource:default/exits' });
-    expect(run.error!.message).toMatch(/^resource:default\/exits failed: stopped with exit code 7/);
+    expect(run.error!.message).toMatch(
+      /^resource:default\/exits failed: stopped with exit code 7/,
+    );
     expect(run.machines[0].logTail).toContain(`cannot reach ${GATEWAY}`);
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
     expect(run.tookMs).toBeLessThan(15_000);
   });
 
   it("fails a run whose machine's health check turns unhealthy after it was ready, at the final check; the lab torn down", async () => {
-    const sick = await machine('sick', httpd(), {
-      // Says why when it fails, as real checks do: the run's failure carries it.
-      Healthcheck: { Test: ['CMD-SHELL', 'test ! -e /tmp/sick || { echo "  /tmp/sick is\n there" >&2; exit 1; }'], Interval: 200e6, Timeout: 1e9, Retries: 1 },
-    }, '172.29.77.22');
+    const sick = await machine(
+      'sick',
+      httpd(),
+      {
+        // Says why when it fails, as real checks do: the run's failure carries it.
+        Healthcheck: {
+          Test: [
+            'CMD-SHELL',
+            'test ! -e /tmp/sick || { echo "  /tmp/sick is\n there" >&2; exit 1; }',
+          ],
+          Interval: 200e6,
+          Timeout: 1e9,
+          Retries: 1,
+        },
+      },
+      '172.29.77.22',
+    );
     // Boots after it, slowly: the sick machine falls over meanwhile.
     const late = await machine('late', httpd(3), {}, '172.29.77.23');
     await capture('sick', sick);
     await capture('late', late);
-    const entity = site([{ name: 'sick', container: sick }, { name: 'late', container: late, dependsOn: ['sick'] }]);
+    const entity = site([
+      { name: 'sick', container: sick },
+      { name: 'late', container: late, dependsOn: ['sick'] },
+    ]);
     const run = await testRun(entity, async runId => {
       await machineIn(runId, 'resource:default/sick', 'ready');
-      await recovery.getContainer(machineContainerName(runId, 'resource:default/sick')).exec({ Cmd: ['touch', '/tmp/sick'] }).then(e => e.start({}));
+      await recovery
+        .getContainer(machineContainerName(runId, 'resource:default/sick'))
+        .exec({ Cmd: ['touch', '/tmp/sick'] })
+        .then(e => e.start({}));
     });
     timings.run_unhealthy_after_ready_ms = run.tookMs;
     expect(run.status).toBe('failed');
-    expect(run.error).toMatchObject({ machineRef: 'resource:default/sick', message: 'resource:default/sick failed: its health check reports unhealthy after it was ready (last check: /tmp/sick is there)' });
+    expect(run.error).toMatchObject({
+      machineRef: 'resource:default/sick',
+      message:
+        'resource:default/sick failed: its health check reports unhealthy after it was ready (last check: /tmp/sick is there)',
+    });
     expect(run.machines.map(m => m.phase)).toEqual(['failed', 'ready']);
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
   });
@@ -599,7 +899,10 @@ describe('run faults (real engines)', () => {
   it('refuses a capture archive corrupted after capture, naming machine and file; the run fails with its lab torn down', async () => {
     const container = await machine('corrupt', httpd(), {}, '172.29.77.24');
     const c = await capture('corrupt', container);
-    const [stored] = await recoveryStore.listCaptures('resource:default/corrupt', 1);
+    const [stored] = await recoveryStore.listCaptures(
+      'resource:default/corrupt',
+      1,
+    );
     const file = join(store, stored.artifact);
     // One byte of the image's manifest changed, the archive's size kept.
     const bytes = readFileSync(file);
@@ -610,7 +913,9 @@ describe('run faults (real engines)', () => {
     timings.run_corrupt_archive_ms = run.tookMs;
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ machineRef: 'resource:default/corrupt' });
-    expect(run.error!.message).toContain(`resource:default/corrupt failed: capture ${c.id}`);
+    expect(run.error!.message).toContain(
+      `resource:default/corrupt failed: capture ${c.id}`,
+    );
     expect(run.error!.message).toContain(`checksum mismatch for ${file}`);
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
     expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
@@ -619,13 +924,18 @@ describe('run faults (real engines)', () => {
   it('refuses a capture archive cut short after capture, naming machine and file; the run fails with its lab torn down', async () => {
     const container = await machine('cut', httpd(), {}, '172.29.77.25');
     const c = await capture('cut', container);
-    const [stored] = await recoveryStore.listCaptures('resource:default/cut', 1);
+    const [stored] = await recoveryStore.listCaptures(
+      'resource:default/cut',
+      1,
+    );
     const file = join(store, stored.artifact);
     truncateSync(file, Math.floor(statSync(file).size / 2) + 100);
     const run = await testRun(site([{ name: 'cut', container }]));
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ machineRef: 'resource:default/cut' });
-    expect(run.error!.message).toContain(`resource:default/cut failed: capture ${c.id}`);
+    expect(run.error!.message).toContain(
+      `resource:default/cut failed: capture ${c.id}`,
+    );
     expect(run.error!.message).toContain(file);
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
     // Cut inside the entry that names a layer: said cut short, not read on from what a buffer held.
@@ -633,7 +943,14 @@ describe('run faults (real engines)', () => {
     const [again] = await recoveryStore.listCaptures('resource:default/cut', 1);
     const cutFile = join(store, again.artifact);
     truncateSync(cutFile, layerRefAt(readFileSync(cutFile)) + 512 + 20);
-    await expect(host.loadCapture({ captureId: whole.id, artifact: again.artifact, checksum: again.checksum, imageId: again.imageId })).rejects.toThrow(
+    await expect(
+      host.loadCapture({
+        captureId: whole.id,
+        artifact: again.artifact,
+        checksum: again.checksum,
+        imageId: again.imageId,
+      }),
+    ).rejects.toThrow(
       `capture ${whole.id}: artifact ${cutFile}: the archive is cut short: it ends inside entry `,
     );
   });
@@ -643,7 +960,9 @@ describe('run faults (real engines)', () => {
     await capture('layer', container);
     const layers = join(store, LAYERS_DIRECTORY);
     // The image's busybox layer, the largest: shared by every capture of the demo image.
-    const [layer] = readdirSync(layers).sort((a, b) => statSync(join(layers, b)).size - statSync(join(layers, a)).size);
+    const [layer] = readdirSync(layers).sort(
+      (a, b) => statSync(join(layers, b)).size - statSync(join(layers, a)).size,
+    );
     const path = join(layers, layer);
     const bytes = readFileSync(path);
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
@@ -680,25 +999,37 @@ describe('run faults (real engines)', () => {
     const t0 = Date.now();
     try {
       expect(run.status).toBe('failed');
-      expect(run.error!.message).toContain("Docker engine 'recovery' is unreachable");
+      expect(run.error!.message).toContain(
+        "Docker engine 'recovery' is unreachable",
+      );
       // The host's outage, not the machine's failure: readiness and notices blame no machine.
-      expect(run.error!.message).toMatch(/^hypervisor host recovery stopped answering while resource:default\/slow was booting: /);
+      expect(run.error!.message).toMatch(
+        /^hypervisor host recovery stopped answering while resource:default\/slow was booting: /,
+      );
       expect(run.error!.machineRef).toBeUndefined();
       // Whether the lab is still there is unknown while the engine is down: said so, not as a
       // teardown that failed, and without the engine's words, which the run's failure says.
-      expect(run.steps.filter(s => /teardown/i.test(s.message)).map(s => s.message)).toEqual([
+      expect(
+        run.steps.filter(s => /teardown/i.test(s.message)).map(s => s.message),
+      ).toEqual([
         'Teardown not checked: hypervisor host recovery cannot be reached; whatever of the lab reached it is removed once it answers, before the next run there or by the cleanup task',
       ]);
-      expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([{ id: run.id, hypervisorHost: 'recovery' }]);
+      expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([
+        { id: run.id, hypervisorHost: 'recovery' },
+      ]);
       // A run while it is still down fails saying so, not blaming that lab, and leaves none of its own.
       const next = await testRun(site([{ name: 'slow', container }]));
       expect(next.status).toBe('failed');
       expect(next.error).toEqual({
         message: expect.stringMatching(
-          new RegExp(`^hypervisor host recovery cannot be reached: listing the lab of run ${next.id} failed: ${ENGINE_DOWN}$`),
+          new RegExp(
+            `^hypervisor host recovery cannot be reached: listing the lab of run ${next.id} failed: ${ENGINE_DOWN}$`,
+          ),
         ),
       });
-      expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([{ id: run.id, hypervisorHost: 'recovery' }]);
+      expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([
+        { id: run.id, hypervisorHost: 'recovery' },
+      ]);
     } finally {
       engine('start', 'recovery');
     }
@@ -709,7 +1040,13 @@ describe('run faults (real engines)', () => {
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
     expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
     const after = (await recoveryStore.getRun(run.id))!;
-    expect(after.steps.map(s => s.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Lab torn down later: removed \d+ containers? and 1 network$/)]));
+    expect(after.steps.map(s => s.message)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^Lab torn down later: removed \d+ containers? and 1 network$/,
+        ),
+      ]),
+    );
   });
 
   it('fails a run started while the recovery engine is stopped saying the host cannot be reached, with no lab recorded as left; once it is back, runs go ahead', async () => {
@@ -728,10 +1065,16 @@ describe('run faults (real engines)', () => {
       expect(run.status).toBe('failed');
       // The cause, first and once: no machine blamed, no earlier run's lab, nothing torn down.
       expect(run.error).toEqual({
-        message: expect.stringMatching(new RegExp(`^hypervisor host recovery cannot be reached: listing the lab of run ${run.id} failed: ${ENGINE_DOWN}$`)),
+        message: expect.stringMatching(
+          new RegExp(
+            `^hypervisor host recovery cannot be reached: listing the lab of run ${run.id} failed: ${ENGINE_DOWN}$`,
+          ),
+        ),
       });
       expect(run.machines.map(m => m.phase)).toEqual(['skipped']);
-      expect(run.steps.filter(s => s.level !== 'info').map(s => s.message)).toEqual([run.error!.message]);
+      expect(
+        run.steps.filter(s => s.level !== 'info').map(s => s.message),
+      ).toEqual([run.error!.message]);
     }
     expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
     const after = await testRun(entity);
@@ -741,18 +1084,45 @@ describe('run faults (real engines)', () => {
   });
 
   it('captures the other machines of a scheduled capture while the primary engine is down, and names the engine for the ones on it', async () => {
-    const hadImage = await recovery.getImage(DEMO_IMAGE).inspect().then(() => true, () => false);
+    const hadImage = await recovery
+      .getImage(DEMO_IMAGE)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
     await buildDemoImage(recovery);
-    const siteB = new DockerCaptureSource('site-b', recovery, { storeDirectory: store });
+    const siteB = new DockerCaptureSource('site-b', recovery, {
+      storeDirectory: store,
+    });
     const providers = new ProviderRegistry();
     // The first machine's commit is held while the primary engine stops under it.
-    providers.addCaptureSource(new DockerCaptureSource('primary', heldCommits(500, async () => engine('stop', 'primary')), { storeDirectory: store }));
+    providers.addCaptureSource(
+      new DockerCaptureSource(
+        'primary',
+        heldCommits(500, async () => engine('stop', 'primary')),
+        { storeDirectory: store },
+      ),
+    );
     providers.addCaptureSource(siteB);
-    const scheduled = new CaptureService(recoveryStore, providers, new PlanService(graphs as unknown as CatalogGraphLoader), logger, 5);
+    const scheduled = new CaptureService(
+      recoveryStore,
+      providers,
+      new PlanService(graphs as unknown as CatalogGraphLoader),
+      logger,
+      5,
+    );
     const first = await machine('sched-1', IDLE);
     const third = await machine('sched-3', IDLE);
     const second = `sched-2-${suffix}`;
-    await (await recovery.createContainer({ name: second, Image: DEMO_IMAGE, Cmd: ['sh', '-c', IDLE], HostConfig: { NetworkMode: 'none' } })).start();
+    await (
+      await recovery.createContainer({
+        name: second,
+        Image: DEMO_IMAGE,
+        Cmd: ['sh', '-c', IDLE],
+        HostConfig: { NetworkMode: 'none' },
+      })
+    ).start();
     const machines = [
       { name: 'sched-1', container: first },
       { name: 'sched-2', container: second, engine: 'site-b' },
@@ -760,19 +1130,38 @@ describe('run faults (real engines)', () => {
     ];
     for (const m of machines) site([m]);
     const api = {
-      capture: (machineRef: string) => scheduled.captureEntity(serviceRef(machineRef.split('/')[1]), machineRef),
+      capture: (machineRef: string) =>
+        scheduled.captureEntity(
+          serviceRef(machineRef.split('/')[1]),
+          machineRef,
+        ),
     };
     const t0 = Date.now();
     try {
-      const report = await captureMachines(api as any, machines.map(m => `resource:default/${m.name}`), logger);
+      const report = await captureMachines(
+        api as any,
+        machines.map(m => `resource:default/${m.name}`),
+        logger,
+      );
       timings.scheduled_capture_with_engine_down_ms = Date.now() - t0;
       expect(report.succeeded).toEqual(['resource:default/sched-2']);
-      expect(report.failed.map(f => f.entityRef)).toEqual(['resource:default/sched-1', 'resource:default/sched-3']);
-      for (const f of report.failed) expect(f.message).toContain("Docker engine 'primary' is unreachable");
+      expect(report.failed.map(f => f.entityRef)).toEqual([
+        'resource:default/sched-1',
+        'resource:default/sched-3',
+      ]);
+      for (const f of report.failed)
+        expect(f.message).toContain("Docker engine 'primary' is unreachable");
     } finally {
       engine('start', 'primary');
-      await recovery.getContainer(second).remove({ force: true }).catch(() => {});
-      if (!hadImage) await recovery.getImage(DEMO_IMAGE).remove().catch(() => {});
+      await recovery
+        .getContainer(second)
+        .remove({ force: true })
+        .catch(() => {});
+      if (!hadImage)
+        await recovery
+          .getImage(DEMO_IMAGE)
+          .remove()
+          .catch(() => {});
     }
     // Back up, the machine whose capture the engine's stop broke is captured again at once, not
     // refused for the note of that capture.
@@ -783,9 +1172,15 @@ describe('run faults (real engines)', () => {
 
 /** Where the first entry naming a layer in the store begins in a capture's archive (its ustar header). */
 function layerRefAt(archive: Buffer): number {
-  for (let at = 0; at + 512 <= archive.length; ) {
+  for (let at = 0; at + 512 <= archive.length;) {
     const name = archive.toString('utf8', at, at + 100).replace(/\0.*$/s, '');
-    const size = parseInt(archive.toString('utf8', at + 124, at + 136).replace(/\0.*$/s, '').trim() || '0', 8);
+    const size = parseInt(
+      archive
+        .toString('utf8', at + 124, at + 136)
+        .replace(/\0.*$/s, '')
+        .trim() || '0',
+      8,
+    );
     if (name.endsWith('.layer-ref')) return at;
     at += 512 + Math.ceil(size / 512) * 512;
   }
@@ -798,12 +1193,16 @@ async function failureOf(work: Promise<unknown>): Promise<Error> {
     value => ({ value }),
     error => ({ error: error as Error }),
   );
-  if (!('error' in outcome)) throw new Error(`expected a failure, got ${JSON.stringify(outcome.value).slice(0, 300)}`);
+  if (!('error' in outcome))
+    throw new Error(
+      `expected a failure, got ${JSON.stringify(outcome.value).slice(0, 300)}`,
+    );
   return outcome.error;
 }
 
 /** Waits until `done` holds, or 15 s. */
 async function until(done: () => boolean | Promise<boolean>, ms = 15_000) {
   const deadline = Date.now() + ms;
-  while (!(await done()) && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
+  while (!(await done()) && Date.now() < deadline)
+    await new Promise(r => setTimeout(r, 100));
 }

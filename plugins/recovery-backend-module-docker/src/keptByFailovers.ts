@@ -18,20 +18,36 @@ export interface SubnetHolder {
 }
 
 /** The network of `networks` (not run `runId`'s) whose IPv4 subnet overlaps `subnet`; a failover's first. */
-export function subnetHolder(networks: Docker.NetworkInspectInfo[], subnet: string, runId: string): SubnetHolder | undefined {
+export function subnetHolder(
+  networks: Docker.NetworkInspectInfo[],
+  subnet: string,
+  runId: string,
+): SubnetHolder | undefined {
   const holders: SubnetHolder[] = networks
     .filter(n => n.Labels?.[RUN_ID_LABEL] !== runId)
-    .filter(n => (n.IPAM?.Config ?? []).some((c: { Subnet?: string }) => c.Subnet && subnetsOverlap(c.Subnet, subnet)))
+    .filter(n =>
+      (n.IPAM?.Config ?? []).some(
+        (c: { Subnet?: string }) =>
+          c.Subnet && subnetsOverlap(c.Subnet, subnet),
+      ),
+    )
     .map(n => {
       const owner = n.Labels?.[RUN_ID_LABEL];
-      return { name: n.Name, ...(owner ? { runId: owner } : {}), failover: !!owner && n.Internal !== true };
+      return {
+        name: n.Name,
+        ...(owner ? { runId: owner } : {}),
+        failover: !!owner && n.Internal !== true,
+      };
     });
   return holders.find(h => h.failover) ?? holders[0];
 }
 
 export function describeHolder(holder: SubnetHolder): string {
-  if (holder.failover) return `network ${holder.name} of failover ${holder.runId}, whose machines kept there serve production`;
-  return holder.runId ? `network ${holder.name} of run ${holder.runId}` : `network ${holder.name}`;
+  if (holder.failover)
+    return `network ${holder.name} of failover ${holder.runId}, whose machines kept there serve production`;
+  return holder.runId
+    ? `network ${holder.name} of run ${holder.runId}`
+    : `network ${holder.name}`;
 }
 
 /** What an engineer does first to free the engine of what a failover kept: release it, or remove it by hand. */
@@ -51,8 +67,16 @@ export function removalCommands(runId: string): string {
  * networks are not all internal, as a test lab's are): its copy would serve production beside
  * that one. The subnet check at createLab misses machines of no captured subnet (host network).
  */
-export async function refuseKeptElsewhere(docker: Docker, engineId: string, runId: string, machineRef: string): Promise<void> {
-  const containers = await docker.listContainers({ all: true, filters: { label: [`${MACHINE_REF_LABEL}=${machineRef}`] } });
+export async function refuseKeptElsewhere(
+  docker: Docker,
+  engineId: string,
+  runId: string,
+  machineRef: string,
+): Promise<void> {
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [`${MACHINE_REF_LABEL}=${machineRef}`] },
+  });
   for (const c of containers) {
     const owner = c.Labels?.[RUN_ID_LABEL];
     if (!owner || owner === runId) continue;
@@ -61,7 +85,8 @@ export async function refuseKeptElsewhere(docker: Docker, engineId: string, runI
     for (const network of networks) {
       if (!testLab) break;
       try {
-        testLab = (await docker.getNetwork(network).inspect()).Internal === true;
+        testLab =
+          (await docker.getNetwork(network).inspect()).Internal === true;
       } catch (e) {
         if (!isStatus(e, 404)) throw e;
       }

@@ -43,8 +43,14 @@ export function labNetworkName(runId: string, network: string): string {
  * so the ref's name for people plus a digest of the whole ref. The hostname stays the
  * machine's network identity (hostname and alias), not its container name.
  */
-export function machineContainerName(runId: string, machineRef: string): string {
-  const digest = createHash('sha256').update(machineRef).digest('hex').slice(0, 8);
+export function machineContainerName(
+  runId: string,
+  machineRef: string,
+): string {
+  const digest = createHash('sha256')
+    .update(machineRef)
+    .digest('hex')
+    .slice(0, 8);
   const name = (machineRef.split('/').pop() || 'machine').slice(0, 63);
   return dockerName('rr', runId, name, digest);
 }
@@ -55,18 +61,27 @@ export function machineContainerName(runId: string, machineRef: string): string 
  * same name, a lab container keeping them is one of production's to it: `down` removes it, `up`
  * recreates it on production's networks and ports, or scales production's own away.
  */
-const ORCHESTRATOR_LABEL_PREFIXES = ['com.docker.compose.', 'com.docker.swarm.', 'com.docker.stack.'];
+const ORCHESTRATOR_LABEL_PREFIXES = [
+  'com.docker.compose.',
+  'com.docker.swarm.',
+  'com.docker.stack.',
+];
 
 /**
  * The labels a lab container gets from its capture: the orchestrator's emptied, not left out, as
  * the captured image carries them too (`docker commit` keeps the container's labels) and a
  * container gets its image's labels unless it sets them itself.
  */
-export function withoutOrchestratorLabels(labels: Record<string, string>): { labels: Record<string, string>; blanked: string[] } {
+export function withoutOrchestratorLabels(labels: Record<string, string>): {
+  labels: Record<string, string>;
+  blanked: string[];
+} {
   const out: Record<string, string> = {};
   const blanked: string[] = [];
   for (const [key, value] of Object.entries(labels)) {
-    const orchestratorsOwn = ORCHESTRATOR_LABEL_PREFIXES.some(prefix => key.startsWith(prefix));
+    const orchestratorsOwn = ORCHESTRATOR_LABEL_PREFIXES.some(prefix =>
+      key.startsWith(prefix),
+    );
     if (orchestratorsOwn) blanked.push(key);
     out[key] = orchestratorsOwn ? '' : value;
   }
@@ -77,5 +92,7 @@ export function withoutOrchestratorLabels(labels: Record<string, string>): { lab
 export function splitRef(ref: string): [string, string | undefined] {
   const slash = ref.lastIndexOf('/');
   const colon = ref.lastIndexOf(':');
-  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, undefined];
+  return colon > slash
+    ? [ref.slice(0, colon), ref.slice(colon + 1)]
+    : [ref, undefined];
 }

@@ -11,12 +11,19 @@ type Endpoints = Record<string, { Name: string }>;
  * `others` (endpoints by key) besides. Removing `web` leaves its endpoint when `stale` (until a
  * forced disconnect by name, as a loaded engine does), for good when `stuck`.
  */
-function engine({ stale = false, stuck = false, others = {} as Endpoints } = {}) {
+function engine({
+  stale = false,
+  stuck = false,
+  others = {} as Endpoints,
+} = {}) {
   const calls = { removals: 0, disconnects: [] as string[] };
   let endpoints: Endpoints = { 'c-web': { Name: 'web' }, ...others };
-  const refused = (status: number, message: string) => Object.assign(new Error(message), { statusCode: status });
+  const refused = (status: number, message: string) =>
+    Object.assign(new Error(message), { statusCode: status });
   const docker = {
-    listContainers: async () => [{ Id: 'c-web', Names: ['/web'], Labels: { [RUN_ID_LABEL]: RUN } }],
+    listContainers: async () => [
+      { Id: 'c-web', Names: ['/web'], Labels: { [RUN_ID_LABEL]: RUN } },
+    ],
     listImages: async () => [],
     getContainer: () => ({
       remove: async () => {
@@ -26,16 +33,34 @@ function engine({ stale = false, stuck = false, others = {} as Endpoints } = {})
     listNetworks: async () => [NETWORK],
     getNetwork: (id: string) => ({
       inspect: async () => ({ Id: id, Containers: endpoints }),
-      disconnect: async ({ Container, Force }: { Container: string; Force?: boolean }) => {
+      disconnect: async ({
+        Container,
+        Force,
+      }: {
+        Container: string;
+        Force?: boolean;
+      }) => {
         calls.disconnects.push(Container);
-        const key = Object.keys(endpoints).find(k => endpoints[k].Name === Container || k === Container);
-        if (!key || !Force) throw refused(404, `container ${Container} is not connected to the network`);
-        if (!stuck) endpoints = Object.fromEntries(Object.entries(endpoints).filter(([k]) => k !== key));
+        const key = Object.keys(endpoints).find(
+          k => endpoints[k].Name === Container || k === Container,
+        );
+        if (!key || !Force)
+          throw refused(
+            404,
+            `container ${Container} is not connected to the network`,
+          );
+        if (!stuck)
+          endpoints = Object.fromEntries(
+            Object.entries(endpoints).filter(([k]) => k !== key),
+          );
       },
       remove: async () => {
         calls.removals++;
         if (Object.keys(endpoints).length > 0) {
-          throw refused(403, `error while removing network: network ${NETWORK.Name} id ${id} has active endpoints`);
+          throw refused(
+            403,
+            `error while removing network: network ${NETWORK.Name} id ${id} has active endpoints`,
+          );
         }
       },
     }),
@@ -48,13 +73,21 @@ describe('removeLab', () => {
 
   it('removes the lab network at once when nothing is left on it', async () => {
     const { docker, calls } = engine();
-    await expect(removeLab(docker, RUN)).resolves.toEqual({ machines: ['web'], networks: [NETWORK.Name] });
+    await expect(removeLab(docker, RUN)).resolves.toEqual({
+      machines: ['web'],
+      networks: [NETWORK.Name],
+    });
     expect(calls).toEqual({ removals: 1, disconnects: [] });
   });
 
   it("forces off what is not the run's first: a container connected by hand, a gone container's endpoint", async () => {
-    const { docker, calls } = engine({ others: { 'c-debug': { Name: 'debug' }, 'ep-9f2c': { Name: 'old-web' } } });
-    await expect(removeLab(docker, RUN)).resolves.toEqual({ machines: ['web'], networks: [NETWORK.Name] });
+    const { docker, calls } = engine({
+      others: { 'c-debug': { Name: 'debug' }, 'ep-9f2c': { Name: 'old-web' } },
+    });
+    await expect(removeLab(docker, RUN)).resolves.toEqual({
+      machines: ['web'],
+      networks: [NETWORK.Name],
+    });
     expect(calls).toEqual({ removals: 1, disconnects: ['debug', 'old-web'] });
   });
 
@@ -63,7 +96,10 @@ describe('removeLab', () => {
     const { docker, calls } = engine({ stale: true });
     const removal = removeLab(docker, RUN);
     await vi.runAllTimersAsync();
-    await expect(removal).resolves.toEqual({ machines: ['web'], networks: [NETWORK.Name] });
+    await expect(removal).resolves.toEqual({
+      machines: ['web'],
+      networks: [NETWORK.Name],
+    });
     expect(calls).toEqual({ removals: 3, disconnects: ['web'] });
   });
 
@@ -77,7 +113,9 @@ describe('removeLab', () => {
     await vi.runAllTimersAsync();
     await failed;
     expect(Date.now() - started).toBeLessThanOrEqual(NETWORK_REMOVAL.timeoutMs);
-    expect(Date.now() - started).toBeGreaterThan(NETWORK_REMOVAL.timeoutMs - NETWORK_REMOVAL.maxDelayMs);
+    expect(Date.now() - started).toBeGreaterThan(
+      NETWORK_REMOVAL.timeoutMs - NETWORK_REMOVAL.maxDelayMs,
+    );
     expect(calls.removals).toBeGreaterThan(10);
   });
 });

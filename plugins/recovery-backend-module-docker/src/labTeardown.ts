@@ -10,15 +10,26 @@ import { CAPTURE_ID_LABEL, LAB_IMAGE_REPOSITORY } from './labNames';
  * Removes everything labelled with run `runId` from the engine: its machine containers (with
  * their volumes), its lab networks, and the captured images it loaded that nothing else uses.
  */
-export async function removeLab(docker: Docker, runId: string): Promise<LabResources> {
+export async function removeLab(
+  docker: Docker,
+  runId: string,
+): Promise<LabResources> {
   const label = `${RUN_ID_LABEL}=${runId}`;
   const removed: LabResources = { machines: [], networks: [] };
-  const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [label] },
+  });
   // Captured images restored by this run: those tagged as loaded for it, and those of its
   // machines (loaded for another run, or by a backend from before the tags).
   const runTag = `:${dockerTag(runId)}`;
-  const tagged = await docker.listImages({ filters: { reference: [`${LAB_IMAGE_REPOSITORY}/*${runTag}`] } });
-  const images = imagesToRemove(tagged.map(i => i.Id), containers);
+  const tagged = await docker.listImages({
+    filters: { reference: [`${LAB_IMAGE_REPOSITORY}/*${runTag}`] },
+  });
+  const images = imagesToRemove(
+    tagged.map(i => i.Id),
+    containers,
+  );
   await Promise.all(
     containers.map(async c => {
       try {
@@ -32,13 +43,15 @@ export async function removeLab(docker: Docker, runId: string): Promise<LabResou
   const networks = await docker.listNetworks({ filters: { label: [label] } });
   for (const n of networks) {
     await disconnectOthers(docker, n.Id, new Set(containers.map(c => c.Id)));
-    if (await removeNetwork(docker, n.Id, n.Name)) removed.networks.push(n.Name);
+    if (await removeNetwork(docker, n.Id, n.Name))
+      removed.networks.push(n.Name);
   }
   // The run's tags first: an image with tags of two repositories (the run's, and the capture's
   // where an older backend's load kept the archive's name) is not removed by id. Untagged, one
   // no container uses is gone.
   for (const ref of tagged.flatMap(i => i.RepoTags ?? [])) {
-    if (ref.startsWith(`${LAB_IMAGE_REPOSITORY}/`) && ref.endsWith(runTag)) await removeImage(docker, ref);
+    if (ref.startsWith(`${LAB_IMAGE_REPOSITORY}/`) && ref.endsWith(runTag))
+      await removeImage(docker, ref);
   }
   await removeUnusedImages(docker, images);
   removed.machines.sort();
@@ -62,7 +75,11 @@ export function imagesToRemove(
 }
 
 /** How long a lab network's removal waits for endpoints to leave it, and how often it looks. */
-export const NETWORK_REMOVAL = { timeoutMs: 30_000, firstDelayMs: 250, maxDelayMs: 2_000 };
+export const NETWORK_REMOVAL = {
+  timeoutMs: 30_000,
+  firstDelayMs: 250,
+  maxDelayMs: 2_000,
+};
 
 /**
  * False if it was gone already. A container removal still under way (a teardown racing
@@ -71,7 +88,11 @@ export const NETWORK_REMOVAL = { timeoutMs: 30_000, firstDelayMs: 250, maxDelayM
  * From the second refusal on, what Docker still lists on it is forced off (the run's containers
  * are removed by then), tried again for up to 30 s.
  */
-async function removeNetwork(docker: Docker, id: string, name: string): Promise<boolean> {
+async function removeNetwork(
+  docker: Docker,
+  id: string,
+  name: string,
+): Promise<boolean> {
   const deadline = Date.now() + NETWORK_REMOVAL.timeoutMs;
   let delay = NETWORK_REMOVAL.firstDelayMs;
   for (let attempt = 1; ; attempt++) {
@@ -87,7 +108,8 @@ async function removeNetwork(docker: Docker, id: string, name: string): Promise<
           `network ${name} still has ${left.length ? `endpoints ${left.join(', ')}` : 'active endpoints'} after ${NETWORK_REMOVAL.timeoutMs / 1000} s: ${(e as Error).message}`,
         );
       }
-      if (attempt > 1) await disconnect(docker, id, await endpointsOn(docker, id));
+      if (attempt > 1)
+        await disconnect(docker, id, await endpointsOn(docker, id));
     }
     await new Promise(resolve => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, NETWORK_REMOVAL.maxDelayMs);
@@ -98,10 +120,17 @@ async function removeNetwork(docker: Docker, id: string, name: string): Promise<
  * The endpoints Docker lists on a network: `id` is the container's, `name` reaches the endpoint
  * also where its container is gone (Docker then keys it by endpoint, and disconnects it by name).
  */
-async function endpointsOn(docker: Docker, networkId: string): Promise<Array<{ id: string; name: string }>> {
+async function endpointsOn(
+  docker: Docker,
+  networkId: string,
+): Promise<Array<{ id: string; name: string }>> {
   try {
-    const attached = (await docker.getNetwork(networkId).inspect()).Containers ?? {};
-    return Object.entries(attached).map(([id, c]) => ({ id, name: (c as { Name?: string }).Name || id }));
+    const attached =
+      (await docker.getNetwork(networkId).inspect()).Containers ?? {};
+    return Object.entries(attached).map(([id, c]) => ({
+      id,
+      name: (c as { Name?: string }).Name || id,
+    }));
   } catch (e) {
     if (isStatus(e, 404)) return [];
     throw e;
@@ -109,7 +138,11 @@ async function endpointsOn(docker: Docker, networkId: string): Promise<Array<{ i
 }
 
 /** Forces endpoints off a network; failing (gone meanwhile), the removal's next try tells. */
-async function disconnect(docker: Docker, networkId: string, endpoints: Array<{ name: string }>): Promise<void> {
+async function disconnect(
+  docker: Docker,
+  networkId: string,
+  endpoints: Array<{ name: string }>,
+): Promise<void> {
   for (const { name } of endpoints) {
     await docker
       .getNetwork(networkId)
@@ -124,7 +157,15 @@ async function disconnect(docker: Docker, networkId: string, endpoints: Array<{ 
  * so the lab, on the host for good, and every later run there would fail on it. A run
  * container's endpoint is left to its removal (maybe another teardown's) for a first try.
  */
-async function disconnectOthers(docker: Docker, networkId: string, runContainers: Set<string>): Promise<void> {
+async function disconnectOthers(
+  docker: Docker,
+  networkId: string,
+  runContainers: Set<string>,
+): Promise<void> {
   const endpoints = await endpointsOn(docker, networkId);
-  await disconnect(docker, networkId, endpoints.filter(e => !runContainers.has(e.id)));
+  await disconnect(
+    docker,
+    networkId,
+    endpoints.filter(e => !runContainers.has(e.id)),
+  );
 }

@@ -4,9 +4,31 @@ const ZERO = '0001-01-01T00:00:00Z';
 
 describe('machineStateOf', () => {
   it('records a running machine with its start, and its health check where it has one', () => {
-    const running = { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, ExitCode: 0, StartedAt: '2026-12-06T00:00:00.1Z', FinishedAt: ZERO };
-    expect(machineStateOf(running)).toEqual({ status: 'running', since: '2026-12-06T00:00:00.1Z' });
-    expect(machineStateOf({ ...running, Health: { Status: 'healthy', FailingStreak: 0, Log: [{ ExitCode: 0, Output: 'ok' }] } })).toEqual({
+    const running = {
+      Status: 'running',
+      Running: true,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      ExitCode: 0,
+      StartedAt: '2026-12-06T00:00:00.1Z',
+      FinishedAt: ZERO,
+    };
+    expect(machineStateOf(running)).toEqual({
+      status: 'running',
+      since: '2026-12-06T00:00:00.1Z',
+    });
+    expect(
+      machineStateOf({
+        ...running,
+        Health: {
+          Status: 'healthy',
+          FailingStreak: 0,
+          Log: [{ ExitCode: 0, Output: 'ok' }],
+        },
+      }),
+    ).toEqual({
       status: 'running',
       since: '2026-12-06T00:00:00.1Z',
       health: 'healthy',
@@ -19,13 +41,36 @@ describe('machineStateOf', () => {
       Status: 'running',
       Running: true,
       StartedAt: '2026-12-06T00:00:00Z',
-      Health: { Status: 'unhealthy', FailingStreak: 3, Log: [{ ExitCode: 1, Output: long }, { ExitCode: 1, Output: 'older' }].reverse() },
+      Health: {
+        Status: 'unhealthy',
+        FailingStreak: 3,
+        Log: [
+          { ExitCode: 1, Output: long },
+          { ExitCode: 1, Output: 'older' },
+        ].reverse(),
+      },
     });
-    expect(state).toMatchObject({ status: 'running', health: 'unhealthy', failingStreak: 3 });
-    expect(state!.healthOutput).toMatch(/^wget: can't connect to remote host \(127\.0\.0\.1\): Connection refused x+…$/);
+    expect(state).toMatchObject({
+      status: 'running',
+      health: 'unhealthy',
+      failingStreak: 3,
+    });
+    expect(state!.healthOutput).toMatch(
+      /^wget: can't connect to remote host \(127\.0\.0\.1\): Connection refused x+…$/,
+    );
     expect(state!.healthOutput).toHaveLength(200);
     // Still starting after a failure: that failure said.
-    expect(machineStateOf({ Status: 'running', Running: true, Health: { Status: 'starting', FailingStreak: 1, Log: [{ ExitCode: 1, Output: 'not yet\n' }] } })).toEqual({
+    expect(
+      machineStateOf({
+        Status: 'running',
+        Running: true,
+        Health: {
+          Status: 'starting',
+          FailingStreak: 1,
+          Log: [{ ExitCode: 1, Output: 'not yet\n' }],
+        },
+      }),
+    ).toEqual({
       status: 'running',
       health: 'starting',
       failingStreak: 1,
@@ -42,28 +87,73 @@ describe('machineStateOf', () => {
         ExitCode: 137,
         StartedAt: '2026-12-06T00:00:00Z',
         FinishedAt: '2026-12-06T01:00:00.5Z',
-        Health: { Status: 'unhealthy', FailingStreak: 9, Log: [{ ExitCode: 1, Output: 'down' }] },
+        Health: {
+          Status: 'unhealthy',
+          FailingStreak: 9,
+          Log: [{ ExitCode: 1, Output: 'down' }],
+        },
       }),
-    ).toEqual({ status: 'exited', exitCode: 137, oomKilled: true, since: '2026-12-06T01:00:00.5Z' });
-    expect(machineStateOf({ Status: 'restarting', Restarting: true, Running: true, ExitCode: 1, FinishedAt: '2026-12-06T01:00:00Z' })).toEqual({
+    ).toEqual({
+      status: 'exited',
+      exitCode: 137,
+      oomKilled: true,
+      since: '2026-12-06T01:00:00.5Z',
+    });
+    expect(
+      machineStateOf({
+        Status: 'restarting',
+        Restarting: true,
+        Running: true,
+        ExitCode: 1,
+        FinishedAt: '2026-12-06T01:00:00Z',
+      }),
+    ).toEqual({
       status: 'restarting',
       exitCode: 1,
       since: '2026-12-06T01:00:00Z',
     });
     // Never started: no code, no time.
-    expect(machineStateOf({ Status: 'created', ExitCode: 0, StartedAt: ZERO, FinishedAt: ZERO })).toEqual({ status: 'created' });
+    expect(
+      machineStateOf({
+        Status: 'created',
+        ExitCode: 0,
+        StartedAt: ZERO,
+        FinishedAt: ZERO,
+      }),
+    ).toEqual({ status: 'created' });
   });
 
   it('records a machine paused by someone else as paused, with its start', () => {
-    expect(machineStateOf({ Status: 'paused', Running: true, Paused: true, StartedAt: '2026-12-06T00:00:00Z', FinishedAt: ZERO })).toEqual({
+    expect(
+      machineStateOf({
+        Status: 'paused',
+        Running: true,
+        Paused: true,
+        StartedAt: '2026-12-06T00:00:00Z',
+        FinishedAt: ZERO,
+      }),
+    ).toEqual({
       status: 'paused',
       since: '2026-12-06T00:00:00Z',
     });
   });
 
   it('reads the flags of an engine that says no Status, and nothing of one that says no State', () => {
-    expect(machineStateOf({ Running: true, Paused: true, StartedAt: '2026-12-06T00:00:00Z' })).toMatchObject({ status: 'paused' });
-    expect(machineStateOf({ Running: false, ExitCode: 2, StartedAt: '2026-12-06T00:00:00Z', FinishedAt: '2026-12-06T00:00:01Z' })).toEqual({
+    expect(
+      machineStateOf({
+        Running: true,
+        Paused: true,
+        StartedAt: '2026-12-06T00:00:00Z',
+      }),
+    ).toMatchObject({ status: 'paused' });
+    expect(
+      machineStateOf({
+        Running: false,
+        ExitCode: 2,
+        StartedAt: '2026-12-06T00:00:00Z',
+        FinishedAt: '2026-12-06T00:00:01Z',
+      }),
+    ).toEqual({
       status: 'exited',
       exitCode: 2,
       since: '2026-12-06T00:00:01Z',

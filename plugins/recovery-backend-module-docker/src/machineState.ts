@@ -1,13 +1,31 @@
 import type Docker from 'dockerode';
-import { trimHealthOutput, type CapturedMachineState } from '@backstage-recovery/plugin-recovery-common';
+import {
+  trimHealthOutput,
+  type CapturedMachineState,
+} from '@backstage-recovery/plugin-recovery-common';
 
-const STATUSES = new Set<CapturedMachineState['status']>(['running', 'paused', 'exited', 'restarting', 'created', 'dead', 'removing']);
+const STATUSES = new Set<CapturedMachineState['status']>([
+  'running',
+  'paused',
+  'exited',
+  'restarting',
+  'created',
+  'dead',
+  'removing',
+]);
 
 /** Docker's zero time, which an engine answers for a container never started (or never stopped). */
-const dockerTime = (time: string | undefined) => (time && !time.startsWith('0001-01-01') ? time : undefined);
+const dockerTime = (time: string | undefined) =>
+  time && !time.startsWith('0001-01-01') ? time : undefined;
 
-type DockerState = Partial<Omit<Docker.ContainerInspectInfo['State'], 'Health'>> & {
-  Health?: { Status?: string; FailingStreak?: number; Log?: Array<{ ExitCode?: number; Output?: string }> | null };
+type DockerState = Partial<
+  Omit<Docker.ContainerInspectInfo['State'], 'Health'>
+> & {
+  Health?: {
+    Status?: string;
+    FailingStreak?: number;
+    Log?: Array<{ ExitCode?: number; Output?: string }> | null;
+  };
 };
 
 /**
@@ -16,7 +34,9 @@ type DockerState = Partial<Omit<Docker.ContainerInspectInfo['State'], 'Health'>>
  * check's verdict with the output of the last check that failed. Undefined where the engine said
  * nothing of it.
  */
-export function machineStateOf(state: DockerState | undefined): CapturedMachineState | undefined {
+export function machineStateOf(
+  state: DockerState | undefined,
+): CapturedMachineState | undefined {
   if (!state) return undefined;
   const said = state.Status as CapturedMachineState['status'] | undefined;
   const status: CapturedMachineState['status'] | undefined =
@@ -40,22 +60,32 @@ export function machineStateOf(state: DockerState | undefined): CapturedMachineS
   const up = status === 'running' || status === 'paused';
   const since = dockerTime(up ? state.StartedAt : state.FinishedAt);
   const result: CapturedMachineState = { status };
-  if (!up && status !== 'created' && typeof state.ExitCode === 'number') result.exitCode = state.ExitCode;
+  if (!up && status !== 'created' && typeof state.ExitCode === 'number')
+    result.exitCode = state.ExitCode;
   if (!up && state.OOMKilled) result.oomKilled = true;
   if (since && status !== 'created') result.since = since;
   // A stopped machine's health is what it was when it stopped: its status says more.
   const health = up ? state.Health : undefined;
-  if (health?.Status === 'starting' || health?.Status === 'healthy' || health?.Status === 'unhealthy') {
+  if (
+    health?.Status === 'starting' ||
+    health?.Status === 'healthy' ||
+    health?.Status === 'unhealthy'
+  ) {
     result.health = health.Status;
     if (health.FailingStreak) result.failingStreak = health.FailingStreak;
-    const output = health.Status === 'healthy' ? undefined : lastFailedCheckOutput(health);
+    const output =
+      health.Status === 'healthy' ? undefined : lastFailedCheckOutput(health);
     if (output) result.healthOutput = output;
   }
   return result;
 }
 
 /** What the last health check that failed said, on one line; undefined where none said anything. */
-export function lastFailedCheckOutput(health: DockerState['Health']): string | undefined {
-  const failed = [...(health?.Log ?? [])].reverse().find(check => check.ExitCode !== 0);
+export function lastFailedCheckOutput(
+  health: DockerState['Health'],
+): string | undefined {
+  const failed = [...(health?.Log ?? [])]
+    .reverse()
+    .find(check => check.ExitCode !== 0);
   return failed?.Output?.trim() ? trimHealthOutput(failed.Output) : undefined;
 }

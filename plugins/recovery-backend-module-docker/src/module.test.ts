@@ -16,13 +16,23 @@ function startModule(
     extensionPoints: [
       [
         recoveryProvidersExtensionPoint,
-        { addCaptureSource: () => {}, addHypervisorHost: () => {}, addEventSource: () => {}, ...providers },
+        {
+          addCaptureSource: () => {},
+          addHypervisorHost: () => {},
+          addEventSource: () => {},
+          ...providers,
+        },
       ],
     ],
     features: [
       recoveryModuleDocker,
       mockServices.rootConfig.factory({
-        data: { recovery: { captureStore: { directory: '/tmp/recovery-captures-unused' }, docker: { engines } } },
+        data: {
+          recovery: {
+            captureStore: { directory: '/tmp/recovery-captures-unused' },
+            docker: { engines },
+          },
+        },
       }),
     ],
   });
@@ -35,9 +45,23 @@ describe('recoveryModuleDocker', () => {
     const eventSources: string[] = [];
     await startModule(
       [
-        { id: 'primary', socketPath: '/run/none/primary.sock', role: 'primary' },
-        { id: 'recovery', socketPath: '/run/none/recovery.sock', role: 'hypervisor' },
-        { id: 'lab', host: 'docker.example', port: 2376, protocol: 'https', role: 'both' },
+        {
+          id: 'primary',
+          socketPath: '/run/none/primary.sock',
+          role: 'primary',
+        },
+        {
+          id: 'recovery',
+          socketPath: '/run/none/recovery.sock',
+          role: 'hypervisor',
+        },
+        {
+          id: 'lab',
+          host: 'docker.example',
+          port: 2376,
+          protocol: 'https',
+          role: 'both',
+        },
       ],
       {
         addCaptureSource: s => captureSources.push(s.engineId),
@@ -56,7 +80,11 @@ describe('recoveryModuleDocker at backend shutdown', () => {
     const sources: DockerCaptureSource[] = [];
     const backend = await startModule(
       [
-        { id: 'primary', socketPath: '/run/none/primary.sock', role: 'primary' },
+        {
+          id: 'primary',
+          socketPath: '/run/none/primary.sock',
+          role: 'primary',
+        },
         { id: 'lab', socketPath: '/run/none/lab.sock', role: 'both' },
       ],
       { addCaptureSource: s => sources.push(s) },

@@ -1,5 +1,8 @@
 import Docker from 'dockerode';
-import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
 import { recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
 import { readDockerModuleConfig } from './config';
 import { DockerCaptureSource } from './DockerCaptureSource';
@@ -42,8 +45,14 @@ export const recoveryModuleDocker = createBackendModule({
             // paused is then unpaused at its next capture.
             captures
               .resumeInterruptedCaptures()
-              .catch(e => logger.warn(`recovery: could not check engine ${engine.id} for machines left paused by an unfinished capture: ${e}`));
-            providers.addEventSource(new DockerEventSource(engine.id, docker, { logger }));
+              .catch(e =>
+                logger.warn(
+                  `recovery: could not check engine ${engine.id} for machines left paused by an unfinished capture: ${e}`,
+                ),
+              );
+            providers.addEventSource(
+              new DockerEventSource(engine.id, docker, { logger }),
+            );
           }
           if (engine.role === 'hypervisor' || engine.role === 'both') {
             providers.addHypervisorHost(
@@ -54,7 +63,9 @@ export const recoveryModuleDocker = createBackendModule({
               }),
             );
           }
-          logger.info(`recovery: Docker engine ${engine.id} (${engine.role}) registered`);
+          logger.info(
+            `recovery: Docker engine ${engine.id} (${engine.role}) registered`,
+          );
         }
       },
     });

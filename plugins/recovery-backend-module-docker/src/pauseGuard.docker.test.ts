@@ -12,8 +12,13 @@ import { alive } from './testing/processes';
 // The pause guard on the real primary engine: a backend killed while a capture has production
 // paused leaves it paused no longer than the guard takes to notice (not until the next start).
 
-const PRIMARY = process.env.RECOVERY_PRIMARY_DOCKER_HOST ?? 'unix:///run/recovery-docker/primary.sock';
-if (!PRIMARY.startsWith('unix://')) throw new Error(`these tests reach the primary engine on a unix socket, not ${PRIMARY}`);
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
+if (!PRIMARY.startsWith('unix://'))
+  throw new Error(
+    `these tests reach the primary engine on a unix socket, not ${PRIMARY}`,
+  );
 const connection = { socketPath: PRIMARY.slice('unix://'.length) };
 const primary = new Docker(connection);
 const suffix = Date.now().toString(36);
@@ -26,7 +31,12 @@ function guardsOf(ppid: number): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc').filter(n => /^\d+$/.test(n))) {
     try {
-      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(pauseGuardScript())) continue;
+      if (
+        !readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(
+          pauseGuardScript(),
+        )
+      )
+        continue;
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (state !== 'Z' && Number(parent) === ppid) pids.push(Number(name));
@@ -37,8 +47,11 @@ function guardsOf(ppid: number): number[] {
   return pids;
 }
 
-
-async function until<T>(what: () => T | Promise<T>, ms: number, every = 20): Promise<T> {
+async function until<T>(
+  what: () => T | Promise<T>,
+  ms: number,
+  every = 20,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const value = await what();
@@ -54,25 +67,45 @@ async function machineWithLargeFile(name: string): Promise<Docker.Container> {
   const c = await primary.createContainer({
     name,
     Image: DEMO_IMAGE,
-    Cmd: ['sh', '-c', 'head -c 400000000 /dev/zero > /large && echo written; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+    Cmd: [
+      'sh',
+      '-c',
+      'head -c 400000000 /dev/zero > /large && echo written; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done',
+    ],
     HostConfig: { NetworkMode: 'none' },
   });
   await c.start();
-  await until(async () => String(await c.logs({ stdout: true, follow: false })).includes('written'), 60_000, 200);
+  await until(
+    async () =>
+      String(await c.logs({ stdout: true, follow: false })).includes('written'),
+    60_000,
+    200,
+  );
   return c;
 }
 
-const isPaused = async (c: Docker.Container) => (await c.inspect()).State.Paused;
+const isPaused = async (c: Docker.Container) =>
+  (await c.inspect()).State.Paused;
 
 beforeAll(async () => {
   await buildDemoImage(primary);
 });
 
 afterAll(async () => {
-  for (const name of containers) await primary.getContainer(name).remove({ force: true }).catch(() => {});
+  for (const name of containers)
+    await primary
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => {});
   for (const id of captureIds) {
-    const images = await primary.listImages({ filters: { reference: [`recovery-capture/*:${id}`] } });
-    for (const tag of images.flatMap(i => i.RepoTags ?? [])) await primary.getImage(tag).remove().catch(() => {});
+    const images = await primary.listImages({
+      filters: { reference: [`recovery-capture/*:${id}`] },
+    });
+    for (const tag of images.flatMap(i => i.RepoTags ?? []))
+      await primary
+        .getImage(tag)
+        .remove()
+        .catch(() => {});
   }
   rmSync(store, { recursive: true, force: true });
 });
@@ -86,9 +119,21 @@ describe('pause guard on the primary engine', () => {
     let stderr = '';
     const child = spawn(
       process.execPath,
-      ['-r', createRequire(__filename).resolve('@backstage/cli/config/nodeTransform.cjs'), join(__dirname, 'testing', 'captureInChild.ts')],
+      [
+        '-r',
+        createRequire(__filename).resolve(
+          '@backstage/cli/config/nodeTransform.cjs',
+        ),
+        join(__dirname, 'testing', 'captureInChild.ts'),
+      ],
       {
-        env: { ...process.env, GUARD_TEST_SOCKET: connection.socketPath, GUARD_TEST_CONTAINER: name, GUARD_TEST_STORE: store, GUARD_TEST_CAPTURE_ID: captureId },
+        env: {
+          ...process.env,
+          GUARD_TEST_SOCKET: connection.socketPath,
+          GUARD_TEST_CONTAINER: name,
+          GUARD_TEST_STORE: store,
+          GUARD_TEST_CAPTURE_ID: captureId,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -118,7 +163,16 @@ describe('pause guard on the primary engine', () => {
     // The note stays, by which the next start removes what the killed capture left.
     expect(readdirSync(join(store, '.paused'))).toHaveLength(1);
     // The commit the engine went on with: its tag is the note's to remove, here the test's.
-    await until(async () => (await primary.listImages({ filters: { reference: [`recovery-capture/*:${captureId}`] } })).length > 0, 120_000, 500);
+    await until(
+      async () =>
+        (
+          await primary.listImages({
+            filters: { reference: [`recovery-capture/*:${captureId}`] },
+          })
+        ).length > 0,
+      120_000,
+      500,
+    );
   });
 
   it('leaves no guard running after a capture', async () => {
@@ -126,7 +180,10 @@ describe('pause guard on the primary engine', () => {
     const container = await machineWithLargeFile(name);
     const captureId = `cap-guard-done-${suffix}`;
     captureIds.push(captureId);
-    const source = new DockerCaptureSource('primary', primary, { storeDirectory: store, engineConnection: connection });
+    const source = new DockerCaptureSource('primary', primary, {
+      storeDirectory: store,
+      engineConnection: connection,
+    });
     const seen = new Set<number>();
     let watching = true;
     const watch = (async () => {
@@ -135,7 +192,14 @@ describe('pause guard on the primary engine', () => {
         await new Promise(r => setTimeout(r, 10));
       }
     })();
-    const captured = await source.capture({ machineRef: 'resource:default/unguarded', engine: 'primary', container: name }, { captureId });
+    const captured = await source.capture(
+      {
+        machineRef: 'resource:default/unguarded',
+        engine: 'primary',
+        container: name,
+      },
+      { captureId },
+    );
     watching = false;
     await watch;
     expect(captured.pausedMs).toBeGreaterThan(0);
@@ -144,6 +208,10 @@ describe('pause guard on the primary engine', () => {
     expect(seen.size).toBe(1);
     await until(() => [...seen].every(pid => !alive(pid)), 2_000);
     expect(guardsOf(process.pid)).toEqual([]);
-    await source.discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes });
+    await source.discard({
+      captureId,
+      artifact: captured.artifact,
+      volumes: captured.runtime.volumes,
+    });
   });
 });

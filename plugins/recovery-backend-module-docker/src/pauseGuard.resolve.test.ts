@@ -3,7 +3,9 @@
 vi.mock('@backstage/backend-plugin-api', async importOriginal => ({
   ...(await importOriginal<typeof import('@backstage/backend-plugin-api')>()),
   resolvePackagePath: () => {
-    throw new Error('Cannot find module @backstage-recovery/plugin-recovery-backend-module-docker/package.json');
+    throw new Error(
+      'Cannot find module @backstage-recovery/plugin-recovery-backend-module-docker/package.json',
+    );
   },
 }));
 
@@ -21,6 +23,8 @@ describe('pause guard script resolution', () => {
         limitMs: 60_000,
         storeDirectory: '/nowhere',
       }),
-    ).rejects.toThrow(/^the pause guard \(src\/guard\/pauseGuard\.cjs\) did not start: Cannot find module/);
+    ).rejects.toThrow(
+      /^the pause guard \(src\/guard\/pauseGuard\.cjs\) did not start: Cannot find module/,
+    );
   });
 });

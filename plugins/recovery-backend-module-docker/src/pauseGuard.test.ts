@@ -18,8 +18,15 @@ async function fakeEngine(dir: string, paused: boolean) {
   const server: Server = createServer((req, res) => {
     state.calls.push(`${req.method} ${req.url}`);
     if (req.method === 'GET' && req.url === `/containers/${CONTAINER}/json`) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ Id: CONTAINER, State: { Paused: state.paused } }));
-    } else if (req.method === 'POST' && req.url === `/containers/${CONTAINER}/unpause`) {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({ Id: CONTAINER, State: { Paused: state.paused } }),
+        );
+    } else if (
+      req.method === 'POST' &&
+      req.url === `/containers/${CONTAINER}/unpause`
+    ) {
       state.paused = false;
       res.writeHead(204).end();
     } else {
@@ -31,7 +38,6 @@ async function fakeEngine(dir: string, paused: boolean) {
   return { state, socketPath, close: () => new Promise(r => server.close(r)) };
 }
 
-
 async function until(what: () => boolean, ms = 5_000) {
   const end = Date.now() + ms;
   while (!what()) {
@@ -42,9 +48,15 @@ async function until(what: () => boolean, ms = 5_000) {
 
 /** The guard as the backend starts it, with pipes the test holds: closing stdin is the backend dying. */
 async function startGuard(config: object): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [pauseGuardScript()], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
+  const child = spawn(process.execPath, [pauseGuardScript()], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: {},
+  });
   child.stdin!.write(`${JSON.stringify(config)}\n`);
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const [line] = (await once(
+    createInterface({ input: child.stdout! }),
+    'line',
+  )) as [string];
   expect(line).toBe('armed');
   return child;
 }
@@ -59,11 +71,26 @@ describe('pause guard', () => {
   });
   const notePath = () => join(dir, '.paused', `primary.${CONTAINER}`);
   /** The capture's note, as CaptureNotes writes it: by default its own capture's, paused. */
-  const writeNote = async (note: object = { captureId: 'cap-1', phase: 'paused' }) => {
+  const writeNote = async (
+    note: object = { captureId: 'cap-1', phase: 'paused' },
+  ) => {
     await mkdir(join(dir, '.paused'), { recursive: true });
-    await writeFile(notePath(), JSON.stringify({ machineRef: 'resource:default/web-01', imageRef: 'x:y', filePrefix: 'y', pausedAt: new Date().toISOString(), ...note }));
+    await writeFile(
+      notePath(),
+      JSON.stringify({
+        machineRef: 'resource:default/web-01',
+        imageRef: 'x:y',
+        filePrefix: 'y',
+        pausedAt: new Date().toISOString(),
+        ...note,
+      }),
+    );
   };
-  const configFor = (socketPath: string, limitMs = 60_000, more: object = {}) => ({
+  const configFor = (
+    socketPath: string,
+    limitMs = 60_000,
+    more: object = {},
+  ) => ({
     engineId: 'primary',
     containerId: CONTAINER,
     machineRef: 'resource:default/web-01',
@@ -74,7 +101,10 @@ describe('pause guard', () => {
     connection: { socketPath },
     ...more,
   });
-  const guardOptions = { captureId: 'cap-1', notePath: join(tmpdir(), 'no-note') };
+  const guardOptions = {
+    captureId: 'cap-1',
+    notePath: join(tmpdir(), 'no-note'),
+  };
 
   it('exits quietly, touching nothing, once released', async () => {
     const engine = await fakeEngine(dir, true);
@@ -97,13 +127,21 @@ describe('pause guard', () => {
 
   it('takes the connection through stdin: no TLS key in its command line', async () => {
     const engine = await fakeEngine(dir, false);
-    const key = '-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n';
+    const key =
+      '-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n';
     const guard = await armPauseGuard({
       engineId: 'primary',
       containerId: CONTAINER,
       machineRef: 'resource:default/web-01',
       ...guardOptions,
-      connection: { host: '127.0.0.1', port: 1, protocol: 'https', key, cert: 'cert', ca: 'ca' },
+      connection: {
+        host: '127.0.0.1',
+        port: 1,
+        protocol: 'https',
+        key,
+        cert: 'cert',
+        ca: 'ca',
+      },
       limitMs: 60_000,
       storeDirectory: dir,
     });
@@ -125,10 +163,15 @@ describe('pause guard', () => {
     const [code] = await exited;
     expect(code).toBe(0);
     expect(Date.now() - closedAt).toBeLessThan(2_000);
-    expect(engine.state.calls).toEqual([`GET /containers/${CONTAINER}/json`, `POST /containers/${CONTAINER}/unpause`]);
+    expect(engine.state.calls).toEqual([
+      `GET /containers/${CONTAINER}/json`,
+      `POST /containers/${CONTAINER}/unpause`,
+    ]);
     expect(engine.state.paused).toBe(false);
     const log = await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8');
-    expect(log).toMatch(/pause guard of resource:default\/web-01 .*the backend went away .*: unpaused the container\n$/);
+    expect(log).toMatch(
+      /pause guard of resource:default\/web-01 .*the backend went away .*: unpaused the container\n$/,
+    );
     await engine.close();
   });
 
@@ -140,7 +183,9 @@ describe('pause guard', () => {
     guard.stdin!.end();
     await exited;
     expect(engine.state.calls).toEqual([`GET /containers/${CONTAINER}/json`]);
-    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain('the container is not paused, left as it is');
+    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain(
+      'the container is not paused, left as it is',
+    );
     await engine.close();
   });
 
@@ -153,7 +198,9 @@ describe('pause guard', () => {
     expect(code).toBe(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(engine.state.paused).toBe(false);
-    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain('still paused 0 s after the capture began: unpaused the container');
+    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain(
+      'still paused 0 s after the capture began: unpaused the container',
+    );
     await engine.close();
   });
 
@@ -176,7 +223,10 @@ describe('pause guard', () => {
   it.each([
     ['no note (a person paused it)', undefined],
     ["another capture's note", { captureId: 'cap-2', phase: 'paused' }],
-    ["its capture's note once unpaused (saving)", { captureId: 'cap-1', phase: 'saving' }],
+    [
+      "its capture's note once unpaused (saving)",
+      { captureId: 'cap-1', phase: 'saving' },
+    ],
   ])('leaves a paused container as it is with %s', async (_what, note) => {
     const engine = await fakeEngine(dir, true);
     if (note) await writeNote(note);
@@ -187,7 +237,9 @@ describe('pause guard', () => {
     expect(code).toBe(0);
     expect(engine.state.calls).toEqual([]);
     expect(engine.state.paused).toBe(true);
-    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain('the note of capture cap-1 no longer holds the machine');
+    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain(
+      'the note of capture cap-1 no longer holds the machine',
+    );
     await engine.close();
   });
 
@@ -200,12 +252,17 @@ describe('pause guard', () => {
     guard.stdin!.end();
     await exited;
     expect(engine.state.paused).toBe(false);
-    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain("unpaused the container (its capture's note could not be read)");
+    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain(
+      "unpaused the container (its capture's note could not be read)",
+    );
     await engine.close();
   });
 
   it('refuses to arm without its note and capture', async () => {
-    const child = spawn(process.execPath, [pauseGuardScript()], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
+    const child = spawn(process.execPath, [pauseGuardScript()], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: {},
+    });
     const { notePath: _n, ...config } = configFor(join(dir, 'engine.sock'));
     child.stdin!.write(`${JSON.stringify(config)}\n`);
     const [code] = await once(child, 'exit');
@@ -213,28 +270,37 @@ describe('pause guard', () => {
   });
 
   // systemd's KillMode=control-group: the whole service SIGTERMed as the backend dies or stops.
-  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('unpauses the container when sent %s, the backend given a grace first', async sig => {
-    const engine = await fakeEngine(dir, true);
-    await writeNote();
-    const guard = await startGuard(configFor(engine.socketPath, 60_000, { signalGraceMs: 300 }));
-    const exited = once(guard, 'exit');
-    const sentAt = Date.now();
-    guard.kill(sig);
-    await new Promise(r => setTimeout(r, 100));
-    // Within the grace: the backend's own unpause comes first.
-    expect(engine.state.calls).toEqual([]);
-    const [code, signal] = await exited;
-    expect([code, signal]).toEqual([0, null]);
-    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(300);
-    expect(engine.state.paused).toBe(false);
-    expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain(`sent ${sig} while the capture had the machine paused: unpaused the container`);
-    await engine.close();
-  });
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)(
+    'unpauses the container when sent %s, the backend given a grace first',
+    async sig => {
+      const engine = await fakeEngine(dir, true);
+      await writeNote();
+      const guard = await startGuard(
+        configFor(engine.socketPath, 60_000, { signalGraceMs: 300 }),
+      );
+      const exited = once(guard, 'exit');
+      const sentAt = Date.now();
+      guard.kill(sig);
+      await new Promise(r => setTimeout(r, 100));
+      // Within the grace: the backend's own unpause comes first.
+      expect(engine.state.calls).toEqual([]);
+      const [code, signal] = await exited;
+      expect([code, signal]).toEqual([0, null]);
+      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(300);
+      expect(engine.state.paused).toBe(false);
+      expect(await readFile(join(dir, PAUSE_GUARD_LOG), 'utf8')).toContain(
+        `sent ${sig} while the capture had the machine paused: unpaused the container`,
+      );
+      await engine.close();
+    },
+  );
 
   it('exits quietly when the backend releases it within the grace after a signal', async () => {
     const engine = await fakeEngine(dir, true);
     await writeNote();
-    const guard = await startGuard(configFor(engine.socketPath, 60_000, { signalGraceMs: 5_000 }));
+    const guard = await startGuard(
+      configFor(engine.socketPath, 60_000, { signalGraceMs: 5_000 }),
+    );
     const exited = once(guard, 'exit');
     guard.kill('SIGTERM');
     await new Promise(r => setTimeout(r, 100));

@@ -12,7 +12,10 @@ import { resolvePackagePath } from '@backstage/backend-plugin-api';
  * warning (it pauses without a guard), not a Docker module that cannot be imported.
  */
 export function pauseGuardScript(): string {
-  return resolvePackagePath('@backstage-recovery/plugin-recovery-backend-module-docker', 'src/guard/pauseGuard.cjs');
+  return resolvePackagePath(
+    '@backstage-recovery/plugin-recovery-backend-module-docker',
+    'src/guard/pauseGuard.cjs',
+  );
 }
 
 /** Where guards say what they did, in the capture store (a guard outlives the backend's logger). */
@@ -55,7 +58,9 @@ export interface PauseGuard {
  * closes and the guard unpauses the machine at once; past `limitMs` it unpauses it too. Rejects
  * where the guard cannot start or does not answer within ARM_WAIT_MS (it is then stopped).
  */
-export async function armPauseGuard(options: PauseGuardOptions): Promise<PauseGuard> {
+export async function armPauseGuard(
+  options: PauseGuardOptions,
+): Promise<PauseGuard> {
   const { connection } = options;
   // Only what the script reads; TLS material is PEM text (config.ts reads files at start-up).
   const pick = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('utf8') : v);
@@ -90,14 +95,19 @@ export async function armPauseGuard(options: PauseGuardOptions): Promise<PauseGu
       windowsHide: true,
     });
   } catch (e) {
-    throw new Error(`the pause guard (${script}) did not start: ${(e as Error).message}`);
+    throw new Error(
+      `the pause guard (${script}) did not start: ${(e as Error).message}`,
+    );
   }
   const stdin = child.stdin!;
   const stdout = child.stdout!;
   // A guard that died (killed by hand) must not fail the backend with an EPIPE.
   stdin.on('error', () => {});
   const armed = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ARM_WAIT_MS / 1000} s`)), ARM_WAIT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`no answer within ${ARM_WAIT_MS / 1000} s`)),
+      ARM_WAIT_MS,
+    );
     child.once('error', e => {
       clearTimeout(timer);
       reject(e);
@@ -117,7 +127,9 @@ export async function armPauseGuard(options: PauseGuardOptions): Promise<PauseGu
     await armed;
   } catch (e) {
     child.kill('SIGKILL');
-    throw new Error(`the pause guard (${script}) did not start: ${(e as Error).message}`);
+    throw new Error(
+      `the pause guard (${script}) did not start: ${(e as Error).message}`,
+    );
   }
   child.removeAllListeners('exit');
   child.on('error', () => {});

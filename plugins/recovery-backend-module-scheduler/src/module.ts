@@ -1,4 +1,7 @@
-import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
 import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
@@ -6,9 +9,21 @@ import {
   ANNOTATION_NIGHTLY_CHECK,
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
-import { readTaskSchedule, scheduleDurationMs, scheduleTaskFrom } from '@backstage-recovery/plugin-recovery-node';
+import {
+  readTaskSchedule,
+  scheduleDurationMs,
+  scheduleTaskFrom,
+} from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryBackendClient } from './recoveryClient';
-import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyOptOuts, nightlySummary, oldestCapturedFirst } from './tasks';
+import {
+  analyseSystems,
+  captureMachines,
+  finishTask,
+  nightlyCheck,
+  nightlyOptOuts,
+  nightlySummary,
+  oldestCapturedFirst,
+} from './tasks';
 
 /** What the nightly check keeps of its timeout to log its report before the scheduler stops it. */
 const REPORT_MARGIN_MS = 30_000;
@@ -53,10 +68,25 @@ export const recoveryModuleScheduler = createBackendModule({
               kind: 'Resource',
               'spec.type': MACHINE_RESOURCE_TYPE,
             });
-            const ordered = await oldestCapturedFirst(api, machines, signal as AbortSignal | undefined);
-            const report = await captureMachines(api, ordered, logger, signal as AbortSignal | undefined);
-            const others = report.beingCaptured?.length ? `, ${report.beingCaptured.length} left to a capture of them under way` : '';
-            finishTask(`Scheduled capture: ${report.succeeded.length} captured${others}, ${report.failed.length} failed`, report.failed, logger);
+            const ordered = await oldestCapturedFirst(
+              api,
+              machines,
+              signal as AbortSignal | undefined,
+            );
+            const report = await captureMachines(
+              api,
+              ordered,
+              logger,
+              signal as AbortSignal | undefined,
+            );
+            const others = report.beingCaptured?.length
+              ? `, ${report.beingCaptured.length} left to a capture of them under way`
+              : '';
+            finishTask(
+              `Scheduled capture: ${report.succeeded.length} captured${others}, ${report.failed.length} failed`,
+              report.failed,
+              logger,
+            );
           },
         });
 
@@ -67,7 +97,11 @@ export const recoveryModuleScheduler = createBackendModule({
             timeout: { minutes: 30 },
           }),
           fn: async signal => {
-            await analyseSystems(api, logger, signal as AbortSignal | undefined);
+            await analyseSystems(
+              api,
+              logger,
+              signal as AbortSignal | undefined,
+            );
           },
         });
 
@@ -85,21 +119,37 @@ export const recoveryModuleScheduler = createBackendModule({
           fn: async signal => {
             // Stop waiting for a busy host a little before the scheduler aborts the task, so
             // the report of what was and was not checked still gets logged.
-            const deadline = Date.now() + scheduleDurationMs(nightlySchedule.timeout) - REPORT_MARGIN_MS;
+            const deadline =
+              Date.now() +
+              scheduleDurationMs(nightlySchedule.timeout) -
+              REPORT_MARGIN_MS;
             // Every recoverable entity, but those that opted out: read here rather than matched by
             // the catalog's filter, so that a value it cannot read (`no`) is named, not ignored.
             const { items: annotated } = await catalog.getEntities(
               {
-                filter: { [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]: CATALOG_FILTER_EXISTS },
-                fields: ['kind', 'metadata.namespace', 'metadata.name', 'metadata.annotations'],
+                filter: {
+                  [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]:
+                    CATALOG_FILTER_EXISTS,
+                },
+                fields: [
+                  'kind',
+                  'metadata.namespace',
+                  'metadata.name',
+                  'metadata.annotations',
+                ],
               },
               { credentials: await auth.getOwnServiceCredentials() },
             );
-            const report = await nightlyCheck(api, nightlyOptOuts(annotated), logger, {
-              pollIntervalMs: 5_000,
-              deadline,
-              signal: signal as AbortSignal | undefined,
-            });
+            const report = await nightlyCheck(
+              api,
+              nightlyOptOuts(annotated),
+              logger,
+              {
+                pollIntervalMs: 5_000,
+                deadline,
+                signal: signal as AbortSignal | undefined,
+              },
+            );
             // An entity that did not recover fails the task too: what the check is there to catch.
             finishTask(nightlySummary(report), report.failed, logger);
           },

@@ -1,7 +1,23 @@
 import { mockServices } from '@backstage/backend-test-utils';
-import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { finishTask, nightlyCheck, nightlyOptOuts, nightlySummary, nightlyTargets, runNightlyCheck } from './tasks';
+import type {
+  ReadinessSummary,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  HOST_BUSY_ERROR_NAME,
+  KEPT_FAILOVER_ERROR_NAME,
+  MACHINES_NOT_CAPTURED_ERROR_NAME,
+  RecoveryApiError,
+  type ScheduledRecoveryApi,
+} from './recoveryClient';
+import {
+  finishTask,
+  nightlyCheck,
+  nightlyOptOuts,
+  nightlySummary,
+  nightlyTargets,
+  runNightlyCheck,
+} from './tasks';
 
 // A system of two services, each on its own machine.
 const A01 = 'resource:default/a-01';
@@ -11,9 +27,17 @@ const A = 'component:default/a';
 const B = 'component:default/b';
 const C01 = 'resource:default/c-01';
 const C = 'component:default/c';
-const services: Record<string, string[]> = { [A01]: [A], [B01]: [B], [C01]: [C] };
+const services: Record<string, string[]> = {
+  [A01]: [A],
+  [B01]: [B],
+  [C01]: [C],
+};
 
-const readinessOf = (entityRef: string, machineRefs: string[], uncaptured: string[] = []): ReadinessSummary => ({
+const readinessOf = (
+  entityRef: string,
+  machineRefs: string[],
+  uncaptured: string[] = [],
+): ReadinessSummary => ({
   entityRef,
   status: 'unknown',
   reasons: [],
@@ -23,11 +47,20 @@ const readinessOf = (entityRef: string, machineRefs: string[], uncaptured: strin
   plan: {
     entityRef,
     waves: [machineRefs],
-    machines: machineRefs.map(machineRef => ({ machineRef, wave: 1, services: services[machineRef], waitsFor: [], probes: [] })),
+    machines: machineRefs.map(machineRef => ({
+      machineRef,
+      wave: 1,
+      services: services[machineRef],
+      waitsFor: [],
+      probes: [],
+    })),
   },
   captures: machineRefs.map(machineRef => ({
     machineRef,
-    ...(!uncaptured.includes(machineRef) && { latest: { id: `c-${machineRef}`, createdAt: '2026-11-21T02:00:00.000Z' }, ageSeconds: 600 }),
+    ...(!uncaptured.includes(machineRef) && {
+      latest: { id: `c-${machineRef}`, createdAt: '2026-11-21T02:00:00.000Z' },
+      ageSeconds: 600,
+    }),
   })),
 });
 
@@ -37,7 +70,12 @@ const shopItems = (uncaptured: string[] = []) => [
   readinessOf(B, [B01], uncaptured),
 ];
 
-const finished = (id: string, entityRef: string, machineRefs: string[], extra: Partial<RecoveryRun>): RecoveryRun => ({
+const finished = (
+  id: string,
+  entityRef: string,
+  machineRefs: string[],
+  extra: Partial<RecoveryRun>,
+): RecoveryRun => ({
   id,
   entityRef,
   status: 'succeeded',
@@ -52,11 +90,16 @@ const finished = (id: string, entityRef: string, machineRefs: string[], extra: P
 });
 
 const noCapture = (machineRef: string) =>
-  new RecoveryApiError(`POST /runs failed with 409: No capture of ${machineRef} yet: capture first (POST /captures)`, 409, MACHINES_NOT_CAPTURED_ERROR_NAME);
+  new RecoveryApiError(
+    `POST /runs failed with 409: No capture of ${machineRef} yet: capture first (POST /captures)`,
+    409,
+    MACHINES_NOT_CAPTURED_ERROR_NAME,
+  );
 
 // What the backend answers a test recovery whose plan needs production's subnet 10.1.0.0/24
 // while failover f1 of a keeps a-01 on it.
-const FAILOVER = 'failover f1 of component:default/a (succeeded at 2026-11-20T10:00:00.000Z)';
+const FAILOVER =
+  'failover f1 of component:default/a (succeeded at 2026-11-20T10:00:00.000Z)';
 const REMEDY =
   "this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production. " +
   'Once production no longer needs them, release failover f1 (recovery release f1, or POST /runs/f1/release), ' +
@@ -98,7 +141,9 @@ function apiOf(
       const attempt = started.filter(s => s === entityRef).length;
       const end = outcome(entityRef, attempt);
       if (end instanceof Error) throw end;
-      const machineRefs = items.find(i => i.entityRef === entityRef)!.plan!.waves.flat();
+      const machineRefs = items
+        .find(i => i.entityRef === entityRef)!
+        .plan!.waves.flat();
       const id = `r${started.length}`;
       runs.set(id, finished(id, entityRef, machineRefs, end));
       return { ...runs.get(id)!, status: 'pending' };
@@ -111,23 +156,55 @@ function apiOf(
 describe('nightly check coverage', () => {
   it('does not let a plan with a machine never captured cover others: they get their own runs', async () => {
     const items = shopItems([B01]);
-    expect(nightlyTargets(items, new Set()).map(t => t.entityRef)).toEqual([SHOP, A, B]);
-    const { api, started } = apiOf(items, entityRef => (entityRef === A ? { rtoSeconds: 5 } : noCapture(B01)));
-    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    expect(nightlyTargets(items, new Set()).map(t => t.entityRef)).toEqual([
+      SHOP,
+      A,
+      B,
+    ]);
+    const { api, started } = apiOf(items, entityRef =>
+      entityRef === A ? { rtoSeconds: 5 } : noCapture(B01),
+    );
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1 },
+    );
     expect(started).toEqual([SHOP, A, B]);
     expect(report.succeeded).toEqual([A]);
     // Only what really misses a capture fails.
     expect(report.failed).toEqual([
-      { entityRef: SHOP, message: expect.stringContaining(`No capture of ${B01} yet`) },
-      { entityRef: B, message: expect.stringContaining(`No capture of ${B01} yet`) },
+      {
+        entityRef: SHOP,
+        message: expect.stringContaining(`No capture of ${B01} yet`),
+      },
+      {
+        entityRef: B,
+        message: expect.stringContaining(`No capture of ${B01} yet`),
+      },
     ]);
   });
 
   it('still covers the others with a plan whose machines were all captured', async () => {
     const items = shopItems();
-    expect(nightlyTargets(items, new Set())).toEqual([{ entityRef: SHOP, plan: items[0].plan, covers: [{ entityRef: A, plan: items[1].plan }, { entityRef: B, plan: items[2].plan }], uncaptured: [] }]);
+    expect(nightlyTargets(items, new Set())).toEqual([
+      {
+        entityRef: SHOP,
+        plan: items[0].plan,
+        covers: [
+          { entityRef: A, plan: items[1].plan },
+          { entityRef: B, plan: items[2].plan },
+        ],
+        uncaptured: [],
+      },
+    ]);
     const { api, started } = apiOf(items, () => ({ rtoSeconds: 7 }));
-    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1 },
+    );
     expect(started).toEqual([SHOP]);
     // The system's run counts for its services too: they were checked, and recovered.
     expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
@@ -138,16 +215,33 @@ describe('nightly check coverage', () => {
 
   it('after a run failed on one machine, runs those it covered whose plans do not hold that machine', async () => {
     const items = shopItems();
-    const failedOnB = { status: 'failed' as const, error: { machineRef: B01, probe: 'tcp:80', message: `${B01} failed: probe tcp:80` } };
-    const { api, started } = apiOf(items, entityRef => (entityRef === SHOP ? failedOnB : { rtoSeconds: 4 }));
-    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    const failedOnB = {
+      status: 'failed' as const,
+      error: {
+        machineRef: B01,
+        probe: 'tcp:80',
+        message: `${B01} failed: probe tcp:80`,
+      },
+    };
+    const { api, started } = apiOf(items, entityRef =>
+      entityRef === SHOP ? failedOnB : { rtoSeconds: 4 },
+    );
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1 },
+    );
     // a's plan does not hold b-01: the system's failure says nothing about it, so it gets its own
     // run; b's does, and readiness counts the failure against it.
     expect(started).toEqual([SHOP, A]);
     expect(report.succeeded).toEqual([A]);
     expect(report.failed).toEqual([
       { entityRef: SHOP, message: `${B01} failed: probe tcp:80` },
-      { entityRef: B, message: `run r1 of ${SHOP} failed on ${B01}, which its plan holds: ${B01} failed: probe tcp:80` },
+      {
+        entityRef: B,
+        message: `run r1 of ${SHOP} failed on ${B01}, which its plan holds: ${B01} failed: probe tcp:80`,
+      },
     ]);
     expect(nightlySummary(report)).toBe(
       [
@@ -161,8 +255,19 @@ describe('nightly check coverage', () => {
   it('runs on their own those a run was to cover when it could not start', async () => {
     const items = shopItems();
     // Captured when readiness was read, pruned by the time the run asked for it.
-    const { api, started } = apiOf(items, entityRef => (entityRef === SHOP ? noCapture(B01) : entityRef === B ? noCapture(B01) : {}));
-    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1 });
+    const { api, started } = apiOf(items, entityRef =>
+      entityRef === SHOP
+        ? noCapture(B01)
+        : entityRef === B
+          ? noCapture(B01)
+          : {},
+    );
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1 },
+    );
     expect(started).toEqual([SHOP, A, B]);
     expect(report.succeeded).toEqual([A]);
     expect(report.failed.map(f => f.entityRef)).toEqual([SHOP, B]);
@@ -170,16 +275,36 @@ describe('nightly check coverage', () => {
 
   it('starts again a run a failover interrupted, which counts for no one, once the host is free', async () => {
     const items = shopItems();
-    const interrupted = { status: 'failed' as const, error: { message: 'Interrupted: preempted by failover f1 of system:default/bank' } };
+    const interrupted = {
+      status: 'failed' as const,
+      error: {
+        message: 'Interrupted: preempted by failover f1 of system:default/bank',
+      },
+    };
     const { api, started } = apiOf(items, (_entityRef, attempt) => {
       if (attempt === 1) return interrupted;
-      if (attempt === 2) return new RecoveryApiError('POST /runs failed with 409: busy', 409, HOST_BUSY_ERROR_NAME);
+      if (attempt === 2)
+        return new RecoveryApiError(
+          'POST /runs failed with 409: busy',
+          409,
+          HOST_BUSY_ERROR_NAME,
+        );
       return { rtoSeconds: 9 };
     });
     // What the shop's page says as the night goes: not its interrupted run's start while the host is busy.
     const said: string[] = [];
-    api.recordNightlyCheck = async night => void said.push(...night.outcomes.filter(o => o.entityRef === SHOP).map(o => `${night.partial ? 'so far' : 'whole'}: ${o.message}`));
-    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 1, deadline: Date.now() + 60_000 });
+    api.recordNightlyCheck = async night =>
+      void said.push(
+        ...night.outcomes
+          .filter(o => o.entityRef === SHOP)
+          .map(o => `${night.partial ? 'so far' : 'whole'}: ${o.message}`),
+      );
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1, deadline: Date.now() + 60_000 },
+    );
     expect(said).toEqual([
       'so far: run r1 started; readiness counts it once it ends',
       'so far: run r1 Interrupted: preempted by failover f1 of system:default/bank; it counts for no one, so it is started again',
@@ -201,11 +326,23 @@ describe('nightly check coverage', () => {
     // Failover f1 of a keeps a-01 on the host, on production's subnet of a-01: the backend
     // refuses every test recovery whose plan holds a-01 (b-01 and c-01 lie on other subnets).
     const OPS = 'system:default/shop-ops';
-    const items = [...shopItems(), readinessOf(OPS, [A01, B01]), readinessOf(C, [C01])];
-    const holdsA01 = (entityRef: string) => items.find(i => i.entityRef === entityRef)!.plan!.waves.flat().includes(A01);
-    const { api, started } = apiOf(items, entityRef => (holdsA01(entityRef) ? besideFailover(entityRef) : { rtoSeconds: 3 }));
+    const items = [
+      ...shopItems(),
+      readinessOf(OPS, [A01, B01]),
+      readinessOf(C, [C01]),
+    ];
+    const holdsA01 = (entityRef: string) =>
+      items
+        .find(i => i.entityRef === entityRef)!
+        .plan!.waves.flat()
+        .includes(A01);
+    const { api, started } = apiOf(items, entityRef =>
+      holdsA01(entityRef) ? besideFailover(entityRef) : { rtoSeconds: 3 },
+    );
     const logger = mockServices.logger.mock();
-    const report = await nightlyCheck(api, nightlyOptOuts([]), logger, { pollIntervalMs: 1 });
+    const report = await nightlyCheck(api, nightlyOptOuts([]), logger, {
+      pollIntervalMs: 1,
+    });
     // The shop's run is refused; shop-ops, which it was to cover, holds every machine of the
     // shop's plan, so it would be refused too: not started. a and b, on a part of it, are asked:
     // only a is refused.
@@ -237,19 +374,34 @@ describe('nightly check coverage', () => {
       return '';
     })();
     expect(stored.split('release failover f1').length - 1).toBe(1);
-    const logged = [logger.error, logger.warn, logger.info].flatMap(f => vi.mocked(f).mock.calls.map((c: unknown[]) => String(c[0])));
+    const logged = [logger.error, logger.warn, logger.info].flatMap(f =>
+      vi.mocked(f).mock.calls.map((c: unknown[]) => String(c[0])),
+    );
     expect(logged.filter(l => l.includes('release failover f1'))).toEqual([]);
-    expect(logged.filter(l => l.startsWith('Nightly check') && l.includes(REFUSED))).toHaveLength(2);
+    expect(
+      logged.filter(l => l.startsWith('Nightly check') && l.includes(REFUSED)),
+    ).toHaveLength(2);
   });
 
   it('after a kept failover refused a plan, starts none that holds all its machines, and asks for one that holds none of them', async () => {
     // The refusal of a (a-01 on the failover's subnet) says nothing about b; the system's plan
     // holds a-01, so it needs that subnet too.
     const items = shopItems();
-    const { api, started } = apiOf(items, entityRef => (entityRef === B ? { rtoSeconds: 2 } : besideFailover(entityRef)));
-    const report = await runNightlyCheck(api, [{ entityRef: A, plan: items[1].plan, covers: [] }, { entityRef: B, plan: items[2].plan, covers: [] }, { entityRef: SHOP, plan: items[0].plan, covers: [] }], mockServices.logger.mock(), {
-      pollIntervalMs: 1,
-    });
+    const { api, started } = apiOf(items, entityRef =>
+      entityRef === B ? { rtoSeconds: 2 } : besideFailover(entityRef),
+    );
+    const report = await runNightlyCheck(
+      api,
+      [
+        { entityRef: A, plan: items[1].plan, covers: [] },
+        { entityRef: B, plan: items[2].plan, covers: [] },
+        { entityRef: SHOP, plan: items[0].plan, covers: [] },
+      ],
+      mockServices.logger.mock(),
+      {
+        pollIntervalMs: 1,
+      },
+    );
     expect(started).toEqual([A, B]);
     expect(report.succeeded).toEqual([B]);
     expect(report.failed).toEqual([
@@ -264,12 +416,27 @@ describe('nightly check coverage', () => {
   it("names the entities a run was to cover when the task's time budget ran out during it", async () => {
     const items = shopItems();
     const { api } = apiOf(items, () => ({ status: 'running' }));
-    const report = await nightlyCheck(api, nightlyOptOuts([]), mockServices.logger.mock(), { pollIntervalMs: 5, deadline: Date.now() + 40 });
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 5, deadline: Date.now() + 40 },
+    );
     expect(report.succeeded).toEqual([]);
     expect(report.failed).toEqual([
-      { entityRef: SHOP, message: "run r1 was still running when the task's time budget ran out; it goes on, and readiness counts it once it ends" },
-      { entityRef: A, message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out` },
-      { entityRef: B, message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out` },
+      {
+        entityRef: SHOP,
+        message:
+          "run r1 was still running when the task's time budget ran out; it goes on, and readiness counts it once it ends",
+      },
+      {
+        entityRef: A,
+        message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out`,
+      },
+      {
+        entityRef: B,
+        message: `not checked: run r1 of ${SHOP}, which was to cover it, was still running when the task's time budget ran out`,
+      },
     ]);
     // On their pages, covered by that run, as readiness counts it once it ends: in words that say so.
     const covered = {
@@ -278,11 +445,17 @@ describe('nightly check coverage', () => {
       runEntityRef: SHOP,
       message: `run r1 of ${SHOP}, covering it, was still running when the task's time budget ran out; it goes on, and readiness counts it for this entity once it ends`,
     };
-    expect(report.outcomes.filter(o => o.entityRef !== SHOP)).toEqual([{ entityRef: A, ...covered }, { entityRef: B, ...covered }]);
+    expect(report.outcomes.filter(o => o.entityRef !== SHOP)).toEqual([
+      { entityRef: A, ...covered },
+      { entityRef: B, ...covered },
+    ]);
   });
 
   it('reports what was and was not checked when the task is stopped mid-run, rather than throwing it all away', async () => {
-    const items = [...shopItems(), readinessOf('component:default/c', ['resource:default/c-01'])];
+    const items = [
+      ...shopItems(),
+      readinessOf('component:default/c', ['resource:default/c-01']),
+    ];
     const controller = new AbortController();
     const { api } = apiOf(items, () => ({ status: 'running' }));
     const getRun = api.getRun;
@@ -293,13 +466,26 @@ describe('nightly check coverage', () => {
       return getRun(id, options);
     };
     const logger = mockServices.logger.mock();
-    const report = await nightlyCheck(api, nightlyOptOuts([]), logger, { pollIntervalMs: 1, signal: controller.signal });
-    const stopped = 'the task was stopped (its timeout ran out, or the backend shut down)';
+    const report = await nightlyCheck(api, nightlyOptOuts([]), logger, {
+      pollIntervalMs: 1,
+      signal: controller.signal,
+    });
+    const stopped =
+      'the task was stopped (its timeout ran out, or the backend shut down)';
     expect(report.succeeded).toEqual([]);
     expect(report.failed).toEqual([
-      { entityRef: SHOP, message: `${stopped} while waiting for run r1; it goes on, and readiness counts it once it ends` },
-      { entityRef: A, message: `not checked: run r1 of ${SHOP}, which was to cover it, was not waited for: ${stopped}` },
-      { entityRef: B, message: `not checked: run r1 of ${SHOP}, which was to cover it, was not waited for: ${stopped}` },
+      {
+        entityRef: SHOP,
+        message: `${stopped} while waiting for run r1; it goes on, and readiness counts it once it ends`,
+      },
+      {
+        entityRef: A,
+        message: `not checked: run r1 of ${SHOP}, which was to cover it, was not waited for: ${stopped}`,
+      },
+      {
+        entityRef: B,
+        message: `not checked: run r1 of ${SHOP}, which was to cover it, was not waited for: ${stopped}`,
+      },
       { entityRef: 'component:default/c', message: `not checked: ${stopped}` },
     ]);
     const covered = {
@@ -308,6 +494,11 @@ describe('nightly check coverage', () => {
       runEntityRef: SHOP,
       message: `run r1 of ${SHOP}, covering it, was not waited for (${stopped}); it goes on, and readiness counts it for this entity once it ends`,
     };
-    expect(report.outcomes.filter(o => o.entityRef === A || o.entityRef === B)).toEqual([{ entityRef: A, ...covered }, { entityRef: B, ...covered }]);
+    expect(
+      report.outcomes.filter(o => o.entityRef === A || o.entityRef === B),
+    ).toEqual([
+      { entityRef: A, ...covered },
+      { entityRef: B, ...covered },
+    ]);
   });
 });

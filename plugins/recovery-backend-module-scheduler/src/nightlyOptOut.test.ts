@@ -5,7 +5,10 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import type { ReadinessSummary } from '@backstage-recovery/plugin-recovery-common';
-import { componentEntity, machineEntity } from '../../recovery-backend/src/testing/entities';
+import {
+  componentEntity,
+  machineEntity,
+} from '../../recovery-backend/src/testing/entities';
 import type { ScheduledRecoveryApi } from './recoveryClient';
 import { nightlyCheck, nightlyOptOuts, nightlySummary } from './tasks';
 import { startSchedulerBackend } from './testing/schedulerBackend';
@@ -15,7 +18,12 @@ const NIGHTLY = 'recovery.backstage-recovery.io/nightly-check';
 /** A service `name` on its machine `<name>-01`, its nightly-check annotation set to `value`. */
 const service = (name: string, value?: string): Entity => {
   const entity = componentEntity(name, [`resource:default/${name}-01`]);
-  return value === undefined ? entity : { ...entity, metadata: { ...entity.metadata, annotations: { [NIGHTLY]: value } } };
+  return value === undefined
+    ? entity
+    : {
+        ...entity,
+        metadata: { ...entity.metadata, annotations: { [NIGHTLY]: value } },
+      };
 };
 const machine = (name: string): Entity => ({
   ...machineEntity(`${name}-01`),
@@ -26,9 +34,26 @@ const unread = (ref: string, value: string) =>
 
 describe('nightly check opt-outs', () => {
   it("leaves out 'false' in any case, keeps 'true', and checks any other value, naming it", () => {
-    const values = ['false', 'False', ' FALSE ', 'true', 'True', 'no', 'off', '0', ''];
-    const { optedOut, unread: named } = nightlyOptOuts([...values.map((v, i) => service(`s${i}`, v)), service('plain')]);
-    expect([...optedOut]).toEqual(['component:default/s0', 'component:default/s1', 'component:default/s2']);
+    const values = [
+      'false',
+      'False',
+      ' FALSE ',
+      'true',
+      'True',
+      'no',
+      'off',
+      '0',
+      '',
+    ];
+    const { optedOut, unread: named } = nightlyOptOuts([
+      ...values.map((v, i) => service(`s${i}`, v)),
+      service('plain'),
+    ]);
+    expect([...optedOut]).toEqual([
+      'component:default/s0',
+      'component:default/s1',
+      'component:default/s2',
+    ]);
     expect(named).toEqual([
       unread('component:default/s5', 'no'),
       unread('component:default/s6', 'off'),
@@ -44,26 +69,64 @@ describe('nightly check opt-outs', () => {
       reasons: [],
       problems: [],
       objectives: { rpoSeconds: 86_400, rtoSeconds: 900 },
-      plan: { entityRef, waves: [[`${entityRef}-01`]], machines: [{ machineRef: `${entityRef}-01`, wave: 0, services: [entityRef], waitsFor: [], probes: [] }] },
-      captures: [{ machineRef: `${entityRef}-01`, latest: { id: 'c', createdAt: '2026-11-21T02:00:00.000Z' }, ageSeconds: 60 }],
+      plan: {
+        entityRef,
+        waves: [[`${entityRef}-01`]],
+        machines: [
+          {
+            machineRef: `${entityRef}-01`,
+            wave: 0,
+            services: [entityRef],
+            waitsFor: [],
+            probes: [],
+          },
+        ],
+      },
+      captures: [
+        {
+          machineRef: `${entityRef}-01`,
+          latest: { id: 'c', createdAt: '2026-11-21T02:00:00.000Z' },
+          ageSeconds: 60,
+        },
+      ],
     });
     const started: string[] = [];
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
-      listReadiness: async () => [item('component:default/web'), item('component:default/legacy')],
+      listReadiness: async () => [
+        item('component:default/web'),
+        item('component:default/legacy'),
+      ],
       startRun: async entityRef => {
         started.push(entityRef);
-        return { id: 'r1', entityRef, status: 'succeeded', mode: 'test', trigger: 'schedule', hypervisorHost: 'recovery', createdAt: '', rtoSeconds: 3, plan: item(entityRef).plan!, machines: [], steps: [] };
+        return {
+          id: 'r1',
+          entityRef,
+          status: 'succeeded',
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'recovery',
+          createdAt: '',
+          rtoSeconds: 3,
+          plan: item(entityRef).plan!,
+          machines: [],
+          steps: [],
+        };
       },
       getRun: async () => {
         throw new Error('not polled: the run ended at once');
       },
     };
     const logger = mockServices.logger.mock();
-    const optOuts = nightlyOptOuts([service('web', 'no'), service('legacy', 'False')]);
-    const report = await nightlyCheck(api, optOuts, logger, { pollIntervalMs: 1 });
+    const optOuts = nightlyOptOuts([
+      service('web', 'no'),
+      service('legacy', 'False'),
+    ]);
+    const report = await nightlyCheck(api, optOuts, logger, {
+      pollIntervalMs: 1,
+    });
     expect(started).toEqual(['component:default/web']);
     expect(report.unread).toEqual([unread('component:default/web', 'no')]);
     expect(nightlySummary(report)).toBe(
@@ -73,7 +136,9 @@ describe('nightly check opt-outs', () => {
         `  ${unread('component:default/web', 'no')}`,
       ].join('\n'),
     );
-    expect(logger.warn).toHaveBeenCalledWith(`Nightly check: ${unread('component:default/web', 'no')}`);
+    expect(logger.warn).toHaveBeenCalledWith(
+      `Nightly check: ${unread('component:default/web', 'no')}`,
+    );
   });
 
   it('the scheduled task reads the annotation from the catalog: a value it cannot read is checked and named', async () => {
@@ -88,14 +153,24 @@ describe('nightly check opt-outs', () => {
     });
     const nightly = task('recovery-nightly-check');
     // Nothing was captured: every run the check starts is refused, which fails the task, naming whom.
-    const failure: string = await Promise.resolve(nightly.fn(new AbortController().signal)).then(
+    const failure: string = await Promise.resolve(
+      nightly.fn(new AbortController().signal),
+    ).then(
       () => '',
       (error: Error) => error.message,
     );
     const lines = failure.split('\n');
     // legacy and batch opted out; web and api checked, and only web's value named.
-    expect(lines[0]).toBe('Nightly readiness check: 0 runs for 2 entities, 0 recovered, 2 failed');
-    expect(lines.filter(l => l.includes(NIGHTLY))).toEqual([`  ${unread('component:default/web', 'no')}`]);
-    expect(lines.filter(l => l.includes('POST /runs failed')).map(l => l.split(': ')[0].trim())).toEqual(['component:default/api', 'component:default/web']);
+    expect(lines[0]).toBe(
+      'Nightly readiness check: 0 runs for 2 entities, 0 recovered, 2 failed',
+    );
+    expect(lines.filter(l => l.includes(NIGHTLY))).toEqual([
+      `  ${unread('component:default/web', 'no')}`,
+    ]);
+    expect(
+      lines
+        .filter(l => l.includes('POST /runs failed'))
+        .map(l => l.split(': ')[0].trim()),
+    ).toEqual(['component:default/api', 'component:default/web']);
   });
 });

@@ -1,5 +1,10 @@
 import { AuthService, DiscoveryService } from '@backstage/backend-plugin-api';
-import type { Capture, NightlyCheckRecord, ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  Capture,
+  NightlyCheckRecord,
+  ReadinessSummary,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { ApiErrorAnswer } from '@backstage-recovery/plugin-recovery-common';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -18,18 +23,27 @@ export interface ScheduledRecoveryApi {
   /** Readiness of every recoverable entity, with its boot plan in full (`include=plan`). */
   listReadiness(options?: CallOptions): Promise<ReadinessSummary[]>;
   /** Analyses the boot history of every system; `skipped`: those with no initialization events yet. */
-  analyzeSystems(
-    options?: CallOptions,
-  ): Promise<{ analysed: string[]; skipped: string[]; failed: Array<{ entityRef: string; message: string }> }>;
+  analyzeSystems(options?: CallOptions): Promise<{
+    analysed: string[];
+    skipped: string[];
+    failed: Array<{ entityRef: string; message: string }>;
+  }>;
   /**
    * Records what a night's check did about each entity (`POST /nightly-check`): `partial`, those
    * it knows so far, replacing those entities' outcomes alone; else the night whole, replacing the last.
    */
-  recordNightlyCheck(night: NightlyCheckRecord, options?: CallOptions): Promise<void>;
+  recordNightlyCheck(
+    night: NightlyCheckRecord,
+    options?: CallOptions,
+  ): Promise<void>;
 }
 
 export type { NightlyCheckRecord } from '@backstage-recovery/plugin-recovery-common';
-export { HOST_BUSY_ERROR_NAME, KEPT_FAILOVER_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+export {
+  HOST_BUSY_ERROR_NAME,
+  KEPT_FAILOVER_ERROR_NAME,
+  MACHINES_NOT_CAPTURED_ERROR_NAME,
+} from '@backstage-recovery/plugin-recovery-common';
 
 /**
  * A non-2xx answer of the recovery backend, keeping what callers need to tell busy from broken:
@@ -56,7 +70,12 @@ export class RecoveryApiError extends Error implements ApiErrorAnswer {
 
   /** The answer's body as Backstage's error handler wrote it: its `error`, named `errorName`. */
   get body(): ApiErrorAnswer['body'] {
-    return { error: { ...this.detail, ...(this.errorName !== undefined && { name: this.errorName }) } };
+    return {
+      error: {
+        ...this.detail,
+        ...(this.errorName !== undefined && { name: this.errorName }),
+      },
+    };
   }
 }
 
@@ -75,13 +94,26 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
    * and they are captured in their own turn.
    */
   async capture(machineRef: string, options?: CallOptions): Promise<Capture[]> {
-    const body = await this.call('POST', '/captures', { entityRef: machineRef, machineRef }, options);
+    const body = await this.call(
+      'POST',
+      '/captures',
+      { entityRef: machineRef, machineRef },
+      options,
+    );
     return body.items;
   }
 
   /** A machine's newest capture, if it has one. */
-  async latestCapture(machineRef: string, options?: CallOptions): Promise<Capture | undefined> {
-    const body = await this.call('GET', `/captures?machineRef=${encodeURIComponent(machineRef)}&limit=1`, undefined, options);
+  async latestCapture(
+    machineRef: string,
+    options?: CallOptions,
+  ): Promise<Capture | undefined> {
+    const body = await this.call(
+      'GET',
+      `/captures?machineRef=${encodeURIComponent(machineRef)}&limit=1`,
+      undefined,
+      options,
+    );
     return body.items[0];
   }
 
@@ -90,30 +122,56 @@ export class RecoveryBackendClient implements ScheduledRecoveryApi {
   }
 
   getRun(runId: string, options?: CallOptions): Promise<RecoveryRun> {
-    return this.call('GET', `/runs/${encodeURIComponent(runId)}`, undefined, options);
+    return this.call(
+      'GET',
+      `/runs/${encodeURIComponent(runId)}`,
+      undefined,
+      options,
+    );
   }
 
   async listReadiness(options?: CallOptions): Promise<ReadinessSummary[]> {
     // The plans, which the overview leaves out: the nightly check chooses its runs by them.
-    const body = await this.call('GET', '/readiness?include=plan', undefined, options);
+    const body = await this.call(
+      'GET',
+      '/readiness?include=plan',
+      undefined,
+      options,
+    );
     return body.items;
   }
 
-  analyzeSystems(options?: CallOptions): ReturnType<ScheduledRecoveryApi['analyzeSystems']> {
+  analyzeSystems(
+    options?: CallOptions,
+  ): ReturnType<ScheduledRecoveryApi['analyzeSystems']> {
     return this.call('POST', '/analysis', {}, options);
   }
 
-  async recordNightlyCheck(night: NightlyCheckRecord, options?: CallOptions): Promise<void> {
+  async recordNightlyCheck(
+    night: NightlyCheckRecord,
+    options?: CallOptions,
+  ): Promise<void> {
     await this.call('POST', '/nightly-check', night, options);
   }
 
-  private async call(method: string, path: string, body?: unknown, options?: CallOptions): Promise<any> {
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    options?: CallOptions,
+  ): Promise<any> {
     const baseUrl = await this.discovery.getBaseUrl('recovery');
     const { token } = await this.auth.getPluginRequestToken({
       onBehalfOf: await this.auth.getOwnServiceCredentials(),
       targetPluginId: 'recovery',
     });
-    const response = await send(new URL(`${baseUrl}${path}`), method, token, body, options?.signal);
+    const response = await send(
+      new URL(`${baseUrl}${path}`),
+      method,
+      token,
+      body,
+      options?.signal,
+    );
     const text = response.text;
     if (response.status < 200 || response.status > 299) {
       let message = text;
@@ -151,7 +209,9 @@ function send(
   signal?: AbortSignal,
 ): Promise<{ status: number; text: string }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string | number> = { Authorization: `Bearer ${token}` };
+  const headers: Record<string, string | number> = {
+    Authorization: `Bearer ${token}`,
+  };
   if (payload !== undefined) {
     headers['Content-Type'] = 'application/json';
     headers['Content-Length'] = Buffer.byteLength(payload);
@@ -163,10 +223,18 @@ function send(
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('error', reject);
       response.on('end', () =>
-        resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: response.statusCode ?? 0,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
       );
       response.on('close', () => {
-        if (!response.complete) reject(new Error(`${method} ${url.pathname}: the connection closed mid-answer`));
+        if (!response.complete)
+          reject(
+            new Error(
+              `${method} ${url.pathname}: the connection closed mid-answer`,
+            ),
+          );
       });
     });
     outgoing.on('error', reject);

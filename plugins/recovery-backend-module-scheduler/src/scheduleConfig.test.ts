@@ -30,7 +30,12 @@ describe('schedules in config', () => {
   it.each([
     [
       'a cron the scheduler cannot read',
-      { nightlyCheck: { frequency: { cron: 'every night' }, timeout: { hours: 4 } } },
+      {
+        nightlyCheck: {
+          frequency: { cron: 'every night' },
+          timeout: { hours: 4 },
+        },
+      },
       `Invalid schedule at recovery.schedules.nightlyCheck: frequency.cron "every night" is no cron expression the scheduler reads`,
     ],
     [
@@ -50,12 +55,23 @@ describe('schedules in config', () => {
     ],
     [
       'a nightly check timeout within what it keeps for its report, which would start no run',
-      { nightlyCheck: { frequency: { cron: '30 2 * * *' }, timeout: { seconds: 30 } } },
+      {
+        nightlyCheck: {
+          frequency: { cron: '30 2 * * *' },
+          timeout: { seconds: 30 },
+        },
+      },
       'Invalid schedule at recovery.schedules.nightlyCheck: timeout must be longer than 30 s, got {"seconds":30}',
     ],
     [
       'a negative initial delay',
-      { capture: { frequency: { hours: 1 }, timeout: { minutes: 50 }, initialDelay: { minutes: -5 } } },
+      {
+        capture: {
+          frequency: { hours: 1 },
+          timeout: { minutes: 50 },
+          initialDelay: { minutes: -5 },
+        },
+      },
       'Invalid schedule at recovery.schedules.capture: initialDelay must not be negative, got {"minutes":-5}',
     ],
     [
@@ -71,8 +87,15 @@ describe('schedules in config', () => {
     expect(
       await start({
         capture: { frequency: { trigger: 'manual' }, timeout: { minutes: 50 } },
-        analysis: { frequency: 'PT6H', timeout: '30m', initialDelay: { seconds: 0 } },
-        nightlyCheck: { frequency: { cron: '30 2 * * 1-5' }, timeout: { minutes: 45 } },
+        analysis: {
+          frequency: 'PT6H',
+          timeout: '30m',
+          initialDelay: { seconds: 0 },
+        },
+        nightlyCheck: {
+          frequency: { cron: '30 2 * * 1-5' },
+          timeout: { minutes: 45 },
+        },
       }),
     ).toBe('started');
   });

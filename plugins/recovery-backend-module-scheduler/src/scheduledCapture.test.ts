@@ -9,16 +9,29 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../recovery-backend/src/plugin';
 import { FakeCaptureSource } from '../../recovery-backend/src/testing/FakeCaptureSource';
 import { FakeHost } from '../../recovery-backend/src/testing/FakeHost';
-import { componentEntity, machineEntity } from '../../recovery-backend/src/testing/entities';
+import {
+  componentEntity,
+  machineEntity,
+} from '../../recovery-backend/src/testing/entities';
 import { providersModule } from '../../recovery-backend/src/testing/providers';
 import { RecoveryBackendClient } from './recoveryClient';
 import { captureMachines } from './tasks';
 
 /** A machine whose boot needs `needs` (other machines, a service) first. */
-const machine = (name: string, needs: string[] = [], engine = 'primary'): Entity => {
+const machine = (
+  name: string,
+  needs: string[] = [],
+  engine = 'primary',
+): Entity => {
   const entity = machineEntity(name);
-  entity.metadata.annotations = { ...entity.metadata.annotations, 'recovery.backstage-recovery.io/engine': engine };
-  return { ...entity, relations: needs.map(targetRef => ({ type: 'dependsOn', targetRef })) };
+  entity.metadata.annotations = {
+    ...entity.metadata.annotations,
+    'recovery.backstage-recovery.io/engine': engine,
+  };
+  return {
+    ...entity,
+    relations: needs.map(targetRef => ({ type: 'dependsOn', targetRef })),
+  };
 };
 
 describe('scheduled capture', () => {
@@ -27,23 +40,44 @@ describe('scheduled capture', () => {
     const { server } = await startTestBackend({
       features: [
         recoveryPlugin,
-        providersModule({ captureSources: [source], hypervisorHosts: [new FakeHost({})] }),
+        providersModule({
+          captureSources: [source],
+          hypervisorHosts: [new FakeHost({})],
+        }),
         catalogServiceMock.factory({
           entities: [
             machine('db-01'),
             // Its engine is served by no capture source: only its own capture can fail.
             machine('legacy-01', [], 'gone'),
-            machine('app-01', ['resource:default/db-01', 'component:default/ledger']),
+            machine('app-01', [
+              'resource:default/db-01',
+              'component:default/ledger',
+            ]),
             { ...componentEntity('ledger', ['resource:default/legacy-01']) },
           ],
         }),
       ],
     });
-    const discovery = { getBaseUrl: async () => `http://127.0.0.1:${server.port()}/api/recovery` } as unknown as DiscoveryService;
+    const discovery = {
+      getBaseUrl: async () => `http://127.0.0.1:${server.port()}/api/recovery`,
+    } as unknown as DiscoveryService;
     const api = new RecoveryBackendClient(discovery, mockServices.auth());
-    const report = await captureMachines(api, ['resource:default/app-01', 'resource:default/db-01', 'resource:default/legacy-01'], mockServices.logger.mock());
-    expect(report.succeeded).toEqual(['resource:default/app-01', 'resource:default/db-01']);
-    expect(report.failed.map(f => f.entityRef)).toEqual(['resource:default/legacy-01']);
+    const report = await captureMachines(
+      api,
+      [
+        'resource:default/app-01',
+        'resource:default/db-01',
+        'resource:default/legacy-01',
+      ],
+      mockServices.logger.mock(),
+    );
+    expect(report.succeeded).toEqual([
+      'resource:default/app-01',
+      'resource:default/db-01',
+    ]);
+    expect(report.failed.map(f => f.entityRef)).toEqual([
+      'resource:default/legacy-01',
+    ]);
     expect(source.captured).toEqual(['app-01', 'db-01']);
   });
 });

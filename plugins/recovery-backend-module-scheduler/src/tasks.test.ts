@@ -1,12 +1,38 @@
 import { mockServices } from '@backstage/backend-test-utils';
-import type { ReadinessSummary, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { HOST_BUSY_ERROR_NAME, MACHINES_NOT_CAPTURED_ERROR_NAME, RecoveryApiError, type ScheduledRecoveryApi } from './recoveryClient';
-import { analyseSystems, captureMachines, finishTask, nightlyCheck, nightlyTargets, oldestCapturedFirst, runNightlyCheck } from './tasks';
+import type {
+  ReadinessSummary,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  HOST_BUSY_ERROR_NAME,
+  MACHINES_NOT_CAPTURED_ERROR_NAME,
+  RecoveryApiError,
+  type ScheduledRecoveryApi,
+} from './recoveryClient';
+import {
+  analyseSystems,
+  captureMachines,
+  finishTask,
+  nightlyCheck,
+  nightlyTargets,
+  oldestCapturedFirst,
+  runNightlyCheck,
+} from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.
-const hostBusy = () => new RecoveryApiError('POST /runs failed with 409: host busy', 409, HOST_BUSY_ERROR_NAME);
+const hostBusy = () =>
+  new RecoveryApiError(
+    'POST /runs failed with 409: host busy',
+    409,
+    HOST_BUSY_ERROR_NAME,
+  );
 
-const run = (id: string, entityRef: string, status: RecoveryRun['status'], extra: Partial<RecoveryRun> = {}): RecoveryRun => ({
+const run = (
+  id: string,
+  entityRef: string,
+  status: RecoveryRun['status'],
+  extra: Partial<RecoveryRun> = {},
+): RecoveryRun => ({
   id,
   entityRef,
   status,
@@ -41,17 +67,27 @@ const readinessOf = (
     entityRef,
     waves,
     machines: waves.flatMap((wave, i) =>
-      wave.map(machineRef => ({ machineRef, wave: i + 1, services: services[machineRef] ?? [entityRef], waitsFor: [], probes: [] })),
+      wave.map(machineRef => ({
+        machineRef,
+        wave: i + 1,
+        services: services[machineRef] ?? [entityRef],
+        waitsFor: [],
+        probes: [],
+      })),
     ),
   },
   // Every machine of the plan captured, but those `uncaptured`.
   captures: (waves ?? []).flat().map(machineRef => ({
     machineRef,
-    ...(!uncaptured.includes(machineRef) && { latest: { id: `c-${machineRef}`, createdAt: '2026-11-21T02:00:00.000Z' }, ageSeconds: 600 }),
+    ...(!uncaptured.includes(machineRef) && {
+      latest: { id: `c-${machineRef}`, createdAt: '2026-11-21T02:00:00.000Z' },
+      ageSeconds: 600,
+    }),
   })),
 });
 
-const refs = (targets: ReturnType<typeof nightlyTargets>) => targets.map(t => t.entityRef);
+const refs = (targets: ReturnType<typeof nightlyTargets>) =>
+  targets.map(t => t.entityRef);
 
 describe('nightly check targets', () => {
   it('cover every recoverable entity with as few runs as that takes, largest plans first', () => {
@@ -61,31 +97,61 @@ describe('nightly check targets', () => {
       'resource:default/api-01': ['component:default/api'],
     };
     const items = [
-      readinessOf('component:default/web', [['resource:default/db-01'], ['resource:default/web-01']], shop),
+      readinessOf(
+        'component:default/web',
+        [['resource:default/db-01'], ['resource:default/web-01']],
+        shop,
+      ),
       readinessOf('component:default/db', [['resource:default/db-01']], shop),
-      readinessOf('system:default/shop', [['resource:default/db-01'], ['resource:default/web-01', 'resource:default/api-01']], shop),
+      readinessOf(
+        'system:default/shop',
+        [
+          ['resource:default/db-01'],
+          ['resource:default/web-01', 'resource:default/api-01'],
+        ],
+        shop,
+      ),
       // Not in the shop: needs a run of its own.
-      readinessOf('component:default/billing', [['resource:default/db-01'], ['resource:default/billing-01']], {
-        'resource:default/db-01': ['component:default/db'],
-        'resource:default/billing-01': ['component:default/billing'],
-      }),
+      readinessOf(
+        'component:default/billing',
+        [['resource:default/db-01'], ['resource:default/billing-01']],
+        {
+          'resource:default/db-01': ['component:default/db'],
+          'resource:default/billing-01': ['component:default/billing'],
+        },
+      ),
       // Opted out, so the reports service still needs its own.
-      readinessOf('system:default/back-office', [['resource:default/reports-01'], ['resource:default/ledger-01']], {
-        'resource:default/reports-01': ['component:default/reports'],
-        'resource:default/ledger-01': ['component:default/ledger'],
-      }),
-      readinessOf('component:default/reports', [['resource:default/reports-01']]),
+      readinessOf(
+        'system:default/back-office',
+        [['resource:default/reports-01'], ['resource:default/ledger-01']],
+        {
+          'resource:default/reports-01': ['component:default/reports'],
+          'resource:default/ledger-01': ['component:default/ledger'],
+        },
+      ),
+      readinessOf('component:default/reports', [
+        ['resource:default/reports-01'],
+      ]),
       // Nothing to boot, or no plan (a dependency cycle): no run would succeed.
       readinessOf('component:default/docs', []),
       readinessOf('component:default/loop'),
     ];
-    expect(refs(nightlyTargets(items, new Set(['system:default/back-office'])))).toEqual([
+    expect(
+      refs(nightlyTargets(items, new Set(['system:default/back-office']))),
+    ).toEqual([
       'system:default/shop',
       'component:default/billing',
       'component:default/reports',
     ]);
     // Any order in, the same targets out.
-    expect(refs(nightlyTargets([...items].reverse(), new Set(['system:default/back-office'])))).toEqual(
+    expect(
+      refs(
+        nightlyTargets(
+          [...items].reverse(),
+          new Set(['system:default/back-office']),
+        ),
+      ),
+    ).toEqual(
       refs(nightlyTargets(items, new Set(['system:default/back-office']))),
     );
   });
@@ -94,26 +160,40 @@ describe('nightly check targets', () => {
     // billing-db shares db-01 with the shop but is no part of it: the shop's run boots db-01
     // gated by orders-db's probes only, which readiness does not count for billing-db.
     const items = [
-      readinessOf('system:default/shop', [['resource:default/db-01'], ['resource:default/web-01']], {
-        'resource:default/db-01': ['component:default/orders-db'],
-        'resource:default/web-01': ['component:default/shop-web'],
-      }),
+      readinessOf(
+        'system:default/shop',
+        [['resource:default/db-01'], ['resource:default/web-01']],
+        {
+          'resource:default/db-01': ['component:default/orders-db'],
+          'resource:default/web-01': ['component:default/shop-web'],
+        },
+      ),
       readinessOf('component:default/billing-db', [['resource:default/db-01']]),
       readinessOf('component:default/orders-db', [['resource:default/db-01']]),
     ];
-    expect(refs(nightlyTargets(items, new Set()))).toEqual(['system:default/shop', 'component:default/billing-db']);
+    expect(refs(nightlyTargets(items, new Set()))).toEqual([
+      'system:default/shop',
+      'component:default/billing-db',
+    ]);
   });
 
   it('choose, among plans of the same machines, the one with more services first', () => {
     // The system's plan covers the component's; the component's does not cover the system's.
     const items = [
       readinessOf('system:default/pair', [['resource:default/db-01']], {
-        'resource:default/db-01': ['component:default/a', 'component:default/b'],
+        'resource:default/db-01': [
+          'component:default/a',
+          'component:default/b',
+        ],
       }),
       readinessOf('component:default/a', [['resource:default/db-01']]),
     ];
-    expect(refs(nightlyTargets(items, new Set()))).toEqual(['system:default/pair']);
-    expect(refs(nightlyTargets([...items].reverse(), new Set()))).toEqual(['system:default/pair']);
+    expect(refs(nightlyTargets(items, new Set()))).toEqual([
+      'system:default/pair',
+    ]);
+    expect(refs(nightlyTargets([...items].reverse(), new Set()))).toEqual([
+      'system:default/pair',
+    ]);
   });
 });
 
@@ -121,8 +201,21 @@ describe('scheduled tasks', () => {
   it('runs the nightly check entity by entity, waiting for each run to end', async () => {
     const calls: string[] = [];
     const polls = new Map<string, RecoveryRun[]>([
-      ['r1', [run('r1', 'component:default/web', 'running'), run('r1', 'component:default/web', 'succeeded', { rtoSeconds: 12 })]],
-      ['r2', [run('r2', 'system:default/shop', 'failed', { error: { message: 'web-01 failed: probe tcp:80' } })]],
+      [
+        'r1',
+        [
+          run('r1', 'component:default/web', 'running'),
+          run('r1', 'component:default/web', 'succeeded', { rtoSeconds: 12 }),
+        ],
+      ],
+      [
+        'r2',
+        [
+          run('r2', 'system:default/shop', 'failed', {
+            error: { message: 'web-01 failed: probe tcp:80' },
+          }),
+        ],
+      ],
     ]);
     const api: ScheduledRecoveryApi = {
       capture: async () => [],
@@ -131,8 +224,13 @@ describe('scheduled tasks', () => {
       listReadiness: async () => [],
       startRun: async entityRef => {
         calls.push(`start ${entityRef}`);
-        if (entityRef === 'component:default/broken') throw new Error('POST /runs failed with 400: no machines');
-        return run(entityRef.endsWith('web') ? 'r1' : 'r2', entityRef, 'pending');
+        if (entityRef === 'component:default/broken')
+          throw new Error('POST /runs failed with 400: no machines');
+        return run(
+          entityRef.endsWith('web') ? 'r1' : 'r2',
+          entityRef,
+          'pending',
+        );
       },
       getRun: async id => {
         calls.push(`get ${id}`);
@@ -141,7 +239,11 @@ describe('scheduled tasks', () => {
     };
     const report = await runNightlyCheck(
       api,
-      ['component:default/web', 'system:default/shop', 'component:default/broken'],
+      [
+        'component:default/web',
+        'system:default/shop',
+        'component:default/broken',
+      ],
       mockServices.logger.mock(),
       { pollIntervalMs: 1 },
     );
@@ -162,14 +264,37 @@ describe('scheduled tasks', () => {
       started: 2,
       succeeded: ['component:default/web'],
       failed: [
-        { entityRef: 'system:default/shop', message: 'web-01 failed: probe tcp:80' },
-        { entityRef: 'component:default/broken', message: 'POST /runs failed with 400: no machines' },
+        {
+          entityRef: 'system:default/shop',
+          message: 'web-01 failed: probe tcp:80',
+        },
+        {
+          entityRef: 'component:default/broken',
+          message: 'POST /runs failed with 400: no machines',
+        },
       ],
       // What the entities' pages will say of the night.
       outcomes: [
-        { entityRef: 'component:default/web', outcome: 'started', runId: 'r1', runEntityRef: 'component:default/web', message: 'run r1 succeeded in 12 s' },
-        { entityRef: 'system:default/shop', outcome: 'started', runId: 'r2', runEntityRef: 'system:default/shop', message: 'run r2 failed: web-01 failed: probe tcp:80' },
-        { entityRef: 'component:default/broken', outcome: 'refused', reason: 'error', message: 'POST /runs failed with 400: no machines' },
+        {
+          entityRef: 'component:default/web',
+          outcome: 'started',
+          runId: 'r1',
+          runEntityRef: 'component:default/web',
+          message: 'run r1 succeeded in 12 s',
+        },
+        {
+          entityRef: 'system:default/shop',
+          outcome: 'started',
+          runId: 'r2',
+          runEntityRef: 'system:default/shop',
+          message: 'run r2 failed: web-01 failed: probe tcp:80',
+        },
+        {
+          entityRef: 'component:default/broken',
+          outcome: 'refused',
+          reason: 'error',
+          message: 'POST /runs failed with 400: no machines',
+        },
       ],
     });
   });
@@ -200,10 +325,15 @@ describe('scheduled tasks', () => {
         return next;
       },
     };
-    const report = await runNightlyCheck(api, ['component:default/web'], mockServices.logger.mock(), {
-      pollIntervalMs: 1,
-      deadline: Date.now() + 60_000,
-    });
+    const report = await runNightlyCheck(
+      api,
+      ['component:default/web'],
+      mockServices.logger.mock(),
+      {
+        pollIntervalMs: 1,
+        deadline: Date.now() + 60_000,
+      },
+    );
     expect(calls).toEqual([
       'start component:default/web',
       'start component:default/web',
@@ -213,7 +343,10 @@ describe('scheduled tasks', () => {
       'get r1',
       'get r1',
     ]);
-    expect(report).toMatchObject({ succeeded: ['component:default/web'], failed: [] });
+    expect(report).toMatchObject({
+      succeeded: ['component:default/web'],
+      failed: [],
+    });
   });
 
   it('fails with the reason once the time budget runs out, and at once on a permanent poll error', async () => {
@@ -224,41 +357,65 @@ describe('scheduled tasks', () => {
       listReadiness: async () => [],
       startRun: async entityRef => {
         if (entityRef.endsWith('busy')) throw hostBusy();
-        return run(entityRef.endsWith('slow') ? 'slow' : 'gone', entityRef, 'pending');
+        return run(
+          entityRef.endsWith('slow') ? 'slow' : 'gone',
+          entityRef,
+          'pending',
+        );
       },
       getRun: async id => {
-        if (id === 'gone') throw new RecoveryApiError('GET /runs/gone failed with 404: Run gone not found', 404);
+        if (id === 'gone')
+          throw new RecoveryApiError(
+            'GET /runs/gone failed with 404: Run gone not found',
+            404,
+          );
         return run(id, 'component:default/slow', 'running');
       },
     };
     const logger = mockServices.logger.mock();
     const first = await runNightlyCheck(
       api,
-      ['component:default/gone', 'component:default/busy', 'component:default/late'],
+      [
+        'component:default/gone',
+        'component:default/busy',
+        'component:default/late',
+      ],
       logger,
       { pollIntervalMs: 5, deadline: Date.now() + 100 },
     );
     expect(first).toMatchObject({
       succeeded: [],
       failed: [
-        { entityRef: 'component:default/gone', message: 'GET /runs/gone failed with 404: Run gone not found' },
+        {
+          entityRef: 'component:default/gone',
+          message: 'GET /runs/gone failed with 404: Run gone not found',
+        },
         {
           entityRef: 'component:default/busy',
           message: expect.stringMatching(
             /^not started: the hypervisor host was still busy after \d+ attempts when the task's time budget ran out \(POST \/runs failed with 409: host busy\)$/,
           ),
         },
-        { entityRef: 'component:default/late', message: "not started: the task's time budget ran out" },
+        {
+          entityRef: 'component:default/late',
+          message: "not started: the task's time budget ran out",
+        },
       ],
     });
-    const second = await runNightlyCheck(api, ['component:default/slow'], logger, {
-      pollIntervalMs: 5,
-      deadline: Date.now() + 50,
-    });
+    const second = await runNightlyCheck(
+      api,
+      ['component:default/slow'],
+      logger,
+      {
+        pollIntervalMs: 5,
+        deadline: Date.now() + 50,
+      },
+    );
     expect(second.failed).toEqual([
       {
         entityRef: 'component:default/slow',
-        message: "run slow was still running when the task's time budget ran out; it goes on, and readiness counts it once it ends",
+        message:
+          "run slow was still running when the task's time budget ran out; it goes on, and readiness counts it once it ends",
       },
     ]);
   });
@@ -306,7 +463,8 @@ describe('scheduled tasks', () => {
       failed: [
         {
           entityRef: 'component:default/uncaptured',
-          message: 'POST /runs failed with 409: No capture of resource:default/mail-01 yet: capture first (POST /captures)',
+          message:
+            'POST /runs failed with 409: No capture of resource:default/mail-01 yet: capture first (POST /captures)',
         },
       ],
     });
@@ -323,10 +481,16 @@ describe('scheduled tasks', () => {
         {
           ...readinessOf('component:default/loop'),
           status: 'not-recoverable',
-          reasons: ['Dependency cycle: component:default/loop -> component:default/hoop -> component:default/loop'],
+          reasons: [
+            'Dependency cycle: component:default/loop -> component:default/hoop -> component:default/loop',
+          ],
         },
         // Opted out: not checked, whatever its state.
-        { ...readinessOf('component:default/legacy'), status: 'not-recoverable', reasons: ['Dependency cycle'] },
+        {
+          ...readinessOf('component:default/legacy'),
+          status: 'not-recoverable',
+          reasons: ['Dependency cycle'],
+        },
         // Nothing to boot: nothing to fail.
         readinessOf('component:default/docs', []),
       ],
@@ -334,10 +498,16 @@ describe('scheduled tasks', () => {
         started.push(entityRef);
         return run('r1', entityRef, 'pending');
       },
-      getRun: async id => run(id, 'component:default/web', 'succeeded', { rtoSeconds: 4 }),
+      getRun: async id =>
+        run(id, 'component:default/web', 'succeeded', { rtoSeconds: 4 }),
     };
     const logger = mockServices.logger.mock();
-    const report = await nightlyCheck(api, { optedOut: new Set(['component:default/legacy']), unread: [] }, logger, { pollIntervalMs: 1 });
+    const report = await nightlyCheck(
+      api,
+      { optedOut: new Set(['component:default/legacy']), unread: [] },
+      logger,
+      { pollIntervalMs: 1 },
+    );
     expect(started).toEqual(['component:default/web']);
     expect(report).toMatchObject({
       succeeded: ['component:default/web'],
@@ -350,7 +520,13 @@ describe('scheduled tasks', () => {
       ],
     });
     // So the task ends failed, naming it.
-    expect(() => finishTask('Nightly readiness check: 1 recovered, 1 failed', report.failed, logger)).toThrow(
+    expect(() =>
+      finishTask(
+        'Nightly readiness check: 1 recovered, 1 failed',
+        report.failed,
+        logger,
+      ),
+    ).toThrow(
       /\n {2}component:default\/loop: no boot plan, so no test recovery: Dependency cycle/,
     );
   });
@@ -358,19 +534,33 @@ describe('scheduled tasks', () => {
   it('captures every machine and reports the ones that failed', async () => {
     const api: ScheduledRecoveryApi = {
       capture: async ref => {
-        if (ref.endsWith('bad')) throw new Error('No capture source for primary engine x');
+        if (ref.endsWith('bad'))
+          throw new Error('No capture source for primary engine x');
         return [];
       },
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
       listReadiness: async () => [],
-      startRun: async () => { throw new Error('unused'); },
-      getRun: async () => { throw new Error('unused'); },
+      startRun: async () => {
+        throw new Error('unused');
+      },
+      getRun: async () => {
+        throw new Error('unused');
+      },
     };
-    const report = await captureMachines(api, ['resource:default/a', 'resource:default/bad'], mockServices.logger.mock());
+    const report = await captureMachines(
+      api,
+      ['resource:default/a', 'resource:default/bad'],
+      mockServices.logger.mock(),
+    );
     expect(report).toEqual({
       succeeded: ['resource:default/a'],
-      failed: [{ entityRef: 'resource:default/bad', message: 'No capture source for primary engine x' }],
+      failed: [
+        {
+          entityRef: 'resource:default/bad',
+          message: 'No capture source for primary engine x',
+        },
+      ],
     });
   });
 
@@ -378,24 +568,45 @@ describe('scheduled tasks', () => {
     const api = {
       latestCapture: async () => undefined,
       capture: async (ref: string) => {
-        if (ref.endsWith('busy')) throw Object.assign(new Error('capture of resource:default/busy refused: it is being captured since 2026-12-05T10:00:00.000Z'), { status: 409 });
-        if (ref.endsWith('bad')) throw Object.assign(new Error('engine said no'), { status: 500 });
+        if (ref.endsWith('busy'))
+          throw Object.assign(
+            new Error(
+              'capture of resource:default/busy refused: it is being captured since 2026-12-05T10:00:00.000Z',
+            ),
+            { status: 409 },
+          );
+        if (ref.endsWith('bad'))
+          throw Object.assign(new Error('engine said no'), { status: 500 });
         return [];
       },
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
       listReadiness: async () => [],
-      startRun: async () => { throw new Error('unused'); },
-      getRun: async () => { throw new Error('unused'); },
+      startRun: async () => {
+        throw new Error('unused');
+      },
+      getRun: async () => {
+        throw new Error('unused');
+      },
     };
     const logger = mockServices.logger.mock();
-    const report = await captureMachines(api, ['resource:default/busy', 'resource:default/a', 'resource:default/bad'], logger);
+    const report = await captureMachines(
+      api,
+      ['resource:default/busy', 'resource:default/a', 'resource:default/bad'],
+      logger,
+    );
     expect(report).toEqual({
       succeeded: ['resource:default/a'],
-      failed: [{ entityRef: 'resource:default/bad', message: 'engine said no' }],
+      failed: [
+        { entityRef: 'resource:default/bad', message: 'engine said no' },
+      ],
       beingCaptured: ['resource:default/busy'],
     });
-    expect(logger.info).toHaveBeenCalledWith(expect.stringContaining('resource:default/busy left to the capture of it under way: capture of resource:default/busy refused'));
+    expect(logger.info).toHaveBeenCalledWith(
+      expect.stringContaining(
+        'resource:default/busy left to the capture of it under way: capture of resource:default/busy refused',
+      ),
+    );
   });
 
   it('captures machines never captured first, then the oldest capture first, so a timeout cuts off a different machine each time', async () => {
@@ -407,11 +618,14 @@ describe('scheduled tasks', () => {
     };
     const api = {
       latestCapture: async (ref: string) => {
-        if (ref === 'resource:default/e') throw new Error('GET /captures failed with 500');
+        if (ref === 'resource:default/e')
+          throw new Error('GET /captures failed with 500');
         return latest[ref] ? { createdAt: latest[ref]! } : undefined;
       },
     };
-    await expect(oldestCapturedFirst(api, [...Object.keys(latest), 'resource:default/e'])).resolves.toEqual([
+    await expect(
+      oldestCapturedFirst(api, [...Object.keys(latest), 'resource:default/e']),
+    ).resolves.toEqual([
       'resource:default/c',
       'resource:default/e',
       'resource:default/b',
@@ -431,14 +645,34 @@ describe('scheduled tasks', () => {
         return [];
       },
     } as unknown as ScheduledRecoveryApi;
-    const refs = ['resource:default/a', 'resource:default/b', 'resource:default/c', 'resource:default/d'];
-    const report = await captureMachines(api, refs, mockServices.logger.mock(), controller.signal);
+    const refs = [
+      'resource:default/a',
+      'resource:default/b',
+      'resource:default/c',
+      'resource:default/d',
+    ];
+    const report = await captureMachines(
+      api,
+      refs,
+      mockServices.logger.mock(),
+      controller.signal,
+    );
     expect(report).toEqual({
       succeeded: ['resource:default/a'],
       failed: [
-        { entityRef: 'resource:default/b', message: "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)" },
-        { entityRef: 'resource:default/c', message: "not captured: the task's timeout ran out first" },
-        { entityRef: 'resource:default/d', message: "not captured: the task's timeout ran out first" },
+        {
+          entityRef: 'resource:default/b',
+          message:
+            "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)",
+        },
+        {
+          entityRef: 'resource:default/c',
+          message: "not captured: the task's timeout ran out first",
+        },
+        {
+          entityRef: 'resource:default/d',
+          message: "not captured: the task's timeout ran out first",
+        },
       ],
     });
   });
@@ -446,14 +680,27 @@ describe('scheduled tasks', () => {
   it('analyses every system: one with no initialization events yet is skipped and counted, not a failure; others fail the task', async () => {
     const logger = mockServices.logger.mock();
     const sweep = (failed: Array<{ entityRef: string; message: string }>) => ({
-      analyzeSystems: async () => ({ analysed: ['system:default/shop'], skipped: ['system:default/new'], failed }),
+      analyzeSystems: async () => ({
+        analysed: ['system:default/shop'],
+        skipped: ['system:default/new'],
+        failed,
+      }),
     });
     await analyseSystems(sweep([]), logger);
     // One line, the task's summary, names the skipped system (the backend does not log it too).
     expect(vi.mocked(logger.info).mock.calls).toEqual([
-      ['Dependency analysis: 1 systems analysed, 1 skipped (no initialization events of their services yet: system:default/new), 0 failed'],
+      [
+        'Dependency analysis: 1 systems analysed, 1 skipped (no initialization events of their services yet: system:default/new), 0 failed',
+      ],
     ]);
-    await expect(analyseSystems(sweep([{ entityRef: 'system:default/bank', message: 'database unreachable' }]), logger)).rejects.toThrow(
+    await expect(
+      analyseSystems(
+        sweep([
+          { entityRef: 'system:default/bank', message: 'database unreachable' },
+        ]),
+        logger,
+      ),
+    ).rejects.toThrow(
       'Dependency analysis: 1 systems analysed, 1 skipped (no initialization events of their services yet: system:default/new), 1 failed\n  system:default/bank: database unreachable',
     );
   });
@@ -461,13 +708,21 @@ describe('scheduled tasks', () => {
   it('ends a task as failed, naming each failure, when anything in it failed; else logs its summary', () => {
     const logger = mockServices.logger.mock();
     finishTask('Scheduled capture: 2 captured, 0 failed', [], logger);
-    expect(logger.info).toHaveBeenCalledWith('Scheduled capture: 2 captured, 0 failed');
+    expect(logger.info).toHaveBeenCalledWith(
+      'Scheduled capture: 2 captured, 0 failed',
+    );
     expect(() =>
       finishTask(
         'Scheduled capture: 1 captured, 2 failed',
         [
-          { entityRef: 'resource:default/bad', message: 'No capture source for primary engine x' },
-          { entityRef: 'resource:default/worse', message: 'engine unreachable' },
+          {
+            entityRef: 'resource:default/bad',
+            message: 'No capture source for primary engine x',
+          },
+          {
+            entityRef: 'resource:default/worse',
+            message: 'engine unreachable',
+          },
         ],
         logger,
       ),

@@ -18,7 +18,10 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import { listed, messageOf } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { NightlyCheckRecord, ScheduledRecoveryApi } from './recoveryClient';
+import type {
+  NightlyCheckRecord,
+  ScheduledRecoveryApi,
+} from './recoveryClient';
 
 export interface TaskReport {
   succeeded: string[];
@@ -41,7 +44,8 @@ type Candidate = Omit<NightlyTarget, 'covers'>;
 
 /** Chooses runs among `candidates` (largest plans first) so that each is run or covered by one. */
 function chooseRuns(candidates: Candidate[]): NightlyTarget[] {
-  const services = (plan: BootPlan) => plan.machines.reduce((n, m) => n + m.services.length, 0);
+  const services = (plan: BootPlan) =>
+    plan.machines.reduce((n, m) => n + m.services.length, 0);
   const sorted = [...candidates].sort(
     (a, b) =>
       b.plan.machines.length - a.plan.machines.length ||
@@ -52,7 +56,11 @@ function chooseRuns(candidates: Candidate[]): NightlyTarget[] {
   for (const c of sorted) {
     // The chosen run, planned to succeed: whether it would count for `c` in readiness. One that
     // will be refused for a machine never captured counts for no one.
-    const by = chosen.find(t => t.uncaptured.length === 0 && coversPlan({ status: 'succeeded', plan: t.plan }, c.plan));
+    const by = chosen.find(
+      t =>
+        t.uncaptured.length === 0 &&
+        coversPlan({ status: 'succeeded', plan: t.plan }, c.plan),
+    );
     if (by) by.covers.push({ entityRef: c.entityRef, plan: c.plan });
     else chosen.push({ ...c, covers: [] });
   }
@@ -75,9 +83,14 @@ export function nightlyTargets(
 ): NightlyTarget[] {
   return chooseRuns(
     items.flatMap(r => {
-      if (!r.plan || r.plan.machines.length === 0 || optedOut.has(r.entityRef)) return [];
-      const captured = new Set(r.captures.filter(c => c.latest).map(c => c.machineRef));
-      const uncaptured = r.plan.machines.map(m => m.machineRef).filter(m => !captured.has(m));
+      if (!r.plan || r.plan.machines.length === 0 || optedOut.has(r.entityRef))
+        return [];
+      const captured = new Set(
+        r.captures.filter(c => c.latest).map(c => c.machineRef),
+      );
+      const uncaptured = r.plan.machines
+        .map(m => m.machineRef)
+        .filter(m => !captured.has(m));
       return [{ entityRef: r.entityRef, plan: r.plan, uncaptured }];
     }),
   );
@@ -177,26 +190,46 @@ export async function nightlyCheck(
   const items = await api.listReadiness({ signal: options.signal });
   const unplanned = items
     .filter(r => !r.plan && !optedOut.has(r.entityRef))
-    .map(r => ({ entityRef: r.entityRef, message: `no boot plan, so no test recovery: ${r.reasons.join('; ') || r.status}` }));
-  for (const { entityRef, message } of unplanned) logger.error(`Nightly check: ${entityRef}: ${message}`);
+    .map(r => ({
+      entityRef: r.entityRef,
+      message: `no boot plan, so no test recovery: ${r.reasons.join('; ') || r.status}`,
+    }));
+  for (const { entityRef, message } of unplanned)
+    logger.error(`Nightly check: ${entityRef}: ${message}`);
   const targets = nightlyTargets(items, optedOut);
   const covered = targets.reduce((n, t) => n + t.covers.length, 0);
   logger.info(
     `Nightly check: ${targets.length} runs planned for ${targets.length + covered} entities` +
-      (optedOut.size > 0 ? ` (${optedOut.size} opted out: ${[...optedOut].join(', ')})` : ''),
+      (optedOut.size > 0
+        ? ` (${optedOut.size} opted out: ${[...optedOut].join(', ')})`
+        : ''),
   );
   for (const t of targets) {
-    if (t.covers.length > 0) logger.info(`Nightly check: ${t.entityRef} covers ${t.covers.map(c => c.entityRef).join(', ')}`);
+    if (t.covers.length > 0)
+      logger.info(
+        `Nightly check: ${t.entityRef} covers ${t.covers.map(c => c.entityRef).join(', ')}`,
+      );
     if (t.uncaptured.length > 0) {
-      logger.warn(`Nightly check: ${t.entityRef}: never captured: ${t.uncaptured.join(', ')}; its run will be refused, so it covers no one`);
+      logger.warn(
+        `Nightly check: ${t.entityRef}: never captured: ${t.uncaptured.join(', ')}; its run will be refused, so it covers no one`,
+      );
     }
   }
   // Known before any run: said at once, as every outcome is once known.
   const known: NightlyCheckEntityOutcome[] = [
     ...items
       .filter(r => optedOut.has(r.entityRef))
-      .map(r => ({ entityRef: r.entityRef, outcome: 'excluded' as const, message: `left out: its ${ANNOTATION_NIGHTLY_CHECK} annotation is 'false'` })),
-    ...unplanned.map(({ entityRef, message }) => ({ entityRef, outcome: 'refused' as const, reason: 'no-plan' as const, message: clip(message) })),
+      .map(r => ({
+        entityRef: r.entityRef,
+        outcome: 'excluded' as const,
+        message: `left out: its ${ANNOTATION_NIGHTLY_CHECK} annotation is 'false'`,
+      })),
+    ...unplanned.map(({ entityRef, message }) => ({
+      entityRef,
+      outcome: 'refused' as const,
+      reason: 'no-plan' as const,
+      message: clip(message),
+    })),
   ];
   // The night opens at once, saying how many entities it checks: should it be killed, its pages
   // say how far it got.
@@ -205,12 +238,20 @@ export async function nightlyCheck(
     heartbeatMs: options.heartbeatMs,
   });
   await recordSoFar(known);
-  const report = await runNightlyCheck(api, targets, logger, { ...options, record: recordSoFar });
+  const report = await runNightlyCheck(api, targets, logger, {
+    ...options,
+    record: recordSoFar,
+  });
   const outcomes = [...known, ...report.outcomes];
   // The night whole: the last word on each entity (also those whose outcome so far was not
   // recorded), and none for an entity it did not check.
   await recordNightlyCheck(api, { checkedAt, outcomes }, logger);
-  return { ...report, outcomes, failed: [...unplanned, ...report.failed], ...(unread.length > 0 && { unread }) };
+  return {
+    ...report,
+    outcomes,
+    failed: [...unplanned, ...report.failed],
+    ...(unread.length > 0 && { unread }),
+  };
 }
 
 /** How long recording a night's outcomes may take, whatever the task's signal: a stopped check still records what it did. */
@@ -255,21 +296,33 @@ export function nightlyRecorder(
     // Stopped: the whole record, sent next, says it all.
     if (superseded || signal?.aborted) return;
     // Nothing new (those a failed record left are sent again with the next, or with a heartbeat).
-    if (outcomes.length === 0 && sentAt !== undefined && Date.now() - sentAt < heartbeatMs) return;
+    if (
+      outcomes.length === 0 &&
+      sentAt !== undefined &&
+      Date.now() - sentAt < heartbeatMs
+    )
+      return;
     const batch = unsent;
     unsent = new Map();
     sentAt = Date.now();
     const timeout = AbortSignal.timeout(RECORD_TIMEOUT_MS);
     try {
       await api.recordNightlyCheck(
-        { checkedAt, outcomes: [...batch.values()], partial: true, ...(options.entities !== undefined && { entities: options.entities }) },
+        {
+          checkedAt,
+          outcomes: [...batch.values()],
+          partial: true,
+          ...(options.entities !== undefined && { entities: options.entities }),
+        },
         { signal: signal ? AbortSignal.any([signal, timeout]) : timeout },
       );
       failing = false;
     } catch (error) {
       if (statusOf(error) === 409) {
         superseded = true;
-        logger.warn(`Nightly check: a newer night's outcomes are recorded, so this one's are not: ${messageOf(error)}`);
+        logger.warn(
+          `Nightly check: a newer night's outcomes are recorded, so this one's are not: ${messageOf(error)}`,
+        );
         return;
       }
       // Again with the next, unless decided anew since.
@@ -288,9 +341,15 @@ export function nightlyRecorder(
  * Records a night's outcomes in the backend, whole, once the check ends, in one request. A failure
  * is logged, and fails nothing: the check itself is done, and the pages keep what was recorded.
  */
-async function recordNightlyCheck(api: ScheduledRecoveryApi, night: NightlyCheckRecord, logger: LoggerService) {
+async function recordNightlyCheck(
+  api: ScheduledRecoveryApi,
+  night: NightlyCheckRecord,
+  logger: LoggerService,
+) {
   try {
-    await api.recordNightlyCheck(night, { signal: AbortSignal.timeout(RECORD_TIMEOUT_MS) });
+    await api.recordNightlyCheck(night, {
+      signal: AbortSignal.timeout(RECORD_TIMEOUT_MS),
+    });
   } catch (error) {
     logger.warn(
       `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last outcomes recorded: ${messageOf(error)}`,
@@ -301,7 +360,9 @@ async function recordNightlyCheck(api: ScheduledRecoveryApi, night: NightlyCheck
 /** A message as the backend keeps it: at most NIGHTLY_CHECK_MESSAGE_MAX_LENGTH characters, no NUL. */
 function clip(message: string): string {
   const chars = [...message.replace(/\0/g, '')];
-  return chars.length <= NIGHTLY_CHECK_MESSAGE_MAX_LENGTH ? chars.join('') : `${chars.slice(0, NIGHTLY_CHECK_MESSAGE_MAX_LENGTH - 1).join('')}…`;
+  return chars.length <= NIGHTLY_CHECK_MESSAGE_MAX_LENGTH
+    ? chars.join('')
+    : `${chars.slice(0, NIGHTLY_CHECK_MESSAGE_MAX_LENGTH - 1).join('')}…`;
 }
 
 /**
@@ -311,19 +372,28 @@ function clip(message: string): string {
  * whose captures cannot be read counts as never captured.
  */
 export async function oldestCapturedFirst(
-  api: { latestCapture(machineRef: string, options?: { signal?: AbortSignal }): Promise<Pick<Capture, 'createdAt'> | undefined> },
+  api: {
+    latestCapture(
+      machineRef: string,
+      options?: { signal?: AbortSignal },
+    ): Promise<Pick<Capture, 'createdAt'> | undefined>;
+  },
   machineRefs: string[],
   signal?: AbortSignal,
 ): Promise<string[]> {
   const takenAt = new Map<string, string>();
   for (const machineRef of machineRefs) {
     signal?.throwIfAborted();
-    const latest = await api.latestCapture(machineRef, { signal }).catch(() => undefined);
+    const latest = await api
+      .latestCapture(machineRef, { signal })
+      .catch(() => undefined);
     if (latest) takenAt.set(machineRef, latest.createdAt);
   }
   const at = (ref: string) => takenAt.get(ref) ?? '';
   // Stable: machines never captured, or captured at the same time, keep their given order.
-  return [...machineRefs].sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0));
+  return [...machineRefs].sort((a, b) =>
+    at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0,
+  );
 }
 
 /**
@@ -340,8 +410,15 @@ export async function captureMachines(
   for (const [index, machineRef] of machineRefs.entries()) {
     if (signal?.aborted) {
       const rest = machineRefs.slice(index);
-      report.failed.push(...rest.map(entityRef => ({ entityRef, message: "not captured: the task's timeout ran out first" })));
-      logger.error(`Capture: the task's timeout ran out; ${rest.length} of ${machineRefs.length} machines not captured`);
+      report.failed.push(
+        ...rest.map(entityRef => ({
+          entityRef,
+          message: "not captured: the task's timeout ran out first",
+        })),
+      );
+      logger.error(
+        `Capture: the task's timeout ran out; ${rest.length} of ${machineRefs.length} machines not captured`,
+      );
       break;
     }
     try {
@@ -355,7 +432,9 @@ export async function captureMachines(
       // the task for it would alert on a click in the portal.
       if (statusOf(error) === 409 && !signal?.aborted) {
         (report.beingCaptured ??= []).push(machineRef);
-        logger.info(`Capture ${index + 1}/${machineRefs.length}: ${machineRef} left to the capture of it under way: ${(error as Error).message}`);
+        logger.info(
+          `Capture ${index + 1}/${machineRefs.length}: ${machineRef} left to the capture of it under way: ${(error as Error).message}`,
+        );
         continue;
       }
       // Only the wait was aborted: the backend goes on with the capture it started, up to its deadline.
@@ -363,7 +442,9 @@ export async function captureMachines(
         ? "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)"
         : String((error as Error).message);
       report.failed.push({ entityRef: machineRef, message });
-      logger.error(`Capture ${index + 1}/${machineRefs.length}: ${machineRef} failed: ${message}`);
+      logger.error(
+        `Capture ${index + 1}/${machineRefs.length}: ${machineRef} failed: ${message}`,
+      );
     }
   }
   return report;
@@ -373,12 +454,18 @@ export async function captureMachines(
  * Ends a task with its summary: logged where everything succeeded, else thrown, naming what
  * failed and why, so the scheduler records the run as failed rather than as done.
  */
-export function finishTask(summary: string, failed: TaskReport['failed'], logger: LoggerService): void {
+export function finishTask(
+  summary: string,
+  failed: TaskReport['failed'],
+  logger: LoggerService,
+): void {
   if (failed.length === 0) {
     logger.info(summary);
     return;
   }
-  throw new Error(`${summary}${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`);
+  throw new Error(
+    `${summary}${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`,
+  );
 }
 
 /**
@@ -387,7 +474,11 @@ export function finishTask(summary: string, failed: TaskReport['failed'], logger
  * (the backend does not log it too): failing the task for it would alert on every run until its
  * first boots are collected. Other failures fail the task.
  */
-export async function analyseSystems(api: Pick<ScheduledRecoveryApi, 'analyzeSystems'>, logger: LoggerService, signal?: AbortSignal): Promise<void> {
+export async function analyseSystems(
+  api: Pick<ScheduledRecoveryApi, 'analyzeSystems'>,
+  logger: LoggerService,
+  signal?: AbortSignal,
+): Promise<void> {
   const { analysed, skipped, failed } = await api.analyzeSystems({ signal });
   const which = skipped.length ? `: ${skipped.join(', ')}` : '';
   finishTask(
@@ -409,7 +500,9 @@ function statusOf(error: unknown): number | undefined {
  */
 function isTransientPollError(error: unknown): boolean {
   const status = statusOf(error);
-  return status === undefined || status >= 500 || status === 408 || status === 429;
+  return (
+    status === undefined || status >= 500 || status === 408 || status === 429
+  );
 }
 
 /**
@@ -417,7 +510,10 @@ function isTransientPollError(error: unknown): boolean {
  * production on subnets the run's plan needs (the backend's check beside a kept failover). It holds
  * for as long as the failover stays, so waiting is pointless: its parts, to say it once.
  */
-interface KeptFailoverRefusal extends Omit<KeptFailover, 'runId' | 'entityRef'> {
+interface KeptFailoverRefusal extends Omit<
+  KeptFailover,
+  'runId' | 'entityRef'
+> {
   /** The failover's id and entity, where the backend names them: none where it names none. */
   run: { runId?: string; runEntityRef?: string };
 }
@@ -433,9 +529,14 @@ function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
  * The run a refusal names (`runId` and `entityRef` of its body: the failover kept on the host, the
  * run holding it), for the entities' pages to link; none where the backend names none.
  */
-function namedRun(named: { runId?: string; entityRef?: string } | undefined): { runId?: string; runEntityRef?: string } {
+function namedRun(named: { runId?: string; entityRef?: string } | undefined): {
+  runId?: string;
+  runEntityRef?: string;
+} {
   const { runId, entityRef } = named ?? {};
-  return runId !== undefined && entityRef !== undefined ? { runId, runEntityRef: entityRef } : {};
+  return runId !== undefined && entityRef !== undefined
+    ? { runId, runEntityRef: entityRef }
+    : {};
 }
 
 /** How one nightly run ended, as what it tells about the entities it was to cover. */
@@ -445,17 +546,37 @@ type RunOutcome =
    * Refused, or lost: no run tells about anyone. `keptFailover`: refused beside a failover kept on
    * the host; `uncaptured`: for a machine never captured; `runId`: the run started, then was lost.
    */
-  | { kind: 'not run'; message: string; keptFailover?: KeptFailoverRefusal; uncaptured?: boolean; runId?: string }
+  | {
+      kind: 'not run';
+      message: string;
+      keptFailover?: KeptFailoverRefusal;
+      uncaptured?: boolean;
+      runId?: string;
+    }
   /**
    * The time budget ran out before it started or while it ran; or the task was stopped. `runId`:
    * the run started (it goes on), `covered` what it is to those it covers (readiness counts it for
    * them once it ends); `busy`: the host was still busy, with that run where named.
    */
-  | { kind: 'out of time'; message: string; covering: string; covered?: string; runId?: string; busy?: { runId?: string; runEntityRef?: string } }
-  | { kind: 'stopped'; message: string; covering: string; covered?: string; runId?: string };
+  | {
+      kind: 'out of time';
+      message: string;
+      covering: string;
+      covered?: string;
+      runId?: string;
+      busy?: { runId?: string; runEntityRef?: string };
+    }
+  | {
+      kind: 'stopped';
+      message: string;
+      covering: string;
+      covered?: string;
+      runId?: string;
+    };
 
 // The scheduler aborts the task's signal at its timeout, or when the backend shuts down.
-const STOPPED = 'the task was stopped (its timeout ran out, or the backend shut down)';
+const STOPPED =
+  'the task was stopped (its timeout ran out, or the backend shut down)';
 
 /**
  * The nightly readiness check: a test recovery of each target, one after the other (a
@@ -475,7 +596,11 @@ const STOPPED = 'the task was stopped (its timeout ran out, or the backend shut 
  */
 export async function runNightlyCheck(
   api: ScheduledRecoveryApi,
-  targets: Array<string | (Pick<NightlyTarget, 'entityRef' | 'covers'> & Partial<Pick<NightlyTarget, 'plan'>>)>,
+  targets: Array<
+    | string
+    | (Pick<NightlyTarget, 'entityRef' | 'covers'> &
+        Partial<Pick<NightlyTarget, 'plan'>>)
+  >,
   logger: LoggerService,
   options: {
     pollIntervalMs: number;
@@ -488,13 +613,26 @@ export async function runNightlyCheck(
     record?: (outcomes: NightlyCheckEntityOutcome[]) => Promise<void>;
   },
 ): Promise<NightlyReport> {
-  const report: NightlyReport = { succeeded: [], failed: [], runs: [], started: 0, outcomes: [] };
+  const report: NightlyReport = {
+    succeeded: [],
+    failed: [],
+    runs: [],
+    started: 0,
+    outcomes: [],
+  };
   /** What it did about each entity: the last word counts (one covered by a run that could not start gets its own). */
   const outcomes = new Map<string, NightlyCheckEntityOutcome>();
   /** Those decided since they were last recorded. */
   const fresh = new Set<string>();
-  const decide = (entityRef: string, outcome: Omit<NightlyCheckEntityOutcome, 'entityRef'>) => {
-    outcomes.set(entityRef, { entityRef, ...outcome, message: clip(outcome.message) });
+  const decide = (
+    entityRef: string,
+    outcome: Omit<NightlyCheckEntityOutcome, 'entityRef'>,
+  ) => {
+    outcomes.set(entityRef, {
+      entityRef,
+      ...outcome,
+      message: clip(outcome.message),
+    });
     fresh.add(entityRef);
   };
   /**
@@ -508,7 +646,13 @@ export async function runNightlyCheck(
     await options.record(decided);
   };
   /** Its own run, started: the entity's page shows that run as its last. */
-  const startedFor = (entityRef: string, runId: string, message: string) => decide(entityRef, { outcome: 'started', runId, runEntityRef: entityRef, message });
+  const startedFor = (entityRef: string, runId: string, message: string) =>
+    decide(entityRef, {
+      outcome: 'started',
+      runId,
+      runEntityRef: entityRef,
+      message,
+    });
   const deadline = options.deadline ?? Infinity;
   /** Waits before a retry; false when the wait would end past the deadline. */
   const waitForRetry = async (): Promise<boolean> => {
@@ -519,7 +663,10 @@ export async function runNightlyCheck(
     return true;
   };
 
-  const runOne = async (entityRef: string, label: string): Promise<RunOutcome> => {
+  const runOne = async (
+    entityRef: string,
+    label: string,
+  ): Promise<RunOutcome> => {
     if (Date.now() + options.pollIntervalMs > deadline) {
       // Starting a run that cannot be waited for would only keep the host busy.
       return {
@@ -536,7 +683,10 @@ export async function runNightlyCheck(
         } catch (error) {
           // Only "host busy" is worth waiting for; after a lost answer the run may exist already.
           if (!isHostBusy(error)) throw error;
-          if (attempt === 1) logger.info(`${label}: hypervisor host busy, waiting for it: ${messageOf(error)}`);
+          if (attempt === 1)
+            logger.info(
+              `${label}: hypervisor host busy, waiting for it: ${messageOf(error)}`,
+            );
           if (!(await waitForRetry())) {
             return {
               kind: 'out of time',
@@ -550,7 +700,11 @@ export async function runNightlyCheck(
       report.started++;
       logger.info(`${label}: run ${run.id} started`);
       // Tonight's word on the entity from now on: its run is under way (its end will say how it went).
-      startedFor(entityRef, run.id, `run ${run.id} started; readiness counts it once it ends`);
+      startedFor(
+        entityRef,
+        run.id,
+        `run ${run.id} started; readiness counts it once it ends`,
+      );
       await flush();
       let pollError: unknown;
       while (run.status === 'pending' || run.status === 'running') {
@@ -561,7 +715,9 @@ export async function runNightlyCheck(
         } catch (error) {
           if (!isTransientPollError(error)) throw error;
           pollError = error;
-          logger.warn(`${label}: could not read run ${run.id}, retrying: ${messageOf(error)}`);
+          logger.warn(
+            `${label}: could not read run ${run.id}, retrying: ${messageOf(error)}`,
+          );
         }
       }
       if (run.status === 'pending' || run.status === 'running') {
@@ -594,20 +750,37 @@ export async function runNightlyCheck(
               covering: `the run of ${entityRef}, which was to cover it, was not started: ${STOPPED}`,
             };
       }
-      return { kind: 'not run', message: messageOf(error), keptFailover: keptFailoverRefusal(error), uncaptured: machinesNotCaptured(error) !== undefined, runId: run?.id };
+      return {
+        kind: 'not run',
+        message: messageOf(error),
+        keptFailover: keptFailoverRefusal(error),
+        uncaptured: machinesNotCaptured(error) !== undefined,
+        runId: run?.id,
+      };
     }
   };
 
-  type Queued = Pick<NightlyTarget, 'entityRef' | 'covers'> & Partial<Pick<NightlyTarget, 'plan'>> & { why?: string; again?: boolean };
-  const queue: Queued[] = targets.map(t => (typeof t === 'string' ? { entityRef: t, covers: [] } : { ...t }));
+  type Queued = Pick<NightlyTarget, 'entityRef' | 'covers'> &
+    Partial<Pick<NightlyTarget, 'plan'>> & { why?: string; again?: boolean };
+  const queue: Queued[] = targets.map(t =>
+    typeof t === 'string' ? { entityRef: t, covers: [] } : { ...t },
+  );
   /**
    * Failovers kept on the host that refused runs, by the refusal's naming of them and the host:
    * its words once, the machines of each plan it refused, and every entity it held up.
    */
-  const heldBy = new Map<string, { refusal: KeptFailoverRefusal; refused: Array<{ entityRef: string; machines: string[] }>; entities: string[] }>();
+  const heldBy = new Map<
+    string,
+    {
+      refusal: KeptFailoverRefusal;
+      refused: Array<{ entityRef: string; machines: string[] }>;
+      entities: string[];
+    }
+  >();
   const holding = (refusal: KeptFailoverRefusal) => {
     const key = `${refusal.failover}\u0000${refusal.host}`;
-    if (!heldBy.has(key)) heldBy.set(key, { refusal, refused: [], entities: [] });
+    if (!heldBy.has(key))
+      heldBy.set(key, { refusal, refused: [], entities: [] });
     return heldBy.get(key)!;
   };
   /**
@@ -619,7 +792,9 @@ export async function runNightlyCheck(
     if (!plan) return undefined;
     const machines = new Set(plan.machines.map(m => m.machineRef));
     for (const held of heldBy.values()) {
-      const as = held.refused.find(r => r.machines.length > 0 && r.machines.every(m => machines.has(m)));
+      const as = held.refused.find(
+        r => r.machines.length > 0 && r.machines.every(m => machines.has(m)),
+      );
       if (as) return { held, as: as.entityRef };
     }
     return undefined;
@@ -632,13 +807,22 @@ export async function runNightlyCheck(
     const own = why ? ` (its own: ${why})` : '';
     const fail = (ref: string, message: string) => {
       report.failed.push({ entityRef: ref, message });
-      logger.error(`${label}: ${ref === entityRef ? '' : `${ref}: `}${message}`);
+      logger.error(
+        `${label}: ${ref === entityRef ? '' : `${ref}: `}${message}`,
+      );
     };
     /** Those it was to cover get their own runs, after the planned ones. */
     const runOnTheirOwn = (left: Queued['covers'], reason: string) => {
       if (left.length === 0) return;
-      logger.warn(`${label}: runs of their own for ${left.map(c => c.entityRef).join(', ')}: ${reason}`);
-      queue.push(...chooseRuns(left.map(c => ({ ...c, uncaptured: [] }))).map(t => ({ ...t, why: reason })));
+      logger.warn(
+        `${label}: runs of their own for ${left.map(c => c.entityRef).join(', ')}: ${reason}`,
+      );
+      queue.push(
+        ...chooseRuns(left.map(c => ({ ...c, uncaptured: [] }))).map(t => ({
+          ...t,
+          why: reason,
+        })),
+      );
     };
     const refusedAlike = refusedWithin(plan);
     if (refusedAlike) {
@@ -647,34 +831,63 @@ export async function runNightlyCheck(
       held.entities.push(entityRef);
       const message = `not started: its plan holds every machine of ${as}'s, whose run was refused: ${failover} keeps ${keeps} on ${host}, serving production on subnets they need`;
       fail(entityRef, message);
-      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...held.refusal.run, message: `${message}; ${held.refusal.remedy}` });
+      decide(entityRef, {
+        outcome: 'refused',
+        reason: 'kept-failover',
+        ...held.refusal.run,
+        message: `${message}; ${held.refusal.remedy}`,
+      });
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }
     const outcome = await runOne(entityRef, label);
     if (outcome.kind === 'out of time' || outcome.kind === 'stopped') {
       fail(entityRef, outcome.message);
-      for (const c of covers) fail(c.entityRef, `not checked: ${outcome.covering}`);
+      for (const c of covers)
+        fail(c.entityRef, `not checked: ${outcome.covering}`);
       report.runs.push(`${entityRef}: ${outcome.message}${own}`);
       const { runId } = outcome;
       if (runId) {
         // It goes on: readiness counts it, for them too, once it ends.
         startedFor(entityRef, runId, outcome.message);
         // Covered, as readiness will count it: in words that say so, not "not checked".
-        for (const c of covers) decide(c.entityRef, { outcome: 'covered', runId, runEntityRef: entityRef, message: outcome.covered ?? `not checked: ${outcome.covering}` });
+        for (const c of covers)
+          decide(c.entityRef, {
+            outcome: 'covered',
+            runId,
+            runEntityRef: entityRef,
+            message: outcome.covered ?? `not checked: ${outcome.covering}`,
+          });
       } else {
         const busy = outcome.kind === 'out of time' ? outcome.busy : undefined;
-        const refusal = busy ? { reason: 'host-busy' as const, ...busy } : { reason: 'out-of-time' as const };
-        decide(entityRef, { outcome: 'refused', ...refusal, message: outcome.message });
+        const refusal = busy
+          ? { reason: 'host-busy' as const, ...busy }
+          : { reason: 'out-of-time' as const };
+        decide(entityRef, {
+          outcome: 'refused',
+          ...refusal,
+          message: outcome.message,
+        });
         for (const c of covers) {
-          decide(c.entityRef, { outcome: 'refused', ...(busy ? refusal : { ...refusal, runEntityRef: entityRef }), message: `not checked: ${outcome.covering}` });
+          decide(c.entityRef, {
+            outcome: 'refused',
+            ...(busy ? refusal : { ...refusal, runEntityRef: entityRef }),
+            message: `not checked: ${outcome.covering}`,
+          });
         }
       }
       if (outcome.kind === 'stopped') {
         for (const rest of queue.splice(index + 1)) {
-          for (const ref of [rest.entityRef, ...rest.covers.map(c => c.entityRef)]) {
+          for (const ref of [
+            rest.entityRef,
+            ...rest.covers.map(c => c.entityRef),
+          ]) {
             fail(ref, `not checked: ${STOPPED}`);
-            decide(ref, { outcome: 'refused', reason: 'out-of-time', message: `not checked: ${STOPPED}` });
+            decide(ref, {
+              outcome: 'refused',
+              reason: 'out-of-time',
+              message: `not checked: ${STOPPED}`,
+            });
           }
         }
       }
@@ -685,10 +898,19 @@ export async function runNightlyCheck(
       const { failover, keeps, host, holding: needed } = outcome.keptFailover;
       const held = holding(outcome.keptFailover);
       held.entities.push(entityRef);
-      if (plan) held.refused.push({ entityRef, machines: plan.machines.map(m => m.machineRef) });
+      if (plan)
+        held.refused.push({
+          entityRef,
+          machines: plan.machines.map(m => m.machineRef),
+        });
       const message = `refused: ${failover} keeps ${keeps} on ${host}, serving production with ${needed}`;
       fail(entityRef, message);
-      decide(entityRef, { outcome: 'refused', reason: 'kept-failover', ...outcome.keptFailover.run, message: `${message}; ${outcome.keptFailover.remedy}` });
+      decide(entityRef, {
+        outcome: 'refused',
+        reason: 'kept-failover',
+        ...outcome.keptFailover.run,
+        message: `${message}; ${outcome.keptFailover.remedy}`,
+      });
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
     }
@@ -697,7 +919,11 @@ export async function runNightlyCheck(
       report.runs.push(`${entityRef}: no run (its failure is below)${own}`);
       if (outcome.runId) startedFor(entityRef, outcome.runId, outcome.message);
       else {
-        decide(entityRef, { outcome: 'refused', reason: outcome.uncaptured ? 'uncaptured' : 'error', message: outcome.message });
+        decide(entityRef, {
+          outcome: 'refused',
+          reason: outcome.uncaptured ? 'uncaptured' : 'error',
+          message: outcome.message,
+        });
       }
       runOnTheirOwn(covers, `the run of ${entityRef} could not start`);
       continue;
@@ -707,19 +933,39 @@ export async function runNightlyCheck(
     if (isRunInterrupted(run) && !again) {
       // Readiness counts an interrupted run for no one; the host is likely busy with the failover
       // that preempted it, which the next start waits for.
-      logger.warn(`${label}: run ${run.id} ${message}; it counts for no one, so it is started again`);
-      startedFor(entityRef, run.id, `run ${run.id} ${message}; it counts for no one, so it is started again`);
-      report.runs.push(`${entityRef}: run ${run.id} interrupted, started again${own}`);
+      logger.warn(
+        `${label}: run ${run.id} ${message}; it counts for no one, so it is started again`,
+      );
+      startedFor(
+        entityRef,
+        run.id,
+        `run ${run.id} ${message}; it counts for no one, so it is started again`,
+      );
+      report.runs.push(
+        `${entityRef}: run ${run.id} interrupted, started again${own}`,
+      );
       queue.splice(index + 1, 0, { ...queue[index], again: true });
       continue;
     }
     if (isRunInterrupted(run)) {
-      fail(entityRef, `${message} (its second run; an interrupted run counts for no one)`);
-      startedFor(entityRef, run.id, `run ${run.id} ${message} (its second run; an interrupted run counts for no one)`);
+      fail(
+        entityRef,
+        `${message} (its second run; an interrupted run counts for no one)`,
+      );
+      startedFor(
+        entityRef,
+        run.id,
+        `run ${run.id} ${message} (its second run; an interrupted run counts for no one)`,
+      );
       for (const c of covers) {
         const said = `not checked: run ${run.id} of ${entityRef}, which was to cover it, was interrupted too`;
         fail(c.entityRef, said);
-        decide(c.entityRef, { outcome: 'covered', runId: run.id, runEntityRef: entityRef, message: said });
+        decide(c.entityRef, {
+          outcome: 'covered',
+          runId: run.id,
+          runEntityRef: entityRef,
+          message: said,
+        });
       }
       report.runs.push(`${entityRef}: run ${run.id} interrupted again${own}`);
       continue;
@@ -727,29 +973,65 @@ export async function runNightlyCheck(
     // Whom this run tells about as readiness counts it; the others get their own.
     const told = covers.filter(c => coversPlan(run, c.plan));
     const untold = covers.filter(c => !told.includes(c));
-    const covering = told.length > 0 ? `, covering ${told.map(c => c.entityRef).join(', ')}` : '';
+    const covering =
+      told.length > 0
+        ? `, covering ${told.map(c => c.entityRef).join(', ')}`
+        : '';
     if (run.status === 'succeeded') {
-      startedFor(entityRef, run.id, `run ${run.id} succeeded in ${run.rtoSeconds} s`);
+      startedFor(
+        entityRef,
+        run.id,
+        `run ${run.id} succeeded in ${run.rtoSeconds} s`,
+      );
       for (const c of told) {
-        decide(c.entityRef, { outcome: 'covered', runId: run.id, runEntityRef: entityRef, message: `run ${run.id} of ${entityRef} succeeded in ${run.rtoSeconds} s` });
+        decide(c.entityRef, {
+          outcome: 'covered',
+          runId: run.id,
+          runEntityRef: entityRef,
+          message: `run ${run.id} of ${entityRef} succeeded in ${run.rtoSeconds} s`,
+        });
       }
       report.succeeded.push(entityRef, ...told.map(c => c.entityRef));
-      logger.info(`${label}: run ${run.id} recovered in ${run.rtoSeconds} s${covering}`);
-      report.runs.push(`${entityRef}: run ${run.id} succeeded in ${run.rtoSeconds} s${covering}${own}`);
+      logger.info(
+        `${label}: run ${run.id} recovered in ${run.rtoSeconds} s${covering}`,
+      );
+      report.runs.push(
+        `${entityRef}: run ${run.id} succeeded in ${run.rtoSeconds} s${covering}${own}`,
+      );
       // Its plan changed since readiness was read, and no longer covers theirs.
-      runOnTheirOwn(untold, `run ${run.id} of ${entityRef} did not cover its plan`);
+      runOnTheirOwn(
+        untold,
+        `run ${run.id} of ${entityRef} did not cover its plan`,
+      );
       continue;
     }
     const failedOn = run.error?.machineRef;
     fail(entityRef, message);
-    startedFor(entityRef, run.id, `run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}: ${message}`);
+    startedFor(
+      entityRef,
+      run.id,
+      `run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}: ${message}`,
+    );
     for (const c of told) {
       const where = failedOn ? ` on ${failedOn}, which its plan holds` : '';
-      fail(c.entityRef, `run ${run.id} of ${entityRef} failed${where}: ${message}`);
-      decide(c.entityRef, { outcome: 'covered', runId: run.id, runEntityRef: entityRef, message: `run ${run.id} of ${entityRef} failed${where}: ${message}` });
+      fail(
+        c.entityRef,
+        `run ${run.id} of ${entityRef} failed${where}: ${message}`,
+      );
+      decide(c.entityRef, {
+        outcome: 'covered',
+        runId: run.id,
+        runEntityRef: entityRef,
+        message: `run ${run.id} of ${entityRef} failed${where}: ${message}`,
+      });
     }
-    report.runs.push(`${entityRef}: run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}${covering}${own}`);
-    runOnTheirOwn(untold, `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ''}`);
+    report.runs.push(
+      `${entityRef}: run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}${covering}${own}`,
+    );
+    runOnTheirOwn(
+      untold,
+      `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ''}`,
+    );
   }
   for (const { refusal, entities } of heldBy.values()) {
     report.runs.push(

@@ -14,10 +14,22 @@ exports.up = async function up(knex) {
     table.string('container').notNullable();
     table.string('image_id').notNullable();
     table.bigInteger('size_bytes').notNullable();
-    table.string('checksum').notNullable().comment('sha256 of the stored artifact');
-    table.text('artifact').notNullable().comment('where the capture store keeps it');
-    table.text('runtime').notNullable().comment('JSON: captured runtime and network identity');
-    table.text('adaptations').notNullable().comment('JSON: host-specific parts rewritten');
+    table
+      .string('checksum')
+      .notNullable()
+      .comment('sha256 of the stored artifact');
+    table
+      .text('artifact')
+      .notNullable()
+      .comment('where the capture store keeps it');
+    table
+      .text('runtime')
+      .notNullable()
+      .comment('JSON: captured runtime and network identity');
+    table
+      .text('adaptations')
+      .notNullable()
+      .comment('JSON: host-specific parts rewritten');
     table.integer('duration_ms').notNullable();
     table.timestamp('created_at', { useTz: true }).notNullable();
     table.index(['machine_ref', 'created_at'], 'recovery_captures_machine_idx');

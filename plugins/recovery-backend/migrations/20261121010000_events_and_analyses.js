@@ -12,9 +12,17 @@ exports.up = async function up(knex) {
     table.string('machine').notNullable();
     table.string('service').notNullable();
     table.string('type').notNullable().comment('start, failure or clock');
-    table.bigInteger('time').notNullable().comment('epoch ms on the machine clock');
-    table.bigInteger('reference').comment('clock events: reference clock, epoch ms');
-    table.string('source').notNullable().comment('event source id or API caller');
+    table
+      .bigInteger('time')
+      .notNullable()
+      .comment('epoch ms on the machine clock');
+    table
+      .bigInteger('reference')
+      .comment('clock events: reference clock, epoch ms');
+    table
+      .string('source')
+      .notNullable()
+      .comment('event source id or API caller');
     table.timestamp('received_at', { useTz: true }).notNullable();
     // The same event pushed twice or streamed again after a reconnect is kept once.
     table.unique(['machine', 'service', 'type', 'time'], {

@@ -22,6 +22,9 @@ exports.down = async function down(knex) {
     table.dropIndex(['source', 'time'], 'recovery_events_source_time_idx');
   });
   await knex.schema.alterTable('recovery_run_machines', table => {
-    table.dropIndex(['machine_ref', 'run_id'], 'recovery_run_machines_machine_idx');
+    table.dropIndex(
+      ['machine_ref', 'run_id'],
+      'recovery_run_machines_machine_idx',
+    );
   });
 };

@@ -8,7 +8,11 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_runs', table => {
-    table.boolean('lab_left').notNullable().defaultTo(false).comment('its teardown failed: the lab is still on the host');
+    table
+      .boolean('lab_left')
+      .notNullable()
+      .defaultTo(false)
+      .comment('its teardown failed: the lab is still on the host');
   });
 };
 
@@ -19,5 +23,8 @@ exports.up = async function up(knex) {
  * @param {import('knex').Knex} knex
  */
 exports.down = async function down(knex) {
-  await knex.raw('alter table ?? drop column ??', ['recovery_runs', 'lab_left']);
+  await knex.raw('alter table ?? drop column ??', [
+    'recovery_runs',
+    'lab_left',
+  ]);
 };

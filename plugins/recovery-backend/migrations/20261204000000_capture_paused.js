@@ -8,7 +8,10 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_captures', table => {
-    table.integer('paused_ms').nullable().comment('how long production was paused for the copy (0: not paused)');
+    table
+      .integer('paused_ms')
+      .nullable()
+      .comment('how long production was paused for the copy (0: not paused)');
   });
 };
 

@@ -10,13 +10,19 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_runs', table => {
-    table.index(['status', 'created_at', 'id'], 'recovery_runs_status_created_idx');
+    table.index(
+      ['status', 'created_at', 'id'],
+      'recovery_runs_status_created_idx',
+    );
   });
 };
 
 /** @param {import('knex').Knex} knex */
 exports.down = async function down(knex) {
   await knex.schema.alterTable('recovery_runs', table => {
-    table.dropIndex(['status', 'created_at', 'id'], 'recovery_runs_status_created_idx');
+    table.dropIndex(
+      ['status', 'created_at', 'id'],
+      'recovery_runs_status_created_idx',
+    );
   });
 };

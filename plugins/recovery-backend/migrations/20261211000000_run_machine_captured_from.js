@@ -13,16 +13,35 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_run_machines', table => {
-    table.string('capture_engine').nullable().comment('engine of the restored capture, as recorded when the run chose it');
-    table.string('capture_container').nullable().comment('container of the restored capture, as recorded when the run chose it');
+    table
+      .string('capture_engine')
+      .nullable()
+      .comment(
+        'engine of the restored capture, as recorded when the run chose it',
+      );
+    table
+      .string('capture_container')
+      .nullable()
+      .comment(
+        'container of the restored capture, as recorded when the run chose it',
+      );
   });
   // One statement on SQLite and PostgreSQL alike: a correlated subquery per column.
   const of = (/** @type {string} */ column) =>
-    knex('recovery_captures as c').select(`c.${column}`).whereRaw('c.id = recovery_run_machines.capture_id');
+    knex('recovery_captures as c')
+      .select(`c.${column}`)
+      .whereRaw('c.id = recovery_run_machines.capture_id');
   await knex('recovery_run_machines')
     .whereNotNull('capture_id')
-    .whereExists(knex('recovery_captures as c').select(knex.raw('1')).whereRaw('c.id = recovery_run_machines.capture_id'))
-    .update({ capture_engine: of('engine'), capture_container: of('container') });
+    .whereExists(
+      knex('recovery_captures as c')
+        .select(knex.raw('1'))
+        .whereRaw('c.id = recovery_run_machines.capture_id'),
+    )
+    .update({
+      capture_engine: of('engine'),
+      capture_container: of('container'),
+    });
 };
 
 /** @param {import('knex').Knex} knex */

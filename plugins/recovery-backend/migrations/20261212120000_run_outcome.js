@@ -11,7 +11,12 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_runs', table => {
-    table.text('outcome').nullable().comment('JSON: the result the run reached before its teardown, for a backend that claims it mid-teardown');
+    table
+      .text('outcome')
+      .nullable()
+      .comment(
+        'JSON: the result the run reached before its teardown, for a backend that claims it mid-teardown',
+      );
   });
 };
 

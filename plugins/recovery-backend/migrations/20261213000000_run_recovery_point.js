@@ -14,16 +14,34 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_runs', table => {
-    table.timestamp('recovery_point', { useTz: true }).nullable().comment('the time the run recovers to (its captures taken at or before it); null: the latest captures');
+    table
+      .timestamp('recovery_point', { useTz: true })
+      .nullable()
+      .comment(
+        'the time the run recovers to (its captures taken at or before it); null: the latest captures',
+      );
   });
   await knex.schema.alterTable('recovery_run_machines', table => {
-    table.timestamp('capture_created_at', { useTz: true }).nullable().comment('when the restored capture was taken, as recorded when the run chose it');
+    table
+      .timestamp('capture_created_at', { useTz: true })
+      .nullable()
+      .comment(
+        'when the restored capture was taken, as recorded when the run chose it',
+      );
   });
   // One statement on SQLite and PostgreSQL alike: a correlated subquery.
   await knex('recovery_run_machines')
     .whereNotNull('capture_id')
-    .whereExists(knex('recovery_captures as c').select(knex.raw('1')).whereRaw('c.id = recovery_run_machines.capture_id'))
-    .update({ capture_created_at: knex('recovery_captures as c').select('c.created_at').whereRaw('c.id = recovery_run_machines.capture_id') });
+    .whereExists(
+      knex('recovery_captures as c')
+        .select(knex.raw('1'))
+        .whereRaw('c.id = recovery_run_machines.capture_id'),
+    )
+    .update({
+      capture_created_at: knex('recovery_captures as c')
+        .select('c.created_at')
+        .whereRaw('c.id = recovery_run_machines.capture_id'),
+    });
 };
 
 /**
@@ -34,6 +52,12 @@ exports.up = async function up(knex) {
  * @param {import('knex').Knex} knex
  */
 exports.down = async function down(knex) {
-  await knex.raw('alter table ?? drop column ??', ['recovery_run_machines', 'capture_created_at']);
-  await knex.raw('alter table ?? drop column ??', ['recovery_runs', 'recovery_point']);
+  await knex.raw('alter table ?? drop column ??', [
+    'recovery_run_machines',
+    'capture_created_at',
+  ]);
+  await knex.raw('alter table ?? drop column ??', [
+    'recovery_runs',
+    'recovery_point',
+  ]);
 };

@@ -13,10 +13,24 @@ exports.up = async function up(knex) {
     // No apostrophes in comments: knex writes them into PostgreSQL's statement unescaped.
     table.comment('The outcome of the latest nightly check, per entity');
     table.string('entity_ref', 255).primary();
-    table.timestamp('checked_at', { useTz: true }).notNullable().comment('when the check of that night began');
-    table.string('outcome', 16).notNullable().comment('started, covered, excluded or refused');
-    table.string('reason', 32).nullable().comment('why it was refused (NightlyCheckRefusal)');
-    table.string('run_id', 255).nullable().comment('the run it names: of the entity itself, the covering one, the failover kept on the host, or the run holding it');
+    table
+      .timestamp('checked_at', { useTz: true })
+      .notNullable()
+      .comment('when the check of that night began');
+    table
+      .string('outcome', 16)
+      .notNullable()
+      .comment('started, covered, excluded or refused');
+    table
+      .string('reason', 32)
+      .nullable()
+      .comment('why it was refused (NightlyCheckRefusal)');
+    table
+      .string('run_id', 255)
+      .nullable()
+      .comment(
+        'the run it names: of the entity itself, the covering one, the failover kept on the host, or the run holding it',
+      );
     table.string('run_entity_ref', 255).nullable().comment('whose run that is');
     table.text('message').notNullable();
   });

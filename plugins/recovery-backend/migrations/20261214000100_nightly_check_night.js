@@ -9,13 +9,21 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.createTable('recovery_nightly_check_night', table => {
-    table.comment('When the nightly check recorded in recovery_nightly_checks began: one row');
+    table.comment(
+      'When the nightly check recorded in recovery_nightly_checks began: one row',
+    );
     table.integer('id').primary();
     table.timestamp('checked_at', { useTz: true }).notNullable();
   });
   // The night already recorded, if any: its outcomes' time.
-  const recorded = await knex('recovery_nightly_checks').max({ at: 'checked_at' }).first();
-  if (recorded?.at) await knex('recovery_nightly_check_night').insert({ id: 1, checked_at: recorded.at });
+  const recorded = await knex('recovery_nightly_checks')
+    .max({ at: 'checked_at' })
+    .first();
+  if (recorded?.at)
+    await knex('recovery_nightly_check_night').insert({
+      id: 1,
+      checked_at: recorded.at,
+    });
 };
 
 /** @param {import('knex').Knex} knex */

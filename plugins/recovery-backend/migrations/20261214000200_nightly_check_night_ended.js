@@ -11,7 +11,11 @@
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_nightly_check_night', table => {
     // Every night recorded before this column was recorded whole.
-    table.boolean('ended').notNullable().defaultTo(true).comment('the check of that night ended and recorded every outcome');
+    table
+      .boolean('ended')
+      .notNullable()
+      .defaultTo(true)
+      .comment('the check of that night ended and recorded every outcome');
   });
 };
 
@@ -21,5 +25,8 @@ exports.up = async function up(knex) {
  * @param {import('knex').Knex} knex
  */
 exports.down = async function down(knex) {
-  await knex.raw('alter table ?? drop column ??', ['recovery_nightly_check_night', 'ended']);
+  await knex.raw('alter table ?? drop column ??', [
+    'recovery_nightly_check_night',
+    'ended',
+  ]);
 };

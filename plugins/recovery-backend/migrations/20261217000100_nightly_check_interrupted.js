@@ -13,15 +13,32 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_nightly_check_night', table => {
-    table.timestamp('heard_at', { useTz: true }).nullable().comment('when the check of that night was last heard from');
-    table.integer('entities').nullable().comment('how many entities the check of that night set out to check');
+    table
+      .timestamp('heard_at', { useTz: true })
+      .nullable()
+      .comment('when the check of that night was last heard from');
+    table
+      .integer('entities')
+      .nullable()
+      .comment('how many entities the check of that night set out to check');
   });
   // The only time known of a night recorded before: when it began.
-  await knex('recovery_nightly_check_night').update({ heard_at: knex.ref('checked_at') });
+  await knex('recovery_nightly_check_night').update({
+    heard_at: knex.ref('checked_at'),
+  });
   await knex.schema.alterTable('recovery_nightly_checks', table => {
-    table.timestamp('interrupted_at', { useTz: true }).nullable().comment('the check of that night was interrupted, last heard from then');
-    table.integer('night_checked').nullable().comment('entities the interrupted night had checked');
-    table.integer('night_entities').nullable().comment('entities it set out to check');
+    table
+      .timestamp('interrupted_at', { useTz: true })
+      .nullable()
+      .comment('the check of that night was interrupted, last heard from then');
+    table
+      .integer('night_checked')
+      .nullable()
+      .comment('entities the interrupted night had checked');
+    table
+      .integer('night_entities')
+      .nullable()
+      .comment('entities it set out to check');
   });
 };
 

@@ -10,11 +10,26 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.createTable('recovery_capture_failures', table => {
-    table.string('machine_ref').primary().comment('the machine entity whose capture failed');
-    table.string('engine').notNullable().comment('the engine the capture was asked of');
-    table.string('container').notNullable().comment('the container the capture was asked for');
-    table.timestamp('failed_at', { useTz: true }).notNullable().comment('when the failed capture started');
-    table.text('message').notNullable().comment("why it failed, the error's own words");
+    table
+      .string('machine_ref')
+      .primary()
+      .comment('the machine entity whose capture failed');
+    table
+      .string('engine')
+      .notNullable()
+      .comment('the engine the capture was asked of');
+    table
+      .string('container')
+      .notNullable()
+      .comment('the container the capture was asked for');
+    table
+      .timestamp('failed_at', { useTz: true })
+      .notNullable()
+      .comment('when the failed capture started');
+    table
+      .text('message')
+      .notNullable()
+      .comment("why it failed, the error's own words");
   });
 };
 

@@ -11,7 +11,10 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_captures', table => {
-    table.text('machine_state').nullable().comment('the machine state when captured (JSON); null: not recorded');
+    table
+      .text('machine_state')
+      .nullable()
+      .comment('the machine state when captured (JSON); null: not recorded');
   });
 };
 

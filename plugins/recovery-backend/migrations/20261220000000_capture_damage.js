@@ -11,8 +11,14 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.alterTable('recovery_captures', table => {
-    table.timestamp('damaged_at', { useTz: true }).nullable().comment('when the capture was found damaged; null: not found so');
-    table.text('damaged_reason').nullable().comment('why it is damaged, as its verification said');
+    table
+      .timestamp('damaged_at', { useTz: true })
+      .nullable()
+      .comment('when the capture was found damaged; null: not found so');
+    table
+      .text('damaged_reason')
+      .nullable()
+      .comment('why it is damaged, as its verification said');
   });
 };
 

@@ -2,13 +2,26 @@ import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { GeneratedHistory, generateHistory, rebootFollowerHistory, toDocker, toJournaldRecord, toJsonl } from '../../../bench/generate';
+import {
+  GeneratedHistory,
+  generateHistory,
+  rebootFollowerHistory,
+  toDocker,
+  toJournaldRecord,
+  toJsonl,
+} from '../../../bench/generate';
 import { recoveryPlugin } from './plugin';
 
 const P = 'recovery.backstage-recovery.io/';
 // A small generated history: services on machines with ground-truth dependencies, boots,
 // reboots, clock skew, dropped events, failed first attempts and renamed units.
-const history = generateHistory({ seed: 5, machines: 5, services: 14, siteBoots: 25, machineReboots: 20 });
+const history = generateHistory({
+  seed: 5,
+  machines: 5,
+  services: 14,
+  siteBoots: 25,
+  machineReboots: 20,
+});
 
 /**
  * The catalog of a generated history's system: it knows the machines and services, but
@@ -24,17 +37,27 @@ function catalog(
     kind: 'System',
     metadata: { name, namespace: 'default' },
     spec: {},
-    relations: h.truth.services.map(s => ({ type: 'hasPart', targetRef: `component:default/${s.name}` })),
+    relations: h.truth.services.map(s => ({
+      type: 'hasPart',
+      targetRef: `component:default/${s.name}`,
+    })),
   };
   const machines = h.truth.machines.map<Entity>(machine => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Resource',
-    metadata: { name: machine, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: machine } },
+    metadata: {
+      name: machine,
+      namespace: 'default',
+      annotations: { [`${P}engine`]: 'primary', [`${P}container`]: machine },
+    },
     spec: { type: 'machine', system: name },
     // The catalog adds the reverse of each service's dependsOn.
     relations: h.truth.services
       .filter(s => s.machines.includes(machine))
-      .map(s => ({ type: 'dependencyOf', targetRef: `component:default/${s.name}` })),
+      .map(s => ({
+        type: 'dependencyOf',
+        targetRef: `component:default/${s.name}`,
+      })),
   }));
   const services = h.truth.services.map<Entity>(s => ({
     apiVersion: 'backstage.io/v1alpha1',
@@ -42,15 +65,24 @@ function catalog(
     metadata: { name: s.name, namespace: 'default' },
     spec: { type: 'service', system: name },
     relations: [
-      ...s.machines.map(m => ({ type: 'dependsOn', targetRef: `resource:default/${m}` })),
-      ...(declared[s.name] ?? []).map(d => ({ type: 'dependsOn', targetRef: `component:default/${d}` })),
+      ...s.machines.map(m => ({
+        type: 'dependsOn',
+        targetRef: `resource:default/${m}`,
+      })),
+      ...(declared[s.name] ?? []).map(d => ({
+        type: 'dependsOn',
+        targetRef: `component:default/${d}`,
+      })),
       { type: 'partOf', targetRef: `system:default/${name}` },
     ],
   }));
   return [system, ...machines, ...services];
 }
 
-async function start(analysis: Record<string, unknown> = {}, entities = catalog()) {
+async function start(
+  analysis: Record<string, unknown> = {},
+  entities = catalog(),
+) {
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
@@ -69,15 +101,26 @@ async function start(analysis: Record<string, unknown> = {}, entities = catalog(
 }
 
 /** Pushes events as JSON lines and analyses a system; returns the analysis response. */
-async function pushAndAnalyse(server: Awaited<ReturnType<typeof start>>, events: GeneratedHistory['events'], system: string) {
-  const pushed = await request(server).post('/api/recovery/events').set('Content-Type', 'application/x-ndjson').send(toJsonl(events).join('\n'));
+async function pushAndAnalyse(
+  server: Awaited<ReturnType<typeof start>>,
+  events: GeneratedHistory['events'],
+  system: string,
+) {
+  const pushed = await request(server)
+    .post('/api/recovery/events')
+    .set('Content-Type', 'application/x-ndjson')
+    .send(toJsonl(events).join('\n'));
   expect(pushed.status).toBe(201);
-  return request(server).post('/api/recovery/analysis').send({ entityRef: `system:default/${system}` });
+  return request(server)
+    .post('/api/recovery/analysis')
+    .send({ entityRef: `system:default/${system}` });
 }
 
 /** The wave of a machine (by name) in a boot plan response, which must have it. */
 function waveOf(plan: { waves: string[][] }, machine: string): number {
-  const wave = plan.waves.findIndex(w => w.includes(`resource:default/${machine}`));
+  const wave = plan.waves.findIndex(w =>
+    w.includes(`resource:default/${machine}`),
+  );
   expect(wave, `${machine} in the plan`).toBeGreaterThanOrEqual(0);
   return wave;
 }
@@ -91,10 +134,21 @@ describe('initialization events and dependency analysis through the API', () => 
       .set('Content-Type', 'application/x-ndjson')
       .send(body);
     expect(pushed.status).toBe(201);
-    expect(pushed.body).toMatchObject({ format: 'jsonl', received: history.events.length, stored: history.events.length, duplicates: 0 });
+    expect(pushed.body).toMatchObject({
+      format: 'jsonl',
+      received: history.events.length,
+      stored: history.events.length,
+      duplicates: 0,
+    });
 
-    const again = await request(server).post('/api/recovery/events').set('Content-Type', 'text/plain').send(body);
-    expect(again.body).toMatchObject({ stored: 0, duplicates: history.events.length });
+    const again = await request(server)
+      .post('/api/recovery/events')
+      .set('Content-Type', 'text/plain')
+      .send(body);
+    expect(again.body).toMatchObject({
+      stored: 0,
+      duplicates: history.events.length,
+    });
 
     // Two readings of one machine's clock, a day before the history, that contradict each other.
     const machine = history.truth.machines[0];
@@ -104,22 +158,41 @@ describe('initialization events and dependency analysis through the API', () => 
       { time: t0, machine, event: 'clock', reference: t0 + 120_000 },
       { time: t0 + 300_000, machine, event: 'clock', reference: t0 + 270_000 },
     ];
-    await request(server).post('/api/recovery/events').set('Content-Type', 'text/plain').send(clocks.map(c => JSON.stringify(c)).join('\n'));
+    await request(server)
+      .post('/api/recovery/events')
+      .set('Content-Type', 'text/plain')
+      .send(clocks.map(c => JSON.stringify(c)).join('\n'));
 
-    const analysed = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/generated' });
+    const analysed = await request(server)
+      .post('/api/recovery/analysis')
+      .send({ entityRef: 'system:default/generated' });
     expect(analysed.status).toBe(201);
     expect(analysed.body.result.dependencies.length).toBeGreaterThan(0);
-    const latest = await request(server).get('/api/recovery/analysis/system/default/generated');
+    const latest = await request(server).get(
+      '/api/recovery/analysis/system/default/generated',
+    );
     expect(latest.body.id).toBe(analysed.body.id);
 
-    const plan = await request(server).get('/api/recovery/plan/system/default/generated');
+    const plan = await request(server).get(
+      '/api/recovery/plan/system/default/generated',
+    );
     expect(plan.status).toBe(200);
     // The plan names its analysis and passes on what it warned of.
-    expect(plan.body.analysis).toEqual({ id: analysed.body.id, createdAt: analysed.body.createdAt, warnings: analysed.body.result.warnings });
-    expect(plan.body.analysis.warnings).toContainEqual(expect.stringMatching(new RegExp(`^clock readings of ${machine} contradict each other once`)));
+    expect(plan.body.analysis).toEqual({
+      id: analysed.body.id,
+      createdAt: analysed.body.createdAt,
+      warnings: analysed.body.result.warnings,
+    });
+    expect(plan.body.analysis.warnings).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^clock readings of ${machine} contradict each other once`),
+      ),
+    );
     expect(plan.body.inferred.length).toBeGreaterThan(0);
     // Every true cross-machine dependency is respected by the waves.
-    const machinesOf = new Map(history.truth.services.map(s => [s.name, s.machines]));
+    const machinesOf = new Map(
+      history.truth.services.map(s => [s.name, s.machines]),
+    );
     let checked = 0;
     for (const s of history.truth.services) {
       for (const dep of s.dependsOn) {
@@ -134,15 +207,21 @@ describe('initialization events and dependency analysis through the API', () => 
     }
     expect(checked).toBeGreaterThan(3);
     // Nothing was declared: every learned dependency is a disagreement to show on the page.
-    expect(plan.body.disagreements.inferredNotDeclared.length).toBe(plan.body.inferred.length);
+    expect(plan.body.disagreements.inferredNotDeclared.length).toBe(
+      plan.body.inferred.length,
+    );
 
     // Without an entityRef, every recoverable system is analysed from one read of the store.
     const all = await request(server).post('/api/recovery/analysis').send({});
     expect(all.status).toBe(201);
     expect(all.body.analysed).toContain('system:default/generated');
-    const newest = await request(server).get('/api/recovery/analysis/system/default/generated');
+    const newest = await request(server).get(
+      '/api/recovery/analysis/system/default/generated',
+    );
     expect(newest.body.id).not.toBe(analysed.body.id);
-    expect(newest.body.result.dependencies).toEqual(analysed.body.result.dependencies);
+    expect(newest.body.result.dependencies).toEqual(
+      analysed.body.result.dependencies,
+    );
   });
 
   it('boots a machine after one whose own reboots it followed, though no service dependency shows it', async () => {
@@ -152,24 +231,45 @@ describe('initialization events and dependency analysis through the API', () => 
     const server = await start({}, catalog(rebooted, 'rebooted'));
     const analysed = await pushAndAnalyse(server, rebooted.events, 'rebooted');
     expect(analysed.status).toBe(201);
-    expect(analysed.body.result.machineRefs).toMatchObject({ a: 'resource:default/a', k: 'resource:default/k' });
+    expect(analysed.body.result.machineRefs).toMatchObject({
+      a: 'resource:default/a',
+      k: 'resource:default/k',
+    });
 
-    const plan = await request(server).get('/api/recovery/plan/system/default/rebooted');
+    const plan = await request(server).get(
+      '/api/recovery/plan/system/default/rebooted',
+    );
     expect(plan.status).toBe(200);
-    const waitA = { machine: 'resource:default/a', waitsFor: 'resource:default/k', followed: 6, chances: 6 };
+    const waitA = {
+      machine: 'resource:default/a',
+      waitsFor: 'resource:default/k',
+      followed: 6,
+      chances: 6,
+    };
     expect(plan.body.inferredMachineWaits).toEqual([waitA]);
     expect(['d', 'k', 'a'].map(m => waveOf(plan.body, m))).toEqual([0, 1, 2]);
-    const a = plan.body.machines.find((m: { machineRef: string }) => m.machineRef === 'resource:default/a');
+    const a = plan.body.machines.find(
+      (m: { machineRef: string }) => m.machineRef === 'resource:default/a',
+    );
     expect(a.waitsFor).toEqual(['resource:default/d', 'resource:default/k']);
 
     // Where the catalog declares that queue waits for api, the learned wait closes a cycle
     // between machines: it is dropped, and the plan follows the catalog.
-    const declared = await start({}, catalog(rebooted, 'rebooted', { queue: ['api'] }));
-    expect((await pushAndAnalyse(declared, rebooted.events, 'rebooted')).status).toBe(201);
-    const overruled = await request(declared).get('/api/recovery/plan/system/default/rebooted');
+    const declared = await start(
+      {},
+      catalog(rebooted, 'rebooted', { queue: ['api'] }),
+    );
+    expect(
+      (await pushAndAnalyse(declared, rebooted.events, 'rebooted')).status,
+    ).toBe(201);
+    const overruled = await request(declared).get(
+      '/api/recovery/plan/system/default/rebooted',
+    );
     expect(overruled.status).toBe(200);
     expect(overruled.body.inferredMachineWaits).toEqual([]);
-    expect(waveOf(overruled.body, 'a')).toBeLessThan(waveOf(overruled.body, 'k'));
+    expect(waveOf(overruled.body, 'a')).toBeLessThan(
+      waveOf(overruled.body, 'k'),
+    );
   });
 
   it('takes the kernel peak from config', async () => {
@@ -178,12 +278,18 @@ describe('initialization events and dependency analysis through the API', () => 
     const server = await start({ kernelPeak: '20m' });
     const analysed = await pushAndAnalyse(server, history.events, 'generated');
     expect(analysed.status).toBe(201);
-    expect(analysed.body.result.warnings.join('\n')).toMatch(/score under the threshold 0\.7: .* the delay kernel \(peak 20\.0 min\)/);
+    expect(analysed.body.result.warnings.join('\n')).toMatch(
+      /score under the threshold 0\.7: .* the delay kernel \(peak 20\.0 min\)/,
+    );
   });
 
   it('analyses with the kernel shape from config', async () => {
     const matrixWith = async (analysis: Record<string, unknown>) => {
-      const analysed = await pushAndAnalyse(await start(analysis), history.events, 'generated');
+      const analysed = await pushAndAnalyse(
+        await start(analysis),
+        history.events,
+        'generated',
+      );
       expect(analysed.status).toBe(201);
       return JSON.stringify(analysed.body.result.correlation.matrix);
     };
@@ -198,11 +304,22 @@ describe('initialization events and dependency analysis through the API', () => 
     // 10 min gives the history in minutes.
     const origin = history.events[0].time;
     const fast = (t: number) => Math.round(origin + (t - origin) / 60);
-    const fastEvents = history.events.map(e => ({ ...e, time: fast(e.time), ...(e.reference === undefined ? {} : { reference: fast(e.reference) }) }));
-    const planOf = async (kernelPeak: string, events: GeneratedHistory['events']) => {
+    const fastEvents = history.events.map(e => ({
+      ...e,
+      time: fast(e.time),
+      ...(e.reference === undefined ? {} : { reference: fast(e.reference) }),
+    }));
+    const planOf = async (
+      kernelPeak: string,
+      events: GeneratedHistory['events'],
+    ) => {
       const server = await start({ kernelPeak, halfLife: '3650d' });
-      expect((await pushAndAnalyse(server, events, 'generated')).status).toBe(201);
-      const plan = await request(server).get('/api/recovery/plan/system/default/generated');
+      expect((await pushAndAnalyse(server, events, 'generated')).status).toBe(
+        201,
+      );
+      const plan = await request(server).get(
+        '/api/recovery/plan/system/default/generated',
+      );
       expect(plan.status).toBe(200);
       return plan.body;
     };
@@ -210,28 +327,45 @@ describe('initialization events and dependency analysis through the API', () => 
     const minutes = await planOf('10m', history.events);
     expect(seconds.inferred.length).toBeGreaterThan(3);
     // Scores may differ in the fourth decimal: the faster times are whole milliseconds too.
-    const edges = (plan: { inferred: Array<{ service: string; dependsOn: string }> }) => plan.inferred.map(d => `${d.service} → ${d.dependsOn}`);
+    const edges = (plan: {
+      inferred: Array<{ service: string; dependsOn: string }>;
+    }) => plan.inferred.map(d => `${d.service} → ${d.dependsOn}`);
     expect(edges(seconds)).toEqual(edges(minutes));
     expect(seconds.waves).toEqual(minutes.waves);
   });
 
   it('refuses to start on a bad analysis setting, naming it', async () => {
     await expect(start({ kernelPeak: '2h' })).rejects.toThrow(
-      "Invalid recovery.analysis.kernelPeak (120.0 min): it must be from 1 s up to (not including) 60 min",
+      'Invalid recovery.analysis.kernelPeak (120.0 min): it must be from 1 s up to (not including) 60 min',
     );
-    await expect(start({ threshold: 1.5 })).rejects.toThrow('Invalid recovery.analysis.threshold 1.5: must be in (0, 1]');
+    await expect(start({ threshold: 1.5 })).rejects.toThrow(
+      'Invalid recovery.analysis.threshold 1.5: must be in (0, 1]',
+    );
     await expect(start({ kernelShape: 'lognormal:0' })).rejects.toThrow(
       "Invalid recovery.analysis.kernelShape 'lognormal:0': kernel lognormalSigma must be a finite number over 0 (got 0)",
     );
-    await expect(start({ serviceMap: { '/svc-(/': 'x' } })).rejects.toThrow(/recovery\.analysis\.serviceMap: .*svc-\(/);
-    await expect(start({ eventRetention: 'forever' })).rejects.toThrow('Invalid duration "forever" at recovery.analysis.eventRetention');
-    await expect(start({ keepLast: 0 })).rejects.toThrow('Invalid recovery.analysis.keepLast 0: analyses kept per system must be an integer of at least 1');
+    await expect(start({ serviceMap: { '/svc-(/': 'x' } })).rejects.toThrow(
+      /recovery\.analysis\.serviceMap: .*svc-\(/,
+    );
+    await expect(start({ eventRetention: 'forever' })).rejects.toThrow(
+      'Invalid duration "forever" at recovery.analysis.eventRetention',
+    );
+    await expect(start({ keepLast: 0 })).rejects.toThrow(
+      'Invalid recovery.analysis.keepLast 0: analyses kept per system must be an integer of at least 1',
+    );
   });
 
   it("learns a system's plan from its own machines' boots, not from another system's services of the same names", async () => {
     // A staging copy in its own namespace: the same service names, on machines of its own, with
     // other dependencies, booted more often.
-    const staging = generateHistory({ seed: 9, machines: 5, services: 14, siteBoots: 60, machineReboots: 40, start: Date.UTC(2024, 0, 1) + 7 * 3_600_000 });
+    const staging = generateHistory({
+      seed: 9,
+      machines: 5,
+      services: 14,
+      siteBoots: 60,
+      machineReboots: 40,
+      start: Date.UTC(2024, 0, 1) + 7 * 3_600_000,
+    });
     const stagingCatalog: Entity[] = JSON.parse(
       JSON.stringify(catalog(staging, 'generated'))
         .replace(/:default\/host-/g, ':staging/stg-host-')
@@ -240,27 +374,66 @@ describe('initialization events and dependency analysis through the API', () => 
         .replace(/"host-/g, '"stg-host-'),
     );
     const serviceMap = { ...staging.map.services, ...history.map.services };
-    const alone = await pushAndAnalyse(await start({ serviceMap }, [...catalog(), ...stagingCatalog]), history.events, 'generated');
+    const alone = await pushAndAnalyse(
+      await start({ serviceMap }, [...catalog(), ...stagingCatalog]),
+      history.events,
+      'generated',
+    );
     expect(alone.status).toBe(201);
 
-    const server = await start({ serviceMap }, [...catalog(), ...stagingCatalog]);
-    const pushed = await request(server).post('/api/recovery/events').send(toJsonl(staging.events.map(e => ({ ...e, machine: `stg-${e.machine}` }))).join('\n'));
+    const server = await start({ serviceMap }, [
+      ...catalog(),
+      ...stagingCatalog,
+    ]);
+    const pushed = await request(server)
+      .post('/api/recovery/events')
+      .send(
+        toJsonl(
+          staging.events.map(e => ({ ...e, machine: `stg-${e.machine}` })),
+        ).join('\n'),
+      );
     expect(pushed.status).toBe(201);
     const both = await pushAndAnalyse(server, history.events, 'generated');
     expect(both.status).toBe(201);
-    expect(both.body.result.dependencies).toEqual(alone.body.result.dependencies);
+    expect(both.body.result.dependencies).toEqual(
+      alone.body.result.dependencies,
+    );
     expect(both.body.result.waves).toEqual(alone.body.result.waves);
-    expect(both.body.result.warnings).toContainEqual(expect.stringMatching(/initialization events of service names of system:default\/generated left out, as they come from machines the catalog gives to others/));
+    expect(both.body.result.warnings).toContainEqual(
+      expect.stringMatching(
+        /initialization events of service names of system:default\/generated left out, as they come from machines the catalog gives to others/,
+      ),
+    );
     // And the plan follows what prod's own boots show.
-    const plan = await request(server).get('/api/recovery/plan/system/default/generated');
-    const learned = alone.body.result.dependencies.map((d: { service: string; dependsOn: string }) => `component:default/${d.service} -> component:default/${d.dependsOn}`);
-    expect(plan.body.inferred.map((d: { service: string; dependsOn: string }) => `${d.service} -> ${d.dependsOn}`).every((d: string) => learned.includes(d))).toBe(true);
+    const plan = await request(server).get(
+      '/api/recovery/plan/system/default/generated',
+    );
+    const learned = alone.body.result.dependencies.map(
+      (d: { service: string; dependsOn: string }) =>
+        `component:default/${d.service} -> component:default/${d.dependsOn}`,
+    );
+    expect(
+      plan.body.inferred
+        .map(
+          (d: { service: string; dependsOn: string }) =>
+            `${d.service} -> ${d.dependsOn}`,
+        )
+        .every((d: string) => learned.includes(d)),
+    ).toBe(true);
   });
 
   it('takes the event retention from config', async () => {
     // The history spans about 25 days; a 5-day retention leaves its last days to analyse.
-    const full = await pushAndAnalyse(await start(), history.events, 'generated');
-    const recent = await pushAndAnalyse(await start({ eventRetention: '5d' }), history.events, 'generated');
+    const full = await pushAndAnalyse(
+      await start(),
+      history.events,
+      'generated',
+    );
+    const recent = await pushAndAnalyse(
+      await start({ eventRetention: '5d' }),
+      history.events,
+      'generated',
+    );
     expect(recent.status).toBe(201);
     expect(recent.body.events).toBeGreaterThan(0);
     expect(recent.body.events).toBeLessThan(full.body.events / 3);
@@ -276,35 +449,58 @@ describe('initialization events and dependency analysis through the API', () => 
     const docker = await request(server)
       .post('/api/recovery/events?format=docker')
       .send(toDocker(sample.map(e => ({ ...e, time: e.time + 1 }))).join('\n'));
-    expect(docker.body).toMatchObject({ format: 'docker', received: 20, stored: 20 });
+    expect(docker.body).toMatchObject({
+      format: 'docker',
+      received: 20,
+      stored: 20,
+    });
   });
 
   it('rejects bad input naming the line, and oversized or empty bodies', async () => {
     const server = await start();
-    const none = await request(server).get('/api/recovery/analysis/system/default/generated');
+    const none = await request(server).get(
+      '/api/recovery/analysis/system/default/generated',
+    );
     expect(none.status).toBe(404);
-    const nothingYet = await request(server).post('/api/recovery/analysis').send({ entityRef: 'system:default/generated' });
+    const nothingYet = await request(server)
+      .post('/api/recovery/analysis')
+      .send({ entityRef: 'system:default/generated' });
     expect(nothingYet.status).toBe(400);
-    expect(nothingYet.body.error.message).toContain('No initialization events of the services of system:default/generated');
+    expect(nothingYet.body.error.message).toContain(
+      'No initialization events of the services of system:default/generated',
+    );
 
     const lines = toJsonl(history.events).slice(0, 10);
     lines.splice(3, 0, '{"time": "yesterday", "machine": "m", "service": "s"}');
-    const bad = await request(server).post('/api/recovery/events?source=boot.jsonl').send(lines.join('\n'));
+    const bad = await request(server)
+      .post('/api/recovery/events?source=boot.jsonl')
+      .send(lines.join('\n'));
     expect(bad.status).toBe(400);
-    expect(bad.body.error.message).toContain("boot.jsonl:4: 'time' must be ISO 8601 with a zone");
+    expect(bad.body.error.message).toContain(
+      "boot.jsonl:4: 'time' must be ISO 8601 with a zone",
+    );
 
-    const lenient = await request(server).post('/api/recovery/events?lenient=true').send(lines.join('\n'));
+    const lenient = await request(server)
+      .post('/api/recovery/events?lenient=true')
+      .send(lines.join('\n'));
     expect(lenient.body).toMatchObject({ skipped: 1, received: 10 });
 
-    const empty = await request(server).post('/api/recovery/events').send('\n\n');
+    const empty = await request(server)
+      .post('/api/recovery/events')
+      .send('\n\n');
     expect(empty.status).toBe(400);
     expect(empty.body.error.message).toContain('no initialization events');
 
-    const format = await request(server).post('/api/recovery/events?format=csv').send('x');
-    expect(format.body.error.message).toBe('format must be one of jsonl, journald, docker, got "csv"');
+    const format = await request(server)
+      .post('/api/recovery/events?format=csv')
+      .send('x');
+    expect(format.body.error.message).toBe(
+      'format must be one of jsonl, journald, docker, got "csv"',
+    );
 
-    const huge = await request(server).post('/api/recovery/events').send('x'.repeat(3 * 1024 * 1024));
+    const huge = await request(server)
+      .post('/api/recovery/events')
+      .send('x'.repeat(3 * 1024 * 1024));
     expect(huge.status).toBe(413);
-
   });
 });

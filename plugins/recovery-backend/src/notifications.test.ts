@@ -1,5 +1,14 @@
-import { coreServices, createBackendModule, createServiceFactory, type SchedulerService } from '@backstage/backend-plugin-api';
-import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  coreServices,
+  createBackendModule,
+  createServiceFactory,
+  type SchedulerService,
+} from '@backstage/backend-plugin-api';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { InMemoryCatalogClient } from '@backstage/catalog-client/testUtils';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
@@ -22,7 +31,11 @@ const TEAM_A = 'group:default/team-a';
 const TEAM_A_OPS = 'group:default/team-a-ops';
 const TEAM_B = 'group:default/team-b';
 
-const group = (name: string, relations: Array<{ type: string; targetRef: string }>, spec: Entity['spec'] = { type: 'team', children: [] }): Entity => ({
+const group = (
+  name: string,
+  relations: Array<{ type: string; targetRef: string }>,
+  spec: Entity['spec'] = { type: 'team', children: [] },
+): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
   kind: 'Group',
   metadata: { name, namespace: 'default' },
@@ -36,12 +49,25 @@ const group = (name: string, relations: Array<{ type: string; targetRef: string 
  * no team.
  */
 const web = componentEntity('web', ['resource:default/web-01', DATABASE]);
-web.relations!.push({ type: 'ownedBy', targetRef: TEAM_A }, { type: 'partOf', targetRef: SHOP });
+web.relations!.push(
+  { type: 'ownedBy', targetRef: TEAM_A },
+  { type: 'partOf', targetRef: SHOP },
+);
 const database = componentEntity('database', ['resource:default/db-01']);
-database.relations!.push({ type: 'ownedBy', targetRef: TEAM_A }, { type: 'partOf', targetRef: SHOP }, { type: 'dependencyOf', targetRef: WEB });
+database.relations!.push(
+  { type: 'ownedBy', targetRef: TEAM_A },
+  { type: 'partOf', targetRef: SHOP },
+  { type: 'dependencyOf', targetRef: WEB },
+);
 const entities: Entity[] = [
-  { ...machineEntity('web-01'), relations: [{ type: 'dependencyOf', targetRef: WEB }] },
-  { ...machineEntity('db-01'), relations: [{ type: 'dependencyOf', targetRef: DATABASE }] },
+  {
+    ...machineEntity('web-01'),
+    relations: [{ type: 'dependencyOf', targetRef: WEB }],
+  },
+  {
+    ...machineEntity('db-01'),
+    relations: [{ type: 'dependencyOf', targetRef: DATABASE }],
+  },
   web,
   database,
   {
@@ -107,17 +133,38 @@ interface Notice {
 /** A test backend with the recovery and notifications plugins over a catalog the test can change. */
 async function backend() {
   const holder: { scheduler?: SchedulerService } = {};
-  const catalog = new InMemoryCatalogClient({ entities: entities.map((e, i) => ({ ...e, metadata: { ...e.metadata, uid: `uid-${i}` } })) });
+  const catalog = new InMemoryCatalogClient({
+    entities: entities.map((e, i) => ({
+      ...e,
+      metadata: { ...e.metadata, uid: `uid-${i}` },
+    })),
+  });
   const host = new FakeHost({});
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
       notificationsPlugin,
-      providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [host] }),
+      providersModule({
+        captureSources: [new FakeCaptureSource()],
+        hypervisorHosts: [host],
+      }),
       schedulerOf(holder),
-      createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog }),
+      createServiceFactory({
+        service: catalogServiceRef,
+        deps: {},
+        factory: () => catalog,
+      }),
       mockServices.rootConfig.factory({
-        data: { app: { baseUrl: 'http://localhost:3000' }, recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '100ms' } } },
+        data: {
+          app: { baseUrl: 'http://localhost:3000' },
+          recovery: {
+            runs: {
+              machineReadyTimeout: '2s',
+              probeInterval: '1s',
+              minReadyTime: '100ms',
+            },
+          },
+        },
       }),
     ],
   });
@@ -128,17 +175,32 @@ async function backend() {
   };
   /** A user's notifications, newest first (as the notifications page orders them, by `created`). */
   const inbox = async (user: string) => {
-    const res = await request(server).get('/api/notifications/notifications').set('Authorization', mockCredentials.user.header(user));
+    const res = await request(server)
+      .get('/api/notifications/notifications')
+      .set('Authorization', mockCredentials.user.header(user));
     expect(res.status).toBe(200);
     return res.body.notifications as Notice[];
   };
   /** A test recovery of web (its machines captured first), to its end. */
   const run = async (expected: 'succeeded' | 'failed') => {
-    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
-    let started = (await request(server).post('/api/recovery/runs').send({ entityRef: WEB })).body;
-    for (let i = 0; i < 100 && (started.status === 'pending' || started.status === 'running'); i++) {
+    expect(
+      (
+        await request(server)
+          .post('/api/recovery/captures')
+          .send({ entityRef: WEB })
+      ).status,
+    ).toBe(201);
+    let started = (
+      await request(server).post('/api/recovery/runs').send({ entityRef: WEB })
+    ).body;
+    for (
+      let i = 0;
+      i < 100 && (started.status === 'pending' || started.status === 'running');
+      i++
+    ) {
       await new Promise(r => setTimeout(r, 50));
-      started = (await request(server).get(`/api/recovery/runs/${started.id}`)).body;
+      started = (await request(server).get(`/api/recovery/runs/${started.id}`))
+        .body;
     }
     expect(started.status).toBe(expected);
     return started as { id: string; error?: { message: string } };
@@ -159,15 +221,33 @@ async function backend() {
   };
   /** Removes entities from the catalog, as a deleted location would. */
   const remove = async (...refs: string[]) => {
-    for (const ref of refs) await catalog.removeEntityByUid((await catalog.getEntityByRef(ref))!.metadata.uid!);
+    for (const ref of refs)
+      await catalog.removeEntityByUid(
+        (await catalog.getEntityByRef(ref))!.metadata.uid!,
+      );
   };
   /** Past a first sweep (nothing to compare with), captured, and seen recoverable: a loss from here is news. */
   const seenRecoverable = async () => {
     await sweep();
-    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
+    expect(
+      (
+        await request(server)
+          .post('/api/recovery/captures')
+          .send({ entityRef: WEB })
+      ).status,
+    ).toBe(201);
     await sweep();
   };
-  return { server, catalog, sweep, inbox, recover, failRun, remove, seenRecoverable };
+  return {
+    server,
+    catalog,
+    sweep,
+    inbox,
+    recover,
+    failRun,
+    remove,
+    seenRecoverable,
+  };
 }
 
 describe('readiness notices through the notifications plugin', () => {
@@ -175,16 +255,28 @@ describe('readiness notices through the notifications plugin', () => {
     const { server, sweep, inbox, failRun } = await backend();
     // A first start: web-01 and db-01 never captured, every entity not recoverable. No earlier state: no change.
     await sweep();
-    for (const user of [ALICE, CAROL, DAVE, BOB]) expect(await inbox(user)).toEqual([]);
+    for (const user of [ALICE, CAROL, DAVE, BOB])
+      expect(await inbox(user)).toEqual([]);
     // Captured: recoverable, not yet test-recovered. Never told otherwise: nothing to undo.
-    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
+    expect(
+      (
+        await request(server)
+          .post('/api/recovery/captures')
+          .send({ entityRef: WEB })
+      ).status,
+    ).toBe(201);
     await sweep();
-    for (const user of [ALICE, CAROL, DAVE, BOB]) expect(await inbox(user)).toEqual([]);
+    for (const user of [ALICE, CAROL, DAVE, BOB])
+      expect(await inbox(user)).toEqual([]);
     // A test recovery fails: recoverable before, not now. Told at the next sweep.
     await failRun();
     await sweep();
-    expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual(["web and database are not recoverable: web's test recovery failed"]);
-    expect((await inbox(DAVE)).map(n => n.payload.title)).toEqual(['system shop is not recoverable: a test recovery of another entity failed']);
+    expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual([
+      "web and database are not recoverable: web's test recovery failed",
+    ]);
+    expect((await inbox(DAVE)).map(n => n.payload.title)).toEqual([
+      'system shop is not recoverable: a test recovery of another entity failed',
+    ]);
   });
 
   it('tell one alarm per failed run to each team, with its cause, which run and when; withheld from a team that does not own its entity', async () => {
@@ -193,7 +285,9 @@ describe('readiness notices through the notifications plugin', () => {
     for (const user of [ALICE, DAVE]) expect(await inbox(user)).toEqual([]);
 
     const failed = await failRun();
-    expect(failed.error?.message).toContain('connect ENOENT /run/recovery-docker/recovery.sock');
+    expect(failed.error?.message).toContain(
+      'connect ENOENT /run/recovery-docker/recovery.sock',
+    );
     await sweep();
     // web and database, team-a's, in one alarm: the run, its entity, its cause, when, in the plugin's words.
     const [alarm, ...more] = await inbox(ALICE);
@@ -201,7 +295,8 @@ describe('readiness notices through the notifications plugin', () => {
     expect(alarm).toMatchObject({
       origin: 'plugin:recovery',
       payload: {
-        title: "web and database are not recoverable: web's test recovery failed",
+        title:
+          "web and database are not recoverable: web's test recovery failed",
         severity: 'high',
         link: '/catalog/default/component/web/recovery',
         topic: 'recovery readiness',
@@ -217,14 +312,23 @@ describe('readiness notices through the notifications plugin', () => {
     // The system, team-b's: told of it, not of web's run, its cause or web itself.
     const [systems, ...others] = await inbox(DAVE);
     expect(others).toEqual([]);
-    expect(systems.payload).toMatchObject({ title: 'system shop is not recoverable: a test recovery of another entity failed', severity: 'high' });
-    expect(systems.payload.description).toMatch(/^A test recovery of another entity failed as a whole at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; it was the last test recovery of system shop/);
-    expect(JSON.stringify(systems)).not.toMatch(new RegExp(`${failed.id}|ENOENT|\\bweb\\b`));
+    expect(systems.payload).toMatchObject({
+      title:
+        'system shop is not recoverable: a test recovery of another entity failed',
+      severity: 'high',
+    });
+    expect(systems.payload.description).toMatch(
+      /^A test recovery of another entity failed as a whole at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; it was the last test recovery of system shop/,
+    );
+    expect(JSON.stringify(systems)).not.toMatch(
+      new RegExp(`${failed.id}|ENOENT|\\bweb\\b`),
+    );
     expect(await inbox(BOB)).toEqual([]);
   });
 
   it('show each notice at the time it was sent: "recoverable again" as a new notice, the alarm resolved in place, a later loss new again', async () => {
-    const { server, sweep, inbox, recover, failRun, seenRecoverable } = await backend();
+    const { server, sweep, inbox, recover, failRun, seenRecoverable } =
+      await backend();
     await seenRecoverable();
     await failRun();
     await sweep();
@@ -235,7 +339,9 @@ describe('readiness notices through the notifications plugin', () => {
       .send({ ids: [alarm.id], read: true });
     expect(read.status).toBe(200);
     await sweep();
-    expect((await inbox(ALICE)).map(n => [n.id, Boolean(n.read)])).toEqual([[alarm.id, true]]);
+    expect((await inbox(ALICE)).map(n => [n.id, Boolean(n.read)])).toEqual([
+      [alarm.id, true],
+    ]);
 
     await recover();
     await sweep();
@@ -244,7 +350,10 @@ describe('readiness notices through the notifications plugin', () => {
     // A notice of its own, created when it was sent: newer than the alarm, on top of the page.
     expect(back.id).not.toBe(alarm.id);
     expect(Date.parse(back.created)).toBeGreaterThan(Date.parse(alarm.created));
-    expect(back.payload).toMatchObject({ title: 'database and web are recoverable again', severity: 'low' });
+    expect(back.payload).toMatchObject({
+      title: 'database and web are recoverable again',
+      severity: 'low',
+    });
     expect(back.payload.description).toMatch(
       /^Not recoverable for \d+ s, from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; now ready: database and web$/,
     );
@@ -252,42 +361,61 @@ describe('readiness notices through the notifications plugin', () => {
     expect(resolved).toMatchObject({
       id: alarm.id,
       created: alarm.created,
-      payload: { title: "Resolved: web and database are not recoverable: web's test recovery failed", severity: 'low' },
+      payload: {
+        title:
+          "Resolved: web and database are not recoverable: web's test recovery failed",
+        severity: 'low',
+      },
     });
     const [shopBack, shopResolved] = await inbox(DAVE);
-    expect(shopBack.payload.title).toBe('system shop is recoverable again (ready)');
-    expect(shopResolved.payload.title).toBe('Resolved: system shop is not recoverable: a test recovery of another entity failed');
+    expect(shopBack.payload.title).toBe(
+      'system shop is recoverable again (ready)',
+    );
+    expect(shopResolved.payload.title).toBe(
+      'Resolved: system shop is not recoverable: a test recovery of another entity failed',
+    );
 
     // Lost again: a new alarm, on top, dated now; the earlier notices stay as they were.
     await failRun();
     await sweep();
     const [again, ...earlier] = await inbox(ALICE);
     expect(Date.parse(again.created)).toBeGreaterThan(Date.parse(back.created));
-    expect(again.payload).toMatchObject({ title: "web and database are not recoverable: web's test recovery failed", severity: 'high' });
+    expect(again.payload).toMatchObject({
+      title: "web and database are not recoverable: web's test recovery failed",
+      severity: 'high',
+    });
     expect(earlier.map(n => [n.id, n.payload.title])).toEqual([
       [back.id, back.payload.title],
       [alarm.id, resolved.payload.title],
     ]);
   });
 
-  it("resolve the alarm in place for those who got it alone: an entity's new owners get no \"Resolved\" naming another entity's run", async () => {
-    const { catalog, sweep, inbox, recover, failRun, seenRecoverable } = await backend();
+  it('resolve the alarm in place for those who got it alone: an entity\'s new owners get no "Resolved" naming another entity\'s run', async () => {
+    const { catalog, sweep, inbox, recover, failRun, seenRecoverable } =
+      await backend();
     await seenRecoverable();
     await failRun();
     await sweep();
     const [lost] = await inbox(ALICE);
-    expect(lost.payload.title).toBe("web and database are not recoverable: web's test recovery failed");
+    expect(lost.payload.title).toBe(
+      "web and database are not recoverable: web's test recovery failed",
+    );
     const dave = (await inbox(DAVE)).map(n => n.id);
 
     // database moves to team-b (dave), who may not see web: then both recover.
     const moved = (await catalog.getEntityByRef(DATABASE))!;
-    moved.relations = moved.relations!.map(r => (r.type === 'ownedBy' ? { ...r, targetRef: TEAM_B } : r));
+    moved.relations = moved.relations!.map(r =>
+      r.type === 'ownedBy' ? { ...r, targetRef: TEAM_B } : r,
+    );
     await recover();
     await sweep();
-    expect((await inbox(ALICE)).find(n => n.id === lost.id)).toMatchObject({ payload: { title: `Resolved: ${lost.payload.title}` } });
+    expect((await inbox(ALICE)).find(n => n.id === lost.id)).toMatchObject({
+      payload: { title: `Resolved: ${lost.payload.title}` },
+    });
     const toDave = (await inbox(DAVE)).filter(n => !dave.includes(n.id));
     expect(toDave.length).toBeGreaterThan(0);
-    for (const n of toDave) expect(JSON.stringify(n.payload)).not.toMatch(/\bweb\b/);
+    for (const n of toDave)
+      expect(JSON.stringify(n.payload)).not.toMatch(/\bweb\b/);
   });
 
   it("close the alarm in the owners' inbox when the entity is deleted from the catalog, which then names no owner", async () => {
@@ -304,9 +432,17 @@ describe('readiness notices through the notifications plugin', () => {
     await sweep();
     const [gone, closed, ...others] = await inbox(ALICE);
     expect(others).toEqual([]);
-    expect(gone.payload).toMatchObject({ title: 'database and web are no longer assessed for recovery', severity: 'low' });
-    expect(gone.payload.description).toMatch(/^database and web left the catalog, or run on no machine now; they had been not recoverable for \d+ s, from .* UTC to .* UTC$/);
-    expect(closed).toMatchObject({ id: lost.id, payload: { title: `Resolved: ${lost.payload.title}`, severity: 'low' } });
+    expect(gone.payload).toMatchObject({
+      title: 'database and web are no longer assessed for recovery',
+      severity: 'low',
+    });
+    expect(gone.payload.description).toMatch(
+      /^database and web left the catalog, or run on no machine now; they had been not recoverable for \d+ s, from .* UTC to .* UTC$/,
+    );
+    expect(closed).toMatchObject({
+      id: lost.id,
+      payload: { title: `Resolved: ${lost.payload.title}`, severity: 'low' },
+    });
     expect(await inbox(BOB)).toEqual([]);
     // Told once.
     await sweep();
@@ -314,24 +450,37 @@ describe('readiness notices through the notifications plugin', () => {
   });
 
   it("close the alarm in the inbox of its owner group's members, of its sub-teams too, when the groups have left the catalog since", async () => {
-    const { sweep, inbox, recover, remove, failRun, seenRecoverable } = await backend();
+    const { sweep, inbox, recover, remove, failRun, seenRecoverable } =
+      await backend();
     await seenRecoverable();
     await failRun();
     await sweep();
     const [lost] = await inbox(ALICE);
     const [lostToCarol, ...more] = await inbox(CAROL);
     expect(more).toEqual([]);
-    for (const notice of [lost, lostToCarol]) expect(notice.payload.title).toBe("web and database are not recoverable: web's test recovery failed");
+    for (const notice of [lost, lostToCarol])
+      expect(notice.payload.title).toBe(
+        "web and database are not recoverable: web's test recovery failed",
+      );
 
     // The teams are removed: the notifications plugin resolves web, and the groups, to no one.
     await remove(TEAM_A, TEAM_A_OPS);
     await recover();
     await sweep();
-    for (const [user, alarm] of [[ALICE, lost], [CAROL, lostToCarol]] as const) {
+    for (const [user, alarm] of [
+      [ALICE, lost],
+      [CAROL, lostToCarol],
+    ] as const) {
       const [back, resolved, ...others] = await inbox(user);
       expect(others).toEqual([]);
-      expect(back.payload).toMatchObject({ title: 'database and web are recoverable again', severity: 'low' });
-      expect(resolved).toMatchObject({ id: alarm.id, payload: { title: `Resolved: ${alarm.payload.title}` } });
+      expect(back.payload).toMatchObject({
+        title: 'database and web are recoverable again',
+        severity: 'low',
+      });
+      expect(resolved).toMatchObject({
+        id: alarm.id,
+        payload: { title: `Resolved: ${alarm.payload.title}` },
+      });
     }
     expect(await inbox(BOB)).toEqual([]);
   });
@@ -347,12 +496,19 @@ describe('readiness notices through the notifications plugin', () => {
     await sweep();
     const [gone, closed, ...others] = await inbox(ALICE);
     expect(others).toEqual([]);
-    expect(gone.payload.title).toBe('database and web are no longer assessed for recovery');
-    expect(closed).toMatchObject({ id: lost.id, payload: { title: `Resolved: ${lost.payload.title}` } });
+    expect(gone.payload.title).toBe(
+      'database and web are no longer assessed for recovery',
+    );
+    expect(closed).toMatchObject({
+      id: lost.id,
+      payload: { title: `Resolved: ${lost.payload.title}` },
+    });
     // Carol's sub-team stays in the catalog, but nothing of web's leads to it any more: hers is closed too.
     const [goneToCarol, closedToCarol, ...again] = await inbox(CAROL);
     expect(again).toEqual([]);
-    expect(goneToCarol.payload.title).toBe('database and web are no longer assessed for recovery');
+    expect(goneToCarol.payload.title).toBe(
+      'database and web are no longer assessed for recovery',
+    );
     expect(closedToCarol.payload.title).toBe(`Resolved: ${lost.payload.title}`);
   });
 });

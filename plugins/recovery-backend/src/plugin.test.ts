@@ -1,4 +1,8 @@
-import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
+import {
+  mockServices,
+  startTestBackend,
+  TestDatabases,
+} from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import type { Knex } from 'knex';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
@@ -13,17 +17,24 @@ import { FakeHost } from './testing/FakeHost';
 import { providersModule } from './testing/providers';
 
 const P = 'recovery.backstage-recovery.io/';
-const machine = (name: string, annotations: Record<string, string> = {
-  [`${P}engine`]: 'primary',
-  [`${P}container`]: name,
-}): Entity => ({
+const machine = (
+  name: string,
+  annotations: Record<string, string> = {
+    [`${P}engine`]: 'primary',
+    [`${P}container`]: name,
+  },
+): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
   kind: 'Resource',
   metadata: { name, namespace: 'default', annotations },
   spec: { type: 'machine' },
   relations: [],
 });
-const service = (name: string, dependsOn: string[], annotations: Record<string, string> = {}): Entity => ({
+const service = (
+  name: string,
+  dependsOn: string[],
+  annotations: Record<string, string> = {},
+): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
   kind: 'Component',
   metadata: { name, namespace: 'default', annotations },
@@ -32,11 +43,16 @@ const service = (name: string, dependsOn: string[], annotations: Record<string, 
 });
 
 const entities: Entity[] = [
-  { ...machine('infra-01'), relations: [{ type: 'dependencyOf', targetRef: 'component:default/dns' }] },
+  {
+    ...machine('infra-01'),
+    relations: [{ type: 'dependencyOf', targetRef: 'component:default/dns' }],
+  },
   machine('data-01'),
   machine('bare', {}),
   service('dns', ['resource:default/infra-01'], { [`${P}probes`]: 'tcp:53' }),
-  service('database', ['resource:default/data-01', 'component:default/dns'], { [`${P}probes`]: 'tcp:5432, udp:1' }),
+  service('database', ['resource:default/data-01', 'component:default/dns'], {
+    [`${P}probes`]: 'tcp:5432, udp:1',
+  }),
   service('orphan', ['resource:default/bare']),
   service('loop-a', ['component:default/loop-b']),
   service('loop-b', ['component:default/loop-a']),
@@ -53,19 +69,31 @@ async function start(
     knex?: Knex;
   } = {},
 ) {
-  const host = new FakeHost({ 'resource:default/data-01': ['resource:default/infra-01'] });
+  const host = new FakeHost({
+    'resource:default/data-01': ['resource:default/infra-01'],
+  });
   const source = new FakeCaptureSource();
-  const providers = providersModule({ captureSources: [source], hypervisorHosts: [host], eventSources: options.eventSources });
+  const providers = providersModule({
+    captureSources: [source],
+    hypervisorHosts: [host],
+    eventSources: options.eventSources,
+  });
   const backend = await startTestBackend({
     features: [
       recoveryPlugin,
       providers,
       catalogServiceMock.factory({ entities }),
-      ...(options.knex ? [mockServices.database.factory({ knex: options.knex })] : []),
+      ...(options.knex
+        ? [mockServices.database.factory({ knex: options.knex })]
+        : []),
       mockServices.rootConfig.factory({
         data: {
           recovery: {
-            runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '100ms' },
+            runs: {
+              machineReadyTimeout: '2s',
+              probeInterval: '1s',
+              minReadyTime: '100ms',
+            },
             ...options.recoveryConfig,
           },
         },
@@ -79,7 +107,11 @@ async function start(
               authorize: async requests =>
                 requests.map(r => ({
                   // `name` refuses it everywhere, `name@entityRef` on that entity only.
-                  result: options.refuse!.some(x => x === r.permission.name || x === `${r.permission.name}@${r.resourceRef}`)
+                  result: options.refuse!.some(
+                    x =>
+                      x === r.permission.name ||
+                      x === `${r.permission.name}@${r.resourceRef}`,
+                  )
                     ? AuthorizeResult.DENY
                     : AuthorizeResult.ALLOW,
                 })),
@@ -94,37 +126,62 @@ async function start(
 describe('recovery API', () => {
   it("captures one machine of an entity's plan when asked, and names the plan's machines for one not in it", async () => {
     const { server, source } = await start();
-    const one = await request(server).post('/api/recovery/captures').send({ entityRef: 'database', machineRef: 'data-01' });
+    const one = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'database', machineRef: 'data-01' });
     expect(one.status).toBe(201);
-    expect(one.body.items.map((c: any) => c.machineRef)).toEqual(['resource:default/data-01']);
+    expect(one.body.items.map((c: any) => c.machineRef)).toEqual([
+      'resource:default/data-01',
+    ]);
     expect(source.captured).toEqual(['data-01']);
 
-    const outside = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns', machineRef: 'resource:default/data-01' });
+    const outside = await request(server).post('/api/recovery/captures').send({
+      entityRef: 'component:default/dns',
+      machineRef: 'resource:default/data-01',
+    });
     expect(outside.status).toBe(400);
     expect(outside.body.error.message).toBe(
       "machineRef: resource:default/data-01 is not a machine of component:default/dns's boot plan (resource:default/infra-01)",
     );
-    const malformed = await request(server).post('/api/recovery/captures').send({ entityRef: 'database', machineRef: 7 });
+    const malformed = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'database', machineRef: 7 });
     expect(malformed.status).toBe(400);
-    expect(malformed.body.error.message).toBe('machineRef must be a string, got a number (7)');
+    expect(malformed.body.error.message).toBe(
+      'machineRef must be a string, got a number (7)',
+    );
     expect(source.captured).toEqual(['data-01']);
   });
 
   it('captures, plans, runs a test recovery and reports readiness', async () => {
     const { server, source } = await start();
 
-    const plan = await request(server).get('/api/recovery/plan/component/default/database');
+    const plan = await request(server).get(
+      '/api/recovery/plan/component/default/database',
+    );
     expect(plan.status).toBe(200);
-    expect(plan.body.waves).toEqual([['resource:default/infra-01'], ['resource:default/data-01']]);
+    expect(plan.body.waves).toEqual([
+      ['resource:default/infra-01'],
+      ['resource:default/data-01'],
+    ]);
     expect(plan.body.problems).toEqual([
-      expect.objectContaining({ annotation: `${P}probes`, message: expect.stringContaining('probe "udp:1"') }),
+      expect.objectContaining({
+        annotation: `${P}probes`,
+        message: expect.stringContaining('probe "udp:1"'),
+      }),
     ]);
 
-    const noCapture = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/database' });
+    const noCapture = await request(server)
+      .post('/api/recovery/runs')
+      .send({ entityRef: 'component:default/database' });
     expect(noCapture.status).toBe(409);
-    expect(noCapture.body.error.message).toContain('No capture of resource:default/infra-01, resource:default/data-01 yet');
+    expect(noCapture.body.error.message).toContain(
+      'No capture of resource:default/infra-01, resource:default/data-01 yet',
+    );
 
-    const captured = await request(server).post('/api/recovery/captures').send({ entityRef: 'database' });
+    const captured = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'database' });
     expect(captured.status).toBe(201);
     expect(captured.body.items.map((c: any) => c.machineRef)).toEqual([
       'resource:default/infra-01',
@@ -133,12 +190,22 @@ describe('recovery API', () => {
     expect(captured.body.items[0]).not.toHaveProperty('artifact');
     expect(source.captured).toEqual(['infra-01', 'data-01']);
 
-    const started = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/database' });
+    const started = await request(server)
+      .post('/api/recovery/runs')
+      .send({ entityRef: 'component:default/database' });
     expect(started.status).toBe(202);
-    expect(started.body).toMatchObject({ status: 'pending', mode: 'test', hypervisorHost: 'fake' });
+    expect(started.body).toMatchObject({
+      status: 'pending',
+      mode: 'test',
+      hypervisorHost: 'fake',
+    });
 
     let run = started.body;
-    for (let i = 0; i < 100 && (run.status === 'pending' || run.status === 'running'); i++) {
+    for (
+      let i = 0;
+      i < 100 && (run.status === 'pending' || run.status === 'running');
+      i++
+    ) {
       await new Promise(r => setTimeout(r, 50));
       run = (await request(server).get(`/api/recovery/runs/${run.id}`)).body;
     }
@@ -148,35 +215,94 @@ describe('recovery API', () => {
       ['resource:default/data-01', 'ready'],
     ]);
 
-    const readiness = await request(server).get('/api/recovery/readiness/component/default/database');
+    const readiness = await request(server).get(
+      '/api/recovery/readiness/component/default/database',
+    );
     expect(readiness.status).toBe(200);
     expect(readiness.body).toMatchObject({
       entityRef: 'component:default/database',
-      position: { wave: 1, machines: ['resource:default/data-01'], waitsFor: ['resource:default/infra-01'] },
+      position: {
+        wave: 1,
+        machines: ['resource:default/data-01'],
+        waitsFor: ['resource:default/infra-01'],
+      },
       lastRun: { id: run.id, status: 'succeeded' },
     });
     // The bad probe annotation leaves that probe out: at risk, and says so.
     expect(readiness.body.status).toBe('at-risk');
     expect(readiness.body.reasons[0]).toContain('probe "udp:1"');
 
-    const listed = await request(server).get('/api/recovery/runs?entityRef=component:default/database');
+    const listed = await request(server).get(
+      '/api/recovery/runs?entityRef=component:default/database',
+    );
     expect(listed.body.items.map((r: any) => r.id)).toEqual([run.id]);
     const overview = await request(server).get('/api/recovery/readiness');
-    expect(overview.body.items.map((r: any) => r.entityRef)).toEqual(['component:default/dns']);
+    expect(overview.body.items.map((r: any) => r.entityRef)).toEqual([
+      'component:default/dns',
+    ]);
   });
 
   it('answers bad requests with what was wrong', async () => {
     const { server } = await start();
     const cases: Array<[request.Test, number, string]> = [
-      [request(server).post('/api/recovery/runs').send({}), 400, 'Request body must have an entityRef'],
-      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'drill' }), 400, 'mode must be "test" or "failover", got "drill"'],
-      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', options: { reverseBootOrder: true } }), 400, 'are test hooks'],
-      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/nope' }), 404, 'Entity component:default/nope not found in the catalog'],
-      [request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/loop-a' }), 400, 'Dependency cycle between services: component:default/loop-a -> component:default/loop-b -> component:default/loop-a'],
-      [request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/orphan' }), 400, `Machine resource:default/bare has no ${P}engine annotation`],
-      [request(server).get('/api/recovery/runs/unknown'), 404, 'Run unknown not found'],
-      [request(server).get('/api/recovery/runs?limit=0'), 400, 'limit must be an integer from 1 to 500, got "0"'],
-      [request(server).get('/api/recovery/captures'), 400, 'Query parameter machineRef is required'],
+      [
+        request(server).post('/api/recovery/runs').send({}),
+        400,
+        'Request body must have an entityRef',
+      ],
+      [
+        request(server)
+          .post('/api/recovery/runs')
+          .send({ entityRef: 'component:default/dns', mode: 'drill' }),
+        400,
+        'mode must be "test" or "failover", got "drill"',
+      ],
+      [
+        request(server)
+          .post('/api/recovery/runs')
+          .send({
+            entityRef: 'component:default/dns',
+            options: { reverseBootOrder: true },
+          }),
+        400,
+        'are test hooks',
+      ],
+      [
+        request(server)
+          .post('/api/recovery/runs')
+          .send({ entityRef: 'component:default/nope' }),
+        404,
+        'Entity component:default/nope not found in the catalog',
+      ],
+      [
+        request(server)
+          .post('/api/recovery/runs')
+          .send({ entityRef: 'component:default/loop-a' }),
+        400,
+        'Dependency cycle between services: component:default/loop-a -> component:default/loop-b -> component:default/loop-a',
+      ],
+      [
+        request(server)
+          .post('/api/recovery/captures')
+          .send({ entityRef: 'component:default/orphan' }),
+        400,
+        `Machine resource:default/bare has no ${P}engine annotation`,
+      ],
+      [
+        request(server).get('/api/recovery/runs/unknown'),
+        404,
+        'Run unknown not found',
+      ],
+      [
+        request(server).get('/api/recovery/runs?limit=0'),
+        400,
+        'limit must be an integer from 1 to 500, got "0"',
+      ],
+      [
+        request(server).get('/api/recovery/captures'),
+        400,
+        'Query parameter machineRef is required',
+      ],
     ];
     for (const [req, status, message] of cases) {
       const res = await req;
@@ -189,45 +315,81 @@ describe('recovery API', () => {
 
   it('needs recovery.run.create to start a run and recovery.capture.create to capture', async () => {
     const { server } = await start({ deny: true });
-    const run = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns' });
+    const run = await request(server)
+      .post('/api/recovery/runs')
+      .send({ entityRef: 'component:default/dns' });
     expect(run.status).toBe(403);
-    expect(run.body.error.message).toBe('Missing permission recovery.run.create on component:default/dns');
-    const capture = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
+    expect(run.body.error.message).toBe(
+      'Missing permission recovery.run.create on component:default/dns',
+    );
+    const capture = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'component:default/dns' });
     expect(capture.status).toBe(403);
-    expect(capture.body.error.message).toBe('Missing permission recovery.capture.create on component:default/dns');
+    expect(capture.body.error.message).toBe(
+      'Missing permission recovery.capture.create on component:default/dns',
+    );
   });
 
   it('asks the permission policy about the entity itself: granted on one entity, refused on another', async () => {
-    const { server } = await start({ refuse: ['recovery.capture.create@component:default/database', 'recovery.run.create@component:default/database'] });
-    const refused = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/database' });
-    expect({ status: refused.status, message: refused.body.error.message }).toEqual({
-      status: 403,
-      message: 'Missing permission recovery.capture.create on component:default/database',
+    const { server } = await start({
+      refuse: [
+        'recovery.capture.create@component:default/database',
+        'recovery.run.create@component:default/database',
+      ],
     });
-    const run = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/database' });
+    const refused = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'component:default/database' });
+    expect({
+      status: refused.status,
+      message: refused.body.error.message,
+    }).toEqual({
+      status: 403,
+      message:
+        'Missing permission recovery.capture.create on component:default/database',
+    });
+    const run = await request(server)
+      .post('/api/recovery/runs')
+      .send({ entityRef: 'component:default/database' });
     expect({ status: run.status, message: run.body.error.message }).toEqual({
       status: 403,
-      message: 'Missing permission recovery.run.create on component:default/database',
+      message:
+        'Missing permission recovery.run.create on component:default/database',
     });
-    const granted = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
+    const granted = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'component:default/dns' });
     expect(granted.status).toBe(201);
-    expect(granted.body.items.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/infra-01']);
+    expect(
+      granted.body.items.map((c: { machineRef: string }) => c.machineRef),
+    ).toEqual(['resource:default/infra-01']);
   });
 
   it('needs recovery.run.failover besides recovery.run.create to start a failover', async () => {
     const { server } = await start({ refuse: ['recovery.run.failover'] });
-    const failover = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'failover' });
+    const failover = await request(server)
+      .post('/api/recovery/runs')
+      .send({ entityRef: 'component:default/dns', mode: 'failover' });
     expect(failover.status).toBe(403);
-    expect(failover.body.error.message).toBe('Missing permission recovery.run.failover on component:default/dns');
+    expect(failover.body.error.message).toBe(
+      'Missing permission recovery.run.failover on component:default/dns',
+    );
     // A test recovery needs no more than recovery.run.create: refused here only for want of a capture.
-    const test = await request(server).post('/api/recovery/runs').send({ entityRef: 'component:default/dns', mode: 'test' });
+    const test = await request(server)
+      .post('/api/recovery/runs')
+      .send({ entityRef: 'component:default/dns', mode: 'test' });
     expect(test.status).toBe(409);
-    expect(test.body.error.message).toContain('No capture of resource:default/infra-01 yet');
+    expect(test.body.error.message).toContain(
+      'No capture of resource:default/infra-01 yet',
+    );
   });
 
   it('refuses to start unless recovery.captureStore.keepLast keeps at least one capture', async () => {
     for (const keepLast of [0, -1, 2.5]) {
-      await expect(start({ recoveryConfig: { captureStore: { keepLast } } })).rejects.toThrow(
+      await expect(
+        start({ recoveryConfig: { captureStore: { keepLast } } }),
+      ).rejects.toThrow(
         `Invalid recovery.captureStore.keepLast ${keepLast}: captures kept per machine must be an integer of at least 1`,
       );
     }
@@ -235,8 +397,17 @@ describe('recovery API', () => {
 
   it('refuses to start on a recovery.events.maxRequestSize that is not a positive size', async () => {
     // `10 megabytes` is the case body-parser silently reads as 10 bytes.
-    for (const maxRequestSize of ['10 megabytes', 'lots', '0', '0kb', '-1mb', '1.5b']) {
-      await expect(start({ recoveryConfig: { events: { maxRequestSize } } })).rejects.toThrow(
+    for (const maxRequestSize of [
+      '10 megabytes',
+      'lots',
+      '0',
+      '0kb',
+      '-1mb',
+      '1.5b',
+    ]) {
+      await expect(
+        start({ recoveryConfig: { events: { maxRequestSize } } }),
+      ).rejects.toThrow(
         `Invalid recovery.events.maxRequestSize "${maxRequestSize}"`,
       );
     }
@@ -244,7 +415,9 @@ describe('recovery API', () => {
 
   it('enforces a valid recovery.events.maxRequestSize on POST /events', async () => {
     // A plain number of bytes is accepted (a YAML number used to fail getOptionalString).
-    const { server } = await start({ recoveryConfig: { events: { maxRequestSize: 1024 } } });
+    const { server } = await start({
+      recoveryConfig: { events: { maxRequestSize: 1024 } },
+    });
     const res = await request(server)
       .post('/api/recovery/events')
       .set('content-type', 'text/plain')
@@ -256,10 +429,34 @@ describe('recovery API', () => {
     const cases: Array<[string, Record<string, unknown>]> = [
       ['recovery.objectives.rpo', { objectives: { rpo: '0s' } }],
       ['recovery.objectives.rto', { objectives: { rto: '0s' } }],
-      ['recovery.runs.machineReadyTimeout', { runs: { machineReadyTimeout: '0s', probeInterval: '1s' } }],
-      ['recovery.runs.probeInterval', { runs: { machineReadyTimeout: '2s', probeInterval: '0s' } }],
-      ['recovery.runs.stepTimeout', { runs: { machineReadyTimeout: '2s', probeInterval: '1s', stepTimeout: '0s' } }],
-      ['recovery.runs.minReadyTime', { runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '0s' } }],
+      [
+        'recovery.runs.machineReadyTimeout',
+        { runs: { machineReadyTimeout: '0s', probeInterval: '1s' } },
+      ],
+      [
+        'recovery.runs.probeInterval',
+        { runs: { machineReadyTimeout: '2s', probeInterval: '0s' } },
+      ],
+      [
+        'recovery.runs.stepTimeout',
+        {
+          runs: {
+            machineReadyTimeout: '2s',
+            probeInterval: '1s',
+            stepTimeout: '0s',
+          },
+        },
+      ],
+      [
+        'recovery.runs.minReadyTime',
+        {
+          runs: {
+            machineReadyTimeout: '2s',
+            probeInterval: '1s',
+            minReadyTime: '0s',
+          },
+        },
+      ],
       ['recovery.objectives.maxTestAge', { objectives: { maxTestAge: '0s' } }],
       ['recovery.captures.timeout', { captures: { timeout: '0s' } }],
       ['recovery.analysis.halfLife', { analysis: { halfLife: '0s' } }],
@@ -272,38 +469,70 @@ describe('recovery API', () => {
   });
 
   it('refuses to start on a recovery.hypervisorHost no module registered, naming it and those registered', async () => {
-    await expect(start({ recoveryConfig: { hypervisorHost: 'recovry' } })).rejects.toThrow(
+    await expect(
+      start({ recoveryConfig: { hypervisorHost: 'recovry' } }),
+    ).rejects.toThrow(
       'Invalid recovery.hypervisorHost "recovry": no module registered a hypervisor host of that id (registered: fake)',
     );
-    const { server } = await start({ recoveryConfig: { hypervisorHost: 'fake' } });
-    expect((await request(server).get('/api/recovery/health')).status).toBe(200);
+    const { server } = await start({
+      recoveryConfig: { hypervisorHost: 'fake' },
+    });
+    expect((await request(server).get('/api/recovery/health')).status).toBe(
+      200,
+    );
   });
 
   it('refuses to start on a readiness notice schedule that cannot work, naming the key', async () => {
-    const schedule = (value: Record<string, unknown>) => start({ recoveryConfig: { notifications: { schedule: value } } });
-    await expect(schedule({ frequency: { minutes: 0 }, timeout: { minutes: 1 } })).rejects.toThrow(
+    const schedule = (value: Record<string, unknown>) =>
+      start({ recoveryConfig: { notifications: { schedule: value } } });
+    await expect(
+      schedule({ frequency: { minutes: 0 }, timeout: { minutes: 1 } }),
+    ).rejects.toThrow(
       'Invalid schedule at recovery.notifications.schedule: frequency must be longer than zero, got {"minutes":0}',
     );
-    await expect(schedule({ frequency: { minutes: 15 }, timeout: { minutes: 10 }, initialDelay: { minutes: -1 } })).rejects.toThrow(
+    await expect(
+      schedule({
+        frequency: { minutes: 15 },
+        timeout: { minutes: 10 },
+        initialDelay: { minutes: -1 },
+      }),
+    ).rejects.toThrow(
       'Invalid schedule at recovery.notifications.schedule: initialDelay must not be negative, got {"minutes":-1}',
     );
   });
 
   it('keeps the newest capture with keepLast 1 and discards the older one', async () => {
-    const { server, source } = await start({ recoveryConfig: { captureStore: { keepLast: 1 } } });
-    const first = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
-    const second = await request(server).post('/api/recovery/captures').send({ entityRef: 'component:default/dns' });
+    const { server, source } = await start({
+      recoveryConfig: { captureStore: { keepLast: 1 } },
+    });
+    const first = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'component:default/dns' });
+    const second = await request(server)
+      .post('/api/recovery/captures')
+      .send({ entityRef: 'component:default/dns' });
     expect([first.status, second.status]).toEqual([201, 201]);
-    const kept = await request(server).get('/api/recovery/captures?machineRef=resource:default/infra-01');
-    expect(kept.body.items.map((c: any) => c.id)).toEqual([second.body.items[0].id]);
+    const kept = await request(server).get(
+      '/api/recovery/captures?machineRef=resource:default/infra-01',
+    );
+    expect(kept.body.items.map((c: any) => c.id)).toEqual([
+      second.body.items[0].id,
+    ]);
     expect(source.discarded).toEqual([first.body.items[0].id]);
   });
 
   it('starts each event source from the newest event stored from it', async () => {
-    const knex = await TestDatabases.create({ ids: ['SQLITE_3'] }).init('SQLITE_3');
+    const knex = await TestDatabases.create({ ids: ['SQLITE_3'] }).init(
+      'SQLITE_3',
+    );
     await RecoveryStore.migrate(knex);
     const stored = new EventStore(knex);
-    const event = (time: number) => ({ machine: 'infra-01', service: 'dns', type: 'start' as const, time });
+    const event = (time: number) => ({
+      machine: 'infra-01',
+      service: 'dns',
+      type: 'start' as const,
+      time,
+    });
     await stored.insertEvents([event(5_000), event(9_000)], 'docker:primary');
     await stored.insertEvents([event(20_000)], 'api');
     const resumed = new Map<string, number | undefined>();
@@ -311,12 +540,18 @@ describe('recovery API', () => {
       id,
       async start(_onEvents, signal, resume) {
         resumed.set(id, resume?.since);
-        await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }));
+        await new Promise(resolve =>
+          signal.addEventListener('abort', resolve, { once: true }),
+        );
       },
     });
-    const { backend } = await start({ eventSources: [source('docker:primary'), source('docker:other')], knex });
+    const { backend } = await start({
+      eventSources: [source('docker:primary'), source('docker:other')],
+      knex,
+    });
     const deadline = Date.now() + 5_000;
-    while (resumed.size < 2 && Date.now() < deadline) await new Promise(r => setTimeout(r, 10));
+    while (resumed.size < 2 && Date.now() < deadline)
+      await new Promise(r => setTimeout(r, 10));
     await backend.stop();
     expect([...resumed]).toEqual([
       ['docker:primary', 9_000],
@@ -330,10 +565,14 @@ describe('recovery API', () => {
     const events: InitializationEventSource = {
       id: 'flushing',
       async start(onEvents, signal) {
-        await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }));
+        await new Promise(resolve =>
+          signal.addEventListener('abort', resolve, { once: true }),
+        );
         // Like a real source sending what it still buffers once asked to stop.
         await new Promise(resolve => setTimeout(resolve, 50));
-        await onEvents([{ machine: 'infra-01', service: 'dns', type: 'start', time: 1_000 }]);
+        await onEvents([
+          { machine: 'infra-01', service: 'dns', type: 'start', time: 1_000 },
+        ]);
         flushed.push('dns');
         stopped = true;
       },

@@ -1,4 +1,7 @@
-import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createBackendPlugin,
+} from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import {
@@ -52,7 +55,8 @@ function maxEventsRequestSize(config: Config): number {
   const plain = match && (!match[2] || match[2].toLowerCase() === 'b');
   let parsed: number | null = null;
   if (match && !plain) parsed = parseBytes(`${match[1]}${match[2]}`);
-  else if (match && plain && Number.isInteger(Number(match[1]))) parsed = Number(match[1]);
+  else if (match && plain && Number.isInteger(Number(match[1])))
+    parsed = Number(match[1]);
   if (parsed === null || !Number.isSafeInteger(parsed) || parsed <= 0) {
     throw new Error(
       `Invalid ${key} "${value}": use a positive size such as 512kb, 10mb or 1048576 (bytes)`,
@@ -65,10 +69,17 @@ function maxEventsRequestSize(config: Config): number {
  * How many captures (or analyses) to keep: at least the one just made, or pruning would delete
  * it. `what` names them in the error, e.g. `captures kept per machine`.
  */
-function keepLast(config: Config, key: string, fallback: number, what: string): number {
+function keepLast(
+  config: Config,
+  key: string,
+  fallback: number,
+  what: string,
+): number {
   const value = config.getOptionalNumber(key) ?? fallback;
   if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`Invalid ${key} ${value}: ${what} must be an integer of at least 1`);
+    throw new Error(
+      `Invalid ${key} ${value}: ${what} must be an integer of at least 1`,
+    );
   }
   return value;
 }
@@ -77,7 +88,10 @@ function keepLast(config: Config, key: string, fallback: number, what: string): 
  * `recovery.hypervisorHost`, checked against the hosts the modules registered (they are initialised
  * before the plugin): a name none of them gave, a typo say, would otherwise fail every run with a 503.
  */
-function designatedHost(config: Config, providers: ProviderRegistry): string | undefined {
+function designatedHost(
+  config: Config,
+  providers: ProviderRegistry,
+): string | undefined {
   const key = 'recovery.hypervisorHost';
   const host = config.getOptionalString(key);
   const registered = providers.hypervisorHostIds();
@@ -135,26 +149,40 @@ export const recoveryPlugin = createBackendPlugin({
         const events = new EventStore(client);
         // Objectives of entities without rpo/rto annotations.
         const objectives = {
-          rpoSeconds: durationMs(config, 'recovery.objectives.rpo', '24h') / 1000,
-          rtoSeconds: durationMs(config, 'recovery.objectives.rto', '1h') / 1000,
+          rpoSeconds:
+            durationMs(config, 'recovery.objectives.rpo', '24h') / 1000,
+          rtoSeconds:
+            durationMs(config, 'recovery.objectives.rto', '1h') / 1000,
         };
         const graphs = new CatalogGraphLoader(catalog, auth, objectives);
         const serviceNames = config.getOptional<ServiceMap['services']>(
           'recovery.analysis.serviceMap',
         );
         const analyses = new AnalysisService(events, graphs, logger, {
-          threshold: config.getOptionalNumber('recovery.analysis.threshold') ?? 0.7,
+          threshold:
+            config.getOptionalNumber('recovery.analysis.threshold') ?? 0.7,
           serviceMap: serviceNames && { services: serviceNames },
           halfLifeMs: config.has('recovery.analysis.halfLife')
             ? durationMs(config, 'recovery.analysis.halfLife', '90d')
             : undefined,
-          kernelShape: config.getOptionalString('recovery.analysis.kernelShape'),
+          kernelShape: config.getOptionalString(
+            'recovery.analysis.kernelShape',
+          ),
           kernelPeakMs: config.has('recovery.analysis.kernelPeak')
             ? durationMs(config, 'recovery.analysis.kernelPeak', '10m')
             : undefined,
           // Boots 180 days older than the newest teach a stale order (and weigh ≤ 1/4 at the default half-life).
-          eventRetentionMs: durationMs(config, 'recovery.analysis.eventRetention', '180d'),
-          keepAnalyses: keepLast(config, 'recovery.analysis.keepLast', 20, 'analyses kept per system'),
+          eventRetentionMs: durationMs(
+            config,
+            'recovery.analysis.eventRetention',
+            '180d',
+          ),
+          keepAnalyses: keepLast(
+            config,
+            'recovery.analysis.keepLast',
+            20,
+            'analyses kept per system',
+          ),
         });
         const plans = new PlanService(graphs, analyses);
         const captures = new CaptureService(
@@ -162,22 +190,43 @@ export const recoveryPlugin = createBackendPlugin({
           providers,
           plans,
           logger,
-          keepLast(config, 'recovery.captureStore.keepLast', 5, 'captures kept per machine'),
+          keepLast(
+            config,
+            'recovery.captureStore.keepLast',
+            5,
+            'captures kept per machine',
+          ),
           // Its default is the capture service's.
           config.has('recovery.captures.timeout')
-            ? durationSettingMs('recovery.captures.timeout', config.getString('recovery.captures.timeout'))
+            ? durationSettingMs(
+                'recovery.captures.timeout',
+                config.getString('recovery.captures.timeout'),
+              )
             : undefined,
         );
-        const stepTimeoutMs = durationMs(config, 'recovery.runs.stepTimeout', '10m');
+        const stepTimeoutMs = durationMs(
+          config,
+          'recovery.runs.stepTimeout',
+          '10m',
+        );
         const runs = new RunService(store, providers, plans, graphs, logger, {
           hypervisorHost: designatedHost(config, providers),
-          machineReadyTimeoutMs: durationMs(config, 'recovery.runs.machineReadyTimeout', '2m'),
-          probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', '1s'),
+          machineReadyTimeoutMs: durationMs(
+            config,
+            'recovery.runs.machineReadyTimeout',
+            '2m',
+          ),
+          probeIntervalMs: durationMs(
+            config,
+            'recovery.runs.probeInterval',
+            '1s',
+          ),
           stepTimeoutMs,
           minReadyMs: durationMs(config, 'recovery.runs.minReadyTime', '5s'),
           heartbeatIntervalMs: 5_000,
           staleAfterMs: 60_000,
-          allowTestHooks: config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,
+          allowTestHooks:
+            config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,
         });
         const nightlyChecks = new NightlyCheckStore(client);
         const readiness = new ReadinessService(
@@ -192,7 +241,10 @@ export const recoveryPlugin = createBackendPlugin({
 
         permissionsRegistry.addPermissions(recoveryPermissions);
 
-        if (config.getOptionalBoolean('recovery.notifications.enabled') ?? true) {
+        if (
+          config.getOptionalBoolean('recovery.notifications.enabled') ??
+          true
+        ) {
           const notifier = new ReadinessNotifier(
             new ReadinessNoticeStore(client),
             readiness,
@@ -205,7 +257,11 @@ export const recoveryPlugin = createBackendPlugin({
           const key = 'recovery.notifications.schedule';
           await scheduleTaskFrom(scheduler, key, {
             id: 'recovery-readiness-notices',
-            ...readTaskSchedule(config, key, { frequency: { minutes: 15 }, timeout: { minutes: 10 }, initialDelay: { minutes: 1 } }),
+            ...readTaskSchedule(config, key, {
+              frequency: { minutes: 15 },
+              timeout: { minutes: 10 },
+              initialDelay: { minutes: 1 },
+            }),
             fn: async signal => {
               await notifier.sweep(signal);
             },
@@ -253,7 +309,9 @@ export const recoveryPlugin = createBackendPlugin({
               events
                 .newestEventTimeFrom(source.id)
                 .catch(error => {
-                  logger.warn(`Event source ${source.id} starts without its resume point: ${error}`);
+                  logger.warn(
+                    `Event source ${source.id} starts without its resume point: ${error}`,
+                  );
                   return undefined;
                 })
                 .then(since =>

@@ -37,10 +37,20 @@ export interface RecoveryApi {
   captureNow(entityRef: string, machineRef?: string): Promise<Capture[]>;
   /** The kept captures of one machine, newest first: 20 unless `limit` (1 to 500) says. */
   listCaptures(machineRef: string, limit?: number): Promise<Capture[]>;
-  startRun(request: { entityRef: string; mode?: RunMode; acceptMissingDependencies?: boolean; recoveryPoint?: string }): Promise<RecoveryRun>;
+  startRun(request: {
+    entityRef: string;
+    mode?: RunMode;
+    acceptMissingDependencies?: boolean;
+    recoveryPoint?: string;
+  }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
   /** Newest first; with `before` (a run's id), the runs after it: the next page of a history. */
-  listRuns(query: { entityRef?: string; active?: boolean; limit?: number; before?: string }): Promise<RecoveryRun[]>;
+  listRuns(query: {
+    entityRef?: string;
+    active?: boolean;
+    limit?: number;
+    before?: string;
+  }): Promise<RecoveryRun[]>;
   /** Removes what a finished failover keeps on its host (failback done); the run with that step. */
   releaseFailover(runId: string): Promise<RecoveryRun>;
 }

@@ -30,7 +30,9 @@ export interface CaptureFailure {
 }
 
 /** The kind of a machine's failure by the HTTP status of the error that stopped it. */
-export function captureFailureKind(statusCode: number | undefined): MachineCaptureFailureKind {
+export function captureFailureKind(
+  statusCode: number | undefined,
+): MachineCaptureFailureKind {
   if (statusCode === 409) return 'busy';
   if (statusCode === 503) return 'unreachable';
   return 'failed';
@@ -41,7 +43,9 @@ export function captureFailureKind(statusCode: number | undefined): MachineCaptu
  * captured already, 503 where every one was out of reach (each worth trying again), else 502
  * (what the engines answered, or lacked). Never a 404: the entity exists.
  */
-export function captureFailureStatus(failed: ReadonlyArray<Pick<MachineCaptureFailure, 'kind'>>): 409 | 502 | 503 {
+export function captureFailureStatus(
+  failed: ReadonlyArray<Pick<MachineCaptureFailure, 'kind'>>,
+): 409 | 502 | 503 {
   const kinds = new Set(failed.map(f => f.kind));
   if (kinds.size === 1 && kinds.has('busy')) return 409;
   if (kinds.size === 1 && kinds.has('unreachable')) return 503;

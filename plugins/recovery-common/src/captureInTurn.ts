@@ -1,6 +1,10 @@
 import { ConflictError } from '@backstage/errors';
 import type { RecoveryApi } from './api';
-import { captureFailureKind, type CaptureFailure, type MachineCaptureFailure } from './captureFailed';
+import {
+  captureFailureKind,
+  type CaptureFailure,
+  type MachineCaptureFailure,
+} from './captureFailed';
 import { CaptureFailedError } from './errors';
 import type { Capture } from './types';
 
@@ -27,7 +31,10 @@ export function nothingToCapture(entityRef: string): string {
  */
 function notCaptured(failure: CaptureFailure): string {
   const { failed, captures } = failure;
-  const kept = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
+  const kept =
+    captures.length > 0
+      ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})`
+      : '';
   return `${failed.length} machine${failed.length === 1 ? '' : 's'} not captured: ${failed.map(f => f.error.message).join('; ')}${kept}`;
 }
 
@@ -36,12 +43,21 @@ function notCaptured(failure: CaptureFailure): string {
  * name and message in the body, not the client's "Request failed with 502 Bad Gateway"), its kind
  * by the answer's status.
  */
-function machineFailure(machineRef: string, error: unknown, statusCode: number): MachineCaptureFailure {
-  const said = (error as { body?: { error?: { name?: string; message?: string } } }).body?.error;
+function machineFailure(
+  machineRef: string,
+  error: unknown,
+  statusCode: number,
+): MachineCaptureFailure {
+  const said = (
+    error as { body?: { error?: { name?: string; message?: string } } }
+  ).body?.error;
   return {
     machineRef,
     kind: captureFailureKind(statusCode),
-    error: { name: said?.name ?? (error as Error).name ?? 'Error', message: said?.message ?? (error as Error).message },
+    error: {
+      name: said?.name ?? (error as Error).name ?? 'Error',
+      message: said?.message ?? (error as Error).message,
+    },
   };
 }
 
@@ -91,7 +107,11 @@ export async function captureInTurn(
       }
       continue;
     }
-    on.captured?.({ capture: captures[captures.length - 1], done: index + 1, total: machines.length });
+    on.captured?.({
+      capture: captures[captures.length - 1],
+      done: index + 1,
+      total: machines.length,
+    });
   }
   if (failed.length === 1 && busy.length === 0) throw first;
   if (failed.length > 0) {
@@ -99,14 +119,22 @@ export async function captureInTurn(
     throw new CaptureFailedError(notCaptured(failure), failure);
   }
   if (busy.length > 0) {
-    const taken = captures.length > 0 ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})` : '';
-    throw new ConflictError(`${busy.map(b => b.error.message).join('; ')}${taken}`);
+    const taken =
+      captures.length > 0
+        ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})`
+        : '';
+    throw new ConflictError(
+      `${busy.map(b => b.error.message).join('; ')}${taken}`,
+    );
   }
   return captures;
 }
 
 /** The plan's machines in boot order, or where no plan can be made, those readiness lists. */
-async function machinesToCapture(api: Pick<RecoveryApi, 'getBootPlan' | 'getReadiness'>, entityRef: string): Promise<string[]> {
+async function machinesToCapture(
+  api: Pick<RecoveryApi, 'getBootPlan' | 'getReadiness'>,
+  entityRef: string,
+): Promise<string[]> {
   try {
     return (await api.getBootPlan(entityRef)).waves.flat();
   } catch (error) {

@@ -1,7 +1,13 @@
 import { ResponseError } from '@backstage/errors';
 import type { PlanResponse } from './types';
 import { RecoveryClient } from './client';
-import { busyWithRunId, CaptureFailedError, captureFailure, errorMessage, isHostBusy } from './errors';
+import {
+  busyWithRunId,
+  CaptureFailedError,
+  captureFailure,
+  errorMessage,
+  isHostBusy,
+} from './errors';
 
 function setup(respond: (url: string, init?: RequestInit) => Response) {
   const calls: { url: string; init?: RequestInit }[] = [];
@@ -50,11 +56,19 @@ describe('RecoveryClient', () => {
     ).toEqual([{ id: 'r1' }]);
     expect(await client.listRuns({})).toEqual([{ id: 'r1' }]);
     expect(await client.listRuns({ active: true })).toEqual([{ id: 'r1' }]);
-    expect(await client.listCaptures('resource:default/web-01')).toEqual([{ id: 'r1' }]);
-    expect(await client.listCaptures('resource:default/web 01', 500)).toEqual([{ id: 'r1' }]);
+    expect(await client.listCaptures('resource:default/web-01')).toEqual([
+      { id: 'r1' },
+    ]);
+    expect(await client.listCaptures('resource:default/web 01', 500)).toEqual([
+      { id: 'r1' },
+    ]);
     // The next page of a history: the runs after its last one.
     expect(
-      await client.listRuns({ entityRef: 'component:default/web', limit: 5, before: 'run/7 a' }),
+      await client.listRuns({
+        entityRef: 'component:default/web',
+        limit: 5,
+        before: 'run/7 a',
+      }),
     ).toEqual([{ id: 'r1' }]);
     expect(calls.map(c => c.url)).toEqual([
       'http://backstage.test/api/recovery/readiness',
@@ -116,15 +130,23 @@ describe('RecoveryClient', () => {
       disagreements: {
         inferredNotDeclared: [],
         declaredNotObserved: [
-          { service: 'component:default/web', dependsOn: 'component:default/cache' },
+          {
+            service: 'component:default/web',
+            dependsOn: 'component:default/cache',
+          },
         ],
       },
     };
     const { client } = setup(() => json(body));
     const plan = await client.getBootPlan('component:default/web');
-    expect(plan.problems[0].message).toBe('Machine web-1 has no container annotation');
+    expect(plan.problems[0].message).toBe(
+      'Machine web-1 has no container annotation',
+    );
     expect(plan.disagreements?.declaredNotObserved).toEqual([
-      { service: 'component:default/web', dependsOn: 'component:default/cache' },
+      {
+        service: 'component:default/web',
+        dependsOn: 'component:default/cache',
+      },
     ]);
     expect(plan).toEqual(body);
   });
@@ -132,7 +154,9 @@ describe('RecoveryClient', () => {
   it('gets one run by id', async () => {
     const { client, calls } = setup(() => json({ id: 'run/1' }));
     await client.getRun('run/1');
-    expect(calls[0].url).toBe('http://backstage.test/api/recovery/runs/run%2F1');
+    expect(calls[0].url).toBe(
+      'http://backstage.test/api/recovery/runs/run%2F1',
+    );
   });
 
   it('turns error responses into ResponseErrors carrying the server message', async () => {
@@ -165,7 +189,11 @@ describe('RecoveryClient', () => {
 
   it('reports non-JSON errors with their status', async () => {
     const { client } = setup(
-      () => new Response('upstream down', { status: 502, statusText: 'Bad Gateway' }),
+      () =>
+        new Response('upstream down', {
+          status: 502,
+          statusText: 'Bad Gateway',
+        }),
     );
     const error = await client.getRun('run-1').catch(e => e);
     expect(error).toBeInstanceOf(ResponseError);
@@ -181,7 +209,8 @@ describe('RecoveryClient', () => {
         .catch(e => e);
     const busy = await refused(409, {
       name: 'HypervisorHostBusyError',
-      message: "Hypervisor host 'recovery-1' is busy with run 3f2c9a1e of system:default/demo-site",
+      message:
+        "Hypervisor host 'recovery-1' is busy with run 3f2c9a1e of system:default/demo-site",
       runId: '3f2c9a1e',
       entityRef: 'system:default/demo-site',
     });
@@ -189,48 +218,115 @@ describe('RecoveryClient', () => {
     expect(busyWithRunId(busy)).toBe('3f2c9a1e');
 
     // An older backend's body, without the run: still busy by its name, but no run to follow.
-    const unnamed = await refused(409, { name: 'HypervisorHostBusyError', message: 'recovery-1 is occupied' });
+    const unnamed = await refused(409, {
+      name: 'HypervisorHostBusyError',
+      message: 'recovery-1 is occupied',
+    });
     expect(isHostBusy(unnamed)).toBe(true);
     expect(busyWithRunId(unnamed)).toBeUndefined();
 
     const uncaptured = await refused(409, {
       name: 'ConflictError',
-      message: 'No capture of resource:default/web-1 yet: capture first (POST /captures)',
+      message:
+        'No capture of resource:default/web-1 yet: capture first (POST /captures)',
     });
     expect(isHostBusy(uncaptured)).toBe(false);
     expect(busyWithRunId(uncaptured)).toBeUndefined();
   });
 
   it("reads an entity's capture where machines failed from the error body, as captureInTurn throws it", async () => {
-    const kept = { id: 'c-1', machineRef: 'resource:default/mixed-01', createdAt: '2026-12-05T10:00:00.000Z' };
+    const kept = {
+      id: 'c-1',
+      machineRef: 'resource:default/mixed-01',
+      createdAt: '2026-12-05T10:00:00.000Z',
+    };
     const body = {
       name: 'CaptureFailedError',
-      message: 'capture of component:default/mixed: 2 of 3 machines not captured: ...',
+      message:
+        'capture of component:default/mixed: 2 of 3 machines not captured: ...',
       statusCode: 502,
       failed: [
-        { machineRef: 'resource:default/broken-01', kind: 'failed', error: { name: 'EngineFailedError', message: 'engine broken answered HTTP 500' } },
+        {
+          machineRef: 'resource:default/broken-01',
+          kind: 'failed',
+          error: {
+            name: 'EngineFailedError',
+            message: 'engine broken answered HTTP 500',
+          },
+        },
         // As a backend from before kinds wrote it: the kind from its error.
-        { machineRef: 'resource:default/unplugged-01', error: { name: 'ServiceUnavailableError', message: 'engine unplugged is unreachable' } },
-        { machineRef: 'resource:default/held-01', error: { name: 'ConflictError', message: 'capture c-1 is under way' } },
+        {
+          machineRef: 'resource:default/unplugged-01',
+          error: {
+            name: 'ServiceUnavailableError',
+            message: 'engine unplugged is unreachable',
+          },
+        },
+        {
+          machineRef: 'resource:default/held-01',
+          error: { name: 'ConflictError', message: 'capture c-1 is under way' },
+        },
       ],
       captures: [kept],
     };
-    const { client } = setup(() => json({ error: body, response: { statusCode: 502 } }, 502));
-    const error = await client.captureNow('component:default/mixed').catch(e => e);
+    const { client } = setup(() =>
+      json({ error: body, response: { statusCode: 502 } }, 502),
+    );
+    const error = await client
+      .captureNow('component:default/mixed')
+      .catch(e => e);
     expect(error).toBeInstanceOf(ResponseError);
     expect(captureFailure(error)).toEqual({
       failed: [
-        { machineRef: 'resource:default/broken-01', kind: 'failed', error: { name: 'EngineFailedError', message: 'engine broken answered HTTP 500' } },
-        { machineRef: 'resource:default/unplugged-01', kind: 'unreachable', error: { name: 'ServiceUnavailableError', message: 'engine unplugged is unreachable' } },
-        { machineRef: 'resource:default/held-01', kind: 'busy', error: { name: 'ConflictError', message: 'capture c-1 is under way' } },
+        {
+          machineRef: 'resource:default/broken-01',
+          kind: 'failed',
+          error: {
+            name: 'EngineFailedError',
+            message: 'engine broken answered HTTP 500',
+          },
+        },
+        {
+          machineRef: 'resource:default/unplugged-01',
+          kind: 'unreachable',
+          error: {
+            name: 'ServiceUnavailableError',
+            message: 'engine unplugged is unreachable',
+          },
+        },
+        {
+          machineRef: 'resource:default/held-01',
+          kind: 'busy',
+          error: { name: 'ConflictError', message: 'capture c-1 is under way' },
+        },
       ],
       captures: [kept],
     });
     // The same, thrown by a capture machine by machine; any other error is none.
-    const inTurn = new CaptureFailedError('1 machine not captured: ...', { failed: [{ machineRef: 'resource:default/a', kind: 'busy', error: { name: 'ConflictError', message: 'under way' } }], captures: [] });
-    expect(inTurn).toMatchObject({ name: 'CaptureFailedError', statusCode: 409 });
+    const inTurn = new CaptureFailedError('1 machine not captured: ...', {
+      failed: [
+        {
+          machineRef: 'resource:default/a',
+          kind: 'busy',
+          error: { name: 'ConflictError', message: 'under way' },
+        },
+      ],
+      captures: [],
+    });
+    expect(inTurn).toMatchObject({
+      name: 'CaptureFailedError',
+      statusCode: 409,
+    });
     expect(captureFailure(inTurn)).toBe(inTurn);
-    const other = await setup(() => json({ error: { name: 'EngineFailedError', message: 'engine broken' }, response: { statusCode: 502 } }, 502))
+    const other = await setup(() =>
+      json(
+        {
+          error: { name: 'EngineFailedError', message: 'engine broken' },
+          response: { statusCode: 502 },
+        },
+        502,
+      ),
+    )
       .client.captureNow('component:default/web', 'resource:default/web-01')
       .catch(e => e);
     expect(captureFailure(other)).toBeUndefined();

@@ -1,7 +1,14 @@
 import { ResponseError } from '@backstage/errors';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { RecoveryApi } from './api';
-import type { Capture, PlanResponse, Readiness, ReadinessSummary, RecoveryRun, RunMode } from './types';
+import type {
+  Capture,
+  PlanResponse,
+  Readiness,
+  ReadinessSummary,
+  RecoveryRun,
+  RunMode,
+} from './types';
 
 /**
  * Talks to the recovery backend's HTTP API under `/api/recovery`, wherever it runs: the frontend
@@ -9,7 +16,9 @@ import type { Capture, PlanResponse, Readiness, ReadinessSummary, RecoveryRun, R
  * fetch that sends its token.
  */
 export class RecoveryClient implements RecoveryApi {
-  private readonly discoveryApi: { getBaseUrl(pluginId: string): Promise<string> };
+  private readonly discoveryApi: {
+    getBaseUrl(pluginId: string): Promise<string>;
+  };
   private readonly fetchApi: { fetch: typeof fetch };
 
   constructor(options: {
@@ -17,7 +26,9 @@ export class RecoveryClient implements RecoveryApi {
     fetchApi?: { fetch: typeof fetch };
   }) {
     this.discoveryApi = options.discoveryApi;
-    this.fetchApi = options.fetchApi ?? { fetch: (input, init) => fetch(input, init) };
+    this.fetchApi = options.fetchApi ?? {
+      fetch: (input, init) => fetch(input, init),
+    };
   }
 
   async getReadiness(entityRef: string): Promise<Readiness> {
@@ -25,7 +36,9 @@ export class RecoveryClient implements RecoveryApi {
   }
 
   async listReadiness(): Promise<ReadinessSummary[]> {
-    const body = await this.request<{ items: ReadinessSummary[] }>('/readiness');
+    const body = await this.request<{ items: ReadinessSummary[] }>(
+      '/readiness',
+    );
     return body.items;
   }
 
@@ -37,7 +50,8 @@ export class RecoveryClient implements RecoveryApi {
   async captureNow(entityRef: string, machineRef?: string): Promise<Capture[]> {
     const body = await this.request<{ items: Capture[] }>('/captures', {
       method: 'POST',
-      body: machineRef === undefined ? { entityRef } : { entityRef, machineRef },
+      body:
+        machineRef === undefined ? { entityRef } : { entityRef, machineRef },
     });
     return body.items;
   }
@@ -45,7 +59,9 @@ export class RecoveryClient implements RecoveryApi {
   async listCaptures(machineRef: string, limit?: number): Promise<Capture[]> {
     const params = new URLSearchParams({ machineRef });
     if (limit !== undefined) params.set('limit', String(limit));
-    const body = await this.request<{ items: Capture[] }>(`/captures?${params}`);
+    const body = await this.request<{ items: Capture[] }>(
+      `/captures?${params}`,
+    );
     return body.items;
   }
 
@@ -72,7 +88,10 @@ export class RecoveryClient implements RecoveryApi {
    * Needs `recovery.run.failover` on the run's entity.
    */
   async releaseFailover(runId: string): Promise<RecoveryRun> {
-    return this.request<RecoveryRun>(`/runs/${encodeURIComponent(runId)}/release`, { method: 'POST', body: {} });
+    return this.request<RecoveryRun>(
+      `/runs/${encodeURIComponent(runId)}/release`,
+      { method: 'POST', body: {} },
+    );
   }
 
   async listRuns(query: {

@@ -1,4 +1,12 @@
-import { durationSettingMs, formatAgainst, formatBytes, formatDuration, formatSeconds, formatSecondsAgainst, parseDurationSeconds } from './duration';
+import {
+  durationSettingMs,
+  formatAgainst,
+  formatBytes,
+  formatDuration,
+  formatSeconds,
+  formatSecondsAgainst,
+  parseDurationSeconds,
+} from './duration';
 
 describe('parseDurationSeconds', () => {
   it('reads single units and sums', () => {
@@ -11,7 +19,15 @@ describe('parseDurationSeconds', () => {
   });
 
   it('refuses what is not a duration', () => {
-    for (const text of ['', 'soon', '10', '5 m', '-5m', '1y', `${'9'.repeat(400)}d`]) {
+    for (const text of [
+      '',
+      'soon',
+      '10',
+      '5 m',
+      '-5m',
+      '1y',
+      `${'9'.repeat(400)}d`,
+    ]) {
       expect(parseDurationSeconds(text)).toBeUndefined();
     }
   });
@@ -19,9 +35,17 @@ describe('parseDurationSeconds', () => {
 
 describe('durationSettingMs', () => {
   it('reads a setting in milliseconds; a malformed or zero one fails naming the key', () => {
-    expect(durationSettingMs('recovery.runs.stepTimeout', '1m30s')).toBe(90_000);
-    expect(() => durationSettingMs('recovery.runs.stepTimeout', 'soon')).toThrow('Invalid duration "soon" at recovery.runs.stepTimeout: use e.g. 90s, 15m, 24h');
-    expect(() => durationSettingMs('recovery.runs.stepTimeout', '0m')).toThrow('Invalid duration "0m" at recovery.runs.stepTimeout: must be longer than 0s');
+    expect(durationSettingMs('recovery.runs.stepTimeout', '1m30s')).toBe(
+      90_000,
+    );
+    expect(() =>
+      durationSettingMs('recovery.runs.stepTimeout', 'soon'),
+    ).toThrow(
+      'Invalid duration "soon" at recovery.runs.stepTimeout: use e.g. 90s, 15m, 24h',
+    );
+    expect(() => durationSettingMs('recovery.runs.stepTimeout', '0m')).toThrow(
+      'Invalid duration "0m" at recovery.runs.stepTimeout: must be longer than 0s',
+    );
   });
 });
 
@@ -35,7 +59,12 @@ describe('formatBytes', () => {
 
 describe('formatSeconds', () => {
   it('words ages and objectives in the unit that reads best', () => {
-    expect([90, 2700, 9000, 276_480].map(formatSeconds)).toEqual(['90 s', '45 min', '2.5 h', '3.2 d']);
+    expect([90, 2700, 9000, 276_480].map(formatSeconds)).toEqual([
+      '90 s',
+      '45 min',
+      '2.5 h',
+      '3.2 d',
+    ]);
   });
 });
 
@@ -64,7 +93,9 @@ describe('formatSecondsAgainst', () => {
 
 describe('durations as the portal and the CLI write them', () => {
   it('writes objectives and ages in its forms', () => {
-    expect([86400, 300, 3600, 90, 7260, 200_000, 0.4, undefined].map(formatDuration)).toEqual(['1d', '5m', '1h', '1m 30s', '2h 1m', '2d 7h', '0s', '—']);
+    expect(
+      [86400, 300, 3600, 90, 7260, 200_000, 0.4, undefined].map(formatDuration),
+    ).toEqual(['1d', '5m', '1h', '1m 30s', '2h 1m', '2d 7h', '0s', '—']);
     expect(formatAgainst(3640, 3600)).toBe('1h 0m 40s');
     expect(formatAgainst(900.4, 900)).toBe('15m 0.4s');
     expect(formatAgainst(1800, 3600)).toBe('30m');

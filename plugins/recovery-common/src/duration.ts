@@ -1,4 +1,10 @@
-const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+const UNITS: Record<string, number> = {
+  ms: 0.001,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+};
 
 /**
  * Parses a duration such as `500ms`, `90s`, `15m`, `24h`, `7d` (or a sum: `1h30m`) into seconds.
@@ -9,7 +15,9 @@ export function parseDurationSeconds(text: string): number | undefined {
   const trimmed = text.trim();
   if (!/^(\d+(\.\d+)?(ms|[smhd]))+$/.test(trimmed)) return undefined;
   let total = 0;
-  for (const [, value, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|[smhd])/g)) {
+  for (const [, value, unit] of trimmed.matchAll(
+    /(\d+(?:\.\d+)?)(ms|[smhd])/g,
+  )) {
     total += Number(value) * UNITS[unit];
   }
   return Number.isFinite(total) ? total : undefined;
@@ -23,10 +31,14 @@ export function parseDurationSeconds(text: string): number | undefined {
 export function durationSettingMs(key: string, text: string): number {
   const seconds = parseDurationSeconds(text);
   if (seconds === undefined) {
-    throw new Error(`Invalid duration "${text}" at ${key}: use e.g. 90s, 15m, 24h`);
+    throw new Error(
+      `Invalid duration "${text}" at ${key}: use e.g. 90s, 15m, 24h`,
+    );
   }
   if (seconds <= 0) {
-    throw new Error(`Invalid duration "${text}" at ${key}: must be longer than 0s`);
+    throw new Error(
+      `Invalid duration "${text}" at ${key}: must be longer than 0s`,
+    );
   }
   return seconds * 1000;
 }
@@ -47,15 +59,27 @@ export function formatSeconds(total: number): string {
 export function formatSecondsAgainst(value: number, objective: number): string {
   const shown = formatSeconds(value);
   // By amount, not by text: `2 h` reads as met beside an objective worded `120 min`.
-  if (value <= objective || amountOf(shown) > amountOf(formatSeconds(objective))) return shown;
+  if (
+    value <= objective ||
+    amountOf(shown) > amountOf(formatSeconds(objective))
+  )
+    return shown;
   // An excess under a second (a measured RTO has milliseconds) would round to `0 s`, which reads
   // as met: in tenths, rounded up, as the portal's formatAgainst says it.
   const excess = value - objective;
-  const worded = excess < 1 ? `${Math.max(1, Math.ceil(excess * 10 - 1e-6)) / 10} s` : formatSeconds(excess);
+  const worded =
+    excess < 1
+      ? `${Math.max(1, Math.ceil(excess * 10 - 1e-6)) / 10} s`
+      : formatSeconds(excess);
   return `${formatSeconds(objective)} + ${worded}`;
 }
 
-const WORDED_UNITS: Record<string, number> = { s: 1, min: 60, h: 3600, d: 86400 };
+const WORDED_UNITS: Record<string, number> = {
+  s: 1,
+  min: 60,
+  h: 3600,
+  d: 86400,
+};
 
 /** The seconds a formatSeconds text says. */
 function amountOf(text: string): number {
@@ -101,15 +125,27 @@ export function formatDuration(seconds: number | undefined): string {
  * objective it exceeds (an hourly capture 40 s late against an RPO of 1h would read `1h`); then
  * every unit down to the second, or the tenth of one: `1h 0m 40s`, `15m 0.4s`.
  */
-export function formatAgainst(seconds: number | undefined, objectiveSeconds: number): string {
+export function formatAgainst(
+  seconds: number | undefined,
+  objectiveSeconds: number,
+): string {
   const text = formatDuration(seconds);
-  if (seconds === undefined || !(seconds > objectiveSeconds) || text !== formatDuration(objectiveSeconds)) {
+  if (
+    seconds === undefined ||
+    !(seconds > objectiveSeconds) ||
+    text !== formatDuration(objectiveSeconds)
+  ) {
     return text;
   }
   // Under half a second over, whole seconds would still read as the objective: tenths, rounded
   // up (less a hair of floating point), and at least a tenth over, so that they never do.
   const tenths = Math.round(seconds) <= objectiveSeconds;
-  const total = tenths ? Math.max(Math.ceil(seconds * 10 - 1e-6), Math.floor(objectiveSeconds * 10) + 1) / 10 : Math.round(seconds);
+  const total = tenths
+    ? Math.max(
+        Math.ceil(seconds * 10 - 1e-6),
+        Math.floor(objectiveSeconds * 10) + 1,
+      ) / 10
+    : Math.round(seconds);
   const whole = Math.floor(total);
   const parts: Array<[number, string]> = [
     [Math.floor(whole / 86400), 'd'],

@@ -11,7 +11,9 @@ export type EntityRole = 'machine' | 'service' | 'group' | 'other';
 export function entityRole(entity: Entity): EntityRole {
   const kind = entity.kind.toLocaleLowerCase('en-US');
   // In any case, as the catalog's own filters match it (`spec.type: Machine` is a machine too).
-  const type = String(entity.spec?.type ?? '').trim().toLocaleLowerCase('en-US');
+  const type = String(entity.spec?.type ?? '')
+    .trim()
+    .toLocaleLowerCase('en-US');
   if (kind === 'resource' && type === MACHINE_RESOURCE_TYPE) {
     return 'machine';
   }

@@ -91,7 +91,10 @@ export const CAPTURE_STORE_ERROR_NAME = 'CaptureStoreError';
  * Statuses of the names Backstage's error handler knows (of those a machine's capture fails with):
  * a failure in a `CaptureFailedError` body from a backend from before kinds gets its kind by them.
  */
-const STATUS_BY_NAME: Record<string, number> = { ConflictError: 409, ServiceUnavailableError: 503 };
+const STATUS_BY_NAME: Record<string, number> = {
+  ConflictError: 409,
+  ServiceUnavailableError: 503,
+};
 
 /**
  * A failed call to the recovery API as the guards here read it: the answer's HTTP status, and its
@@ -105,16 +108,29 @@ export interface ApiErrorAnswer {
 }
 
 /** The body's `error` of a failed call answered `status` with an error named `name`; undefined for any other error. */
-function answered(error: unknown, status: number | undefined, name: string): Record<string, unknown> | undefined {
+function answered(
+  error: unknown,
+  status: number | undefined,
+  name: string,
+): Record<string, unknown> | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const { statusCode, body } = error as Partial<ApiErrorAnswer>;
-  if (typeof statusCode !== 'number' || (status !== undefined && statusCode !== status)) return undefined;
+  if (
+    typeof statusCode !== 'number' ||
+    (status !== undefined && statusCode !== status)
+  )
+    return undefined;
   const said = body?.error;
-  return typeof said === 'object' && said !== null && said.name === name ? said : undefined;
+  return typeof said === 'object' && said !== null && said.name === name
+    ? said
+    : undefined;
 }
 
 /** Only the strings of a list in a body. */
-const strings = (list: unknown): string[] => (Array.isArray(list) ? list.filter((s): s is string => typeof s === 'string') : []);
+const strings = (list: unknown): string[] =>
+  Array.isArray(list)
+    ? list.filter((s): s is string => typeof s === 'string')
+    : [];
 
 /**
  * The most useful message of an error: the server's own message for a `ResponseError`
@@ -133,11 +149,16 @@ export function errorMessage(error: unknown): string {
  * see it (each where the body gives it); undefined for any other error, a 409 for a machine never
  * captured among them.
  */
-export function hostBusy(error: unknown): { runId?: string; entityRef?: string } | undefined {
+export function hostBusy(
+  error: unknown,
+): { runId?: string; entityRef?: string } | undefined {
   const said = answered(error, 409, HOST_BUSY_ERROR_NAME);
   if (!said) return undefined;
   const { runId, entityRef } = said;
-  return { ...(typeof runId === 'string' && { runId }), ...(typeof entityRef === 'string' && { entityRef }) };
+  return {
+    ...(typeof runId === 'string' && { runId }),
+    ...(typeof entityRef === 'string' && { entityRef }),
+  };
 }
 
 /**
@@ -195,28 +216,47 @@ export function keptFailover(error: unknown): KeptFailover | undefined {
   const said = answered(error, 409, KEPT_FAILOVER_ERROR_NAME);
   if (!said) return undefined;
   const { failover, host, keeps, holding, remedy, runId, entityRef } = said;
-  if (![failover, host, keeps, holding, remedy].every(part => typeof part === 'string')) return undefined;
+  if (
+    ![failover, host, keeps, holding, remedy].every(
+      part => typeof part === 'string',
+    )
+  )
+    return undefined;
   return {
-    ...({ failover, host, keeps, holding, remedy } as Pick<KeptFailover, 'failover' | 'host' | 'keeps' | 'holding' | 'remedy'>),
+    ...({ failover, host, keeps, holding, remedy } as Pick<
+      KeptFailover,
+      'failover' | 'host' | 'keeps' | 'holding' | 'remedy'
+    >),
     ...(typeof runId === 'string' && { runId }),
     ...(typeof entityRef === 'string' && { entityRef }),
   };
 }
 
 /** What a start refused for a recovery point earlier than some machines' kept captures names; undefined for any other error. */
-export function recoveryPointTooEarly(error: unknown): RecoveryPointTooEarly | undefined {
+export function recoveryPointTooEarly(
+  error: unknown,
+): RecoveryPointTooEarly | undefined {
   const body = answered(error, 409, RECOVERY_POINT_TOO_EARLY_ERROR_NAME);
   if (typeof body?.recoveryPoint !== 'string') return undefined;
   const machines = (Array.isArray(body.machines) ? body.machines : []).filter(
-    (m): m is { machineRef: string; oldestCaptureAt: string } => typeof m?.machineRef === 'string' && typeof m?.oldestCaptureAt === 'string',
+    (m): m is { machineRef: string; oldestCaptureAt: string } =>
+      typeof m?.machineRef === 'string' &&
+      typeof m?.oldestCaptureAt === 'string',
   );
   const neverCaptured = strings(body.neverCaptured);
-  const earliest = typeof body.earliestRecoveryPoint === 'string' ? body.earliestRecoveryPoint : undefined;
+  const earliest =
+    typeof body.earliestRecoveryPoint === 'string'
+      ? body.earliestRecoveryPoint
+      : undefined;
   return {
     recoveryPoint: body.recoveryPoint,
-    machines: machines.map(({ machineRef, oldestCaptureAt }) => ({ machineRef, oldestCaptureAt })),
+    machines: machines.map(({ machineRef, oldestCaptureAt }) => ({
+      machineRef,
+      oldestCaptureAt,
+    })),
     neverCaptured,
-    ...(earliest !== undefined && neverCaptured.length === 0 && { earliestRecoveryPoint: earliest }),
+    ...(earliest !== undefined &&
+      neverCaptured.length === 0 && { earliestRecoveryPoint: earliest }),
   };
 }
 
@@ -225,7 +265,10 @@ export function recoveryPointTooEarly(error: unknown): RecoveryPointTooEarly | u
  * `captures` into the body, and answers `statusCode`), and by captureInTurn. Each words its
  * message as its users read it; the fields are the same. Read with {@link captureFailure}.
  */
-export class CaptureFailedError extends CustomErrorBase implements CaptureFailure {
+export class CaptureFailedError
+  extends CustomErrorBase
+  implements CaptureFailure
+{
   name = CAPTURE_FAILED_ERROR_NAME;
 
   /** Backstage's error handler knows no status by this name: it answers this one. */
@@ -237,13 +280,21 @@ export class CaptureFailedError extends CustomErrorBase implements CaptureFailur
 
   constructor(message: string, failure: CaptureFailure) {
     super(message);
-    this.failed = failure.failed.map(({ machineRef, kind, error }) => ({ machineRef, kind, error: { name: error.name, message: error.message } }));
+    this.failed = failure.failed.map(({ machineRef, kind, error }) => ({
+      machineRef,
+      kind,
+      error: { name: error.name, message: error.message },
+    }));
     this.captures = failure.captures;
     this.statusCode = captureFailureStatus(this.failed);
   }
 }
 
-const FAILURE_KINDS: readonly string[] = ['busy', 'unreachable', 'failed'] satisfies MachineCaptureFailureKind[];
+const FAILURE_KINDS: readonly string[] = [
+  'busy',
+  'unreachable',
+  'failed',
+] satisfies MachineCaptureFailureKind[];
 
 /**
  * The capture of an entity's machines where some failed: from the body of a `POST /captures`
@@ -257,17 +308,31 @@ export function captureFailure(error: unknown): CaptureFailure | undefined {
   if (!body) return undefined;
   const failed: MachineCaptureFailure[] = [];
   for (const item of Array.isArray(body.failed) ? body.failed : []) {
-    const { machineRef, kind, error: cause } = (item ?? {}) as { machineRef?: unknown; kind?: unknown; error?: { name?: unknown; message?: unknown } };
+    const {
+      machineRef,
+      kind,
+      error: cause,
+    } = (item ?? {}) as {
+      machineRef?: unknown;
+      kind?: unknown;
+      error?: { name?: unknown; message?: unknown };
+    };
     if (typeof machineRef !== 'string') continue;
     const name = typeof cause?.name === 'string' ? cause.name : 'Error';
     const message = typeof cause?.message === 'string' ? cause.message : '';
     failed.push({
       machineRef,
-      kind: typeof kind === 'string' && FAILURE_KINDS.includes(kind) ? (kind as MachineCaptureFailureKind) : captureFailureKind(STATUS_BY_NAME[name]),
+      kind:
+        typeof kind === 'string' && FAILURE_KINDS.includes(kind)
+          ? (kind as MachineCaptureFailureKind)
+          : captureFailureKind(STATUS_BY_NAME[name]),
       error: { name, message },
     });
   }
-  return { failed, captures: Array.isArray(body.captures) ? (body.captures as Capture[]) : [] };
+  return {
+    failed,
+    captures: Array.isArray(body.captures) ? (body.captures as Capture[]) : [],
+  };
 }
 
 /** A machine's damaged capture, as a start refused for captures all damaged names it. */
@@ -285,15 +350,27 @@ export interface DamagedCapture {
  * `CapturesDamagedError`) names: those captures, in boot order, and the plan's machines never
  * captured beside them; undefined for any other error.
  */
-export function capturesDamaged(error: unknown): { damaged: DamagedCapture[]; neverCaptured: string[] } | undefined {
+export function capturesDamaged(
+  error: unknown,
+): { damaged: DamagedCapture[]; neverCaptured: string[] } | undefined {
   const said = answered(error, 409, CAPTURES_DAMAGED_ERROR_NAME);
   if (!said) return undefined;
   const damaged = (Array.isArray(said.damaged) ? said.damaged : [])
     .filter(
       (d): d is DamagedCapture =>
-        typeof d?.machineRef === 'string' && typeof d?.captureId === 'string' && typeof d?.createdAt === 'string' && typeof d?.reason === 'string',
+        typeof d?.machineRef === 'string' &&
+        typeof d?.captureId === 'string' &&
+        typeof d?.createdAt === 'string' &&
+        typeof d?.reason === 'string',
     )
-    .map(({ machineRef, captureId, createdAt, reason }) => ({ machineRef, captureId, createdAt, reason }));
-  const neverCaptured = (Array.isArray(said.neverCaptured) ? said.neverCaptured : []).filter((m): m is string => typeof m === 'string');
+    .map(({ machineRef, captureId, createdAt, reason }) => ({
+      machineRef,
+      captureId,
+      createdAt,
+      reason,
+    }));
+  const neverCaptured = (
+    Array.isArray(said.neverCaptured) ? said.neverCaptured : []
+  ).filter((m): m is string => typeof m === 'string');
   return { damaged, neverCaptured };
 }

@@ -4,31 +4,75 @@ const at = (iso: string) => ({ ms: Date.parse(iso) });
 
 describe('readIsoTime', () => {
   it('reads a date and time of day with its zone as the instant it names', () => {
-    expect(readIsoTime('2026-11-02T01:00:00Z')).toEqual(at('2026-11-02T01:00:00.000Z'));
-    expect(readIsoTime('2026-11-02T03:00:00+02:00')).toEqual(at('2026-11-02T01:00:00.000Z'));
-    expect(readIsoTime('2026-11-01T20:30-0430')).toEqual(at('2026-11-02T01:00:00.000Z'));
-    expect(readIsoTime('2026-11-02t01:00:00,25z')).toEqual(at('2026-11-02T01:00:00.250Z'));
-    expect(readIsoTime('2026-11-02T01:00:00-00:00')).toEqual(at('2026-11-02T01:00:00.000Z'));
+    expect(readIsoTime('2026-11-02T01:00:00Z')).toEqual(
+      at('2026-11-02T01:00:00.000Z'),
+    );
+    expect(readIsoTime('2026-11-02T03:00:00+02:00')).toEqual(
+      at('2026-11-02T01:00:00.000Z'),
+    );
+    expect(readIsoTime('2026-11-01T20:30-0430')).toEqual(
+      at('2026-11-02T01:00:00.000Z'),
+    );
+    expect(readIsoTime('2026-11-02t01:00:00,25z')).toEqual(
+      at('2026-11-02T01:00:00.250Z'),
+    );
+    expect(readIsoTime('2026-11-02T01:00:00-00:00')).toEqual(
+      at('2026-11-02T01:00:00.000Z'),
+    );
     // Past the millisecond: dropped, never rounded up.
-    expect(readIsoTime('2026-11-02T23:59:59.9999999Z')).toEqual(at('2026-11-02T23:59:59.999Z'));
-    expect(readIsoTime('2028-02-29T00:00:00Z')).toEqual(at('2028-02-29T00:00:00.000Z'));
+    expect(readIsoTime('2026-11-02T23:59:59.9999999Z')).toEqual(
+      at('2026-11-02T23:59:59.999Z'),
+    );
+    expect(readIsoTime('2028-02-29T00:00:00Z')).toEqual(
+      at('2028-02-29T00:00:00.000Z'),
+    );
   });
 
   it('reads the years 0000 to 0099 as written, not as 1900 to 1999, and 0000-02-29 as the leap day it is', () => {
-    expect(new Date((readIsoTime('0050-01-01T00:00:00Z') as { ms: number }).ms).toISOString()).toBe('0050-01-01T00:00:00.000Z');
-    expect(new Date((readIsoTime('0000-02-29T12:00:00+01:00') as { ms: number }).ms).toISOString()).toBe('0000-02-29T11:00:00.000Z');
-    expect(readIsoTime('1900-02-29T00:00:00Z')).toEqual({ kind: 'value', problem: '1900-02-29 does not exist: February 1900 has 28 days' });
+    expect(
+      new Date(
+        (readIsoTime('0050-01-01T00:00:00Z') as { ms: number }).ms,
+      ).toISOString(),
+    ).toBe('0050-01-01T00:00:00.000Z');
+    expect(
+      new Date(
+        (readIsoTime('0000-02-29T12:00:00+01:00') as { ms: number }).ms,
+      ).toISOString(),
+    ).toBe('0000-02-29T11:00:00.000Z');
+    expect(readIsoTime('1900-02-29T00:00:00Z')).toEqual({
+      kind: 'value',
+      problem: '1900-02-29 does not exist: February 1900 has 28 days',
+    });
   });
 
   it('takes a zone of hours alone and 24:00, the end of a day, only where asked', () => {
-    expect(readIsoTime('2026-11-02T03:00+02')).toEqual({ kind: 'form', problem: 'its zone +02 gives hours alone: write +02:00' });
-    expect(readIsoTime('2026-11-02T03:00+02', { hoursOnlyZone: true })).toEqual(at('2026-11-02T01:00:00.000Z'));
-    expect(readIsoTime('2026-12-31T24:00:00Z')).toEqual({ kind: 'value', problem: 'hour 24: write 00:00 of the next day' });
-    expect(readIsoTime('2026-12-31T24:00:00.000+01:00', { endOfDay: true })).toEqual(at('2026-12-31T23:00:00.000Z'));
-    expect(readIsoTime('2026-12-31T24:00Z', { endOfDay: true })).toEqual(at('2027-01-01T00:00:00.000Z'));
+    expect(readIsoTime('2026-11-02T03:00+02')).toEqual({
+      kind: 'form',
+      problem: 'its zone +02 gives hours alone: write +02:00',
+    });
+    expect(readIsoTime('2026-11-02T03:00+02', { hoursOnlyZone: true })).toEqual(
+      at('2026-11-02T01:00:00.000Z'),
+    );
+    expect(readIsoTime('2026-12-31T24:00:00Z')).toEqual({
+      kind: 'value',
+      problem: 'hour 24: write 00:00 of the next day',
+    });
+    expect(
+      readIsoTime('2026-12-31T24:00:00.000+01:00', { endOfDay: true }),
+    ).toEqual(at('2026-12-31T23:00:00.000Z'));
+    expect(readIsoTime('2026-12-31T24:00Z', { endOfDay: true })).toEqual(
+      at('2027-01-01T00:00:00.000Z'),
+    );
     // Only the end of the day itself.
-    for (const text of ['2026-12-31T24:00:00.001Z', '2026-12-31T24:00:01Z', '2026-12-31T24:01Z']) {
-      expect({ text, read: readIsoTime(text, { endOfDay: true }) }).toEqual({ text, read: expect.objectContaining({ kind: 'value' }) });
+    for (const text of [
+      '2026-12-31T24:00:00.001Z',
+      '2026-12-31T24:00:01Z',
+      '2026-12-31T24:01Z',
+    ]) {
+      expect({ text, read: readIsoTime(text, { endOfDay: true }) }).toEqual({
+        text,
+        read: expect.objectContaining({ kind: 'value' }),
+      });
     }
   });
 
@@ -56,40 +100,98 @@ describe('readIsoTime', () => {
       ].map(text => [text, readIsoTime(text)]),
     );
     expect(problems).toEqual({
-      '2026-11-02T01:00:00': { kind: 'form', problem: 'no zone: end it with Z (UTC) or an offset such as +02:00' },
-      '2026-11-02': { kind: 'form', problem: 'a date alone: give the time of day and its zone too' },
-      '2026-11-02 01:00:00Z': { kind: 'form', problem: 'a space between date and time: ISO 8601 puts a T there' },
+      '2026-11-02T01:00:00': {
+        kind: 'form',
+        problem: 'no zone: end it with Z (UTC) or an offset such as +02:00',
+      },
+      '2026-11-02': {
+        kind: 'form',
+        problem: 'a date alone: give the time of day and its zone too',
+      },
+      '2026-11-02 01:00:00Z': {
+        kind: 'form',
+        problem: 'a space between date and time: ISO 8601 puts a T there',
+      },
       ' 2026-11-02T01:00:00Z': { kind: 'form', problem: 'spaces around it' },
       yesterday: { kind: 'form', problem: 'not a date and time of day' },
       '1730509200': { kind: 'form', problem: 'not a date and time of day' },
       '': { kind: 'form', problem: 'not a date and time of day' },
-      '2026-11-02T01:00:00+2': { kind: 'form', problem: 'not a date and time of day' },
-      '2026-02-30T00:00:00Z': { kind: 'value', problem: '2026-02-30 does not exist: February 2026 has 28 days' },
-      '2026-13-01T00:00:00Z': { kind: 'value', problem: 'month 13 does not exist' },
-      '2026-11-00T00:00:00Z': { kind: 'value', problem: '2026-11-00 does not exist: November 2026 has 30 days' },
-      '2026-11-02T25:00:00Z': { kind: 'value', problem: 'hour 25 does not exist (00 to 23)' },
-      '2026-11-02T01:60:00Z': { kind: 'value', problem: 'minute 60 does not exist (00 to 59)' },
-      '2026-11-02T01:00:60Z': { kind: 'value', problem: 'second 60 does not exist (00 to 59; 60 only for a leap second, at 23:59:60 UTC)' },
-      '2016-12-31T23:59:60Z': { kind: 'value', problem: 'second 60 is a leap second: write 23:59:59 or 00:00:00 of the next day' },
-      '2016-12-31T23:59:61Z': { kind: 'value', problem: 'second 61 does not exist (00 to 59)' },
-      '2026-11-02T01:00:00+24:00': { kind: 'value', problem: 'zone offset +24:00 does not exist (at most 23:59 either way)' },
-      '2026-11-02T01:00:00-02:60': { kind: 'value', problem: 'zone offset -02:60 does not exist (at most 23:59 either way)' },
+      '2026-11-02T01:00:00+2': {
+        kind: 'form',
+        problem: 'not a date and time of day',
+      },
+      '2026-02-30T00:00:00Z': {
+        kind: 'value',
+        problem: '2026-02-30 does not exist: February 2026 has 28 days',
+      },
+      '2026-13-01T00:00:00Z': {
+        kind: 'value',
+        problem: 'month 13 does not exist',
+      },
+      '2026-11-00T00:00:00Z': {
+        kind: 'value',
+        problem: '2026-11-00 does not exist: November 2026 has 30 days',
+      },
+      '2026-11-02T25:00:00Z': {
+        kind: 'value',
+        problem: 'hour 25 does not exist (00 to 23)',
+      },
+      '2026-11-02T01:60:00Z': {
+        kind: 'value',
+        problem: 'minute 60 does not exist (00 to 59)',
+      },
+      '2026-11-02T01:00:60Z': {
+        kind: 'value',
+        problem:
+          'second 60 does not exist (00 to 59; 60 only for a leap second, at 23:59:60 UTC)',
+      },
+      '2016-12-31T23:59:60Z': {
+        kind: 'value',
+        problem:
+          'second 60 is a leap second: write 23:59:59 or 00:00:00 of the next day',
+      },
+      '2016-12-31T23:59:61Z': {
+        kind: 'value',
+        problem: 'second 61 does not exist (00 to 59)',
+      },
+      '2026-11-02T01:00:00+24:00': {
+        kind: 'value',
+        problem: 'zone offset +24:00 does not exist (at most 23:59 either way)',
+      },
+      '2026-11-02T01:00:00-02:60': {
+        kind: 'value',
+        problem: 'zone offset -02:60 does not exist (at most 23:59 either way)',
+      },
     });
   });
 
   it('reads a leap second where asked, at 23:59:60 UTC whatever the zone, as the last millisecond before midnight', () => {
     const endOf2016 = Date.UTC(2016, 11, 31, 23, 59, 59, 999);
-    expect(readIsoTime('2016-12-31T23:59:60Z', { leapSecond: true })).toEqual({ ms: endOf2016 });
-    expect(readIsoTime('2016-12-31T23:59:60.5Z', { leapSecond: true })).toEqual({ ms: endOf2016 });
-    expect(readIsoTime('2017-01-01T00:59:60+01:00', { leapSecond: true })).toEqual({ ms: endOf2016 });
-    expect(readIsoTime('2016-12-31T18:59:60-05', { leapSecond: true, hoursOnlyZone: true })).toEqual({ ms: endOf2016 });
+    expect(readIsoTime('2016-12-31T23:59:60Z', { leapSecond: true })).toEqual({
+      ms: endOf2016,
+    });
+    expect(readIsoTime('2016-12-31T23:59:60.5Z', { leapSecond: true })).toEqual(
+      { ms: endOf2016 },
+    );
+    expect(
+      readIsoTime('2017-01-01T00:59:60+01:00', { leapSecond: true }),
+    ).toEqual({ ms: endOf2016 });
+    expect(
+      readIsoTime('2016-12-31T18:59:60-05', {
+        leapSecond: true,
+        hoursOnlyZone: true,
+      }),
+    ).toEqual({ ms: endOf2016 });
     // Ordered between the second before it and the next day's first.
     expect(endOf2016).toBeGreaterThan(Date.UTC(2016, 11, 31, 23, 59, 59, 998));
     expect(endOf2016).toBeLessThan(Date.UTC(2017, 0, 1));
     expect(readIsoTime('2016-12-31T23:58:60Z', { leapSecond: true })).toEqual({
       kind: 'value',
-      problem: 'second 60 does not exist (00 to 59; 60 only for a leap second, at 23:59:60 UTC)',
+      problem:
+        'second 60 does not exist (00 to 59; 60 only for a leap second, at 23:59:60 UTC)',
     });
-    expect(readIsoTime('2016-12-31T23:59:60+01:00', { leapSecond: true })).toMatchObject({ kind: 'value' });
+    expect(
+      readIsoTime('2016-12-31T23:59:60+01:00', { leapSecond: true }),
+    ).toMatchObject({ kind: 'value' });
   });
 });

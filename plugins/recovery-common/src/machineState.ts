@@ -6,7 +6,9 @@ export const MACHINE_STATE_OUTPUT_CHARS = 200;
 /** A health check's output as a capture keeps it: on one line, at most MACHINE_STATE_OUTPUT_CHARS. */
 export function trimHealthOutput(output: string): string {
   const line = output.replace(/\s+/g, ' ').trim();
-  return line.length <= MACHINE_STATE_OUTPUT_CHARS ? line : `${line.slice(0, MACHINE_STATE_OUTPUT_CHARS - 1).trimEnd()}…`;
+  return line.length <= MACHINE_STATE_OUTPUT_CHARS
+    ? line
+    : `${line.slice(0, MACHINE_STATE_OUTPUT_CHARS - 1).trimEnd()}…`;
 }
 
 /**
@@ -14,8 +16,13 @@ export function trimHealthOutput(output: string): string {
  * paused by someone else, never started), or running with its health check failing. A state not
  * recorded (a capture from before it was, a source that cannot tell) says nothing either way.
  */
-export function machineNotServing(state: CapturedMachineState | undefined): boolean {
-  return state !== undefined && (state.status !== 'running' || state.health === 'unhealthy');
+export function machineNotServing(
+  state: CapturedMachineState | undefined,
+): boolean {
+  return (
+    state !== undefined &&
+    (state.status !== 'running' || state.health === 'unhealthy')
+  );
 }
 
 /**
@@ -23,14 +30,23 @@ export function machineNotServing(state: CapturedMachineState | undefined): bool
  * its health check had not decided yet (`starting`), which a capture of a machine just restarted
  * shows.
  */
-export function machineStateWorthSaying(state: CapturedMachineState | undefined): state is CapturedMachineState {
-  return machineNotServing(state) || (state?.status === 'running' && state.health === 'starting');
+export function machineStateWorthSaying(
+  state: CapturedMachineState | undefined,
+): state is CapturedMachineState {
+  return (
+    machineNotServing(state) ||
+    (state?.status === 'running' && state.health === 'starting')
+  );
 }
 
 /** Its health check, in words: how many failed in a row, and what the last that failed said. */
 function healthWords(state: CapturedMachineState): string {
-  const streak = state.failingStreak ? `${state.failingStreak} failing health check${state.failingStreak === 1 ? '' : 's'} in a row` : '';
-  const said = state.healthOutput ? `the last said: "${state.healthOutput}"` : '';
+  const streak = state.failingStreak
+    ? `${state.failingStreak} failing health check${state.failingStreak === 1 ? '' : 's'} in a row`
+    : '';
+  const said = state.healthOutput
+    ? `the last said: "${state.healthOutput}"`
+    : '';
   return [streak, said].filter(Boolean).join('; ');
 }
 
@@ -49,8 +65,10 @@ export function describeMachineState(state: CapturedMachineState): string {
   };
   switch (state.status) {
     case 'running': {
-      if (state.health === 'unhealthy') return `running but unhealthy${inParens(healthWords(state))}`;
-      if (state.health === 'starting') return `running, its health check not passed yet${inParens(healthWords(state))}`;
+      if (state.health === 'unhealthy')
+        return `running but unhealthy${inParens(healthWords(state))}`;
+      if (state.health === 'starting')
+        return `running, its health check not passed yet${inParens(healthWords(state))}`;
       return state.health === 'healthy' ? 'running and healthy' : 'running';
     }
     case 'paused':
@@ -76,7 +94,9 @@ export function describeMachineState(state: CapturedMachineState): string {
  * the capture holds a machine that was not serving`. Undefined where it was serving, or its state
  * was not recorded.
  */
-export function notServingWhenCaptured(capture: Pick<Capture, 'machineRef' | 'createdAt' | 'machineState'>): string | undefined {
+export function notServingWhenCaptured(
+  capture: Pick<Capture, 'machineRef' | 'createdAt' | 'machineState'>,
+): string | undefined {
   if (!machineNotServing(capture.machineState)) return undefined;
   return `${capture.machineRef} was ${describeMachineState(capture.machineState!)} when captured at ${capture.createdAt}: the capture holds a machine that was not serving`;
 }

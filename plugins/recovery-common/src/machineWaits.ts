@@ -4,7 +4,10 @@
  * itself. Its services have the dependency there; two machines that each host replicas of both
  * services would otherwise wait for each other.
  */
-export function machinesAwaited(machine: string, dependencyMachines: Iterable<string>): string[] {
+export function machinesAwaited(
+  machine: string,
+  dependencyMachines: Iterable<string>,
+): string[] {
   const list = [...dependencyMachines];
   return list.includes(machine) ? [] : list;
 }

@@ -43,7 +43,9 @@ export const recoveryEventsCreatePermission = createPermission({
  * (a system, say) is checked apart, with recovery.run.create too.
  */
 export function failoverEntityRefs(plan: Pick<BootPlan, 'machines'>): string[] {
-  return [...new Set(plan.machines.flatMap(m => [m.machineRef, ...m.services]))];
+  return [
+    ...new Set(plan.machines.flatMap(m => [m.machineRef, ...m.services])),
+  ];
 }
 
 export const recoveryPermissions = [

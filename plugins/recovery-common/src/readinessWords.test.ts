@@ -1,15 +1,26 @@
-import { READINESS_RISK_RANK, READINESS_STATUS_LABELS, runModeName } from './readinessWords';
+import {
+  READINESS_RISK_RANK,
+  READINESS_STATUS_LABELS,
+  runModeName,
+} from './readinessWords';
 import type { ReadinessStatus } from './types';
 
 describe('readiness words', () => {
   it('rank statuses most at risk first, each once', () => {
-    const byRisk = (Object.keys(READINESS_RISK_RANK) as ReadinessStatus[]).sort((a, b) => READINESS_RISK_RANK[a] - READINESS_RISK_RANK[b]);
+    const byRisk = (Object.keys(READINESS_RISK_RANK) as ReadinessStatus[]).sort(
+      (a, b) => READINESS_RISK_RANK[a] - READINESS_RISK_RANK[b],
+    );
     expect(byRisk).toEqual(['not-recoverable', 'at-risk', 'unknown', 'ready']);
     expect(new Set(Object.values(READINESS_RISK_RANK)).size).toBe(4);
   });
 
   it('word every status', () => {
-    expect(READINESS_STATUS_LABELS).toEqual({ ready: 'ready', 'at-risk': 'at risk', 'not-recoverable': 'not recoverable', unknown: 'unknown' });
+    expect(READINESS_STATUS_LABELS).toEqual({
+      ready: 'ready',
+      'at-risk': 'at risk',
+      'not-recoverable': 'not recoverable',
+      unknown: 'unknown',
+    });
   });
 
   it('call a run by its mode, capitalized to start a sentence', () => {

@@ -22,7 +22,9 @@ export const READINESS_STATUS_LABELS: Record<ReadinessStatus, string> = {
  */
 export function runModeName(mode: RunMode, capitalized = false): string {
   const name = mode === 'failover' ? 'failover' : 'test recovery';
-  return capitalized ? name[0].toLocaleUpperCase('en-US') + name.slice(1) : name;
+  return capitalized
+    ? name[0].toLocaleUpperCase('en-US') + name.slice(1)
+    : name;
 }
 
 /**

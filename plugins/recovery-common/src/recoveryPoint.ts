@@ -2,7 +2,8 @@ import { readIsoTime } from './isoTime';
 import type { Capture } from './types';
 
 /** What a recovery point is written as, for messages that refuse one. */
-export const RECOVERY_POINT_FORMAT = 'an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00';
+export const RECOVERY_POINT_FORMAT =
+  'an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00';
 
 /**
  * Reads a recovery point (`POST /runs` `recoveryPoint`, `recovery run --recovery-point`, the card's
@@ -12,12 +13,15 @@ export const RECOVERY_POINT_FORMAT = 'an ISO 8601 time with its zone, such as 20
  * exist (`2026-02-30`), an hour past 23 (not `24:00`), a zone of hours alone (`+02`), a time
  * whose UTC year is not 0000 to 9999.
  */
-export function readRecoveryPoint(text: string): { point: string } | { problem: string } {
+export function readRecoveryPoint(
+  text: string,
+): { point: string } | { problem: string } {
   const time = readIsoTime(text);
   if ('problem' in time) return { problem: time.problem };
   // As RFC 3339 writes it, which has no year before 0000 nor after 9999 (0000-01-01T00:30+01:00 is in year -1).
   if (time.ms < FIRST_TIME) return { problem: 'before the year 0000 in UTC' };
-  if (time.ms >= PAST_LAST_TIME) return { problem: 'after the year 9999 in UTC' };
+  if (time.ms >= PAST_LAST_TIME)
+    return { problem: 'after the year 9999 in UTC' };
   return { point: new Date(time.ms).toISOString() };
 }
 
@@ -49,9 +53,15 @@ export interface RecoveryPointTooEarly {
  * The earliest point a run refused for `machines` (each with its oldest kept capture) would be
  * admitted at: every other machine had a capture at or before the point refused, which is earlier.
  */
-export function earliestRecoveryPoint(machines: Array<{ oldestCaptureAt: string }>): string | undefined {
-  const times = machines.map(m => Date.parse(m.oldestCaptureAt)).filter(t => !Number.isNaN(t));
-  return times.length === 0 ? undefined : new Date(Math.max(...times)).toISOString();
+export function earliestRecoveryPoint(
+  machines: Array<{ oldestCaptureAt: string }>,
+): string | undefined {
+  const times = machines
+    .map(m => Date.parse(m.oldestCaptureAt))
+    .filter(t => !Number.isNaN(t));
+  return times.length === 0
+    ? undefined
+    : new Date(Math.max(...times)).toISOString();
 }
 
 /**
@@ -66,11 +76,21 @@ export const CAPTURE_ROUND_GAP_MS = 60_000;
  * restores its newest capture of that round or before; none before every machine has a capture,
  * and not the last round, which restores every machine's newest: the latest state (a plain run).
  */
-export function earlierRecoveryPoints(capturesByMachine: Array<Array<Pick<Capture, 'createdAt' | 'durationMs' | 'damaged'>>>): string[] {
+export function earlierRecoveryPoints(
+  capturesByMachine: Array<
+    Array<Pick<Capture, 'createdAt' | 'durationMs' | 'damaged'>>
+  >,
+): string[] {
   if (capturesByMachine.length === 0) return [];
   // A damaged capture restores nothing: a run passes over it to the machine's next older one.
   const taken = capturesByMachine.map(captures =>
-    captures.filter(c => !c.damaged).map(c => ({ at: Date.parse(c.createdAt), ms: Math.max(0, c.durationMs || 0) })).filter(c => !Number.isNaN(c.at)),
+    captures
+      .filter(c => !c.damaged)
+      .map(c => ({
+        at: Date.parse(c.createdAt),
+        ms: Math.max(0, c.durationMs || 0),
+      }))
+      .filter(c => !Number.isNaN(c.at)),
   );
   if (taken.some(t => t.length === 0)) return [];
   // Every machine has a capture at or before a point from the newest of the oldest captures on;

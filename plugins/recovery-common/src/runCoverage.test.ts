@@ -8,7 +8,13 @@ describe('coversPlan', () => {
   const plan = (machines: Array<[string, string[]]>): BootPlan => ({
     entityRef: c('x'),
     waves: [machines.map(([ref]) => ref)],
-    machines: machines.map(([machineRef, services]) => ({ machineRef, wave: 1, services, waitsFor: [], probes: [] })),
+    machines: machines.map(([machineRef, services]) => ({
+      machineRef,
+      wave: 1,
+      services,
+      waitsFor: [],
+      probes: [],
+    })),
   });
   const head = (p: BootPlan, extra: Partial<RecoveryRun> = {}) => ({
     id: 'r',
@@ -20,10 +26,24 @@ describe('coversPlan', () => {
   const dns = plan([[m('shared-01'), [c('dns')]]]);
 
   it('needs every machine of the plan booted with the probes of the services the plan puts on it', () => {
-    expect(coversPlan(head(plan([[m('shared-01'), [c('cache'), c('dns')]], [m('web-01'), []]])), dns)).toBe(true);
+    expect(
+      coversPlan(
+        head(
+          plan([
+            [m('shared-01'), [c('cache'), c('dns')]],
+            [m('web-01'), []],
+          ]),
+        ),
+        dns,
+      ),
+    ).toBe(true);
     // Booted for the cache only: the dns probes never gated the machine.
-    expect(coversPlan(head(plan([[m('shared-01'), [c('cache')]]])), dns)).toBe(false);
-    expect(coversPlan(head(plan([[m('web-01'), [c('dns')]]])), dns)).toBe(false);
+    expect(coversPlan(head(plan([[m('shared-01'), [c('cache')]]])), dns)).toBe(
+      false,
+    );
+    expect(coversPlan(head(plan([[m('web-01'), [c('dns')]]])), dns)).toBe(
+      false,
+    );
   });
 
   it('needs every probe the plan gates a machine by, a probe added since the run among them', () => {
@@ -37,20 +57,41 @@ describe('coversPlan', () => {
     // dns got a probe since (or its machine one of its own): the run never ran it.
     const now = probed([c('dns')], [tcp53, health]);
     expect(coversPlan(head(probed([c('dns')], [tcp53])), now)).toBe(false);
-    expect(planNotRecovered(head(probed([c('dns')], [tcp53])), now)).toEqual({ machines: [], services: [], probes: [`http:8053/healthz on ${m('shared-01')}`] });
+    expect(planNotRecovered(head(probed([c('dns')], [tcp53])), now)).toEqual({
+      machines: [],
+      services: [],
+      probes: [`http:8053/healthz on ${m('shared-01')}`],
+    });
     // More probes than the plan's (one removed since, another service's) leave no gap.
-    expect(coversPlan(head(probed([c('cache'), c('dns')], [{ kind: 'tcp', port: 6379 }, tcp53, health])), now)).toBe(true);
+    expect(
+      coversPlan(
+        head(
+          probed(
+            [c('cache'), c('dns')],
+            [{ kind: 'tcp', port: 6379 }, tcp53, health],
+          ),
+        ),
+        now,
+      ),
+    ).toBe(true);
   });
 
   it('counts a run that booted a machine under its probes for the machine recovered on its own', () => {
     // A machine's own plan makes it its own service; a run of a service on it booted it all the same.
     const machineAlone = plan([[m('shared-01'), [m('shared-01')]]]);
-    expect(coversPlan(head(plan([[m('shared-01'), [c('dns')]]])), machineAlone)).toBe(true);
-    expect(coversPlan(head(plan([[m('web-01'), [c('web')]]])), machineAlone)).toBe(false);
+    expect(
+      coversPlan(head(plan([[m('shared-01'), [c('dns')]]])), machineAlone),
+    ).toBe(true);
+    expect(
+      coversPlan(head(plan([[m('web-01'), [c('web')]]])), machineAlone),
+    ).toBe(false);
   });
 
   it('leaves out a run that failed on a machine outside the plan', () => {
-    const both = plan([[m('shared-01'), [c('dns')]], [m('web-01'), [c('web')]]]);
+    const both = plan([
+      [m('shared-01'), [c('dns')]],
+      [m('web-01'), [c('web')]],
+    ]);
     const failedOn = (machineRef?: string) =>
       head(both, { status: 'failed', error: { machineRef, message: 'boom' } });
     expect(coversPlan(failedOn(m('web-01')), dns)).toBe(false);
@@ -62,34 +103,111 @@ describe('coversPlan', () => {
 
 describe('failedWithin', () => {
   const tcp80: ProbeSpec = { kind: 'tcp', port: 80 };
-  const machine = (machineRef: string, services: string[], probes: ProbeSpec[] = []): BootPlan['machines'][number] => ({ machineRef, wave: 0, services, waitsFor: [], probes });
-  const shop: Pick<BootPlan, 'machines'> = { machines: [machine(m('db-01'), [c('db')]), machine(m('web-01'), [c('web')], [tcp80])] };
+  const machine = (
+    machineRef: string,
+    services: string[],
+    probes: ProbeSpec[] = [],
+  ): BootPlan['machines'][number] => ({
+    machineRef,
+    wave: 0,
+    services,
+    waitsFor: [],
+    probes,
+  });
+  const shop: Pick<BootPlan, 'machines'> = {
+    machines: [
+      machine(m('db-01'), [c('db')]),
+      machine(m('web-01'), [c('web')], [tcp80]),
+    ],
+  };
   const failed = (machines: BootPlan['machines'], machineRef?: string) => ({
     status: 'failed' as RecoveryRun['status'],
     plan: { machines },
     error: { machineRef, message: 'probe did not pass' },
   });
 
-  it("counts a run that failed on a machine of the plan gated there by no more than the plan gates it by, whatever else it booted", () => {
+  it('counts a run that failed on a machine of the plan gated there by no more than the plan gates it by, whatever else it booted', () => {
     // web's run (db-01 and web-01, or web-01 alone, or the machine recovered on its own) failed on web-01.
     expect(failedWithin(failed(shop.machines, m('web-01')), shop)).toBe(true);
-    expect(failedWithin(failed([machine(m('web-01'), [c('web')], [tcp80])], m('web-01')), shop)).toBe(true);
-    expect(failedWithin(failed([machine(m('web-01'), [m('web-01')])], m('web-01')), shop)).toBe(true);
+    expect(
+      failedWithin(
+        failed([machine(m('web-01'), [c('web')], [tcp80])], m('web-01')),
+        shop,
+      ),
+    ).toBe(true);
+    expect(
+      failedWithin(
+        failed([machine(m('web-01'), [m('web-01')])], m('web-01')),
+        shop,
+      ),
+    ).toBe(true);
     // Booted there for more than the plan's services, on another machine, as a whole, or not failed at all: no.
-    expect(failedWithin(failed([machine(m('web-01'), [c('web'), c('api')], [tcp80, { kind: 'tcp', port: 8080 }])], m('web-01')), shop)).toBe(false);
-    expect(failedWithin(failed([machine(m('web-01'), [c('web')], [tcp80, { kind: 'tcp', port: 8080 }])], m('web-01')), shop)).toBe(false);
-    expect(failedWithin(failed([machine(m('cache-01'), [c('cache')])], m('cache-01')), shop)).toBe(false);
+    expect(
+      failedWithin(
+        failed(
+          [
+            machine(
+              m('web-01'),
+              [c('web'), c('api')],
+              [tcp80, { kind: 'tcp', port: 8080 }],
+            ),
+          ],
+          m('web-01'),
+        ),
+        shop,
+      ),
+    ).toBe(false);
+    expect(
+      failedWithin(
+        failed(
+          [
+            machine(
+              m('web-01'),
+              [c('web')],
+              [tcp80, { kind: 'tcp', port: 8080 }],
+            ),
+          ],
+          m('web-01'),
+        ),
+        shop,
+      ),
+    ).toBe(false);
+    expect(
+      failedWithin(
+        failed([machine(m('cache-01'), [c('cache')])], m('cache-01')),
+        shop,
+      ),
+    ).toBe(false);
     expect(failedWithin(failed(shop.machines), shop)).toBe(false);
-    expect(failedWithin({ ...failed(shop.machines, m('web-01')), status: 'succeeded' }, shop)).toBe(false);
+    expect(
+      failedWithin(
+        { ...failed(shop.machines, m('web-01')), status: 'succeeded' },
+        shop,
+      ),
+    ).toBe(false);
   });
   it('does not count a failure where the plan now boots a machine first that the run did not boot before it', () => {
     const db = { ...machine(m('db-01'), [c('db')]), wave: 0 };
-    const web = { ...machine(m('web-01'), [c('web')], [tcp80]), wave: 1, waitsFor: [m('db-01')] };
+    const web = {
+      ...machine(m('web-01'), [c('web')], [tcp80]),
+      wave: 1,
+      waitsFor: [m('db-01')],
+    };
     const plan: Pick<BootPlan, 'machines'> = { machines: [db, web] };
     // web-01 booted without its database (a dependsOn added since): its failure may be that.
-    expect(failedWithin(failed([{ ...web, wave: 0, waitsFor: [] }], m('web-01')), plan)).toBe(false);
+    expect(
+      failedWithin(
+        failed([{ ...web, wave: 0, waitsFor: [] }], m('web-01')),
+        plan,
+      ),
+    ).toBe(false);
     // Booted in the same wave as the database, not after it: the same.
-    expect(failedWithin(failed([db, { ...web, wave: 0, waitsFor: [] }], m('web-01')), plan)).toBe(false);
+    expect(
+      failedWithin(
+        failed([db, { ...web, wave: 0, waitsFor: [] }], m('web-01')),
+        plan,
+      ),
+    ).toBe(false);
     // Booted after it, as the plan boots it: the failure is the plan's.
     expect(failedWithin(failed([db, web], m('web-01')), plan)).toBe(true);
   });

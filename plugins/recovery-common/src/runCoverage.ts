@@ -5,7 +5,9 @@ import type { BootPlan, ProbeSpec, RecoveryRun } from './types';
  * and how a run's probes and a plan's are compared.
  */
 export function describeProbe(probe: ProbeSpec): string {
-  return probe.kind === 'http' ? `http:${probe.port}${probe.path ?? '/'}` : `tcp:${probe.port}`;
+  return probe.kind === 'http'
+    ? `http:${probe.port}${probe.path ?? '/'}`
+    : `tcp:${probe.port}`;
 }
 
 /** What of a plan a run did not recover (planNotRecovered). */
@@ -23,7 +25,10 @@ export interface PlanNotRecovered {
  * the services and the probes that did not gate them. A machine recovered on its own is its own
  * service in its plan: any run that booted it under its probes recovered it.
  */
-export function planNotRecovered(run: { plan: Pick<BootPlan, 'machines'> }, plan: Pick<BootPlan, 'machines'>): PlanNotRecovered {
+export function planNotRecovered(
+  run: { plan: Pick<BootPlan, 'machines'> },
+  plan: Pick<BootPlan, 'machines'>,
+): PlanNotRecovered {
   const booted = new Map(run.plan.machines.map(m => [m.machineRef, m]));
   const missed: PlanNotRecovered = { machines: [], services: [], probes: [] };
   for (const m of plan.machines) {
@@ -33,10 +38,13 @@ export function planNotRecovered(run: { plan: Pick<BootPlan, 'machines'> }, plan
       continue;
     }
     const services = new Set(ran.services);
-    for (const s of m.services) if (s !== m.machineRef && !services.has(s)) missed.services.push(`${s} on ${m.machineRef}`);
+    for (const s of m.services)
+      if (s !== m.machineRef && !services.has(s))
+        missed.services.push(`${s} on ${m.machineRef}`);
     // Runs gate a machine by the probes its plan held then: one added since was never run.
     const probes = new Set((ran.probes ?? []).map(describeProbe));
-    for (const p of (m.probes ?? []).map(describeProbe)) if (!probes.has(p)) missed.probes.push(`${p} on ${m.machineRef}`);
+    for (const p of (m.probes ?? []).map(describeProbe))
+      if (!probes.has(p)) missed.probes.push(`${p} on ${m.machineRef}`);
   }
   return missed;
 }
@@ -53,13 +61,21 @@ export function planNotRecovered(run: { plan: Pick<BootPlan, 'machines'> }, plan
  * (a planned run as a succeeded one), so the two agree on what covers what.
  */
 export function coversPlan(
-  run: Pick<RecoveryRun, 'status' | 'error'> & { plan: Pick<BootPlan, 'machines'> },
+  run: Pick<RecoveryRun, 'status' | 'error'> & {
+    plan: Pick<BootPlan, 'machines'>;
+  },
   plan: Pick<BootPlan, 'machines'>,
 ): boolean {
   const missed = planNotRecovered(run, plan);
-  if (missed.machines.length + missed.services.length + missed.probes.length > 0) return false;
+  if (
+    missed.machines.length + missed.services.length + missed.probes.length >
+    0
+  )
+    return false;
   const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
-  return failedOn === undefined || plan.machines.some(m => m.machineRef === failedOn);
+  return (
+    failedOn === undefined || plan.machines.some(m => m.machineRef === failedOn)
+  );
 }
 
 /**
@@ -69,7 +85,9 @@ export function coversPlan(
  * dependency added since). Undefined where the run did not fail on a machine both hold.
  */
 export function failureBeyondPlan(
-  run: Pick<RecoveryRun, 'status' | 'error'> & { plan: Pick<BootPlan, 'machines'> },
+  run: Pick<RecoveryRun, 'status' | 'error'> & {
+    plan: Pick<BootPlan, 'machines'>;
+  },
   plan: Pick<BootPlan, 'machines'>,
 ): { gatedBy: string[]; bootedWithout: string[] } | undefined {
   const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
@@ -77,9 +95,17 @@ export function failureBeyondPlan(
   const now = plan.machines.find(m => m.machineRef === failedOn);
   const then = run.plan.machines.find(m => m.machineRef === failedOn);
   if (!now || !then) return undefined;
-  const beyond = planNotRecovered({ plan: { machines: [now] } }, { machines: [then] });
-  const bootedBefore = new Set(run.plan.machines.filter(m => m.wave < then.wave).map(m => m.machineRef));
-  return { gatedBy: [...beyond.services, ...beyond.probes], bootedWithout: now.waitsFor.filter(ref => !bootedBefore.has(ref)) };
+  const beyond = planNotRecovered(
+    { plan: { machines: [now] } },
+    { machines: [then] },
+  );
+  const bootedBefore = new Set(
+    run.plan.machines.filter(m => m.wave < then.wave).map(m => m.machineRef),
+  );
+  return {
+    gatedBy: [...beyond.services, ...beyond.probes],
+    bootedWithout: now.waitsFor.filter(ref => !bootedBefore.has(ref)),
+  };
 }
 
 /**
@@ -91,9 +117,14 @@ export function failureBeyondPlan(
  * weighs such a run against the last that recovered the plan.
  */
 export function failedWithin(
-  run: Pick<RecoveryRun, 'status' | 'error'> & { plan: Pick<BootPlan, 'machines'> },
+  run: Pick<RecoveryRun, 'status' | 'error'> & {
+    plan: Pick<BootPlan, 'machines'>;
+  },
   plan: Pick<BootPlan, 'machines'>,
 ): boolean {
   const beyond = failureBeyondPlan(run, plan);
-  return beyond !== undefined && beyond.gatedBy.length + beyond.bootedWithout.length === 0;
+  return (
+    beyond !== undefined &&
+    beyond.gatedBy.length + beyond.bootedWithout.length === 0
+  );
 }

@@ -6,15 +6,28 @@ import { INTERRUPTED_PREFIX, type RunStatus } from './types';
  * {@link INTERRUPTED_PREFIX}. It reached no result, says nothing about recoverability and never
  * counts for readiness, so it must not read as a failed recovery.
  */
-export function isRunInterrupted(run: { status: RunStatus; error?: { message: string } }): boolean {
-  return run.status === 'failed' && !!run.error?.message?.startsWith(INTERRUPTED_PREFIX);
+export function isRunInterrupted(run: {
+  status: RunStatus;
+  error?: { message: string };
+}): boolean {
+  return (
+    run.status === 'failed' &&
+    !!run.error?.message?.startsWith(INTERRUPTED_PREFIX)
+  );
 }
 
 /**
  * Why an interrupted run stopped, in the backend's words without the prefix: `the backend is
  * shutting down`, `preempted by failover run-7`; `interrupted` where it says nothing more.
  */
-export function interruptionCause(run: { error?: { message: string } }): string {
+export function interruptionCause(run: {
+  error?: { message: string };
+}): string {
   const message = run.error?.message ?? '';
-  return (message.startsWith(INTERRUPTED_PREFIX) ? message.slice(INTERRUPTED_PREFIX.length) : message).trim() || 'interrupted';
+  return (
+    (message.startsWith(INTERRUPTED_PREFIX)
+      ? message.slice(INTERRUPTED_PREFIX.length)
+      : message
+    ).trim() || 'interrupted'
+  );
 }

@@ -1,7 +1,9 @@
 import type { RecoveryRun, RunStep } from './types';
 
 /** Whether a run is still under way (pending or running): the portal follows it, the CLI waits for it. */
-export function isRunActive(run: Pick<RecoveryRun, 'status'> | undefined): boolean {
+export function isRunActive(
+  run: Pick<RecoveryRun, 'status'> | undefined,
+): boolean {
   return !!run && (run.status === 'pending' || run.status === 'running');
 }
 
@@ -28,9 +30,14 @@ export function timelineSteps(
   const { steps } = run;
   const active = isRunActive(run);
   const outcome = active ? undefined : run.error?.message;
-  const machineErrors = new Set(steps.filter(s => s.level === 'error' && s.machineRef).map(s => s.message));
+  const machineErrors = new Set(
+    steps.filter(s => s.level === 'error' && s.machineRef).map(s => s.message),
+  );
   const runError = (s: RunStep) => !s.machineRef && s.level === 'error';
-  const kept = steps.filter(s => !runError(s) || !(machineErrors.has(s.message) || s.message === outcome));
+  const kept = steps.filter(
+    s =>
+      !runError(s) || !(machineErrors.has(s.message) || s.message === outcome),
+  );
   if (!active || !appendOnly) return kept;
   const held = kept.findIndex(runError);
   return held < 0 ? kept : kept.slice(0, held);

@@ -66,7 +66,14 @@ export interface CapturedMachineState {
    * `exited` (stopped, or crashed); `restarting` (its restart policy starting it again);
    * `created` (never started); `dead` or `removing`.
    */
-  status: 'running' | 'paused' | 'exited' | 'restarting' | 'created' | 'dead' | 'removing';
+  status:
+    | 'running'
+    | 'paused'
+    | 'exited'
+    | 'restarting'
+    | 'created'
+    | 'dead'
+    | 'removing';
   /** Its last exit code, where it is not running (or restarting after it). */
   exitCode?: number;
   /** Killed for want of memory (the exit code is then usually 137). */
@@ -239,7 +246,8 @@ export interface RecoveryRun {
   steps: RunStep[];
 }
 
-export type ReadinessStatus = 'ready' | 'at-risk' | 'not-recoverable' | 'unknown';
+export type ReadinessStatus =
+  'ready' | 'at-risk' | 'not-recoverable' | 'unknown';
 
 export interface MachineCaptureStatus {
   machineRef: string;
@@ -292,7 +300,13 @@ export interface ReasonRun {
  * busy with another run past the check's retries; no boot plan (a dependency cycle, say); the
  * check's time ran out (or it was stopped) before its run could start; any other refusal.
  */
-export type NightlyCheckRefusal = 'uncaptured' | 'kept-failover' | 'host-busy' | 'no-plan' | 'out-of-time' | 'error';
+export type NightlyCheckRefusal =
+  | 'uncaptured'
+  | 'kept-failover'
+  | 'host-busy'
+  | 'no-plan'
+  | 'out-of-time'
+  | 'error';
 
 /**
  * What a night's check did about one entity: started a test recovery of it (`started`); counted
@@ -355,7 +369,10 @@ export const NIGHTLY_CHECK_SILENCE_MS = 10 * 60_000;
 export const NIGHTLY_CHECK_MESSAGE_MAX_LENGTH = 2000;
 
 /** A night's outcome for an entity, as the nightly check records it (`POST /nightly-check`). */
-export type NightlyCheckEntityOutcome = Omit<NightlyCheckOutcome, 'checkedAt' | 'night' | 'newer'> & { entityRef: string };
+export type NightlyCheckEntityOutcome = Omit<
+  NightlyCheckOutcome,
+  'checkedAt' | 'night' | 'newer'
+> & { entityRef: string };
 
 /** A night's check as the scheduler records it (`POST /nightly-check`): when it began, and what it did about each entity. */
 export interface NightlyCheckRecord {
@@ -377,7 +394,10 @@ export interface NightlyCheckRecord {
  * none of what `GET /runs/{id}` hides from them: no id, entity, plan, machines (their console
  * tails), steps or creator.
  */
-export type HiddenRun = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds'> & {
+export type HiddenRun = Pick<
+  RecoveryRun,
+  'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds'
+> & {
   /** The machine it failed at, not the probe nor the run's own message. */
   error?: { machineRef?: string; message: string };
 };
@@ -387,7 +407,10 @@ export type HiddenRun = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'sta
  * machine it failed at), not its plan, machines or steps (`GET /runs/{id}` has those). Its id and
  * entity only where the caller sees that entity, as for a HiddenRun.
  */
-export type RunSummary = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds'> &
+export type RunSummary = Pick<
+  RecoveryRun,
+  'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds'
+> &
   Partial<Pick<RecoveryRun, 'id' | 'entityRef'>> & {
     /** The machine it failed at (failedMachine); none when it failed as a whole (interrupted). */
     failedAt?: string;
@@ -397,7 +420,9 @@ export type RunSummary = Pick<RecoveryRun, 'mode' | 'status' | 'createdAt' | 'st
  * A machine's latest capture as the readiness overview lists it: which one and when, not what it
  * holds (`GET /captures` has that).
  */
-export type MachineCaptureSummary = Omit<MachineCaptureStatus, 'latest'> & { latest?: Pick<Capture, 'id' | 'createdAt'> };
+export type MachineCaptureSummary = Omit<MachineCaptureStatus, 'latest'> & {
+  latest?: Pick<Capture, 'id' | 'createdAt'>;
+};
 
 /**
  * An entity's readiness as the overview (`GET /readiness`) lists it: its boot plan as the number
@@ -405,7 +430,10 @@ export type MachineCaptureSummary = Omit<MachineCaptureStatus, 'latest'> & { lat
  * `GET /readiness?include=plan` gives each plan in full too: the nightly check chooses its runs
  * by them.
  */
-export type ReadinessSummary = Omit<Readiness, 'lastRun' | 'plan' | 'captures'> & {
+export type ReadinessSummary = Omit<
+  Readiness,
+  'lastRun' | 'plan' | 'captures'
+> & {
   /** Machines in its boot plan; none where it has no plan (a dependency cycle, say). */
   machineCount?: number;
   captures: MachineCaptureSummary[];
@@ -420,9 +448,13 @@ export type ReadinessSummary = Omit<Readiness, 'lastRun' | 'plan' | 'captures'> 
  * an error falls back to the first machine that failed on its own. An interrupted run's machines
  * in progress were interrupted, not failed: none is blamed.
  */
-export function failedMachine(run: Pick<RecoveryRun, 'error' | 'machines'>): string | undefined {
+export function failedMachine(
+  run: Pick<RecoveryRun, 'error' | 'machines'>,
+): string | undefined {
   if (run.error) return run.error.machineRef;
-  return run.machines.find(m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX))?.machineRef;
+  return run.machines.find(
+    m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX),
+  )?.machineRef;
 }
 
 /** Whether readiness shows the run in full (the caller sees its entity). */

@@ -164,10 +164,18 @@ export interface CaptureSource {
    */
   capture(
     machine: MachineLocator,
-    options: { captureId: string; signal?: AbortSignal; record?: (captured: CapturedMachine) => Promise<void> },
+    options: {
+      captureId: string;
+      signal?: AbortSignal;
+      record?: (captured: CapturedMachine) => Promise<void>;
+    },
   ): Promise<CapturedMachine>;
   /** Removes a capture's artifacts from the store (retention): its image archive and the volumes it recorded. */
-  discard(capture: { captureId: string; artifact: string; volumes?: CapturedVolume[] }): Promise<void>;
+  discard(capture: {
+    captureId: string;
+    artifact: string;
+    volumes?: CapturedVolume[];
+  }): Promise<void>;
   /**
    * Removes what is left of captures that neither a record nor a capture under way accounts for
    * (a backend stopped before it recorded one, a discard that failed): of `machine` where given,
@@ -176,7 +184,10 @@ export interface CaptureSource {
    * asked after the source has looked for captures under way, so that one recorded meanwhile is
    * among them. Returns the ids removed.
    */
-  removeUnrecorded?(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator): Promise<string[]>;
+  removeUnrecorded?(
+    recorded: (machineRefs: string[]) => Promise<string[]>,
+    machine?: MachineLocator,
+  ): Promise<string[]>;
 }
 
 /**
@@ -196,12 +207,21 @@ export type EngineError = EngineUnreachableError | EngineFailedError;
  * (Symbol.for): an app may resolve two copies (a module built against another version), where
  * `instanceof` alone fails, and a name or fields alone would take any lookalike. Never on the wire.
  */
-const ERROR_KIND: unique symbol = Symbol.for('@backstage-recovery/plugin-recovery-node:error-kind');
+const ERROR_KIND: unique symbol = Symbol.for(
+  '@backstage-recovery/plugin-recovery-node:error-kind',
+);
 
-type ErrorKind = 'engine-unreachable' | 'engine-failed' | 'capture-stopped' | 'capture-store' | 'capture-damaged';
+type ErrorKind =
+  | 'engine-unreachable'
+  | 'engine-failed'
+  | 'capture-stopped'
+  | 'capture-store'
+  | 'capture-damaged';
 
 const isKind = (error: unknown, kind: ErrorKind) =>
-  typeof error === 'object' && error !== null && (error as { [ERROR_KIND]?: unknown })[ERROR_KIND] === kind;
+  typeof error === 'object' &&
+  error !== null &&
+  (error as { [ERROR_KIND]?: unknown })[ERROR_KIND] === kind;
 
 /**
  * An engine that could not be reached: a refused or broken connection, no socket, a timeout (no
@@ -248,8 +268,14 @@ export class EngineFailedError extends CustomErrorBase {
 }
 
 /** The {@link EngineError} of an engine that was `unreachable`, or `answered` with an error. */
-export function engineError(message: string, engine: string, failure: 'unreachable' | 'answered'): EngineError {
-  return failure === 'unreachable' ? new EngineUnreachableError(message, engine) : new EngineFailedError(message, engine);
+export function engineError(
+  message: string,
+  engine: string,
+  failure: 'unreachable' | 'answered',
+): EngineError {
+  return failure === 'unreachable'
+    ? new EngineUnreachableError(message, engine)
+    : new EngineFailedError(message, engine);
 }
 
 /** Whether `error` is an {@link EngineError}: an engine out of reach, or one that answered with an error. */
@@ -298,7 +324,9 @@ export class CaptureStoreError extends CustomErrorBase {
 }
 
 /** Whether `error` is a {@link CaptureStoreError}. */
-export function isCaptureStoreError(error: unknown): error is CaptureStoreError {
+export function isCaptureStoreError(
+  error: unknown,
+): error is CaptureStoreError {
   return isKind(error, 'capture-store');
 }
 
@@ -436,9 +464,15 @@ export interface HypervisorHost {
    * error where it could not tell (the store unreadable now). `signal` stops the reading. A host
    * without it verifies each capture as it restores it (restoreMachine), as every host must.
    */
-  verifyCapture?(capture: RestorableCapture, options?: { signal?: AbortSignal }): Promise<void>;
+  verifyCapture?(
+    capture: RestorableCapture,
+    options?: { signal?: AbortSignal },
+  ): Promise<void>;
   /** Loads the capture (verifying its checksum) and creates the machine, adapted, not started. */
-  restoreMachine(lab: LabHandle, capture: RestorableCapture): Promise<RestoredMachine>;
+  restoreMachine(
+    lab: LabHandle,
+    capture: RestorableCapture,
+  ): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;
   inspectMachine(machine: MachineHandle): Promise<MachineState>;
   /** Runs a probe from inside the lab network, as a client there would. */

@@ -11,7 +11,8 @@ type ScheduleDuration = SchedulerServiceTaskScheduleDefinition['timeout'];
 
 /** A schedule's duration (timeout, frequency, initial delay) in milliseconds: a luxon Duration or a HumanDuration (months as 30 days). */
 export function scheduleDurationMs(duration: ScheduleDuration): number {
-  if ('toMillis' in duration && typeof duration.toMillis === 'function') return duration.toMillis();
+  if ('toMillis' in duration && typeof duration.toMillis === 'function')
+    return duration.toMillis();
   return durationToMilliseconds(duration as HumanDuration);
 }
 
@@ -28,23 +29,37 @@ export function readTaskSchedule(
   minTimeoutMs = 0,
 ): SchedulerServiceTaskScheduleDefinition {
   if (!config.has(key)) return fallback;
-  const invalid = (what: string) => new Error(`Invalid schedule at ${key}: ${what}`);
+  const invalid = (what: string) =>
+    new Error(`Invalid schedule at ${key}: ${what}`);
   let read: SchedulerServiceTaskScheduleDefinition;
   try {
-    read = readSchedulerServiceTaskScheduleDefinitionFromConfig(config.getConfig(key));
+    read = readSchedulerServiceTaskScheduleDefinitionFromConfig(
+      config.getConfig(key),
+    );
   } catch (error) {
     throw invalid(String((error as Error).message));
   }
-  const given = (field: string) => JSON.stringify(config.get(`${key}.${field}`));
+  const given = (field: string) =>
+    JSON.stringify(config.get(`${key}.${field}`));
   const { frequency, timeout, initialDelay } = read;
-  if (!('cron' in frequency) && !('trigger' in frequency) && !(scheduleDurationMs(frequency) > 0)) {
-    throw invalid(`frequency must be longer than zero, got ${given('frequency')}`);
+  if (
+    !('cron' in frequency) &&
+    !('trigger' in frequency) &&
+    !(scheduleDurationMs(frequency) > 0)
+  ) {
+    throw invalid(
+      `frequency must be longer than zero, got ${given('frequency')}`,
+    );
   }
   if (!(scheduleDurationMs(timeout) > minTimeoutMs)) {
-    throw invalid(`timeout must be longer than ${minTimeoutMs > 0 ? `${minTimeoutMs / 1000} s` : 'zero'}, got ${given('timeout')}`);
+    throw invalid(
+      `timeout must be longer than ${minTimeoutMs > 0 ? `${minTimeoutMs / 1000} s` : 'zero'}, got ${given('timeout')}`,
+    );
   }
   if (initialDelay && !(scheduleDurationMs(initialDelay) >= 0)) {
-    throw invalid(`initialDelay must not be negative, got ${given('initialDelay')}`);
+    throw invalid(
+      `initialDelay must not be negative, got ${given('initialDelay')}`,
+    );
   }
   return read;
 }
@@ -57,13 +72,15 @@ export function readTaskSchedule(
 export async function scheduleTaskFrom(
   scheduler: SchedulerService,
   key: string,
-  task: SchedulerServiceTaskScheduleDefinition & SchedulerServiceTaskInvocationDefinition,
+  task: SchedulerServiceTaskScheduleDefinition &
+    SchedulerServiceTaskInvocationDefinition,
 ): Promise<void> {
   try {
     await scheduler.scheduleTask(task);
   } catch (error) {
     const message = String((error as Error)?.message ?? error);
-    if (!('cron' in task.frequency) || !message.includes('cadence')) throw error;
+    if (!('cron' in task.frequency) || !message.includes('cadence'))
+      throw error;
     throw new Error(
       `Invalid schedule at ${key}: frequency.cron "${task.frequency.cron}" is no cron expression the scheduler reads ` +
         `(minute hour day-of-month month day-of-week, as '30 2 * * *'); it says: ${message}`,

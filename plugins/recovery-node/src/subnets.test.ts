@@ -13,7 +13,14 @@ describe('subnetsOverlap', () => {
     expect(subnetsOverlap(a, b)).toBe(expected);
     expect(subnetsOverlap(b, a)).toBe(expected);
   });
-  it.each([['fd00::/64'], ['172.29.10.0'], ['172.29.10.0/33'], ['172.29.300.0/24'], ['172.29.10.0/ 24'], ['']])('judges nothing of %j: false', bad => {
+  it.each([
+    ['fd00::/64'],
+    ['172.29.10.0'],
+    ['172.29.10.0/33'],
+    ['172.29.300.0/24'],
+    ['172.29.10.0/ 24'],
+    [''],
+  ])('judges nothing of %j: false', bad => {
     expect(subnetsOverlap(bad, '172.29.10.0/24')).toBe(false);
   });
 });

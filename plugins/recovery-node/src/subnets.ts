@@ -12,7 +12,12 @@ export function subnetsOverlap(a: string, b: string): boolean {
 function ipv4Block(cidr: string): { start: number; end: number } | undefined {
   const [ip, bits] = cidr.split('/');
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some(p => !Number.isInteger(p) || p < 0 || p > 255) || !/^\d{1,2}$/.test(bits ?? '')) return undefined;
+  if (
+    parts.length !== 4 ||
+    parts.some(p => !Number.isInteger(p) || p < 0 || p > 255) ||
+    !/^\d{1,2}$/.test(bits ?? '')
+  )
+    return undefined;
   const prefix = Number(bits);
   if (prefix > 32) return undefined;
   const size = 2 ** (32 - prefix);

@@ -3,7 +3,10 @@ import {
   EntityCardBlueprint,
   EntityContentBlueprint,
 } from '@backstage/plugin-catalog-react/alpha';
-import { ApiBlueprint, coreExtensionData } from '@backstage/frontend-plugin-api';
+import {
+  ApiBlueprint,
+  coreExtensionData,
+} from '@backstage/frontend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import recoveryPlugin, { recoveryApiRef } from './index';
 import {
@@ -65,6 +68,9 @@ describe('recovery plugin (new frontend system)', () => {
     const tester = createExtensionTester(recoveryApi);
     const factory = tester.get(ApiBlueprint.dataRefs.factory);
     expect(factory.api.id).toBe('plugin.recovery.service');
-    expect(Object.keys(factory.deps).sort()).toEqual(['discoveryApi', 'fetchApi']);
+    expect(Object.keys(factory.deps).sort()).toEqual([
+      'discoveryApi',
+      'fetchApi',
+    ]);
   });
 });

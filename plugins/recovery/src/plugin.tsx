@@ -22,7 +22,8 @@ export const rootRouteRef = createRouteRef();
  * Entities the card and the tab appear on: what the backend recovers as a service or a group
  * (components, non-machine resources such as a database, systems), not the machines themselves.
  */
-const entityFilter = (entity: Entity) => ['service', 'group'].includes(entityRole(entity));
+const entityFilter = (entity: Entity) =>
+  ['service', 'group'].includes(entityRole(entity));
 
 /** The API client, from discovery and the app's authenticated fetch. */
 export const recoveryApi = ApiBlueprint.make({

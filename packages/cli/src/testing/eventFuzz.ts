@@ -4,8 +4,18 @@
  * docker events), mutated the ways real exports go wrong and the ways nobody thought of.
  * Each case is reproducible from its seed alone.
  */
-import { type InitializationEvent, MACHINE_LABEL } from '@backstage-recovery/plugin-recovery-common';
-import { generateHistory, journaldNoise, seededRandom, toDocker, toJournaldRecord, toJsonl } from '../../../../bench/generate';
+import {
+  type InitializationEvent,
+  MACHINE_LABEL,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  generateHistory,
+  journaldNoise,
+  seededRandom,
+  toDocker,
+  toJournaldRecord,
+  toJsonl,
+} from '../../../../bench/generate';
 
 export type FuzzFormat = 'jsonl' | 'journald' | 'docker';
 const FORMATS: FuzzFormat[] = ['jsonl', 'journald', 'docker'];
@@ -27,23 +37,52 @@ export interface FuzzCase {
 }
 
 // A small site: each case reads a window of it, so each analysis stays in milliseconds.
-const history = generateHistory({ seed: 17, machines: 3, services: 6, siteBoots: 4, machineReboots: 3 });
+const history = generateHistory({
+  seed: 17,
+  machines: 3,
+  services: 6,
+  siteBoots: 4,
+  machineReboots: 3,
+});
 const withClocks: InitializationEvent[] = [
   ...history.events,
   // jsonl clock readings of two machines, a few seconds off.
-  ...history.events.filter((_, i) => i % 25 === 0).map(e => ({ time: e.time, machine: e.machine, service: '', type: 'clock' as const, reference: e.time + 4_000 })),
+  ...history.events
+    .filter((_, i) => i % 25 === 0)
+    .map(e => ({
+      time: e.time,
+      machine: e.machine,
+      service: '',
+      type: 'clock' as const,
+      reference: e.time + 4_000,
+    })),
 ].sort((a, b) => a.time - b.time);
 
 const BASE: Record<FuzzFormat, string[]> = {
   jsonl: toJsonl(withClocks),
-  journald: history.events.flatMap((e, i) => (i % 3 === 0 ? [journaldNoise(e.machine, e.time - 500, i * 2), toJournaldRecord(e, i * 2 + 1)] : [toJournaldRecord(e, i * 2 + 1)])),
+  journald: history.events.flatMap((e, i) =>
+    i % 3 === 0
+      ? [
+          journaldNoise(e.machine, e.time - 500, i * 2),
+          toJournaldRecord(e, i * 2 + 1),
+        ]
+      : [toJournaldRecord(e, i * 2 + 1)],
+  ),
   docker: toDocker(history.events),
 };
 
 /** Fields of each format's records a mutation aims at (a dotted path into the record). */
 const FIELDS: Record<FuzzFormat, string[]> = {
   jsonl: ['time', 'machine', 'service', 'event', 'reference'],
-  journald: ['__REALTIME_TIMESTAMP', '_HOSTNAME', 'UNIT', 'USER_UNIT', 'MESSAGE_ID', '_MACHINE_ID', 'MESSAGE'],
+  journald: [
+    '__REALTIME_TIMESTAMP',
+    '_HOSTNAME',
+    'UNIT',
+    'USER_UNIT',
+    'MESSAGE_ID',
+    '_MACHINE_ID',
+    'MESSAGE',
+  ],
   docker: [
     'timeNano',
     'time',
@@ -59,31 +98,143 @@ const FIELDS: Record<FuzzFormat, string[]> = {
   ],
 };
 
-const nested = (depth: number, open = '[', close = ']', inner = '1') => `${open.repeat(depth)}${inner}${close.repeat(depth)}`;
-const nestedObject = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+const nested = (depth: number, open = '[', close = ']', inner = '1') =>
+  `${open.repeat(depth)}${inner}${close.repeat(depth)}`;
+const nestedObject = (depth: number) =>
+  `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
 /** Values as raw JSON text (some of them not JSON at all): times, names, the odd and the hostile. */
 const TIMES = [
-  '-1', '0', '1', '-0', '1.5', '0.0000001', '1e400', '-1e400', '1e308', 'NaN', 'Infinity', '-Infinity', '"NaN"', '"Infinity"',
-  '8640000000000000', '8640000000000001', '"8640000000000001"', '9007199254740993', '"-5"', '"1e3"', '" 123"', '"0x10"', '""',
-  'null', 'true', 'false', '[]', '{}', '[1714557600000]', '"2024-02-30T00:00:00Z"', '"+275760-09-13T00:00:00Z"',
-  '"275760-09-13T00:00:00.001Z"', '"2024-05-01T10:00:00"', '"2024-05-01T10:00:00,5+05"', '"2024-05-01T10:00:00.123456789-0130"',
-  '"1969-12-31T23:59:59.999Z"', '"9999-12-31T23:59:59Z"', '1714557600', '1714557600000', '"1714557600000"', '1714557600000000',
-  '1714557600000000000', '"1714557600000000000"', `"${'9'.repeat(400)}"`, '1e-400', '{"toString":1}', '{"valueOf":1,"toString":1}',
+  '-1',
+  '0',
+  '1',
+  '-0',
+  '1.5',
+  '0.0000001',
+  '1e400',
+  '-1e400',
+  '1e308',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '"NaN"',
+  '"Infinity"',
+  '8640000000000000',
+  '8640000000000001',
+  '"8640000000000001"',
+  '9007199254740993',
+  '"-5"',
+  '"1e3"',
+  '" 123"',
+  '"0x10"',
+  '""',
+  'null',
+  'true',
+  'false',
+  '[]',
+  '{}',
+  '[1714557600000]',
+  '"2024-02-30T00:00:00Z"',
+  '"+275760-09-13T00:00:00Z"',
+  '"275760-09-13T00:00:00.001Z"',
+  '"2024-05-01T10:00:00"',
+  '"2024-05-01T10:00:00,5+05"',
+  '"2024-05-01T10:00:00.123456789-0130"',
+  '"1969-12-31T23:59:59.999Z"',
+  '"9999-12-31T23:59:59Z"',
+  '1714557600',
+  '1714557600000',
+  '"1714557600000"',
+  '1714557600000000',
+  '1714557600000000000',
+  '"1714557600000000000"',
+  `"${'9'.repeat(400)}"`,
+  '1e-400',
+  '{"toString":1}',
+  '{"valueOf":1,"toString":1}',
 ];
 const NAMES = [
-  '""', '" "', '"\\u0000"', '"a\\u0000b"', '"\\n"', '"\\u001b[31mred"', '"\\u007f"', '"\\u0085"', '"\\u009b31m"', `"${'x'.repeat(255)}"`, `"${'x'.repeat(256)}"`,
-  `"${'\u{1F600}'.repeat(255)}"`, `"${'\u{1F600}'.repeat(256)}"`, '"__proto__"', '"constructor"', '"toString"', '"hasOwnProperty"',
-  '"valueOf"', '"prototype"', '"\\ud800"', '"\\udc00x"', '"\\ud83d"', '"é"', '"\\ufeff"', '"\\u2028"', '"\\ufffd"', '"a,b"', '", ,"',
-  '"/^(a+)+$/"', '"$1"', '"%s%n"', '"web-01"', '"db"', '5', '-0', '1e400', 'null', 'true', '[]', '["a"]', '[104,105]', '{}',
-  '{"toString":1}', '{"__proto__":{"x":1}}',
+  '""',
+  '" "',
+  '"\\u0000"',
+  '"a\\u0000b"',
+  '"\\n"',
+  '"\\u001b[31mred"',
+  '"\\u007f"',
+  '"\\u0085"',
+  '"\\u009b31m"',
+  `"${'x'.repeat(255)}"`,
+  `"${'x'.repeat(256)}"`,
+  `"${'\u{1F600}'.repeat(255)}"`,
+  `"${'\u{1F600}'.repeat(256)}"`,
+  '"__proto__"',
+  '"constructor"',
+  '"toString"',
+  '"hasOwnProperty"',
+  '"valueOf"',
+  '"prototype"',
+  '"\\ud800"',
+  '"\\udc00x"',
+  '"\\ud83d"',
+  '"é"',
+  '"\\ufeff"',
+  '"\\u2028"',
+  '"\\ufffd"',
+  '"a,b"',
+  '", ,"',
+  '"/^(a+)+$/"',
+  '"$1"',
+  '"%s%n"',
+  '"web-01"',
+  '"db"',
+  '5',
+  '-0',
+  '1e400',
+  'null',
+  'true',
+  '[]',
+  '["a"]',
+  '[104,105]',
+  '{}',
+  '{"toString":1}',
+  '{"__proto__":{"x":1}}',
 ];
-const EVENTS = ['"start"', '"failure"', '"clock"', '"START"', '"stop"', '""', 'null', '1', '[]', '["start"]', '{"toString":1}', '"__proto__"'];
+const EVENTS = [
+  '"start"',
+  '"failure"',
+  '"clock"',
+  '"START"',
+  '"stop"',
+  '""',
+  'null',
+  '1',
+  '[]',
+  '["start"]',
+  '{"toString":1}',
+  '"__proto__"',
+];
 const MESSAGE_IDS = [
-  '"39f53479d3a045ac8e11786248231fbf"', '"be02cf6855d2428ba40df7e9d022f03d"', '"39F53479D3A045AC8E11786248231FBF"',
-  '" 39f53479d3a045ac8e11786248231fbf"', '[51,57,102]', '["39f53479d3a045ac8e11786248231fbf","be02cf6855d2428ba40df7e9d022f03d"]', '0',
+  '"39f53479d3a045ac8e11786248231fbf"',
+  '"be02cf6855d2428ba40df7e9d022f03d"',
+  '"39F53479D3A045AC8E11786248231FBF"',
+  '" 39f53479d3a045ac8e11786248231fbf"',
+  '[51,57,102]',
+  '["39f53479d3a045ac8e11786248231fbf","be02cf6855d2428ba40df7e9d022f03d"]',
+  '0',
 ];
-const ODD = [nested(40), nested(5_000), nestedObject(3_000), nested(3_000, '{"a":[', ']}'), '{"toString":1}', '{"valueOf":{"toString":1}}', '[[]]', '[{}]', '"\\"', '"\\\\"', '"\\u12"'];
+const ODD = [
+  nested(40),
+  nested(5_000),
+  nestedObject(3_000),
+  nested(3_000, '{"a":[', ']}'),
+  '{"toString":1}',
+  '{"valueOf":{"toString":1}}',
+  '[[]]',
+  '[{}]',
+  '"\\"',
+  '"\\\\"',
+  '"\\u12"',
+];
 
 /** A JSON array of the UTF-8 bytes of `text`: how journalctl prints a field that is not text. */
 const bytesArray = (text: string) => JSON.stringify([...Buffer.from(text)]);
@@ -111,7 +262,11 @@ export function fuzzCase(seed: number): FuzzCase {
   let forced: FuzzFormat | undefined;
 
   /** The line's record with `path` set to raw JSON text `raw` (or deleted, for undefined). */
-  const setField = (line: string, path: string, raw: string | undefined): string => {
+  const setField = (
+    line: string,
+    path: string,
+    raw: string | undefined,
+  ): string => {
     let record: Record<string, unknown>;
     try {
       record = JSON.parse(line);
@@ -119,7 +274,9 @@ export function fuzzCase(seed: number): FuzzCase {
       return line;
     }
     if (typeof record !== 'object' || record === null) return line;
-    const keys = path.startsWith('Actor.Attributes.') ? ['Actor', 'Attributes', path.slice('Actor.Attributes.'.length)] : path.split('.');
+    const keys = path.startsWith('Actor.Attributes.')
+      ? ['Actor', 'Attributes', path.slice('Actor.Attributes.'.length)]
+      : path.split('.');
     let target: Record<string, unknown> = record;
     for (const k of keys.slice(0, -1)) {
       if (typeof target[k] !== 'object' || target[k] === null) target[k] = {};
@@ -145,19 +302,66 @@ export function fuzzCase(seed: number): FuzzCase {
       return undefined;
     }
     const attributes = record?.Actor?.Attributes;
-    const machine = format === 'jsonl' ? record?.machine : format === 'journald' ? record?._HOSTNAME : attributes?.[MACHINE_LABEL] ?? attributes?.name;
+    const machine =
+      format === 'jsonl'
+        ? record?.machine
+        : format === 'journald'
+          ? record?._HOSTNAME
+          : (attributes?.[MACHINE_LABEL] ?? attributes?.name);
     return typeof machine === 'string' ? machine : undefined;
   };
   const valueFor = (field: string) => {
     const which = rnd();
-    if (/time|TIMESTAMP|reference/i.test(field)) return which < 0.7 ? pick(TIMES) : pick([...NAMES, ...ODD]);
-    if (field === 'event') return which < 0.7 ? pick(EVENTS) : pick([...TIMES, ...ODD]);
-    if (field === 'MESSAGE_ID') return which < 0.6 ? pick(MESSAGE_IDS) : pick([...NAMES, ...ODD]);
-    if (field === 'Action' || field === 'status') return pick(['"start"', '"die"', '"stop"', '"START"', 'null', '1', '[]', '{"toString":1}', ...ODD]);
-    if (field === 'Type') return pick(['"container"', '"image"', '"network"', '""', 'null', '1', '[]']);
-    if (field.endsWith('exitCode')) return pick(['"0"', '0', '"1"', '1', '"137"', '-1', 'null', '""', '[]', '{}', '{"toString":1}', '{"valueOf":1}', '1e400', ...ODD]);
+    if (/time|TIMESTAMP|reference/i.test(field))
+      return which < 0.7 ? pick(TIMES) : pick([...NAMES, ...ODD]);
+    if (field === 'event')
+      return which < 0.7 ? pick(EVENTS) : pick([...TIMES, ...ODD]);
+    if (field === 'MESSAGE_ID')
+      return which < 0.6 ? pick(MESSAGE_IDS) : pick([...NAMES, ...ODD]);
+    if (field === 'Action' || field === 'status')
+      return pick([
+        '"start"',
+        '"die"',
+        '"stop"',
+        '"START"',
+        'null',
+        '1',
+        '[]',
+        '{"toString":1}',
+        ...ODD,
+      ]);
+    if (field === 'Type')
+      return pick([
+        '"container"',
+        '"image"',
+        '"network"',
+        '""',
+        'null',
+        '1',
+        '[]',
+      ]);
+    if (field.endsWith('exitCode'))
+      return pick([
+        '"0"',
+        '0',
+        '"1"',
+        '1',
+        '"137"',
+        '-1',
+        'null',
+        '""',
+        '[]',
+        '{}',
+        '{"toString":1}',
+        '{"valueOf":1}',
+        '1e400',
+        ...ODD,
+      ]);
     if (field === 'UNIT' || field === 'USER_UNIT' || field === '_HOSTNAME') {
-      if (which < 0.25) return bytesArray(pick(['nginx.service', 'caf\u00e9.service', 'web-01']));
+      if (which < 0.25)
+        return bytesArray(
+          pick(['nginx.service', 'caf\u00e9.service', 'web-01']),
+        );
       // A field repeated in one entry: journalctl prints each value, bytes as arrays.
       if (which < 0.3) return `[${bytesArray('a')},${bytesArray('b')}]`;
     }
@@ -170,16 +374,37 @@ export function fuzzCase(seed: number): FuzzCase {
       const field = pick(FIELDS[format]);
       const raw = valueFor(field);
       // An exit status is looked at in a container's death alone.
-      if (field.endsWith('exitCode') && rnd() < 0.7) lines[i] = setField(setField(lines[i], 'Action', '"die"'), 'status', '"die"');
+      if (field.endsWith('exitCode') && rnd() < 0.7)
+        lines[i] = setField(
+          setField(lines[i], 'Action', '"die"'),
+          'status',
+          '"die"',
+        );
       lines[i] = setField(lines[i], field, raw);
-      mutations.push(`line ${i + 1}: ${field} = ${raw.length > 60 ? `${raw.slice(0, 60)}… (${raw.length} chars)` : raw}`);
+      mutations.push(
+        `line ${i + 1}: ${field} = ${raw.length > 60 ? `${raw.slice(0, 60)}… (${raw.length} chars)` : raw}`,
+      );
     },
     hostileObject: () => {
       // An object whose own toString or valueOf is no function: String() and template strings throw on it.
       const i = pickLine();
-      const field = format === 'docker' && rnd() < 0.5 ? 'Actor.Attributes.exitCode' : pick(FIELDS[format]);
-      const raw = pick(['{"toString":1}', '{"valueOf":1,"toString":1}', '{"toString":{}}', '[{"toString":1}]', '{"__proto__":null,"toString":1}']);
-      if (field.endsWith('exitCode')) lines[i] = setField(setField(lines[i], 'Action', '"die"'), 'status', '"die"');
+      const field =
+        format === 'docker' && rnd() < 0.5
+          ? 'Actor.Attributes.exitCode'
+          : pick(FIELDS[format]);
+      const raw = pick([
+        '{"toString":1}',
+        '{"valueOf":1,"toString":1}',
+        '{"toString":{}}',
+        '[{"toString":1}]',
+        '{"__proto__":null,"toString":1}',
+      ]);
+      if (field.endsWith('exitCode'))
+        lines[i] = setField(
+          setField(lines[i], 'Action', '"die"'),
+          'status',
+          '"die"',
+        );
       lines[i] = setField(lines[i], field, raw);
       mutations.push(`line ${i + 1}: ${field} = ${raw}`);
     },
@@ -191,10 +416,33 @@ export function fuzzCase(seed: number): FuzzCase {
     },
     extraField: () => {
       const i = pickLine();
-      const key = pick(['note', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'time', 'machine', 'service', 'event', 'reference', '_HOSTNAME', 'MESSAGE_ID', '__REALTIME_TIMESTAMP', 'timeNano', 'Actor', 'status', 'id', 'from', 'UNIT', 'x'.repeat(300)]);
+      const key = pick([
+        'note',
+        '__proto__',
+        'constructor',
+        'toString',
+        'hasOwnProperty',
+        'time',
+        'machine',
+        'service',
+        'event',
+        'reference',
+        '_HOSTNAME',
+        'MESSAGE_ID',
+        '__REALTIME_TIMESTAMP',
+        'timeNano',
+        'Actor',
+        'status',
+        'id',
+        'from',
+        'UNIT',
+        'x'.repeat(300),
+      ]);
       const raw = pick([...NAMES, ...TIMES, ...ODD]);
       lines[i] = setField(lines[i], key, raw);
-      mutations.push(`line ${i + 1}: extra ${key.length > 20 ? `${key.slice(0, 20)}…` : key} = ${raw.slice(0, 60)}`);
+      mutations.push(
+        `line ${i + 1}: extra ${key.length > 20 ? `${key.slice(0, 20)}…` : key} = ${raw.slice(0, 60)}`,
+      );
     },
     duplicateKey: () => {
       // JSON.parse keeps the last of duplicate keys: before the first `}` of the line or after `{`.
@@ -203,60 +451,114 @@ export function fuzzCase(seed: number): FuzzCase {
       const raw = valueFor(key);
       const at = rnd() < 0.5 ? 'first' : 'last';
       const line = lines[i];
-      lines[i] = at === 'first' ? line.replace('{', () => `{"${key}":${raw},`) : line.replace(/\}\s*$/, () => `,"${key}":${raw}}`);
-      mutations.push(`line ${i + 1}: duplicate ${key} (${at}) = ${raw.slice(0, 60)}`);
+      lines[i] =
+        at === 'first'
+          ? line.replace('{', () => `{"${key}":${raw},`)
+          : line.replace(/\}\s*$/, () => `,"${key}":${raw}}`);
+      mutations.push(
+        `line ${i + 1}: duplicate ${key} (${at}) = ${raw.slice(0, 60)}`,
+      );
     },
     numbersAsStrings: () => {
       const i = pickLine();
       const toString = rnd() < 0.5;
-      lines[i] = toString ? lines[i].replace(/:(-?\d[\d.eE+-]*)/g, ':"$1"') : lines[i].replace(/:"(-?\d[\d.eE+-]*)"/g, ':$1');
-      mutations.push(`line ${i + 1}: ${toString ? 'numbers as strings' : 'digit strings as numbers'}`);
+      lines[i] = toString
+        ? lines[i].replace(/:(-?\d[\d.eE+-]*)/g, ':"$1"')
+        : lines[i].replace(/:"(-?\d[\d.eE+-]*)"/g, ':$1');
+      mutations.push(
+        `line ${i + 1}: ${toString ? 'numbers as strings' : 'digit strings as numbers'}`,
+      );
     },
     truncate: () => {
       // Cut at a position of each class: in a key, after a colon, in a string, in a number, at a
       // brace, an escape, the first or last character.
       const i = rnd() < 0.5 ? lines.length - 1 : pickLine();
       const line = lines[i];
-      const cls = pick(['"', ':', ',', '0123456789', '{}[]', '\\', 'abcdefghijklmnopqrstuvwxyz', 'edge']);
+      const cls = pick([
+        '"',
+        ':',
+        ',',
+        '0123456789',
+        '{}[]',
+        '\\',
+        'abcdefghijklmnopqrstuvwxyz',
+        'edge',
+      ]);
       // Within the first 4,000 characters: a long line's tail is more of the same.
-      const positions = cls === 'edge' ? [0, 1, line.length - 1] : [...line.slice(0, 4_000)].flatMap((c, p) => (cls.includes(c) ? [p, p + 1] : []));
+      const positions =
+        cls === 'edge'
+          ? [0, 1, line.length - 1]
+          : [...line.slice(0, 4_000)].flatMap((c, p) =>
+              cls.includes(c) ? [p, p + 1] : [],
+            );
       const cut = positions.length ? pick(positions) : int(line.length);
       lines[i] = line.slice(0, cut);
       if (i === lines.length - 1 && rnd() < 0.6) finalEol = false;
-      mutations.push(`line ${i + 1}: cut at ${cut} of ${line.length} (${cls})${i === lines.length - 1 && !finalEol ? ', no final line end' : ''}`);
+      mutations.push(
+        `line ${i + 1}: cut at ${cut} of ${line.length} (${cls})${i === lines.length - 1 && !finalEol ? ', no final line end' : ''}`,
+      );
     },
     byteFlip: () => {
       const flips = 1 + int(3);
       mutations.push(`${flips} random byte(s) replaced`);
       byteMutations.push(data => {
         const out = Buffer.from(data);
-        for (let k = 0; k < flips && out.length; k++) out[int(out.length)] = int(256);
+        for (let k = 0; k < flips && out.length; k++)
+          out[int(out.length)] = int(256);
         return out;
       });
     },
     invalidUtf8: () => {
-      const bytes = pick([[0xff], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xfc], [0x80, 0x80]]);
+      const bytes = pick([
+        [0xff],
+        [0xc3],
+        [0xe2, 0x82],
+        [0xed, 0xa0, 0x80],
+        [0xc0, 0xaf],
+        [0xf4, 0x90, 0x80, 0x80],
+        [0xfc],
+        [0x80, 0x80],
+      ]);
       const inString = rnd() < 0.7;
-      mutations.push(`bytes ${bytes.map(b => b.toString(16)).join(' ')} ${inString ? 'in a string' : 'anywhere'}`);
+      mutations.push(
+        `bytes ${bytes.map(b => b.toString(16)).join(' ')} ${inString ? 'in a string' : 'anywhere'}`,
+      );
       byteMutations.push(data => {
         const from = int(data.length + 1);
         const quote = data.indexOf(0x22, from);
         const at = inString && quote >= 0 ? quote + 1 : from;
-        return Buffer.concat([data.subarray(0, at), Buffer.from(bytes), data.subarray(at)]);
+        return Buffer.concat([
+          data.subarray(0, at),
+          Buffer.from(bytes),
+          data.subarray(at),
+        ]);
       });
     },
     bom: () => {
-      const where = pick(['file', 'line', 'every line', 'utf16le bom', 'double']);
+      const where = pick([
+        'file',
+        'line',
+        'every line',
+        'utf16le bom',
+        'double',
+      ]);
       mutations.push(`byte-order mark: ${where}`);
       if (where === 'line') lines[pickLine()] = `\ufeff${lines[pickLine()]}`;
       else if (where === 'every line') lines = lines.map(l => `\ufeff${l}`);
       else if (where === 'double') lines[0] = `\ufeff\ufeff${lines[0]}`;
-      else byteMutations.push(data => Buffer.concat([Buffer.from(where === 'file' ? [0xef, 0xbb, 0xbf] : [0xff, 0xfe]), data]));
+      else
+        byteMutations.push(data =>
+          Buffer.concat([
+            Buffer.from(where === 'file' ? [0xef, 0xbb, 0xbf] : [0xff, 0xfe]),
+            data,
+          ]),
+        );
     },
     lineEnds: () => {
       const kind = pick(['\r\n', '\r\r\n', '\r', '\n\r', 'mixed', 'cr inside']);
       mutations.push(`line ends ${JSON.stringify(kind)}`);
-      if (kind === 'mixed') lines = lines.map(l => (rnd() < 0.5 ? `${l}\r` : l));
+      if (kind === 'mixed')
+        lines = lines.map(l => (rnd() < 0.5 ? `${l}\r` : l));
       else if (kind === 'cr inside') {
         const i = pickLine();
         const p = int(lines[i].length);
@@ -268,9 +570,33 @@ export function fuzzCase(seed: number): FuzzCase {
       const size = pick([70_000, 200_000, 600_000]);
       const kind = pick(['garbage', 'message', 'name', 'bytes']);
       if (kind === 'garbage') lines.splice(i, 0, 'x'.repeat(size));
-      else if (kind === 'message') lines[i] = setField(lines[i], 'MESSAGE', JSON.stringify('m'.repeat(size)));
-      else if (kind === 'bytes') lines[i] = setField(lines[i], 'MESSAGE', `[${Array(size / 4).fill('200').join(',')}]`);
-      else lines[i] = setField(lines[i], pick(FIELDS[format].filter(f => !/time|TIMESTAMP|reference|MESSAGE_ID|Actor$|Attributes$/i.test(f))), JSON.stringify('n'.repeat(size)));
+      else if (kind === 'message')
+        lines[i] = setField(
+          lines[i],
+          'MESSAGE',
+          JSON.stringify('m'.repeat(size)),
+        );
+      else if (kind === 'bytes')
+        lines[i] = setField(
+          lines[i],
+          'MESSAGE',
+          `[${Array(size / 4)
+            .fill('200')
+            .join(',')}]`,
+        );
+      else
+        lines[i] = setField(
+          lines[i],
+          pick(
+            FIELDS[format].filter(
+              f =>
+                !/time|TIMESTAMP|reference|MESSAGE_ID|Actor$|Attributes$/i.test(
+                  f,
+                ),
+            ),
+          ),
+          JSON.stringify('n'.repeat(size)),
+        );
       mutations.push(`line ${i + 1}: long (${kind}, ${size})`);
     },
     deepNesting: () => {
@@ -279,12 +605,27 @@ export function fuzzCase(seed: number): FuzzCase {
       const where = pick(['line', 'value']);
       const raw = rnd() < 0.5 ? nested(depth) : nestedObject(depth);
       if (where === 'line') lines[i] = raw;
-      else lines[i] = setField(lines[i], pick([...FIELDS[format], 'note']), raw);
+      else
+        lines[i] = setField(lines[i], pick([...FIELDS[format], 'note']), raw);
       mutations.push(`line ${i + 1}: nested ${depth} deep (${where})`);
     },
     emptyLines: () => {
       const n = 1 + int(4);
-      for (let k = 0; k < n; k++) lines.splice(int(lines.length + 1), 0, pick(['', ' ', '\t', '  \t ', '\u00a0', '\u3000', '\ufeff', '\u0000']));
+      for (let k = 0; k < n; k++)
+        lines.splice(
+          int(lines.length + 1),
+          0,
+          pick([
+            '',
+            ' ',
+            '\t',
+            '  \t ',
+            '\u00a0',
+            '\u3000',
+            '\ufeff',
+            '\u0000',
+          ]),
+        );
       mutations.push(`${n} blank line(s)`);
     },
     mixedFormats: () => {
@@ -306,14 +647,34 @@ export function fuzzCase(seed: number): FuzzCase {
     },
     notARecord: () => {
       const i = pickLine();
-      const raw = pick(['{', '}', '[', ']', 'null', '1', '"text"', 'true', '[1,2]', `[${lines[i]}]`, '{}', '{"":""}', 'nul', '\u0000\u0000', ...ODD]);
+      const raw = pick([
+        '{',
+        '}',
+        '[',
+        ']',
+        'null',
+        '1',
+        '"text"',
+        'true',
+        '[1,2]',
+        `[${lines[i]}]`,
+        '{}',
+        '{"":""}',
+        'nul',
+        '\u0000\u0000',
+        ...ODD,
+      ]);
       lines[i] = raw;
       mutations.push(`line ${i + 1}: ${raw.slice(0, 40)}`);
     },
     prettyPrinted: () => {
       const i = pickLine();
       try {
-        lines.splice(i, 1, ...JSON.stringify(JSON.parse(lines[i]), null, 2).split('\n'));
+        lines.splice(
+          i,
+          1,
+          ...JSON.stringify(JSON.parse(lines[i]), null, 2).split('\n'),
+        );
         mutations.push(`line ${i + 1}: pretty-printed`);
       } catch {
         mutations.push('pretty-printed (no record)');
@@ -331,15 +692,43 @@ export function fuzzCase(seed: number): FuzzCase {
     rename: () => {
       // Every mention of one service or machine renamed: a valid input whose names a dictionary keyed
       // by plain objects would lose (`__proto__`), or that are valid only just (255 characters).
-      const which = pick(format === 'docker' ? ['svc-1', 'svc-2', 'host-1', 'host-2'] : ['svc-1.service', 'svc-2.service', 'host-1', 'host-2']);
+      const which = pick(
+        format === 'docker'
+          ? ['svc-1', 'svc-2', 'host-1', 'host-2']
+          : ['svc-1.service', 'svc-2.service', 'host-1', 'host-2'],
+      );
       // '\ud800' is written to the file as U+FFFD's bytes; its JSON escape (the text \ud800) is a lone surrogate once parsed.
-      const to = pick(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'x'.repeat(255), '\u{1F600}'.repeat(255), 'café', '\ud800', '\\ud800', 'a\\udc00', 'a b', '$&', '0', '-1', 'NaN']);
+      const to = pick([
+        '__proto__',
+        'constructor',
+        'toString',
+        'hasOwnProperty',
+        'valueOf',
+        'x'.repeat(255),
+        '\u{1F600}'.repeat(255),
+        'café',
+        '\ud800',
+        '\\ud800',
+        'a\\udc00',
+        'a b',
+        '$&',
+        '0',
+        '-1',
+        'NaN',
+      ]);
       lines = lines.map(l => l.split(which).join(to));
       mutations.push(`${which} renamed ${to.slice(0, 20)}`);
     },
     extremeTimes: () => {
       // Valid times at the edges: all at once, 1970, the last date a Date holds, a year apart.
-      const base = pick([0, 1, 1e11, Date.UTC(2200, 0, 1), 8.64e15 - 10_000_000, 8.64e15]);
+      const base = pick([
+        0,
+        1,
+        1e11,
+        Date.UTC(2200, 0, 1),
+        8.64e15 - 10_000_000,
+        8.64e15,
+      ]);
       const step = pick([0, 1, 60_000, 365 * 86_400_000]);
       const machine = rnd() < 0.5 ? pick(['host-1', 'host-2']) : undefined;
       let k = 0;
@@ -348,12 +737,17 @@ export function fuzzCase(seed: number): FuzzCase {
         const t = Math.min(8.64e15, base + step * k++);
         if (format === 'jsonl') {
           const moved = setField(l, 'time', String(t));
-          return l.includes('"clock"') ? setField(moved, 'reference', String(Math.min(8.64e15, t + 4_000))) : moved;
+          return l.includes('"clock"')
+            ? setField(moved, 'reference', String(Math.min(8.64e15, t + 4_000)))
+            : moved;
         }
-        if (format === 'journald') return setField(l, '__REALTIME_TIMESTAMP', `"${BigInt(t) * 1000n}"`);
+        if (format === 'journald')
+          return setField(l, '__REALTIME_TIMESTAMP', `"${BigInt(t) * 1000n}"`);
         return setField(l, 'timeNano', `"${BigInt(t) * 1_000_000n}"`);
       });
-      mutations.push(`times of ${machine ?? 'every machine'} from ${base}, ${step} ms apart`);
+      mutations.push(
+        `times of ${machine ?? 'every machine'} from ${base}, ${step} ms apart`,
+      );
     },
     pastReach: () => {
       // A record near the last date there is, and a clock reading of its machine (before or after it,
@@ -366,15 +760,39 @@ export function fuzzCase(seed: number): FuzzCase {
       }
       const t = 8.64e15 - pick([1, 1000, 60_000, 86_400_000]);
       if (format === 'jsonl') lines[i] = setField(lines[i], 'time', String(t));
-      else if (format === 'journald') lines[i] = setField(lines[i], '__REALTIME_TIMESTAMP', `"${BigInt(t) * 1000n}"`);
-      else lines[i] = setField(lines[i], 'timeNano', `"${BigInt(t) * 1_000_000n}"`);
-      const offset = pick([-1000, 1, 60_000, 86_400_000, 50 * 365 * 86_400_000]);
+      else if (format === 'journald')
+        lines[i] = setField(
+          lines[i],
+          '__REALTIME_TIMESTAMP',
+          `"${BigInt(t) * 1000n}"`,
+        );
+      else
+        lines[i] = setField(
+          lines[i],
+          'timeNano',
+          `"${BigInt(t) * 1_000_000n}"`,
+        );
+      const offset = pick([
+        -1000,
+        1,
+        60_000,
+        86_400_000,
+        50 * 365 * 86_400_000,
+      ]);
       const at = Date.UTC(2030, 0, 1);
-      const reading = JSON.stringify({ time: at, machine, event: 'clock', reference: at + offset });
-      const where = format === 'jsonl' && rnd() < 0.6 ? pick(['before', 'after']) : 'file';
+      const reading = JSON.stringify({
+        time: at,
+        machine,
+        event: 'clock',
+        reference: at + offset,
+      });
+      const where =
+        format === 'jsonl' && rnd() < 0.6 ? pick(['before', 'after']) : 'file';
       if (where === 'file') clockFile = [...(clockFile ?? []), reading];
       else lines.splice(where === 'before' ? i : i + 1, 0, reading);
-      mutations.push(`line ${i + 1}: time ${t}, a clock reading of ${machine} ${offset} ms off ${where === 'file' ? 'in a file of its own' : where === 'before' ? 'before it' : 'after it'}`);
+      mutations.push(
+        `line ${i + 1}: time ${t}, a clock reading of ${machine} ${offset} ms off ${where === 'file' ? 'in a file of its own' : where === 'before' ? 'before it' : 'after it'}`,
+      );
     },
     forceFormat: () => {
       forced = pick(FORMATS);
@@ -385,12 +803,20 @@ export function fuzzCase(seed: number): FuzzCase {
   const count = 1 + int(rnd() < 0.8 ? 2 : 4);
   for (let k = 0; k < count; k++) MUTATORS[pick(names)]();
 
-  const join = (ls: string[], end: boolean) => Buffer.from(ls.join(eol) + (end && ls.length ? eol : ''));
+  const join = (ls: string[], end: boolean) =>
+    Buffer.from(ls.join(eol) + (end && ls.length ? eol : ''));
   let data = join(lines, finalEol);
   for (const mutate of byteMutations) data = mutate(data);
-  const files: FuzzFile[] = [{ name: `fuzz-${seed}.${format === 'jsonl' ? 'jsonl' : 'json'}`, data }];
-  if (secondFile) files.push({ name: `fuzz-${seed}-b.json`, data: join(secondFile, true) });
-  if (clockFile) files.push({ name: `fuzz-${seed}-clock.jsonl`, data: join(clockFile, true) });
+  const files: FuzzFile[] = [
+    { name: `fuzz-${seed}.${format === 'jsonl' ? 'jsonl' : 'json'}`, data },
+  ];
+  if (secondFile)
+    files.push({ name: `fuzz-${seed}-b.json`, data: join(secondFile, true) });
+  if (clockFile)
+    files.push({
+      name: `fuzz-${seed}-clock.jsonl`,
+      data: join(clockFile, true),
+    });
   return { seed, formats, files, forced, mutations };
 }
 

@@ -38,7 +38,10 @@ let released = false;
 function log(line) {
   if (!config || !config.logFile) return;
   try {
-    fs.appendFileSync(config.logFile, `${new Date().toISOString()} pause guard of ${config.machineRef} (engine ${config.engineId}, container ${config.containerId.slice(0, 12)}, pid ${process.pid}): ${line}\n`);
+    fs.appendFileSync(
+      config.logFile,
+      `${new Date().toISOString()} pause guard of ${config.machineRef} (engine ${config.engineId}, container ${config.containerId.slice(0, 12)}, pid ${process.pid}): ${line}\n`,
+    );
   } catch {
     // Nowhere to say it: the unpause is what matters.
   }
@@ -55,7 +58,11 @@ function call(method, path) {
     headers: { 'content-length': 0 },
     ...(c.socketPath
       ? { socketPath: c.socketPath }
-      : { host: c.host, port: c.port || (secure ? 2376 : 2375), ...(secure && { ca: c.ca, cert: c.cert, key: c.key }) }),
+      : {
+          host: c.host,
+          port: c.port || (secure ? 2376 : 2375),
+          ...(secure && { ca: c.ca, cert: c.cert, key: c.key }),
+        }),
   };
   return new Promise((resolve, reject) => {
     const req = (secure ? https : http).request(options, res => {
@@ -65,7 +72,9 @@ function call(method, path) {
       res.on('end', () => resolve({ status: res.statusCode, body }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${CALL_WAIT_MS / 1000} s`)));
+    req.on('timeout', () =>
+      req.destroy(new Error(`no answer within ${CALL_WAIT_MS / 1000} s`)),
+    );
     req.on('error', reject);
     req.end();
   });
@@ -83,7 +92,10 @@ function noteHoldsPause() {
     if (e && e.code === 'ENOENT') return false;
     return undefined;
   }
-  return note.captureId === config.captureId && (note.phase === undefined || note.phase === 'paused');
+  return (
+    note.captureId === config.captureId &&
+    (note.phase === undefined || note.phase === 'paused')
+  );
 }
 
 /**
@@ -98,26 +110,39 @@ async function act(why) {
   for (;;) {
     try {
       const held = noteHoldsPause();
-      const look = held === false ? undefined : await call('GET', `/containers/${id}/json`);
+      const look =
+        held === false
+          ? undefined
+          : await call('GET', `/containers/${id}/json`);
       if (!look) {
-        log(`${why}: the note of capture ${config.captureId} no longer holds the machine (the backend unpaused it, or a later capture holds it), left as it is`);
+        log(
+          `${why}: the note of capture ${config.captureId} no longer holds the machine (the backend unpaused it, or a later capture holds it), left as it is`,
+        );
       } else if (look.status === 404) {
         log(`${why}: the container is gone, nothing to unpause`);
       } else if (look.status !== 200) {
-        throw new Error(`the engine answered ${look.status} to the look at the container: ${look.body.trim()}`);
+        throw new Error(
+          `the engine answered ${look.status} to the look at the container: ${look.body.trim()}`,
+        );
       } else if (!JSON.parse(look.body).State?.Paused) {
         log(`${why}: the container is not paused, left as it is`);
       } else {
         const done = await call('POST', `/containers/${id}/unpause`);
         if (done.status !== 204 && done.status !== 200 && done.status !== 404) {
-          throw new Error(`the engine answered ${done.status} to the unpause: ${done.body.trim()}`);
+          throw new Error(
+            `the engine answered ${done.status} to the unpause: ${done.body.trim()}`,
+          );
         }
-        log(`${why}: unpaused the container${held === undefined ? ` (its capture's note could not be read)` : ''}`);
+        log(
+          `${why}: unpaused the container${held === undefined ? ` (its capture's note could not be read)` : ''}`,
+        );
       }
       break;
     } catch (e) {
       if (Date.now() - started > GIVE_UP_MS) {
-        log(`${why}: could not unpause the container (${e.message}); by hand: docker unpause ${config.containerId}`);
+        log(
+          `${why}: could not unpause the container (${e.message}); by hand: docker unpause ${config.containerId}`,
+        );
         break;
       }
       await new Promise(r => setTimeout(r, RETRY_MS));
@@ -140,9 +165,19 @@ process.stdin.on('data', chunk => {
         process.exit(2);
       }
       // Without its note, it could not tell its capture's pause from a person's or a later capture's.
-      if (typeof config.notePath !== 'string' || typeof config.captureId !== 'string') process.exit(2);
+      if (
+        typeof config.notePath !== 'string' ||
+        typeof config.captureId !== 'string'
+      )
+        process.exit(2);
       // The backstop: past the limit and its margin, even a backend alive but stuck.
-      setTimeout(() => act(`still paused ${Math.round(config.limitMs / 1000)} s after the capture began`), config.limitMs);
+      setTimeout(
+        () =>
+          act(
+            `still paused ${Math.round(config.limitMs / 1000)} s after the capture began`,
+          ),
+        config.limitMs,
+      );
       process.stdout.write('armed\n');
     } else if (line === 'unpaused' && !acting) {
       released = true;
@@ -169,6 +204,11 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     setTimeout(() => act(why), config.signalGraceMs ?? SIGNAL_GRACE_MS);
   });
 }
-process.stdin.on('error', () => config && act('the backend went away while the capture had the machine paused'));
+process.stdin.on(
+  'error',
+  () =>
+    config &&
+    act('the backend went away while the capture had the machine paused'),
+);
 // stdout's reader may be gone (the backend died): never fail for it.
 process.stdout.on('error', () => {});

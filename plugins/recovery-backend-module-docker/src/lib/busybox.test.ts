@@ -1,4 +1,11 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -22,7 +29,9 @@ describe('busyboxRootfsEntries', () => {
     const script = join(dir, 'busybox');
     writeFileSync(script, '#!/bin/sh\nexec /bin/busybox "$@"\n');
     chmodSync(script, 0o755);
-    expect(() => busyboxRootfsEntries(script)).toThrow(`${script} is no ELF executable, and the probe image holds nothing else`);
+    expect(() => busyboxRootfsEntries(script)).toThrow(
+      `${script} is no ELF executable, and the probe image holds nothing else`,
+    );
   });
 
   it('names the setting when the binary is missing', () => {
@@ -33,14 +42,19 @@ describe('busyboxRootfsEntries', () => {
   });
 
   // Where the host has the static busybox the README asks for.
-  it.runIf(existsSync('/bin/busybox') && !notStaticElf(readFileSync('/bin/busybox')))(
-    'takes a static busybox, with a link per applet',
-    () => {
-      const entries = busyboxRootfsEntries('/bin/busybox');
-      expect(entries).toContainEqual(expect.objectContaining({ type: 'file', path: 'bin/busybox' }));
-      expect(entries).toContainEqual({ type: 'symlink', path: 'bin/sh', target: 'busybox' });
-    },
-  );
+  it.runIf(
+    existsSync('/bin/busybox') && !notStaticElf(readFileSync('/bin/busybox')),
+  )('takes a static busybox, with a link per applet', () => {
+    const entries = busyboxRootfsEntries('/bin/busybox');
+    expect(entries).toContainEqual(
+      expect.objectContaining({ type: 'file', path: 'bin/busybox' }),
+    );
+    expect(entries).toContainEqual({
+      type: 'symlink',
+      path: 'bin/sh',
+      target: 'busybox',
+    });
+  });
 });
 
 describe('busyboxDigest', () => {
@@ -49,7 +63,9 @@ describe('busyboxDigest', () => {
     try {
       const file = join(dir, 'busybox');
       writeFileSync(file, 'a binary');
-      expect(busyboxDigest(file)).toBe(`sha256:${createHash('sha256').update('a binary').digest('hex')}`);
+      expect(busyboxDigest(file)).toBe(
+        `sha256:${createHash('sha256').update('a binary').digest('hex')}`,
+      );
       expect(busyboxDigest(join(dir, 'missing'))).toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,12 +1,18 @@
 import type { Readable } from 'node:stream';
 
 /** Splits Docker's multiplexed stdout/stderr framing (non-TTY logs and exec output). */
-export function demuxDockerStream(buffer: Buffer): { stdout: string; stderr: string } {
+export function demuxDockerStream(buffer: Buffer): {
+  stdout: string;
+  stderr: string;
+} {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let offset = 0;
   // Not framed (TTY): everything is stdout.
-  if (buffer.length >= 8 && !(buffer[0] <= 2 && buffer[1] === 0 && buffer[2] === 0 && buffer[3] === 0)) {
+  if (
+    buffer.length >= 8 &&
+    !(buffer[0] <= 2 && buffer[1] === 0 && buffer[2] === 0 && buffer[3] === 0)
+  ) {
     return { stdout: buffer.toString('utf8'), stderr: '' };
   }
   while (offset + 8 <= buffer.length) {
@@ -16,12 +22,16 @@ export function demuxDockerStream(buffer: Buffer): { stdout: string; stderr: str
     (stream === 2 ? err : out).push(chunk);
     offset += 8 + size;
   }
-  return { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  return {
+    stdout: Buffer.concat(out).toString('utf8'),
+    stderr: Buffer.concat(err).toString('utf8'),
+  };
 }
 
 export async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  for await (const chunk of stream)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
   return Buffer.concat(chunks);
 }
 

@@ -8,23 +8,41 @@ import type { Readable } from 'node:stream';
  * even before the engine answers: older engines answer only once the whole image is exported, and
  * would hold a shutdown, or a capture's timeout, that long.
  */
-export function saveImage(docker: Docker, ref: string, signal: AbortSignal): Promise<Readable> {
+export function saveImage(
+  docker: Docker,
+  ref: string,
+  signal: AbortSignal,
+): Promise<Readable> {
   return new Promise((resolve, reject) => {
     docker.modem.dial(
-      { path: `/images/${ref}/get`, method: 'GET', isStream: true, abortSignal: signal, statusCodes: { 200: true, 500: 'server error' } },
+      {
+        path: `/images/${ref}/get`,
+        method: 'GET',
+        isStream: true,
+        abortSignal: signal,
+        statusCodes: { 200: true, 500: 'server error' },
+      },
       // Aborted, the abort's reason is the error, as where the stream that follows is cut.
-      (err, data) => (err ? reject(signal.aborted ? signal.reason : err) : resolve(data as Readable)),
+      (err, data) =>
+        err
+          ? reject(signal.aborted ? signal.reason : err)
+          : resolve(data as Readable),
     );
   });
 }
 
 /** `work`, or the reason of `signal` where it aborts first; `work` itself goes on. */
-export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function unlessAborted<T>(
+  work: Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    work
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
 
@@ -32,11 +50,22 @@ export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise
  * `docker image inspect`, asked as dockerode's `image.inspect()` asks it but stopped by `signal`,
  * which dockerode does not pass on for it.
  */
-export function inspectImage(docker: Docker, name: string, signal: AbortSignal): Promise<Docker.ImageInspectInfo> {
+export function inspectImage(
+  docker: Docker,
+  name: string,
+  signal: AbortSignal,
+): Promise<Docker.ImageInspectInfo> {
   return new Promise((resolve, reject) => {
     docker.modem.dial(
-      { path: `/images/${name}/json`, method: 'GET', options: {}, abortSignal: signal, statusCodes: { 200: true, 404: 'no such image', 500: 'server error' } },
-      (err, data) => (err ? reject(err) : resolve(data as Docker.ImageInspectInfo)),
+      {
+        path: `/images/${name}/json`,
+        method: 'GET',
+        options: {},
+        abortSignal: signal,
+        statusCodes: { 200: true, 404: 'no such image', 500: 'server error' },
+      },
+      (err, data) =>
+        err ? reject(err) : resolve(data as Docker.ImageInspectInfo),
     );
   });
 }
@@ -45,11 +74,22 @@ export function inspectImage(docker: Docker, name: string, signal: AbortSignal):
  * `docker network inspect`, asked as dockerode's `network.inspect()` asks it but stopped by
  * `signal`, which dockerode does not pass on for networks.
  */
-export function inspectNetwork(docker: Docker, name: string, signal?: AbortSignal): Promise<Docker.NetworkInspectInfo> {
+export function inspectNetwork(
+  docker: Docker,
+  name: string,
+  signal?: AbortSignal,
+): Promise<Docker.NetworkInspectInfo> {
   return new Promise((resolve, reject) => {
     docker.modem.dial(
-      { path: `/networks/${name}?`, method: 'GET', options: {}, abortSignal: signal, statusCodes: { 200: true, 404: 'no such network', 500: 'server error' } },
-      (err, data) => (err ? reject(err) : resolve(data as Docker.NetworkInspectInfo)),
+      {
+        path: `/networks/${name}?`,
+        method: 'GET',
+        options: {},
+        abortSignal: signal,
+        statusCodes: { 200: true, 404: 'no such network', 500: 'server error' },
+      },
+      (err, data) =>
+        err ? reject(err) : resolve(data as Docker.NetworkInspectInfo),
     );
   });
 }

@@ -1,4 +1,8 @@
-import { engineError, isEngineError, type EngineError } from '@backstage-recovery/plugin-recovery-node';
+import {
+  engineError,
+  isEngineError,
+  type EngineError,
+} from '@backstage-recovery/plugin-recovery-node';
 
 // What a socket or TCP connection to an engine says when nothing (or no one allowed) answers,
 // and what looking its host name up says when that name no longer resolves (a moved or lost host).
@@ -20,7 +24,8 @@ const UNREACHABLE = new Set([
  * What a TLS connection to an engine says when its handshake fails: Node's own codes, OpenSSL's
  * (a certificate not trusted, expired, for another name) and EPROTO (no TLS spoken there).
  */
-const TLS_FAILURE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_)|^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH|EPROTO)$/;
+const TLS_FAILURE =
+  /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_)|^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH|EPROTO)$/;
 
 /** An engine's failure in words naming it, and whether the engine was reached at all. */
 interface Fault {
@@ -40,7 +45,8 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
   const known = bare.get(error);
   if (known) return known;
   // Said already, with its context: its status is the backend's, not an answer of the engine's.
-  if (isEngineError(error)) return { unreachable: error.statusCode === 503, words: error.message };
+  if (isEngineError(error))
+    return { unreachable: error.statusCode === 503, words: error.message };
   const e = error as {
     code?: unknown;
     address?: string;
@@ -58,11 +64,16 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
     const at = e.address ?? e.hostname ?? e.host;
     const where = at ? ` at ${at}${e.port ? `:${e.port}` : ''}` : '';
     if (UNREACHABLE.has(e.code)) {
-      return { unreachable: true, words: `Docker engine '${engineId}' is unreachable${where} (${e.code}): is it running, and may the backend use it?` };
+      return {
+        unreachable: true,
+        words: `Docker engine '${engineId}' is unreachable${where} (${e.code}): is it running, and may the backend use it?`,
+      };
     }
     if (TLS_FAILURE.test(e.code)) {
       // OpenSSL's own line (`…:error:0A00010B:SSL routines:…:wrong version number:file:line`) told by its reason.
-      const reason = /:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/.exec(e.message ?? '')?.[1] ?? e.message;
+      const reason =
+        /:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/.exec(e.message ?? '')?.[1] ??
+        e.message;
       return {
         unreachable: true,
         words:
@@ -74,15 +85,24 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
   // An answer: dockerode's error for a status the call does not expect (its message starts
   // `(HTTP code 500) server error - `, the engine's own words after it).
   if (typeof e.statusCode === 'number') {
-    const said = String(e.message ?? '').replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
-    return { unreachable: false, words: `Docker engine '${engineId}' answered HTTP ${e.statusCode}${said ? `: ${said}` : ''}` };
+    const said = String(e.message ?? '')
+      .replace(/^\(HTTP code \d+\) [^-]*- /, '')
+      .trim();
+    return {
+      unreachable: false,
+      words: `Docker engine '${engineId}' answered HTTP ${e.statusCode}${said ? `: ${said}` : ''}`,
+    };
   }
   return undefined;
 }
 
 /** An EngineError with no context but the engine's, remembered as such. */
 function bareError(engineId: string, fault: Fault): EngineError {
-  const error = engineError(fault.words, engineId, fault.unreachable ? 'unreachable' : 'answered');
+  const error = engineError(
+    fault.words,
+    engineId,
+    fault.unreachable ? 'unreachable' : 'answered',
+  );
   bare.set(error, fault);
   return error;
 }
@@ -101,7 +121,10 @@ export function explainEngineError(engineId: string, error: unknown): unknown {
 
 /** The engine's failure in words that name it (as explainEngineError's, or its answer), else the error's own message. */
 export function engineWords(engineId: string, error: unknown): string {
-  return faultOf(engineId, error)?.words ?? String((error as Error)?.message ?? error);
+  return (
+    faultOf(engineId, error)?.words ??
+    String((error as Error)?.message ?? error)
+  );
 }
 
 /** Whether `error` says the engine could not be reached (or did not answer in time), not that it answered with an error. */
@@ -117,22 +140,36 @@ export function isEngineUnreachable(engineId: string, error: unknown): boolean {
  * NotFoundError the operation made of a 404, a file's, the operation's own) are left alone, and so
  * is an EngineError that said its context already.
  */
-export function engineFailure(engineId: string, error: unknown, context: string): unknown {
+export function engineFailure(
+  engineId: string,
+  error: unknown,
+  context: string,
+): unknown {
   if (isEngineError(error) && !bare.has(error)) return error;
   const fault = faultOf(engineId, error);
   if (!fault) return error;
-  return engineError(`${context}: ${fault.words}`, engineId, fault.unreachable ? 'unreachable' : 'answered');
+  return engineError(
+    `${context}: ${fault.words}`,
+    engineId,
+    fault.unreachable ? 'unreachable' : 'answered',
+  );
 }
 
 /**
  * Runs engine work, naming the engine when it cannot be reached. Given the operation's `context`
  * (see engineFailure), every failure of the engine's is an EngineError saying it.
  */
-export async function onEngine<T>(engineId: string, work: () => Promise<T>, context?: string): Promise<T> {
+export async function onEngine<T>(
+  engineId: string,
+  work: () => Promise<T>,
+  context?: string,
+): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    throw context === undefined ? explainEngineError(engineId, error) : engineFailure(engineId, error, context);
+    throw context === undefined
+      ? explainEngineError(engineId, error)
+      : engineFailure(engineId, error, context);
   }
 }
 
@@ -154,7 +191,10 @@ export async function answerWithin<T>(
     return await call(also ? AbortSignal.any([timeout, also]) : timeout);
   } catch (e) {
     if (timeout.aborted && !also?.aborted) {
-      const silent = bareError(engineId, { unreachable: true, words: `Docker engine '${engineId}' did not answer ${what} within ${ms / 1000} s` });
+      const silent = bareError(engineId, {
+        unreachable: true,
+        words: `Docker engine '${engineId}' did not answer ${what} within ${ms / 1000} s`,
+      });
       unanswered.add(silent);
       throw silent;
     }

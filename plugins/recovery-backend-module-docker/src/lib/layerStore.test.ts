@@ -1,17 +1,36 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
 import { join } from 'node:path';
-import { captureArchiveFiles, LAYERS_DIRECTORY, readCaptureArchive, removeUnusedLayers, removeWrittenLayers, writeThinArchive } from './layerStore';
+import {
+  captureArchiveFiles,
+  LAYERS_DIRECTORY,
+  readCaptureArchive,
+  removeUnusedLayers,
+  removeWrittenLayers,
+  writeThinArchive,
+} from './layerStore';
 import { createTar, tarFileSizes } from './tar';
 
 /** What reaches the disk, in order, while a test records it: `fsync <path>` and `rename <from> <to>`. */
 const disk = vi.hoisted(() => ({
   log: undefined as string[] | undefined,
   /** A flush fails as the test says (a disk error, a file system that cannot flush a directory). */
-  syncFails: undefined as undefined | ((path: string) => NodeJS.ErrnoException | undefined),
+  syncFails: undefined as
+    undefined | ((path: string) => NodeJS.ErrnoException | undefined),
 }));
 
 /**
@@ -21,8 +40,10 @@ const disk = vi.hoisted(() => ({
 const afterStat = vi.hoisted(() => ({
   hook: undefined as undefined | ((path: string) => Promise<void>),
   openFails: undefined as undefined | ((path: string) => Error | undefined),
-  beforeRename: undefined as undefined | ((from: string, to: string) => Promise<void>),
-  afterRename: undefined as undefined | ((from: string, to: string) => Promise<void>),
+  beforeRename: undefined as
+    undefined | ((from: string, to: string) => Promise<void>),
+  afterRename: undefined as
+    undefined | ((from: string, to: string) => Promise<void>),
 }));
 vi.mock('node:fs/promises', async importOriginal => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
@@ -74,11 +95,15 @@ vi.mock('node:fs', async importOriginal => {
   const createWriteStream = ((path: string, options?: any) =>
     fullDisk.under && String(path).startsWith(fullDisk.under)
       ? fs.createWriteStream('/dev/full', { flags: 'w' })
-      : fs.createWriteStream(path, { ...options, fs: recorded(String(path)) })) as typeof fs.createWriteStream;
+      : fs.createWriteStream(path, {
+          ...options,
+          fs: recorded(String(path)),
+        })) as typeof fs.createWriteStream;
   return { ...fs, createWriteStream, default: { ...fs, createWriteStream } };
 });
 
-const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const sha256 = (data: Buffer) =>
+  `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -106,16 +131,33 @@ describe('the layer store', () => {
   });
 
   /** An archive laid out as `docker save` lays one out: a directory per layer, configs, a manifest. */
-  function saved(name: string, layers: Record<string, Buffer>, format = 'gnu'): string {
+  function saved(
+    name: string,
+    layers: Record<string, Buffer>,
+    format = 'gnu',
+  ): string {
     const root = join(dir, `${name}-in`);
     for (const [id, content] of Object.entries(layers)) {
       mkdirSync(join(root, id), { recursive: true });
       writeFileSync(join(root, id, 'layer.tar'), content);
       writeFileSync(join(root, id, 'json'), `{"id":"${id}"}`);
     }
-    writeFileSync(join(root, 'manifest.json'), JSON.stringify([{ Layers: Object.keys(layers).map(id => `${id}/layer.tar`) }]));
+    writeFileSync(
+      join(root, 'manifest.json'),
+      JSON.stringify([
+        { Layers: Object.keys(layers).map(id => `${id}/layer.tar`) },
+      ]),
+    );
     const archive = join(dir, `${name}.tar`);
-    execFileSync('tar', [`--format=${format}`, '-cf', archive, '-C', root, ...Object.keys(layers), 'manifest.json']);
+    execFileSync('tar', [
+      `--format=${format}`,
+      '-cf',
+      archive,
+      '-C',
+      root,
+      ...Object.keys(layers),
+      'manifest.json',
+    ]);
     return archive;
   }
 
@@ -127,36 +169,78 @@ describe('the layer store', () => {
   it('keeps a layer two captures share once, and gives back each original archive byte for byte', async () => {
     const first = saved('first', { aaa: base, bbb: top1, ccc: small });
     const second = saved('second', { aaa: base, ddd: top2 });
-    const a = await writeThinArchive(createReadStream(first), store, 'cap-1.tar', []);
-    const b = await writeThinArchive(createReadStream(second), store, 'cap-2.tar', []);
-    expect(a).toMatchObject({ size: statSync(first).size, checksum: sha256(readFileSync(first)) });
-    expect(b).toMatchObject({ size: statSync(second).size, checksum: sha256(readFileSync(second)) });
+    const a = await writeThinArchive(
+      createReadStream(first),
+      store,
+      'cap-1.tar',
+      [],
+    );
+    const b = await writeThinArchive(
+      createReadStream(second),
+      store,
+      'cap-2.tar',
+      [],
+    );
+    expect(a).toMatchObject({
+      size: statSync(first).size,
+      checksum: sha256(readFileSync(first)),
+    });
+    expect(b).toMatchObject({
+      size: statSync(second).size,
+      checksum: sha256(readFileSync(second)),
+    });
     // The first stores both of its large layers (the small one stays in its archive), the second its top alone.
-    expect(a.storedBytes).toBe(base.length + top1.length + statSync(join(store, 'cap-1.tar')).size);
-    expect(b.storedBytes).toBe(top2.length + statSync(join(store, 'cap-2.tar')).size);
+    expect(a.storedBytes).toBe(
+      base.length + top1.length + statSync(join(store, 'cap-1.tar')).size,
+    );
+    expect(b.storedBytes).toBe(
+      top2.length + statSync(join(store, 'cap-2.tar')).size,
+    );
     // Metadata, the small layer, and the 10 KiB records GNU tar pads to.
     expect(statSync(join(store, 'cap-1.tar')).size).toBeLessThan(32_000);
     expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual(
       [base, top1, top2].map(l => `${sha256(l).slice(7)}.layer`).sort(),
     );
 
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))).equals(readFileSync(first))).toBe(true);
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).equals(readFileSync(second))).toBe(true);
-    expect(await captureArchiveFiles(join(store, 'cap-1.tar'))).toEqual(await tarFileSizes(first));
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))
+      ).equals(readFileSync(first)),
+    ).toBe(true);
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))
+      ).equals(readFileSync(second)),
+    ).toBe(true);
+    expect(await captureArchiveFiles(join(store, 'cap-1.tar'))).toEqual(
+      await tarFileSizes(first),
+    );
     // A whole archive, as older captures keep: read as it is.
-    expect((await collect(readCaptureArchive(store, first))).equals(readFileSync(first))).toBe(true);
+    expect(
+      (await collect(readCaptureArchive(store, first))).equals(
+        readFileSync(first),
+      ),
+    ).toBe(true);
     expect(await captureArchiveFiles(first)).toEqual(await tarFileSizes(first));
   });
 
   it('flushes each file to the disk before its rename, and the rename after; the layers before the archive that names them', async () => {
     mkdirSync(join(store, LAYERS_DIRECTORY));
     // One layer the store holds already: its copy is removed, not flushed.
-    writeFileSync(join(store, LAYERS_DIRECTORY, `${sha256(base).slice(7)}.layer`), base);
+    writeFileSync(
+      join(store, LAYERS_DIRECTORY, `${sha256(base).slice(7)}.layer`),
+      base,
+    );
     const archive = saved('first', { aaa: base, bbb: top1 });
     disk.log = [];
     await writeThinArchive(createReadStream(archive), store, 'cap-1.tar', []);
     const layers = join(store, LAYERS_DIRECTORY);
-    const log = disk.log.map(line => line.replaceAll(layers, 'layers').replaceAll(store, 'store').replace(/\.[0-9a-f]+\.tmp/g, '.TMP'));
+    const log = disk.log.map(line =>
+      line
+        .replaceAll(layers, 'layers')
+        .replaceAll(store, 'store')
+        .replace(/\.[0-9a-f]+\.tmp/g, '.TMP'),
+    );
     expect(log).toEqual([
       'fsync layers/.TMP',
       `rename layers/.TMP layers/${sha256(top1).slice(7)}.layer`,
@@ -169,74 +253,148 @@ describe('the layer store', () => {
 
   it('fails on a flush that fails, keeping nothing under its name; goes on where the file system cannot flush a directory', async () => {
     const archive = saved('first', { aaa: base, bbb: top1 });
-    const failure = (code: string) => Object.assign(new Error(`${code}: flush failed`), { code });
+    const failure = (code: string) =>
+      Object.assign(new Error(`${code}: flush failed`), { code });
     const layers = join(store, LAYERS_DIRECTORY);
-    disk.syncFails = path => (path.startsWith(layers) && path.endsWith('.tmp') ? failure('EIO') : undefined);
-    await expect(writeThinArchive(createReadStream(archive), store, 'cap-1.tar', [])).rejects.toThrow('EIO: flush failed');
-    disk.syncFails = path => (path.startsWith(join(store, '.cap-2.tar.')) ? failure('EIO') : undefined);
-    await expect(writeThinArchive(createReadStream(archive), store, 'cap-2.tar', [])).rejects.toThrow('EIO: flush failed');
+    disk.syncFails = path =>
+      path.startsWith(layers) && path.endsWith('.tmp')
+        ? failure('EIO')
+        : undefined;
+    await expect(
+      writeThinArchive(createReadStream(archive), store, 'cap-1.tar', []),
+    ).rejects.toThrow('EIO: flush failed');
+    disk.syncFails = path =>
+      path.startsWith(join(store, '.cap-2.tar.')) ? failure('EIO') : undefined;
+    await expect(
+      writeThinArchive(createReadStream(archive), store, 'cap-2.tar', []),
+    ).rejects.toThrow('EIO: flush failed');
     expect(readdirSync(store).filter(f => f.startsWith('cap-'))).toEqual([]);
 
-    disk.syncFails = path => (path === store || path === layers ? failure('EINVAL') : undefined);
-    const thin = await writeThinArchive(createReadStream(archive), store, 'cap-3.tar', []);
+    disk.syncFails = path =>
+      path === store || path === layers ? failure('EINVAL') : undefined;
+    const thin = await writeThinArchive(
+      createReadStream(archive),
+      store,
+      'cap-3.tar',
+      [],
+    );
     expect(thin.checksum).toBe(sha256(readFileSync(archive)));
     // A file's flush is never let go.
-    disk.syncFails = path => (path.startsWith(join(store, '.cap-4.tar.')) ? failure('EINVAL') : undefined);
-    await expect(writeThinArchive(createReadStream(archive), store, 'cap-4.tar', [])).rejects.toThrow('EINVAL: flush failed');
+    disk.syncFails = path =>
+      path.startsWith(join(store, '.cap-4.tar.'))
+        ? failure('EINVAL')
+        : undefined;
+    await expect(
+      writeThinArchive(createReadStream(archive), store, 'cap-4.tar', []),
+    ).rejects.toThrow('EINVAL: flush failed');
   });
 
   it('gives back an archive whose entries pax headers describe, and with a layer changed, says so by the checksum', async () => {
     const long = `${'l'.repeat(120)}`;
     const archive = saved('pax', { [long]: base, eee: top1 }, 'pax');
-    const thin = await writeThinArchive(createReadStream(archive), store, 'cap-pax.tar', []);
+    const thin = await writeThinArchive(
+      createReadStream(archive),
+      store,
+      'cap-pax.tar',
+      [],
+    );
     expect(readdirSync(join(store, LAYERS_DIRECTORY))).toHaveLength(2);
-    const back = await collect(readCaptureArchive(store, join(store, 'cap-pax.tar')));
+    const back = await collect(
+      readCaptureArchive(store, join(store, 'cap-pax.tar')),
+    );
     expect(back.equals(readFileSync(archive))).toBe(true);
     expect(sha256(back)).toBe(thin.checksum);
 
     const top = join(store, LAYERS_DIRECTORY, `${sha256(top1).slice(7)}.layer`);
     writeFileSync(top, Buffer.alloc(top1.length, 9));
-    expect(sha256(await collect(readCaptureArchive(store, join(store, 'cap-pax.tar'))))).not.toBe(thin.checksum);
+    expect(
+      sha256(
+        await collect(readCaptureArchive(store, join(store, 'cap-pax.tar'))),
+      ),
+    ).not.toBe(thin.checksum);
     rmSync(top);
-    await expect(collect(readCaptureArchive(store, join(store, 'cap-pax.tar')))).rejects.toThrow(
+    await expect(
+      collect(readCaptureArchive(store, join(store, 'cap-pax.tar'))),
+    ).rejects.toThrow(
       `layer ${sha256(top1).slice(7)} of eee/layer.tar is missing from the capture store (${top})`,
     );
   });
 
   it('removes the layers no archive refers to once old enough, and no other', async () => {
-    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
-    await writeThinArchive(createReadStream(saved('second', { aaa: base, ddd: top2 })), store, 'cap-2.tar', []);
-    writeFileSync(join(store, 'cap-2.volume-1.tar'), readFileSync(saved('volume', { vvv: top1 })));
+    await writeThinArchive(
+      createReadStream(saved('first', { aaa: base, bbb: top1 })),
+      store,
+      'cap-1.tar',
+      [],
+    );
+    await writeThinArchive(
+      createReadStream(saved('second', { aaa: base, ddd: top2 })),
+      store,
+      'cap-2.tar',
+      [],
+    );
+    writeFileSync(
+      join(store, 'cap-2.volume-1.tar'),
+      readFileSync(saved('volume', { vvv: top1 })),
+    );
     rmSync(join(store, 'cap-1.tar'));
-    const layer = (l: Buffer) => join(store, LAYERS_DIRECTORY, `${sha256(l).slice(7)}.layer`);
+    const layer = (l: Buffer) =>
+      join(store, LAYERS_DIRECTORY, `${sha256(l).slice(7)}.layer`);
     // Fresh: a capture under way may be about to refer to it.
     expect(await removeUnusedLayers(store)).toBe(0);
     const old = new Date(Date.now() - 7 * 60 * 60_000);
     for (const l of [base, top1, top2]) utimesSync(layer(l), old, old);
     expect(await removeUnusedLayers(store)).toBe(top1.length);
-    expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual([base, top2].map(l => `${sha256(l).slice(7)}.layer`).sort());
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).length).toBe(statSync(join(dir, 'second.tar')).size);
+    expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual(
+      [base, top2].map(l => `${sha256(l).slice(7)}.layer`).sort(),
+    );
+    expect(
+      (await collect(readCaptureArchive(store, join(store, 'cap-2.tar'))))
+        .length,
+    ).toBe(statSync(join(dir, 'second.tar')).size);
   });
 
   it('removes no layer while an archive cannot be read, and says which; one removed meanwhile is no archive', async () => {
-    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    await writeThinArchive(
+      createReadStream(saved('first', { aaa: base, bbb: top1 })),
+      store,
+      'cap-1.tar',
+      [],
+    );
     const layers = readdirSync(join(store, LAYERS_DIRECTORY)).sort();
     const old = new Date(Date.now() - 7 * 60 * 60_000);
-    for (const name of layers) utimesSync(join(store, LAYERS_DIRECTORY, name), old, old);
+    for (const name of layers)
+      utimesSync(join(store, LAYERS_DIRECTORY, name), old, old);
     const archive = join(store, 'cap-1.tar');
     afterStat.openFails = path =>
-      path === archive ? Object.assign(new Error(`EMFILE: too many open files, open '${path}'`), { code: 'EMFILE', path }) : undefined;
-    await expect(removeUnusedLayers(store)).rejects.toThrow(`EMFILE: too many open files, open '${archive}'`);
+      path === archive
+        ? Object.assign(
+            new Error(`EMFILE: too many open files, open '${path}'`),
+            { code: 'EMFILE', path },
+          )
+        : undefined;
+    await expect(removeUnusedLayers(store)).rejects.toThrow(
+      `EMFILE: too many open files, open '${archive}'`,
+    );
     expect(readdirSync(join(store, LAYERS_DIRECTORY)).sort()).toEqual(layers);
     // Discarded between the listing and the read: its layers are unused.
-    afterStat.openFails = path => (path === archive ? Object.assign(new Error('ENOENT'), { code: 'ENOENT', path }) : undefined);
+    afterStat.openFails = path =>
+      path === archive
+        ? Object.assign(new Error('ENOENT'), { code: 'ENOENT', path })
+        : undefined;
     expect(await removeUnusedLayers(store)).toBe(base.length + top1.length);
   });
 
   it('keeps a layer that a capture finds while the sweep is about to remove it', async () => {
-    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    await writeThinArchive(
+      createReadStream(saved('first', { aaa: base, bbb: top1 })),
+      store,
+      'cap-1.tar',
+      [],
+    );
     rmSync(join(store, 'cap-1.tar'));
-    const layer = (l: Buffer) => join(store, LAYERS_DIRECTORY, `${sha256(l).slice(7)}.layer`);
+    const layer = (l: Buffer) =>
+      join(store, LAYERS_DIRECTORY, `${sha256(l).slice(7)}.layer`);
     const old = new Date(Date.now() - 7 * 60 * 60_000);
     for (const l of [base, top1]) utimesSync(layer(l), old, old);
     // The next capture of an image with that layer runs the moment after the sweep read its age.
@@ -244,21 +402,42 @@ describe('the layer store', () => {
     let capturing: Promise<unknown> | undefined;
     afterStat.hook = async path => {
       if (path !== layer(top1) || capturing) return;
-      capturing = writeThinArchive(createReadStream(second), store, 'cap-2.tar', []);
+      capturing = writeThinArchive(
+        createReadStream(second),
+        store,
+        'cap-2.tar',
+        [],
+      );
       await capturing;
     };
     expect(await removeUnusedLayers(store)).toBe(base.length);
     expect(capturing).toBeDefined();
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).equals(readFileSync(second))).toBe(true);
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))
+      ).equals(readFileSync(second)),
+    ).toBe(true);
   });
 
   const layerName = (l: Buffer) => `${sha256(l).slice(7)}.layer`;
   const layersNow = () => readdirSync(join(store, LAYERS_DIRECTORY)).sort();
 
   it('removes at once the layers a failed capture wrote, not those it found, nor one it wrote anew that a kept archive refers to', async () => {
-    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    await writeThinArchive(
+      createReadStream(saved('first', { aaa: base, bbb: top1 })),
+      store,
+      'cap-1.tar',
+      [],
+    );
     const second: string[] = [];
-    await writeThinArchive(createReadStream(saved('second', { aaa: base, ddd: top2 })), store, 'cap-2.tar', [], undefined, second);
+    await writeThinArchive(
+      createReadStream(saved('second', { aaa: base, ddd: top2 })),
+      store,
+      'cap-2.tar',
+      [],
+      undefined,
+      second,
+    );
     // The base was in the store: only its top is the second capture's own.
     expect(second).toEqual([sha256(top2).slice(7)]);
     // It fails after its archive was in place (its record, say): the caller removes the archive, then the layers.
@@ -270,18 +449,36 @@ describe('the layer store', () => {
     const top = join(store, LAYERS_DIRECTORY, layerName(top1));
     truncateSync(top, 4096);
     const third: string[] = [];
-    await writeThinArchive(createReadStream(saved('third', { bbb: top1 })), store, 'cap-3.tar', [], undefined, third);
+    await writeThinArchive(
+      createReadStream(saved('third', { bbb: top1 })),
+      store,
+      'cap-3.tar',
+      [],
+      undefined,
+      third,
+    );
     expect(third).toEqual([sha256(top1).slice(7)]);
     rmSync(join(store, 'cap-3.tar'));
     expect(await removeWrittenLayers(store, third)).toBe(0);
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))).equals(readFileSync(join(dir, 'first.tar')))).toBe(true);
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))
+      ).equals(readFileSync(join(dir, 'first.tar'))),
+    ).toBe(true);
     // No claim outlives its capture.
     expect(layersNow()).toEqual([base, top1].map(layerName).sort());
   });
 
   it("keeps a failed capture's layer that another capture under way found or writes anew, until that one's archive refers to it", async () => {
     const failed: string[] = [];
-    await writeThinArchive(createReadStream(saved('first', { bbb: top1 })), store, 'cap-1.tar', [], undefined, failed);
+    await writeThinArchive(
+      createReadStream(saved('first', { bbb: top1 })),
+      store,
+      'cap-1.tar',
+      [],
+      undefined,
+      failed,
+    );
     rmSync(join(store, 'cap-1.tar'));
     const archive = saved('second', { aaa: base, bbb: top1 });
     // The first capture's cleanup runs the moment before the second's archive is in place: the
@@ -294,7 +491,11 @@ describe('the layer store', () => {
     };
     await writeThinArchive(createReadStream(archive), store, 'cap-2.tar', []);
     expect(removing).toBeDefined();
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))).equals(readFileSync(archive))).toBe(true);
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))
+      ).equals(readFileSync(archive)),
+    ).toBe(true);
 
     // A third capture comes to the layer while a failed one has it moved aside: it writes it anew,
     // and the one moved aside goes back (the same content) where the third's archive refers to it.
@@ -302,13 +503,27 @@ describe('the layer store', () => {
     afterStat.beforeRename = undefined;
     let third: Promise<unknown> | undefined;
     afterStat.afterRename = async (from, to) => {
-      if (from !== join(store, LAYERS_DIRECTORY, layerName(top1)) || !to.endsWith('.removing') || third) return;
-      third = writeThinArchive(createReadStream(archive), store, 'cap-3.tar', []);
+      if (
+        from !== join(store, LAYERS_DIRECTORY, layerName(top1)) ||
+        !to.endsWith('.removing') ||
+        third
+      )
+        return;
+      third = writeThinArchive(
+        createReadStream(archive),
+        store,
+        'cap-3.tar',
+        [],
+      );
       await third;
     };
     expect(await removeWrittenLayers(store, failed)).toBe(0);
     expect(third).toBeDefined();
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-3.tar')))).equals(readFileSync(archive))).toBe(true);
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-3.tar')))
+      ).equals(readFileSync(archive)),
+    ).toBe(true);
     // Once no archive refers to it and no capture claims it, it goes.
     rmSync(join(store, 'cap-3.tar'));
     afterStat.afterRename = undefined;
@@ -319,30 +534,59 @@ describe('the layer store', () => {
   it('writes anew a layer that a crash left cut short, instead of referring to it', async () => {
     const archive = saved('first', { aaa: base, bbb: top1 });
     mkdirSync(join(store, LAYERS_DIRECTORY));
-    writeFileSync(join(store, LAYERS_DIRECTORY, `${sha256(base).slice(7)}.layer`), base.subarray(0, 4096));
-    const thin = await writeThinArchive(createReadStream(archive), store, 'cap-1.tar', []);
-    expect((await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))).equals(readFileSync(archive))).toBe(true);
-    expect(thin.storedBytes).toBe(base.length + top1.length + statSync(join(store, 'cap-1.tar')).size);
+    writeFileSync(
+      join(store, LAYERS_DIRECTORY, `${sha256(base).slice(7)}.layer`),
+      base.subarray(0, 4096),
+    );
+    const thin = await writeThinArchive(
+      createReadStream(archive),
+      store,
+      'cap-1.tar',
+      [],
+    );
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))
+      ).equals(readFileSync(archive)),
+    ).toBe(true);
+    expect(thin.storedBytes).toBe(
+      base.length + top1.length + statSync(join(store, 'cap-1.tar')).size,
+    );
   });
 
   it("fails reading an archive whose layer could not be looked at with the file system's code, telling gone (ENOENT) from unreadable", async () => {
-    await writeThinArchive(createReadStream(saved('first', { aaa: base, bbb: top1 })), store, 'cap-1.tar', []);
+    await writeThinArchive(
+      createReadStream(saved('first', { aaa: base, bbb: top1 })),
+      store,
+      'cap-1.tar',
+      [],
+    );
     const layers = join(store, LAYERS_DIRECTORY);
-    const read = () => collect(readCaptureArchive(store, join(store, 'cap-1.tar'))).catch(e => e);
+    const read = () =>
+      collect(readCaptureArchive(store, join(store, 'cap-1.tar'))).catch(
+        e => e,
+      );
     // Of another size: the store's own word, no code.
     truncateSync(join(layers, `${sha256(base).slice(7)}.layer`), 1000);
     const short = await read();
-    expect(short.message).toMatch(/^layer [0-9a-f]{64} of aaa\/layer\.tar is 1000 bytes, not 300000, in the capture store/);
+    expect(short.message).toMatch(
+      /^layer [0-9a-f]{64} of aaa\/layer\.tar is 1000 bytes, not 300000, in the capture store/,
+    );
     expect(short.code).toBeUndefined();
     rmSync(join(layers, `${sha256(base).slice(7)}.layer`));
     const gone = await read();
-    expect(gone).toMatchObject({ code: 'ENOENT', message: `layer ${sha256(base).slice(7)} of aaa/layer.tar is missing from the capture store (${join(layers, `${sha256(base).slice(7)}.layer`)})` });
+    expect(gone).toMatchObject({
+      code: 'ENOENT',
+      message: `layer ${sha256(base).slice(7)} of aaa/layer.tar is missing from the capture store (${join(layers, `${sha256(base).slice(7)}.layer`)})`,
+    });
     // A file where the layers directory stands: not a layer gone, a store that could not be read.
     rmSync(layers, { recursive: true });
     writeFileSync(layers, '');
     const notDir = await read();
     expect(notDir.code).toBe('ENOTDIR');
-    expect(notDir.message).toMatch(/^layer [0-9a-f]{64} of aaa\/layer\.tar could not be read in the capture store: ENOTDIR: not a directory, stat /);
+    expect(notDir.message).toMatch(
+      /^layer [0-9a-f]{64} of aaa\/layer\.tar could not be read in the capture store: ENOTDIR: not a directory, stat /,
+    );
   });
 
   it('fails a capture whose store is full, naming the error, and goes on', async () => {
@@ -357,7 +601,9 @@ describe('the layer store', () => {
       }
       source.end();
     })();
-    await expect(writeThinArchive(source, store, 'cap-1.tar', [])).rejects.toThrow(/ENOSPC/);
+    await expect(
+      writeThinArchive(source, store, 'cap-1.tar', []),
+    ).rejects.toThrow(/ENOSPC/);
     await feeding;
   }, 10_000);
 
@@ -370,18 +616,41 @@ describe('the layer store', () => {
     ]);
     const cut = entries.subarray(0, entries.length - 1024);
     // dockerd writes a failure into the stream once the save has begun, and ends it.
-    const says = (message: string) => Buffer.from(`${JSON.stringify({ errorDetail: { message }, error: message })}\r\n`);
-    const short = 'open /var/lib/docker/overlay2/abc/diff: no such file or directory';
+    const says = (message: string) =>
+      Buffer.from(
+        `${JSON.stringify({ errorDetail: { message }, error: message })}\r\n`,
+      );
+    const short =
+      'open /var/lib/docker/overlay2/abc/diff: no such file or directory';
     const long = `${short} ${'x'.repeat(600)}`;
     const cases: Array<[Buffer, string]> = [
-      [cut, `tar: the image archive ends after ${cut.length} bytes, without its end block (cut short)`],
-      [whole.subarray(0, 4096 + 512), 'tar: the image archive ends inside entry aaa/layer.tar'],
-      [Buffer.concat([cut, says(short)]), `without its end block (cut short): the engine says "${short}"`],
-      [Buffer.concat([cut, says(long)]), `tar: the image archive holds no tar header at byte ${cut.length}: the engine says "${long}"`],
+      [
+        cut,
+        `tar: the image archive ends after ${cut.length} bytes, without its end block (cut short)`,
+      ],
+      [
+        whole.subarray(0, 4096 + 512),
+        'tar: the image archive ends inside entry aaa/layer.tar',
+      ],
+      [
+        Buffer.concat([cut, says(short)]),
+        `without its end block (cut short): the engine says "${short}"`,
+      ],
+      [
+        Buffer.concat([cut, says(long)]),
+        `tar: the image archive holds no tar header at byte ${cut.length}: the engine says "${long}"`,
+      ],
     ];
     for (const [i, [archive, message]] of cases.entries()) {
       const written: string[] = [];
-      await expect(writeThinArchive(Readable.from([archive]), store, `cap-${i}.tar`, written)).rejects.toThrow(message);
+      await expect(
+        writeThinArchive(
+          Readable.from([archive]),
+          store,
+          `cap-${i}.tar`,
+          written,
+        ),
+      ).rejects.toThrow(message);
       // Only the temporary file, which the capture removes as any of its files.
       expect(readdirSync(store).filter(f => f.endsWith('.tar'))).toEqual([]);
     }
@@ -393,12 +662,22 @@ describe('the layer store', () => {
     source.write(archive.subarray(0, 200_000));
     const abort = new AbortController();
     const written: string[] = [];
-    const writing = writeThinArchive(source, store, 'cap-1.tar', written, abort.signal);
+    const writing = writeThinArchive(
+      source,
+      store,
+      'cap-1.tar',
+      written,
+      abort.signal,
+    );
     setTimeout(() => abort.abort(new Error('the backend shuts down')), 50);
     await expect(writing).rejects.toThrow('the backend shuts down');
     expect(source.destroyed).toBe(true);
     expect(readdirSync(join(store, LAYERS_DIRECTORY))).toEqual([]);
     // The caller removes the archive's temporary file, as with any capture file.
-    expect(readdirSync(store).filter(f => f !== LAYERS_DIRECTORY).map(f => join(store, f))).toEqual(written.filter(f => f.endsWith('.tmp')));
+    expect(
+      readdirSync(store)
+        .filter(f => f !== LAYERS_DIRECTORY)
+        .map(f => join(store, f)),
+    ).toEqual(written.filter(f => f.endsWith('.tmp')));
   });
 });

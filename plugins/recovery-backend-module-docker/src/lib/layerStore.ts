@@ -1,9 +1,27 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  utimes,
+} from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { forEachTarFile, paxRecords, tarFileEntry, TAR_BLOCK, tarEntryPath, tarEntrySize, tarHeaderChecksumMatches } from './tar';
+import {
+  forEachTarFile,
+  paxRecords,
+  tarFileEntry,
+  TAR_BLOCK,
+  tarEntryPath,
+  tarEntrySize,
+  tarHeaderChecksumMatches,
+} from './tar';
 
 /**
  * Image layers kept once in the capture store, by the sha256 of their content: the captures of a
@@ -36,7 +54,9 @@ const CLAIM_SUFFIX = '.claim';
 
 /** `docker save`'s layers: `<id>/layer.tar` (Docker before 25), `blobs/sha256/<digest>` (OCI layout). */
 const isLayer = (path: string, size: number) =>
-  size >= MIN_LAYER_BYTES && (/(^|\/)layer\.tar$/.test(path) || /^blobs\/sha256\/[0-9a-f]{64}$/.test(path));
+  size >= MIN_LAYER_BYTES &&
+  (/(^|\/)layer\.tar$/.test(path) ||
+    /^blobs\/sha256\/[0-9a-f]{64}$/.test(path));
 
 interface LayerRef {
   sha256: string;
@@ -45,9 +65,11 @@ interface LayerRef {
   headers: string;
 }
 
-const parseRef = (data: Buffer) => JSON.parse(data.toString('utf8')) as LayerRef;
+const parseRef = (data: Buffer) =>
+  JSON.parse(data.toString('utf8')) as LayerRef;
 
-const layerFile = (storeDirectory: string, sha256: string) => join(storeDirectory, LAYERS_DIRECTORY, `${sha256}.layer`);
+const layerFile = (storeDirectory: string, sha256: string) =>
+  join(storeDirectory, LAYERS_DIRECTORY, `${sha256}.layer`);
 
 /**
  * A file written a chunk at a time, flushed to the disk (fsync) as it is closed where `flush` says:
@@ -65,7 +87,10 @@ function fileFor(path: string, flush: boolean): WriteStream {
  * cover its name. A file system that cannot flush a directory (EINVAL, as some network and FUSE
  * ones say) keeps its entries as it does: so does PostgreSQL.
  */
-export async function syncToDisk(path: string, { directory = false } = {}): Promise<void> {
+export async function syncToDisk(
+  path: string,
+  { directory = false } = {},
+): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
@@ -97,7 +122,9 @@ function engineSays(bytes: Buffer): string {
   const at = text.indexOf('{"error');
   if (at < 0) return '';
   try {
-    const { error, errorDetail } = JSON.parse(text.slice(at, text.lastIndexOf('}') + 1));
+    const { error, errorDetail } = JSON.parse(
+      text.slice(at, text.lastIndexOf('}') + 1),
+    );
     return `: the engine says "${error ?? errorDetail?.message}"`;
   } catch {
     return `: the engine says ${JSON.stringify(text.slice(at, at + 300))}`;
@@ -122,16 +149,26 @@ export async function writeThinArchive(
   layers: string[] = [],
 ): Promise<{ size: number; checksum: string; storedBytes: number }> {
   const finalPath = join(storeDirectory, name);
-  const tempPath = join(storeDirectory, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+  const tempPath = join(
+    storeDirectory,
+    `.${name}.${randomBytes(4).toString('hex')}.tmp`,
+  );
   written.push(tempPath, finalPath);
   await mkdir(join(storeDirectory, LAYERS_DIRECTORY), { recursive: true });
-  const claim = join(storeDirectory, LAYERS_DIRECTORY, `.${randomBytes(6).toString('hex')}${CLAIM_SUFFIX}`);
+  const claim = join(
+    storeDirectory,
+    LAYERS_DIRECTORY,
+    `.${randomBytes(6).toString('hex')}${CLAIM_SUFFIX}`,
+  );
   const whole = createHash('sha256');
   let size = 0;
   let storedBytes = 0;
   const out = fileFor(tempPath, true);
   // An abort ends a stream that is waiting for data (an engine that stalls), as pipeline would.
-  const onAbort = () => (source as { destroy?: (error?: unknown) => void }).destroy?.(signal!.reason);
+  const onAbort = () =>
+    (source as { destroy?: (error?: unknown) => void }).destroy?.(
+      signal!.reason,
+    );
   signal?.addEventListener('abort', onAbort, { once: true });
   const input = source[Symbol.asyncIterator]();
   let held = Buffer.alloc(0);
@@ -154,8 +191,9 @@ export async function writeThinArchive(
   };
   /** Passes `n` bytes of the input on, a chunk at a time. */
   async function* pass(n: number, path: string) {
-    for (let left = n; left > 0; ) {
-      if (held.length === 0 && !(await have(1))) throw new Error(`tar: the image archive ends inside entry ${path}`);
+    for (let left = n; left > 0;) {
+      if (held.length === 0 && !(await have(1)))
+        throw new Error(`tar: the image archive ends inside entry ${path}`);
       const part = take(Math.min(left, held.length));
       left -= part.length;
       yield part;
@@ -180,32 +218,65 @@ export async function writeThinArchive(
       }
       if (!tarHeaderChecksumMatches(header)) {
         await have(TAR_BLOCK * 8);
-        throw new Error(`tar: the image archive holds no tar header at byte ${at}${engineSays(Buffer.concat([header, held]))}`);
+        throw new Error(
+          `tar: the image archive holds no tar header at byte ${at}${engineSays(Buffer.concat([header, held]))}`,
+        );
       }
       const type = String.fromCharCode(header[156]);
       const extended = 'xgLK'.includes(type);
       // A pax `size` or `path` stands for the header's (a layer past 8 GiB, a long name).
-      const entrySize = !extended && described.has('size') ? Number(described.get('size')) : tarEntrySize(header);
+      const entrySize =
+        !extended && described.has('size')
+          ? Number(described.get('size'))
+          : tarEntrySize(header);
       const padded = Math.ceil(entrySize / TAR_BLOCK) * TAR_BLOCK;
       const path = (!extended && described.get('path')) || tarEntryPath(header);
       if (extended) {
-        if (!(await have(padded))) throw new Error(`tar: the image archive ends inside entry ${path}`);
+        if (!(await have(padded)))
+          throw new Error(`tar: the image archive ends inside entry ${path}`);
         const data = Buffer.from(take(padded));
         prelude.push(Buffer.from(header), data);
-        if (type === 'x') described = new Map([...described, ...paxRecords(data.subarray(0, entrySize))]);
-        if (type === 'L') described.set('path', data.subarray(0, entrySize).toString('utf8').replace(/\0.*$/s, ''));
+        if (type === 'x')
+          described = new Map([
+            ...described,
+            ...paxRecords(data.subarray(0, entrySize)),
+          ]);
+        if (type === 'L')
+          described.set(
+            'path',
+            data.subarray(0, entrySize).toString('utf8').replace(/\0.*$/s, ''),
+          );
         global ||= type === 'g';
         continue;
       }
       described = new Map();
       // A global header describes every entry after it: left in the archive, with what it describes.
-      if ((type === '0' || type === '\0') && !global && isLayer(path, entrySize)) {
-        const { sha256, added } = await storeLayer(storeDirectory, pass(padded, path), entrySize, claim);
+      if (
+        (type === '0' || type === '\0') &&
+        !global &&
+        isLayer(path, entrySize)
+      ) {
+        const { sha256, added } = await storeLayer(
+          storeDirectory,
+          pass(padded, path),
+          entrySize,
+          claim,
+        );
         storedBytes += added;
         if (added > 0) layers.push(sha256);
-        const ref: LayerRef = { sha256, size: entrySize, headers: Buffer.concat([...prelude, header]).toString('base64') };
+        const ref: LayerRef = {
+          sha256,
+          size: entrySize,
+          headers: Buffer.concat([...prelude, header]).toString('base64'),
+        };
         prelude = [];
-        await write(out, tarFileEntry(`${path}${REF_SUFFIX}`, Buffer.from(JSON.stringify(ref))));
+        await write(
+          out,
+          tarFileEntry(
+            `${path}${REF_SUFFIX}`,
+            Buffer.from(JSON.stringify(ref)),
+          ),
+        );
         continue;
       }
       for (const part of prelude) await write(out, part);
@@ -214,7 +285,9 @@ export async function writeThinArchive(
       for await (const part of pass(padded, path)) await write(out, part);
     }
     if (!ended) {
-      throw new Error(`tar: the image archive ends after ${size} bytes, without its end block (cut short)${engineSays(held)}`);
+      throw new Error(
+        `tar: the image archive ends after ${size} bytes, without its end block (cut short)${engineSays(held)}`,
+      );
     }
     // The rest (the second zero block, the record's padding) as it came.
     for (;;) {
@@ -224,7 +297,9 @@ export async function writeThinArchive(
     await close(out);
     // The layers it refers to reach the disk before the archive does: after a power loss, an
     // archive is never found without them.
-    await syncToDisk(join(storeDirectory, LAYERS_DIRECTORY), { directory: true });
+    await syncToDisk(join(storeDirectory, LAYERS_DIRECTORY), {
+      directory: true,
+    });
     await rename(tempPath, finalPath);
     await syncToDisk(storeDirectory, { directory: true });
     storedBytes += (await stat(finalPath)).size;
@@ -253,14 +328,21 @@ async function storeLayer(
   size: number,
   claim: string,
 ): Promise<{ sha256: string; added: number }> {
-  const temp = join(storeDirectory, LAYERS_DIRECTORY, `.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(
+    storeDirectory,
+    LAYERS_DIRECTORY,
+    `.${randomBytes(6).toString('hex')}.tmp`,
+  );
   const hash = createHash('sha256');
   // Flushed only when kept: most layers are in the store already, and their copy is removed.
   const out = fileFor(temp, false);
   try {
     let left = size;
     for await (const part of data) {
-      const layerPart = part.subarray(0, Math.max(0, Math.min(part.length, left)));
+      const layerPart = part.subarray(
+        0,
+        Math.max(0, Math.min(part.length, left)),
+      );
       left -= layerPart.length;
       if (layerPart.length === 0) continue;
       hash.update(layerPart);
@@ -274,11 +356,13 @@ async function storeLayer(
     await appendFile(claim, `${sha256}\n`);
     try {
       // One of another size was cut short (a crash before its data reached the disk): replaced.
-      if ((await stat(final)).size !== size) throw new Error(`layer ${sha256} is cut short`);
+      if ((await stat(final)).size !== size)
+        throw new Error(`layer ${sha256} is cut short`);
       // One whose content changed since it was written (a disk error, a hand's edit) would make
       // this capture unrestorable too, as it does every capture referring to it: replaced, which
       // mends those. Read once per capture, as the copy just written was.
-      if ((await sha256OfFile(final)) !== sha256) throw new Error(`layer ${sha256} does not hold its content`);
+      if ((await sha256OfFile(final)) !== sha256)
+        throw new Error(`layer ${sha256} does not hold its content`);
       const now = new Date();
       await utimes(final, now, now);
       await rm(temp, { force: true });
@@ -297,7 +381,8 @@ async function storeLayer(
 
 async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -306,7 +391,10 @@ async function sha256OfFile(file: string): Promise<string> {
  * content their name (its sha256) says: where a capture whose checksum does not match went wrong,
  * and what else it breaks (every capture referring to them). None for a whole archive.
  */
-export async function corruptLayersOf(storeDirectory: string, file: string): Promise<string[]> {
+export async function corruptLayersOf(
+  storeDirectory: string,
+  file: string,
+): Promise<string[]> {
   if (!(await isThin(file))) return [];
   const refs: LayerRef[] = [];
   await forEachTarFile(file, async (path, _size, read) => {
@@ -315,7 +403,8 @@ export async function corruptLayersOf(storeDirectory: string, file: string): Pro
   const corrupt: string[] = [];
   for (const ref of refs) {
     const layer = layerFile(storeDirectory, ref.sha256);
-    if ((await sha256OfFile(layer).catch(() => undefined)) !== ref.sha256) corrupt.push(layer);
+    if ((await sha256OfFile(layer).catch(() => undefined)) !== ref.sha256)
+      corrupt.push(layer);
   }
   return corrupt;
 }
@@ -338,7 +427,10 @@ async function isThin(file: string): Promise<boolean> {
  * naming it; one whose content changed shows in the archive's checksum. A layer that could not be
  * looked at fails with the file system's `code` (ENOENT where it is gone, EACCES, ENOTDIR, EIO…).
  */
-export async function* readCaptureArchive(storeDirectory: string, file: string): AsyncGenerator<Buffer> {
+export async function* readCaptureArchive(
+  storeDirectory: string,
+  file: string,
+): AsyncGenerator<Buffer> {
   if (!(await isThin(file))) {
     for await (const chunk of createReadStream(file)) yield chunk as Buffer;
     return;
@@ -351,12 +443,18 @@ export async function* readCaptureArchive(storeDirectory: string, file: string):
     while (at < total) {
       const { bytesRead } = await handle.read(header, 0, TAR_BLOCK, at);
       // Cut short (a truncated file): said so, rather than read on from a header's remains.
-      if (bytesRead < TAR_BLOCK) throw new Error(`the archive is cut short: it ends inside a tar header, at ${total} bytes`);
+      if (bytesRead < TAR_BLOCK)
+        throw new Error(
+          `the archive is cut short: it ends inside a tar header, at ${total} bytes`,
+        );
       if (header.every(byte => byte === 0)) break;
       const size = tarEntrySize(header);
       const padded = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
       const path = tarEntryPath(header);
-      if (at + TAR_BLOCK + padded > total) throw new Error(`the archive is cut short: it ends inside entry ${path}, at ${total} bytes`);
+      if (at + TAR_BLOCK + padded > total)
+        throw new Error(
+          `the archive is cut short: it ends inside entry ${path}, at ${total} bytes`,
+        );
       // A ref's own header is plain ustar (writeThinArchive): its path is in the header itself.
       if (path.endsWith(REF_SUFFIX)) {
         const data = Buffer.alloc(size);
@@ -373,26 +471,43 @@ export async function* readCaptureArchive(storeDirectory: string, file: string):
           // damage; one that could not be looked at (EACCES, ENOTDIR, EIO) says nothing of it.
           const { code, message } = e as NodeJS.ErrnoException;
           throw Object.assign(
-            new Error(code === 'ENOENT' ? `${named} is missing from the capture store (${layer})` : `${named} could not be read in the capture store: ${message}`),
+            new Error(
+              code === 'ENOENT'
+                ? `${named} is missing from the capture store (${layer})`
+                : `${named} could not be read in the capture store: ${message}`,
+            ),
             { code },
           );
         }
-        if (actual !== ref.size) throw new Error(`${named} is ${actual} bytes, not ${ref.size}, in the capture store (${layer})`);
-        for await (const chunk of createReadStream(layer)) yield chunk as Buffer;
-        if (ref.size % TAR_BLOCK) yield Buffer.alloc(TAR_BLOCK - (ref.size % TAR_BLOCK));
+        if (actual !== ref.size)
+          throw new Error(
+            `${named} is ${actual} bytes, not ${ref.size}, in the capture store (${layer})`,
+          );
+        for await (const chunk of createReadStream(layer))
+          yield chunk as Buffer;
+        if (ref.size % TAR_BLOCK)
+          yield Buffer.alloc(TAR_BLOCK - (ref.size % TAR_BLOCK));
       } else if (path !== THIN_MARKER) {
-        for await (const chunk of createReadStream(file, { start: at, end: at + TAR_BLOCK + padded - 1 })) yield chunk as Buffer;
+        for await (const chunk of createReadStream(file, {
+          start: at,
+          end: at + TAR_BLOCK + padded - 1,
+        }))
+          yield chunk as Buffer;
       }
       at += TAR_BLOCK + padded;
     }
-    if (at < total) for await (const chunk of createReadStream(file, { start: at })) yield chunk as Buffer;
+    if (at < total)
+      for await (const chunk of createReadStream(file, { start: at }))
+        yield chunk as Buffer;
   } finally {
     await handle.close();
   }
 }
 
 /** The files of a capture's original archive and their sizes, by path, from its headers alone. */
-export async function captureArchiveFiles(file: string): Promise<Map<string, number>> {
+export async function captureArchiveFiles(
+  file: string,
+): Promise<Map<string, number>> {
   const files = new Map<string, number>();
   await forEachTarFile(file, async (path, size, read) => {
     if (path === THIN_MARKER) return;
@@ -449,7 +564,10 @@ async function claimedLayers(layersDir: string): Promise<Set<string>> {
  * of its claim only once its archive is in place, and one that claims a layer after the move finds
  * it gone and writes it anew. Returns the bytes freed.
  */
-export async function removeWrittenLayers(storeDirectory: string, layers: string[]): Promise<number> {
+export async function removeWrittenLayers(
+  storeDirectory: string,
+  layers: string[],
+): Promise<number> {
   if (layers.length === 0) return 0;
   const layersDir = join(storeDirectory, LAYERS_DIRECTORY);
   // Those a kept archive refers to are not even moved: a restore reading one meanwhile would miss it.
@@ -457,7 +575,13 @@ export async function removeWrittenLayers(storeDirectory: string, layers: string
   const aside = new Map<string, string>();
   for (const sha256 of new Set(layers.filter(l => !referred.has(l)))) {
     const to = join(layersDir, `.${randomBytes(6).toString('hex')}.removing`);
-    if (await rename(layerFile(storeDirectory, sha256), to).then(() => true, () => false)) aside.set(sha256, to);
+    if (
+      await rename(layerFile(storeDirectory, sha256), to).then(
+        () => true,
+        () => false,
+      )
+    )
+      aside.set(sha256, to);
   }
   if (aside.size === 0) return 0;
   let keep: Set<string>;
@@ -482,8 +606,13 @@ export async function removeWrittenLayers(storeDirectory: string, layers: string
 }
 
 /** Moves back the layers moved aside that `keep` names (over a copy written anew meanwhile: the same content). */
-async function putBack(storeDirectory: string, aside: Map<string, string>, keep: Set<string>) {
-  for (const [sha256, path] of aside) if (keep.has(sha256)) await rename(path, layerFile(storeDirectory, sha256));
+async function putBack(
+  storeDirectory: string,
+  aside: Map<string, string>,
+  keep: Set<string>,
+) {
+  for (const [sha256, path] of aside)
+    if (keep.has(sha256)) await rename(path, layerFile(storeDirectory, sha256));
 }
 
 /**
@@ -491,7 +620,10 @@ async function putBack(storeDirectory: string, aside: Map<string, string>, keep:
  * under way refers to its layers only once its archive is in place), and what a killed capture or
  * sweep left beside them (temporary copies, claims) once as old. Returns the bytes freed.
  */
-export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUSED_LAYER_AGE_MS): Promise<number> {
+export async function removeUnusedLayers(
+  storeDirectory: string,
+  minAgeMs = UNUSED_LAYER_AGE_MS,
+): Promise<number> {
   const layersDir = join(storeDirectory, LAYERS_DIRECTORY);
   const layers = await readdir(layersDir).catch(e => {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
@@ -509,8 +641,17 @@ export async function removeUnusedLayers(storeDirectory: string, minAgeMs = UNUS
     if (!info || now - info.mtimeMs < minAgeMs) continue;
     // Moved aside before its age is read again: a capture that touched it meanwhile keeps it (it
     // goes back), one that comes to touch it later finds it gone and writes it anew.
-    const aside = join(layersDir, `.${randomBytes(6).toString('hex')}.removing`);
-    if (!(await rename(path, aside).then(() => true, () => false))) continue;
+    const aside = join(
+      layersDir,
+      `.${randomBytes(6).toString('hex')}.removing`,
+    );
+    if (
+      !(await rename(path, aside).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     const last = await stat(aside);
     if (Date.now() - last.mtimeMs < minAgeMs) {
       await rename(aside, path);

@@ -8,7 +8,12 @@ export type TarEntry =
 
 const BLOCK = 512;
 
-function writeString(header: Buffer, offset: number, length: number, value: string) {
+function writeString(
+  header: Buffer,
+  offset: number,
+  length: number,
+  value: string,
+) {
   const bytes = Buffer.from(value, 'utf8');
   if (bytes.length > length) {
     throw new Error(`tar: "${value}" is longer than ${length} bytes`);
@@ -16,8 +21,18 @@ function writeString(header: Buffer, offset: number, length: number, value: stri
   bytes.copy(header, offset);
 }
 
-function writeOctal(header: Buffer, offset: number, length: number, value: number) {
-  writeString(header, offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
+function writeOctal(
+  header: Buffer,
+  offset: number,
+  length: number,
+  value: number,
+) {
+  writeString(
+    header,
+    offset,
+    length,
+    `${value.toString(8).padStart(length - 1, '0')}\0`,
+  );
 }
 
 function splitName(path: string): { name: string; prefix: string } {
@@ -25,7 +40,11 @@ function splitName(path: string): { name: string; prefix: string } {
   const cut = path.lastIndexOf('/', path.length - 2);
   const prefix = path.slice(0, cut);
   const name = path.slice(cut + 1);
-  if (cut < 0 || Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155) {
+  if (
+    cut < 0 ||
+    Buffer.byteLength(name) > 100 ||
+    Buffer.byteLength(prefix) > 155
+  ) {
     throw new Error(`tar: path too long: ${path}`);
   }
   return { name, prefix };
@@ -33,16 +52,24 @@ function splitName(path: string): { name: string; prefix: string } {
 
 function header(entry: TarEntry, size: number, mtime: number): Buffer {
   const h = Buffer.alloc(BLOCK);
-  const path = entry.path.replace(/^\/+/, '') + (entry.type === 'dir' ? '/' : '');
+  const path =
+    entry.path.replace(/^\/+/, '') + (entry.type === 'dir' ? '/' : '');
   const { name, prefix } = splitName(path);
   writeString(h, 0, 100, name);
-  const mode = entry.type === 'symlink' ? 0o777 : entry.mode ?? (entry.type === 'dir' ? 0o755 : 0o644);
+  const mode =
+    entry.type === 'symlink'
+      ? 0o777
+      : (entry.mode ?? (entry.type === 'dir' ? 0o755 : 0o644));
   writeOctal(h, 100, 8, mode);
   writeOctal(h, 108, 8, 0);
   writeOctal(h, 116, 8, 0);
   writeOctal(h, 124, 12, size);
   writeOctal(h, 136, 12, mtime);
-  h.write(entry.type === 'file' ? '0' : entry.type === 'dir' ? '5' : '2', 156, 'ascii');
+  h.write(
+    entry.type === 'file' ? '0' : entry.type === 'dir' ? '5' : '2',
+    156,
+    'ascii',
+  );
   if (entry.type === 'symlink') writeString(h, 157, 100, entry.target);
   writeString(h, 257, 6, 'ustar\0');
   writeString(h, 263, 2, '00');
@@ -114,12 +141,18 @@ function entrySize(h: Buffer): number {
 
 /** An entry's path: its name, behind the ustar prefix where there is one. */
 function entryPath(h: Buffer): string {
-  const field = (offset: number, length: number) => h.toString('utf8', offset, offset + length).replace(/\0.*$/s, '');
-  const prefix = h.toString('ascii', 257, 262) === 'ustar' ? field(345, 155) : '';
-  return (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100)).replace(/^\.\//, '');
+  const field = (offset: number, length: number) =>
+    h.toString('utf8', offset, offset + length).replace(/\0.*$/s, '');
+  const prefix =
+    h.toString('ascii', 257, 262) === 'ustar' ? field(345, 155) : '';
+  return (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100)).replace(
+    /^\.\//,
+    '',
+  );
 }
 
-const asBuffer = (chunk: Buffer | string) => (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+const asBuffer = (chunk: Buffer | string) =>
+  Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
 
 /**
  * Streams a tar archive through with the content of the regular files `rewrite` names (by path)
@@ -138,7 +171,10 @@ export async function* rewriteTarFiles(
     while (held.length < n) {
       const { value, done } = await input.next();
       if (done) return false;
-      held = held.length > 0 ? Buffer.concat([held, asBuffer(value)]) : asBuffer(value);
+      held =
+        held.length > 0
+          ? Buffer.concat([held, asBuffer(value)])
+          : asBuffer(value);
     }
     return true;
   };
@@ -147,7 +183,8 @@ export async function* rewriteTarFiles(
     held = held.subarray(n);
     return out;
   };
-  const truncated = (path: string) => new Error(`tar: the archive ends inside entry ${path}`);
+  const truncated = (path: string) =>
+    new Error(`tar: the archive ends inside entry ${path}`);
   let describedByGlobal = false;
   let described = false;
   // A pax `size` stands for the header's: a file past 8 GiB (a large layer) has 0 there.
@@ -166,10 +203,12 @@ export async function* rewriteTarFiles(
     const paxSize = extended ? undefined : (nextSize ?? globalSize);
     const size = paxSize !== undefined ? Number(paxSize) : entrySize(header);
     const padded = Math.ceil(size / BLOCK) * BLOCK;
-    const change = !described && (type === '0' || type === '\0') ? rewrite[path] : undefined;
+    const change =
+      !described && (type === '0' || type === '\0') ? rewrite[path] : undefined;
     // A pax or GNU header describes the entry after it; a global pax header, every entry after it.
     describedByGlobal ||= type === 'g';
-    described = describedByGlobal || type === 'x' || type === 'L' || type === 'K';
+    described =
+      describedByGlobal || type === 'x' || type === 'L' || type === 'K';
     if (!extended) nextSize = undefined;
     if (type === 'x' || type === 'g') {
       // Read whole (a few records) for the size it may give the entries it describes.
@@ -184,7 +223,7 @@ export async function* rewriteTarFiles(
     }
     if (!change) {
       yield header;
-      for (let left = padded; left > 0; ) {
+      for (let left = padded; left > 0;) {
         if (held.length === 0 && !(await have(1))) throw truncated(path);
         const out = take(Math.min(left, held.length));
         left -= out.length;
@@ -201,7 +240,8 @@ export async function* rewriteTarFiles(
     yield Buffer.alloc((BLOCK - (content.length % BLOCK)) % BLOCK);
   }
   if (held.length > 0) yield held;
-  for (let next = await input.next(); !next.done; next = await input.next()) yield asBuffer(next.value);
+  for (let next = await input.next(); !next.done; next = await input.next())
+    yield asBuffer(next.value);
 }
 
 /** A pax extended header's records (`<length> <key>=<value>\n`), as key → value. */
@@ -228,7 +268,11 @@ export function paxRecords(data: Buffer): Map<string, string> {
  */
 export async function forEachTarFile(
   file: string,
-  onFile: (path: string, size: number, read: () => Promise<Buffer>) => Promise<void> | void,
+  onFile: (
+    path: string,
+    size: number,
+    read: () => Promise<Buffer>,
+  ) => Promise<void> | void,
 ): Promise<void> {
   const handle = await open(file, 'r');
   try {
@@ -247,19 +291,33 @@ export async function forEachTarFile(
       if (header.every(byte => byte === 0)) break;
       const type = String.fromCharCode(header[156]);
       // A pax `size` stands for the header's (a file past the header field's 8 GiB).
-      const paxSize = 'gxLK'.includes(type) ? undefined : (next.get('size') ?? global.get('size'));
+      const paxSize = 'gxLK'.includes(type)
+        ? undefined
+        : (next.get('size') ?? global.get('size'));
       const size = paxSize !== undefined ? Number(paxSize) : entrySize(header);
       const dataAt = at + BLOCK;
       at = dataAt + Math.ceil(size / BLOCK) * BLOCK;
-      if (at > total) throw new Error(`tar: ${file} ends inside entry ${entryPath(header)}`);
-      if (type === 'g') global = new Map([...global, ...paxRecords(await readData(dataAt, size))]);
+      if (at > total)
+        throw new Error(`tar: ${file} ends inside entry ${entryPath(header)}`);
+      if (type === 'g')
+        global = new Map([
+          ...global,
+          ...paxRecords(await readData(dataAt, size)),
+        ]);
       else if (type === 'x') next = paxRecords(await readData(dataAt, size));
-      else if (type === 'L') next.set('path', (await readData(dataAt, size)).toString('utf8').replace(/\0.*$/s, ''));
+      else if (type === 'L')
+        next.set(
+          'path',
+          (await readData(dataAt, size)).toString('utf8').replace(/\0.*$/s, ''),
+        );
       else if (type !== 'K') {
         const described = new Map([...global, ...next]);
         next = new Map();
         if (type !== '0' && type !== '\0') continue;
-        const path = (described.get('path') ?? entryPath(header)).replace(/^\.\//, '');
+        const path = (described.get('path') ?? entryPath(header)).replace(
+          /^\.\//,
+          '',
+        );
         await onFile(path, size, () => readData(dataAt, size));
       }
     }
@@ -280,7 +338,16 @@ export async function tarFileSizes(file: string): Promise<Map<string, number>> {
 /** One regular file as a tar entry: its header, its content, padding to a whole block. */
 export function tarFileEntry(path: string, content: Buffer): Buffer {
   const padding = Buffer.alloc((BLOCK - (content.length % BLOCK)) % BLOCK);
-  return Buffer.concat([header({ type: 'file', path, content }, content.length, 0), content, padding]);
+  return Buffer.concat([
+    header({ type: 'file', path, content }, content.length, 0),
+    content,
+    padding,
+  ]);
 }
 
-export { BLOCK as TAR_BLOCK, entryPath as tarEntryPath, entrySize as tarEntrySize, headerChecksumMatches as tarHeaderChecksumMatches };
+export {
+  BLOCK as TAR_BLOCK,
+  entryPath as tarEntryPath,
+  entrySize as tarEntrySize,
+  headerChecksumMatches as tarHeaderChecksumMatches,
+};

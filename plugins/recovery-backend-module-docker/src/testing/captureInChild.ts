@@ -4,7 +4,12 @@
 import Docker from 'dockerode';
 import { DockerCaptureSource } from '../DockerCaptureSource';
 
-const { GUARD_TEST_SOCKET, GUARD_TEST_CONTAINER, GUARD_TEST_STORE, GUARD_TEST_CAPTURE_ID } = process.env;
+const {
+  GUARD_TEST_SOCKET,
+  GUARD_TEST_CONTAINER,
+  GUARD_TEST_STORE,
+  GUARD_TEST_CAPTURE_ID,
+} = process.env;
 const connection = { socketPath: GUARD_TEST_SOCKET! };
 const source = new DockerCaptureSource('primary', new Docker(connection), {
   storeDirectory: GUARD_TEST_STORE!,
@@ -12,7 +17,14 @@ const source = new DockerCaptureSource('primary', new Docker(connection), {
   engineConnection: connection,
 });
 source
-  .capture({ machineRef: 'resource:default/guarded', engine: 'primary', container: GUARD_TEST_CONTAINER! }, { captureId: GUARD_TEST_CAPTURE_ID! })
+  .capture(
+    {
+      machineRef: 'resource:default/guarded',
+      engine: 'primary',
+      container: GUARD_TEST_CONTAINER!,
+    },
+    { captureId: GUARD_TEST_CAPTURE_ID! },
+  )
   .then(
     c => console.log(JSON.stringify({ pausedMs: c.pausedMs })),
     e => {

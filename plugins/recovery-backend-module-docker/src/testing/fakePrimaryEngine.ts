@@ -6,7 +6,8 @@ import { createTar } from '../lib/tar';
 // Docker tests' (faults.docker.test.ts).
 
 /** What dockerode throws for an engine's error answer. */
-export const engineError = (statusCode: number, message: string) => Object.assign(new Error(message), { statusCode });
+export const engineError = (statusCode: number, message: string) =>
+  Object.assign(new Error(message), { statusCode });
 
 export interface FakeContainer {
   paused: boolean;
@@ -28,7 +29,18 @@ export interface FakeContainer {
 const saving: Pick<Docker['modem'], 'dial'> = {
   dial: (options, callback) => {
     const ref = /^\/images\/(.+)\/get$/.exec(options.path)![1];
-    callback!(null, Readable.from([createTar([{ type: 'file', path: 'manifest.json', content: `[{"RepoTags":["${ref}"]}]` }])]) as any);
+    callback!(
+      null,
+      Readable.from([
+        createTar([
+          {
+            type: 'file',
+            path: 'manifest.json',
+            content: `[{"RepoTags":["${ref}"]}]`,
+          },
+        ]),
+      ]) as any,
+    );
   },
 };
 
@@ -38,10 +50,17 @@ const saving: Pick<Docker['modem'], 'dial'> = {
  */
 export function fakePrimaryEngine(
   containers: Record<string, FakeContainer>,
-  { modem = saving, log = () => undefined }: { modem?: Pick<Docker['modem'], 'dial'>; log?: () => string[] | undefined } = {},
+  {
+    modem = saving,
+    log = () => undefined,
+  }: {
+    modem?: Pick<Docker['modem'], 'dial'>;
+    log?: () => string[] | undefined;
+  } = {},
 ) {
   const removedTags: string[] = [];
-  const nextFailure = (c: FakeContainer, call: 'inspect' | 'unpause') => c.fails?.[call]?.shift();
+  const nextFailure = (c: FakeContainer, call: 'inspect' | 'unpause') =>
+    c.fails?.[call]?.shift();
   const docker = {
     getContainer: (id: string) => {
       const c = containers[id];
@@ -56,12 +75,20 @@ export function fakePrimaryEngine(
             State: { Running: true, Paused: c.paused },
             Config: { Hostname: 'web-01', Env: [], Labels: c.labels ?? {} },
             HostConfig: {},
-            Mounts: (c.volumes ?? []).map(destination => ({ Type: 'volume', Name: `v${destination}`, Destination: destination })),
+            Mounts: (c.volumes ?? []).map(destination => ({
+              Type: 'volume',
+              Name: `v${destination}`,
+              Destination: destination,
+            })),
             NetworkSettings: { Networks: {} },
           };
         },
         getArchive: async ({ path }: { path: string }) =>
-          Readable.from([createTar([{ type: 'file', path: 'data', content: `volume ${path}` }])]),
+          Readable.from([
+            createTar([
+              { type: 'file', path: 'data', content: `volume ${path}` },
+            ]),
+          ]),
         stats: async () => {
           throw engineError(500, 'no stats here');
         },
@@ -78,7 +105,8 @@ export function fakePrimaryEngine(
           c.paused = false;
         },
         commit: async () => {
-          if (c.commitMs) await new Promise(resolve => setTimeout(resolve, c.commitMs));
+          if (c.commitMs)
+            await new Promise(resolve => setTimeout(resolve, c.commitMs));
           return { Id: 'sha256:committed' };
         },
       };
@@ -90,8 +118,14 @@ export function fakePrimaryEngine(
       // `docker save` of the committed image, as dockerode asks it (no abort signal).
       get: () =>
         new Promise((resolve, reject) =>
-          modem.dial({ path: `/images/${ref}/get`, method: 'GET', isStream: true, statusCodes: { 200: true } }, (e, data) =>
-            e ? reject(e) : resolve(data),
+          modem.dial(
+            {
+              path: `/images/${ref}/get`,
+              method: 'GET',
+              isStream: true,
+              statusCodes: { 200: true },
+            },
+            (e, data) => (e ? reject(e) : resolve(data)),
           ),
         ),
     }),

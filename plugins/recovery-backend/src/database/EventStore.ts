@@ -25,7 +25,8 @@ const toEvent = (r: any): InitializationEvent => ({
   service: r.service,
   type: r.type,
   time: Number(r.time),
-  ...(r.reference !== null && r.reference !== undefined && { reference: Number(r.reference) }),
+  ...(r.reference !== null &&
+    r.reference !== undefined && { reference: Number(r.reference) }),
 });
 
 /** Initialization events and analysis results, through knex. */
@@ -33,7 +34,10 @@ export class EventStore {
   constructor(private readonly db: Knex) {}
 
   /** Stores events once each; returns how many were new. */
-  async insertEvents(events: InitializationEvent[], source: string): Promise<number> {
+  async insertEvents(
+    events: InitializationEvent[],
+    source: string,
+  ): Promise<number> {
     const receivedAt = new Date();
     const rows = events.map(e => ({
       machine: e.machine,
@@ -49,7 +53,13 @@ export class EventStore {
     // In the unique key's order: a row another push inserts and has not committed yet waits for
     // it, so two pushes of the same events in different orders (overlapping exports, an engine's
     // stream and a push) would each wait for the other (a deadlock on PostgreSQL).
-    rows.sort((a, b) => compare(a.machine, b.machine) || compare(a.service, b.service) || compare(a.type, b.type) || a.time - b.time);
+    rows.sort(
+      (a, b) =>
+        compare(a.machine, b.machine) ||
+        compare(a.service, b.service) ||
+        compare(a.type, b.type) ||
+        a.time - b.time,
+    );
     // One transaction for all batches: a call that fails stores none of its events, not the
     // batches before the error while the caller is told it failed.
     return this.db.transaction(async trx => {
@@ -68,8 +78,13 @@ export class EventStore {
 
   /** Time (epoch ms) of the newest event stored from `source`, where that source resumes. */
   async newestEventTimeFrom(source: string): Promise<number | undefined> {
-    const row = await this.db('recovery_events').where({ source }).max({ newest: 'time' }).first();
-    return row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest);
+    const row = await this.db('recovery_events')
+      .where({ source })
+      .max({ newest: 'time' })
+      .first();
+    return row?.newest === null || row?.newest === undefined
+      ? undefined
+      : Number(row.newest);
   }
 
   /**
@@ -92,7 +107,8 @@ export class EventStore {
       // Keyset paging: an offset would rescan every earlier page, and rows deleted or added
       // meanwhile would shift it. A row value, not `time > ? or (time = ? and id > ?)`: PostgreSQL
       // bounds the (time, id) index scan with it, where the OR made each page scan from the start.
-      if (after) q.whereRaw('(??, ??) > (?, ?)', ['time', 'id', after.time, after.id]);
+      if (after)
+        q.whereRaw('(??, ??) > (?, ?)', ['time', 'id', after.time, after.id]);
       const rows = await q;
       if (rows.length) yield rows.map(toEvent);
       if (rows.length < pageSize) return;
@@ -107,22 +123,39 @@ export class EventStore {
       .where('time', '<=', notAfter)
       .groupBy('machine')
       .select('machine', this.db.raw('max(??) as ??', ['time', 'newest']));
-    return new Map(rows.map((r: { machine: string; newest: unknown }) => [r.machine, Number(r.newest)]));
+    return new Map(
+      rows.map((r: { machine: string; newest: unknown }) => [
+        r.machine,
+        Number(r.newest),
+      ]),
+    );
   }
 
   /** The service names of a machine's starts and failures (not its clock readings). */
   async serviceNamesOn(machine: string): Promise<string[]> {
-    return this.db('recovery_events').where({ machine }).whereNot('type', 'clock').distinct('service').pluck('service');
+    return this.db('recovery_events')
+      .where({ machine })
+      .whereNot('type', 'clock')
+      .distinct('service')
+      .pluck('service');
   }
 
   /**
    * Deletes the events before `time` (epoch ms), of one machine when given, oldest first,
    * `batchSize` per statement; returns how many.
    */
-  async deleteEventsBefore(time: number, batchSize = DELETE_BATCH, machine?: string): Promise<number> {
+  async deleteEventsBefore(
+    time: number,
+    batchSize = DELETE_BATCH,
+    machine?: string,
+  ): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const batch = this.db('recovery_events').select('id').where('time', '<', time).orderBy('time').limit(batchSize);
+      const batch = this.db('recovery_events')
+        .select('id')
+        .where('time', '<', time)
+        .orderBy('time')
+        .limit(batchSize);
       if (machine !== undefined) batch.where({ machine });
       const n = await this.db('recovery_events').whereIn('id', batch).delete();
       deleted += n;
@@ -158,7 +191,10 @@ export class EventStore {
 
   /** The scopes (systems) whose newest stored analysis is older than `before`. */
   async scopesAnalysedLastBefore(before: Date): Promise<string[]> {
-    const rows = await this.db('recovery_analyses').select('scope').groupBy('scope').havingRaw('max(created_at) < ?', [before]);
+    const rows = await this.db('recovery_analyses')
+      .select('scope')
+      .groupBy('scope')
+      .havingRaw('max(created_at) < ?', [before]);
     return rows.map((r: { scope: string }) => r.scope).sort();
   }
 
@@ -169,7 +205,11 @@ export class EventStore {
 
   /** Id of the newest analysis of `scope`: whether one parsed before is still the latest, without reading it. */
   async latestAnalysisId(scope: string): Promise<string | undefined> {
-    const row = await this.db('recovery_analyses').where({ scope }).orderBy(NEWEST_FIRST).select('id').first();
+    const row = await this.db('recovery_analyses')
+      .where({ scope })
+      .orderBy(NEWEST_FIRST)
+      .select('id')
+      .first();
     return row?.id;
   }
 

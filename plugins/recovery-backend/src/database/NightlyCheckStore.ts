@@ -47,13 +47,21 @@ export class NightlyCheckStore {
    * recorded) as interrupted: its outcome rows keep when it was last heard from and how many of how
    * many entities it had checked, while the new night replaces them one by one.
    */
-  async record({ checkedAt, outcomes, partial, entities }: NightlyCheckRecord): Promise<void> {
+  async record({
+    checkedAt,
+    outcomes,
+    partial,
+    entities,
+  }: NightlyCheckRecord): Promise<void> {
     const at = new Date(checkedAt);
     if (partial) {
       // One statement upserts each batch, which cannot take an entity twice on PostgreSQL.
       const refs = new Set<string>();
       for (const { entityRef } of outcomes) {
-        if (refs.has(entityRef)) throw new InputError(`${entityRef} has two outcomes in one record of the nightly check of ${at.toISOString()}: one an entity`);
+        if (refs.has(entityRef))
+          throw new InputError(
+            `${entityRef} has two outcomes in one record of the nightly check of ${at.toISOString()}: one an entity`,
+          );
         refs.add(entityRef);
       }
     }
@@ -62,11 +70,22 @@ export class NightlyCheckStore {
       // Moved on only to a night as new or newer (a partial record: newer, or the same still under
       // way). The row is locked until this record commits: a second record waits for it, then
       // finds its night.
-      await tx(NIGHT).insert({ id: 1, checked_at: at, ended: !partial, heard_at: heardAt, entities: entities ?? null }).onConflict('id').ignore();
+      await tx(NIGHT)
+        .insert({
+          id: 1,
+          checked_at: at,
+          ended: !partial,
+          heard_at: heardAt,
+          entities: entities ?? null,
+        })
+        .onConflict('id')
+        .ignore();
       const recorded = await tx(NIGHT).where({ id: 1 }).forUpdate().first();
       const recordedAt = new Date(recorded.checked_at);
       const same = recordedAt.getTime() === at.getTime();
-      const moves = partial ? recordedAt < at || (same && !recorded.ended) : recordedAt <= at;
+      const moves = partial
+        ? recordedAt < at || (same && !recorded.ended)
+        : recordedAt <= at;
       if (!moves) {
         throw new ConflictError(
           same
@@ -77,14 +96,25 @@ export class NightlyCheckStore {
       if (partial && !same && !recorded.ended) {
         // A night never ended, which this newer one leaves behind: interrupted, and said so on the
         // rows it recorded, which keep their outcomes until this night reaches their entities.
-        const [{ n }] = await tx(TABLE).where('checked_at', recordedAt).count({ n: '*' });
+        const [{ n }] = await tx(TABLE)
+          .where('checked_at', recordedAt)
+          .count({ n: '*' });
         await tx(TABLE)
           .where('checked_at', recordedAt)
-          .update({ interrupted_at: recorded.heard_at ?? recordedAt, night_checked: Number(n), night_entities: recorded.entities ?? null });
+          .update({
+            interrupted_at: recorded.heard_at ?? recordedAt,
+            night_checked: Number(n),
+            night_entities: recorded.entities ?? null,
+          });
       }
       await tx(NIGHT)
         .where({ id: 1 })
-        .update({ checked_at: at, ended: !partial, heard_at: heardAt, entities: entities ?? (same ? recorded.entities : null) ?? null });
+        .update({
+          checked_at: at,
+          ended: !partial,
+          heard_at: heardAt,
+          entities: entities ?? (same ? recorded.entities : null) ?? null,
+        });
       if (!partial) await tx(TABLE).delete();
       for (let i = 0; i < outcomes.length; i += BATCH) {
         const rows = outcomes.slice(i, i + BATCH).map(o => ({
@@ -96,9 +126,14 @@ export class NightlyCheckStore {
           run_entity_ref: o.runEntityRef ?? null,
           message: o.message,
           // A row of an interrupted night that tonight's replaces is no longer marked as one.
-          ...(partial && { interrupted_at: null, night_checked: null, night_entities: null }),
+          ...(partial && {
+            interrupted_at: null,
+            night_checked: null,
+            night_entities: null,
+          }),
         }));
-        if (partial) await tx(TABLE).insert(rows).onConflict('entity_ref').merge();
+        if (partial)
+          await tx(TABLE).insert(rows).onConflict('entity_ref').merge();
         else await tx(TABLE).insert(rows);
       }
     });
@@ -113,11 +148,15 @@ export class NightlyCheckStore {
     const row = await this.withNight()
       .select({
         // How many the night recorded has reached (its own rows: no newer night has replaced them).
-        latest_checked: this.db(`${TABLE} as c`).count('*').where('c.checked_at', this.db.ref('n.checked_at')),
+        latest_checked: this.db(`${TABLE} as c`)
+          .count('*')
+          .where('c.checked_at', this.db.ref('n.checked_at')),
       })
       .where('t.entity_ref', entityRef)
       .first();
-    return row && this.fromRow(row, nightOf(row), Number(row.latest_checked ?? 0));
+    return (
+      row && this.fromRow(row, nightOf(row), Number(row.latest_checked ?? 0))
+    );
   }
 
   /**
@@ -127,8 +166,14 @@ export class NightlyCheckStore {
   async outcomes(): Promise<Map<string, NightlyCheckOutcome>> {
     const rows = await this.withNight();
     const night = rows.length > 0 ? nightOf(rows[0]) : undefined;
-    const checked = night ? rows.filter(r => new Date(r.checked_at).getTime() === night.checkedAt.getTime()).length : 0;
-    return new Map(rows.map(r => [r.entity_ref, this.fromRow(r, night, checked)]));
+    const checked = night
+      ? rows.filter(
+          r => new Date(r.checked_at).getTime() === night.checkedAt.getTime(),
+        ).length
+      : 0;
+    return new Map(
+      rows.map(r => [r.entity_ref, this.fromRow(r, night, checked)]),
+    );
   }
 
   /** The outcome rows, each with the night recorded (`latest_*`), in one statement. */
@@ -145,7 +190,9 @@ export class NightlyCheckStore {
 
   /** The night recorded, not ended, with `checked` entities reached: under way, or interrupted once silent. */
   private progress(night: Night, checked: number): NightlyCheckProgress {
-    const silent = this.now() - night.heardAt.getTime() > (this.options.silenceMs ?? NIGHTLY_CHECK_SILENCE_MS);
+    const silent =
+      this.now() - night.heardAt.getTime() >
+      (this.options.silenceMs ?? NIGHTLY_CHECK_SILENCE_MS);
     return {
       checkedAt: night.checkedAt.toISOString(),
       state: silent ? 'interrupted' : 'under-way',
@@ -155,7 +202,11 @@ export class NightlyCheckStore {
     };
   }
 
-  private fromRow(r: Record<string, any>, night: Night | undefined, checked: number): NightlyCheckOutcome {
+  private fromRow(
+    r: Record<string, any>,
+    night: Night | undefined,
+    checked: number,
+  ): NightlyCheckOutcome {
     const checkedAt = new Date(r.checked_at);
     let progress: Pick<NightlyCheckOutcome, 'night' | 'newer'> = {};
     if (r.interrupted_at) {
@@ -172,7 +223,8 @@ export class NightlyCheckStore {
       };
     }
     if (night && !night.ended) {
-      if (checkedAt.getTime() === night.checkedAt.getTime()) progress = { night: this.progress(night, checked) };
+      if (checkedAt.getTime() === night.checkedAt.getTime())
+        progress = { night: this.progress(night, checked) };
       else progress = { ...progress, newer: this.progress(night, checked) };
     }
     return {
@@ -197,13 +249,17 @@ interface Night {
 
 /** The night recorded, as joined to an outcome row; none before any. */
 function nightOf(row: Record<string, any>): Night | undefined {
-  if (row.latest_checked_at === null || row.latest_checked_at === undefined) return undefined;
+  if (row.latest_checked_at === null || row.latest_checked_at === undefined)
+    return undefined;
   const checkedAt = new Date(row.latest_checked_at);
   return {
     checkedAt,
     // SQLite gives booleans as 0 and 1.
     ended: !!row.latest_ended,
     heardAt: row.latest_heard_at ? new Date(row.latest_heard_at) : checkedAt,
-    ...(row.latest_entities !== null && row.latest_entities !== undefined && { entities: Number(row.latest_entities) }),
+    ...(row.latest_entities !== null &&
+      row.latest_entities !== undefined && {
+        entities: Number(row.latest_entities),
+      }),
   };
 }

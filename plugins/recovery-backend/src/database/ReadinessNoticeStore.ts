@@ -81,7 +81,9 @@ export class ReadinessNoticeStore {
           since: new Date(r.since).toISOString(),
           ...(r.owners && { owners: JSON.parse(r.owners) }),
           ...(r.users && { users: JSON.parse(r.users) }),
-          ...(r.absent_since && { absentSince: new Date(r.absent_since).toISOString() }),
+          ...(r.absent_since && {
+            absentSince: new Date(r.absent_since).toISOString(),
+          }),
           ...(r.past_alarms && { pastAlarms: JSON.parse(r.past_alarms) }),
           ...(r.loss_seen && { lossSeen: new Date(r.loss_seen).toISOString() }),
           ...(r.alarm_scope && {
@@ -89,8 +91,12 @@ export class ReadinessNoticeStore {
               scope: r.alarm_scope,
               title: r.alarm_title ?? '',
               sentAt: new Date(r.alarm_sent ?? r.since).toISOString(),
-              ...(r.alarm_lost && { lostAt: new Date(r.alarm_lost).toISOString() }),
-              ...(r.alarm_closed && { closedAt: new Date(r.alarm_closed).toISOString() }),
+              ...(r.alarm_lost && {
+                lostAt: new Date(r.alarm_lost).toISOString(),
+              }),
+              ...(r.alarm_closed && {
+                closedAt: new Date(r.alarm_closed).toISOString(),
+              }),
             },
           }),
         },
@@ -109,7 +115,9 @@ export class ReadinessNoticeStore {
             owners: n.owners ? JSON.stringify(n.owners) : null,
             users: n.users ? JSON.stringify(n.users) : null,
             absent_since: n.absentSince ? new Date(n.absentSince) : null,
-            past_alarms: n.pastAlarms?.length ? JSON.stringify(n.pastAlarms) : null,
+            past_alarms: n.pastAlarms?.length
+              ? JSON.stringify(n.pastAlarms)
+              : null,
             loss_seen: n.lossSeen ? new Date(n.lossSeen) : null,
             alarm_lost: n.alarm?.lostAt ? new Date(n.alarm.lostAt) : null,
             alarm_scope: n.alarm?.scope ?? null,
@@ -126,7 +134,9 @@ export class ReadinessNoticeStore {
   /** Forgets entities the catalog no longer holds (or no longer recovers). */
   async remove(entityRefs: string[]): Promise<void> {
     for (let i = 0; i < entityRefs.length; i += BATCH) {
-      await this.db('recovery_readiness_notices').whereIn('entity_ref', entityRefs.slice(i, i + BATCH)).delete();
+      await this.db('recovery_readiness_notices')
+        .whereIn('entity_ref', entityRefs.slice(i, i + BATCH))
+        .delete();
     }
   }
 }

@@ -12,9 +12,20 @@ import type {
 import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import { groupBy } from '../lib/groupBy';
-import { CapturesDamagedError, MachinesNotCapturedError, RecoveryPointTooEarlyError } from '../run/errors';
-import { ACTIVE_RUN_STATUSES, FINAL_MACHINE_PHASES, waitsFor } from '../run/runState';
-import type { CapturedNetwork, MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
+import {
+  CapturesDamagedError,
+  MachinesNotCapturedError,
+  RecoveryPointTooEarlyError,
+} from '../run/errors';
+import {
+  ACTIVE_RUN_STATUSES,
+  FINAL_MACHINE_PHASES,
+  waitsFor,
+} from '../run/runState';
+import type {
+  CapturedNetwork,
+  MachineRuntime,
+} from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { createHash } from 'node:crypto';
 
@@ -55,7 +66,10 @@ export interface RunOutcome {
 }
 
 /** What a run's row says without its machines and steps. */
-export type RunHead = Pick<RecoveryRun, 'id' | 'entityRef' | 'status' | 'plan' | 'error'>;
+export type RunHead = Pick<
+  RecoveryRun,
+  'id' | 'entityRef' | 'status' | 'plan' | 'error'
+>;
 
 export interface NewRun {
   id: string;
@@ -68,7 +82,12 @@ export interface NewRun {
   options: RunOptions;
   /** The time it recovers to: each machine restores its newest capture taken at or before it (admitRun). */
   recoveryPoint?: string;
-  machines: Array<Pick<RunMachine, 'machineRef' | 'wave' | 'captureId' | 'capturedFrom' | 'capturedAt'>>;
+  machines: Array<
+    Pick<
+      RunMachine,
+      'machineRef' | 'wave' | 'captureId' | 'capturedFrom' | 'capturedAt'
+    >
+  >;
 }
 
 // Databases disagree on what a timestamp reads back as (Date, epoch number, string).
@@ -83,20 +102,25 @@ const date = (value: string | undefined) =>
 const json = <T>(value: unknown): T | undefined =>
   value === null || value === undefined ? undefined : JSON.parse(String(value));
 
-
 // Runs that say nothing about recoverability: interrupted ones, test-hook runs that boot in
 // reverse precisely to fail (matched in the stored JSON, which only this store writes), and runs to
 // a recovery point, which prove that point boots, not the latest captures.
 function countsForReadiness(q: Knex.QueryBuilder, table: string): void {
-  q.whereNull(`${table}.recovery_point`).where(w =>
-    w
-      .whereNull(`${table}.options`)
-      .orWhere(`${table}.options`, 'not like', '%"reverseBootOrder":true%'),
-  ).where(w =>
-    w
-      .whereNull(`${table}.error`)
-      .orWhere(`${table}.error`, 'not like', `%"message":"${INTERRUPTED_PREFIX}%`),
-  );
+  q.whereNull(`${table}.recovery_point`)
+    .where(w =>
+      w
+        .whereNull(`${table}.options`)
+        .orWhere(`${table}.options`, 'not like', '%"reverseBootOrder":true%'),
+    )
+    .where(w =>
+      w
+        .whereNull(`${table}.error`)
+        .orWhere(
+          `${table}.error`,
+          'not like',
+          `%"message":"${INTERRUPTED_PREFIX}%`,
+        ),
+    );
 }
 
 /**
@@ -130,7 +154,13 @@ const OLDEST_FIRST = [
 
 /** The runs after (`at`, `id`) in NEWEST_FIRST order: the keyset of the page that follows it. */
 function olderThan(q: Knex.QueryBuilder, at: unknown, id: string): void {
-  q.where(w => w.where('created_at', '<', at as Date).orWhere(tie => tie.where('created_at', '=', at as Date).where('id', '<', id)));
+  q.where(w =>
+    w
+      .where('created_at', '<', at as Date)
+      .orWhere(tie =>
+        tie.where('created_at', '=', at as Date).where('id', '<', id),
+      ),
+  );
 }
 
 /** A failover that finished on a hypervisor host, with what it restored there. */
@@ -168,7 +198,10 @@ export class RecoveryStore {
     });
   }
 
-  private async insertCaptureRow(tx: Knex, capture: StoredCapture): Promise<void> {
+  private async insertCaptureRow(
+    tx: Knex,
+    capture: StoredCapture,
+  ): Promise<void> {
     await tx('recovery_captures').insert({
       id: capture.id,
       machine_ref: capture.machineRef,
@@ -182,7 +215,9 @@ export class RecoveryStore {
       adaptations: JSON.stringify(capture.adaptations),
       duration_ms: capture.durationMs,
       paused_ms: capture.pausedMs ?? null,
-      machine_state: capture.machineState ? JSON.stringify(capture.machineState) : null,
+      machine_state: capture.machineState
+        ? JSON.stringify(capture.machineState)
+        : null,
       damaged_at: capture.damaged ? new Date(capture.damaged.at) : null,
       damaged_reason: capture.damaged?.reason ?? null,
       created_at: new Date(capture.createdAt),
@@ -195,26 +230,40 @@ export class RecoveryStore {
    * stands: marked again, it keeps when and why it was first found so. False where no such capture
    * is kept (pruned meanwhile).
    */
-  async markCaptureDamaged(captureId: string, damage: CaptureDamage): Promise<boolean> {
+  async markCaptureDamaged(
+    captureId: string,
+    damage: CaptureDamage,
+  ): Promise<boolean> {
     await this.db('recovery_captures')
       .where({ id: captureId })
       .whereNull('damaged_at')
-      .update({ damaged_at: new Date(damage.at), damaged_reason: damage.reason });
-    return (await this.db('recovery_captures').where({ id: captureId }).first('id')) !== undefined;
+      .update({
+        damaged_at: new Date(damage.at),
+        damaged_reason: damage.reason,
+      });
+    return (
+      (await this.db('recovery_captures')
+        .where({ id: captureId })
+        .first('id')) !== undefined
+    );
   }
 
   /**
    * The damaged captures of each machine given (taken at or before `atOrBefore`, where given),
    * newest first: why a machine with no intact capture there cannot be restored.
    */
-  async damagedCaptures(machineRefs: string[], atOrBefore?: string): Promise<Map<string, StoredCapture[]>> {
+  async damagedCaptures(
+    machineRefs: string[],
+    atOrBefore?: string,
+  ): Promise<Map<string, StoredCapture[]>> {
     const result = new Map<string, StoredCapture[]>();
     for (const chunk of chunks([...new Set(machineRefs)])) {
       const rows = await this.db('recovery_captures')
         .whereIn('machine_ref', chunk)
         .whereNotNull('damaged_at')
         .modify(q => {
-          if (atOrBefore !== undefined) q.where('created_at', '<=', new Date(atOrBefore));
+          if (atOrBefore !== undefined)
+            q.where('created_at', '<=', new Date(atOrBefore));
         })
         .orderBy(NEWEST_FIRST);
       for (const row of rows) {
@@ -254,10 +303,15 @@ export class RecoveryStore {
   }
 
   /** The failed capture recorded of each machine given (since its last capture that succeeded). */
-  async captureFailures(machineRefs: string[]): Promise<Map<string, CaptureFailure>> {
+  async captureFailures(
+    machineRefs: string[],
+  ): Promise<Map<string, CaptureFailure>> {
     const result = new Map<string, CaptureFailure>();
     for (const chunk of chunks([...new Set(machineRefs)])) {
-      for (const r of await this.db('recovery_capture_failures').whereIn('machine_ref', chunk)) {
+      for (const r of await this.db('recovery_capture_failures').whereIn(
+        'machine_ref',
+        chunk,
+      )) {
         result.set(r.machine_ref, {
           machineRef: r.machine_ref,
           engine: r.engine,
@@ -295,7 +349,8 @@ export class RecoveryStore {
         .max({ created_at: 'created_at' })
         .whereIn('machine_ref', chunk)
         .modify(q => {
-          if (atOrBefore !== undefined) q.where('created_at', '<=', new Date(atOrBefore));
+          if (atOrBefore !== undefined)
+            q.where('created_at', '<=', new Date(atOrBefore));
           if (intact) q.whereNull('damaged_at');
         })
         .groupBy('machine_ref')
@@ -336,7 +391,9 @@ export class RecoveryStore {
         .orderBy(NEWEST_FIRST)
         .offset(keep)
         .limit(1_000_000);
-      const old = await (tx.client.dialect === 'postgresql' ? oldQuery.forUpdate() : oldQuery);
+      const old = await (tx.client.dialect === 'postgresql'
+        ? oldQuery.forUpdate()
+        : oldQuery);
       if (old.length === 0) return [];
       const inUse = await tx('recovery_run_machines as rm')
         .join('recovery_runs as r', 'r.id', 'rm.run_id')
@@ -379,23 +436,46 @@ export class RecoveryStore {
   async admitRun(
     run: NewRun,
     at: Date,
-  ): Promise<{ busyWith: RecoveryRun } | { captures: Map<string, StoredCapture>; preempted: RecoveryRun[] }> {
+  ): Promise<
+    | { busyWith: RecoveryRun }
+    | { captures: Map<string, StoredCapture>; preempted: RecoveryRun[] }
+  > {
     return this.db.transaction(async tx => {
       await lockHost(tx, run.hypervisorHost);
       const inTx = new RecoveryStore(tx); // insertRun nests as a savepoint
-      const active = await inTx.activeRuns({ hypervisorHost: run.hypervisorHost });
+      const active = await inTx.activeRuns({
+        hypervisorHost: run.hypervisorHost,
+      });
       const holder = active.find(a => waitsFor(run.mode, a.mode));
       if (holder) return { busyWith: holder };
-      const captures = await inTx.latestCapturesKept(run.machines.map(m => m.machineRef), run.recoveryPoint);
-      const uncaptured = run.machines.filter(m => !captures.has(m.machineRef)).map(m => m.machineRef);
+      const captures = await inTx.latestCapturesKept(
+        run.machines.map(m => m.machineRef),
+        run.recoveryPoint,
+      );
+      const uncaptured = run.machines
+        .filter(m => !captures.has(m.machineRef))
+        .map(m => m.machineRef);
       // Captures found damaged are passed over: a machine with none intact left, only damaged ones,
       // is refused naming them, not taken for one never captured (nor any recovery point offered).
-      const oldest = uncaptured.length > 0 ? await inTx.oldestCaptures(uncaptured) : [];
-      const noneIntact = oldest.filter(m => !m.oldestCaptureAt).map(m => m.machineRef);
-      const damaged = noneIntact.length > 0 ? await inTx.damagedCaptures(noneIntact) : new Map<string, StoredCapture[]>();
+      const oldest =
+        uncaptured.length > 0 ? await inTx.oldestCaptures(uncaptured) : [];
+      const noneIntact = oldest
+        .filter(m => !m.oldestCaptureAt)
+        .map(m => m.machineRef);
+      const damaged =
+        noneIntact.length > 0
+          ? await inTx.damagedCaptures(noneIntact)
+          : new Map<string, StoredCapture[]>();
       if (damaged.size > 0) {
         throw new CapturesDamagedError(
-          noneIntact.flatMap(m => (damaged.get(m) ?? []).map(c => ({ machineRef: m, captureId: c.id, createdAt: c.createdAt, reason: c.damaged!.reason }))),
+          noneIntact.flatMap(m =>
+            (damaged.get(m) ?? []).map(c => ({
+              machineRef: m,
+              captureId: c.id,
+              createdAt: c.createdAt,
+              reason: c.damaged!.reason,
+            })),
+          ),
           noneIntact.filter(m => !damaged.has(m)),
         );
       }
@@ -409,7 +489,10 @@ export class RecoveryStore {
       for (const test of active) {
         // Not naming its entity: the test run's readers may be shown none the catalog hides.
         const message = `${INTERRUPTED_PREFIX}preempted by failover ${run.id}`;
-        const stillActive = () => tx('recovery_runs').where({ id: test.id }).whereIn('status', ACTIVE_RUN_STATUSES);
+        const stillActive = () =>
+          tx('recovery_runs')
+            .where({ id: test.id })
+            .whereIn('status', ACTIVE_RUN_STATUSES);
         // Unless its driver finished it meanwhile (its lab then already torn down). Locked until the
         // admission commits: a result its driver keeps after this read would be lost (setRunOutcome
         // then finds the run finished).
@@ -419,7 +502,11 @@ export class RecoveryStore {
         // (claimStaleRun). The failover only takes over removing its lab.
         const outcome = json<RunOutcome>(row.outcome);
         const ended = endedWith(outcome, message);
-        await stillActive().update({ finished_at: at, ...ended.columns, lab_left: true });
+        await stillActive().update({
+          finished_at: at,
+          ...ended.columns,
+          lab_left: true,
+        });
         await inTx.settleUnfinishedMachines(test.id, ended.unfinished, at);
         await inTx.appendStep(
           test.id,
@@ -436,8 +523,15 @@ export class RecoveryStore {
       // What each machine restores, kept with the run: retention may prune the capture later, and
       // readiness must still tell which container the run vouches for.
       const machines = run.machines.map(m => {
-        const { id, engine, container, createdAt } = captures.get(m.machineRef)!;
-        return { ...m, captureId: id, capturedFrom: { engine, container }, capturedAt: createdAt };
+        const { id, engine, container, createdAt } = captures.get(
+          m.machineRef,
+        )!;
+        return {
+          ...m,
+          captureId: id,
+          capturedFrom: { engine, container },
+          capturedAt: createdAt,
+        };
       });
       await inTx.insertRun({ ...run, machines }, at);
       return { captures, preempted };
@@ -451,14 +545,30 @@ export class RecoveryStore {
    * ADMISSION_CHOICES times; captures pruned under every choice are a conflict: a run admitted
    * with one would restore a capture that is gone.
    */
-  private async latestCapturesKept(machineRefs: string[], atOrBefore?: string): Promise<Map<string, StoredCapture>> {
+  private async latestCapturesKept(
+    machineRefs: string[],
+    atOrBefore?: string,
+  ): Promise<Map<string, StoredCapture>> {
     let pruned: string[] = [];
     for (let attempt = 1; attempt <= ADMISSION_CHOICES; attempt++) {
-      const captures = await this.latestCaptures(machineRefs, atOrBefore, { intact: true });
-      if (this.db.client.dialect !== 'postgresql' || captures.size === 0) return captures;
+      const captures = await this.latestCaptures(machineRefs, atOrBefore, {
+        intact: true,
+      });
+      if (this.db.client.dialect !== 'postgresql' || captures.size === 0)
+        return captures;
       const ids = [...captures.values()].map(c => c.id);
-      const locked = new Set((await this.db('recovery_captures').whereIn('id', ids).forShare().select('id')).map(r => r.id));
-      pruned = [...captures.values()].filter(c => !locked.has(c.id)).map(c => c.machineRef).sort();
+      const locked = new Set(
+        (
+          await this.db('recovery_captures')
+            .whereIn('id', ids)
+            .forShare()
+            .select('id')
+        ).map(r => r.id),
+      );
+      pruned = [...captures.values()]
+        .filter(c => !locked.has(c.id))
+        .map(c => c.machineRef)
+        .sort();
       if (pruned.length === 0) return captures;
     }
     throw new ConflictError(
@@ -471,18 +581,24 @@ export class RecoveryStore {
    * point can go: a damaged one restores nothing), none where never captured: why those with none
    * at or before a point refuse a run.
    */
-  private async oldestCaptures(machineRefs: string[]): Promise<Array<{ machineRef: string; oldestCaptureAt?: string }>> {
+  private async oldestCaptures(
+    machineRefs: string[],
+  ): Promise<Array<{ machineRef: string; oldestCaptureAt?: string }>> {
     const oldest = new Map<string, string>();
     for (const chunk of chunks(machineRefs)) {
-      const rows: Array<{ machine_ref: string; oldest: unknown }> = await this.db('recovery_captures')
-        .whereIn('machine_ref', chunk)
-        .whereNull('damaged_at')
-        .groupBy('machine_ref')
-        .select('machine_ref')
-        .min({ oldest: 'created_at' });
+      const rows: Array<{ machine_ref: string; oldest: unknown }> =
+        await this.db('recovery_captures')
+          .whereIn('machine_ref', chunk)
+          .whereNull('damaged_at')
+          .groupBy('machine_ref')
+          .select('machine_ref')
+          .min({ oldest: 'created_at' });
       for (const row of rows) oldest.set(row.machine_ref, iso(row.oldest)!);
     }
-    return machineRefs.map(machineRef => ({ machineRef, oldestCaptureAt: oldest.get(machineRef) }));
+    return machineRefs.map(machineRef => ({
+      machineRef,
+      oldestCaptureAt: oldest.get(machineRef),
+    }));
   }
 
   async insertRun(run: NewRun, at: Date): Promise<void> {
@@ -497,7 +613,8 @@ export class RecoveryStore {
         hypervisor_host: run.hypervisorHost,
         plan: JSON.stringify(run.plan),
         options: JSON.stringify(run.options),
-        recovery_point: run.recoveryPoint === undefined ? null : new Date(run.recoveryPoint),
+        recovery_point:
+          run.recoveryPoint === undefined ? null : new Date(run.recoveryPoint),
         created_at: at,
         heartbeat_at: dbNow(tx),
       });
@@ -511,7 +628,8 @@ export class RecoveryStore {
             capture_id: m.captureId ?? null,
             capture_engine: m.capturedFrom?.engine ?? null,
             capture_container: m.capturedFrom?.container ?? null,
-            capture_created_at: m.capturedAt === undefined ? null : new Date(m.capturedAt),
+            capture_created_at:
+              m.capturedAt === undefined ? null : new Date(m.capturedAt),
           })),
         );
       }
@@ -562,7 +680,10 @@ export class RecoveryStore {
     const updated = await this.db('recovery_runs')
       .where({ id: runId })
       .whereIn('status', ACTIVE_RUN_STATUSES)
-      .update({ outcome: JSON.stringify(outcome), heartbeat_at: dbNow(this.db) });
+      .update({
+        outcome: JSON.stringify(outcome),
+        heartbeat_at: dbNow(this.db),
+      });
     return updated > 0;
   }
 
@@ -587,22 +708,39 @@ export class RecoveryStore {
     { labLeft }: { labLeft: boolean },
   ): Promise<{ outcome?: RunOutcome } | undefined> {
     return this.db.transaction(async tx => {
-      const stale = () => tx('recovery_runs').where({ id: runId }).whereIn('status', ACTIVE_RUN_STATUSES).modify(heartbeatStaleFor, staleForMs);
+      const stale = () =>
+        tx('recovery_runs')
+          .where({ id: runId })
+          .whereIn('status', ACTIVE_RUN_STATUSES)
+          .modify(heartbeatStaleFor, staleForMs);
       const row = await stale().first('outcome');
       if (!row) return undefined;
       // Written with a heartbeat: one written after this read leaves the run fresh, and unclaimed below.
       const outcome = json<RunOutcome>(row.outcome);
       const ended = endedWith(outcome, message);
-      const updated = await stale().update({ finished_at: at, ...ended.columns, ...(labLeft ? { lab_left: true } : {}) });
+      const updated = await stale().update({
+        finished_at: at,
+        ...ended.columns,
+        ...(labLeft ? { lab_left: true } : {}),
+      });
       if (updated === 0) return undefined;
-      await new RecoveryStore(tx).settleUnfinishedMachines(runId, ended.unfinished, at);
+      await new RecoveryStore(tx).settleUnfinishedMachines(
+        runId,
+        ended.unfinished,
+        at,
+      );
       return { outcome };
     });
   }
 
   /** Rewrites the error of a failed run: only for whoever failed it, to add what it found after. */
-  async setFailedRunError(runId: string, error: NonNullable<RecoveryRun['error']>): Promise<void> {
-    await this.db('recovery_runs').where({ id: runId, status: 'failed' }).update({ error: JSON.stringify(error) });
+  async setFailedRunError(
+    runId: string,
+    error: NonNullable<RecoveryRun['error']>,
+  ): Promise<void> {
+    await this.db('recovery_runs')
+      .where({ id: runId, status: 'failed' })
+      .update({ error: JSON.stringify(error) });
   }
 
   /**
@@ -615,7 +753,9 @@ export class RecoveryStore {
     at: Date,
   ): Promise<void> {
     await this.db.transaction(async tx => {
-      await tx('recovery_run_machines').where({ run_id: runId, phase: 'waiting' }).update({ phase: 'skipped' });
+      await tx('recovery_run_machines')
+        .where({ run_id: runId, phase: 'waiting' })
+        .update({ phase: 'skipped' });
       await tx('recovery_run_machines')
         .where({ run_id: runId })
         .whereNotIn('phase', FINAL_MACHINE_PHASES)
@@ -648,7 +788,10 @@ export class RecoveryStore {
       .where({ run_id: runId, machine_ref: machineRef })
       .whereIn(
         'run_id',
-        this.db('recovery_runs').select('id').where({ id: runId }).whereIn('status', ACTIVE_RUN_STATUSES),
+        this.db('recovery_runs')
+          .select('id')
+          .where({ id: runId })
+          .whereIn('status', ACTIVE_RUN_STATUSES),
       )
       .update(row);
   }
@@ -659,7 +802,10 @@ export class RecoveryStore {
    * the host), one says so.
    */
   async setLabLeft(runId: string, left: boolean): Promise<boolean> {
-    const changed = await this.db('recovery_runs').where({ id: runId }).whereNot({ lab_left: left }).update({ lab_left: left });
+    const changed = await this.db('recovery_runs')
+      .where({ id: runId })
+      .whereNot({ lab_left: left })
+      .update({ lab_left: left });
     return changed > 0;
   }
 
@@ -670,22 +816,43 @@ export class RecoveryStore {
    * retention pruned that one.
    */
   async finishedFailovers(hypervisorHost: string): Promise<FinishedFailover[]> {
-    const runs: Array<{ id: string; entity_ref: string; status: RunStatus; finished_at: unknown }> = await this.db('recovery_runs')
+    const runs: Array<{
+      id: string;
+      entity_ref: string;
+      status: RunStatus;
+      finished_at: unknown;
+    }> = await this.db('recovery_runs')
       .where({ hypervisor_host: hypervisorHost, mode: 'failover' })
       .modify(finished, 'recovery_runs')
       .orderBy(NEWEST_FIRST)
       .select('id', 'entity_ref', 'status', 'finished_at');
     if (runs.length === 0) return [];
-    const machines: Array<{ run_id: string; machine_ref: string; capture_id: string | null }> = [];
+    const machines: Array<{
+      run_id: string;
+      machine_ref: string;
+      capture_id: string | null;
+    }> = [];
     for (const chunk of chunks(runs.map(r => r.id))) {
-      machines.push(...(await this.db('recovery_run_machines').whereIn('run_id', chunk).select('run_id', 'machine_ref', 'capture_id')));
+      machines.push(
+        ...(await this.db('recovery_run_machines')
+          .whereIn('run_id', chunk)
+          .select('run_id', 'machine_ref', 'capture_id')),
+      );
     }
     const restored = new Map<string, StoredCapture>();
-    for (const chunk of chunks([...new Set(machines.flatMap(m => (m.capture_id ? [m.capture_id] : [])))])) {
-      for (const row of await this.db('recovery_captures').whereIn('id', chunk)) restored.set(row.id, toCapture(row));
+    for (const chunk of chunks([
+      ...new Set(machines.flatMap(m => (m.capture_id ? [m.capture_id] : []))),
+    ])) {
+      for (const row of await this.db('recovery_captures').whereIn('id', chunk))
+        restored.set(row.id, toCapture(row));
     }
-    const pruned = machines.filter(m => !m.capture_id || !restored.has(m.capture_id)).map(m => m.machine_ref);
-    const newest = pruned.length > 0 ? await this.latestCaptures(pruned) : new Map<string, StoredCapture>();
+    const pruned = machines
+      .filter(m => !m.capture_id || !restored.has(m.capture_id))
+      .map(m => m.machine_ref);
+    const newest =
+      pruned.length > 0
+        ? await this.latestCaptures(pruned)
+        : new Map<string, StoredCapture>();
     return runs.map(r => ({
       id: r.id,
       entityRef: r.entity_ref,
@@ -695,16 +862,24 @@ export class RecoveryStore {
         .filter(m => m.run_id === r.id)
         .map(m => ({
           machineRef: m.machine_ref,
-          networks: ((m.capture_id && restored.get(m.capture_id)) || newest.get(m.machine_ref))?.runtime.networks ?? [],
+          networks:
+            (
+              (m.capture_id && restored.get(m.capture_id)) ||
+              newest.get(m.machine_ref)
+            )?.runtime.networks ?? [],
         })),
     }));
   }
 
   /** Runs whose lab is still on their host (on `hypervisorHost`, or on any), oldest first. */
-  async runsWithLabLeft(hypervisorHost?: string): Promise<Array<{ id: string; hypervisorHost: string }>> {
+  async runsWithLabLeft(
+    hypervisorHost?: string,
+  ): Promise<Array<{ id: string; hypervisorHost: string }>> {
     const query = this.db('recovery_runs').where({ lab_left: true });
     if (hypervisorHost) query.where({ hypervisor_host: hypervisorHost });
-    const rows = await query.select('id', 'hypervisor_host').orderBy(OLDEST_FIRST);
+    const rows = await query
+      .select('id', 'hypervisor_host')
+      .orderBy(OLDEST_FIRST);
     return rows.map(r => ({ id: r.id, hypervisorHost: r.hypervisor_host }));
   }
 
@@ -763,18 +938,29 @@ export class RecoveryStore {
     limit: number;
     after?: Pick<RecoveryRun, 'createdAt' | 'id'>;
   }): Promise<Array<Pick<RecoveryRun, 'id' | 'createdAt' | 'entityRef'>>> {
-    const q = this.db('recovery_runs').orderBy(NEWEST_FIRST).limit(query.limit).select('id', 'created_at', 'entity_ref');
+    const q = this.db('recovery_runs')
+      .orderBy(NEWEST_FIRST)
+      .limit(query.limit)
+      .select('id', 'created_at', 'entity_ref');
     if (query.entityRef) q.where({ entity_ref: query.entityRef });
     if (query.status) q.whereIn('status', query.status);
-    if (query.after) q.modify(olderThan, new Date(query.after.createdAt), query.after.id);
-    return (await q).map((r: any) => ({ id: r.id, createdAt: iso(r.created_at)!, entityRef: r.entity_ref }));
+    if (query.after)
+      q.modify(olderThan, new Date(query.after.createdAt), query.after.id);
+    return (await q).map((r: any) => ({
+      id: r.id,
+      createdAt: iso(r.created_at)!,
+      entityRef: r.entity_ref,
+    }));
   }
 
   /** The runs of these ids, with their details, in the order given; those that do not exist left out. */
   async getRuns(ids: string[]): Promise<RecoveryRun[]> {
     const byId = new Map<string, RecoveryRun>();
     for (const chunk of chunks(ids)) {
-      for (const run of await this.withDetails(await this.db('recovery_runs').whereIn('id', chunk))) byId.set(run.id, run);
+      for (const run of await this.withDetails(
+        await this.db('recovery_runs').whereIn('id', chunk),
+      ))
+        byId.set(run.id, run);
     }
     return ids.flatMap(id => byId.get(id) ?? []);
   }
@@ -880,16 +1066,28 @@ export class RecoveryStore {
    * history walked, not with the queries; a query whose machines no run booted walks all of it.
    */
   async lastFinishedRuns(
-    queries: Array<{ machineRefs?: string[]; entityRef?: string; accept?: (run: RunHead) => boolean }>,
+    queries: Array<{
+      machineRefs?: string[];
+      entityRef?: string;
+      accept?: (run: RunHead) => boolean;
+    }>,
     pageSize = MAX_RUNS_PAGE,
   ): Promise<Array<RecoveryRun | undefined>> {
-    type Pending = { index: number; first?: string; others: string[]; entityRef?: string; accept: (run: RunHead) => boolean };
+    type Pending = {
+      index: number;
+      first?: string;
+      others: string[];
+      entityRef?: string;
+      accept: (run: RunHead) => boolean;
+    };
     const found = new Array<string | undefined>(queries.length);
-    let pending = queries.flatMap<Pending>(({ machineRefs = [], entityRef, accept = () => true }, index) => {
-      const [first, ...others] = [...new Set(machineRefs)];
-      if (first !== undefined) return [{ index, first, others, accept }];
-      return entityRef ? [{ index, others: [], entityRef, accept }] : [];
-    });
+    let pending = queries.flatMap<Pending>(
+      ({ machineRefs = [], entityRef, accept = () => true }, index) => {
+        const [first, ...others] = [...new Set(machineRefs)];
+        if (first !== undefined) return [{ index, first, others, accept }];
+        return entityRef ? [{ index, others: [], entityRef, accept }] : [];
+      },
+    );
     // Rows read, by id, as heads; null where the run does not count (active, interrupted, a test hook).
     const rows = new Map<string, { row: any; head: RunHead } | null>();
     const read = async (ids: string[]) => {
@@ -899,26 +1097,47 @@ export class RecoveryStore {
           .whereIn('id', chunk)
           .modify(finished, 'recovery_runs')
           .modify(countsForReadiness, 'recovery_runs');
-        for (const row of counted) rows.set(row.id, { row, head: toRunHead(row) });
+        for (const row of counted)
+          rows.set(row.id, { row, head: toRunHead(row) });
       }
       for (const id of unread) if (!rows.has(id)) rows.set(id, null);
     };
     let after: { id: string; created_at: unknown } | undefined;
     while (pending.length > 0) {
-      const q = this.db('recovery_runs').orderBy(NEWEST_FIRST).limit(pageSize).select('id', 'created_at', 'entity_ref');
+      const q = this.db('recovery_runs')
+        .orderBy(NEWEST_FIRST)
+        .limit(pageSize)
+        .select('id', 'created_at', 'entity_ref');
       // Keyset on NEWEST_FIRST, with the time as the database returned it.
       if (after) {
         const { id, created_at: at } = after;
         q.modify(olderThan, at, id);
       }
-      const page: Array<{ id: string; created_at: unknown; entity_ref: string }> = await q;
+      const page: Array<{
+        id: string;
+        created_at: unknown;
+        entity_ref: string;
+      }> = await q;
       if (page.length === 0) break;
-      const booted = new Map<string, Set<string>>(page.map(r => [r.id, new Set()]));
-      for (const m of await this.db('recovery_run_machines').whereIn('run_id', page.map(r => r.id)).select('run_id', 'machine_ref')) {
+      const booted = new Map<string, Set<string>>(
+        page.map(r => [r.id, new Set()]),
+      );
+      for (const m of await this.db('recovery_run_machines')
+        .whereIn(
+          'run_id',
+          page.map(r => r.id),
+        )
+        .select('run_id', 'machine_ref')) {
         booted.get(m.run_id)!.add(m.machine_ref);
       }
-      const byFirst = groupBy(pending.filter(p => p.first !== undefined), p => p.first!);
-      const byEntity = groupBy(pending.filter(p => p.entityRef !== undefined), p => p.entityRef!);
+      const byFirst = groupBy(
+        pending.filter(p => p.first !== undefined),
+        p => p.first!,
+      );
+      const byEntity = groupBy(
+        pending.filter(p => p.entityRef !== undefined),
+        p => p.entityRef!,
+      );
       // Each query's candidates in this page, newest first.
       const candidates = new Map<Pending, string[]>();
       const add = (p: Pending, id: string) => {
@@ -928,14 +1147,20 @@ export class RecoveryStore {
       for (const { id, entity_ref: entityRef } of page) {
         const machines = booted.get(id)!;
         for (const machineRef of machines) {
-          for (const p of byFirst.get(machineRef) ?? []) if (p.others.every(o => machines.has(o))) add(p, id);
+          for (const p of byFirst.get(machineRef) ?? [])
+            if (p.others.every(o => machines.has(o))) add(p, id);
         }
         for (const p of byEntity.get(entityRef) ?? []) add(p, id);
       }
       // Each query's newest candidate first, all at once: it is usually accepted, and a row holds
       // its whole plan. Then the rest of the candidates of those that refused it.
-      for (const round of [(ids: string[]) => ids.slice(0, 1), (ids: string[]) => ids.slice(1)]) {
-        const trying = [...candidates].filter(([p]) => found[p.index] === undefined).map(([p, ids]) => ({ p, ids: round(ids) }));
+      for (const round of [
+        (ids: string[]) => ids.slice(0, 1),
+        (ids: string[]) => ids.slice(1),
+      ]) {
+        const trying = [...candidates]
+          .filter(([p]) => found[p.index] === undefined)
+          .map(([p, ids]) => ({ p, ids: round(ids) }));
         await read(trying.flatMap(t => t.ids));
         for (const { p, ids } of trying) {
           const id = ids.find(id => {
@@ -950,9 +1175,14 @@ export class RecoveryStore {
       after = page[page.length - 1];
     }
     const runs = new Map<string, RecoveryRun>();
-    const ids = [...new Set(found.filter((id): id is string => id !== undefined))];
+    const ids = [
+      ...new Set(found.filter((id): id is string => id !== undefined)),
+    ];
     for (const chunk of chunks(ids)) {
-      for (const run of await this.withDetails(chunk.map(id => rows.get(id)!.row))) runs.set(run.id, run);
+      for (const run of await this.withDetails(
+        chunk.map(id => rows.get(id)!.row),
+      ))
+        runs.set(run.id, run);
     }
     return found.map(id => (id === undefined ? undefined : runs.get(id)));
   }
@@ -970,17 +1200,40 @@ export class RecoveryStore {
    * runs walked, not with the queries.
    */
   async lastFailedRuns(
-    queries: Array<{ machineRefs: string[]; after?: Pick<RecoveryRun, 'createdAt' | 'id'>; accept?: (run: RunHead) => boolean }>,
+    queries: Array<{
+      machineRefs: string[];
+      after?: Pick<RecoveryRun, 'createdAt' | 'id'>;
+      accept?: (run: RunHead) => boolean;
+    }>,
     pageSize = MAX_RUNS_PAGE,
   ): Promise<Array<RecoveryRun | undefined>> {
-    type Pending = { index: number; machines: Set<string>; after?: { at: number; id: string }; accept: (run: RunHead) => boolean };
+    type Pending = {
+      index: number;
+      machines: Set<string>;
+      after?: { at: number; id: string };
+      accept: (run: RunHead) => boolean;
+    };
     // Each query's row, once found: read whole, to be read with its details at the end.
     const found: any[] = queries.map(() => undefined);
-    let pending = queries.flatMap<Pending>(({ machineRefs, after, accept = () => true }, index) =>
-      machineRefs.length === 0 ? [] : [{ index, machines: new Set(machineRefs), after: after && { at: Date.parse(after.createdAt), id: after.id }, accept }],
+    let pending = queries.flatMap<Pending>(
+      ({ machineRefs, after, accept = () => true }, index) =>
+        machineRefs.length === 0
+          ? []
+          : [
+              {
+                index,
+                machines: new Set(machineRefs),
+                after: after && {
+                  at: Date.parse(after.createdAt),
+                  id: after.id,
+                },
+                accept,
+              },
+            ],
     );
     // Whether a run (its time as epoch ms, its id) comes after a query's `after`: NEWEST_FIRST's order.
-    const since = (p: Pending, at: number, id: string) => !p.after || at > p.after.at || (at === p.after.at && id > p.after.id);
+    const since = (p: Pending, at: number, id: string) =>
+      !p.after || at > p.after.at || (at === p.after.at && id > p.after.id);
     const heads = new Map<string, { row: any; head: RunHead }>();
     let before: { id: string; created_at: unknown } | undefined;
     while (pending.length > 0) {
@@ -991,16 +1244,21 @@ export class RecoveryStore {
         .limit(pageSize)
         .select('id', 'created_at', 'error');
       // No query looks past the oldest `after`.
-      const oldest = pending.every(p => p.after) ? Math.min(...pending.map(p => p.after!.at)) : undefined;
+      const oldest = pending.every(p => p.after)
+        ? Math.min(...pending.map(p => p.after!.at))
+        : undefined;
       if (oldest !== undefined) q.where('created_at', '>=', new Date(oldest));
       // Keyset on NEWEST_FIRST, with the time as the database returned it.
       if (before) q.modify(olderThan, before.created_at, before.id);
-      const page: Array<{ id: string; created_at: unknown; error: unknown }> = await q;
+      const page: Array<{ id: string; created_at: unknown; error: unknown }> =
+        await q;
       if (page.length === 0) break;
       // Each query's candidates in this page, newest first: failed on one of its machines, after its `after`.
       const candidates = new Map<Pending, string[]>();
       for (const row of page) {
-        const failedOn = json<NonNullable<RecoveryRun['error']>>(row.error)?.machineRef;
+        const failedOn = json<NonNullable<RecoveryRun['error']>>(
+          row.error,
+        )?.machineRef;
         if (failedOn === undefined) continue;
         const at = Date.parse(iso(row.created_at)!);
         for (const p of pending) {
@@ -1011,14 +1269,24 @@ export class RecoveryStore {
       }
       // Each query's newest candidate first, all at once (a row holds its whole plan); then the
       // rest of the candidates of those that refused it.
-      for (const round of [(ids: string[]) => ids.slice(0, 1), (ids: string[]) => ids.slice(1)]) {
-        const trying = [...candidates].filter(([p]) => found[p.index] === undefined).map(([p, ids]) => ({ p, ids: round(ids) }));
-        const unread = [...new Set(trying.flatMap(t => t.ids))].filter(id => !heads.has(id));
+      for (const round of [
+        (ids: string[]) => ids.slice(0, 1),
+        (ids: string[]) => ids.slice(1),
+      ]) {
+        const trying = [...candidates]
+          .filter(([p]) => found[p.index] === undefined)
+          .map(([p, ids]) => ({ p, ids: round(ids) }));
+        const unread = [...new Set(trying.flatMap(t => t.ids))].filter(
+          id => !heads.has(id),
+        );
         for (const chunk of chunks(unread)) {
-          for (const row of await this.db('recovery_runs').whereIn('id', chunk)) heads.set(row.id, { row, head: toRunHead(row) });
+          for (const row of await this.db('recovery_runs').whereIn('id', chunk))
+            heads.set(row.id, { row, head: toRunHead(row) });
         }
         for (const { p, ids } of trying) {
-          const id = ids.find(id => heads.has(id) && p.accept(heads.get(id)!.head));
+          const id = ids.find(
+            id => heads.has(id) && p.accept(heads.get(id)!.head),
+          );
           if (id !== undefined) found[p.index] = heads.get(id)!.row;
         }
       }
@@ -1026,11 +1294,18 @@ export class RecoveryStore {
       before = page[page.length - 1];
       const at = Date.parse(iso(before.created_at)!);
       // Answered, or the walk has reached its `after`: nothing older tells it more.
-      pending = pending.filter(p => found[p.index] === undefined && since(p, at, before!.id));
+      pending = pending.filter(
+        p => found[p.index] === undefined && since(p, at, before!.id),
+      );
     }
-    const rows = [...new Map(found.filter(row => row !== undefined).map(row => [row.id, row])).values()];
+    const rows = [
+      ...new Map(
+        found.filter(row => row !== undefined).map(row => [row.id, row]),
+      ).values(),
+    ];
     const runs = new Map<string, RecoveryRun>();
-    for (const chunk of chunks(rows)) for (const run of await this.withDetails(chunk)) runs.set(run.id, run);
+    for (const chunk of chunks(rows))
+      for (const run of await this.withDetails(chunk)) runs.set(run.id, run);
     return found.map(row => (row === undefined ? undefined : runs.get(row.id)));
   }
 
@@ -1043,8 +1318,10 @@ export class RecoveryStore {
     staleForMs?: number;
   }): Promise<RecoveryRun[]> {
     const q = this.db('recovery_runs').whereIn('status', ACTIVE_RUN_STATUSES);
-    if (filter.hypervisorHost) q.where({ hypervisor_host: filter.hypervisorHost });
-    if (filter.staleForMs !== undefined) q.modify(heartbeatStaleFor, filter.staleForMs);
+    if (filter.hypervisorHost)
+      q.where({ hypervisor_host: filter.hypervisorHost });
+    if (filter.staleForMs !== undefined)
+      q.modify(heartbeatStaleFor, filter.staleForMs);
     return this.withDetails(await q.orderBy(OLDEST_FIRST));
   }
 
@@ -1055,9 +1332,13 @@ export class RecoveryStore {
   async heartbeatAges(): Promise<Array<{ id: string; ageMs: number }>> {
     const age =
       this.db.client.dialect === 'postgresql'
-        ? this.db.raw('extract(epoch from clock_timestamp() - heartbeat_at) * 1000 as age_ms')
+        ? this.db.raw(
+            'extract(epoch from clock_timestamp() - heartbeat_at) * 1000 as age_ms',
+          )
         : this.db.raw(`${SQLITE_NOW_MS} - heartbeat_at as age_ms`);
-    const rows: Array<{ id: string; age_ms: unknown }> = await this.db('recovery_runs')
+    const rows: Array<{ id: string; age_ms: unknown }> = await this.db(
+      'recovery_runs',
+    )
       .whereIn('status', ACTIVE_RUN_STATUSES)
       .whereNotNull('heartbeat_at')
       .select('id', age);
@@ -1100,7 +1381,12 @@ export class RecoveryStore {
           captureId: m.capture_id ?? undefined,
           // Both or neither: null on runs recorded before they were kept.
           ...(typeof m.capture_engine === 'string' &&
-            typeof m.capture_container === 'string' && { capturedFrom: { engine: m.capture_engine, container: m.capture_container } }),
+            typeof m.capture_container === 'string' && {
+              capturedFrom: {
+                engine: m.capture_engine,
+                container: m.capture_container,
+              },
+            }),
           capturedAt: iso(m.capture_created_at),
           restoreStartedAt: iso(m.restore_started_at),
           restoredAt: iso(m.restored_at),
@@ -1125,7 +1411,9 @@ export class RecoveryStore {
 
 /** Lists of ids or refs in pieces a statement's parameters hold on SQLite and PostgreSQL alike. */
 function chunks<T>(items: T[], size = MAX_RUNS_PAGE): T[][] {
-  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
+    items.slice(i * size, (i + 1) * size),
+  );
 }
 
 function toRunHead(row: any): RunHead {
@@ -1151,9 +1439,16 @@ function toCapture(row: any): StoredCapture {
     runtime: JSON.parse(row.runtime),
     adaptations: JSON.parse(row.adaptations),
     durationMs: Number(row.duration_ms),
-    ...(row.paused_ms !== null && row.paused_ms !== undefined && { pausedMs: Number(row.paused_ms) }),
-    ...(row.machine_state !== null && row.machine_state !== undefined && { machineState: json<CapturedMachineState>(row.machine_state)! }),
-    ...(row.damaged_at !== null && row.damaged_at !== undefined && { damaged: { at: iso(row.damaged_at)!, reason: row.damaged_reason ?? '' } }),
+    ...(row.paused_ms !== null &&
+      row.paused_ms !== undefined && { pausedMs: Number(row.paused_ms) }),
+    ...(row.machine_state !== null &&
+      row.machine_state !== undefined && {
+        machineState: json<CapturedMachineState>(row.machine_state)!,
+      }),
+    ...(row.damaged_at !== null &&
+      row.damaged_at !== undefined && {
+        damaged: { at: iso(row.damaged_at)!, reason: row.damaged_reason ?? '' },
+      }),
     createdAt: iso(row.created_at)!,
   };
 }
@@ -1163,10 +1458,13 @@ function toCapture(row: any): StoredCapture {
  * and one whose clock ran ahead would take a live run for orphaned. SQLite stores a timestamp as
  * epoch milliseconds (as knex writes a Date there), PostgreSQL as timestamptz.
  */
-const SQLITE_NOW_MS = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)";
+const SQLITE_NOW_MS =
+  "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)";
 
 function dbNow(db: Knex): Knex.Raw {
-  return db.client.dialect === 'postgresql' ? db.raw('clock_timestamp()') : db.raw(SQLITE_NOW_MS);
+  return db.client.dialect === 'postgresql'
+    ? db.raw('clock_timestamp()')
+    : db.raw(SQLITE_NOW_MS);
 }
 
 /**
@@ -1177,16 +1475,26 @@ function dbNow(db: Knex): Knex.Raw {
 function endedWith(outcome: RunOutcome | undefined, message: string) {
   return outcome
     ? {
-        columns: { status: outcome.status, error: outcome.error ? JSON.stringify(outcome.error) : null, rto_seconds: outcome.rtoSeconds ?? null },
+        columns: {
+          status: outcome.status,
+          error: outcome.error ? JSON.stringify(outcome.error) : null,
+          rto_seconds: outcome.rtoSeconds ?? null,
+        },
         unfinished: outcome.unfinishedReason ?? message,
       }
-    : { columns: { status: 'failed', error: JSON.stringify({ message }) }, unfinished: message };
+    : {
+        columns: { status: 'failed', error: JSON.stringify({ message }) },
+        unfinished: message,
+      };
 }
 
 /** Keeps the runs whose heartbeat is older than `ms` by the database's clock. */
 function heartbeatStaleFor(q: Knex.QueryBuilder, ms: number): void {
   if (q.client.dialect === 'postgresql') {
-    q.whereRaw(`heartbeat_at < clock_timestamp() - ?::float8 * interval '1 millisecond'`, [ms]);
+    q.whereRaw(
+      `heartbeat_at < clock_timestamp() - ?::float8 * interval '1 millisecond'`,
+      [ms],
+    );
   } else {
     q.whereRaw(`heartbeat_at < ${SQLITE_NOW_MS} - ?`, [ms]);
   }
@@ -1197,9 +1505,15 @@ function heartbeatStaleFor(q: Knex.QueryBuilder, ms: number): void {
  * advisory lock, since a row lock cannot guard the absence of an active run. SQLite: writers are
  * already serialised (one connection, one database-wide write lock).
  */
-async function lockHost(tx: Knex.Transaction, hypervisorHost: string): Promise<void> {
+async function lockHost(
+  tx: Knex.Transaction,
+  hypervisorHost: string,
+): Promise<void> {
   if (tx.client.dialect !== 'postgresql') return;
   // A stable 64-bit key per host; a collision only serialises two hosts' admissions.
-  const key = createHash('sha256').update(`recovery-run-admission:${hypervisorHost}`).digest().readBigInt64BE(0);
+  const key = createHash('sha256')
+    .update(`recovery-run-admission:${hypervisorHost}`)
+    .digest()
+    .readBigInt64BE(0);
   await tx.raw('select pg_advisory_xact_lock(?::bigint)', [key.toString()]);
 }

@@ -3,110 +3,220 @@ import { RecoveryStore } from './RecoveryStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
-describe.each(databases.eachSupportedId())('recovery migrations on %s', databaseId => {
-  it('migrate up, all the way down and up again, with the lookup and paging indexes and the lab-left flag in place', async () => {
-    const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
-    const indexes = async () =>
-      databaseId === 'SQLITE_3'
-        ? (await knex.raw(`select name from sqlite_master where type = 'index'`)).map((r: { name: string }) => r.name)
-        : (await knex.raw(`select indexname as name from pg_indexes`)).rows.map((r: { name: string }) => r.name);
-    expect(await indexes()).toEqual(
-      expect.arrayContaining([
-        'recovery_run_machines_machine_idx',
-        'recovery_events_source_time_idx',
-        'recovery_events_time_id_idx',
-        'recovery_runs_created_idx',
-        'recovery_runs_status_created_idx',
-      ]),
-    );
-    // The (time, id) index leads with time: the time-only one it replaced is gone.
-    expect(await indexes()).not.toContain('recovery_events_time_idx');
+describe.each(databases.eachSupportedId())(
+  'recovery migrations on %s',
+  databaseId => {
+    it('migrate up, all the way down and up again, with the lookup and paging indexes and the lab-left flag in place', async () => {
+      const knex = await databases.init(databaseId);
+      await RecoveryStore.migrate(knex);
+      const indexes = async () =>
+        databaseId === 'SQLITE_3'
+          ? (
+              await knex.raw(
+                `select name from sqlite_master where type = 'index'`,
+              )
+            ).map((r: { name: string }) => r.name)
+          : (
+              await knex.raw(`select indexname as name from pg_indexes`)
+            ).rows.map((r: { name: string }) => r.name);
+      expect(await indexes()).toEqual(
+        expect.arrayContaining([
+          'recovery_run_machines_machine_idx',
+          'recovery_events_source_time_idx',
+          'recovery_events_time_id_idx',
+          'recovery_runs_created_idx',
+          'recovery_runs_status_created_idx',
+        ]),
+      );
+      // The (time, id) index leads with time: the time-only one it replaced is gone.
+      expect(await indexes()).not.toContain('recovery_events_time_idx');
 
-    const directory = RecoveryStore.migrationsDirectory;
-    await knex.migrate.rollback({ directory }, true);
-    expect(await knex.schema.hasTable('recovery_runs')).toBe(false);
-    expect(await knex.schema.hasTable('recovery_events')).toBe(false);
-    expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(false);
-    await RecoveryStore.migrate(knex);
-    expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(true);
-    expect(await indexes()).toEqual(
-      expect.arrayContaining(['recovery_events_source_time_idx', 'recovery_events_time_id_idx']),
-    );
-    expect(await knex.schema.hasColumn('recovery_runs', 'lab_left')).toBe(true);
-  });
+      const directory = RecoveryStore.migrationsDirectory;
+      await knex.migrate.rollback({ directory }, true);
+      expect(await knex.schema.hasTable('recovery_runs')).toBe(false);
+      expect(await knex.schema.hasTable('recovery_events')).toBe(false);
+      expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(
+        false,
+      );
+      await RecoveryStore.migrate(knex);
+      expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(
+        true,
+      );
+      expect(await indexes()).toEqual(
+        expect.arrayContaining([
+          'recovery_events_source_time_idx',
+          'recovery_events_time_id_idx',
+        ]),
+      );
+      expect(await knex.schema.hasColumn('recovery_runs', 'lab_left')).toBe(
+        true,
+      );
+    });
 
-  it("fills in, for runs stored before, the engine and container of the capture each machine restored where it is still kept, and goes back down", async () => {
-    const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
-    const directory = RecoveryStore.migrationsDirectory;
-    const name = '20261211000000_run_machine_captured_from.js';
-    await knex.migrate.down({ directory, name });
-    expect(await knex.schema.hasColumn('recovery_run_machines', 'capture_container')).toBe(false);
-    // A run stored before: one machine's capture still kept, another's pruned, a third with none named.
-    const at = new Date('2026-11-20T00:00:00.000Z');
-    await knex('recovery_captures').insert({
-      id: 'kept', machine_ref: 'resource:default/a', engine: 'primary', container: 'a-1', image_id: 'sha256:1', size_bytes: 1,
-      checksum: 'sha256:1', artifact: '/captures/kept.tar', runtime: '{}', adaptations: '[]', duration_ms: 1, created_at: at,
-    });
-    await knex('recovery_runs').insert({
-      id: 'old', entity_ref: 'component:default/a', mode: 'test', status: 'succeeded', trigger: 'user', hypervisor_host: 'h',
-      plan: '{"entityRef":"component:default/a","waves":[],"machines":[]}', created_at: at,
-    });
-    await knex('recovery_run_machines').insert([
-      { run_id: 'old', machine_ref: 'resource:default/a', wave: 0, phase: 'ready', capture_id: 'kept' },
-      { run_id: 'old', machine_ref: 'resource:default/b', wave: 0, phase: 'ready', capture_id: 'pruned' },
-      { run_id: 'old', machine_ref: 'resource:default/c', wave: 0, phase: 'ready', capture_id: null },
-    ]);
-    await knex.migrate.up({ directory, name });
-    const machines = (await new RecoveryStore(knex).getRun('old'))!.machines;
-    expect(machines.map(m => [m.machineRef, m.capturedFrom])).toEqual([
-      ['resource:default/a', { engine: 'primary', container: 'a-1' }],
-      ['resource:default/b', undefined],
-      ['resource:default/c', undefined],
-    ]);
-    await knex.migrate.down({ directory, name });
-    expect(await knex.schema.hasColumn('recovery_run_machines', 'capture_engine')).toBe(false);
-    // The run's machines outlive the columns (SQLite rebuilds the table to drop them).
-    expect(Number((await knex('recovery_run_machines').where({ run_id: 'old' }).count({ n: '*' }))[0].n)).toBe(3);
-  });
-
-  it("keeps every run's machines and steps through each migration's down since runs had them", async () => {
-    const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
-    const directory = RecoveryStore.migrationsDirectory;
-    await knex('recovery_runs').insert({
-      id: 'r', entity_ref: 'component:default/a', mode: 'test', status: 'succeeded', trigger: 'user', hypervisor_host: 'h',
-      plan: '{"entityRef":"component:default/a","waves":[],"machines":[]}', created_at: new Date('2026-11-20T00:00:00.000Z'),
-    });
-    await knex('recovery_run_machines').insert({ run_id: 'r', machine_ref: 'resource:default/a', wave: 0, phase: 'ready' });
-    await knex('recovery_run_steps').insert({ run_id: 'r', at: new Date('2026-11-20T00:00:01.000Z'), level: 'info', message: 'm' });
-    const count = async (table: string) => Number((await knex(table).where({ run_id: 'r' }).count({ n: '*' }))[0].n);
-    // Down one at a time to the first migration after the one that made the tables: on SQLite a
-    // recovery_runs rebuilt to drop a column would take its children with it (ON DELETE CASCADE).
-    for (;;) {
-      const [done] = (await knex.migrate.list({ directory })) as [Array<{ name: string } | string>];
-      const last = done.map(m => (typeof m === 'string' ? m : m.name)).sort().at(-1);
-      if (!last || last.startsWith('20261121000000_init')) break;
-      await knex.migrate.down({ directory });
-      expect({ down: last, machines: await count('recovery_run_machines'), steps: await count('recovery_run_steps') }).toEqual({
-        down: last,
-        machines: 1,
-        steps: 1,
+    it('fills in, for runs stored before, the engine and container of the capture each machine restored where it is still kept, and goes back down', async () => {
+      const knex = await databases.init(databaseId);
+      await RecoveryStore.migrate(knex);
+      const directory = RecoveryStore.migrationsDirectory;
+      const name = '20261211000000_run_machine_captured_from.js';
+      await knex.migrate.down({ directory, name });
+      expect(
+        await knex.schema.hasColumn(
+          'recovery_run_machines',
+          'capture_container',
+        ),
+      ).toBe(false);
+      // A run stored before: one machine's capture still kept, another's pruned, a third with none named.
+      const at = new Date('2026-11-20T00:00:00.000Z');
+      await knex('recovery_captures').insert({
+        id: 'kept',
+        machine_ref: 'resource:default/a',
+        engine: 'primary',
+        container: 'a-1',
+        image_id: 'sha256:1',
+        size_bytes: 1,
+        checksum: 'sha256:1',
+        artifact: '/captures/kept.tar',
+        runtime: '{}',
+        adaptations: '[]',
+        duration_ms: 1,
+        created_at: at,
       });
-    }
-  });
+      await knex('recovery_runs').insert({
+        id: 'old',
+        entity_ref: 'component:default/a',
+        mode: 'test',
+        status: 'succeeded',
+        trigger: 'user',
+        hypervisor_host: 'h',
+        plan: '{"entityRef":"component:default/a","waves":[],"machines":[]}',
+        created_at: at,
+      });
+      await knex('recovery_run_machines').insert([
+        {
+          run_id: 'old',
+          machine_ref: 'resource:default/a',
+          wave: 0,
+          phase: 'ready',
+          capture_id: 'kept',
+        },
+        {
+          run_id: 'old',
+          machine_ref: 'resource:default/b',
+          wave: 0,
+          phase: 'ready',
+          capture_id: 'pruned',
+        },
+        {
+          run_id: 'old',
+          machine_ref: 'resource:default/c',
+          wave: 0,
+          phase: 'ready',
+          capture_id: null,
+        },
+      ]);
+      await knex.migrate.up({ directory, name });
+      const machines = (await new RecoveryStore(knex).getRun('old'))!.machines;
+      expect(machines.map(m => [m.machineRef, m.capturedFrom])).toEqual([
+        ['resource:default/a', { engine: 'primary', container: 'a-1' }],
+        ['resource:default/b', undefined],
+        ['resource:default/c', undefined],
+      ]);
+      await knex.migrate.down({ directory, name });
+      expect(
+        await knex.schema.hasColumn('recovery_run_machines', 'capture_engine'),
+      ).toBe(false);
+      // The run's machines outlive the columns (SQLite rebuilds the table to drop them).
+      expect(
+        Number(
+          (
+            await knex('recovery_run_machines')
+              .where({ run_id: 'old' })
+              .count({ n: '*' })
+          )[0].n,
+        ),
+      ).toBe(3);
+    });
 
-  it("keeps a run's RTO as a double on PostgreSQL (knex's float is its 4-byte real), and back as before", async () => {
-    const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
-    const rtoType = async () =>
-      databaseId === 'SQLITE_3'
-        ? (await knex.raw(`select type from pragma_table_info('recovery_runs') where name = 'rto_seconds'`))[0].type
-        : (await knex.raw(`select data_type as type from information_schema.columns where table_name = 'recovery_runs' and column_name = 'rto_seconds'`)).rows[0].type;
-    // SQLite stores any float as an 8-byte REAL: its column stays as declared.
-    expect(await rtoType()).toBe(databaseId === 'SQLITE_3' ? 'float' : 'double precision');
-    await knex.migrate.down({ directory: RecoveryStore.migrationsDirectory, name: '20261205000000_rto_double.js' });
-    expect(await rtoType()).toBe(databaseId === 'SQLITE_3' ? 'float' : 'real');
-  });
-});
+    it("keeps every run's machines and steps through each migration's down since runs had them", async () => {
+      const knex = await databases.init(databaseId);
+      await RecoveryStore.migrate(knex);
+      const directory = RecoveryStore.migrationsDirectory;
+      await knex('recovery_runs').insert({
+        id: 'r',
+        entity_ref: 'component:default/a',
+        mode: 'test',
+        status: 'succeeded',
+        trigger: 'user',
+        hypervisor_host: 'h',
+        plan: '{"entityRef":"component:default/a","waves":[],"machines":[]}',
+        created_at: new Date('2026-11-20T00:00:00.000Z'),
+      });
+      await knex('recovery_run_machines').insert({
+        run_id: 'r',
+        machine_ref: 'resource:default/a',
+        wave: 0,
+        phase: 'ready',
+      });
+      await knex('recovery_run_steps').insert({
+        run_id: 'r',
+        at: new Date('2026-11-20T00:00:01.000Z'),
+        level: 'info',
+        message: 'm',
+      });
+      const count = async (table: string) =>
+        Number(
+          (await knex(table).where({ run_id: 'r' }).count({ n: '*' }))[0].n,
+        );
+      // Down one at a time to the first migration after the one that made the tables: on SQLite a
+      // recovery_runs rebuilt to drop a column would take its children with it (ON DELETE CASCADE).
+      for (;;) {
+        const [done] = (await knex.migrate.list({ directory })) as [
+          Array<{ name: string } | string>,
+        ];
+        const last = done
+          .map(m => (typeof m === 'string' ? m : m.name))
+          .sort()
+          .at(-1);
+        if (!last || last.startsWith('20261121000000_init')) break;
+        await knex.migrate.down({ directory });
+        expect({
+          down: last,
+          machines: await count('recovery_run_machines'),
+          steps: await count('recovery_run_steps'),
+        }).toEqual({
+          down: last,
+          machines: 1,
+          steps: 1,
+        });
+      }
+    });
+
+    it("keeps a run's RTO as a double on PostgreSQL (knex's float is its 4-byte real), and back as before", async () => {
+      const knex = await databases.init(databaseId);
+      await RecoveryStore.migrate(knex);
+      const rtoType = async () =>
+        databaseId === 'SQLITE_3'
+          ? (
+              await knex.raw(
+                `select type from pragma_table_info('recovery_runs') where name = 'rto_seconds'`,
+              )
+            )[0].type
+          : (
+              await knex.raw(
+                `select data_type as type from information_schema.columns where table_name = 'recovery_runs' and column_name = 'rto_seconds'`,
+              )
+            ).rows[0].type;
+      // SQLite stores any float as an 8-byte REAL: its column stays as declared.
+      expect(await rtoType()).toBe(
+        databaseId === 'SQLITE_3' ? 'float' : 'double precision',
+      );
+      await knex.migrate.down({
+        directory: RecoveryStore.migrationsDirectory,
+        name: '20261205000000_rto_double.js',
+      });
+      expect(await rtoType()).toBe(
+        databaseId === 'SQLITE_3' ? 'float' : 'real',
+      );
+    });
+  },
+);

@@ -9,10 +9,14 @@ const machine = machineEntity;
 const component = componentEntity;
 
 function loader(entities: Entity[]) {
-  return new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), {
-    rpoSeconds: 86400,
-    rtoSeconds: 3600,
-  });
+  return new CatalogGraphLoader(
+    catalogServiceMock({ entities }),
+    mockServices.auth(),
+    {
+      rpoSeconds: 86400,
+      rtoSeconds: 3600,
+    },
+  );
 }
 
 describe('CatalogGraphLoader.load', () => {
@@ -25,39 +29,61 @@ describe('CatalogGraphLoader.load', () => {
     ]);
     const graph = await graphs.load(
       'component:default/app',
-      new Map([['component:default/app', ['component:default/gone', 'component:default/db']]]),
+      new Map([
+        [
+          'component:default/app',
+          ['component:default/gone', 'component:default/db'],
+        ],
+      ]),
     );
     expect(graph.problems).toEqual([]);
-    expect([...graph.services.keys()].sort()).toEqual(['component:default/app', 'component:default/db']);
+    expect([...graph.services.keys()].sort()).toEqual([
+      'component:default/app',
+      'component:default/db',
+    ]);
   });
 
   it('still reports a declared dependsOn on a missing entity, even if also learned', async () => {
-    const graphs = loader([machine('m1'), component('app', ['resource:default/m1', 'component:default/gone'])]);
+    const graphs = loader([
+      machine('m1'),
+      component('app', ['resource:default/m1', 'component:default/gone']),
+    ]);
     const graph = await graphs.load(
       'component:default/app',
       new Map([['component:default/app', ['component:default/gone']]]),
     );
     const missing = {
       entityRef: 'component:default/app',
-      message: 'component:default/app dependsOn component:default/gone, which is not in the catalog: a recovery plan cannot include it',
+      message:
+        'component:default/app dependsOn component:default/gone, which is not in the catalog: a recovery plan cannot include it',
     };
     expect(graph.problems).toEqual([missing]);
     expect(graph.missing).toEqual([missing]);
   });
 
   it('reports a missing dependency as a problem of each entity that names it, apart from the problems that leave the plan whole', async () => {
-    const unannotated = { ...machine('m2'), metadata: { name: 'm2', namespace: 'default' } };
+    const unannotated = {
+      ...machine('m2'),
+      metadata: { name: 'm2', namespace: 'default' },
+    };
     const graphs = loader([
       machine('m1'),
       unannotated,
-      component('app', ['resource:default/m1', 'component:default/db', 'component:default/cache']),
+      component('app', [
+        'resource:default/m1',
+        'component:default/db',
+        'component:default/cache',
+      ]),
       component('db', ['resource:default/m2', 'component:default/cache']),
       {
         apiVersion: 'backstage.io/v1alpha1',
         kind: 'System',
         metadata: { name: 'shop', namespace: 'default' },
         spec: {},
-        relations: ['app', 'billing'].map(n => ({ type: 'hasPart', targetRef: `component:default/${n}` })),
+        relations: ['app', 'billing'].map(n => ({
+          type: 'hasPart',
+          targetRef: `component:default/${n}`,
+        })),
       },
     ]);
     const graph = await graphs.load('system:default/shop');
@@ -71,29 +97,56 @@ describe('CatalogGraphLoader.load', () => {
       notIn('component:default/db', 'dependsOn', 'component:default/cache'),
     ]);
     // The machine without annotations is a problem too, but not a missing dependency.
-    expect(graph.problems).toEqual(expect.arrayContaining([...graph.missing, expect.objectContaining({ entityRef: 'resource:default/m2' })]));
+    expect(graph.problems).toEqual(
+      expect.arrayContaining([
+        ...graph.missing,
+        expect.objectContaining({ entityRef: 'resource:default/m2' }),
+      ]),
+    );
     expect(graph.problems).toHaveLength(graph.missing.length + 2);
   });
 });
 
 describe("CatalogGraphLoader.load and buildBootPlan: a machine's own annotations", () => {
   const P = 'recovery.backstage-recovery.io/';
-  const annotate = (entity: Entity, annotations: Record<string, string>): Entity => ({
+  const annotate = (
+    entity: Entity,
+    annotations: Record<string, string>,
+  ): Entity => ({
     ...entity,
-    metadata: { ...entity.metadata, annotations: { ...entity.metadata.annotations, ...annotations } },
+    metadata: {
+      ...entity.metadata,
+      annotations: { ...entity.metadata.annotations, ...annotations },
+    },
   });
 
   it("gates a machine on its own probes, with its services' (each probe once), also recovered on its own or hosting no annotated service", async () => {
     const graphs = loader([
-      annotate(machine('db-01'), { [`${P}probes`]: 'tcp:5432, http:8080/health, udp:53' }),
+      annotate(machine('db-01'), {
+        [`${P}probes`]: 'tcp:5432, http:8080/health, udp:53',
+      }),
       annotate(machine('cache-01'), { [`${P}probes`]: 'tcp:6379' }),
       machine('web-01'),
-      annotate(component('db', ['resource:default/db-01']), { [`${P}probes`]: 'TCP:5432' }),
+      annotate(component('db', ['resource:default/db-01']), {
+        [`${P}probes`]: 'TCP:5432',
+      }),
       component('cache', ['resource:default/cache-01']),
-      annotate(component('web', ['resource:default/web-01', 'component:default/db', 'component:default/cache']), { [`${P}probes`]: 'http:80' }),
+      annotate(
+        component('web', [
+          'resource:default/web-01',
+          'component:default/db',
+          'component:default/cache',
+        ]),
+        { [`${P}probes`]: 'http:80' },
+      ),
     ]);
     const probesOf = async (ref: string) =>
-      Object.fromEntries(buildBootPlan(await graphs.load(ref)).machines.map(m => [m.machineRef.replace('resource:default/', ''), m.probes]));
+      Object.fromEntries(
+        buildBootPlan(await graphs.load(ref)).machines.map(m => [
+          m.machineRef.replace('resource:default/', ''),
+          m.probes,
+        ]),
+      );
     expect(await probesOf('component:default/web')).toEqual({
       'cache-01': [{ kind: 'tcp', port: 6379 }],
       'db-01': [
@@ -122,9 +175,15 @@ describe("CatalogGraphLoader.load and buildBootPlan: a machine's own annotations
   it('names engine and container annotations put on entities that are no machine, and where they belong', async () => {
     const graphs = loader([
       machine('m1'),
-      annotate(component('app', ['resource:default/m1', 'resource:default/db']), { [`${P}engine`]: 'primary' }),
+      annotate(
+        component('app', ['resource:default/m1', 'resource:default/db']),
+        { [`${P}engine`]: 'primary' },
+      ),
       // A machine typed otherwise: a service to the plan, so its annotations are not read.
-      annotate({ ...machine('db'), spec: { type: 'vm' } }, { [`${P}probes`]: 'tcp:5432' }),
+      annotate(
+        { ...machine('db'), spec: { type: 'vm' } },
+        { [`${P}probes`]: 'tcp:5432' },
+      ),
     ]);
     const graph = await graphs.load('component:default/app');
     expect(graph.problems.map(p => [p.entityRef, p.annotation])).toEqual([
@@ -138,13 +197,18 @@ describe("CatalogGraphLoader.load and buildBootPlan: a machine's own annotations
     );
     // Not missing dependencies: the plan is whole without them.
     expect(graph.missing).toEqual([]);
-    expect(buildBootPlan(graph).machines.map(m => m.machineRef)).toEqual(['resource:default/m1']);
+    expect(buildBootPlan(graph).machines.map(m => m.machineRef)).toEqual([
+      'resource:default/m1',
+    ]);
   });
 });
 
 describe('CatalogGraphLoader.load and buildBootPlan: what a cycle error says to change', () => {
   it('says which dependsOn makes a service cycle through an API, a System and a component with parts', async () => {
-    const relate = (entity: Entity, ...relations: Array<[string, string]>): Entity => ({
+    const relate = (
+      entity: Entity,
+      ...relations: Array<[string, string]>
+    ): Entity => ({
       ...entity,
       relations: relations.map(([type, targetRef]) => ({ type, targetRef })),
     });
@@ -152,12 +216,44 @@ describe('CatalogGraphLoader.load and buildBootPlan: what a cycle error says to 
       machine('m1'),
       // web needs the orders API, which app provides; app needs the shop System; shop holds front,
       // a subcomponent of ui, which web needs: no link is a dependsOn on the next service.
-      relate(component('web', []), ['dependsOn', 'resource:default/m1'], ['dependsOn', 'api:default/orders']),
-      relate({ apiVersion: 'backstage.io/v1alpha1', kind: 'API', metadata: { name: 'orders', namespace: 'default' }, spec: {} }, ['apiProvidedBy', 'component:default/app']),
-      relate(component('app', []), ['dependsOn', 'resource:default/m1'], ['dependsOn', 'system:default/shop']),
-      relate({ apiVersion: 'backstage.io/v1alpha1', kind: 'System', metadata: { name: 'shop', namespace: 'default' }, spec: {} }, ['hasPart', 'component:default/ui']),
-      relate(component('ui', []), ['dependsOn', 'resource:default/m1'], ['hasPart', 'component:default/front']),
-      relate(component('front', []), ['dependsOn', 'resource:default/m1'], ['dependsOn', 'component:default/web']),
+      relate(
+        component('web', []),
+        ['dependsOn', 'resource:default/m1'],
+        ['dependsOn', 'api:default/orders'],
+      ),
+      relate(
+        {
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'API',
+          metadata: { name: 'orders', namespace: 'default' },
+          spec: {},
+        },
+        ['apiProvidedBy', 'component:default/app'],
+      ),
+      relate(
+        component('app', []),
+        ['dependsOn', 'resource:default/m1'],
+        ['dependsOn', 'system:default/shop'],
+      ),
+      relate(
+        {
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'System',
+          metadata: { name: 'shop', namespace: 'default' },
+          spec: {},
+        },
+        ['hasPart', 'component:default/ui'],
+      ),
+      relate(
+        component('ui', []),
+        ['dependsOn', 'resource:default/m1'],
+        ['hasPart', 'component:default/front'],
+      ),
+      relate(
+        component('front', []),
+        ['dependsOn', 'resource:default/m1'],
+        ['dependsOn', 'component:default/web'],
+      ),
     ]);
     const graph = await graphs.load('component:default/web');
     expect(graph.services.get('component:default/app')!.through).toEqual({
@@ -176,7 +272,10 @@ describe('CatalogGraphLoader.load and buildBootPlan: what a cycle error says to 
   it("says through which dependsOn a machine's own dependency makes a machine cycle", async () => {
     // m1 dependsOn the shop System, whose db runs on m2 and needs app, on m1.
     const graphs = loader([
-      { ...machine('m1'), relations: [{ type: 'dependsOn', targetRef: 'system:default/shop' }] },
+      {
+        ...machine('m1'),
+        relations: [{ type: 'dependsOn', targetRef: 'system:default/shop' }],
+      },
       machine('m2'),
       component('app', ['resource:default/m1']),
       component('db', ['resource:default/m2', 'component:default/app']),
@@ -198,24 +297,42 @@ describe('CatalogGraphLoader.load and buildBootPlan: what a cycle error says to 
 
 describe('CatalogGraphLoader.recoverableEntities', () => {
   it('lists the services that run on machines and their systems, not a machine that depends on another', async () => {
-    const relate = (entity: Entity, ...relations: Array<[string, string]>): Entity => ({
+    const relate = (
+      entity: Entity,
+      ...relations: Array<[string, string]>
+    ): Entity => ({
       ...entity,
       relations: relations.map(([type, targetRef]) => ({ type, targetRef })),
     });
     const graphs = loader([
       // m1 dependsOn m0, as the catalog holds it: m0 is a dependencyOf m1.
       relate(machine('m0'), ['dependencyOf', 'resource:default/m1']),
-      relate(machine('m1'), ['dependsOn', 'resource:default/m0'], ['dependencyOf', 'component:default/app']),
-      relate(component('app', ['resource:default/m1']), ['dependsOn', 'resource:default/m1'], ['partOf', 'system:default/shop']),
+      relate(
+        machine('m1'),
+        ['dependsOn', 'resource:default/m0'],
+        ['dependencyOf', 'component:default/app'],
+      ),
+      relate(
+        component('app', ['resource:default/m1']),
+        ['dependsOn', 'resource:default/m1'],
+        ['partOf', 'system:default/shop'],
+      ),
     ]);
-    expect(await graphs.recoverableEntities()).toEqual(['component:default/app', 'system:default/shop']);
+    expect(await graphs.recoverableEntities()).toEqual([
+      'component:default/app',
+      'system:default/shop',
+    ]);
   });
 });
 
 describe('CatalogGraphLoader.withMemo', () => {
   it('asks the catalog once per ref, loads at once waiting on the same answer; the loader it came from keeps nothing', async () => {
     const catalog = catalogServiceMock({
-      entities: [machine('m1'), component('db', ['resource:default/m1']), component('app', ['component:default/db'])],
+      entities: [
+        machine('m1'),
+        component('db', ['resource:default/m1']),
+        component('app', ['component:default/db']),
+      ],
     });
     const asked: string[] = [];
     const getEntitiesByRefs = catalog.getEntitiesByRefs.bind(catalog);
@@ -223,12 +340,24 @@ describe('CatalogGraphLoader.withMemo', () => {
       asked.push(...request.entityRefs);
       return getEntitiesByRefs(request, options);
     };
-    const graphs = new CatalogGraphLoader(catalog, mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const graphs = new CatalogGraphLoader(catalog, mockServices.auth(), {
+      rpoSeconds: 86400,
+      rtoSeconds: 3600,
+    });
     const memo = graphs.withMemo();
-    const [app, db] = await Promise.all([memo.load('component:default/app'), memo.load('component:default/db')]);
+    const [app, db] = await Promise.all([
+      memo.load('component:default/app'),
+      memo.load('component:default/db'),
+    ]);
     expect([...app.machines.keys()]).toEqual(['resource:default/m1']);
-    expect(db.services.get('component:default/db')?.machines).toEqual(['resource:default/m1']);
-    expect(asked.sort()).toEqual(['component:default/app', 'component:default/db', 'resource:default/m1']);
+    expect(db.services.get('component:default/db')?.machines).toEqual([
+      'resource:default/m1',
+    ]);
+    expect(asked.sort()).toEqual([
+      'component:default/app',
+      'component:default/db',
+      'resource:default/m1',
+    ]);
 
     asked.length = 0;
     await graphs.load('component:default/db');

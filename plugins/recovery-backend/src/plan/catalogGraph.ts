@@ -1,4 +1,7 @@
-import { AuthService, BackstageCredentials } from '@backstage/backend-plugin-api';
+import {
+  AuthService,
+  BackstageCredentials,
+} from '@backstage/backend-plugin-api';
 import {
   Entity,
   RELATION_API_PROVIDED_BY,
@@ -24,7 +27,11 @@ import {
   readProbes,
   relationTargets,
 } from './entityMapping';
-import type { MachineNode, RecoveryGraph, ServiceNode } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  MachineNode,
+  RecoveryGraph,
+  ServiceNode,
+} from '@backstage-recovery/plugin-recovery-node';
 
 /** Reads the part of the catalog that recovering an entity touches. */
 export class CatalogGraphLoader {
@@ -44,7 +51,12 @@ export class CatalogGraphLoader {
    * the request: the catalog changes.
    */
   withMemo(): CatalogGraphLoader {
-    return new CatalogGraphLoader(this.catalog, this.auth, this.defaults, new Map());
+    return new CatalogGraphLoader(
+      this.catalog,
+      this.auth,
+      this.defaults,
+      new Map(),
+    );
   }
 
   async getEntity(entityRef: string): Promise<Entity> {
@@ -62,7 +74,8 @@ export class CatalogGraphLoader {
     entity: string | Entity,
     inferred: Map<string, string[]> = new Map(),
   ): Promise<RecoveryGraph> {
-    const root = typeof entity === 'string' ? await this.getEntity(entity) : entity;
+    const root =
+      typeof entity === 'string' ? await this.getEntity(entity) : entity;
     const rootRef = stringifyEntityRef(root);
     const problems: EntityProblem[] = [];
     const objectives = readObjectives(root, this.defaults);
@@ -73,8 +86,16 @@ export class CatalogGraphLoader {
     // Refs the catalog itself names (roots, dependsOn), with who names them: only these must
     // exist. A learned dependency on an entity since removed is a stale analysis, not a broken catalog.
     const declared = new Map<string, Reference[]>();
-    const declare = (by: string, relation: Reference['relation'], targets: string[]) => {
-      for (const target of targets) declared.set(target, [...(declared.get(target) ?? []), { by, relation }]);
+    const declare = (
+      by: string,
+      relation: Reference['relation'],
+      targets: string[],
+    ) => {
+      for (const target of targets)
+        declared.set(target, [
+          ...(declared.get(target) ?? []),
+          { by, relation },
+        ]);
     };
     const missing: EntityProblem[] = [];
     const walked = entityRole(root) !== 'other';
@@ -105,12 +126,21 @@ export class CatalogGraphLoader {
           const { locator, problems: machineProblems } = readMachine(entity);
           // Its own probes gate it besides its services' (a database machine's `tcp:5432`).
           const { probes, problems: probeProblems } = readProbes(entity);
-          machines.set(ref, { ref, locator, ...(probes.length > 0 && { probes }) });
+          machines.set(ref, {
+            ref,
+            locator,
+            ...(probes.length > 0 && { probes }),
+          });
           problems.push(...machineProblems, ...probeProblems);
           dependsOn.set(ref, dependsOnTargets(entity));
           if (ref === rootRef) {
             // A machine recovered on its own is its own service.
-            services.set(ref, { ref, machines: [ref], dependsOn: [], probes: [] });
+            services.set(ref, {
+              ref,
+              machines: [ref],
+              dependsOn: [],
+              probes: [],
+            });
           }
         } else if (role === 'service') {
           const { probes, problems: probeProblems } = readProbes(entity);
@@ -125,10 +155,15 @@ export class CatalogGraphLoader {
         } else {
           unbootable.set(ref, entity.kind);
         }
-        if (role !== 'machine') problems.push(...misplacedMachineAnnotations(entity));
+        if (role !== 'machine')
+          problems.push(...misplacedMachineAnnotations(entity));
         declare(ref, 'dependsOn', dependsOn.get(ref) ?? []);
         if (role !== 'other') declare(ref, 'hasPart', parts.get(ref) ?? []);
-        for (const t of [...(dependsOn.get(ref) ?? []), ...(parts.get(ref) ?? []), ...(inferred.get(ref) ?? [])]) {
+        for (const t of [
+          ...(dependsOn.get(ref) ?? []),
+          ...(parts.get(ref) ?? []),
+          ...(inferred.get(ref) ?? []),
+        ]) {
           if (!seen.has(t)) next.add(t);
         }
       }
@@ -140,7 +175,14 @@ export class CatalogGraphLoader {
       // A catalog where something is a part of itself: the loop adds nothing.
       if (within.includes(ref)) return [];
       const own = services.has(ref) || machines.has(ref) ? [ref] : [];
-      return [...new Set([...own, ...(parts.get(ref) ?? []).flatMap(part => contents(part, [...within, ref]))])];
+      return [
+        ...new Set([
+          ...own,
+          ...(parts.get(ref) ?? []).flatMap(part =>
+            contents(part, [...within, ref]),
+          ),
+        ]),
+      ];
     };
     /**
      * The Systems and APIs (and entities of other kinds with parts) an entity reaches its parts
@@ -149,12 +191,21 @@ export class CatalogGraphLoader {
      */
     const wholesWithin = (ref: string, within: string[] = []): string[] => {
       if (within.includes(ref)) return [];
-      const own = parts.has(ref) && !services.has(ref) && !machines.has(ref) ? [ref] : [];
-      return [...new Set([...own, ...(parts.get(ref) ?? []).flatMap(part => wholesWithin(part, [...within, ref]))])];
+      const own =
+        parts.has(ref) && !services.has(ref) && !machines.has(ref) ? [ref] : [];
+      return [
+        ...new Set([
+          ...own,
+          ...(parts.get(ref) ?? []).flatMap(part =>
+            wholesWithin(part, [...within, ref]),
+          ),
+        ]),
+      ];
     };
     const wholes = new Map<string, string[]>();
     const goesThrough = (by: string, refs: string[]) => {
-      if (refs.length) wholes.set(by, [...new Set([...(wholes.get(by) ?? []), ...refs])]);
+      if (refs.length)
+        wholes.set(by, [...new Set([...(wholes.get(by) ?? []), ...refs])]);
     };
     for (const [by, targets] of dependsOn) {
       const resolved = new Set<string>();
@@ -181,14 +232,18 @@ export class CatalogGraphLoader {
         }
         goesThrough(by, wholesWithin(target));
         if (all.length === 0 && parts.has(target)) {
-          const what = target.startsWith('api:') ? 'which no Component provides (spec.providesApis)' : 'which has no Component or Resource as a part';
+          const what = target.startsWith('api:')
+            ? 'which no Component provides (spec.providesApis)'
+            : 'which has no Component or Resource as a part';
           missing.push({
             entityRef: by,
             message: `${by} dependsOn ${target}, ${what}: a recovery plan cannot include what it stands for`,
           });
         }
         for (const ref of all) {
-          (ref !== target && machines.has(ref) ? partMachines : resolved).add(ref);
+          (ref !== target && machines.has(ref) ? partMachines : resolved).add(
+            ref,
+          );
           // Declared directly as well, by this or another dependsOn: that one says why.
           if (ref !== target && !targets.includes(ref)) through[ref] ??= target;
         }
@@ -202,15 +257,33 @@ export class CatalogGraphLoader {
         service.machines = [...resolved].filter(ref => machines.has(ref));
         const awaited = [...partMachines].filter(ref => !resolved.has(ref));
         for (const ref of awaited) {
-          if (!services.has(ref)) services.set(ref, { ref, machines: [ref], dependsOn: [], probes: [] });
+          if (!services.has(ref))
+            services.set(ref, {
+              ref,
+              machines: [ref],
+              dependsOn: [],
+              probes: [],
+            });
         }
-        service.dependsOn = [...[...resolved].filter(ref => services.has(ref) && !machines.has(ref)), ...awaited];
+        service.dependsOn = [
+          ...[...resolved].filter(
+            ref => services.has(ref) && !machines.has(ref),
+          ),
+          ...awaited,
+        ];
         const indirect = service.dependsOn.filter(ref => through[ref]);
-        if (indirect.length) service.through = Object.fromEntries(indirect.map(ref => [ref, through[ref]]));
+        if (indirect.length)
+          service.through = Object.fromEntries(
+            indirect.map(ref => [ref, through[ref]]),
+          );
       }
     }
     problems.push(...missing);
-    const roots = !walked ? [] : entityRole(root) === 'machine' ? [rootRef] : contents(rootRef);
+    const roots = !walked
+      ? []
+      : entityRole(root) === 'machine'
+        ? [rootRef]
+        : contents(rootRef);
     if (walked) goesThrough(rootRef, wholesWithin(rootRef));
 
     return {
@@ -221,7 +294,10 @@ export class CatalogGraphLoader {
       wholes,
       problems: dedupe(problems),
       missing: dedupe(missing),
-      objectives: { rpoSeconds: objectives.rpoSeconds, rtoSeconds: objectives.rtoSeconds },
+      objectives: {
+        rpoSeconds: objectives.rpoSeconds,
+        rtoSeconds: objectives.rtoSeconds,
+      },
     };
   }
 
@@ -242,7 +318,10 @@ export class CatalogGraphLoader {
       machines.flatMap(m => relationTargets(m, RELATION_DEPENDENCY_OF)),
     );
     const { items } = await this.catalog.getEntitiesByRefs(
-      { entityRefs: [...dependents], fields: ['kind', 'metadata', 'spec.type', 'relations'] },
+      {
+        entityRefs: [...dependents],
+        fields: ['kind', 'metadata', 'spec.type', 'relations'],
+      },
       { credentials },
     );
     const refs = new Set<string>();
@@ -263,7 +342,12 @@ export class CatalogGraphLoader {
     const { items } = await this.catalog.getEntities(
       {
         filter: { kind: 'Resource', 'spec.type': MACHINE_RESOURCE_TYPE },
-        fields: ['kind', 'metadata.namespace', 'metadata.name', 'metadata.annotations'],
+        fields: [
+          'kind',
+          'metadata.namespace',
+          'metadata.name',
+          'metadata.annotations',
+        ],
       },
       { credentials: await this.auth.getOwnServiceCredentials() },
     );
@@ -271,7 +355,10 @@ export class CatalogGraphLoader {
     for (const entity of items) {
       const ref = stringifyEntityRef(entity);
       const container = readMachine(entity).locator?.container;
-      for (const name of new Set([entity.metadata.name, ...(container ? [container] : [])])) {
+      for (const name of new Set([
+        entity.metadata.name,
+        ...(container ? [container] : []),
+      ])) {
         names.set(name, [...(names.get(name) ?? []), ref]);
       }
     }
@@ -284,30 +371,52 @@ export class CatalogGraphLoader {
    */
   async serviceLogNames(): Promise<Set<string>> {
     const { items } = await this.catalog.getEntities(
-      { filter: [{ kind: 'Component' }, { kind: 'Resource' }], fields: ['kind', 'metadata.namespace', 'metadata.name'] },
+      {
+        filter: [{ kind: 'Component' }, { kind: 'Resource' }],
+        fields: ['kind', 'metadata.namespace', 'metadata.name'],
+      },
       { credentials: await this.auth.getOwnServiceCredentials() },
     );
-    return new Set(items.flatMap(entity => [entity.metadata.name, stringifyEntityRef(entity)]));
+    return new Set(
+      items.flatMap(entity => [
+        entity.metadata.name,
+        stringifyEntityRef(entity),
+      ]),
+    );
   }
 
   /** The owners (ownedBy) of each of `refs`; none for a ref the catalog does not hold. */
   async ownersOf(refs: string[]): Promise<Map<string, string[]>> {
     if (refs.length === 0) return new Map();
     const { items } = await this.catalog.getEntitiesByRefs(
-      { entityRefs: refs, fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'] },
+      {
+        entityRefs: refs,
+        fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'],
+      },
       { credentials: await this.auth.getOwnServiceCredentials() },
     );
-    return new Map(refs.map((ref, index) => [ref, items[index] ? relationTargets(items[index], RELATION_OWNED_BY) : []]));
+    return new Map(
+      refs.map((ref, index) => [
+        ref,
+        items[index] ? relationTargets(items[index], RELATION_OWNED_BY) : [],
+      ]),
+    );
   }
 
   /**
    * The refs among `refs` the caller may see in the catalog, in their order: the plugin reads
    * the catalog with its own credentials, so what a user asks about is checked with theirs.
    */
-  async visibleTo(refs: string[], credentials: BackstageCredentials): Promise<string[]> {
+  async visibleTo(
+    refs: string[],
+    credentials: BackstageCredentials,
+  ): Promise<string[]> {
     if (refs.length === 0) return [];
     const { items } = await this.catalog.getEntitiesByRefs(
-      { entityRefs: refs, fields: ['kind', 'metadata.namespace', 'metadata.name'] },
+      {
+        entityRefs: refs,
+        fields: ['kind', 'metadata.namespace', 'metadata.name'],
+      },
       { credentials },
     );
     return refs.filter((_, index) => items[index]);
@@ -322,7 +431,10 @@ export class CatalogGraphLoader {
    * `ref`, if the caller may see it in the catalog; else the same 404 as for an entity that is
    * not there, so a hidden one's existence does not leak.
    */
-  async requireVisible(ref: string, credentials: BackstageCredentials): Promise<string> {
+  async requireVisible(
+    ref: string,
+    credentials: BackstageCredentials,
+  ): Promise<string> {
     const [seen] = await this.visibleTo([ref], credentials);
     if (!seen) throw notFound(ref);
     return ref;
@@ -335,12 +447,19 @@ export class CatalogGraphLoader {
     const asked = [...new Set(refs.filter(ref => !memo.has(ref)))];
     if (asked.length > 0) {
       const answer = this.fetchFromCatalog(asked);
-      asked.forEach((ref, index) => memo.set(ref, answer.then(items => items[index])));
+      asked.forEach((ref, index) =>
+        memo.set(
+          ref,
+          answer.then(items => items[index]),
+        ),
+      );
     }
     return Promise.all(refs.map(ref => memo.get(ref)!));
   }
 
-  private async fetchFromCatalog(refs: string[]): Promise<Array<Entity | undefined>> {
+  private async fetchFromCatalog(
+    refs: string[],
+  ): Promise<Array<Entity | undefined>> {
     if (refs.length === 0) return [];
     const { items } = await this.catalog.getEntitiesByRefs(
       { entityRefs: refs },
@@ -362,7 +481,9 @@ export class CatalogGraphLoader {
     const found: Entity[] = [];
     entities.forEach((entity, index) => {
       if (entity) found.push(entity);
-      for (const { by, relation } of entity ? [] : declared.get(refs[index]) ?? []) {
+      for (const { by, relation } of entity
+        ? []
+        : (declared.get(refs[index]) ?? [])) {
         missing.push({
           entityRef: by,
           message: `${by} ${relation} ${refs[index]}, which is not in the catalog: a recovery plan cannot include it`,
@@ -379,10 +500,16 @@ interface Reference {
   relation: 'dependsOn' | 'hasPart';
 }
 
-const notFound = (ref: string) => new NotFoundError(`Entity ${ref} not found in the catalog`);
+const notFound = (ref: string) =>
+  new NotFoundError(`Entity ${ref} not found in the catalog`);
 
-export function normalizeRef(entityRef: string, defaultKind = 'component'): string {
-  return stringifyEntityRef(parseEntityRef(entityRef, { defaultKind, defaultNamespace: 'default' }));
+export function normalizeRef(
+  entityRef: string,
+  defaultKind = 'component',
+): string {
+  return stringifyEntityRef(
+    parseEntityRef(entityRef, { defaultKind, defaultNamespace: 'default' }),
+  );
 }
 
 function dedupe(problems: EntityProblem[]): EntityProblem[] {

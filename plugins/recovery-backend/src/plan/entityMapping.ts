@@ -49,7 +49,10 @@ export function readMachine(entity: Entity): {
     });
   }
   if (problems.length > 0) return { problems };
-  return { locator: { machineRef: entityRef, engine: engine!, container: container! }, problems };
+  return {
+    locator: { machineRef: entityRef, engine: engine!, container: container! },
+    problems,
+  };
 }
 
 /**
@@ -61,10 +64,18 @@ export function misplacedMachineAnnotations(entity: Entity): EntityProblem[] {
   const entityRef = stringifyEntityRef(entity);
   const annotations = entity.metadata.annotations ?? {};
   const kind = entity.kind.toLocaleLowerCase('en-US');
-  const what = entity.spec?.type ? `a ${entity.kind} of type ${String(entity.spec.type)}` : `a ${entity.kind}`;
-  const where = kind === 'component' || kind === 'resource' ? `the machine Resource ${entityRef} runs on (its dependsOn)` : 'the machine Resource it describes';
+  const what = entity.spec?.type
+    ? `a ${entity.kind} of type ${String(entity.spec.type)}`
+    : `a ${entity.kind}`;
+  const where =
+    kind === 'component' || kind === 'resource'
+      ? `the machine Resource ${entityRef} runs on (its dependsOn)`
+      : 'the machine Resource it describes';
   // A Resource of another type may be a machine typed otherwise (`spec.type: vm`).
-  const retype = kind === 'resource' ? `, or, if ${entityRef} is itself a machine, set its spec.type to ${MACHINE_RESOURCE_TYPE}` : '';
+  const retype =
+    kind === 'resource'
+      ? `, or, if ${entityRef} is itself a machine, set its spec.type to ${MACHINE_RESOURCE_TYPE}`
+      : '';
   return [ANNOTATION_ENGINE, ANNOTATION_CONTAINER]
     .filter(annotation => annotations[annotation] !== undefined)
     .map(annotation => ({
@@ -83,7 +94,8 @@ export function unknownEngineProblems(
   engines: string[],
 ): EntityProblem[] {
   const known = new Set(engines);
-  const configured = engines.length > 0 ? [...engines].sort().join(', ') : 'none';
+  const configured =
+    engines.length > 0 ? [...engines].sort().join(', ') : 'none';
   return [...machines].flatMap(({ ref, locator }) =>
     locator && !known.has(locator.engine)
       ? [
@@ -112,7 +124,10 @@ export function readProbes(entity: Entity): {
   const problems: EntityProblem[] = [];
   if (!text) return { probes, problems };
   const seen = new Set<string>();
-  for (const item of text.split(',').map(s => s.trim()).filter(Boolean)) {
+  for (const item of text
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean)) {
     const match = /^(tcp|http):(\d{1,5})(\/\S*)?$/i.exec(item);
     const kind = match?.[1].toLowerCase();
     const port = match ? Number(match[2]) : NaN;
@@ -124,7 +139,10 @@ export function readProbes(entity: Entity): {
       });
       continue;
     }
-    const probe: ProbeSpec = kind === 'http' ? { kind: 'http', port, path: match[3] ?? '/' } : { kind: 'tcp', port };
+    const probe: ProbeSpec =
+      kind === 'http'
+        ? { kind: 'http', port, path: match[3] ?? '/' }
+        : { kind: 'tcp', port };
     const key = `${probe.kind}:${probe.port}${probe.path ?? ''}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -137,15 +155,22 @@ export function readProbes(entity: Entity): {
 function whyNotProbe(item: string, match: RegExpExecArray | null): string {
   if (match) {
     const port = Number(match[2]);
-    if (port < 1 || port > 65535) return ` (port ${match[2]} is not between 1 and 65535)`;
+    if (port < 1 || port > 65535)
+      return ` (port ${match[2]} is not between 1 and 65535)`;
     return ' (a tcp probe takes no path)';
   }
   const https = /^https:(\d{1,5})/i.exec(item);
-  if (https) return ` (there are no https probes: tcp:${https[1]} checks that the port answers)`;
-  if (/^(tcp|http):\/\//i.test(item)) return ' (a port and path, not a URL: the lab probes each of the service\'s machines)';
+  if (https)
+    return ` (there are no https probes: tcp:${https[1]} checks that the port answers)`;
+  if (/^(tcp|http):\/\//i.test(item))
+    return " (a port and path, not a URL: the lab probes each of the service's machines)";
   // `tcp:53 tcp:80`, `tcp:53; http:80/`: probes, but not separated as the annotation separates them.
   const pieces = item.split(/[\s;]+/).filter(Boolean);
-  if (pieces.length > 1 && pieces.every(p => /^(tcp|http):\d{1,5}(\/\S*)?$/i.test(p))) return ' (probes are separated by commas)';
+  if (
+    pieces.length > 1 &&
+    pieces.every(p => /^(tcp|http):\d{1,5}(\/\S*)?$/i.test(p))
+  )
+    return ' (probes are separated by commas)';
   return '';
 }
 
@@ -183,12 +208,17 @@ export function readObjectives(
 /** What is wrong with an objective's text, as people get them wrong. */
 function whyNotObjective(text: string, seconds: number | undefined): string {
   const trimmed = text.trim();
-  if (seconds !== undefined || /^0+(\.0+)?$/.test(trimmed)) return 'is no time at all: an objective must be longer than 0s';
-  if (trimmed === '') return 'is empty: set a duration such as 30m, 4h or 1d, or remove it';
-  if (trimmed.startsWith('-')) return 'is negative: an objective must be longer than 0s';
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return `has no unit: add one, e.g. ${trimmed}m or ${trimmed}h (units ms, s, m, h, d)`;
+  if (seconds !== undefined || /^0+(\.0+)?$/.test(trimmed))
+    return 'is no time at all: an objective must be longer than 0s';
+  if (trimmed === '')
+    return 'is empty: set a duration such as 30m, 4h or 1d, or remove it';
+  if (trimmed.startsWith('-'))
+    return 'is negative: an objective must be longer than 0s';
+  if (/^\d+(\.\d+)?$/.test(trimmed))
+    return `has no unit: add one, e.g. ${trimmed}m or ${trimmed}h (units ms, s, m, h, d)`;
   const lower = trimmed.toLowerCase();
-  if (lower !== trimmed && parseDurationSeconds(lower) !== undefined) return `is not a duration: units are lower case (${lower})`;
+  if (lower !== trimmed && parseDurationSeconds(lower) !== undefined)
+    return `is not a duration: units are lower case (${lower})`;
   return 'is not a duration such as 30m, 4h, 1d or 1h30m (a number and a unit: ms, s, m, h or d, no spaces)';
 }
 
@@ -197,7 +227,13 @@ function whyNotObjective(text: string, seconds: number | undefined): string {
  * entity that declares it, so `A dependsOn B` comes twice when B also names A in spec.dependencyOf.
  */
 export function relationTargets(entity: Entity, type: string): string[] {
-  return [...new Set((entity.relations ?? []).filter(r => r.type === type).map(r => r.targetRef))].sort();
+  return [
+    ...new Set(
+      (entity.relations ?? [])
+        .filter(r => r.type === type)
+        .map(r => r.targetRef),
+    ),
+  ].sort();
 }
 
 export const dependsOnTargets = (entity: Entity) =>

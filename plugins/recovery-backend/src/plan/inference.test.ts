@@ -4,7 +4,17 @@ import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 const graphOf = (machines: string[]): RecoveryGraph => ({
   rootRef: 'component:default/a',
   roots: ['component:default/a'],
-  services: new Map([['component:default/a', { ref: 'component:default/a', machines: [machines[0]], dependsOn: [], probes: [] }]]),
+  services: new Map([
+    [
+      'component:default/a',
+      {
+        ref: 'component:default/a',
+        machines: [machines[0]],
+        dependsOn: [],
+        probes: [],
+      },
+    ],
+  ]),
   machines: new Map(machines.map(ref => [ref, { ref }])),
   problems: [],
   missing: [],
@@ -30,9 +40,17 @@ describe('applyInference', () => {
       { machine: m(1), waitsFor: m(3), followed: 1, chances: 2 },
       { machine: m(1), waitsFor: m(2), followed: 3, chances: 3 },
     ];
-    const applied = applyInference(graphOf([m(1), m(2), m(3)]), inferenceOf(waits));
-    const reversed = applyInference(graphOf([m(1), m(2), m(3)]), inferenceOf([...waits].reverse()));
-    expect(applied.machineWaits.map(w => `${w.machine} ${w.waitsFor}`)).toEqual([`${m(1)} ${m(2)}`, `${m(1)} ${m(3)}`, `${m(2)} ${m(1)}`]);
+    const applied = applyInference(
+      graphOf([m(1), m(2), m(3)]),
+      inferenceOf(waits),
+    );
+    const reversed = applyInference(
+      graphOf([m(1), m(2), m(3)]),
+      inferenceOf([...waits].reverse()),
+    );
+    expect(applied.machineWaits.map(w => `${w.machine} ${w.waitsFor}`)).toEqual(
+      [`${m(1)} ${m(2)}`, `${m(1)} ${m(3)}`, `${m(2)} ${m(1)}`],
+    );
     expect(reversed.machineWaits).toEqual(applied.machineWaits);
   });
 });

@@ -3,7 +3,11 @@ import type {
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
-import { byName, mergeDependencies, type RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
+import {
+  byName,
+  mergeDependencies,
+  type RecoveryGraph,
+} from '@backstage-recovery/plugin-recovery-node';
 
 /** What the latest dependency analysis says about the services of a graph, as entity refs. */
 export interface Inference {
@@ -41,8 +45,14 @@ export function applyInference(
 } {
   // In one order whatever order the analysis kept them in: a plan is the same for the same inputs.
   const machineWaits = inference.machineWaits
-    .filter(w => graph.machines.has(w.machine) && graph.machines.has(w.waitsFor))
-    .sort((a, b) => a.machine.localeCompare(b.machine) || a.waitsFor.localeCompare(b.waitsFor));
+    .filter(
+      w => graph.machines.has(w.machine) && graph.machines.has(w.waitsFor),
+    )
+    .sort(
+      (a, b) =>
+        a.machine.localeCompare(b.machine) ||
+        a.waitsFor.localeCompare(b.waitsFor),
+    );
   for (const w of machineWaits) {
     const machine = graph.machines.get(w.machine)!;
     machine.waitsFor = [...(machine.waitsFor ?? []), w.waitsFor];
@@ -61,15 +71,22 @@ export function applyInference(
   const disagreements: DependencyDisagreements = {
     // Observed where the catalog declares it through others (web -> api -> db): they agree, as
     // a declared edge observed only through a learned path counts as observed.
-    inferredNotDeclared: merged.disagreements.inferredNotDeclared.filter(d => !reaches(declaredOn, d.service, d.dependsOn)),
+    inferredNotDeclared: merged.disagreements.inferredNotDeclared.filter(
+      d => !reaches(declaredOn, d.service, d.dependsOn),
+    ),
     // Silence about a service that never booted in the history is no evidence.
     declaredNotObserved: merged.disagreements.declaredNotObserved.filter(
-      d => inference.observed.has(d.service) && inference.observed.has(d.dependsOn),
+      d =>
+        inference.observed.has(d.service) &&
+        inference.observed.has(d.dependsOn),
     ),
   };
   // A declared edge dropped to break a cycle of declared edges alone stays: that cycle is the
   // catalog's to fix, and the plan reports it (also where only a learned edge leads to it).
-  const edges = [...merged.edges, ...merged.dropped.filter(e => e.source !== 'inferred')];
+  const edges = [
+    ...merged.edges,
+    ...merged.dropped.filter(e => e.source !== 'inferred'),
+  ];
   const dependsOn = groupedBy(edges);
   // Cycles are broken at their weakest edge first, and a stronger learned edge of the same cycle
   // may go later for closing another: a learned edge that closes no cycle once those are gone is
@@ -77,20 +94,37 @@ export function applyInference(
   const dropped = new Set<(typeof edges)[number]>();
   const strongestFirst = merged.dropped
     .filter(e => e.source === 'inferred')
-    .sort((a, b) => b.score! - a.score! || byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
+    .sort(
+      (a, b) =>
+        b.score! - a.score! ||
+        byName(a.service, b.service) ||
+        byName(a.dependsOn, b.dependsOn),
+    );
   for (const e of strongestFirst) {
     if (reaches(dependsOn, e.dependsOn, e.service)) {
       dropped.add(e);
     } else {
       edges.push(e);
-      dependsOn.set(e.service, [...(dependsOn.get(e.service) ?? []), e.dependsOn]);
+      dependsOn.set(e.service, [
+        ...(dependsOn.get(e.service) ?? []),
+        e.dependsOn,
+      ]);
     }
   }
-  edges.sort((a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
+  edges.sort(
+    (a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn),
+  );
   const ordered = groupedBy(edges);
-  for (const service of graph.services.values()) service.dependsOn = ordered.get(service.ref) ?? [];
+  for (const service of graph.services.values())
+    service.dependsOn = ordered.get(service.ref) ?? [];
   const learned = (list: typeof edges) =>
-    list.filter(e => e.source === 'inferred').map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score! }));
+    list
+      .filter(e => e.source === 'inferred')
+      .map(e => ({
+        service: e.service,
+        dependsOn: e.dependsOn,
+        score: e.score!,
+      }));
   return {
     machineWaits,
     inferred: learned(edges),
@@ -101,7 +135,9 @@ export function applyInference(
 }
 
 /** Each service's dependsOn, in the order of `edges`: one pass, not one per service of a large graph. */
-function groupedBy(edges: Array<{ service: string; dependsOn: string }>): Map<string, string[]> {
+function groupedBy(
+  edges: Array<{ service: string; dependsOn: string }>,
+): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const e of edges) {
     const list = out.get(e.service);
@@ -112,7 +148,11 @@ function groupedBy(edges: Array<{ service: string; dependsOn: string }>): Map<st
 }
 
 /** Whether `to` is reached from `from` along `edges` (one edge or more). */
-function reaches(edges: Map<string, string[]>, from: string, to: string): boolean {
+function reaches(
+  edges: Map<string, string[]>,
+  from: string,
+  to: string,
+): boolean {
   const seen = new Set([from]);
   const stack = [from];
   while (stack.length) {

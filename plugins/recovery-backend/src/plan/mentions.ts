@@ -2,7 +2,8 @@
 import { normalizeRef } from './catalogGraph';
 
 /** Entity refs as they appear in messages (kind:namespace/name); only the forms the catalog accepts. */
-const REF_IN_TEXT = /\b[a-zA-Z][a-zA-Z0-9]*:[a-zA-Z0-9-]+\/[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*/g;
+const REF_IN_TEXT =
+  /\b[a-zA-Z][a-zA-Z0-9]*:[a-zA-Z0-9-]+\/[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*/g;
 
 /** The entity refs a text names, normalized. */
 export function refsInText(text: string): string[] {
@@ -22,8 +23,12 @@ export function refsInText(text: string): string[] {
  * "db" does not hide a warning about "db-01".
  */
 export function namingAny(names: string[]): (text: string) => boolean {
-  const tokens = names.filter(Boolean).map(name => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const tokens = names
+    .filter(Boolean)
+    .map(name => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   if (!tokens.length) return () => false;
-  const pattern = new RegExp(`(?<![A-Za-z0-9_-])(?:${tokens.join('|')})(?![A-Za-z0-9_-])`);
+  const pattern = new RegExp(
+    `(?<![A-Za-z0-9_-])(?:${tokens.join('|')})(?![A-Za-z0-9_-])`,
+  );
   return text => pattern.test(text);
 }

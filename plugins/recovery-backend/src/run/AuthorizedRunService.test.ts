@@ -1,8 +1,14 @@
-import type { BackstageCredentials, PermissionsService } from '@backstage/backend-plugin-api';
+import type {
+  BackstageCredentials,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { NotFoundError } from '@backstage/errors';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import type { BootPlan, RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  BootPlan,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import { RecoveryAuthorizer } from '../service/RecoveryAuthorizer';
 import { AuthorizedRunService } from './AuthorizedRunService';
 import type { StartRunRequest } from './RunService';
@@ -33,8 +39,21 @@ const PLAN = {
   ],
 } as unknown as BootPlan;
 
-const runOf = (id: string, entityRef: string, extra: Partial<RecoveryRun> = {}): RecoveryRun =>
-  ({ id, entityRef, mode: 'failover', status: 'succeeded', hypervisorHost: 'dr-host', createdAt: '2026-01-01T00:00:00.000Z', plan: PLAN, ...extra }) as RecoveryRun;
+const runOf = (
+  id: string,
+  entityRef: string,
+  extra: Partial<RecoveryRun> = {},
+): RecoveryRun =>
+  ({
+    id,
+    entityRef,
+    mode: 'failover',
+    status: 'succeeded',
+    hypervisorHost: 'dr-host',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    plan: PLAN,
+    ...extra,
+  }) as RecoveryRun;
 
 const ALICE = mockCredentials.user('user:default/alice');
 const SCHEDULER = mockCredentials.service('plugin:recovery');
@@ -46,13 +65,22 @@ const SCHEDULER = mockCredentials.service('plugin:recovery');
 function policy(allowed: Record<string, string[]>) {
   const calls: string[][] = [];
   const permissions = {
-    authorize: async (requests: Array<{ permission: { name: string }; resourceRef?: string }>, { credentials }: { credentials: BackstageCredentials }) => {
+    authorize: async (
+      requests: Array<{ permission: { name: string }; resourceRef?: string }>,
+      { credentials }: { credentials: BackstageCredentials },
+    ) => {
       const asked = requests.map(r => `${r.permission.name}@${r.resourceRef}`);
       calls.push(asked);
-      const who = (credentials.principal as { userEntityRef?: string; subject?: string }).userEntityRef ?? (credentials.principal as { subject: string }).subject;
+      const who =
+        (credentials.principal as { userEntityRef?: string; subject?: string })
+          .userEntityRef ??
+        (credentials.principal as { subject: string }).subject;
       const grants = allowed[who] ?? [];
       return requests.map((r, i) => ({
-        result: grants.includes(asked[i]) || grants.includes(`${r.permission.name}@*`) ? AuthorizeResult.ALLOW : AuthorizeResult.DENY,
+        result:
+          grants.includes(asked[i]) || grants.includes(`${r.permission.name}@*`)
+            ? AuthorizeResult.ALLOW
+            : AuthorizeResult.DENY,
       }));
     },
   } as unknown as PermissionsService;
@@ -62,12 +90,16 @@ function policy(allowed: Record<string, string[]>) {
 /** The catalog holds `held`; users see all of it but VAULT and VAULT_01, the plugin all of it. */
 function catalog(held: string[] = [WEB, DB, VAULT, WEB_01, DB_01, VAULT_01]) {
   const shownTo = (credentials: BackstageCredentials) => (ref: string) =>
-    held.includes(ref) && ((credentials.principal as { type: string }).type !== 'user' || ![VAULT, VAULT_01].includes(ref));
+    held.includes(ref) &&
+    ((credentials.principal as { type: string }).type !== 'user' ||
+      ![VAULT, VAULT_01].includes(ref));
   return {
-    visibleTo: async (refs: string[], credentials: BackstageCredentials) => refs.filter(shownTo(credentials)),
+    visibleTo: async (refs: string[], credentials: BackstageCredentials) =>
+      refs.filter(shownTo(credentials)),
     heldRefs: async (refs: string[]) => refs.filter(ref => held.includes(ref)),
     requireVisible: async (ref: string, credentials: BackstageCredentials) => {
-      if (!shownTo(credentials)(ref)) throw new NotFoundError(`No entity ${ref}`);
+      if (!shownTo(credentials)(ref))
+        throw new NotFoundError(`No entity ${ref}`);
       return ref;
     },
   };
@@ -77,19 +109,35 @@ function catalog(held: string[] = [WEB, DB, VAULT, WEB_01, DB_01, VAULT_01]) {
 function runService(stored: RecoveryRun[] = []) {
   const started: StartRunRequest[] = [];
   const released: Array<[string, string | undefined]> = [];
-  const listed: Array<{ query: unknown; limit: number; filtered: boolean }> = [];
+  const listed: Array<{ query: unknown; limit: number; filtered: boolean }> =
+    [];
   const runs = {
     start: async (request: StartRunRequest) => {
       // As RunService does: the plan's grants before anything else of the run.
       await request.authorizePlan?.(PLAN);
       started.push(request);
-      return runOf('new-run', request.entityRef, { mode: request.mode, status: 'pending' });
+      return runOf('new-run', request.entityRef, {
+        mode: request.mode,
+        status: 'pending',
+      });
     },
     getRun: async (id: string) => stored.find(run => run.id === id),
-    listRuns: async (query: { entityRef?: string }, limit: number, visible?: VisibleTo) => {
+    listRuns: async (
+      query: { entityRef?: string },
+      limit: number,
+      visible?: VisibleTo,
+    ) => {
       listed.push({ query, limit, filtered: visible !== undefined });
-      const shown = visible ? new Set(await visible(stored.map(r => r.entityRef))) : undefined;
-      return stored.filter(r => (!query.entityRef || r.entityRef === query.entityRef) && (!shown || shown.has(r.entityRef))).slice(0, limit);
+      const shown = visible
+        ? new Set(await visible(stored.map(r => r.entityRef)))
+        : undefined;
+      return stored
+        .filter(
+          r =>
+            (!query.entityRef || r.entityRef === query.entityRef) &&
+            (!shown || shown.has(r.entityRef)),
+        )
+        .slice(0, limit);
     },
     releaseFailover: async (id: string, releasedBy?: string) => {
       released.push([id, releasedBy]);
@@ -102,13 +150,28 @@ function runService(stored: RecoveryRun[] = []) {
 /** Each answer as PlanService.runSeenBy gives it to its reader: marked with who read it. */
 const plans = {
   runSeenBy: async (run: RecoveryRun, credentials: BackstageCredentials) =>
-    ({ ...run, seenBy: (credentials.principal as { userEntityRef?: string; subject?: string }).userEntityRef ?? (credentials.principal as { subject: string }).subject }) as RecoveryRun,
+    ({
+      ...run,
+      seenBy:
+        (credentials.principal as { userEntityRef?: string; subject?: string })
+          .userEntityRef ??
+        (credentials.principal as { subject: string }).subject,
+    }) as RecoveryRun,
 };
 
-function service(options: { allowed: Record<string, string[]>; stored?: RecoveryRun[]; held?: string[] }) {
+function service(options: {
+  allowed: Record<string, string[]>;
+  stored?: RecoveryRun[];
+  held?: string[];
+}) {
   const { permissions, calls } = policy(options.allowed);
   const fake = runService(options.stored);
-  const runs = new AuthorizedRunService(fake.runs, new RecoveryAuthorizer(permissions), catalog(options.held), plans);
+  const runs = new AuthorizedRunService(
+    fake.runs,
+    new RecoveryAuthorizer(permissions),
+    catalog(options.held),
+    plans,
+  );
   return { ...fake, runs, calls };
 }
 
@@ -118,17 +181,35 @@ const WHY =
 
 describe('AuthorizedRunService.start', () => {
   it('starts a test recovery on recovery.run.create on its entity alone, as the user who asked, and answers it as that user sees it', async () => {
-    const { runs, calls, started } = service({ allowed: { 'user:default/alice': [`recovery.run.create@${WEB}`] } });
-    const run = await runs.start(ALICE, { entityRef: WEB, mode: 'test', options: {}, acceptMissingDependencies: false });
+    const { runs, calls, started } = service({
+      allowed: { 'user:default/alice': [`recovery.run.create@${WEB}`] },
+    });
+    const run = await runs.start(ALICE, {
+      entityRef: WEB,
+      mode: 'test',
+      options: {},
+      acceptMissingDependencies: false,
+    });
     expect(calls).toEqual([[`recovery.run.create@${WEB}`]]);
     expect(started).toHaveLength(1);
-    expect(started[0]).toMatchObject({ entityRef: WEB, mode: 'test', trigger: 'user', createdBy: 'user:default/alice', credentials: ALICE, authorizePlan: undefined });
+    expect(started[0]).toMatchObject({
+      entityRef: WEB,
+      mode: 'test',
+      trigger: 'user',
+      createdBy: 'user:default/alice',
+      credentials: ALICE,
+      authorizePlan: undefined,
+    });
     expect(run).toMatchObject({ id: 'new-run', seenBy: 'user:default/alice' });
   });
 
   it('refuses a test recovery without recovery.run.create on its entity, and starts nothing', async () => {
-    const { runs, started } = service({ allowed: { 'user:default/alice': [`recovery.run.failover@*`] } });
-    await expect(runs.start(ALICE, { entityRef: WEB, mode: 'test' })).rejects.toMatchObject({
+    const { runs, started } = service({
+      allowed: { 'user:default/alice': [`recovery.run.failover@*`] },
+    });
+    await expect(
+      runs.start(ALICE, { entityRef: WEB, mode: 'test' }),
+    ).rejects.toMatchObject({
       name: 'NotAllowedError',
       message: `Missing permission recovery.run.create on ${WEB}`,
     });
@@ -136,24 +217,42 @@ describe('AuthorizedRunService.start', () => {
   });
 
   it("records the plugin's own nightly check as the schedule's trigger", async () => {
-    const { runs, started } = service({ allowed: { 'plugin:recovery': ['recovery.run.create@*'] } });
+    const { runs, started } = service({
+      allowed: { 'plugin:recovery': ['recovery.run.create@*'] },
+    });
     await runs.start(SCHEDULER, { entityRef: WEB, mode: 'test' });
-    expect(started[0]).toMatchObject({ trigger: 'schedule', createdBy: 'plugin:recovery' });
+    expect(started[0]).toMatchObject({
+      trigger: 'schedule',
+      createdBy: 'plugin:recovery',
+    });
   });
 
   it('asks for both permissions on the entity, then, in one call, recovery.run.failover on every other machine and service its plan boots', async () => {
-    const { runs, calls, started } = service({ allowed: { 'user:default/alice': ['recovery.run.create@*', 'recovery.run.failover@*'] } });
+    const { runs, calls, started } = service({
+      allowed: {
+        'user:default/alice': [
+          'recovery.run.create@*',
+          'recovery.run.failover@*',
+        ],
+      },
+    });
     await runs.start(ALICE, { entityRef: WEB, mode: 'failover' });
     expect(calls).toEqual([
       [`recovery.run.create@${WEB}`, `recovery.run.failover@${WEB}`],
-      [DB_01, DB, VAULT_01, VAULT, WEB_01].map(ref => `recovery.run.failover@${ref}`),
+      [DB_01, DB, VAULT_01, VAULT, WEB_01].map(
+        ref => `recovery.run.failover@${ref}`,
+      ),
     ]);
     expect(started).toHaveLength(1);
   });
 
   it('names, of a failover, only what the entity itself lacks, before looking at its plan', async () => {
-    const { runs, calls, started } = service({ allowed: { 'user:default/alice': [`recovery.run.failover@${DB_01}`] } });
-    await expect(runs.start(ALICE, { entityRef: WEB, mode: 'failover' })).rejects.toMatchObject({
+    const { runs, calls, started } = service({
+      allowed: { 'user:default/alice': [`recovery.run.failover@${DB_01}`] },
+    });
+    await expect(
+      runs.start(ALICE, { entityRef: WEB, mode: 'failover' }),
+    ).rejects.toMatchObject({
       name: 'NotAllowedError',
       message: `Missing permission recovery.run.create and recovery.run.failover on ${WEB}`,
     });
@@ -163,9 +262,17 @@ describe('AuthorizedRunService.start', () => {
 
   it('refuses a failover whose plan boots what the caller may not fail over, naming what the catalog shows them and counting the rest', async () => {
     const { runs, started } = service({
-      allowed: { 'user:default/alice': ['recovery.run.create@*', `recovery.run.failover@${WEB}`, `recovery.run.failover@${WEB_01}`] },
+      allowed: {
+        'user:default/alice': [
+          'recovery.run.create@*',
+          `recovery.run.failover@${WEB}`,
+          `recovery.run.failover@${WEB_01}`,
+        ],
+      },
     });
-    await expect(runs.start(ALICE, { entityRef: WEB, mode: 'failover' })).rejects.toMatchObject({
+    await expect(
+      runs.start(ALICE, { entityRef: WEB, mode: 'failover' }),
+    ).rejects.toMatchObject({
       name: 'NotAllowedError',
       message: `Missing permission recovery.run.failover on 4 entities of the boot plan of ${WEB}: ${DB_01}, ${DB}, 2 entities the catalog does not show you. ${WHY}`,
     });
@@ -174,36 +281,78 @@ describe('AuthorizedRunService.start', () => {
 });
 
 describe('AuthorizedRunService.get and list', () => {
-  const stored = [runOf('web-run', WEB), runOf('vault-run', VAULT, { createdAt: '2026-01-02T00:00:00.000Z' })];
+  const stored = [
+    runOf('web-run', WEB),
+    runOf('vault-run', VAULT, { createdAt: '2026-01-02T00:00:00.000Z' }),
+  ];
 
   it('answers a run the caller may see as they see it; one of an entity hidden from them as one that does not exist', async () => {
     const { runs } = service({ allowed: {}, stored });
-    expect(await runs.get('web-run', ALICE)).toMatchObject({ id: 'web-run', seenBy: 'user:default/alice' });
-    await expect(runs.get('vault-run', ALICE)).rejects.toMatchObject({ name: 'NotFoundError', message: 'Run vault-run not found' });
-    await expect(runs.get('nope', ALICE)).rejects.toMatchObject({ name: 'NotFoundError', message: 'Run nope not found' });
-    expect(await runs.get('vault-run', SCHEDULER)).toMatchObject({ id: 'vault-run' });
+    expect(await runs.get('web-run', ALICE)).toMatchObject({
+      id: 'web-run',
+      seenBy: 'user:default/alice',
+    });
+    await expect(runs.get('vault-run', ALICE)).rejects.toMatchObject({
+      name: 'NotFoundError',
+      message: 'Run vault-run not found',
+    });
+    await expect(runs.get('nope', ALICE)).rejects.toMatchObject({
+      name: 'NotFoundError',
+      message: 'Run nope not found',
+    });
+    expect(await runs.get('vault-run', SCHEDULER)).toMatchObject({
+      id: 'vault-run',
+    });
   });
 
-  it('lists runs of any entity filtered by what the caller may see; one entity\'s, once the catalog shows it them, unfiltered', async () => {
+  it("lists runs of any entity filtered by what the caller may see; one entity's, once the catalog shows it them, unfiltered", async () => {
     const { runs, listed } = service({ allowed: {}, stored });
-    expect((await runs.list({ limit: 20 }, ALICE)).map(r => r.id)).toEqual(['web-run']);
-    expect((await runs.list({ entityRef: WEB, limit: 5, active: true }, ALICE)).map(r => r.id)).toEqual(['web-run']);
-    expect(listed).toEqual([
-      { query: { status: undefined, after: undefined }, limit: 20, filtered: true },
-      { query: { entityRef: WEB, status: ['pending', 'running'], after: undefined }, limit: 5, filtered: false },
+    expect((await runs.list({ limit: 20 }, ALICE)).map(r => r.id)).toEqual([
+      'web-run',
     ]);
-    await expect(runs.list({ entityRef: VAULT, limit: 20 }, ALICE)).rejects.toBeInstanceOf(NotFoundError);
+    expect(
+      (await runs.list({ entityRef: WEB, limit: 5, active: true }, ALICE)).map(
+        r => r.id,
+      ),
+    ).toEqual(['web-run']);
+    expect(listed).toEqual([
+      {
+        query: { status: undefined, after: undefined },
+        limit: 20,
+        filtered: true,
+      },
+      {
+        query: {
+          entityRef: WEB,
+          status: ['pending', 'running'],
+          after: undefined,
+        },
+        limit: 5,
+        filtered: false,
+      },
+    ]);
+    await expect(
+      runs.list({ entityRef: VAULT, limit: 20 }, ALICE),
+    ).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('pages after a run the caller may see; one hidden from them is as unknown as none', async () => {
     const { runs, listed } = service({ allowed: {}, stored });
     await runs.list({ limit: 20, before: 'web-run' }, ALICE);
-    expect(listed[0].query).toMatchObject({ after: { createdAt: '2026-01-01T00:00:00.000Z', id: 'web-run' } });
-    await expect(runs.list({ limit: 20, before: 'vault-run' }, ALICE)).rejects.toMatchObject({
+    expect(listed[0].query).toMatchObject({
+      after: { createdAt: '2026-01-01T00:00:00.000Z', id: 'web-run' },
+    });
+    await expect(
+      runs.list({ limit: 20, before: 'vault-run' }, ALICE),
+    ).rejects.toMatchObject({
       name: 'InputError',
       message: 'Query parameter before: no run "vault-run"',
     });
-    await expect(runs.list({ limit: 20, before: 'nope' }, ALICE)).rejects.toMatchObject({ message: 'Query parameter before: no run "nope"' });
+    await expect(
+      runs.list({ limit: 20, before: 'nope' }, ALICE),
+    ).rejects.toMatchObject({
+      message: 'Query parameter before: no run "nope"',
+    });
   });
 });
 
@@ -211,15 +360,30 @@ describe('AuthorizedRunService.release', () => {
   const failover = runOf('fo', WEB);
 
   it('releases as the caller, with recovery.run.failover on its entity and on each entity it booted, asked in one call', async () => {
-    const { runs, calls, released } = service({ allowed: { 'user:default/alice': ['recovery.run.failover@*'] }, stored: [failover] });
-    expect(await runs.release('fo', ALICE)).toMatchObject({ id: 'fo', seenBy: 'user:default/alice' });
+    const { runs, calls, released } = service({
+      allowed: { 'user:default/alice': ['recovery.run.failover@*'] },
+      stored: [failover],
+    });
+    expect(await runs.release('fo', ALICE)).toMatchObject({
+      id: 'fo',
+      seenBy: 'user:default/alice',
+    });
     expect(released).toEqual([['fo', 'user:default/alice']]);
-    expect(calls).toEqual([[WEB, DB_01, DB, VAULT_01, VAULT, WEB_01].map(ref => `recovery.run.failover@${ref}`)]);
+    expect(calls).toEqual([
+      [WEB, DB_01, DB, VAULT_01, VAULT, WEB_01].map(
+        ref => `recovery.run.failover@${ref}`,
+      ),
+    ]);
   });
 
   it('refuses without recovery.run.failover on a machine it booted, naming it, and releases nothing', async () => {
-    const grants = [WEB, DB, VAULT_01, VAULT, WEB_01].map(ref => `recovery.run.failover@${ref}`);
-    const { runs, released } = service({ allowed: { 'user:default/alice': grants }, stored: [failover] });
+    const grants = [WEB, DB, VAULT_01, VAULT, WEB_01].map(
+      ref => `recovery.run.failover@${ref}`,
+    );
+    const { runs, released } = service({
+      allowed: { 'user:default/alice': grants },
+      stored: [failover],
+    });
     await expect(runs.release('fo', ALICE)).rejects.toMatchObject({
       name: 'NotAllowedError',
       message:
@@ -230,9 +394,18 @@ describe('AuthorizedRunService.release', () => {
   });
 
   it('answers 404 for a run that does not exist, or whose entity the catalog hides from the caller', async () => {
-    const { runs, released } = service({ allowed: { 'user:default/alice': ['recovery.run.failover@*'] }, stored: [runOf('hidden', VAULT)] });
-    await expect(runs.release('nope', ALICE)).rejects.toMatchObject({ name: 'NotFoundError', message: 'Run nope not found' });
-    await expect(runs.release('hidden', ALICE)).rejects.toMatchObject({ name: 'NotFoundError', message: 'Run hidden not found' });
+    const { runs, released } = service({
+      allowed: { 'user:default/alice': ['recovery.run.failover@*'] },
+      stored: [runOf('hidden', VAULT)],
+    });
+    await expect(runs.release('nope', ALICE)).rejects.toMatchObject({
+      name: 'NotFoundError',
+      message: 'Run nope not found',
+    });
+    await expect(runs.release('hidden', ALICE)).rejects.toMatchObject({
+      name: 'NotFoundError',
+      message: 'Run hidden not found',
+    });
     expect(released).toEqual([]);
   });
 
@@ -240,19 +413,35 @@ describe('AuthorizedRunService.release', () => {
     // web and web-01 are gone: db, db-01, and the vault the user does not see, remain.
     const held = [DB, DB_01, VAULT, VAULT_01];
     const allowed = { 'user:default/alice': ['recovery.run.failover@*'] };
-    const { runs, calls, released } = service({ allowed, stored: [failover], held });
+    const { runs, calls, released } = service({
+      allowed,
+      stored: [failover],
+      held,
+    });
     await runs.release('fo', ALICE);
-    expect(calls).toEqual([[DB_01, DB, VAULT_01, VAULT].map(ref => `recovery.run.failover@${ref}`)]);
+    expect(calls).toEqual([
+      [DB_01, DB, VAULT_01, VAULT].map(ref => `recovery.run.failover@${ref}`),
+    ]);
     expect(released).toEqual([['fo', 'user:default/alice']]);
 
     // Of what remains, the user sees only the vault's, which the catalog hides: as absent to them.
-    const hiddenOnly = service({ allowed, stored: [failover], held: [VAULT, VAULT_01] });
-    await expect(hiddenOnly.runs.release('fo', ALICE)).rejects.toMatchObject({ name: 'NotFoundError' });
+    const hiddenOnly = service({
+      allowed,
+      stored: [failover],
+      held: [VAULT, VAULT_01],
+    });
+    await expect(hiddenOnly.runs.release('fo', ALICE)).rejects.toMatchObject({
+      name: 'NotFoundError',
+    });
     expect(hiddenOnly.calls).toEqual([]);
   });
 
   it('refuses, naming the label to remove by hand, a failover none of whose entities the catalog holds any more', async () => {
-    const { runs, calls, released } = service({ allowed: { 'user:default/alice': ['recovery.run.failover@*'] }, stored: [failover], held: [] });
+    const { runs, calls, released } = service({
+      allowed: { 'user:default/alice': ['recovery.run.failover@*'] },
+      stored: [failover],
+      held: [],
+    });
     await expect(runs.release('fo', ALICE)).rejects.toMatchObject({
       name: 'NotAllowedError',
       message:

@@ -10,13 +10,25 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { PlanService } from '../service/PlanService';
-import { type EntityPermission, isOwnScheduler, principalName, type RecoveryAuthorizer } from '../service/RecoveryAuthorizer';
+import {
+  type EntityPermission,
+  isOwnScheduler,
+  principalName,
+  type RecoveryAuthorizer,
+} from '../service/RecoveryAuthorizer';
 import type { RunService, StartRunRequest } from './RunService';
 import { ACTIVE_RUN_STATUSES } from './runState';
 import { isRunVisible } from './visibleRuns';
 
 /** A run a caller asks for: who asks (the trigger, createdBy) and their grants come with their credentials. */
-export type RunRequest = Pick<StartRunRequest, 'entityRef' | 'mode' | 'options' | 'acceptMissingDependencies' | 'recoveryPoint'>;
+export type RunRequest = Pick<
+  StartRunRequest,
+  | 'entityRef'
+  | 'mode'
+  | 'options'
+  | 'acceptMissingDependencies'
+  | 'recoveryPoint'
+>;
 
 /** Runs newest first: one entity's, or of any the caller may see; `before`: a run's id, the page after it. */
 export interface RunQuery {
@@ -37,23 +49,45 @@ export interface RunQuery {
  */
 export class AuthorizedRunService {
   constructor(
-    private readonly runs: Pick<RunService, 'start' | 'getRun' | 'listRuns' | 'releaseFailover'>,
-    private readonly authorizer: Pick<RecoveryAuthorizer, 'authorizeOn' | 'decide'>,
-    private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo' | 'heldRefs' | 'requireVisible'>,
+    private readonly runs: Pick<
+      RunService,
+      'start' | 'getRun' | 'listRuns' | 'releaseFailover'
+    >,
+    private readonly authorizer: Pick<
+      RecoveryAuthorizer,
+      'authorizeOn' | 'decide'
+    >,
+    private readonly graphs: Pick<
+      CatalogGraphLoader,
+      'visibleTo' | 'heldRefs' | 'requireVisible'
+    >,
     private readonly plans: Pick<PlanService, 'runSeenBy'>,
   ) {}
 
   /** Admits a run of an entity the caller may see (the caller's requireVisible) and starts it: RunService.start. */
-  async start(credentials: BackstageCredentials, request: RunRequest): Promise<RecoveryRun> {
+  async start(
+    credentials: BackstageCredentials,
+    request: RunRequest,
+  ): Promise<RecoveryRun> {
     const { entityRef, mode } = request;
     // A failover is not isolated from production: it needs its own grant, on the entity and on
     // all it boots, checked on the plan the run makes (the entity first, so a caller without the
     // grant learns nothing of its plan).
     if (mode === 'failover') {
-      const permissionsOnEntity = [recoveryRunCreatePermission, recoveryRunFailoverPermission];
-      await this.authorizeFailover(credentials, { entityRef, permissions: permissionsOnEntity });
+      const permissionsOnEntity = [
+        recoveryRunCreatePermission,
+        recoveryRunFailoverPermission,
+      ];
+      await this.authorizeFailover(credentials, {
+        entityRef,
+        permissions: permissionsOnEntity,
+      });
     } else {
-      await this.authorizer.authorizeOn(credentials, recoveryRunCreatePermission, entityRef);
+      await this.authorizer.authorizeOn(
+        credentials,
+        recoveryRunCreatePermission,
+        entityRef,
+      );
     }
     const authorizePlan =
       mode === 'failover'
@@ -77,7 +111,10 @@ export class AuthorizedRunService {
   }
 
   /** A run the caller may see; else a 404, as one that does not exist: its console tails and plan are not theirs to read. */
-  async get(runId: string, credentials: BackstageCredentials): Promise<RecoveryRun> {
+  async get(
+    runId: string,
+    credentials: BackstageCredentials,
+  ): Promise<RecoveryRun> {
     const run = await this.runs.getRun(runId);
     if (!run || !(await this.isVisible(run, credentials))) {
       throw new NotFoundError(`Run ${runId} not found`);
@@ -92,21 +129,38 @@ export class AuthorizedRunService {
    * plans tell about them), a page of `limit` of them (listVisibleRuns): so the active runs are
    * those the caller may see, and a hidden one may hold the host all the same.
    */
-  async list(query: RunQuery, credentials: BackstageCredentials): Promise<RecoveryRun[]> {
+  async list(
+    query: RunQuery,
+    credentials: BackstageCredentials,
+  ): Promise<RecoveryRun[]> {
     const { before, limit } = query;
     // The next page of a history: the runs after this one, newest first (the store's keyset).
-    const beforeRun = before === undefined ? undefined : await this.runs.getRun(before);
-    if (before !== undefined && (!beforeRun || !(await this.isVisible(beforeRun, credentials)))) {
+    const beforeRun =
+      before === undefined ? undefined : await this.runs.getRun(before);
+    if (
+      before !== undefined &&
+      (!beforeRun || !(await this.isVisible(beforeRun, credentials)))
+    ) {
       throw new InputError(`Query parameter before: no run "${before}"`);
     }
-    const after = beforeRun && { createdAt: beforeRun.createdAt, id: beforeRun.id };
-    const entityRef = query.entityRef === undefined ? undefined : await this.graphs.requireVisible(query.entityRef, credentials);
+    const after = beforeRun && {
+      createdAt: beforeRun.createdAt,
+      id: beforeRun.id,
+    };
+    const entityRef =
+      query.entityRef === undefined
+        ? undefined
+        : await this.graphs.requireVisible(query.entityRef, credentials);
     // What holds the hypervisor host: the entity card checks it before offering a run.
     const status = query.active ? ACTIVE_RUN_STATUSES : undefined;
     const items = entityRef
       ? await this.runs.listRuns({ entityRef, status, after }, limit)
-      : await this.runs.listRuns({ status, after }, limit, refs => this.graphs.visibleTo(refs, credentials));
-    return Promise.all(items.map(run => this.plans.runSeenBy(run, credentials)));
+      : await this.runs.listRuns({ status, after }, limit, refs =>
+          this.graphs.visibleTo(refs, credentials),
+        );
+    return Promise.all(
+      items.map(run => this.plans.runSeenBy(run, credentials)),
+    );
   }
 
   /**
@@ -118,7 +172,10 @@ export class AuthorizedRunService {
    * release if the catalog shows them one. None of them held any more: a 403 naming the label to
    * remove by hand, as no grant can cover it.
    */
-  async release(runId: string, credentials: BackstageCredentials): Promise<RecoveryRun> {
+  async release(
+    runId: string,
+    credentials: BackstageCredentials,
+  ): Promise<RecoveryRun> {
     const run = await this.runs.getRun(runId);
     if (!run) throw new NotFoundError(`Run ${runId} not found`);
     const booted = failoverEntityRefs(run.plan);
@@ -127,7 +184,8 @@ export class AuthorizedRunService {
     // As GET /runs/:id: a run of an entity the caller may not see does not exist for them.
     const visible = entityHeld
       ? await this.isVisible(run, credentials)
-      : held.length === 0 || (await this.graphs.visibleTo(held, credentials)).length > 0;
+      : held.length === 0 ||
+        (await this.graphs.visibleTo(held, credentials)).length > 0;
     if (!visible) throw new NotFoundError(`Run ${runId} not found`);
     if (held.length === 0) {
       // No entity left to ask the policy about: no grant can cover it.
@@ -139,18 +197,29 @@ export class AuthorizedRunService {
     }
     await this.authorizeFailover(
       credentials,
-      entityHeld ? { entityRef: run.entityRef, permissions: [recoveryRunFailoverPermission] } : undefined,
+      entityHeld
+        ? {
+            entityRef: run.entityRef,
+            permissions: [recoveryRunFailoverPermission],
+          }
+        : undefined,
       {
         refs: booted.filter(ref => held.includes(ref)),
         of: `that failover ${run.id} booted`,
         why: `Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog`,
       },
     );
-    const released = await this.runs.releaseFailover(run.id, principalName(credentials.principal));
+    const released = await this.runs.releaseFailover(
+      run.id,
+      principalName(credentials.principal),
+    );
     return this.plans.runSeenBy(released, credentials);
   }
 
-  private isVisible(run: RecoveryRun, credentials: BackstageCredentials): Promise<boolean> {
+  private isVisible(
+    run: RecoveryRun,
+    credentials: BackstageCredentials,
+  ): Promise<boolean> {
     return isRunVisible(run, refs => this.graphs.visibleTo(refs, credentials));
   }
 
@@ -170,16 +239,26 @@ export class AuthorizedRunService {
     /** What it boots besides; none to check the entity alone. */
     booted?: { refs: string[]; of: string; why: string },
   ): Promise<void> {
-    const own = root ? root.permissions.map(permission => ({ permission, resourceRef: root.entityRef })) : [];
+    const own = root
+      ? root.permissions.map(permission => ({
+          permission,
+          resourceRef: root.entityRef,
+        }))
+      : [];
     const others = booted?.refs.filter(ref => ref !== root?.entityRef) ?? [];
     if (own.length + others.length === 0) return;
     const allowed = await this.authorizer.decide(credentials, [
       ...own,
-      ...others.map(resourceRef => ({ permission: recoveryRunFailoverPermission, resourceRef })),
+      ...others.map(resourceRef => ({
+        permission: recoveryRunFailoverPermission,
+        resourceRef,
+      })),
     ]);
     const ownDenied = own.filter((_, index) => !allowed[index]);
     if (ownDenied.length > 0) {
-      throw new NotAllowedError(`Missing permission ${ownDenied.map(c => c.permission.name).join(' and ')} on ${root!.entityRef}`);
+      throw new NotAllowedError(
+        `Missing permission ${ownDenied.map(c => c.permission.name).join(' and ')} on ${root!.entityRef}`,
+      );
     }
     const denied = others.filter((_, index) => !allowed[own.length + index]);
     if (denied.length === 0) return;
@@ -188,7 +267,12 @@ export class AuthorizedRunService {
     const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
     throw new NotAllowedError(
       `Missing permission ${recoveryRunFailoverPermission.name} on ${entities(denied.length)} ${booted!.of}: ` +
-        [...named, ...(hidden > 0 ? [`${entities(hidden)} the catalog does not show you`] : [])].join(', ') +
+        [
+          ...named,
+          ...(hidden > 0
+            ? [`${entities(hidden)} the catalog does not show you`]
+            : []),
+        ].join(', ') +
         `. ${booted!.why}`,
     );
   }

@@ -6,12 +6,24 @@ import type {
   RunStatus,
   RunStepLevel,
 } from '@backstage-recovery/plugin-recovery-common';
-import { describeMachineState, formatSeconds, formatSecondsAgainst, machineNotServing } from '@backstage-recovery/plugin-recovery-common';
+import {
+  describeMachineState,
+  formatSeconds,
+  formatSecondsAgainst,
+  machineNotServing,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { RestoredMachine } from '@backstage-recovery/plugin-recovery-node';
-import { counted, criticalPath } from '@backstage-recovery/plugin-recovery-node';
+import {
+  counted,
+  criticalPath,
+} from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { RunSuperseded } from './errors';
-import { assertMachineTransition, assertRunTransition, isFinalMachinePhase } from './runState';
+import {
+  assertMachineTransition,
+  assertRunTransition,
+  isFinalMachinePhase,
+} from './runState';
 
 /** A timestamp as a run records it. */
 export const now = () => new Date().toISOString();
@@ -23,7 +35,10 @@ export class RunRecorder {
   /** Per machine, the host's adaptations that gave up one of its production addresses. */
   private readonly addressAdaptations = new Map<string, string[]>();
 
-  constructor(private readonly store: RecoveryStore, private readonly run: RecoveryRun) {
+  constructor(
+    private readonly store: RecoveryStore,
+    private readonly run: RecoveryRun,
+  ) {
     this.state = new Map(run.machines.map(m => [m.machineRef, { ...m }]));
     this.status_ = run.status;
   }
@@ -38,7 +53,9 @@ export class RunRecorder {
 
   async status(
     status: RunStatus,
-    patch: Partial<Pick<RecoveryRun, 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'>>,
+    patch: Partial<
+      Pick<RecoveryRun, 'startedAt' | 'finishedAt' | 'rtoSeconds' | 'error'>
+    >,
   ): Promise<void> {
     assertRunTransition(this.status_, status);
     if (!(await this.store.updateRun(this.run.id, { status, ...patch }))) {
@@ -58,7 +75,10 @@ export class RunRecorder {
   ): Promise<void> {
     const current = this.state.get(machineRef)!;
     assertMachineTransition(machineRef, current.phase, phase, finalCheck);
-    await this.store.updateRunMachine(this.run.id, machineRef, { ...patch, phase });
+    await this.store.updateRunMachine(this.run.id, machineRef, {
+      ...patch,
+      phase,
+    });
     // As the run's status: a machine whose write failed stays in its stored phase, to be failed or settled from there.
     Object.assign(current, patch, { phase });
   }
@@ -69,8 +89,17 @@ export class RunRecorder {
     this.state.get(machineRef)!.logTail = logTail;
   }
 
-  async step(message: string, machineRef?: string, level: RunStepLevel = 'info') {
-    await this.store.appendStep(this.run.id, { at: now(), machineRef, level, message });
+  async step(
+    message: string,
+    machineRef?: string,
+    level: RunStepLevel = 'info',
+  ) {
+    await this.store.appendStep(this.run.id, {
+      at: now(),
+      machineRef,
+      level,
+      message,
+    });
   }
 
   /**
@@ -105,7 +134,14 @@ export class RunRecorder {
     for (const machineRef of waves.flat()) {
       const capture = captures.get(machineRef)!;
       // At a recovery point, what it would lose of what production had then.
-      const age = Math.max(0, Math.round((Date.parse(run.recoveryPoint ?? run.createdAt) - Date.parse(capture.createdAt)) / 1000));
+      const age = Math.max(
+        0,
+        Math.round(
+          (Date.parse(run.recoveryPoint ?? run.createdAt) -
+            Date.parse(capture.createdAt)) /
+            1000,
+        ),
+      );
       if (age > rpoSeconds) {
         await this.step(
           `Restores its capture of ${capture.createdAt}, ${formatSecondsAgainst(age, rpoSeconds)} old ${run.recoveryPoint ? 'at the recovery point' : 'when the run was admitted'}, over the RPO of ${formatSeconds(rpoSeconds)}: a recovery from it would lose what changed since`,
@@ -139,9 +175,14 @@ export class RunRecorder {
     const durations: Record<string, number> = {};
     for (const m of this.machines()) {
       if (!m.restoreStartedAt || !m.readyAt) return;
-      durations[m.machineRef] = Math.max(0, Date.parse(m.readyAt) - Date.parse(m.restoreStartedAt)) / 1000;
+      durations[m.machineRef] =
+        Math.max(0, Date.parse(m.readyAt) - Date.parse(m.restoreStartedAt)) /
+        1000;
     }
-    const edges = this.run.plan.machines.map(m => ({ machine: m.machineRef, waitsFor: m.waitsFor.filter(w => w in durations) }));
+    const edges = this.run.plan.machines.map(m => ({
+      machine: m.machineRef,
+      waitsFor: m.waitsFor.filter(w => w in durations),
+    }));
     const chain = criticalPath({ waves, edges }, durations);
     const byWaves = criticalPath({ waves }, durations);
     const s = (x: number) => `${Number(x.toFixed(2))} s`;
@@ -157,13 +198,26 @@ export class RunRecorder {
    * that gave up a production address get a step of their own, as they can break whatever
    * reaches the machine by address.
    */
-  async adapted(machineRef: string, atCapture: string[], { adaptations, addressesLost: lost }: RestoredMachine): Promise<void> {
-    if (atCapture.length > 0) await this.step(`Adapted at capture: ${atCapture.join('; ')}`, machineRef);
-    if (adaptations.length > 0) await this.step(`Adapted: ${adaptations.join('; ')}`, machineRef);
+  async adapted(
+    machineRef: string,
+    atCapture: string[],
+    { adaptations, addressesLost: lost }: RestoredMachine,
+  ): Promise<void> {
+    if (atCapture.length > 0)
+      await this.step(
+        `Adapted at capture: ${atCapture.join('; ')}`,
+        machineRef,
+      );
+    if (adaptations.length > 0)
+      await this.step(`Adapted: ${adaptations.join('; ')}`, machineRef);
     if (lost.length > 0) {
       this.addressAdaptations.set(machineRef, lost);
       // A warning: the machine may still boot, but whatever reaches it by address may not.
-      await this.step(`Adapted, without production's addresses: ${lost.join('; ')}`, machineRef, 'warning');
+      await this.step(
+        `Adapted, without production's addresses: ${lost.join('; ')}`,
+        machineRef,
+        'warning',
+      );
     }
   }
 
@@ -171,7 +225,9 @@ export class RunRecorder {
   lostAddresses(machineRef: string): string[] {
     const own = this.addressAdaptations.get(machineRef);
     if (own) return own;
-    return [...this.addressAdaptations].flatMap(([other, lost]) => lost.map(a => `${other}: ${a}`));
+    return [...this.addressAdaptations].flatMap(([other, lost]) =>
+      lost.map(a => `${other}: ${a}`),
+    );
   }
 
   /**
@@ -181,9 +237,13 @@ export class RunRecorder {
   async settleUnfinished(reason: string): Promise<void> {
     const at = now();
     for (const m of this.state.values()) {
-      if (m.phase === 'waiting') await this.machine(m.machineRef, 'skipped', {});
+      if (m.phase === 'waiting')
+        await this.machine(m.machineRef, 'skipped', {});
       else if (!isFinalMachinePhase(m.phase)) {
-        await this.machine(m.machineRef, 'failed', { finishedAt: at, message: reason });
+        await this.machine(m.machineRef, 'failed', {
+          finishedAt: at,
+          message: reason,
+        });
       }
     }
   }

@@ -1,8 +1,20 @@
 import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { mockCredentials, mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import {
+  mockCredentials,
+  mockServices,
+  TestDatabases,
+} from '@backstage/backend-test-utils';
 import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
-import type { HypervisorHost, LabHandle, LabResources, MachineHandle, RecoveryGraph, RestorableCapture, ServiceNode } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  HypervisorHost,
+  LabHandle,
+  LabResources,
+  MachineHandle,
+  RecoveryGraph,
+  RestorableCapture,
+  ServiceNode,
+} from '@backstage-recovery/plugin-recovery-node';
 import { engineError } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
@@ -17,7 +29,11 @@ import { RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
 
-const svc = (ref: string, machine: string, dependsOn: string[] = []): ServiceNode => ({
+const svc = (
+  ref: string,
+  machine: string,
+  dependsOn: string[] = [],
+): ServiceNode => ({
   ref,
   machines: [machine],
   dependsOn,
@@ -29,14 +45,25 @@ const demoGraph: RecoveryGraph = {
   services: new Map(
     [
       svc('component:default/dns', 'resource:default/infra-01'),
-      svc('component:default/database', 'resource:default/data-01', ['component:default/dns']),
-      svc('component:default/web', 'resource:default/web-01', ['component:default/database']),
+      svc('component:default/database', 'resource:default/data-01', [
+        'component:default/dns',
+      ]),
+      svc('component:default/web', 'resource:default/web-01', [
+        'component:default/database',
+      ]),
     ].map(s => [s.ref, s]),
   ),
   machines: new Map(
     ['infra-01', 'data-01', 'web-01'].map(n => [
       `resource:default/${n}`,
-      { ref: `resource:default/${n}`, locator: { machineRef: `resource:default/${n}`, engine: 'primary', container: n } },
+      {
+        ref: `resource:default/${n}`,
+        locator: {
+          machineRef: `resource:default/${n}`,
+          engine: 'primary',
+          container: n,
+        },
+      },
     ]),
   ),
   problems: [],
@@ -46,7 +73,9 @@ const demoGraph: RecoveryGraph = {
 /** An entity users may not see in the catalog; services (the plugin itself) see every one. */
 const HIDDEN = 'component:default/hidden';
 const visibleTo = async (refs: string[], credentials: BackstageCredentials) =>
-  (credentials.principal as { type: string }).type === 'user' ? refs.filter(ref => ref !== HIDDEN) : refs;
+  (credentials.principal as { type: string }).type === 'user'
+    ? refs.filter(ref => ref !== HIDDEN)
+    : refs;
 
 const needs = {
   'resource:default/data-01': ['resource:default/infra-01'],
@@ -68,7 +97,10 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 // Each test gets a database of its own, and PostgreSQL takes up to a second or more to drop each
 // on a loaded machine: more than the 60 s of TestDatabases' own afterAll. This one, registered
 // after it, runs first (after-hooks run in reverse) and leaves that one nothing to do.
-afterAll(() => (databases as unknown as { shutdown(): Promise<void> }).shutdown(), 5 * 60_000);
+afterAll(
+  () => (databases as unknown as { shutdown(): Promise<void> }).shutdown(),
+  5 * 60_000,
+);
 
 /** For state the runs reach in the background: vi.waitFor's default 1 s is short on a loaded machine. */
 const eventually = { timeout: 10_000, interval: 20 };
@@ -80,12 +112,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const knex = await databases.init(databaseId);
     await RecoveryStore.migrate(knex);
     store = new RecoveryStore(knex);
-    for (const n of ['infra-01', 'data-01', 'web-01']) await store.insertCapture(storedCapture(n));
+    for (const n of ['infra-01', 'data-01', 'web-01'])
+      await store.insertCapture(storedCapture(n));
   });
 
   /** A test recovery of web started on `runs` and driven to its end, as the store then has it. */
   async function testRunOfWeb(runs: RunService): Promise<RecoveryRun> {
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     return (await store.getRun(started.id))!;
   }
@@ -99,94 +136,182 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   ) {
     const providers = new ProviderRegistry();
     providers.addHypervisorHost(host);
-    const web = { apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } };
+    const web = {
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'Component',
+      metadata: { name: 'web' },
+    };
     const graphs = {
       getEntity: async () => web,
       load: async () => graph,
       visibleTo,
     };
-    const plans = new PlanService(graphs as unknown as CatalogGraphLoader, inference);
-    return new RunService(store, providers, plans, graphs, logger, { ...options, ...overrides });
+    const plans = new PlanService(
+      graphs as unknown as CatalogGraphLoader,
+      inference,
+    );
+    return new RunService(store, providers, plans, graphs, logger, {
+      ...options,
+      ...overrides,
+    });
   }
 
   it('boots wave by wave, gates each machine on its probes, measures RTO and tears down', async () => {
     // Its network takes 300 ms, which RTO counts: a recovery needs it as much as the machines.
     const host = new (class extends FakeHost {
-      async createLab(runId: string, networks: Parameters<FakeHost['createLab']>[1]) {
+      async createLab(
+        runId: string,
+        networks: Parameters<FakeHost['createLab']>[1],
+      ) {
         await new Promise(resolve => setTimeout(resolve, 300));
         return super.createLab(runId, networks);
       }
     })(needs);
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     expect(started.status).toBe('pending');
     await runs.waitFor(started.id);
 
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('succeeded');
-    expect(host.started).toEqual(['resource:default/infra-01', 'resource:default/data-01', 'resource:default/web-01']);
+    expect(host.started).toEqual([
+      'resource:default/infra-01',
+      'resource:default/data-01',
+      'resource:default/web-01',
+    ]);
     const [infra, data, web] = run.machines;
     expect(run.machines.every(m => m.phase === 'ready')).toBe(true);
     // Each with the capture it restored, and where that was taken: it may be pruned later.
     expect(run.machines.map(m => [m.captureId, m.capturedFrom])).toEqual(
-      ['infra-01', 'data-01', 'web-01'].map(n => [`cap-${n}`, { engine: 'primary', container: n }]),
+      ['infra-01', 'data-01', 'web-01'].map(n => [
+        `cap-${n}`,
+        { engine: 'primary', container: n },
+      ]),
     );
-    expect(Date.parse(infra.readyAt!)).toBeLessThanOrEqual(Date.parse(data.startedAt!));
-    expect(Date.parse(data.readyAt!)).toBeLessThanOrEqual(Date.parse(web.startedAt!));
-    expect(run.rtoSeconds).toBeGreaterThanOrEqual((Date.parse(web.readyAt!) - Date.parse(infra.restoreStartedAt!)) / 1000 + 0.3);
-    expect(run.rtoSeconds).toBeLessThanOrEqual((Date.parse(web.readyAt!) - Date.parse(run.startedAt!)) / 1000);
+    expect(Date.parse(infra.readyAt!)).toBeLessThanOrEqual(
+      Date.parse(data.startedAt!),
+    );
+    expect(Date.parse(data.readyAt!)).toBeLessThanOrEqual(
+      Date.parse(web.startedAt!),
+    );
+    expect(run.rtoSeconds).toBeGreaterThanOrEqual(
+      (Date.parse(web.readyAt!) - Date.parse(infra.restoreStartedAt!)) / 1000 +
+        0.3,
+    );
+    expect(run.rtoSeconds).toBeLessThanOrEqual(
+      (Date.parse(web.readyAt!) - Date.parse(run.startedAt!)) / 1000,
+    );
     expect(run.steps.map(s => s.message)).toEqual(
       expect.arrayContaining([
         'Test recovery of component:default/web on fake: 3 waves, 3 machines',
         `All 3 machines verified in ${run.rtoSeconds} s; the final check found them all still running and answering`,
-        expect.stringMatching(/^Lab torn down: removed 3 containers and 1 network$/),
+        expect.stringMatching(
+          /^Lab torn down: removed 3 containers and 1 network$/,
+        ),
       ]),
     );
-    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(run.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it("says where a recovery's time went: the chain of machine waits that took longest, beside the waves booted one after another", async () => {
     // web also waits for a cache on a machine of its own, which boots beside infra-01 but slowly.
     const cache = 'resource:default/cache-01';
     const [capture] = await store.listCaptures('resource:default/infra-01', 1);
-    await store.insertCapture({ ...capture, id: 'cap-cache-01', machineRef: cache, container: 'cache-01', artifact: '/store/cache-01.tar', createdAt: new Date().toISOString() });
+    await store.insertCapture({
+      ...capture,
+      id: 'cap-cache-01',
+      machineRef: cache,
+      container: 'cache-01',
+      artifact: '/store/cache-01.tar',
+      createdAt: new Date().toISOString(),
+    });
     const graph: RecoveryGraph = {
       ...demoGraph,
       services: new Map([
         ...demoGraph.services,
         ['component:default/cache', svc('component:default/cache', cache)],
-        ['component:default/web', svc('component:default/web', 'resource:default/web-01', ['component:default/database', 'component:default/cache'])],
+        [
+          'component:default/web',
+          svc('component:default/web', 'resource:default/web-01', [
+            'component:default/database',
+            'component:default/cache',
+          ]),
+        ],
       ]),
-      machines: new Map([...demoGraph.machines, [cache, { ref: cache, locator: { machineRef: cache, engine: 'primary', container: 'cache-01' } }]]),
+      machines: new Map([
+        ...demoGraph.machines,
+        [
+          cache,
+          {
+            ref: cache,
+            locator: {
+              machineRef: cache,
+              engine: 'primary',
+              container: 'cache-01',
+            },
+          },
+        ],
+      ]),
     };
     const host = new (class extends FakeHost {
       async restoreMachine(lab: LabHandle, restorable: RestorableCapture) {
-        if (restorable.machineRef === cache) await new Promise(resolve => setTimeout(resolve, 600));
+        if (restorable.machineRef === cache)
+          await new Promise(resolve => setTimeout(resolve, 600));
         return super.restoreMachine(lab, restorable);
       }
-    })({ ...needs, 'resource:default/web-01': ['resource:default/data-01', cache] });
+    })({
+      ...needs,
+      'resource:default/web-01': ['resource:default/data-01', cache],
+    });
     const run = await testRunOfWeb(service(host, {}, graph));
     expect(run.status).toBe('succeeded');
-    expect(run.plan.waves).toEqual([[cache, 'resource:default/infra-01'], ['resource:default/data-01'], ['resource:default/web-01']]);
-    const took = Object.fromEntries(run.machines.map(m => [m.machineRef, (Date.parse(m.readyAt!) - Date.parse(m.restoreStartedAt!)) / 1000]));
+    expect(run.plan.waves).toEqual([
+      [cache, 'resource:default/infra-01'],
+      ['resource:default/data-01'],
+      ['resource:default/web-01'],
+    ]);
+    const took = Object.fromEntries(
+      run.machines.map(m => [
+        m.machineRef,
+        (Date.parse(m.readyAt!) - Date.parse(m.restoreStartedAt!)) / 1000,
+      ]),
+    );
     const s = (x: number) => `${Number(x.toFixed(2))} s`;
     const chain = took[cache] + took['resource:default/web-01'];
-    const byWaves = Math.max(took[cache], took['resource:default/infra-01']) + took['resource:default/data-01'] + took['resource:default/web-01'];
+    const byWaves =
+      Math.max(took[cache], took['resource:default/infra-01']) +
+      took['resource:default/data-01'] +
+      took['resource:default/web-01'];
     expect(run.steps.map(step => step.message)).toContain(
       `Critical path: ${cache} (${s(took[cache])}) → resource:default/web-01 (${s(took['resource:default/web-01'])}): ${s(chain)}, each machine from its restore to ready, ` +
         `the least its boot order allows; wave after wave (each waiting for its slowest machine) the machines took ${s(byWaves)}`,
     );
     // Not on a failed run: its times say where it stopped, not where a recovery's time goes.
-    const failed = await testRunOfWeb(service(new FakeHost(needs, ['resource:default/data-01'])));
+    const failed = await testRunOfWeb(
+      service(new FakeHost(needs, ['resource:default/data-01'])),
+    );
     expect(failed.status).toBe('failed');
-    expect(failed.steps.some(step => step.message.startsWith('Critical path'))).toBe(false);
+    expect(
+      failed.steps.some(step => step.message.startsWith('Critical path')),
+    ).toBe(false);
   });
 
   it('warns in its timeline of each capture it restores that is older than the RPO, and of none within it', async () => {
     // data-01's newest capture is two days old, over web's RPO of a day; the others are fresh.
     const [fresh] = await store.listCaptures('resource:default/data-01');
     await store.pruneCaptures('resource:default/data-01', 0);
-    await store.insertCapture({ ...fresh, id: 'cap-data-01-old', createdAt: new Date(Date.now() - 2 * 86_400_000).toISOString() });
+    await store.insertCapture({
+      ...fresh,
+      id: 'cap-data-01-old',
+      createdAt: new Date(Date.now() - 2 * 86_400_000).toISOString(),
+    });
     const run = await testRunOfWeb(service(new FakeHost(needs)));
     expect(run.status).toBe('succeeded');
     const warnings = run.steps.filter(s => s.level === 'warning');
@@ -205,16 +330,39 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it('warns in its timeline of each capture it restores that holds a machine that was not serving, so its pass is no proof production was well', async () => {
     // web-01 was captured stopped (killed); data-01 running with its health check failing; infra-01 running.
     for (const [n, machineState] of [
-      ['web-01', { status: 'exited' as const, exitCode: 137, since: '2026-12-06T00:59:00Z' }],
-      ['data-01', { status: 'running' as const, health: 'unhealthy' as const, failingStreak: 3, healthOutput: 'pg_isready: no response' }],
+      [
+        'web-01',
+        {
+          status: 'exited' as const,
+          exitCode: 137,
+          since: '2026-12-06T00:59:00Z',
+        },
+      ],
+      [
+        'data-01',
+        {
+          status: 'running' as const,
+          health: 'unhealthy' as const,
+          failingStreak: 3,
+          healthOutput: 'pg_isready: no response',
+        },
+      ],
       ['infra-01', { status: 'running' as const, health: 'healthy' as const }],
     ] as const) {
       await store.pruneCaptures(`resource:default/${n}`, 0);
-      await store.insertCapture({ ...storedCapture(n), id: `cap-${n}-state`, machineState });
+      await store.insertCapture({
+        ...storedCapture(n),
+        id: `cap-${n}-state`,
+        machineState,
+      });
     }
     const run = await testRunOfWeb(service(new FakeHost(needs)));
     expect(run.status).toBe('succeeded');
-    expect(run.steps.filter(s => s.level === 'warning').map(s => [s.machineRef, s.message])).toEqual([
+    expect(
+      run.steps
+        .filter(s => s.level === 'warning')
+        .map(s => [s.machineRef, s.message]),
+    ).toEqual([
       [
         'resource:default/data-01',
         expect.stringMatching(
@@ -230,22 +378,38 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ]);
   });
 
-  it("fails a run before it builds anything where the host lacks the room its captures take, saying how much of each", async () => {
+  it('fails a run before it builds anything where the host lacks the room its captures take, saying how much of each', async () => {
     const host = new FakeHost(needs);
     const asked: Array<{ runId: string; waves: string[][] }> = [];
     const GiB = 1024 ** 3;
     Object.assign(host, {
       room: async (runId: string, waves: RestorableCapture[][]) => {
-        asked.push({ runId, waves: waves.map(wave => wave.map(c => c.captureId)) });
-        return { neededBytes: 3 * GiB, freeBytes: 2 * GiB, where: 'fake:/var/lib/docker' };
+        asked.push({
+          runId,
+          waves: waves.map(wave => wave.map(c => c.captureId)),
+        });
+        return {
+          neededBytes: 3 * GiB,
+          freeBytes: 2 * GiB,
+          where: 'fake:/var/lib/docker',
+        };
       },
     });
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
     // By wave, in boot order: a wave's captures are restored at once.
-    expect(asked).toEqual([{ runId: run.id, waves: [['cap-infra-01'], ['cap-data-01'], ['cap-web-01']] }]);
+    expect(asked).toEqual([
+      {
+        runId: run.id,
+        waves: [['cap-infra-01'], ['cap-data-01'], ['cap-web-01']],
+      },
+    ]);
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       message:
@@ -253,30 +417,44 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     expect(host.started).toEqual([]);
     expect(host.labels.size).toBe(0);
-    expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+    expect(run.machines.map(m => m.phase)).toEqual([
+      'skipped',
+      'skipped',
+      'skipped',
+    ]);
   });
 
   it('fails a run whose host stops answering at the host, not at the machine it was booting', async () => {
     const host = new FakeHost(needs);
     const start = host.startMachine.bind(host);
     host.startMachine = async machine => {
-      if (machine.machineRef === 'resource:default/data-01') throw new ServiceUnavailableError("Docker engine 'fake' is unreachable (EPIPE)");
+      if (machine.machineRef === 'resource:default/data-01')
+        throw new ServiceUnavailableError(
+          "Docker engine 'fake' is unreachable (EPIPE)",
+        );
       return start(machine);
     };
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
-      message: "hypervisor host fake stopped answering while resource:default/data-01 was booting: Docker engine 'fake' is unreachable (EPIPE)",
+      message:
+        "hypervisor host fake stopped answering while resource:default/data-01 was booting: Docker engine 'fake' is unreachable (EPIPE)",
     });
     expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
       ['resource:default/infra-01', 'ready'],
       ['resource:default/data-01', 'failed'],
       ['resource:default/web-01', 'skipped'],
     ]);
-    expect(run.steps.filter(s => s.message.includes('stopped answering'))).toHaveLength(1);
+    expect(
+      run.steps.filter(s => s.message.includes('stopped answering')),
+    ).toHaveLength(1);
   });
 
   it('fails a run before it builds anything where the host has less memory available than its machines held when captured', async () => {
@@ -292,12 +470,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       }),
     });
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
-      message: 'fake has 4.0 GiB of memory available, but the machines held 6.0 GiB of memory when captured: stop what else runs there, or recover onto a larger host',
+      message:
+        'fake has 4.0 GiB of memory available, but the machines held 6.0 GiB of memory when captured: stop what else runs there, or recover onto a larger host',
     });
     expect(host.started).toEqual([]);
     expect(host.labels.size).toBe(0);
@@ -306,8 +489,16 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it('says the room a run takes and has in its timeline, and goes on where the host cannot tell or the look fails', async () => {
     const GiB = 1024 ** 3;
     const rooms = [
-      async () => ({ neededBytes: 1.5 * GiB, freeBytes: 40 * GiB, where: 'fake:/var/lib/docker' }),
-      async () => ({ neededBytes: 1.5 * GiB, where: 'fake:/var/lib/docker', unknown: 'df in /var/lib/docker said: permission denied' }),
+      async () => ({
+        neededBytes: 1.5 * GiB,
+        freeBytes: 40 * GiB,
+        where: 'fake:/var/lib/docker',
+      }),
+      async () => ({
+        neededBytes: 1.5 * GiB,
+        where: 'fake:/var/lib/docker',
+        unknown: 'df in /var/lib/docker said: permission denied',
+      }),
       async () => ({
         neededBytes: 1.5 * GiB,
         freeBytes: 40 * GiB,
@@ -317,7 +508,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         availableMemoryBytes: 12 * GiB,
       }),
       // Captures from before memory was recorded, beside newer ones; a host that cannot say.
-      async () => ({ neededBytes: 1.5 * GiB, freeBytes: 40 * GiB, where: 'fake:/var/lib/docker', neededMemoryBytes: 0.25 * GiB, memoryKnownFor: 2 }),
+      async () => ({
+        neededBytes: 1.5 * GiB,
+        freeBytes: 40 * GiB,
+        where: 'fake:/var/lib/docker',
+        neededMemoryBytes: 0.25 * GiB,
+        memoryKnownFor: 2,
+      }),
       async () => {
         throw new Error('engine did not answer');
       },
@@ -326,7 +523,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     for (const room of rooms) {
       const host = Object.assign(new FakeHost(needs), { room });
       const runs = service(host);
-      const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+      const started = await runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      });
       await runs.waitFor(started.id);
       const run = (await store.getRun(started.id))!;
       expect(run.status).toBe('succeeded');
@@ -351,7 +552,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return getRun(runId);
     };
     const runs = service(new FakeHost(needs));
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     expect(started).toMatchObject({ status: 'pending', startedAt: undefined });
     await runs.waitFor(started.id);
     expect((await getRun(started.id))!.status).toBe('succeeded');
@@ -373,19 +578,30 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error).toEqual({
       machineRef: 'resource:default/web-01',
       probe: 'tcp:1',
-      message: expect.stringContaining('resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused'),
+      message: expect.stringContaining(
+        'resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
+      ),
     });
-    expect(run.machines.find(m => m.machineRef === 'resource:default/web-01')).toMatchObject({
+    expect(
+      run.machines.find(m => m.machineRef === 'resource:default/web-01'),
+    ).toMatchObject({
       phase: 'failed',
       probe: 'tcp:1',
       logTail: 'console of resource:default/web-01',
     });
     // The machines of the later waves never started: skipped, none left waiting.
-    expect(run.machines.filter(m => m.machineRef !== 'resource:default/web-01').map(m => [m.phase, m.finishedAt])).toEqual([
+    expect(
+      run.machines
+        .filter(m => m.machineRef !== 'resource:default/web-01')
+        .map(m => [m.phase, m.finishedAt]),
+    ).toEqual([
       ['skipped', undefined],
       ['skipped', undefined],
     ]);
-    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(run.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('skips every machine when the lab cannot be created', async () => {
@@ -395,13 +611,27 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     };
     const logger = mockServices.logger.mock();
     const runs = service(host, {}, demoGraph, logger);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
     expect(run.error).toEqual({ message: 'engine unreachable' });
-    expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+    expect(run.machines.map(m => m.phase)).toEqual([
+      'skipped',
+      'skipped',
+      'skipped',
+    ]);
     // The run keeps the message; the log, where it came from.
-    expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^Run ${started.id} failed: Error: engine unreachable\\n\\s+at `)));
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.stringMatching(
+        new RegExp(
+          `^Run ${started.id} failed: Error: engine unreachable\\n\\s+at `,
+        ),
+      ),
+    );
   });
 
   it("says with a machine's failure that the lab could not use production's addresses", async () => {
@@ -411,7 +641,15 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       id: 'cap-infra-01-addressed',
       runtime: {
         hostname: 'infra-01',
-        networks: [{ name: 'prod', subnet: '172.29.10.0/24', gateway: '172.29.10.1', ipv4Address: '172.29.10.11', aliases: [] }],
+        networks: [
+          {
+            name: 'prod',
+            subnet: '172.29.10.0/24',
+            gateway: '172.29.10.1',
+            ipv4Address: '172.29.10.11',
+            aliases: [],
+          },
+        ],
         env: [],
         exposedPorts: [],
         labels: {},
@@ -439,7 +677,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     // The machine that lost its address fails: its own adaptation is the explanation.
     unhealthy.add('resource:default/infra-01');
-    const first = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const first = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(first.id);
     const run = (await store.getRun(first.id))!;
     const reason = `its health check reports unhealthy (the lab could not use production's addresses: ${adapted})`;
@@ -455,7 +697,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         .map(s => [s.level, s.message]),
     ).toEqual([
       // What the capture left out, too: the restored machine lacks it.
-      ['info', 'Adapted at capture: bind mount of host path /srv/infra at /data dropped'],
+      [
+        'info',
+        'Adapted at capture: bind mount of host path /srv/infra at /data dropped',
+      ],
       ['info', 'Adapted: dropped host port binding 8080->80/tcp'],
       ['warning', `Adapted, without production's addresses: ${adapted}`],
       ['error', `resource:default/infra-01 failed: ${reason}`],
@@ -464,7 +709,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     // A machine that kept its own addresses fails: the adaptation of the one it reaches is named.
     unhealthy.clear();
     unhealthy.add('resource:default/data-01');
-    const second = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const second = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(second.id);
     expect((await store.getRun(second.id))!.error?.message).toBe(
       `resource:default/data-01 failed: its health check reports unhealthy (the lab could not use production's addresses: resource:default/infra-01: ${adapted})`,
@@ -474,11 +723,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it('fails fast when a machine stops, with its exit code', async () => {
     const host = new FakeHost(needs, ['resource:default/infra-01']);
     const runs = service(host, { machineReadyTimeoutMs: 60_000 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
-    expect(run.error?.message).toBe('resource:default/infra-01 failed: stopped with exit code 3');
+    expect(run.error?.message).toBe(
+      'resource:default/infra-01 failed: stopped with exit code 3',
+    );
   });
 
   it.each([
@@ -488,35 +743,57 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       'probe tcp:1 stopped passing after it was ready: connection to resource:default/data-01:1 refused',
       'tcp:1',
     ],
-  ])('fails the run when a machine of an earlier wave %s before the run ends, with its console tail', async (how, reason, probe) => {
-    const host = new FakeHost(needs);
-    const start = host.startMachine.bind(host);
-    host.startMachine = async machine => {
-      await start(machine);
-      // data-01 passed its probe; it falls over while web-01, the last wave, boots.
-      if (machine.machineRef === 'resource:default/web-01') {
-        const data = `${machine.runId}/resource:default/data-01`;
-        if (how === 'stops') host.exit(data, 7);
-        else host.stopAnswering(data);
-      }
-    };
-    const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
-    expect(run.status).toBe('failed');
-    expect(run.error).toEqual({ machineRef: 'resource:default/data-01', probe, message: `resource:default/data-01 failed: ${reason}` });
-    expect(run.rtoSeconds).toBeUndefined();
-    const [infra, data, web] = run.machines;
-    expect(data).toMatchObject({ phase: 'failed', message: reason, logTail: 'console of resource:default/data-01' });
-    expect(data.readyAt).toBeDefined();
-    expect([infra.phase, web.phase]).toEqual(['ready', 'ready']);
-    expect(run.steps.filter(s => s.level === 'error').map(s => [s.machineRef, s.message])).toContainEqual([
-      'resource:default/data-01',
-      `resource:default/data-01 failed: ${reason}`,
-    ]);
-    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
-  });
+  ])(
+    'fails the run when a machine of an earlier wave %s before the run ends, with its console tail',
+    async (how, reason, probe) => {
+      const host = new FakeHost(needs);
+      const start = host.startMachine.bind(host);
+      host.startMachine = async machine => {
+        await start(machine);
+        // data-01 passed its probe; it falls over while web-01, the last wave, boots.
+        if (machine.machineRef === 'resource:default/web-01') {
+          const data = `${machine.runId}/resource:default/data-01`;
+          if (how === 'stops') host.exit(data, 7);
+          else host.stopAnswering(data);
+        }
+      };
+      const runs = service(host);
+      const started = await runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      });
+      await runs.waitFor(started.id);
+      const run = (await store.getRun(started.id))!;
+      expect(run.status).toBe('failed');
+      expect(run.error).toEqual({
+        machineRef: 'resource:default/data-01',
+        probe,
+        message: `resource:default/data-01 failed: ${reason}`,
+      });
+      expect(run.rtoSeconds).toBeUndefined();
+      const [infra, data, web] = run.machines;
+      expect(data).toMatchObject({
+        phase: 'failed',
+        message: reason,
+        logTail: 'console of resource:default/data-01',
+      });
+      expect(data.readyAt).toBeDefined();
+      expect([infra.phase, web.phase]).toEqual(['ready', 'ready']);
+      expect(
+        run.steps
+          .filter(s => s.level === 'error')
+          .map(s => [s.machineRef, s.message]),
+      ).toContainEqual([
+        'resource:default/data-01',
+        `resource:default/data-01 failed: ${reason}`,
+      ]);
+      expect(await host.listLabResources(run.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
+    },
+  );
 
   it('holds the final check until the last machine has been ready for minReadyMs: one of the last wave that exits moments after it got ready fails the run', async () => {
     const host = new FakeHost(needs);
@@ -525,7 +802,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.probe = async (lab, machine, spec) => {
       const result = await verify(lab, machine, spec);
       // web-01 passes its probe, then exits 100 ms on: no probe of its own saw it go.
-      if (machine.machineRef === 'resource:default/web-01' && result.ok && !webReadyAt) {
+      if (
+        machine.machineRef === 'resource:default/web-01' &&
+        result.ok &&
+        !webReadyAt
+      ) {
         webReadyAt = Date.now();
         setTimeout(() => host.exit(machine.id, 1), 100);
       }
@@ -533,10 +814,18 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     };
     const held = await testRunOfWeb(service(host, { minReadyMs: 400 }));
     expect(held.status).toBe('failed');
-    expect(held.error?.message).toBe('resource:default/web-01 failed: stopped with exit code 1 after it was ready');
-    expect(held.steps.map(s => s.message)).toContainEqual(expect.stringMatching(/^Final check in 0\.\d s, once every machine has been ready for 0\.4 s \(recovery\.runs\.minReadyTime\)$/));
+    expect(held.error?.message).toBe(
+      'resource:default/web-01 failed: stopped with exit code 1 after it was ready',
+    );
+    expect(held.steps.map(s => s.message)).toContainEqual(
+      expect.stringMatching(
+        /^Final check in 0\.\d s, once every machine has been ready for 0\.4 s \(recovery\.runs\.minReadyTime\)$/,
+      ),
+    );
     // The measured RTO would still have ended at web-01's ready: the hold lengthens the run only.
-    expect(Date.parse(held.finishedAt!) - webReadyAt).toBeGreaterThanOrEqual(400);
+    expect(Date.parse(held.finishedAt!) - webReadyAt).toBeGreaterThanOrEqual(
+      400,
+    );
 
     // Without the hold the final check looks at once, before the exit: the run passed.
     webReadyAt = 0;
@@ -566,12 +855,16 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error).toEqual({
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
-      message: 'resource:default/infra-01 failed: probe tcp:1 did not pass within 1 s: connection refused',
+      message:
+        'resource:default/infra-01 failed: probe tcp:1 did not pass within 1 s: connection refused',
     });
-    expect(Date.parse(run.machines[0].finishedAt!) - startCalled.get('resource:default/infra-01')!).toBeLessThan(1_400);
+    expect(
+      Date.parse(run.machines[0].finishedAt!) -
+        startCalled.get('resource:default/infra-01')!,
+    ).toBeLessThan(1_400);
   }, 10_000);
 
-  it("fails a machine whose readiness the store could not record with that cause, leaving it in no phase in progress", async () => {
+  it('fails a machine whose readiness the store could not record with that cause, leaving it in no phase in progress', async () => {
     const host = new FakeHost(needs);
     const updateRunMachine = store.updateRunMachine.bind(store);
     let failed = false;
@@ -588,10 +881,18 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     // The store's failure, not a refused move out of a phase the store never held.
     expect(run.error).toEqual({
       machineRef: 'resource:default/infra-01',
-      message: 'resource:default/infra-01 failed: Connection terminated unexpectedly',
+      message:
+        'resource:default/infra-01 failed: Connection terminated unexpectedly',
     });
-    expect(run.machines.map(m => m.phase)).toEqual(['failed', 'skipped', 'skipped']);
-    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+    expect(run.machines.map(m => m.phase)).toEqual([
+      'failed',
+      'skipped',
+      'skipped',
+    ]);
+    expect(await host.listLabResources(run.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('fails a run whose success the store could not record with that cause, instead of leaving it running', async () => {
@@ -610,10 +911,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const run = await testRunOfWeb(runs);
     // Left running, the host would stay busy until another replica took the run for orphaned.
     expect(run.status).toBe('failed');
-    expect(run.error).toEqual({ message: 'Connection terminated unexpectedly' });
+    expect(run.error).toEqual({
+      message: 'Connection terminated unexpectedly',
+    });
     expect(run.finishedAt).toBeDefined();
-    expect(logger.error).not.toHaveBeenCalledWith(expect.stringMatching(/crashed/));
-    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+    expect(logger.error).not.toHaveBeenCalledWith(
+      expect.stringMatching(/crashed/),
+    );
+    expect(await host.listLabResources(run.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('takes deadlines longer than a timer holds as deadlines, not as instants', async () => {
@@ -625,7 +933,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       await new Promise(resolve => setTimeout(resolve, 20));
       return restore(lab, capture);
     };
-    const runs = service(host, { stepTimeoutMs: month, machineReadyTimeoutMs: month });
+    const runs = service(host, {
+      stepTimeoutMs: month,
+      machineReadyTimeoutMs: month,
+    });
     const run = await testRunOfWeb(runs);
     expect(run.error).toBeUndefined();
     expect(run.status).toBe('succeeded');
@@ -633,37 +944,58 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('records a machine failed when it failed, while its console tail is still being read', async () => {
     // infra-01 never answers; the engine takes 1 s to give its console.
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     const logTail = host.logTail.bind(host);
     let tailAsked: number | undefined;
     let shownWhileReading: string | undefined;
     host.logTail = async machine => {
       tailAsked = Date.now();
       await new Promise(resolve => setTimeout(resolve, 1_000));
-      shownWhileReading = (await store.getRun(machine.runId))!.machines[0].phase;
+      shownWhileReading = (await store.getRun(machine.runId))!.machines[0]
+        .phase;
       return logTail(machine);
     };
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     const [infra] = (await store.getRun(started.id))!.machines;
     expect(shownWhileReading).toBe('failed');
     expect(Date.parse(infra.finishedAt!)).toBeLessThanOrEqual(tailAsked!);
-    expect(infra).toMatchObject({ phase: 'failed', probe: 'tcp:1', logTail: 'console of resource:default/infra-01' });
+    expect(infra).toMatchObject({
+      phase: 'failed',
+      probe: 'tcp:1',
+      logTail: 'console of resource:default/infra-01',
+    });
   }, 10_000);
 
   it("keeps a failed machine's reason as the run's error where its console tail cannot be stored", async () => {
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     const updateRunMachine = store.updateRunMachine.bind(store);
     store.updateRunMachine = async (runId, machineRef, patch) => {
-      if (patch.logTail !== undefined) throw new Error('Connection terminated unexpectedly');
+      if (patch.logTail !== undefined)
+        throw new Error('Connection terminated unexpectedly');
       return updateRunMachine(runId, machineRef, patch);
     };
     const runs = service(host);
     const run = await testRunOfWeb(runs);
     expect(run.status).toBe('failed');
-    expect(run.error).toMatchObject({ machineRef: 'resource:default/infra-01', probe: 'tcp:1' });
-    expect(run.machines[0]).toMatchObject({ phase: 'failed', probe: 'tcp:1', logTail: undefined });
+    expect(run.error).toMatchObject({
+      machineRef: 'resource:default/infra-01',
+      probe: 'tcp:1',
+    });
+    expect(run.machines[0]).toMatchObject({
+      phase: 'failed',
+      probe: 'tcp:1',
+      logTail: undefined,
+    });
   }, 10_000);
 
   it('refuses what it cannot do, saying why', async () => {
@@ -678,38 +1010,69 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ).rejects.toThrow('Run options reverseBootOrder are test hooks');
 
     const runs = service(host, { machineReadyTimeoutMs: 60_000 });
-    const blocker = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const blocker = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     const busy = service(blocker, { machineReadyTimeoutMs: 60_000 });
-    const first = await busy.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const first = await busy.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await expect(
-      busy.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' }),
+      busy.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      }),
     ).rejects.toThrow(`Hypervisor host 'fake' is busy with run ${first.id}`);
     await busy.shutdown();
     const interrupted = (await store.getRun(first.id))!;
     expect(interrupted.status).toBe('failed');
-    expect(interrupted.error?.message).toBe('Interrupted: the backend is shutting down');
+    expect(interrupted.error?.message).toBe(
+      'Interrupted: the backend is shutting down',
+    );
 
     await store.pruneCaptures('resource:default/data-01', 0);
     await expect(
-      runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' }),
+      runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      }),
     ).rejects.toThrow('No capture of resource:default/data-01 yet');
   });
 
   it('refuses a plan without a dependency the catalog declares but does not hold, unless asked; other catalog problems go into the timeline', async () => {
     const missing = {
       entityRef: 'component:default/database',
-      message: 'component:default/database dependsOn component:default/cache, which is not in the catalog: a recovery plan cannot include it',
+      message:
+        'component:default/database dependsOn component:default/cache, which is not in the catalog: a recovery plan cannot include it',
     };
     const unannotated = {
       entityRef: 'resource:default/data-01',
       annotation: 'recovery.backstage-recovery.io/engine',
-      message: 'Machine resource:default/data-01 has no recovery.backstage-recovery.io/engine annotation: set it to the id of the primary engine that runs it',
+      message:
+        'Machine resource:default/data-01 has no recovery.backstage-recovery.io/engine annotation: set it to the id of the primary engine that runs it',
     };
-    const objective = { entityRef: 'component:default/web', annotation: 'recovery.backstage-recovery.io/rto', message: 'component:default/web: recovery.backstage-recovery.io/rto "soon" is not a duration such as 30m, 4h or 1d' };
+    const objective = {
+      entityRef: 'component:default/web',
+      annotation: 'recovery.backstage-recovery.io/rto',
+      message:
+        'component:default/web: recovery.backstage-recovery.io/rto "soon" is not a duration such as 30m, 4h or 1d',
+    };
     const problems = [unannotated, objective, missing];
     const host = new FakeHost(needs);
-    const runs = service(host, {}, { ...demoGraph, problems, missing: [missing] });
-    const request = { entityRef: 'component:default/web', mode: 'test' as const, trigger: 'user' as const };
+    const runs = service(
+      host,
+      {},
+      { ...demoGraph, problems, missing: [missing] },
+    );
+    const request = {
+      entityRef: 'component:default/web',
+      mode: 'test' as const,
+      trigger: 'user' as const,
+    };
     const refused = runs.start(request);
     await expect(refused).rejects.toThrow(RunConflictError);
     await expect(refused).rejects.toThrow(
@@ -718,11 +1081,18 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await store.listRuns({})).toEqual([]);
 
     // Asked to: the run tests the plan it has, and says what the catalog got wrong.
-    const started = await runs.start({ ...request, acceptMissingDependencies: true });
+    const started = await runs.start({
+      ...request,
+      acceptMissingDependencies: true,
+    });
     await runs.waitFor(started.id);
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('succeeded');
-    expect(run.steps.filter(step => step.level === 'warning').map(step => [step.machineRef, step.message])).toEqual([
+    expect(
+      run.steps
+        .filter(step => step.level === 'warning')
+        .map(step => [step.machineRef, step.message]),
+    ).toEqual([
       ['resource:default/data-01', `Catalog problem: ${unannotated.message}`],
       [undefined, `Catalog problem: ${objective.message}`],
       [undefined, `Catalog problem: ${missing.message}`],
@@ -761,11 +1131,20 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     let pruned = false;
     const inference = {
       inferenceFor: async () => analysis,
-      inferenceOf: vi.fn(async (id: string) => (!pruned && id === analysis.id ? analysis : undefined)),
+      inferenceOf: vi.fn(async (id: string) =>
+        !pruned && id === analysis.id ? analysis : undefined,
+      ),
     };
-    const runs = service(new FakeHost(needs), {}, structuredClone(demoGraph), undefined, inference);
+    const runs = service(
+      new FakeHost(needs),
+      {},
+      structuredClone(demoGraph),
+      undefined,
+      inference,
+    );
     const run = await testRunOfWeb(runs);
-    const elsewhere = '1 warning of the analysis about parts of the system outside this plan: see its analysis';
+    const elsewhere =
+      '1 warning of the analysis about parts of the system outside this plan: see its analysis';
     expect(run.plan.analysis).toMatchObject({
       warnings: [warnings[0], warnings[1], warnings[2], elsewhere],
       // Only those its warnings mention (cache is named only in the one about other parts).
@@ -778,7 +1157,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     // Its analysis pruned (recovery.analysis.keepLast): read by the names the run keeps.
     pruned = true;
-    const plans = new PlanService({ visibleTo } as unknown as CatalogGraphLoader, inference);
+    const plans = new PlanService(
+      { visibleTo } as unknown as CatalogGraphLoader,
+      inference,
+    );
     const forUser = await plans.runSeenBy(run, mockCredentials.user());
     expect(forUser.plan.analysis).toEqual({
       id: 'analysis-1',
@@ -790,12 +1172,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         'left out as the catalog does not show them to you: 1 warning about parts outside this plan',
       ],
     });
-    expect((await plans.runSeenBy(run, mockCredentials.service())).plan.analysis!.warnings).toEqual([
-      warnings[0],
-      warnings[1],
-      warnings[2],
-      elsewhere,
-    ]);
+    expect(
+      (await plans.runSeenBy(run, mockCredentials.service())).plan.analysis!
+        .warnings,
+    ).toEqual([warnings[0], warnings[1], warnings[2], elsewhere]);
     expect(inference.inferenceOf).not.toHaveBeenCalled();
   });
 
@@ -815,16 +1195,35 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     );
     const runs = service(new FakeHost(needs));
     const refusal = (credentials?: BackstageCredentials) =>
-      runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user', credentials }).then(
-        () => expect.fail('admitted while the host is busy'),
-        (error: HypervisorHostBusyError) => {
-          expect(error).toBeInstanceOf(HypervisorHostBusyError);
-          return { message: error.message, runId: error.runId, entityRef: error.entityRef };
-        },
-      );
-    const named = { message: `Hypervisor host 'fake' is busy with run holder of ${HIDDEN}`, runId: 'holder', entityRef: HIDDEN };
+      runs
+        .start({
+          entityRef: 'component:default/web',
+          mode: 'test',
+          trigger: 'user',
+          credentials,
+        })
+        .then(
+          () => expect.fail('admitted while the host is busy'),
+          (error: HypervisorHostBusyError) => {
+            expect(error).toBeInstanceOf(HypervisorHostBusyError);
+            return {
+              message: error.message,
+              runId: error.runId,
+              entityRef: error.entityRef,
+            };
+          },
+        );
+    const named = {
+      message: `Hypervisor host 'fake' is busy with run holder of ${HIDDEN}`,
+      runId: 'holder',
+      entityRef: HIDDEN,
+    };
     // A user who may not see it: still busy (worth retrying), but no run or entity named.
-    expect(await refusal(mockCredentials.user())).toEqual({ message: "Hypervisor host 'fake' is busy with another run", runId: undefined, entityRef: undefined });
+    expect(await refusal(mockCredentials.user())).toEqual({
+      message: "Hypervisor host 'fake' is busy with another run",
+      runId: undefined,
+      entityRef: undefined,
+    });
     expect(await refusal(mockCredentials.service())).toEqual(named);
     // The backend itself (no caller).
     expect(await refusal()).toEqual(named);
@@ -834,87 +1233,165 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it.each([
     ['one backend', 1],
     ['two replicas', 2],
-  ])('admits one of two concurrent runs on the same host (%s) and refuses the other', async (_, backends) => {
-    // Infra never comes up, so the admitted run keeps the host busy until shut down.
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
-    const replicas = Array.from({ length: backends }, () => service(host, { machineReadyTimeoutMs: 60_000 }));
-    const results = await Promise.allSettled(
-      [0, 1].map(i =>
-        replicas[i % backends].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' }),
-      ),
-    );
+  ])(
+    'admits one of two concurrent runs on the same host (%s) and refuses the other',
+    async (_, backends) => {
+      // Infra never comes up, so the admitted run keeps the host busy until shut down.
+      const host = new FakeHost({
+        'resource:default/infra-01': ['resource:default/never'],
+      });
+      const replicas = Array.from({ length: backends }, () =>
+        service(host, { machineReadyTimeoutMs: 60_000 }),
+      );
+      const results = await Promise.allSettled(
+        [0, 1].map(i =>
+          replicas[i % backends].start({
+            entityRef: 'component:default/web',
+            mode: 'test',
+            trigger: 'user',
+          }),
+        ),
+      );
 
-    const admitted = results.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []));
-    const refused = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
-    expect(admitted).toHaveLength(1);
-    expect(refused).toHaveLength(1);
-    expect(refused[0]).toBeInstanceOf(RunConflictError);
-    expect(refused[0]).toBeInstanceOf(HypervisorHostBusyError);
-    expect(refused[0].message).toBe(
-      `Hypervisor host 'fake' is busy with run ${admitted[0].id} of component:default/web`,
-    );
-    expect((await store.activeRuns({ hypervisorHost: 'fake' })).map(r => r.id)).toEqual([admitted[0].id]);
-    expect(await store.listRuns({ entityRef: 'component:default/web' })).toHaveLength(1);
+      const admitted = results.flatMap(r =>
+        r.status === 'fulfilled' ? [r.value] : [],
+      );
+      const refused = results.flatMap(r =>
+        r.status === 'rejected' ? [r.reason] : [],
+      );
+      expect(admitted).toHaveLength(1);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toBeInstanceOf(RunConflictError);
+      expect(refused[0]).toBeInstanceOf(HypervisorHostBusyError);
+      expect(refused[0].message).toBe(
+        `Hypervisor host 'fake' is busy with run ${admitted[0].id} of component:default/web`,
+      );
+      expect(
+        (await store.activeRuns({ hypervisorHost: 'fake' })).map(r => r.id),
+      ).toEqual([admitted[0].id]);
+      expect(
+        await store.listRuns({ entityRef: 'component:default/web' }),
+      ).toHaveLength(1);
 
-    await Promise.all(replicas.map(r => r.shutdown()));
-    expect((await store.getRun(admitted[0].id))!.status).toBe('failed');
-  });
+      await Promise.all(replicas.map(r => r.shutdown()));
+      expect((await store.getRun(admitted[0].id))!.status).toBe('failed');
+    },
+  );
 
   it.each([
     ['on this backend', 1],
     ['on another replica', 2],
-  ])('a failover preempts the test recovery holding the host (%s): the test is interrupted, its lab removed first', async (_, backends) => {
-    // The test run's infra-01 never answers its probe: it holds the host until its ready timeout.
-    const host = new FakeHost(needs);
-    const probe = host.probe.bind(host);
-    let testRunId = '';
-    host.probe = (lab, machine, spec) => (machine.runId === testRunId ? new Promise<never>(() => {}) : probe(lab, machine, spec));
-    const replicas = Array.from({ length: backends }, () => service(host, { machineReadyTimeoutMs: 60_000 }));
-    const test = await replicas[0].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'schedule' });
-    testRunId = test.id;
-    await vi.waitFor(async () => {
-      expect((await store.getRun(test.id))!.machines[0].phase).toBe('verifying');
-    }, eventually);
+  ])(
+    'a failover preempts the test recovery holding the host (%s): the test is interrupted, its lab removed first',
+    async (_, backends) => {
+      // The test run's infra-01 never answers its probe: it holds the host until its ready timeout.
+      const host = new FakeHost(needs);
+      const probe = host.probe.bind(host);
+      let testRunId = '';
+      host.probe = (lab, machine, spec) =>
+        machine.runId === testRunId
+          ? new Promise<never>(() => {})
+          : probe(lab, machine, spec);
+      const replicas = Array.from({ length: backends }, () =>
+        service(host, { machineReadyTimeoutMs: 60_000 }),
+      );
+      const test = await replicas[0].start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'schedule',
+      });
+      testRunId = test.id;
+      await vi.waitFor(async () => {
+        expect((await store.getRun(test.id))!.machines[0].phase).toBe(
+          'verifying',
+        );
+      }, eventually);
 
-    // A test does not preempt a test.
-    await expect(replicas[backends - 1].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' })).rejects.toBeInstanceOf(
-      HypervisorHostBusyError,
-    );
-    const failover = await replicas[backends - 1].start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
-    await replicas[backends - 1].waitFor(failover.id);
-    await replicas[0].waitFor(test.id);
+      // A test does not preempt a test.
+      await expect(
+        replicas[backends - 1].start({
+          entityRef: 'component:default/web',
+          mode: 'test',
+          trigger: 'user',
+        }),
+      ).rejects.toBeInstanceOf(HypervisorHostBusyError);
+      const failover = await replicas[backends - 1].start({
+        entityRef: 'component:default/web',
+        mode: 'failover',
+        trigger: 'user',
+      });
+      await replicas[backends - 1].waitFor(failover.id);
+      await replicas[0].waitFor(test.id);
 
-    const interrupted = (await store.getRun(test.id))!;
-    const message = `Interrupted: preempted by failover ${failover.id}`;
-    expect(interrupted).toMatchObject({ status: 'failed', error: { message } });
-    expect(interrupted.machines.map(m => [m.phase, m.message])).toEqual([
-      ['failed', message],
-      ['skipped', undefined],
-      ['skipped', undefined],
-    ]);
-    expect(await host.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
-    expect(await store.runsWithLabLeft()).toEqual([]);
-    // Interrupted: it says nothing about recoverability.
-    expect(await store.lastFinishedRun({ entityRef: 'component:default/web' })).toMatchObject({ id: failover.id });
+      const interrupted = (await store.getRun(test.id))!;
+      const message = `Interrupted: preempted by failover ${failover.id}`;
+      expect(interrupted).toMatchObject({
+        status: 'failed',
+        error: { message },
+      });
+      expect(interrupted.machines.map(m => [m.phase, m.message])).toEqual([
+        ['failed', message],
+        ['skipped', undefined],
+        ['skipped', undefined],
+      ]);
+      expect(await host.listLabResources(test.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
+      expect(await store.runsWithLabLeft()).toEqual([]);
+      // Interrupted: it says nothing about recoverability.
+      expect(
+        await store.lastFinishedRun({ entityRef: 'component:default/web' }),
+      ).toMatchObject({ id: failover.id });
 
-    const run = (await store.getRun(failover.id))!;
-    expect(run.status).toBe('succeeded');
-    expect(run.steps.map(s => s.message)).toContain(
-      `Preempted test recovery ${test.id}, which held fake: its lab is removed before this failover's is built`,
-    );
-    // Its lab was built only once the test's was gone.
-    const built = run.steps.findIndex(s => s.message.startsWith('Created network'));
-    expect(built).toBeGreaterThan(run.steps.findIndex(s => s.message.startsWith('Preempted test recovery')));
-    expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
+      const run = (await store.getRun(failover.id))!;
+      expect(run.status).toBe('succeeded');
+      expect(run.steps.map(s => s.message)).toContain(
+        `Preempted test recovery ${test.id}, which held fake: its lab is removed before this failover's is built`,
+      );
+      // Its lab was built only once the test's was gone.
+      const built = run.steps.findIndex(s =>
+        s.message.startsWith('Created network'),
+      );
+      expect(built).toBeGreaterThan(
+        run.steps.findIndex(s =>
+          s.message.startsWith('Preempted test recovery'),
+        ),
+      );
+      expect((await host.listLabResources(failover.id)).machines).toHaveLength(
+        3,
+      );
 
-    // A failover holding the host is not preempted, by a test or another failover.
-    for (const mode of ['test', 'failover'] as const) {
-      await store.insertRun({ id: `held-${mode}`, entityRef: 'component:default/web', mode: 'failover', trigger: 'user', hypervisorHost: 'fake', plan: run.plan, options: {}, machines: [] }, new Date());
-      await expect(replicas[0].start({ entityRef: 'component:default/web', mode, trigger: 'user' })).rejects.toBeInstanceOf(HypervisorHostBusyError);
-      await store.updateRun(`held-${mode}`, { status: 'failed', error: { message: 'done' } });
-    }
-    await Promise.all(replicas.map(r => r.shutdown()));
-  });
+      // A failover holding the host is not preempted, by a test or another failover.
+      for (const mode of ['test', 'failover'] as const) {
+        await store.insertRun(
+          {
+            id: `held-${mode}`,
+            entityRef: 'component:default/web',
+            mode: 'failover',
+            trigger: 'user',
+            hypervisorHost: 'fake',
+            plan: run.plan,
+            options: {},
+            machines: [],
+          },
+          new Date(),
+        );
+        await expect(
+          replicas[0].start({
+            entityRef: 'component:default/web',
+            mode,
+            trigger: 'user',
+          }),
+        ).rejects.toBeInstanceOf(HypervisorHostBusyError);
+        await store.updateRun(`held-${mode}`, {
+          status: 'failed',
+          error: { message: 'done' },
+        });
+      }
+      await Promise.all(replicas.map(r => r.shutdown()));
+    },
+  );
 
   it('cleans up runs orphaned by a stopped backend, leaving no machine in progress', async () => {
     const host = new FakeHost(needs);
@@ -927,17 +1404,25 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         hypervisorHost: 'fake',
         plan: { entityRef: 'component:default/web', waves: [], machines: [] },
         options: {},
-        machines: ['infra-01', 'data-01', 'web-01', 'mail-01'].map((n, wave) => ({
-          machineRef: `resource:default/${n}`,
-          wave,
-        })),
+        machines: ['infra-01', 'data-01', 'web-01', 'mail-01'].map(
+          (n, wave) => ({
+            machineRef: `resource:default/${n}`,
+            wave,
+          }),
+        ),
       },
       new Date(Date.now() - 10_000),
     );
     await store.updateRun('orphan', { status: 'running' });
-    await store.updateRunMachine('orphan', 'resource:default/infra-01', { phase: 'ready' });
-    await store.updateRunMachine('orphan', 'resource:default/data-01', { phase: 'verifying' });
-    await store.updateRunMachine('orphan', 'resource:default/web-01', { phase: 'restoring' });
+    await store.updateRunMachine('orphan', 'resource:default/infra-01', {
+      phase: 'ready',
+    });
+    await store.updateRunMachine('orphan', 'resource:default/data-01', {
+      phase: 'verifying',
+    });
+    await store.updateRunMachine('orphan', 'resource:default/web-01', {
+      phase: 'restoring',
+    });
     await host.createLab('orphan', [{ name: 'prod', aliases: [] }]);
     // The updates above refreshed its heartbeat: count any heartbeat as stale.
     const runs = service(host, { staleAfterMs: -60_000 });
@@ -949,19 +1434,42 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     );
     expect(run.machines.map(m => [m.machineRef, m.phase, m.message])).toEqual([
       ['resource:default/infra-01', 'ready', undefined],
-      ['resource:default/data-01', 'failed', 'Interrupted: the backend driving this run stopped'],
-      ['resource:default/web-01', 'failed', 'Interrupted: the backend driving this run stopped'],
+      [
+        'resource:default/data-01',
+        'failed',
+        'Interrupted: the backend driving this run stopped',
+      ],
+      [
+        'resource:default/web-01',
+        'failed',
+        'Interrupted: the backend driving this run stopped',
+      ],
       ['resource:default/mail-01', 'skipped', undefined],
     ]);
     expect(run.machines[1].finishedAt).toBeDefined();
-    expect(await host.listLabResources('orphan')).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources('orphan')).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('records a test lab as left with the claim that frees its host, so a run admitted meanwhile finds it', async () => {
     const host = new FakeHost(needs);
-    for (const [id, mode] of [['orphan-test', 'test'], ['orphan-failover', 'failover']] as const) {
+    for (const [id, mode] of [
+      ['orphan-test', 'test'],
+      ['orphan-failover', 'failover'],
+    ] as const) {
       await store.insertRun(
-        { id, entityRef: 'component:default/web', mode, trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: 'component:default/web', waves: [], machines: [] }, options: {}, machines: [] },
+        {
+          id,
+          entityRef: 'component:default/web',
+          mode,
+          trigger: 'user',
+          hypervisorHost: 'fake',
+          plan: { entityRef: 'component:default/web', waves: [], machines: [] },
+          options: {},
+          machines: [],
+        },
         new Date(Date.now() - 10_000),
       );
       await store.updateRun(id, { status: 'running' });
@@ -972,25 +1480,39 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const claim = store.claimStaleRun.bind(store);
     store.claimStaleRun = async (...args) => {
       const claimed = await claim(...args);
-      leftAtClaim.set(args[0], (await store.runsWithLabLeft('fake')).map(r => r.id));
+      leftAtClaim.set(
+        args[0],
+        (await store.runsWithLabLeft('fake')).map(r => r.id),
+      );
       return claimed;
     };
     const runs = service(host, { staleAfterMs: -60_000 });
-    expect((await runs.cleanUpInterruptedRuns()).sort()).toEqual(['orphan-failover', 'orphan-test']);
+    expect((await runs.cleanUpInterruptedRuns()).sort()).toEqual([
+      'orphan-failover',
+      'orphan-test',
+    ]);
     expect(leftAtClaim.get('orphan-test')).toEqual(['orphan-test']);
     // A failover's lab is kept, not torn down: never recorded as left for removal.
     expect(leftAtClaim.get('orphan-failover')).toEqual([]);
     // Torn down: no longer left.
     expect(await store.runsWithLabLeft()).toEqual([]);
-    expect(await host.listLabResources('orphan-test')).toEqual({ machines: [], networks: [] });
-    expect((await host.listLabResources('orphan-failover')).networks).toHaveLength(1);
+    expect(await host.listLabResources('orphan-test')).toEqual({
+      machines: [],
+      networks: [],
+    });
+    expect(
+      (await host.listLabResources('orphan-failover')).networks,
+    ).toHaveLength(1);
   });
 
   it.each(['succeeded', 'failed'] as const)(
     'finishes a test recovery whose backend stopped during its teardown with the result it had reached (%s), not as interrupted, and removes the rest of its lab',
     async result => {
       // web-01 exits once started where the run is to fail.
-      const host = new FakeHost(needs, result === 'failed' ? ['resource:default/web-01'] : []);
+      const host = new FakeHost(
+        needs,
+        result === 'failed' ? ['resource:default/web-01'] : [],
+      );
       // The first backend's teardown goes no further: it was killed in it (released at the end).
       let inTeardown!: () => void;
       const tearingDown = new Promise<void>(resolve => {
@@ -1011,7 +1533,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         return teardown(runId);
       };
       const killed = service(host);
-      const started = await killed.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+      const started = await killed.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      });
       await tearingDown;
       // Another backend, to which every heartbeat looks stale: the first one's driver looks gone.
       const taking = service(host, { staleAfterMs: -60_000 });
@@ -1023,19 +1549,29 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         expect(run.rtoSeconds).toBeGreaterThan(0);
         expect(run.machines.every(m => m.phase === 'ready')).toBe(true);
       } else {
-        expect(run.error).toEqual({ machineRef: 'resource:default/web-01', message: 'resource:default/web-01 failed: stopped with exit code 3' });
+        expect(run.error).toEqual({
+          machineRef: 'resource:default/web-01',
+          message: 'resource:default/web-01 failed: stopped with exit code 3',
+        });
         expect(run.rtoSeconds).toBeUndefined();
       }
       expect(run.steps.at(-1)).toMatchObject({
         level: 'warning',
         message: `The backend driving this run stopped during its teardown, after the run had ${result}: that result stands; removed the rest of its lab: 3 containers and 1 network`,
       });
-      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+      expect(await host.listLabResources(started.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
       expect(await store.runsWithLabLeft()).toEqual([]);
       // The first backend's driver, were it alive after all, finds the run finished, and leaves its result.
       release();
       await killed.waitFor(started.id);
-      expect((await store.getRun(started.id))!).toMatchObject({ status: result, rtoSeconds: run.rtoSeconds, error: run.error });
+      expect((await store.getRun(started.id))!).toMatchObject({
+        status: result,
+        rtoSeconds: run.rtoSeconds,
+        error: run.error,
+      });
     },
   );
 
@@ -1052,7 +1588,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       const startMachine = host.startMachine.bind(host);
       host.startMachine = async machine => {
         await startMachine(machine);
-        if (result === 'failed' && machine.runId === testRunId && machine.machineRef === 'resource:default/web-01') host.exit(machine.id, 3);
+        if (
+          result === 'failed' &&
+          machine.runId === testRunId &&
+          machine.machineRef === 'resource:default/web-01'
+        )
+          host.exit(machine.id, 3);
       };
       // The test's own teardown is held until the failover is admitted.
       let inTeardown!: () => void;
@@ -1076,14 +1617,23 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       let testLabAtFailover: LabResources | undefined;
       const createLab = host.createLab.bind(host);
       host.createLab = async (runId, networks) => {
-        if (runId !== testRunId) testLabAtFailover = await host.listLabResources(testRunId);
+        if (runId !== testRunId)
+          testLabAtFailover = await host.listLabResources(testRunId);
         return createLab(runId, networks);
       };
       const replicas = Array.from({ length: backends }, () => service(host));
-      const test = await replicas[0].start({ entityRef: 'component:default/web', mode: 'test', trigger: 'schedule' });
+      const test = await replicas[0].start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'schedule',
+      });
       testRunId = test.id;
       await tearingDown;
-      const failover = await replicas[backends - 1].start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+      const failover = await replicas[backends - 1].start({
+        entityRef: 'component:default/web',
+        mode: 'failover',
+        trigger: 'user',
+      });
       release();
       await replicas[backends - 1].waitFor(failover.id);
       await replicas[0].waitFor(test.id);
@@ -1095,7 +1645,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         expect(run.rtoSeconds).toBeGreaterThan(0);
         expect(run.machines.every(m => m.phase === 'ready')).toBe(true);
       } else {
-        expect(run.error).toEqual({ machineRef: 'resource:default/web-01', message: 'resource:default/web-01 failed: stopped with exit code 3' });
+        expect(run.error).toEqual({
+          machineRef: 'resource:default/web-01',
+          message: 'resource:default/web-01 failed: stopped with exit code 3',
+        });
         expect(run.rtoSeconds).toBeUndefined();
       }
       expect(run.steps).toContainEqual(
@@ -1104,16 +1657,27 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
           message: `Failover ${failover.id} preempted this run during its teardown, after the run had ${result}: that result stands; its lab is removed before the failover's is built`,
         }),
       );
-      expect(run.steps.some(s => s.message.startsWith('Interrupted'))).toBe(false);
-      expect(await host.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
+      expect(run.steps.some(s => s.message.startsWith('Interrupted'))).toBe(
+        false,
+      );
+      expect(await host.listLabResources(test.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
       expect(await store.runsWithLabLeft()).toEqual([]);
 
       const taking = (await store.getRun(failover.id))!;
       expect(taking.status).toBe('succeeded');
       // Its lab was built only once the test's was gone.
-      const preempted = taking.steps.findIndex(s => s.message === `Preempted test recovery ${test.id}, which held fake: its lab is removed before this failover's is built`);
+      const preempted = taking.steps.findIndex(
+        s =>
+          s.message ===
+          `Preempted test recovery ${test.id}, which held fake: its lab is removed before this failover's is built`,
+      );
       expect(preempted).toBeGreaterThan(-1);
-      expect(taking.steps.findIndex(s => s.message.startsWith('Created network'))).toBeGreaterThan(preempted);
+      expect(
+        taking.steps.findIndex(s => s.message.startsWith('Created network')),
+      ).toBeGreaterThan(preempted);
       expect(testLabAtFailover).toEqual({ machines: [], networks: [] });
       await Promise.all(replicas.map(r => r.shutdown()));
     },
@@ -1121,26 +1685,49 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it.each([
     ['createLab', 'Creating the lab did not finish within 0.1 s'],
-    ['restoreMachine', 'resource:default/infra-01 failed: restore did not finish within 0.1 s'],
-    ['startMachine', 'resource:default/infra-01 failed: start did not finish within 0.3 s'],
-    ['inspectMachine', 'resource:default/infra-01 failed: inspect did not finish within 0.3 s'],
-    ['probe', 'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.3 s'],
-  ] as const)('fails the run when the engine hangs in %s, naming machine and step, and frees the host', async (step, message) => {
-    const host = new FakeHost(needs);
-    host[step] = () => new Promise<never>(() => {});
-    const runs = service(host, { stepTimeoutMs: 100 });
-    const run = await testRunOfWeb(runs);
-    expect(run.status).toBe('failed');
-    expect(run.error?.message).toBe(message);
-    if (step !== 'createLab') {
-      expect(run.machines[0]).toMatchObject({ machineRef: 'resource:default/infra-01', phase: 'failed' });
-    }
-    if (step === 'probe') expect(run.error?.probe).toBe('tcp:1');
-    // The host is free again: the next run is admitted, not refused as busy.
-    const next = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    expect(next.status).toBe('pending');
-    await runs.shutdown();
-  }, 10_000);
+    [
+      'restoreMachine',
+      'resource:default/infra-01 failed: restore did not finish within 0.1 s',
+    ],
+    [
+      'startMachine',
+      'resource:default/infra-01 failed: start did not finish within 0.3 s',
+    ],
+    [
+      'inspectMachine',
+      'resource:default/infra-01 failed: inspect did not finish within 0.3 s',
+    ],
+    [
+      'probe',
+      'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.3 s',
+    ],
+  ] as const)(
+    'fails the run when the engine hangs in %s, naming machine and step, and frees the host',
+    async (step, message) => {
+      const host = new FakeHost(needs);
+      host[step] = () => new Promise<never>(() => {});
+      const runs = service(host, { stepTimeoutMs: 100 });
+      const run = await testRunOfWeb(runs);
+      expect(run.status).toBe('failed');
+      expect(run.error?.message).toBe(message);
+      if (step !== 'createLab') {
+        expect(run.machines[0]).toMatchObject({
+          machineRef: 'resource:default/infra-01',
+          phase: 'failed',
+        });
+      }
+      if (step === 'probe') expect(run.error?.probe).toBe('tcp:1');
+      // The host is free again: the next run is admitted, not refused as busy.
+      const next = await runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      });
+      expect(next.status).toBe('pending');
+      await runs.shutdown();
+    },
+    10_000,
+  );
 
   it('still fails the run and ends it when reading the console or tearing down hangs', async () => {
     const host = new FakeHost(needs, ['resource:default/infra-01']);
@@ -1149,8 +1736,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const runs = service(host, { stepTimeoutMs: 100 });
     const run = await testRunOfWeb(runs);
     expect(run.status).toBe('failed');
-    expect(run.error?.message).toBe('resource:default/infra-01 failed: stopped with exit code 3');
-    expect(run.machines[0]).toMatchObject({ phase: 'failed', logTail: undefined });
+    expect(run.error?.message).toBe(
+      'resource:default/infra-01 failed: stopped with exit code 3',
+    );
+    expect(run.machines[0]).toMatchObject({
+      phase: 'failed',
+      logTail: undefined,
+    });
     expect(run.steps.map(s => s.message)).toContain(
       'Teardown failed: teardown did not finish within 0.1 s; the lab stays on fake until it is removed before the next run there or by the cleanup task',
     );
@@ -1166,7 +1758,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return teardown(runId);
     };
     const runs = service(host);
-    const first = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const first = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(first.id);
     return { host, runs, first, engine };
   }
@@ -1175,10 +1771,25 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
    * A host whose engine can go away: while `engine.down`, every call fails as the Docker host's
    * do when its socket is gone (an EngineError, unreachable), naming what it was doing.
    */
-  function hostWithEngine(engine: { down: boolean }, host = new FakeHost(needs)) {
+  function hostWithEngine(
+    engine: { down: boolean },
+    host = new FakeHost(needs),
+  ) {
     const calls: string[] = [];
-    const methods = host as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    for (const name of ['createLab', 'restoreMachine', 'startMachine', 'inspectMachine', 'probe', 'logTail', 'listLabResources', 'teardown']) {
+    const methods = host as unknown as Record<
+      string,
+      (...args: unknown[]) => Promise<unknown>
+    >;
+    for (const name of [
+      'createLab',
+      'restoreMachine',
+      'startMachine',
+      'inspectMachine',
+      'probe',
+      'logTail',
+      'listLabResources',
+      'teardown',
+    ]) {
       const original = methods[name].bind(host);
       methods[name] = async (...args) => {
         calls.push(name);
@@ -1210,10 +1821,16 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
             "hypervisor host fake cannot be reached: listLabResources failed: Docker engine 'fake' is unreachable at /run/fake.sock (ENOENT): is it running, and may the backend use it?",
         },
       });
-      expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+      expect(run.machines.map(m => m.phase)).toEqual([
+        'skipped',
+        'skipped',
+        'skipped',
+      ]);
       // Nothing was asked of the host that could make part of a lab: nothing to tear down, no
       // lab recorded as left for the next run to be blamed on.
-      expect(run.steps.filter(s => s.level !== 'info').map(s => s.message)).toEqual([run.error!.message]);
+      expect(
+        run.steps.filter(s => s.level !== 'info').map(s => s.message),
+      ).toEqual([run.error!.message]);
       expect(await store.runsWithLabLeft()).toEqual([]);
     }
     expect(calls).toEqual(['listLabResources', 'listLabResources']);
@@ -1223,20 +1840,23 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await runs.shutdown();
   });
 
-  it("records a lab the engine went away under as left, its teardown not checked rather than failed, and blames no later run on it", async () => {
+  it('records a lab the engine went away under as left, its teardown not checked rather than failed, and blames no later run on it', async () => {
     const engine = { down: false };
     const { host } = hostWithEngine(engine);
     // The engine stops while data-01 is first restored: the lab and infra-01 are on it.
     const restore = host.restoreMachine.bind(host);
     let stopped = false;
     host.restoreMachine = async (lab, capture) => {
-      if (capture.machineRef === 'resource:default/data-01' && !stopped) engine.down = stopped = true;
+      if (capture.machineRef === 'resource:default/data-01' && !stopped)
+        engine.down = stopped = true;
       return restore(lab, capture);
     };
     const runs = service(host);
     const first = await testRunOfWeb(runs);
     expect(first.status).toBe('failed');
-    expect(first.error?.message).toMatch(/^hypervisor host fake stopped answering while resource:default\/data-01 was booting: restoreMachine failed: Docker engine 'fake' is unreachable at /);
+    expect(first.error?.message).toMatch(
+      /^hypervisor host fake stopped answering while resource:default\/data-01 was booting: restoreMachine failed: Docker engine 'fake' is unreachable at /,
+    );
     // Whether the lab is still there is unknown: said so, without the engine's words again.
     expect(first.steps.filter(s => /teardown/i.test(s.message))).toEqual([
       {
@@ -1246,20 +1866,31 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
           'Teardown not checked: hypervisor host fake cannot be reached; whatever of the lab reached it is removed once it answers, before the next run there or by the cleanup task',
       },
     ]);
-    expect(await store.runsWithLabLeft()).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+    expect(await store.runsWithLabLeft()).toEqual([
+      { id: first.id, hypervisorHost: 'fake' },
+    ]);
 
     // While it is still down, the next run fails as the host's, not on the lab left.
     const next = await testRunOfWeb(runs);
-    expect(next.error?.message).toMatch(/^hypervisor host fake cannot be reached: listLabResources failed: Docker engine 'fake' is unreachable/);
+    expect(next.error?.message).toMatch(
+      /^hypervisor host fake cannot be reached: listLabResources failed: Docker engine 'fake' is unreachable/,
+    );
     expect(next.error?.message).not.toContain(first.id);
-    expect(await store.runsWithLabLeft()).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+    expect(await store.runsWithLabLeft()).toEqual([
+      { id: first.id, hypervisorHost: 'fake' },
+    ]);
 
     // Once it answers, the lab left goes before the next run builds its own, as before.
     engine.down = false;
     expect((await testRunOfWeb(runs)).status).toBe('succeeded');
     expect(await store.runsWithLabLeft()).toEqual([]);
-    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
-    expect((await store.getRun(first.id))!.steps.at(-1)!.message).toMatch(/^Lab torn down later: removed 1 container and 1 network$/);
+    expect(await host.listLabResources()).toEqual({
+      machines: [],
+      networks: [],
+    });
+    expect((await store.getRun(first.id))!.steps.at(-1)!.message).toMatch(
+      /^Lab torn down later: removed 1 container and 1 network$/,
+    );
     await runs.shutdown();
   });
 
@@ -1271,19 +1902,36 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.createLab = async (runId, networks) => {
       await create(runId, networks);
       engine.down = true;
-      throw engineError("createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?", 'fake', 'unreachable');
+      throw engineError(
+        "createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?",
+        'fake',
+        'unreachable',
+      );
     };
     const runs = service(host);
     const run = await testRunOfWeb(runs);
     expect(run.error).toEqual({
-      message: "hypervisor host fake cannot be reached: createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?",
+      message:
+        "hypervisor host fake cannot be reached: createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?",
     });
-    expect(run.steps.at(-1)).toMatchObject({ level: 'warning', message: expect.stringMatching(/^Teardown not checked: hypervisor host fake cannot be reached; /) });
-    expect(await store.runsWithLabLeft()).toEqual([{ id: run.id, hypervisorHost: 'fake' }]);
+    expect(run.steps.at(-1)).toMatchObject({
+      level: 'warning',
+      message: expect.stringMatching(
+        /^Teardown not checked: hypervisor host fake cannot be reached; /,
+      ),
+    });
+    expect(await store.runsWithLabLeft()).toEqual([
+      { id: run.id, hypervisorHost: 'fake' },
+    ]);
     engine.down = false;
     await runs.cleanUpInterruptedRuns();
-    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
-    expect((await store.getRun(run.id))!.steps.at(-1)!.message).toBe('Lab torn down later: removed 0 containers and 1 network');
+    expect(await host.listLabResources()).toEqual({
+      machines: [],
+      networks: [],
+    });
+    expect((await store.getRun(run.id))!.steps.at(-1)!.message).toBe(
+      'Lab torn down later: removed 0 containers and 1 network',
+    );
     await runs.shutdown();
   });
 
@@ -1293,7 +1941,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const roomy = Object.assign(host, {
       room: async () => {
         engine.down = true;
-        throw engineError("checking the room failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED): is it running, and may the backend use it?", 'fake', 'unreachable');
+        throw engineError(
+          "checking the room failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED): is it running, and may the backend use it?",
+          'fake',
+          'unreachable',
+        );
       },
     });
     const runs = service(roomy);
@@ -1309,7 +1961,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     /** A host whose probes make a probe container in the lab, as the Docker host's do. */
     class ProbingHost extends FakeHost {
       readonly removals: string[] = [];
-      async probe(lab: LabHandle, machine: MachineHandle, spec: Parameters<FakeHost['probe']>[2]) {
+      async probe(
+        lab: LabHandle,
+        machine: MachineHandle,
+        spec: Parameters<FakeHost['probe']>[2],
+      ) {
         this.labels.set(`${lab.runId}/probe`, lab.runId);
         return super.probe(lab, machine, spec);
       }
@@ -1321,13 +1977,21 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     }
     const host = new ProbingHost(needs);
     const runs = service(host);
-    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await runs.waitFor(failover.id);
     const run = (await store.getRun(failover.id))!;
     expect(run.status).toBe('succeeded');
     expect(host.removals).toEqual([failover.id]);
     expect((await host.listLabResources(failover.id)).machines).toEqual(
-      ['resource:default/infra-01', 'resource:default/data-01', 'resource:default/web-01'].map(m => `${failover.id}/${m}`),
+      [
+        'resource:default/infra-01',
+        'resource:default/data-01',
+        'resource:default/web-01',
+      ].map(m => `${failover.id}/${m}`),
     );
     expect(run.steps.map(s => s.message)).toContainEqual(
       `Kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01, resource:default/web-01): ` +
@@ -1342,13 +2006,23 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const logger = mockServices.logger.mock();
     const again = service(stuck, {}, demoGraph, logger);
     await runs.releaseFailover(failover.id);
-    const second = await again.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const second = await again.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await again.waitFor(second.id);
-    const kept = (await store.getRun(second.id))!.steps.find(s => s.message.startsWith('Kept '))!.message;
+    const kept = (await store.getRun(second.id))!.steps.find(s =>
+      s.message.startsWith('Kept '),
+    )!.message;
     const containers = (await stuck.listLabResources(second.id)).machines;
     expect(containers).toHaveLength(4);
-    expect(kept).toContain(`Kept 4 containers (${containers.join(', ')}) and 1 network (lab-${second.id}-prod) on fake`);
-    expect(logger.warn).toHaveBeenCalledWith(`Run ${second.id}: could not remove its probe helpers from fake: engine said no; its release removes them`);
+    expect(kept).toContain(
+      `Kept 4 containers (${containers.join(', ')}) and 1 network (lab-${second.id}-prod) on fake`,
+    );
+    expect(logger.warn).toHaveBeenCalledWith(
+      `Run ${second.id}: could not remove its probe helpers from fake: engine said no; its release removes them`,
+    );
     await again.releaseFailover(second.id);
     expect(stuck.labels.size).toBe(0);
   });
@@ -1357,34 +2031,57 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const { host, runs, first, engine } = await labLeftBehind();
     // The recovery itself succeeded; its lab is still there.
     expect((await store.getRun(first.id))!.status).toBe('succeeded');
-    expect(await store.runsWithLabLeft('fake')).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+    expect(await store.runsWithLabLeft('fake')).toEqual([
+      { id: first.id, hypervisorHost: 'fake' },
+    ]);
     expect((await host.listLabResources(first.id)).machines).toHaveLength(3);
 
     // While it cannot be removed, the next run fails before building its own lab, naming it.
-    const blocked = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const blocked = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(blocked.id);
     const blockedRun = (await store.getRun(blocked.id))!;
     expect(blockedRun.status).toBe('failed');
-    expect(blockedRun.error?.message).toContain(`the lab of run ${first.id} is still on fake and could not be removed (engine unreachable)`);
+    expect(blockedRun.error?.message).toContain(
+      `the lab of run ${first.id} is still on fake and could not be removed (engine unreachable)`,
+    );
     expect(host.started).toHaveLength(3);
 
     // Once the host answers, the next run removes it first and goes ahead.
     engine.down = false;
-    const next = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const next = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(next.id);
     expect((await store.getRun(next.id))!.status).toBe('succeeded');
     expect(await store.runsWithLabLeft()).toEqual([]);
-    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
-    expect((await store.getRun(first.id))!.steps.at(-1)).toMatchObject({ level: 'info', message: expect.stringMatching(/^Lab torn down later: removed /) });
+    expect(await host.listLabResources()).toEqual({
+      machines: [],
+      networks: [],
+    });
+    expect((await store.getRun(first.id))!.steps.at(-1)).toMatchObject({
+      level: 'info',
+      message: expect.stringMatching(/^Lab torn down later: removed /),
+    });
     await runs.shutdown();
   }, 10_000);
 
   it('a left lab that two removals take at once is said torn down once', async () => {
     const { runs, first, engine } = await labLeftBehind();
     engine.down = false;
-    await Promise.all([runs.cleanUpInterruptedRuns(), runs.cleanUpInterruptedRuns()]);
+    await Promise.all([
+      runs.cleanUpInterruptedRuns(),
+      runs.cleanUpInterruptedRuns(),
+    ]);
     expect(await store.runsWithLabLeft()).toEqual([]);
-    const said = (await store.getRun(first.id))!.steps.filter(s => s.message.startsWith('Lab torn down later'));
+    const said = (await store.getRun(first.id))!.steps.filter(s =>
+      s.message.startsWith('Lab torn down later'),
+    );
     expect(said).toHaveLength(1);
     await runs.shutdown();
   }, 10_000);
@@ -1392,43 +2089,68 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it('says in its own timeline that it removes the lab an earlier run left, before it builds its own', async () => {
     const { runs, first, engine } = await labLeftBehind();
     const removing = `Removing the lab run ${first.id} left on fake, before building this run's`;
-    const blocked = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const blocked = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(blocked.id);
-    expect((await store.getRun(blocked.id))!.steps.map(s => s.message)).toContain(removing);
+    expect(
+      (await store.getRun(blocked.id))!.steps.map(s => s.message),
+    ).toContain(removing);
 
     // The removal may take a step deadline on a slow engine: the timeline says what the run waits for.
     engine.down = false;
-    const next = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const next = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(next.id);
     const messages = (await store.getRun(next.id))!.steps.map(s => s.message);
     expect(messages.indexOf(removing)).toBeGreaterThan(0);
-    expect(messages.indexOf(removing)).toBeLessThan(messages.findIndex(m => m.startsWith('Created isolated network')));
+    expect(messages.indexOf(removing)).toBeLessThan(
+      messages.findIndex(m => m.startsWith('Created isolated network')),
+    );
     await runs.shutdown();
   }, 10_000);
 
   it('the cleanup task removes a lab a teardown left, and keeps trying while it cannot', async () => {
     const { host, runs, first, engine } = await labLeftBehind();
     await runs.cleanUpInterruptedRuns();
-    expect(await store.runsWithLabLeft()).toEqual([{ id: first.id, hypervisorHost: 'fake' }]);
+    expect(await store.runsWithLabLeft()).toEqual([
+      { id: first.id, hypervisorHost: 'fake' },
+    ]);
     engine.down = false;
     await runs.cleanUpInterruptedRuns();
     expect(await store.runsWithLabLeft()).toEqual([]);
-    expect(await host.listLabResources()).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources()).toEqual({
+      machines: [],
+      networks: [],
+    });
     await runs.shutdown();
   }, 10_000);
 
   it('words a probe that stops answering at the deadline by its last answer', async () => {
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     const probe = host.probe.bind(host);
     let answered = 0;
-    host.probe = (...args) => (answered++ < 2 ? probe(...args) : new Promise<never>(() => {}));
+    host.probe = (...args) =>
+      answered++ < 2 ? probe(...args) : new Promise<never>(() => {});
     const runs = service(host);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     expect((await store.getRun(started.id))!.error).toEqual({
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
-      message: 'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
+      message:
+        'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
     });
   }, 10_000);
 
@@ -1437,19 +2159,31 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const restore = host.restoreMachine.bind(host);
     let lateRestore: Promise<unknown> | undefined;
     host.restoreMachine = (lab, capture) => {
-      const restored = new Promise(resolve => setTimeout(resolve, 300)).then(() => restore(lab, capture));
+      const restored = new Promise(resolve => setTimeout(resolve, 300)).then(
+        () => restore(lab, capture),
+      );
       lateRestore = restored;
       return restored;
     };
     const runs = service(host, { stepTimeoutMs: 100 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     expect((await store.getRun(started.id))!.status).toBe('failed');
-    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(started.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
 
     await lateRestore;
     await vi.waitFor(async () => {
-      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+      expect(await host.listLabResources(started.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
     }, eventually);
   });
 
@@ -1457,14 +2191,20 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const host = new FakeHost(needs);
     let lateFailure: Promise<unknown> | undefined;
     host.restoreMachine = (lab, capture) => {
-      lateFailure = new Promise(resolve => setTimeout(resolve, 300)).then(() => {
-        host.labels.set(`${lab.runId}/${capture.machineRef}`, lab.runId); // e.g. the image it loaded
-        throw new Error(`network lab-${lab.runId}-prod not found`);
-      });
+      lateFailure = new Promise(resolve => setTimeout(resolve, 300)).then(
+        () => {
+          host.labels.set(`${lab.runId}/${capture.machineRef}`, lab.runId); // e.g. the image it loaded
+          throw new Error(`network lab-${lab.runId}-prod not found`);
+        },
+      );
       return lateFailure as never;
     };
     const runs = service(host, { stepTimeoutMs: 100 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     expect((await store.getRun(started.id))!.error?.message).toBe(
       'resource:default/infra-01 failed: restore did not finish within 0.1 s',
@@ -1472,7 +2212,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     await lateFailure!.catch(() => {});
     await vi.waitFor(async () => {
-      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+      expect(await host.listLabResources(started.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
     }, eventually);
   });
 
@@ -1494,7 +2237,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return teardown(runId);
     };
     const runs = service(host, { stepTimeoutMs: 100 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     expect((await store.getRun(started.id))!.status).toBe('failed');
     expect(await store.runsWithLabLeft()).toEqual([]);
@@ -1502,14 +2249,21 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     release();
     await lateRestore;
     await vi.waitFor(async () => {
-      expect(await store.runsWithLabLeft()).toEqual([{ id: started.id, hypervisorHost: 'fake' }]);
+      expect(await store.runsWithLabLeft()).toEqual([
+        { id: started.id, hypervisorHost: 'fake' },
+      ]);
     }, eventually);
-    expect((await host.listLabResources(started.id)).machines).toEqual([`${started.id}/resource:default/infra-01`]);
+    expect((await host.listLabResources(started.id)).machines).toEqual([
+      `${started.id}/resource:default/infra-01`,
+    ]);
 
     engine.down = false;
     await runs.cleanUpInterruptedRuns();
     expect(await store.runsWithLabLeft()).toEqual([]);
-    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(started.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it("removes the probe container a final check's probe makes again after its deadline", async () => {
@@ -1521,7 +2275,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       const count = (probed.get(machine.machineRef) ?? 0) + 1;
       probed.set(machine.machineRef, count);
       // The final check's probe of infra-01 finds the probe container gone and makes it again, slowly.
-      if (machine.machineRef !== 'resource:default/infra-01' || count === 1) return probe(lab, machine, spec);
+      if (machine.machineRef !== 'resource:default/infra-01' || count === 1)
+        return probe(lab, machine, spec);
       lateProbe = new Promise(resolve => setTimeout(resolve, 300)).then(() => {
         host.labels.set(`${lab.runId}/probe`, lab.runId);
         return probe(lab, machine, spec);
@@ -1529,7 +2284,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return lateProbe as never;
     };
     const runs = service(host, { stepTimeoutMs: 100 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
     expect((await store.getRun(started.id))!.error?.message).toBe(
       'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.1 s after it was ready',
@@ -1537,7 +2296,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     await lateProbe;
     await vi.waitFor(async () => {
-      expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+      expect(await host.listLabResources(started.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
     }, eventually);
   });
 
@@ -1546,9 +2308,19 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ...demoGraph,
       services: new Map(
         [
-          { ...svc('component:default/dns', 'resource:default/infra-01'), probes: [] },
-          { ...svc('component:default/database', 'resource:default/data-01', ['component:default/dns']), probes: [] },
-          svc('component:default/web', 'resource:default/web-01', ['component:default/database']),
+          {
+            ...svc('component:default/dns', 'resource:default/infra-01'),
+            probes: [],
+          },
+          {
+            ...svc('component:default/database', 'resource:default/data-01', [
+              'component:default/dns',
+            ]),
+            probes: [],
+          },
+          svc('component:default/web', 'resource:default/web-01', [
+            'component:default/database',
+          ]),
         ].map(x => [x.ref, x]),
       ),
     };
@@ -1557,12 +2329,18 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     // data-01 has a health check of its own, and no probes either.
     host.inspectMachine = async machine => ({
       ...(await inspect(machine)),
-      ...(machine.machineRef === 'resource:default/data-01' ? { health: 'healthy' as const } : {}),
+      ...(machine.machineRef === 'resource:default/data-01'
+        ? { health: 'healthy' as const }
+        : {}),
     });
     const runs = service(host, {}, bare);
     const run = await testRunOfWeb(runs);
     expect(run.status).toBe('succeeded');
-    expect(run.steps.filter(s => s.level === 'warning').map(s => [s.machineRef, s.message])).toEqual([
+    expect(
+      run.steps
+        .filter(s => s.level === 'warning')
+        .map(s => [s.machineRef, s.message]),
+    ).toEqual([
       [
         'resource:default/infra-01',
         'Ready only in that it runs: it has no health check and neither it nor its services have probes, so nothing showed them answering (annotate them, or the machine, with recovery.backstage-recovery.io/probes)',
@@ -1579,7 +2357,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         [
           svc('component:default/dns', 'resource:default/infra-01'),
           svc('component:default/database', 'resource:default/data-01'),
-          svc('component:default/web', 'resource:default/web-01', ['component:default/dns', 'component:default/database']),
+          svc('component:default/web', 'resource:default/web-01', [
+            'component:default/dns',
+            'component:default/database',
+          ]),
         ].map(x => [x.ref, x]),
       ),
     };
@@ -1587,12 +2368,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const seen: string[] = [];
     const restore = host.restoreMachine.bind(host);
     host.restoreMachine = async (lab, capture) => {
-      if (capture.machineRef === 'resource:default/infra-01') await new Promise(resolve => setTimeout(resolve, 300));
+      if (capture.machineRef === 'resource:default/infra-01')
+        await new Promise(resolve => setTimeout(resolve, 300));
       return restore(lab, capture);
     };
     const probe = host.probe.bind(host);
     host.probe = async (lab, machine, spec) => {
-      if (machine.machineRef === 'resource:default/data-01') await new Promise(resolve => setTimeout(resolve, 600));
+      if (machine.machineRef === 'resource:default/data-01')
+        await new Promise(resolve => setTimeout(resolve, 600));
       const result = await probe(lab, machine, spec);
       seen.push(`probed ${machine.machineRef}`);
       return result;
@@ -1602,29 +2385,49 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       seen.push('teardown');
       return teardown(runId);
     };
-    const runs = service(host, { stepTimeoutMs: 100, machineReadyTimeoutMs: 2_000 }, wide);
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const runs = service(
+      host,
+      { stepTimeoutMs: 100, machineReadyTimeoutMs: 2_000 },
+      wide,
+    );
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(started.id);
 
     const run = (await store.getRun(started.id))!;
-    expect(run.error?.message).toBe('resource:default/infra-01 failed: restore did not finish within 0.1 s');
-    expect(run.machines.find(m => m.machineRef === 'resource:default/data-01')!.phase).toBe('ready');
+    expect(run.error?.message).toBe(
+      'resource:default/infra-01 failed: restore did not finish within 0.1 s',
+    );
+    expect(
+      run.machines.find(m => m.machineRef === 'resource:default/data-01')!
+        .phase,
+    ).toBe('ready');
     expect(seen[0]).toBe('probed resource:default/data-01');
     expect(seen.slice(1).every(x => x === 'teardown')).toBe(true);
-    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(started.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('names the failing probe when the verify deadline falls during the inspect after it', async () => {
     const host = new FakeHost(needs);
     host.probe = async (_lab, machine) => {
       await new Promise(resolve => setTimeout(resolve, 250));
-      return { ok: false, message: `connection to ${machine.machineRef}:1 refused` };
+      return {
+        ok: false,
+        message: `connection to ${machine.machineRef}:1 refused`,
+      };
     };
     const inspect = host.inspectMachine.bind(host);
     let inspections = 0;
     host.inspectMachine = async machine => {
       // Slow from the second inspect on: it outlasts the 50 ms left after the probe.
-      if (++inspections > 1) await new Promise(resolve => setTimeout(resolve, 150));
+      if (++inspections > 1)
+        await new Promise(resolve => setTimeout(resolve, 150));
       return inspect(machine);
     };
     const runs = service(host);
@@ -1632,7 +2435,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error).toMatchObject({
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
-      message: 'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
+      message:
+        'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
     });
   });
 
@@ -1640,64 +2444,135 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const host = new FakeHost(needs);
     host.restoreMachine = () => new Promise<never>(() => {});
     const runs = service(host); // default step deadline: minutes
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+        'restoring',
+      );
     }, eventually);
     await runs.shutdown();
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
     // The interruption is no machine's failure: the error names none, the machine says why it stopped.
-    expect(run.error).toEqual({ message: 'Interrupted: the backend is shutting down' });
+    expect(run.error).toEqual({
+      message: 'Interrupted: the backend is shutting down',
+    });
     expect(run.machines.map(m => [m.machineRef, m.phase, m.message])).toEqual([
-      ['resource:default/infra-01', 'failed', 'Interrupted: the backend is shutting down'],
+      [
+        'resource:default/infra-01',
+        'failed',
+        'Interrupted: the backend is shutting down',
+      ],
       ['resource:default/data-01', 'skipped', undefined],
       ['resource:default/web-01', 'skipped', undefined],
     ]);
     expect(run.machines[0].finishedAt).toBeDefined();
-    expect(run.steps.filter(s => s.level === 'error').map(s => s.message)).toEqual([
-      'Interrupted: the backend is shutting down',
-    ]);
+    expect(
+      run.steps.filter(s => s.level === 'error').map(s => s.message),
+    ).toEqual(['Interrupted: the backend is shutting down']);
   });
 
   const hang = () => new Promise<never>(() => {});
   it.each<[string, (host: FakeHost, reached: () => void) => void]>([
-    ['reading the room', (h, r) => { (h as HypervisorHost).room = () => (r(), hang()); }],
-    ['creating the lab', (h, r) => { h.createLab = () => (r(), hang()); }],
-    ['restoring wave 1', (h, r) => { h.restoreMachine = () => (r(), hang()); }],
-    ['restoring wave 2', (h, r) => {
-      const restore = h.restoreMachine.bind(h);
-      h.restoreMachine = (lab, c) => (c.machineRef.endsWith('data-01') ? (r(), hang()) : restore(lab, c));
-    }],
-    ['starting', (h, r) => { h.startMachine = () => (r(), hang()); }],
-    ['inspecting', (h, r) => { h.inspectMachine = () => (r(), hang()); }],
-    ['probing wave 3', (h, r) => {
-      const probe = h.probe.bind(h);
-      h.probe = (lab, m, spec) => (m.machineRef.endsWith('web-01') ? (r(), hang()) : probe(lab, m, spec));
-    }],
-    ['the final check', (h, r) => {
-      const probe = h.probe.bind(h);
-      let n = 0;
-      h.probe = (lab, m, spec) => (m.machineRef.endsWith('infra-01') && ++n > 1 ? (r(), hang()) : probe(lab, m, spec));
-    }],
-  ])('interrupted while %s, a test recovery ends failed, no machine in progress, its lab gone, counting for nothing', async (_, stage) => {
-    const host = new FakeHost(needs);
-    let reached!: () => void;
-    const at = new Promise<void>(resolve => {
-      reached = resolve;
-    });
-    stage(host, reached);
-    const runs = service(host, { machineReadyTimeoutMs: 60_000 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
-    await at;
-    await runs.shutdown();
-    const run = (await store.getRun(started.id))!;
-    expect(run).toMatchObject({ status: 'failed', error: { message: 'Interrupted: the backend is shutting down' }, rtoSeconds: undefined });
-    expect(run.machines.filter(m => !['ready', 'failed', 'skipped'].includes(m.phase))).toEqual([]);
-    expect(run.steps.at(-1)!.message).toMatch(/^Lab torn down: removed /);
-    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
-    expect(await store.lastFinishedRun({ entityRef: 'component:default/web' })).toBeUndefined();
-  });
+    [
+      'reading the room',
+      (h, r) => {
+        (h as HypervisorHost).room = () => (r(), hang());
+      },
+    ],
+    [
+      'creating the lab',
+      (h, r) => {
+        h.createLab = () => (r(), hang());
+      },
+    ],
+    [
+      'restoring wave 1',
+      (h, r) => {
+        h.restoreMachine = () => (r(), hang());
+      },
+    ],
+    [
+      'restoring wave 2',
+      (h, r) => {
+        const restore = h.restoreMachine.bind(h);
+        h.restoreMachine = (lab, c) =>
+          c.machineRef.endsWith('data-01') ? (r(), hang()) : restore(lab, c);
+      },
+    ],
+    [
+      'starting',
+      (h, r) => {
+        h.startMachine = () => (r(), hang());
+      },
+    ],
+    [
+      'inspecting',
+      (h, r) => {
+        h.inspectMachine = () => (r(), hang());
+      },
+    ],
+    [
+      'probing wave 3',
+      (h, r) => {
+        const probe = h.probe.bind(h);
+        h.probe = (lab, m, spec) =>
+          m.machineRef.endsWith('web-01') ? (r(), hang()) : probe(lab, m, spec);
+      },
+    ],
+    [
+      'the final check',
+      (h, r) => {
+        const probe = h.probe.bind(h);
+        let n = 0;
+        h.probe = (lab, m, spec) =>
+          m.machineRef.endsWith('infra-01') && ++n > 1
+            ? (r(), hang())
+            : probe(lab, m, spec);
+      },
+    ],
+  ])(
+    'interrupted while %s, a test recovery ends failed, no machine in progress, its lab gone, counting for nothing',
+    async (_, stage) => {
+      const host = new FakeHost(needs);
+      let reached!: () => void;
+      const at = new Promise<void>(resolve => {
+        reached = resolve;
+      });
+      stage(host, reached);
+      const runs = service(host, { machineReadyTimeoutMs: 60_000 });
+      const started = await runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      });
+      await at;
+      await runs.shutdown();
+      const run = (await store.getRun(started.id))!;
+      expect(run).toMatchObject({
+        status: 'failed',
+        error: { message: 'Interrupted: the backend is shutting down' },
+        rtoSeconds: undefined,
+      });
+      expect(
+        run.machines.filter(
+          m => !['ready', 'failed', 'skipped'].includes(m.phase),
+        ),
+      ).toEqual([]);
+      expect(run.steps.at(-1)!.message).toMatch(/^Lab torn down: removed /);
+      expect(await host.listLabResources(run.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
+      expect(
+        await store.lastFinishedRun({ entityRef: 'component:default/web' }),
+      ).toBeUndefined();
+    },
+  );
 
   it('admits no run once the backend shuts down, and interrupts one admitted as it began', async () => {
     const host = new FakeHost(needs);
@@ -1710,16 +2585,31 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       stopped ??= runs.shutdown();
       return admission;
     };
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await stopped;
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
-    expect(run.error).toEqual({ message: 'Interrupted: the backend is shutting down' });
+    expect(run.error).toEqual({
+      message: 'Interrupted: the backend is shutting down',
+    });
     expect(host.started).toEqual([]);
-    expect(await host.listLabResources(run.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(run.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
 
     // Asked again (the CLI does on a 503), it is the next backend's to run.
-    await expect(runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' })).rejects.toMatchObject({
+    await expect(
+      runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      }),
+    ).rejects.toMatchObject({
       name: 'ServiceUnavailableError',
       message: expect.stringContaining('shutting down'),
     });
@@ -1732,19 +2622,38 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const testHost = new FakeHost(never);
     const testRuns = service(testHost, { machineReadyTimeoutMs: 60_000 });
     const failoverHost = new FakeHost(never);
-    const failoverRuns = service(failoverHost, { machineReadyTimeoutMs: 60_000 });
+    const failoverRuns = service(failoverHost, {
+      machineReadyTimeoutMs: 60_000,
+    });
     // In turn: to admission both hosts are the one host 'fake'.
-    const test = await testRuns.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const test = await testRuns.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await vi.waitFor(async () => {
-      expect((await store.getRun(test.id))!.machines[0].phase).toBe('verifying');
+      expect((await store.getRun(test.id))!.machines[0].phase).toBe(
+        'verifying',
+      );
     }, eventually);
     await testRuns.shutdown();
-    expect((await store.getRun(test.id))!.error?.message).toBe('Interrupted: the backend is shutting down');
-    expect(await testHost.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
+    expect((await store.getRun(test.id))!.error?.message).toBe(
+      'Interrupted: the backend is shutting down',
+    );
+    expect(await testHost.listLabResources(test.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
 
-    const failover = await failoverRuns.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const failover = await failoverRuns.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await vi.waitFor(async () => {
-      expect((await store.getRun(failover.id))!.machines[0].phase).toBe('verifying');
+      expect((await store.getRun(failover.id))!.machines[0].phase).toBe(
+        'verifying',
+      );
     }, eventually);
     await failoverRuns.shutdown();
     const run = (await store.getRun(failover.id))!;
@@ -1757,7 +2666,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machines: [`${failover.id}/resource:default/infra-01`],
       networks: [`lab-${failover.id}-prod`],
     });
-    expect(run.steps.map(s => s.message)).not.toContainEqual(expect.stringMatching(/^Lab torn down/));
+    expect(run.steps.map(s => s.message)).not.toContainEqual(
+      expect.stringMatching(/^Lab torn down/),
+    );
   });
 
   it('keeps what a failover orphaned by a stopped backend booted', async () => {
@@ -1777,7 +2688,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     );
     await store.updateRun('orphan', { status: 'running' });
     const lab = await host.createLab('orphan', [{ name: 'prod', aliases: [] }]);
-    await host.restoreMachine(lab, { machineRef: 'resource:default/infra-01' } as RestorableCapture);
+    await host.restoreMachine(lab, {
+      machineRef: 'resource:default/infra-01',
+    } as RestorableCapture);
     const runs = service(host, { staleAfterMs: -60_000 });
     expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
     const run = (await store.getRun('orphan'))!;
@@ -1793,9 +2706,16 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('keeps what a failed failover booted, saying what it left running, where a test recovery tears down', async () => {
     // web-01 never answers: the last wave fails after infra-01 and data-01 are ready.
-    const host = new FakeHost({ ...needs, 'resource:default/web-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      ...needs,
+      'resource:default/web-01': ['resource:default/never'],
+    });
     const runs = service(host);
-    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await runs.waitFor(failover.id);
     const run = (await store.getRun(failover.id))!;
     expect(run.status).toBe('failed');
@@ -1806,34 +2726,65 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       message: `resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused; kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01; not ready: resource:default/web-01): a failover is never torn down automatically`,
     });
     expect(await host.listLabResources(failover.id)).toEqual({
-      machines: ['resource:default/infra-01', 'resource:default/data-01', 'resource:default/web-01'].map(m => `${failover.id}/${m}`),
+      machines: [
+        'resource:default/infra-01',
+        'resource:default/data-01',
+        'resource:default/web-01',
+      ].map(m => `${failover.id}/${m}`),
       networks: [`lab-${failover.id}-prod`],
     });
-    expect(run.steps.map(s => s.message)).not.toContainEqual(expect.stringMatching(/^Lab torn down/));
+    expect(run.steps.map(s => s.message)).not.toContainEqual(
+      expect.stringMatching(/^Lab torn down/),
+    );
     expect(await store.runsWithLabLeft()).toEqual([]);
 
-    const test = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const test = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.waitFor(test.id);
     expect((await store.getRun(test.id))!.error?.message).toBe(
       'resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
     );
-    expect(await host.listLabResources(test.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(test.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
     expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
   });
 
   it("refuses, before a run exists, a test recovery or a second failover beside what a failover keeps on the host on production's subnets; admits them once it is removed", async () => {
-    for (const [n, address] of [['infra-01', '172.29.10.11'], ['data-01', '172.29.10.12'], ['web-01', '172.29.10.13']]) {
+    for (const [n, address] of [
+      ['infra-01', '172.29.10.11'],
+      ['data-01', '172.29.10.12'],
+      ['web-01', '172.29.10.13'],
+    ]) {
       const [capture] = await store.listCaptures(`resource:default/${n}`, 1);
       await store.insertCapture({
         ...capture,
         id: `cap-subnet-${n}`,
-        runtime: { ...capture.runtime, networks: [{ name: 'prod', subnet: '172.29.10.0/24', ipv4Address: address, aliases: [] }] },
+        runtime: {
+          ...capture.runtime,
+          networks: [
+            {
+              name: 'prod',
+              subnet: '172.29.10.0/24',
+              ipv4Address: address,
+              aliases: [],
+            },
+          ],
+        },
         createdAt: new Date(Date.now() + 1000).toISOString(),
       });
     }
     const host = new FakeHost(needs);
     const runs = service(host);
-    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await runs.waitFor(failover.id);
     const { finishedAt, status } = (await store.getRun(failover.id))!;
     expect(status).toBe('succeeded');
@@ -1841,11 +2792,21 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const remove =
       `Once production no longer needs them, release failover ${failover.id} (recovery release ${failover.id}, or POST /runs/${failover.id}/release), ` +
       `or else remove what it kept there by hand (everything labelled recovery.backstage-recovery.io/run-id=${failover.id}), and start the run again; or recover onto another hypervisor host`;
-    await expect(runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' })).rejects.toThrow(
+    await expect(
+      runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      }),
+    ).rejects.toThrow(
       `component:default/web cannot be test-recovered on fake now: ${kept}, serving production with production's subnet 172.29.10.0/24; ` +
         `this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production. ${remove}`,
     );
-    const second = runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const second = runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await expect(second).rejects.toThrow(
       `component:default/web cannot be failed over on fake now: ${kept}, serving production with machines resource:default/infra-01, resource:default/data-01, resource:default/web-01 and production's subnet 172.29.10.0/24; ` +
         `a second failover would boot them again, or apart from them on other addresses. ${remove}`,
@@ -1857,29 +2818,46 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       failover: `failover ${failover.id} of component:default/web (succeeded at ${finishedAt})`,
       host: 'fake',
       keeps: '3 containers and 1 network',
-      holding: "machines resource:default/infra-01, resource:default/data-01, resource:default/web-01 and production's subnet 172.29.10.0/24",
+      holding:
+        "machines resource:default/infra-01, resource:default/data-01, resource:default/web-01 and production's subnet 172.29.10.0/24",
       runId: failover.id,
       entityRef: 'component:default/web',
     });
     // Refused, not failed: nothing counts against the entity.
-    expect((await store.listRuns({ limit: 10 })).map(r => r.id)).toEqual([failover.id]);
+    expect((await store.listRuns({ limit: 10 })).map(r => r.id)).toEqual([
+      failover.id,
+    ]);
     // An engineer released the failover: what it kept is gone, and the host is free for both again.
     await runs.releaseFailover(failover.id, 'user:default/ana');
-    expect(await host.listLabResources(failover.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(failover.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
     const test = await testRunOfWeb(runs);
     expect(test.status).toBe('succeeded');
 
     // Whoever may not see the failover's entity is not told which run it is.
     const hiddenRuns = service(host, {}, { ...demoGraph, rootRef: HIDDEN });
-    const hiddenFailover = await hiddenRuns.start({ entityRef: HIDDEN, mode: 'failover', trigger: 'user' });
+    const hiddenFailover = await hiddenRuns.start({
+      entityRef: HIDDEN,
+      mode: 'failover',
+      trigger: 'user',
+    });
     await hiddenRuns.waitFor(hiddenFailover.id);
     const refusal: Error = await runs
-      .start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user', credentials: mockCredentials.user() })
+      .start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+        credentials: mockCredentials.user(),
+      })
       .then(
         () => new Error('admitted'),
         e => e,
       );
-    expect(refusal.message).toMatch(/^component:default\/web cannot be test-recovered on fake now: an earlier failover keeps 3 containers and 1 network there, .* have that failover released \(or what it kept there removed\) and start the run again/);
+    expect(refusal.message).toMatch(
+      /^component:default\/web cannot be test-recovered on fake now: an earlier failover keeps 3 containers and 1 network there, .* have that failover released \(or what it kept there removed\) and start the run again/,
+    );
     expect(refusal.message).not.toContain(hiddenFailover.id);
     expect(refusal).toMatchObject({ runId: undefined, entityRef: undefined });
   });
@@ -1887,11 +2865,19 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it('releases a finished failover: removes what it kept, says who and what in its timeline; a second release finds nothing left', async () => {
     const host = new FakeHost(needs);
     const runs = service(host);
-    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await runs.waitFor(failover.id);
     // Its timeline says, when it succeeds, what it keeps and how that ends.
-    const machines = ['infra-01', 'data-01', 'web-01'].map(m => `resource:default/${m}`);
-    expect((await store.getRun(failover.id))!.steps.map(s => s.message)).toContain(
+    const machines = ['infra-01', 'data-01', 'web-01'].map(
+      m => `resource:default/${m}`,
+    );
+    expect(
+      (await store.getRun(failover.id))!.steps.map(s => s.message),
+    ).toContain(
       `Kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: ${machines.join(', ')}): a failover is never torn down automatically; ` +
         `release it once production runs on its primary machines again (recovery release ${failover.id}, or POST /runs/${failover.id}/release)`,
     );
@@ -1900,20 +2886,35 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       runs.releaseFailover(failover.id, 'user:default/ana'),
       runs.releaseFailover(failover.id, 'user:default/ben'),
     ]);
-    const containers = ['infra-01', 'data-01', 'web-01'].map(m => `${failover.id}/resource:default/${m}`);
+    const containers = ['infra-01', 'data-01', 'web-01'].map(
+      m => `${failover.id}/resource:default/${m}`,
+    );
     const removed = `removed 3 containers (${containers.join(', ')}) and 1 network (lab-${failover.id}-prod) it kept on fake`;
     // Whichever of the two reaches the host first removes it all; the other finds nothing left.
-    const said = [first, second].map(r => r.steps.at(-1)!).map(step => ({ level: step.level, message: step.message }));
+    const said = [first, second]
+      .map(r => r.steps.at(-1)!)
+      .map(step => ({ level: step.level, message: step.message }));
     expect(said.map(step => step.level)).toEqual(['info', 'info']);
-    expect(said.map(step => step.message.replace(/^Released by user:default\/(ana|ben): /, '')).sort()).toEqual([
-      'nothing of it was left on fake',
-      removed,
-    ]);
-    expect(await host.listLabResources(failover.id)).toEqual({ machines: [], networks: [] });
+    expect(
+      said
+        .map(step =>
+          step.message.replace(/^Released by user:default\/(ana|ben): /, ''),
+        )
+        .sort(),
+    ).toEqual(['nothing of it was left on fake', removed]);
+    expect(await host.listLabResources(failover.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
     // The run itself stands as it finished.
-    expect(second).toMatchObject({ status: 'succeeded', finishedAt: (await store.getRun(failover.id))!.finishedAt });
+    expect(second).toMatchObject({
+      status: 'succeeded',
+      finishedAt: (await store.getRun(failover.id))!.finishedAt,
+    });
     const again = await runs.releaseFailover(failover.id);
-    expect(again.steps.at(-1)!.message).toBe('Released by an unnamed caller: nothing of it was left on fake');
+    expect(again.steps.at(-1)!.message).toBe(
+      'Released by an unnamed caller: nothing of it was left on fake',
+    );
   });
 
   it('refuses to release a test recovery, an active failover or an unknown run; one whose host cannot tear it down is a 503 that records nothing', async () => {
@@ -1923,17 +2924,41 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await expect(runs.releaseFailover(test.id)).rejects.toThrow(
       `Run ${test.id} is a test recovery, not a failover: only a failover's machines are kept on the host, and a test recovery's lab is torn down when it finishes`,
     );
-    await expect(runs.releaseFailover('no-such-run')).rejects.toMatchObject({ name: 'NotFoundError' });
+    await expect(runs.releaseFailover('no-such-run')).rejects.toMatchObject({
+      name: 'NotFoundError',
+    });
     await store.insertRun(
-      { id: 'booting', entityRef: 'component:default/web', mode: 'failover', trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: 'component:default/web', waves: [], machines: [] } as any, options: {}, machines: [] },
+      {
+        id: 'booting',
+        entityRef: 'component:default/web',
+        mode: 'failover',
+        trigger: 'user',
+        hypervisorHost: 'fake',
+        plan: {
+          entityRef: 'component:default/web',
+          waves: [],
+          machines: [],
+        } as any,
+        options: {},
+        machines: [],
+      },
       new Date(),
     );
     const active = runs.releaseFailover('booting');
-    await expect(active).rejects.toThrow('Failover booting is still pending: release it once it has finished (its machines may be booting production now)');
+    await expect(active).rejects.toThrow(
+      'Failover booting is still pending: release it once it has finished (its machines may be booting production now)',
+    );
     await expect(active).rejects.toBeInstanceOf(ConflictError);
-    await store.updateRun('booting', { status: 'failed', finishedAt: new Date().toISOString() });
+    await store.updateRun('booting', {
+      status: 'failed',
+      finishedAt: new Date().toISOString(),
+    });
 
-    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await runs.waitFor(failover.id);
     const steps = (await store.getRun(failover.id))!.steps.length;
     const teardown = host.teardown.bind(host);
@@ -1941,18 +2966,26 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       throw new Error('connect ECONNREFUSED /var/run/docker.sock');
     };
     const unreachable = runs.releaseFailover(failover.id, 'user:default/ana');
-    await expect(unreachable).rejects.toMatchObject({ name: 'ServiceUnavailableError' });
+    await expect(unreachable).rejects.toMatchObject({
+      name: 'ServiceUnavailableError',
+    });
     await expect(unreachable).rejects.toThrow(
       `Hypervisor host 'fake' could not tear down what failover ${failover.id} kept there: connect ECONNREFUSED /var/run/docker.sock. The failover is not released: release it again once the host answers`,
     );
     // A host that hangs past the step deadline is as unreachable.
     const hung = service(host, { stepTimeoutMs: 50 });
     host.teardown = () => new Promise<never>(() => {});
-    await expect(hung.releaseFailover(failover.id)).rejects.toThrow(/could not tear down what failover .* kept there: teardown did not finish within 0.05 s/);
+    await expect(hung.releaseFailover(failover.id)).rejects.toThrow(
+      /could not tear down what failover .* kept there: teardown did not finish within 0.05 s/,
+    );
     expect((await store.getRun(failover.id))!.steps).toHaveLength(steps);
     expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
     host.teardown = teardown;
-    expect((await runs.releaseFailover(failover.id, 'user:default/ana')).steps.at(-1)!.message).toMatch(/^Released by user:default\/ana: removed 3 containers/);
+    expect(
+      (await runs.releaseFailover(failover.id, 'user:default/ana')).steps.at(
+        -1,
+      )!.message,
+    ).toMatch(/^Released by user:default\/ana: removed 3 containers/);
   });
 
   it("fails a failover its host refuses before making anything (an earlier failover's machines hold production's subnets) with the host's reason, and no note of anything kept", async () => {
@@ -1963,18 +2996,30 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       throw new ConflictError(refusal);
     };
     const runs = service(host);
-    const failover = await runs.start({ entityRef: 'component:default/web', mode: 'failover', trigger: 'user' });
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
     await runs.waitFor(failover.id);
     const run = (await store.getRun(failover.id))!;
     expect(run.status).toBe('failed');
-    expect(run.error).toEqual({ message: `${refusal}; nothing of it is on fake` });
-    expect(run.machines.map(m => m.phase)).toEqual(['skipped', 'skipped', 'skipped']);
+    expect(run.error).toEqual({
+      message: `${refusal}; nothing of it is on fake`,
+    });
+    expect(run.machines.map(m => m.phase)).toEqual([
+      'skipped',
+      'skipped',
+      'skipped',
+    ]);
     expect(await store.runsWithLabLeft()).toEqual([]);
   });
 
   it('claims an orphaned-looking run before tearing its lab down: its live driver stops without failing a machine', async () => {
     // infra-01 never comes up: the run is verifying it when another replica cleans up.
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     const teardown = host.teardown.bind(host);
     host.teardown = async runId => {
       const removed = await teardown(runId);
@@ -1982,9 +3027,15 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return removed;
     };
     const driver = service(host, { machineReadyTimeoutMs: 60_000 });
-    const started = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await driver.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+        'verifying',
+      );
     }, eventually);
     // Another replica that counts any heartbeat as stale (a long pause, say).
     const cleaner = service(host, { staleAfterMs: -60_000 });
@@ -1993,7 +3044,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const claim = store.claimStaleRun.bind(store);
     store.claimStaleRun = async (...args) => {
       const claimed = await claim(...args);
-      await new Promise(resolve => setTimeout(resolve, options.heartbeatIntervalMs * 6));
+      await new Promise(resolve =>
+        setTimeout(resolve, options.heartbeatIntervalMs * 6),
+      );
       return claimed;
     };
     expect(await cleaner.cleanUpInterruptedRuns()).toEqual([started.id]);
@@ -2001,15 +3054,24 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     const run = (await store.getRun(started.id))!;
     expect(run.status).toBe('failed');
-    expect(run.error).toEqual({ message: 'Interrupted: the backend driving this run stopped; removed 1 container and 1 network' });
+    expect(run.error).toEqual({
+      message:
+        'Interrupted: the backend driving this run stopped; removed 1 container and 1 network',
+    });
     expect(run.machines.map(m => [m.machineRef, m.phase, m.message])).toEqual([
-      ['resource:default/infra-01', 'failed', 'Interrupted: the backend driving this run stopped'],
+      [
+        'resource:default/infra-01',
+        'failed',
+        'Interrupted: the backend driving this run stopped',
+      ],
       ['resource:default/data-01', 'skipped', undefined],
       ['resource:default/web-01', 'skipped', undefined],
     ]);
     // The driver saw its machine vanish with the lab: no failure of it, only that it stopped;
     // its own teardown came after the cleaner's, with nothing left to remove.
-    const errors = run.steps.filter(s => s.level === 'error').map(s => s.message);
+    const errors = run.steps
+      .filter(s => s.level === 'error')
+      .map(s => s.message);
     expect(errors).toHaveLength(2);
     expect(errors).toEqual(
       expect.arrayContaining([
@@ -2017,12 +3079,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         'Stopped driving: the run was already finished elsewhere; removed 0 containers and 0 networks',
       ]),
     );
-    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(started.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   it('records the lab as left when a driver that lost its run cannot tear down what it built', async () => {
     // infra-01 never comes up: the run is verifying it when another replica fails it.
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     const teardown = host.teardown.bind(host);
     const engine = { down: false };
     host.teardown = async runId => {
@@ -2030,12 +3097,21 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       return teardown(runId);
     };
     const runs = service(host, { machineReadyTimeoutMs: 60_000 });
-    const started = await runs.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+        'verifying',
+      );
     }, eventually);
     engine.down = true;
-    await store.updateRun(started.id, { status: 'failed', error: { message: 'failed elsewhere' } });
+    await store.updateRun(started.id, {
+      status: 'failed',
+      error: { message: 'failed elsewhere' },
+    });
     await runs.waitFor(started.id);
 
     const run = (await store.getRun(started.id))!;
@@ -2043,23 +3119,37 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.steps.map(s => s.message)).toContain(
       'Stopped driving: the run was already finished elsewhere; teardown failed: engine unreachable',
     );
-    expect(await store.runsWithLabLeft()).toEqual([{ id: started.id, hypervisorHost: 'fake' }]);
+    expect(await store.runsWithLabLeft()).toEqual([
+      { id: started.id, hypervisorHost: 'fake' },
+    ]);
     engine.down = false;
     await runs.cleanUpInterruptedRuns();
-    expect(await host.listLabResources(started.id)).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources(started.id)).toEqual({
+      machines: [],
+      networks: [],
+    });
   });
 
   /** A test run left running on the host by a backend that stopped: its heartbeat is as of now. */
   async function orphanOnHost(host: FakeHost, id: string): Promise<void> {
     await store.insertRun(
-      { id, entityRef: 'component:default/web', mode: 'test', trigger: 'user', hypervisorHost: 'fake', plan: { entityRef: 'component:default/web', waves: [], machines: [] }, options: {}, machines: [] },
+      {
+        id,
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+        hypervisorHost: 'fake',
+        plan: { entityRef: 'component:default/web', waves: [], machines: [] },
+        options: {},
+        machines: [],
+      },
       new Date(),
     );
     await store.updateRun(id, { status: 'running' });
     await host.createLab(id, [{ name: 'prod', aliases: [] }]);
   }
 
-  it('claims a run orphaned after a sweep once its heartbeat turns stale, not at the cleanup task\'s next run, and looks no more once no run is active', async () => {
+  it("claims a run orphaned after a sweep once its heartbeat turns stale, not at the cleanup task's next run, and looks no more once no run is active", async () => {
     const host = new FakeHost(needs);
     const runs = service(host);
     const sweeps = vi.spyOn(runs, 'cleanUpInterruptedRuns');
@@ -2071,7 +3161,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await vi.waitFor(async () => {
       expect((await store.getRun('orphan'))!).toMatchObject({
         status: 'failed',
-        error: { message: 'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network' },
+        error: {
+          message:
+            'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network',
+        },
       });
     }, eventually);
     const run = (await store.getRun('orphan'))!;
@@ -2079,16 +3172,23 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const claimedAfter = Date.parse(run.finishedAt!) - beatAt;
     expect(claimedAfter).toBeGreaterThanOrEqual(options.staleAfterMs);
     expect(claimedAfter).toBeLessThan(options.staleAfterMs + 1_000);
-    expect(await host.listLabResources('orphan')).toEqual({ machines: [], networks: [] });
+    expect(await host.listLabResources('orphan')).toEqual({
+      machines: [],
+      networks: [],
+    });
     expect(sweeps).toHaveBeenCalledTimes(2);
     // No run active: no look left.
-    await new Promise(resolve => setTimeout(resolve, options.staleAfterMs + 200));
+    await new Promise(resolve =>
+      setTimeout(resolve, options.staleAfterMs + 200),
+    );
     expect(sweeps).toHaveBeenCalledTimes(2);
     await runs.shutdown();
   });
 
   it('keeps one look for orphaned runs, which each sweep replaces, claims no live run, and leaves no look after shutdown', async () => {
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     const runs = service(host);
     const sweeps = vi.spyOn(runs, 'cleanUpInterruptedRuns');
     await orphanOnHost(host, 'orphan');
@@ -2102,14 +3202,20 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await vi.waitFor(async () => {
       expect((await store.getRun('orphan'))!.status).toBe('failed');
     }, eventually);
-    expect(Date.parse((await store.getRun('orphan'))!.finishedAt!) - beatAt).toBeGreaterThanOrEqual(options.staleAfterMs);
+    expect(
+      Date.parse((await store.getRun('orphan'))!.finishedAt!) - beatAt,
+    ).toBeGreaterThanOrEqual(options.staleAfterMs);
     // The six sweeps and one look.
     expect(sweeps).toHaveBeenCalledTimes(7);
 
     // A live run on another replica, beating every 50 ms (never ready, it holds the host), is
     // looked at each time its heartbeat would turn stale, and never is.
     const driver = service(host, { machineReadyTimeoutMs: 60_000 });
-    const live = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const live = await driver.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await runs.sweepInterruptedRuns();
     await new Promise(resolve => setTimeout(resolve, 2 * options.staleAfterMs));
     expect((await store.getRun(live.id))!.status).toBe('running');
@@ -2119,30 +3225,46 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await new Promise(resolve => setTimeout(resolve, 2 * options.staleAfterMs));
     expect(sweeps).toHaveBeenCalledTimes(looked);
     await driver.shutdown();
-    expect((await store.getRun(live.id))!.error?.message).toBe('Interrupted: the backend is shutting down');
+    expect((await store.getRun(live.id))!.error?.message).toBe(
+      'Interrupted: the backend is shutting down',
+    );
   });
 
   it("judges a run stale by the database's clock, not by a cleaning replica's skewed one", async () => {
-    const host = new FakeHost({ 'resource:default/infra-01': ['resource:default/never'] });
+    const host = new FakeHost({
+      'resource:default/infra-01': ['resource:default/never'],
+    });
     // Its ready timeout outlasts the skew below, which it sees too (one process, one Date.now).
     const driver = service(host, { machineReadyTimeoutMs: 10 * 60_000 });
-    const started = await driver.start({ entityRef: 'component:default/web', mode: 'test', trigger: 'user' });
+    const started = await driver.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe('verifying');
+      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+        'verifying',
+      );
     }, eventually);
     // The cleaning replica's clock runs 5 min ahead: the driver, beating every 50 ms, is alive
     // (stale only after 30 s, for a loaded machine may hold its beats back a while).
     const realNow = Date.now;
-    const skewed = vi.spyOn(Date, 'now').mockImplementation(() => realNow.call(Date) + 5 * 60_000);
+    const skewed = vi
+      .spyOn(Date, 'now')
+      .mockImplementation(() => realNow.call(Date) + 5 * 60_000);
     try {
-      expect(await service(host, { staleAfterMs: 30_000 }).cleanUpInterruptedRuns()).toEqual([]);
+      expect(
+        await service(host, { staleAfterMs: 30_000 }).cleanUpInterruptedRuns(),
+      ).toEqual([]);
     } finally {
       skewed.mockRestore();
     }
     expect((await store.getRun(started.id))!.status).toBe('running');
     expect((await host.listLabResources(started.id)).machines).toHaveLength(1);
     await driver.shutdown();
-    expect((await store.getRun(started.id))!.error?.message).toBe('Interrupted: the backend is shutting down');
+    expect((await store.getRun(started.id))!.error?.message).toBe(
+      'Interrupted: the backend is shutting down',
+    );
   });
 
   it.each(['test', 'failover'] as const)(
@@ -2159,16 +3281,29 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         return late;
       };
       const runs = service(host);
-      const started = await runs.start({ entityRef: 'component:default/web', mode, trigger: 'user' });
+      const started = await runs.start({
+        entityRef: 'component:default/web',
+        mode,
+        trigger: 'user',
+      });
       await vi.waitFor(async () => {
-        expect((await store.getRun(started.id))!.machines[0].phase).toBe('restoring');
+        expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+          'restoring',
+        );
       }, eventually);
       // What cleanUpInterruptedRuns on another replica writes when the heartbeat looks stale.
-      await store.updateRun(started.id, { status: 'failed', error: { message: 'failed elsewhere' } });
+      await store.updateRun(started.id, {
+        status: 'failed',
+        error: { message: 'failed elsewhere' },
+      });
       // Its heartbeat finds out; only then does the restore finish, late.
       await vi.waitFor(async () => {
-        expect((await store.getRun(started.id))!.steps.map(s => s.message)).toContainEqual(
-          expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+        expect(
+          (await store.getRun(started.id))!.steps.map(s => s.message),
+        ).toContainEqual(
+          expect.stringMatching(
+            /^Stopped driving: the run was already finished elsewhere/,
+          ),
         );
       }, eventually);
       release();
@@ -2181,14 +3316,19 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       expect(run.machines.some(m => m.phase === 'ready')).toBe(false);
       expect(host.started).toEqual([]);
       expect(run.steps.map(s => s.message)).toContainEqual(
-        expect.stringMatching(/^Stopped driving: the run was already finished elsewhere/),
+        expect.stringMatching(
+          /^Stopped driving: the run was already finished elsewhere/,
+        ),
       );
       // A test lab goes, even what its late restore created; a failover is never torn down.
       await vi.waitFor(async () => {
         expect(await host.listLabResources(started.id)).toEqual(
           mode === 'test'
             ? { machines: [], networks: [] }
-            : { machines: [`${started.id}/resource:default/infra-01`], networks: [`lab-${started.id}-prod`] },
+            : {
+                machines: [`${started.id}/resource:default/infra-01`],
+                networks: [`lab-${started.id}-prod`],
+              },
         );
       }, eventually);
     },
@@ -2200,7 +3340,10 @@ describe('HypervisorHostBusyError', () => {
     // Backstage's own error handler, as the backend's root router applies it.
     const app = express();
     app.post('/busy', () => {
-      throw new HypervisorHostBusyError('fake', { runId: 'r1', entityRef: 'component:default/web' });
+      throw new HypervisorHostBusyError('fake', {
+        runId: 'r1',
+        entityRef: 'component:default/web',
+      });
     });
     app.post('/busy-hidden', () => {
       throw new HypervisorHostBusyError('fake');
@@ -2209,21 +3352,29 @@ describe('HypervisorHostBusyError', () => {
       throw new ConflictError('No capture of resource:default/data-01 yet');
     });
     app.use(
-      MiddlewareFactory.create({ config: mockServices.rootConfig(), logger: mockServices.logger.mock() }).error(),
+      MiddlewareFactory.create({
+        config: mockServices.rootConfig(),
+        logger: mockServices.logger.mock(),
+      }).error(),
     );
 
     const busy = await request(app).post('/busy');
     expect(busy.status).toBe(409);
     expect(busy.body.error).toMatchObject({
       name: 'HypervisorHostBusyError',
-      message: "Hypervisor host 'fake' is busy with run r1 of component:default/web",
+      message:
+        "Hypervisor host 'fake' is busy with run r1 of component:default/web",
       runId: 'r1',
       entityRef: 'component:default/web',
     });
     // Held by a run the caller may not see: told apart all the same, naming no run.
     const hidden = await request(app).post('/busy-hidden');
     expect(hidden.status).toBe(409);
-    expect(hidden.body.error).toEqual({ name: 'HypervisorHostBusyError', message: "Hypervisor host 'fake' is busy with another run", statusCode: 409 });
+    expect(hidden.body.error).toEqual({
+      name: 'HypervisorHostBusyError',
+      message: "Hypervisor host 'fake' is busy with another run",
+      statusCode: 409,
+    });
     const uncaptured = await request(app).post('/uncaptured');
     expect(uncaptured.status).toBe(409);
     expect(uncaptured.body.error.name).toBe('ConflictError');

@@ -1,4 +1,7 @@
-import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
+import {
+  BackstageCredentials,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import { InputError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   BootPlan,
@@ -8,7 +11,11 @@ import type {
   RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
-import type { CapturedNetwork, HypervisorHost, LabHandle } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  CapturedNetwork,
+  HypervisorHost,
+  LabHandle,
+} from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -136,14 +143,29 @@ export class RunService {
     private readonly options: RunServiceOptions,
   ) {
     // A run this backend drives tears its own lab down.
-    this.teardown = new LabTeardown(store, providers, logger, options.stepTimeoutMs, runId => this.driving.has(runId));
-    this.failovers = new Failovers(store, providers, graphs, logger, this.teardown);
+    this.teardown = new LabTeardown(
+      store,
+      providers,
+      logger,
+      options.stepTimeoutMs,
+      runId => this.driving.has(runId),
+    );
+    this.failovers = new Failovers(
+      store,
+      providers,
+      graphs,
+      logger,
+      this.teardown,
+    );
   }
 
   /** Admits a run and starts it in the background; returns it as first persisted. */
   async start(request: StartRunRequest): Promise<RecoveryRun> {
     // A 503: clients ask again, and reach the next backend.
-    if (this.stopping) throw new ServiceUnavailableError('The backend is shutting down: start the run again once it is back');
+    if (this.stopping)
+      throw new ServiceUnavailableError(
+        'The backend is shutting down: start the run again once it is back',
+      );
     const admitting = this.admit(request);
     this.admitting.add(admitting);
     try {
@@ -161,7 +183,9 @@ export class RunService {
       );
     }
     // Kept with the run as the plugin sees it: each reader gets its warnings filtered (runSeenBy).
-    const { graph, plan, planError, names } = await this.plans.plan(request.entityRef);
+    const { graph, plan, planError, names } = await this.plans.plan(
+      request.entityRef,
+    );
     if (!plan) throw new InputError(planError);
     // Refused first: told what is missing, a caller without the grant would only be refused again
     // when accepting it.
@@ -170,7 +194,10 @@ export class RunService {
     // production needs: only when asked. Other problems (an annotation, an objective) leave the
     // plan whole; the run goes ahead and its timeline lists them (see execute).
     if (graph.missing.length > 0 && !request.acceptMissingDependencies) {
-      throw new MissingDependenciesError(graph.rootRef, graph.missing.map(p => p.message));
+      throw new MissingDependenciesError(
+        graph.rootRef,
+        graph.missing.map(p => p.message),
+      );
     }
     if (plan.machines.length === 0) {
       throw new InputError(
@@ -179,12 +206,18 @@ export class RunService {
     }
     // With the names its warnings mention: the analysis may be pruned (recovery.analysis.keepLast)
     // before the run is last read, and without them no reader's warnings can be filtered.
-    if (plan.analysis && names) plan.analysis.names = namesMentioned(plan.analysis.warnings ?? [], names);
+    if (plan.analysis && names)
+      plan.analysis.names = namesMentioned(plan.analysis.warnings ?? [], names);
     const host = this.providers.hypervisorHost(this.options.hypervisorHost);
     const waves = runOptions.reverseBootOrder
       ? [...plan.waves].reverse()
       : plan.waves;
-    await this.failovers.refuseBesideKept(host, request, graph.rootRef, waves.flat());
+    await this.failovers.refuseBesideKept(
+      host,
+      request,
+      graph.rootRef,
+      waves.flat(),
+    );
     const runId = randomUUID();
     // Checked and inserted atomically: concurrent requests and replicas share the host.
     // Admitted with the captures it restores, chosen in the same transaction.
@@ -209,8 +242,17 @@ export class RunService {
       const { busyWith } = admission;
       // Named only to whoever may see it: GET /runs hides it from the others, as if absent.
       const { credentials } = request;
-      const shown = !credentials || (await isRunVisible(busyWith, refs => this.graphs.visibleTo(refs, credentials)));
-      throw new HypervisorHostBusyError(host.id, shown ? { runId: busyWith.id, entityRef: busyWith.entityRef } : undefined);
+      const shown =
+        !credentials ||
+        (await isRunVisible(busyWith, refs =>
+          this.graphs.visibleTo(refs, credentials),
+        ));
+      throw new HypervisorHostBusyError(
+        host.id,
+        shown
+          ? { runId: busyWith.id, entityRef: busyWith.entityRef }
+          : undefined,
+      );
     }
     // A test run this failover preempted and this backend drives: stopped now (it finds it lost
     // its run and tears its lab down); the failover waits for that before building its own.
@@ -222,7 +264,16 @@ export class RunService {
     // Admitted while the backend began to shut down: interrupted at once, and waited for.
     if (this.stopping) controller.abort();
     this.driving.set(runId, controller);
-    const execution = this.execute(runId, host, waves, admission.captures, graph.problems, graph.objectives.rpoSeconds, preempted, controller.signal)
+    const execution = this.execute(
+      runId,
+      host,
+      waves,
+      admission.captures,
+      graph.problems,
+      graph.objectives.rpoSeconds,
+      preempted,
+      controller.signal,
+    )
       .catch(error =>
         this.logger.error(`Run ${runId} crashed: ${error?.stack ?? error}`),
       )
@@ -270,7 +321,10 @@ export class RunService {
     // siblings still verifying), the removal waits.
     let driven = true;
     let debrisLeft = false;
-    const removeDebris = () => (run.mode === 'failover' ? Promise.resolve() : this.teardown.removeLate(host, runId));
+    const removeDebris = () =>
+      run.mode === 'failover'
+        ? Promise.resolve()
+        : this.teardown.removeLate(host, runId);
     const removeLate = () => {
       if (driven) debrisLeft = true;
       return driven ? Promise.resolve() : removeDebris();
@@ -283,7 +337,9 @@ export class RunService {
       await recorder.status('running', { startedAt: now() });
       await recorder.opening(host.id, waves, captures, problems, rpoSeconds);
       for (const id of preempted) {
-        await recorder.step(`Preempted test recovery ${id}, which held ${host.id}: its lab is removed before this failover's is built`);
+        await recorder.step(
+          `Preempted test recovery ${id}, which held ${host.id}: its lab is removed before this failover's is built`,
+        );
         // Its driver, if this backend's, tears it down itself: not alongside it.
         await this.done.get(id);
       }
@@ -292,7 +348,9 @@ export class RunService {
       await reachHost(host, runId, this.options.stepTimeoutMs);
       // A lab an earlier run could not tear down would clash with this one's networks.
       const [stuck] = await this.teardown.removeLeftLabs(host, left =>
-        recorder.step(`Removing the lab run ${left} left on ${host.id}, before building this run's`),
+        recorder.step(
+          `Removing the lab run ${left} left on ${host.id}, before building this run's`,
+        ),
       );
       if (stuck?.unreachable) throw hostUnreachable(host, stuck.error);
       if (stuck) {
@@ -306,12 +364,31 @@ export class RunService {
       };
       // Every capture read against its checksums first: a damaged one fails the run now, marked,
       // not at its machine's wave after the earlier waves have booted.
-      await verifyCaptures(recorder, host, waves.map(wave => wave.map(m => captures.get(m)!)), this.store, run.recoveryPoint, this.options.stepTimeoutMs, driving);
-      await checkRoom(recorder, host, waves.map(wave => wave.map(m => captures.get(m)!)), this.options.stepTimeoutMs, driving, removeLate, building);
+      await verifyCaptures(
+        recorder,
+        host,
+        waves.map(wave => wave.map(m => captures.get(m)!)),
+        this.store,
+        run.recoveryPoint,
+        this.options.stepTimeoutMs,
+        driving,
+      );
+      await checkRoom(
+        recorder,
+        host,
+        waves.map(wave => wave.map(m => captures.get(m)!)),
+        this.options.stepTimeoutMs,
+        driving,
+        removeLate,
+        building,
+      );
       const networks = labNetworks([...captures.values()]);
       const labStartedAt = new Date().toISOString();
       lab = await withDeadline(
-        () => (building(), host.createLab(runId, networks, { internal: run.mode === 'test' })),
+        () => (
+          building(),
+          host.createLab(runId, networks, { internal: run.mode === 'test' })
+        ),
         this.options.stepTimeoutMs,
         'Creating the lab',
         driving,
@@ -336,7 +413,14 @@ export class RunService {
           removeLate,
           stillDriven: () => this.stillDriven(runId),
           // Found damaged at its restore (changed since it was verified): marked as at verification.
-          captureDamaged: (capture, reason) => markDamaged(this.store, recorder, capture, reason, run.recoveryPoint),
+          captureDamaged: (capture, reason) =>
+            markDamaged(
+              this.store,
+              recorder,
+              capture,
+              reason,
+              run.recoveryPoint,
+            ),
         },
         this.options,
         this.logger,
@@ -360,25 +444,45 @@ export class RunService {
       await recorder.criticalPath(waves);
       if (run.mode === 'failover') {
         // What serves production now, and how it ends: the next test recovery would be refused.
-        const kept = await this.failovers.keep(host, runId, recorder.machines());
+        const kept = await this.failovers.keep(
+          host,
+          runId,
+          recorder.machines(),
+        );
         await recorder.step(
           `${kept[0].toUpperCase()}${kept.slice(1)}; release it once production runs on its primary machines again (recovery release ${runId}, or POST /runs/${runId}/release)`,
         );
       }
-      await this.finish(recorder, host, run, 'succeeded', { rtoSeconds }, undefined, { labStarted });
+      await this.finish(
+        recorder,
+        host,
+        run,
+        'succeeded',
+        { rtoSeconds },
+        undefined,
+        { labStarted },
+      );
     } catch (error) {
       // Claimed by another replica (the run looked orphaned): its failure stands, and whatever
       // failed here may be that replica tearing the lab down, no failure of this run's.
-      if (error instanceof RunSuperseded || superseded.signal.aborted || !(await this.stillDriven(runId))) {
+      if (
+        error instanceof RunSuperseded ||
+        superseded.signal.aborted ||
+        !(await this.stillDriven(runId))
+      ) {
         await this.abandon(recorder, host, run, signal);
         return;
       }
       // A host may reject with anything (a string, nothing): the run still fails with what it said.
-      const failure = (error instanceof Error ? error : new Error(messageOf(error))) as Error & { machineRef?: string; probe?: string };
+      const failure = (
+        error instanceof Error ? error : new Error(messageOf(error))
+      ) as Error & { machineRef?: string; probe?: string };
       const interrupted = signal.aborted;
       // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
       if (!interrupted && failure.machineRef === undefined) {
-        this.logger.warn(`Run ${runId} failed: ${failure?.stack ?? messageOf(failure)}`);
+        this.logger.warn(
+          `Run ${runId} failed: ${failure?.stack ?? messageOf(failure)}`,
+        );
       }
       const reason = interrupted
         ? `${INTERRUPTED_PREFIX}the backend is shutting down`
@@ -403,7 +507,11 @@ export class RunService {
           {
             error: interrupted
               ? { message }
-              : { machineRef: failure.machineRef, probe: failure.probe, message },
+              : {
+                  machineRef: failure.machineRef,
+                  probe: failure.probe,
+                  message,
+                },
           },
           interrupted ? reason : `the run failed: ${reason}`,
           { labStarted, hostDown },
@@ -436,7 +544,10 @@ export class RunService {
      * there is nothing to tear down). `hostDown`: the run failed as its host cannot be reached,
      * which a teardown that cannot reach it either need not say again.
      */
-    { labStarted = true, hostDown = false }: { labStarted?: boolean; hostDown?: boolean } = {},
+    {
+      labStarted = true,
+      hostDown = false,
+    }: { labStarted?: boolean; hostDown?: boolean } = {},
   ): Promise<void> {
     // A test lab goes; a failover keeps what it booted, failed or interrupted (its failure says so).
     if (run.mode === 'test' && labStarted) {
@@ -444,8 +555,16 @@ export class RunService {
       // but its result stands from now: a backend stopped during the teardown leaves it to whichever
       // claims the run, which finishes it so rather than as interrupted (cleanUpInterruptedRuns).
       await this.store
-        .setRunOutcome(run.id, { status: status === 'succeeded' ? 'succeeded' : 'failed', ...result, unfinishedReason })
-        .catch(error => this.logger.warn(`Run ${run.id}: could not keep its result ahead of its teardown: ${messageOf(error)}`));
+        .setRunOutcome(run.id, {
+          status: status === 'succeeded' ? 'succeeded' : 'failed',
+          ...result,
+          unfinishedReason,
+        })
+        .catch(error =>
+          this.logger.warn(
+            `Run ${run.id}: could not keep its result ahead of its teardown: ${messageOf(error)}`,
+          ),
+        );
       await this.teardown.ofFinishedRun(recorder, host, hostDown);
     }
     // No machine of a finished run may stay waiting or in progress. Settled last, with the run,
@@ -496,12 +615,20 @@ export class RunService {
    * error says only why until it adds what it removed. At most that replica's teardown deadline:
    * had it stopped meanwhile, this driver's teardown removes the lab after all.
    */
-  private async claimTornDown(runId: string, signal: AbortSignal): Promise<void> {
-    const until = Date.now() + this.options.stepTimeoutMs + this.options.heartbeatIntervalMs;
+  private async claimTornDown(
+    runId: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const until =
+      Date.now() +
+      this.options.stepTimeoutMs +
+      this.options.heartbeatIntervalMs;
     while (!signal.aborted && Date.now() < until) {
       const run = await this.store.getRun(runId).catch(() => undefined);
       if (run?.error?.message !== ORPHANED) return;
-      await sleep(this.options.heartbeatIntervalMs, undefined, { signal }).catch(() => {});
+      await sleep(this.options.heartbeatIntervalMs, undefined, {
+        signal,
+      }).catch(() => {});
     }
   }
 
@@ -535,11 +662,17 @@ export class RunService {
    * (listVisibleRuns).
    */
   listRuns(
-    query: { entityRef?: string; status?: RunStatus[]; after?: Pick<RecoveryRun, 'createdAt' | 'id'> },
+    query: {
+      entityRef?: string;
+      status?: RunStatus[];
+      after?: Pick<RecoveryRun, 'createdAt' | 'id'>;
+    },
     limit: number,
     visible?: VisibleTo,
   ): Promise<RecoveryRun[]> {
-    return visible ? listVisibleRuns(this.store, query, limit, visible) : this.store.listRuns({ ...query, limit });
+    return visible
+      ? listVisibleRuns(this.store, query, limit, visible)
+      : this.store.listRuns({ ...query, limit });
   }
 
   /** Resolves when the run this instance drives has finished (tests, shutdown). */
@@ -584,7 +717,8 @@ export class RunService {
     const dueInMs = (await this.store.heartbeatAges())
       .filter(({ id }) => !this.driving.has(id))
       .map(({ ageMs }) => this.options.staleAfterMs - ageMs);
-    if (dueInMs.length > 0 && !this.stopping) this.lookAgain(Math.max(0, Math.min(...dueInMs)) + PAST_STALE_MS);
+    if (dueInMs.length > 0 && !this.stopping)
+      this.lookAgain(Math.max(0, Math.min(...dueInMs)) + PAST_STALE_MS);
     return cleaned;
   }
 
@@ -593,7 +727,9 @@ export class RunService {
     this.nextLook = setTimeout(() => {
       this.nextLook = undefined;
       this.sweepInterruptedRuns().catch(error =>
-        this.logger.warn(`Looking again for runs orphaned by a stopped backend failed: ${messageOf(error)}; the cleanup task looks at its next run`),
+        this.logger.warn(
+          `Looking again for runs orphaned by a stopped backend failed: ${messageOf(error)}; the cleanup task looks at its next run`,
+        ),
       );
     }, inMs);
     // Shutdown clears it; a process that ends without one is not held up for it.
@@ -606,7 +742,9 @@ export class RunService {
    */
   async cleanUpInterruptedRuns(): Promise<string[]> {
     // Staleness by the database's clock: this replica's may run ahead of the driver's.
-    const stale = await this.store.activeRuns({ staleForMs: this.options.staleAfterMs });
+    const stale = await this.store.activeRuns({
+      staleForMs: this.options.staleAfterMs,
+    });
     const cleaned: string[] = [];
     for (const run of stale) {
       if (this.driving.has(run.id)) continue;
@@ -618,7 +756,13 @@ export class RunService {
       // host, and a run admitted there next must find the lab to remove, even if this backend
       // stops before its teardown.
       const labLeft = run.mode !== 'failover';
-      const claim = await this.store.claimStaleRun(run.id, this.options.staleAfterMs, ORPHANED, at, { labLeft });
+      const claim = await this.store.claimStaleRun(
+        run.id,
+        this.options.staleAfterMs,
+        ORPHANED,
+        at,
+        { labLeft },
+      );
       if (!claim) continue;
       // Where its driver stopped during the teardown, after the run reached its result (see
       // finish): the claim finished it with that result, which this teardown does not change.
@@ -665,9 +809,13 @@ export class RunService {
  * The (log name, entity ref) pairs of an analysis's `names` that the warnings mention: what
  * filtering them for a reader needs (names with no entity ref hide nothing).
  */
-function namesMentioned(warnings: string[], names: Map<string, string | undefined>): Array<[string, string]> {
+function namesMentioned(
+  warnings: string[],
+  names: Map<string, string | undefined>,
+): Array<[string, string]> {
   return [...names].filter(
-    (pair): pair is [string, string] => pair[1] !== undefined && warnings.some(namingAny([pair[0]])),
+    (pair): pair is [string, string] =>
+      pair[1] !== undefined && warnings.some(namingAny([pair[0]])),
   );
 }
 
@@ -676,6 +824,12 @@ function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
   // Every machine's entry, not one per network: the host keeps the lab's own containers (the
   // probe) off every production address it is told of.
   return captures
-    .flatMap(capture => capture.runtime.networks.map(network => ({ ...network, aliases: [] })))
-    .sort((a, b) => a.name.localeCompare(b.name) || (a.ipv4Address ?? '').localeCompare(b.ipv4Address ?? ''));
+    .flatMap(capture =>
+      capture.runtime.networks.map(network => ({ ...network, aliases: [] })),
+    )
+    .sort(
+      (a, b) =>
+        a.name.localeCompare(b.name) ||
+        (a.ipv4Address ?? '').localeCompare(b.ipv4Address ?? ''),
+    );
 }

@@ -1,6 +1,9 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { BootPlanMachine } from '@backstage-recovery/plugin-recovery-common';
-import { ANNOTATION_PROBES, describeProbe } from '@backstage-recovery/plugin-recovery-common';
+import {
+  ANNOTATION_PROBES,
+  describeProbe,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   HypervisorHost,
   LabHandle,
@@ -13,7 +16,13 @@ import { isCaptureDamaged } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/RecoveryStore';
 import { withDeadline } from './deadline';
-import { hostUnreachable, isHostUnreachable, MachineFailure, messageOf, RunSuperseded } from './errors';
+import {
+  hostUnreachable,
+  isHostUnreachable,
+  MachineFailure,
+  messageOf,
+  RunSuperseded,
+} from './errors';
 import { now, RunRecorder } from './RunRecorder';
 import type { RunServiceOptions } from './RunService';
 
@@ -57,7 +66,13 @@ export class LabBoot {
 
   constructor(
     private readonly run: BootingRun,
-    private readonly options: Pick<RunServiceOptions, 'machineReadyTimeoutMs' | 'probeIntervalMs' | 'stepTimeoutMs' | 'minReadyMs'>,
+    private readonly options: Pick<
+      RunServiceOptions,
+      | 'machineReadyTimeoutMs'
+      | 'probeIntervalMs'
+      | 'stepTimeoutMs'
+      | 'minReadyMs'
+    >,
     private readonly logger: LoggerService,
   ) {}
 
@@ -78,7 +93,9 @@ export class LabBoot {
    */
   async holdReady(): Promise<void> {
     const { recorder, signal } = this.run;
-    const lastReady = Math.max(...recorder.machines().map(m => Date.parse(m.readyAt!)));
+    const lastReady = Math.max(
+      ...recorder.machines().map(m => Date.parse(m.readyAt!)),
+    );
     const waitMs = lastReady + this.options.minReadyMs - Date.now();
     if (!(waitMs > 0)) return;
     await recorder.step(
@@ -118,7 +135,9 @@ export class LabBoot {
     let handle: MachineHandle | undefined;
     try {
       signal.throwIfAborted();
-      await recorder.machine(machineRef, 'restoring', { restoreStartedAt: now() });
+      await recorder.machine(machineRef, 'restoring', {
+        restoreStartedAt: now(),
+      });
       const restored = await withDeadline(
         () => host.restoreMachine(lab, restorable(capture)),
         this.options.stepTimeoutMs,
@@ -141,7 +160,10 @@ export class LabBoot {
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
       const healthChecked = await this.verify(handle, planned, deadline);
-      await recorder.machine(machineRef, 'ready', { readyAt: now(), finishedAt: now() });
+      await recorder.machine(machineRef, 'ready', {
+        readyAt: now(),
+        finishedAt: now(),
+      });
       const m = recorder.machines().find(x => x.machineRef === machineRef)!;
       await recorder.step(
         `Ready: restored in ${seconds(m.restoreStartedAt, m.restoredAt)} s, verified ${seconds(m.startedAt, m.readyAt)} s after start`,
@@ -156,7 +178,10 @@ export class LabBoot {
       }
       return handle;
     } catch (error) {
-      if (isCaptureDamaged(error) && !signal.aborted) await this.run.captureDamaged?.(capture, messageOf(error)).catch(() => {});
+      if (isCaptureDamaged(error) && !signal.aborted)
+        await this.run
+          .captureDamaged?.(capture, messageOf(error))
+          .catch(() => {});
       throw await this.failed(machineRef, handle, error);
     }
   }
@@ -177,25 +202,41 @@ export class LabBoot {
     // Claimed by another replica, which tears the lab down only after its claim: a machine
     // that vanished with it is no failure to record. Checked after the failure was seen, so
     // one seen while the run was still ours is real.
-    if (!(await this.run.stillDriven())) return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
+    if (!(await this.run.stillDriven()))
+      return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
     // The host stopped answering (its engine went away): the run failed at the host, not at this
     // machine, which readiness and owners' notices would otherwise blame.
     if (isHostUnreachable(error)) {
-      await recorder.machine(machineRef, 'failed', { finishedAt: now(), message: messageOf(error) }, afterReady);
+      await recorder.machine(
+        machineRef,
+        'failed',
+        { finishedAt: now(), message: messageOf(error) },
+        afterReady,
+      );
       // Said once, as the run's failure.
-      return hostUnreachable(host, error, `${machineRef} was ${afterReady ? 'checked' : 'booting'}`);
+      return hostUnreachable(
+        host,
+        error,
+        `${machineRef} was ${afterReady ? 'checked' : 'booting'}`,
+      );
     }
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
-      this.logger.warn(`Run ${recorder.runId}: ${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`);
+      this.logger.warn(
+        `Run ${recorder.runId}: ${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`,
+      );
     }
-    const failure = error instanceof MachineFailure ? error : new MachineFailure(messageOf(error));
+    const failure =
+      error instanceof MachineFailure
+        ? error
+        : new MachineFailure(messageOf(error));
     // A lab without production's addresses explains many failures (a dependency's address
     // the machine was configured with no longer answers): say so with the failure.
     const lost = recorder.lostAddresses(machineRef);
-    const reason = lost.length > 0
-      ? `${failure.message} (the lab could not use production's addresses: ${lost.join('; ')})`
-      : failure.message;
+    const reason =
+      lost.length > 0
+        ? `${failure.message} (the lab could not use production's addresses: ${lost.join('; ')})`
+        : failure.message;
     const message = `${machineRef} failed: ${reason}`;
     await recorder.machine(
       machineRef,
@@ -207,16 +248,28 @@ export class LabBoot {
     // Read after the failure is recorded: an engine that hung the machine may hang its console
     // too, and the machine is failed when it failed, not a step deadline later.
     const logTail = handle
-      ? await withDeadline(() => host.logTail(handle, 30), this.options.stepTimeoutMs, 'console tail', signal, async () => {})
-          .catch(() => undefined)
+      ? await withDeadline(
+          () => host.logTail(handle, 30),
+          this.options.stepTimeoutMs,
+          'console tail',
+          signal,
+          async () => {},
+        ).catch(() => undefined)
       : undefined;
     // Evidence only: a write of it that fails must not take the machine's reason from the run.
     if (logTail !== undefined) {
       await recorder
         .logTail(machineRef, logTail)
-        .catch(stored => this.logger.warn(`Run ${recorder.runId}: could not keep the console tail of ${machineRef}: ${messageOf(stored)}`));
+        .catch(stored =>
+          this.logger.warn(
+            `Run ${recorder.runId}: could not keep the console tail of ${machineRef}: ${messageOf(stored)}`,
+          ),
+        );
     }
-    return Object.assign(new Error(message), { machineRef, probe: failure.probe });
+    return Object.assign(new Error(message), {
+      machineRef,
+      probe: failure.probe,
+    });
   }
 
   /**
@@ -225,11 +278,24 @@ export class LabBoot {
    * its start), so a hung one fails the machine at the deadline; a late answer still says why it
    * had not passed before. Returns whether the machine has a health check.
    */
-  private async verify(machine: MachineHandle, planned: BootPlanMachine, deadline: number): Promise<boolean> {
+  private async verify(
+    machine: MachineHandle,
+    planned: BootPlanMachine,
+    deadline: number,
+  ): Promise<boolean> {
     const { host, lab, signal, removeLate } = this.run;
     const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
-    const bounded = <T>(call: () => Promise<T>, timedOut: () => MachineFailure) =>
-      withDeadline(call, Math.max(0, deadline - Date.now()), timedOut, signal, removeLate);
+    const bounded = <T>(
+      call: () => Promise<T>,
+      timedOut: () => MachineFailure,
+    ) =>
+      withDeadline(
+        call,
+        Math.max(0, deadline - Date.now()),
+        timedOut,
+        signal,
+        removeLate,
+      );
     let last: MachineState | undefined;
     // `timedOut`: what failed when the deadline falls during the inspect (a probe still failing).
     const assertAlive = async (timedOut?: () => MachineFailure) => {
@@ -245,18 +311,25 @@ export class LabBoot {
       );
       last = state;
       if (!state.running) {
-        throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'}`);
+        throw new MachineFailure(
+          `stopped with exit code ${state.exitCode ?? 'unknown'}`,
+        );
       }
       if (state.health === 'unhealthy') {
-        throw new MachineFailure(`its health check reports unhealthy${lastCheck(state)}`);
+        throw new MachineFailure(
+          `its health check reports unhealthy${lastCheck(state)}`,
+        );
       }
       return state;
     };
-    const wait = () => sleep(this.options.probeIntervalMs, undefined, { signal });
+    const wait = () =>
+      sleep(this.options.probeIntervalMs, undefined, { signal });
 
     while ((await assertAlive()).health === 'starting') {
       if (Date.now() > deadline) {
-        throw new MachineFailure(`health check still starting after ${timeoutText}${lastCheck(last)}`);
+        throw new MachineFailure(
+          `health check still starting after ${timeoutText}${lastCheck(last)}`,
+        );
       }
       await wait();
     }
@@ -279,7 +352,10 @@ export class LabBoot {
         if (result.ok) break;
         // At the deadline the probe is the cause, not the inspect that had no time left.
         const probeFailed = () =>
-          new MachineFailure(`probe ${name} did not pass within ${timeoutText}: ${result.message}`, name);
+          new MachineFailure(
+            `probe ${name} did not pass within ${timeoutText}: ${result.message}`,
+            name,
+          );
         if (Date.now() > deadline) throw probeFailed();
         await assertAlive(probeFailed);
         await wait();
@@ -289,7 +365,10 @@ export class LabBoot {
   }
 
   /** One look at a ready machine for the final check; throws what no longer holds. */
-  private async recheck(machine: MachineHandle, planned: BootPlanMachine): Promise<void> {
+  private async recheck(
+    machine: MachineHandle,
+    planned: BootPlanMachine,
+  ): Promise<void> {
     const { host, lab, signal, removeLate } = this.run;
     const step = this.options.stepTimeoutMs;
     const timeoutText = `${step / 1000} s`;
@@ -297,26 +376,41 @@ export class LabBoot {
     const state = await withDeadline(
       () => host.inspectMachine(machine),
       step,
-      () => new MachineFailure(`inspect did not finish within ${timeoutText} after it was ready`),
+      () =>
+        new MachineFailure(
+          `inspect did not finish within ${timeoutText} after it was ready`,
+        ),
       signal,
       async () => {},
     );
     if (!state.running) {
-      throw new MachineFailure(`stopped with exit code ${state.exitCode ?? 'unknown'} after it was ready`);
+      throw new MachineFailure(
+        `stopped with exit code ${state.exitCode ?? 'unknown'} after it was ready`,
+      );
     }
     if (state.health === 'unhealthy') {
-      throw new MachineFailure(`its health check reports unhealthy after it was ready${lastCheck(state)}`);
+      throw new MachineFailure(
+        `its health check reports unhealthy after it was ready${lastCheck(state)}`,
+      );
     }
     for (const probe of planned.probes) {
       const name = describeProbe(probe);
       const result = await withDeadline(
         () => host.probe(lab, machine, probe),
         step,
-        () => new MachineFailure(`probe ${name} did not finish within ${timeoutText} after it was ready`, name),
+        () =>
+          new MachineFailure(
+            `probe ${name} did not finish within ${timeoutText} after it was ready`,
+            name,
+          ),
         signal,
         removeLate,
       );
-      if (!result.ok) throw new MachineFailure(`probe ${name} stopped passing after it was ready: ${result.message}`, name);
+      if (!result.ok)
+        throw new MachineFailure(
+          `probe ${name} stopped passing after it was ready: ${result.message}`,
+          name,
+        );
     }
   }
 }

@@ -33,7 +33,9 @@ export async function withDeadline<T>(
         settled = true;
       }),
       // Node fires a longer timer after 1 ms: a deadline of weeks (a timeout set to "never") is as good as this one.
-      sleep(Math.min(ms, MAX_TIMER_MS), undefined, { signal: AbortSignal.any([signal, done.signal]) }).then(() => {
+      sleep(Math.min(ms, MAX_TIMER_MS), undefined, {
+        signal: AbortSignal.any([signal, done.signal]),
+      }).then(() => {
         throw typeof step === 'string'
           ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
           : step();

@@ -10,11 +10,17 @@ import {
   CAPTURES_DAMAGED_ERROR_NAME,
   type DamagedCapture,
 } from '@backstage-recovery/plugin-recovery-common';
-import { type HypervisorHost, messageOf } from '@backstage-recovery/plugin-recovery-node';
+import {
+  type HypervisorHost,
+  messageOf,
+} from '@backstage-recovery/plugin-recovery-node';
 
 /** Why a machine failed, with the probe that failed it if one did. */
 export class MachineFailure extends Error {
-  constructor(message: string, readonly probe?: string) {
+  constructor(
+    message: string,
+    readonly probe?: string,
+  ) {
     super(message);
   }
 }
@@ -32,16 +38,26 @@ export class HostUnreachable extends Error {}
  * The run's failure at a host whose engine cannot be reached (or, `stoppedWhile` something went on,
  * stopped answering), with `cause`, the host's own words.
  */
-export function hostUnreachable(host: Pick<HypervisorHost, 'id'>, cause: unknown, stoppedWhile?: string): HostUnreachable {
-  const what = stoppedWhile ? `stopped answering while ${stoppedWhile}` : 'cannot be reached';
-  return new HostUnreachable(`hypervisor host ${host.id} ${what}: ${messageOf(cause)}`);
+export function hostUnreachable(
+  host: Pick<HypervisorHost, 'id'>,
+  cause: unknown,
+  stoppedWhile?: string,
+): HostUnreachable {
+  const what = stoppedWhile
+    ? `stopped answering while ${stoppedWhile}`
+    : 'cannot be reached';
+  return new HostUnreachable(
+    `hypervisor host ${host.id} ${what}: ${messageOf(cause)}`,
+  );
 }
 
 /**
  * Whether the host's engine could not be reached, or did not answer in time: a ServiceUnavailableError
  * (503), as a provider's EngineUnreachableError is.
  */
-export const isHostUnreachable = (error: unknown): error is ServiceUnavailableError => error instanceof ServiceUnavailableError;
+export const isHostUnreachable = (
+  error: unknown,
+): error is ServiceUnavailableError => error instanceof ServiceUnavailableError;
 
 export { messageOf };
 
@@ -69,7 +85,9 @@ export class HypervisorHostBusyError extends RunConflictError {
   readonly entityRef?: string;
 
   constructor(hostId: string, holder?: { runId: string; entityRef: string }) {
-    super(`Hypervisor host '${hostId}' is busy with ${holder ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}`);
+    super(
+      `Hypervisor host '${hostId}' is busy with ${holder ? `run ${holder.runId} of ${holder.entityRef}` : 'another run'}`,
+    );
     this.runId = holder?.runId;
     this.entityRef = holder?.entityRef;
   }
@@ -137,7 +155,9 @@ export class MachinesNotCapturedError extends RunConflictError {
   name = MACHINES_NOT_CAPTURED_ERROR_NAME;
 
   constructor(readonly neverCaptured: string[]) {
-    super(`No capture of ${neverCaptured.join(', ')} yet: capture first (POST /captures)`);
+    super(
+      `No capture of ${neverCaptured.join(', ')} yet: capture first (POST /captures)`,
+    );
   }
 }
 
@@ -157,10 +177,19 @@ export class RecoveryPointTooEarlyError extends RunConflictError {
     readonly recoveryPoint: string,
     machines: Array<{ machineRef: string; oldestCaptureAt?: string }>,
   ) {
-    const captured = machines.flatMap(({ machineRef, oldestCaptureAt }) => (oldestCaptureAt ? [{ machineRef, oldestCaptureAt }] : []));
-    const neverCaptured = machines.filter(m => !m.oldestCaptureAt).map(m => m.machineRef);
-    const earliest = neverCaptured.length === 0 ? earliestRecoveryPoint(captured) : undefined;
-    const each = machines.map(m => (m.oldestCaptureAt ? `${m.machineRef} (its oldest kept is of ${m.oldestCaptureAt})` : `${m.machineRef} (never captured)`));
+    const captured = machines.flatMap(({ machineRef, oldestCaptureAt }) =>
+      oldestCaptureAt ? [{ machineRef, oldestCaptureAt }] : [],
+    );
+    const neverCaptured = machines
+      .filter(m => !m.oldestCaptureAt)
+      .map(m => m.machineRef);
+    const earliest =
+      neverCaptured.length === 0 ? earliestRecoveryPoint(captured) : undefined;
+    const each = machines.map(m =>
+      m.oldestCaptureAt
+        ? `${m.machineRef} (its oldest kept is of ${m.oldestCaptureAt})`
+        : `${m.machineRef} (never captured)`,
+    );
     super(
       `No capture kept at or before the recovery point ${recoveryPoint} of ${each.join(', ')}: ` +
         (earliest
@@ -187,8 +216,16 @@ export class CapturesDamagedError extends RunConflictError {
     readonly neverCaptured: string[] = [],
   ) {
     const machines = [...new Set(damaged.map(d => d.machineRef))];
-    const each = damaged.map(d => `${d.machineRef}: capture ${d.captureId} of ${d.createdAt} is damaged (${d.reason})`);
-    const never = neverCaptured.length > 0 ? `; ${neverCaptured.join(', ')} never captured` : '';
-    super(`No intact capture of ${machines.join(', ')} to restore: ${each.join('; ')}${never}. Capture ${[...machines, ...neverCaptured].join(', ')} anew (POST /captures)`);
+    const each = damaged.map(
+      d =>
+        `${d.machineRef}: capture ${d.captureId} of ${d.createdAt} is damaged (${d.reason})`,
+    );
+    const never =
+      neverCaptured.length > 0
+        ? `; ${neverCaptured.join(', ')} never captured`
+        : '';
+    super(
+      `No intact capture of ${machines.join(', ')} to restore: ${each.join('; ')}${never}. Capture ${[...machines, ...neverCaptured].join(', ')} anew (POST /captures)`,
+    );
   }
 }

@@ -1,8 +1,18 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
-import type { RecoveryRun, RunMachine } from '@backstage-recovery/plugin-recovery-common';
+import {
+  ConflictError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '@backstage/errors';
+import type {
+  RecoveryRun,
+  RunMachine,
+} from '@backstage-recovery/plugin-recovery-common';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
-import type { HypervisorHost, LabResources } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  HypervisorHost,
+  LabResources,
+} from '@backstage-recovery/plugin-recovery-node';
 import { subnetsOverlap } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -40,21 +50,38 @@ export class Failovers {
    * are said left running, those restored but not ready named apart, so the containers counted
    * are those named (each container by its name where the host keeps others).
    */
-  async keep(host: HypervisorHost, runId: string, machines: RunMachine[] = []): Promise<string> {
+  async keep(
+    host: HypervisorHost,
+    runId: string,
+    machines: RunMachine[] = [],
+  ): Promise<string> {
     await this.teardown.removeProbes(host, runId);
     const kept = await this.teardown.held(host, runId);
     const running = readyMachines(machines);
-    const notReady = machines.filter(m => m.restoredAt && m.phase !== 'ready').map(m => m.machineRef);
+    const notReady = machines
+      .filter(m => m.restoredAt && m.phase !== 'ready')
+      .map(m => m.machineRef);
     // Refused before it made anything (the host keeps an earlier failover's machines, say): no
     // note of what stays, which would read as if something did.
-    if (kept && running.length === 0 && kept.machines.length + kept.networks.length === 0) return `nothing of it is on ${host.id}`;
+    if (
+      kept &&
+      running.length === 0 &&
+      kept.machines.length + kept.networks.length === 0
+    )
+      return `nothing of it is on ${host.id}`;
     const named = [
       ...(running.length > 0 ? [`left running: ${running.join(', ')}`] : []),
       ...(notReady.length > 0 ? [`not ready: ${notReady.join(', ')}`] : []),
     ];
     // Each container by its name where they are not all the machines named (a helper the host
     // could not remove, one made by hand).
-    const what = !kept ? 'what it booted' : describeResources(kept, named.length > 0 && kept.machines.length !== running.length + notReady.length);
+    const what = !kept
+      ? 'what it booted'
+      : describeResources(
+          kept,
+          named.length > 0 &&
+            kept.machines.length !== running.length + notReady.length,
+        );
     return `kept ${what} on ${host.id}, labelled with run ${runId}${named.length > 0 ? ` (${named.join('; ')})` : ''}: a failover is never torn down automatically`;
   }
 
@@ -79,29 +106,64 @@ export class Failovers {
     const active = await this.store.activeRuns({ hypervisorHost: host.id });
     if (active.some(a => waitsFor(request.mode, a.mode))) return;
     // Those the run would restore: at a recovery point, the captures of then.
-    const captures = await this.store.latestCaptures(machineRefs, request.recoveryPoint);
-    const subnets = [...new Set([...captures.values()].flatMap(c => c.runtime.networks.flatMap(n => (n.subnet ? [n.subnet] : []))))];
+    const captures = await this.store.latestCaptures(
+      machineRefs,
+      request.recoveryPoint,
+    );
+    const subnets = [
+      ...new Set(
+        [...captures.values()].flatMap(c =>
+          c.runtime.networks.flatMap(n => (n.subnet ? [n.subnet] : [])),
+        ),
+      ),
+    ];
     for (const failover of failovers) {
       const held = [
-        ...new Set(failover.machines.flatMap(m => m.networks.flatMap(n => (n.subnet && subnets.some(s => subnetsOverlap(s, n.subnet!)) ? [n.subnet] : [])))),
+        ...new Set(
+          failover.machines.flatMap(m =>
+            m.networks.flatMap(n =>
+              n.subnet && subnets.some(s => subnetsOverlap(s, n.subnet!))
+                ? [n.subnet]
+                : [],
+            ),
+          ),
+        ),
       ].sort();
       // In this run's boot order.
-      const again = request.mode === 'failover' ? machineRefs.filter(m => failover.machines.some(f => f.machineRef === m)) : [];
+      const again =
+        request.mode === 'failover'
+          ? machineRefs.filter(m =>
+              failover.machines.some(f => f.machineRef === m),
+            )
+          : [];
       if (held.length === 0 && again.length === 0) continue;
       // Only the host knows whether it is still there: an engineer may have removed it. A host
       // that cannot tell holds up no run: its own lab checks still apply.
       const kept = await this.teardown.held(host, failover.id);
       if (!kept || kept.machines.length + kept.networks.length === 0) continue;
       const { credentials } = request;
-      const shown = !credentials || (await isRunVisible(failover, refs => this.graphs.visibleTo(refs, credentials)));
-      const who = shown ? `failover ${failover.id} of ${failover.entityRef} (${failover.status} at ${failover.finishedAt ?? 'an unknown time'})` : 'an earlier failover';
+      const shown =
+        !credentials ||
+        (await isRunVisible(failover, refs =>
+          this.graphs.visibleTo(refs, credentials),
+        ));
+      const who = shown
+        ? `failover ${failover.id} of ${failover.entityRef} (${failover.status} at ${failover.finishedAt ?? 'an unknown time'})`
+        : 'an earlier failover';
       const what = [
-        ...(again.length > 0 ? [`machine${again.length === 1 ? '' : 's'} ${again.join(', ')}`] : []),
-        ...(held.length > 0 ? [`production's subnet${held.length === 1 ? '' : 's'} ${held.join(', ')}`] : []),
+        ...(again.length > 0
+          ? [`machine${again.length === 1 ? '' : 's'} ${again.join(', ')}`]
+          : []),
+        ...(held.length > 0
+          ? [
+              `production's subnet${held.length === 1 ? '' : 's'} ${held.join(', ')}`,
+            ]
+          : []),
       ].join(' and ');
-      const why = request.mode === 'test'
-        ? "this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production"
-        : 'a second failover would boot them again, or apart from them on other addresses';
+      const why =
+        request.mode === 'test'
+          ? "this test recovery's isolated lab cannot have those subnets beside them, so it would not emulate production"
+          : 'a second failover would boot them again, or apart from them on other addresses';
       const remove = shown
         ? `release failover ${failover.id} (recovery release ${failover.id}, or POST /runs/${failover.id}/release), ` +
           `or else remove what it kept there by hand (everything labelled ${RUN_ID_LABEL}=${failover.id}),`
@@ -114,7 +176,9 @@ export class Failovers {
         describeResources(kept),
         what,
         `${why}. Once production no longer needs them, ${remove} and start the run again; or recover onto another hypervisor host`,
-        shown ? { runId: failover.id, entityRef: failover.entityRef } : undefined,
+        shown
+          ? { runId: failover.id, entityRef: failover.entityRef }
+          : undefined,
       );
     }
   }
@@ -146,7 +210,9 @@ export class Failovers {
     // One release of a run at a time on this backend: a second (a double click) waits, then finds
     // nothing left. Teardown is idempotent, so releases on two replicas at once do no harm either.
     const previous = this.releasing.get(runId) ?? Promise.resolve();
-    const release = previous.catch(() => {}).then(() => this.releaseFrom(host, run, releasedBy));
+    const release = previous
+      .catch(() => {})
+      .then(() => this.releaseFrom(host, run, releasedBy));
     this.releasing.set(runId, release);
     try {
       return await release;
@@ -155,7 +221,11 @@ export class Failovers {
     }
   }
 
-  private async releaseFrom(host: HypervisorHost, run: RecoveryRun, releasedBy?: string): Promise<RecoveryRun> {
+  private async releaseFrom(
+    host: HypervisorHost,
+    run: RecoveryRun,
+    releasedBy?: string,
+  ): Promise<RecoveryRun> {
     let removed: LabResources;
     try {
       removed = await this.teardown.remove(host, run.id);
@@ -167,11 +237,18 @@ export class Failovers {
     }
     const who = releasedBy ?? 'an unnamed caller';
     const total = removed.machines.length + removed.networks.length;
-    const what = total === 0
-      ? `nothing of it was left on ${host.id}`
-      : `removed ${describeResources(removed, true)} it kept on ${host.id}`;
-    await this.store.appendStep(run.id, { at: now(), level: 'info', message: `Released by ${who}: ${what}` });
-    this.logger.info(`Failover ${run.id} of ${run.entityRef} released by ${who}: ${what}`);
+    const what =
+      total === 0
+        ? `nothing of it was left on ${host.id}`
+        : `removed ${describeResources(removed, true)} it kept on ${host.id}`;
+    await this.store.appendStep(run.id, {
+      at: now(),
+      level: 'info',
+      message: `Released by ${who}: ${what}`,
+    });
+    this.logger.info(
+      `Failover ${run.id} of ${run.entityRef} released by ${who}: ${what}`,
+    );
     return (await this.store.getRun(run.id))!;
   }
 }

@@ -1,10 +1,22 @@
 import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
-import type { HostRoom, HypervisorHost } from '@backstage-recovery/plugin-recovery-node';
-import { counted, isCaptureDamaged } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  HostRoom,
+  HypervisorHost,
+} from '@backstage-recovery/plugin-recovery-node';
+import {
+  counted,
+  isCaptureDamaged,
+} from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { restorable } from './boot';
 import { NEVER_ABORTED, withDeadline } from './deadline';
-import { HostUnreachable, hostUnreachable, isHostUnreachable, MachineFailure, messageOf } from './errors';
+import {
+  HostUnreachable,
+  hostUnreachable,
+  isHostUnreachable,
+  MachineFailure,
+  messageOf,
+} from './errors';
 import { RunRecorder } from './RunRecorder';
 
 // The host's pre-flight: what a run asks the host before it builds its lab there.
@@ -17,12 +29,22 @@ import { RunRecorder } from './RunRecorder';
  * short by the run's interruption, as the removal of labs left after it is not: an interrupted
  * run still clears those away; it stops at its next step.
  */
-export async function reachHost(host: HypervisorHost, runId: string, stepTimeoutMs: number): Promise<void> {
+export async function reachHost(
+  host: HypervisorHost,
+  runId: string,
+  stepTimeoutMs: number,
+): Promise<void> {
   const timedOut = new MachineFailure(
     `hypervisor host ${host.id} did not answer within ${stepTimeoutMs / 1000} s when asked what it holds of this run: is its engine hung?`,
   );
   try {
-    await withDeadline(() => host.listLabResources(runId), stepTimeoutMs, () => timedOut, NEVER_ABORTED, async () => {});
+    await withDeadline(
+      () => host.listLabResources(runId),
+      stepTimeoutMs,
+      () => timedOut,
+      NEVER_ABORTED,
+      async () => {},
+    );
   } catch (error) {
     if (error === timedOut) throw new HostUnreachable(timedOut.message);
     if (isHostUnreachable(error)) throw hostUnreachable(host, error);
@@ -50,7 +72,13 @@ export async function checkRoom(
   let room: HostRoom;
   try {
     room = await withDeadline(
-      () => (building(), host.room!(recorder.runId, waves.map(wave => wave.map(restorable)))),
+      () => (
+        building(),
+        host.room!(
+          recorder.runId,
+          waves.map(wave => wave.map(restorable)),
+        )
+      ),
       stepTimeoutMs,
       'Reading the room on the host',
       signal,
@@ -60,7 +88,11 @@ export async function checkRoom(
     signal.throwIfAborted();
     // Its engine went out of reach since the run found it: nothing else of the run would reach it.
     if (isHostUnreachable(error)) throw hostUnreachable(host, error);
-    await recorder.step(`Room on ${host.id} unknown, the run goes on without that check: ${messageOf(error)}`, undefined, 'warning');
+    await recorder.step(
+      `Room on ${host.id} unknown, the run goes on without that check: ${messageOf(error)}`,
+      undefined,
+      'warning',
+    );
     return;
   }
   const needed = `restoring the ${captures.length} capture${captures.length === 1 ? '' : 's'} takes ${formatBytes(room.neededBytes)}`;
@@ -72,22 +104,35 @@ export async function checkRoom(
   // Every wave stays up until the run ends: the machines hold at once what they held in production.
   let memory = '';
   if (room.neededMemoryBytes !== undefined) {
-    const whose = room.memoryKnownFor === captures.length ? 'the machines' : `${room.memoryKnownFor} of the ${captures.length} machines (those whose captures say)`;
+    const whose =
+      room.memoryKnownFor === captures.length
+        ? 'the machines'
+        : `${room.memoryKnownFor} of the ${captures.length} machines (those whose captures say)`;
     const held = `${whose} held ${formatBytes(room.neededMemoryBytes)} of memory when captured`;
     const available = room.availableMemoryBytes;
     if (available !== undefined && room.neededMemoryBytes > available) {
-      throw new Error(`${host.id} has ${formatBytes(available)} of memory available, but ${held}: stop what else runs there, or recover onto a larger host`);
+      throw new Error(
+        `${host.id} has ${formatBytes(available)} of memory available, but ${held}: stop what else runs there, or recover onto a larger host`,
+      );
     }
     memory = `; ${held}${available === undefined ? '' : `, ${formatBytes(available)} available`}`;
   }
-  const disk = room.freeBytes === undefined
-    ? `; free space unknown (${room.unknown ?? 'the host does not say'})`
-    : `, ${formatBytes(room.freeBytes)} free in ${room.where}`;
-  await recorder.step(`Room on ${host.id}: ${needed}${disk}${memory}`, undefined, room.freeBytes === undefined ? 'warning' : 'info');
+  const disk =
+    room.freeBytes === undefined
+      ? `; free space unknown (${room.unknown ?? 'the host does not say'})`
+      : `, ${formatBytes(room.freeBytes)} free in ${room.where}`;
+  await recorder.step(
+    `Room on ${host.id}: ${needed}${disk}${memory}`,
+    undefined,
+    room.freeBytes === undefined ? 'warning' : 'info',
+  );
 }
 
 /** Where a capture found damaged is marked, and what a run restores instead. */
-export type DamageStore = Pick<RecoveryStore, 'markCaptureDamaged' | 'latestCaptures'>;
+export type DamageStore = Pick<
+  RecoveryStore,
+  'markCaptureDamaged' | 'latestCaptures'
+>;
 
 /**
  * Marks a capture found damaged (its verification's words as `reason`), so that no run restores it
@@ -103,13 +148,26 @@ export async function markDamaged(
   recoveryPoint?: string,
 ): Promise<string> {
   try {
-    await store.markCaptureDamaged(capture.id, { at: new Date().toISOString(), reason });
+    await store.markCaptureDamaged(capture.id, {
+      at: new Date().toISOString(),
+      reason,
+    });
   } catch (error) {
-    await recorder.step(`Could not mark capture ${capture.id} damaged: ${messageOf(error)}`, capture.machineRef, 'warning').catch(() => {});
+    await recorder
+      .step(
+        `Could not mark capture ${capture.id} damaged: ${messageOf(error)}`,
+        capture.machineRef,
+        'warning',
+      )
+      .catch(() => {});
     return `capture ${capture.machineRef} anew`;
   }
   const atPoint = recoveryPoint ? ' at or before the recovery point' : '';
-  const instead = (await store.latestCaptures([capture.machineRef], recoveryPoint, { intact: true }).catch(() => undefined))?.get(capture.machineRef);
+  const instead = (
+    await store
+      .latestCaptures([capture.machineRef], recoveryPoint, { intact: true })
+      .catch(() => undefined)
+  )?.get(capture.machineRef);
   const remedy = instead
     ? `a run started again restores its capture of ${instead.createdAt} instead, the newest not found damaged${atPoint} (verified then); or capture ${capture.machineRef} anew first, to recover its latest state`
     : `none of its kept captures${atPoint} is intact: capture ${capture.machineRef} anew${recoveryPoint ? ', or choose a later recovery point' : ''}`;
@@ -142,9 +200,17 @@ export async function verifyCaptures(
 ): Promise<void> {
   if (!host.verifyCapture) return;
   const captures = waves.flat();
-  const bytes = captures.reduce((sum, c) => sum + c.sizeBytes + (c.runtime.volumes ?? []).reduce((v, volume) => v + volume.sizeBytes, 0), 0);
+  const bytes = captures.reduce(
+    (sum, c) =>
+      sum +
+      c.sizeBytes +
+      (c.runtime.volumes ?? []).reduce((v, volume) => v + volume.sizeBytes, 0),
+    0,
+  );
   const what = `${counted(captures.length, 'machine')}, ${formatBytes(bytes)}`;
-  await recorder.step(`Verifying captures (${what}): every byte read against its checksums, before the lab is built`);
+  await recorder.step(
+    `Verifying captures (${what}): every byte read against its checksums, before the lab is built`,
+  );
   const started = Date.now();
   const damaged: Array<{ capture: StoredCapture; reason: string }> = [];
   for (const capture of captures) {
@@ -152,7 +218,10 @@ export async function verifyCaptures(
     const stop = new AbortController();
     try {
       await withDeadline(
-        () => host.verifyCapture!(restorable(capture), { signal: AbortSignal.any([signal, stop.signal]) }),
+        () =>
+          host.verifyCapture!(restorable(capture), {
+            signal: AbortSignal.any([signal, stop.signal]),
+          }),
         stepTimeoutMs,
         `Verifying the capture of ${capture.machineRef}`,
         signal,
@@ -165,25 +234,40 @@ export async function verifyCaptures(
         continue;
       }
       if (isHostUnreachable(error)) throw hostUnreachable(host, error);
-      throw new Error(`the capture of ${capture.machineRef} (${capture.id}) could not be verified: ${messageOf(error)}`);
+      throw new Error(
+        `the capture of ${capture.machineRef} (${capture.id}) could not be verified: ${messageOf(error)}`,
+      );
     } finally {
       stop.abort();
     }
   }
   if (damaged.length === 0) {
-    await recorder.step(`Verified captures (${what}) in ${Number(((Date.now() - started) / 1000).toFixed(1))} s`);
+    await recorder.step(
+      `Verified captures (${what}) in ${Number(((Date.now() - started) / 1000).toFixed(1))} s`,
+    );
     return;
   }
   const remedies: string[] = [];
   for (const { capture, reason } of damaged) {
-    remedies.push(await markDamaged(store, recorder, capture, reason, recoveryPoint));
-    await recorder.machine(capture.machineRef, 'failed', { finishedAt: new Date().toISOString(), message: reason });
+    remedies.push(
+      await markDamaged(store, recorder, capture, reason, recoveryPoint),
+    );
+    await recorder.machine(capture.machineRef, 'failed', {
+      finishedAt: new Date().toISOString(),
+      message: reason,
+    });
   }
   const [first, ...others] = damaged;
-  const also = others.length > 0
-    ? `; also damaged, and marked so: ${others.map(({ capture }) => `capture ${capture.id} of ${capture.machineRef}`).join(', ')}`
-    : '';
-  throw Object.assign(new Error(`${first.capture.machineRef} failed: ${first.reason}; no machine was booted: ${remedies[0]}${also}`), {
-    machineRef: first.capture.machineRef,
-  });
+  const also =
+    others.length > 0
+      ? `; also damaged, and marked so: ${others.map(({ capture }) => `capture ${capture.id} of ${capture.machineRef}`).join(', ')}`
+      : '';
+  throw Object.assign(
+    new Error(
+      `${first.capture.machineRef} failed: ${first.reason}; no machine was booted: ${remedies[0]}${also}`,
+    ),
+    {
+      machineRef: first.capture.machineRef,
+    },
+  );
 }

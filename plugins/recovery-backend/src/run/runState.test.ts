@@ -26,24 +26,32 @@ describe('run state machine', () => {
       'A run cannot go from succeeded to running',
     );
     expect(() => assertRunTransition('pending', 'succeeded')).toThrow();
-    expect(() => assertMachineTransition('resource:web-01', 'starting', 'ready')).toThrow(
-      'Machine resource:web-01 cannot go from starting to ready',
-    );
+    expect(() =>
+      assertMachineTransition('resource:web-01', 'starting', 'ready'),
+    ).toThrow('Machine resource:web-01 cannot go from starting to ready');
     expect(() => assertMachineTransition('m', 'ready', 'failed')).toThrow();
     // Only the run's final check fails a machine that was ready, and only as failed.
-    expect(() => assertMachineTransition('m', 'ready', 'failed', true)).not.toThrow();
-    expect(() => assertMachineTransition('m', 'ready', 'skipped', true)).toThrow();
+    expect(() =>
+      assertMachineTransition('m', 'ready', 'failed', true),
+    ).not.toThrow();
+    expect(() =>
+      assertMachineTransition('m', 'ready', 'skipped', true),
+    ).toThrow();
     expect(isFinalMachinePhase('ready')).toBe(true);
     expect(isTerminalRunStatus('failed')).toBe(true);
     expect(isTerminalRunStatus('running')).toBe(false);
   });
 
   it('skips only a machine the run never started, and for good', () => {
-    expect(() => assertMachineTransition('m', 'waiting', 'skipped')).not.toThrow();
+    expect(() =>
+      assertMachineTransition('m', 'waiting', 'skipped'),
+    ).not.toThrow();
     expect(() => assertMachineTransition('m', 'restoring', 'skipped')).toThrow(
       'Machine m cannot go from restoring to skipped',
     );
-    expect(() => assertMachineTransition('m', 'skipped', 'restoring')).toThrow();
+    expect(() =>
+      assertMachineTransition('m', 'skipped', 'restoring'),
+    ).toThrow();
     expect(isFinalMachinePhase('skipped')).toBe(true);
     expect(isFinalMachinePhase('waiting')).toBe(false);
   });
@@ -51,16 +59,29 @@ describe('run state machine', () => {
   it('measures RTO from the first restore to the last machine ready', () => {
     expect(
       measuredRtoSeconds([
-        { restoreStartedAt: '2026-01-01T00:00:00.000Z', readyAt: '2026-01-01T00:00:05.000Z' },
-        { restoreStartedAt: '2026-01-01T00:00:05.500Z', readyAt: '2026-01-01T00:00:12.250Z' },
+        {
+          restoreStartedAt: '2026-01-01T00:00:00.000Z',
+          readyAt: '2026-01-01T00:00:05.000Z',
+        },
+        {
+          restoreStartedAt: '2026-01-01T00:00:05.500Z',
+          readyAt: '2026-01-01T00:00:12.250Z',
+        },
       ]),
     ).toBe(12.25);
-    expect(measuredRtoSeconds([{ restoreStartedAt: '2026-01-01T00:00:00.000Z' }])).toBeUndefined();
+    expect(
+      measuredRtoSeconds([{ restoreStartedAt: '2026-01-01T00:00:00.000Z' }]),
+    ).toBeUndefined();
     expect(measuredRtoSeconds([], '2026-01-01T00:00:00.000Z')).toBeUndefined();
   });
 
   it('counts the creation of the lab into RTO, unless a restore came before it (a resumed run)', () => {
-    const machines = [{ restoreStartedAt: '2026-01-01T00:00:01.000Z', readyAt: '2026-01-01T00:00:05.000Z' }];
+    const machines = [
+      {
+        restoreStartedAt: '2026-01-01T00:00:01.000Z',
+        readyAt: '2026-01-01T00:00:05.000Z',
+      },
+    ];
     expect(measuredRtoSeconds(machines, '2026-01-01T00:00:00.400Z')).toBe(4.6);
     expect(measuredRtoSeconds(machines, '2026-01-01T00:00:03.000Z')).toBe(4);
     expect(measuredRtoSeconds([])).toBeUndefined();

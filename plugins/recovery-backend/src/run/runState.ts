@@ -45,8 +45,12 @@ export function isFinalMachinePhase(phase: MachinePhase): boolean {
  * The statuses a run holds its hypervisor host in, and the phases a machine ends in, for queries
  * over them.
  */
-export const ACTIVE_RUN_STATUSES = (Object.keys(RUN_TRANSITIONS) as RunStatus[]).filter(s => !isTerminalRunStatus(s));
-export const FINAL_MACHINE_PHASES = (Object.keys(MACHINE_TRANSITIONS) as MachinePhase[]).filter(isFinalMachinePhase);
+export const ACTIVE_RUN_STATUSES = (
+  Object.keys(RUN_TRANSITIONS) as RunStatus[]
+).filter(s => !isTerminalRunStatus(s));
+export const FINAL_MACHINE_PHASES = (
+  Object.keys(MACHINE_TRANSITIONS) as MachinePhase[]
+).filter(isFinalMachinePhase);
 
 export function assertRunTransition(from: RunStatus, to: RunStatus): void {
   if (!RUN_TRANSITIONS[from].includes(to)) {
@@ -82,7 +86,10 @@ export function measuredRtoSeconds(
 ): number | undefined {
   if (machines.length === 0) return undefined;
   if (machines.some(m => !m.restoreStartedAt || !m.readyAt)) return undefined;
-  const starts = [...machines.map(m => m.restoreStartedAt!), ...(labStartedAt ? [labStartedAt] : [])];
+  const starts = [
+    ...machines.map(m => m.restoreStartedAt!),
+    ...(labStartedAt ? [labStartedAt] : []),
+  ];
   const first = Math.min(...starts.map(Date.parse));
   const last = Math.max(...machines.map(m => Date.parse(m.readyAt!)));
   return Math.round(last - first) / 1000;

@@ -1,6 +1,12 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { RecoveryRun, RunStatus } from '@backstage-recovery/plugin-recovery-common';
-import type { HypervisorHost, LabResources } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  RecoveryRun,
+  RunStatus,
+} from '@backstage-recovery/plugin-recovery-common';
+import type {
+  HypervisorHost,
+  LabResources,
+} from '@backstage-recovery/plugin-recovery-node';
 import { counted } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryStore } from '../database/RecoveryStore';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
@@ -13,7 +19,8 @@ import { now, RunRecorder } from './RunRecorder';
  * machines: a lab also holds helpers such as the probe container.
  */
 export const describeResources = (resources: LabResources, named = false) => {
-  const list = (names: string[]) => (named && names.length > 0 ? ` (${names.join(', ')})` : '');
+  const list = (names: string[]) =>
+    named && names.length > 0 ? ` (${names.join(', ')})` : '';
   return `${counted(resources.machines.length, 'container')}${list(resources.machines)} and ${counted(resources.networks.length, 'network')}${list(resources.networks)}`;
 };
 
@@ -34,15 +41,25 @@ export class LabTeardown {
 
   /** What the host holds labelled with the run id, within the step deadline; undefined where it cannot tell. */
   held(host: HypervisorHost, runId: string): Promise<LabResources | undefined> {
-    return withDeadline(() => host.listLabResources(runId), this.stepTimeoutMs, 'listing the lab', NEVER_ABORTED, async () => {}).catch(
-      () => undefined,
-    );
+    return withDeadline(
+      () => host.listLabResources(runId),
+      this.stepTimeoutMs,
+      'listing the lab',
+      NEVER_ABORTED,
+      async () => {},
+    ).catch(() => undefined);
   }
 
   /** Removes everything labelled with the run id, within the step deadline. */
   remove(host: HypervisorHost, runId: string): Promise<LabResources> {
     // Nothing to remove late: a teardown that finally finishes has removed it all itself.
-    return withDeadline(() => host.teardown(runId), this.stepTimeoutMs, 'teardown', NEVER_ABORTED, async () => {});
+    return withDeadline(
+      () => host.teardown(runId),
+      this.stepTimeoutMs,
+      'teardown',
+      NEVER_ABORTED,
+      async () => {},
+    );
   }
 
   /**
@@ -51,8 +68,16 @@ export class LabTeardown {
    */
   async removeProbes(host: HypervisorHost, runId: string): Promise<void> {
     if (!host.removeProbes) return;
-    await withDeadline(() => host.removeProbes!(runId), this.stepTimeoutMs, 'removing the probe helpers', NEVER_ABORTED, async () => {}).catch(error =>
-      this.logger.warn(`Run ${runId}: could not remove its probe helpers from ${host.id}: ${messageOf(error)}; its release removes them`),
+    await withDeadline(
+      () => host.removeProbes!(runId),
+      this.stepTimeoutMs,
+      'removing the probe helpers',
+      NEVER_ABORTED,
+      async () => {},
+    ).catch(error =>
+      this.logger.warn(
+        `Run ${runId}: could not remove its probe helpers from ${host.id}: ${messageOf(error)}; its release removes them`,
+      ),
     );
   }
 
@@ -62,15 +87,23 @@ export class LabTeardown {
       const removed = await this.remove(host, runId);
       const total = removed.machines.length + removed.networks.length;
       if (total > 0) {
-        this.logger.warn(`Run ${runId}: removed ${describeResources(removed)} created after a step's deadline`);
+        this.logger.warn(
+          `Run ${runId}: removed ${describeResources(removed)} created after a step's deadline`,
+        );
       }
     } catch (error) {
-      this.logger.error(`Run ${runId}: could not remove what a step created after its deadline: ${error}`);
+      this.logger.error(
+        `Run ${runId}: could not remove what a step created after its deadline: ${error}`,
+      );
       // Left on the host as a lab whose teardown failed: the next run there, or the cleanup
       // task, removes it; nothing else would.
       await this.store
         .setLabLeft(runId, true)
-        .catch(stored => this.logger.error(`Run ${runId}: could not record its lab as left on its host: ${stored}`));
+        .catch(stored =>
+          this.logger.error(
+            `Run ${runId}: could not record its lab as left on its host: ${stored}`,
+          ),
+        );
     }
   }
 
@@ -79,7 +112,11 @@ export class LabTeardown {
    * fails is recorded as left. `hostDown`: the run failed as its host cannot be reached, which a
    * teardown that cannot reach it either need not say again.
    */
-  async ofFinishedRun(recorder: RunRecorder, host: HypervisorHost, hostDown: boolean): Promise<void> {
+  async ofFinishedRun(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+    hostDown: boolean,
+  ): Promise<void> {
     try {
       const removed = await this.remove(host, recorder.runId);
       await recorder.step(
@@ -110,7 +147,11 @@ export class LabTeardown {
    * Removes the lab of a run whose driver stopped during its teardown, the run claimed finished
    * with the result it had reached: says so in its timeline, with what was left to remove.
    */
-  async afterDriverStopped(run: RecoveryRun, status: RunStatus, at: Date): Promise<void> {
+  async afterDriverStopped(
+    run: RecoveryRun,
+    status: RunStatus,
+    at: Date,
+  ): Promise<void> {
     let note: string;
     try {
       const host = this.providers.hypervisorHost(run.hypervisorHost);
@@ -123,7 +164,11 @@ export class LabTeardown {
         : `its lab stays on ${run.hypervisorHost} until it is removed before the next run there or by the cleanup task (teardown failed: ${messageOf(error)})`;
     }
     const message = `The backend driving this run stopped during its teardown, after the run had ${status}: that result stands; ${note}`;
-    await this.store.appendStep(run.id, { at: at.toISOString(), level: 'warning', message });
+    await this.store.appendStep(run.id, {
+      at: at.toISOString(),
+      level: 'warning',
+      message,
+    });
     this.logger.warn(`Run ${run.id}: ${message}`);
   }
 
@@ -137,7 +182,8 @@ export class LabTeardown {
     only?: HypervisorHost,
     removing?: (runId: string) => Promise<void>,
   ): Promise<Array<{ runId: string; error: string; unreachable: boolean }>> {
-    const stuck: Array<{ runId: string; error: string; unreachable: boolean }> = [];
+    const stuck: Array<{ runId: string; error: string; unreachable: boolean }> =
+      [];
     for (const left of await this.store.runsWithLabLeft(only?.id)) {
       if (this.isDriven(left.id)) continue;
       await removing?.(left.id);
@@ -146,9 +192,17 @@ export class LabTeardown {
         const removed = await this.remove(host, left.id);
         // Another removal at the same time (the cleanup task, a run admitted there) said it.
         if (!(await this.store.setLabLeft(left.id, false))) continue;
-        await this.store.appendStep(left.id, { at: now(), level: 'info', message: `Lab torn down later: removed ${describeResources(removed)}` });
+        await this.store.appendStep(left.id, {
+          at: now(),
+          level: 'info',
+          message: `Lab torn down later: removed ${describeResources(removed)}`,
+        });
       } catch (error) {
-        stuck.push({ runId: left.id, error: messageOf(error), unreachable: isHostUnreachable(error) });
+        stuck.push({
+          runId: left.id,
+          error: messageOf(error),
+          unreachable: isHostUnreachable(error),
+        });
       }
     }
     return stuck;

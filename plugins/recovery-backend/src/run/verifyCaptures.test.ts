@@ -1,6 +1,14 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
-import { CAPTURES_DAMAGED_ERROR_NAME, INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
-import { CaptureDamagedError, type LabHandle, type RecoveryGraph, type RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
+import {
+  CAPTURES_DAMAGED_ERROR_NAME,
+  INTERRUPTED_PREFIX,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  CaptureDamagedError,
+  type LabHandle,
+  type RecoveryGraph,
+  type RestorableCapture,
+} from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
@@ -17,12 +25,44 @@ const graph: RecoveryGraph = {
   rootRef: WEB,
   roots: [WEB],
   services: new Map([
-    [DB, { ref: DB, machines: [DATA_01], dependsOn: [], probes: [{ kind: 'tcp', port: 5432 }] }],
-    [WEB, { ref: WEB, machines: [WEB_01], dependsOn: [DB], probes: [{ kind: 'tcp', port: 80 }] }],
+    [
+      DB,
+      {
+        ref: DB,
+        machines: [DATA_01],
+        dependsOn: [],
+        probes: [{ kind: 'tcp', port: 5432 }],
+      },
+    ],
+    [
+      WEB,
+      {
+        ref: WEB,
+        machines: [WEB_01],
+        dependsOn: [DB],
+        probes: [{ kind: 'tcp', port: 80 }],
+      },
+    ],
   ]),
   machines: new Map([
-    [DATA_01, { ref: DATA_01, locator: { machineRef: DATA_01, engine: 'primary', container: 'data-01' } }],
-    [WEB_01, { ref: WEB_01, locator: { machineRef: WEB_01, engine: 'primary', container: 'web-01' } }],
+    [
+      DATA_01,
+      {
+        ref: DATA_01,
+        locator: {
+          machineRef: DATA_01,
+          engine: 'primary',
+          container: 'data-01',
+        },
+      },
+    ],
+    [
+      WEB_01,
+      {
+        ref: WEB_01,
+        locator: { machineRef: WEB_01, engine: 'primary', container: 'web-01' },
+      },
+    ],
   ]),
   problems: [],
   missing: [],
@@ -64,12 +104,17 @@ class VerifyingHost extends FakeHost {
       this.reached = resolve;
     });
   }
-  async verifyCapture(capture: RestorableCapture, { signal }: { signal?: AbortSignal } = {}) {
+  async verifyCapture(
+    capture: RestorableCapture,
+    { signal }: { signal?: AbortSignal } = {},
+  ) {
     this.verified.push(capture.captureId);
     if (this.unreadable) throw this.unreadable;
     if (capture.captureId === this.stoppedAt) {
       this.reached();
-      await new Promise(resolve => signal!.addEventListener('abort', resolve, { once: true }));
+      await new Promise(resolve =>
+        signal!.addEventListener('abort', resolve, { once: true }),
+      );
       throw damage(capture.captureId);
     }
     if (this.damaged.has(capture.captureId)) throw damage(capture.captureId);
@@ -80,155 +125,235 @@ class VerifyingHost extends FakeHost {
   }
   async restoreMachine(lab: LabHandle, capture: RestorableCapture) {
     this.restored.push(capture.captureId);
-    if (this.damagedAtRestore.has(capture.captureId)) throw damage(capture.captureId);
+    if (this.damagedAtRestore.has(capture.captureId))
+      throw damage(capture.captureId);
     return super.restoreMachine(lab, capture);
   }
 }
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
-describe.each(databases.eachSupportedId())("a run's verification of its captures on %s", databaseId => {
-  let store: RecoveryStore;
-  let host: VerifyingHost;
-  let runs: RunService;
-  const now = Date.now();
-  const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+describe.each(databases.eachSupportedId())(
+  "a run's verification of its captures on %s",
+  databaseId => {
+    let store: RecoveryStore;
+    let host: VerifyingHost;
+    let runs: RunService;
+    const now = Date.now();
+    const at = (minutesAgo: number) =>
+      new Date(now - minutesAgo * 60_000).toISOString();
 
-  beforeEach(async () => {
-    const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
-    store = new RecoveryStore(knex);
-    await store.insertCapture({ ...storedCapture('data-01'), id: 'data', sizeBytes: 0.5 * GIB, createdAt: at(30) });
-    await store.insertCapture({ ...storedCapture('web-01'), id: 'web-old', sizeBytes: 0.25 * GIB, createdAt: at(90) });
-    await store.insertCapture({
-      ...storedCapture('web-01'),
-      id: 'web-new',
-      sizeBytes: 0.5 * GIB,
-      runtime: { ...storedCapture('web-01').runtime, volumes: [{ destination: '/data', artifact: 'v.tar', checksum: 'sha256:3', sizeBytes: 0.2 * GIB }] },
-      createdAt: at(20),
+    beforeEach(async () => {
+      const knex = await databases.init(databaseId);
+      await RecoveryStore.migrate(knex);
+      store = new RecoveryStore(knex);
+      await store.insertCapture({
+        ...storedCapture('data-01'),
+        id: 'data',
+        sizeBytes: 0.5 * GIB,
+        createdAt: at(30),
+      });
+      await store.insertCapture({
+        ...storedCapture('web-01'),
+        id: 'web-old',
+        sizeBytes: 0.25 * GIB,
+        createdAt: at(90),
+      });
+      await store.insertCapture({
+        ...storedCapture('web-01'),
+        id: 'web-new',
+        sizeBytes: 0.5 * GIB,
+        runtime: {
+          ...storedCapture('web-01').runtime,
+          volumes: [
+            {
+              destination: '/data',
+              artifact: 'v.tar',
+              checksum: 'sha256:3',
+              sizeBytes: 0.2 * GIB,
+            },
+          ],
+        },
+        createdAt: at(20),
+      });
+      host = new VerifyingHost();
+      runs = runServiceOver(store, host, graph);
     });
-    host = new VerifyingHost();
-    runs = runServiceOver(store, host, graph);
-  });
 
-  const run = async (recoveryPoint?: string) => {
-    const started = await runs.start({ entityRef: WEB, mode: 'test', trigger: 'user', ...(recoveryPoint && { recoveryPoint }) });
-    await runs.waitFor(started.id);
-    return (await store.getRun(started.id))!;
-  };
+    const run = async (recoveryPoint?: string) => {
+      const started = await runs.start({
+        entityRef: WEB,
+        mode: 'test',
+        trigger: 'user',
+        ...(recoveryPoint && { recoveryPoint }),
+      });
+      await runs.waitFor(started.id);
+      return (await store.getRun(started.id))!;
+    };
 
-  it('reads every capture before the lab is built, and says it in the timeline', async () => {
-    const done = await run();
-    expect(done.status).toBe('succeeded');
-    expect(host.verified).toEqual(['data', 'web-new']);
-    const messages = done.steps.map(s => s.message);
-    const verifying = messages.indexOf('Verifying captures (2 machines, 1.2 GiB): every byte read against its checksums, before the lab is built');
-    expect(verifying).toBeGreaterThan(0);
-    expect(messages[verifying + 1]).toMatch(/^Verified captures \(2 machines, 1\.2 GiB\) in \d+(\.\d)? s$/);
-    // Before the lab's network.
-    expect(messages.findIndex(m => m.startsWith('Created isolated network'))).toBeGreaterThan(verifying + 1);
-  });
-
-  it('fails a run whose capture is damaged before any machine boots, marks it, and a run started again restores the older intact one', async () => {
-    host.damaged.add('web-new');
-    const failed = await run();
-    expect(failed.status).toBe('failed');
-    // Every capture was read, and nothing was built or booted.
-    expect(host.verified).toEqual(['data', 'web-new']);
-    expect(host.labs).toEqual([]);
-    expect(host.restored).toEqual([]);
-    expect(host.started).toEqual([]);
-    expect(failed.error).toMatchObject({ machineRef: WEB_01 });
-    expect(failed.error!.message).toBe(
-      `${WEB_01} failed: ${damage('web-new').message}; no machine was booted: a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
-    );
-    expect(failed.error!.message).not.toContain('next capture writes');
-    expect(failed.machines.map(m => [m.machineRef, m.phase])).toEqual([
-      [DATA_01, 'skipped'],
-      [WEB_01, 'failed'],
-    ]);
-    expect(failed.steps).toContainEqual(
-      expect.objectContaining({
-        machineRef: WEB_01,
-        level: 'error',
-        message: `Capture web-new of ${at(20)} is damaged, and marked so: no run restores it again; a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
-      }),
-    );
-    // Marked, with why, as GET /captures lists it; the older capture is not.
-    const [newest, older] = await store.listCaptures(WEB_01);
-    expect(newest).toMatchObject({ id: 'web-new', damaged: { reason: damage('web-new').message } });
-    expect(Date.parse(newest.damaged!.at)).toBeGreaterThanOrEqual(now);
-    expect(older.damaged).toBeUndefined();
-
-    // Started again: the damaged capture is passed over for the older intact one, which boots.
-    host.verified.length = 0;
-    const again = await run();
-    expect(again.status).toBe('succeeded');
-    expect(again.machines.map(m => m.captureId)).toEqual(['data', 'web-old']);
-    expect(host.verified).toEqual(['data', 'web-old']);
-    expect(host.restored).toEqual(['data', 'web-old']);
-
-    // A recovery point after the damaged capture is served by the older intact one too.
-    const atPoint = await run(at(10));
-    expect(atPoint.machines.map(m => m.captureId)).toEqual(['data', 'web-old']);
-    expect(atPoint.status).toBe('succeeded');
-  });
-
-  it('names every damaged capture of the run, marks each, and refuses up front a run whose machine has none intact left', async () => {
-    host.damaged = new Set(['data', 'web-new']);
-    const failed = await run();
-    expect(failed.error?.machineRef).toBe(DATA_01);
-    expect(failed.error!.message).toMatch(
-      new RegExp(`^${DATA_01} failed: capture data: .*; no machine was booted: none of its kept captures is intact: capture ${DATA_01} anew; also damaged, and marked so: capture web-new of ${WEB_01}$`),
-    );
-    expect(failed.machines.map(m => m.phase)).toEqual(['failed', 'failed']);
-    expect((await store.listCaptures(WEB_01))[0].damaged).toBeDefined();
-    // data-01's only capture is damaged: refused before any run exists, naming it.
-    const before = (await store.listRuns({ limit: 100 })).length;
-    await expect(runs.start({ entityRef: WEB, mode: 'test', trigger: 'user' })).rejects.toMatchObject({
-      name: CAPTURES_DAMAGED_ERROR_NAME,
-      statusCode: 409,
-      damaged: [{ machineRef: DATA_01, captureId: 'data', reason: damage('data').message }],
+    it('reads every capture before the lab is built, and says it in the timeline', async () => {
+      const done = await run();
+      expect(done.status).toBe('succeeded');
+      expect(host.verified).toEqual(['data', 'web-new']);
+      const messages = done.steps.map(s => s.message);
+      const verifying = messages.indexOf(
+        'Verifying captures (2 machines, 1.2 GiB): every byte read against its checksums, before the lab is built',
+      );
+      expect(verifying).toBeGreaterThan(0);
+      expect(messages[verifying + 1]).toMatch(
+        /^Verified captures \(2 machines, 1\.2 GiB\) in \d+(\.\d)? s$/,
+      );
+      // Before the lab's network.
+      expect(
+        messages.findIndex(m => m.startsWith('Created isolated network')),
+      ).toBeGreaterThan(verifying + 1);
     });
-    expect(await store.listRuns({ limit: 100 })).toHaveLength(before);
-  });
 
-  it('fails the run without marking anything where a capture could not be read for another reason', async () => {
-    host.unreadable = Object.assign(new Error("EACCES: permission denied, open '/captures/web-new.tar'"), { code: 'EACCES' });
-    const failed = await run();
-    expect(failed.status).toBe('failed');
-    expect(failed.error).toEqual({
-      message: `the capture of ${DATA_01} (data) could not be verified: EACCES: permission denied, open '/captures/web-new.tar'`,
+    it('fails a run whose capture is damaged before any machine boots, marks it, and a run started again restores the older intact one', async () => {
+      host.damaged.add('web-new');
+      const failed = await run();
+      expect(failed.status).toBe('failed');
+      // Every capture was read, and nothing was built or booted.
+      expect(host.verified).toEqual(['data', 'web-new']);
+      expect(host.labs).toEqual([]);
+      expect(host.restored).toEqual([]);
+      expect(host.started).toEqual([]);
+      expect(failed.error).toMatchObject({ machineRef: WEB_01 });
+      expect(failed.error!.message).toBe(
+        `${WEB_01} failed: ${damage('web-new').message}; no machine was booted: a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
+      );
+      expect(failed.error!.message).not.toContain('next capture writes');
+      expect(failed.machines.map(m => [m.machineRef, m.phase])).toEqual([
+        [DATA_01, 'skipped'],
+        [WEB_01, 'failed'],
+      ]);
+      expect(failed.steps).toContainEqual(
+        expect.objectContaining({
+          machineRef: WEB_01,
+          level: 'error',
+          message: `Capture web-new of ${at(20)} is damaged, and marked so: no run restores it again; a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
+        }),
+      );
+      // Marked, with why, as GET /captures lists it; the older capture is not.
+      const [newest, older] = await store.listCaptures(WEB_01);
+      expect(newest).toMatchObject({
+        id: 'web-new',
+        damaged: { reason: damage('web-new').message },
+      });
+      expect(Date.parse(newest.damaged!.at)).toBeGreaterThanOrEqual(now);
+      expect(older.damaged).toBeUndefined();
+
+      // Started again: the damaged capture is passed over for the older intact one, which boots.
+      host.verified.length = 0;
+      const again = await run();
+      expect(again.status).toBe('succeeded');
+      expect(again.machines.map(m => m.captureId)).toEqual(['data', 'web-old']);
+      expect(host.verified).toEqual(['data', 'web-old']);
+      expect(host.restored).toEqual(['data', 'web-old']);
+
+      // A recovery point after the damaged capture is served by the older intact one too.
+      const atPoint = await run(at(10));
+      expect(atPoint.machines.map(m => m.captureId)).toEqual([
+        'data',
+        'web-old',
+      ]);
+      expect(atPoint.status).toBe('succeeded');
     });
-    expect(host.labs).toEqual([]);
-    expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([undefined, undefined]);
-    expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([undefined]);
-  });
 
-  it('marks nothing where the run is stopped mid-verification: neither the capture being read nor one found damaged before', async () => {
-    host.damaged.add('data');
-    host.stoppedAt = 'web-new';
-    const started = await runs.start({ entityRef: WEB, mode: 'test', trigger: 'user' });
-    await host.reachedStop;
-    // The backend shutting down stops the run it drives.
-    await runs.shutdown();
-    const stopped = (await store.getRun(started.id))!;
-    expect(stopped.status).toBe('failed');
-    expect(stopped.error).toEqual({ message: `${INTERRUPTED_PREFIX}the backend is shutting down` });
-    expect(host.verified).toEqual(['data', 'web-new']);
-    expect(host.labs).toEqual([]);
-    expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([undefined, undefined]);
-    expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([undefined]);
-    expect(stopped.steps.map(s => s.message)).not.toContainEqual(expect.stringMatching(/is damaged, and marked so/));
-  });
+    it('names every damaged capture of the run, marks each, and refuses up front a run whose machine has none intact left', async () => {
+      host.damaged = new Set(['data', 'web-new']);
+      const failed = await run();
+      expect(failed.error?.machineRef).toBe(DATA_01);
+      expect(failed.error!.message).toMatch(
+        new RegExp(
+          `^${DATA_01} failed: capture data: .*; no machine was booted: none of its kept captures is intact: capture ${DATA_01} anew; also damaged, and marked so: capture web-new of ${WEB_01}$`,
+        ),
+      );
+      expect(failed.machines.map(m => m.phase)).toEqual(['failed', 'failed']);
+      expect((await store.listCaptures(WEB_01))[0].damaged).toBeDefined();
+      // data-01's only capture is damaged: refused before any run exists, naming it.
+      const before = (await store.listRuns({ limit: 100 })).length;
+      await expect(
+        runs.start({ entityRef: WEB, mode: 'test', trigger: 'user' }),
+      ).rejects.toMatchObject({
+        name: CAPTURES_DAMAGED_ERROR_NAME,
+        statusCode: 409,
+        damaged: [
+          {
+            machineRef: DATA_01,
+            captureId: 'data',
+            reason: damage('data').message,
+          },
+        ],
+      });
+      expect(await store.listRuns({ limit: 100 })).toHaveLength(before);
+    });
 
-  it('marks a capture its restore finds damaged (changed since it was verified)', async () => {
-    host.damagedAtRestore.add('web-new');
-    const failed = await run();
-    expect(failed.status).toBe('failed');
-    expect(failed.error).toMatchObject({ machineRef: WEB_01 });
-    expect(host.started).toEqual([DATA_01]);
-    expect((await store.listCaptures(WEB_01))[0]).toMatchObject({ id: 'web-new', damaged: { reason: damage('web-new').message } });
-    expect(failed.steps.map(s => s.message)).toContainEqual(expect.stringMatching(/^Capture web-new of .* is damaged, and marked so: no run restores it again; /));
-  });
-});
+    it('fails the run without marking anything where a capture could not be read for another reason', async () => {
+      host.unreadable = Object.assign(
+        new Error("EACCES: permission denied, open '/captures/web-new.tar'"),
+        { code: 'EACCES' },
+      );
+      const failed = await run();
+      expect(failed.status).toBe('failed');
+      expect(failed.error).toEqual({
+        message: `the capture of ${DATA_01} (data) could not be verified: EACCES: permission denied, open '/captures/web-new.tar'`,
+      });
+      expect(host.labs).toEqual([]);
+      expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([
+        undefined,
+        undefined,
+      ]);
+      expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([
+        undefined,
+      ]);
+    });
+
+    it('marks nothing where the run is stopped mid-verification: neither the capture being read nor one found damaged before', async () => {
+      host.damaged.add('data');
+      host.stoppedAt = 'web-new';
+      const started = await runs.start({
+        entityRef: WEB,
+        mode: 'test',
+        trigger: 'user',
+      });
+      await host.reachedStop;
+      // The backend shutting down stops the run it drives.
+      await runs.shutdown();
+      const stopped = (await store.getRun(started.id))!;
+      expect(stopped.status).toBe('failed');
+      expect(stopped.error).toEqual({
+        message: `${INTERRUPTED_PREFIX}the backend is shutting down`,
+      });
+      expect(host.verified).toEqual(['data', 'web-new']);
+      expect(host.labs).toEqual([]);
+      expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([
+        undefined,
+        undefined,
+      ]);
+      expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([
+        undefined,
+      ]);
+      expect(stopped.steps.map(s => s.message)).not.toContainEqual(
+        expect.stringMatching(/is damaged, and marked so/),
+      );
+    });
+
+    it('marks a capture its restore finds damaged (changed since it was verified)', async () => {
+      host.damagedAtRestore.add('web-new');
+      const failed = await run();
+      expect(failed.status).toBe('failed');
+      expect(failed.error).toMatchObject({ machineRef: WEB_01 });
+      expect(host.started).toEqual([DATA_01]);
+      expect((await store.listCaptures(WEB_01))[0]).toMatchObject({
+        id: 'web-new',
+        damaged: { reason: damage('web-new').message },
+      });
+      expect(failed.steps.map(s => s.message)).toContainEqual(
+        expect.stringMatching(
+          /^Capture web-new of .* is damaged, and marked so: no run restores it again; /,
+        ),
+      );
+    });
+  },
+);

@@ -1,4 +1,7 @@
-import type { RecoveryRun, RunStatus } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  RecoveryRun,
+  RunStatus,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryStore } from '../database/RecoveryStore';
 
 /** Most run keys `GET /runs` reads in one statement while it looks for runs the caller may see. */
@@ -12,7 +15,10 @@ export type VisibleTo = (entityRefs: string[]) => Promise<string[]>;
  * shows or names runs asks this (or listVisibleRuns, by the same rule), so a run hidden in one
  * answer is hidden in all of them.
  */
-export async function isRunVisible(run: Pick<RecoveryRun, 'entityRef'>, visible: VisibleTo): Promise<boolean> {
+export async function isRunVisible(
+  run: Pick<RecoveryRun, 'entityRef'>,
+  visible: VisibleTo,
+): Promise<boolean> {
   return (await visible([run.entityRef])).length > 0;
 }
 
@@ -26,7 +32,11 @@ export async function isRunVisible(run: Pick<RecoveryRun, 'entityRef'>, visible:
  */
 export async function listVisibleRuns(
   store: Pick<RecoveryStore, 'listRunKeys' | 'getRuns'>,
-  query: { entityRef?: string; status?: RunStatus[]; after?: Pick<RecoveryRun, 'createdAt' | 'id'> },
+  query: {
+    entityRef?: string;
+    status?: RunStatus[];
+    after?: Pick<RecoveryRun, 'createdAt' | 'id'>;
+  },
   limit: number,
   visible: VisibleTo,
   maxKeysPage = MAX_KEYS_PAGE,
@@ -34,9 +44,15 @@ export async function listVisibleRuns(
   const ids: string[] = [];
   const shown = new Map<string, boolean>(); // entity ref → visible, asked once per call
   let after = query.after;
-  for (let window = limit; ; window = Math.min(window * 4, Math.max(limit, maxKeysPage))) {
+  for (
+    let window = limit;
+    ;
+    window = Math.min(window * 4, Math.max(limit, maxKeysPage))
+  ) {
     const keys = await store.listRunKeys({ ...query, limit: window, after });
-    const unasked = [...new Set(keys.map(r => r.entityRef))].filter(ref => !shown.has(ref));
+    const unasked = [...new Set(keys.map(r => r.entityRef))].filter(
+      ref => !shown.has(ref),
+    );
     if (unasked.length > 0) {
       const seen = new Set(await visible(unasked));
       for (const ref of unasked) shown.set(ref, seen.has(ref));
@@ -47,5 +63,7 @@ export async function listVisibleRuns(
   }
   // A run that finished since its key was read is no longer one an active list shows.
   const runs = await store.getRuns(ids.slice(0, limit));
-  return query.status ? runs.filter(r => query.status!.includes(r.status)) : runs;
+  return query.status
+    ? runs.filter(r => query.status!.includes(r.status))
+    : runs;
 }

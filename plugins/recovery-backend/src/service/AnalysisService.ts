@@ -1,5 +1,12 @@
-import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
-import { Entity, parseEntityRef, stringifyEntityRef } from '@backstage/catalog-model';
+import {
+  BackstageCredentials,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
+import {
+  Entity,
+  parseEntityRef,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
 import { InputError } from '@backstage/errors';
 import {
   analyzeDependencies,
@@ -14,7 +21,10 @@ import {
   parseKernelShape,
   ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
-import { entityRole, type InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import {
+  entityRole,
+  type InitializationEvent,
+} from '@backstage-recovery/plugin-recovery-common';
 import { randomUUID } from 'node:crypto';
 import { EventStore, StoredAnalysis } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -50,7 +60,9 @@ export class NoInitializationEventsError extends InputError {}
 /** A 400 for an entity that is not a System, whose analysis is asked for or of. */
 export function requireSystem(entityRef: string): void {
   if (!entityRef.startsWith('system:')) {
-    throw new InputError(`${entityRef} is not a System: dependency analysis runs per system`);
+    throw new InputError(
+      `${entityRef} is not a System: dependency analysis runs per system`,
+    );
   }
 }
 
@@ -101,7 +113,10 @@ export class AnalysisService implements InferenceSource {
    * however many runs ask at the same time: an analysis never changes, so what was read stays
    * true. The most recently added are kept.
    */
-  private readonly inferencesById = new Map<string, Promise<Inference | undefined>>();
+  private readonly inferencesById = new Map<
+    string,
+    Promise<Inference | undefined>
+  >();
   /** The delay kernel the configuration asks for (its peak, its shape). */
   private readonly kernel: KernelOptions;
 
@@ -114,25 +129,43 @@ export class AnalysisService implements InferenceSource {
     // A bad setting fails the backend's start, not every scheduled analysis after it.
     const { threshold, kernelPeakMs, serviceMap } = options;
     if (!(threshold > 0 && threshold <= 1)) {
-      throw new Error(`Invalid recovery.analysis.threshold ${threshold}: must be in (0, 1]`);
+      throw new Error(
+        `Invalid recovery.analysis.threshold ${threshold}: must be in (0, 1]`,
+      );
     }
-    const peakProblem = kernelPeakMs === undefined ? undefined : kernelPeakProblem(kernelPeakMs);
-    if (peakProblem) throw new Error(`Invalid recovery.analysis.kernelPeak (${delayText(kernelPeakMs!)}): it ${peakProblem}`);
+    const peakProblem =
+      kernelPeakMs === undefined ? undefined : kernelPeakProblem(kernelPeakMs);
+    if (peakProblem)
+      throw new Error(
+        `Invalid recovery.analysis.kernelPeak (${delayText(kernelPeakMs!)}): it ${peakProblem}`,
+      );
     try {
-      this.kernel = { ...(options.kernelShape === undefined ? {} : parseKernelShape(options.kernelShape)), ...(kernelPeakMs === undefined ? {} : { peakDelay: kernelPeakMs }) };
+      this.kernel = {
+        ...(options.kernelShape === undefined
+          ? {}
+          : parseKernelShape(options.kernelShape)),
+        ...(kernelPeakMs === undefined ? {} : { peakDelay: kernelPeakMs }),
+      };
     } catch (error) {
-      throw new Error(`Invalid recovery.analysis.kernelShape '${options.kernelShape}': ${(error as Error).message}`);
+      throw new Error(
+        `Invalid recovery.analysis.kernelShape '${options.kernelShape}': ${(error as Error).message}`,
+      );
     }
     try {
       this.mapName = compileServiceMap(serviceMap);
     } catch (error) {
-      throw new Error(`Invalid recovery.analysis.serviceMap: ${(error as Error).message}`);
+      throw new Error(
+        `Invalid recovery.analysis.serviceMap: ${(error as Error).message}`,
+      );
     }
   }
 
   /** Analyses the boot history of one system's services; stores and returns the result. */
   async analyzeSystem(systemRef: string): Promise<SystemAnalysis> {
-    const system = await this.prepare(systemRef, await this.graphs.machineLogNames());
+    const system = await this.prepare(
+      systemRef,
+      await this.graphs.machineLogNames(),
+    );
     await this.pruneEvents();
     await this.collect([system]);
     return this.finish(system);
@@ -152,17 +185,33 @@ export class AnalysisService implements InferenceSource {
     failed: Array<{ entityRef: string; message: string }>;
     hidden: number;
   }> {
-    const systems = await permitted((await this.graphs.recoverableEntities()).filter(r => r.startsWith('system:')));
+    const systems = await permitted(
+      (await this.graphs.recoverableEntities()).filter(r =>
+        r.startsWith('system:'),
+      ),
+    );
     const { analysed, skipped, failed } = await this.analyzeSystems(systems);
     await this.pruneRemovedSystems();
-    const visible = new Set(await this.graphs.visibleTo([...analysed, ...skipped, ...failed.map(f => f.entityRef)], credentials));
+    const visible = new Set(
+      await this.graphs.visibleTo(
+        [...analysed, ...skipped, ...failed.map(f => f.entityRef)],
+        credentials,
+      ),
+    );
     const shown = {
       analysed: analysed.filter(r => visible.has(r)),
       skipped: skipped.filter(r => visible.has(r)),
       failed: failed.filter(f => visible.has(f.entityRef)),
     };
     const all = analysed.length + skipped.length + failed.length;
-    return { ...shown, hidden: all - shown.analysed.length - shown.skipped.length - shown.failed.length };
+    return {
+      ...shown,
+      hidden:
+        all -
+        shown.analysed.length -
+        shown.skipped.length -
+        shown.failed.length,
+    };
   }
 
   /**
@@ -178,11 +227,20 @@ export class AnalysisService implements InferenceSource {
     const skipped: string[] = [];
     const failed: Array<{ entityRef: string; message: string }> = [];
     if (systemRefs.length) await this.pruneEvents();
-    const prepared: Array<{ ref: string; system?: SystemEvents; error?: Error }> = [];
-    const catalogMachines = systemRefs.length ? await this.graphs.machineLogNames() : new Map<string, string[]>();
+    const prepared: Array<{
+      ref: string;
+      system?: SystemEvents;
+      error?: Error;
+    }> = [];
+    const catalogMachines = systemRefs.length
+      ? await this.graphs.machineLogNames()
+      : new Map<string, string[]>();
     for (const ref of systemRefs) {
       try {
-        prepared.push({ ref, system: await this.prepare(ref, catalogMachines) });
+        prepared.push({
+          ref,
+          system: await this.prepare(ref, catalogMachines),
+        });
       } catch (error) {
         prepared.push({ ref, error: error as Error });
       }
@@ -197,7 +255,11 @@ export class AnalysisService implements InferenceSource {
         analysed.push(p.ref);
       } catch (error) {
         if (error instanceof NoInitializationEventsError) skipped.push(p.ref);
-        else failed.push({ entityRef: p.ref, message: String((error as Error).message) });
+        else
+          failed.push({
+            entityRef: p.ref,
+            message: String((error as Error).message),
+          });
       }
     }
     // Skipped systems are not logged here: the caller lists them (the scheduled task's summary,
@@ -212,36 +274,53 @@ export class AnalysisService implements InferenceSource {
    * location being refreshed) would otherwise lose its learned plan until the next analysis.
    */
   private async pruneRemovedSystems(): Promise<void> {
-    const scopes = await this.events.scopesAnalysedLastBefore(new Date(Date.now() - this.options.eventRetentionMs));
+    const scopes = await this.events.scopesAnalysedLastBefore(
+      new Date(Date.now() - this.options.eventRetentionMs),
+    );
     if (!scopes.length) return;
     const held = new Set(await this.graphs.heldRefs(scopes));
     for (const scope of scopes.filter(s => !held.has(s))) {
       const deleted = await this.events.deleteAnalysesOf(scope);
       this.inferences.delete(scope);
-      this.logger.info(`Deleted ${counted(deleted, 'stored result')} of the dependency analysis of ${scope}, no longer in the catalog`);
+      this.logger.info(
+        `Deleted ${counted(deleted, 'stored result')} of the dependency analysis of ${scope}, no longer in the catalog`,
+      );
     }
   }
 
   /** Loads a system from the catalog, ready to collect the events of its services. */
-  private async prepare(systemRef: string, catalogMachines: Map<string, string[]>): Promise<SystemEvents> {
+  private async prepare(
+    systemRef: string,
+    catalogMachines: Map<string, string[]>,
+  ): Promise<SystemEvents> {
     const graph = await this.graphs.load(systemRef);
     requireSystem(graph.rootRef);
     // Log names are matched to the system's entities: services by name after the configured
     // mapping (or by full ref, which the mapping may name), machines by name or by the container
     // their annotation names (Docker events name the container, journald the host).
     const services = logNames(
-      [...graph.services.keys()].map(ref => ({ ref, names: [parseEntityRef(ref).name, ref] })),
+      [...graph.services.keys()].map(ref => ({
+        ref,
+        names: [parseEntityRef(ref).name, ref],
+      })),
     );
-    const machineNames = [...graph.machines.values()].map(({ ref, locator }) => ({
-      ref,
-      names: [parseEntityRef(ref).name, ...(locator ? [locator.container] : [])],
-    }));
+    const machineNames = [...graph.machines.values()].map(
+      ({ ref, locator }) => ({
+        ref,
+        names: [
+          parseEntityRef(ref).name,
+          ...(locator ? [locator.container] : []),
+        ],
+      }),
+    );
     const machines = logNames(machineNames);
     // A service name is matched whatever machine logged it, so the same name on a machine the
     // catalog gives only to others would mix another system's boots into this one's history.
     // Names no catalog machine has (a host's full domain name) are still taken.
     const own = new Set(machineNames.flatMap(m => m.names));
-    const foreign = new Map([...catalogMachines].filter(([name]) => !own.has(name)));
+    const foreign = new Map(
+      [...catalogMachines].filter(([name]) => !own.has(name)),
+    );
     return {
       rootRef: graph.rootRef,
       serviceRefByName: services.refByName,
@@ -261,7 +340,10 @@ export class AnalysisService implements InferenceSource {
    */
   private async collect(systems: SystemEvents[]): Promise<void> {
     const pageSize = this.options.pageSize;
-    for await (const page of this.events.eventPages({ clock: false, pageSize })) {
+    for await (const page of this.events.eventPages({
+      clock: false,
+      pageSize,
+    })) {
       for (const event of page) {
         const service = this.mapName(event.service);
         // One copy shared by the systems the service is part of.
@@ -269,7 +351,10 @@ export class AnalysisService implements InferenceSource {
         for (const system of systems) {
           if (!system.serviceRefByName.has(service)) continue;
           if (system.foreign.has(event.machine)) {
-            system.leftOut.set(event.machine, (system.leftOut.get(event.machine) ?? 0) + 1);
+            system.leftOut.set(
+              event.machine,
+              (system.leftOut.get(event.machine) ?? 0) + 1,
+            );
             continue;
           }
           mapped ??= { ...event, service };
@@ -280,7 +365,10 @@ export class AnalysisService implements InferenceSource {
     }
     // Clock readings second: a system needs those of the machines its services were seen on,
     // known only once every start and failure has been read.
-    for await (const page of this.events.eventPages({ clock: true, pageSize })) {
+    for await (const page of this.events.eventPages({
+      clock: true,
+      pageSize,
+    })) {
       for (const event of page) {
         for (const system of systems) {
           if (system.machinesSeen.has(event.machine)) system.clocks.push(event);
@@ -293,9 +381,14 @@ export class AnalysisService implements InferenceSource {
   private async finish(system: SystemEvents): Promise<SystemAnalysis> {
     const { rootRef, serviceRefByName, machineRefByName } = system;
     const events = [...system.mapped, ...system.clocks];
-    const leftOut = [...system.leftOut].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const leftOut = [...system.leftOut].sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
     const leftOutText = () =>
-      `${counted(leftOut.reduce((n, [, count]) => n + count, 0), 'initialization event')} of service names of ${rootRef} left out, as they come from machines the catalog gives to others, not to ${rootRef} (if a service of it runs there, add a dependsOn on that machine): ${listed(leftOut.map(([name, count]) => `${name} (${system.foreign.get(name)!.join(', ')}): ${count}`))}`;
+      `${counted(
+        leftOut.reduce((n, [, count]) => n + count, 0),
+        'initialization event',
+      )} of service names of ${rootRef} left out, as they come from machines the catalog gives to others, not to ${rootRef} (if a service of it runs there, add a dependsOn on that machine): ${listed(leftOut.map(([name, count]) => `${name} (${system.foreign.get(name)!.join(', ')}): ${count}`))}`;
     let result;
     try {
       result = analyzeDependencies(events, {
@@ -309,11 +402,14 @@ export class AnalysisService implements InferenceSource {
       // would send looking elsewhere.
       if (error instanceof NoStartEventsError) {
         throw new NoInitializationEventsError(
-          `No initialization events of the services of ${rootRef} yet: ${error.message}` + (leftOut.length ? `; ${leftOutText()}` : ''),
+          `No initialization events of the services of ${rootRef} yet: ${error.message}` +
+            (leftOut.length ? `; ${leftOutText()}` : ''),
         );
       }
       if (error instanceof AnalysisInputError) {
-        throw new InputError(`Cannot analyse the boot history of ${rootRef}: ${error.message}`);
+        throw new InputError(
+          `Cannot analyse the boot history of ${rootRef}: ${error.message}`,
+        );
       }
       throw error;
     }
@@ -367,18 +463,29 @@ export class AnalysisService implements InferenceSource {
     let deleted = 0;
     const newestTimes = await this.events.newestEventTimes(Date.now());
     for (const [machine, newest] of newestTimes) {
-      deleted += await this.events.deleteEventsBefore(newest - retention, this.options.deleteBatchSize, machine);
+      deleted += await this.events.deleteEventsBefore(
+        newest - retention,
+        this.options.deleteBatchSize,
+        machine,
+      );
     }
     const newestOfAll = Math.max(...newestTimes.values());
-    const silent = [...newestTimes].filter(([, newest]) => newest < newestOfAll - retention);
+    const silent = [...newestTimes].filter(
+      ([, newest]) => newest < newestOfAll - retention,
+    );
     let unused = 0;
     if (silent.length) {
       const catalogNames = await this.graphs.serviceLogNames();
       for (const [machine, newest] of silent) {
         const services = await this.events.serviceNamesOn(machine);
-        if (services.some(name => catalogNames.has(this.mapName(name)))) continue;
+        if (services.some(name => catalogNames.has(this.mapName(name))))
+          continue;
         // Its events are all at or before its newest (those after it lie in the future).
-        const gone = await this.events.deleteEventsBefore(newest + 1, this.options.deleteBatchSize, machine);
+        const gone = await this.events.deleteEventsBefore(
+          newest + 1,
+          this.options.deleteBatchSize,
+          machine,
+        );
         deleted += gone;
         if (gone) unused++;
       }
@@ -386,17 +493,23 @@ export class AnalysisService implements InferenceSource {
     if (deleted) {
       this.logger.info(
         `Deleted ${deleted} initialization events older than ${Math.round(retention / 86_400_000)} days before their machine's newest (recovery.analysis.eventRetention)` +
-          (unused ? `, and all those of ${counted(unused, 'machine')} silent for longer that name no service of the catalog` : ''),
+          (unused
+            ? `, and all those of ${counted(unused, 'machine')} silent for longer that name no service of the catalog`
+            : ''),
       );
     }
   }
 
   async latest(systemRef: string): Promise<SystemAnalysis | undefined> {
-    return (await this.events.latestAnalysis(systemRef)) as SystemAnalysis | undefined;
+    return (await this.events.latestAnalysis(systemRef)) as
+      SystemAnalysis | undefined;
   }
 
   /** A system's latest analysis as the caller may see it (see `asSeenBy`). */
-  async latestFor(systemRef: string, credentials: BackstageCredentials): Promise<SystemAnalysis | undefined> {
+  async latestFor(
+    systemRef: string,
+    credentials: BackstageCredentials,
+  ): Promise<SystemAnalysis | undefined> {
     const analysis = await this.latest(systemRef);
     return analysis && this.asSeenBy(analysis, credentials);
   }
@@ -405,8 +518,13 @@ export class AnalysisService implements InferenceSource {
    * An analysis without the parts the catalog hides from the caller: it is made with the
    * plugin's own credentials, so it names entities the caller may not see.
    */
-  async asSeenBy(analysis: SystemAnalysis, credentials: BackstageCredentials): Promise<SystemAnalysis> {
-    const visible = new Set(await this.graphs.visibleTo(refsIn(analysis), credentials));
+  async asSeenBy(
+    analysis: SystemAnalysis,
+    credentials: BackstageCredentials,
+  ): Promise<SystemAnalysis> {
+    const visible = new Set(
+      await this.graphs.visibleTo(refsIn(analysis), credentials),
+    );
     return withoutHidden(analysis, ref => visible.has(ref));
   }
 
@@ -417,7 +535,8 @@ export class AnalysisService implements InferenceSource {
   withMemo(): InferenceSource {
     const latestIds = new Map<string, Promise<string | undefined>>();
     const latestId = (system: string) => {
-      if (!latestIds.has(system)) latestIds.set(system, this.events.latestAnalysisId(system));
+      if (!latestIds.has(system))
+        latestIds.set(system, this.events.latestAnalysisId(system));
       return latestIds.get(system)!;
     };
     return {
@@ -428,7 +547,8 @@ export class AnalysisService implements InferenceSource {
 
   async inferenceFor(
     entity: Entity,
-    latestId: (system: string) => Promise<string | undefined> = system => this.events.latestAnalysisId(system),
+    latestId: (system: string) => Promise<string | undefined> = system =>
+      this.events.latestAnalysisId(system),
   ): Promise<Inference | undefined> {
     const system =
       entityRole(entity) === 'group'
@@ -455,16 +575,25 @@ export class AnalysisService implements InferenceSource {
 
   /** What a plan took from the analysis `analysisId` (a run's, read later), while it is kept. */
   async inferenceOf(analysisId: string): Promise<Inference | undefined> {
-    for (const latest of this.inferences.values()) if (latest.id === analysisId) return latest;
+    for (const latest of this.inferences.values())
+      if (latest.id === analysisId) return latest;
     const known = this.inferencesById.get(analysisId);
     if (known) return known;
-    const reading = this.events.analysis(analysisId).then(analysis => analysis && this.toInference(analysis as SystemAnalysis));
+    const reading = this.events
+      .analysis(analysisId)
+      .then(
+        analysis => analysis && this.toInference(analysis as SystemAnalysis),
+      );
     if (this.inferencesById.size >= INFERENCES_BY_ID_KEPT) {
       this.inferencesById.delete(this.inferencesById.keys().next().value!);
     }
     this.inferencesById.set(analysisId, reading);
     // A read that failed (the database) says nothing about the analysis: asked again next time.
-    reading.catch(() => this.inferencesById.get(analysisId) === reading && this.inferencesById.delete(analysisId));
+    reading.catch(
+      () =>
+        this.inferencesById.get(analysisId) === reading &&
+        this.inferencesById.delete(analysisId),
+    );
     return reading;
   }
 
@@ -477,7 +606,9 @@ export class AnalysisService implements InferenceSource {
       threshold: this.options.threshold,
       warnings: analysis.result.warnings ?? [],
       names: new Map([
-        ...analysis.result.services.map(s => [s.service, refs[s.service]] as const),
+        ...analysis.result.services.map(
+          s => [s.service, refs[s.service]] as const,
+        ),
         ...analysis.result.machineOrder.map(m => [m, machineRefs[m]] as const),
       ]),
       observed: new Set(
@@ -487,10 +618,18 @@ export class AnalysisService implements InferenceSource {
       ),
       dependencies: analysis.result.dependencies
         .filter(d => refs[d.service] && refs[d.dependsOn])
-        .map(d => ({ service: refs[d.service], dependsOn: refs[d.dependsOn], score: d.score })),
+        .map(d => ({
+          service: refs[d.service],
+          dependsOn: refs[d.dependsOn],
+          score: d.score,
+        })),
       machineWaits: (analysis.result.rebootsFollowed ?? [])
         .filter(w => machineRefs[w.machine] && machineRefs[w.waitsFor])
-        .map(w => ({ ...w, machine: machineRefs[w.machine], waitsFor: machineRefs[w.waitsFor] })),
+        .map(w => ({
+          ...w,
+          machine: machineRefs[w.machine],
+          waitsFor: machineRefs[w.waitsFor],
+        })),
     };
   }
 }
@@ -519,7 +658,13 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
     const rank = Math.min(...list.map(c => c.rank));
     const best = list.filter(c => c.rank === rank);
     if (best.length === 1) refByName.set(name, best[0].ref);
-    else ambiguous.push(`${name} (${best.map(c => c.ref).sort().join(', ')})`);
+    else
+      ambiguous.push(
+        `${name} (${best
+          .map(c => c.ref)
+          .sort()
+          .join(', ')})`,
+      );
   }
   return { refByName, ambiguous: ambiguous.sort() };
 }
@@ -527,12 +672,15 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
 /** Earlier analyses whose inference is kept in memory for reading runs (see inferenceOf). */
 const INFERENCES_BY_ID_KEPT = 50;
 
-
 /** The entity refs an analysis names: its services', its machines' and any in its warnings. */
 export function refsIn(analysis: SystemAnalysis): string[] {
   const { entityRefs, machineRefs = {}, warnings = [] } = analysis.result;
-  const refs = new Set([...Object.values(entityRefs), ...Object.values(machineRefs)]);
-  for (const warning of warnings) for (const ref of refsInText(warning)) refs.add(ref);
+  const refs = new Set([
+    ...Object.values(entityRefs),
+    ...Object.values(machineRefs),
+  ]);
+  for (const warning of warnings)
+    for (const ref of refsInText(warning)) refs.add(ref);
   return [...refs].sort();
 }
 
@@ -543,34 +691,57 @@ export function refsIn(analysis: SystemAnalysis): string[] {
  * that name them or any refused ref. One warning at the end says how much was left out. Unchanged
  * (the same object) when nothing is.
  */
-export function withoutHidden(analysis: SystemAnalysis, visible: (ref: string) => boolean): SystemAnalysis {
+export function withoutHidden(
+  analysis: SystemAnalysis,
+  visible: (ref: string) => boolean,
+): SystemAnalysis {
   const r = analysis.result;
   const machineRefs = r.machineRefs ?? {};
-  const serviceShown = (name: string) => r.entityRefs[name] !== undefined && visible(r.entityRefs[name]);
+  const serviceShown = (name: string) =>
+    r.entityRefs[name] !== undefined && visible(r.entityRefs[name]);
   const services = r.services.filter(s => serviceShown(s.service));
   const runVisible = new Set(services.flatMap(s => s.machines));
-  const machineShown = (name: string) => runVisible.has(name) && (machineRefs[name] === undefined || visible(machineRefs[name]));
+  const machineShown = (name: string) =>
+    runVisible.has(name) &&
+    (machineRefs[name] === undefined || visible(machineRefs[name]));
   const allMachines = new Set([
     ...r.services.flatMap(s => s.machines),
     ...r.machineOrder,
     ...r.waves.flat(),
     ...(r.machineDependencies ?? []).map(d => d.machine),
   ]);
-  const hiddenServices = r.services.filter(s => !serviceShown(s.service)).map(s => s.service);
+  const hiddenServices = r.services
+    .filter(s => !serviceShown(s.service))
+    .map(s => s.service);
   const hiddenMachines = [...allMachines].filter(m => !machineShown(m));
   const hiddenRefs = refsIn(analysis).filter(ref => !visible(ref));
-  const namesHidden = namingAny([...hiddenServices, ...hiddenMachines, ...hiddenRefs]);
+  const namesHidden = namingAny([
+    ...hiddenServices,
+    ...hiddenMachines,
+    ...hiddenRefs,
+  ]);
   const warnings = (r.warnings ?? []).filter(w => !namesHidden(w));
   const leftOutWarnings = (r.warnings ?? []).length - warnings.length;
-  if (!hiddenServices.length && !hiddenMachines.length && !leftOutWarnings) return analysis;
+  if (!hiddenServices.length && !hiddenMachines.length && !leftOutWarnings)
+    return analysis;
 
-  const keep = (r.correlation?.services ?? []).flatMap((s, i) => (serviceShown(s) ? [i] : []));
-  const pick = <T>(record: Record<string, T>, shown: (name: string) => boolean) =>
+  const keep = (r.correlation?.services ?? []).flatMap((s, i) =>
+    serviceShown(s) ? [i] : [],
+  );
+  const pick = <T>(
+    record: Record<string, T>,
+    shown: (name: string) => boolean,
+  ) =>
     Object.fromEntries(Object.entries(record).filter(([name]) => shown(name)));
   const result: SystemAnalysis['result'] = {
     ...r,
-    services: services.map(s => ({ ...s, machines: s.machines.filter(machineShown) })),
-    dependencies: r.dependencies.filter(d => serviceShown(d.service) && serviceShown(d.dependsOn)),
+    services: services.map(s => ({
+      ...s,
+      machines: s.machines.filter(machineShown),
+    })),
+    dependencies: r.dependencies.filter(
+      d => serviceShown(d.service) && serviceShown(d.dependsOn),
+    ),
     serviceOrder: r.serviceOrder.filter(serviceShown),
     machineOrder: r.machineOrder.filter(machineShown),
     // A wave of hidden machines only would show that there are some.
@@ -584,12 +755,21 @@ export function withoutHidden(analysis: SystemAnalysis, visible: (ref: string) =
         ...(d.because && {
           because: d.because
             .filter(w => machineShown(w.waitsFor))
-            .map(w => (w.service === undefined || (serviceShown(w.service) && serviceShown(w.dependsOn!)) ? w : { waitsFor: w.waitsFor, reason: w.reason })),
+            .map(w =>
+              w.service === undefined ||
+              (serviceShown(w.service) && serviceShown(w.dependsOn!))
+                ? w
+                : { waitsFor: w.waitsFor, reason: w.reason },
+            ),
         }),
       })),
-    rebootsFollowed: (r.rebootsFollowed ?? []).filter(w => machineShown(w.machine) && machineShown(w.waitsFor)),
+    rebootsFollowed: (r.rebootsFollowed ?? []).filter(
+      w => machineShown(w.machine) && machineShown(w.waitsFor),
+    ),
     cycles: (r.cycles ?? []).filter(c => c.services.every(serviceShown)),
-    machineCycles: (r.machineCycles ?? []).filter(c => c.machines.every(machineShown)),
+    machineCycles: (r.machineCycles ?? []).filter(c =>
+      c.machines.every(machineShown),
+    ),
     correlation: r.correlation && {
       services: keep.map(i => r.correlation.services[i]),
       matrix: keep.map(row => keep.map(col => r.correlation.matrix[row][col])),

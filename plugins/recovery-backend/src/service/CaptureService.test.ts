@@ -1,22 +1,43 @@
 import type { SchedulerService } from '@backstage/backend-plugin-api';
-import { mockServices, startTestBackend, TestDatabases } from '@backstage/backend-test-utils';
-import { ConflictError, InputError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
+import {
+  mockServices,
+  startTestBackend,
+  TestDatabases,
+} from '@backstage/backend-test-utils';
+import {
+  ConflictError,
+  InputError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
-import { CaptureStoppedError, engineError, type CapturedMachine, type MachineLocator } from '@backstage-recovery/plugin-recovery-node';
+import {
+  CaptureStoppedError,
+  engineError,
+  type CapturedMachine,
+  type MachineLocator,
+} from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { RecoveryStore } from '../database/RecoveryStore';
 import { recoveryPlugin } from '../plugin';
-import { FakeCaptureSource, GatedCaptureSource } from '../testing/FakeCaptureSource';
+import {
+  FakeCaptureSource,
+  GatedCaptureSource,
+} from '../testing/FakeCaptureSource';
 import { providersModule } from '../testing/providers';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
-const locator = { machineRef: 'resource:default/data-01', engine: 'primary', container: 'data-01' };
+const locator = {
+  machineRef: 'resource:default/data-01',
+  engine: 'primary',
+  container: 'data-01',
+};
 
 describe('CaptureService', () => {
   async function service<S extends FakeCaptureSource>(
@@ -41,7 +62,14 @@ describe('CaptureService', () => {
     // captureMachine plans nothing.
     const plans = new PlanService({} as CatalogGraphLoader);
     const logger = mockServices.logger.mock();
-    const captures = new CaptureService(new RecoveryStore(knex), providers, plans, logger, keepLast, timeoutMs);
+    const captures = new CaptureService(
+      new RecoveryStore(knex),
+      providers,
+      plans,
+      logger,
+      keepLast,
+      timeoutMs,
+    );
     return { knex, source, captures, store: new RecoveryStore(knex), logger };
   }
 
@@ -50,25 +78,41 @@ describe('CaptureService', () => {
     const capture = await captures.captureMachine(locator);
     expect(source.captured).toEqual(['data-01']);
     expect(source.discarded).toEqual([]);
-    expect(capture).toMatchObject({ machineRef: 'resource:default/data-01', durationMs: 5, pausedMs: 2 });
-    const [stored] = await new RecoveryStore(knex).listCaptures(locator.machineRef);
+    expect(capture).toMatchObject({
+      machineRef: 'resource:default/data-01',
+      durationMs: 5,
+      pausedMs: 2,
+    });
+    const [stored] = await new RecoveryStore(knex).listCaptures(
+      locator.machineRef,
+    );
     expect(stored).toMatchObject(capture);
   });
 
-  it("keeps the capture of a machine that was not serving, recording its state, answering it and warning of it", async () => {
+  it('keeps the capture of a machine that was not serving, recording its state, answering it and warning of it', async () => {
     const { source, captures, store, logger } = await service();
-    const exited = { status: 'exited' as const, exitCode: 137, since: '2026-12-06T00:59:00Z' };
+    const exited = {
+      status: 'exited' as const,
+      exitCode: 137,
+      since: '2026-12-06T00:59:00Z',
+    };
     source.machineStates.set('data-01', exited);
     const capture = await captures.captureMachine(locator);
     expect(capture.machineState).toEqual(exited);
-    expect((await store.latestCaptures([locator.machineRef])).get(locator.machineRef)).toMatchObject({ id: capture.id, machineState: exited });
+    expect(
+      (await store.latestCaptures([locator.machineRef])).get(
+        locator.machineRef,
+      ),
+    ).toMatchObject({ id: capture.id, machineState: exited });
     expect(logger.warn).toHaveBeenCalledWith(
       `resource:default/data-01 was exited (code 137, since 2026-12-06T00:59:00Z) when captured at ${capture.createdAt}: the capture holds a machine that was not serving: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`,
     );
     // Captured again while it runs: said so, without a warning.
     source.machineStates.set('data-01', { status: 'running' });
     logger.warn.mockClear();
-    expect((await captures.captureMachine(locator)).machineState).toEqual({ status: 'running' });
+    expect((await captures.captureMachine(locator)).machineState).toEqual({
+      status: 'running',
+    });
     expect(logger.warn).not.toHaveBeenCalled();
   });
 
@@ -85,11 +129,19 @@ describe('CaptureService', () => {
     let store!: RecoveryStore;
     const recordedWhileHeld: string[][] = [];
     const source = new (class extends FakeCaptureSource {
-      async capture(machine: MachineLocator, options: { captureId: string; record?: (c: CapturedMachine) => Promise<void> }) {
+      async capture(
+        machine: MachineLocator,
+        options: {
+          captureId: string;
+          record?: (c: CapturedMachine) => Promise<void>;
+        },
+      ) {
         const captured = await super.capture(machine, options);
         await options.record!(captured);
         // Still held here: a backend stopped now leaves the source's note, and the record is in.
-        recordedWhileHeld.push((await store.listCaptures(machine.machineRef)).map(c => c.id));
+        recordedWhileHeld.push(
+          (await store.listCaptures(machine.machineRef)).map(c => c.id),
+        );
         return captured;
       }
     })();
@@ -98,14 +150,19 @@ describe('CaptureService', () => {
     const capture = await held.captures.captureMachine(locator);
     expect(recordedWhileHeld).toEqual([[capture.id]]);
     // Recorded once.
-    expect((await store.listCaptures(locator.machineRef)).map(c => c.id)).toEqual([capture.id]);
+    expect(
+      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+    ).toEqual([capture.id]);
   });
 
   it('after pruning, has the source remove what no record of the machine accounts for, and survives its failure', async () => {
     const answers: string[][] = [];
     let fails = false;
     const source = new (class extends FakeCaptureSource {
-      async removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator) {
+      async removeUnrecorded(
+        recorded: (machineRefs: string[]) => Promise<string[]>,
+        machine?: MachineLocator,
+      ) {
         expect(machine).toEqual(locator);
         answers.push(await recorded([locator.machineRef]));
         if (fails) throw new Error('engine gone');
@@ -114,27 +171,49 @@ describe('CaptureService', () => {
     })();
     const { captures, store, logger } = await service(source, 2);
     const taken: string[] = [];
-    for (let i = 0; i < 3; i++) taken.push((await captures.captureMachine(locator)).id);
+    for (let i = 0; i < 3; i++)
+      taken.push((await captures.captureMachine(locator)).id);
     // The machine's records once the last 2 are kept: the capture just taken among them.
-    expect(answers.map(ids => [...ids].sort())).toEqual([[taken[0]], [taken[0], taken[1]].sort(), [taken[1], taken[2]].sort()]);
+    expect(answers.map(ids => [...ids].sort())).toEqual([
+      [taken[0]],
+      [taken[0], taken[1]].sort(),
+      [taken[1], taken[2]].sort(),
+    ]);
     expect(source.discarded).toEqual([taken[0]]);
     fails = true;
     const fourth = await captures.captureMachine(locator);
-    expect((await store.listCaptures(locator.machineRef)).map(c => c.id)).toContain(fourth.id);
+    expect(
+      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+    ).toContain(fourth.id);
     expect(logger.warn).toHaveBeenCalledWith(
       'Could not remove what unrecorded captures of resource:default/data-01 left: Error: engine gone',
     );
   });
 
   it('has every capture source remove what unrecorded captures of any machine left, from the records of the machines it asks about; a failure logged', async () => {
-    const other = { machineRef: 'resource:default/web-01', engine: 'primary', container: 'web-01' };
+    const other = {
+      machineRef: 'resource:default/web-01',
+      engine: 'primary',
+      container: 'web-01',
+    };
     const sweeping = class extends FakeCaptureSource {
       readonly answers: string[][] = [];
       fails = false;
-      async removeUnrecorded(recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator) {
+      async removeUnrecorded(
+        recorded: (machineRefs: string[]) => Promise<string[]>,
+        machine?: MachineLocator,
+      ) {
         if (machine) return [];
         if (this.fails) throw new Error(`engine ${this.engineId} gone`);
-        this.answers.push([...(await recorded([locator.machineRef, other.machineRef, 'resource:default/never-recorded']))].sort());
+        this.answers.push(
+          [
+            ...(await recorded([
+              locator.machineRef,
+              other.machineRef,
+              'resource:default/never-recorded',
+            ])),
+          ].sort(),
+        );
         return [];
       }
     };
@@ -142,7 +221,8 @@ describe('CaptureService', () => {
     const secondary = new sweeping('secondary');
     const { captures, logger } = await service(primary, 2, secondary);
     const taken = [];
-    for (let i = 0; i < 3; i++) taken.push((await captures.captureMachine(locator)).id);
+    for (let i = 0; i < 3; i++)
+      taken.push((await captures.captureMachine(locator)).id);
     const ofOther = (await captures.captureMachine(other)).id;
 
     await captures.removeUnrecorded();
@@ -154,14 +234,19 @@ describe('CaptureService', () => {
     // One source failing: logged, and the next still swept.
     primary.fails = true;
     await expect(captures.removeUnrecorded()).resolves.toBeUndefined();
-    expect(logger.warn).toHaveBeenCalledWith('Could not remove what unrecorded captures on engine primary left: Error: engine primary gone');
+    expect(logger.warn).toHaveBeenCalledWith(
+      'Could not remove what unrecorded captures on engine primary left: Error: engine primary gone',
+    );
     expect(secondary.answers).toHaveLength(2);
   });
 
   it('runs the sweep of unrecorded captures when the backend starts, and then on its schedule', async () => {
     let sweeps = 0;
     const source = new (class extends FakeCaptureSource {
-      async removeUnrecorded(_recorded: (machineRefs: string[]) => Promise<string[]>, machine?: MachineLocator) {
+      async removeUnrecorded(
+        _recorded: (machineRefs: string[]) => Promise<string[]>,
+        machine?: MachineLocator,
+      ) {
         if (!machine) sweeps++;
         return [];
       }
@@ -177,7 +262,8 @@ describe('CaptureService', () => {
     });
     try {
       await vi.waitFor(() => expect(sweeps).toBe(1));
-      const tasks: Parameters<SchedulerService['scheduleTask']>[0][] = scheduler.scheduleTask.mock.calls.map((call: unknown[]) => call[0]);
+      const tasks: Parameters<SchedulerService['scheduleTask']>[0][] =
+        scheduler.scheduleTask.mock.calls.map((call: unknown[]) => call[0]);
       const task = tasks.find(t => t.id === 'recovery-unrecorded-captures');
       await task!.fn(new AbortController().signal);
       expect(sweeps).toBe(2);
@@ -190,14 +276,27 @@ describe('CaptureService', () => {
   class StuckSource extends FakeCaptureSource {
     signals: (AbortSignal | undefined)[] = [];
     release = () => {};
-    constructor(private readonly stopsAtSignal: boolean, private readonly failure?: Error) {
+    constructor(
+      private readonly stopsAtSignal: boolean,
+      private readonly failure?: Error,
+    ) {
       super();
     }
-    async capture(machine: MachineLocator, options: { captureId: string; signal?: AbortSignal; record?: (c: CapturedMachine) => Promise<void> }) {
+    async capture(
+      machine: MachineLocator,
+      options: {
+        captureId: string;
+        signal?: AbortSignal;
+        record?: (c: CapturedMachine) => Promise<void>;
+      },
+    ) {
       this.signals.push(options.signal);
       await new Promise<void>((resolve, reject) => {
         this.release = resolve;
-        if (this.stopsAtSignal) options.signal?.addEventListener('abort', () => reject(this.failure ?? options.signal!.reason));
+        if (this.stopsAtSignal)
+          options.signal?.addEventListener('abort', () =>
+            reject(this.failure ?? options.signal!.reason),
+          );
       });
       return super.capture(machine, options);
     }
@@ -209,7 +308,9 @@ describe('CaptureService', () => {
     const started = performance.now();
     const failure = await captures.captureMachine(locator).catch(e => e);
     expect(performance.now() - started).toBeLessThan(2_000);
-    expect(failure.message).toBe('capture of resource:default/data-01 on engine primary did not finish within 0.2 s (recovery.captures.timeout)');
+    expect(failure.message).toBe(
+      'capture of resource:default/data-01 on engine primary did not finish within 0.2 s (recovery.captures.timeout)',
+    );
     // 503, as for an engine that does not answer.
     expect(failure.name).toBe('ServiceUnavailableError');
     expect(source.signals[0]?.aborted).toBe(true);
@@ -217,7 +318,10 @@ describe('CaptureService', () => {
   });
 
   it('names the deadline where the source fails at it with an error of its own, keeping its name', async () => {
-    const source = new StuckSource(true, new NotFoundError('the engine cut the stream'));
+    const source = new StuckSource(
+      true,
+      new NotFoundError('the engine cut the stream'),
+    );
     const { captures } = await serviceWithin(200, source);
     const failure = await captures.captureMachine(locator).catch(e => e);
     expect(failure.message).toBe(
@@ -230,27 +334,60 @@ describe('CaptureService', () => {
     const failing = (statusCode: 502 | 503) =>
       new (class extends FakeCaptureSource {
         async capture(): Promise<never> {
-          throw engineError(`Docker engine 'primary' ${statusCode === 502 ? 'answered HTTP 500' : 'is unreachable'}`, 'primary', statusCode === 502 ? 'answered' : 'unreachable');
+          throw engineError(
+            `Docker engine 'primary' ${statusCode === 502 ? 'answered HTTP 500' : 'is unreachable'}`,
+            'primary',
+            statusCode === 502 ? 'answered' : 'unreachable',
+          );
         }
       })();
     const knex = await databases.init('SQLITE_3');
     await RecoveryStore.migrate(knex);
-    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities: [machineEntity('data-01')] }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const graphs = new CatalogGraphLoader(
+      catalogServiceMock({ entities: [machineEntity('data-01')] }),
+      mockServices.auth(),
+      { rpoSeconds: 86400, rtoSeconds: 3600 },
+    );
     for (const statusCode of [502, 503] as const) {
       const providers = new ProviderRegistry();
       providers.addCaptureSource(failing(statusCode));
-      const captures = new CaptureService(new RecoveryStore(knex), providers, new PlanService(graphs), mockServices.logger.mock(), 3);
+      const captures = new CaptureService(
+        new RecoveryStore(knex),
+        providers,
+        new PlanService(graphs),
+        mockServices.logger.mock(),
+        3,
+      );
       // An entity's capture names the machine: ForwardedError alone would keep the name, not the status (a 500).
-      const failure = await captures.captureEntity('resource:default/data-01').catch(e => e);
-      expect({ statusCode: failure.statusCode, message: failure.message }).toEqual({
+      const failure = await captures
+        .captureEntity('resource:default/data-01')
+        .catch(e => e);
+      expect({
+        statusCode: failure.statusCode,
+        message: failure.message,
+      }).toEqual({
         statusCode,
         message: `capture of resource:default/data-01 failed; caused by ${statusCode === 502 ? 'EngineFailedError' : 'ServiceUnavailableError'}: Docker engine 'primary' ${statusCode === 502 ? 'answered HTTP 500' : 'is unreachable'}`,
       });
     }
     // Past the deadline, the deadline is named, the engine's status kept.
-    const { captures } = await serviceWithin(200, new StuckSource(true, engineError("Docker engine 'primary' answered HTTP 500: commit failed", 'primary', 'answered')));
+    const { captures } = await serviceWithin(
+      200,
+      new StuckSource(
+        true,
+        engineError(
+          "Docker engine 'primary' answered HTTP 500: commit failed",
+          'primary',
+          'answered',
+        ),
+      ),
+    );
     const late = await captures.captureMachine(locator).catch(e => e);
-    expect({ name: late.name, statusCode: late.statusCode, message: late.message }).toEqual({
+    expect({
+      name: late.name,
+      statusCode: late.statusCode,
+      message: late.message,
+    }).toEqual({
       name: 'EngineFailedError',
       statusCode: 502,
       message:
@@ -264,7 +401,9 @@ describe('CaptureService', () => {
     const capturing = captures.captureMachine(locator);
     await vi.waitFor(() => expect(source.signals).toHaveLength(1));
     source.release();
-    await expect(capturing).resolves.toMatchObject({ machineRef: locator.machineRef });
+    await expect(capturing).resolves.toMatchObject({
+      machineRef: locator.machineRef,
+    });
     expect(source.signals[0]?.aborted).toBe(false);
   });
 
@@ -293,7 +432,14 @@ describe('CaptureService', () => {
   it('refuses the record of a capture its source finishes after it was given up: the source keeps nothing', async () => {
     const refused: string[] = [];
     const source = new (class extends StuckSource {
-      async capture(machine: MachineLocator, options: { captureId: string; signal?: AbortSignal; record?: (c: CapturedMachine) => Promise<void> }) {
+      async capture(
+        machine: MachineLocator,
+        options: {
+          captureId: string;
+          signal?: AbortSignal;
+          record?: (c: CapturedMachine) => Promise<void>;
+        },
+      ) {
         const captured = await super.capture(machine, options);
         await options.record!(captured).catch(e => {
           refused.push(e.message);
@@ -313,7 +459,11 @@ describe('CaptureService', () => {
       vi.useRealTimers();
     }
     source.release();
-    await vi.waitFor(() => expect(refused).toEqual(['capture of resource:default/data-01 on engine primary did not finish within 1 s (recovery.captures.timeout)']));
+    await vi.waitFor(() =>
+      expect(refused).toEqual([
+        'capture of resource:default/data-01 on engine primary did not finish within 1 s (recovery.captures.timeout)',
+      ]),
+    );
     expect(await store.listCaptures(locator.machineRef)).toEqual([]);
   });
 
@@ -326,7 +476,9 @@ describe('CaptureService', () => {
     })();
     const { captures, store, logger } = await serviceWithin(300, source);
     const capture = await captures.captureMachine(locator);
-    expect((await store.listCaptures(locator.machineRef)).map(c => c.id)).toEqual([capture.id]);
+    expect(
+      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+    ).toEqual([capture.id]);
     expect(logger.warn).toHaveBeenCalledWith(
       'Captured resource:default/data-01, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures',
     );
@@ -343,10 +495,14 @@ describe('CaptureService', () => {
           mockServices.rootConfig.factory({ data: { recovery: { captures } } }),
         ],
       });
-    await expect(start({ timeout: '0s' })).rejects.toThrow('Invalid duration "0s" at recovery.captures.timeout: must be longer than 0s');
+    await expect(start({ timeout: '0s' })).rejects.toThrow(
+      'Invalid duration "0s" at recovery.captures.timeout: must be longer than 0s',
+    );
     const backend = await start({ timeout: '300ms' });
     try {
-      const res = await request(backend.server).post('/api/recovery/captures').send({ entityRef: 'resource:default/data-01' });
+      const res = await request(backend.server)
+        .post('/api/recovery/captures')
+        .send({ entityRef: 'resource:default/data-01' });
       expect({ status: res.status, message: res.body.error.message }).toEqual({
         status: 503,
         message:
@@ -364,30 +520,67 @@ describe('CaptureService', () => {
     const source = new FakeCaptureSource();
     const providers = new ProviderRegistry();
     providers.addCaptureSource(source);
-    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
-    return { source, captures: new CaptureService(new RecoveryStore(knex), providers, new PlanService(graphs), mockServices.logger.mock(), 3) };
+    const graphs = new CatalogGraphLoader(
+      catalogServiceMock({ entities }),
+      mockServices.auth(),
+      { rpoSeconds: 86400, rtoSeconds: 3600 },
+    );
+    return {
+      source,
+      captures: new CaptureService(
+        new RecoveryStore(knex),
+        providers,
+        new PlanService(graphs),
+        mockServices.logger.mock(),
+        3,
+      ),
+    };
   }
 
-  it("captures the machines of an entity whose plan a dependency cycle stops: a cycle stops recoveries, not captures", async () => {
+  it('captures the machines of an entity whose plan a dependency cycle stops: a cycle stops recoveries, not captures', async () => {
     const { source, captures } = await overCatalog([
       machineEntity('data-01'),
       machineEntity('web-01'),
-      { ...componentEntity('db', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/data-01' }, { type: 'dependsOn', targetRef: 'component:default/web' }] },
+      {
+        ...componentEntity('db', []),
+        relations: [
+          { type: 'dependsOn', targetRef: 'resource:default/data-01' },
+          { type: 'dependsOn', targetRef: 'component:default/web' },
+        ],
+      },
       {
         ...componentEntity('web', []),
-        relations: [{ type: 'dependsOn', targetRef: 'component:default/db' }, { type: 'dependsOn', targetRef: 'resource:default/web-01' }],
+        relations: [
+          { type: 'dependsOn', targetRef: 'component:default/db' },
+          { type: 'dependsOn', targetRef: 'resource:default/web-01' },
+        ],
       },
     ]);
-    expect((await captures.captureEntity('component:default/web')).map(c => c.machineRef)).toEqual(['resource:default/data-01', 'resource:default/web-01']);
-    expect((await captures.captureEntity('component:default/web', 'resource:default/web-01')).map(c => c.machineRef)).toEqual(['resource:default/web-01']);
+    expect(
+      (await captures.captureEntity('component:default/web')).map(
+        c => c.machineRef,
+      ),
+    ).toEqual(['resource:default/data-01', 'resource:default/web-01']);
+    expect(
+      (
+        await captures.captureEntity(
+          'component:default/web',
+          'resource:default/web-01',
+        )
+      ).map(c => c.machineRef),
+    ).toEqual(['resource:default/web-01']);
     expect(source.captured).toEqual(['data-01', 'web-01', 'web-01']);
   });
 
   it('refuses, naming it, to capture an entity that runs on no machine, rather than answer with nothing captured', async () => {
     const { captures } = await overCatalog([componentEntity('lonely', [])]);
-    const refused = await captures.captureEntity('component:default/lonely').catch(e => e);
+    const refused = await captures
+      .captureEntity('component:default/lonely')
+      .catch(e => e);
     expect(refused).toBeInstanceOf(InputError);
-    expect(refused.message).toBe('component:default/lonely runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources');
+    expect(refused.message).toBe(
+      'component:default/lonely runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources',
+    );
   });
 
   it('names the machine whose capture failed, and those captured before it, keeping the status', async () => {
@@ -397,7 +590,12 @@ describe('CaptureService', () => {
     const entities = [
       machineEntity('data-01'),
       machineEntity('web-01'),
-      { ...componentEntity('db', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/data-01' }] },
+      {
+        ...componentEntity('db', []),
+        relations: [
+          { type: 'dependsOn', targetRef: 'resource:default/data-01' },
+        ],
+      },
       {
         ...componentEntity('web', []),
         relations: [
@@ -408,27 +606,52 @@ describe('CaptureService', () => {
     ];
     const source = new (class extends FakeCaptureSource {
       async capture(machine: MachineLocator, options: { captureId: string }) {
-        if (machine.container === 'web-01') throw new ConflictError('capture 42 is under way');
+        if (machine.container === 'web-01')
+          throw new ConflictError('capture 42 is under way');
         return super.capture(machine, options);
       }
     })();
     const providers = new ProviderRegistry();
     providers.addCaptureSource(source);
-    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
-    const captures = new CaptureService(new RecoveryStore(knex), providers, new PlanService(graphs), mockServices.logger.mock(), 3);
-    const failure = await captures.captureEntity('component:default/web').catch(e => e);
+    const graphs = new CatalogGraphLoader(
+      catalogServiceMock({ entities }),
+      mockServices.auth(),
+      { rpoSeconds: 86400, rtoSeconds: 3600 },
+    );
+    const captures = new CaptureService(
+      new RecoveryStore(knex),
+      providers,
+      new PlanService(graphs),
+      mockServices.logger.mock(),
+      3,
+    );
+    const failure = await captures
+      .captureEntity('component:default/web')
+      .catch(e => e);
     expect(failure.message).toBe(
       'capture of component:default/web: 1 of 2 machines not captured: resource:default/web-01: ConflictError: capture 42 is under way; captured, and kept: resource:default/data-01',
     );
     // A capture under way elsewhere, its source says: the 409 kept.
-    expect({ name: failure.name, statusCode: failure.statusCode }).toEqual({ name: 'CaptureFailedError', statusCode: 409 });
-    expect(failure.captures.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/data-01']);
-    expect((await new RecoveryStore(knex).listCaptures('resource:default/data-01')).length).toBe(1);
+    expect({ name: failure.name, statusCode: failure.statusCode }).toEqual({
+      name: 'CaptureFailedError',
+      statusCode: 409,
+    });
+    expect(
+      failure.captures.map((c: { machineRef: string }) => c.machineRef),
+    ).toEqual(['resource:default/data-01']);
+    expect(
+      (await new RecoveryStore(knex).listCaptures('resource:default/data-01'))
+        .length,
+    ).toBe(1);
     // No failure of web-01 to put its entities at risk: it is being captured.
-    expect(await new RecoveryStore(knex).captureFailures(['resource:default/web-01'])).toEqual(new Map());
+    expect(
+      await new RecoveryStore(knex).captureFailures([
+        'resource:default/web-01',
+      ]),
+    ).toEqual(new Map());
   });
 
-  it("goes on past a machine whose capture failed, naming each failure with its machine and cause, never a 404, and records it until a capture succeeds", async () => {
+  it('goes on past a machine whose capture failed, naming each failure with its machine and cause, never a 404, and records it until a capture succeeds', async () => {
     const knex = await databases.init('SQLITE_3');
     await RecoveryStore.migrate(knex);
     const entities = [
@@ -437,44 +660,92 @@ describe('CaptureService', () => {
       machineEntity('web-01'),
       {
         ...componentEntity('web', []),
-        relations: ['infra-01', 'data-01', 'web-01'].map(m => ({ type: 'dependsOn', targetRef: `resource:default/${m}` })),
+        relations: ['infra-01', 'data-01', 'web-01'].map(m => ({
+          type: 'dependsOn',
+          targetRef: `resource:default/${m}`,
+        })),
       },
     ];
     const gone = new Set(['infra-01']);
     const source = new (class extends FakeCaptureSource {
       async capture(machine: MachineLocator, options: { captureId: string }) {
         if (gone.has(machine.container)) {
-          throw new NotFoundError(`machine ${machine.machineRef}: no container "${machine.container}" on engine primary`);
+          throw new NotFoundError(
+            `machine ${machine.machineRef}: no container "${machine.container}" on engine primary`,
+          );
         }
         if (machine.container === 'data-01' && gone.has('engine')) {
-          throw engineError("Docker engine 'primary' is unreachable", 'primary', 'unreachable');
+          throw engineError(
+            "Docker engine 'primary' is unreachable",
+            'primary',
+            'unreachable',
+          );
         }
         return super.capture(machine, options);
       }
     })();
     const providers = new ProviderRegistry();
     providers.addCaptureSource(source);
-    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const graphs = new CatalogGraphLoader(
+      catalogServiceMock({ entities }),
+      mockServices.auth(),
+      { rpoSeconds: 86400, rtoSeconds: 3600 },
+    );
     const store = new RecoveryStore(knex);
-    const captures = new CaptureService(store, providers, new PlanService(graphs), mockServices.logger.mock(), 3);
+    const captures = new CaptureService(
+      store,
+      providers,
+      new PlanService(graphs),
+      mockServices.logger.mock(),
+      3,
+    );
 
-    const failure = await captures.captureEntity('component:default/web').catch(e => e);
-    const noContainer = 'machine resource:default/infra-01: no container "infra-01" on engine primary';
+    const failure = await captures
+      .captureEntity('component:default/web')
+      .catch(e => e);
+    const noContainer =
+      'machine resource:default/infra-01: no container "infra-01" on engine primary';
     expect(failure.name).toBe('CaptureFailedError');
     // The engine lacks the container the catalog names: not a 404, which would say the entity is missing.
     expect(failure.statusCode).toBe(502);
     expect(failure.message).toBe(
       `capture of component:default/web: 1 of 3 machines not captured: resource:default/infra-01: NotFoundError: ${noContainer}; captured, and kept: resource:default/data-01, resource:default/web-01`,
     );
-    expect(failure.failed).toEqual([{ machineRef: 'resource:default/infra-01', kind: 'failed', error: { name: 'NotFoundError', message: noContainer } }]);
-    expect(failure.captures.map((c: { machineRef: string }) => c.machineRef)).toEqual(['resource:default/data-01', 'resource:default/web-01']);
-    expect((await store.listCaptures('resource:default/web-01')).length).toBe(1);
-    const [recorded] = (await store.captureFailures(['resource:default/infra-01', 'resource:default/web-01'])).values();
-    expect(recorded).toMatchObject({ machineRef: 'resource:default/infra-01', engine: 'primary', container: 'infra-01', message: noContainer });
+    expect(failure.failed).toEqual([
+      {
+        machineRef: 'resource:default/infra-01',
+        kind: 'failed',
+        error: { name: 'NotFoundError', message: noContainer },
+      },
+    ]);
+    expect(
+      failure.captures.map((c: { machineRef: string }) => c.machineRef),
+    ).toEqual(['resource:default/data-01', 'resource:default/web-01']);
+    expect((await store.listCaptures('resource:default/web-01')).length).toBe(
+      1,
+    );
+    const [recorded] = (
+      await store.captureFailures([
+        'resource:default/infra-01',
+        'resource:default/web-01',
+      ])
+    ).values();
+    expect(recorded).toMatchObject({
+      machineRef: 'resource:default/infra-01',
+      engine: 'primary',
+      container: 'infra-01',
+      message: noContainer,
+    });
 
     // The machine alone: its own failure, named, still not a 404.
-    const alone = await captures.captureEntity('component:default/web', 'resource:default/infra-01').catch(e => e);
-    expect({ name: alone.name, statusCode: alone.statusCode, message: alone.message }).toEqual({
+    const alone = await captures
+      .captureEntity('component:default/web', 'resource:default/infra-01')
+      .catch(e => e);
+    expect({
+      name: alone.name,
+      statusCode: alone.statusCode,
+      message: alone.message,
+    }).toEqual({
       name: 'NotFoundError',
       statusCode: 502,
       message: `capture of resource:default/infra-01 failed; caused by NotFoundError: ${noContainer}`,
@@ -482,40 +753,85 @@ describe('CaptureService', () => {
 
     // Two failures, one of an engine out of reach: a 502 still (not every one is worth retrying).
     gone.add('engine');
-    const two = await captures.captureEntity('component:default/web').catch(e => e);
-    expect({ statusCode: two.statusCode, failed: two.failed.map((f: { machineRef: string; kind: string }) => `${f.machineRef} ${f.kind}`) }).toEqual({
+    const two = await captures
+      .captureEntity('component:default/web')
+      .catch(e => e);
+    expect({
+      statusCode: two.statusCode,
+      failed: two.failed.map(
+        (f: { machineRef: string; kind: string }) =>
+          `${f.machineRef} ${f.kind}`,
+      ),
+    }).toEqual({
       statusCode: 502,
-      failed: ['resource:default/data-01 unreachable', 'resource:default/infra-01 failed'],
+      failed: [
+        'resource:default/data-01 unreachable',
+        'resource:default/infra-01 failed',
+      ],
     });
     // Only the engine out of reach: a 503, worth trying again.
     gone.delete('infra-01');
-    const unreachable = await captures.captureEntity('component:default/web').catch(e => e);
-    expect({ name: unreachable.name, statusCode: unreachable.statusCode }).toEqual({ name: 'CaptureFailedError', statusCode: 503 });
+    const unreachable = await captures
+      .captureEntity('component:default/web')
+      .catch(e => e);
+    expect({
+      name: unreachable.name,
+      statusCode: unreachable.statusCode,
+    }).toEqual({ name: 'CaptureFailedError', statusCode: 503 });
 
     // Captured again: its failure is no longer recorded.
     gone.clear();
     await captures.captureEntity('component:default/web');
-    expect(await store.captureFailures(['resource:default/infra-01', 'resource:default/data-01'])).toEqual(new Map());
+    expect(
+      await store.captureFailures([
+        'resource:default/infra-01',
+        'resource:default/data-01',
+      ]),
+    ).toEqual(new Map());
   });
 
   it('records no failed capture of a machine whose capture the backend stopped as it shut down: a 503, nothing said of the machine', async () => {
     const knex = await databases.init('SQLITE_3');
     await RecoveryStore.migrate(knex);
-    const entities = [machineEntity('web-01'), { ...componentEntity('web', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/web-01' }] }];
+    const entities = [
+      machineEntity('web-01'),
+      {
+        ...componentEntity('web', []),
+        relations: [
+          { type: 'dependsOn', targetRef: 'resource:default/web-01' },
+        ],
+      },
+    ];
     const source = new (class extends FakeCaptureSource {
       async capture(machine: MachineLocator): Promise<never> {
-        throw new CaptureStoppedError(`capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`);
+        throw new CaptureStoppedError(
+          `capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`,
+        );
       }
     })();
     const providers = new ProviderRegistry();
     providers.addCaptureSource(source);
-    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const graphs = new CatalogGraphLoader(
+      catalogServiceMock({ entities }),
+      mockServices.auth(),
+      { rpoSeconds: 86400, rtoSeconds: 3600 },
+    );
     const store = new RecoveryStore(knex);
-    const captures = new CaptureService(store, providers, new PlanService(graphs), mockServices.logger.mock(), 3);
-    const stopped = await captures.captureEntity('component:default/web').catch(e => e);
+    const captures = new CaptureService(
+      store,
+      providers,
+      new PlanService(graphs),
+      mockServices.logger.mock(),
+      3,
+    );
+    const stopped = await captures
+      .captureEntity('component:default/web')
+      .catch(e => e);
     // Named as @backstage/errors' 503, which Backstage's error handler answers by its name.
     expect(stopped.name).toBe('ServiceUnavailableError');
-    expect(await store.captureFailures(['resource:default/web-01'])).toEqual(new Map());
+    expect(await store.captureFailures(['resource:default/web-01'])).toEqual(
+      new Map(),
+    );
   });
 
   /**
@@ -525,9 +841,15 @@ describe('CaptureService', () => {
   /** Gated, and failing the `failing` containers as the engine would. */
   class GatedSource extends GatedCaptureSource {
     readonly failing = new Set<string>();
-    override async capture(machine: MachineLocator, options: { captureId: string }) {
+    override async capture(
+      machine: MachineLocator,
+      options: { captureId: string },
+    ) {
       if (this.failing.has(machine.container)) {
-        if (this.gated.has(machine.container)) await new Promise<void>(resolve => this.waiting.set(machine.container, resolve));
+        if (this.gated.has(machine.container))
+          await new Promise<void>(resolve =>
+            this.waiting.set(machine.container, resolve),
+          );
         this.captured.push(machine.container);
         throw new Error(`engine: no space left saving ${machine.container}`);
       }
@@ -544,10 +866,20 @@ describe('CaptureService', () => {
 
     const refused = await captures.captureMachine(locator).catch(e => e);
     // Another machine entity naming the same container is the same machine.
-    const alias = { machineRef: 'resource:default/data-01-alias', engine: 'primary', container: 'data-01' };
+    const alias = {
+      machineRef: 'resource:default/data-01-alias',
+      engine: 'primary',
+      container: 'data-01',
+    };
     const aliasRefused = await captures.captureMachine(alias).catch(e => e);
     // Another machine is not held up.
-    await expect(captures.captureMachine({ machineRef: 'resource:default/web-01', engine: 'primary', container: 'web-01' })).resolves.toMatchObject({
+    await expect(
+      captures.captureMachine({
+        machineRef: 'resource:default/web-01',
+        engine: 'primary',
+        container: 'web-01',
+      }),
+    ).resolves.toMatchObject({
       machineRef: 'resource:default/web-01',
     });
 
@@ -563,10 +895,16 @@ describe('CaptureService', () => {
     );
     // The refused ones never reached the source, and left nothing.
     expect(source.captured).toEqual(['web-01', 'data-01']);
-    expect((await store.listCaptures(locator.machineRef)).map(c => c.id)).toEqual([taken.id]);
+    expect(
+      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+    ).toEqual([taken.id]);
     // Once it has finished, the machine is captured again.
-    await expect(captures.captureMachine(locator)).resolves.toMatchObject({ machineRef: locator.machineRef });
-    await expect(captures.captureMachine(alias)).resolves.toMatchObject({ machineRef: alias.machineRef });
+    await expect(captures.captureMachine(locator)).resolves.toMatchObject({
+      machineRef: locator.machineRef,
+    });
+    await expect(captures.captureMachine(alias)).resolves.toMatchObject({
+      machineRef: alias.machineRef,
+    });
   });
 
   it('lets go of the machine however its capture ends: failed, past its deadline, its source not stopping, stopped at shutdown, no source', async () => {
@@ -574,14 +912,20 @@ describe('CaptureService', () => {
     const failing = new GatedSource();
     failing.failing.add('data-01');
     const failed = await service(failing);
-    await expect(failed.captures.captureMachine(locator)).rejects.toThrow('engine: no space left saving data-01');
+    await expect(failed.captures.captureMachine(locator)).rejects.toThrow(
+      'engine: no space left saving data-01',
+    );
     failing.failing.delete('data-01');
-    await expect(failed.captures.captureMachine(locator)).resolves.toMatchObject({ machineRef: locator.machineRef });
+    await expect(
+      failed.captures.captureMachine(locator),
+    ).resolves.toMatchObject({ machineRef: locator.machineRef });
 
     // Past its deadline.
     const stuck = new StuckSource(true);
     const late = await serviceWithin(100, stuck);
-    await expect(late.captures.captureMachine(locator)).rejects.toThrow('did not finish within 0.1 s');
+    await expect(late.captures.captureMachine(locator)).rejects.toThrow(
+      'did not finish within 0.1 s',
+    );
     const again = late.captures.captureMachine(locator).catch(e => e);
     await vi.waitFor(() => expect(stuck.signals).toHaveLength(2));
     expect((await again).name).toBe('ServiceUnavailableError');
@@ -594,7 +938,9 @@ describe('CaptureService', () => {
       const capturing = givenUp.captures.captureMachine(locator).catch(e => e);
       await vi.waitFor(() => expect(deaf.signals).toHaveLength(1));
       await vi.advanceTimersByTimeAsync(61_000);
-      expect((await capturing).message).toContain('its capture source did not stop within 60 s of it');
+      expect((await capturing).message).toContain(
+        'its capture source did not stop within 60 s of it',
+      );
       const next = givenUp.captures.captureMachine(locator).catch(e => e);
       await vi.waitFor(() => expect(deaf.signals).toHaveLength(2));
       await vi.advanceTimersByTimeAsync(61_000);
@@ -612,7 +958,11 @@ describe('CaptureService', () => {
         if (this.started++ === 0) {
           await new Promise((_resolve, reject) =>
             shuttingDown.signal.addEventListener('abort', () =>
-              reject(new ServiceUnavailableError(`capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`)),
+              reject(
+                new ServiceUnavailableError(
+                  `capture of ${machine.machineRef} stopped as the backend shuts down: nothing kept`,
+                ),
+              ),
             ),
           );
         }
@@ -622,16 +972,26 @@ describe('CaptureService', () => {
     const stopped = await service(stopping);
     const atShutdown = stopped.captures.captureMachine(locator).catch(e => e);
     await vi.waitFor(() => expect(stopping.started).toBe(1));
-    expect((await stopped.captures.captureMachine(locator).catch(e => e)).name).toBe('ConflictError');
+    expect(
+      (await stopped.captures.captureMachine(locator).catch(e => e)).name,
+    ).toBe('ConflictError');
     shuttingDown.abort();
-    expect((await atShutdown).message).toBe('capture of resource:default/data-01 stopped as the backend shuts down: nothing kept');
-    await expect(stopped.captures.captureMachine(locator)).resolves.toMatchObject({ machineRef: locator.machineRef });
+    expect((await atShutdown).message).toBe(
+      'capture of resource:default/data-01 stopped as the backend shuts down: nothing kept',
+    );
+    await expect(
+      stopped.captures.captureMachine(locator),
+    ).resolves.toMatchObject({ machineRef: locator.machineRef });
 
     // No capture source for its engine.
     const nowhere = { ...locator, engine: 'nowhere' };
     for (let i = 0; i < 2; i++) {
-      const refused = await failed.captures.captureMachine(nowhere).catch(e => e);
-      expect(refused.message).toBe("No capture source for primary engine 'nowhere' (configured: primary)");
+      const refused = await failed.captures
+        .captureMachine(nowhere)
+        .catch(e => e);
+      expect(refused.message).toBe(
+        "No capture source for primary engine 'nowhere' (configured: primary)",
+      );
     }
   });
 
@@ -642,7 +1002,12 @@ describe('CaptureService', () => {
     const entities = [
       machineEntity('data-01'),
       machineEntity('web-01'),
-      { ...componentEntity('db', []), relations: [{ type: 'dependsOn', targetRef: 'resource:default/data-01' }] },
+      {
+        ...componentEntity('db', []),
+        relations: [
+          { type: 'dependsOn', targetRef: 'resource:default/data-01' },
+        ],
+      },
       {
         ...componentEntity('web', []),
         relations: [
@@ -653,9 +1018,22 @@ describe('CaptureService', () => {
     ];
     const providers = new ProviderRegistry();
     providers.addCaptureSource(source);
-    const graphs = new CatalogGraphLoader(catalogServiceMock({ entities }), mockServices.auth(), { rpoSeconds: 86400, rtoSeconds: 3600 });
+    const graphs = new CatalogGraphLoader(
+      catalogServiceMock({ entities }),
+      mockServices.auth(),
+      { rpoSeconds: 86400, rtoSeconds: 3600 },
+    );
     const store = new RecoveryStore(knex);
-    return { store, captures: new CaptureService(store, providers, new PlanService(graphs), mockServices.logger.mock(), 3) };
+    return {
+      store,
+      captures: new CaptureService(
+        store,
+        providers,
+        new PlanService(graphs),
+        mockServices.logger.mock(),
+        3,
+      ),
+    };
   }
 
   it("captures an entity's other machines where one is being captured, and refuses that one at the end, naming those it kept", async () => {
@@ -667,13 +1045,19 @@ describe('CaptureService', () => {
     await vi.waitFor(() => expect(source.waiting.has('data-01')).toBe(true));
 
     // data-01 comes first in web's plan: left to the capture under way, and web-01 still taken.
-    const refused = await captures.captureEntity('component:default/web').catch(e => e);
+    const refused = await captures
+      .captureEntity('component:default/web')
+      .catch(e => e);
     const [webCapture] = await store.listCaptures('resource:default/web-01');
     // Where another machine then fails, its failure is the answer, naming what was kept and what refused.
     source.failing.add('web-01');
-    const failed = await captures.captureEntity('component:default/web').catch(e => e);
+    const failed = await captures
+      .captureEntity('component:default/web')
+      .catch(e => e);
     // Only the busy machine asked for: refused.
-    const alone = await captures.captureEntity('component:default/web', 'resource:default/data-01').catch(e => e);
+    const alone = await captures
+      .captureEntity('component:default/web', 'resource:default/data-01')
+      .catch(e => e);
 
     source.letThrough('data-01');
     const [taken] = await scheduled;
@@ -683,19 +1067,27 @@ describe('CaptureService', () => {
       `${underWay}; one capture of a machine at a time: try again once it has finished (captured, and kept: resource:default/web-01)`,
     );
     expect(webCapture.createdAt >= taken.createdAt).toBe(true);
-    expect({ name: failed.name, statusCode: failed.statusCode }).toEqual({ name: 'CaptureFailedError', statusCode: 502 });
+    expect({ name: failed.name, statusCode: failed.statusCode }).toEqual({
+      name: 'CaptureFailedError',
+      statusCode: 502,
+    });
     expect(failed.message).toBe(
       `capture of component:default/web: 2 of 2 machines not captured: resource:default/web-01: Error: engine: no space left saving web-01; resource:default/data-01: ConflictError: ${underWay}; one capture of a machine at a time: try again once it has finished`,
     );
-    expect(alone.message).toBe(`${underWay}; one capture of a machine at a time: try again once it has finished`);
+    expect(alone.message).toBe(
+      `${underWay}; one capture of a machine at a time: try again once it has finished`,
+    );
     expect(source.captured).toEqual(['web-01', 'web-01', 'data-01']);
-    expect((await store.listCaptures('resource:default/data-01')).map(c => c.id)).toEqual([taken.id]);
+    expect(
+      (await store.listCaptures('resource:default/data-01')).map(c => c.id),
+    ).toEqual([taken.id]);
 
     // Free again: every machine of the plan taken.
     source.failing.clear();
-    expect((await captures.captureEntity('component:default/web')).map(c => c.machineRef)).toEqual([
-      'resource:default/data-01',
-      'resource:default/web-01',
-    ]);
+    expect(
+      (await captures.captureEntity('component:default/web')).map(
+        c => c.machineRef,
+      ),
+    ).toEqual(['resource:default/data-01', 'resource:default/web-01']);
   });
 });

@@ -1,5 +1,10 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, ForwardedError, InputError, ServiceUnavailableError } from '@backstage/errors';
+import {
+  ConflictError,
+  ForwardedError,
+  InputError,
+  ServiceUnavailableError,
+} from '@backstage/errors';
 import {
   CaptureFailedError,
   captureFailureKind,
@@ -9,8 +14,17 @@ import {
   type Capture,
   type CaptureFailure,
 } from '@backstage-recovery/plugin-recovery-common';
-import type { CapturedMachine, CaptureSource, MachineLocator } from '@backstage-recovery/plugin-recovery-node';
-import { isCaptureStopped, isCaptureStoreError, isEngineError, MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  CapturedMachine,
+  CaptureSource,
+  MachineLocator,
+} from '@backstage-recovery/plugin-recovery-node';
+import {
+  isCaptureStopped,
+  isCaptureStoreError,
+  isEngineError,
+  MAX_TIMER_MS,
+} from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
 import { PlanService } from './PlanService';
@@ -40,26 +54,40 @@ interface Hold {
 
 /** The refusal of a capture of `ref` while `hold` is under way: the machine, when it started, its id. */
 function refusal(ref: string, hold: Hold): string {
-  const as = hold.machineRef === ref ? '' : `, as ${hold.machineRef}: its container ${hold.container} on engine ${hold.engine}`;
+  const as =
+    hold.machineRef === ref
+      ? ''
+      : `, as ${hold.machineRef}: its container ${hold.container} on engine ${hold.engine}`;
   return `capture of ${ref} refused: it is being captured since ${hold.since} (capture ${hold.captureId}${as})`;
 }
 
-const ONE_AT_A_TIME = 'one capture of a machine at a time: try again once it has finished';
+const ONE_AT_A_TIME =
+  'one capture of a machine at a time: try again once it has finished';
 
 /**
  * A ForwardedError, which keeps its cause's name (by which Backstage's error handler answers 404,
  * 503, …), and the status of a cause that says it by its status instead: an engine's failure
  * (EngineError, 502).
  */
-function forwarded(message: string, cause: unknown, notFoundIsEngines = false): ForwardedError {
+function forwarded(
+  message: string,
+  cause: unknown,
+  notFoundIsEngines = false,
+): ForwardedError {
   const error = new ForwardedError(message, cause);
-  if (isEngineError(cause)) return Object.assign(error, { statusCode: cause.statusCode });
+  if (isEngineError(cause))
+    return Object.assign(error, { statusCode: cause.statusCode });
   // A capture store full or read-only: 507 (Insufficient Storage), the store's condition, not a 500.
-  if (isCaptureStoreError(cause)) return Object.assign(error, { statusCode: cause.statusCode, directory: cause.directory });
+  if (isCaptureStoreError(cause))
+    return Object.assign(error, {
+      statusCode: cause.statusCode,
+      directory: cause.directory,
+    });
   // A machine's capture the source answers 404 (no such container on its engine): the engine
   // lacks what the catalog names, a 502 as an engine's failure is; a 404 would read as an entity
   // the catalog does not hold.
-  if (notFoundIsEngines && statusOf(cause) === 404) return Object.assign(error, { statusCode: 502 });
+  if (notFoundIsEngines && statusOf(cause) === 404)
+    return Object.assign(error, { statusCode: 502 });
   return error;
 }
 
@@ -82,7 +110,10 @@ function statusOf(error: unknown): number {
 
 /** An error as the API names it: its name and message. */
 function errorOf(error: unknown): { name: string; message: string } {
-  return { name: (error as Error)?.name ?? 'Error', message: String((error as Error)?.message ?? error) };
+  return {
+    name: (error as Error)?.name ?? 'Error',
+    message: String((error as Error)?.message ?? error),
+  };
 }
 
 /**
@@ -93,7 +124,12 @@ function errorOf(error: unknown): { name: string; message: string } {
  * (worth trying again), a 409 where every one is a capture under way, else a 502 (what the engines
  * answered, or lacked: a container gone).
  */
-function entityCaptureFailed(entityRef: string, total: number, failure: CaptureFailure, kept: string): CaptureFailedError {
+function entityCaptureFailed(
+  entityRef: string,
+  total: number,
+  failure: CaptureFailure,
+  kept: string,
+): CaptureFailedError {
   const { failed } = failure;
   return new CaptureFailedError(
     `capture of ${entityRef}: ${failed.length} of ${total} machines not captured: ` +
@@ -137,16 +173,23 @@ export class CaptureService {
    * error (never a 404); of several, a {@link CaptureFailedError} names each not captured and why,
    * with those captured.
    */
-  async captureEntity(entityRef: string, machineRef?: string): Promise<Capture[]> {
+  async captureEntity(
+    entityRef: string,
+    machineRef?: string,
+  ): Promise<Capture[]> {
     const { graph, plan } = await this.plans.plan(entityRef);
     // A plan that cannot be made (a dependency cycle) stops recoveries, not captures: what the
     // machines hold now is worth keeping while the catalog is mended.
-    const planned = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
+    const planned = plan
+      ? plan.waves.flat()
+      : [...graph.machines.keys()].sort();
     if (planned.length === 0) {
       throw new InputError(nothingToCapture(entityRef));
     }
     if (machineRef !== undefined && !planned.includes(machineRef)) {
-      throw new InputError(`machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${planned.join(', ')})`);
+      throw new InputError(
+        `machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${planned.join(', ')})`,
+      );
     }
     const locators: MachineLocator[] = [];
     const unmapped: string[] = [];
@@ -183,31 +226,54 @@ export class CaptureService {
         failed.push({ ref: locator.machineRef, error });
       }
     }
-    const kept = captures.length > 0 ? `captured, and kept: ${captures.map(c => c.machineRef).join(', ')}` : '';
+    const kept =
+      captures.length > 0
+        ? `captured, and kept: ${captures.map(c => c.machineRef).join(', ')}`
+        : '';
     if (failed.length === 1 && busy.length === 0 && captures.length === 0) {
       // The one machine asked for: its own failure, keeping the cause's name and status (an
       // engine's 502, 503), but never a 404: the entity and machine exist, the engine lacks them.
-      throw forwarded(`capture of ${failed[0].ref} failed`, failed[0].error, true);
+      throw forwarded(
+        `capture of ${failed[0].ref} failed`,
+        failed[0].error,
+        true,
+      );
     }
     if (failed.length > 0) {
       const failure: CaptureFailure = {
         failed: [
-          ...failed.map(f => ({ machineRef: f.ref, kind: captureFailureKind(statusOf(f.error)), error: errorOf(f.error) })),
-          ...busy.map(b => ({ machineRef: b.ref, kind: 'busy' as const, error: { name: 'ConflictError', message: `${refusal(b.ref, b.hold)}; ${ONE_AT_A_TIME}` } })),
+          ...failed.map(f => ({
+            machineRef: f.ref,
+            kind: captureFailureKind(statusOf(f.error)),
+            error: errorOf(f.error),
+          })),
+          ...busy.map(b => ({
+            machineRef: b.ref,
+            kind: 'busy' as const,
+            error: {
+              name: 'ConflictError',
+              message: `${refusal(b.ref, b.hold)}; ${ONE_AT_A_TIME}`,
+            },
+          })),
         ],
         captures,
       };
       throw entityCaptureFailed(entityRef, locators.length, failure, kept);
     }
     if (busy.length > 0) {
-      throw new ConflictError(`${busy.map(b => refusal(b.ref, b.hold)).join('; ')}; ${ONE_AT_A_TIME}${kept ? ` (${kept})` : ''}`);
+      throw new ConflictError(
+        `${busy.map(b => refusal(b.ref, b.hold)).join('; ')}; ${ONE_AT_A_TIME}${kept ? ` (${kept})` : ''}`,
+      );
     }
     return captures;
   }
 
   /** The capture under way in this backend of the machine, by its ref or its engine and container. */
   private heldFor(locator: MachineLocator): Hold | undefined {
-    return this.holds.get(`machine ${locator.machineRef}`) ?? this.holds.get(`container ${locator.engine}/${locator.container}`);
+    return (
+      this.holds.get(`machine ${locator.machineRef}`) ??
+      this.holds.get(`container ${locator.engine}/${locator.container}`)
+    );
   }
 
   /**
@@ -217,9 +283,19 @@ export class CaptureService {
    */
   async captureMachine(locator: MachineLocator): Promise<Capture> {
     const held = this.heldFor(locator);
-    if (held) throw new ConflictError(`${refusal(locator.machineRef, held)}; ${ONE_AT_A_TIME}`);
-    const hold: Hold = { ...locator, captureId: randomUUID(), since: new Date().toISOString() };
-    const keys = [`machine ${locator.machineRef}`, `container ${locator.engine}/${locator.container}`];
+    if (held)
+      throw new ConflictError(
+        `${refusal(locator.machineRef, held)}; ${ONE_AT_A_TIME}`,
+      );
+    const hold: Hold = {
+      ...locator,
+      captureId: randomUUID(),
+      since: new Date().toISOString(),
+    };
+    const keys = [
+      `machine ${locator.machineRef}`,
+      `container ${locator.engine}/${locator.container}`,
+    ];
     for (const key of keys) this.holds.set(key, hold);
     try {
       return await this.take(locator, hold.captureId, hold.since);
@@ -229,16 +305,29 @@ export class CaptureService {
       // no failure of the machine.
       if (statusOf(error) !== 409 && !isCaptureStopped(error)) {
         await this.store
-          .recordCaptureFailure({ ...locator, failedAt: hold.since, message: errorOf(error).message })
-          .catch(recordError => this.logger.warn(`Could not record the failed capture of ${locator.machineRef}: ${recordError}`));
+          .recordCaptureFailure({
+            ...locator,
+            failedAt: hold.since,
+            message: errorOf(error).message,
+          })
+          .catch(recordError =>
+            this.logger.warn(
+              `Could not record the failed capture of ${locator.machineRef}: ${recordError}`,
+            ),
+          );
       }
       throw error;
     } finally {
-      for (const key of keys) if (this.holds.get(key) === hold) this.holds.delete(key);
+      for (const key of keys)
+        if (this.holds.get(key) === hold) this.holds.delete(key);
     }
   }
 
-  private async take(locator: MachineLocator, captureId: string, createdAt: string): Promise<Capture> {
+  private async take(
+    locator: MachineLocator,
+    captureId: string,
+    createdAt: string,
+  ): Promise<Capture> {
     const source = this.providers.captureSource(locator.engine);
     let recorded: StoredCapture | undefined;
     // The capture's deadline, passed to the source, which stops its engine calls at it: an engine
@@ -291,8 +380,16 @@ export class CaptureService {
           // Settled after the capture failed, and never recorded: its files go.
           if (!recorded) {
             source
-              .discard({ captureId, artifact: late.artifact, volumes: late.runtime.volumes })
-              .catch(error => this.logger.warn(`Could not discard capture ${captureId}, which finished after its deadline: ${error}`));
+              .discard({
+                captureId,
+                artifact: late.artifact,
+                volumes: late.runtime.volumes,
+              })
+              .catch(error =>
+                this.logger.warn(
+                  `Could not discard capture ${captureId}, which finished after its deadline: ${error}`,
+                ),
+              );
           }
         },
       );
@@ -303,9 +400,15 @@ export class CaptureService {
         } catch (error) {
           // Unrecorded, the archive and image would never be pruned: remove them now.
           await source
-            .discard({ captureId, artifact: captured.artifact, volumes: captured.runtime.volumes })
+            .discard({
+              captureId,
+              artifact: captured.artifact,
+              volumes: captured.runtime.volumes,
+            })
             .catch(discardError =>
-              this.logger.warn(`Could not discard unrecorded capture ${captureId}: ${discardError}`),
+              this.logger.warn(
+                `Could not discard unrecorded capture ${captureId}: ${discardError}`,
+              ),
             );
           throw error;
         }
@@ -315,14 +418,21 @@ export class CaptureService {
       );
       // Kept all the same (its disk is the best copy there is), but no proof production was well.
       const notServing = recorded && notServingWhenCaptured(recorded);
-      if (notServing) this.logger.warn(`${notServing}: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`);
+      if (notServing)
+        this.logger.warn(
+          `${notServing}: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`,
+        );
       // What that leaves undone the sweep of unrecorded captures finishes: not waited for past the
       // deadline (an engine gone silent since the capture), the capture being recorded.
       const tidying = this.tidyUp(source, locator);
       tidying.catch(() => {});
       const stopped = deadline.signal.aborted
         ? Promise.resolve()
-        : new Promise<void>(resolve => deadline.signal.addEventListener('abort', () => resolve(), { once: true }));
+        : new Promise<void>(resolve =>
+            deadline.signal.addEventListener('abort', () => resolve(), {
+              once: true,
+            }),
+          );
       await Promise.race([tidying, stopped]);
       if (deadline.signal.aborted) {
         this.logger.warn(
@@ -336,10 +446,20 @@ export class CaptureService {
   }
 
   /** Prunes a machine's captures to the last N, and has the source remove what unrecorded ones left. */
-  private async tidyUp(source: CaptureSource, locator: MachineLocator): Promise<void> {
-    for (const old of await this.store.pruneCaptures(locator.machineRef, this.keepLast)) {
+  private async tidyUp(
+    source: CaptureSource,
+    locator: MachineLocator,
+  ): Promise<void> {
+    for (const old of await this.store.pruneCaptures(
+      locator.machineRef,
+      this.keepLast,
+    )) {
       await source
-        .discard({ captureId: old.id, artifact: old.artifact, volumes: old.runtime.volumes })
+        .discard({
+          captureId: old.id,
+          artifact: old.artifact,
+          volumes: old.runtime.volumes,
+        })
         .catch(error =>
           this.logger.warn(`Could not discard capture ${old.id}: ${error}`),
         );
@@ -349,7 +469,9 @@ export class CaptureService {
     await source
       .removeUnrecorded?.(this.recordedCaptureIds, locator)
       .catch(error =>
-        this.logger.warn(`Could not remove what unrecorded captures of ${locator.machineRef} left: ${error}`),
+        this.logger.warn(
+          `Could not remove what unrecorded captures of ${locator.machineRef} left: ${error}`,
+        ),
       );
   }
 
@@ -384,7 +506,11 @@ export class CaptureService {
       return await Promise.race([capture, abandoned]);
     } catch (error) {
       const reason = (deadline.reason as Error | undefined)?.message;
-      if (deadline.aborted && !String((error as Error)?.message).includes(reason!)) throw forwarded(reason!, error);
+      if (
+        deadline.aborted &&
+        !String((error as Error)?.message).includes(reason!)
+      )
+        throw forwarded(reason!, error);
       throw error;
     } finally {
       deadline.removeEventListener('abort', startGrace);
@@ -402,7 +528,9 @@ export class CaptureService {
       try {
         await source.removeUnrecorded?.(this.recordedCaptureIds);
       } catch (error) {
-        this.logger.warn(`Could not remove what unrecorded captures on engine ${source.engineId} left: ${error}`);
+        this.logger.warn(
+          `Could not remove what unrecorded captures on engine ${source.engineId} left: ${error}`,
+        );
       }
     }
   }
@@ -412,8 +540,12 @@ export class CaptureService {
     return (await this.store.listCaptures(machineRef, limit)).map(toApi);
   }
 
-  private readonly recordedCaptureIds = async (machineRefs: string[]): Promise<string[]> => {
-    const recorded = await Promise.all(machineRefs.map(ref => this.store.listCaptures(ref, ALL_CAPTURES)));
+  private readonly recordedCaptureIds = async (
+    machineRefs: string[],
+  ): Promise<string[]> => {
+    const recorded = await Promise.all(
+      machineRefs.map(ref => this.store.listCaptures(ref, ALL_CAPTURES)),
+    );
     return recorded.flat().map(c => c.id);
   };
 }

@@ -53,7 +53,10 @@ export class PlanService {
    * the store once per system for its latest analysis: for one request only.
    */
   withMemo(): PlanService {
-    return new PlanService(this.graphs.withMemo(), this.inference?.withMemo?.() ?? this.inference);
+    return new PlanService(
+      this.graphs.withMemo(),
+      this.inference?.withMemo?.() ?? this.inference,
+    );
   }
 
   /**
@@ -61,20 +64,32 @@ export class PlanService {
    * what the catalog hides from that caller; without them, none (the plugin's own view, which a
    * run keeps: see runSeenBy).
    */
-  async plan(entityRef: string, viewer?: BackstageCredentials): Promise<PlannedRecovery> {
+  async plan(
+    entityRef: string,
+    viewer?: BackstageCredentials,
+  ): Promise<PlannedRecovery> {
     const root = await this.graphs.getEntity(entityRef);
     const inference = await this.inference?.inferenceFor(root);
     // In one order whatever order the analysis lists them in: the same inputs, the same plan.
     const learned = (inference?.dependencies ?? [])
       .filter(d => d.score >= inference!.threshold)
-      .sort((a, b) => a.service.localeCompare(b.service) || byName(a.dependsOn, b.dependsOn));
+      .sort(
+        (a, b) =>
+          a.service.localeCompare(b.service) ||
+          byName(a.dependsOn, b.dependsOn),
+      );
     const learnedWaits = [...(inference?.machineWaits ?? [])].sort(
-      (a, b) => a.machine.localeCompare(b.machine) || a.waitsFor.localeCompare(b.waitsFor),
+      (a, b) =>
+        a.machine.localeCompare(b.machine) ||
+        a.waitsFor.localeCompare(b.waitsFor),
     );
     // What to load besides what the catalog declares: the machine a machine learned to wait for
     // may host nothing else the plan needs.
     const follow = new Map<string, string[]>();
-    for (const [from, to] of [...learned.map(d => [d.service, d.dependsOn]), ...learnedWaits.map(w => [w.machine, w.waitsFor])]) {
+    for (const [from, to] of [
+      ...learned.map(d => [d.service, d.dependsOn]),
+      ...learnedWaits.map(w => [w.machine, w.waitsFor]),
+    ]) {
       follow.set(from, [...(follow.get(from) ?? []), to]);
     }
     const graph = await this.graphs.load(root, follow);
@@ -86,24 +101,39 @@ export class PlanService {
       if (!graph.services.has(service)) continue;
       // A stale analysis may name an entity since removed: the catalog skipped it.
       if (!graph.services.has(target) && !graph.machines.has(target)) {
-        notFollowed.push({ of: service, warning: `Learned dependency ${service} -> ${target} not followed: ${target} is not a service in the catalog` });
+        notFollowed.push({
+          of: service,
+          warning: `Learned dependency ${service} -> ${target} not followed: ${target} is not a service in the catalog`,
+        });
       }
     }
     for (const { machine, waitsFor } of learnedWaits) {
       if (graph.machines.has(machine) && !graph.machines.has(waitsFor)) {
-        notFollowed.push({ of: machine, warning: `Learned machine wait ${machine} -> ${waitsFor} not followed: ${waitsFor} is not a machine in the catalog` });
+        notFollowed.push({
+          of: machine,
+          warning: `Learned machine wait ${machine} -> ${waitsFor} not followed: ${waitsFor} is not a machine in the catalog`,
+        });
       }
     }
     // Those dropped as they closed a cycle with declared ones (see applyInference): the plan says so.
     for (const d of applied?.dropped ?? []) {
       const back = servicePath(graph, d.dependsOn, d.service);
-      const why = back ? `the ${lowerFirst(new BootPlanCycleError('service', [d.service, ...back.slice(0, -1)]).description)}` : 'a dependency cycle';
-      notFollowed.push({ of: d.service, warning: `Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes ${why}` });
+      const why = back
+        ? `the ${lowerFirst(new BootPlanCycleError('service', [d.service, ...back.slice(0, -1)]).description)}`
+        : 'a dependency cycle';
+      notFollowed.push({
+        of: d.service,
+        warning: `Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes ${why}`,
+      });
     }
     /** The graph as far as its plan takes it (narrowedToPlan), and whether that holds a ref. */
     const narrowed = () => {
       const taken = narrowedToPlan(graph);
-      return { taken, held: (ref: string) => taken.services.has(ref) || taken.machines.has(ref) };
+      return {
+        taken,
+        held: (ref: string) =>
+          taken.services.has(ref) || taken.machines.has(ref),
+      };
     };
     for (;;) {
       try {
@@ -111,23 +141,42 @@ export class PlanService {
         const { taken, held } = narrowed();
         if (applied && inference) {
           plan.inferred = applied.inferred.filter(d => held(d.service));
-          plan.inferredMachineWaits = applied.machineWaits.filter(w => held(w.machine));
+          plan.inferredMachineWaits = applied.machineWaits.filter(w =>
+            held(w.machine),
+          );
           plan.analysis = {
             id: inference.id,
             createdAt: inference.createdAt,
             warnings: [
-              ...(await warningsAbout(held, inference, viewer && (refs => this.graphs.visibleTo(refs, viewer)))),
+              ...(await warningsAbout(
+                held,
+                inference,
+                viewer && (refs => this.graphs.visibleTo(refs, viewer)),
+              )),
               ...notFollowed.filter(n => held(n.of)).map(n => n.warning),
             ],
           };
         }
-        return { graph: taken, plan, disagreements: applied && disagreementsOf(applied.disagreements, held), names: inference?.names };
+        return {
+          graph: taken,
+          plan,
+          disagreements:
+            applied && disagreementsOf(applied.disagreements, held),
+          names: inference?.names,
+        };
       } catch (error) {
         if (!(error instanceof BootPlanCycleError)) throw error;
         // A cycle the learned edges close: drop the weakest learned edge that makes it and
         // plan again, machine waits learned from reboots first (they name no service). A
         // cycle of declared edges alone is the catalog's to fix.
-        const wait = applied && weakestMachineWaitOnCycle(graph, applied.inferred, applied.machineWaits, error);
+        const wait =
+          applied &&
+          weakestMachineWaitOnCycle(
+            graph,
+            applied.inferred,
+            applied.machineWaits,
+            error,
+          );
         if (wait) {
           applied!.machineWaits = applied!.machineWaits.filter(w => w !== wait);
           const machine = graph.machines.get(wait.machine)!;
@@ -138,14 +187,22 @@ export class PlanService {
           });
           continue;
         }
-        const weakest = applied && weakestInferredOnCycle(graph, applied.inferred, error);
+        const weakest =
+          applied && weakestInferredOnCycle(graph, applied.inferred, error);
         if (!weakest) {
           const { taken, held } = narrowed();
-          return { graph: taken, planError: error.message, disagreements: applied && disagreementsOf(applied.disagreements, held) };
+          return {
+            graph: taken,
+            planError: error.message,
+            disagreements:
+              applied && disagreementsOf(applied.disagreements, held),
+          };
         }
         applied!.inferred = applied!.inferred.filter(e => e !== weakest);
         const service = graph.services.get(weakest.service)!;
-        service.dependsOn = service.dependsOn.filter(d => d !== weakest.dependsOn);
+        service.dependsOn = service.dependsOn.filter(
+          d => d !== weakest.dependsOn,
+        );
         notFollowed.push({
           of: weakest.service,
           warning: `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${lowerFirst(error.description)}`,
@@ -161,12 +218,19 @@ export class PlanService {
    * (RunService), never shown; one kept before that is read by the names of the analysis it came
    * from, and once that analysis is no longer kept, its warnings cannot be told apart: counted.
    */
-  async runSeenBy(run: RecoveryRun, credentials: BackstageCredentials): Promise<RecoveryRun> {
+  async runSeenBy(
+    run: RecoveryRun,
+    credentials: BackstageCredentials,
+  ): Promise<RecoveryRun> {
     const { plan } = run;
     if (!plan.analysis) return run;
     const { names: kept, ...analysis } = plan.analysis;
-    if (!analysis.warnings?.length) return { ...run, plan: { ...plan, analysis } };
-    const seen = (warnings: string[]) => ({ ...run, plan: { ...plan, analysis: { ...analysis, warnings } } });
+    if (!analysis.warnings?.length)
+      return { ...run, plan: { ...plan, analysis } };
+    const seen = (warnings: string[]) => ({
+      ...run,
+      plan: { ...plan, analysis: { ...analysis, warnings } },
+    });
     const names: Inference['names'] | undefined = kept
       ? new Map(kept)
       : (await this.inference?.inferenceOf(analysis.id))?.names;
@@ -182,13 +246,14 @@ export class PlanService {
       ...(plan.inferred ?? []).flatMap(d => [d.service, d.dependsOn]),
     ]);
     return seen(
-      await warningsAbout(ref => parts.has(ref), { warnings: analysis.warnings, names }, refs =>
-        this.graphs.visibleTo(refs, credentials),
+      await warningsAbout(
+        ref => parts.has(ref),
+        { warnings: analysis.warnings, names },
+        refs => this.graphs.visibleTo(refs, credentials),
       ),
     );
   }
 }
-
 
 /**
  * The analysis's warnings that concern a plan (`holds` the refs in it): those that name something
@@ -206,50 +271,90 @@ async function warningsAbout(
   const inPlan = (ref: string | undefined) => ref !== undefined && holds(ref);
   const names = [...analysis.names];
   const outsideNames = names.filter(([, ref]) => !inPlan(ref));
-  const namesPlan = namingAny(names.filter(([, ref]) => inPlan(ref)).map(([name]) => name));
+  const namesPlan = namingAny(
+    names.filter(([, ref]) => inPlan(ref)).map(([name]) => name),
+  );
   const namesOutside = namingAny(outsideNames.map(([name]) => name));
   const about = analysis.warnings.filter(w => {
     const refs = refsInText(w);
-    return refs.some(inPlan) || namesPlan(w) || (refs.length === 0 && !namesOutside(w));
+    return (
+      refs.some(inPlan) ||
+      namesPlan(w) ||
+      (refs.length === 0 && !namesOutside(w))
+    );
   });
   let shown = about;
   // Only the warnings about the plan that also name parts outside it need the catalog's answer.
-  const mixed = about.filter(w => namesOutside(w) || refsInText(w).some(ref => !inPlan(ref)));
+  const mixed = about.filter(
+    w => namesOutside(w) || refsInText(w).some(ref => !inPlan(ref)),
+  );
   if (visibleTo && mixed.length) {
-    const named = outsideNames.filter(([name, ref]) => ref && mixed.some(namingAny([name])));
-    const refs = [...new Set([...named.map(([, ref]) => ref!), ...mixed.flatMap(refsInText).filter(ref => !inPlan(ref))])];
+    const named = outsideNames.filter(
+      ([name, ref]) => ref && mixed.some(namingAny([name])),
+    );
+    const refs = [
+      ...new Set([
+        ...named.map(([, ref]) => ref!),
+        ...mixed.flatMap(refsInText).filter(ref => !inPlan(ref)),
+      ]),
+    ];
     const visible = new Set(await visibleTo(refs));
     const hidden = new Set(refs.filter(ref => !visible.has(ref)));
-    const namesHidden = namingAny([...hidden, ...named.filter(([, ref]) => hidden.has(ref!)).map(([name]) => name)]);
+    const namesHidden = namingAny([
+      ...hidden,
+      ...named.filter(([, ref]) => hidden.has(ref!)).map(([name]) => name),
+    ]);
     shown = about.filter(w => !namesHidden(w));
   }
   const elsewhere = analysis.warnings.length - about.length;
   return [
     ...shown,
-    ...(elsewhere ? [`${counted(elsewhere, 'warning')} of the analysis about parts of the system outside this plan: see its analysis`] : []),
+    ...(elsewhere
+      ? [
+          `${counted(elsewhere, 'warning')} of the analysis about parts of the system outside this plan: see its analysis`,
+        ]
+      : []),
     ...(about.length > shown.length
-      ? [`left out as the catalog does not show them to you: ${counted(about.length - shown.length, 'warning')} about parts outside this plan`]
+      ? [
+          `left out as the catalog does not show them to you: ${counted(about.length - shown.length, 'warning')} about parts outside this plan`,
+        ]
       : []),
   ];
 }
 
 /** The disagreements about services of the plan (`held`): the others are other plans' to show. */
-function disagreementsOf(disagreements: DependencyDisagreements, held: (ref: string) => boolean): DependencyDisagreements {
+function disagreementsOf(
+  disagreements: DependencyDisagreements,
+  held: (ref: string) => boolean,
+): DependencyDisagreements {
   return {
-    inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => held(d.service)),
-    declaredNotObserved: disagreements.declaredNotObserved.filter(d => held(d.service)),
+    inferredNotDeclared: disagreements.inferredNotDeclared.filter(d =>
+      held(d.service),
+    ),
+    declaredNotObserved: disagreements.declaredNotObserved.filter(d =>
+      held(d.service),
+    ),
   };
 }
 
 /** A shortest chain of service dependencies from `from` to `to` (both included), if any. */
-function servicePath(graph: RecoveryGraph, from: string, to: string): string[] | undefined {
+function servicePath(
+  graph: RecoveryGraph,
+  from: string,
+  to: string,
+): string[] | undefined {
   const previous = new Map<string, string | undefined>([[from, undefined]]);
   const queue = [from];
   for (let i = 0; i < queue.length; i++) {
     const ref = queue[i];
     if (ref === to) {
       const path: string[] = [];
-      for (let at: string | undefined = to; at !== undefined; at = previous.get(at)) path.unshift(at);
+      for (
+        let at: string | undefined = to;
+        at !== undefined;
+        at = previous.get(at)
+      )
+        path.unshift(at);
       return path;
     }
     for (const dep of [...(graph.services.get(ref)?.dependsOn ?? [])].sort()) {
@@ -264,11 +369,14 @@ function servicePath(graph: RecoveryGraph, from: string, to: string): string[] |
 
 const edgeKey = (from: string, to: string) => `${from}\u0000${to}`;
 /** "Dependency cycle …" as the tail of a sentence. */
-const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
+const lowerFirst = (text: string) =>
+  text.charAt(0).toLowerCase() + text.slice(1);
 
 /** The cycle's edges: it lists each node before the one it depends on (waits for). */
 function cycleEdges(cycle: BootPlanCycleError): string[] {
-  return cycle.cycle.map((node, i) => edgeKey(node, cycle.cycle[(i + 1) % cycle.cycle.length]));
+  return cycle.cycle.map((node, i) =>
+    edgeKey(node, cycle.cycle[(i + 1) % cycle.cycle.length]),
+  );
 }
 
 /**
@@ -281,10 +389,13 @@ function weakestInferredOnCycle(
   inferred: InferredDependency[],
   cycle: BootPlanCycleError,
 ): InferredDependency | undefined {
-  const learned = new Map(inferred.map(e => [edgeKey(e.service, e.dependsOn), e]));
+  const learned = new Map(
+    inferred.map(e => [edgeKey(e.service, e.dependsOn), e]),
+  );
   const candidates = new Set<string>();
   if (cycle.level === 'service') {
-    for (const edge of cycleEdges(cycle)) if (learned.has(edge)) candidates.add(edge);
+    for (const edge of cycleEdges(cycle))
+      if (learned.has(edge)) candidates.add(edge);
   } else {
     const makers = machineEdgeMakers(graph, learned);
     for (const edge of cycleEdges(cycle)) {
@@ -296,7 +407,12 @@ function weakestInferredOnCycle(
   }
   return [...candidates]
     .map(key => learned.get(key)!)
-    .sort((a, b) => a.score - b.score || a.service.localeCompare(b.service) || a.dependsOn.localeCompare(b.dependsOn))[0];
+    .sort(
+      (a, b) =>
+        a.score - b.score ||
+        a.service.localeCompare(b.service) ||
+        a.dependsOn.localeCompare(b.dependsOn),
+    )[0];
 }
 
 interface EdgeMaker {
@@ -312,7 +428,10 @@ interface EdgeMaker {
  * running on no machine of their own, on a service of the other machine (as buildBootPlan
  * looks through them).
  */
-function machineEdgeMakers(graph: RecoveryGraph, learned: { has(key: string): boolean }): Map<string, EdgeMaker> {
+function machineEdgeMakers(
+  graph: RecoveryGraph,
+  learned: { has(key: string): boolean },
+): Map<string, EdgeMaker> {
   // Per service: the services with machines it reaches through machine-less ones, with how.
   const reached = new Map<string, Map<string, EdgeMaker>>();
   const reach = (ref: string): Map<string, EdgeMaker> => {
@@ -330,7 +449,10 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: { has(key: string): bo
           ? [[dep, { declaredOnly: true, learned: new Set() }]]
           : [...reach(dep)];
       for (const [target, how] of via) {
-        const into = result.get(target) ?? { declaredOnly: false, learned: new Set<string>() };
+        const into = result.get(target) ?? {
+          declaredOnly: false,
+          learned: new Set<string>(),
+        };
         into.declaredOnly ||= how.declaredOnly && !isLearned;
         how.learned.forEach(e => into.learned.add(e));
         if (isLearned) into.learned.add(key);
@@ -344,7 +466,10 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: { has(key: string): bo
   const make = (machine: string, waitsForAll: string[], how: EdgeMaker) => {
     for (const waitsFor of machinesAwaited(machine, waitsForAll)) {
       const key = edgeKey(machine, waitsFor);
-      const into = makers.get(key) ?? { declaredOnly: false, learned: new Set<string>() };
+      const into = makers.get(key) ?? {
+        declaredOnly: false,
+        learned: new Set<string>(),
+      };
       into.declaredOnly ||= how.declaredOnly;
       how.learned.forEach(e => into.learned.add(e));
       makers.set(key, into);
@@ -356,7 +481,8 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: { has(key: string): bo
     if (node.machines.length === 0) continue;
     const targets = reach(service);
     for (const machine of node.machines) {
-      for (const [target, how] of targets) make(machine, graph.services.get(target)!.machines, how);
+      for (const [target, how] of targets)
+        make(machine, graph.services.get(target)!.machines, how);
     }
   }
   // A machine's own dependsOn makes edges too (as buildBootPlan reads it): dropping a learned
@@ -367,7 +493,9 @@ function machineEdgeMakers(graph: RecoveryGraph, learned: { has(key: string): bo
       const own = graph.services.get(target)?.machines ?? [];
       if (graph.machines.has(target)) make(machine, [target], declared);
       else if (own.length > 0) make(machine, own, declared);
-      else for (const [via, how] of reach(target)) make(machine, graph.services.get(via)!.machines, how);
+      else
+        for (const [via, how] of reach(target))
+          make(machine, graph.services.get(via)!.machines, how);
     }
   }
   return makers;
@@ -385,9 +513,16 @@ function weakestMachineWaitOnCycle(
 ): InferredMachineWait | undefined {
   if (cycle.level !== 'machine') return undefined;
   const edges = new Set(cycleEdges(cycle));
-  const makers = machineEdgeMakers(graph, new Set(inferred.map(e => edgeKey(e.service, e.dependsOn))));
+  const makers = machineEdgeMakers(
+    graph,
+    new Set(inferred.map(e => edgeKey(e.service, e.dependsOn))),
+  );
   return waits
-    .filter(w => edges.has(edgeKey(w.machine, w.waitsFor)) && !makers.get(edgeKey(w.machine, w.waitsFor))?.declaredOnly)
+    .filter(
+      w =>
+        edges.has(edgeKey(w.machine, w.waitsFor)) &&
+        !makers.get(edgeKey(w.machine, w.waitsFor))?.declaredOnly,
+    )
     .sort(
       (a, b) =>
         a.followed / a.chances - b.followed / b.chances ||

@@ -14,7 +14,9 @@ export class ProviderRegistry implements RecoveryProvidersExtensionPoint {
 
   addCaptureSource(source: CaptureSource): void {
     if (this.captureSources.has(source.engineId)) {
-      throw new Error(`A capture source for engine '${source.engineId}' is already registered`);
+      throw new Error(
+        `A capture source for engine '${source.engineId}' is already registered`,
+      );
     }
     this.captureSources.set(source.engineId, source);
   }

@@ -1,5 +1,14 @@
-import { coreServices, createBackendModule, createServiceFactory, type SchedulerService } from '@backstage/backend-plugin-api';
-import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  coreServices,
+  createBackendModule,
+  createServiceFactory,
+  type SchedulerService,
+} from '@backstage/backend-plugin-api';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
 import { InMemoryCatalogClient } from '@backstage/catalog-client/testUtils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
@@ -29,9 +38,16 @@ const TEAM_B = 'group:default/team-b';
  */
 function catalogEntities(): Entity[] {
   const web = componentEntity('web', ['resource:default/web-01', DATABASE]);
-  web.relations!.push({ type: 'ownedBy', targetRef: TEAM_A }, { type: 'partOf', targetRef: SHOP });
+  web.relations!.push(
+    { type: 'ownedBy', targetRef: TEAM_A },
+    { type: 'partOf', targetRef: SHOP },
+  );
   const database = componentEntity('database', [DB_01]);
-  database.relations!.push({ type: 'ownedBy', targetRef: TEAM_A }, { type: 'partOf', targetRef: SHOP }, { type: 'dependencyOf', targetRef: WEB });
+  database.relations!.push(
+    { type: 'ownedBy', targetRef: TEAM_A },
+    { type: 'partOf', targetRef: SHOP },
+    { type: 'dependencyOf', targetRef: WEB },
+  );
   const group = (name: string, member: string): Entity => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Group',
@@ -40,8 +56,14 @@ function catalogEntities(): Entity[] {
     relations: [{ type: 'hasMember', targetRef: member }],
   });
   return [
-    { ...machineEntity('web-01'), relations: [{ type: 'dependencyOf', targetRef: WEB }] },
-    { ...machineEntity('db-01'), relations: [{ type: 'dependencyOf', targetRef: DATABASE }] },
+    {
+      ...machineEntity('web-01'),
+      relations: [{ type: 'dependencyOf', targetRef: WEB }],
+    },
+    {
+      ...machineEntity('db-01'),
+      relations: [{ type: 'dependencyOf', targetRef: DATABASE }],
+    },
     web,
     database,
     {
@@ -57,7 +79,12 @@ function catalogEntities(): Entity[] {
     },
     group('team-a', ALICE),
     group('team-b', DAVE),
-    ...[ALICE, DAVE].map(ref => ({ apiVersion: 'backstage.io/v1alpha1', kind: 'User', metadata: { name: ref.split('/')[1], namespace: 'default' }, spec: {} })),
+    ...[ALICE, DAVE].map(ref => ({
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'User',
+      metadata: { name: ref.split('/')[1], namespace: 'default' },
+      spec: {},
+    })),
   ];
 }
 
@@ -68,7 +95,12 @@ interface Notice {
 
 async function backend() {
   const holder: { scheduler?: SchedulerService } = {};
-  const catalog = new InMemoryCatalogClient({ entities: catalogEntities().map((e, i) => ({ ...e, metadata: { ...e.metadata, uid: `uid-${i}` } })) });
+  const catalog = new InMemoryCatalogClient({
+    entities: catalogEntities().map((e, i) => ({
+      ...e,
+      metadata: { ...e.metadata, uid: `uid-${i}` },
+    })),
+  });
   /** Machines that exit as they start, failing a run on them. */
   const crashes: string[] = [];
   const host = new FakeHost({}, crashes);
@@ -76,7 +108,10 @@ async function backend() {
     features: [
       recoveryPlugin,
       notificationsPlugin,
-      providersModule({ captureSources: [new FakeCaptureSource()], hypervisorHosts: [host] }),
+      providersModule({
+        captureSources: [new FakeCaptureSource()],
+        hypervisorHosts: [host],
+      }),
       createBackendModule({
         pluginId: 'recovery',
         moduleId: 'test-scheduler',
@@ -89,9 +124,22 @@ async function backend() {
           });
         },
       }),
-      createServiceFactory({ service: catalogServiceRef, deps: {}, factory: () => catalog }),
+      createServiceFactory({
+        service: catalogServiceRef,
+        deps: {},
+        factory: () => catalog,
+      }),
       mockServices.rootConfig.factory({
-        data: { app: { baseUrl: 'http://localhost:3000' }, recovery: { runs: { machineReadyTimeout: '2s', probeInterval: '1s', minReadyTime: '100ms' } } },
+        data: {
+          app: { baseUrl: 'http://localhost:3000' },
+          recovery: {
+            runs: {
+              machineReadyTimeout: '2s',
+              probeInterval: '1s',
+              minReadyTime: '100ms',
+            },
+          },
+        },
       }),
     ],
   });
@@ -101,24 +149,42 @@ async function backend() {
   };
   /** A user's notifications, newest first. */
   const inbox = async (user: string) => {
-    const res = await request(server).get('/api/notifications/notifications').set('Authorization', mockCredentials.user.header(user));
+    const res = await request(server)
+      .get('/api/notifications/notifications')
+      .set('Authorization', mockCredentials.user.header(user));
     expect(res.status).toBe(200);
     return res.body.notifications as Notice[];
   };
   /** A test recovery of `entityRef`, to its end. */
   const run = async (entityRef: string, expected: 'succeeded' | 'failed') => {
-    let started = (await request(server).post('/api/recovery/runs').send({ entityRef })).body;
-    for (let i = 0; i < 100 && (started.status === 'pending' || started.status === 'running'); i++) {
+    let started = (
+      await request(server).post('/api/recovery/runs').send({ entityRef })
+    ).body;
+    for (
+      let i = 0;
+      i < 100 && (started.status === 'pending' || started.status === 'running');
+      i++
+    ) {
       await new Promise(r => setTimeout(r, 50));
-      started = (await request(server).get(`/api/recovery/runs/${started.id}`)).body;
+      started = (await request(server).get(`/api/recovery/runs/${started.id}`))
+        .body;
     }
     expect(started.status).toBe(expected);
-    return started as { id: string; error?: { machineRef?: string; message: string } };
+    return started as {
+      id: string;
+      error?: { machineRef?: string; message: string };
+    };
   };
   /** Past a first sweep, captured, and web test-recovered: web, database and shop ready, and seen so. */
   const seenReady = async () => {
     await sweep();
-    expect((await request(server).post('/api/recovery/captures').send({ entityRef: WEB })).status).toBe(201);
+    expect(
+      (
+        await request(server)
+          .post('/api/recovery/captures')
+          .send({ entityRef: WEB })
+      ).status,
+    ).toBe(201);
     await run(WEB, 'succeeded');
     await sweep();
     for (const user of [ALICE, DAVE]) expect(await inbox(user)).toEqual([]);
@@ -139,12 +205,17 @@ describe('readiness notices in the inboxes of a backend', () => {
 
     // team-a owns database: web's alarm names the run, its entity and why it failed, as web's page does for them.
     const toAlice = await inbox(ALICE);
-    const webAlarm = toAlice.find(n => n.payload.title === 'web is not recoverable')!;
+    const webAlarm = toAlice.find(
+      n => n.payload.title === 'web is not recoverable',
+    )!;
     expect(webAlarm.payload.description).toBe(
       `A test recovery after the last that recovered its plan failed on ${DB_01}, gated there by nothing its plan does not gate it by ` +
         `(run ${failed.id} of ${DATABASE}): ${failed.error!.message}`,
     );
-    expect(toAlice.map(n => n.payload.title).sort()).toEqual(['database is not recoverable: its test recovery failed', 'web is not recoverable']);
+    expect(toAlice.map(n => n.payload.title).sort()).toEqual([
+      'database is not recoverable: its test recovery failed',
+      'web is not recoverable',
+    ]);
 
     // team-b does not: shop's alarm says a run of another entity failed on db-01, not which nor why.
     const [shopAlarm, ...more] = await inbox(DAVE);
@@ -154,7 +225,11 @@ describe('readiness notices in the inboxes of a backend', () => {
       `A test recovery after the last that recovered its plan failed on ${DB_01}, gated there by nothing its plan does not gate it by: ` +
         `${DB_01} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`,
     );
-    expect(JSON.stringify(shopAlarm)).not.toMatch(new RegExp(`${failed.id}|${DATABASE}|${failed.error!.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    expect(JSON.stringify(shopAlarm)).not.toMatch(
+      new RegExp(
+        `${failed.id}|${DATABASE}|${failed.error!.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+      ),
+    );
   });
 
   it('tell "recoverable again" to those the alarm reached alone: new owners of an entity, never told it was lost, are told nothing of it', async () => {
@@ -164,12 +239,16 @@ describe('readiness notices in the inboxes of a backend', () => {
     crashes.push(DB_01);
     await run(WEB, 'failed');
     await sweep();
-    expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual(["web and database are not recoverable: web's test recovery failed"]);
+    expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual([
+      "web and database are not recoverable: web's test recovery failed",
+    ]);
     const toDave = (await inbox(DAVE)).map(n => n.id);
 
     // database moves to team-b (dave), then both recover.
     const moved = (await catalog.getEntityByRef(DATABASE))!;
-    moved.relations = moved.relations!.map(r => (r.type === 'ownedBy' ? { ...r, targetRef: TEAM_B } : r));
+    moved.relations = moved.relations!.map(r =>
+      r.type === 'ownedBy' ? { ...r, targetRef: TEAM_B } : r,
+    );
     crashes.length = 0;
     await run(WEB, 'succeeded');
     await sweep();
@@ -180,7 +259,9 @@ describe('readiness notices in the inboxes of a backend', () => {
     ]);
     // Dave is told of shop, his, alone: its alarm resolved in place, and one new notice.
     const daves = await inbox(DAVE);
-    expect(daves.filter(n => !toDave.includes(n.id)).map(n => n.payload.title)).toEqual(['system shop is recoverable again (ready)']);
+    expect(
+      daves.filter(n => !toDave.includes(n.id)).map(n => n.payload.title),
+    ).toEqual(['system shop is recoverable again (ready)']);
     expect(daves.map(n => n.payload.title)).toEqual([
       'system shop is recoverable again (ready)',
       'Resolved: system shop is not recoverable: a test recovery of another entity failed',

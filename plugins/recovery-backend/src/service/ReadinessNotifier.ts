@@ -1,13 +1,46 @@
-import type { ReadinessStatus, ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-recovery-common';
-import type { AuthService, BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  ReadinessStatus,
+  ReadinessSummary,
+  RunSummary,
+} from '@backstage-recovery/plugin-recovery-common';
+import type {
+  AuthService,
+  BackstageCredentials,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
-import type { NotificationRecipients, NotificationService } from '@backstage/plugin-notifications-node';
-import type { ReadinessAlarm, ReadinessNotice, ReadinessNoticeStore } from '../database/ReadinessNoticeStore';
+import type {
+  NotificationRecipients,
+  NotificationService,
+} from '@backstage/plugin-notifications-node';
+import type {
+  ReadinessAlarm,
+  ReadinessNotice,
+  ReadinessNoticeStore,
+} from '../database/ReadinessNoticeStore';
 import { groupBy } from '../lib/groupBy';
-import { type Closing, closingNotice, type Loss, type LossCause, lossNotice, noticeScope, resolvedAlarm } from './notices/noticeText';
-import { alarmRecipients, closingRecipients, groupsOf, ownsAll, recipientsOf, refKey, setKey, usersReached, whyNoOneReached } from './notices/recipients';
+import {
+  type Closing,
+  closingNotice,
+  type Loss,
+  type LossCause,
+  lossNotice,
+  noticeScope,
+  resolvedAlarm,
+} from './notices/noticeText';
+import {
+  alarmRecipients,
+  closingRecipients,
+  groupsOf,
+  ownsAll,
+  recipientsOf,
+  refKey,
+  setKey,
+  usersReached,
+  whyNoOneReached,
+} from './notices/recipients';
 import { lastRunFailed } from './readiness';
 import type { ReadinessService } from './ReadinessService';
 
@@ -31,25 +64,47 @@ export const ABSENCE_KEPT_MS = 24 * 60 * 60 * 1000;
  * never seen recoverable (never captured, say) is no incident, so neither is its becoming
  * recoverable. Any other change (ready to at risk) is recorded untold: its page shows it.
  */
-export function readinessChange(before: ReadinessNotice | undefined, status: ReadinessStatus): 'lost' | 'regained' | undefined {
+export function readinessChange(
+  before: ReadinessNotice | undefined,
+  status: ReadinessStatus,
+): 'lost' | 'regained' | undefined {
   if (!before) return undefined;
-  if (status === 'not-recoverable') return before.status === 'not-recoverable' ? undefined : 'lost';
-  return before.status === 'not-recoverable' && isOpen(before.alarm) ? 'regained' : undefined;
+  if (status === 'not-recoverable')
+    return before.status === 'not-recoverable' ? undefined : 'lost';
+  return before.status === 'not-recoverable' && isOpen(before.alarm)
+    ? 'regained'
+    : undefined;
 }
 
 /** An alarm this entity has not been told the end of. */
-const isOpen = (alarm: ReadinessAlarm | undefined): alarm is ReadinessAlarm => alarm !== undefined && !alarm.closedAt;
+const isOpen = (alarm: ReadinessAlarm | undefined): alarm is ReadinessAlarm =>
+  alarm !== undefined && !alarm.closedAt;
 
 /**
  * What is kept of an entity seen with `status` at `at`: what was kept while its status holds; a
  * new status from `at`. An alarm that waits for other entities to be resolved stays, with whom it
  * went to.
  */
-export function nextNotice(before: ReadinessNotice | undefined, entityRef: string, status: ReadinessStatus, at: string): ReadinessNotice {
+export function nextNotice(
+  before: ReadinessNotice | undefined,
+  entityRef: string,
+  status: ReadinessStatus,
+  at: string,
+): ReadinessNotice {
   if (before?.status === status) return before;
-  const notice: ReadinessNotice = { entityRef, status, since: at, ...(before?.pastAlarms && { pastAlarms: before.pastAlarms }) };
+  const notice: ReadinessNotice = {
+    entityRef,
+    status,
+    since: at,
+    ...(before?.pastAlarms && { pastAlarms: before.pastAlarms }),
+  };
   if (!before?.alarm?.closedAt) return notice;
-  return { ...notice, alarm: before.alarm, ...(before.owners && { owners: before.owners }), ...(before.users && { users: before.users }) };
+  return {
+    ...notice,
+    alarm: before.alarm,
+    ...(before.owners && { owners: before.owners }),
+    ...(before.users && { users: before.users }),
+  };
 }
 
 /** A notice as kept once its entity is listed again after a sweep found it missing: it never left. */
@@ -60,7 +115,10 @@ function listedAgain(notice: ReadinessNotice): ReadinessNotice {
 }
 
 /** A notice as kept while its entity is seen with `status`: a loss seen untold is dropped once it is recoverable again. */
-function untilNow(notice: ReadinessNotice, status: ReadinessStatus): ReadinessNotice {
+function untilNow(
+  notice: ReadinessNotice,
+  status: ReadinessStatus,
+): ReadinessNotice {
   if (!notice.lossSeen || status === 'not-recoverable') return notice;
   const { lossSeen: _, ...kept } = notice;
   return kept;
@@ -71,10 +129,23 @@ function untilNow(notice: ReadinessNotice, status: ReadinessStatus): ReadinessNo
  * `users`. An earlier alarm it was told the end of, still waiting for others it named, is kept
  * apart, to be resolved with this entity in it, for those it went to.
  */
-function withAlarm(notice: ReadinessNotice, alarm: ReadinessAlarm, owners: string[], users: string[]): ReadinessNotice {
+function withAlarm(
+  notice: ReadinessNotice,
+  alarm: ReadinessAlarm,
+  owners: string[],
+  users: string[],
+): ReadinessNotice {
   const { owners: o, users: u, alarm: earlier, ...rest } = notice;
   const past = earlier?.closedAt
-    ? [...(rest.pastAlarms ?? []), { ...earlier, closedAt: earlier.closedAt, ...(o && { owners: o }), ...(u && { users: u }) }]
+    ? [
+        ...(rest.pastAlarms ?? []),
+        {
+          ...earlier,
+          closedAt: earlier.closedAt,
+          ...(o && { owners: o }),
+          ...(u && { users: u }),
+        },
+      ]
     : rest.pastAlarms;
   return { ...rest, ...(past && { pastAlarms: past }), alarm, owners, users };
 }
@@ -88,7 +159,12 @@ function withoutAlarm(notice: ReadinessNotice, scope: string): ReadinessNotice {
   const past = (pastAlarms ?? []).filter(p => p.scope !== scope);
   return {
     ...rest,
-    ...(alarm && alarm.scope !== scope && { alarm, ...(owners && { owners }), ...(users && { users }) }),
+    ...(alarm &&
+      alarm.scope !== scope && {
+        alarm,
+        ...(owners && { owners }),
+        ...(users && { users }),
+      }),
     ...(past.length > 0 && { pastAlarms: past }),
   };
 }
@@ -97,16 +173,25 @@ function withoutAlarm(notice: ReadinessNotice, scope: string): ReadinessNotice {
  * The run each reason of `item` is about (readiness's `reasonRuns`), by the reason's index: `null`
  * where readiness does not show that run (another entity's, to owners), none for a reason about no run.
  */
-function runsByReason(item: Pick<ReadinessSummary, 'reasonRuns'>): Map<number, { id: string; entityRef: string } | null> {
+function runsByReason(
+  item: Pick<ReadinessSummary, 'reasonRuns'>,
+): Map<number, { id: string; entityRef: string } | null> {
   return new Map((item.reasonRuns ?? []).map(r => [r.reason, r.run ?? null]));
 }
 
 /** Whether readiness for owners withholds a run of another entity that a notice of `item` would quote. */
 function withholdsRuns(item: ReadinessSummary): boolean {
-  return (item.lastRun?.status === 'failed' && !item.lastRun.id) || [...runsByReason(item).values()].includes(null);
+  return (
+    (item.lastRun?.status === 'failed' && !item.lastRun.id) ||
+    [...runsByReason(item).values()].includes(null)
+  );
 }
 
-type FailedRun = { run: RunSummary & { id: string; entityRef: string }; message: string; reason: number };
+type FailedRun = {
+  run: RunSummary & { id: string; entityRef: string };
+  message: string;
+  reason: number;
+};
 
 /**
  * The failed last run an entity is not recoverable by, with its message and which of `item`'s
@@ -114,15 +199,28 @@ type FailedRun = { run: RunSummary & { id: string; entityRef: string }; message:
  * the plugin sees it (`whole`), if it is the same run, said by the reason at the same place that
  * readiness for owners withholds the run of.
  */
-function failedRunOf(item: ReadinessSummary, whole: ReadinessSummary | undefined): FailedRun | undefined {
+function failedRunOf(
+  item: ReadinessSummary,
+  whole: ReadinessSummary | undefined,
+): FailedRun | undefined {
   const last = item.lastRun;
   if (last?.status !== 'failed') return undefined;
   const seen = last.id ? item : whole;
   const run = seen?.lastRun;
-  if (!run?.id || !run.entityRef || run.status !== 'failed' || run.createdAt !== last.createdAt) return undefined;
+  if (
+    !run?.id ||
+    !run.entityRef ||
+    run.status !== 'failed' ||
+    run.createdAt !== last.createdAt
+  )
+    return undefined;
   // Of a failed last run, readiness says its failure alone.
   const about = seen!.reasonRuns?.find(r => r.run?.id === run.id);
-  if (!about || (seen !== item && runsByReason(item).get(about.reason) !== null)) return undefined;
+  if (
+    !about ||
+    (seen !== item && runsByReason(item).get(about.reason) !== null)
+  )
+    return undefined;
   const reason = seen!.reasons[about.reason];
   const prefix = lastRunFailed(run.mode);
   return {
@@ -133,7 +231,8 @@ function failedRunOf(item: ReadinessSummary, whole: ReadinessSummary | undefined
 }
 
 /** Entities in the order of their refs, for notices in an order that does not depend on the database's. */
-const byRef = (a: { entityRef: string }, b: { entityRef: string }) => (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0);
+const byRef = (a: { entityRef: string }, b: { entityRef: string }) =>
+  a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0;
 
 /** One entity as a sweep finds it: readiness now, what was kept of it, and what changed. */
 interface Assessed {
@@ -147,9 +246,19 @@ interface Assessed {
   notice: ReadinessNotice;
 }
 
-function assessed(item: ReadinessSummary, before: ReadinessNotice | undefined, at: string): Assessed {
+function assessed(
+  item: ReadinessSummary,
+  before: ReadinessNotice | undefined,
+  at: string,
+): Assessed {
   const seen = before && untilNow(listedAgain(before), item.status);
-  return { item, before, seen, change: readinessChange(seen, item.status), notice: nextNotice(seen, item.entityRef, item.status, at) };
+  return {
+    item,
+    before,
+    seen,
+    change: readinessChange(seen, item.status),
+    notice: nextNotice(seen, item.entityRef, item.status, at),
+  };
 }
 
 /** What a sweep found, and when. */
@@ -189,7 +298,10 @@ class NoticeFacts {
    * owners told all own it (or it is the entity's own), else withheld.
    */
   nameable(runEntityRef: string, entityRef: string, told: string[]): boolean {
-    return refKey(runEntityRef) === refKey(entityRef) || ownsAll(this.ownersOf(runEntityRef), told);
+    return (
+      refKey(runEntityRef) === refKey(entityRef) ||
+      ownsAll(this.ownersOf(runEntityRef), told)
+    );
   }
 
   /**
@@ -200,12 +312,19 @@ class NoticeFacts {
    */
   toldReasons(item: ReadinessSummary, told: string[]): string[] {
     const plain = this.whole.get(item.entityRef);
-    if (!plain || plain.status !== item.status || plain.reasons.length !== item.reasons.length) return item.reasons;
+    if (
+      !plain ||
+      plain.status !== item.status ||
+      plain.reasons.length !== item.reasons.length
+    )
+      return item.reasons;
     const [withheldRuns, plainRuns] = [runsByReason(item), runsByReason(plain)];
     return item.reasons.map((reason, i) => {
       const run = plainRuns.get(i);
       if (withheldRuns.get(i) !== null || !run) return reason;
-      return this.nameable(run.entityRef, item.entityRef, told) ? plain.reasons[i] : reason;
+      return this.nameable(run.entityRef, item.entityRef, told)
+        ? plain.reasons[i]
+        : reason;
     });
   }
 
@@ -226,7 +345,11 @@ class NoticeFacts {
       named,
       ...(named && { message }),
     };
-    return { entityRef: ref, reasons: reasons.filter((_, i) => i !== failed.reason), cause };
+    return {
+      entityRef: ref,
+      reasons: reasons.filter((_, i) => i !== failed.reason),
+      cause,
+    };
   }
 }
 
@@ -252,14 +375,20 @@ class Outbox {
   }
 
   /** Sends one notice about `about`; false if the notifications service refused it (sent at the next sweep). */
-  async send(about: string[], recipients: NotificationRecipients, payload: NotificationPayload): Promise<boolean> {
+  async send(
+    about: string[],
+    recipients: NotificationRecipients,
+    payload: NotificationPayload,
+  ): Promise<boolean> {
     this.signal?.throwIfAborted();
     try {
       await this.notifications.send({ recipients, payload });
       this.sent += 1;
       return true;
     } catch (error) {
-      this.failures.push(`${about.join(', ')}: ${error instanceof Error ? error.message : String(error)}`);
+      this.failures.push(
+        `${about.join(', ')}: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return false;
     }
   }
@@ -283,17 +412,34 @@ type ClosingTold = Closing & { key: string; after: ReadinessNotice };
  * reached: its reasons name another entity's run only while the owners it went to still reach
  * every user it reached (they may have moved to a team that may not see that run's entity).
  */
-function regainedClosing({ item, seen, notice }: Assessed, facts: NoticeFacts, groups: Map<string, Entity>, at: string): ClosingTold {
+function regainedClosing(
+  { item, seen, notice }: Assessed,
+  facts: NoticeFacts,
+  groups: Map<string, Entity>,
+  at: string,
+): ClosingTold {
   const before = seen as Closing['before'];
   // The owners the alarm went to: those kept with it, and for one that went to the entity (told
   // before users were kept), its owners now.
-  const told = [...(before.owners ?? []), ...(before.users ? [] : facts.ownersOf(item.entityRef))];
-  const reached = new Set(usersReached(before.owners ?? [], groups).map(refKey));
+  const told = [
+    ...(before.owners ?? []),
+    ...(before.users ? [] : facts.ownersOf(item.entityRef)),
+  ];
+  const reached = new Set(
+    usersReached(before.owners ?? [], groups).map(refKey),
+  );
   const covered = (before.users ?? []).every(u => reached.has(refKey(u)));
   return {
     before,
-    now: { status: item.status, reasons: covered ? facts.toldReasons(item, told) : item.reasons },
-    key: JSON.stringify(['regained', before.alarm.scope, setKey(alarmRecipients(before))]),
+    now: {
+      status: item.status,
+      reasons: covered ? facts.toldReasons(item, told) : item.reasons,
+    },
+    key: JSON.stringify([
+      'regained',
+      before.alarm.scope,
+      setKey(alarmRecipients(before)),
+    ]),
     after: {
       ...notice,
       alarm: { ...before.alarm, closedAt: at },
@@ -310,7 +456,11 @@ function regainedClosing({ item, seen, notice }: Assessed, facts: NoticeFacts, g
  * ABSENCE_KEPT_MS (else one back not recoverable after a longer glitch would be seen anew, and its
  * loss never told).
  */
-function goneFromList(sweep: Sweep): { closings: ClosingTold[]; absent: ReadinessNotice[]; forgotten: string[] } {
+function goneFromList(sweep: Sweep): {
+  closings: ClosingTold[];
+  absent: ReadinessNotice[];
+  forgotten: string[];
+} {
   const closings: ClosingTold[] = [];
   const absent: ReadinessNotice[] = [];
   const forgotten: string[] = [];
@@ -321,13 +471,24 @@ function goneFromList(sweep: Sweep): { closings: ClosingTold[]; absent: Readines
     if (!isOpen(before.alarm) && before.pastAlarms?.length) continue;
     if (!before.absentSince) absent.push({ ...before, absentSince: sweep.at });
     else if (before.status !== 'not-recoverable' || !before.alarm) {
-      if (Date.parse(sweep.at) - Date.parse(before.absentSince) >= ABSENCE_KEPT_MS) forgotten.push(before.entityRef);
+      if (
+        Date.parse(sweep.at) - Date.parse(before.absentSince) >=
+        ABSENCE_KEPT_MS
+      )
+        forgotten.push(before.entityRef);
     } else {
       const alarmed = before as Closing['before'];
       closings.push({
         before: alarmed,
-        key: JSON.stringify(['gone', alarmed.alarm.scope, setKey(alarmRecipients(alarmed))]),
-        after: { ...alarmed, alarm: { ...alarmed.alarm, closedAt: before.absentSince } },
+        key: JSON.stringify([
+          'gone',
+          alarmed.alarm.scope,
+          setKey(alarmRecipients(alarmed)),
+        ]),
+        after: {
+          ...alarmed,
+          alarm: { ...alarmed.alarm, closedAt: before.absentSince },
+        },
       });
     }
   }
@@ -340,14 +501,24 @@ function goneFromList(sweep: Sweep): { closings: ClosingTold[]; absent: Readines
  */
 function closedAlarms(kept: Map<string, ReadinessNotice>) {
   const memberships = [...kept.values()].flatMap(n => [
-    ...(n.alarm ? [{ entityRef: n.entityRef, alarm: n.alarm, told: alarmRecipients(n) }] : []),
-    ...(n.pastAlarms ?? []).map(p => ({ entityRef: n.entityRef, alarm: p as ReadinessAlarm, told: alarmRecipients({ ...p, entityRef: n.entityRef }) })),
+    ...(n.alarm
+      ? [{ entityRef: n.entityRef, alarm: n.alarm, told: alarmRecipients(n) }]
+      : []),
+    ...(n.pastAlarms ?? []).map(p => ({
+      entityRef: n.entityRef,
+      alarm: p as ReadinessAlarm,
+      told: alarmRecipients({ ...p, entityRef: n.entityRef }),
+    })),
   ]);
   const alarms = groupBy(
-    memberships.sort((a, b) => a.alarm.sentAt.localeCompare(b.alarm.sentAt) || byRef(a, b)),
+    memberships.sort(
+      (a, b) => a.alarm.sentAt.localeCompare(b.alarm.sentAt) || byRef(a, b),
+    ),
     m => m.alarm.scope,
   );
-  return [...alarms.values()].filter(members => members.every(m => m.alarm.closedAt));
+  return [...alarms.values()].filter(members =>
+    members.every(m => m.alarm.closedAt),
+  );
 }
 
 export interface NotifySummary {
@@ -401,10 +572,22 @@ export class ReadinessNotifier {
     // Whom they reach.
     const groups = await this.ownerGroups(sweep, facts);
     // Sent, each kept as it is sent: losses, then the ends of alarms (recoverable again, or gone).
-    const outbox = new Outbox(this.notifications, this.notices, sweep.told, signal);
+    const outbox = new Outbox(
+      this.notifications,
+      this.notices,
+      sweep.told,
+      signal,
+    );
     const lost = await this.tellLosses(sweep, facts, groups, outbox);
     const gone = goneFromList(sweep);
-    await this.tellClosings([...sweep.regained.map(d => regainedClosing(d, facts, groups, sweep.at)), ...gone.closings], sweep.at, outbox);
+    await this.tellClosings(
+      [
+        ...sweep.regained.map(d => regainedClosing(d, facts, groups, sweep.at)),
+        ...gone.closings,
+      ],
+      sweep.at,
+      outbox,
+    );
     // The rest kept untold; alarms whose every entity was told the end of, resolved.
     await this.keepUntold(sweep, facts, gone, outbox);
     await this.resolveAlarms(sweep, outbox);
@@ -413,13 +596,20 @@ export class ReadinessNotifier {
 
   /** Every recoverable entity's readiness now, against what was kept of it. */
   private async assess(): Promise<Sweep> {
-    const [refs, told] = await Promise.all([this.catalog.recoverableEntities(), this.notices.all()]);
+    const [refs, told] = await Promise.all([
+      this.catalog.recoverableEntities(),
+      this.notices.all(),
+    ]);
     const credentials = await this.auth.getOwnServiceCredentials();
     // Assessed as the plugin sees the catalog, but told to owners: a run of another entity (a
     // system they may not see) is quoted without its message, console or machines.
-    const items = await this.readiness.readinessOf(refs, credentials, { ownRunsOnly: true });
+    const items = await this.readiness.readinessOf(refs, credentials, {
+      ownRunsOnly: true,
+    });
     const at = new Date().toISOString();
-    const entities = items.map(item => assessed(item, told.get(item.entityRef), at));
+    const entities = items.map(item =>
+      assessed(item, told.get(item.entityRef), at),
+    );
     return {
       at,
       credentials,
@@ -428,7 +618,9 @@ export class ReadinessNotifier {
       entities,
       losses: entities.filter(d => d.change === 'lost'),
       regained: entities.filter(d => d.change === 'regained'),
-      unowned: entities.filter(d => !d.change && d.notice.alarm && !d.notice.owners).map(d => d.item.entityRef),
+      unowned: entities
+        .filter(d => !d.change && d.notice.alarm && !d.notice.owners)
+        .map(d => d.item.entityRef),
     };
   }
 
@@ -440,16 +632,44 @@ export class ReadinessNotifier {
    * kept without them, and of the entity of each run a notice quotes (whether its owners may be
    * told which run it was). One request each.
    */
-  private async readFacts({ losses, regained, unowned, credentials }: Sweep): Promise<NoticeFacts> {
-    const withheld = [...losses, ...regained].filter(d => withholdsRuns(d.item)).map(d => d.item.entityRef);
-    const whole = new Map(withheld.length > 0 ? (await this.readiness.readinessOf(withheld, credentials)).map(i => [i.entityRef, i]) : []);
-    const failedRuns = new Map(losses.map(d => [d.item.entityRef, failedRunOf(d.item, whole.get(d.item.entityRef))] as const));
+  private async readFacts({
+    losses,
+    regained,
+    unowned,
+    credentials,
+  }: Sweep): Promise<NoticeFacts> {
+    const withheld = [...losses, ...regained]
+      .filter(d => withholdsRuns(d.item))
+      .map(d => d.item.entityRef);
+    const whole = new Map(
+      withheld.length > 0
+        ? (await this.readiness.readinessOf(withheld, credentials)).map(i => [
+            i.entityRef,
+            i,
+          ])
+        : [],
+    );
+    const failedRuns = new Map(
+      losses.map(
+        d =>
+          [
+            d.item.entityRef,
+            failedRunOf(d.item, whole.get(d.item.entityRef)),
+          ] as const,
+      ),
+    );
     const runEntities = [
       ...[...failedRuns.values()].flatMap(f => (f ? [f.run.entityRef] : [])),
-      ...[...whole.values()].flatMap(w => [...runsByReason(w).values()].flatMap(run => (run ? [run.entityRef] : []))),
+      ...[...whole.values()].flatMap(w =>
+        [...runsByReason(w).values()].flatMap(run =>
+          run ? [run.entityRef] : [],
+        ),
+      ),
     ];
     const told = [...losses, ...regained].map(d => d.item.entityRef);
-    const owners = await this.catalog.ownersOf([...new Set([...told, ...unowned, ...runEntities])]);
+    const owners = await this.catalog.ownersOf([
+      ...new Set([...told, ...unowned, ...runEntities]),
+    ]);
     return new NoticeFacts(whole, failedRuns, owners);
   }
 
@@ -459,45 +679,102 @@ export class ReadinessNotifier {
    * while its former members still have the alarm); of each alarm closed now whose reasons may name
    * another entity's run (whether the users it reached are still among their members).
    */
-  private async ownerGroups({ losses, regained, credentials }: Sweep, facts: NoticeFacts): Promise<Map<string, Entity>> {
-    const closingOwners = regained.filter(d => facts.whole.has(d.item.entityRef) && d.seen?.users).flatMap(d => d.seen!.owners ?? []);
-    return groupsOf([...losses.flatMap(d => facts.ownersOf(d.item.entityRef)), ...closingOwners], this.directory, credentials);
+  private async ownerGroups(
+    { losses, regained, credentials }: Sweep,
+    facts: NoticeFacts,
+  ): Promise<Map<string, Entity>> {
+    const closingOwners = regained
+      .filter(d => facts.whole.has(d.item.entityRef) && d.seen?.users)
+      .flatMap(d => d.seen!.owners ?? []);
+    return groupsOf(
+      [
+        ...losses.flatMap(d => facts.ownersOf(d.item.entityRef)),
+        ...closingOwners,
+      ],
+      this.directory,
+      credentials,
+    );
   }
 
   /** One alarm per cause and owners, sent to the entities; what each reached is kept with it. */
-  private async tellLosses({ losses, at }: Sweep, facts: NoticeFacts, groups: Map<string, Entity>, outbox: Outbox): Promise<ReadinessNotice[]> {
+  private async tellLosses(
+    { losses, at }: Sweep,
+    facts: NoticeFacts,
+    groups: Map<string, Entity>,
+    outbox: Outbox,
+  ): Promise<ReadinessNotice[]> {
     const told = losses.map(d => ({ d, loss: facts.lossOf(d.item) }));
     const byCause = groupBy(told, ({ loss }) =>
-      JSON.stringify([setKey(facts.ownersOf(loss.entityRef)), loss.cause ? ['run', loss.cause.runId, loss.cause.named] : ['reasons', loss.reasons]]),
+      JSON.stringify([
+        setKey(facts.ownersOf(loss.entityRef)),
+        loss.cause
+          ? ['run', loss.cause.runId, loss.cause.named]
+          : ['reasons', loss.reasons],
+      ]),
     );
     // Counted from when each was first seen lost, at a sweep that could not send it.
     const seenLost = (d: Assessed) => d.seen!.lossSeen ?? at;
     const lost: ReadinessNotice[] = [];
     for (const group of byCause.values()) {
       const refs = group.map(g => g.loss.entityRef);
-      const scope = noticeScope('lost', ...group.flatMap(({ d }) => [d.item.entityRef, d.seen!.since]));
-      const payload = lossNotice(group.map(g => g.loss), scope);
+      const scope = noticeScope(
+        'lost',
+        ...group.flatMap(({ d }) => [d.item.entityRef, d.seen!.since]),
+      );
+      const payload = lossNotice(
+        group.map(g => g.loss),
+        scope,
+      );
       if (await outbox.send(refs, recipientsOf(refs), payload)) {
-        const alarm: ReadinessAlarm = { scope, title: payload.title, sentAt: at, lostAt: group.map(({ d }) => seenLost(d)).sort()[0] };
+        const alarm: ReadinessAlarm = {
+          scope,
+          title: payload.title,
+          sentAt: at,
+          lostAt: group.map(({ d }) => seenLost(d)).sort()[0],
+        };
         const saved = group.map(({ d }) => {
           const owners = facts.ownersOf(d.item.entityRef);
-          return withAlarm({ ...d.notice, since: seenLost(d) }, alarm, owners, usersReached(owners, groups));
+          return withAlarm(
+            { ...d.notice, since: seenLost(d) },
+            alarm,
+            owners,
+            usersReached(owners, groups),
+          );
         });
         await outbox.save(saved);
         lost.push(...saved);
       } else {
-        await outbox.save(group.filter(({ d }) => !d.seen!.lossSeen).map(({ d }) => ({ ...d.seen!, lossSeen: at })));
+        await outbox.save(
+          group
+            .filter(({ d }) => !d.seen!.lossSeen)
+            .map(({ d }) => ({ ...d.seen!, lossSeen: at })),
+        );
       }
     }
     return lost;
   }
 
   /** One notice per alarm closed and those it reached, to them alone (alarmRecipients). */
-  private async tellClosings(closings: ClosingTold[], at: string, outbox: Outbox): Promise<void> {
+  private async tellClosings(
+    closings: ClosingTold[],
+    at: string,
+    outbox: Outbox,
+  ): Promise<void> {
     for (const group of groupBy(closings, c => c.key).values()) {
       const refs = group.map(c => c.before.entityRef);
-      const scope = noticeScope(group[0].now ? 'regained' : 'gone', group[0].before.alarm.scope, ...refs);
-      if (await outbox.send(refs, closingRecipients(group.map(c => c.before)), closingNotice(group, at, scope))) await outbox.save(group.map(c => c.after));
+      const scope = noticeScope(
+        group[0].now ? 'regained' : 'gone',
+        group[0].before.alarm.scope,
+        ...refs,
+      );
+      if (
+        await outbox.send(
+          refs,
+          closingRecipients(group.map(c => c.before)),
+          closingNotice(group, at, scope),
+        )
+      )
+        await outbox.save(group.map(c => c.after));
     }
   }
 
@@ -511,7 +788,8 @@ export class ReadinessNotifier {
     const legacy = new Set(unowned);
     const changed = entities.flatMap(({ before, change, notice, item }) => {
       if (change) return [];
-      if (legacy.has(item.entityRef)) return [{ ...notice, owners: facts.ownersOf(item.entityRef) }];
+      if (legacy.has(item.entityRef))
+        return [{ ...notice, owners: facts.ownersOf(item.entityRef) }];
       return notice === before ? [] : [notice];
     });
     await outbox.save([...changed, ...absent]);
@@ -519,31 +797,62 @@ export class ReadinessNotifier {
   }
 
   /** Alarms whose every entity has been told the end of it: resolved in place. */
-  private async resolveAlarms({ listed, at }: Sweep, outbox: Outbox): Promise<void> {
+  private async resolveAlarms(
+    { listed, at }: Sweep,
+    outbox: Outbox,
+  ): Promise<void> {
     for (const members of closedAlarms(outbox.kept)) {
       const { scope } = members[0].alarm;
       const refs = members.map(m => m.entityRef);
-      const until = members.map(m => m.alarm.closedAt!).sort().at(-1)!;
+      const until = members
+        .map(m => m.alarm.closedAt!)
+        .sort()
+        .at(-1)!;
       // For those who have it alone: the notifications backend gives anyone else a new notice with
       // the alarm's title, which may name another entity's run to owners the naming rule kept it
       // from (an entity's owners now, changed since).
       const told = [...new Set(members.flatMap(m => m.told))];
-      if (told.length > 0 && !(await outbox.send(refs, recipientsOf(told), resolvedAlarm(members[0].alarm, refs, until)))) continue;
+      if (
+        told.length > 0 &&
+        !(await outbox.send(
+          refs,
+          recipientsOf(told),
+          resolvedAlarm(members[0].alarm, refs, until),
+        ))
+      )
+        continue;
       // Kept without the alarm, unless missing and in no other alarm: then forgotten if it was told
       // it is gone (missing at two sweeps: only such a member has absentSince); else it went
       // missing while the alarm waited for the others, and is kept as last seen from now, as any
       // missing entity is (ABSENCE_KEPT_MS).
-      const after = members.map(m => withoutAlarm(outbox.kept.get(m.entityRef)!, scope));
-      const unlisted = (n: ReadinessNotice) => !listed.has(n.entityRef) && !n.alarm && !n.pastAlarms;
-      const gone = after.filter(n => unlisted(n) && n.absentSince).map(n => n.entityRef);
-      await outbox.save(after.filter(n => !gone.includes(n.entityRef)).map(n => (unlisted(n) ? { ...n, absentSince: at } : n)));
+      const after = members.map(m =>
+        withoutAlarm(outbox.kept.get(m.entityRef)!, scope),
+      );
+      const unlisted = (n: ReadinessNotice) =>
+        !listed.has(n.entityRef) && !n.alarm && !n.pastAlarms;
+      const gone = after
+        .filter(n => unlisted(n) && n.absentSince)
+        .map(n => n.entityRef);
+      await outbox.save(
+        after
+          .filter(n => !gone.includes(n.entityRef))
+          .map(n => (unlisted(n) ? { ...n, absentSince: at } : n)),
+      );
       await outbox.forget(gone);
     }
   }
 
-  private report({ entities }: Sweep, lost: ReadinessNotice[], groups: Map<string, Entity>, { sent, failures }: Outbox): NotifySummary {
+  private report(
+    { entities }: Sweep,
+    lost: ReadinessNotice[],
+    groups: Map<string, Entity>,
+    { sent, failures }: Outbox,
+  ): NotifySummary {
     this.warnUntold(lost, groups);
-    if (sent > 0) this.logger.info(`Readiness notices: sent ${sent} to owners (entities no longer recoverable, recoverable again or gone; alarms resolved)`);
+    if (sent > 0)
+      this.logger.info(
+        `Readiness notices: sent ${sent} to owners (entities no longer recoverable, recoverable again or gone; alarms resolved)`,
+      );
     if (failures.length > 0) {
       this.logger.warn(
         `Readiness notices: could not send ${failures.length} ${failures.length === 1 ? 'notice' : 'notices'}, retried at the next sweep ` +
@@ -558,11 +867,15 @@ export class ReadinessNotifier {
    * it), or a group without members, to no one, and says nothing: a loss that reached no user
    * reached no one, which only this log can say.
    */
-  private warnUntold(lost: ReadinessNotice[], groups: Map<string, Entity>): void {
+  private warnUntold(
+    lost: ReadinessNotice[],
+    groups: Map<string, Entity>,
+  ): void {
     const untold = lost.filter(n => n.users?.length === 0);
     if (untold.length === 0) return;
     const whose = untold.map(
-      n => `${n.entityRef} (${n.owners?.length ? `owned by ${n.owners.map(o => whyNoOneReached(o, groups)).join(', ')}` : 'owned by no one'})`,
+      n =>
+        `${n.entityRef} (${n.owners?.length ? `owned by ${n.owners.map(o => whyNoOneReached(o, groups)).join(', ')}` : 'owned by no one'})`,
     );
     this.logger.warn(
       `Readiness notices: told no one that ${untold.length} ${untold.length === 1 ? 'entity is' : 'entities are'} not recoverable, ` +

@@ -11,7 +11,12 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { NightlyCheckStore } from '../database/NightlyCheckStore';
-import type { CaptureFailure, RecoveryStore, RunHead, StoredCapture } from '../database/RecoveryStore';
+import type {
+  CaptureFailure,
+  RecoveryStore,
+  RunHead,
+  StoredCapture,
+} from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { unknownEngineProblems } from '../plan/entityMapping';
 import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
@@ -25,10 +30,12 @@ const OVERVIEW_CONCURRENCY = 8;
 
 /** What an entity's own catalog data causes (missing references, a bad annotation), by Backstage error name. */
 const isEntityError = (error: unknown) =>
-  error instanceof Error && ['NotFoundError', 'InputError', 'ConflictError'].includes(error.name);
+  error instanceof Error &&
+  ['NotFoundError', 'InputError', 'ConflictError'].includes(error.name);
 
 /** Whole seconds from an ISO time to `now` (epoch ms): negative for a time ahead of this backend's clock (assessReadiness judges it). */
-const secondsSince = (iso: string, now: number) => Math.round((now - Date.parse(iso)) / 1000);
+const secondsSince = (iso: string, now: number) =>
+  Math.round((now - Date.parse(iso)) / 1000);
 
 /** Gathers the facts about an entity's recoverability and assesses them. */
 export class ReadinessService {
@@ -47,11 +54,17 @@ export class ReadinessService {
      */
     private readonly primaryEngines?: () => string[],
     /** What the latest nightly check did about each entity (`nightlyCheck`); none without it. */
-    private readonly nightlyChecks?: Pick<NightlyCheckStore, 'outcomeOf' | 'outcomes'>,
+    private readonly nightlyChecks?: Pick<
+      NightlyCheckStore,
+      'outcomeOf' | 'outcomes'
+    >,
   ) {}
 
   /** Readiness of an entity as the caller may see it (its plan's warnings, its last run). */
-  async readiness(entityRef: string, credentials: BackstageCredentials): Promise<Readiness> {
+  async readiness(
+    entityRef: string,
+    credentials: BackstageCredentials,
+  ): Promise<Readiness> {
     const entity = factsOf(await this.plans.plan(entityRef, credentials));
     const { accept, ...query } = entity.lastRunQuery;
     const [latest, found, nightly, captureFailures] = await Promise.all([
@@ -65,25 +78,53 @@ export class ReadinessService {
     // as GET /runs/{id} shows it.
     const last = found && {
       run: found,
-      shown: (await isRunVisible(found, refs => this.graphs.visibleTo(refs, credentials)))
+      shown: (await isRunVisible(found, refs =>
+        this.graphs.visibleTo(refs, credentials),
+      ))
         ? await this.plans.runSeenBy(found, credentials)
         : hiddenRun(found),
     };
     // None recovered its plan: the last that recovered part of it, if its plan has changed since, says so.
     const [[own, booted], [failure]] = await Promise.all([
-      !found && query.machineRefs ? Promise.all(partlyRecovered(entity).map(q => this.store.lastFinishedRun(q))) : [],
+      !found && query.machineRefs
+        ? Promise.all(
+            partlyRecovered(entity).map(q => this.store.lastFinishedRun(q)),
+          )
+        : [],
       // A failure since on a machine of its plan, as the plan gates it there, outweighs that run.
-      entity.failedRunQuery ? this.store.lastFailedRuns([{ ...entity.failedRunQuery, after: found }]) : [],
+      entity.failedRunQuery
+        ? this.store.lastFailedRuns([
+            { ...entity.failedRunQuery, after: found },
+          ])
+        : [],
     ]);
     const shownAs = async (run: RecoveryRun) =>
-      (await isRunVisible(run, refs => this.graphs.visibleTo(refs, credentials))) ? run : hiddenRun(run);
+      (await isRunVisible(run, refs =>
+        this.graphs.visibleTo(refs, credentials),
+      ))
+        ? run
+        : hiddenRun(run);
     const partial = newer(own, booted);
     const outgrown = partial && { run: partial, shown: await shownAs(partial) };
     const failed = failure && { run: failure, shown: await shownAs(failure) };
     const intact = await this.intactInsteadOfDamaged(latest);
-    const readiness = this.assess(entity, latest, last, Date.now(), outgrown, failed, captureFailures, intact);
+    const readiness = this.assess(
+      entity,
+      latest,
+      last,
+      Date.now(),
+      outgrown,
+      failed,
+      captureFailures,
+      intact,
+    );
     if (!nightly) return readiness;
-    return { ...readiness, nightlyCheck: await nightlyCheckSeenBy(nightly, refs => this.graphs.visibleTo(refs, credentials)) };
+    return {
+      ...readiness,
+      nightlyCheck: await nightlyCheckSeenBy(nightly, refs =>
+        this.graphs.visibleTo(refs, credentials),
+      ),
+    };
   }
 
   /**
@@ -111,7 +152,9 @@ export class ReadinessService {
     const plans = this.plans.withMemo();
     // A plan not listed shows none of its analysis warnings: they need no filtering for the caller.
     const viewer = options.includePlan ? credentials : undefined;
-    const planned = new Array<EntityFacts | ReadinessSummary>(entityRefs.length);
+    const planned = new Array<EntityFacts | ReadinessSummary>(
+      entityRefs.length,
+    );
     let next = 0;
     const planNext = async () => {
       while (next < entityRefs.length) {
@@ -123,13 +166,24 @@ export class ReadinessService {
           // the overview: it shows as not recoverable, with the error as the reason. A store or
           // catalog that fails is no fact about any entity: the overview fails, saying so.
           if (!isEntityError(error)) throw error;
-          planned[k] = unassessable(entityRefs[k], error, this.defaultObjectives);
+          planned[k] = unassessable(
+            entityRefs[k],
+            error,
+            this.defaultObjectives,
+          );
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) }, planNext));
+    await Promise.all(
+      Array.from(
+        { length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) },
+        planNext,
+      ),
+    );
 
-    const entities = planned.filter((e): e is EntityFacts => 'lastRunQuery' in e);
+    const entities = planned.filter(
+      (e): e is EntityFacts => 'lastRunQuery' in e,
+    );
     const [latest, found, nightly, captureFailures] = await Promise.all([
       this.store.latestCaptures(entities.flatMap(e => e.machineRefs)),
       this.store.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
@@ -141,21 +195,42 @@ export class ReadinessService {
     const intact = await this.intactInsteadOfDamaged(latest);
     // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
     // that changed since.
-    const unrecovered = entities.filter((e, i) => !found[i] && e.lastRunQuery.machineRefs);
+    const unrecovered = entities.filter(
+      (e, i) => !found[i] && e.lastRunQuery.machineRefs,
+    );
     // And for all of them at once, a failure since their last run on a machine of their plan.
     const failing = entities.filter(e => e.failedRunQuery);
     const [partRuns, failures] = await Promise.all([
-      unrecovered.length > 0 ? this.store.lastFinishedRuns(unrecovered.flatMap(partlyRecovered)) : [],
-      failing.length > 0 ? this.store.lastFailedRuns(failing.map(e => ({ ...e.failedRunQuery!, after: lastRuns.get(e) }))) : [],
+      unrecovered.length > 0
+        ? this.store.lastFinishedRuns(unrecovered.flatMap(partlyRecovered))
+        : [],
+      failing.length > 0
+        ? this.store.lastFailedRuns(
+            failing.map(e => ({
+              ...e.failedRunQuery!,
+              after: lastRuns.get(e),
+            })),
+          )
+        : [],
     ]);
     // By index: the store's answer leaves a hole where it found none.
-    const outgrown = new Map(unrecovered.map((e, i) => [e, newer(partRuns[2 * i], partRuns[2 * i + 1])] as const));
-    const failedSince = new Map(failing.map((e, i) => [e, failures[i]] as const));
+    const outgrown = new Map(
+      unrecovered.map(
+        (e, i) => [e, newer(partRuns[2 * i], partRuns[2 * i + 1])] as const,
+      ),
+    );
+    const failedSince = new Map(
+      failing.map((e, i) => [e, failures[i]] as const),
+    );
     // Many entities share a last run (their system's): the catalog is asked once per run entity.
     const seen = new Map<string, Promise<boolean>>();
     const visible: VisibleTo = async refs => {
       const answers = refs.map(ref => {
-        if (!seen.has(ref)) seen.set(ref, this.graphs.visibleTo([ref], credentials).then(v => v.length > 0));
+        if (!seen.has(ref))
+          seen.set(
+            ref,
+            this.graphs.visibleTo([ref], credentials).then(v => v.length > 0),
+          );
         return seen.get(ref)!;
       });
       const shown = await Promise.all(answers);
@@ -164,13 +239,20 @@ export class ReadinessService {
     const now = Date.now();
     const nightlyCheckOf = async (entityRef: string) => {
       const outcome = nightly?.get(entityRef);
-      return outcome && { nightlyCheck: await nightlyCheckSeenBy(outcome, visible) };
+      return (
+        outcome && { nightlyCheck: await nightlyCheckSeenBy(outcome, visible) }
+      );
     };
     const items = await Promise.all(
       planned.map(async (entity): Promise<ReadinessSummary> => {
-        if (!('lastRunQuery' in entity)) return { ...entity, ...(await nightlyCheckOf(entity.entityRef)) };
+        if (!('lastRunQuery' in entity))
+          return { ...entity, ...(await nightlyCheckOf(entity.entityRef)) };
         const seenAs = async (run: RecoveryRun) =>
-          (options.ownRunsOnly ? run.entityRef === entity.graph.rootRef : await isRunVisible(run, visible))
+          (
+            options.ownRunsOnly
+              ? run.entityRef === entity.graph.rootRef
+              : await isRunVisible(run, visible)
+          )
             ? run
             : options.ownRunsOnly
               ? withheldRun(run)
@@ -209,9 +291,15 @@ export class ReadinessService {
    * Of the machines whose latest capture was found damaged, each one's newest intact capture (a
    * recovery restores it instead): one statement, and only where a latest capture is damaged.
    */
-  private async intactInsteadOfDamaged(latest: Map<string, StoredCapture>): Promise<Map<string, StoredCapture>> {
-    const damaged = [...latest.values()].filter(c => c.damaged).map(c => c.machineRef);
-    return damaged.length > 0 ? this.store.latestCaptures(damaged, undefined, { intact: true }) : new Map();
+  private async intactInsteadOfDamaged(
+    latest: Map<string, StoredCapture>,
+  ): Promise<Map<string, StoredCapture>> {
+    const damaged = [...latest.values()]
+      .filter(c => c.damaged)
+      .map(c => c.machineRef);
+    return damaged.length > 0
+      ? this.store.latestCaptures(damaged, undefined, { intact: true })
+      : new Map();
   }
 
   /** Readiness from an entity's plan, its machines' latest captures and its last run, at `now` (epoch ms). */
@@ -230,7 +318,8 @@ export class ReadinessService {
     /** Of each machine whose latest capture is damaged, its newest intact one (none: every kept one damaged). */
     intact?: Map<string, StoredCapture>,
   ): Readiness {
-    const { graph, plan, planError, disagreements, machineRefs, ownMachines } = entity;
+    const { graph, plan, planError, disagreements, machineRefs, ownMachines } =
+      entity;
     const roots = new Set(graph.roots);
     // A backend with no capture source at all captures nothing anywhere: not one entity's problem.
     const engines = this.primaryEngines?.() ?? [];
@@ -239,7 +328,10 @@ export class ReadinessService {
       entityRef: graph.rootRef,
       ownMachines,
       problems: graph.problems,
-      captureProblems: engines.length > 0 ? unknownEngineProblems(graph.machines.values(), engines) : [],
+      captureProblems:
+        engines.length > 0
+          ? unknownEngineProblems(graph.machines.values(), engines)
+          : [],
       objectives: graph.objectives,
       plan,
       planError,
@@ -251,28 +343,67 @@ export class ReadinessService {
           ageSeconds: capture && secondsSince(capture.createdAt, now),
         };
       }),
-      captureFailures: captureFailures && new Map(machineRefs.flatMap(ref => (captureFailures.has(ref) ? [[ref, captureFailures.get(ref)!] as const] : []))),
+      captureFailures:
+        captureFailures &&
+        new Map(
+          machineRefs.flatMap(ref =>
+            captureFailures.has(ref)
+              ? [[ref, captureFailures.get(ref)!] as const]
+              : [],
+          ),
+        ),
       intactCaptures:
         intact &&
         new Map(
           machineRefs.flatMap(ref => {
             const capture = intact.get(ref);
-            return capture ? [[ref, { id: capture.id, createdAt: capture.createdAt, ageSeconds: secondsSince(capture.createdAt, now) }] as const] : [];
+            return capture
+              ? [
+                  [
+                    ref,
+                    {
+                      id: capture.id,
+                      createdAt: capture.createdAt,
+                      ageSeconds: secondsSince(capture.createdAt, now),
+                    },
+                  ] as const,
+                ]
+              : [];
           }),
         ),
       locators: new Map(
-        [...graph.machines.values()].flatMap(({ ref, locator }) => (locator ? [[ref, { engine: locator.engine, container: locator.container }] as const] : [])),
+        [...graph.machines.values()].flatMap(({ ref, locator }) =>
+          locator
+            ? [
+                [
+                  ref,
+                  { engine: locator.engine, container: locator.container },
+                ] as const,
+              ]
+            : [],
+        ),
       ),
       lastRun,
-      lastRunAgeSeconds: lastRun?.finishedAt ? secondsSince(lastRun.finishedAt, now) : undefined,
+      lastRunAgeSeconds: lastRun?.finishedAt
+        ? secondsSince(lastRun.finishedAt, now)
+        : undefined,
       // Already read with the run (its machines come with its details): no statement more.
       lastRunRestored: last?.run.machines,
-      outgrownRun: outgrown && { ...outgrown, ageSeconds: outgrown.run.finishedAt ? secondsSince(outgrown.run.finishedAt, now) : 0 },
+      outgrownRun: outgrown && {
+        ...outgrown,
+        ageSeconds: outgrown.run.finishedAt
+          ? secondsSince(outgrown.run.finishedAt, now)
+          : 0,
+      },
       failedRun: failed,
       maxTestAgeSeconds: this.maxTestAgeSeconds,
       disagreements: disagreements && {
-        inferredNotDeclared: disagreements.inferredNotDeclared.filter(d => roots.has(d.service)),
-        declaredNotObserved: disagreements.declaredNotObserved.filter(d => roots.has(d.service)),
+        inferredNotDeclared: disagreements.inferredNotDeclared.filter(d =>
+          roots.has(d.service),
+        ),
+        declaredNotObserved: disagreements.declaredNotObserved.filter(d =>
+          roots.has(d.service),
+        ),
       },
     });
   }
@@ -285,7 +416,11 @@ interface EntityFacts extends PlannedRecovery {
   /** Machines the entity runs on itself (for its position in the plan). */
   ownMachines: string[];
   /** Which of the last finished runs tells about it (RecoveryStore.lastFinishedRun). */
-  lastRunQuery: { machineRefs?: string[]; entityRef?: string; accept?: (run: RunHead) => boolean };
+  lastRunQuery: {
+    machineRefs?: string[];
+    entityRef?: string;
+    accept?: (run: RunHead) => boolean;
+  };
   /**
    * Which failed runs count against its plan, however it fared in the run's others
    * (RecoveryStore.lastFailedRuns): those that failed on a machine of its plan, gated there by
@@ -296,10 +431,14 @@ interface EntityFacts extends PlannedRecovery {
 
 function factsOf(planned: PlannedRecovery): EntityFacts {
   const { graph, plan } = planned;
-  const machineRefs = plan ? plan.waves.flat() : [...graph.machines.keys()].sort();
+  const machineRefs = plan
+    ? plan.waves.flat()
+    : [...graph.machines.keys()].sort();
   const roots = new Set(graph.roots);
   const ownMachines = [
-    ...[...graph.services.values()].filter(s => roots.has(s.ref)).flatMap(s => s.machines),
+    ...[...graph.services.values()]
+      .filter(s => roots.has(s.ref))
+      .flatMap(s => s.machines),
     // A system's machine parts that none of its services runs on are its own all the same.
     ...graph.roots.filter(r => graph.machines.has(r) && !graph.services.has(r)),
   ];
@@ -312,9 +451,15 @@ function factsOf(planned: PlannedRecovery): EntityFacts {
     // fewer runs booted them than the shared ones its plan waits for (see the store).
     lastRunQuery:
       plan && plan.machines.length > 0
-        ? { machineRefs: ownFirst(machineRefs, ownMachines), accept: run => coversPlan(run, plan) }
+        ? {
+            machineRefs: ownFirst(machineRefs, ownMachines),
+            accept: run => coversPlan(run, plan),
+          }
         : { entityRef: graph.rootRef },
-    failedRunQuery: plan && plan.machines.length > 0 ? { machineRefs, accept: run => failedWithin(run, plan) } : undefined,
+    failedRunQuery:
+      plan && plan.machines.length > 0
+        ? { machineRefs, accept: run => failedWithin(run, plan) }
+        : undefined,
   };
 }
 
@@ -323,7 +468,16 @@ function summaryOf(run: RecoveryRun | HiddenRun): RunSummary {
   const { mode, status, createdAt, startedAt, finishedAt, rtoSeconds } = run;
   const own = isFullRun(run) ? { id: run.id, entityRef: run.entityRef } : {};
   const failedAt = isFullRun(run) ? failedMachine(run) : run.error?.machineRef;
-  return { ...own, mode, status, createdAt, startedAt, finishedAt, rtoSeconds, failedAt };
+  return {
+    ...own,
+    mode,
+    status,
+    createdAt,
+    startedAt,
+    finishedAt,
+    rtoSeconds,
+    failedAt,
+  };
 }
 
 /**
@@ -336,7 +490,10 @@ function withheldRun(run: RecoveryRun): HiddenRun {
   return {
     ...hidden,
     ...(hidden.error && {
-      error: { ...hidden.error, message: `${machine} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)` },
+      error: {
+        ...hidden.error,
+        message: `${machine} failed, in a run of another entity (its details on this entity's Recovery tab, to those the catalog shows that entity)`,
+      },
     }),
   };
 }
@@ -346,13 +503,23 @@ function withheldRun(run: RecoveryRun): HiddenRun {
  * it): its own runs, and the runs that booted its own machines of the plan (its system's, mostly:
  * the nightly check covers parts by their system's run).
  */
-function partlyRecovered(entity: EntityFacts): Array<{ entityRef?: string; machineRefs?: string[] }> {
+function partlyRecovered(
+  entity: EntityFacts,
+): Array<{ entityRef?: string; machineRefs?: string[] }> {
   const planned = new Set(entity.machineRefs);
-  return [{ entityRef: entity.graph.rootRef }, { machineRefs: [...new Set(entity.ownMachines.filter(m => planned.has(m)))] }];
+  return [
+    { entityRef: entity.graph.rootRef },
+    {
+      machineRefs: [...new Set(entity.ownMachines.filter(m => planned.has(m)))],
+    },
+  ];
 }
 
 /** The newer of two runs, as the store orders them (created, then id); the first on a tie. */
-function newer(a: RecoveryRun | undefined, b: RecoveryRun | undefined): RecoveryRun | undefined {
+function newer(
+  a: RecoveryRun | undefined,
+  b: RecoveryRun | undefined,
+): RecoveryRun | undefined {
   if (!a || !b) return a ?? b;
   const [at, bt] = [Date.parse(a.createdAt), Date.parse(b.createdAt)];
   return bt > at || (bt === at && b.id > a.id) ? b : a;
@@ -364,7 +531,11 @@ function ownFirst(machineRefs: string[], own: string[]): string[] {
   return [...new Set([...own.filter(m => planned.has(m)), ...machineRefs])];
 }
 
-function unassessable(entityRef: string, error: unknown, objectives: Readiness['objectives']): ReadinessSummary {
+function unassessable(
+  entityRef: string,
+  error: unknown,
+  objectives: Readiness['objectives'],
+): ReadinessSummary {
   const message = error instanceof Error ? error.message : String(error);
   return {
     entityRef,

@@ -1,8 +1,15 @@
 import type { PermissionsService } from '@backstage/backend-plugin-api';
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { recoveryCaptureCreatePermission, recoveryEventsCreatePermission } from '@backstage-recovery/plugin-recovery-common';
-import { isOwnScheduler, principalName, RecoveryAuthorizer } from './RecoveryAuthorizer';
+import {
+  recoveryCaptureCreatePermission,
+  recoveryEventsCreatePermission,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  isOwnScheduler,
+  principalName,
+  RecoveryAuthorizer,
+} from './RecoveryAuthorizer';
 
 const WEB = 'component:default/web';
 const DB = 'component:default/db';
@@ -12,10 +19,18 @@ const ALICE = mockCredentials.user('user:default/alice');
 function authorizerAllowing(allowed: string[]) {
   const calls: string[][] = [];
   const permissions = {
-    authorize: async (requests: Array<{ permission: { name: string }; resourceRef?: string }>) => {
-      const asked = requests.map(r => `${r.permission.name}@${r.resourceRef ?? ''}`);
+    authorize: async (
+      requests: Array<{ permission: { name: string }; resourceRef?: string }>,
+    ) => {
+      const asked = requests.map(
+        r => `${r.permission.name}@${r.resourceRef ?? ''}`,
+      );
       calls.push(asked);
-      return asked.map(a => ({ result: allowed.includes(a) ? AuthorizeResult.ALLOW : AuthorizeResult.DENY }));
+      return asked.map(a => ({
+        result: allowed.includes(a)
+          ? AuthorizeResult.ALLOW
+          : AuthorizeResult.DENY,
+      }));
     },
   } as unknown as PermissionsService;
   return { authorizer: new RecoveryAuthorizer(permissions), calls };
@@ -24,33 +39,67 @@ function authorizerAllowing(allowed: string[]) {
 describe('RecoveryAuthorizer', () => {
   it('refuses a permission on no entity naming it', async () => {
     const { authorizer } = authorizerAllowing([]);
-    await expect(authorizer.authorize(ALICE, recoveryEventsCreatePermission)).rejects.toMatchObject({
+    await expect(
+      authorizer.authorize(ALICE, recoveryEventsCreatePermission),
+    ).rejects.toMatchObject({
       name: 'NotAllowedError',
       message: 'Missing permission recovery.events.create',
     });
-    await expect(authorizerAllowing(['recovery.events.create@']).authorizer.authorize(ALICE, recoveryEventsCreatePermission)).resolves.toBeUndefined();
+    await expect(
+      authorizerAllowing(['recovery.events.create@']).authorizer.authorize(
+        ALICE,
+        recoveryEventsCreatePermission,
+      ),
+    ).resolves.toBeUndefined();
   });
 
   it('filters entities by a permission in one call, asking nothing of none; refuses one naming permission and entity', async () => {
-    const { authorizer, calls } = authorizerAllowing([`recovery.capture.create@${DB}`]);
-    expect(await authorizer.permittedOn(ALICE, recoveryCaptureCreatePermission, [WEB, DB])).toEqual([DB]);
-    expect(await authorizer.permittedOn(ALICE, recoveryCaptureCreatePermission, [])).toEqual([]);
-    expect(calls).toEqual([[`recovery.capture.create@${WEB}`, `recovery.capture.create@${DB}`]]);
-    await expect(authorizer.authorizeOn(ALICE, recoveryCaptureCreatePermission, WEB)).rejects.toMatchObject({
+    const { authorizer, calls } = authorizerAllowing([
+      `recovery.capture.create@${DB}`,
+    ]);
+    expect(
+      await authorizer.permittedOn(ALICE, recoveryCaptureCreatePermission, [
+        WEB,
+        DB,
+      ]),
+    ).toEqual([DB]);
+    expect(
+      await authorizer.permittedOn(ALICE, recoveryCaptureCreatePermission, []),
+    ).toEqual([]);
+    expect(calls).toEqual([
+      [`recovery.capture.create@${WEB}`, `recovery.capture.create@${DB}`],
+    ]);
+    await expect(
+      authorizer.authorizeOn(ALICE, recoveryCaptureCreatePermission, WEB),
+    ).rejects.toMatchObject({
       name: 'NotAllowedError',
       message: `Missing permission recovery.capture.create on ${WEB}`,
     });
-    await expect(authorizer.authorizeOn(ALICE, recoveryCaptureCreatePermission, DB)).resolves.toBeUndefined();
+    await expect(
+      authorizer.authorizeOn(ALICE, recoveryCaptureCreatePermission, DB),
+    ).resolves.toBeUndefined();
   });
 
   it("lets only the plugin's own scheduler record a night's outcomes, whatever the policy grants, naming who else asked", () => {
     const { authorizer } = authorizerAllowing([]);
-    expect(() => authorizer.requireOwnScheduler(mockCredentials.service('plugin:recovery'))).not.toThrow();
+    expect(() =>
+      authorizer.requireOwnScheduler(
+        mockCredentials.service('plugin:recovery'),
+      ),
+    ).not.toThrow();
     expect(() => authorizer.requireOwnScheduler(ALICE)).toThrow(
       "Only the recovery plugin's nightly check records its outcomes, not user:default/alice",
     );
-    expect(() => authorizer.requireOwnScheduler(mockCredentials.service('plugin:catalog'))).toThrow(/not plugin:catalog$/);
-    expect(isOwnScheduler({ type: 'user', userEntityRef: 'user:default/alice', subject: 'plugin:recovery' })).toBe(false);
+    expect(() =>
+      authorizer.requireOwnScheduler(mockCredentials.service('plugin:catalog')),
+    ).toThrow(/not plugin:catalog$/);
+    expect(
+      isOwnScheduler({
+        type: 'user',
+        userEntityRef: 'user:default/alice',
+        subject: 'plugin:recovery',
+      }),
+    ).toBe(false);
     expect(principalName(mockCredentials.none().principal)).toBeUndefined();
   });
 });

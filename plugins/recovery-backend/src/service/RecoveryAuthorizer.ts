@@ -1,6 +1,13 @@
-import type { BackstageCredentials, PermissionsService } from '@backstage/backend-plugin-api';
+import type {
+  BackstageCredentials,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
 import { NotAllowedError } from '@backstage/errors';
-import { AuthorizeResult, type BasicPermission, type ResourcePermission } from '@backstage/plugin-permission-common';
+import {
+  AuthorizeResult,
+  type BasicPermission,
+  type ResourcePermission,
+} from '@backstage/plugin-permission-common';
 
 /** A recovery permission on one catalog entity: the policy decides on that entity (the catalog applies conditions such as ownership). */
 export type EntityPermission = ResourcePermission<'catalog-entity'>;
@@ -11,26 +18,49 @@ export type EntityPermission = ResourcePermission<'catalog-entity'>;
  * permission and, for an entity's, the entity.
  */
 export class RecoveryAuthorizer {
-  constructor(private readonly permissions: Pick<PermissionsService, 'authorize'>) {}
+  constructor(
+    private readonly permissions: Pick<PermissionsService, 'authorize'>,
+  ) {}
 
   /** A permission on no entity (recovery.events.create). */
-  async authorize(credentials: BackstageCredentials, permission: BasicPermission): Promise<void> {
-    const [decision] = await this.permissions.authorize([{ permission }], { credentials });
+  async authorize(
+    credentials: BackstageCredentials,
+    permission: BasicPermission,
+  ): Promise<void> {
+    const [decision] = await this.permissions.authorize([{ permission }], {
+      credentials,
+    });
     if (decision.result !== AuthorizeResult.ALLOW) {
       throw new NotAllowedError(`Missing permission ${permission.name}`);
     }
   }
 
   /** Those of `entityRefs` the caller has `permission` on, in one call to the policy. */
-  async permittedOn(credentials: BackstageCredentials, permission: EntityPermission, entityRefs: string[]): Promise<string[]> {
+  async permittedOn(
+    credentials: BackstageCredentials,
+    permission: EntityPermission,
+    entityRefs: string[],
+  ): Promise<string[]> {
     if (entityRefs.length === 0) return [];
-    const allowed = await this.decide(credentials, entityRefs.map(resourceRef => ({ permission, resourceRef })));
+    const allowed = await this.decide(
+      credentials,
+      entityRefs.map(resourceRef => ({ permission, resourceRef })),
+    );
     return entityRefs.filter((_, i) => allowed[i]);
   }
 
-  async authorizeOn(credentials: BackstageCredentials, permission: EntityPermission, entityRef: string): Promise<void> {
-    if ((await this.permittedOn(credentials, permission, [entityRef])).length === 0) {
-      throw new NotAllowedError(`Missing permission ${permission.name} on ${entityRef}`);
+  async authorizeOn(
+    credentials: BackstageCredentials,
+    permission: EntityPermission,
+    entityRef: string,
+  ): Promise<void> {
+    if (
+      (await this.permittedOn(credentials, permission, [entityRef])).length ===
+      0
+    ) {
+      throw new NotAllowedError(
+        `Missing permission ${permission.name} on ${entityRef}`,
+      );
     }
   }
 
@@ -40,7 +70,9 @@ export class RecoveryAuthorizer {
     requests: Array<{ permission: EntityPermission; resourceRef: string }>,
   ): Promise<boolean[]> {
     if (requests.length === 0) return [];
-    const decisions = await this.permissions.authorize(requests, { credentials });
+    const decisions = await this.permissions.authorize(requests, {
+      credentials,
+    });
     return decisions.map(decision => decision.result === AuthorizeResult.ALLOW);
   }
 
@@ -52,7 +84,9 @@ export class RecoveryAuthorizer {
    */
   requireOwnScheduler(credentials: BackstageCredentials): void {
     if (!isOwnScheduler(credentials.principal)) {
-      throw new NotAllowedError(`Only the recovery plugin's nightly check records its outcomes, not ${principalName(credentials.principal) ?? 'this caller'}`);
+      throw new NotAllowedError(
+        `Only the recovery plugin's nightly check records its outcomes, not ${principalName(credentials.principal) ?? 'this caller'}`,
+      );
     }
   }
 }

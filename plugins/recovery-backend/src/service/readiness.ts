@@ -55,7 +55,10 @@ export interface ReadinessInput {
    * recovery restores instead; a machine not in it has none intact (every kept capture damaged).
    * Absent where not asked: a damaged latest capture then puts the entity at risk alone.
    */
-  intactCaptures?: Map<string, { id: string; createdAt: string; ageSeconds: number }>;
+  intactCaptures?: Map<
+    string,
+    { id: string; createdAt: string; ageSeconds: number }
+  >;
   /**
    * Where the catalog says each machine runs now (its engine and container annotations), by
    * machine ref: a latest capture of another container is not of the machine the catalog names.
@@ -78,7 +81,11 @@ export interface ReadinessInput {
    * the caller may see of it (`shown`): it recovered a plan the entity's has since outgrown (a
    * machine added, a probe added, say). `run` is read only against the entity's plan.
    */
-  outgrownRun?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun; ageSeconds: number };
+  outgrownRun?: {
+    run: RecoveryRun;
+    shown: RecoveryRun | HiddenRun;
+    ageSeconds: number;
+  };
   /**
    * The newest finished run after the last run (or without one, any) that failed on a machine of
    * the entity's plan, gated there by nothing the plan does not gate it by (`failedWithin`),
@@ -93,7 +100,8 @@ export interface ReadinessInput {
 
 /** `run` as readiness shows it to a caller who may not see its entity. */
 export function hiddenRun(run: RecoveryRun): HiddenRun {
-  const { mode, status, createdAt, startedAt, finishedAt, rtoSeconds, error } = run;
+  const { mode, status, createdAt, startedAt, finishedAt, rtoSeconds, error } =
+    run;
   return {
     mode,
     status,
@@ -125,8 +133,14 @@ const PLAN_WHOLE = new Set([ANNOTATION_PROBES, ANNOTATION_RPO, ANNOTATION_RTO]);
 const MACHINE_ONLY = new Set([ANNOTATION_ENGINE, ANNOTATION_CONTAINER]);
 
 /** Orders readiness by risk: not recoverable first, then at risk, unknown, ready. */
-export function byRisk(a: Pick<Readiness, 'status' | 'entityRef'>, b: Pick<Readiness, 'status' | 'entityRef'>): number {
-  return READINESS_RISK_RANK[a.status] - READINESS_RISK_RANK[b.status] || a.entityRef.localeCompare(b.entityRef);
+export function byRisk(
+  a: Pick<Readiness, 'status' | 'entityRef'>,
+  b: Pick<Readiness, 'status' | 'entityRef'>,
+): number {
+  return (
+    READINESS_RISK_RANK[a.status] - READINESS_RISK_RANK[b.status] ||
+    a.entityRef.localeCompare(b.entityRef)
+  );
 }
 
 /**
@@ -139,28 +153,50 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   const unknowns: string[] = [];
   const { rpoSeconds, rtoSeconds } = input.objectives;
   /** Reasons about a run, where each was pushed (its list, its index there): see `reasonRuns`. */
-  const aboutRuns: Array<{ list: string[]; at: number; run: RecoveryRun | HiddenRun }> = [];
+  const aboutRuns: Array<{
+    list: string[];
+    at: number;
+    run: RecoveryRun | HiddenRun;
+  }> = [];
   /** Pushes `reasons` to `list`, each about `run` (as the caller may see it). */
-  const pushAboutRun = (list: string[], run: RecoveryRun | HiddenRun, ...reasons: string[]) => {
-    for (const reason of reasons) aboutRuns.push({ list, at: list.push(reason) - 1, run });
+  const pushAboutRun = (
+    list: string[],
+    run: RecoveryRun | HiddenRun,
+    ...reasons: string[]
+  ) => {
+    for (const reason of reasons)
+      aboutRuns.push({ list, at: list.push(reason) - 1, run });
   };
 
   const machines = new Set(input.captures.map(c => c.machineRef));
   const leavesPlanWhole = ({ annotation, entityRef }: EntityProblem) =>
-    annotation !== undefined && (PLAN_WHOLE.has(annotation) || (MACHINE_ONLY.has(annotation) && !machines.has(entityRef)));
-  for (const problem of input.problems) (leavesPlanWhole(problem) ? risks : blocking).push(problem.message);
-  for (const problem of input.captureProblems ?? []) risks.push(problem.message);
+    annotation !== undefined &&
+    (PLAN_WHOLE.has(annotation) ||
+      (MACHINE_ONLY.has(annotation) && !machines.has(entityRef)));
+  for (const problem of input.problems)
+    (leavesPlanWhole(problem) ? risks : blocking).push(problem.message);
+  for (const problem of input.captureProblems ?? [])
+    risks.push(problem.message);
   if (input.planError) blocking.push(input.planError);
   if (input.plan && input.plan.machines.length === 0) {
-    unknowns.push('No machines in the boot plan: add dependsOn relations to machine Resources');
+    unknowns.push(
+      'No machines in the boot plan: add dependsOn relations to machine Resources',
+    );
   }
   // Machines no capture source serves: their problem says why their last capture is the one restored.
-  const uncapturable = new Set((input.captureProblems ?? []).map(p => p.entityRef));
+  const uncapturable = new Set(
+    (input.captureProblems ?? []).map(p => p.entityRef),
+  );
   for (const c of input.captures) {
     const now = input.locators?.get(c.machineRef);
     // Only one started after the latest capture: a failure recorded before it is no news.
     const lastFailure = input.captureFailures?.get(c.machineRef);
-    const failure = lastFailure && (!c.latest || Date.parse(lastFailure.failedAt) >= Date.parse(c.latest.createdAt)) ? lastFailure : undefined;
+    const failure =
+      lastFailure &&
+      (!c.latest ||
+        Date.parse(lastFailure.failedAt) >= Date.parse(c.latest.createdAt))
+        ? lastFailure
+        : undefined;
     // Found damaged (its content no longer matches its checksums): no run restores it, so a
     // recovery restores the machine's newest intact capture, or, with none, cannot restore it.
     const damaged = c.latest?.damaged;
@@ -175,7 +211,9 @@ export function assessReadiness(input: ReadinessInput): Readiness {
           `Latest capture of ${c.machineRef} (capture ${c.latest.id} of ${c.latest.createdAt}) is damaged, found so at ${damaged.at}: ${damaged.reason}; ${
             instead
               ? `a recovery would restore its capture of ${instead.createdAt}, the newest intact one${
-                  instead.ageSeconds > rpoSeconds ? ` (${formatSecondsAgainst(instead.ageSeconds, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)})` : ''
+                  instead.ageSeconds > rpoSeconds
+                    ? ` (${formatSecondsAgainst(instead.ageSeconds, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)})`
+                    : ''
                 },`
               : 'a recovery would restore an older intact capture'
           } until a capture of it is taken`,
@@ -192,10 +230,19 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     // is captured while it runs and is not unhealthy.
     const notServing = c.latest && notServingWhenCaptured(c.latest);
     if (notServing) {
-      risks.push(`${notServing}; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy`);
+      risks.push(
+        `${notServing}; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy`,
+      );
     }
-    if (!c.latest) blocking.push(`${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`);
-    else if (now && !uncapturable.has(c.machineRef) && (now.engine !== c.latest.engine || now.container !== c.latest.container)) {
+    if (!c.latest)
+      blocking.push(
+        `${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`,
+      );
+    else if (
+      now &&
+      !uncapturable.has(c.machineRef) &&
+      (now.engine !== c.latest.engine || now.container !== c.latest.container)
+    ) {
       // The machine was replaced (or moved): its age says nothing of the machine it is now, and a
       // recovery would restore the one before.
       risks.push(
@@ -219,11 +266,24 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     const own = partial.entityRef === input.entityRef;
     // Another entity's run is named where the caller sees it, as `outgrown` names it.
     const which = !own && isFullRun(shown) ? `, ${runNamed(partial)},` : '';
-    if (failsPlan(partial, input.plan, own)) pushAboutRun(blocking, shown, `Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`);
-    pushAboutRun(risks, shown, outgrown(input.entityRef, input.outgrownRun, input.plan));
+    if (failsPlan(partial, input.plan, own))
+      pushAboutRun(
+        blocking,
+        shown,
+        `Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`,
+      );
+    pushAboutRun(
+      risks,
+      shown,
+      outgrown(input.entityRef, input.outgrownRun, input.plan),
+    );
   } else if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
-    pushAboutRun(blocking, run, `${lastRunFailed(run.mode)}${run.error?.message ?? 'unknown error'}`);
+    pushAboutRun(
+      blocking,
+      run,
+      `${lastRunFailed(run.mode)}${run.error?.message ?? 'unknown error'}`,
+    );
   } else {
     if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
       pushAboutRun(
@@ -252,7 +312,12 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   // there as the plan gates it: a recovery of the plan boots that machine under what failed, so no
   // older success vouches for it. The outgrown run's own failure is said above.
   const failure = input.failedRun;
-  if (failure && failure.run.id !== input.outgrownRun?.run.id) pushAboutRun(blocking, failure.shown, failedSince(input.entityRef, failure, run !== undefined));
+  if (failure && failure.run.id !== input.outgrownRun?.run.id)
+    pushAboutRun(
+      blocking,
+      failure.shown,
+      failedSince(input.entityRef, failure, run !== undefined),
+    );
 
   let status: ReadinessStatus = 'ready';
   if (blocking.length > 0) status = 'not-recoverable';
@@ -279,7 +344,10 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     [unknowns, blocking.length + risks.length],
   ]);
   const reasonRuns: ReasonRun[] = aboutRuns
-    .map(({ list, at, run: r }) => ({ reason: start.get(list)! + at, ...(isFullRun(r) && { run: { id: r.id, entityRef: r.entityRef } }) }))
+    .map(({ list, at, run: r }) => ({
+      reason: start.get(list)! + at,
+      ...(isFullRun(r) && { run: { id: r.id, entityRef: r.entityRef } }),
+    }))
     .sort((a, b) => a.reason - b.reason);
 
   return {
@@ -292,7 +360,11 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     plan: input.plan,
     position,
     // An age ahead of the clock is none yet (the reasons say why).
-    captures: input.captures.map(c => (c.ageSeconds !== undefined && c.ageSeconds < 0 ? { ...c, ageSeconds: 0 } : c)),
+    captures: input.captures.map(c =>
+      c.ageSeconds !== undefined && c.ageSeconds < 0
+        ? { ...c, ageSeconds: 0 }
+        : c,
+    ),
     lastRun: input.lastRun,
     disagreements: input.disagreements,
   };
@@ -304,8 +376,14 @@ export function assessReadiness(input: ReadinessInput): Readiness {
  * was captured since. A newer run that restores the container named now is the last run then, and
  * vouches for it again.
  */
-function restoredBefore(run: Pick<RecoveryRun, 'mode'>, input: ReadinessInput, uncapturable: Set<string>): string[] {
-  const restored = new Map((input.lastRunRestored ?? []).map(m => [m.machineRef, m.capturedFrom]));
+function restoredBefore(
+  run: Pick<RecoveryRun, 'mode'>,
+  input: ReadinessInput,
+  uncapturable: Set<string>,
+): string[] {
+  const restored = new Map(
+    (input.lastRunRestored ?? []).map(m => [m.machineRef, m.capturedFrom]),
+  );
   return input.captures.flatMap(({ machineRef }) => {
     const from = restored.get(machineRef);
     const now = input.locators?.get(machineRef);
@@ -316,7 +394,8 @@ function restoredBefore(run: Pick<RecoveryRun, 'mode'>, input: ReadinessInput, u
     // entity at risk after an upgrade until its next run. A machine no capture source serves keeps
     // restoring its last capture: its problem says so, as for its captures above.
     if (!from || !now || uncapturable.has(machineRef)) return [];
-    if (from.engine === now.engine && from.container === now.container) return [];
+    if (from.engine === now.engine && from.container === now.container)
+      return [];
     return [
       `Last ${runKind(run)} restored ${machineRef} from a capture of container ${from.container} on engine ${from.engine}, but the catalog now names ${now.container} on ${now.engine}: it does not vouch for the machine as it is now, until a run restores that container`,
     ];
@@ -337,7 +416,8 @@ const runKind = (run: Pick<RecoveryRun, 'mode'>) => runModeName(run.mode);
  * How the reason about the entity's failed last run begins, before the run's message: a notice
  * that tells the failure in its own words quotes the message alone (ReadinessNotifier).
  */
-export const lastRunFailed = (mode: RecoveryRun['mode']) => `Last ${runKind({ mode })} failed: `;
+export const lastRunFailed = (mode: RecoveryRun['mode']) =>
+  `Last ${runKind({ mode })} failed: `;
 
 /**
  * Whether a failed run that did not recover the whole plan fails it all the same: it failed on a
@@ -346,7 +426,11 @@ export const lastRunFailed = (mode: RecoveryRun['mode']) => `Last ${runKind({ mo
  * grown since needs them too). Failed on a machine gated by another service's probes, it says
  * nothing of the plan's.
  */
-function failsPlan(run: RecoveryRun, plan: BootPlan | undefined, own: boolean): boolean {
+function failsPlan(
+  run: RecoveryRun,
+  plan: BootPlan | undefined,
+  own: boolean,
+): boolean {
   if (run.status !== 'failed') return false;
   if (run.error?.machineRef === undefined) return own;
   return plan !== undefined && failedWithin(run, plan);
@@ -357,7 +441,11 @@ function failsPlan(run: RecoveryRun, plan: BootPlan | undefined, own: boolean): 
  * none) on a machine of its plan, gated there as the plan gates it: the run named as the caller
  * may see it, as `outgrown` names it.
  */
-function failedSince(entityRef: string, { run, shown }: NonNullable<ReadinessInput['failedRun']>, afterLast: boolean): string {
+function failedSince(
+  entityRef: string,
+  { run, shown }: NonNullable<ReadinessInput['failedRun']>,
+  afterLast: boolean,
+): string {
   const which =
     run.entityRef === entityRef
       ? ` (its run ${run.id})`
@@ -383,7 +471,9 @@ function outgrown(
   const missed = planNotRecovered(run, plan ?? { machines: [] });
   const own = run.entityRef === entityRef;
   const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
-  const held = failedOn !== undefined && (plan?.machines ?? []).some(m => m.machineRef === failedOn);
+  const held =
+    failedOn !== undefined &&
+    (plan?.machines ?? []).some(m => m.machineRef === failedOn);
   // A failure that fails the plan is a reason of its own (failsPlan); the others say why not.
   const failure =
     run.status !== 'failed' || failsPlan(run, plan, own)
@@ -399,9 +489,15 @@ function outgrown(
               ? `failed on ${failedOn}, which the plan does not hold`
               : 'failed on a machine the plan does not hold';
   const why = [
-    ...(missed.machines.length > 0 ? [`did not boot ${missed.machines.join(', ')}`] : []),
-    ...(missed.services.length > 0 ? [`did not probe ${missed.services.join(', ')}`] : []),
-    ...(missed.probes.length > 0 ? [`did not run probe ${missed.probes.join(', ')}`] : []),
+    ...(missed.machines.length > 0
+      ? [`did not boot ${missed.machines.join(', ')}`]
+      : []),
+    ...(missed.services.length > 0
+      ? [`did not probe ${missed.services.join(', ')}`]
+      : []),
+    ...(missed.probes.length > 0
+      ? [`did not run probe ${missed.probes.join(', ')}`]
+      : []),
     ...(failure ? [failure] : []),
   ];
   const which = own
@@ -419,7 +515,11 @@ function outgrown(
 }
 
 /** How a run failed on a machine the plan holds without telling about the plan (failureBeyondPlan). */
-function failedBeyondPlan(failedOn: string, run: RecoveryRun, plan: BootPlan): string {
+function failedBeyondPlan(
+  failedOn: string,
+  run: RecoveryRun,
+  plan: BootPlan,
+): string {
   const bootedWithout = failureBeyondPlan(run, plan)?.bootedWithout ?? [];
   return bootedWithout.length > 0
     ? `failed on ${failedOn}, which the plan now boots after ${bootedWithout.join(', ')}`

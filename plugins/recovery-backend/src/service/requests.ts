@@ -1,7 +1,13 @@
 import { makeValidator, parseEntityRef } from '@backstage/catalog-model';
 import { CustomErrorBase, InputError } from '@backstage/errors';
-import { readRecoveryPoint, RECOVERY_POINT_FORMAT } from '@backstage-recovery/plugin-recovery-common';
-import { describeValue, MAX_NAME_LENGTH } from '@backstage-recovery/plugin-recovery-node';
+import {
+  readRecoveryPoint,
+  RECOVERY_POINT_FORMAT,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  describeValue,
+  MAX_NAME_LENGTH,
+} from '@backstage-recovery/plugin-recovery-node';
 import express from 'express';
 import { normalizeRef } from '../plan/catalogGraph';
 
@@ -16,17 +22,26 @@ export function eventsBody(limit: string): express.RequestHandler {
   // Exported logs come as they are (JSON lines), whatever the content type says.
   const parse = express.text({ type: () => true, limit });
   return (req, res, next) => {
-    parse(req, res, (error?: { type?: string; length?: number; limit?: number; message: string }) => {
-      // body-parser's "request entity too large" says neither the limit nor what to do about it.
-      if (error?.type === 'entity.too.large') {
-        // A compressed body is held to the limit once inflated: its length says nothing of that.
-        const inflated = isCompressed(req) ? ' once decompressed' : '';
-        error.message =
-          `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`}${inflated} is larger than ` +
-          `recovery.events.maxRequestSize (${error.limit} bytes): push the log in smaller parts, or raise that setting`;
-      }
-      next(error);
-    });
+    parse(
+      req,
+      res,
+      (error?: {
+        type?: string;
+        length?: number;
+        limit?: number;
+        message: string;
+      }) => {
+        // body-parser's "request entity too large" says neither the limit nor what to do about it.
+        if (error?.type === 'entity.too.large') {
+          // A compressed body is held to the limit once inflated: its length says nothing of that.
+          const inflated = isCompressed(req) ? ' once decompressed' : '';
+          error.message =
+            `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`}${inflated} is larger than ` +
+            `recovery.events.maxRequestSize (${error.limit} bytes): push the log in smaller parts, or raise that setting`;
+        }
+        next(error);
+      },
+    );
   };
 }
 
@@ -35,7 +50,9 @@ export function eventsBody(limit: string): express.RequestHandler {
  * parser leaves unread for its content type is refused: taken for no body, `fetch` sending a
  * string as text/plain, or `curl -d` as a form, would have POST /analysis analyse every system.
  */
-export function jsonOnly(jsonBody: express.RequestHandler): express.RequestHandler {
+export function jsonOnly(
+  jsonBody: express.RequestHandler,
+): express.RequestHandler {
   return (req, res, next) => {
     if (req.method !== 'POST') {
       next();
@@ -43,7 +60,11 @@ export function jsonOnly(jsonBody: express.RequestHandler): express.RequestHandl
     }
     jsonBody(req, res, error => {
       if (!error && !(req as { _body?: boolean })._body && hasContent(req)) {
-        next(new UnsupportedMediaTypeError(`Request body must be JSON (Content-Type: application/json), got ${req.headers['content-type'] ?? 'no Content-Type'}`));
+        next(
+          new UnsupportedMediaTypeError(
+            `Request body must be JSON (Content-Type: application/json), got ${req.headers['content-type'] ?? 'no Content-Type'}`,
+          ),
+        );
         return;
       }
       next(error);
@@ -57,11 +78,15 @@ export function limitFrom(req: express.Request): number {
   if (text === undefined) return 20;
   // `limit[]=5` and `limit=5&limit=6` come as arrays, whose Number() may still be an integer.
   if (typeof text !== 'string') {
-    throw new InputError('Query parameter limit must be given once, an integer from 1 to 500');
+    throw new InputError(
+      'Query parameter limit must be given once, an integer from 1 to 500',
+    );
   }
   const limit = Number(text);
   if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-    throw new InputError(`limit must be an integer from 1 to 500, got "${text}"`);
+    throw new InputError(
+      `limit must be an integer from 1 to 500, got "${text}"`,
+    );
   }
   return limit;
 }
@@ -75,7 +100,10 @@ export class UnsupportedMediaTypeError extends CustomErrorBase {
 
 /** Whether the request says it has a body: of a length over 0, or chunked. */
 function hasContent(req: express.Request): boolean {
-  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+  return (
+    req.headers['transfer-encoding'] !== undefined ||
+    Number(req.headers['content-length']) > 0
+  );
 }
 
 function isCompressed(req: express.Request): boolean {
@@ -90,21 +118,39 @@ function isCompressed(req: express.Request): boolean {
  * knows. 413s keep body-parser's documented fields; any other error passes unchanged.
  */
 export function asRequestError(error: unknown, req: express.Request): unknown {
-  const e = error as { status?: unknown; expose?: unknown; type?: unknown; message?: string; code?: unknown };
-  const refused = typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.status !== 413;
-  if (!refused || !(e.expose === true || error instanceof URIError)) return error;
-  if (error instanceof URIError) return new InputError(`path: ${e.message}: not percent-encoded UTF-8`);
+  const e = error as {
+    status?: unknown;
+    expose?: unknown;
+    type?: unknown;
+    message?: string;
+    code?: unknown;
+  };
+  const refused =
+    typeof e?.status === 'number' &&
+    e.status >= 400 &&
+    e.status < 500 &&
+    e.status !== 413;
+  if (!refused || !(e.expose === true || error instanceof URIError))
+    return error;
+  if (error instanceof URIError)
+    return new InputError(`path: ${e.message}: not percent-encoded UTF-8`);
   const encoding = req.headers['content-encoding'];
   switch (e.type) {
     case 'entity.parse.failed':
       return new InputError(`Request body must be a JSON object: ${e.message}`);
     case 'charset.unsupported':
-      return new UnsupportedMediaTypeError(`Request body: ${e.message}; send it as UTF-8`);
+      return new UnsupportedMediaTypeError(
+        `Request body: ${e.message}; send it as UTF-8`,
+      );
     case 'encoding.unsupported':
-      return new UnsupportedMediaTypeError(`Request body: ${e.message}; send it uncompressed, or with Content-Encoding gzip or deflate`);
+      return new UnsupportedMediaTypeError(
+        `Request body: ${e.message}; send it uncompressed, or with Content-Encoding gzip or deflate`,
+      );
     default:
       if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
-        return new InputError(`Request body could not be decompressed (Content-Encoding ${encoding}): ${e.message}`);
+        return new InputError(
+          `Request body could not be decompressed (Content-Encoding ${encoding}): ${e.message}`,
+        );
       }
       return new InputError(`Request body: ${e.message}`);
   }
@@ -126,21 +172,32 @@ const MAX_SOURCE_LENGTH = MAX_NAME_LENGTH - 'api:'.length;
 /** Names the pushed events in messages and in the store; 400 for what the store cannot hold. */
 export function sourceFrom(value: unknown): string {
   if (value === undefined) return 'request body';
-  if (typeof value !== 'string') throw new InputError('Query parameter source must be given once');
+  if (typeof value !== 'string')
+    throw new InputError('Query parameter source must be given once');
   // PostgreSQL counts characters (code points) and refuses NUL in text.
   const length = [...value].length;
   if (length === 0 || length > MAX_SOURCE_LENGTH) {
-    throw new InputError(`Query parameter source must be 1 to ${MAX_SOURCE_LENGTH} characters long, got ${length}`);
+    throw new InputError(
+      `Query parameter source must be 1 to ${MAX_SOURCE_LENGTH} characters long, got ${length}`,
+    );
   }
-  if (value.includes('\0')) throw new InputError('Query parameter source must not contain NUL characters');
+  if (value.includes('\0'))
+    throw new InputError(
+      'Query parameter source must not contain NUL characters',
+    );
   return value;
 }
 
 /** The JSON body, an object (or none: `{}`) of these fields only; anything else is a 400. */
-export function bodyFrom(req: express.Request, fields: string[]): Record<string, unknown> {
+export function bodyFrom(
+  req: express.Request,
+  fields: string[],
+): Record<string, unknown> {
   const body: unknown = req.body ?? {};
   if (typeof body !== 'object' || Array.isArray(body)) {
-    throw new InputError(`Request body must be a JSON object, got ${describeValue(body)}`);
+    throw new InputError(
+      `Request body must be a JSON object, got ${describeValue(body)}`,
+    );
   }
   // A misspelt field would otherwise be ignored: `Mode: "failover"` would run a test.
   refuseUnknown(Object.keys(body as object), fields, 'Request body', 'field');
@@ -148,12 +205,23 @@ export function bodyFrom(req: express.Request, fields: string[]): Record<string,
 }
 
 /** A 400 naming the keys `where` does not take (of `known`, its `noun`s), where there are any. */
-export function refuseUnknown(keys: string[], known: string[], where: string, noun: string): void {
+export function refuseUnknown(
+  keys: string[],
+  known: string[],
+  where: string,
+  noun: string,
+): void {
   const unknown = keys.filter(key => !known.includes(key));
   if (unknown.length === 0) return;
   const takes =
-    known.length === 0 ? `it takes no ${noun}s` : known.length === 1 ? `the only ${noun} is ${known[0]}` : `the ${noun}s are ${known.join(', ')}`;
-  throw new InputError(`${where}: unknown ${unknown.map(k => `"${k}"`).join(', ')}; ${takes}`);
+    known.length === 0
+      ? `it takes no ${noun}s`
+      : known.length === 1
+        ? `the only ${noun} is ${known[0]}`
+        : `the ${noun}s are ${known.join(', ')}`;
+  throw new InputError(
+    `${where}: unknown ${unknown.map(k => `"${k}"`).join(', ')}; ${takes}`,
+  );
 }
 
 /**
@@ -167,8 +235,13 @@ export function query(...names: string[]): express.RequestHandler {
       next();
       return;
     }
-    const known = names.length === 0 ? 'it takes none' : `it takes ${names.join(', ')}`;
-    next(new InputError(`Unknown query parameter ${unknown.map(k => `"${k}"`).join(', ')} for ${req.method} ${req.baseUrl}${req.path}; ${known}`));
+    const known =
+      names.length === 0 ? 'it takes none' : `it takes ${names.join(', ')}`;
+    next(
+      new InputError(
+        `Unknown query parameter ${unknown.map(k => `"${k}"`).join(', ')} for ${req.method} ${req.baseUrl}${req.path}; ${known}`,
+      ),
+    );
   };
 }
 
@@ -176,21 +249,29 @@ export function query(...names: string[]): express.RequestHandler {
 export function includePlanFrom(value: unknown): boolean {
   if (value === undefined) return false;
   if (value === 'plan') return true;
-  throw new InputError(`Query parameter include must be "plan" when given, got ${describeValue(value)}`);
+  throw new InputError(
+    `Query parameter include must be "plan" when given, got ${describeValue(value)}`,
+  );
 }
 
 /** `lenient`: true or false, as `true`/`1` or `false`/`0`; anything else is a 400 rather than strict. */
 export function lenientFrom(value: unknown): boolean {
   if (value === undefined || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
-  throw new InputError(`Query parameter lenient must be true, false, 1 or 0 when given, got ${describeValue(value)}`);
+  throw new InputError(
+    `Query parameter lenient must be true, false, 1 or 0 when given, got ${describeValue(value)}`,
+  );
 }
 
 /** Only `true` is a test hook; `false` is the default, so it asks for nothing and is always allowed. */
-export function reverseBootOrderFrom(value: unknown): { reverseBootOrder?: true } {
+export function reverseBootOrderFrom(value: unknown): {
+  reverseBootOrder?: true;
+} {
   if (value === undefined || value === false) return {};
   if (value === true) return { reverseBootOrder: true };
-  throw new InputError(`options.reverseBootOrder must be a boolean, got ${describeValue(value)}`);
+  throw new InputError(
+    `options.reverseBootOrder must be a boolean, got ${describeValue(value)}`,
+  );
 }
 
 /**
@@ -202,12 +283,16 @@ export function recoveryPointFrom(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   const read = typeof value === 'string' ? readRecoveryPoint(value) : undefined;
   if (!read || 'problem' in read) {
-    throw new InputError(`recoveryPoint must be ${RECOVERY_POINT_FORMAT}, got ${describeValue(value)}${read ? `: ${read.problem}` : ''}`);
+    throw new InputError(
+      `recoveryPoint must be ${RECOVERY_POINT_FORMAT}, got ${describeValue(value)}${read ? `: ${read.problem}` : ''}`,
+    );
   }
   const { point } = read;
   const now = new Date();
   if (Date.parse(point) > now.getTime()) {
-    throw new InputError(`recoveryPoint ${value} is in the future (the backend's clock reads ${now.toISOString()}): no capture is of it yet`);
+    throw new InputError(
+      `recoveryPoint ${value} is in the future (the backend's clock reads ${now.toISOString()}): no capture is of it yet`,
+    );
   }
   return point;
 }
@@ -219,7 +304,11 @@ const validators = makeValidator();
  * by its field. The parser takes any text after the separators (`bad::ref` parses, as the name
  * `:ref`): its parts are held to what the catalog accepts, or it would just match nothing.
  */
-export function refFromInput(field: string, ref: string, defaultKind?: string): string {
+export function refFromInput(
+  field: string,
+  ref: string,
+  defaultKind?: string,
+): string {
   let normalized: string;
   try {
     normalized = normalizeRef(ref, defaultKind);
@@ -229,11 +318,15 @@ export function refFromInput(field: string, ref: string, defaultKind?: string): 
   const { kind, namespace, name } = parseEntityRef(normalized);
   const invalid = [
     validators.isValidKind(kind) ? undefined : `kind "${kind}"`,
-    validators.isValidNamespace(namespace) ? undefined : `namespace "${namespace}"`,
+    validators.isValidNamespace(namespace)
+      ? undefined
+      : `namespace "${namespace}"`,
     validators.isValidEntityName(name) ? undefined : `name "${name}"`,
   ].filter(Boolean);
   if (invalid.length > 0) {
-    throw new InputError(`${field}: Entity reference "${ref}" has an invalid ${invalid.join(' and ')}`);
+    throw new InputError(
+      `${field}: Entity reference "${ref}" has an invalid ${invalid.join(' and ')}`,
+    );
   }
   return normalized;
 }

@@ -1,4 +1,8 @@
-import { BackstageCredentials, HttpAuthService, PermissionsService } from '@backstage/backend-plugin-api';
+import {
+  BackstageCredentials,
+  HttpAuthService,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
 import {
   recoveryCaptureCreatePermission,
@@ -60,27 +64,64 @@ export interface RouterOptions {
  * The HTTP API: each route reads its request (./requests), calls a service and answers; the
  * services decide, with the caller's grants (RecoveryAuthorizer; AuthorizedRunService for runs).
  */
-export async function createRouter(options: RouterOptions): Promise<express.Router> {
-  const { httpAuth, permissions, events, analyses, graphs, plans, captures, readiness, nightlyChecks } = options;
+export async function createRouter(
+  options: RouterOptions,
+): Promise<express.Router> {
+  const {
+    httpAuth,
+    permissions,
+    events,
+    analyses,
+    graphs,
+    plans,
+    captures,
+    readiness,
+    nightlyChecks,
+  } = options;
   const authorizer = new RecoveryAuthorizer(permissions);
-  const runs = new AuthorizedRunService(options.runs, authorizer, graphs, plans);
+  const runs = new AuthorizedRunService(
+    options.runs,
+    authorizer,
+    graphs,
+    plans,
+  );
   const router = Router();
 
   const eventsBodyParser = eventsBody(options.maxEventsRequestSize);
   router.post('/events', async (req, res, next) => {
     // Permission first: a caller without it is told so, not that the body is too large, and no
     // body is held in memory for nothing.
-    await authorizer.authorize(await httpAuth.credentials(req), recoveryEventsCreatePermission);
+    await authorizer.authorize(
+      await httpAuth.credentials(req),
+      recoveryEventsCreatePermission,
+    );
     eventsBodyParser(req, res, next);
   });
-  router.use(['/captures', '/runs', '/analysis'], jsonOnly(express.json({ limit: '1mb' })));
+  router.use(
+    ['/captures', '/runs', '/analysis'],
+    jsonOnly(express.json({ limit: '1mb' })),
+  );
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
-  const entityRefFromPath = (req: express.Request, credentials: BackstageCredentials) =>
-    graphs.requireVisible(refFromInput('path', `${req.params.kind}:${req.params.namespace}/${req.params.name}`), credentials);
-  const entityRefFromBody = (body: Record<string, unknown>, credentials: BackstageCredentials) => {
+  const entityRefFromPath = (
+    req: express.Request,
+    credentials: BackstageCredentials,
+  ) =>
+    graphs.requireVisible(
+      refFromInput(
+        'path',
+        `${req.params.kind}:${req.params.namespace}/${req.params.name}`,
+      ),
+      credentials,
+    );
+  const entityRefFromBody = (
+    body: Record<string, unknown>,
+    credentials: BackstageCredentials,
+  ) => {
     const ref = body.entityRef;
     if (typeof ref !== 'string' || ref.length === 0) {
-      throw new InputError('Request body must have an entityRef, e.g. "component:default/web"');
+      throw new InputError(
+        'Request body must have an entityRef, e.g. "component:default/web"',
+      );
     }
     return graphs.requireVisible(refFromInput('entityRef', ref), credentials);
   };
@@ -92,20 +133,32 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.get('/readiness', query('include'), async (req, res) => {
     const includePlan = includePlanFrom(req.query.include);
     const credentials = await httpAuth.credentials(req);
-    const refs = await graphs.visibleTo(await graphs.recoverableEntities(), credentials);
-    res.json({ items: await readiness.readinessOf(refs, credentials, { includePlan }) });
+    const refs = await graphs.visibleTo(
+      await graphs.recoverableEntities(),
+      credentials,
+    );
+    res.json({
+      items: await readiness.readinessOf(refs, credentials, { includePlan }),
+    });
   });
 
   router.get('/readiness/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    res.json(await readiness.readiness(await entityRefFromPath(req, credentials), credentials));
+    res.json(
+      await readiness.readiness(
+        await entityRefFromPath(req, credentials),
+        credentials,
+      ),
+    );
   });
 
   // The nightly check records what it did about each entity, for readiness to show (nightlyCheck):
   // as it goes (`partial`), those it knows so far (none: a heartbeat, that it is still under way),
   // then the night whole once it ends. That last body names every entity the check covers, so it
   // may be larger than one entity's request.
-  const nightlyBody = jsonOnly(express.json({ limit: NIGHTLY_CHECK_BODY_LIMIT }));
+  const nightlyBody = jsonOnly(
+    express.json({ limit: NIGHTLY_CHECK_BODY_LIMIT }),
+  );
   router.post(
     '/nightly-check',
     async (req, _res, next) => {
@@ -116,15 +169,23 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     nightlyBody,
     query(),
     async (req, res) => {
-      const night = nightlyCheckFrom(bodyFrom(req, ['checkedAt', 'outcomes', 'partial', 'entities']), (field, ref) => refFromInput(field, ref));
+      const night = nightlyCheckFrom(
+        bodyFrom(req, ['checkedAt', 'outcomes', 'partial', 'entities']),
+        (field, ref) => refFromInput(field, ref),
+      );
       await nightlyChecks.record(night);
-      res.status(201).json({ checkedAt: night.checkedAt, recorded: night.outcomes.length });
+      res
+        .status(201)
+        .json({ checkedAt: night.checkedAt, recorded: night.outcomes.length });
     },
   );
 
   router.get('/plan/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const { plan, planError, graph, disagreements } = await plans.plan(await entityRefFromPath(req, credentials), credentials);
+    const { plan, planError, graph, disagreements } = await plans.plan(
+      await entityRefFromPath(req, credentials),
+      credentials,
+    );
     if (!plan) throw new InputError(planError);
     res.json({ ...plan, problems: graph.problems, disagreements });
   });
@@ -134,78 +195,124 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const body = bodyFrom(req, ['entityRef', 'machineRef']);
     const entityRef = await entityRefFromBody(body, credentials);
     if (body.machineRef !== undefined && typeof body.machineRef !== 'string') {
-      throw new InputError(`machineRef must be a string, got ${describeValue(body.machineRef)}`);
+      throw new InputError(
+        `machineRef must be a string, got ${describeValue(body.machineRef)}`,
+      );
     }
-    const machineRef = body.machineRef === undefined ? undefined : refFromInput('machineRef', body.machineRef, 'resource');
-    await authorizer.authorizeOn(credentials, recoveryCaptureCreatePermission, entityRef);
-    res.status(201).json({ items: await captures.captureEntity(entityRef, machineRef) });
+    const machineRef =
+      body.machineRef === undefined
+        ? undefined
+        : refFromInput('machineRef', body.machineRef, 'resource');
+    await authorizer.authorizeOn(
+      credentials,
+      recoveryCaptureCreatePermission,
+      entityRef,
+    );
+    res
+      .status(201)
+      .json({ items: await captures.captureEntity(entityRef, machineRef) });
   });
 
   router.get('/captures', query('machineRef', 'limit'), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const machineRef = req.query.machineRef;
     if (typeof machineRef !== 'string') {
-      throw new InputError('Query parameter machineRef is required, e.g. resource:default/web-01');
+      throw new InputError(
+        'Query parameter machineRef is required, e.g. resource:default/web-01',
+      );
     }
-    const ref = await graphs.requireVisible(refFromInput('machineRef', machineRef, 'resource'), credentials);
+    const ref = await graphs.requireVisible(
+      refFromInput('machineRef', machineRef, 'resource'),
+      credentials,
+    );
     res.json({ items: await captures.listCaptures(ref, limitFrom(req)) });
   });
 
-  router.post('/events', query('format', 'source', 'lenient'), async (req, res) => {
-    const format = req.query.format;
-    if (format !== undefined && !EVENT_FORMATS.includes(format as EventFormat)) {
-      throw new InputError(`format must be one of ${EVENT_FORMATS.join(', ')}, got "${format}"`);
-    }
-    const source = sourceFrom(req.query.source);
-    const text = typeof req.body === 'string' ? req.body : '';
-    let parsed;
-    try {
-      parsed = parseEvents(text, {
-        format: format as EventFormat | undefined,
-        source,
-        lenient: lenientFrom(req.query.lenient),
-        received: { at: Date.now(), marginMs: FUTURE_EVENT_MARGIN_MS },
+  router.post(
+    '/events',
+    query('format', 'source', 'lenient'),
+    async (req, res) => {
+      const format = req.query.format;
+      if (
+        format !== undefined &&
+        !EVENT_FORMATS.includes(format as EventFormat)
+      ) {
+        throw new InputError(
+          `format must be one of ${EVENT_FORMATS.join(', ')}, got "${format}"`,
+        );
+      }
+      const source = sourceFrom(req.query.source);
+      const text = typeof req.body === 'string' ? req.body : '';
+      let parsed;
+      try {
+        parsed = parseEvents(text, {
+          format: format as EventFormat | undefined,
+          source,
+          lenient: lenientFrom(req.query.lenient),
+          received: { at: Date.now(), marginMs: FUTURE_EVENT_MARGIN_MS },
+        });
+      } catch (error) {
+        if (error instanceof EventParseError)
+          throw new InputError(error.message);
+        throw error;
+      }
+      if (parsed.events.length === 0) {
+        const lines = text.split('\n').filter(l => l.trim()).length;
+        // Say where the lines went: all skipped (lenient) hides the error that would explain it.
+        throw new InputError(
+          `${source}: no initialization events in ${lines} lines (formats: ${EVENT_FORMATS.join(', ')}); ` +
+            `${parsed.skipped} skipped as malformed, ${parsed.ignored} ignored as not initialization events` +
+            (parsed.skipped > 0
+              ? '; retry without lenient=true to see the first malformed line'
+              : ''),
+        );
+      }
+      const stored = await events.insertEvents(parsed.events, `api:${source}`);
+      res.status(201).json({
+        format: parsed.format,
+        received: parsed.events.length,
+        stored,
+        duplicates: parsed.events.length - stored,
+        ignored: parsed.ignored,
+        skipped: parsed.skipped,
+        warnings: parsed.warnings,
       });
-    } catch (error) {
-      if (error instanceof EventParseError) throw new InputError(error.message);
-      throw error;
-    }
-    if (parsed.events.length === 0) {
-      const lines = text.split('\n').filter(l => l.trim()).length;
-      // Say where the lines went: all skipped (lenient) hides the error that would explain it.
-      throw new InputError(
-        `${source}: no initialization events in ${lines} lines (formats: ${EVENT_FORMATS.join(', ')}); ` +
-          `${parsed.skipped} skipped as malformed, ${parsed.ignored} ignored as not initialization events` +
-          (parsed.skipped > 0 ? '; retry without lenient=true to see the first malformed line' : ''),
-      );
-    }
-    const stored = await events.insertEvents(parsed.events, `api:${source}`);
-    res.status(201).json({
-      format: parsed.format,
-      received: parsed.events.length,
-      stored,
-      duplicates: parsed.events.length - stored,
-      ignored: parsed.ignored,
-      skipped: parsed.skipped,
-      warnings: parsed.warnings,
-    });
-  });
+    },
+  );
 
   router.post('/analysis', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
     const ref = bodyFrom(req, ['entityRef']).entityRef;
     if (ref !== undefined) {
-      if (typeof ref !== 'string') throw new InputError('entityRef must be a string');
+      if (typeof ref !== 'string')
+        throw new InputError('entityRef must be a string');
       // Analyses are per system: `shop` is system:default/shop, not a component of that name.
-      const systemRef = await graphs.requireVisible(refFromInput('entityRef', ref, 'system'), credentials);
-      await authorizer.authorizeOn(credentials, recoveryCaptureCreatePermission, systemRef);
+      const systemRef = await graphs.requireVisible(
+        refFromInput('entityRef', ref, 'system'),
+        credentials,
+      );
+      await authorizer.authorizeOn(
+        credentials,
+        recoveryCaptureCreatePermission,
+        systemRef,
+      );
       const analysis = await analyses.analyzeSystem(systemRef);
       res.status(201).json(await analyses.asSeenBy(analysis, credentials));
       return;
     }
     // The sweep: every system the caller may analyse.
-    res.status(201).json(await analyses.sweep(credentials, refs => authorizer.permittedOn(credentials, recoveryCaptureCreatePermission, refs)));
+    res
+      .status(201)
+      .json(
+        await analyses.sweep(credentials, refs =>
+          authorizer.permittedOn(
+            credentials,
+            recoveryCaptureCreatePermission,
+            refs,
+          ),
+        ),
+      );
   });
 
   router.get('/analysis/:kind/:namespace/:name', query(), async (req, res) => {
@@ -215,27 +322,43 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     requireSystem(ref);
     // Only the parts the caller may see in the catalog: the analysis names all of the system's.
     const analysis = await analyses.latestFor(ref, credentials);
-    if (!analysis) throw new NotFoundError(`No dependency analysis of ${ref} yet`);
+    if (!analysis)
+      throw new NotFoundError(`No dependency analysis of ${ref} yet`);
     res.json(analysis);
   });
 
   router.post('/runs', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const body = bodyFrom(req, ['entityRef', 'mode', 'acceptMissingDependencies', 'recoveryPoint', 'options']);
+    const body = bodyFrom(req, [
+      'entityRef',
+      'mode',
+      'acceptMissingDependencies',
+      'recoveryPoint',
+      'options',
+    ]);
     // Only an absent mode is the default: null is no mode.
     const mode = body.mode === undefined ? 'test' : body.mode;
     if (mode !== 'test' && mode !== 'failover') {
-      throw new InputError(`mode must be "test" or "failover", got ${describeValue(mode)}`);
+      throw new InputError(
+        `mode must be "test" or "failover", got ${describeValue(mode)}`,
+      );
     }
     const options = (body.options ?? {}) as { reverseBootOrder?: unknown };
     if (typeof options !== 'object' || Array.isArray(options)) {
       throw new InputError('options must be an object');
     }
     // A misspelt option would otherwise run without it.
-    refuseUnknown(Object.keys(options), ['reverseBootOrder'], 'options', 'option');
+    refuseUnknown(
+      Object.keys(options),
+      ['reverseBootOrder'],
+      'options',
+      'option',
+    );
     const { acceptMissingDependencies = false } = body;
     if (typeof acceptMissingDependencies !== 'boolean') {
-      throw new InputError(`acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`);
+      throw new InputError(
+        `acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`,
+      );
     }
     const recoveryPoint = recoveryPointFrom(body.recoveryPoint);
     const entityRef = await entityRefFromBody(body, credentials);
@@ -250,26 +373,47 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.status(202).json(run);
   });
 
-  router.get('/runs', query('entityRef', 'active', 'limit', 'before'), async (req, res) => {
-    const credentials = await httpAuth.credentials(req);
-    const entityRef = req.query.entityRef;
-    if (entityRef !== undefined && typeof entityRef !== 'string') {
-      throw new InputError('Query parameter entityRef must be given once, e.g. component:default/web');
-    }
-    // Only `true`: `active=false` could be read as "finished runs only", which this does not filter.
-    const active = req.query.active;
-    if (active !== undefined && active !== 'true') {
-      throw new InputError(`Query parameter active must be "true" when given, got ${describeValue(active)}`);
-    }
-    const limit = limitFrom(req);
-    const before = req.query.before;
-    if (before !== undefined && (typeof before !== 'string' || before.length === 0)) {
-      throw new InputError('Query parameter before must be given once, the id of a run');
-    }
-    const ref = entityRef === undefined ? undefined : refFromInput('entityRef', entityRef);
-    // Of any entity, only those the caller may see (AuthorizedRunService.list).
-    res.json({ items: await runs.list({ entityRef: ref, active: active === 'true', limit, before }, credentials) });
-  });
+  router.get(
+    '/runs',
+    query('entityRef', 'active', 'limit', 'before'),
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req);
+      const entityRef = req.query.entityRef;
+      if (entityRef !== undefined && typeof entityRef !== 'string') {
+        throw new InputError(
+          'Query parameter entityRef must be given once, e.g. component:default/web',
+        );
+      }
+      // Only `true`: `active=false` could be read as "finished runs only", which this does not filter.
+      const active = req.query.active;
+      if (active !== undefined && active !== 'true') {
+        throw new InputError(
+          `Query parameter active must be "true" when given, got ${describeValue(active)}`,
+        );
+      }
+      const limit = limitFrom(req);
+      const before = req.query.before;
+      if (
+        before !== undefined &&
+        (typeof before !== 'string' || before.length === 0)
+      ) {
+        throw new InputError(
+          'Query parameter before must be given once, the id of a run',
+        );
+      }
+      const ref =
+        entityRef === undefined
+          ? undefined
+          : refFromInput('entityRef', entityRef);
+      // Of any entity, only those the caller may see (AuthorizedRunService.list).
+      res.json({
+        items: await runs.list(
+          { entityRef: ref, active: active === 'true', limit, before },
+          credentials,
+        ),
+      });
+    },
+  );
 
   router.get('/runs/:id', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -287,9 +431,16 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // plugin's routes, built from the root config and logger, so error bodies follow the backend's
   // settings (stack traces only where Backstage shows them). Only the refusals of the body
   // parsers and of the path's decoding are said first as the routes' own.
-  router.use((error: unknown, req: express.Request, _res: express.Response, next: express.NextFunction) => {
-    next(asRequestError(error, req));
-  });
+  router.use(
+    (
+      error: unknown,
+      req: express.Request,
+      _res: express.Response,
+      next: express.NextFunction,
+    ) => {
+      next(asRequestError(error, req));
+    },
+  );
   return router;
 }
 

@@ -14,12 +14,16 @@ export class FakeCaptureSource implements CaptureSource {
 
   constructor(readonly engineId = 'primary') {}
 
-  async capture(machine: MachineLocator, options: { captureId: string }): Promise<CapturedMachine> {
+  async capture(
+    machine: MachineLocator,
+    options: { captureId: string },
+  ): Promise<CapturedMachine> {
     this.captured.push(machine.container);
     // A real capture takes far longer than the millisecond its time is kept in; without this, the
     // captures of a test could share one and "the last N" would be chosen by their random ids.
     const started = Date.now();
-    while (Date.now() === started) await new Promise(resolve => setTimeout(resolve, 1));
+    while (Date.now() === started)
+      await new Promise(resolve => setTimeout(resolve, 1));
     return {
       imageId: `sha256:${options.captureId}`,
       sizeBytes: 1000,
@@ -27,7 +31,13 @@ export class FakeCaptureSource implements CaptureSource {
       artifact: `/store/${options.captureId}.tar`,
       runtime: {
         hostname: machine.container,
-        networks: [{ name: 'prod', subnet: '172.29.10.0/24', aliases: [machine.container] }],
+        networks: [
+          {
+            name: 'prod',
+            subnet: '172.29.10.0/24',
+            aliases: [machine.container],
+          },
+        ],
         env: [],
         exposedPorts: [],
         labels: {},
@@ -35,7 +45,9 @@ export class FakeCaptureSource implements CaptureSource {
       adaptations: [],
       durationMs: 5,
       pausedMs: 2,
-      ...(this.machineStates.has(machine.container) && { machineState: this.machineStates.get(machine.container) }),
+      ...(this.machineStates.has(machine.container) && {
+        machineState: this.machineStates.get(machine.container),
+      }),
     };
   }
 
@@ -53,8 +65,14 @@ export class GatedCaptureSource extends FakeCaptureSource {
   /** Captures held at the gate, by container. */
   readonly waiting = new Map<string, () => void>();
 
-  override async capture(machine: MachineLocator, options: { captureId: string }): Promise<CapturedMachine> {
-    if (this.gated.has(machine.container)) await new Promise<void>(resolve => this.waiting.set(machine.container, resolve));
+  override async capture(
+    machine: MachineLocator,
+    options: { captureId: string },
+  ): Promise<CapturedMachine> {
+    if (this.gated.has(machine.container))
+      await new Promise<void>(resolve =>
+        this.waiting.set(machine.container, resolve),
+      );
     return super.capture(machine, options);
   }
 

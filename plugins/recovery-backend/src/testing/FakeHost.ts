@@ -23,18 +23,32 @@ export class FakeHost implements HypervisorHost {
   private readonly exited = new Map<string, number>(); // machine id -> exit code
   private readonly unhealthy = new Set<string>();
 
-  constructor(private readonly needs: Record<string, string[]>, private readonly crashes: string[] = []) {}
+  constructor(
+    private readonly needs: Record<string, string[]>,
+    private readonly crashes: string[] = [],
+  ) {}
 
-  async createLab(runId: string, networks: CapturedNetwork[]): Promise<LabHandle> {
+  async createLab(
+    runId: string,
+    networks: CapturedNetwork[],
+  ): Promise<LabHandle> {
     const names = [...new Set(networks.map(n => `lab-${runId}-${n.name}`))];
     names.forEach(n => this.labels.set(n, runId));
     return { runId, networks: names };
   }
-  async restoreMachine(lab: LabHandle, capture: RestorableCapture): Promise<RestoredMachine> {
+  async restoreMachine(
+    lab: LabHandle,
+    capture: RestorableCapture,
+  ): Promise<RestoredMachine> {
     const id = `${lab.runId}/${capture.machineRef}`;
     this.labels.set(id, lab.runId);
     return {
-      machine: { runId: lab.runId, machineRef: capture.machineRef, id, hostnames: [] },
+      machine: {
+        runId: lab.runId,
+        machineRef: capture.machineRef,
+        id,
+        hostnames: [],
+      },
       adaptations: ['dropped host port binding 8080->80/tcp'],
       addressesLost: [],
     };
@@ -45,7 +59,9 @@ export class FakeHost implements HypervisorHost {
       this.exited.set(machine.id, 3);
       return;
     }
-    const ok = (this.needs[machine.machineRef] ?? []).every(dep => this.up.has(`${machine.runId}/${dep}`));
+    const ok = (this.needs[machine.machineRef] ?? []).every(dep =>
+      this.up.has(`${machine.runId}/${dep}`),
+    );
     if (ok) this.up.add(machine.id);
   }
   /** The machine stops, as a process that exits after it came up. */
@@ -63,15 +79,25 @@ export class FakeHost implements HypervisorHost {
   }
   async inspectMachine(machine: MachineHandle): Promise<MachineState> {
     // A torn-down machine is gone, as on an engine: inspecting it fails.
-    if (!this.labels.has(machine.id)) throw new Error(`No such container: ${machine.id}`);
+    if (!this.labels.has(machine.id))
+      throw new Error(`No such container: ${machine.id}`);
     const exitCode = this.exited.get(machine.id);
     if (exitCode !== undefined) return { running: false, exitCode };
-    return this.unhealthy.has(machine.id) ? { running: true, health: 'unhealthy' } : { running: true };
+    return this.unhealthy.has(machine.id)
+      ? { running: true, health: 'unhealthy' }
+      : { running: true };
   }
-  async probe(_lab: LabHandle, machine: MachineHandle, probe: ProbeSpec): Promise<ProbeResult> {
+  async probe(
+    _lab: LabHandle,
+    machine: MachineHandle,
+    probe: ProbeSpec,
+  ): Promise<ProbeResult> {
     return this.up.has(machine.id)
       ? { ok: true, message: 'connected' }
-      : { ok: false, message: `connection to ${machine.machineRef}:${probe.port} refused` };
+      : {
+          ok: false,
+          message: `connection to ${machine.machineRef}:${probe.port} refused`,
+        };
   }
   async logTail(machine: MachineHandle) {
     return `console of ${machine.machineRef}`;
@@ -89,7 +115,12 @@ export class FakeHost implements HypervisorHost {
   }
   // Not through listLabResources: a test that makes that call fail fails it, not teardowns.
   private resources(runId?: string): LabResources {
-    const mine = [...this.labels].filter(([, r]) => !runId || r === runId).map(([k]) => k);
-    return { machines: mine.filter(k => !k.startsWith('lab-')), networks: mine.filter(k => k.startsWith('lab-')) };
+    const mine = [...this.labels]
+      .filter(([, r]) => !runId || r === runId)
+      .map(([k]) => k);
+    return {
+      machines: mine.filter(k => !k.startsWith('lab-')),
+      networks: mine.filter(k => k.startsWith('lab-')),
+    };
   }
 }

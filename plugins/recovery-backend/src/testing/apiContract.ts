@@ -29,7 +29,9 @@ interface Operation {
   requestBody?: { required?: boolean; content: Content };
   responses: Record<string, { content?: Content }>;
 }
-type PathItem = { parameters?: Parameter[] } & Partial<Record<'get' | 'post', Operation>>;
+type PathItem = { parameters?: Parameter[] } & Partial<
+  Record<'get' | 'post', Operation>
+>;
 
 const METHODS = ['get', 'post'] as const;
 
@@ -44,9 +46,15 @@ export class ApiContract {
   // Undocumented fields and formats are mistakes of the spec, not something to skip.
   private readonly ajv = addFormats(new Ajv({ allErrors: true, strict: true }));
   // Query values are text: `limit=5` is the integer 5.
-  private readonly queryAjv = addFormats(new Ajv({ allErrors: true, strict: true, coerceTypes: true }));
+  private readonly queryAjv = addFormats(
+    new Ajv({ allErrors: true, strict: true, coerceTypes: true }),
+  );
   private readonly validators = new Map<Ajv, Map<Schema, ValidateFunction>>();
-  private readonly routes: Array<{ template: string; pattern: RegExp; item: PathItem }>;
+  private readonly routes: Array<{
+    template: string;
+    pattern: RegExp;
+    item: PathItem;
+  }>;
 
   private constructor(paths: Record<string, PathItem>) {
     this.routes = Object.entries(paths).map(([template, item]) => ({
@@ -58,20 +66,28 @@ export class ApiContract {
   }
 
   static async load(specPath: string): Promise<ApiContract> {
-    const api = (await SwaggerParser.dereference(specPath)) as unknown as { paths: Record<string, PathItem> };
+    const api = (await SwaggerParser.dereference(specPath)) as unknown as {
+      paths: Record<string, PathItem>;
+    };
     return new ApiContract(api.paths);
   }
 
   /** Every answer the description documents, as `GET /runs/{id} 404`. */
   documented(): string[] {
     return this.routes.flatMap(({ template, item }) =>
-      METHODS.flatMap(method => Object.keys(item[method]?.responses ?? {}).map(status => `${method.toUpperCase()} ${template} ${status}`)),
+      METHODS.flatMap(method =>
+        Object.keys(item[method]?.responses ?? {}).map(
+          status => `${method.toUpperCase()} ${template} ${status}`,
+        ),
+      ),
     );
   }
 
   /** Every operation, as method and path template. */
   operations(): Array<{ method: 'get' | 'post'; template: string }> {
-    return this.routes.flatMap(({ template, item }) => METHODS.filter(m => item[m]).map(method => ({ method, template })));
+    return this.routes.flatMap(({ template, item }) =>
+      METHODS.filter(m => item[m]).map(method => ({ method, template })),
+    );
   }
 
   /** Throws, naming each difference, where the exchange is not as the description says. */
@@ -80,46 +96,85 @@ export class ApiContract {
     const route = this.routes.find(r => r.pattern.test(path));
     const operation = route?.item[sent.method];
     const exchange = `${sent.method.toUpperCase()} ${sent.url} → ${res.status}`;
-    if (!route || !operation) throw new Error(`${exchange}: no such route in the description`);
-    const parameters = [...(route.item.parameters ?? []), ...(operation.parameters ?? [])];
-    const { undocumented, refused } = this.requestAgainst(operation, parameters, sent);
+    if (!route || !operation)
+      throw new Error(`${exchange}: no such route in the description`);
+    const parameters = [
+      ...(route.item.parameters ?? []),
+      ...(operation.parameters ?? []),
+    ];
+    const { undocumented, refused } = this.requestAgainst(
+      operation,
+      parameters,
+      sent,
+    );
     const differences = this.answerAgainst(operation, res);
     // The server may refuse more than the description (an entity that is not there), never less;
     // what it does not name at all (a parameter, a body's content type) it must refuse.
     refused.push(...undocumented);
     if (res.status < 300 && refused.length > 0) {
-      differences.push(`answered ${res.status} to a request the description refuses (${refused.join('; ')})`);
+      differences.push(
+        `answered ${res.status} to a request the description refuses (${refused.join('; ')})`,
+      );
     }
-    if (operation.responses[String(res.status)]) this.exercised.add(`${sent.method.toUpperCase()} ${route.template} ${res.status}`);
-    if (differences.length > 0) throw new Error(`${exchange}, not as openapi.yaml says:\n- ${differences.join('\n- ')}`);
+    if (operation.responses[String(res.status)])
+      this.exercised.add(
+        `${sent.method.toUpperCase()} ${route.template} ${res.status}`,
+      );
+    if (differences.length > 0)
+      throw new Error(
+        `${exchange}, not as openapi.yaml says:\n- ${differences.join('\n- ')}`,
+      );
   }
 
   /** What of the request the description does not name at all, and what it names but refuses. */
-  private requestAgainst(operation: Operation, parameters: Parameter[], sent: SentRequest) {
+  private requestAgainst(
+    operation: Operation,
+    parameters: Parameter[],
+    sent: SentRequest,
+  ) {
     const undocumented: string[] = [];
     const refused: string[] = [];
     const values = new Map<string, string[]>();
-    for (const [name, value] of new URLSearchParams(sent.url.split('?')[1] ?? '')) values.set(name, [...(values.get(name) ?? []), value]);
+    for (const [name, value] of new URLSearchParams(
+      sent.url.split('?')[1] ?? '',
+    ))
+      values.set(name, [...(values.get(name) ?? []), value]);
     for (const [name, given] of values) {
-      const parameter = parameters.find(p => p.in === 'query' && p.name === name);
+      const parameter = parameters.find(
+        p => p.in === 'query' && p.name === name,
+      );
       if (!parameter) {
         undocumented.push(`query parameter ${name} is not documented`);
         continue;
       }
       // Wrapped in an object: Ajv coerces properties, not the value it is given. Given twice, an array.
-      const validate = this.validator(this.queryAjv, parameter.schema, schema => ({ type: 'object', properties: { value: schema } }));
-      if (!validate({ value: given.length === 1 ? given[0] : given })) refused.push(`query ${name}: ${describe(validate.errors)}`);
+      const validate = this.validator(
+        this.queryAjv,
+        parameter.schema,
+        schema => ({ type: 'object', properties: { value: schema } }),
+      );
+      if (!validate({ value: given.length === 1 ? given[0] : given }))
+        refused.push(`query ${name}: ${describe(validate.errors)}`);
     }
     for (const p of parameters) {
-      if (p.in === 'query' && p.required && !values.has(p.name)) refused.push(`query ${p.name} is required`);
+      if (p.in === 'query' && p.required && !values.has(p.name))
+        refused.push(`query ${p.name} is required`);
     }
     if (sent.body !== undefined) {
-      const media = operation.requestBody && mediaTypeIn(operation.requestBody.content, sent.contentType);
+      const media =
+        operation.requestBody &&
+        mediaTypeIn(operation.requestBody.content, sent.contentType);
       if (!media) {
-        undocumented.push(`a ${sent.contentType} request body is not documented`);
+        undocumented.push(
+          `a ${sent.contentType} request body is not documented`,
+        );
       } else {
-        const validate = this.validator(this.ajv, operation.requestBody!.content[media].schema);
-        if (!validate(sent.body)) refused.push(`request body: ${describe(validate.errors)}`);
+        const validate = this.validator(
+          this.ajv,
+          operation.requestBody!.content[media].schema,
+        );
+        if (!validate(sent.body))
+          refused.push(`request body: ${describe(validate.errors)}`);
       }
     } else if (operation.requestBody?.required) {
       refused.push('a request body is required');
@@ -130,19 +185,35 @@ export class ApiContract {
   /** Where the answer's status, content type or body is not one the description documents. */
   private answerAgainst(operation: Operation, res: Response): string[] {
     const answer = operation.responses[String(res.status)];
-    if (!answer) return [`status ${res.status} is not documented (body: ${res.text?.slice(0, 300)})`];
+    if (!answer)
+      return [
+        `status ${res.status} is not documented (body: ${res.text?.slice(0, 300)})`,
+      ];
     const hasBody = Boolean(res.text);
-    if (!answer.content) return hasBody ? [`a ${res.type} body is not documented: ${res.text.slice(0, 300)}`] : [];
+    if (!answer.content)
+      return hasBody
+        ? [`a ${res.type} body is not documented: ${res.text.slice(0, 300)}`]
+        : [];
     const media = mediaTypeIn(answer.content, res.type);
-    if (!media) return [`content type ${res.type || '(none)'} is not documented (${Object.keys(answer.content).join(', ')})`];
+    if (!media)
+      return [
+        `content type ${res.type || '(none)'} is not documented (${Object.keys(answer.content).join(', ')})`,
+      ];
     if (!hasBody) return ['no body, where one is documented'];
     const validate = this.validator(this.ajv, answer.content[media].schema);
-    return validate(res.body) ? [] : [`response body: ${describe(validate.errors)}`];
+    return validate(res.body)
+      ? []
+      : [`response body: ${describe(validate.errors)}`];
   }
 
   /** The compiled schema, once per schema and Ajv. */
-  private validator(ajv: Ajv, schema: Schema, wrap = (s: Schema) => s): ValidateFunction {
-    const compiled = this.validators.get(ajv) ?? new Map<Schema, ValidateFunction>();
+  private validator(
+    ajv: Ajv,
+    schema: Schema,
+    wrap = (s: Schema) => s,
+  ): ValidateFunction {
+    const compiled =
+      this.validators.get(ajv) ?? new Map<Schema, ValidateFunction>();
     this.validators.set(ajv, compiled);
     let validate = compiled.get(schema);
     if (!validate) {
@@ -162,6 +233,9 @@ function mediaTypeIn(content: Content, contentType = ''): string | undefined {
 /** Ajv's errors, each with where it is and the field at fault. */
 function describe(errors: ErrorObject[] | null | undefined): string {
   return (errors ?? [])
-    .map(e => `${e.instancePath || '/'} ${e.message}${e.params.additionalProperty ? ` (${e.params.additionalProperty})` : ''}`)
+    .map(
+      e =>
+        `${e.instancePath || '/'} ${e.message}${e.params.additionalProperty ? ` (${e.params.additionalProperty})` : ''}`,
+    )
     .join('; ');
 }

@@ -7,7 +7,11 @@ const P = 'recovery.backstage-recovery.io/';
 export const machineEntity = (name: string): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
   kind: 'Resource',
-  metadata: { name, namespace: 'default', annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name } },
+  metadata: {
+    name,
+    namespace: 'default',
+    annotations: { [`${P}engine`]: 'primary', [`${P}container`]: name },
+  },
   spec: { type: 'machine' },
 });
 
@@ -30,14 +34,24 @@ export const storedCapture = (machine: string): StoredCapture => ({
   sizeBytes: 1,
   checksum: 'sha256:1',
   artifact: `/captures/${machine}.tar`,
-  runtime: { hostname: machine, networks: [{ name: 'prod', aliases: [] }], env: [], exposedPorts: [], labels: {} },
+  runtime: {
+    hostname: machine,
+    networks: [{ name: 'prod', aliases: [] }],
+    env: [],
+    exposedPorts: [],
+    labels: {},
+  },
   adaptations: [],
   durationMs: 1,
   createdAt: new Date().toISOString(),
 });
 
 /** A capture of `machineRef` taken at `createdAt`. */
-export const captureOf = (id: string, machineRef: string, createdAt: string): StoredCapture => ({
+export const captureOf = (
+  id: string,
+  machineRef: string,
+  createdAt: string,
+): StoredCapture => ({
   ...storedCapture(machineRef.split('/')[1]),
   id,
   machineRef,
@@ -45,7 +59,12 @@ export const captureOf = (id: string, machineRef: string, createdAt: string): St
 });
 
 /** A test run of `entityRef` booting `machineRefs` (one wave each) on a host of its own, to `recoveryPoint` where given. */
-export const testRunOf = (entityRef: string, id: string, machineRefs: string[], recoveryPoint?: string): NewRun => ({
+export const testRunOf = (
+  entityRef: string,
+  id: string,
+  machineRefs: string[],
+  recoveryPoint?: string,
+): NewRun => ({
   id,
   entityRef,
   mode: 'test',

@@ -20,7 +20,9 @@ export function providersModule(providers: {
         deps: { registry: recoveryProvidersExtensionPoint },
         async init({ registry }) {
           providers.captureSources?.forEach(s => registry.addCaptureSource(s));
-          providers.hypervisorHosts?.forEach(h => registry.addHypervisorHost(h));
+          providers.hypervisorHosts?.forEach(h =>
+            registry.addHypervisorHost(h),
+          );
           providers.eventSources?.forEach(s => registry.addEventSource(s));
         },
       });

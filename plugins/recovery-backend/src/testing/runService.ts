@@ -1,6 +1,9 @@
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import { mockServices } from '@backstage/backend-test-utils';
-import type { HypervisorHost, RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  HypervisorHost,
+  RecoveryGraph,
+} from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryStore } from '../database/RecoveryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
@@ -8,21 +11,37 @@ import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 
 /** A RunService over one recovery graph (every entity plans to it) and one host, with short timings for tests. */
-export function runServiceOver(store: RecoveryStore, host: HypervisorHost, graph: RecoveryGraph): RunService {
+export function runServiceOver(
+  store: RecoveryStore,
+  host: HypervisorHost,
+  graph: RecoveryGraph,
+): RunService {
   const providers = new ProviderRegistry();
   providers.addHypervisorHost(host);
   const graphs = {
-    getEntity: async () => ({ apiVersion: 'backstage.io/v1alpha1', kind: 'Component', metadata: { name: 'web' } }),
+    getEntity: async () => ({
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'Component',
+      metadata: { name: 'web' },
+    }),
     load: async () => graph,
-    visibleTo: async (refs: string[], _credentials: BackstageCredentials) => refs,
+    visibleTo: async (refs: string[], _credentials: BackstageCredentials) =>
+      refs,
   };
-  return new RunService(store, providers, new PlanService(graphs as unknown as CatalogGraphLoader), graphs, mockServices.logger.mock(), {
-    machineReadyTimeoutMs: 300,
-    probeIntervalMs: 20,
-    heartbeatIntervalMs: 50,
-    staleAfterMs: 1_000,
-    stepTimeoutMs: 60_000,
-    minReadyMs: 0,
-    allowTestHooks: false,
-  });
+  return new RunService(
+    store,
+    providers,
+    new PlanService(graphs as unknown as CatalogGraphLoader),
+    graphs,
+    mockServices.logger.mock(),
+    {
+      machineReadyTimeoutMs: 300,
+      probeIntervalMs: 20,
+      heartbeatIntervalMs: 50,
+      staleAfterMs: 1_000,
+      stepTimeoutMs: 60_000,
+      minReadyMs: 0,
+      allowTestHooks: false,
+    },
+  );
 }

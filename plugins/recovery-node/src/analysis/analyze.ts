@@ -3,17 +3,45 @@
  * order and a machine boot plan out. Its steps live beside it: timeline (1–2), correlate (3),
  * select (4), plan (6); the order (5) and the result are assembled here.
  */
-import type { InferredMachineWait, InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  InferredMachineWait,
+  InitializationEvent,
+} from '@backstage-recovery/plugin-recovery-common';
 import { correlate, tabulateKernel } from './correlate';
-import { breakCycles, byName, checkBootDurations, counted, criticalPath, CriticalPath, Cycle, Edge, generations, listed, precedenceOrder, roundScore, transitiveReduction } from './graph';
-import { createKernel, DEFAULT_KERNEL, delayText, Kernel, KernelOptions, timeScaleOf } from './kernel';
+import {
+  breakCycles,
+  byName,
+  checkBootDurations,
+  counted,
+  criticalPath,
+  CriticalPath,
+  Cycle,
+  Edge,
+  generations,
+  listed,
+  precedenceOrder,
+  roundScore,
+  transitiveReduction,
+} from './graph';
+import {
+  createKernel,
+  DEFAULT_KERNEL,
+  delayText,
+  Kernel,
+  KernelOptions,
+  timeScaleOf,
+} from './kernel';
 import type { ServiceMap, ServiceMapper } from './mapping';
 import { MachineCycle, MachineWait, planMachines } from './plan';
 import { CANDIDATE_FLOOR, selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
 import { MAX_TIME } from '../events/clock';
 
-export { AnalysisInputError, clockCorrector, NoStartEventsError } from './timeline';
+export {
+  AnalysisInputError,
+  clockCorrector,
+  NoStartEventsError,
+} from './timeline';
 export type { MachineWait } from './plan';
 
 export interface AnalysisOptions {
@@ -84,7 +112,11 @@ export interface AnalysisResult {
    * Which machines each machine waits for (after cycle breaking), and why, in the same order
    * (`because` is absent from analyses the backend stored before it was added).
    */
-  machineDependencies: Array<{ machine: string; waitsFor: string[]; because?: MachineWait[] }>;
+  machineDependencies: Array<{
+    machine: string;
+    waitsFor: string[];
+    because?: MachineWait[];
+  }>;
   /**
    * Machine edges of the plan that rest on restarts: the machine's services restarted after
    * `followed` of the `chances` times `waitsFor` rebooted on its own while it was up.
@@ -146,7 +178,11 @@ export function analyzeDependencies(
   const threshold = options.threshold ?? 0.7;
   // A site that boots in seconds runs on a slowed clock, under the default kernel (timeScaleOf).
   const timeScale = timeScaleOf(options.kernel);
-  const exactKernel = createKernel(timeScale === 1 ? options.kernel : { ...options.kernel, peakDelay: DEFAULT_KERNEL.peakDelay });
+  const exactKernel = createKernel(
+    timeScale === 1
+      ? options.kernel
+      : { ...options.kernel, peakDelay: DEFAULT_KERNEL.peakDelay },
+  );
 
   // 1–2. Filter, map, compensate clock skew, weigh, index.
   const tl = buildTimeline(events, {
@@ -164,16 +200,30 @@ export function analyzeDependencies(
   // threshold. Unless the caller chose the peak, it moves to the delay the boots show, once.
   const delay = first.underDelay;
   const peak = exactKernel.peakDelay / 60_000;
-  if (options.kernel?.peakDelay !== undefined || delay === undefined || (delay >= FIT_BELOW * peak && delay <= FIT_ABOVE * peak)) {
+  if (
+    options.kernel?.peakDelay !== undefined ||
+    delay === undefined ||
+    (delay >= FIT_BELOW * peak && delay <= FIT_ABOVE * peak)
+  ) {
     return first.result;
   }
   // Strictly inside the kernel's bounds, which a kernel needs around its peak.
   const { minDelay, maxDelay } = exactKernel;
-  const fitted = Math.min(Math.max(delay * 60_000, minDelay + 0.01 * (maxDelay - minDelay)), maxDelay - 0.1 * (maxDelay - minDelay));
-  const refit = analyzeTimeline(tl, createKernel({ ...options.kernel, peakDelay: fitted }), threshold, options, false);
+  const fitted = Math.min(
+    Math.max(delay * 60_000, minDelay + 0.01 * (maxDelay - minDelay)),
+    maxDelay - 0.1 * (maxDelay - minDelay),
+  );
+  const refit = analyzeTimeline(
+    tl,
+    createKernel({ ...options.kernel, peakDelay: fitted }),
+    threshold,
+    options,
+    false,
+  );
   // Kept only where it fits better: the median of the dependencies under the threshold lies in a
   // tail of their delays, and where those spread wide, a peak there leaves more of them under.
-  if (refit.under * first.explained >= first.under * refit.explained) return first.result;
+  if (refit.under * first.explained >= first.under * refit.explained)
+    return first.result;
   refit.result.warnings.unshift(
     `the delay kernel's peak moved from ${peak.toFixed(0)} to ${(fitted / 60_000).toFixed(1)} min: ${first.under} of ${first.explained} dependencies the boots show scored under the threshold at ${peak.toFixed(0)} min, their services starting a median ${delay.toFixed(1)} min after them, and ${refit.under} of ${refit.explained} do at the new peak; a peak given (--kernel-peak, recovery.analysis.kernelPeak) stays where it is`,
   );
@@ -185,17 +235,59 @@ export function analyzeDependencies(
  * one would otherwise weigh every initialization NaN, or turn a setting off, without a word.
  */
 function checkOptions(o: AnalysisOptions): void {
-  const problem = (name: string, value: unknown, must: string) => new Error(`analysis option ${name} must be ${must} (got ${String(value)})`);
-  const { threshold, at, halfLife, failureWindow, failureFactor, minSamples, method } = o;
-  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw problem('threshold', threshold, 'in (0, 1]');
-  if (at !== undefined && !(Math.abs(at) <= MAX_TIME)) throw problem('at', at, 'a time in epoch milliseconds that a date holds');
-  if (halfLife !== undefined && !(halfLife >= 0)) throw problem('halfLife', halfLife, '0 or more milliseconds (0 or Infinity: no decay)');
-  if (failureWindow !== undefined && !(failureWindow >= 0 && Number.isFinite(failureWindow))) throw problem('failureWindow', failureWindow, 'a finite number of milliseconds, 0 or more');
-  if (failureFactor !== undefined && !(failureFactor >= 0 && failureFactor <= 1)) throw problem('failureFactor', failureFactor, 'in [0, 1]');
-  if (minSamples !== undefined && !(minSamples >= 0 && Number.isFinite(minSamples))) throw problem('minSamples', minSamples, 'a finite number, 0 or more');
-  if (method !== undefined && method !== 'full' && method !== 'plain') throw problem('method', method, "'full' or 'plain'");
-  if (o.bootDurations !== undefined && (typeof o.bootDurations !== 'object' || o.bootDurations === null || Array.isArray(o.bootDurations))) {
-    throw problem('bootDurations', JSON.stringify(o.bootDurations), 'an object of machine names to durations');
+  const problem = (name: string, value: unknown, must: string) =>
+    new Error(`analysis option ${name} must be ${must} (got ${String(value)})`);
+  const {
+    threshold,
+    at,
+    halfLife,
+    failureWindow,
+    failureFactor,
+    minSamples,
+    method,
+  } = o;
+  if (threshold !== undefined && !(threshold > 0 && threshold <= 1))
+    throw problem('threshold', threshold, 'in (0, 1]');
+  if (at !== undefined && !(Math.abs(at) <= MAX_TIME))
+    throw problem('at', at, 'a time in epoch milliseconds that a date holds');
+  if (halfLife !== undefined && !(halfLife >= 0))
+    throw problem(
+      'halfLife',
+      halfLife,
+      '0 or more milliseconds (0 or Infinity: no decay)',
+    );
+  if (
+    failureWindow !== undefined &&
+    !(failureWindow >= 0 && Number.isFinite(failureWindow))
+  )
+    throw problem(
+      'failureWindow',
+      failureWindow,
+      'a finite number of milliseconds, 0 or more',
+    );
+  if (
+    failureFactor !== undefined &&
+    !(failureFactor >= 0 && failureFactor <= 1)
+  )
+    throw problem('failureFactor', failureFactor, 'in [0, 1]');
+  if (
+    minSamples !== undefined &&
+    !(minSamples >= 0 && Number.isFinite(minSamples))
+  )
+    throw problem('minSamples', minSamples, 'a finite number, 0 or more');
+  if (method !== undefined && method !== 'full' && method !== 'plain')
+    throw problem('method', method, "'full' or 'plain'");
+  if (
+    o.bootDurations !== undefined &&
+    (typeof o.bootDurations !== 'object' ||
+      o.bootDurations === null ||
+      Array.isArray(o.bootDurations))
+  ) {
+    throw problem(
+      'bootDurations',
+      JSON.stringify(o.bootDurations),
+      'an object of machine names to durations',
+    );
   }
   if (o.bootDurations) checkBootDurations(o.bootDurations);
 }
@@ -208,7 +300,12 @@ function analyzeTimeline(
   options: AnalysisOptions,
   /** Whether to advise another kernel peak (not after the peak was moved: that warning says it). */
   adviseKernel = true,
-): { result: AnalysisResult; underDelay?: number; under: number; explained: number } {
+): {
+  result: AnalysisResult;
+  underDelay?: number;
+  under: number;
+  explained: number;
+} {
   const minSamples = options.minSamples ?? 5;
   const method = options.method ?? 'full';
   const kernel = tabulateKernel(exactKernel);
@@ -224,22 +321,33 @@ function analyzeTimeline(
   // 4. Scores.
   // `full`: each initialization explained by the latest of its service's dependencies (select.ts);
   // `plain`: the kernel score over all initializations of the dependent.
-  const explained = method === 'full' ? selectDependencies(tl, corr, kernel) : undefined;
+  const explained =
+    method === 'full' ? selectDependencies(tl, corr, kernel) : undefined;
   const score = (a: number, b: number): number =>
-    method === 'plain' ? corr.correlation(a, b) : explained!.get(a * n + b)?.score ?? 0;
+    method === 'plain'
+      ? corr.correlation(a, b)
+      : (explained!.get(a * n + b)?.score ?? 0);
   const samples = (a: number, b: number): number =>
-    method === 'plain' ? corr.count(a, b) : explained!.get(a * n + b)?.samples ?? 0;
+    method === 'plain'
+      ? corr.count(a, b)
+      : (explained!.get(a * n + b)?.samples ?? 0);
   const accepted: Edge[] = [];
   const samplesOf = new Map<string, number>();
   ker.forEach((a, b) => {
     const s = roundScore(score(a, b));
     if (s >= threshold) {
-      const e = { service: serviceNames[a], dependsOn: serviceNames[b], score: s };
+      const e = {
+        service: serviceNames[a],
+        dependsOn: serviceNames[b],
+        score: s,
+      };
       accepted.push(e);
       samplesOf.set(`${e.service}\u0000${e.dependsOn}`, samples(a, b));
     }
   });
-  accepted.sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+  accepted.sort(
+    (x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn),
+  );
 
   // 5. Order: break cycles (weakest evidence first; the plain method too, it needs an order),
   //    reduce, generations.
@@ -258,13 +366,18 @@ function analyzeTimeline(
   const constraints: Array<[number, number, number]> = edges.map(e => {
     const a = sid.get(e.service)!;
     const b = sid.get(e.dependsOn)!;
-    return [a, b, 2 * e.score * samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!];
+    return [
+      a,
+      b,
+      2 * e.score * samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!,
+    ];
   });
   if (method === 'full') {
     pre.forEach((a, b) => {
       const c = corr.count(a, b);
       const p = corr.consistency(a, b);
-      if (c >= minSamples && p >= ORDER_CONSISTENCY) constraints.push([a, b, p * c]);
+      if (c >= minSamples && p >= ORDER_CONSISTENCY)
+        constraints.push([a, b, p * c]);
     });
   }
   // Services the window never saw together (more than maxDelay apart) are ordered by how long
@@ -275,7 +388,9 @@ function analyzeTimeline(
   const attempts = new Int32Array(n);
   for (let i = 0; i < N; i++) attempts[S[i]] += tl.failedAttempt[i];
   for (let i = 0; i < N; i++) {
-    if (!tl.failedAttempt[i]) offset[S[i]] += (T[i] - T[tl.episodeStart[i]]) / (initCount[S[i]] - attempts[S[i]]);
+    if (!tl.failedAttempt[i])
+      offset[S[i]] +=
+        (T[i] - T[tl.episodeStart[i]]) / (initCount[S[i]] - attempts[S[i]]);
   }
   // Whole-site boots: runs of initializations around which most services initialize (restarts of
   // a few in between, however busy, neither join nor split them).
@@ -292,7 +407,9 @@ function analyzeTimeline(
     );
   }
   const serviceOrder =
-    method === 'full' ? precedenceOrder(n, constraints, offset).map(i => serviceNames[i]) : generations(serviceNames, edges).flat();
+    method === 'full'
+      ? precedenceOrder(n, constraints, offset).map(i => serviceNames[i])
+      : generations(serviceNames, edges).flat();
   if (method === 'full') {
     // A dependency the order had to overrule is contradicted by more boots than back it: dropped.
     const pos = new Map(serviceOrder.map((x, i) => [x, i]));
@@ -309,19 +426,39 @@ function analyzeTimeline(
     }
     edges = kept;
   }
-  const direct = method === 'full' ? transitiveReduction(serviceNames, edges) : edges;
+  const direct =
+    method === 'full' ? transitiveReduction(serviceNames, edges) : edges;
   const dependencies: Dependency[] = direct.map(e => {
     const samples = samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!;
-    return { service: e.service, dependsOn: e.dependsOn, score: e.score, samples, confidence: samples >= minSamples ? 'high' : 'low' };
+    return {
+      service: e.service,
+      dependsOn: e.dependsOn,
+      score: e.score,
+      samples,
+      confidence: samples >= minSamples ? 'high' : 'low',
+    };
   });
   // Dependencies the boots show that the kernel scores under the threshold: most often a kernel
   // whose peak does not fit how soon these services start after what they wait for.
   let underDelay: number | undefined;
-  const under = explained ? [...explained.values()].filter(x => roundScore(x.score) < threshold) : [];
-  const medianUnder = () => under.map(x => x.delay).sort((x, y) => x - y)[under.length >> 1];
-  if (explained && under.length >= 3 && under.length >= FIT_SHARE * explained.size) underDelay = medianUnder();
+  const under = explained
+    ? [...explained.values()].filter(x => roundScore(x.score) < threshold)
+    : [];
+  const medianUnder = () =>
+    under.map(x => x.delay).sort((x, y) => x - y)[under.length >> 1];
+  if (
+    explained &&
+    under.length >= 3 &&
+    under.length >= FIT_SHARE * explained.size
+  )
+    underDelay = medianUnder();
   // Said where many are under it, and where all the boots show is: a small site reports nothing.
-  if (adviseKernel && under.length && under.length >= 0.25 * explained!.size && (underDelay !== undefined || !dependencies.length)) {
+  if (
+    adviseKernel &&
+    under.length &&
+    under.length >= 0.25 * explained!.size &&
+    (underDelay !== undefined || !dependencies.length)
+  ) {
     warnings.push(
       `${under.length} of ${explained!.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delayText(medianUnder() * 60_000 * tl.timeScale)} after them, where the delay kernel (peak ${delayText(exactKernel.peakDelay * tl.timeScale)}) gives them little weight; a kernel that peaks nearer that delay would count them`,
     );
@@ -332,10 +469,20 @@ function analyzeTimeline(
     const { gap, together } = startGaps(tl);
     const real = (ms: number) => delayText(ms * tl.timeScale);
     if (gap === undefined && together) {
-      warnings.push(`no dependency found: the services of each boot start at the same moment, so no delay shows which waits for which`);
-    } else if (gap !== undefined && kernel.at(Math.min(gap, kernel.maxDelay + kernel.step)) < CANDIDATE_FLOOR) {
+      warnings.push(
+        `no dependency found: the services of each boot start at the same moment, so no delay shows which waits for which`,
+      );
+    } else if (
+      gap !== undefined &&
+      kernel.at(Math.min(gap, kernel.maxDelay + kernel.step)) < CANDIDATE_FLOOR
+    ) {
       const { minDelay, maxDelay } = kernel;
-      const where = gap <= minDelay ? `at or under the minimum delay (${real(minDelay)})` : gap >= maxDelay ? `at or past the window (${real(maxDelay)})` : 'far from the peak';
+      const where =
+        gap <= minDelay
+          ? `at or under the minimum delay (${real(minDelay)})`
+          : gap >= maxDelay
+            ? `at or past the window (${real(maxDelay)})`
+            : 'far from the peak';
       warnings.push(
         `no dependency found: services start a median ${real(gap)} after the latest other service before them in their boot, ${where} of the delay kernel (peak ${real(kernel.peakDelay)}), which gives that delay little or no weight; if they wait about that long for what they need, give a kernel peak near it (--kernel-peak, recovery.analysis.kernelPeak)`,
       );
@@ -349,14 +496,25 @@ function analyzeTimeline(
   }
 
   // 6. Machines.
-  const plan = planMachines(tl, kernel, { method, edges, explained, threshold, offset });
+  const plan = planMachines(tl, kernel, {
+    method,
+    edges,
+    explained,
+    threshold,
+    offset,
+  });
   warnings.push(...plan.warnings);
   // Reported dependencies the waves leave out, said aloud: the backend's boot plan follows every
   // dependency over the threshold, so there the two differ.
-  const waveOf = new Map(plan.waves.flatMap((w, k) => w.map(m => [m, k] as const)));
+  const waveOf = new Map(
+    plan.waves.flatMap((w, k) => w.map(m => [m, k] as const)),
+  );
   const inWaves = (d: Dependency) =>
-    machinePairs(tl, sid.get(d.service)!, sid.get(d.dependsOn)!).every(([ma, mb]) => waveOf.get(ma)! > waveOf.get(mb)!);
-  const leftOut = method === 'full' ? dependencies.filter(d => !inWaves(d)) : [];
+    machinePairs(tl, sid.get(d.service)!, sid.get(d.dependsOn)!).every(
+      ([ma, mb]) => waveOf.get(ma)! > waveOf.get(mb)!,
+    );
+  const leftOut =
+    method === 'full' ? dependencies.filter(d => !inWaves(d)) : [];
   if (leftOut.length) {
     warnings.push(
       `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies, where the plan's surer edges show no machine gathering depth across its services, or close a machine cycle): ${listed(leftOut.map(d => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`))}`,
@@ -366,12 +524,19 @@ function analyzeTimeline(
   // Machine order: wave by wave; within a wave, by the precedences the service order respects,
   // mapped to machines, so two machines of one wave are still ordered as the boots show (a
   // missed dependency between them costs a wave, not the order too).
-  const machineOrder = method === 'full' ? orderWithinWaves(plan.waves, constraints, (a, b) => machinePairs(tl, a, b)) : plan.waves.flat();
+  const machineOrder =
+    method === 'full'
+      ? orderWithinWaves(plan.waves, constraints, (a, b) =>
+          machinePairs(tl, a, b),
+        )
+      : plan.waves.flat();
 
   // 7. Signed correlation matrix: the pair statistic of step 3 (the plain method's score). Each
   //    pair once, from its earlier-listed service (r < c), whichever of (r, c) and (c, r) the sweep
   //    found: the two cells are each other's negation, ties included (see `correlation`).
-  const matrix: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
+  const matrix: number[][] = Array.from({ length: n }, () =>
+    new Array<number>(n).fill(0),
+  );
   ker.forEach((a, b) => {
     // Row by row: a pair the sweep found both ways was set at its first cell (b, a).
     if (a > b && ker.get(b, a) !== 0) return;
@@ -386,12 +551,20 @@ function analyzeTimeline(
   });
 
   const result: AnalysisResult = {
-    services: serviceNames.map((s, i) => ({ service: s, machines: [...machinesOf[i]].sort(byName), initializations: initCount[i] })),
+    services: serviceNames.map((s, i) => ({
+      service: s,
+      machines: [...machinesOf[i]].sort(byName),
+      initializations: initCount[i],
+    })),
     dependencies,
     serviceOrder,
     machineOrder,
     waves: plan.waves,
-    machineDependencies: tl.machineNames.map(m => ({ machine: m, waitsFor: plan.waitsFor.get(m)!, because: plan.because.get(m)! })),
+    machineDependencies: tl.machineNames.map(m => ({
+      machine: m,
+      waitsFor: plan.waitsFor.get(m)!,
+      because: plan.because.get(m)!,
+    })),
     rebootsFollowed: plan.rebootsFollowed,
     cycles,
     machineCycles: plan.machineCycles,
@@ -403,15 +576,36 @@ function analyzeTimeline(
   if (options.bootDurations) {
     const durations = options.bootDurations;
     const byWaves = criticalPath({ waves: plan.waves }, durations);
-    result.criticalPath = { ...criticalPath({ waves: plan.waves, edges: result.machineDependencies }, durations), byWaves };
+    result.criticalPath = {
+      ...criticalPath(
+        { waves: plan.waves, edges: result.machineDependencies },
+        durations,
+      ),
+      byWaves,
+    };
     // A duration under another name than the logs' (a catalog name, a typo) would count as 0.
     const known = new Set(tl.machineNames);
-    const unknown = Object.keys(durations).filter(m => !known.has(m)).sort(byName);
-    const missing = tl.machineNames.filter(m => !Object.prototype.hasOwnProperty.call(durations, m));
-    if (unknown.length) warnings.push(`boot durations given for ${counted(unknown.length, 'machine')} the analysis does not know: ${listed(unknown)}`);
-    if (missing.length) warnings.push(`no boot duration for ${counted(missing.length, 'machine')}, counted as 0 in the critical path: ${listed(missing)}`);
+    const unknown = Object.keys(durations)
+      .filter(m => !known.has(m))
+      .sort(byName);
+    const missing = tl.machineNames.filter(
+      m => !Object.prototype.hasOwnProperty.call(durations, m),
+    );
+    if (unknown.length)
+      warnings.push(
+        `boot durations given for ${counted(unknown.length, 'machine')} the analysis does not know: ${listed(unknown)}`,
+      );
+    if (missing.length)
+      warnings.push(
+        `no boot duration for ${counted(missing.length, 'machine')}, counted as 0 in the critical path: ${listed(missing)}`,
+      );
   }
-  return { result, underDelay, under: under.length, explained: explained?.size ?? 0 };
+  return {
+    result,
+    underDelay,
+    under: under.length,
+    explained: explained?.size ?? 0,
+  };
 }
 
 /**
@@ -426,14 +620,17 @@ function startGaps(tl: Timeline): { gap?: number; together: boolean } {
   // The latest initialization before the current moment, and the latest of another service than its.
   let last = -1;
   let lastOther = -1;
-  for (let g = 0; g < T.length; ) {
+  for (let g = 0; g < T.length;) {
     let h = g;
     while (h < T.length && T[h] === T[g]) h++;
     for (let i = g; i < h; i++) {
       if (failedAttempt[i]) continue;
       const before = last >= 0 && S[last] !== S[i] ? last : lastOther;
-      if (before >= 0 && episodeStart[before] === episodeStart[i]) gaps.push(T[i] - T[before]);
-      else if (!together) for (let j = g; j < h; j++) if (S[j] !== S[i] && !failedAttempt[j]) together = true;
+      if (before >= 0 && episodeStart[before] === episodeStart[i])
+        gaps.push(T[i] - T[before]);
+      else if (!together)
+        for (let j = g; j < h; j++)
+          if (S[j] !== S[i] && !failedAttempt[j]) together = true;
     }
     for (let i = g; i < h; i++) {
       if (failedAttempt[i]) continue;
@@ -442,7 +639,10 @@ function startGaps(tl: Timeline): { gap?: number; together: boolean } {
     }
     g = h;
   }
-  return { gap: gaps.length ? gaps.sort((x, y) => x - y)[gaps.length >> 1] : undefined, together };
+  return {
+    gap: gaps.length ? gaps.sort((x, y) => x - y)[gaps.length >> 1] : undefined,
+    together,
+  };
 }
 
 /**
@@ -456,7 +656,9 @@ function orderWithinWaves(
   pairs: (a: number, b: number) => Array<[string, string]>,
 ): string[] {
   const place = new Map<string, { wave: number; index: number }>();
-  waves.forEach((w, wave) => w.forEach((m, index) => place.set(m, { wave, index })));
+  waves.forEach((w, wave) =>
+    w.forEach((m, index) => place.set(m, { wave, index })),
+  );
   const between = waves.map((): Array<[number, number, number]> => []);
   for (const [a, b, w] of constraints) {
     for (const [ma, mb] of pairs(a, b)) {
@@ -465,5 +667,11 @@ function orderWithinWaves(
       if (x.wave === y.wave) between[x.wave].push([x.index, y.index, w]);
     }
   }
-  return waves.flatMap((w, k) => precedenceOrder(w.length, between[k], Int32Array.from(w, (_, i) => i)).map(i => w[i]));
+  return waves.flatMap((w, k) =>
+    precedenceOrder(
+      w.length,
+      between[k],
+      Int32Array.from(w, (_, i) => i),
+    ).map(i => w[i]),
+  );
 }

@@ -72,7 +72,8 @@ class SparseCells {
     if (slot === undefined) {
       slot = this.size++;
       row.set(b, slot);
-      if (slot % CHUNK === 0) this.chunks.push(new Float64Array(CHUNK * FIELDS));
+      if (slot % CHUNK === 0)
+        this.chunks.push(new Float64Array(CHUNK * FIELDS));
     }
     return [this.chunks[Math.floor(slot / CHUNK)], (slot % CHUNK) * FIELDS];
   }
@@ -84,7 +85,11 @@ class SparseCells {
       },
       get: (a, b) => {
         const slot = this.rows[a].get(b);
-        return slot === undefined ? 0 : this.chunks[Math.floor(slot / CHUNK)][(slot % CHUNK) * FIELDS + field];
+        return slot === undefined
+          ? 0
+          : this.chunks[Math.floor(slot / CHUNK)][
+              (slot % CHUNK) * FIELDS + field
+            ];
       },
       // In the dense cells' order, and as they do, without the pairs whose sum is 0.
       forEach: fn => {
@@ -92,7 +97,10 @@ class SparseCells {
           const row = this.rows[a];
           for (const b of [...row.keys()].sort((x, y) => x - y)) {
             const slot = row.get(b)!;
-            const v = this.chunks[Math.floor(slot / CHUNK)][(slot % CHUNK) * FIELDS + field];
+            const v =
+              this.chunks[Math.floor(slot / CHUNK)][
+                (slot % CHUNK) * FIELDS + field
+              ];
             if (v !== 0) fn(a, b, v);
           }
         }
@@ -130,7 +138,8 @@ function pairsFillCells(T: Float64Array, n: number, maxDelay: number): boolean {
  * every 1 / perStep ms. Multiplying and truncating is markedly faster than Math.round(d / step)
  * in the correlation sweep.
  */
-const kernelAt = (table: Float64Array, perStep: number, d: number) => table[(d * perStep + 0.5) | 0];
+const kernelAt = (table: Float64Array, perStep: number, d: number) =>
+  table[(d * perStep + 0.5) | 0];
 
 /** The kernel tabulated every `step` ms, for the hot loops. */
 export interface KernelTable {
@@ -149,7 +158,14 @@ export function tabulateKernel(kernel: Kernel): KernelTable {
   const table = new Float64Array(Math.floor(kernel.maxDelay / step) + 2);
   for (let q = 0; q < table.length; q++) table[q] = kernel(q * step);
   const { minDelay, peakDelay, maxDelay } = kernel;
-  return { table, step, minDelay, peakDelay, maxDelay, at: d => kernelAt(table, 1 / step, d) };
+  return {
+    table,
+    step,
+    minDelay,
+    peakDelay,
+    maxDelay,
+    at: d => kernelAt(table, 1 / step, d),
+  };
 }
 
 /**
@@ -191,7 +207,19 @@ export interface Correlation {
 
 /** Step 3 of the analysis: the pair statistics, in one backward sweep over the timeline. */
 export function correlate(tl: Timeline, k: KernelTable): Correlation {
-  const { ker, back, pre, nBack, rev, Wsum } = sweep(tl.T, tl.S, tl.Wt, tl.failedAttempt, tl.svcStart, tl.svcInits, tl.serviceNames.length, k.minDelay, k.maxDelay, k.table, k.step);
+  const { ker, back, pre, nBack, rev, Wsum } = sweep(
+    tl.T,
+    tl.S,
+    tl.Wt,
+    tl.failedAttempt,
+    tl.svcStart,
+    tl.svcInits,
+    tl.serviceNames.length,
+    k.minDelay,
+    k.maxDelay,
+    k.table,
+    k.step,
+  );
   const co = (a: number, b: number) => back.get(a, b) + rev.get(b, a);
   return {
     ker,
@@ -236,9 +264,14 @@ function sweep(
   step: number,
 ) {
   const perStep = 1 / step;
-  const cells = n <= MAX_DENSE || pairsFillCells(T, n, maxDelay) ? denseCells(n) : undefined;
+  const cells =
+    n <= MAX_DENSE || pairsFillCells(T, n, maxDelay)
+      ? denseCells(n)
+      : undefined;
   const sparse = cells ? undefined : new SparseCells(n);
-  const [back, nBack, rev, ker, pre] = [BACK, N_BACK, REV, KER, PRE].map(f => (cells ? denseField(cells, n, f) : sparse!.field(f)));
+  const [back, nBack, rev, ker, pre] = [BACK, N_BACK, REV, KER, PRE].map(f =>
+    cells ? denseField(cells, n, f) : sparse!.field(f),
+  );
   // revW[b]: what the latest b init before the current one adds to rev.
   const revW = new Float64Array(n);
   const Wsum = new Float64Array(n);
@@ -303,4 +336,3 @@ function sweep(
   }
   return { ker, back, pre, nBack, rev, Wsum };
 }
-

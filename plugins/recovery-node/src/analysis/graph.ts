@@ -20,17 +20,23 @@ export interface Cycle {
 export const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A list in a message: its first five items, then an ellipsis for the rest. */
-export const listed = (items: string[]) => `${items.slice(0, 5).join(', ')}${items.length > 5 ? ', …' : ''}`;
+export const listed = (items: string[]) =>
+  `${items.slice(0, 5).join(', ')}${items.length > 5 ? ', …' : ''}`;
 
 /** `1 warning`, `2 warnings`: a count in a message. */
-export const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+export const counted = (n: number, noun: string) =>
+  `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** Scores are reported to 4 decimals, and compared as reported. */
 export const roundScore = (x: number) => Math.round(x * 1e4) / 1e4;
 
 /** Weaker first: lower score, then by names; a total order so results are deterministic. */
 export function compareEdgeStrength(a: Edge, b: Edge): number {
-  return a.score - b.score || byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn);
+  return (
+    a.score - b.score ||
+    byName(a.service, b.service) ||
+    byName(a.dependsOn, b.dependsOn)
+  );
 }
 
 /** A graph's nodes as ids in name order (comparing ids compares names), its edges as their ends' ids. */
@@ -56,7 +62,13 @@ function indexed(nodes: string[], edges: Edge[]): IndexedGraph {
     from[k] = id.get(e.service)!;
     to[k] = id.get(e.dependsOn)!;
   });
-  return { names, from, to, gone: new Uint8Array(edges.length), local: new Int32Array(names.length) };
+  return {
+    names,
+    from,
+    to,
+    gone: new Uint8Array(edges.length),
+    local: new Int32Array(names.length),
+  };
 }
 
 /**
@@ -107,7 +119,11 @@ class Part {
 
   private searching() {
     const n = this.nodes.length;
-    this.search ??= { mark: new Int32Array(n), prev: new Int32Array(n), queue: new Int32Array(n) };
+    this.search ??= {
+      mark: new Int32Array(n),
+      prev: new Int32Array(n),
+      queue: new Int32Array(n),
+    };
     return { ...this.search, stamp: ++this.stamp };
   }
 
@@ -142,7 +158,8 @@ class Part {
       }
     }
     const path = [to];
-    while (path[path.length - 1] !== from) path.push(prev[path[path.length - 1]]);
+    while (path[path.length - 1] !== from)
+      path.push(prev[path[path.length - 1]]);
     return path.reverse();
   }
 
@@ -153,7 +170,7 @@ class Part {
     const { gone } = this.g;
     mark[from] = stamp;
     queue[0] = from;
-    for (let top = 1; top > 0; ) {
+    for (let top = 1; top > 0;) {
       const v = queue[--top];
       for (let i = start[v]; i < start[v + 1]; i++) {
         const w = target[i];
@@ -205,7 +222,8 @@ class Part {
           continue;
         }
         depth--;
-        if (depth && low[v] < low[callNode[depth - 1]]) low[callNode[depth - 1]] = low[v];
+        if (depth && low[v] < low[callNode[depth - 1]])
+          low[callNode[depth - 1]] = low[v];
         if (low[v] === index[v]) {
           let w: number;
           do {
@@ -230,19 +248,30 @@ class Part {
     nodes.forEach((v, i) => (local[v] = i));
     for (const k of this.edges) {
       const c = component[local[from[k]]];
-      if (!gone[k] && c === component[local[to[k]]] && size[c] > 1) parts.get(c)!.edges.push(k);
+      if (!gone[k] && c === component[local[to[k]]] && size[c] > 1)
+        parts.get(c)!.edges.push(k);
     }
     return [...parts.values()].map(p => new Part(g, p.nodes, p.edges));
   }
 }
 
 /** The whole indexed graph as one part (its edges need not make it strongly connected). */
-const whole = (g: IndexedGraph) => new Part(g, g.names.map((_, v) => v), Array.from(g.from, (_, k) => k));
+const whole = (g: IndexedGraph) =>
+  new Part(
+    g,
+    g.names.map((_, v) => v),
+    Array.from(g.from, (_, k) => k),
+  );
 
 /** Strongly connected components with more than one node, sorted. */
 export function stronglyConnected(nodes: string[], edges: Edge[]): string[][] {
-  const g = indexed(nodes, edges.filter(e => e.service !== e.dependsOn));
-  return whole(g).split().map(p => p.nodes.map(v => g.names[v]));
+  const g = indexed(
+    nodes,
+    edges.filter(e => e.service !== e.dependsOn),
+  );
+  return whole(g)
+    .split()
+    .map(p => p.nodes.map(v => g.names[v]));
 }
 
 /**
@@ -265,11 +294,14 @@ export function breakCycles(
   const onCycle = round.flatMap(part => part.edges);
   for (const k of onCycle) rank[k] = protect(kept[k]);
   const weaker = (k: number, w: number) =>
-    rank[k] < rank[w] || (rank[k] === rank[w] && compareEdgeStrength(kept[k], kept[w]) < 0);
+    rank[k] < rank[w] ||
+    (rank[k] === rank[w] && compareEdgeStrength(kept[k], kept[w]) < 0);
   // Where ranks and scores are numbers (not NaN), that is a total order: each part's edges are
   // sorted by it once (by input order where equal) and the weakest is the first not dropped.
   // Otherwise each round looks at all its edges in input order, first of the weakest kept.
-  const ordered = onCycle.every(k => isNumber(rank[k]) && isNumber(kept[k].score));
+  const ordered = onCycle.every(
+    k => isNumber(rank[k]) && isNumber(kept[k].score),
+  );
   if (ordered) {
     for (const part of round) {
       part.edges.sort(
@@ -300,7 +332,10 @@ export function breakCycles(
       const service = part.at(from[w]);
       const dependsOn = part.at(to[w]);
       const path = part.path(dependsOn, service).map(i => names[part.nodes[i]]);
-      cycles.push({ services: [kept[w].service, ...path.slice(0, -1)], dropped: { ...kept[w] } });
+      cycles.push({
+        services: [kept[w].service, ...path.slice(0, -1)],
+        dropped: { ...kept[w] },
+      });
       // Still strongly connected where what the edge joined is still joined another way.
       if (part.reaches(service, dependsOn)) next.push(part);
       else next.push(...part.split());
@@ -318,14 +353,18 @@ const isNumber = (x: unknown) => typeof x === 'number' && !Number.isNaN(x);
  * name; a self-edge is no edge and names no node; a repeated edge changes nothing. `placed` short
  * of the node count: a cycle leaves the rest unplaced.
  */
-function generationLevels(nodes: string[], edges: Array<{ service: string; dependsOn: string }>) {
+function generationLevels(
+  nodes: string[],
+  edges: Array<{ service: string; dependsOn: string }>,
+) {
   const index = new Map<string, number>();
   for (const n of nodes) if (!index.has(n)) index.set(n, index.size);
   const from: number[] = [];
   const to: number[] = [];
   for (const e of edges) {
     if (e.service === e.dependsOn) continue;
-    for (const n of [e.service, e.dependsOn]) if (!index.has(n)) index.set(n, index.size);
+    for (const n of [e.service, e.dependsOn])
+      if (!index.has(n)) index.set(n, index.size);
     from.push(index.get(e.dependsOn)!);
     to.push(index.get(e.service)!);
   }
@@ -383,13 +422,17 @@ export function topologicalWaves(
   edges: Array<{ service: string; dependsOn: string }>,
   order?: (a: string, b: string) => number,
 ): Waves {
-  const { index, from, to, level, waiting, placed, depth } = generationLevels(nodes, edges);
+  const { index, from, to, level, waiting, placed, depth } = generationLevels(
+    nodes,
+    edges,
+  );
   const names = [...index.keys()];
   const waves: string[][] = Array.from({ length: depth }, () => []);
   names.forEach((name, v) => {
     if (waiting[v] === 0) waves[level[v]].push(name);
   });
-  for (const wave of waves) wave.sort((a, b) => (order ? order(a, b) : 0) || byName(a, b));
+  for (const wave of waves)
+    wave.sort((a, b) => (order ? order(a, b) : 0) || byName(a, b));
   if (placed === names.length) return { waves };
   // Every node a cycle holds back waits on another such node: following the smallest one from the
   // smallest comes round to a node already passed, and from there to it again is a cycle.
@@ -420,7 +463,10 @@ export function topologicalWaves(
  * How many `generations` the graph has (Infinity where it has a cycle), without building them:
  * a plan tries hundreds of machine edges each against the depth of all the others.
  */
-export function generationCount(nodes: string[], edges: Array<{ service: string; dependsOn: string }>): number {
+export function generationCount(
+  nodes: string[],
+  edges: Array<{ service: string; dependsOn: string }>,
+): number {
   const { index, placed, depth } = generationLevels(nodes, edges);
   return placed < index.size ? Infinity : depth;
 }
@@ -443,10 +489,9 @@ export function generations(
  * Edges of a DAG that are not implied by a longer path (transitive reduction).
  * Input must be acyclic.
  */
-export function transitiveReduction<E extends { service: string; dependsOn: string }>(
-  nodes: string[],
-  edges: E[],
-): E[] {
+export function transitiveReduction<
+  E extends { service: string; dependsOn: string },
+>(nodes: string[], edges: E[]): E[] {
   const gens = generations(nodes, edges);
   const ids = new Map<string, number>();
   gens.flat().forEach((n, i) => ids.set(n, i));
@@ -454,12 +499,15 @@ export function transitiveReduction<E extends { service: string; dependsOn: stri
   const words = Math.ceil(n / 32) || 1;
   const reach = new Uint32Array(n * words);
   const deps: number[][] = Array.from({ length: n }, () => []);
-  for (const e of edges) if (e.service !== e.dependsOn) deps[ids.get(e.service)!].push(ids.get(e.dependsOn)!);
+  for (const e of edges)
+    if (e.service !== e.dependsOn)
+      deps[ids.get(e.service)!].push(ids.get(e.dependsOn)!);
   // ids are in topological order (dependencies first): fill reach sets bottom-up.
   for (let v = 0; v < n; v++) {
     for (const d of deps[v]) {
       reach[v * words + (d >>> 5)] |= 1 << (d & 31);
-      for (let w = 0; w < words; w++) reach[v * words + w] |= reach[d * words + w];
+      for (let w = 0; w < words; w++)
+        reach[v * words + w] |= reach[d * words + w];
     }
   }
   return edges.filter(e => {
@@ -513,7 +561,9 @@ export interface CriticalPath {
 export function checkBootDurations(durations: Record<string, unknown>): void {
   for (const [m, d] of Object.entries(durations)) {
     if (!(typeof d === 'number' && Number.isFinite(d) && d >= 0)) {
-      throw new Error(`the boot duration of ${m} must be a finite number, 0 or more (got ${typeof d === 'string' ? JSON.stringify(d) : String(d)})`);
+      throw new Error(
+        `the boot duration of ${m} must be a finite number, 0 or more (got ${typeof d === 'string' ? JSON.stringify(d) : String(d)})`,
+      );
     }
   }
 }
@@ -526,18 +576,23 @@ export function checkBootDurations(durations: Record<string, unknown>): void {
  * as slow).
  */
 export function criticalPath(
-  plan: { waves: string[][]; edges?: Array<{ machine: string; waitsFor: string[] }> },
+  plan: {
+    waves: string[][];
+    edges?: Array<{ machine: string; waitsFor: string[] }>;
+  },
   durations: Record<string, number>,
 ): CriticalPath {
   checkBootDurations(durations);
-  const dur = (m: string) => (Object.prototype.hasOwnProperty.call(durations, m) ? durations[m] : 0);
+  const dur = (m: string) =>
+    Object.prototype.hasOwnProperty.call(durations, m) ? durations[m] : 0;
   if (!plan.edges) {
     const path: string[] = [];
     let duration = 0;
     for (const wave of plan.waves) {
       if (!wave.length) continue;
       let best = wave[0];
-      for (const m of wave) if (dur(m) > dur(best) || (dur(m) === dur(best) && m < best)) best = m;
+      for (const m of wave)
+        if (dur(m) > dur(best) || (dur(m) === dur(best) && m < best)) best = m;
       path.push(best);
       duration += dur(best);
     }
@@ -546,16 +601,20 @@ export function criticalPath(
   const waits = new Map<string, Set<string>>();
   for (const e of plan.edges) {
     if (!waits.has(e.machine)) waits.set(e.machine, new Set());
-    for (const w of e.waitsFor) if (w !== e.machine) waits.get(e.machine)!.add(w);
+    for (const w of e.waitsFor)
+      if (w !== e.machine) waits.get(e.machine)!.add(w);
   }
   // Of equally long chains, the one of more machines: a machine that takes 0 s still lies on the
   // chain it waits for (or that waits for it), and is on the path. Then, from its end back, each
   // machine first by name. Both depend on the plan alone, not on the order it lists anything in.
   type Chain = { finish: number; machines: number; from?: string };
-  const longer = (a: Chain, b: Chain) => a.finish > b.finish || (a.finish === b.finish && a.machines > b.machines);
+  const longer = (a: Chain, b: Chain) =>
+    a.finish > b.finish || (a.finish === b.finish && a.machines > b.machines);
   const chains = new Map<string, Chain>();
   const nodes = [...new Set([...plan.waves.flat(), ...waits.keys()])];
-  const edgeList = [...waits].flatMap(([machine, ws]) => [...ws].map(w => ({ service: machine, dependsOn: w })));
+  const edgeList = [...waits].flatMap(([machine, ws]) =>
+    [...ws].map(w => ({ service: machine, dependsOn: w })),
+  );
   for (const m of generations(nodes, edgeList).flat()) {
     let before: Chain = { finish: 0, machines: 0 };
     let from: string | undefined;
@@ -566,7 +625,11 @@ export function criticalPath(
         from = w;
       }
     }
-    chains.set(m, { finish: before.finish + dur(m), machines: before.machines + 1, from });
+    chains.set(m, {
+      finish: before.finish + dur(m),
+      machines: before.machines + 1,
+      from,
+    });
   }
   let end: string | undefined;
   for (const m of [...chains.keys()].sort(byName)) {
@@ -574,7 +637,10 @@ export function criticalPath(
   }
   const path: string[] = [];
   for (let m = end; m !== undefined; m = chains.get(m)!.from) path.push(m);
-  return { path: path.reverse(), duration: end === undefined ? 0 : chains.get(end)!.finish };
+  return {
+    path: path.reverse(),
+    duration: end === undefined ? 0 : chains.get(end)!.finish,
+  };
 }
 
 export interface PlannedEdge {
@@ -595,7 +661,11 @@ export interface MergedDependencies {
   dropped: PlannedEdge[];
   disagreements: {
     /** Inferred (score >= threshold) but not declared. */
-    inferredNotDeclared: Array<{ service: string; dependsOn: string; score: number }>;
+    inferredNotDeclared: Array<{
+      service: string;
+      dependsOn: string;
+      score: number;
+    }>;
     /** Declared, but no inferred edge or inferred path supports it. */
     declaredNotObserved: Array<{ service: string; dependsOn: string }>;
   };
@@ -616,9 +686,15 @@ export function mergeDependencies(input: {
   const merged = new Map<string, PlannedEdge>();
   for (const d of input.declared) {
     if (d.service === d.dependsOn) continue;
-    merged.set(key(d.service, d.dependsOn), { service: d.service, dependsOn: d.dependsOn, source: 'declared' });
+    merged.set(key(d.service, d.dependsOn), {
+      service: d.service,
+      dependsOn: d.dependsOn,
+      source: 'declared',
+    });
   }
-  const inferred = input.inferred.filter(e => e.score >= threshold && e.service !== e.dependsOn);
+  const inferred = input.inferred.filter(
+    e => e.score >= threshold && e.service !== e.dependsOn,
+  );
   for (const e of inferred) {
     const k = key(e.service, e.dependsOn);
     const prev = merged.get(k);
@@ -630,24 +706,39 @@ export function mergeDependencies(input: {
       score,
     });
   }
-  const list = [...merged.values()].sort((a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
-  const nodes = [...new Set(list.flatMap(e => [e.service, e.dependsOn]))].sort(byName);
+  const list = [...merged.values()].sort(
+    (a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn),
+  );
+  const nodes = [...new Set(list.flatMap(e => [e.service, e.dependsOn]))].sort(
+    byName,
+  );
   const asEdge = new Map<Edge, PlannedEdge>();
   const edges = list.map(p => {
     // Declared edges carry score 2 so inferred ones are always weaker.
-    const e: Edge = { service: p.service, dependsOn: p.dependsOn, score: p.source === 'inferred' ? p.score! : 2 };
+    const e: Edge = {
+      service: p.service,
+      dependsOn: p.dependsOn,
+      score: p.source === 'inferred' ? p.score! : 2,
+    };
     asEdge.set(e, p);
     return e;
   });
-  const broken = breakCycles(nodes, edges, e => (asEdge.get(e)!.source === 'inferred' ? 0 : 1));
+  const broken = breakCycles(nodes, edges, e =>
+    asEdge.get(e)!.source === 'inferred' ? 0 : 1,
+  );
   const keptSet = new Set(broken.edges.map(e => asEdge.get(e)!));
   // A cycle's dropped edge is a copy: found again by its ends, one edge per pair.
-  const dropped = broken.cycles.map(c => merged.get(key(c.dropped.service, c.dropped.dependsOn))!);
+  const dropped = broken.cycles.map(c =>
+    merged.get(key(c.dropped.service, c.dropped.dependsOn))!,
+  );
 
   const inferredNotDeclared = inferred
     .filter(e => merged.get(key(e.service, e.dependsOn))!.source === 'inferred')
     .map(e => ({ service: e.service, dependsOn: e.dependsOn, score: e.score }))
-    .sort((a, b) => byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn));
+    .sort(
+      (a, b) =>
+        byName(a.service, b.service) || byName(a.dependsOn, b.dependsOn),
+    );
   // Observed: an inferred edge or an inferred path (inferred edges may be transitively reduced).
   const inferredAdj = new Map<string, string[]>();
   for (const e of inferred) {
@@ -687,7 +778,11 @@ export function mergeDependencies(input: {
  * (greedy feedback arc set). Among ready nodes, the lowest `key` (then index) goes first.
  * `constraints` are `[node, mustComeAfter, weight]`. Deterministic.
  */
-export function precedenceOrder(n: number, constraints: Array<[number, number, number]>, key: ArrayLike<number>): number[] {
+export function precedenceOrder(
+  n: number,
+  constraints: Array<[number, number, number]>,
+  key: ArrayLike<number>,
+): number[] {
   const out: number[][] = Array.from({ length: n }, () => []);
   const outW: number[][] = Array.from({ length: n }, () => []);
   const inW = new Float64Array(n);
@@ -699,7 +794,8 @@ export function precedenceOrder(n: number, constraints: Array<[number, number, n
     inW[a] += w;
     inCount[a]++;
   }
-  const less = (x: number, y: number) => key[x] < key[y] || (key[x] === key[y] && x < y);
+  const less = (x: number, y: number) =>
+    key[x] < key[y] || (key[x] === key[y] && x < y);
   const heap: number[] = [];
   const push = (v: number) => {
     heap.push(v);
@@ -738,7 +834,12 @@ export function precedenceOrder(n: number, constraints: Array<[number, number, n
     if (heap.length) v = pop();
     else {
       v = -1;
-      for (let u = 0; u < n; u++) if (!done[u] && (v < 0 || inW[u] < inW[v] || (inW[u] === inW[v] && less(u, v)))) v = u;
+      for (let u = 0; u < n; u++)
+        if (
+          !done[u] &&
+          (v < 0 || inW[u] < inW[v] || (inW[u] === inW[v] && less(u, v)))
+        )
+          v = u;
     }
     if (done[v]) continue;
     done[v] = 1;
@@ -755,7 +856,10 @@ export function precedenceOrder(n: number, constraints: Array<[number, number, n
 }
 
 /** Each node's earliest and latest generation (its slack); a node on a longest chain has none. */
-function slack(nodes: string[], edges: Array<{ service: string; dependsOn: string }>) {
+function slack(
+  nodes: string[],
+  edges: Array<{ service: string; dependsOn: string }>,
+) {
   const asapGens = generations(nodes, edges);
   const D = asapGens.length;
   const asap = new Map<string, number>();
@@ -774,12 +878,17 @@ function slack(nodes: string[], edges: Array<{ service: string; dependsOn: strin
  * fewer. An edge on a longest chain joins two nodes without slack in consecutive generations; it
  * is on every one where no other such edge joins the same two generations. Input must be acyclic.
  */
-export function bottleneckEdges<E extends { service: string; dependsOn: string }>(nodes: string[], edges: E[]): E[] {
+export function bottleneckEdges<
+  E extends { service: string; dependsOn: string },
+>(nodes: string[], edges: E[]): E[] {
   const { asap, alap } = slack(nodes, edges);
   const across = new Map<number, E[]>(); // generation of the dependency → longest-chain edges from it
   for (const e of edges) {
     const k = asap.get(e.dependsOn)!;
-    const onLongest = alap.get(e.dependsOn) === k && asap.get(e.service) === k + 1 && alap.get(e.service) === k + 1;
+    const onLongest =
+      alap.get(e.dependsOn) === k &&
+      asap.get(e.service) === k + 1 &&
+      alap.get(e.service) === k + 1;
     if (!onLongest) continue;
     const list = across.get(k);
     if (list) list.push(e);
@@ -813,7 +922,10 @@ export function timedGenerations(
   if (D <= 1) return asapGens;
   const anchor: number[] = [];
   for (let k = 0; k < D; k++) {
-    const fixed = asapGens[k].filter(v => alap.get(v) === k).map(timing).sort((x, y) => x - y);
+    const fixed = asapGens[k]
+      .filter(v => alap.get(v) === k)
+      .map(timing)
+      .sort((x, y) => x - y);
     anchor.push(fixed.length ? fixed[(fixed.length - 1) >> 1] : NaN);
   }
   const deps = new Map<string, string[]>();

@@ -45,16 +45,26 @@ export function parsePlainDecimal(value: string): number {
  * `piecewise`, `gamma[:k]` or `lognormal[:sigma]`. Throws why it is not one, without the value
  * (the caller names where it came from).
  */
-export function parseKernelShape(value: string): Pick<KernelOptions, 'shape' | 'gammaShape' | 'lognormalSigma'> {
+export function parseKernelShape(
+  value: string,
+): Pick<KernelOptions, 'shape' | 'gammaShape' | 'lognormalSigma'> {
   const [shape, parameter, ...rest] = value.split(':');
-  const number = parameter === undefined ? undefined : parsePlainDecimal(parameter);
-  if (rest.length > 0 || Number.isNaN(number)) throw new Error('expected piecewise, gamma[:k] or lognormal[:sigma], k and sigma plain decimals');
+  const number =
+    parameter === undefined ? undefined : parsePlainDecimal(parameter);
+  if (rest.length > 0 || Number.isNaN(number))
+    throw new Error(
+      'expected piecewise, gamma[:k] or lognormal[:sigma], k and sigma plain decimals',
+    );
   if (shape === 'piecewise') {
     if (number !== undefined) throw new Error('piecewise takes no parameter');
     return { shape };
   }
-  if (shape !== 'gamma' && shape !== 'lognormal') throw new Error('expected piecewise, gamma[:k] or lognormal[:sigma]');
-  const options: KernelOptions = shape === 'gamma' ? { shape, gammaShape: number } : { shape, lognormalSigma: number };
+  if (shape !== 'gamma' && shape !== 'lognormal')
+    throw new Error('expected piecewise, gamma[:k] or lognormal[:sigma]');
+  const options: KernelOptions =
+    shape === 'gamma'
+      ? { shape, gammaShape: number }
+      : { shape, lognormalSigma: number };
   createKernel(options); // its range check, with its message
   return options;
 }
@@ -71,8 +81,15 @@ export const MIN_KERNEL_PEAK = 1000;
  */
 export function timeScaleOf(options: KernelOptions = {}): number {
   const { peakDelay, minDelay, maxDelay } = options;
-  if (peakDelay === undefined || minDelay !== undefined || maxDelay !== undefined) return 1;
-  return peakDelay >= MIN_KERNEL_PEAK && peakDelay <= DEFAULT_KERNEL.minDelay ? peakDelay / DEFAULT_KERNEL.peakDelay : 1;
+  if (
+    peakDelay === undefined ||
+    minDelay !== undefined ||
+    maxDelay !== undefined
+  )
+    return 1;
+  return peakDelay >= MIN_KERNEL_PEAK && peakDelay <= DEFAULT_KERNEL.minDelay
+    ? peakDelay / DEFAULT_KERNEL.peakDelay
+    : 1;
 }
 
 /**
@@ -80,12 +97,16 @@ export function timeScaleOf(options: KernelOptions = {}): number {
  * MIN_KERNEL_PEAK up to, not including, the default kernel's longest delay.
  */
 export function kernelPeakProblem(peakDelay: number): string | undefined {
-  if (peakDelay >= MIN_KERNEL_PEAK && peakDelay < DEFAULT_KERNEL.maxDelay) return undefined;
+  if (peakDelay >= MIN_KERNEL_PEAK && peakDelay < DEFAULT_KERNEL.maxDelay)
+    return undefined;
   return `must be from ${MIN_KERNEL_PEAK / 1000} s up to (not including) ${DEFAULT_KERNEL.maxDelay / 60_000} min`;
 }
 
 /** Text of a delay (ms): seconds under a minute, else minutes, with one decimal. */
-export const delayText = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
+export const delayText = (ms: number) =>
+  ms < 60_000
+    ? `${(ms / 1000).toFixed(1)} s`
+    : `${(ms / 60_000).toFixed(1)} min`;
 
 /** Builds a kernel function from options; throws on inconsistent bounds. */
 export function createKernel(options: KernelOptions = {}): Kernel {
@@ -99,11 +120,15 @@ export function createKernel(options: KernelOptions = {}): Kernel {
   let shapeFn: (d: number) => number;
   switch (o.shape) {
     case 'piecewise':
-      shapeFn = d => (d <= peak ? (d - min) / (peak - min) : (max - d) / (max - peak));
+      shapeFn = d =>
+        d <= peak ? (d - min) / (peak - min) : (max - d) / (max - peak);
       break;
     case 'gamma': {
       const k = o.gammaShape;
-      if (!(k > 1 && Number.isFinite(k))) throw new Error(`kernel gammaShape must be a finite number over 1 (got ${k})`);
+      if (!(k > 1 && Number.isFinite(k)))
+        throw new Error(
+          `kernel gammaShape must be a finite number over 1 (got ${k})`,
+        );
       // (d/peak)^(k-1) · e^(-(d-peak)/θ) with θ = peak/(k-1), in logs: the product of the two
       // factors overflows to NaN (0 · ∞) at a large k.
       shapeFn = d => {
@@ -114,7 +139,10 @@ export function createKernel(options: KernelOptions = {}): Kernel {
     }
     case 'lognormal': {
       const s = o.lognormalSigma;
-      if (!(s > 0 && Number.isFinite(s))) throw new Error(`kernel lognormalSigma must be a finite number over 0 (got ${s})`);
+      if (!(s > 0 && Number.isFinite(s)))
+        throw new Error(
+          `kernel lognormalSigma must be a finite number over 0 (got ${s})`,
+        );
       // The lognormal density with its mode at the peak (mu = ln peak + s²), divided by its value
       // there, is e^(-(ln(d/peak))² / 2s²); so written, a small sigma gives no 0/0 at the peak.
       shapeFn = d => {
@@ -124,7 +152,9 @@ export function createKernel(options: KernelOptions = {}): Kernel {
       break;
     }
     default:
-      throw new Error(`unknown kernel shape '${String(o.shape)}': piecewise, gamma or lognormal`);
+      throw new Error(
+        `unknown kernel shape '${String(o.shape)}': piecewise, gamma or lognormal`,
+      );
   }
   const fn = ((d: number) => {
     if (!(d >= min && d <= max) || d <= 0) return 0;
@@ -137,6 +167,7 @@ export function createKernel(options: KernelOptions = {}): Kernel {
 
 export function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as any)[k] = v;
+  for (const [k, v] of Object.entries(o))
+    if (v !== undefined) (out as any)[k] = v;
   return out;
 }

@@ -36,14 +36,30 @@ const SHAPE = '{"services": {"<name or /regex/>": "<service>"}}';
  * every name to itself; any other value that is not a plain object is an error.
  */
 export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
-  if (map === undefined || map === null) return Object.assign((name: string) => name, { problem: () => undefined, unused: () => [], shadowed: () => [] });
-  if (typeof map !== 'object' || Array.isArray(map)) throw new Error(`service map must be a JSON object ${SHAPE}, got ${describeValue(map)}`);
-  if (map.services === undefined) throw new Error(`service map has no 'services': expected ${SHAPE}`);
-  if (typeof map.services !== 'object' || map.services === null || Array.isArray(map.services)) {
-    throw new Error(`service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got ${describeValue(map.services)}`);
+  if (map === undefined || map === null)
+    return Object.assign((name: string) => name, {
+      problem: () => undefined,
+      unused: () => [],
+      shadowed: () => [],
+    });
+  if (typeof map !== 'object' || Array.isArray(map))
+    throw new Error(
+      `service map must be a JSON object ${SHAPE}, got ${describeValue(map)}`,
+    );
+  if (map.services === undefined)
+    throw new Error(`service map has no 'services': expected ${SHAPE}`);
+  if (
+    typeof map.services !== 'object' ||
+    map.services === null ||
+    Array.isArray(map.services)
+  ) {
+    throw new Error(
+      `service map's 'services' must be an object {"<name or /regex/>": "<service>"}, got ${describeValue(map.services)}`,
+    );
   }
   const exact = new Map<string, string>();
-  const patterns: Array<{ key: string; re: RegExp; once: RegExp; to: string }> = [];
+  const patterns: Array<{ key: string; re: RegExp; once: RegExp; to: string }> =
+    [];
   for (const [key, to] of Object.entries(map.services)) {
     // The same bounds a name read from a log has: a target is the name every output shows.
     if (typeof to !== 'string' || nameProblem(to)) {
@@ -57,12 +73,19 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
       try {
         re = new RegExp(m[1], m[2]);
       } catch (e) {
-        throw new Error(`service map entry '${key}': invalid regular expression (${(e as Error).message})`);
+        throw new Error(
+          `service map entry '${key}': invalid regular expression (${(e as Error).message})`,
+        );
       }
       const dangling = danglingGroupReference(re, to);
       if (dangling) throw new Error(`service map entry '${key}': ${dangling}`);
       // The replacement runs without `g`, which would replace every match, not the one found.
-      patterns.push({ key, re, once: new RegExp(m[1], m[2].replace('g', '')), to });
+      patterns.push({
+        key,
+        re,
+        once: new RegExp(m[1], m[2].replace('g', '')),
+        to,
+      });
     } else {
       exact.set(key, to);
     }
@@ -97,10 +120,17 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
       // of the name before and after the match, cut off again.
       once.lastIndex = 0;
       const replaced = name.replace(once, to);
-      out = replaced.slice(m.index, replaced.length - (name.length - m.index - m[0].length));
+      out = replaced.slice(
+        m.index,
+        replaced.length - (name.length - m.index - m[0].length),
+      );
       // Exact targets were checked above; a regex result only now.
       const problem = nameProblem(out);
-      if (problem) problems.set(name, `service map entry '${key}' turns '${name}' into a service name that ${problem}`);
+      if (problem)
+        problems.set(
+          name,
+          `service map entry '${key}' turns '${name}' into a service name that ${problem}`,
+        );
     }
     cache.set(name, out);
     return out;
@@ -110,8 +140,14 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
       mapper(name);
       return problems.get(name);
     },
-    unused: () => Object.keys(map.services).filter(key => !used.has(key) && !beaten.has(key)),
-    shadowed: () => Object.keys(map.services).flatMap(key => (!used.has(key) && beaten.has(key) ? [{ key, ...beaten.get(key)! }] : [])),
+    unused: () =>
+      Object.keys(map.services).filter(
+        key => !used.has(key) && !beaten.has(key),
+      ),
+    shadowed: () =>
+      Object.keys(map.services).flatMap(key =>
+        !used.has(key) && beaten.has(key) ? [{ key, ...beaten.get(key)! }] : [],
+      ),
   });
 }
 
@@ -122,10 +158,17 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
  */
 function danglingGroupReference(re: RegExp, to: string): string | undefined {
   // The regex or nothing: matching '' always, it lists every group, unset.
-  const probe = new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!;
+  const probe = new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec(
+    '',
+  )!;
   const groups = probe.length - 1;
   const names = probe.groups ? Object.keys(probe.groups) : [];
-  const has = groups === 1 ? 'its one group' : groups === 0 ? 'no group' : `${groups} groups`;
+  const has =
+    groups === 1
+      ? 'its one group'
+      : groups === 0
+        ? 'no group'
+        : `${groups} groups`;
   for (let i = to.indexOf('$'); i >= 0; i = to.indexOf('$', i + 1)) {
     const next = to[i + 1];
     if (next === '$') {
@@ -133,15 +176,19 @@ function danglingGroupReference(re: RegExp, to: string): string | undefined {
     } else if (next >= '0' && next <= '9') {
       // `$nn` where that group exists, else `$n` where that one does, as replace reads them.
       const two = Number(to.slice(i + 1, i + 3));
-      if (/^\d\d$/.test(to.slice(i + 1, i + 3)) && two >= 1 && two <= groups) i += 2;
+      if (/^\d\d$/.test(to.slice(i + 1, i + 3)) && two >= 1 && two <= groups)
+        i += 2;
       else if (Number(next) >= 1 && Number(next) <= groups) i++;
-      else return `'$${next}' in ${JSON.stringify(to)} names no group of the regex (it has ${has}${next === '0' ? '; $& is the whole match' : ''}): replace would keep it as written`;
+      else
+        return `'$${next}' in ${JSON.stringify(to)} names no group of the regex (it has ${has}${next === '0' ? '; $& is the whole match' : ''}): replace would keep it as written`;
     } else if (next === '<') {
       const end = to.indexOf('>', i);
       if (end < 0) continue;
       const name = to.slice(i + 2, end);
       if (!names.includes(name)) {
-        const named = names.length ? `its named groups are ${names.join(', ')}` : 'it has no named group';
+        const named = names.length
+          ? `its named groups are ${names.join(', ')}`
+          : 'it has no named group';
         return `'$<${name}>' in ${JSON.stringify(to)} names no group of the regex (${named}): replace would ${names.length ? 'drop it' : 'keep it as written'}`;
       }
       i = end;

@@ -1,7 +1,16 @@
 /** Step 6 of the dependency analysis: the machine boot plan (which machine waits for which, and waves). */
 import type { InferredMachineWait } from '@backstage-recovery/plugin-recovery-common';
 import type { KernelTable } from './correlate';
-import { bottleneckEdges, breakCycles, byName, Edge, generationCount, generations, roundScore, timedGenerations } from './graph';
+import {
+  bottleneckEdges,
+  breakCycles,
+  byName,
+  Edge,
+  generationCount,
+  generations,
+  roundScore,
+  timedGenerations,
+} from './graph';
 import { dependenciesOf, Explained } from './select';
 import { lowerBound } from './sorted';
 import { initializedWithin, machinePairs, Timeline } from './timeline';
@@ -98,7 +107,11 @@ export interface MachinePlan {
  * edge lengthens the plan. The other dependencies order machines under a depth cap, which the
  * reported ones pass where the hard edges show that machines gather depth across their services.
  */
-export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePlanInput): MachinePlan {
+export function planMachines(
+  tl: Timeline,
+  kernel: KernelTable,
+  input: MachinePlanInput,
+): MachinePlan {
   const { serviceNames, sid, machineNames, machinesOf, initCount } = tl;
   const { method, edges, explained, threshold } = input;
   const n = serviceNames.length;
@@ -111,7 +124,10 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
       const b = sid.get(e.dependsOn)!;
       for (const mb of machinesOf[b]) {
         const k = `${e.service}\u0000${mb}`;
-        explainedBy.set(k, (explainedBy.get(k) ?? 0) + explained!.get(a * n + b)!.samples);
+        explainedBy.set(
+          k,
+          (explainedBy.get(k) ?? 0) + explained!.get(a * n + b)!.samples,
+        );
       }
     }
     planEdges = edges.filter(e => {
@@ -120,8 +136,16 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
       const x = explained!.get(a * n + b)!;
       if (x.margin < PLAN_MARGIN) return false;
       // A dependency its service followed in restarts is no look-alike of a whole-site boot.
-      if (x.restarts >= PLAN_RESTARTS && x.samples >= PLAN_RESTART_SHARE * initCount[a]) return true;
-      return [...machinesOf[b]].some(mb => explainedBy.get(`${e.service}\u0000${mb}`)! >= PLAN_SHARE * initCount[a]);
+      if (
+        x.restarts >= PLAN_RESTARTS &&
+        x.samples >= PLAN_RESTART_SHARE * initCount[a]
+      )
+        return true;
+      return [...machinesOf[b]].some(
+        mb =>
+          explainedBy.get(`${e.service}\u0000${mb}`)! >=
+          PLAN_SHARE * initCount[a],
+      );
     });
   }
   const medge = new Map<string, Edge>();
@@ -140,21 +164,38 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // root that starts at the peak delay before a service scores higher than its true dependency.
   const need = new Map<Edge, number>();
   for (const e of planEdges) {
-    const margin = method === 'full' ? explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin : 0;
-    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
+    const margin =
+      method === 'full'
+        ? explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!
+            .margin
+        : 0;
+    for (const [ma, mb] of machinePairs(
+      tl,
+      sid.get(e.service)!,
+      sid.get(e.dependsOn)!,
+    )) {
       const k = `${ma}\u0000${mb}`;
       const prev = medge.get(k);
-      const edge = !prev || prev.score < e.score ? { service: ma, dependsOn: mb, score: e.score } : prev;
+      const edge =
+        !prev || prev.score < e.score
+          ? { service: ma, dependsOn: mb, score: e.score }
+          : prev;
       need.set(edge, Math.max(prev ? need.get(prev)! : -Infinity, margin));
       medge.set(k, edge);
       if (edge !== prev) reasons.set(k, dependencyReason(e, mb));
     }
   }
-  const mlist = [...medge.values()].sort((x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+  const mlist = [...medge.values()].sort(
+    (x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn),
+  );
   const mbroken = breakCycles(machineNames, mlist, e => need.get(e)!);
   const machineCycles = mbroken.cycles.map(c => ({
     machines: c.services,
-    dropped: { machine: c.dropped.service, waitsFor: c.dropped.dependsOn, score: c.dropped.score },
+    dropped: {
+      machine: c.dropped.service,
+      waitsFor: c.dropped.dependsOn,
+      score: c.dropped.score,
+    },
   }));
   for (const c of machineCycles) {
     warnings.push(
@@ -163,7 +204,14 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   }
   if (method === 'plain') {
     const waitsFor = waitsForOf(machineNames, mbroken.edges);
-    return { waves: generations(machineNames, mbroken.edges), waitsFor, because: becauseOf(waitsFor, reasons), machineCycles, rebootsFollowed: [], warnings };
+    return {
+      waves: generations(machineNames, mbroken.edges),
+      waitsFor,
+      because: becauseOf(waitsFor, reasons),
+      machineCycles,
+      rebootsFollowed: [],
+      warnings,
+    };
   }
 
   // Accepted dependencies too weak to shape the plan still order machines where they can do so
@@ -179,12 +227,21 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   const underThreshold: Edge[] = [];
   for (const [key, x] of explained!) {
     const score = roundScore(x.score);
-    if (score < threshold) underThreshold.push({ service: serviceNames[Math.floor(key / n)], dependsOn: serviceNames[key % n], score });
+    if (score < threshold)
+      underThreshold.push({
+        service: serviceNames[Math.floor(key / n)],
+        dependsOn: serviceNames[key % n],
+        score,
+      });
   }
-  const chainEdges = breakCycles(serviceNames, [...edges, ...underThreshold]).edges;
+  const chainEdges = breakCycles(serviceNames, [
+    ...edges,
+    ...underThreshold,
+  ]).edges;
   const hops = new Int32Array(n);
   const dependsOn: number[][] = serviceNames.map(() => []);
-  for (const e of chainEdges) dependsOn[sid.get(e.service)!].push(sid.get(e.dependsOn)!);
+  for (const e of chainEdges)
+    dependsOn[sid.get(e.service)!].push(sid.get(e.dependsOn)!);
   let longest = 0;
   for (const x of generations(serviceNames, chainEdges).flat()) {
     const a = sid.get(x)!;
@@ -195,7 +252,9 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
     }
     longest = Math.max(longest, hops[a]);
   }
-  const have = new Set(machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`));
+  const have = new Set(
+    machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`),
+  );
   // Adds a machine edge unless the plan has it or it would make the plan deeper than maxDepth
   // (a cycle makes it infinitely deep).
   const addEdge = (candidate: Edge, maxDepth: number, reason: MachineWait) => {
@@ -209,25 +268,49 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // (unless one closes a cycle). Once is enough: with the follows that a dependency elsewhere
   // explains left out, under 1% of them join machines that wait for nothing on each other.
   const followed = followedMachines(tl, kernel, dependenciesOf(explained!, n));
-  for (const e of followed) addEdge(e, Number.MAX_VALUE, { waitsFor: e.dependsOn, reason: 'reboots' });
+  for (const e of followed)
+    addEdge(e, Number.MAX_VALUE, { waitsFor: e.dependsOn, reason: 'reboots' });
   // A machine wait that reported dependencies of two or more of its services show is a hard edge
   // too: each alone may be a look-alike, but look-alikes on the same other machine for several
   // services are rare.
-  const dependents = new Map<string, { edge: Edge; strongest: Edge; services: Set<string> }>();
+  const dependents = new Map<
+    string,
+    { edge: Edge; strongest: Edge; services: Set<string> }
+  >();
   for (const e of edges) {
     if (planEdgeSet.has(e)) continue;
-    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
+    for (const [ma, mb] of machinePairs(
+      tl,
+      sid.get(e.service)!,
+      sid.get(e.dependsOn)!,
+    )) {
       const k = `${ma}\u0000${mb}`;
-      const d = dependents.get(k) ?? { edge: { service: ma, dependsOn: mb, score: e.score }, strongest: e, services: new Set<string>() };
+      const d = dependents.get(k) ?? {
+        edge: { service: ma, dependsOn: mb, score: e.score },
+        strongest: e,
+        services: new Set<string>(),
+      };
       d.edge.score = Math.max(d.edge.score, e.score);
       if (e.score > d.strongest.score) d.strongest = e;
       d.services.add(e.service);
       dependents.set(k, d);
     }
   }
-  const shown = [...dependents.values()].filter(d => d.services.size >= SHOWN_BY);
-  shown.sort((x, y) => y.services.size - x.services.size || byName(x.edge.service, y.edge.service) || byName(x.edge.dependsOn, y.edge.dependsOn));
-  for (const d of shown) addEdge(d.edge, Number.MAX_VALUE, dependencyReason(d.strongest, d.edge.dependsOn));
+  const shown = [...dependents.values()].filter(
+    d => d.services.size >= SHOWN_BY,
+  );
+  shown.sort(
+    (x, y) =>
+      y.services.size - x.services.size ||
+      byName(x.edge.service, y.edge.service) ||
+      byName(x.edge.dependsOn, y.edge.dependsOn),
+  );
+  for (const d of shown)
+    addEdge(
+      d.edge,
+      Number.MAX_VALUE,
+      dependencyReason(d.strongest, d.edge.dependsOn),
+    );
   // Where machines gather depth across the services they host, many machine waits carry each
   // level. Hard edges CHAIN_SLACK or more waves past the longest chain, all of that resting on
   // one machine wait, show a look-alike there instead (a service on a machine of a later tier
@@ -235,8 +318,12 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // of small tiered sites do the same.
   let hardDepth = depth(machineEdges);
   const excess = hardDepth - (longest + 1);
-  const lone = excess >= CHAIN_SLACK ? bottleneckEdges(machineNames, machineEdges) : [];
-  const depthWithout = lone.length === 1 ? depth(machineEdges.filter(e => e !== lone[0])) : Infinity;
+  const lone =
+    excess >= CHAIN_SLACK ? bottleneckEdges(machineNames, machineEdges) : [];
+  const depthWithout =
+    lone.length === 1
+      ? depth(machineEdges.filter(e => e !== lone[0]))
+      : Infinity;
   if (depthWithout <= longest + CHAIN_SLACK) {
     const [e] = lone;
     machineEdges.splice(machineEdges.indexOf(e), 1);
@@ -255,17 +342,36 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // the chain itself runs through a large share of the machines (STACKED_SHARE): with few boots
   // the hard edges there miss as many waits as the chain does, and the plan came out waves
   // shallower than the truth, with dependencies' machines in their dependents' waves.
-  const stacked = longest + 1 >= Math.max(STACKED_MIN_WAVES, STACKED_SHARE * machineNames.length);
+  const stacked =
+    longest + 1 >=
+    Math.max(STACKED_MIN_WAVES, STACKED_SHARE * machineNames.length);
   const chainBounds = hardDepth <= longest + CHAIN_SLACK && !stacked;
-  const marginOf = (e: Edge) => explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin;
-  const byMargin = (x: Edge, y: Edge) => marginOf(y) - marginOf(x) || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn);
+  const marginOf = (e: Edge) =>
+    explained!.get(sid.get(e.service)! * n + sid.get(e.dependsOn)!)!.margin;
+  const byMargin = (x: Edge, y: Edge) =>
+    marginOf(y) - marginOf(x) ||
+    y.score - x.score ||
+    byName(x.service, y.service) ||
+    byName(x.dependsOn, y.dependsOn);
   // The weaker edges, most needed first: by how much worse their services' starts are explained
   // without their machines.
-  const weaker = [...edges.filter(e => !planEdgeSet.has(e)), ...underThreshold].sort(byMargin);
+  const weaker = [
+    ...edges.filter(e => !planEdgeSet.has(e)),
+    ...underThreshold,
+  ].sort(byMargin);
   for (const e of weaker) {
-    const maxDepth = chainBounds || e.score < threshold ? cap : Number.MAX_VALUE;
-    for (const [ma, mb] of machinePairs(tl, sid.get(e.service)!, sid.get(e.dependsOn)!)) {
-      addEdge({ service: ma, dependsOn: mb, score: e.score }, maxDepth, dependencyReason(e, mb));
+    const maxDepth =
+      chainBounds || e.score < threshold ? cap : Number.MAX_VALUE;
+    for (const [ma, mb] of machinePairs(
+      tl,
+      sid.get(e.service)!,
+      sid.get(e.dependsOn)!,
+    )) {
+      addEdge(
+        { service: ma, dependsOn: mb, score: e.score },
+        maxDepth,
+        dependencyReason(e, mb),
+      );
     }
   }
 
@@ -273,29 +379,54 @@ export function planMachines(tl: Timeline, kernel: KernelTable, input: MachinePl
   // service typically starts in a boot.
   const first = new Map<string, number>();
   for (let i = 0; i < n; i++) {
-    for (const m of machinesOf[i]) first.set(m, Math.min(first.get(m) ?? Infinity, input.offset[i]));
+    for (const m of machinesOf[i])
+      first.set(m, Math.min(first.get(m) ?? Infinity, input.offset[i]));
   }
   const waitsFor = waitsForOf(machineNames, machineEdges);
   return {
     // Waves whose machines typically start within the kernel's minimum delay of each other
     // cannot be told apart by when they start.
-    waves: timedGenerations(machineNames, machineEdges, m => first.get(m) ?? 0, kernel.minDelay),
+    waves: timedGenerations(
+      machineNames,
+      machineEdges,
+      m => first.get(m) ?? 0,
+      kernel.minDelay,
+    ),
     waitsFor,
     because: becauseOf(waitsFor, reasons),
     machineCycles,
     rebootsFollowed: followed
       .filter(e => waitsFor.get(e.service)!.includes(e.dependsOn))
-      .map(e => ({ machine: e.service, waitsFor: e.dependsOn, followed: e.followed, chances: e.chances }))
-      .sort((x, y) => byName(x.machine, y.machine) || byName(x.waitsFor, y.waitsFor)),
+      .map(e => ({
+        machine: e.service,
+        waitsFor: e.dependsOn,
+        followed: e.followed,
+        chances: e.chances,
+      }))
+      .sort(
+        (x, y) =>
+          byName(x.machine, y.machine) || byName(x.waitsFor, y.waitsFor),
+      ),
     warnings,
   };
 }
 
-function becauseOf(waitsFor: Map<string, string[]>, reasons: Map<string, MachineWait>): Map<string, MachineWait[]> {
-  return new Map([...waitsFor].map(([m, list]) => [m, list.map(w => reasons.get(`${m}\u0000${w}`)!)]));
+function becauseOf(
+  waitsFor: Map<string, string[]>,
+  reasons: Map<string, MachineWait>,
+): Map<string, MachineWait[]> {
+  return new Map(
+    [...waitsFor].map(([m, list]) => [
+      m,
+      list.map(w => reasons.get(`${m}\u0000${w}`)!),
+    ]),
+  );
 }
 
-function waitsForOf(machineNames: string[], edges: Edge[]): Map<string, string[]> {
+function waitsForOf(
+  machineNames: string[],
+  edges: Edge[],
+): Map<string, string[]> {
   const waitsFor = new Map<string, string[]>(machineNames.map(m => [m, []]));
   for (const e of edges) waitsFor.get(e.service)!.push(e.dependsOn);
   for (const list of waitsFor.values()) list.sort(byName);
@@ -311,7 +442,11 @@ function waitsForOf(machineNames: string[], edges: Edge[]): Map<string, string[]
  * `selected` dependencies on a third machine restarted just before it. Machine edges followed in
  * most of their chances, most followed first.
  */
-function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, selected: number[][]): Array<Edge & { followed: number; chances: number }> {
+function followedMachines(
+  tl: Timeline,
+  { minDelay, maxDelay }: KernelTable,
+  selected: number[][],
+): Array<Edge & { followed: number; chances: number }> {
   const { machineNames, T, isRestart, failedBefore, machine } = tl;
   const N = T.length;
   const M = machineNames.length;
@@ -326,7 +461,8 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, sel
   const restartsMost = (i: number, k: number) => {
     const restarted = new Set<number>();
     for (let j = i; j < N && T[j] - T[i] <= maxDelay; j++) {
-      if (machine[j] === machineNames[k] && Number.isNaN(failedBefore[j])) restarted.add(tl.S[j]);
+      if (machine[j] === machineNames[k] && Number.isNaN(failedBefore[j]))
+        restarted.add(tl.S[j]);
     }
     return 2 * restarted.size > hosted[k];
   };
@@ -334,7 +470,8 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, sel
     if (!isRestart[i] || !Number.isNaN(failedBefore[i])) continue;
     const k = mIndex.get(machine[i])!;
     const o = own[k];
-    if ((o.length && T[i] - o[o.length - 1] <= maxDelay) || !restartsMost(i, k)) continue;
+    if ((o.length && T[i] - o[o.length - 1] <= maxDelay) || !restartsMost(i, k))
+      continue;
     o.push(T[i]);
     reboots.push({ t: T[i], machine: k });
   }
@@ -354,21 +491,40 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, sel
     if (!Number.isNaN(f)) {
       let nearest = -1;
       for (let e = from; e < to; e++) {
-        if (reboots[e].machine !== a && (nearest < 0 || Math.abs(rebootAt[e] - f) < Math.abs(rebootAt[nearest] - f))) nearest = e;
+        if (
+          reboots[e].machine !== a &&
+          (nearest < 0 ||
+            Math.abs(rebootAt[e] - f) < Math.abs(rebootAt[nearest] - f))
+        )
+          nearest = e;
       }
       if (nearest < 0) continue;
       // A dependent fails as its dependency goes down, so about when the machine reboots: a
       // failure well before or after it has another cause.
-      if (f < rebootAt[nearest] - KNOCKOUT_BEFORE || f > rebootAt[nearest] + KNOCKOUT_AFTER) continue;
+      if (
+        f < rebootAt[nearest] - KNOCKOUT_BEFORE ||
+        f > rebootAt[nearest] + KNOCKOUT_AFTER
+      )
+        continue;
       from = nearest;
       to = nearest + 1;
     }
     for (let e = from; e < to; e++) {
       const b = reboots[e].machine;
-      if (b === a || counted.has(e * M + a) || rebootingNear(a, rebootAt[e])) continue;
+      if (b === a || counted.has(e * M + a) || rebootingNear(a, rebootAt[e]))
+        continue;
       // A dependency elsewhere that restarted just before explains the restart without b.
-      const elsewhere = (d: number) => !tl.machinesOf[d].has(machineNames[a]) && !tl.machinesOf[d].has(machineNames[b]);
-      if (selected[tl.S[i]].some(d => elsewhere(d) && initializedWithin(tl, d, T[i] - maxDelay, T[i] - minDelay))) continue;
+      const elsewhere = (d: number) =>
+        !tl.machinesOf[d].has(machineNames[a]) &&
+        !tl.machinesOf[d].has(machineNames[b]);
+      if (
+        selected[tl.S[i]].some(
+          d =>
+            elsewhere(d) &&
+            initializedWithin(tl, d, T[i] - maxDelay, T[i] - minDelay),
+        )
+      )
+        continue;
       counted.add(e * M + a);
       followed.set(a * M + b, (followed.get(a * M + b) ?? 0) + 1);
     }
@@ -378,7 +534,20 @@ function followedMachines(tl: Timeline, { minDelay, maxDelay }: KernelTable, sel
     const a = Math.floor(key / M);
     const b = key % M;
     const chances = own[b].filter(t => !rebootingNear(a, t)).length;
-    if (2 * f > chances) out.push({ service: machineNames[a], dependsOn: machineNames[b], score: roundScore(f / chances), followed: f, chances });
+    if (2 * f > chances)
+      out.push({
+        service: machineNames[a],
+        dependsOn: machineNames[b],
+        score: roundScore(f / chances),
+        followed: f,
+        chances,
+      });
   }
-  return out.sort((x, y) => y.followed - x.followed || y.score - x.score || byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn));
+  return out.sort(
+    (x, y) =>
+      y.followed - x.followed ||
+      y.score - x.score ||
+      byName(x.service, y.service) ||
+      byName(x.dependsOn, y.dependsOn),
+  );
 }

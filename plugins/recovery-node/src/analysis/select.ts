@@ -3,7 +3,13 @@
  * away, with what restarts outside whole-site boots add.
  */
 import type { Correlation, KernelTable } from './correlate';
-import { awaitedMachines, firstInit, initializedWithin, shareMachine, Timeline } from './timeline';
+import {
+  awaitedMachines,
+  firstInit,
+  initializedWithin,
+  shareMachine,
+  Timeline,
+} from './timeline';
 
 /** A dependency the selection found: kernel score and count of the initializations it explains, how many were restarts, their mean delay (min). */
 export interface Explained {
@@ -62,13 +68,19 @@ const NORM_PER_SD = DELAY_SHAPE / (2 * ALPHA_PER_SD * GAMMA_THIRD);
  * The delay model's factors that depend on its sd alone (densityScale, densityWidth), worked out
  * once for a loop over many delays under one model.
  */
-const densityScale = (sd: number) => ((1 - BACKGROUND_SHARE) * NORM_PER_SD) / sd;
+const densityScale = (sd: number) =>
+  ((1 - BACKGROUND_SHARE) * NORM_PER_SD) / sd;
 const densityWidth = (sd: number) => sd * ALPHA_PER_SD;
 /**
  * Density of the delay model (mean mu, with the factors of its sd) at v (minutes), weighted by the
  * share not in the background.
  */
-function densityWith(v: number, mu: number, scale: number, width: number): number {
+function densityWith(
+  v: number,
+  mu: number,
+  scale: number,
+  width: number,
+): number {
   const u = Math.abs(v - mu) / width;
   return scale * Math.exp(-u * u * u);
 }
@@ -94,7 +106,12 @@ const MIN_CONSISTENCY = 0.9;
  * a thousand services, hundreds start at about the kernel's peak before a deep service and all
  * score alike; the one it waits for precedes it by its own steady delay.
  */
-function delaySpread(tl: Timeline, bootTimes: Float64Array, b: number, { minDelay, maxDelay }: KernelTable): number {
+function delaySpread(
+  tl: Timeline,
+  bootTimes: Float64Array,
+  b: number,
+  { minDelay, maxDelay }: KernelTable,
+): number {
   const { svcT, svcStart } = tl;
   const boots = bootTimes.length;
   // Past this many boots without B in the window, fewer than 80% (or 3) can have it: Infinity already.
@@ -135,7 +152,10 @@ function bootTimesOf(tl: Timeline, a: number): Float64Array {
 }
 
 /** A selection's dependencies per dependent (the selection is keyed dependent × n + dependency). */
-export function dependenciesOf(selection: Map<number, Explained>, n: number): number[][] {
+export function dependenciesOf(
+  selection: Map<number, Explained>,
+  n: number,
+): number[][] {
   const deps: number[][] = Array.from({ length: n }, () => []);
   for (const key of selection.keys()) deps[Math.floor(key / n)].push(key % n);
   return deps;
@@ -147,7 +167,10 @@ export function dependenciesOf(selection: Map<number, Explained>, n: number): nu
  * dependent × n + dependency. In a restart few services initialize, so a dependency that is never
  * the latest in whole-site boots shows here.
  */
-function followedRestarts(tl: Timeline, { minDelay, maxDelay }: KernelTable): Map<number, number> {
+function followedRestarts(
+  tl: Timeline,
+  { minDelay, maxDelay }: KernelTable,
+): Map<number, number> {
   const { T, S, isRestart } = tl;
   const N = T.length;
   const n = tl.serviceNames.length;
@@ -185,7 +208,12 @@ function followedRestarts(tl: Timeline, { minDelay, maxDelay }: KernelTable): Ma
     for (; to < N && T[to] - T[i] <= maxDelay; to++) enter(S[to]);
     const b = S[i];
     for (const a of present) {
-      if (a === b || shareMachine(tl, a, b) || initializedWithin(tl, a, T[i] - maxDelay, T[i])) continue;
+      if (
+        a === b ||
+        shareMachine(tl, a, b) ||
+        initializedWithin(tl, a, T[i] - maxDelay, T[i])
+      )
+        continue;
       follows.set(a * n + b, (follows.get(a * n + b) ?? 0) + 1);
     }
   }
@@ -242,7 +270,8 @@ function followEvidence(
     followed[c] = follows.get(a * n + b) ?? 0;
     for (let q = svcStart[b]; q < svcStart[b + 1]; q++) {
       const t = T[svcInits[q]];
-      if (isRestart[svcInits[q]] && !initializedWithin(tl, a, t - maxDelay, t)) unfollowed[c]++;
+      if (isRestart[svcInits[q]] && !initializedWithin(tl, a, t - maxDelay, t))
+        unfollowed[c]++;
     }
     unfollowed[c] -= followed[c];
     const k = first.has(a * n + b) ? 0 : ancestors(a).has(b) ? -1 : 2;
@@ -255,7 +284,10 @@ function followEvidence(
   if (!(rho > epsilon + FOLLOW_MARGIN)) return undefined;
   const yes = Math.log(rho / epsilon);
   const no = Math.log((1 - rho) / (1 - epsilon));
-  return Float64Array.from(followed, (f, c) => FOLLOWED_WEIGHT * f * yes + unfollowed[c] * no);
+  return Float64Array.from(
+    followed,
+    (f, c) => FOLLOWED_WEIGHT * f * yes + unfollowed[c] * no,
+  );
 }
 
 /**
@@ -269,8 +301,22 @@ function followEvidence(
  * score of a selected dependency is the kernel correlation over the initializations it
  * explains; its samples, how many.
  */
-export function selectDependencies(tl: Timeline, corr: Correlation, kernel: KernelTable): Map<number, Explained> {
-  const { serviceNames, T, S, Wt, isRestart, machinesOf, svcStart, svcInits, svcT } = tl;
+export function selectDependencies(
+  tl: Timeline,
+  corr: Correlation,
+  kernel: KernelTable,
+): Map<number, Explained> {
+  const {
+    serviceNames,
+    T,
+    S,
+    Wt,
+    isRestart,
+    machinesOf,
+    svcStart,
+    svcInits,
+    svcT,
+  } = tl;
   const { ker, cond, consistency } = corr;
   const { minDelay, maxDelay } = kernel;
   const n = serviceNames.length;
@@ -317,13 +363,22 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       const bootTimes = bootTimesOf(tl, a);
       const steadiest = list
         .slice(MAX_CANDIDATES - STEADY_CANDIDATES)
-        .map(([b, c]) => ({ b, c, spread: delaySpread(tl, bootTimes, b, kernel) }))
+        .map(([b, c]) => ({
+          b,
+          c,
+          spread: delaySpread(tl, bootTimes, b, kernel),
+        }))
         .sort((x, y) => x.spread - y.spread || y.c - x.c || x.b - y.b)
         .slice(0, STEADY_CANDIDATES);
-      list = [...list.slice(0, MAX_CANDIDATES - STEADY_CANDIDATES), ...steadiest.map(({ b, c }): [number, number] => [b, c])];
+      list = [
+        ...list.slice(0, MAX_CANDIDATES - STEADY_CANDIDATES),
+        ...steadiest.map(({ b, c }): [number, number] => [b, c]),
+      ];
     }
     const inList = new Set(list.map(x => x[0]));
-    for (const x of followedA[a].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, MAX_CANDIDATES)) {
+    for (const x of followedA[a]
+      .sort((x, y) => y[1] - x[1] || x[0] - y[0])
+      .slice(0, MAX_CANDIDATES)) {
       if (!inList.has(x[0])) list.push(x);
     }
     list.sort((x, y) => x[0] - y[0]);
@@ -404,7 +459,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   // Where a candidate's records are missing from more than MAX_MISSING of the initializations
   // it has entries for, or it has fewer than MIN_IMPUTE_FROM records, its absence is no lost
   // record (a renamed or since-added service): those initializations stay unexplained by it.
-  const imputable = (c: number) => found[c] >= MIN_IMPUTE_FROM && missing[c] <= MAX_MISSING * (found[c] + missing[c]);
+  const imputable = (c: number) =>
+    found[c] >= MIN_IMPUTE_FROM &&
+    missing[c] <= MAX_MISSING * (found[c] + missing[c]);
   let kept = 0;
   for (let i = 0, e = 0; i < N; i++) {
     for (; e < offsets[i + 1]; e++) {
@@ -436,7 +493,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   for (let c = 0; c < C; c++) {
     if (missing[c] === 0 || !imputable(c)) continue;
     const real = new Float64Array(found[c]);
-    for (let k = cStart[c], r = 0; k < cStart[c + 1]; k++) if (!Number.isNaN(cDelay[k])) real[r++] = cDelay[k];
+    for (let k = cStart[c], r = 0; k < cStart[c + 1]; k++)
+      if (!Number.isNaN(cDelay[k])) real[r++] = cDelay[k];
     const value = real.sort()[real.length >> 1];
     for (let k = cStart[c]; k < cStart[c + 1]; k++) {
       if (!Number.isNaN(cDelay[k])) continue;
@@ -447,11 +505,13 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
 
   // Initializations with entries, by dependent (in time order).
   const initStart = new Int32Array(n + 1);
-  for (let i = 0; i < N; i++) if (offsets[i + 1] > offsets[i]) initStart[S[i] + 1]++;
+  for (let i = 0; i < N; i++)
+    if (offsets[i + 1] > offsets[i]) initStart[S[i] + 1]++;
   for (let a = 0; a < n; a++) initStart[a + 1] += initStart[a];
   const initsWithEntries = new Int32Array(initStart[n]);
   const initFill = initStart.slice(0, n);
-  for (let i = 0; i < N; i++) if (offsets[i + 1] > offsets[i]) initsWithEntries[initFill[S[i]]++] = i;
+  for (let i = 0; i < N; i++)
+    if (offsets[i + 1] > offsets[i]) initsWithEntries[initFill[S[i]]++] = i;
   const selected = new Uint8Array(C);
   const excluded = new Uint8Array(C);
   const mu0 = kernel.peakDelay / 60_000;
@@ -460,7 +520,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
   const cX = new Int32Array(ne);
   {
     const place = new Int32Array(N);
-    for (let p = 0; p < initsWithEntries.length; p++) place[initsWithEntries[p]] = p - initStart[S[initsWithEntries[p]]];
+    for (let p = 0; p < initsWithEntries.length; p++)
+      place[initsWithEntries[p]] = p - initStart[S[initsWithEntries[p]]];
     for (let k = 0; k < ne; k++) cX[k] = place[cInit[k]];
   }
   const result = new Map<number, Explained>();
@@ -502,7 +563,11 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     let sd = PRIOR_SD;
     let fitMu = mu;
     let fitSd = sd;
-    const fit = (d: Float64Array, outF: Float64Array, outLp: Float64Array): number => {
+    const fit = (
+      d: Float64Array,
+      outF: Float64Array,
+      outLp: Float64Array,
+    ): number => {
       let s0 = 0;
       let s1 = 0;
       let s2 = 0;
@@ -511,7 +576,10 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       for (let x = 0; x < m; x++) {
         const v = d[x];
         if (v === Infinity) continue;
-        const f = fBindingValid && v === binding[x] ? fBinding[x] : densityWith(v, mu, scale, width);
+        const f =
+          fBindingValid && v === binding[x]
+            ? fBinding[x]
+            : densityWith(v, mu, scale, width);
         const r = (w[x] * f) / (f + bgDensity);
         s0 += r;
         s1 += r * v;
@@ -522,7 +590,12 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       // peak but steady keeps its small spread (and its best explanation).
       fitMu = (s1 + PRIOR_WEIGHT * mu0) / (s0 + PRIOR_WEIGHT);
       const squares = Math.max(0, s2 - 2 * fitMu * s1 + fitMu * fitMu * s0);
-      fitSd = Math.max(MIN_SD, Math.sqrt((squares + PRIOR_WEIGHT * PRIOR_SD * PRIOR_SD) / (s0 + PRIOR_WEIGHT)));
+      fitSd = Math.max(
+        MIN_SD,
+        Math.sqrt(
+          (squares + PRIOR_WEIGHT * PRIOR_SD * PRIOR_SD) / (s0 + PRIOR_WEIGHT),
+        ),
+      );
       let ll = 0;
       const fitScale = densityScale(fitSd);
       const fitWidth = densityWidth(fitSd);
@@ -565,10 +638,15 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
     const cost = new Float64Array(c1 - c0);
     for (let c = c0; c < c1; c++) {
       const b = candB[c];
-      const local = machinesOf[a].size === machinesOf[b].size && awaitedMachines(tl, a, b).size === 0;
+      const local =
+        machinesOf[a].size === machinesOf[b].size &&
+        awaitedMachines(tl, a, b).size === 0;
       // A replicated candidate is two hypotheses (first replica or all): it pays for the choice.
       const choice = machinesOf[b].size > 1 ? Math.LN2 : 0;
-      cost[c - c0] = (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m)) + choice - (evidence ? evidence[c] : 0);
+      cost[c - c0] =
+        (local ? LOCAL_GAIN : SELECT_GAIN) * Math.log(Math.max(2, m)) +
+        choice -
+        (evidence ? evidence[c] : 0);
     }
     // Stepwise search on the penalised log-likelihood: take the best addition, else the best
     // removal, until neither pays. Run from no dependency and from all candidates (several
@@ -599,7 +677,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
         // in time order, as a loop over its own entries would).
         removal.fill(0);
         for (let x = 0; x < m; x++) {
-          if (bindBy[x] >= 0) removal[bindBy[x] - c0] += w[x] * (lp(runnerUp[x]) - lpBinding[x]);
+          if (bindBy[x] >= 0)
+            removal[bindBy[x] - c0] += w[x] * (lp(runnerUp[x]) - lpBinding[x]);
         }
         fBindingValid = true;
         screened.fill(-1);
@@ -611,13 +690,15 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
           } else {
             for (let k = cStart[c]; k < cStart[c + 1]; k++) {
               const x = cX[k];
-              if (cDelay[k] < binding[x]) delta += w[x] * (lp(cDelay[k]) - lpBinding[x]);
+              if (cDelay[k] < binding[x])
+                delta += w[x] * (lp(cDelay[k]) - lpBinding[x]);
             }
             delta -= cost[c - c0];
           }
           // Keep the SCREENED best (ties: lower index), in order.
           let j = SCREENED;
-          while (j > 0 && (screened[j - 1] < 0 || delta > screenedDelta[j - 1])) j--;
+          while (j > 0 && (screened[j - 1] < 0 || delta > screenedDelta[j - 1]))
+            j--;
           if (j < SCREENED) {
             for (let q = SCREENED - 1; q > j; q--) {
               screened[q] = screened[q - 1];
@@ -655,7 +736,9 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
             }
           }
           // A change that moves no initialization's latest dependency leaves the fit as it is.
-          const ll = changed ? fit(trial, trialF, trialLp) : objective + penalty;
+          const ll = changed
+            ? fit(trial, trialF, trialLp)
+            : objective + penalty;
           const o = ll - penalty + (selected[c] ? cost[c - c0] : -cost[c - c0]);
           if (o > best + 1e-9) {
             best = o;
@@ -707,7 +790,8 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       if (!chosen[c - c0]) continue;
       for (const mb of awaitedMachines(tl, a, candB[c])) {
         if (margins.has(mb)) continue;
-        for (let c2 = c0; c2 < c1; c2++) excluded[c2] = machinesOf[candB[c2]].has(mb) ? 1 : 0;
+        for (let c2 = c0; c2 < c1; c2++)
+          excluded[c2] = machinesOf[candB[c2]].has(mb) ? 1 : 0;
         margins.set(mb, objective - stepwise(c2 => chosen[c2 - c0] === 1));
         excluded.fill(0, c0, c1);
       }
@@ -738,20 +822,37 @@ export function selectDependencies(tl: Timeline, corr: Correlation, kernel: Kern
       if (c + 1 < c1 && candB[c + 1] === candB[c]) continue;
       if (sw > 0) {
         let margin = Infinity;
-        for (const mb of awaitedMachines(tl, a, candB[c])) margin = Math.min(margin, margins.get(mb) ?? Infinity);
-        result.set(a * n + candB[c], { score: swk / sw, samples: count, restarts, delay: swd / sw, margin });
+        for (const mb of awaitedMachines(tl, a, candB[c]))
+          margin = Math.min(margin, margins.get(mb) ?? Infinity);
+        result.set(a * n + candB[c], {
+          score: swk / sw,
+          samples: count,
+          restarts,
+          delay: swd / sw,
+          margin,
+        });
       }
       sw = swk = swd = count = restarts = 0;
     }
   };
   for (let a = 0; a < n; a++) selectFor(a);
-  const evidence = followEvidence(tl, kernel, candA, candB, candFirstUp, result, follows);
+  const evidence = followEvidence(
+    tl,
+    kernel,
+    candA,
+    candB,
+    candFirstUp,
+    result,
+    follows,
+  );
   if (evidence) {
     for (let a = 0; a < n; a++) {
       let any = false;
-      for (let c = candStart[a]; c < candStart[a + 1]; c++) any ||= evidence[c] !== 0;
+      for (let c = candStart[a]; c < candStart[a + 1]; c++)
+        any ||= evidence[c] !== 0;
       if (!any) continue;
-      for (let c = candStart[a]; c < candStart[a + 1]; c++) result.delete(a * n + candB[c]);
+      for (let c = candStart[a]; c < candStart[a + 1]; c++)
+        result.delete(a * n + candB[c]);
       selectFor(a, evidence);
     }
   }

@@ -2,12 +2,21 @@
  * Steps 1 and 2 of the dependency analysis: the initializations it works on, mapped to services,
  * on the reference clock, weighed and indexed.
  */
-import { type InitializationEvent, machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
+import {
+  type InitializationEvent,
+  machinesAwaited,
+} from '@backstage-recovery/plugin-recovery-common';
 import { byName, counted, listed } from './graph';
 import { delayText } from './kernel';
 import { compileServiceMap, ServiceMap, ServiceMapper } from './mapping';
 import { lowerBound } from './sorted';
-import { byReadingTime, MAX_TIME, nearestReading, pastReachProblem, type ClockOffset } from '../events/clock';
+import {
+  byReadingTime,
+  MAX_TIME,
+  nearestReading,
+  pastReachProblem,
+  type ClockOffset,
+} from '../events/clock';
 import { clockReadingProblem } from '../events/parse';
 
 /**
@@ -25,7 +34,8 @@ const RESTART_SERVICES = 0.5;
 /** Removes adjacent duplicates from a sorted array in place; returns how many. */
 function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
   let k = 0;
-  for (let i = 0; i < list.length; i++) if (k === 0 || !same(list[k - 1], list[i])) list[k++] = list[i];
+  for (let i = 0; i < list.length; i++)
+    if (k === 0 || !same(list[k - 1], list[i])) list[k++] = list[i];
   const removed = list.length - k;
   list.length = k;
   return removed;
@@ -33,14 +43,20 @@ function dedupe<T>(list: T[], same: (x: T, y: T) => boolean): number {
 
 type ClockReadings = Map<string, ClockOffset[]>;
 /** Readings left out, by machine, each with why. */
-type LeftOutReadings = Map<string, Array<InitializationEvent & { problem: string }>>;
+type LeftOutReadings = Map<
+  string,
+  Array<InitializationEvent & { problem: string }>
+>;
 
 /**
  * Each machine's clock readings (machine time, offset = reference − machine clock), in time order;
  * and, by machine, those left out as `clockReadingProblem` refuses them (stored before the parsers
  * refused them too), each with why.
  */
-function clockReadings(events: InitializationEvent[]): { readings: ClockReadings; leftOut: LeftOutReadings } {
+function clockReadings(events: InitializationEvent[]): {
+  readings: ClockReadings;
+  leftOut: LeftOutReadings;
+} {
   const readings: ClockReadings = new Map();
   const leftOut: LeftOutReadings = new Map();
   for (const e of events) {
@@ -52,7 +68,9 @@ function clockReadings(events: InitializationEvent[]): { readings: ClockReadings
       continue;
     }
     if (!readings.has(e.machine)) readings.set(e.machine, []);
-    readings.get(e.machine)!.push({ time: e.time, offset: e.reference - e.time });
+    readings
+      .get(e.machine)!
+      .push({ time: e.time, offset: e.reference - e.time });
   }
   for (const list of readings.values()) list.sort(byReadingTime);
   return { readings, leftOut };
@@ -62,7 +80,9 @@ function clockReadings(events: InitializationEvent[]): { readings: ClockReadings
  * Clock offset (reference − machine clock) per machine, from its `clock` events: the reading
  * nearest in time to each event applies (ties: the earlier one).
  */
-export function clockCorrector(events: InitializationEvent[]): (machine: string, time: number) => number {
+export function clockCorrector(
+  events: InitializationEvent[],
+): (machine: string, time: number) => number {
   return correctorOf(clockReadings(events).readings);
 }
 
@@ -70,8 +90,16 @@ export function clockCorrector(events: InitializationEvent[]): (machine: string,
  * The corrector of readings already collected (buildTimeline also checks them for conflicts), and
  * which reading it applies to a machine's event at a time (undefined: the machine has none).
  */
-function correctorOf(readings: ClockReadings): ((machine: string, time: number) => number) & { readingFor: (machine: string, time: number) => ClockOffset | undefined } {
-  const tables = new Map<string, { times: Float64Array; offsets: Float64Array }>();
+function correctorOf(readings: ClockReadings): ((
+  machine: string,
+  time: number,
+) => number) & {
+  readingFor: (machine: string, time: number) => ClockOffset | undefined;
+} {
+  const tables = new Map<
+    string,
+    { times: Float64Array; offsets: Float64Array }
+  >();
   for (const [m, list] of readings) {
     tables.set(m, {
       times: Float64Array.from(list, r => r.time),
@@ -114,9 +142,14 @@ export const DAY = 86_400_000;
 /** One warning per machine with readings left out (`clockReadings`): how many, and the first by time. */
 function leftOutClockReadings(leftOut: LeftOutReadings): string[] {
   return [...leftOut.keys()].sort(byName).map(m => {
-    const list = leftOut.get(m)!.sort((a, b) => a.time - b.time || a.reference! - b.reference!);
+    const list = leftOut
+      .get(m)!
+      .sort((a, b) => a.time - b.time || a.reference! - b.reference!);
     const [first] = list;
-    const which = list.length > 1 ? `${counted(list.length, 'clock reading')} of ${m} left out, the first at` : `clock reading of ${m} at`;
+    const which =
+      list.length > 1
+        ? `${counted(list.length, 'clock reading')} of ${m} left out, the first at`
+        : `clock reading of ${m} at`;
     return `${which} ${shownTime(first.time)} (machine time)${list.length > 1 ? '' : ' left out'}: ${first.problem.replace(/^a clock reading's /, 'its ')}`;
   });
 }
@@ -125,7 +158,10 @@ function leftOutClockReadings(leftOut: LeftOutReadings): string[] {
  * One warning per machine with starts or failures left out as its clock reading moves them past
  * the dates a Date holds: how many, and the first by time with the reading that moved it.
  */
-function leftOutPastReach(events: InitializationEvent[], readingFor: (machine: string, time: number) => ClockOffset | undefined): string[] {
+function leftOutPastReach(
+  events: InitializationEvent[],
+  readingFor: (machine: string, time: number) => ClockOffset | undefined,
+): string[] {
   const byMachine = new Map<string, InitializationEvent[]>();
   for (const e of events) {
     if (!byMachine.has(e.machine)) byMachine.set(e.machine, []);
@@ -134,8 +170,15 @@ function leftOutPastReach(events: InitializationEvent[], readingFor: (machine: s
   return [...byMachine.keys()].sort(byName).map(m => {
     const list = byMachine.get(m)!;
     const first = list.reduce((a, e) => (e.time < a.time ? e : a));
-    const problem = pastReachProblem(first.time, m, readingFor(m, first.time)!)!;
-    const which = list.length > 1 ? `${counted(list.length, 'event')} of ${m} left out, the first a ${first.type} of ${first.service}: ` : `${first.type} of ${first.service} on ${m} left out: `;
+    const problem = pastReachProblem(
+      first.time,
+      m,
+      readingFor(m, first.time)!,
+    )!;
+    const which =
+      list.length > 1
+        ? `${counted(list.length, 'event')} of ${m} left out, the first a ${first.type} of ${first.service}: `
+        : `${first.type} of ${first.service} on ${m} left out: `;
     return which + problem;
   });
 }
@@ -166,12 +209,21 @@ function conflictingClockReadings(readings: ClockReadings): string[] {
       while (lowFrom < lowTo && low[lowFrom] < lo) lowFrom++;
       if (lo === i) continue;
       // The widest disagreement with any reading close before it.
-      const widest = Math.max(list[high[highFrom]].offset - list[i].offset, list[i].offset - list[low[lowFrom]].offset);
+      const widest = Math.max(
+        list[high[highFrom]].offset - list[i].offset,
+        list[i].offset - list[low[lowFrom]].offset,
+      );
       if (widest > CLOCK_READINGS_AGREE && !conflicts++) {
         // The first reading that far off, for the message.
         let far = lo;
-        for (let j = lo + 1; j < i; j++) if (Math.abs(list[j].offset - list[i].offset) > Math.abs(list[far].offset - list[i].offset)) far = j;
-        const s = (x: number) => `${x >= 0 ? '+' : ''}${(x / 1000).toFixed(1)} s`;
+        for (let j = lo + 1; j < i; j++)
+          if (
+            Math.abs(list[j].offset - list[i].offset) >
+            Math.abs(list[far].offset - list[i].offset)
+          )
+            far = j;
+        const s = (x: number) =>
+          `${x >= 0 ? '+' : ''}${(x / 1000).toFixed(1)} s`;
         first = `offset ${s(list[far].offset)} at ${iso(list[far].time)} and ${s(list[i].offset)} at ${iso(list[i].time)}`;
       }
     }
@@ -244,14 +296,28 @@ export interface Timeline {
 }
 
 /** Steps 1 and 2 of the analysis: filter, map, compensate clock skew, weigh, index. */
-export function buildTimeline(events: Iterable<InitializationEvent>, o: TimelineOptions): Timeline {
-  const mapName = typeof o.map === 'function' ? o.map : compileServiceMap(o.map);
+export function buildTimeline(
+  events: Iterable<InitializationEvent>,
+  o: TimelineOptions,
+): Timeline {
+  const mapName =
+    typeof o.map === 'function' ? o.map : compileServiceMap(o.map);
   const warnings: string[] = [];
-  const all = Array.isArray(events) ? (events as InitializationEvent[]) : [...events];
+  const all = Array.isArray(events)
+    ? (events as InitializationEvent[])
+    : [...events];
   const { readings, leftOut } = clockReadings(all);
   const correct = correctorOf(readings);
   // A machine whose every reading was left out has its clock read no more than one without any.
-  const machinesWithClock = new Set(all.filter(e => e.type === 'clock' && (readings.has(e.machine) || !leftOut.has(e.machine))).map(e => e.machine));
+  const machinesWithClock = new Set(
+    all
+      .filter(
+        e =>
+          e.type === 'clock' &&
+          (readings.has(e.machine) || !leftOut.has(e.machine)),
+      )
+      .map(e => e.machine),
+  );
   const starts: Array<{ t: number; service: string; machine: string }> = [];
   const failures = new Map<string, number[]>();
   // Per machine, its latest and earliest start or failure (machine time).
@@ -268,14 +334,23 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     // repeats a long name, a name longer than the event store holds.
     const problem = mapName.problem(e.service);
     if (problem) throw new AnalysisInputError(problem);
-    if (service.trim() === '') throw new AnalysisInputError(`a ${e.type} event of ${e.machine} names no service (${JSON.stringify(e.service)})`);
+    if (service.trim() === '')
+      throw new AnalysisInputError(
+        `a ${e.type} event of ${e.machine} names no service (${JSON.stringify(e.service)})`,
+      );
     const t = correct(e.machine, e.time);
     if (!(Math.abs(t) <= MAX_TIME)) {
       outOfReach.push(e);
       continue;
     }
-    latestOf.set(e.machine, Math.max(latestOf.get(e.machine) ?? -Infinity, e.time));
-    earliestOf.set(e.machine, Math.min(earliestOf.get(e.machine) ?? Infinity, e.time));
+    latestOf.set(
+      e.machine,
+      Math.max(latestOf.get(e.machine) ?? -Infinity, e.time),
+    );
+    earliestOf.set(
+      e.machine,
+      Math.min(earliestOf.get(e.machine) ?? Infinity, e.time),
+    );
     if (e.type === 'start') starts.push({ t, service, machine: e.machine });
     else if (e.type === 'failure') {
       const k = `${service}\u0000${e.machine}`;
@@ -285,14 +360,24 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   }
   const outOfReachWarnings = leftOutPastReach(outOfReach, correct.readingFor);
   if (!starts.length && outOfReach.some(e => e.type === 'start')) {
-    throw new AnalysisInputError(`no start event left to analyse: ${outOfReachWarnings.join('; ')}`);
+    throw new AnalysisInputError(
+      `no start event left to analyse: ${outOfReachWarnings.join('; ')}`,
+    );
   }
   if (!starts.length) {
     // Failures or clock readings alone are events too: say which the input held instead.
-    const failureCount = [...failures.values()].reduce((k, list) => k + list.length, 0);
+    const failureCount = [...failures.values()].reduce(
+      (k, list) => k + list.length,
+      0,
+    );
     const clockCount = all.length - failureCount - outOfReach.length;
-    const held = [failureCount && counted(failureCount, 'failure'), clockCount && counted(clockCount, 'clock reading')].filter(Boolean);
-    throw new NoStartEventsError(`no initialization (start) events in the input${held.length ? `, only ${held.join(' and ')}` : ''}`);
+    const held = [
+      failureCount && counted(failureCount, 'failure'),
+      clockCount && counted(clockCount, 'clock reading'),
+    ].filter(Boolean);
+    throw new NoStartEventsError(
+      `no initialization (start) events in the input${held.length ? `, only ${held.join(' and ')}` : ''}`,
+    );
   }
   warnings.push(...neverStarted(starts, failures));
   const unused = mapName.unused();
@@ -302,33 +387,47 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     );
   }
   for (const { key, name, by } of mapName.shadowed()) {
-    warnings.push(`service map entry '${key}' maps nothing: the names it matches go to an earlier entry ('${name}' to '${by}'); exact names come first, then regex keys in the map's order`);
+    warnings.push(
+      `service map entry '${key}' maps nothing: the names it matches go to an earlier entry ('${name}' to '${by}'); exact names come first, then regex keys in the map's order`,
+    );
   }
   warnings.push(...conflictingClockReadings(readings));
   const left = new Set(outOfReach);
   const kept = (e: InitializationEvent) => left.size === 0 || !left.has(e);
-  const latest = all.reduce((t, e) => (kept(e) ? Math.max(t, e.time) : t), -Infinity);
+  const latest = all.reduce(
+    (t, e) => (kept(e) ? Math.max(t, e.time) : t),
+    -Infinity,
+  );
   if (latest < EPOCH_SECONDS_SUSPECT) {
     warnings.push(
       `every event time is before 1973 (the latest: ${iso(latest)}): jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if the input gives seconds, its delays are a thousand times too short`,
     );
   } else {
     // One export in seconds among others in milliseconds: its machines' events land in 1970.
-    const early = [...latestOf].filter(([, t]) => t < EPOCH_SECONDS_SUSPECT).map(([m]) => m).sort(byName);
+    const early = [...latestOf]
+      .filter(([, t]) => t < EPOCH_SECONDS_SUSPECT)
+      .map(([m]) => m)
+      .sort(byName);
     if (early.length) {
       warnings.push(
         `every event of ${early.length} machine(s) (${listed(early)}) is before 1973 while the others' are not: jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if their input gives seconds, correct it`,
       );
     }
   }
-  const earliest = all.reduce((t, e) => (kept(e) ? Math.min(t, e.time) : t), Infinity);
+  const earliest = all.reduce(
+    (t, e) => (kept(e) ? Math.min(t, e.time) : t),
+    Infinity,
+  );
   if (earliest > EPOCH_MICROS_SUSPECT) {
     warnings.push(
       `every event time is after 2200 (the earliest: ${iso(earliest)}): jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if the input gives microseconds, its delays are a thousand times too long`,
     );
   } else {
     // One export in microseconds among others in milliseconds: its machines' events land far ahead.
-    const late = [...earliestOf].filter(([, t]) => t > EPOCH_MICROS_SUSPECT).map(([m]) => m).sort(byName);
+    const late = [...earliestOf]
+      .filter(([, t]) => t > EPOCH_MICROS_SUSPECT)
+      .map(([m]) => m)
+      .sort(byName);
     if (late.length) {
       warnings.push(
         `every event of ${late.length} machine(s) (${listed(late)}) is after 2200 while the others' are not: jsonl epoch times are read as milliseconds (journald's as microseconds, docker's as nanoseconds); if their input gives microseconds, correct it`,
@@ -339,21 +438,29 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   warnings.push(...leftOutClockReadings(leftOut));
   warnings.push(...outOfReachWarnings);
   // A clock reading's `reference` in seconds (or a clock decades off) puts the machine years away.
-  const farOff = [...readings].filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY)).map(([m]) => m).sort(byName);
+  const farOff = [...readings]
+    .filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY))
+    .map(([m]) => m)
+    .sort(byName);
   if (farOff.length) {
     warnings.push(
       `the clock readings of ${farOff.length} machine(s) (${listed(farOff)}) put their clocks more than a year off the reference: is a 'reference' in seconds?`,
     );
   }
   if (machinesWithClock.size) {
-    const without = [...new Set(starts.map(s => s.machine))].filter(m => !machinesWithClock.has(m)).sort(byName);
+    const without = [...new Set(starts.map(s => s.machine))]
+      .filter(m => !machinesWithClock.has(m))
+      .sort(byName);
     if (without.length) {
       warnings.push(
         `no clock readings for ${without.length} machine(s) (${listed(without)}): their clocks are assumed correct`,
       );
     }
   }
-  starts.sort((x, y) => x.t - y.t || byName(x.service, y.service) || byName(x.machine, y.machine));
+  starts.sort(
+    (x, y) =>
+      x.t - y.t || byName(x.service, y.service) || byName(x.machine, y.machine),
+  );
   // The same record twice (overlapping exports, a file given twice) is one event: duplicates would
   // weigh a boot twice. The backend's store keeps one of each the same way.
   let duplicates = 0;
@@ -361,12 +468,19 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     list.sort((a, b) => a - b);
     duplicates += dedupe(list, (x, y) => x === y);
   }
-  duplicates += dedupe(starts, (x, y) => x.t === y.t && x.service === y.service && x.machine === y.machine);
-  if (duplicates) warnings.push(`${duplicates} duplicate event(s) ignored (the same machine, service, event and time more than once: overlapping exports?)`);
+  duplicates += dedupe(
+    starts,
+    (x, y) => x.t === y.t && x.service === y.service && x.machine === y.machine,
+  );
+  if (duplicates)
+    warnings.push(
+      `${duplicates} duplicate event(s) ignored (the same machine, service, event and time more than once: overlapping exports?)`,
+    );
   let at = o.at;
   if (at === undefined) {
     at = starts[starts.length - 1].t;
-    for (const list of failures.values()) at = Math.max(at, list[list.length - 1]);
+    for (const list of failures.values())
+      at = Math.max(at, list[list.length - 1]);
   }
   // From here on, times are on the timeline's clock; `at` stays real for what is said of it.
   const scale = o.timeScale ?? 1;
@@ -376,7 +490,8 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     const origin = starts[0].t;
     const slowed = (t: number) => (t - origin) / scale;
     for (const s of starts) s.t = slowed(s.t);
-    for (const list of failures.values()) list.forEach((t, j) => (list[j] = slowed(t)));
+    for (const list of failures.values())
+      list.forEach((t, j) => (list[j] = slowed(t)));
     atClock = slowed(at);
     halfLife /= scale;
   }
@@ -386,10 +501,18 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     throw new AnalysisInputError(
       `${serviceNames.length} distinct services (the analysis takes at most ${MAX_SERVICES}: its pair statistics grow with the square), e.g. ${serviceNames
         .slice(0, 3)
-        .join(', ')}: map transient units to one service (a map entry such as "/^session-\\d+\\.scope$/": "session.scope") or leave them out of the input`,
+        .join(
+          ', ',
+        )}: map transient units to one service (a map entry such as "/^session-\\d+\\.scope$/": "session.scope") or leave them out of the input`,
     );
   }
-  warnings.push(...lookAlikeNames('services', serviceNames, 'where they are one, map them to one name'));
+  warnings.push(
+    ...lookAlikeNames(
+      'services',
+      serviceNames,
+      'where they are one, map them to one name',
+    ),
+  );
   const sid = new Map(serviceNames.map((s, i) => [s, i]));
   const n = serviceNames.length;
   const N = starts.length;
@@ -400,7 +523,8 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
   const failedAttempt = new Uint8Array(N);
   const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
   const initCount = new Int32Array(n);
-  const lambda = halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
+  const lambda =
+    halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
   // In logs: a point in time of interest far enough off underflows every weight to 0.
   const logDecay = (t: number) => -lambda * Math.abs(atClock - t);
   // Weights are relative to the newest initializations of most services: evidence far from the
@@ -419,10 +543,15 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
     );
   }
   const episodeStart = new Int32Array(N);
-  for (let i = 1; i < N; i++) episodeStart[i] = starts[i].t - starts[i - 1].t > 2 * o.maxDelay ? i : episodeStart[i - 1];
+  for (let i = 1; i < N; i++)
+    episodeStart[i] =
+      starts[i].t - starts[i - 1].t > 2 * o.maxDelay ? i : episodeStart[i - 1];
   // Each service's latest start on each machine so far, the one before it, and how many starts
   // in a row came within the failure window of the next.
-  const previousStart = new Map<string, { last: number; before: number; run: number }>();
+  const previousStart = new Map<
+    string,
+    { last: number; before: number; run: number }
+  >();
   const attempt = (i: number) => {
     if (failedAttempt[i]) return;
     Wt[i] *= o.failureFactor;
@@ -458,13 +587,31 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
       // A service that failed earlier in the same episode was knocked out, most often by a
       // dependency going away: its restart is no reboot of its own machine. It comes back only
       // once what it needs is back, which down a deep chain is hours after its failure.
-      if (j > 0 && f[j - 1] >= starts[episodeStart[i]].t - 2 * o.maxDelay) failedBefore[i] = f[j - 1];
+      if (j > 0 && f[j - 1] >= starts[episodeStart[i]].t - 2 * o.maxDelay)
+        failedBefore[i] = f[j - 1];
     }
     Wt[i] = w;
   }
-  const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(byName);
-  warnings.push(...lookAlikeNames('machines', machineNames, 'where they are one, correct the logs that name it otherwise'));
-  warnings.push(...alone(T, starts.map(s => s.machine), machineNames, o.maxDelay, scale, machinesWithClock));
+  const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(
+    byName,
+  );
+  warnings.push(
+    ...lookAlikeNames(
+      'machines',
+      machineNames,
+      'where they are one, correct the logs that name it otherwise',
+    ),
+  );
+  warnings.push(
+    ...alone(
+      T,
+      starts.map(s => s.machine),
+      machineNames,
+      o.maxDelay,
+      scale,
+      machinesWithClock,
+    ),
+  );
   const isRestart = restarts(T, S, n, o.maxDelay, episodeStart);
   const svcStart = new Int32Array(n + 1);
   for (let i = 0; i < N; i++) svcStart[S[i] + 1]++;
@@ -503,23 +650,33 @@ export function buildTimeline(events: Iterable<InitializationEvent>, o: Timeline
  * initialization places them, so they are in no order and no wave, which the result would
  * otherwise leave unsaid. (A machine with clock readings alone hosts nothing to boot.)
  */
-function neverStarted(starts: Array<{ service: string; machine: string }>, failures: Map<string, number[]>): string[] {
+function neverStarted(
+  starts: Array<{ service: string; machine: string }>,
+  failures: Map<string, number[]>,
+): string[] {
   const started = new Set(starts.map(s => s.service));
   const startedOn = new Set(starts.map(s => s.machine));
   const failedOnly = new Map<string, string[]>();
   const idle = new Set<string>();
   for (const key of failures.keys()) {
     const [service, machine] = key.split('\u0000');
-    if (!started.has(service)) failedOnly.set(service, [...(failedOnly.get(service) ?? []), machine]);
+    if (!started.has(service))
+      failedOnly.set(service, [...(failedOnly.get(service) ?? []), machine]);
     if (!startedOn.has(machine)) idle.add(machine);
   }
-  const services = [...failedOnly.keys()].sort(byName).map(x => `${x} (${failedOnly.get(x)!.sort(byName).join(', ')})`);
+  const services = [...failedOnly.keys()]
+    .sort(byName)
+    .map(x => `${x} (${failedOnly.get(x)!.sort(byName).join(', ')})`);
   const warnings: string[] = [];
   if (services.length) {
-    warnings.push(`${counted(services.length, 'service')} failed but never started, left out of the analysis: ${listed(services)}`);
+    warnings.push(
+      `${counted(services.length, 'service')} failed but never started, left out of the analysis: ${listed(services)}`,
+    );
   }
   if (idle.size) {
-    warnings.push(`${counted(idle.size, 'machine')} whose services only failed, in no wave: ${listed([...idle].sort(byName))}`);
+    warnings.push(
+      `${counted(idle.size, 'machine')} whose services only failed, in no wave: ${listed([...idle].sort(byName))}`,
+    );
   }
   return warnings;
 }
@@ -529,7 +686,14 @@ function neverStarted(starts: Array<{ service: string; machine: string }>, failu
  * after: nothing in the history orders them against the others, so the plan puts them in the
  * first wave. With several machines that is most often a clock hours off without clock readings.
  */
-function alone(T: Float64Array, machine: string[], machineNames: string[], window: number, scale: number, withClock: Set<string>): string[] {
+function alone(
+  T: Float64Array,
+  machine: string[],
+  machineNames: string[],
+  window: number,
+  scale: number,
+  withClock: Set<string>,
+): string[] {
   if (machineNames.length < 2) return [];
   const near = new Set<string>();
   // Forward, then backward: the nearest initialization passed, and the nearest of another machine than its.
@@ -538,8 +702,10 @@ function alone(T: Float64Array, machine: string[], machineNames: string[], windo
     let lastOther = -1;
     for (let k = 0; k < T.length; k++) {
       const i = order > 0 ? k : T.length - 1 - k;
-      const other = last >= 0 && machine[last] !== machine[i] ? last : lastOther;
-      if (other >= 0 && Math.abs(T[i] - T[other]) <= window) near.add(machine[i]);
+      const other =
+        last >= 0 && machine[last] !== machine[i] ? last : lastOther;
+      if (other >= 0 && Math.abs(T[i] - T[other]) <= window)
+        near.add(machine[i]);
       if (last >= 0 && machine[last] !== machine[i]) lastOther = last;
       last = i;
     }
@@ -557,7 +723,11 @@ function alone(T: Float64Array, machine: string[], machineNames: string[], windo
  * full-width letter) or surrounding spaces (`" nginx"` of a hand-made line), which print alike or nearly: analysed apart, their dependencies read as a
  * name depending on itself and their machines as one machine in two waves, so a warning names them.
  */
-function lookAlikeNames(what: 'services' | 'machines', names: string[], advice: string): string[] {
+function lookAlikeNames(
+  what: 'services' | 'machines',
+  names: string[],
+  advice: string,
+): string[] {
   const groups = new Map<string, string[]>();
   for (const name of names) {
     const key = name.normalize('NFKC').toLowerCase().trim();
@@ -569,11 +739,24 @@ function lookAlikeNames(what: 'services' | 'machines', names: string[], advice: 
   if (!alike.length) return [];
   // Names that print the same are shown with their code points beyond ASCII.
   const shown = (group: string[]) => {
-    const same = new Set(group.map(x => x.normalize('NFC'))).size < group.length;
-    return group.map(x => (same ? JSON.stringify(x).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : JSON.stringify(x))).join(', ');
+    const same =
+      new Set(group.map(x => x.normalize('NFC'))).size < group.length;
+    return group
+      .map(x =>
+        same
+          ? JSON.stringify(x).replace(
+              /[^\x20-\x7e]/g,
+              c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+            )
+          : JSON.stringify(x),
+      )
+      .join(', ');
   };
-  const more = alike.length > 5 ? ` and ${counted(alike.length - 5, 'more group')}` : '';
-  return [`${what} whose names differ only in case, Unicode form or surrounding spaces are analysed as different ${what}: ${alike.slice(0, 5).map(shown).join('; ')}${more} (${advice})`];
+  const more =
+    alike.length > 5 ? ` and ${counted(alike.length - 5, 'more group')}` : '';
+  return [
+    `${what} whose names differ only in case, Unicode form or surrounding spaces are analysed as different ${what}: ${alike.slice(0, 5).map(shown).join('; ')}${more} (${advice})`,
+  ];
 }
 
 /**
@@ -582,22 +765,30 @@ function lookAlikeNames(what: 'services' | 'machines', names: string[], advice: 
  * chains has quiet stretches where few services start at a time; its initializations there are
  * the boot all the same, not restarts (which would pass the boot's order for restart evidence).
  */
-function restarts(T: Float64Array, S: Int32Array, n: number, maxDelay: number, episodeStart: Int32Array): Uint8Array {
+function restarts(
+  T: Float64Array,
+  S: Int32Array,
+  n: number,
+  maxDelay: number,
+  episodeStart: Int32Array,
+): Uint8Array {
   const N = T.length;
   const isRestart = new Uint8Array(N);
   const seen = new Int32Array(n);
   let distinct = 0;
   for (let i = 0, lo = 0, hi = 0; i < N; i++) {
-    while (hi < N && T[hi] <= T[i] + maxDelay) if (seen[S[hi++]]++ === 0) distinct++;
+    while (hi < N && T[hi] <= T[i] + maxDelay)
+      if (seen[S[hi++]]++ === 0) distinct++;
     while (T[lo] < T[i] - maxDelay) if (--seen[S[lo++]] === 0) distinct--;
     isRestart[i] = distinct < RESTART_SERVICES * n ? 1 : 0;
   }
   const episode = seen.fill(-1); // the episode (its first index) in which each service last initialized
-  for (let lo = 0; lo < N; ) {
+  for (let lo = 0; lo < N;) {
     let hi = lo + 1;
     while (hi < N && episodeStart[hi] === lo) hi++;
     let services = 0;
-    for (let i = lo; i < hi; i++) if (episode[S[i]] !== lo) (episode[S[i]] = lo), services++;
+    for (let i = lo; i < hi; i++)
+      if (episode[S[i]] !== lo) ((episode[S[i]] = lo), services++);
     if (services >= RESTART_SERVICES * n) {
       for (let i = lo; i < hi; i++) {
         if (episode[S[i]] === lo) {
@@ -612,7 +803,12 @@ function restarts(T: Float64Array, S: Int32Array, n: number, maxDelay: number, e
 }
 
 /** Position in `svcInits` of service s's first initialization at t or later (after t, with `after`). */
-export function firstInit(tl: Timeline, s: number, t: number, after = false): number {
+export function firstInit(
+  tl: Timeline,
+  s: number,
+  t: number,
+  after = false,
+): number {
   const { svcT, svcStart } = tl;
   let lo = svcStart[s];
   let hi = svcStart[s + 1];
@@ -626,20 +822,33 @@ export function firstInit(tl: Timeline, s: number, t: number, after = false): nu
 }
 
 /** Whether service s initialized within [from, to]. */
-export function initializedWithin(tl: Timeline, s: number, from: number, to: number): boolean {
+export function initializedWithin(
+  tl: Timeline,
+  s: number,
+  from: number,
+  to: number,
+): boolean {
   const k = firstInit(tl, s, from);
   return k < tl.svcStart[s + 1] && tl.svcT[k] <= to;
 }
 
 /** A reboot of a machine both run on restarts both: their restarts say nothing about each other. */
-export const shareMachine = (tl: Timeline, a: number, b: number) => [...tl.machinesOf[a]].some(m => tl.machinesOf[b].has(m));
+export const shareMachine = (tl: Timeline, a: number, b: number) =>
+  [...tl.machinesOf[a]].some(m => tl.machinesOf[b].has(m));
 
 /** Each machine of a with each machine of b it waits for in the plan (by `machinesAwaited`). */
-export function machinePairs(tl: Timeline, a: number, b: number): Array<[string, string]> {
+export function machinePairs(
+  tl: Timeline,
+  a: number,
+  b: number,
+): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
-  for (const ma of tl.machinesOf[a]) for (const mb of machinesAwaited(ma, tl.machinesOf[b])) pairs.push([ma, mb]);
+  for (const ma of tl.machinesOf[a])
+    for (const mb of machinesAwaited(ma, tl.machinesOf[b]))
+      pairs.push([ma, mb]);
   return pairs;
 }
 
 /** The machines of b that some machine of a waits for in the plan. */
-export const awaitedMachines = (tl: Timeline, a: number, b: number) => new Set(machinePairs(tl, a, b).map(([, mb]) => mb));
+export const awaitedMachines = (tl: Timeline, a: number, b: number) =>
+  new Set(machinePairs(tl, a, b).map(([, mb]) => mb));

@@ -26,7 +26,8 @@ export interface ClockOffset {
 }
 
 /** The order in which a machine's readings are searched: by time, then by offset, so ties pick alike everywhere. */
-export const byReadingTime = (a: ClockOffset, b: ClockOffset) => a.time - b.time || a.offset - b.offset;
+export const byReadingTime = (a: ClockOffset, b: ClockOffset) =>
+  a.time - b.time || a.offset - b.offset;
 
 /**
  * Index of the reading nearest in time to `time` (ties: the earlier one) among `times`, a
@@ -52,13 +53,19 @@ export function offsetText(ms: number): string {
 }
 
 /** A time as messages give it: ISO 8601 where a Date holds it, else the epoch milliseconds. */
-export const timeText = (t: number) => (Math.abs(t) <= MAX_TIME ? new Date(t).toISOString() : `${t} ms`);
+export const timeText = (t: number) =>
+  Math.abs(t) <= MAX_TIME ? new Date(t).toISOString() : `${t} ms`;
 
 /**
  * Why the clock reading `reading` of `machine` moves its event at `time` past the dates a Date
  * holds, else undefined. `where` names the reading's line (`line 3`, `a.jsonl:3`), where known.
  */
-export function pastReachProblem(time: number, machine: string, reading: ClockOffset, where?: string): string | undefined {
+export function pastReachProblem(
+  time: number,
+  machine: string,
+  reading: ClockOffset,
+  where?: string,
+): string | undefined {
   const moved = time + reading.offset;
   if (Math.abs(moved) <= MAX_TIME) return undefined;
   return (
@@ -88,8 +95,14 @@ export interface OutOfReach {
  * off), so those alone are kept, with every reading, until all inputs are read.
  */
 export class ClockReach {
-  private readonly near: Array<{ event: InitializationEvent; origin: EventOrigin }> = [];
-  private readonly readings = new Map<string, Array<ClockOffset & { origin: EventOrigin }>>();
+  private readonly near: Array<{
+    event: InitializationEvent;
+    origin: EventOrigin;
+  }> = [];
+  private readonly readings = new Map<
+    string,
+    Array<ClockOffset & { origin: EventOrigin }>
+  >();
 
   /** An event as read, in input order. */
   note(event: InitializationEvent, source: string, line: number): void {
@@ -97,7 +110,11 @@ export class ClockReach {
       if (typeof event.reference !== 'number') return;
       let list = this.readings.get(event.machine);
       if (!list) this.readings.set(event.machine, (list = []));
-      list.push({ time: event.time, offset: event.reference - event.time, origin: { source, line } });
+      list.push({
+        time: event.time,
+        offset: event.reference - event.time,
+        origin: { source, line },
+      });
     } else if (Math.abs(event.time) > MAX_TIME - MAX_CLOCK_OFFSET) {
       this.near.push({ event, origin: { source, line } });
     }
@@ -107,18 +124,37 @@ export class ClockReach {
   outOfReach(): OutOfReach[] {
     const found: OutOfReach[] = [];
     if (this.near.length === 0) return found;
-    const sorted = new Map<string, { list: Array<ClockOffset & { origin: EventOrigin }>; times: Float64Array }>();
+    const sorted = new Map<
+      string,
+      {
+        list: Array<ClockOffset & { origin: EventOrigin }>;
+        times: Float64Array;
+      }
+    >();
     for (const { event, origin } of this.near) {
       let machine = sorted.get(event.machine);
       if (!machine) {
-        const list = [...(this.readings.get(event.machine) ?? [])].sort(byReadingTime);
-        sorted.set(event.machine, (machine = { list, times: Float64Array.from(list, r => r.time) }));
+        const list = [...(this.readings.get(event.machine) ?? [])].sort(
+          byReadingTime,
+        );
+        sorted.set(
+          event.machine,
+          (machine = { list, times: Float64Array.from(list, r => r.time) }),
+        );
       }
       const i = nearestReading(machine.times, event.time);
       if (i < 0) continue;
       const reading = machine.list[i];
-      const where = reading.origin.source === origin.source ? `line ${reading.origin.line}` : `${reading.origin.source}:${reading.origin.line}`;
-      const message = pastReachProblem(event.time, event.machine, reading, where);
+      const where =
+        reading.origin.source === origin.source
+          ? `line ${reading.origin.line}`
+          : `${reading.origin.source}:${reading.origin.line}`;
+      const message = pastReachProblem(
+        event.time,
+        event.machine,
+        reading,
+        where,
+      );
       if (message) found.push({ event, origin, message });
     }
     return found;

@@ -12,7 +12,16 @@ import {
   readIsoTime,
   SERVICE_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
-import { byReadingTime, ClockOffset, ClockReach, MAX_CLOCK_OFFSET, MAX_TIME, nearestReading, offsetText, timeText } from './clock';
+import {
+  byReadingTime,
+  ClockOffset,
+  ClockReach,
+  MAX_CLOCK_OFFSET,
+  MAX_TIME,
+  nearestReading,
+  offsetText,
+  timeText,
+} from './clock';
 
 export type EventFormat = 'jsonl' | 'journald' | 'docker';
 export const EVENT_FORMATS: EventFormat[] = ['jsonl', 'journald', 'docker'];
@@ -66,13 +75,18 @@ class LineError extends Error {
 }
 
 /** What a pretty-printed record or a JSON array needs. */
-const ONE_OBJECT_A_LINE = "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
+const ONE_OBJECT_A_LINE =
+  "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
 
 /**
  * Extended ISO 8601 with a zone as logs write it: a zone of hours alone (`+02`) too, and 24:00,
  * the end of a day (as Date.parse reads it), which a recovery point does not take.
  */
-const EVENT_TIME: IsoTimeOptions = { hoursOnlyZone: true, endOfDay: true, leapSecond: true };
+const EVENT_TIME: IsoTimeOptions = {
+  hoursOnlyZone: true,
+  endOfDay: true,
+  leapSecond: true,
+};
 
 /** Longest machine or service name: the event store keeps them in varchar(255) columns. */
 export const MAX_NAME_LENGTH = 255;
@@ -82,7 +96,10 @@ export const MAX_NAME_LENGTH = 255;
  * applied, else undefined: the parsers refuse such a line, and the analysis leaves out one stored
  * before they did, so that it neither fails nor moves a machine's boots out of reach.
  */
-export function clockReadingProblem(time: number, reference: number): string | undefined {
+export function clockReadingProblem(
+  time: number,
+  reference: number,
+): string | undefined {
   const offset = reference - time;
   if (!(Math.abs(offset) <= MAX_CLOCK_OFFSET)) {
     const years = (Math.abs(offset) / (365.25 * 86_400_000)).toFixed(0);
@@ -97,7 +114,10 @@ export function clockReadingProblem(time: number, reference: number): string | u
  * CSI, and U+2028, as they are).
  */
 const escapeControls = (text: string) =>
-  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 
 /**
  * `raw` as a message shows it: JSON, but a number as JS writes it (JSON has no Infinity); cut short,
@@ -127,7 +147,11 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   const cut = shown(value) ?? String(value);
   if (typeof value === 'string' || value === null) return cut;
-  const type = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  const type = Array.isArray(value)
+    ? 'an array'
+    : typeof value === 'object'
+      ? 'an object'
+      : `a ${typeof value}`;
   return `${type} (${cut})`;
 }
 
@@ -138,16 +162,21 @@ export function describeValue(value: unknown): string {
  */
 function inRange(ms: number, field: string, raw: unknown): number {
   if (ms < 0) {
-    throw new LineError(`'${field}' is before 1970 (${shown(raw)}): no boot log is that old; a clock that was never set, or a time in another unit?`);
+    throw new LineError(
+      `'${field}' is before 1970 (${shown(raw)}): no boot log is that old; a clock that was never set, or a time in another unit?`,
+    );
   }
   if (!(ms <= MAX_TIME)) {
-    throw new LineError(`'${field}' is out of range (${shown(raw)}): valid times run from 1970 to the year +275760`);
+    throw new LineError(
+      `'${field}' is out of range (${shown(raw)}): valid times run from 1970 to the year +275760`,
+    );
   }
   return ms;
 }
 
 /** A high surrogate not followed by a low one, or a low one not after a high one. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE =
+  /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * What keeps `value` from being a machine or service name, else undefined: the event store must
@@ -156,12 +185,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 export function nameProblem(value: string): string | undefined {
   if (value.length > MAX_NAME_LENGTH) {
     const length = [...value].length;
-    if (length > MAX_NAME_LENGTH) return `is longer than ${MAX_NAME_LENGTH} characters (${length})`;
+    if (length > MAX_NAME_LENGTH)
+      return `is longer than ${MAX_NAME_LENGTH} characters (${length})`;
   }
   if (value.includes('\0')) return 'contains a NUL character';
   if (value.trim() === '') return 'is blank';
   // A line break or escape in a name would garble every list that shows it.
-  if (/[\u0001-\u001f\u007f]/.test(value)) return 'contains a control character';
+  if (/[\u0001-\u001f\u007f]/.test(value))
+    return 'contains a control character';
   // Half a surrogate pair (a JSON "\ud800", a name cut inside a character by a tool counting
   // UTF-16 units) has no UTF-8 form: the store and every printout would hold U+FFFD instead, a
   // name that matches no catalog entity, unsaid.
@@ -202,19 +233,28 @@ export function parseEventTime(value: unknown, field: string): number {
     const time = readIsoTime(value, EVENT_TIME);
     if ('ms' in time) return inRange(time.ms, field, value);
     if (time.kind === 'form') {
-      throw new LineError(`'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${shown(value)}`);
+      throw new LineError(
+        `'${field}' must be ISO 8601 with a zone (e.g. 2024-05-01T10:00:00Z) or epoch milliseconds, got ${shown(value)}`,
+      );
     }
     throw new LineError(`'${field}' is not a valid date: ${shown(value)}`);
   }
-  if (value === undefined || value === null) throw new LineError(`missing '${field}'`);
-  throw new LineError(`'${field}' must be epoch milliseconds or ISO 8601 with a zone, got ${describeValue(value)}`);
+  if (value === undefined || value === null)
+    throw new LineError(`missing '${field}'`);
+  throw new LineError(
+    `'${field}' must be epoch milliseconds or ISO 8601 with a zone, got ${describeValue(value)}`,
+  );
 }
 
 /** Epoch milliseconds as a record or `--at` gives them, in the range {@link inRange} allows. */
 function epochMs(ms: number, field: string, raw: unknown): number {
   // Nanoseconds (Docker's timeNano, Loki, Go's UnixNano) pass every date a Date holds as milliseconds;
   // as nanoseconds, a time of these decades is one.
-  if (ms > MAX_TIME && ms / 1e6 >= Date.UTC(1973, 0, 1) && ms / 1e6 < Date.UTC(2200, 0, 1)) {
+  if (
+    ms > MAX_TIME &&
+    ms / 1e6 >= Date.UTC(1973, 0, 1) &&
+    ms / 1e6 < Date.UTC(2200, 0, 1)
+  ) {
     throw new LineError(
       `'${field}' is out of range (${shown(raw)}) as epoch milliseconds: epoch nanoseconds? As such it is ${new Date(ms / 1e6).toISOString()}; give milliseconds`,
     );
@@ -226,7 +266,10 @@ function str(o: Record<string, unknown>, field: string): string {
   const v = o[field];
   if (v === undefined || v === null) throw new LineError(`missing '${field}'`);
   // What came instead: a journal's repeated field is an array, a hand-made line's a number.
-  if (typeof v !== 'string' || v === '') throw new LineError(`'${field}' must be a non-empty string, got ${describeValue(v)}`);
+  if (typeof v !== 'string' || v === '')
+    throw new LineError(
+      `'${field}' must be a non-empty string, got ${describeValue(v)}`,
+    );
   return storable(v, field);
 }
 
@@ -237,13 +280,17 @@ function str(o: Record<string, unknown>, field: string): string {
  * (json-seq starts each record with an RS, json-sse with `data: `) and its export format.
  */
 function notOneObjectALine(line: string): string {
-  if (/^\s*[{[]\s*$/.test(line)) return `: a pretty-printed record or a JSON array? ${ONE_OBJECT_A_LINE}`;
+  if (/^\s*[{[]\s*$/.test(line))
+    return `: a pretty-printed record or a JSON array? ${ONE_OBJECT_A_LINE}`;
   if (/^\s*\{/.test(line) && /\}\s*\{\s*"/.test(line) && joinedRecords(line)) {
     return ': several records on one line, their line breaks lost? Give one JSON object a line (curl -d @FILE drops line breaks; --data-binary @FILE keeps them)';
   }
-  if (line.charCodeAt(0) === 0x1e) return ': journalctl -o json-seq (each record after an RS character)? Give journalctl -o json: one JSON object a line';
-  if (/^data: \{/.test(line)) return ': journalctl -o json-sse (each record after "data: ")? Give journalctl -o json: one JSON object a line';
-  if (/^__[A-Z_]+=/.test(line)) return ': journalctl -o export (FIELD=value lines)? Give journalctl -o json: one JSON object a line';
+  if (line.charCodeAt(0) === 0x1e)
+    return ': journalctl -o json-seq (each record after an RS character)? Give journalctl -o json: one JSON object a line';
+  if (/^data: \{/.test(line))
+    return ': journalctl -o json-sse (each record after "data: ")? Give journalctl -o json: one JSON object a line';
+  if (/^__[A-Z_]+=/.test(line))
+    return ': journalctl -o export (FIELD=value lines)? Give journalctl -o json: one JSON object a line';
   return '';
 }
 
@@ -272,12 +319,23 @@ function parseObject(line: string): Record<string, unknown> {
     // NULs, or undecodable bytes where no record starts: not a text file of records at all, and
     // JSON.parse's excerpt of the line would only be garbage. A record with some is a record gone
     // wrong: a last character cut short (a log copied while being written), a byte flipped.
-    if (line.includes('\u0000') || (line.includes('\uFFFD') && !/^\s*\{/.test(line))) throw new LineError('invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text');
+    if (
+      line.includes('\u0000') ||
+      (line.includes('\uFFFD') && !/^\s*\{/.test(line))
+    )
+      throw new LineError(
+        'invalid JSON: a binary, compressed or UTF-16 file? Give the logs as UTF-8 text',
+      );
     const hint = notOneObjectALine(line);
-    throw new LineError(`invalid JSON (${escapeControls((e as Error).message)})${hint}`, hint !== '');
+    throw new LineError(
+      `invalid JSON (${escapeControls((e as Error).message)})${hint}`,
+      hint !== '',
+    );
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) {
-    throw new LineError(`expected a JSON object${Array.isArray(o) ? `, got an array. ${ONE_OBJECT_A_LINE}` : ''}`);
+    throw new LineError(
+      `expected a JSON object${Array.isArray(o) ? `, got an array. ${ONE_OBJECT_A_LINE}` : ''}`,
+    );
   }
   return o as Record<string, unknown>;
 }
@@ -288,12 +346,23 @@ export function detectFormat(record: Record<string, unknown>): EventFormat {
 }
 
 /** The format whose own fields a record carries, else undefined. */
-function recognizedFormat(record: Record<string, unknown>): EventFormat | undefined {
+function recognizedFormat(
+  record: Record<string, unknown>,
+): EventFormat | undefined {
   // jsonl's own fields decide first: it ignores unknown fields, so a line carrying a journal's
   // `_HOSTNAME` or a `timeNano` beside them is still jsonl (neither other format has them).
   if ('time' in record && 'machine' in record) return 'jsonl';
-  if ('__REALTIME_TIMESTAMP' in record || 'MESSAGE_ID' in record || '_HOSTNAME' in record) return 'journald';
-  if ('timeNano' in record || ('Actor' in record && ('Action' in record || 'status' in record))) return 'docker';
+  if (
+    '__REALTIME_TIMESTAMP' in record ||
+    'MESSAGE_ID' in record ||
+    '_HOSTNAME' in record
+  )
+    return 'journald';
+  if (
+    'timeNano' in record ||
+    ('Actor' in record && ('Action' in record || 'status' in record))
+  )
+    return 'docker';
   // Engines before Docker 1.10 (API 1.22) sent only these.
   if ('status' in record && 'id' in record && 'from' in record) return 'docker';
   return undefined;
@@ -302,21 +371,33 @@ function recognizedFormat(record: Record<string, unknown>): EventFormat | undefi
 function fromJsonl(o: Record<string, unknown>): InitializationEvent[] {
   const event = o.event ?? 'start';
   if (event !== 'start' && event !== 'failure' && event !== 'clock') {
-    throw new LineError(`unknown event ${shown(event)} (expected start, failure or clock)`);
+    throw new LineError(
+      `unknown event ${shown(event)} (expected start, failure or clock)`,
+    );
   }
   const time = parseEventTime(o.time, 'time');
   const machine = str(o, 'machine');
   if (event === 'clock') {
-    if (o.reference === undefined || o.reference === null) throw new LineError("clock line without 'reference'");
+    if (o.reference === undefined || o.reference === null)
+      throw new LineError("clock line without 'reference'");
     const reference = parseEventTime(o.reference, 'reference');
-    const service = typeof o.service === 'string' && o.service.trim() !== '' ? storable(o.service, 'service') : '';
+    const service =
+      typeof o.service === 'string' && o.service.trim() !== ''
+        ? storable(o.service, 'service')
+        : '';
     const problem = clockReadingProblem(time, reference);
     if (problem) throw new LineError(problem);
     return [{ time, machine, service, type: 'clock', reference }];
   }
   // A clock reading whose `event` was left out reads as a start without a service.
-  if (o.event === undefined && o.service === undefined && o.reference !== undefined) {
-    throw new LineError(`missing 'service' (a clock line? It needs "event": "clock")`);
+  if (
+    o.event === undefined &&
+    o.service === undefined &&
+    o.reference !== undefined
+  ) {
+    throw new LineError(
+      `missing 'service' (a clock line? It needs "event": "clock")`,
+    );
   }
   return [{ time, machine, service: str(o, 'service'), type: event }];
 }
@@ -325,31 +406,53 @@ function fromJournald(o: Record<string, unknown>): InitializationEvent[] {
   const id = o.MESSAGE_ID;
   // A field given more than once is an array: one that holds a unit's start or failure is no
   // record to skip unsaid, and which of its IDs it is, no record says.
-  if (Array.isArray(id) && (id.includes(JOURNALD_UNIT_STARTED) || id.includes(JOURNALD_UNIT_FAILED))) {
-    throw new LineError(`'MESSAGE_ID' must be a string, got an array (a repeated field): ${shown(id)}`);
+  if (
+    Array.isArray(id) &&
+    (id.includes(JOURNALD_UNIT_STARTED) || id.includes(JOURNALD_UNIT_FAILED))
+  ) {
+    throw new LineError(
+      `'MESSAGE_ID' must be a string, got an array (a repeated field): ${shown(id)}`,
+    );
   }
   if (id !== JOURNALD_UNIT_STARTED && id !== JOURNALD_UNIT_FAILED) return [];
-  const unitField = o.UNIT === undefined || o.UNIT === null ? 'USER_UNIT' : 'UNIT';
+  const unitField =
+    o.UNIT === undefined || o.UNIT === null ? 'USER_UNIT' : 'UNIT';
   const unit = o[unitField];
   if (unit !== undefined && unit !== null && typeof unit !== 'string') {
-    throw new LineError(`'${unitField}' must be a string, got ${Array.isArray(unit) ? 'an array (a repeated field, or bytes journalctl could not print as text)' : typeof unit}`);
+    throw new LineError(
+      `'${unitField}' must be a string, got ${Array.isArray(unit) ? 'an array (a repeated field, or bytes journalctl could not print as text)' : typeof unit}`,
+    );
   }
-  if (typeof unit !== 'string' || unit === '') throw new LineError("unit record without 'UNIT'");
+  if (typeof unit !== 'string' || unit === '')
+    throw new LineError("unit record without 'UNIT'");
   storable(unit, unitField);
   const machine = str(o, '_HOSTNAME');
   const us = o.__REALTIME_TIMESTAMP;
   if (us === undefined) throw new LineError("missing '__REALTIME_TIMESTAMP'");
   if (!(typeof us === 'string' && /^\d+$/.test(us)) && typeof us !== 'number') {
-    throw new LineError("'__REALTIME_TIMESTAMP' must be microseconds since the epoch");
+    throw new LineError(
+      "'__REALTIME_TIMESTAMP' must be microseconds since the epoch",
+    );
   }
   const time = inRange(Number(us) / 1000, '__REALTIME_TIMESTAMP', us);
   // Converted by hand from another log's nanoseconds, a time of these decades lands past 2200.
-  if (time >= Date.UTC(2200, 0, 1) && Number(us) / 1e6 >= Date.UTC(1973, 0, 1) && Number(us) / 1e6 < Date.UTC(2200, 0, 1)) {
+  if (
+    time >= Date.UTC(2200, 0, 1) &&
+    Number(us) / 1e6 >= Date.UTC(1973, 0, 1) &&
+    Number(us) / 1e6 < Date.UTC(2200, 0, 1)
+  ) {
     throw new LineError(
       `'__REALTIME_TIMESTAMP' is in the year ${new Date(time).getUTCFullYear()} as microseconds (${shown(us)}): epoch nanoseconds? As such it is ${new Date(Number(us) / 1e6).toISOString()}; journalctl -o json gives microseconds`,
     );
   }
-  return [{ time, machine, service: unit, type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure' }];
+  return [
+    {
+      time,
+      machine,
+      service: unit,
+      type: id === JOURNALD_UNIT_STARTED ? 'start' : 'failure',
+    },
+  ];
 }
 
 /**
@@ -368,34 +471,67 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
     if (code === undefined || code === null) return [];
     // Docker gives a string of digits (negative on Windows); anything else (an empty string, a word,
     // an object) is no exit status, and would pass for a failure unsaid. `00` is 0 as well.
-    const status = typeof code === 'string' && /^-?\d+$/.test(code) ? Number(code) : typeof code === 'number' && Number.isInteger(code) ? code : undefined;
-    if (status === undefined) throw new LineError(`'exitCode' must be the container's exit status, got ${describeValue(code)}`);
+    const status =
+      typeof code === 'string' && /^-?\d+$/.test(code)
+        ? Number(code)
+        : typeof code === 'number' && Number.isInteger(code)
+          ? code
+          : undefined;
+    if (status === undefined)
+      throw new LineError(
+        `'exitCode' must be the container's exit status, got ${describeValue(code)}`,
+      );
     if (status === 0) return [];
   }
-  const name = typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
+  const name =
+    typeof attrs.name === 'string' && attrs.name ? attrs.name : undefined;
   const label = attrs[SERVICE_LABEL];
-  const labelled = typeof label === 'string' ? label.split(',').map(s => s.trim()).filter(Boolean) : [];
+  const labelled =
+    typeof label === 'string'
+      ? label
+          .split(',')
+          .map(s => s.trim())
+          .filter(Boolean)
+      : [];
   // A label of only commas and blanks names no service: fall back to the container name.
   const services = labelled.length > 0 ? labelled : name ? [name] : [];
-  const machineLabelled = typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] !== '';
+  const machineLabelled =
+    typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] !== '';
   const machine = machineLabelled ? (attrs[MACHINE_LABEL] as string) : name;
   if (services.length === 0 || !machine) {
     // Engines before Docker 1.10 sent no Actor, so neither name nor labels. A service label without
     // a container name still needs the machine label.
-    const missing = services.length === 0 ? 'a service label' : `a machine label (${MACHINE_LABEL})`;
-    throw new LineError(`container event without ${missing} or container name${o.Actor === undefined ? " (no 'Actor': a Docker engine before 1.10?)" : ''}`);
+    const missing =
+      services.length === 0
+        ? 'a service label'
+        : `a machine label (${MACHINE_LABEL})`;
+    throw new LineError(
+      `container event without ${missing} or container name${o.Actor === undefined ? " (no 'Actor': a Docker engine before 1.10?)" : ''}`,
+    );
   }
   storable(machine, machineLabelled ? MACHINE_LABEL : 'name');
-  for (const service of services) storable(service, labelled.length > 0 ? SERVICE_LABEL : 'name');
+  for (const service of services)
+    storable(service, labelled.length > 0 ? SERVICE_LABEL : 'name');
   let time: number;
   // A number out of range or negative is refused below, as in every format.
   if (typeof o.timeNano === 'number') time = o.timeNano / 1e6;
-  else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano)) time = Number(o.timeNano) / 1e6;
+  else if (typeof o.timeNano === 'string' && /^\d+$/.test(o.timeNano))
+    time = Number(o.timeNano) / 1e6;
   // Older exports and hand-trimmed ones carry only `time`, in whole seconds.
-  else if (o.timeNano === undefined && typeof o.time === 'number') time = o.time * 1000;
-  else if (o.timeNano === undefined) throw new LineError(o.time === undefined ? "missing 'timeNano'" : "missing 'timeNano', and 'time' is no count of seconds since the epoch");
+  else if (o.timeNano === undefined && typeof o.time === 'number')
+    time = o.time * 1000;
+  else if (o.timeNano === undefined)
+    throw new LineError(
+      o.time === undefined
+        ? "missing 'timeNano'"
+        : "missing 'timeNano', and 'time' is no count of seconds since the epoch",
+    );
   else throw new LineError("'timeNano' must be nanoseconds since the epoch");
-  inRange(time, o.timeNano === undefined ? 'time' : 'timeNano', o.timeNano ?? o.time);
+  inRange(
+    time,
+    o.timeNano === undefined ? 'time' : 'timeNano',
+    o.timeNano ?? o.time,
+  );
   const kind = action === 'start' ? 'start' : 'failure';
   return services.map(service => ({ time, machine, service, type: kind }));
 }
@@ -414,7 +550,9 @@ const WELL_FORMED_RECORD = (() => {
   const item = `(?:${string}|${number})`;
   const array = String.raw`\[${ws}(?:${item}${ws}(?:,${ws}${item}${ws})*)?\]`;
   const member = `"[A-Z0-9_]+"${ws}:${ws}(?:${string}|${number}|true|false|null|${array})${ws}`;
-  return new RegExp(String.raw`^${ws}\{${ws}${member}(?:,${ws}${member})*\}${ws}$`);
+  return new RegExp(
+    String.raw`^${ws}\{${ws}${member}(?:,${ws}${member})*\}${ws}$`,
+  );
 })();
 
 /**
@@ -432,7 +570,10 @@ function wellFormedRecord(line: string): boolean {
 }
 
 /** Each format's converter: a record's initialization events, none for an irrelevant record. */
-const CONVERTERS: Record<EventFormat, (o: Record<string, unknown>) => InitializationEvent[]> = {
+const CONVERTERS: Record<
+  EventFormat,
+  (o: Record<string, unknown>) => InitializationEvent[]
+> = {
   jsonl: fromJsonl,
   journald: fromJournald,
   docker: fromDocker,
@@ -462,7 +603,10 @@ export function undecodableNamesWarning(found: UndecodableNames[]): string[] {
 }
 
 /** Per journald `_HOSTNAME`, each `_MACHINE_ID` its unit records carry and where it was first seen. */
-export type HostMachineIds = Map<string, Map<string, { source: string; line: number }>>;
+export type HostMachineIds = Map<
+  string,
+  Map<string, { source: string; line: number }>
+>;
 
 /**
  * One warning for each journald `_HOSTNAME` that unit records of several `_MACHINE_ID`s carry, over
@@ -482,7 +626,9 @@ export function sharedHostnamesWarnings(found: HostMachineIds[]): string[] {
     .sort()
     .map(host => {
       const ids = [...merged.get(host)!];
-      const shown = ids.slice(0, 3).map(([id, at]) => `${id} at ${at.source}:${at.line}`);
+      const shown = ids
+        .slice(0, 3)
+        .map(([id, at]) => `${id} at ${at.source}:${at.line}`);
       return (
         `_HOSTNAME ${JSON.stringify(host)} names ${ids.length} machines (_MACHINE_ID ${shown.join(', ')}${ids.length > 3 ? ', …' : ''}): ` +
         `their events are analysed as one machine's. Several hosts, or one reinstalled? Give each host a name of its own, or each host's export (jq -c '._HOSTNAME = "web-01"')`
@@ -517,8 +663,13 @@ export class EventLineParser {
   constructor(options: ParseOptions = {}) {
     this.source = options.source ?? '<input>';
     this.lenient = options.lenient ?? false;
-    if (options.format !== undefined && !EVENT_FORMATS.includes(options.format)) {
-      throw new Error(`unknown format '${options.format}' (expected ${EVENT_FORMATS.join(', ')})`);
+    if (
+      options.format !== undefined &&
+      !EVENT_FORMATS.includes(options.format)
+    ) {
+      throw new Error(
+        `unknown format '${options.format}' (expected ${EVENT_FORMATS.join(', ')})`,
+      );
     }
     this.detected = options.format;
   }
@@ -536,11 +687,13 @@ export class EventLineParser {
   /** The events of the line: none, or one per service it names (docker service label lists). */
   push(line: string): InitializationEvent[] {
     this.lines++;
-    let trimmed = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
+    let trimmed =
+      line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
     // A byte-order mark (editors and Windows tools write one) is no part of a record; files joined
     // with `cat` carry theirs into later lines. Every one: a tool that adds its own before the one
     // it read leaves two, and POST /events's body decoder drops the first (the CLI reads the bytes alike).
-    if (trimmed.charCodeAt(0) === 0xfeff) trimmed = trimmed.replace(/^\uFEFF+/, '');
+    if (trimmed.charCodeAt(0) === 0xfeff)
+      trimmed = trimmed.replace(/^\uFEFF+/, '');
     if (trimmed.trim() === '') return [];
     if (
       this.detected === 'journald' &&
@@ -566,15 +719,27 @@ export class EventLineParser {
       }
       // A record with another format's own fields reads as nothing in this one: jsonl clock lines
       // appended to a journal would be lost, unsaid, and with them the machine's skew.
-      if (events.length === 0 && (recognizedFormat(o) ?? format) !== format) throw new LineError(`not a ${format} record`);
+      if (events.length === 0 && (recognizedFormat(o) ?? format) !== format)
+        throw new LineError(`not a ${format} record`);
       if (events.length === 0) this.ignored++;
-      else if (format === 'journald') this.noteMachineId(events[0].machine, o._MACHINE_ID);
+      else if (format === 'journald')
+        this.noteMachineId(events[0].machine, o._MACHINE_ID);
       this.events += events.length;
       for (const e of events) {
-        const name = e.service.includes('\uFFFD') ? e.service : e.machine.includes('\uFFFD') ? e.machine : undefined;
+        const name = e.service.includes('\uFFFD')
+          ? e.service
+          : e.machine.includes('\uFFFD')
+            ? e.machine
+            : undefined;
         if (name === undefined) continue;
         if (this.undecodable) this.undecodable.events++;
-        else this.undecodable = { source: this.source, line: this.lines, name, events: 1 };
+        else
+          this.undecodable = {
+            source: this.source,
+            line: this.lines,
+            name,
+            events: 1,
+          };
       }
       return events;
     } catch (err) {
@@ -583,7 +748,12 @@ export class EventLineParser {
         this.skipped++;
         return [];
       }
-      throw new EventParseError(this.source, this.lines, err.message + (o ? this.otherFormat(o) : ''), err.explained);
+      throw new EventParseError(
+        this.source,
+        this.lines,
+        err.message + (o ? this.otherFormat(o) : ''),
+        err.explained,
+      );
     }
   }
 
@@ -600,8 +770,16 @@ export class EventLineParser {
    */
   private otherFormat(record: Record<string, unknown>): string {
     const seen = recognizedFormat(record);
-    if (this.detected === undefined || seen === undefined || seen === this.detected) return '';
-    const why = this.detectedAt === undefined ? 'the format given' : `detected from its line ${this.detectedAt}`;
+    if (
+      this.detected === undefined ||
+      seen === undefined ||
+      seen === this.detected
+    )
+      return '';
+    const why =
+      this.detectedAt === undefined
+        ? 'the format given'
+        : `detected from its line ${this.detectedAt}`;
     return ` (a ${seen} record? This input is read as ${this.detected}, ${why}: one format a file)`;
   }
 }
@@ -666,7 +844,10 @@ export class LineSplitter {
   ) {
     const maxLength = options.maxLength ?? Infinity;
     this.maxLength = maxLength;
-    this.tooLong = options.tooLong ?? { throw: line => new Error(`line ${line} is longer than ${maxLength} characters`) };
+    this.tooLong = options.tooLong ?? {
+      throw: line =>
+        new Error(`line ${line} is longer than ${maxLength} characters`),
+    };
   }
 
   /** Feeds the next chunk: text, or bytes of UTF-8 text (one or the other for a whole input). */
@@ -675,9 +856,14 @@ export class LineSplitter {
     const onLine = this.onLine;
     const max = this.maxLength;
     let start = 0;
-    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+    for (
+      let end = text.indexOf('\n');
+      end >= 0;
+      end = text.indexOf('\n', start)
+    ) {
       // The common line, whole in this chunk and within the limit, goes on at once.
-      if (this.pendingLength === 0 && end - start <= max) onLine(text.slice(start, end));
+      if (this.pendingLength === 0 && end - start <= max)
+        onLine(text.slice(start, end));
       else this.endPending(text.slice(start, end));
       this.lines++;
       start = end + 1;
@@ -691,7 +877,12 @@ export class LineSplitter {
    * throughout.
    */
   private decode(bytes: Uint8Array): string {
-    if (!this.decoderMayHold && isAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+    if (!this.decoderMayHold && isAscii(bytes))
+      return Buffer.from(
+        bytes.buffer,
+        bytes.byteOffset,
+        bytes.byteLength,
+      ).toString('latin1');
     const text = (this.decoder ??= new StringDecoder('utf8')).write(bytes);
     if (bytes.length) this.decoderMayHold = bytes[bytes.length - 1] >= 0x80;
     return text;
@@ -740,20 +931,33 @@ export class LineSplitter {
  * analysis could place them on no clock. Unless `lenient`, the first in input order is thrown as
  * the {@link EventParseError} of its line; else they are left out, with how many lines that skips.
  */
-export function withinClockReach(reach: ClockReach, events: InitializationEvent[], lenient: boolean): { events: InitializationEvent[]; skipped: number } {
+export function withinClockReach(
+  reach: ClockReach,
+  events: InitializationEvent[],
+  lenient: boolean,
+): { events: InitializationEvent[]; skipped: number } {
   const found = reach.outOfReach();
   if (found.length === 0) return { events, skipped: 0 };
   const [first] = found;
-  if (!lenient) throw new EventParseError(first.origin.source, first.origin.line, first.message);
+  if (!lenient)
+    throw new EventParseError(
+      first.origin.source,
+      first.origin.line,
+      first.message,
+    );
   const gone = new Set(found.map(f => f.event));
   // A docker line gives one event per service it names: the line is skipped once.
-  const lines = new Set(found.map(f => `${f.origin.line}\u0000${f.origin.source}`));
+  const lines = new Set(
+    found.map(f => `${f.origin.line}\u0000${f.origin.source}`),
+  );
   return { events: events.filter(e => !gone.has(e)), skipped: lines.size };
 }
 
 /** A span of ms as a margin is given: `1 day`, `2 days`, `12 h`. */
 const marginText = (ms: number) =>
-  ms % 86_400_000 === 0 ? `${ms / 86_400_000} day${ms === 86_400_000 ? '' : 's'}` : `${ms / 3_600_000} h`;
+  ms % 86_400_000 === 0
+    ? `${ms / 86_400_000} day${ms === 86_400_000 ? '' : 's'}`
+    : `${ms / 3_600_000} h`;
 
 /**
  * `events` without those dated more than `marginMs` past `at` (see ParseOptions.received): unless
@@ -776,21 +980,34 @@ function notAfterReceived(
   for (const e of events) {
     if (e.type !== 'clock' || typeof e.reference !== 'number') continue;
     if (e.reference > latest) {
-      found.push({ event: e, message: `the clock reading's 'reference' ${timeText(e.reference)} is ${past}: a reading is never taken in the future` });
+      found.push({
+        event: e,
+        message: `the clock reading's 'reference' ${timeText(e.reference)} is ${past}: a reading is never taken in the future`,
+      });
       continue;
     }
     let list = readings.get(e.machine);
     if (!list) readings.set(e.machine, (list = []));
-    list.push({ time: e.time, offset: e.reference - e.time, line: lineOf.get(e)! });
+    list.push({
+      time: e.time,
+      offset: e.reference - e.time,
+      line: lineOf.get(e)!,
+    });
   }
-  const sorted = new Map([...readings].map(([machine, list]) => {
-    list.sort(byReadingTime);
-    return [machine, { list, times: Float64Array.from(list, r => r.time) }] as const;
-  }));
+  const sorted = new Map(
+    [...readings].map(([machine, list]) => {
+      list.sort(byReadingTime);
+      return [
+        machine,
+        { list, times: Float64Array.from(list, r => r.time) },
+      ] as const;
+    }),
+  );
   for (const e of events) {
     if (e.type === 'clock') continue;
     const machine = sorted.get(e.machine);
-    const reading = machine && machine.list[nearestReading(machine.times, e.time)];
+    const reading =
+      machine && machine.list[nearestReading(machine.times, e.time)];
     const moved = reading ? e.time + reading.offset : e.time;
     if (!(moved > latest)) continue;
     found.push({
@@ -802,20 +1019,33 @@ function notAfterReceived(
   }
   if (found.length === 0) return { events, skipped: skippedBefore };
   found.sort((a, b) => lineOf.get(a.event)! - lineOf.get(b.event)!);
-  if (!lenient) throw new EventParseError(source, lineOf.get(found[0].event)!, found[0].message);
+  if (!lenient)
+    throw new EventParseError(
+      source,
+      lineOf.get(found[0].event)!,
+      found[0].message,
+    );
   const gone = new Set(found.map(f => f.event));
   // A docker line gives one event per service it names: the line is skipped once.
   const lines = new Set(found.map(f => lineOf.get(f.event)!));
-  return { events: events.filter(e => !gone.has(e)), skipped: skippedBefore + lines.size };
+  return {
+    events: events.filter(e => !gone.has(e)),
+    skipped: skippedBefore + lines.size,
+  };
 }
 
 /** Parses a whole text (one record a line). */
-export function parseEvents(text: string, options: ParseOptions = {}): ParseResult {
+export function parseEvents(
+  text: string,
+  options: ParseOptions = {},
+): ParseResult {
   const parser = new EventLineParser(options);
   const reach = new ClockReach();
   const all: InitializationEvent[] = [];
   // Each event's line, for those dated past `received` (only then kept).
-  const lineOf = options.received ? new Map<InitializationEvent, number>() : undefined;
+  const lineOf = options.received
+    ? new Map<InitializationEvent, number>()
+    : undefined;
   const lines = new LineSplitter(line => {
     for (const e of parser.push(line)) {
       reach.note(e, parser.source, parser.lines);
@@ -828,9 +1058,25 @@ export function parseEvents(text: string, options: ParseOptions = {}): ParseResu
   // Only now: a clock reading may come after the events it applies to.
   const reached = withinClockReach(reach, all, parser.lenient);
   const { events, skipped } = options.received
-    ? notAfterReceived(reached.events, lineOf!, options.received, parser.source, parser.lenient, reached.skipped)
+    ? notAfterReceived(
+        reached.events,
+        lineOf!,
+        options.received,
+        parser.source,
+        parser.lenient,
+        reached.skipped,
+      )
     : reached;
   const garbled = parser.undecodableNames;
-  const warnings = [...undecodableNamesWarning(garbled ? [garbled] : []), ...sharedHostnamesWarnings([parser.hostMachineIds])];
-  return { events, skipped: parser.skipped + skipped, ignored: parser.ignored, format: parser.format, warnings };
+  const warnings = [
+    ...undecodableNamesWarning(garbled ? [garbled] : []),
+    ...sharedHostnamesWarnings([parser.hostMachineIds]),
+  ];
+  return {
+    events,
+    skipped: parser.skipped + skipped,
+    ignored: parser.ignored,
+    format: parser.format,
+    warnings,
+  };
 }

@@ -12,7 +12,8 @@ import type { RecoveryGraph } from './recoveryGraph';
 /** What to change about a cycle, by what it runs between. */
 const CYCLE_FIX = {
   service: 'remove one of these dependsOn',
-  machine: 'remove one of these dependencies, or move one of these services to another machine',
+  machine:
+    'remove one of these dependencies, or move one of these services to another machine',
 };
 
 /** A boot plan cannot be made: a dependency cycle, named entity by entity, and what to change. */
@@ -23,7 +24,9 @@ export class BootPlanCycleError extends InputError {
     /** Why each node of the cycle waits for the next, in the cycle's order (machine cycles). */
     readonly reasons: string[] = [],
   ) {
-    super(`${describeCycle(level, cycle, reasons)}: no boot order satisfies it; ${CYCLE_FIX[level]}`);
+    super(
+      `${describeCycle(level, cycle, reasons)}: no boot order satisfies it; ${CYCLE_FIX[level]}`,
+    );
   }
 
   /** The cycle and why, without what to change. */
@@ -32,7 +35,11 @@ export class BootPlanCycleError extends InputError {
   }
 }
 
-function describeCycle(level: 'service' | 'machine', cycle: string[], reasons: string[]): string {
+function describeCycle(
+  level: 'service' | 'machine',
+  cycle: string[],
+  reasons: string[],
+): string {
   const why = reasons.length > 0 ? ` (${reasons.join('; ')})` : '';
   return `Dependency cycle between ${level}s: ${[...cycle, cycle[0]].join(' -> ')}${why}`;
 }
@@ -59,22 +66,29 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     const groups = new Map<string, string[]>();
     for (const dep of dependencies) {
       const own = graph.services.get(dep)?.machines ?? [];
-      for (const group of own.length > 0 ? [own] : awaited.get(dep) ?? []) groups.set(group.join(' '), group);
+      for (const group of own.length > 0 ? [own] : (awaited.get(dep) ?? []))
+        groups.set(group.join(' '), group);
     }
     return [...groups.values()];
   };
-  for (const ref of serviceOrder) awaited.set(ref, groupsOf(graph.services.get(ref)!.dependsOn));
+  for (const ref of serviceOrder)
+    awaited.set(ref, groupsOf(graph.services.get(ref)!.dependsOn));
 
-  const machineServices = new Map<string, string[]>(reached.machines.map(m => [m, []]));
+  const machineServices = new Map<string, string[]>(
+    reached.machines.map(m => [m, []]),
+  );
   /** Per machine, what it waits for, each with why. */
-  const machineWaits = new Map<string, Map<string, string[]>>(reached.machines.map(m => [m, new Map()]));
+  const machineWaits = new Map<string, Map<string, string[]>>(
+    reached.machines.map(m => [m, new Map()]),
+  );
   const wait = (machine: string, groups: string[][], reason: string) => {
     const waits = machineWaits.get(machine)!;
     for (const group of groups) {
       for (const waitsFor of machinesAwaited(machine, group)) {
         const reasons = waits.get(waitsFor) ?? [];
         // A few say why; more would only lengthen a cycle's error (listed shows five).
-        if (reasons.length <= 5 && !reasons.includes(reason)) waits.set(waitsFor, [...reasons, reason]);
+        if (reasons.length <= 5 && !reasons.includes(reason))
+          waits.set(waitsFor, [...reasons, reason]);
       }
     }
   };
@@ -85,19 +99,35 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
       for (const dep of service.dependsOn) {
         // Through what it declares (an API, a System): that is the dependsOn to change.
         const via = service.through?.[dep];
-        wait(machine, groupsOf([dep]), `${ref} on ${machine} needs ${dep}${via ? ` through ${via}` : ''}`);
+        wait(
+          machine,
+          groupsOf([dep]),
+          `${ref} on ${machine} needs ${dep}${via ? ` through ${via}` : ''}`,
+        );
       }
     }
   }
   for (const machine of reached.machines) {
     const node = graph.machines.get(machine);
     for (const target of node?.dependsOn ?? []) {
-      const groups = graph.machines.has(target) ? [[target]] : groupsOf([target]);
+      const groups = graph.machines.has(target)
+        ? [[target]]
+        : groupsOf([target]);
       const via = node?.through?.[target];
-      wait(machine, groups, via ? `${machine} needs ${target} through ${via}` : `${machine} dependsOn ${target}`);
+      wait(
+        machine,
+        groups,
+        via
+          ? `${machine} needs ${target} through ${via}`
+          : `${machine} dependsOn ${target}`,
+      );
     }
     for (const waitsFor of node?.waitsFor ?? []) {
-      wait(machine, [[waitsFor]], `${machine} waited for ${waitsFor} in its reboots`);
+      wait(
+        machine,
+        [[waitsFor]],
+        `${machine} waited for ${waitsFor} in its reboots`,
+      );
     }
   }
 
@@ -117,7 +147,9 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     waitsFor: [...machineWaits.get(machineRef)!.keys()].sort(),
     probes: uniqueProbes([
       ...(graph.machines.get(machineRef)?.probes ?? []),
-      ...machineServices.get(machineRef)!.flatMap(s => graph.services.get(s)?.probes ?? []),
+      ...machineServices
+        .get(machineRef)!
+        .flatMap(s => graph.services.get(s)?.probes ?? []),
     ]),
   }));
   return { entityRef: graph.rootRef, waves, machines };
@@ -127,7 +159,10 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
  * What the plan takes: from the roots, the services they transitively depend on, the machines
  * those run on, and what these machines depend on or learned to wait for.
  */
-export function reachable(graph: RecoveryGraph): { services: string[]; machines: string[] } {
+export function reachable(graph: RecoveryGraph): {
+  services: string[];
+  machines: string[];
+} {
   const services = new Set<string>();
   const machines = new Set<string>();
   const stack = [...graph.roots];
@@ -162,8 +197,10 @@ export function narrowedToPlan(graph: RecoveryGraph): RecoveryGraph {
   const services = new Set(taken.services);
   const machines = new Set(taken.machines);
   const concerned = new Set([graph.rootRef, ...services, ...machines]);
-  for (const ref of [...concerned]) graph.wholes?.get(ref)?.forEach(whole => concerned.add(whole));
-  const ofPlan = (problem: { entityRef: string }) => concerned.has(problem.entityRef);
+  for (const ref of [...concerned])
+    graph.wholes?.get(ref)?.forEach(whole => concerned.add(whole));
+  const ofPlan = (problem: { entityRef: string }) =>
+    concerned.has(problem.entityRef);
   return {
     ...graph,
     services: new Map([...graph.services].filter(([ref]) => services.has(ref))),
@@ -183,15 +220,25 @@ function wavesOf(
   dependencies: (node: string) => string[],
   level: 'service' | 'machine',
   /** Why a node depends on another, for a cycle's error (given the cycle; undefined: nothing to add). */
-  reason?: (node: string, dependency: string, cycle: string[]) => string | undefined,
+  reason?: (
+    node: string,
+    dependency: string,
+    cycle: string[],
+  ) => string | undefined,
 ): string[][] {
   const inPlan = new Set(nodes);
   const edges = nodes.flatMap(service =>
-    dependencies(service).filter(dependsOn => inPlan.has(dependsOn)).map(dependsOn => ({ service, dependsOn })),
+    dependencies(service)
+      .filter(dependsOn => inPlan.has(dependsOn))
+      .map(dependsOn => ({ service, dependsOn })),
   );
   const { waves, cycle } = topologicalWaves(nodes, edges);
   if (cycle) {
-    const said = reason ? cycle.map((node, i) => reason(node, cycle[(i + 1) % cycle.length], cycle)) : [];
+    const said = reason
+      ? cycle.map((node, i) =>
+          reason(node, cycle[(i + 1) % cycle.length], cycle),
+        )
+      : [];
     const reasons = said.every(r => r !== undefined) ? (said as string[]) : [];
     throw new BootPlanCycleError(level, cycle, reasons);
   }
@@ -204,9 +251,15 @@ function wavesOf(
  * direct dependsOn alone says which to remove by naming the services.
  */
 function serviceCycleReason(graph: RecoveryGraph) {
-  return (service: string, dependency: string, cycle: string[]): string | undefined => {
-    const through = (from: string, to: string) => graph.services.get(from)?.through?.[to];
-    if (!cycle.some((node, i) => through(node, cycle[(i + 1) % cycle.length]))) return undefined;
+  return (
+    service: string,
+    dependency: string,
+    cycle: string[],
+  ): string | undefined => {
+    const through = (from: string, to: string) =>
+      graph.services.get(from)?.through?.[to];
+    if (!cycle.some((node, i) => through(node, cycle[(i + 1) % cycle.length])))
+      return undefined;
     const via = through(service, dependency);
     if (!via) return `${service} dependsOn ${dependency}`;
     return via.startsWith('api:')
@@ -222,4 +275,3 @@ function uniqueProbes(probes: ProbeSpec[]): ProbeSpec[] {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([, probe]) => probe);
 }
-

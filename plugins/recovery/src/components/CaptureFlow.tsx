@@ -3,8 +3,17 @@ import { Box, Button, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
 import { useApi } from '@backstage/core-plugin-api';
-import { type Capture, captureFailure, captureInTurn, type Readiness } from '@backstage-recovery/plugin-recovery-common';
-import { describeMachineState, machineNotServing, machineStateWorthSaying } from '@backstage-recovery/plugin-recovery-common';
+import {
+  type Capture,
+  captureFailure,
+  captureInTurn,
+  type Readiness,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  describeMachineState,
+  machineNotServing,
+  machineStateWorthSaying,
+} from '@backstage-recovery/plugin-recovery-common';
 import useMountedState from 'react-use/esm/useMountedState';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import {
@@ -15,7 +24,13 @@ import {
   NoAnswerError,
 } from './answerWithin';
 import { useCardStyles } from './cardLayout';
-import { formatCount, formatDuration, formatTime, sameRef, shortRef } from './format';
+import {
+  formatCount,
+  formatDuration,
+  formatTime,
+  sameRef,
+  shortRef,
+} from './format';
 
 /** A machine's capture left unanswered past its bound, and what its captures said after. */
 interface CaptureUnanswered {
@@ -35,10 +50,13 @@ function captureUnansweredText(u: CaptureUnanswered): string {
   const found = u.taken
     ? `, but ${machine} has a capture taken ${formatTime(u.taken.createdAt)}, newer than the one shown when this capture began: most likely this one, its answer lost on the way.`
     : u.lookFailed
-    ? `, and its captures could not be listed: ${errorMessage(u.lookFailed)}. The backend may still be taking it.`
-    : // The backend's own limit is configurable: a longer one may still be running.
-      `, and no newer capture of it is kept: the backend may still be taking it (it stops a machine's capture at recovery.captures.timeout, 30m unless configured), or never had the request. Capturing again is refused while it is under way, saying since when.`;
-  const rest = u.after > 0 ? ` Not captured: ${formatCount(u.after, 'machine', 'machines')} after it.` : '';
+      ? `, and its captures could not be listed: ${errorMessage(u.lookFailed)}. The backend may still be taking it.`
+      : // The backend's own limit is configurable: a longer one may still be running.
+        `, and no newer capture of it is kept: the backend may still be taking it (it stops a machine's capture at recovery.captures.timeout, 30m unless configured), or never had the request. Capturing again is refused while it is under way, saying since when.`;
+  const rest =
+    u.after > 0
+      ? ` Not captured: ${formatCount(u.after, 'machine', 'machines')} after it.`
+      : '';
   return `${said}${found}${rest}`;
 }
 
@@ -80,7 +98,9 @@ export function useCaptureFlow({
   // after that is about the previous entity and is dropped.
   const mounted = useMountedState();
   const [capturing, setCapturing] = useState<Capturing | undefined>();
-  const [captureResult, setCaptureResult] = useState<CaptureResult | undefined>();
+  const [captureResult, setCaptureResult] = useState<
+    CaptureResult | undefined
+  >();
 
   const captureNow = async () => {
     setCapturing({ index: 0 });
@@ -93,22 +113,32 @@ export function useCaptureFlow({
     // No bound over the whole capture (it grows with the site), but over each request: the plan
     // within a minute, a machine's capture within CAPTURE_ANSWER_TIMEOUT_MS.
     const bounded = {
-      getBootPlan: (ref: string) => answerWithin(api.getBootPlan(ref), answerTimeoutMs()),
-      getReadiness: (ref: string) => answerWithin(api.getReadiness(ref), answerTimeoutMs()),
+      getBootPlan: (ref: string) =>
+        answerWithin(api.getBootPlan(ref), answerTimeoutMs()),
+      getReadiness: (ref: string) =>
+        answerWithin(api.getReadiness(ref), answerTimeoutMs()),
       captureNow: (ref: string, machineRef?: string) =>
-        answerWithin(api.captureNow(ref, machineRef), CAPTURE_ANSWER_TIMEOUT_MS),
+        answerWithin(
+          api.captureNow(ref, machineRef),
+          CAPTURE_ANSWER_TIMEOUT_MS,
+        ),
     };
     try {
       const captures = await captureInTurn(bounded, entityRef, {
         // Without a plan (a dependency cycle) the machines readiness lists: no need to ask again.
-        machines: readiness && !readiness.plan ? readiness.captures.map(c => c.machineRef) : undefined,
+        machines:
+          readiness && !readiness.plan
+            ? readiness.captures.map(c => c.machineRef)
+            : undefined,
         start: (machineRef, index, total) => {
           current = { machineRef, after: total - index - 1 };
-          if (mounted()) setCapturing({ machineRef, index, total, since: Date.now() });
+          if (mounted())
+            setCapturing({ machineRef, index, total, since: Date.now() });
         },
         captured: ({ capture }) => {
           kept.push(capture.machineRef);
-          if (machineStateWorthSaying(capture.machineState)) saying.push(capture);
+          if (machineStateWorthSaying(capture.machineState))
+            saying.push(capture);
         },
       });
       if (!mounted()) return;
@@ -120,12 +150,18 @@ export function useCaptureFlow({
         // Not said failed: the backend may have taken it, its answer lost, or be taking it still.
         // Its newest capture says which, against the one readiness showed when this began.
         const { machineRef, after } = machine;
-        const shown = readiness?.captures.find(c => sameRef(c.machineRef, machineRef))?.latest;
-        const look = await lookAfterNoAnswer(() => api.listCaptures(machineRef, 1));
+        const shown = readiness?.captures.find(c =>
+          sameRef(c.machineRef, machineRef),
+        )?.latest;
+        const look = await lookAfterNoAnswer(() =>
+          api.listCaptures(machineRef, 1),
+        );
         if (!mounted()) return;
         const newest = 'seen' in look ? look.seen[0] : undefined;
         const taken =
-          newest && newest.id !== shown?.id && (!shown || Date.parse(newest.createdAt) > Date.parse(shown.createdAt))
+          newest &&
+          newest.id !== shown?.id &&
+          (!shown || Date.parse(newest.createdAt) > Date.parse(shown.createdAt))
             ? newest
             : undefined;
         setCaptureResult({
@@ -177,7 +213,11 @@ const MachineStatesNote = ({ captures }: { captures: Capture[] }) => {
 };
 
 /** How the last capture from the card ended: what it kept, and what it could not. */
-export const CaptureResultNote = ({ result }: { result: CaptureResult | undefined }) => {
+export const CaptureResultNote = ({
+  result,
+}: {
+  result: CaptureResult | undefined;
+}) => {
   const classes = useCardStyles();
   if (!result) return null;
   return (
@@ -212,7 +252,13 @@ export const CaptureResultNote = ({ result }: { result: CaptureResult | undefine
  * take minutes (its whole image is saved), and a count that moves shows the request is alive.
  * A timer, not a live region: a screen reader is not told each second.
  */
-const CaptureElapsed = ({ machineRef, since }: { machineRef: string; since: number }) => {
+const CaptureElapsed = ({
+  machineRef,
+  since,
+}: {
+  machineRef: string;
+  since: number;
+}) => {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 1000);
@@ -220,7 +266,8 @@ const CaptureElapsed = ({ machineRef, since }: { machineRef: string; since: numb
   }, [since]);
   return (
     <Typography variant="caption" color="textSecondary" role="timer">
-      Capture of {shortRef(machineRef)} under way for {formatDuration((now - since) / 1000)}
+      Capture of {shortRef(machineRef)} under way for{' '}
+      {formatDuration((now - since) / 1000)}
     </Typography>
   );
 };
@@ -245,11 +292,15 @@ export const CaptureButton = ({
       {!capturing
         ? 'Capture now'
         : capturing.machineRef
-        ? `Capturing ${shortRef(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
-        : 'Capturing…'}
+          ? `Capturing ${shortRef(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
+          : 'Capturing…'}
     </Button>
     {capturing?.machineRef && capturing.since !== undefined && (
-      <CaptureElapsed key={capturing.since} machineRef={capturing.machineRef} since={capturing.since} />
+      <CaptureElapsed
+        key={capturing.since}
+        machineRef={capturing.machineRef}
+        since={capturing.since}
+      />
     )}
   </>
 );

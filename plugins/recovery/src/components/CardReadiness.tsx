@@ -18,7 +18,13 @@ import {
  * captures vs RPO, the last run that counts vs RTO, its place in the boot plan, and where
  * declared and observed dependencies disagree.
  */
-export const CardReadiness = ({ readiness, entity }: { readiness: Readiness; entity: Entity }) => {
+export const CardReadiness = ({
+  readiness,
+  entity,
+}: {
+  readiness: Readiness;
+  entity: Entity;
+}) => {
   const plan = readiness.plan;
   const hasMachines = !!plan && plan.machines.length > 0;
   const hasDisagreements =
@@ -54,7 +60,9 @@ export const CardReadiness = ({ readiness, entity }: { readiness: Readiness; ent
         <>
           {capturesSection}
           {/* The last run that counts may be a failover: the title says which. */}
-          <Section title={`Last ${runModeName(readiness.lastRun?.mode ?? 'test')}`}>
+          <Section
+            title={`Last ${runModeName(readiness.lastRun?.mode ?? 'test')}`}
+          >
             <LastRunSummary
               run={readiness.lastRun}
               rtoSeconds={readiness.objectives.rtoSeconds}
@@ -73,7 +81,9 @@ export const CardReadiness = ({ readiness, entity }: { readiness: Readiness; ent
           explains the cycle that kept a plan from being made. */}
       {hasDisagreements && (
         <Section title="Declared vs observed dependencies">
-          <DependencyDisagreementsView disagreements={readiness.disagreements} />
+          <DependencyDisagreementsView
+            disagreements={readiness.disagreements}
+          />
         </Section>
       )}
     </>

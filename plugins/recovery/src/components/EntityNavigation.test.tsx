@@ -48,7 +48,10 @@ function deferred<T>() {
  * Renders `element` on web's page, as Backstage does: one element under an entity context
  * that changes when the user navigates, so the card stays mounted. `moveTo` navigates.
  */
-async function renderOnEntityPage(element: JSX.Element, api: Partial<RecoveryApi>) {
+async function renderOnEntityPage(
+  element: JSX.Element,
+  api: Partial<RecoveryApi>,
+) {
   let show!: (entity: Entity) => void;
   const EntityPage = () => {
     const [entity, setEntity] = useState<Entity>(webEntity);
@@ -63,7 +66,8 @@ describe('EntityRecoveryCard across entity navigation', () => {
   it("shows none of the previous entity's run, start error or capture failure", async () => {
     let starts = 0;
     const api = fakeRecoveryApi({
-      getReadiness: async ref => (ref === BILLING_REF ? billingReadiness() : makeReadiness()),
+      getReadiness: async ref =>
+        ref === BILLING_REF ? billingReadiness() : makeReadiness(),
       listRuns: async () => [],
       startRun: async () => {
         starts += 1;
@@ -75,31 +79,44 @@ describe('EntityRecoveryCard across entity navigation', () => {
         throw new Error('disk full');
       },
     });
-    const { moveTo } = await renderOnEntityPage(<EntityRecoveryCard pollIntervalMs={10} />, api);
+    const { moveTo } = await renderOnEntityPage(
+      <EntityRecoveryCard pollIntervalMs={10} />,
+      api,
+    );
 
     // On web's page: a failed run, a refused start and a failed capture.
-    const runButton = await screen.findByRole('button', { name: /run test recovery/i });
+    const runButton = await screen.findByRole('button', {
+      name: /run test recovery/i,
+    });
     await waitFor(() => expect(runButton).toBeEnabled());
     await userEvent.click(runButton);
     expect(await screen.findByText('Recovery failed')).toBeInTheDocument();
     await waitFor(() => expect(runButton).toBeEnabled());
     await userEvent.click(runButton);
     expect(
-      await screen.findByText('Could not start the test recovery: engine unreachable'),
+      await screen.findByText(
+        'Could not start the test recovery: engine unreachable',
+      ),
     ).toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: /capture now/i }));
-    expect(await screen.findByText('Capture failed: disk full')).toBeInTheDocument();
+    expect(
+      await screen.findByText('Capture failed: disk full'),
+    ).toBeInTheDocument();
 
     await moveTo(billingEntity);
 
-    expect(await screen.findByText('Capture of billing-1 is 30h old')).toBeInTheDocument();
+    expect(
+      await screen.findByText('Capture of billing-1 is 30h old'),
+    ).toBeInTheDocument();
     expect(api.getReadiness).toHaveBeenLastCalledWith(BILLING_REF);
     expect(screen.queryByText('Recovery failed')).toBeNull();
     expect(screen.queryByRole('region', { name: /^Test recovery/ })).toBeNull();
     expect(screen.queryByText(/Could not start the test recovery/)).toBeNull();
     expect(screen.queryByText(/Capture failed/)).toBeNull();
     await waitFor(() =>
-      expect(screen.getByRole('button', { name: 'Run test recovery' })).toBeEnabled(),
+      expect(
+        screen.getByRole('button', { name: 'Run test recovery' }),
+      ).toBeEnabled(),
     );
   });
 
@@ -108,7 +125,8 @@ describe('EntityRecoveryCard across entity navigation', () => {
     const capture = deferred<Capture[]>();
     const onRunChange = vi.fn();
     const api = fakeRecoveryApi({
-      getReadiness: async ref => (ref === BILLING_REF ? billingReadiness() : makeReadiness()),
+      getReadiness: async ref =>
+        ref === BILLING_REF ? billingReadiness() : makeReadiness(),
       listRuns: async () => [],
       startRun: () => start.promise,
       captureNow: () => capture.promise,
@@ -118,11 +136,15 @@ describe('EntityRecoveryCard across entity navigation', () => {
       <EntityRecoveryCard pollIntervalMs={10} onRunChange={onRunChange} />,
       api,
     );
-    const runButton = await screen.findByRole('button', { name: /run test recovery/i });
+    const runButton = await screen.findByRole('button', {
+      name: /run test recovery/i,
+    });
     await waitFor(() => expect(runButton).toBeEnabled());
     await userEvent.click(runButton);
     await userEvent.click(screen.getByRole('button', { name: /capture now/i }));
-    expect(await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' })).toBeDisabled();
+    expect(
+      await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' }),
+    ).toBeDisabled();
 
     await moveTo(billingEntity);
     await screen.findByText('Capture of billing-1 is 30h old');
@@ -139,7 +161,9 @@ describe('EntityRecoveryCard across entity navigation', () => {
     expect(screen.queryByText(/Capture failed/)).toBeNull();
     // Billing's buttons are its own: neither starting nor capturing.
     await waitFor(() =>
-      expect(screen.getByRole('button', { name: 'Run test recovery' })).toBeEnabled(),
+      expect(
+        screen.getByRole('button', { name: 'Run test recovery' }),
+      ).toBeEnabled(),
     );
     expect(screen.getByRole('button', { name: 'Capture now' })).toBeEnabled();
   });
@@ -149,7 +173,10 @@ describe('EntityRecoveryContent across entity navigation', () => {
   it("measures the new entity's runs against its own RTO objective, not the previous one's", async () => {
     const billing = deferred<Readiness>();
     const api = fakeRecoveryApi({
-      getReadiness: ref => (ref === BILLING_REF ? billing.promise : Promise.resolve(makeReadiness())),
+      getReadiness: ref =>
+        ref === BILLING_REF
+          ? billing.promise
+          : Promise.resolve(makeReadiness()),
       listRuns: async ({ entityRef, active }) => {
         if (active) return [];
         return entityRef === BILLING_REF
@@ -157,9 +184,14 @@ describe('EntityRecoveryContent across entity navigation', () => {
           : [makeRun('succeeded', { id: 'run-w', entityRef: WEB_REF })];
       },
     });
-    const { moveTo } = await renderOnEntityPage(<EntityRecoveryContent pollIntervalMs={10} />, api);
+    const { moveTo } = await renderOnEntityPage(
+      <EntityRecoveryContent pollIntervalMs={10} />,
+      api,
+    );
     const outcome = () =>
-      screen.getByText('Recovery succeeded').closest('[role="alert"]') as HTMLElement;
+      screen
+        .getByText('Recovery succeeded')
+        .closest('[role="alert"]') as HTMLElement;
 
     expect(await screen.findByText('Run run-w')).toBeInTheDocument();
     await waitFor(() => expect(outcome()).toHaveTextContent('(objective 15m)'));
@@ -167,11 +199,17 @@ describe('EntityRecoveryContent across entity navigation', () => {
     await moveTo(billingEntity);
     expect(await screen.findByText('Run run-b')).toBeInTheDocument();
     // Billing's objective is not known yet: web's is not used in its place.
-    expect(outcome()).toHaveTextContent('2 machines recovered; measured RTO 4m 12s.');
+    expect(outcome()).toHaveTextContent(
+      '2 machines recovered; measured RTO 4m 12s.',
+    );
     expect(outcome()).not.toHaveTextContent(/objective/);
 
     await act(async () =>
-      billing.resolve(billingReadiness({ objectives: { rpoSeconds: 86400, rtoSeconds: 3600 } })),
+      billing.resolve(
+        billingReadiness({
+          objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
+        }),
+      ),
     );
     await waitFor(() => expect(outcome()).toHaveTextContent('(objective 1h)'));
   });

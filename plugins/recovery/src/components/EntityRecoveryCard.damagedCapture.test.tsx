@@ -11,11 +11,24 @@ function renderCard(api: Partial<RecoveryApi>) {
 describe('EntityRecoveryCard, a latest capture found damaged', () => {
   it("marks it in readiness's captures, why on hover, and the other machines' not", async () => {
     const readiness = makeReadiness();
-    const reason = 'capture c2: checksum mismatch for /captures/c2.tar; the capture is damaged and cannot be restored';
+    const reason =
+      'capture c2: checksum mismatch for /captures/c2.tar; the capture is damaged and cannot be restored';
     const captures = readiness.captures.map(c =>
-      c.machineRef === DB ? { ...c, latest: { ...c.latest!, damaged: { at: '2026-11-04T00:00:00.000Z', reason } } } : c,
+      c.machineRef === DB
+        ? {
+            ...c,
+            latest: {
+              ...c.latest!,
+              damaged: { at: '2026-11-04T00:00:00.000Z', reason },
+            },
+          }
+        : c,
     );
-    renderCard(fakeRecoveryApi({ getReadiness: async () => ({ ...readiness, captures }) }));
+    renderCard(
+      fakeRecoveryApi({
+        getReadiness: async () => ({ ...readiness, captures }),
+      }),
+    );
     const mark = await screen.findByText('damaged: no run restores it');
     expect(mark.closest('[title]')).toHaveAttribute('title', reason);
     expect(screen.getAllByText(/damaged: no run restores it/)).toHaveLength(1);

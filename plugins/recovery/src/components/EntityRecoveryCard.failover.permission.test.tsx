@@ -13,12 +13,22 @@ describe('EntityRecoveryCard without the failover permission', () => {
       // Refused on this entity only: the card must ask about it, not in general.
       allow: (permission, resourceRef) => {
         asked.push([permission, resourceRef]);
-        return !(permission === 'recovery.run.failover' && resourceRef === 'component:default/web');
+        return !(
+          permission === 'recovery.run.failover' &&
+          resourceRef === 'component:default/web'
+        );
       },
     });
-    const run = await screen.findByRole('button', { name: 'Run test recovery' });
+    const run = await screen.findByRole('button', {
+      name: 'Run test recovery',
+    });
     await waitFor(() => expect(run).toBeEnabled());
-    await waitFor(() => expect(asked).toContainEqual(['recovery.run.failover', 'component:default/web']));
+    await waitFor(() =>
+      expect(asked).toContainEqual([
+        'recovery.run.failover',
+        'component:default/web',
+      ]),
+    );
     expect(screen.queryByRole('button', { name: /fail over/i })).toBeNull();
     // A denial is no failure of the check: nothing is said of a failover to one who may not.
     expect(screen.queryByText(/fail over/i)).toBeNull();

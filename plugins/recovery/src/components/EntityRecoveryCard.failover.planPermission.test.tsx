@@ -20,21 +20,31 @@ describe('EntityRecoveryCard, a failover of a plan with machines the user may no
       api,
       // Granted on web (its owners), not on the database machine another team owns.
       allow: (permission, resourceRef) =>
-        !(permission === 'recovery.run.failover' && resourceRef === 'resource:default/db'),
+        !(
+          permission === 'recovery.run.failover' &&
+          resourceRef === 'resource:default/db'
+        ),
       catalog: [dbResource],
     });
     const action = await screen.findByRole('button', { name: 'Fail over…' });
     await waitFor(() => expect(action).toBeEnabled());
     await userEvent.click(action);
-    const dialog = await screen.findByRole('dialog', { name: 'Fail over web?' });
+    const dialog = await screen.findByRole('dialog', {
+      name: 'Fail over web?',
+    });
 
     expect(
       await within(dialog).findByText(
         'A failover needs recovery.run.failover on each machine and service it boots, and you lack it on 1 entity: db. The backend would refuse it: ask their owners, or the platform team.',
       ),
     ).toBeInTheDocument();
-    await userEvent.type(within(dialog).getByLabelText('Type web to confirm'), 'web');
-    expect(within(dialog).getByRole('button', { name: 'Fail over' })).toBeDisabled();
+    await userEvent.type(
+      within(dialog).getByLabelText('Type web to confirm'),
+      'web',
+    );
+    expect(
+      within(dialog).getByRole('button', { name: 'Fail over' }),
+    ).toBeDisabled();
     expect(api.startRun).not.toHaveBeenCalled();
   });
 });

@@ -10,20 +10,38 @@ import {
   type RecoveryApi,
 } from '@backstage-recovery/plugin-recovery-common';
 import { EntityRecoveryCard } from './EntityRecoveryCard';
-import { conflictError, DB, fakeRecoveryApi, makeReadiness, makeRun, WEB } from '../testUtils/fixtures';
+import {
+  conflictError,
+  DB,
+  fakeRecoveryApi,
+  makeReadiness,
+  makeRun,
+  WEB,
+} from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
 
 const WEB_REF = 'component:default/web';
 const MINUTE = 60_000;
 
 /** A refusal of POST /runs as the backend answers it: `{ error: { name, message, ... } }`. */
-const refusal = (status: number, name: string, message: string, fields: Record<string, unknown> = {}) =>
+const refusal = (
+  status: number,
+  name: string,
+  message: string,
+  fields: Record<string, unknown> = {},
+) =>
   ResponseError.fromResponse(
-    new Response(JSON.stringify({ error: { name, message, ...fields }, response: { statusCode: status } }), {
-      status,
-      statusText: status === 403 ? 'Forbidden' : 'Conflict',
-      headers: { 'Content-Type': 'application/json' },
-    }),
+    new Response(
+      JSON.stringify({
+        error: { name, message, ...fields },
+        response: { statusCode: status },
+      }),
+      {
+        status,
+        statusText: status === 403 ? 'Forbidden' : 'Conflict',
+        headers: { 'Content-Type': 'application/json' },
+      },
+    ),
   );
 
 const failover = (stage: 'pending' | 'running' | 'succeeded', overrides = {}) =>
@@ -44,7 +62,9 @@ async function openFailover(user = userEvent.setup()): Promise<HTMLElement> {
 /** The dialog's choice of recovery point, once the kept captures are listed. */
 async function pointSelect(dialog: HTMLElement): Promise<HTMLElement> {
   await waitFor(() =>
-    expect(within(dialog).getByRole('button', { name: /Recovery point/ })).not.toHaveAttribute('aria-disabled', 'true'),
+    expect(
+      within(dialog).getByRole('button', { name: /Recovery point/ }),
+    ).not.toHaveAttribute('aria-disabled', 'true'),
   );
   return within(dialog).getByRole('button', { name: /Recovery point/ });
 }
@@ -74,7 +94,9 @@ describe('EntityRecoveryCard, a failover', () => {
         "with production's addresses on production's subnets, on a network that is not isolated, and keeps them there",
     );
     expect(said).toContain('Production must be down or isolated first');
-    expect(said).toContain('release the failover (Release failover machines on the run) to remove what it kept');
+    expect(said).toContain(
+      'release the failover (Release failover machines on the run) to remove what it kept',
+    );
 
     const start = within(dialog).getByRole('button', { name: 'Fail over' });
     const name = within(dialog).getByLabelText('Type web to confirm');
@@ -94,7 +116,10 @@ describe('EntityRecoveryCard, a failover', () => {
     await userEvent.click(start);
 
     expect(api.startRun).toHaveBeenCalledTimes(1);
-    expect(api.startRun).toHaveBeenCalledWith({ entityRef: WEB_REF, mode: 'failover' });
+    expect(api.startRun).toHaveBeenCalledWith({
+      entityRef: WEB_REF,
+      mode: 'failover',
+    });
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     // Followed as a test recovery is, and called what it is.
     const section = await screen.findByRole('region', { name: /^Failover/ });
@@ -102,8 +127,12 @@ describe('EntityRecoveryCard, a failover', () => {
       "A failover of web: live copies of its plan's machines on production's subnets on recovery-1, kept there, also if it fails.",
     );
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-1'));
-    expect(await screen.findByRole('button', { name: 'Release failover machines' })).toBeInTheDocument();
-    expect(screen.getByRole('region', { name: 'Failover' })).toHaveTextContent('Recovery succeeded');
+    expect(
+      await screen.findByRole('button', { name: 'Release failover machines' }),
+    ).toBeInTheDocument();
+    expect(screen.getByRole('region', { name: 'Failover' })).toHaveTextContent(
+      'Recovery succeeded',
+    );
   });
 
   it('fails over to an earlier recovery point the kept captures allow, when one is chosen', async () => {
@@ -116,7 +145,9 @@ describe('EntityRecoveryCard, a failover', () => {
     });
     const kept: Record<string, Capture[]> = {
       [DB]: ['09:00', '07:00'].map(t => capture(DB, `2026-11-02T${t}:00.000Z`)),
-      [WEB]: ['08:00', '06:00'].map(t => capture(WEB, `2026-11-02T${t}:00.000Z`)),
+      [WEB]: ['08:00', '06:00'].map(t =>
+        capture(WEB, `2026-11-02T${t}:00.000Z`),
+      ),
     };
     const api = fakeRecoveryApi({
       listCaptures: async machineRef => kept[machineRef] ?? [],
@@ -126,9 +157,19 @@ describe('EntityRecoveryCard, a failover', () => {
     const dialog = await openFailover();
     await userEvent.click(await pointSelect(dialog));
     const options = await screen.findAllByRole('option');
-    expect(options.map(o => o.textContent)).toEqual(['Latest captures', '2026-11-02 08:00:00 UTC', '2026-11-02 07:00:00 UTC']);
-    await userEvent.click(screen.getByRole('option', { name: '2026-11-02 07:00:00 UTC' }));
-    expect(within(dialog).getByText('Each machine restores its newest kept capture taken at or before this point.')).toBeInTheDocument();
+    expect(options.map(o => o.textContent)).toEqual([
+      'Latest captures',
+      '2026-11-02 08:00:00 UTC',
+      '2026-11-02 07:00:00 UTC',
+    ]);
+    await userEvent.click(
+      screen.getByRole('option', { name: '2026-11-02 07:00:00 UTC' }),
+    );
+    expect(
+      within(dialog).getByText(
+        'Each machine restores its newest kept capture taken at or before this point.',
+      ),
+    ).toBeInTheDocument();
     await confirm(dialog);
 
     expect(api.startRun).toHaveBeenCalledWith({
@@ -143,22 +184,41 @@ describe('EntityRecoveryCard, a failover', () => {
   it('says in its dialog a recovery point no longer kept, and starts nothing', async () => {
     const api = fakeRecoveryApi({
       startRun: async () => {
-        throw await refusal(409, RECOVERY_POINT_TOO_EARLY_ERROR_NAME, 'No capture kept at or before the recovery point 2026-11-02T07:00:00.000Z of resource:default/db', {
-          recoveryPoint: '2026-11-02T07:00:00.000Z',
-          machines: [{ machineRef: DB, oldestCaptureAt: '2026-11-02T08:00:00.000Z' }],
-          neverCaptured: [],
-        });
+        throw await refusal(
+          409,
+          RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
+          'No capture kept at or before the recovery point 2026-11-02T07:00:00.000Z of resource:default/db',
+          {
+            recoveryPoint: '2026-11-02T07:00:00.000Z',
+            machines: [
+              { machineRef: DB, oldestCaptureAt: '2026-11-02T08:00:00.000Z' },
+            ],
+            neverCaptured: [],
+          },
+        );
       },
       // Retention dropped the 07:00 round between the listing and the start.
       listCaptures: async machineRef => [
-        { ...makeReadiness().captures[0].latest!, id: `${machineRef}-2`, machineRef, createdAt: '2026-11-02T09:00:00.000Z' },
-        { ...makeReadiness().captures[0].latest!, id: `${machineRef}-1`, machineRef, createdAt: '2026-11-02T07:00:00.000Z' },
+        {
+          ...makeReadiness().captures[0].latest!,
+          id: `${machineRef}-2`,
+          machineRef,
+          createdAt: '2026-11-02T09:00:00.000Z',
+        },
+        {
+          ...makeReadiness().captures[0].latest!,
+          id: `${machineRef}-1`,
+          machineRef,
+          createdAt: '2026-11-02T07:00:00.000Z',
+        },
       ],
     });
     await renderCard(api);
     const dialog = await openFailover();
     await userEvent.click(await pointSelect(dialog));
-    await userEvent.click(await screen.findByRole('option', { name: '2026-11-02 07:00:00 UTC' }));
+    await userEvent.click(
+      await screen.findByRole('option', { name: '2026-11-02 07:00:00 UTC' }),
+    );
     await confirm(dialog);
 
     expect(
@@ -193,54 +253,84 @@ describe('EntityRecoveryCard, a failover', () => {
     [
       'machines never captured',
       () =>
-        refusal(409, MACHINES_NOT_CAPTURED_ERROR_NAME, 'No capture of resource:default/web-1 yet: capture first (POST /captures)', {
-          neverCaptured: [WEB],
-        }),
+        refusal(
+          409,
+          MACHINES_NOT_CAPTURED_ERROR_NAME,
+          'No capture of resource:default/web-1 yet: capture first (POST /captures)',
+          {
+            neverCaptured: [WEB],
+          },
+        ),
     ],
     [
       'a busy host whose run has ended since',
       () =>
-        conflictError("Hypervisor host 'recovery-1' is busy with run run-9 of system:default/site", {
-          runId: 'run-9',
-          entityRef: 'system:default/site',
-        }),
+        conflictError(
+          "Hypervisor host 'recovery-1' is busy with run run-9 of system:default/site",
+          {
+            runId: 'run-9',
+            entityRef: 'system:default/site',
+          },
+        ),
     ],
-  ])('shows the refusal of %s on the card, as for a test recovery, and follows nothing', async (_what, make) => {
-    const error = await make();
-    const api = fakeRecoveryApi({
-      startRun: async () => {
-        throw error;
-      },
-      getRun: async () => makeRun('succeeded', { id: 'run-9', entityRef: 'system:default/site' }),
-    });
-    await renderCard(api);
-    await confirm(await openFailover());
+  ])(
+    'shows the refusal of %s on the card, as for a test recovery, and follows nothing',
+    async (_what, make) => {
+      const error = await make();
+      const api = fakeRecoveryApi({
+        startRun: async () => {
+          throw error;
+        },
+        getRun: async () =>
+          makeRun('succeeded', {
+            id: 'run-9',
+            entityRef: 'system:default/site',
+          }),
+      });
+      await renderCard(api);
+      await confirm(await openFailover());
 
-    expect(
-      await screen.findByText(`Could not start the failover: ${error.body.error.message}`),
-    ).toBeInTheDocument();
-    expect(screen.queryByRole('dialog')).toBeNull();
-    expect(screen.queryByRole('region', { name: /^Failover/ })).toBeNull();
-    expect(screen.getByRole('button', { name: 'Fail over…' })).toBeEnabled();
-    expect(api.startRun).toHaveBeenCalledWith({ entityRef: WEB_REF, mode: 'failover' });
-  });
+      expect(
+        await screen.findByText(
+          `Could not start the failover: ${error.body.error.message}`,
+        ),
+      ).toBeInTheDocument();
+      expect(screen.queryByRole('dialog')).toBeNull();
+      expect(screen.queryByRole('region', { name: /^Failover/ })).toBeNull();
+      expect(screen.getByRole('button', { name: 'Fail over…' })).toBeEnabled();
+      expect(api.startRun).toHaveBeenCalledWith({
+        entityRef: WEB_REF,
+        mode: 'failover',
+      });
+    },
+  );
 
   it('follows the failover the host is busy with when the start is refused for it', async () => {
-    const other = failover('running', { id: 'run-9', entityRef: 'system:default/site' });
+    const other = failover('running', {
+      id: 'run-9',
+      entityRef: 'system:default/site',
+    });
     const api = fakeRecoveryApi({
       startRun: async () => {
-        throw await conflictError("Hypervisor host 'recovery-1' is busy with run run-9 of system:default/site", {
-          runId: 'run-9',
-          entityRef: 'system:default/site',
-        });
+        throw await conflictError(
+          "Hypervisor host 'recovery-1' is busy with run run-9 of system:default/site",
+          {
+            runId: 'run-9',
+            entityRef: 'system:default/site',
+          },
+        );
       },
       getRun: async () => other,
     });
     await renderCard(api);
     await confirm(await openFailover());
 
-    const section = await screen.findByRole('region', { name: 'Failover of system:site in progress' });
-    expect(section).toHaveTextContent('Hypervisor host recovery-1 is busy with a failover of system:site');
+    const section = await screen.findByRole('region', {
+      name: 'Failover of system:site in progress',
+    });
+    expect(section).toHaveTextContent(
+      'Hypervisor host recovery-1 is busy with a failover of system:site',
+    );
     expect(api.getRun).toHaveBeenCalledWith('run-9');
     expect(screen.queryByText(/Could not start/)).toBeNull();
     // One failover does not preempt another.
@@ -248,36 +338,65 @@ describe('EntityRecoveryCard, a failover', () => {
   });
 
   it('names the dependencies the plan cannot include and fails over without them when asked', async () => {
-    const problem = 'component:default/web dependsOn component:default/ledger, which is not in the catalog';
+    const problem =
+      'component:default/web dependsOn component:default/ledger, which is not in the catalog';
     const api = fakeRecoveryApi();
     api.startRun.mockImplementation(async request => {
       if (request.acceptMissingDependencies) return failover('pending');
-      throw await conflictError(`component:default/web cannot be recovered as the catalog declares it: ${problem}`, {
-        name: MISSING_DEPENDENCIES_ERROR_NAME,
-        missing: [problem],
-      });
+      throw await conflictError(
+        `component:default/web cannot be recovered as the catalog declares it: ${problem}`,
+        {
+          name: MISSING_DEPENDENCIES_ERROR_NAME,
+          missing: [problem],
+        },
+      );
     });
     await renderCard(api);
     await confirm(await openFailover());
 
-    const warning = (await screen.findByText(/The catalog declares dependencies the boot plan cannot include/)).closest(
-      '[role="alert"]',
-    ) as HTMLElement;
-    expect(warning).toHaveTextContent(`${problem}. A failover without them brings back less than production needs`);
-    await userEvent.click(within(warning).getByRole('button', { name: 'Fail over without them' }));
-    await waitFor(() =>
-      expect(api.startRun).toHaveBeenLastCalledWith({ entityRef: WEB_REF, mode: 'failover', acceptMissingDependencies: true }),
+    const warning = (
+      await screen.findByText(
+        /The catalog declares dependencies the boot plan cannot include/,
+      )
+    ).closest('[role="alert"]') as HTMLElement;
+    expect(warning).toHaveTextContent(
+      `${problem}. A failover without them brings back less than production needs`,
     );
-    expect(await screen.findByRole('region', { name: /^Failover/ })).toBeInTheDocument();
+    await userEvent.click(
+      within(warning).getByRole('button', { name: 'Fail over without them' }),
+    );
+    await waitFor(() =>
+      expect(api.startRun).toHaveBeenLastCalledWith({
+        entityRef: WEB_REF,
+        mode: 'failover',
+        acceptMissingDependencies: true,
+      }),
+    );
+    expect(
+      await screen.findByRole('region', { name: /^Failover/ }),
+    ).toBeInTheDocument();
     expect(api.startRun).toHaveBeenCalledTimes(2);
   });
 
   it('offers a failover while a test recovery holds the host, saying the failover interrupts it', async () => {
-    const test = makeRun('running', { id: 'run-3', entityRef: 'system:default/site', trigger: 'schedule' });
-    const api = fakeRecoveryApi({ listRuns: async () => [test], getRun: async () => test });
+    const test = makeRun('running', {
+      id: 'run-3',
+      entityRef: 'system:default/site',
+      trigger: 'schedule',
+    });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [test],
+      getRun: async () => test,
+    });
     await renderCard(api);
-    expect(await screen.findByRole('region', { name: 'Test recovery of system:site in progress' })).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(
+      await screen.findByRole('region', {
+        name: 'Test recovery of system:site in progress',
+      }),
+    ).toBeInTheDocument();
+    expect(
+      screen.getByRole('button', { name: /test recovery running/i }),
+    ).toBeDisabled();
 
     const dialog = await openFailover();
     expect(dialog).toHaveTextContent(
@@ -286,23 +405,39 @@ describe('EntityRecoveryCard, a failover', () => {
   });
 
   it('names the hypervisor host it boots the machines on where the test recovery it preempts holds that host', async () => {
-    const test = makeRun('running', { id: 'run-3', hypervisorHost: 'recovery-east', trigger: 'schedule' });
-    const api = fakeRecoveryApi({ listRuns: async () => [test], getRun: async () => test });
+    const test = makeRun('running', {
+      id: 'run-3',
+      hypervisorHost: 'recovery-east',
+      trigger: 'schedule',
+    });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [test],
+      getRun: async () => test,
+    });
     await renderCard(api);
-    expect(await screen.findByRole('region', { name: 'Test recovery in progress' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('region', { name: 'Test recovery in progress' }),
+    ).toBeInTheDocument();
 
     const dialog = await openFailover();
     expect(dialog).toHaveTextContent(
       "It boots live copies of the 2 machines of web's boot plan (db, web-1) on the hypervisor host recovery-east, with production's addresses",
     );
-    expect(within(dialog).getByText('recovery-east', { selector: 'strong' })).toBeInTheDocument();
+    expect(
+      within(dialog).getByText('recovery-east', { selector: 'strong' }),
+    ).toBeInTheDocument();
   });
 
   it('keeps Fail over off while a failover of the entity runs', async () => {
     const running = failover('running');
-    const api = fakeRecoveryApi({ listRuns: async () => [running], getRun: async () => running });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [running],
+      getRun: async () => running,
+    });
     await renderCard(api);
-    expect(await screen.findByRole('region', { name: 'Failover in progress' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('region', { name: 'Failover in progress' }),
+    ).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Fail over…' })).toBeDisabled();
   });
 });
@@ -316,73 +451,111 @@ describe('EntityRecoveryCard, a start answered after its minute', () => {
   });
   const user = () => userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
   /** A start whose answer (or refusal) comes after `ms`. */
-  const answeredAfter = <T,>(ms: number, answer: () => Promise<T>) => () =>
-    new Promise<T>((resolve, reject) => {
-      setTimeout(() => answer().then(resolve, reject), ms);
-    });
+  const answeredAfter =
+    <T,>(ms: number, answer: () => Promise<T>) =>
+    () =>
+      new Promise<T>((resolve, reject) => {
+        setTimeout(() => answer().then(resolve, reject), ms);
+      });
 
   it('follows the test recovery a late answer names, rather than drop it', async () => {
     const api = fakeRecoveryApi({
-      startRun: answeredAfter(90_000, async () => makeRun('pending', { id: 'run-4' })),
+      startRun: answeredAfter(90_000, async () =>
+        makeRun('pending', { id: 'run-4' }),
+      ),
       // Nothing in progress on load, nor when the card looks after a minute.
       listRuns: async () => [],
       getRun: async () => makeRun('running', { id: 'run-4' }),
     });
     await renderCard(api);
-    const button = await screen.findByRole('button', { name: 'Run test recovery' });
+    const button = await screen.findByRole('button', {
+      name: 'Run test recovery',
+    });
     await waitFor(() => expect(button).toBeEnabled());
     await user().click(button);
     await act(() => vi.advanceTimersByTimeAsync(MINUTE));
-    expect(await screen.findByText(/^No answer to the start of the test recovery within 1m, and no run of web is in progress/)).toBeInTheDocument();
+    expect(
+      await screen.findByText(
+        /^No answer to the start of the test recovery within 1m, and no run of web is in progress/,
+      ),
+    ).toBeInTheDocument();
     expect(api.getRun).not.toHaveBeenCalled();
 
     await act(() => vi.advanceTimersByTimeAsync(30_000));
     expect(
-      await screen.findByText('The answer to the start of the test recovery came after 1m: it started (test recovery run-4), following it.'),
+      await screen.findByText(
+        'The answer to the start of the test recovery came after 1m: it started (test recovery run-4), following it.',
+      ),
     ).toBeInTheDocument();
-    expect(await screen.findByRole('region', { name: 'Test recovery in progress' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('region', { name: 'Test recovery in progress' }),
+    ).toBeInTheDocument();
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-4'));
     expect(screen.queryByText(/No answer to the start/)).toBeNull();
-    expect(screen.getByRole('button', { name: 'Test recovery running…' })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: 'Test recovery running…' }),
+    ).toBeDisabled();
   });
 
   it('says a refusal that comes late as it says one in time', async () => {
     const api = fakeRecoveryApi({
       startRun: answeredAfter(90_000, async () => {
-        throw await refusal(409, MACHINES_NOT_CAPTURED_ERROR_NAME, 'No capture of resource:default/web-1 yet: capture first (POST /captures)', {
-          neverCaptured: [WEB],
-        });
+        throw await refusal(
+          409,
+          MACHINES_NOT_CAPTURED_ERROR_NAME,
+          'No capture of resource:default/web-1 yet: capture first (POST /captures)',
+          {
+            neverCaptured: [WEB],
+          },
+        );
       }),
       listRuns: async () => [],
     });
     await renderCard(api);
-    const button = await screen.findByRole('button', { name: 'Run test recovery' });
+    const button = await screen.findByRole('button', {
+      name: 'Run test recovery',
+    });
     await waitFor(() => expect(button).toBeEnabled());
     await user().click(button);
     await act(() => vi.advanceTimersByTimeAsync(MINUTE));
-    expect(await screen.findByText(/^No answer to the start of the test recovery within 1m/)).toBeInTheDocument();
+    expect(
+      await screen.findByText(
+        /^No answer to the start of the test recovery within 1m/,
+      ),
+    ).toBeInTheDocument();
 
     await act(() => vi.advanceTimersByTimeAsync(30_000));
     expect(
-      await screen.findByText('Could not start the test recovery: No capture of resource:default/web-1 yet: capture first (POST /captures)'),
+      await screen.findByText(
+        'Could not start the test recovery: No capture of resource:default/web-1 yet: capture first (POST /captures)',
+      ),
     ).toBeInTheDocument();
     expect(screen.queryByText(/No answer to the start/)).toBeNull();
   });
 
   it('follows a failover whose start went unanswered for a minute once its answer comes', async () => {
     const api = fakeRecoveryApi({
-      startRun: answeredAfter(2 * MINUTE + 5000, async () => failover('pending', { id: 'run-8' })),
+      startRun: answeredAfter(2 * MINUTE + 5000, async () =>
+        failover('pending', { id: 'run-8' }),
+      ),
       listRuns: async () => [],
       getRun: async () => failover('running', { id: 'run-8' }),
     });
     await renderCard(api);
     await confirm(await openFailover(user()), user());
-    expect(api.startRun).toHaveBeenCalledWith({ entityRef: WEB_REF, mode: 'failover' });
-    expect(await screen.findByRole('button', { name: 'Starting failover…' })).toBeInTheDocument();
+    expect(api.startRun).toHaveBeenCalledWith({
+      entityRef: WEB_REF,
+      mode: 'failover',
+    });
+    expect(
+      await screen.findByRole('button', { name: 'Starting failover…' }),
+    ).toBeInTheDocument();
 
     await act(() => vi.advanceTimersByTimeAsync(MINUTE));
     expect(
-      await screen.findByText(/^No answer to the start of the failover within 1m, and no run of web is in progress\./),
+      await screen.findByText(
+        /^No answer to the start of the failover within 1m, and no run of web is in progress\./,
+      ),
     ).toBeInTheDocument();
     // The card looked once after the minute, besides its check on load.
     expect(api.listRuns).toHaveBeenCalledTimes(2);
@@ -391,9 +564,13 @@ describe('EntityRecoveryCard, a start answered after its minute', () => {
 
     await act(() => vi.advanceTimersByTimeAsync(MINUTE + 5000));
     expect(
-      await screen.findByText('The answer to the start of the failover came after 1m: it started (failover run-8), following it.'),
+      await screen.findByText(
+        'The answer to the start of the failover came after 1m: it started (failover run-8), following it.',
+      ),
     ).toBeInTheDocument();
-    expect(await screen.findByRole('region', { name: 'Failover in progress' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('region', { name: 'Failover in progress' }),
+    ).toBeInTheDocument();
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-8'));
     expect(screen.getByRole('button', { name: 'Fail over…' })).toBeDisabled();
   });
@@ -403,18 +580,27 @@ describe('EntityRecoveryCard, a start answered after its minute', () => {
     const api = fakeRecoveryApi({
       startRun: async () =>
         ++starts === 1
-          ? answeredAfter(90_000, async () => makeRun('pending', { id: 'run-old' }))()
+          ? answeredAfter(90_000, async () =>
+              makeRun('pending', { id: 'run-old' }),
+            )()
           : makeRun('pending', { id: 'run-new' }),
       listRuns: async () => [],
       getRun: async id => makeRun('running', { id }),
     });
     const onRunChange = vi.fn();
-    await renderWithApis(<EntityRecoveryCard pollIntervalMs={10} onRunChange={onRunChange} />, { api });
-    const button = await screen.findByRole('button', { name: 'Run test recovery' });
+    await renderWithApis(
+      <EntityRecoveryCard pollIntervalMs={10} onRunChange={onRunChange} />,
+      { api },
+    );
+    const button = await screen.findByRole('button', {
+      name: 'Run test recovery',
+    });
     await waitFor(() => expect(button).toBeEnabled());
     await user().click(button);
     await act(() => vi.advanceTimersByTimeAsync(MINUTE));
-    await screen.findByText(/^No answer to the start of the test recovery within 1m/);
+    await screen.findByText(
+      /^No answer to the start of the test recovery within 1m/,
+    );
     await waitFor(() => expect(button).toBeEnabled());
     await user().click(button);
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-new'));

@@ -10,7 +10,8 @@ describe('EntityRecoveryCard without permission', () => {
     // Refused on this entity only: the card must ask about it, not in general.
     await renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, {
       api,
-      allow: (_permission, resourceRef) => resourceRef !== 'component:default/web',
+      allow: (_permission, resourceRef) =>
+        resourceRef !== 'component:default/web',
     });
     await screen.findByText('Ready');
     // Shown only once the permission decisions have come back as denials.
@@ -21,9 +22,13 @@ describe('EntityRecoveryCard without permission', () => {
       await screen.findByText(/You are not allowed to capture machines/),
     ).toHaveTextContent('recovery.capture.create');
 
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeDisabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
     // A recovery point is a run's option: not offered to one who may not start runs.
-    expect(screen.queryByRole('button', { name: /earlier recovery point/i })).toBeNull();
+    expect(
+      screen.queryByRole('button', { name: /earlier recovery point/i }),
+    ).toBeNull();
   });
 });

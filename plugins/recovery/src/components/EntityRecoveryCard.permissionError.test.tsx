@@ -13,14 +13,20 @@ describe('EntityRecoveryCard when permissions cannot be checked', () => {
     });
     await screen.findByText('Ready');
     expect(
-      await screen.findByText(/Could not check whether you may run test recoveries/),
+      await screen.findByText(
+        /Could not check whether you may run test recoveries/,
+      ),
     ).toHaveTextContent('permission backend unreachable');
     expect(
-      await screen.findByText(/Could not check whether you may capture machines/),
+      await screen.findByText(
+        /Could not check whether you may capture machines/,
+      ),
     ).toHaveTextContent('permission backend unreachable');
     expect(screen.queryByText(/You are not allowed/)).toBeNull();
 
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeDisabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
   });
 });

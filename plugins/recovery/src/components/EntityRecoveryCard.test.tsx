@@ -24,10 +24,11 @@ function renderCard(options: { api: Partial<RecoveryApi> }) {
   return renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, options);
 }
 
-
 /** Presses "Run test recovery" once the card enables it; returns the button. */
 async function pressRunTestRecovery(): Promise<HTMLElement> {
-  const button = await screen.findByRole('button', { name: /run test recovery/i });
+  const button = await screen.findByRole('button', {
+    name: /run test recovery/i,
+  });
   await waitFor(() => expect(button).toBeEnabled());
   await userEvent.click(button);
   return button;
@@ -39,9 +40,17 @@ describe('EntityRecoveryCard', () => {
     expect(screen.getByText('Recovery readiness')).toBeInTheDocument();
     // Backstage's Progress shows after a delay; the first render of the file is slow under load.
     // Found by role: its hidden placeholder has the same test id, and is replaced once it shows.
-    expect(await screen.findByRole('progressbar', { name: 'Loading' }, { timeout: 5_000 })).toBeInTheDocument();
+    expect(
+      await screen.findByRole(
+        'progressbar',
+        { name: 'Loading' },
+        { timeout: 5_000 },
+      ),
+    ).toBeInTheDocument();
     expect(api.getReadiness).toHaveBeenCalledWith('component:default/web');
-    expect(screen.queryByRole('button', { name: /run test recovery/i })).toBeNull();
+    expect(
+      screen.queryByRole('button', { name: /run test recovery/i }),
+    ).toBeNull();
   });
 
   it('shows status, reasons, capture ages vs RPO, last run and boot plan position', async () => {
@@ -63,8 +72,12 @@ describe('EntityRecoveryCard', () => {
     // Cells named by their verdict: read out to screen readers too. The age is said once, in
     // the row's "Last capture".
     const [dbRow, webRow] = within(captures).getAllByRole('row').slice(1);
-    expect(within(dbRow).getByRole('cell', { name: 'within RPO 1d' })).toBeInTheDocument();
-    expect(within(webRow).getByRole('cell', { name: 'over RPO 1d' })).toBeInTheDocument();
+    expect(
+      within(dbRow).getByRole('cell', { name: 'within RPO 1d' }),
+    ).toBeInTheDocument();
+    expect(
+      within(webRow).getByRole('cell', { name: 'over RPO 1d' }),
+    ).toBeInTheDocument();
     expect(within(webRow).getByText('1d 6h ago')).toBeInTheDocument();
     expect(within(captures).queryByText(/ old/)).toBeNull();
     // Each capture's age, with the instant it was taken in UTC on hover.
@@ -90,12 +103,14 @@ describe('EntityRecoveryCard', () => {
     expect(within(waves).getByText('Wave 1')).toBeInTheDocument();
     expect(within(waves).getByText('db')).toBeInTheDocument();
     // The entity's own machine is told apart in words too, not only by its colour.
-    expect(within(waves).getByText("(this entity's machine)").parentElement).toHaveTextContent(
-      "web-1 (this entity's machine)",
-    );
+    expect(
+      within(waves).getByText("(this entity's machine)").parentElement,
+    ).toHaveTextContent("web-1 (this entity's machine)");
     expect(within(waves).getAllByText(/this entity's machine/)).toHaveLength(1);
 
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
     expect(screen.queryByText(/You are not allowed/)).toBeNull();
   });
@@ -122,13 +137,18 @@ describe('EntityRecoveryCard', () => {
       },
       'Boots in wave 2 of 2; it waits for no other machine.',
     ],
-  ])('says where %s boots without contradicting itself', async (_, position, bootPlan, text) => {
-    const api = fakeRecoveryApi({
-      getReadiness: async () => makeReadiness({ position, plan: bootPlan }),
-    });
-    await renderCard({ api });
-    expect(await screen.findByTestId('plan-position')).toHaveTextContent(text);
-  });
+  ])(
+    'says where %s boots without contradicting itself',
+    async (_, position, bootPlan, text) => {
+      const api = fakeRecoveryApi({
+        getReadiness: async () => makeReadiness({ position, plan: bootPlan }),
+      });
+      await renderCard({ api });
+      expect(await screen.findByTestId('plan-position')).toHaveTextContent(
+        text,
+      );
+    },
+  );
 
   it('explains how to annotate when the entity has no machines', async () => {
     const api = fakeRecoveryApi({
@@ -151,22 +171,32 @@ describe('EntityRecoveryCard', () => {
     expect(box).toHaveTextContent('spec.type: machine');
     expect(screen.getByText('Unknown')).toBeInTheDocument();
     expect(screen.queryByRole('table', { name: 'Captures' })).toBeNull();
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeDisabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeDisabled();
   });
 
   it('when no plan can be made, says why and still shows the captures, not how to add machines', async () => {
-    const cycle = 'Dependency cycle: component:default/web → component:default/api → component:default/web';
+    const cycle =
+      'Dependency cycle: component:default/web → component:default/api → component:default/web';
     const api = fakeRecoveryApi({
       getReadiness: async () =>
-        makeReadiness({ status: 'not-recoverable', reasons: [cycle], plan: undefined, position: undefined }),
+        makeReadiness({
+          status: 'not-recoverable',
+          reasons: [cycle],
+          plan: undefined,
+          position: undefined,
+        }),
     });
     await renderCard({ api });
 
     expect(await screen.findByText(cycle)).toBeInTheDocument();
     expect(screen.queryByLabelText('No machines')).toBeNull();
     expect(screen.getByRole('table', { name: 'Captures' })).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeDisabled();
   });
 
   it("tells a System's owner to make services parts of it, not to list machines in its dependsOn", async () => {
@@ -201,7 +231,8 @@ describe('EntityRecoveryCard', () => {
   });
 
   it('shows declared vs observed dependencies when no plan can be made', async () => {
-    const cycle = 'Dependency cycle: component:default/web → component:default/api → component:default/web';
+    const cycle =
+      'Dependency cycle: component:default/web → component:default/api → component:default/web';
     const api = fakeRecoveryApi({
       getReadiness: async () =>
         makeReadiness({
@@ -212,14 +243,19 @@ describe('EntityRecoveryCard', () => {
           disagreements: {
             inferredNotDeclared: [],
             declaredNotObserved: [
-              { service: 'component:default/web', dependsOn: 'component:default/api' },
+              {
+                service: 'component:default/web',
+                dependsOn: 'component:default/api',
+              },
             ],
           },
         }),
     });
     await renderCard({ api });
     await screen.findByText(cycle);
-    const section = screen.getByRole('region', { name: 'Declared vs observed dependencies' });
+    const section = screen.getByRole('region', {
+      name: 'Declared vs observed dependencies',
+    });
     expect(section).toHaveTextContent('web depends on api');
   });
 
@@ -233,7 +269,11 @@ describe('EntityRecoveryCard', () => {
           captures: [],
           disagreements: {
             inferredNotDeclared: [
-              { service: 'component:default/web', dependsOn: 'component:default/db', score: 0.9 },
+              {
+                service: 'component:default/web',
+                dependsOn: 'component:default/db',
+                score: 0.9,
+              },
             ],
             declaredNotObserved: [],
           },
@@ -253,23 +293,41 @@ describe('EntityRecoveryCard', () => {
           plan: {
             ...makeReadiness().plan!,
             inferred: [
-              { service: 'component:default/web', dependsOn: 'component:default/db', score: 0.86 },
+              {
+                service: 'component:default/web',
+                dependsOn: 'component:default/db',
+                score: 0.86,
+              },
             ],
             inferredMachineWaits: [
-              { machine: 'resource:default/web-01', waitsFor: 'resource:default/data-01', followed: 3, chances: 4 },
+              {
+                machine: 'resource:default/web-01',
+                waitsFor: 'resource:default/data-01',
+                followed: 3,
+                chances: 4,
+              },
             ],
             analysis: {
               id: 'a1',
               createdAt: new Date().toISOString(),
-              warnings: ['1 dependency has fewer than 5 samples (low confidence): web → db (3)'],
+              warnings: [
+                '1 dependency has fewer than 5 samples (low confidence): web → db (3)',
+              ],
             },
           },
           disagreements: {
             inferredNotDeclared: [
-              { service: 'component:default/web', dependsOn: 'component:default/db', score: 0.86 },
+              {
+                service: 'component:default/web',
+                dependsOn: 'component:default/db',
+                score: 0.86,
+              },
             ],
             declaredNotObserved: [
-              { service: 'component:default/web', dependsOn: 'component:default/cache' },
+              {
+                service: 'component:default/web',
+                dependsOn: 'component:default/cache',
+              },
             ],
           },
         }),
@@ -282,11 +340,15 @@ describe('EntityRecoveryCard', () => {
       'Observed in boot history but not declared in spec.dependsOn',
     );
     expect(section).toHaveTextContent('web waits for db (score 0.86)');
-    expect(section).toHaveTextContent('Declared but never observed in boot history');
+    expect(section).toHaveTextContent(
+      'Declared but never observed in boot history',
+    );
     expect(section).toHaveTextContent('web depends on cache');
     // The list itself is a named group inside the card's section.
     expect(
-      within(section).getByRole('group', { name: 'Declared vs observed dependencies' }),
+      within(section).getByRole('group', {
+        name: 'Declared vs observed dependencies',
+      }),
     ).toHaveTextContent('web waits for db (score 0.86)');
     expect(
       screen.getByText(
@@ -297,7 +359,9 @@ describe('EntityRecoveryCard', () => {
       'title',
       expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/),
     );
-    expect(screen.getByRole('list', { name: 'Analysis warnings' })).toHaveTextContent(
+    expect(
+      screen.getByRole('list', { name: 'Analysis warnings' }),
+    ).toHaveTextContent(
       '1 dependency has fewer than 5 samples (low confidence): web → db (3)',
     );
   });
@@ -326,9 +390,13 @@ describe('EntityRecoveryCard', () => {
 
     const problems = await screen.findByLabelText('Configuration problems');
     expect(problems).toHaveTextContent('2 configuration problems');
-    expect(problems).toHaveTextContent('Machine web-1 has no container annotation');
+    expect(problems).toHaveTextContent(
+      'Machine web-1 has no container annotation',
+    );
     expect(problems).toHaveTextContent(`(web-1, ${ANNOTATION_CONTAINER})`);
-    expect(problems).toHaveTextContent('RPO "soon" is not a duration such as 24h');
+    expect(problems).toHaveTextContent(
+      'RPO "soon" is not a duration such as 24h',
+    );
     expect(problems).toHaveTextContent('recovery.backstage-recovery.io/rpo');
     expect(screen.getByText('Not recoverable')).toBeInTheDocument();
   });
@@ -365,11 +433,17 @@ describe('EntityRecoveryCard', () => {
     // Times of day in UTC, saying so: the run's start above gives the date.
     expect(dbRow).toHaveTextContent('from 10:00:01 UTC');
     expect(dbRow).toHaveTextContent('started 10:00:14 UTC');
-    expect(within(dbRow).getAllByRole('cell')[4]).toHaveTextContent(/^10:00:20 UTC/);
+    expect(within(dbRow).getAllByRole('cell')[4]).toHaveTextContent(
+      /^10:00:20 UTC/,
+    );
 
     const timeline = within(section).getByRole('table', { name: 'Timeline' });
-    expect(within(timeline).getByText('Restoring capture cap-web')).toBeInTheDocument();
-    expect(within(timeline).getByText('Probe tcp:5432 passed')).toBeInTheDocument();
+    expect(
+      within(timeline).getByText('Restoring capture cap-web'),
+    ).toBeInTheDocument();
+    expect(
+      within(timeline).getByText('Probe tcp:5432 passed'),
+    ).toBeInTheDocument();
     expect(
       within(timeline)
         .getAllByRole('row')
@@ -378,7 +452,9 @@ describe('EntityRecoveryCard', () => {
     ).toEqual(['10:00:00 UTC', '10:00:01 UTC', '10:00:20 UTC', '10:00:21 UTC']);
 
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-1'));
-    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /test recovery running/i }),
+    ).toBeDisabled();
     // The previous, finished run stays summarised beside the live one.
     expect(screen.getByTestId('last-run')).toHaveTextContent(/Succeeded/);
   });
@@ -391,10 +467,12 @@ describe('EntityRecoveryCard', () => {
     });
     await renderCard({ api });
 
-    expect(await screen.findByLabelText('Failover in progress')).toHaveTextContent(
-      '1 of 2 machines ready',
-    );
-    expect(screen.getByRole('button', { name: 'Failover running…' })).toBeDisabled();
+    expect(
+      await screen.findByLabelText('Failover in progress'),
+    ).toHaveTextContent('1 of 2 machines ready');
+    expect(
+      screen.getByRole('button', { name: 'Failover running…' }),
+    ).toBeDisabled();
   });
 
   it('warns when it cannot check for a run in progress, and still allows starting one', async () => {
@@ -406,9 +484,13 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
 
     expect(
-      await screen.findByText(/Could not check for a recovery run in progress: Service Unavailable/),
+      await screen.findByText(
+        /Could not check for a recovery run in progress: Service Unavailable/,
+      ),
     ).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
     expect(api.getRun).not.toHaveBeenCalled();
   });
 
@@ -434,7 +516,9 @@ describe('EntityRecoveryCard', () => {
       /started 2024-05-01 10:00:01 UTC · finished 2024-05-01 10:00:46 UTC$/,
     );
     // Restore 0.4s + start 0.5s + boot 4.3s: 5.2s in all, not "0s", "4s" and "5s in all".
-    const cells = within(screen.getByTestId('run-machine-db')).getAllByRole('cell');
+    const cells = within(screen.getByTestId('run-machine-db')).getAllByRole(
+      'cell',
+    );
     expect(cells[2]).toHaveTextContent(/^0\.4sfrom /);
     expect(cells[3]).toHaveTextContent(/^4\.3sstarted .*0\.5s after restore$/);
     expect(cells[4]).toHaveTextContent(/5\.2s in all$/);
@@ -452,36 +536,66 @@ describe('EntityRecoveryCard', () => {
     for (const header of within(table).getAllByRole('columnheader')) {
       expect(getComputedStyle(header).whiteSpace).not.toBe('nowrap');
     }
-    const readyAt = within(screen.getByTestId('run-machine-db')).getAllByRole('cell')[4];
+    const readyAt = within(screen.getByTestId('run-machine-db')).getAllByRole(
+      'cell',
+    )[4];
     expect(getComputedStyle(readyAt).whiteSpace).not.toBe('nowrap');
-    expect(getComputedStyle(readyAt.firstElementChild!).whiteSpace).toBe('nowrap');
+    expect(getComputedStyle(readyAt.firstElementChild!).whiteSpace).toBe(
+      'nowrap',
+    );
     expect(getComputedStyle(table.parentElement!).overflowX).toBe('auto');
   });
 
   it('keeps a long machine name inside a narrow card: captures break it, the boot plan cuts its chip short', async () => {
-    const long = 'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
+    const long =
+      'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
     const base = makeReadiness();
     const api = fakeRecoveryApi({
       getReadiness: async () =>
         makeReadiness({
-          plan: { ...plan, waves: [[DB, long], [WEB]], machines: [...plan.machines, { machineRef: long, wave: 0, services: [], waitsFor: [], probes: [] }] },
+          plan: {
+            ...plan,
+            waves: [[DB, long], [WEB]],
+            machines: [
+              ...plan.machines,
+              {
+                machineRef: long,
+                wave: 0,
+                services: [],
+                waitsFor: [],
+                probes: [],
+              },
+            ],
+          },
           captures: [...base.captures, { machineRef: long }],
         }),
       getRun: async () =>
         makeRun('failed', {
-          steps: [{ at: '2024-05-01T10:00:02Z', level: 'error', message: `${long} failed: image sha256:${'ab'.repeat(32)} not found` }],
+          steps: [
+            {
+              at: '2024-05-01T10:00:02Z',
+              level: 'error',
+              message: `${long} failed: image sha256:${'ab'.repeat(32)} not found`,
+            },
+          ],
         }),
       listRuns: async () => [makeRun('running')],
     });
     await renderCard({ api });
 
     const captures = await screen.findByRole('table', { name: 'Captures' });
-    const cell = within(captures).getByText(/payments-ledger/).closest('td')!;
+    const cell = within(captures)
+      .getByText(/payments-ledger/)
+      .closest('td')!;
     expect(getComputedStyle(cell).overflowWrap).toBe('anywhere');
-    const chip = within(screen.getByRole('group', { name: 'Boot waves' })).getByTitle(long);
+    const chip = within(
+      screen.getByRole('group', { name: 'Boot waves' }),
+    ).getByTitle(long);
     expect(getComputedStyle(chip).maxWidth).toBe('100%');
     // Once the run it follows has ended with that step.
-    const step = (await screen.findByText(/image sha256/, { selector: 'td' })) as HTMLElement;
+    const step = (await screen.findByText(/image sha256/, {
+      selector: 'td',
+    })) as HTMLElement;
     expect(step.closest('table')).toHaveAccessibleName('Timeline');
     expect(getComputedStyle(step).overflowWrap).toBe('anywhere');
   });
@@ -497,7 +611,14 @@ describe('EntityRecoveryCard', () => {
           status: 'at-risk',
           reasons: [reason],
           captures: [
-            { ...db, ageSeconds: 0, latest: { ...db.latest!, createdAt: new Date(Date.now() + 3 * 3600_000).toISOString() } },
+            {
+              ...db,
+              ageSeconds: 0,
+              latest: {
+                ...db.latest!,
+                createdAt: new Date(Date.now() + 3 * 3600_000).toISOString(),
+              },
+            },
             base.captures[1],
           ],
         }),
@@ -507,7 +628,9 @@ describe('EntityRecoveryCard', () => {
 
     const captures = await screen.findByRole('table', { name: 'Captures' });
     const row = within(captures).getAllByRole('row')[1];
-    expect(row).toHaveTextContent(/^db3h in the futuredated ahead of the clock420 ms$/);
+    expect(row).toHaveTextContent(
+      /^db3h in the futuredated ahead of the clock420 ms$/,
+    );
     expect(row).not.toHaveTextContent(/within RPO/);
   });
 
@@ -529,7 +652,8 @@ describe('EntityRecoveryCard', () => {
   it('does not say a measured RTO over the objective as the objective itself', async () => {
     const run = makeRun('succeeded', { rtoSeconds: 900.4 });
     const api = fakeRecoveryApi({
-      getReadiness: async () => makeReadiness({ status: 'at-risk', lastRun: run }),
+      getReadiness: async () =>
+        makeReadiness({ status: 'at-risk', lastRun: run }),
       listRuns: async () => [],
     });
     await renderCard({ api });
@@ -567,7 +691,8 @@ describe('EntityRecoveryCard', () => {
   });
 
   it('names the machine and the probe once when the failure already says them', async () => {
-    const reason = 'probe http:80/healthz did not pass within 60 s: connection refused';
+    const reason =
+      'probe http:80/healthz did not pass within 60 s: connection refused';
     const failed = makeRun('failed');
     const run = {
       ...failed,
@@ -594,7 +719,10 @@ describe('EntityRecoveryCard', () => {
   });
 
   it("names the run of another entity that covered this one's machines", async () => {
-    const siteRun = makeRun('succeeded', { id: 'run-9', entityRef: 'system:default/demo-site' });
+    const siteRun = makeRun('succeeded', {
+      id: 'run-9',
+      entityRef: 'system:default/demo-site',
+    });
     const api = fakeRecoveryApi({
       getReadiness: async () => makeReadiness({ lastRun: siteRun }),
     });
@@ -615,15 +743,19 @@ describe('EntityRecoveryCard', () => {
       getReadiness: async () => makeReadiness({ lastRun: failover }),
     });
     await renderCard({ api });
-    const section = await screen.findByRole('region', { name: 'Last failover' });
+    const section = await screen.findByRole('region', {
+      name: 'Last failover',
+    });
     expect(within(section).getByTestId('last-run')).toHaveTextContent(
       /measured RTO 4m 12s vs objective 15m \(in the failover of demo-site, which booted and probed all of its machines\)$/,
     );
-    expect(screen.queryByRole('region', { name: 'Last test recovery' })).toBeNull();
+    expect(
+      screen.queryByRole('region', { name: 'Last test recovery' }),
+    ).toBeNull();
     expect(section).not.toHaveTextContent(/test recovery/);
   });
 
-  it("shows a last run of an entity the catalog hides only as readiness gives it: outcome and the machine, no entity", async () => {
+  it('shows a last run of an entity the catalog hides only as readiness gives it: outcome and the machine, no entity', async () => {
     // What the backend sends in place of a run the caller may not see (HiddenRun).
     const hidden = {
       mode: 'test' as const,
@@ -632,11 +764,13 @@ describe('EntityRecoveryCard', () => {
       finishedAt: new Date(Date.now() - 3_000_000).toISOString(),
       error: {
         machineRef: 'resource:default/web-1',
-        message: 'resource:default/web-1 failed (in a run of an entity the catalog does not show you: its details are left out)',
+        message:
+          'resource:default/web-1 failed (in a run of an entity the catalog does not show you: its details are left out)',
       },
     };
     const api = fakeRecoveryApi({
-      getReadiness: async () => makeReadiness({ status: 'not-recoverable', lastRun: hidden }),
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', lastRun: hidden }),
     });
     await renderCard({ api });
     const lastRun = await screen.findByTestId('last-run');
@@ -646,7 +780,10 @@ describe('EntityRecoveryCard', () => {
   });
 
   it('does not say a failed run of a containing system booted all of its machines', async () => {
-    const siteRun = makeRun('failed', { id: 'run-9', entityRef: 'system:default/demo-site' });
+    const siteRun = makeRun('failed', {
+      id: 'run-9',
+      entityRef: 'system:default/demo-site',
+    });
     const api = fakeRecoveryApi({
       getReadiness: async () =>
         makeReadiness({ status: 'not-recoverable', lastRun: siteRun }),
@@ -661,13 +798,18 @@ describe('EntityRecoveryCard', () => {
 
   it('says no finished run covers the plan, not that none was ever run, when there is no last run', async () => {
     const api = fakeRecoveryApi({
-      getReadiness: async () => makeReadiness({ status: 'unknown', lastRun: undefined }),
+      getReadiness: async () =>
+        makeReadiness({ status: 'unknown', lastRun: undefined }),
     });
     await renderCard({ api });
-    const section = await screen.findByRole('region', { name: 'Last test recovery' });
+    const section = await screen.findByRole('region', {
+      name: 'Last test recovery',
+    });
     // Readiness leaves the last run out both when none was run and when none counts for
     // this plan (all interrupted, or the plan gained a machine since).
-    expect(section).toHaveTextContent('No finished test recovery covers the current boot plan');
+    expect(section).toHaveTextContent(
+      'No finished test recovery covers the current boot plan',
+    );
     expect(section).not.toHaveTextContent(/has been run yet/);
   });
 
@@ -699,40 +841,65 @@ describe('EntityRecoveryCard', () => {
       'Test recovery interruptedThe backend is shutting down. An interrupted run does not count for readiness',
     );
     expect(outcome.closest('[role="alert"]')).not.toHaveTextContent(/Machine/);
-    expect(screen.getByTestId('run-machine-db')).toHaveTextContent('Interrupted');
-    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent('Not started');
+    expect(screen.getByTestId('run-machine-db')).toHaveTextContent(
+      'Interrupted',
+    );
+    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent(
+      'Not started',
+    );
   });
 
   it('says the run it followed was preempted by a failover, and follows that failover', async () => {
-    const message = 'Interrupted: preempted by failover run-7 of system:default/site';
+    const message =
+      'Interrupted: preempted by failover run-7 of system:default/site';
     const preempted = makeRun('failed', { error: { message } });
-    const failover = makeRun('running', { id: 'run-7', mode: 'failover', entityRef: 'system:default/site' });
+    const failover = makeRun('running', {
+      id: 'run-7',
+      mode: 'failover',
+      entityRef: 'system:default/site',
+    });
     let checks = 0;
     const api = fakeRecoveryApi({
       // web's own run on load; the failover once that run has ended.
-      listRuns: async () => (++checks === 1 ? [makeRun('running')] : [failover]),
+      listRuns: async () =>
+        ++checks === 1 ? [makeRun('running')] : [failover],
       getRun: async id => (id === 'run-7' ? failover : preempted),
     });
     await renderCard({ api });
 
-    expect(await screen.findByLabelText('Failover of system:site in progress')).toBeInTheDocument();
+    expect(
+      await screen.findByLabelText('Failover of system:site in progress'),
+    ).toBeInTheDocument();
     const note = screen.getByText(/was interrupted/).closest('[role="alert"]');
     expect(note).toHaveTextContent(
       'The test recovery started 2024-05-01 10:00:01 UTC was interrupted: Preempted by failover run-7 of system:default/site. It does not count for readiness',
     );
-    expect(screen.getByRole('button', { name: /failover running/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /failover running/i }),
+    ).toBeDisabled();
     // Not promised a test recovery once it ends: what a failover boots stays on the host.
-    const busy = screen.getByText(/is busy with a failover of system:site/).closest('[role="alert"]');
-    expect(busy).toHaveTextContent('A failover keeps the machines it boots on the host');
-    expect(busy).not.toHaveTextContent('A test recovery can start once it has finished');
+    const busy = screen
+      .getByText(/is busy with a failover of system:site/)
+      .closest('[role="alert"]');
+    expect(busy).toHaveTextContent(
+      'A failover keeps the machines it boots on the host',
+    );
+    expect(busy).not.toHaveTextContent(
+      'A test recovery can start once it has finished',
+    );
 
-    await userEvent.click(within(note as HTMLElement).getByRole('button', { name: 'Close' }));
+    await userEvent.click(
+      within(note as HTMLElement).getByRole('button', { name: 'Close' }),
+    );
     expect(screen.queryByText(/was interrupted/)).toBeNull();
   });
 
   it('shows a machine a failed run never started as not started, not waiting', async () => {
     const run = makeRun('failed', {
-      error: { machineRef: DB, message: `${DB} failed: stopped with exit code 1` },
+      error: {
+        machineRef: DB,
+        message: `${DB} failed: stopped with exit code 1`,
+      },
       machines: [
         {
           machineRef: DB,
@@ -763,7 +930,10 @@ describe('EntityRecoveryCard', () => {
   it('summarises a failed last run without a live run', async () => {
     const api = fakeRecoveryApi({
       getReadiness: async () =>
-        makeReadiness({ status: 'not-recoverable', lastRun: makeRun('failed') }),
+        makeReadiness({
+          status: 'not-recoverable',
+          lastRun: makeRun('failed'),
+        }),
       // The entity's newest run is that finished one: nothing to follow.
       listRuns: async () => [makeRun('failed')],
     });
@@ -772,13 +942,19 @@ describe('EntityRecoveryCard', () => {
       /Failed.*Machine web-1 failed probe http:80\/healthz: no answer within 60s/,
     );
     await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(1));
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
     expect(screen.queryByRole('region', { name: /^Test recovery/ })).toBeNull();
     expect(api.getRun).not.toHaveBeenCalled();
   });
 
   it('starts a test recovery and polls it until it is done', async () => {
-    const sequence = [makeRun('running'), makeRun('running'), makeRun('succeeded')];
+    const sequence = [
+      makeRun('running'),
+      makeRun('running'),
+      makeRun('succeeded'),
+    ];
     let calls = 0;
     const api = fakeRecoveryApi({
       startRun: async () => makeRun('pending'),
@@ -799,7 +975,9 @@ describe('EntityRecoveryCard', () => {
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
     await new Promise(r => setTimeout(r, 50));
     expect(api.getRun).toHaveBeenCalledTimes(3);
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
   });
 
   it('keeps polling a run it lost contact with, backing off, until the run answers', async () => {
@@ -818,7 +996,9 @@ describe('EntityRecoveryCard', () => {
       await renderCard({ api });
       await pressRunTestRecovery();
       expect(
-        await screen.findByText('Lost contact with the run: connection reset. Retrying…'),
+        await screen.findByText(
+          'Lost contact with the run: connection reset. Retrying…',
+        ),
       ).toBeInTheDocument();
 
       // Backing off: polls every 100 ms (the shortest interval taken) would make ~30 calls in
@@ -846,7 +1026,9 @@ describe('EntityRecoveryCard', () => {
         listRuns: async () => [makeRun('running')],
         getRun: async () => {
           calls += 1;
-          return calls === 1 ? new Promise<never>(() => {}) : makeRun('succeeded');
+          return calls === 1
+            ? new Promise<never>(() => {})
+            : makeRun('succeeded');
         },
       });
       await renderCard({ api });
@@ -856,7 +1038,9 @@ describe('EntityRecoveryCard', () => {
       // counts as failed, and the next one is sent.
       await act(() => vi.advanceTimersByTimeAsync(3100));
       expect(
-        screen.getByText('Lost contact with the run: No answer from the backend within 3s. Retrying…'),
+        screen.getByText(
+          'Lost contact with the run: No answer from the backend within 3s. Retrying…',
+        ),
       ).toBeInTheDocument();
       await act(() => vi.advanceTimersByTimeAsync(200));
       expect(await screen.findByText('Recovery succeeded')).toBeInTheDocument();
@@ -884,17 +1068,25 @@ describe('EntityRecoveryCard', () => {
     await pressRunTestRecovery();
 
     // The reload once the run has failed does not get through.
-    const warning = await screen.findByText(/Could not reload readiness: Bad Gateway/);
+    const warning = await screen.findByText(
+      /Could not reload readiness: Bad Gateway/,
+    );
     const alert = warning.closest('[role="alert"]') as HTMLElement;
     expect(alert).toHaveTextContent('Showing what was last loaded.');
     // The run's outcome, probe and log tail, the readiness and the actions are all still there.
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
-    expect(screen.getByLabelText('Log tail')).toHaveTextContent('host not found in upstream');
+    expect(screen.getByLabelText('Log tail')).toHaveTextContent(
+      'host not found in upstream',
+    );
     expect(screen.getByText('At risk')).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
 
-    await userEvent.click(within(alert).getByRole('button', { name: 'Retry loading readiness' }));
+    await userEvent.click(
+      within(alert).getByRole('button', { name: 'Retry loading readiness' }),
+    );
     expect(await screen.findByText('Not recoverable')).toBeInTheDocument();
     expect(screen.queryByText(/Could not reload readiness/)).toBeNull();
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
@@ -911,19 +1103,31 @@ describe('EntityRecoveryCard', () => {
       },
     });
     await renderCard({ api });
-    expect(await screen.findByText('Error: Service Unavailable')).toBeInTheDocument();
-    expect(screen.queryByRole('button', { name: /run test recovery/i })).toBeNull();
+    expect(
+      await screen.findByText('Error: Service Unavailable'),
+    ).toBeInTheDocument();
+    expect(
+      screen.queryByRole('button', { name: /run test recovery/i }),
+    ).toBeNull();
 
-    await userEvent.click(screen.getByRole('button', { name: 'Retry loading readiness' }));
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Retry loading readiness' }),
+    );
     expect(await screen.findByText('Ready')).toBeInTheDocument();
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeInTheDocument();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeInTheDocument();
   });
 
   it('follows the run of a containing system that the host is busy with when a start is refused', async () => {
     // The nightly check of the site holds the host; the card's check on load saw only web's runs.
     const siteRun = (stage: 'running' | 'succeeded') =>
-      makeRun(stage, { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+      makeRun(stage, {
+        id: 'run-9',
+        entityRef: 'system:default/demo-site',
+        trigger: 'schedule',
+      });
     let polls = 0;
     const api = fakeRecoveryApi({
       startRun: async () => {
@@ -932,25 +1136,36 @@ describe('EntityRecoveryCard', () => {
           { runId: 'run-9', entityRef: 'system:default/demo-site' },
         );
       },
-      getRun: async () => (++polls < 3 ? siteRun('running') : siteRun('succeeded')),
+      getRun: async () =>
+        ++polls < 3 ? siteRun('running') : siteRun('succeeded'),
     });
     await renderCard({ api });
     await pressRunTestRecovery();
 
-    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
+    const section = await screen.findByLabelText(
+      'Test recovery of system:demo-site in progress',
+    );
     expect(api.getRun).toHaveBeenCalledWith('run-9');
     expect(section).toHaveTextContent(
       'Hypervisor host recovery-1 is busy with a test recovery of system:demo-site (started 2024-05-01 10:00:01 UTC): following it here.',
     );
     expect(section).toHaveTextContent('1 of 2 machines ready');
-    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /test recovery running/i }),
+    ).toBeDisabled();
     expect(screen.queryByText(/Could not start the test recovery/)).toBeNull();
 
     // Once the site's run is over, its result stays (not held to web's RTO) and web can start.
-    const done = await screen.findByLabelText('Test recovery of system:demo-site');
-    expect(done).toHaveTextContent('2 machines recovered; measured RTO 4m 12s.');
+    const done = await screen.findByLabelText(
+      'Test recovery of system:demo-site',
+    );
+    expect(done).toHaveTextContent(
+      '2 machines recovered; measured RTO 4m 12s.',
+    );
     expect(done).not.toHaveTextContent(/is busy with/);
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
     expect(api.getRun).toHaveBeenCalledTimes(3);
   });
 
@@ -961,7 +1176,8 @@ describe('EntityRecoveryCard', () => {
         throw await conflictError('Hypervisor host recovery-1 is occupied');
       },
       // Nothing in progress on load; a run of web by the time the start is refused.
-      listRuns: async () => (++checks === 1 ? [] : [makeRun('running', { id: 'run-5' })]),
+      listRuns: async () =>
+        ++checks === 1 ? [] : [makeRun('running', { id: 'run-5' })],
       getRun: async () => makeRun('running', { id: 'run-5' }),
     });
     await renderCard({ api });
@@ -978,35 +1194,50 @@ describe('EntityRecoveryCard', () => {
   it('on load, notices a run of another entity holding the host, follows it, and offers a run once it ends', async () => {
     // The nightly check of the site runs while someone opens web's page.
     const siteRun = (stage: 'running' | 'succeeded') =>
-      makeRun(stage, { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+      makeRun(stage, {
+        id: 'run-9',
+        entityRef: 'system:default/demo-site',
+        trigger: 'schedule',
+      });
     let polls = 0;
     let checks = 0;
     const api = fakeRecoveryApi({
       listRuns: async () => (++checks === 1 ? [siteRun('running')] : []),
-      getRun: async () => (++polls < 3 ? siteRun('running') : siteRun('succeeded')),
+      getRun: async () =>
+        ++polls < 3 ? siteRun('running') : siteRun('succeeded'),
     });
     await renderCard({ api });
 
-    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
+    const section = await screen.findByLabelText(
+      'Test recovery of system:demo-site in progress',
+    );
     expect(api.listRuns).toHaveBeenCalledWith({ active: true });
     expect(section).toHaveTextContent(
       'Hypervisor host recovery-1 is busy with a test recovery of system:demo-site (started 2024-05-01 10:00:01 UTC): following it here.',
     );
-    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /test recovery running/i }),
+    ).toBeDisabled();
     expect(api.startRun).not.toHaveBeenCalled();
 
     // Once it ends, the card asks again; nothing else holds the host, so web can start.
     await screen.findByLabelText('Test recovery of system:demo-site');
     await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(2));
     await waitFor(() =>
-      expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled(),
+      expect(
+        screen.getByRole('button', { name: /run test recovery/i }),
+      ).toBeEnabled(),
     );
     expect(screen.queryByText(/is busy with/)).toBeNull();
   });
 
   it('checks again for a run in progress on Retry after the check failed, and follows the one it finds', async () => {
     // The backend was briefly unreachable as the page loaded; meanwhile the site's nightly check holds the host.
-    const siteRun = makeRun('running', { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+    const siteRun = makeRun('running', {
+      id: 'run-9',
+      entityRef: 'system:default/demo-site',
+      trigger: 'schedule',
+    });
     let checks = 0;
     const api = fakeRecoveryApi({
       listRuns: async () => {
@@ -1018,14 +1249,28 @@ describe('EntityRecoveryCard', () => {
     });
     await renderCard({ api });
 
-    const warning = await screen.findByText(/Could not check for a recovery run in progress/);
+    const warning = await screen.findByText(
+      /Could not check for a recovery run in progress/,
+    );
     const alert = warning.closest('[role="alert"]') as HTMLElement;
-    await userEvent.click(within(alert).getByRole('button', { name: 'Retry checking for a run in progress' }));
+    await userEvent.click(
+      within(alert).getByRole('button', {
+        name: 'Retry checking for a run in progress',
+      }),
+    );
 
-    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
-    expect(section).toHaveTextContent(/is busy with a test recovery of system:demo-site/);
-    expect(screen.queryByText(/Could not check for a recovery run in progress/)).toBeNull();
-    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    const section = await screen.findByLabelText(
+      'Test recovery of system:demo-site in progress',
+    );
+    expect(section).toHaveTextContent(
+      /is busy with a test recovery of system:demo-site/,
+    );
+    expect(
+      screen.queryByText(/Could not check for a recovery run in progress/),
+    ).toBeNull();
+    expect(
+      screen.getByRole('button', { name: /test recovery running/i }),
+    ).toBeDisabled();
     expect(api.listRuns).toHaveBeenCalledTimes(2);
   });
 
@@ -1044,16 +1289,26 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
     await screen.findByText(/Could not check for a recovery run in progress/);
     // The capture reloads the readiness, which fails: two warnings, each with its own Retry.
-    await userEvent.click(await screen.findByRole('button', { name: /capture now/i }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: /capture now/i }),
+    );
     await screen.findByText(/Could not reload readiness: Bad Gateway/);
-    const names = screen.getAllByRole('button', { name: /^Retry/ }).map(b => b.textContent);
-    expect(names.sort()).toEqual(['Retry checking for a run in progress', 'Retry loading readiness']);
+    const names = screen
+      .getAllByRole('button', { name: /^Retry/ })
+      .map(b => b.textContent);
+    expect(names.sort()).toEqual([
+      'Retry checking for a run in progress',
+      'Retry loading readiness',
+    ]);
   });
 
-  it('gives its headings the levels under the entity page\'s h1, none skipped', async () => {
+  it("gives its headings the levels under the entity page's h1, none skipped", async () => {
     // subtitle2 made each section an h6 under a card title that was no heading at all.
     const own = makeRun('running', { id: 'run-7' });
-    const api = fakeRecoveryApi({ listRuns: async () => [own], getRun: async () => own });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [own],
+      getRun: async () => own,
+    });
     await renderCard({ api });
     await screen.findByLabelText('Test recovery in progress');
     const headings = screen
@@ -1070,37 +1325,51 @@ describe('EntityRecoveryCard', () => {
     ]);
   });
 
-  it('follows the entity\'s own active run before a newer one of another entity', async () => {
+  it("follows the entity's own active run before a newer one of another entity", async () => {
     const own = makeRun('running', { id: 'run-7' });
-    const site = makeRun('running', { id: 'run-9', entityRef: 'system:default/demo-site' });
+    const site = makeRun('running', {
+      id: 'run-9',
+      entityRef: 'system:default/demo-site',
+    });
     const api = fakeRecoveryApi({
       // Newest first: the site's run, then web's own (the host of an older configuration).
       listRuns: async () => [site, own],
       getRun: async () => own,
     });
     await renderCard({ api });
-    expect(await screen.findByLabelText('Test recovery in progress')).not.toHaveTextContent(/is busy with/);
+    expect(
+      await screen.findByLabelText('Test recovery in progress'),
+    ).not.toHaveTextContent(/is busy with/);
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-7'));
     expect(api.getRun).not.toHaveBeenCalledWith('run-9');
   });
 
   it('after its own run ends, notices a run of another entity admitted meanwhile', async () => {
     let checks = 0;
-    const siteRun = makeRun('pending', { id: 'run-9', entityRef: 'system:default/demo-site', trigger: 'schedule' });
+    const siteRun = makeRun('pending', {
+      id: 'run-9',
+      entityRef: 'system:default/demo-site',
+      trigger: 'schedule',
+    });
     const api = fakeRecoveryApi({
       listRuns: async () => (++checks === 1 ? [] : [siteRun]),
       startRun: async () => makeRun('pending'),
-      getRun: async runId => (runId === 'run-1' ? makeRun('succeeded') : siteRun),
+      getRun: async runId =>
+        runId === 'run-1' ? makeRun('succeeded') : siteRun,
     });
     await renderCard({ api });
     await pressRunTestRecovery();
 
-    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
+    const section = await screen.findByLabelText(
+      'Test recovery of system:demo-site in progress',
+    );
     expect(section).toHaveTextContent(
       /Hypervisor host recovery-1 is busy with a test recovery of system:demo-site \(started .*\)/,
     );
     expect(api.listRuns).toHaveBeenCalledTimes(2);
-    expect(screen.getByRole('button', { name: /test recovery running/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /test recovery running/i }),
+    ).toBeDisabled();
     // Web's own run ended: readiness shows it, the live section follows the site's.
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-9'));
   });
@@ -1115,16 +1384,23 @@ describe('EntityRecoveryCard', () => {
         message: `Step ${i + 1}`,
       })),
     };
-    const api = fakeRecoveryApi({ listRuns: async () => [long], getRun: async () => long });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [long],
+      getRun: async () => long,
+    });
     await renderCard({ api });
 
-    const section = await screen.findByRole('region', { name: 'Test recovery in progress' });
+    const section = await screen.findByRole('region', {
+      name: 'Test recovery in progress',
+    });
     // The card shows the last 12 steps.
     expect(section).toHaveTextContent('8 earlier steps not shown.');
     const timeline = within(section).getByRole('table', { name: 'Timeline' });
     expect(within(timeline).queryByText('Step 8')).toBeNull();
     expect(within(timeline).getByText('Step 9')).toBeInTheDocument();
-    await userEvent.click(within(section).getByRole('button', { name: 'Show all 20 steps' }));
+    await userEvent.click(
+      within(section).getByRole('button', { name: 'Show all 20 steps' }),
+    );
     expect(within(timeline).getByText('Step 1')).toBeInTheDocument();
     expect(section).not.toHaveTextContent(/not shown/);
   });
@@ -1139,20 +1415,28 @@ describe('EntityRecoveryCard', () => {
           at: run.steps[0].at,
           machineRef: DB,
           level: 'warning' as const,
-          message: "Adapted, without production's addresses: network prod: production subnet 172.29.10.0/24 is in use",
+          message:
+            "Adapted, without production's addresses: network prod: production subnet 172.29.10.0/24 is in use",
         },
       ],
     };
-    const api = fakeRecoveryApi({ listRuns: async () => [warned], getRun: async () => warned });
+    const api = fakeRecoveryApi({
+      listRuns: async () => [warned],
+      getRun: async () => warned,
+    });
     await renderCard({ api });
 
     const timeline = await screen.findByRole('table', { name: 'Timeline' });
     const warningRow = within(timeline)
       .getByText(/Adapted, without production's addresses/)
       .closest('tr') as HTMLElement;
-    expect(within(warningRow).getByRole('img', { name: 'Warning' })).toBeInTheDocument();
+    expect(
+      within(warningRow).getByRole('img', { name: 'Warning' }),
+    ).toBeInTheDocument();
     // Only the warning is marked: an info step has no icon.
-    const infoRow = within(timeline).getByText('Run admitted').closest('tr') as HTMLElement;
+    const infoRow = within(timeline)
+      .getByText('Run admitted')
+      .closest('tr') as HTMLElement;
     expect(within(infoRow).queryByRole('img')).toBeNull();
   });
 
@@ -1176,7 +1460,9 @@ describe('EntityRecoveryCard', () => {
     ).toBeInTheDocument();
     expect(api.getRun).toHaveBeenCalledWith('run-9');
     expect(screen.queryByRole('region', { name: /^Test recovery/ })).toBeNull();
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
   });
 
   it('reports a machine never captured without looking for a run', async () => {
@@ -1209,10 +1495,14 @@ describe('EntityRecoveryCard', () => {
     });
     await renderCard({ api });
     await pressRunTestRecovery();
-    const text = await screen.findByText(`Could not start the test recovery: ${message}`);
+    const text = await screen.findByText(
+      `Could not start the test recovery: ${message}`,
+    );
     // Not a busy host: nothing to follow, and the button stays for a retry once it is released.
     expect(api.getRun).not.toHaveBeenCalled();
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeEnabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeEnabled();
     expect(text).toHaveClass('MuiAlert-message');
     expect(getComputedStyle(text).overflowWrap).toBe('anywhere');
     expect(getComputedStyle(text).minWidth).toBe('0');
@@ -1240,8 +1530,13 @@ describe('EntityRecoveryCard', () => {
       const [, setRenders] = useState(0);
       return (
         <>
-          <button onClick={() => setRenders(n => n + 1)}>Render the page again</button>
-          <EntityRecoveryCard pollIntervalMs={10} onReadinessChange={r => told.push(r)} />
+          <button onClick={() => setRenders(n => n + 1)}>
+            Render the page again
+          </button>
+          <EntityRecoveryCard
+            pollIntervalMs={10}
+            onReadinessChange={r => told.push(r)}
+          />
         </>
       );
     };
@@ -1255,12 +1550,14 @@ describe('EntityRecoveryCard', () => {
     expect(told).toHaveLength(1);
 
     // A reload is another readiness.
-    await userEvent.click(await screen.findByRole('button', { name: /capture now/i }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: /capture now/i }),
+    );
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
     await waitFor(() => expect(told).toHaveLength(2));
   });
 
-  it('captures now a machine at a time in the plan\'s order, showing which and how far along, and reloads readiness', async () => {
+  it("captures now a machine at a time in the plan's order, showing which and how far along, and reloads readiness", async () => {
     let release!: () => void;
     const held = new Promise<void>(ok => (release = ok));
     const api = fakeRecoveryApi();
@@ -1273,7 +1570,9 @@ describe('EntityRecoveryCard', () => {
     const button = await screen.findByRole('button', { name: /capture now/i });
     await waitFor(() => expect(button).toBeEnabled());
     await userEvent.click(button);
-    expect(await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' })).toBeDisabled();
+    expect(
+      await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' }),
+    ).toBeDisabled();
     release();
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
     expect(api.captureNow.mock.calls).toEqual([
@@ -1285,10 +1584,16 @@ describe('EntityRecoveryCard', () => {
   });
 
   it('captures the machines of an entity whose plan a dependency cycle stops, and runs nothing', async () => {
-    const reason = 'Dependency cycle: component:default/web -> component:default/db -> component:default/web';
+    const reason =
+      'Dependency cycle: component:default/web -> component:default/db -> component:default/web';
     const api = fakeRecoveryApi({
       getReadiness: async () =>
-        makeReadiness({ status: 'not-recoverable', reasons: [reason], plan: undefined, position: undefined }),
+        makeReadiness({
+          status: 'not-recoverable',
+          reasons: [reason],
+          plan: undefined,
+          position: undefined,
+        }),
       // As the backend answers while the cycle stands.
       getBootPlan: async () => {
         throw new Error(reason);
@@ -1297,7 +1602,9 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
     const button = await screen.findByRole('button', { name: /capture now/i });
     await waitFor(() => expect(button).toBeEnabled());
-    expect(screen.getByRole('button', { name: /run test recovery/i })).toBeDisabled();
+    expect(
+      screen.getByRole('button', { name: /run test recovery/i }),
+    ).toBeDisabled();
 
     await userEvent.click(button);
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
@@ -1313,7 +1620,10 @@ describe('EntityRecoveryCard', () => {
     const api = fakeRecoveryApi();
     const answer = api.captureNow.getMockImplementation()!;
     api.captureNow.mockImplementation(async (entityRef, machineRef) => {
-      if (machineRef === WEB) throw new Error('capture of resource:default/web-1 failed: no container "web-1" on engine primary');
+      if (machineRef === WEB)
+        throw new Error(
+          'capture of resource:default/web-1 failed: no container "web-1" on engine primary',
+        );
       return answer(entityRef, machineRef);
     });
     await renderCard({ api });
@@ -1330,19 +1640,30 @@ describe('EntityRecoveryCard', () => {
 
   it('says each machine not captured in one message, naming those kept once, where several failed', async () => {
     const FILES = 'resource:default/files-1';
-    const api = fakeRecoveryApi({ getBootPlan: async () => ({ ...plan, waves: [[DB], [WEB], [FILES]], problems: [] }) });
+    const api = fakeRecoveryApi({
+      getBootPlan: async () => ({
+        ...plan,
+        waves: [[DB], [WEB], [FILES]],
+        problems: [],
+      }),
+    });
     const answer = api.captureNow.getMockImplementation()!;
     api.captureNow.mockImplementation(async (entityRef, machineRef) => {
       if (machineRef === DB) return answer(entityRef, machineRef);
       // As the client throws the backend's answer: its words in the body.
       const message = `capture of ${machineRef} failed; caused by EngineFailedError: engine primary answered HTTP 500`;
-      throw Object.assign(new Error('Request failed with 502 Bad Gateway'), { statusCode: 502, body: { error: { name: 'EngineFailedError', message } } });
+      throw Object.assign(new Error('Request failed with 502 Bad Gateway'), {
+        statusCode: 502,
+        body: { error: { name: 'EngineFailedError', message } },
+      });
     });
     await renderCard({ api });
     const button = await screen.findByRole('button', { name: /capture now/i });
     await waitFor(() => expect(button).toBeEnabled());
     await userEvent.click(button);
-    const alert = await screen.findByText(/^Capture failed: 2 machines not captured/);
+    const alert = await screen.findByText(
+      /^Capture failed: 2 machines not captured/,
+    );
     // The kept machine named once, by the failure's own message: not again after it.
     expect(alert.textContent).toBe(
       'Capture failed: 2 machines not captured: ' +
@@ -1355,40 +1676,71 @@ describe('EntityRecoveryCard', () => {
   it("says in the backend's words what a refused run would go without where the refusal lists nothing", async () => {
     const api = fakeRecoveryApi();
     api.startRun.mockImplementation(async () => {
-      throw await conflictError('ledger is not in the catalog.', { name: MISSING_DEPENDENCIES_ERROR_NAME });
+      throw await conflictError('ledger is not in the catalog.', {
+        name: MISSING_DEPENDENCIES_ERROR_NAME,
+      });
     });
     await renderCard({ api });
-    const start = await screen.findByRole('button', { name: 'Run test recovery' });
+    const start = await screen.findByRole('button', {
+      name: 'Run test recovery',
+    });
     await waitFor(() => expect(start).toBeEnabled());
     await userEvent.click(start);
-    expect(await screen.findByText(/The catalog declares dependencies the boot plan cannot include/)).toHaveTextContent(
+    expect(
+      await screen.findByText(
+        /The catalog declares dependencies the boot plan cannot include/,
+      ),
+    ).toHaveTextContent(
       'The catalog declares dependencies the boot plan cannot include: ledger is not in the catalog. A test recovery',
     );
   });
 
   it('names the dependencies a refused run would go without, and runs without them when asked', async () => {
-    const problem = 'component:default/web dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it';
+    const problem =
+      'component:default/web dependsOn component:default/ledger, which is not in the catalog: a recovery plan cannot include it';
     const api = fakeRecoveryApi();
     api.startRun.mockImplementation(async request => {
       if (request.acceptMissingDependencies) return makeRun('pending');
-      throw await conflictError(`component:default/web cannot be recovered as the catalog declares it: ${problem}. Fix the catalog`, {
-        name: MISSING_DEPENDENCIES_ERROR_NAME,
-        missing: [problem],
-      });
+      throw await conflictError(
+        `component:default/web cannot be recovered as the catalog declares it: ${problem}. Fix the catalog`,
+        {
+          name: MISSING_DEPENDENCIES_ERROR_NAME,
+          missing: [problem],
+        },
+      );
     });
     await renderCard({ api });
-    const start = await screen.findByRole('button', { name: 'Run test recovery' });
+    const start = await screen.findByRole('button', {
+      name: 'Run test recovery',
+    });
     await waitFor(() => expect(start).toBeEnabled());
     await userEvent.click(start);
-    const warning = await screen.findByText(/The catalog declares dependencies the boot plan cannot include/);
+    const warning = await screen.findByText(
+      /The catalog declares dependencies the boot plan cannot include/,
+    );
     expect(warning).toHaveTextContent(problem);
     expect(screen.queryByText(/Could not start the test recovery/)).toBeNull();
-    await userEvent.click(within(warning.closest('[role="alert"]') as HTMLElement).getByRole('button', { name: 'Run without them' }));
-    await waitFor(() =>
-      expect(api.startRun).toHaveBeenLastCalledWith({ entityRef: 'component:default/web', mode: 'test', acceptMissingDependencies: true }),
+    await userEvent.click(
+      within(warning.closest('[role="alert"]') as HTMLElement).getByRole(
+        'button',
+        { name: 'Run without them' },
+      ),
     );
-    await waitFor(() => expect(screen.queryByText(/The catalog declares dependencies/)).toBeNull());
-    expect(api.startRun.mock.calls[0]).toEqual([{ entityRef: 'component:default/web', mode: 'test' }]);
+    await waitFor(() =>
+      expect(api.startRun).toHaveBeenLastCalledWith({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        acceptMissingDependencies: true,
+      }),
+    );
+    await waitFor(() =>
+      expect(
+        screen.queryByText(/The catalog declares dependencies/),
+      ).toBeNull(),
+    );
+    expect(api.startRun.mock.calls[0]).toEqual([
+      { entityRef: 'component:default/web', mode: 'test' },
+    ]);
   });
 });
 
@@ -1409,14 +1761,20 @@ describe('EntityRecoveryCard, a request left unanswered', () => {
     const api = fakeRecoveryApi({
       getReadiness: async () => {
         loads += 1;
-        return loads === 1 ? unanswered() : makeReadiness({ status: 'at-risk' });
+        return loads === 1
+          ? unanswered()
+          : makeReadiness({ status: 'at-risk' });
       },
     });
     await renderCard({ api });
     await act(() => vi.advanceTimersByTimeAsync(60_000));
-    expect(screen.getByText('Error: No answer from the backend within 1m')).toBeInTheDocument();
+    expect(
+      screen.getByText('Error: No answer from the backend within 1m'),
+    ).toBeInTheDocument();
 
-    await user.click(screen.getByRole('button', { name: 'Retry loading readiness' }));
+    await user.click(
+      screen.getByRole('button', { name: 'Retry loading readiness' }),
+    );
     expect(await screen.findByText('At risk')).toBeInTheDocument();
     expect(screen.queryByText(/No answer from the backend/)).toBeNull();
     expect(loads).toBe(2);
@@ -1432,7 +1790,9 @@ describe('EntityRecoveryCard, a request left unanswered', () => {
       },
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    const button = await screen.findByRole('button', {
+      name: /run test recovery/i,
+    });
     // Until the check ends, a run may hold the host: starting one would be refused.
     expect(button).toBeDisabled();
 
@@ -1443,8 +1803,16 @@ describe('EntityRecoveryCard, a request left unanswered', () => {
     expect(button).toBeEnabled();
 
     const alert = warning.closest('[role="alert"]') as HTMLElement;
-    await user.click(within(alert).getByRole('button', { name: 'Retry checking for a run in progress' }));
-    await waitFor(() => expect(screen.queryByText(/Could not check for a recovery run in progress/)).toBeNull());
+    await user.click(
+      within(alert).getByRole('button', {
+        name: 'Retry checking for a run in progress',
+      }),
+    );
+    await waitFor(() =>
+      expect(
+        screen.queryByText(/Could not check for a recovery run in progress/),
+      ).toBeNull(),
+    );
     expect(checks).toBe(2);
     expect(button).toBeEnabled();
   });
@@ -1461,7 +1829,9 @@ describe('EntityRecoveryCard, a request left unanswered', () => {
       getRun: async () => unanswered(),
     });
     await renderCard({ api });
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    const button = await screen.findByRole('button', {
+      name: /run test recovery/i,
+    });
     await waitFor(() => expect(button).toBeEnabled());
     await user.click(button);
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-9'));

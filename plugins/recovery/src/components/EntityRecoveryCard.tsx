@@ -17,7 +17,11 @@ import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import { CaptureResultNote, useCaptureFlow } from './CaptureFlow';
 import { CardReadiness } from './CardReadiness';
 import { useCardStyles } from './cardLayout';
-import { ActiveRunCheckError, FollowedRunSection, InterruptedRunNote } from './FollowedRunSection';
+import {
+  ActiveRunCheckError,
+  FollowedRunSection,
+  InterruptedRunNote,
+} from './FollowedRunSection';
 import { isRunActive, pollInterval } from './format';
 import { LoadErrorPanel, RetryButton } from './LoadError';
 import { RecoveryCardActions } from './RecoveryCardActions';
@@ -77,7 +81,10 @@ const EntityRecoveryCardFor = (
   props: EntityRecoveryCardProps & { entity: Entity; entityRef: string },
 ) => {
   const { entity, entityRef, onRunChange, onReadinessChange } = props;
-  const pollIntervalMs = pollInterval(props.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS);
+  const pollIntervalMs = pollInterval(
+    props.pollIntervalMs,
+    DEFAULT_POLL_INTERVAL_MS,
+  );
   const classes = useCardStyles();
   const api = useApi(recoveryApiRef);
 
@@ -114,7 +121,12 @@ const EntityRecoveryCardFor = (
     resourceRef: entityRef,
   });
 
-  const followed = useFollowedRun({ entityRef, pollIntervalMs, onDone: retry, onRunChange });
+  const followed = useFollowedRun({
+    entityRef,
+    pollIntervalMs,
+    onDone: retry,
+    onRunChange,
+  });
   const { run, activeRunState, activeRun } = followed;
   const start = useRunStart({ entityRef, followed, onRunChange });
   const { starting } = start;
@@ -130,7 +142,11 @@ const EntityRecoveryCardFor = (
   if (readinessState.error && !readiness) {
     return (
       <InfoCard title="Recovery readiness" titleTypographyProps={CARD_TITLE}>
-        <LoadErrorPanel error={readinessState.error} onRetry={retry} what="loading readiness" />
+        <LoadErrorPanel
+          error={readinessState.error}
+          onRetry={retry}
+          what="loading readiness"
+        />
       </InfoCard>
     );
   }
@@ -143,7 +159,8 @@ const EntityRecoveryCardFor = (
   const running = isRunActive(run);
   // Found but not followed yet (the effect runs after this render): the host is still busy.
   const hostBusy =
-    running || (!!activeRun && isRunActive(activeRun) && activeRun.id !== run?.id);
+    running ||
+    (!!activeRun && isRunActive(activeRun) && activeRun.id !== run?.id);
   const runAllowed = runPermission.allowed;
   // A failover takes both grants on the entity (and on what its plan boots: asked in the dialog).
   const failoverAllowed = runAllowed && failoverPermission.allowed;
@@ -151,9 +168,14 @@ const EntityRecoveryCardFor = (
   // is followed, or found and not followed yet.
   const failoverRunning =
     (running && run?.mode === 'failover') ||
-    (!!activeRun && isRunActive(activeRun) && activeRun.mode === 'failover' && activeRun.id !== run?.id);
+    (!!activeRun &&
+      isRunActive(activeRun) &&
+      activeRun.mode === 'failover' &&
+      activeRun.id !== run?.id);
   // The test recovery a failover started now would interrupt, for its confirmation to say.
-  const testRunning = [run, activeRun].find(r => isRunActive(r) && r?.mode === 'test');
+  const testRunning = [run, activeRun].find(
+    r => isRunActive(r) && r?.mode === 'test',
+  );
 
   return (
     <InfoCard
@@ -167,8 +189,8 @@ const EntityRecoveryCardFor = (
             severity="warning"
             action={<RetryButton onRetry={retry} what="loading readiness" />}
           >
-            Could not reload readiness: {errorMessage(readinessState.error)}. Showing
-            what was last loaded.
+            Could not reload readiness: {errorMessage(readinessState.error)}.
+            Showing what was last loaded.
           </Alert>
         </Box>
       )}
@@ -191,7 +213,10 @@ const EntityRecoveryCardFor = (
         />
       )}
       {activeRunState.error && (
-        <ActiveRunCheckError error={activeRunState.error} onRetry={followed.recheckActiveRun} />
+        <ActiveRunCheckError
+          error={activeRunState.error}
+          onRetry={followed.recheckActiveRun}
+        />
       )}
       <RunStartNotes
         entityRef={entityRef}
@@ -208,7 +233,11 @@ const EntityRecoveryCardFor = (
         entityName={entity.metadata.name}
         plan={plan}
         canCapture={canCapture}
-        permissions={{ run: runPermission, failover: failoverPermission, capture: capturePermission }}
+        permissions={{
+          run: runPermission,
+          failover: failoverPermission,
+          capture: capturePermission,
+        }}
         run={run}
         starting={starting}
         hostBusy={hostBusy}

@@ -2,7 +2,13 @@ import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
 import { EntityRecoveryCard } from './EntityRecoveryCard';
-import { DB, fakeRecoveryApi, makeReadiness, makeRun, WEB } from '../testUtils/fixtures';
+import {
+  DB,
+  fakeRecoveryApi,
+  makeReadiness,
+  makeRun,
+  WEB,
+} from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
 
 // A request whose connection dropped (a VPN, a laptop's sleep) is never answered nor refused.
@@ -51,14 +57,19 @@ describe('EntityRecoveryCard, a start left unanswered', () => {
       ),
     ).toBeInTheDocument();
     expect(api.listRuns).toHaveBeenLastCalledWith({ active: true });
-    expect(await screen.findByLabelText('Test recovery in progress')).toBeInTheDocument();
+    expect(
+      await screen.findByLabelText('Test recovery in progress'),
+    ).toBeInTheDocument();
     await waitFor(() => expect(api.getRun).toHaveBeenCalledWith('run-1'));
     expect(button).toBeDisabled();
     expect(screen.queryByText(/Could not start|failed/)).toBeNull();
   });
 
   it('says the start went unanswered and a run may still appear, and enables the button again', async () => {
-    const api = fakeRecoveryApi({ startRun: unanswered, listRuns: async () => [] });
+    const api = fakeRecoveryApi({
+      startRun: unanswered,
+      listRuns: async () => [],
+    });
     await renderCard(api);
     const button = await press(/run test recovery/i);
     await act(() => vi.advanceTimersByTimeAsync(MINUTE));
@@ -76,7 +87,9 @@ describe('EntityRecoveryCard, a start left unanswered', () => {
     // Asked again, the note goes while the new start is under way.
     api.startRun.mockImplementation(async () => makeRun('pending'));
     await press(/run test recovery/i);
-    await waitFor(() => expect(screen.queryByText(/No answer to the start/)).toBeNull());
+    await waitFor(() =>
+      expect(screen.queryByText(/No answer to the start/)).toBeNull(),
+    );
   });
 
   it('says so when the look for the run goes unanswered too, and enables the button again', async () => {
@@ -101,7 +114,10 @@ describe('EntityRecoveryCard, a start left unanswered', () => {
 
   it("follows another entity's run found holding the host, saying whose, and that its own may still appear", async () => {
     let checks = 0;
-    const siteRun = makeRun('running', { id: 'run-9', entityRef: 'system:default/demo-site' });
+    const siteRun = makeRun('running', {
+      id: 'run-9',
+      entityRef: 'system:default/demo-site',
+    });
     const api = fakeRecoveryApi({
       startRun: unanswered,
       listRuns: async () => (++checks === 1 ? [] : [siteRun]),
@@ -111,9 +127,17 @@ describe('EntityRecoveryCard, a start left unanswered', () => {
     await press(/run test recovery/i);
     await act(() => vi.advanceTimersByTimeAsync(MINUTE));
 
-    const section = await screen.findByLabelText('Test recovery of system:demo-site in progress');
-    expect(section).toHaveTextContent('Hypervisor host recovery-1 is busy with a test recovery of system:demo-site');
-    expect(screen.getByText(/^No answer to the start of the test recovery within 1m, and no run of web is in progress\./)).toBeInTheDocument();
+    const section = await screen.findByLabelText(
+      'Test recovery of system:demo-site in progress',
+    );
+    expect(section).toHaveTextContent(
+      'Hypervisor host recovery-1 is busy with a test recovery of system:demo-site',
+    );
+    expect(
+      screen.getByText(
+        /^No answer to the start of the test recovery within 1m, and no run of web is in progress\./,
+      ),
+    ).toBeInTheDocument();
   });
 });
 
@@ -122,11 +146,17 @@ describe('EntityRecoveryCard, a capture', () => {
     const api = fakeRecoveryApi({ captureNow: unanswered });
     await renderCard(api);
     await press(/capture now/i);
-    expect(await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' })).toBeDisabled();
-    expect(screen.getByRole('timer')).toHaveTextContent('Capture of db under way for 0s');
+    expect(
+      await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' }),
+    ).toBeDisabled();
+    expect(screen.getByRole('timer')).toHaveTextContent(
+      'Capture of db under way for 0s',
+    );
 
     await act(() => vi.advanceTimersByTimeAsync(65_000));
-    expect(screen.getByRole('timer')).toHaveTextContent('Capture of db under way for 1m 5s');
+    expect(screen.getByRole('timer')).toHaveTextContent(
+      'Capture of db under way for 1m 5s',
+    );
   });
 
   it('says a machine whose capture goes unanswered for 35 minutes went unanswered, keeps those before it, and enables the button again', async () => {
@@ -137,19 +167,27 @@ describe('EntityRecoveryCard, a capture', () => {
     );
     await renderCard(api);
     await press(/capture now/i);
-    expect(await screen.findByRole('button', { name: 'Capturing web-1 (2 of 2)…' })).toBeDisabled();
+    expect(
+      await screen.findByRole('button', { name: 'Capturing web-1 (2 of 2)…' }),
+    ).toBeDisabled();
 
     // Generous: the backend's own limit on a machine's capture is 30 minutes.
     await act(() => vi.advanceTimersByTimeAsync(34 * MINUTE));
-    expect(screen.getByRole('button', { name: 'Capturing web-1 (2 of 2)…' })).toBeDisabled();
-    expect(screen.getByRole('timer')).toHaveTextContent('Capture of web-1 under way for 34m');
+    expect(
+      screen.getByRole('button', { name: 'Capturing web-1 (2 of 2)…' }),
+    ).toBeDisabled();
+    expect(screen.getByRole('timer')).toHaveTextContent(
+      'Capture of web-1 under way for 34m',
+    );
     expect(api.listCaptures).not.toHaveBeenCalled();
 
     await act(() => vi.advanceTimersByTimeAsync(MINUTE));
-    const alert = (await screen.findByText(/^No answer to the capture of web-1 within 35m/)).closest('[role="alert"]') as HTMLElement;
+    const alert = (
+      await screen.findByText(/^No answer to the capture of web-1 within 35m/)
+    ).closest('[role="alert"]') as HTMLElement;
     expect(alert).toHaveTextContent(
       'No answer to the capture of web-1 within 35m, and no newer capture of it is kept: the backend may still be taking it ' +
-        '(it stops a machine\'s capture at recovery.captures.timeout, 30m unless configured), or never had the request. ' +
+        "(it stops a machine's capture at recovery.captures.timeout, 30m unless configured), or never had the request. " +
         'Capturing again is refused while it is under way, saying since when. Captured before it, and kept: db.',
     );
     expect(api.listCaptures).toHaveBeenCalledWith(WEB, 1);
@@ -161,7 +199,11 @@ describe('EntityRecoveryCard, a capture', () => {
   });
 
   it('says a capture the backend kept though its answer was lost, and that the machines after it were not asked for', async () => {
-    const taken = { ...makeReadiness().captures[0].latest!, id: 'cap-db-new', createdAt: '2024-05-01T10:00:00.000Z' };
+    const taken = {
+      ...makeReadiness().captures[0].latest!,
+      id: 'cap-db-new',
+      createdAt: '2024-05-01T10:00:00.000Z',
+    };
     const api = fakeRecoveryApi({
       // The capture shown was taken well before: two hours ago, by the fixture's clock.
       getReadiness: async () => {
@@ -176,7 +218,9 @@ describe('EntityRecoveryCard, a capture', () => {
     await press(/capture now/i);
     await act(() => vi.advanceTimersByTimeAsync(35 * MINUTE));
 
-    const alert = (await screen.findByText(/^No answer to the capture of db within 35m/)).closest('[role="alert"]') as HTMLElement;
+    const alert = (
+      await screen.findByText(/^No answer to the capture of db within 35m/)
+    ).closest('[role="alert"]') as HTMLElement;
     expect(alert).toHaveTextContent(
       'No answer to the capture of db within 35m, but db has a capture taken 2024-05-01 10:00:00 UTC, newer than the one shown when this capture began: ' +
         'most likely this one, its answer lost on the way. Not captured: 1 machine after it.',
@@ -186,7 +230,7 @@ describe('EntityRecoveryCard, a capture', () => {
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
   });
 
-  it('says so when the look at the machine\'s captures fails too', async () => {
+  it("says so when the look at the machine's captures fails too", async () => {
     const api = fakeRecoveryApi({
       captureNow: unanswered,
       listCaptures: async () => {
@@ -196,8 +240,14 @@ describe('EntityRecoveryCard, a capture', () => {
     await renderCard(api);
     await press(/capture now/i);
     await act(() => vi.advanceTimersByTimeAsync(35 * MINUTE));
-    const alert = (await screen.findByText(/^No answer to the capture of db within 35m/)).closest('[role="alert"]') as HTMLElement;
-    expect(within(alert).getByText(/its captures could not be listed: Failed to fetch\. The backend may still be taking it\./)).toBeInTheDocument();
+    const alert = (
+      await screen.findByText(/^No answer to the capture of db within 35m/)
+    ).closest('[role="alert"]') as HTMLElement;
+    expect(
+      within(alert).getByText(
+        /its captures could not be listed: Failed to fetch\. The backend may still be taking it\./,
+      ),
+    ).toBeInTheDocument();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
     expect(api.getReadiness).toHaveBeenCalledTimes(1);
   });

@@ -49,7 +49,8 @@ import { RunStatusView } from './StatusViews';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
 
 function runResult(run: RecoveryRun): string {
-  if (run.status === 'succeeded') return `RTO ${formatDuration(run.rtoSeconds)}`;
+  if (run.status === 'succeeded')
+    return `RTO ${formatDuration(run.rtoSeconds)}`;
   if (run.status === 'failed') return formatRunFailure(run);
   return 'in progress';
 }
@@ -93,7 +94,9 @@ const columns: TableColumn<RecoveryRun>[] = [
     title: 'Status',
     field: 'status',
     cellStyle: { whiteSpace: 'nowrap' },
-    render: run => <RunStatusView status={run.status} interrupted={isRunInterrupted(run)} />,
+    render: run => (
+      <RunStatusView status={run.status} interrupted={isRunInterrupted(run)} />
+    ),
   },
   {
     title: 'Started',
@@ -108,7 +111,9 @@ const columns: TableColumn<RecoveryRun>[] = [
             ? 'scheduled'
             : shortRef(run.createdBy ?? 'user')}
           {/* It proves that point boots, not the latest captures: readiness does not count it. */}
-          {run.recoveryPoint ? ` · to the recovery point ${formatTime(run.recoveryPoint)}` : ''}
+          {run.recoveryPoint
+            ? ` · to the recovery point ${formatTime(run.recoveryPoint)}`
+            : ''}
         </Typography>
       </>
     ),
@@ -141,7 +146,10 @@ function newestFirst(a: RecoveryRun, b: RecoveryRun): number {
  * entity (older pages, and runs an earlier newest page held that newer runs have pushed off
  * it since), newest first, each once.
  */
-export function mergeRunHistory(newest: RecoveryRun[], loaded: RecoveryRun[]): RecoveryRun[] {
+export function mergeRunHistory(
+  newest: RecoveryRun[],
+  loaded: RecoveryRun[],
+): RecoveryRun[] {
   const ids = new Set(newest.map(r => r.id));
   const seen = new Set<string>();
   const rest = loaded.filter(r => {
@@ -178,7 +186,12 @@ export const RecoveryRunHistory = ({
   const intervalMs = pollInterval(pollIntervalMs, 2000);
   // One failed poll does not blank the history: the last list loaded stays on screen. One left
   // unanswered fails as the run's poll does, and is retried.
-  const { value: shown, loading, error, retry } = useKeptAsyncRetry(
+  const {
+    value: shown,
+    loading,
+    error,
+    retry,
+  } = useKeptAsyncRetry(
     () => api.listRuns({ entityRef, limit }),
     [api, entityRef, limit, refreshKey],
     entityRef,
@@ -193,13 +206,19 @@ export const RecoveryRunHistory = ({
   useEffect(() => {
     if (!shown) return;
     setOlder(o =>
-      o && o.entityRef === entityRef ? { ...o, runs: mergeRunHistory(shown, o.runs) } : o,
+      o && o.entityRef === entityRef
+        ? { ...o, runs: mergeRunHistory(shown, o.runs) }
+        : o,
     );
   }, [shown, entityRef]);
   const runs = older ? mergeRunHistory(newest, older.runs) : newest;
-  const [olderLoad, setOlderLoad] = useState<{ entityRef: string; error?: Error }>();
+  const [olderLoad, setOlderLoad] = useState<{
+    entityRef: string;
+    error?: Error;
+  }>();
   const loadingOlder = olderLoad?.entityRef === entityRef && !olderLoad.error;
-  const olderError = olderLoad?.entityRef === entityRef ? olderLoad.error : undefined;
+  const olderError =
+    olderLoad?.entityRef === entityRef ? olderLoad.error : undefined;
   const mounted = useMountedState();
   // The newest page as last loaded, for a page of older runs that arrives after a poll.
   const newestNow = useRef(newest);
@@ -218,7 +237,10 @@ export const RecoveryRunHistory = ({
       setOlder(o => ({
         entityRef,
         // With the newest page: newer runs may push its runs off it before the next poll is kept.
-        runs: mergeRunHistory(page, [...newestNow.current, ...(o?.entityRef === entityRef ? o.runs : [])]),
+        runs: mergeRunHistory(page, [
+          ...newestNow.current,
+          ...(o?.entityRef === entityRef ? o.runs : []),
+        ]),
         end: page.length < limit,
       }));
       setOlderLoad(undefined);
@@ -259,15 +281,22 @@ export const RecoveryRunHistory = ({
   // It retries by itself with backoff; the button is for one who will not wait. While a retry
   // loads, react-use still holds the error: progress shows, not the error being retried.
   if (loading && !shown) return <Progress />;
-  if (error && !shown) return <LoadErrorPanel error={error} onRetry={retry} what="loading the run history" />;
+  if (error && !shown)
+    return (
+      <LoadErrorPanel
+        error={error}
+        onRetry={retry}
+        what="loading the run history"
+      />
+    );
 
   return (
     <Grid container spacing={3}>
       {error && (
         <Grid item xs={12}>
           <Alert severity="warning">
-            Could not reload the run history: {errorMessage(error)}. Showing the last
-            list loaded; retrying…
+            Could not reload the run history: {errorMessage(error)}. Showing the
+            last list loaded; retrying…
           </Alert>
         </Grid>
       )}
@@ -281,7 +310,9 @@ export const RecoveryRunHistory = ({
               search: false,
               padding: 'dense',
               rowStyle: (row: RecoveryRun) =>
-                row.id === selected?.id ? { backgroundColor: theme.palette.action.selected } : {},
+                row.id === selected?.id
+                  ? { backgroundColor: theme.palette.action.selected }
+                  : {},
             }}
             columns={columns}
             data={runs}
@@ -302,7 +333,12 @@ export const RecoveryRunHistory = ({
             </Alert>
           )}
           {more ? (
-            <Button variant="outlined" size="small" disabled={loadingOlder} onClick={showOlder}>
+            <Button
+              variant="outlined"
+              size="small"
+              disabled={loadingOlder}
+              onClick={showOlder}
+            >
               {loadingOlder ? 'Loading older runs…' : 'Show older runs'}
             </Button>
           ) : (
@@ -314,8 +350,14 @@ export const RecoveryRunHistory = ({
       )}
       {selected && (
         <Grid item xs={12}>
-          <InfoCard title={`Run ${selected.id}`} titleTypographyProps={CARD_TITLE}>
-            <RunDetails run={selected} rtoObjectiveSeconds={rtoObjectiveSeconds} />
+          <InfoCard
+            title={`Run ${selected.id}`}
+            titleTypographyProps={CARD_TITLE}
+          >
+            <RunDetails
+              run={selected}
+              rtoObjectiveSeconds={rtoObjectiveSeconds}
+            />
           </InfoCard>
         </Grid>
       )}
@@ -329,7 +371,13 @@ export const EntityRecoveryContent = (props: EntityRecoveryCardProps) => {
   const entityRef = stringifyEntityRef(entity);
   // Backstage keeps the tab mounted when the page moves to another entity: a new key starts
   // its state afresh, so no objective (or run) of the previous entity is carried over.
-  return <EntityRecoveryContentFor key={entityRef} entityRef={entityRef} {...props} />;
+  return (
+    <EntityRecoveryContentFor
+      key={entityRef}
+      entityRef={entityRef}
+      {...props}
+    />
+  );
 };
 
 const EntityRecoveryContentFor = (
@@ -376,7 +424,9 @@ const EntityRecoveryContentFor = (
           entityRef={entityRef}
           rtoObjectiveSeconds={rtoObjectiveSeconds}
           refreshKey={refreshKey}
-          pollIntervalMs={pollInterval(props.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS) * 2}
+          pollIntervalMs={
+            pollInterval(props.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS) * 2
+          }
         />
       </Grid>
     </Grid>

@@ -2,7 +2,14 @@ import { Alert } from '@material-ui/lab';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { errorMessage } from '../api/RecoveryClient';
 import { CardNote, Section } from './cardLayout';
-import { formatTime, interruptionReason, isRunActive, runModeName, sameRef, shortRef } from './format';
+import {
+  formatTime,
+  interruptionReason,
+  isRunActive,
+  runModeName,
+  sameRef,
+  shortRef,
+} from './format';
 import { RetryButton } from './LoadError';
 import { RunDetails } from './RunDetails';
 
@@ -38,11 +45,9 @@ export const FollowedRunSection = ({
     >
       {running && run.id === busyWithId && (
         <Alert severity="info">
-          Hypervisor host {run.hypervisorHost} is busy with{' '}
-          a {runModeName(run.mode)} of{' '}
-          {shortRef(run.entityRef)} (started{' '}
-          {formatTime(run.startedAt ?? run.createdAt)}): following it
-          here.{' '}
+          Hypervisor host {run.hypervisorHost} is busy with a{' '}
+          {runModeName(run.mode)} of {shortRef(run.entityRef)} (started{' '}
+          {formatTime(run.startedAt ?? run.createdAt)}): following it here.{' '}
           {/* What a failover boots stays on the host, serving production, after it ends. */}
           {run.mode === 'failover'
             ? 'A failover keeps the machines it boots on the host: a test recovery that needs them, or their subnets, is refused until the failover is released.'
@@ -52,10 +57,10 @@ export const FollowedRunSection = ({
       {/* The card's own failover: no test, and what it boots stays. */}
       {run.mode === 'failover' && !runOfOther && run.id !== busyWithId && (
         <Alert severity="warning">
-          A failover of {shortRef(entityRef)}: live copies of its plan's machines on production's
-          subnets on {run.hypervisorHost}, kept there, also if it fails. Once production runs on
-          its primary machines again, release it (Release failover machines, once it has
-          finished).
+          A failover of {shortRef(entityRef)}: live copies of its plan's
+          machines on production's subnets on {run.hypervisorHost}, kept there,
+          also if it fails. Once production runs on its primary machines again,
+          release it (Release failover machines, once it has finished).
         </Alert>
       )}
       {pollError && (
@@ -89,22 +94,32 @@ export const InterruptedRunNote = ({
   <CardNote>
     <Alert severity="warning" onClose={onClose}>
       The {runModeName(interrupted.mode)}
-      {sameRef(interrupted.entityRef, entityRef) ? '' : ` of ${shortRef(interrupted.entityRef)}`}{' '}
-      started {formatTime(interrupted.startedAt ?? interrupted.createdAt)} was interrupted:{' '}
-      {interruptionReason(interrupted)} It does not count for readiness; the run history
-      on the Recovery tab keeps it.
+      {sameRef(interrupted.entityRef, entityRef)
+        ? ''
+        : ` of ${shortRef(interrupted.entityRef)}`}{' '}
+      started {formatTime(interrupted.startedAt ?? interrupted.createdAt)} was
+      interrupted: {interruptionReason(interrupted)} It does not count for
+      readiness; the run history on the Recovery tab keeps it.
     </Alert>
   </CardNote>
 );
 
 /** The check for a run holding the host failed: until it is asked again, starting stays off. */
-export const ActiveRunCheckError = ({ error, onRetry }: { error: Error; onRetry: () => void }) => (
+export const ActiveRunCheckError = ({
+  error,
+  onRetry,
+}: {
+  error: Error;
+  onRetry: () => void;
+}) => (
   <CardNote>
     {/* Otherwise asked again only after a run the card follows ends: a failed check on load
         would stay until the page is reloaded. */}
     <Alert
       severity="warning"
-      action={<RetryButton onRetry={onRetry} what="checking for a run in progress" />}
+      action={
+        <RetryButton onRetry={onRetry} what="checking for a run in progress" />
+      }
     >
       Could not check for a recovery run in progress: {errorMessage(error)}
     </Alert>

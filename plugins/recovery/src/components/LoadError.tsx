@@ -7,7 +7,13 @@ import { errorMessage } from '../api/RecoveryClient';
  * can show two at once (the card and the run history on the Recovery tab), which a bare "Retry"
  * would not tell apart, least of all in a screen reader's list of buttons.
  */
-export const RetryButton = ({ onRetry, what }: { onRetry: () => void; what: string }) => (
+export const RetryButton = ({
+  onRetry,
+  what,
+}: {
+  onRetry: () => void;
+  what: string;
+}) => (
   <Button color="inherit" size="small" variant="outlined" onClick={onRetry}>
     Retry {what}
   </Button>

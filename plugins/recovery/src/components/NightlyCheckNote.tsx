@@ -1,7 +1,10 @@
 import { Box, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { NightlyCheckOutcome, NightlyCheckProgress } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  NightlyCheckOutcome,
+  NightlyCheckProgress,
+} from '@backstage-recovery/plugin-recovery-common';
 import { formatTime, formatTimeAfter } from './format';
 import { progressText } from './NightlyCheckSummary';
 import { RunLink } from './RunLink';
@@ -23,18 +26,36 @@ function nightText(night: NightlyCheckProgress): string {
  * did not record. A newer night that has not reached the entity is said beneath: the outcome shown
  * is then an earlier night's, dated then.
  */
-export const NightlyCheckNote = ({ nightlyCheck }: { nightlyCheck?: NightlyCheckOutcome }) => {
+export const NightlyCheckNote = ({
+  nightlyCheck,
+}: {
+  nightlyCheck?: NightlyCheckOutcome;
+}) => {
   if (!nightlyCheck) return null;
-  const { checkedAt, outcome, reason, runId, runEntityRef, message, night, newer } = nightlyCheck;
+  const {
+    checkedAt,
+    outcome,
+    reason,
+    runId,
+    runEntityRef,
+    message,
+    night,
+    newer,
+  } = nightlyCheck;
   const interrupted = night?.state === 'interrupted';
   const newerLine = newer ? (
-    <Typography variant="caption" component="div" data-testid="nightly-check-newer">
+    <Typography
+      variant="caption"
+      component="div"
+      data-testid="nightly-check-newer"
+    >
       {newer.state === 'interrupted'
         ? `The nightly check of ${formatTime(newer.checkedAt)} was interrupted at ${formatTimeAfter(newer.heardAt, newer.checkedAt)} before reaching it (${progressText(newer)}).`
         : `The nightly check under way since ${formatTime(newer.checkedAt)} has not reached it yet (${progressText(newer)} so far).`}
     </Typography>
   ) : null;
-  if (outcome === 'started' && !interrupted && newer?.state !== 'interrupted') return null;
+  if (outcome === 'started' && !interrupted && newer?.state !== 'interrupted')
+    return null;
   const run = runId ? <RunLink runId={runId} /> : null;
   const of = runEntityRef ? (
     <>
@@ -46,10 +67,29 @@ export const NightlyCheckNote = ({ nightlyCheck }: { nightlyCheck?: NightlyCheck
   // hides from the caller) in the check's own.
   let said: React.ReactNode;
   let saysAll = false;
-  if (outcome === 'covered' && run) said = <>covered by run {run}{of}, not run on its own</>;
-  else if (outcome === 'excluded') said = <>left out: its nightly-check annotation is false</>;
-  else if (reason === 'kept-failover' && run) said = <>not run — the host holds failover {run}{of}; release it to free the host</>;
-  else if (reason === 'host-busy' && run) said = <>not run — the hypervisor host stayed busy with run {run}{of} until the check's time ran out</>;
+  if (outcome === 'covered' && run)
+    said = (
+      <>
+        covered by run {run}
+        {of}, not run on its own
+      </>
+    );
+  else if (outcome === 'excluded')
+    said = <>left out: its nightly-check annotation is false</>;
+  else if (reason === 'kept-failover' && run)
+    said = (
+      <>
+        not run — the host holds failover {run}
+        {of}; release it to free the host
+      </>
+    );
+  else if (reason === 'host-busy' && run)
+    said = (
+      <>
+        not run — the hypervisor host stayed busy with run {run}
+        {of} until the check's time ran out
+      </>
+    );
   else if (outcome === 'refused') {
     said = <>not run — {message}</>;
     saysAll = true;
@@ -57,7 +97,8 @@ export const NightlyCheckNote = ({ nightlyCheck }: { nightlyCheck?: NightlyCheck
     said = message;
     saysAll = true;
   }
-  const warn = outcome === 'refused' || interrupted || newer?.state === 'interrupted';
+  const warn =
+    outcome === 'refused' || interrupted || newer?.state === 'interrupted';
   return (
     <Box mt={1}>
       <Alert severity={warn ? 'warning' : 'info'} data-testid="nightly-check">

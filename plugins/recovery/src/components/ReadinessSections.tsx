@@ -131,7 +131,11 @@ export const EntityProblems = ({ problems }: { problems: EntityProblem[] }) => {
             <Typography variant="body2" component="span">
               {p.message}
             </Typography>{' '}
-            <Typography variant="caption" component="span" color="textSecondary">
+            <Typography
+              variant="caption"
+              component="span"
+              color="textSecondary"
+            >
               ({shortRef(p.entityRef)}
               {p.annotation ? (
                 <>
@@ -196,8 +200,8 @@ metadata:
       <AlertTitle>No machines in this {lowerKind}'s boot plan</AlertTitle>
       <Typography variant="body2">
         Nothing can be captured or recovered until the catalog says which
-        machines run it. Describe each primary machine as a {code('Resource')} with{' '}
-        {code('spec.type: machine')} and the {code(ANNOTATION_ENGINE)} and{' '}
+        machines run it. Describe each primary machine as a {code('Resource')}{' '}
+        with {code('spec.type: machine')} and the {code(ANNOTATION_ENGINE)} and{' '}
         {code(ANNOTATION_CONTAINER)} annotations,{' '}
         {isSystem ? (
           <>
@@ -251,7 +255,8 @@ export const CaptureTable = ({
           const ahead =
             !!c.latest &&
             !(age! > 0) &&
-            Date.parse(c.latest.createdAt) - Date.now() > CLOCK_AHEAD_TOLERANCE_SECONDS * 1000;
+            Date.parse(c.latest.createdAt) - Date.now() >
+              CLOCK_AHEAD_TOLERANCE_SECONDS * 1000;
           let verdict: JSX.Element;
           if (!c.latest || age === undefined) {
             verdict = <Status kind="error">never captured</Status>;
@@ -271,15 +276,16 @@ export const CaptureTable = ({
             );
           } else {
             verdict = (
-              <Status kind="ok">
-                within RPO {formatDuration(rpoSeconds)}
-              </Status>
+              <Status kind="ok">within RPO {formatDuration(rpoSeconds)}</Status>
             );
           }
           return (
             <TableRow key={c.machineRef}>
               <TableCell className={classes.machineCell}>
-                <EntityRefLink entityRef={c.machineRef} defaultKind="resource" />
+                <EntityRefLink
+                  entityRef={c.machineRef}
+                  defaultKind="resource"
+                />
               </TableCell>
               <TableCell>
                 <TimeAgo iso={c.latest?.createdAt} />
@@ -290,7 +296,8 @@ export const CaptureTable = ({
                 {c.latest && machineNotServing(c.latest.machineState) && (
                   <div>
                     <Status kind="warning">
-                      not serving when captured: {describeMachineState(c.latest.machineState!)}
+                      not serving when captured:{' '}
+                      {describeMachineState(c.latest.machineState!)}
                     </Status>
                   </div>
                 )}
@@ -326,8 +333,8 @@ export const LastRunSummary = ({
     // plan (interrupted, or made before the plan gained a machine): this is true of both.
     return (
       <Typography variant="body2" color="textSecondary">
-        No finished test recovery covers the current boot plan. Interrupted runs do not
-        count, nor runs that left out some of its machines or services.
+        No finished test recovery covers the current boot plan. Interrupted runs
+        do not count, nor runs that left out some of its machines or services.
       </Typography>
     );
   }
@@ -340,25 +347,40 @@ export const LastRunSummary = ({
     )}${over ? ' (exceeded)' : ''}`;
   } else if (run.status === 'failed') {
     // A hidden run's error already says what is left out.
-    detail = isFullRun(run) ? formatRunFailure(run) : run.error?.message ?? 'failed';
+    detail = isFullRun(run)
+      ? formatRunFailure(run)
+      : (run.error?.message ?? 'failed');
   } else {
     detail = 'in progress';
   }
   return (
-    <Box display="flex" alignItems="center" flexWrap="wrap" data-testid="last-run">
+    <Box
+      display="flex"
+      alignItems="center"
+      flexWrap="wrap"
+      data-testid="last-run"
+    >
       <Box mr={1}>
         <RunStatusView status={run.status} />
       </Box>
       <Typography variant="body2">
         <TimeAgo iso={when} /> — {detail}
         {!isFullRun(run) ? (
-          <> (in the {runModeName(run.mode)} of an entity the catalog does not show you)</>
+          <>
+            {' '}
+            (in the {runModeName(run.mode)} of an entity the catalog does not
+            show you)
+          </>
         ) : entityRef && !sameRef(run.entityRef, entityRef) ? (
           <>
             {' '}
-            (in the {runModeName(run.mode)} of <EntityRefLink entityRef={run.entityRef} />
+            (in the {runModeName(run.mode)} of{' '}
+            <EntityRefLink entityRef={run.entityRef} />
             {/* Only a success booted and probed them all; a failure may have stopped earlier. */}
-            {run.status === 'succeeded' ? ', which booted and probed all of its machines' : ''})
+            {run.status === 'succeeded'
+              ? ', which booted and probed all of its machines'
+              : ''}
+            )
           </>
         ) : null}
       </Typography>
@@ -439,7 +461,8 @@ export const BootPlanView = ({
         <PlanPosition plan={plan} position={position} />
       ) : (
         <Typography variant="body2" data-testid="plan-position">
-          {formatCount(plan.machines.length, 'machine', 'machines')} in {formatCount(n, 'wave', 'waves')}.
+          {formatCount(plan.machines.length, 'machine', 'machines')} in{' '}
+          {formatCount(n, 'wave', 'waves')}.
         </Typography>
       )}
       {learned.length > 0 && (
@@ -483,7 +506,12 @@ export const BootPlanView = ({
                 label={
                   <>
                     {shortRef(m)}
-                    {own.has(m) ? <span className={classes.screenReaderOnly}> (this entity's machine)</span> : null}
+                    {own.has(m) ? (
+                      <span className={classes.screenReaderOnly}>
+                        {' '}
+                        (this entity's machine)
+                      </span>
+                    ) : null}
                   </>
                 }
                 title={m}
@@ -522,7 +550,11 @@ export const DependencyDisagreementsView = ({
               <li key={`${d.service}->${d.dependsOn}`}>
                 <Typography variant="body2">
                   {shortRef(d.service)} waits for {shortRef(d.dependsOn)}{' '}
-                  <Typography component="span" variant="caption" color="textSecondary">
+                  <Typography
+                    component="span"
+                    variant="caption"
+                    color="textSecondary"
+                  >
                     (score {d.score.toFixed(2)})
                   </Typography>
                 </Typography>

@@ -45,7 +45,11 @@ export const RecoveryCardActions = ({
   plan: BootPlan | undefined;
   /** Whether there are machines to capture: the plan's, or without a plan those readiness lists. */
   canCapture: boolean;
-  permissions: { run: AsyncPermissionResult; failover: AsyncPermissionResult; capture: AsyncPermissionResult };
+  permissions: {
+    run: AsyncPermissionResult;
+    failover: AsyncPermissionResult;
+    capture: AsyncPermissionResult;
+  };
   /** The run the card follows. */
   run: RecoveryRun | undefined;
   /** The mode of the run being started, while its start is under way. */
@@ -83,15 +87,19 @@ export const RecoveryCardActions = ({
           color="primary"
           startIcon={<PlayArrowIcon />}
           disabled={
-            !runAllowed || !hasMachines || hostBusy || !!starting || checkingForRun
+            !runAllowed ||
+            !hasMachines ||
+            hostBusy ||
+            !!starting ||
+            checkingForRun
           }
           onClick={() => startRun()}
         >
           {running && run?.mode === 'failover'
             ? 'Failover running…'
             : running || starting === 'test'
-            ? 'Test recovery running…'
-            : 'Run test recovery'}
+              ? 'Test recovery running…'
+              : 'Run test recovery'}
         </Button>
         {/* Offered only to those who may start runs: a recovery point is a run's option. */}
         {runAllowed && hasMachines && (
@@ -146,7 +154,10 @@ export const RecoveryCardActions = ({
             onClose={() => setConfirmingFailover(false)}
             onStart={async recoveryPoint => {
               // Open while the run starts: a point earlier than machines' kept captures is refused there.
-              const refused = await startRun({ mode: 'failover', recoveryPoint });
+              const refused = await startRun({
+                mode: 'failover',
+                recoveryPoint,
+              });
               if (refused) throw refused;
               setConfirmingFailover(false);
             }}

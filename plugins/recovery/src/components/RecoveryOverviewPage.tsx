@@ -11,8 +11,14 @@ import {
   TableColumn,
 } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
-import { defaultEntityPresentation, EntityRefLink } from '@backstage/plugin-catalog-react';
-import type { ReadinessSummary, RunSummary } from '@backstage-recovery/plugin-recovery-common';
+import {
+  defaultEntityPresentation,
+  EntityRefLink,
+} from '@backstage/plugin-catalog-react';
+import type {
+  ReadinessSummary,
+  RunSummary,
+} from '@backstage-recovery/plugin-recovery-common';
 import { errorMessage, recoveryApiRef } from '../api/RecoveryClient';
 import {
   formatAgainst,
@@ -24,7 +30,12 @@ import {
   shortRef,
 } from './format';
 import { LoadErrorPanel } from './LoadError';
-import { lastNightlyCheck, NightlyCheckSummary, notRunLastNight, refusedLastNight } from './NightlyCheckSummary';
+import {
+  lastNightlyCheck,
+  NightlyCheckSummary,
+  notRunLastNight,
+  refusedLastNight,
+} from './NightlyCheckSummary';
 import { ReadinessStatusView, RunStatusView } from './StatusViews';
 import { TimeAgo } from './TimeAgo';
 import { useKeptAsyncRetry } from './useKeptAsyncRetry';
@@ -39,17 +50,23 @@ export const OVERVIEW_RELOAD_MS = 60_000;
  * A title from the catalog, which the link shows where the app's presentation API loads one, is
  * not known here.
  */
-export function compareEntityName(a: ReadinessSummary, b: ReadinessSummary): number {
-  const shown = (r: ReadinessSummary) => defaultEntityPresentation(r.entityRef).primaryTitle;
-  return shown(a).localeCompare(shown(b)) || a.entityRef.localeCompare(b.entityRef);
+export function compareEntityName(
+  a: ReadinessSummary,
+  b: ReadinessSummary,
+): number {
+  const shown = (r: ReadinessSummary) =>
+    defaultEntityPresentation(r.entityRef).primaryTitle;
+  return (
+    shown(a).localeCompare(shown(b)) || a.entityRef.localeCompare(b.entityRef)
+  );
 }
 
 /** Sorts readiness rows by risk (not-recoverable first), then by name as shown. */
 export function sortByRisk(items: ReadinessSummary[]): ReadinessSummary[] {
   return [...items].sort(
     (a, b) =>
-      (READINESS_RISK_RANK[a.status] ?? 9) - (READINESS_RISK_RANK[b.status] ?? 9) ||
-      compareEntityName(a, b),
+      (READINESS_RISK_RANK[a.status] ?? 9) -
+        (READINESS_RISK_RANK[b.status] ?? 9) || compareEntityName(a, b),
   );
 }
 
@@ -63,24 +80,34 @@ function oldestCaptureAge(r: ReadinessSummary): number | undefined {
  * Orders rows by oldest capture: no machines first, then youngest to oldest, never captured
  * last. Compared, not subtracted: Infinity - Infinity is NaN, which breaks the sort.
  */
-export function compareCaptureAge(a: ReadinessSummary, b: ReadinessSummary): number {
+export function compareCaptureAge(
+  a: ReadinessSummary,
+  b: ReadinessSummary,
+): number {
   const x = oldestCaptureAge(a) ?? -1;
   const y = oldestCaptureAge(b) ?? -1;
   if (x === y) return 0;
   return x < y ? -1 : 1;
 }
 
-
 /** Whether `text` holds the search box's `term`, whatever the case (as material-table compares). */
 function holds(text: string, term: string): boolean {
-  return text.toLocaleUpperCase('en-US').includes(term.toLocaleUpperCase('en-US'));
+  return text
+    .toLocaleUpperCase('en-US')
+    .includes(term.toLocaleUpperCase('en-US'));
 }
 
 /** A row of the overview: the entity's readiness, and why last night's check did not run it. */
 type OverviewRow = ReadinessSummary & { notRunLastNight?: string };
 
 /** The last run that counts for the entity: its mode, outcome and age. */
-const LastRunCell = ({ run, rtoSeconds }: { run: RunSummary; rtoSeconds: number }) => {
+const LastRunCell = ({
+  run,
+  rtoSeconds,
+}: {
+  run: RunSummary;
+  rtoSeconds: number;
+}) => {
   let outcome = '';
   if (run.status === 'succeeded') {
     outcome = `RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} / ${formatDuration(rtoSeconds)}`;
@@ -110,9 +137,13 @@ const columns: TableColumn<OverviewRow>[] = [
     title: 'Readiness',
     field: 'status',
     // A status this version does not know (a newer backend's) sorts last, as in sortByRisk.
-    customSort: (a, b) => (READINESS_RISK_RANK[a.status] ?? 9) - (READINESS_RISK_RANK[b.status] ?? 9),
+    customSort: (a, b) =>
+      (READINESS_RISK_RANK[a.status] ?? 9) -
+      (READINESS_RISK_RANK[b.status] ?? 9),
     // The search box finds the words shown, `Not recoverable`, not only the field's `not-recoverable`.
-    customFilterAndSearch: (term: string, r) => holds(READINESS_LABELS[r.status] ?? r.status, term) || holds(r.status, term),
+    customFilterAndSearch: (term: string, r) =>
+      holds(READINESS_LABELS[r.status] ?? r.status, term) ||
+      holds(r.status, term),
     render: r => <ReadinessStatusView status={r.status} />,
   },
   // Columns without a field sort only with a customSort: the others offer no sorting.
@@ -123,7 +154,8 @@ const columns: TableColumn<OverviewRow>[] = [
     // puts at risk is found by its name.
     // "Not run last night" too: the entities a kept failover keeps from their test are found so.
     customFilterAndSearch: (term: string, r) =>
-      r.reasons.some(reason => holds(reason, term)) || (!!r.notRunLastNight && holds(r.notRunLastNight, term)),
+      r.reasons.some(reason => holds(reason, term)) ||
+      (!!r.notRunLastNight && holds(r.notRunLastNight, term)),
     render: r => (
       <>
         {r.reasons.length ? (
@@ -139,7 +171,11 @@ const columns: TableColumn<OverviewRow>[] = [
           !r.notRunLastNight && '—'
         )}
         {r.notRunLastNight && (
-          <Typography variant="caption" display="block" data-testid="not-run-last-night">
+          <Typography
+            variant="caption"
+            display="block"
+            data-testid="not-run-last-night"
+          >
             {r.notRunLastNight}
           </Typography>
         )}
@@ -156,7 +192,8 @@ const columns: TableColumn<OverviewRow>[] = [
       const over = age > r.objectives.rpoSeconds;
       return (
         <Typography variant="body2" color={over ? 'error' : 'inherit'}>
-          {formatAgainst(age, r.objectives.rpoSeconds)} / RPO {formatDuration(r.objectives.rpoSeconds)}
+          {formatAgainst(age, r.objectives.rpoSeconds)} / RPO{' '}
+          {formatDuration(r.objectives.rpoSeconds)}
         </Typography>
       );
     },
@@ -192,8 +229,16 @@ export const RecoveryOverviewContent = ({
   const api = useApi(recoveryApiRef);
   // A reload that fails keeps the last overview loaded on screen, saying so; one left unanswered
   // for a minute fails too (useKeptAsyncRetry), so the reloads go on.
-  const { value: loaded, loading, error, retry } = useKeptAsyncRetry(
-    async () => ({ items: await api.listReadiness(), at: new Date().toISOString() }),
+  const {
+    value: loaded,
+    loading,
+    error,
+    retry,
+  } = useKeptAsyncRetry(
+    async () => ({
+      items: await api.listReadiness(),
+      at: new Date().toISOString(),
+    }),
     [api],
     'overview',
   );
@@ -209,11 +254,20 @@ export const RecoveryOverviewContent = ({
   const rows = useMemo(() => {
     const last = lastNightlyCheck(value ?? []);
     return sortByRisk(value ?? []).map((r): OverviewRow =>
-      refusedLastNight(r, last) ? { ...r, notRunLastNight: notRunLastNight(r) } : r,
+      refusedLastNight(r, last)
+        ? { ...r, notRunLastNight: notRunLastNight(r) }
+        : r,
     );
   }, [value]);
   // react-use keeps the error while a retry loads: the table's loading state shows instead.
-  if (error && !loading && !loaded) return <LoadErrorPanel error={error} onRetry={retry} what="loading the overview" />;
+  if (error && !loading && !loaded)
+    return (
+      <LoadErrorPanel
+        error={error}
+        onRetry={retry}
+        what="loading the overview"
+      />
+    );
   const counts = rows.reduce<Record<string, number>>((acc, r) => {
     acc[r.status] = (acc[r.status] ?? 0) + 1;
     return acc;
@@ -223,19 +277,26 @@ export const RecoveryOverviewContent = ({
       <ContentHeader title="Readiness by risk">
         <SupportButton>
           Readiness of every service and system with recovery configured:
-          capture age against the RPO, last test recovery (or failover) against the RTO.
-          It reloads every {formatDuration(reloadIntervalMs / 1000)} while open.
+          capture age against the RPO, last test recovery (or failover) against
+          the RTO. It reloads every {formatDuration(reloadIntervalMs / 1000)}{' '}
+          while open.
         </SupportButton>
       </ContentHeader>
       {loaded && (
-        <Typography variant="caption" color="textSecondary" display="block" data-testid="overview-loaded">
-          Loaded <TimeAgo iso={loaded.at} />; reloads every {formatDuration(reloadIntervalMs / 1000)}.
+        <Typography
+          variant="caption"
+          color="textSecondary"
+          display="block"
+          data-testid="overview-loaded"
+        >
+          Loaded <TimeAgo iso={loaded.at} />; reloads every{' '}
+          {formatDuration(reloadIntervalMs / 1000)}.
         </Typography>
       )}
       {error && loaded && (
         <Alert severity="warning">
-          Could not reload the readiness: {errorMessage(error)}. Showing it as loaded{' '}
-          <TimeAgo iso={loaded.at} />; trying again.
+          Could not reload the readiness: {errorMessage(error)}. Showing it as
+          loaded <TimeAgo iso={loaded.at} />; trying again.
         </Alert>
       )}
       {value && <NightlyCheckSummary items={value} />}

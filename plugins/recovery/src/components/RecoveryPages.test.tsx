@@ -1,10 +1,24 @@
 import { act, cleanup, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { ResponseError } from '@backstage/errors';
-import type { NightlyCheckOutcome, RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
-import { compareCaptureAge, RecoveryOverviewContent, RecoveryOverviewPage } from './RecoveryOverviewPage';
+import type {
+  NightlyCheckOutcome,
+  RecoveryApi,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  compareCaptureAge,
+  RecoveryOverviewContent,
+  RecoveryOverviewPage,
+} from './RecoveryOverviewPage';
 import { EntityRecoveryContent } from './EntityRecoveryContent';
-import { conflictError, fakeRecoveryApi, makeReadiness, makeReadinessSummary, makeRun, makeRunSummary } from '../testUtils/fixtures';
+import {
+  conflictError,
+  fakeRecoveryApi,
+  makeReadiness,
+  makeReadinessSummary,
+  makeRun,
+  makeRunSummary,
+} from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
 
 function render(api: Partial<RecoveryApi>, element: JSX.Element) {
@@ -13,7 +27,9 @@ function render(api: Partial<RecoveryApi>, element: JSX.Element) {
 
 /** The column header titled `title`. */
 function columnHeader(title: string): HTMLElement {
-  const header = screen.getAllByRole('columnheader').find(h => h.textContent === title);
+  const header = screen
+    .getAllByRole('columnheader')
+    .find(h => h.textContent === title);
   if (!header) throw new Error(`No column ${title}`);
   return header;
 }
@@ -36,7 +52,10 @@ describe('RecoveryOverviewPage', () => {
   it('lists readiness sorted by risk, linking to entity pages', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
-        makeReadinessSummary({ entityRef: 'component:default/a-ready', status: 'ready' }),
+        makeReadinessSummary({
+          entityRef: 'component:default/a-ready',
+          status: 'ready',
+        }),
         makeReadinessSummary({
           entityRef: 'component:default/b-unknown',
           status: 'unknown',
@@ -93,11 +112,17 @@ describe('RecoveryOverviewPage', () => {
       },
     });
     await render(api, <RecoveryOverviewPage />);
-    expect(await screen.findByText('Error: Service Unavailable')).toBeInTheDocument();
-
-    await userEvent.click(screen.getByRole('button', { name: 'Retry loading the overview' }));
     expect(
-      await screen.findByText('1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready'),
+      await screen.findByText('Error: Service Unavailable'),
+    ).toBeInTheDocument();
+
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Retry loading the overview' }),
+    );
+    expect(
+      await screen.findByText(
+        '1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready',
+      ),
     ).toBeInTheDocument();
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
     expect(api.listReadiness).toHaveBeenCalledTimes(2);
@@ -115,11 +140,15 @@ describe('RecoveryOverviewPage', () => {
       },
     });
     await render(api, <RecoveryOverviewPage />);
-    await userEvent.click(await screen.findByRole('button', { name: 'Retry loading the overview' }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: 'Retry loading the overview' }),
+    );
 
     expect(await screen.findByTestId('loading-indicator')).toBeInTheDocument();
     expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
-    expect(screen.queryByRole('button', { name: 'Retry loading the overview' })).toBeNull();
+    expect(
+      screen.queryByRole('button', { name: 'Retry loading the overview' }),
+    ).toBeNull();
     expect(api.listReadiness).toHaveBeenCalledTimes(2);
   });
 
@@ -129,10 +158,18 @@ describe('RecoveryOverviewPage', () => {
         throw await ResponseError.fromResponse(
           new Response(
             JSON.stringify({
-              error: { name: 'ServiceUnavailableError', message: 'Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007' },
+              error: {
+                name: 'ServiceUnavailableError',
+                message:
+                  'Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007',
+              },
               response: { statusCode: 503 },
             }),
-            { status: 503, statusText: 'Service Unavailable', headers: { 'Content-Type': 'application/json' } },
+            {
+              status: 503,
+              statusText: 'Service Unavailable',
+              headers: { 'Content-Type': 'application/json' },
+            },
           ),
         );
       },
@@ -140,15 +177,23 @@ describe('RecoveryOverviewPage', () => {
     await render(api, <RecoveryOverviewPage />);
     // The panel's title, shown without expanding it.
     expect(
-      await screen.findByText('Error: Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007'),
+      await screen.findByText(
+        'Error: Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007',
+      ),
     ).toBeInTheDocument();
   });
 
   it('reloads every minute while open, keeping the table on screen meanwhile, and says when it loaded', async () => {
     let loads = 0;
     let release = () => {};
-    const ready = makeReadinessSummary({ entityRef: 'component:default/a-ready', status: 'ready' });
-    const broken = makeReadinessSummary({ entityRef: 'component:default/b-broken', status: 'not-recoverable' });
+    const ready = makeReadinessSummary({
+      entityRef: 'component:default/a-ready',
+      status: 'ready',
+    });
+    const broken = makeReadinessSummary({
+      entityRef: 'component:default/b-broken',
+      status: 'not-recoverable',
+    });
     const api = fakeRecoveryApi({
       listReadiness: async () => {
         loads += 1;
@@ -157,16 +202,23 @@ describe('RecoveryOverviewPage', () => {
         return [ready, broken];
       },
     });
-    const { unmount } = await render(api, <RecoveryOverviewContent reloadIntervalMs={50} />);
+    const { unmount } = await render(
+      api,
+      <RecoveryOverviewContent reloadIntervalMs={50} />,
+    );
     expect(await screen.findByText(/^1 entity —/)).toBeInTheDocument();
-    expect(screen.getByTestId('overview-loaded')).toHaveTextContent('Loaded just now; reloads every 0s.');
+    expect(screen.getByTestId('overview-loaded')).toHaveTextContent(
+      'Loaded just now; reloads every 0s.',
+    );
 
     // While it reloads: the rows as loaded, no spinner over them.
     await waitFor(() => expect(loads).toBe(2));
     expect(screen.queryByTestId('loading-indicator')).toBeNull();
     expect(screen.getByRole('link', { name: 'a-ready' })).toBeInTheDocument();
     release();
-    expect(await screen.findByText(/^2 entities — 1 not recoverable/)).toBeInTheDocument();
+    expect(
+      await screen.findByText(/^2 entities — 1 not recoverable/),
+    ).toBeInTheDocument();
 
     await waitFor(() => expect(loads).toBeGreaterThanOrEqual(4));
     unmount();
@@ -181,8 +233,16 @@ describe('RecoveryOverviewPage', () => {
       listReadiness: async () => {
         loads += 1;
         return [
-          makeReadinessSummary({ entityRef: 'component:default/a', status: 'at-risk', machineCount: 1 }),
-          makeReadinessSummary({ entityRef: 'component:default/b', status: 'at-risk', machineCount: 3 }),
+          makeReadinessSummary({
+            entityRef: 'component:default/a',
+            status: 'at-risk',
+            machineCount: 1,
+          }),
+          makeReadinessSummary({
+            entityRef: 'component:default/b',
+            status: 'at-risk',
+            machineCount: 3,
+          }),
         ];
       },
     });
@@ -201,21 +261,38 @@ describe('RecoveryOverviewPage', () => {
   it('orders entities of the same risk by their name as shown, not by kind first', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () =>
-        ['system:default/alpha', 'component:default/zeta', 'component:ops/beta'].map(entityRef =>
+        [
+          'system:default/alpha',
+          'component:default/zeta',
+          'component:ops/beta',
+        ].map(entityRef =>
           makeReadinessSummary({ entityRef, status: 'at-risk' }),
         ),
     });
     await render(api, <RecoveryOverviewContent />);
     await screen.findByText(/^3 entities/);
-    expect(columnTexts(columnHeader('Entity'), 0)).toEqual(['alpha', 'ops/beta', 'zeta']);
+    expect(columnTexts(columnHeader('Entity'), 0)).toEqual([
+      'alpha',
+      'ops/beta',
+      'zeta',
+    ]);
   });
 
   it('sorts the Entity column by the names it shows', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
-        makeReadinessSummary({ entityRef: 'system:default/alpha', status: 'ready' }),
-        makeReadinessSummary({ entityRef: 'component:default/zeta', status: 'not-recoverable' }),
-        makeReadinessSummary({ entityRef: 'component:ops/beta', status: 'at-risk' }),
+        makeReadinessSummary({
+          entityRef: 'system:default/alpha',
+          status: 'ready',
+        }),
+        makeReadinessSummary({
+          entityRef: 'component:default/zeta',
+          status: 'not-recoverable',
+        }),
+        makeReadinessSummary({
+          entityRef: 'component:ops/beta',
+          status: 'at-risk',
+        }),
       ],
     });
     await render(api, <RecoveryOverviewContent />);
@@ -230,7 +307,9 @@ describe('RecoveryOverviewPage', () => {
 
   it('reloads every minute by default', async () => {
     await render(fakeRecoveryApi(), <RecoveryOverviewPage />);
-    expect(await screen.findByTestId('overview-loaded')).toHaveTextContent(/^Loaded just now; reloads every 1m\.$/);
+    expect(await screen.findByTestId('overview-loaded')).toHaveTextContent(
+      /^Loaded just now; reloads every 1m\.$/,
+    );
   });
 
   it('keeps the overview on screen when a reload fails, saying so', async () => {
@@ -260,7 +339,13 @@ describe('RecoveryOverviewPage', () => {
           loads += 1;
           if (loads === 1) return [makeReadinessSummary()];
           if (loads === 2) return new Promise<never>(() => {});
-          return [makeReadinessSummary(), makeReadinessSummary({ entityRef: 'component:default/b-broken', status: 'not-recoverable' })];
+          return [
+            makeReadinessSummary(),
+            makeReadinessSummary({
+              entityRef: 'component:default/b-broken',
+              status: 'not-recoverable',
+            }),
+          ];
         },
       });
       await render(api, <RecoveryOverviewContent />);
@@ -278,9 +363,13 @@ describe('RecoveryOverviewPage', () => {
       // And tries again a minute after, as after any failed reload.
       await act(() => vi.advanceTimersByTimeAsync(60_000));
       expect(loads).toBe(3);
-      expect(await screen.findByText(/^2 entities — 1 not recoverable/)).toBeInTheDocument();
+      expect(
+        await screen.findByText(/^2 entities — 1 not recoverable/),
+      ).toBeInTheDocument();
       expect(screen.queryByRole('alert')).toBeNull();
-      expect(screen.getByTestId('overview-loaded')).toHaveTextContent(/^Loaded just now;/);
+      expect(screen.getByTestId('overview-loaded')).toHaveTextContent(
+        /^Loaded just now;/,
+      );
     } finally {
       vi.useRealTimers();
     }
@@ -289,11 +378,17 @@ describe('RecoveryOverviewPage', () => {
   it('finds entities by the status and the reasons it shows, not only by the status field', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
-        makeReadinessSummary({ entityRef: 'component:default/a-ready', status: 'ready' }),
+        makeReadinessSummary({
+          entityRef: 'component:default/a-ready',
+          status: 'ready',
+        }),
         makeReadinessSummary({
           entityRef: 'component:default/b-broken',
           status: 'not-recoverable',
-          reasons: ['Last test recovery failed: no answer within 60s', 'resource:default/ledger-db has never been captured'],
+          reasons: [
+            'Last test recovery failed: no answer within 60s',
+            'resource:default/ledger-db has never been captured',
+          ],
         }),
       ],
     });
@@ -324,7 +419,10 @@ describe('RecoveryOverviewPage columns', () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
         // The overview lists each last run as a summary: no machines or steps to read.
-        makeReadinessSummary({ entityRef: 'component:default/a-tested', lastRun: makeRunSummary(makeRun('succeeded')) }),
+        makeReadinessSummary({
+          entityRef: 'component:default/a-tested',
+          lastRun: makeRunSummary(makeRun('succeeded')),
+        }),
         makeReadinessSummary({
           entityRef: 'component:default/b-failed-over',
           lastRun: makeRunSummary(makeRun('failed', { mode: 'failover' })),
@@ -345,9 +443,13 @@ describe('RecoveryOverviewPage columns', () => {
     await screen.findByText(/3 entities/);
 
     const lastRun = columnHeader('Last run');
-    expect(screen.queryByRole('columnheader', { name: /Last test recovery/ })).toBeNull();
+    expect(
+      screen.queryByRole('columnheader', { name: /Last test recovery/ }),
+    ).toBeNull();
     const [tested, failedOver, hidden] = columnTexts(lastRun, 4);
-    expect(tested).toMatch(/^SucceededTest recovery · RTO 4m 12s \/ 15m · .* ago$/);
+    expect(tested).toMatch(
+      /^SucceededTest recovery · RTO 4m 12s \/ 15m · .* ago$/,
+    );
     expect(failedOver).toMatch(/^FailedFailover · at web-1 · .* ago$/);
     expect(hidden).toBe('FailedTest recovery · at db-1 · just now');
   });
@@ -360,7 +462,13 @@ describe('RecoveryOverviewPage columns', () => {
         makeReadinessSummary({
           status: 'at-risk',
           objectives: { rpoSeconds: 3600, rtoSeconds: 3600 },
-          captures: [{ machineRef: 'resource:default/web-1', ageSeconds: 3640, latest: { id: 'cap-web', createdAt: finished.createdAt } }],
+          captures: [
+            {
+              machineRef: 'resource:default/web-1',
+              ageSeconds: 3640,
+              latest: { id: 'cap-web', createdAt: finished.createdAt },
+            },
+          ],
           lastRun: makeRunSummary(finished),
         }),
       ],
@@ -368,16 +476,27 @@ describe('RecoveryOverviewPage columns', () => {
     await render(api, <RecoveryOverviewPage />);
     await screen.findByText(/^1 entity/);
 
-    expect(columnTexts(columnHeader('Oldest capture'), 3)).toEqual(['1h 0m 40s / RPO 1h']);
-    expect(columnTexts(columnHeader('Last run'), 4)[0]).toMatch(/RTO 1h 0m 25s \/ 1h ·/);
+    expect(columnTexts(columnHeader('Oldest capture'), 3)).toEqual([
+      '1h 0m 40s / RPO 1h',
+    ]);
+    expect(columnTexts(columnHeader('Last run'), 4)[0]).toMatch(
+      /RTO 1h 0m 25s \/ 1h ·/,
+    );
   });
 
   it('shows no machine count for an entity without a plan, and offers sorting only where it sorts', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
-        makeReadinessSummary({ entityRef: 'component:default/a-risky', status: 'at-risk' }),
+        makeReadinessSummary({
+          entityRef: 'component:default/a-risky',
+          status: 'at-risk',
+        }),
         // No plan could be made (a dependency cycle): its machines are unknown, not none.
-        makeReadinessSummary({ entityRef: 'component:default/z-noplan', machineCount: undefined, position: undefined }),
+        makeReadinessSummary({
+          entityRef: 'component:default/z-noplan',
+          machineCount: undefined,
+          position: undefined,
+        }),
       ],
     });
     await render(api, <RecoveryOverviewPage />);
@@ -394,7 +513,9 @@ describe('RecoveryOverviewPage columns', () => {
       expect(sortButton(columnHeader(title))).toHaveAttribute('role', 'button');
     }
     await userEvent.click(sortButton(machines)!);
-    await waitFor(() => expect(columnTexts(columnHeader('Machines'), 5)).toEqual(['—', '2']));
+    await waitFor(() =>
+      expect(columnTexts(columnHeader('Machines'), 5)).toEqual(['—', '2']),
+    );
   });
 });
 
@@ -409,13 +530,23 @@ describe('RecoveryOverviewPage nightly check', () => {
         reason: 'kept-failover',
         runId: 'f1',
         runEntityRef: 'component:default/bank',
-        message: 'refused: failover f1 of component:default/bank keeps 2 containers on recovery; release failover f1',
+        message:
+          'refused: failover f1 of component:default/bank keeps 2 containers on recovery; release failover f1',
       },
     });
-  const refused = (name: string, reason: 'uncaptured' | 'host-busy', checkedAt = NIGHT) =>
+  const refused = (
+    name: string,
+    reason: 'uncaptured' | 'host-busy',
+    checkedAt = NIGHT,
+  ) =>
     makeReadinessSummary({
       entityRef: `component:default/${name}`,
-      nightlyCheck: { checkedAt, outcome: 'refused', reason, message: `refused: ${reason}` },
+      nightlyCheck: {
+        checkedAt,
+        outcome: 'refused',
+        reason,
+        message: `refused: ${reason}`,
+      },
     });
 
   it('sums up what last night could not run, by why, naming a kept failover once and opening it', async () => {
@@ -431,28 +562,50 @@ describe('RecoveryOverviewPage nightly check', () => {
         refused('old', 'uncaptured', '2026-12-03T02:30:00.000Z'),
         makeReadinessSummary({
           entityRef: 'component:default/s1',
-          nightlyCheck: { checkedAt: NIGHT, outcome: 'started', runId: 'r1', runEntityRef: 'component:default/s1', message: 'started' },
+          nightlyCheck: {
+            checkedAt: NIGHT,
+            outcome: 'started',
+            runId: 'r1',
+            runEntityRef: 'component:default/s1',
+            message: 'started',
+          },
         }),
         makeReadinessSummary({
           entityRef: 'component:default/c1',
-          nightlyCheck: { checkedAt: NIGHT, outcome: 'covered', runId: 'r2', runEntityRef: 'system:default/shop', message: 'covered' },
+          nightlyCheck: {
+            checkedAt: NIGHT,
+            outcome: 'covered',
+            runId: 'r2',
+            runEntityRef: 'system:default/shop',
+            message: 'covered',
+          },
         }),
       ],
-      getRun: async id => makeRun('succeeded', { id, mode: 'failover', entityRef: 'component:default/bank' }),
+      getRun: async id =>
+        makeRun('succeeded', {
+          id,
+          mode: 'failover',
+          entityRef: 'component:default/bank',
+        }),
     });
     await render(api, <RecoveryOverviewPage />);
     const summary = await screen.findByTestId('nightly-check-summary');
     expect(summary).toHaveTextContent(
       "Last nightly check (2026-12-05 02:30:00 UTC): 6 not run — 3 beside failover f1 of bank (release it to free the host), 2 never captured, 1 host busy past the check's time",
     );
-    expect(within(summary).getByRole('link', { name: 'bank' })).toHaveAttribute('href', '/catalog/default/component/bank');
+    expect(within(summary).getByRole('link', { name: 'bank' })).toHaveAttribute(
+      'href',
+      '/catalog/default/component/bank',
+    );
     await userEvent.click(within(summary).getByRole('button', { name: 'f1' }));
     const dialog = await screen.findByRole('dialog', { name: 'Run f1' });
     expect(api.getRun).toHaveBeenCalledWith('f1');
-    expect(await within(dialog).findByText(/failover run f1/)).toBeInTheDocument();
+    expect(
+      await within(dialog).findByText(/failover run f1/),
+    ).toBeInTheDocument();
   });
 
-  it("marks the rows of the entities last night did not run, and finds them by it", async () => {
+  it('marks the rows of the entities last night did not run, and finds them by it', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
         kept('k1'),
@@ -460,19 +613,33 @@ describe('RecoveryOverviewPage nightly check', () => {
         refused('old', 'uncaptured', '2026-12-03T02:30:00.000Z'),
         makeReadinessSummary({
           entityRef: 'component:default/c1',
-          nightlyCheck: { checkedAt: NIGHT, outcome: 'covered', runId: 'r2', runEntityRef: 'system:default/shop', message: 'covered' },
+          nightlyCheck: {
+            checkedAt: NIGHT,
+            outcome: 'covered',
+            runId: 'r2',
+            runEntityRef: 'system:default/shop',
+            message: 'covered',
+          },
         }),
         makeReadinessSummary({
           entityRef: 'component:default/e1',
-          nightlyCheck: { checkedAt: NIGHT, outcome: 'excluded', message: 'excluded' },
+          nightlyCheck: {
+            checkedAt: NIGHT,
+            outcome: 'excluded',
+            message: 'excluded',
+          },
         }),
       ],
     });
     await render(api, <RecoveryOverviewPage />);
     await screen.findByTestId('nightly-check-summary');
     const marker = (name: string) => {
-      const row = screen.getAllByRole('row').find(r => within(r).queryByRole('link', { name }));
-      return within(row!).queryByTestId('not-run-last-night')?.textContent ?? null;
+      const row = screen
+        .getAllByRole('row')
+        .find(r => within(r).queryByRole('link', { name }));
+      return (
+        within(row!).queryByTestId('not-run-last-night')?.textContent ?? null
+      );
     };
     expect(marker('k1')).toBe('Not run last night: beside failover f1');
     expect(marker('u1')).toBe('Not run last night: never captured');
@@ -480,58 +647,147 @@ describe('RecoveryOverviewPage nightly check', () => {
     expect(marker('c1')).toBeNull();
     expect(marker('e1')).toBeNull();
 
-    await userEvent.type(screen.getByRole('textbox', { name: 'Search' }), 'not run last night');
-    await waitFor(() => expect(columnTexts(columnHeader('Entity'), 0)).toEqual(['k1', 'u1']));
+    await userEvent.type(
+      screen.getByRole('textbox', { name: 'Search' }),
+      'not run last night',
+    );
+    await waitFor(() =>
+      expect(columnTexts(columnHeader('Entity'), 0)).toEqual(['k1', 'u1']),
+    );
   });
 
   it('says nothing of the nightly check before a night refused one, nor after a night ran them all', async () => {
     const started = makeReadinessSummary({
       entityRef: 'component:default/k1',
-      nightlyCheck: { checkedAt: NIGHT, outcome: 'started', runId: 'r1', runEntityRef: 'component:default/k1', message: 'started' },
+      nightlyCheck: {
+        checkedAt: NIGHT,
+        outcome: 'started',
+        runId: 'r1',
+        runEntityRef: 'component:default/k1',
+        message: 'started',
+      },
     });
     // No outcome yet; then a night that refused k1; then one that ran it.
-    const nights = [[makeReadinessSummary({ entityRef: 'component:default/k1' })], [kept('k1')], [started]];
+    const nights = [
+      [makeReadinessSummary({ entityRef: 'component:default/k1' })],
+      [kept('k1')],
+      [started],
+    ];
     let loads = 0;
-    const listReadiness = vi.fn(async () => nights[Math.min(loads++, nights.length - 1)]);
+    const listReadiness = vi.fn(
+      async () => nights[Math.min(loads++, nights.length - 1)],
+    );
     const unsaid = () => {
       expect(screen.queryByTestId('nightly-check-summary')).toBeNull();
       expect(screen.queryByTestId('not-run-last-night')).toBeNull();
       expect(screen.queryByText(/nightly check|last night/i)).toBeNull();
     };
-    await render(fakeRecoveryApi({ listReadiness }), <RecoveryOverviewContent reloadIntervalMs={300} />);
-    expect(await screen.findByText('1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready')).toBeInTheDocument();
+    await render(
+      fakeRecoveryApi({ listReadiness }),
+      <RecoveryOverviewContent reloadIntervalMs={300} />,
+    );
+    expect(
+      await screen.findByText(
+        '1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready',
+      ),
+    ).toBeInTheDocument();
     unsaid();
-    expect(await screen.findByTestId('nightly-check-summary', undefined, { timeout: 3_000 })).toHaveTextContent(/: 1 not run — 1 beside failover f1/);
-    expect(screen.getByTestId('not-run-last-night')).toHaveTextContent('Not run last night: beside failover f1');
-    await waitFor(() => expect(listReadiness).toHaveBeenCalledTimes(3), { timeout: 3_000 });
+    expect(
+      await screen.findByTestId('nightly-check-summary', undefined, {
+        timeout: 3_000,
+      }),
+    ).toHaveTextContent(/: 1 not run — 1 beside failover f1/);
+    expect(screen.getByTestId('not-run-last-night')).toHaveTextContent(
+      'Not run last night: beside failover f1',
+    );
+    await waitFor(() => expect(listReadiness).toHaveBeenCalledTimes(3), {
+      timeout: 3_000,
+    });
     await waitFor(unsaid);
   });
 });
 
 describe('RecoveryOverviewPage nightly check not ended', () => {
-  const [LAST_WHOLE, TONIGHT] = ['2026-12-05T02:30:00.000Z', '2026-12-06T02:30:00.000Z'];
-  const tonight = (state: 'under-way' | 'interrupted', checked = 3) => ({ checkedAt: TONIGHT, state, heardAt: '2026-12-06T03:12:00.000Z', checked, entities: 8 });
-  const row = (name: string, nightlyCheck: NightlyCheckOutcome) => makeReadinessSummary({ entityRef: `component:default/${name}`, nightlyCheck });
-  const kept = { outcome: 'refused' as const, reason: 'kept-failover' as const, runId: 'f1', runEntityRef: 'component:default/bank', message: 'refused: failover f1' };
+  const [LAST_WHOLE, TONIGHT] = [
+    '2026-12-05T02:30:00.000Z',
+    '2026-12-06T02:30:00.000Z',
+  ];
+  const tonight = (state: 'under-way' | 'interrupted', checked = 3) => ({
+    checkedAt: TONIGHT,
+    state,
+    heardAt: '2026-12-06T03:12:00.000Z',
+    checked,
+    entities: 8,
+  });
+  const row = (name: string, nightlyCheck: NightlyCheckOutcome) =>
+    makeReadinessSummary({
+      entityRef: `component:default/${name}`,
+      nightlyCheck,
+    });
+  const kept = {
+    outcome: 'refused' as const,
+    reason: 'kept-failover' as const,
+    runId: 'f1',
+    runEntityRef: 'component:default/bank',
+    message: 'refused: failover f1',
+  };
   /** Tonight's check, under way or interrupted, has reached s1, u1 and c1; k1, h1 and e1 keep the last whole night's. */
   const site = (state: 'under-way' | 'interrupted') => {
     const night = tonight(state);
     return [
-      row('s1', { checkedAt: TONIGHT, outcome: 'started', runId: 'r1', runEntityRef: 'component:default/s1', message: 'run r1 started', night }),
-      row('u1', { checkedAt: TONIGHT, outcome: 'refused', reason: 'uncaptured', message: 'refused: uncaptured', night }),
-      row('c1', { checkedAt: TONIGHT, outcome: 'covered', runId: 'r2', runEntityRef: 'system:default/shop', message: 'covered', night }),
+      row('s1', {
+        checkedAt: TONIGHT,
+        outcome: 'started',
+        runId: 'r1',
+        runEntityRef: 'component:default/s1',
+        message: 'run r1 started',
+        night,
+      }),
+      row('u1', {
+        checkedAt: TONIGHT,
+        outcome: 'refused',
+        reason: 'uncaptured',
+        message: 'refused: uncaptured',
+        night,
+      }),
+      row('c1', {
+        checkedAt: TONIGHT,
+        outcome: 'covered',
+        runId: 'r2',
+        runEntityRef: 'system:default/shop',
+        message: 'covered',
+        night,
+      }),
       row('k1', { checkedAt: LAST_WHOLE, ...kept, newer: night }),
-      row('h1', { checkedAt: LAST_WHOLE, outcome: 'refused', reason: 'host-busy', message: 'refused: host busy', newer: night }),
-      row('e1', { checkedAt: LAST_WHOLE, outcome: 'excluded', message: 'excluded', newer: night }),
+      row('h1', {
+        checkedAt: LAST_WHOLE,
+        outcome: 'refused',
+        reason: 'host-busy',
+        message: 'refused: host busy',
+        newer: night,
+      }),
+      row('e1', {
+        checkedAt: LAST_WHOLE,
+        outcome: 'excluded',
+        message: 'excluded',
+        newer: night,
+      }),
     ];
   };
   const marker = (name: string) => {
-    const found = screen.getAllByRole('row').find(r => within(r).queryByRole('link', { name }));
-    return within(found!).queryByTestId('not-run-last-night')?.textContent ?? null;
+    const found = screen
+      .getAllByRole('row')
+      .find(r => within(r).queryByRole('link', { name }));
+    return (
+      within(found!).queryByTestId('not-run-last-night')?.textContent ?? null
+    );
   };
 
   it('says a check under way is under way, since when and how far it got, and what the last whole night said of those not reached yet', async () => {
-    await render(fakeRecoveryApi({ listReadiness: async () => site('under-way') }), <RecoveryOverviewPage />);
+    await render(
+      fakeRecoveryApi({ listReadiness: async () => site('under-way') }),
+      <RecoveryOverviewPage />,
+    );
     const summary = await screen.findByTestId('nightly-check-summary');
     expect(summary).toHaveTextContent(
       'Nightly check under way, started 2026-12-06 02:30:00 UTC: 3 of 8 entities checked so far, 1 not run — 1 never captured. ' +
@@ -552,17 +808,32 @@ describe('RecoveryOverviewPage nightly check not ended', () => {
   it('says so from its start, before it has reached anyone', async () => {
     const night = tonight('under-way', 0);
     await render(
-      fakeRecoveryApi({ listReadiness: async () => [row('k1', { checkedAt: LAST_WHOLE, ...kept, newer: night }), row('e1', { checkedAt: LAST_WHOLE, outcome: 'excluded', message: 'excluded', newer: night })] }),
+      fakeRecoveryApi({
+        listReadiness: async () => [
+          row('k1', { checkedAt: LAST_WHOLE, ...kept, newer: night }),
+          row('e1', {
+            checkedAt: LAST_WHOLE,
+            outcome: 'excluded',
+            message: 'excluded',
+            newer: night,
+          }),
+        ],
+      }),
       <RecoveryOverviewPage />,
     );
-    expect(await screen.findByTestId('nightly-check-summary')).toHaveTextContent(
+    expect(
+      await screen.findByTestId('nightly-check-summary'),
+    ).toHaveTextContent(
       'Nightly check under way, started 2026-12-06 02:30:00 UTC: 0 of 8 entities checked so far. ' +
         'Last whole check (2026-12-05 02:30:00 UTC), for those not reached yet: 1 not run — 1 beside failover f1 of bank (release it to free the host).',
     );
   });
 
   it('never sums up an interrupted night as a whole one: when it was interrupted, how far it got, and what those it did not reach keep', async () => {
-    await render(fakeRecoveryApi({ listReadiness: async () => site('interrupted') }), <RecoveryOverviewPage />);
+    await render(
+      fakeRecoveryApi({ listReadiness: async () => site('interrupted') }),
+      <RecoveryOverviewPage />,
+    );
     const summary = await screen.findByTestId('nightly-check-summary');
     expect(summary).toHaveTextContent(
       'The nightly check of 2026-12-06 02:30:00 UTC was interrupted at 03:12:00 UTC: 3 of 8 entities checked, 1 not run — 1 never captured. ' +
@@ -570,27 +841,58 @@ describe('RecoveryOverviewPage nightly check not ended', () => {
     );
     // Said even where nothing was refused: the night is not a whole one.
     cleanup();
-    const quiet = site('interrupted').filter(r => !r.nightlyCheck || r.nightlyCheck.outcome !== 'refused');
-    await render(fakeRecoveryApi({ listReadiness: async () => quiet }), <RecoveryOverviewPage />);
-    expect(await screen.findByTestId('nightly-check-summary')).toHaveTextContent(
+    const quiet = site('interrupted').filter(
+      r => !r.nightlyCheck || r.nightlyCheck.outcome !== 'refused',
+    );
+    await render(
+      fakeRecoveryApi({ listReadiness: async () => quiet }),
+      <RecoveryOverviewPage />,
+    );
+    expect(
+      await screen.findByTestId('nightly-check-summary'),
+    ).toHaveTextContent(
       'The nightly check of 2026-12-06 02:30:00 UTC was interrupted at 03:12:00 UTC: 3 of 8 entities checked. Last whole check (2026-12-05 02:30:00 UTC), for those it did not reach: 0 not run.',
     );
   });
 
-  it('names earlier checks where those not reached keep an interrupted night\'s outcome', async () => {
-    const killed = { checkedAt: '2026-12-05T02:30:00.000Z', state: 'interrupted' as const, heardAt: '2026-12-05T04:00:00.000Z', checked: 1, entities: 3 };
+  it("names earlier checks where those not reached keep an interrupted night's outcome", async () => {
+    const killed = {
+      checkedAt: '2026-12-05T02:30:00.000Z',
+      state: 'interrupted' as const,
+      heardAt: '2026-12-05T04:00:00.000Z',
+      checked: 1,
+      entities: 3,
+    };
     const night = tonight('under-way', 1);
     await render(
       fakeRecoveryApi({
         listReadiness: async () => [
-          row('s1', { checkedAt: TONIGHT, outcome: 'excluded', message: 'excluded', night }),
-          row('u1', { checkedAt: killed.checkedAt, outcome: 'refused', reason: 'uncaptured', message: 'refused: uncaptured', night: killed, newer: night }),
-          row('k1', { checkedAt: '2026-12-04T02:30:00.000Z', ...kept, newer: night }),
+          row('s1', {
+            checkedAt: TONIGHT,
+            outcome: 'excluded',
+            message: 'excluded',
+            night,
+          }),
+          row('u1', {
+            checkedAt: killed.checkedAt,
+            outcome: 'refused',
+            reason: 'uncaptured',
+            message: 'refused: uncaptured',
+            night: killed,
+            newer: night,
+          }),
+          row('k1', {
+            checkedAt: '2026-12-04T02:30:00.000Z',
+            ...kept,
+            newer: night,
+          }),
         ],
       }),
       <RecoveryOverviewPage />,
     );
-    expect(await screen.findByTestId('nightly-check-summary')).toHaveTextContent(
+    expect(
+      await screen.findByTestId('nightly-check-summary'),
+    ).toHaveTextContent(
       'Nightly check under way, started 2026-12-06 02:30:00 UTC: 1 of 8 entities checked so far. ' +
         'Earlier checks (the last whole one: 2026-12-04 02:30:00 UTC), for those not reached yet: 2 not run — 1 beside failover f1 of bank (release it to free the host), 1 never captured.',
     );
@@ -600,7 +902,10 @@ describe('RecoveryOverviewPage nightly check not ended', () => {
 describe('compareCaptureAge', () => {
   it('sorts never-captured rows last and treats them as equal, whatever the input order', () => {
     const captured = makeReadiness();
-    const noMachines = makeReadiness({ entityRef: 'component:default/none', captures: [] });
+    const noMachines = makeReadiness({
+      entityRef: 'component:default/none',
+      captures: [],
+    });
     const never = (name: string) =>
       makeReadiness({
         entityRef: `component:default/${name}`,
@@ -622,15 +927,15 @@ describe('compareCaptureAge', () => {
 
 describe('EntityRecoveryContent', () => {
   it('shows the run history and the details of a chosen run', async () => {
-    const failed = makeRun('failed', { id: 'run-2', createdAt: '2024-05-02T10:00:00Z' });
+    const failed = makeRun('failed', {
+      id: 'run-2',
+      createdAt: '2024-05-02T10:00:00Z',
+    });
     const succeeded = makeRun('succeeded', { id: 'run-1' });
     const api = fakeRecoveryApi({
       listRuns: async () => [failed, succeeded],
     });
-    await render(
-      api,
-      <EntityRecoveryContent />,
-    );
+    await render(api, <EntityRecoveryContent />);
 
     expect(await screen.findByText('Recovery runs')).toBeInTheDocument();
     expect(api.listRuns).toHaveBeenCalledWith({
@@ -644,33 +949,46 @@ describe('EntityRecoveryContent', () => {
     expect(screen.getByText('Run run-2')).toBeInTheDocument();
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
     expect(
-      screen.getByText('Machine web-1 failed probe http:80/healthz: no answer within 60s'),
+      screen.getByText(
+        'Machine web-1 failed probe http:80/healthz: no answer within 60s',
+      ),
     ).toBeInTheDocument();
 
     await userEvent.click(screen.getByText('RTO 4m 12s'));
-    await waitFor(() => expect(screen.getByText('Run run-1')).toBeInTheDocument());
-    // Measured against the objective the card shows.
-    expect(screen.getByText('Recovery succeeded').closest('[role="alert"]')).toHaveTextContent(
-      'measured RTO 4m 12s (objective 15m).',
+    await waitFor(() =>
+      expect(screen.getByText('Run run-1')).toBeInTheDocument(),
     );
+    // Measured against the objective the card shows.
+    expect(
+      screen.getByText('Recovery succeeded').closest('[role="alert"]'),
+    ).toHaveTextContent('measured RTO 4m 12s (objective 15m).');
   });
 
-  it('gives the run history and the run shown heading levels under the page\'s h1, none skipped', async () => {
+  it("gives the run history and the run shown heading levels under the page's h1, none skipped", async () => {
     const api = fakeRecoveryApi({
       listRuns: async ({ active }) => (active ? [] : [makeRun('succeeded')]),
     });
     await render(api, <EntityRecoveryContent />);
     await screen.findByText('Recovery succeeded');
-    const levels = screen.getAllByRole('heading').map(h => Number(h.tagName.slice(1)));
+    const levels = screen
+      .getAllByRole('heading')
+      .map(h => Number(h.tagName.slice(1)));
     expect(levels[0]).toBe(2);
-    levels.forEach((level, i) => expect(level).toBeLessThanOrEqual((levels[i - 1] ?? 1) + 1));
+    levels.forEach((level, i) =>
+      expect(level).toBeLessThanOrEqual((levels[i - 1] ?? 1) + 1),
+    );
     const runHeading = screen.getByRole('heading', { name: 'Run run-1' });
     expect(runHeading.tagName).toBe('H2');
-    expect(screen.getAllByRole('heading', { name: 'Machines' }).map(h => h.tagName)).toContain('H3');
+    expect(
+      screen.getAllByRole('heading', { name: 'Machines' }).map(h => h.tagName),
+    ).toContain('H3');
   });
 
   it('lets a keyboard user open another run, and says which run is shown', async () => {
-    const failed = makeRun('failed', { id: 'run-2', startedAt: '2024-05-02T10:00:00Z' });
+    const failed = makeRun('failed', {
+      id: 'run-2',
+      startedAt: '2024-05-02T10:00:00Z',
+    });
     const succeeded = makeRun('succeeded', { id: 'run-1' });
     const api = fakeRecoveryApi({ listRuns: async () => [failed, succeeded] });
     await render(api, <EntityRecoveryContent />);
@@ -708,17 +1026,16 @@ describe('EntityRecoveryContent', () => {
       startRun: async () => makeRun('pending'),
       getRun: async () => makeRun('succeeded'),
     });
-    await render(
-      api,
-      <EntityRecoveryContent pollIntervalMs={10} />,
-    );
+    await render(api, <EntityRecoveryContent pollIntervalMs={10} />);
     expect(
       await screen.findByText('No recovery has been run for this entity yet.'),
     ).toBeInTheDocument();
     // The card asks for the active runs (on load, after its run); the rest are the history's loads.
     const historyLoads = () =>
       api.listRuns.mock.calls.filter(([query]) => !query.active).length;
-    await waitFor(() => expect(api.listRuns).toHaveBeenCalledWith({ active: true }));
+    await waitFor(() =>
+      expect(api.listRuns).toHaveBeenCalledWith({ active: true }),
+    );
     expect(historyLoads()).toBe(1);
     const button = screen.getByRole('button', { name: /run test recovery/i });
     await waitFor(() => expect(button).toBeEnabled());
@@ -729,9 +1046,10 @@ describe('EntityRecoveryContent', () => {
     await waitFor(() => expect(api.listRuns).toHaveBeenCalledTimes(5));
   });
 
-  it("lists a run of the entity started elsewhere as soon as the card follows it", async () => {
+  it('lists a run of the entity started elsewhere as soon as the card follows it', async () => {
     // A pipeline's `recovery run web` started after the tab loaded: the start is refused for it.
-    const cliRun = (stage: 'running') => makeRun(stage, { id: 'run-7', createdBy: 'user:default/ci-bot' });
+    const cliRun = (stage: 'running') =>
+      makeRun(stage, { id: 'run-7', createdBy: 'user:default/ci-bot' });
     let started = false;
     const api = fakeRecoveryApi({
       listRuns: async ({ active }) => {
@@ -740,23 +1058,34 @@ describe('EntityRecoveryContent', () => {
       },
       startRun: async () => {
         started = true;
-        throw await conflictError('Hypervisor host recovery-1 is busy with run run-7', {
-          runId: 'run-7',
-          entityRef: 'component:default/web',
-        });
+        throw await conflictError(
+          'Hypervisor host recovery-1 is busy with run run-7',
+          {
+            runId: 'run-7',
+            entityRef: 'component:default/web',
+          },
+        );
       },
       getRun: async () => cliRun('running'),
     });
     await render(api, <EntityRecoveryContent pollIntervalMs={10} />);
-    expect(await screen.findByText('No recovery has been run for this entity yet.')).toBeInTheDocument();
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    expect(
+      await screen.findByText('No recovery has been run for this entity yet.'),
+    ).toBeInTheDocument();
+    const button = await screen.findByRole('button', {
+      name: /run test recovery/i,
+    });
     await waitFor(() => expect(button).toBeEnabled());
     await userEvent.click(button);
 
     // The card follows it live; the history lists it while it runs, not once it has ended.
-    expect(await screen.findByText(/is busy with a test recovery of web/)).toBeInTheDocument();
+    expect(
+      await screen.findByText(/is busy with a test recovery of web/),
+    ).toBeInTheDocument();
     expect(await screen.findByText('Run run-7')).toBeInTheDocument();
-    expect(screen.queryByText('No recovery has been run for this entity yet.')).toBeNull();
+    expect(
+      screen.queryByText('No recovery has been run for this entity yet.'),
+    ).toBeNull();
   });
 
   it("still calls the caller's onRunChange when a run starts and when it finishes", async () => {
@@ -765,13 +1094,21 @@ describe('EntityRecoveryContent', () => {
       startRun: async () => makeRun('pending'),
       getRun: async () => makeRun('succeeded'),
     });
-    await render(api, <EntityRecoveryContent pollIntervalMs={10} onRunChange={onRunChange} />);
-    const button = await screen.findByRole('button', { name: /run test recovery/i });
+    await render(
+      api,
+      <EntityRecoveryContent pollIntervalMs={10} onRunChange={onRunChange} />,
+    );
+    const button = await screen.findByRole('button', {
+      name: /run test recovery/i,
+    });
     await waitFor(() => expect(button).toBeEnabled());
     await userEvent.click(button);
     await screen.findByText('Recovery succeeded');
     await waitFor(() => expect(onRunChange).toHaveBeenCalledTimes(2));
-    expect(onRunChange.mock.calls.map(([run]) => run.status)).toEqual(['pending', 'succeeded']);
+    expect(onRunChange.mock.calls.map(([run]) => run.status)).toEqual([
+      'pending',
+      'succeeded',
+    ]);
   });
 
   it('keeps the history on screen when a reload fails, and retries until it loads', async () => {
@@ -789,7 +1126,9 @@ describe('EntityRecoveryContent', () => {
 
     expect(await screen.findByText('Run run-1')).toBeInTheDocument();
     expect(
-      await screen.findByText(/Could not reload the run history: backend unavailable/),
+      await screen.findByText(
+        /Could not reload the run history: backend unavailable/,
+      ),
     ).toBeInTheDocument();
     // The last list loaded is still shown, not an error panel in its place.
     expect(screen.getByText('Recovery runs')).toBeInTheDocument();
@@ -797,7 +1136,9 @@ describe('EntityRecoveryContent', () => {
 
     // Retried at 400 ms, then 800 ms, after the failed poll (the history polls every 200 ms).
     expect(
-      await screen.findByText('Recovery succeeded', undefined, { timeout: 3000 }),
+      await screen.findByText('Recovery succeeded', undefined, {
+        timeout: 3000,
+      }),
     ).toBeInTheDocument();
     expect(screen.queryByText(/Could not reload the run history/)).toBeNull();
     expect(historyLoads).toBe(4);
@@ -815,7 +1156,11 @@ describe('EntityRecoveryContent', () => {
     });
     // Its own retry waits 10 minutes: only the button brings the history now.
     await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
-    await userEvent.click(await screen.findByRole('button', { name: 'Retry loading the run history' }));
+    await userEvent.click(
+      await screen.findByRole('button', {
+        name: 'Retry loading the run history',
+      }),
+    );
     expect(await screen.findByText('Recovery runs')).toBeInTheDocument();
     expect(historyLoads).toBe(2);
   });
@@ -836,11 +1181,20 @@ describe('EntityRecoveryContent', () => {
       },
     });
     await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
-    await waitFor(() => expect(screen.getAllByText('Error: Service Unavailable')).toHaveLength(2));
-    const names = screen.getAllByRole('button', { name: /^Retry/ }).map(b => b.textContent);
-    expect(names.sort()).toEqual(['Retry loading readiness', 'Retry loading the run history']);
+    await waitFor(() =>
+      expect(screen.getAllByText('Error: Service Unavailable')).toHaveLength(2),
+    );
+    const names = screen
+      .getAllByRole('button', { name: /^Retry/ })
+      .map(b => b.textContent);
+    expect(names.sort()).toEqual([
+      'Retry loading readiness',
+      'Retry loading the run history',
+    ]);
 
-    await userEvent.click(screen.getByRole('button', { name: 'Retry loading the run history' }));
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Retry loading the run history' }),
+    );
     await waitFor(() => expect(historyLoads).toBe(2));
     expect(readinessLoads).toBe(1);
   });
@@ -856,12 +1210,20 @@ describe('EntityRecoveryContent', () => {
       },
     });
     await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
-    await userEvent.click(await screen.findByRole('button', { name: 'Retry loading the run history' }));
+    await userEvent.click(
+      await screen.findByRole('button', {
+        name: 'Retry loading the run history',
+      }),
+    );
 
     // Backstage's Progress shows after a short delay.
-    expect(await screen.findByRole('progressbar', { name: 'Loading' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('progressbar', { name: 'Loading' }),
+    ).toBeInTheDocument();
     expect(screen.queryByText(/backend unavailable/)).toBeNull();
-    expect(screen.queryByRole('button', { name: 'Retry loading the run history' })).toBeNull();
+    expect(
+      screen.queryByRole('button', { name: 'Retry loading the run history' }),
+    ).toBeNull();
     expect(historyLoads).toBe(2);
   });
 
@@ -875,8 +1237,13 @@ describe('EntityRecoveryContent', () => {
         throw new Error('backend unavailable');
       },
     });
-    const { unmount } = await render(api, <EntityRecoveryContent pollIntervalMs={10} />);
-    await waitFor(() => expect(historyLoads).toBeGreaterThanOrEqual(4), { timeout: 3000 });
+    const { unmount } = await render(
+      api,
+      <EntityRecoveryContent pollIntervalMs={10} />,
+    );
+    await waitFor(() => expect(historyLoads).toBeGreaterThanOrEqual(4), {
+      timeout: 3000,
+    });
     unmount();
     const loadsAtUnmount = historyLoads;
     await new Promise(r => setTimeout(r, 700));
@@ -899,7 +1266,9 @@ describe('EntityRecoveryContent', () => {
     expect(columnTexts(duration, 2)).toEqual(['5m', '45s']);
     expect(sortButton(columnHeader('Result'))).toBeNull();
     await userEvent.click(sortButton(duration)!);
-    await waitFor(() => expect(columnTexts(columnHeader('Duration'), 2)).toEqual(['45s', '5m']));
+    await waitFor(() =>
+      expect(columnTexts(columnHeader('Duration'), 2)).toEqual(['45s', '5m']),
+    );
   });
 
   it('says why a run failed in the same words in the history, the run details and the last-run summary', async () => {
@@ -908,7 +1277,8 @@ describe('EntityRecoveryContent', () => {
     const failed = makeRun('failed');
     const run = { ...failed, error: { message: 'lab network lost' } };
     const api = fakeRecoveryApi({
-      getReadiness: async () => makeReadiness({ status: 'not-recoverable', lastRun: run }),
+      getReadiness: async () =>
+        makeReadiness({ status: 'not-recoverable', lastRun: run }),
       listRuns: async ({ active }) => (active ? [] : [run]),
     });
     await render(api, <EntityRecoveryContent />);
@@ -916,10 +1286,12 @@ describe('EntityRecoveryContent', () => {
 
     const words = 'lab network lost';
     expect(columnTexts(columnHeader('Result'), 3)).toEqual([words]);
-    expect(screen.getByText('Recovery failed').closest('[role="alert"]')).toHaveTextContent(
-      `Recovery failed${words}`,
+    expect(
+      screen.getByText('Recovery failed').closest('[role="alert"]'),
+    ).toHaveTextContent(`Recovery failed${words}`);
+    expect(await screen.findByTestId('last-run')).toHaveTextContent(
+      new RegExp(`ago — ${words}$`),
     );
-    expect(await screen.findByTestId('last-run')).toHaveTextContent(new RegExp(`ago — ${words}$`));
   });
 
   it('polls no faster than every 100 ms, even when told 0', async () => {

@@ -35,7 +35,11 @@ const MAX_CAPTURES = 500;
  * each opening of a dialog (`onOpen` called first): captures are taken on a schedule, and
  * retention drops old ones. Nothing while closed.
  */
-export function useRecoveryPoints(open: boolean, machineRefs: string[], onOpen?: () => void) {
+export function useRecoveryPoints(
+  open: boolean,
+  machineRefs: string[],
+  onOpen?: () => void,
+) {
   const api = useApi(recoveryApiRef);
   const machinesKey = machineRefs.join('\n');
   const opened = useRef(onOpen);
@@ -44,7 +48,9 @@ export function useRecoveryPoints(open: boolean, machineRefs: string[], onOpen?:
     if (!open) return undefined;
     opened.current?.();
     const captures = await answerWithin(
-      Promise.all(machinesKey.split('\n').map(ref => api.listCaptures(ref, MAX_CAPTURES))),
+      Promise.all(
+        machinesKey.split('\n').map(ref => api.listCaptures(ref, MAX_CAPTURES)),
+      ),
       answerTimeoutMs(),
     );
     return earlierRecoveryPoints(captures);
@@ -60,7 +66,8 @@ const TYPED = 'typed';
  */
 export function pointLabel(point: string, points: string[]): string {
   const label = formatTime(point);
-  if (!points.some(other => other !== point && formatTime(other) === label)) return label;
+  if (!points.some(other => other !== point && formatTime(other) === label))
+    return label;
   return withMilliseconds(point);
 }
 
@@ -75,9 +82,13 @@ function withMilliseconds(iso: string): string {
  * The recovery point a time typed in names, in UTC; else what is wrong with it, read as `POST
  * /runs` reads it, and a time ahead of the clock (no capture is of it yet).
  */
-function typedPoint(text: string, now = Date.now()): { point: string } | { problem: string } {
+function typedPoint(
+  text: string,
+  now = Date.now(),
+): { point: string } | { problem: string } {
   const read = readRecoveryPoint(text);
-  if ('point' in read && Date.parse(read.point) > now) return { problem: 'in the future: no capture is of it yet' };
+  if ('point' in read && Date.parse(read.point) > now)
+    return { problem: 'in the future: no capture is of it yet' };
   return read;
 }
 
@@ -95,7 +106,11 @@ const Refusal = ({
       severity="warning"
       action={
         earliest && (
-          <Button color="inherit" size="small" onClick={() => onChoose(earliest)}>
+          <Button
+            color="inherit"
+            size="small"
+            onClick={() => onChoose(earliest)}
+          >
             Choose {withMilliseconds(earliest)}
           </Button>
         )
@@ -104,7 +119,8 @@ const Refusal = ({
       No capture kept at or before {withMilliseconds(refused.recoveryPoint)} of{' '}
       {[
         ...refused.machines.map(
-          m => `${shortRef(m.machineRef)} (its oldest kept is of ${withMilliseconds(m.oldestCaptureAt)})`,
+          m =>
+            `${shortRef(m.machineRef)} (its oldest kept is of ${withMilliseconds(m.oldestCaptureAt)})`,
         ),
         ...refused.neverCaptured.map(m => `${shortRef(m)} (never captured)`),
       ].join(', ')}
@@ -112,7 +128,8 @@ const Refusal = ({
       {refused.neverCaptured.length > 0
         ? `Capture ${refused.neverCaptured.map(shortRef).join(', ')} first: ` +
           'no recovery point can restore a machine never captured.'
-        : earliest && `The earliest point every machine allows is ${withMilliseconds(earliest)}.`}
+        : earliest &&
+          `The earliest point every machine allows is ${withMilliseconds(earliest)}.`}
     </Alert>
   );
 };
@@ -139,7 +156,9 @@ export const RecoveryPointDialog = ({
   const [typed, setTyped] = useState('');
   const [starting, setStarting] = useState(false);
   /** Why a start at the point chosen was refused: earlier than machines' kept captures, else. */
-  const [refused, setRefused] = useState<RecoveryPointTooEarly | Error | undefined>();
+  const [refused, setRefused] = useState<
+    RecoveryPointTooEarly | Error | undefined
+  >();
   const state = useRecoveryPoints(open, machineRefs, () => {
     setChosen(undefined);
     setTyped('');
@@ -147,7 +166,12 @@ export const RecoveryPointDialog = ({
   });
   const points = state.value;
   const read = typed === '' ? undefined : typedPoint(typed);
-  const point = chosen === TYPED ? (read && 'point' in read ? read.point : undefined) : chosen;
+  const point =
+    chosen === TYPED
+      ? read && 'point' in read
+        ? read.point
+        : undefined
+      : chosen;
 
   /** The earliest point a refusal offers: among those listed, else typed in. */
   const choose = (offered: string) => {
@@ -173,16 +197,27 @@ export const RecoveryPointDialog = ({
   };
 
   return (
-    <Dialog open={open} onClose={onClose} aria-labelledby="recovery-point-title" fullWidth maxWidth="sm">
-      <DialogTitle id="recovery-point-title">Test recovery at an earlier recovery point</DialogTitle>
+    <Dialog
+      open={open}
+      onClose={onClose}
+      aria-labelledby="recovery-point-title"
+      fullWidth
+      maxWidth="sm"
+    >
+      <DialogTitle id="recovery-point-title">
+        Test recovery at an earlier recovery point
+      </DialogTitle>
       <DialogContent>
         <DialogContentText>
-          Each machine restores its newest kept capture taken at or before the point chosen: such a
-          run proves that this point boots, and does not count for readiness. The points listed are
-          the ends of capture rounds, where every machine restores its capture of that round.
+          Each machine restores its newest kept capture taken at or before the
+          point chosen: such a run proves that this point boots, and does not
+          count for readiness. The points listed are the ends of capture rounds,
+          where every machine restores its capture of that round.
         </DialogContentText>
         {refused instanceof Error ? (
-          <Alert severity="error">Could not start the test recovery: {errorMessage(refused)}</Alert>
+          <Alert severity="error">
+            Could not start the test recovery: {errorMessage(refused)}
+          </Alert>
         ) : (
           refused && <Refusal refused={refused} onChoose={choose} />
         )}
@@ -191,7 +226,9 @@ export const RecoveryPointDialog = ({
         ) : state.error ? (
           <Alert
             severity="error"
-            action={<RetryButton onRetry={state.retry} what="loading the captures" />}
+            action={
+              <RetryButton onRetry={state.retry} what="loading the captures" />
+            }
           >
             Could not load the captures: {errorMessage(state.error)}
           </Alert>
@@ -199,8 +236,9 @@ export const RecoveryPointDialog = ({
           <Box mt={1}>
             {points.length === 0 && (
               <Alert severity="info">
-                The kept captures allow no recovery point earlier than the latest state: every
-                machine needs a capture taken at or before it.
+                The kept captures allow no recovery point earlier than the
+                latest state: every machine needs a capture taken at or before
+                it.
               </Alert>
             )}
             <RadioGroup
@@ -210,9 +248,18 @@ export const RecoveryPointDialog = ({
               onChange={e => setChosen(e.target.value)}
             >
               {points.map(p => (
-                <FormControlLabel key={p} value={p} control={<Radio />} label={pointLabel(p, points)} />
+                <FormControlLabel
+                  key={p}
+                  value={p}
+                  control={<Radio />}
+                  label={pointLabel(p, points)}
+                />
               ))}
-              <FormControlLabel value={TYPED} control={<Radio />} label="Another time" />
+              <FormControlLabel
+                value={TYPED}
+                control={<Radio />}
+                label="Another time"
+              />
             </RadioGroup>
             <Box ml={4}>
               <TextField
@@ -232,8 +279,8 @@ export const RecoveryPointDialog = ({
                   !read
                     ? 'Such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00'
                     : 'problem' in read
-                    ? `Not a recovery point: ${read.problem}`
-                    : `Read as ${withMilliseconds(read.point)}`
+                      ? `Not a recovery point: ${read.problem}`
+                      : `Read as ${withMilliseconds(read.point)}`
                 }
               />
             </Box>

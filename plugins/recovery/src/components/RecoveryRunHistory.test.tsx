@@ -8,7 +8,10 @@ import { renderWithApis } from '../testUtils/render';
 const WEB = 'component:default/web';
 
 /** Run `run-n`, started on May n at 10:00 UTC. */
-const run = (n: number, stage: 'running' | 'succeeded' = 'succeeded'): RecoveryRun => ({
+const run = (
+  n: number,
+  stage: 'running' | 'succeeded' = 'succeeded',
+): RecoveryRun => ({
   ...makeRun(stage, { id: `run-${n}` }),
   createdAt: `2024-05-0${n}T10:00:00.000Z`,
   startedAt: `2024-05-0${n}T10:00:00.000Z`,
@@ -31,27 +34,64 @@ describe('RecoveryRunHistory paging', () => {
         return [];
       },
     });
-    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {
+      api,
+      entity: null,
+    });
     await waitFor(() => expect(starts()).toEqual(['2024-05-05', '2024-05-04']));
 
-    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
-    await waitFor(() => expect(starts()).toEqual(['2024-05-05', '2024-05-04', '2024-05-03', '2024-05-02']));
-    expect(api.listRuns).toHaveBeenCalledWith({ entityRef: WEB, limit: 2, before: 'run-4' });
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Show older runs' }),
+    );
+    await waitFor(() =>
+      expect(starts()).toEqual([
+        '2024-05-05',
+        '2024-05-04',
+        '2024-05-03',
+        '2024-05-02',
+      ]),
+    );
+    expect(api.listRuns).toHaveBeenCalledWith({
+      entityRef: WEB,
+      limit: 2,
+      before: 'run-4',
+    });
     expect(screen.queryByText(/No older runs/)).toBeNull();
 
     // A short page is the last one.
-    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
-    expect(await screen.findByText('No older runs: 5 runs in all.')).toBeInTheDocument();
-    expect(api.listRuns).toHaveBeenLastCalledWith({ entityRef: WEB, limit: 2, before: 'run-2' });
-    expect(starts()).toEqual(['2024-05-05', '2024-05-04', '2024-05-03', '2024-05-02', '2024-05-01']);
-    expect(screen.queryByRole('button', { name: 'Show older runs' })).toBeNull();
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Show older runs' }),
+    );
+    expect(
+      await screen.findByText('No older runs: 5 runs in all.'),
+    ).toBeInTheDocument();
+    expect(api.listRuns).toHaveBeenLastCalledWith({
+      entityRef: WEB,
+      limit: 2,
+      before: 'run-2',
+    });
+    expect(starts()).toEqual([
+      '2024-05-05',
+      '2024-05-04',
+      '2024-05-03',
+      '2024-05-02',
+      '2024-05-01',
+    ]);
+    expect(
+      screen.queryByRole('button', { name: 'Show older runs' }),
+    ).toBeNull();
   });
 
   it('offers no older runs under a page that is not full', async () => {
     const api = fakeRecoveryApi({ listRuns: async () => [run(5)] });
-    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {
+      api,
+      entity: null,
+    });
     await waitFor(() => expect(starts()).toEqual(['2024-05-05']));
-    expect(screen.queryByRole('button', { name: 'Show older runs' })).toBeNull();
+    expect(
+      screen.queryByRole('button', { name: 'Show older runs' }),
+    ).toBeNull();
     expect(screen.queryByText(/No older runs/)).toBeNull();
   });
 
@@ -64,19 +104,42 @@ describe('RecoveryRunHistory paging', () => {
           return [run(3)];
         }
         // Once the older page is in, a new run starts: run-4 is no longer on the newest page.
-        return olderLoaded ? [run(6, 'running'), run(5)] : [run(5, 'running'), run(4)];
+        return olderLoaded
+          ? [run(6, 'running'), run(5)]
+          : [run(5, 'running'), run(4)];
       },
     });
-    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} pollIntervalMs={10} />, { api, entity: null });
+    await renderWithApis(
+      <RecoveryRunHistory entityRef={WEB} limit={2} pollIntervalMs={10} />,
+      { api, entity: null },
+    );
     await waitFor(() => expect(starts()).toEqual(['2024-05-05', '2024-05-04']));
 
-    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
-    await waitFor(() => expect(starts()).toEqual(['2024-05-06', '2024-05-05', '2024-05-04', '2024-05-03']));
-    expect(screen.getByText('No older runs: 4 runs in all.')).toBeInTheDocument();
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Show older runs' }),
+    );
+    await waitFor(() =>
+      expect(starts()).toEqual([
+        '2024-05-06',
+        '2024-05-05',
+        '2024-05-04',
+        '2024-05-03',
+      ]),
+    );
+    expect(
+      screen.getByText('No older runs: 4 runs in all.'),
+    ).toBeInTheDocument();
     // Still polled: the new run is in progress.
     const polls = api.listRuns.mock.calls.length;
-    await waitFor(() => expect(api.listRuns.mock.calls.length).toBeGreaterThan(polls + 2));
-    expect(starts()).toEqual(['2024-05-06', '2024-05-05', '2024-05-04', '2024-05-03']);
+    await waitFor(() =>
+      expect(api.listRuns.mock.calls.length).toBeGreaterThan(polls + 2),
+    );
+    expect(starts()).toEqual([
+      '2024-05-06',
+      '2024-05-05',
+      '2024-05-04',
+      '2024-05-03',
+    ]);
   });
 
   it('says why older runs could not be loaded, and loads them on another click', async () => {
@@ -89,13 +152,24 @@ describe('RecoveryRunHistory paging', () => {
         return [run(3)];
       },
     });
-    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
-    await userEvent.click(await screen.findByRole('button', { name: 'Show older runs' }));
-    expect(await screen.findByText(/Could not load older runs: backend unavailable/)).toBeInTheDocument();
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {
+      api,
+      entity: null,
+    });
+    await userEvent.click(
+      await screen.findByRole('button', { name: 'Show older runs' }),
+    );
+    expect(
+      await screen.findByText(/Could not load older runs: backend unavailable/),
+    ).toBeInTheDocument();
     expect(starts()).toEqual(['2024-05-05', '2024-05-04']);
 
-    await userEvent.click(screen.getByRole('button', { name: 'Show older runs' }));
-    expect(await screen.findByText('No older runs: 3 runs in all.')).toBeInTheDocument();
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Show older runs' }),
+    );
+    expect(
+      await screen.findByText('No older runs: 3 runs in all.'),
+    ).toBeInTheDocument();
     expect(screen.queryByText(/Could not load older runs/)).toBeNull();
   });
 });
@@ -116,10 +190,17 @@ describe('RecoveryRunHistory, a load left unanswered', () => {
         },
       });
       // Polled every second: a load gets 30 s.
-      await renderWithApis(<RecoveryRunHistory entityRef={WEB} pollIntervalMs={1000} />, { api, entity: null });
+      await renderWithApis(
+        <RecoveryRunHistory entityRef={WEB} pollIntervalMs={1000} />,
+        { api, entity: null },
+      );
       await act(() => vi.advanceTimersByTimeAsync(30_000));
-      expect(screen.getByText('Error: No answer from the backend within 30s')).toBeInTheDocument();
-      expect(screen.getByRole('button', { name: 'Retry loading the run history' })).toBeInTheDocument();
+      expect(
+        screen.getByText('Error: No answer from the backend within 30s'),
+      ).toBeInTheDocument();
+      expect(
+        screen.getByRole('button', { name: 'Retry loading the run history' }),
+      ).toBeInTheDocument();
 
       // Retried by itself, 2 s after; then polled while its run is in progress.
       await act(() => vi.advanceTimersByTimeAsync(2_000));
@@ -156,16 +237,29 @@ describe('RecoveryRunHistory, a load left unanswered', () => {
           return tries === 1 ? unanswered() : [run(3)];
         },
       });
-      await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, { api, entity: null });
-      await user.click(await screen.findByRole('button', { name: 'Show older runs' }));
-      expect(screen.getByRole('button', { name: 'Loading older runs…' })).toBeDisabled();
+      await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {
+        api,
+        entity: null,
+      });
+      await user.click(
+        await screen.findByRole('button', { name: 'Show older runs' }),
+      );
+      expect(
+        screen.getByRole('button', { name: 'Loading older runs…' }),
+      ).toBeDisabled();
 
       await act(() => vi.advanceTimersByTimeAsync(60_000));
-      expect(screen.getByText('Could not load older runs: No answer from the backend within 1m')).toBeInTheDocument();
+      expect(
+        screen.getByText(
+          'Could not load older runs: No answer from the backend within 1m',
+        ),
+      ).toBeInTheDocument();
       expect(starts()).toEqual(['2024-05-05', '2024-05-04']);
 
       await user.click(screen.getByRole('button', { name: 'Show older runs' }));
-      expect(await screen.findByText('No older runs: 3 runs in all.')).toBeInTheDocument();
+      expect(
+        await screen.findByText('No older runs: 3 runs in all.'),
+      ).toBeInTheDocument();
       expect(screen.queryByText(/Could not load older runs/)).toBeNull();
     } finally {
       vi.useRealTimers();
@@ -178,28 +272,47 @@ describe('RecoveryRunHistory of an interrupted run', () => {
     const preempted = makeRun('failed', {
       id: 'run-2',
       createdAt: '2024-05-02T10:00:00.000Z',
-      error: { message: 'Interrupted: preempted by failover run-7 of system:default/site' },
+      error: {
+        message:
+          'Interrupted: preempted by failover run-7 of system:default/site',
+      },
     });
     const failed = makeRun('failed', { id: 'run-1' });
     const api = fakeRecoveryApi({ listRuns: async () => [preempted, failed] });
-    await renderWithApis(<RecoveryRunHistory entityRef={WEB} />, { api, entity: null });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} />, {
+      api,
+      entity: null,
+    });
     await waitFor(() => expect(starts()).toHaveLength(2));
     // The history's rows: each with its start time's button (the run's details below have none).
-    const [first, second] = screen.getAllByRole('row').filter(r => r.querySelector('button[aria-pressed]'));
+    const [first, second] = screen
+      .getAllByRole('row')
+      .filter(r => r.querySelector('button[aria-pressed]'));
     expect(first).toHaveTextContent('Interrupted');
     expect(first).not.toHaveTextContent('Failed');
-    expect(first).toHaveTextContent('Interrupted: preempted by failover run-7 of system:default/site');
+    expect(first).toHaveTextContent(
+      'Interrupted: preempted by failover run-7 of system:default/site',
+    );
     expect(second).toHaveTextContent('Failed');
-    expect(second).toHaveTextContent('Machine web-1 failed probe http:80/healthz');
+    expect(second).toHaveTextContent(
+      'Machine web-1 failed probe http:80/healthz',
+    );
   });
 
   it('says on its row the recovery point a run recovered to, and nothing on a run of the latest captures', async () => {
     const earlier = { ...run(2), recoveryPoint: '2024-04-28T00:00:00.000Z' };
     const api = fakeRecoveryApi({ listRuns: async () => [earlier, run(1)] });
-    await renderWithApis(<RecoveryRunHistory entityRef={WEB} />, { api, entity: null });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} />, {
+      api,
+      entity: null,
+    });
     await waitFor(() => expect(starts()).toHaveLength(2));
-    const [first, second] = screen.getAllByRole('row').filter(r => r.querySelector('button[aria-pressed]'));
-    expect(first).toHaveTextContent('to the recovery point 2024-04-28 00:00:00 UTC');
+    const [first, second] = screen
+      .getAllByRole('row')
+      .filter(r => r.querySelector('button[aria-pressed]'));
+    expect(first).toHaveTextContent(
+      'to the recovery point 2024-04-28 00:00:00 UTC',
+    );
     expect(second).not.toHaveTextContent('recovery point');
   });
 });
@@ -207,8 +320,16 @@ describe('RecoveryRunHistory of an interrupted run', () => {
 describe('mergeRunHistory', () => {
   it('lists each run once, newest first, the newest page as loaded last, ties by id', () => {
     const tie = { ...run(3), id: 'run-3b' };
-    const merged = mergeRunHistory([run(5, 'succeeded')], [run(5, 'running'), run(3), tie, run(4)]);
-    expect(merged.map(r => r.id)).toEqual(['run-5', 'run-4', 'run-3b', 'run-3']);
+    const merged = mergeRunHistory(
+      [run(5, 'succeeded')],
+      [run(5, 'running'), run(3), tie, run(4)],
+    );
+    expect(merged.map(r => r.id)).toEqual([
+      'run-5',
+      'run-4',
+      'run-3b',
+      'run-3',
+    ]);
     expect(merged[0].status).toBe('succeeded');
   });
 });

@@ -27,7 +27,10 @@ import {
 } from './useFailoverPermission';
 
 /** Why the release is off, or nothing while it is allowed or still being checked. */
-function releaseDenial(permission: FailoverPermission, entity: string): string | undefined {
+function releaseDenial(
+  permission: FailoverPermission,
+  entity: string,
+): string | undefined {
   if (permission.loading || permission.allowed) return undefined;
   const name = recoveryRunFailoverPermission.name;
   if (permission.error) {
@@ -45,7 +48,9 @@ function releaseDenial(permission: FailoverPermission, entity: string): string |
 
 /** The steps of a run's timeline that say it was released, oldest first: one per release. */
 function releaseSteps(run: RecoveryRun): string[] {
-  return run.steps.filter(s => s.message.startsWith('Released by')).map(s => s.message);
+  return run.steps
+    .filter(s => s.message.startsWith('Released by'))
+    .map(s => s.message);
 }
 
 /**
@@ -67,7 +72,10 @@ export const ReleaseFailover = ({
   const [confirming, setConfirming] = useState(false);
   const [releasing, setReleasing] = useState(false);
   const [outcome, setOutcome] = useState<
-    { released: string } | { error: string } | { unanswered: string } | undefined
+    | { released: string }
+    | { error: string }
+    | { unanswered: string }
+    | undefined
   >();
 
   const release = async () => {
@@ -79,12 +87,16 @@ export const ReleaseFailover = ({
     try {
       // The teardown may take a while, but a dropped connection must not keep the button off for
       // good: past a minute, the run is read again, and its timeline says whether it was released.
-      const outcome = await answerOrLook(api.releaseFailover(run.id), answerTimeoutMs(), () =>
-        api.getRun(run.id),
+      const outcome = await answerOrLook(
+        api.releaseFailover(run.id),
+        answerTimeoutMs(),
+        () => api.getRun(run.id),
       );
       if (!isMounted()) return;
       if ('answer' in outcome) {
-        setOutcome({ released: releaseSteps(outcome.answer).pop() ?? 'Released.' });
+        setOutcome({
+          released: releaseSteps(outcome.answer).pop() ?? 'Released.',
+        });
         onReleased?.(outcome.answer);
         return;
       }
@@ -100,7 +112,9 @@ export const ReleaseFailover = ({
       }
       const steps = releaseSteps(outcome.seen);
       if (steps.length > before) {
-        setOutcome({ released: `${steps[steps.length - 1]} (no answer to the release within ${within}; its timeline says so)` });
+        setOutcome({
+          released: `${steps[steps.length - 1]} (no answer to the release within ${within}; its timeline says so)`,
+        });
         onReleased?.(outcome.seen);
         return;
       }
@@ -134,14 +148,25 @@ export const ReleaseFailover = ({
         </Button>
       </span>
       {denial ? (
-        <Typography id={denialId} variant="caption" color="textSecondary" component="p">
+        <Typography
+          id={denialId}
+          variant="caption"
+          color="textSecondary"
+          component="p"
+        >
           {denial}
         </Typography>
       ) : null}
       {/* A check that failed (the permission backend out of reach a moment) is asked again on
           request: otherwise the button stays off until the page is reloaded. */}
-      {!permission.loading && !permission.allowed && permission.error && permission.retry ? (
-        <RetryButton onRetry={permission.retry} what="checking the release permission" />
+      {!permission.loading &&
+      !permission.allowed &&
+      permission.error &&
+      permission.retry ? (
+        <RetryButton
+          onRetry={permission.retry}
+          what="checking the release permission"
+        />
       ) : null}
       {outcome && 'released' in outcome ? (
         <Alert severity="success">{outcome.released}</Alert>
@@ -157,12 +182,15 @@ export const ReleaseFailover = ({
         onClose={() => setConfirming(false)}
         aria-labelledby={`release-${run.id}`}
       >
-        <DialogTitle id={`release-${run.id}`}>Release the failover of {entity}?</DialogTitle>
+        <DialogTitle id={`release-${run.id}`}>
+          Release the failover of {entity}?
+        </DialogTitle>
         <DialogContent>
           <DialogContentText>
-            The machines this failover booted on {run.hypervisorHost} have served production since
-            it ran. Releasing removes them, their networks and images from that host, for good:
-            do it only once production runs on its primary machines again. Until then, test
+            The machines this failover booted on {run.hypervisorHost} have
+            served production since it ran. Releasing removes them, their
+            networks and images from that host, for good: do it only once
+            production runs on its primary machines again. Until then, test
             recoveries that need their subnets are refused.
           </DialogContentText>
         </DialogContent>

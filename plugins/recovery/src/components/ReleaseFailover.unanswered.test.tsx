@@ -14,8 +14,10 @@ const released = (run: RecoveryRun, message: string): RecoveryRun => ({
   ...run,
   steps: [...run.steps, { at: '2024-05-02T10:00:00Z', level: 'info', message }],
 });
-const RELEASED = 'Released by user:default/dr: removed 3 containers (a, b, c) and 1 network (lab) it kept on recovery';
-const releaseButton = () => screen.getByRole('button', { name: /Release failover machines|Releasing…/ });
+const RELEASED =
+  'Released by user:default/dr: removed 3 containers (a, b, c) and 1 network (lab) it kept on recovery';
+const releaseButton = () =>
+  screen.getByRole('button', { name: /Release failover machines|Releasing…/ });
 
 beforeEach(() => {
   vi.useFakeTimers({ shouldAdvanceTime: true });
@@ -25,14 +27,24 @@ afterEach(() => {
 });
 
 /** Renders the release of `run`, confirms it, and lets the release go unanswered for a minute. */
-async function releaseUnanswered(run: RecoveryRun, getRun: () => Promise<RecoveryRun>) {
+async function releaseUnanswered(
+  run: RecoveryRun,
+  getRun: () => Promise<RecoveryRun>,
+) {
   const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
   const api = fakeRecoveryApi({ releaseFailover: unanswered, getRun });
   const onReleased = vi.fn();
-  await renderWithApis(<ReleaseFailover run={run} onReleased={onReleased} />, { api, entity: null });
+  await renderWithApis(<ReleaseFailover run={run} onReleased={onReleased} />, {
+    api,
+    entity: null,
+  });
   await waitFor(() => expect(releaseButton()).toBeEnabled());
   await user.click(releaseButton());
-  await user.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Release' }));
+  await user.click(
+    within(await screen.findByRole('dialog')).getByRole('button', {
+      name: 'Release',
+    }),
+  );
   await waitFor(() => expect(releaseButton()).toHaveTextContent('Releasing…'));
   expect(releaseButton()).toBeDisabled();
   await act(() => vi.advanceTimersByTimeAsync(MINUTE - 1000));
@@ -42,19 +54,28 @@ async function releaseUnanswered(run: RecoveryRun, getRun: () => Promise<Recover
 }
 
 describe('a release of a failover left unanswered', () => {
-  it("reads the run again and says it was released where its timeline says so", async () => {
-    const { api, onReleased } = await releaseUnanswered(failover, async () => released(failover, RELEASED));
+  it('reads the run again and says it was released where its timeline says so', async () => {
+    const { api, onReleased } = await releaseUnanswered(failover, async () =>
+      released(failover, RELEASED),
+    );
     expect(
-      await screen.findByText(`${RELEASED} (no answer to the release within 1m; its timeline says so)`),
+      await screen.findByText(
+        `${RELEASED} (no answer to the release within 1m; its timeline says so)`,
+      ),
     ).toBeInTheDocument();
     expect(api.getRun).toHaveBeenCalledWith('fo-1');
     expect(onReleased).toHaveBeenCalledWith(released(failover, RELEASED));
-    await waitFor(() => expect(releaseButton()).toHaveTextContent('Release failover machines'));
+    await waitFor(() =>
+      expect(releaseButton()).toHaveTextContent('Release failover machines'),
+    );
     expect(releaseButton()).toBeEnabled();
   });
 
   it('says the timeline shows no release yet, not that it failed, and enables the button again', async () => {
-    const { onReleased } = await releaseUnanswered(failover, async () => failover);
+    const { onReleased } = await releaseUnanswered(
+      failover,
+      async () => failover,
+    );
     expect(
       await screen.findByText(
         "No answer to the release within 1m, and the failover's timeline shows no release yet: its host may still be removing what it kept. " +
@@ -67,9 +88,16 @@ describe('a release of a failover left unanswered', () => {
   });
 
   it('does not take the step of an earlier release for this one', async () => {
-    const releasedBefore = released(failover, 'Released by user:default/ops: nothing of it was left on recovery');
+    const releasedBefore = released(
+      failover,
+      'Released by user:default/ops: nothing of it was left on recovery',
+    );
     await releaseUnanswered(releasedBefore, async () => releasedBefore);
-    expect(await screen.findByText(/^No answer to the release within 1m, and the failover's timeline shows no release yet/)).toBeInTheDocument();
+    expect(
+      await screen.findByText(
+        /^No answer to the release within 1m, and the failover's timeline shows no release yet/,
+      ),
+    ).toBeInTheDocument();
     expect(screen.queryByText(/Released by user:default\/ops/)).toBeNull();
   });
 

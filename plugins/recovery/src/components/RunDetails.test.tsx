@@ -1,6 +1,9 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import type { RecoveryRun, RunStep } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  RecoveryRun,
+  RunStep,
+} from '@backstage-recovery/plugin-recovery-common';
 import { RunDetails } from './RunDetails';
 import { DB, fakeRecoveryApi, makeRun, WEB } from '../testUtils/fixtures';
 import { renderWithApis } from '../testUtils/render';
@@ -38,7 +41,12 @@ function timelineTimes(): string[] {
 /** A run started at 23:59:58 UTC on December 4 whose steps cross midnight. */
 function runOverMidnight(): RecoveryRun {
   const run = makeRun('running');
-  const step = (at: string, message: string): RunStep => ({ at, machineRef: DB, level: 'info', message });
+  const step = (at: string, message: string): RunStep => ({
+    at,
+    machineRef: DB,
+    level: 'info',
+    message,
+  });
   return {
     ...run,
     createdAt: '2026-12-04T23:59:58.000Z',
@@ -63,7 +71,12 @@ function runOverMidnight(): RecoveryRun {
 describe('RunDetails', () => {
   it('dates a step of the timeline whose UTC date is not the one of the step above', async () => {
     await renderRun(<RunDetails run={runOverMidnight()} />);
-    expect(timelineTimes()).toEqual(['23:59:58 UTC', '23:59:59 UTC', '2026-12-05 00:00:03 UTC', '00:00:04 UTC']);
+    expect(timelineTimes()).toEqual([
+      '23:59:58 UTC',
+      '23:59:59 UTC',
+      '2026-12-05 00:00:03 UTC',
+      '00:00:04 UTC',
+    ]);
     // The machines too, against the run's start.
     const db = screen.getByTestId('run-machine-db');
     expect(db).toHaveTextContent('from 23:59:59 UTC');
@@ -74,7 +87,10 @@ describe('RunDetails', () => {
   it('dates the first step shown against the run start when earlier steps are left out', async () => {
     await renderRun(<RunDetails run={runOverMidnight()} maxSteps={2} />);
     // The steps above it are hidden: the header's start date is the one read.
-    expect(timelineTimes()).toEqual(['2026-12-05 00:00:03 UTC', '00:00:04 UTC']);
+    expect(timelineTimes()).toEqual([
+      '2026-12-05 00:00:03 UTC',
+      '00:00:04 UTC',
+    ]);
   });
 
   it('names the columns of the timeline in a header row', async () => {
@@ -97,7 +113,9 @@ describe('RunDetails', () => {
     expect(shown[0]).toBe('Step 4');
     expect(shown.at(-1)).toBe('Step 15');
 
-    await userEvent.click(screen.getByRole('button', { name: 'Show all 15 steps' }));
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Show all 15 steps' }),
+    );
     expect(timelineSteps()).toHaveLength(15);
     expect(timelineSteps()[0]).toBe('Step 1');
     expect(screen.queryByText(/earlier steps? not shown/)).toBeNull();
@@ -111,18 +129,27 @@ describe('RunDetails', () => {
       message:
         'Restores its capture of 2024-04-29T10:00:00.000Z, 2 d old when the run was admitted, over the RPO of 24 h: a recovery from it would lose what changed since',
     };
-    await renderRun(<RunDetails run={{ ...run, status: 'succeeded', finishedAt: run.steps[14].at }} maxSteps={12} />);
+    await renderRun(
+      <RunDetails
+        run={{ ...run, status: 'succeeded', finishedAt: run.steps[14].at }}
+        maxSteps={12}
+      />,
+    );
     expect(screen.getByText(/3 earlier steps not shown/)).toHaveTextContent(
       '3 earlier steps not shown, 1 warning or error among them. Show all 15 steps',
     );
-    await userEvent.click(screen.getByRole('button', { name: 'Show all 15 steps' }));
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Show all 15 steps' }),
+    );
     const row = screen.getByText(/over the RPO of 24 h/).closest('tr')!;
     expect(within(row).getByTitle('Warning')).toBeInTheDocument();
   });
 
   it('says no warning is among the earlier steps when none is', async () => {
     await renderRun(<RunDetails run={runWithSteps(15)} maxSteps={12} />);
-    expect(screen.getByText(/3 earlier steps not shown/)).not.toHaveTextContent(/warning/);
+    expect(screen.getByText(/3 earlier steps not shown/)).not.toHaveTextContent(
+      /warning/,
+    );
   });
 
   it('marks an error step of the timeline as an error to a screen reader, not by its colour alone', async () => {
@@ -135,25 +162,35 @@ describe('RunDetails', () => {
         {
           at: run.finishedAt!,
           level: 'error',
-          message: 'Teardown: network rec-run-1 still has endpoints; the lab stays on recovery-1',
+          message:
+            'Teardown: network rec-run-1 still has endpoints; the lab stays on recovery-1',
         },
       ],
     };
     await renderRun(<RunDetails run={withError} />);
     const timeline = screen.getByRole('table', { name: 'Timeline' });
-    const errorRow = within(timeline).getByText(/Teardown: network/).closest('tr') as HTMLElement;
-    expect(within(errorRow).getByRole('img', { name: 'Error' })).toBeInTheDocument();
-    const infoRow = within(timeline).getByText('Run admitted').closest('tr') as HTMLElement;
+    const errorRow = within(timeline)
+      .getByText(/Teardown: network/)
+      .closest('tr') as HTMLElement;
+    expect(
+      within(errorRow).getByRole('img', { name: 'Error' }),
+    ).toBeInTheDocument();
+    const infoRow = within(timeline)
+      .getByText('Run admitted')
+      .closest('tr') as HTMLElement;
     expect(within(infoRow).queryByRole('img')).toBeNull();
   });
 
   it('does not say a measured RTO over the objective as the objective itself', async () => {
     await renderRun(
-      <RunDetails run={makeRun('succeeded', { rtoSeconds: 3640 })} rtoObjectiveSeconds={3600} />,
+      <RunDetails
+        run={makeRun('succeeded', { rtoSeconds: 3640 })}
+        rtoObjectiveSeconds={3600}
+      />,
     );
-    expect(screen.getByText('Recovery succeeded').closest('[role="alert"]')).toHaveTextContent(
-      'measured RTO 1h 0m 40s (objective 1h, exceeded)',
-    );
+    expect(
+      screen.getByText('Recovery succeeded').closest('[role="alert"]'),
+    ).toHaveTextContent('measured RTO 1h 0m 40s (objective 1h, exceeded)');
   });
 
   it('says nothing is left out when every step fits', async () => {
@@ -168,7 +205,9 @@ describe('RunDetails', () => {
     const run: RecoveryRun = {
       ...failed,
       machines: failed.machines.map(m =>
-        m.machineRef === DB ? { ...m, logTail: 'db: ready to accept connections' } : m,
+        m.machineRef === DB
+          ? { ...m, logTail: 'db: ready to accept connections' }
+          : m,
       ),
     };
     await renderRun(<RunDetails run={run} />);
@@ -177,10 +216,12 @@ describe('RunDetails', () => {
     expect(screen.getByRole('group', { name: 'Log tail' })).toHaveTextContent(
       'nginx: [emerg] host not found in upstream "db:5432"',
     );
-    expect(screen.getByRole('group', { name: 'Log tail of db' })).toHaveTextContent(
-      'db: ready to accept connections',
-    );
-    expect(screen.queryByRole('group', { name: 'Log tail of web-1' })).toBeNull();
+    expect(
+      screen.getByRole('group', { name: 'Log tail of db' }),
+    ).toHaveTextContent('db: ready to accept connections');
+    expect(
+      screen.queryByRole('group', { name: 'Log tail of web-1' }),
+    ).toBeNull();
   });
 
   it('blames no machine for a failure of the run as a whole, and shows the log tail of one that failed once, with it', async () => {
@@ -188,27 +229,55 @@ describe('RunDetails', () => {
     // The run failed as a whole (its lab network went away, a host outage) after web-1 had
     // failed: the error names no machine, and "Machine web-1 failed: lab network lost" would
     // blame web-1 in words not its own.
-    const run: RecoveryRun = { ...failed, error: { message: 'lab network lost' } };
+    const run: RecoveryRun = {
+      ...failed,
+      error: { message: 'lab network lost' },
+    };
     await renderRun(<RunDetails run={run} />);
 
-    const outcome = screen.getByText('Recovery failed').closest('[role="alert"]') as HTMLElement;
+    const outcome = screen
+      .getByText('Recovery failed')
+      .closest('[role="alert"]') as HTMLElement;
     expect(outcome).toHaveTextContent(/^Recovery failedlab network lost$/);
-    expect(within(outcome).queryByRole('group', { name: 'Log tail' })).toBeNull();
-    expect(screen.getByRole('group', { name: 'Log tail of web-1' })).toHaveTextContent('host not found in upstream');
+    expect(
+      within(outcome).queryByRole('group', { name: 'Log tail' }),
+    ).toBeNull();
+    expect(
+      screen.getByRole('group', { name: 'Log tail of web-1' }),
+    ).toHaveTextContent('host not found in upstream');
   });
 });
 
 describe('RunDetails in a narrow card', () => {
   it('cuts a long machine name short in the timeline, its full ref on hover, rather than widen the table', async () => {
-    const long = 'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
+    const long =
+      'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
     const run = makeRun('running');
     await renderRun(
-      <RunDetails run={{ ...run, steps: [{ at: run.createdAt, machineRef: long, level: 'info', message: 'Restoring capture cap-1' }] }} />,
+      <RunDetails
+        run={{
+          ...run,
+          steps: [
+            {
+              at: run.createdAt,
+              machineRef: long,
+              level: 'info',
+              message: 'Restoring capture cap-1',
+            },
+          ],
+        }}
+      />,
     );
     const timeline = screen.getByRole('table', { name: 'Timeline' });
     const name = within(timeline).getByTitle(long);
-    expect(name).toHaveTextContent('payments-ledger-postgres-primary-eu-west-1-az-b-replica-01');
-    expect(getComputedStyle(name)).toMatchObject({ maxWidth: '12em', overflow: 'hidden', textOverflow: 'ellipsis' });
+    expect(name).toHaveTextContent(
+      'payments-ledger-postgres-primary-eu-west-1-az-b-replica-01',
+    );
+    expect(getComputedStyle(name)).toMatchObject({
+      maxWidth: '12em',
+      overflow: 'hidden',
+      textOverflow: 'ellipsis',
+    });
   });
 });
 
@@ -216,7 +285,12 @@ describe('RunDetails, a console tail', () => {
   /** A failed run whose failed machine's console tail is `logTail`. */
   function failedWithTail(logTail: string): RecoveryRun {
     const failed = makeRun('failed');
-    return { ...failed, machines: failed.machines.map(m => (m.machineRef === WEB ? { ...m, logTail } : m)) };
+    return {
+      ...failed,
+      machines: failed.machines.map(m =>
+        m.machineRef === WEB ? { ...m, logTail } : m,
+      ),
+    };
   }
 
   afterEach(() => vi.restoreAllMocks());
@@ -238,7 +312,9 @@ describe('RunDetails, a console tail', () => {
   it('opens a long one at its last lines, which say why, and lets a keyboard scroll it', async () => {
     // The box is 240 px high; 30 lines of console are more.
     vi.spyOn(Element.prototype, 'scrollHeight', 'get').mockReturnValue(540);
-    const tail = Array.from({ length: 30 }, (_, i) => `line ${i + 1}`).join('\n');
+    const tail = Array.from({ length: 30 }, (_, i) => `line ${i + 1}`).join(
+      '\n',
+    );
     await renderRun(<RunDetails run={failedWithTail(tail)} />);
 
     const box = screen.getByRole('group', { name: 'Log tail' });
@@ -258,7 +334,15 @@ describe('RunDetails of a run still queued', () => {
 
 describe('RunDetails, who started it', () => {
   it('names who started a run as the run history does, by short ref', async () => {
-    await renderRun(<RunDetails run={{ ...makeRun('succeeded'), trigger: 'user', createdBy: 'user:default/guest' }} />);
+    await renderRun(
+      <RunDetails
+        run={{
+          ...makeRun('succeeded'),
+          trigger: 'user',
+          createdBy: 'user:default/guest',
+        }}
+      />,
+    );
     expect(screen.getByText(/by user:guest ·/)).toBeInTheDocument();
     expect(screen.queryByText(/user:default\/guest/)).not.toBeInTheDocument();
   });
@@ -267,31 +351,48 @@ describe('RunDetails, who started it', () => {
 describe('RunDetails of a run to a recovery point', () => {
   it("says the point it recovered to, that readiness leaves it out, and when each machine's restored capture was taken", async () => {
     const base = makeRun('succeeded');
-    const taken: Record<string, string> = { [DB]: '2024-04-27T22:00:00.000Z', [WEB]: '2024-04-27T23:30:00.000Z' };
+    const taken: Record<string, string> = {
+      [DB]: '2024-04-27T22:00:00.000Z',
+      [WEB]: '2024-04-27T23:30:00.000Z',
+    };
     renderRun(
       <RunDetails
-        run={{ ...base, recoveryPoint: '2024-04-28T00:00:00.000Z', machines: base.machines.map(m => ({ ...m, capturedAt: taken[m.machineRef] })) }}
+        run={{
+          ...base,
+          recoveryPoint: '2024-04-28T00:00:00.000Z',
+          machines: base.machines.map(m => ({
+            ...m,
+            capturedAt: taken[m.machineRef],
+          })),
+        }}
       />,
     );
     const point = await screen.findByTestId('run-recovery-point');
     expect(point).toHaveTextContent('Recovery point 2024-04-28 00:00:00 UTC');
     expect(point).toHaveTextContent('does not count for readiness');
-    expect(screen.getByTestId('run-machine-db')).toHaveTextContent('capture of 2024-04-27 22:00:00 UTC');
-    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent('capture of 2024-04-27 23:30:00 UTC');
+    expect(screen.getByTestId('run-machine-db')).toHaveTextContent(
+      'capture of 2024-04-27 22:00:00 UTC',
+    );
+    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent(
+      'capture of 2024-04-27 23:30:00 UTC',
+    );
   });
 
   it('says neither of a run of the latest captures recorded without their times', async () => {
     renderRun(<RunDetails run={makeRun('succeeded')} />);
     await screen.findByTestId('run-machine-db');
     expect(screen.queryByTestId('run-recovery-point')).toBeNull();
-    expect(screen.getByRole('table', { name: 'Machines' })).not.toHaveTextContent('capture of');
+    expect(
+      screen.getByRole('table', { name: 'Machines' }),
+    ).not.toHaveTextContent('capture of');
   });
 });
 
 describe('RunDetails of an interrupted run', () => {
   /** A test recovery a failover preempted, as the backend records it (admitRun). */
   function preempted(): RecoveryRun {
-    const message = 'Interrupted: preempted by failover run-7 of system:default/site';
+    const message =
+      'Interrupted: preempted by failover run-7 of system:default/site';
     const run = makeRun('failed', {
       error: { message },
       machines: [
@@ -306,7 +407,13 @@ describe('RunDetails of an interrupted run', () => {
         },
       ],
     });
-    return { ...run, steps: [...run.steps.slice(0, 1), { at: '2024-05-01T10:00:25Z', level: 'error', message }] };
+    return {
+      ...run,
+      steps: [
+        ...run.steps.slice(0, 1),
+        { at: '2024-05-01T10:00:25Z', level: 'error', message },
+      ],
+    };
   }
 
   it('says a run preempted by a failover was interrupted by it, not that its recovery failed', async () => {
@@ -315,11 +422,17 @@ describe('RunDetails of an interrupted run', () => {
     expect(outcome).toHaveTextContent(
       'Test recovery interruptedPreempted by failover run-7 of system:default/site. An interrupted run does not count for readiness',
     );
-    expect(outcome).not.toHaveTextContent(/Recovery failed|Machine web-1 failed/);
+    expect(outcome).not.toHaveTextContent(
+      /Recovery failed|Machine web-1 failed/,
+    );
     // Its status and the machine it was booting read as interrupted, by word not only by colour.
     expect(screen.getAllByText('Interrupted')).toHaveLength(2); // the run's status, web-1's phase
-    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent('Interrupted');
-    expect(screen.getByTestId('run-machine-web-1')).not.toHaveTextContent('Failed');
+    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent(
+      'Interrupted',
+    );
+    expect(screen.getByTestId('run-machine-web-1')).not.toHaveTextContent(
+      'Failed',
+    );
     expect(screen.queryByText('Failed')).toBeNull();
   });
 
@@ -333,7 +446,9 @@ describe('RunDetails of an interrupted run', () => {
     // Preempted while queued: no step besides it.
     const run = preempted();
     await renderRun(<RunDetails run={{ ...run, steps: run.steps.slice(1) }} />);
-    expect(screen.getByText('No steps recorded besides its outcome.')).toBeInTheDocument();
+    expect(
+      screen.getByText('No steps recorded besides its outcome.'),
+    ).toBeInTheDocument();
     expect(screen.queryByRole('table', { name: 'Timeline' })).toBeNull();
   });
 
@@ -348,15 +463,31 @@ describe('releasing a failover', () => {
   const failover = makeRun('succeeded', { id: 'fo-1', mode: 'failover' });
 
   it('asks first, then releases a finished failover and says what its host removed', async () => {
-    const step = { at: '2024-05-02T10:00:00Z', level: 'info' as const, message: 'Released by user:default/dr: removed 3 containers (a, b, c) and 1 network (lab) it kept on recovery' };
-    const api = fakeRecoveryApi({ releaseFailover: async () => ({ ...failover, steps: [...failover.steps, step] }) });
+    const step = {
+      at: '2024-05-02T10:00:00Z',
+      level: 'info' as const,
+      message:
+        'Released by user:default/dr: removed 3 containers (a, b, c) and 1 network (lab) it kept on recovery',
+    };
+    const api = fakeRecoveryApi({
+      releaseFailover: async () => ({
+        ...failover,
+        steps: [...failover.steps, step],
+      }),
+    });
     await renderWithApis(<RunDetails run={failover} />, { api, entity: null });
-    await userEvent.click(await screen.findByRole('button', { name: 'Release failover machines' }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: 'Release failover machines' }),
+    );
     const dialog = await screen.findByRole('dialog');
     expect(dialog).toHaveTextContent(/^Release the failover of .+\?/);
-    expect(dialog).toHaveTextContent(/served production since it ran.*only once production runs on its primary machines again/);
+    expect(dialog).toHaveTextContent(
+      /served production since it ran.*only once production runs on its primary machines again/,
+    );
     expect(api.releaseFailover).not.toHaveBeenCalled();
-    await userEvent.click(within(dialog).getByRole('button', { name: 'Release' }));
+    await userEvent.click(
+      within(dialog).getByRole('button', { name: 'Release' }),
+    );
     expect(await screen.findByText(step.message)).toBeInTheDocument();
     expect(api.releaseFailover).toHaveBeenCalledWith('fo-1');
   });
@@ -364,26 +495,58 @@ describe('releasing a failover', () => {
   it('releases nothing when the dialog is cancelled, and says why a release failed', async () => {
     const api = fakeRecoveryApi({
       releaseFailover: async () => {
-        throw new Error("Hypervisor host 'recovery' could not tear down what failover fo-1 kept there: connect ENOENT");
+        throw new Error(
+          "Hypervisor host 'recovery' could not tear down what failover fo-1 kept there: connect ENOENT",
+        );
       },
     });
     await renderWithApis(<RunDetails run={failover} />, { api, entity: null });
-    await userEvent.click(await screen.findByRole('button', { name: 'Release failover machines' }));
-    await userEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Cancel' }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: 'Release failover machines' }),
+    );
+    await userEvent.click(
+      within(await screen.findByRole('dialog')).getByRole('button', {
+        name: 'Cancel',
+      }),
+    );
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     expect(api.releaseFailover).not.toHaveBeenCalled();
-    await userEvent.click(await screen.findByRole('button', { name: 'Release failover machines' }));
-    await userEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Release' }));
-    expect(await screen.findByText(/^Not released: Hypervisor host 'recovery' could not tear down/)).toBeInTheDocument();
+    await userEvent.click(
+      await screen.findByRole('button', { name: 'Release failover machines' }),
+    );
+    await userEvent.click(
+      within(await screen.findByRole('dialog')).getByRole('button', {
+        name: 'Release',
+      }),
+    );
+    expect(
+      await screen.findByText(
+        /^Not released: Hypervisor host 'recovery' could not tear down/,
+      ),
+    ).toBeInTheDocument();
   });
 
   it('offers no release for a test recovery or a failover still running', async () => {
-    const { unmount } = await renderWithApis(<RunDetails run={makeRun('succeeded')} />, { api: fakeRecoveryApi(), entity: null });
-    expect(await screen.findByRole('table', { name: 'Timeline' })).toBeInTheDocument();
-    expect(screen.queryByRole('button', { name: 'Release failover machines' })).toBeNull();
+    const { unmount } = await renderWithApis(
+      <RunDetails run={makeRun('succeeded')} />,
+      { api: fakeRecoveryApi(), entity: null },
+    );
+    expect(
+      await screen.findByRole('table', { name: 'Timeline' }),
+    ).toBeInTheDocument();
+    expect(
+      screen.queryByRole('button', { name: 'Release failover machines' }),
+    ).toBeNull();
     unmount();
-    await renderWithApis(<RunDetails run={makeRun('running', { mode: 'failover' })} />, { api: fakeRecoveryApi(), entity: null });
-    expect(await screen.findByRole('table', { name: 'Timeline' })).toBeInTheDocument();
-    expect(screen.queryByRole('button', { name: 'Release failover machines' })).toBeNull();
+    await renderWithApis(
+      <RunDetails run={makeRun('running', { mode: 'failover' })} />,
+      { api: fakeRecoveryApi(), entity: null },
+    );
+    expect(
+      await screen.findByRole('table', { name: 'Timeline' }),
+    ).toBeInTheDocument();
+    expect(
+      screen.queryByRole('button', { name: 'Release failover machines' }),
+    ).toBeNull();
   });
 });

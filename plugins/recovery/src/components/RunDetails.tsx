@@ -148,7 +148,13 @@ const ConsoleTail = ({ tail, label }: { tail: string; label: string }) => {
     if (box.current) box.current.scrollTop = box.current.scrollHeight;
   }, [text]);
   return (
-    <pre ref={box} className={classes.logTail} role="group" aria-label={label} tabIndex={0}>
+    <pre
+      ref={box}
+      className={classes.logTail}
+      role="group"
+      aria-label={label}
+      tabIndex={0}
+    >
       {text}
     </pre>
   );
@@ -218,8 +224,9 @@ export const RunOutcome = ({
     return (
       <Alert severity="warning">
         <AlertTitle>{runModeName(run.mode, true)} interrupted</AlertTitle>
-        {interruptionReason(run)} An interrupted run does not count for readiness, either
-        way: it says nothing of whether {shortRef(run.entityRef)} can be recovered.
+        {interruptionReason(run)} An interrupted run does not count for
+        readiness, either way: it says nothing of whether{' '}
+        {shortRef(run.entityRef)} can be recovered.
       </Alert>
     );
   }
@@ -352,11 +359,16 @@ export const RunMachinesTable = ({
                   </span>
                   {caption(`wave ${m.wave + 1}`)}
                   {/* The capture it restored: at a recovery point, older than its latest. */}
-                  {m.capturedAt ? caption(`capture of ${formatTime(m.capturedAt)}`) : null}
+                  {m.capturedAt
+                    ? caption(`capture of ${formatTime(m.capturedAt)}`)
+                    : null}
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
-                    <PhaseView phase={m.phase} interrupted={isMachineInterrupted(m)} />
+                    <PhaseView
+                      phase={m.phase}
+                      interrupted={isMachineInterrupted(m)}
+                    />
                   </span>
                   {m.phase === 'failed' && m.probe
                     ? caption(`probe ${m.probe}`)
@@ -364,10 +376,17 @@ export const RunMachinesTable = ({
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
-                    {phaseDuration(m.restoreStartedAt, end(m, m.restoredAt), now, step)}
+                    {phaseDuration(
+                      m.restoreStartedAt,
+                      end(m, m.restoredAt),
+                      now,
+                      step,
+                    )}
                   </span>
                   {m.restoreStartedAt
-                    ? caption(`from ${formatTimeAfter(m.restoreStartedAt, start)}`)
+                    ? caption(
+                        `from ${formatTimeAfter(m.restoreStartedAt, start)}`,
+                      )
                     : null}
                 </TableCell>
                 <TableCell>
@@ -429,12 +448,16 @@ export const RunTimeline = ({
   const steps = hidden ? all.slice(hidden) : all;
   // A warning among the steps left out (a capture restored over the RPO, said before the first
   // wave) is what a run that succeeded all the same must not hide.
-  const hiddenWarnings = all.slice(0, hidden).filter(s => s.level !== 'info').length;
+  const hiddenWarnings = all
+    .slice(0, hidden)
+    .filter(s => s.level !== 'info').length;
   if (!all.length) {
     return (
       <Typography variant="body2" color="textSecondary">
         {/* A run interrupted before its first step has only its interruption, which the outcome says. */}
-        {run.steps.length ? 'No steps recorded besides its outcome.' : 'No steps recorded yet.'}
+        {run.steps.length
+          ? 'No steps recorded besides its outcome.'
+          : 'No steps recorded yet.'}
       </Typography>
     );
   }
@@ -451,11 +474,21 @@ export const RunTimeline = ({
           {formatCount(hidden, 'earlier step', 'earlier steps')} not shown
           {hiddenWarnings > 0 ? (
             <strong>
-              , {formatCount(hiddenWarnings, 'warning or error', 'warnings or errors')} among them
+              ,{' '}
+              {formatCount(
+                hiddenWarnings,
+                'warning or error',
+                'warnings or errors',
+              )}{' '}
+              among them
             </strong>
           ) : null}
           .{' '}
-          <Link component="button" variant="caption" onClick={() => setShowAll(true)}>
+          <Link
+            component="button"
+            variant="caption"
+            onClick={() => setShowAll(true)}
+          >
             Show all {all.length} steps
           </Link>
         </Typography>
@@ -473,7 +506,10 @@ export const RunTimeline = ({
             <TableRow key={`${step.at}-${i}`}>
               <TableCell className={`${classes.mono} ${classes.narrow}`}>
                 {/* The date where it changed since the step above (the first: since the start the header gives). */}
-                {formatTimeAfter(step.at, i === 0 ? runStart(run) : steps[i - 1].at)}
+                {formatTimeAfter(
+                  step.at,
+                  i === 0 ? runStart(run) : steps[i - 1].at,
+                )}
               </TableCell>
               <TableCell className={classes.narrow}>
                 {step.machineRef ? (
@@ -487,12 +523,14 @@ export const RunTimeline = ({
                   step.level === 'error'
                     ? classes.stepError
                     : step.level === 'warning'
-                    ? classes.stepWarning
-                    : ''
+                      ? classes.stepWarning
+                      : ''
                 }`}
               >
                 {step.level === 'error' && <ErrorIcon titleAccess="Error" />}
-                {step.level === 'warning' && <WarningIcon titleAccess="Warning" />}
+                {step.level === 'warning' && (
+                  <WarningIcon titleAccess="Warning" />
+                )}
                 {step.message}
               </TableCell>
             </TableRow>
@@ -519,7 +557,8 @@ export const RunDetails = ({
   const classes = useStyles();
   const heading = headingLevel === 4 ? 'h4' : 'h3';
   // The failed machine's log tail is in the outcome already.
-  const failedMachine = run.status === 'failed' ? runFailure(run).machineRef : undefined;
+  const failedMachine =
+    run.status === 'failed' ? runFailure(run).machineRef : undefined;
   const withLogs = run.machines.filter(
     m => m.logTail && m.machineRef !== failedMachine,
   );
@@ -527,30 +566,49 @@ export const RunDetails = ({
     <Box>
       <Box display="flex" alignItems="center" flexWrap="wrap" mb={1}>
         <Box mr={2}>
-          <RunStatusView status={run.status} interrupted={isRunInterrupted(run)} />
+          <RunStatusView
+            status={run.status}
+            interrupted={isRunInterrupted(run)}
+          />
         </Box>
         <Typography variant="caption" color="textSecondary">
-          {run.mode} run {run.id} · {run.trigger === 'schedule' ? 'scheduled' : `by ${run.createdBy ? shortRef(run.createdBy) : 'a user'}`} ·
-          started {formatTime(runStart(run))}
+          {run.mode} run {run.id} ·{' '}
+          {run.trigger === 'schedule'
+            ? 'scheduled'
+            : `by ${run.createdBy ? shortRef(run.createdBy) : 'a user'}`}{' '}
+          · started {formatTime(runStart(run))}
           {run.finishedAt ? ` · finished ${formatTime(run.finishedAt)}` : ''}
         </Typography>
       </Box>
       {run.recoveryPoint ? (
         <Box mb={1}>
           <Alert severity="info" data-testid="run-recovery-point">
-            <AlertTitle>Recovery point {formatTime(run.recoveryPoint)}</AlertTitle>
-            Each machine restored its newest capture taken at or before it, not its latest. This
-            run proves that point boots, not the latest captures: it does not count for readiness.
+            <AlertTitle>
+              Recovery point {formatTime(run.recoveryPoint)}
+            </AlertTitle>
+            Each machine restored its newest capture taken at or before it, not
+            its latest. This run proves that point boots, not the latest
+            captures: it does not count for readiness.
           </Alert>
         </Box>
       ) : null}
       <RunOutcome run={run} rtoObjectiveSeconds={rtoObjectiveSeconds} />
-      {run.mode === 'failover' && !isRunActive(run) ? <ReleaseFailover run={run} /> : null}
-      <Typography variant="subtitle2" component={heading} className={classes.sectionTitle}>
+      {run.mode === 'failover' && !isRunActive(run) ? (
+        <ReleaseFailover run={run} />
+      ) : null}
+      <Typography
+        variant="subtitle2"
+        component={heading}
+        className={classes.sectionTitle}
+      >
         Machines
       </Typography>
       <RunMachinesTable run={run} />
-      <Typography variant="subtitle2" component={heading} className={classes.sectionTitle}>
+      <Typography
+        variant="subtitle2"
+        component={heading}
+        className={classes.sectionTitle}
+      >
         Timeline
       </Typography>
       <RunTimeline run={run} maxSteps={maxSteps} />
@@ -559,7 +617,10 @@ export const RunDetails = ({
           <Typography variant="caption" aria-hidden>
             Log tail of {shortRef(m.machineRef)}
           </Typography>
-          <ConsoleTail tail={m.logTail!} label={`Log tail of ${shortRef(m.machineRef)}`} />
+          <ConsoleTail
+            tail={m.logTail!}
+            label={`Log tail of ${shortRef(m.machineRef)}`}
+          />
         </Box>
       ))}
     </Box>

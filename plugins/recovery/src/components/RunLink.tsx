@@ -1,5 +1,12 @@
 import { useState } from 'react';
-import { Button, Dialog, DialogActions, DialogContent, DialogTitle, Link } from '@material-ui/core';
+import {
+  Button,
+  Dialog,
+  DialogActions,
+  DialogContent,
+  DialogTitle,
+  Link,
+} from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
@@ -10,16 +17,36 @@ import { RetryButton } from './LoadError';
 import { RunDetails } from './RunDetails';
 
 /** The run a night's outcome names, opened in place: a failover's shows how to release it. */
-const RunDialog = ({ runId, onClose }: { runId: string; onClose: () => void }) => {
+const RunDialog = ({
+  runId,
+  onClose,
+}: {
+  runId: string;
+  onClose: () => void;
+}) => {
   const api = useApi(recoveryApiRef);
-  const state = useAsyncRetry(() => answerWithin(api.getRun(runId), answerTimeoutMs()), [api, runId]);
+  const state = useAsyncRetry(
+    () => answerWithin(api.getRun(runId), answerTimeoutMs()),
+    [api, runId],
+  );
   return (
-    <Dialog open onClose={onClose} maxWidth="md" fullWidth aria-labelledby="nightly-check-run-title">
+    <Dialog
+      open
+      onClose={onClose}
+      maxWidth="md"
+      fullWidth
+      aria-labelledby="nightly-check-run-title"
+    >
       <DialogTitle id="nightly-check-run-title">Run {runId}</DialogTitle>
       <DialogContent>
         {state.loading && !state.value ? <Progress /> : null}
         {state.error ? (
-          <Alert severity="error" action={<RetryButton onRetry={state.retry} what="loading the run" />}>
+          <Alert
+            severity="error"
+            action={
+              <RetryButton onRetry={state.retry} what="loading the run" />
+            }
+          >
             Could not load run {runId}: {errorMessage(state.error)}
           </Alert>
         ) : null}
@@ -40,7 +67,13 @@ export const RunLink = ({ runId }: { runId: string }) => {
   const [open, setOpen] = useState(false);
   return (
     <>
-      <Link component="button" variant="body2" underline="always" onClick={() => setOpen(true)} style={{ verticalAlign: 'baseline' }}>
+      <Link
+        component="button"
+        variant="body2"
+        underline="always"
+        onClick={() => setOpen(true)}
+        style={{ verticalAlign: 'baseline' }}
+      >
         {runId}
       </Link>
       {open ? <RunDialog runId={runId} onClose={() => setOpen(false)} /> : null}

@@ -17,7 +17,14 @@ import {
 } from '../api/RecoveryClient';
 import { answerOrLook, answerTimeoutMs, answerWithin } from './answerWithin';
 import { CardNote } from './cardLayout';
-import { formatDuration, formatTime, isRunActive, runModeName, sameRef, shortRef } from './format';
+import {
+  formatDuration,
+  formatTime,
+  isRunActive,
+  runModeName,
+  sameRef,
+  shortRef,
+} from './format';
 import { type FollowedRun, runHoldingHost } from './useFollowedRun';
 
 /** A start left unanswered past its bound, and what the card found of it since. */
@@ -66,17 +73,28 @@ export function useRunStart({
   // False once the card has moved on to another entity (unmounted): a start that answers after
   // that is about the previous entity and is dropped.
   const mounted = useMountedState();
-  const { run, follow, followFound, loadRunHoldingHost, setBusyWithId, setInterrupted } = followed;
+  const {
+    run,
+    follow,
+    followFound,
+    loadRunHoldingHost,
+    setBusyWithId,
+    setInterrupted,
+  } = followed;
 
   /** The mode of the run being started, while its start is under way. */
   const [starting, setStarting] = useState<RunMode | undefined>();
-  const [startError, setStartError] = useState<{ error: Error; mode: RunMode } | undefined>();
+  const [startError, setStartError] = useState<
+    { error: Error; mode: RunMode } | undefined
+  >();
   const [missing, setMissing] = useState<MissingDependencies | undefined>();
   /**
    * A start left unanswered: the entity's run found in progress since (followed), or none, or
    * why the look for it failed.
    */
-  const [startUnanswered, setStartUnanswered] = useState<StartUnanswered | undefined>();
+  const [startUnanswered, setStartUnanswered] = useState<
+    StartUnanswered | undefined
+  >();
   /**
    * Counts the starts: a start's answer that comes after the card gave up waiting is followed
    * only while no later start has been made.
@@ -112,7 +130,11 @@ export function useRunStart({
    */
   const refusedStart = async (
     refusal: unknown,
-    { mode, recoveryPoint, late = false }: { mode: RunMode; recoveryPoint?: string; late?: boolean },
+    {
+      mode,
+      recoveryPoint,
+      late = false,
+    }: { mode: RunMode; recoveryPoint?: string; late?: boolean },
   ): Promise<unknown> => {
     const busy = isHostBusy(refusal) ? await findBusyRun(refusal) : undefined;
     const left = missingDependencies(refusal);
@@ -121,7 +143,11 @@ export function useRunStart({
       setBusyWithId(busy.id);
       followFound(busy);
     } else if (left) {
-      setMissing({ text: left.join('; ') || errorMessage(refusal), mode, recoveryPoint });
+      setMissing({
+        text: left.join('; ') || errorMessage(refusal),
+        mode,
+        recoveryPoint,
+      });
     } else if (recoveryPoint && !late && recoveryPointTooEarly(refusal)) {
       // Said in the dialog the point was chosen in, which offers the earliest the captures allow.
       return refusal;
@@ -163,10 +189,8 @@ export function useRunStart({
     try {
       // POST /runs answers at once (202): past a minute the answer was lost, not slow. The run may
       // have started all the same, so the card looks, as it finds the run holding the host.
-      const outcome = await answerOrLook(
-        request,
-        answerTimeoutMs(),
-        async () => runHoldingHost(await api.listRuns({ active: true }), entityRef),
+      const outcome = await answerOrLook(request, answerTimeoutMs(), async () =>
+        runHoldingHost(await api.listRuns({ active: true }), entityRef),
       );
       if (!mounted()) return undefined;
       if ('answer' in outcome) {
@@ -174,8 +198,12 @@ export function useRunStart({
         onRunChange?.(outcome.answer);
         return undefined;
       }
-      const found = 'seen' in outcome && isRunActive(outcome.seen) ? outcome.seen : undefined;
-      const own = found && sameRef(found.entityRef, entityRef) ? found : undefined;
+      const found =
+        'seen' in outcome && isRunActive(outcome.seen)
+          ? outcome.seen
+          : undefined;
+      const own =
+        found && sameRef(found.entityRef, entityRef) ? found : undefined;
       if (found) {
         // Another entity's run holds the host: followed as a refused start's is.
         if (!own) setBusyWithId(found.id);
@@ -236,17 +264,17 @@ const StartUnansweredNote = ({
   if (late) {
     return (
       <Alert severity="info">
-        The answer to the start of the {runModeName(mode)} came after {within}: it started (
-        {runModeName(late.mode)} {late.id}), following it.
+        The answer to the start of the {runModeName(mode)} came after {within}:
+        it started ({runModeName(late.mode)} {late.id}), following it.
       </Alert>
     );
   }
   if (found) {
     return (
       <Alert severity="info">
-        No answer to the start within {within}, but a {runModeName(found.mode)} of{' '}
-        {shortRef(entityRef)} is in progress (started {formatTime(found.startedAt ?? found.createdAt)}):
-        following it.
+        No answer to the start within {within}, but a {runModeName(found.mode)}{' '}
+        of {shortRef(entityRef)} is in progress (started{' '}
+        {formatTime(found.startedAt ?? found.createdAt)}): following it.
       </Alert>
     );
   }
@@ -256,8 +284,8 @@ const StartUnansweredNote = ({
       {lookFailed
         ? `and the check for a run in progress failed too: ${errorMessage(lookFailed)}`
         : `and no run of ${shortRef(entityRef)} is in progress`}
-      . It may have started all the same: a run may still appear (the run history on the Recovery
-      tab lists it). Look there before starting again.
+      . It may have started all the same: a run may still appear (the run
+      history on the Recovery tab lists it). Look there before starting again.
     </Alert>
   );
 };
@@ -280,7 +308,8 @@ export const RunStartNotes = ({
     {startError && (
       <CardNote>
         <Alert severity="error">
-          Could not start the {runModeName(startError.mode)}: {errorMessage(startError.error)}
+          Could not start the {runModeName(startError.mode)}:{' '}
+          {errorMessage(startError.error)}
         </Alert>
       </CardNote>
     )}
@@ -306,7 +335,9 @@ export const RunStartNotes = ({
                 })
               }
             >
-              {missing.mode === 'failover' ? 'Fail over without them' : 'Run without them'}
+              {missing.mode === 'failover'
+                ? 'Fail over without them'
+                : 'Run without them'}
             </Button>
           }
         >

@@ -18,7 +18,13 @@ import {
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import { errorMessage } from '../api/RecoveryClient';
-import { formatCount, formatTime, runModeName, sameRef, shortRef } from './format';
+import {
+  formatCount,
+  formatTime,
+  runModeName,
+  sameRef,
+  shortRef,
+} from './format';
 import { pointLabel, useRecoveryPoints } from './RecoveryPointDialog';
 import {
   type FailoverPermission,
@@ -34,7 +40,10 @@ const LATEST = 'latest';
  * recovery.run.failover on each, as a release does): the entities lacking it, or why it could not
  * say. Nothing while allowed or still asking.
  */
-function planDenial(permission: FailoverPermission, entity: string): { denied?: string; unchecked?: string } {
+function planDenial(
+  permission: FailoverPermission,
+  entity: string,
+): { denied?: string; unchecked?: string } {
   if (permission.loading || permission.allowed) return {};
   const name = recoveryRunFailoverPermission.name;
   if (permission.error) {
@@ -43,7 +52,9 @@ function planDenial(permission: FailoverPermission, entity: string): { denied?: 
     };
   }
   if (permission.entityDenied || !permission.lacking) {
-    return { denied: `You are not allowed to fail over ${entity} (${name} on ${entity}).` };
+    return {
+      denied: `You are not allowed to fail over ${entity} (${name} on ${entity}).`,
+    };
   }
   const { total, list } = lackingEntities(permission.lacking, shortRef);
   return {
@@ -110,14 +121,21 @@ export const StartFailoverDialog = ({
   };
 
   return (
-    <Dialog open={open} onClose={onClose} aria-labelledby="start-failover-title" fullWidth maxWidth="sm">
+    <Dialog
+      open={open}
+      onClose={onClose}
+      aria-labelledby="start-failover-title"
+      fullWidth
+      maxWidth="sm"
+    >
       <DialogTitle id="start-failover-title">Fail over {entity}?</DialogTitle>
       <DialogContent>
         <DialogContentText component="div">
           <Typography variant="body2" paragraph>
             A failover is not a test. It boots live copies of the{' '}
-            {formatCount(machineRefs.length, 'machine', 'machines')} of {entity}'s boot plan (
-            {machineRefs.map(shortRef).join(', ')}) on the hypervisor host
+            {formatCount(machineRefs.length, 'machine', 'machines')} of {entity}
+            's boot plan ({machineRefs.map(shortRef).join(', ')}) on the
+            hypervisor host
             {/* The backend's (recovery.hypervisorHost), which neither the plan nor readiness names:
                 known here only where a test recovery holds it, which the failover preempts there. */}
             {preempts ? (
@@ -126,21 +144,26 @@ export const StartFailoverDialog = ({
                 <strong>{preempts.hypervisorHost}</strong>
               </>
             ) : null}
-            , with production's addresses on production's subnets, on a network that is not
-            isolated, and keeps them there to serve as production, even if the failover fails.
+            , with production's addresses on production's subnets, on a network
+            that is not isolated, and keeps them there to serve as production,
+            even if the failover fails.
           </Typography>
           <Typography variant="body2" paragraph>
-            Production must be down or isolated first: two live copies of the same machines on one
-            network clash on their addresses and on the data they write. Once production runs on its
-            primary machines again, release the failover (<strong>Release failover machines</strong>{' '}
-            on the run) to remove what it kept; until then, test recoveries that need its machines or
-            subnets are refused.
+            Production must be down or isolated first: two live copies of the
+            same machines on one network clash on their addresses and on the
+            data they write. Once production runs on its primary machines again,
+            release the failover (<strong>Release failover machines</strong> on
+            the run) to remove what it kept; until then, test recoveries that
+            need its machines or subnets are refused.
           </Typography>
           {preempts && (
             <Typography variant="body2" paragraph>
               The {runModeName(preempts.mode)}
-              {sameRef(preempts.entityRef, entityRef) ? '' : ` of ${shortRef(preempts.entityRef)}`} now
-              on {preempts.hypervisorHost} (started {formatTime(preempts.startedAt ?? preempts.createdAt)}) is
+              {sameRef(preempts.entityRef, entityRef)
+                ? ''
+                : ` of ${shortRef(preempts.entityRef)}`}{' '}
+              now on {preempts.hypervisorHost} (started{' '}
+              {formatTime(preempts.startedAt ?? preempts.createdAt)}) is
               interrupted and its lab removed to make room.
             </Typography>
           )}
@@ -148,7 +171,9 @@ export const StartFailoverDialog = ({
         {denied && <Alert severity="error">{denied}</Alert>}
         {unchecked && <Alert severity="warning">{unchecked}</Alert>}
         {refused && (
-          <Alert severity="error">Could not start the failover: {errorMessage(refused)}</Alert>
+          <Alert severity="error">
+            Could not start the failover: {errorMessage(refused)}
+          </Alert>
         )}
         <Box mt={2}>
           <TextField
@@ -164,10 +189,10 @@ export const StartFailoverDialog = ({
               points.loading
                 ? 'Listing the earlier points the kept captures allow…'
                 : points.error
-                ? `Earlier points could not be listed (${errorMessage(points.error)}): the latest captures are restored.`
-                : point === LATEST
-                ? 'Each machine restores its newest kept capture.'
-                : 'Each machine restores its newest kept capture taken at or before this point.'
+                  ? `Earlier points could not be listed (${errorMessage(points.error)}): the latest captures are restored.`
+                  : point === LATEST
+                    ? 'Each machine restores its newest kept capture.'
+                    : 'Each machine restores its newest kept capture taken at or before this point.'
             }
           >
             <MenuItem value={LATEST}>Latest captures</MenuItem>

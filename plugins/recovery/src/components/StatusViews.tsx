@@ -14,12 +14,17 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { PHASE_LABELS, READINESS_LABELS } from './format';
 
-type StatusKind = 'ok' | 'warning' | 'error' | 'pending' | 'running' | 'aborted';
+type StatusKind =
+  'ok' | 'warning' | 'error' | 'pending' | 'running' | 'aborted';
 
 // Typed as taking children only, though they pass any other prop on to their span.
 const STATUS_ICONS: Record<
   StatusKind,
-  ComponentType<{ 'aria-hidden'?: boolean; 'aria-label'?: string; children?: ReactNode }>
+  ComponentType<{
+    'aria-hidden'?: boolean;
+    'aria-label'?: string;
+    children?: ReactNode;
+  }>
 > = {
   ok: StatusOK,
   warning: StatusWarning,
@@ -35,7 +40,13 @@ const STATUS_ICONS: Record<
  * recoverable" or "Failed". The icon itself stays hidden (material-ui hides its svg), and the
  * span's "Status ok" label goes, as the words say more.
  */
-export const Status = ({ kind, children }: { kind: StatusKind; children: ReactNode }) => {
+export const Status = ({
+  kind,
+  children,
+}: {
+  kind: StatusKind;
+  children: ReactNode;
+}) => {
   const Icon = STATUS_ICONS[kind];
   return (
     <Icon aria-hidden={false} aria-label={undefined}>
@@ -45,7 +56,11 @@ export const Status = ({ kind, children }: { kind: StatusKind; children: ReactNo
 };
 
 /** A readiness status with its icon: Ready, At risk, Not recoverable, Unknown. */
-export const ReadinessStatusView = ({ status }: { status: ReadinessStatus }) => {
+export const ReadinessStatusView = ({
+  status,
+}: {
+  status: ReadinessStatus;
+}) => {
   const label = READINESS_LABELS[status] ?? status;
   switch (status) {
     case 'ready':
@@ -77,7 +92,8 @@ export const RunStatusView = ({
   status: RunStatus;
   interrupted?: boolean;
 }) => {
-  if (interrupted && status === 'failed') return <Status kind="aborted">Interrupted</Status>;
+  if (interrupted && status === 'failed')
+    return <Status kind="aborted">Interrupted</Status>;
   const label = RUN_LABELS[status] ?? status;
   switch (status) {
     case 'succeeded':
@@ -99,7 +115,8 @@ export const PhaseView = ({
   phase: MachinePhase;
   interrupted?: boolean;
 }) => {
-  if (interrupted && phase === 'failed') return <Status kind="aborted">Interrupted</Status>;
+  if (interrupted && phase === 'failed')
+    return <Status kind="aborted">Interrupted</Status>;
   const label = PHASE_LABELS[phase] ?? phase;
   switch (phase) {
     case 'ready':

@@ -19,7 +19,10 @@ describe('TimeAgo', () => {
     // A primary's clock set wrong dated its capture 3 hours ahead: no fresher than any other.
     vi.useFakeTimers({ now: Date.parse('2026-12-01T10:00:00Z') });
     render(<TimeAgo iso="2026-12-01T13:00:00Z" />);
-    expect(screen.getByText('3h in the future')).toHaveAttribute('title', '2026-12-01 13:00:00 UTC');
+    expect(screen.getByText('3h in the future')).toHaveAttribute(
+      'title',
+      '2026-12-01 13:00:00 UTC',
+    );
   });
 
   it('shows a dash without a time', () => {

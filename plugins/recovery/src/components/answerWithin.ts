@@ -26,7 +26,9 @@ export function answerTimeoutMs(intervalMs?: number): number {
  */
 export class NoAnswerError extends Error {
   constructor(readonly timeoutMs: number) {
-    super(`No answer from the backend within ${formatDuration(timeoutMs / 1000)}`);
+    super(
+      `No answer from the backend within ${formatDuration(timeoutMs / 1000)}`,
+    );
   }
 }
 
@@ -35,10 +37,16 @@ export class NoAnswerError extends Error {
  * {@link answerTimeoutMs}): the caller reports and retries it as any failed request. An answer
  * that comes later is dropped.
  */
-export function answerWithin<T>(request: Promise<T>, timeoutMs: number): Promise<T> {
+export function answerWithin<T>(
+  request: Promise<T>,
+  timeoutMs: number,
+): Promise<T> {
   let deadline: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    deadline = setTimeout(() => reject(new NoAnswerError(timeoutMs)), timeoutMs);
+    deadline = setTimeout(
+      () => reject(new NoAnswerError(timeoutMs)),
+      timeoutMs,
+    );
   });
   // No timer left running once the request has settled, whichever way.
   return Promise.race([request, timeout]).finally(() => clearTimeout(deadline));
@@ -59,11 +67,15 @@ export const CAPTURE_ANSWER_TIMEOUT_MS = 35 * 60_000;
 export type LookAfterNoAnswer<L> = { seen: L } | { lookFailed: Error };
 
 /** `look`'s answer within a minute ({@link answerTimeoutMs}), or why it failed: never a throw. */
-export async function lookAfterNoAnswer<L>(look: () => Promise<L>): Promise<LookAfterNoAnswer<L>> {
+export async function lookAfterNoAnswer<L>(
+  look: () => Promise<L>,
+): Promise<LookAfterNoAnswer<L>> {
   try {
     return { seen: await answerWithin(look(), answerTimeoutMs()) };
   } catch (error) {
-    return { lookFailed: error instanceof Error ? error : new Error(String(error)) };
+    return {
+      lookFailed: error instanceof Error ? error : new Error(String(error)),
+    };
   }
 }
 
@@ -77,7 +89,9 @@ export async function answerOrLook<T, L>(
   request: Promise<T>,
   timeoutMs: number,
   look: () => Promise<L>,
-): Promise<{ answer: T } | ({ unanswered: NoAnswerError } & LookAfterNoAnswer<L>)> {
+): Promise<
+  { answer: T } | ({ unanswered: NoAnswerError } & LookAfterNoAnswer<L>)
+> {
   try {
     return { answer: await answerWithin(request, timeoutMs) };
   } catch (error) {

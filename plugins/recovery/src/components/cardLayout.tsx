@@ -37,7 +37,11 @@ export const Section = ({
   return (
     <Box className={classes.section} component="section" aria-label={title}>
       {/* Under the card's h2: subtitle2 alone makes an h6, skipping levels. */}
-      <Typography variant="subtitle2" component="h3" className={classes.sectionTitle}>
+      <Typography
+        variant="subtitle2"
+        component="h3"
+        className={classes.sectionTitle}
+      >
         {title}
       </Typography>
       {children}

@@ -1,5 +1,12 @@
 import { DB, makeRun, WEB } from '../testUtils/fixtures';
-import { formatAgainst, formatAgo, formatRunFailure, formatTime, formatTimeAfter, runFailure } from './format';
+import {
+  formatAgainst,
+  formatAgo,
+  formatRunFailure,
+  formatTime,
+  formatTimeAfter,
+  runFailure,
+} from './format';
 
 describe('formatTime', () => {
   const zone = process.env.TZ;
@@ -12,13 +19,19 @@ describe('formatTime', () => {
     'gives a time in UTC, saying so, in a browser set to %s',
     browserZone => {
       process.env.TZ = browserZone;
-      expect(formatTime('2024-05-01T23:30:01.900Z')).toBe('2024-05-01 23:30:01 UTC');
-      expect(formatTime('2024-05-01T23:30:01.900Z', { clock: true })).toBe('23:30:01 UTC');
+      expect(formatTime('2024-05-01T23:30:01.900Z')).toBe(
+        '2024-05-01 23:30:01 UTC',
+      );
+      expect(formatTime('2024-05-01T23:30:01.900Z', { clock: true })).toBe(
+        '23:30:01 UTC',
+      );
     },
   );
 
   it('converts a time given with an offset to UTC, date included', () => {
-    expect(formatTime('2024-05-01T01:30:00+02:00')).toBe('2024-04-30 23:30:00 UTC');
+    expect(formatTime('2024-05-01T01:30:00+02:00')).toBe(
+      '2024-04-30 23:30:00 UTC',
+    );
   });
 
   it('shows a dash for no time, and an unreadable one as it came', () => {
@@ -30,17 +43,29 @@ describe('formatTime', () => {
 
 describe('formatTimeAfter', () => {
   it('gives the time of day where the UTC date is the one before, and the date too where it changed', () => {
-    expect(formatTimeAfter('2026-12-04T23:59:59.000Z', '2026-12-04T23:59:58.000Z')).toBe('23:59:59 UTC');
-    expect(formatTimeAfter('2026-12-05T00:00:03.000Z', '2026-12-04T23:59:59.000Z')).toBe('2026-12-05 00:00:03 UTC');
+    expect(
+      formatTimeAfter('2026-12-04T23:59:59.000Z', '2026-12-04T23:59:58.000Z'),
+    ).toBe('23:59:59 UTC');
+    expect(
+      formatTimeAfter('2026-12-05T00:00:03.000Z', '2026-12-04T23:59:59.000Z'),
+    ).toBe('2026-12-05 00:00:03 UTC');
     // The UTC date, not the one written: 01:30 at +02:00 is still December 4 in UTC, at +01:00 not.
-    expect(formatTimeAfter('2026-12-05T01:30:00+02:00', '2026-12-04T10:00:00.000Z')).toBe('23:30:00 UTC');
-    expect(formatTimeAfter('2026-12-05T01:30:00+01:00', '2026-12-04T10:00:00.000Z')).toBe('2026-12-05 00:30:00 UTC');
+    expect(
+      formatTimeAfter('2026-12-05T01:30:00+02:00', '2026-12-04T10:00:00.000Z'),
+    ).toBe('23:30:00 UTC');
+    expect(
+      formatTimeAfter('2026-12-05T01:30:00+01:00', '2026-12-04T10:00:00.000Z'),
+    ).toBe('2026-12-05 00:30:00 UTC');
   });
 
   it('dates a time with nothing before it, and leaves no time or an unreadable one as formatTime does', () => {
-    expect(formatTimeAfter('2026-12-05T00:00:03.000Z', undefined)).toBe('2026-12-05 00:00:03 UTC');
+    expect(formatTimeAfter('2026-12-05T00:00:03.000Z', undefined)).toBe(
+      '2026-12-05 00:00:03 UTC',
+    );
     expect(formatTimeAfter(undefined, '2026-12-04T23:59:59.000Z')).toBe('—');
-    expect(formatTimeAfter('yesterday', '2026-12-04T23:59:59.000Z')).toBe('yesterday');
+    expect(formatTimeAfter('yesterday', '2026-12-04T23:59:59.000Z')).toBe(
+      'yesterday',
+    );
   });
 });
 
@@ -85,29 +110,53 @@ describe('formatAgainst', () => {
 
 describe('runFailure', () => {
   it('names the machine the run failed at, with its probe', () => {
-    expect(formatRunFailure(makeRun('failed'))).toBe('Machine web-1 failed probe http:80/healthz: no answer within 60s');
+    expect(formatRunFailure(makeRun('failed'))).toBe(
+      'Machine web-1 failed probe http:80/healthz: no answer within 60s',
+    );
   });
 
   it('blames no machine for a failure of the run as a whole, though it failed the machine it stopped', () => {
     // As the backend records a host outage: the machine booting is failed with the host's words,
     // the run's error names no machine.
-    const outage = 'hypervisor host recovery-1 stopped answering while resource:default/web-1 was booting: connect ECONNREFUSED';
+    const outage =
+      'hypervisor host recovery-1 stopped answering while resource:default/web-1 was booting: connect ECONNREFUSED';
     const base = makeRun('failed');
     const run = makeRun('failed', {
       error: { message: outage },
       machines: [
         base.machines[0],
-        { machineRef: WEB, wave: 1, phase: 'failed', captureId: 'cap-web', restoreStartedAt: base.machines[1].restoreStartedAt, finishedAt: base.finishedAt, message: 'connect ECONNREFUSED' },
+        {
+          machineRef: WEB,
+          wave: 1,
+          phase: 'failed',
+          captureId: 'cap-web',
+          restoreStartedAt: base.machines[1].restoreStartedAt,
+          finishedAt: base.finishedAt,
+          message: 'connect ECONNREFUSED',
+        },
       ],
     });
-    expect(runFailure(run)).toEqual({ machineRef: undefined, probe: undefined, reason: outage });
+    expect(runFailure(run)).toEqual({
+      machineRef: undefined,
+      probe: undefined,
+      reason: outage,
+    });
     expect(formatRunFailure(run)).toBe(outage);
   });
 
   it('names the first machine that failed where the run has no error of its own', () => {
     const run = makeRun('failed', { error: undefined });
     expect(runFailure(run).machineRef).toBe(WEB);
-    expect(runFailure(makeRun('failed', { error: { machineRef: DB, message: `${DB} failed: stopped with exit code 1` } }))).toMatchObject({
+    expect(
+      runFailure(
+        makeRun('failed', {
+          error: {
+            machineRef: DB,
+            message: `${DB} failed: stopped with exit code 1`,
+          },
+        }),
+      ),
+    ).toMatchObject({
       machineRef: DB,
       reason: 'stopped with exit code 1',
     });

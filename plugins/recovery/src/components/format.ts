@@ -12,9 +12,17 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 
 // The CLI writes figures with the same functions: one form wherever a person reads them.
-export { formatAgainst, formatDuration, isRunInterrupted } from '@backstage-recovery/plugin-recovery-common';
+export {
+  formatAgainst,
+  formatDuration,
+  isRunInterrupted,
+} from '@backstage-recovery/plugin-recovery-common';
 // And says readiness and runs in the same words, and ranks them the same.
-export { CLOCK_AHEAD_TOLERANCE_SECONDS, READINESS_RISK_RANK, runModeName } from '@backstage-recovery/plugin-recovery-common';
+export {
+  CLOCK_AHEAD_TOLERANCE_SECONDS,
+  READINESS_RISK_RANK,
+  runModeName,
+} from '@backstage-recovery/plugin-recovery-common';
 
 /** How long a capture paused production: `420 ms`, `2.5 s`; `not paused`; `—` where unknown. */
 export function formatPause(ms: number | undefined): string {
@@ -70,9 +78,14 @@ function utcDate(iso: string | undefined): string | undefined {
  * where that gives its date, `00:00:03 UTC`, the date too where the UTC date has changed since,
  * `2026-12-05 00:00:03 UTC`. A run that crosses midnight shows on which day each step fell.
  */
-export function formatTimeAfter(iso: string | undefined, previous: string | undefined): string {
+export function formatTimeAfter(
+  iso: string | undefined,
+  previous: string | undefined,
+): string {
   const date = utcDate(iso);
-  return formatTime(iso, { clock: date === undefined || date === utcDate(previous) });
+  return formatTime(iso, {
+    clock: date === undefined || date === utcDate(previous),
+  });
 }
 
 /**
@@ -84,7 +97,8 @@ export function formatAgo(iso: string | undefined, now = Date.now()): string {
   if (!iso) return '—';
   const seconds = (now - Date.parse(iso)) / 1000;
   if (!Number.isFinite(seconds)) return iso;
-  if (seconds < -CLOCK_AHEAD_TOLERANCE_SECONDS) return `${formatDuration(-seconds)} in the future`;
+  if (seconds < -CLOCK_AHEAD_TOLERANCE_SECONDS)
+    return `${formatDuration(-seconds)} in the future`;
   if (seconds < 5) return 'just now';
   return `${formatDuration(seconds)} ago`;
 }
@@ -94,7 +108,8 @@ export function formatAgo(iso: string | undefined, now = Date.now()): string {
  * other escape: ESC, its intermediate bytes, its final byte.
  */
 // eslint-disable-next-line no-control-regex
-const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
+const ESCAPE_SEQUENCE =
+  /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
 /** Control characters but tab, line feed and carriage return. */
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
@@ -122,7 +137,9 @@ export function shortRef(ref: string): string {
     if (namespace === 'default' && (k === 'resource' || k === 'component')) {
       return name;
     }
-    return namespace === 'default' ? `${k}:${name}` : `${k}:${namespace}/${name}`;
+    return namespace === 'default'
+      ? `${k}:${name}`
+      : `${k}:${namespace}/${name}`;
   } catch {
     return ref;
   }
@@ -130,7 +147,10 @@ export function shortRef(ref: string): string {
 
 /** A readiness status as a label: `At risk`. */
 export const READINESS_LABELS = Object.fromEntries(
-  Object.entries(READINESS_STATUS_LABELS).map(([status, words]) => [status, words[0].toLocaleUpperCase('en-US') + words.slice(1)]),
+  Object.entries(READINESS_STATUS_LABELS).map(([status, words]) => [
+    status,
+    words[0].toLocaleUpperCase('en-US') + words.slice(1),
+  ]),
 ) as Record<ReadinessStatus, string>;
 
 export const PHASE_LABELS: Record<MachinePhase, string> = {
@@ -172,7 +192,8 @@ export function runFailure(run: RecoveryRun): {
     run.error?.message ??
     machine?.message ??
     'Unknown error';
-  if (machineRef && reason.startsWith(prefix)) reason = reason.slice(prefix.length);
+  if (machineRef && reason.startsWith(prefix))
+    reason = reason.slice(prefix.length);
   const probe = run.error?.probe ?? (named ? machine?.probe : undefined);
   return {
     machineRef,
@@ -193,15 +214,23 @@ export function formatRunFailure(run: RecoveryRun): string {
 }
 
 /** Whether a machine's run ended while it was in progress (its phase then says failed). */
-export function isMachineInterrupted(machine: { phase: MachinePhase; message?: string }): boolean {
-  return machine.phase === 'failed' && !!machine.message?.startsWith(INTERRUPTED_PREFIX);
+export function isMachineInterrupted(machine: {
+  phase: MachinePhase;
+  message?: string;
+}): boolean {
+  return (
+    machine.phase === 'failed' &&
+    !!machine.message?.startsWith(INTERRUPTED_PREFIX)
+  );
 }
 
 /**
  * Why an interrupted run stopped, as a sentence: `Preempted by failover run-7 of
  * system:default/site.` from `Interrupted: preempted by failover run-7 of system:default/site`.
  */
-export function interruptionReason(run: { error?: { message: string } }): string {
+export function interruptionReason(run: {
+  error?: { message: string };
+}): string {
   const text = interruptionCause(run);
   const sentence = text[0].toLocaleUpperCase('en-US') + text.slice(1);
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;

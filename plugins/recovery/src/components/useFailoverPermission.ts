@@ -31,9 +31,15 @@ type FailoverDenial = {
 export type FailoverPermission =
   | { loading: true; allowed: false }
   | { loading: false; allowed: true }
-  | ({ loading: false; allowed: false; error?: Error; retry?: () => void } & FailoverDenial);
+  | ({
+      loading: false;
+      allowed: false;
+      error?: Error;
+      retry?: () => void;
+    } & FailoverDenial);
 
-const isAllowed = (decision: { result: AuthorizeResult }) => decision.result === AuthorizeResult.ALLOW;
+const isAllowed = (decision: { result: AuthorizeResult }) =>
+  decision.result === AuthorizeResult.ALLOW;
 
 /**
  * Asks what POST /runs (a failover) and POST /runs/:id/release ask (AuthorizedRunService in
@@ -47,7 +53,9 @@ export function useFailoverPermission(
 ): FailoverPermission {
   const permissionApi = useApi(permissionApiRef);
   const catalogApi = useApi(catalogApiRef);
-  const booted = failoverEntityRefs(run.plan).filter(ref => ref !== run.entityRef);
+  const booted = failoverEntityRefs(run.plan).filter(
+    ref => ref !== run.entityRef,
+  );
   // The refs as one string: a run re-rendered with a new object (polling) is not asked again.
   const key = [run.entityRef, ...booted].join('\n');
   const state = useAsyncRetry(async (): Promise<FailoverDenial> => {
@@ -59,7 +67,10 @@ export function useFailoverPermission(
     const decisions = await answerWithin(
       Promise.all(
         [entityRef, ...others].map(resourceRef =>
-          permissionApi.authorize({ permission: recoveryRunFailoverPermission, resourceRef }),
+          permissionApi.authorize({
+            permission: recoveryRunFailoverPermission,
+            resourceRef,
+          }),
         ),
       ),
       answerTimeoutMs(),
@@ -76,17 +87,32 @@ export function useFailoverPermission(
         }),
         answerTimeoutMs(),
       );
-      const named = denied.filter((_, i) => items[i] !== undefined && items[i] !== null);
+      const named = denied.filter(
+        (_, i) => items[i] !== undefined && items[i] !== null,
+      );
       return { lacking: { named, unnamed: denied.length - named.length } };
     } catch (error) {
-      return { lacking: { named: [], unnamed: denied.length, unnamedWhy: error as Error } };
+      return {
+        lacking: {
+          named: [],
+          unnamed: denied.length,
+          unnamedWhy: error as Error,
+        },
+      };
     }
   }, [permissionApi, catalogApi, key]);
 
   if (state.loading) return { loading: true, allowed: false };
-  if (state.error) return { loading: false, allowed: false, error: state.error, retry: state.retry };
+  if (state.error)
+    return {
+      loading: false,
+      allowed: false,
+      error: state.error,
+      retry: state.retry,
+    };
   const { entityDenied, lacking } = state.value ?? {};
-  if (entityDenied || lacking) return { loading: false, allowed: false, entityDenied, lacking };
+  if (entityDenied || lacking)
+    return { loading: false, allowed: false, entityDenied, lacking };
   return { loading: false, allowed: true };
 }
 
@@ -103,7 +129,14 @@ export function lackingEntities(
     unnamed === 0
       ? []
       : unnamedWhy
-      ? [`${formatCount(unnamed, 'entity', 'entities')} the catalog could not name (${errorMessage(unnamedWhy)})`]
-      : [`${formatCount(unnamed, 'entity', 'entities')} the catalog does not show you`];
-  return { total: named.length + unnamed, list: [...named.map(name), ...rest].join(', ') };
+        ? [
+            `${formatCount(unnamed, 'entity', 'entities')} the catalog could not name (${errorMessage(unnamedWhy)})`,
+          ]
+        : [
+            `${formatCount(unnamed, 'entity', 'entities')} the catalog does not show you`,
+          ];
+  return {
+    total: named.length + unnamed,
+    list: [...named.map(name), ...rest].join(', '),
+  };
 }

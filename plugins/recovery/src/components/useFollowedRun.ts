@@ -11,7 +11,10 @@ import { useRunPolling } from './useRunPolling';
  * The run holding the hypervisor host among the active ones: the entity's own if it has one
  * (followed as its run), else the newest (GET /runs lists newest first).
  */
-export function runHoldingHost(active: RecoveryRun[], entityRef: string): RecoveryRun | undefined {
+export function runHoldingHost(
+  active: RecoveryRun[],
+  entityRef: string,
+): RecoveryRun | undefined {
   return active.find(r => sameRef(r.entityRef, entityRef)) ?? active[0];
 }
 
@@ -41,10 +44,15 @@ export function useFollowedRun({
   // left unanswered fails, as a refused one does: until it ends, Run test recovery stays off.
   const loadRunHoldingHost = useCallback(
     async () =>
-      runHoldingHost(await answerWithin(api.listRuns({ active: true }), answerTimeoutMs()), entityRef),
+      runHoldingHost(
+        await answerWithin(api.listRuns({ active: true }), answerTimeoutMs()),
+        entityRef,
+      ),
     [api, entityRef],
   );
-  const activeRunState = useAsyncRetry(loadRunHoldingHost, [loadRunHoldingHost]);
+  const activeRunState = useAsyncRetry(loadRunHoldingHost, [
+    loadRunHoldingHost,
+  ]);
   const { retry: recheckActiveRun } = activeRunState;
   const activeRun = activeRunState.value;
 
@@ -60,7 +68,11 @@ export function useFollowedRun({
     },
     [onDone, recheckActiveRun, onRunChange],
   );
-  const { run, error: pollError, follow } = useRunPolling({
+  const {
+    run,
+    error: pollError,
+    follow,
+  } = useRunPolling({
     intervalMs: pollIntervalMs,
     onDone: done,
   });
@@ -85,7 +97,13 @@ export function useFollowedRun({
     [follow, entityRef],
   );
   useEffect(() => {
-    if (!activeRun || !isRunActive(activeRun) || following || activeRun.id === runId) return;
+    if (
+      !activeRun ||
+      !isRunActive(activeRun) ||
+      following ||
+      activeRun.id === runId
+    )
+      return;
     if (!sameRef(activeRun.entityRef, entityRef)) setBusyWithId(activeRun.id);
     followFound(activeRun);
   }, [activeRun, following, runId, entityRef, followFound]);

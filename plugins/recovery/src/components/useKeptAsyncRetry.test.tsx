@@ -41,7 +41,9 @@ describe('useKeptAsyncRetry', () => {
     expect(result.current.value).toBeUndefined();
 
     act(() => failB!(new Error('b is down')));
-    await waitFor(() => expect(result.current.error?.message).toBe('b is down'));
+    await waitFor(() =>
+      expect(result.current.error?.message).toBe('b is down'),
+    );
     expect(result.current.value).toBeUndefined();
   });
 
@@ -82,12 +84,16 @@ describe('useKeptAsyncRetry', () => {
       expect(result.current.loading).toBe(true);
       await act(() => vi.advanceTimersByTimeAsync(1_000));
       expect(result.current.loading).toBe(false);
-      expect(result.current.error?.message).toBe('No answer from the backend within 1m');
+      expect(result.current.error?.message).toBe(
+        'No answer from the backend within 1m',
+      );
 
       // Its answer, come at last, is not taken for the value.
       await act(async () => answerLate!('late value'));
       expect(result.current.value).toBeUndefined();
-      expect(result.current.error?.message).toBe('No answer from the backend within 1m');
+      expect(result.current.error?.message).toBe(
+        'No answer from the backend within 1m',
+      );
 
       act(() => result.current.retry());
       await waitFor(() => expect(result.current.value).toBe('value of a'));
@@ -105,7 +111,9 @@ describe('useKeptAsyncRetry', () => {
         useKeptAsyncRetry(() => new Promise<string>(() => {}), [], 'a', 3_000),
       );
       await act(() => vi.advanceTimersByTimeAsync(3_000));
-      expect(result.current.error?.message).toBe('No answer from the backend within 3s');
+      expect(result.current.error?.message).toBe(
+        'No answer from the backend within 3s',
+      );
     } finally {
       vi.useRealTimers();
     }

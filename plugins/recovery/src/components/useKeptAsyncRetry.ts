@@ -1,4 +1,10 @@
-import { DependencyList, useCallback, useEffect, useRef, useState } from 'react';
+import {
+  DependencyList,
+  useCallback,
+  useEffect,
+  useRef,
+  useState,
+} from 'react';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { answerTimeoutMs, answerWithin } from './answerWithin';
 

@@ -1,7 +1,10 @@
 import { vi, type Mock } from 'vitest';
 import { ResponseError } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
-import { failedMachine, HOST_BUSY_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
+import {
+  failedMachine,
+  HOST_BUSY_ERROR_NAME,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   BootPlan,
   Readiness,
@@ -94,20 +97,44 @@ export function makeReadiness(overrides: Partial<Readiness> = {}): Readiness {
 }
 
 /** An entity's readiness as the overview lists it (GET /readiness). */
-export function makeReadinessSummary(overrides: Partial<ReadinessSummary> = {}): ReadinessSummary {
+export function makeReadinessSummary(
+  overrides: Partial<ReadinessSummary> = {},
+): ReadinessSummary {
   const { lastRun, plan, captures, ...readiness } = makeReadiness();
   return {
     ...readiness,
     machineCount: plan?.machines.length,
-    captures: captures.map(({ latest, ...status }) => ({ ...status, latest: latest && { id: latest.id, createdAt: latest.createdAt } })),
+    captures: captures.map(({ latest, ...status }) => ({
+      ...status,
+      latest: latest && { id: latest.id, createdAt: latest.createdAt },
+    })),
     ...overrides,
   };
 }
 
 /** A run as the overview lists it (GET /readiness), of a run the caller sees. */
 export function makeRunSummary(run: RecoveryRun): RunSummary {
-  const { id, entityRef, mode, status, createdAt, startedAt, finishedAt, rtoSeconds } = run;
-  return { id, entityRef, mode, status, createdAt, startedAt, finishedAt, rtoSeconds, failedAt: failedMachine(run) };
+  const {
+    id,
+    entityRef,
+    mode,
+    status,
+    createdAt,
+    startedAt,
+    finishedAt,
+    rtoSeconds,
+  } = run;
+  return {
+    id,
+    entityRef,
+    mode,
+    status,
+    createdAt,
+    startedAt,
+    finishedAt,
+    rtoSeconds,
+    failedAt: failedMachine(run),
+  };
 }
 
 const T0 = Date.parse('2024-05-01T10:00:00Z');
@@ -162,9 +189,24 @@ export function makeRun(
       ],
       steps: [
         ...base.steps,
-        { at: at(1), machineRef: DB, level: 'info', message: 'Restoring capture cap-db' },
-        { at: at(20), machineRef: DB, level: 'info', message: 'Probe tcp:5432 passed' },
-        { at: at(21), machineRef: WEB, level: 'info', message: 'Restoring capture cap-web' },
+        {
+          at: at(1),
+          machineRef: DB,
+          level: 'info',
+          message: 'Restoring capture cap-db',
+        },
+        {
+          at: at(20),
+          machineRef: DB,
+          level: 'info',
+          message: 'Probe tcp:5432 passed',
+        },
+        {
+          at: at(21),
+          machineRef: WEB,
+          level: 'info',
+          message: 'Restoring capture cap-web',
+        },
       ],
       ...overrides,
     };
@@ -192,7 +234,12 @@ export function makeRun(
       ],
       steps: [
         ...base.steps,
-        { at: at(45), machineRef: WEB, level: 'info', message: 'Probe http:80/healthz passed' },
+        {
+          at: at(45),
+          machineRef: WEB,
+          level: 'info',
+          message: 'Probe http:80/healthz passed',
+        },
         { at: at(46), level: 'info', message: 'Test lab torn down' },
       ],
       ...overrides,
@@ -234,16 +281,20 @@ export function makeRun(
         message: `${WEB} failed: no answer within 60s`,
       },
       // The run fails in the same words.
-      { at: at(89), level: 'error', message: `${WEB} failed: no answer within 60s` },
+      {
+        at: at(89),
+        level: 'error',
+        message: `${WEB} failed: no answer within 60s`,
+      },
     ],
     ...overrides,
   };
 }
 
 /** A RecoveryApi whose every method is a spy; tests override what they need. */
-export function fakeRecoveryApi(
-  overrides: Partial<RecoveryApi> = {},
-): { [K in keyof RecoveryApi]: RecoveryApi[K] & Mock<RecoveryApi[K]> } {
+export function fakeRecoveryApi(overrides: Partial<RecoveryApi> = {}): {
+  [K in keyof RecoveryApi]: RecoveryApi[K] & Mock<RecoveryApi[K]>;
+} {
   const api: RecoveryApi = {
     getReadiness: async () => makeReadiness(),
     listReadiness: async () => [makeReadiness()],
@@ -251,11 +302,15 @@ export function fakeRecoveryApi(
     // As the backend answers: one capture of the machine asked for, one of each in the plan without.
     captureNow: async (_entityRef, machineRef) => {
       const latest = makeReadiness().captures.map(c => c.latest!);
-      return machineRef ? [{ ...latest[0], id: `cap-${machineRef}`, machineRef }] : latest;
+      return machineRef
+        ? [{ ...latest[0], id: `cap-${machineRef}`, machineRef }]
+        : latest;
     },
     // As the backend answers: the kept captures of the machine asked for, newest first.
     listCaptures: async machineRef =>
-      makeReadiness().captures.flatMap(c => (c.machineRef === machineRef && c.latest ? [c.latest] : [])),
+      makeReadiness().captures.flatMap(c =>
+        c.machineRef === machineRef && c.latest ? [c.latest] : [],
+      ),
     startRun: async () => makeRun('pending'),
     getRun: async () => makeRun('succeeded'),
     listRuns: async () => [],
@@ -273,7 +328,12 @@ export function fakeRecoveryApi(
  */
 export function conflictError(
   message: string,
-  fields: { name?: string; runId?: string; entityRef?: string; missing?: string[] } = {},
+  fields: {
+    name?: string;
+    runId?: string;
+    entityRef?: string;
+    missing?: string[];
+  } = {},
 ): Promise<ResponseError> {
   return ResponseError.fromResponse(
     new Response(
@@ -281,7 +341,11 @@ export function conflictError(
         error: { name: HOST_BUSY_ERROR_NAME, ...fields, message },
         response: { statusCode: 409 },
       }),
-      { status: 409, statusText: 'Conflict', headers: { 'Content-Type': 'application/json' } },
+      {
+        status: 409,
+        statusText: 'Conflict',
+        headers: { 'Content-Type': 'application/json' },
+      },
     ),
   );
 }

@@ -9,7 +9,10 @@ import {
   entityRouteRef,
 } from '@backstage/plugin-catalog-react';
 import { catalogApiMock } from '@backstage/plugin-catalog-react/testUtils';
-import { permissionApiRef, type PermissionApi } from '@backstage/plugin-permission-react';
+import {
+  permissionApiRef,
+  type PermissionApi,
+} from '@backstage/plugin-permission-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Entity } from '@backstage/catalog-model';
 import type { CatalogApi } from '@backstage/plugin-catalog-react';
@@ -45,28 +48,32 @@ export function renderWithApis(
   const permissionApi: PermissionApi = options.permissionApi
     ? options.permissionApi
     : permissionError
-    ? {
-        authorize: async () => {
-          throw permissionError;
-        },
-      }
-    : mockApis.permission({
-        authorize: request => {
-          const { allow = true } = options;
-          const allowed =
-            typeof allow === 'function'
-              ? allow(request.permission.name, request.resourceRef)
-              : allow;
-          return allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY;
-        },
-      });
+      ? {
+          authorize: async () => {
+            throw permissionError;
+          },
+        }
+      : mockApis.permission({
+          authorize: request => {
+            const { allow = true } = options;
+            const allowed =
+              typeof allow === 'function'
+                ? allow(request.permission.name, request.resourceRef)
+                : allow;
+            return allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY;
+          },
+        });
   const entity = options.entity === undefined ? webEntity : options.entity;
   return renderInTestApp(
     <TestApiProvider
       apis={[
         [recoveryApiRef, options.api],
         [permissionApiRef, permissionApi],
-        [catalogApiRef, options.catalogApi ?? catalogApiMock({ entities: options.catalog ?? [] })],
+        [
+          catalogApiRef,
+          options.catalogApi ??
+            catalogApiMock({ entities: options.catalog ?? [] }),
+        ],
       ]}
     >
       {entity ? (

@@ -18,7 +18,11 @@ const DB = 'component:default/database';
 const SHOP = 'system:default/shop';
 const T0 = '2026-12-01T00:00:00.000Z';
 const T1 = '2026-12-02T00:00:00.000Z';
-const ALARM: ReadinessAlarm = { scope: 'recovery-readiness:a1', title: 'web is not recoverable', sentAt: T0 };
+const ALARM: ReadinessAlarm = {
+  scope: 'recovery-readiness:a1',
+  title: 'web is not recoverable',
+  sentAt: T0,
+};
 
 describe('readiness notices', () => {
   it('write times as the plugin does, and name entities by name, with their kind but for a Component, and their namespace but the default', () => {
@@ -29,17 +33,37 @@ describe('readiness notices', () => {
     expect(entityNames([WEB])).toBe('web');
     expect(entityNames([WEB, DB])).toBe('web and database');
     expect(entityNames([WEB, DB, SHOP])).toBe('web, database and system shop');
-    expect(entityNames([WEB, DB, SHOP, 'component:default/dns', 'component:default/files'])).toBe('web, database, system shop and 2 more');
+    expect(
+      entityNames([
+        WEB,
+        DB,
+        SHOP,
+        'component:default/dns',
+        'component:default/files',
+      ]),
+    ).toBe('web, database, system shop and 2 more');
   });
 
   it('give each notice a scope of its own, made of what it is about', () => {
-    expect(noticeScope('lost', WEB, T0)).toMatch(/^recovery-readiness:[0-9a-f]{32}$/);
+    expect(noticeScope('lost', WEB, T0)).toMatch(
+      /^recovery-readiness:[0-9a-f]{32}$/,
+    );
     expect(noticeScope('lost', WEB, T0)).toBe(noticeScope('lost', WEB, T0));
     expect(noticeScope('lost', WEB, T1)).not.toBe(noticeScope('lost', WEB, T0));
   });
 
   it('tell a loss by its reasons, one entity, or several with the same reasons in one notice', () => {
-    expect(lossNotice([{ entityRef: WEB, reasons: ['resource:default/web-01 has never been captured'] }], 'recovery-readiness:s')).toEqual({
+    expect(
+      lossNotice(
+        [
+          {
+            entityRef: WEB,
+            reasons: ['resource:default/web-01 has never been captured'],
+          },
+        ],
+        'recovery-readiness:s',
+      ),
+    ).toEqual({
       title: 'web is not recoverable',
       description: 'resource:default/web-01 has never been captured',
       severity: 'high',
@@ -48,34 +72,78 @@ describe('readiness notices', () => {
       scope: 'recovery-readiness:s',
       metadata: { entityRefs: [WEB], status: 'not-recoverable' },
     });
-    expect(lossNotice([{ entityRef: WEB, reasons: ['a', 'b', 'c', 'd', 'e'] }], 's').description).toBe('a; b; c; and 2 more');
-    expect(lossNotice([{ entityRef: WEB, reasons: ['a'] }, { entityRef: SHOP, reasons: ['a'] }], 's')).toMatchObject({
+    expect(
+      lossNotice([{ entityRef: WEB, reasons: ['a', 'b', 'c', 'd', 'e'] }], 's')
+        .description,
+    ).toBe('a; b; c; and 2 more');
+    expect(
+      lossNotice(
+        [
+          { entityRef: WEB, reasons: ['a'] },
+          { entityRef: SHOP, reasons: ['a'] },
+        ],
+        's',
+      ),
+    ).toMatchObject({
       title: 'web and system shop are not recoverable',
       description: 'For each of web and system shop: a',
     });
   });
 
-  const RUN = { runId: 'r-1', runEntityRef: WEB, mode: 'test' as const, at: '2026-12-05T23:56:05.210Z' };
+  const RUN = {
+    runId: 'r-1',
+    runEntityRef: WEB,
+    mode: 'test' as const,
+    at: '2026-12-05T23:56:05.210Z',
+  };
 
   it('tell a loss by a failed run: its cause, which run, when, and the entities it was the last test recovery of', () => {
-    const own = lossNotice([{ entityRef: WEB, reasons: [], cause: { ...RUN, named: true, message: 'recovery engine unreachable' } }], 's');
+    const own = lossNotice(
+      [
+        {
+          entityRef: WEB,
+          reasons: [],
+          cause: {
+            ...RUN,
+            named: true,
+            message: 'recovery engine unreachable',
+          },
+        },
+      ],
+      's',
+    );
     expect(own).toMatchObject({
       title: 'web is not recoverable: its test recovery failed',
-      description: 'Its test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable',
+      description:
+        'Its test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable',
       link: '/catalog/default/component/web/recovery',
-      metadata: { entityRefs: [WEB], status: 'not-recoverable', runId: 'r-1', runEntityRef: WEB },
+      metadata: {
+        entityRefs: [WEB],
+        status: 'not-recoverable',
+        runId: 'r-1',
+        runEntityRef: WEB,
+      },
     });
-    const cause = { ...RUN, named: true, message: 'recovery engine unreachable' };
+    const cause = {
+      ...RUN,
+      named: true,
+      message: 'recovery engine unreachable',
+    };
     const all = lossNotice(
       [
         { entityRef: WEB, reasons: [], cause },
-        { entityRef: DB, reasons: ['resource:default/db-01 has never been captured'], cause },
+        {
+          entityRef: DB,
+          reasons: ['resource:default/db-01 has never been captured'],
+          cause,
+        },
         { entityRef: SHOP, reasons: [], cause },
       ],
       's',
     );
     expect(all).toMatchObject({
-      title: "web, database and system shop are not recoverable: web's test recovery failed",
+      title:
+        "web, database and system shop are not recoverable: web's test recovery failed",
       description:
         "web's test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable; it was the last test recovery of " +
         'web, database and system shop, not recoverable until one succeeds. database is not recoverable for more reasons too: see its Recovery tab',
@@ -83,10 +151,20 @@ describe('readiness notices', () => {
     });
   });
 
-  it("withhold which run, its entity and its message where not all the owners told own that entity", () => {
-    const payload = lossNotice([{ entityRef: DB, reasons: [], cause: { ...RUN, named: false, failedAt: 'resource:default/db-01' } }], 's');
+  it('withhold which run, its entity and its message where not all the owners told own that entity', () => {
+    const payload = lossNotice(
+      [
+        {
+          entityRef: DB,
+          reasons: [],
+          cause: { ...RUN, named: false, failedAt: 'resource:default/db-01' },
+        },
+      ],
+      's',
+    );
     expect(payload).toMatchObject({
-      title: 'database is not recoverable: a test recovery of another entity failed',
+      title:
+        'database is not recoverable: a test recovery of another entity failed',
       link: '/catalog/default/component/database/recovery',
     });
     expect(payload.description).toBe(
@@ -94,12 +172,35 @@ describe('readiness notices', () => {
         'not recoverable until one succeeds. Which run it was and why it failed are on its Recovery tab, for those the catalog shows that entity ' +
         '(not named here: not all of you own it)',
     );
-    expect(JSON.stringify(payload)).not.toMatch(/r-1|\bweb\b|component:default\/web/);
+    expect(JSON.stringify(payload)).not.toMatch(
+      /r-1|\bweb\b|component:default\/web/,
+    );
   });
 
   it('tell that entities are recoverable again in a notice of their own, how long they were not, and what they are now', () => {
-    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, alarm: ALARM };
-    expect(closingNotice([{ before, now: { status: 'at-risk', reasons: ['Last capture of resource:default/web-01 is 2d old, over the RPO of 1d'] } }], T1, 's')).toEqual({
+    const before = {
+      entityRef: WEB,
+      status: 'not-recoverable' as const,
+      since: T0,
+      alarm: ALARM,
+    };
+    expect(
+      closingNotice(
+        [
+          {
+            before,
+            now: {
+              status: 'at-risk',
+              reasons: [
+                'Last capture of resource:default/web-01 is 2d old, over the RPO of 1d',
+              ],
+            },
+          },
+        ],
+        T1,
+        's',
+      ),
+    ).toEqual({
       title: 'web is recoverable again (at risk)',
       description:
         'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC; now at risk: Last capture of resource:default/web-01 is 2d old, over the RPO of 1d',
@@ -109,14 +210,26 @@ describe('readiness notices', () => {
       link: '/catalog/default/component/web/recovery',
       metadata: { entityRefs: [WEB], status: 'at-risk' },
     });
-    expect(closingNotice([{ before, now: { status: 'ready', reasons: [] } }], T1, 's').description).toBe(
+    expect(
+      closingNotice(
+        [{ before, now: { status: 'ready', reasons: [] } }],
+        T1,
+        's',
+      ).description,
+    ).toBe(
       'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
     );
     const several = closingNotice(
       [
         { before, now: { status: 'ready', reasons: [] } },
-        { before: { ...before, entityRef: DB }, now: { status: 'unknown', reasons: ['Never test-recovered'] } },
-        { before: { ...before, entityRef: SHOP }, now: { status: 'ready', reasons: [] } },
+        {
+          before: { ...before, entityRef: DB },
+          now: { status: 'unknown', reasons: ['Never test-recovered'] },
+        },
+        {
+          before: { ...before, entityRef: SHOP },
+          now: { status: 'ready', reasons: [] },
+        },
       ],
       T1,
       's',
@@ -129,19 +242,35 @@ describe('readiness notices', () => {
   });
 
   it('tell that entities told they were not recoverable are no longer assessed, from when each was found missing', () => {
-    const before = { entityRef: WEB, status: 'not-recoverable' as const, since: T0, alarm: ALARM, absentSince: T1 };
-    expect(closingNotice([{ before }], '2026-12-03T00:00:00.000Z', 's')).toEqual({
+    const before = {
+      entityRef: WEB,
+      status: 'not-recoverable' as const,
+      since: T0,
+      alarm: ALARM,
+      absentSince: T1,
+    };
+    expect(
+      closingNotice([{ before }], '2026-12-03T00:00:00.000Z', 's'),
+    ).toEqual({
       title: 'web is no longer assessed for recovery',
-      description: 'It left the catalog, or runs on no machine now; it had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
+      description:
+        'It left the catalog, or runs on no machine now; it had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
       severity: 'low',
       topic: 'recovery readiness',
       scope: 's',
       link: '/catalog/default/component/web/recovery',
       metadata: { entityRefs: [WEB], status: 'not-assessed' },
     });
-    expect(closingNotice([{ before }, { before: { ...before, entityRef: DB } }], T1, 's')).toMatchObject({
+    expect(
+      closingNotice(
+        [{ before }, { before: { ...before, entityRef: DB } }],
+        T1,
+        's',
+      ),
+    ).toMatchObject({
       title: 'web and database are no longer assessed for recovery',
-      description: 'web and database left the catalog, or run on no machine now; they had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
+      description:
+        'web and database left the catalog, or run on no machine now; they had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
     });
   });
 
@@ -157,19 +286,27 @@ describe('readiness notices', () => {
       link: '/catalog/default/component/web/recovery',
       metadata: { entityRefs: [WEB], status: 'resolved' },
     });
-    expect(resolvedAlarm(ALARM, [WEB, DB], T1).description).toMatch(/^They were not recoverable .* The newer notices about web and database say what became of them$/);
+    expect(resolvedAlarm(ALARM, [WEB, DB], T1).description).toMatch(
+      /^They were not recoverable .* The newer notices about web and database say what became of them$/,
+    );
     // The notifications backend keeps a title in 255 characters.
-    expect(resolvedAlarm({ ...ALARM, title: 'x'.repeat(255) }, [WEB], T1).title).toHaveLength(255);
+    expect(
+      resolvedAlarm({ ...ALARM, title: 'x'.repeat(255) }, [WEB], T1).title,
+    ).toHaveLength(255);
   });
 
   it("links to the entity's Recovery tab as the portal routes it", () => {
-    expect(recoveryTabLink('System:Team-B/Shop Floor')).toBe('/catalog/Team-B/system/Shop%20Floor/recovery');
+    expect(recoveryTabLink('System:Team-B/Shop Floor')).toBe(
+      '/catalog/Team-B/system/Shop%20Floor/recovery',
+    );
   });
 
   it('clip a title to what the notifications backend stores, say how long an outage lasted, and quote the first reasons', () => {
     expect(clipped('web is not recoverable')).toBe('web is not recoverable');
     expect(clipped('x'.repeat(300))).toBe(`${'x'.repeat(254)}…`);
-    expect(lasted(T0, '2026-12-01T02:30:00.000Z')).toBe('for 2.5 h, from 2026-12-01 00:00:00 UTC to 2026-12-01 02:30:00 UTC');
+    expect(lasted(T0, '2026-12-01T02:30:00.000Z')).toBe(
+      'for 2.5 h, from 2026-12-01 00:00:00 UTC to 2026-12-01 02:30:00 UTC',
+    );
     // A clock that went back reads as no time at all, not a negative one.
     expect(lasted(T1, T0)).toMatch(/^for 0 s, from /);
     expect(quoted(['a', 'b', 'c'])).toBe('a; b; c');

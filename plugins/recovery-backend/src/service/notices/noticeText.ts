@@ -9,7 +9,10 @@ import {
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
 import { createHash } from 'node:crypto';
-import type { ReadinessAlarm, ReadinessNotice } from '../../database/ReadinessNoticeStore';
+import type {
+  ReadinessAlarm,
+  ReadinessNotice,
+} from '../../database/ReadinessNoticeStore';
 import { refKey } from './recipients';
 
 // What the readiness notices say. Pure: the notifier decides what to tell and to whom.
@@ -30,7 +33,10 @@ const MAX_TITLE = 255;
  * A status as a notice words it: as everywhere, but an owner reading "recoverable again" learns
  * more from "not yet test-recovered" than from "unknown".
  */
-const STATUS_WORDS: Record<ReadinessStatus, string> = { ...READINESS_STATUS_LABELS, unknown: 'not yet test-recovered' };
+const STATUS_WORDS: Record<ReadinessStatus, string> = {
+  ...READINESS_STATUS_LABELS,
+  unknown: 'not yet test-recovered',
+};
 
 /** The entity's Recovery tab, as the portal routes entity pages. */
 export function recoveryTabLink(entityRef: string): string {
@@ -66,13 +72,18 @@ export function entityName(entityRef: string): string {
 /** `web`, `web and database`, `web, database and dns`; past `max`, the rest counted: `web, database, dns and 3 more`. */
 export function entityNames(entityRefs: string[], max = TITLE_NAMES): string {
   const names = entityRefs.map(entityName);
-  if (names.length > max) return `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
-  return names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  if (names.length > max)
+    return `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+  return names.length === 1
+    ? names[0]
+    : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
 }
 
 /** A title the notifications backend can store. */
 export function clipped(title: string): string {
-  return title.length <= MAX_TITLE ? title : `${title.slice(0, MAX_TITLE - 1)}…`;
+  return title.length <= MAX_TITLE
+    ? title
+    : `${title.slice(0, MAX_TITLE - 1)}…`;
 }
 
 /**
@@ -93,7 +104,9 @@ export function lasted(since: string, until: string): string {
 /** The first reasons, the rest counted: `a; b; c; and 2 more`. */
 export function quoted(reasons: string[]): string {
   const shown = reasons.slice(0, MAX_REASONS).join('; ');
-  return reasons.length > MAX_REASONS ? `${shown}; and ${reasons.length - MAX_REASONS} more` : shown;
+  return reasons.length > MAX_REASONS
+    ? `${shown}; and ${reasons.length - MAX_REASONS} more`
+    : shown;
 }
 
 /** When the loss an alarm told was first seen: when it was sent, for one sent before that was kept. */
@@ -129,39 +142,59 @@ export interface Loss {
  */
 export function lossNotice(told: Loss[], scope: string): NotificationPayload {
   // The entity of the run that failed first, where it is one of them.
-  const ran = (l: Loss) => (l.cause && refKey(l.cause.runEntityRef) === refKey(l.entityRef) ? 0 : 1);
+  const ran = (l: Loss) =>
+    l.cause && refKey(l.cause.runEntityRef) === refKey(l.entityRef) ? 0 : 1;
   const losses = [...told].sort((a, b) => ran(a) - ran(b));
   const refs = losses.map(l => l.entityRef);
   const [first] = losses;
   const are = refs.length === 1 ? 'is' : 'are';
   const listed = entityNames(refs, LISTED_NAMES);
-  const common = { severity: 'high' as const, topic: READINESS_TOPIC, scope, metadata: { entityRefs: refs, status: 'not-recoverable' } };
+  const common = {
+    severity: 'high' as const,
+    topic: READINESS_TOPIC,
+    scope,
+    metadata: { entityRefs: refs, status: 'not-recoverable' },
+  };
   const cause = first.cause;
   if (!cause) {
-    const reasons = quoted(first.reasons) || 'its readiness says so without a reason';
+    const reasons =
+      quoted(first.reasons) || 'its readiness says so without a reason';
     return {
       ...common,
       title: clipped(`${entityNames(refs)} ${are} not recoverable`),
-      description: refs.length === 1 ? reasons : `For each of ${listed}: ${reasons}`,
+      description:
+        refs.length === 1 ? reasons : `For each of ${listed}: ${reasons}`,
       link: recoveryTabLink(first.entityRef),
     };
   }
   const kind = runModeName(cause.mode);
-  const own = refs.length === 1 && refKey(cause.runEntityRef) === refKey(first.entityRef);
+  const own =
+    refs.length === 1 && refKey(cause.runEntityRef) === refKey(first.entityRef);
   const more = losses.filter(l => l.reasons.length > 0);
   const besides =
     more.length === 0
       ? ''
       : refs.length === 1
         ? `. Also: ${quoted(first.reasons)}`
-        : `. ${entityNames(more.map(l => l.entityRef), LISTED_NAMES)} ${more.length === 1 ? 'is' : 'are'} not recoverable for more reasons too: see ${more.length === 1 ? 'its' : 'their'} Recovery tab`;
-  const lastOf = own ? '' : `; it was the last ${kind} of ${listed}, not recoverable until one succeeds`;
+        : `. ${entityNames(
+            more.map(l => l.entityRef),
+            LISTED_NAMES,
+          )} ${more.length === 1 ? 'is' : 'are'} not recoverable for more reasons too: see ${more.length === 1 ? 'its' : 'their'} Recovery tab`;
+  const lastOf = own
+    ? ''
+    : `; it was the last ${kind} of ${listed}, not recoverable until one succeeds`;
   if (cause.named) {
     const whose = own ? 'its' : `${entityName(cause.runEntityRef)}'s`;
     return {
       ...common,
-      metadata: { ...common.metadata, runId: cause.runId, runEntityRef: cause.runEntityRef },
-      title: clipped(`${entityNames(refs)} ${are} not recoverable: ${whose} ${kind} failed`),
+      metadata: {
+        ...common.metadata,
+        runId: cause.runId,
+        runEntityRef: cause.runEntityRef,
+      },
+      title: clipped(
+        `${entityNames(refs)} ${are} not recoverable: ${whose} ${kind} failed`,
+      ),
       description:
         `${own ? 'Its' : `${entityName(cause.runEntityRef)}'s`} ${kind} (run ${cause.runId}) failed at ${utcTime(cause.at)}: ` +
         `${cause.message ?? 'unknown error'}${lastOf}${besides}`,
@@ -172,7 +205,9 @@ export function lossNotice(told: Loss[], scope: string): NotificationPayload {
   const where = cause.failedAt ? `on ${cause.failedAt}` : 'as a whole';
   return {
     ...common,
-    title: clipped(`${entityNames(refs)} ${are} not recoverable: a ${kind} of another entity failed`),
+    title: clipped(
+      `${entityNames(refs)} ${are} not recoverable: a ${kind} of another entity failed`,
+    ),
     description:
       `A ${kind} of another entity failed ${where} at ${utcTime(cause.at)}${lastOf}. Which run it was and why it failed are on ` +
       `${refs.length === 1 ? 'its Recovery tab' : 'their Recovery tabs'}, for those the catalog shows that entity (not named here: not all of you own it)${besides}`,
@@ -193,18 +228,32 @@ export interface Closing {
  * missing). A notice of its own, low severity, in a scope of its own: the notifications page shows
  * it as new; the alarm is resolved in place besides (resolvedAlarm).
  */
-export function closingNotice(closings: Closing[], at: string, scope: string): NotificationPayload {
+export function closingNotice(
+  closings: Closing[],
+  at: string,
+  scope: string,
+): NotificationPayload {
   const refs = closings.map(c => c.before.entityRef);
   const [first] = closings;
   const since = closings.map(c => lostAt(c.before.alarm)).sort()[0];
-  const common = { severity: 'low' as const, topic: READINESS_TOPIC, scope, link: recoveryTabLink(first.before.entityRef) };
+  const common = {
+    severity: 'low' as const,
+    topic: READINESS_TOPIC,
+    scope,
+    link: recoveryTabLink(first.before.entityRef),
+  };
   if (!first.now) {
-    const until = closings.map(c => c.before.absentSince ?? at).sort().at(-1)!;
+    const until = closings
+      .map(c => c.before.absentSince ?? at)
+      .sort()
+      .at(-1)!;
     const one = refs.length === 1;
     return {
       ...common,
       metadata: { entityRefs: refs, status: 'not-assessed' },
-      title: clipped(`${entityNames(refs)} ${one ? 'is' : 'are'} no longer assessed for recovery`),
+      title: clipped(
+        `${entityNames(refs)} ${one ? 'is' : 'are'} no longer assessed for recovery`,
+      ),
       description:
         `${one ? 'It' : `${entityNames(refs, LISTED_NAMES)}`} left the catalog, or ${one ? 'runs' : 'run'} on no machine now; ` +
         `${one ? 'it' : 'they'} had been not recoverable ${lasted(since, until)}`,
@@ -216,21 +265,33 @@ export function closingNotice(closings: Closing[], at: string, scope: string): N
       ...common,
       metadata: { entityRefs: refs, status: first.now.status },
       title: clipped(`${entityNames(refs)} is recoverable again (${words})`),
-      description: `Not recoverable ${lasted(since, at)}` + (first.now.reasons.length > 0 ? `; now ${words}: ${quoted(first.now.reasons)}` : ''),
+      description:
+        `Not recoverable ${lasted(since, at)}` +
+        (first.now.reasons.length > 0
+          ? `; now ${words}: ${quoted(first.now.reasons)}`
+          : ''),
     };
   }
   // The good news first.
-  const statuses = (['ready', 'at-risk', 'unknown'] as const).flatMap(status => {
-    const those = closings.filter(c => c.now!.status === status).map(c => c.before.entityRef);
-    return those.length > 0 ? [`${STATUS_WORDS[status]}: ${entityNames(those, LISTED_NAMES)}`] : [];
-  });
+  const statuses = (['ready', 'at-risk', 'unknown'] as const).flatMap(
+    status => {
+      const those = closings
+        .filter(c => c.now!.status === status)
+        .map(c => c.before.entityRef);
+      return those.length > 0
+        ? [`${STATUS_WORDS[status]}: ${entityNames(those, LISTED_NAMES)}`]
+        : [];
+    },
+  );
   return {
     ...common,
     metadata: { entityRefs: refs, status: 'recoverable' },
     title: clipped(`${entityNames(refs)} are recoverable again`),
     description:
       `Not recoverable ${lasted(since, at)}; now ${statuses.join('; ')}` +
-      (closings.some(c => c.now!.status !== 'ready') ? ' (their Recovery tabs say why)' : ''),
+      (closings.some(c => c.now!.status !== 'ready')
+        ? ' (their Recovery tabs say why)'
+        : ''),
   };
 }
 
@@ -239,7 +300,11 @@ export function closingNotice(closings: Closing[], at: string, scope: string): N
  * recoverable again or gone (the last at `until`): it no longer reads as an outage under way,
  * and the newer notices say what became of them. Low severity.
  */
-export function resolvedAlarm(alarm: ReadinessAlarm, entityRefs: string[], until: string): NotificationPayload {
+export function resolvedAlarm(
+  alarm: ReadinessAlarm,
+  entityRefs: string[],
+  until: string,
+): NotificationPayload {
   const one = entityRefs.length === 1;
   return {
     title: clipped(`Resolved: ${alarm.title}`),

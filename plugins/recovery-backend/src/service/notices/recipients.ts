@@ -1,5 +1,11 @@
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { type Entity, parseEntityRef, RELATION_HAS_MEMBER, RELATION_PARENT_OF, stringifyEntityRef } from '@backstage/catalog-model';
+import {
+  type Entity,
+  parseEntityRef,
+  RELATION_HAS_MEMBER,
+  RELATION_PARENT_OF,
+  stringifyEntityRef,
+} from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { NotificationRecipients } from '@backstage/plugin-notifications-node';
 
@@ -11,7 +17,8 @@ import type { NotificationRecipients } from '@backstage/plugin-notifications-nod
 export const refKey = (ref: string) => ref.toLocaleLowerCase('en-US');
 
 /** A set of refs as a key: in any case, in any order. */
-export const setKey = (refs: string[]) => JSON.stringify([...new Set(refs.map(refKey))].sort());
+export const setKey = (refs: string[]) =>
+  JSON.stringify([...new Set(refs.map(refKey))].sort());
 
 export function isUserRef(ref: string): boolean {
   try {
@@ -24,8 +31,12 @@ export function isUserRef(ref: string): boolean {
 /** `refs` as recipients, each once (refs in any case), in their order. */
 export function recipientsOf(refs: string[]): NotificationRecipients {
   const unique = new Map<string, string>();
-  for (const ref of refs) if (!unique.has(refKey(ref))) unique.set(refKey(ref), ref);
-  return { type: 'entity', entityRef: unique.size > 1 ? [...unique.values()] : refs[0] };
+  for (const ref of refs)
+    if (!unique.has(refKey(ref))) unique.set(refKey(ref), ref);
+  return {
+    type: 'entity',
+    entityRef: unique.size > 1 ? [...unique.values()] : refs[0],
+  };
 }
 
 /**
@@ -37,12 +48,20 @@ export function recipientsOf(refs: string[]): NotificationRecipients {
  * were kept went to the entity, whose owners were not all kept: the entity too (its title names
  * that entity alone).
  */
-export function alarmRecipients(told: { entityRef: string; owners?: string[]; users?: string[] }): string[] {
-  return told.users ? [...(told.owners ?? []), ...told.users] : [told.entityRef, ...(told.owners ?? [])];
+export function alarmRecipients(told: {
+  entityRef: string;
+  owners?: string[];
+  users?: string[];
+}): string[] {
+  return told.users
+    ? [...(told.owners ?? []), ...told.users]
+    : [told.entityRef, ...(told.owners ?? [])];
 }
 
 /** The notices closing the alarms of `told` go to those each alarm reached, each once, in their order. */
-export function closingRecipients(told: Array<{ entityRef: string; owners?: string[]; users?: string[] }>): NotificationRecipients {
+export function closingRecipients(
+  told: Array<{ entityRef: string; owners?: string[]; users?: string[] }>,
+): NotificationRecipients {
   return recipientsOf(told.flatMap(alarmRecipients));
 }
 
@@ -53,7 +72,12 @@ export function ownsAll(runOwners: string[], owners: string[]): boolean {
 }
 
 /** The fields of a group that say who is in it. */
-const GROUP_FIELDS = ['kind', 'metadata.namespace', 'metadata.name', 'relations'];
+const GROUP_FIELDS = [
+  'kind',
+  'metadata.namespace',
+  'metadata.name',
+  'relations',
+];
 
 /**
  * The groups among `owners` and those under them, by refKey: one request a level of nesting,
@@ -69,10 +93,20 @@ export async function groupsOf(
   let level = [...new Set(owners.filter(ref => !isUserRef(ref)).map(refKey))];
   while (level.length > 0) {
     level.forEach(ref => asked.add(ref));
-    const { items } = await directory.getEntitiesByRefs({ entityRefs: level, fields: GROUP_FIELDS }, { credentials });
-    const found = items.filter((e): e is Entity => e?.kind.toLocaleLowerCase('en-US') === 'group');
-    for (const group of found) groups.set(refKey(stringifyEntityRef(group)), group);
-    const below = found.flatMap(g => (g.relations ?? []).filter(r => r.type === RELATION_PARENT_OF).map(r => refKey(r.targetRef)));
+    const { items } = await directory.getEntitiesByRefs(
+      { entityRefs: level, fields: GROUP_FIELDS },
+      { credentials },
+    );
+    const found = items.filter(
+      (e): e is Entity => e?.kind.toLocaleLowerCase('en-US') === 'group',
+    );
+    for (const group of found)
+      groups.set(refKey(stringifyEntityRef(group)), group);
+    const below = found.flatMap(g =>
+      (g.relations ?? [])
+        .filter(r => r.type === RELATION_PARENT_OF)
+        .map(r => refKey(r.targetRef)),
+    );
     level = [...new Set(below)].filter(ref => !asked.has(ref));
   }
   return groups;
@@ -85,7 +119,10 @@ export async function groupsOf(
  * group of `groups` (a group removed from the catalog) reaches no one. `groups`: the catalog's
  * groups, by refKey (groupsOf).
  */
-export function usersReached(owners: string[], groups: Map<string, Entity>): string[] {
+export function usersReached(
+  owners: string[],
+  groups: Map<string, Entity>,
+): string[] {
   const users = new Map<string, string>();
   const seen = new Set(owners.map(refKey));
   const todo = [...owners];
@@ -94,9 +131,11 @@ export function usersReached(owners: string[], groups: Map<string, Entity>): str
       if (!users.has(refKey(ref))) users.set(refKey(ref), ref);
       continue;
     }
-    for (const { type, targetRef } of groups.get(refKey(ref))?.relations ?? []) {
+    for (const { type, targetRef } of groups.get(refKey(ref))?.relations ??
+      []) {
       if (type === RELATION_HAS_MEMBER && isUserRef(targetRef)) {
-        if (!users.has(refKey(targetRef))) users.set(refKey(targetRef), targetRef);
+        if (!users.has(refKey(targetRef)))
+          users.set(refKey(targetRef), targetRef);
       } else if (type === RELATION_PARENT_OF && !seen.has(refKey(targetRef))) {
         seen.add(refKey(targetRef));
         todo.push(targetRef);
@@ -107,7 +146,12 @@ export function usersReached(owners: string[], groups: Map<string, Entity>): str
 }
 
 /** Why `owner` reaches no user, for the log that says a loss was told to no one. */
-export function whyNoOneReached(owner: string, groups: Map<string, Entity>): string {
+export function whyNoOneReached(
+  owner: string,
+  groups: Map<string, Entity>,
+): string {
   if (groups.has(refKey(owner))) return `${owner} with no members`;
-  return parseEntityRef(owner).kind.toLocaleLowerCase('en-US') === 'group' ? `${owner} not in the catalog` : `${owner} neither a user nor a group`;
+  return parseEntityRef(owner).kind.toLocaleLowerCase('en-US') === 'group'
+    ? `${owner} not in the catalog`
+    : `${owner} neither a user nor a group`;
 }
