@@ -7,7 +7,12 @@ import type {
   InferredMachineWait,
   InitializationEvent,
 } from '@backstage-recovery/plugin-recovery-common';
-import { correlate, tabulateKernel } from './correlate';
+import {
+  correlate,
+  Correlation,
+  KernelTable,
+  tabulateKernel,
+} from './correlate';
 import {
   breakCycles,
   byName,
@@ -32,8 +37,14 @@ import {
   timeScaleOf,
 } from './kernel';
 import type { ServiceMap, ServiceMapper } from './mapping';
-import { MachineCycle, MachineWait, planMachines } from './plan';
-import { CANDIDATE_FLOOR, selectDependencies } from './select';
+import {
+  MachineCycle,
+  MachinePlan,
+  MachinePlanInput,
+  MachineWait,
+  planMachines,
+} from './plan';
+import { CANDIDATE_FLOOR, Explained, selectDependencies } from './select';
 import { buildTimeline, DAY, machinePairs, Timeline } from './timeline';
 import { MAX_TIME } from '../events/clock';
 
@@ -44,6 +55,11 @@ export {
 } from './timeline';
 export type { MachineWait } from './plan';
 
+/**
+ * Options of {@link analyzeDependencies}.
+ *
+ * @public
+ */
 export interface AnalysisOptions {
   /** Score a dependency must reach. Default 0.7. */
   threshold?: number;
@@ -82,12 +98,22 @@ export interface AnalysisOptions {
   bootDurations?: Record<string, number>;
 }
 
+/**
+ * A service seen in the events: the machines it ran on and how often it initialized.
+ *
+ * @public
+ */
 export interface ServiceSummary {
   service: string;
   machines: string[];
   initializations: number;
 }
 
+/**
+ * A dependency the analysis found, with its score and the samples behind it.
+ *
+ * @public
+ */
 export interface Dependency {
   service: string;
   dependsOn: string;
@@ -98,6 +124,11 @@ export interface Dependency {
   confidence: 'high' | 'low';
 }
 
+/**
+ * What {@link analyzeDependencies} found: dependencies, service and machine orders, waves and warnings.
+ *
+ * @public
+ */
 export interface AnalysisResult {
   services: ServiceSummary[];
   /** Direct dependencies (transitive reduction of the accepted ones), sorted. */
@@ -169,6 +200,8 @@ const FEW_SITE_BOOTS = 20;
 /**
  * Derives initialization dependencies, a service order and a machine boot plan from
  * initialization events of earlier boots. Pure and deterministic.
+ *
+ * @public
  */
 export function analyzeDependencies(
   events: Iterable<InitializationEvent>,
@@ -292,6 +325,17 @@ function checkOptions(o: AnalysisOptions): void {
   if (o.bootDurations) checkBootDurations(o.bootDurations);
 }
 
+/**
+ * An analysis of a timeline, and what its kernel made of the dependencies it found: how many,
+ * how many of them score under the threshold, and their median delay where enough do.
+ */
+interface TimelineAnalysis {
+  result: AnalysisResult;
+  underDelay?: number;
+  under: number;
+  explained: number;
+}
+
 /** Steps 3–7 of the analysis on a built timeline, with the kernel given. */
 function analyzeTimeline(
   tl: Timeline,
@@ -300,40 +344,233 @@ function analyzeTimeline(
   options: AnalysisOptions,
   /** Whether to advise another kernel peak (not after the peak was moved: that warning says it). */
   adviseKernel = true,
-): {
-  result: AnalysisResult;
-  underDelay?: number;
-  under: number;
-  explained: number;
-} {
+): TimelineAnalysis {
   const minSamples = options.minSamples ?? 5;
   const method = options.method ?? 'full';
   const kernel = tabulateKernel(exactKernel);
-  const { serviceNames, sid, machinesOf, initCount, T, S } = tl;
-  const n = serviceNames.length;
-  const N = T.length;
+  const { serviceNames } = tl;
   const warnings = [...tl.warnings];
 
   // 3. Pair statistics, in one sweep over the time-sorted initializations.
   const corr = correlate(tl, kernel);
-  const { ker, pre } = corr;
 
   // 4. Scores.
   // `full`: each initialization explained by the latest of its service's dependencies (select.ts);
   // `plain`: the kernel score over all initializations of the dependent.
   const explained =
     method === 'full' ? selectDependencies(tl, corr, kernel) : undefined;
+  const scored = acceptedDependencies(tl, corr, explained, threshold);
+
+  // 5. Order: break cycles (weakest evidence first; the plain method too, it needs an order),
+  //    reduce, generations.
+  const how = { method, minSamples };
+  const { edges, cycles, constraints, offset, serviceOrder } = orderServices(
+    tl,
+    { corr, kernel, ...scored },
+    how,
+    warnings,
+  );
+  const dependencies = reportedDependencies(tl, edges, scored.samplesOf, how);
+  const fit = kernelFit(tl, exactKernel, explained, threshold);
+  // Said where many are under it, and where all the boots show is: a small site reports nothing.
+  if (
+    adviseKernel &&
+    fit.advice &&
+    (fit.underDelay !== undefined || !dependencies.length)
+  )
+    warnings.push(fit.advice);
+  if (method === 'full' && explained!.size === 0)
+    warnings.push(...nothingFound(tl, kernel));
+  warnings.push(...lowConfidence(dependencies, minSamples));
+
+  // 6. Machines.
+  const { plan, machineOrder } = planAndOrderMachines(
+    tl,
+    kernel,
+    { method, edges, explained, threshold, offset },
+    { constraints, dependencies },
+    warnings,
+  );
+
+  const result: AnalysisResult = {
+    services: serviceSummaries(tl),
+    dependencies,
+    serviceOrder,
+    machineOrder,
+    waves: plan.waves,
+    machineDependencies: machineDependenciesOf(tl, plan),
+    rebootsFollowed: plan.rebootsFollowed,
+    cycles,
+    machineCycles: plan.machineCycles,
+    // 7. The signed correlation matrix.
+    correlation: signedMatrix(corr, serviceNames),
+    warnings,
+    skipped: options.skipped ?? 0,
+    at: tl.at,
+  };
+  if (options.bootDurations) addCriticalPath(result, tl, options.bootDurations);
+  return {
+    result,
+    underDelay: fit.underDelay,
+    under: fit.under,
+    explained: explained?.size ?? 0,
+  };
+}
+
+/**
+ * Step 6: the machine plan, its warnings with the reported dependencies its waves leave out
+ * (`full`), and the machine order.
+ */
+function planAndOrderMachines(
+  tl: Timeline,
+  kernel: KernelTable,
+  input: MachinePlanInput,
+  {
+    constraints,
+    dependencies,
+  }: {
+    constraints: Array<[number, number, number]>;
+    dependencies: Dependency[];
+  },
+  warnings: string[],
+): { plan: MachinePlan; machineOrder: string[] } {
+  const plan = planMachines(tl, kernel, input);
+  warnings.push(...plan.warnings);
+  if (input.method === 'full')
+    warnings.push(...leftOutOfWaves(tl, plan, dependencies));
+  // Machine order: wave by wave; within a wave, by the precedences the service order respects,
+  // mapped to machines, so two machines of one wave are still ordered as the boots show (a
+  // missed dependency between them costs a wave, not the order too).
+  const machineOrder =
+    input.method === 'full'
+      ? orderWithinWaves(plan.waves, constraints, (a, b) =>
+          machinePairs(tl, a, b),
+        )
+      : plan.waves.flat();
+  return { plan, machineOrder };
+}
+
+/** Each service's machines and how often it initialized. */
+function serviceSummaries(tl: Timeline): ServiceSummary[] {
+  return tl.serviceNames.map((s, i) => ({
+    service: s,
+    machines: [...tl.machinesOf[i]].sort(byName),
+    initializations: tl.initCount[i],
+  }));
+}
+
+/** Which machines each machine waits for in the plan, and why. */
+function machineDependenciesOf(
+  tl: Timeline,
+  plan: MachinePlan,
+): AnalysisResult['machineDependencies'] {
+  return tl.machineNames.map(m => ({
+    machine: m,
+    waitsFor: plan.waitsFor.get(m)!,
+    because: plan.because.get(m)!,
+  }));
+}
+
+/**
+ * The service order: cycles broken, constraints from dependencies and consistent precedences,
+ * and (`full`) the dependencies the order had to overrule dropped; with their warnings.
+ */
+function orderServices(
+  tl: Timeline,
+  {
+    corr,
+    kernel,
+    accepted,
+    samplesOf,
+  }: {
+    corr: Correlation;
+    kernel: KernelTable;
+    accepted: Edge[];
+    samplesOf: Map<string, number>;
+  },
+  { method, minSamples }: { method: 'full' | 'plain'; minSamples: number },
+  warnings: string[],
+) {
+  const { serviceNames } = tl;
+  const broken = breakCycles(serviceNames, accepted);
+  let edges = broken.edges;
+  const cycles: Cycle[] = broken.cycles;
+  for (const c of cycles) {
+    warnings.push(
+      `dependency cycle ${[...c.services, c.services[0]].join(' → ')}: dropped ${c.dropped.service} → ${c.dropped.dependsOn} (score ${c.dropped.score})`,
+    );
+  }
+  const constraints = orderConstraints(tl, corr, edges, samplesOf, {
+    method,
+    minSamples,
+  });
+  const offset = typicalOffsets(tl);
+  warnings.push(...fewSiteBoots(tl, kernel, method));
+  const serviceOrder =
+    method === 'full'
+      ? precedenceOrder(serviceNames.length, constraints, offset).map(
+          i => serviceNames[i],
+        )
+      : generations(serviceNames, edges).flat();
+  if (method === 'full')
+    edges = dropOverruled(edges, serviceOrder, samplesOf, cycles, warnings);
+  return { edges, cycles, constraints, offset, serviceOrder };
+}
+
+/** The dependencies reported: direct ones only (`full`: the transitive reduction), with their samples and confidence. */
+function reportedDependencies(
+  tl: Timeline,
+  edges: Edge[],
+  samplesOf: Map<string, number>,
+  { method, minSamples }: { method: 'full' | 'plain'; minSamples: number },
+): Dependency[] {
+  const direct =
+    method === 'full' ? transitiveReduction(tl.serviceNames, edges) : edges;
+  return direct.map(e => {
+    const samples = samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!;
+    return {
+      service: e.service,
+      dependsOn: e.dependsOn,
+      score: e.score,
+      samples,
+      confidence: samples >= minSamples ? 'high' : 'low',
+    };
+  });
+}
+
+/** The dependencies with fewer than minSamples samples, said aloud. */
+function lowConfidence(
+  dependencies: Dependency[],
+  minSamples: number,
+): string[] {
+  const low = dependencies.filter(d => d.confidence === 'low');
+  if (!low.length) return [];
+  return [
+    `${low.length} dependenc${low.length === 1 ? 'y has' : 'ies have'} fewer than ${minSamples} samples (low confidence): ${listed(low.map(d => `${d.service} → ${d.dependsOn} (${d.samples})`))}`,
+  ];
+}
+
+/**
+ * The dependencies scoring at least the threshold, by name, with their samples (by service \0
+ * dependsOn); `explained` for the full method, the kernel correlation for the plain one.
+ */
+function acceptedDependencies(
+  tl: Timeline,
+  corr: Correlation,
+  explained: Map<number, Explained> | undefined,
+  threshold: number,
+): { accepted: Edge[]; samplesOf: Map<string, number> } {
+  const { serviceNames } = tl;
+  const n = serviceNames.length;
   const score = (a: number, b: number): number =>
-    method === 'plain'
+    !explained
       ? corr.correlation(a, b)
-      : (explained!.get(a * n + b)?.score ?? 0);
+      : (explained.get(a * n + b)?.score ?? 0);
   const samples = (a: number, b: number): number =>
-    method === 'plain'
-      ? corr.count(a, b)
-      : (explained!.get(a * n + b)?.samples ?? 0);
+    !explained ? corr.count(a, b) : (explained.get(a * n + b)?.samples ?? 0);
   const accepted: Edge[] = [];
   const samplesOf = new Map<string, number>();
-  ker.forEach((a, b) => {
+  corr.ker.forEach((a, b) => {
     const s = roundScore(score(a, b));
     if (s >= threshold) {
       const e = {
@@ -348,21 +585,23 @@ function analyzeTimeline(
   accepted.sort(
     (x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn),
   );
+  return { accepted, samplesOf };
+}
 
-  // 5. Order: break cycles (weakest evidence first; the plain method too, it needs an order),
-  //    reduce, generations.
-  const broken = breakCycles(serviceNames, accepted);
-  let edges = broken.edges;
-  const cycles: Cycle[] = broken.cycles;
-  for (const c of cycles) {
-    warnings.push(
-      `dependency cycle ${[...c.services, c.services[0]].join(' → ')}: dropped ${c.dropped.service} → ${c.dropped.dependsOn} (score ${c.dropped.score})`,
-    );
-  }
-  // Service order: accepted dependencies plus any strongly consistent precedence (which a missed
-  // dependency would show), so an order never contradicts what every boot showed.
-  // Each constraint weighs as many boots as back it, so a dependency seen a few times gives way
-  // to a precedence seen in every boot when the two disagree.
+/**
+ * Service order constraints `[a, after b, weight]`: accepted dependencies plus any strongly
+ * consistent precedence (which a missed dependency would show), so an order never contradicts
+ * what every boot showed. Each constraint weighs as many boots as back it, so a dependency seen
+ * a few times gives way to a precedence seen in every boot when the two disagree.
+ */
+function orderConstraints(
+  tl: Timeline,
+  corr: Correlation,
+  edges: Edge[],
+  samplesOf: Map<string, number>,
+  { method, minSamples }: { method: 'full' | 'plain'; minSamples: number },
+): Array<[number, number, number]> {
+  const { sid } = tl;
   const constraints: Array<[number, number, number]> = edges.map(e => {
     const a = sid.get(e.service)!;
     const b = sid.get(e.dependsOn)!;
@@ -373,17 +612,25 @@ function analyzeTimeline(
     ];
   });
   if (method === 'full') {
-    pre.forEach((a, b) => {
+    corr.pre.forEach((a, b) => {
       const c = corr.count(a, b);
       const p = corr.consistency(a, b);
       if (c >= minSamples && p >= ORDER_CONSISTENCY)
         constraints.push([a, b, p * c]);
     });
   }
-  // Services the window never saw together (more than maxDelay apart) are ordered by how long
-  // after the start of their boot (its episode) they typically initialize.
-  // Failed attempts left out: a service crash-looping until its dependencies are up would seem
-  // to start before them.
+  return constraints;
+}
+
+/**
+ * How long after the start of its boot (its episode) each service typically initializes: orders
+ * services the window never saw together (more than maxDelay apart). Failed attempts left out: a
+ * service crash-looping until its dependencies are up would seem to start before them.
+ */
+function typicalOffsets(tl: Timeline): Float64Array {
+  const { T, S, initCount } = tl;
+  const n = tl.serviceNames.length;
+  const N = T.length;
   const offset = new Float64Array(n);
   const attempts = new Int32Array(n);
   for (let i = 0; i < N; i++) attempts[S[i]] += tl.failedAttempt[i];
@@ -392,54 +639,76 @@ function analyzeTimeline(
       offset[S[i]] +=
         (T[i] - T[tl.episodeStart[i]]) / (initCount[S[i]] - attempts[S[i]]);
   }
-  // Whole-site boots: runs of initializations around which most services initialize (restarts of
-  // a few in between, however busy, neither join nor split them).
+  return offset;
+}
+
+/**
+ * The warning of a history with fewer than FEW_SITE_BOOTS whole-site boots: runs of
+ * initializations around which most services initialize (restarts of a few in between, however
+ * busy, neither join nor split them).
+ */
+function fewSiteBoots(
+  tl: Timeline,
+  kernel: KernelTable,
+  method: 'full' | 'plain',
+): string[] {
+  const { T } = tl;
   let siteBoots = 0;
-  for (let i = 0, last = -Infinity; i < N; i++) {
+  for (let i = 0, last = -Infinity; i < T.length; i++) {
     if (tl.isRestart[i]) continue;
     if (T[i] - last > 2 * kernel.maxDelay) siteBoots++;
     last = T[i];
   }
   // A single service has no dependencies to miss or mistake.
-  if (method === 'full' && siteBoots < FEW_SITE_BOOTS && n > 1) {
-    warnings.push(
+  if (
+    method === 'full' &&
+    siteBoots < FEW_SITE_BOOTS &&
+    tl.serviceNames.length > 1
+  ) {
+    return [
       `only ${counted(siteBoots, 'whole-site boot')} in the history (fewer than ${FEW_SITE_BOOTS}): with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; declare the critical dependencies in the catalog until more boots are seen`,
+    ];
+  }
+  return [];
+}
+
+/**
+ * A dependency the order had to overrule is contradicted by more boots than back it: dropped,
+ * into `cycles`, with a warning.
+ */
+function dropOverruled(
+  edges: Edge[],
+  serviceOrder: string[],
+  samplesOf: Map<string, number>,
+  cycles: Cycle[],
+  warnings: string[],
+): Edge[] {
+  const pos = new Map(serviceOrder.map((x, i) => [x, i]));
+  const kept: Edge[] = [];
+  for (const e of edges) {
+    if (pos.get(e.dependsOn)! < pos.get(e.service)!) {
+      kept.push(e);
+      continue;
+    }
+    cycles.push({ services: [e.service, e.dependsOn], dropped: e });
+    warnings.push(
+      `dropped ${e.service} → ${e.dependsOn} (score ${e.score}, ${samplesOf.get(`${e.service}\u0000${e.dependsOn}`)} samples): ${e.dependsOn} waits for ${e.service} by the precedence seen in more boots`,
     );
   }
-  const serviceOrder =
-    method === 'full'
-      ? precedenceOrder(n, constraints, offset).map(i => serviceNames[i])
-      : generations(serviceNames, edges).flat();
-  if (method === 'full') {
-    // A dependency the order had to overrule is contradicted by more boots than back it: dropped.
-    const pos = new Map(serviceOrder.map((x, i) => [x, i]));
-    const kept: Edge[] = [];
-    for (const e of edges) {
-      if (pos.get(e.dependsOn)! < pos.get(e.service)!) {
-        kept.push(e);
-        continue;
-      }
-      cycles.push({ services: [e.service, e.dependsOn], dropped: e });
-      warnings.push(
-        `dropped ${e.service} → ${e.dependsOn} (score ${e.score}, ${samplesOf.get(`${e.service}\u0000${e.dependsOn}`)} samples): ${e.dependsOn} waits for ${e.service} by the precedence seen in more boots`,
-      );
-    }
-    edges = kept;
-  }
-  const direct =
-    method === 'full' ? transitiveReduction(serviceNames, edges) : edges;
-  const dependencies: Dependency[] = direct.map(e => {
-    const samples = samplesOf.get(`${e.service}\u0000${e.dependsOn}`)!;
-    return {
-      service: e.service,
-      dependsOn: e.dependsOn,
-      score: e.score,
-      samples,
-      confidence: samples >= minSamples ? 'high' : 'low',
-    };
-  });
-  // Dependencies the boots show that the kernel scores under the threshold: most often a kernel
-  // whose peak does not fit how soon these services start after what they wait for.
+  return kept;
+}
+
+/**
+ * Dependencies the boots show that the kernel scores under the threshold: most often a kernel
+ * whose peak does not fit how soon these services start after what they wait for. Their median
+ * delay where enough are under it (underDelay), how many, and the advice to say where many are.
+ */
+function kernelFit(
+  tl: Timeline,
+  exactKernel: Kernel,
+  explained: Map<number, Explained> | undefined,
+  threshold: number,
+): { underDelay?: number; under: number; advice?: string } {
   let underDelay: number | undefined;
   const under = explained
     ? [...explained.values()].filter(x => roundScore(x.score) < threshold)
@@ -452,88 +721,78 @@ function analyzeTimeline(
     under.length >= FIT_SHARE * explained.size
   )
     underDelay = medianUnder();
-  // Said where many are under it, and where all the boots show is: a small site reports nothing.
-  if (
-    adviseKernel &&
-    under.length &&
-    under.length >= 0.25 * explained!.size &&
-    (underDelay !== undefined || !dependencies.length)
-  ) {
-    warnings.push(
-      `${under.length} of ${explained!.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delayText(medianUnder() * 60_000 * tl.timeScale)} after them, where the delay kernel (peak ${delayText(exactKernel.peakDelay * tl.timeScale)}) gives them little weight; a kernel that peaks nearer that delay would count them`,
-    );
-  }
-  if (method === 'full' && explained!.size === 0) {
-    // Nothing found at all: where services start sooner after the one before them than the kernel
-    // weighs, or later than its window, an empty result would not say why.
-    const { gap, together } = startGaps(tl);
-    const real = (ms: number) => delayText(ms * tl.timeScale);
-    if (gap === undefined && together) {
-      warnings.push(
-        `no dependency found: the services of each boot start at the same moment, so no delay shows which waits for which`,
-      );
-    } else if (
-      gap !== undefined &&
-      kernel.at(Math.min(gap, kernel.maxDelay + kernel.step)) < CANDIDATE_FLOOR
-    ) {
-      const { minDelay, maxDelay } = kernel;
-      const where =
-        gap <= minDelay
-          ? `at or under the minimum delay (${real(minDelay)})`
-          : gap >= maxDelay
-            ? `at or past the window (${real(maxDelay)})`
-            : 'far from the peak';
-      warnings.push(
-        `no dependency found: services start a median ${real(gap)} after the latest other service before them in their boot, ${where} of the delay kernel (peak ${real(kernel.peakDelay)}), which gives that delay little or no weight; if they wait about that long for what they need, give a kernel peak near it (--kernel-peak, recovery.analysis.kernelPeak)`,
-      );
-    }
-  }
-  const low = dependencies.filter(d => d.confidence === 'low');
-  if (low.length) {
-    warnings.push(
-      `${low.length} dependenc${low.length === 1 ? 'y has' : 'ies have'} fewer than ${minSamples} samples (low confidence): ${listed(low.map(d => `${d.service} → ${d.dependsOn} (${d.samples})`))}`,
-    );
-  }
+  // Said where many are under it (see the caller).
+  const advice =
+    under.length && under.length >= 0.25 * explained!.size
+      ? `${under.length} of ${explained!.size} dependencies the boots show score under the threshold ${threshold}: their services start a median ${delayText(medianUnder() * 60_000 * tl.timeScale)} after them, where the delay kernel (peak ${delayText(exactKernel.peakDelay * tl.timeScale)}) gives them little weight; a kernel that peaks nearer that delay would count them`
+      : undefined;
+  return { underDelay, under: under.length, advice };
+}
 
-  // 6. Machines.
-  const plan = planMachines(tl, kernel, {
-    method,
-    edges,
-    explained,
-    threshold,
-    offset,
-  });
-  warnings.push(...plan.warnings);
-  // Reported dependencies the waves leave out, said aloud: the backend's boot plan follows every
-  // dependency over the threshold, so there the two differ.
+/**
+ * Nothing found at all: where services start sooner after the one before them than the kernel
+ * weighs, or later than its window, an empty result would not say why.
+ */
+function nothingFound(tl: Timeline, kernel: KernelTable): string[] {
+  const { gap, together } = startGaps(tl);
+  const real = (ms: number) => delayText(ms * tl.timeScale);
+  if (gap === undefined && together) {
+    return [
+      `no dependency found: the services of each boot start at the same moment, so no delay shows which waits for which`,
+    ];
+  }
+  if (
+    gap !== undefined &&
+    kernel.at(Math.min(gap, kernel.maxDelay + kernel.step)) < CANDIDATE_FLOOR
+  ) {
+    const { minDelay, maxDelay } = kernel;
+    const where =
+      gap <= minDelay
+        ? `at or under the minimum delay (${real(minDelay)})`
+        : gap >= maxDelay
+          ? `at or past the window (${real(maxDelay)})`
+          : 'far from the peak';
+    return [
+      `no dependency found: services start a median ${real(gap)} after the latest other service before them in their boot, ${where} of the delay kernel (peak ${real(kernel.peakDelay)}), which gives that delay little or no weight; if they wait about that long for what they need, give a kernel peak near it (--kernel-peak, recovery.analysis.kernelPeak)`,
+    ];
+  }
+  return [];
+}
+
+/**
+ * Reported dependencies the waves leave out, said aloud: the backend's boot plan follows every
+ * dependency over the threshold, so there the two differ.
+ */
+function leftOutOfWaves(
+  tl: Timeline,
+  plan: MachinePlan,
+  dependencies: Dependency[],
+): string[] {
   const waveOf = new Map(
     plan.waves.flatMap((w, k) => w.map(m => [m, k] as const)),
   );
   const inWaves = (d: Dependency) =>
-    machinePairs(tl, sid.get(d.service)!, sid.get(d.dependsOn)!).every(
+    machinePairs(tl, tl.sid.get(d.service)!, tl.sid.get(d.dependsOn)!).every(
       ([ma, mb]) => waveOf.get(ma)! > waveOf.get(mb)!,
     );
-  const leftOut =
-    method === 'full' ? dependencies.filter(d => !inWaves(d)) : [];
-  if (leftOut.length) {
-    warnings.push(
-      `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies, where the plan's surer edges show no machine gathering depth across its services, or close a machine cycle): ${listed(leftOut.map(d => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`))}`,
-    );
-  }
+  const leftOut = dependencies.filter(d => !inWaves(d));
+  if (!leftOut.length) return [];
+  return [
+    `${leftOut.length} reported ${leftOut.length === 1 ? 'dependency' : 'dependencies'} on other machines not in the waves (each would deepen the plan past the longest chain of dependencies, where the plan's surer edges show no machine gathering depth across its services, or close a machine cycle): ${listed(leftOut.map(d => `${d.service} → ${d.dependsOn} (score ${d.score}, ${d.samples} samples)`))}`,
+  ];
+}
 
-  // Machine order: wave by wave; within a wave, by the precedences the service order respects,
-  // mapped to machines, so two machines of one wave are still ordered as the boots show (a
-  // missed dependency between them costs a wave, not the order too).
-  const machineOrder =
-    method === 'full'
-      ? orderWithinWaves(plan.waves, constraints, (a, b) =>
-          machinePairs(tl, a, b),
-        )
-      : plan.waves.flat();
-
-  // 7. Signed correlation matrix: the pair statistic of step 3 (the plain method's score). Each
-  //    pair once, from its earlier-listed service (r < c), whichever of (r, c) and (c, r) the sweep
-  //    found: the two cells are each other's negation, ties included (see `correlation`).
+/**
+ * 7. Signed correlation matrix: the pair statistic of step 3 (the plain method's score). Each
+ * pair once, from its earlier-listed service (r < c), whichever of (r, c) and (c, r) the sweep
+ * found: the two cells are each other's negation, ties included (see `correlation`).
+ */
+function signedMatrix(
+  corr: Correlation,
+  services: string[],
+): AnalysisResult['correlation'] {
+  const { ker } = corr;
+  const n = services.length;
   const matrix: number[][] = Array.from({ length: n }, () =>
     new Array<number>(n).fill(0),
   );
@@ -549,63 +808,42 @@ function analyzeTimeline(
     // Not -0, which would print as 0 yet compare apart from it.
     matrix[c][r] = v === 0 ? 0 : -v;
   });
+  return { services, matrix };
+}
 
-  const result: AnalysisResult = {
-    services: serviceNames.map((s, i) => ({
-      service: s,
-      machines: [...machinesOf[i]].sort(byName),
-      initializations: initCount[i],
-    })),
-    dependencies,
-    serviceOrder,
-    machineOrder,
-    waves: plan.waves,
-    machineDependencies: tl.machineNames.map(m => ({
-      machine: m,
-      waitsFor: plan.waitsFor.get(m)!,
-      because: plan.because.get(m)!,
-    })),
-    rebootsFollowed: plan.rebootsFollowed,
-    cycles,
-    machineCycles: plan.machineCycles,
-    correlation: { services: serviceNames, matrix },
-    warnings,
-    skipped: options.skipped ?? 0,
-    at: tl.at,
+/**
+ * The critical path of the waves and of the machine waits, from the machines' boot durations;
+ * warns of durations for machines the analysis does not know, and of machines without one.
+ */
+function addCriticalPath(
+  result: AnalysisResult,
+  tl: Timeline,
+  durations: Record<string, number>,
+) {
+  const byWaves = criticalPath({ waves: result.waves }, durations);
+  result.criticalPath = {
+    ...criticalPath(
+      { waves: result.waves, edges: result.machineDependencies },
+      durations,
+    ),
+    byWaves,
   };
-  if (options.bootDurations) {
-    const durations = options.bootDurations;
-    const byWaves = criticalPath({ waves: plan.waves }, durations);
-    result.criticalPath = {
-      ...criticalPath(
-        { waves: plan.waves, edges: result.machineDependencies },
-        durations,
-      ),
-      byWaves,
-    };
-    // A duration under another name than the logs' (a catalog name, a typo) would count as 0.
-    const known = new Set(tl.machineNames);
-    const unknown = Object.keys(durations)
-      .filter(m => !known.has(m))
-      .sort(byName);
-    const missing = tl.machineNames.filter(
-      m => !Object.prototype.hasOwnProperty.call(durations, m),
+  // A duration under another name than the logs' (a catalog name, a typo) would count as 0.
+  const known = new Set(tl.machineNames);
+  const unknown = Object.keys(durations)
+    .filter(m => !known.has(m))
+    .sort(byName);
+  const missing = tl.machineNames.filter(
+    m => !Object.prototype.hasOwnProperty.call(durations, m),
+  );
+  if (unknown.length)
+    result.warnings.push(
+      `boot durations given for ${counted(unknown.length, 'machine')} the analysis does not know: ${listed(unknown)}`,
     );
-    if (unknown.length)
-      warnings.push(
-        `boot durations given for ${counted(unknown.length, 'machine')} the analysis does not know: ${listed(unknown)}`,
-      );
-    if (missing.length)
-      warnings.push(
-        `no boot duration for ${counted(missing.length, 'machine')}, counted as 0 in the critical path: ${listed(missing)}`,
-      );
-  }
-  return {
-    result,
-    underDelay,
-    under: under.length,
-    explained: explained?.size ?? 0,
-  };
+  if (missing.length)
+    result.warnings.push(
+      `no boot duration for ${counted(missing.length, 'machine')}, counted as 0 in the critical path: ${listed(missing)}`,
+    );
 }
 
 /**

@@ -4,12 +4,22 @@
  * An edge `{service, dependsOn}` means `service` waits for `dependsOn`.
  */
 
+/**
+ * An edge of the dependency graph: `service` waits for `dependsOn`, with the edge's score.
+ *
+ * @public
+ */
 export interface Edge {
   service: string;
   dependsOn: string;
   score: number;
 }
 
+/**
+ * A dependency cycle and the edge dropped to break it.
+ *
+ * @public
+ */
 export interface Cycle {
   /** The cycle broken, starting at the dropped edge's `service`, each depending on the next. */
   services: string[];
@@ -17,13 +27,26 @@ export interface Cycle {
   dropped: Edge;
 }
 
+/**
+ * Compares two names by UTF-16 code units: an order that does not depend on the locale.
+ *
+ * @public
+ */
 export const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** A list in a message: its first five items, then an ellipsis for the rest. */
+/**
+ * A list in a message: its first five items, then an ellipsis for the rest.
+ *
+ * @public
+ */
 export const listed = (items: string[]) =>
   `${items.slice(0, 5).join(', ')}${items.length > 5 ? ', …' : ''}`;
 
-/** `1 warning`, `2 warnings`: a count in a message. */
+/**
+ * `1 warning`, `2 warnings`: a count in a message.
+ *
+ * @public
+ */
 export const counted = (n: number, noun: string) =>
   `${n} ${noun}${n === 1 ? '' : 's'}`;
 
@@ -474,6 +497,8 @@ export function generationCount(
 /**
  * Topological generations (topologicalWaves) of a graph whose cycles are broken: throws if it
  * still has one.
+ *
+ * @public
  */
 export function generations(
   nodes: string[],
@@ -488,6 +513,8 @@ export function generations(
 /**
  * Edges of a DAG that are not implied by a longer path (transitive reduction).
  * Input must be acyclic.
+ *
+ * @public
  */
 export function transitiveReduction<
   E extends { service: string; dependsOn: string },
@@ -522,7 +549,11 @@ export function transitiveReduction<
   });
 }
 
-/** Transitive closure as a set of `service\0dependsOn` keys. Input must be acyclic. */
+/**
+ * Transitive closure as a set of `service\0dependsOn` keys. Input must be acyclic.
+ *
+ * @public
+ */
 export function transitiveClosure(
   nodes: string[],
   edges: Array<{ service: string; dependsOn: string }>,
@@ -547,6 +578,11 @@ export function transitiveClosure(
   return out;
 }
 
+/**
+ * The longest chain of machine waits of a plan, and its duration.
+ *
+ * @public
+ */
 export interface CriticalPath {
   /** Machines on the longest chain, first to boot first. */
   path: string[];
@@ -557,6 +593,8 @@ export interface CriticalPath {
 /**
  * Throws on a boot duration that is not a finite number of 0 or more, naming its machine: a typo'd
  * one (a string, -1 for unknown) would otherwise pass for 0 and shorten the critical path.
+ *
+ * @public
  */
 export function checkBootDurations(durations: Record<string, unknown>): void {
   for (const [m, d] of Object.entries(durations)) {
@@ -574,6 +612,8 @@ export function checkBootDurations(durations: Record<string, unknown>): void {
  * the longest dependency chain, with the machines of 0 s on it (ties below); with only `waves`,
  * waves are barriers, so the path takes the slowest machine of every wave (first by name of those
  * as slow).
+ *
+ * @public
  */
 export function criticalPath(
   plan: {
@@ -643,6 +683,11 @@ export function criticalPath(
   };
 }
 
+/**
+ * A dependency a boot plan follows: declared in the catalog, inferred, or both.
+ *
+ * @public
+ */
 export interface PlannedEdge {
   service: string;
   dependsOn: string;
@@ -651,6 +696,11 @@ export interface PlannedEdge {
   score?: number;
 }
 
+/**
+ * Declared and inferred dependencies merged into the acyclic edges of a plan.
+ *
+ * @public
+ */
 export interface MergedDependencies {
   /** Acyclic edges of the plan, sorted by service then dependsOn. */
   edges: PlannedEdge[];
@@ -675,6 +725,8 @@ export interface MergedDependencies {
  * Merges declared (catalog) dependencies with inferred ones into one acyclic plan. Inferred edges
  * below `threshold` are ignored. Cycles are broken by dropping inferred-only edges first
  * (weakest first), declared ones only when a cycle consists of declared edges alone.
+ *
+ * @public
  */
 export function mergeDependencies(input: {
   declared: Array<{ service: string; dependsOn: string }>;

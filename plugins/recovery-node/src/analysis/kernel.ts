@@ -1,6 +1,10 @@
 /** Single-peak delay kernels, all normalised to a peak of 1 and 0 outside [minDelay, maxDelay]. */
 
-/** Shape and bounds of the delay kernel. Delays in milliseconds. */
+/**
+ * Shape and bounds of the delay kernel. Delays in milliseconds.
+ *
+ * @public
+ */
 export interface KernelOptions {
   /** Default `piecewise`. */
   shape?: 'piecewise' | 'gamma' | 'lognormal';
@@ -35,6 +39,8 @@ export const DEFAULT_KERNEL: Required<KernelOptions> = {
 /**
  * A plain decimal (digits, at most one point, a digit last: `3`, `0.5`, `.5`), else NaN. Number()
  * alone would also take `0x10`, ` 2`, `1e3` or `` (as 0); a sign is no part of it.
+ *
+ * @public
  */
 export function parsePlainDecimal(value: string): number {
   return /^\d*\.?\d+$/.test(value) ? Number(value) : NaN;
@@ -44,6 +50,8 @@ export function parsePlainDecimal(value: string): number {
  * A kernel shape as the CLI's `--kernel-shape` and `recovery.analysis.kernelShape` write it:
  * `piecewise`, `gamma[:k]` or `lognormal[:sigma]`. Throws why it is not one, without the value
  * (the caller names where it came from).
+ *
+ * @public
  */
 export function parseKernelShape(
   value: string,
@@ -95,6 +103,8 @@ export function timeScaleOf(options: KernelOptions = {}): number {
 /**
  * What is wrong with a kernel peak (ms) given on its own, in words, else undefined: it must lie from
  * MIN_KERNEL_PEAK up to, not including, the default kernel's longest delay.
+ *
+ * @public
  */
 export function kernelPeakProblem(peakDelay: number): string | undefined {
   if (peakDelay >= MIN_KERNEL_PEAK && peakDelay < DEFAULT_KERNEL.maxDelay)
@@ -102,7 +112,11 @@ export function kernelPeakProblem(peakDelay: number): string | undefined {
   return `must be from ${MIN_KERNEL_PEAK / 1000} s up to (not including) ${DEFAULT_KERNEL.maxDelay / 60_000} min`;
 }
 
-/** Text of a delay (ms): seconds under a minute, else minutes, with one decimal. */
+/**
+ * Text of a delay (ms): seconds under a minute, else minutes, with one decimal.
+ *
+ * @public
+ */
 export const delayText = (ms: number) =>
   ms < 60_000
     ? `${(ms / 1000).toFixed(1)} s`

@@ -1,12 +1,20 @@
 /** Mapping of technical unit / container names to service names. */
 import { describeValue, MAX_NAME_LENGTH, nameProblem } from '../events/parse';
 
-/** `{"services": {"<exact name>" | "/regex/flags": "<service>"}}` */
+/**
+ * `{"services": {"<exact name>" | "/regex/flags": "<service>"}}`
+ *
+ * @public
+ */
 export interface ServiceMap {
   services: Record<string, string>;
 }
 
-/** name → service; unmapped names pass through unchanged. Results are memoised. */
+/**
+ * name → service; unmapped names pass through unchanged. Results are memoised.
+ *
+ * @public
+ */
 export interface ServiceMapper {
   (name: string): string;
   /**
@@ -34,6 +42,8 @@ const SHAPE = '{"services": {"<name or /regex/>": "<service>"}}';
  * then `0`), `$<name>`, `$&`, `` $` ``, `$'` and `$$`; the result is the replacement alone.
  * Throws with a precise message on an invalid map or regex. No map (undefined or null) maps
  * every name to itself; any other value that is not a plain object is an error.
+ *
+ * @public
  */
 export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
   if (map === undefined || map === null)

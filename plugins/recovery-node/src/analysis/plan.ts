@@ -5,6 +5,7 @@ import {
   bottleneckEdges,
   breakCycles,
   byName,
+  Cycle,
   Edge,
   generationCount,
   generations,
@@ -71,7 +72,11 @@ export interface MachinePlanInput {
   offset: Float64Array;
 }
 
-/** Why a machine waits for another in the plan. */
+/**
+ * Why a machine waits for another in the plan.
+ *
+ * @public
+ */
 export interface MachineWait {
   waitsFor: string;
   /**
@@ -112,53 +117,165 @@ export function planMachines(
   kernel: KernelTable,
   input: MachinePlanInput,
 ): MachinePlan {
-  const { serviceNames, sid, machineNames, machinesOf, initCount } = tl;
-  const { method, edges, explained, threshold } = input;
-  const n = serviceNames.length;
+  const { machineNames } = tl;
   const warnings: string[] = [];
-  let planEdges = edges;
-  if (method === 'full') {
-    const explainedBy = new Map<string, number>(); // service \0 machine → initializations explained
-    for (const e of edges) {
-      const a = sid.get(e.service)!;
-      const b = sid.get(e.dependsOn)!;
-      for (const mb of machinesOf[b]) {
-        const k = `${e.service}\u0000${mb}`;
-        explainedBy.set(
-          k,
-          (explainedBy.get(k) ?? 0) + explained!.get(a * n + b)!.samples,
-        );
-      }
-    }
-    planEdges = edges.filter(e => {
-      const a = sid.get(e.service)!;
-      const b = sid.get(e.dependsOn)!;
-      const x = explained!.get(a * n + b)!;
-      if (x.margin < PLAN_MARGIN) return false;
-      // A dependency its service followed in restarts is no look-alike of a whole-site boot.
-      if (
-        x.restarts >= PLAN_RESTARTS &&
-        x.samples >= PLAN_RESTART_SHARE * initCount[a]
-      )
-        return true;
-      return [...machinesOf[b]].some(
-        mb =>
-          explainedBy.get(`${e.service}\u0000${mb}`)! >=
-          PLAN_SHARE * initCount[a],
-      );
-    });
-  }
-  const medge = new Map<string, Edge>();
+  const planEdges =
+    input.method === 'full' ? clearlyNeeded(tl, input) : input.edges;
   // Why each machine edge is in the plan, by machine \0 machine waited for: the first reason it
   // joined by (the strongest dependency, for dependencies).
   const reasons = new Map<string, MachineWait>();
-  const dependencyReason = (e: Edge, waitsFor: string): MachineWait => ({
+  const mbroken = hardMachineEdges(tl, input, planEdges, reasons);
+  const machineCycles = machineCyclesOf(mbroken.cycles, warnings);
+  if (input.method === 'plain') {
+    const waitsFor = waitsForOf(machineNames, mbroken.edges);
+    return {
+      waves: generations(machineNames, mbroken.edges),
+      waitsFor,
+      because: becauseOf(waitsFor, reasons),
+      machineCycles,
+      rebootsFollowed: [],
+      warnings,
+    };
+  }
+  const plan = new PlanEdges(machineNames, mbroken.edges, reasons);
+  const underThreshold = underThresholdEdges(tl, input);
+  const longest = longestChain(tl, [...input.edges, ...underThreshold]);
+  // Machines that followed another machine's own reboots in most of their chances: hard edges
+  // (unless one closes a cycle). Once is enough: with the follows that a dependency elsewhere
+  // explains left out, under 1% of them join machines that wait for nothing on each other.
+  const n = tl.serviceNames.length;
+  const followed = followedMachines(
+    tl,
+    kernel,
+    dependenciesOf(input.explained!, n),
+  );
+  for (const e of followed)
+    plan.add(e, Number.MAX_VALUE, { waitsFor: e.dependsOn, reason: 'reboots' });
+  const planEdgeSet = new Set(planEdges);
+  addShownBySeveral(tl, input, planEdgeSet, plan);
+  const hardDepth = leaveOutLoneBottleneck(plan, longest, warnings);
+  addWeakerEdges(tl, input, plan, {
+    weaker: [
+      ...input.edges.filter(e => !planEdgeSet.has(e)),
+      ...underThreshold,
+    ],
+    hardDepth,
+    longest,
+  });
+  const waitsFor = waitsForOf(machineNames, plan.edges);
+  return {
+    waves: timedWaves(tl, kernel, input, plan.edges),
+    waitsFor,
+    because: becauseOf(waitsFor, reasons),
+    machineCycles,
+    rebootsFollowed: rebootsKept(followed, waitsFor),
+    warnings,
+  };
+}
+
+/** The machine cycles broken, each with a warning. */
+function machineCyclesOf(cycles: Cycle[], warnings: string[]): MachineCycle[] {
+  const machineCycles = cycles.map(c => ({
+    machines: c.services,
+    dropped: {
+      machine: c.dropped.service,
+      waitsFor: c.dropped.dependsOn,
+      score: c.dropped.score,
+    },
+  }));
+  for (const c of machineCycles) {
+    warnings.push(
+      `machine cycle ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} waits for ${c.dropped.waitsFor} (score ${c.dropped.score})`,
+    );
+  }
+  return machineCycles;
+}
+
+/** The machine reboots followed that the plan kept as machine waits, by machine. */
+function rebootsKept(
+  followed: Array<Edge & { followed: number; chances: number }>,
+  waitsFor: Map<string, string[]>,
+): InferredMachineWait[] {
+  return followed
+    .filter(e => waitsFor.get(e.service)!.includes(e.dependsOn))
+    .map(e => ({
+      machine: e.service,
+      waitsFor: e.dependsOn,
+      followed: e.followed,
+      chances: e.chances,
+    }))
+    .sort(
+      (x, y) => byName(x.machine, y.machine) || byName(x.waitsFor, y.waitsFor),
+    );
+}
+
+/** Why a machine waits for `waitsFor`: a dependency, reported or under the threshold. */
+function dependencyReason(
+  e: Edge,
+  waitsFor: string,
+  threshold: number,
+): MachineWait {
+  return {
     waitsFor,
     reason: e.score >= threshold ? 'dependency' : 'under threshold',
     service: e.service,
     dependsOn: e.dependsOn,
     score: e.score,
+  };
+}
+
+/**
+ * The accepted dependencies that make hard edges of the plan (`full`): their starts clearly need
+ * the machine (PLAN_MARGIN), and it explains a clear share of them or they followed it in restarts.
+ */
+function clearlyNeeded(tl: Timeline, input: MachinePlanInput): Edge[] {
+  const { serviceNames, sid, machinesOf, initCount } = tl;
+  const { edges, explained } = input;
+  const n = serviceNames.length;
+  const explainedBy = new Map<string, number>(); // service \0 machine → initializations explained
+  for (const e of edges) {
+    const a = sid.get(e.service)!;
+    const b = sid.get(e.dependsOn)!;
+    for (const mb of machinesOf[b]) {
+      const k = `${e.service}\u0000${mb}`;
+      explainedBy.set(
+        k,
+        (explainedBy.get(k) ?? 0) + explained!.get(a * n + b)!.samples,
+      );
+    }
+  }
+  return edges.filter(e => {
+    const a = sid.get(e.service)!;
+    const b = sid.get(e.dependsOn)!;
+    const x = explained!.get(a * n + b)!;
+    if (x.margin < PLAN_MARGIN) return false;
+    // A dependency its service followed in restarts is no look-alike of a whole-site boot.
+    if (
+      x.restarts >= PLAN_RESTARTS &&
+      x.samples >= PLAN_RESTART_SHARE * initCount[a]
+    )
+      return true;
+    return [...machinesOf[b]].some(
+      mb =>
+        explainedBy.get(`${e.service}\u0000${mb}`)! >=
+        PLAN_SHARE * initCount[a],
+    );
   });
+}
+
+/**
+ * The machine edges of the plan's dependencies (the strongest dependency behind each), with
+ * their reasons, and machine cycles broken.
+ */
+function hardMachineEdges(
+  tl: Timeline,
+  { method, explained, threshold }: MachinePlanInput,
+  planEdges: Edge[],
+  reasons: Map<string, MachineWait>,
+) {
+  const { serviceNames, sid, machineNames } = tl;
+  const n = serviceNames.length;
+  const medge = new Map<string, Edge>();
   // How clearly the services behind each machine edge need that machine (their best margin): in
   // a machine cycle, the edge needed least goes first, whatever its kernel score. A look-alike
   // root that starts at the peak delay before a service scores higher than its true dependency.
@@ -182,48 +299,71 @@ export function planMachines(
           : prev;
       need.set(edge, Math.max(prev ? need.get(prev)! : -Infinity, margin));
       medge.set(k, edge);
-      if (edge !== prev) reasons.set(k, dependencyReason(e, mb));
+      if (edge !== prev) reasons.set(k, dependencyReason(e, mb, threshold));
     }
   }
   const mlist = [...medge.values()].sort(
     (x, y) => byName(x.service, y.service) || byName(x.dependsOn, y.dependsOn),
   );
-  const mbroken = breakCycles(machineNames, mlist, e => need.get(e)!);
-  const machineCycles = mbroken.cycles.map(c => ({
-    machines: c.services,
-    dropped: {
-      machine: c.dropped.service,
-      waitsFor: c.dropped.dependsOn,
-      score: c.dropped.score,
-    },
-  }));
-  for (const c of machineCycles) {
-    warnings.push(
-      `machine cycle ${[...c.machines, c.machines[0]].join(' → ')}: dropped ${c.dropped.machine} waits for ${c.dropped.waitsFor} (score ${c.dropped.score})`,
+  return breakCycles(machineNames, mlist, e => need.get(e)!);
+}
+
+/**
+ * The machine edges of the full plan as they are added, each with its reason. Accepted
+ * dependencies too weak to shape the plan still order machines where they can do so without
+ * closing a cycle or making the plan deeper than its hard edges, or than the longest chain of
+ * accepted dependencies counted in machine changes: a missed constraint costs a failed boot, a
+ * false one a longer recovery.
+ */
+class PlanEdges {
+  readonly edges: Edge[];
+  readonly have: Set<string>;
+
+  constructor(
+    readonly machineNames: string[],
+    hard: Edge[],
+    readonly reasons: Map<string, MachineWait>,
+  ) {
+    this.edges = [...hard];
+    this.have = new Set(
+      this.edges.map(e => `${e.service}\u0000${e.dependsOn}`),
     );
   }
-  if (method === 'plain') {
-    const waitsFor = waitsForOf(machineNames, mbroken.edges);
-    return {
-      waves: generations(machineNames, mbroken.edges),
-      waitsFor,
-      because: becauseOf(waitsFor, reasons),
-      machineCycles,
-      rebootsFollowed: [],
-      warnings,
-    };
+
+  depth(list: Edge[] = this.edges): number {
+    return generationCount(this.machineNames, list);
   }
 
-  // Accepted dependencies too weak to shape the plan still order machines where they can do so
-  // without closing a cycle or making the plan deeper than its hard edges, or than the longest
-  // chain of accepted dependencies counted in machine changes: a missed constraint costs a failed
-  // boot, a false one a longer recovery.
-  const planEdgeSet = new Set(planEdges);
-  const machineEdges = [...mbroken.edges];
-  const depth = (list: Edge[]) => generationCount(machineNames, list);
-  // Dependencies the selection found but the kernel scores under the threshold (services that
-  // start sooner after what they wait for than the kernel expects) are not reported; the plan
-  // still counts them in the longest chain and tries them with the weaker edges.
+  /**
+   * Adds a machine edge unless the plan has it or it would make the plan deeper than maxDepth
+   * (a cycle makes it infinitely deep).
+   */
+  add(candidate: Edge, maxDepth: number, reason: MachineWait) {
+    const k = `${candidate.service}\u0000${candidate.dependsOn}`;
+    if (this.have.has(k) || this.depth([...this.edges, candidate]) > maxDepth)
+      return;
+    this.edges.push(candidate);
+    this.have.add(k);
+    this.reasons.set(k, reason);
+  }
+
+  remove(e: Edge) {
+    this.edges.splice(this.edges.indexOf(e), 1);
+    this.have.delete(`${e.service}\u0000${e.dependsOn}`);
+  }
+}
+
+/**
+ * Dependencies the selection found but the kernel scores under the threshold (services that
+ * start sooner after what they wait for than the kernel expects) are not reported; the plan
+ * still counts them in the longest chain and tries them with the weaker edges.
+ */
+function underThresholdEdges(
+  tl: Timeline,
+  { explained, threshold }: MachinePlanInput,
+): Edge[] {
+  const { serviceNames } = tl;
+  const n = serviceNames.length;
   const underThreshold: Edge[] = [];
   for (const [key, x] of explained!) {
     const score = roundScore(x.score);
@@ -234,10 +374,14 @@ export function planMachines(
         score,
       });
   }
-  const chainEdges = breakCycles(serviceNames, [
-    ...edges,
-    ...underThreshold,
-  ]).edges;
+  return underThreshold;
+}
+
+/** The longest chain of dependencies (cycles broken), counted in machine changes. */
+function longestChain(tl: Timeline, dependencies: Edge[]): number {
+  const { serviceNames, sid } = tl;
+  const n = serviceNames.length;
+  const chainEdges = breakCycles(serviceNames, dependencies).edges;
   const hops = new Int32Array(n);
   const dependsOn: number[][] = serviceNames.map(() => []);
   for (const e of chainEdges)
@@ -252,27 +396,21 @@ export function planMachines(
     }
     longest = Math.max(longest, hops[a]);
   }
-  const have = new Set(
-    machineEdges.map(e => `${e.service}\u0000${e.dependsOn}`),
-  );
-  // Adds a machine edge unless the plan has it or it would make the plan deeper than maxDepth
-  // (a cycle makes it infinitely deep).
-  const addEdge = (candidate: Edge, maxDepth: number, reason: MachineWait) => {
-    const k = `${candidate.service}\u0000${candidate.dependsOn}`;
-    if (have.has(k) || depth([...machineEdges, candidate]) > maxDepth) return;
-    machineEdges.push(candidate);
-    have.add(k);
-    reasons.set(k, reason);
-  };
-  // Machines that followed another machine's own reboots in most of their chances: hard edges
-  // (unless one closes a cycle). Once is enough: with the follows that a dependency elsewhere
-  // explains left out, under 1% of them join machines that wait for nothing on each other.
-  const followed = followedMachines(tl, kernel, dependenciesOf(explained!, n));
-  for (const e of followed)
-    addEdge(e, Number.MAX_VALUE, { waitsFor: e.dependsOn, reason: 'reboots' });
-  // A machine wait that reported dependencies of two or more of its services show is a hard edge
-  // too: each alone may be a look-alike, but look-alikes on the same other machine for several
-  // services are rare.
+  return longest;
+}
+
+/**
+ * A machine wait that reported dependencies of two or more of its services show is a hard edge
+ * too: each alone may be a look-alike, but look-alikes on the same other machine for several
+ * services are rare.
+ */
+function addShownBySeveral(
+  tl: Timeline,
+  { edges, threshold }: MachinePlanInput,
+  planEdgeSet: Set<Edge>,
+  plan: PlanEdges,
+) {
+  const { sid } = tl;
   const dependents = new Map<
     string,
     { edge: Edge; strongest: Edge; services: Set<string> }
@@ -306,33 +444,58 @@ export function planMachines(
       byName(x.edge.dependsOn, y.edge.dependsOn),
   );
   for (const d of shown)
-    addEdge(
+    plan.add(
       d.edge,
       Number.MAX_VALUE,
-      dependencyReason(d.strongest, d.edge.dependsOn),
+      dependencyReason(d.strongest, d.edge.dependsOn, threshold),
     );
-  // Where machines gather depth across the services they host, many machine waits carry each
-  // level. Hard edges CHAIN_SLACK or more waves past the longest chain, all of that resting on
-  // one machine wait, show a look-alike there instead (a service on a machine of a later tier
-  // that starts as a dependency would): that wait is left out. From one wave past, true waits
-  // of small tiered sites do the same.
-  let hardDepth = depth(machineEdges);
+}
+
+/**
+ * Where machines gather depth across the services they host, many machine waits carry each
+ * level. Hard edges CHAIN_SLACK or more waves past the longest chain, all of that resting on
+ * one machine wait, show a look-alike there instead (a service on a machine of a later tier
+ * that starts as a dependency would): that wait is left out, with a warning. From one wave past,
+ * true waits of small tiered sites do the same. Returns the depth of the hard edges.
+ */
+function leaveOutLoneBottleneck(
+  plan: PlanEdges,
+  longest: number,
+  warnings: string[],
+): number {
+  const hardDepth = plan.depth();
   const excess = hardDepth - (longest + 1);
   const lone =
-    excess >= CHAIN_SLACK ? bottleneckEdges(machineNames, machineEdges) : [];
+    excess >= CHAIN_SLACK ? bottleneckEdges(plan.machineNames, plan.edges) : [];
   const depthWithout =
     lone.length === 1
-      ? depth(machineEdges.filter(e => e !== lone[0]))
+      ? plan.depth(plan.edges.filter(e => e !== lone[0]))
       : Infinity;
-  if (depthWithout <= longest + CHAIN_SLACK) {
-    const [e] = lone;
-    machineEdges.splice(machineEdges.indexOf(e), 1);
-    have.delete(`${e.service}\u0000${e.dependsOn}`);
-    hardDepth = depthWithout;
-    warnings.push(
-      `left out: ${e.service} waits for ${e.dependsOn} (score ${e.score}); it alone would make the plan ${excess} wave${excess > 1 ? 's' : ''} deeper than the longest chain of dependencies`,
-    );
-  }
+  if (!(depthWithout <= longest + CHAIN_SLACK)) return hardDepth;
+  const [e] = lone;
+  plan.remove(e);
+  warnings.push(
+    `left out: ${e.service} waits for ${e.dependsOn} (score ${e.score}); it alone would make the plan ${excess} wave${excess > 1 ? 's' : ''} deeper than the longest chain of dependencies`,
+  );
+  return depthWithout;
+}
+
+/**
+ * The weaker edges join most needed first (by how much worse their services' starts are
+ * explained without their machines), under the depth cap where the chain bounds the plan.
+ */
+function addWeakerEdges(
+  tl: Timeline,
+  { explained, threshold }: MachinePlanInput,
+  plan: PlanEdges,
+  {
+    weaker,
+    hardDepth,
+    longest,
+  }: { weaker: Edge[]; hardDepth: number; longest: number },
+) {
+  const { serviceNames, sid, machineNames } = tl;
+  const n = serviceNames.length;
   const cap = Math.max(hardDepth, longest + 1);
   // Hard edges alone deeper than the longest chain by more than two waves: machines gather depth
   // across the services they host (a machine with services of several levels), which no chain
@@ -353,13 +516,7 @@ export function planMachines(
     y.score - x.score ||
     byName(x.service, y.service) ||
     byName(x.dependsOn, y.dependsOn);
-  // The weaker edges, most needed first: by how much worse their services' starts are explained
-  // without their machines.
-  const weaker = [
-    ...edges.filter(e => !planEdgeSet.has(e)),
-    ...underThreshold,
-  ].sort(byMargin);
-  for (const e of weaker) {
+  for (const e of weaker.sort(byMargin)) {
     const maxDepth =
       chainBounds || e.score < threshold ? cap : Number.MAX_VALUE;
     for (const [ma, mb] of machinePairs(
@@ -367,48 +524,38 @@ export function planMachines(
       sid.get(e.service)!,
       sid.get(e.dependsOn)!,
     )) {
-      addEdge(
+      plan.add(
         { service: ma, dependsOn: mb, score: e.score },
         maxDepth,
-        dependencyReason(e, mb),
+        dependencyReason(e, mb, threshold),
       );
     }
   }
+}
 
-  // Waves: generations of the plan, each machine placed within its slack by when its first
-  // service typically starts in a boot.
+/**
+ * Waves: generations of the plan, each machine placed within its slack by when its first
+ * service typically starts in a boot. Waves whose machines typically start within the kernel's
+ * minimum delay of each other cannot be told apart by when they start.
+ */
+function timedWaves(
+  tl: Timeline,
+  kernel: KernelTable,
+  input: MachinePlanInput,
+  machineEdges: Edge[],
+): string[][] {
+  const { machinesOf, machineNames } = tl;
   const first = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < tl.serviceNames.length; i++) {
     for (const m of machinesOf[i])
       first.set(m, Math.min(first.get(m) ?? Infinity, input.offset[i]));
   }
-  const waitsFor = waitsForOf(machineNames, machineEdges);
-  return {
-    // Waves whose machines typically start within the kernel's minimum delay of each other
-    // cannot be told apart by when they start.
-    waves: timedGenerations(
-      machineNames,
-      machineEdges,
-      m => first.get(m) ?? 0,
-      kernel.minDelay,
-    ),
-    waitsFor,
-    because: becauseOf(waitsFor, reasons),
-    machineCycles,
-    rebootsFollowed: followed
-      .filter(e => waitsFor.get(e.service)!.includes(e.dependsOn))
-      .map(e => ({
-        machine: e.service,
-        waitsFor: e.dependsOn,
-        followed: e.followed,
-        chances: e.chances,
-      }))
-      .sort(
-        (x, y) =>
-          byName(x.machine, y.machine) || byName(x.waitsFor, y.waitsFor),
-      ),
-    warnings,
-  };
+  return timedGenerations(
+    machineNames,
+    machineEdges,
+    m => first.get(m) ?? 0,
+    kernel.minDelay,
+  );
 }
 
 function becauseOf(

@@ -22,10 +22,16 @@ import { clockReadingProblem } from '../events/parse';
 /**
  * Input the analysis cannot take (no start events, more services than it holds, a map or clock
  * reading that makes a name or time invalid): an error of its own kind, so callers can tell it apart.
+ *
+ * @public
  */
 export class AnalysisInputError extends Error {}
 
-/** The input holds no initialization (start) events: the wrong files, or another format. */
+/**
+ * The input holds no initialization (start) events: the wrong files, or another format.
+ *
+ * @public
+ */
 export class NoStartEventsError extends AnalysisInputError {}
 
 /** Share of the services below which initializations around one make it a restart. */
@@ -79,6 +85,8 @@ function clockReadings(events: InitializationEvent[]): {
 /**
  * Clock offset (reference − machine clock) per machine, from its `clock` events: the reading
  * nearest in time to each event applies (ties: the earlier one).
+ *
+ * @public
  */
 export function clockCorrector(
   events: InitializationEvent[],
@@ -295,6 +303,40 @@ export interface Timeline {
   warnings: string[];
 }
 
+/** A start event read: its time on the reference clock, its service (mapped) and machine. */
+interface Start {
+  t: number;
+  service: string;
+  machine: string;
+}
+
+/** The events read (clock readings aside): starts and failures (by service \0 machine), on the reference clock. */
+interface EventsRead {
+  starts: Start[];
+  failures: Map<string, number[]>;
+  /** Per machine, its latest and earliest start or failure (machine time). */
+  latestOf: Map<string, number>;
+  earliestOf: Map<string, number>;
+  /**
+   * Starts and failures a clock reading moves past the dates a Date holds. The parsers refuse
+   * them at their line once every reading is read; the backend's store gets readings from other
+   * pushes later, and its analysis leaves such an event out, with a warning, rather than failing.
+   */
+  outOfReach: InitializationEvent[];
+}
+
+/** The initializations weighed, arrays indexed by initialization (see Timeline). */
+interface Weighed {
+  T: Float64Array;
+  S: Int32Array;
+  Wt: Float64Array;
+  failedBefore: Float64Array;
+  failedAttempt: Uint8Array;
+  episodeStart: Int32Array;
+  machinesOf: Array<Set<string>>;
+  initCount: Int32Array;
+}
+
 /** Steps 1 and 2 of the analysis: filter, map, compensate clock skew, weigh, index. */
 export function buildTimeline(
   events: Iterable<InitializationEvent>,
@@ -308,8 +350,57 @@ export function buildTimeline(
     : [...events];
   const { readings, leftOut } = clockReadings(all);
   const correct = correctorOf(readings);
-  // A machine whose every reading was left out has its clock read no more than one without any.
-  const machinesWithClock = new Set(
+  const machinesWithClock = machinesWithClockOf(all, readings, leftOut);
+  const read = readEvents(all, mapName, correct);
+  const { starts, failures } = read;
+  const outOfReachWarnings = leftOutPastReach(
+    read.outOfReach,
+    correct.readingFor,
+  );
+  refuseWithoutStarts(all, read, outOfReachWarnings);
+  warnings.push(...neverStarted(starts, failures));
+  warnings.push(...serviceMapWarnings(mapName));
+  warnings.push(...conflictingClockReadings(readings));
+  warnings.push(...epochWarnings(all, read));
+  // A reading past any clock's offset would move the machine's boots out of reach.
+  warnings.push(...leftOutClockReadings(leftOut));
+  warnings.push(...outOfReachWarnings);
+  warnings.push(...clockWarnings(readings, machinesWithClock, starts));
+  warnings.push(...sortAndDedupe(starts, failures));
+  const clock = timelineClock(starts, failures, o);
+  const { at, timeScale: scale } = clock;
+  const serviceNames = serviceNamesOf(starts, warnings);
+  const sid = new Map(serviceNames.map((s, i) => [s, i]));
+  const w = weigh(starts, failures, sid, o, clock, warnings);
+  const machineNames = [...new Set(w.machinesOf.flatMap(s => [...s]))].sort(
+    byName,
+  );
+  warnings.push(
+    ...machineWarnings(w.T, starts, machineNames, o, clock, machinesWithClock),
+  );
+  const n = serviceNames.length;
+  const isRestart = restarts(w.T, w.S, n, o.maxDelay, w.episodeStart);
+  return {
+    serviceNames,
+    sid,
+    machineNames,
+    ...w,
+    machine: starts.map(s => s.machine),
+    isRestart,
+    ...byService(w.T, w.S, n),
+    at,
+    timeScale: scale,
+    warnings,
+  };
+}
+
+/** Machines with clock readings: a machine whose every reading was left out has its clock read no more than one without any. */
+function machinesWithClockOf(
+  all: InitializationEvent[],
+  readings: ClockReadings,
+  leftOut: LeftOutReadings,
+): Set<string> {
+  return new Set(
     all
       .filter(
         e =>
@@ -318,14 +409,83 @@ export function buildTimeline(
       )
       .map(e => e.machine),
   );
-  const starts: Array<{ t: number; service: string; machine: string }> = [];
+}
+
+/** The point in time of interest, real and on the timeline's clock, and the half-life on that clock. */
+interface TimelineClock {
+  at: number;
+  atClock: number;
+  halfLife: number;
+  timeScale: number;
+}
+
+/**
+ * The point in time of interest (default: the latest start or failure) and, on a slowed clock
+ * (TimelineOptions.timeScale), the starts and failures moved onto it, in place. From here on,
+ * times are on the timeline's clock; `at` stays real for what is said of it.
+ */
+function timelineClock(
+  starts: Start[],
+  failures: Map<string, number[]>,
+  o: TimelineOptions,
+): TimelineClock {
+  let at = o.at;
+  if (at === undefined) {
+    at = starts[starts.length - 1].t;
+    for (const list of failures.values())
+      at = Math.max(at, list[list.length - 1]);
+  }
+  const scale = o.timeScale ?? 1;
+  let atClock = at;
+  let halfLife = o.halfLife;
+  if (scale !== 1) {
+    const origin = starts[0].t;
+    const slowed = (t: number) => (t - origin) / scale;
+    for (const s of starts) s.t = slowed(s.t);
+    for (const list of failures.values())
+      list.forEach((t, j) => (list[j] = slowed(t)));
+    atClock = slowed(at);
+    halfLife /= scale;
+  }
+  return { at, atClock, halfLife, timeScale: scale };
+}
+
+/** Machine names that look alike, and machines whose services never start near another's. */
+function machineWarnings(
+  T: Float64Array,
+  starts: Start[],
+  machineNames: string[],
+  o: TimelineOptions,
+  { timeScale }: TimelineClock,
+  machinesWithClock: Set<string>,
+): string[] {
+  return [
+    ...lookAlikeNames(
+      'machines',
+      machineNames,
+      'where they are one, correct the logs that name it otherwise',
+    ),
+    ...alone(
+      T,
+      starts.map(s => s.machine),
+      machineNames,
+      o.maxDelay,
+      timeScale,
+      machinesWithClock,
+    ),
+  ];
+}
+
+/** Starts and failures mapped to their services and put on the reference clock. */
+function readEvents(
+  all: InitializationEvent[],
+  mapName: ServiceMapper,
+  correct: (machine: string, time: number) => number,
+): EventsRead {
+  const starts: Start[] = [];
   const failures = new Map<string, number[]>();
-  // Per machine, its latest and earliest start or failure (machine time).
   const latestOf = new Map<string, number>();
   const earliestOf = new Map<string, number>();
-  // Starts and failures a clock reading moves past the dates a Date holds. The parsers refuse
-  // them at their line once every reading is read; the backend's store gets readings from other
-  // pushes later, and its analysis leaves such an event out, with a warning, rather than failing.
   const outOfReach: InitializationEvent[] = [];
   for (const e of all) {
     if (e.type === 'clock') continue;
@@ -358,7 +518,15 @@ export function buildTimeline(
       failures.get(k)!.push(t);
     }
   }
-  const outOfReachWarnings = leftOutPastReach(outOfReach, correct.readingFor);
+  return { starts, failures, latestOf, earliestOf, outOfReach };
+}
+
+/** Throws where no start is left to analyse, saying what the input held instead. */
+function refuseWithoutStarts(
+  all: InitializationEvent[],
+  { starts, failures, outOfReach }: EventsRead,
+  outOfReachWarnings: string[],
+) {
   if (!starts.length && outOfReach.some(e => e.type === 'start')) {
     throw new AnalysisInputError(
       `no start event left to analyse: ${outOfReachWarnings.join('; ')}`,
@@ -379,7 +547,11 @@ export function buildTimeline(
       `no initialization (start) events in the input${held.length ? `, only ${held.join(' and ')}` : ''}`,
     );
   }
-  warnings.push(...neverStarted(starts, failures));
+}
+
+/** Map entries that matched no name, and entries an earlier one shadows. */
+function serviceMapWarnings(mapName: ServiceMapper): string[] {
+  const warnings: string[] = [];
   const unused = mapName.unused();
   if (unused.length) {
     warnings.push(
@@ -391,7 +563,15 @@ export function buildTimeline(
       `service map entry '${key}' maps nothing: the names it matches go to an earlier entry ('${name}' to '${by}'); exact names come first, then regex keys in the map's order`,
     );
   }
-  warnings.push(...conflictingClockReadings(readings));
+  return warnings;
+}
+
+/** Event times that look like seconds or microseconds read as milliseconds, for all or some machines. */
+function epochWarnings(
+  all: InitializationEvent[],
+  { outOfReach, latestOf, earliestOf }: EventsRead,
+): string[] {
+  const warnings: string[] = [];
   const left = new Set(outOfReach);
   const kept = (e: InitializationEvent) => left.size === 0 || !left.has(e);
   const latest = all.reduce(
@@ -434,9 +614,16 @@ export function buildTimeline(
       );
     }
   }
-  // A reading past any clock's offset would move the machine's boots out of reach.
-  warnings.push(...leftOutClockReadings(leftOut));
-  warnings.push(...outOfReachWarnings);
+  return warnings;
+}
+
+/** Clocks read a year or more off the reference, and machines without clock readings where others have them. */
+function clockWarnings(
+  readings: ClockReadings,
+  machinesWithClock: Set<string>,
+  starts: Start[],
+): string[] {
+  const warnings: string[] = [];
   // A clock reading's `reference` in seconds (or a clock decades off) puts the machine years away.
   const farOff = [...readings]
     .filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY))
@@ -457,12 +644,22 @@ export function buildTimeline(
       );
     }
   }
+  return warnings;
+}
+
+/**
+ * Sorts the starts and failures in time order, in place, and drops duplicates: the same record
+ * twice (overlapping exports, a file given twice) is one event: duplicates would weigh a boot
+ * twice. The backend's store keeps one of each the same way. Returns the warning, if any.
+ */
+function sortAndDedupe(
+  starts: Start[],
+  failures: Map<string, number[]>,
+): string[] {
   starts.sort(
     (x, y) =>
       x.t - y.t || byName(x.service, y.service) || byName(x.machine, y.machine),
   );
-  // The same record twice (overlapping exports, a file given twice) is one event: duplicates would
-  // weigh a boot twice. The backend's store keeps one of each the same way.
   let duplicates = 0;
   for (const list of failures.values()) {
     list.sort((a, b) => a - b);
@@ -472,30 +669,15 @@ export function buildTimeline(
     starts,
     (x, y) => x.t === y.t && x.service === y.service && x.machine === y.machine,
   );
-  if (duplicates)
-    warnings.push(
-      `${duplicates} duplicate event(s) ignored (the same machine, service, event and time more than once: overlapping exports?)`,
-    );
-  let at = o.at;
-  if (at === undefined) {
-    at = starts[starts.length - 1].t;
-    for (const list of failures.values())
-      at = Math.max(at, list[list.length - 1]);
-  }
-  // From here on, times are on the timeline's clock; `at` stays real for what is said of it.
-  const scale = o.timeScale ?? 1;
-  let atClock = at;
-  let halfLife = o.halfLife;
-  if (scale !== 1) {
-    const origin = starts[0].t;
-    const slowed = (t: number) => (t - origin) / scale;
-    for (const s of starts) s.t = slowed(s.t);
-    for (const list of failures.values())
-      list.forEach((t, j) => (list[j] = slowed(t)));
-    atClock = slowed(at);
-    halfLife /= scale;
-  }
+  return duplicates
+    ? [
+        `${duplicates} duplicate event(s) ignored (the same machine, service, event and time more than once: overlapping exports?)`,
+      ]
+    : [];
+}
 
+/** The services by name; throws past MAX_SERVICES, and warns of look-alike names. */
+function serviceNamesOf(starts: Start[], warnings: string[]): string[] {
   const serviceNames = [...new Set(starts.map(s => s.service))].sort(byName);
   if (serviceNames.length > MAX_SERVICES) {
     throw new AnalysisInputError(
@@ -513,15 +695,33 @@ export function buildTimeline(
       'where they are one, map them to one name',
     ),
   );
-  const sid = new Map(serviceNames.map((s, i) => [s, i]));
-  const n = serviceNames.length;
+  return serviceNames;
+}
+
+/**
+ * Each initialization's weight (decaying with its distance from the point in time of interest,
+ * lowered by a failure soon after), its episode, and whether it was a failed attempt or came
+ * after a failure of its service (knocked out).
+ */
+function weigh(
+  starts: Start[],
+  failures: Map<string, number[]>,
+  sid: Map<string, number>,
+  o: TimelineOptions,
+  { at, atClock, halfLife }: TimelineClock,
+  warnings: string[],
+): Weighed {
+  const n = sid.size;
   const N = starts.length;
   const T = new Float64Array(N);
   const S = new Int32Array(N);
   const Wt = new Float64Array(N);
   const failedBefore = new Float64Array(N).fill(NaN);
   const failedAttempt = new Uint8Array(N);
-  const machinesOf: Array<Set<string>> = serviceNames.map(() => new Set());
+  const machinesOf: Array<Set<string>> = Array.from(
+    { length: n },
+    () => new Set<string>(),
+  );
   const initCount = new Int32Array(n);
   const lambda =
     halfLife > 0 && Number.isFinite(halfLife) ? Math.LN2 / halfLife : 0;
@@ -542,46 +742,32 @@ export function buildTimeline(
       `most services last initialized more than a half-life (${(o.halfLife / DAY).toFixed(0)} days) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
     );
   }
-  const episodeStart = new Int32Array(N);
-  for (let i = 1; i < N; i++)
-    episodeStart[i] =
-      starts[i].t - starts[i - 1].t > 2 * o.maxDelay ? i : episodeStart[i - 1];
-  // Each service's latest start on each machine so far, the one before it, and how many starts
-  // in a row came within the failure window of the next.
-  const previousStart = new Map<
-    string,
-    { last: number; before: number; run: number }
-  >();
-  const attempt = (i: number) => {
-    if (failedAttempt[i]) return;
-    Wt[i] *= o.failureFactor;
-    failedAttempt[i] = 1;
+  const episodeStart = episodesOf(starts, o.maxDelay);
+  const w: Weighed = {
+    T,
+    S,
+    Wt,
+    failedBefore,
+    failedAttempt,
+    episodeStart,
+    machinesOf,
+    initCount,
   };
+  const attempts = new LoopingAttempts(w, o.failureFactor);
   for (let i = 0; i < N; i++) {
     const s = starts[i];
     const id = S[i];
     T[i] = s.t;
     machinesOf[id].add(s.machine);
     initCount[id]++;
-    let w = Math.exp(Math.min(0, logDecay(s.t) - logScale));
+    let weight = Math.exp(Math.min(0, logDecay(s.t) - logScale));
     const key = `${s.service}\u0000${s.machine}`;
-    // A unit that exits without a failure record (exit 0, `Restart=always`) restarts in a loop
-    // until what it needs is up, and its loop would pass for starts before that: where three or
-    // more starts of a service on a machine come each within the failure window of the next, all
-    // but the last came to nothing, as a start a failure follows. Two can be a boot and a restart.
-    const previous = previousStart.get(key);
-    if (previous && T[i] - T[previous.last] <= o.failureWindow) {
-      previous.run++;
-      if (previous.run === 3) attempt(previous.before);
-      if (previous.run >= 3) attempt(previous.last);
-      previous.before = previous.last;
-      previous.last = i;
-    } else previousStart.set(key, { last: i, before: -1, run: 1 });
+    attempts.start(key, i, o.failureWindow);
     const f = failures.get(key);
     if (f) {
       const j = lowerBound(f, s.t);
       if (j < f.length && f[j] - s.t <= o.failureWindow) {
-        w *= o.failureFactor;
+        weight *= o.failureFactor;
         failedAttempt[i] = 1;
       }
       // A service that failed earlier in the same episode was knocked out, most often by a
@@ -590,29 +776,64 @@ export function buildTimeline(
       if (j > 0 && f[j - 1] >= starts[episodeStart[i]].t - 2 * o.maxDelay)
         failedBefore[i] = f[j - 1];
     }
-    Wt[i] = w;
+    Wt[i] = weight;
   }
-  const machineNames = [...new Set(machinesOf.flatMap(s => [...s]))].sort(
-    byName,
-  );
-  warnings.push(
-    ...lookAlikeNames(
-      'machines',
-      machineNames,
-      'where they are one, correct the logs that name it otherwise',
-    ),
-  );
-  warnings.push(
-    ...alone(
-      T,
-      starts.map(s => s.machine),
-      machineNames,
-      o.maxDelay,
-      scale,
-      machinesWithClock,
-    ),
-  );
-  const isRestart = restarts(T, S, n, o.maxDelay, episodeStart);
+  return w;
+}
+
+/** Index of the first initialization of each one's episode: a run of initializations without a gap of twice the window. */
+function episodesOf(starts: Start[], maxDelay: number): Int32Array {
+  const N = starts.length;
+  const episodeStart = new Int32Array(N);
+  for (let i = 1; i < N; i++)
+    episodeStart[i] =
+      starts[i].t - starts[i - 1].t > 2 * maxDelay ? i : episodeStart[i - 1];
+  return episodeStart;
+}
+
+/**
+ * A unit that exits without a failure record (exit 0, `Restart=always`) restarts in a loop
+ * until what it needs is up, and its loop would pass for starts before that: where three or
+ * more starts of a service on a machine come each within the failure window of the next, all
+ * but the last came to nothing, as a start a failure follows. Two can be a boot and a restart.
+ */
+class LoopingAttempts {
+  // Each service's latest start on each machine so far, the one before it, and how many starts
+  // in a row came within the failure window of the next.
+  private readonly previousStart = new Map<
+    string,
+    { last: number; before: number; run: number }
+  >();
+
+  constructor(
+    private readonly w: Weighed,
+    private readonly failureFactor: number,
+  ) {}
+
+  /** Start i of the service on a machine (key), its time already in T; marks looping ones as attempts. */
+  start(key: string, i: number, failureWindow: number) {
+    const { T } = this.w;
+    const previous = this.previousStart.get(key);
+    if (previous && T[i] - T[previous.last] <= failureWindow) {
+      previous.run++;
+      if (previous.run === 3) this.attempt(previous.before);
+      if (previous.run >= 3) this.attempt(previous.last);
+      previous.before = previous.last;
+      previous.last = i;
+    } else this.previousStart.set(key, { last: i, before: -1, run: 1 });
+  }
+
+  private attempt(i: number) {
+    const { Wt, failedAttempt } = this.w;
+    if (failedAttempt[i]) return;
+    Wt[i] *= this.failureFactor;
+    failedAttempt[i] = 1;
+  }
+}
+
+/** Initializations of each service in time order, and their times (Timeline.svcStart). */
+function byService(T: Float64Array, S: Int32Array, n: number) {
+  const N = T.length;
   const svcStart = new Int32Array(n + 1);
   for (let i = 0; i < N; i++) svcStart[S[i] + 1]++;
   for (let a = 0; a < n; a++) svcStart[a + 1] += svcStart[a];
@@ -621,28 +842,7 @@ export function buildTimeline(
   for (let i = 0; i < N; i++) svcInits[svcFill[S[i]]++] = i;
   const svcT = new Float64Array(N);
   for (let k = 0; k < N; k++) svcT[k] = T[svcInits[k]];
-
-  return {
-    serviceNames,
-    sid,
-    machineNames,
-    T,
-    S,
-    machine: starts.map(s => s.machine),
-    Wt,
-    failedBefore,
-    failedAttempt,
-    isRestart,
-    episodeStart,
-    machinesOf,
-    initCount,
-    svcStart,
-    svcInits,
-    svcT,
-    at,
-    timeScale: scale,
-    warnings,
-  };
+  return { svcStart, svcInits, svcT };
 }
 
 /**
