@@ -1,0 +1,306 @@
+import { useEffect, useState } from 'react';
+import { Box, Button, Typography } from '@material-ui/core';
+import { Alert } from '@material-ui/lab';
+import CameraAltIcon from '@material-ui/icons/CameraAlt';
+import { useApi } from '@backstage/core-plugin-api';
+import {
+  type Capture,
+  captureFailure,
+  captureInTurn,
+  type Readiness,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  describeMachineState,
+  machineNotServing,
+  machineStateWorthSaying,
+} from '@backstage-recovery/plugin-recovery-common';
+import useMountedState from 'react-use/esm/useMountedState';
+import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
+import {
+  answerTimeoutMs,
+  answerWithin,
+  CAPTURE_ANSWER_TIMEOUT_MS,
+  lookAfterNoAnswer,
+  NoAnswerError,
+} from '../../utils/answerWithin';
+import { useCardStyles } from './cardLayout';
+import {
+  formatCount,
+  formatDuration,
+  formatTime,
+  sameRef,
+  shortRef,
+} from '../../utils/format';
+
+/** A machine's capture left unanswered past its bound, and what its captures said after. */
+interface CaptureUnanswered {
+  machineRef: string;
+  timeoutMs: number;
+  /** The machines of the plan after it: not asked for. */
+  after: number;
+  /** Its newest capture, newer than the one readiness showed when the capture began. */
+  taken?: Capture;
+  /** Why its captures could not be listed. */
+  lookFailed?: Error;
+}
+
+function captureUnansweredText(u: CaptureUnanswered): string {
+  const machine = shortRef(u.machineRef);
+  const said = `No answer to the capture of ${machine} within ${formatDuration(u.timeoutMs / 1000)}`;
+  const found = u.taken
+    ? `, but ${machine} has a capture taken ${formatTime(u.taken.createdAt)}, newer than the one shown when this capture began: most likely this one, its answer lost on the way.`
+    : u.lookFailed
+      ? `, and its captures could not be listed: ${errorMessage(u.lookFailed)}. The backend may still be taking it.`
+      : // The backend's own limit is configurable: a longer one may still be running.
+        `, and no newer capture of it is kept: the backend may still be taking it (it stops a machine's capture at recovery.captures.timeout, 30m unless configured), or never had the request. Capturing again is refused while it is under way, saying since when.`;
+  const rest =
+    u.after > 0
+      ? ` Not captured: ${formatCount(u.after, 'machine', 'machines')} after it.`
+      : '';
+  return `${said}${found}${rest}`;
+}
+
+/**
+ * The machine being captured, how far along the plan that is, and since when (this browser's
+ * clock).
+ */
+interface Capturing {
+  machineRef?: string;
+  index: number;
+  total?: number;
+  since?: number;
+}
+
+/** How the last capture from the card ended; `saying`: captures kept whose machine's state is worth saying (not serving). */
+type CaptureResult = (
+  | { ok: true; count: number }
+  | { ok: false; error: Error; kept: string[] }
+  | { ok: false; unanswered: CaptureUnanswered; kept: string[] }
+) & { saying?: Capture[] };
+
+/**
+ * "Capture now" from the card: a machine a request, each shown as it is taken (a site's images
+ * take minutes to save). `onCaptured` is called once a capture was kept, for readiness to be
+ * reloaded. `capturing` is undefined when none is under way.
+ */
+export function useCaptureFlow({
+  entityRef,
+  readiness,
+  onCaptured,
+}: {
+  entityRef: string;
+  /** What the card shows: its captures tell a capture left unanswered from one taken since. */
+  readiness: Readiness | undefined;
+  onCaptured: () => void;
+}) {
+  const api = useApi(recoveryApiRef);
+  // False once the card has moved on to another entity (unmounted): a capture that answers
+  // after that is about the previous entity and is dropped.
+  const mounted = useMountedState();
+  const [capturing, setCapturing] = useState<Capturing | undefined>();
+  const [captureResult, setCaptureResult] = useState<
+    CaptureResult | undefined
+  >();
+
+  const captureNow = async () => {
+    setCapturing({ index: 0 });
+    setCaptureResult(undefined);
+    const kept: string[] = [];
+    // Captures of machines not serving when captured (or whose health check had not passed yet).
+    const saying: Capture[] = [];
+    // The machine whose request is under way, and how many follow it.
+    let current: { machineRef: string; after: number } | undefined;
+    // No bound over the whole capture (it grows with the site), but over each request: the plan
+    // within a minute, a machine's capture within CAPTURE_ANSWER_TIMEOUT_MS.
+    const bounded = {
+      getBootPlan: (ref: string) =>
+        answerWithin(api.getBootPlan(ref), answerTimeoutMs()),
+      getReadiness: (ref: string) =>
+        answerWithin(api.getReadiness(ref), answerTimeoutMs()),
+      captureNow: (ref: string, machineRef?: string) =>
+        answerWithin(
+          api.captureNow(ref, machineRef),
+          CAPTURE_ANSWER_TIMEOUT_MS,
+        ),
+    };
+    try {
+      const captures = await captureInTurn(bounded, entityRef, {
+        // Without a plan (a dependency cycle) the machines readiness lists: no need to ask again.
+        machines:
+          readiness && !readiness.plan
+            ? readiness.captures.map(c => c.machineRef)
+            : undefined,
+        start: (machineRef, index, total) => {
+          current = { machineRef, after: total - index - 1 };
+          if (mounted())
+            setCapturing({ machineRef, index, total, since: Date.now() });
+        },
+        captured: ({ capture }) => {
+          kept.push(capture.machineRef);
+          if (machineStateWorthSaying(capture.machineState))
+            saying.push(capture);
+        },
+      });
+      if (!mounted()) return;
+      setCaptureResult({ ok: true, count: captures.length, saying });
+      onCaptured();
+    } catch (e) {
+      const machine = current;
+      if (e instanceof NoAnswerError && machine) {
+        // Not said failed: the backend may have taken it, its answer lost, or be taking it still.
+        // Its newest capture says which, against the one readiness showed when this began.
+        const { machineRef, after } = machine;
+        const shown = readiness?.captures.find(c =>
+          sameRef(c.machineRef, machineRef),
+        )?.latest;
+        const look = await lookAfterNoAnswer(() =>
+          api.listCaptures(machineRef, 1),
+        );
+        if (!mounted()) return;
+        const newest = 'seen' in look ? look.seen[0] : undefined;
+        const taken =
+          newest &&
+          newest.id !== shown?.id &&
+          (!shown || Date.parse(newest.createdAt) > Date.parse(shown.createdAt))
+            ? newest
+            : undefined;
+        setCaptureResult({
+          ok: false,
+          unanswered: {
+            machineRef,
+            timeoutMs: e.timeoutMs,
+            after,
+            taken,
+            lookFailed: 'lookFailed' in look ? look.lookFailed : undefined,
+          },
+          kept,
+          saying,
+        });
+        if (kept.length > 0 || taken) onCaptured();
+        return;
+      }
+      if (!mounted()) return;
+      setCaptureResult({ ok: false, error: e as Error, kept, saying });
+      // Those captured before it are kept: readiness has moved on.
+      if (kept.length > 0) onCaptured();
+    } finally {
+      if (mounted()) setCapturing(undefined);
+    }
+  };
+
+  return { capturing, captureResult, captureNow };
+}
+
+/**
+ * The captures kept of machines that were not serving when captured (stopped, restarting, paused
+ * by someone else, unhealthy), each with its state: kept all the same, but no proof production was
+ * well; and of those whose health check had not passed yet.
+ */
+const MachineStatesNote = ({ captures }: { captures: Capture[] }) => {
+  if (captures.length === 0) return null;
+  const notServing = captures.some(c => machineNotServing(c.machineState));
+  return (
+    <Alert severity={notServing ? 'warning' : 'info'}>
+      {captures.map(c => (
+        <div key={c.id}>
+          {machineNotServing(c.machineState)
+            ? `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured: the capture holds a machine that was not serving. It is kept (its disk is the best copy there is), but readiness puts what it serves at risk until it is captured running and not unhealthy.`
+            : `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured.`}
+        </div>
+      ))}
+    </Alert>
+  );
+};
+
+/** How the last capture from the card ended: what it kept, and what it could not. */
+export const CaptureResultNote = ({
+  result,
+}: {
+  result: CaptureResult | undefined;
+}) => {
+  const classes = useCardStyles();
+  if (!result) return null;
+  return (
+    <Box className={classes.section}>
+      <MachineStatesNote captures={result.saying ?? []} />
+      {result.ok ? (
+        <Alert severity="success">
+          Captured {formatCount(result.count, 'machine', 'machines')}.
+        </Alert>
+      ) : 'unanswered' in result ? (
+        <Alert severity="warning">
+          {captureUnansweredText(result.unanswered)}
+          {result.kept.length > 0 &&
+            ` Captured before it, and kept: ${result.kept.map(shortRef).join(', ')}.`}
+        </Alert>
+      ) : (
+        <Alert severity="error">
+          Capture failed: {errorMessage(result.error)}
+          {/* A failure does not stop the others: those kept came before it or after; several
+              failures (a CaptureFailedError) name them in their own message already. */}
+          {result.kept.length > 0 &&
+            !captureFailure(result.error) &&
+            `. Captured, and kept: ${result.kept.map(shortRef).join(', ')}.`}
+        </Alert>
+      )}
+    </Box>
+  );
+};
+
+/**
+ * How long the machine being captured has been, ticking each second: one machine's capture may
+ * take minutes (its whole image is saved), and a count that moves shows the request is alive.
+ * A timer, not a live region: a screen reader is not told each second.
+ */
+const CaptureElapsed = ({
+  machineRef,
+  since,
+}: {
+  machineRef: string;
+  since: number;
+}) => {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [since]);
+  return (
+    <Typography variant="caption" color="textSecondary" role="timer">
+      Capture of {shortRef(machineRef)} under way for{' '}
+      {formatDuration((now - since) / 1000)}
+    </Typography>
+  );
+};
+
+/** "Capture now", saying which machine is being captured and for how long while one is. */
+export const CaptureButton = ({
+  capturing,
+  disabled,
+  onClick,
+}: {
+  capturing: Capturing | undefined;
+  disabled: boolean;
+  onClick: () => void;
+}) => (
+  <>
+    <Button
+      variant="outlined"
+      startIcon={<CameraAltIcon />}
+      disabled={disabled || !!capturing}
+      onClick={onClick}
+    >
+      {!capturing
+        ? 'Capture now'
+        : capturing.machineRef
+          ? `Capturing ${shortRef(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
+          : 'Capturing…'}
+    </Button>
+    {capturing?.machineRef && capturing.since !== undefined && (
+      <CaptureElapsed
+        key={capturing.since}
+        machineRef={capturing.machineRef}
+        since={capturing.since}
+      />
+    )}
+  </>
+);

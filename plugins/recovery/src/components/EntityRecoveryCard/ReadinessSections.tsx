@@ -1,0 +1,584 @@
+import {
+  Box,
+  Chip,
+  makeStyles,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  Typography,
+} from '@material-ui/core';
+import { Alert, AlertTitle } from '@material-ui/lab';
+import { EntityRefLink } from '@backstage/plugin-catalog-react';
+import {
+  ANNOTATION_CONTAINER,
+  ANNOTATION_ENGINE,
+  ANNOTATION_PROBES,
+  BootPlan,
+  DependencyDisagreements,
+  describeMachineState,
+  machineNotServing,
+  EntityProblem,
+  MachineCaptureStatus,
+  HiddenRun,
+  isFullRun,
+  Readiness,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  CLOCK_AHEAD_TOLERANCE_SECONDS,
+  formatAgainst,
+  formatCount,
+  formatDuration,
+  formatPause,
+  formatRunFailure,
+  runModeName,
+  sameRef,
+  shortRef,
+} from '../../utils/format';
+import { ReadinessStatusView, RunStatusView, Status } from '../common';
+import { TimeAgo } from '../common';
+
+const useStyles = makeStyles(theme => ({
+  reasons: {
+    margin: theme.spacing(0.5, 0, 0, 0),
+    paddingLeft: theme.spacing(2.5),
+  },
+  code: {
+    fontFamily: 'monospace',
+    fontSize: '0.8rem',
+  },
+  pre: {
+    fontFamily: 'monospace',
+    fontSize: '0.75rem',
+    whiteSpace: 'pre',
+    overflowX: 'auto',
+    margin: theme.spacing(1, 0, 0, 0),
+  },
+  waveRow: {
+    display: 'flex',
+    alignItems: 'center',
+    flexWrap: 'wrap',
+    marginBottom: theme.spacing(0.5),
+  },
+  waveLabel: {
+    minWidth: 64,
+    fontWeight: theme.typography.fontWeightMedium as number,
+  },
+  // A long machine name is cut short with an ellipsis (its full ref on hover) rather than
+  // running out of the card: a chip's label never wraps.
+  chip: {
+    margin: theme.spacing(0.25),
+    maxWidth: '100%',
+  },
+  // Half a page wide, a long machine name breaks rather than push the table out of the card.
+  machineCell: {
+    overflowWrap: 'anywhere',
+  },
+  // Read out, not shown: the chip's colour says it to the eye.
+  screenReaderOnly: {
+    position: 'absolute',
+    width: 1,
+    height: 1,
+    overflow: 'hidden',
+    clip: 'rect(0 0 0 0)',
+    whiteSpace: 'nowrap',
+  },
+}));
+
+/** Status, objectives and the reasons behind the status. */
+export const ReadinessSummary = ({ readiness }: { readiness: Readiness }) => {
+  const classes = useStyles();
+  return (
+    <Box>
+      <Box display="flex" alignItems="center" flexWrap="wrap">
+        <Box mr={2} data-testid="readiness-status">
+          <ReadinessStatusView status={readiness.status} />
+        </Box>
+        <Typography variant="body2" color="textSecondary">
+          Objectives: RPO {formatDuration(readiness.objectives.rpoSeconds)} ·
+          RTO {formatDuration(readiness.objectives.rtoSeconds)}
+        </Typography>
+      </Box>
+      {readiness.reasons.length > 0 && (
+        <ul className={classes.reasons} aria-label="Reasons">
+          {readiness.reasons.map(reason => (
+            <li key={reason}>
+              <Typography variant="body2">{reason}</Typography>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Box>
+  );
+};
+
+/** Bad or missing annotations, naming the annotation at fault. */
+export const EntityProblems = ({ problems }: { problems: EntityProblem[] }) => {
+  const classes = useStyles();
+  if (!problems.length) return null;
+  return (
+    <Alert severity="warning" aria-label="Configuration problems">
+      <AlertTitle>
+        {problems.length === 1
+          ? 'A configuration problem'
+          : `${problems.length} configuration problems`}
+      </AlertTitle>
+      <ul className={classes.reasons}>
+        {problems.map((p, i) => (
+          <li key={`${p.entityRef}-${p.annotation ?? ''}-${i}`}>
+            <Typography variant="body2" component="span">
+              {p.message}
+            </Typography>{' '}
+            <Typography
+              variant="caption"
+              component="span"
+              color="textSecondary"
+            >
+              ({shortRef(p.entityRef)}
+              {p.annotation ? (
+                <>
+                  , <code className={classes.code}>{p.annotation}</code>
+                </>
+              ) : null}
+              )
+            </Typography>
+          </li>
+        ))}
+      </ul>
+    </Alert>
+  );
+};
+
+const machineExample = `# the machine
+apiVersion: backstage.io/v1alpha1
+kind: Resource
+metadata:
+  name: web-1
+  annotations:
+    ${ANNOTATION_ENGINE}: primary
+    ${ANNOTATION_CONTAINER}: web-1
+spec:
+  type: machine`;
+
+/**
+ * Shown when the plan has no machines: how to annotate the catalog. A System's plan is made
+ * from its parts (Components with `spec.system`), never from its own `dependsOn`, so a System
+ * is told to add services that run on machines, not to list the machines itself.
+ */
+export const NoMachines = ({ kind, name }: { kind: string; name: string }) => {
+  const classes = useStyles();
+  const lowerKind = kind.toLocaleLowerCase('en-US');
+  const isSystem = lowerKind === 'system';
+  const example = isSystem
+    ? `${machineExample}
+---
+# a service of this system
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: web
+  annotations:
+    ${ANNOTATION_PROBES}: http:80/healthz
+spec:
+  system: ${name}
+  dependsOn:
+    - resource:default/web-1`
+    : `${machineExample}
+---
+# this ${lowerKind}
+spec:
+  dependsOn:
+    - resource:default/web-1
+metadata:
+  annotations:
+    ${ANNOTATION_PROBES}: http:80/healthz`;
+  const code = (text: string) => <code className={classes.code}>{text}</code>;
+  return (
+    <Alert severity="info" aria-label="No machines">
+      <AlertTitle>No machines in this {lowerKind}'s boot plan</AlertTitle>
+      <Typography variant="body2">
+        Nothing can be captured or recovered until the catalog says which
+        machines run it. Describe each primary machine as a {code('Resource')}{' '}
+        with {code('spec.type: machine')} and the {code(ANNOTATION_ENGINE)} and{' '}
+        {code(ANNOTATION_CONTAINER)} annotations,{' '}
+        {isSystem ? (
+          <>
+            then make the services that run on it parts of this system (
+            {code('spec.system')} on each Component) and list the machine in
+            their {code('spec.dependsOn')}. The system's own{' '}
+            {code('spec.dependsOn')} is not followed.
+          </>
+        ) : (
+          <>then list it in this entity's {code('spec.dependsOn')}.</>
+        )}
+      </Typography>
+      <pre className={classes.pre}>{example}</pre>
+    </Alert>
+  );
+};
+
+/**
+ * Last capture of each machine and its age against the RPO objective. The age is said once, in
+ * "Last capture", which keeps counting; the verdict beside it is the backend's as it loaded
+ * (its clock, not the browser's), so it does not repeat an age that would soon differ.
+ */
+export const CaptureTable = ({
+  captures,
+  rpoSeconds,
+}: {
+  captures: MachineCaptureStatus[];
+  rpoSeconds: number;
+}) => {
+  const classes = useStyles();
+  if (!captures.length) return null;
+  return (
+    <Table size="small" aria-label="Captures">
+      <TableHead>
+        <TableRow>
+          <TableCell>Machine</TableCell>
+          <TableCell>Last capture</TableCell>
+          <TableCell>Against RPO</TableCell>
+          <TableCell>Production paused</TableCell>
+        </TableRow>
+      </TableHead>
+      <TableBody>
+        {captures.map(c => {
+          const age =
+            c.ageSeconds ??
+            (c.latest
+              ? (Date.now() - Date.parse(c.latest.createdAt)) / 1000
+              : undefined);
+          // The backend reads a capture dated ahead of its clock as of age 0 (its reasons say
+          // the age cannot be told): "within RPO" would pass it for a fresh one.
+          const ahead =
+            !!c.latest &&
+            !(age! > 0) &&
+            Date.parse(c.latest.createdAt) - Date.now() >
+              CLOCK_AHEAD_TOLERANCE_SECONDS * 1000;
+          let verdict: JSX.Element;
+          if (!c.latest || age === undefined) {
+            verdict = <Status kind="error">never captured</Status>;
+          } else if (ahead) {
+            verdict = <Status kind="warning">dated ahead of the clock</Status>;
+          } else if (age > rpoSeconds) {
+            verdict = (
+              <Status kind="error">
+                over RPO {formatDuration(rpoSeconds)}
+              </Status>
+            );
+          } else if (age > rpoSeconds * 0.8) {
+            verdict = (
+              <Status kind="warning">
+                near RPO {formatDuration(rpoSeconds)}
+              </Status>
+            );
+          } else {
+            verdict = (
+              <Status kind="ok">within RPO {formatDuration(rpoSeconds)}</Status>
+            );
+          }
+          return (
+            <TableRow key={c.machineRef}>
+              <TableCell className={classes.machineCell}>
+                <EntityRefLink
+                  entityRef={c.machineRef}
+                  defaultKind="resource"
+                />
+              </TableCell>
+              <TableCell>
+                <TimeAgo iso={c.latest?.createdAt} />
+              </TableCell>
+              <TableCell>
+                {verdict}
+                {/* Kept, but a recovery from it restores a machine production was not serving from. */}
+                {c.latest && machineNotServing(c.latest.machineState) && (
+                  <div>
+                    <Status kind="warning">
+                      not serving when captured:{' '}
+                      {describeMachineState(c.latest.machineState!)}
+                    </Status>
+                  </div>
+                )}
+                {/* Never restored again: a recovery restores an older intact capture (the reasons say which). */}
+                {c.latest?.damaged && (
+                  <div title={c.latest.damaged.reason}>
+                    <Status kind="error">damaged: no run restores it</Status>
+                  </div>
+                )}
+              </TableCell>
+              <TableCell>{formatPause(c.latest?.pausedMs)}</TableCell>
+            </TableRow>
+          );
+        })}
+      </TableBody>
+    </Table>
+  );
+};
+
+/** One line about the last run (a test recovery or a failover): result, when, measured RTO vs objective. */
+export const LastRunSummary = ({
+  run,
+  rtoSeconds,
+  entityRef,
+}: {
+  run?: RecoveryRun | HiddenRun;
+  rtoSeconds: number;
+  /** The entity whose readiness this is: a run of another one that covered it is named. */
+  entityRef?: string;
+}) => {
+  if (!run) {
+    // Readiness gives no last run both when none was ever run and when none counts for this
+    // plan (interrupted, or made before the plan gained a machine): this is true of both.
+    return (
+      <Typography variant="body2" color="textSecondary">
+        No finished test recovery covers the current boot plan. Interrupted runs
+        do not count, nor runs that left out some of its machines or services.
+      </Typography>
+    );
+  }
+  const when = run.finishedAt ?? run.startedAt ?? run.createdAt;
+  let detail: string;
+  if (run.status === 'succeeded') {
+    const over = run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds;
+    detail = `measured RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} vs objective ${formatDuration(
+      rtoSeconds,
+    )}${over ? ' (exceeded)' : ''}`;
+  } else if (run.status === 'failed') {
+    // A hidden run's error already says what is left out.
+    detail = isFullRun(run)
+      ? formatRunFailure(run)
+      : (run.error?.message ?? 'failed');
+  } else {
+    detail = 'in progress';
+  }
+  return (
+    <Box
+      display="flex"
+      alignItems="center"
+      flexWrap="wrap"
+      data-testid="last-run"
+    >
+      <Box mr={1}>
+        <RunStatusView status={run.status} />
+      </Box>
+      <Typography variant="body2">
+        <TimeAgo iso={when} /> — {detail}
+        {!isFullRun(run) ? (
+          <>
+            {' '}
+            (in the {runModeName(run.mode)} of an entity the catalog does not
+            show you)
+          </>
+        ) : entityRef && !sameRef(run.entityRef, entityRef) ? (
+          <>
+            {' '}
+            (in the {runModeName(run.mode)} of{' '}
+            <EntityRefLink entityRef={run.entityRef} />
+            {/* Only a success booted and probed them all; a failure may have stopped earlier. */}
+            {run.status === 'succeeded'
+              ? ', which booted and probed all of its machines'
+              : ''}
+            )
+          </>
+        ) : null}
+      </Typography>
+    </Box>
+  );
+};
+
+/**
+ * The sentence on where the entity boots. `position.wave` is the latest wave of its machines
+ * and `waitsFor` leaves out its own machines: for a system (or a service on several machines)
+ * that is its last machine's wave with nothing outside to wait for, so the span of its waves
+ * is said instead of "wave 3 of 3, waiting for no other machine".
+ */
+const PlanPosition = ({
+  plan,
+  position,
+}: {
+  plan: BootPlan;
+  position: NonNullable<Readiness['position']>;
+}) => {
+  const n = plan.waves.length;
+  const own = new Set(position.machines);
+  const mine = plan.machines.filter(m => own.has(m.machineRef));
+  const first = Math.min(position.wave, ...mine.map(m => m.wave));
+  const several = mine.length > 1;
+  const waves =
+    first === position.wave
+      ? `wave ${position.wave + 1} of ${n}`
+      : `waves ${first + 1} to ${position.wave + 1} of ${n}`;
+  let free: string;
+  if (several) free = ', waiting for no machine outside it';
+  else if (position.wave === 0) free = ', waiting for no other machine';
+  // Boot plans place a machine by what it waits for, so this is a plan from elsewhere: say
+  // what it holds without explaining the wave.
+  else free = '; it waits for no other machine';
+  return (
+    <Typography variant="body2" data-testid="plan-position">
+      {several ? `Its ${mine.length} machines boot in ` : 'Boots in '}
+      <strong>{waves}</strong>
+      {position.waitsFor.length ? (
+        <>
+          , after{' '}
+          {position.waitsFor.map((m, i) => (
+            <span key={m}>
+              {i > 0 ? ', ' : ''}
+              <EntityRefLink entityRef={m} defaultKind="resource" />
+            </span>
+          ))}
+        </>
+      ) : (
+        free
+      )}
+      .
+    </Typography>
+  );
+};
+
+/** Where this entity's machines sit in the boot plan, and a compact view of the waves. */
+export const BootPlanView = ({
+  plan,
+  position,
+}: {
+  plan: BootPlan;
+  position?: Readiness['position'];
+}) => {
+  const classes = useStyles();
+  const own = new Set(position?.machines ?? []);
+  const n = plan.waves.length;
+  const learned = [
+    plan.inferred?.length &&
+      `${formatCount(plan.inferred.length, 'dependency', 'dependencies')} observed in boot history`,
+    plan.inferredMachineWaits?.length &&
+      `${formatCount(plan.inferredMachineWaits.length, 'machine wait', 'machine waits')} seen in reboots`,
+  ].filter((x): x is string => Boolean(x));
+  return (
+    <Box>
+      {position ? (
+        <PlanPosition plan={plan} position={position} />
+      ) : (
+        <Typography variant="body2" data-testid="plan-position">
+          {formatCount(plan.machines.length, 'machine', 'machines')} in{' '}
+          {formatCount(n, 'wave', 'waves')}.
+        </Typography>
+      )}
+      {learned.length > 0 && (
+        <Typography variant="caption" color="textSecondary" display="block">
+          The order also follows {learned.join(' and ')}
+          {plan.analysis ? (
+            <>
+              {' '}
+              (analysis of <TimeAgo iso={plan.analysis.createdAt} />)
+            </>
+          ) : null}
+          .
+        </Typography>
+      )}
+      {plan.analysis?.warnings?.length ? (
+        <Box mt={0.5}>
+          <Typography variant="caption" color="textSecondary" display="block">
+            The analysis of the boot history warns:
+          </Typography>
+          <ul className={classes.reasons} aria-label="Analysis warnings">
+            {plan.analysis.warnings.map(warning => (
+              <li key={warning}>
+                <Typography variant="caption" color="textSecondary">
+                  {warning}
+                </Typography>
+              </li>
+            ))}
+          </ul>
+        </Box>
+      ) : null}
+      <Box mt={1} role="group" aria-label="Boot waves">
+        {plan.waves.map((wave, i) => (
+          <div className={classes.waveRow} key={i}>
+            <Typography variant="caption" className={classes.waveLabel}>
+              Wave {i + 1}
+            </Typography>
+            {wave.map(m => (
+              <Chip
+                key={m}
+                size="small"
+                label={
+                  <>
+                    {shortRef(m)}
+                    {own.has(m) ? (
+                      <span className={classes.screenReaderOnly}>
+                        {' '}
+                        (this entity's machine)
+                      </span>
+                    ) : null}
+                  </>
+                }
+                title={m}
+                className={classes.chip}
+                color={own.has(m) ? 'primary' : 'default'}
+                variant={own.has(m) ? 'default' : 'outlined'}
+              />
+            ))}
+          </div>
+        ))}
+      </Box>
+    </Box>
+  );
+};
+
+/** Where the catalog's declared dependsOn and the observed boot history disagree. */
+export const DependencyDisagreementsView = ({
+  disagreements,
+}: {
+  disagreements?: DependencyDisagreements;
+}) => {
+  const classes = useStyles();
+  const inferred = disagreements?.inferredNotDeclared ?? [];
+  const unobserved = disagreements?.declaredNotObserved ?? [];
+  if (!inferred.length && !unobserved.length) return null;
+  return (
+    <Box role="group" aria-label="Declared vs observed dependencies">
+      {inferred.length > 0 && (
+        <>
+          <Typography variant="body2">
+            Observed in boot history but not declared in{' '}
+            <code className={classes.code}>spec.dependsOn</code>:
+          </Typography>
+          <ul className={classes.reasons}>
+            {inferred.map(d => (
+              <li key={`${d.service}->${d.dependsOn}`}>
+                <Typography variant="body2">
+                  {shortRef(d.service)} waits for {shortRef(d.dependsOn)}{' '}
+                  <Typography
+                    component="span"
+                    variant="caption"
+                    color="textSecondary"
+                  >
+                    (score {d.score.toFixed(2)})
+                  </Typography>
+                </Typography>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {unobserved.length > 0 && (
+        <>
+          <Typography variant="body2">
+            Declared but never observed in boot history:
+          </Typography>
+          <ul className={classes.reasons}>
+            {unobserved.map(d => (
+              <li key={`${d.service}->${d.dependsOn}`}>
+                <Typography variant="body2">
+                  {shortRef(d.service)} depends on {shortRef(d.dependsOn)}
+                </Typography>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </Box>
+  );
+};

@@ -1,0 +1,6 @@
+export {
+  CARD_TITLE,
+  DEFAULT_POLL_INTERVAL_MS,
+  EntityRecoveryCard,
+  type EntityRecoveryCardProps,
+} from './EntityRecoveryCard';

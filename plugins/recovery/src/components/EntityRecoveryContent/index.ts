@@ -1,0 +1,1 @@
+export { EntityRecoveryContent } from './EntityRecoveryContent';

@@ -1,0 +1,7 @@
+export { NightlyCheckNote } from './NightlyCheckNote';
+export {
+  lastNightlyCheck,
+  NightlyCheckSummary,
+  notRunLastNight,
+  refusedLastNight,
+} from './NightlyCheckSummary';

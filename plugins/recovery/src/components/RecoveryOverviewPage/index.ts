@@ -1,0 +1,1 @@
+export { RecoveryOverviewPage } from './RecoveryOverviewPage';

@@ -1,0 +1,1 @@
+export { ReleaseFailover } from './ReleaseFailover';

@@ -1,0 +1,133 @@
+import type { ComponentType, ReactNode } from 'react';
+import {
+  StatusAborted,
+  StatusError,
+  StatusOK,
+  StatusPending,
+  StatusRunning,
+  StatusWarning,
+} from '@backstage/core-components';
+import type {
+  MachinePhase,
+  ReadinessStatus,
+  RunStatus,
+} from '@backstage-recovery/plugin-recovery-common';
+import { PHASE_LABELS, READINESS_LABELS } from '../../utils/format';
+
+type StatusKind =
+  'ok' | 'warning' | 'error' | 'pending' | 'running' | 'aborted';
+
+// Typed as taking children only, though they pass any other prop on to their span.
+const STATUS_ICONS: Record<
+  StatusKind,
+  ComponentType<{
+    'aria-hidden'?: boolean;
+    'aria-label'?: string;
+    children?: ReactNode;
+  }>
+> = {
+  ok: StatusOK,
+  warning: StatusWarning,
+  error: StatusError,
+  pending: StatusPending,
+  running: StatusRunning,
+  aborted: StatusAborted,
+};
+
+/**
+ * Words with a status icon, as Backstage's status components show them, but read out: those
+ * put `aria-hidden` on their whole span, words included, so a screen reader would skip "Not
+ * recoverable" or "Failed". The icon itself stays hidden (material-ui hides its svg), and the
+ * span's "Status ok" label goes, as the words say more.
+ */
+export const Status = ({
+  kind,
+  children,
+}: {
+  kind: StatusKind;
+  children: ReactNode;
+}) => {
+  const Icon = STATUS_ICONS[kind];
+  return (
+    <Icon aria-hidden={false} aria-label={undefined}>
+      {children}
+    </Icon>
+  );
+};
+
+/** A readiness status with its icon: Ready, At risk, Not recoverable, Unknown. */
+export const ReadinessStatusView = ({
+  status,
+}: {
+  status: ReadinessStatus;
+}) => {
+  const label = READINESS_LABELS[status] ?? status;
+  switch (status) {
+    case 'ready':
+      return <Status kind="ok">{label}</Status>;
+    case 'at-risk':
+      return <Status kind="warning">{label}</Status>;
+    case 'not-recoverable':
+      return <Status kind="error">{label}</Status>;
+    default:
+      return <Status kind="aborted">{label}</Status>;
+  }
+};
+
+const RUN_LABELS: Record<RunStatus, string> = {
+  pending: 'Pending',
+  running: 'Running',
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+};
+
+/**
+ * A run's status with its icon. An interrupted run (recorded failed) reads as interrupted, not
+ * as a failed recovery: it says nothing about its entity's recoverability.
+ */
+export const RunStatusView = ({
+  status,
+  interrupted = false,
+}: {
+  status: RunStatus;
+  interrupted?: boolean;
+}) => {
+  if (interrupted && status === 'failed')
+    return <Status kind="aborted">Interrupted</Status>;
+  const label = RUN_LABELS[status] ?? status;
+  switch (status) {
+    case 'succeeded':
+      return <Status kind="ok">{label}</Status>;
+    case 'failed':
+      return <Status kind="error">{label}</Status>;
+    case 'running':
+      return <Status kind="running">{label}</Status>;
+    default:
+      return <Status kind="pending">{label}</Status>;
+  }
+};
+
+/** A machine's phase in a run, with its icon; one whose run was interrupted reads so. */
+export const PhaseView = ({
+  phase,
+  interrupted = false,
+}: {
+  phase: MachinePhase;
+  interrupted?: boolean;
+}) => {
+  if (interrupted && phase === 'failed')
+    return <Status kind="aborted">Interrupted</Status>;
+  const label = PHASE_LABELS[phase] ?? phase;
+  switch (phase) {
+    case 'ready':
+      return <Status kind="ok">{label}</Status>;
+    case 'failed':
+      return <Status kind="error">{label}</Status>;
+    case 'waiting':
+      return <Status kind="pending">{label}</Status>;
+    case 'skipped':
+      return <Status kind="aborted">{label}</Status>;
+    default:
+      return <Status kind="running">{label}</Status>;
+  }
+};

@@ -1,0 +1,11 @@
+export {
+  type FailoverPermission,
+  lackingEntities,
+  useFailoverPermission,
+} from './useFailoverPermission';
+export {
+  type FollowedRun,
+  runHoldingHost,
+  useFollowedRun,
+} from './useFollowedRun';
+export { useKeptAsyncRetry } from './useKeptAsyncRetry';
