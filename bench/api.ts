@@ -28,7 +28,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { RecoveryStore } from '../plugins/recovery-backend/src/database/RecoveryStore';
+import { CaptureStore } from '../plugins/recovery-backend/src/database/CaptureStore';
+import { RunStore } from '../plugins/recovery-backend/src/database/RunStore';
 import { recoveryPlugin } from '../plugins/recovery-backend/src/plugin';
 import { FakeCaptureSource } from '../plugins/recovery-backend/src/testing/FakeCaptureSource';
 import { FakeHost } from '../plugins/recovery-backend/src/testing/FakeHost';
@@ -266,7 +267,7 @@ async function main() {
     t = Date.now();
     const now = Date.now();
     await db.knex.transaction(async tx => {
-      const s = new RecoveryStore(tx);
+      const s = new CaptureStore(tx);
       for (const machineRef of site.machineRefs) {
         const name = machineRef.split('/')[1];
         for (let c = CAPTURES_PER_MACHINE; c >= 1; c--) {
@@ -324,7 +325,7 @@ async function main() {
     let stepRows = 0;
     for (let batch = 0; batch < RUNS; batch += 200) {
       await db.knex.transaction(async tx => {
-        const s = new RecoveryStore(tx);
+        const s = new RunStore(tx);
         for (let i = batch; i < Math.min(RUNS, batch + 200); i++) {
           const bySchedule = rnd() < 0.8;
           const entityRef = bySchedule

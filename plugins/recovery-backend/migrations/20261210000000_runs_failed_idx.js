@@ -2,7 +2,7 @@
 
 /**
  * Failed runs newest first without sorting them: readiness walks the runs that failed since each
- * entity's last covering run (RecoveryStore.lastFailedRuns), the overview's entities all at once.
+ * entity's last covering run (ReadinessHistoryStore.lastFailedRuns), the overview's entities all at once.
  * Without it SQLite finds them by status and sorts every failed run, reading each row, plan and
  * all, at every readiness read.
  *

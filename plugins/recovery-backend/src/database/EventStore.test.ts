@@ -1,7 +1,7 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
 import { EventStore } from './EventStore';
-import { RecoveryStore } from './RecoveryStore';
+import { migrate } from './migrations';
 import { storedEvents } from '../testing/events';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -11,7 +11,7 @@ describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
 
   beforeAll(async () => {
     const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     store = new EventStore(knex);
   });
 
@@ -22,7 +22,7 @@ describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
     statements: string[];
   }> {
     const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const statements: string[] = [];
     knex.on('query', (q: { sql: string }) => statements.push(q.sql));
     return { knex, store: new EventStore(knex), statements };

@@ -1,7 +1,7 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { NightlyCheckEntityOutcome } from '@backstage-recovery/plugin-recovery-common';
 import { NightlyCheckStore } from './NightlyCheckStore';
-import { RecoveryStore } from './RecoveryStore';
+import { migrate, migrationsDirectory } from './migrations';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 const MIGRATION = '20261214000000_nightly_check_outcomes.js';
@@ -26,7 +26,7 @@ describe.each(databases.eachSupportedId())(
   databaseId => {
     it("keeps the latest night's outcome per entity, each as recorded, and forgets those that night did not check", async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       expect(await store.outcomeOf(web)).toBeUndefined();
       expect(await store.outcomes()).toEqual(new Map());
@@ -106,7 +106,7 @@ describe.each(databases.eachSupportedId())(
 
     it('keeps the last night whole when recording the next one fails', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       const kept = {
         entityRef: web,
@@ -129,7 +129,7 @@ describe.each(databases.eachSupportedId())(
 
     it('refuses a night older than the one recorded, which stays whole', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       const lastNight = {
         entityRef: web,
@@ -175,7 +175,7 @@ describe.each(databases.eachSupportedId())(
 
     it('records two nights sent at once one after the other: the newer stands, and no key is broken', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       const of = (checkedAt: string) =>
         night(
@@ -207,7 +207,7 @@ describe.each(databases.eachSupportedId())(
 
     it("records a night under way as it goes: an entity reached says tonight's, the others last night's, until the whole night replaces them", async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       const gone = 'component:default/gone';
       const lastNight = '2026-12-04T02:30:00.000Z';
@@ -340,7 +340,7 @@ describe.each(databases.eachSupportedId())(
 
     it('refuses outcomes so far of a night older than the one recorded, or of a night recorded whole, and keeps what is recorded', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       const excluded = (entityRef: string, message: string) => ({
         entityRef,
@@ -407,7 +407,7 @@ describe.each(databases.eachSupportedId())(
 
     it('records outcomes so far of two nights sent at once one after the other: no older word lands over a newer one', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       for (let round = 0; round < 5; round++) {
         const [first, older, newer] = [0, 1, 2].map(
@@ -442,9 +442,9 @@ describe.each(databases.eachSupportedId())(
 
     it('takes a night recorded before outcomes came as they go as ended, and drops that column going back down', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       await knex.migrate.down({
-        directory: RecoveryStore.migrationsDirectory,
+        directory: migrationsDirectory,
         name: ENDED_MIGRATION,
       });
       expect(
@@ -461,7 +461,7 @@ describe.each(databases.eachSupportedId())(
         outcome: 'excluded',
         message: 'left out',
       });
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       await expect(
         store.record(
@@ -484,7 +484,7 @@ describe.each(databases.eachSupportedId())(
 
     it('takes a night under way gone silent as interrupted, at when it was last heard from, and as under way again once it is heard', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       let now = Date.parse('2026-12-05T02:30:05.000Z');
       const store = new NightlyCheckStore(knex, {
         now: () => now,
@@ -578,7 +578,7 @@ describe.each(databases.eachSupportedId())(
 
     it('closes a night never ended when the next begins: the entities it reached keep its outcomes, saying it was interrupted, how far it got, and when', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       let now = Date.parse('2026-12-05T02:30:01.000Z');
       const store = new NightlyCheckStore(knex, { now: () => now });
       const [db, gone] = ['component:default/db', 'component:default/gone'];
@@ -704,9 +704,9 @@ describe.each(databases.eachSupportedId())(
 
     it('dates the last word of a night under way before heartbeats came from its start, and drops those columns going back down', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       await knex.migrate.down({
-        directory: RecoveryStore.migrationsDirectory,
+        directory: migrationsDirectory,
         name: INTERRUPTED_MIGRATION,
       });
       expect(
@@ -731,7 +731,7 @@ describe.each(databases.eachSupportedId())(
         outcome: 'excluded',
         message: 'left out',
       });
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex, {
         now: () => Date.parse('2026-12-05T12:00:00.000Z'),
       });
@@ -745,14 +745,14 @@ describe.each(databases.eachSupportedId())(
 
     it('has its table made by its migration, and dropped going back down', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       expect(await knex.schema.hasTable('recovery_nightly_checks')).toBe(true);
       await knex.migrate.down({
-        directory: RecoveryStore.migrationsDirectory,
+        directory: migrationsDirectory,
         name: MIGRATION,
       });
       expect(await knex.schema.hasTable('recovery_nightly_checks')).toBe(false);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       await new NightlyCheckStore(knex).record(
         night('2026-12-05T02:30:00.000Z', [
           { entityRef: web, outcome: 'excluded', message: 'left out' },

@@ -9,7 +9,9 @@ import {
   RecoveryPointTooEarlyError,
 } from '../run/errors';
 import { captureOf, testRunOf } from '../testing/entities';
-import { RecoveryStore } from './RecoveryStore';
+import { CaptureStore } from './CaptureStore';
+import { migrate } from './migrations';
+import { RunStore } from './RunStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -27,23 +29,33 @@ const AT = '2026-11-06T00:00:00.000Z';
 describe.each(databases.eachSupportedId())(
   'captures found damaged on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
     let knex: Knex;
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
       // A: three captures, the latest found damaged; B: one capture, damaged; C: none.
-      await store.insertCapture(captureOf('a1', A, '2026-11-01T00:00:00.000Z'));
-      await store.insertCapture(captureOf('a2', A, '2026-11-02T00:00:00.000Z'));
-      await store.insertCapture(captureOf('a3', A, '2026-11-04T00:00:00.000Z'));
-      await store.insertCapture(captureOf('b1', B, '2026-11-03T00:00:00.000Z'));
+      await captureStore.insertCapture(
+        captureOf('a1', A, '2026-11-01T00:00:00.000Z'),
+      );
+      await captureStore.insertCapture(
+        captureOf('a2', A, '2026-11-02T00:00:00.000Z'),
+      );
+      await captureStore.insertCapture(
+        captureOf('a3', A, '2026-11-04T00:00:00.000Z'),
+      );
+      await captureStore.insertCapture(
+        captureOf('b1', B, '2026-11-03T00:00:00.000Z'),
+      );
       expect(
-        await store.markCaptureDamaged('a3', { at: AT, reason: REASON }),
+        await captureStore.markCaptureDamaged('a3', { at: AT, reason: REASON }),
       ).toBe(true);
       expect(
-        await store.markCaptureDamaged('b1', {
+        await captureStore.markCaptureDamaged('b1', {
           at: AT,
           reason:
             'capture b1: artifact /captures/b1.tar is missing from the capture store',
@@ -54,12 +66,12 @@ describe.each(databases.eachSupportedId())(
     it('keeps a capture found damaged with when and why, listed with the mark; the first finding stands', async () => {
       // Found so again later, in other words: the first mark is kept.
       expect(
-        await store.markCaptureDamaged('a3', {
+        await captureStore.markCaptureDamaged('a3', {
           at: '2026-11-07T00:00:00.000Z',
           reason: 'again',
         }),
       ).toBe(true);
-      const listed = await store.listCaptures(A);
+      const listed = await captureStore.listCaptures(A);
       expect(listed.map(c => [c.id, c.damaged])).toEqual([
         ['a3', { at: AT, reason: REASON }],
         ['a2', undefined],
@@ -68,20 +80,20 @@ describe.each(databases.eachSupportedId())(
       expect(listed[1]).not.toHaveProperty('damaged');
       // One pruned meanwhile: nothing to mark.
       expect(
-        await store.markCaptureDamaged('gone', { at: AT, reason: 'x' }),
+        await captureStore.markCaptureDamaged('gone', { at: AT, reason: 'x' }),
       ).toBe(false);
     });
 
     it("gives a machine's latest capture, damaged or not, and its newest intact one when asked", async () => {
-      expect((await store.latestCaptures([A, B])).get(A)?.id).toBe('a3');
-      const intact = await store.latestCaptures([A, B], undefined, {
+      expect((await captureStore.latestCaptures([A, B])).get(A)?.id).toBe('a3');
+      const intact = await captureStore.latestCaptures([A, B], undefined, {
         intact: true,
       });
       expect(intact.get(A)?.id).toBe('a2');
       expect(intact.has(B)).toBe(false);
       expect(
         (
-          await store.latestCaptures([A], '2026-11-05T00:00:00.000Z', {
+          await captureStore.latestCaptures([A], '2026-11-05T00:00:00.000Z', {
             intact: true,
           })
         ).get(A)?.id,
@@ -89,18 +101,18 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('admits a run with the newest intact capture, passing over a damaged one, with or without a recovery point', async () => {
-      const latest = await store.admitRun(
+      const latest = await runStore.admitRun(
         newRun('d-latest', [A]),
         new Date(AT),
       );
       expect('captures' in latest && latest.captures.get(A)?.id).toBe('a2');
       expect(
-        (await store.getRun('d-latest'))!.machines.map(m => [
+        (await runStore.getRun('d-latest'))!.machines.map(m => [
           m.captureId,
           m.capturedAt,
         ]),
       ).toEqual([['a2', '2026-11-02T00:00:00.000Z']]);
-      const atPoint = await store.admitRun(
+      const atPoint = await runStore.admitRun(
         newRun('d-point', [A], '2026-11-05T00:00:00.000Z'),
         new Date(AT),
       );
@@ -108,7 +120,7 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('refuses up front a run of a machine whose kept captures are all damaged, naming each, and admits nothing', async () => {
-      const refused = store.admitRun(
+      const refused = runStore.admitRun(
         newRun('d-refused', [A, B, C]),
         new Date(AT),
       );
@@ -147,14 +159,21 @@ describe.each(databases.eachSupportedId())(
           },
         }),
       ).toEqual({ damaged: error.damaged, neverCaptured: [C] });
-      expect(await store.getRun('d-refused')).toBeUndefined();
+      expect(await runStore.getRun('d-refused')).toBeUndefined();
       // At a point where only a damaged capture was, before an intact one: too early, its oldest
       // intact capture named, and the earliest point it allows offered.
       const E = 'resource:default/de-01';
-      await store.insertCapture(captureOf('e1', E, '2026-11-01T00:00:00.000Z'));
-      await store.markCaptureDamaged('e1', { at: AT, reason: 'cut short' });
-      await store.insertCapture(captureOf('e2', E, '2026-11-03T00:00:00.000Z'));
-      const early = store.admitRun(
+      await captureStore.insertCapture(
+        captureOf('e1', E, '2026-11-01T00:00:00.000Z'),
+      );
+      await captureStore.markCaptureDamaged('e1', {
+        at: AT,
+        reason: 'cut short',
+      });
+      await captureStore.insertCapture(
+        captureOf('e2', E, '2026-11-03T00:00:00.000Z'),
+      );
+      const early = runStore.admitRun(
         newRun('d-early', [E], '2026-11-02T00:00:00.000Z'),
         new Date(AT),
       );
@@ -166,18 +185,18 @@ describe.each(databases.eachSupportedId())(
         earliestRecoveryPoint: '2026-11-03T00:00:00.000Z',
       });
       // Later than it, the intact one serves.
-      const later = await store.admitRun(
+      const later = await runStore.admitRun(
         newRun('d-later', [E], '2026-11-03T12:00:00.000Z'),
         new Date(AT),
       );
       expect('captures' in later && later.captures.get(E)?.id).toBe('e2');
       // Its intact capture found damaged too: none is left, at any point.
-      await store.markCaptureDamaged('e2', {
+      await captureStore.markCaptureDamaged('e2', {
         at: AT,
         reason: 'checksum mismatch',
       });
       await expect(
-        store.admitRun(
+        runStore.admitRun(
           newRun('d-none', [E], '2026-11-03T12:00:00.000Z'),
           new Date(AT),
         ),
@@ -192,11 +211,18 @@ describe.each(databases.eachSupportedId())(
 
     it('offers as the earliest recovery point one an intact capture allows, not a damaged one', async () => {
       const F = 'resource:default/df-01';
-      await store.insertCapture(captureOf('f1', F, '2026-10-01T00:00:00.000Z'));
-      await store.markCaptureDamaged('f1', { at: AT, reason: 'cut short' });
-      await store.insertCapture(captureOf('f2', F, '2026-10-20T00:00:00.000Z'));
+      await captureStore.insertCapture(
+        captureOf('f1', F, '2026-10-01T00:00:00.000Z'),
+      );
+      await captureStore.markCaptureDamaged('f1', {
+        at: AT,
+        reason: 'cut short',
+      });
+      await captureStore.insertCapture(
+        captureOf('f2', F, '2026-10-20T00:00:00.000Z'),
+      );
       // Before A's oldest intact capture (a1, Nov 1), and F's damaged one is no older point.
-      const refused = store.admitRun(
+      const refused = runStore.admitRun(
         newRun('d-too-early', [A, F], '2026-10-10T00:00:00.000Z'),
         new Date(AT),
       );

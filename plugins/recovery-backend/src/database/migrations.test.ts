@@ -1,5 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
-import { RecoveryStore } from './RecoveryStore';
+import { migrate, migrationsDirectory } from './migrations';
+import { RunStore } from './RunStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -8,7 +9,7 @@ describe.each(databases.eachSupportedId())(
   databaseId => {
     it('migrate up, all the way down and up again, with the lookup and paging indexes and the lab-left flag in place', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const indexes = async () =>
         databaseId === 'SQLITE_3'
           ? (
@@ -31,14 +32,14 @@ describe.each(databases.eachSupportedId())(
       // The (time, id) index leads with time: the time-only one it replaced is gone.
       expect(await indexes()).not.toContain('recovery_events_time_idx');
 
-      const directory = RecoveryStore.migrationsDirectory;
+      const directory = migrationsDirectory;
       await knex.migrate.rollback({ directory }, true);
       expect(await knex.schema.hasTable('recovery_runs')).toBe(false);
       expect(await knex.schema.hasTable('recovery_events')).toBe(false);
       expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(
         false,
       );
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       expect(await knex.schema.hasTable('recovery_readiness_notices')).toBe(
         true,
       );
@@ -55,8 +56,8 @@ describe.each(databases.eachSupportedId())(
 
     it('fills in, for runs stored before, the engine and container of the capture each machine restored where it is still kept, and goes back down', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      const directory = RecoveryStore.migrationsDirectory;
+      await migrate(knex);
+      const directory = migrationsDirectory;
       const name = '20261211000000_run_machine_captured_from.js';
       await knex.migrate.down({ directory, name });
       expect(
@@ -115,7 +116,7 @@ describe.each(databases.eachSupportedId())(
         },
       ]);
       await knex.migrate.up({ directory, name });
-      const machines = (await new RecoveryStore(knex).getRun('old'))!.machines;
+      const machines = (await new RunStore(knex).getRun('old'))!.machines;
       expect(machines.map(m => [m.machineRef, m.capturedFrom])).toEqual([
         ['resource:default/a', { engine: 'primary', container: 'a-1' }],
         ['resource:default/b', undefined],
@@ -139,8 +140,8 @@ describe.each(databases.eachSupportedId())(
 
     it("keeps every run's machines and steps through each migration's down since runs had them", async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      const directory = RecoveryStore.migrationsDirectory;
+      await migrate(knex);
+      const directory = migrationsDirectory;
       await knex('recovery_runs').insert({
         id: 'r',
         entity_ref: 'component:default/a',
@@ -193,7 +194,7 @@ describe.each(databases.eachSupportedId())(
 
     it("keeps a run's RTO as a double on PostgreSQL (knex's float is its 4-byte real), and back as before", async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const rtoType = async () =>
         databaseId === 'SQLITE_3'
           ? (
@@ -211,7 +212,7 @@ describe.each(databases.eachSupportedId())(
         databaseId === 'SQLITE_3' ? 'float' : 'double precision',
       );
       await knex.migrate.down({
-        directory: RecoveryStore.migrationsDirectory,
+        directory: migrationsDirectory,
         name: '20261205000000_rto_double.js',
       });
       expect(await rtoType()).toBe(

@@ -2,7 +2,10 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
 import { RunConflictError } from '../run/errors';
 import { captureOf, testRunOf } from '../testing/entities';
-import { RecoveryStore } from './RecoveryStore';
+import { CaptureStore } from './CaptureStore';
+import { migrate, migrationsDirectory } from './migrations';
+import { ReadinessHistoryStore } from './ReadinessHistoryStore';
+import { RunStore } from './RunStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -16,19 +19,33 @@ const newRun = (id: string, machineRefs: string[], recoveryPoint?: string) =>
 describe.each(databases.eachSupportedId())(
   'runs to a recovery point on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
+    let runHistory: ReadinessHistoryStore;
     let knex: Knex;
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      runHistory = new ReadinessHistoryStore(knex);
       // A: three kept captures; B: kept from Nov 3 on (older ones pruned); C: never captured.
-      await store.insertCapture(captureOf('a1', A, '2026-11-01T00:00:00.000Z'));
-      await store.insertCapture(captureOf('a2', A, '2026-11-02T00:00:00.000Z'));
-      await store.insertCapture(captureOf('a3', A, '2026-11-04T00:00:00.000Z'));
-      await store.insertCapture(captureOf('b3', B, '2026-11-03T00:00:00.000Z'));
-      await store.insertCapture(captureOf('b4', B, '2026-11-05T00:00:00.000Z'));
+      await captureStore.insertCapture(
+        captureOf('a1', A, '2026-11-01T00:00:00.000Z'),
+      );
+      await captureStore.insertCapture(
+        captureOf('a2', A, '2026-11-02T00:00:00.000Z'),
+      );
+      await captureStore.insertCapture(
+        captureOf('a3', A, '2026-11-04T00:00:00.000Z'),
+      );
+      await captureStore.insertCapture(
+        captureOf('b3', B, '2026-11-03T00:00:00.000Z'),
+      );
+      await captureStore.insertCapture(
+        captureOf('b4', B, '2026-11-05T00:00:00.000Z'),
+      );
     });
 
     /** Ends a run as its driver would. */
@@ -37,8 +54,8 @@ describe.each(databases.eachSupportedId())(
       status: 'succeeded' | 'failed',
       error?: { machineRef: string; message: string },
     ) => {
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, {
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, {
         status,
         finishedAt: '2026-11-06T00:00:00.000Z',
         ...(status === 'succeeded' ? { rtoSeconds: 10 } : { error: error! }),
@@ -46,7 +63,7 @@ describe.each(databases.eachSupportedId())(
     };
 
     it('restores, per machine, its newest capture taken at or before the point, and records the point and each capture time', async () => {
-      const admitted = await store.admitRun(
+      const admitted = await runStore.admitRun(
         newRun('p-between', [A, B], '2026-11-03T12:00:00.000Z'),
         new Date('2026-11-06T00:00:00.000Z'),
       );
@@ -54,7 +71,7 @@ describe.each(databases.eachSupportedId())(
         'captures' in admitted &&
           [...admitted.captures.values()].map(c => c.id),
       ).toEqual(['a2', 'b3']);
-      const run = (await store.getRun('p-between'))!;
+      const run = (await runStore.getRun('p-between'))!;
       expect(run.recoveryPoint).toBe('2026-11-03T12:00:00.000Z');
       expect(
         run.machines.map(m => [m.machineRef, m.captureId, m.capturedAt]),
@@ -64,20 +81,20 @@ describe.each(databases.eachSupportedId())(
       ]);
       await finish('p-between', 'succeeded');
       // At the instant of a capture: that capture.
-      await store.admitRun(
+      await runStore.admitRun(
         newRun('p-exact', [A], '2026-11-04T00:00:00.000Z'),
         new Date('2026-11-06T00:00:00.000Z'),
       );
       expect(
-        (await store.getRun('p-exact'))!.machines.map(m => m.captureId),
+        (await runStore.getRun('p-exact'))!.machines.map(m => m.captureId),
       ).toEqual(['a3']);
       await finish('p-exact', 'succeeded');
       // Without a point: the latest, and no point recorded.
-      await store.admitRun(
+      await runStore.admitRun(
         newRun('p-none', [A, B]),
         new Date('2026-11-06T00:00:00.000Z'),
       );
-      const latest = (await store.getRun('p-none'))!;
+      const latest = (await runStore.getRun('p-none'))!;
       expect(latest.machines.map(m => [m.captureId, m.capturedAt])).toEqual([
         ['a3', '2026-11-04T00:00:00.000Z'],
         ['b4', '2026-11-05T00:00:00.000Z'],
@@ -87,7 +104,7 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('refuses with a conflict a point some machines have no capture kept at or before, naming each with its oldest kept capture, and admits nothing', async () => {
-      const refused = store.admitRun(
+      const refused = runStore.admitRun(
         newRun('p-early', [A, B, C], '2026-11-01T12:00:00.000Z'),
         new Date('2026-11-06T00:00:00.000Z'),
       );
@@ -105,10 +122,10 @@ describe.each(databases.eachSupportedId())(
       });
       await expect(refused).rejects.toBeInstanceOf(RunConflictError);
       expect(await refused.catch(e => e.earliestRecoveryPoint)).toBeUndefined();
-      expect(await store.getRun('p-early')).toBeUndefined();
+      expect(await runStore.getRun('p-early')).toBeUndefined();
       // Before every capture of A too: A is named as well.
       await expect(
-        store.admitRun(
+        runStore.admitRun(
           newRun('p-earlier', [A, B], '2026-10-31T00:00:00.000Z'),
           new Date(),
         ),
@@ -127,13 +144,13 @@ describe.each(databases.eachSupportedId())(
       });
       // The host is free: a refused run holds nothing.
       expect(
-        await store.activeRuns({ hypervisorHost: 'host-p-early' }),
+        await runStore.activeRuns({ hypervisorHost: 'host-p-early' }),
       ).toEqual([]);
     });
 
     it('leaves runs to a recovery point out of what readiness reads: neither the last run nor a failure', async () => {
       // A failed run to a point, newer than every run of the latest captures.
-      await store.admitRun(
+      await runStore.admitRun(
         newRun('p-failed', [A], '2026-11-03T00:00:00.000Z'),
         new Date('2026-11-07T00:00:00.000Z'),
       );
@@ -142,16 +159,19 @@ describe.each(databases.eachSupportedId())(
         message: 'probe tcp:1 did not pass',
       });
       // The last that counts for A is still the run of the latest captures, by machines as by entity.
-      expect((await store.lastFinishedRun({ machineRefs: [A] }))?.id).toBe(
+      expect((await runHistory.lastFinishedRun({ machineRefs: [A] }))?.id).toBe(
         'p-none',
       );
       expect(
-        (await store.lastFinishedRun({ entityRef: 'component:default/point' }))
-          ?.id,
+        (
+          await runHistory.lastFinishedRun({
+            entityRef: 'component:default/point',
+          })
+        )?.id,
       ).toBe('p-none');
       expect(
         (
-          await store.lastFinishedRuns([
+          await runHistory.lastFinishedRuns([
             { machineRefs: [A] },
             { entityRef: 'component:default/point' },
             { machineRefs: [A, B] },
@@ -161,7 +181,7 @@ describe.each(databases.eachSupportedId())(
       // And the failure to a point counts against nothing, before or after that run.
       expect(
         (
-          await store.lastFailedRuns([
+          await runHistory.lastFailedRuns([
             { machineRefs: [A] },
             {
               machineRefs: [A],
@@ -171,7 +191,7 @@ describe.each(databases.eachSupportedId())(
         ).map(r => r?.id),
       ).toEqual([undefined, undefined]);
       // The run itself is read as any other, with its point.
-      expect(await store.getRun('p-failed')).toMatchObject({
+      expect(await runStore.getRun('p-failed')).toMatchObject({
         status: 'failed',
         recoveryPoint: '2026-11-03T00:00:00.000Z',
       });
@@ -184,8 +204,8 @@ describe.each(databases.eachSupportedId())(
   databaseId => {
     it("adds the run's recovery point and each machine's capture time, filled in for runs stored before where their capture is kept, and goes back down", async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      const directory = RecoveryStore.migrationsDirectory;
+      await migrate(knex);
+      const directory = migrationsDirectory;
       const name = '20261213000000_run_recovery_point.js';
       await knex.migrate.down({ directory, name });
       expect(
@@ -245,15 +265,16 @@ describe.each(databases.eachSupportedId())(
         message: 'Test recovery of component:default/point',
       });
       await knex.migrate.up({ directory, name });
-      const store = new RecoveryStore(knex);
-      const old = (await store.getRun('old'))!;
+      const runStore = new RunStore(knex);
+      const runHistory = new ReadinessHistoryStore(knex);
+      const old = (await runStore.getRun('old'))!;
       expect(old.recoveryPoint).toBeUndefined();
       expect(old.machines.map(m => [m.machineRef, m.capturedAt])).toEqual([
         [A, '2026-11-20T00:00:00.000Z'],
         [B, undefined],
       ]);
       // Runs stored before count for readiness as they did.
-      expect((await store.lastFinishedRun({ machineRefs: [A] }))?.id).toBe(
+      expect((await runHistory.lastFinishedRun({ machineRefs: [A] }))?.id).toBe(
         'old',
       );
       await knex.migrate.down({ directory, name });
@@ -278,7 +299,7 @@ describe.each(databases.eachSupportedId())(
           .count({ n: '*' });
         expect({ table, rows: Number(n) }).toEqual({ table, rows });
       }
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
     });
   },
 );

@@ -1,5 +1,7 @@
 import type { Entity } from '@backstage/catalog-model';
-import type { NewRun, StoredCapture } from '../database/RecoveryStore';
+import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import type { StoredCapture } from '../database/CaptureStore';
+import type { NewRun, RunStore } from '../database/RunStore';
 
 const P = 'recovery.backstage-recovery.io/';
 
@@ -75,3 +77,96 @@ export const testRunOf = (
   ...(recoveryPoint !== undefined && { recoveryPoint }),
   machines: machineRefs.map((machineRef, wave) => ({ machineRef, wave })),
 });
+
+/** The boot plan of `web`: infra-01, then web-01. */
+export const webPlan: BootPlan = {
+  entityRef: 'component:default/web',
+  waves: [['resource:default/infra-01'], ['resource:default/web-01']],
+  machines: [],
+};
+
+/** A capture of `machineRef` taken at `createdAt`, with all a capture records: its address on `prod`, an adaptation, a pause. */
+export const fullCaptureOf = (
+  id: string,
+  machineRef: string,
+  createdAt: string,
+): StoredCapture => ({
+  id,
+  machineRef,
+  engine: 'primary',
+  container: machineRef.split('/')[1],
+  imageId: `sha256:${id}`,
+  sizeBytes: 5_000_000_000,
+  checksum: `sha256:${id}`,
+  artifact: `/captures/${id}.tar`,
+  runtime: {
+    hostname: 'web-01',
+    networks: [
+      {
+        name: 'prod',
+        subnet: '172.29.10.0/24',
+        ipv4Address: '172.29.10.30',
+        aliases: ['web'],
+      },
+    ],
+    env: [],
+    exposedPorts: ['80/tcp'],
+    labels: {},
+  },
+  adaptations: ['dropped host port binding 8080->80/tcp'],
+  durationMs: 1234,
+  pausedMs: 321,
+  createdAt,
+});
+
+/** A test run of one machine on `hypervisorHost`, as admitRun takes it. */
+export const admission = (
+  id: string,
+  machineRef: string,
+  hypervisorHost: string,
+) => ({
+  id,
+  entityRef: 'component:default/admit',
+  mode: 'test' as const,
+  trigger: 'user' as const,
+  hypervisorHost,
+  plan: {
+    entityRef: 'component:default/admit',
+    waves: [[machineRef]],
+    machines: [],
+  },
+  options: {},
+  machines: [{ machineRef, wave: 0 }],
+});
+
+/** A scheduled test run of `id`'s own entity that booted `machineRefs`, created at `at`, ended with `status` (running: not ended). */
+export const finishRun = async (
+  store: RunStore,
+  id: string,
+  at: string,
+  machineRefs: string[],
+  status: 'succeeded' | 'failed' | 'running' = 'succeeded',
+) => {
+  await store.insertRun(
+    {
+      id,
+      entityRef: `component:default/${id}`,
+      mode: 'test',
+      trigger: 'schedule',
+      hypervisorHost: 'recovery',
+      plan: webPlan,
+      options: {},
+      machines: machineRefs.map((machineRef, wave) => ({
+        machineRef,
+        wave,
+      })),
+    },
+    new Date(at),
+  );
+  await store.updateRun(id, { status: 'running' });
+  if (status !== 'running')
+    await store.updateRun(id, {
+      status,
+      rtoSeconds: status === 'succeeded' ? 30 : undefined,
+    });
+};

@@ -4,7 +4,8 @@ import type {
   HypervisorHost,
   RecoveryGraph,
 } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryStore } from '../database/RecoveryStore';
+import type { CaptureStore } from '../database/CaptureStore';
+import type { RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { RunService } from '../run/RunService';
 import { PlanService } from '../service/PlanService';
@@ -12,7 +13,8 @@ import { ProviderRegistry } from '../service/ProviderRegistry';
 
 /** A RunService over one recovery graph (every entity plans to it) and one host, with short timings for tests. */
 export function runServiceOver(
-  store: RecoveryStore,
+  runStore: RunStore,
+  captureStore: CaptureStore,
   host: HypervisorHost,
   graph: RecoveryGraph,
 ): RunService {
@@ -29,7 +31,8 @@ export function runServiceOver(
       refs,
   };
   return new RunService(
-    store,
+    runStore,
+    captureStore,
     providers,
     new PlanService(graphs as unknown as CatalogGraphLoader),
     graphs,
