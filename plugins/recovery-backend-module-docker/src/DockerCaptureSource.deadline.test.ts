@@ -22,7 +22,8 @@ import Docker from 'dockerode';
 import { ConfigReader } from '@backstage/config';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
-import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
+import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import { migrate } from '../../recovery-backend/src/database/migrations';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
@@ -286,7 +287,7 @@ describe('a capture on a primary engine that stops answering', () => {
     },
   ) {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const providers = new ProviderRegistry();
     const sources: DockerCaptureSource[] = [];
     for (const engine of enginesAt(ports, store)) {
@@ -307,14 +308,14 @@ describe('a capture on a primary engine that stops answering', () => {
     }
     const logger = mockServices.logger.mock();
     const captures = new CaptureService(
-      new RecoveryStore(knex),
+      new CaptureStore(knex),
       providers,
       new PlanService({} as CatalogGraphLoader),
       logger,
       3,
       options.timeoutMs,
     );
-    return { captures, records: new RecoveryStore(knex), logger, sources };
+    return { captures, records: new CaptureStore(knex), logger, sources };
   }
 
   const notes = () =>

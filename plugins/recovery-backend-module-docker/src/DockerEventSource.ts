@@ -41,6 +41,8 @@ export function resumeSecond(ms: number): number {
  */
 export class DockerEventSource implements InitializationEventSource {
   readonly id: string;
+  /** Its lines name the source (`source: docker:<engine>`). */
+  private readonly logger?: LoggerService;
 
   constructor(
     readonly engineId: string,
@@ -69,6 +71,7 @@ export class DockerEventSource implements InitializationEventSource {
     } = {},
   ) {
     this.id = `docker:${engineId}`;
+    this.logger = options.logger?.child({ source: this.id });
   }
 
   async start(
@@ -116,13 +119,13 @@ export class DockerEventSource implements InitializationEventSource {
             // Storing later batches would move the resume point past this one; the engine
             // may still hold it at the next start.
             abandoned = true;
-            this.options.logger?.warn(
-              `recovery events from ${this.id}: stopped with ${events.length} events not stored: ${e}`,
+            this.logger?.warn(
+              `Event collection stopped with ${events.length} events not stored: ${e}`,
             );
             return;
           }
-          this.options.logger?.warn(
-            `recovery events from ${this.id}: storing ${events.length} events failed: ${e}; retrying in ${delay} ms`,
+          this.logger?.warn(
+            `Storing ${events.length} events failed: ${e}; retrying in ${delay} ms`,
           );
           await sleep(delay, signal);
         }
@@ -169,8 +172,8 @@ export class DockerEventSource implements InitializationEventSource {
         const why = catchUp.signal.aborted
           ? `the engine did not answer within ${catchUpMs} ms`
           : String(e);
-        this.options.logger?.warn(
-          `recovery events from ${this.id}: could not read boots older than the engine's event buffer: ${why}`,
+        this.logger?.warn(
+          `Could not read boots older than the engine's event buffer: ${why}`,
         );
       } finally {
         seeded = true; // later connections resume from events the mapper has seen
@@ -195,8 +198,8 @@ export class DockerEventSource implements InitializationEventSource {
         };
         watch();
         const dropped = (length: number) =>
-          this.options.logger?.warn(
-            `recovery events from ${this.id}: dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
+          this.logger?.warn(
+            `Dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
           );
         try {
           for await (const msg of dockerMessages(stream, dropped)) {
@@ -238,20 +241,18 @@ export class DockerEventSource implements InitializationEventSource {
         if (signal.aborted) break;
         if (idle) continue; // at once, from the newest event seen
         if (resync) {
-          this.options.logger?.info(
-            `recovery events from ${this.id}: storing recovered; re-reading since the last event`,
+          this.logger?.info(
+            'Storing events recovered; re-reading since the last event',
           );
           continue; // at once: the engine evicts what it still holds as new events come
         }
-        this.options.logger?.info(
-          `recovery events from ${this.id}: stream ended; reconnecting`,
-        );
+        this.logger?.info('Event stream ended; reconnecting');
       } catch (e) {
         clearTimeout(idleTimer);
         if (signal.aborted) break;
         if (idle) continue;
-        this.options.logger?.warn(
-          `recovery events from ${this.id}: ${(e as Error).message}; retrying in ${backoff} ms`,
+        this.logger?.warn(
+          `Event stream failed: ${(e as Error).message}; retrying in ${backoff} ms`,
         );
       }
       await sleep(backoff, signal);

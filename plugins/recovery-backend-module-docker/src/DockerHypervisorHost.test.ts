@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
-import type {
-  LabHandle,
-  MachineHandle,
-  RestorableCapture,
+import {
+  isEngineError,
+  isLabSubnetHeld,
+  type LabHandle,
+  type MachineHandle,
+  type RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
 import {
@@ -438,6 +440,7 @@ describe('DockerHypervisorHost lab networks', () => {
       listNetworks: async () =>
         held.map(h => ({
           Name: h.name,
+          Id: `${h.name}-id`.padEnd(64, '0'),
           Internal: h.internal ?? false,
           Labels: h.runId ? { [RUN_ID_LABEL]: h.runId } : {},
           IPAM: { Config: [{ Subnet: h.subnet }] },
@@ -516,6 +519,67 @@ describe('DockerHypervisorHost lab networks', () => {
     expect(created).toEqual([]);
     await host.createLab('run-1', [front], { internal: false });
     expect(created).toEqual(['rr-run-1-front chosen by Docker']);
+  });
+
+  it('refuses a lab where a network no run made holds part of a production subnet, before it makes any network, naming host, subnet and network', async () => {
+    const { docker, created } = engineHolding([
+      { name: 'lab-vpn', subnet: '172.29.20.128/25' },
+    ]);
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    });
+    const error = await host
+      .createLab('run-1', [front, back], { internal: true })
+      .catch(e => e);
+    expect(isLabSubnetHeld(error)).toBe(true);
+    expect(isEngineError(error)).toBe(false);
+    expect(error).toMatchObject({
+      host: 'dr-host',
+      subnet: '172.29.20.0/24',
+      holder: { name: 'lab-vpn', subnet: '172.29.20.128/25' },
+    });
+    expect(error.message).toBe(
+      "hypervisor host dr-host cannot give the lab production network back's subnet 172.29.20.0/24: " +
+        `network lab-vpn (id lab-vpn-id00) on its engine has subnet 172.29.20.128/25, which overlaps it, and no recovery run made it (it carries no ${RUN_ID_LABEL} label). ` +
+        "The lab would get another subnet there, where its machines do not get production's addresses. " +
+        'Remove that network if nothing on the host needs it (docker network rm lab-vpn), or run the test on another hypervisor host',
+    );
+    expect(created).toEqual([]);
+  });
+
+  it('refuses a lab whose subnet a network no run made took after the look, the networks made so far left for the run to remove', async () => {
+    const { docker, created } = engineHolding([]);
+    const listNetworks = docker.listNetworks.bind(docker);
+    let looks = 0;
+    // Made by hand between createLab's look and its network for back.
+    docker.listNetworks = (async () =>
+      ++looks === 1
+        ? listNetworks()
+        : [
+            {
+              Name: 'by-hand',
+              Id: 'f'.repeat(64),
+              Labels: {},
+              IPAM: { Config: [{ Subnet: '172.29.20.0/24' }] },
+            },
+          ]) as unknown as Docker['listNetworks'];
+    const createNetwork = docker.createNetwork.bind(docker);
+    docker.createNetwork = (async (opts: Docker.NetworkCreateOptions) => {
+      if (opts.IPAM?.Config?.[0]?.Subnet === '172.29.20.0/24')
+        throw new Error('invalid pool request: Pool overlaps with other one');
+      return createNetwork(opts);
+    }) as unknown as Docker['createNetwork'];
+    const error = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    })
+      .createLab('run-1', [front, back], { internal: false })
+      .catch(e => e);
+    expect(isLabSubnetHeld(error)).toBe(true);
+    expect(error.message).toContain(
+      `network by-hand (id ${'f'.repeat(12)}) on its engine holds that subnet`,
+    );
+    expect(error.message).toMatch(/fail over onto another hypervisor host$/);
+    expect(created).toEqual(['rr-run-1-front 172.29.10.0/24']);
   });
 });
 

@@ -42,6 +42,7 @@ import {
   subnetHolder,
 } from './keptByFailovers';
 import { LabProbe } from './LabProbe';
+import { foreignSubnetHolder, labSubnetHeld } from './labSubnets';
 import { removeLab } from './labTeardown';
 import {
   CAPTURE_ID_LABEL,
@@ -128,6 +129,11 @@ export class DockerHypervisorHost implements HypervisorHost {
           `${elsewhere} or, once production no longer needs what failover ${holder.runId} kept, ${releaseFirst(holder.runId!)}`,
       );
     }
+    // A network no run made (the host's own, one left by hand) on a production subnet: Docker
+    // would give the lab another subnet, and a machine that reaches another by its address would
+    // fail only at its ready timeout. Refused before anything is made, naming it.
+    const foreign = foreignSubnetHolder(engineNetworks, networks);
+    if (foreign) throw labSubnetHeld(this.id, foreign, options);
     // Made after those that get production's subnet: a subnet Docker picks could be one of theirs.
     const chosenByDocker: Array<Parameters<Docker['createNetwork']>[0]> = [];
     // Every production address the lab is told of, per network: its own range avoids them.
@@ -198,9 +204,15 @@ export class DockerHypervisorHost implements HypervisorHost {
           continue;
         } catch (e) {
           // The subnet is in use on this engine (production's own network where it is also the
-          // primary engine, a failover's network): Docker chooses; restoreMachine reports it.
+          // primary engine, another run's): Docker chooses; restoreMachine reports it.
           if (!/overlap|in use|conflict/i.test(String((e as Error).message)))
             throw e;
+          // One made since the look above: refused as that would have (the run removes what
+          // this lab made so far).
+          const since = foreignSubnetHolder(await this.docker.listNetworks(), [
+            network,
+          ]);
+          if (since) throw labSubnetHeld(this.id, since, options);
         }
       }
       chosenByDocker.push(base);

@@ -39,7 +39,8 @@ import {
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 // The backend's own store: whether replayed events are stored once is its unique key's doing.
 import { EventStore } from '../../recovery-backend/src/database/EventStore';
-import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
+import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import { migrate } from '../../recovery-backend/src/database/migrations';
 import { storedEvents } from '../../recovery-backend/src/testing/events';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
@@ -990,8 +991,8 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   /** A backend's capture service, on a database of its own, capturing through `captureSource`. */
   async function captureService(captureSource: DockerCaptureSource) {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
-    const records = new RecoveryStore(knex);
+    await migrate(knex);
+    const records = new CaptureStore(knex);
     const providers = new ProviderRegistry();
     providers.addCaptureSource(captureSource);
     // captureMachine plans nothing.
@@ -1755,7 +1756,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
 
   it('resuming at the newest stored time replays the events at exactly that time: the missing stored, none twice', async () => {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const events = new EventStore(knex);
     const edge = `evt-edge-${suffix}`;
     const after = `evt-edge-after-${suffix}`;

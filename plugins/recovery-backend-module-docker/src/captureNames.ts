@@ -5,7 +5,11 @@ import { dockerName, dockerTag } from './adapt';
 // Names of what a capture makes: its image's tag on the primary engine and the comment it is
 // committed with, by which the sweeps find it again; where its files are in the capture store.
 
-/** Repository of the images a capture commits: `recovery-capture/<container>:<captureId>`. */
+/**
+ * Repository of the images a capture commits: `recovery-capture/<container>:<captureId>`.
+ *
+ * @public
+ */
 export const CAPTURE_REPOSITORY = 'recovery-capture';
 
 /** Where the machine's captured images are tagged, one tag per capture. */

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
-import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
+import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import { migrate } from '../../recovery-backend/src/database/migrations';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
@@ -33,7 +34,7 @@ const source = new DockerCaptureSource('primary', primary, {
   storeDirectory: store,
 });
 let captures: CaptureService;
-let records: RecoveryStore;
+let captureStore: CaptureStore;
 
 const ms = (n: number) => n * 1_000_000;
 
@@ -93,13 +94,13 @@ const FOREVER = [
 beforeAll(async () => {
   await buildDemoImage(primary);
   const knex = await databases.init('SQLITE_3');
-  await RecoveryStore.migrate(knex);
-  records = new RecoveryStore(knex);
+  await migrate(knex);
+  captureStore = new CaptureStore(knex);
   const providers = new ProviderRegistry();
   providers.addCaptureSource(source);
   // captureMachine plans nothing.
   captures = new CaptureService(
-    records,
+    captureStore,
     providers,
     new PlanService({} as CatalogGraphLoader),
     mockServices.logger.mock(),
@@ -141,9 +142,9 @@ describe('the state of a machine when captured, on the primary engine', () => {
       since: State.FinishedAt,
     });
     expect(capture.pausedMs).toBe(0);
-    const stored = (await records.latestCaptures([locator.machineRef])).get(
-      locator.machineRef,
-    )!;
+    const stored = (
+      await captureStore.latestCaptures([locator.machineRef])
+    ).get(locator.machineRef)!;
     expect(stored.machineState).toEqual(capture.machineState);
     const readiness = assessReadiness({
       entityRef: 'component:default/killed',
@@ -191,7 +192,8 @@ describe('the state of a machine when captured, on the primary engine', () => {
     // Paused for its copy, as any running machine: the pause is the capture's, not its state.
     expect(capture.pausedMs).toBeGreaterThan(0);
     expect(
-      (await records.listCaptures(sick.locator.machineRef, 1))[0].machineState,
+      (await captureStore.listCaptures(sick.locator.machineRef, 1))[0]
+        .machineState,
     ).toEqual(capture.machineState);
     expect((await captures.captureMachine(well.locator)).machineState).toEqual({
       status: 'running',

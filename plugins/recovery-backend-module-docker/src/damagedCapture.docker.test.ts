@@ -15,7 +15,9 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
-import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
+import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import { migrate } from '../../recovery-backend/src/database/migrations';
+import { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
@@ -27,9 +29,10 @@ import { LAYERS_DIRECTORY } from './lib/layerStore';
 
 /*
  * A capture damaged in the capture store (a layer file's bytes overwritten), on the real engines:
- * the run that would restore it fails before it builds its lab or boots any machine, the capture is
- * marked damaged, a later run to a recovery point after it restores the machine's older intact
- * capture, and once every capture of the machine is damaged, a run is refused naming them.
+ * the run that would restore it finds it so before it builds its lab, marks it, and goes on from
+ * the machine's older intact capture; once no capture of a machine is intact, the run fails before
+ * any machine boots, and the next is refused naming them. A layer shared by captures, damaged,
+ * then written anew by the machine's next capture, mends them: their marks are lifted.
  */
 
 const PRIMARY =
@@ -103,7 +106,8 @@ function damage(layer: string) {
 }
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
-let recoveryStore: RecoveryStore;
+let captureStore: CaptureStore;
+let runStore: RunStore;
 let captures: CaptureService;
 let runs: RunService;
 let dataContainer: string;
@@ -177,7 +181,7 @@ async function testRun(
   runIds.push(started.id);
   await runs.waitFor(started.id);
   return {
-    ...(await recoveryStore.getRun(started.id))!,
+    ...(await runStore.getRun(started.id))!,
     tookMs: Date.now() - t0,
   };
 }
@@ -198,8 +202,9 @@ beforeAll(async () => {
   dataContainer = await machine('dmg-data', '172.29.91.10');
   webContainer = await machine('dmg-web', '172.29.91.20');
   const knex = await databases.init('SQLITE_3');
-  await RecoveryStore.migrate(knex);
-  recoveryStore = new RecoveryStore(knex);
+  await migrate(knex);
+  captureStore = new CaptureStore(knex);
+  runStore = new RunStore(knex);
   const providers = new ProviderRegistry();
   providers.addCaptureSource(
     new DockerCaptureSource('primary', primary, { storeDirectory: store }),
@@ -216,9 +221,10 @@ beforeAll(async () => {
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
   const logger = mockServices.logger.mock();
-  captures = new CaptureService(recoveryStore, providers, plans, logger, 5);
+  captures = new CaptureService(captureStore, providers, plans, logger, 5);
   runs = new RunService(
-    recoveryStore,
+    runStore,
+    captureStore,
     providers,
     plans,
     graphs as unknown as CatalogGraphLoader,
@@ -265,7 +271,7 @@ afterAll(async () => {
 });
 
 describe('a damaged capture (real engines)', () => {
-  it('is refused before any machine boots, marked, passed over for the older intact capture, and a machine with none intact left is refused naming them', async () => {
+  it('is passed over in the same run for the older intact capture, which boots; a machine with none intact left fails the run, and is then refused naming them', async () => {
     // data first (the image's layers, which web shares), then web's first capture, and a second
     // after a change: each commit of web adds a layer of its own.
     await captures.captureMachine({
@@ -293,29 +299,60 @@ describe('a damaged capture (real engines)', () => {
     expect(ownLayers).toHaveLength(1);
     const damagedLayer = damage(ownLayers[0]);
 
-    // The run fails at its verification: no lab, no machine restored or started on the recovery engine.
+    // Found damaged at the run's verification, before its lab: the older capture verified in its
+    // place, restored, and booted, the timeline saying which was passed over, why, and since when.
+    const passed = await testRun();
+    timings.run_passed_over_to_older_ms = passed.tookMs;
+    expect(passed.error?.message).toBeUndefined();
+    expect(passed.status).toBe('succeeded');
+    expect(passed.machines.find(m => m.machineRef === WEB)).toMatchObject({
+      phase: 'ready',
+      captureId: older.id,
+      capturedAt: older.createdAt,
+    });
+    const messages = passed.steps.map(s => s.message);
+    const said = passed.steps.findIndex(
+      s =>
+        s.machineRef === WEB &&
+        s.level === 'warning' &&
+        s.message.startsWith(`Capture ${newer.id} of ${newer.createdAt} (`),
+    );
+    expect(said).toBeGreaterThan(0);
+    expect(messages[said]).toContain(
+      `checksum mismatch for ${join(store, `${newer.id}.tar`)}`,
+    );
+    expect(messages[said]).toContain(
+      `layer file ${damagedLayer} no longer holds its content`,
+    );
+    expect(messages[said]).toContain(
+      `is damaged, and marked so: no run restores it again. Restores its capture ${older.id} of ${older.createdAt} instead, the newest intact (verified now), `,
+    );
+    expect(
+      messages.findIndex(m => m.startsWith('Verifying captures (2 machines')),
+    ).toBeLessThan(said);
+    expect(
+      messages.findIndex(m => m.startsWith('Created isolated network')),
+    ).toBeGreaterThan(said);
+    // Marked, as GET /captures lists it; the older capture is intact.
+    const listed = await captureStore.listCaptures(WEB);
+    expect(listed.map(c => [c.id, c.damaged !== undefined])).toEqual([
+      [newer.id, true],
+      [older.id, false],
+    ]);
+    expect(listed[0].damaged!.reason).toContain(damagedLayer);
+
+    // The older capture's own layer damaged too: found, marked; no intact capture of web is left,
+    // so the run fails before it builds its lab or boots any machine.
+    damage(olderOwn[0]);
     const failed = await testRun();
-    timings.run_refused_at_verification_ms = failed.tookMs;
+    timings.run_failed_at_verification_ms = failed.tookMs;
     expect(failed.status).toBe('failed');
     expect(failed.error?.machineRef).toBe(WEB);
     expect(failed.error!.message).toContain(
-      `${WEB} failed: capture ${newer.id}: checksum mismatch for ${join(store, `${newer.id}.tar`)}`,
+      `${WEB} failed: capture ${older.id}: checksum mismatch`,
     );
     expect(failed.error!.message).toContain(
-      `layer file ${damagedLayer} no longer holds its content`,
-    );
-    expect(failed.error!.message).not.toContain('next capture');
-    expect(failed.error!.message).toContain(
-      `a run started again restores its capture of ${older.createdAt} instead, the newest not found damaged`,
-    );
-    const messages = failed.steps.map(s => s.message);
-    expect(messages).toContainEqual(
-      expect.stringMatching(
-        /^Verifying captures \(2 machines, [\d.]+ (KiB|MiB)\): every byte read against its checksums, before the lab is built$/,
-      ),
-    );
-    expect(messages.some(m => m.startsWith('Created isolated network'))).toBe(
-      false,
+      `none of its kept captures is intact: capture ${WEB} anew`,
     );
     expect(
       failed.machines.map(m => [m.machineRef, m.phase, m.restoreStartedAt]),
@@ -335,33 +372,6 @@ describe('a damaged capture (real engines)', () => {
         },
       }),
     ).toEqual([]);
-    // Marked, as GET /captures lists it; the older capture is intact.
-    const listed = await recoveryStore.listCaptures(WEB);
-    expect(listed.map(c => [c.id, c.damaged !== undefined])).toEqual([
-      [newer.id, true],
-      [older.id, false],
-    ]);
-    expect(listed[0].damaged!.reason).toContain(damagedLayer);
-
-    // A recovery point after the damaged capture: the older intact one is restored, and boots.
-    const atPoint = await testRun(new Date().toISOString());
-    timings.run_older_intact_ms = atPoint.tookMs;
-    expect(atPoint.error?.message).toBeUndefined();
-    expect(atPoint.status).toBe('succeeded');
-    expect(atPoint.machines.find(m => m.machineRef === WEB)?.captureId).toBe(
-      older.id,
-    );
-
-    // The older capture's own layer damaged too: found, marked; then no intact capture of web is left.
-    damage(olderOwn[0]);
-    const second = await testRun();
-    expect(second.status).toBe('failed');
-    expect(second.error!.message).toContain(
-      `${WEB} failed: capture ${older.id}: checksum mismatch`,
-    );
-    expect(second.error!.message).toContain(
-      `none of its kept captures is intact: capture ${WEB} anew`,
-    );
     const t0 = Date.now();
     const refused = await runs
       .start({ entityRef: WEB_SVC, mode: 'test', trigger: 'user' })
@@ -379,14 +389,102 @@ describe('a damaged capture (real engines)', () => {
       new RegExp(`^No intact capture of ${WEB} to restore: `),
     );
 
-    // Captured anew: a run restores the new capture, and boots.
+    // Captured anew: nothing changed in web since the newer capture, so its commit's layer holds
+    // what the newer one's held: written anew over the damaged file, it mends the newer capture,
+    // whose mark the capture's verification lifts. The older one's own layer is not rewritten.
     await captures.captureMachine({
       machineRef: WEB,
       engine: 'primary',
       container: webContainer,
     });
+    expect(
+      (await captureStore.listCaptures(WEB))
+        .slice(1)
+        .map(c => [c.id, c.damaged !== undefined]),
+    ).toEqual([
+      [newer.id, false],
+      [older.id, true],
+    ]);
     const mended = await testRun();
     expect(mended.error?.message).toBeUndefined();
     expect(mended.status).toBe('succeeded');
+  });
+
+  it('lifts the marks of captures the next capture of their machine mends: a shared image layer damaged, then written anew', async () => {
+    // The image's bottom layer, which every capture of both machines refers to (docker save names
+    // a layer by the sha256 of its content, as the store does).
+    const [bottom] = (await primary.getImage(DEMO_IMAGE).inspect()).RootFS
+      .Layers!;
+    const shared = `${bottom.replace('sha256:', '')}.layer`;
+    expect(layerFiles().has(shared)).toBe(true);
+    const [dataBefore] = await captureStore.listCaptures(DATA);
+    const webMarks = async () =>
+      (await captureStore.listCaptures(WEB)).map(c => [
+        c.id,
+        c.damaged !== undefined,
+      ]);
+    const before = await webMarks();
+    const webBefore = { id: before[0][0] as string };
+    // web's latest and the one it mended, intact; its oldest, damaged by hand.
+    expect(before.map(([, marked]) => marked)).toEqual([false, false, true]);
+    expect(dataBefore.damaged).toBeUndefined();
+    const sharedPath = damage(shared);
+
+    // Every capture refers to it: the run finds none of either machine intact, and marks them all.
+    const failed = await testRun();
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.machineRef).toBe(DATA);
+    expect(
+      (await captureStore.listCaptures(DATA))[0].damaged?.reason,
+    ).toContain(sharedPath);
+    expect((await webMarks()).map(([, marked]) => marked)).toEqual([
+      true,
+      true,
+      true,
+    ]);
+
+    // data captured again: the capture writes the layer anew (its content no longer matched its
+    // name), and verifying data's marked capture again finds it intact: its mark lifted.
+    const t0 = Date.now();
+    const dataAgain = await captures.captureMachine({
+      machineRef: DATA,
+      engine: 'primary',
+      container: dataContainer,
+    });
+    timings.capture_with_recheck_ms = Date.now() - t0;
+    expect(
+      (await captureStore.listCaptures(DATA)).map(c => [
+        c.id,
+        c.damaged !== undefined,
+      ]),
+    ).toEqual([
+      [dataAgain.id, false],
+      [dataBefore.id, false],
+    ]);
+    // Only that machine's are verified again: web's stay marked until web is captured.
+    expect((await captureStore.listCaptures(WEB))[0].damaged).toBeDefined();
+    const webAgain = await captures.captureMachine({
+      machineRef: WEB,
+      engine: 'primary',
+      container: webContainer,
+    });
+    // Those the shared layer broke are mended; the one whose own layer was overwritten is not.
+    expect(await webMarks()).toEqual([
+      [webAgain.id, false],
+      [before[0][0], false],
+      [before[1][0], false],
+      [before[2][0], true],
+    ]);
+
+    // The mended captures restore again: a run to a point before the new captures boots them.
+    const atPoint = await testRun(
+      new Date(Date.parse(dataAgain.createdAt) - 1).toISOString(),
+    );
+    expect(atPoint.error?.message).toBeUndefined();
+    expect(atPoint.status).toBe('succeeded');
+    expect(atPoint.machines.map(m => m.captureId)).toEqual([
+      dataBefore.id,
+      webBefore.id,
+    ]);
   });
 });

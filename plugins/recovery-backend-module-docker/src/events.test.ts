@@ -39,6 +39,15 @@ const engine = (stream: (opts: any) => Promise<PassThrough>) =>
     listContainers: async () => [],
   }) as unknown as Docker;
 
+/** A logger whose warnings, written to the child logger of a source, land in `warnings` prefixed by that source. */
+const sourceLogger = (warnings: string[]) =>
+  ({
+    child: ({ source }: { source: string }) => ({
+      warn: (m: string) => warnings.push(`${source}: ${m}`),
+      info: () => {},
+    }),
+  }) as any;
+
 describe('dockerEventToInitializationEvents', () => {
   it('maps start to one start event per labelled service', () => {
     expect(
@@ -320,10 +329,7 @@ describe('DockerEventSource boots older than the buffer, a container removed mea
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
     const warnings: string[] = [];
-    const logger = {
-      warn: (m: string) => warnings.push(m),
-      info: () => {},
-    } as any;
+    const logger = sourceLogger(warnings);
     const giveUp = setTimeout(() => abort.abort(), 1_000);
     await new DockerEventSource('primary', docker, {
       minBackoffMs: 5,
@@ -360,10 +366,7 @@ describe('DockerEventSource boots older than the buffer, on an engine whose cont
     } as unknown as Docker;
     const events: InitializationEvent[] = [];
     const warnings: string[] = [];
-    const logger = {
-      warn: (m: string) => warnings.push(m),
-      info: () => {},
-    } as any;
+    const logger = sourceLogger(warnings);
     const giveUp = setTimeout(() => abort.abort(), 2_000);
     await new DockerEventSource('primary', docker, {
       minBackoffMs: 5,
@@ -376,7 +379,7 @@ describe('DockerEventSource boots older than the buffer, on an engine whose cont
     clearTimeout(giveUp);
     expect(events.map(e => e.service)).toEqual(['database', 'files']);
     expect(warnings[0]).toBe(
-      "recovery events from docker:primary: could not read boots older than the engine's event buffer: the engine did not answer within 50 ms",
+      "docker:primary: Could not read boots older than the engine's event buffer: the engine did not answer within 50 ms",
     );
   }, 5_000);
 
@@ -404,10 +407,7 @@ describe('DockerEventSource reading the stream', () => {
     const stream = new PassThrough();
     const abort = new AbortController();
     const warnings: string[] = [];
-    const logger = {
-      warn: (m: string) => warnings.push(m),
-      info: () => {},
-    } as any;
+    const logger = sourceLogger(warnings);
     const stored: InitializationEvent[] = [];
     const giveUp = setTimeout(() => abort.abort(), 5_000);
     const done = new DockerEventSource(
@@ -449,7 +449,7 @@ describe('DockerEventSource reading the stream', () => {
     clearTimeout(giveUp);
     expect(stored.map(e => e.machine)).toEqual(['café-01', 'web-01']);
     expect(warnings).toEqual([
-      `recovery events from docker:primary: dropped an event line of ${long.length} characters from Docker engine primary (limit ${MAX_EVENT_LINE_LENGTH})`,
+      `docker:primary: Dropped an event line of ${long.length} characters from Docker engine primary (limit ${MAX_EVENT_LINE_LENGTH})`,
     ]);
   });
 });

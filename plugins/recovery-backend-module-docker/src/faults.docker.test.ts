@@ -22,7 +22,9 @@ import type {
   ServiceNode,
 } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
-import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
+import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import { migrate } from '../../recovery-backend/src/database/migrations';
+import { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
@@ -747,7 +749,10 @@ const graphs = {
   visibleTo: async (refs: string[]) => refs,
 };
 
-let recoveryStore: RecoveryStore;
+let captureStore: CaptureStore;
+
+let runStore: RunStore;
+
 let captureService: CaptureService;
 let runs: RunService;
 const host = new DockerHypervisorHost('recovery', recovery, {
@@ -769,7 +774,7 @@ async function testRun(
   runIds.push(started.id);
   await Promise.all([runs.waitFor(started.id), during?.(started.id)]);
   return {
-    ...(await recoveryStore.getRun(started.id))!,
+    ...(await runStore.getRun(started.id))!,
     tookMs: Date.now() - t0,
   };
 }
@@ -778,7 +783,7 @@ async function testRun(
 async function machineIn(runId: string, machineRef: string, phase: string) {
   await until(
     async () =>
-      (await recoveryStore.getRun(runId))?.machines.find(
+      (await runStore.getRun(runId))?.machines.find(
         m => m.machineRef === machineRef,
       )?.phase === phase,
     30_000,
@@ -801,8 +806,9 @@ const ENGINE_DOWN = `Docker engine 'recovery' is unreachable( at ${RECOVERY.repl
 describe('run faults (real engines)', () => {
   beforeAll(async () => {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
-    recoveryStore = new RecoveryStore(knex);
+    await migrate(knex);
+    captureStore = new CaptureStore(knex);
+    runStore = new RunStore(knex);
     const providers = new ProviderRegistry();
     providers.addCaptureSource(
       new DockerCaptureSource('primary', primary, { storeDirectory: store }),
@@ -810,14 +816,15 @@ describe('run faults (real engines)', () => {
     providers.addHypervisorHost(host);
     const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
     captureService = new CaptureService(
-      recoveryStore,
+      captureStore,
       providers,
       plans,
       logger,
       5,
     );
     runs = new RunService(
-      recoveryStore,
+      runStore,
+      captureStore,
       providers,
       plans,
       graphs as unknown as CatalogGraphLoader,
@@ -899,7 +906,7 @@ describe('run faults (real engines)', () => {
   it('refuses a capture archive corrupted after capture, naming machine and file; the run fails with its lab torn down', async () => {
     const container = await machine('corrupt', httpd(), {}, '172.29.77.24');
     const c = await capture('corrupt', container);
-    const [stored] = await recoveryStore.listCaptures(
+    const [stored] = await captureStore.listCaptures(
       'resource:default/corrupt',
       1,
     );
@@ -918,16 +925,13 @@ describe('run faults (real engines)', () => {
     );
     expect(run.error!.message).toContain(`checksum mismatch for ${file}`);
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
-    expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
+    expect(await runStore.runsWithLabLeft('recovery')).toEqual([]);
   });
 
   it('refuses a capture archive cut short after capture, naming machine and file; the run fails with its lab torn down', async () => {
     const container = await machine('cut', httpd(), {}, '172.29.77.25');
     const c = await capture('cut', container);
-    const [stored] = await recoveryStore.listCaptures(
-      'resource:default/cut',
-      1,
-    );
+    const [stored] = await captureStore.listCaptures('resource:default/cut', 1);
     const file = join(store, stored.artifact);
     truncateSync(file, Math.floor(statSync(file).size / 2) + 100);
     const run = await testRun(site([{ name: 'cut', container }]));
@@ -940,7 +944,7 @@ describe('run faults (real engines)', () => {
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
     // Cut inside the entry that names a layer: said cut short, not read on from what a buffer held.
     const whole = await capture('cut', container);
-    const [again] = await recoveryStore.listCaptures('resource:default/cut', 1);
+    const [again] = await captureStore.listCaptures('resource:default/cut', 1);
     const cutFile = join(store, again.artifact);
     truncateSync(cutFile, layerRefAt(readFileSync(cutFile)) + 512 + 20);
     await expect(
@@ -1014,7 +1018,7 @@ describe('run faults (real engines)', () => {
       ).toEqual([
         'Teardown not checked: hypervisor host recovery cannot be reached; whatever of the lab reached it is removed once it answers, before the next run there or by the cleanup task',
       ]);
-      expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([
+      expect(await runStore.runsWithLabLeft('recovery')).toEqual([
         { id: run.id, hypervisorHost: 'recovery' },
       ]);
       // A run while it is still down fails saying so, not blaming that lab, and leaves none of its own.
@@ -1027,7 +1031,7 @@ describe('run faults (real engines)', () => {
           ),
         ),
       });
-      expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([
+      expect(await runStore.runsWithLabLeft('recovery')).toEqual([
         { id: run.id, hypervisorHost: 'recovery' },
       ]);
     } finally {
@@ -1038,8 +1042,8 @@ describe('run faults (real engines)', () => {
     expect((await leftOf(run.id)).networks).toHaveLength(1);
     await runs.cleanUpInterruptedRuns();
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
-    expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
-    const after = (await recoveryStore.getRun(run.id))!;
+    expect(await runStore.runsWithLabLeft('recovery')).toEqual([]);
+    const after = (await runStore.getRun(run.id))!;
     expect(after.steps.map(s => s.message)).toEqual(
       expect.arrayContaining([
         expect.stringMatching(
@@ -1076,7 +1080,7 @@ describe('run faults (real engines)', () => {
         run.steps.filter(s => s.level !== 'info').map(s => s.message),
       ).toEqual([run.error!.message]);
     }
-    expect(await recoveryStore.runsWithLabLeft('recovery')).toEqual([]);
+    expect(await runStore.runsWithLabLeft('recovery')).toEqual([]);
     const after = await testRun(entity);
     expect(after.error).toBeUndefined();
     expect(after.status).toBe('succeeded');
@@ -1106,7 +1110,7 @@ describe('run faults (real engines)', () => {
     );
     providers.addCaptureSource(siteB);
     const scheduled = new CaptureService(
-      recoveryStore,
+      captureStore,
       providers,
       new PlanService(graphs as unknown as CatalogGraphLoader),
       logger,

@@ -4,11 +4,19 @@ import { dockerName, dockerTag } from './adapt';
 // Labels and names of what the hypervisor host creates on the engine: how a run, its teardown
 // and the event source tell a lab's machines, networks, images and helpers apart.
 
-/** Catalog ref of the machine a restored container stands for. */
+/**
+ * Catalog ref of the machine a restored container stands for.
+ *
+ * @public
+ */
 export const MACHINE_REF_LABEL = 'recovery.backstage-recovery.io/machine-ref';
 /** Capture a restored container was made from. */
 export const CAPTURE_ID_LABEL = 'recovery.backstage-recovery.io/capture-id';
-/** Production network name a lab network emulates. */
+/**
+ * Production network name a lab network emulates.
+ *
+ * @public
+ */
 export const NETWORK_LABEL = 'recovery.backstage-recovery.io/network';
 /** Marks a lab's probe container. */
 export const PROBE_LABEL = 'recovery.backstage-recovery.io/probe';

@@ -12,6 +12,8 @@ import { DockerHypervisorHost } from './DockerHypervisorHost';
 /**
  * Docker engines as capture sources (role primary/both), hypervisor hosts (role
  * hypervisor/both) and initialization event sources (primary engines' event streams).
+ *
+ * @public
  */
 export const recoveryModuleDocker = createBackendModule({
   pluginId: 'recovery',

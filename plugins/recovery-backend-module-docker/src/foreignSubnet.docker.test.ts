@@ -1,0 +1,340 @@
+import type Docker from 'dockerode';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
+import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
+import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import { migrate } from '../../recovery-backend/src/database/migrations';
+import { RunStore } from '../../recovery-backend/src/database/RunStore';
+import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
+import { RunService } from '../../recovery-backend/src/run/RunService';
+import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
+import { PlanService } from '../../recovery-backend/src/service/PlanService';
+import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
+import { DockerCaptureSource } from './DockerCaptureSource';
+import { DockerHypervisorHost } from './DockerHypervisorHost';
+
+/*
+ * A network on the recovery engine that no run made (a host's own, one left by hand) holds the
+ * subnet a lab needs, whole or in part: the test recovery fails before any machine is restored,
+ * naming the host, the subnet and that network, and what to do; not at a machine's ready timeout
+ * after the lab came up on a subnet Docker chose.
+ */
+
+const PRIMARY =
+  process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
+  'unix:///run/recovery-docker/primary.sock';
+const RECOVERY =
+  process.env.RECOVERY_HOST_DOCKER_HOST ??
+  'unix:///run/recovery-docker/recovery.sock';
+const primary = dockerFromHost(PRIMARY);
+const recovery = dockerFromHost(RECOVERY);
+const suffix = Date.now().toString(36);
+const NETWORK = `foreign-subnet-prod-${suffix}`;
+const SUBNET = '172.29.96.0/24';
+const DATA_ADDRESS = '172.29.96.10';
+const store = mkdtempSync(join(tmpdir(), 'recovery-foreign-subnet-'));
+const containers: string[] = [];
+const foreignNetworks: string[] = [];
+const runIds: string[] = [];
+const timings: Record<string, number> = {};
+const READY_TIMEOUT_MS = 20_000;
+
+const DATA = 'resource:default/fs-data';
+const WEB = 'resource:default/fs-web';
+const WEB_SVC = 'component:default/fs-web-svc';
+const DATA_SVC = 'component:default/fs-data-svc';
+
+/** Serves HTTP on 8080 (busybox httpd). */
+const HTTPD =
+  'mkdir -p /w; echo ok > /w/index.html; exec httpd -f -p 8080 -h /w';
+/** Serves only once data answers at its production address, as a machine configured by address does. */
+const WEB_SCRIPT = `until nc -w 1 ${DATA_ADDRESS} 8080 -e true 2>/dev/null; do sleep 0.5; done; ${HTTPD}`;
+
+async function machine(
+  name: string,
+  ipv4: string,
+  script: string,
+): Promise<string> {
+  const container = `${name}-${suffix}`;
+  containers.push(container);
+  const c = await primary.createContainer({
+    name: container,
+    Hostname: name,
+    Image: DEMO_IMAGE,
+    Cmd: ['sh', '-c', script],
+    StopTimeout: 1,
+    HostConfig: { NetworkMode: NETWORK },
+    NetworkingConfig: {
+      EndpointsConfig: {
+        [NETWORK]: { IPAMConfig: { IPv4Address: ipv4 }, Aliases: [name] },
+      },
+    },
+  });
+  await c.start();
+  return container;
+}
+
+/** A network on the recovery engine with `subnet`, carrying no run's label. */
+async function foreignNetwork(name: string, subnet: string) {
+  const full = `${name}-${suffix}`;
+  foreignNetworks.push(full);
+  const network = await recovery.createNetwork({
+    Name: full,
+    Driver: 'bridge',
+    IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+  });
+  return { name: full, id: network.id };
+}
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
+let runStore: RunStore;
+let captures: CaptureService;
+let runs: RunService;
+let dataContainer: string;
+let webContainer: string;
+const host = new DockerHypervisorHost('recovery', recovery, {
+  storeDirectory: store,
+});
+
+const graph = (): RecoveryGraph => ({
+  rootRef: WEB_SVC,
+  roots: [WEB_SVC],
+  services: new Map([
+    [
+      DATA_SVC,
+      {
+        ref: DATA_SVC,
+        machines: [DATA],
+        dependsOn: [],
+        probes: [{ kind: 'tcp', port: 8080 }],
+      },
+    ],
+    [
+      WEB_SVC,
+      {
+        ref: WEB_SVC,
+        machines: [WEB],
+        dependsOn: [DATA_SVC],
+        probes: [{ kind: 'tcp', port: 8080 }],
+      },
+    ],
+  ]),
+  machines: new Map([
+    [
+      DATA,
+      {
+        ref: DATA,
+        locator: {
+          machineRef: DATA,
+          engine: 'primary',
+          container: dataContainer,
+        },
+      },
+    ],
+    [
+      WEB,
+      {
+        ref: WEB,
+        locator: {
+          machineRef: WEB,
+          engine: 'primary',
+          container: webContainer,
+        },
+      },
+    ],
+  ]),
+  problems: [],
+  missing: [],
+  objectives: { rpoSeconds: 86_400, rtoSeconds: 3600 },
+});
+
+async function testRun(): Promise<RecoveryRun & { tookMs: number }> {
+  const t0 = Date.now();
+  const started = await runs.start({
+    entityRef: WEB_SVC,
+    mode: 'test',
+    trigger: 'user',
+  });
+  runIds.push(started.id);
+  await runs.waitFor(started.id);
+  return {
+    ...(await runStore.getRun(started.id))!,
+    tookMs: Date.now() - t0,
+  };
+}
+
+/** What the recovery engine holds of the run: nothing, once it failed and was torn down. */
+async function leftOf(runId: string) {
+  return {
+    lab: await host.listLabResources(runId),
+    images: (
+      await recovery.listImages({
+        filters: { reference: [`recovery-lab/*:*${runId}*`] },
+      })
+    ).length,
+  };
+}
+
+/** Asserts the run failed at its lab, the host's problem, naming `foreign` and what to do. */
+async function expectRefusedAtLab(
+  run: RecoveryRun,
+  foreign: { name: string; id: string },
+  holds: RegExp,
+) {
+  expect(run.status).toBe('failed');
+  // The host's, not a machine's: no machine is named, none restored or failed.
+  expect(run.error?.machineRef).toBeUndefined();
+  const message = run.error!.message;
+  expect(message).toContain('hypervisor host recovery');
+  expect(message).toContain(SUBNET);
+  expect(message).toContain(`network ${foreign.name}`);
+  expect(message).toContain(foreign.id.slice(0, 12));
+  expect(message).toMatch(holds);
+  expect(message).toContain(`docker network rm ${foreign.name}`);
+  expect(message).toContain('another hypervisor host');
+  expect(
+    run.machines.map(m => [m.machineRef, m.phase, m.restoreStartedAt]),
+  ).toEqual([
+    [DATA, 'skipped', undefined],
+    [WEB, 'skipped', undefined],
+  ]);
+  const messages = run.steps.map(s => s.message);
+  expect(messages.some(m => m.startsWith('Created isolated network'))).toBe(
+    false,
+  );
+  expect(messages.some(m => m.startsWith('Wave 1'))).toBe(false);
+  expect(run.steps.find(s => s.level === 'error')?.message).toContain(
+    `network ${foreign.name}`,
+  );
+  expect(await leftOf(run.id)).toEqual({
+    lab: { machines: [], networks: [] },
+    images: 0,
+  });
+  // The foreign network itself is left as it was.
+  expect(
+    (await recovery.getNetwork(foreign.id).inspect()).Labels ?? {},
+  ).toEqual({});
+}
+
+beforeAll(async () => {
+  await primary.ping();
+  await recovery.ping();
+  await buildDemoImage(primary);
+  await primary.createNetwork({
+    Name: NETWORK,
+    Driver: 'bridge',
+    IPAM: {
+      Driver: 'default',
+      Config: [{ Subnet: SUBNET, Gateway: '172.29.96.1' }],
+    },
+    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+  });
+  dataContainer = await machine('fs-data', DATA_ADDRESS, HTTPD);
+  webContainer = await machine('fs-web', '172.29.96.20', WEB_SCRIPT);
+  const knex = await databases.init('SQLITE_3');
+  await migrate(knex);
+  runStore = new RunStore(knex);
+  const captureStore = new CaptureStore(knex);
+  const providers = new ProviderRegistry();
+  providers.addCaptureSource(
+    new DockerCaptureSource('primary', primary, { storeDirectory: store }),
+  );
+  providers.addHypervisorHost(host);
+  const graphs = {
+    getEntity: async () => ({
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'Component',
+      metadata: { name: 'fs-web-svc' },
+    }),
+    load: async () => graph(),
+    visibleTo: async (refs: string[]) => refs,
+  };
+  const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
+  const logger = mockServices.logger.mock();
+  captures = new CaptureService(captureStore, providers, plans, logger, 5);
+  runs = new RunService(
+    runStore,
+    captureStore,
+    providers,
+    plans,
+    graphs as unknown as CatalogGraphLoader,
+    logger,
+    {
+      hypervisorHost: 'recovery',
+      machineReadyTimeoutMs: READY_TIMEOUT_MS,
+      probeIntervalMs: 200,
+      heartbeatIntervalMs: 1_000,
+      staleAfterMs: 60_000,
+      stepTimeoutMs: 30_000,
+      minReadyMs: 500,
+      allowTestHooks: false,
+    },
+  );
+  for (const [machineRef, container] of [
+    [DATA, dataContainer],
+    [WEB, webContainer],
+  ])
+    await captures.captureMachine({ machineRef, engine: 'primary', container });
+});
+
+afterAll(async () => {
+  for (const id of runIds) await host.teardown(id).catch(() => {});
+  for (const name of foreignNetworks)
+    await recovery
+      .getNetwork(name)
+      .remove()
+      .catch(() => {});
+  for (const name of containers)
+    await primary
+      .getContainer(name)
+      .remove({ force: true, v: true })
+      .catch(() => {});
+  for (const docker of [primary, recovery] as Docker[]) {
+    for (const image of await docker.listImages({
+      filters: { reference: ['recovery-capture/*'] },
+    })) {
+      for (const tag of image.RepoTags ?? [])
+        if (tag.includes(suffix))
+          await docker
+            .getImage(tag)
+            .remove()
+            .catch(() => {});
+    }
+  }
+  await primary
+    .getNetwork(NETWORK)
+    .remove()
+    .catch(() => {});
+  rmSync(store, { recursive: true, force: true });
+  // eslint-disable-next-line no-console
+  console.log('foreign subnet timings', JSON.stringify(timings));
+});
+
+describe('a lab subnet held by a network no run made (real engines)', () => {
+  it('fails the test recovery before any machine is restored, naming host, subnet and network, for a network on the whole subnet and one on part of it; once removed, the run boots', async () => {
+    const whole = await foreignNetwork('foreign-x', SUBNET);
+    const equal = await testRun();
+    timings.equal_subnet_run_ms = equal.tookMs;
+    await expectRefusedAtLab(equal, whole, /holds? that subnet/);
+    expect(equal.tookMs).toBeLessThan(READY_TIMEOUT_MS);
+    await recovery.getNetwork(whole.id).remove();
+
+    // Part of production's subnet: Docker refuses the lab's pool just the same.
+    const part = await foreignNetwork('foreign-y', '172.29.96.128/25');
+    const overlap = await testRun();
+    timings.partial_overlap_run_ms = overlap.tookMs;
+    await expectRefusedAtLab(overlap, part, /172\.29\.96\.128\/25/);
+    expect(overlap.tookMs).toBeLessThan(READY_TIMEOUT_MS);
+    await recovery.getNetwork(part.id).remove();
+
+    // Nothing of the host's in the way: the lab gets production's subnet, web reaches data at its address.
+    const booted = await testRun();
+    timings.free_subnet_run_ms = booted.tookMs;
+    expect(booted.error?.message).toBeUndefined();
+    expect(booted.status).toBe('succeeded');
+  });
+});
