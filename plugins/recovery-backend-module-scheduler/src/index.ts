@@ -4,4 +4,4 @@
  * @packageDocumentation
  */
 export { recoveryModuleScheduler as default } from './module';
-export { captureMachines, nightlyCheck, runNightlyCheck } from './tasks';
+export { captureMachines } from './tasks';

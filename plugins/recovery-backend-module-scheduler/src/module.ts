@@ -68,17 +68,8 @@ export const recoveryModuleScheduler = createBackendModule({
               kind: 'Resource',
               'spec.type': MACHINE_RESOURCE_TYPE,
             });
-            const ordered = await oldestCapturedFirst(
-              api,
-              machines,
-              signal as AbortSignal | undefined,
-            );
-            const report = await captureMachines(
-              api,
-              ordered,
-              logger,
-              signal as AbortSignal | undefined,
-            );
+            const ordered = await oldestCapturedFirst(api, machines, signal);
+            const report = await captureMachines(api, ordered, logger, signal);
             const others = report.beingCaptured?.length
               ? `, ${report.beingCaptured.length} left to a capture of them under way`
               : '';
@@ -97,11 +88,7 @@ export const recoveryModuleScheduler = createBackendModule({
             timeout: { minutes: 30 },
           }),
           fn: async signal => {
-            await analyseSystems(
-              api,
-              logger,
-              signal as AbortSignal | undefined,
-            );
+            await analyseSystems(api, logger, signal);
           },
         });
 
@@ -147,7 +134,7 @@ export const recoveryModuleScheduler = createBackendModule({
               {
                 pollIntervalMs: 5_000,
                 deadline,
-                signal: signal as AbortSignal | undefined,
+                signal,
               },
             );
             // An entity that did not recover fails the task too: what the check is there to catch.

@@ -15,7 +15,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import request from 'supertest';
 import { NightlyCheckStore } from '../../recovery-backend/src/database/NightlyCheckStore';
-import { RecoveryStore } from '../../recovery-backend/src/database/RecoveryStore';
+import { migrate } from '../../recovery-backend/src/database/migrations';
 import {
   componentEntity,
   machineEntity,
@@ -329,7 +329,7 @@ describe('nightly check outcomes', () => {
     "puts tonight's outcome on an entity's page once the check reached it, keeps last night's until then, and ends with the night whole (%s)",
     async databaseId => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const store = new NightlyCheckStore(knex);
       const GONE = 'component:default/gone';
       const lastNight = '2026-12-04T02:30:00.000Z';
@@ -547,7 +547,7 @@ describe('nightly check outcomes', () => {
     'keeps a night under way through a long run, shows it interrupted once the check is killed, how far it got and when, and the next night closes it (%s)',
     async databaseId => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       // Silent for a second: interrupted. The check says it is there every 50 ms while it waits.
       const store = new NightlyCheckStore(knex, { silenceMs: 1_000 });
       const lastNight = '2026-12-04T02:30:00.000Z';

@@ -318,7 +318,7 @@ export function nightlyRecorder(
       );
       failing = false;
     } catch (error) {
-      if (statusOf(error) === 409) {
+      if (answerStatus(error) === 409) {
         superseded = true;
         logger.warn(
           `Nightly check: a newer night's outcomes are recorded, so this one's are not: ${messageOf(error)}`,
@@ -399,6 +399,8 @@ export async function oldestCapturedFirst(
 /**
  * Captures each machine; one machine's failure does not stop the others. Once `signal` aborts
  * (the task's timeout), the machines not reached are reported as not captured.
+ *
+ * @public
  */
 export async function captureMachines(
   api: ScheduledRecoveryApi,
@@ -430,7 +432,7 @@ export async function captureMachines(
     } catch (error) {
       // A 409: someone else's capture of it is under way, which is what this one was for; failing
       // the task for it would alert on a click in the portal.
-      if (statusOf(error) === 409 && !signal?.aborted) {
+      if (answerStatus(error) === 409 && !signal?.aborted) {
         (report.beingCaptured ??= []).push(machineRef);
         logger.info(
           `Capture ${index + 1}/${machineRefs.length}: ${machineRef} left to the capture of it under way: ${(error as Error).message}`,
@@ -489,7 +491,7 @@ export async function analyseSystems(
 }
 
 /** The HTTP status of a failed API call, if the backend answered at all. */
-function statusOf(error: unknown): number | undefined {
+function answerStatus(error: unknown): number | undefined {
   const status = (error as { status?: unknown })?.status;
   return typeof status === 'number' ? status : undefined;
 }
@@ -499,7 +501,7 @@ function statusOf(error: unknown): number | undefined {
  * error, or a request timeout / rate limit. A 404 or an auth error will not change.
  */
 function isTransientPollError(error: unknown): boolean {
-  const status = statusOf(error);
+  const status = answerStatus(error);
   return (
     status === undefined || status >= 500 || status === 408 || status === 429
   );

@@ -19,9 +19,10 @@ import type {
  *   entity's plan, or only `machineRef` of them; needs `recovery.capture.create`)
  * - `GET  /captures?machineRef=&limit=` → `{ items: Capture[] }`, newest first (20 unless `limit`, at
  *   most 500)
- * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, recoveryPoint? }` → `RecoveryRun` (202; needs
+ * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, acceptCycles?, recoveryPoint? }` → `RecoveryRun` (202; needs
  *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` (errors.ts) where the catalog names
- *   dependencies the plan cannot include, unless accepted; `recoveryPoint`: each machine restores its
+ *   dependencies the plan cannot include, unless accepted; a 400 named `DEPENDENCY_CYCLE_ERROR_NAME` where
+ *   it declares a dependency cycle, unless accepted (one edge per cycle dropped); `recoveryPoint`: each machine restores its
  *   newest capture taken at or before that time, a 409 naming those with none kept that old)
  * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;
  *   `active=true`: only pending and running runs, of any entity unless `entityRef` is given
@@ -29,6 +30,8 @@ import type {
  * - `POST /runs/:id/release` → `RecoveryRun` (a finished failover: what it kept on its host is
  *   removed, its last step says who released it and what went; needs `recovery.run.failover`;
  *   `RecoveryClient.releaseFailover`)
+ *
+ * @public
  */
 export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;
@@ -41,6 +44,7 @@ export interface RecoveryApi {
     entityRef: string;
     mode?: RunMode;
     acceptMissingDependencies?: boolean;
+    acceptCycles?: boolean;
     recoveryPoint?: string;
   }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;

@@ -143,6 +143,56 @@ describe('captureInTurn', () => {
     ).toBe(503);
   });
 
+  it('answers 507 where every machine not captured failed on the capture store, and says what to do once for all', async () => {
+    const backend = api();
+    const captureNow = backend.captureNow;
+    const full = new Set([
+      'resource:default/infra-01',
+      'resource:default/files-01',
+    ]);
+    let broken: string | undefined;
+    backend.captureNow = async (entityRef: string, machineRef?: string) => {
+      const status = full.has(machineRef!)
+        ? 507
+        : machineRef === broken
+          ? 502
+          : undefined;
+      if (status === undefined) return captureNow(entityRef, machineRef);
+      const message = `capture of ${machineRef} failed; caused by CaptureStoreError: no space left on device in /captures`;
+      throw Object.assign(new Error(`Request failed with ${status}`), {
+        statusCode: status,
+        body: {
+          error: {
+            name: status === 507 ? 'CaptureStoreError' : 'EngineFailedError',
+            message,
+          },
+        },
+      });
+    };
+    const failed = await captureInTurn(backend, 'component:default/web').catch(
+      e => e,
+    );
+    expect(failed).toBeInstanceOf(CaptureFailedError);
+    expect(failed.statusCode).toBe(507);
+    expect(failed.failed.map((f: { kind: string }) => f.kind)).toEqual([
+      'store',
+      'store',
+    ]);
+    expect(failed.message).toBe(
+      '2 machines not captured: capture of resource:default/infra-01 failed; caused by CaptureStoreError: no space left on device in /captures; ' +
+        'capture of resource:default/files-01 failed; caused by CaptureStoreError: no space left on device in /captures (captured, and kept: resource:default/data-01): ' +
+        'the capture store could not take any of the 2 captures (full, over its quota, or not writable): make room in it (or mend it), then capture again',
+    );
+    // Another machine failing otherwise: a 502, its engine to look at too; no word for all.
+    full.delete('resource:default/files-01');
+    broken = 'resource:default/files-01';
+    const mixed = await captureInTurn(backend, 'component:default/web').catch(
+      e => e,
+    );
+    expect(mixed.statusCode).toBe(502);
+    expect(mixed.message).not.toContain('make room');
+  });
+
   it('stops at a machine whose request got no answer (no HTTP status), after telling those captured before it', async () => {
     const backend = api('resource:default/data-01');
     const captured: string[] = [];

@@ -2,13 +2,18 @@ import { ConflictError } from '@backstage/errors';
 import type { RecoveryApi } from './api';
 import {
   captureFailureKind,
+  captureStoreAdvice,
   type CaptureFailure,
   type MachineCaptureFailure,
 } from './captureFailed';
 import { CaptureFailedError } from './errors';
 import type { Capture } from './types';
 
-/** A machine just captured by captureInTurn, and how far along the entity's plan that is. */
+/**
+ * A machine just captured by captureInTurn, and how far along the entity's plan that is.
+ *
+ * @public
+ */
 export interface CaptureProgress {
   capture: Capture;
   /** Machines captured so far, this one included, of `total`. */
@@ -19,6 +24,8 @@ export interface CaptureProgress {
 /**
  * Why a capture of an entity whose boot plan has no machines is refused: one wording for the
  * API (POST /captures) and the CLI, which each refuse it rather than succeed having captured nothing.
+ *
+ * @public
  */
 export function nothingToCapture(entityRef: string): string {
   return `${entityRef} runs on no machine, so there is nothing to capture: add dependsOn relations to machine Resources`;
@@ -35,7 +42,9 @@ function notCaptured(failure: CaptureFailure): string {
     captures.length > 0
       ? ` (captured, and kept: ${captures.map(c => c.machineRef).join(', ')})`
       : '';
-  return `${failed.length} machine${failed.length === 1 ? '' : 's'} not captured: ${failed.map(f => f.error.message).join('; ')}${kept}`;
+  // Every one on the capture store: what to do is the same for all, and not the engines' look.
+  const store = captureStoreAdvice(failure);
+  return `${failed.length} machine${failed.length === 1 ? '' : 's'} not captured: ${failed.map(f => f.error.message).join('; ')}${kept}${store ? `: ${store}` : ''}`;
 }
 
 /**
@@ -74,6 +83,8 @@ function machineFailure(
  * Without a plan (a dependency cycle stops it: GET /plan answers 400) the backend still captures,
  * as a cycle stops recoveries, not captures: then the machines readiness lists are taken, or
  * `on.machines` where the caller holds them already.
+ *
+ * @public
  */
 export async function captureInTurn(
   api: Pick<RecoveryApi, 'getBootPlan' | 'captureNow' | 'getReadiness'>,

@@ -14,6 +14,8 @@ import type {
  * Talks to the recovery backend's HTTP API under `/api/recovery`, wherever it runs: the frontend
  * gives it Backstage's discovery and fetch APIs (which sign requests in), the CLI a base URL and a
  * fetch that sends its token.
+ *
+ * @public
  */
 export class RecoveryClient implements RecoveryApi {
   private readonly discoveryApi: {
@@ -69,6 +71,8 @@ export class RecoveryClient implements RecoveryApi {
     entityRef: string;
     mode?: RunMode;
     acceptMissingDependencies?: boolean;
+    /** Break the dependency cycles the catalog declares, one edge each, rather than be refused. */
+    acceptCycles?: boolean;
     /** An ISO 8601 time with its zone: each machine restores its newest capture taken at or before it. */
     recoveryPoint?: string;
   }): Promise<RecoveryRun> {

@@ -10,6 +10,8 @@ const UNITS: Record<string, number> = {
  * Parses a duration such as `500ms`, `90s`, `15m`, `24h`, `7d` (or a sum: `1h30m`) into seconds.
  * Returns undefined when the text is not a duration, or one too long to be a number (`1e400d`'s
  * digits written out would read as Infinity, which JSON answers as null).
+ *
+ * @public
  */
 export function parseDurationSeconds(text: string): number | undefined {
   const trimmed = text.trim();
@@ -27,6 +29,8 @@ export function parseDurationSeconds(text: string): number | undefined {
  * A duration setting (`key: text`, e.g. `recovery.runs.stepTimeout: 2m`) in milliseconds, failing
  * start-up with the key's name if malformed. A zero objective, timeout or interval is never
  * meant: it would fail or spin at once.
+ *
+ * @public
  */
 export function durationSettingMs(key: string, text: string): number {
   const seconds = parseDurationSeconds(text);
@@ -43,7 +47,11 @@ export function durationSettingMs(key: string, text: string): number {
   return seconds * 1000;
 }
 
-/** Seconds for people, as readiness words ages and objectives: `90 s`, `45 min`, `2.5 h`, `3.2 d`. */
+/**
+ * Seconds for people, as readiness words ages and objectives: `90 s`, `45 min`, `2.5 h`, `3.2 d`.
+ *
+ * @public
+ */
 export function formatSeconds(total: number): string {
   if (total < 120) return `${Math.round(total)} s`;
   if (total < 7200) return `${Math.round(total / 60)} min`;
@@ -55,6 +63,8 @@ export function formatSeconds(total: number): string {
  * `value` seconds worded beside an `objective` it is compared with: as formatSeconds, but where
  * a value over the objective would read as the objective itself (`24 h` for a day and a minute),
  * the objective plus the excess (`24 h + 60 s`), so it never reads as met.
+ *
+ * @public
  */
 export function formatSecondsAgainst(value: number, objective: number): string {
   const shown = formatSeconds(value);
@@ -87,7 +97,11 @@ function amountOf(text: string): number {
   return Number(value) * WORDED_UNITS[unit];
 }
 
-/** Size for people: `512 bytes`, `1.5 KiB`, `12.0 MiB` (binary units, as Docker and `df -h` say them). */
+/**
+ * Size for people: `512 bytes`, `1.5 KiB`, `12.0 MiB` (binary units, as Docker and `df -h` say them).
+ *
+ * @public
+ */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} bytes`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -105,7 +119,11 @@ export function formatBytes(n: number): string {
  * figure wherever a person reads it. formatSeconds, `24 h`, is the readiness reasons' own.
  */
 
-/** `90` → `1m 30s`, `7260` → `2h 1m`, `200000` → `2d 7h`; `—` where unknown. */
+/**
+ * `90` → `1m 30s`, `7260` → `2h 1m`, `200000` → `2d 7h`; `—` where unknown.
+ *
+ * @public
+ */
 export function formatDuration(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds)) return '—';
   const s = Math.max(0, Math.round(seconds));
@@ -124,6 +142,8 @@ export function formatDuration(seconds: number | undefined): string {
  * the RTO objective): as {@link formatDuration} says it, unless that would read the same as the
  * objective it exceeds (an hourly capture 40 s late against an RPO of 1h would read `1h`); then
  * every unit down to the second, or the tenth of one: `1h 0m 40s`, `15m 0.4s`.
+ *
+ * @public
  */
 export function formatAgainst(
   seconds: number | undefined,

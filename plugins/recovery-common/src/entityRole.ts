@@ -1,12 +1,18 @@
 import type { Entity } from '@backstage/catalog-model';
 import { MACHINE_RESOURCE_TYPE } from './annotations';
 
-/** What the catalog says an entity is, for recovery purposes. */
+/**
+ * What the catalog says an entity is, for recovery purposes.
+ *
+ * @public
+ */
 export type EntityRole = 'machine' | 'service' | 'group' | 'other';
 
 /**
  * A machine Resource is a machine; a Component or any other Resource (a database, say) is a
  * service; a System groups services.
+ *
+ * @public
  */
 export function entityRole(entity: Entity): EntityRole {
   const kind = entity.kind.toLocaleLowerCase('en-US');

@@ -2,6 +2,7 @@ import { ConflictError, ResponseError } from '@backstage/errors';
 import {
   busyWithRunId,
   CAPTURE_FAILED_ERROR_NAME,
+  CaptureFailedError,
   captureFailure,
   ENGINE_FAILED_ERROR_NAME,
   HOST_BUSY_ERROR_NAME,
@@ -17,6 +18,7 @@ import {
   recoveryPointTooEarly,
   type ApiErrorAnswer,
 } from './errors';
+import { captureStoreAdvice } from './captureFailed';
 
 /** A refusal as the portal's and the CLI's RecoveryClient throws it: Backstage's ResponseError of the backend's error body. */
 const answered = (status: number, error: Record<string, unknown>) =>
@@ -232,6 +234,53 @@ describe.each([
       ],
       captures: [],
     });
+  });
+
+  it('captureFailure: a machine failed on the capture store is of kind store, said so or (a backend from before kinds) by its name; all so, a 507', async () => {
+    const store = {
+      name: 'CaptureStoreError',
+      message:
+        'capture of resource:default/web-01 could not write to the capture store /captures (ENOSPC)',
+    };
+    const body = (kind?: string) => ({
+      name: CAPTURE_FAILED_ERROR_NAME,
+      message:
+        'capture of component:default/web: 2 of 2 machines not captured: ...',
+      statusCode: 507,
+      failed: ['web-01', 'data-01'].map(m => ({
+        machineRef: `resource:default/${m}`,
+        ...(kind && { kind }),
+        error: store,
+      })),
+      captures: [],
+    });
+    for (const kind of ['store', undefined]) {
+      expect(
+        captureFailure(await refusal(507, body(kind)))!.failed.map(f => f.kind),
+      ).toEqual(['store', 'store']);
+    }
+    const failure = new CaptureFailedError('2 machines not captured', {
+      failed: captureFailure(await refusal(507, body('store')))!.failed,
+      captures: [],
+    });
+    expect(failure.statusCode).toBe(507);
+    expect(captureStoreAdvice(failure)).toBe(
+      'the capture store could not take any of the 2 captures (full, over its quota, or not writable): make room in it (or mend it), then capture again',
+    );
+    // One on the store, one an engine's failure: a 502, and no word of the store for both.
+    const mixed = {
+      failed: [
+        failure.failed[0],
+        {
+          machineRef: 'resource:default/data-01',
+          kind: 'failed' as const,
+          error: { name: 'EngineFailedError', message: 'HTTP 500' },
+        },
+      ],
+      captures: [],
+    };
+    expect(new CaptureFailedError('', mixed).statusCode).toBe(502);
+    expect(captureStoreAdvice(mixed)).toBeUndefined();
   });
 
   it('each reads its own error only: another name, another status, or no answer at all is none', async () => {

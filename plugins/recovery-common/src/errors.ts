@@ -18,6 +18,8 @@ import type { Capture } from './types';
  * Name of the 409 error `POST /runs` answers while the hypervisor host runs another run: worth
  * retrying, unlike the other 409s (a machine never captured). Its body names that run:
  * `{ error: { name, message, runId, entityRef } }` ({@link hostBusy}).
+ *
+ * @public
  */
 export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
 
@@ -26,8 +28,21 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
  * include (an entity not there, a Group): the run would not test the recovery production needs.
  * Sent again with `acceptMissingDependencies: true`, it recovers without them. Its body lists them:
  * `{ error: { name, message, missing: string[] } }`, each a problem's message ({@link missingDependencies}).
+ *
+ * @public
  */
 export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
+
+/**
+ * Name of the 400 error `POST /runs` answers where the catalog declares a dependency cycle among
+ * what the plan boots: no boot order satisfies it. Sent again with `acceptCycles: true`, the run
+ * goes ahead on a plan that drops one edge per cycle, each named in its timeline. Its body says the
+ * cycle (`cycle`: what `GET /plan` says of it, with what to change) and the edges that would be
+ * dropped: `{ error: { name, message, cycle, wouldDrop: [{ from, waitsFor }] } }` ({@link dependencyCycle}).
+ *
+ * @public
+ */
+export const DEPENDENCY_CYCLE_ERROR_NAME = 'DependencyCycleError';
 
 /**
  * Name of the 409 error `POST /runs` answers where a finished failover keeps machines on the
@@ -37,6 +52,8 @@ export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
  * remedy, runId?, entityRef? } }` (`failover` as the caller may see it: `failover <id> of <entity>
  * (...)` or `an earlier failover`; `runId` and `entityRef`, the failover's, only where it is shown)
  * ({@link keptFailover}).
+ *
+ * @public
  */
 export const KEPT_FAILOVER_ERROR_NAME = 'KeptFailoverError';
 
@@ -44,6 +61,8 @@ export const KEPT_FAILOVER_ERROR_NAME = 'KeptFailoverError';
  * Name of the 409 error `POST /runs` answers where machines of the plan were never captured (none
  * kept): nothing to restore them from, so the run is refused until they are. Its body lists them:
  * `{ error: { name, message, neverCaptured: string[] } }` ({@link machinesNotCaptured}).
+ *
+ * @public
  */
 export const MACHINES_NOT_CAPTURED_ERROR_NAME = 'MachinesNotCapturedError';
 
@@ -52,12 +71,14 @@ export const MACHINES_NOT_CAPTURED_ERROR_NAME = 'MachinesNotCapturedError';
  * at or before the `recoveryPoint` asked. Its body names them:
  * `{ error: { name, message, recoveryPoint, machines, neverCaptured, earliestRecoveryPoint? } }`
  * ({@link recoveryPointTooEarly}).
+ *
+ * @public
  */
 export const RECOVERY_POINT_TOO_EARLY_ERROR_NAME = 'RecoveryPointTooEarlyError';
 
 /**
  * The name of the error a capture of an entity's machines ends with where some were not captured
- * (`POST /captures`: a 409, 502 or 503; and captureInTurn's): {@link CaptureFailedError}, read by
+ * (`POST /captures`: a 409, 502, 503 or 507; and captureInTurn's): {@link CaptureFailedError}, read by
  * {@link captureFailure}.
  */
 export const CAPTURE_FAILED_ERROR_NAME = 'CaptureFailedError';
@@ -67,6 +88,8 @@ export const CAPTURE_FAILED_ERROR_NAME = 'CaptureFailedError';
  * operation with an error; one that could not be reached is a 503 `ServiceUnavailableError`, as
  * Backstage names it. `POST /captures` answers it, or names it as a machine's error in a
  * {@link CaptureFailedError}.
+ *
+ * @public
  */
 export const ENGINE_FAILED_ERROR_NAME = 'EngineFailedError';
 
@@ -76,6 +99,8 @@ export const ENGINE_FAILED_ERROR_NAME = 'EngineFailedError';
  * Its body names them (and any machine of the plan never captured, in `neverCaptured`):
  * `{ error: { name, message, damaged: [{ machineRef, captureId, createdAt, reason }] } }`
  * ({@link capturesDamaged}). Capture the machine anew.
+ *
+ * @public
  */
 export const CAPTURES_DAMAGED_ERROR_NAME = 'CapturesDamagedError';
 
@@ -84,6 +109,8 @@ export const CAPTURES_DAMAGED_ERROR_NAME = 'CapturesDamagedError';
  * read-only, not writable): the store's condition, not a bug, its message naming the store's
  * directory and what is wrong. `POST /captures` answers it for one machine, or names it as a
  * machine's error in a {@link CaptureFailedError}.
+ *
+ * @public
  */
 export const CAPTURE_STORE_ERROR_NAME = 'CaptureStoreError';
 
@@ -94,6 +121,7 @@ export const CAPTURE_STORE_ERROR_NAME = 'CaptureStoreError';
 const STATUS_BY_NAME: Record<string, number> = {
   ConflictError: 409,
   ServiceUnavailableError: 503,
+  [CAPTURE_STORE_ERROR_NAME]: 507,
 };
 
 /**
@@ -101,6 +129,8 @@ const STATUS_BY_NAME: Record<string, number> = {
  * body as Backstage's error handler writes it, `{ error: { name, message, ...its parts } }`.
  * Backstage's `ResponseError` (thrown by the `RecoveryClient`, in the portal and the CLI) is
  * one; a client of its own (the scheduler module's) implements it.
+ *
+ * @public
  */
 export interface ApiErrorAnswer {
   readonly statusCode: number;
@@ -135,6 +165,8 @@ const strings = (list: unknown): string[] =>
 /**
  * The most useful message of an error: the server's own message for a `ResponseError`
  * (e.g. "Missing permission recovery.run.create"), else the error's message.
+ *
+ * @public
  */
 export function errorMessage(error: unknown): string {
   if (error instanceof ResponseError) {
@@ -148,6 +180,8 @@ export function errorMessage(error: unknown): string {
  * `HypervisorHostBusyError`) says of that run: its `runId` and `entityRef` where the caller may
  * see it (each where the body gives it); undefined for any other error, a 409 for a machine never
  * captured among them.
+ *
+ * @public
  */
 export function hostBusy(
   error: unknown,
@@ -164,12 +198,18 @@ export function hostBusy(
 /**
  * Whether a start was refused because the hypervisor host is running another run (409
  * `HypervisorHostBusyError`), rather than for a machine never captured (another 409).
+ *
+ * @public
  */
 export function isHostBusy(error: unknown): error is ApiErrorAnswer {
   return hostBusy(error) !== undefined;
 }
 
-/** The run a start refused for a busy hypervisor host ran into; undefined for any other error. */
+/**
+ * The run a start refused for a busy hypervisor host ran into; undefined for any other error.
+ *
+ * @public
+ */
 export function busyWithRunId(error: unknown): string | undefined {
   return hostBusy(error)?.runId;
 }
@@ -177,6 +217,8 @@ export function busyWithRunId(error: unknown): string | undefined {
 /**
  * What a start refused for dependencies the plan cannot include names (409
  * `MissingDependenciesError`), each a problem's message; undefined for any other error.
+ *
+ * @public
  */
 export function missingDependencies(error: unknown): string[] | undefined {
   const said = answered(error, 409, MISSING_DEPENDENCIES_ERROR_NAME);
@@ -184,8 +226,44 @@ export function missingDependencies(error: unknown): string[] | undefined {
 }
 
 /**
+ * A start refused for a dependency cycle the catalog declares (400 `DependencyCycleError`): the
+ * cycle, and what a run accepting cycles would boot without waiting for.
+ *
+ * @public
+ */
+export interface DependencyCycle {
+  /** The cycle, entity by entity, and what to change. */
+  cycle: string;
+  /** Each edge a run accepting cycles drops: `from` boots without waiting for `waitsFor`. */
+  wouldDrop: Array<{ from: string; waitsFor: string }>;
+}
+
+/**
+ * What a start refused for a dependency cycle says (400 `DependencyCycleError`); undefined for
+ * any other error.
+ *
+ * @public
+ */
+export function dependencyCycle(error: unknown): DependencyCycle | undefined {
+  const said = answered(error, 400, DEPENDENCY_CYCLE_ERROR_NAME);
+  if (!said) return undefined;
+  const edges = Array.isArray(said.wouldDrop) ? said.wouldDrop : [];
+  return {
+    cycle:
+      typeof said.cycle === 'string' ? said.cycle : String(said.message ?? ''),
+    wouldDrop: edges.flatMap(e =>
+      typeof e?.from === 'string' && typeof e?.waitsFor === 'string'
+        ? [{ from: e.from, waitsFor: e.waitsFor }]
+        : [],
+    ),
+  };
+}
+
+/**
  * The machines a start refused for machines never captured names (409 `MachinesNotCapturedError`),
  * in boot order (none where the body lists none); undefined for any other error.
+ *
+ * @public
  */
 export function machinesNotCaptured(error: unknown): string[] | undefined {
   const said = answered(error, 409, MACHINES_NOT_CAPTURED_ERROR_NAME);
@@ -195,6 +273,8 @@ export function machinesNotCaptured(error: unknown): string[] | undefined {
 /**
  * A start refused because a finished failover keeps its machines on the hypervisor host, serving
  * production on what the run's plan needs (409 `KeptFailoverError`): the parts of its message.
+ *
+ * @public
  */
 export interface KeptFailover {
   /** The failover as the refusal names it (`failover <id> of <entity> (<status> at <time>)`, or `an earlier failover`). */
@@ -211,7 +291,11 @@ export interface KeptFailover {
   entityRef?: string;
 }
 
-/** What a start refused beside a failover kept on the host says ({@link KeptFailover}); undefined for any other error, or a body without its parts. */
+/**
+ * What a start refused beside a failover kept on the host says ({@link KeptFailover}); undefined for any other error, or a body without its parts.
+ *
+ * @public
+ */
 export function keptFailover(error: unknown): KeptFailover | undefined {
   const said = answered(error, 409, KEPT_FAILOVER_ERROR_NAME);
   if (!said) return undefined;
@@ -232,7 +316,11 @@ export function keptFailover(error: unknown): KeptFailover | undefined {
   };
 }
 
-/** What a start refused for a recovery point earlier than some machines' kept captures names; undefined for any other error. */
+/**
+ * What a start refused for a recovery point earlier than some machines' kept captures names; undefined for any other error.
+ *
+ * @public
+ */
 export function recoveryPointTooEarly(
   error: unknown,
 ): RecoveryPointTooEarly | undefined {
@@ -264,6 +352,8 @@ export function recoveryPointTooEarly(
  * A {@link CaptureFailure} thrown: by the backend (its error handler writes `failed` and
  * `captures` into the body, and answers `statusCode`), and by captureInTurn. Each words its
  * message as its users read it; the fields are the same. Read with {@link captureFailure}.
+ *
+ * @public
  */
 export class CaptureFailedError
   extends CustomErrorBase
@@ -272,7 +362,7 @@ export class CaptureFailedError
   name = CAPTURE_FAILED_ERROR_NAME;
 
   /** Backstage's error handler knows no status by this name: it answers this one. */
-  readonly statusCode: 409 | 502 | 503;
+  readonly statusCode: 409 | 502 | 503 | 507;
 
   readonly failed: MachineCaptureFailure[];
 
@@ -293,14 +383,17 @@ export class CaptureFailedError
 const FAILURE_KINDS: readonly string[] = [
   'busy',
   'unreachable',
+  'store',
   'failed',
 ] satisfies MachineCaptureFailureKind[];
 
 /**
  * The capture of an entity's machines where some failed: from the body of a `POST /captures`
- * answer (`CaptureFailedError`, a 409, 502 or 503: `failed` and `captures`), or the
+ * answer (`CaptureFailedError`, a 409, 502, 503 or 507: `failed` and `captures`), or the
  * {@link CaptureFailedError} a capture machine by machine ended with; undefined for any other
  * error. A machine the body gives no kind (a backend from before kinds) gets its error's.
+ *
+ * @public
  */
 export function captureFailure(error: unknown): CaptureFailure | undefined {
   if (error instanceof CaptureFailedError) return error;
@@ -335,7 +428,11 @@ export function captureFailure(error: unknown): CaptureFailure | undefined {
   };
 }
 
-/** A machine's damaged capture, as a start refused for captures all damaged names it. */
+/**
+ * A machine's damaged capture, as a start refused for captures all damaged names it.
+ *
+ * @public
+ */
 export interface DamagedCapture {
   machineRef: string;
   captureId: string;
@@ -349,6 +446,8 @@ export interface DamagedCapture {
  * What a start refused because every kept capture of some machines is damaged (409
  * `CapturesDamagedError`) names: those captures, in boot order, and the plan's machines never
  * captured beside them; undefined for any other error.
+ *
+ * @public
  */
 export function capturesDamaged(
   error: unknown,

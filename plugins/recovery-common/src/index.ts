@@ -3,22 +3,154 @@
  *
  * @packageDocumentation
  */
-export * from './annotations';
-export * from './permissions';
-export * from './events';
-export * from './types';
-export * from './readinessWords';
-export * from './duration';
-export * from './api';
-export * from './client';
-export * from './errors';
-export * from './captureFailed';
-export * from './captureInTurn';
-export * from './machineWaits';
-export * from './entityRole';
-export * from './runCoverage';
-export * from './runTimeline';
-export * from './isoTime';
-export * from './recoveryPoint';
-export * from './runInterrupted';
-export * from './machineState';
+export {
+  ANNOTATION_ENGINE,
+  ANNOTATION_CONTAINER,
+  ANNOTATION_PROBES,
+  ANNOTATION_RPO,
+  ANNOTATION_RTO,
+  ANNOTATION_NIGHTLY_CHECK,
+  RUN_ID_LABEL,
+  MACHINE_LABEL,
+  SERVICE_LABEL,
+  MACHINE_RESOURCE_TYPE,
+} from './annotations';
+export {
+  recoveryRunCreatePermission,
+  recoveryRunFailoverPermission,
+  recoveryCaptureCreatePermission,
+  recoveryAnalysisCreatePermission,
+  recoveryEventsCreatePermission,
+  failoverEntityRefs,
+  recoveryPermissions,
+} from './permissions';
+export {
+  type InitializationEventType,
+  type InitializationEvent,
+} from './events';
+export {
+  type EntityProblem,
+  type ProbeSpec,
+  type Capture,
+  type CaptureDamage,
+  type CapturedMachineState,
+  type BootPlanMachine,
+  type InferredDependency,
+  type InferredMachineWait,
+  type DependencyDisagreements,
+  type BootPlan,
+  type PlanResponse,
+  type RunMode,
+  INTERRUPTED_PREFIX,
+  type RunStatus,
+  type MachinePhase,
+  type RunMachine,
+  type RunStepLevel,
+  type RunStep,
+  type RecoveryRun,
+  type ReadinessStatus,
+  type MachineCaptureStatus,
+  type Readiness,
+  type ReasonRun,
+  type NightlyCheckRefusal,
+  type NightlyCheckOutcome,
+  type NightlyCheckProgress,
+  NIGHTLY_CHECK_SILENCE_MS,
+  NIGHTLY_CHECK_MESSAGE_MAX_LENGTH,
+  type NightlyCheckEntityOutcome,
+  type NightlyCheckRecord,
+  type HiddenRun,
+  type RunSummary,
+  type MachineCaptureSummary,
+  type ReadinessSummary,
+  failedMachine,
+  isFullRun,
+} from './types';
+export {
+  READINESS_RISK_RANK,
+  READINESS_STATUS_LABELS,
+  runModeName,
+  CLOCK_AHEAD_TOLERANCE_SECONDS,
+} from './readinessWords';
+export {
+  parseDurationSeconds,
+  durationSettingMs,
+  formatSeconds,
+  formatSecondsAgainst,
+  formatBytes,
+  formatDuration,
+  formatAgainst,
+} from './duration';
+export { type RecoveryApi } from './api';
+export { RecoveryClient } from './client';
+export {
+  HOST_BUSY_ERROR_NAME,
+  MISSING_DEPENDENCIES_ERROR_NAME,
+  KEPT_FAILOVER_ERROR_NAME,
+  MACHINES_NOT_CAPTURED_ERROR_NAME,
+  RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
+  ENGINE_FAILED_ERROR_NAME,
+  CAPTURES_DAMAGED_ERROR_NAME,
+  CAPTURE_STORE_ERROR_NAME,
+  type ApiErrorAnswer,
+  errorMessage,
+  hostBusy,
+  isHostBusy,
+  busyWithRunId,
+  missingDependencies,
+  DEPENDENCY_CYCLE_ERROR_NAME,
+  type DependencyCycle,
+  dependencyCycle,
+  machinesNotCaptured,
+  type KeptFailover,
+  keptFailover,
+  recoveryPointTooEarly,
+  CaptureFailedError,
+  captureFailure,
+  type DamagedCapture,
+  capturesDamaged,
+} from './errors';
+export {
+  type MachineCaptureFailureKind,
+  type MachineCaptureFailure,
+  type CaptureFailure,
+  captureFailureKind,
+  captureStoreAdvice,
+} from './captureFailed';
+export {
+  type CaptureProgress,
+  nothingToCapture,
+  captureInTurn,
+} from './captureInTurn';
+export { machinesAwaited } from './machineWaits';
+export { type EntityRole, entityRole } from './entityRole';
+export {
+  describeProbe,
+  type PlanNotRecovered,
+  planNotRecovered,
+  coversPlan,
+  failureBeyondPlan,
+  failedWithin,
+} from './runCoverage';
+export { isRunActive, timelineSteps } from './runTimeline';
+export {
+  type IsoTimeOptions,
+  type IsoTimeReading,
+  readIsoTime,
+} from './isoTime';
+export {
+  RECOVERY_POINT_FORMAT,
+  readRecoveryPoint,
+  parseRecoveryPoint,
+  type RecoveryPointTooEarly,
+  earliestRecoveryPoint,
+  earlierRecoveryPoints,
+} from './recoveryPoint';
+export { isRunInterrupted, interruptionCause } from './runInterrupted';
+export {
+  trimHealthOutput,
+  machineNotServing,
+  machineStateWorthSaying,
+  describeMachineState,
+  notServingWhenCaptured,
+} from './machineState';

@@ -4,7 +4,11 @@
  * parsers, `recovery analyze --at`) both read theirs here.
  */
 
-/** Forms ISO 8601 allows that not every caller takes. */
+/**
+ * Forms ISO 8601 allows that not every caller takes.
+ *
+ * @public
+ */
 export interface IsoTimeOptions {
   /** Also a zone of whole hours, `+02` (ISO 8601 allows it; RFC 3339 does not). */
   hoursOnlyZone?: boolean;
@@ -25,6 +29,8 @@ export interface IsoTimeOptions {
  * A time read: its instant in epoch ms; else what is wrong with the text, `kind` telling text not
  * written as such a time (`form`: no zone, a date alone, anything else) from one that is, of a
  * date, time or zone offset that does not exist (`value`: 2026-02-30, 25:00, +24:00).
+ *
+ * @public
  */
 export type IsoTimeReading =
   { ms: number } | { kind: 'form' | 'value'; problem: string };
@@ -62,6 +68,8 @@ const value = (problem: string): IsoTimeReading => ({ kind: 'value', problem });
  * millisecond dropped, never rounded up, so no capture taken after a time is read as taken before
  * it). Refused: a time without its zone (whose would it be?), a date alone, and dates, times and
  * offsets that do not exist, which Date.parse would roll over (2026-02-30 into March).
+ *
+ * @public
  */
 export function readIsoTime(
   text: string,

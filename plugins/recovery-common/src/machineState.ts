@@ -3,7 +3,11 @@ import type { Capture, CapturedMachineState } from './types';
 /** Longest a failing health check's output is kept on a capture: its last line or two. */
 export const MACHINE_STATE_OUTPUT_CHARS = 200;
 
-/** A health check's output as a capture keeps it: on one line, at most MACHINE_STATE_OUTPUT_CHARS. */
+/**
+ * A health check's output as a capture keeps it: on one line, at most MACHINE_STATE_OUTPUT_CHARS.
+ *
+ * @public
+ */
 export function trimHealthOutput(output: string): string {
   const line = output.replace(/\s+/g, ' ').trim();
   return line.length <= MACHINE_STATE_OUTPUT_CHARS
@@ -15,6 +19,8 @@ export function trimHealthOutput(output: string): string {
  * Whether a machine in this state was not serving: anything but running (stopped, restarting,
  * paused by someone else, never started), or running with its health check failing. A state not
  * recorded (a capture from before it was, a source that cannot tell) says nothing either way.
+ *
+ * @public
  */
 export function machineNotServing(
   state: CapturedMachineState | undefined,
@@ -29,6 +35,8 @@ export function machineNotServing(
  * Whether a capture's answer should say the machine's state: where it was not serving, and where
  * its health check had not decided yet (`starting`), which a capture of a machine just restarted
  * shows.
+ *
+ * @public
  */
 export function machineStateWorthSaying(
   state: CapturedMachineState | undefined,
@@ -54,6 +62,8 @@ function healthWords(state: CapturedMachineState): string {
  * A machine's state in words, as the capture's answer, readiness and a run say it: `exited (code
  * 137, since 2026-12-06T01:00:00Z)`, `running but unhealthy (3 failing health checks in a row; the
  * last said: "…")`, `paused by someone else`, `restarting (last exit code 1)`.
+ *
+ * @public
  */
 export function describeMachineState(state: CapturedMachineState): string {
   const code = state.exitCode !== undefined ? `code ${state.exitCode}` : '';
@@ -93,6 +103,8 @@ export function describeMachineState(state: CapturedMachineState): string {
  * run restoring it): `resource:default/web-01 was exited (code 137, since …) when captured at …:
  * the capture holds a machine that was not serving`. Undefined where it was serving, or its state
  * was not recorded.
+ *
+ * @public
  */
 export function notServingWhenCaptured(
   capture: Pick<Capture, 'machineRef' | 'createdAt' | 'machineState'>,

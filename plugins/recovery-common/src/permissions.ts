@@ -5,7 +5,11 @@ import type { BootPlan } from './types';
 // Runs and captures are of one entity: checked against it (resourceRef), so a policy can grant
 // them by the catalog's own rules (an entity's owners, say) as it grants reading it.
 
-/** Start a recovery run (test or failover) of an entity. */
+/**
+ * Start a recovery run (test or failover) of an entity.
+ *
+ * @public
+ */
 export const recoveryRunCreatePermission = createPermission({
   name: 'recovery.run.create',
   attributes: { action: 'create' },
@@ -16,6 +20,8 @@ export const recoveryRunCreatePermission = createPermission({
  * Start a failover besides: its machines boot with production's addresses on a network that is
  * not isolated, so it is granted apart from test recoveries. Needed on the entity failed over and
  * on each entity its boot plan boots (failoverEntityRefs), to start a failover and to release it.
+ *
+ * @public
  */
 export const recoveryRunFailoverPermission = createPermission({
   name: 'recovery.run.failover',
@@ -23,14 +29,34 @@ export const recoveryRunFailoverPermission = createPermission({
   resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
-/** Take a capture of an entity's primary machines, or run a system's analysis, on demand. */
+/**
+ * Take a capture of an entity's primary machines on demand (each pauses briefly in production).
+ *
+ * @public
+ */
 export const recoveryCaptureCreatePermission = createPermission({
   name: 'recovery.capture.create',
   attributes: { action: 'create' },
   resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
-/** Push initialization events into the event store. */
+/**
+ * Run a system's dependency analysis on demand: checked on the system, so the sweep of every
+ * system analyses only those the policy grants it on.
+ *
+ * @public
+ */
+export const recoveryAnalysisCreatePermission = createPermission({
+  name: 'recovery.analysis.create',
+  attributes: { action: 'create' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/**
+ * Push initialization events into the event store.
+ *
+ * @public
+ */
 export const recoveryEventsCreatePermission = createPermission({
   name: 'recovery.events.create',
   attributes: { action: 'create' },
@@ -41,6 +67,8 @@ export const recoveryEventsCreatePermission = createPermission({
  * recovery.run.failover on: every machine, and every service the plan puts on one. A failover
  * keeps live copies of them on production's subnets, whoever owns them; the entity failed over
  * (a system, say) is checked apart, with recovery.run.create too.
+ *
+ * @public
  */
 export function failoverEntityRefs(plan: Pick<BootPlan, 'machines'>): string[] {
   return [
@@ -48,9 +76,15 @@ export function failoverEntityRefs(plan: Pick<BootPlan, 'machines'>): string[] {
   ];
 }
 
+/**
+ * Every permission of the recovery plugin, as the backend registers them.
+ *
+ * @public
+ */
 export const recoveryPermissions = [
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
   recoveryCaptureCreatePermission,
+  recoveryAnalysisCreatePermission,
   recoveryEventsCreatePermission,
 ];

@@ -1,6 +1,10 @@
 import type { ReadinessStatus, RunMode } from './types';
 
-/** Lower is riskier: the order the overview, `GET /readiness` and the CLI list entities in. */
+/**
+ * Lower is riskier: the order the overview, `GET /readiness` and the CLI list entities in.
+ *
+ * @public
+ */
 export const READINESS_RISK_RANK: Record<ReadinessStatus, number> = {
   'not-recoverable': 0,
   'at-risk': 1,
@@ -8,7 +12,11 @@ export const READINESS_RISK_RANK: Record<ReadinessStatus, number> = {
   ready: 3,
 };
 
-/** A readiness status in words, as the CLI says it and the portal shows it (capitalized). */
+/**
+ * A readiness status in words, as the CLI says it and the portal shows it (capitalized).
+ *
+ * @public
+ */
 export const READINESS_STATUS_LABELS: Record<ReadinessStatus, string> = {
   ready: 'ready',
   'at-risk': 'at risk',
@@ -19,6 +27,8 @@ export const READINESS_STATUS_LABELS: Record<ReadinessStatus, string> = {
 /**
  * What a run is called: `test recovery` or `failover`; `Test recovery` to start a sentence. A
  * failover counts as a test recovery does, but is no test.
+ *
+ * @public
  */
 export function runModeName(mode: RunMode, capitalized = false): string {
   const name = mode === 'failover' ? 'failover' : 'test recovery';
@@ -30,5 +40,7 @@ export function runModeName(mode: RunMode, capitalized = false): string {
 /**
  * How far ahead of the backend's clock a capture, a run or a night's check may be dated before
  * its time is doubted: replicas' clocks differ a little. The portal reads browsers' clocks by it too.
+ *
+ * @public
  */
 export const CLOCK_AHEAD_TOLERANCE_SECONDS = 300;

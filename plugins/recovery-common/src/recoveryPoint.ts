@@ -1,7 +1,11 @@
 import { readIsoTime } from './isoTime';
 import type { Capture } from './types';
 
-/** What a recovery point is written as, for messages that refuse one. */
+/**
+ * What a recovery point is written as, for messages that refuse one.
+ *
+ * @public
+ */
 export const RECOVERY_POINT_FORMAT =
   'an ISO 8601 time with its zone, such as 2026-11-02T01:00:00Z or 2026-11-02T03:00:00+02:00';
 
@@ -12,6 +16,8 @@ export const RECOVERY_POINT_FORMAT =
  * with the text: a time without its zone (whose would it be?), a date alone, a date that does not
  * exist (`2026-02-30`), an hour past 23 (not `24:00`), a zone of hours alone (`+02`), a time
  * whose UTC year is not 0000 to 9999.
+ *
+ * @public
  */
 export function readRecoveryPoint(
   text: string,
@@ -28,13 +34,21 @@ export function readRecoveryPoint(
 const FIRST_TIME = Date.parse('0000-01-01T00:00:00Z');
 const PAST_LAST_TIME = Date.parse('+010000-01-01T00:00:00Z');
 
-/** A recovery point read as {@link readRecoveryPoint} reads it, in UTC; undefined for anything else. */
+/**
+ * A recovery point read as {@link readRecoveryPoint} reads it, in UTC; undefined for anything else.
+ *
+ * @public
+ */
 export function parseRecoveryPoint(text: string): string | undefined {
   const read = readRecoveryPoint(text);
   return 'point' in read ? read.point : undefined;
 }
 
-/** What a start refused for a recovery point before some machines' kept captures says (errors.ts: recoveryPointTooEarly). */
+/**
+ * What a start refused for a recovery point before some machines' kept captures says (errors.ts: recoveryPointTooEarly).
+ *
+ * @public
+ */
 export interface RecoveryPointTooEarly {
   /** The point refused, in UTC. */
   recoveryPoint: string;
@@ -52,6 +66,8 @@ export interface RecoveryPointTooEarly {
 /**
  * The earliest point a run refused for `machines` (each with its oldest kept capture) would be
  * admitted at: every other machine had a capture at or before the point refused, which is earlier.
+ *
+ * @public
  */
 export function earliestRecoveryPoint(
   machines: Array<{ oldestCaptureAt: string }>,
@@ -75,6 +91,8 @@ export const CAPTURE_ROUND_GAP_MS = 60_000;
  * those found damaged left out, as a run passes over them), newest first, as ISO times: one per capture round, at its last capture, where every machine
  * restores its newest capture of that round or before; none before every machine has a capture,
  * and not the last round, which restores every machine's newest: the latest state (a plain run).
+ *
+ * @public
  */
 export function earlierRecoveryPoints(
   capturesByMachine: Array<

@@ -3,6 +3,8 @@ import type { BootPlan, ProbeSpec, RecoveryRun } from './types';
 /**
  * A probe as its annotation writes it (`tcp:5432`, `http:80/healthz`): how the timeline names it,
  * and how a run's probes and a plan's are compared.
+ *
+ * @public
  */
 export function describeProbe(probe: ProbeSpec): string {
   return probe.kind === 'http'
@@ -10,7 +12,11 @@ export function describeProbe(probe: ProbeSpec): string {
     : `tcp:${probe.port}`;
 }
 
-/** What of a plan a run did not recover (planNotRecovered). */
+/**
+ * What of a plan a run did not recover (planNotRecovered).
+ *
+ * @public
+ */
 export interface PlanNotRecovered {
   /** Machines of the plan the run did not boot. */
   machines: string[];
@@ -24,6 +30,8 @@ export interface PlanNotRecovered {
  * What of `plan` the run did not recover: the machines it did not boot, and on those it booted,
  * the services and the probes that did not gate them. A machine recovered on its own is its own
  * service in its plan: any run that booted it under its probes recovered it.
+ *
+ * @public
  */
 export function planNotRecovered(
   run: { plan: Pick<BootPlan, 'machines'> },
@@ -59,6 +67,8 @@ export function planNotRecovered(
  *
  * Readiness counts a run for an entity by this rule, and the nightly check chooses its runs by it
  * (a planned run as a succeeded one), so the two agree on what covers what.
+ *
+ * @public
  */
 export function coversPlan(
   run: Pick<RecoveryRun, 'status' | 'error'> & {
@@ -83,6 +93,8 @@ export function coversPlan(
  * by there that the plan does not (services' or its own probes: the failure may be theirs), and the
  * machines the plan boots before it that the run did not (the failure may be their lack: a
  * dependency added since). Undefined where the run did not fail on a machine both hold.
+ *
+ * @public
  */
 export function failureBeyondPlan(
   run: Pick<RecoveryRun, 'status' | 'error'> & {
@@ -115,6 +127,8 @@ export function failureBeyondPlan(
  * whichever entity the run was for and whatever else it booted. Failed on a machine gated by another
  * service's probes, or as a whole (no machine), it says nothing of the plan's machines; readiness
  * weighs such a run against the last that recovered the plan.
+ *
+ * @public
  */
 export function failedWithin(
   run: Pick<RecoveryRun, 'status' | 'error'> & {

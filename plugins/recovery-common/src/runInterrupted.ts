@@ -5,6 +5,8 @@ import { INTERRUPTED_PREFIX, type RunStatus } from './types';
  * than failed: the backend finishes it `failed` with an error starting with
  * {@link INTERRUPTED_PREFIX}. It reached no result, says nothing about recoverability and never
  * counts for readiness, so it must not read as a failed recovery.
+ *
+ * @public
  */
 export function isRunInterrupted(run: {
   status: RunStatus;
@@ -19,6 +21,8 @@ export function isRunInterrupted(run: {
 /**
  * Why an interrupted run stopped, in the backend's words without the prefix: `the backend is
  * shutting down`, `preempted by failover run-7`; `interrupted` where it says nothing more.
+ *
+ * @public
  */
 export function interruptionCause(run: {
   error?: { message: string };

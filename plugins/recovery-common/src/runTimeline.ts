@@ -1,6 +1,10 @@
 import type { RecoveryRun, RunStep } from './types';
 
-/** Whether a run is still under way (pending or running): the portal follows it, the CLI waits for it. */
+/**
+ * Whether a run is still under way (pending or running): the portal follows it, the CLI waits for it.
+ *
+ * @public
+ */
 export function isRunActive(
   run: Pick<RecoveryRun, 'status'> | undefined,
 ): boolean {
@@ -22,6 +26,8 @@ export function isRunActive(
  * it comes): while the run is under way, the timeline stops before its first run-wide error, held
  * back with the steps after it until the run's end tells whether the outcome says it. Such errors
  * come at a run's end only (its failure, a failed teardown), so little is held, and not for long.
+ *
+ * @public
  */
 export function timelineSteps(
   run: Pick<RecoveryRun, 'status' | 'steps' | 'error'>,

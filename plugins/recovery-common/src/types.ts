@@ -1,6 +1,10 @@
 /** API types shared by the backend, the frontend and the CLI. Times are ISO 8601 strings. */
 
-/** A problem with an entity's recovery configuration, shown on its page. */
+/**
+ * A problem with an entity's recovery configuration, shown on its page.
+ *
+ * @public
+ */
 export interface EntityProblem {
   entityRef: string;
   /** The annotation (or field) at fault, when there is one. */
@@ -8,7 +12,11 @@ export interface EntityProblem {
   message: string;
 }
 
-/** A readiness probe from the `probes` annotation: `tcp:53`, `http:80/healthz`. */
+/**
+ * A readiness probe from the `probes` annotation: `tcp:53`, `http:80/healthz`.
+ *
+ * @public
+ */
 export interface ProbeSpec {
   kind: 'tcp' | 'http';
   port: number;
@@ -16,6 +24,11 @@ export interface ProbeSpec {
   path?: string;
 }
 
+/**
+ * A capture of a primary machine's running state, as the API returns it.
+ *
+ * @public
+ */
 export interface Capture {
   id: string;
   machineRef: string;
@@ -46,7 +59,11 @@ export interface Capture {
   damaged?: CaptureDamage;
 }
 
-/** When and why a capture was found damaged. */
+/**
+ * When and why a capture was found damaged.
+ *
+ * @public
+ */
 export interface CaptureDamage {
   /** When it was found so. */
   at: string;
@@ -59,6 +76,8 @@ export interface CaptureDamage {
  * was not serving (stopped, restarting, paused by someone else, its health check failing) is
  * captured all the same, its disk being the best copy there is, but its capture holds a machine
  * production was not running well: a recovery from it proves nothing of production.
+ *
+ * @public
  */
 export interface CapturedMachineState {
   /**
@@ -88,6 +107,11 @@ export interface CapturedMachineState {
   healthOutput?: string;
 }
 
+/**
+ * A machine of a boot plan: its wave, its services and the machines it waits for.
+ *
+ * @public
+ */
 export interface BootPlanMachine {
   machineRef: string;
   wave: number;
@@ -99,7 +123,11 @@ export interface BootPlanMachine {
   probes: ProbeSpec[];
 }
 
-/** A dependency learned from initialization events, with its score in [0, 1]. */
+/**
+ * A dependency learned from initialization events, with its score in [0, 1].
+ *
+ * @public
+ */
 export interface InferredDependency {
   service: string;
   dependsOn: string;
@@ -109,6 +137,8 @@ export interface InferredDependency {
 /**
  * A machine that waits for another, learned from reboots: its services restarted after
  * `followed` of the `chances` times `waitsFor` rebooted on its own while it was up.
+ *
+ * @public
  */
 export interface InferredMachineWait {
   machine: string;
@@ -117,7 +147,11 @@ export interface InferredMachineWait {
   chances: number;
 }
 
-/** Where the catalog's declared dependsOn and the observed boot history disagree. */
+/**
+ * Where the catalog's declared dependsOn and the observed boot history disagree.
+ *
+ * @public
+ */
 export interface DependencyDisagreements {
   /** Observed in the boot history (score over the threshold) but not declared. */
   inferredNotDeclared: InferredDependency[];
@@ -125,6 +159,11 @@ export interface DependencyDisagreements {
   declaredNotObserved: Array<{ service: string; dependsOn: string }>;
 }
 
+/**
+ * The boot plan of an entity: its machines in waves, and how the plan was made.
+ *
+ * @public
+ */
 export interface BootPlan {
   /** The entity the plan recovers (a service or a system). */
   entityRef: string;
@@ -152,22 +191,41 @@ export interface BootPlan {
  * The boot plan as `GET /plan` returns it: with the configuration problems of the entities in
  * the plan, and where declared and observed dependencies disagree (absent while the entity's
  * system has no analysis).
+ *
+ * @public
  */
 export interface PlanResponse extends BootPlan {
   problems: EntityProblem[];
   disagreements?: DependencyDisagreements;
 }
 
+/**
+ * A recovery run's mode: `test` (an isolated lab, torn down) or `failover`.
+ *
+ * @public
+ */
 export type RunMode = 'test' | 'failover';
 
 /**
  * Starts the error message of a run, and of its machines in progress, failed because its driver
  * stopped (shutdown, crash), not because recovery failed: such a run says nothing about
  * recoverability, and names no machine as the cause.
+ *
+ * @public
  */
 export const INTERRUPTED_PREFIX = 'Interrupted: ';
 
+/**
+ * Where a recovery run stands.
+ *
+ * @public
+ */
 export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+/**
+ * Where a machine of a recovery run stands.
+ *
+ * @public
+ */
 export type MachinePhase =
   | 'waiting'
   | 'restoring'
@@ -178,6 +236,11 @@ export type MachinePhase =
   /** Final: the run finished (failed or interrupted) before it started this machine. */
   | 'skipped';
 
+/**
+ * A machine of a recovery run: its phase, the capture it was restored from and its timings.
+ *
+ * @public
+ */
 export interface RunMachine {
   machineRef: string;
   wave: number;
@@ -210,10 +273,16 @@ export interface RunMachine {
 /**
  * How a step reads: `warning` for what did not stop the run but may explain a later failure
  * (a lab without production's addresses).
+ *
+ * @public
  */
 export type RunStepLevel = 'info' | 'warning' | 'error';
 
-/** One line of a run's timeline. */
+/**
+ * One line of a run's timeline.
+ *
+ * @public
+ */
 export interface RunStep {
   at: string;
   machineRef?: string;
@@ -221,6 +290,11 @@ export interface RunStep {
   message: string;
 }
 
+/**
+ * A recovery run: one execution of a boot plan on a hypervisor host.
+ *
+ * @public
+ */
 export interface RecoveryRun {
   id: string;
   entityRef: string;
@@ -246,15 +320,30 @@ export interface RecoveryRun {
   steps: RunStep[];
 }
 
+/**
+ * An entity's recovery readiness in one word.
+ *
+ * @public
+ */
 export type ReadinessStatus =
   'ready' | 'at-risk' | 'not-recoverable' | 'unknown';
 
+/**
+ * A machine's latest capture and its age.
+ *
+ * @public
+ */
 export interface MachineCaptureStatus {
   machineRef: string;
   latest?: Capture;
   ageSeconds?: number;
 }
 
+/**
+ * The recovery readiness of an entity, with the reasons for it.
+ *
+ * @public
+ */
 export interface Readiness {
   entityRef: string;
   status: ReadinessStatus;
@@ -283,7 +372,11 @@ export interface Readiness {
   nightlyCheck?: NightlyCheckOutcome;
 }
 
-/** A reason of a Readiness that is about a run, and which run. */
+/**
+ * A reason of a Readiness that is about a run, and which run.
+ *
+ * @public
+ */
 export interface ReasonRun {
   /** The reason's index in `reasons`. */
   reason: number;
@@ -299,6 +392,8 @@ export interface ReasonRun {
  * captured; a finished failover kept on the hypervisor host holding what its plan needs; the host
  * busy with another run past the check's retries; no boot plan (a dependency cycle, say); the
  * check's time ran out (or it was stopped) before its run could start; any other refusal.
+ *
+ * @public
  */
 export type NightlyCheckRefusal =
   | 'uncaptured'
@@ -313,6 +408,8 @@ export type NightlyCheckRefusal =
  * it covered by another entity's run, a system's run covering its services (`covered`); left it
  * out, its nightly-check annotation `false` (`excluded`); or could not run it (`refused`, saying
  * `reason`).
+ *
+ * @public
  */
 export interface NightlyCheckOutcome {
   /** When that night's check began. */
@@ -346,6 +443,8 @@ export interface NightlyCheckOutcome {
  * A night's check that has not recorded its end (the night whole): `under-way` while it is heard
  * from, `interrupted` once it is not (killed, or its backend restarted, before its end), or once a
  * newer night began.
+ *
+ * @public
  */
 export interface NightlyCheckProgress {
   /** When that night's check began. */
@@ -362,19 +461,33 @@ export interface NightlyCheckProgress {
 /**
  * How long a night's check under way may go unheard from (it records as it goes, and says it is
  * still there at least every minute) before its pages take it as interrupted.
+ *
+ * @public
  */
 export const NIGHTLY_CHECK_SILENCE_MS = 10 * 60_000;
 
-/** Longest `message` of a nightly check's outcome, in characters: a refusal's words, not a log. */
+/**
+ * Longest `message` of a nightly check's outcome, in characters: a refusal's words, not a log.
+ *
+ * @public
+ */
 export const NIGHTLY_CHECK_MESSAGE_MAX_LENGTH = 2000;
 
-/** A night's outcome for an entity, as the nightly check records it (`POST /nightly-check`). */
+/**
+ * A night's outcome for an entity, as the nightly check records it (`POST /nightly-check`).
+ *
+ * @public
+ */
 export type NightlyCheckEntityOutcome = Omit<
   NightlyCheckOutcome,
   'checkedAt' | 'night' | 'newer'
 > & { entityRef: string };
 
-/** A night's check as the scheduler records it (`POST /nightly-check`): when it began, and what it did about each entity. */
+/**
+ * A night's check as the scheduler records it (`POST /nightly-check`): when it began, and what it did about each entity.
+ *
+ * @public
+ */
 export interface NightlyCheckRecord {
   checkedAt: string;
   outcomes: NightlyCheckEntityOutcome[];
@@ -393,6 +506,8 @@ export interface NightlyCheckRecord {
  * rests on (outcome, measured RTO, when, the machine it failed at, which the caller's plan holds),
  * none of what `GET /runs/{id}` hides from them: no id, entity, plan, machines (their console
  * tails), steps or creator.
+ *
+ * @public
  */
 export type HiddenRun = Pick<
   RecoveryRun,
@@ -406,6 +521,8 @@ export type HiddenRun = Pick<
  * A run as the readiness overview lists it: what its row shows (outcome, measured RTO, when, the
  * machine it failed at), not its plan, machines or steps (`GET /runs/{id}` has those). Its id and
  * entity only where the caller sees that entity, as for a HiddenRun.
+ *
+ * @public
  */
 export type RunSummary = Pick<
   RecoveryRun,
@@ -419,6 +536,8 @@ export type RunSummary = Pick<
 /**
  * A machine's latest capture as the readiness overview lists it: which one and when, not what it
  * holds (`GET /captures` has that).
+ *
+ * @public
  */
 export type MachineCaptureSummary = Omit<MachineCaptureStatus, 'latest'> & {
   latest?: Pick<Capture, 'id' | 'createdAt'>;
@@ -429,6 +548,8 @@ export type MachineCaptureSummary = Omit<MachineCaptureStatus, 'latest'> & {
  * of machines in it, each latest capture as its id and time, its last run as a RunSummary.
  * `GET /readiness?include=plan` gives each plan in full too: the nightly check chooses its runs
  * by them.
+ *
+ * @public
  */
 export type ReadinessSummary = Omit<
   Readiness,
@@ -447,6 +568,8 @@ export type ReadinessSummary = Omit<
  * reach, which fails the machines it stopped with its own words) blames none; only a run without
  * an error falls back to the first machine that failed on its own. An interrupted run's machines
  * in progress were interrupted, not failed: none is blamed.
+ *
+ * @public
  */
 export function failedMachine(
   run: Pick<RecoveryRun, 'error' | 'machines'>,
@@ -457,7 +580,11 @@ export function failedMachine(
   )?.machineRef;
 }
 
-/** Whether readiness shows the run in full (the caller sees its entity). */
+/**
+ * Whether readiness shows the run in full (the caller sees its entity).
+ *
+ * @public
+ */
 export function isFullRun(run: RecoveryRun | HiddenRun): run is RecoveryRun {
   return 'id' in run;
 }

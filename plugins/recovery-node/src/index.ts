@@ -4,13 +4,117 @@
  *
  * @packageDocumentation
  */
-export * from './providers';
-export * from './extensions';
-export * from './subnets';
-export * from './timers';
-export * from './schedules';
-export * from './messageOf';
-export * from './plan';
-
-export * from './analysis';
-export * from './events';
+export {
+  type MachineLocator,
+  type CapturedNetwork,
+  type CapturedVolume,
+  type MachineRuntime,
+  type MachineLimits,
+  type CapturedMachine,
+  type CaptureSource,
+  type EngineError,
+  EngineUnreachableError,
+  EngineFailedError,
+  engineError,
+  isEngineError,
+  CaptureStoppedError,
+  isCaptureStopped,
+  CaptureStoreError,
+  isCaptureStoreError,
+  CaptureDamagedError,
+  isCaptureDamaged,
+  LabSubnetHeldError,
+  isLabSubnetHeld,
+  type RestorableCapture,
+  type LabHandle,
+  type MachineHandle,
+  type MachineState,
+  type ProbeResult,
+  type LabResources,
+  type RestoredMachine,
+  type HostRoom,
+  type HypervisorHost,
+  type InitializationEventSource,
+} from './providers';
+export {
+  type RecoveryProvidersExtensionPoint,
+  recoveryProvidersExtensionPoint,
+} from './extensions';
+export { subnetsOverlap } from './subnets';
+export { MAX_TIMER_MS } from './timers';
+export {
+  scheduleDurationMs,
+  readTaskSchedule,
+  scheduleTaskFrom,
+} from './schedules';
+export { messageOf } from './messageOf';
+export {
+  BootPlanCycleError,
+  buildBootPlan,
+  type BootPlanOptions,
+  type BuiltBootPlan,
+  type DroppedCycleEdge,
+  reachable,
+  narrowedToPlan,
+  type ServiceNode,
+  type MachineNode,
+  type RecoveryGraph,
+} from './plan';
+export {
+  type AnalysisOptions,
+  type ServiceSummary,
+  type Dependency,
+  type AnalysisResult,
+  analyzeDependencies,
+  type Edge,
+  type Cycle,
+  byName,
+  listed,
+  counted,
+  generations,
+  transitiveReduction,
+  transitiveClosure,
+  type CriticalPath,
+  checkBootDurations,
+  criticalPath,
+  type PlannedEdge,
+  type MergedDependencies,
+  mergeDependencies,
+  type KernelOptions,
+  parsePlainDecimal,
+  parseKernelShape,
+  kernelPeakProblem,
+  delayText,
+  type ServiceMap,
+  type ServiceMapper,
+  compileServiceMap,
+  type MachineWait,
+  AnalysisInputError,
+  NoStartEventsError,
+  clockCorrector,
+} from './analysis';
+export {
+  type EventOrigin,
+  type OutOfReach,
+  ClockReach,
+  type EventFormat,
+  EVENT_FORMATS,
+  JOURNALD_UNIT_STARTED,
+  type ParseOptions,
+  EventParseError,
+  MAX_NAME_LENGTH,
+  describeValue,
+  parseEventTime,
+  type UndecodableNames,
+  undecodableNamesWarning,
+  type HostMachineIds,
+  sharedHostnamesWarnings,
+  EventLineParser,
+  type ParseResult,
+  type OverLongLine,
+  type LineSplitterOptions,
+  LineSplitter,
+  withinClockReach,
+  parseEvents,
+  parseEventsYielding,
+} from './events';

@@ -15,6 +15,8 @@ import {
   isCaptureStopped,
   isCaptureStoreError,
   isEngineError,
+  isLabSubnetHeld,
+  LabSubnetHeldError,
 } from './providers';
 
 describe("providers' errors", () => {
@@ -134,5 +136,21 @@ describe("providers' errors", () => {
     expect(
       isCaptureDamaged(new CaptureDamagedError('checksum mismatch', 'c1')),
     ).toBe(true);
+    expect(isLabSubnetHeld(fromOtherCopy('lab-subnet-held'))).toBe(true);
+    expect(isLabSubnetHeld(fromOtherCopy('engine-failed'))).toBe(false);
+  });
+
+  it("a lab subnet held on the host is neither the engine's failure nor one out of reach: the run tears its lab down and says why", () => {
+    const held = new LabSubnetHeldError('held', 'dr', '172.29.10.0/24', {
+      name: 'foreign-x',
+      id: 'abc',
+      subnet: '172.29.10.0/25',
+    });
+    expect(isLabSubnetHeld(held)).toBe(true);
+    expect(isEngineError(held)).toBe(false);
+    expect(held).not.toBeInstanceOf(ServiceUnavailableError);
+    expect(isLabSubnetHeld(engineError('answered', 'dr', 'answered'))).toBe(
+      false,
+    );
   });
 });

@@ -7,7 +7,11 @@ import {
   type ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
 
-/** Where a primary machine's running state lives, from its catalog annotations. */
+/**
+ * Where a primary machine's running state lives, from its catalog annotations.
+ *
+ * @public
+ */
 export interface MachineLocator {
   /** Catalog ref of the machine `Resource`, e.g. `resource:default/infra-01`. */
   machineRef: string;
@@ -17,7 +21,11 @@ export interface MachineLocator {
   container: string;
 }
 
-/** A network the machine was attached to in production: its network identity. */
+/**
+ * A network the machine was attached to in production: its network identity.
+ *
+ * @public
+ */
 export interface CapturedNetwork {
   name: string;
   subnet?: string;
@@ -29,6 +37,8 @@ export interface CapturedNetwork {
 /**
  * A volume of the machine carried by its capture: the volume's content at `destination`, as a
  * tar archive in the capture store (entries under the destination's last path element).
+ *
+ * @public
  */
 export interface CapturedVolume {
   /** Absolute path in the machine where the volume was mounted. */
@@ -40,7 +50,11 @@ export interface CapturedVolume {
   sizeBytes: number;
 }
 
-/** The runtime configuration of a machine, as captured, then adapted. */
+/**
+ * The runtime configuration of a machine, as captured, then adapted.
+ *
+ * @public
+ */
 export interface MachineRuntime {
   hostname: string;
   networks: CapturedNetwork[];
@@ -76,7 +90,11 @@ export interface MachineRuntime {
   restartPolicy?: { name: string; maximumRetryCount?: number };
 }
 
-/** Production's bounds on a machine (Docker's names in brackets). */
+/**
+ * Production's bounds on a machine (Docker's names in brackets).
+ *
+ * @public
+ */
 export interface MachineLimits {
   /** Hard memory limit (`--memory`). */
   memoryBytes?: number;
@@ -115,7 +133,11 @@ export interface MachineLimits {
   shmSizeBytes?: number;
 }
 
-/** What a capture source stored for one machine. */
+/**
+ * What a capture source stored for one machine.
+ *
+ * @public
+ */
 export interface CapturedMachine {
   /** Content digest of the captured image. */
   imageId: string;
@@ -149,6 +171,8 @@ export interface CapturedMachine {
 /**
  * Copies primary machines' running state into the capture store. One per configured
  * primary engine.
+ *
+ * @public
  */
 export interface CaptureSource {
   /** Id of the primary engine this source reads, matched against the `engine` annotation. */
@@ -199,6 +223,8 @@ export interface CaptureSource {
  * container, the operation and the cause, in one line: `capture of resource:default/web-01
  * (container web-01) failed while committing the image: Docker engine 'primary' answered HTTP 500: ...`.
  * Made with {@link engineError}, told by {@link isEngineError}.
+ *
+ * @public
  */
 export type EngineError = EngineUnreachableError | EngineFailedError;
 
@@ -216,7 +242,8 @@ type ErrorKind =
   | 'engine-failed'
   | 'capture-stopped'
   | 'capture-store'
-  | 'capture-damaged';
+  | 'capture-damaged'
+  | 'lab-subnet-held';
 
 const isKind = (error: unknown, kind: ErrorKind) =>
   typeof error === 'object' &&
@@ -228,6 +255,8 @@ const isKind = (error: unknown, kind: ErrorKind) =>
  * answer within the wait), a failed TLS handshake. A ServiceUnavailableError (503), as Backstage's
  * error handler answers it and as a run takes it: its host gone, not its machine's failure. Try
  * again once the engine is back.
+ *
+ * @public
  */
 export class EngineUnreachableError extends ServiceUnavailableError {
   readonly [ERROR_KIND]: ErrorKind = 'engine-unreachable';
@@ -249,6 +278,8 @@ export class EngineUnreachableError extends ServiceUnavailableError {
  * its own (a container that is not there is a 404 NotFoundError naming it and the engine). A 502
  * named `EngineFailedError`, not a 503: the engine is up and refused, which trying again seldom
  * mends, and its own logs say why.
+ *
+ * @public
  */
 export class EngineFailedError extends CustomErrorBase {
   readonly [ERROR_KIND]: ErrorKind = 'engine-failed';
@@ -267,7 +298,11 @@ export class EngineFailedError extends CustomErrorBase {
   }
 }
 
-/** The {@link EngineError} of an engine that was `unreachable`, or `answered` with an error. */
+/**
+ * The {@link EngineError} of an engine that was `unreachable`, or `answered` with an error.
+ *
+ * @public
+ */
 export function engineError(
   message: string,
   engine: string,
@@ -278,7 +313,11 @@ export function engineError(
     : new EngineFailedError(message, engine);
 }
 
-/** Whether `error` is an {@link EngineError}: an engine out of reach, or one that answered with an error. */
+/**
+ * Whether `error` is an {@link EngineError}: an engine out of reach, or one that answered with an error.
+ *
+ * @public
+ */
 export function isEngineError(error: unknown): error is EngineError {
   return isKind(error, 'engine-unreachable') || isKind(error, 'engine-failed');
 }
@@ -287,6 +326,8 @@ export function isEngineError(error: unknown): error is EngineError {
  * A capture its source stopped because the backend shuts down: a ServiceUnavailableError (503, try
  * again once it is back), which says nothing of the machine, so no failed capture of it is recorded
  * for readiness. Told by {@link isCaptureStopped}.
+ *
+ * @public
  */
 export class CaptureStoppedError extends ServiceUnavailableError {
   readonly [ERROR_KIND]: ErrorKind = 'capture-stopped';
@@ -295,7 +336,11 @@ export class CaptureStoppedError extends ServiceUnavailableError {
   readonly statusCode = 503;
 }
 
-/** Whether `error` is a {@link CaptureStoppedError}. */
+/**
+ * Whether `error` is a {@link CaptureStoppedError}.
+ *
+ * @public
+ */
 export function isCaptureStopped(error: unknown): error is CaptureStoppedError {
   return isKind(error, 'capture-stopped');
 }
@@ -305,6 +350,8 @@ export function isCaptureStopped(error: unknown): error is CaptureStoppedError {
  * (EROFS), not writable or gone. The store's condition, not the backend's bug: the backend
  * answers its HTTP caller 507 (Insufficient Storage), never a 500, its message naming the machine,
  * the store's directory and what is wrong. Told by {@link isCaptureStoreError}.
+ *
+ * @public
  */
 export class CaptureStoreError extends CustomErrorBase {
   readonly [ERROR_KIND]: ErrorKind = 'capture-store';
@@ -323,7 +370,11 @@ export class CaptureStoreError extends CustomErrorBase {
   }
 }
 
-/** Whether `error` is a {@link CaptureStoreError}. */
+/**
+ * Whether `error` is a {@link CaptureStoreError}.
+ *
+ * @public
+ */
 export function isCaptureStoreError(
   error: unknown,
 ): error is CaptureStoreError {
@@ -336,6 +387,8 @@ export function isCaptureStoreError(
  * restored, now or later. What a hypervisor host's verifyCapture (and its restore) fails with where
  * the capture itself is damaged, as opposed to a store it cannot read now (an error of another
  * kind): the run marks the capture damaged, and no run restores it again. Told by {@link isCaptureDamaged}.
+ *
+ * @public
  */
 export class CaptureDamagedError extends CustomErrorBase {
   readonly [ERROR_KIND]: ErrorKind = 'capture-damaged';
@@ -350,12 +403,57 @@ export class CaptureDamagedError extends CustomErrorBase {
   }
 }
 
-/** Whether `error` is a {@link CaptureDamagedError}. */
+/**
+ * Whether `error` is a {@link CaptureDamagedError}.
+ *
+ * @public
+ */
 export function isCaptureDamaged(error: unknown): error is CaptureDamagedError {
   return isKind(error, 'capture-damaged');
 }
 
-/** A capture to restore, as the hypervisor host needs it. */
+/**
+ * A network on the hypervisor host that no recovery run made holds (or overlaps) a production
+ * subnet the run's lab needs: the lab would come up on another subnet, where its machines do not
+ * get production's addresses and those that reach each other by address wait out their ready
+ * timeout. What createLab fails with before it makes anything: the host's problem, not a
+ * machine's. Its message names the host, the subnet and the network (name and id), and what to
+ * do. Told by {@link isLabSubnetHeld}.
+ *
+ * @public
+ */
+export class LabSubnetHeldError extends CustomErrorBase {
+  readonly [ERROR_KIND]: ErrorKind = 'lab-subnet-held';
+
+  name = 'LabSubnetHeldError';
+
+  constructor(
+    message: string,
+    /** Id of the hypervisor host, as configured. */
+    readonly host: string,
+    /** The production subnet the lab needs. */
+    readonly subnet: string,
+    /** The network holding it: its name, id and its own subnet. */
+    readonly holder: { name: string; id: string; subnet: string },
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Whether `error` is a {@link LabSubnetHeldError}.
+ *
+ * @public
+ */
+export function isLabSubnetHeld(error: unknown): error is LabSubnetHeldError {
+  return isKind(error, 'lab-subnet-held');
+}
+
+/**
+ * A capture to restore, as the hypervisor host needs it.
+ *
+ * @public
+ */
 export interface RestorableCapture {
   captureId: string;
   machineRef: string;
@@ -365,12 +463,21 @@ export interface RestorableCapture {
   runtime: MachineRuntime;
 }
 
-/** The isolated (or failover) network of one run on a hypervisor host. */
+/**
+ * The isolated (or failover) network of one run on a hypervisor host.
+ *
+ * @public
+ */
 export interface LabHandle {
   runId: string;
   networks: string[];
 }
 
+/**
+ * A machine restored on a hypervisor host, as its provider identifies it.
+ *
+ * @public
+ */
 export interface MachineHandle {
   runId: string;
   machineRef: string;
@@ -380,6 +487,11 @@ export interface MachineHandle {
   hostnames: string[];
 }
 
+/**
+ * A restored machine's state as its provider reports it: running, exit code and health.
+ *
+ * @public
+ */
 export interface MachineState {
   running: boolean;
   exitCode?: number;
@@ -389,18 +501,31 @@ export interface MachineState {
   healthOutput?: string;
 }
 
+/**
+ * The outcome of a readiness probe of a restored machine.
+ *
+ * @public
+ */
 export interface ProbeResult {
   ok: boolean;
   message: string;
 }
 
-/** Resources on a hypervisor host that carry a run's label. */
+/**
+ * Resources on a hypervisor host that carry a run's label.
+ *
+ * @public
+ */
 export interface LabResources {
   machines: string[];
   networks: string[];
 }
 
-/** A machine restored in a lab, not started yet, and what the host changed to restore it there. */
+/**
+ * A machine restored in a lab, not started yet, and what the host changed to restore it there.
+ *
+ * @public
+ */
 export interface RestoredMachine {
   machine: MachineHandle;
   /** What the host adapted, human-readable ("host port binding 8080 -> 80/tcp dropped"). */
@@ -412,7 +537,11 @@ export interface RestoredMachine {
   addressesLost: string[];
 }
 
-/** What restoring a run's captures takes on a hypervisor host, against what the host has. */
+/**
+ * What restoring a run's captures takes on a hypervisor host, against what the host has.
+ *
+ * @public
+ */
 export interface HostRoom {
   /** Bytes the restored captures take there: each image once loaded (layers they share, once) and each volume. */
   neededBytes: number;
@@ -435,6 +564,8 @@ export interface HostRoom {
  * The designated recovery host: its virtualization layer runs the recovered machines.
  * Every resource it creates for a run carries the run id as a label. Its virtualization layer
  * failing an operation (unreachable, or answering with an error) fails it with an EngineError.
+ *
+ * @public
  */
 export interface HypervisorHost {
   readonly id: string;
@@ -502,6 +633,8 @@ export interface HypervisorHost {
  * `resume.since` is the time (epoch ms) of the newest event stored from this source: one that
  * can replay should start there, so events while the backend was down are not lost (events
  * sent again are stored once).
+ *
+ * @public
  */
 export interface InitializationEventSource {
   readonly id: string;

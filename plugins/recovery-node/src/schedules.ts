@@ -9,7 +9,11 @@ import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 
 type ScheduleDuration = SchedulerServiceTaskScheduleDefinition['timeout'];
 
-/** A schedule's duration (timeout, frequency, initial delay) in milliseconds: a luxon Duration or a HumanDuration (months as 30 days). */
+/**
+ * A schedule's duration (timeout, frequency, initial delay) in milliseconds: a luxon Duration or a HumanDuration (months as 30 days).
+ *
+ * @public
+ */
 export function scheduleDurationMs(duration: ScheduleDuration): number {
   if ('toMillis' in duration && typeof duration.toMillis === 'function')
     return duration.toMillis();
@@ -21,6 +25,8 @@ export function scheduleDurationMs(duration: ScheduleDuration): number {
  * backend at start, naming the key: a frequency of zero or less would run the task without pause
  * (or, on SQLite, never again), a timeout not over `minTimeoutMs` (zero, or what the task keeps for
  * its report) would stop it before it did anything.
+ *
+ * @public
  */
 export function readTaskSchedule(
   config: RootConfigService,
@@ -68,6 +74,8 @@ export function readTaskSchedule(
  * Schedules a task whose schedule comes from `key`. The scheduler reads a cron only as it stores
  * the task, and its refusal names neither the key nor the cron (it speaks of an ISO period): said
  * here instead.
+ *
+ * @public
  */
 export async function scheduleTaskFrom(
   scheduler: SchedulerService,

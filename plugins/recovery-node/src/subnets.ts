@@ -1,6 +1,8 @@
 /**
  * Whether two IPv4 CIDR blocks share an address; false for anything else (IPv6, not a block), which
  * no check here can judge. The backend and hypervisor hosts both ask it of production's subnets.
+ *
+ * @public
  */
 export function subnetsOverlap(a: string, b: string): boolean {
   const x = ipv4Block(a);

@@ -75,13 +75,21 @@ export function pastReachProblem(
   );
 }
 
-/** Where an event was read: its input (file name, upload) and line. */
+/**
+ * Where an event was read: its input (file name, upload) and line.
+ *
+ * @public
+ */
 export interface EventOrigin {
   source: string;
   line: number;
 }
 
-/** A start or failure that no clock can put on the reference clock, where it was read and why. */
+/**
+ * A start or failure that no clock can put on the reference clock, where it was read and why.
+ *
+ * @public
+ */
 export interface OutOfReach {
   event: InitializationEvent;
   origin: EventOrigin;
@@ -93,6 +101,8 @@ export interface OutOfReach {
  * Date holds, naming the line of each and of the reading. Only an event within
  * {@link MAX_CLOCK_OFFSET} of that limit can be moved past it (the parsers refuse readings further
  * off), so those alone are kept, with every reading, until all inputs are read.
+ *
+ * @public
  */
 export class ClockReach {
   private readonly near: Array<{

@@ -23,13 +23,32 @@ import {
   timeText,
 } from './clock';
 
+/**
+ * A format of exported logs the parsers read.
+ *
+ * @public
+ */
 export type EventFormat = 'jsonl' | 'journald' | 'docker';
+/**
+ * Every {@link EventFormat}.
+ *
+ * @public
+ */
 export const EVENT_FORMATS: EventFormat[] = ['jsonl', 'journald', 'docker'];
 
-/** systemd: unit started / unit failed. */
+/**
+ * systemd: unit started / unit failed.
+ *
+ * @public
+ */
 export const JOURNALD_UNIT_STARTED = '39f53479d3a045ac8e11786248231fbf';
 export const JOURNALD_UNIT_FAILED = 'be02cf6855d2428ba40df7e9d022f03d';
 
+/**
+ * Options of {@link parseEvents}.
+ *
+ * @public
+ */
 export interface ParseOptions {
   /** Forced format; detected otherwise, from the first record that converts without error. */
   format?: EventFormat;
@@ -48,7 +67,11 @@ export interface ParseOptions {
   received?: { at: number; marginMs: number };
 }
 
-/** A malformed input line: `source:line: message`. */
+/**
+ * A malformed input line: `source:line: message`.
+ *
+ * @public
+ */
 export class EventParseError extends Error {
   constructor(
     readonly source: string,
@@ -88,7 +111,11 @@ const EVENT_TIME: IsoTimeOptions = {
   leapSecond: true,
 };
 
-/** Longest machine or service name: the event store keeps them in varchar(255) columns. */
+/**
+ * Longest machine or service name: the event store keeps them in varchar(255) columns.
+ *
+ * @public
+ */
 export const MAX_NAME_LENGTH = 255;
 
 /**
@@ -142,6 +169,8 @@ function shown(raw: unknown): string | undefined {
  * type and its JSON, cut short as it may be a whole body. A string or null is named by its JSON
  * alone, which says what it is: `"yes"`, `null`, `a number (0)`, `a boolean (false)`,
  * `an array (["test"])`, `an object ({"a":1})`; `nothing` for undefined.
+ *
+ * @public
  */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -211,20 +240,12 @@ function storable(value: string, field: string): string {
 }
 
 /**
- * Epoch ms of an extended ISO 8601 time with a zone ({@link EVENT_TIME}), else NaN. Date.parse
- * takes neither a comma nor an hours-only zone, and rolls a date that does not exist (2024-02-30)
- * over into the next month.
- */
-export function isoTime(value: string): number {
-  const time = readIsoTime(value, EVENT_TIME);
-  return 'ms' in time ? time.ms : NaN;
-}
-
-/**
  * A time as records and the CLI's `--at` give it, in epoch ms: a number or a string of digits
  * (epoch milliseconds), or extended ISO 8601 with a zone. Refused: other forms, dates that do not
  * exist, times before 1970 and past the dates a JS Date holds. Throws an Error whose message names
  * `field` (`'time'`, `'--at'`).
+ *
+ * @public
  */
 export function parseEventTime(value: unknown, field: string): number {
   if (typeof value === 'number') return epochMs(value, field, value);
@@ -579,7 +600,11 @@ const CONVERTERS: Record<
   docker: fromDocker,
 };
 
-/** Events of one input whose service or machine held bytes that were not UTF-8: how many, and the first. */
+/**
+ * Events of one input whose service or machine held bytes that were not UTF-8: how many, and the first.
+ *
+ * @public
+ */
 export interface UndecodableNames {
   source: string;
   line: number;
@@ -590,6 +615,8 @@ export interface UndecodableNames {
 /**
  * One warning for the names a wrong encoding garbled, over all inputs (none without any): they
  * match neither the catalog nor the map, so their services would be analysed apart, unsaid.
+ *
+ * @public
  */
 export function undecodableNamesWarning(found: UndecodableNames[]): string[] {
   if (found.length === 0) return [];
@@ -602,7 +629,11 @@ export function undecodableNamesWarning(found: UndecodableNames[]): string[] {
   ];
 }
 
-/** Per journald `_HOSTNAME`, each `_MACHINE_ID` its unit records carry and where it was first seen. */
+/**
+ * Per journald `_HOSTNAME`, each `_MACHINE_ID` its unit records carry and where it was first seen.
+ *
+ * @public
+ */
 export type HostMachineIds = Map<
   string,
   Map<string, { source: string; line: number }>
@@ -611,6 +642,8 @@ export type HostMachineIds = Map<
 /**
  * One warning for each journald `_HOSTNAME` that unit records of several `_MACHINE_ID`s carry, over
  * all inputs: hosts left with a default name (`localhost`) would be analysed as one machine, unsaid.
+ *
+ * @public
  */
 export function sharedHostnamesWarnings(found: HostMachineIds[]): string[] {
   const merged: HostMachineIds = new Map();
@@ -640,6 +673,8 @@ export function sharedHostnamesWarnings(found: HostMachineIds[]): string[] {
  * Line-by-line parser for one input: feed every line (without its newline) in order.
  * `push` returns the event of the line, or null for empty, irrelevant or (lenient) malformed lines;
  * throws an {@link EventParseError} on a malformed line unless lenient.
+ *
+ * @public
  */
 export class EventLineParser {
   readonly source: string;
@@ -784,6 +819,11 @@ export class EventLineParser {
   }
 }
 
+/**
+ * What {@link parseEvents} read: the events, and counts of the lines skipped or ignored.
+ *
+ * @public
+ */
 export interface ParseResult {
   events: InitializationEvent[];
   /** Malformed lines skipped (lenient). */
@@ -799,13 +839,22 @@ export interface ParseResult {
   warnings: string[];
 }
 
-/** What a {@link LineSplitter} does with a line longer than its `maxLength`. */
+/**
+ * What a {@link LineSplitter} does with a line longer than its `maxLength`.
+ *
+ * @public
+ */
 export type OverLongLine =
   /** Refuses the input: throws the Error made for the line's number, as soon as the line passes the limit. */
   | { throw: (line: number) => Error }
   /** Skips the line and goes on: told its length and number once its end is read. */
   | { drop: (length: number, line: number) => void };
 
+/**
+ * Options of a {@link LineSplitter}.
+ *
+ * @public
+ */
 export interface LineSplitterOptions {
   /**
    * Longest line, in UTF-16 units (default: no limit). Checked as the line grows, so a line
@@ -824,6 +873,8 @@ export interface LineSplitterOptions {
  * joined once at its end: joining and searching the whole line again for each chunk took
  * quadratic time. Chunks may be UTF-8 bytes instead of text: a character cut between two chunks
  * is decoded whole (decoding each chunk alone would turn it into replacement characters).
+ *
+ * @public
  */
 export class LineSplitter {
   /** Lines read so far, dropped ones included. */
@@ -930,6 +981,8 @@ export class LineSplitter {
  * machine's clock reading moves past the dates a Date holds: a malformed line each, as the
  * analysis could place them on no clock. Unless `lenient`, the first in input order is thrown as
  * the {@link EventParseError} of its line; else they are left out, with how many lines that skips.
+ *
+ * @public
  */
 export function withinClockReach(
   reach: ClockReach,
@@ -1034,11 +1087,51 @@ function notAfterReceived(
   };
 }
 
-/** Parses a whole text (one record a line). */
+/**
+ * Parses a whole text (one record a line).
+ *
+ * @public
+ */
 export function parseEvents(
   text: string,
   options: ParseOptions = {},
 ): ParseResult {
+  const parse = wholeTextParse(options);
+  parse.push(text);
+  return parse.end();
+}
+
+/**
+ * Characters {@link parseEventsYielding} parses between two yields: about a thousand lines of
+ * logs, a few ms of work.
+ */
+const YIELD_CHARACTERS = 128 * 1024;
+
+/**
+ * Parses a whole text as {@link parseEvents} does, a slice of it at a time, yielding to the event
+ * loop between slices: a server parsing a pushed log of megabytes goes on serving meanwhile (its
+ * health checks, a running recovery's timing) instead of stalling for seconds.
+ *
+ * @public
+ */
+export async function parseEventsYielding(
+  text: string,
+  options: ParseOptions = {},
+): Promise<ParseResult> {
+  const parse = wholeTextParse(options);
+  for (let at = 0; at < text.length; at += YIELD_CHARACTERS) {
+    if (at > 0) await new Promise(setImmediate);
+    // A line (or a character) cut between two slices is joined again by the LineSplitter.
+    parse.push(text.slice(at, at + YIELD_CHARACTERS));
+  }
+  return parse.end();
+}
+
+/** The parsing of a whole text, fed in one or more pieces: `end` gives its result. */
+function wholeTextParse(options: ParseOptions): {
+  push: (text: string) => void;
+  end: () => ParseResult;
+} {
   const parser = new EventLineParser(options);
   const reach = new ClockReach();
   const all: InitializationEvent[] = [];
@@ -1053,30 +1146,34 @@ export function parseEvents(
       all.push(e);
     }
   });
-  lines.push(text);
-  lines.end();
-  // Only now: a clock reading may come after the events it applies to.
-  const reached = withinClockReach(reach, all, parser.lenient);
-  const { events, skipped } = options.received
-    ? notAfterReceived(
-        reached.events,
-        lineOf!,
-        options.received,
-        parser.source,
-        parser.lenient,
-        reached.skipped,
-      )
-    : reached;
-  const garbled = parser.undecodableNames;
-  const warnings = [
-    ...undecodableNamesWarning(garbled ? [garbled] : []),
-    ...sharedHostnamesWarnings([parser.hostMachineIds]),
-  ];
   return {
-    events,
-    skipped: parser.skipped + skipped,
-    ignored: parser.ignored,
-    format: parser.format,
-    warnings,
+    push: text => lines.push(text),
+    end: () => {
+      lines.end();
+      // Only now: a clock reading may come after the events it applies to.
+      const reached = withinClockReach(reach, all, parser.lenient);
+      const { events, skipped } = options.received
+        ? notAfterReceived(
+            reached.events,
+            lineOf!,
+            options.received,
+            parser.source,
+            parser.lenient,
+            reached.skipped,
+          )
+        : reached;
+      const garbled = parser.undecodableNames;
+      const warnings = [
+        ...undecodableNamesWarning(garbled ? [garbled] : []),
+        ...sharedHostnamesWarnings([parser.hostMachineIds]),
+      ];
+      return {
+        events,
+        skipped: parser.skipped + skipped,
+        ignored: parser.ignored,
+        format: parser.format,
+        warnings,
+      };
+    },
   };
 }

@@ -16,7 +16,11 @@ const CYCLE_FIX = {
     'remove one of these dependencies, or move one of these services to another machine',
 };
 
-/** A boot plan cannot be made: a dependency cycle, named entity by entity, and what to change. */
+/**
+ * A boot plan cannot be made: a dependency cycle, named entity by entity, and what to change.
+ *
+ * @public
+ */
 export class BootPlanCycleError extends InputError {
   constructor(
     readonly level: 'service' | 'machine',
@@ -35,6 +39,86 @@ export class BootPlanCycleError extends InputError {
   }
 }
 
+/**
+ * A dependency a boot plan made with `breakCycles` does not wait on, to break a cycle the catalog
+ * declares: `from` boots without waiting for `waitsFor`. Per cycle, the edge taken is the last, in
+ * the order of its refs (`from`, then `waitsFor`), of the cycle's edges that cross systems (`from`
+ * and `waitsFor` in different Systems), or of all its edges where none does.
+ *
+ * @public
+ */
+export interface DroppedCycleEdge {
+  level: 'service' | 'machine';
+  from: string;
+  waitsFor: string;
+  /** The cycle it broke, each node before the one it waits for. */
+  cycle: string[];
+  /** The Systems it crosses between (`from`'s, then `waitsFor`'s), where it was taken for that. */
+  crossesSystems?: [string, string];
+  /** What a run's timeline says of it: the cycle, the edge and the rule that took it. */
+  message: string;
+}
+
+/** @public */
+export interface BootPlanOptions {
+  /**
+   * Break the dependency cycles of the plan instead of refusing it: one edge per cycle (see
+   * DroppedCycleEdge), which the plan lists in `droppedForCycles`.
+   */
+  breakCycles?: boolean;
+}
+
+/**
+ * A boot plan, with the edges it dropped to break cycles where asked to (BootPlanOptions).
+ *
+ * @public
+ */
+export type BuiltBootPlan = BootPlan & {
+  droppedForCycles?: DroppedCycleEdge[];
+};
+
+/** Code-unit order: the same on every machine, whatever its locale. */
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The edge of `cycle` a plan breaking cycles drops (see DroppedCycleEdge), with what to say of it.
+ */
+function edgeToDrop(
+  level: 'service' | 'machine',
+  cycle: string[],
+  reasons: string[],
+  systemOf: (ref: string) => string | undefined,
+): DroppedCycleEdge {
+  const edges = cycle.map((from, i) => ({
+    from,
+    waitsFor: cycle[(i + 1) % cycle.length],
+  }));
+  const crossing = edges.filter(e => {
+    const a = systemOf(e.from);
+    const b = systemOf(e.waitsFor);
+    return a !== undefined && b !== undefined && a !== b;
+  });
+  const [edge] = (crossing.length > 0 ? crossing : edges).sort(
+    (a, b) =>
+      byCodeUnits(b.from, a.from) || byCodeUnits(b.waitsFor, a.waitsFor),
+  );
+  const crossesSystems: [string, string] | undefined =
+    crossing.length > 0
+      ? [systemOf(edge.from)!, systemOf(edge.waitsFor)!]
+      : undefined;
+  const rule = crossesSystems
+    ? `of its dependencies that cross systems, ${edge.from} -> ${edge.waitsFor} (${crossesSystems.join(' to ')}) is the last by ref`
+    : `none of its dependencies crosses systems, and ${edge.from} -> ${edge.waitsFor} is the last by ref`;
+  const description = describeCycle(level, cycle, reasons);
+  return {
+    level,
+    ...edge,
+    cycle,
+    ...(crossesSystems && { crossesSystems }),
+    message: `Booted ${edge.from} without waiting for ${edge.waitsFor}: ${description.charAt(0).toLowerCase()}${description.slice(1)}; ${rule}`,
+  };
+}
+
 function describeCycle(
   level: 'service' | 'machine',
   cycle: string[],
@@ -48,15 +132,36 @@ function describeCycle(
  * Makes the boot plan of a recovery graph: the machines its roots need (their own and,
  * transitively, those of everything they depend on), in waves where every machine depends
  * only on machines of earlier waves. Deterministic: ties are broken by entity ref.
+ *
+ * @public
  */
-export function buildBootPlan(graph: RecoveryGraph): BootPlan {
+export function buildBootPlan(
+  graph: RecoveryGraph,
+  options: BootPlanOptions = {},
+): BuiltBootPlan {
   const reached = reachable(graph);
+  const dropped: DroppedCycleEdge[] | undefined = options.breakCycles
+    ? []
+    : undefined;
+  const systemOf = (ref: string) =>
+    graph.services.get(ref)?.system ?? graph.machines.get(ref)?.system;
   const serviceOrder = wavesOf(
     reached.services,
     ref => graph.services.get(ref)?.dependsOn ?? [],
     'service',
     serviceCycleReason(graph),
+    dropped && { systemOf, dropped },
   ).flat();
+  // A service dependency dropped for a cycle makes no machine wait either: that would close it again.
+  const droppedServiceEdges = new Set(
+    (dropped ?? [])
+      .filter(e => e.level === 'service')
+      .map(e => `${e.from}\u0000${e.waitsFor}`),
+  );
+  const dependsOnOf = (ref: string) =>
+    graph.services
+      .get(ref)!
+      .dependsOn.filter(dep => !droppedServiceEdges.has(`${ref}\u0000${dep}`));
 
   // What waiting for a service means, per machine group it needs up: its own machines, or, on
   // none (a purely logical service), what it waits for itself. Each group once: logical services
@@ -71,8 +176,7 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     }
     return [...groups.values()];
   };
-  for (const ref of serviceOrder)
-    awaited.set(ref, groupsOf(graph.services.get(ref)!.dependsOn));
+  for (const ref of serviceOrder) awaited.set(ref, groupsOf(dependsOnOf(ref)));
 
   const machineServices = new Map<string, string[]>(
     reached.machines.map(m => [m, []]),
@@ -96,7 +200,7 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     const service = graph.services.get(ref)!;
     for (const machine of service.machines) {
       machineServices.get(machine)!.push(ref);
-      for (const dep of service.dependsOn) {
+      for (const dep of dependsOnOf(ref)) {
         // Through what it declares (an API, a System): that is the dependsOn to change.
         const via = service.through?.[dep];
         wait(
@@ -136,7 +240,12 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
     ref => [...machineWaits.get(ref)!.keys()],
     'machine',
     (machine, waitsFor) => listed(machineWaits.get(machine)!.get(waitsFor)!),
+    dropped && { systemOf, dropped },
   );
+  // What a machine no longer waits for, as it closed a cycle.
+  for (const edge of dropped ?? [])
+    if (edge.level === 'machine')
+      machineWaits.get(edge.from)!.delete(edge.waitsFor);
   const waveOf = new Map<string, number>();
   waves.forEach((wave, index) => wave.forEach(m => waveOf.set(m, index)));
 
@@ -152,12 +261,19 @@ export function buildBootPlan(graph: RecoveryGraph): BootPlan {
         .flatMap(s => graph.services.get(s)?.probes ?? []),
     ]),
   }));
-  return { entityRef: graph.rootRef, waves, machines };
+  return {
+    entityRef: graph.rootRef,
+    waves,
+    machines,
+    ...(dropped && dropped.length > 0 && { droppedForCycles: dropped }),
+  };
 }
 
 /**
  * What the plan takes: from the roots, the services they transitively depend on, the machines
  * those run on, and what these machines depend on or learned to wait for.
+ *
+ * @public
  */
 export function reachable(graph: RecoveryGraph): {
   services: string[];
@@ -191,6 +307,8 @@ export function reachable(graph: RecoveryGraph): {
  * the root, and of the Systems and APIs they go through. Loading reads more than that: what a learned
  * dependency dropped for closing a cycle leads to, the siblings of a part that dependsOn its own
  * whole. Their problems would refuse a run, or capture machines, that do not concern this plan.
+ *
+ * @public
  */
 export function narrowedToPlan(graph: RecoveryGraph): RecoveryGraph {
   const taken = reachable(graph);
@@ -213,7 +331,8 @@ export function narrowedToPlan(graph: RecoveryGraph): RecoveryGraph {
 /**
  * The waves of `nodes` (topologicalWaves), waiting only on each other (a node on itself: on
  * nothing); a cycle is a BootPlanCycleError naming it, with why each node waits for the next where
- * `reason` says.
+ * `reason` says; or, `breaking`, broken by dropping one of its edges (edgeToDrop), added to
+ * `dropped`, until none is left.
  */
 function wavesOf(
   nodes: string[],
@@ -225,24 +344,33 @@ function wavesOf(
     dependency: string,
     cycle: string[],
   ) => string | undefined,
+  breaking?: {
+    systemOf: (ref: string) => string | undefined;
+    dropped: DroppedCycleEdge[];
+  },
 ): string[][] {
   const inPlan = new Set(nodes);
-  const edges = nodes.flatMap(service =>
+  let edges = nodes.flatMap(service =>
     dependencies(service)
       .filter(dependsOn => inPlan.has(dependsOn))
       .map(dependsOn => ({ service, dependsOn })),
   );
-  const { waves, cycle } = topologicalWaves(nodes, edges);
-  if (cycle) {
+  for (;;) {
+    const { waves, cycle } = topologicalWaves(nodes, edges);
+    if (!cycle) return waves;
     const said = reason
       ? cycle.map((node, i) =>
           reason(node, cycle[(i + 1) % cycle.length], cycle),
         )
       : [];
     const reasons = said.every(r => r !== undefined) ? (said as string[]) : [];
-    throw new BootPlanCycleError(level, cycle, reasons);
+    if (!breaking) throw new BootPlanCycleError(level, cycle, reasons);
+    const edge = edgeToDrop(level, cycle, reasons, breaking.systemOf);
+    breaking.dropped.push(edge);
+    edges = edges.filter(
+      e => e.service !== edge.from || e.dependsOn !== edge.waitsFor,
+    );
   }
-  return waves;
 }
 
 /**

@@ -4,7 +4,11 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineLocator } from '../providers';
 
-/** A service as the boot plan sees it. */
+/**
+ * A service as the boot plan sees it.
+ *
+ * @public
+ */
 export interface ServiceNode {
   ref: string;
   /** Machines the service runs on. */
@@ -17,8 +21,15 @@ export interface ServiceNode {
    */
   through?: Record<string, string>;
   probes: ProbeSpec[];
+  /** The System it is part of (spec.system, as a ref): a plan breaking cycles drops an edge between Systems first. */
+  system?: string;
 }
 
+/**
+ * A machine of the recovery graph: its catalog ref, its locator and what it declares it depends on.
+ *
+ * @public
+ */
 export interface MachineNode {
   ref: string;
   /** Undefined when the machine's annotations are missing or wrong (see problems). */
@@ -31,9 +42,15 @@ export interface MachineNode {
   waitsFor?: string[];
   /** Its own probes annotation: they gate it besides its services' (a database machine's `tcp:5432`). */
   probes?: ProbeSpec[];
+  /** The System it is part of (spec.system, as a ref). */
+  system?: string;
 }
 
-/** The part of the catalog a recovery of `rootRef` touches. */
+/**
+ * The part of the catalog a recovery of `rootRef` touches.
+ *
+ * @public
+ */
 export interface RecoveryGraph {
   rootRef: string;
   /** Services (and machines) the recovery starts from: the entity itself and its parts, or a system's parts. */
