@@ -7,6 +7,7 @@ import {
   startTestBackend,
 } from '@backstage/backend-test-utils';
 import {
+  CaptureStoreError,
   engineError,
   type MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -62,6 +63,16 @@ class FailingEngine extends FakeCaptureSource {
   }
 }
 
+/** An engine whose captures the capture store cannot take, as the Docker module says it (507). */
+class FullStore extends FakeCaptureSource {
+  async capture(m: MachineLocator): Promise<never> {
+    throw new CaptureStoreError(
+      `capture of ${m.machineRef} could not write to the capture store /captures (ENOSPC: no space left on device, write): unpaused, nothing kept`,
+      '/captures',
+    );
+  }
+}
+
 /** Another capture under way of the machine on engine `held`. */
 const held = new GatedCaptureSource('held');
 held.gated.add('shop-02');
@@ -79,6 +90,7 @@ describe('recovery capture, a machine failing', () => {
             held,
             new FailingEngine('broken', 'answered'),
             new FailingEngine('down', 'unreachable'),
+            new FullStore('full'),
           ],
           hypervisorHosts: [new FakeHost({})],
         }),
@@ -113,6 +125,14 @@ describe('recovery capture, a machine failing', () => {
               'resource:default/mall-01',
               'resource:default/mall-02',
               'resource:default/mall-03',
+            ]),
+            machine('depot-01', 'full', 'depot'),
+            machine('depot-02', 'primary', 'depot'),
+            machine('depot-03', 'full', 'depot'),
+            componentEntity('depot', [
+              'resource:default/depot-01',
+              'resource:default/depot-02',
+              'resource:default/depot-03',
             ]),
             machine('till-01', 'down', 'till'),
             componentEntity('till', ['resource:default/till-01']),
@@ -231,6 +251,22 @@ describe('recovery capture, a machine failing', () => {
         (c: { machineRef: string }) => c.machineRef,
       ),
     ).toEqual(['resource:default/mall-02']);
+  });
+
+  it('says, once for all, that the capture store is to make room in where every machine not captured failed on it', async () => {
+    const token = mockCredentials.service.token();
+    const text = await cli('capture', 'depot', '--url', url, '--token', token);
+    expect(text.status).toBe(3);
+    expect(text.stdout).toMatch(
+      /^resource:default\/depot-02 {2}capture \S+ .*\(2 of 3\)\n$/,
+    );
+    expect(text.stderr).toBe(
+      'recovery: 2 machines not captured: ' +
+        'capture of resource:default/depot-01 failed; caused by CaptureStoreError: capture of resource:default/depot-01 could not write to the capture store /captures (ENOSPC: no space left on device, write): unpaused, nothing kept; ' +
+        'capture of resource:default/depot-03 failed; caused by CaptureStoreError: capture of resource:default/depot-03 could not write to the capture store /captures (ENOSPC: no space left on device, write): unpaused, nothing kept ' +
+        '(captured, and kept: resource:default/depot-02): ' +
+        'the capture store could not take any of the 2 captures (full, over its quota, or not writable): make room in it (or mend it), then capture again\n',
+    );
   });
 
   it('refuses, exit 3, to capture an entity that needs no machines, rather than succeed having captured nothing', async () => {

@@ -855,6 +855,10 @@ export async function main(
         'recover without the dependencies the catalog names but the plan cannot include',
       )
       .option(
+        '--accept-cycles',
+        'recover although the catalog declares a dependency cycle: one dependency per cycle is not waited for, each named in the timeline',
+      )
+      .option(
         '--recovery-point <time>',
         'recover to this time (ISO 8601 with its zone, such as 2026-11-02T01:00:00Z), before a bad change: each machine restores its newest capture taken at or before it',
       )
@@ -866,6 +870,7 @@ export async function main(
       opts: RunOptions & {
         failover?: boolean;
         acceptMissingDependencies?: boolean;
+        acceptCycles?: boolean;
         recoveryPoint?: string;
         detach?: boolean;
       },

@@ -3,6 +3,7 @@ import { ResponseError } from '@backstage/errors';
 import {
   capturesDamaged,
   type DamagedCapture,
+  dependencyCycle,
   errorMessage,
   failedMachine,
   formatAgainst,
@@ -585,6 +586,7 @@ export async function startRun(
   options: {
     failover?: boolean;
     acceptMissingDependencies?: boolean;
+    acceptCycles?: boolean;
     recoveryPoint?: string;
   } = {},
 ): Promise<RecoveryRun> {
@@ -595,6 +597,7 @@ export async function startRun(
       ...(options.acceptMissingDependencies && {
         acceptMissingDependencies: true,
       }),
+      ...(options.acceptCycles && { acceptCycles: true }),
       ...(options.recoveryPoint !== undefined && {
         recoveryPoint: options.recoveryPoint,
       }),
@@ -610,6 +613,16 @@ export async function startRun(
       throw new BackendError(
         `${entityRef} cannot be recovered as the catalog declares it: ${missing.join('; ')}. ` +
           'Fix the catalog, or run with --accept-missing-dependencies to recover without what is missing',
+      );
+    }
+    const cycle = dependencyCycle(error);
+    if (cycle) {
+      const drops = cycle.wouldDrop
+        .map(e => `booting ${e.from} without waiting for ${e.waitsFor}`)
+        .join(', ');
+      throw new BackendError(
+        `${entityRef} cannot be recovered as the catalog declares it: ${cycle.cycle.replace(/\.$/, '')}. ` +
+          `Fix the catalog, or run with --accept-cycles to recover all the same${drops ? `, ${drops}` : ''}`,
       );
     }
     const tooEarly = recoveryPointTooEarly(error);

@@ -4,4 +4,3 @@
  * @packageDocumentation
  */
 export { recoveryPlugin as default } from './plugin';
-export { RecoveryStore } from './database/RecoveryStore';

@@ -10,7 +10,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
 import { EventStore } from './database/EventStore';
-import { RecoveryStore } from './database/RecoveryStore';
+import { migrate } from './database/migrations';
 import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
@@ -525,7 +525,7 @@ describe('recovery API', () => {
     const knex = await TestDatabases.create({ ids: ['SQLITE_3'] }).init(
       'SQLITE_3',
     );
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const stored = new EventStore(knex);
     const event = (time: number) => ({
       machine: 'infra-01',

@@ -130,6 +130,7 @@ export class CatalogGraphLoader {
             ref,
             locator,
             ...(probes.length > 0 && { probes }),
+            ...systemOf(entity),
           });
           problems.push(...machineProblems, ...probeProblems);
           dependsOn.set(ref, dependsOnTargets(entity));
@@ -145,7 +146,13 @@ export class CatalogGraphLoader {
         } else if (role === 'service') {
           const { probes, problems: probeProblems } = readProbes(entity);
           problems.push(...probeProblems);
-          services.set(ref, { ref, machines: [], dependsOn: [], probes });
+          services.set(ref, {
+            ref,
+            machines: [],
+            dependsOn: [],
+            probes,
+            ...systemOf(entity),
+          });
           dependsOn.set(ref, dependsOnTargets(entity));
           parts.set(ref, partTargets(entity));
         } else if (role === 'group') {
@@ -510,6 +517,24 @@ export function normalizeRef(
   return stringifyEntityRef(
     parseEntityRef(entityRef, { defaultKind, defaultNamespace: 'default' }),
   );
+}
+
+/** The System an entity is part of (spec.system), as a ref: a plan breaking cycles drops an edge between Systems first. */
+function systemOf(entity: Entity): { system?: string } {
+  const system = entity.spec?.system;
+  if (typeof system !== 'string' || system === '') return {};
+  try {
+    return {
+      system: stringifyEntityRef(
+        parseEntityRef(system, {
+          defaultKind: 'system',
+          defaultNamespace: entity.metadata.namespace ?? 'default',
+        }),
+      ),
+    };
+  } catch {
+    return {}; // malformed: the catalog's own validation says so
+  }
 }
 
 function dedupe(problems: EntityProblem[]): EntityProblem[] {

@@ -27,6 +27,7 @@ export type RunRequest = Pick<
   | 'mode'
   | 'options'
   | 'acceptMissingDependencies'
+  | 'acceptCycles'
   | 'recoveryPoint'
 >;
 

@@ -17,7 +17,8 @@ import {
   counted,
   criticalPath,
 } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
+import type { StoredCapture } from '../database/CaptureStore';
+import type { RunStore } from '../database/RunStore';
 import { RunSuperseded } from './errors';
 import {
   assertMachineTransition,
@@ -36,7 +37,7 @@ export class RunRecorder {
   private readonly addressAdaptations = new Map<string, string[]>();
 
   constructor(
-    private readonly store: RecoveryStore,
+    private readonly store: RunStore,
     private readonly run: RecoveryRun,
   ) {
     this.state = new Map(run.machines.map(m => [m.machineRef, { ...m }]));

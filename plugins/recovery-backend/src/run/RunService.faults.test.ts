@@ -12,7 +12,9 @@ import type {
   RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
@@ -513,17 +515,19 @@ class ScriptedHost extends FakeHost {
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 
 describe('RunService under random host faults', () => {
-  let store: RecoveryStore;
+  let captureStore: CaptureStore;
+  let runStore: RunStore;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
-    store = new RecoveryStore(knex);
+    await migrate(knex);
+    captureStore = new CaptureStore(knex);
+    runStore = new RunStore(knex);
     for (let i = 0; i < 8; i++)
-      await store.insertCapture(storedCapture(`m${i}`));
+      await captureStore.insertCapture(storedCapture(`m${i}`));
   });
   afterAll(() => {
     process.off('unhandledRejection', onUnhandled);
@@ -542,7 +546,8 @@ describe('RunService under random host faults', () => {
       visibleTo: async (refs: string[]) => refs,
     };
     return new RunService(
-      store,
+      runStore,
+      captureStore,
       providers,
       new PlanService(graphs as unknown as CatalogGraphLoader),
       graphs,
@@ -849,8 +854,8 @@ describe('RunService under random host faults', () => {
     const preempt = await preempting;
     if (preempt) await preempt.on.waitFor(preempt.id);
     await stopping;
-    const ended = (await store.getRun(started.id))!;
-    const failover = preempt && (await store.getRun(preempt.id))!;
+    const ended = (await runStore.getRun(started.id))!;
+    const failover = preempt && (await runStore.getRun(preempt.id))!;
     // What late steps create is removed (or recorded as left) once they answer.
     while (host.late.size > 0) {
       const late = [...host.late];
@@ -861,7 +866,7 @@ describe('RunService under random host faults', () => {
       try {
         await vi.waitFor(
           async () => {
-            const left = (await store.runsWithLabLeft('fake')).some(
+            const left = (await runStore.runsWithLabLeft('fake')).some(
               r => r.id === started.id,
             );
             if (!left && [...host.labels.values()].includes(started.id))
@@ -875,7 +880,7 @@ describe('RunService under random host faults', () => {
         );
       }
     }
-    shown.push((await store.getRun(started.id))!);
+    shown.push((await runStore.getRun(started.id))!);
     violations.push(...violationsOf(s, ended, host));
     if (failover) {
       shown.push(failover);
@@ -890,7 +895,9 @@ describe('RunService under random host faults', () => {
         violations.push(`preempted by another run: ${ended.error.message}`);
       }
     }
-    const leftAfterFirst = (await store.runsWithLabLeft('fake')).map(r => r.id);
+    const leftAfterFirst = (await runStore.runsWithLabLeft('fake')).map(
+      r => r.id,
+    );
     if (
       leftAfterFirst.includes(started.id) &&
       !host.observed.some(o => o.runId === started.id && o.call === 'teardown')
@@ -918,7 +925,7 @@ describe('RunService under random host faults', () => {
     host.heal(stillDown);
     if (s.cleanupTask) {
       await again.cleanUpInterruptedRuns();
-      const left = (await store.runsWithLabLeft()).map(r => r.id);
+      const left = (await runStore.runsWithLabLeft()).map(r => r.id);
       if (stillDown ? left.length !== leftAfterFirst.length : left.length > 0) {
         violations.push(
           `the cleanup task left ${left.length} labs of ${leftAfterFirst.length}, the host ${stillDown ? 'still down' : 'mended'}`,
@@ -941,7 +948,7 @@ describe('RunService under random host faults', () => {
       if (!admitted) fail();
       count++;
       await again.waitFor(admitted!.id);
-      next = (await store.getRun(admitted!.id))!;
+      next = (await runStore.getRun(admitted!.id))!;
       shown.push(next);
       if (!stillDown || count > 2) break;
       // The teardown out of reach: the host said so, first. Else: the lab in the way, named.
@@ -962,7 +969,9 @@ describe('RunService under random host faults', () => {
         fail();
       }
       // It built nothing: no lab of its own is recorded as left beside the one in its way.
-      if ((await store.runsWithLabLeft('fake')).some(r => r.id === next.id)) {
+      if (
+        (await runStore.runsWithLabLeft('fake')).some(r => r.id === next.id)
+      ) {
         violations.push(
           'the run the left lab held up is recorded as leaving a lab, though it built nothing',
         );
@@ -974,9 +983,9 @@ describe('RunService under random host faults', () => {
       violations.push(
         `the run after the faults ended ${next.status}: ${next.error?.message}`,
       );
-    if ((await store.runsWithLabLeft()).length > 0)
+    if ((await runStore.runsWithLabLeft()).length > 0)
       violations.push(
-        `labs still recorded as left: ${(await store.runsWithLabLeft()).map(r => r.id).join(', ')}`,
+        `labs still recorded as left: ${(await runStore.runsWithLabLeft()).map(r => r.id).join(', ')}`,
       );
     if (s.mode === 'failover')
       await again.releaseFailover(started.id, 'the property test');
@@ -1025,7 +1034,7 @@ describe('RunService under random host faults', () => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    return { run: (await store.getRun(started.id))!, runs };
+    return { run: (await runStore.getRun(started.id))!, runs };
   }
 
   // A host need not be written with async functions: one that throws instead of returning a

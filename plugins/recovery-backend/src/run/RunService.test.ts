@@ -1,5 +1,8 @@
 import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
-import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import type {
+  BackstageCredentials,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import {
   mockCredentials,
   mockServices,
@@ -19,7 +22,10 @@ import { engineError } from '@backstage-recovery/plugin-recovery-node';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { ReadinessHistoryStore } from '../database/ReadinessHistoryStore';
+import { RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
 import { InferenceSource, PlanService } from '../service/PlanService';
@@ -28,6 +34,7 @@ import { HypervisorHostBusyError, RunConflictError } from './errors';
 import { RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
+import { recordingLogger } from '../testing/logger';
 
 const svc = (
   ref: string,
@@ -106,14 +113,18 @@ afterAll(
 const eventually = { timeout: 10_000, interval: 20 };
 
 describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
-  let store: RecoveryStore;
+  let captureStore: CaptureStore;
+  let runStore: RunStore;
+  let runHistory: ReadinessHistoryStore;
 
   beforeEach(async () => {
     const knex = await databases.init(databaseId);
-    await RecoveryStore.migrate(knex);
-    store = new RecoveryStore(knex);
+    await migrate(knex);
+    captureStore = new CaptureStore(knex);
+    runStore = new RunStore(knex);
+    runHistory = new ReadinessHistoryStore(knex);
     for (const n of ['infra-01', 'data-01', 'web-01'])
-      await store.insertCapture(storedCapture(n));
+      await captureStore.insertCapture(storedCapture(n));
   });
 
   /** A test recovery of web started on `runs` and driven to its end, as the store then has it. */
@@ -124,14 +135,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    return (await store.getRun(started.id))!;
+    return (await runStore.getRun(started.id))!;
   }
 
   function service(
     host: HypervisorHost,
     overrides: Partial<RunServiceOptions> = {},
     graph = demoGraph,
-    logger = mockServices.logger.mock(),
+    logger: LoggerService = mockServices.logger.mock(),
     inference?: InferenceSource,
   ) {
     const providers = new ProviderRegistry();
@@ -150,10 +161,18 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       graphs as unknown as CatalogGraphLoader,
       inference,
     );
-    return new RunService(store, providers, plans, graphs, logger, {
-      ...options,
-      ...overrides,
-    });
+    return new RunService(
+      runStore,
+      captureStore,
+      providers,
+      plans,
+      graphs,
+      logger,
+      {
+        ...options,
+        ...overrides,
+      },
+    );
   }
 
   it('boots wave by wave, gates each machine on its probes, measures RTO and tears down', async () => {
@@ -176,7 +195,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(started.status).toBe('pending');
     await runs.waitFor(started.id);
 
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('succeeded');
     expect(host.started).toEqual([
       'resource:default/infra-01',
@@ -223,8 +242,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it("says where a recovery's time went: the chain of machine waits that took longest, beside the waves booted one after another", async () => {
     // web also waits for a cache on a machine of its own, which boots beside infra-01 but slowly.
     const cache = 'resource:default/cache-01';
-    const [capture] = await store.listCaptures('resource:default/infra-01', 1);
-    await store.insertCapture({
+    const [capture] = await captureStore.listCaptures(
+      'resource:default/infra-01',
+      1,
+    );
+    await captureStore.insertCapture({
       ...capture,
       id: 'cap-cache-01',
       machineRef: cache,
@@ -305,9 +327,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('warns in its timeline of each capture it restores that is older than the RPO, and of none within it', async () => {
     // data-01's newest capture is two days old, over web's RPO of a day; the others are fresh.
-    const [fresh] = await store.listCaptures('resource:default/data-01');
-    await store.pruneCaptures('resource:default/data-01', 0);
-    await store.insertCapture({
+    const [fresh] = await captureStore.listCaptures('resource:default/data-01');
+    await captureStore.pruneCaptures('resource:default/data-01', 0);
+    await captureStore.insertCapture({
       ...fresh,
       id: 'cap-data-01-old',
       createdAt: new Date(Date.now() - 2 * 86_400_000).toISOString(),
@@ -349,8 +371,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ],
       ['infra-01', { status: 'running' as const, health: 'healthy' as const }],
     ] as const) {
-      await store.pruneCaptures(`resource:default/${n}`, 0);
-      await store.insertCapture({
+      await captureStore.pruneCaptures(`resource:default/${n}`, 0);
+      await captureStore.insertCapture({
         ...storedCapture(n),
         id: `cap-${n}-state`,
         machineState,
@@ -402,7 +424,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     // By wave, in boot order: a wave's captures are restored at once.
     expect(asked).toEqual([
       {
@@ -441,7 +463,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       message:
@@ -476,7 +498,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       message:
@@ -529,7 +551,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         trigger: 'user',
       });
       await runs.waitFor(started.id);
-      const run = (await store.getRun(started.id))!;
+      const run = (await runStore.getRun(started.id))!;
       expect(run.status).toBe('succeeded');
       const step = run.steps.find(s => /room/i.test(s.message))!;
       said.push(`${step.level}: ${step.message}`);
@@ -545,9 +567,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('returns the run as admitted, however fast driving it moves it on', async () => {
     // Every read but the first is slow: the driver's own read must not let it overtake start's.
-    const getRun = store.getRun.bind(store);
+    const getRun = runStore.getRun.bind(runStore);
     let reads = 0;
-    store.getRun = async runId => {
+    runStore.getRun = async runId => {
       if (reads++ > 0) await new Promise(resolve => setTimeout(resolve, 100));
       return getRun(runId);
     };
@@ -572,7 +594,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       options: { reverseBootOrder: true },
     });
     await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(host.started).toEqual(['resource:default/web-01']);
     expect(run.error).toEqual({
@@ -609,7 +631,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.createLab = async () => {
       throw new Error('engine unreachable');
     };
-    const logger = mockServices.logger.mock();
+    const logger = recordingLogger();
     const runs = service(host, {}, demoGraph, logger);
     const started = await runs.start({
       entityRef: 'component:default/web',
@@ -617,26 +639,43 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.error).toEqual({ message: 'engine unreachable' });
     expect(run.machines.map(m => m.phase)).toEqual([
       'skipped',
       'skipped',
       'skipped',
     ]);
-    // The run keeps the message; the log, where it came from.
-    expect(logger.warn).toHaveBeenCalledWith(
-      expect.stringMatching(
-        new RegExp(
-          `^Run ${started.id} failed: Error: engine unreachable\\n\\s+at `,
-        ),
+    // The run keeps the message; the log, where it came from, on the run's child logger.
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      fields: { runId: started.id },
+      message: expect.stringMatching(
+        /^Run failed: Error: engine unreachable\n\s+at /,
       ),
-    );
+    });
+  });
+
+  it("logs where a machine's failure came from on the run's child logger", async () => {
+    const host = new FakeHost(needs);
+    host.restoreMachine = async () => {
+      throw new Error('image layer missing');
+    };
+    const logger = recordingLogger();
+    const run = await testRunOfWeb(service(host, {}, demoGraph, logger));
+    expect(run.status).toBe('failed');
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      fields: { runId: run.id },
+      message: expect.stringMatching(
+        /^resource:default\/[\w-]+ failed: Error: image layer missing\n\s+at /,
+      ),
+    });
   });
 
   it("says with a machine's failure that the lab could not use production's addresses", async () => {
     // Production's subnet is in use on the recovery engine: the host gives infra-01 another address.
-    await store.insertCapture({
+    await captureStore.insertCapture({
       ...storedCapture('infra-01'),
       id: 'cap-infra-01-addressed',
       runtime: {
@@ -683,7 +722,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(first.id);
-    const run = (await store.getRun(first.id))!;
+    const run = (await runStore.getRun(first.id))!;
     const reason = `its health check reports unhealthy (the lab could not use production's addresses: ${adapted})`;
     expect(run.error).toEqual({
       machineRef: 'resource:default/infra-01',
@@ -715,7 +754,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(second.id);
-    expect((await store.getRun(second.id))!.error?.message).toBe(
+    expect((await runStore.getRun(second.id))!.error?.message).toBe(
       `resource:default/data-01 failed: its health check reports unhealthy (the lab could not use production's addresses: resource:default/infra-01: ${adapted})`,
     );
   });
@@ -729,7 +768,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(
       'resource:default/infra-01 failed: stopped with exit code 3',
@@ -764,7 +803,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         trigger: 'user',
       });
       await runs.waitFor(started.id);
-      const run = (await store.getRun(started.id))!;
+      const run = (await runStore.getRun(started.id))!;
       expect(run.status).toBe('failed');
       expect(run.error).toEqual({
         machineRef: 'resource:default/data-01',
@@ -866,9 +905,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('fails a machine whose readiness the store could not record with that cause, leaving it in no phase in progress', async () => {
     const host = new FakeHost(needs);
-    const updateRunMachine = store.updateRunMachine.bind(store);
+    const updateRunMachine = runStore.updateRunMachine.bind(runStore);
     let failed = false;
-    store.updateRunMachine = async (runId, machineRef, patch) => {
+    runStore.updateRunMachine = async (runId, machineRef, patch) => {
       if (!failed && patch.phase === 'ready') {
         failed = true;
         throw new Error('Connection terminated unexpectedly');
@@ -897,16 +936,16 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('fails a run whose success the store could not record with that cause, instead of leaving it running', async () => {
     const host = new FakeHost(needs);
-    const updateRun = store.updateRun.bind(store);
+    const updateRun = runStore.updateRun.bind(runStore);
     let failed = false;
-    store.updateRun = async (runId, patch) => {
+    runStore.updateRun = async (runId, patch) => {
       if (!failed && patch.status === 'succeeded') {
         failed = true;
         throw new Error('Connection terminated unexpectedly');
       }
       return updateRun(runId, patch);
     };
-    const logger = mockServices.logger.mock();
+    const logger = recordingLogger();
     const runs = service(host, {}, demoGraph, logger);
     const run = await testRunOfWeb(runs);
     // Left running, the host would stay busy until another replica took the run for orphaned.
@@ -915,7 +954,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       message: 'Connection terminated unexpectedly',
     });
     expect(run.finishedAt).toBeDefined();
-    expect(logger.error).not.toHaveBeenCalledWith(
+    expect(logger.lines.map(l => l.message)).not.toContainEqual(
       expect.stringMatching(/crashed/),
     );
     expect(await host.listLabResources(run.id)).toEqual({
@@ -953,7 +992,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     host.logTail = async machine => {
       tailAsked = Date.now();
       await new Promise(resolve => setTimeout(resolve, 1_000));
-      shownWhileReading = (await store.getRun(machine.runId))!.machines[0]
+      shownWhileReading = (await runStore.getRun(machine.runId))!.machines[0]
         .phase;
       return logTail(machine);
     };
@@ -964,7 +1003,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    const [infra] = (await store.getRun(started.id))!.machines;
+    const [infra] = (await runStore.getRun(started.id))!.machines;
     expect(shownWhileReading).toBe('failed');
     expect(Date.parse(infra.finishedAt!)).toBeLessThanOrEqual(tailAsked!);
     expect(infra).toMatchObject({
@@ -978,8 +1017,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const host = new FakeHost({
       'resource:default/infra-01': ['resource:default/never'],
     });
-    const updateRunMachine = store.updateRunMachine.bind(store);
-    store.updateRunMachine = async (runId, machineRef, patch) => {
+    const updateRunMachine = runStore.updateRunMachine.bind(runStore);
+    runStore.updateRunMachine = async (runId, machineRef, patch) => {
       if (patch.logTail !== undefined)
         throw new Error('Connection terminated unexpectedly');
       return updateRunMachine(runId, machineRef, patch);
@@ -1027,13 +1066,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       }),
     ).rejects.toThrow(`Hypervisor host 'fake' is busy with run ${first.id}`);
     await busy.shutdown();
-    const interrupted = (await store.getRun(first.id))!;
+    const interrupted = (await runStore.getRun(first.id))!;
     expect(interrupted.status).toBe('failed');
     expect(interrupted.error?.message).toBe(
       'Interrupted: the backend is shutting down',
     );
 
-    await store.pruneCaptures('resource:default/data-01', 0);
+    await captureStore.pruneCaptures('resource:default/data-01', 0);
     await expect(
       runs.start({
         entityRef: 'component:default/web',
@@ -1078,7 +1117,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await expect(refused).rejects.toThrow(
       `component:default/web cannot be recovered as the catalog declares it: ${missing.message}. Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them`,
     );
-    expect(await store.listRuns({})).toEqual([]);
+    expect(await runStore.listRuns({})).toEqual([]);
 
     // Asked to: the run tests the plan it has, and says what the catalog got wrong.
     const started = await runs.start({
@@ -1086,7 +1125,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       acceptMissingDependencies: true,
     });
     await runs.waitFor(started.id);
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('succeeded');
     expect(
       run.steps
@@ -1102,7 +1141,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const unasked = service(host, {}, { ...demoGraph, problems: [objective] });
     const admitted = await unasked.start(request);
     await unasked.waitFor(admitted.id);
-    expect((await store.getRun(admitted.id))!.status).toBe('succeeded');
+    expect((await runStore.getRun(admitted.id))!.status).toBe('succeeded');
   });
 
   it("keeps with a run the names its plan's warnings mention: each reader's warnings are filtered once its analysis is pruned", async () => {
@@ -1180,7 +1219,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   });
 
   it('names the run holding the host only to whoever may see it, as GET /runs does', async () => {
-    await store.insertRun(
+    await runStore.insertRun(
       {
         id: 'holder',
         entityRef: HIDDEN,
@@ -1227,7 +1266,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await refusal(mockCredentials.service())).toEqual(named);
     // The backend itself (no caller).
     expect(await refusal()).toEqual(named);
-    expect(await store.listRuns({})).toHaveLength(1);
+    expect(await runStore.listRuns({})).toHaveLength(1);
   });
 
   it.each([
@@ -1267,14 +1306,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         `Hypervisor host 'fake' is busy with run ${admitted[0].id} of component:default/web`,
       );
       expect(
-        (await store.activeRuns({ hypervisorHost: 'fake' })).map(r => r.id),
+        (await runStore.activeRuns({ hypervisorHost: 'fake' })).map(r => r.id),
       ).toEqual([admitted[0].id]);
       expect(
-        await store.listRuns({ entityRef: 'component:default/web' }),
+        await runStore.listRuns({ entityRef: 'component:default/web' }),
       ).toHaveLength(1);
 
       await Promise.all(replicas.map(r => r.shutdown()));
-      expect((await store.getRun(admitted[0].id))!.status).toBe('failed');
+      expect((await runStore.getRun(admitted[0].id))!.status).toBe('failed');
     },
   );
 
@@ -1302,7 +1341,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       });
       testRunId = test.id;
       await vi.waitFor(async () => {
-        expect((await store.getRun(test.id))!.machines[0].phase).toBe(
+        expect((await runStore.getRun(test.id))!.machines[0].phase).toBe(
           'verifying',
         );
       }, eventually);
@@ -1323,7 +1362,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       await replicas[backends - 1].waitFor(failover.id);
       await replicas[0].waitFor(test.id);
 
-      const interrupted = (await store.getRun(test.id))!;
+      const interrupted = (await runStore.getRun(test.id))!;
       const message = `Interrupted: preempted by failover ${failover.id}`;
       expect(interrupted).toMatchObject({
         status: 'failed',
@@ -1338,13 +1377,15 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         machines: [],
         networks: [],
       });
-      expect(await store.runsWithLabLeft()).toEqual([]);
+      expect(await runStore.runsWithLabLeft()).toEqual([]);
       // Interrupted: it says nothing about recoverability.
       expect(
-        await store.lastFinishedRun({ entityRef: 'component:default/web' }),
+        await runHistory.lastFinishedRun({
+          entityRef: 'component:default/web',
+        }),
       ).toMatchObject({ id: failover.id });
 
-      const run = (await store.getRun(failover.id))!;
+      const run = (await runStore.getRun(failover.id))!;
       expect(run.status).toBe('succeeded');
       expect(run.steps.map(s => s.message)).toContain(
         `Preempted test recovery ${test.id}, which held fake: its lab is removed before this failover's is built`,
@@ -1364,7 +1405,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
       // A failover holding the host is not preempted, by a test or another failover.
       for (const mode of ['test', 'failover'] as const) {
-        await store.insertRun(
+        await runStore.insertRun(
           {
             id: `held-${mode}`,
             entityRef: 'component:default/web',
@@ -1384,7 +1425,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
             trigger: 'user',
           }),
         ).rejects.toBeInstanceOf(HypervisorHostBusyError);
-        await store.updateRun(`held-${mode}`, {
+        await runStore.updateRun(`held-${mode}`, {
           status: 'failed',
           error: { message: 'done' },
         });
@@ -1395,7 +1436,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('cleans up runs orphaned by a stopped backend, leaving no machine in progress', async () => {
     const host = new FakeHost(needs);
-    await store.insertRun(
+    await runStore.insertRun(
       {
         id: 'orphan',
         entityRef: 'component:default/web',
@@ -1413,21 +1454,21 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       },
       new Date(Date.now() - 10_000),
     );
-    await store.updateRun('orphan', { status: 'running' });
-    await store.updateRunMachine('orphan', 'resource:default/infra-01', {
+    await runStore.updateRun('orphan', { status: 'running' });
+    await runStore.updateRunMachine('orphan', 'resource:default/infra-01', {
       phase: 'ready',
     });
-    await store.updateRunMachine('orphan', 'resource:default/data-01', {
+    await runStore.updateRunMachine('orphan', 'resource:default/data-01', {
       phase: 'verifying',
     });
-    await store.updateRunMachine('orphan', 'resource:default/web-01', {
+    await runStore.updateRunMachine('orphan', 'resource:default/web-01', {
       phase: 'restoring',
     });
     await host.createLab('orphan', [{ name: 'prod', aliases: [] }]);
     // The updates above refreshed its heartbeat: count any heartbeat as stale.
     const runs = service(host, { staleAfterMs: -60_000 });
     expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
-    const run = (await store.getRun('orphan'))!;
+    const run = (await runStore.getRun('orphan'))!;
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(
       'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network',
@@ -1459,7 +1500,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ['orphan-test', 'test'],
       ['orphan-failover', 'failover'],
     ] as const) {
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id,
           entityRef: 'component:default/web',
@@ -1472,17 +1513,17 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         },
         new Date(Date.now() - 10_000),
       );
-      await store.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, { status: 'running' });
       await host.createLab(id, [{ name: 'prod', aliases: [] }]);
     }
     // What a run admitted right after each claim (the host is free from then) would find left.
     const leftAtClaim = new Map<string, string[]>();
-    const claim = store.claimStaleRun.bind(store);
-    store.claimStaleRun = async (...args) => {
+    const claim = runStore.claimStaleRun.bind(runStore);
+    runStore.claimStaleRun = async (...args) => {
       const claimed = await claim(...args);
       leftAtClaim.set(
         args[0],
-        (await store.runsWithLabLeft('fake')).map(r => r.id),
+        (await runStore.runsWithLabLeft('fake')).map(r => r.id),
       );
       return claimed;
     };
@@ -1495,7 +1536,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     // A failover's lab is kept, not torn down: never recorded as left for removal.
     expect(leftAtClaim.get('orphan-failover')).toEqual([]);
     // Torn down: no longer left.
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
     expect(await host.listLabResources('orphan-test')).toEqual({
       machines: [],
       networks: [],
@@ -1542,7 +1583,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       // Another backend, to which every heartbeat looks stale: the first one's driver looks gone.
       const taking = service(host, { staleAfterMs: -60_000 });
       expect(await taking.cleanUpInterruptedRuns()).toEqual([started.id]);
-      const run = (await store.getRun(started.id))!;
+      const run = (await runStore.getRun(started.id))!;
       expect(run.status).toBe(result);
       if (result === 'succeeded') {
         expect(run.error).toBeUndefined();
@@ -1563,11 +1604,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         machines: [],
         networks: [],
       });
-      expect(await store.runsWithLabLeft()).toEqual([]);
+      expect(await runStore.runsWithLabLeft()).toEqual([]);
       // The first backend's driver, were it alive after all, finds the run finished, and leaves its result.
       release();
       await killed.waitFor(started.id);
-      expect((await store.getRun(started.id))!).toMatchObject({
+      expect((await runStore.getRun(started.id))!).toMatchObject({
         status: result,
         rtoSeconds: run.rtoSeconds,
         error: run.error,
@@ -1638,7 +1679,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       await replicas[backends - 1].waitFor(failover.id);
       await replicas[0].waitFor(test.id);
 
-      const run = (await store.getRun(test.id))!;
+      const run = (await runStore.getRun(test.id))!;
       expect(run.status).toBe(result);
       if (result === 'succeeded') {
         expect(run.error).toBeUndefined();
@@ -1664,9 +1705,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         machines: [],
         networks: [],
       });
-      expect(await store.runsWithLabLeft()).toEqual([]);
+      expect(await runStore.runsWithLabLeft()).toEqual([]);
 
-      const taking = (await store.getRun(failover.id))!;
+      const taking = (await runStore.getRun(failover.id))!;
       expect(taking.status).toBe('succeeded');
       // Its lab was built only once the test's was gone.
       const preempted = taking.steps.findIndex(
@@ -1831,7 +1872,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       expect(
         run.steps.filter(s => s.level !== 'info').map(s => s.message),
       ).toEqual([run.error!.message]);
-      expect(await store.runsWithLabLeft()).toEqual([]);
+      expect(await runStore.runsWithLabLeft()).toEqual([]);
     }
     expect(calls).toEqual(['listLabResources', 'listLabResources']);
 
@@ -1866,7 +1907,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
           'Teardown not checked: hypervisor host fake cannot be reached; whatever of the lab reached it is removed once it answers, before the next run there or by the cleanup task',
       },
     ]);
-    expect(await store.runsWithLabLeft()).toEqual([
+    expect(await runStore.runsWithLabLeft()).toEqual([
       { id: first.id, hypervisorHost: 'fake' },
     ]);
 
@@ -1876,19 +1917,19 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       /^hypervisor host fake cannot be reached: listLabResources failed: Docker engine 'fake' is unreachable/,
     );
     expect(next.error?.message).not.toContain(first.id);
-    expect(await store.runsWithLabLeft()).toEqual([
+    expect(await runStore.runsWithLabLeft()).toEqual([
       { id: first.id, hypervisorHost: 'fake' },
     ]);
 
     // Once it answers, the lab left goes before the next run builds its own, as before.
     engine.down = false;
     expect((await testRunOfWeb(runs)).status).toBe('succeeded');
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
     expect(await host.listLabResources()).toEqual({
       machines: [],
       networks: [],
     });
-    expect((await store.getRun(first.id))!.steps.at(-1)!.message).toMatch(
+    expect((await runStore.getRun(first.id))!.steps.at(-1)!.message).toMatch(
       /^Lab torn down later: removed 1 container and 1 network$/,
     );
     await runs.shutdown();
@@ -1920,7 +1961,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         /^Teardown not checked: hypervisor host fake cannot be reached; /,
       ),
     });
-    expect(await store.runsWithLabLeft()).toEqual([
+    expect(await runStore.runsWithLabLeft()).toEqual([
       { id: run.id, hypervisorHost: 'fake' },
     ]);
     engine.down = false;
@@ -1929,7 +1970,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machines: [],
       networks: [],
     });
-    expect((await store.getRun(run.id))!.steps.at(-1)!.message).toBe(
+    expect((await runStore.getRun(run.id))!.steps.at(-1)!.message).toBe(
       'Lab torn down later: removed 0 containers and 1 network',
     );
     await runs.shutdown();
@@ -1983,7 +2024,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(failover.id);
-    const run = (await store.getRun(failover.id))!;
+    const run = (await runStore.getRun(failover.id))!;
     expect(run.status).toBe('succeeded');
     expect(host.removals).toEqual([failover.id]);
     expect((await host.listLabResources(failover.id)).machines).toEqual(
@@ -2003,7 +2044,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     stuck.removeProbes = async () => {
       throw new Error('engine said no');
     };
-    const logger = mockServices.logger.mock();
+    const logger = recordingLogger();
     const again = service(stuck, {}, demoGraph, logger);
     await runs.releaseFailover(failover.id);
     const second = await again.start({
@@ -2012,7 +2053,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await again.waitFor(second.id);
-    const kept = (await store.getRun(second.id))!.steps.find(s =>
+    const kept = (await runStore.getRun(second.id))!.steps.find(s =>
       s.message.startsWith('Kept '),
     )!.message;
     const containers = (await stuck.listLabResources(second.id)).machines;
@@ -2020,9 +2061,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(kept).toContain(
       `Kept 4 containers (${containers.join(', ')}) and 1 network (lab-${second.id}-prod) on fake`,
     );
-    expect(logger.warn).toHaveBeenCalledWith(
-      `Run ${second.id}: could not remove its probe helpers from fake: engine said no; its release removes them`,
-    );
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      fields: { runId: second.id },
+      message:
+        "Could not remove the run's probe helpers from fake: engine said no; its release removes them",
+    });
     await again.releaseFailover(second.id);
     expect(stuck.labels.size).toBe(0);
   });
@@ -2030,8 +2074,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it('a lab its teardown left on the host is removed before the next run there, or that run fails saying whose lab is in the way', async () => {
     const { host, runs, first, engine } = await labLeftBehind();
     // The recovery itself succeeded; its lab is still there.
-    expect((await store.getRun(first.id))!.status).toBe('succeeded');
-    expect(await store.runsWithLabLeft('fake')).toEqual([
+    expect((await runStore.getRun(first.id))!.status).toBe('succeeded');
+    expect(await runStore.runsWithLabLeft('fake')).toEqual([
       { id: first.id, hypervisorHost: 'fake' },
     ]);
     expect((await host.listLabResources(first.id)).machines).toHaveLength(3);
@@ -2043,7 +2087,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(blocked.id);
-    const blockedRun = (await store.getRun(blocked.id))!;
+    const blockedRun = (await runStore.getRun(blocked.id))!;
     expect(blockedRun.status).toBe('failed');
     expect(blockedRun.error?.message).toContain(
       `the lab of run ${first.id} is still on fake and could not be removed (engine unreachable)`,
@@ -2058,13 +2102,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(next.id);
-    expect((await store.getRun(next.id))!.status).toBe('succeeded');
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect((await runStore.getRun(next.id))!.status).toBe('succeeded');
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
     expect(await host.listLabResources()).toEqual({
       machines: [],
       networks: [],
     });
-    expect((await store.getRun(first.id))!.steps.at(-1)).toMatchObject({
+    expect((await runStore.getRun(first.id))!.steps.at(-1)).toMatchObject({
       level: 'info',
       message: expect.stringMatching(/^Lab torn down later: removed /),
     });
@@ -2078,8 +2122,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       runs.cleanUpInterruptedRuns(),
       runs.cleanUpInterruptedRuns(),
     ]);
-    expect(await store.runsWithLabLeft()).toEqual([]);
-    const said = (await store.getRun(first.id))!.steps.filter(s =>
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
+    const said = (await runStore.getRun(first.id))!.steps.filter(s =>
       s.message.startsWith('Lab torn down later'),
     );
     expect(said).toHaveLength(1);
@@ -2096,7 +2140,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     await runs.waitFor(blocked.id);
     expect(
-      (await store.getRun(blocked.id))!.steps.map(s => s.message),
+      (await runStore.getRun(blocked.id))!.steps.map(s => s.message),
     ).toContain(removing);
 
     // The removal may take a step deadline on a slow engine: the timeline says what the run waits for.
@@ -2107,7 +2151,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(next.id);
-    const messages = (await store.getRun(next.id))!.steps.map(s => s.message);
+    const messages = (await runStore.getRun(next.id))!.steps.map(
+      s => s.message,
+    );
     expect(messages.indexOf(removing)).toBeGreaterThan(0);
     expect(messages.indexOf(removing)).toBeLessThan(
       messages.findIndex(m => m.startsWith('Created isolated network')),
@@ -2118,12 +2164,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   it('the cleanup task removes a lab a teardown left, and keeps trying while it cannot', async () => {
     const { host, runs, first, engine } = await labLeftBehind();
     await runs.cleanUpInterruptedRuns();
-    expect(await store.runsWithLabLeft()).toEqual([
+    expect(await runStore.runsWithLabLeft()).toEqual([
       { id: first.id, hypervisorHost: 'fake' },
     ]);
     engine.down = false;
     await runs.cleanUpInterruptedRuns();
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
     expect(await host.listLabResources()).toEqual({
       machines: [],
       networks: [],
@@ -2146,7 +2192,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    expect((await store.getRun(started.id))!.error).toEqual({
+    expect((await runStore.getRun(started.id))!.error).toEqual({
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
       message:
@@ -2165,14 +2211,15 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       lateRestore = restored;
       return restored;
     };
-    const runs = service(host, { stepTimeoutMs: 100 });
+    const logger = recordingLogger();
+    const runs = service(host, { stepTimeoutMs: 100 }, undefined, logger);
     const started = await runs.start({
       entityRef: 'component:default/web',
       mode: 'test',
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    expect((await store.getRun(started.id))!.status).toBe('failed');
+    expect((await runStore.getRun(started.id))!.status).toBe('failed');
     expect(await host.listLabResources(started.id)).toEqual({
       machines: [],
       networks: [],
@@ -2183,6 +2230,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       expect(await host.listLabResources(started.id)).toEqual({
         machines: [],
         networks: [],
+      });
+      // Said once removed, on the run's child logger.
+      expect(logger.lines).toContainEqual({
+        level: 'warn',
+        fields: { runId: started.id },
+        message: expect.stringMatching(
+          /^Removed .+ created after a step's deadline$/,
+        ),
       });
     }, eventually);
   });
@@ -2206,7 +2261,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    expect((await store.getRun(started.id))!.error?.message).toBe(
+    expect((await runStore.getRun(started.id))!.error?.message).toBe(
       'resource:default/infra-01 failed: restore did not finish within 0.1 s',
     );
 
@@ -2243,13 +2298,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    expect((await store.getRun(started.id))!.status).toBe('failed');
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect((await runStore.getRun(started.id))!.status).toBe('failed');
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
     engine.down = true;
     release();
     await lateRestore;
     await vi.waitFor(async () => {
-      expect(await store.runsWithLabLeft()).toEqual([
+      expect(await runStore.runsWithLabLeft()).toEqual([
         { id: started.id, hypervisorHost: 'fake' },
       ]);
     }, eventually);
@@ -2259,7 +2314,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     engine.down = false;
     await runs.cleanUpInterruptedRuns();
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
     expect(await host.listLabResources(started.id)).toEqual({
       machines: [],
       networks: [],
@@ -2290,7 +2345,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(started.id);
-    expect((await store.getRun(started.id))!.error?.message).toBe(
+    expect((await runStore.getRun(started.id))!.error?.message).toBe(
       'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.1 s after it was ready',
     );
 
@@ -2397,7 +2452,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     await runs.waitFor(started.id);
 
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.error?.message).toBe(
       'resource:default/infra-01 failed: restore did not finish within 0.1 s',
     );
@@ -2450,12 +2505,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+      expect((await runStore.getRun(started.id))!.machines[0].phase).toBe(
         'restoring',
       );
     }, eventually);
     await runs.shutdown();
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('failed');
     // The interruption is no machine's failure: the error names none, the machine says why it stopped.
     expect(run.error).toEqual({
@@ -2552,7 +2607,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       });
       await at;
       await runs.shutdown();
-      const run = (await store.getRun(started.id))!;
+      const run = (await runStore.getRun(started.id))!;
       expect(run).toMatchObject({
         status: 'failed',
         error: { message: 'Interrupted: the backend is shutting down' },
@@ -2569,7 +2624,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         networks: [],
       });
       expect(
-        await store.lastFinishedRun({ entityRef: 'component:default/web' }),
+        await runHistory.lastFinishedRun({
+          entityRef: 'component:default/web',
+        }),
       ).toBeUndefined();
     },
   );
@@ -2578,9 +2635,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const host = new FakeHost(needs);
     const runs = service(host);
     // Shutting down while a request is being admitted: that run must not go on driving unseen.
-    const admit = store.admitRun.bind(store);
+    const admit = runStore.admitRun.bind(runStore);
     let stopped: Promise<void> | undefined;
-    store.admitRun = async (...args) => {
+    runStore.admitRun = async (...args) => {
       const admission = await admit(...args);
       stopped ??= runs.shutdown();
       return admission;
@@ -2591,7 +2648,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await stopped;
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       message: 'Interrupted: the backend is shutting down',
@@ -2613,7 +2670,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       name: 'ServiceUnavailableError',
       message: expect.stringContaining('shutting down'),
     });
-    expect(await store.activeRuns({})).toEqual([]);
+    expect(await runStore.activeRuns({})).toEqual([]);
   });
 
   it('tears down a test lab at shutdown but keeps what an interrupted failover booted', async () => {
@@ -2632,12 +2689,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await vi.waitFor(async () => {
-      expect((await store.getRun(test.id))!.machines[0].phase).toBe(
+      expect((await runStore.getRun(test.id))!.machines[0].phase).toBe(
         'verifying',
       );
     }, eventually);
     await testRuns.shutdown();
-    expect((await store.getRun(test.id))!.error?.message).toBe(
+    expect((await runStore.getRun(test.id))!.error?.message).toBe(
       'Interrupted: the backend is shutting down',
     );
     expect(await testHost.listLabResources(test.id)).toEqual({
@@ -2651,12 +2708,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await vi.waitFor(async () => {
-      expect((await store.getRun(failover.id))!.machines[0].phase).toBe(
+      expect((await runStore.getRun(failover.id))!.machines[0].phase).toBe(
         'verifying',
       );
     }, eventually);
     await failoverRuns.shutdown();
-    const run = (await store.getRun(failover.id))!;
+    const run = (await runStore.getRun(failover.id))!;
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(
       // Its one container is named: the machine it was verifying, not ready.
@@ -2673,7 +2730,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   it('keeps what a failover orphaned by a stopped backend booted', async () => {
     const host = new FakeHost(needs);
-    await store.insertRun(
+    await runStore.insertRun(
       {
         id: 'orphan',
         entityRef: 'component:default/web',
@@ -2686,14 +2743,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       },
       new Date(Date.now() - 10_000),
     );
-    await store.updateRun('orphan', { status: 'running' });
+    await runStore.updateRun('orphan', { status: 'running' });
     const lab = await host.createLab('orphan', [{ name: 'prod', aliases: [] }]);
     await host.restoreMachine(lab, {
       machineRef: 'resource:default/infra-01',
     } as RestorableCapture);
     const runs = service(host, { staleAfterMs: -60_000 });
     expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
-    const run = (await store.getRun('orphan'))!;
+    const run = (await runStore.getRun('orphan'))!;
     expect(run.status).toBe('failed');
     expect(run.error?.message).toBe(
       'Interrupted: the backend driving this run stopped; kept 1 container and 1 network on fake, labelled with run orphan: a failover is never torn down automatically',
@@ -2717,7 +2774,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(failover.id);
-    const run = (await store.getRun(failover.id))!;
+    const run = (await runStore.getRun(failover.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       machineRef: 'resource:default/web-01',
@@ -2736,7 +2793,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.steps.map(s => s.message)).not.toContainEqual(
       expect.stringMatching(/^Lab torn down/),
     );
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
 
     const test = await runs.start({
       entityRef: 'component:default/web',
@@ -2744,7 +2801,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(test.id);
-    expect((await store.getRun(test.id))!.error?.message).toBe(
+    expect((await runStore.getRun(test.id))!.error?.message).toBe(
       'resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
     );
     expect(await host.listLabResources(test.id)).toEqual({
@@ -2760,8 +2817,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ['data-01', '172.29.10.12'],
       ['web-01', '172.29.10.13'],
     ]) {
-      const [capture] = await store.listCaptures(`resource:default/${n}`, 1);
-      await store.insertCapture({
+      const [capture] = await captureStore.listCaptures(
+        `resource:default/${n}`,
+        1,
+      );
+      await captureStore.insertCapture({
         ...capture,
         id: `cap-subnet-${n}`,
         runtime: {
@@ -2786,7 +2846,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(failover.id);
-    const { finishedAt, status } = (await store.getRun(failover.id))!;
+    const { finishedAt, status } = (await runStore.getRun(failover.id))!;
     expect(status).toBe('succeeded');
     const kept = `failover ${failover.id} of component:default/web (succeeded at ${finishedAt}) keeps 3 containers and 1 network there`;
     const remove =
@@ -2824,7 +2884,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       entityRef: 'component:default/web',
     });
     // Refused, not failed: nothing counts against the entity.
-    expect((await store.listRuns({ limit: 10 })).map(r => r.id)).toEqual([
+    expect((await runStore.listRuns({ limit: 10 })).map(r => r.id)).toEqual([
       failover.id,
     ]);
     // An engineer released the failover: what it kept is gone, and the host is free for both again.
@@ -2876,7 +2936,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       m => `resource:default/${m}`,
     );
     expect(
-      (await store.getRun(failover.id))!.steps.map(s => s.message),
+      (await runStore.getRun(failover.id))!.steps.map(s => s.message),
     ).toContain(
       `Kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: ${machines.join(', ')}): a failover is never torn down automatically; ` +
         `release it once production runs on its primary machines again (recovery release ${failover.id}, or POST /runs/${failover.id}/release)`,
@@ -2909,7 +2969,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     // The run itself stands as it finished.
     expect(second).toMatchObject({
       status: 'succeeded',
-      finishedAt: (await store.getRun(failover.id))!.finishedAt,
+      finishedAt: (await runStore.getRun(failover.id))!.finishedAt,
     });
     const again = await runs.releaseFailover(failover.id);
     expect(again.steps.at(-1)!.message).toBe(
@@ -2927,7 +2987,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await expect(runs.releaseFailover('no-such-run')).rejects.toMatchObject({
       name: 'NotFoundError',
     });
-    await store.insertRun(
+    await runStore.insertRun(
       {
         id: 'booting',
         entityRef: 'component:default/web',
@@ -2949,7 +3009,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       'Failover booting is still pending: release it once it has finished (its machines may be booting production now)',
     );
     await expect(active).rejects.toBeInstanceOf(ConflictError);
-    await store.updateRun('booting', {
+    await runStore.updateRun('booting', {
       status: 'failed',
       finishedAt: new Date().toISOString(),
     });
@@ -2960,7 +3020,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(failover.id);
-    const steps = (await store.getRun(failover.id))!.steps.length;
+    const steps = (await runStore.getRun(failover.id))!.steps.length;
     const teardown = host.teardown.bind(host);
     host.teardown = async () => {
       throw new Error('connect ECONNREFUSED /var/run/docker.sock');
@@ -2978,7 +3038,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await expect(hung.releaseFailover(failover.id)).rejects.toThrow(
       /could not tear down what failover .* kept there: teardown did not finish within 0.05 s/,
     );
-    expect((await store.getRun(failover.id))!.steps).toHaveLength(steps);
+    expect((await runStore.getRun(failover.id))!.steps).toHaveLength(steps);
     expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
     host.teardown = teardown;
     expect(
@@ -3002,7 +3062,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await runs.waitFor(failover.id);
-    const run = (await store.getRun(failover.id))!;
+    const run = (await runStore.getRun(failover.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       message: `${refusal}; nothing of it is on fake`,
@@ -3012,7 +3072,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       'skipped',
       'skipped',
     ]);
-    expect(await store.runsWithLabLeft()).toEqual([]);
+    expect(await runStore.runsWithLabLeft()).toEqual([]);
   });
 
   it('claims an orphaned-looking run before tearing its lab down: its live driver stops without failing a machine', async () => {
@@ -3033,7 +3093,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+      expect((await runStore.getRun(started.id))!.machines[0].phase).toBe(
         'verifying',
       );
     }, eventually);
@@ -3041,8 +3101,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const cleaner = service(host, { staleAfterMs: -60_000 });
     // It pauses again between its claim and tearing down: the live driver learns meanwhile, at
     // its next heartbeat, that it lost the run, and must leave the lab to the cleaner.
-    const claim = store.claimStaleRun.bind(store);
-    store.claimStaleRun = async (...args) => {
+    const claim = runStore.claimStaleRun.bind(runStore);
+    runStore.claimStaleRun = async (...args) => {
       const claimed = await claim(...args);
       await new Promise(resolve =>
         setTimeout(resolve, options.heartbeatIntervalMs * 6),
@@ -3052,7 +3112,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await cleaner.cleanUpInterruptedRuns()).toEqual([started.id]);
     await driver.waitFor(started.id);
 
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.status).toBe('failed');
     expect(run.error).toEqual({
       message:
@@ -3103,23 +3163,23 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+      expect((await runStore.getRun(started.id))!.machines[0].phase).toBe(
         'verifying',
       );
     }, eventually);
     engine.down = true;
-    await store.updateRun(started.id, {
+    await runStore.updateRun(started.id, {
       status: 'failed',
       error: { message: 'failed elsewhere' },
     });
     await runs.waitFor(started.id);
 
-    const run = (await store.getRun(started.id))!;
+    const run = (await runStore.getRun(started.id))!;
     expect(run.error?.message).toBe('failed elsewhere');
     expect(run.steps.map(s => s.message)).toContain(
       'Stopped driving: the run was already finished elsewhere; teardown failed: engine unreachable',
     );
-    expect(await store.runsWithLabLeft()).toEqual([
+    expect(await runStore.runsWithLabLeft()).toEqual([
       { id: started.id, hypervisorHost: 'fake' },
     ]);
     engine.down = false;
@@ -3132,7 +3192,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
   /** A test run left running on the host by a backend that stopped: its heartbeat is as of now. */
   async function orphanOnHost(host: FakeHost, id: string): Promise<void> {
-    await store.insertRun(
+    await runStore.insertRun(
       {
         id,
         entityRef: 'component:default/web',
@@ -3145,7 +3205,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       },
       new Date(),
     );
-    await store.updateRun(id, { status: 'running' });
+    await runStore.updateRun(id, { status: 'running' });
     await host.createLab(id, [{ name: 'prod', aliases: [] }]);
   }
 
@@ -3159,7 +3219,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(await runs.sweepInterruptedRuns()).toEqual([]);
     // Failed by the claim, then told what its teardown removed: waited for whole.
     await vi.waitFor(async () => {
-      expect((await store.getRun('orphan'))!).toMatchObject({
+      expect((await runStore.getRun('orphan'))!).toMatchObject({
         status: 'failed',
         error: {
           message:
@@ -3167,7 +3227,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         },
       });
     }, eventually);
-    const run = (await store.getRun('orphan'))!;
+    const run = (await runStore.getRun('orphan'))!;
     // Stale by staleAfterMs (1 s), not sooner, and claimed at once.
     const claimedAfter = Date.parse(run.finishedAt!) - beatAt;
     expect(claimedAfter).toBeGreaterThanOrEqual(options.staleAfterMs);
@@ -3197,13 +3257,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     // then look again only when that one turns stale, not also when the first would have.
     await new Promise(resolve => setTimeout(resolve, options.staleAfterMs / 2));
     const beatAt = Date.now();
-    await store.heartbeat('orphan');
+    await runStore.heartbeat('orphan');
     for (let i = 0; i < 3; i++) await runs.sweepInterruptedRuns();
     await vi.waitFor(async () => {
-      expect((await store.getRun('orphan'))!.status).toBe('failed');
+      expect((await runStore.getRun('orphan'))!.status).toBe('failed');
     }, eventually);
     expect(
-      Date.parse((await store.getRun('orphan'))!.finishedAt!) - beatAt,
+      Date.parse((await runStore.getRun('orphan'))!.finishedAt!) - beatAt,
     ).toBeGreaterThanOrEqual(options.staleAfterMs);
     // The six sweeps and one look.
     expect(sweeps).toHaveBeenCalledTimes(7);
@@ -3218,14 +3278,14 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     await runs.sweepInterruptedRuns();
     await new Promise(resolve => setTimeout(resolve, 2 * options.staleAfterMs));
-    expect((await store.getRun(live.id))!.status).toBe('running');
+    expect((await runStore.getRun(live.id))!.status).toBe('running');
     expect(sweeps.mock.calls.length).toBeGreaterThan(8);
     await runs.shutdown();
     const looked = sweeps.mock.calls.length;
     await new Promise(resolve => setTimeout(resolve, 2 * options.staleAfterMs));
     expect(sweeps).toHaveBeenCalledTimes(looked);
     await driver.shutdown();
-    expect((await store.getRun(live.id))!.error?.message).toBe(
+    expect((await runStore.getRun(live.id))!.error?.message).toBe(
       'Interrupted: the backend is shutting down',
     );
   });
@@ -3242,7 +3302,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       trigger: 'user',
     });
     await vi.waitFor(async () => {
-      expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+      expect((await runStore.getRun(started.id))!.machines[0].phase).toBe(
         'verifying',
       );
     }, eventually);
@@ -3259,10 +3319,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     } finally {
       skewed.mockRestore();
     }
-    expect((await store.getRun(started.id))!.status).toBe('running');
+    expect((await runStore.getRun(started.id))!.status).toBe('running');
     expect((await host.listLabResources(started.id)).machines).toHaveLength(1);
     await driver.shutdown();
-    expect((await store.getRun(started.id))!.error?.message).toBe(
+    expect((await runStore.getRun(started.id))!.error?.message).toBe(
       'Interrupted: the backend is shutting down',
     );
   });
@@ -3287,19 +3347,19 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         trigger: 'user',
       });
       await vi.waitFor(async () => {
-        expect((await store.getRun(started.id))!.machines[0].phase).toBe(
+        expect((await runStore.getRun(started.id))!.machines[0].phase).toBe(
           'restoring',
         );
       }, eventually);
       // What cleanUpInterruptedRuns on another replica writes when the heartbeat looks stale.
-      await store.updateRun(started.id, {
+      await runStore.updateRun(started.id, {
         status: 'failed',
         error: { message: 'failed elsewhere' },
       });
       // Its heartbeat finds out; only then does the restore finish, late.
       await vi.waitFor(async () => {
         expect(
-          (await store.getRun(started.id))!.steps.map(s => s.message),
+          (await runStore.getRun(started.id))!.steps.map(s => s.message),
         ).toContainEqual(
           expect.stringMatching(
             /^Stopped driving: the run was already finished elsewhere/,
@@ -3310,7 +3370,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       await runs.waitFor(started.id);
       await restored;
 
-      const run = (await store.getRun(started.id))!;
+      const run = (await runStore.getRun(started.id))!;
       expect(run.status).toBe('failed');
       expect(run.error?.message).toBe('failed elsewhere');
       expect(run.machines.some(m => m.phase === 'ready')).toBe(false);

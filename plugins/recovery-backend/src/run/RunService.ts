@@ -18,11 +18,8 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  RecoveryStore,
-  RunOptions,
-  StoredCapture,
-} from '../database/RecoveryStore';
+import type { CaptureStore, StoredCapture } from '../database/CaptureStore';
+import { RunOptions, RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny } from '../plan/mentions';
 import { PlanService } from '../service/PlanService';
@@ -36,6 +33,7 @@ import {
   isHostUnreachable,
   messageOf,
   MissingDependenciesError,
+  DependencyCycleError,
   RunSuperseded,
 } from './errors';
 import { Failovers } from './failover';
@@ -81,8 +79,13 @@ export interface StartRunRequest {
    */
   acceptMissingDependencies?: boolean;
   /**
+   * Start although the catalog declares a dependency cycle: the plan drops one edge per cycle
+   * (PlanService.plan's acceptCycles), and the timeline names each.
+   */
+  acceptCycles?: boolean;
+  /**
    * The time to recover to (ISO, checked by the caller): each machine restores its newest capture
-   * taken at or before it, not its latest (RecoveryStore.admitRun).
+   * taken at or before it, not its latest (RunStore.admitRun).
    */
   recoveryPoint?: string;
   /**
@@ -134,7 +137,8 @@ export class RunService {
   private readonly failovers: Failovers;
 
   constructor(
-    private readonly store: RecoveryStore,
+    private readonly runStore: RunStore,
+    private readonly captureStore: CaptureStore,
     private readonly providers: ProviderRegistry,
     private readonly plans: PlanService,
     /** The caller's view of the catalog: whether a refusal may name the run holding the host. */
@@ -144,14 +148,15 @@ export class RunService {
   ) {
     // A run this backend drives tears its own lab down.
     this.teardown = new LabTeardown(
-      store,
+      runStore,
       providers,
       logger,
       options.stepTimeoutMs,
       runId => this.driving.has(runId),
     );
     this.failovers = new Failovers(
-      store,
+      runStore,
+      captureStore,
       providers,
       graphs,
       logger,
@@ -183,9 +188,16 @@ export class RunService {
       );
     }
     // Kept with the run as the plugin sees it: each reader gets its warnings filtered (runSeenBy).
-    const { graph, plan, planError, names } = await this.plans.plan(
-      request.entityRef,
-    );
+    const { graph, plan, planError, names, cycle, droppedForCycles } =
+      await this.plans.plan(request.entityRef, undefined, {
+        acceptCycles: request.acceptCycles,
+      });
+    if (!plan && cycle)
+      throw new DependencyCycleError(
+        planError!,
+        cycle.error.message,
+        cycle.wouldDrop,
+      );
     if (!plan) throw new InputError(planError);
     // Refused first: told what is missing, a caller without the grant would only be refused again
     // when accepting it.
@@ -221,7 +233,7 @@ export class RunService {
     const runId = randomUUID();
     // Checked and inserted atomically: concurrent requests and replicas share the host.
     // Admitted with the captures it restores, chosen in the same transaction.
-    const admission = await this.store.admitRun(
+    const admission = await this.runStore.admitRun(
       {
         id: runId,
         entityRef: graph.rootRef,
@@ -259,7 +271,7 @@ export class RunService {
     const preempted = admission.preempted.map(p => p.id);
     for (const id of preempted) this.driving.get(id)?.abort();
     // Read before the run is driven, which may already have moved it on.
-    const admitted = (await this.store.getRun(runId))!;
+    const admitted = (await this.runStore.getRun(runId))!;
     const controller = new AbortController();
     // Admitted while the backend began to shut down: interrupted at once, and waited for.
     if (this.stopping) controller.abort();
@@ -269,13 +281,22 @@ export class RunService {
       host,
       waves,
       admission.captures,
-      graph.problems,
+      // Each edge dropped for a cycle, as the catalog's: it declared the cycle.
+      [
+        ...graph.problems,
+        ...(droppedForCycles ?? []).map(e => ({
+          entityRef: e.from,
+          message: `${e.message} (started accepting cycles)`,
+        })),
+      ],
       graph.objectives.rpoSeconds,
       preempted,
       controller.signal,
     )
       .catch(error =>
-        this.logger.error(`Run ${runId} crashed: ${error?.stack ?? error}`),
+        this.logger
+          .child({ runId })
+          .error(`Run crashed: ${error?.stack ?? error}`),
       )
       .finally(() => {
         this.driving.delete(runId);
@@ -302,14 +323,15 @@ export class RunService {
     preempted: string[],
     signal: AbortSignal,
   ): Promise<void> {
-    const run = (await this.store.getRun(runId))!;
-    const recorder = new RunRecorder(this.store, run);
+    const run = (await this.runStore.getRun(runId))!;
+    const recorder = new RunRecorder(this.runStore, run);
+    const logger = this.logger.child({ runId });
     // The heartbeat finds out when another replica has failed the run (it looked orphaned).
     const superseded = new AbortController();
     const driving = AbortSignal.any([signal, superseded.signal]);
     const heartbeat = setInterval(
       () =>
-        this.store
+        this.runStore
           .heartbeat(runId)
           .then(active => active || superseded.abort())
           .catch(() => {}),
@@ -362,17 +384,21 @@ export class RunService {
       const building = () => {
         labStarted = true;
       };
-      // Every capture read against its checksums first: a damaged one fails the run now, marked,
-      // not at its machine's wave after the earlier waves have booted.
-      await verifyCaptures(
+      // Every capture read against its checksums first, not at its machine's wave after the earlier
+      // waves have booted: a damaged one is passed over for the machine's newest intact capture,
+      // restored from here on; a machine with none left fails the run now.
+      const intact = await verifyCaptures(
         recorder,
         host,
         waves.map(wave => wave.map(m => captures.get(m)!)),
-        this.store,
-        run.recoveryPoint,
+        this.captureStore,
+        run,
+        rpoSeconds,
         this.options.stepTimeoutMs,
         driving,
       );
+      for (const [machineRef, capture] of intact)
+        captures.set(machineRef, capture);
       await checkRoom(
         recorder,
         host,
@@ -415,7 +441,7 @@ export class RunService {
           // Found damaged at its restore (changed since it was verified): marked as at verification.
           captureDamaged: (capture, reason) =>
             markDamaged(
-              this.store,
+              this.captureStore,
               recorder,
               capture,
               reason,
@@ -423,7 +449,7 @@ export class RunService {
             ),
         },
         this.options,
-        this.logger,
+        logger,
       );
       for (const [index, wave] of waves.entries()) {
         driving.throwIfAborted();
@@ -480,9 +506,7 @@ export class RunService {
       const interrupted = signal.aborted;
       // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
       if (!interrupted && failure.machineRef === undefined) {
-        this.logger.warn(
-          `Run ${runId} failed: ${failure?.stack ?? messageOf(failure)}`,
-        );
+        logger.warn(`Run failed: ${failure?.stack ?? messageOf(failure)}`);
       }
       const reason = interrupted
         ? `${INTERRUPTED_PREFIX}the backend is shutting down`
@@ -554,16 +578,18 @@ export class RunService {
       // The run is finished only once its lab is gone (a run admitted next must not find it there),
       // but its result stands from now: a backend stopped during the teardown leaves it to whichever
       // claims the run, which finishes it so rather than as interrupted (cleanUpInterruptedRuns).
-      await this.store
+      await this.runStore
         .setRunOutcome(run.id, {
           status: status === 'succeeded' ? 'succeeded' : 'failed',
           ...result,
           unfinishedReason,
         })
         .catch(error =>
-          this.logger.warn(
-            `Run ${run.id}: could not keep its result ahead of its teardown: ${messageOf(error)}`,
-          ),
+          this.logger
+            .child({ runId: run.id })
+            .warn(
+              `Could not keep the run's result ahead of its teardown: ${messageOf(error)}`,
+            ),
         );
       await this.teardown.ofFinishedRun(recorder, host, hostDown);
     }
@@ -571,9 +597,11 @@ export class RunService {
     // so a backend that stops during the teardown leaves the run to be cleaned up as a whole.
     if (status === 'failed') await recorder.settleUnfinished(unfinishedReason);
     await recorder.status(status, { finishedAt: now(), ...result });
-    this.logger.info(
-      `Run ${run.id} of ${run.entityRef} ${status}${result.rtoSeconds !== undefined ? ` (RTO ${result.rtoSeconds} s)` : ''}${result.error ? `: ${result.error.message}` : ''}`,
-    );
+    this.logger
+      .child({ runId: run.id })
+      .info(
+        `Run of ${run.entityRef} ${status}${result.rtoSeconds !== undefined ? ` (RTO ${result.rtoSeconds} s)` : ''}${result.error ? `: ${result.error.message}` : ''}`,
+      );
   }
 
   /**
@@ -602,12 +630,12 @@ export class RunService {
         // What this driver created after that replica's teardown stays: recorded as left, as a
         // failed teardown of its own would be, so the next run there or the cleanup task removes it.
         note = `teardown failed: ${messageOf(error)}`;
-        await this.store.setLabLeft(run.id, true).catch(() => {});
+        await this.runStore.setLabLeft(run.id, true).catch(() => {});
       }
     }
     const message = `Stopped driving: the run was already finished elsewhere${note ? `; ${note}` : ''}`;
     await recorder.step(message, undefined, 'error').catch(() => {});
-    this.logger.warn(`Run ${run.id}: ${message}`);
+    this.logger.child({ runId: run.id }).warn(message);
   }
 
   /**
@@ -624,7 +652,7 @@ export class RunService {
       this.options.stepTimeoutMs +
       this.options.heartbeatIntervalMs;
     while (!signal.aborted && Date.now() < until) {
-      const run = await this.store.getRun(runId).catch(() => undefined);
+      const run = await this.runStore.getRun(runId).catch(() => undefined);
       if (run?.error?.message !== ORPHANED) return;
       await sleep(this.options.heartbeatIntervalMs, undefined, {
         signal,
@@ -635,7 +663,7 @@ export class RunService {
   /** Whether this replica still drives the run (beating it): false once another replica claimed it. */
   private stillDriven(runId: string): Promise<boolean> {
     // Unknown is still ours: the run's own updates tell when it is not.
-    return this.store.heartbeat(runId).catch(() => true);
+    return this.runStore.heartbeat(runId).catch(() => true);
   }
 
   /**
@@ -653,7 +681,7 @@ export class RunService {
 
   /** A run as recorded, or undefined where there is none of that id. */
   getRun(runId: string): Promise<RecoveryRun | undefined> {
-    return this.store.getRun(runId);
+    return this.runStore.getRun(runId);
   }
 
   /**
@@ -671,8 +699,8 @@ export class RunService {
     visible?: VisibleTo,
   ): Promise<RecoveryRun[]> {
     return visible
-      ? listVisibleRuns(this.store, query, limit, visible)
-      : this.store.listRuns({ ...query, limit });
+      ? listVisibleRuns(this.runStore, query, limit, visible)
+      : this.runStore.listRuns({ ...query, limit });
   }
 
   /** Resolves when the run this instance drives has finished (tests, shutdown). */
@@ -714,7 +742,7 @@ export class RunService {
     if (this.stopping) return cleaned;
     // Read after the sweep, which may have spent a teardown's time: a run that turned stale
     // meanwhile (it claimed every other, but those this backend drives) is looked at at once.
-    const dueInMs = (await this.store.heartbeatAges())
+    const dueInMs = (await this.runStore.heartbeatAges())
       .filter(({ id }) => !this.driving.has(id))
       .map(({ ageMs }) => this.options.staleAfterMs - ageMs);
     if (dueInMs.length > 0 && !this.stopping)
@@ -742,7 +770,7 @@ export class RunService {
    */
   async cleanUpInterruptedRuns(): Promise<string[]> {
     // Staleness by the database's clock: this replica's may run ahead of the driver's.
-    const stale = await this.store.activeRuns({
+    const stale = await this.runStore.activeRuns({
       staleForMs: this.options.staleAfterMs,
     });
     const cleaned: string[] = [];
@@ -756,7 +784,7 @@ export class RunService {
       // host, and a run admitted there next must find the lab to remove, even if this backend
       // stops before its teardown.
       const labLeft = run.mode !== 'failover';
-      const claim = await this.store.claimStaleRun(
+      const claim = await this.runStore.claimStaleRun(
         run.id,
         this.options.staleAfterMs,
         ORPHANED,
@@ -780,7 +808,7 @@ export class RunService {
           // Left (since the claim) until removed: a backend that stops during this teardown
           // leaves it to the cleanup task.
           teardownNote = `; removed ${describeResources(await this.teardown.remove(host, run.id))}`;
-          await this.store.setLabLeft(run.id, false);
+          await this.runStore.setLabLeft(run.id, false);
         }
       } catch (error) {
         // Still recorded as left (the claim did): whatever of it reached the host goes later.
@@ -789,17 +817,19 @@ export class RunService {
           : `; teardown failed: ${messageOf(error)}`;
       }
       const message = `${ORPHANED}${teardownNote}`;
-      await this.store.setFailedRunError(run.id, { message });
-      await this.store.appendStep(run.id, {
+      await this.runStore.setFailedRunError(run.id, { message });
+      await this.runStore.appendStep(run.id, {
         at: at.toISOString(),
         level: 'error',
         message,
       });
-      this.logger.warn(`Run ${run.id}: ${message}`);
+      this.logger.child({ runId: run.id }).warn(message);
       cleaned.push(run.id);
     }
     for (const { runId, error } of await this.teardown.removeLeftLabs()) {
-      this.logger.warn(`Run ${runId}: its lab is still on its host: ${error}`);
+      this.logger
+        .child({ runId })
+        .warn(`The run's lab is still on its host: ${error}`);
     }
     return cleaned;
   }

@@ -14,7 +14,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import { isCaptureDamaged } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StoredCapture } from '../database/RecoveryStore';
+import type { StoredCapture } from '../database/CaptureStore';
 import { withDeadline } from './deadline';
 import {
   hostUnreachable,
@@ -73,6 +73,7 @@ export class LabBoot {
       | 'stepTimeoutMs'
       | 'minReadyMs'
     >,
+    /** The run's logger (a child with its runId). */
     private readonly logger: LoggerService,
   ) {}
 
@@ -223,7 +224,7 @@ export class LabBoot {
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
       this.logger.warn(
-        `Run ${recorder.runId}: ${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`,
+        `${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`,
       );
     }
     const failure =
@@ -262,7 +263,7 @@ export class LabBoot {
         .logTail(machineRef, logTail)
         .catch(stored =>
           this.logger.warn(
-            `Run ${recorder.runId}: could not keep the console tail of ${machineRef}: ${messageOf(stored)}`,
+            `Could not keep the console tail of ${machineRef}: ${messageOf(stored)}`,
           ),
         );
     }

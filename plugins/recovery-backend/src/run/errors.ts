@@ -6,6 +6,7 @@ import {
   KEPT_FAILOVER_ERROR_NAME,
   MACHINES_NOT_CAPTURED_ERROR_NAME,
   MISSING_DEPENDENCIES_ERROR_NAME,
+  DEPENDENCY_CYCLE_ERROR_NAME,
   RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
   CAPTURES_DAMAGED_ERROR_NAME,
   type DamagedCapture,
@@ -108,6 +109,33 @@ export class MissingDependenciesError extends RunConflictError {
         'Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them',
     );
     this.missing = missing;
+  }
+}
+
+/**
+ * The catalog declares a dependency cycle among what the plan boots: refused, as without a plan,
+ * unless the caller accepts breaking it (acceptCycles). A 400 as every plan that cannot be made;
+ * `cycle` and `wouldDrop` ride in the body for clients to offer that.
+ */
+export class DependencyCycleError extends CustomErrorBase {
+  name = DEPENDENCY_CYCLE_ERROR_NAME;
+  readonly statusCode = 400;
+  readonly cycle: string;
+  readonly wouldDrop: Array<{ from: string; waitsFor: string }>;
+
+  constructor(
+    /** The plan's error: the cycle, what to change, and how to go ahead (cycleOverride). */
+    message: string,
+    /** The cycle and what to change, as BootPlanCycleError says it. */
+    cycle: string,
+    wouldDrop: Array<{ from: string; waitsFor: string }>,
+  ) {
+    super(message);
+    this.cycle = cycle;
+    this.wouldDrop = wouldDrop.map(({ from, waitsFor }) => ({
+      from,
+      waitsFor,
+    }));
   }
 }
 

@@ -14,7 +14,8 @@ import type {
   LabResources,
 } from '@backstage-recovery/plugin-recovery-node';
 import { subnetsOverlap } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryStore } from '../database/RecoveryStore';
+import type { CaptureStore } from '../database/CaptureStore';
+import type { RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { KeptFailoverError, messageOf } from './errors';
@@ -34,7 +35,8 @@ export class Failovers {
   private readonly releasing = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly store: RecoveryStore,
+    private readonly runStore: RunStore,
+    private readonly captureStore: CaptureStore,
     private readonly providers: ProviderRegistry,
     /** The caller's view of the catalog: whether a refusal may name the failover holding the host. */
     private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'>,
@@ -99,14 +101,14 @@ export class Failovers {
     entityRef: string,
     machineRefs: string[],
   ): Promise<void> {
-    const failovers = await this.store.finishedFailovers(host.id);
+    const failovers = await this.runStore.finishedFailovers(host.id);
     if (failovers.length === 0) return;
     // A host busy with a run this one would not preempt is said busy first (admitRun): worth
     // waiting for, where this refusal is not.
-    const active = await this.store.activeRuns({ hypervisorHost: host.id });
+    const active = await this.runStore.activeRuns({ hypervisorHost: host.id });
     if (active.some(a => waitsFor(request.mode, a.mode))) return;
     // Those the run would restore: at a recovery point, the captures of then.
-    const captures = await this.store.latestCaptures(
+    const captures = await this.captureStore.latestCaptures(
       machineRefs,
       request.recoveryPoint,
     );
@@ -193,7 +195,7 @@ export class Failovers {
    * records nothing.
    */
   async release(runId: string, releasedBy?: string): Promise<RecoveryRun> {
-    const run = await this.store.getRun(runId);
+    const run = await this.runStore.getRun(runId);
     if (!run) throw new NotFoundError(`Run ${runId} not found`);
     if (run.mode !== 'failover') {
       throw new ConflictError(
@@ -241,15 +243,15 @@ export class Failovers {
       total === 0
         ? `nothing of it was left on ${host.id}`
         : `removed ${describeResources(removed, true)} it kept on ${host.id}`;
-    await this.store.appendStep(run.id, {
+    await this.runStore.appendStep(run.id, {
       at: now(),
       level: 'info',
       message: `Released by ${who}: ${what}`,
     });
-    this.logger.info(
-      `Failover ${run.id} of ${run.entityRef} released by ${who}: ${what}`,
-    );
-    return (await this.store.getRun(run.id))!;
+    this.logger
+      .child({ runId: run.id })
+      .info(`Failover of ${run.entityRef} released by ${who}: ${what}`);
+    return (await this.runStore.getRun(run.id))!;
   }
 }
 

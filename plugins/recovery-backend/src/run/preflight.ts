@@ -1,4 +1,12 @@
-import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  CaptureDamage,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  formatBytes,
+  formatSeconds,
+  formatSecondsAgainst,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   HostRoom,
   HypervisorHost,
@@ -7,7 +15,7 @@ import {
   counted,
   isCaptureDamaged,
 } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
+import type { StoredCapture } from '../database/CaptureStore';
 import { restorable } from './boot';
 import { NEVER_ABORTED, withDeadline } from './deadline';
 import {
@@ -129,10 +137,54 @@ export async function checkRoom(
 }
 
 /** Where a capture found damaged is marked, and what a run restores instead. */
-export type DamageStore = Pick<
-  RecoveryStore,
-  'markCaptureDamaged' | 'latestCaptures'
->;
+export interface DamageStore {
+  markCaptureDamaged(
+    captureId: string,
+    damage: CaptureDamage,
+  ): Promise<boolean>;
+  latestCaptures(
+    machineRefs: string[],
+    atOrBefore?: string,
+    options?: { intact?: boolean },
+  ): Promise<Map<string, StoredCapture>>;
+  intactCaptures(
+    machineRef: string,
+    atOrBefore?: string,
+  ): Promise<StoredCapture[]>;
+  restoreInstead(
+    runId: string,
+    machineRef: string,
+    capture: StoredCapture,
+  ): Promise<boolean>;
+}
+
+/**
+ * Marks a capture found damaged, its verification's words as `reason`; a mark that cannot be
+ * written is said in the run's timeline. Whether it was written.
+ */
+async function mark(
+  store: DamageStore,
+  recorder: RunRecorder,
+  capture: StoredCapture,
+  reason: string,
+): Promise<boolean> {
+  try {
+    await store.markCaptureDamaged(capture.id, {
+      at: new Date().toISOString(),
+      reason,
+    });
+    return true;
+  } catch (error) {
+    await recorder
+      .step(
+        `Could not mark capture ${capture.id} damaged: ${messageOf(error)}`,
+        capture.machineRef,
+        'warning',
+      )
+      .catch(() => {});
+    return false;
+  }
+}
 
 /**
  * Marks a capture found damaged (its verification's words as `reason`), so that no run restores it
@@ -147,21 +199,8 @@ export async function markDamaged(
   /** The run's recovery point: a run started again restores at or before it too. */
   recoveryPoint?: string,
 ): Promise<string> {
-  try {
-    await store.markCaptureDamaged(capture.id, {
-      at: new Date().toISOString(),
-      reason,
-    });
-  } catch (error) {
-    await recorder
-      .step(
-        `Could not mark capture ${capture.id} damaged: ${messageOf(error)}`,
-        capture.machineRef,
-        'warning',
-      )
-      .catch(() => {});
+  if (!(await mark(store, recorder, capture, reason)))
     return `capture ${capture.machineRef} anew`;
-  }
   const atPoint = recoveryPoint ? ' at or before the recovery point' : '';
   const instead = (
     await store
@@ -179,27 +218,61 @@ export async function markDamaged(
   return remedy;
 }
 
+/** What verifying a machine's captures found: those damaged, newest first, and the intact one restored instead. */
+interface MachineFinding {
+  damaged: Array<{ capture: StoredCapture; reason: string }>;
+  instead?: StoredCapture;
+}
+
+/**
+ * The kept captures of the machine a run may restore in place of `capture` (found damaged), newest
+ * first: those not marked damaged, older than it in the order runs choose (at or before the
+ * run's recovery point, where it has one).
+ */
+async function olderCandidates(
+  store: DamageStore,
+  capture: StoredCapture,
+  recoveryPoint: string | undefined,
+): Promise<StoredCapture[]> {
+  const intact = await store.intactCaptures(capture.machineRef, recoveryPoint);
+  const at = intact.findIndex(c => c.id === capture.id);
+  return at >= 0
+    ? intact.slice(at + 1)
+    : intact.filter(
+        c => Date.parse(c.createdAt) < Date.parse(capture.createdAt),
+      );
+}
+
 /**
  * Verifies every capture the run restores before it builds anything (host.verifyCapture): each
- * byte read against its checksums, a capture at a time, each within the step deadline. A damaged
- * capture (CaptureDamagedError) is marked (markDamaged) and its machine failed; having looked at
- * every capture, the run fails naming the first damaged in boot order (and counting the others),
- * before any machine boots, rather than at that machine's wave. A capture that could not be read
- * for another reason (the store unreadable now) fails the run as a whole, marking nothing. A host
- * without verifyCapture verifies each capture at its restore only.
+ * byte read against its checksums, a capture at a time, each within the step deadline. A machine
+ * whose capture is damaged (CaptureDamagedError) does not give the recovery up while an intact
+ * capture of it is kept: its older captures are verified newest first (at or before the run's
+ * recovery point), until one is intact; the run restores that one instead (recorded as its
+ * machine's capture, so pruning leaves it), and its timeline says so with that capture's time, as
+ * what the run recovers is older than the machine's latest capture. Every damaged capture found is
+ * marked, once every capture has been looked at: a run stopped meanwhile marks nothing (a read cut
+ * off may look like damage). Only a machine with no intact capture left fails the run, naming the
+ * first such in boot order (and counting the other damaged ones), before any machine boots. A
+ * capture that could not be read for another reason (the store unreadable now) fails the run as a
+ * whole, marking nothing. Returns the captures the run restores, by machine. A host without
+ * verifyCapture verifies each capture at its restore only.
  */
 export async function verifyCaptures(
   recorder: RunRecorder,
   host: HypervisorHost,
-  /** The captures by wave, in boot order. */
+  /** The captures by wave, in boot order, as the run was admitted with them. */
   waves: StoredCapture[][],
   store: DamageStore,
-  recoveryPoint: string | undefined,
+  run: Pick<RecoveryRun, 'recoveryPoint' | 'createdAt'>,
+  /** The recovered entity's RPO: a capture restored instead that is older than it is said to be. */
+  rpoSeconds: number,
   stepTimeoutMs: number,
   signal: AbortSignal,
-): Promise<void> {
-  if (!host.verifyCapture) return;
+): Promise<Map<string, StoredCapture>> {
   const captures = waves.flat();
+  const chosen = new Map(captures.map(c => [c.machineRef, c]));
+  if (!host.verifyCapture) return chosen;
   const bytes = captures.reduce(
     (sum, c) =>
       sum +
@@ -212,8 +285,8 @@ export async function verifyCaptures(
     `Verifying captures (${what}): every byte read against its checksums, before the lab is built`,
   );
   const started = Date.now();
-  const damaged: Array<{ capture: StoredCapture; reason: string }> = [];
-  for (const capture of captures) {
+  /** Why the capture is damaged, or undefined where it is intact. */
+  const verify = async (capture: StoredCapture) => {
     // Past its deadline the reading stops too: it holds the disk, and the run has failed.
     const stop = new AbortController();
     try {
@@ -227,12 +300,10 @@ export async function verifyCaptures(
         signal,
         async () => {},
       );
+      return undefined;
     } catch (error) {
       signal.throwIfAborted();
-      if (isCaptureDamaged(error)) {
-        damaged.push({ capture, reason: messageOf(error) });
-        continue;
-      }
+      if (isCaptureDamaged(error)) return messageOf(error);
       if (isHostUnreachable(error)) throw hostUnreachable(host, error);
       throw new Error(
         `the capture of ${capture.machineRef} (${capture.id}) could not be verified: ${messageOf(error)}`,
@@ -240,24 +311,70 @@ export async function verifyCaptures(
     } finally {
       stop.abort();
     }
+  };
+  const findings = new Map<string, MachineFinding>();
+  for (const capture of captures) {
+    const reason = await verify(capture);
+    if (reason === undefined) continue;
+    const finding: MachineFinding = { damaged: [{ capture, reason }] };
+    findings.set(capture.machineRef, finding);
+    for (const older of await olderCandidates(
+      store,
+      capture,
+      run.recoveryPoint,
+    )) {
+      const why = await verify(older);
+      if (why !== undefined) {
+        finding.damaged.push({ capture: older, reason: why });
+        continue;
+      }
+      // Recorded as what the run restores, which keeps pruning off it; pruned already: the next.
+      if (
+        !(await store.restoreInstead(recorder.runId, capture.machineRef, older))
+      )
+        continue;
+      finding.instead = older;
+      chosen.set(capture.machineRef, older);
+      break;
+    }
   }
-  if (damaged.length === 0) {
+  signal.throwIfAborted();
+  const lost = [...findings].filter(([, f]) => !f.instead);
+  const replaced = findings.size - lost.length;
+  if (lost.length === 0) {
+    const took = Number(((Date.now() - started) / 1000).toFixed(1));
     await recorder.step(
-      `Verified captures (${what}) in ${Number(((Date.now() - started) / 1000).toFixed(1))} s`,
+      `Verified captures (${what}) in ${took} s${replaced > 0 ? `; ${counted(replaced, 'machine')} restore${replaced === 1 ? 's' : ''} an older capture in place of a damaged one` : ''}`,
+      undefined,
+      replaced > 0 ? 'warning' : 'info',
     );
-    return;
   }
-  const remedies: string[] = [];
-  for (const { capture, reason } of damaged) {
-    remedies.push(
-      await markDamaged(store, recorder, capture, reason, recoveryPoint),
+  for (const [machineRef, { damaged, instead }] of findings) {
+    if (!instead) continue;
+    for (const { capture, reason } of damaged)
+      await mark(store, recorder, capture, reason);
+    await recorder.step(
+      restoredInstead(machineRef, damaged, instead, run, rpoSeconds),
+      machineRef,
+      'warning',
     );
-    await recorder.machine(capture.machineRef, 'failed', {
+  }
+  if (lost.length === 0) return chosen;
+  const remedies: string[] = [];
+  for (const [machineRef, { damaged }] of lost) {
+    for (const { capture, reason } of damaged)
+      remedies.push(
+        await markDamaged(store, recorder, capture, reason, run.recoveryPoint),
+      );
+    await recorder.machine(machineRef, 'failed', {
       finishedAt: new Date().toISOString(),
-      message: reason,
+      message: damaged[0].reason,
     });
   }
-  const [first, ...others] = damaged;
+  const first = lost[0][1].damaged[0];
+  const others = [...findings.values()]
+    .flatMap(f => f.damaged)
+    .filter(d => d !== first);
   const also =
     others.length > 0
       ? `; also damaged, and marked so: ${others.map(({ capture }) => `capture ${capture.id} of ${capture.machineRef}`).join(', ')}`
@@ -269,5 +386,41 @@ export async function verifyCaptures(
     {
       machineRef: first.capture.machineRef,
     },
+  );
+}
+
+/**
+ * The timeline's word for a machine whose damaged captures were passed over: which, why, and the
+ * capture restored instead with its time and age, as the run recovers the machine as it was then.
+ */
+function restoredInstead(
+  machineRef: string,
+  damaged: MachineFinding['damaged'],
+  instead: StoredCapture,
+  run: Pick<RecoveryRun, 'recoveryPoint' | 'createdAt'>,
+  rpoSeconds: number,
+): string {
+  const which = damaged
+    .map(
+      ({ capture, reason }) =>
+        `${capture.id} of ${capture.createdAt} (${reason})`,
+    )
+    .join('; ');
+  const age = Math.max(
+    0,
+    Math.round(
+      (Date.parse(run.recoveryPoint ?? run.createdAt) -
+        Date.parse(instead.createdAt)) /
+        1000,
+    ),
+  );
+  const over =
+    age > rpoSeconds ? `, over the RPO of ${formatSeconds(rpoSeconds)}` : '';
+  const atPoint = run.recoveryPoint ? ' at or before the recovery point' : '';
+  return (
+    `${damaged.length === 1 ? 'Capture' : 'Captures'} ${which} ${damaged.length === 1 ? 'is' : 'are'} damaged, and marked so: no run restores ${damaged.length === 1 ? 'it' : 'them'} again. ` +
+    `Restores its capture ${instead.id} of ${instead.createdAt} instead, the newest intact${atPoint} (verified now), ` +
+    `${formatSecondsAgainst(age, rpoSeconds)} old ${run.recoveryPoint ? 'at the recovery point' : 'when the run was admitted'}${over}: ` +
+    `${machineRef} is recovered as it was then, not as its latest capture holds it`
   );
 }

@@ -4,7 +4,9 @@ import type {
   RecoveryGraph,
   RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { RunStore } from '../database/RunStore';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
 import { runServiceOver } from '../testing/runService';
@@ -57,22 +59,23 @@ describe.each(databases.eachSupportedId())(
   databaseId => {
     it('restores the capture of then, says the point in its timeline and weighs that capture against the RPO at the point', async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      const store = new RecoveryStore(knex);
+      await migrate(knex);
+      const captureStore = new CaptureStore(knex);
+      const runStore = new RunStore(knex);
       const now = Date.now();
       // Three days old (before the bad change), and a minute old.
-      await store.insertCapture({
+      await captureStore.insertCapture({
         ...storedCapture('web-01'),
         id: 'cap-old',
         createdAt: new Date(now - 3 * DAY).toISOString(),
       });
-      await store.insertCapture({
+      await captureStore.insertCapture({
         ...storedCapture('web-01'),
         id: 'cap-new',
         createdAt: new Date(now - 60_000).toISOString(),
       });
       const host = new RecordingHost({});
-      const runs = runServiceOver(store, host, graph);
+      const runs = runServiceOver(runStore, captureStore, host, graph);
       const runTo = async (recoveryPoint: string) => {
         const started = await runs.start({
           entityRef: WEB,
@@ -82,7 +85,7 @@ describe.each(databases.eachSupportedId())(
         });
         expect(started.recoveryPoint).toBe(recoveryPoint);
         await runs.waitFor(started.id);
-        return (await store.getRun(started.id))!;
+        return (await runStore.getRun(started.id))!;
       };
       const rpoWarnings = (steps: Array<{ message: string }>) =>
         steps

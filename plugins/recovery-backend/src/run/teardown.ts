@@ -8,7 +8,7 @@ import type {
   LabResources,
 } from '@backstage-recovery/plugin-recovery-node';
 import { counted } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryStore } from '../database/RecoveryStore';
+import type { RunStore } from '../database/RunStore';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { NEVER_ABORTED, withDeadline } from './deadline';
 import { isHostUnreachable, messageOf } from './errors';
@@ -31,7 +31,7 @@ export const describeResources = (resources: LabResources, named = false) => {
  */
 export class LabTeardown {
   constructor(
-    private readonly store: RecoveryStore,
+    private readonly store: RunStore,
     private readonly providers: ProviderRegistry,
     private readonly logger: LoggerService,
     private readonly stepTimeoutMs: number,
@@ -75,33 +75,36 @@ export class LabTeardown {
       NEVER_ABORTED,
       async () => {},
     ).catch(error =>
-      this.logger.warn(
-        `Run ${runId}: could not remove its probe helpers from ${host.id}: ${messageOf(error)}; its release removes them`,
-      ),
+      this.logger
+        .child({ runId })
+        .warn(
+          `Could not remove the run's probe helpers from ${host.id}: ${messageOf(error)}; its release removes them`,
+        ),
     );
   }
 
   /** Removes what a step created after its deadline, once the run has already failed. */
   async removeLate(host: HypervisorHost, runId: string): Promise<void> {
+    const logger = this.logger.child({ runId });
     try {
       const removed = await this.remove(host, runId);
       const total = removed.machines.length + removed.networks.length;
       if (total > 0) {
-        this.logger.warn(
-          `Run ${runId}: removed ${describeResources(removed)} created after a step's deadline`,
+        logger.warn(
+          `Removed ${describeResources(removed)} created after a step's deadline`,
         );
       }
     } catch (error) {
-      this.logger.error(
-        `Run ${runId}: could not remove what a step created after its deadline: ${error}`,
+      logger.error(
+        `Could not remove what a step created after its deadline: ${error}`,
       );
       // Left on the host as a lab whose teardown failed: the next run there, or the cleanup
       // task, removes it; nothing else would.
       await this.store
         .setLabLeft(runId, true)
         .catch(stored =>
-          this.logger.error(
-            `Run ${runId}: could not record its lab as left on its host: ${stored}`,
+          logger.error(
+            `Could not record the run's lab as left on its host: ${stored}`,
           ),
         );
     }
@@ -169,7 +172,7 @@ export class LabTeardown {
       level: 'warning',
       message,
     });
-    this.logger.warn(`Run ${run.id}: ${message}`);
+    this.logger.child({ runId: run.id }).warn(message);
   }
 
   /**

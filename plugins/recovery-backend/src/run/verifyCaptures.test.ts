@@ -9,7 +9,9 @@ import {
   type RecoveryGraph,
   type RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { RunStore } from '../database/RunStore';
 import { FakeHost } from '../testing/FakeHost';
 import { storedCapture } from '../testing/entities';
 import { runServiceOver } from '../testing/runService';
@@ -87,6 +89,8 @@ class VerifyingHost extends FakeHost {
   damaged = new Set<string>();
   /** What verifying any capture fails with, where it cannot tell (a store it cannot read). */
   unreadable?: Error;
+  /** Capture ids whose files cannot be read (EACCES). */
+  readonly unreadableIds = new Set<string>();
   /** Capture ids found damaged at their restore (changed since they were verified). */
   damagedAtRestore = new Set<string>();
   /**
@@ -110,6 +114,13 @@ class VerifyingHost extends FakeHost {
   ) {
     this.verified.push(capture.captureId);
     if (this.unreadable) throw this.unreadable;
+    if (this.unreadableIds.has(capture.captureId))
+      throw Object.assign(
+        new Error(
+          `EACCES: permission denied, open '/captures/${capture.captureId}.tar'`,
+        ),
+        { code: 'EACCES' },
+      );
     if (capture.captureId === this.stoppedAt) {
       this.reached();
       await new Promise(resolve =>
@@ -136,7 +147,8 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 describe.each(databases.eachSupportedId())(
   "a run's verification of its captures on %s",
   databaseId => {
-    let store: RecoveryStore;
+    let store: CaptureStore;
+    let runStore: RunStore;
     let host: VerifyingHost;
     let runs: RunService;
     const now = Date.now();
@@ -145,8 +157,9 @@ describe.each(databases.eachSupportedId())(
 
     beforeEach(async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      store = new CaptureStore(knex);
+      runStore = new RunStore(knex);
       await store.insertCapture({
         ...storedCapture('data-01'),
         id: 'data',
@@ -177,7 +190,7 @@ describe.each(databases.eachSupportedId())(
         createdAt: at(20),
       });
       host = new VerifyingHost();
-      runs = runServiceOver(store, host, graph);
+      runs = runServiceOver(runStore, store, host, graph);
     });
 
     const run = async (recoveryPoint?: string) => {
@@ -188,7 +201,7 @@ describe.each(databases.eachSupportedId())(
         ...(recoveryPoint && { recoveryPoint }),
       });
       await runs.waitFor(started.id);
-      return (await store.getRun(started.id))!;
+      return (await runStore.getRun(started.id))!;
     };
 
     it('reads every capture before the lab is built, and says it in the timeline', async () => {
@@ -209,31 +222,38 @@ describe.each(databases.eachSupportedId())(
       ).toBeGreaterThan(verifying + 1);
     });
 
-    it('fails a run whose capture is damaged before any machine boots, marks it, and a run started again restores the older intact one', async () => {
+    it("passes over a damaged capture for the machine's older intact one in the same run, marks it, and says what the run restores instead", async () => {
       host.damaged.add('web-new');
-      const failed = await run();
-      expect(failed.status).toBe('failed');
-      // Every capture was read, and nothing was built or booted.
-      expect(host.verified).toEqual(['data', 'web-new']);
-      expect(host.labs).toEqual([]);
-      expect(host.restored).toEqual([]);
-      expect(host.started).toEqual([]);
-      expect(failed.error).toMatchObject({ machineRef: WEB_01 });
-      expect(failed.error!.message).toBe(
-        `${WEB_01} failed: ${damage('web-new').message}; no machine was booted: a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
-      );
-      expect(failed.error!.message).not.toContain('next capture writes');
-      expect(failed.machines.map(m => [m.machineRef, m.phase])).toEqual([
-        [DATA_01, 'skipped'],
-        [WEB_01, 'failed'],
+      const done = await run();
+      expect(done.status).toBe('succeeded');
+      // The damaged one, then the one before it, verified before the lab; the older one restored.
+      expect(host.verified).toEqual(['data', 'web-new', 'web-old']);
+      expect(host.restored).toEqual(['data', 'web-old']);
+      // Recorded as what the run restores: readiness and the run's page say that capture.
+      expect(
+        done.machines.map(m => [m.machineRef, m.captureId, m.capturedAt]),
+      ).toEqual([
+        [DATA_01, 'data', at(30)],
+        [WEB_01, 'web-old', at(90)],
       ]);
-      expect(failed.steps).toContainEqual(
+      const messages = done.steps.map(s => s.message);
+      const verifying = messages.findIndex(m =>
+        m.startsWith('Verifying captures (2 machines'),
+      );
+      expect(messages[verifying + 1]).toMatch(
+        /^Verified captures \(2 machines, 1\.2 GiB\) in \d+(\.\d)? s; 1 machine restores an older capture in place of a damaged one$/,
+      );
+      expect(done.steps[verifying + 2]).toEqual(
         expect.objectContaining({
           machineRef: WEB_01,
-          level: 'error',
-          message: `Capture web-new of ${at(20)} is damaged, and marked so: no run restores it again; a run started again restores its capture of ${at(90)} instead, the newest not found damaged (verified then); or capture ${WEB_01} anew first, to recover its latest state`,
+          level: 'warning',
+          message: `Capture web-new of ${at(20)} (${damage('web-new').message}) is damaged, and marked so: no run restores it again. Restores its capture web-old of ${at(90)} instead, the newest intact (verified now), 90 min old when the run was admitted: ${WEB_01} is recovered as it was then, not as its latest capture holds it`,
         }),
       );
+      // Before the lab's network.
+      expect(
+        messages.findIndex(m => m.startsWith('Created isolated network')),
+      ).toBeGreaterThan(verifying + 2);
       // Marked, with why, as GET /captures lists it; the older capture is not.
       const [newest, older] = await store.listCaptures(WEB_01);
       expect(newest).toMatchObject({
@@ -243,36 +263,139 @@ describe.each(databases.eachSupportedId())(
       expect(Date.parse(newest.damaged!.at)).toBeGreaterThanOrEqual(now);
       expect(older.damaged).toBeUndefined();
 
-      // Started again: the damaged capture is passed over for the older intact one, which boots.
+      // The next run is admitted with the older intact one straight away.
       host.verified.length = 0;
       const again = await run();
       expect(again.status).toBe('succeeded');
       expect(again.machines.map(m => m.captureId)).toEqual(['data', 'web-old']);
       expect(host.verified).toEqual(['data', 'web-old']);
-      expect(host.restored).toEqual(['data', 'web-old']);
-
-      // A recovery point after the damaged capture is served by the older intact one too.
-      const atPoint = await run(at(10));
-      expect(atPoint.machines.map(m => m.captureId)).toEqual([
-        'data',
-        'web-old',
-      ]);
-      expect(atPoint.status).toBe('succeeded');
     });
 
-    it('names every damaged capture of the run, marks each, and refuses up front a run whose machine has none intact left', async () => {
+    it('verifies older captures newest first until one is intact, marking each damaged one, and says the age against the RPO', async () => {
+      await store.insertCapture({
+        ...storedCapture('web-01'),
+        id: 'web-mid',
+        createdAt: at(50),
+      });
+      host.damaged = new Set(['web-new', 'web-mid']);
+      // One day's RPO: the old capture, 2 days old, is over it.
+      await store.insertCapture({
+        ...storedCapture('web-01'),
+        id: 'web-ancient',
+        createdAt: at(2 * 24 * 60),
+      });
+      host.damaged.add('web-old');
+      const done = await run();
+      expect(done.status).toBe('succeeded');
+      expect(host.verified).toEqual([
+        'data',
+        'web-new',
+        'web-mid',
+        'web-old',
+        'web-ancient',
+      ]);
+      expect(done.machines.map(m => m.captureId)).toEqual([
+        'data',
+        'web-ancient',
+      ]);
+      expect(
+        done.steps.find(s => s.message.startsWith('Captures web-new')),
+      ).toEqual(
+        expect.objectContaining({
+          machineRef: WEB_01,
+          level: 'warning',
+          message: `Captures web-new of ${at(20)} (${damage('web-new').message}); web-mid of ${at(50)} (${damage('web-mid').message}); web-old of ${at(90)} (${damage('web-old').message}) are damaged, and marked so: no run restores them again. Restores its capture web-ancient of ${at(2 * 24 * 60)} instead, the newest intact (verified now), 2 d old when the run was admitted, over the RPO of 24 h: ${WEB_01} is recovered as it was then, not as its latest capture holds it`,
+        }),
+      );
+      expect(
+        (await store.listCaptures(WEB_01)).map(c => [
+          c.id,
+          c.damaged !== undefined,
+        ]),
+      ).toEqual([
+        ['web-new', true],
+        ['web-mid', true],
+        ['web-old', true],
+        ['web-ancient', false],
+      ]);
+    });
+
+    it("keeps to the run's recovery point: only captures taken at or before it are verified in place of a damaged one", async () => {
+      await store.insertCapture({
+        ...storedCapture('web-01'),
+        id: 'web-mid',
+        createdAt: at(50),
+      });
+      await store.insertCapture({
+        ...storedCapture('data-01'),
+        id: 'data-old',
+        createdAt: at(100),
+      });
+      host.damaged = new Set(['web-mid']);
+      // At 40 minutes ago: web-mid (50) is the newest at or before it; web-new (20) is after it.
+      const done = await run(at(40));
+      expect(done.status).toBe('succeeded');
+      expect(host.verified).toEqual(['data-old', 'web-mid', 'web-old']);
+      expect(done.machines.map(m => m.captureId)).toEqual([
+        'data-old',
+        'web-old',
+      ]);
+      expect(done.steps.map(s => s.message)).toContainEqual(
+        expect.stringContaining(
+          `Restores its capture web-old of ${at(90)} instead, the newest intact at or before the recovery point (verified now), 50 min old at the recovery point: `,
+        ),
+      );
+      // Its older captures all damaged too: the run fails, naming the recovery point's remedy.
+      host.verified.length = 0;
+      host.damaged = new Set(['web-old']);
+      const failed = await run(at(40));
+      expect(failed.status).toBe('failed');
+      expect(host.verified).toEqual(['data-old', 'web-old']);
+      expect(failed.error!.message).toBe(
+        `${WEB_01} failed: ${damage('web-old').message}; no machine was booted: none of its kept captures at or before the recovery point is intact: capture ${WEB_01} anew, or choose a later recovery point`,
+      );
+      // The newest, after the point, was not looked at: not marked.
+      expect(
+        (await store.listCaptures(WEB_01)).map(c => [
+          c.id,
+          c.damaged !== undefined,
+        ]),
+      ).toEqual([
+        ['web-new', false],
+        ['web-mid', true],
+        ['web-old', true],
+      ]);
+    });
+
+    it('names every damaged capture of the run, marks each, fails a run whose machine has none intact left, and refuses the next up front', async () => {
       host.damaged = new Set(['data', 'web-new']);
       const failed = await run();
+      expect(failed.status).toBe('failed');
+      // web-01 found its older capture intact; data-01 has none.
+      expect(host.verified).toEqual(['data', 'web-new', 'web-old']);
+      expect(host.labs).toEqual([]);
+      expect(host.restored).toEqual([]);
+      expect(host.started).toEqual([]);
       expect(failed.error?.machineRef).toBe(DATA_01);
       expect(failed.error!.message).toMatch(
         new RegExp(
           `^${DATA_01} failed: capture data: .*; no machine was booted: none of its kept captures is intact: capture ${DATA_01} anew; also damaged, and marked so: capture web-new of ${WEB_01}$`,
         ),
       );
-      expect(failed.machines.map(m => m.phase)).toEqual(['failed', 'failed']);
+      expect(failed.machines.map(m => [m.machineRef, m.phase])).toEqual([
+        [DATA_01, 'failed'],
+        [WEB_01, 'skipped'],
+      ]);
+      expect(failed.steps).toContainEqual(
+        expect.objectContaining({
+          machineRef: DATA_01,
+          level: 'error',
+          message: `Capture data of ${at(30)} is damaged, and marked so: no run restores it again; none of its kept captures is intact: capture ${DATA_01} anew`,
+        }),
+      );
       expect((await store.listCaptures(WEB_01))[0].damaged).toBeDefined();
       // data-01's only capture is damaged: refused before any run exists, naming it.
-      const before = (await store.listRuns({ limit: 100 })).length;
+      const before = (await runStore.listRuns({ limit: 100 })).length;
       await expect(
         runs.start({ entityRef: WEB, mode: 'test', trigger: 'user' }),
       ).rejects.toMatchObject({
@@ -286,7 +409,26 @@ describe.each(databases.eachSupportedId())(
           },
         ],
       });
-      expect(await store.listRuns({ limit: 100 })).toHaveLength(before);
+      expect(await runStore.listRuns({ limit: 100 })).toHaveLength(before);
+    });
+
+    it('marks nothing, and restores nothing older, where a capture verified in place of a damaged one cannot be read', async () => {
+      host.damaged.add('web-new');
+      host.unreadableIds.add('web-old');
+      const failed = await run();
+      expect(failed.status).toBe('failed');
+      expect(failed.error).toEqual({
+        message: `the capture of ${WEB_01} (web-old) could not be verified: EACCES: permission denied, open '/captures/web-old.tar'`,
+      });
+      expect(host.labs).toEqual([]);
+      expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([
+        undefined,
+        undefined,
+      ]);
+      expect(failed.machines.map(m => m.captureId)).toEqual([
+        'data',
+        'web-new',
+      ]);
     });
 
     it('fails the run without marking anything where a capture could not be read for another reason', async () => {
@@ -320,7 +462,7 @@ describe.each(databases.eachSupportedId())(
       await host.reachedStop;
       // The backend shutting down stops the run it drives.
       await runs.shutdown();
-      const stopped = (await store.getRun(started.id))!;
+      const stopped = (await runStore.getRun(started.id))!;
       expect(stopped.status).toBe('failed');
       expect(stopped.error).toEqual({
         message: `${INTERRUPTED_PREFIX}the backend is shutting down`,
@@ -333,6 +475,35 @@ describe.each(databases.eachSupportedId())(
       ]);
       expect((await store.listCaptures(DATA_01)).map(c => c.damaged)).toEqual([
         undefined,
+      ]);
+      expect(stopped.steps.map(s => s.message)).not.toContainEqual(
+        expect.stringMatching(/is damaged, and marked so/),
+      );
+    });
+
+    it('marks nothing where the run is stopped while it verifies an older capture in place of a damaged one', async () => {
+      host.damaged.add('web-new');
+      host.stoppedAt = 'web-old';
+      const started = await runs.start({
+        entityRef: WEB,
+        mode: 'test',
+        trigger: 'user',
+      });
+      await host.reachedStop;
+      await runs.shutdown();
+      const stopped = (await runStore.getRun(started.id))!;
+      expect(stopped.error).toEqual({
+        message: `${INTERRUPTED_PREFIX}the backend is shutting down`,
+      });
+      expect(host.verified).toEqual(['data', 'web-new', 'web-old']);
+      expect(host.labs).toEqual([]);
+      expect((await store.listCaptures(WEB_01)).map(c => c.damaged)).toEqual([
+        undefined,
+        undefined,
+      ]);
+      expect(stopped.machines.map(m => m.captureId)).toEqual([
+        'data',
+        'web-new',
       ]);
       expect(stopped.steps.map(s => s.message)).not.toContainEqual(
         expect.stringMatching(/is damaged, and marked so/),

@@ -1,7 +1,8 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
 import type { Knex } from 'knex';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { migrate } from '../database/migrations';
+import { RunStore } from '../database/RunStore';
 import { listVisibleRuns } from './visibleRuns';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -13,19 +14,19 @@ const plan: BootPlan = { entityRef: SEEN, waves: [], machines: [] };
 describe.each(databases.eachSupportedId())(
   'listVisibleRuns on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let runStore: RunStore;
     let knex: Knex;
     // Newest first: r29 … r00. Two runs an instant, so pages end between runs of one created_at.
     const visibleIds = ['r21', 'r09', 'r08', 'r02'];
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      runStore = new RunStore(knex);
       for (let i = 0; i < 30; i++) {
         const id = `r${String(i).padStart(2, '0')}`;
         const entityRef = visibleIds.includes(id) ? SEEN : HIDDEN;
-        await store.insertRun(
+        await runStore.insertRun(
           {
             id,
             entityRef,
@@ -44,7 +45,7 @@ describe.each(databases.eachSupportedId())(
     const visible = new Set([SEEN]);
 
     it('pages the visible runs newest first, each key read once, only the runs shown read in full', async () => {
-      const all = (await store.listRuns({ limit: 100 })).map(r => r.id);
+      const all = (await runStore.listRuns({ limit: 100 })).map(r => r.id);
       const shown = all.filter(id => visibleIds.includes(id));
       for (const [limit, maxKeysPage] of [
         [1, 2000],
@@ -56,11 +57,11 @@ describe.each(databases.eachSupportedId())(
         [30, 2000],
         [40, 10],
       ]) {
-        const listRunKeys = vi.spyOn(store, 'listRunKeys');
-        const getRuns = vi.spyOn(store, 'getRuns');
+        const listRunKeys = vi.spyOn(runStore, 'listRunKeys');
+        const getRuns = vi.spyOn(runStore, 'getRuns');
         const asked: string[][] = [];
         const items = await listVisibleRuns(
-          store,
+          runStore,
           {},
           limit,
           async refs => {
@@ -109,19 +110,19 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('continues after a given run (the next page), of any entity', async () => {
-      const after = (await store.getRun('r21'))!;
-      const items = await listVisibleRuns(store, { after }, 2, async refs =>
+      const after = (await runStore.getRun('r21'))!;
+      const items = await listVisibleRuns(runStore, { after }, 2, async refs =>
         refs.filter(r => visible.has(r)),
       );
       expect(items.map(r => r.id)).toEqual(['r09', 'r08']);
     });
 
     it('keeps the status filter on later pages', async () => {
-      await store.updateRun('r21', { status: 'running' });
-      await store.updateRun('r08', { status: 'running' });
-      await store.updateRun('r27', { status: 'running' });
+      await runStore.updateRun('r21', { status: 'running' });
+      await runStore.updateRun('r08', { status: 'running' });
+      await runStore.updateRun('r27', { status: 'running' });
       const items = await listVisibleRuns(
-        store,
+        runStore,
         { status: ['running'] },
         2,
         async refs => refs.filter(r => visible.has(r)),
@@ -146,7 +147,7 @@ describe.each(databases.eachSupportedId())(
       for (let i = 0; i < rows.length; i += 100)
         await knex('recovery_runs').insert(rows.slice(i, i + 100));
       try {
-        const items = await listVisibleRuns(store, {}, 20, async refs =>
+        const items = await listVisibleRuns(runStore, {}, 20, async refs =>
           refs.filter(r => visible.has(r)),
         );
         expect(items.map(r => r.id)).toEqual(['r21', 'r09', 'r08', 'r02']);

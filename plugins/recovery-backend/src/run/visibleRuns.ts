@@ -2,7 +2,7 @@ import type {
   RecoveryRun,
   RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
-import type { RecoveryStore } from '../database/RecoveryStore';
+import type { RunStore } from '../database/RunStore';
 
 /** Most run keys `GET /runs` reads in one statement while it looks for runs the caller may see. */
 export const MAX_KEYS_PAGE = 2000;
@@ -31,7 +31,7 @@ export async function isRunVisible(
  * Each read continues after the last key of the one before; only the runs shown are read in full.
  */
 export async function listVisibleRuns(
-  store: Pick<RecoveryStore, 'listRunKeys' | 'getRuns'>,
+  store: Pick<RunStore, 'listRunKeys' | 'getRuns'>,
   query: {
     entityRef?: string;
     status?: RunStatus[];

@@ -18,7 +18,8 @@ import type { Knex } from 'knex';
 import { resolve } from 'path';
 import request from 'supertest';
 import { gzipSync } from 'zlib';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { RunStore } from '../database/RunStore';
 import { recoveryPlugin } from '../plugin';
 import { ApiContract, SentRequest } from '../testing/apiContract';
 import { catalogHidingFromUsers } from '../testing/catalog';
@@ -660,7 +661,7 @@ describe.each(databases.eachSupportedId())(
           body: { entityRef: 'component:default/spoilt' },
         })
       ).body.items;
-      await new RecoveryStore(knex).markCaptureDamaged(spoilt.id, {
+      await new CaptureStore(knex).markCaptureDamaged(spoilt.id, {
         at: '2026-12-20T00:00:00.000Z',
         reason: 'checksum mismatch',
       });
@@ -1207,8 +1208,8 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('refuses a run while another holds the hypervisor host, naming it to who may see it', async () => {
-      const store = new RecoveryStore(knex);
-      await store.insertRun(
+      const runStore = new RunStore(knex);
+      await runStore.insertRun(
         {
           id: 'holder',
           entityRef: OPS,
@@ -1391,8 +1392,8 @@ describe.each(databases.eachSupportedId())(
         entityRef: SHOP,
       });
       // One held by the host's own run (pending): a failover not finished yet.
-      const store = new RecoveryStore(knex);
-      await store.insertRun(
+      const runStore = new RunStore(knex);
+      await runStore.insertRun(
         {
           id: 'booting',
           entityRef: SHOP,

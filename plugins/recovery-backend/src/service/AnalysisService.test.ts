@@ -18,7 +18,7 @@ import {
   rebootFollowerHistory,
 } from '../../../../bench/generate';
 import { EventStore } from '../database/EventStore';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { migrate } from '../database/migrations';
 import { storedEvents } from '../testing/events';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { catalogHidingFromUsers } from '../testing/catalog';
@@ -165,7 +165,7 @@ describe.each(databases.eachSupportedId())(
 
     beforeEach(async () => {
       knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       store = new EventStore(knex);
       eventQueries = [];
       knex.on('query', (q: { sql: string }) => {

@@ -21,7 +21,8 @@ import {
 } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { componentEntity, machineEntity } from '../testing/entities';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
 import { recoveryPlugin } from '../plugin';
 import {
   FakeCaptureSource,
@@ -56,21 +57,27 @@ describe('CaptureService', () => {
     ...more: FakeCaptureSource[]
   ) {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const providers = new ProviderRegistry();
     for (const s of [source, ...more]) providers.addCaptureSource(s);
     // captureMachine plans nothing.
     const plans = new PlanService({} as CatalogGraphLoader);
     const logger = mockServices.logger.mock();
     const captures = new CaptureService(
-      new RecoveryStore(knex),
+      new CaptureStore(knex),
       providers,
       plans,
       logger,
       keepLast,
       timeoutMs,
     );
-    return { knex, source, captures, store: new RecoveryStore(knex), logger };
+    return {
+      knex,
+      source,
+      captures,
+      captureStore: new CaptureStore(knex),
+      logger,
+    };
   }
 
   it('records a capture and keeps its archive', async () => {
@@ -83,14 +90,14 @@ describe('CaptureService', () => {
       durationMs: 5,
       pausedMs: 2,
     });
-    const [stored] = await new RecoveryStore(knex).listCaptures(
+    const [stored] = await new CaptureStore(knex).listCaptures(
       locator.machineRef,
     );
     expect(stored).toMatchObject(capture);
   });
 
   it('keeps the capture of a machine that was not serving, recording its state, answering it and warning of it', async () => {
-    const { source, captures, store, logger } = await service();
+    const { source, captures, captureStore, logger } = await service();
     const exited = {
       status: 'exited' as const,
       exitCode: 137,
@@ -100,7 +107,7 @@ describe('CaptureService', () => {
     const capture = await captures.captureMachine(locator);
     expect(capture.machineState).toEqual(exited);
     expect(
-      (await store.latestCaptures([locator.machineRef])).get(
+      (await captureStore.latestCaptures([locator.machineRef])).get(
         locator.machineRef,
       ),
     ).toMatchObject({ id: capture.id, machineState: exited });
@@ -126,7 +133,7 @@ describe('CaptureService', () => {
   });
 
   it('records the capture through the source, before the source lets go of it', async () => {
-    let store!: RecoveryStore;
+    let captureStore!: CaptureStore;
     const recordedWhileHeld: string[][] = [];
     const source = new (class extends FakeCaptureSource {
       async capture(
@@ -140,18 +147,18 @@ describe('CaptureService', () => {
         await options.record!(captured);
         // Still held here: a backend stopped now leaves the source's note, and the record is in.
         recordedWhileHeld.push(
-          (await store.listCaptures(machine.machineRef)).map(c => c.id),
+          (await captureStore.listCaptures(machine.machineRef)).map(c => c.id),
         );
         return captured;
       }
     })();
     const held = await service(source);
-    store = held.store;
+    captureStore = held.captureStore;
     const capture = await held.captures.captureMachine(locator);
     expect(recordedWhileHeld).toEqual([[capture.id]]);
     // Recorded once.
     expect(
-      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+      (await captureStore.listCaptures(locator.machineRef)).map(c => c.id),
     ).toEqual([capture.id]);
   });
 
@@ -169,7 +176,7 @@ describe('CaptureService', () => {
         return [];
       }
     })();
-    const { captures, store, logger } = await service(source, 2);
+    const { captures, captureStore, logger } = await service(source, 2);
     const taken: string[] = [];
     for (let i = 0; i < 3; i++)
       taken.push((await captures.captureMachine(locator)).id);
@@ -183,7 +190,7 @@ describe('CaptureService', () => {
     fails = true;
     const fourth = await captures.captureMachine(locator);
     expect(
-      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+      (await captureStore.listCaptures(locator.machineRef)).map(c => c.id),
     ).toContain(fourth.id);
     expect(logger.warn).toHaveBeenCalledWith(
       'Could not remove what unrecorded captures of resource:default/data-01 left: Error: engine gone',
@@ -304,7 +311,7 @@ describe('CaptureService', () => {
 
   it('gives the source a signal that aborts at the deadline, and fails naming machine, engine and deadline', async () => {
     const source = new StuckSource(true);
-    const { captures, store } = await serviceWithin(200, source);
+    const { captures, captureStore } = await serviceWithin(200, source);
     const started = performance.now();
     const failure = await captures.captureMachine(locator).catch(e => e);
     expect(performance.now() - started).toBeLessThan(2_000);
@@ -314,7 +321,7 @@ describe('CaptureService', () => {
     // 503, as for an engine that does not answer.
     expect(failure.name).toBe('ServiceUnavailableError');
     expect(source.signals[0]?.aborted).toBe(true);
-    expect(await store.listCaptures(locator.machineRef)).toEqual([]);
+    expect(await captureStore.listCaptures(locator.machineRef)).toEqual([]);
   });
 
   it('names the deadline where the source fails at it with an error of its own, keeping its name', async () => {
@@ -342,7 +349,7 @@ describe('CaptureService', () => {
         }
       })();
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const graphs = new CatalogGraphLoader(
       catalogServiceMock({ entities: [machineEntity('data-01')] }),
       mockServices.auth(),
@@ -352,7 +359,7 @@ describe('CaptureService', () => {
       const providers = new ProviderRegistry();
       providers.addCaptureSource(failing(statusCode));
       const captures = new CaptureService(
-        new RecoveryStore(knex),
+        new CaptureStore(knex),
         providers,
         new PlanService(graphs),
         mockServices.logger.mock(),
@@ -409,7 +416,7 @@ describe('CaptureService', () => {
 
   it('fails, rather than wait for good, with a source that ignores the signal, and discards what it returns late', async () => {
     const source = new StuckSource(false);
-    const { captures, store } = await serviceWithin(30 * 60_000, source);
+    const { captures, captureStore } = await serviceWithin(30 * 60_000, source);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       const capturing = captures.captureMachine(locator).catch(e => e);
@@ -426,7 +433,7 @@ describe('CaptureService', () => {
     }
     source.release();
     await vi.waitFor(() => expect(source.discarded).toHaveLength(1));
-    expect(await store.listCaptures(locator.machineRef)).toEqual([]);
+    expect(await captureStore.listCaptures(locator.machineRef)).toEqual([]);
   });
 
   it('refuses the record of a capture its source finishes after it was given up: the source keeps nothing', async () => {
@@ -448,7 +455,7 @@ describe('CaptureService', () => {
         return captured;
       }
     })(false);
-    const { captures, store } = await serviceWithin(1000, source);
+    const { captures, captureStore } = await serviceWithin(1000, source);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       const capturing = captures.captureMachine(locator).catch(e => e);
@@ -464,7 +471,7 @@ describe('CaptureService', () => {
         'capture of resource:default/data-01 on engine primary did not finish within 1 s (recovery.captures.timeout)',
       ]),
     );
-    expect(await store.listCaptures(locator.machineRef)).toEqual([]);
+    expect(await captureStore.listCaptures(locator.machineRef)).toEqual([]);
   });
 
   it('returns a recorded capture at the deadline where removing what unrecorded ones left hangs, leaving that to the sweep', async () => {
@@ -474,10 +481,10 @@ describe('CaptureService', () => {
         return new Promise<string[]>(() => {});
       }
     })();
-    const { captures, store, logger } = await serviceWithin(300, source);
+    const { captures, captureStore, logger } = await serviceWithin(300, source);
     const capture = await captures.captureMachine(locator);
     expect(
-      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+      (await captureStore.listCaptures(locator.machineRef)).map(c => c.id),
     ).toEqual([capture.id]);
     expect(logger.warn).toHaveBeenCalledWith(
       'Captured resource:default/data-01, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures',
@@ -516,7 +523,7 @@ describe('CaptureService', () => {
   /** A capture service over the real plan service, reading `entities` as the catalog. */
   async function overCatalog(entities: Entity[]) {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const source = new FakeCaptureSource();
     const providers = new ProviderRegistry();
     providers.addCaptureSource(source);
@@ -528,7 +535,7 @@ describe('CaptureService', () => {
     return {
       source,
       captures: new CaptureService(
-        new RecoveryStore(knex),
+        new CaptureStore(knex),
         providers,
         new PlanService(graphs),
         mockServices.logger.mock(),
@@ -585,7 +592,7 @@ describe('CaptureService', () => {
 
   it('names the machine whose capture failed, and those captured before it, keeping the status', async () => {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     // web on web-01 depends on db on data-01: data-01 is captured first, then web-01 fails.
     const entities = [
       machineEntity('data-01'),
@@ -619,7 +626,7 @@ describe('CaptureService', () => {
       { rpoSeconds: 86400, rtoSeconds: 3600 },
     );
     const captures = new CaptureService(
-      new RecoveryStore(knex),
+      new CaptureStore(knex),
       providers,
       new PlanService(graphs),
       mockServices.logger.mock(),
@@ -640,20 +647,18 @@ describe('CaptureService', () => {
       failure.captures.map((c: { machineRef: string }) => c.machineRef),
     ).toEqual(['resource:default/data-01']);
     expect(
-      (await new RecoveryStore(knex).listCaptures('resource:default/data-01'))
+      (await new CaptureStore(knex).listCaptures('resource:default/data-01'))
         .length,
     ).toBe(1);
     // No failure of web-01 to put its entities at risk: it is being captured.
     expect(
-      await new RecoveryStore(knex).captureFailures([
-        'resource:default/web-01',
-      ]),
+      await new CaptureStore(knex).captureFailures(['resource:default/web-01']),
     ).toEqual(new Map());
   });
 
   it('goes on past a machine whose capture failed, naming each failure with its machine and cause, never a 404, and records it until a capture succeeds', async () => {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const entities = [
       machineEntity('infra-01'),
       machineEntity('data-01'),
@@ -691,9 +696,9 @@ describe('CaptureService', () => {
       mockServices.auth(),
       { rpoSeconds: 86400, rtoSeconds: 3600 },
     );
-    const store = new RecoveryStore(knex);
+    const captureStore = new CaptureStore(knex);
     const captures = new CaptureService(
-      store,
+      captureStore,
       providers,
       new PlanService(graphs),
       mockServices.logger.mock(),
@@ -721,11 +726,11 @@ describe('CaptureService', () => {
     expect(
       failure.captures.map((c: { machineRef: string }) => c.machineRef),
     ).toEqual(['resource:default/data-01', 'resource:default/web-01']);
-    expect((await store.listCaptures('resource:default/web-01')).length).toBe(
-      1,
-    );
+    expect(
+      (await captureStore.listCaptures('resource:default/web-01')).length,
+    ).toBe(1);
     const [recorded] = (
-      await store.captureFailures([
+      await captureStore.captureFailures([
         'resource:default/infra-01',
         'resource:default/web-01',
       ])
@@ -783,7 +788,7 @@ describe('CaptureService', () => {
     gone.clear();
     await captures.captureEntity('component:default/web');
     expect(
-      await store.captureFailures([
+      await captureStore.captureFailures([
         'resource:default/infra-01',
         'resource:default/data-01',
       ]),
@@ -792,7 +797,7 @@ describe('CaptureService', () => {
 
   it('records no failed capture of a machine whose capture the backend stopped as it shut down: a 503, nothing said of the machine', async () => {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const entities = [
       machineEntity('web-01'),
       {
@@ -816,9 +821,9 @@ describe('CaptureService', () => {
       mockServices.auth(),
       { rpoSeconds: 86400, rtoSeconds: 3600 },
     );
-    const store = new RecoveryStore(knex);
+    const captureStore = new CaptureStore(knex);
     const captures = new CaptureService(
-      store,
+      captureStore,
       providers,
       new PlanService(graphs),
       mockServices.logger.mock(),
@@ -829,9 +834,9 @@ describe('CaptureService', () => {
       .catch(e => e);
     // Named as @backstage/errors' 503, which Backstage's error handler answers by its name.
     expect(stopped.name).toBe('ServiceUnavailableError');
-    expect(await store.captureFailures(['resource:default/web-01'])).toEqual(
-      new Map(),
-    );
+    expect(
+      await captureStore.captureFailures(['resource:default/web-01']),
+    ).toEqual(new Map());
   });
 
   /**
@@ -860,7 +865,7 @@ describe('CaptureService', () => {
   it('refuses a capture of a machine it is capturing already with a 409 naming the machine and when that one started, whatever its source', async () => {
     const source = new GatedSource();
     source.gated.add('data-01');
-    const { captures, store } = await service(source);
+    const { captures, captureStore } = await service(source);
     const first = captures.captureMachine(locator);
     await vi.waitFor(() => expect(source.waiting.has('data-01')).toBe(true));
 
@@ -896,7 +901,7 @@ describe('CaptureService', () => {
     // The refused ones never reached the source, and left nothing.
     expect(source.captured).toEqual(['web-01', 'data-01']);
     expect(
-      (await store.listCaptures(locator.machineRef)).map(c => c.id),
+      (await captureStore.listCaptures(locator.machineRef)).map(c => c.id),
     ).toEqual([taken.id]);
     // Once it has finished, the machine is captured again.
     await expect(captures.captureMachine(locator)).resolves.toMatchObject({
@@ -998,7 +1003,7 @@ describe('CaptureService', () => {
   /** A capture service over the real plan service and `source`, web on web-01 depending on db on data-01. */
   async function overWebAndDb(source: FakeCaptureSource) {
     const knex = await databases.init('SQLITE_3');
-    await RecoveryStore.migrate(knex);
+    await migrate(knex);
     const entities = [
       machineEntity('data-01'),
       machineEntity('web-01'),
@@ -1023,11 +1028,11 @@ describe('CaptureService', () => {
       mockServices.auth(),
       { rpoSeconds: 86400, rtoSeconds: 3600 },
     );
-    const store = new RecoveryStore(knex);
+    const captureStore = new CaptureStore(knex);
     return {
-      store,
+      captureStore,
       captures: new CaptureService(
-        store,
+        captureStore,
         providers,
         new PlanService(graphs),
         mockServices.logger.mock(),
@@ -1039,7 +1044,7 @@ describe('CaptureService', () => {
   it("captures an entity's other machines where one is being captured, and refuses that one at the end, naming those it kept", async () => {
     const source = new GatedSource();
     source.gated.add('data-01');
-    const { captures, store } = await overWebAndDb(source);
+    const { captures, captureStore } = await overWebAndDb(source);
     // The scheduled capture of data-01 under way.
     const scheduled = captures.captureEntity('resource:default/data-01');
     await vi.waitFor(() => expect(source.waiting.has('data-01')).toBe(true));
@@ -1048,7 +1053,9 @@ describe('CaptureService', () => {
     const refused = await captures
       .captureEntity('component:default/web')
       .catch(e => e);
-    const [webCapture] = await store.listCaptures('resource:default/web-01');
+    const [webCapture] = await captureStore.listCaptures(
+      'resource:default/web-01',
+    );
     // Where another machine then fails, its failure is the answer, naming what was kept and what refused.
     source.failing.add('web-01');
     const failed = await captures
@@ -1079,7 +1086,9 @@ describe('CaptureService', () => {
     );
     expect(source.captured).toEqual(['web-01', 'web-01', 'data-01']);
     expect(
-      (await store.listCaptures('resource:default/data-01')).map(c => c.id),
+      (await captureStore.listCaptures('resource:default/data-01')).map(
+        c => c.id,
+      ),
     ).toEqual([taken.id]);
 
     // Free again: every machine of the plan taken.

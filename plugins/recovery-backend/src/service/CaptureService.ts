@@ -8,6 +8,7 @@ import {
 import {
   CaptureFailedError,
   captureFailureKind,
+  captureStoreAdvice,
   formatSeconds,
   nothingToCapture,
   notServingWhenCaptured,
@@ -20,13 +21,15 @@ import type {
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
+  isCaptureDamaged,
   isCaptureStopped,
   isCaptureStoreError,
   isEngineError,
   MAX_TIMER_MS,
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
-import { RecoveryStore, StoredCapture } from '../database/RecoveryStore';
+import { CaptureStore, StoredCapture } from '../database/CaptureStore';
+import { restorable } from '../run/boot';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
 
@@ -121,7 +124,8 @@ function errorOf(error: unknown): { name: string; message: string } {
  * others went on, as the API answers it: a {@link CaptureFailedError} (`failed`, `captures`),
  * its message naming the entity, each machine not captured and why, and those kept. Never a 404
  * (the entity exists): a 503 where every failure is an engine out of reach or past its deadline
- * (worth trying again), a 409 where every one is a capture under way, else a 502 (what the engines
+ * (worth trying again), a 409 where every one is a capture under way, a 507 where every one
+ * failed on the capture store (as one machine's capture answers it), else a 502 (what the engines
  * answered, or lacked: a container gone).
  */
 function entityCaptureFailed(
@@ -131,9 +135,10 @@ function entityCaptureFailed(
   kept: string,
 ): CaptureFailedError {
   const { failed } = failure;
+  const store = captureStoreAdvice(failure);
   return new CaptureFailedError(
     `capture of ${entityRef}: ${failed.length} of ${total} machines not captured: ` +
-      `${failed.map(f => `${f.machineRef}: ${f.error.name}: ${f.error.message}`).join('; ')}${kept ? `; ${kept}` : ''}`,
+      `${failed.map(f => `${f.machineRef}: ${f.error.name}: ${f.error.message}`).join('; ')}${kept ? `; ${kept}` : ''}${store ? `: ${store}` : ''}`,
     failure,
   );
 }
@@ -156,13 +161,18 @@ export class CaptureService {
   private readonly holds = new Map<string, Hold>();
 
   constructor(
-    private readonly store: RecoveryStore,
+    private readonly store: CaptureStore,
     private readonly providers: ProviderRegistry,
     private readonly plans: PlanService,
     private readonly logger: LoggerService,
     private readonly keepLast: number,
     /** recovery.captures.timeout: a machine's capture stops at it, and fails. */
     private readonly timeoutMs: number = DEFAULT_CAPTURE_TIMEOUT_MS,
+    /**
+     * recovery.hypervisorHost: the host whose verifyCapture runs verify captures with, which
+     * verifies again those marked damaged after a capture (recheckDamaged).
+     */
+    private readonly hypervisorHost?: string,
   ) {}
 
   /**
@@ -298,7 +308,14 @@ export class CaptureService {
     ];
     for (const key of keys) this.holds.set(key, hold);
     try {
-      return await this.take(locator, hold.captureId, hold.since);
+      const capture = await this.take(locator, hold.captureId, hold.since);
+      // The capture is kept whatever the look at the damaged ones finds.
+      await this.recheckDamaged(locator.machineRef, capture.id).catch(error =>
+        this.logger.warn(
+          `Could not verify again the captures of ${locator.machineRef} marked damaged, after its capture ${capture.id}: ${error}; their marks stay`,
+        ),
+      );
+      return capture;
     } catch (error) {
       // Readiness names the machine's last failure until a capture of it succeeds; a capture
       // under way elsewhere (the source's own 409), or one stopped by the backend's shutdown, is
@@ -443,6 +460,39 @@ export class CaptureService {
       clearTimeout(timer);
     }
     return toApi(recorded!);
+  }
+
+  /**
+   * Verifies again, after a capture of the machine succeeded, its captures marked damaged (few:
+   * runs pass over them): a capture writes anew each layer file the store held with content it no
+   * longer matched, which mends every capture sharing that layer. The mark of each found intact is
+   * lifted, so runs restore it again and readiness stops naming it; one still damaged keeps its
+   * mark. Verified by the designated hypervisor host, as runs verify them (none that can: the
+   * marks stay), within the capture deadline.
+   */
+  private async recheckDamaged(
+    machineRef: string,
+    after: string,
+  ): Promise<void> {
+    const damaged =
+      (await this.store.damagedCaptures([machineRef])).get(machineRef) ?? [];
+    if (damaged.length === 0) return;
+    const host = this.providers.hypervisorHost(this.hypervisorHost);
+    if (!host.verifyCapture) return;
+    const signal = AbortSignal.timeout(Math.min(this.timeoutMs, MAX_TIMER_MS));
+    for (const capture of damaged) {
+      try {
+        await host.verifyCapture(restorable(capture), { signal });
+      } catch (error) {
+        if (isCaptureDamaged(error)) continue;
+        throw error;
+      }
+      if (await this.store.clearCaptureDamaged(capture.id)) {
+        this.logger.info(
+          `Capture ${capture.id} of ${machineRef} (${capture.createdAt}), marked damaged since ${capture.damaged!.at}, verified intact after capture ${after}, which mended what it shares with it: its mark lifted, runs restore it again`,
+        );
+      }
+    }
   }
 
   /** Prunes a machine's captures to the last N, and has the source remove what unrecorded ones left. */

@@ -10,6 +10,7 @@ import {
   buildBootPlan,
   byName,
   counted,
+  type DroppedCycleEdge,
   narrowedToPlan,
   reachable,
   type RecoveryGraph,
@@ -29,6 +30,21 @@ export interface PlannedRecovery {
   disagreements?: DependencyDisagreements;
   /** The analysis's log names, to entity refs where known: what the plan's analysis warnings name. */
   names?: Inference['names'];
+  /**
+   * Where a cycle the catalog declares makes no plan: the cycle, and the edges a plan accepting
+   * cycles would drop (planError says so, and how to ask for it).
+   */
+  cycle?: { error: BootPlanCycleError; wouldDrop: DroppedCycleEdge[] };
+  /** Of a plan made accepting cycles: the edges it dropped to break the catalog's cycles. */
+  droppedForCycles?: DroppedCycleEdge[];
+}
+
+/** What a run planned with `acceptCycles` would not wait for, and how to ask for it. */
+export function cycleOverride(wouldDrop: DroppedCycleEdge[]): string {
+  const drops = wouldDrop
+    .map(e => `booting ${e.from} without waiting for ${e.waitsFor}`)
+    .join(', ');
+  return `A run can go ahead all the same, ${drops}: start it accepting cycles (acceptCycles: true; recovery run --accept-cycles; Run anyway in the portal)`;
 }
 
 /** Where learned dependencies come from (the analysis service). */
@@ -67,6 +83,11 @@ export class PlanService {
   async plan(
     entityRef: string,
     viewer?: BackstageCredentials,
+    /**
+     * acceptCycles: break the cycles the catalog declares (learned edges are dropped first, as
+     * without it), one edge per cycle (buildBootPlan's breakCycles), instead of no plan.
+     */
+    options: { acceptCycles?: boolean } = {},
   ): Promise<PlannedRecovery> {
     const root = await this.graphs.getEntity(entityRef);
     const inference = await this.inference?.inferenceFor(root);
@@ -135,9 +156,13 @@ export class PlanService {
           taken.services.has(ref) || taken.machines.has(ref),
       };
     };
+    // Set once only declared edges are left on a cycle, and the caller accepts breaking it.
+    let breakCycles = false;
     for (;;) {
       try {
-        const plan = buildBootPlan(graph);
+        const { droppedForCycles, ...plan } = buildBootPlan(graph, {
+          breakCycles,
+        });
         const { taken, held } = narrowed();
         if (applied && inference) {
           plan.inferred = applied.inferred.filter(d => held(d.service));
@@ -163,6 +188,7 @@ export class PlanService {
           disagreements:
             applied && disagreementsOf(applied.disagreements, held),
           names: inference?.names,
+          ...(droppedForCycles && { droppedForCycles }),
         };
       } catch (error) {
         if (!(error instanceof BootPlanCycleError)) throw error;
@@ -190,10 +216,17 @@ export class PlanService {
         const weakest =
           applied && weakestInferredOnCycle(graph, applied.inferred, error);
         if (!weakest) {
+          if (options.acceptCycles) {
+            breakCycles = true;
+            continue;
+          }
           const { taken, held } = narrowed();
+          const wouldDrop =
+            buildBootPlan(graph, { breakCycles: true }).droppedForCycles ?? [];
           return {
             graph: taken,
-            planError: error.message,
+            planError: `${error.message}. ${cycleOverride(wouldDrop)}`,
+            cycle: { error, wouldDrop },
             disagreements:
               applied && disagreementsOf(applied.disagreements, held),
           };

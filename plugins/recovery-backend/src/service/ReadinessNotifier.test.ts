@@ -13,7 +13,7 @@ import {
   ReadinessNoticeStore,
   type ReadinessAlarm,
 } from '../database/ReadinessNoticeStore';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { migrate, migrationsDirectory } from '../database/migrations';
 import { groupEntity as group } from '../testing/groups';
 import { utcTime } from './notices/noticeText';
 import {
@@ -143,7 +143,7 @@ describe.each(databases.eachSupportedId())(
     /** A notifier over a real store, with readiness and the notifications service played by the test. */
     async function notifier() {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       const notices = new ReadinessNoticeStore(knex);
       const state = {
         entities: [] as string[],
@@ -1200,7 +1200,7 @@ describe.each(databases.eachSupportedId())(
     it('closes an alarm told before this version in the scope it went out in, and keeps the owners of one told before owners were kept', async () => {
       const { sweeper, notices, state, knex, recipientsOf } = await notifier();
       // Told by a version without the owners column nor a scope of its own: the row has neither.
-      const directory = RecoveryStore.migrationsDirectory;
+      const directory = migrationsDirectory;
       await knex.migrate.down({
         directory,
         name: '20261215000100_readiness_notice_alarm.js',
@@ -1209,7 +1209,7 @@ describe.each(databases.eachSupportedId())(
         { entity_ref: WEB, status: 'not-recoverable', since: new Date(T0) },
         { entity_ref: SHOP, status: 'ready', since: new Date(T0) },
       ]);
-      await RecoveryStore.migrate(knex);
+      await migrate(knex);
       expect((await notices.all()).get(WEB)).toEqual({
         entityRef: WEB,
         status: 'not-recoverable',

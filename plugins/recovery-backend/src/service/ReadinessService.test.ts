@@ -13,7 +13,10 @@ import {
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { Knex } from 'knex';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { ReadinessHistoryStore } from '../database/ReadinessHistoryStore';
+import { RunStore } from '../database/RunStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 import { catalogHidingFromUsers } from '../testing/catalog';
@@ -61,13 +64,16 @@ const plans = {
   },
 } as unknown as PlanService;
 
-const store = {
+const noCaptures = {
   latestCaptures: async () => new Map(),
   captureFailures: async () => new Map(),
+} as unknown as CaptureStore;
+
+const noRuns = {
   lastFinishedRun: async () => undefined,
   lastFinishedRuns: async (queries: unknown[]) => queries.map(() => undefined),
   lastFailedRuns: async (queries: unknown[]) => queries.map(() => undefined),
-} as unknown as RecoveryStore;
+} as unknown as ReadinessHistoryStore;
 
 const seesAll = { visibleTo: async (refs: string[]) => refs };
 const user = mockCredentials.user();
@@ -75,7 +81,8 @@ const user = mockCredentials.user();
 describe('ReadinessService.readinessOf', () => {
   it('fails, saying why, when the store or catalog fails, rather than blame an entity', async () => {
     const service = new ReadinessService(
-      store,
+      noCaptures,
+      noRuns,
       plans,
       seesAll,
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
@@ -106,7 +113,8 @@ describe('ReadinessService.readinessOf', () => {
       },
     } as unknown as PlanService;
     const service = new ReadinessService(
-      store,
+      noCaptures,
+      noRuns,
       slow,
       seesAll,
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
@@ -119,7 +127,8 @@ describe('ReadinessService.readinessOf', () => {
 
   it('keeps the other entities when one cannot be assessed', async () => {
     const service = new ReadinessService(
-      store,
+      noCaptures,
+      noRuns,
       plans,
       seesAll,
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
@@ -176,7 +185,8 @@ describe('ReadinessService.readinessOf over the catalog', () => {
       objectives,
     );
     const service = new ReadinessService(
-      store,
+      noCaptures,
+      noRuns,
       new PlanService(graphs),
       graphs,
       objectives,
@@ -264,8 +274,6 @@ describe('ReadinessService.readiness', () => {
     const asked: unknown[] = [];
     const failures: unknown[] = [];
     const recording = {
-      latestCaptures: async () => new Map(),
-      captureFailures: async () => new Map(),
       lastFinishedRun: async (query: { machineRefs: string[] }) => {
         asked.push(query);
         return undefined;
@@ -278,8 +286,9 @@ describe('ReadinessService.readiness', () => {
         );
         return queries.map(() => undefined);
       },
-    } as unknown as RecoveryStore;
+    } as unknown as ReadinessHistoryStore;
     const service = new ReadinessService(
+      noCaptures,
       recording,
       planned,
       seesAll,
@@ -342,7 +351,8 @@ describe('ReadinessService.readiness', () => {
       },
     );
     const service = new ReadinessService(
-      store,
+      noCaptures,
+      noRuns,
       planned,
       seesAll,
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
@@ -384,7 +394,9 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 describe.each(databases.eachSupportedId())(
   'ReadinessService on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
+    let runHistory: ReadinessHistoryStore;
     let plans: PlanService;
     let service: ReadinessService;
     let clock = Date.parse('2026-11-24T00:00:00Z');
@@ -392,8 +404,10 @@ describe.each(databases.eachSupportedId())(
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      runHistory = new ReadinessHistoryStore(knex);
       const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
       // Users may not see the system; its parts they do.
       const graphs = new CatalogGraphLoader(
@@ -403,14 +417,15 @@ describe.each(databases.eachSupportedId())(
       );
       plans = new PlanService(graphs);
       service = new ReadinessService(
-        store,
+        captureStore,
+        runHistory,
         plans,
         graphs,
         objectives,
         7 * 86_400,
       );
       for (const machine of ['db-01', 'dns-01', 'web-01'])
-        await store.insertCapture(storedCapture(machine));
+        await captureStore.insertCapture(storedCapture(machine));
     });
 
     /** Runs the entity's current plan to the end, as the run driver records it. */
@@ -420,7 +435,7 @@ describe.each(databases.eachSupportedId())(
       outcome: Pick<RecoveryRun, 'status' | 'rtoSeconds' | 'error'>,
     ) {
       const plan = (await plans.plan(entityRef)).plan!;
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id,
           entityRef,
@@ -436,8 +451,8 @@ describe.each(databases.eachSupportedId())(
         },
         new Date((clock += 3_600_000)),
       );
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, outcome);
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, outcome);
     }
 
     // Whoever sees every entity (a service, such as the plugin itself).
@@ -574,11 +589,11 @@ describe.each(databases.eachSupportedId())(
       // A failure: the machine it failed at (in the caller's plan), not its message, console tails or other machines.
       const secret = 'VAULT_TOKEN=s3cr3t';
       await run('site-failed-secret', site, { status: 'running' });
-      await store.updateRunMachine('site-failed-secret', m('dns-01'), {
+      await runStore.updateRunMachine('site-failed-secret', m('dns-01'), {
         phase: 'failed',
         logTail: secret,
       });
-      await store.updateRun('site-failed-secret', {
+      await runStore.updateRun('site-failed-secret', {
         status: 'failed',
         error: {
           machineRef: m('db-01'),
@@ -746,7 +761,9 @@ const A = 'recovery.backstage-recovery.io/';
 describe.each(databases.eachSupportedId())(
   'ReadinessService over a messy catalog on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
+    let runHistory: ReadinessHistoryStore;
     const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
     const everything = mockCredentials.service();
     /** A readiness service over `catalog`, on the one store. */
@@ -760,7 +777,8 @@ describe.each(databases.eachSupportedId())(
       return {
         plans,
         service: new ReadinessService(
-          store,
+          captureStore,
+          runHistory,
           plans,
           graphs,
           objectives,
@@ -774,7 +792,7 @@ describe.each(databases.eachSupportedId())(
       createdAt: Date,
       id = `cap-${machineRef}-${createdAt.getTime()}`,
     ) =>
-      store.insertCapture({
+      captureStore.insertCapture({
         ...storedCapture(machineRef.split('/')[1]),
         id,
         createdAt: createdAt.toISOString(),
@@ -786,7 +804,7 @@ describe.each(databases.eachSupportedId())(
       entityRef: string,
     ) => {
       const plan = (await plans.plan(entityRef)).plan!;
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id,
           entityRef,
@@ -802,14 +820,16 @@ describe.each(databases.eachSupportedId())(
         },
         new Date(Date.now() - 3_600_000),
       );
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, { status: 'succeeded', rtoSeconds: 60 });
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, { status: 'succeeded', rtoSeconds: 60 });
     };
 
     beforeAll(async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      runHistory = new ReadinessHistoryStore(knex);
       for (const name of ['db-01', 'dns-01', 'web-01', 'cache-01'])
         await capture(m(name), new Date(Date.now() - 60_000));
       const { plans } = over(messy());
@@ -936,7 +956,9 @@ describe.each(databases.eachSupportedId())(
 describe.each(databases.eachSupportedId())(
   'ReadinessService after the catalog changed since the last run on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
+    let runHistory: ReadinessHistoryStore;
     const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
     const everything = mockCredentials.service();
     /** A readiness service over `catalog`, which hides `hidden` from users, on the one store. */
@@ -950,7 +972,8 @@ describe.each(databases.eachSupportedId())(
       return {
         plans,
         service: new ReadinessService(
-          store,
+          captureStore,
+          runHistory,
           plans,
           graphs,
           objectives,
@@ -963,7 +986,7 @@ describe.each(databases.eachSupportedId())(
       machineRef: string,
       container = machineRef.split('/')[1],
     ) =>
-      store.insertCapture({
+      captureStore.insertCapture({
         ...storedCapture(machineRef.split('/')[1]),
         id: `cap-${machineRef}-${container}`,
         container,
@@ -979,7 +1002,7 @@ describe.each(databases.eachSupportedId())(
       mode: RecoveryRun['mode'] = 'test',
     ) => {
       const plan = (await plans.plan(entityRef)).plan!;
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id,
           entityRef,
@@ -995,8 +1018,8 @@ describe.each(databases.eachSupportedId())(
         },
         new Date((created += 60_000)),
       );
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, {
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, {
         ...outcome,
         finishedAt: new Date(Date.now() - 3_600_000).toISOString(),
       });
@@ -1011,8 +1034,10 @@ describe.each(databases.eachSupportedId())(
 
     beforeAll(async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      runHistory = new ReadinessHistoryStore(knex);
       for (const name of ['db-01', 'dns-01', 'web-01', 'cache-01'])
         await capture(m(name));
       // The nightly check's way: the system's run covers its parts, which have none of their own.
@@ -1171,7 +1196,7 @@ describe.each(databases.eachSupportedId())(
           machineRef: pm.machineRef,
           wave: pm.wave,
         }));
-        return store.admitRun(
+        return runStore.admitRun(
           {
             id,
             entityRef,
@@ -1186,7 +1211,7 @@ describe.each(databases.eachSupportedId())(
         );
       };
       await admit('web-preempted', c('web'), 'test');
-      await store.updateRun('web-preempted', { status: 'running' });
+      await runStore.updateRun('web-preempted', { status: 'running' });
       const admitted = await admit('site-failover-2', site, 'failover');
       expect(
         'preempted' in admitted && admitted.preempted.map(r => r.id),
@@ -1205,7 +1230,9 @@ describe.each(databases.eachSupportedId())(
 describe.each(databases.eachSupportedId())(
   'ReadinessService weighing a failure since the last covering run on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
+    let runHistory: ReadinessHistoryStore;
     let knex: Knex;
     const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
     const everything = mockCredentials.service();
@@ -1227,7 +1254,8 @@ describe.each(databases.eachSupportedId())(
       return {
         plans,
         service: new ReadinessService(
-          store,
+          captureStore,
+          runHistory,
           plans,
           graphs,
           objectives,
@@ -1245,7 +1273,7 @@ describe.each(databases.eachSupportedId())(
       options = {},
     ) => {
       const plan = (await over().plans.plan(entityRef)).plan!;
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id,
           entityRef,
@@ -1261,8 +1289,8 @@ describe.each(databases.eachSupportedId())(
         },
         new Date((created += 60_000)),
       );
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, {
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, {
         ...outcome,
         finishedAt: new Date(Date.now() - 3_600_000).toISOString(),
       });
@@ -1299,10 +1327,12 @@ describe.each(databases.eachSupportedId())(
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      runHistory = new ReadinessHistoryStore(knex);
       for (const name of ['db-01', 'dns-01', 'web-01']) {
-        await store.insertCapture({
+        await captureStore.insertCapture({
           ...storedCapture(name),
           createdAt: new Date(Date.now() - 60_000).toISOString(),
         });
@@ -1447,7 +1477,9 @@ describe.each(databases.eachSupportedId())(
 describe.each(databases.eachSupportedId())(
   'ReadinessService after a machine was replaced on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
+    let runHistory: ReadinessHistoryStore;
     let knex: Knex;
     const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
     const everything = mockCredentials.service();
@@ -1462,7 +1494,8 @@ describe.each(databases.eachSupportedId())(
       return {
         plans,
         service: new ReadinessService(
-          store,
+          captureStore,
+          runHistory,
           plans,
           graphs,
           objectives,
@@ -1477,7 +1510,7 @@ describe.each(databases.eachSupportedId())(
     // Captures and runs a minute apart, the newest well before now.
     let created = Date.now() - 3 * 3_600_000;
     const capture = (machine: string, container = machine) =>
-      store.insertCapture({
+      captureStore.insertCapture({
         ...storedCapture(machine),
         id: `cap-${machine}-${container}`,
         container,
@@ -1494,8 +1527,8 @@ describe.each(databases.eachSupportedId())(
       };
     };
     const succeed = async (id: string) => {
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, {
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, {
         status: 'succeeded',
         rtoSeconds: 60,
         finishedAt: new Date(created).toISOString(),
@@ -1507,7 +1540,7 @@ describe.each(databases.eachSupportedId())(
       id: string,
       entityRef: string,
     ) => {
-      const admission = await store.admitRun(
+      const admission = await runStore.admitRun(
         {
           id,
           entityRef,
@@ -1548,8 +1581,10 @@ describe.each(databases.eachSupportedId())(
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      runHistory = new ReadinessHistoryStore(knex);
       for (const name of ['db-01', 'dns-01', 'web-01']) await capture(name);
       await recovered(over(messy()).plans, 'site-ok', site);
     });
@@ -1558,7 +1593,7 @@ describe.each(databases.eachSupportedId())(
       await capture('web-01', 'web-01-b');
       // Retention keeps the new capture alone: the run still knows what it restored.
       expect(
-        (await store.pruneCaptures(m('web-01'), 1)).map(p => p.id),
+        (await captureStore.pruneCaptures(m('web-01'), 1)).map(p => p.id),
       ).toEqual(['cap-web-01-web-01']);
       const { service } = over(replacedBy('web-01-b'));
       const risk = ['at-risk', [restoredBefore('web-01', 'web-01-b')]];
@@ -1599,7 +1634,7 @@ describe.each(databases.eachSupportedId())(
       const { plans, service } = over(replacedBy('web-01-b'));
       await recovered(plans, 'site-ok-b', site);
       expect(
-        (await store.getRun('site-ok-b'))!.machines.find(
+        (await runStore.getRun('site-ok-b'))!.machines.find(
           x => x.machineRef === m('web-01'),
         ),
       ).toMatchObject({
@@ -1618,7 +1653,7 @@ describe.each(databases.eachSupportedId())(
       // Replaced again and captured; then a run as stored before, with no container recorded.
       await capture('web-01', 'web-01-c');
       const { plans, service } = over(replacedBy('web-01-c'));
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id: 'site-old-style',
           entityRef: site,
@@ -1632,7 +1667,7 @@ describe.each(databases.eachSupportedId())(
       );
       await succeed('site-old-style');
       expect(
-        (await store.getRun('site-old-style'))!.machines.every(
+        (await runStore.getRun('site-old-style'))!.machines.every(
           x => x.capturedFrom === undefined,
         ),
       ).toBe(true);

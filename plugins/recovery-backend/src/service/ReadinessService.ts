@@ -13,10 +13,13 @@ import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { NightlyCheckStore } from '../database/NightlyCheckStore';
 import type {
   CaptureFailure,
-  RecoveryStore,
-  RunHead,
+  CaptureStore,
   StoredCapture,
-} from '../database/RecoveryStore';
+} from '../database/CaptureStore';
+import type {
+  ReadinessHistoryStore,
+  RunHead,
+} from '../database/ReadinessHistoryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { unknownEngineProblems } from '../plan/entityMapping';
 import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
@@ -40,7 +43,8 @@ const secondsSince = (iso: string, now: number) =>
 /** Gathers the facts about an entity's recoverability and assesses them. */
 export class ReadinessService {
   constructor(
-    private readonly store: RecoveryStore,
+    private readonly captureStore: CaptureStore,
+    private readonly runHistory: ReadinessHistoryStore,
     private readonly plans: PlanService,
     /** The caller's view of the catalog: what of a run readiness may show them. */
     private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'>,
@@ -68,10 +72,10 @@ export class ReadinessService {
     const entity = factsOf(await this.plans.plan(entityRef, credentials));
     const { accept, ...query } = entity.lastRunQuery;
     const [latest, found, nightly, captureFailures] = await Promise.all([
-      this.store.latestCaptures(entity.machineRefs),
-      this.store.lastFinishedRun(query, accept),
+      this.captureStore.latestCaptures(entity.machineRefs),
+      this.runHistory.lastFinishedRun(query, accept),
       this.nightlyChecks?.outcomeOf(entityRef),
-      this.store.captureFailures(entity.machineRefs),
+      this.captureStore.captureFailures(entity.machineRefs),
     ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
     // part of): it still counts, but shows only what the verdict rests on. One they see, they see
@@ -88,12 +92,14 @@ export class ReadinessService {
     const [[own, booted], [failure]] = await Promise.all([
       !found && query.machineRefs
         ? Promise.all(
-            partlyRecovered(entity).map(q => this.store.lastFinishedRun(q)),
+            partlyRecovered(entity).map(q =>
+              this.runHistory.lastFinishedRun(q),
+            ),
           )
         : [],
       // A failure since on a machine of its plan, as the plan gates it there, outweighs that run.
       entity.failedRunQuery
-        ? this.store.lastFailedRuns([
+        ? this.runHistory.lastFailedRuns([
             { ...entity.failedRunQuery, after: found },
           ])
         : [],
@@ -185,11 +191,11 @@ export class ReadinessService {
       (e): e is EntityFacts => 'lastRunQuery' in e,
     );
     const [latest, found, nightly, captureFailures] = await Promise.all([
-      this.store.latestCaptures(entities.flatMap(e => e.machineRefs)),
-      this.store.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
+      this.captureStore.latestCaptures(entities.flatMap(e => e.machineRefs)),
+      this.runHistory.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
       // Every entity's in one statement; not for owners' notices, which quote only the reasons.
       options.ownRunsOnly ? undefined : this.nightlyChecks?.outcomes(),
-      this.store.captureFailures(entities.flatMap(e => e.machineRefs)),
+      this.captureStore.captureFailures(entities.flatMap(e => e.machineRefs)),
     ]);
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
     const intact = await this.intactInsteadOfDamaged(latest);
@@ -202,10 +208,10 @@ export class ReadinessService {
     const failing = entities.filter(e => e.failedRunQuery);
     const [partRuns, failures] = await Promise.all([
       unrecovered.length > 0
-        ? this.store.lastFinishedRuns(unrecovered.flatMap(partlyRecovered))
+        ? this.runHistory.lastFinishedRuns(unrecovered.flatMap(partlyRecovered))
         : [],
       failing.length > 0
-        ? this.store.lastFailedRuns(
+        ? this.runHistory.lastFailedRuns(
             failing.map(e => ({
               ...e.failedRunQuery!,
               after: lastRuns.get(e),
@@ -298,7 +304,7 @@ export class ReadinessService {
       .filter(c => c.damaged)
       .map(c => c.machineRef);
     return damaged.length > 0
-      ? this.store.latestCaptures(damaged, undefined, { intact: true })
+      ? this.captureStore.latestCaptures(damaged, undefined, { intact: true })
       : new Map();
   }
 
@@ -415,7 +421,7 @@ interface EntityFacts extends PlannedRecovery {
   machineRefs: string[];
   /** Machines the entity runs on itself (for its position in the plan). */
   ownMachines: string[];
-  /** Which of the last finished runs tells about it (RecoveryStore.lastFinishedRun). */
+  /** Which of the last finished runs tells about it (ReadinessHistoryStore.lastFinishedRun). */
   lastRunQuery: {
     machineRefs?: string[];
     entityRef?: string;
@@ -423,7 +429,7 @@ interface EntityFacts extends PlannedRecovery {
   };
   /**
    * Which failed runs count against its plan, however it fared in the run's others
-   * (RecoveryStore.lastFailedRuns): those that failed on a machine of its plan, gated there by
+   * (ReadinessHistoryStore.lastFailedRuns): those that failed on a machine of its plan, gated there by
    * nothing the plan does not gate it by. None without a plan of machines.
    */
   failedRunQuery?: { machineRefs: string[]; accept: (run: RunHead) => boolean };

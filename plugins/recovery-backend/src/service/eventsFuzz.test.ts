@@ -18,7 +18,7 @@ import {
 } from '../../../../packages/cli/src/testing/eventFuzz';
 import { runCli } from '../../../../packages/cli/src/testing/runCli';
 import { EventStore } from '../database/EventStore';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { migrate } from '../database/migrations';
 import { createRouter, RouterOptions } from './router';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
@@ -43,11 +43,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** The router on a migrated database, with only what POST /events uses. */
 async function eventsApp(databaseId: Parameters<typeof databases.init>[0]) {
   const knex = await databases.init(databaseId);
-  await RecoveryStore.migrate(knex);
+  await migrate(knex);
   const app = express();
   const options = {
     httpAuth: mockServices.httpAuth(),
     permissions: mockServices.permissions(),
+    auditor: mockServices.auditor.mock(),
     events: new EventStore(knex),
     maxEventsRequestSize: '10mb',
   };

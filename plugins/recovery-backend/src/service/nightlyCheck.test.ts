@@ -11,7 +11,8 @@ import type { Knex } from 'knex';
 import { resolve } from 'path';
 import request from 'supertest';
 import { NightlyCheckStore } from '../database/NightlyCheckStore';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { ReadinessHistoryStore } from '../database/ReadinessHistoryStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { recoveryPlugin } from '../plugin';
 import { ApiContract } from '../testing/apiContract';
@@ -367,10 +368,12 @@ describe.each(databases.eachSupportedId())(
         mockServices.auth(),
         objectives,
       );
-      const store = new RecoveryStore(knex);
+      const captureStore = new CaptureStore(knex);
+      const runHistory = new ReadinessHistoryStore(knex);
       const service = (nightly?: NightlyCheckStore) =>
         new ReadinessService(
-          store,
+          captureStore,
+          runHistory,
           new PlanService(graphs),
           graphs,
           objectives,

@@ -4,7 +4,9 @@ import type {
   Capture,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { ReadinessHistoryStore } from '../database/ReadinessHistoryStore';
 import { storedCapture } from '../testing/entities';
 import type { PlanService } from './PlanService';
 import { assessReadiness, type ReadinessInput } from './readiness';
@@ -116,26 +118,30 @@ describe.each(databases.eachSupportedId())(
   databaseId => {
     it("reads each machine's newest intact capture where its latest is damaged, for an entity and for the overview", async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      const store = new RecoveryStore(knex);
+      await migrate(knex);
+      const captureStore = new CaptureStore(knex);
+      const runHistory = new ReadinessHistoryStore(knex);
       const now = Date.now();
       const ago = (s: number) => new Date(now - s * 1000).toISOString();
-      await store.insertCapture({
+      await captureStore.insertCapture({
         ...storedCapture('data-01'),
         id: 'd1',
         createdAt: ago(60),
       });
-      await store.insertCapture({
+      await captureStore.insertCapture({
         ...storedCapture('web-01'),
         id: 'w1',
         createdAt: ago(600),
       });
-      await store.insertCapture({
+      await captureStore.insertCapture({
         ...storedCapture('web-01'),
         id: 'w2',
         createdAt: ago(60),
       });
-      await store.markCaptureDamaged('w2', { at: ago(30), reason: REASON });
+      await captureStore.markCaptureDamaged('w2', {
+        at: ago(30),
+        reason: REASON,
+      });
       const graph: RecoveryGraph = {
         rootRef: WEB,
         roots: [WEB],
@@ -175,7 +181,8 @@ describe.each(databases.eachSupportedId())(
         plan: async () => ({ graph, plan }),
       } as unknown as PlanService;
       const service = new ReadinessService(
-        store,
+        captureStore,
+        runHistory,
         plans,
         { visibleTo: async refs => refs },
         graph.objectives,
@@ -190,7 +197,7 @@ describe.each(databases.eachSupportedId())(
       const [listed] = await service.readinessOf([WEB], mockCredentials.user());
       expect(listed.reasons).toContain(expected);
       // Its older capture damaged too: nothing intact is left, and no run can recover the entity.
-      await store.markCaptureDamaged('w1', {
+      await captureStore.markCaptureDamaged('w1', {
         at: ago(10),
         reason: 'cut short',
       });

@@ -4,7 +4,10 @@ import {
   TestDatabases,
 } from '@backstage/backend-test-utils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { ReadinessHistoryStore } from '../database/ReadinessHistoryStore';
+import { RunStore } from '../database/RunStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import {
@@ -48,15 +51,19 @@ const HOUR = 3_600_000;
 describe.each(databases.eachSupportedId())(
   'readiness beside runs to a recovery point on %p',
   databaseId => {
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
+    let runHistory: ReadinessHistoryStore;
     let plans: PlanService;
     let service: ReadinessService;
     let created = Date.now() - 5 * HOUR;
 
     beforeEach(async () => {
       const knex = await databases.init(databaseId);
-      await RecoveryStore.migrate(knex);
-      store = new RecoveryStore(knex);
+      await migrate(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      runHistory = new ReadinessHistoryStore(knex);
       const graphs = new CatalogGraphLoader(
         catalogHidingFromUsers(catalog, []),
         mockServices.auth(),
@@ -64,7 +71,8 @@ describe.each(databases.eachSupportedId())(
       );
       plans = new PlanService(graphs);
       service = new ReadinessService(
-        store,
+        captureStore,
+        runHistory,
         plans,
         graphs,
         objectives,
@@ -73,12 +81,12 @@ describe.each(databases.eachSupportedId())(
       );
       // Each machine: a capture of three days ago (before the bad change), and one of a minute ago.
       for (const name of ['db-01', 'web-01']) {
-        await store.insertCapture({
+        await captureStore.insertCapture({
           ...storedCapture(name),
           id: `old-${name}`,
           createdAt: new Date(Date.now() - 72 * HOUR).toISOString(),
         });
-        await store.insertCapture({
+        await captureStore.insertCapture({
           ...storedCapture(name),
           id: `new-${name}`,
           createdAt: new Date(Date.now() - 60_000).toISOString(),
@@ -97,7 +105,7 @@ describe.each(databases.eachSupportedId())(
         machineRef: pm.machineRef,
         wave: pm.wave,
       }));
-      await store.admitRun(
+      await runStore.admitRun(
         {
           id,
           entityRef: site,
@@ -111,8 +119,8 @@ describe.each(databases.eachSupportedId())(
         },
         new Date((created += 60_000)),
       );
-      await store.updateRun(id, { status: 'running' });
-      await store.updateRun(id, {
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, {
         ...outcome,
         finishedAt: new Date(Date.now() - HOUR).toISOString(),
       });
@@ -157,7 +165,7 @@ describe.each(databases.eachSupportedId())(
         twoDaysAgo(),
       );
       // The point run restored the captures of then, and is recorded as such.
-      const point = (await store.getRun('point-ok'))!;
+      const point = (await runStore.getRun('point-ok'))!;
       expect(point.machines.map(x => x.captureId).sort()).toEqual([
         'old-db-01',
         'old-web-01',

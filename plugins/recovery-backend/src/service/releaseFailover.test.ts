@@ -14,7 +14,8 @@ import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Knex } from 'knex';
 import request from 'supertest';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { RunStore } from '../database/RunStore';
 import { recoveryPlugin } from '../plugin';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import {
@@ -95,7 +96,8 @@ describe.each(databases.eachSupportedId())(
   'POST /runs/{id}/release on %p',
   databaseId => {
     let knex: Knex;
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
     let catalog: CatalogService;
     let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
     const host = new FakeHost({});
@@ -120,7 +122,8 @@ describe.each(databases.eachSupportedId())(
           mockServices.database.factory({ knex }),
         ],
       }));
-      store = new RecoveryStore(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
       for (const machine of [
         'shop-01',
         'vault-01',
@@ -128,7 +131,7 @@ describe.each(databases.eachSupportedId())(
         'lost-01',
         'hush-01',
       ])
-        await store.insertCapture(storedCapture(machine));
+        await captureStore.insertCapture(storedCapture(machine));
     });
 
     afterEach(() => {
@@ -217,7 +220,7 @@ describe.each(databases.eachSupportedId())(
         `Run ${test} is a test recovery, not a failover: only a failover's machines are kept on the host, and a test recovery's lab is torn down when it finishes`,
       );
 
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id: 'booting',
           entityRef: SHOP,
@@ -261,7 +264,7 @@ describe.each(databases.eachSupportedId())(
 
     it('answers 503 naming the host where it cannot tear the failover down, recording nothing as released', async () => {
       const id = await finishedRun(SHOP, 'failover');
-      const steps = (await store.getRun(id))!.steps.length;
+      const steps = (await runStore.getRun(id))!.steps.length;
       host.teardown = async () => {
         throw new Error('connect ECONNREFUSED /var/run/docker.sock');
       };
@@ -270,7 +273,7 @@ describe.each(databases.eachSupportedId())(
       expect(unreachable.body.error.message).toBe(
         `Hypervisor host 'fake' could not tear down what failover ${id} kept there: connect ECONNREFUSED /var/run/docker.sock. The failover is not released: release it again once the host answers`,
       );
-      expect((await store.getRun(id))!.steps).toHaveLength(steps);
+      expect((await runStore.getRun(id))!.steps).toHaveLength(steps);
       expect((await host.listLabResources(id)).machines).toHaveLength(1);
       host.teardown = teardown;
       expect((await release(id)).body.steps.at(-1).message).toMatch(

@@ -17,7 +17,8 @@ import type { Knex } from 'knex';
 import express from 'express';
 import request from 'supertest';
 import { EventStore } from '../database/EventStore';
-import { RecoveryStore } from '../database/RecoveryStore';
+import { CaptureStore } from '../database/CaptureStore';
+import { RunStore } from '../database/RunStore';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import {
   componentEntity,
@@ -36,10 +37,10 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
  * Inserts scheduled test runs of a plan with these waves, started `offsetMs` after 10 s ago:
  * recent, as the plugin's clean-up fails active runs whose heartbeat is a minute old.
  */
-const insertRecentRun = (store: RecoveryStore, waves: string[][]) => {
+const insertRecentRun = (runStore: RunStore, waves: string[][]) => {
   const base = Date.now() - 10_000;
   return (id: string, entityRef: string, offsetMs: number) =>
-    store.insertRun(
+    runStore.insertRun(
       {
         id,
         entityRef,
@@ -501,16 +502,16 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('lists the active runs of any entity, newest first, for a card to see what holds the host', async () => {
-      const store = new RecoveryStore(knex);
-      const insert = insertRecentRun(store, []);
+      const runStore = new RunStore(knex);
+      const insert = insertRecentRun(runStore, []);
       // Runs of entities the user sees: a run of one the catalog does not show is left out.
       await insert('active-old', 'component:default/shop', 0);
       await insert('finished', 'component:default/web', 1_000);
       await insert('active-new', 'component:default/web', 2_000);
       await insert('pending', 'component:default/shop', 3_000);
-      await store.updateRun('active-old', { status: 'running' });
-      await store.updateRun('active-new', { status: 'running' });
-      await store.updateRun('finished', { status: 'succeeded' });
+      await runStore.updateRun('active-old', { status: 'running' });
+      await runStore.updateRun('active-new', { status: 'running' });
+      await runStore.updateRun('finished', { status: 'succeeded' });
 
       const ids = async (query: string) => {
         const res = await request(server).get(`/api/recovery/runs${query}`);
@@ -555,8 +556,8 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('pages the runs with before, newest first, ties broken by id, for an entity and for all', async () => {
-      const store = new RecoveryStore(knex);
-      const insert = insertRecentRun(store, []);
+      const runStore = new RunStore(knex);
+      const insert = insertRecentRun(runStore, []);
       await insert('page-a', 'component:default/web', 0);
       await insert('page-b', 'component:default/shop', 1_000);
       // Two runs of one instant: the id orders them, and a page may end between them.
@@ -615,8 +616,8 @@ describe.each(databases.eachSupportedId())(
     });
 
     it("keeps runs of what the catalog hides from a user out of that user's answers, as if they were not there", async () => {
-      const store = new RecoveryStore(knex);
-      const insert = insertRecentRun(store, [['resource:default/shop-01']]);
+      const runStore = new RunStore(knex);
+      const insert = insertRecentRun(runStore, [['resource:default/shop-01']]);
       await insert('seen', 'component:default/shop', 0);
       await insert('hidden-old', HIDDEN, 1_000);
       await insert('hidden-new', HIDDEN, 2_000);
@@ -1256,7 +1257,8 @@ describe.each(databases.eachSupportedId())(
   'what the catalog hides from a user, in readiness and runs, on %p',
   databaseId => {
     let knex: Knex;
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
     let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
     const asPlugin = mockCredentials.service.header();
     const SECRET = 'VAULT_TOKEN=s3cr3t';
@@ -1279,8 +1281,9 @@ describe.each(databases.eachSupportedId())(
           mockServices.database.factory({ knex }),
         ],
       }));
-      store = new RecoveryStore(knex);
-      await store.insertCapture({
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      await captureStore.insertCapture({
         id: 'cap-shop-01',
         machineRef: 'resource:default/shop-01',
         engine: 'primary',
@@ -1365,7 +1368,7 @@ describe.each(databases.eachSupportedId())(
           },
         ],
       };
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id: 'sysrun',
           entityRef: SECRET_SYSTEM,
@@ -1381,12 +1384,12 @@ describe.each(databases.eachSupportedId())(
         },
         new Date(Date.now() - 5_000),
       );
-      await store.updateRun('sysrun', { status: 'running' });
-      await store.updateRunMachine('sysrun', 'resource:default/vault-01', {
+      await runStore.updateRun('sysrun', { status: 'running' });
+      await runStore.updateRunMachine('sysrun', 'resource:default/vault-01', {
         phase: 'ready',
         logTail: SECRET,
       });
-      await store.updateRun('sysrun', {
+      await runStore.updateRun('sysrun', {
         status: 'succeeded',
         finishedAt: new Date().toISOString(),
         rtoSeconds: 3,
@@ -1500,7 +1503,7 @@ describe.each(databases.eachSupportedId())(
       expect(started.body.plan.analysis.warnings).toEqual([leftOutForUser]);
       await vi.waitFor(
         async () =>
-          expect((await store.getRun(started.body.id))!.status).toBe(
+          expect((await runStore.getRun(started.body.id))!.status).toBe(
             'succeeded',
           ),
         { timeout: 10_000, interval: 20 },
@@ -1531,7 +1534,7 @@ describe.each(databases.eachSupportedId())(
       const secretWarning =
         'secret on vault-01: a clock reading contradicts another';
       const kept = (id: string, analysisId: string, at: number) =>
-        store.insertRun(
+        runStore.insertRun(
           {
             id,
             entityRef: 'component:default/shop',
@@ -1564,8 +1567,8 @@ describe.each(databases.eachSupportedId())(
       await kept('kept-before', 'store-analysis', 5_000);
       await kept('kept-pruned', 'pruned-analysis', 10_000);
       for (const id of ['kept-before', 'kept-pruned']) {
-        await store.updateRun(id, { status: 'running' });
-        await store.updateRun(id, {
+        await runStore.updateRun(id, { status: 'running' });
+        await runStore.updateRun(id, {
           status: 'succeeded',
           finishedAt: new Date().toISOString(),
           rtoSeconds: 2,
@@ -1612,18 +1615,18 @@ describe.each(databases.eachSupportedId())(
       expect(started.body.plan.analysis).not.toHaveProperty('names');
       await vi.waitFor(
         async () =>
-          expect((await store.getRun(started.body.id))!.status).toBe(
+          expect((await runStore.getRun(started.body.id))!.status).toBe(
             'succeeded',
           ),
         { timeout: 10_000, interval: 20 },
       );
-      const admitted = (await store.getRun(started.body.id))!;
+      const admitted = (await runStore.getRun(started.body.id))!;
       expect(admitted.plan.analysis!.names).toEqual([
         ['shop', 'component:default/shop'],
         ['secret', HIDDEN],
       ]);
       // The same run of an analysis pruned since (recovery.analysis.keepLast): nothing else tells the names.
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id: 'of-pruned',
           entityRef: admitted.entityRef,
@@ -1642,8 +1645,8 @@ describe.each(databases.eachSupportedId())(
         },
         new Date(),
       );
-      await store.updateRun('of-pruned', { status: 'running' });
-      await store.updateRun('of-pruned', {
+      await runStore.updateRun('of-pruned', { status: 'running' });
+      await runStore.updateRun('of-pruned', {
         status: 'succeeded',
         finishedAt: new Date().toISOString(),
         rtoSeconds: 2,
@@ -1716,7 +1719,7 @@ describe.each(databases.eachSupportedId())(
       expect(started.status).toBe(202);
       await vi.waitFor(
         async () =>
-          expect((await store.getRun(started.body.id))!.status).toBe(
+          expect((await runStore.getRun(started.body.id))!.status).toBe(
             'succeeded',
           ),
         { timeout: 10_000, interval: 20 },
@@ -1733,7 +1736,7 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('answers a start while a run the caller may not see holds the host with a 409 that names no run, as GET /runs?active=true lists none', async () => {
-      await store.insertRun(
+      await runStore.insertRun(
         {
           id: 'held',
           entityRef: SECRET_SYSTEM,
@@ -1890,7 +1893,8 @@ describe.each(databases.eachSupportedId())(
   "a failover's permissions, on %p",
   databaseId => {
     let knex: Knex;
-    let store: RecoveryStore;
+    let captureStore: CaptureStore;
+    let runStore: RunStore;
     let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
 
     beforeAll(async () => {
@@ -1908,9 +1912,10 @@ describe.each(databases.eachSupportedId())(
           mockServices.database.factory({ knex }),
         ],
       }));
-      store = new RecoveryStore(knex);
+      captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
       for (const machine of ['web-01', 'db-01', 'vault-01'])
-        await store.insertCapture(storedCapture(machine));
+        await captureStore.insertCapture(storedCapture(machine));
     });
 
     afterEach(async () => {
@@ -1926,7 +1931,7 @@ describe.each(databases.eachSupportedId())(
       vi.waitFor(
         async () =>
           expect(['succeeded', 'failed']).toContain(
-            (await store.getRun(id))!.status,
+            (await runStore.getRun(id))!.status,
           ),
         { timeout: 10_000, interval: 20 },
       );
@@ -1978,7 +1983,7 @@ describe.each(databases.eachSupportedId())(
         name: 'NotAllowedError',
         message: `Missing permission recovery.run.failover on 1 entity of the boot plan of ${WEB}: resource:default/db-01. ${WHY}`,
       });
-      expect(await store.listRuns({ entityRef: WEB })).toEqual([]);
+      expect(await runStore.listRuns({ entityRef: WEB })).toEqual([]);
 
       const test = await start(WEB, 'test', NEARLY);
       expect(test.status).toBe(202);
@@ -2011,7 +2016,7 @@ describe.each(databases.eachSupportedId())(
         { status: 409, name: 'MissingDependenciesError' },
       );
       expect(
-        await store.listRuns({ entityRef: 'component:default/billing' }),
+        await runStore.listRuns({ entityRef: 'component:default/billing' }),
       ).toEqual([]);
     });
 
@@ -2034,7 +2039,7 @@ describe.each(databases.eachSupportedId())(
       expect(notOwner.body.error.message).toBe(
         `Missing permission recovery.run.create and recovery.run.failover on ${WEB}`,
       );
-      expect(await store.listRuns({ entityRef: WEB })).toEqual([]);
+      expect(await runStore.listRuns({ entityRef: WEB })).toEqual([]);
 
       // A test recovery is an isolated lab: the owners of web test it, database included.
       const test = await start(WEB, 'test', ALICE);
@@ -2087,6 +2092,7 @@ describe('recovery router errors', () => {
         maxEventsRequestSize: '1024',
         httpAuth: mockServices.httpAuth(),
         permissions,
+        auditor: mockServices.auditor.mock(),
       } as unknown as RouterOptions),
     );
     app.use(

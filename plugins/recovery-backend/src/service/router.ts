@@ -1,10 +1,12 @@
 import {
+  AuditorService,
   BackstageCredentials,
   HttpAuthService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
 import {
+  recoveryAnalysisCreatePermission,
   recoveryCaptureCreatePermission,
   recoveryEventsCreatePermission,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -13,7 +15,7 @@ import {
   EVENT_FORMATS,
   EventFormat,
   EventParseError,
-  parseEvents,
+  parseEventsYielding,
 } from '@backstage-recovery/plugin-recovery-node';
 import express from 'express';
 import Router from 'express-promise-router';
@@ -23,6 +25,7 @@ import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { AuthorizedRunService } from '../run/AuthorizedRunService';
 import { RunService } from '../run/RunService';
 import { AnalysisService, requireSystem } from './AnalysisService';
+import { audit, auditFailed, auditSucceeded, named } from './audit';
 import { CaptureService } from './CaptureService';
 import { nightlyCheckFrom } from './nightlyCheck';
 import { PlanService } from './PlanService';
@@ -48,6 +51,8 @@ import {
 export interface RouterOptions {
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
+  /** Records who captured, ran, released and analysed what, and who pushed events. */
+  auditor: AuditorService;
   events: EventStore;
   analyses: AnalysisService;
   /** Largest accepted POST /events body, e.g. `10mb`. */
@@ -70,6 +75,7 @@ export async function createRouter(
   const {
     httpAuth,
     permissions,
+    auditor,
     events,
     analyses,
     graphs,
@@ -88,6 +94,17 @@ export async function createRouter(
   const router = Router();
 
   const eventsBodyParser = eventsBody(options.maxEventsRequestSize);
+  // Each audited route opens its audit event in a step of its own, before the route's own steps.
+  router.post(
+    '/events',
+    audit(auditor, 'events-push', req => ({
+      severityLevel: 'low',
+      meta: {
+        source: named(req.query.source),
+        format: named(req.query.format),
+      },
+    })),
+  );
   router.post('/events', async (req, res, next) => {
     // Permission first: a caller without it is told so, not that the body is too large, and no
     // body is held in memory for nothing.
@@ -159,6 +176,11 @@ export async function createRouter(
   const nightlyBody = jsonOnly(
     express.json({ limit: NIGHTLY_CHECK_BODY_LIMIT }),
   );
+  // Its body is read after the check of the caller: what the night says is on the success.
+  router.post(
+    '/nightly-check',
+    audit(auditor, 'nightly-check-record', () => ({ severityLevel: 'medium' })),
+  );
   router.post(
     '/nightly-check',
     async (req, _res, next) => {
@@ -174,6 +196,11 @@ export async function createRouter(
         (field, ref) => refFromInput(field, ref),
       );
       await nightlyChecks.record(night);
+      await auditSucceeded(res, {
+        checkedAt: night.checkedAt,
+        partial: night.partial ?? false,
+        outcomes: night.outcomes.length,
+      });
       res
         .status(201)
         .json({ checkedAt: night.checkedAt, recorded: night.outcomes.length });
@@ -190,6 +217,17 @@ export async function createRouter(
     res.json({ ...plan, problems: graph.problems, disagreements });
   });
 
+  // A capture pauses each production machine it copies for a moment.
+  router.post(
+    '/captures',
+    audit(auditor, 'capture-create', req => ({
+      severityLevel: 'medium',
+      meta: {
+        entityRef: named(req.body?.entityRef),
+        machineRef: named(req.body?.machineRef),
+      },
+    })),
+  );
   router.post('/captures', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const body = bodyFrom(req, ['entityRef', 'machineRef']);
@@ -208,9 +246,13 @@ export async function createRouter(
       recoveryCaptureCreatePermission,
       entityRef,
     );
-    res
-      .status(201)
-      .json({ items: await captures.captureEntity(entityRef, machineRef) });
+    const items = await captures.captureEntity(entityRef, machineRef);
+    await auditSucceeded(res, {
+      entityRef,
+      machineRef,
+      captures: items.map(c => ({ captureId: c.id, machineRef: c.machineRef })),
+    });
+    res.status(201).json({ items });
   });
 
   router.get('/captures', query('machineRef', 'limit'), async (req, res) => {
@@ -245,7 +287,9 @@ export async function createRouter(
       const text = typeof req.body === 'string' ? req.body : '';
       let parsed;
       try {
-        parsed = parseEvents(text, {
+        // In slices, yielding between them, as the store inserts: a push of megabytes must not
+        // stall the backend (health checks, a running recovery's timing) while it is read.
+        parsed = await parseEventsYielding(text, {
           format: format as EventFormat | undefined,
           source,
           lenient: lenientFrom(req.query.lenient),
@@ -268,6 +312,12 @@ export async function createRouter(
         );
       }
       const stored = await events.insertEvents(parsed.events, `api:${source}`);
+      await auditSucceeded(res, {
+        source,
+        format: parsed.format,
+        received: parsed.events.length,
+        stored,
+      });
       res.status(201).json({
         format: parsed.format,
         received: parsed.events.length,
@@ -280,6 +330,13 @@ export async function createRouter(
     },
   );
 
+  router.post(
+    '/analysis',
+    audit(auditor, 'analysis-create', req => ({
+      severityLevel: 'medium',
+      meta: { entityRef: named(req.body?.entityRef) },
+    })),
+  );
   router.post('/analysis', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
@@ -294,25 +351,32 @@ export async function createRouter(
       );
       await authorizer.authorizeOn(
         credentials,
-        recoveryCaptureCreatePermission,
+        recoveryAnalysisCreatePermission,
         systemRef,
       );
       const analysis = await analyses.analyzeSystem(systemRef);
+      await auditSucceeded(res, {
+        entityRef: systemRef,
+        analysisId: analysis.id,
+      });
       res.status(201).json(await analyses.asSeenBy(analysis, credentials));
       return;
     }
     // The sweep: every system the caller may analyse.
-    res
-      .status(201)
-      .json(
-        await analyses.sweep(credentials, refs =>
-          authorizer.permittedOn(
-            credentials,
-            recoveryCaptureCreatePermission,
-            refs,
-          ),
-        ),
-      );
+    const swept = await analyses.sweep(credentials, refs =>
+      authorizer.permittedOn(
+        credentials,
+        recoveryAnalysisCreatePermission,
+        refs,
+      ),
+    );
+    await auditSucceeded(res, {
+      sweep: true,
+      analysed: swept.analysed,
+      skipped: swept.skipped,
+      failed: swept.failed.map(f => f.entityRef),
+    });
+    res.status(201).json(swept);
   });
 
   router.get('/analysis/:kind/:namespace/:name', query(), async (req, res) => {
@@ -327,12 +391,25 @@ export async function createRouter(
     res.json(analysis);
   });
 
+  // A failover boots live copies of production's machines on production's subnets; a test
+  // recovery builds an isolated lab.
+  router.post(
+    '/runs',
+    audit(auditor, 'run-start', req => ({
+      severityLevel: req.body?.mode === 'failover' ? 'high' : 'medium',
+      meta: {
+        entityRef: named(req.body?.entityRef),
+        mode: named(req.body?.mode) ?? 'test',
+      },
+    })),
+  );
   router.post('/runs', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     const body = bodyFrom(req, [
       'entityRef',
       'mode',
       'acceptMissingDependencies',
+      'acceptCycles',
       'recoveryPoint',
       'options',
     ]);
@@ -354,11 +431,16 @@ export async function createRouter(
       'options',
       'option',
     );
-    const { acceptMissingDependencies = false } = body;
-    if (typeof acceptMissingDependencies !== 'boolean') {
-      throw new InputError(
-        `acceptMissingDependencies must be a boolean, got ${describeValue(acceptMissingDependencies)}`,
-      );
+    const { acceptMissingDependencies = false, acceptCycles = false } = body;
+    for (const [field, value] of Object.entries({
+      acceptMissingDependencies,
+      acceptCycles,
+    })) {
+      if (typeof value !== 'boolean') {
+        throw new InputError(
+          `${field} must be a boolean, got ${describeValue(value)}`,
+        );
+      }
     }
     const recoveryPoint = recoveryPointFrom(body.recoveryPoint);
     const entityRef = await entityRefFromBody(body, credentials);
@@ -367,8 +449,17 @@ export async function createRouter(
       entityRef,
       mode,
       options: reverseBootOrderFrom(options.reverseBootOrder),
-      acceptMissingDependencies,
+      acceptMissingDependencies: acceptMissingDependencies as boolean,
+      acceptCycles: acceptCycles as boolean,
       recoveryPoint,
+    });
+    await auditSucceeded(res, {
+      runId: run.id,
+      entityRef: run.entityRef,
+      mode: run.mode,
+      hypervisorHost: run.hypervisorHost,
+      recoveryPoint: run.recoveryPoint,
+      machineRefs: run.plan.machines.map(m => m.machineRef),
     });
     res.status(202).json(run);
   });
@@ -421,24 +512,42 @@ export async function createRouter(
   });
 
   // Ends a finished failover's tenure on its host (failback done): see AuthorizedRunService.release.
+  // It removes machines that stood in for production.
+  router.post(
+    '/runs/:id/release',
+    audit(auditor, 'run-release', req => ({
+      severityLevel: 'high',
+      meta: { runId: req.params.id },
+    })),
+  );
   router.post('/runs/:id/release', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
     bodyFrom(req, []);
-    res.json(await runs.release(req.params.id, credentials));
+    const run = await runs.release(req.params.id, credentials);
+    await auditSucceeded(res, {
+      runId: run.id,
+      entityRef: run.entityRef,
+      hypervisorHost: run.hypervisorHost,
+      machineRefs: run.plan.machines.map(m => m.machineRef),
+    });
+    res.json(run);
   });
 
   // No error handler of its own: errors reach the one Backstage's httpRouter applies after the
   // plugin's routes, built from the root config and logger, so error bodies follow the backend's
   // settings (stack traces only where Backstage shows them). Only the refusals of the body
   // parsers and of the path's decoding are said first as the routes' own.
+  // An audited request that failed (refused, invalid or failing) has its failure recorded here.
   router.use(
-    (
+    async (
       error: unknown,
       req: express.Request,
-      _res: express.Response,
+      res: express.Response,
       next: express.NextFunction,
     ) => {
-      next(asRequestError(error, req));
+      const requestError = asRequestError(error, req);
+      await auditFailed(res, requestError);
+      next(requestError);
     },
   );
   return router;

@@ -1,0 +1,142 @@
+import { ConfigReader } from '@backstage/config';
+import { readRecoveryConfig } from './config';
+
+const read = (recovery: object, hosts: string[] = ['lab']) =>
+  readRecoveryConfig(new ConfigReader({ recovery }), hosts);
+
+describe('readRecoveryConfig', () => {
+  it('gives the documented defaults where recovery.* says nothing', () => {
+    expect(readRecoveryConfig(new ConfigReader({}), [])).toEqual({
+      objectives: { rpoSeconds: 24 * 3600, rtoSeconds: 3600 },
+      maxTestAgeSeconds: 7 * 24 * 3600,
+      analysis: {
+        threshold: 0.7,
+        serviceMap: undefined,
+        halfLifeMs: undefined,
+        kernelShape: undefined,
+        kernelPeakMs: undefined,
+        eventRetentionMs: 180 * 24 * 3600_000,
+        keepAnalyses: 20,
+      },
+      captures: { keepLast: 5, timeoutMs: undefined },
+      runs: {
+        hypervisorHost: undefined,
+        machineReadyTimeoutMs: 120_000,
+        probeIntervalMs: 1_000,
+        stepTimeoutMs: 600_000,
+        minReadyMs: 5_000,
+        allowTestHooks: false,
+      },
+      notifications: {
+        schedule: {
+          frequency: { minutes: 15 },
+          timeout: { minutes: 10 },
+          initialDelay: { minutes: 1 },
+        },
+      },
+      eventsMaxRequestSize: 10 * 1024 * 1024,
+    });
+  });
+
+  it('reads every setting it is given', () => {
+    const settings = read({
+      hypervisorHost: 'lab',
+      objectives: { rpo: '2h', rto: '15m', maxTestAge: '1d' },
+      analysis: {
+        threshold: 0.5,
+        serviceMap: { 'nginx.service': 'component:default/web' },
+        halfLife: '30d',
+        kernelShape: 'gamma:3',
+        kernelPeak: '5m',
+        eventRetention: '60d',
+        keepLast: 3,
+      },
+      captureStore: { keepLast: 2 },
+      captures: { timeout: '20m' },
+      runs: {
+        machineReadyTimeout: '3m',
+        probeInterval: '2s',
+        stepTimeout: '4m',
+        minReadyTime: '10s',
+        allowTestHooks: true,
+      },
+      notifications: { schedule: { frequency: { minutes: 5 }, timeout: '1m' } },
+      events: { maxRequestSize: '512kb' },
+    });
+    expect(settings).toMatchObject({
+      objectives: { rpoSeconds: 7200, rtoSeconds: 900 },
+      maxTestAgeSeconds: 86_400,
+      analysis: {
+        threshold: 0.5,
+        serviceMap: {
+          services: { 'nginx.service': 'component:default/web' },
+        },
+        halfLifeMs: 30 * 86_400_000,
+        kernelShape: 'gamma:3',
+        kernelPeakMs: 300_000,
+        eventRetentionMs: 60 * 86_400_000,
+        keepAnalyses: 3,
+      },
+      captures: { keepLast: 2, timeoutMs: 1_200_000 },
+      runs: {
+        hypervisorHost: 'lab',
+        machineReadyTimeoutMs: 180_000,
+        probeIntervalMs: 2_000,
+        stepTimeoutMs: 240_000,
+        minReadyMs: 10_000,
+        allowTestHooks: true,
+      },
+      eventsMaxRequestSize: 512 * 1024,
+    });
+    expect(settings.notifications?.schedule.frequency).toEqual({ minutes: 5 });
+  });
+
+  it('refuses a wrong value naming its key', () => {
+    expect(() => read({ objectives: { rpo: '24 hours' } })).toThrow(
+      'Invalid duration "24 hours" at recovery.objectives.rpo',
+    );
+    expect(() => read({ runs: { stepTimeout: '0s' } })).toThrow(
+      'Invalid duration "0s" at recovery.runs.stepTimeout: must be longer than 0s',
+    );
+    expect(() => read({ captures: { timeout: 'soon' } })).toThrow(
+      'at recovery.captures.timeout',
+    );
+    expect(() => read({ captureStore: { keepLast: 0 } })).toThrow(
+      'Invalid recovery.captureStore.keepLast 0: captures kept per machine must be an integer of at least 1',
+    );
+    expect(() => read({ analysis: { keepLast: 1.5 } })).toThrow(
+      'Invalid recovery.analysis.keepLast 1.5: analyses kept per system must be an integer of at least 1',
+    );
+    expect(() => read({ events: { maxRequestSize: '10 megabytes' } })).toThrow(
+      'Invalid recovery.events.maxRequestSize "10 megabytes": use a positive size such as 512kb, 10mb or 1048576 (bytes)',
+    );
+    expect(() =>
+      read({
+        notifications: {
+          schedule: { frequency: { minutes: 0 }, timeout: '1m' },
+        },
+      }),
+    ).toThrow(
+      'Invalid schedule at recovery.notifications.schedule: frequency must be longer than zero, got {"minutes":0}',
+    );
+  });
+
+  it('refuses a recovery.hypervisorHost no module registered, naming those registered', () => {
+    expect(() => read({ hypervisorHost: 'lba' }, ['lab', 'spare'])).toThrow(
+      'Invalid recovery.hypervisorHost "lba": no module registered a hypervisor host of that id (registered: lab, spare)',
+    );
+    expect(() => read({ hypervisorHost: 'lab' }, [])).toThrow(
+      '(registered: none)',
+    );
+  });
+
+  it('leaves the notice schedule unread where notices are off', () => {
+    const off = read({
+      notifications: {
+        enabled: false,
+        schedule: { frequency: { minutes: 0 }, timeout: '1m' },
+      },
+    });
+    expect(off.notifications).toBeUndefined();
+  });
+});

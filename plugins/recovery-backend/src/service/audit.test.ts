@@ -1,0 +1,427 @@
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+  TestDatabases,
+} from '@backstage/backend-test-utils';
+import type {
+  AuditorServiceCreateEventOptions,
+  AuditorServiceEvent,
+} from '@backstage/backend-plugin-api';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { Knex } from 'knex';
+import request from 'supertest';
+import { recoveryPlugin } from '../plugin';
+import { componentEntity, machineEntity } from '../testing/entities';
+import { FakeCaptureSource } from '../testing/FakeCaptureSource';
+import { FakeHost } from '../testing/FakeHost';
+import { providersModule } from '../testing/providers';
+
+/*
+ * The audit trail of the API's mutating routes, through the plugin's real router with Backstage's
+ * auditor service (mocked to record): who captured, ran, released and analysed what.
+ */
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+const SHOP = 'system:default/shop';
+const DB = 'component:default/db';
+const APP = 'component:default/app';
+const DB_01 = 'resource:default/db-01';
+const APP_01 = 'resource:default/app-01';
+
+const machineOf = (name: string, service: string): Entity => ({
+  ...machineEntity(name),
+  relations: [{ type: 'dependencyOf', targetRef: service }],
+});
+const partOfShop = (entity: Entity): Entity => ({
+  ...entity,
+  spec: { ...entity.spec, system: 'shop' },
+  relations: [...entity.relations!, { type: 'partOf', targetRef: SHOP }],
+});
+const entities: Entity[] = [
+  partOfShop(componentEntity('db', [DB_01])),
+  partOfShop(componentEntity('app', [APP_01])),
+  machineOf('db-01', DB),
+  machineOf('app-01', APP),
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name: 'shop', namespace: 'default' },
+    spec: {},
+    relations: [DB, APP].map(targetRef => ({ type: 'hasPart', targetRef })),
+  },
+];
+
+/** app starts ten minutes after db in each boot. */
+const BOOTS = [0, 1, 2]
+  .flatMap(boot => {
+    const at = Date.UTC(2024, 0, 1) + boot * 86_400_000;
+    return [
+      { time: at, machine: 'db-01', service: 'db' },
+      { time: at + 600_000, machine: 'app-01', service: 'app' },
+    ];
+  })
+  .map(e => JSON.stringify(e))
+  .join('\n');
+
+/** Granted nothing. */
+const GUEST = mockCredentials.user.header('user:default/guest');
+/** Granted recovery.analysis.create alone. */
+const ANALYST = mockCredentials.user.header('user:default/analyst');
+/** Granted everything but recovery.analysis.create. */
+const CAPTURER = mockCredentials.user.header('user:default/capturer');
+const AS_PLUGIN = mockCredentials.service.header({
+  onBehalfOf: mockCredentials.service('plugin:recovery'),
+  targetPluginId: 'recovery',
+});
+
+const permissions = mockServices.permissions.mock({
+  authorize: async (requests, { credentials }) => {
+    const user = (credentials.principal as { userEntityRef?: string })
+      .userEntityRef;
+    return requests.map(({ permission }) => {
+      const granted =
+        user === 'user:default/guest'
+          ? false
+          : user === 'user:default/analyst'
+            ? permission.name === 'recovery.analysis.create'
+            : user === 'user:default/capturer'
+              ? permission.name !== 'recovery.analysis.create'
+              : true;
+      return {
+        result: granted ? AuthorizeResult.ALLOW : AuthorizeResult.DENY,
+      };
+    });
+  },
+});
+
+/** An audit event as the plugin opened it, and how it ended. */
+interface Recorded {
+  eventId: string;
+  severityLevel?: string;
+  meta?: AuditorServiceCreateEventOptions['meta'];
+  /** The request it was opened with: method and URL. */
+  request?: string;
+  /** How many times it was ended (success or fail): once. */
+  ends: number;
+  succeeded?: AuditorServiceCreateEventOptions['meta'];
+  failed?: string;
+}
+const recorded: Recorded[] = [];
+const auditor = mockServices.auditor.mock({
+  createEvent: async options => {
+    const event: Recorded = {
+      eventId: options.eventId,
+      severityLevel: options.severityLevel,
+      meta: options.meta,
+      request:
+        options.request &&
+        `${options.request.method} ${options.request.originalUrl}`,
+      ends: 0,
+    };
+    recorded.push(event);
+    const ended: AuditorServiceEvent = {
+      success: async params => {
+        event.ends += 1;
+        event.succeeded = params?.meta ?? {};
+      },
+      fail: async params => {
+        event.ends += 1;
+        event.failed = params.error.message;
+      },
+    };
+    return ended;
+  },
+});
+
+describe.each(databases.eachSupportedId())(
+  'the audit trail of the API, on %p',
+  databaseId => {
+    let knex: Knex;
+    let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+
+    beforeAll(async () => {
+      knex = await databases.init(databaseId);
+      ({ server } = await startTestBackend({
+        features: [
+          recoveryPlugin,
+          providersModule({
+            captureSources: [new FakeCaptureSource()],
+            hypervisorHosts: [new FakeHost({})],
+          }),
+          catalogServiceMock.factory({ entities }),
+          permissions.factory,
+          auditor.factory,
+          mockServices.database.factory({ knex }),
+          mockServices.rootConfig.factory({
+            data: { recovery: { runs: { minReadyTime: '100ms' } } },
+          }),
+        ],
+      }));
+    });
+
+    beforeEach(() => {
+      recorded.length = 0;
+    });
+
+    const post = (path: string, body?: object, as?: string) => {
+      const req = request(server).post(`/api/recovery${path}`);
+      if (as) req.set('authorization', as);
+      return body === undefined ? req : req.send(body);
+    };
+    /** The one audit event the last request opened. */
+    const only = () => {
+      expect(recorded).toHaveLength(1);
+      return recorded[0];
+    };
+    /** The machines a run boots, in its plan's order: the shop's two. */
+    const booted = (run: {
+      plan: { machines: Array<{ machineRef: string }> };
+    }) => {
+      const refs = run.plan.machines.map(m => m.machineRef);
+      expect([...refs].sort()).toEqual([APP_01, DB_01]);
+      return refs;
+    };
+    const finished = (id: string) =>
+      vi.waitFor(
+        async () => {
+          const run = await request(server).get(`/api/recovery/runs/${id}`);
+          expect(['succeeded', 'failed']).toContain(run.body.status);
+        },
+        { timeout: 20_000, interval: 50 },
+      );
+
+    it("records a capture (it pauses production machines), naming the entity and the captures of its machines; a refusal as the capture's failure", async () => {
+      const captured = await post('/captures', { entityRef: SHOP });
+      expect(captured.status).toBe(201);
+      const items: Array<{ id: string; machineRef: string }> =
+        captured.body.items;
+      expect(items.map(c => c.machineRef).sort()).toEqual([APP_01, DB_01]);
+      expect(only()).toEqual({
+        eventId: 'capture-create',
+        severityLevel: 'medium',
+        meta: { entityRef: SHOP },
+        request: 'POST /api/recovery/captures',
+        ends: 1,
+        succeeded: {
+          entityRef: SHOP,
+          captures: items.map(c => ({
+            captureId: c.id,
+            machineRef: c.machineRef,
+          })),
+        },
+      });
+
+      recorded.length = 0;
+      const refused = await post(
+        '/captures',
+        { entityRef: APP, machineRef: APP_01 },
+        GUEST,
+      );
+      expect(refused.status).toBe(403);
+      expect(only()).toEqual({
+        eventId: 'capture-create',
+        severityLevel: 'medium',
+        meta: { entityRef: APP, machineRef: APP_01 },
+        request: 'POST /api/recovery/captures',
+        ends: 1,
+        failed: `Missing permission recovery.capture.create on ${APP}`,
+      });
+    });
+
+    it('records a test run as medium and a failover and its release as high, naming the run and the machines it boots or removes', async () => {
+      expect((await post('/captures', { entityRef: SHOP })).status).toBe(201);
+
+      recorded.length = 0;
+      const test = await post('/runs', { entityRef: SHOP });
+      expect(test.status).toBe(202);
+      expect(only()).toEqual({
+        eventId: 'run-start',
+        severityLevel: 'medium',
+        meta: { entityRef: SHOP, mode: 'test' },
+        request: 'POST /api/recovery/runs',
+        ends: 1,
+        succeeded: {
+          runId: test.body.id,
+          entityRef: SHOP,
+          mode: 'test',
+          hypervisorHost: test.body.hypervisorHost,
+          machineRefs: booted(test.body),
+        },
+      });
+      await finished(test.body.id);
+
+      recorded.length = 0;
+      const refused = await post(
+        '/runs',
+        { entityRef: SHOP, mode: 'failover' },
+        GUEST,
+      );
+      expect(refused.status).toBe(403);
+      expect(only()).toMatchObject({
+        eventId: 'run-start',
+        severityLevel: 'high',
+        meta: { entityRef: SHOP, mode: 'failover' },
+        ends: 1,
+        failed: expect.stringContaining('Missing permission recovery.run'),
+      });
+
+      recorded.length = 0;
+      const failover = await post('/runs', {
+        entityRef: SHOP,
+        mode: 'failover',
+      });
+      expect(failover.status).toBe(202);
+      expect(only()).toEqual({
+        eventId: 'run-start',
+        severityLevel: 'high',
+        meta: { entityRef: SHOP, mode: 'failover' },
+        request: 'POST /api/recovery/runs',
+        ends: 1,
+        succeeded: {
+          runId: failover.body.id,
+          entityRef: SHOP,
+          mode: 'failover',
+          hypervisorHost: failover.body.hypervisorHost,
+          machineRefs: booted(failover.body),
+        },
+      });
+      await finished(failover.body.id);
+
+      recorded.length = 0;
+      const released = await post(`/runs/${failover.body.id}/release`);
+      expect(released.status).toBe(200);
+      expect(only()).toEqual({
+        eventId: 'run-release',
+        severityLevel: 'high',
+        meta: { runId: failover.body.id },
+        request: `POST /api/recovery/runs/${failover.body.id}/release`,
+        ends: 1,
+        succeeded: {
+          runId: failover.body.id,
+          entityRef: SHOP,
+          hypervisorHost: failover.body.hypervisorHost,
+          machineRefs: booted(failover.body),
+        },
+      });
+
+      recorded.length = 0;
+      expect((await post('/runs/nope/release')).status).toBe(404);
+      expect(only()).toMatchObject({
+        eventId: 'run-release',
+        severityLevel: 'high',
+        meta: { runId: 'nope' },
+        ends: 1,
+        failed: 'Run nope not found',
+      });
+    });
+
+    it('records pushed events as low, and an analysis, of one system or the sweep, as medium', async () => {
+      const pushed = await request(server)
+        .post('/api/recovery/events?format=jsonl&source=boots.jsonl')
+        .set('content-type', 'application/x-ndjson')
+        .send(BOOTS);
+      expect(pushed.status).toBe(201);
+      expect(only()).toEqual({
+        eventId: 'events-push',
+        severityLevel: 'low',
+        meta: { source: 'boots.jsonl', format: 'jsonl' },
+        request: 'POST /api/recovery/events?format=jsonl&source=boots.jsonl',
+        ends: 1,
+        succeeded: {
+          source: 'boots.jsonl',
+          format: 'jsonl',
+          received: 6,
+          stored: pushed.body.stored,
+        },
+      });
+
+      recorded.length = 0;
+      const analysed = await post('/analysis', { entityRef: SHOP });
+      expect(analysed.status).toBe(201);
+      expect(only()).toEqual({
+        eventId: 'analysis-create',
+        severityLevel: 'medium',
+        meta: { entityRef: SHOP },
+        request: 'POST /api/recovery/analysis',
+        ends: 1,
+        succeeded: { entityRef: SHOP, analysisId: analysed.body.id },
+      });
+
+      recorded.length = 0;
+      expect((await post('/analysis', {})).status).toBe(201);
+      expect(only()).toMatchObject({
+        eventId: 'analysis-create',
+        severityLevel: 'medium',
+        ends: 1,
+        succeeded: { sweep: true, analysed: [SHOP], skipped: [], failed: [] },
+      });
+
+      recorded.length = 0;
+      expect((await post('/events', undefined, GUEST)).status).toBe(403);
+      expect(only()).toMatchObject({
+        eventId: 'events-push',
+        severityLevel: 'low',
+        ends: 1,
+        failed: 'Missing permission recovery.events.create',
+      });
+    });
+
+    it('records a night of the nightly check, and a caller other than its own refused', async () => {
+      const checkedAt = new Date().toISOString();
+      const night = await request(server)
+        .post('/api/recovery/nightly-check')
+        .set('authorization', AS_PLUGIN)
+        .send({ checkedAt, outcomes: [], partial: true, entities: 2 });
+      expect(night.status).toBe(201);
+      expect(only()).toEqual({
+        eventId: 'nightly-check-record',
+        severityLevel: 'medium',
+        request: 'POST /api/recovery/nightly-check',
+        ends: 1,
+        succeeded: { checkedAt, partial: true, outcomes: 0 },
+      });
+
+      recorded.length = 0;
+      const refused = await post('/nightly-check', { checkedAt, outcomes: [] });
+      expect(refused.status).toBe(403);
+      expect(only()).toMatchObject({
+        eventId: 'nightly-check-record',
+        ends: 1,
+        failed: expect.stringContaining(
+          "Only the recovery plugin's nightly check records its outcomes",
+        ),
+      });
+    });
+
+    it('gates an analysis by recovery.analysis.create, on the system, not by recovery.capture.create', async () => {
+      // Boots to analyse, whatever ran before.
+      await request(server)
+        .post('/api/recovery/events?format=jsonl')
+        .set('content-type', 'application/x-ndjson')
+        .send(BOOTS);
+      const analyst = await post('/analysis', { entityRef: SHOP }, ANALYST);
+      expect(analyst.status).toBe(201);
+      const capturer = await post('/analysis', { entityRef: SHOP }, CAPTURER);
+      expect(capturer.status).toBe(403);
+      expect(capturer.body.error.message).toBe(
+        `Missing permission recovery.analysis.create on ${SHOP}`,
+      );
+      // The sweep analyses only the systems the caller has it on.
+      const sweptByCapturer = await post('/analysis', {}, CAPTURER);
+      expect(sweptByCapturer.body).toMatchObject({ analysed: [], hidden: 0 });
+      const sweptByAnalyst = await post('/analysis', {}, ANALYST);
+      expect(sweptByAnalyst.body).toMatchObject({
+        analysed: [SHOP],
+        hidden: 0,
+      });
+      // And capturing needs recovery.capture.create still.
+      expect(
+        (await post('/captures', { entityRef: APP }, ANALYST)).status,
+      ).toBe(403);
+    });
+  },
+);

@@ -1,0 +1,68 @@
+import type {
+  AuditorService,
+  AuditorServiceCreateEventOptions,
+  AuditorServiceEvent,
+  AuditorServiceEventSeverityLevel,
+} from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
+import type express from 'express';
+
+/** What an audit event names: entities, runs, machines. */
+export type AuditMeta = NonNullable<AuditorServiceCreateEventOptions['meta']>;
+
+/** Where a request's audit event waits for its outcome. */
+const EVENT = 'recoveryAuditEvent';
+
+/**
+ * Opens a route's audit event as its request comes in, before any permission check, so that a
+ * refusal is on record as well as what was done. The route records its success
+ * (auditSucceeded) before it answers; the router's error handler records any failure
+ * (auditFailed).
+ */
+export function audit(
+  auditor: AuditorService,
+  eventId: string,
+  describe: (req: express.Request) => {
+    severityLevel: AuditorServiceEventSeverityLevel;
+    meta?: AuditMeta;
+  },
+): express.RequestHandler {
+  return async (req, res, next) => {
+    res.locals[EVENT] = await auditor.createEvent({
+      eventId,
+      request: req,
+      ...describe(req),
+    });
+    next();
+  };
+}
+
+/** Records that the request's audited action was done, and what it did. */
+export async function auditSucceeded(
+  res: express.Response,
+  meta: AuditMeta,
+): Promise<void> {
+  const event = takeEvent(res);
+  await event?.success({ meta });
+}
+
+/** Records that the request's audited action failed or was refused, if it was audited. */
+export async function auditFailed(
+  res: express.Response,
+  error: unknown,
+): Promise<void> {
+  const event = takeEvent(res);
+  await event?.fail({ error: toError(error) });
+}
+
+/** Each event ends once: a failure after the success (the answer failing, say) is not its. */
+function takeEvent(res: express.Response): AuditorServiceEvent | undefined {
+  const event = res.locals[EVENT] as AuditorServiceEvent | undefined;
+  delete res.locals[EVENT];
+  return event;
+}
+
+/** A string a request names, for the record before it is checked; anything else is left out. */
+export function named(value: unknown): string | undefined {
+  return typeof value === 'string' ? value.slice(0, 1000) : undefined;
+}
