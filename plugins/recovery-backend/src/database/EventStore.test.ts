@@ -1,6 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import type { Knex } from 'knex';
-import { EventStore } from './EventStore';
+import { EventStore, INSERT_SLICE } from './EventStore';
 import { migrate } from './migrations';
 import { storedEvents } from '../testing/events';
 
@@ -270,6 +270,29 @@ describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
     ).toBe(events.length);
   });
 
+  it('lets timers run while it stores many events, in one transaction still', async () => {
+    // On SQLite each statement runs synchronously: without yields a push held the event loop
+    // (health checks, a running recovery's timing) until its last row was stored.
+    const { knex, store: own } = await freshStore();
+    const many = Array.from({ length: INSERT_SLICE * 5 }, (_, i) => ({
+      time: 1_600_000_000_000 + i,
+      machine: `m${i % 7}`,
+      service: `s${i % 13}`,
+      type: 'start' as const,
+    }));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    try {
+      expect(await own.insertEvents(many, 'api')).toBe(many.length);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(ticks).toBeGreaterThanOrEqual(2);
+    expect(
+      Number((await knex('recovery_events').count({ n: '*' }).first())!.n),
+    ).toBe(many.length);
+  });
+
   it('stores nothing of a call that fails in a later batch', async () => {
     const { knex, store: own } = await freshStore();
     const batch = (n: number, machine: string) =>
@@ -279,16 +302,22 @@ describe.each(databases.eachSupportedId())('EventStore on %s', databaseId => {
         service: 'web',
         type: 'start' as const,
       }));
-    // A first batch of 500 that would store, then one with a row the schema refuses (service is NOT NULL).
-    const events = batch(700, 'tx-01');
-    events[650] = { ...events[650], service: null as unknown as string };
+    // Batches (and on SQLite a slice, after a yield) that would store, then a row the schema
+    // refuses (service is NOT NULL).
+    const events = batch(INSERT_SLICE + 700, 'tx-01');
+    events[INSERT_SLICE + 650] = {
+      ...events[INSERT_SLICE + 650],
+      service: null as unknown as string,
+    };
     await expect(own.insertEvents(events, 'api')).rejects.toThrow();
     const stored = async () =>
       Number((await knex('recovery_events').count({ n: '*' }).first())!.n);
     expect(await stored()).toBe(0);
     // The store is usable afterwards, and the same events without the bad row store in full.
-    expect(await own.insertEvents(batch(700, 'tx-01'), 'api')).toBe(700);
-    expect(await stored()).toBe(700);
+    expect(
+      await own.insertEvents(batch(INSERT_SLICE + 700, 'tx-01'), 'api'),
+    ).toBe(INSERT_SLICE + 700);
+    expect(await stored()).toBe(INSERT_SLICE + 700);
   });
 
   it('serves the latest analysis of a scope', async () => {

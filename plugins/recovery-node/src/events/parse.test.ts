@@ -13,6 +13,7 @@ import {
   JOURNALD_UNIT_STARTED,
   LineSplitter,
   parseEvents,
+  parseEventsYielding,
   parseEventTime,
   withinClockReach,
 } from '.';
@@ -1579,6 +1580,63 @@ describe('EventLineParser', () => {
     expect(p.lines).toBe(3);
     expect(() => new EventLineParser({ format: 'xml' as any })).toThrow(
       /unknown format/,
+    );
+  });
+});
+
+describe('parseEventsYielding', () => {
+  // Over 600 KB, several slices: lines (and characters of non-ASCII names) cut between slices.
+  const lines = Array.from({ length: 6_000 }, (_, i) =>
+    i % 1000 === 999
+      ? jl({
+          time: 1_700_000_000_000 + i,
+          machine: `m${i % 7}`,
+          event: 'clock',
+          reference: 1_700_000_060_000 + i,
+        })
+      : jl({
+          time: 1_700_000_000_000 + i * 1000,
+          machine: `m${i % 7}`,
+          service: `sérvice-${'é'.repeat(i % 40)}-${i % 13}`,
+          event: i % 17 === 0 ? 'failure' : 'start',
+          note: 'x'.repeat(i % 50),
+        }),
+  );
+  const options = {
+    source: 'big.jsonl',
+    received: { at: 1_800_000_000_000, marginMs: 86_400_000 },
+  };
+
+  it('reads a large text as parseEvents does, letting timers run between its slices', async () => {
+    const text = lines.join('\n');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    let result;
+    try {
+      result = await parseEventsYielding(text, options);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(result).toEqual(parseEvents(text, options));
+    expect(result.events).toHaveLength(6_000);
+    expect(ticks).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses a text whose last line is malformed as parseEvents does', async () => {
+    const text = [
+      ...lines,
+      '{"time":"yesterday","machine":"m","service":"s"}',
+    ].join('\n');
+    expect(() => parseEvents(text, options)).toThrow(/^big\.jsonl:6001: /);
+    await expect(parseEventsYielding(text, options)).rejects.toThrow(
+      (() => {
+        try {
+          parseEvents(text, options);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return 'parsed';
+      })(),
     );
   });
 });
