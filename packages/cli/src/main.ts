@@ -813,7 +813,7 @@ export async function main(
               ? `, production paused ${c.pausedMs} ms`
               : '';
             io.stdout(
-              `${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})${capturedStateWords(c)}\n`,
+              `${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})${capturedStateWords(c)}${c.pauseWarning ? `  WARNING ${c.pauseWarning}` : ''}\n`,
             );
           },
         });

@@ -60,6 +60,7 @@ import {
   writeThinArchive,
 } from './lib/layerStore';
 import { armPauseGuard, type PauseGuard } from './pauseGuard';
+import { capturePauseWarning } from './pauseWarning';
 import { machineStateOf } from './machineState';
 
 /**
@@ -435,6 +436,8 @@ export class DockerCaptureSource implements CaptureSource {
     const volumesToKeep: Array<() => Promise<void>> = [];
     let captured: CapturedMachine;
     let pausedMs = 0;
+    // How much of the pause the volumes' copy took: what grows it as they grow.
+    let volumeCopyMs = 0;
     // Production stays paused no longer than the limit: past it the machine is unpaused at once
     // and the copy stops; a commit still running is left to return, and its image removed.
     const maxPauseMs = this.maxPauseMs;
@@ -609,6 +612,7 @@ export class DockerCaptureSource implements CaptureSource {
         imageId = result.Id;
         whilePaused.throwIfAborted();
         await mkdir(dir, { recursive: true });
+        const copyStarted = performance.now();
         for (const [i, mount] of volumeMounts(info).entries()) {
           step = `archiving the volume at ${mount.destination}`;
           const volumeArtifact = `${base}.volume-${i + 1}.tar`;
@@ -631,6 +635,7 @@ export class DockerCaptureSource implements CaptureSource {
             sizeBytes: size,
           });
         }
+        volumeCopyMs = performance.now() - copyStarted;
         failed = false;
       } finally {
         clearTimeout(timer);
@@ -676,11 +681,12 @@ export class DockerCaptureSource implements CaptureSource {
         volumes,
       );
       const memoryBytes = await memoryInUse;
+      const volumeBytes = volumes.reduce((n, v) => n + v.sizeBytes, 0);
       captured = {
         imageId: imageId!,
-        sizeBytes: image.size,
-        storedBytes:
-          image.storedBytes + volumes.reduce((n, v) => n + v.sizeBytes, 0),
+        // All it stores: its image archive and its volumes' archives.
+        sizeBytes: image.size + volumeBytes,
+        storedBytes: image.storedBytes + volumeBytes,
         checksum: image.checksum,
         artifact,
         runtime:
@@ -693,6 +699,15 @@ export class DockerCaptureSource implements CaptureSource {
       // unhealthy is captured all the same (its disk is the best copy there is), and says so.
       const machineState = machineStateOf(info.State);
       if (machineState) captured.machineState = machineState;
+      const pauseWarning =
+        pause &&
+        capturePauseWarning({
+          pausedMs,
+          maxPauseMs,
+          volumeBytes,
+          volumeCopyMs,
+        });
+      if (pauseWarning) captured.pauseWarning = pauseWarning;
       if (options.record) {
         // Recorded while the note still holds the capture: no one takes it for one left
         // unrecorded meanwhile (removeUnrecorded skips noted captures), and a backend stopped

@@ -72,6 +72,8 @@ export function toCapture(row: any): StoredCapture {
       row.machine_state !== undefined && {
         machineState: json<CapturedMachineState>(row.machine_state)!,
       }),
+    ...(row.pause_warning !== null &&
+      row.pause_warning !== undefined && { pauseWarning: row.pause_warning }),
     ...(row.damaged_at !== null &&
       row.damaged_at !== undefined && {
         damaged: { at: iso(row.damaged_at)!, reason: row.damaged_reason ?? '' },

@@ -11,6 +11,8 @@ export class FakeCaptureSource implements CaptureSource {
   readonly discarded: string[] = [];
   /** The state each container is captured in (by container name); none said where not set. */
   readonly machineStates = new Map<string, CapturedMachineState>();
+  /** The pause warning each container's capture carries (by container name). */
+  readonly pauseWarnings = new Map<string, string>();
 
   constructor(readonly engineId = 'primary') {}
 
@@ -47,6 +49,9 @@ export class FakeCaptureSource implements CaptureSource {
       pausedMs: 2,
       ...(this.machineStates.has(machine.container) && {
         machineState: this.machineStates.get(machine.container),
+      }),
+      ...(this.pauseWarnings.has(machine.container) && {
+        pauseWarning: this.pauseWarnings.get(machine.container),
       }),
     };
   }
