@@ -397,6 +397,8 @@ describe('a damaged capture (real engines)', () => {
       engine: 'primary',
       container: webContainer,
     });
+    // The re-check runs after the capture has answered.
+    await captures.idle();
     expect(
       (await captureStore.listCaptures(WEB))
         .slice(1)
@@ -451,6 +453,7 @@ describe('a damaged capture (real engines)', () => {
       engine: 'primary',
       container: dataContainer,
     });
+    await captures.idle();
     timings.capture_with_recheck_ms = Date.now() - t0;
     expect(
       (await captureStore.listCaptures(DATA)).map(c => [
@@ -468,6 +471,7 @@ describe('a damaged capture (real engines)', () => {
       engine: 'primary',
       container: webContainer,
     });
+    await captures.idle();
     // Those the shared layer broke are mended; the one whose own layer was overwritten is not.
     expect(await webMarks()).toEqual([
       [webAgain.id, false],

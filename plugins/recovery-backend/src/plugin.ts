@@ -212,7 +212,12 @@ export const recoveryPlugin = createBackendPlugin({
         });
         lifecycle.addShutdownHook(async () => {
           collecting.abort();
-          await Promise.all([...collectors, runs.shutdown()]);
+          // A capture's re-check of damaged captures stops too (their marks stay).
+          await Promise.all([
+            ...collectors,
+            runs.shutdown(),
+            captures.shutdown(),
+          ]);
         });
 
         httpRouter.use(

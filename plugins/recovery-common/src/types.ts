@@ -36,6 +36,7 @@ export interface Capture {
   container: string;
   /** Content digest of the captured image. */
   imageId: string;
+  /** All the capture stores: its image archive and its volumes' archives. */
   sizeBytes: number;
   /** `sha256:…` of the stored artifact, verified on restore. */
   checksum: string;
@@ -51,6 +52,11 @@ export interface Capture {
    * absent for captures taken before it was recorded, or by a source that cannot tell.
    */
   machineState?: CapturedMachineState;
+  /**
+   * Set where its pause took more than half the pause limit: the next capture may be refused for
+   * pausing production too long (`pause 3m 10s of the 5m limit …: the volumes (9.1 GiB) …`).
+   */
+  pauseWarning?: string;
   /**
    * Set once the capture was found damaged (its stored content no longer matches its checksums:
    * a layer file overwritten, an archive cut short or gone), by a run's verification or restore.
@@ -358,6 +364,12 @@ export interface Readiness {
   problems: EntityProblem[];
   objectives: { rpoSeconds: number; rtoSeconds: number };
   plan?: BootPlan;
+  /**
+   * Where a dependency cycle the catalog declares makes no plan (the entity not recoverable, its
+   * reasons say why): the plan a run started accepting cycles (`acceptCycles`) would boot, one
+   * edge per cycle not waited for. The entity's own readiness only, not the overview's.
+   */
+  cyclePlan?: BootPlan;
   /** Where the entity's own machines sit in the plan, and what they wait for. */
   position?: { wave: number; machines: string[]; waitsFor: string[] };
   captures: MachineCaptureStatus[];
@@ -553,7 +565,7 @@ export type MachineCaptureSummary = Omit<MachineCaptureStatus, 'latest'> & {
  */
 export type ReadinessSummary = Omit<
   Readiness,
-  'lastRun' | 'plan' | 'captures'
+  'lastRun' | 'plan' | 'cyclePlan' | 'captures'
 > & {
   /** Machines in its boot plan; none where it has no plan (a dependency cycle, say). */
   machineCount?: number;

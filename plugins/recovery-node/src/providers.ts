@@ -141,6 +141,7 @@ export interface MachineLimits {
 export interface CapturedMachine {
   /** Content digest of the captured image. */
   imageId: string;
+  /** All the capture stores: its image archive and its volumes' archives (runtime.volumes). */
   sizeBytes: number;
   /**
    * Bytes the capture added to the capture store, where the source keeps what captures share
@@ -166,6 +167,11 @@ export interface CapturedMachine {
    * disk is the best copy there is), and its capture says so. Sources that cannot tell leave it out.
    */
   machineState?: CapturedMachineState;
+  /**
+   * Set where the pause took more than half its limit: how close the machine is to captures
+   * refused for pausing it too long, and why (its volumes, copied while paused), in words.
+   */
+  pauseWarning?: string;
 }
 
 /**

@@ -57,6 +57,7 @@ export class CaptureStore {
       machine_state: capture.machineState
         ? JSON.stringify(capture.machineState)
         : null,
+      pause_warning: capture.pauseWarning ?? null,
       damaged_at: capture.damaged ? new Date(capture.damaged.at) : null,
       damaged_reason: capture.damaged?.reason ?? null,
       created_at: new Date(capture.createdAt),
@@ -80,6 +81,18 @@ export class CaptureStore {
         damaged_at: new Date(damage.at),
         damaged_reason: damage.reason,
       });
+    return (
+      (await this.db('recovery_captures')
+        .where({ id: captureId })
+        .first('id')) !== undefined
+    );
+  }
+
+  /**
+   * Whether the capture is still kept: pruning deletes its record before its files, so one whose
+   * files vanished under a read and whose record is gone was pruned, not damaged.
+   */
+  async captureKept(captureId: string): Promise<boolean> {
     return (
       (await this.db('recovery_captures')
         .where({ id: captureId })
@@ -344,4 +357,74 @@ export class CaptureStore {
       oldestCaptureAt: oldest.get(machineRef),
     }));
   }
+
+  /**
+   * Of each machine given (by the engine and container the catalog names for it), the intact
+   * captures of that same container on that engine kept under other machine refs: a machine renamed
+   * in the catalog leaves its captures under the ref it had. Each other ref with how many it keeps
+   * and its newest, newest first; a machine with none is left out. Never restored under the new
+   * name: only named, for people to decide.
+   */
+  async capturesKeptElsewhere(
+    machines: Array<{ machineRef: string; engine: string; container: string }>,
+  ): Promise<Map<string, CapturesKeptElsewhere[]>> {
+    const result = new Map<string, CapturesKeptElsewhere[]>();
+    const byLocator = new Map<string, string[]>();
+    for (const m of machines) {
+      const key = `${m.engine}\u0000${m.container}`;
+      byLocator.set(key, [...(byLocator.get(key) ?? []), m.machineRef]);
+    }
+    for (const chunk of chunks(machines)) {
+      const rows: Array<{
+        machine_ref: string;
+        engine: string;
+        container: string;
+        newest: unknown;
+        count: unknown;
+      }> = await this.db('recovery_captures')
+        .whereNull('damaged_at')
+        .where(q => {
+          for (const { engine, container } of chunk)
+            q.orWhere(w => w.where({ engine, container }));
+        })
+        .groupBy('machine_ref', 'engine', 'container')
+        .select('machine_ref', 'engine', 'container')
+        .max({ newest: 'created_at' })
+        .count({ count: '*' });
+      for (const row of rows) {
+        const key = `${row.engine}\u0000${row.container}`;
+        for (const machineRef of byLocator.get(key) ?? []) {
+          if (row.machine_ref === machineRef) continue;
+          result.set(machineRef, [
+            ...(result.get(machineRef) ?? []),
+            {
+              machineRef: row.machine_ref,
+              engine: row.engine,
+              container: row.container,
+              captures: Number(row.count),
+              newestCaptureAt: iso(row.newest)!,
+            },
+          ]);
+        }
+      }
+    }
+    for (const kept of result.values())
+      kept.sort(
+        (a, b) =>
+          b.newestCaptureAt.localeCompare(a.newestCaptureAt) ||
+          a.machineRef.localeCompare(b.machineRef),
+      );
+    return result;
+  }
+}
+
+/** Captures of a machine's container kept under another machine ref (CaptureStore.capturesKeptElsewhere). */
+export interface CapturesKeptElsewhere {
+  /** The machine ref they are kept under. */
+  machineRef: string;
+  engine: string;
+  container: string;
+  /** How many intact captures it keeps. */
+  captures: number;
+  newestCaptureAt: string;
 }

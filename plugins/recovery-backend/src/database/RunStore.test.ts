@@ -846,6 +846,49 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
     expect(await runStore.finishedFailovers('no-such-host')).toEqual([]);
   });
 
+  it('admits nothing, answering which, where a failover finished on the host since the check of what failovers keep there', async () => {
+    const m = 'resource:default/kept-meanwhile-01';
+    const host = 'kept-meanwhile-host';
+    await captureStore.insertCapture(
+      fullCaptureOf('km1', m, '2026-11-01T00:00:00.000Z'),
+    );
+    await runStore.admitRun(
+      { ...admission('km-failover', m, host), mode: 'failover' },
+      new Date(),
+    );
+    // Still active: it holds the host, whatever the check saw.
+    const busy = await runStore.admitRun(
+      admission('km-test', m, host),
+      new Date(),
+      { keptChecked: [] },
+    );
+    expect('busyWith' in busy && busy.busyWith.id).toBe('km-failover');
+    await runStore.updateRun('km-failover', { status: 'running' });
+    await runStore.updateRun('km-failover', {
+      status: 'succeeded',
+      finishedAt: '2026-11-02T00:00:00.000Z',
+    });
+    // Checked while it was active: look again.
+    expect(
+      await runStore.admitRun(admission('km-test', m, host), new Date(), {
+        keptChecked: [],
+      }),
+    ).toEqual({ finishedMeanwhile: ['km-failover'] });
+    expect(await runStore.getRun('km-test')).toBeUndefined();
+    // Checked once finished: admitted.
+    const admitted = await runStore.admitRun(
+      admission('km-test', m, host),
+      new Date(),
+      { keptChecked: ['km-failover'] },
+    );
+    expect('captures' in admitted && admitted.captures.get(m)!.id).toBe('km1');
+    // Frees the host of the database the next tests share.
+    await runStore.updateRun('km-test', {
+      status: 'failed',
+      error: { message: 'done' },
+    });
+  });
+
   it('lists active runs oldest first, the id breaking ties of one instant, every time', async () => {
     const base = {
       entityRef: 'component:default/ties',

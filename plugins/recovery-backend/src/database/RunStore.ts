@@ -117,12 +117,19 @@ export class RunStore {
    * lab recorded as left, so that the failover's driver removes it before building its own; the
    * test run's driver learns at its next heartbeat that it lost the run. `preempted` names it. A
    * test run preempted in its teardown, its result already kept (setRunOutcome), keeps that result.
+   *
+   * `keptChecked`: the failovers finished on the host that the caller's check of what they keep
+   * saw (Failovers.refuseBesideKept, made before this lock). One that finished since (it was still
+   * active then, so neither checked nor holding the host now) is answered `finishedMeanwhile`,
+   * admitting nothing: the caller checks again.
    */
   async admitRun(
     run: NewRun,
     at: Date,
+    { keptChecked }: { keptChecked?: string[] } = {},
   ): Promise<
     | { busyWith: RecoveryRun }
+    | { finishedMeanwhile: string[] }
     | { captures: Map<string, StoredCapture>; preempted: RecoveryRun[] }
   > {
     return this.db.transaction(async tx => {
@@ -133,6 +140,15 @@ export class RunStore {
       });
       const holder = active.find(a => waitsFor(run.mode, a.mode));
       if (holder) return { busyWith: holder };
+      // Read after the active runs: a failover active then holds the host (above), and one that
+      // finished by now is found here, so none slips between the two reads.
+      if (keptChecked) {
+        const checked = new Set(keptChecked);
+        const finishedMeanwhile = (
+          await inTx.finishedFailoverIds(run.hypervisorHost)
+        ).filter(id => !checked.has(id));
+        if (finishedMeanwhile.length > 0) return { finishedMeanwhile };
+      }
       const captures = await inTx.latestCapturesKept(
         run.machines.map(m => m.machineRef),
         run.recoveryPoint,
@@ -473,6 +489,15 @@ export class RunStore {
       .whereNot({ lab_left: left })
       .update({ lab_left: left });
     return changed > 0;
+  }
+
+  /** The ids of the failovers that finished on `hypervisorHost` (see finishedFailovers). */
+  private async finishedFailoverIds(hypervisorHost: string): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.db('recovery_runs')
+      .where({ hypervisor_host: hypervisorHost, mode: 'failover' })
+      .modify(finished, 'recovery_runs')
+      .select('id');
+    return rows.map(r => r.id);
   }
 
   /**

@@ -430,7 +430,8 @@ describe('boot plans of catalogs as platform teams write them', () => {
     expect(result.planError).toBe(
       `Dependency cycle between services: ${c('checkout')} -> ${c('payments-svc')} -> ${c('checkout')} ` +
         `(${c('checkout')} dependsOn api:default/payments, which ${c('payments-svc')} provides; ${c('payments-svc')} dependsOn system:default/shop, which has ${c('checkout')} as a part): ` +
-        'no boot order satisfies it; remove one of these dependsOn',
+        'no boot order satisfies it; remove one of these dependsOn' +
+        `. A run can go ahead all the same, booting ${c('payments-svc')} without waiting for ${c('checkout')}: start it accepting cycles (acceptCycles: true; recovery run --accept-cycles; Run anyway in the portal)`,
     );
     // Machines of a plan that cannot be made are still the plan's: captured meanwhile.
     expect([...result.graph.machines.keys()]).toEqual([m('m1'), m('m2')]);
@@ -490,7 +491,8 @@ describe('boot plans of catalogs as platform teams write them', () => {
     });
     expect(refused.plan).toBeUndefined();
     expect(refused.planError).toBe(
-      `Dependency cycle between services: ${c('api')} -> ${c('web')} -> ${c('api')}: no boot order satisfies it; remove one of these dependsOn`,
+      `Dependency cycle between services: ${c('api')} -> ${c('web')} -> ${c('api')}: no boot order satisfies it; remove one of these dependsOn` +
+        `. A run can go ahead all the same, booting ${c('web')} without waiting for ${c('api')}: start it accepting cycles (acceptCycles: true; recovery run --accept-cycles; Run anyway in the portal)`,
     );
   });
 

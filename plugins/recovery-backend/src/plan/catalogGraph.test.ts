@@ -323,6 +323,50 @@ describe('CatalogGraphLoader.recoverableEntities', () => {
       'system:default/shop',
     ]);
   });
+
+  it("lists a recoverable system's parts on no machine too, for the overview to show them covered by nothing; not its machines, nor a system with no part on one", async () => {
+    const relate = (
+      entity: Entity,
+      ...relations: Array<[string, string]>
+    ): Entity => ({
+      ...entity,
+      relations: relations.map(([type, targetRef]) => ({ type, targetRef })),
+    });
+    const system = (name: string, ...parts: string[]): Entity => ({
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'System',
+      metadata: { name, namespace: 'default' },
+      spec: {},
+      relations: parts.map(targetRef => ({ type: 'hasPart', targetRef })),
+    });
+    const graphs = loader([
+      relate(
+        machine('m1'),
+        ['dependencyOf', 'component:default/app'],
+        ['partOf', 'system:default/shop'],
+      ),
+      relate(
+        component('app', ['resource:default/m1']),
+        ['dependsOn', 'resource:default/m1'],
+        ['partOf', 'system:default/shop'],
+      ),
+      relate(component('nomachine', []), ['partOf', 'system:default/shop']),
+      system(
+        'shop',
+        'component:default/app',
+        'component:default/nomachine',
+        'resource:default/m1',
+        'api:default/shop-api',
+      ),
+      relate(component('saas', []), ['partOf', 'system:default/elsewhere']),
+      system('elsewhere', 'component:default/saas'),
+    ]);
+    expect(await graphs.recoverableEntities()).toEqual([
+      'component:default/app',
+      'component:default/nomachine',
+      'system:default/shop',
+    ]);
+  });
 });
 
 describe('CatalogGraphLoader.withMemo', () => {

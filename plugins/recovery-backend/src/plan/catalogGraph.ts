@@ -6,6 +6,7 @@ import {
   Entity,
   RELATION_API_PROVIDED_BY,
   RELATION_DEPENDENCY_OF,
+  RELATION_HAS_PART,
   RELATION_OWNED_BY,
   RELATION_PART_OF,
   parseEntityRef,
@@ -310,7 +311,9 @@ export class CatalogGraphLoader {
 
   /**
    * Entities whose recovery means something: services that run on machines (directly
-   * dependsOn a machine Resource) and the systems they are part of.
+   * dependsOn a machine Resource), the systems they are part of, and those systems' other
+   * services: one on no machine is listed all the same, for the overview to show it covered by
+   * nothing rather than leave it out.
    */
   async recoverableEntities(): Promise<string[]> {
     const credentials = await this.auth.getOwnServiceCredentials();
@@ -337,6 +340,33 @@ export class CatalogGraphLoader {
       if (!entity || entityRole(entity) !== 'service') continue;
       refs.add(stringifyEntityRef(entity));
       relationTargets(entity, RELATION_PART_OF).forEach(r => refs.add(r));
+    }
+    const systems = [...refs].filter(r => r.startsWith('system:'));
+    const machineRefs = new Set(machines.map(m => stringifyEntityRef(m)));
+    const { items: wholes } =
+      systems.length > 0
+        ? await this.catalog.getEntitiesByRefs(
+            {
+              entityRefs: systems,
+              fields: [
+                'kind',
+                'metadata.namespace',
+                'metadata.name',
+                'relations',
+              ],
+            },
+            { credentials },
+          )
+        : { items: [] };
+    for (const system of wholes) {
+      for (const part of system
+        ? relationTargets(system, RELATION_HAS_PART)
+        : [])
+        if (
+          (part.startsWith('component:') || part.startsWith('resource:')) &&
+          !machineRefs.has(part)
+        )
+          refs.add(part);
     }
     return [...refs].sort();
   }

@@ -2922,6 +2922,86 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(refusal).toMatchObject({ runId: undefined, entityRef: undefined });
   });
 
+  it('refuses a test recovery beside a failover that finished between the check of what failovers keep and the admission', async () => {
+    for (const [n, address] of [
+      ['infra-01', '172.29.10.11'],
+      ['data-01', '172.29.10.12'],
+      ['web-01', '172.29.10.13'],
+    ]) {
+      const [capture] = await captureStore.listCaptures(
+        `resource:default/${n}`,
+        1,
+      );
+      await captureStore.insertCapture({
+        ...capture,
+        id: `cap-subnet-${n}`,
+        runtime: {
+          ...capture.runtime,
+          networks: [
+            {
+              name: 'prod',
+              subnet: '172.29.10.0/24',
+              ipv4Address: address,
+              aliases: [],
+            },
+          ],
+        },
+        createdAt: new Date(Date.now() + 1000).toISOString(),
+      });
+    }
+    const host = new FakeHost(needs);
+    const runs = service(host);
+    // The failover's last step, its result, is held: it is still active when the test run is checked.
+    let atLastStep!: () => void;
+    const lastStep = new Promise<void>(resolve => (atLastStep = resolve));
+    let finish!: () => void;
+    const finishing = new Promise<void>(resolve => (finish = resolve));
+    const updateRun = runStore.updateRun.bind(runStore);
+    runStore.updateRun = async (runId, patch) => {
+      if (patch.status === 'succeeded') {
+        atLastStep();
+        await finishing;
+      }
+      return updateRun(runId, patch);
+    };
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
+    await lastStep;
+    // Once the check has looked (no failover finished yet), the failover finishes, before the admission.
+    const finishedFailovers = runStore.finishedFailovers.bind(runStore);
+    const seen: string[][] = [];
+    runStore.finishedFailovers = async hypervisorHost => {
+      const failovers = await finishedFailovers(hypervisorHost);
+      seen.push(failovers.map(f => f.id));
+      if (seen.length === 1) {
+        finish();
+        await runs.waitFor(failover.id);
+      }
+      return failovers;
+    };
+    const refusal = runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
+    await expect(refusal).rejects.toMatchObject({
+      name: 'KeptFailoverError',
+      message: expect.stringContaining(
+        `component:default/web cannot be test-recovered on fake now: failover ${failover.id} of component:default/web (succeeded at `,
+      ),
+      runId: failover.id,
+    });
+    expect(seen).toEqual([[], [failover.id]]);
+    // Refused, not admitted to fail late on the subnets the failover keeps.
+    expect((await runStore.listRuns({ limit: 10 })).map(r => r.id)).toEqual([
+      failover.id,
+    ]);
+    expect((await runStore.getRun(failover.id))!.status).toBe('succeeded');
+  });
+
   it('releases a finished failover: removes what it kept, says who and what in its timeline; a second release finds nothing left', async () => {
     const host = new FakeHost(needs);
     const runs = service(host);

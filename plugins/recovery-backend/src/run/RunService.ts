@@ -2,7 +2,11 @@ import {
   BackstageCredentials,
   LoggerService,
 } from '@backstage/backend-plugin-api';
-import { InputError, ServiceUnavailableError } from '@backstage/errors';
+import {
+  ConflictError,
+  InputError,
+  ServiceUnavailableError,
+} from '@backstage/errors';
 import type {
   BootPlan,
   EntityProblem,
@@ -19,12 +23,13 @@ import type {
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CaptureStore, StoredCapture } from '../database/CaptureStore';
-import { RunOptions, RunStore } from '../database/RunStore';
+import { NewRun, RunOptions, RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny } from '../plan/mentions';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import { LabBoot } from './boot';
+import { namingCapturesKeptElsewhere } from './capturesKeptElsewhere';
 import { withDeadline } from './deadline';
 import {
   HostUnreachable,
@@ -111,6 +116,12 @@ const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
  * old is not stale yet (claimStaleRun), and the database's clock and timers round to the millisecond.
  */
 const PAST_STALE_MS = 50;
+
+/**
+ * How many times admission checks what finished failovers keep on the host (admitBesideKept): a
+ * check again means yet another failover finished meanwhile, rare with one failover at a time.
+ */
+const KEPT_CHECKS = 3;
 
 /**
  * Executes boot plans on the hypervisor host: admission, the host's pre-flight, the emulated
@@ -224,32 +235,30 @@ export class RunService {
     const waves = runOptions.reverseBootOrder
       ? [...plan.waves].reverse()
       : plan.waves;
-    await this.failovers.refuseBesideKept(
-      host,
-      request,
-      graph.rootRef,
-      waves.flat(),
-    );
     const runId = randomUUID();
     // Checked and inserted atomically: concurrent requests and replicas share the host.
     // Admitted with the captures it restores, chosen in the same transaction.
-    const admission = await this.runStore.admitRun(
-      {
-        id: runId,
-        entityRef: graph.rootRef,
-        mode: request.mode,
-        trigger: request.trigger,
-        createdBy: request.createdBy,
-        hypervisorHost: host.id,
-        plan,
-        options: runOptions,
-        recoveryPoint: request.recoveryPoint,
-        machines: waves.flatMap((wave, index) =>
-          wave.map(machineRef => ({ machineRef, wave: index })),
-        ),
-      },
-      new Date(),
-    );
+    const admission = await this.admitBesideKept(host, request, {
+      id: runId,
+      entityRef: graph.rootRef,
+      mode: request.mode,
+      trigger: request.trigger,
+      createdBy: request.createdBy,
+      hypervisorHost: host.id,
+      plan,
+      options: runOptions,
+      recoveryPoint: request.recoveryPoint,
+      machines: waves.flatMap((wave, index) =>
+        wave.map(machineRef => ({ machineRef, wave: index })),
+      ),
+    }).catch(async error => {
+      // A machine renamed in the catalog: its captures are named, never restored in its stead.
+      throw await namingCapturesKeptElsewhere(
+        error,
+        graph.machines,
+        this.captureStore,
+      );
+    });
     if ('busyWith' in admission) {
       const { busyWith } = admission;
       // Named only to whoever may see it: GET /runs hides it from the others, as if absent.
@@ -304,6 +313,35 @@ export class RunService {
       });
     this.done.set(runId, execution);
     return admitted;
+  }
+
+  /**
+   * Refuses the run beside what finished failovers keep on the host (refuseBesideKept), then admits
+   * it (RunStore.admitRun). A failover that finished between the two was still active at the check
+   * and holds the host no more at the admission: checked again, up to KEPT_CHECKS times, rather
+   * than admitted unchecked beside it (a test lab would then fail late on the subnets it keeps).
+   */
+  private async admitBesideKept(
+    host: HypervisorHost,
+    request: StartRunRequest,
+    run: NewRun,
+  ) {
+    for (let look = 1; ; look++) {
+      const keptChecked = await this.failovers.refuseBesideKept(
+        host,
+        request,
+        run.entityRef,
+        run.machines.map(m => m.machineRef),
+      );
+      const admission = await this.runStore.admitRun(run, new Date(), {
+        keptChecked,
+      });
+      if (!('finishedMeanwhile' in admission)) return admission;
+      if (look === KEPT_CHECKS)
+        throw new ConflictError(
+          `Failovers kept finishing on hypervisor host '${host.id}' while ${run.entityRef} was admitted (${KEPT_CHECKS} times in a row): start the run again`,
+        );
+    }
   }
 
   /**

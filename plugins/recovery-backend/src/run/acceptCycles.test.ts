@@ -9,6 +9,7 @@ import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { DEPENDENCY_CYCLE_ERROR_NAME } from '@backstage-recovery/plugin-recovery-common';
 import type { Knex } from 'knex';
+import { resolve } from 'node:path';
 import request from 'supertest';
 import { CaptureStore } from '../database/CaptureStore';
 import { recoveryPlugin } from '../plugin';
@@ -18,6 +19,7 @@ import {
   machineEntity,
   storedCapture,
 } from '../testing/entities';
+import { ApiContract } from '../testing/apiContract';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 
@@ -59,6 +61,12 @@ const entities = [
   machineOf('walk-01', WALK),
 ];
 
+/** walk-writer's machine first: it boots without waiting for dns. */
+const WAVES = [
+  ['resource:default/walk-01'],
+  ['resource:default/infra-01'],
+  ['resource:default/web-01'],
+];
 const USER = mockCredentials.user.header('user:default/dr');
 const CYCLE = `Dependency cycle between services: ${DNS} -> ${WALK} -> ${DNS}: no boot order satisfies it; remove one of these dependsOn`;
 const OVERRIDE = `A run can go ahead all the same, booting ${WALK} without waiting for ${DNS}: start it accepting cycles (acceptCycles: true; recovery run --accept-cycles; Run anyway in the portal)`;
@@ -70,7 +78,12 @@ describe.each(databases.eachSupportedId())(
     let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
     const host = new FakeHost({});
 
+    let contract: ApiContract;
+
     beforeAll(async () => {
+      contract = await ApiContract.load(
+        resolve(__dirname, '../schema/openapi.yaml'),
+      );
       knex = await databases.init(databaseId);
       const catalog = catalogHidingFromUsers(entities, []);
       ({ server } = await startTestBackend({
@@ -91,11 +104,24 @@ describe.each(databases.eachSupportedId())(
         await captures.insertCapture(storedCapture(machine));
     });
 
-    const start = (body: object) =>
-      request(server)
+    /** Starts a failover of web, the exchange checked against openapi.yaml. */
+    const start = async (extra: object) => {
+      const body = { entityRef: WEB, mode: 'failover', ...extra };
+      const res = await request(server)
         .post('/api/recovery/runs')
         .set('authorization', USER)
-        .send({ entityRef: WEB, mode: 'failover', ...body });
+        .send(body);
+      contract.check(
+        {
+          method: 'post',
+          url: '/runs',
+          body,
+          contentType: 'application/json',
+        },
+        res,
+      );
+      return res;
+    };
 
     it('makes no plan, and readiness says the cycle and that a run can go ahead accepting it', async () => {
       const plan = await request(server)
@@ -110,6 +136,19 @@ describe.each(databases.eachSupportedId())(
       expect(readiness.status).toBe(200);
       expect(readiness.body.status).toBe('not-recoverable');
       expect(readiness.body.reasons).toContain(`${CYCLE}. ${OVERRIDE}`);
+      // No plan, but the one a run accepting the cycle would boot, for the portal to start from.
+      expect(readiness.body.plan).toBeUndefined();
+      expect(readiness.body.cyclePlan.waves).toEqual(WAVES);
+      // Not the overview's: the nightly check plans nothing over a cycle.
+      const overview = await request(server)
+        .get('/api/recovery/readiness?include=plan')
+        .set('authorization', USER);
+      const web = overview.body.items.find(
+        (i: { entityRef: string }) => i.entityRef === WEB,
+      );
+      expect(web.status).toBe('not-recoverable');
+      expect(web).not.toHaveProperty('plan');
+      expect(web).not.toHaveProperty('cyclePlan');
     });
 
     it('refuses a failover without acceptCycles, naming the cycle and how to go ahead', async () => {
@@ -135,11 +174,7 @@ describe.each(databases.eachSupportedId())(
     it('fails over with acceptCycles, booting walk-writer without waiting for dns, and says so in its timeline', async () => {
       const started = await start({ acceptCycles: true });
       expect(started.status).toBe(202);
-      expect(started.body.plan.waves).toEqual([
-        ['resource:default/walk-01'],
-        ['resource:default/infra-01'],
-        ['resource:default/web-01'],
-      ]);
+      expect(started.body.plan.waves).toEqual(WAVES);
       let run: { status: string; steps: Array<Record<string, unknown>> } = {
         status: 'pending',
         steps: [],

@@ -181,12 +181,48 @@ export class KeptFailoverError extends RunConflictError {
  */
 export class MachinesNotCapturedError extends RunConflictError {
   name = MACHINES_NOT_CAPTURED_ERROR_NAME;
+  /**
+   * Of the machines never captured, captures of the same container on the same engine kept under
+   * another machine ref (a machine renamed in the catalog): named, never restored in their stead.
+   */
+  readonly keptElsewhere?: Array<{
+    machineRef: string;
+    keptUnder: string;
+    engine: string;
+    container: string;
+    captures: number;
+    newestCaptureAt: string;
+  }>;
 
-  constructor(readonly neverCaptured: string[]) {
+  constructor(
+    readonly neverCaptured: string[],
+    keptElsewhere: NonNullable<MachinesNotCapturedError['keptElsewhere']> = [],
+  ) {
     super(
-      `No capture of ${neverCaptured.join(', ')} yet: capture first (POST /captures)`,
+      [
+        `No capture of ${neverCaptured.join(', ')} yet: capture first (POST /captures)`,
+        ...keptElsewhere.map(capturesKeptUnder),
+      ].join('; '),
     );
+    if (keptElsewhere.length > 0) this.keptElsewhere = keptElsewhere;
   }
+}
+
+/**
+ * Why a machine never captured may have captures all the same: those of its container kept under
+ * the ref it had before a rename. Said, not acted on: only people can tell a rename from two
+ * machines that share a container name.
+ */
+export function capturesKeptUnder(kept: {
+  machineRef: string;
+  keptUnder: string;
+  engine: string;
+  container: string;
+  captures: number;
+  newestCaptureAt: string;
+}): string {
+  const { machineRef, keptUnder, engine, container, captures } = kept;
+  return `captures of the same container (${container}) on engine ${engine} are kept under ${keptUnder} (${captures === 1 ? '1 capture' : `${captures} captures`}, newest ${kept.newestCaptureAt}): rename ${machineRef} back to ${keptUnder} in the catalog to restore them, or capture ${machineRef} once its container runs again`;
 }
 
 /**

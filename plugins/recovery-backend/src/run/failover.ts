@@ -94,19 +94,22 @@ export class Failovers {
    * and the lab's machines would boot on other addresses, failing at the ready timeout), and a
    * second failover would boot again machines the first runs, or boot them apart from it. A run
    * recorded failed would count against the entity, and the nightly check would fail it each night.
+   * Returns the ids of the finished failovers it looked at, for the admission to tell whether one
+   * finished since (RunStore.admitRun's keptChecked).
    */
   async refuseBesideKept(
     host: HypervisorHost,
     request: Pick<StartRunRequest, 'mode' | 'recoveryPoint' | 'credentials'>,
     entityRef: string,
     machineRefs: string[],
-  ): Promise<void> {
+  ): Promise<string[]> {
     const failovers = await this.runStore.finishedFailovers(host.id);
-    if (failovers.length === 0) return;
+    const checked = failovers.map(f => f.id);
+    if (failovers.length === 0) return checked;
     // A host busy with a run this one would not preempt is said busy first (admitRun): worth
     // waiting for, where this refusal is not.
     const active = await this.runStore.activeRuns({ hypervisorHost: host.id });
-    if (active.some(a => waitsFor(request.mode, a.mode))) return;
+    if (active.some(a => waitsFor(request.mode, a.mode))) return checked;
     // Those the run would restore: at a recovery point, the captures of then.
     const captures = await this.captureStore.latestCaptures(
       machineRefs,
@@ -183,6 +186,7 @@ export class Failovers {
           : undefined,
       );
     }
+    return checked;
   }
 
   /**

@@ -1012,7 +1012,7 @@ describe.each(databases.eachSupportedId())(
           })
         ).body.error.message,
       ).toBe(
-        'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, recoveryPoint, options',
+        'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, acceptCycles, recoveryPoint, options',
       );
       // The next page of a history: after the crashed run, the shop's run; none after that.
       expect(

@@ -109,7 +109,8 @@ describe('PlanService.plan', () => {
     // Each machine edge with every service dependency that makes it: the declared a -> l as well as the learned a -> c.
     expect(result.planError).toBe(
       `Dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')} (${c('a')} on ${m('m1')} needs ${c('c')}, ${c('a')} on ${m('m1')} needs ${c('l')}; ${c('d')} on ${m('m2')} needs ${c('e')}): ` +
-        'no boot order satisfies it; remove one of these dependencies, or move one of these services to another machine',
+        'no boot order satisfies it; remove one of these dependencies, or move one of these services to another machine' +
+        `. A run can go ahead all the same, booting ${m('m2')} without waiting for ${m('m1')}: start it accepting cycles (acceptCycles: true; recovery run --accept-cycles; Run anyway in the portal)`,
     );
   });
 
@@ -813,7 +814,8 @@ describe('boot plans of catalog topologies', () => {
       ),
     );
     expect(services.planError).toBe(
-      `Dependency cycle between services: ${c('web')} -> ${m('db')} -> ${c('web')}: no boot order satisfies it; remove one of these dependsOn`,
+      `Dependency cycle between services: ${c('web')} -> ${m('db')} -> ${c('web')}: no boot order satisfies it; remove one of these dependsOn` +
+        `. A run can go ahead all the same, booting ${m('db')} without waiting for ${c('web')}: start it accepting cycles (acceptCycles: true; recovery run --accept-cycles; Run anyway in the portal)`,
     );
     // m1 depends on m2 itself, and db on m2 needs web on m1.
     const machines = await planOf(
@@ -835,7 +837,8 @@ describe('boot plans of catalog topologies', () => {
     );
     expect(machines.planError).toBe(
       `Dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')} (${m('m1')} dependsOn ${m('m2')}; ${m('db')} on ${m('m2')} needs ${c('web')}): ` +
-        'no boot order satisfies it; remove one of these dependencies, or move one of these services to another machine',
+        'no boot order satisfies it; remove one of these dependencies, or move one of these services to another machine' +
+        `. A run can go ahead all the same, booting ${m('m2')} without waiting for ${m('m1')}: start it accepting cycles (acceptCycles: true; recovery run --accept-cycles; Run anyway in the portal)`,
     );
   });
 

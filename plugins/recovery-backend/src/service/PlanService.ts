@@ -34,7 +34,12 @@ export interface PlannedRecovery {
    * Where a cycle the catalog declares makes no plan: the cycle, and the edges a plan accepting
    * cycles would drop (planError says so, and how to ask for it).
    */
-  cycle?: { error: BootPlanCycleError; wouldDrop: DroppedCycleEdge[] };
+  cycle?: {
+    error: BootPlanCycleError;
+    wouldDrop: DroppedCycleEdge[];
+    /** The plan a run accepting cycles would boot (readiness offers it to start from). */
+    plan: BootPlan;
+  };
   /** Of a plan made accepting cycles: the edges it dropped to break the catalog's cycles. */
   droppedForCycles?: DroppedCycleEdge[];
 }
@@ -221,12 +226,14 @@ export class PlanService {
             continue;
           }
           const { taken, held } = narrowed();
-          const wouldDrop =
-            buildBootPlan(graph, { breakCycles: true }).droppedForCycles ?? [];
+          const { droppedForCycles: wouldDrop = [], ...broken } = buildBootPlan(
+            graph,
+            { breakCycles: true },
+          );
           return {
             graph: taken,
             planError: `${error.message}. ${cycleOverride(wouldDrop)}`,
-            cycle: { error, wouldDrop },
+            cycle: { error, wouldDrop, plan: broken },
             disagreements:
               applied && disagreementsOf(applied.disagreements, held),
           };

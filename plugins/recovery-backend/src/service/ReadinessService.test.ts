@@ -67,6 +67,7 @@ const plans = {
 const noCaptures = {
   latestCaptures: async () => new Map(),
   captureFailures: async () => new Map(),
+  capturesKeptElsewhere: async () => new Map(),
 } as unknown as CaptureStore;
 
 const noRuns = {

@@ -10,10 +10,15 @@ import {
   type RunSummary,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import {
+  reachable,
+  type RecoveryGraph,
+} from '@backstage-recovery/plugin-recovery-node';
 import type { NightlyCheckStore } from '../database/NightlyCheckStore';
 import type {
   CaptureFailure,
   CaptureStore,
+  CapturesKeptElsewhere,
   StoredCapture,
 } from '../database/CaptureStore';
 import type {
@@ -113,7 +118,10 @@ export class ReadinessService {
     const partial = newer(own, booted);
     const outgrown = partial && { run: partial, shown: await shownAs(partial) };
     const failed = failure && { run: failure, shown: await shownAs(failure) };
-    const intact = await this.intactInsteadOfDamaged(latest);
+    const [intact, keptElsewhere] = await Promise.all([
+      this.intactInsteadOfDamaged(latest),
+      this.capturesKeptElsewhere([entity], latest),
+    ]);
     const readiness = this.assess(
       entity,
       latest,
@@ -123,6 +131,7 @@ export class ReadinessService {
       failed,
       captureFailures,
       intact,
+      keptElsewhere,
     );
     if (!nightly) return readiness;
     return {
@@ -198,7 +207,10 @@ export class ReadinessService {
       this.captureStore.captureFailures(entities.flatMap(e => e.machineRefs)),
     ]);
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
-    const intact = await this.intactInsteadOfDamaged(latest);
+    const [intact, keptElsewhere] = await Promise.all([
+      this.intactInsteadOfDamaged(latest),
+      this.capturesKeptElsewhere(entities, latest),
+    ]);
     // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
     // that changed since.
     const unrecovered = entities.filter(
@@ -267,7 +279,13 @@ export class ReadinessService {
         const last = run && { run, shown: await seenAs(run) };
         const partial = outgrown.get(entity);
         const failure = failedSince.get(entity);
-        const { plan, captures, ...readiness } = this.assess(
+        // The plan over a cycle is the entity page's, to start a run from: not the overview's.
+        const {
+          plan,
+          captures,
+          cyclePlan: _,
+          ...readiness
+        } = this.assess(
           entity,
           latest,
           last,
@@ -276,6 +294,7 @@ export class ReadinessService {
           failure && { run: failure, shown: await seenAs(failure) },
           captureFailures,
           intact,
+          keptElsewhere,
         );
         return {
           ...readiness,
@@ -308,6 +327,34 @@ export class ReadinessService {
       : new Map();
   }
 
+  /**
+   * Of the machines never captured, the captures of the same container on the same engine kept
+   * under another machine ref (a machine renamed in the catalog): one statement, and only where a
+   * machine the catalog locates has no capture.
+   */
+  private async capturesKeptElsewhere(
+    entities: EntityFacts[],
+    latest: Map<string, StoredCapture>,
+  ): Promise<Map<string, CapturesKeptElsewhere[]>> {
+    const uncaptured = new Map<
+      string,
+      { machineRef: string; engine: string; container: string }
+    >();
+    for (const { graph, machineRefs } of entities)
+      for (const machineRef of machineRefs) {
+        const locator = graph.machines.get(machineRef)?.locator;
+        if (locator && !latest.has(machineRef))
+          uncaptured.set(machineRef, {
+            machineRef,
+            engine: locator.engine,
+            container: locator.container,
+          });
+      }
+    return uncaptured.size > 0
+      ? this.captureStore.capturesKeptElsewhere([...uncaptured.values()])
+      : new Map();
+  }
+
   /** Readiness from an entity's plan, its machines' latest captures and its last run, at `now` (epoch ms). */
   private assess(
     entity: EntityFacts,
@@ -323,6 +370,8 @@ export class ReadinessService {
     captureFailures?: Map<string, CaptureFailure>,
     /** Of each machine whose latest capture is damaged, its newest intact one (none: every kept one damaged). */
     intact?: Map<string, StoredCapture>,
+    /** Of each machine never captured, its container's captures kept under other machine refs. */
+    keptElsewhere?: Map<string, CapturesKeptElsewhere[]>,
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } =
       entity;
@@ -341,6 +390,7 @@ export class ReadinessService {
       objectives: graph.objectives,
       plan,
       planError,
+      cyclePlan: entity.cycle?.plan,
       captures: machineRefs.map(machineRef => {
         const capture = latest.get(machineRef);
         return {
@@ -403,6 +453,16 @@ export class ReadinessService {
       },
       failedRun: failed,
       maxTestAgeSeconds: this.maxTestAgeSeconds,
+      uncoveredServices: uncoveredServices(graph),
+      keptElsewhere:
+        keptElsewhere &&
+        new Map(
+          machineRefs.flatMap(ref =>
+            keptElsewhere.has(ref)
+              ? [[ref, keptElsewhere.get(ref)!] as const]
+              : [],
+          ),
+        ),
       disagreements: disagreements && {
         inferredNotDeclared: disagreements.inferredNotDeclared.filter(d =>
           roots.has(d.service),
@@ -467,6 +527,32 @@ function factsOf(planned: PlannedRecovery): EntityFacts {
         ? { machineRefs, accept: run => failedWithin(run, plan) }
         : undefined,
   };
+}
+
+/**
+ * The services the plan takes that resolve to no machine: none of their own, none through what
+ * they depend on. A plan boots nothing for them, so no capture or run covers them; a system whose
+ * part runs nowhere the catalog says would otherwise read ready on its other parts alone.
+ */
+function uncoveredServices(graph: RecoveryGraph): string[] {
+  const services = reachable(graph).services;
+  const covered = new Set<string>();
+  // Until nothing changes: a service is covered by a machine of its own, or by one it waits for.
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const ref of services) {
+      if (covered.has(ref)) continue;
+      const service = graph.services.get(ref)!;
+      if (
+        service.machines.length > 0 ||
+        service.dependsOn.some(d => graph.machines.has(d) || covered.has(d))
+      ) {
+        covered.add(ref);
+        grew = true;
+      }
+    }
+  }
+  return services.filter(ref => !graph.machines.has(ref) && !covered.has(ref));
 }
 
 /** A run as the overview lists it; a hidden one keeps no more than it showed. */

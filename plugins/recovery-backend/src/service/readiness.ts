@@ -10,6 +10,7 @@ import type {
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
+import { capturesKeptUnder } from '../run/errors';
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
@@ -36,6 +37,8 @@ export interface ReadinessInput {
   objectives: { rpoSeconds: number; rtoSeconds: number };
   plan?: BootPlan;
   planError?: string;
+  /** Where a dependency cycle makes no plan: the plan a run accepting cycles would boot. */
+  cyclePlan?: BootPlan;
   /**
    * What keeps machines from being captured again (an engine no capture source serves): their
    * last capture still restores, so these put the entity at risk; one never captured blocks on
@@ -96,7 +99,31 @@ export interface ReadinessInput {
   /** A last test recovery older than this is stale: the machines have changed since. */
   maxTestAgeSeconds: number;
   disagreements?: DependencyDisagreements;
+  /**
+   * Services the plan takes that resolve to no machine (none of their own, none through what they
+   * depend on): no capture or run covers them. The entity itself among them is unknown; a part or a
+   * dependency puts it at risk: a system is not ready while part of it is covered by nothing.
+   */
+  uncoveredServices?: string[];
+  /**
+   * Of each machine never captured, the captures of the same container on the same engine kept
+   * under another machine ref (a machine renamed in the catalog): named, never restored instead.
+   */
+  keptElsewhere?: Map<
+    string,
+    Array<{
+      machineRef: string;
+      engine: string;
+      container: string;
+      captures: number;
+      newestCaptureAt: string;
+    }>
+  >;
 }
+
+/** Why a service of the plan that resolves to no machine leaves it uncovered. */
+export const runsOnNoMachine = (serviceRef: string) =>
+  `${serviceRef} runs on no machine Resource: no capture or run covers it; add dependsOn to the machine it runs on`;
 
 /** `run` as readiness shows it to a caller who may not see its entity. */
 export function hiddenRun(run: RecoveryRun): HiddenRun {
@@ -178,7 +205,15 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   for (const problem of input.captureProblems ?? [])
     risks.push(problem.message);
   if (input.planError) blocking.push(input.planError);
-  if (input.plan && input.plan.machines.length === 0) {
+  const uncovered = input.uncoveredServices ?? [];
+  for (const ref of uncovered)
+    (ref === input.entityRef ? unknowns : risks).push(runsOnNoMachine(ref));
+  // An entity that is such a service itself is named so: the reason says what to add.
+  if (
+    input.plan &&
+    input.plan.machines.length === 0 &&
+    !uncovered.includes(input.entityRef)
+  ) {
     unknowns.push(
       'No machines in the boot plan: add dependsOn relations to machine Resources',
     );
@@ -236,7 +271,17 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     }
     if (!c.latest)
       blocking.push(
-        `${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`,
+        [
+          `${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`,
+          ...(input.keptElsewhere?.get(c.machineRef) ?? []).map(
+            ({ machineRef: keptUnder, ...kept }) =>
+              capturesKeptUnder({
+                machineRef: c.machineRef,
+                keptUnder,
+                ...kept,
+              }),
+          ),
+        ].join('; '),
       );
     else if (
       now &&
@@ -358,6 +403,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     problems: [...input.problems, ...(input.captureProblems ?? [])],
     objectives: input.objectives,
     plan: input.plan,
+    ...(input.cyclePlan && { cyclePlan: input.cyclePlan }),
     position,
     // An age ahead of the clock is none yet (the reasons say why).
     captures: input.captures.map(c =>

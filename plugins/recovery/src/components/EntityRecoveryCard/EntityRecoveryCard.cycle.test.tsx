@@ -10,6 +10,7 @@ import { EntityRecoveryCard } from './EntityRecoveryCard';
 import {
   conflictError,
   fakeRecoveryApi,
+  makeReadiness,
   makeRun,
 } from '../../testUtils/fixtures';
 import { renderWithApis } from '../../testUtils/render';
@@ -57,14 +58,25 @@ const alertOf = async (text: RegExp) =>
 
 describe('EntityRecoveryCard, a start refused for a dependency cycle', () => {
   it('names the cycle and what a run would not wait for, and runs anyway when asked', async () => {
-    const api = fakeRecoveryApi();
+    // As readiness says an entity over a cycle: no plan, not recoverable, and the plan a run
+    // accepting the cycle would boot, which the card starts from.
+    const { plan } = makeReadiness();
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          status: 'not-recoverable',
+          reasons: [`${CYCLE}. A run can go ahead all the same`],
+          plan: undefined,
+          cyclePlan: plan,
+        }),
+    });
     api.startRun.mockImplementation(async request => {
       if (request.acceptCycles) return makeRun('pending');
       throw await cycleRefusal();
     });
     await renderCard({ api });
     await pressRunTestRecovery();
-    const alert = await alertOf(/Dependency cycle between services/);
+    const alert = await alertOf(/can go ahead all the same, booting/);
     expect(alert).toHaveTextContent(
       `${CYCLE}. A test recovery can go ahead all the same, booting walk-writer without waiting for dns: its timeline names each dependency it did not wait for.`,
     );
@@ -81,7 +93,7 @@ describe('EntityRecoveryCard, a start refused for a dependency cycle', () => {
     );
     await waitFor(() =>
       expect(
-        screen.queryByText(/Dependency cycle between services/),
+        screen.queryByText(/can go ahead all the same, booting/),
       ).toBeNull(),
     );
     expect(api.startRun.mock.calls[0]).toEqual([
@@ -104,7 +116,7 @@ describe('EntityRecoveryCard, a start refused for a dependency cycle', () => {
     await renderCard({ api });
     await pressRunTestRecovery();
     await userEvent.click(
-      within(await alertOf(/Dependency cycle between services/)).getByRole(
+      within(await alertOf(/can go ahead all the same, booting/)).getByRole(
         'button',
         { name: 'Run anyway' },
       ),
@@ -112,7 +124,7 @@ describe('EntityRecoveryCard, a start refused for a dependency cycle', () => {
     const missing = await alertOf(
       /The catalog declares dependencies the boot plan cannot include/,
     );
-    expect(screen.queryByText(/Dependency cycle between services/)).toBeNull();
+    expect(screen.queryByText(/can go ahead all the same, booting/)).toBeNull();
     await userEvent.click(
       within(missing).getByRole('button', { name: 'Run without them' }),
     );

@@ -152,7 +152,9 @@ const EntityRecoveryCardFor = (
   }
   if (!readiness) return null;
 
-  const plan = readiness.plan;
+  // Over a dependency cycle, runs start from the plan a run accepting it would boot: refused as
+  // they stand, they offer to go ahead anyway (RunStartNotes).
+  const plan = readiness.plan ?? readiness.cyclePlan;
   const hasMachines = !!plan && plan.machines.length > 0;
   // What a capture takes: the plan's machines, or without a plan those readiness lists.
   const canCapture = plan ? hasMachines : readiness.captures.length > 0;
