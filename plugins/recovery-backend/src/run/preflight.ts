@@ -151,6 +151,7 @@ export interface DamageStore {
     machineRef: string,
     atOrBefore?: string,
   ): Promise<StoredCapture[]>;
+  captureKept(captureId: string): Promise<boolean>;
   restoreInstead(
     runId: string,
     machineRef: string,
@@ -160,7 +161,7 @@ export interface DamageStore {
 
 /**
  * Marks a capture found damaged, its verification's words as `reason`; a mark that cannot be
- * written is said in the run's timeline. Whether it was written.
+ * written, or a capture pruned meanwhile, is said in the run's timeline. Whether it was marked.
  */
 async function mark(
   store: DamageStore,
@@ -169,11 +170,21 @@ async function mark(
   reason: string,
 ): Promise<boolean> {
   try {
-    await store.markCaptureDamaged(capture.id, {
-      at: new Date().toISOString(),
-      reason,
-    });
-    return true;
+    if (
+      await store.markCaptureDamaged(capture.id, {
+        at: new Date().toISOString(),
+        reason,
+      })
+    )
+      return true;
+    await recorder
+      .step(
+        `Capture ${capture.id} of ${capture.createdAt}, found damaged, is no longer kept (pruned meanwhile): nothing to mark`,
+        capture.machineRef,
+        'warning',
+      )
+      .catch(() => {});
+    return false;
   } catch (error) {
     await recorder
       .step(
@@ -199,8 +210,20 @@ export async function markDamaged(
   /** The run's recovery point: a run started again restores at or before it too. */
   recoveryPoint?: string,
 ): Promise<string> {
+  return (await markAndSay(store, recorder, capture, reason, recoveryPoint))
+    .remedy;
+}
+
+/** markDamaged, and whether the capture was marked. */
+async function markAndSay(
+  store: DamageStore,
+  recorder: RunRecorder,
+  capture: StoredCapture,
+  reason: string,
+  recoveryPoint: string | undefined,
+): Promise<{ marked: boolean; remedy: string }> {
   if (!(await mark(store, recorder, capture, reason)))
-    return `capture ${capture.machineRef} anew`;
+    return { marked: false, remedy: `capture ${capture.machineRef} anew` };
   const atPoint = recoveryPoint ? ' at or before the recovery point' : '';
   const instead = (
     await store
@@ -215,12 +238,19 @@ export async function markDamaged(
     capture.machineRef,
     'error',
   );
-  return remedy;
+  return { marked: true, remedy };
+}
+
+/** A capture found damaged, why, and (once marking was tried) whether it is marked so. */
+interface Damaged {
+  capture: StoredCapture;
+  reason: string;
+  marked?: boolean;
 }
 
 /** What verifying a machine's captures found: those damaged, newest first, and the intact one restored instead. */
 interface MachineFinding {
-  damaged: Array<{ capture: StoredCapture; reason: string }>;
+  damaged: Damaged[];
   instead?: StoredCapture;
 }
 
@@ -250,9 +280,10 @@ async function olderCandidates(
  * capture of it is kept: its older captures are verified newest first (at or before the run's
  * recovery point), until one is intact; the run restores that one instead (recorded as its
  * machine's capture, so pruning leaves it), and its timeline says so with that capture's time, as
- * what the run recovers is older than the machine's latest capture. Every damaged capture found is
+ * what the run recovers is older than the machine's latest capture. An older one pruned as it was
+ * read (its files gone) is passed over as gone, not damaged. Every damaged capture found is
  * marked, once every capture has been looked at: a run stopped meanwhile marks nothing (a read cut
- * off may look like damage). Only a machine with no intact capture left fails the run, naming the
+ * off may look like damage); one pruned before its mark is said so, not said marked. Only a machine with no intact capture left fails the run, naming the
  * first such in boot order (and counting the other damaged ones), before any machine boots. A
  * capture that could not be read for another reason (the store unreadable now) fails the run as a
  * whole, marking nothing. Returns the captures the run restores, by machine. A host without
@@ -273,13 +304,8 @@ export async function verifyCaptures(
   const captures = waves.flat();
   const chosen = new Map(captures.map(c => [c.machineRef, c]));
   if (!host.verifyCapture) return chosen;
-  const bytes = captures.reduce(
-    (sum, c) =>
-      sum +
-      c.sizeBytes +
-      (c.runtime.volumes ?? []).reduce((v, volume) => v + volume.sizeBytes, 0),
-    0,
-  );
+  // A capture's size counts its volumes' archives too.
+  const bytes = captures.reduce((sum, c) => sum + c.sizeBytes, 0);
   const what = `${counted(captures.length, 'machine')}, ${formatBytes(bytes)}`;
   await recorder.step(
     `Verifying captures (${what}): every byte read against its checksums, before the lab is built`,
@@ -325,7 +351,9 @@ export async function verifyCaptures(
     )) {
       const why = await verify(older);
       if (why !== undefined) {
-        finding.damaged.push({ capture: older, reason: why });
+        // Its files gone under the read as pruning deleted it (record first): pruned, not damaged.
+        if (await store.captureKept(older.id))
+          finding.damaged.push({ capture: older, reason: why });
         continue;
       }
       // Recorded as what the run restores, which keeps pruning off it; pruned already: the next.
@@ -351,8 +379,9 @@ export async function verifyCaptures(
   }
   for (const [machineRef, { damaged, instead }] of findings) {
     if (!instead) continue;
-    for (const { capture, reason } of damaged)
-      await mark(store, recorder, capture, reason);
+    // The capture passed over may be pruned meanwhile: the run no longer records it as its own.
+    for (const d of damaged)
+      d.marked = await mark(store, recorder, d.capture, d.reason);
     await recorder.step(
       restoredInstead(machineRef, damaged, instead, run, rpoSeconds),
       machineRef,
@@ -362,10 +391,17 @@ export async function verifyCaptures(
   if (lost.length === 0) return chosen;
   const remedies: string[] = [];
   for (const [machineRef, { damaged }] of lost) {
-    for (const { capture, reason } of damaged)
-      remedies.push(
-        await markDamaged(store, recorder, capture, reason, run.recoveryPoint),
+    for (const d of damaged) {
+      const { marked, remedy } = await markAndSay(
+        store,
+        recorder,
+        d.capture,
+        d.reason,
+        run.recoveryPoint,
       );
+      d.marked = marked;
+      remedies.push(remedy);
+    }
     await recorder.machine(machineRef, 'failed', {
       finishedAt: new Date().toISOString(),
       message: damaged[0].reason,
@@ -374,7 +410,7 @@ export async function verifyCaptures(
   const first = lost[0][1].damaged[0];
   const others = [...findings.values()]
     .flatMap(f => f.damaged)
-    .filter(d => d !== first);
+    .filter(d => d !== first && d.marked);
   const also =
     others.length > 0
       ? `; also damaged, and marked so: ${others.map(({ capture }) => `capture ${capture.id} of ${capture.machineRef}`).join(', ')}`
@@ -395,11 +431,13 @@ export async function verifyCaptures(
  */
 function restoredInstead(
   machineRef: string,
-  damaged: MachineFinding['damaged'],
+  found: Damaged[],
   instead: StoredCapture,
   run: Pick<RecoveryRun, 'recoveryPoint' | 'createdAt'>,
   rpoSeconds: number,
 ): string {
+  // Those left unmarked (pruned meanwhile, or the mark failed) have a step of their own.
+  const damaged = found.filter(d => d.marked);
   const which = damaged
     .map(
       ({ capture, reason }) =>
@@ -418,7 +456,9 @@ function restoredInstead(
     age > rpoSeconds ? `, over the RPO of ${formatSeconds(rpoSeconds)}` : '';
   const atPoint = run.recoveryPoint ? ' at or before the recovery point' : '';
   return (
-    `${damaged.length === 1 ? 'Capture' : 'Captures'} ${which} ${damaged.length === 1 ? 'is' : 'are'} damaged, and marked so: no run restores ${damaged.length === 1 ? 'it' : 'them'} again. ` +
+    (damaged.length === 0
+      ? ''
+      : `${damaged.length === 1 ? 'Capture' : 'Captures'} ${which} ${damaged.length === 1 ? 'is' : 'are'} damaged, and marked so: no run restores ${damaged.length === 1 ? 'it' : 'them'} again. `) +
     `Restores its capture ${instead.id} of ${instead.createdAt} instead, the newest intact${atPoint} (verified now), ` +
     `${formatSecondsAgainst(age, rpoSeconds)} old ${run.recoveryPoint ? 'at the recovery point' : 'when the run was admitted'}${over}: ` +
     `${machineRef} is recovered as it was then, not as its latest capture holds it`

@@ -9,6 +9,7 @@ import {
   type RecoveryGraph,
   type RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
+import type { Knex } from 'knex';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
@@ -98,6 +99,8 @@ class VerifyingHost extends FakeHost {
    * off may look: damaged.
    */
   stoppedAt?: string;
+  /** Called as a capture's verification begins (what happens meanwhile: a pruning). */
+  whileVerifying?: (captureId: string) => Promise<void>;
   /** Resolves once the verification of `stoppedAt` has begun. */
   readonly reachedStop: Promise<void>;
   private reached!: () => void;
@@ -113,6 +116,7 @@ class VerifyingHost extends FakeHost {
     { signal }: { signal?: AbortSignal } = {},
   ) {
     this.verified.push(capture.captureId);
+    await this.whileVerifying?.(capture.captureId);
     if (this.unreadable) throw this.unreadable;
     if (this.unreadableIds.has(capture.captureId))
       throw Object.assign(
@@ -147,6 +151,7 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 describe.each(databases.eachSupportedId())(
   "a run's verification of its captures on %s",
   databaseId => {
+    let knex: Knex;
     let store: CaptureStore;
     let runStore: RunStore;
     let host: VerifyingHost;
@@ -156,7 +161,7 @@ describe.each(databases.eachSupportedId())(
       new Date(now - minutesAgo * 60_000).toISOString();
 
     beforeEach(async () => {
-      const knex = await databases.init(databaseId);
+      knex = await databases.init(databaseId);
       await migrate(knex);
       store = new CaptureStore(knex);
       runStore = new RunStore(knex);
@@ -175,7 +180,8 @@ describe.each(databases.eachSupportedId())(
       await store.insertCapture({
         ...storedCapture('web-01'),
         id: 'web-new',
-        sizeBytes: 0.5 * GIB,
+        // Its image's 0.5 GiB and its volume's 0.2 GiB: counted once.
+        sizeBytes: Math.round(0.7 * GIB),
         runtime: {
           ...storedCapture('web-01').runtime,
           volumes: [
@@ -410,6 +416,58 @@ describe.each(databases.eachSupportedId())(
         ],
       });
       expect(await runStore.listRuns({ limit: 100 })).toHaveLength(before);
+    });
+
+    // Pruning deletes a capture's record, then its files: a store mounted from elsewhere loses them
+    // under the read, which then looks like damage.
+    const prune = (captureId: string) =>
+      knex('recovery_captures').where({ id: captureId }).delete();
+
+    it('passes over, without naming it damaged, an older capture pruned while it was read in place of a damaged one', async () => {
+      host.damaged = new Set(['web-new']);
+      host.whileVerifying = async captureId => {
+        if (captureId !== 'web-old') return;
+        await prune('web-old');
+        host.damaged.add('web-old');
+      };
+      const failed = await run();
+      expect(failed.status).toBe('failed');
+      expect(host.verified).toEqual(['data', 'web-new', 'web-old']);
+      // Only the capture the run was admitted with is named, and marked.
+      expect(failed.error!.message).toBe(
+        `${WEB_01} failed: ${damage('web-new').message}; no machine was booted: none of its kept captures is intact: capture ${WEB_01} anew`,
+      );
+      const messages = failed.steps.map(s => s.message);
+      expect(messages).not.toContainEqual(expect.stringContaining('web-old'));
+      expect(
+        (await store.listCaptures(WEB_01)).map(c => [
+          c.id,
+          c.damaged !== undefined,
+        ]),
+      ).toEqual([['web-new', true]]);
+    });
+
+    it('leaves a damaged capture pruned before it could be marked out of what the timeline says is marked', async () => {
+      host.damaged = new Set(['web-new']);
+      // Once the run restores web-old instead, web-new is no run's capture: a capture taken
+      // meanwhile prunes it before the run marks it.
+      const restoreInstead = store.restoreInstead.bind(store);
+      store.restoreInstead = async (...args) => {
+        const recorded = await restoreInstead(...args);
+        await prune('web-new');
+        return recorded;
+      };
+      const done = await run();
+      expect(done.status).toBe('succeeded');
+      expect(done.machines.map(m => m.captureId)).toEqual(['data', 'web-old']);
+      const messages = done.steps.map(s => s.message);
+      expect(messages).toContainEqual(
+        `Capture web-new of ${at(20)}, found damaged, is no longer kept (pruned meanwhile): nothing to mark`,
+      );
+      expect(messages).not.toContainEqual(expect.stringMatching(/marked so/));
+      expect(messages).toContainEqual(
+        `Restores its capture web-old of ${at(90)} instead, the newest intact (verified now), 90 min old when the run was admitted: ${WEB_01} is recovered as it was then, not as its latest capture holds it`,
+      );
     });
 
     it('marks nothing, and restores nothing older, where a capture verified in place of a damaged one cannot be read', async () => {

@@ -3,6 +3,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   CaptureDamagedError,
   CaptureStoreError,
+  type HypervisorHost,
   type MachineLocator,
   type RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -27,16 +28,33 @@ const locator = (machineRef: string): MachineLocator => ({
 });
 const damage = { at: '2026-12-06T05:00:00.000Z', reason: 'checksum mismatch' };
 
-/** A host whose verification finds the `damaged` captures damaged, and fails with `unreadable` where set. */
+/**
+ * A host whose verification finds the `damaged` captures damaged, and fails with `unreadable` where
+ * set; with `slow`, each verification reads until it resolves (or its signal aborts).
+ */
 class VerifyingHost extends FakeHost {
   readonly verified: string[] = [];
   damaged = new Set<string>();
   unreadable?: Error;
+  slow?: Promise<void>;
   constructor() {
     super({});
   }
-  async verifyCapture(capture: RestorableCapture) {
+  async verifyCapture(
+    capture: RestorableCapture,
+    { signal }: { signal?: AbortSignal } = {},
+  ) {
     this.verified.push(capture.captureId);
+    if (this.slow) {
+      await Promise.race([
+        this.slow,
+        new Promise((_resolve, reject) =>
+          signal?.addEventListener('abort', () => reject(signal.reason), {
+            once: true,
+          }),
+        ),
+      ]);
+    }
     if (this.unreadable) throw this.unreadable;
     if (this.damaged.has(capture.captureId))
       throw new CaptureDamagedError(
@@ -53,12 +71,13 @@ describe('CaptureService and damaged captures', () => {
   let host: VerifyingHost;
   let captures: CaptureService;
   let logger: ReturnType<typeof mockServices.logger.mock>;
+  let providers: ProviderRegistry;
 
   beforeEach(async () => {
     const knex = await databases.init('SQLITE_3');
     await migrate(knex);
     store = new CaptureStore(knex);
-    const providers = new ProviderRegistry();
+    providers = new ProviderRegistry();
     providers.addCaptureSource(new FakeCaptureSource());
     host = new VerifyingHost();
     providers.addHypervisorHost(host);
@@ -95,6 +114,7 @@ describe('CaptureService and damaged captures', () => {
     // w3 still damaged; w2 mended (the capture wrote anew a layer they share).
     host.damaged = new Set(['w3']);
     const taken = await captures.captureMachine(locator(WEB_01));
+    await captures.idle();
     // Only that machine's marked captures: not the intact one, nor another machine's.
     expect(host.verified).toEqual(['w3', 'w2']);
     expect(await marks(WEB_01)).toEqual([
@@ -116,7 +136,51 @@ describe('CaptureService and damaged captures', () => {
     host.damaged.clear();
     await store.clearCaptureDamaged('w3');
     await captures.captureMachine(locator(WEB_01));
+    await captures.idle();
     expect(host.verified).toEqual([]);
+  });
+
+  it('answers a capture before the re-check of damaged captures it starts has read them, and lifts the mark once it has', async () => {
+    await store.markCaptureDamaged('w2', damage);
+    let read!: () => void;
+    host.slow = new Promise(resolve => {
+      read = resolve;
+    });
+    const taken = await captures.captureMachine(locator(WEB_01));
+    // Answered, and the machine free for its next capture, while w2 is still being read.
+    await vi.waitFor(() => expect(host.verified).toEqual(['w2']));
+    expect((await store.listCaptures(WEB_01))[0].id).toBe(taken.id);
+    expect(await marks(WEB_01)).toContainEqual(['w2', true]);
+    const next = await captures.captureMachine(locator(WEB_01));
+    expect(next.id).not.toBe(taken.id);
+    read();
+    await captures.idle();
+    expect(await marks(WEB_01)).toContainEqual(['w2', false]);
+    // One re-check at a time: the next capture's began once the first had lifted the mark.
+    expect(host.verified).toEqual(['w2']);
+  });
+
+  it('stops a re-check under way at shutdown, keeping the marks', async () => {
+    await store.markCaptureDamaged('w2', damage);
+    host.slow = new Promise(() => {});
+    await captures.captureMachine(locator(WEB_01));
+    await vi.waitFor(() => expect(host.verified).toEqual(['w2']));
+    await captures.shutdown();
+    expect(await marks(WEB_01)).toContainEqual(['w2', true]);
+    expect(logger.warn).not.toHaveBeenCalled();
+  });
+
+  it('skips the re-check quietly where several hypervisor hosts are registered and none is designated', async () => {
+    await store.markCaptureDamaged('w2', damage);
+    providers.addHypervisorHost({ id: 'recovery-b' } as HypervisorHost);
+    const taken = await captures.captureMachine(locator(WEB_01));
+    await captures.idle();
+    expect(host.verified).toEqual([]);
+    expect(await marks(WEB_01)).toContainEqual(['w2', true]);
+    expect(logger.warn).not.toHaveBeenCalled();
+    expect(logger.debug).toHaveBeenCalledWith(
+      `Captures of ${WEB_01} marked damaged not verified again after capture ${taken.id}: no single hypervisor host is designated (recovery.hypervisorHost)`,
+    );
   });
 
   it('keeps the capture and the marks where verifying them again fails, warning of it', async () => {
@@ -126,6 +190,7 @@ describe('CaptureService and damaged captures', () => {
       { code: 'EACCES' },
     );
     const taken = await captures.captureMachine(locator(WEB_01));
+    await captures.idle();
     expect((await store.listCaptures(WEB_01))[0].id).toBe(taken.id);
     expect(await marks(WEB_01)).toEqual([
       [taken.id, false],

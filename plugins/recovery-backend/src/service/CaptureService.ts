@@ -159,6 +159,15 @@ export class CaptureService {
    * an entity's capture goes on with its other machines and refuses the busy ones at its end.
    */
   private readonly holds = new Map<string, Hold>();
+  /**
+   * The re-checks of damaged captures under way or queued after a capture (recheckDamaged), by
+   * machine: one machine's at a time, after the one before it; shutdown stops and waits for them.
+   */
+  private readonly rechecks = new Map<string, Promise<void>>();
+  /** Machines whose re-check is queued, not yet begun: it reads the marks as they are then. */
+  private readonly recheckQueued = new Set<string>();
+  /** Aborted by shutdown: no re-check starts after it, and one under way stops reading. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly store: CaptureStore,
@@ -309,12 +318,8 @@ export class CaptureService {
     for (const key of keys) this.holds.set(key, hold);
     try {
       const capture = await this.take(locator, hold.captureId, hold.since);
-      // The capture is kept whatever the look at the damaged ones finds.
-      await this.recheckDamaged(locator.machineRef, capture.id).catch(error =>
-        this.logger.warn(
-          `Could not verify again the captures of ${locator.machineRef} marked damaged, after its capture ${capture.id}: ${error}; their marks stay`,
-        ),
-      );
+      // After the answer and the hold: reading every marked capture may take the capture deadline.
+      this.recheckLater(locator.machineRef, capture.id);
       return capture;
     } catch (error) {
       // Readiness names the machine's last failure until a capture of it succeeds; a capture
@@ -380,6 +385,7 @@ export class CaptureService {
         durationMs: captured.durationMs,
         ...(captured.pausedMs !== undefined && { pausedMs: captured.pausedMs }),
         ...(captured.machineState && { machineState: captured.machineState }),
+        ...(captured.pauseWarning && { pauseWarning: captured.pauseWarning }),
         createdAt,
       };
       await this.store.insertCapture(capture);
@@ -439,6 +445,10 @@ export class CaptureService {
         this.logger.warn(
           `${notServing}: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`,
         );
+      if (captured.pauseWarning)
+        this.logger.warn(
+          `Capture of ${locator.machineRef}: ${captured.pauseWarning}`,
+        );
       // What that leaves undone the sweep of unrecorded captures finishes: not waited for past the
       // deadline (an engine gone silent since the capture), the capture being recorded.
       const tidying = this.tidyUp(source, locator);
@@ -463,6 +473,43 @@ export class CaptureService {
   }
 
   /**
+   * Has the machine's captures marked damaged verified again in the background (recheckDamaged),
+   * after any re-check of it under way: the capture already answered, a failure is logged.
+   */
+  private recheckLater(machineRef: string, after: string): void {
+    if (this.stopping.signal.aborted || this.recheckQueued.has(machineRef))
+      return;
+    this.recheckQueued.add(machineRef);
+    const before = this.rechecks.get(machineRef) ?? Promise.resolve();
+    const recheck: Promise<void> = before
+      .then(() => {
+        this.recheckQueued.delete(machineRef);
+        return this.recheckDamaged(machineRef, after);
+      })
+      .catch(error =>
+        this.logger.warn(
+          `Could not verify again the captures of ${machineRef} marked damaged, after its capture ${after}: ${error}; their marks stay`,
+        ),
+      )
+      .finally(() => {
+        if (this.rechecks.get(machineRef) === recheck)
+          this.rechecks.delete(machineRef);
+      });
+    this.rechecks.set(machineRef, recheck);
+  }
+
+  /** Once no re-check of damaged captures is under way or queued. */
+  async idle(): Promise<void> {
+    while (this.rechecks.size > 0) await Promise.all(this.rechecks.values());
+  }
+
+  /** Stops the re-checks of damaged captures under way (their marks stay), and waits for them. */
+  async shutdown(): Promise<void> {
+    this.stopping.abort();
+    await this.idle();
+  }
+
+  /**
    * Verifies again, after a capture of the machine succeeded, its captures marked damaged (few:
    * runs pass over them): a capture writes anew each layer file the store held with content it no
    * longer matched, which mends every capture sharing that layer. The mark of each found intact is
@@ -474,19 +521,36 @@ export class CaptureService {
     machineRef: string,
     after: string,
   ): Promise<void> {
+    if (this.stopping.signal.aborted) return;
     const damaged =
       (await this.store.damagedCaptures([machineRef])).get(machineRef) ?? [];
     if (damaged.length === 0) return;
+    // Several hosts and none designated: runs are refused until one is, and the marks wait too.
+    if (
+      !this.hypervisorHost &&
+      this.providers.hypervisorHostIds().length !== 1
+    ) {
+      this.logger.debug(
+        `Captures of ${machineRef} marked damaged not verified again after capture ${after}: no single hypervisor host is designated (recovery.hypervisorHost)`,
+      );
+      return;
+    }
     const host = this.providers.hypervisorHost(this.hypervisorHost);
     if (!host.verifyCapture) return;
-    const signal = AbortSignal.timeout(Math.min(this.timeoutMs, MAX_TIMER_MS));
+    const signal = AbortSignal.any([
+      AbortSignal.timeout(Math.min(this.timeoutMs, MAX_TIMER_MS)),
+      this.stopping.signal,
+    ]);
     for (const capture of damaged) {
       try {
         await host.verifyCapture(restorable(capture), { signal });
       } catch (error) {
+        // Stopped by shutdown: a read cut off proves nothing either way.
+        if (this.stopping.signal.aborted) return;
         if (isCaptureDamaged(error)) continue;
         throw error;
       }
+      if (this.stopping.signal.aborted) return;
       if (await this.store.clearCaptureDamaged(capture.id)) {
         this.logger.info(
           `Capture ${capture.id} of ${machineRef} (${capture.createdAt}), marked damaged since ${capture.damaged!.at}, verified intact after capture ${after}, which mended what it shares with it: its mark lifted, runs restore it again`,

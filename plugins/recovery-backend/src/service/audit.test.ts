@@ -319,6 +319,60 @@ describe.each(databases.eachSupportedId())(
       });
     });
 
+    it('records a request whose body is refused (malformed, not JSON, too large) as its failure', async () => {
+      const malformed = await request(server)
+        .post('/api/recovery/runs')
+        .set('content-type', 'application/json')
+        .send('{"entityRef": "system:default/shop", "mode": ');
+      expect(malformed.status).toBe(400);
+      expect(only()).toEqual({
+        eventId: 'run-start',
+        severityLevel: 'medium',
+        meta: { mode: 'test' },
+        request: 'POST /api/recovery/runs',
+        ends: 1,
+        failed: expect.stringMatching(/^Request body must be a JSON object: /),
+      });
+
+      recorded.length = 0;
+      const notJson = await request(server)
+        .post('/api/recovery/analysis')
+        .set('content-type', 'text/plain')
+        .send('system:default/shop');
+      expect(notJson.status).toBe(415);
+      expect(only()).toMatchObject({
+        eventId: 'analysis-create',
+        ends: 1,
+        failed:
+          'Request body must be JSON (Content-Type: application/json), got text/plain',
+      });
+
+      recorded.length = 0;
+      const large = await post('/captures', {
+        entityRef: SHOP,
+        padding: 'x'.repeat(1024 * 1024),
+      });
+      expect(large.status).toBe(413);
+      expect(only()).toMatchObject({
+        eventId: 'capture-create',
+        ends: 1,
+        failed: expect.stringMatching(/too large/),
+      });
+      expect(recorded[0].meta).toEqual({});
+
+      recorded.length = 0;
+      const release = await request(server)
+        .post('/api/recovery/runs/some-run/release')
+        .set('content-type', 'application/json')
+        .send('[');
+      expect(release.status).toBe(400);
+      expect(only()).toMatchObject({
+        eventId: 'run-release',
+        meta: { runId: 'some-run' },
+        ends: 1,
+      });
+    });
+
     it('records pushed events as low, and an analysis, of one system or the sweep, as medium', async () => {
       const pushed = await request(server)
         .post('/api/recovery/events?format=jsonl&source=boots.jsonl')

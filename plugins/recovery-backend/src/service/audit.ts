@@ -17,7 +17,9 @@ const EVENT = 'recoveryAuditEvent';
  * Opens a route's audit event as its request comes in, before any permission check, so that a
  * refusal is on record as well as what was done. The route records its success
  * (auditSucceeded) before it answers; the router's error handler records any failure
- * (auditFailed).
+ * (auditFailed). With `body`, the request's body is read first, so that `describe` may name what
+ * it says; a body it refuses (malformed, too large, not JSON) is on record too, as the request's
+ * failure (`describe` then sees no body: it reads `req.body` defensively).
  */
 export function audit(
   auditor: AuditorService,
@@ -26,14 +28,18 @@ export function audit(
     severityLevel: AuditorServiceEventSeverityLevel;
     meta?: AuditMeta;
   },
+  body?: express.RequestHandler,
 ): express.RequestHandler {
   return async (req, res, next) => {
+    const refused = body
+      ? await new Promise<unknown>(resolve => body(req, res, resolve))
+      : undefined;
     res.locals[EVENT] = await auditor.createEvent({
       eventId,
       request: req,
       ...describe(req),
     });
-    next();
+    next(refused);
   };
 }
 

@@ -114,10 +114,8 @@ export async function createRouter(
     );
     eventsBodyParser(req, res, next);
   });
-  router.use(
-    ['/captures', '/runs', '/analysis'],
-    jsonOnly(express.json({ limit: '1mb' })),
-  );
+  // Read by each audited route's audit step: a body refused is on record as its failure.
+  const jsonBody = jsonOnly(express.json({ limit: '1mb' }));
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
   const entityRefFromPath = (
     req: express.Request,
@@ -220,13 +218,18 @@ export async function createRouter(
   // A capture pauses each production machine it copies for a moment.
   router.post(
     '/captures',
-    audit(auditor, 'capture-create', req => ({
-      severityLevel: 'medium',
-      meta: {
-        entityRef: named(req.body?.entityRef),
-        machineRef: named(req.body?.machineRef),
-      },
-    })),
+    audit(
+      auditor,
+      'capture-create',
+      req => ({
+        severityLevel: 'medium',
+        meta: {
+          entityRef: named(req.body?.entityRef),
+          machineRef: named(req.body?.machineRef),
+        },
+      }),
+      jsonBody,
+    ),
   );
   router.post('/captures', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -332,10 +335,15 @@ export async function createRouter(
 
   router.post(
     '/analysis',
-    audit(auditor, 'analysis-create', req => ({
-      severityLevel: 'medium',
-      meta: { entityRef: named(req.body?.entityRef) },
-    })),
+    audit(
+      auditor,
+      'analysis-create',
+      req => ({
+        severityLevel: 'medium',
+        meta: { entityRef: named(req.body?.entityRef) },
+      }),
+      jsonBody,
+    ),
   );
   router.post('/analysis', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -395,13 +403,18 @@ export async function createRouter(
   // recovery builds an isolated lab.
   router.post(
     '/runs',
-    audit(auditor, 'run-start', req => ({
-      severityLevel: req.body?.mode === 'failover' ? 'high' : 'medium',
-      meta: {
-        entityRef: named(req.body?.entityRef),
-        mode: named(req.body?.mode) ?? 'test',
-      },
-    })),
+    audit(
+      auditor,
+      'run-start',
+      req => ({
+        severityLevel: req.body?.mode === 'failover' ? 'high' : 'medium',
+        meta: {
+          entityRef: named(req.body?.entityRef),
+          mode: named(req.body?.mode) ?? 'test',
+        },
+      }),
+      jsonBody,
+    ),
   );
   router.post('/runs', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -515,10 +528,15 @@ export async function createRouter(
   // It removes machines that stood in for production.
   router.post(
     '/runs/:id/release',
-    audit(auditor, 'run-release', req => ({
-      severityLevel: 'high',
-      meta: { runId: req.params.id },
-    })),
+    audit(
+      auditor,
+      'run-release',
+      req => ({
+        severityLevel: 'high',
+        meta: { runId: req.params.id },
+      }),
+      jsonBody,
+    ),
   );
   router.post('/runs/:id/release', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
