@@ -137,7 +137,10 @@ export function useCaptureFlow({
         },
         captured: ({ capture }) => {
           kept.push(capture.machineRef);
-          if (machineStateWorthSaying(capture.machineState))
+          if (
+            machineStateWorthSaying(capture.machineState) ||
+            capture.pauseWarning
+          )
             saying.push(capture);
         },
       });
@@ -194,18 +197,25 @@ export function useCaptureFlow({
 /**
  * The captures kept of machines that were not serving when captured (stopped, restarting, paused
  * by someone else, unhealthy), each with its state: kept all the same, but no proof production was
- * well; and of those whose health check had not passed yet.
+ * well; of those whose health check had not passed yet; and of those whose pause neared its limit.
  */
 const MachineStatesNote = ({ captures }: { captures: Capture[] }) => {
   if (captures.length === 0) return null;
   const notServing = captures.some(c => machineNotServing(c.machineState));
   return (
-    <Alert severity={notServing ? 'warning' : 'info'}>
+    <Alert
+      severity={
+        notServing || captures.some(c => c.pauseWarning) ? 'warning' : 'info'
+      }
+    >
       {captures.map(c => (
         <div key={c.id}>
-          {machineNotServing(c.machineState)
-            ? `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured: the capture holds a machine that was not serving. It is kept (its disk is the best copy there is), but readiness puts what it serves at risk until it is captured running and not unhealthy.`
-            : `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured.`}
+          {machineStateWorthSaying(c.machineState) &&
+            (machineNotServing(c.machineState)
+              ? `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured: the capture holds a machine that was not serving. It is kept (its disk is the best copy there is), but readiness puts what it serves at risk until it is captured running and not unhealthy.`
+              : `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured.`)}
+          {c.pauseWarning &&
+            ` ${shortRef(c.machineRef)}'s capture paused production close to its limit: ${c.pauseWarning}.`}
         </div>
       ))}
     </Alert>

@@ -308,7 +308,15 @@ export const CaptureTable = ({
                   </div>
                 )}
               </TableCell>
-              <TableCell>{formatPause(c.latest?.pausedMs)}</TableCell>
+              <TableCell>
+                {formatPause(c.latest?.pausedMs)}
+                {/* Its volumes grow the pause: a little more and a capture is refused. */}
+                {c.latest?.pauseWarning && (
+                  <div title={c.latest.pauseWarning}>
+                    <Status kind="warning">near the pause limit</Status>
+                  </div>
+                )}
+              </TableCell>
             </TableRow>
           );
         })}
