@@ -15,13 +15,11 @@ import {
   scheduleTaskFrom,
 } from '@backstage-recovery/plugin-recovery-node';
 import { RecoveryBackendClient } from './recoveryClient';
+import { nightlyCheck, nightlyOptOuts, nightlySummary } from './nightlyCheck';
 import {
   analyseSystems,
   captureMachines,
   finishTask,
-  nightlyCheck,
-  nightlyOptOuts,
-  nightlySummary,
   oldestCapturedFirst,
 } from './tasks';
 

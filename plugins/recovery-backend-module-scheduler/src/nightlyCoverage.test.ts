@@ -11,13 +11,13 @@ import {
   type ScheduledRecoveryApi,
 } from './recoveryClient';
 import {
-  finishTask,
   nightlyCheck,
   nightlyOptOuts,
   nightlySummary,
   nightlyTargets,
   runNightlyCheck,
-} from './tasks';
+} from './nightlyCheck';
+import { finishTask } from './tasks';
 
 // A system of two services, each on its own machine.
 const A01 = 'resource:default/a-01';

@@ -10,7 +10,7 @@ import {
   machineEntity,
 } from '../../recovery-backend/src/testing/entities';
 import type { ScheduledRecoveryApi } from './recoveryClient';
-import { nightlyCheck, nightlyOptOuts, nightlySummary } from './tasks';
+import { nightlyCheck, nightlyOptOuts, nightlySummary } from './nightlyCheck';
 import { startSchedulerBackend } from './testing/schedulerBackend';
 
 const NIGHTLY = 'recovery.backstage-recovery.io/nightly-check';

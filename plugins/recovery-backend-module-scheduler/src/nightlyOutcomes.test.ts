@@ -28,12 +28,8 @@ import {
   type NightlyCheckRecord,
   type ScheduledRecoveryApi,
 } from './recoveryClient';
-import {
-  finishTask,
-  nightlyCheck,
-  nightlyOptOuts,
-  nightlyRecorder,
-} from './tasks';
+import { nightlyCheck, nightlyOptOuts, nightlyRecorder } from './nightlyCheck';
+import { finishTask } from './tasks';
 import { startSchedulerBackend } from './testing/schedulerBackend';
 
 const SHOP = 'system:default/shop';

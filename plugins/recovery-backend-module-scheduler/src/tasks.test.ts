@@ -9,14 +9,12 @@ import {
   RecoveryApiError,
   type ScheduledRecoveryApi,
 } from './recoveryClient';
+import { nightlyCheck, nightlyTargets, runNightlyCheck } from './nightlyCheck';
 import {
   analyseSystems,
   captureMachines,
   finishTask,
-  nightlyCheck,
-  nightlyTargets,
   oldestCapturedFirst,
-  runNightlyCheck,
 } from './tasks';
 
 // What the backend answers while the hypervisor host runs another lab.

@@ -1,0 +1,1115 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import {
+  ANNOTATION_NIGHTLY_CHECK,
+  coversPlan,
+  hostBusy,
+  isHostBusy,
+  isRunInterrupted,
+  keptFailover,
+  machinesNotCaptured,
+  NIGHTLY_CHECK_MESSAGE_MAX_LENGTH,
+  type BootPlan,
+  type KeptFailover,
+  type NightlyCheckEntityOutcome,
+  type ReadinessSummary,
+  type RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import { listed, messageOf } from '@backstage-recovery/plugin-recovery-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type {
+  NightlyCheckRecord,
+  ScheduledRecoveryApi,
+} from './recoveryClient';
+import { answerStatus, type TaskReport } from './tasks';
+
+/** A run the nightly check plans: for `entityRef`, standing in for the runs of those it `covers`. */
+export interface NightlyTarget {
+  entityRef: string;
+  plan: BootPlan;
+  /** Entities whose plan this run covers, planned to need no run of their own. */
+  covers: Array<{ entityRef: string; plan: BootPlan }>;
+  /** Machines of its plan never captured: its run will be refused, so it covers nothing. */
+  uncaptured: string[];
+}
+
+type Candidate = Omit<NightlyTarget, 'covers'>;
+
+/** Chooses runs among `candidates` (largest plans first) so that each is run or covered by one. */
+function chooseRuns(candidates: Candidate[]): NightlyTarget[] {
+  const services = (plan: BootPlan) =>
+    plan.machines.reduce((n, m) => n + m.services.length, 0);
+  const sorted = [...candidates].sort(
+    (a, b) =>
+      b.plan.machines.length - a.plan.machines.length ||
+      services(b.plan) - services(a.plan) ||
+      (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0),
+  );
+  const chosen: NightlyTarget[] = [];
+  for (const c of sorted) {
+    // The chosen run, planned to succeed: whether it would count for `c` in readiness. One that
+    // will be refused for a machine never captured counts for no one.
+    const by = chosen.find(
+      t =>
+        t.uncaptured.length === 0 &&
+        coversPlan({ status: 'succeeded', plan: t.plan }, c.plan),
+    );
+    if (by) by.covers.push({ entityRef: c.entityRef, plan: c.plan });
+    else chosen.push({ ...c, covers: [] });
+  }
+  return chosen;
+}
+
+/**
+ * What the nightly check recovers so that every recoverable entity is covered, with as few runs
+ * as that takes. A run counts for an entity when readiness counts it (`coversPlan`): it boots
+ * every machine of the entity's plan gated by the probes of the services the plan puts there, so
+ * an entity needs no run of its own only if a chosen plan covers its plan that way; sharing its
+ * machines is not enough. Larger plans (systems, mostly; then more services) are chosen first;
+ * entities without machines, and those `optedOut`, none. A plan holding a machine never captured
+ * (no latest capture in the readiness item) covers no one: its run is refused, and the entities
+ * it would have covered are recovered on their own, so only those really missing a capture fail.
+ */
+export function nightlyTargets(
+  items: Array<Pick<ReadinessSummary, 'entityRef' | 'plan' | 'captures'>>,
+  optedOut: Set<string>,
+): NightlyTarget[] {
+  return chooseRuns(
+    items.flatMap(r => {
+      if (!r.plan || r.plan.machines.length === 0 || optedOut.has(r.entityRef))
+        return [];
+      const captured = new Set(
+        r.captures.filter(c => c.latest).map(c => c.machineRef),
+      );
+      const uncaptured = r.plan.machines
+        .map(m => m.machineRef)
+        .filter(m => !captured.has(m));
+      return [{ entityRef: r.entityRef, plan: r.plan, uncaptured }];
+    }),
+  );
+}
+
+/** Who the nightly check leaves out, as the catalog's nightly-check annotations say. */
+export interface NightlyOptOuts {
+  optedOut: Set<string>;
+  /** Values neither false nor true, each saying which entity and what: those entities are checked. */
+  unread: string[];
+}
+
+/**
+ * Reads the nightly-check annotation of the entities that carry it: `false` (in any case, as the
+ * catalog's own filters match it) leaves the entity out, `true` keeps it in. Any other value (`no`,
+ * `off`, `0`) is checked all the same, as leaving an entity out on a guess would hide it from the
+ * check, and is named so that it gets mended.
+ */
+export function nightlyOptOuts(entities: Entity[]): NightlyOptOuts {
+  const optedOut = new Set<string>();
+  const unread: string[] = [];
+  for (const entity of entities) {
+    const ref = stringifyEntityRef(entity);
+    const value = entity.metadata.annotations?.[ANNOTATION_NIGHTLY_CHECK];
+    if (value === undefined) continue;
+    const said = value.trim().toLocaleLowerCase('en-US');
+    if (said === 'false') optedOut.add(ref);
+    else if (said !== 'true') {
+      unread.push(
+        `${ref}: ${ANNOTATION_NIGHTLY_CHECK} "${value}" is neither 'false' nor 'true', so it is checked; set it to 'false' to leave it out of the nightly check`,
+      );
+    }
+  }
+  return { optedOut, unread };
+}
+
+/** What the nightly check did: per entity, as readiness will count it; and each run, in order. */
+export interface NightlyReport extends TaskReport {
+  /**
+   * One line per run (or run that could not be made): what it was for, how it ended, what it
+   * covered; then one line per failover kept on the host that refused runs, naming whom it held up.
+   */
+  runs: string[];
+  /** How many runs were started. */
+  started: number;
+  /** Nightly-check annotations it could not read (NightlyOptOuts.unread): their entities were checked. */
+  unread?: string[];
+  /**
+   * What it did about each entity, as the backend records it for the entity's page: its run
+   * started, covered by another's, left out, or refused and why. One an entity, the last word.
+   */
+  outcomes: NightlyCheckEntityOutcome[];
+}
+
+/**
+ * The nightly check's summary for the task's log: how many runs for how many entities, then what
+ * each run was for, how it ended and what it covered (or why it was an entity's own).
+ */
+export function nightlySummary(report: NightlyReport): string {
+  const entities = report.succeeded.length + report.failed.length;
+  const runs = `${report.started} run${report.started === 1 ? '' : 's'}`;
+  return [
+    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${report.failed.length} failed`,
+    ...report.runs.map(r => `  ${r}`),
+    ...(report.unread ?? []).map(u => `  ${u}`),
+  ].join('\n');
+}
+
+/**
+ * The nightly readiness check: the test recoveries that cover every recoverable entity
+ * (`nightlyTargets`), one after the other. An entity without a boot plan (a dependency cycle, a
+ * broken reference) gets no run, and is not recoverable: it fails the check, saying why, as
+ * one whose run failed does. Those opted out are left out; annotations it could not read are
+ * named in its report.
+ *
+ * What it did about each entity is recorded in the backend as soon as it is known (those left out
+ * or without a plan at once, a run once started, a refusal once it came), so each entity's page
+ * says tonight's while the night goes on; one not reached yet keeps last night's. At its end, the
+ * night is recorded whole, which drops the outcomes of entities it did not check. Meanwhile it
+ * says it is still there every minute: a check killed mid-night (its backend SIGKILLed or
+ * restarted) goes silent, and its pages say it was interrupted, how far it got and when.
+ */
+export async function nightlyCheck(
+  api: ScheduledRecoveryApi,
+  { optedOut, unread }: NightlyOptOuts,
+  logger: LoggerService,
+  options: {
+    pollIntervalMs: number;
+    deadline?: number;
+    signal?: AbortSignal;
+    /** How often it says it is still there while it waits (NIGHTLY_HEARTBEAT_MS). */
+    heartbeatMs?: number;
+  },
+): Promise<NightlyReport> {
+  const checkedAt = new Date().toISOString();
+  for (const line of unread) logger.warn(`Nightly check: ${line}`);
+  const items = await api.listReadiness({ signal: options.signal });
+  const unplanned = withoutPlan(items, optedOut, logger);
+  const targets = nightlyTargets(items, optedOut);
+  const covered = targets.reduce((n, t) => n + t.covers.length, 0);
+  logPlannedRuns(targets, covered, optedOut, logger);
+  const known = knownOutcomes(items, optedOut, unplanned);
+  // The night opens at once, saying how many entities it checks: should it be killed, its pages
+  // say how far it got.
+  const recordSoFar = nightlyRecorder(api, checkedAt, logger, options.signal, {
+    entities: known.length + targets.length + covered,
+    heartbeatMs: options.heartbeatMs,
+  });
+  await recordSoFar(known);
+  const report = await runNightlyCheck(api, targets, logger, {
+    ...options,
+    record: recordSoFar,
+  });
+  const outcomes = [...known, ...report.outcomes];
+  // The night whole: the last word on each entity (also those whose outcome so far was not
+  // recorded), and none for an entity it did not check.
+  await recordNightlyCheck(api, { checkedAt, outcomes }, logger);
+  return {
+    ...report,
+    outcomes,
+    failed: [...unplanned, ...report.failed],
+    ...(unread.length > 0 && { unread }),
+  };
+}
+
+/** Entities with no boot plan (a dependency cycle, a broken reference): no run, and failed, saying why. */
+function withoutPlan(
+  items: ReadinessSummary[],
+  optedOut: Set<string>,
+  logger: LoggerService,
+): TaskReport['failed'] {
+  const unplanned = items
+    .filter(r => !r.plan && !optedOut.has(r.entityRef))
+    .map(r => ({
+      entityRef: r.entityRef,
+      message: `no boot plan, so no test recovery: ${r.reasons.join('; ') || r.status}`,
+    }));
+  for (const { entityRef, message } of unplanned)
+    logger.error(`Nightly check: ${entityRef}: ${message}`);
+  return unplanned;
+}
+
+/** The night's plan, for the task's log: how many runs, whom each covers, which will be refused. */
+function logPlannedRuns(
+  targets: NightlyTarget[],
+  covered: number,
+  optedOut: Set<string>,
+  logger: LoggerService,
+) {
+  logger.info(
+    `Nightly check: ${targets.length} runs planned for ${targets.length + covered} entities` +
+      (optedOut.size > 0
+        ? ` (${optedOut.size} opted out: ${[...optedOut].join(', ')})`
+        : ''),
+  );
+  for (const t of targets) {
+    if (t.covers.length > 0)
+      logger.info(
+        `Nightly check: ${t.entityRef} covers ${t.covers.map(c => c.entityRef).join(', ')}`,
+      );
+    if (t.uncaptured.length > 0) {
+      logger.warn(
+        `Nightly check: ${t.entityRef}: never captured: ${t.uncaptured.join(', ')}; its run will be refused, so it covers no one`,
+      );
+    }
+  }
+}
+
+/** Outcomes known before any run (left out, no plan): said at once, as every outcome is once known. */
+function knownOutcomes(
+  items: ReadinessSummary[],
+  optedOut: Set<string>,
+  unplanned: TaskReport['failed'],
+): NightlyCheckEntityOutcome[] {
+  return [
+    ...items
+      .filter(r => optedOut.has(r.entityRef))
+      .map(r => ({
+        entityRef: r.entityRef,
+        outcome: 'excluded' as const,
+        message: `left out: its ${ANNOTATION_NIGHTLY_CHECK} annotation is 'false'`,
+      })),
+    ...unplanned.map(({ entityRef, message }) => ({
+      entityRef,
+      outcome: 'refused' as const,
+      reason: 'no-plan' as const,
+      message: clip(message),
+    })),
+  ];
+}
+
+/** How long recording a night's outcomes may take, whatever the task's signal: a stopped check still records what it did. */
+const RECORD_TIMEOUT_MS = 20_000;
+
+/**
+ * How often the check under way says it is still there, when it has nothing new to record: well
+ * within the silence after which the backend takes a night as interrupted (NIGHTLY_CHECK_SILENCE_MS).
+ */
+export const NIGHTLY_HEARTBEAT_MS = 60_000;
+
+/**
+ * Records the outcomes of the night under way as the check learns them (`partial`), so that each
+ * entity's page says tonight's once the check has reached it; one not reached yet keeps last
+ * night's, dated then. A failure is logged once and fails nothing: the outcomes not recorded are
+ * sent again with the next, and the night's whole record at its end carries them all. Once the
+ * backend holds a newer night (this check outlived the next one's start), it sends no more.
+ *
+ * Its first call records at once (the night under way, `entities` to check), outcomes or none; a
+ * call without anything new sends an empty record once `heartbeatMs` passed since the last: the
+ * check is still there, so the night is not taken as interrupted while it waits for a long run.
+ */
+export function nightlyRecorder(
+  api: Pick<ScheduledRecoveryApi, 'recordNightlyCheck'>,
+  checkedAt: string,
+  logger: LoggerService,
+  signal?: AbortSignal,
+  options: { entities?: number; heartbeatMs?: number } = {},
+): (outcomes: NightlyCheckEntityOutcome[]) => Promise<void> {
+  const heartbeatMs = options.heartbeatMs ?? NIGHTLY_HEARTBEAT_MS;
+  /** Decided, not yet recorded: each entity's last word. */
+  let unsent = new Map<string, NightlyCheckEntityOutcome>();
+  let superseded = false;
+  let failing = false;
+  /** When a record was last sent, whatever its answer; none yet. */
+  let sentAt: number | undefined;
+  return async outcomes => {
+    for (const o of outcomes) {
+      unsent.delete(o.entityRef);
+      unsent.set(o.entityRef, o);
+    }
+    // Stopped: the whole record, sent next, says it all.
+    if (superseded || signal?.aborted) return;
+    // Nothing new (those a failed record left are sent again with the next, or with a heartbeat).
+    if (
+      outcomes.length === 0 &&
+      sentAt !== undefined &&
+      Date.now() - sentAt < heartbeatMs
+    )
+      return;
+    const batch = unsent;
+    unsent = new Map();
+    sentAt = Date.now();
+    const timeout = AbortSignal.timeout(RECORD_TIMEOUT_MS);
+    try {
+      await api.recordNightlyCheck(
+        {
+          checkedAt,
+          outcomes: [...batch.values()],
+          partial: true,
+          ...(options.entities !== undefined && { entities: options.entities }),
+        },
+        { signal: signal ? AbortSignal.any([signal, timeout]) : timeout },
+      );
+      failing = false;
+    } catch (error) {
+      if (answerStatus(error) === 409) {
+        superseded = true;
+        logger.warn(
+          `Nightly check: a newer night's outcomes are recorded, so this one's are not: ${messageOf(error)}`,
+        );
+        return;
+      }
+      // Again with the next, unless decided anew since.
+      for (const [ref, o] of batch) if (!unsent.has(ref)) unsent.set(ref, o);
+      if (!failing) {
+        logger.warn(
+          `Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: ${messageOf(error)}`,
+        );
+      }
+      failing = true;
+    }
+  };
+}
+
+/**
+ * Records a night's outcomes in the backend, whole, once the check ends, in one request. A failure
+ * is logged, and fails nothing: the check itself is done, and the pages keep what was recorded.
+ */
+async function recordNightlyCheck(
+  api: ScheduledRecoveryApi,
+  night: NightlyCheckRecord,
+  logger: LoggerService,
+) {
+  try {
+    await api.recordNightlyCheck(night, {
+      signal: AbortSignal.timeout(RECORD_TIMEOUT_MS),
+    });
+  } catch (error) {
+    logger.warn(
+      `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last outcomes recorded: ${messageOf(error)}`,
+    );
+  }
+}
+
+/** A message as the backend keeps it: at most NIGHTLY_CHECK_MESSAGE_MAX_LENGTH characters, no NUL. */
+function clip(message: string): string {
+  const chars = [...message.replace(/\0/g, '')];
+  return chars.length <= NIGHTLY_CHECK_MESSAGE_MAX_LENGTH
+    ? chars.join('')
+    : `${chars.slice(0, NIGHTLY_CHECK_MESSAGE_MAX_LENGTH - 1).join('')}…`;
+}
+/**
+ * Whether reading a run's state may succeed if tried again: no answer (network), a server
+ * error, or a request timeout / rate limit. A 404 or an auth error will not change.
+ */
+function isTransientPollError(error: unknown): boolean {
+  const status = answerStatus(error);
+  return (
+    status === undefined || status >= 500 || status === 408 || status === 429
+  );
+}
+
+/**
+ * A start refused because a finished failover keeps its machines on the hypervisor host, serving
+ * production on subnets the run's plan needs (the backend's check beside a kept failover). It holds
+ * for as long as the failover stays, so waiting is pointless: its parts, to say it once.
+ */
+interface KeptFailoverRefusal extends Omit<
+  KeptFailover,
+  'runId' | 'entityRef'
+> {
+  /** The failover's id and entity, where the backend names them: none where it names none. */
+  run: { runId?: string; runEntityRef?: string };
+}
+
+function keptFailoverRefusal(error: unknown): KeptFailoverRefusal | undefined {
+  const kept = keptFailover(error);
+  if (!kept) return undefined;
+  const { runId, entityRef, ...parts } = kept;
+  return { ...parts, run: namedRun({ runId, entityRef }) };
+}
+
+/**
+ * The run a refusal names (`runId` and `entityRef` of its body: the failover kept on the host, the
+ * run holding it), for the entities' pages to link; none where the backend names none.
+ */
+function namedRun(named: { runId?: string; entityRef?: string } | undefined): {
+  runId?: string;
+  runEntityRef?: string;
+} {
+  const { runId, entityRef } = named ?? {};
+  return runId !== undefined && entityRef !== undefined
+    ? { runId, runEntityRef: entityRef }
+    : {};
+}
+
+/** How one nightly run ended, as what it tells about the entities it was to cover. */
+type RunOutcome =
+  | { kind: 'finished'; run: RecoveryRun }
+  /**
+   * Refused, or lost: no run tells about anyone. `keptFailover`: refused beside a failover kept on
+   * the host; `uncaptured`: for a machine never captured; `runId`: the run started, then was lost.
+   */
+  | {
+      kind: 'not run';
+      message: string;
+      keptFailover?: KeptFailoverRefusal;
+      uncaptured?: boolean;
+      runId?: string;
+    }
+  /**
+   * The time budget ran out before it started or while it ran; or the task was stopped. `runId`:
+   * the run started (it goes on), `covered` what it is to those it covers (readiness counts it for
+   * them once it ends); `busy`: the host was still busy, with that run where named.
+   */
+  | {
+      kind: 'out of time';
+      message: string;
+      covering: string;
+      covered?: string;
+      runId?: string;
+      busy?: { runId?: string; runEntityRef?: string };
+    }
+  | {
+      kind: 'stopped';
+      message: string;
+      covering: string;
+      covered?: string;
+      runId?: string;
+    };
+
+// The scheduler aborts the task's signal at its timeout, or when the backend shuts down.
+const STOPPED =
+  'the task was stopped (its timeout ran out, or the backend shut down)';
+
+/**
+ * The nightly readiness check: a test recovery of each target, one after the other (a
+ * hypervisor host runs one lab at a time), each stored like any run.
+ *
+ * A host busy with another run (a 409 named HypervisorHostBusyError) and transient errors
+ * while polling are retried every `pollIntervalMs` until `deadline` (the task's time budget,
+ * epoch ms): giving up early would leave the host busy and fail every following entity as busy
+ * too. Any other refusal, such as a machine never captured, is that entity's failure at once. A
+ * refusal beside a failover kept on the host is said once, in a line of its own naming whom it held
+ * up, and a later plan holding every machine of one it refused is not started (`refusedWithin`).
+ *
+ * A target's run stands in for those it `covers` only where readiness will count it for them
+ * (`coversPlan`): a run that failed on a machine outside one's plan, or that could not start,
+ * tells nothing about it, so it then gets its own run, later within the budget. A run a failover
+ * interrupted counts for no one (readiness skips it): it is started once more.
+ */
+export async function runNightlyCheck(
+  api: ScheduledRecoveryApi,
+  targets: Array<
+    | string
+    | (Pick<NightlyTarget, 'entityRef' | 'covers'> &
+        Partial<Pick<NightlyTarget, 'plan'>>)
+  >,
+  logger: LoggerService,
+  options: {
+    pollIntervalMs: number;
+    deadline?: number;
+    signal?: AbortSignal;
+    /**
+     * Records outcomes as they are decided (`nightlyRecorder`): each run once started, each refusal
+     * once it came; called with none while it waits, to say the check is still there.
+     */
+    record?: (outcomes: NightlyCheckEntityOutcome[]) => Promise<void>;
+  },
+): Promise<NightlyReport> {
+  const night = new NightlyRuns(api, targets, logger, options);
+  // The queue changes as it goes: runs of their own, a run started again, the rest dropped once stopped.
+  for (let index = 0; index < night.queue.length; index++) {
+    // What the last target came to, before this one waits for the host or its run.
+    await night.outcomes.flush();
+    const turn = night.turn(index);
+    const alike = night.keptFailovers.refusedWithin(turn.plan);
+    if (alike) night.refuseAlike(turn, alike);
+    else night.tell(turn, await night.recover(turn));
+  }
+  return night.end();
+}
+
+type NightlyRunOptions = Parameters<typeof runNightlyCheck>[3];
+
+/**
+ * What the night decided about each entity: the last word counts (one covered by a run that could
+ * not start gets its own), recorded as it goes (`record`).
+ */
+class NightOutcomes {
+  private readonly byEntity = new Map<string, NightlyCheckEntityOutcome>();
+  /** Those decided since they were last recorded. */
+  private readonly fresh = new Set<string>();
+  private readonly record: NightlyRunOptions['record'];
+
+  constructor(record: NightlyRunOptions['record']) {
+    this.record = record;
+  }
+
+  decide(
+    entityRef: string,
+    outcome: Omit<NightlyCheckEntityOutcome, 'entityRef'>,
+  ) {
+    this.byEntity.set(entityRef, {
+      entityRef,
+      ...outcome,
+      message: clip(outcome.message),
+    });
+    this.fresh.add(entityRef);
+  }
+
+  /** Its own run, started: the entity's page shows that run as its last. */
+  startedFor(entityRef: string, runId: string, message: string) {
+    this.decide(entityRef, {
+      outcome: 'started',
+      runId,
+      runEntityRef: entityRef,
+      message,
+    });
+  }
+
+  /**
+   * Records what was decided since last time, before the check waits on anything again; with
+   * nothing new, says the check is still there (the recorder sends that once a minute at most).
+   */
+  async flush() {
+    if (!this.record) return;
+    const decided = [...this.fresh].map(ref => this.byEntity.get(ref)!);
+    this.fresh.clear();
+    await this.record(decided);
+  }
+
+  all(): NightlyCheckEntityOutcome[] {
+    return [...this.byEntity.values()];
+  }
+}
+
+/** A failover kept on the host: its refusal's words once, the plans it refused, whom it held up. */
+interface HeldBy {
+  refusal: KeptFailoverRefusal;
+  refused: Array<{ entityRef: string; machines: string[] }>;
+  entities: string[];
+}
+
+/** Failovers kept on the host that refused runs, by the refusal's naming of them and the host. */
+class KeptFailovers {
+  private readonly held = new Map<string, HeldBy>();
+
+  holding(refusal: KeptFailoverRefusal): HeldBy {
+    const key = `${refusal.failover}\u0000${refusal.host}`;
+    if (!this.held.has(key))
+      this.held.set(key, { refusal, refused: [], entities: [] });
+    return this.held.get(key)!;
+  }
+
+  /**
+   * A refused plan whose every machine this plan holds: this one needs every subnet that one does
+   * (the same latest captures), some of which the failover holds, so its run would be refused too.
+   * Sharing only some machines is not enough: the failover may hold none of theirs.
+   */
+  refusedWithin(
+    plan: BootPlan | undefined,
+  ): { held: HeldBy; as: string } | undefined {
+    if (!plan) return undefined;
+    const machines = new Set(plan.machines.map(m => m.machineRef));
+    for (const held of this.held.values()) {
+      const as = held.refused.find(
+        r => r.machines.length > 0 && r.machines.every(m => machines.has(m)),
+      );
+      if (as) return { held, as: as.entityRef };
+    }
+    return undefined;
+  }
+
+  /** One line per failover for the summary, naming whom it held up and how to free the host. */
+  lines(): string[] {
+    return [...this.held.values()].map(
+      ({ refusal, entities }) =>
+        `no run for ${entities.length} ${entities.length === 1 ? 'entity' : 'entities'} beside ${refusal.failover}, which keeps ${refusal.keeps} on ${refusal.host} ` +
+        `(${listed(entities)}): ${refusal.remedy}`,
+    );
+  }
+}
+
+type Queued = Pick<NightlyTarget, 'entityRef' | 'covers'> &
+  Partial<Pick<NightlyTarget, 'plan'>> & { why?: string; again?: boolean };
+
+/** A target's turn: its place in the queue, its log lines' label, and why it is its own run. */
+type Turn = Queued & { index: number; label: string; own: string };
+
+type Unfinished = Extract<RunOutcome, { kind: 'out of time' | 'stopped' }>;
+
+/** The night's runs, one after the other, and what each tells about the entities it was for. */
+class NightlyRuns {
+  readonly report: NightlyReport = {
+    succeeded: [],
+    failed: [],
+    runs: [],
+    started: 0,
+    outcomes: [],
+  };
+  readonly queue: Queued[];
+  readonly outcomes: NightOutcomes;
+  readonly keptFailovers = new KeptFailovers();
+  private readonly api: ScheduledRecoveryApi;
+  private readonly logger: LoggerService;
+  private readonly options: NightlyRunOptions;
+  private readonly deadline: number;
+
+  constructor(
+    api: ScheduledRecoveryApi,
+    targets: Parameters<typeof runNightlyCheck>[1],
+    logger: LoggerService,
+    options: NightlyRunOptions,
+  ) {
+    this.api = api;
+    this.logger = logger;
+    this.options = options;
+    this.deadline = options.deadline ?? Infinity;
+    this.outcomes = new NightOutcomes(options.record);
+    this.queue = targets.map(t =>
+      typeof t === 'string' ? { entityRef: t, covers: [] } : { ...t },
+    );
+  }
+
+  turn(index: number): Turn {
+    const target = this.queue[index];
+    return {
+      ...target,
+      index,
+      label: `Nightly check ${index + 1}/${this.queue.length}: ${target.entityRef}`,
+      own: target.why ? ` (its own: ${target.why})` : '',
+    };
+  }
+
+  /** The night's report: each run, then each failover kept on the host and whom it held up. */
+  end(): NightlyReport {
+    this.report.runs.push(...this.keptFailovers.lines());
+    this.report.outcomes = this.outcomes.all();
+    return this.report;
+  }
+
+  private fail(turn: Turn, ref: string, message: string) {
+    this.report.failed.push({ entityRef: ref, message });
+    this.logger.error(
+      `${turn.label}: ${ref === turn.entityRef ? '' : `${ref}: `}${message}`,
+    );
+  }
+
+  /** Those it was to cover get their own runs, after the planned ones. */
+  private runOnTheirOwn(turn: Turn, left: Queued['covers'], reason: string) {
+    if (left.length === 0) return;
+    this.logger.warn(
+      `${turn.label}: runs of their own for ${left.map(c => c.entityRef).join(', ')}: ${reason}`,
+    );
+    this.queue.push(
+      ...chooseRuns(left.map(c => ({ ...c, uncaptured: [] }))).map(t => ({
+        ...t,
+        why: reason,
+      })),
+    );
+  }
+
+  /** Waits before a retry; false when the wait would end past the deadline. */
+  private async waitForRetry(): Promise<boolean> {
+    if (Date.now() + this.options.pollIntervalMs > this.deadline) return false;
+    // A run may take an hour, a busy host longer: the night is still under way meanwhile.
+    await this.outcomes.flush();
+    await sleep(this.options.pollIntervalMs, undefined, {
+      signal: this.options.signal,
+    });
+    return true;
+  }
+
+  /** The target's test recovery: started once the host is free, then followed to its end. */
+  async recover(turn: Turn): Promise<RunOutcome> {
+    if (Date.now() + this.options.pollIntervalMs > this.deadline) {
+      // Starting a run that cannot be waited for would only keep the host busy.
+      return {
+        kind: 'out of time',
+        message: "not started: the task's time budget ran out",
+        covering: `the run of ${turn.entityRef}, which was to cover it, was not started before the task's time budget ran out`,
+      };
+    }
+    const start = await this.start(turn);
+    return 'kind' in start ? start : this.follow(turn, start.run);
+  }
+
+  private async start(turn: Turn): Promise<{ run: RecoveryRun } | RunOutcome> {
+    const { entityRef, label } = turn;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return {
+            run: await this.api.startRun(entityRef, {
+              signal: this.options.signal,
+            }),
+          };
+        } catch (error) {
+          // Only "host busy" is worth waiting for; after a lost answer the run may exist already.
+          if (!isHostBusy(error)) throw error;
+          if (attempt === 1)
+            this.logger.info(
+              `${label}: hypervisor host busy, waiting for it: ${messageOf(error)}`,
+            );
+          if (!(await this.waitForRetry())) {
+            return {
+              kind: 'out of time',
+              message: `not started: the hypervisor host was still busy after ${attempt} attempts when the task's time budget ran out (${messageOf(error)})`,
+              covering: `the run of ${entityRef}, which was to cover it, was not started: the hypervisor host was still busy when the task's time budget ran out`,
+              busy: namedRun(hostBusy(error)),
+            };
+          }
+        }
+      }
+    } catch (error) {
+      return this.lost(turn, error);
+    }
+  }
+
+  /** Its run, started: said at once, then polled until it ends or the time budget does. */
+  private async follow(turn: Turn, started: RecoveryRun): Promise<RunOutcome> {
+    const { entityRef, label } = turn;
+    let run = started;
+    try {
+      this.report.started++;
+      this.logger.info(`${label}: run ${run.id} started`);
+      // Tonight's word on the entity from now on: its run is under way (its end will say how it went).
+      this.outcomes.startedFor(
+        entityRef,
+        run.id,
+        `run ${run.id} started; readiness counts it once it ends`,
+      );
+      await this.outcomes.flush();
+      let pollError: unknown;
+      while (run.status === 'pending' || run.status === 'running') {
+        if (!(await this.waitForRetry())) break;
+        try {
+          run = await this.api.getRun(run.id, { signal: this.options.signal });
+          pollError = undefined;
+        } catch (error) {
+          if (!isTransientPollError(error)) throw error;
+          pollError = error;
+          this.logger.warn(
+            `${label}: could not read run ${run.id}, retrying: ${messageOf(error)}`,
+          );
+        }
+      }
+      if (run.status === 'pending' || run.status === 'running') {
+        return {
+          kind: 'out of time',
+          message:
+            `run ${run.id} was still ${run.status} when the task's time budget ran out` +
+            (pollError ? ` (last poll failed: ${messageOf(pollError)})` : '') +
+            '; it goes on, and readiness counts it once it ends',
+          covering: `run ${run.id} of ${entityRef}, which was to cover it, was still ${run.status} when the task's time budget ran out`,
+          covered: `run ${run.id} of ${entityRef}, covering it, was still ${run.status} when the task's time budget ran out; it goes on, and readiness counts it for this entity once it ends`,
+          runId: run.id,
+        };
+      }
+      return { kind: 'finished', run };
+    } catch (error) {
+      return this.lost(turn, error, run);
+    }
+  }
+
+  /** A start or a poll that failed: the task stopped, or the run refused or lost. */
+  private lost(turn: Turn, error: unknown, run?: RecoveryRun): RunOutcome {
+    const { entityRef } = turn;
+    if (this.options.signal?.aborted) {
+      // Reported rather than thrown, so the summary of what was checked is still logged.
+      return run
+        ? {
+            kind: 'stopped',
+            message: `${STOPPED} while waiting for run ${run.id}; it goes on, and readiness counts it once it ends`,
+            covering: `run ${run.id} of ${entityRef}, which was to cover it, was not waited for: ${STOPPED}`,
+            covered: `run ${run.id} of ${entityRef}, covering it, was not waited for (${STOPPED}); it goes on, and readiness counts it for this entity once it ends`,
+            runId: run.id,
+          }
+        : {
+            kind: 'stopped',
+            message: `not started: ${STOPPED}`,
+            covering: `the run of ${entityRef}, which was to cover it, was not started: ${STOPPED}`,
+          };
+    }
+    return {
+      kind: 'not run',
+      message: messageOf(error),
+      keptFailover: keptFailoverRefusal(error),
+      uncaptured: machinesNotCaptured(error) !== undefined,
+      runId: run?.id,
+    };
+  }
+
+  /** What the target's run came to, for it and for those it was to cover. */
+  tell(turn: Turn, outcome: RunOutcome) {
+    switch (outcome.kind) {
+      case 'out of time':
+      case 'stopped':
+        this.unfinished(turn, outcome);
+        return;
+      case 'not run':
+        if (outcome.keptFailover)
+          this.refusedBesideFailover(turn, outcome.keptFailover);
+        else this.notRun(turn, outcome);
+        return;
+      case 'finished':
+        this.finished(turn, outcome.run);
+        return;
+    }
+  }
+
+  /** Not started, as a plan it holds was refused beside a failover kept on the host. */
+  refuseAlike(turn: Turn, { held, as }: { held: HeldBy; as: string }) {
+    const { entityRef, covers } = turn;
+    const { failover, keeps, host } = held.refusal;
+    held.entities.push(entityRef);
+    const message = `not started: its plan holds every machine of ${as}'s, whose run was refused: ${failover} keeps ${keeps} on ${host}, serving production on subnets they need`;
+    this.fail(turn, entityRef, message);
+    this.outcomes.decide(entityRef, {
+      outcome: 'refused',
+      reason: 'kept-failover',
+      ...held.refusal.run,
+      message: `${message}; ${held.refusal.remedy}`,
+    });
+    this.runOnTheirOwn(turn, covers, `the run of ${entityRef} could not start`);
+  }
+
+  private unfinished(turn: Turn, outcome: Unfinished) {
+    const { entityRef, covers } = turn;
+    this.fail(turn, entityRef, outcome.message);
+    for (const c of covers)
+      this.fail(turn, c.entityRef, `not checked: ${outcome.covering}`);
+    this.report.runs.push(`${entityRef}: ${outcome.message}${turn.own}`);
+    if (outcome.runId) this.goesOn(turn, outcome, outcome.runId);
+    else this.notStarted(turn, outcome);
+    if (outcome.kind === 'stopped') this.stopTheRest(turn);
+  }
+
+  /** It goes on: readiness counts it, for them too, once it ends. */
+  private goesOn(turn: Turn, outcome: Unfinished, runId: string) {
+    const { entityRef, covers } = turn;
+    this.outcomes.startedFor(entityRef, runId, outcome.message);
+    // Covered, as readiness will count it: in words that say so, not "not checked".
+    for (const c of covers)
+      this.outcomes.decide(c.entityRef, {
+        outcome: 'covered',
+        runId,
+        runEntityRef: entityRef,
+        message: outcome.covered ?? `not checked: ${outcome.covering}`,
+      });
+  }
+
+  private notStarted(turn: Turn, outcome: Unfinished) {
+    const { entityRef, covers } = turn;
+    const busy = outcome.kind === 'out of time' ? outcome.busy : undefined;
+    const refusal = busy
+      ? { reason: 'host-busy' as const, ...busy }
+      : { reason: 'out-of-time' as const };
+    this.outcomes.decide(entityRef, {
+      outcome: 'refused',
+      ...refusal,
+      message: outcome.message,
+    });
+    for (const c of covers) {
+      this.outcomes.decide(c.entityRef, {
+        outcome: 'refused',
+        ...(busy ? refusal : { ...refusal, runEntityRef: entityRef }),
+        message: `not checked: ${outcome.covering}`,
+      });
+    }
+  }
+
+  /** The task was stopped: every target after this one, and those it covers, is not checked. */
+  private stopTheRest(turn: Turn) {
+    for (const rest of this.queue.splice(turn.index + 1)) {
+      for (const ref of [
+        rest.entityRef,
+        ...rest.covers.map(c => c.entityRef),
+      ]) {
+        this.fail(turn, ref, `not checked: ${STOPPED}`);
+        this.outcomes.decide(ref, {
+          outcome: 'refused',
+          reason: 'out-of-time',
+          message: `not checked: ${STOPPED}`,
+        });
+      }
+    }
+  }
+
+  private refusedBesideFailover(turn: Turn, refusal: KeptFailoverRefusal) {
+    const { entityRef, covers, plan } = turn;
+    // Said once, in the summary: how to free the host is the same for every run it refuses.
+    const { failover, keeps, host, holding: needed } = refusal;
+    const held = this.keptFailovers.holding(refusal);
+    held.entities.push(entityRef);
+    if (plan)
+      held.refused.push({
+        entityRef,
+        machines: plan.machines.map(m => m.machineRef),
+      });
+    const message = `refused: ${failover} keeps ${keeps} on ${host}, serving production with ${needed}`;
+    this.fail(turn, entityRef, message);
+    this.outcomes.decide(entityRef, {
+      outcome: 'refused',
+      reason: 'kept-failover',
+      ...refusal.run,
+      message: `${message}; ${refusal.remedy}`,
+    });
+    this.runOnTheirOwn(turn, covers, `the run of ${entityRef} could not start`);
+  }
+
+  private notRun(
+    turn: Turn,
+    outcome: Extract<RunOutcome, { kind: 'not run' }>,
+  ) {
+    const { entityRef, covers } = turn;
+    this.fail(turn, entityRef, outcome.message);
+    this.report.runs.push(
+      `${entityRef}: no run (its failure is below)${turn.own}`,
+    );
+    if (outcome.runId)
+      this.outcomes.startedFor(entityRef, outcome.runId, outcome.message);
+    else {
+      this.outcomes.decide(entityRef, {
+        outcome: 'refused',
+        reason: outcome.uncaptured ? 'uncaptured' : 'error',
+        message: outcome.message,
+      });
+    }
+    this.runOnTheirOwn(turn, covers, `the run of ${entityRef} could not start`);
+  }
+
+  private finished(turn: Turn, run: RecoveryRun) {
+    if (isRunInterrupted(run)) {
+      if (turn.again) this.interruptedAgain(turn, run);
+      else this.startAgain(turn, run);
+      return;
+    }
+    // Whom this run tells about as readiness counts it; the others get their own.
+    const told = turn.covers.filter(c => coversPlan(run, c.plan));
+    const untold = turn.covers.filter(c => !told.includes(c));
+    if (run.status === 'succeeded') this.succeeded(turn, run, told, untold);
+    else this.failed(turn, run, told, untold);
+  }
+
+  /**
+   * Readiness counts an interrupted run for no one; the host is likely busy with the failover
+   * that preempted it, which the next start waits for.
+   */
+  private startAgain(turn: Turn, run: RecoveryRun) {
+    const { entityRef, label } = turn;
+    const message = run.error?.message ?? 'failed';
+    this.logger.warn(
+      `${label}: run ${run.id} ${message}; it counts for no one, so it is started again`,
+    );
+    this.outcomes.startedFor(
+      entityRef,
+      run.id,
+      `run ${run.id} ${message}; it counts for no one, so it is started again`,
+    );
+    this.report.runs.push(
+      `${entityRef}: run ${run.id} interrupted, started again${turn.own}`,
+    );
+    this.queue.splice(turn.index + 1, 0, {
+      ...this.queue[turn.index],
+      again: true,
+    });
+  }
+
+  private interruptedAgain(turn: Turn, run: RecoveryRun) {
+    const { entityRef, covers } = turn;
+    const message = run.error?.message ?? 'failed';
+    this.fail(
+      turn,
+      entityRef,
+      `${message} (its second run; an interrupted run counts for no one)`,
+    );
+    this.outcomes.startedFor(
+      entityRef,
+      run.id,
+      `run ${run.id} ${message} (its second run; an interrupted run counts for no one)`,
+    );
+    for (const c of covers) {
+      const said = `not checked: run ${run.id} of ${entityRef}, which was to cover it, was interrupted too`;
+      this.fail(turn, c.entityRef, said);
+      this.outcomes.decide(c.entityRef, {
+        outcome: 'covered',
+        runId: run.id,
+        runEntityRef: entityRef,
+        message: said,
+      });
+    }
+    this.report.runs.push(
+      `${entityRef}: run ${run.id} interrupted again${turn.own}`,
+    );
+  }
+
+  private succeeded(
+    turn: Turn,
+    run: RecoveryRun,
+    told: Queued['covers'],
+    untold: Queued['covers'],
+  ) {
+    const { entityRef, label } = turn;
+    this.outcomes.startedFor(
+      entityRef,
+      run.id,
+      `run ${run.id} succeeded in ${run.rtoSeconds} s`,
+    );
+    for (const c of told) {
+      this.outcomes.decide(c.entityRef, {
+        outcome: 'covered',
+        runId: run.id,
+        runEntityRef: entityRef,
+        message: `run ${run.id} of ${entityRef} succeeded in ${run.rtoSeconds} s`,
+      });
+    }
+    this.report.succeeded.push(entityRef, ...told.map(c => c.entityRef));
+    this.logger.info(
+      `${label}: run ${run.id} recovered in ${run.rtoSeconds} s${covering(told)}`,
+    );
+    this.report.runs.push(
+      `${entityRef}: run ${run.id} succeeded in ${run.rtoSeconds} s${covering(told)}${turn.own}`,
+    );
+    // Its plan changed since readiness was read, and no longer covers theirs.
+    this.runOnTheirOwn(
+      turn,
+      untold,
+      `run ${run.id} of ${entityRef} did not cover its plan`,
+    );
+  }
+
+  private failed(
+    turn: Turn,
+    run: RecoveryRun,
+    told: Queued['covers'],
+    untold: Queued['covers'],
+  ) {
+    const { entityRef } = turn;
+    const message = run.error?.message ?? 'failed';
+    const failedOn = run.error?.machineRef;
+    this.fail(turn, entityRef, message);
+    this.outcomes.startedFor(
+      entityRef,
+      run.id,
+      `run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}: ${message}`,
+    );
+    for (const c of told) {
+      const where = failedOn ? ` on ${failedOn}, which its plan holds` : '';
+      this.fail(
+        turn,
+        c.entityRef,
+        `run ${run.id} of ${entityRef} failed${where}: ${message}`,
+      );
+      this.outcomes.decide(c.entityRef, {
+        outcome: 'covered',
+        runId: run.id,
+        runEntityRef: entityRef,
+        message: `run ${run.id} of ${entityRef} failed${where}: ${message}`,
+      });
+    }
+    this.report.runs.push(
+      `${entityRef}: run ${run.id} failed${failedOn ? ` on ${failedOn}` : ''}${covering(told)}${turn.own}`,
+    );
+    this.runOnTheirOwn(
+      turn,
+      untold,
+      `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ''}`,
+    );
+  }
+}
+
+/** Those a run stood in for, as its log and summary lines end. */
+function covering(told: Queued['covers']): string {
+  return told.length > 0
+    ? `, covering ${told.map(c => c.entityRef).join(', ')}`
+    : '';
+}
