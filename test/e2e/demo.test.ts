@@ -181,11 +181,13 @@ function startDemo(env: NodeJS.ProcessEnv): Demo {
 }
 
 const primary = dockerFromHost(ENGINES.primary);
+// The demo's machines by their own label's value: every container of the demo image carries the
+// image's (`image`), those other tests run on the same engine at the same time too.
 const demoContainers = async () =>
   (
     await primary.listContainers({
       all: true,
-      filters: JSON.stringify({ label: [DEMO_LABEL] }),
+      filters: JSON.stringify({ label: [`${DEMO_LABEL}=machine`] }),
     })
   ).map(c => c.Names[0]);
 

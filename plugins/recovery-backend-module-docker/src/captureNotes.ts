@@ -539,16 +539,18 @@ export class CaptureNotes {
         found = 'found its container removed';
       }
     }
-    this.options.logger?.warn(
-      paused
-        ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): ${found}, and removed what that capture left`
-        : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
-    );
     // Its machine unpaused (or found so): its guard, if still armed, has nothing left to guard.
     this.releaseGuard(note.captureId);
     await this.removeLeftovers(note.filePrefix, note.imageRef, signal);
     await this.dropNote(this.notePath(containerId));
     this.ended.delete(note.captureId);
+    // Said once done, so that "removed" is true when read (a failed removal keeps the note: the
+    // next sweep tries again, and says it then).
+    this.options.logger?.warn(
+      paused
+        ? `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted with the machine paused (since ${note.pausedAt}): ${found}, and removed what that capture left`
+        : `recovery: capture ${note.captureId} of ${note.machineRef} was interrupted while saving into the capture store: removed what that capture left`,
+    );
     return paused;
   }
 

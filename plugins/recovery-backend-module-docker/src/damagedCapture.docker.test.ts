@@ -1,4 +1,3 @@
-import type Docker from 'dockerode';
 import {
   mkdtempSync,
   readdirSync,
@@ -25,7 +24,9 @@ import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { webOverDataGraph } from './testing/webOverDataGraph';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
+import { removeCaptureImages } from './testing/removeCaptureImages';
 
 /*
  * A capture damaged in the capture store (a layer file's bytes overwritten), on the real engines:
@@ -116,57 +117,11 @@ const host = new DockerHypervisorHost('recovery', recovery, {
   storeDirectory: store,
 });
 
-const graph = (): RecoveryGraph => ({
-  rootRef: WEB_SVC,
-  roots: [WEB_SVC],
-  services: new Map([
-    [
-      DATA_SVC,
-      {
-        ref: DATA_SVC,
-        machines: [DATA],
-        dependsOn: [],
-        probes: [{ kind: 'tcp', port: 8080 }],
-      },
-    ],
-    [
-      WEB_SVC,
-      {
-        ref: WEB_SVC,
-        machines: [WEB],
-        dependsOn: [DATA_SVC],
-        probes: [{ kind: 'tcp', port: 8080 }],
-      },
-    ],
-  ]),
-  machines: new Map([
-    [
-      DATA,
-      {
-        ref: DATA,
-        locator: {
-          machineRef: DATA,
-          engine: 'primary',
-          container: dataContainer,
-        },
-      },
-    ],
-    [
-      WEB,
-      {
-        ref: WEB,
-        locator: {
-          machineRef: WEB,
-          engine: 'primary',
-          container: webContainer,
-        },
-      },
-    ],
-  ]),
-  problems: [],
-  missing: [],
-  objectives: { rpoSeconds: 86_400, rtoSeconds: 3600 },
-});
+const graph = (): RecoveryGraph =>
+  webOverDataGraph(
+    { serviceRef: DATA_SVC, machineRef: DATA, container: dataContainer },
+    { serviceRef: WEB_SVC, machineRef: WEB, container: webContainer },
+  );
 
 async function testRun(
   recoveryPoint?: string,
@@ -249,18 +204,7 @@ afterAll(async () => {
       .getContainer(name)
       .remove({ force: true, v: true })
       .catch(() => {});
-  for (const docker of [primary, recovery] as Docker[]) {
-    for (const image of await docker.listImages({
-      filters: { reference: ['recovery-capture/*'] },
-    })) {
-      for (const tag of image.RepoTags ?? [])
-        if (tag.includes(suffix))
-          await docker
-            .getImage(tag)
-            .remove()
-            .catch(() => {});
-    }
-  }
+  await removeCaptureImages([primary, recovery], suffix);
   await primary
     .getNetwork(NETWORK)
     .remove()

@@ -35,6 +35,7 @@ import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
 import { machineContainerName } from './labNames';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
+import { removeCaptureImages } from './testing/removeCaptureImages';
 
 /**
  * Faults a DR engineer injects on the real engines: the capture store full or read-only mid-capture,
@@ -247,18 +248,7 @@ afterAll(async () => {
     .remove()
     .catch(() => {});
   // Capture tags of this file's machines, on both engines (the recovery engine is a primary site in one test).
-  for (const docker of [primary, recovery]) {
-    for (const image of await docker.listImages({
-      filters: { reference: ['recovery-capture/*'] },
-    })) {
-      for (const tag of image.RepoTags ?? [])
-        if (tag.includes(suffix))
-          await docker
-            .getImage(tag)
-            .remove()
-            .catch(() => {});
-    }
-  }
+  await removeCaptureImages([primary, recovery], suffix);
   await primary
     .getNetwork(NETWORK)
     .remove()

@@ -1,4 +1,3 @@
-import type Docker from 'dockerode';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,8 @@ import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { webOverDataGraph } from './testing/webOverDataGraph';
+import { removeCaptureImages } from './testing/removeCaptureImages';
 
 /*
  * A network on the recovery engine that no run made (a host's own, one left by hand) holds the
@@ -100,57 +101,11 @@ const host = new DockerHypervisorHost('recovery', recovery, {
   storeDirectory: store,
 });
 
-const graph = (): RecoveryGraph => ({
-  rootRef: WEB_SVC,
-  roots: [WEB_SVC],
-  services: new Map([
-    [
-      DATA_SVC,
-      {
-        ref: DATA_SVC,
-        machines: [DATA],
-        dependsOn: [],
-        probes: [{ kind: 'tcp', port: 8080 }],
-      },
-    ],
-    [
-      WEB_SVC,
-      {
-        ref: WEB_SVC,
-        machines: [WEB],
-        dependsOn: [DATA_SVC],
-        probes: [{ kind: 'tcp', port: 8080 }],
-      },
-    ],
-  ]),
-  machines: new Map([
-    [
-      DATA,
-      {
-        ref: DATA,
-        locator: {
-          machineRef: DATA,
-          engine: 'primary',
-          container: dataContainer,
-        },
-      },
-    ],
-    [
-      WEB,
-      {
-        ref: WEB,
-        locator: {
-          machineRef: WEB,
-          engine: 'primary',
-          container: webContainer,
-        },
-      },
-    ],
-  ]),
-  problems: [],
-  missing: [],
-  objectives: { rpoSeconds: 86_400, rtoSeconds: 3600 },
-});
+const graph = (): RecoveryGraph =>
+  webOverDataGraph(
+    { serviceRef: DATA_SVC, machineRef: DATA, container: dataContainer },
+    { serviceRef: WEB_SVC, machineRef: WEB, container: webContainer },
+  );
 
 async function testRun(): Promise<RecoveryRun & { tookMs: number }> {
   const t0 = Date.now();
@@ -293,18 +248,7 @@ afterAll(async () => {
       .getContainer(name)
       .remove({ force: true, v: true })
       .catch(() => {});
-  for (const docker of [primary, recovery] as Docker[]) {
-    for (const image of await docker.listImages({
-      filters: { reference: ['recovery-capture/*'] },
-    })) {
-      for (const tag of image.RepoTags ?? [])
-        if (tag.includes(suffix))
-          await docker
-            .getImage(tag)
-            .remove()
-            .catch(() => {});
-    }
-  }
+  await removeCaptureImages([primary, recovery], suffix);
   await primary
     .getNetwork(NETWORK)
     .remove()
