@@ -2811,7 +2811,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect((await host.listLabResources(failover.id)).machines).toHaveLength(3);
   });
 
-  it("refuses, before a run exists, a test recovery or a second failover beside what a failover keeps on the host on production's subnets; admits them once it is removed", async () => {
+  /** A newer capture of each demo machine, on production's subnet 172.29.10.0/24 at its own address. */
+  async function captureOnProductionSubnet() {
     for (const [n, address] of [
       ['infra-01', '172.29.10.11'],
       ['data-01', '172.29.10.12'],
@@ -2838,6 +2839,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         createdAt: new Date(Date.now() + 1000).toISOString(),
       });
     }
+  }
+
+  it("refuses, before a run exists, a test recovery or a second failover beside what a failover keeps on the host on production's subnets; admits them once it is removed", async () => {
+    await captureOnProductionSubnet();
     const host = new FakeHost(needs);
     const runs = service(host);
     const failover = await runs.start({
@@ -2923,32 +2928,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
   });
 
   it('refuses a test recovery beside a failover that finished between the check of what failovers keep and the admission', async () => {
-    for (const [n, address] of [
-      ['infra-01', '172.29.10.11'],
-      ['data-01', '172.29.10.12'],
-      ['web-01', '172.29.10.13'],
-    ]) {
-      const [capture] = await captureStore.listCaptures(
-        `resource:default/${n}`,
-        1,
-      );
-      await captureStore.insertCapture({
-        ...capture,
-        id: `cap-subnet-${n}`,
-        runtime: {
-          ...capture.runtime,
-          networks: [
-            {
-              name: 'prod',
-              subnet: '172.29.10.0/24',
-              ipv4Address: address,
-              aliases: [],
-            },
-          ],
-        },
-        createdAt: new Date(Date.now() + 1000).toISOString(),
-      });
-    }
+    await captureOnProductionSubnet();
     const host = new FakeHost(needs);
     const runs = service(host);
     // The failover's last step, its result, is held: it is still active when the test run is checked.
