@@ -8,8 +8,6 @@ export interface Config {
      */
     hypervisorHost?: string;
     captureStore?: {
-      /** Directory of the capture artifacts, which capture source modules write (the Docker module needs it). */
-      directory?: string;
       /** Captures kept per machine, an integer of at least 1; older ones are discarded. Default 5. */
       keepLast?: number;
     };

@@ -201,7 +201,7 @@ describe('recovery capture, a machine failing', () => {
     expect(text.stderr).toMatch(
       /^recovery: capture of resource:default\/shop-02 refused: it is being captured since \S+ \(capture \S+\); .*\(captured, and kept: resource:default\/shop-01, resource:default\/shop-03\)/,
     );
-    expect((await other).status).toBe(201);
+    expect((await other).status).toBe(202);
   });
 
   it("says an engine's failure (502, 503) as the backend words it, in a line, and exits 3: not a crash, nor a capture under way", async () => {

@@ -27,8 +27,6 @@ import {
   type RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
 import { counted } from '@backstage-recovery/plugin-recovery-node';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Where the CLI finds the Backstage backend, from its options or the environment. */
@@ -91,17 +89,12 @@ export function backendClient(
         const headers = new Headers(init?.headers);
         if (token) headers.set('Authorization', `Bearer ${token}`);
         const method = init?.method ?? 'GET';
-        // A capture answers once its machine's image is saved, however long that takes.
-        const capture =
-          method === 'POST' && String(input).endsWith('/captures');
         let response: Response;
         try {
           response = await send(
             String(input),
-            method,
-            headers,
-            init?.body as string | undefined,
-            capture ? undefined : answerTimeoutMs,
+            { ...init, method, headers },
+            answerTimeoutMs,
           );
         } catch (error) {
           if (error instanceof NoAnswerError)
@@ -147,7 +140,7 @@ function isLoopback(hostname: string): boolean {
   );
 }
 
-/** How long a request other than a capture waits for the backend to answer, as fetch would. */
+/** How long a request waits for the backend to answer, as fetch would (a capture is polled). */
 export const ANSWER_TIMEOUT_MS = 300_000;
 
 class NoAnswerError extends Error {}
@@ -175,81 +168,59 @@ function afterBrokenWrite(path: string): string {
 }
 
 /**
- * One request, answered as fetch answers it, waited for up to `timeoutMs` of silence, or as long
- * as the backend works on it. Not fetch: a capture answers only once its machine's image is saved,
- * and fetch (undici) gives up after 300 s without response headers while the backend goes on
- * capturing.
+ * Errors of a connection that broke once made (reset, closed by the other side): the request had
+ * reached the backend. undici says a connection closed under it `UND_ERR_SOCKET`, which node:http
+ * called ECONNRESET, as it is said here. Any other (refused, no such host, TLS) never reached it.
  */
-function send(
+const BROKEN_CONNECTION: Record<string, string> = {
+  ECONNRESET: 'ECONNRESET',
+  EPIPE: 'EPIPE',
+  UND_ERR_SOCKET: 'ECONNRESET',
+};
+
+/**
+ * One request through fetch, its answer waited for up to `timeoutMs`, then its body as long
+ * again; redirects are not followed (ownAnswer says them). A request that never got through is
+ * thrown as its cause (its `code`: ECONNREFUSED, ENOTFOUND, ...), one whose connection broke once
+ * made as a {@link BrokenAnswerError}, and no answer in time as a {@link NoAnswerError}.
+ */
+async function send(
   url: string,
-  method: string,
-  headers: Headers,
-  body?: string,
-  timeoutMs?: number,
+  init: RequestInit,
+  timeoutMs: number,
 ): Promise<Response> {
-  const outgoingHeaders: Record<string, string | number> =
-    Object.fromEntries(headers);
-  if (body !== undefined)
-    outgoingHeaders['Content-Length'] = Buffer.byteLength(body);
-  const request = url.startsWith('https:') ? httpsRequest : httpRequest;
-  return new Promise((resolve, refuse) => {
-    // Connected (over TLS: its handshake done), the request is the backend's to act on.
-    let reached = false;
-    const reject = (error: Error) =>
-      refuse(
-        reached && !(error instanceof NoAnswerError)
-          ? new BrokenAnswerError(error)
-          : error,
-      );
-    const outgoing = request(
-      url,
-      { method, headers: outgoingHeaders },
-      response => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () => {
-          const status = response.statusCode ?? 0;
-          const answered = new Headers();
-          for (let i = 0; i + 1 < response.rawHeaders.length; i += 2)
-            answered.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
-          // A Response with status 204 or 304 takes no body, not even an empty one.
-          const content =
-            status === 204 || status === 304
-              ? null
-              : new Uint8Array(Buffer.concat(chunks));
-          resolve(
-            new Response(content, {
-              status,
-              statusText: response.statusMessage,
-              headers: answered,
-            }),
-          );
-        });
-        response.on('close', () => {
-          if (!response.complete)
-            reject(new Error('the connection closed mid-answer'));
-        });
+  const silence = new AbortController();
+  const noAnswer = new NoAnswerError(`gave no answer in ${timeoutMs / 1000} s`);
+  let timer = setTimeout(() => silence.abort(noAnswer), timeoutMs);
+  const signal = init.signal
+    ? AbortSignal.any([init.signal, silence.signal])
+    : silence.signal;
+  try {
+    const response = await fetch(url, { ...init, signal, redirect: 'manual' });
+    clearTimeout(timer);
+    timer = setTimeout(() => silence.abort(noAnswer), timeoutMs);
+    // Read whole here, so that a body that never ends is no answer either.
+    const body = await response.arrayBuffer();
+    return new Response(
+      response.status === 204 || response.status === 304 ? null : body,
+      {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
       },
     );
-    if (timeoutMs !== undefined) {
-      outgoing.setTimeout(timeoutMs, () =>
-        outgoing.destroy(
-          new NoAnswerError(`gave no answer in ${timeoutMs / 1000} s`),
-        ),
+  } catch (error) {
+    if (silence.signal.aborted) throw noAnswer;
+    const cause = ((error as Error).cause ?? error) as NodeJS.ErrnoException;
+    const broken = cause.code && BROKEN_CONNECTION[cause.code];
+    if (broken)
+      throw new BrokenAnswerError(
+        Object.assign(new Error(cause.message), { code: broken }),
       );
-    }
-    outgoing.on('socket', socket => {
-      if (!socket.connecting) reached = true;
-      else
-        socket.once(
-          url.startsWith('https:') ? 'secureConnect' : 'connect',
-          () => (reached = true),
-        );
-    });
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
+    throw cause;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * `recovery capture` against a backend that answers a capture only once the machine is saved:
- * minutes for a large image, longer than fetch waits for response headers.
+ * `recovery capture` against a backend whose capture takes longer than fetch waits for an answer
+ * (minutes for a large image): the capture request is answered at once and polled, so no request
+ * waits on the capture, and every request, a capture's too, gives up on a backend that never answers.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
 describe('recovery capture, a capture that takes longer than fetch waits', () => {
   let server: Server;
   let url: string;
+  let acceptedAt = 0;
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -23,15 +25,28 @@ describe('recovery capture, a capture that takes longer than fetch waits', () =>
       if (req.url === '/api/recovery/plan/component/default/db')
         return json(200, { waves: [['resource:default/db-01']], problems: [] });
       if (req.url === '/api/recovery/readiness') return; // hangs
+      if (req.url === '/api/recovery/runs') return; // hangs
+      const request = {
+        requestId: 'q1',
+        entityRef: 'component:default/db',
+        machineRefs: ['resource:default/db-01'],
+        createdAt: '2026-12-22T00:00:00.000Z',
+      };
+      const capture = {
+        id: 'c1',
+        machineRef: 'resource:default/db-01',
+        sizeBytes: 2048,
+        durationMs: 3000,
+      };
       if (req.url === '/api/recovery/captures') {
-        const capture = {
-          id: 'c1',
-          machineRef: 'resource:default/db-01',
-          sizeBytes: 2048,
-          durationMs: 3000,
-        };
-        return void setTimeout(() => json(201, { items: [capture] }), 1_500);
+        acceptedAt = Date.now();
+        return json(202, { ...request, status: 'capturing', captures: [] });
       }
+      // The capture takes 1.5 s; each poll is answered at once.
+      if (req.url === '/api/recovery/captures/requests/q1')
+        return Date.now() - acceptedAt < 1_500
+          ? json(200, { ...request, status: 'capturing', captures: [] })
+          : json(200, { ...request, status: 'succeeded', captures: [capture] });
       return json(204, {});
     });
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
@@ -84,7 +99,13 @@ describe('recovery capture, a capture that takes longer than fetch waits', () =>
     expect(silent.message).toBe(
       `the Backstage backend at ${url} gave no answer in 0.2 s`,
     );
-    // A capture is silent until its machine is saved: it is waited for.
+    const started = await client
+      .startRun({ entityRef: 'component:default/db' })
+      .catch(e => e);
+    expect(started.message).toBe(
+      `the Backstage backend at ${url} gave no answer in 0.2 s`,
+    );
+    // A capture lasts longer than the answer timeout, each of its answers does not: polled till done.
     await expect(
       client.captureNow('component:default/db', 'resource:default/db-01'),
     ).resolves.toEqual([expect.objectContaining({ id: 'c1' })]);

@@ -1,20 +1,28 @@
 import {
+  type AuthService,
   coreServices,
   createBackendModule,
+  type LoggerService,
+  type RootConfigService,
+  type SchedulerService,
 } from '@backstage/backend-plugin-api';
 import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
 import { stringifyEntityRef } from '@backstage/catalog-model';
-import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import {
+  type CatalogService,
+  catalogServiceRef,
+} from '@backstage/plugin-catalog-node';
 import {
   ANNOTATION_NIGHTLY_CHECK,
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   readTaskSchedule,
+  type RecoveryTasksApi,
+  recoveryTasksExtensionPoint,
   scheduleDurationMs,
   scheduleTaskFrom,
 } from '@backstage-recovery/plugin-recovery-node';
-import { RecoveryBackendClient } from './recoveryClient';
 import { nightlyCheck, nightlyOptOuts, nightlySummary } from './nightlyCheck';
 import {
   analyseSystems,
@@ -28,7 +36,8 @@ const REPORT_MARGIN_MS = 30_000;
 
 /**
  * Scheduled captures, dependency analysis and the nightly readiness check. Tasks are claimed through the
- * database, so with several backend replicas each runs once.
+ * database, so with several backend replicas each runs once. They drive the recovery plugin's
+ * services in-process (recoveryTasksExtensionPoint), scheduled once the plugin has made them.
  *
  * @public
  */
@@ -41,105 +50,125 @@ export const recoveryModuleScheduler = createBackendModule({
         config: coreServices.rootConfig,
         logger: coreServices.logger,
         scheduler: coreServices.scheduler,
-        discovery: coreServices.discovery,
         auth: coreServices.auth,
         catalog: catalogServiceRef,
+        tasks: recoveryTasksExtensionPoint,
       },
-      async init({ config, logger, scheduler, discovery, auth, catalog }) {
-        const api = new RecoveryBackendClient(discovery, auth);
-        const entities = async (filter: Record<string, string>) => {
-          const { items } = await catalog.getEntities(
-            { filter, fields: ['kind', 'metadata.namespace', 'metadata.name'] },
-            { credentials: await auth.getOwnServiceCredentials() },
-          );
-          return items.map(e => stringifyEntityRef(e)).sort();
-        };
-
-        await scheduleTaskFrom(scheduler, 'recovery.schedules.capture', {
-          id: 'recovery-capture',
-          ...readTaskSchedule(config, 'recovery.schedules.capture', {
-            frequency: { cron: '0 * * * *' },
-            timeout: { minutes: 50 },
-          }),
-          fn: async signal => {
-            const machines = await entities({
-              kind: 'Resource',
-              'spec.type': MACHINE_RESOURCE_TYPE,
-            });
-            const ordered = await oldestCapturedFirst(api, machines, signal);
-            const report = await captureMachines(api, ordered, logger, signal);
-            const others = report.beingCaptured?.length
-              ? `, ${report.beingCaptured.length} left to a capture of them under way`
-              : '';
-            finishTask(
-              `Scheduled capture: ${report.succeeded.length} captured${others}, ${report.failed.length} failed`,
-              report.failed,
-              logger,
-            );
-          },
-        });
-
-        await scheduleTaskFrom(scheduler, 'recovery.schedules.analysis', {
-          id: 'recovery-analysis',
-          ...readTaskSchedule(config, 'recovery.schedules.analysis', {
-            frequency: { cron: '30 */6 * * *' },
-            timeout: { minutes: 30 },
-          }),
-          fn: async signal => {
-            await analyseSystems(api, logger, signal);
-          },
-        });
-
-        // Half an hour after the hourly capture, so the check restores the captures just taken
-        // rather than racing them.
-        const nightlySchedule = readTaskSchedule(
-          config,
-          'recovery.schedules.nightlyCheck',
-          { frequency: { cron: '30 2 * * *' }, timeout: { hours: 4 } },
-          REPORT_MARGIN_MS,
+      async init({ config, logger, scheduler, auth, catalog, tasks }) {
+        tasks.connect(api =>
+          scheduleTasks({ api, config, logger, scheduler, auth, catalog }),
         );
-        await scheduleTaskFrom(scheduler, 'recovery.schedules.nightlyCheck', {
-          id: 'recovery-nightly-check',
-          ...nightlySchedule,
-          fn: async signal => {
-            // Stop waiting for a busy host a little before the scheduler aborts the task, so
-            // the report of what was and was not checked still gets logged.
-            const deadline =
-              Date.now() +
-              scheduleDurationMs(nightlySchedule.timeout) -
-              REPORT_MARGIN_MS;
-            // Every recoverable entity, but those that opted out: read here rather than matched by
-            // the catalog's filter, so that a value it cannot read (`no`) is named, not ignored.
-            const { items: annotated } = await catalog.getEntities(
-              {
-                filter: {
-                  [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]:
-                    CATALOG_FILTER_EXISTS,
-                },
-                fields: [
-                  'kind',
-                  'metadata.namespace',
-                  'metadata.name',
-                  'metadata.annotations',
-                ],
-              },
-              { credentials: await auth.getOwnServiceCredentials() },
-            );
-            const report = await nightlyCheck(
-              api,
-              nightlyOptOuts(annotated),
-              logger,
-              {
-                pollIntervalMs: 5_000,
-                deadline,
-                signal,
-              },
-            );
-            // An entity that did not recover fails the task too: what the check is there to catch.
-            finishTask(nightlySummary(report), report.failed, logger);
-          },
-        });
       },
     });
   },
 });
+
+/** The module's three tasks, driving `api`: scheduled once the recovery plugin has made its services. */
+async function scheduleTasks({
+  api,
+  config,
+  logger,
+  scheduler,
+  auth,
+  catalog,
+}: {
+  api: RecoveryTasksApi;
+  config: RootConfigService;
+  logger: LoggerService;
+  scheduler: SchedulerService;
+  auth: AuthService;
+  catalog: CatalogService;
+}) {
+  const entities = async (filter: Record<string, string>) => {
+    const { items } = await catalog.getEntities(
+      { filter, fields: ['kind', 'metadata.namespace', 'metadata.name'] },
+      { credentials: await auth.getOwnServiceCredentials() },
+    );
+    return items.map(e => stringifyEntityRef(e)).sort();
+  };
+
+  await scheduleTaskFrom(scheduler, 'recovery.schedules.capture', {
+    id: 'recovery-capture',
+    ...readTaskSchedule(config, 'recovery.schedules.capture', {
+      frequency: { cron: '0 * * * *' },
+      timeout: { minutes: 50 },
+    }),
+    fn: async signal => {
+      const machines = await entities({
+        kind: 'Resource',
+        'spec.type': MACHINE_RESOURCE_TYPE,
+      });
+      const ordered = await oldestCapturedFirst(api, machines, signal);
+      const report = await captureMachines(api, ordered, logger, signal);
+      const others = report.beingCaptured?.length
+        ? `, ${report.beingCaptured.length} left to a capture of them under way`
+        : '';
+      finishTask(
+        `Scheduled capture: ${report.succeeded.length} captured${others}, ${report.failed.length} failed`,
+        report.failed,
+        logger,
+      );
+    },
+  });
+
+  await scheduleTaskFrom(scheduler, 'recovery.schedules.analysis', {
+    id: 'recovery-analysis',
+    ...readTaskSchedule(config, 'recovery.schedules.analysis', {
+      frequency: { cron: '30 */6 * * *' },
+      timeout: { minutes: 30 },
+    }),
+    fn: async signal => {
+      await analyseSystems(api, logger, signal);
+    },
+  });
+
+  // Half an hour after the hourly capture, so the check restores the captures just taken
+  // rather than racing them.
+  const nightlySchedule = readTaskSchedule(
+    config,
+    'recovery.schedules.nightlyCheck',
+    { frequency: { cron: '30 2 * * *' }, timeout: { hours: 4 } },
+    REPORT_MARGIN_MS,
+  );
+  await scheduleTaskFrom(scheduler, 'recovery.schedules.nightlyCheck', {
+    id: 'recovery-nightly-check',
+    ...nightlySchedule,
+    fn: async signal => {
+      // Stop waiting for a busy host a little before the scheduler aborts the task, so
+      // the report of what was and was not checked still gets logged.
+      const deadline =
+        Date.now() +
+        scheduleDurationMs(nightlySchedule.timeout) -
+        REPORT_MARGIN_MS;
+      // Every recoverable entity, but those that opted out: read here rather than matched by
+      // the catalog's filter, so that a value it cannot read (`no`) is named, not ignored.
+      const { items: annotated } = await catalog.getEntities(
+        {
+          filter: {
+            [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]:
+              CATALOG_FILTER_EXISTS,
+          },
+          fields: [
+            'kind',
+            'metadata.namespace',
+            'metadata.name',
+            'metadata.annotations',
+          ],
+        },
+        { credentials: await auth.getOwnServiceCredentials() },
+      );
+      const report = await nightlyCheck(
+        api,
+        nightlyOptOuts(annotated),
+        logger,
+        {
+          pollIntervalMs: 5_000,
+          deadline,
+          signal,
+        },
+      );
+      // An entity that did not recover fails the task too: what the check is there to catch.
+      finishTask(nightlySummary(report), report.failed, logger);
+    },
+  });
+}

@@ -12,15 +12,16 @@ import {
   type BootPlan,
   type KeptFailover,
   type NightlyCheckEntityOutcome,
+  type NightlyCheckRecord,
   type ReadinessSummary,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { listed, messageOf } from '@backstage-recovery/plugin-recovery-node';
+import {
+  listed,
+  messageOf,
+  type RecoveryTasksApi,
+} from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type {
-  NightlyCheckRecord,
-  ScheduledRecoveryApi,
-} from './recoveryClient';
 import { answerStatus, type TaskReport } from './tasks';
 
 /** A run the nightly check plans: for `entityRef`, standing in for the runs of those it `covers`. */
@@ -167,7 +168,7 @@ export function nightlySummary(report: NightlyReport): string {
  * restarted) goes silent, and its pages say it was interrupted, how far it got and when.
  */
 export async function nightlyCheck(
-  api: ScheduledRecoveryApi,
+  api: RecoveryTasksApi,
   { optedOut, unread }: NightlyOptOuts,
   logger: LoggerService,
   options: {
@@ -296,7 +297,7 @@ export const NIGHTLY_HEARTBEAT_MS = 60_000;
  * check is still there, so the night is not taken as interrupted while it waits for a long run.
  */
 export function nightlyRecorder(
-  api: Pick<ScheduledRecoveryApi, 'recordNightlyCheck'>,
+  api: Pick<RecoveryTasksApi, 'recordNightlyCheck'>,
   checkedAt: string,
   logger: LoggerService,
   signal?: AbortSignal,
@@ -359,11 +360,11 @@ export function nightlyRecorder(
 }
 
 /**
- * Records a night's outcomes in the backend, whole, once the check ends, in one request. A failure
+ * Records a night's outcomes in the backend, whole, once the check ends, in one call. A failure
  * is logged, and fails nothing: the check itself is done, and the pages keep what was recorded.
  */
 async function recordNightlyCheck(
-  api: ScheduledRecoveryApi,
+  api: RecoveryTasksApi,
   night: NightlyCheckRecord,
   logger: LoggerService,
 ) {
@@ -386,8 +387,8 @@ function clip(message: string): string {
     : `${chars.slice(0, NIGHTLY_CHECK_MESSAGE_MAX_LENGTH - 1).join('')}…`;
 }
 /**
- * Whether reading a run's state may succeed if tried again: no answer (network), a server
- * error, or a request timeout / rate limit. A 404 or an auth error will not change.
+ * Whether reading a run's state may succeed if tried again: no answer (the wait aborted), a server
+ * error (the database, say), or a timeout / rate limit. A 404 or an auth error will not change.
  */
 function isTransientPollError(error: unknown): boolean {
   const status = answerStatus(error);
@@ -486,7 +487,7 @@ const STOPPED =
  * interrupted counts for no one (readiness skips it): it is started once more.
  */
 export async function runNightlyCheck(
-  api: ScheduledRecoveryApi,
+  api: RecoveryTasksApi,
   targets: Array<
     | string
     | (Pick<NightlyTarget, 'entityRef' | 'covers'> &
@@ -638,13 +639,13 @@ class NightlyRuns {
   readonly queue: Queued[];
   readonly outcomes: NightOutcomes;
   readonly keptFailovers = new KeptFailovers();
-  private readonly api: ScheduledRecoveryApi;
+  private readonly api: RecoveryTasksApi;
   private readonly logger: LoggerService;
   private readonly options: NightlyRunOptions;
   private readonly deadline: number;
 
   constructor(
-    api: ScheduledRecoveryApi,
+    api: RecoveryTasksApi,
     targets: Parameters<typeof runNightlyCheck>[1],
     logger: LoggerService,
     options: NightlyRunOptions,

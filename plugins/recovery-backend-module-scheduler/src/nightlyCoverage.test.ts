@@ -7,9 +7,11 @@ import {
   HOST_BUSY_ERROR_NAME,
   KEPT_FAILOVER_ERROR_NAME,
   MACHINES_NOT_CAPTURED_ERROR_NAME,
-  RecoveryApiError,
-  type ScheduledRecoveryApi,
-} from './recoveryClient';
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  RecoveryTaskError,
+  type RecoveryTasksApi,
+} from '@backstage-recovery/plugin-recovery-node';
 import {
   nightlyCheck,
   nightlyOptOuts,
@@ -90,7 +92,7 @@ const finished = (
 });
 
 const noCapture = (machineRef: string) =>
-  new RecoveryApiError(
+  new RecoveryTaskError(
     `POST /runs failed with 409: No capture of ${machineRef} yet: capture first (POST /captures)`,
     409,
     MACHINES_NOT_CAPTURED_ERROR_NAME,
@@ -106,7 +108,7 @@ const REMEDY =
   'or else remove what it kept there by hand (everything labelled recovery.backstage-recovery.io/run-id=f1), and start the run again; ' +
   'or recover onto another hypervisor host';
 const besideFailover = (entityRef: string) =>
-  new RecoveryApiError(
+  new RecoveryTaskError(
     `POST /runs failed with 409: ${entityRef} cannot be test-recovered on recovery now: ${FAILOVER} keeps 2 containers and 1 network there, ` +
       `serving production with production's subnet 10.1.0.0/24; ${REMEDY}`,
     409,
@@ -128,10 +130,11 @@ const REFUSED = `refused: ${FAILOVER} keeps 2 containers and 1 network on recove
 function apiOf(
   items: ReadinessSummary[],
   outcome: (entityRef: string, attempt: number) => Partial<RecoveryRun> | Error,
-): { api: ScheduledRecoveryApi; started: string[] } {
+): { api: RecoveryTasksApi; started: string[] } {
   const started: string[] = [];
   const runs = new Map<string, RecoveryRun>();
-  const api: ScheduledRecoveryApi = {
+  const api: RecoveryTasksApi = {
+    latestCapture: async () => undefined,
     capture: async () => [],
     analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
     recordNightlyCheck: async () => {},
@@ -284,7 +287,7 @@ describe('nightly check coverage', () => {
     const { api, started } = apiOf(items, (_entityRef, attempt) => {
       if (attempt === 1) return interrupted;
       if (attempt === 2)
-        return new RecoveryApiError(
+        return new RecoveryTaskError(
           'POST /runs failed with 409: busy',
           409,
           HOST_BUSY_ERROR_NAME,

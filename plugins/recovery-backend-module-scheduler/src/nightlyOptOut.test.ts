@@ -9,7 +9,7 @@ import {
   componentEntity,
   machineEntity,
 } from '../../recovery-backend/src/testing/entities';
-import type { ScheduledRecoveryApi } from './recoveryClient';
+import type { RecoveryTasksApi } from '@backstage-recovery/plugin-recovery-node';
 import { nightlyCheck, nightlyOptOuts, nightlySummary } from './nightlyCheck';
 import { startSchedulerBackend } from './testing/schedulerBackend';
 
@@ -91,7 +91,8 @@ describe('nightly check opt-outs', () => {
       ],
     });
     const started: string[] = [];
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
@@ -169,7 +170,7 @@ describe('nightly check opt-outs', () => {
     ]);
     expect(
       lines
-        .filter(l => l.includes('POST /runs failed'))
+        .filter(l => l.includes('No hypervisor host is registered'))
         .map(l => l.split(': ')[0].trim()),
     ).toEqual(['component:default/api', 'component:default/web']);
   });

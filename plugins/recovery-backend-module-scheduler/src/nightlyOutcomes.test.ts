@@ -9,10 +9,18 @@ import {
   TestDatabases,
 } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import type {
-  ReadinessSummary,
-  RecoveryRun,
+import {
+  HOST_BUSY_ERROR_NAME,
+  KEPT_FAILOVER_ERROR_NAME,
+  MACHINES_NOT_CAPTURED_ERROR_NAME,
+  type NightlyCheckRecord,
+  type ReadinessSummary,
+  type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
+import {
+  RecoveryTaskError,
+  type RecoveryTasksApi,
+} from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
 import { NightlyCheckStore } from '../../recovery-backend/src/database/NightlyCheckStore';
 import { migrate } from '../../recovery-backend/src/database/migrations';
@@ -20,14 +28,6 @@ import {
   componentEntity,
   machineEntity,
 } from '../../recovery-backend/src/testing/entities';
-import {
-  HOST_BUSY_ERROR_NAME,
-  KEPT_FAILOVER_ERROR_NAME,
-  MACHINES_NOT_CAPTURED_ERROR_NAME,
-  RecoveryApiError,
-  type NightlyCheckRecord,
-  type ScheduledRecoveryApi,
-} from './recoveryClient';
 import { nightlyCheck, nightlyOptOuts, nightlyRecorder } from './nightlyCheck';
 import { finishTask } from './tasks';
 import { startSchedulerBackend } from './testing/schedulerBackend';
@@ -83,7 +83,7 @@ const FAILOVER =
 const REMEDY =
   'release failover f1 (recovery release f1, or POST /runs/f1/release), or else remove what it kept there by hand';
 const besideFailover = () =>
-  new RecoveryApiError(
+  new RecoveryTaskError(
     `POST /runs failed with 409: kept failover`,
     409,
     KEPT_FAILOVER_ERROR_NAME,
@@ -132,9 +132,10 @@ describe('nightly check outcomes', () => {
     },
   ]);
 
-  const apiOf = (record: ScheduledRecoveryApi['recordNightlyCheck']) => {
+  const apiOf = (record: RecoveryTasksApi['recordNightlyCheck']) => {
     const calls: string[] = [];
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       listReadiness: async () => items,
@@ -142,7 +143,7 @@ describe('nightly check outcomes', () => {
         calls.push(`start ${entityRef}`);
         if (entityRef === C) throw besideFailover();
         if (entityRef === D)
-          throw new RecoveryApiError(
+          throw new RecoveryTaskError(
             `POST /runs failed with 409: ${NO_CAPTURE}`,
             409,
             MACHINES_NOT_CAPTURED_ERROR_NAME,
@@ -153,7 +154,7 @@ describe('nightly check outcomes', () => {
             },
           );
         if (entityRef === E) {
-          throw new RecoveryApiError(
+          throw new RecoveryTaskError(
             'POST /runs failed with 409: busy',
             409,
             HOST_BUSY_ERROR_NAME,
@@ -290,7 +291,7 @@ describe('nightly check outcomes', () => {
 
   it('logs a failure to record them, once while the night goes on and once at its end, and fails nothing for it', async () => {
     const { api, calls } = apiOf(async () => {
-      throw new RecoveryApiError(
+      throw new RecoveryTaskError(
         'POST /nightly-check failed with 503: database unreachable',
         503,
       );
@@ -438,14 +439,14 @@ describe('nightly check outcomes', () => {
   it('records outcomes so far once each, sends again those it could not record, and none once a newer night is recorded', async () => {
     const sent: string[] = [];
     const answers: Array<Error | undefined> = [
-      new RecoveryApiError(
+      new RecoveryTaskError(
         'POST /nightly-check failed with 503: database unreachable',
         503,
       ),
       undefined,
       undefined,
     ];
-    const conflict = new RecoveryApiError(
+    const conflict = new RecoveryTaskError(
       'POST /nightly-check failed with 409: The nightly check of 2026-12-06T02:30:00.000Z is recorded',
       409,
       'ConflictError',
@@ -516,7 +517,7 @@ describe('nightly check outcomes', () => {
       vi.setSystemTime(t0 + 60_000);
       await record([]);
       // An outcome goes at once; its record fails, and is sent again with the next heartbeat, not at every call.
-      answer = new RecoveryApiError(
+      answer = new RecoveryTaskError(
         'POST /nightly-check failed with 503: database unreachable',
         503,
       );
@@ -714,9 +715,8 @@ describe('nightly check outcomes', () => {
       checkedAt: expect.any(String),
       outcome: 'refused',
       reason: 'error',
-      message: expect.stringContaining(
-        'POST /runs failed with 503: No hypervisor host is registered',
-      ),
+      // The service's own words, in-process: no HTTP status before them.
+      message: expect.stringContaining('No hypervisor host is registered'),
     });
     expect((await readiness('legacy')).nightlyCheck).toMatchObject({
       outcome: 'excluded',

@@ -6,12 +6,17 @@ import { schedulerServiceFactory } from '@backstage/backend-defaults/scheduler';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import type { JsonObject } from '@backstage/types';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { recoveryPlugin } from '../../recovery-backend/src/plugin';
 import { recoveryModuleScheduler } from './module';
 
-/** What starting the module with `schedules` under `recovery.schedules` ends with: its error, or 'started'. */
+/**
+ * What starting the module (with the plugin it schedules its tasks through) with `schedules` under
+ * `recovery.schedules` ends with: its error, or 'started'.
+ */
 async function start(schedules: JsonObject): Promise<string> {
   return startTestBackend({
     features: [
+      recoveryPlugin,
       recoveryModuleScheduler,
       schedulerServiceFactory,
       catalogServiceMock.factory({ entities: [] }),

@@ -1,9 +1,8 @@
 /**
- * The scheduled capture against the real recovery backend plugin, over HTTP, its capture source
- * played by the project's fake: each machine is captured once an hour, on its own.
+ * The scheduled capture against the real recovery backend plugin, in-process (its tasks API), its
+ * capture source played by the project's fake: each machine is captured once an hour, on its own.
  */
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import type { DiscoveryService } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryPlugin } from '../../recovery-backend/src/plugin';
@@ -14,7 +13,7 @@ import {
   machineEntity,
 } from '../../recovery-backend/src/testing/entities';
 import { providersModule } from '../../recovery-backend/src/testing/providers';
-import { RecoveryBackendClient } from './recoveryClient';
+import { tasksModule } from '../../recovery-backend/src/testing/tasksModule';
 import { captureMachines } from './tasks';
 
 /** A machine whose boot needs `needs` (other machines, a service) first. */
@@ -37,9 +36,11 @@ const machine = (
 describe('scheduled capture', () => {
   it("captures each machine once, on its own: not again with a machine that needs it, nor failing with another's problem", async () => {
     const source = new FakeCaptureSource();
-    const { server } = await startTestBackend({
+    const { module, tasks } = tasksModule();
+    await startTestBackend({
       features: [
         recoveryPlugin,
+        module,
         providersModule({
           captureSources: [source],
           hypervisorHosts: [new FakeHost({})],
@@ -58,12 +59,8 @@ describe('scheduled capture', () => {
         }),
       ],
     });
-    const discovery = {
-      getBaseUrl: async () => `http://127.0.0.1:${server.port()}/api/recovery`,
-    } as unknown as DiscoveryService;
-    const api = new RecoveryBackendClient(discovery, mockServices.auth());
     const report = await captureMachines(
-      api,
+      tasks(),
       [
         'resource:default/app-01',
         'resource:default/db-01',

@@ -1,14 +1,14 @@
 import { mockServices } from '@backstage/backend-test-utils';
-import type {
-  ReadinessSummary,
-  RecoveryRun,
-} from '@backstage-recovery/plugin-recovery-common';
 import {
   HOST_BUSY_ERROR_NAME,
   MACHINES_NOT_CAPTURED_ERROR_NAME,
-  RecoveryApiError,
-  type ScheduledRecoveryApi,
-} from './recoveryClient';
+  type ReadinessSummary,
+  type RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
+import {
+  RecoveryTaskError,
+  type RecoveryTasksApi,
+} from '@backstage-recovery/plugin-recovery-node';
 import { nightlyCheck, nightlyTargets, runNightlyCheck } from './nightlyCheck';
 import {
   analyseSystems,
@@ -19,7 +19,7 @@ import {
 
 // What the backend answers while the hypervisor host runs another lab.
 const hostBusy = () =>
-  new RecoveryApiError(
+  new RecoveryTaskError(
     'POST /runs failed with 409: host busy',
     409,
     HOST_BUSY_ERROR_NAME,
@@ -215,7 +215,8 @@ describe('scheduled tasks', () => {
         ],
       ],
     ]);
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
@@ -301,12 +302,13 @@ describe('scheduled tasks', () => {
     const calls: string[] = [];
     let busy = 2;
     const polls: Array<RecoveryRun | Error> = [
-      new RecoveryApiError('GET /runs/r1 failed with 503: unavailable', 503),
+      new RecoveryTaskError('GET /runs/r1 failed with 503: unavailable', 503),
       new TypeError('fetch failed'),
       run('r1', 'component:default/web', 'running'),
       run('r1', 'component:default/web', 'succeeded', { rtoSeconds: 3 }),
     ];
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
@@ -348,7 +350,8 @@ describe('scheduled tasks', () => {
   });
 
   it('fails with the reason once the time budget runs out, and at once on a permanent poll error', async () => {
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
@@ -363,7 +366,7 @@ describe('scheduled tasks', () => {
       },
       getRun: async id => {
         if (id === 'gone')
-          throw new RecoveryApiError(
+          throw new RecoveryTaskError(
             'GET /runs/gone failed with 404: Run gone not found',
             404,
           );
@@ -421,7 +424,8 @@ describe('scheduled tasks', () => {
   it('fails an entity never captured at once, not waiting for it as for a busy host', async () => {
     const calls: string[] = [];
     let busy = 1;
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
@@ -430,7 +434,7 @@ describe('scheduled tasks', () => {
         calls.push(`start ${entityRef}`);
         if (entityRef.endsWith('uncaptured')) {
           // Also a 409, but no wait will capture the machine.
-          throw new RecoveryApiError(
+          throw new RecoveryTaskError(
             'POST /runs failed with 409: No capture of resource:default/mail-01 yet: capture first (POST /captures)',
             409,
             MACHINES_NOT_CAPTURED_ERROR_NAME,
@@ -470,7 +474,8 @@ describe('scheduled tasks', () => {
 
   it('fails the nightly check for an entity that has no boot plan, saying why, and runs the others', async () => {
     const started: string[] = [];
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async () => [],
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
       recordNightlyCheck: async () => {},
@@ -530,7 +535,8 @@ describe('scheduled tasks', () => {
   });
 
   it('captures every machine and reports the ones that failed', async () => {
-    const api: ScheduledRecoveryApi = {
+    const api: RecoveryTasksApi = {
+      latestCapture: async () => undefined,
       capture: async ref => {
         if (ref.endsWith('bad'))
           throw new Error('No capture source for primary engine x');
@@ -571,10 +577,10 @@ describe('scheduled tasks', () => {
             new Error(
               'capture of resource:default/busy refused: it is being captured since 2026-12-05T10:00:00.000Z',
             ),
-            { status: 409 },
+            { statusCode: 409 },
           );
         if (ref.endsWith('bad'))
-          throw Object.assign(new Error('engine said no'), { status: 500 });
+          throw Object.assign(new Error('engine said no'), { statusCode: 500 });
         return [];
       },
       analyzeSystems: async () => ({ analysed: [], skipped: [], failed: [] }),
@@ -642,7 +648,7 @@ describe('scheduled tasks', () => {
         options?.signal?.throwIfAborted();
         return [];
       },
-    } as unknown as ScheduledRecoveryApi;
+    } as unknown as RecoveryTasksApi;
     const refs = [
       'resource:default/a',
       'resource:default/b',

@@ -1,6 +1,6 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import type { Capture } from '@backstage-recovery/plugin-recovery-common';
-import type { ScheduledRecoveryApi } from './recoveryClient';
+import type { RecoveryTasksApi } from '@backstage-recovery/plugin-recovery-node';
 
 export interface TaskReport {
   succeeded: string[];
@@ -47,7 +47,7 @@ export async function oldestCapturedFirst(
  * @public
  */
 export async function captureMachines(
-  api: ScheduledRecoveryApi,
+  api: Pick<RecoveryTasksApi, 'capture'>,
   machineRefs: string[],
   logger: LoggerService,
   signal?: AbortSignal,
@@ -121,7 +121,7 @@ export function finishTask(
  * first boots are collected. Other failures fail the task.
  */
 export async function analyseSystems(
-  api: Pick<ScheduledRecoveryApi, 'analyzeSystems'>,
+  api: Pick<RecoveryTasksApi, 'analyzeSystems'>,
   logger: LoggerService,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -134,8 +134,11 @@ export async function analyseSystems(
   );
 }
 
-/** The HTTP status of a failed API call, if the backend answered at all. */
+/**
+ * The status the recovery API answers a failed call with (a RecoveryTaskError's, as its HTTP
+ * route would); none where it did not answer (the task's signal aborted the wait).
+ */
 export function answerStatus(error: unknown): number | undefined {
-  const status = (error as { status?: unknown })?.status;
+  const status = (error as { statusCode?: unknown })?.statusCode;
   return typeof status === 'number' ? status : undefined;
 }

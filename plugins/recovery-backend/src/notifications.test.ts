@@ -19,6 +19,7 @@ import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
 import { componentEntity, machineEntity } from './testing/entities';
 import { providersModule } from './testing/providers';
+import { captureAndPoll } from './testing/captureRequests';
 
 const WEB = 'component:default/web';
 const DATABASE = 'component:default/database';
@@ -183,13 +184,7 @@ async function backend() {
   };
   /** A test recovery of web (its machines captured first), to its end. */
   const run = async (expected: 'succeeded' | 'failed') => {
-    expect(
-      (
-        await request(server)
-          .post('/api/recovery/captures')
-          .send({ entityRef: WEB })
-      ).status,
-    ).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
     let started = (
       await request(server).post('/api/recovery/runs').send({ entityRef: WEB })
     ).body;
@@ -229,13 +224,7 @@ async function backend() {
   /** Past a first sweep (nothing to compare with), captured, and seen recoverable: a loss from here is news. */
   const seenRecoverable = async () => {
     await sweep();
-    expect(
-      (
-        await request(server)
-          .post('/api/recovery/captures')
-          .send({ entityRef: WEB })
-      ).status,
-    ).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
     await sweep();
   };
   return {
@@ -258,13 +247,7 @@ describe('readiness notices through the notifications plugin', () => {
     for (const user of [ALICE, CAROL, DAVE, BOB])
       expect(await inbox(user)).toEqual([]);
     // Captured: recoverable, not yet test-recovered. Never told otherwise: nothing to undo.
-    expect(
-      (
-        await request(server)
-          .post('/api/recovery/captures')
-          .send({ entityRef: WEB })
-      ).status,
-    ).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
     await sweep();
     for (const user of [ALICE, CAROL, DAVE, BOB])
       expect(await inbox(user)).toEqual([]);

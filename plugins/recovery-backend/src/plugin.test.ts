@@ -15,6 +15,7 @@ import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
 import { providersModule } from './testing/providers';
+import { captureAndPoll } from './testing/captureRequests';
 
 const P = 'recovery.backstage-recovery.io/';
 const machine = (
@@ -126,9 +127,10 @@ async function start(
 describe('recovery API', () => {
   it("captures one machine of an entity's plan when asked, and names the plan's machines for one not in it", async () => {
     const { server, source } = await start();
-    const one = await request(server)
-      .post('/api/recovery/captures')
-      .send({ entityRef: 'database', machineRef: 'data-01' });
+    const one = await captureAndPoll(server, {
+      entityRef: 'database',
+      machineRef: 'data-01',
+    });
     expect(one.status).toBe(201);
     expect(one.body.items.map((c: any) => c.machineRef)).toEqual([
       'resource:default/data-01',
@@ -179,9 +181,7 @@ describe('recovery API', () => {
       'No capture of resource:default/infra-01, resource:default/data-01 yet',
     );
 
-    const captured = await request(server)
-      .post('/api/recovery/captures')
-      .send({ entityRef: 'database' });
+    const captured = await captureAndPoll(server, { entityRef: 'database' });
     expect(captured.status).toBe(201);
     expect(captured.body.items.map((c: any) => c.machineRef)).toEqual([
       'resource:default/infra-01',
@@ -357,9 +357,9 @@ describe('recovery API', () => {
       message:
         'Missing permission recovery.run.create on component:default/database',
     });
-    const granted = await request(server)
-      .post('/api/recovery/captures')
-      .send({ entityRef: 'component:default/dns' });
+    const granted = await captureAndPoll(server, {
+      entityRef: 'component:default/dns',
+    });
     expect(granted.status).toBe(201);
     expect(
       granted.body.items.map((c: { machineRef: string }) => c.machineRef),
@@ -505,12 +505,12 @@ describe('recovery API', () => {
     const { server, source } = await start({
       recoveryConfig: { captureStore: { keepLast: 1 } },
     });
-    const first = await request(server)
-      .post('/api/recovery/captures')
-      .send({ entityRef: 'component:default/dns' });
-    const second = await request(server)
-      .post('/api/recovery/captures')
-      .send({ entityRef: 'component:default/dns' });
+    const first = await captureAndPoll(server, {
+      entityRef: 'component:default/dns',
+    });
+    const second = await captureAndPoll(server, {
+      entityRef: 'component:default/dns',
+    });
     expect([first.status, second.status]).toEqual([201, 201]);
     const kept = await request(server).get(
       '/api/recovery/captures?machineRef=resource:default/infra-01',

@@ -3,10 +3,13 @@ import {
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { ForwardedError } from '@backstage/errors';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { recoveryPermissions } from '@backstage-recovery/plugin-recovery-common';
 import {
   recoveryProvidersExtensionPoint,
+  recoveryTasksExtensionPoint,
+  type RecoveryTasksExtensionPoint,
   scheduleTaskFrom,
 } from '@backstage-recovery/plugin-recovery-node';
 import { NOTIFICATIONS_SCHEDULE_KEY, readRecoveryConfig } from './config';
@@ -19,12 +22,15 @@ import { ReadinessHistoryStore } from './database/ReadinessHistoryStore';
 import { RunStore } from './database/RunStore';
 import { AnalysisService } from './service/AnalysisService';
 import { CatalogGraphLoader } from './plan/catalogGraph';
+import { AuthorizedRunService } from './run/AuthorizedRunService';
 import { RunService } from './run/RunService';
 import { CaptureService } from './service/CaptureService';
 import { PlanService } from './service/PlanService';
 import { ProviderRegistry } from './service/ProviderRegistry';
 import { ReadinessNotifier } from './service/ReadinessNotifier';
 import { ReadinessService } from './service/ReadinessService';
+import { RecoveryAuthorizer } from './service/RecoveryAuthorizer';
+import { RecoveryTasks } from './service/RecoveryTasks';
 import { createRouter } from './service/router';
 
 /**
@@ -37,6 +43,20 @@ export const recoveryPlugin = createBackendPlugin({
   register(env) {
     const providers = new ProviderRegistry();
     env.registerExtensionPoint(recoveryProvidersExtensionPoint, providers);
+    // Each module's own, so that its failure to connect is reported as the module's (as the
+    // catalog does for entity providers).
+    const connections: Array<{
+      connect: Parameters<RecoveryTasksExtensionPoint['connect']>[0];
+      reportModuleStartupFailure(options: { error: Error }): void;
+    }> = [];
+    env.registerExtensionPoint({
+      extensionPoint: recoveryTasksExtensionPoint,
+      factory: ({ reportModuleStartupFailure }) => ({
+        connect(connect) {
+          connections.push({ connect, reportModuleStartupFailure });
+        },
+      }),
+    });
 
     env.registerInit({
       deps: {
@@ -233,10 +253,37 @@ export const recoveryPlugin = createBackendPlugin({
             captures,
             runs,
             readiness,
-            nightlyChecks,
           }),
         );
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
+
+        // Last: modules (the scheduler) drive the services in-process, as the plugin itself.
+        const authorizer = new RecoveryAuthorizer(permissions);
+        const tasks = new RecoveryTasks({
+          auth,
+          auditor,
+          authorizer,
+          graphs,
+          captures,
+          runs: new AuthorizedRunService(runs, authorizer, graphs, plans),
+          analyses,
+          readiness,
+          nightlyChecks,
+        });
+        await Promise.all(
+          connections.map(async ({ connect, reportModuleStartupFailure }) => {
+            try {
+              await connect(tasks);
+            } catch (error) {
+              reportModuleStartupFailure({
+                error: new ForwardedError(
+                  'Failed to connect to the recovery tasks API',
+                  error,
+                ),
+              });
+            }
+          }),
+        );
       },
     });
   },

@@ -12,11 +12,18 @@ import type {
  * Entity refs in paths are split: `/readiness/component/default/web`.
  *
  * - `GET  /readiness/:kind/:namespace/:name` → `Readiness`
- * - `GET  /readiness?include=plan` → `{ items: ReadinessSummary[] }`, most at risk first (each plan as
- *   its machine count, each last run as a summary; `include=plan`: each plan in full too)
+ * - `GET  /readiness?include=plan&limit=&cursor=` → `ReadinessPage`: `limit` entities (100 unless
+ *   given, at most 500) in the order of their refs, most at risk first within the page, the next page
+ *   by `pageInfo.nextCursor` (each plan as its machine count, each last run as a summary;
+ *   `include=plan`: each plan in full too)
  * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
- * - `POST /captures` `{ entityRef, machineRef? }` → `{ items: Capture[] }` (201; every machine of the
- *   entity's plan, or only `machineRef` of them; needs `recovery.capture.create`)
+ * - `POST /captures` `{ entityRef, machineRef? }` → `CaptureRequest` (202, its `Location` the request's
+ *   path; every machine of the entity's plan, or only `machineRef` of them, captured in turn while the
+ *   caller polls; needs `recovery.capture.create`; a 400, 403, 404, or a 409 where every machine is being
+ *   captured already, at once)
+ * - `GET  /captures/requests/:id` → `CaptureRequest`: `capturing` (the captures so far), `succeeded`
+ *   (`captures`), `failed` (`statusCode` and `error` as POST answered them before it was polled); one
+ *   whose backend stopped mid-capture is failed as interrupted (503). `RecoveryClient.captureNow` polls it.
  * - `GET  /captures?machineRef=&limit=` → `{ items: Capture[] }`, newest first (20 unless `limit`, at
  *   most 500)
  * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, acceptCycles?, recoveryPoint? }` → `RecoveryRun` (202; needs
@@ -35,9 +42,15 @@ import type {
  */
 export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;
+  /** Every recoverable entity's readiness (every page read), most at risk first; one page: `RecoveryClient.listReadinessPage`. */
   listReadiness(): Promise<ReadinessSummary[]>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
-  captureNow(entityRef: string, machineRef?: string): Promise<Capture[]>;
+  /** Posts a capture request and polls it until it ends: its captures, or the error it failed with. */
+  captureNow(
+    entityRef: string,
+    machineRef?: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<Capture[]>;
   /** The kept captures of one machine, newest first: 20 unless `limit` (1 to 500) says. */
   listCaptures(machineRef: string, limit?: number): Promise<Capture[]>;
   startRun(request: {

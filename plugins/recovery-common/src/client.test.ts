@@ -81,6 +81,58 @@ describe('RecoveryClient', () => {
     ]);
   });
 
+  it('reads every page of the readiness, most at risk first, and one page as asked', async () => {
+    const item = (entityRef: string, status: string) => ({ entityRef, status });
+    const { client, calls } = setup(url => {
+      const cursor = new URL(url).searchParams.get('cursor');
+      if (!cursor)
+        return json({
+          items: [item('component:default/a', 'ready')],
+          totalItems: 3,
+          pageInfo: { nextCursor: 'c1' },
+        });
+      if (cursor === 'c1')
+        return json({
+          // Read a moment later: a's readiness changed meanwhile, and is taken as last read.
+          items: [
+            item('component:default/b', 'not-recoverable'),
+            item('component:default/a', 'at-risk'),
+          ],
+          totalItems: 3,
+          pageInfo: { nextCursor: 'c2' },
+        });
+      return json({
+        items: [item('component:default/c', 'at-risk')],
+        totalItems: 3,
+        pageInfo: {},
+      });
+    });
+    expect(await client.listReadiness()).toEqual([
+      item('component:default/b', 'not-recoverable'),
+      item('component:default/a', 'at-risk'),
+      item('component:default/c', 'at-risk'),
+    ]);
+    expect(calls.map(c => c.url)).toEqual([
+      'http://backstage.test/api/recovery/readiness',
+      'http://backstage.test/api/recovery/readiness?limit=500&cursor=c1',
+      'http://backstage.test/api/recovery/readiness?limit=500&cursor=c2',
+    ]);
+    expect(
+      await client.listReadinessPage({
+        includePlan: true,
+        limit: 20,
+        cursor: 'c2',
+      }),
+    ).toEqual({
+      items: [item('component:default/c', 'at-risk')],
+      totalItems: 3,
+      pageInfo: {},
+    });
+    expect(calls.at(-1)!.url).toBe(
+      'http://backstage.test/api/recovery/readiness?include=plan&limit=20&cursor=c2',
+    );
+  });
+
   it('posts runs and captures as JSON', async () => {
     const { client, calls } = setup(url =>
       url.endsWith('/captures')

@@ -138,6 +138,27 @@ export function formatDuration(seconds: number | undefined): string {
 }
 
 /**
+ * A time as the portal and the readiness notices write it, to the second, in UTC and saying so:
+ * `2024-05-01 10:00:01 UTC`; with `clock`, the time of day alone, `10:00:01 UTC` (where the date is
+ * given nearby). UTC rather than the reader's zone: times are read beside the backend's logs and
+ * the engines' events, and a DR test report reads the same to everyone. `—` where unknown; text
+ * that is no time is given back as it came.
+ *
+ * @public
+ */
+export function formatUtcTime(
+  iso: string | undefined,
+  { clock = false }: { clock?: boolean } = {},
+): string {
+  if (!iso) return '—';
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  const utc = new Date(ms).toISOString();
+  const time = utc.slice(11, 19);
+  return clock ? `${time} UTC` : `${utc.slice(0, 10)} ${time} UTC`;
+}
+
+/**
  * A duration read against its objective (a capture's age against the RPO, a measured RTO against
  * the RTO objective): as {@link formatDuration} says it, unless that would read the same as the
  * objective it exceeds (an hourly capture 40 s late against an RPO of 1h would read `1h`); then

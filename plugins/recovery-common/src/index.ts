@@ -63,6 +63,7 @@ export {
   type RunSummary,
   type MachineCaptureSummary,
   type ReadinessSummary,
+  type ReadinessPage,
   failedMachine,
   isFullRun,
 } from './types';
@@ -80,8 +81,14 @@ export {
   formatBytes,
   formatDuration,
   formatAgainst,
+  formatUtcTime,
 } from './duration';
 export { type RecoveryApi } from './api';
+export {
+  type CaptureRequest,
+  type CaptureRequestError,
+  type CaptureRequestStatus,
+} from './captureRequest';
 export { RecoveryClient } from './client';
 export {
   HOST_BUSY_ERROR_NAME,

@@ -576,6 +576,20 @@ export type ReadinessSummary = Omit<
 };
 
 /**
+ * A page of `GET /readiness`: pages split the entities in the order of their refs, each page most
+ * at risk first; `pageInfo.nextCursor` asks for the next (absent on the last), as the catalog's
+ * `queryEntities` pages.
+ *
+ * @public
+ */
+export interface ReadinessPage {
+  items: ReadinessSummary[];
+  /** Entities in every page together. */
+  totalItems: number;
+  pageInfo: { nextCursor?: string };
+}
+
+/**
  * The machine a run failed at: the one its error names. A run-wide error (its lab, its host out of
  * reach, which fails the machines it stopped with its own words) blames none; only a run without
  * an error falls back to the first machine that failed on its own. An interrupted run's machines

@@ -39,7 +39,15 @@ export {
 export {
   type RecoveryProvidersExtensionPoint,
   recoveryProvidersExtensionPoint,
+  type RecoveryTasksExtensionPoint,
+  recoveryTasksExtensionPoint,
 } from './extensions';
+export {
+  type RecoveryTasksApi,
+  type RecoveryTaskOptions,
+  type SystemsAnalysed,
+  RecoveryTaskError,
+} from './tasks';
 export { subnetsOverlap } from './subnets';
 export { MAX_TIMER_MS } from './timers';
 export {

@@ -1,5 +1,6 @@
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import type {
+  BackendFeature,
   SchedulerServiceTaskInvocationDefinition,
   SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
@@ -13,35 +14,35 @@ export type ScheduledTask = SchedulerServiceTaskScheduleDefinition &
   SchedulerServiceTaskInvocationDefinition;
 
 /**
- * The real recovery backend plugin with this module, over HTTP, on a catalog of `entities`: the
- * tasks the module schedules are kept (run them with `task(id).fn`), not run by a clock, and
- * what the module logs goes to `logger`.
+ * The real recovery backend plugin with this module, on a catalog of `entities`: the tasks the
+ * module schedules are kept (run them with `task(id).fn`), not run by a clock, and what the
+ * module logs goes to `logger`. `server` serves the plugin's HTTP API, for what a test does or
+ * reads beside the tasks.
  */
 export async function startSchedulerBackend(options: {
   entities: Entity[];
   config?: JsonObject;
+  /** Features besides: provider modules, service mocks. */
+  features?: BackendFeature[];
 }) {
   const tasks: ScheduledTask[] = [];
   const scheduler = mockServices.scheduler.mock({
     scheduleTask: async task => void tasks.push(task as ScheduledTask),
   });
-  let baseUrl = '';
   const logger = mockServices.logger.mock();
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
       recoveryModuleScheduler,
       scheduler.factory,
-      // Asked only once a task runs, by then the server listens.
-      mockServices.discovery.mock({ getBaseUrl: async () => baseUrl }).factory,
       mockServices.rootLogger.mock({ child: () => logger }).factory,
       catalogServiceMock.factory({ entities: options.entities }),
       ...(options.config
         ? [mockServices.rootConfig.factory({ data: options.config })]
         : []),
+      ...(options.features ?? []),
     ],
   });
-  baseUrl = `http://127.0.0.1:${server.port()}/api/recovery`;
   const task = (id: string) => {
     const found = tasks.find(t => t.id === id);
     if (!found)

@@ -5,6 +5,7 @@ import type {
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { ACTIVE_RUN_STATUSES } from '../run/runState';
+import { CaptureRequestStore } from './CaptureRequestStore';
 import { chunks, iso, NEWEST_FIRST, toCapture } from './rows';
 
 /** A capture as stored: the API view plus what a restore needs. */
@@ -24,7 +25,12 @@ export interface CaptureFailure {
 
 /** Persistence of captures: their damage marks, failed captures and pruning. */
 export class CaptureStore {
-  constructor(private readonly db: Knex) {}
+  /** The capture requests (POST /captures) callers poll, on the same database. */
+  readonly requests: CaptureRequestStore;
+
+  constructor(private readonly db: Knex) {
+    this.requests = new CaptureRequestStore(db);
+  }
 
   /** Records a capture; it clears its machine's failed capture started before it (recordCaptureFailure). */
   async insertCapture(capture: StoredCapture): Promise<void> {

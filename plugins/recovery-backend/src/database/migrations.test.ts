@@ -219,5 +219,66 @@ describe.each(databases.eachSupportedId())(
         databaseId === 'SQLITE_3' ? 'float' : 'real',
       );
     });
+
+    it('indexes the lookups that run often (labs left, finished failovers, a night’s outcomes, a machine’s events by time), partial on PostgreSQL, and drops them going down', async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      const definitions = async (): Promise<Record<string, string>> => {
+        const rows: Array<{ name: string; definition: string | null }> =
+          databaseId === 'SQLITE_3'
+            ? await knex.raw(
+                `select name, sql as definition from sqlite_master where type = 'index'`,
+              )
+            : (
+                await knex.raw(
+                  `select indexname as name, indexdef as definition from pg_indexes`,
+                )
+              ).rows;
+        return Object.fromEntries(
+          rows.map(r => [r.name, (r.definition ?? '').replace(/["`]/g, '')]),
+        );
+      };
+      const added = {
+        recovery_runs_lab_left_idx: 'recovery_runs',
+        recovery_runs_failover_idx: 'recovery_runs',
+        recovery_nightly_checks_checked_idx: 'recovery_nightly_checks',
+        recovery_events_machine_time_idx: 'recovery_events',
+      };
+      const up = await definitions();
+      for (const [name, table] of Object.entries(added))
+        expect(up[name]).toMatch(new RegExp(` on (public\\.)?${table} `, 'i'));
+      expect(up.recovery_nightly_checks_checked_idx).toMatch(/\(checked_at\)/);
+      expect(up.recovery_events_machine_time_idx).toMatch(/\(machine, time\)/);
+      if (databaseId === 'POSTGRES_15') {
+        // Only the few rows each finds: runs whose lab is left, failovers.
+        expect(up.recovery_runs_lab_left_idx).toMatch(
+          /\(created_at, id\) WHERE lab_left$/,
+        );
+        expect(up.recovery_runs_failover_idx).toMatch(
+          /\(hypervisor_host, created_at, id\) WHERE \(\(mode\)::text = 'failover'::text\)$/,
+        );
+      } else {
+        expect(up.recovery_runs_lab_left_idx).toMatch(
+          /\(lab_left, created_at, id\)$/,
+        );
+        expect(up.recovery_runs_failover_idx).toMatch(
+          /\(mode, hypervisor_host, created_at, id\)$/,
+        );
+      }
+
+      await knex.migrate.down({
+        directory: migrationsDirectory,
+        name: '20270105000000_frequent_lookup_indexes.js',
+      });
+      const down = await definitions();
+      for (const name of Object.keys(added)) expect(down[name]).toBeUndefined();
+      // The indexes before it stay.
+      expect(Object.keys(down)).toEqual(
+        expect.arrayContaining([
+          'recovery_runs_created_idx',
+          'recovery_events_identity_uq',
+        ]),
+      );
+    });
   },
 );

@@ -16,6 +16,7 @@ import { componentEntity, machineEntity } from '../testing/entities';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
+import { captureAndPoll } from '../testing/captureRequests';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -75,9 +76,7 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('refuses a run naming the captures of its container kept under the name it had, and readiness names them too; none restored in their stead', async () => {
-      const captured = await request(server)
-        .post('/api/recovery/captures')
-        .send({ entityRef: WEB });
+      const captured = await captureAndPoll(server, { entityRef: WEB });
       expect(captured.status).toBe(201);
       const { createdAt } = captured.body.items[0];
       current = catalogServiceMock({ entities: site('web-01b') });

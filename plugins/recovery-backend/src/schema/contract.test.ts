@@ -9,6 +9,7 @@ import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { createServiceFactory } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import type { NightlyCheckRecord } from '@backstage-recovery/plugin-recovery-common';
 import {
   CaptureStoreError,
   engineError,
@@ -30,6 +31,7 @@ import {
 } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
+import { tasksModule } from '../testing/tasksModule';
 
 /*
  * openapi.yaml as a contract: every route runs for real (the plugin in a test backend, its store
@@ -248,6 +250,8 @@ describe.each(databases.eachSupportedId())(
     let contract: ApiContract;
     let knex: Knex;
     let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+    /** What the nightly check records through: the plugin's tasks API. */
+    const nightly = tasksModule();
     /** The same plugin without a hypervisor host. */
     let hostless: typeof server;
     const host = new FakeHost({}, [CRASH_01]);
@@ -264,6 +268,7 @@ describe.each(databases.eachSupportedId())(
       ({ server } = await startTestBackend({
         features: [
           recoveryPlugin,
+          nightly.module,
           providersModule({
             captureSources: [
               primaryEngine,
@@ -344,6 +349,36 @@ describe.each(databases.eachSupportedId())(
         { timeout: 15_000, interval: 50 },
       );
       return status;
+    };
+
+    /**
+     * A capture as POST /captures answered it before it was polled: its refusal where it refuses
+     * it at once, else its request polled until it ends (each answer checked), as a 201 `{ items }`
+     * or its failure's status and `{ error, response }`.
+     */
+    const capture = async (options: {
+      body?: unknown;
+      as?: string;
+      type?: string;
+    }) => {
+      const posted = await call('post', '/captures', options);
+      if (posted.status !== 202) return posted;
+      const path = `/captures/requests/${posted.body.requestId}`;
+      expect(posted.headers.location).toBe(`/api/recovery${path}`);
+      let request = posted.body;
+      while (request.status === 'capturing') {
+        await new Promise(resolve => setTimeout(resolve, 20));
+        request = (await call('get', path, { as: options.as })).body;
+      }
+      return request.status === 'succeeded'
+        ? { status: 201, body: { items: request.captures } }
+        : {
+            status: request.statusCode,
+            body: {
+              error: request.error,
+              response: { statusCode: request.statusCode },
+            },
+          };
     };
 
     it('answers /health', async () => {
@@ -568,7 +603,7 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('captures the machines of an entity, and lists them', async () => {
-      const captured = await call('post', '/captures', {
+      const captured = await capture({
         body: { entityRef: SHOP },
       });
       expect(captured.status).toBe(201);
@@ -578,7 +613,7 @@ describe.each(databases.eachSupportedId())(
           .sort(),
       ).toEqual([APP_01, DB_01]);
       // A machine captured while it was not serving: kept, and its state said.
-      const stopped = await call('post', '/captures', {
+      const stopped = await capture({
         body: { entityRef: CRASHY },
       });
       expect(stopped.status).toBe(201);
@@ -600,7 +635,7 @@ describe.each(databases.eachSupportedId())(
           (c: { machineRef: string }) => c.machineRef === DB_01,
         ),
       ]);
-      const one = await call('post', '/captures', {
+      const one = await capture({
         body: { entityRef: SHOP, machineRef: DB_01 },
       });
       expect(one.status).toBe(201);
@@ -626,11 +661,11 @@ describe.each(databases.eachSupportedId())(
       for (const [body, status, as] of refused) {
         expect({
           body,
-          status: (await call('post', '/captures', { body, as })).status,
+          status: (await capture({ body, as })).status,
         }).toEqual({ body, status });
       }
       // An engine's failure answers its own status (502: it answered with an error), never the engine's; the source's error in cause.
-      const broken = await call('post', '/captures', {
+      const broken = await capture({
         body: { entityRef: 'component:default/broken' },
       });
       expect(broken.body.error).toMatchObject({
@@ -639,7 +674,7 @@ describe.each(databases.eachSupportedId())(
         cause: { name: 'EngineFailedError', statusCode: 502, engine: 'broken' },
       });
       // A capture store full: 507, named, saying the store and what is wrong; never a 500.
-      const full = await call('post', '/captures', {
+      const full = await capture({
         body: { entityRef: 'component:default/full' },
       });
       expect(full.body.error).toMatchObject({
@@ -657,7 +692,7 @@ describe.each(databases.eachSupportedId())(
       });
       // A capture found damaged: listed with the mark, and no run restores it (its only one: refused, naming it).
       const [spoilt] = (
-        await call('post', '/captures', {
+        await capture({
           body: { entityRef: 'component:default/spoilt' },
         })
       ).body.items;
@@ -698,7 +733,7 @@ describe.each(databases.eachSupportedId())(
         },
       });
       // Of an entity's several machines, each is tried: those failed and those captured named.
-      const mixed = await call('post', '/captures', {
+      const mixed = await capture({
         body: { entityRef: 'component:default/mixed' },
       });
       expect(mixed.status).toBe(502);
@@ -723,7 +758,7 @@ describe.each(databases.eachSupportedId())(
       });
       // A machine this backend is capturing already: refused by the backend itself, its source keeping no note.
       slow.gated.add('slow-01');
-      const first = call('post', '/captures', {
+      const first = capture({
         body: { entityRef: 'component:default/slow' },
       });
       await vi.waitFor(() => expect(slow.waiting.size).toBe(1));
@@ -763,6 +798,143 @@ describe.each(databases.eachSupportedId())(
           status: (await call('get', `/captures${query}`)).status,
         }).toEqual({ query, status });
       }
+    });
+
+    it('answers a capture request while it captures, then with its captures; one of a backend that died as interrupted', async () => {
+      slow.gated.add('slow-01');
+      const posted = await call('post', '/captures', {
+        body: { entityRef: 'component:default/slow' },
+      });
+      expect(posted.status).toBe(202);
+      expect(posted.headers['retry-after']).toBe('1');
+      const { requestId } = posted.body;
+      expect(posted.body).toEqual({
+        requestId,
+        entityRef: 'component:default/slow',
+        machineRefs: ['resource:default/slow-01'],
+        status: 'capturing',
+        createdAt: expect.any(String),
+        captures: [],
+      });
+      await vi.waitFor(() => expect(slow.waiting.size).toBe(1));
+      const path = `/captures/requests/${requestId}`;
+      // Asked while it captures: as it was accepted (no replica's memory: the database's).
+      expect((await call('get', path)).body).toEqual(posted.body);
+      slow.letThrough();
+      let polled = posted;
+      await vi.waitFor(async () => {
+        polled = await call('get', path);
+        expect(polled.body.status).toBe('succeeded');
+      });
+      expect(polled.body).toEqual({
+        ...posted.body,
+        status: 'succeeded',
+        finishedAt: expect.any(String),
+        captures: [
+          expect.objectContaining({ machineRef: 'resource:default/slow-01' }),
+        ],
+      });
+      expect(
+        (
+          await call(
+            'get',
+            '/captures?machineRef=resource:default/slow-01&limit=1',
+          )
+        ).body.items,
+      ).toEqual(polled.body.captures);
+
+      // No such request, or one of an entity the caller may not see: the same 404.
+      const unknown = await call('get', '/captures/requests/no-such-request');
+      expect({ status: unknown.status, error: unknown.body.error }).toEqual({
+        status: 404,
+        error: {
+          name: 'NotFoundError',
+          message: 'No capture request no-such-request',
+        },
+      });
+      const requests = new CaptureStore(knex).requests;
+      await requests.insert({
+        requestId: 'hidden-request',
+        entityRef: OPS,
+        machineRefs: [DB_01],
+        createdAt: new Date().toISOString(),
+      });
+      expect(
+        (await call('get', '/captures/requests/hidden-request')).status,
+      ).toBe(404);
+      expect(
+        (
+          await call('get', '/captures/requests/hidden-request', {
+            as: AS_PLUGIN,
+          })
+        ).body.status,
+      ).toBe('capturing');
+
+      // Its backend stopped mid-capture (killed): not heard from for a minute, it failed as
+      // interrupted, by whichever replica is asked; the machines captured before, kept.
+      const [kept] = polled.body.captures;
+      await requests.insert({
+        requestId: 'orphaned',
+        entityRef: SHOP,
+        machineRefs: ['resource:default/slow-01', DB_01],
+        createdAt: new Date().toISOString(),
+      });
+      await requests.progress('orphaned', [kept]);
+      await requests.insert({
+        requestId: 'orphaned-one',
+        entityRef: DB,
+        machineRef: DB_01,
+        machineRefs: [DB_01],
+        createdAt: new Date().toISOString(),
+      });
+      // Still heard from: capturing.
+      expect(
+        (await call('get', '/captures/requests/orphaned')).body.status,
+      ).toBe('capturing');
+      await knex('recovery_capture_requests')
+        .whereIn('id', ['orphaned', 'orphaned-one'])
+        .update({ heard_at: new Date(Date.now() - 61_000) });
+      const interrupted = await call('get', '/captures/requests/orphaned');
+      const why =
+        'capture request orphaned was interrupted: the backend taking it stopped (no heartbeat for 60 s) before it finished: capture again';
+      expect(interrupted.body).toEqual({
+        requestId: 'orphaned',
+        entityRef: SHOP,
+        machineRefs: ['resource:default/slow-01', DB_01],
+        status: 'failed',
+        createdAt: expect.any(String),
+        finishedAt: expect.any(String),
+        captures: [kept],
+        statusCode: 503,
+        error: {
+          name: 'CaptureFailedError',
+          message: `capture of ${SHOP}: 1 of 2 machines not captured: ${DB_01}: ServiceUnavailableError: ${why}; captured, and kept: resource:default/slow-01`,
+          statusCode: 503,
+          failed: [
+            {
+              machineRef: DB_01,
+              kind: 'unreachable',
+              error: { name: 'ServiceUnavailableError', message: why },
+            },
+          ],
+          captures: [kept],
+        },
+      });
+      // Told once: asked again, the same.
+      expect((await call('get', '/captures/requests/orphaned')).body).toEqual(
+        interrupted.body,
+      );
+      expect(
+        (await call('get', '/captures/requests/orphaned-one')).body,
+      ).toMatchObject({
+        status: 'failed',
+        statusCode: 503,
+        captures: [],
+        error: {
+          name: 'ServiceUnavailableError',
+          message: `capture of ${DB_01} failed: ${why.replace('orphaned', 'orphaned-one')}`,
+        },
+      });
     });
 
     it('plans', async () => {
@@ -887,6 +1059,8 @@ describe.each(databases.eachSupportedId())(
           'Query parameter before: no run "\u0000"',
         ],
         ['post', '/runs/%00/release', {}, 404],
+        ['get', '/captures/requests/%00', {}, 404],
+        ['get', '/captures/requests/%ED%A0%80', {}, 400],
         [
           'get',
           '/runs/%ED%A0%80',
@@ -1456,12 +1630,8 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
-    it("records a night's outcomes from the nightly check alone, and readiness gives each entity its own", async () => {
-      const NIGHTLY = mockCredentials.service.header({
-        onBehalfOf: mockCredentials.service('plugin:recovery'),
-        targetPluginId: 'recovery',
-      });
-      const night = {
+    it('gives each entity its own outcome of the night the nightly check recorded (in-process)', async () => {
+      const night: NightlyCheckRecord = {
         checkedAt: '2026-11-05T03:30:00+01:00',
         outcomes: [
           {
@@ -1495,14 +1665,7 @@ describe.each(databases.eachSupportedId())(
           },
         ],
       };
-      const recorded = await call('post', '/nightly-check', {
-        body: night,
-        as: NIGHTLY,
-      });
-      expect({ status: recorded.status, body: recorded.body }).toEqual({
-        status: 201,
-        body: { checkedAt: '2026-11-05T02:30:00.000Z', recorded: 4 },
-      });
+      await nightly.tasks().recordNightlyCheck(night);
       // Each entity's own, and in the overview; app's covering run is of a system users may not see.
       expect(
         (await call('get', '/readiness/component/default/db')).body
@@ -1538,34 +1701,12 @@ describe.each(databases.eachSupportedId())(
         [CRASHY]: 'excluded',
       });
 
-      const refused: Array<[unknown, number, string?, string?]> = [
-        [night, 403],
-        [
-          {
-            ...night,
-            outcomes: [
-              { entityRef: APP, outcome: 'refused', message: 'no reason' },
-            ],
-          },
-          400,
-          NIGHTLY,
-        ],
-        [{ ...night, checkedAt: 'last night' }, 400, NIGHTLY],
-        // The night before, recorded late: last night's stays.
-        [{ ...night, checkedAt: '2026-11-04T02:30:00Z' }, 409, NIGHTLY],
-        [
-          { ...night, outcomes: [], pad: 'x'.repeat(10 * 1024 * 1024) },
-          413,
-          NIGHTLY,
-        ],
-        [JSON.stringify(night), 415, NIGHTLY, 'text/plain'],
-      ];
-      for (const [body, status, as, type] of refused) {
-        expect({
-          status: (await call('post', '/nightly-check', { body, as, type }))
-            .status,
-        }).toEqual({ status });
-      }
+      // The night before, recorded late: last night's stays.
+      await expect(
+        nightly
+          .tasks()
+          .recordNightlyCheck({ ...night, checkedAt: '2026-11-04T02:30:00Z' }),
+      ).rejects.toMatchObject({ statusCode: 409, name: 'ConflictError' });
     });
 
     it('answered every answer the description documents', () => {

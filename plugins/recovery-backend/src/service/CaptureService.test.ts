@@ -12,7 +12,6 @@ import {
 } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import request from 'supertest';
 import {
   CaptureStoppedError,
   engineError,
@@ -32,6 +31,7 @@ import { providersModule } from '../testing/providers';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
+import { captureAndPoll } from '../testing/captureRequests';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 const locator = {
@@ -507,9 +507,9 @@ describe('CaptureService', () => {
     );
     const backend = await start({ timeout: '300ms' });
     try {
-      const res = await request(backend.server)
-        .post('/api/recovery/captures')
-        .send({ entityRef: 'resource:default/data-01' });
+      const res = await captureAndPoll(backend.server, {
+        entityRef: 'resource:default/data-01',
+      });
       expect({ status: res.status, message: res.body.error.message }).toEqual({
         status: 503,
         message:

@@ -3,6 +3,8 @@ import {
   ConflictError,
   ForwardedError,
   InputError,
+  isError,
+  serializeError,
   ServiceUnavailableError,
 } from '@backstage/errors';
 import {
@@ -14,6 +16,8 @@ import {
   notServingWhenCaptured,
   type Capture,
   type CaptureFailure,
+  type CaptureRequest,
+  type CaptureRequestError,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedMachine,
@@ -46,13 +50,20 @@ export const DEFAULT_CAPTURE_TIMEOUT_MS = 30 * 60_000;
  */
 const SOURCE_STOP_GRACE_MS = 60_000;
 
-/** A capture this backend is taking: of which machine, since when (its createdAt), and its id. */
+/**
+ * A capture this backend is taking: of which machine, since when (its createdAt), and its id. Or
+ * one a capture request accepted is to take in its turn (`queued`): since when it was accepted.
+ */
 interface Hold {
   machineRef: string;
   engine: string;
   container: string;
   captureId: string;
   since: string;
+  /** The capture request it is of, where one (POST /captures). */
+  requestId?: string;
+  /** Not begun: the request captures machines before it. */
+  queued?: boolean;
 }
 
 /** The refusal of a capture of `ref` while `hold` is under way: the machine, when it started, its id. */
@@ -61,7 +72,47 @@ function refusal(ref: string, hold: Hold): string {
     hold.machineRef === ref
       ? ''
       : `, as ${hold.machineRef}: its container ${hold.container} on engine ${hold.engine}`;
+  if (hold.queued)
+    return `capture of ${ref} refused: capture request ${hold.requestId}, accepted at ${hold.since}, is to capture it${as}`;
   return `capture of ${ref} refused: it is being captured since ${hold.since} (capture ${hold.captureId}${as})`;
+}
+
+/** How a capture request ended: its captures, and the error it failed with, if it did. */
+export interface CaptureRequestEnd {
+  requestId: string;
+  captures: Capture[];
+  error?: unknown;
+}
+
+/** How often the backend capturing a request says so (CaptureRequestStore.heartbeat). */
+const REQUEST_HEARTBEAT_MS = 5_000;
+/** A capture request not heard from for this long lost its backend (as runs' staleAfterMs). */
+export const CAPTURE_REQUEST_STALE_MS = 60_000;
+/** How long capture requests are kept after they were last heard from: a caller polls within seconds. */
+export const CAPTURE_REQUEST_RETENTION_MS = 24 * 3_600_000;
+
+/**
+ * An error as Backstage's error handler answers it (its status, its serialized body without a
+ * stack): a capture request's failure, answered by the poll as POST answered it before.
+ */
+function answered(error: unknown): CaptureRequestError {
+  // As the handler filters them: a database's error, or something thrown that is no Error.
+  if (!isError(error) || error.constructor.name === 'DatabaseError') {
+    return {
+      statusCode: 500,
+      error: { name: 'Error', message: 'An internal error occurred' },
+    };
+  }
+  const own = (error as { statusCode?: unknown; status?: unknown }) ?? {};
+  const code = [own.statusCode, own.status].find(
+    c => typeof c === 'number' && Number.isInteger(c) && c >= 100 && c <= 599,
+  ) as number | undefined;
+  return {
+    statusCode: code ?? statusOf(error),
+    error: serializeError(error, {
+      includeStack: false,
+    }) as CaptureRequestError['error'],
+  };
 }
 
 const ONE_AT_A_TIME =
@@ -196,6 +247,164 @@ export class CaptureService {
     entityRef: string,
     machineRef?: string,
   ): Promise<Capture[]> {
+    const locators = await this.locatorsOf(entityRef, machineRef);
+    return this.captureInTurn(entityRef, locators, {
+      // Looked at in the same turn as captureMachine takes its hold: nothing comes in between.
+      busy: locator => this.heldFor(locator),
+      capture: locator => this.captureMachine(locator),
+    });
+  }
+
+  /**
+   * Accepts a capture of the entity's machines, or only `machineRef` of them, as captureEntity
+   * takes it, and takes it in the background: the caller polls the request (captureRequest), the
+   * state of which is in the database for every replica to answer. What captureEntity refuses
+   * before it captures anything (a 400, and a 409 where every machine asked for is being captured)
+   * is refused here, at once. The machines free are held for the request from now on: another
+   * capture of one is refused while it waits for its turn. `ended` hears how it ended.
+   */
+  async requestCapture(
+    entityRef: string,
+    machineRef?: string,
+    ended?: (end: CaptureRequestEnd) => Promise<void>,
+  ): Promise<CaptureRequest> {
+    const locators = await this.locatorsOf(entityRef, machineRef);
+    const requestId = randomUUID();
+    const createdAt = new Date().toISOString();
+    // From the look at the holds to the request's own, in one turn: nothing comes in between.
+    const busy = new Map<string, Hold>();
+    const held = new Map<string, Hold>();
+    for (const locator of locators) {
+      const hold = this.heldFor(locator);
+      if (hold && hold.requestId !== requestId)
+        busy.set(locator.machineRef, hold);
+      else
+        held.set(
+          locator.machineRef,
+          this.holdFor(locator, requestId, createdAt),
+        );
+    }
+    if (held.size === 0) {
+      throw new ConflictError(
+        `${[...busy].map(([ref, hold]) => refusal(ref, hold)).join('; ')}; ${ONE_AT_A_TIME}`,
+      );
+    }
+    const request = {
+      requestId,
+      entityRef,
+      ...(machineRef !== undefined && { machineRef }),
+      machineRefs: locators.map(l => l.machineRef),
+      createdAt,
+    };
+    try {
+      await this.store.requests.insert(request);
+    } catch (error) {
+      for (const hold of held.values()) this.letGo(hold);
+      throw error;
+    }
+    this.store.requests
+      .prune(CAPTURE_REQUEST_RETENTION_MS)
+      .catch(error =>
+        this.logger.warn(`Could not prune old capture requests: ${error}`),
+      );
+    const underWay = this.takeRequest(request.requestId, entityRef, locators, {
+      busy,
+      held,
+      ended,
+    }).finally(() => this.requestsUnderWay.delete(underWay));
+    this.requestsUnderWay.add(underWay);
+    return { ...request, status: 'capturing', captures: [] };
+  }
+
+  /**
+   * A capture request as its caller polls it, or undefined where none has that id (or it was
+   * pruned). One still capturing whose backend is no longer heard from (stopped mid-capture) is
+   * failed as interrupted, by whichever replica is asked first: never capturing for ever.
+   */
+  async captureRequest(requestId: string): Promise<CaptureRequest | undefined> {
+    const request = await this.store.requests.get(requestId);
+    if (request?.status !== 'capturing') return request;
+    const claimed = await this.store.requests.claimStale(
+      requestId,
+      CAPTURE_REQUEST_STALE_MS,
+      interrupted,
+      new Date(),
+    );
+    return claimed ? this.store.requests.get(requestId) : request;
+  }
+
+  /** Once every capture request this backend is taking has ended (tests). */
+  async requestsSettled(): Promise<void> {
+    while (this.requestsUnderWay.size > 0)
+      await Promise.all(this.requestsUnderWay);
+  }
+
+  /** Takes a capture request's machines in turn, beating, and records how it ended. */
+  private async takeRequest(
+    requestId: string,
+    entityRef: string,
+    locators: MachineLocator[],
+    {
+      busy,
+      held,
+      ended,
+    }: {
+      busy: Map<string, Hold>;
+      held: Map<string, Hold>;
+      ended?: (end: CaptureRequestEnd) => Promise<void>;
+    },
+  ): Promise<void> {
+    const requests = this.store.requests;
+    const warn = (what: string) => (error: unknown) =>
+      this.logger.warn(
+        `Capture request ${requestId}: could not ${what}: ${error}`,
+      );
+    const beat = setInterval(
+      () => void requests.heartbeat(requestId).catch(warn('beat')),
+      REQUEST_HEARTBEAT_MS,
+    );
+    beat.unref?.();
+    let captures: Capture[] = [];
+    let end: CaptureRequestEnd;
+    try {
+      end = {
+        requestId,
+        captures: await this.captureInTurn(entityRef, locators, {
+          busy: locator => busy.get(locator.machineRef),
+          capture: locator =>
+            this.captureMachine(locator, held.get(locator.machineRef)),
+          captured: async taken => {
+            captures = taken;
+            await requests
+              .progress(requestId, taken)
+              .catch(warn('record its progress'));
+          },
+        }),
+      };
+    } catch (error) {
+      end = { requestId, captures, error };
+    } finally {
+      clearInterval(beat);
+      // Any not reached (an unexpected failure): their holds go too.
+      for (const hold of held.values()) this.letGo(hold);
+    }
+    const failure = end.error === undefined ? undefined : answered(end.error);
+    if (failure) {
+      this.logger.warn(
+        `Capture request ${requestId} of ${entityRef} failed (${failure.statusCode}): ${failure.error.message}`,
+      );
+    }
+    await requests
+      .finish(requestId, { captures: end.captures, failure }, new Date())
+      .catch(warn('record its end'));
+    await ended?.(end).catch(warn('tell how it ended'));
+  }
+
+  /** The machines to capture of an entity's boot plan, or only `machineRef` of them: else a 400. */
+  private async locatorsOf(
+    entityRef: string,
+    machineRef?: string,
+  ): Promise<MachineLocator[]> {
     const { graph, plan } = await this.plans.plan(entityRef);
     // A plan that cannot be made (a dependency cycle) stops recoveries, not captures: what the
     // machines hold now is worth keeping while the catalog is mended.
@@ -225,6 +434,22 @@ export class CaptureService {
         `Cannot capture ${unmapped.join(', ')}: ${details.join('; ') || 'not mapped to a primary engine'}`,
       );
     }
+    return locators;
+  }
+
+  /**
+   * Captures the machines one after another (`capture`), leaving those `busy` names to the capture
+   * under way; `captured` hears of those taken so far after each. Ends as captureEntity says.
+   */
+  private async captureInTurn(
+    entityRef: string,
+    locators: MachineLocator[],
+    turn: {
+      busy: (locator: MachineLocator) => Hold | undefined;
+      capture: (locator: MachineLocator) => Promise<Capture>;
+      captured?: (captures: Capture[]) => Promise<void>;
+    },
+  ): Promise<Capture[]> {
     // One at a time: each capture pauses its machine briefly and streams a whole image.
     const captures: Capture[] = [];
     // Machines another capture in this backend is taking: left to it, and refused at the end.
@@ -233,17 +458,18 @@ export class CaptureService {
     // must not leave the rest of the site uncaptured), and the failures said at the end.
     const failed: Array<{ ref: string; error: unknown }> = [];
     for (const locator of locators) {
-      // Looked at in the same turn as captureMachine takes its hold: nothing comes in between.
-      const hold = this.heldFor(locator);
+      const hold = turn.busy(locator);
       if (hold) {
         busy.push({ ref: locator.machineRef, hold });
         continue;
       }
       try {
-        captures.push(await this.captureMachine(locator));
+        captures.push(await turn.capture(locator));
       } catch (error) {
         failed.push({ ref: locator.machineRef, error });
+        continue;
       }
+      await turn.captured?.([...captures]);
     }
     const kept =
       captures.length > 0
@@ -287,6 +513,9 @@ export class CaptureService {
     return captures;
   }
 
+  /** Capture requests this backend is taking (requestCapture). */
+  private readonly requestsUnderWay = new Set<Promise<void>>();
+
   /** The capture under way in this backend of the machine, by its ref or its engine and container. */
   private heldFor(locator: MachineLocator): Hold | undefined {
     return (
@@ -295,26 +524,57 @@ export class CaptureService {
     );
   }
 
-  /**
-   * Captures one machine, refused (409) while this backend captures it already. The hold is let
-   * go however the capture ends: recorded, failed, past its deadline (also where its source does
-   * not stop: what it returns late is discarded, not recorded), stopped as the backend shuts down.
-   */
-  async captureMachine(locator: MachineLocator): Promise<Capture> {
-    const held = this.heldFor(locator);
-    if (held)
-      throw new ConflictError(
-        `${refusal(locator.machineRef, held)}; ${ONE_AT_A_TIME}`,
-      );
+  /** A capture request's hold of a machine it is to capture in its turn (queued till then). */
+  private holdFor(
+    locator: MachineLocator,
+    requestId: string,
+    since: string,
+  ): Hold {
     const hold: Hold = {
       ...locator,
       captureId: randomUUID(),
-      since: new Date().toISOString(),
+      since,
+      requestId,
+      queued: true,
     };
-    const keys = [
-      `machine ${locator.machineRef}`,
-      `container ${locator.engine}/${locator.container}`,
-    ];
+    // A second machine entity naming the same container: the first's hold stands for both.
+    for (const key of holdKeys(locator))
+      if (!this.holds.has(key)) this.holds.set(key, hold);
+    return hold;
+  }
+
+  private letGo(hold: Hold): void {
+    for (const key of holdKeys(hold))
+      if (this.holds.get(key) === hold) this.holds.delete(key);
+  }
+
+  /**
+   * Captures one machine, refused (409) while this backend captures it already, unless `reserved`
+   * is the hold of it a capture request took (requestCapture). The hold is let go however the
+   * capture ends: recorded, failed, past its deadline (also where its source does not stop: what it
+   * returns late is discarded, not recorded), stopped as the backend shuts down.
+   */
+  async captureMachine(
+    locator: MachineLocator,
+    reserved?: Hold,
+  ): Promise<Capture> {
+    const held = this.heldFor(locator);
+    if (held && held !== reserved)
+      throw new ConflictError(
+        `${refusal(locator.machineRef, held)}; ${ONE_AT_A_TIME}`,
+      );
+    // Its moment is now: the capture's time is when it begins, not when its request was accepted.
+    const hold: Hold = reserved
+      ? Object.assign(reserved, {
+          since: new Date().toISOString(),
+          queued: false,
+        })
+      : {
+          ...locator,
+          captureId: randomUUID(),
+          since: new Date().toISOString(),
+        };
+    const keys = holdKeys(locator);
     for (const key of keys) this.holds.set(key, hold);
     try {
       const capture = await this.take(locator, hold.captureId, hold.since);
@@ -662,6 +922,50 @@ export class CaptureService {
     );
     return recorded.flat().map(c => c.id);
   };
+}
+
+/** Where a capture of the machine is held: by its ref, and by its engine and container. */
+function holdKeys(locator: Omit<MachineLocator, 'labels'> | Hold): string[] {
+  return [
+    `machine ${locator.machineRef}`,
+    `container ${locator.engine}/${locator.container}`,
+  ];
+}
+
+/**
+ * The failure of a capture request whose backend stopped answering before it ended (killed,
+ * restarted): a 503, worth asking again, as an engine out of reach is; of several machines, a
+ * {@link CaptureFailedError} naming each not captured, with those kept.
+ */
+function interrupted(request: CaptureRequest): CaptureRequestError {
+  const done = new Set(request.captures.map(c => c.machineRef));
+  const left = request.machineRefs.filter(ref => !done.has(ref));
+  const why = `capture request ${request.requestId} was interrupted: the backend taking it stopped (no heartbeat for ${CAPTURE_REQUEST_STALE_MS / 1000} s) before it finished: capture again`;
+  if (request.machineRefs.length === 1) {
+    return answered(
+      new ServiceUnavailableError(`capture of ${left[0]} failed: ${why}`),
+    );
+  }
+  const failure: CaptureFailure = {
+    failed: left.map(machineRef => ({
+      machineRef,
+      kind: 'unreachable',
+      error: { name: 'ServiceUnavailableError', message: why },
+    })),
+    captures: request.captures,
+  };
+  const kept =
+    request.captures.length > 0
+      ? `captured, and kept: ${request.captures.map(c => c.machineRef).join(', ')}`
+      : '';
+  return answered(
+    entityCaptureFailed(
+      request.entityRef,
+      request.machineRefs.length,
+      failure,
+      kept,
+    ),
+  );
 }
 
 export function toApi(capture: StoredCapture): Capture {

@@ -19,6 +19,7 @@ import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { providersModule } from '../testing/providers';
+import { captureAndPoll } from '../testing/captureRequests';
 
 // The notices a real backend sends through the notifications plugin, read from users' inboxes:
 // what "recoverable again" reaches, and how a reason tied to another entity's run reads.
@@ -178,13 +179,7 @@ async function backend() {
   /** Past a first sweep, captured, and web test-recovered: web, database and shop ready, and seen so. */
   const seenReady = async () => {
     await sweep();
-    expect(
-      (
-        await request(server)
-          .post('/api/recovery/captures')
-          .send({ entityRef: WEB })
-      ).status,
-    ).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
     await run(WEB, 'succeeded');
     await sweep();
     for (const user of [ALICE, DAVE]) expect(await inbox(user)).toEqual([]);

@@ -32,6 +32,7 @@ import { toApi } from './CaptureService';
 import { nightlyCheckSeenBy } from './nightlyCheck';
 import type { PlanService, PlannedRecovery } from './PlanService';
 import { assessReadiness, byRisk, hiddenRun } from './readiness';
+import { compareRefs } from './readinessPaging';
 
 /** Entities the overview plans at once: each waits on the catalog. */
 const OVERVIEW_CONCURRENCY = 8;
@@ -310,6 +311,31 @@ export class ReadinessService {
       }),
     );
     return items.sort(byRisk);
+  }
+
+  /**
+   * A page of readinessOf: `limit` of the entities after the ref `after`, in the order of their refs,
+   * assessed alone (a page costs what its entities do), most at risk first within the page. Split by
+   * ref, not by risk: a reader of every page misses no entity and sees none twice while their
+   * readiness changes between pages, and sorts the whole by risk again (byRisk). `next`: the ref the
+   * next page starts after, where there is one.
+   */
+  async readinessPage(
+    entityRefs: string[],
+    credentials: BackstageCredentials,
+    options: { limit: number; after?: string; includePlan?: boolean },
+  ): Promise<{ items: ReadinessSummary[]; totalItems: number; next?: string }> {
+    const { limit, after, includePlan } = options;
+    const refs = [...new Set(entityRefs)].sort(compareRefs);
+    const first =
+      after === undefined ? 0 : refs.findIndex(r => compareRefs(r, after) > 0);
+    const start = first < 0 ? refs.length : first;
+    const page = refs.slice(start, start + limit);
+    return {
+      items: await this.readinessOf(page, credentials, { includePlan }),
+      totalItems: refs.length,
+      ...(start + limit < refs.length && { next: page.at(-1) }),
+    };
   }
 
   /**

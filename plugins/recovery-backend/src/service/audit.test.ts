@@ -18,6 +18,8 @@ import { componentEntity, machineEntity } from '../testing/entities';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
+import { captureAndPoll } from '../testing/captureRequests';
+import { tasksModule } from '../testing/tasksModule';
 
 /*
  * The audit trail of the API's mutating routes, through the plugin's real router with Backstage's
@@ -73,10 +75,6 @@ const GUEST = mockCredentials.user.header('user:default/guest');
 const ANALYST = mockCredentials.user.header('user:default/analyst');
 /** Granted everything but recovery.analysis.create. */
 const CAPTURER = mockCredentials.user.header('user:default/capturer');
-const AS_PLUGIN = mockCredentials.service.header({
-  onBehalfOf: mockCredentials.service('plugin:recovery'),
-  targetPluginId: 'recovery',
-});
 
 const permissions = mockServices.permissions.mock({
   authorize: async (requests, { credentials }) => {
@@ -142,12 +140,15 @@ describe.each(databases.eachSupportedId())(
   databaseId => {
     let knex: Knex;
     let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
+    /** The plugin's tasks API, as the scheduler module drives it. */
+    const nightly = tasksModule();
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
       ({ server } = await startTestBackend({
         features: [
           recoveryPlugin,
+          nightly.module,
           providersModule({
             captureSources: [new FakeCaptureSource()],
             hypervisorHosts: [new FakeHost({})],
@@ -195,7 +196,7 @@ describe.each(databases.eachSupportedId())(
       );
 
     it("records a capture (it pauses production machines), naming the entity and the captures of its machines; a refusal as the capture's failure", async () => {
-      const captured = await post('/captures', { entityRef: SHOP });
+      const captured = await captureAndPoll(server, { entityRef: SHOP });
       expect(captured.status).toBe(201);
       const items: Array<{ id: string; machineRef: string }> =
         captured.body.items;
@@ -208,6 +209,7 @@ describe.each(databases.eachSupportedId())(
         ends: 1,
         succeeded: {
           entityRef: SHOP,
+          requestId: expect.any(String),
           captures: items.map(c => ({
             captureId: c.id,
             machineRef: c.machineRef,
@@ -233,7 +235,9 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('records a test run as medium and a failover and its release as high, naming the run and the machines it boots or removes', async () => {
-      expect((await post('/captures', { entityRef: SHOP })).status).toBe(201);
+      expect((await captureAndPoll(server, { entityRef: SHOP })).status).toBe(
+        201,
+      );
 
       recorded.length = 0;
       const test = await post('/runs', { entityRef: SHOP });
@@ -424,29 +428,35 @@ describe.each(databases.eachSupportedId())(
       });
     });
 
-    it('records a night of the nightly check, and a caller other than its own refused', async () => {
+    it('records a night of the nightly check, recorded in-process as the plugin itself', async () => {
       const checkedAt = new Date().toISOString();
-      const night = await request(server)
-        .post('/api/recovery/nightly-check')
-        .set('authorization', AS_PLUGIN)
-        .send({ checkedAt, outcomes: [], partial: true, entities: 2 });
-      expect(night.status).toBe(201);
+      await nightly.tasks().recordNightlyCheck({
+        checkedAt,
+        outcomes: [],
+        partial: true,
+        entities: 2,
+      });
       expect(only()).toEqual({
         eventId: 'nightly-check-record',
         severityLevel: 'medium',
-        request: 'POST /api/recovery/nightly-check',
+        request: undefined,
         ends: 1,
         succeeded: { checkedAt, partial: true, outcomes: 0 },
       });
 
+      // A night older than the one recorded: its refusal on record.
       recorded.length = 0;
-      const refused = await post('/nightly-check', { checkedAt, outcomes: [] });
-      expect(refused.status).toBe(403);
+      await expect(
+        nightly.tasks().recordNightlyCheck({
+          checkedAt: '2020-01-01T00:00:00.000Z',
+          outcomes: [],
+        }),
+      ).rejects.toMatchObject({ statusCode: 409 });
       expect(only()).toMatchObject({
         eventId: 'nightly-check-record',
         ends: 1,
         failed: expect.stringContaining(
-          "Only the recovery plugin's nightly check records its outcomes",
+          'is recorded: that of 2020-01-01T00:00:00.000Z, older, is not',
         ),
       });
     });

@@ -7,6 +7,10 @@ import {
 } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import type {
+  NightlyCheckEntityOutcome,
+  NightlyCheckRecord,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { Knex } from 'knex';
 import { resolve } from 'path';
 import request from 'supertest';
@@ -18,6 +22,7 @@ import { recoveryPlugin } from '../plugin';
 import { ApiContract } from '../testing/apiContract';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
+import { tasksModule } from '../testing/tasksModule';
 import { PlanService } from './PlanService';
 import { ReadinessService } from './ReadinessService';
 
@@ -52,7 +57,7 @@ const entities: Entity[] = [
 ];
 
 const USER = mockCredentials.user.header();
-/** The scheduler module, calling with the plugin's own credentials. */
+/** The plugin itself, as its nightly check sees readiness. */
 const NIGHTLY = mockCredentials.service.header({
   onBehalfOf: mockCredentials.service('plugin:recovery'),
   targetPluginId: 'recovery',
@@ -60,7 +65,7 @@ const NIGHTLY = mockCredentials.service.header({
 const CHECKED_AT = '2026-11-05T02:30:00.000Z';
 /** A night after those the first test records: the tests share a database, and an older night is refused. */
 const LATER = '2026-11-07T02:30:00.000Z';
-const KEPT = {
+const KEPT: NightlyCheckEntityOutcome = {
   entityRef: WEB,
   outcome: 'refused',
   reason: 'kept-failover',
@@ -69,7 +74,7 @@ const KEPT = {
   message:
     'refused: failover f1 of component:default/web keeps 2 containers on recovery; release failover f1 (recovery release f1)',
 };
-const COVERED = {
+const COVERED: NightlyCheckEntityOutcome = {
   entityRef: SHOP,
   outcome: 'covered',
   runId: 'r-ops',
@@ -78,17 +83,19 @@ const COVERED = {
 };
 
 describe.each(databases.eachSupportedId())(
-  'POST /nightly-check and readiness on %s',
+  'the nightly check recorded (in-process) and readiness on %s',
   databaseId => {
     let knex: Knex;
     let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
     const catalog = catalogHidingFromUsers(entities, [OPS]);
+    const nightly = tasksModule();
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
       ({ server } = await startTestBackend({
         features: [
           recoveryPlugin,
+          nightly.module,
           createServiceFactory({
             service: catalogServiceRef,
             deps: {},
@@ -99,11 +106,9 @@ describe.each(databases.eachSupportedId())(
       }));
     });
 
-    const record = (body: unknown, as = NIGHTLY) =>
-      request(server)
-        .post('/api/recovery/nightly-check')
-        .set('authorization', as)
-        .send(body as object);
+    /** Records a night as the scheduler module does, through the plugin's tasks API. */
+    const record = (night: NightlyCheckRecord) =>
+      nightly.tasks().recordNightlyCheck(night);
     const readiness = async (path: string, as = USER) =>
       (
         await request(server)
@@ -112,40 +117,21 @@ describe.each(databases.eachSupportedId())(
       ).body;
 
     it("records a night from the plugin's own nightly check only, and readiness gives each entity its outcome as the caller may see it", async () => {
-      const night = {
+      const night: NightlyCheckRecord = {
         checkedAt: '2026-11-05T03:30:00+01:00',
         outcomes: [KEPT, COVERED],
       };
-      // A user, or another service, may not say what the check did: not even with recovery permissions.
-      for (const as of [USER, mockCredentials.service.header()]) {
-        const refused = await record(night, as);
-        expect({
-          status: refused.status,
-          error: refused.body.error?.name,
-        }).toEqual({ status: 403, error: 'NotAllowedError' });
-      }
-      // Refused before the body is read: no one else's body over the limit is held.
-      expect(
-        (
-          await record(
-            {
-              checkedAt: CHECKED_AT,
-              outcomes: [],
-              pad: 'x'.repeat(11 * 1024 * 1024),
-            },
-            USER,
-          )
-        ).status,
-      ).toBe(403);
+      // No one records a night over HTTP: the route is gone with the scheduler's HTTP calls.
+      const posted = await request(server)
+        .post('/api/recovery/nightly-check')
+        .set('authorization', USER)
+        .send(night);
+      expect(posted.status).toBe(404);
       expect(await readiness('/component/default/web')).not.toHaveProperty(
         'nightlyCheck',
       );
 
-      const recorded = await record(night);
-      expect({ status: recorded.status, body: recorded.body }).toEqual({
-        status: 201,
-        body: { checkedAt: CHECKED_AT, recorded: 2 },
-      });
+      await record(night);
       const { entityRef: _web, ...kept } = KEPT;
       expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
         checkedAt: CHECKED_AT,
@@ -181,16 +167,12 @@ describe.each(databases.eachSupportedId())(
       ).toEqual([SHOP, WEB]);
 
       // The next night replaces it whole: the shop was not checked then.
-      expect(
-        (
-          await record({
-            checkedAt: '2026-11-06T02:30:00Z',
-            outcomes: [
-              { entityRef: 'Web', outcome: 'excluded', message: 'left out' },
-            ],
-          })
-        ).status,
-      ).toBe(201);
+      await record({
+        checkedAt: '2026-11-06T02:30:00Z',
+        outcomes: [
+          { entityRef: WEB, outcome: 'excluded', message: 'left out' },
+        ],
+      });
       expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
         checkedAt: '2026-11-06T02:30:00.000Z',
         outcome: 'excluded',
@@ -201,150 +183,19 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
-    it('refuses a night it cannot record as it is, naming what was wrong, and keeps the last', async () => {
-      const ok = { entityRef: WEB, outcome: 'excluded', message: 'left out' };
-      const cases: Array<[unknown, string]> = [
-        [[], 'Request body must be a JSON object, got an array ([])'],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [], extra: 1 },
-          'Request body: unknown "extra"; the fields are checkedAt, outcomes, partial, entities',
-        ],
-        ...(
-          [
-            [-1, 'a number (-1)'],
-            [1.5, 'a number (1.5)'],
-            ['40', '"40"'],
-            [10_000_001, 'a number (10000001)'],
-          ] as const
-        ).map(([entities, got]): [unknown, string] => [
-          { checkedAt: CHECKED_AT, outcomes: [], partial: true, entities },
-          `entities must be how many entities the night's check sets out to check, an integer from 0 to 10000000; got ${got}`,
-        ]),
-        [
-          { checkedAt: CHECKED_AT, outcomes: [], partial: 'yes' },
-          'partial must be true (the outcomes known so far of a night under way) or false (the night whole); got "yes"',
-        ],
-        [
-          { outcomes: [] },
-          "checkedAt must be an ISO 8601 time with its zone, when the night's check began; got nothing",
-        ],
-        [
-          { checkedAt: '2026-11-05T02:30:00', outcomes: [] },
-          'checkedAt must be an ISO 8601 time with its zone, when the night\'s check began; got "2026-11-05T02:30:00"',
-        ],
-        [
-          { checkedAt: '2999-01-01T00:00:00Z', outcomes: [] },
-          expect.stringMatching(
-            /^checkedAt 2999-01-01T00:00:00Z is ahead of the backend's clock/,
-          ),
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: {} },
-          'outcomes must be an array, one outcome an entity; got an object ({})',
-        ],
-        [
-          {
-            checkedAt: CHECKED_AT,
-            outcomes: [ok, { ...ok, entityRef: 'web' }],
-          },
-          'outcomes[1].entityRef: component:default/web has an outcome already (outcomes[0]): one an entity',
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, entityRef: 'a:b:c' }] },
-          expect.stringMatching(/^outcomes\[0\]\.entityRef: /),
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, status: 'ok' }] },
-          'outcomes[0]: unknown "status"; the fields are entityRef, outcome, reason, runId, runEntityRef, message',
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, outcome: 'skipped' }] },
-          'outcomes[0].outcome must be one of started, covered, excluded, refused, got "skipped"',
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, outcome: 'refused' }] },
-          'outcomes[0].reason must be one of uncaptured, kept-failover, host-busy, no-plan, out-of-time, error for a refused outcome, got nothing',
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, reason: 'error' }] },
-          'outcomes[0].reason is for a refused outcome only, not excluded',
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, outcome: 'covered' }] },
-          'outcomes[0].runId is required for a covered outcome',
-        ],
-        [
-          {
-            checkedAt: CHECKED_AT,
-            outcomes: [{ ...ok, outcome: 'covered', runId: 'r1' }],
-          },
-          'outcomes[0].runEntityRef is required for a covered outcome: whose run covered it',
-        ],
-        [
-          {
-            checkedAt: CHECKED_AT,
-            outcomes: [{ ...ok, runId: 'r'.repeat(256), runEntityRef: WEB }],
-          },
-          expect.stringMatching(
-            /^outcomes\[0\]\.runId must be a string of 1 to 255 characters without NUL, got "r+…$/,
-          ),
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, message: '' }] },
-          'outcomes[0].message must be a string of 1 to 2000 characters without NUL, got ""',
-        ],
-        [
-          { checkedAt: CHECKED_AT, outcomes: [{ ...ok, message: 'a\u0000b' }] },
-          expect.stringMatching(
-            /^outcomes\[0\]\.message must be a string of 1 to 2000 characters without NUL/,
-          ),
-        ],
-        [
-          {
-            checkedAt: CHECKED_AT,
-            outcomes: [{ entityRef: WEB, outcome: 'excluded' }],
-          },
-          `outcomes[0].message is required: what the check did about ${WEB}, in its words`,
-        ],
-      ];
-      expect((await record({ checkedAt: LATER, outcomes: [ok] })).status).toBe(
-        201,
-      );
-      for (const [body, message] of cases) {
-        const refused = await record(body);
-        expect({
-          body,
-          status: refused.status,
-          error: refused.body.error,
-        }).toEqual({
-          body,
-          status: 400,
-          error: { name: 'InputError', message },
-        });
-      }
-      expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
-        checkedAt: LATER,
-        ...{ outcome: 'excluded', message: 'left out' },
-      });
-    });
-
     it('hides the words of an outcome that name an entity the catalog hides from the caller, though its run is one they see', async () => {
       // Web's run held the host while the ops system's run, which was to cover it, waited.
-      const held = {
+      const held: Omit<NightlyCheckEntityOutcome, 'entityRef'> = {
         outcome: 'refused',
         reason: 'host-busy',
         runId: 'r-web',
         runEntityRef: WEB,
         message: `not checked: the run of ${OPS}, which was to cover it, waited for the host until the check's time ran out`,
       };
-      expect(
-        (
-          await record({
-            checkedAt: LATER,
-            outcomes: [{ entityRef: WEB, ...held }],
-          })
-        ).status,
-      ).toBe(201);
+      await record({
+        checkedAt: LATER,
+        outcomes: [{ entityRef: WEB, ...held }],
+      });
       const seen = (await readiness('/component/default/web')).nightlyCheck;
       expect(seen).toEqual({
         checkedAt: LATER,
@@ -429,41 +280,23 @@ describe.each(databases.eachSupportedId())(
         '2026-11-08T02:30:00.000Z',
         '2026-11-09T02:30:00.000Z',
       ];
-      expect(
-        (await record({ checkedAt: lastNight, outcomes: [KEPT, COVERED] }))
-          .status,
-      ).toBe(201);
-      const started = {
+      await record({ checkedAt: lastNight, outcomes: [KEPT, COVERED] });
+      const started: NightlyCheckEntityOutcome = {
         entityRef: WEB,
         outcome: 'started',
         runId: 'r-web',
         runEntityRef: WEB,
         message: 'run r-web started',
       };
-      // No one else may record a night under way either, nor with the plugin's permissions.
-      for (const as of [USER, mockCredentials.service.header()]) {
-        const refused = await record(
-          { checkedAt: tonight, outcomes: [started], partial: true },
-          as,
-        );
-        expect({
-          status: refused.status,
-          error: refused.body.error?.name,
-        }).toEqual({ status: 403, error: 'NotAllowedError' });
-      }
       expect(
         (await readiness('/component/default/web', NIGHTLY)).nightlyCheck,
       ).toMatchObject({ checkedAt: lastNight, outcome: 'refused' });
 
       // Web's run started: its page says tonight's; the shop's, not reached yet, last night's.
-      const soFar = await record({
+      await record({
         checkedAt: tonight,
         outcomes: [started],
         partial: true,
-      });
-      expect({ status: soFar.status, body: soFar.body }).toEqual({
-        status: 201,
-        body: { checkedAt: tonight, recorded: 1 },
       });
       const { entityRef: _web, ...run } = started;
       const { entityRef: _shop, ...covered } = COVERED;
@@ -494,24 +327,18 @@ describe.each(databases.eachSupportedId())(
       ).toEqual({ [WEB]: tonight, [SHOP]: lastNight });
 
       // The night ends, whole: the shop, not checked tonight, keeps nothing; outcomes so far sent late are refused.
-      expect(
-        (
-          await record({
-            checkedAt: tonight,
-            outcomes: [{ ...started, message: 'run r-web succeeded in 12 s' }],
-            partial: false,
-          })
-        ).status,
-      ).toBe(201);
-      const late = await record({
+      await record({
         checkedAt: tonight,
-        outcomes: [started],
-        partial: true,
+        outcomes: [{ ...started, message: 'run r-web succeeded in 12 s' }],
+        partial: false,
       });
-      expect({ status: late.status, error: late.body.error?.name }).toEqual({
-        status: 409,
-        error: 'ConflictError',
-      });
+      await expect(
+        record({
+          checkedAt: tonight,
+          outcomes: [started],
+          partial: true,
+        }),
+      ).rejects.toMatchObject({ statusCode: 409, name: 'ConflictError' });
       expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
         checkedAt: tonight,
         ...run,
@@ -523,26 +350,10 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('says, on the page of each entity a killed night reached, that it was interrupted, and how far it got, once the next night begins', async () => {
-      // Each exchange as openapi.yaml describes it.
+      // Each readiness exchange as openapi.yaml describes it.
       const contract = await ApiContract.load(
         resolve(__dirname, '../schema/openapi.yaml'),
       );
-      const record = async (body: object) => {
-        const res = await request(server)
-          .post('/api/recovery/nightly-check')
-          .set('authorization', NIGHTLY)
-          .send(body);
-        contract.check(
-          {
-            method: 'post',
-            url: '/nightly-check',
-            body,
-            contentType: 'application/json',
-          },
-          res,
-        );
-        return res;
-      };
       const readiness = async (path: string, as = USER) => {
         const res = await request(server)
           .get(`/api/recovery/readiness${path}`)
@@ -556,11 +367,8 @@ describe.each(databases.eachSupportedId())(
         '2026-11-11T02:30:00.000Z',
         '2026-11-12T02:30:00.000Z',
       ];
-      expect(
-        (await record({ checkedAt: lastNight, outcomes: [KEPT, COVERED] }))
-          .status,
-      ).toBe(201);
-      const started = {
+      await record({ checkedAt: lastNight, outcomes: [KEPT, COVERED] });
+      const started: NightlyCheckEntityOutcome = {
         entityRef: WEB,
         outcome: 'started',
         runId: 'r-web',
@@ -568,37 +376,25 @@ describe.each(databases.eachSupportedId())(
         message: 'run r-web started; readiness counts it once it ends',
       };
       // Opened with how many it checks, then web's run started; then killed (no end recorded).
-      expect(
-        (
-          await record({
-            checkedAt: killed,
-            outcomes: [],
-            partial: true,
-            entities: 2,
-          })
-        ).status,
-      ).toBe(201);
-      expect(
-        (
-          await record({
-            checkedAt: killed,
-            outcomes: [started],
-            partial: true,
-            entities: 2,
-          })
-        ).status,
-      ).toBe(201);
+      await record({
+        checkedAt: killed,
+        outcomes: [],
+        partial: true,
+        entities: 2,
+      });
+      await record({
+        checkedAt: killed,
+        outcomes: [started],
+        partial: true,
+        entities: 2,
+      });
       // The next night opens, nothing reached yet.
-      expect(
-        (
-          await record({
-            checkedAt: next,
-            outcomes: [],
-            partial: true,
-            entities: 2,
-          })
-        ).status,
-      ).toBe(201);
+      await record({
+        checkedAt: next,
+        outcomes: [],
+        partial: true,
+        entities: 2,
+      });
       const { entityRef: _web, ...run } = started;
       const newer = {
         checkedAt: next,

@@ -175,26 +175,101 @@ export function byRisk(
  * Reasons are listed most severe first.
  */
 export function assessReadiness(input: ReadinessInput): Readiness {
-  const blocking: string[] = [];
-  const risks: string[] = [];
-  const unknowns: string[] = [];
-  const { rpoSeconds, rtoSeconds } = input.objectives;
-  /** Reasons about a run, where each was pushed (its list, its index there): see `reasonRuns`. */
-  const aboutRuns: Array<{
+  const findings = new Findings();
+  // Machines no capture source serves: their problem says why their last capture is the one restored.
+  const uncapturable = new Set(
+    (input.captureProblems ?? []).map(p => p.entityRef),
+  );
+  judgeConfiguration(input, findings);
+  for (const status of input.captures)
+    judgeCapture(status, input, uncapturable, findings);
+  judgeLastRun(input, uncapturable, findings);
+  judgeFailureSince(input, findings);
+
+  return {
+    entityRef: input.entityRef,
+    status: findings.status(),
+    ...findings.reasons(),
+    problems: [...input.problems, ...(input.captureProblems ?? [])],
+    objectives: input.objectives,
+    plan: input.plan,
+    ...(input.cyclePlan && { cyclePlan: input.cyclePlan }),
+    position: positionInPlan(input),
+    // An age ahead of the clock is none yet (the reasons say why).
+    captures: input.captures.map(c =>
+      c.ageSeconds !== undefined && c.ageSeconds < 0
+        ? { ...c, ageSeconds: 0 }
+        : c,
+    ),
+    lastRun: input.lastRun,
+    disagreements: input.disagreements,
+  };
+}
+
+/**
+ * The reasons of a verdict by weight (what blocks a recovery, what puts it at risk, what leaves it
+ * unknown), and which run each reason about a run is about.
+ */
+class Findings {
+  readonly blocking: string[] = [];
+  readonly risks: string[] = [];
+  readonly unknowns: string[] = [];
+  /** Reasons about a run, where each was pushed (its list, its index there): see `reasons`. */
+  private readonly aboutRuns: Array<{
     list: string[];
     at: number;
     run: RecoveryRun | HiddenRun;
   }> = [];
+
   /** Pushes `reasons` to `list`, each about `run` (as the caller may see it). */
-  const pushAboutRun = (
+  aboutRun(
     list: string[],
     run: RecoveryRun | HiddenRun,
     ...reasons: string[]
-  ) => {
+  ): void {
     for (const reason of reasons)
-      aboutRuns.push({ list, at: list.push(reason) - 1, run });
-  };
+      this.aboutRuns.push({ list, at: list.push(reason) - 1, run });
+  }
 
+  /** The most severe weight any reason has; ready with none. */
+  status(): ReadinessStatus {
+    if (this.blocking.length > 0) return 'not-recoverable';
+    if (this.risks.length > 0) return 'at-risk';
+    if (this.unknowns.length > 0) return 'unknown';
+    return 'ready';
+  }
+
+  /** Every reason, most severe first, and the run each about a run is about, by its index there. */
+  reasons(): Pick<Readiness, 'reasons' | 'reasonRuns'> {
+    const { blocking, risks, unknowns } = this;
+    // Where each list starts in `reasons`.
+    const start = new Map([
+      [blocking, 0],
+      [risks, blocking.length],
+      [unknowns, blocking.length + risks.length],
+    ]);
+    const reasonRuns: ReasonRun[] = this.aboutRuns
+      .map(({ list, at, run }) => ({
+        reason: start.get(list)! + at,
+        ...(isFullRun(run) && {
+          run: { id: run.id, entityRef: run.entityRef },
+        }),
+      }))
+      .sort((a, b) => a.reason - b.reason);
+    return {
+      reasons: [...blocking, ...risks, ...unknowns],
+      ...(reasonRuns.length > 0 && { reasonRuns }),
+    };
+  }
+}
+
+/**
+ * What the catalog's configuration says: annotation problems (blocking, or a risk where the plan
+ * stays whole), machines no capture source serves, no plan, services of the plan that run on no
+ * machine, a plan without machines.
+ */
+function judgeConfiguration(input: ReadinessInput, findings: Findings): void {
+  const { blocking, risks, unknowns } = findings;
   const machines = new Set(input.captures.map(c => c.machineRef));
   const leavesPlanWhole = ({ annotation, entityRef }: EntityProblem) =>
     annotation !== undefined &&
@@ -218,201 +293,271 @@ export function assessReadiness(input: ReadinessInput): Readiness {
       'No machines in the boot plan: add dependsOn relations to machine Resources',
     );
   }
-  // Machines no capture source serves: their problem says why their last capture is the one restored.
-  const uncapturable = new Set(
-    (input.captureProblems ?? []).map(p => p.entityRef),
-  );
-  for (const c of input.captures) {
-    const now = input.locators?.get(c.machineRef);
-    // Only one started after the latest capture: a failure recorded before it is no news.
-    const lastFailure = input.captureFailures?.get(c.machineRef);
-    const failure =
-      lastFailure &&
-      (!c.latest ||
-        Date.parse(lastFailure.failedAt) >= Date.parse(c.latest.createdAt))
-        ? lastFailure
-        : undefined;
-    // Found damaged (its content no longer matches its checksums): no run restores it, so a
-    // recovery restores the machine's newest intact capture, or, with none, cannot restore it.
-    const damaged = c.latest?.damaged;
-    if (c.latest && damaged) {
-      const instead = input.intactCaptures?.get(c.machineRef);
-      if (input.intactCaptures && !instead) {
-        blocking.push(
-          `Every kept capture of ${c.machineRef} is damaged, the latest (capture ${c.latest.id} of ${c.latest.createdAt}) found so at ${damaged.at}: ${damaged.reason}; capture it anew`,
-        );
-      } else {
-        risks.push(
-          `Latest capture of ${c.machineRef} (capture ${c.latest.id} of ${c.latest.createdAt}) is damaged, found so at ${damaged.at}: ${damaged.reason}; ${
-            instead
-              ? `a recovery would restore its capture of ${instead.createdAt}, the newest intact one${
-                  instead.ageSeconds > rpoSeconds
-                    ? ` (${formatSecondsAgainst(instead.ageSeconds, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)})`
-                    : ''
-                },`
-              : 'a recovery would restore an older intact capture'
-          } until a capture of it is taken`,
-        );
-      }
-    }
-    if (c.latest && failure) {
-      risks.push(
+}
+
+/**
+ * What a machine's latest capture says of what a recovery would restore: damaged, a capture since
+ * that failed, a machine not serving when captured, and whether it restores the machine as it is
+ * now, within the RPO.
+ */
+function judgeCapture(
+  c: MachineCaptureStatus,
+  input: ReadinessInput,
+  uncapturable: Set<string>,
+  findings: Findings,
+): void {
+  const failure = failureSinceLatest(c, input);
+  if (c.latest) {
+    judgeDamage(c.latest, c.machineRef, input, findings);
+    if (failure) {
+      findings.risks.push(
         `Last capture of ${c.machineRef} failed at ${failure.failedAt}: ${failure.message}; none has succeeded since, so a recovery would restore its capture of ${c.latest.createdAt}`,
       );
     }
     // Kept (a stopped machine's disk is the best copy there is), but a recovery from it, or a test
     // recovery that passes on it, proves a state production was not in: at risk until the machine
     // is captured while it runs and is not unhealthy.
-    const notServing = c.latest && notServingWhenCaptured(c.latest);
+    const notServing = notServingWhenCaptured(c.latest);
     if (notServing) {
-      risks.push(
+      findings.risks.push(
         `${notServing}; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy`,
       );
     }
-    if (!c.latest)
-      blocking.push(
-        [
-          `${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`,
-          ...(input.keptElsewhere?.get(c.machineRef) ?? []).map(
-            ({ machineRef: keptUnder, ...kept }) =>
-              capturesKeptUnder({
-                machineRef: c.machineRef,
-                keptUnder,
-                ...kept,
-              }),
-          ),
-        ].join('; '),
-      );
-    else if (
-      now &&
-      !uncapturable.has(c.machineRef) &&
-      (now.engine !== c.latest.engine || now.container !== c.latest.container)
-    ) {
-      // The machine was replaced (or moved): its age says nothing of the machine it is now, and a
-      // recovery would restore the one before.
-      risks.push(
-        `Last capture of ${c.machineRef} is of container ${c.latest.container} on engine ${c.latest.engine}, but the catalog now names ${now.container} on ${now.engine}: it has not been captured since, so a recovery would restore that earlier container`,
-      );
-    } else if ((c.ageSeconds ?? 0) < -CLOCK_AHEAD_TOLERANCE_SECONDS) {
-      // Read as fresh until the clocks meet, it would hide an RPO missed meanwhile.
-      risks.push(
-        `Last capture of ${c.machineRef} is dated ${formatSeconds(-c.ageSeconds!)} ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`,
-      );
-    } else if ((c.ageSeconds ?? 0) > rpoSeconds) {
-      risks.push(
-        `Last capture of ${c.machineRef} is ${formatSecondsAgainst(c.ageSeconds!, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)}`,
-      );
-    }
   }
-  const run = input.lastRun;
-  if (!run && input.outgrownRun) {
-    const { run: partial, shown } = input.outgrownRun;
-    // A plan that changed since does not make the machine it failed on come up.
-    const own = partial.entityRef === input.entityRef;
-    // Another entity's run is named where the caller sees it, as `outgrown` names it.
-    const which = !own && isFullRun(shown) ? `, ${runNamed(partial)},` : '';
-    if (failsPlan(partial, input.plan, own))
-      pushAboutRun(
-        blocking,
-        shown,
-        `Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`,
-      );
-    pushAboutRun(
-      risks,
-      shown,
-      outgrown(input.entityRef, input.outgrownRun, input.plan),
+  judgeCaptureAge(c, input, uncapturable, failure, findings);
+  judgePause(c, input, uncapturable, findings);
+}
+
+/** The machine's last failed capture, if it started after its latest capture: one before it is no news. */
+function failureSinceLatest(
+  c: MachineCaptureStatus,
+  input: ReadinessInput,
+): { failedAt: string; message: string } | undefined {
+  const lastFailure = input.captureFailures?.get(c.machineRef);
+  return lastFailure &&
+    (!c.latest ||
+      Date.parse(lastFailure.failedAt) >= Date.parse(c.latest.createdAt))
+    ? lastFailure
+    : undefined;
+}
+
+/**
+ * A latest capture found damaged (its content no longer matches its checksums): no run restores
+ * it, so a recovery restores the machine's newest intact capture, or, with none, cannot restore it.
+ */
+function judgeDamage(
+  latest: NonNullable<MachineCaptureStatus['latest']>,
+  machineRef: string,
+  input: ReadinessInput,
+  findings: Findings,
+): void {
+  const damaged = latest.damaged;
+  if (!damaged) return;
+  const { rpoSeconds } = input.objectives;
+  const instead = input.intactCaptures?.get(machineRef);
+  if (input.intactCaptures && !instead) {
+    findings.blocking.push(
+      `Every kept capture of ${machineRef} is damaged, the latest (capture ${latest.id} of ${latest.createdAt}) found so at ${damaged.at}: ${damaged.reason}; capture it anew`,
     );
-  } else if (!run) unknowns.push('Never test-recovered');
+    return;
+  }
+  findings.risks.push(
+    `Latest capture of ${machineRef} (capture ${latest.id} of ${latest.createdAt}) is damaged, found so at ${damaged.at}: ${damaged.reason}; ${
+      instead
+        ? `a recovery would restore its capture of ${instead.createdAt}, the newest intact one${
+            instead.ageSeconds > rpoSeconds
+              ? ` (${formatSecondsAgainst(instead.ageSeconds, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)})`
+              : ''
+          },`
+        : 'a recovery would restore an older intact capture'
+    } until a capture of it is taken`,
+  );
+}
+
+/**
+ * Whether the machine's latest capture is one of the machine as the catalog names it now, and
+ * recent enough: never captured blocks (naming captures of its container kept under another
+ * machine ref); replaced since, dated ahead of the clock, or older than the RPO puts it at risk.
+ */
+function judgeCaptureAge(
+  c: MachineCaptureStatus,
+  input: ReadinessInput,
+  uncapturable: Set<string>,
+  failure: { failedAt: string; message: string } | undefined,
+  { blocking, risks }: Findings,
+): void {
+  const { rpoSeconds } = input.objectives;
+  const now = input.locators?.get(c.machineRef);
+  if (!c.latest)
+    blocking.push(
+      [
+        `${c.machineRef} has never been captured${failure ? ` (its capture at ${failure.failedAt} failed: ${failure.message})` : ''}`,
+        ...(input.keptElsewhere?.get(c.machineRef) ?? []).map(
+          ({ machineRef: keptUnder, ...kept }) =>
+            capturesKeptUnder({
+              machineRef: c.machineRef,
+              keptUnder,
+              ...kept,
+            }),
+        ),
+      ].join('; '),
+    );
+  else if (now && replacedSinceCapture(c, input, uncapturable)) {
+    // The machine was replaced (or moved): its age says nothing of the machine it is now, and a
+    // recovery would restore the one before.
+    risks.push(
+      `Last capture of ${c.machineRef} is of container ${c.latest.container} on engine ${c.latest.engine}, but the catalog now names ${now.container} on ${now.engine}: it has not been captured since, so a recovery would restore that earlier container`,
+    );
+  } else if ((c.ageSeconds ?? 0) < -CLOCK_AHEAD_TOLERANCE_SECONDS) {
+    // Read as fresh until the clocks meet, it would hide an RPO missed meanwhile.
+    risks.push(
+      `Last capture of ${c.machineRef} is dated ${formatSeconds(-c.ageSeconds!)} ahead of the backend's clock: one of their clocks is wrong, so its age against the RPO cannot be told`,
+    );
+  } else if ((c.ageSeconds ?? 0) > rpoSeconds) {
+    risks.push(
+      `Last capture of ${c.machineRef} is ${formatSecondsAgainst(c.ageSeconds!, rpoSeconds)} old, over the RPO of ${formatSeconds(rpoSeconds)}`,
+    );
+  }
+}
+
+/**
+ * Whether the catalog now names another container (or engine) for the machine than its latest
+ * capture is of: replaced (or moved) since. A machine no capture source serves keeps restoring
+ * its last capture, which its problem says.
+ */
+function replacedSinceCapture(
+  c: MachineCaptureStatus,
+  input: ReadinessInput,
+  uncapturable: Set<string>,
+): boolean {
+  const now = input.locators?.get(c.machineRef);
+  return (
+    c.latest !== undefined &&
+    now !== undefined &&
+    !uncapturable.has(c.machineRef) &&
+    (now.engine !== c.latest.engine || now.container !== c.latest.container)
+  );
+}
+
+/**
+ * A latest capture whose pause took over half the pause limit (its capture source's
+ * `pauseWarning`, which names the pause and the limit): production was nearly paused too long, so
+ * the next capture may be refused (and the RPO run out unseen until then) or pause production past
+ * what the site allows. A risk, not a failure: the capture itself restores. Only of a machine a
+ * capture source still serves, as the catalog names it: for one replaced since or captured no
+ * more, no next capture of that container is coming.
+ */
+function judgePause(
+  c: MachineCaptureStatus,
+  input: ReadinessInput,
+  uncapturable: Set<string>,
+  findings: Findings,
+): void {
+  const warning = c.latest?.pauseWarning;
+  if (
+    !warning ||
+    uncapturable.has(c.machineRef) ||
+    replacedSinceCapture(c, input, uncapturable)
+  )
+    return;
+  findings.risks.push(
+    `Latest capture of ${c.machineRef} (capture ${c.latest!.id} of ${c.latest!.createdAt}) paused production near the pause limit: ${warning}`,
+  );
+}
+
+/**
+ * What the last run that recovered the entity's plan says: failed, over the RTO, of machines
+ * replaced since, or too old to vouch for it; without one, the run that recovered part of a plan
+ * since outgrown, or none ever.
+ */
+function judgeLastRun(
+  input: ReadinessInput,
+  uncapturable: Set<string>,
+  findings: Findings,
+): void {
+  const { blocking, risks, unknowns } = findings;
+  const { rtoSeconds } = input.objectives;
+  const run = input.lastRun;
+  if (!run && input.outgrownRun) judgeOutgrownRun(input, findings);
+  else if (!run) unknowns.push('Never test-recovered');
   else if (run.status === 'failed') {
-    pushAboutRun(
+    findings.aboutRun(
       blocking,
       run,
       `${lastRunFailed(run.mode)}${run.error?.message ?? 'unknown error'}`,
     );
   } else {
     if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {
-      pushAboutRun(
+      findings.aboutRun(
         risks,
         run,
         `Last measured RTO ${formatSecondsAgainst(run.rtoSeconds, rtoSeconds)} exceeds the objective of ${formatSeconds(rtoSeconds)}`,
       );
     }
-    pushAboutRun(risks, run, ...restoredBefore(run, input, uncapturable));
+    findings.aboutRun(risks, run, ...restoredBefore(run, input, uncapturable));
     const age = input.lastRunAgeSeconds ?? 0;
     if (age < -CLOCK_AHEAD_TOLERANCE_SECONDS) {
-      pushAboutRun(
+      findings.aboutRun(
         risks,
         run,
         `Last ${runKind(run)} is dated ${formatSeconds(-age)} ahead of the backend's clock: one of their clocks is wrong, so how long it vouches for the entity cannot be told`,
       );
     } else if (age > input.maxTestAgeSeconds) {
-      pushAboutRun(
+      findings.aboutRun(
         risks,
         run,
         `Last ${runKind(run)} is ${formatSecondsAgainst(age, input.maxTestAgeSeconds)} old, over the ${formatSeconds(input.maxTestAgeSeconds)} within which one must have succeeded`,
       );
     }
   }
-  // A run since the last covering one (or with none) that failed on a machine of the plan, gated
-  // there as the plan gates it: a recovery of the plan boots that machine under what failed, so no
-  // older success vouches for it. The outgrown run's own failure is said above.
+}
+
+/** Without a last run, the run that recovered part of a plan since outgrown: failed on it, and outgrown. */
+function judgeOutgrownRun(input: ReadinessInput, findings: Findings): void {
+  const { run: partial, shown } = input.outgrownRun!;
+  // A plan that changed since does not make the machine it failed on come up.
+  const own = partial.entityRef === input.entityRef;
+  // Another entity's run is named where the caller sees it, as `outgrown` names it.
+  const which = !own && isFullRun(shown) ? `, ${runNamed(partial)},` : '';
+  if (failsPlan(partial, input.plan, own))
+    findings.aboutRun(
+      findings.blocking,
+      shown,
+      `Last ${runKind(shown)}${which} failed: ${shown.error?.message ?? 'unknown error'}`,
+    );
+  findings.aboutRun(
+    findings.risks,
+    shown,
+    outgrown(input.entityRef, input.outgrownRun!, input.plan),
+  );
+}
+
+/**
+ * A run since the last covering one (or with none) that failed on a machine of the plan, gated
+ * there as the plan gates it: a recovery of the plan boots that machine under what failed, so no
+ * older success vouches for it. The outgrown run's own failure is said by judgeOutgrownRun.
+ */
+function judgeFailureSince(input: ReadinessInput, findings: Findings): void {
   const failure = input.failedRun;
   if (failure && failure.run.id !== input.outgrownRun?.run.id)
-    pushAboutRun(
-      blocking,
+    findings.aboutRun(
+      findings.blocking,
       failure.shown,
-      failedSince(input.entityRef, failure, run !== undefined),
+      failedSince(input.entityRef, failure, input.lastRun !== undefined),
     );
+}
 
-  let status: ReadinessStatus = 'ready';
-  if (blocking.length > 0) status = 'not-recoverable';
-  else if (risks.length > 0) status = 'at-risk';
-  else if (unknowns.length > 0) status = 'unknown';
-
+/** Where the entity's own machines sit in its plan: their last wave, and what they wait for beyond them. */
+function positionInPlan(input: ReadinessInput): Readiness['position'] {
   const own = new Set(input.ownMachines);
   const mine = input.plan?.machines.filter(m => own.has(m.machineRef)) ?? [];
-  const position =
-    mine.length > 0
-      ? {
-          wave: Math.max(...mine.map(m => m.wave)),
-          machines: mine.map(m => m.machineRef),
-          waitsFor: [...new Set(mine.flatMap(m => m.waitsFor))]
-            .filter(m => !own.has(m))
-            .sort(),
-        }
-      : undefined;
-
-  // Where each list starts in `reasons`.
-  const start = new Map([
-    [blocking, 0],
-    [risks, blocking.length],
-    [unknowns, blocking.length + risks.length],
-  ]);
-  const reasonRuns: ReasonRun[] = aboutRuns
-    .map(({ list, at, run: r }) => ({
-      reason: start.get(list)! + at,
-      ...(isFullRun(r) && { run: { id: r.id, entityRef: r.entityRef } }),
-    }))
-    .sort((a, b) => a.reason - b.reason);
-
+  if (mine.length === 0) return undefined;
   return {
-    entityRef: input.entityRef,
-    status,
-    reasons: [...blocking, ...risks, ...unknowns],
-    ...(reasonRuns.length > 0 && { reasonRuns }),
-    problems: [...input.problems, ...(input.captureProblems ?? [])],
-    objectives: input.objectives,
-    plan: input.plan,
-    ...(input.cyclePlan && { cyclePlan: input.cyclePlan }),
-    position,
-    // An age ahead of the clock is none yet (the reasons say why).
-    captures: input.captures.map(c =>
-      c.ageSeconds !== undefined && c.ageSeconds < 0
-        ? { ...c, ageSeconds: 0 }
-        : c,
-    ),
-    lastRun: input.lastRun,
-    disagreements: input.disagreements,
+    wave: Math.max(...mine.map(m => m.wave)),
+    machines: mine.map(m => m.machineRef),
+    waitsFor: [...new Set(mine.flatMap(m => m.waitsFor))]
+      .filter(m => !own.has(m))
+      .sort(),
   };
 }
 

@@ -20,15 +20,14 @@ import {
 import express from 'express';
 import Router from 'express-promise-router';
 import { EventStore } from '../database/EventStore';
-import type { NightlyCheckStore } from '../database/NightlyCheckStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { AuthorizedRunService } from '../run/AuthorizedRunService';
 import { RunService } from '../run/RunService';
 import { AnalysisService, requireSystem } from './AnalysisService';
 import { audit, auditFailed, auditSucceeded, named } from './audit';
 import { CaptureService } from './CaptureService';
-import { nightlyCheckFrom } from './nightlyCheck';
 import { PlanService } from './PlanService';
+import { readinessCursor, readinessPageFrom } from './readinessPaging';
 import { ReadinessService } from './ReadinessService';
 import { RecoveryAuthorizer } from './RecoveryAuthorizer';
 import {
@@ -62,7 +61,6 @@ export interface RouterOptions {
   captures: CaptureService;
   runs: RunService;
   readiness: ReadinessService;
-  nightlyChecks: NightlyCheckStore;
 }
 
 /**
@@ -82,7 +80,6 @@ export async function createRouter(
     plans,
     captures,
     readiness,
-    nightlyChecks,
   } = options;
   const authorizer = new RecoveryAuthorizer(permissions);
   const runs = new AuthorizedRunService(
@@ -145,17 +142,29 @@ export async function createRouter(
     res.json({ status: 'ok' });
   });
 
-  router.get('/readiness', query('include'), async (req, res) => {
-    const includePlan = includePlanFrom(req.query.include);
-    const credentials = await httpAuth.credentials(req);
-    const refs = await graphs.visibleTo(
-      await graphs.recoverableEntities(),
-      credentials,
-    );
-    res.json({
-      items: await readiness.readinessOf(refs, credentials, { includePlan }),
-    });
-  });
+  router.get(
+    '/readiness',
+    query('include', 'limit', 'cursor'),
+    async (req, res) => {
+      const includePlan = includePlanFrom(req.query.include);
+      const page = readinessPageFrom(req.query);
+      const credentials = await httpAuth.credentials(req);
+      const refs = await graphs.visibleTo(
+        await graphs.recoverableEntities(),
+        credentials,
+      );
+      const { items, totalItems, next } = await readiness.readinessPage(
+        refs,
+        credentials,
+        { ...page, includePlan },
+      );
+      res.json({
+        items,
+        totalItems,
+        pageInfo: next ? { nextCursor: readinessCursor(next) } : {},
+      });
+    },
+  );
 
   router.get('/readiness/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -166,44 +175,6 @@ export async function createRouter(
       ),
     );
   });
-
-  // The nightly check records what it did about each entity, for readiness to show (nightlyCheck):
-  // as it goes (`partial`), those it knows so far (none: a heartbeat, that it is still under way),
-  // then the night whole once it ends. That last body names every entity the check covers, so it
-  // may be larger than one entity's request.
-  const nightlyBody = jsonOnly(
-    express.json({ limit: NIGHTLY_CHECK_BODY_LIMIT }),
-  );
-  // Its body is read after the check of the caller: what the night says is on the success.
-  router.post(
-    '/nightly-check',
-    audit(auditor, 'nightly-check-record', () => ({ severityLevel: 'medium' })),
-  );
-  router.post(
-    '/nightly-check',
-    async (req, _res, next) => {
-      // Only the scheduler module, and checked before the body is read (RecoveryAuthorizer.requireOwnScheduler).
-      authorizer.requireOwnScheduler(await httpAuth.credentials(req));
-      next();
-    },
-    nightlyBody,
-    query(),
-    async (req, res) => {
-      const night = nightlyCheckFrom(
-        bodyFrom(req, ['checkedAt', 'outcomes', 'partial', 'entities']),
-        (field, ref) => refFromInput(field, ref),
-      );
-      await nightlyChecks.record(night);
-      await auditSucceeded(res, {
-        checkedAt: night.checkedAt,
-        partial: night.partial ?? false,
-        outcomes: night.outcomes.length,
-      });
-      res
-        .status(201)
-        .json({ checkedAt: night.checkedAt, recorded: night.outcomes.length });
-    },
-  );
 
   router.get('/plan/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -249,13 +220,41 @@ export async function createRouter(
       recoveryCaptureCreatePermission,
       entityRef,
     );
-    const items = await captures.captureEntity(entityRef, machineRef);
-    await auditSucceeded(res, {
+    // Answered at once (202), polled at its Location; its audit event ends as the capture does.
+    const request = await captures.requestCapture(
       entityRef,
       machineRef,
-      captures: items.map(c => ({ captureId: c.id, machineRef: c.machineRef })),
-    });
-    res.status(201).json({ items });
+      async end =>
+        end.error === undefined
+          ? auditSucceeded(res, {
+              entityRef,
+              machineRef,
+              requestId: end.requestId,
+              captures: end.captures.map(c => ({
+                captureId: c.id,
+                machineRef: c.machineRef,
+              })),
+            })
+          : auditFailed(res, end.error),
+    );
+    res
+      .status(202)
+      .location(`${req.baseUrl}/captures/requests/${request.requestId}`)
+      .set('Retry-After', '1')
+      .json(request);
+  });
+
+  router.get('/captures/requests/:id', query(), async (req, res) => {
+    const credentials = await httpAuth.credentials(req);
+    const request = await captures.captureRequest(req.params.id);
+    // Of an entity the caller may not see: as if there were none.
+    const visible =
+      request &&
+      (await graphs.visibleTo([request.entityRef], credentials)).length > 0;
+    if (!request || !visible)
+      throw new NotFoundError(`No capture request ${req.params.id}`);
+    if (request.status === 'capturing') res.set('Retry-After', '1');
+    res.json(request);
   });
 
   router.get('/captures', query('machineRef', 'limit'), async (req, res) => {
@@ -570,6 +569,3 @@ export async function createRouter(
   );
   return router;
 }
-
-/** Largest `POST /nightly-check` body: a night's outcomes, a few hundred bytes an entity. */
-const NIGHTLY_CHECK_BODY_LIMIT = '10mb';

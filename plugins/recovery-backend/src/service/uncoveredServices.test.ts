@@ -13,6 +13,7 @@ import { componentEntity, machineEntity } from '../testing/entities';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
+import { captureAndPoll } from '../testing/captureRequests';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
@@ -101,13 +102,7 @@ describe.each(databases.eachSupportedId())(
         )
       ).body;
     const recover = async (entityRef: string) => {
-      expect(
-        (
-          await request(server)
-            .post('/api/recovery/captures')
-            .send({ entityRef })
-        ).status,
-      ).toBe(201);
+      expect((await captureAndPoll(server, { entityRef })).status).toBe(201);
       let run = (
         await request(server).post('/api/recovery/runs').send({ entityRef })
       ).body;

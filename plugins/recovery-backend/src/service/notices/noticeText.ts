@@ -1,5 +1,6 @@
 import {
   formatSeconds,
+  formatUtcTime,
   READINESS_STATUS_LABELS,
   runModeName,
   type ReadinessStatus,
@@ -44,12 +45,9 @@ export function recoveryTabLink(entityRef: string): string {
   return `/catalog/${encodeURIComponent(namespace)}/${encodeURIComponent(kind.toLocaleLowerCase('en-US'))}/${encodeURIComponent(name)}/recovery`;
 }
 
-/** A time as the plugin writes times, to the second and saying it is UTC: `2026-12-05 23:56:05 UTC`. */
+/** A time as the portal writes times, to the second and saying it is UTC: `2026-12-05 23:56:05 UTC`. */
 export function utcTime(iso: string): string {
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return iso;
-  const utc = new Date(ms).toISOString();
-  return `${utc.slice(0, 10)} ${utc.slice(11, 19)} UTC`;
+  return formatUtcTime(iso);
 }
 
 /**

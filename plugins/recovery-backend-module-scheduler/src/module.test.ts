@@ -1,0 +1,135 @@
+/**
+ * The module with the real recovery backend plugin: it receives the plugin's tasks API through
+ * recoveryTasksExtensionPoint, and its tasks reach the plugin's services in-process, not over HTTP.
+ */
+import {
+  createBackendModule,
+  type AuditorServiceCreateEventOptions,
+} from '@backstage/backend-plugin-api';
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import type { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { recoveryTasksExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
+import { recoveryPlugin } from '../../recovery-backend/src/plugin';
+import { FakeCaptureSource } from '../../recovery-backend/src/testing/FakeCaptureSource';
+import { machineEntity } from '../../recovery-backend/src/testing/entities';
+import { providersModule } from '../../recovery-backend/src/testing/providers';
+import { tasksModule } from '../../recovery-backend/src/testing/tasksModule';
+import { startSchedulerBackend } from './testing/schedulerBackend';
+
+const machine = (name: string): Entity => {
+  const entity = machineEntity(name);
+  entity.metadata.annotations = {
+    ...entity.metadata.annotations,
+    'recovery.backstage-recovery.io/engine': 'primary',
+  };
+  return entity;
+};
+
+describe('the scheduler module on the recovery plugin', () => {
+  it("captures every machine through the plugin's own services, as the plugin, with no HTTP call", async () => {
+    const source = new FakeCaptureSource();
+    const audited: AuditorServiceCreateEventOptions[] = [];
+    const { module, tasks } = tasksModule();
+    const { task, logger } = await startSchedulerBackend({
+      entities: [machine('db-01'), machine('web-01')],
+      features: [
+        providersModule({ captureSources: [source] }),
+        module,
+        // Any look-up of the plugin's URL would be a call over HTTP.
+        mockServices.discovery.mock({
+          getBaseUrl: async () => {
+            throw new Error('the scheduler looked the recovery plugin up');
+          },
+        }).factory,
+        mockServices.auditor.mock({
+          createEvent: async options => {
+            audited.push(options);
+            return { success: async () => {}, fail: async () => {} };
+          },
+        }).factory,
+      ],
+    });
+
+    await task('recovery-capture').fn(new AbortController().signal);
+
+    expect([...source.captured].sort()).toEqual(['db-01', 'web-01']);
+    expect(logger.info).toHaveBeenCalledWith(
+      'Scheduled capture: 2 captured, 0 failed',
+    );
+    // The plugin's services stored them: its API reads them back.
+    for (const ref of ['resource:default/db-01', 'resource:default/web-01'])
+      expect(await tasks().latestCapture(ref)).toMatchObject({
+        machineRef: ref,
+      });
+    // Audited as the routes audit a capture, with no request: the plugin asked itself.
+    expect(
+      audited.map(({ eventId, severityLevel, meta, request }) => ({
+        eventId,
+        severityLevel,
+        meta,
+        request,
+      })),
+    ).toEqual(
+      ['db-01', 'web-01'].map(name => ({
+        eventId: 'capture-create',
+        severityLevel: 'medium',
+        meta: {
+          entityRef: `resource:default/${name}`,
+          machineRef: `resource:default/${name}`,
+        },
+        request: undefined,
+      })),
+    );
+  });
+
+  it("reports a module that fails as it connects as that module's startup failure, not the plugin's", async () => {
+    const failing = createBackendModule({
+      pluginId: 'recovery',
+      moduleId: 'failing',
+      register(env) {
+        env.registerInit({
+          deps: { tasks: recoveryTasksExtensionPoint },
+          async init({ tasks }) {
+            tasks.connect(async () => {
+              throw new Error('no schedule for this');
+            });
+          },
+        });
+      },
+    });
+    const features = [
+      recoveryPlugin,
+      failing,
+      catalogServiceMock.factory({ entities: [] }),
+    ];
+    await expect(startTestBackend({ features })).rejects.toThrow(
+      "Module 'failing' for plugin 'recovery' startup failed; caused by Error: Failed to connect to the recovery tasks API; caused by Error: no schedule for this",
+    );
+    // Allowed to fail, it leaves the plugin serving.
+    const { server } = await startTestBackend({
+      features: [
+        ...features,
+        mockServices.rootConfig.factory({
+          data: {
+            backend: {
+              startup: {
+                plugins: {
+                  recovery: {
+                    modules: {
+                      failing: { onPluginModuleBootFailure: 'continue' },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        }),
+      ],
+    });
+    const health = await fetch(
+      `http://127.0.0.1:${server.port()}/api/recovery/health`,
+    );
+    expect(health.status).toBe(200);
+  });
+});

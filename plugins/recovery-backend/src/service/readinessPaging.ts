@@ -1,0 +1,67 @@
+import { InputError } from '@backstage/errors';
+import { describeValue } from '@backstage-recovery/plugin-recovery-node';
+
+/** Entities a page of `GET /readiness` holds unless `limit` says. */
+export const READINESS_PAGE_DEFAULT = 100;
+/** The most a page holds: a reader of every page asks for pages this size. */
+export const READINESS_PAGE_MAX = 500;
+
+/** Which page of `GET /readiness` a request asks for: `limit` entities after the ref `after`. */
+export interface ReadinessPageRequest {
+  limit: number;
+  after?: string;
+}
+
+/**
+ * `limit` (1 to READINESS_PAGE_MAX, READINESS_PAGE_DEFAULT unless given) and `cursor` (a
+ * `pageInfo.nextCursor` of an earlier page), each given once.
+ */
+export function readinessPageFrom(query: {
+  limit?: unknown;
+  cursor?: unknown;
+}): ReadinessPageRequest {
+  return {
+    limit: limitOf(query.limit),
+    ...(query.cursor !== undefined && { after: afterOf(query.cursor) }),
+  };
+}
+
+/** The cursor of the page after the one that ends at `entityRef`: opaque to callers, as the catalog's. */
+export function readinessCursor(entityRef: string): string {
+  return Buffer.from(JSON.stringify({ after: entityRef })).toString(
+    'base64url',
+  );
+}
+
+/** Entity refs in the order pages split them: by code unit, as every replica and database compares. */
+export function compareRefs(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
+function limitOf(value: unknown): number {
+  if (value === undefined) return READINESS_PAGE_DEFAULT;
+  const limit = typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isInteger(limit) || limit < 1 || limit > READINESS_PAGE_MAX) {
+    throw new InputError(
+      `Query parameter limit must be given once, an integer from 1 to ${READINESS_PAGE_MAX}, got ${describeValue(value)}`,
+    );
+  }
+  return limit;
+}
+
+function afterOf(value: unknown): string {
+  if (typeof value === 'string' && value.length > 0) {
+    try {
+      const { after } = JSON.parse(
+        Buffer.from(value, 'base64url').toString('utf8'),
+      );
+      if (typeof after === 'string' && after.length > 0) return after;
+    } catch {
+      // Said below.
+    }
+  }
+  throw new InputError(
+    `Query parameter cursor must be given once, a pageInfo.nextCursor of GET /readiness, got ${describeValue(value)}`,
+  );
+}
