@@ -8,7 +8,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import {
@@ -26,6 +26,8 @@ import {
 } from './labNames';
 import { PROBE_BUSYBOX_LABEL } from './LabProbe';
 import { busyboxDigest, notStaticElf } from './lib/busybox';
+import { writeThinArchive } from './lib/layerStore';
+import { createTar } from './lib/tar';
 
 /** The probe image as the backend builds it from this host's busybox: reused, not built again. */
 const builtProbeImage = {
@@ -172,6 +174,123 @@ describe('DockerHypervisorHost probes', () => {
       message:
         'TCP connect to 10.0.0.3:80 from the lab (probe container, network rr-run-2-prod): failed (its output could not be read: socket hang up)',
     });
+  });
+});
+
+/**
+ * An engine whose machine `app` is on two lab networks and answers probes only at `answering`
+ * (a daemon bound to one interface); it says which addresses were probed, in order.
+ */
+function engineWithTwoNetworks(runId: string, answering: string[]) {
+  const tried: string[] = [];
+  const probe = {
+    id: 'probe-id',
+    inspect: async () => ({ State: { Running: true } }),
+    start: async () => {},
+    exec: async ({ Cmd }: { Cmd: string[] }) => {
+      const address = /\d+\.\d+\.\d+\.\d+/.exec(Cmd.join(' '))![0];
+      tried.push(address);
+      const up = answering.includes(address);
+      return {
+        start: async () =>
+          new PassThrough().end(up ? '' : 'Connection refused'),
+        inspect: async () => ({ ExitCode: up ? 0 : 1 }),
+      };
+    },
+  };
+  const docker = {
+    getContainer: (id: string) =>
+      id === `rr-${runId}-probe`
+        ? probe
+        : {
+            inspect: async () => ({
+              Id: id,
+              Name: `/${id}`,
+              NetworkSettings: {
+                Networks: {
+                  // Docker lists a container's networks by name: mgmt before prod.
+                  [`rr-${runId}-w4-mgmt`]: { IPAddress: '172.30.60.41' },
+                  [`rr-${runId}-w4-prod`]: { IPAddress: '172.30.50.41' },
+                },
+              },
+            }),
+          },
+    getImage: () => ({ inspect: async () => builtProbeImage }),
+    getNetwork: () => ({
+      inspect: async () => ({ IPAM: { Config: [] }, Containers: {} }),
+      connect: async () => {},
+    }),
+    listContainers: async () => [],
+    createContainer: async () => probe,
+  } as unknown as Docker;
+  return { docker, tried };
+}
+
+describe('DockerHypervisorHost probes of a machine on two networks', () => {
+  const runId = 'run-3';
+  const lab: LabHandle = {
+    runId,
+    networks: [`rr-${runId}-w4-mgmt`, `rr-${runId}-w4-prod`],
+  };
+  const where = `from the lab (probe container, network rr-${runId}-w4-mgmt, rr-${runId}-w4-prod)`;
+  const machine: MachineHandle = {
+    runId,
+    machineRef: 'resource:default/w4-app-01',
+    id: 'app',
+    hostnames: ['w4-app-01'],
+  };
+  const hostFor = (answering: string[]) => {
+    const { docker, tried } = engineWithTwoNetworks(runId, answering);
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nonexistent',
+    });
+    return { host, tried };
+  };
+
+  it("passes a tcp probe that only the machine's production address answers, trying its addresses in the lab's order", async () => {
+    const { host, tried } = hostFor(['172.30.50.41']);
+    expect(await host.probe(lab, machine, { kind: 'tcp', port: 7000 })).toEqual(
+      {
+        ok: true,
+        message: `TCP connect to 172.30.50.41:7000 ${where}: ok (after TCP connect to 172.30.60.41:7000: failed (Connection refused))`,
+      },
+    );
+    expect(tried).toEqual(['172.30.60.41', '172.30.50.41']);
+  });
+
+  it('stops at the first address that answers', async () => {
+    const { host, tried } = hostFor(['172.30.60.41', '172.30.50.41']);
+    expect(
+      await host.probe(lab, machine, { kind: 'http', port: 7000, path: '/' }),
+    ).toEqual({
+      ok: true,
+      message: `HTTP GET http://172.30.60.41:7000/ ${where}: ok`,
+    });
+    expect(tried).toEqual(['172.30.60.41']);
+  });
+
+  it('passes an http probe the same way', async () => {
+    const { host } = hostFor(['172.30.50.41']);
+    const result = await host.probe(lab, machine, {
+      kind: 'http',
+      port: 7000,
+      path: 'healthz',
+    });
+    expect(result).toMatchObject({ ok: true });
+    expect(result.message).toMatch(
+      /^HTTP GET http:\/\/172\.30\.50\.41:7000\/healthz from the lab/,
+    );
+  });
+
+  it('fails where no address answers, naming every address tried and what each said', async () => {
+    const { host, tried } = hostFor([]);
+    expect(await host.probe(lab, machine, { kind: 'tcp', port: 7000 })).toEqual(
+      {
+        ok: false,
+        message: `none of the machine's 2 lab addresses answered ${where}: TCP connect to 172.30.60.41:7000: failed (Connection refused); TCP connect to 172.30.50.41:7000: failed (Connection refused)`,
+      },
+    );
+    expect(tried).toEqual(['172.30.60.41', '172.30.50.41']);
   });
 });
 
@@ -663,6 +782,143 @@ describe('DockerHypervisorHost room', () => {
       message:
         "checking the room for run run-1 (disk space and memory) failed: Docker engine 'dr-host' answered HTTP 500: layer store: input/output error",
     });
+  });
+});
+
+describe('DockerHypervisorHost room of captures sharing a base image', () => {
+  const base = Buffer.alloc(300_000, 7);
+  const tops = [1, 2, 3, 4].map(n => Buffer.alloc(100_000, n));
+  let store: string;
+  let captures: RestorableCapture[];
+  beforeAll(async () => {
+    store = mkdtempSync(join(tmpdir(), 'recovery-room-'));
+    stores.push(store);
+    captures = [];
+    for (const [i, top] of tops.entries()) {
+      // docker save names a layer's directory by an id of the image's chain: the base's differs
+      // from one capture to the next, though its content (and the store's copy) is one.
+      const [baseId, topId] = [
+        `${i}${'a'.repeat(63)}`,
+        `${i}${'b'.repeat(63)}`,
+      ];
+      const saved = createTar([
+        { type: 'file', path: `${baseId}/json`, content: `{"id":"${baseId}"}` },
+        { type: 'file', path: `${baseId}/layer.tar`, content: base },
+        { type: 'file', path: `${topId}/json`, content: `{"id":"${topId}"}` },
+        { type: 'file', path: `${topId}/layer.tar`, content: top },
+        {
+          type: 'file',
+          path: 'manifest.json',
+          content: JSON.stringify([
+            { Layers: [`${baseId}/layer.tar`, `${topId}/layer.tar`] },
+          ]),
+        },
+      ]);
+      const { checksum } = await writeThinArchive(
+        Readable.from([saved]),
+        store,
+        `cap-${i}.tar`,
+        [],
+      );
+      captures.push({
+        captureId: `cap-${i}`,
+        machineRef: `resource:default/w4-app-0${i}`,
+        imageId: `sha256:image-${i}`,
+        checksum,
+        artifact: `cap-${i}.tar`,
+        runtime: {
+          hostname: `w4-app-0${i}`,
+          networks: [],
+          env: [],
+          exposedPorts: [],
+          labels: {},
+          volumes: [
+            {
+              destination: '/data',
+              artifact: `cap-${i}-vol.tar`,
+              checksum: 'sha256:x',
+              sizeBytes: 1000,
+            },
+          ],
+        },
+      });
+    }
+  });
+
+  /** An engine with 7.7 MiB free in its data root, holding the images `present`. */
+  const engine = (present: string[] = []) =>
+    ({
+      info: async () => ({ DockerRootDir: '/var/lib/docker' }),
+      getImage: (ref: string) => ({
+        inspect: async () => {
+          if (ref === 'recovery/probe:1') return builtProbeImage;
+          if (present.includes(ref)) return { Id: ref };
+          throw Object.assign(new Error('no such image'), { statusCode: 404 });
+        },
+      }),
+      getContainer: () => ({
+        inspect: async () => {
+          throw Object.assign(new Error('no such container'), {
+            statusCode: 404,
+          });
+        },
+      }),
+      createContainer: async () => ({
+        start: async () => {},
+        wait: async () => ({ StatusCode: 0 }),
+        logs: async () =>
+          Buffer.from(
+            'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 9000 1115 7885 13% /data-root\n',
+          ),
+        remove: async () => {},
+      }),
+    }) as unknown as Docker;
+
+  it('counts the base layer once, by its content, though each archive names it under another directory', async () => {
+    const host = new DockerHypervisorHost('dr-host', engine(), {
+      storeDirectory: store,
+    });
+    const room = await host.room!(
+      'run-1',
+      captures.map(c => [c]),
+    );
+    // The base once, each capture's own layer, the largest wave's archive unpacked whole (a base
+    // and a top), the volumes; and under a KiB of json beside them.
+    const expected =
+      base.length + tops.length * 100_000 + base.length + 100_000 + 4 * 1000;
+    expect(room.neededBytes).toBeGreaterThanOrEqual(expected);
+    expect(room.neededBytes).toBeLessThan(expected + 2048);
+    expect(room.freeBytes).toBe(7885 * 1024);
+  });
+
+  it('takes only the volumes of a capture whose image the engine has: it is not loaded', async () => {
+    const all = new DockerHypervisorHost(
+      'dr-host',
+      engine(captures.map(c => c.imageId)),
+      { storeDirectory: store },
+    );
+    expect(
+      (
+        await all.room!(
+          'run-1',
+          captures.map(c => [c]),
+        )
+      ).neededBytes,
+    ).toBe(4 * 1000);
+    const one = new DockerHypervisorHost(
+      'dr-host',
+      engine(captures.slice(1).map(c => c.imageId)),
+      { storeDirectory: store },
+    );
+    const needed = (
+      await one.room!(
+        'run-1',
+        captures.map(c => [c]),
+      )
+    ).neededBytes;
+    const expected = 2 * (base.length + 100_000) + 4 * 1000;
+    expect(needed).toBeGreaterThanOrEqual(expected);
+    expect(needed).toBeLessThan(expected + 2048);
   });
 });
 

@@ -28,7 +28,7 @@ import { onEngine } from './lib/engineErrors';
 import { artifactPath } from './captureNames';
 import { demuxDockerStream, isStatus } from './lib/dockerStreams';
 import { hasImage } from './lib/engineImages';
-import { captureArchiveFiles } from './lib/layerStore';
+import { captureArchiveContent } from './lib/layerStore';
 import {
   loadArtifact,
   restoreVolumes,
@@ -240,13 +240,16 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   /**
-   * What the captures' archives hold, each file by its path once (an image archive names a layer
-   * by its id, which the images sharing it share), plus their volumes, plus the archives of the
-   * largest wave whole: `docker load` unpacks an archive in the data root (its `tmp`) before it
-   * takes in the layers, and a wave's machines are loaded at once, beside what earlier waves left.
-   * Against the space free in the engine's data root, as `df` inside a helper container reads it
-   * (the engine may be remote). Beside it, the memory the machines held when captured, all at once
-   * (every wave stays up), against the host's MemAvailable, read in the same container.
+   * What the captures' archives hold, each layer once by its content's sha256 (the images sharing
+   * it share it, whatever directory id each archive gives it) and each other file by its path once,
+   * plus their volumes, plus the archives of the largest wave whole: `docker load` unpacks an
+   * archive in the data root (its `tmp`) before it takes in the layers, and a wave's machines are
+   * loaded at once, beside what earlier waves left. A capture whose image the engine has is not
+   * loaded (restoreMachine), and takes only its volumes. Layers the engine has under other images
+   * are counted all the same: only inspecting every image there would tell. Against the space free
+   * in the engine's data root, as `df` inside a helper container reads it (the engine may be
+   * remote). Beside it, the memory the machines held when captured, all at once (every wave stays
+   * up), against the host's MemAvailable, read in the same container.
    */
   private async roomOn(
     runId: string,
@@ -264,16 +267,17 @@ export class DockerHypervisorHost implements HypervisorHost {
           neededMemoryBytes += capture.runtime.memoryBytes;
           memoryKnownFor += 1;
         }
+        for (const volume of capture.runtime.volumes ?? [])
+          neededBytes += volume.sizeBytes;
+        if (await hasImage(this.docker, capture.imageId)) continue;
         const archive = artifactPath(
           this.options.storeDirectory,
           capture.artifact,
         );
-        for (const [path, size] of await captureArchiveFiles(archive)) {
-          files.set(path, size);
+        for (const [key, size] of await captureArchiveContent(archive)) {
+          files.set(key, size);
           waveBytes += size;
         }
-        for (const volume of capture.runtime.volumes ?? [])
-          neededBytes += volume.sizeBytes;
       }
       largestWave = Math.max(largestWave, waveBytes);
     }

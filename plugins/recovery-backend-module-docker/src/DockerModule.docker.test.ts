@@ -1452,14 +1452,22 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const volumes = all
       .flatMap(c => c.runtime.volumes ?? [])
       .reduce((n, v) => n + v.sizeBytes, 0);
+    // The restore above left their images on the recovery engine: a run loads them no more, and
+    // only their volumes take room there.
+    expect((await host.room(roomRunId, [all])).neededBytes).toBe(volumes);
+    // As on a host that lacks their images (named by an id no image has): their archives' files.
+    const unloaded = all.map(c => ({
+      ...c,
+      imageId: `sha256:${'f'.repeat(64)}`,
+    }));
     const t0 = Date.now();
     // One machine a wave, as the demo boots; then all three in one wave, loaded at once.
     const room = await host.room(
       roomRunId,
-      all.map(c => [c]),
+      unloaded.map(c => [c]),
     );
     timings.roomMs = Date.now() - t0;
-    const together = await host.room(roomRunId, [all]);
+    const together = await host.room(roomRunId, [unloaded]);
     const { DockerRootDir } = await recovery.info();
     // docker load unpacks an archive whole in the data root before it takes in its layers: the
     // largest wave's archives are needed beside the files of all the others.

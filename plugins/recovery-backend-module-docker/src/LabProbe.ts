@@ -119,19 +119,53 @@ export class LabProbe {
     return this.probeImageReady;
   }
 
-  /** Runs `probe` against the machine from the lab's probe container, made on first use. */
+  /**
+   * Runs `probe` against the machine from the lab's probe container, made on first use: at each of
+   * its lab addresses in turn (the lab's network order), until one answers. A machine on two
+   * networks may serve on one of them alone (a daemon bound to its production interface): it is up.
+   */
   async probe(
     lab: LabHandle,
     machine: MachineHandle,
     probe: ProbeSpec,
   ): Promise<ProbeResult> {
-    const target = await this.probeTarget(lab, machine);
-    if (!target) {
+    const targets = await this.probeTargets(lab, machine);
+    if (targets.length === 0) {
       return {
         ok: false,
         message: `machine ${machine.machineRef} is on no lab network: nothing in the lab reaches it`,
       };
     }
+    const where = `from the lab (probe container, network ${lab.networks.join(', ')})`;
+    const failed: Array<{ what: string; failure: string }> = [];
+    for (const target of targets) {
+      const { what, failure } = await this.probeAt(lab, target, probe);
+      if (failure === undefined) {
+        const before = failed.map(f => `${f.what}: ${f.failure}`).join('; ');
+        return {
+          ok: true,
+          message: `${what} ${where}: ok${before && ` (after ${before})`}`,
+        };
+      }
+      failed.push({ what, failure });
+    }
+    if (failed.length === 1)
+      return {
+        ok: false,
+        message: `${failed[0].what} ${where}: ${failed[0].failure}`,
+      };
+    return {
+      ok: false,
+      message: `none of the machine's ${failed.length} lab addresses answered ${where}: ${failed.map(f => `${f.what}: ${f.failure}`).join('; ')}`,
+    };
+  }
+
+  /** One try of `probe` at `target`: what it did, and why it failed (none where it passed). */
+  private async probeAt(
+    lab: LabHandle,
+    target: string,
+    probe: ProbeSpec,
+  ): Promise<{ what: string; failure?: string }> {
     const pending = this.probeContainer(lab);
     const container = await pending;
     let cmd: string[];
@@ -147,7 +181,6 @@ export class LabProbe {
       cmd = ['nc', '-w', '2', target, String(probe.port), '-e', 'true'];
       what = `TCP connect to ${target}:${probe.port}`;
     }
-    const where = `from the lab (probe container, network ${lab.networks.join(', ')})`;
     const exec = await container
       .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
       .catch(async e => {
@@ -179,37 +212,37 @@ export class LabProbe {
     const { stdout, stderr } = demuxDockerStream(raw ?? Buffer.alloc(0));
     const { ExitCode } = await exec.inspect();
     const output = `${stdout}${stderr}`.trim().replace(/\s+/g, ' ');
-    if (raw === undefined)
-      return { ok: false, message: `${what} ${where}: no result within 15 s` };
-    if (ExitCode === 0) return { ok: true, message: `${what} ${where}: ok` };
+    if (raw === undefined) return { what, failure: 'no result within 15 s' };
+    if (ExitCode === 0) return { what };
     const reason =
       output ||
       (readFailed && `its output could not be read: ${readFailed.message}`) ||
       (ExitCode === 143 || ExitCode === 124
         ? 'timed out'
         : `exit code ${ExitCode}`);
-    return { ok: false, message: `${what} ${where}: failed (${reason})` };
+    return { what, failure: `failed (${reason})` };
   }
 
   /**
-   * Where the probe reaches the machine: its lab address; before it has one (not running), its
-   * container name, which only the lab's DNS answers. Never a production name (its hostname,
-   * e.g. the production host's for a host-network machine): the lab's DNS passes names it does
-   * not know on, and outside an isolated lab that may reach production itself.
+   * Where the probe reaches the machine: each of its lab addresses once, in the lab's network
+   * order; before it has any (not running), its container name, which only the lab's DNS answers.
+   * Never a production name (its hostname, e.g. the production host's for a host-network
+   * machine): the lab's DNS passes names it does not know on, and outside an isolated lab that
+   * may reach production itself.
    */
-  private async probeTarget(
+  private async probeTargets(
     lab: LabHandle,
     machine: MachineHandle,
-  ): Promise<string | undefined> {
+  ): Promise<string[]> {
     const info = await this.docker.getContainer(machine.id).inspect();
     const endpoints = lab.networks
       .map(net => info.NetworkSettings.Networks?.[net])
       .filter(Boolean);
-    if (endpoints.length === 0) return undefined;
-    return (
-      endpoints.find(ep => ep!.IPAddress)?.IPAddress ||
-      info.Name.replace(/^\//, '')
-    );
+    if (endpoints.length === 0) return [];
+    const addresses = [
+      ...new Set(endpoints.map(ep => ep!.IPAddress).filter(Boolean)),
+    ];
+    return addresses.length > 0 ? addresses : [info.Name.replace(/^\//, '')];
   }
 
   private probeContainer(lab: LabHandle): Promise<Docker.Container> {

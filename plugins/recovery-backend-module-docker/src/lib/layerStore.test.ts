@@ -224,6 +224,51 @@ describe('the layer store', () => {
     expect(await captureArchiveFiles(first)).toEqual(await tarFileSizes(first));
   });
 
+  it("keeps the store's files for the backend's user alone (0600, directories 0700): they hold the machines' secrets", async () => {
+    const mode = (path: string) => statSync(path).mode & 0o777;
+    const inStore = join(store, 'new');
+    const archive = saved('first', { aaa: base, bbb: top1, ccc: small });
+    const before = process.umask(0o022);
+    try {
+      await writeThinArchive(
+        createReadStream(archive),
+        inStore,
+        'cap-1.tar',
+        [],
+      );
+    } finally {
+      process.umask(before);
+    }
+    expect(mode(inStore)).toBe(0o700);
+    expect(mode(join(inStore, LAYERS_DIRECTORY))).toBe(0o700);
+    expect(mode(join(inStore, 'cap-1.tar'))).toBe(0o600);
+    const layers = readdirSync(join(inStore, LAYERS_DIRECTORY));
+    expect(layers).toHaveLength(2);
+    for (const layer of layers)
+      expect(mode(join(inStore, LAYERS_DIRECTORY, layer))).toBe(0o600);
+  });
+
+  it('closes a store made before to others at its next capture, and reads its captures as before', async () => {
+    const mode = (path: string) => statSync(path).mode & 0o777;
+    const first = saved('first', { aaa: base, bbb: top1 });
+    const second = saved('second', { aaa: base, ddd: top2 });
+    await writeThinArchive(createReadStream(first), store, 'cap-1.tar', []);
+    // As a backend before this one left it: readable to all.
+    execFileSync('chmod', ['-R', 'go+rX', store]);
+    expect(mode(store)).toBe(0o755);
+    expect(mode(join(store, 'cap-1.tar'))).toBe(0o644);
+
+    await writeThinArchive(createReadStream(second), store, 'cap-2.tar', []);
+    expect(mode(store)).toBe(0o700);
+    expect(mode(join(store, LAYERS_DIRECTORY))).toBe(0o700);
+    expect(mode(join(store, 'cap-2.tar'))).toBe(0o600);
+    expect(
+      (
+        await collect(readCaptureArchive(store, join(store, 'cap-1.tar')))
+      ).equals(readFileSync(first)),
+    ).toBe(true);
+  });
+
   it('flushes each file to the disk before its rename, and the rename after; the layers before the archive that names them', async () => {
     mkdirSync(join(store, LAYERS_DIRECTORY));
     // One layer the store holds already: its copy is removed, not flushed.

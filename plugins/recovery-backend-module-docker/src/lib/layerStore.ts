@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import {
   appendFile,
+  chmod,
   mkdir,
   open,
   readdir,
@@ -31,6 +32,27 @@ import {
  * byte for byte, so its checksum is the one `docker save`'s output had.
  */
 export const LAYERS_DIRECTORY = 'layers';
+
+/**
+ * Modes of what the capture store holds: captures carry secrets from the machines' environment
+ * (an image's config, e.g. `DB_PASSWORD`) and volumes, for the backend's user alone to read.
+ */
+export const STORE_FILE_MODE = 0o600;
+export const STORE_DIRECTORY_MODE = 0o700;
+
+/**
+ * Makes a directory of the store the backend's user's alone (STORE_DIRECTORY_MODE), one made
+ * before that too (its files, made readable to all then, are then out of others' reach). One the
+ * backend does not own (a mount point an operator made) is left as it is, the operator's to set;
+ * so is a read-only one, whose write fails next with its own words.
+ */
+export async function protectStoreDirectory(directory: string): Promise<void> {
+  await mkdir(directory, { recursive: true, mode: STORE_DIRECTORY_MODE });
+  await chmod(directory, STORE_DIRECTORY_MODE).catch(e => {
+    const { code } = e as NodeJS.ErrnoException;
+    if (code !== 'EPERM' && code !== 'EROFS') throw e;
+  });
+}
 
 /** The first entry of a thin archive. */
 const THIN_MARKER = '.recovery-thin-archive';
@@ -78,7 +100,11 @@ const layerFile = (storeDirectory: string, sha256: string) =>
  * and an error no one hears would end the backend.
  */
 function fileFor(path: string, flush: boolean): WriteStream {
-  return createWriteStream(path, { flags: 'wx', flush }).on('error', () => {});
+  return createWriteStream(path, {
+    flags: 'wx',
+    flush,
+    mode: STORE_FILE_MODE,
+  }).on('error', () => {});
 }
 
 /**
@@ -154,7 +180,8 @@ export async function writeThinArchive(
     `.${name}.${randomBytes(4).toString('hex')}.tmp`,
   );
   written.push(tempPath, finalPath);
-  await mkdir(join(storeDirectory, LAYERS_DIRECTORY), { recursive: true });
+  await protectStoreDirectory(storeDirectory);
+  await protectStoreDirectory(join(storeDirectory, LAYERS_DIRECTORY));
   const claim = join(
     storeDirectory,
     LAYERS_DIRECTORY,
@@ -353,7 +380,7 @@ async function storeLayer(
     const final = layerFile(storeDirectory, sha256);
     // Before the look: a failed capture removing this layer from now on either sees the claim and
     // leaves it, or has moved it aside already, when it is written anew below.
-    await appendFile(claim, `${sha256}\n`);
+    await appendFile(claim, `${sha256}\n`, { mode: STORE_FILE_MODE });
     try {
       // One of another size was cut short (a crash before its data reached the disk): replaced.
       if ((await stat(final)).size !== size)
@@ -516,6 +543,39 @@ export async function captureArchiveFiles(
     } else files.set(path, size);
   });
   return files;
+}
+
+/**
+ * What a capture's original archive holds, for the room its load takes, keyed so that what two
+ * captures share is one key: each layer by the sha256 of its content (`sha256:<hex>`), whatever
+ * directory id each archive gives it (`docker save` names a layer by an id of the image's chain,
+ * so a base layer two images share is under two ids), every other file by its path. A large layer
+ * a whole archive (older captures) keeps in place is known by its path alone: its sha256 would
+ * take reading it.
+ */
+export async function captureArchiveContent(
+  file: string,
+): Promise<Map<string, number>> {
+  const content = new Map<string, number>();
+  await forEachTarFile(file, async (path, size, read) => {
+    if (path === THIN_MARKER) return;
+    if (path.endsWith(REF_SUFFIX)) {
+      const ref = parseRef(await read());
+      content.set(`sha256:${ref.sha256}`, ref.size);
+      return;
+    }
+    const blob = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(path);
+    if (blob) content.set(`sha256:${blob[1]}`, size);
+    else if (/(^|\/)layer\.tar$/.test(path) && size < MIN_LAYER_BYTES)
+      content.set(
+        `sha256:${createHash('sha256')
+          .update(await read())
+          .digest('hex')}`,
+        size,
+      );
+    else content.set(path, size);
+  });
+  return content;
 }
 
 /**
