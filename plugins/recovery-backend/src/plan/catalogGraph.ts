@@ -4,7 +4,6 @@ import {
 } from '@backstage/backend-plugin-api';
 import {
   Entity,
-  RELATION_API_PROVIDED_BY,
   RELATION_DEPENDENCY_OF,
   RELATION_HAS_PART,
   RELATION_OWNED_BY,
@@ -19,20 +18,9 @@ import {
   entityRole,
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
-import {
-  dependsOnTargets,
-  misplacedMachineAnnotations,
-  partTargets,
-  readMachine,
-  readObjectives,
-  readProbes,
-  relationTargets,
-} from './entityMapping';
-import type {
-  MachineNode,
-  RecoveryGraph,
-  ServiceNode,
-} from '@backstage-recovery/plugin-recovery-node';
+import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
+import { CatalogWalk, type Reference } from './catalogWalk';
+import { readMachine, readObjectives, relationTargets } from './entityMapping';
 
 /** Reads the part of the catalog that recovering an entity touches. */
 export class CatalogGraphLoader {
@@ -78,235 +66,53 @@ export class CatalogGraphLoader {
     const root =
       typeof entity === 'string' ? await this.getEntity(entity) : entity;
     const rootRef = stringifyEntityRef(root);
-    const problems: EntityProblem[] = [];
     const objectives = readObjectives(root, this.defaults);
-    problems.push(...objectives.problems);
-
-    const services = new Map<string, ServiceNode>();
-    const machines = new Map<string, MachineNode>();
-    // Refs the catalog itself names (roots, dependsOn), with who names them: only these must
-    // exist. A learned dependency on an entity since removed is a stale analysis, not a broken catalog.
-    const declared = new Map<string, Reference[]>();
-    const declare = (
-      by: string,
-      relation: Reference['relation'],
-      targets: string[],
-    ) => {
-      for (const target of targets)
-        declared.set(target, [
-          ...(declared.get(target) ?? []),
-          { by, relation },
-        ]);
-    };
-    const missing: EntityProblem[] = [];
+    const walk = new CatalogWalk(rootRef, inferred);
+    walk.problems.push(...objectives.problems);
     const walked = entityRole(root) !== 'other';
-    if (!walked) {
-      problems.push({
+    if (walked) {
+      await this.walkFrom(root, walk);
+    } else {
+      walk.problems.push({
         entityRef: rootRef,
         message: `${rootRef} is a ${root.kind}; recovery plans start from a Component, a Resource or a System`,
       });
     }
-
-    // Breadth-first from the root over what recovery follows: the dependsOn of services and
-    // machines, the parts of services (subcomponents) and systems, and the providers of an API.
-    const dependsOn = new Map<string, string[]>();
-    /** What an entity is made of: a service's or a system's parts, an API's providers. */
-    const parts = new Map<string, string[]>();
-    /** Entities of kinds a plan cannot boot (a Group, a Domain), by ref: their kind. */
-    const unbootable = new Map<string, string>();
-    const seen = new Set<string>();
-    let frontier = walked ? [root] : [];
-    while (frontier.length > 0) {
-      const next = new Set<string>();
-      for (const entity of frontier) {
-        const ref = stringifyEntityRef(entity);
-        if (seen.has(ref)) continue;
-        seen.add(ref);
-        const role = entityRole(entity);
-        if (role === 'machine') {
-          const { locator, problems: machineProblems } = readMachine(entity);
-          // Its own probes gate it besides its services' (a database machine's `tcp:5432`).
-          const { probes, problems: probeProblems } = readProbes(entity);
-          machines.set(ref, {
-            ref,
-            locator,
-            ...(probes.length > 0 && { probes }),
-            ...systemOf(entity),
-          });
-          problems.push(...machineProblems, ...probeProblems);
-          dependsOn.set(ref, dependsOnTargets(entity));
-          if (ref === rootRef) {
-            // A machine recovered on its own is its own service.
-            services.set(ref, {
-              ref,
-              machines: [ref],
-              dependsOn: [],
-              probes: [],
-            });
-          }
-        } else if (role === 'service') {
-          const { probes, problems: probeProblems } = readProbes(entity);
-          problems.push(...probeProblems);
-          services.set(ref, {
-            ref,
-            machines: [],
-            dependsOn: [],
-            probes,
-            ...systemOf(entity),
-          });
-          dependsOn.set(ref, dependsOnTargets(entity));
-          parts.set(ref, partTargets(entity));
-        } else if (role === 'group') {
-          parts.set(ref, partTargets(entity));
-        } else if (entity.kind.toLocaleLowerCase('en-US') === 'api') {
-          parts.set(ref, relationTargets(entity, RELATION_API_PROVIDED_BY));
-        } else {
-          unbootable.set(ref, entity.kind);
-        }
-        if (role !== 'machine')
-          problems.push(...misplacedMachineAnnotations(entity));
-        declare(ref, 'dependsOn', dependsOn.get(ref) ?? []);
-        if (role !== 'other') declare(ref, 'hasPart', parts.get(ref) ?? []);
-        for (const t of [
-          ...(dependsOn.get(ref) ?? []),
-          ...(parts.get(ref) ?? []),
-          ...(inferred.get(ref) ?? []),
-        ]) {
-          if (!seen.has(t)) next.add(t);
-        }
-      }
-      frontier = await this.fetchKnown([...next], declared, missing);
-    }
-
-    /** The services and machines an entity stands for: itself, and what it is made of. */
-    const contents = (ref: string, within: string[] = []): string[] => {
-      // A catalog where something is a part of itself: the loop adds nothing.
-      if (within.includes(ref)) return [];
-      const own = services.has(ref) || machines.has(ref) ? [ref] : [];
-      return [
-        ...new Set([
-          ...own,
-          ...(parts.get(ref) ?? []).flatMap(part =>
-            contents(part, [...within, ref]),
-          ),
-        ]),
-      ];
-    };
-    /**
-     * The Systems and APIs (and entities of other kinds with parts) an entity reaches its parts
-     * through, itself included: their own problems (a part not in the catalog) are of the plans
-     * that go through them.
-     */
-    const wholesWithin = (ref: string, within: string[] = []): string[] => {
-      if (within.includes(ref)) return [];
-      const own =
-        parts.has(ref) && !services.has(ref) && !machines.has(ref) ? [ref] : [];
-      return [
-        ...new Set([
-          ...own,
-          ...(parts.get(ref) ?? []).flatMap(part =>
-            wholesWithin(part, [...within, ref]),
-          ),
-        ]),
-      ];
-    };
-    const wholes = new Map<string, string[]>();
-    const goesThrough = (by: string, refs: string[]) => {
-      if (refs.length)
-        wholes.set(by, [...new Set([...(wholes.get(by) ?? []), ...refs])]);
-    };
-    for (const [by, targets] of dependsOn) {
-      const resolved = new Set<string>();
-      /** What each of them stands in for, where it is not the target itself. */
-      const through: Record<string, string> = {};
-      // Machines that are parts of what a service depends on (a System's): it waits for them,
-      // as for a service of their own, rather than running on them.
-      const partMachines = new Set<string>();
-      for (const target of targets) {
-        if (unbootable.has(target)) {
-          problems.push({
-            entityRef: by,
-            message: `${by} dependsOn ${target}, a ${unbootable.get(target)}: a recovery plan boots only services and machines, so it leaves ${target} out; remove that dependsOn from ${by}, or replace it with the Components and Resources it stands for`,
-          });
-          continue;
-        }
-        const all = contents(target);
-        if (all.includes(by)) {
-          // A part that depends on its own whole waits for the whole itself, not for its
-          // siblings (each of them would wait for the other); one that names itself, or an API
-          // it provides, needs nothing more.
-          if (services.has(target) && target !== by) resolved.add(target);
-          continue;
-        }
-        goesThrough(by, wholesWithin(target));
-        if (all.length === 0 && parts.has(target)) {
-          const what = target.startsWith('api:')
-            ? 'which no Component provides (spec.providesApis)'
-            : 'which has no Component or Resource as a part';
-          missing.push({
-            entityRef: by,
-            message: `${by} dependsOn ${target}, ${what}: a recovery plan cannot include what it stands for`,
-          });
-        }
-        for (const ref of all) {
-          (ref !== target && machines.has(ref) ? partMachines : resolved).add(
-            ref,
-          );
-          // Declared directly as well, by this or another dependsOn: that one says why.
-          if (ref !== target && !targets.includes(ref)) through[ref] ??= target;
-        }
-      }
-      const machine = machines.get(by);
-      if (machine) {
-        machine.dependsOn = [...resolved, ...partMachines];
-        if (Object.keys(through).length) machine.through = through;
-      } else {
-        const service = services.get(by)!;
-        service.machines = [...resolved].filter(ref => machines.has(ref));
-        const awaited = [...partMachines].filter(ref => !resolved.has(ref));
-        for (const ref of awaited) {
-          if (!services.has(ref))
-            services.set(ref, {
-              ref,
-              machines: [ref],
-              dependsOn: [],
-              probes: [],
-            });
-        }
-        service.dependsOn = [
-          ...[...resolved].filter(
-            ref => services.has(ref) && !machines.has(ref),
-          ),
-          ...awaited,
-        ];
-        const indirect = service.dependsOn.filter(ref => through[ref]);
-        if (indirect.length)
-          service.through = Object.fromEntries(
-            indirect.map(ref => [ref, through[ref]]),
-          );
-      }
-    }
-    problems.push(...missing);
+    walk.resolve();
     const roots = !walked
       ? []
       : entityRole(root) === 'machine'
         ? [rootRef]
-        : contents(rootRef);
-    if (walked) goesThrough(rootRef, wholesWithin(rootRef));
+        : walk.contents(rootRef);
+    if (walked) walk.goesThrough(rootRef, walk.wholesWithin(rootRef));
 
     return {
       rootRef,
       roots,
-      services,
-      machines,
-      wholes,
-      problems: dedupe(problems),
-      missing: dedupe(missing),
+      services: walk.services,
+      machines: walk.machines,
+      wholes: walk.wholes,
+      problems: dedupe([...walk.problems, ...walk.missing]),
+      missing: dedupe(walk.missing),
       objectives: {
         rpoSeconds: objectives.rpoSeconds,
         rtoSeconds: objectives.rtoSeconds,
       },
     };
+  }
+
+  /**
+   * Walks the catalog breadth-first from the root over what recovery follows (CatalogWalk.visit),
+   * each ring of entities fetched at once.
+   */
+  private async walkFrom(root: Entity, walk: CatalogWalk): Promise<void> {
+    let frontier = [root];
+    while (frontier.length > 0) {
+      const next = new Set<string>();
+      for (const entity of frontier)
+        for (const ref of walk.visit(entity)) next.add(ref);
+      frontier = await this.fetchKnown([...next], walk.declared, walk.missing);
+    }
   }
 
   /**
@@ -531,12 +337,6 @@ export class CatalogGraphLoader {
   }
 }
 
-/** Who names a ref in the catalog, and how. */
-interface Reference {
-  by: string;
-  relation: 'dependsOn' | 'hasPart';
-}
-
 const notFound = (ref: string) =>
   new NotFoundError(`Entity ${ref} not found in the catalog`);
 
@@ -547,24 +347,6 @@ export function normalizeRef(
   return stringifyEntityRef(
     parseEntityRef(entityRef, { defaultKind, defaultNamespace: 'default' }),
   );
-}
-
-/** The System an entity is part of (spec.system), as a ref: a plan breaking cycles drops an edge between Systems first. */
-function systemOf(entity: Entity): { system?: string } {
-  const system = entity.spec?.system;
-  if (typeof system !== 'string' || system === '') return {};
-  try {
-    return {
-      system: stringifyEntityRef(
-        parseEntityRef(system, {
-          defaultKind: 'system',
-          defaultNamespace: entity.metadata.namespace ?? 'default',
-        }),
-      ),
-    };
-  } catch {
-    return {}; // malformed: the catalog's own validation says so
-  }
 }
 
 function dedupe(problems: EntityProblem[]): EntityProblem[] {

@@ -30,9 +30,8 @@ import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import { LabBoot } from './boot';
 import { namingCapturesKeptElsewhere } from './capturesKeptElsewhere';
-import { withDeadline } from './deadline';
+import { LateDebris, withDeadline } from './deadline';
 import {
-  HostUnreachable,
   hostUnreachable,
   HypervisorHostBusyError,
   isHostUnreachable,
@@ -40,6 +39,7 @@ import {
   MissingDependenciesError,
   DependencyCycleError,
   RunSuperseded,
+  runFailure,
 } from './errors';
 import { Failovers } from './failover';
 import { checkRoom, markDamaged, reachHost, verifyCaptures } from './preflight';
@@ -122,6 +122,29 @@ const PAST_STALE_MS = 50;
  * check again means yet another failover finished meanwhile, rare with one failover at a time.
  */
 const KEPT_CHECKS = 3;
+
+/** An admitted run as its execution drives it: what each of its steps reads, and tells the next. */
+interface DrivenRun {
+  run: RecoveryRun;
+  host: HypervisorHost;
+  recorder: RunRecorder;
+  /** The run's logger (a child with its runId). */
+  logger: LoggerService;
+  /** Aborted once the run is no longer driven here: interrupted, or claimed by another replica. */
+  signal: AbortSignal;
+  /** Removes what a step creates after its deadline (see withDeadline, LateDebris). */
+  removeLate: () => Promise<unknown>;
+  /**
+   * Whether the run has asked the host for anything that may leave part of its lab there (its
+   * room, its lab): until then a failure has nothing of it to tear down, or to record as left.
+   */
+  labStarted: boolean;
+}
+
+/** Set as each call that may make part of the lab is made: one the run stops before is not. */
+const building = (driven: DrivenRun) => {
+  driven.labStarted = true;
+};
 
 /**
  * Executes boot plans on the hypervisor host: admission, the host's pre-flight, the emulated
@@ -362,11 +385,51 @@ export class RunService {
     signal: AbortSignal,
   ): Promise<void> {
     const run = (await this.runStore.getRun(runId))!;
-    const recorder = new RunRecorder(this.runStore, run);
-    const logger = this.logger.child({ runId });
-    // The heartbeat finds out when another replica has failed the run (it looked orphaned).
+    const heartbeat = this.beat(runId);
+    // A step that settles after its deadline leaves debris, removed like the lab, except from
+    // a failover: removing it removes everything labelled with the run, and what a failover
+    // booted may already serve production.
+    const debris = new LateDebris(() =>
+      run.mode === 'failover'
+        ? Promise.resolve()
+        : this.teardown.removeLate(host, runId),
+    );
+    const driven: DrivenRun = {
+      run,
+      host,
+      recorder: new RunRecorder(this.runStore, run),
+      logger: this.logger.child({ runId }),
+      signal: AbortSignal.any([signal, heartbeat.superseded]),
+      removeLate: debris.removeLate,
+      labStarted: false,
+    };
+    try {
+      await this.open(driven, waves, captures, problems, rpoSeconds, preempted);
+      await this.preflight(driven, waves, captures, rpoSeconds);
+      const { lab, startedAt } = await this.buildLab(driven, captures);
+      const boot = this.labBoot(driven, lab, captures);
+      await boot.waves(waves);
+      // RTO ends when the last machine got ready; the final check comes after it.
+      const rtoSeconds = measuredRtoSeconds(
+        driven.recorder.machines(),
+        startedAt,
+      );
+      await this.verify(driven, boot, waves, rtoSeconds);
+      await this.succeed(driven, waves, rtoSeconds);
+    } catch (error) {
+      await this.fail(driven, error, heartbeat.superseded, signal);
+    } finally {
+      heartbeat.stop();
+      await debris.settle();
+    }
+  }
+
+  /**
+   * Beats the run's heartbeat while this backend drives it: a beat that finds the run no longer
+   * active (another replica failed it, as it looked orphaned) aborts `superseded`.
+   */
+  private beat(runId: string): { superseded: AbortSignal; stop: () => void } {
     const superseded = new AbortController();
-    const driving = AbortSignal.any([signal, superseded.signal]);
     const heartbeat = setInterval(
       () =>
         this.runStore
@@ -375,217 +438,241 @@ export class RunService {
           .catch(() => {}),
       this.options.heartbeatIntervalMs,
     );
-    // A step that settles after its deadline leaves debris, removed like the lab, except from
-    // a failover: removing it removes everything labelled with the run, and what a failover
-    // booted may already serve production. While the run is still driven (the step's wave
-    // siblings still verifying), the removal waits.
-    let driven = true;
-    let debrisLeft = false;
-    const removeDebris = () =>
-      run.mode === 'failover'
-        ? Promise.resolve()
-        : this.teardown.removeLate(host, runId);
-    const removeLate = () => {
-      if (driven) debrisLeft = true;
-      return driven ? Promise.resolve() : removeDebris();
+    return {
+      superseded: superseded.signal,
+      stop: () => clearInterval(heartbeat),
     };
-    let lab: LabHandle | undefined;
-    // Whether the run has asked the host for anything that may leave part of its lab there (its
-    // room, its lab): until then a failure has nothing of it to tear down, or to record as left.
-    let labStarted = false;
+  }
+
+  /**
+   * Opens the run: running, its timeline's opening (host, waves, captures, the catalog's
+   * problems), then the test runs this failover preempted, each gone before its lab is built.
+   */
+  private async open(
+    { recorder, host }: DrivenRun,
+    waves: string[][],
+    captures: Map<string, StoredCapture>,
+    problems: EntityProblem[],
+    rpoSeconds: number,
+    preempted: string[],
+  ): Promise<void> {
+    await recorder.status('running', { startedAt: now() });
+    await recorder.opening(host.id, waves, captures, problems, rpoSeconds);
+    for (const id of preempted) {
+      await recorder.step(
+        `Preempted test recovery ${id}, which held ${host.id}: its lab is removed before this failover's is built`,
+      );
+      // Its driver, if this backend's, tears it down itself: not alongside it.
+      await this.done.get(id);
+    }
+  }
+
+  /**
+   * The host's pre-flight: it answers, no earlier run's lab is left in the way, every capture is
+   * intact (a damaged one replaced in `captures` by the machine's newest intact one), and it has
+   * room for them all.
+   */
+  private async preflight(
+    driven: DrivenRun,
+    waves: string[][],
+    captures: Map<string, StoredCapture>,
+    rpoSeconds: number,
+  ): Promise<void> {
+    const { run, host, recorder, signal, removeLate } = driven;
+    const { stepTimeoutMs } = this.options;
+    // A host whose engine cannot be reached fails the run here, before anything of its lab
+    // could be made there: said as the cause, not as an earlier run's lab in the way.
+    await reachHost(host, run.id, stepTimeoutMs);
+    // A lab an earlier run could not tear down would clash with this one's networks.
+    await this.teardown.clearLeftLabs(recorder, host);
+    // Every capture read against its checksums first, not at its machine's wave after the earlier
+    // waves have booted: a damaged one is passed over for the machine's newest intact capture,
+    // restored from here on; a machine with none left fails the run now.
+    const intact = await verifyCaptures(
+      recorder,
+      host,
+      waves.map(wave => wave.map(m => captures.get(m)!)),
+      this.captureStore,
+      run,
+      rpoSeconds,
+      stepTimeoutMs,
+      signal,
+    );
+    for (const [machineRef, capture] of intact)
+      captures.set(machineRef, capture);
+    await checkRoom(
+      recorder,
+      host,
+      waves.map(wave => wave.map(m => captures.get(m)!)),
+      stepTimeoutMs,
+      signal,
+      removeLate,
+      () => building(driven),
+    );
+  }
+
+  /**
+   * Creates the lab: the production networks emulated on the host, `internal` for a test run so
+   * nothing leaks to production. `startedAt`: when the RTO starts.
+   */
+  private async buildLab(
+    driven: DrivenRun,
+    captures: Map<string, StoredCapture>,
+  ): Promise<{ lab: LabHandle; startedAt: string }> {
+    const { run, host, recorder, signal } = driven;
+    const networks = labNetworks([...captures.values()]);
+    const startedAt = new Date().toISOString();
+    const lab = await withDeadline(
+      () => (
+        building(driven),
+        host.createLab(run.id, networks, { internal: run.mode === 'test' })
+      ),
+      this.options.stepTimeoutMs,
+      'Creating the lab',
+      signal,
+      driven.removeLate,
+    ).catch(error => {
+      throw isHostUnreachable(error) && !signal.aborted
+        ? hostUnreachable(host, error)
+        : error;
+    });
+    await recorder.step(
+      `Created ${run.mode === 'test' ? 'isolated ' : ''}network ${lab.networks.join(', ')}`,
+    );
+    return { lab, startedAt };
+  }
+
+  /** What boots the run's machines in its lab, wave by wave (LabBoot). */
+  private labBoot(
+    { run, host, recorder, logger, signal, removeLate }: DrivenRun,
+    lab: LabHandle,
+    captures: Map<string, StoredCapture>,
+  ): LabBoot {
+    return new LabBoot(
+      {
+        recorder,
+        host,
+        lab,
+        planned: new Map(run.plan.machines.map(m => [m.machineRef, m])),
+        captures,
+        signal,
+        removeLate,
+        stillDriven: () => this.stillDriven(run.id),
+        // Found damaged at its restore (changed since it was verified): marked as at verification.
+        captureDamaged: (capture, reason) =>
+          markDamaged(
+            this.captureStore,
+            recorder,
+            capture,
+            reason,
+            run.recoveryPoint,
+          ),
+      },
+      this.options,
+      logger,
+    );
+  }
+
+  /**
+   * Verifies the booted lab as a whole: once every machine has been ready for minReadyMs, the
+   * final check finds each still running and answering.
+   */
+  private async verify(
+    { recorder }: DrivenRun,
+    boot: LabBoot,
+    waves: string[][],
+    rtoSeconds: number | undefined,
+  ): Promise<void> {
+    await boot.holdReady();
+    await boot.finalCheck();
+    const verified = waves.flat().length;
+    await recorder.step(
+      verified === 1
+        ? `1 machine verified in ${rtoSeconds} s; the final check found it still running and answering`
+        : `All ${verified} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
+    );
+  }
+
+  /**
+   * Ends a run that recovered every machine: its critical path, what a failover now serves
+   * production with, then finish (a test lab torn down).
+   */
+  private async succeed(
+    { run, host, recorder, labStarted }: DrivenRun,
+    waves: string[][],
+    rtoSeconds: number | undefined,
+  ): Promise<void> {
+    await recorder.criticalPath(waves);
+    if (run.mode === 'failover') await this.failovers.handOver(host, recorder);
+    await this.finish(
+      recorder,
+      host,
+      run,
+      'succeeded',
+      { rtoSeconds },
+      undefined,
+      { labStarted },
+    );
+  }
+
+  /**
+   * Fails the run with what stopped it: the backend shutting down (interrupted), a machine (named,
+   * with its probe), or anything else; a failover's failure says what it leaves running. Where
+   * another replica claimed the run meanwhile, its failure stands: this driver abandons it.
+   */
+  private async fail(
+    { run, host, recorder, logger, labStarted }: DrivenRun,
+    error: unknown,
+    /** Aborted once a heartbeat found the run claimed by another replica. */
+    superseded: AbortSignal,
+    /** Aborted as the backend shuts down. */
+    interrupt: AbortSignal,
+  ): Promise<void> {
+    // Claimed by another replica (the run looked orphaned): its failure stands, and whatever
+    // failed here may be that replica tearing the lab down, no failure of this run's.
+    if (
+      error instanceof RunSuperseded ||
+      superseded.aborted ||
+      !(await this.stillDriven(run.id))
+    ) {
+      await this.abandon(recorder, host, run, interrupt);
+      return;
+    }
+    const interrupted = interrupt.aborted;
+    const { failure, reason, hostDown } = runFailure(error, interrupted);
+    // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
+    if (!interrupted && failure.machineRef === undefined) {
+      logger.warn(`Run failed: ${failure?.stack ?? messageOf(failure)}`);
+    }
+    let message = reason;
+    // Production is gone: what a failover booted stays, failed or interrupted, and the
+    // failure says what is left running. One that made nothing there says so.
+    if (run.mode === 'failover') {
+      message += `; ${labStarted ? await this.failovers.keep(host, run.id, recorder.machines()) : `nothing of it is on ${host.id}`}`;
+    }
+    await recorder.step(message, undefined, 'error');
     try {
-      await recorder.status('running', { startedAt: now() });
-      await recorder.opening(host.id, waves, captures, problems, rpoSeconds);
-      for (const id of preempted) {
-        await recorder.step(
-          `Preempted test recovery ${id}, which held ${host.id}: its lab is removed before this failover's is built`,
-        );
-        // Its driver, if this backend's, tears it down itself: not alongside it.
-        await this.done.get(id);
-      }
-      // A host whose engine cannot be reached fails the run here, before anything of its lab
-      // could be made there: said as the cause, not as an earlier run's lab in the way.
-      await reachHost(host, runId, this.options.stepTimeoutMs);
-      // A lab an earlier run could not tear down would clash with this one's networks.
-      const [stuck] = await this.teardown.removeLeftLabs(host, left =>
-        recorder.step(
-          `Removing the lab run ${left} left on ${host.id}, before building this run's`,
-        ),
-      );
-      if (stuck?.unreachable) throw hostUnreachable(host, stuck.error);
-      if (stuck) {
-        throw new Error(
-          `the lab of run ${stuck.runId} is still on ${host.id} and could not be removed (${stuck.error}): remove what is labelled with that run, or mend the host, and try again`,
-        );
-      }
-      // Set as each call that may make part of the lab is made: one the run stops before is not.
-      const building = () => {
-        labStarted = true;
-      };
-      // Every capture read against its checksums first, not at its machine's wave after the earlier
-      // waves have booted: a damaged one is passed over for the machine's newest intact capture,
-      // restored from here on; a machine with none left fails the run now.
-      const intact = await verifyCaptures(
-        recorder,
-        host,
-        waves.map(wave => wave.map(m => captures.get(m)!)),
-        this.captureStore,
-        run,
-        rpoSeconds,
-        this.options.stepTimeoutMs,
-        driving,
-      );
-      for (const [machineRef, capture] of intact)
-        captures.set(machineRef, capture);
-      await checkRoom(
-        recorder,
-        host,
-        waves.map(wave => wave.map(m => captures.get(m)!)),
-        this.options.stepTimeoutMs,
-        driving,
-        removeLate,
-        building,
-      );
-      const networks = labNetworks([...captures.values()]);
-      const labStartedAt = new Date().toISOString();
-      lab = await withDeadline(
-        () => (
-          building(),
-          host.createLab(runId, networks, { internal: run.mode === 'test' })
-        ),
-        this.options.stepTimeoutMs,
-        'Creating the lab',
-        driving,
-        removeLate,
-      ).catch(error => {
-        throw isHostUnreachable(error) && !driving.aborted
-          ? hostUnreachable(host, error)
-          : error;
-      });
-      await recorder.step(
-        `Created ${run.mode === 'test' ? 'isolated ' : ''}network ${lab.networks.join(', ')}`,
-      );
-
-      const boot = new LabBoot(
-        {
-          recorder,
-          host,
-          lab,
-          planned: new Map(run.plan.machines.map(m => [m.machineRef, m])),
-          captures,
-          signal: driving,
-          removeLate,
-          stillDriven: () => this.stillDriven(runId),
-          // Found damaged at its restore (changed since it was verified): marked as at verification.
-          captureDamaged: (capture, reason) =>
-            markDamaged(
-              this.captureStore,
-              recorder,
-              capture,
-              reason,
-              run.recoveryPoint,
-            ),
-        },
-        this.options,
-        logger,
-      );
-      for (const [index, wave] of waves.entries()) {
-        driving.throwIfAborted();
-        await recorder.step(`Wave ${index + 1}: booting ${wave.join(', ')}`);
-        await boot.wave(wave);
-      }
-
-      // RTO ends when the last machine got ready; the final check comes after it.
-      const rtoSeconds = measuredRtoSeconds(recorder.machines(), labStartedAt);
-      await boot.holdReady();
-      await boot.finalCheck();
-      const verified = waves.flat().length;
-      await recorder.step(
-        verified === 1
-          ? `1 machine verified in ${rtoSeconds} s; the final check found it still running and answering`
-          : `All ${verified} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
-      );
-      await recorder.criticalPath(waves);
-      if (run.mode === 'failover') {
-        // What serves production now, and how it ends: the next test recovery would be refused.
-        const kept = await this.failovers.keep(
-          host,
-          runId,
-          recorder.machines(),
-        );
-        await recorder.step(
-          `${kept[0].toUpperCase()}${kept.slice(1)}; release it once production runs on its primary machines again (recovery release ${runId}, or POST /runs/${runId}/release)`,
-        );
-      }
       await this.finish(
         recorder,
         host,
         run,
-        'succeeded',
-        { rtoSeconds },
-        undefined,
-        { labStarted },
+        'failed',
+        // An interruption is no machine's failure: the error names none.
+        {
+          error: interrupted
+            ? { message }
+            : {
+                machineRef: failure.machineRef,
+                probe: failure.probe,
+                message,
+              },
+        },
+        interrupted ? reason : `the run failed: ${reason}`,
+        { labStarted, hostDown },
       );
-    } catch (error) {
-      // Claimed by another replica (the run looked orphaned): its failure stands, and whatever
-      // failed here may be that replica tearing the lab down, no failure of this run's.
-      if (
-        error instanceof RunSuperseded ||
-        superseded.signal.aborted ||
-        !(await this.stillDriven(runId))
-      ) {
-        await this.abandon(recorder, host, run, signal);
-        return;
-      }
-      // A host may reject with anything (a string, nothing): the run still fails with what it said.
-      const failure = (
-        error instanceof Error ? error : new Error(messageOf(error))
-      ) as Error & { machineRef?: string; probe?: string };
-      const interrupted = signal.aborted;
-      // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
-      if (!interrupted && failure.machineRef === undefined) {
-        logger.warn(`Run failed: ${failure?.stack ?? messageOf(failure)}`);
-      }
-      const reason = interrupted
-        ? `${INTERRUPTED_PREFIX}the backend is shutting down`
-        : failure.message;
-      // The host's engine is out of reach: the teardown, which cannot reach it either, need not
-      // say why again.
-      const hostDown = !interrupted && failure instanceof HostUnreachable;
-      let message = reason;
-      // Production is gone: what a failover booted stays, failed or interrupted, and the
-      // failure says what is left running. One that made nothing there says so.
-      if (run.mode === 'failover') {
-        message += `; ${labStarted ? await this.failovers.keep(host, runId, recorder.machines()) : `nothing of it is on ${host.id}`}`;
-      }
-      await recorder.step(message, undefined, 'error');
-      try {
-        await this.finish(
-          recorder,
-          host,
-          run,
-          'failed',
-          // An interruption is no machine's failure: the error names none.
-          {
-            error: interrupted
-              ? { message }
-              : {
-                  machineRef: failure.machineRef,
-                  probe: failure.probe,
-                  message,
-                },
-          },
-          interrupted ? reason : `the run failed: ${reason}`,
-          { labStarted, hostDown },
-        );
-      } catch (finishError) {
-        if (!(finishError instanceof RunSuperseded)) throw finishError;
-        await this.abandon(recorder, host, run, signal);
-      }
-    } finally {
-      clearInterval(heartbeat);
-      driven = false;
-      if (debrisLeft) await removeDebris();
+    } catch (finishError) {
+      if (!(finishError instanceof RunSuperseded)) throw finishError;
+      await this.abandon(recorder, host, run, interrupt);
     }
   }
 

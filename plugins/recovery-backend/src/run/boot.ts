@@ -77,6 +77,16 @@ export class LabBoot {
     private readonly logger: LoggerService,
   ) {}
 
+  /** Boots the waves in boot order, each once the one before it is ready. */
+  async waves(waves: string[][]): Promise<void> {
+    const { recorder, signal } = this.run;
+    for (const [index, wave] of waves.entries()) {
+      signal.throwIfAborted();
+      await recorder.step(`Wave ${index + 1}: booting ${wave.join(', ')}`);
+      await this.wave(wave);
+    }
+  }
+
   /** Boots the machines of one wave side by side; throws the first one's failure. */
   async wave(machineRefs: string[]): Promise<void> {
     const results = await Promise.allSettled(

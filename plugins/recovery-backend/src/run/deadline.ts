@@ -47,3 +47,27 @@ export async function withDeadline<T>(
     if (work && !settled) work.then(removeLate, removeLate).catch(() => {});
   }
 }
+
+/**
+ * What a run's steps create after their deadline (withDeadline's `removeLate`). While the run is
+ * still driven (the late step's wave siblings still verifying) its removal waits for `settle`, at
+ * the run's end; after that it goes as each late step settles.
+ */
+export class LateDebris {
+  private driven = true;
+  private left = false;
+
+  /** `remove`: removes everything the run created late (nothing, for what must stay). */
+  constructor(private readonly remove: () => Promise<unknown>) {}
+
+  readonly removeLate = (): Promise<unknown> => {
+    if (this.driven) this.left = true;
+    return this.driven ? Promise.resolve() : this.remove();
+  };
+
+  /** The run is driven no more: what steps left late so far goes now. */
+  async settle(): Promise<void> {
+    this.driven = false;
+    if (this.left) await this.remove();
+  }
+}

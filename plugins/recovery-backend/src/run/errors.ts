@@ -10,6 +10,7 @@ import {
   RECOVERY_POINT_TOO_EARLY_ERROR_NAME,
   CAPTURES_DAMAGED_ERROR_NAME,
   type DamagedCapture,
+  INTERRUPTED_PREFIX,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   type HypervisorHost,
@@ -61,6 +62,32 @@ export const isHostUnreachable = (
 ): error is ServiceUnavailableError => error instanceof ServiceUnavailableError;
 
 export { messageOf };
+
+/**
+ * What a run that failed says of it: the error as an Error (a host may reject with anything: a
+ * string, nothing), naming the machine and probe where one failed it; the reason, the backend's
+ * shutdown where that interrupted it; and whether its host was out of reach.
+ */
+export function runFailure(
+  error: unknown,
+  interrupted: boolean,
+): {
+  failure: Error & { machineRef?: string; probe?: string };
+  reason: string;
+  hostDown: boolean;
+} {
+  const failure = (
+    error instanceof Error ? error : new Error(messageOf(error))
+  ) as Error & { machineRef?: string; probe?: string };
+  return {
+    failure,
+    reason: interrupted
+      ? `${INTERRUPTED_PREFIX}the backend is shutting down`
+      : failure.message,
+    // The teardown, which cannot reach the host either, then need not say why again.
+    hostDown: !interrupted && failure instanceof HostUnreachable,
+  };
+}
 
 /**
  * A run refused for a conflict a client tells apart by the error's name (HOST_BUSY_ERROR_NAME, …,

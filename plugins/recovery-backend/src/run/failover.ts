@@ -19,7 +19,7 @@ import type { RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { KeptFailoverError, messageOf } from './errors';
-import { now } from './RunRecorder';
+import { now, type RunRecorder } from './RunRecorder';
 import { isTerminalRunStatus, waitsFor } from './runState';
 import type { StartRunRequest } from './RunService';
 import { describeResources, LabTeardown } from './teardown';
@@ -87,6 +87,17 @@ export class Failovers {
     return `kept ${what} on ${host.id}, labelled with run ${runId}${named.length > 0 ? ` (${named.join('; ')})` : ''}: a failover is never torn down automatically`;
   }
 
+  /**
+   * Keeps what a failover that succeeded booted: its timeline says what serves production now,
+   * and how that ends (the next test recovery there would be refused until then).
+   */
+  async handOver(host: HypervisorHost, recorder: RunRecorder): Promise<void> {
+    const { runId } = recorder;
+    const kept = await this.keep(host, runId, recorder.machines());
+    await recorder.step(
+      `${kept[0].toUpperCase()}${kept.slice(1)}; release it once production runs on its primary machines again (recovery release ${runId}, or POST /runs/${runId}/release)`,
+    );
+  }
   /**
    * Refuses, before a run exists, one that cannot run beside what an earlier failover keeps on the
    * host (its machines serve production there until an engineer removes them): a test lab cannot

@@ -11,7 +11,7 @@ import { counted } from '@backstage-recovery/plugin-recovery-node';
 import type { RunStore } from '../database/RunStore';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { NEVER_ABORTED, withDeadline } from './deadline';
-import { isHostUnreachable, messageOf } from './errors';
+import { hostUnreachable, isHostUnreachable, messageOf } from './errors';
 import { now, RunRecorder } from './RunRecorder';
 
 /**
@@ -173,6 +173,27 @@ export class LabTeardown {
       message,
     });
     this.logger.child({ runId: run.id }).warn(message);
+  }
+
+  /**
+   * Removes the labs earlier runs left on the host before a run builds its own there (they would
+   * clash with its networks), each said in its timeline; fails the run where one stays.
+   */
+  async clearLeftLabs(
+    recorder: RunRecorder,
+    host: HypervisorHost,
+  ): Promise<void> {
+    const [stuck] = await this.removeLeftLabs(host, left =>
+      recorder.step(
+        `Removing the lab run ${left} left on ${host.id}, before building this run's`,
+      ),
+    );
+    if (stuck?.unreachable) throw hostUnreachable(host, stuck.error);
+    if (stuck) {
+      throw new Error(
+        `the lab of run ${stuck.runId} is still on ${host.id} and could not be removed (${stuck.error}): remove what is labelled with that run, or mend the host, and try again`,
+      );
+    }
   }
 
   /**
