@@ -12,11 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import {
-  DockerCaptureSource,
-  labelledAs,
-  memoryInUseOf,
-} from './DockerCaptureSource';
+import { DockerCaptureSource } from './DockerCaptureSource';
+import { labelledAs } from './machineLabel';
+import { memoryInUseOf } from './machineMemory';
 import { createTar } from './lib/tar';
 import {
   engineError,

@@ -1,20 +1,7 @@
 import type Docker from 'dockerode';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import {
-  NotAllowedError,
-  NotFoundError,
-  ServiceUnavailableError,
-} from '@backstage/errors';
-import {
-  ANNOTATION_CONTAINER,
-  MACHINE_LABEL,
-} from '@backstage-recovery/plugin-recovery-common';
+import { NotFoundError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   CaptureSource,
   CapturedMachine,
@@ -23,14 +10,12 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   CaptureStoppedError,
-  CaptureStoreError,
   engineError,
   MAX_TIMER_MS,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   adaptInspectedContainer,
   dockerTag,
-  volumeMounts,
   type NetworkIdentity,
 } from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
@@ -43,6 +28,7 @@ import {
   type CaptureNote,
   type HeldNote,
 } from './captureNotes';
+import { CapturePause } from './capturePause';
 import { CaptureSweeps } from './captureSweeps';
 import { isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
@@ -54,77 +40,17 @@ import {
   isEngineUnreachable,
   onEngine,
 } from './lib/engineErrors';
-import {
-  removeWrittenLayers,
-  syncToDisk,
-  writeThinArchive,
-} from './lib/layerStore';
-import { armPauseGuard, type PauseGuard } from './pauseGuard';
-import { capturePauseWarning } from './pauseWarning';
+import { removeWrittenLayers, writeThinArchive } from './lib/layerStore';
+import { refuseUnlabelled } from './machineLabel';
+import { memoryInUse } from './machineMemory';
 import { machineStateOf } from './machineState';
-
-/**
- * Streams `stream` into a temporary file beside `<dir>/<name>` through sha256; `keep` then flushes
- * it to the disk and renames it into place, the rename flushed too, so the store never holds a
- * partial archive, not even after a power loss. Apart, so that a capture keeps its volumes'
- * archives once it has unpaused its machine: a flush takes about 0.4 s per 200 MB (on this
- * project's test machine), which production would wait. Both paths go into `written` first, for
- * the caller's cleanup on failure.
- */
-async function writeAtomically(
-  stream: Readable,
-  dir: string,
-  name: string,
-  written: string[],
-  signal?: AbortSignal,
-): Promise<{ size: number; checksum: string; keep: () => Promise<void> }> {
-  const finalPath = join(dir, name);
-  const tempPath = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-  written.push(tempPath, finalPath);
-  const hash = createHash('sha256');
-  let size = 0;
-  const hasher = new Transform({
-    transform(chunk, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  const out = createWriteStream(tempPath, { flags: 'wx' });
-  await pipeline(stream, hasher, out, { signal });
-  const keep = async () => {
-    await syncToDisk(tempPath);
-    await rename(tempPath, finalPath);
-    await syncToDisk(dir, { directory: true });
-  };
-  return { size, checksum: `sha256:${hash.digest('hex')}`, keep };
-}
-
-/**
- * Whether a container's machine label names the machine a capture is for: its entity ref, or its
- * name alone for a machine of the default namespace (as the demo and event collection label them).
- * The label is set by whoever runs the container on the engine, unlike the catalog's annotation,
- * which any catalog author can point at any container.
- */
-export function labelledAs(
-  labels: Record<string, string> | undefined,
-  machineRef: string,
-): boolean {
-  const label = labels?.[MACHINE_LABEL]?.trim().toLocaleLowerCase('en-US');
-  if (!label) return false;
-  const ref = machineRef.toLocaleLowerCase('en-US');
-  return (
-    label === ref ||
-    (ref.startsWith('resource:default/') &&
-      label === ref.slice('resource:default/'.length))
-  );
-}
+import { NoteHeartbeat } from './noteHeartbeat';
+import { capturePauseWarning } from './pauseWarning';
+import { isStoreError, storeFailure } from './storeFailures';
+import { exportVolumes, type ExportedVolumes } from './volumeArchives';
 
 /** Longest a capture keeps production paused unless configured (recovery.docker.maxCapturePause). */
 const DEFAULT_MAX_PAUSE_MS = 5 * 60_000;
-
-/** Longest a capture waits for its machine's memory figure before it goes on without one. */
-const STATS_WAIT_MS = 2_000;
 
 /**
  * How long past the pause limit (and the wait for the engine's answer to the unpause) a capture's
@@ -143,85 +69,53 @@ const STOP_WAIT_MS = 10_000;
  */
 const ANSWER_WAIT_MS = 10_000;
 
-/** What is wrong with the capture store, by the file system's code, and what to do about it. */
-const STORE_CONDITIONS: Record<string, string> = {
-  ENOSPC:
-    'the capture store is full: free room there (recovery.captureStore.keepLast keeps fewer captures), or give it a larger disk',
-  EDQUOT:
-    'the capture store is over its disk quota: raise the quota, or free room there',
-  EFBIG:
-    'a capture file grew past the largest its file system allows: put the capture store on one that allows larger files',
-  EROFS:
-    'the capture store is read-only (its file system mounted read-only, as after disk errors): make it writable again',
-  EACCES:
-    "the backend may not write there: give the backend's user write access to the capture store",
-  EPERM:
-    "the backend may not write there: give the backend's user write access to the capture store",
-  EIO: 'its disk reported an I/O error: check the disk',
-  ENOENT: 'the capture store directory is not there (not mounted?)',
-  ENOTDIR: 'the capture store directory is not a directory',
-  EISDIR: 'a directory stands where the capture store keeps a file',
-};
-
-/** Out of open files: the backend's own condition, met writing to the store, not the store's. */
-const BACKEND_CONDITIONS = new Set(['EMFILE', 'ENFILE']);
-
-/**
- * What a file system says when the capture store cannot be written (full, read-only, gone, a disk
- * error): said as the store's failure, naming it, where Node's own message names no path (`write`).
- * A socket's errors (the engine's) carry an address instead of a path, and `connect` or no file call.
- */
-function isStoreError(e: unknown): e is NodeJS.ErrnoException {
-  const { code, syscall, address } = (e ?? {}) as NodeJS.ErrnoException & {
-    address?: string;
-  };
-  return (
-    typeof code === 'string' &&
-    (Object.hasOwn(STORE_CONDITIONS, code) || BACKEND_CONDITIONS.has(code)) &&
-    typeof syscall === 'string' &&
-    syscall !== 'connect' &&
-    address === undefined
-  );
-}
-
-/**
- * A capture the capture store could not take, as its caller answers it: a CaptureStoreError (507)
- * saying what is wrong with the store; out of open files (EMFILE, ENFILE), the backend's own
- * condition, a 503 (try again).
- */
-function storeFailure(
-  message: string,
-  storeDirectory: string,
-  e: NodeJS.ErrnoException,
-): Error {
-  if (BACKEND_CONDITIONS.has(e.code!))
-    return new ServiceUnavailableError(
-      `${message}: the backend has too many files open; try again, or raise its limit (ulimit -n)`,
-    );
-  return new CaptureStoreError(
-    `${message}: ${STORE_CONDITIONS[e.code!]}`,
-    storeDirectory,
-  );
-}
-
 type CaptureOptions = Parameters<CaptureSource['capture']>[1];
 
-/**
- * A container's memory as `docker stats` counts it (the CLI's calculateMemUsageUnixNoCache): its
- * cgroup's usage without the inactive file cache it could drop, that cache where it is less than
- * the usage. Undefined where the engine keeps no figures.
- */
-export function memoryInUseOf(
-  memory: { usage?: number; stats?: Record<string, number> } | undefined,
-): number | undefined {
-  const { usage, stats = {} } = memory ?? {};
-  if (!usage) return undefined;
-  // cgroup v1: total_inactive_file, which counts nested cgroups too (its inactive_file does not).
-  const v1 = stats.total_inactive_file;
-  if (v1 !== undefined && v1 < usage) return usage - v1;
-  // cgroup v2: inactive_file.
-  const v2 = stats.inactive_file ?? 0;
-  return v2 < usage ? usage - v2 : usage;
+/** The machine's container as a capture finds it, before it touches it. */
+interface FoundMachine {
+  container: Docker.Container;
+  info: Docker.ContainerInspectInfo;
+  networks: Record<string, NetworkIdentity>;
+  /** Asked at once, taken at the end: the engine answers at its next collection. */
+  memoryInUse: Promise<number | undefined>;
+  /** Running, on an engine whose captures pause (a machine paused already included). */
+  wantsPause: boolean;
+}
+
+/** One capture under way: what its steps share, and what a failure must undo. */
+interface CaptureUnderWay extends FoundMachine {
+  machine: MachineLocator;
+  options: CaptureOptions;
+  /** Where it is: said by its errors, and by the pause limit's. */
+  step: string;
+  /** Its image's tag, and its files in the store: `<base>.tar`, `<base>.volume-<n>.tar`. */
+  ref: string;
+  dir: string;
+  base: string;
+  artifact: string;
+  /** Pauses the machine itself (running, and not paused already). */
+  pauses: boolean;
+  pause: CapturePause;
+  /** What each part of it stops at: its caller's signal (its deadline), the backend's shutdown. */
+  whilePaused: AbortSignal;
+  whileCommitting: AbortSignal;
+  whileSaving: AbortSignal;
+  notePath: string;
+  note: CaptureNote;
+  /** As the note reads once the machine is unpaused: no longer refreshed every second. */
+  unpausedNote: CaptureNote;
+  noteTaken: boolean;
+  heartbeat: NoteHeartbeat;
+  /** Every file it wrote: a failure (store directory included) must leave neither file nor tag. */
+  written: string[];
+  /** The layers it wrote into the layer store (not those it found there): gone with it if it fails. */
+  layersWritten: string[];
+  committed: boolean;
+  /** A commit it stopped waiting for (its deadline, a failed unpause), which the engine goes on with. */
+  commitLeft?: Promise<unknown>;
+  commitAnswer: AbortController;
+  imageId?: string;
+  exported?: ExportedVolumes;
 }
 
 /**
@@ -344,51 +238,69 @@ export class DockerCaptureSource implements CaptureSource {
     return this.sweeps.discard(capture);
   }
 
+  /**
+   * One capture, step by step: look at the machine, take its note, arm its guard, pause it, commit
+   * its image and export its volumes, unpause it, save the image into the store, record it, and
+   * let go of the note. A failure undoes what it made and says what it left of production.
+   */
   private async captureOn(
     machine: MachineLocator,
     options: CaptureOptions,
   ): Promise<CapturedMachine> {
     const started = Date.now();
+    const found = await this.lookAt(machine, options);
+    const capture = this.underWay(machine, options, found);
+    let captured: CapturedMachine;
+    try {
+      await this.takeNote(capture);
+      await this.armGuard(capture);
+      await this.pauseMachine(capture);
+      await this.copyWhilePaused(capture);
+      captured = await this.save(capture, started);
+      await this.record(capture, captured);
+    } catch (e) {
+      capture.pause.stopLimit();
+      await this.removeWhatItMade(capture);
+      await this.settleNoteAfterFailure(capture);
+      throw await this.failureOf(capture, e);
+    } finally {
+      capture.heartbeat.stop();
+      capture.pause.releaseGuard();
+    }
+    await this.letGoOfNote(capture);
+    return captured;
+  }
+
+  /**
+   * Looks at the machine's container before the capture touches it: there, labelled as the machine
+   * where the engine asks it, an earlier capture's note settled, its networks' identity read.
+   * Every engine call of the capture stops at its signal (its deadline): an engine whose
+   * connection goes silent would otherwise hold the capture, and its note, for good.
+   */
+  private async lookAt(
+    machine: MachineLocator,
+    options: CaptureOptions,
+  ): Promise<FoundMachine> {
     const container = this.docker.getContainer(machine.container);
-    // Every engine call of the capture stops at its signal (its deadline): an engine whose
-    // connection goes silent would otherwise hold the capture, and its note, for good.
     const { signal } = options;
     const abortSignal = signal && { abortSignal: signal };
-    let info!: Docker.ContainerInspectInfo;
-    const networks: Record<string, NetworkIdentity> = {};
-    let memoryInUse!: Promise<number | undefined>;
-    let wantsPause = false;
     let step = 'inspecting its container';
     try {
-      try {
-        info = await container.inspect({ ...abortSignal });
-      } catch (e) {
-        if (isStatus(e, 404)) {
-          throw new NotFoundError(
-            `machine ${machine.machineRef}: no container "${machine.container}" on engine ${this.engineId}`,
-          );
-        }
-        throw e;
-      }
+      let info = await this.inspectMachine(machine, container, abortSignal);
       // Before anything touches it: a machine entity may name any container on the engine.
-      if (
-        this.options.requireMachineLabel &&
-        !labelledAs(info.Config?.Labels ?? undefined, machine.machineRef)
-      ) {
-        const found = info.Config?.Labels?.[MACHINE_LABEL];
-        throw new NotAllowedError(
-          `machine ${machine.machineRef}: container "${machine.container}" on engine ${this.engineId} is ` +
-            `${found ? `labelled ${MACHINE_LABEL}=${found}` : `not labelled ${MACHINE_LABEL}`}, and this engine captures only containers ` +
-            `labelled as their machine (recovery.docker.engines[${this.engineId}].requireMachineLabel): label the container ` +
-            `${MACHINE_LABEL}=${machine.machineRef}, or correct the machine's ${ANNOTATION_CONTAINER} annotation`,
+      if (this.options.requireMachineLabel)
+        refuseUnlabelled(
+          this.engineId,
+          machine,
+          info.Config?.Labels ?? undefined,
         );
-      }
       signal?.throwIfAborted();
       // Asked now, taken at the end: the engine answers at its next collection, up to a second on.
-      memoryInUse = info.State?.Running
-        ? this.memoryInUse(container)
+      const memory = info.State?.Running
+        ? memoryInUse(container, this.options.logger)
         : Promise.resolve(undefined);
-      wantsPause = (this.options.pause ?? true) && Boolean(info.State?.Running);
+      const wantsPause =
+        (this.options.pause ?? true) && Boolean(info.State?.Running);
       // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
       // captured as any machine), or by someone else (no note: left paused, captured as it is).
       step = "settling an earlier capture's note";
@@ -399,486 +311,529 @@ export class DockerCaptureSource implements CaptureSource {
       ) {
         info = await container.inspect({ ...abortSignal });
       }
-
       step = 'inspecting its networks';
-      for (const name of Object.keys(info.NetworkSettings?.Networks ?? {})) {
-        try {
-          const net = await inspectNetwork(this.docker, name, signal);
-          const cfg = net.IPAM?.Config?.find(
-            (c: any) => c.Subnet && !c.Subnet.includes(':'),
-          );
-          networks[name] = { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
-        } catch (e) {
-          if (!isStatus(e, 404)) throw e;
-        }
-      }
+      const networks = await this.networksOf(info, signal);
+      return { container, info, networks, memoryInUse: memory, wantsPause };
     } catch (e) {
       if (signal?.aborted) throw this.stoppedError(machine, signal, step, '');
       throw this.engineFailure(machine, step, e);
     }
-    const ref = captureImageRef(machine, options.captureId);
-    const [repo, tag] = ref.split(':');
-    const dir = this.options.storeDirectory;
+  }
+
+  private async inspectMachine(
+    machine: MachineLocator,
+    container: Docker.Container,
+    abortSignal: { abortSignal: AbortSignal } | undefined,
+  ): Promise<Docker.ContainerInspectInfo> {
+    try {
+      return await container.inspect({ ...abortSignal });
+    } catch (e) {
+      if (isStatus(e, 404)) {
+        throw new NotFoundError(
+          `machine ${machine.machineRef}: no container "${machine.container}" on engine ${this.engineId}`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** The subnet and gateway of each network the container is on; one removed meanwhile has none. */
+  private async networksOf(
+    info: Docker.ContainerInspectInfo,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, NetworkIdentity>> {
+    const networks: Record<string, NetworkIdentity> = {};
+    for (const name of Object.keys(info.NetworkSettings?.Networks ?? {})) {
+      try {
+        const net = await inspectNetwork(this.docker, name, signal);
+        const cfg = net.IPAM?.Config?.find(
+          (config: any) => config.Subnet && !config.Subnet.includes(':'),
+        );
+        networks[name] = { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
+      } catch (e) {
+        if (!isStatus(e, 404)) throw e;
+      }
+    }
+    return networks;
+  }
+
+  /** What the capture of a machine found will make, and will stop at, before it takes its note. */
+  private underWay(
+    machine: MachineLocator,
+    options: CaptureOptions,
+    found: FoundMachine,
+  ): CaptureUnderWay {
+    const { info } = found;
     const base = dockerTag(options.captureId);
-    const artifact = `${base}.tar`;
     // Paused by the capture itself, so the commit and the volumes' archives are one instant of
     // the machine; a machine not running has nothing to pause (and one paused already stays so).
-    const pause = wantsPause && !info.State?.Paused;
-    const written: string[] = [];
-    // The layers it wrote into the layer store (not those it found there): gone with it if it fails.
-    const layersWritten: string[] = [];
-    let committed = false;
-    // A commit it stopped waiting for (its deadline, a failed unpause), which the engine goes on with.
-    let commitLeft: Promise<unknown> | undefined;
-    const commitAnswer = new AbortController();
-    let imageId: string;
-    const volumes: CapturedVolume[] = [];
-    const volumesToKeep: Array<() => Promise<void>> = [];
-    let captured: CapturedMachine;
-    let pausedMs = 0;
-    // How much of the pause the volumes' copy took: what grows it as they grow.
-    let volumeCopyMs = 0;
-    // Production stays paused no longer than the limit: past it the machine is unpaused at once
-    // and the copy stops; a commit still running is left to return, and its image removed.
-    const maxPauseMs = this.maxPauseMs;
-    const pauseLimit = new AbortController();
-    const stopping = this.stopping.signal;
-    const whilePaused = AbortSignal.any([
-      pauseLimit.signal,
-      stopping,
-      ...(options.signal ? [options.signal] : []),
-    ]);
-    const whileSaving = options.signal
-      ? AbortSignal.any([options.signal, stopping])
-      : stopping;
-    // An unpause that failed (the engine went silent) stops the wait for the commit too: the
-    // capture then ends saying production stays paused, and its note is tried again.
-    const unpauseFailed = new AbortController();
-    const whileCommitting = options.signal
-      ? AbortSignal.any([options.signal, unpauseFailed.signal])
-      : unpauseFailed.signal;
-    step = 'writing its note';
-    let timer: NodeJS.Timeout | undefined;
-    let pausedTooLong: string | undefined;
-    let unpauseError: Error | undefined;
-    let pausedAt = 0;
-    let unpausing: Promise<void> | undefined;
-    // Paused by this capture and not unpaused since: its note must then stay.
-    let leftPaused = false;
-    // The container was removed (docker rm -f) under the capture: nothing of it is paused.
-    let removed = false;
+    const pauses = found.wantsPause && !info.State?.Paused;
+    const pause = new CapturePause(
+      this.engineId,
+      found.container,
+      machine.machineRef,
+      this.maxPauseMs,
+      this.options.answerWaitMs ?? ANSWER_WAIT_MS,
+    );
+    const ref = captureImageRef(machine, options.captureId);
     const notePath = this.notes.notePath(info.Id);
-    const pausedBeatMs =
-      this.options.pausedNoteHeartbeatMs ?? PAUSED_NOTE_HEARTBEAT_MS;
-    const note: CaptureNote = {
+    const note = this.noteOf(machine, options, ref, base, pauses);
+    const { heartbeatMs: _pausedBeat, ...unpausedNote } = note;
+    return {
+      ...found,
+      machine,
+      options,
+      step: 'writing its note',
+      ref,
+      dir: this.options.storeDirectory,
+      base,
+      artifact: `${base}.tar`,
+      pauses,
+      pause,
+      ...this.stopSignals(pause, options.signal),
+      notePath,
+      note,
+      unpausedNote,
+      noteTaken: false,
+      heartbeat: new NoteHeartbeat(notePath),
+      written: [],
+      layersWritten: [],
+      committed: false,
+      commitAnswer: new AbortController(),
+    };
+  }
+
+  /**
+   * What each part of a capture stops at. The copy stops at the pause limit too: production stays
+   * paused no longer than that. An unpause that failed (the engine went silent) stops the wait for
+   * the commit: the capture then ends saying production stays paused, and its note is tried again.
+   */
+  private stopSignals(pause: CapturePause, signal: AbortSignal | undefined) {
+    const stopping = this.stopping.signal;
+    return {
+      whilePaused: AbortSignal.any([
+        pause.limitReached,
+        stopping,
+        ...(signal ? [signal] : []),
+      ]),
+      whileSaving: signal ? AbortSignal.any([signal, stopping]) : stopping,
+      whileCommitting: signal
+        ? AbortSignal.any([signal, pause.unpauseFailed])
+        : pause.unpauseFailed,
+    };
+  }
+
+  /** The note a capture holds its machine by: paused since now where it pauses it. */
+  private noteOf(
+    machine: MachineLocator,
+    options: CaptureOptions,
+    imageRef: string,
+    filePrefix: string,
+    pauses: boolean,
+  ): CaptureNote {
+    return {
       machineRef: machine.machineRef,
       captureId: options.captureId,
-      imageRef: ref,
-      filePrefix: base,
-      ...(pause
+      imageRef,
+      filePrefix,
+      ...(pauses
         ? {
             phase: 'paused',
             pausedAt: new Date().toISOString(),
-            heartbeatMs: pausedBeatMs,
+            heartbeatMs: this.pausedBeatMs,
           }
         : { phase: 'saving' }),
     };
-    // As the note reads once the machine is unpaused: no longer refreshed every second.
-    const { heartbeatMs: _pausedBeat, ...unpausedNote } = note;
-    let noteTaken = false;
-    let heartbeat: NodeJS.Timeout | undefined;
-    // The dead man's switch of the pause: released once the machine is unpaused, and kept running
-    // where it could not be (it then unpauses it past the limit, or when the backend dies).
-    let guard: PauseGuard | undefined;
-    const releaseGuard = () => {
-      if (!leftPaused) guard?.release();
-    };
-    // Once: from the limit's timer or when the copy ends, whichever comes first; waited for no
-    // longer than the grace the note gives it past the limit.
-    const answerWaitMs = this.options.answerWaitMs ?? ANSWER_WAIT_MS;
-    const unpause = () =>
-      (unpausing ??= this.answer('the unpause', answerWaitMs, abortSignal =>
-        container.unpause({ abortSignal }),
-      ).then(
-        () => {
-          pausedMs = Math.round(performance.now() - pausedAt);
-          leftPaused = false;
-        },
-        e => {
-          if (!isStatus(e, 404)) {
-            unpauseFailed.abort();
-            throw e;
-          }
-          removed = true;
-          leftPaused = false;
-        },
-      ));
-    // A failure (store directory included) must leave neither file nor tag.
+  }
+
+  /**
+   * Takes the machine's note, by which it has one capture at a time, and keeps it refreshed for as
+   * long as the capture runs: a note left unrefreshed is one a stopped backend left.
+   */
+  private async takeNote(capture: CaptureUnderWay) {
+    this.stopping.signal.throwIfAborted();
+    await this.notes.takeNote(
+      capture.info.Id,
+      capture.note,
+      capture.options.signal,
+    );
+    capture.noteTaken = true;
+    capture.step = 'committing the image';
+    capture.heartbeat.beat(
+      capture.pauses ? this.pausedBeatMs : NOTE_HEARTBEAT_MS,
+    );
+  }
+
+  /**
+   * Arms the pause guard where the engine's connection is known (engineConnection): it unpauses
+   * the machine should the backend die while it is paused (its note only does at the next start).
+   */
+  private async armGuard(capture: CaptureUnderWay) {
+    if (!capture.pauses || !this.options.engineConnection) return;
+    capture.step = 'starting its pause guard';
+    await capture.pause.armGuard(
+      {
+        engineId: this.engineId,
+        containerId: capture.info.Id,
+        machineRef: capture.machine.machineRef,
+        captureId: capture.options.captureId,
+        notePath: capture.notePath,
+        connection: this.options.engineConnection,
+        limitMs: this.maxPauseMs + capture.pause.answerWaitMs + GUARD_MARGIN_MS,
+        storeDirectory: capture.dir,
+      },
+      this.options.logger,
+    );
+    capture.step = 'committing the image';
+  }
+
+  /** Pauses the machine, under the pause limit, and unpausable by the backend's shutdown. */
+  private async pauseMachine(capture: CaptureUnderWay) {
+    if (!capture.pauses) return;
+    const { signal } = capture.options;
     try {
-      stopping.throwIfAborted();
-      await this.notes.takeNote(info.Id, note, signal);
-      noteTaken = true;
-      step = 'committing the image';
-      // Refreshed for as long as the capture runs: a note left unrefreshed is one a stopped
-      // backend left. Every second while the machine is paused (production waits: a backend
-      // killed meanwhile is told by it within seconds), then every NOTE_HEARTBEAT_MS.
-      const beat = (ms: number) => {
-        clearInterval(heartbeat);
-        heartbeat = setInterval(() => {
-          const now = new Date();
-          utimes(notePath, now, now).catch(() => {});
-        }, ms);
-        heartbeat.unref();
-      };
-      beat(pause ? pausedBeatMs : NOTE_HEARTBEAT_MS);
-      if (pause && this.options.engineConnection) {
-        step = 'starting its pause guard';
-        guard = await armPauseGuard({
-          engineId: this.engineId,
-          containerId: info.Id,
-          machineRef: machine.machineRef,
-          captureId: options.captureId,
-          notePath,
-          connection: this.options.engineConnection,
-          limitMs: maxPauseMs + answerWaitMs + GUARD_MARGIN_MS,
-          storeDirectory: dir,
-        }).catch(e => {
-          // Paused all the same: the note still unpauses it at the backend's next start.
-          this.options.logger?.warn(
-            `recovery: capture ${options.captureId} of ${machine.machineRef} pauses it without a guard: ${(e as Error).message}`,
-          );
-          return undefined;
-        });
-        step = 'committing the image';
-      }
-      if (pause) {
-        try {
-          await container.pause({ ...abortSignal });
-        } catch (e) {
-          // An answer lost on the way (a connection reset) may hide a pause that took: undone, or
-          // where even that cannot be told, the note kept, by which it is unpaused later (below).
-          // One the engine refused (409: paused by someone else meanwhile) is left as it is.
-          const answered =
-            (e as { statusCode?: number }).statusCode !== undefined;
-          try {
-            const look = () =>
-              this.answer(
-                'the look at its container',
-                answerWaitMs,
-                abortSignal => container.inspect({ abortSignal }),
-              );
-            if (!answered && (await look()).State?.Paused) {
-              leftPaused = true;
-              await unpause();
-            }
-          } catch (u) {
-            leftPaused = true;
-            unpauseError = u as Error;
-          }
-          step = 'pausing it';
-          throw e;
-        }
-        leftPaused = true;
-        pausedAt = performance.now();
-        this.pausedNow.add(unpause);
-        // The backend began to shut down while the machine was being paused.
-        if (stopping.aborted) unpause().catch(() => {});
-        const limit =
-          maxPauseMs < 1000 ? `${maxPauseMs} ms` : `${maxPauseMs / 1000} s`;
-        timer = setTimeout(() => {
-          pausedTooLong = `capture of ${machine.machineRef} kept production paused past the ${limit} limit (recovery.docker.maxCapturePause) while ${step}`;
-          pauseLimit.abort();
-          // Its failure is awaited, and reported, where the copy ends.
-          unpause().catch(() => {});
-        }, maxPauseMs);
-      }
-      let failed = true;
-      try {
-        // Stopped by the deadline, or a failed unpause, the capture stops waiting, not the commit:
-        // dockerd tags the image all the same once done, whoever left, and its answer (listened
-        // for past the capture's end, followCommit) is when that tag can go.
-        whileCommitting.throwIfAborted();
-        const commit = container.commit({
-          repo,
-          tag,
-          pause: false,
-          comment: captureComment(options.captureId, machine.machineRef),
-          abortSignal: commitAnswer.signal,
-        }) as Promise<{ Id: string }>;
-        commitLeft = commit;
-        const result = await unlessAborted(commit, whileCommitting);
-        commitLeft = undefined;
-        committed = true;
-        imageId = result.Id;
-        whilePaused.throwIfAborted();
-        await mkdir(dir, { recursive: true });
-        const copyStarted = performance.now();
-        for (const [i, mount] of volumeMounts(info).entries()) {
-          step = `archiving the volume at ${mount.destination}`;
-          const volumeArtifact = `${base}.volume-${i + 1}.tar`;
-          const stream = (await container.getArchive({
-            path: mount.destination,
-            abortSignal: whilePaused,
-          })) as unknown as Readable;
-          const { size, checksum, keep } = await writeAtomically(
-            stream,
-            dir,
-            volumeArtifact,
-            written,
-            whilePaused,
-          );
-          volumesToKeep.push(keep);
-          volumes.push({
-            destination: mount.destination,
-            artifact: volumeArtifact,
-            checksum,
-            sizeBytes: size,
-          });
-        }
-        volumeCopyMs = performance.now() - copyStarted;
-        failed = false;
-      } finally {
-        clearTimeout(timer);
-        if (pause) {
-          try {
-            await unpause();
-          } catch (e) {
-            // Reported with the capture's own error, if any. The note stays, by which the machine
-            // is unpaused later (below).
-            unpauseError = e as Error;
-            if (!failed) throw e;
-          } finally {
-            this.pausedNow.delete(unpause);
-            releaseGuard();
-          }
-        }
-      }
-      whileSaving.throwIfAborted();
-      step = 'saving it into the capture store';
-      // Flushed once production runs again, before anything can record the capture.
-      for (const keep of volumesToKeep) await keep();
-      // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
-      if (pause) {
-        await this.notes.rewriteNote(notePath, {
-          ...unpausedNote,
-          phase: 'saving',
-        });
-        beat(NOTE_HEARTBEAT_MS);
-      }
-      const stream = await saveImage(this.docker, ref, whileSaving);
-      // Layers the store has (earlier captures of the machine, machines of the same image) are kept once.
-      const image = await writeThinArchive(
-        stream,
-        dir,
-        artifact,
-        written,
-        whileSaving,
-        layersWritten,
-      );
-      const { runtime, adaptations } = adaptInspectedContainer(
-        info,
-        networks,
-        volumes,
-      );
-      const memoryBytes = await memoryInUse;
-      const volumeBytes = volumes.reduce((n, v) => n + v.sizeBytes, 0);
-      captured = {
-        imageId: imageId!,
-        // All it stores: its image archive and its volumes' archives.
-        sizeBytes: image.size + volumeBytes,
-        storedBytes: image.storedBytes + volumeBytes,
-        checksum: image.checksum,
-        artifact,
-        runtime:
-          memoryBytes === undefined ? runtime : { ...runtime, memoryBytes },
-        adaptations,
-        durationMs: Date.now() - started,
-        pausedMs,
-      };
-      // As it was when the capture began: a machine stopped, restarting, paused by someone else or
-      // unhealthy is captured all the same (its disk is the best copy there is), and says so.
-      const machineState = machineStateOf(info.State);
-      if (machineState) captured.machineState = machineState;
-      const pauseWarning =
-        pause &&
-        capturePauseWarning({
-          pausedMs,
-          maxPauseMs,
-          volumeBytes,
-          volumeCopyMs,
-        });
-      if (pauseWarning) captured.pauseWarning = pauseWarning;
-      if (options.record) {
-        // Recorded while the note still holds the capture: no one takes it for one left
-        // unrecorded meanwhile (removeUnrecorded skips noted captures), and a backend stopped
-        // before the record is in leaves a note that removes nothing by itself (resumeInterrupted).
-        await this.notes.rewriteNote(notePath, {
-          ...unpausedNote,
-          phase: 'recording',
-        });
-        await options.record(captured);
-      }
+      await capture.pause.pause(signal && { abortSignal: signal });
     } catch (e) {
-      clearTimeout(timer);
-      // Best effort (the directory may be what failed): the capture's own error is the one to report.
-      await Promise.allSettled(written.map(f => rm(f, { force: true })));
-      // Its archive gone, so are the layers only it wrote, at once rather than at the sweep hours on.
-      await removeWrittenLayers(dir, layersWritten).catch(layerError =>
-        this.options.logger?.warn(
-          `recovery: capture ${options.captureId} of ${machine.machineRef} could not remove the layers it wrote (${(layerError as Error).message}): left to the sweep of unused layers`,
-        ),
-      );
-      if (commitLeft)
-        this.sweeps.followCommit(
-          commitLeft,
-          commitAnswer,
-          ref,
-          options.captureId,
-          machine.machineRef,
-        );
-      // A tag left (an engine gone silent) goes with the note, or at the look for unrecorded captures.
-      if (committed) {
-        await this.answer(
-          "the removal of the capture's tag",
-          answerWaitMs,
-          abortSignal => removeImage(this.docker, ref, abortSignal),
-        ).catch(tagError =>
-          this.options.logger?.warn(
-            `recovery: capture ${options.captureId} of ${machine.machineRef} could not remove its tag ${ref} yet: ${(tagError as Error).message}`,
-          ),
-        );
-      }
-      const kept: HeldNote = { note, heartbeatAt: Date.now() };
-      // Last, so that a backend stopped meanwhile leaves it; kept while the machine may be paused.
-      // One that cannot go (the store turned read-only) must not hide the capture's own error.
-      if (noteTaken && !leftPaused)
-        await this.notes
-          .dropNote(notePath)
-          .catch(dropError => this.notes.noteLeft(info.Id, kept, dropError));
-      // Left paused (its unpause failed): tried again within seconds, rather than at the next
-      // start, at a capture of the machine an hour on, or once its note is stale minutes on.
-      // Its guard goes once that retry (or whatever settles the note) has unpaused the machine:
-      // left armed, it would unpause a later capture's pause, or a person's, at its limit.
-      if (leftPaused)
-        this.notes.retryUnpause(
-          info.Id,
-          kept,
-          undefined,
-          guard && (() => guard!.release()),
-        );
-      const machineState = unpauseError
-        ? `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused; ` +
-          `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
-          `(by hand: docker unpause ${machine.container}, on engine ${this.engineId})`
-        : 'unpaused';
-      // Stopped by its caller (its deadline): said with what it left of production, where it may
-      // have paused it (a pause whose answer the deadline cut, too).
-      if (signal?.aborted)
-        throw this.stoppedError(
-          machine,
-          signal,
-          step,
-          pausedAt || unpausing ? `${machineState}, ` : '',
-        );
-      // Removed from production under the capture: a 404 of the pause, the commit or a copy.
-      if (!removed && isStatus(e, 404)) {
-        removed = await this.answer(
-          'the look at its container',
-          answerWaitMs,
-          abortSignal => container.inspect({ abortSignal }),
-        ).then(
-          () => false,
-          gone => isStatus(gone, 404),
-        );
-      }
-      if (removed) {
-        throw new NotFoundError(
-          `capture of ${machine.machineRef}: container "${machine.container}" was removed from engine ${this.engineId} while ${step}: nothing kept`,
-        );
-      }
-      // Past the pause limit, the limit is what went wrong, not the stream it cut.
-      if (pausedTooLong)
-        throw new Error(`${pausedTooLong}: ${machineState}, nothing kept`);
-      if (stopping.aborted) {
-        throw new CaptureStoppedError(
-          `capture of ${machine.machineRef} stopped as the backend shuts down: ${pausedAt ? `${machineState}, ` : ''}nothing kept`,
-        );
-      }
-      // The engine's failure, whatever the capture's own was: production stays paused on it.
-      if (unpauseError) {
-        const failure =
-          e === unpauseError
-            ? ''
-            : ` failed while ${step} (${engineWords(this.engineId, e)}) and`;
-        throw engineError(
-          `capture of ${machine.machineRef}${failure} ${machineState}, nothing kept`,
-          this.engineId,
-          isEngineUnreachable(this.engineId, unpauseError)
-            ? 'unreachable'
-            : 'answered',
-        );
-      }
-      // Node's own message names no file for a failed write (a full disk): the store is named here.
-      if (isStoreError(e)) {
-        throw storeFailure(
-          `capture of ${machine.machineRef} could not write to the capture store ${this.options.storeDirectory} while ${step} (${e.message})${pausedAt ? `: ${machineState}` : ''}, nothing kept`,
-          this.options.storeDirectory,
-          e,
-        );
-      }
-      throw this.engineFailure(machine, step, e);
-    } finally {
-      clearInterval(heartbeat);
-      releaseGuard();
+      capture.step = 'pausing it';
+      throw e;
     }
-    // Kept (and recorded, where the caller records through the capture): nothing of it is removed
-    // from here on, and the note goes. Recorded, a note that cannot go (the store turned
-    // read-only) fails nothing: it holds the capture no longer, and goes once it can.
-    await this.notes.dropNote(notePath).catch(e => {
-      if (!options.record) throw e;
+    this.pausedNow.add(capture.pause.unpause);
+    // The backend began to shut down while the machine was being paused.
+    if (this.stopping.signal.aborted) capture.pause.unpause().catch(() => {});
+    capture.pause.startLimit(() => capture.step);
+  }
+
+  /**
+   * Commits the image and exports the volumes, as one instant of the machine, then unpauses it at
+   * once: nothing else is done while production waits (the volumes' archives are kept later).
+   */
+  private async copyWhilePaused(capture: CaptureUnderWay) {
+    let copied = false;
+    try {
+      await this.commit(capture);
+      capture.whilePaused.throwIfAborted();
+      await mkdir(capture.dir, { recursive: true });
+      capture.exported = await exportVolumes(capture.container, capture.info, {
+        dir: capture.dir,
+        base: capture.base,
+        written: capture.written,
+        signal: capture.whilePaused,
+        at: step => {
+          capture.step = step;
+        },
+      });
+      copied = true;
+    } finally {
+      await this.unpauseAfterCopy(capture, copied);
+    }
+  }
+
+  /**
+   * `docker commit`, without a pause of its own. Stopped by the deadline, or a failed unpause, the
+   * capture stops waiting, not the commit: dockerd tags the image all the same once done, whoever
+   * left, and its answer (listened for past the capture's end, followCommit) is when that tag can go.
+   */
+  private async commit(capture: CaptureUnderWay) {
+    capture.whileCommitting.throwIfAborted();
+    const [repo, tag] = capture.ref.split(':');
+    const commit = capture.container.commit({
+      repo,
+      tag,
+      pause: false,
+      comment: captureComment(
+        capture.options.captureId,
+        capture.machine.machineRef,
+      ),
+      abortSignal: capture.commitAnswer.signal,
+    }) as Promise<{ Id: string }>;
+    capture.commitLeft = commit;
+    const result = await unlessAborted(commit, capture.whileCommitting);
+    capture.commitLeft = undefined;
+    capture.committed = true;
+    capture.imageId = result.Id;
+  }
+
+  /**
+   * Unpauses the machine the capture paused, as the copy ends. A failed unpause is the capture's
+   * failure once the copy went well; else it is reported with the copy's own error. The note stays
+   * either way, by which the machine is unpaused later (settleNoteAfterFailure).
+   */
+  private async unpauseAfterCopy(capture: CaptureUnderWay, copied: boolean) {
+    capture.pause.stopLimit();
+    if (!capture.pauses) return;
+    try {
+      await capture.pause.unpause();
+    } catch (e) {
+      capture.pause.unpauseError = e as Error;
+      if (copied) throw e;
+    } finally {
+      this.pausedNow.delete(capture.pause.unpause);
+      capture.pause.releaseGuard();
+    }
+  }
+
+  /**
+   * Saves the capture into the store once production runs again: the volumes' archives flushed
+   * into place, then `docker save` of its image, each layer the store has already (earlier
+   * captures of the machine, machines of the same image) kept once. Says what it captured.
+   */
+  private async save(
+    capture: CaptureUnderWay,
+    started: number,
+  ): Promise<CapturedMachine> {
+    capture.whileSaving.throwIfAborted();
+    capture.step = 'saving it into the capture store';
+    // Flushed once production runs again, before anything can record the capture.
+    await capture.exported!.keep();
+    // Unpaused: a note left from here on is stale once no longer refreshed, not at the pause limit.
+    if (capture.pauses) {
+      await this.notes.rewriteNote(capture.notePath, {
+        ...capture.unpausedNote,
+        phase: 'saving',
+      });
+      capture.heartbeat.beat(NOTE_HEARTBEAT_MS);
+    }
+    const stream = await saveImage(
+      this.docker,
+      capture.ref,
+      capture.whileSaving,
+    );
+    const image = await writeThinArchive(
+      stream,
+      capture.dir,
+      capture.artifact,
+      capture.written,
+      capture.whileSaving,
+      capture.layersWritten,
+    );
+    return this.capturedMachine(capture, image, started);
+  }
+
+  /** What the capture holds: its archives, the machine's runtime adapted, and how its pause went. */
+  private async capturedMachine(
+    capture: CaptureUnderWay,
+    image: { size: number; storedBytes: number; checksum: string },
+    started: number,
+  ): Promise<CapturedMachine> {
+    const volumes = capture.exported!.volumes;
+    const { runtime, adaptations } = adaptInspectedContainer(
+      capture.info,
+      capture.networks,
+      volumes,
+    );
+    const memoryBytes = await capture.memoryInUse;
+    const volumeBytes = volumes.reduce((n, v) => n + v.sizeBytes, 0);
+    const { pausedMs } = capture.pause;
+    const captured: CapturedMachine = {
+      imageId: capture.imageId!,
+      // All it stores: its image archive and its volumes' archives.
+      sizeBytes: image.size + volumeBytes,
+      storedBytes: image.storedBytes + volumeBytes,
+      checksum: image.checksum,
+      artifact: capture.artifact,
+      runtime:
+        memoryBytes === undefined ? runtime : { ...runtime, memoryBytes },
+      adaptations,
+      durationMs: Date.now() - started,
+      pausedMs,
+    };
+    // As it was when the capture began: a machine stopped, restarting, paused by someone else or
+    // unhealthy is captured all the same (its disk is the best copy there is), and says so.
+    const machineState = machineStateOf(capture.info.State);
+    if (machineState) captured.machineState = machineState;
+    const pauseWarning =
+      capture.pauses &&
+      capturePauseWarning({
+        pausedMs,
+        maxPauseMs: capture.pause.maxPauseMs,
+        volumeBytes,
+        volumeCopyMs: capture.exported!.copyMs,
+      });
+    if (pauseWarning) captured.pauseWarning = pauseWarning;
+    return captured;
+  }
+
+  /**
+   * Records the capture where its caller records through it. While the note still holds the
+   * capture: no one takes it for one left unrecorded meanwhile (removeUnrecorded skips noted
+   * captures), and a backend stopped before the record is in leaves a note that removes nothing by
+   * itself (resumeInterrupted).
+   */
+  private async record(capture: CaptureUnderWay, captured: CapturedMachine) {
+    if (!capture.options.record) return;
+    await this.notes.rewriteNote(capture.notePath, {
+      ...capture.unpausedNote,
+      phase: 'recording',
+    });
+    await capture.options.record(captured);
+  }
+
+  /**
+   * Kept (and recorded, where the caller records through the capture): nothing of it is removed
+   * from here on, and the note goes. Recorded, a note that cannot go (the store turned read-only)
+   * fails nothing: it holds the capture no longer, and goes once it can.
+   */
+  private async letGoOfNote(capture: CaptureUnderWay) {
+    await this.notes.dropNote(capture.notePath).catch(e => {
+      if (!capture.options.record) throw e;
       this.notes.noteLeft(
-        info.Id,
+        capture.info.Id,
         {
-          note: { ...unpausedNote, phase: 'recording' },
+          note: { ...capture.unpausedNote, phase: 'recording' },
           heartbeatAt: Date.now(),
         },
         e,
       );
     });
-    return captured;
   }
 
   /**
-   * The memory a running machine holds, as `docker stats` counts it (its cgroup's usage without
-   * the inactive file cache): the first sample of the stats stream, which comes at the engine's
-   * next collection (at once where none runs, else within a second; a single answer, even
-   * `one-shot`, waits a second more). A capture does not fail for a figure only a run's admission
-   * uses: undefined where the engine does not say.
+   * Removes what a failed capture made: its files, the layers only it wrote, its tag; a commit it
+   * stopped waiting for is followed, its tag removed once the engine answers it. Best effort: the
+   * capture's own error is the one to report.
    */
-  private async memoryInUse(
-    container: Docker.Container,
-  ): Promise<number | undefined> {
-    try {
-      const stream = (await container.stats({
-        stream: true,
-        abortSignal: AbortSignal.timeout(STATS_WAIT_MS),
-      } as { stream: true })) as AsyncIterable<Buffer>;
-      let text = '';
-      // One JSON document a line; leaving the loop ends the stream.
-      for await (const chunk of stream) {
-        text += chunk.toString('utf8');
-        if (text.includes('\n')) break;
-      }
-      const stats = JSON.parse(
-        text.slice(0, text.indexOf('\n') + 1 || undefined),
-      ) as Docker.ContainerStats;
-      return memoryInUseOf(stats.memory_stats);
-    } catch (e) {
-      this.options.logger?.debug(
-        `Could not read the memory of container ${container.id}: ${(e as Error).message}`,
+  private async removeWhatItMade(capture: CaptureUnderWay) {
+    const { captureId } = capture.options;
+    const { machineRef } = capture.machine;
+    // The directory may be what failed.
+    await Promise.allSettled(capture.written.map(f => rm(f, { force: true })));
+    // Its archive gone, so are the layers only it wrote, at once rather than at the sweep hours on.
+    await removeWrittenLayers(capture.dir, capture.layersWritten).catch(
+      layerError =>
+        this.options.logger?.warn(
+          `recovery: capture ${captureId} of ${machineRef} could not remove the layers it wrote (${(layerError as Error).message}): left to the sweep of unused layers`,
+        ),
+    );
+    if (capture.commitLeft)
+      this.sweeps.followCommit(
+        capture.commitLeft,
+        capture.commitAnswer,
+        capture.ref,
+        captureId,
+        machineRef,
       );
-      return undefined;
+    // A tag left (an engine gone silent) goes with the note, or at the look for unrecorded captures.
+    if (capture.committed) {
+      await this.answer(
+        "the removal of the capture's tag",
+        capture.pause.answerWaitMs,
+        abortSignal => removeImage(this.docker, capture.ref, abortSignal),
+      ).catch(tagError =>
+        this.options.logger?.warn(
+          `recovery: capture ${captureId} of ${machineRef} could not remove its tag ${capture.ref} yet: ${(tagError as Error).message}`,
+        ),
+      );
     }
+  }
+
+  /**
+   * Lets go of a failed capture's note, last, so that a backend stopped meanwhile leaves it; kept
+   * while the machine may be paused, and the unpause then tried again within seconds, rather than
+   * at the next start, at a capture of the machine an hour on, or once its note is stale minutes on.
+   */
+  private async settleNoteAfterFailure(capture: CaptureUnderWay) {
+    const kept: HeldNote = { note: capture.note, heartbeatAt: Date.now() };
+    // One that cannot go (the store turned read-only) must not hide the capture's own error.
+    if (capture.noteTaken && !capture.pause.leftPaused)
+      await this.notes
+        .dropNote(capture.notePath)
+        .catch(dropError =>
+          this.notes.noteLeft(capture.info.Id, kept, dropError),
+        );
+    if (capture.pause.leftPaused)
+      this.notes.retryUnpause(
+        capture.info.Id,
+        kept,
+        undefined,
+        capture.pause.guardRelease,
+      );
+  }
+
+  /**
+   * The error a failed capture ends with: where it was, and what it left of production. Its
+   * caller's stop, a removed container, the pause limit, the backend's shutdown and a failed
+   * unpause come before the failure they caused; then the store's, then the engine's.
+   */
+  private async failureOf(
+    capture: CaptureUnderWay,
+    e: unknown,
+  ): Promise<unknown> {
+    const { machine, step, pause } = capture;
+    const { signal } = capture.options;
+    const production = this.productionAfter(capture);
+    // Stopped by its caller (its deadline): said with what it left of production, where it may
+    // have paused it (a pause whose answer the deadline cut, too).
+    if (signal?.aborted)
+      return this.stoppedError(
+        machine,
+        signal,
+        step,
+        pause.mayHavePaused ? `${production}, ` : '',
+      );
+    if (await this.removedUnder(capture, e)) {
+      return new NotFoundError(
+        `capture of ${machine.machineRef}: container "${machine.container}" was removed from engine ${this.engineId} while ${step}: nothing kept`,
+      );
+    }
+    // Past the pause limit, the limit is what went wrong, not the stream it cut.
+    if (pause.pausedTooLong)
+      return new Error(`${pause.pausedTooLong}: ${production}, nothing kept`);
+    if (this.stopping.signal.aborted) {
+      return new CaptureStoppedError(
+        `capture of ${machine.machineRef} stopped as the backend shuts down: ${pause.pausedAt ? `${production}, ` : ''}nothing kept`,
+      );
+    }
+    // The engine's failure, whatever the capture's own was: production stays paused on it.
+    if (pause.unpauseError) {
+      const failure =
+        e === pause.unpauseError
+          ? ''
+          : ` failed while ${step} (${engineWords(this.engineId, e)}) and`;
+      return engineError(
+        `capture of ${machine.machineRef}${failure} ${production}, nothing kept`,
+        this.engineId,
+        isEngineUnreachable(this.engineId, pause.unpauseError)
+          ? 'unreachable'
+          : 'answered',
+      );
+    }
+    // Node's own message names no file for a failed write (a full disk): the store is named here.
+    if (isStoreError(e)) {
+      return storeFailure(
+        `capture of ${machine.machineRef} could not write to the capture store ${capture.dir} while ${step} (${e.message})${pause.pausedAt ? `: ${production}` : ''}, nothing kept`,
+        capture.dir,
+        e,
+      );
+    }
+    return this.engineFailure(machine, step, e);
+  }
+
+  /** What a failed capture left of production: unpaused, or paused still and how that is undone. */
+  private productionAfter(capture: CaptureUnderWay): string {
+    const { unpauseError } = capture.pause;
+    if (!unpauseError) return 'unpaused';
+    return (
+      `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused; ` +
+      `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
+      `(by hand: docker unpause ${capture.machine.container}, on engine ${this.engineId})`
+    );
+  }
+
+  /** Whether the container was removed from production under the capture: a 404 of the pause, the commit or a copy. */
+  private async removedUnder(
+    capture: CaptureUnderWay,
+    e: unknown,
+  ): Promise<boolean> {
+    if (capture.pause.removed) return true;
+    if (!isStatus(e, 404)) return false;
+    return this.answer(
+      'the look at its container',
+      capture.pause.answerWaitMs,
+      abortSignal => capture.container.inspect({ abortSignal }),
+    ).then(
+      () => false,
+      gone => isStatus(gone, 404),
+    );
   }
 
   /**
@@ -925,6 +880,11 @@ export class DockerCaptureSource implements CaptureSource {
     also?: AbortSignal,
   ): Promise<T> {
     return answerWithin(this.engineId, what, ms, call, also);
+  }
+
+  /** How often a capture refreshes its note while it has its machine paused. */
+  private get pausedBeatMs() {
+    return this.options.pausedNoteHeartbeatMs ?? PAUSED_NOTE_HEARTBEAT_MS;
   }
 
   private get maxPauseMs() {

@@ -6,22 +6,51 @@ import {
   LineSplitter,
   type InitializationEventSource,
 } from '@backstage-recovery/plugin-recovery-node';
+import { EventBatches } from './eventBatches';
+import { nanoOf, ResumePoint, resumeSecond } from './eventResume';
 import { DockerEventMapper, type DockerEventMessage } from './events';
 import { isStatus } from './lib/dockerStreams';
+import { sleep } from './lib/sleep';
 
 /** Longest event line kept; a container event is a few KB even with many labels. */
 export const MAX_EVENT_LINE_LENGTH = 1024 * 1024;
-/** Event batches waiting to be stored before reading the stream waits. */
-const MAX_PENDING_BATCHES = 8;
 
-/**
- * The `since` (epoch seconds) of `GET /events` that replays every event at or after `ms`, the
- * time of the newest event stored. Docker's `since` is inclusive; the store rounds Docker's
- * nanoseconds to the nearest ms, so the event may lie up to half a ms before `ms`, in the
- * previous second when `ms` is a whole second. Events replayed are stored once.
- */
-export function resumeSecond(ms: number): number {
-  return Math.floor((ms - 0.5) / 1000);
+/** What event collection carries from one connection of the stream to the next. */
+interface Collection {
+  signal: AbortSignal;
+  batches: EventBatches;
+  position: ResumePoint;
+  /** Across reconnects: a stop's kill and its die may come on either side of one. */
+  mapper: DockerEventMapper;
+  reconnect: ReconnectDelay;
+  /** Boots before this (epoch ms) are stored already, or not asked for. */
+  startedAfterMs: number;
+  /** The mapper has been given the buffered events older than the resume point. */
+  seeded: boolean;
+}
+
+/** What follows a connection: the source stopped, a new one at once, or one after the delay. */
+type NextConnection = 'stopped' | 'reopen' | 'retry';
+
+/** The wait before reconnecting: doubled after each, back to the least once a connection opens. */
+class ReconnectDelay {
+  ms: number;
+
+  constructor(
+    private readonly minMs: number,
+    private readonly maxMs: number,
+  ) {
+    this.ms = minMs;
+  }
+
+  connected() {
+    this.ms = this.minMs;
+  }
+
+  async wait(signal: AbortSignal) {
+    await sleep(this.ms, signal);
+    this.ms = Math.min(this.ms * 2, this.maxMs);
+  }
 }
 
 /**
@@ -80,185 +109,163 @@ export class DockerEventSource implements InitializationEventSource {
     resume: { since?: number } = {},
   ): Promise<void> {
     const minBackoff = this.options.minBackoffMs ?? 1000;
-    const idleMs = this.options.idleReconnectMs ?? 5 * 60_000;
     const maxBackoff = this.options.maxBackoffMs ?? 30_000;
-    const catchUpMs = this.options.catchUpTimeoutMs ?? 60_000;
     // Nothing stored yet: since 0 replays the engine's buffer (dockerd keeps its last 256
     // events, of every type, in memory), so boots before the first start are analysed too.
-    let since =
+    const since =
       resume.since !== undefined
         ? resumeSecond(resume.since)
         : (this.options.since ?? 0);
-    let lastNano = 0; // the newest event seen
-    const seen = new Set<string>(); // keys of events seen in lastNano's second, against replays
-    let backoff = minBackoff;
-    let queue = Promise.resolve();
-    let pending = 0; // batches queued and not yet stored, across reconnects
-    let failing = false; // the last attempt to store a batch failed
-    let failures = 0; // attempts to store a batch that failed
-    let abandoned = false; // stopped while a batch could not be stored: store no later ones
-    // Across reconnects: a stop's kill and its die may come on either side of one.
-    const mapper = new DockerEventMapper();
-    let seeded = false; // the mapper has been given the buffered events older than the resume point
-
-    // Stores one batch, retrying until it is stored or the source is stopped.
-    const store = async (events: InitializationEvent[]) => {
-      for (
-        let delay = minBackoff;
-        !abandoned;
-        delay = Math.min(delay * 2, maxBackoff)
-      ) {
-        try {
-          await onEvents(events);
-          failing = false;
-          return;
-        } catch (e) {
-          failing = true;
-          failures++;
-          if (signal.aborted) {
-            // Storing later batches would move the resume point past this one; the engine
-            // may still hold it at the next start.
-            abandoned = true;
-            this.logger?.warn(
-              `Event collection stopped with ${events.length} events not stored: ${e}`,
-            );
-            return;
-          }
-          this.logger?.warn(
-            `Storing ${events.length} events failed: ${e}; retrying in ${delay} ms`,
-          );
-          await sleep(delay, signal);
-        }
-      }
+    const collection: Collection = {
+      signal,
+      batches: new EventBatches(
+        onEvents,
+        signal,
+        { minMs: minBackoff, maxMs: maxBackoff },
+        this.logger,
+      ),
+      position: new ResumePoint(since),
+      mapper: new DockerEventMapper(),
+      reconnect: new ReconnectDelay(minBackoff, maxBackoff),
+      startedAfterMs: resume.since ?? since * 1000,
+      seeded: false,
     };
-
-    const enqueue = (events: InitializationEvent[]) => {
-      pending++;
-      queue = queue.then(() =>
-        store(events).finally(() => {
-          pending--;
-        }),
-      );
-    };
-
-    const startedAfterMs = resume.since ?? since * 1000;
-
     while (!signal.aborted) {
-      let stream: Readable | undefined;
-      let resync = false; // storing failed while reading waited: the engine may have skipped events
-      let idle = false; // nothing came for idleMs: reopened, in case the connection is dead
-      let idleTimer: NodeJS.Timeout | undefined;
-      // At every connection: after an engine restart, its burst of starts may have left the
-      // buffer (256 events) before the stream reconnects. Without it the stream still delivers
-      // all the engine holds. A boot the stream has delivered is not read again.
-      // Its own controller, not AbortSignal.any: one per connection, for as long as the source runs.
-      const catchUp = new AbortController();
-      const stopCatchUp = () => catchUp.abort();
-      const catchUpTimer = setTimeout(stopCatchUp, catchUpMs);
-      signal.addEventListener('abort', stopCatchUp, { once: true });
-      try {
-        const { boots, buffered } = await this.unbufferedBoots(
-          Math.max(startedAfterMs, Math.round(lastNano / 1e6)),
-          catchUp.signal,
-        );
-        const events = boots.flatMap(boot => mapper.map(boot));
-        // Resuming after a backend restart: a stop's kill may lie before the events the stream
-        // replays, its die after them.
-        if (!seeded)
-          for (const m of buffered) if (nanoOf(m) < since * 1e9) mapper.note(m);
-        if (events.length) enqueue(events);
-      } catch (e) {
-        if (signal.aborted) break;
-        const why = catchUp.signal.aborted
-          ? `the engine did not answer within ${catchUpMs} ms`
-          : String(e);
-        this.logger?.warn(
-          `Could not read boots older than the engine's event buffer: ${why}`,
-        );
-      } finally {
-        seeded = true; // later connections resume from events the mapper has seen
-        clearTimeout(catchUpTimer);
-        signal.removeEventListener('abort', stopCatchUp);
-      }
-      try {
-        stream = (await this.docker.getEvents({
-          since,
-          filters: { type: ['container'], event: ['start', 'die', 'kill'] },
-        } as any)) as unknown as Readable;
-        backoff = minBackoff;
-        const onAbort = () => stream?.destroy();
-        signal.addEventListener('abort', onAbort, { once: true });
-        if (signal.aborted) onAbort(); // stopped while connecting
-        const watch = () => {
-          clearTimeout(idleTimer);
-          idleTimer = setTimeout(() => {
-            idle = true;
-            stream?.destroy();
-          }, idleMs);
-        };
-        watch();
-        const dropped = (length: number) =>
-          this.logger?.warn(
-            `Dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
-          );
-        try {
-          for await (const msg of dockerMessages(stream, dropped)) {
-            watch();
-            const nano = nanoOf(msg);
-            const key = `${msg.id ?? msg.Actor?.ID}|${msg.Action ?? msg.status}|${nano}`;
-            // Only replays are skipped: an event older than the newest may still be new, as
-            // dockerd stamps an event before publishing it. A replay (since is inclusive)
-            // lies in the newest event's second, whose keys `seen` holds.
-            if (seen.has(key)) continue;
-            if (Math.floor(nano / 1e9) > Math.floor(lastNano / 1e9))
-              seen.clear();
-            seen.add(key);
-            lastNano = Math.max(lastNano, nano);
-            since = Math.floor(lastNano / 1e9);
-            const events = mapper.map(msg);
-            if (events.length) {
-              enqueue(events);
-              // Wait while the store is behind or failing, instead of queueing without bound
-              // or reading past a batch that may never be stored.
-              if (pending > MAX_PENDING_BATCHES || failing) {
-                const failedBefore = failing;
-                const failuresBefore = failures;
-                await queue;
-                // dockerd does not wait for a subscriber that does not read: after 100 ms it
-                // skips events for it. After an outage, re-read what the engine still holds.
-                if (failedBefore || failures > failuresBefore) {
-                  resync = true;
-                  break;
-                }
-              }
-            }
-          }
-        } finally {
-          clearTimeout(idleTimer);
-          signal.removeEventListener('abort', onAbort);
-          if (resync) stream.destroy();
-        }
-        if (signal.aborted) break;
-        if (idle) continue; // at once, from the newest event seen
-        if (resync) {
-          this.logger?.info(
-            'Storing events recovered; re-reading since the last event',
-          );
-          continue; // at once: the engine evicts what it still holds as new events come
-        }
-        this.logger?.info('Event stream ended; reconnecting');
-      } catch (e) {
-        clearTimeout(idleTimer);
-        if (signal.aborted) break;
-        if (idle) continue;
-        this.logger?.warn(
-          `Event stream failed: ${(e as Error).message}; retrying in ${backoff} ms`,
-        );
-      }
-      await sleep(backoff, signal);
-      backoff = Math.min(backoff * 2, maxBackoff);
+      if ((await this.backfill(collection)) === 'stopped') break;
+      const next = await this.stream(collection);
+      if (next === 'stopped') break;
+      if (next === 'retry') await collection.reconnect.wait(signal);
     }
-    await queue;
+    await collection.batches.settled();
+  }
+
+  /**
+   * Adds, before each connection, the boots of running containers the engine's buffer no longer
+   * holds: after an engine restart, its burst of starts may have left the buffer (256 events)
+   * before the stream reconnects. Without it the stream still delivers all the engine holds, so
+   * it gives up past catchUpTimeoutMs. A boot the stream has delivered is not read again.
+   */
+  private async backfill(collection: Collection): Promise<'stopped' | 'done'> {
+    const { signal } = collection;
+    const catchUpMs = this.options.catchUpTimeoutMs ?? 60_000;
+    // Its own controller, not AbortSignal.any: one per connection, for as long as the source runs.
+    const catchUp = new AbortController();
+    const stopCatchUp = () => catchUp.abort();
+    const catchUpTimer = setTimeout(stopCatchUp, catchUpMs);
+    signal.addEventListener('abort', stopCatchUp, { once: true });
+    try {
+      const { boots, buffered } = await this.unbufferedBoots(
+        Math.max(collection.startedAfterMs, collection.position.newestMs),
+        catchUp.signal,
+      );
+      const events = boots.flatMap(boot => collection.mapper.map(boot));
+      // Resuming after a backend restart: a stop's kill may lie before the events the stream
+      // replays, its die after them.
+      if (!collection.seeded)
+        for (const m of buffered)
+          if (nanoOf(m) < collection.position.since * 1e9)
+            collection.mapper.note(m);
+      if (events.length) collection.batches.add(events);
+    } catch (e) {
+      if (signal.aborted) return 'stopped';
+      const why = catchUp.signal.aborted
+        ? `the engine did not answer within ${catchUpMs} ms`
+        : String(e);
+      this.logger?.warn(
+        `Could not read boots older than the engine's event buffer: ${why}`,
+      );
+    } finally {
+      collection.seeded = true; // later connections resume from events the mapper has seen
+      clearTimeout(catchUpTimer);
+      signal.removeEventListener('abort', stopCatchUp);
+    }
+    return 'done';
+  }
+
+  /**
+   * One connection of the stream, from the resume point, until it ends or fails (reconnected
+   * after the delay), brings nothing for idleReconnectMs, or storing recovers from an outage
+   * (reopened at once).
+   */
+  private async stream(collection: Collection): Promise<NextConnection> {
+    const { signal } = collection;
+    const idleMs = this.options.idleReconnectMs ?? 5 * 60_000;
+    let stream: Readable | undefined;
+    let resync = false; // storing failed while reading waited: the engine may have skipped events
+    let idle = false; // nothing came for idleMs: reopened, in case the connection is dead
+    let idleTimer: NodeJS.Timeout | undefined;
+    try {
+      stream = (await this.docker.getEvents({
+        since: collection.position.since,
+        filters: { type: ['container'], event: ['start', 'die', 'kill'] },
+      } as any)) as unknown as Readable;
+      collection.reconnect.connected();
+      const onAbort = () => stream?.destroy();
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort(); // stopped while connecting
+      const watch = () => {
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => {
+          idle = true;
+          stream?.destroy();
+        }, idleMs);
+      };
+      watch();
+      try {
+        resync = await this.read(collection, stream, watch);
+      } finally {
+        clearTimeout(idleTimer);
+        signal.removeEventListener('abort', onAbort);
+        if (resync) stream.destroy();
+      }
+      if (signal.aborted) return 'stopped';
+      if (idle) return 'reopen'; // at once, from the newest event seen
+      if (resync) {
+        this.logger?.info(
+          'Storing events recovered; re-reading since the last event',
+        );
+        return 'reopen'; // at once: the engine evicts what it still holds as new events come
+      }
+      this.logger?.info('Event stream ended; reconnecting');
+      return 'retry';
+    } catch (e) {
+      clearTimeout(idleTimer);
+      if (signal.aborted) return 'stopped';
+      if (idle) return 'reopen';
+      this.logger?.warn(
+        `Event stream failed: ${(e as Error).message}; retrying in ${collection.reconnect.ms} ms`,
+      );
+      return 'retry';
+    }
+  }
+
+  /**
+   * Reads a connection's events into batches to store, replays skipped, `watch` told of each.
+   * True where reading stopped to resync: storing failed while reading waited for it, and dockerd
+   * does not wait for a subscriber that does not read (after 100 ms it skips events for it), so
+   * what the engine still holds is read again.
+   */
+  private async read(
+    collection: Collection,
+    stream: Readable,
+    watch: () => void,
+  ): Promise<boolean> {
+    const dropped = (length: number) =>
+      this.logger?.warn(
+        `Dropped an event line of ${length} characters from Docker engine ${this.engineId} (limit ${MAX_EVENT_LINE_LENGTH})`,
+      );
+    for await (const msg of dockerMessages(stream, dropped)) {
+      watch();
+      if (!collection.position.isNew(msg)) continue;
+      const events = collection.mapper.map(msg);
+      if (!events.length) continue;
+      collection.batches.add(events);
+      // Wait while the store is behind or failing, instead of queueing without bound
+      // or reading past a batch that may never be stored.
+      if (collection.batches.behind && (await collection.batches.waitStored()))
+        return true;
+    }
+    return false;
   }
 
   /**
@@ -378,9 +385,6 @@ async function* dockerMessages(
   }
 }
 
-/** When the engine says an event happened (ns); older engines give seconds only. */
-const nanoOf = (m: DockerEventMessage) => m.timeNano ?? (m.time ?? 0) * 1e9;
-
 /** Epoch ms, with the fraction, of an RFC 3339 time with nanoseconds (Docker's `StartedAt`). */
 function rfc3339Ms(text: string | undefined): number | undefined {
   const match = text && /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(text);
@@ -389,17 +393,4 @@ function rfc3339Ms(text: string | undefined): number | undefined {
   // Docker's zero time, year 1: never started.
   if (!Number.isFinite(whole) || whole <= 0) return undefined;
   return whole + Number(`0.${match[2] ?? '0'}`) * 1000;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise(resolve => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

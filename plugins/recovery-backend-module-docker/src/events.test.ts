@@ -7,11 +7,8 @@ import {
   dockerEventToInitializationEvents,
   type DockerEventMessage,
 } from './events';
-import {
-  DockerEventSource,
-  MAX_EVENT_LINE_LENGTH,
-  resumeSecond,
-} from './DockerEventSource';
+import { DockerEventSource, MAX_EVENT_LINE_LENGTH } from './DockerEventSource';
+import { resumeSecond } from './eventResume';
 
 const base = {
   Type: 'container',
