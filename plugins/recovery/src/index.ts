@@ -2,18 +2,20 @@
  * Backstage Recovery frontend: entity card, entity tab, overview page and API client.
  *
  * The default export is the plugin for the new frontend system (its extensions and its
- * `/recovery` route are reached through it). The card, the tab's content, the overview page and
- * the API client are exported too, for apps on the legacy system.
+ * `/recovery` route are reached through it). `recoveryPlugin` is the plugin for apps on the
+ * legacy system, with the card, the tab's content and the overview page as its extensions; it
+ * provides the API client itself.
  *
  * @packageDocumentation
  */
-import { recoveryPlugin } from './plugin';
+import { recoveryPlugin as newFrontendRecoveryPlugin } from './plugin';
 
-export default recoveryPlugin;
+export default newFrontendRecoveryPlugin;
 export { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
+export { type EntityRecoveryCardProps } from './components/EntityRecoveryCard';
 export {
+  recoveryPlugin,
   EntityRecoveryCard,
-  type EntityRecoveryCardProps,
-} from './components/EntityRecoveryCard';
-export { EntityRecoveryContent } from './components/EntityRecoveryContent';
-export { RecoveryOverviewPage } from './components/RecoveryOverviewPage';
+  EntityRecoveryContent,
+  RecoveryOverviewPage,
+} from './legacyPlugin';

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import { answerTimeoutMs, answerWithin } from '../utils/answerWithin';

@@ -1,8 +1,10 @@
 import { parseEntityRef } from '@backstage/catalog-model';
+import { entityPresentationSnapshot } from '@backstage/plugin-catalog-react';
 import {
   CLOCK_AHEAD_TOLERANCE_SECONDS,
   failedMachine,
   formatDuration,
+  formatUtcTime,
   interruptionCause,
   INTERRUPTED_PREFIX,
   type MachinePhase,
@@ -17,6 +19,11 @@ export {
   formatDuration,
   isRunInterrupted,
 } from '@backstage-recovery/plugin-recovery-common';
+/**
+ * Every time the plugin shows, in UTC and saying so, `2024-05-01 10:00:01 UTC`, as the readiness
+ * notices write them; with `clock`, the time of day alone where the run's start gives the date.
+ */
+export const formatTime = formatUtcTime;
 // And says readiness and runs in the same words, and ranks them the same.
 export {
   CLOCK_AHEAD_TOLERANCE_SECONDS,
@@ -44,26 +51,6 @@ export function secondsBetween(
   if (!from || !to) return undefined;
   const ms = Date.parse(to) - Date.parse(from);
   return Number.isFinite(ms) ? ms / 1000 : undefined;
-}
-
-/**
- * Every time the plugin shows, in UTC and saying so: `2024-05-01 10:00:01 UTC`; with `clock`,
- * the time of day alone, `10:00:01 UTC`, where the run's start gives the date (its timeline and
- * machines). UTC rather than the browser's zone: a run's timeline is read beside the backend's
- * logs and the engines' events, no change of summer time falls inside a run, and a screenshot
- * in a DR test report reads the same to everyone.
- */
-export function formatTime(
-  iso: string | undefined,
-  { clock = false }: { clock?: boolean } = {},
-): string {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  // `2024-05-01T10:00:01.000Z`: to the second, since runs last seconds.
-  const utc = d.toISOString();
-  const time = utc.slice(11, 19);
-  return clock ? `${time} UTC` : `${utc.slice(0, 10)} ${time} UTC`;
 }
 
 /** The UTC date of an ISO time, `2024-05-01`; undefined for none or an unreadable one. */
@@ -129,17 +116,31 @@ export function consoleText(tail: string): string {
     .join('\n');
 }
 
-/** `resource:default/db` → `db`; other namespaces and kinds are kept. */
-export function shortRef(ref: string): string {
+/**
+ * An entity as Backstage writes a reference for people: a Component of the default namespace by
+ * its name (`web`), any other with its kind (`resource:db`, `system:shop`, `user:alice`), and a
+ * namespace but the default. The readiness notices name entities by the same rule (`resource db`
+ * in their prose). A text that is no reference is shown as it came.
+ */
+export function entityLabel(ref: string): string {
+  return presentRef(ref, 'component');
+}
+
+/**
+ * A machine (always a Resource) by its name, `resource:default/web-01` → `web-01`, with its
+ * namespace but the default.
+ */
+export function machineName(ref: string): string {
+  return presentRef(ref, 'resource');
+}
+
+/** The overview page's name for {@link machineName} (it names only machines), until it is renamed there. */
+export const shortRef = machineName;
+
+function presentRef(ref: string, defaultKind: string): string {
   try {
-    const { kind, namespace, name } = parseEntityRef(ref);
-    const k = kind.toLocaleLowerCase('en-US');
-    if (namespace === 'default' && (k === 'resource' || k === 'component')) {
-      return name;
-    }
-    return namespace === 'default'
-      ? `${k}:${name}`
-      : `${k}:${namespace}/${name}`;
+    return entityPresentationSnapshot(parseEntityRef(ref), { defaultKind })
+      .primaryTitle;
   } catch {
     return ref;
   }
@@ -210,7 +211,7 @@ export function runFailure(run: RecoveryRun): {
 export function formatRunFailure(run: RecoveryRun): string {
   const { machineRef, probe, reason } = runFailure(run);
   if (!machineRef) return reason;
-  return `Machine ${shortRef(machineRef)} failed${probe ? ` probe ${probe}` : ''}: ${reason}`;
+  return `Machine ${machineName(machineRef)} failed${probe ? ` probe ${probe}` : ''}: ${reason}`;
 }
 
 /** Whether a machine's run ended while it was in progress (its phase then says failed). */

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { Box, Button, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import {
   type Capture,
   captureFailure,
@@ -29,7 +29,7 @@ import {
   formatDuration,
   formatTime,
   sameRef,
-  shortRef,
+  machineName,
 } from '../../utils/format';
 
 /** A machine's capture left unanswered past its bound, and what its captures said after. */
@@ -45,7 +45,7 @@ interface CaptureUnanswered {
 }
 
 function captureUnansweredText(u: CaptureUnanswered): string {
-  const machine = shortRef(u.machineRef);
+  const machine = machineName(u.machineRef);
   const said = `No answer to the capture of ${machine} within ${formatDuration(u.timeoutMs / 1000)}`;
   const found = u.taken
     ? `, but ${machine} has a capture taken ${formatTime(u.taken.createdAt)}, newer than the one shown when this capture began: most likely this one, its answer lost on the way.`
@@ -212,10 +212,10 @@ const MachineStatesNote = ({ captures }: { captures: Capture[] }) => {
         <div key={c.id}>
           {machineStateWorthSaying(c.machineState) &&
             (machineNotServing(c.machineState)
-              ? `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured: the capture holds a machine that was not serving. It is kept (its disk is the best copy there is), but readiness puts what it serves at risk until it is captured running and not unhealthy.`
-              : `${shortRef(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured.`)}
+              ? `${machineName(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured: the capture holds a machine that was not serving. It is kept (its disk is the best copy there is), but readiness puts what it serves at risk until it is captured running and not unhealthy.`
+              : `${machineName(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured.`)}
           {c.pauseWarning &&
-            ` ${shortRef(c.machineRef)}'s capture paused production close to its limit: ${c.pauseWarning}.`}
+            ` ${machineName(c.machineRef)}'s capture paused production close to its limit: ${c.pauseWarning}.`}
         </div>
       ))}
     </Alert>
@@ -241,7 +241,7 @@ export const CaptureResultNote = ({
         <Alert severity="warning">
           {captureUnansweredText(result.unanswered)}
           {result.kept.length > 0 &&
-            ` Captured before it, and kept: ${result.kept.map(shortRef).join(', ')}.`}
+            ` Captured before it, and kept: ${result.kept.map(machineName).join(', ')}.`}
         </Alert>
       ) : (
         <Alert severity="error">
@@ -250,7 +250,7 @@ export const CaptureResultNote = ({
               failures (a CaptureFailedError) name them in their own message already. */}
           {result.kept.length > 0 &&
             !captureFailure(result.error) &&
-            `. Captured, and kept: ${result.kept.map(shortRef).join(', ')}.`}
+            `. Captured, and kept: ${result.kept.map(machineName).join(', ')}.`}
         </Alert>
       )}
     </Box>
@@ -276,7 +276,7 @@ const CaptureElapsed = ({
   }, [since]);
   return (
     <Typography variant="caption" color="textSecondary" role="timer">
-      Capture of {shortRef(machineRef)} under way for{' '}
+      Capture of {machineName(machineRef)} under way for{' '}
       {formatDuration((now - since) / 1000)}
     </Typography>
   );
@@ -302,7 +302,7 @@ export const CaptureButton = ({
       {!capturing
         ? 'Capture now'
         : capturing.machineRef
-          ? `Capturing ${shortRef(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
+          ? `Capturing ${machineName(capturing.machineRef)} (${capturing.index + 1} of ${capturing.total})…`
           : 'Capturing…'}
     </Button>
     {capturing?.machineRef && capturing.since !== undefined && (

@@ -35,7 +35,7 @@ describe('EntityRecoveryCard, a failover of a plan with machines the user may no
 
     expect(
       await within(dialog).findByText(
-        'A failover needs recovery.run.failover on each machine and service it boots, and you lack it on 1 entity: db. The backend would refuse it: ask their owners, or the platform team.',
+        'A failover needs recovery.run.failover on each machine and service it boots, and you lack it on 1 entity: resource:db. The backend would refuse it: ask their owners, or the platform team.',
       ),
     ).toBeInTheDocument();
     await userEvent.type(

@@ -393,7 +393,9 @@ describe('EntityRecoveryCard', () => {
     expect(problems).toHaveTextContent(
       'Machine web-1 has no container annotation',
     );
-    expect(problems).toHaveTextContent(`(web-1, ${ANNOTATION_CONTAINER})`);
+    expect(problems).toHaveTextContent(
+      `(resource:web-1, ${ANNOTATION_CONTAINER})`,
+    );
     expect(problems).toHaveTextContent(
       'RPO "soon" is not a duration such as 24h',
     );

@@ -2,7 +2,7 @@ import { useEffect, useRef } from 'react';
 import { Box } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { InfoCard, Progress } from '@backstage/core-components';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import { type Entity, stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import { usePermission } from '@backstage/plugin-permission-react';

@@ -8,7 +8,7 @@ import {
   isRunActive,
   runModeName,
   sameRef,
-  shortRef,
+  entityLabel,
 } from '../../utils/format';
 import { RetryButton } from '../common';
 import { RunDetails } from '../RunDetails';
@@ -40,13 +40,13 @@ export const FollowedRunSection = ({
   return (
     <Section
       title={`${runModeName(run.mode, true)}${
-        runOfOther ? ` of ${shortRef(run.entityRef)}` : ''
+        runOfOther ? ` of ${entityLabel(run.entityRef)}` : ''
       }${running ? ' in progress' : ''}`}
     >
       {running && run.id === busyWithId && (
         <Alert severity="info">
           Hypervisor host {run.hypervisorHost} is busy with a{' '}
-          {runModeName(run.mode)} of {shortRef(run.entityRef)} (started{' '}
+          {runModeName(run.mode)} of {entityLabel(run.entityRef)} (started{' '}
           {formatTime(run.startedAt ?? run.createdAt)}): following it here.{' '}
           {/* What a failover boots stays on the host, serving production, after it ends. */}
           {run.mode === 'failover'
@@ -57,7 +57,7 @@ export const FollowedRunSection = ({
       {/* The card's own failover: no test, and what it boots stays. */}
       {run.mode === 'failover' && !runOfOther && run.id !== busyWithId && (
         <Alert severity="warning">
-          A failover of {shortRef(entityRef)}: live copies of its plan's
+          A failover of {entityLabel(entityRef)}: live copies of its plan's
           machines on production's subnets on {run.hypervisorHost}, kept there,
           also if it fails. Once production runs on its primary machines again,
           release it (Release failover machines, once it has finished).
@@ -96,7 +96,7 @@ export const InterruptedRunNote = ({
       The {runModeName(interrupted.mode)}
       {sameRef(interrupted.entityRef, entityRef)
         ? ''
-        : ` of ${shortRef(interrupted.entityRef)}`}{' '}
+        : ` of ${entityLabel(interrupted.entityRef)}`}{' '}
       started {formatTime(interrupted.startedAt ?? interrupted.createdAt)} was
       interrupted: {interruptionReason(interrupted)} It does not count for
       readiness; the run history on the Recovery tab keeps it.

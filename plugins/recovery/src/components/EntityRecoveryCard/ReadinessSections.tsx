@@ -35,7 +35,8 @@ import {
   formatRunFailure,
   runModeName,
   sameRef,
-  shortRef,
+  entityLabel,
+  machineName,
 } from '../../utils/format';
 import { ReadinessStatusView, RunStatusView, Status } from '../common';
 import { TimeAgo } from '../common';
@@ -136,7 +137,7 @@ export const EntityProblems = ({ problems }: { problems: EntityProblem[] }) => {
               component="span"
               color="textSecondary"
             >
-              ({shortRef(p.entityRef)}
+              ({entityLabel(p.entityRef)}
               {p.annotation ? (
                 <>
                   , <code className={classes.code}>{p.annotation}</code>
@@ -513,7 +514,7 @@ export const BootPlanView = ({
                 size="small"
                 label={
                   <>
-                    {shortRef(m)}
+                    {machineName(m)}
                     {own.has(m) ? (
                       <span className={classes.screenReaderOnly}>
                         {' '}
@@ -557,7 +558,7 @@ export const DependencyDisagreementsView = ({
             {inferred.map(d => (
               <li key={`${d.service}->${d.dependsOn}`}>
                 <Typography variant="body2">
-                  {shortRef(d.service)} waits for {shortRef(d.dependsOn)}{' '}
+                  {entityLabel(d.service)} waits for {entityLabel(d.dependsOn)}{' '}
                   <Typography
                     component="span"
                     variant="caption"
@@ -580,7 +581,7 @@ export const DependencyDisagreementsView = ({
             {unobserved.map(d => (
               <li key={`${d.service}->${d.dependsOn}`}>
                 <Typography variant="body2">
-                  {shortRef(d.service)} depends on {shortRef(d.dependsOn)}
+                  {entityLabel(d.service)} depends on {entityLabel(d.dependsOn)}
                 </Typography>
               </li>
             ))}

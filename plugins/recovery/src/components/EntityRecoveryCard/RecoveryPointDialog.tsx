@@ -14,7 +14,7 @@ import {
 } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { Progress } from '@backstage/core-components';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import {
   earlierRecoveryPoints,
   readRecoveryPoint,
@@ -24,7 +24,7 @@ import {
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
 import { answerTimeoutMs, answerWithin } from '../../utils/answerWithin';
-import { formatTime, shortRef } from '../../utils/format';
+import { formatTime, machineName } from '../../utils/format';
 import { RetryButton } from '../common';
 
 /** The most captures `GET /captures` lists of one machine: more than retention keeps. */
@@ -120,13 +120,13 @@ const Refusal = ({
       {[
         ...refused.machines.map(
           m =>
-            `${shortRef(m.machineRef)} (its oldest kept is of ${withMilliseconds(m.oldestCaptureAt)})`,
+            `${machineName(m.machineRef)} (its oldest kept is of ${withMilliseconds(m.oldestCaptureAt)})`,
         ),
-        ...refused.neverCaptured.map(m => `${shortRef(m)} (never captured)`),
+        ...refused.neverCaptured.map(m => `${machineName(m)} (never captured)`),
       ].join(', ')}
       .{' '}
       {refused.neverCaptured.length > 0
-        ? `Capture ${refused.neverCaptured.map(shortRef).join(', ')} first: ` +
+        ? `Capture ${refused.neverCaptured.map(machineName).join(', ')} first: ` +
           'no recovery point can restore a machine never captured.'
         : earliest &&
           `The earliest point every machine allows is ${withMilliseconds(earliest)}.`}

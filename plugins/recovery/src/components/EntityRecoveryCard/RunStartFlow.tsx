@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react';
 import { Button } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import {
   dependencyCycle,
   recoveryPointTooEarly,
@@ -28,7 +28,7 @@ import {
   isRunActive,
   runModeName,
   sameRef,
-  shortRef,
+  entityLabel,
 } from '../../utils/format';
 import { type FollowedRun, runHoldingHost } from '../../hooks';
 
@@ -187,7 +187,7 @@ export function useRunStart({
         drops: cyclic.wouldDrop
           .map(
             e =>
-              `${shortRef(e.from)} without waiting for ${shortRef(e.waitsFor)}`,
+              `${entityLabel(e.from)} without waiting for ${entityLabel(e.waitsFor)}`,
           )
           .join(', '),
         mode,
@@ -333,7 +333,7 @@ const StartUnansweredNote = ({
     return (
       <Alert severity="info">
         No answer to the start within {within}, but a {runModeName(found.mode)}{' '}
-        of {shortRef(entityRef)} is in progress (started{' '}
+        of {entityLabel(entityRef)} is in progress (started{' '}
         {formatTime(found.startedAt ?? found.createdAt)}): following it.
       </Alert>
     );
@@ -343,7 +343,7 @@ const StartUnansweredNote = ({
       No answer to the start of the {runModeName(mode)} within {within},{' '}
       {lookFailed
         ? `and the check for a run in progress failed too: ${errorMessage(lookFailed)}`
-        : `and no run of ${shortRef(entityRef)} is in progress`}
+        : `and no run of ${entityLabel(entityRef)} is in progress`}
       . It may have started all the same: a run may still appear (the run
       history on the Recovery tab lists it). Look there before starting again.
     </Alert>

@@ -23,7 +23,8 @@ import {
   formatTime,
   runModeName,
   sameRef,
-  shortRef,
+  entityLabel,
+  machineName,
 } from '../../utils/format';
 import { pointLabel, useRecoveryPoints } from './RecoveryPointDialog';
 import {
@@ -56,7 +57,7 @@ function planDenial(
       denied: `You are not allowed to fail over ${entity} (${name} on ${entity}).`,
     };
   }
-  const { total, list } = lackingEntities(permission.lacking, shortRef);
+  const { total, list } = lackingEntities(permission.lacking, entityLabel);
   return {
     denied:
       `A failover needs ${name} on each machine and service it boots, and you lack it on ` +
@@ -105,7 +106,7 @@ export const StartFailoverDialog = ({
   const machineRefs = plan.machines.map(m => m.machineRef);
   const points = useRecoveryPoints(open, machineRefs);
 
-  const entity = shortRef(entityRef);
+  const entity = entityLabel(entityRef);
   const { denied, unchecked } = planDenial(permission, entity);
   const confirmed = typed.trim() === entityName;
   const start = async () => {
@@ -134,7 +135,7 @@ export const StartFailoverDialog = ({
           <Typography variant="body2" paragraph>
             A failover is not a test. It boots live copies of the{' '}
             {formatCount(machineRefs.length, 'machine', 'machines')} of {entity}
-            's boot plan ({machineRefs.map(shortRef).join(', ')}) on the
+            's boot plan ({machineRefs.map(machineName).join(', ')}) on the
             hypervisor host
             {/* The backend's (recovery.hypervisorHost), which neither the plan nor readiness names:
                 known here only where a test recovery holds it, which the failover preempts there. */}
@@ -161,7 +162,7 @@ export const StartFailoverDialog = ({
               The {runModeName(preempts.mode)}
               {sameRef(preempts.entityRef, entityRef)
                 ? ''
-                : ` of ${shortRef(preempts.entityRef)}`}{' '}
+                : ` of ${entityLabel(preempts.entityRef)}`}{' '}
               now on {preempts.hypervisorHost} (started{' '}
               {formatTime(preempts.startedAt ?? preempts.createdAt)}) is
               interrupted and its lab removed to make room.

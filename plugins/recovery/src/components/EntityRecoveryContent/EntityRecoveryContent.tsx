@@ -16,7 +16,7 @@ import {
   Table,
   TableColumn,
 } from '@backstage/core-components';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import type {
@@ -40,7 +40,7 @@ import {
   pollInterval,
   retryDelayMs,
   secondsBetween,
-  shortRef,
+  entityLabel,
 } from '../../utils/format';
 import { answerTimeoutMs, answerWithin } from '../../utils/answerWithin';
 import { LoadErrorPanel } from '../common';
@@ -109,7 +109,7 @@ const columns: TableColumn<RecoveryRun>[] = [
           {run.mode} on {run.hypervisorHost} ·{' '}
           {run.trigger === 'schedule'
             ? 'scheduled'
-            : shortRef(run.createdBy ?? 'user')}
+            : entityLabel(run.createdBy ?? 'user')}
           {/* It proves that point boots, not the latest captures: readiness does not count it. */}
           {run.recoveryPoint
             ? ` · to the recovery point ${formatTime(run.recoveryPoint)}`

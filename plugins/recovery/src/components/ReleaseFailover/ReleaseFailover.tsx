@@ -10,7 +10,7 @@ import {
   Typography,
 } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import {
   recoveryRunFailoverPermission,
   type RecoveryRun,
@@ -18,7 +18,7 @@ import {
 import useMountedState from 'react-use/esm/useMountedState';
 import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
 import { answerOrLook, answerTimeoutMs } from '../../utils/answerWithin';
-import { formatCount, formatDuration, shortRef } from '../../utils/format';
+import { formatCount, formatDuration, entityLabel } from '../../utils/format';
 import { RetryButton } from '../common';
 import {
   type FailoverPermission,
@@ -130,7 +130,7 @@ export const ReleaseFailover = ({
     }
   };
 
-  const entity = shortRef(run.entityRef);
+  const entity = entityLabel(run.entityRef);
   const denial = releaseDenial(permission, entity);
   const denialId = `release-${run.id}-denied`;
   return (

@@ -32,7 +32,8 @@ import {
   isRunInterrupted,
   runFailure,
   runModeName,
-  shortRef,
+  entityLabel,
+  machineName,
 } from '../../utils/format';
 import { ReleaseFailover } from '../ReleaseFailover';
 import { PhaseView, RunStatusView } from '../common';
@@ -226,7 +227,7 @@ export const RunOutcome = ({
         <AlertTitle>{runModeName(run.mode, true)} interrupted</AlertTitle>
         {interruptionReason(run)} An interrupted run does not count for
         readiness, either way: it says nothing of whether{' '}
-        {shortRef(run.entityRef)} can be recovered.
+        {entityLabel(run.entityRef)} can be recovered.
       </Alert>
     );
   }
@@ -239,7 +240,7 @@ export const RunOutcome = ({
       <AlertTitle>Recovery failed</AlertTitle>
       {machineRef ? (
         <>
-          Machine <strong>{shortRef(machineRef)}</strong>
+          Machine <strong>{machineName(machineRef)}</strong>
           {probe ? (
             <>
               {' '}
@@ -351,11 +352,11 @@ export const RunMachinesTable = ({
             return (
               <TableRow
                 key={m.machineRef}
-                data-testid={`run-machine-${shortRef(m.machineRef)}`}
+                data-testid={`run-machine-${machineName(m.machineRef)}`}
               >
                 <TableCell>
                   <span title={m.machineRef} className={classes.value}>
-                    {shortRef(m.machineRef)}
+                    {machineName(m.machineRef)}
                   </span>
                   {caption(`wave ${m.wave + 1}`)}
                   {/* The capture it restored: at a recovery point, older than its latest. */}
@@ -514,7 +515,7 @@ export const RunTimeline = ({
               <TableCell className={classes.narrow}>
                 {step.machineRef ? (
                   <span className={classes.stepMachine} title={step.machineRef}>
-                    {shortRef(step.machineRef)}
+                    {machineName(step.machineRef)}
                   </span>
                 ) : null}
               </TableCell>
@@ -575,7 +576,7 @@ export const RunDetails = ({
           {run.mode} run {run.id} ·{' '}
           {run.trigger === 'schedule'
             ? 'scheduled'
-            : `by ${run.createdBy ? shortRef(run.createdBy) : 'a user'}`}{' '}
+            : `by ${run.createdBy ? entityLabel(run.createdBy) : 'a user'}`}{' '}
           · started {formatTime(runStart(run))}
           {run.finishedAt ? ` · finished ${formatTime(run.finishedAt)}` : ''}
         </Typography>
@@ -615,11 +616,11 @@ export const RunDetails = ({
       {withLogs.map(m => (
         <Box key={m.machineRef} mt={1}>
           <Typography variant="caption" aria-hidden>
-            Log tail of {shortRef(m.machineRef)}
+            Log tail of {machineName(m.machineRef)}
           </Typography>
           <ConsoleTail
             tail={m.logTail!}
-            label={`Log tail of ${shortRef(m.machineRef)}`}
+            label={`Log tail of ${machineName(m.machineRef)}`}
           />
         </Box>
       ))}

@@ -9,7 +9,7 @@ import {
 } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { Progress } from '@backstage/core-components';
-import { useApi } from '@backstage/core-plugin-api';
+import { useApi } from '@backstage/frontend-plugin-api';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
 import { answerTimeoutMs, answerWithin } from '../../utils/answerWithin';

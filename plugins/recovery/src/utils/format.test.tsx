@@ -1,10 +1,12 @@
 import { DB, makeRun, WEB } from '../testUtils/fixtures';
 import {
+  entityLabel,
   formatAgainst,
   formatAgo,
   formatRunFailure,
   formatTime,
   formatTimeAfter,
+  machineName,
   runFailure,
 } from './format';
 
@@ -160,5 +162,28 @@ describe('runFailure', () => {
       machineRef: DB,
       reason: 'stopped with exit code 1',
     });
+  });
+});
+
+describe('entityLabel and machineName', () => {
+  it('names an entity as Backstage and the readiness notices do: a Component by its name, any other kind with it', () => {
+    expect(entityLabel('component:default/web')).toBe('web');
+    expect(entityLabel('Component:default/web')).toBe('web');
+    // A database recovered as a service is a Resource: not to be read as a machine named db.
+    expect(entityLabel(DB)).toBe('resource:db');
+    expect(entityLabel('system:default/shop')).toBe('system:shop');
+    expect(entityLabel('user:default/alice')).toBe('user:alice');
+    expect(entityLabel('component:team-b/api')).toBe('team-b/api');
+    expect(entityLabel('resource:team-b/db')).toBe('resource:team-b/db');
+  });
+
+  it('names a machine, always a Resource, by its name', () => {
+    expect(machineName(WEB)).toBe('web-1');
+    expect(machineName('resource:team-b/web-1')).toBe('team-b/web-1');
+  });
+
+  it('shows a text that is no entity reference as it came', () => {
+    expect(entityLabel('user')).toBe('user');
+    expect(machineName('')).toBe('');
   });
 });

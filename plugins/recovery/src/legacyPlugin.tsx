@@ -1,0 +1,93 @@
+import {
+  createApiFactory,
+  createComponentExtension,
+  createPlugin,
+  createRoutableExtension,
+  createRouteRef,
+  discoveryApiRef,
+  fetchApiRef,
+} from '@backstage/core-plugin-api';
+import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
+
+// The plugin for apps on the legacy frontend system. Its extensions are the components the new
+// system's plugin (./plugin) loads, each wrapped here with its error boundary and lazy loading.
+
+/** Where a legacy app mounts the overview page (its `<Route path="/recovery">`). */
+export const legacyRootRouteRef = createRouteRef({ id: 'recovery' });
+
+/** Where an entity page mounts the Recovery tab (its `EntityLayout.Route`). */
+export const legacyEntityContentRouteRef = createRouteRef({
+  id: 'recovery:entity-content',
+});
+
+/**
+ * The recovery plugin for the legacy frontend system. It brings its own API client, from the
+ * app's `discoveryApi` and `fetchApi`: an app registers one for `recoveryApiRef` only to replace it.
+ *
+ * @public
+ */
+export const recoveryPlugin = createPlugin({
+  id: 'recovery',
+  apis: [
+    createApiFactory({
+      api: recoveryApiRef,
+      deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
+      factory: ({ discoveryApi, fetchApi }) =>
+        new RecoveryClient({ discoveryApi, fetchApi }),
+    }),
+  ],
+  routes: {
+    root: legacyRootRouteRef,
+    entityContent: legacyEntityContentRouteRef,
+  },
+});
+
+/**
+ * "Recovery readiness" card, for the overview pages of Components, Systems and non-machine
+ * Resources.
+ *
+ * @public
+ */
+export const EntityRecoveryCard = recoveryPlugin.provide(
+  createComponentExtension({
+    name: 'EntityRecoveryCard',
+    component: {
+      lazy: () =>
+        import('./components/EntityRecoveryCard').then(
+          m => m.EntityRecoveryCard,
+        ),
+    },
+  }),
+);
+
+/**
+ * "Recovery" tab content, on the same pages: the card and the full run history.
+ *
+ * @public
+ */
+export const EntityRecoveryContent = recoveryPlugin.provide(
+  createRoutableExtension({
+    name: 'EntityRecoveryContent',
+    component: () =>
+      import('./components/EntityRecoveryContent').then(
+        m => m.EntityRecoveryContent,
+      ),
+    mountPoint: legacyEntityContentRouteRef,
+  }),
+);
+
+/**
+ * The `/recovery` overview page, with its own header.
+ *
+ * @public
+ */
+export const RecoveryOverviewPage = recoveryPlugin.provide(
+  createRoutableExtension({
+    name: 'RecoveryOverviewPage',
+    component: () =>
+      import('./components/RecoveryOverviewPage').then(
+        m => m.RecoveryOverviewPage,
+      ),
+    mountPoint: legacyRootRouteRef,
+  }),
+);
