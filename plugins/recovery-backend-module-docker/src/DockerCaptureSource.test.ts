@@ -2,8 +2,10 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:http';
@@ -494,6 +496,208 @@ describe('DockerCaptureSource on a failing engine', () => {
     ).rejects.toThrow('is already paused');
     expect(containers[id].paused).toBe(true);
     expect(notes()).toEqual([]);
+  });
+});
+
+describe('DockerCaptureSource on a machine that is not serving', () => {
+  let store: string;
+  beforeEach(() => {
+    store = mkdtempSync(join(tmpdir(), 'capture-source-test-'));
+  });
+  afterEach(() => {
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  const machine = (container: string) => ({
+    machineRef: 'resource:default/web-01',
+    engine: 'primary',
+    container,
+  });
+
+  /** As Docker says a crash-looping container (`--restart always`) between two of its runs. */
+  const RESTARTING = {
+    Status: 'restarting',
+    Running: true,
+    Paused: false,
+    Restarting: true,
+    ExitCode: 5,
+    StartedAt: '2026-12-06T00:00:00Z',
+    FinishedAt: '2026-12-06T00:00:03Z',
+  };
+
+  /**
+   * The fake engine, its container crash-looping (restarting) from the start, or from its pause on
+   * (it began restarting after the capture looked at it). Docker refuses the pause of a container
+   * that is restarting (409). `asked` logs its pauses, and the phase its note says at the commit.
+   */
+  const crashLooping = (
+    id: string,
+    restartingFrom: 'the look' | 'the pause',
+    store: string,
+  ) => {
+    const containers: Record<string, FakeContainer> = {
+      [id]: { paused: false, volumes: ['/data'] },
+    };
+    const { docker } = fakeEngine(containers);
+    const asked: string[] = [];
+    let restarting = restartingFrom === 'the look';
+    const getContainer = docker.getContainer.bind(docker);
+    docker.getContainer = (name: string) => {
+      const c = getContainer(name);
+      return {
+        ...c,
+        inspect: async (...args: any[]) => {
+          const info = await (c.inspect as any)(...args);
+          return restarting ? { ...info, State: RESTARTING } : info;
+        },
+        pause: async () => {
+          asked.push('pause');
+          restarting = true;
+          throw engineError(
+            409,
+            `(HTTP code 409) unexpected - Container ${name} is restarting, wait until the container is running `,
+          );
+        },
+        commit: async (...args: any[]) => {
+          const note = JSON.parse(
+            readFileSync(join(store, '.paused', `primary.${id}`), 'utf8'),
+          );
+          asked.push(`commit (note: ${note.phase})`);
+          return (c.commit as any)(...args);
+        },
+      } as unknown as Docker.Container;
+    };
+    return { docker, containers, asked };
+  };
+
+  it('captures a crash-looping (restarting) machine as it is, without a pause, and says it was restarting', async () => {
+    const id = 'a'.repeat(64);
+    const { docker, containers, asked } = crashLooping(id, 'the look', store);
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
+    const captured = await source.capture(machine(id), {
+      captureId: 'cap-1',
+    });
+    // Docker says it runs, but there is no process to freeze: committed as it is, never paused.
+    expect(asked).toEqual(['commit (note: saving)']);
+    expect(captured.machineState).toEqual({
+      status: 'restarting',
+      exitCode: 5,
+      since: '2026-12-06T00:00:03Z',
+    });
+    expect(captured.pausedMs).toBe(0);
+    expect(captured.pauseWarning).toBeUndefined();
+    expect(containers[id].unpauses).toBeUndefined();
+    expect(
+      readdirSync(store)
+        .filter(f => f.endsWith('.tar'))
+        .sort(),
+    ).toEqual(['cap-1.tar', 'cap-1.volume-1.tar']);
+    expect(readdirSync(join(store, '.paused'))).toEqual([]);
+  });
+
+  it('captures without a pause a machine that began restarting after the look, whose pause the engine refused', async () => {
+    const id = 'b'.repeat(64);
+    const { docker, containers, asked } = crashLooping(id, 'the pause', store);
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
+    const captured = await source.capture(machine(id), {
+      captureId: 'cap-1',
+    });
+    // Its note no longer says it paused the machine: a backend stopped now must not unpause it.
+    expect(asked).toEqual(['pause', 'commit (note: saving)']);
+    // As the engine said it once it refused the pause, not as it ran at the look.
+    expect(captured.machineState).toEqual({
+      status: 'restarting',
+      exitCode: 5,
+      since: '2026-12-06T00:00:03Z',
+    });
+    expect(captured.pausedMs).toBe(0);
+    expect(captured.pauseWarning).toBeUndefined();
+    expect(containers[id].unpauses).toBeUndefined();
+    expect(
+      readdirSync(store)
+        .filter(f => f.endsWith('.tar'))
+        .sort(),
+    ).toEqual(['cap-1.tar', 'cap-1.volume-1.tar']);
+    expect(readdirSync(join(store, '.paused'))).toEqual([]);
+  });
+});
+
+describe('DockerCaptureSource store modes', () => {
+  let store: string;
+  beforeEach(() => {
+    store = mkdtempSync(join(tmpdir(), 'capture-source-test-'));
+  });
+  afterEach(() => {
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  /** Every file and directory under `dir`, with its mode, `dir` itself first. */
+  const modesUnder = (dir: string): string[] => [
+    `${dir} ${(statSync(dir).mode & 0o777).toString(8)}`,
+    ...readdirSync(dir, { withFileTypes: true }).flatMap(entry => {
+      const path = join(dir, entry.name);
+      return entry.isDirectory()
+        ? modesUnder(path)
+        : [`${path} ${(statSync(path).mode & 0o777).toString(8)}`];
+    }),
+  ];
+
+  it("keeps every file of a capture for the backend's user alone (0600, directories 0700): its note, its volumes, its image", async () => {
+    const id = 'c'.repeat(64);
+    const inStore = join(store, 'new');
+    const { docker } = fakeEngine({
+      [id]: { paused: false, volumes: ['/data'] },
+    });
+    // Its note as first written (seen at the commit), as rewritten (at the record), and its archives.
+    const seen: string[] = [];
+    const getContainer = docker.getContainer.bind(docker);
+    docker.getContainer = (name: string) => {
+      const c = getContainer(name);
+      return {
+        ...c,
+        commit: async (...args: any[]) => {
+          seen.push(...modesUnder(inStore));
+          return (c.commit as any)(...args);
+        },
+      } as unknown as Docker.Container;
+    };
+    const source = new DockerCaptureSource('primary', docker, {
+      storeDirectory: inStore,
+    });
+    const before = process.umask(0o022);
+    try {
+      await source.capture(
+        {
+          machineRef: 'resource:default/web-01',
+          engine: 'primary',
+          container: id,
+        },
+        {
+          captureId: 'cap-1',
+          record: async () => void seen.push(...modesUnder(inStore)),
+        },
+      );
+    } finally {
+      process.umask(before);
+    }
+    seen.push(...modesUnder(inStore));
+    const named = (mode: string) =>
+      [...new Set(seen)]
+        .filter(line => line.endsWith(` ${mode}`))
+        .map(line => line.slice(0, -mode.length - 1).replace(inStore, 'store'))
+        .sort();
+    expect(named('600')).toEqual([
+      'store/.paused/primary.' + id,
+      'store/cap-1.tar',
+      'store/cap-1.volume-1.tar',
+    ]);
+    expect(named('700')).toEqual(['store', 'store/.paused', 'store/layers']);
+    // Nothing else: no file or directory readable by others.
+    expect(new Set(seen).size).toBe(6);
   });
 });
 

@@ -28,7 +28,7 @@ import {
   type CaptureNote,
   type HeldNote,
 } from './captureNotes';
-import { CapturePause } from './capturePause';
+import { CapturePause, refusedAsRestarting } from './capturePause';
 import { CaptureSweeps } from './captureSweeps';
 import { isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
@@ -40,7 +40,11 @@ import {
   isEngineUnreachable,
   onEngine,
 } from './lib/engineErrors';
-import { removeWrittenLayers, writeThinArchive } from './lib/layerStore';
+import {
+  removeWrittenLayers,
+  STORE_DIRECTORY_MODE,
+  writeThinArchive,
+} from './lib/layerStore';
 import { refuseUnlabelled } from './machineLabel';
 import { memoryInUse } from './machineMemory';
 import { machineStateOf } from './machineState';
@@ -78,7 +82,10 @@ interface FoundMachine {
   networks: Record<string, NetworkIdentity>;
   /** Asked at once, taken at the end: the engine answers at its next collection. */
   memoryInUse: Promise<number | undefined>;
-  /** Running, on an engine whose captures pause (a machine paused already included). */
+  /**
+   * Running, on an engine whose captures pause (a machine paused already included); not while it
+   * restarts (a crash loop), which Docker reports as running though no process is there to freeze.
+   */
   wantsPause: boolean;
 }
 
@@ -299,8 +306,11 @@ export class DockerCaptureSource implements CaptureSource {
       const memory = info.State?.Running
         ? memoryInUse(container, this.options.logger)
         : Promise.resolve(undefined);
+      // Docker says a restarting container runs, and refuses its pause: it is committed as it is.
       const wantsPause =
-        (this.options.pause ?? true) && Boolean(info.State?.Running);
+        (this.options.pause ?? true) &&
+        Boolean(info.State?.Running) &&
+        !info.State?.Restarting;
       // Paused by a capture under way (a conflict), by one that stopped (unpaused first, then
       // captured as any machine), or by someone else (no note: left paused, captured as it is).
       step = "settling an earlier capture's note";
@@ -495,12 +505,46 @@ export class DockerCaptureSource implements CaptureSource {
       await capture.pause.pause(signal && { abortSignal: signal });
     } catch (e) {
       capture.step = 'pausing it';
+      if (refusedAsRestarting(e) && !capture.pause.leftPaused) {
+        await this.goOnWithoutPause(capture);
+        return;
+      }
       throw e;
     }
     this.pausedNow.add(capture.pause.unpause);
     // The backend began to shut down while the machine was being paused.
     if (this.stopping.signal.aborted) capture.pause.unpause().catch(() => {});
     capture.pause.startLimit(() => capture.step);
+  }
+
+  /**
+   * Goes on without a pause where the engine refused it as the machine restarts (its crash loop
+   * began after the look): nothing was paused, and there is no process to freeze, so it is
+   * committed as it is, as a machine found restarting is. Its note says so and its guard goes
+   * first: a backend stopped from here on must not unpause it. Its state is looked at again, for
+   * the capture to say it was restarting, not running.
+   */
+  private async goOnWithoutPause(capture: CaptureUnderWay) {
+    const { signal } = capture.options;
+    capture.pauses = false;
+    capture.pause.releaseGuard();
+    capture.step = 'writing its note';
+    capture.note = this.noteOf(
+      capture.machine,
+      capture.options,
+      capture.ref,
+      capture.base,
+      false,
+    );
+    capture.unpausedNote = capture.note;
+    await this.notes.rewriteNote(capture.notePath, capture.note);
+    capture.heartbeat.beat(NOTE_HEARTBEAT_MS);
+    capture.step = 'inspecting its container';
+    const { State } = await capture.container.inspect({
+      ...(signal && { abortSignal: signal }),
+    });
+    capture.info = { ...capture.info, State };
+    capture.step = 'committing the image';
   }
 
   /**
@@ -512,7 +556,7 @@ export class DockerCaptureSource implements CaptureSource {
     try {
       await this.commit(capture);
       capture.whilePaused.throwIfAborted();
-      await mkdir(capture.dir, { recursive: true });
+      await mkdir(capture.dir, { recursive: true, mode: STORE_DIRECTORY_MODE });
       capture.exported = await exportVolumes(capture.container, capture.info, {
         dir: capture.dir,
         base: capture.base,

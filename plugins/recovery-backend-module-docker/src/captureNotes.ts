@@ -22,7 +22,11 @@ import {
   isUnanswered,
   onEngine,
 } from './lib/engineErrors';
-import { syncToDisk } from './lib/layerStore';
+import {
+  STORE_DIRECTORY_MODE,
+  STORE_FILE_MODE,
+  syncToDisk,
+} from './lib/layerStore';
 
 // The note a capture keeps of itself in the capture store while it runs, and what settles the
 // notes that stopped captures left: at the start, once a note is stale, at the machine's next
@@ -280,13 +284,15 @@ export class CaptureNotes {
     signal?: AbortSignal,
   ): Promise<void> {
     const path = this.notePath(containerId);
+    // The store too, where this is its first capture: the backend's user's alone.
     await mkdir(join(this.options.storeDirectory, CAPTURE_NOTES), {
       recursive: true,
+      mode: STORE_DIRECTORY_MODE,
     });
     for (let attempt = 0; ; attempt++) {
       let handle: FileHandle | undefined;
       try {
-        handle = await open(path, 'wx');
+        handle = await open(path, 'wx', STORE_FILE_MODE);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 2)
           throw e;
@@ -339,7 +345,10 @@ export class CaptureNotes {
    * after its capture was recorded would have its files removed).
    */
   async rewriteNote(path: string, note: CaptureNote): Promise<void> {
-    await writeFile(`${path}.tmp`, JSON.stringify(note), { flush: true });
+    await writeFile(`${path}.tmp`, JSON.stringify(note), {
+      flush: true,
+      mode: STORE_FILE_MODE,
+    });
     await rename(`${path}.tmp`, path);
     await syncToDisk(dirname(path), { directory: true });
   }

@@ -176,3 +176,13 @@ export class CapturePause {
     return guard && (() => guard.release());
   }
 }
+
+/**
+ * The engine refused the pause as the container is restarting (a crash loop, begun after the
+ * capture looked at it): nothing was paused, and no process is there to freeze.
+ */
+export function refusedAsRestarting(e: unknown): boolean {
+  return (
+    isStatus(e, 409) && /\bis restarting\b/.test(String((e as Error)?.message))
+  );
+}

@@ -202,6 +202,35 @@ describe('the state of a machine when captured, on the primary engine', () => {
     });
   });
 
+  it('captures a crash-looping machine (restart always) between two of its runs, without a pause, recording it restarting', async () => {
+    const name = `looping-${suffix}`;
+    containers.push(name);
+    const container = await primary.createContainer({
+      name,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'exit 5'],
+      HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'always' } },
+    });
+    await container.start();
+    // A few runs in, the engine waits a second or more before the next: restarting, said running.
+    const looping = await until(async () => {
+      const info = await container.inspect();
+      return info.State.Restarting && info.RestartCount >= 4 ? info : undefined;
+    }, 30_000);
+    expect(looping!.State.Running).toBe(true);
+    const capture = await captures.captureMachine({
+      machineRef: `resource:default/${name}`,
+      engine: 'primary',
+      container: name,
+    });
+    expect(capture.machineState).toMatchObject({
+      status: 'restarting',
+      exitCode: 5,
+    });
+    expect(capture.pausedMs).toBe(0);
+    expect((await container.inspect()).State.Paused).toBe(false);
+  });
+
   it('captures a machine paused by someone else as it is, recording it paused, and leaves it paused', async () => {
     const { container, locator } = await machine(`paused-${suffix}`, FOREVER);
     await container.pause();

@@ -7,7 +7,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CapturedVolume } from '@backstage-recovery/plugin-recovery-node';
 import { volumeMounts } from './adapt';
-import { syncToDisk } from './lib/layerStore';
+import { STORE_FILE_MODE, syncToDisk } from './lib/layerStore';
 
 /**
  * Streams `stream` into a temporary file beside `<dir>/<name>` through sha256; `keep` then flushes
@@ -36,7 +36,11 @@ async function writeAtomically(
       cb(null, chunk);
     },
   });
-  const out = createWriteStream(tempPath, { flags: 'wx' });
+  // A volume's content (the machine's data, its secrets too) for the backend's user alone.
+  const out = createWriteStream(tempPath, {
+    flags: 'wx',
+    mode: STORE_FILE_MODE,
+  });
   await pipeline(stream, hasher, out, { signal });
   const keep = async () => {
     await syncToDisk(tempPath);
