@@ -1,8 +1,12 @@
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  CaptureRequest,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { until } from './until';
 
 export const REPO_ROOT = resolve(__dirname, '../..');
 
@@ -92,7 +96,7 @@ export interface RunningBackend {
     method: string,
     path: string,
     body?: unknown,
-  ) => Promise<{ status: number; body: T }>;
+  ) => Promise<{ status: number; body: T; headers: Headers }>;
 }
 
 /**
@@ -185,7 +189,11 @@ export async function startBackend(options: {
           : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    return {
+      status: res.status,
+      body: text ? JSON.parse(text) : undefined,
+      headers: res.headers,
+    };
   };
 
   const stop = async () => {
@@ -254,6 +262,61 @@ export async function waitForRun(
       throw new Error(`run ${runId} still ${body.status}`);
     await new Promise(r => setTimeout(r, 500));
   }
+}
+
+/**
+ * `POST /captures`, as it must answer: 202 at once, its capture request `capturing` with nothing
+ * captured yet, at the path its Location names. Returns the request as accepted.
+ */
+export async function requestCapture(
+  backend: RunningBackend,
+  body: { entityRef: string; machineRef?: string },
+): Promise<CaptureRequest> {
+  const posted = await backend.api<CaptureRequest>('POST', '/captures', body);
+  expect({ status: posted.status, body: posted.body }).toMatchObject({
+    status: 202,
+    body: { entityRef: body.entityRef, status: 'capturing', captures: [] },
+  });
+  expect(posted.headers.get('location')).toBe(
+    `/api/recovery/captures/requests/${posted.body.requestId}`,
+  );
+  return posted.body;
+}
+
+/**
+ * A capture request polled (`GET /captures/requests/:id`) until it ends, up to `timeoutMs`:
+ * `succeeded` with its captures, or `failed` with the status and error that stopped it.
+ */
+export async function captureRequestEnd(
+  backend: RunningBackend,
+  requestId: string,
+  timeoutMs = 600_000,
+): Promise<CaptureRequest> {
+  return until(
+    `capture request ${requestId} ended`,
+    async () => {
+      const { status, body } = await backend.api<CaptureRequest>(
+        'GET',
+        `/captures/requests/${requestId}`,
+      );
+      if (status !== 200)
+        throw new Error(
+          `capture request ${requestId}: answered ${status} ${JSON.stringify(body)}`,
+        );
+      return body.status !== 'capturing' && body;
+    },
+    timeoutMs,
+    250,
+  );
+}
+
+/** A capture as a client takes it: accepted (requestCapture), then polled until it ends. */
+export async function capture(
+  backend: RunningBackend,
+  body: { entityRef: string; machineRef?: string },
+): Promise<CaptureRequest> {
+  const { requestId } = await requestCapture(backend, body);
+  return captureRequestEnd(backend, requestId);
 }
 
 /** The real recovery CLI (packages/cli) against the backend: its exit status and what it wrote. */

@@ -3,9 +3,11 @@
  * new backend started on the same database (SQLite) and capture store: killed while a capture
  * has production paused and a test recovery boots its second wave (one kill), while a test
  * recovery tears its lab down, and while a failover boots. What the new backend must do: unpause
- * production soon after it starts and keep no half capture; fail an orphaned run as interrupted,
- * remove a test lab (everything labelled with its run id), keep the result of a run that had
- * verified every machine, and keep a failover's machines; and the next capture or run succeed.
+ * production soon after it starts and keep no half capture, and fail the capture's request as
+ * interrupted once its heartbeat is a minute old (never capturing for ever); fail an orphaned run
+ * as interrupted, remove a test lab (everything labelled with its run id), keep the result of a run
+ * that had verified every machine, and keep a failover's machines; and the next capture or run
+ * succeed.
  * The times it takes are printed at the end: the first kill is left to the product's own timing
  * (a run is orphaned once its heartbeat is a minute old); the later ones start the new backend as
  * if two minutes after the kill (startedLater), so as not to wait that minute each time.
@@ -38,9 +40,12 @@ import {
 } from '../../demo/site';
 import { LAB_IMAGE_REPOSITORY } from '../../plugins/recovery-backend-module-docker/src/labNames';
 import {
+  capture,
+  captureRequestEnd,
   demoRecoveryConfig,
   ENGINES,
   REPO_ROOT,
+  requestCapture,
   RunningBackend,
   startBackend,
   waitForRun,
@@ -324,15 +329,16 @@ spec:
     labGone: Promise<number | Error>;
   };
 
-  it('killed while a capture has production paused: its pause guard unpauses it at once, the new backend keeps no half capture, and the next capture succeeds', async () => {
-    expect((await api('POST', '/captures', { entityRef: WEB })).status).toBe(
-      201,
-    );
+  it('killed while a capture has production paused: its pause guard unpauses it at once, the new backend keeps no half capture and fails its request as interrupted, and the next capture succeeds', async () => {
+    const captured = await capture(backend!, { entityRef: WEB });
+    expect({ status: captured.status, error: captured.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
     const { runId, inWave2 } = await runToSecondWave('test');
     expect(inWave2.machineRef).toBe('resource:default/data-01');
-    const asked = api('POST', '/captures', { entityRef: BULK_REF }).catch(
-      e => e,
-    );
+    // Accepted at once (202): the capture is under way once it has the machine paused.
+    const asked = await requestCapture(backend!, { entityRef: BULK_REF });
     await until(
       'the capture pausing the bulk machine',
       async () => (await bulkState()).Paused,
@@ -365,14 +371,19 @@ spec:
       seconds(unpausedAt - killedAt);
     expect(unpausedAt - killedAt).toBeLessThan(5_000);
     expect((await bulkState()).Running).toBe(true);
-    // The answer never came: the connection went with the backend.
-    expect(await asked).toBeInstanceOf(Error);
     const [note] = filesUnder(store).filter(f => f.startsWith('.paused/'));
     expect(note).toBeDefined();
     const { captureId } = JSON.parse(readFileSync(join(store, note), 'utf8'));
 
     await restart(async () => undefined);
     expect((await bulkState()).Paused).toBe(false);
+    // Its request is not left capturing for ever: no backend beats for it, so once its last
+    // heartbeat is a minute old the new backend, asked, fails it as interrupted. Watched from now
+    // on, while the next capture is taken.
+    const askedEnd = captureRequestEnd(backend!, asked.requestId, 120_000).then(
+      request => ({ request, at: Date.now() }),
+      (e: Error) => e,
+    );
     // No half capture: neither its files (temporary ones too), nor its note, nor its tag, nor a
     // record. Its files go first, then its tag, then its note.
     await until(
@@ -390,24 +401,44 @@ spec:
     ).toEqual([]);
 
     const t0 = Date.now();
-    const next = await api('POST', '/captures', { entityRef: BULK_REF });
+    const next = await capture(backend!, { entityRef: BULK_REF });
     timings['bulk machine: next capture (s)'] = seconds(Date.now() - t0);
-    expect(next.status).toBe(201);
-    const [capture] = next.body.items;
+    expect({ status: next.status, error: next.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
+    const [taken] = next.captures;
     timings['bulk machine: its pause in that capture (s)'] = seconds(
-      capture.pausedMs,
+      taken.pausedMs!,
     );
     const volumes = filesUnder(store).filter(f =>
-      f.startsWith(`${capture.id}.volume-`),
+      f.startsWith(`${taken.id}.volume-`),
     );
-    expect(volumes).toEqual([`${capture.id}.volume-1.tar`]);
+    expect(volumes).toEqual([`${taken.id}.volume-1.tar`]);
     expect(statSync(join(store, volumes[0])).size).toBeGreaterThan(
       BULK_MIB * 1048576,
     );
     expect(await captureTags(BULK)).toEqual([
-      `${CAPTURE_REPOSITORY}/${BULK}:${capture.id}`,
+      `${CAPTURE_REPOSITORY}/${BULK}:${taken.id}`,
     ]);
     expect((await bulkState()).Paused).toBe(false);
+
+    const ended = await askedEnd;
+    if (ended instanceof Error) throw ended;
+    timings[
+      'capture request killed mid-capture: read failed after the kill (s)'
+    ] = seconds(ended.at - killedAt);
+    expect(ended.request).toMatchObject({
+      status: 'failed',
+      statusCode: 503,
+      captures: [],
+      error: {
+        name: 'ServiceUnavailableError',
+        message: `capture of ${BULK_REF} failed: capture request ${asked.requestId} was interrupted: the backend taking it stopped (no heartbeat for 60 s) before it finished: capture again`,
+      },
+    });
+    // Failed by the new backend, after the kill.
+    expect(Date.parse(ended.request.finishedAt!)).toBeGreaterThan(killedAt);
   });
 
   it('killed while a test recovery boots its second wave: the new backend fails it as interrupted, removes its lab, and the next run succeeds', async () => {

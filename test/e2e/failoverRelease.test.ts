@@ -18,6 +18,7 @@ import {
   stopDemoSite,
 } from '../../demo/site';
 import {
+  capture,
   demoRecoveryConfig,
   ENGINES,
   recoveryCli,
@@ -117,12 +118,13 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
   });
 
   it('captures the machines web needs', async () => {
-    const { status, body } = await backend.api('POST', '/captures', {
-      entityRef: WEB,
+    const captured = await capture(backend, { entityRef: WEB });
+    captureIds.push(...captured.captures.map(c => c.id));
+    expect({ status: captured.status, error: captured.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
     });
-    expect(status).toBe(201);
-    captureIds.push(...body.items.map((c: any) => c.id));
-    expect(body.items.map((c: any) => c.machineRef)).toEqual([
+    expect(captured.captures.map(c => c.machineRef)).toEqual([
       'resource:default/infra-01',
       'resource:default/data-01',
       'resource:default/web-01',

@@ -17,6 +17,7 @@ import {
   stopDemoSite,
 } from '../../demo/site';
 import {
+  capture,
   demoRecoveryConfig,
   ENGINES,
   REPO_ROOT,
@@ -169,10 +170,13 @@ describe('the boot order learned from the machines’ own boots', () => {
   });
 
   it('recovers web in the learned order, verified, on the hypervisor host', async () => {
-    const captured = await backend.api('POST', '/captures', {
+    const captured = await capture(backend, {
       entityRef: 'component:default/web',
     });
-    expect(captured.status).toBe(201);
+    expect({ status: captured.status, error: captured.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
     const started = await backend.api<RecoveryRun>('POST', '/runs', {
       entityRef: 'component:default/web',
     });

@@ -20,6 +20,7 @@ import { buildDemoImage, dockerFromHost } from '../../demo/site';
 import { LAB_IMAGE_REPOSITORY } from '../../plugins/recovery-backend-module-docker/src/labNames';
 import { removeLab } from '../../plugins/recovery-backend-module-docker/src/labTeardown';
 import {
+  capture,
   demoRecoveryConfig,
   ENGINES,
   RunningBackend,
@@ -234,17 +235,18 @@ describe('test recovery of generated sites', () => {
 
       it(`captures every machine of seed ${seed}'s site`, async () => {
         const t0 = Date.now();
-        const { status, body } = await backend!.api('POST', '/captures', {
-          entityRef: system,
-        });
+        const captured = await capture(backend!, { entityRef: system });
         timings[`seed ${seed}: capture ${site.machines.length} machines`] =
           Date.now() - t0;
-        expect(status).toBe(201);
-        expect(body.items.map((c: any) => nameOf(c.machineRef)).sort()).toEqual(
+        expect({ status: captured.status, error: captured.error }).toEqual({
+          status: 'succeeded',
+          error: undefined,
+        });
+        expect(captured.captures.map(c => nameOf(c.machineRef)).sort()).toEqual(
           site.machines.map(m => m.name).sort(),
         );
-        for (const capture of body.items)
-          expect(capture.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+        for (const taken of captured.captures)
+          expect(taken.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
       });
 
       it(`recovers seed ${seed}'s site in dependency order, every probe passing, and tears the lab down`, async () => {

@@ -17,6 +17,7 @@ import {
   stopDemoSite,
 } from '../../demo/site';
 import {
+  capture,
   demoRecoveryConfig,
   ENGINES,
   REPO_ROOT,
@@ -94,18 +95,21 @@ describe('test recovery of the demo site', () => {
   });
 
   it('captures the machines web needs', async () => {
-    const { status, body } = await timed('capture 3 machines', () =>
-      backend.api('POST', '/captures', { entityRef: 'component:default/web' }),
+    const captured = await timed('capture 3 machines', () =>
+      capture(backend, { entityRef: 'component:default/web' }),
     );
-    expect(status).toBe(201);
-    expect(body.items.map((c: any) => c.machineRef)).toEqual([
+    expect({ status: captured.status, error: captured.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
+    expect(captured.captures.map(c => c.machineRef)).toEqual([
       'resource:default/infra-01',
       'resource:default/data-01',
       'resource:default/web-01',
     ]);
-    for (const capture of body.items) {
-      expect(capture.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
-      expect(capture.sizeBytes).toBeGreaterThan(0);
+    for (const taken of captured.captures) {
+      expect(taken.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(taken.sizeBytes).toBeGreaterThan(0);
     }
   });
 

@@ -11,6 +11,7 @@ import Docker from 'dockerode';
 import { startTestBackend } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import type { CaptureRequest } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
 import { recoveryPlugin } from '../../recovery-backend/src/plugin';
@@ -384,7 +385,7 @@ describe('the hypervisor host on an engine that fails', () => {
   });
 });
 
-describe('POST /captures on an engine that fails', () => {
+describe('a capture request (POST /captures) on an engine that fails', () => {
   const P = 'recovery.backstage-recovery.io/';
   const machine = (name: string, engineId: string): Entity => ({
     apiVersion: 'backstage.io/v1alpha1',
@@ -446,13 +447,35 @@ describe('POST /captures on an engine that fails', () => {
     engine.state.removed = false;
   });
 
-  const captureWeb = () =>
-    request(server)
+  /** POST /captures: accepted at once (202, its request at Location), then polled until it ends. */
+  const captureOf = async (entityRef: string): Promise<CaptureRequest> => {
+    const posted = await request(server)
       .post('/api/recovery/captures')
-      .send({ entityRef: 'component:default/web' });
+      .send({ entityRef });
+    expect({ status: posted.status, body: posted.body }).toMatchObject({
+      status: 202,
+      body: { entityRef, status: 'capturing', captures: [] },
+    });
+    const path = `/api/recovery/captures/requests/${posted.body.requestId}`;
+    expect(posted.headers.location).toBe(path);
+    for (;;) {
+      const polled = await request(server).get(path);
+      expect(polled.status).toBe(200);
+      if (polled.body.status !== 'capturing') return polled.body;
+      await new Promise(resolve => setTimeout(resolve, 10));
+    }
+  };
+  const captureWeb = () => captureOf('component:default/web');
 
-  it("answers the engine's failures with 502 or 503, never with the engine's own status", async () => {
-    expect((await captureWeb()).status).toBe(201);
+  it("fails the capture request on the engine's failures with 502 or 503, never with the engine's own status", async () => {
+    const captured = await captureWeb();
+    expect({ status: captured.status, error: captured.error }).toEqual({
+      status: 'succeeded',
+      error: undefined,
+    });
+    expect(captured.captures.map(c => c.machineRef)).toEqual([
+      WEB_01.machineRef,
+    ]);
 
     const cases: Array<[Call, { status: number; message: string }, string]> = [
       [
@@ -474,9 +497,15 @@ describe('POST /captures on an engine that fails', () => {
     for (const [call, failure, step] of cases) {
       engine.state.fail = { [call]: failure };
       const res = await captureWeb();
-      expect({ call, status: res.status, error: res.body.error }).toEqual({
+      expect({
         call,
-        status: 502,
+        status: res.status,
+        statusCode: res.statusCode,
+        error: res.error,
+      }).toEqual({
+        call,
+        status: 'failed',
+        statusCode: 502,
         error: {
           name: 'EngineFailedError',
           statusCode: 502,
@@ -491,11 +520,9 @@ describe('POST /captures on an engine that fails', () => {
       });
     }
 
-    const unreachable = await request(server)
-      .post('/api/recovery/captures')
-      .send({ entityRef: 'component:default/db' });
-    expect(unreachable.status).toBe(503);
-    expect(unreachable.body.error).toMatchObject({
+    const unreachable = await captureOf('component:default/db');
+    expect(unreachable).toMatchObject({ status: 'failed', statusCode: 503 });
+    expect(unreachable.error).toMatchObject({
       name: 'ServiceUnavailableError',
       message: expect.stringMatching(
         /^capture of resource:default\/db-01 failed; caused by ServiceUnavailableError: capture of resource:default\/db-01 \(container web-01\) failed while inspecting its container: Docker engine 'down' is unreachable at 127\.0\.0\.1:\d+ \(ECONNREFUSED\): is it running, and may the backend use it\?$/,
@@ -503,11 +530,11 @@ describe('POST /captures on an engine that fails', () => {
     });
   });
 
-  it('answers 502 (not 404: the entity is there, its engine lacks it) naming container and engine for a container that is not there', async () => {
+  it('fails the capture request with 502 (not 404: the entity is there, its engine lacks it) naming container and engine for a container that is not there', async () => {
     engine.state.removed = true;
     const res = await captureWeb();
-    expect(res.status).toBe(502);
-    expect(res.body.error).toMatchObject({
+    expect(res).toMatchObject({ status: 'failed', statusCode: 502 });
+    expect(res.error).toMatchObject({
       name: 'NotFoundError',
       message:
         'capture of resource:default/web-01 failed; caused by NotFoundError: machine resource:default/web-01: no container "web-01" on engine primary',
