@@ -22,6 +22,8 @@ export interface ProbeSpec {
   port: number;
   /** For `http`: the path requested. */
   path?: string;
+  /** The entity whose probes annotation it is (a service, or the machine itself). */
+  of?: string;
 }
 
 /**

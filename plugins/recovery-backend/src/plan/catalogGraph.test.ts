@@ -147,19 +147,27 @@ describe("CatalogGraphLoader.load and buildBootPlan: a machine's own annotations
           m.probes,
         ]),
       );
+    // Each says whose it is: db-01's tcp:5432, declared by db too, is the machine's.
+    const db01 = [
+      {
+        kind: 'http',
+        port: 8080,
+        path: '/health',
+        of: 'resource:default/db-01',
+      },
+      { kind: 'tcp', port: 5432, of: 'resource:default/db-01' },
+    ];
     expect(await probesOf('component:default/web')).toEqual({
-      'cache-01': [{ kind: 'tcp', port: 6379 }],
-      'db-01': [
-        { kind: 'http', port: 8080, path: '/health' },
-        { kind: 'tcp', port: 5432 },
+      'cache-01': [
+        { kind: 'tcp', port: 6379, of: 'resource:default/cache-01' },
       ],
-      'web-01': [{ kind: 'http', port: 80, path: '/' }],
+      'db-01': db01,
+      'web-01': [
+        { kind: 'http', port: 80, path: '/', of: 'component:default/web' },
+      ],
     });
     expect(await probesOf('resource:default/db-01')).toEqual({
-      'db-01': [
-        { kind: 'http', port: 8080, path: '/health' },
-        { kind: 'tcp', port: 5432 },
-      ],
+      'db-01': db01,
     });
     // A probe of its own that does not parse is a problem of the machine, as a service's is.
     const graph = await graphs.load('component:default/db');

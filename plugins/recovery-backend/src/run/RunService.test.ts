@@ -19,7 +19,10 @@ import type {
   ServiceNode,
 } from '@backstage-recovery/plugin-recovery-node';
 import { engineError } from '@backstage-recovery/plugin-recovery-node';
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  ProbeSpec,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
 import { CaptureStore } from '../database/CaptureStore';
@@ -584,6 +587,64 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect((await getRun(started.id))!.status).toBe('succeeded');
   });
 
+  it("names the service whose probe failed on a machine that runs two, and by its port alone the machine's own", async () => {
+    // infra-01 runs dns and orders; orders' tcp:8082 never answers, nor infra-01's own tcp:5432.
+    const twoServices = (machineProbe: boolean): RecoveryGraph => ({
+      ...demoGraph,
+      roots: ['component:default/web', 'component:default/orders'],
+      services: new Map([
+        ...demoGraph.services,
+        [
+          'component:default/orders',
+          {
+            ...svc('component:default/orders', 'resource:default/infra-01'),
+            probes: [{ kind: 'tcp', port: 8082 }],
+          },
+        ],
+      ]),
+      machines: new Map(
+        [...demoGraph.machines].map(([ref, machine]) => [
+          ref,
+          ref === 'resource:default/infra-01' && machineProbe
+            ? { ...machine, probes: [{ kind: 'tcp', port: 5432 }] }
+            : machine,
+        ]),
+      ),
+    });
+    class RefusingHost extends FakeHost {
+      async probe(lab: LabHandle, machine: MachineHandle, probe: ProbeSpec) {
+        return probe.port === 1
+          ? super.probe(lab, machine, probe)
+          : {
+              ok: false,
+              message: `connection to ${machine.machineRef}:${probe.port} refused`,
+            };
+      }
+    }
+    const failure = async (machineProbe: boolean) => {
+      const runs = service(
+        new RefusingHost(needs),
+        {},
+        twoServices(machineProbe),
+      );
+      return (await testRunOfWeb(runs)).error;
+    };
+    expect(await failure(false)).toEqual({
+      machineRef: 'resource:default/infra-01',
+      probe: 'tcp:8082',
+      message: expect.stringContaining(
+        'resource:default/infra-01 failed: probe tcp:8082 of component:default/orders did not pass within 0.3 s: connection to resource:default/infra-01:8082 refused',
+      ),
+    });
+    expect(await failure(true)).toEqual({
+      machineRef: 'resource:default/infra-01',
+      probe: 'tcp:5432',
+      message: expect.stringContaining(
+        'resource:default/infra-01 failed: probe tcp:5432 did not pass within 0.3 s: connection to resource:default/infra-01:5432 refused',
+      ),
+    });
+  });
+
   it('fails a reversed boot order on the probe that never passes, naming machine and probe', async () => {
     const host = new FakeHost(needs);
     const runs = service(host);
@@ -601,7 +662,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machineRef: 'resource:default/web-01',
       probe: 'tcp:1',
       message: expect.stringContaining(
-        'resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
+        'resource:default/web-01 failed: probe tcp:1 of component:default/web did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
       ),
     });
     expect(
@@ -779,7 +840,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ['stops', 'stopped with exit code 7 after it was ready', undefined],
     [
       'stops answering its probe',
-      'probe tcp:1 stopped passing after it was ready: connection to resource:default/data-01:1 refused',
+      'probe tcp:1 of component:default/database stopped passing after it was ready: connection to resource:default/data-01:1 refused',
       'tcp:1',
     ],
   ])(
@@ -895,7 +956,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
       message:
-        'resource:default/infra-01 failed: probe tcp:1 did not pass within 1 s: connection refused',
+        'resource:default/infra-01 failed: probe tcp:1 of component:default/dns did not pass within 1 s: connection refused',
     });
     expect(
       Date.parse(run.machines[0].finishedAt!) -
@@ -1740,7 +1801,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ],
     [
       'probe',
-      'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.3 s',
+      'resource:default/infra-01 failed: probe tcp:1 of component:default/dns did not finish within 0.3 s',
     ],
   ] as const)(
     'fails the run when the engine hangs in %s, naming machine and step, and frees the host',
@@ -2196,7 +2257,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
       message:
-        'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
+        'resource:default/infra-01 failed: probe tcp:1 of component:default/dns did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
     });
   }, 10_000);
 
@@ -2346,7 +2407,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     await runs.waitFor(started.id);
     expect((await runStore.getRun(started.id))!.error?.message).toBe(
-      'resource:default/infra-01 failed: probe tcp:1 did not finish within 0.1 s after it was ready',
+      'resource:default/infra-01 failed: probe tcp:1 of component:default/dns did not finish within 0.1 s after it was ready',
     );
 
     await lateProbe;
@@ -2491,7 +2552,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machineRef: 'resource:default/infra-01',
       probe: 'tcp:1',
       message:
-        'resource:default/infra-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
+        'resource:default/infra-01 failed: probe tcp:1 of component:default/dns did not pass within 0.3 s: connection to resource:default/infra-01:1 refused',
     });
   });
 
@@ -2780,7 +2841,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       machineRef: 'resource:default/web-01',
       probe: 'tcp:1',
       // The three containers it counts are the three machines it names: two running, one not ready.
-      message: `resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused; kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01; not ready: resource:default/web-01): a failover is never torn down automatically`,
+      message: `resource:default/web-01 failed: probe tcp:1 of component:default/web did not pass within 0.3 s: connection to resource:default/web-01:1 refused; kept 3 containers and 1 network on fake, labelled with run ${failover.id} (left running: resource:default/infra-01, resource:default/data-01; not ready: resource:default/web-01): a failover is never torn down automatically`,
     });
     expect(await host.listLabResources(failover.id)).toEqual({
       machines: [
@@ -2802,7 +2863,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     await runs.waitFor(test.id);
     expect((await runStore.getRun(test.id))!.error?.message).toBe(
-      'resource:default/web-01 failed: probe tcp:1 did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
+      'resource:default/web-01 failed: probe tcp:1 of component:default/web did not pass within 0.3 s: connection to resource:default/web-01:1 refused',
     );
     expect(await host.listLabResources(test.id)).toEqual({
       machines: [],

@@ -1,5 +1,8 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { BootPlanMachine } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  BootPlanMachine,
+  ProbeSpec,
+} from '@backstage-recovery/plugin-recovery-common';
 import {
   ANNOTATION_PROBES,
   describeProbe,
@@ -347,6 +350,7 @@ export class LabBoot {
     const healthChecked = last?.health !== undefined;
     for (const probe of planned.probes) {
       const name = describeProbe(probe);
+      const said = probeText(probe, planned);
       let answer: ProbeResult | undefined;
       for (;;) {
         const result: ProbeResult = await bounded(
@@ -354,8 +358,8 @@ export class LabBoot {
           () =>
             new MachineFailure(
               answer
-                ? `probe ${name} did not pass within ${timeoutText}: ${answer.message}`
-                : `probe ${name} did not finish within ${timeoutText}`,
+                ? `probe ${said} did not pass within ${timeoutText}: ${answer.message}`
+                : `probe ${said} did not finish within ${timeoutText}`,
               name,
             ),
         );
@@ -364,7 +368,7 @@ export class LabBoot {
         // At the deadline the probe is the cause, not the inspect that had no time left.
         const probeFailed = () =>
           new MachineFailure(
-            `probe ${name} did not pass within ${timeoutText}: ${result.message}`,
+            `probe ${said} did not pass within ${timeoutText}: ${result.message}`,
             name,
           );
         if (Date.now() > deadline) throw probeFailed();
@@ -406,12 +410,13 @@ export class LabBoot {
     }
     for (const probe of planned.probes) {
       const name = describeProbe(probe);
+      const said = probeText(probe, planned);
       const result = await withDeadline(
         () => host.probe(lab, machine, probe),
         step,
         () =>
           new MachineFailure(
-            `probe ${name} did not finish within ${timeoutText} after it was ready`,
+            `probe ${said} did not finish within ${timeoutText} after it was ready`,
             name,
           ),
         signal,
@@ -419,7 +424,7 @@ export class LabBoot {
       );
       if (!result.ok)
         throw new MachineFailure(
-          `probe ${name} stopped passing after it was ready: ${result.message}`,
+          `probe ${said} stopped passing after it was ready: ${result.message}`,
           name,
         );
     }
@@ -428,6 +433,18 @@ export class LabBoot {
 
 const seconds = (from?: string, to?: string) =>
   from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : '?';
+
+/**
+ * A probe as a failure names it: with the service it is of, on a machine that may run several
+ * (`tcp:8082 of component:default/orders`). The machine's own, and those of plans stored before
+ * probes said whose they are, by port and path alone.
+ */
+function probeText(probe: ProbeSpec, planned: BootPlanMachine): string {
+  const name = describeProbe(probe);
+  return probe.of && probe.of !== planned.machineRef
+    ? `${name} of ${probe.of}`
+    : name;
+}
 
 /** What the machine's last failed health check said, where it said anything: the likely cause. */
 function lastCheck(state: MachineState | undefined): string {

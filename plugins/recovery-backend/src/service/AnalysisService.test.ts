@@ -8,6 +8,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import {
   analyzeDependencies,
+  clockCorrector,
   compileServiceMap,
   type KernelOptions,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -660,6 +661,35 @@ describe.each(databases.eachSupportedId())(
       );
       expect(withoutRefs(result).dependencies).toEqual(expected.dependencies);
       expect(withoutRefs(result).waves).toEqual(expected.waves);
+    });
+
+    it("takes this backend's clock for the point in time, not a latest event from a clock ahead, and says which machine's", async () => {
+      const now = Date.parse('2026-12-06T12:00:00.000Z');
+      vi.spyOn(Date, 'now').mockReturnValue(now);
+      try {
+        // Two starts of a machine whose clock runs 20 h ahead, pushed without a reading of it.
+        const first = generated.events.find(
+          e => e.type === 'start' && e.machine === 'host-4',
+        )!;
+        const ahead = [0, 60_000].map(d => ({
+          ...first,
+          time: now + 20 * 3_600_000 + d,
+        }));
+        await store.insertEvents([...generated.events, ...ahead], 'api');
+        const { result } = await service().analyzeSystem(
+          'system:default/generated',
+        );
+        expect(result.at).toBe(now);
+        // The readings of host-4 the history holds move its events by their offset.
+        const correct = clockCorrector([...generated.events, ...ahead]);
+        const furthest = correct('host-4', now + 20 * 3_600_000 + 60_000) - now;
+        expect(result.warnings).toContain(
+          `the analysis's point in time is this backend's clock (2026-12-06T12:00:00.000Z), not its latest event, ${(furthest / 3_600_000).toFixed(1)} h ahead of it: ` +
+            `2 events of host-4 dated up to ${(furthest / 3_600_000).toFixed(1)} h ahead of this backend's clock: is host-4's clock ahead? Push a reading of it (a clock line) with its events, and they are moved by its offset`,
+        );
+      } finally {
+        vi.restoreAllMocks();
+      }
     });
 
     it('skips a system none of whose services has initialization events yet, which the sweep does not count as failed', async () => {

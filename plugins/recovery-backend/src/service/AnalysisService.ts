@@ -30,6 +30,12 @@ import { EventStore, StoredAnalysis } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
 import { namingAny, refsInText } from '../plan/mentions';
+import {
+  aheadText,
+  eventsAhead,
+  eventsAheadText,
+  FUTURE_EVENT_WARNING_MS,
+} from './futureEvents';
 import type { InferenceSource } from './PlanService';
 
 export interface AnalysisServiceOptions {
@@ -390,12 +396,26 @@ export class AnalysisService implements InferenceSource {
         'initialization event',
       )} of service names of ${rootRef} left out, as they come from machines the catalog gives to others, not to ${rootRef} (if a service of it runs there, add a dependsOn on that machine): ${listed(leftOut.map(([name, count]) => `${name} (${system.foreign.get(name)!.join(', ')}): ${count}`))}`;
     let result;
+    /** What the point in time of the analysis was taken from, where not its latest event. */
+    let clamped: string | undefined;
     try {
-      result = analyzeDependencies(events, {
+      const options = {
         threshold: this.options.threshold,
         halfLife: this.options.halfLifeMs,
         kernel: this.kernel,
-      });
+      };
+      result = analyzeDependencies(events, options);
+      // Its point in time is its latest event: one from a clock ahead would weigh every boot as
+      // long past, until that time comes. This backend's clock is the latest a boot can be.
+      const now = Date.now();
+      if (result.at > now + FUTURE_EVENT_WARNING_MS) {
+        const ahead = eventsAhead(events, now);
+        clamped =
+          `the analysis's point in time is this backend's clock (${new Date(now).toISOString()}), not its latest event, ` +
+          `${aheadText(result.at - now)} ahead of it` +
+          (ahead.length ? `: ${ahead.map(eventsAheadText).join('; ')}` : '');
+        result = analyzeDependencies(events, { ...options, at: now });
+      }
     } catch (error) {
       // Only a history without starts is "none yet": other refusals are about events that are
       // there (an event its clock reading moves past the dates a Date holds, say), which that
@@ -429,6 +449,7 @@ export class AnalysisService implements InferenceSource {
           ]
         : []),
       ...(leftOut.length ? [leftOutText()] : []),
+      ...(clamped ? [clamped] : []),
       ...result.warnings,
     ];
     const analysis: SystemAnalysis = {

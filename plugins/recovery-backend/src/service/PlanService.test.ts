@@ -890,8 +890,8 @@ describe('boot plans of catalog topologies', () => {
         services: [c('db'), c('web')],
         waitsFor: [],
         probes: [
-          { kind: 'http', port: 80, path: '/Health' },
-          { kind: 'tcp', port: 443 },
+          { kind: 'http', port: 80, path: '/Health', of: c('web') },
+          { kind: 'tcp', port: 443, of: c('web') },
         ],
       },
     ]);

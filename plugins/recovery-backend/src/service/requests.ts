@@ -162,7 +162,8 @@ export function asRequestError(error: unknown, req: express.Request): unknown {
  * refused: stored, it would stay its machine's newest for good (retention keeps the newest), and
  * each analysis would weigh boots against it. A day, so that machines' skews of minutes or hours,
  * which the analysis corrects with clock lines, and local times written as UTC (up to 14 h ahead:
- * UTC+14) are still taken.
+ * UTC+14) are still taken; not silently: those past FUTURE_EVENT_WARNING_MS are warned of in the
+ * answer (futureEventWarnings), one warning per machine.
  */
 export const FUTURE_EVENT_MARGIN_MS = 86_400_000;
 

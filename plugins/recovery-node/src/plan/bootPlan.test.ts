@@ -363,8 +363,41 @@ describe('buildBootPlan', () => {
       ),
     );
     expect(plan.machines[0].probes).toEqual([
-      { kind: 'http', port: 80, path: '/' },
-      { kind: 'tcp', port: 53 },
+      { kind: 'http', port: 80, path: '/', of: 'component:b' },
+      { kind: 'tcp', port: 53, of: 'component:a' },
+    ]);
+  });
+
+  it('says whose each probe is: the machine where it declares it, else the first service by ref', () => {
+    const services = [
+      {
+        ...svc('component:shipping', ['resource:m']),
+        probes: [
+          { kind: 'tcp', port: 8082 },
+          { kind: 'tcp', port: 5432 },
+        ],
+      },
+      {
+        ...svc('component:orders', ['resource:m']),
+        probes: [
+          { kind: 'tcp', port: 8082 },
+          { kind: 'tcp', port: 8081 },
+        ],
+      },
+    ] satisfies ServiceNode[];
+    const g = graph(
+      'component:orders',
+      ['component:orders', 'component:shipping'],
+      services,
+    );
+    g.machines.set('resource:m', {
+      ref: 'resource:m',
+      probes: [{ kind: 'tcp', port: 5432 }],
+    });
+    expect(buildBootPlan(g).machines[0].probes).toEqual([
+      { kind: 'tcp', port: 5432, of: 'resource:m' },
+      { kind: 'tcp', port: 8081, of: 'component:orders' },
+      { kind: 'tcp', port: 8082, of: 'component:orders' },
     ]);
   });
 });

@@ -255,10 +255,16 @@ export function buildBootPlan(
     services: [...machineServices.get(machineRef)!].sort(),
     waitsFor: [...machineWaits.get(machineRef)!.keys()].sort(),
     probes: uniqueProbes([
-      ...(graph.machines.get(machineRef)?.probes ?? []),
-      ...machineServices
-        .get(machineRef)!
-        .flatMap(s => graph.services.get(s)?.probes ?? []),
+      ...(graph.machines.get(machineRef)?.probes ?? []).map(probe => ({
+        ...probe,
+        of: machineRef,
+      })),
+      ...[...machineServices.get(machineRef)!].sort().flatMap(s =>
+        (graph.services.get(s)?.probes ?? []).map(probe => ({
+          ...probe,
+          of: s,
+        })),
+      ),
     ]),
   }));
   return {
@@ -396,9 +402,16 @@ function serviceCycleReason(graph: RecoveryGraph) {
   };
 }
 
+/**
+ * One probe per port and path, in their order. Declared by several, it is the machine's where the
+ * machine declares it (it gates the machine whatever runs there), else the first service's by ref.
+ */
 function uniqueProbes(probes: ProbeSpec[]): ProbeSpec[] {
   const byKey = new Map<string, ProbeSpec>();
-  for (const probe of probes) byKey.set(describeProbe(probe), probe);
+  for (const probe of probes) {
+    const key = describeProbe(probe);
+    if (!byKey.has(key)) byKey.set(key, probe);
+  }
   return [...byKey.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([, probe]) => probe);
