@@ -65,12 +65,13 @@ export class AuthorizedRunService {
     private readonly plans: Pick<PlanService, 'runSeenBy'>,
   ) {}
 
-  /** Admits a run of an entity the caller may see (the caller's requireVisible) and starts it: RunService.start. */
+  /** Admits a run of an entity the caller may see (else a 404, as if absent) and starts it: RunService.start. */
   async start(
     credentials: BackstageCredentials,
     request: RunRequest,
   ): Promise<RecoveryRun> {
     const { entityRef, mode } = request;
+    await this.graphs.requireVisible(entityRef, credentials);
     // A failover is not isolated from production: it needs its own grant, on the entity and on
     // all it boots, checked on the plan the run makes (the entity first, so a caller without the
     // grant learns nothing of its plan).

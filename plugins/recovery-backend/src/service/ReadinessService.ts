@@ -52,8 +52,12 @@ export class ReadinessService {
     private readonly captureStore: CaptureStore,
     private readonly runHistory: ReadinessHistoryStore,
     private readonly plans: PlanService,
-    /** The caller's view of the catalog: what of a run readiness may show them. */
-    private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'>,
+    /**
+     * The caller's view of the catalog: what of a run readiness may show them; and the entities
+     * readiness is of (recoverableEntities), for a caller's readiness of all they may see.
+     */
+    private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'> &
+      Partial<Pick<CatalogGraphLoader, 'recoverableEntities'>>,
     /** The site's default objectives: all there is to show for an entity that cannot be assessed. */
     private readonly defaultObjectives: Readiness['objectives'],
     /** A last test recovery older than this leaves an entity at risk. */
@@ -336,6 +340,45 @@ export class ReadinessService {
       totalItems: refs.length,
       ...(start + limit < refs.length && { next: page.at(-1) }),
     };
+  }
+
+  /** readinessOf every entity readiness is of that the caller may see: the nightly check's choice of runs. */
+  async visibleReadiness(
+    credentials: BackstageCredentials,
+    options: { includePlan?: boolean } = {},
+  ): Promise<ReadinessSummary[]> {
+    return this.readinessOf(
+      await this.visibleEntities(credentials),
+      credentials,
+      options,
+    );
+  }
+
+  /** readinessPage of every entity readiness is of that the caller may see: the overview's. */
+  async visibleReadinessPage(
+    credentials: BackstageCredentials,
+    options: { limit: number; after?: string; includePlan?: boolean },
+  ): Promise<{ items: ReadinessSummary[]; totalItems: number; next?: string }> {
+    return this.readinessPage(
+      await this.visibleEntities(credentials),
+      credentials,
+      options,
+    );
+  }
+
+  /** The entities readiness is of (services, and the systems they are part of) that the caller may see. */
+  private async visibleEntities(
+    credentials: BackstageCredentials,
+  ): Promise<string[]> {
+    if (!this.graphs.recoverableEntities) {
+      throw new Error(
+        'ReadinessService was given no recoverableEntities: it cannot list the entities readiness is of',
+      );
+    }
+    return this.graphs.visibleTo(
+      await this.graphs.recoverableEntities(),
+      credentials,
+    );
   }
 
   /**

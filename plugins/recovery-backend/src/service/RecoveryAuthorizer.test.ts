@@ -80,19 +80,14 @@ describe('RecoveryAuthorizer', () => {
     ).resolves.toBeUndefined();
   });
 
-  it("lets only the plugin's own scheduler record a night's outcomes, whatever the policy grants, naming who else asked", () => {
-    const { authorizer } = authorizerAllowing([]);
-    expect(() =>
-      authorizer.requireOwnScheduler(
-        mockCredentials.service('plugin:recovery'),
-      ),
-    ).not.toThrow();
-    expect(() => authorizer.requireOwnScheduler(ALICE)).toThrow(
-      "Only the recovery plugin's nightly check records its outcomes, not user:default/alice",
-    );
-    expect(() =>
-      authorizer.requireOwnScheduler(mockCredentials.service('plugin:catalog')),
-    ).toThrow(/not plugin:catalog$/);
+  it("tells the plugin's own scheduler from any other caller, and names who asked", () => {
+    expect(
+      isOwnScheduler(mockCredentials.service('plugin:recovery').principal),
+    ).toBe(true);
+    expect(isOwnScheduler(ALICE.principal)).toBe(false);
+    expect(
+      isOwnScheduler(mockCredentials.service('plugin:catalog').principal),
+    ).toBe(false);
     expect(
       isOwnScheduler({
         type: 'user',
@@ -100,6 +95,10 @@ describe('RecoveryAuthorizer', () => {
         subject: 'plugin:recovery',
       }),
     ).toBe(false);
+    expect(principalName(ALICE.principal)).toBe('user:default/alice');
+    expect(
+      principalName(mockCredentials.service('plugin:catalog').principal),
+    ).toBe('plugin:catalog');
     expect(principalName(mockCredentials.none().principal)).toBeUndefined();
   });
 });

@@ -75,20 +75,6 @@ export class RecoveryAuthorizer {
     });
     return decisions.map(decision => decision.result === AuthorizeResult.ALLOW);
   }
-
-  /**
-   * Only the scheduler module, calling as this plugin (from any replica), records a night's
-   * outcomes: they are the check's own account of a night. No permission grants that:
-   * recovery.run.create on an entity would let its owners record it covered or left out, hiding
-   * the refusal its page is there to show.
-   */
-  requireOwnScheduler(credentials: BackstageCredentials): void {
-    if (!isOwnScheduler(credentials.principal)) {
-      throw new NotAllowedError(
-        `Only the recovery plugin's nightly check records its outcomes, not ${principalName(credentials.principal) ?? 'this caller'}`,
-      );
-    }
-  }
 }
 
 /** Who asked: a user's entity ref, a service's subject, or an external caller's subject. */
@@ -97,7 +83,7 @@ export function principalName(principal: unknown): string | undefined {
   return p?.userEntityRef ?? p?.subject;
 }
 
-/** The scheduler module calls as the recovery plugin itself. */
+/** The scheduler module calls as the recovery plugin itself: its runs' trigger is the schedule. */
 export function isOwnScheduler(principal: unknown): boolean {
   const p = principal as { type?: string; subject?: string };
   return p?.type === 'service' && p.subject === 'plugin:recovery';

@@ -4,13 +4,11 @@ import type {
   AuthService,
   BackstageCredentials,
 } from '@backstage/backend-plugin-api';
-import {
-  recoveryAnalysisCreatePermission,
-  recoveryCaptureCreatePermission,
-  type Capture,
-  type NightlyCheckRecord,
-  type ReadinessSummary,
-  type RecoveryRun,
+import type {
+  Capture,
+  NightlyCheckRecord,
+  ReadinessSummary,
+  RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   RecoveryTaskError,
@@ -22,7 +20,14 @@ import type { NightlyCheckStore } from '../database/NightlyCheckStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { AuthorizedRunService } from '../run/AuthorizedRunService';
 import type { AnalysisService } from './AnalysisService';
-import type { AuditMeta } from './audit';
+import {
+  type AuditMeta,
+  capturedMeta,
+  runStartedMeta,
+  sweptMeta,
+} from './audit';
+import { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
+import { AuthorizedCaptureService } from './AuthorizedCaptureService';
 import type { CaptureService } from './CaptureService';
 import type { ReadinessService } from './ReadinessService';
 import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
@@ -30,28 +35,44 @@ import { refFromInput } from './requests';
 
 /**
  * The plugin's work as its modules drive it in-process (the scheduler module, through
- * recoveryTasksExtensionPoint), with the plugin's own service credentials: each call makes the
- * checks its HTTP route makes (the catalog's view, the permission policy, the run's admission in
- * RunService) and records the same audit event, its actor the plugin itself. A service's error is
- * rethrown as the HTTP API would answer it (RecoveryTaskError), for recovery-common's guards.
+ * recoveryTasksExtensionPoint), with the plugin's own service credentials: each call goes through
+ * the services its HTTP route calls (the Authorized* ones check the catalog's view and the
+ * permission policy) and records the same audit event, its actor the plugin itself. A service's
+ * error is rethrown as the HTTP API would answer it (RecoveryTaskError), for recovery-common's
+ * guards.
  */
 export class RecoveryTasks implements RecoveryTasksApi {
+  private readonly captures: AuthorizedCaptureService;
+  private readonly analyses: AuthorizedAnalysisService;
+
   constructor(
     private readonly deps: {
       auth: Pick<AuthService, 'getOwnServiceCredentials'>;
       auditor: AuditorService;
       authorizer: Pick<RecoveryAuthorizer, 'authorizeOn' | 'permittedOn'>;
-      graphs: Pick<
-        CatalogGraphLoader,
-        'requireVisible' | 'visibleTo' | 'recoverableEntities'
+      graphs: Pick<CatalogGraphLoader, 'requireVisible' | 'visibleTo'>;
+      captures: Pick<
+        CaptureService,
+        'captureEntity' | 'requestCapture' | 'captureRequest' | 'listCaptures'
       >;
-      captures: Pick<CaptureService, 'captureEntity' | 'listCaptures'>;
       runs: Pick<AuthorizedRunService, 'start' | 'get'>;
-      analyses: Pick<AnalysisService, 'sweep'>;
-      readiness: Pick<ReadinessService, 'readinessOf'>;
+      analyses: Pick<AnalysisService, 'analyzeSystem' | 'sweep'>;
+      readiness: Pick<ReadinessService, 'visibleReadiness'>;
       nightlyChecks: Pick<NightlyCheckStore, 'record'>;
     },
-  ) {}
+  ) {
+    const { authorizer, graphs } = deps;
+    this.captures = new AuthorizedCaptureService(
+      deps.captures,
+      authorizer,
+      graphs,
+    );
+    this.analyses = new AuthorizedAnalysisService(
+      deps.analyses,
+      authorizer,
+      graphs,
+    );
+  }
 
   /** As `POST /captures` with `{ entityRef: machineRef, machineRef }`. */
   capture(machineRef: string, options?: RecoveryTaskOptions) {
@@ -63,30 +84,9 @@ export class RecoveryTasks implements RecoveryTasksApi {
       },
       options,
       async credentials => {
-        const entityRef = await this.deps.graphs.requireVisible(
-          refFromInput('machineRef', machineRef, 'resource'),
-          credentials,
-        );
-        await this.deps.authorizer.authorizeOn(
-          credentials,
-          recoveryCaptureCreatePermission,
-          entityRef,
-        );
-        const items = await this.deps.captures.captureEntity(
-          entityRef,
-          entityRef,
-        );
-        return {
-          result: items,
-          meta: {
-            entityRef,
-            machineRef: entityRef,
-            captures: items.map(c => ({
-              captureId: c.id,
-              machineRef: c.machineRef,
-            })),
-          },
-        };
+        const ref = refFromInput('machineRef', machineRef, 'resource');
+        const items = await this.captures.capture(credentials, ref, ref);
+        return { result: items, meta: capturedMeta(ref, ref, items) };
       },
     );
   }
@@ -97,11 +97,11 @@ export class RecoveryTasks implements RecoveryTasksApi {
     options?: RecoveryTaskOptions,
   ): Promise<Capture | undefined> {
     return this.call(options, async credentials => {
-      const ref = await this.deps.graphs.requireVisible(
-        refFromInput('machineRef', machineRef, 'resource'),
+      const [latest] = await this.captures.list(
         credentials,
+        refFromInput('machineRef', machineRef, 'resource'),
+        1,
       );
-      const [latest] = await this.deps.captures.listCaptures(ref, 1);
       return latest;
     });
   }
@@ -119,28 +119,14 @@ export class RecoveryTasks implements RecoveryTasksApi {
       },
       options,
       async credentials => {
-        const ref = await this.deps.graphs.requireVisible(
-          refFromInput('entityRef', entityRef),
-          credentials,
-        );
         const run = await this.deps.runs.start(credentials, {
-          entityRef: ref,
+          entityRef: refFromInput('entityRef', entityRef),
           mode: 'test',
           options: {},
           acceptMissingDependencies: false,
           acceptCycles: false,
         });
-        return {
-          result: run,
-          meta: {
-            runId: run.id,
-            entityRef: run.entityRef,
-            mode: run.mode,
-            hypervisorHost: run.hypervisorHost,
-            recoveryPoint: run.recoveryPoint,
-            machineRefs: run.plan.machines.map(m => m.machineRef),
-          },
-        };
+        return { result: run, meta: runStartedMeta(run) };
       },
     );
   }
@@ -154,14 +140,9 @@ export class RecoveryTasks implements RecoveryTasksApi {
 
   /** As `GET /readiness?include=plan`: the nightly check chooses its runs by the plans. */
   listReadiness(options?: RecoveryTaskOptions): Promise<ReadinessSummary[]> {
-    return this.call(options, async credentials => {
-      const { graphs, readiness } = this.deps;
-      const refs = await graphs.visibleTo(
-        await graphs.recoverableEntities(),
-        credentials,
-      );
-      return readiness.readinessOf(refs, credentials, { includePlan: true });
-    });
+    return this.call(options, credentials =>
+      this.deps.readiness.visibleReadiness(credentials, { includePlan: true }),
+    );
   }
 
   /** As `POST /analysis` with no entity: the sweep of every system the plugin may analyse. */
@@ -170,23 +151,11 @@ export class RecoveryTasks implements RecoveryTasksApi {
       { eventId: 'analysis-create', severityLevel: 'medium', meta: {} },
       options,
       async credentials => {
-        const { analysed, skipped, failed } = await this.deps.analyses.sweep(
-          credentials,
-          refs =>
-            this.deps.authorizer.permittedOn(
-              credentials,
-              recoveryAnalysisCreatePermission,
-              refs,
-            ),
-        );
+        const { analysed, skipped, failed } =
+          await this.analyses.sweep(credentials);
         return {
           result: { analysed, skipped, failed },
-          meta: {
-            sweep: true,
-            analysed,
-            skipped,
-            failed: failed.map(f => f.entityRef),
-          },
+          meta: sweptMeta({ analysed, skipped, failed }),
         };
       },
     );

@@ -5,6 +5,10 @@ import type {
   AuditorServiceEventSeverityLevel,
 } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
+import type {
+  Capture,
+  RecoveryRun,
+} from '@backstage-recovery/plugin-recovery-common';
 import type express from 'express';
 
 /** What an audit event names: entities, runs, machines. */
@@ -71,4 +75,58 @@ function takeEvent(res: express.Response): AuditorServiceEvent | undefined {
 /** A string a request names, for the record before it is checked; anything else is left out. */
 export function named(value: unknown): string | undefined {
   return typeof value === 'string' ? value.slice(0, 1000) : undefined;
+}
+
+/** What a capture took, as capture-create records it (over HTTP and for the scheduler alike). */
+export function capturedMeta(
+  entityRef: string,
+  machineRef: string | undefined,
+  captures: Capture[],
+  requestId?: string,
+): AuditMeta {
+  return {
+    entityRef,
+    machineRef,
+    ...(requestId !== undefined && { requestId }),
+    captures: captures.map(c => ({
+      captureId: c.id,
+      machineRef: c.machineRef,
+    })),
+  };
+}
+
+/** What a run started, as run-start records it. */
+export function runStartedMeta(run: RecoveryRun): AuditMeta {
+  return {
+    runId: run.id,
+    entityRef: run.entityRef,
+    mode: run.mode,
+    hypervisorHost: run.hypervisorHost,
+    recoveryPoint: run.recoveryPoint,
+    machineRefs: run.plan.machines.map(m => m.machineRef),
+  };
+}
+
+/** What a failover released had booted, as run-release records it. */
+export function runReleasedMeta(run: RecoveryRun): AuditMeta {
+  return {
+    runId: run.id,
+    entityRef: run.entityRef,
+    hypervisorHost: run.hypervisorHost,
+    machineRefs: run.plan.machines.map(m => m.machineRef),
+  };
+}
+
+/** What a sweep of every system analysed, as analysis-create records it. */
+export function sweptMeta(swept: {
+  analysed: string[];
+  skipped: string[];
+  failed: Array<{ entityRef: string }>;
+}): AuditMeta {
+  return {
+    sweep: true,
+    analysed: swept.analysed,
+    skipped: swept.skipped,
+    failed: swept.failed.map(f => f.entityRef),
+  };
 }

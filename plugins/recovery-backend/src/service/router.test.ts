@@ -309,6 +309,32 @@ describe.each(databases.eachSupportedId())(
       ]);
     });
 
+    it("warns, once a machine, of events dated ahead of the backend's clock, and stores them", async () => {
+      const ahead = Date.now() + 20 * 3_600_000;
+      const res = await request(server)
+        .post('/api/recovery/events?source=skewed.jsonl')
+        .send(
+          [
+            { time: ahead, machine: 'skewed-01', service: 'db' },
+            { time: ahead + 60_000, machine: 'skewed-01', service: 'api' },
+            {
+              time: Date.now() - 60_000,
+              machine: 'on-time-01',
+              service: 'web',
+            },
+          ]
+            .map(line => JSON.stringify(line))
+            .join('\n'),
+        );
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ received: 3, stored: 3 });
+      expect(res.body.warnings).toEqual([
+        expect.stringMatching(
+          /^2 events of skewed-01 dated up to 20\.0 h ahead of this backend's clock/,
+        ),
+      ]);
+    });
+
     it('says where the lines went when a body has no initialization events', async () => {
       const skipped = await request(server)
         .post('/api/recovery/events?lenient=true&source=boot.jsonl')

@@ -5,11 +5,7 @@ import {
   PermissionsService,
 } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
-import {
-  recoveryAnalysisCreatePermission,
-  recoveryCaptureCreatePermission,
-  recoveryEventsCreatePermission,
-} from '@backstage-recovery/plugin-recovery-common';
+import { recoveryEventsCreatePermission } from '@backstage-recovery/plugin-recovery-common';
 import {
   describeValue,
   EVENT_FORMATS,
@@ -24,7 +20,19 @@ import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { AuthorizedRunService } from '../run/AuthorizedRunService';
 import { RunService } from '../run/RunService';
 import { AnalysisService, requireSystem } from './AnalysisService';
-import { audit, auditFailed, auditSucceeded, named } from './audit';
+import {
+  audit,
+  auditFailed,
+  auditSucceeded,
+  capturedMeta,
+  named,
+  runReleasedMeta,
+  runStartedMeta,
+  sweptMeta,
+} from './audit';
+import { futureEventWarnings } from './futureEvents';
+import { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
+import { AuthorizedCaptureService } from './AuthorizedCaptureService';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
 import { readinessCursor, readinessPageFrom } from './readinessPaging';
@@ -65,22 +73,14 @@ export interface RouterOptions {
 
 /**
  * The HTTP API: each route reads its request (./requests), calls a service and answers; the
- * services decide, with the caller's grants (RecoveryAuthorizer; AuthorizedRunService for runs).
+ * services decide, with the caller's view of the catalog and grants (the Authorized* services,
+ * which the scheduler's RecoveryTasks call too).
  */
 export async function createRouter(
   options: RouterOptions,
 ): Promise<express.Router> {
-  const {
-    httpAuth,
-    permissions,
-    auditor,
-    events,
-    analyses,
-    graphs,
-    plans,
-    captures,
-    readiness,
-  } = options;
+  const { httpAuth, permissions, auditor, events, graphs, plans, readiness } =
+    options;
   const authorizer = new RecoveryAuthorizer(permissions);
   const runs = new AuthorizedRunService(
     options.runs,
@@ -88,30 +88,22 @@ export async function createRouter(
     graphs,
     plans,
   );
+  const captures = new AuthorizedCaptureService(
+    options.captures,
+    authorizer,
+    graphs,
+  );
+  const analyses = new AuthorizedAnalysisService(
+    options.analyses,
+    authorizer,
+    graphs,
+  );
   const router = Router();
 
   const eventsBodyParser = eventsBody(options.maxEventsRequestSize);
-  // Each audited route opens its audit event in a step of its own, before the route's own steps.
-  router.post(
-    '/events',
-    audit(auditor, 'events-push', req => ({
-      severityLevel: 'low',
-      meta: {
-        source: named(req.query.source),
-        format: named(req.query.format),
-      },
-    })),
-  );
-  router.post('/events', async (req, res, next) => {
-    // Permission first: a caller without it is told so, not that the body is too large, and no
-    // body is held in memory for nothing.
-    await authorizer.authorize(
-      await httpAuth.credentials(req),
-      recoveryEventsCreatePermission,
-    );
-    eventsBodyParser(req, res, next);
-  });
-  // Read by each audited route's audit step: a body refused is on record as its failure.
+  // Each audited route opens its audit event in a step of its own, its first: a refusal by any
+  // later step is on record. Those that take JSON read it in that step (audit's `body`), so that a
+  // body refused is on record as their failure too.
   const jsonBody = jsonOnly(express.json({ limit: '1mb' }));
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
   const entityRefFromPath = (
@@ -125,17 +117,15 @@ export async function createRouter(
       ),
       credentials,
     );
-  const entityRefFromBody = (
-    body: Record<string, unknown>,
-    credentials: BackstageCredentials,
-  ) => {
+  // The services check that the caller may see it.
+  const entityRefFromBody = (body: Record<string, unknown>) => {
     const ref = body.entityRef;
     if (typeof ref !== 'string' || ref.length === 0) {
       throw new InputError(
         'Request body must have an entityRef, e.g. "component:default/web"',
       );
     }
-    return graphs.requireVisible(refFromInput('entityRef', ref), credentials);
+    return refFromInput('entityRef', ref);
   };
 
   router.get('/health', (_req, res) => {
@@ -148,14 +138,8 @@ export async function createRouter(
     async (req, res) => {
       const includePlan = includePlanFrom(req.query.include);
       const page = readinessPageFrom(req.query);
-      const credentials = await httpAuth.credentials(req);
-      const refs = await graphs.visibleTo(
-        await graphs.recoverableEntities(),
-        credentials,
-      );
-      const { items, totalItems, next } = await readiness.readinessPage(
-        refs,
-        credentials,
+      const { items, totalItems, next } = await readiness.visibleReadinessPage(
+        await httpAuth.credentials(req),
         { ...page, includePlan },
       );
       res.json({
@@ -201,58 +185,54 @@ export async function createRouter(
       }),
       jsonBody,
     ),
-  );
-  router.post('/captures', query(), async (req, res) => {
-    const credentials = await httpAuth.credentials(req);
-    const body = bodyFrom(req, ['entityRef', 'machineRef']);
-    const entityRef = await entityRefFromBody(body, credentials);
-    if (body.machineRef !== undefined && typeof body.machineRef !== 'string') {
-      throw new InputError(
-        `machineRef must be a string, got ${describeValue(body.machineRef)}`,
+    query(),
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req);
+      const body = bodyFrom(req, ['entityRef', 'machineRef']);
+      const entityRef = entityRefFromBody(body);
+      if (
+        body.machineRef !== undefined &&
+        typeof body.machineRef !== 'string'
+      ) {
+        throw new InputError(
+          `machineRef must be a string, got ${describeValue(body.machineRef)}`,
+        );
+      }
+      const machineRef =
+        body.machineRef === undefined
+          ? undefined
+          : refFromInput('machineRef', body.machineRef, 'resource');
+      // Answered at once (202), polled at its Location; its audit event ends as the capture does.
+      const request = await captures.requestCapture(
+        credentials,
+        entityRef,
+        machineRef,
+        async end =>
+          end.error === undefined
+            ? auditSucceeded(
+                res,
+                capturedMeta(
+                  entityRef,
+                  machineRef,
+                  end.captures,
+                  end.requestId,
+                ),
+              )
+            : auditFailed(res, end.error),
       );
-    }
-    const machineRef =
-      body.machineRef === undefined
-        ? undefined
-        : refFromInput('machineRef', body.machineRef, 'resource');
-    await authorizer.authorizeOn(
-      credentials,
-      recoveryCaptureCreatePermission,
-      entityRef,
-    );
-    // Answered at once (202), polled at its Location; its audit event ends as the capture does.
-    const request = await captures.requestCapture(
-      entityRef,
-      machineRef,
-      async end =>
-        end.error === undefined
-          ? auditSucceeded(res, {
-              entityRef,
-              machineRef,
-              requestId: end.requestId,
-              captures: end.captures.map(c => ({
-                captureId: c.id,
-                machineRef: c.machineRef,
-              })),
-            })
-          : auditFailed(res, end.error),
-    );
-    res
-      .status(202)
-      .location(`${req.baseUrl}/captures/requests/${request.requestId}`)
-      .set('Retry-After', '1')
-      .json(request);
-  });
+      res
+        .status(202)
+        .location(`${req.baseUrl}/captures/requests/${request.requestId}`)
+        .set('Retry-After', '1')
+        .json(request);
+    },
+  );
 
   router.get('/captures/requests/:id', query(), async (req, res) => {
-    const credentials = await httpAuth.credentials(req);
-    const request = await captures.captureRequest(req.params.id);
-    // Of an entity the caller may not see: as if there were none.
-    const visible =
-      request &&
-      (await graphs.visibleTo([request.entityRef], credentials)).length > 0;
-    if (!request || !visible)
-      throw new NotFoundError(`No capture request ${req.params.id}`);
+    const request = await captures.request(
+      req.params.id,
+      await httpAuth.credentials(req),
+    );
     if (request.status === 'capturing') res.set('Retry-After', '1');
     res.json(request);
   });
@@ -265,15 +245,33 @@ export async function createRouter(
         'Query parameter machineRef is required, e.g. resource:default/web-01',
       );
     }
-    const ref = await graphs.requireVisible(
-      refFromInput('machineRef', machineRef, 'resource'),
-      credentials,
-    );
-    res.json({ items: await captures.listCaptures(ref, limitFrom(req)) });
+    res.json({
+      items: await captures.list(
+        credentials,
+        refFromInput('machineRef', machineRef, 'resource'),
+        limitFrom(req),
+      ),
+    });
   });
 
   router.post(
     '/events',
+    audit(auditor, 'events-push', req => ({
+      severityLevel: 'low',
+      meta: {
+        source: named(req.query.source),
+        format: named(req.query.format),
+      },
+    })),
+    async (req, res, next) => {
+      // Permission first: a caller without it is told so, not that the body is too large, and no
+      // body is held in memory for nothing.
+      await authorizer.authorize(
+        await httpAuth.credentials(req),
+        recoveryEventsCreatePermission,
+      );
+      eventsBodyParser(req, res, next);
+    },
     query('format', 'source', 'lenient'),
     async (req, res) => {
       const format = req.query.format;
@@ -287,6 +285,7 @@ export async function createRouter(
       }
       const source = sourceFrom(req.query.source);
       const text = typeof req.body === 'string' ? req.body : '';
+      const receivedAt = Date.now();
       let parsed;
       try {
         // In slices, yielding between them, as the store inserts: a push of megabytes must not
@@ -295,7 +294,7 @@ export async function createRouter(
           format: format as EventFormat | undefined,
           source,
           lenient: lenientFrom(req.query.lenient),
-          received: { at: Date.now(), marginMs: FUTURE_EVENT_MARGIN_MS },
+          received: { at: receivedAt, marginMs: FUTURE_EVENT_MARGIN_MS },
         });
       } catch (error) {
         if (error instanceof EventParseError)
@@ -327,7 +326,10 @@ export async function createRouter(
         duplicates: parsed.events.length - stored,
         ignored: parsed.ignored,
         skipped: parsed.skipped,
-        warnings: parsed.warnings,
+        warnings: [
+          ...parsed.warnings,
+          ...futureEventWarnings(parsed.events, receivedAt),
+        ],
       });
     },
   );
@@ -343,48 +345,32 @@ export async function createRouter(
       }),
       jsonBody,
     ),
+    query(),
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req);
+      // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
+      const ref = bodyFrom(req, ['entityRef']).entityRef;
+      if (ref !== undefined) {
+        if (typeof ref !== 'string')
+          throw new InputError('entityRef must be a string');
+        // Analyses are per system: `shop` is system:default/shop, not a component of that name.
+        const systemRef = refFromInput('entityRef', ref, 'system');
+        const analysis = await analyses.analyze(credentials, systemRef);
+        await auditSucceeded(res, {
+          entityRef: systemRef,
+          analysisId: analysis.id,
+        });
+        res
+          .status(201)
+          .json(await options.analyses.asSeenBy(analysis, credentials));
+        return;
+      }
+      // The sweep: every system the caller may analyse.
+      const swept = await analyses.sweep(credentials);
+      await auditSucceeded(res, sweptMeta(swept));
+      res.status(201).json(swept);
+    },
   );
-  router.post('/analysis', query(), async (req, res) => {
-    const credentials = await httpAuth.credentials(req);
-    // Anything but an object (`[]`, say) is a mistake, not a request for the sweep of every system.
-    const ref = bodyFrom(req, ['entityRef']).entityRef;
-    if (ref !== undefined) {
-      if (typeof ref !== 'string')
-        throw new InputError('entityRef must be a string');
-      // Analyses are per system: `shop` is system:default/shop, not a component of that name.
-      const systemRef = await graphs.requireVisible(
-        refFromInput('entityRef', ref, 'system'),
-        credentials,
-      );
-      await authorizer.authorizeOn(
-        credentials,
-        recoveryAnalysisCreatePermission,
-        systemRef,
-      );
-      const analysis = await analyses.analyzeSystem(systemRef);
-      await auditSucceeded(res, {
-        entityRef: systemRef,
-        analysisId: analysis.id,
-      });
-      res.status(201).json(await analyses.asSeenBy(analysis, credentials));
-      return;
-    }
-    // The sweep: every system the caller may analyse.
-    const swept = await analyses.sweep(credentials, refs =>
-      authorizer.permittedOn(
-        credentials,
-        recoveryAnalysisCreatePermission,
-        refs,
-      ),
-    );
-    await auditSucceeded(res, {
-      sweep: true,
-      analysed: swept.analysed,
-      skipped: swept.skipped,
-      failed: swept.failed.map(f => f.entityRef),
-    });
-    res.status(201).json(swept);
-  });
 
   router.get('/analysis/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
@@ -392,7 +378,7 @@ export async function createRouter(
     // As POST says: a 404 would suggest an analysis of it may come.
     requireSystem(ref);
     // Only the parts the caller may see in the catalog: the analysis names all of the system's.
-    const analysis = await analyses.latestFor(ref, credentials);
+    const analysis = await options.analyses.latestFor(ref, credentials);
     if (!analysis)
       throw new NotFoundError(`No dependency analysis of ${ref} yet`);
     res.json(analysis);
@@ -414,67 +400,61 @@ export async function createRouter(
       }),
       jsonBody,
     ),
-  );
-  router.post('/runs', query(), async (req, res) => {
-    const credentials = await httpAuth.credentials(req);
-    const body = bodyFrom(req, [
-      'entityRef',
-      'mode',
-      'acceptMissingDependencies',
-      'acceptCycles',
-      'recoveryPoint',
-      'options',
-    ]);
-    // Only an absent mode is the default: null is no mode.
-    const mode = body.mode === undefined ? 'test' : body.mode;
-    if (mode !== 'test' && mode !== 'failover') {
-      throw new InputError(
-        `mode must be "test" or "failover", got ${describeValue(mode)}`,
-      );
-    }
-    const options = (body.options ?? {}) as { reverseBootOrder?: unknown };
-    if (typeof options !== 'object' || Array.isArray(options)) {
-      throw new InputError('options must be an object');
-    }
-    // A misspelt option would otherwise run without it.
-    refuseUnknown(
-      Object.keys(options),
-      ['reverseBootOrder'],
-      'options',
-      'option',
-    );
-    const { acceptMissingDependencies = false, acceptCycles = false } = body;
-    for (const [field, value] of Object.entries({
-      acceptMissingDependencies,
-      acceptCycles,
-    })) {
-      if (typeof value !== 'boolean') {
+    query(),
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req);
+      const body = bodyFrom(req, [
+        'entityRef',
+        'mode',
+        'acceptMissingDependencies',
+        'acceptCycles',
+        'recoveryPoint',
+        'options',
+      ]);
+      // Only an absent mode is the default: null is no mode.
+      const mode = body.mode === undefined ? 'test' : body.mode;
+      if (mode !== 'test' && mode !== 'failover') {
         throw new InputError(
-          `${field} must be a boolean, got ${describeValue(value)}`,
+          `mode must be "test" or "failover", got ${describeValue(mode)}`,
         );
       }
-    }
-    const recoveryPoint = recoveryPointFrom(body.recoveryPoint);
-    const entityRef = await entityRefFromBody(body, credentials);
-    // Its grants (a failover's on all it boots) are checked by AuthorizedRunService.start.
-    const run = await runs.start(credentials, {
-      entityRef,
-      mode,
-      options: reverseBootOrderFrom(options.reverseBootOrder),
-      acceptMissingDependencies: acceptMissingDependencies as boolean,
-      acceptCycles: acceptCycles as boolean,
-      recoveryPoint,
-    });
-    await auditSucceeded(res, {
-      runId: run.id,
-      entityRef: run.entityRef,
-      mode: run.mode,
-      hypervisorHost: run.hypervisorHost,
-      recoveryPoint: run.recoveryPoint,
-      machineRefs: run.plan.machines.map(m => m.machineRef),
-    });
-    res.status(202).json(run);
-  });
+      const options = (body.options ?? {}) as { reverseBootOrder?: unknown };
+      if (typeof options !== 'object' || Array.isArray(options)) {
+        throw new InputError('options must be an object');
+      }
+      // A misspelt option would otherwise run without it.
+      refuseUnknown(
+        Object.keys(options),
+        ['reverseBootOrder'],
+        'options',
+        'option',
+      );
+      const { acceptMissingDependencies = false, acceptCycles = false } = body;
+      for (const [field, value] of Object.entries({
+        acceptMissingDependencies,
+        acceptCycles,
+      })) {
+        if (typeof value !== 'boolean') {
+          throw new InputError(
+            `${field} must be a boolean, got ${describeValue(value)}`,
+          );
+        }
+      }
+      const recoveryPoint = recoveryPointFrom(body.recoveryPoint);
+      // Whether the caller may see it, and its grants (a failover's on all it boots), are checked
+      // by AuthorizedRunService.start.
+      const run = await runs.start(credentials, {
+        entityRef: entityRefFromBody(body),
+        mode,
+        options: reverseBootOrderFrom(options.reverseBootOrder),
+        acceptMissingDependencies: acceptMissingDependencies as boolean,
+        acceptCycles: acceptCycles as boolean,
+        recoveryPoint,
+      });
+      await auditSucceeded(res, runStartedMeta(run));
+      res.status(202).json(run);
+    },
+  );
 
   router.get(
     '/runs',
@@ -536,19 +516,15 @@ export async function createRouter(
       }),
       jsonBody,
     ),
+    query(),
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req);
+      bodyFrom(req, []);
+      const run = await runs.release(req.params.id, credentials);
+      await auditSucceeded(res, runReleasedMeta(run));
+      res.json(run);
+    },
   );
-  router.post('/runs/:id/release', query(), async (req, res) => {
-    const credentials = await httpAuth.credentials(req);
-    bodyFrom(req, []);
-    const run = await runs.release(req.params.id, credentials);
-    await auditSucceeded(res, {
-      runId: run.id,
-      entityRef: run.entityRef,
-      hypervisorHost: run.hypervisorHost,
-      machineRefs: run.plan.machines.map(m => m.machineRef),
-    });
-    res.json(run);
-  });
 
   // No error handler of its own: errors reach the one Backstage's httpRouter applies after the
   // plugin's routes, built from the root config and logger, so error bodies follow the backend's
