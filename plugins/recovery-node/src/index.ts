@@ -48,6 +48,7 @@ export {
   type SystemsAnalysed,
   RecoveryTaskError,
 } from './tasks';
+export { type ErrorAnswer, httpStatusOf, answerOf } from './errorAnswer';
 export { subnetsOverlap } from './subnets';
 export { MAX_TIMER_MS } from './timers';
 export {

@@ -1,14 +1,4 @@
-import {
-  AuthenticationError,
-  ConflictError,
-  InputError,
-  NotAllowedError,
-  NotFoundError,
-  NotImplementedError,
-  NotModifiedError,
-  serializeError,
-  ServiceUnavailableError,
-} from '@backstage/errors';
+import { isError } from '@backstage/errors';
 import type {
   ApiErrorAnswer,
   Capture,
@@ -16,6 +6,7 @@ import type {
   ReadinessSummary,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
+import { answerOf } from './errorAnswer';
 
 /**
  * `signal`: the scheduled task's. Its abort ends the wait, not the work under way: a capture
@@ -111,42 +102,13 @@ export class RecoveryTaskError extends Error implements ApiErrorAnswer {
   /** `error`, thrown by a recovery service, with the status the HTTP API answers it with. */
   static from(error: unknown): RecoveryTaskError {
     if (error instanceof RecoveryTaskError) return error;
-    if (!(error instanceof Error))
-      return new RecoveryTaskError(String(error), 500);
-    const { stack: _stack, ...parts } = serializeError(error);
+    const { statusCode, body } = answerOf(error);
     return new RecoveryTaskError(
-      error.message,
-      statusOf(error),
-      error.name,
-      parts,
-      { cause: error },
+      body.error.message,
+      statusCode,
+      body.error.name,
+      body.error,
+      isError(error) ? { cause: error } : undefined,
     );
   }
-}
-
-/** Backstage's named errors, by the status its error handler answers them with. */
-const STATUS_BY_NAME: Record<string, number> = {
-  [NotModifiedError.name]: 304,
-  [InputError.name]: 400,
-  [AuthenticationError.name]: 401,
-  [NotAllowedError.name]: 403,
-  [NotFoundError.name]: 404,
-  [ConflictError.name]: 409,
-  [NotImplementedError.name]: 501,
-  [ServiceUnavailableError.name]: 503,
-};
-
-/** The status Backstage's error handler answers `error` with: its own `statusCode`, else its name's, else 500. */
-function statusOf(error: Error): number {
-  for (const field of ['statusCode', 'status'] as const) {
-    const status = (error as unknown as Record<string, unknown>)[field];
-    if (
-      typeof status === 'number' &&
-      Number.isInteger(status) &&
-      status >= 100 &&
-      status <= 599
-    )
-      return status;
-  }
-  return STATUS_BY_NAME[error.name] ?? 500;
 }

@@ -3,8 +3,6 @@ import {
   ConflictError,
   ForwardedError,
   InputError,
-  isError,
-  serializeError,
   ServiceUnavailableError,
 } from '@backstage/errors';
 import {
@@ -25,6 +23,8 @@ import type {
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
+  answerOf,
+  httpStatusOf,
   isCaptureDamaged,
   isCaptureStopped,
   isCaptureStoreError,
@@ -92,27 +92,13 @@ export const CAPTURE_REQUEST_STALE_MS = 60_000;
 export const CAPTURE_REQUEST_RETENTION_MS = 24 * 3_600_000;
 
 /**
- * An error as Backstage's error handler answers it (its status, its serialized body without a
- * stack): a capture request's failure, answered by the poll as POST answered it before.
+ * An error as Backstage's error handler answers a client (its status, its serialized body without
+ * a stack, a database's error hidden): a capture request's failure, answered by the poll as POST
+ * answered it before.
  */
 function answered(error: unknown): CaptureRequestError {
-  // As the handler filters them: a database's error, or something thrown that is no Error.
-  if (!isError(error) || error.constructor.name === 'DatabaseError') {
-    return {
-      statusCode: 500,
-      error: { name: 'Error', message: 'An internal error occurred' },
-    };
-  }
-  const own = (error as { statusCode?: unknown; status?: unknown }) ?? {};
-  const code = [own.statusCode, own.status].find(
-    c => typeof c === 'number' && Number.isInteger(c) && c >= 100 && c <= 599,
-  ) as number | undefined;
-  return {
-    statusCode: code ?? statusOf(error),
-    error: serializeError(error, {
-      includeStack: false,
-    }) as CaptureRequestError['error'],
-  };
+  const { statusCode, body } = answerOf(error, { hideInternal: true });
+  return { statusCode, error: body.error };
 }
 
 const ONE_AT_A_TIME =
@@ -140,26 +126,9 @@ function forwarded(
   // A machine's capture the source answers 404 (no such container on its engine): the engine
   // lacks what the catalog names, a 502 as an engine's failure is; a 404 would read as an entity
   // the catalog does not hold.
-  if (notFoundIsEngines && statusOf(cause) === 404)
+  if (notFoundIsEngines && httpStatusOf(cause) === 404)
     return Object.assign(error, { statusCode: 502 });
   return error;
-}
-
-/** An error's HTTP status, as Backstage's error handler reads it: `statusCode`, else by its name. */
-function statusOf(error: unknown): number {
-  const code = (error as { statusCode?: unknown })?.statusCode;
-  if (typeof code === 'number') return code;
-  const byName: Record<string, number> = {
-    InputError: 400,
-    AuthenticationError: 401,
-    NotAllowedError: 403,
-    NotFoundError: 404,
-    ConflictError: 409,
-    NotModifiedError: 304,
-    NotImplementedError: 501,
-    ServiceUnavailableError: 503,
-  };
-  return byName[(error as Error)?.name] ?? 500;
 }
 
 /** An error as the API names it: its name and message. */
@@ -489,7 +458,7 @@ export class CaptureService {
         failed: [
           ...failed.map(f => ({
             machineRef: f.ref,
-            kind: captureFailureKind(statusOf(f.error)),
+            kind: captureFailureKind(httpStatusOf(f.error)),
             error: errorOf(f.error),
           })),
           ...busy.map(b => ({
@@ -585,7 +554,7 @@ export class CaptureService {
       // Readiness names the machine's last failure until a capture of it succeeds; a capture
       // under way elsewhere (the source's own 409), or one stopped by the backend's shutdown, is
       // no failure of the machine.
-      if (statusOf(error) !== 409 && !isCaptureStopped(error)) {
+      if (httpStatusOf(error) !== 409 && !isCaptureStopped(error)) {
         await this.store
           .recordCaptureFailure({
             ...locator,

@@ -246,7 +246,10 @@ export function query(...names: string[]): express.RequestHandler {
   };
 }
 
-/** `include=plan`: the overview's items with their plans in full (the nightly check's), not just their machine counts. */
+/**
+ * `include=plan`: the overview's items with their plans in full, not just their machine counts,
+ * for a client that chooses by them (the nightly check reads them in-process).
+ */
 export function includePlanFrom(value: unknown): boolean {
   if (value === undefined) return false;
   if (value === 'plan') return true;
