@@ -109,6 +109,71 @@ describe('RecoveryClient.captureNow, a capture request polled until it ends', ()
     });
   });
 
+  /** A backend whose polls answer, in turn, `answers`: a request, a status with no body, or a network error. */
+  function flaky(
+    answers: Array<Partial<CaptureRequest> | number | Error>,
+    pollRetryMs = 60_000,
+  ) {
+    const calls: string[] = [];
+    const client = new RecoveryClient({
+      discoveryApi: {
+        getBaseUrl: async id => `http://backstage.test/api/${id}`,
+      },
+      fetchApi: {
+        fetch: async (input: any, init?: RequestInit) => {
+          calls.push(`${init?.method ?? 'GET'} ${input}`);
+          if (init?.method === 'POST') return json(accepted, 202);
+          const answer = answers.length > 1 ? answers.shift() : answers[0];
+          if (answer instanceof Error) throw answer;
+          if (typeof answer === 'number')
+            return new Response('<html>Bad Gateway</html>', {
+              status: answer,
+            });
+          return json({ ...accepted, ...answer });
+        },
+      },
+      pollIntervalMs: 5,
+      pollRetryMs,
+    });
+    return { client, calls };
+  }
+
+  it('polls on through a network error and a 502, 503 or 504 of a replica restarting, and resolves with its captures', async () => {
+    const { client, calls } = flaky([
+      {},
+      new TypeError('fetch failed'),
+      502,
+      503,
+      {},
+      504,
+      { status: 'succeeded', captures: [capture(WEB_01)] },
+    ]);
+    expect(await client.captureNow(WEB, WEB_01)).toEqual([capture(WEB_01)]);
+    expect(calls).toHaveLength(8);
+  });
+
+  it('fails once polls kept failing on the way for pollRetryMs, saying the capture may go on and where to look', async () => {
+    const { client, calls } = flaky([{}, 503], 100);
+    const started = Date.now();
+    const error = await client.captureNow(WEB, WEB_01).catch(e => e);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    expect(error.message).toMatch(
+      /^capture request req 1 of component:default\/web could not be polled for 0 s \(Request failed with 503 .*\): the capture may still be under way on the backend: see its request \(GET \/captures\/requests\/req%201\) or the captures it took \(GET \/captures\?machineRef=resource:default\/db-01, GET \/captures\?machineRef=resource:default\/web-01\) in the recovery API$/,
+    );
+    // Backing off: far fewer polls than one every 5 ms.
+    expect(calls.length).toBeLessThan(10);
+  });
+
+  it('fails at once on a poll answered 404 or another 4xx', async () => {
+    for (const status of [404, 403, 400]) {
+      const { client, calls } = flaky([{}, status]);
+      const error = await client.captureNow(WEB).catch(e => e);
+      expect(error).toBeInstanceOf(ResponseError);
+      expect(error.statusCode).toBe(status);
+      expect(calls).toHaveLength(3);
+    }
+  });
+
   it('stops polling once its signal aborts (the capture goes on on the backend)', async () => {
     const { client, calls } = backend(Array(1000).fill({}));
     const stop = new AbortController();

@@ -1,7 +1,7 @@
 import { ResponseError } from '@backstage/errors';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { RecoveryApi } from './api';
-import { READINESS_RISK_RANK } from './readinessWords';
+import { byRisk, READINESS_PAGE_MAX } from './readinessWords';
 import type { CaptureRequest } from './captureRequest';
 import type {
   Capture,
@@ -26,18 +26,25 @@ export class RecoveryClient implements RecoveryApi {
   };
   private readonly fetchApi: { fetch: typeof fetch };
   private readonly pollIntervalMs: number;
+  private readonly pollRetryMs: number;
 
   constructor(options: {
     discoveryApi: { getBaseUrl(pluginId: string): Promise<string> };
     fetchApi?: { fetch: typeof fetch };
     /** How often a capture request is polled (captureNow), once it lasts: 1 s unless said. */
     pollIntervalMs?: number;
+    /**
+     * How long polls of a capture request that fail on the way (the network, a 502, 503 or 504
+     * of a replica restarting) are tried again before captureNow gives up: 90 s unless said.
+     */
+    pollRetryMs?: number;
   }) {
     this.discoveryApi = options.discoveryApi;
     this.fetchApi = options.fetchApi ?? {
       fetch: (input, init) => fetch(input, init),
     };
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.pollRetryMs = options.pollRetryMs ?? POLL_RETRY_MS;
   }
 
   async getReadiness(entityRef: string): Promise<Readiness> {
@@ -62,12 +69,7 @@ export class RecoveryClient implements RecoveryApi {
         limit: READINESS_PAGE_MAX,
       });
     }
-    return [...read.values()].sort(
-      (a, b) =>
-        (READINESS_RISK_RANK[a.status] ?? 9) -
-          (READINESS_RISK_RANK[b.status] ?? 9) ||
-        a.entityRef.localeCompare(b.entityRef),
-    );
+    return [...read.values()].sort(byRisk);
   }
 
   /** One page of `GET /readiness`: `limit` entities (the backend's default unless given) after `cursor`. */
@@ -92,8 +94,10 @@ export class RecoveryClient implements RecoveryApi {
    * request (202) and this polls it until it ends, the first looks soon (a machine may take a
    * second), then every `pollIntervalMs`. Resolves with the captures; a failed request throws the
    * ResponseError `POST /captures` answered before it was polled (its status, and its body's
-   * `error`: a CaptureFailedError's machines and captures, ...). `signal` stops the polling, not
-   * the capture, which goes on on the backend.
+   * `error`: a CaptureFailedError's machines and captures, ...). A poll failing on the way (the
+   * network, a 502, 503 or 504) is tried again, backing off, for `pollRetryMs`: then it throws,
+   * saying the capture may still be under way and where to look; any other failed poll (a 404)
+   * throws at once. `signal` stops the polling, not the capture, which goes on on the backend.
    */
   async captureNow(
     entityRef: string,
@@ -112,16 +116,46 @@ export class RecoveryClient implements RecoveryApi {
     // A backend from before capture requests answers the captures themselves (201).
     if ('items' in request) return request.items;
     const path = `/captures/requests/${encodeURIComponent(request.requestId)}`;
+    const accepted = request;
     for (
       let delay = Math.min(100, this.pollIntervalMs);
       request.status === 'capturing';
     ) {
       await pause(delay, signal);
       delay = Math.min(delay * 2, this.pollIntervalMs);
-      request = await this.request<CaptureRequest>(path, { signal });
+      request = await this.poll(accepted, path, signal);
     }
     if (request.status === 'succeeded') return request.captures;
     throw await failureOf(request);
+  }
+
+  /**
+   * A poll of a capture request, tried again while it fails on the way (the network, a 502, 503 or
+   * 504: a replica restarting, a proxy with no backend behind it), backing off, for pollRetryMs: past
+   * the time after which the backend calls a request whose backend went silent interrupted, so
+   * that the request has ended either way by then.
+   */
+  private async poll(
+    accepted: CaptureRequest,
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<CaptureRequest> {
+    const since = Date.now();
+    for (let delay = this.pollIntervalMs; ;) {
+      try {
+        return await this.request<CaptureRequest>(path, { signal });
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        const status =
+          error instanceof ResponseError ? error.statusCode : undefined;
+        if (status !== undefined && !RETRIED_STATUSES.has(status)) throw error;
+        const waited = Date.now() - since;
+        if (waited >= this.pollRetryMs)
+          throw pollGaveUp(accepted, path, waited, error);
+        await pause(delay, signal);
+        delay = Math.min(delay * 2, MAX_POLL_BACKOFF_MS);
+      }
+    }
   }
 
   async listCaptures(machineRef: string, limit?: number): Promise<Capture[]> {
@@ -205,6 +239,33 @@ export class RecoveryClient implements RecoveryApi {
   }
 }
 
+/**
+ * How long failed polls of a capture request are tried again: past the 60 s after which the
+ * backend fails a request whose backend went silent (killed, restarted) as interrupted.
+ */
+const POLL_RETRY_MS = 90_000;
+/** The longest wait between two polls tried again. */
+const MAX_POLL_BACKOFF_MS = 10_000;
+/** Statuses of a poll failing on the way, not of the request: a replica restarting, a proxy. */
+const RETRIED_STATUSES = new Set([502, 503, 504]);
+
+/** Polls of a capture request that kept failing on the way: the capture may go on regardless. */
+function pollGaveUp(
+  request: CaptureRequest,
+  path: string,
+  waitedMs: number,
+  cause: unknown,
+): Error {
+  const machineRefs = request.machineRef
+    ? [request.machineRef]
+    : (request.machineRefs ?? []);
+  const looks = machineRefs.map(ref => `GET /captures?machineRef=${ref}`);
+  return new Error(
+    `capture request ${request.requestId} of ${request.entityRef} could not be polled for ${Math.round(waitedMs / 1000)} s (${String((cause as Error)?.message ?? cause)}): the capture may still be under way on the backend: see its request (GET ${path}${looks.length > 0 ? `) or the captures it took (${looks.join(', ')}` : ''}) in the recovery API`,
+    { cause },
+  );
+}
+
 /** Waits `ms`, or throws the signal's reason once it aborts. */
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -254,9 +315,6 @@ function failureOf(request: CaptureRequest): Promise<ResponseError> {
     ),
   );
 }
-
-/** The most entities a page of `GET /readiness` holds: a reader of every page asks for pages this size. */
-const READINESS_PAGE_MAX = 500;
 
 /** `component:default/web` → `component/default/web`, each part URL-encoded. */
 function refPath(entityRef: string): string {

@@ -69,6 +69,8 @@ export {
 } from './types';
 export {
   READINESS_RISK_RANK,
+  READINESS_PAGE_MAX,
+  byRisk,
   READINESS_STATUS_LABELS,
   runModeName,
   CLOCK_AHEAD_TOLERANCE_SECONDS,

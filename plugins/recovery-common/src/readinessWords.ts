@@ -13,6 +13,31 @@ export const READINESS_RISK_RANK: Record<ReadinessStatus, number> = {
 };
 
 /**
+ * Orders readiness by risk: not recoverable first, then at risk, unknown, ready (a status this
+ * version does not know last), then by entity ref. As `GET /readiness` and every reader order it.
+ *
+ * @public
+ */
+export function byRisk(
+  a: { status: ReadinessStatus; entityRef: string },
+  b: { status: ReadinessStatus; entityRef: string },
+): number {
+  return (
+    (READINESS_RISK_RANK[a.status] ?? 9) -
+      (READINESS_RISK_RANK[b.status] ?? 9) ||
+    a.entityRef.localeCompare(b.entityRef)
+  );
+}
+
+/**
+ * The most entities a page of `GET /readiness` holds: a reader of every page asks for pages this
+ * size.
+ *
+ * @public
+ */
+export const READINESS_PAGE_MAX = 500;
+
+/**
  * A readiness status in words, as the CLI says it and the portal shows it (capitalized).
  *
  * @public

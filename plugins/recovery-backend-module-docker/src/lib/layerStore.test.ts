@@ -16,14 +16,13 @@ import { tmpdir } from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
 import { join } from 'node:path';
 import {
-  captureArchiveFiles,
   LAYERS_DIRECTORY,
   readCaptureArchive,
   removeUnusedLayers,
   removeWrittenLayers,
   writeThinArchive,
 } from './layerStore';
-import { createTar, tarFileSizes } from './tar';
+import { createTar } from './tar';
 
 /** What reaches the disk, in order, while a test records it: `fsync <path>` and `rename <from> <to>`. */
 const disk = vi.hoisted(() => ({
@@ -212,16 +211,12 @@ describe('the layer store', () => {
         await collect(readCaptureArchive(store, join(store, 'cap-2.tar')))
       ).equals(readFileSync(second)),
     ).toBe(true);
-    expect(await captureArchiveFiles(join(store, 'cap-1.tar'))).toEqual(
-      await tarFileSizes(first),
-    );
     // A whole archive, as older captures keep: read as it is.
     expect(
       (await collect(readCaptureArchive(store, first))).equals(
         readFileSync(first),
       ),
     ).toBe(true);
-    expect(await captureArchiveFiles(first)).toEqual(await tarFileSizes(first));
   });
 
   it("keeps the store's files for the backend's user alone (0600, directories 0700): they hold the machines' secrets", async () => {

@@ -531,20 +531,6 @@ export async function* readCaptureArchive(
   }
 }
 
-/** The files of a capture's original archive and their sizes, by path, from its headers alone. */
-export async function captureArchiveFiles(
-  file: string,
-): Promise<Map<string, number>> {
-  const files = new Map<string, number>();
-  await forEachTarFile(file, async (path, size, read) => {
-    if (path === THIN_MARKER) return;
-    if (path.endsWith(REF_SUFFIX)) {
-      files.set(path.slice(0, -REF_SUFFIX.length), parseRef(await read()).size);
-    } else files.set(path, size);
-  });
-  return files;
-}
-
 /**
  * What a capture's original archive holds, for the room its load takes, keyed so that what two
  * captures share is one key: each layer by the sha256 of its content (`sha256:<hex>`), whatever

@@ -53,6 +53,34 @@ describe.each(databases.eachSupportedId())(
       });
     });
 
+    it('ends a stale request succeeded, with its captures, where interrupted makes no failure of it', async () => {
+      const { store, accept, silence } = await setUp();
+      await accept('r1');
+      const capture = {
+        id: 'c1',
+        machineRef: 'resource:default/web-01',
+        engine: 'primary',
+        container: 'web-01',
+        imageId: 'sha256:c1',
+        sizeBytes: 1000,
+        checksum: 'sha256:c1',
+        adaptations: [],
+        durationMs: 5,
+        createdAt: new Date().toISOString(),
+      };
+      expect(await store.progress('r1', [capture])).toBe(true);
+      await silence('r1', 61_000);
+      expect(
+        await store.claimStale('r1', 60_000, () => undefined, new Date()),
+      ).toBe(true);
+      const ended = await store.get('r1');
+      expect(ended).toMatchObject({
+        status: 'succeeded',
+        captures: [capture],
+      });
+      expect(ended).not.toHaveProperty('error');
+    });
+
     it('prunes the requests not heard from for the retention, ended or not, and keeps the others', async () => {
       const { store, accept, silence } = await setUp();
       for (const id of ['old-ended', 'old-orphan', 'recent']) await accept(id);

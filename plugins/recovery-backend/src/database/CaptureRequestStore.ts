@@ -76,14 +76,16 @@ export class CaptureRequestStore {
   }
 
   /**
-   * Fails a request still capturing whose backend has not beaten for `staleForMs`, by the
-   * database's clock, with the failure `interrupted` makes of it. One statement checks and ends it,
-   * so of the replicas polling it one claims it, and a backend that beat meanwhile keeps it.
+   * Ends a request still capturing whose backend has not beaten for `staleForMs`, by the
+   * database's clock: failed with the failure `interrupted` makes of it, or succeeded with its
+   * captures where it makes none (every machine captured, its end not recorded). One statement
+   * checks and ends it, so of the replicas polling it one claims it, and a backend that beat
+   * meanwhile keeps it.
    */
   async claimStale(
     requestId: string,
     staleForMs: number,
-    interrupted: (request: CaptureRequest) => CaptureRequestError,
+    interrupted: (request: CaptureRequest) => CaptureRequestError | undefined,
     at: Date,
   ): Promise<boolean> {
     return this.db.transaction(async tx => {

@@ -87,9 +87,24 @@ export interface CaptureRequestEnd {
 /** How often the backend capturing a request says so (CaptureRequestStore.heartbeat). */
 const REQUEST_HEARTBEAT_MS = 5_000;
 /** A capture request not heard from for this long lost its backend (as runs' staleAfterMs). */
-export const CAPTURE_REQUEST_STALE_MS = 60_000;
+const CAPTURE_REQUEST_STALE_MS = 60_000;
 /** How long capture requests are kept after they were last heard from: a caller polls within seconds. */
-export const CAPTURE_REQUEST_RETENTION_MS = 24 * 3_600_000;
+const CAPTURE_REQUEST_RETENTION_MS = 24 * 3_600_000;
+/**
+ * Longest shutdown waits for the capture requests it stops to end on their own (their capture
+ * under way stopped by its source, as the Docker source stops its own within 10 s): those still
+ * under way then are failed as interrupted all the same, not left capturing till they turn stale.
+ */
+const REQUEST_STOP_WAIT_MS = 15_000;
+
+/** A capture request this backend is taking: what it captures, those taken so far, its end. */
+interface RequestUnderWay {
+  request: Pick<
+    CaptureRequest,
+    'requestId' | 'entityRef' | 'machineRefs' | 'captures'
+  >;
+  done: Promise<void>;
+}
 
 /**
  * An error as Backstage's error handler answers a client (its status, its serialized body without
@@ -276,12 +291,17 @@ export class CaptureService {
       .catch(error =>
         this.logger.warn(`Could not prune old capture requests: ${error}`),
       );
-    const underWay = this.takeRequest(request.requestId, entityRef, locators, {
+    const taking: RequestUnderWay = {
+      request: { ...request, captures: [] },
+      done: Promise.resolve(),
+    };
+    taking.done = this.takeRequest(request.requestId, entityRef, locators, {
       busy,
       held,
       ended,
-    }).finally(() => this.requestsUnderWay.delete(underWay));
-    this.requestsUnderWay.add(underWay);
+      taking,
+    }).finally(() => this.requestsUnderWay.delete(requestId));
+    this.requestsUnderWay.set(requestId, taking);
     return { ...request, status: 'capturing', captures: [] };
   }
 
@@ -296,19 +316,22 @@ export class CaptureService {
     const claimed = await this.store.requests.claimStale(
       requestId,
       CAPTURE_REQUEST_STALE_MS,
-      interrupted,
+      request =>
+        interrupted(
+          request,
+          `the backend taking it stopped (no heartbeat for ${CAPTURE_REQUEST_STALE_MS / 1000} s) before it finished`,
+        ),
       new Date(),
     );
     return claimed ? this.store.requests.get(requestId) : request;
   }
 
-  /** Once every capture request this backend is taking has ended (tests). */
-  async requestsSettled(): Promise<void> {
-    while (this.requestsUnderWay.size > 0)
-      await Promise.all(this.requestsUnderWay);
-  }
-
-  /** Takes a capture request's machines in turn, beating, and records how it ended. */
+  /**
+   * Takes a capture request's machines in turn, beating, and records how it ended. Stops before
+   * its next machine, and stops the capture under way, once the request is no longer its own (a
+   * heartbeat or its progress finds it ended: another replica took it for interrupted and told
+   * its caller to capture again); stops before its next machine as the backend shuts down.
+   */
   private async takeRequest(
     requestId: string,
     entityRef: string,
@@ -317,10 +340,12 @@ export class CaptureService {
       busy,
       held,
       ended,
+      taking,
     }: {
       busy: Map<string, Hold>;
       held: Map<string, Hold>;
       ended?: (end: CaptureRequestEnd) => Promise<void>;
+      taking: RequestUnderWay;
     },
   ): Promise<void> {
     const requests = this.store.requests;
@@ -328,8 +353,27 @@ export class CaptureService {
       this.logger.warn(
         `Capture request ${requestId}: could not ${what}: ${error}`,
       );
+    // Ended by another replica: what it captures now nobody waits for, and holds the machine.
+    const lost = new AbortController();
+    const stop = new AbortController();
+    const stillOurs = (ours: boolean) => {
+      if (ours || lost.signal.aborted) return;
+      const error = new ServiceUnavailableError(
+        `capture request ${requestId} was ended by another backend, which found it interrupted: its captures stop`,
+      );
+      lost.abort(error);
+      stop.abort(error);
+    };
+    const shutDown = () =>
+      stop.abort(
+        new ServiceUnavailableError(
+          `capture request ${requestId} was interrupted: the backend taking it shut down before it finished: capture again`,
+        ),
+      );
+    if (this.stopping.signal.aborted) shutDown();
+    else this.stopping.signal.addEventListener('abort', shutDown);
     const beat = setInterval(
-      () => void requests.heartbeat(requestId).catch(warn('beat')),
+      () => void requests.heartbeat(requestId).then(stillOurs, warn('beat')),
       REQUEST_HEARTBEAT_MS,
     );
     beat.unref?.();
@@ -341,32 +385,77 @@ export class CaptureService {
         captures: await this.captureInTurn(entityRef, locators, {
           busy: locator => busy.get(locator.machineRef),
           capture: locator =>
-            this.captureMachine(locator, held.get(locator.machineRef)),
+            this.captureMachine(
+              locator,
+              held.get(locator.machineRef),
+              lost.signal,
+            ),
           captured: async taken => {
             captures = taken;
+            taking.request.captures = taken;
             await requests
               .progress(requestId, taken)
-              .catch(warn('record its progress'));
+              .then(stillOurs, warn('record its progress'));
           },
+          signal: stop.signal,
         }),
       };
     } catch (error) {
       end = { requestId, captures, error };
     } finally {
       clearInterval(beat);
+      this.stopping.signal.removeEventListener('abort', shutDown);
       // Any not reached (an unexpected failure): their holds go too.
       for (const hold of held.values()) this.letGo(hold);
     }
     const failure = end.error === undefined ? undefined : answered(end.error);
-    if (failure) {
+    const finished = await requests
+      .finish(requestId, { captures: end.captures, failure }, new Date())
+      .catch(error => {
+        warn('record its end')(error);
+        return true;
+      });
+    // Ended meanwhile (by another replica, or by shutdown): it ended as recorded, not as here.
+    if (!finished) end = await this.endedElsewhere(requestId, end);
+    if (end.error !== undefined) {
+      const { statusCode, error } = answered(end.error);
       this.logger.warn(
-        `Capture request ${requestId} of ${entityRef} failed (${failure.statusCode}): ${failure.error.message}`,
+        `Capture request ${requestId} of ${entityRef} failed (${statusCode}): ${error.message}`,
       );
     }
-    await requests
-      .finish(requestId, { captures: end.captures, failure }, new Date())
-      .catch(warn('record its end'));
     await ended?.(end).catch(warn('tell how it ended'));
+  }
+
+  /**
+   * How a capture request this backend took ended where it ended it no more: as its record says
+   * (failed as interrupted, its caller told to capture again; or succeeded, every machine
+   * captured), however it ended here.
+   */
+  private async endedElsewhere(
+    requestId: string,
+    here: CaptureRequestEnd,
+  ): Promise<CaptureRequestEnd> {
+    const recorded = await this.store.requests.get(requestId).catch(error => {
+      this.logger.warn(
+        `Capture request ${requestId}: could not read how it ended: ${error}`,
+      );
+      return undefined;
+    });
+    if (recorded?.status === 'succeeded')
+      return { requestId, captures: recorded.captures };
+    const error = Object.assign(
+      new Error(
+        recorded?.error?.message ??
+          `capture request ${requestId} was ended by another backend before this one finished it`,
+      ),
+      { statusCode: recorded?.statusCode ?? 503 },
+    );
+    error.name = recorded?.error?.name ?? 'ServiceUnavailableError';
+    return {
+      requestId,
+      captures: recorded?.captures ?? here.captures,
+      error,
+    };
   }
 
   /** The machines to capture of an entity's boot plan, or only `machineRef` of them: else a 400. */
@@ -408,7 +497,8 @@ export class CaptureService {
 
   /**
    * Captures the machines one after another (`capture`), leaving those `busy` names to the capture
-   * under way; `captured` hears of those taken so far after each. Ends as captureEntity says.
+   * under way; `captured` hears of those taken so far after each. Once `signal` aborts, the
+   * machines not begun fail with its reason. Ends as captureEntity says.
    */
   private async captureInTurn(
     entityRef: string,
@@ -417,6 +507,7 @@ export class CaptureService {
       busy: (locator: MachineLocator) => Hold | undefined;
       capture: (locator: MachineLocator) => Promise<Capture>;
       captured?: (captures: Capture[]) => Promise<void>;
+      signal?: AbortSignal;
     },
   ): Promise<Capture[]> {
     // One at a time: each capture pauses its machine briefly and streams a whole image.
@@ -430,6 +521,10 @@ export class CaptureService {
       const hold = turn.busy(locator);
       if (hold) {
         busy.push({ ref: locator.machineRef, hold });
+        continue;
+      }
+      if (turn.signal?.aborted) {
+        failed.push({ ref: locator.machineRef, error: turn.signal.reason });
         continue;
       }
       try {
@@ -482,8 +577,8 @@ export class CaptureService {
     return captures;
   }
 
-  /** Capture requests this backend is taking (requestCapture). */
-  private readonly requestsUnderWay = new Set<Promise<void>>();
+  /** Capture requests this backend is taking (requestCapture), by id. */
+  private readonly requestsUnderWay = new Map<string, RequestUnderWay>();
 
   /** The capture under way in this backend of the machine, by its ref or its engine and container. */
   private heldFor(locator: MachineLocator): Hold | undefined {
@@ -521,11 +616,13 @@ export class CaptureService {
    * Captures one machine, refused (409) while this backend captures it already, unless `reserved`
    * is the hold of it a capture request took (requestCapture). The hold is let go however the
    * capture ends: recorded, failed, past its deadline (also where its source does not stop: what it
-   * returns late is discarded, not recorded), stopped as the backend shuts down.
+   * returns late is discarded, not recorded), stopped as the backend shuts down or as `signal`
+   * aborts (its capture request ended elsewhere: no failure of the machine).
    */
   async captureMachine(
     locator: MachineLocator,
     reserved?: Hold,
+    signal?: AbortSignal,
   ): Promise<Capture> {
     const held = this.heldFor(locator);
     if (held && held !== reserved)
@@ -546,7 +643,12 @@ export class CaptureService {
     const keys = holdKeys(locator);
     for (const key of keys) this.holds.set(key, hold);
     try {
-      const capture = await this.take(locator, hold.captureId, hold.since);
+      const capture = await this.take(
+        locator,
+        hold.captureId,
+        hold.since,
+        signal,
+      );
       // After the answer and the hold: reading every marked capture may take the capture deadline.
       this.recheckLater(locator.machineRef, capture.id);
       return capture;
@@ -554,7 +656,11 @@ export class CaptureService {
       // Readiness names the machine's last failure until a capture of it succeeds; a capture
       // under way elsewhere (the source's own 409), or one stopped by the backend's shutdown, is
       // no failure of the machine.
-      if (httpStatusOf(error) !== 409 && !isCaptureStopped(error)) {
+      if (
+        httpStatusOf(error) !== 409 &&
+        !isCaptureStopped(error) &&
+        !signal?.aborted
+      ) {
         await this.store
           .recordCaptureFailure({
             ...locator,
@@ -578,6 +684,7 @@ export class CaptureService {
     locator: MachineLocator,
     captureId: string,
     createdAt: string,
+    signal?: AbortSignal,
   ): Promise<Capture> {
     const source = this.providers.captureSource(locator.engine);
     let recorded: StoredCapture | undefined;
@@ -594,6 +701,10 @@ export class CaptureService {
         ),
       Math.min(ms, MAX_TIMER_MS),
     );
+    // Its caller's stop ends the source's capture as its deadline does (until the source is done).
+    const stop = () => deadline.abort(signal!.reason);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
     let gaveUp = false;
     // Through the source, which holds its note of the capture until the record is in: a backend
     // stopped before that leaves the note, not files and a tag nothing accounts for.
@@ -645,6 +756,7 @@ export class CaptureService {
           }
         },
       );
+      signal?.removeEventListener('abort', stop);
       if (!recorded) {
         // A source that holds no note leaves the record to its caller.
         try {
@@ -696,6 +808,7 @@ export class CaptureService {
         );
       }
     } finally {
+      signal?.removeEventListener('abort', stop);
       clearTimeout(timer);
     }
     return toApi(recorded!);
@@ -732,10 +845,45 @@ export class CaptureService {
     while (this.rechecks.size > 0) await Promise.all(this.rechecks.values());
   }
 
-  /** Stops the re-checks of damaged captures under way (their marks stay), and waits for them. */
+  /**
+   * Stops the re-checks of damaged captures under way (their marks stay), and waits for them; stops
+   * the capture requests this backend is taking before their next machine, and fails each as
+   * interrupted by the shutdown (503) once its capture under way has stopped (its source stops it
+   * as the backend shuts down), or after REQUEST_STOP_WAIT_MS at most: never left capturing until
+   * a replica finds it stale.
+   */
   async shutdown(): Promise<void> {
     this.stopping.abort();
-    await this.idle();
+    await Promise.all([this.idle(), this.stopRequests()]);
+  }
+
+  private async stopRequests(): Promise<void> {
+    const taking = [...this.requestsUnderWay.values()];
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(taking.map(t => t.done)),
+      new Promise<void>(resolve => {
+        waited = setTimeout(resolve, REQUEST_STOP_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(waited);
+    for (const { request } of this.requestsUnderWay.values()) {
+      const failure = interrupted(
+        request,
+        'the backend taking it shut down before it finished',
+      );
+      await this.store.requests
+        .finish(
+          request.requestId,
+          { captures: request.captures, failure },
+          new Date(),
+        )
+        .catch(error =>
+          this.logger.warn(
+            `Capture request ${request.requestId}: could not record it interrupted by the shutdown: ${error}`,
+          ),
+        );
+    }
   }
 
   /**
@@ -902,24 +1050,32 @@ function holdKeys(locator: Omit<MachineLocator, 'labels'> | Hold): string[] {
 }
 
 /**
- * The failure of a capture request whose backend stopped answering before it ended (killed,
- * restarted): a 503, worth asking again, as an engine out of reach is; of several machines, a
- * {@link CaptureFailedError} naming each not captured, with those kept.
+ * The failure of a capture request whose backend stopped (`why`) before it ended (killed,
+ * restarted, shut down): a 503, worth asking again, as an engine out of reach is; of several
+ * machines, a {@link CaptureFailedError} naming each not captured, with those kept. None where
+ * every machine was captured (it stopped before it recorded its end): it succeeded.
  */
-function interrupted(request: CaptureRequest): CaptureRequestError {
+function interrupted(
+  request: Pick<
+    CaptureRequest,
+    'requestId' | 'entityRef' | 'machineRefs' | 'captures'
+  >,
+  why: string,
+): CaptureRequestError | undefined {
   const done = new Set(request.captures.map(c => c.machineRef));
   const left = request.machineRefs.filter(ref => !done.has(ref));
-  const why = `capture request ${request.requestId} was interrupted: the backend taking it stopped (no heartbeat for ${CAPTURE_REQUEST_STALE_MS / 1000} s) before it finished: capture again`;
+  if (left.length === 0) return undefined;
+  const message = `capture request ${request.requestId} was interrupted: ${why}: capture again`;
   if (request.machineRefs.length === 1) {
     return answered(
-      new ServiceUnavailableError(`capture of ${left[0]} failed: ${why}`),
+      new ServiceUnavailableError(`capture of ${left[0]} failed: ${message}`),
     );
   }
   const failure: CaptureFailure = {
     failed: left.map(machineRef => ({
       machineRef,
       kind: 'unreachable',
-      error: { name: 'ServiceUnavailableError', message: why },
+      error: { name: 'ServiceUnavailableError', message },
     })),
     captures: request.captures,
   };

@@ -17,6 +17,7 @@ import {
   ANNOTATION_PROBES,
   ANNOTATION_RPO,
   ANNOTATION_RTO,
+  byRisk,
   CLOCK_AHEAD_TOLERANCE_SECONDS,
   failedWithin,
   failureBeyondPlan,
@@ -25,7 +26,6 @@ import {
   isFullRun,
   notServingWhenCaptured,
   planNotRecovered,
-  READINESS_RISK_RANK,
   runModeName,
 } from '@backstage-recovery/plugin-recovery-common';
 
@@ -159,16 +159,8 @@ const PLAN_WHOLE = new Set([ANNOTATION_PROBES, ANNOTATION_RPO, ANNOTATION_RTO]);
  */
 const MACHINE_ONLY = new Set([ANNOTATION_ENGINE, ANNOTATION_CONTAINER]);
 
-/** Orders readiness by risk: not recoverable first, then at risk, unknown, ready. */
-export function byRisk(
-  a: Pick<Readiness, 'status' | 'entityRef'>,
-  b: Pick<Readiness, 'status' | 'entityRef'>,
-): number {
-  return (
-    READINESS_RISK_RANK[a.status] - READINESS_RISK_RANK[b.status] ||
-    a.entityRef.localeCompare(b.entityRef)
-  );
-}
+/** Orders readiness by risk, as every reader of `GET /readiness` orders it. */
+export { byRisk };
 
 /**
  * Can the entity be recovered now, within its objectives? Pure: every fact comes in.

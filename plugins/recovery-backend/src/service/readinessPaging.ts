@@ -1,10 +1,10 @@
 import { InputError } from '@backstage/errors';
+import { READINESS_PAGE_MAX } from '@backstage-recovery/plugin-recovery-common';
 import { describeValue } from '@backstage-recovery/plugin-recovery-node';
 
 /** Entities a page of `GET /readiness` holds unless `limit` says. */
 export const READINESS_PAGE_DEFAULT = 100;
-/** The most a page holds: a reader of every page asks for pages this size. */
-export const READINESS_PAGE_MAX = 500;
+export { READINESS_PAGE_MAX };
 
 /** Which page of `GET /readiness` a request asks for: `limit` entities after the ref `after`. */
 export interface ReadinessPageRequest {
