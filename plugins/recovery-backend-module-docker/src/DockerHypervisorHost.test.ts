@@ -179,9 +179,18 @@ describe('DockerHypervisorHost probes', () => {
 
 /**
  * An engine whose machine `app` is on two lab networks and answers probes only at `answering`
- * (a daemon bound to one interface); it says which addresses were probed, in order.
+ * (a daemon bound to one interface), `answerAfterMs` later than a refusal comes, and at `silent`
+ * not at all (a probe there gets no result: a network that drops its packets); it says which
+ * addresses were probed, in order.
  */
-function engineWithTwoNetworks(runId: string, answering: string[]) {
+function engineWithTwoNetworks(
+  runId: string,
+  answering: string[],
+  {
+    silent = [],
+    answerAfterMs = 0,
+  }: { silent?: string[]; answerAfterMs?: number } = {},
+) {
   const tried: string[] = [];
   const probe = {
     id: 'probe-id',
@@ -191,9 +200,17 @@ function engineWithTwoNetworks(runId: string, answering: string[]) {
       const address = /\d+\.\d+\.\d+\.\d+/.exec(Cmd.join(' '))![0];
       tried.push(address);
       const up = answering.includes(address);
+      if (silent.includes(address))
+        return {
+          start: async () => new PassThrough(),
+          inspect: async () => ({ ExitCode: null }),
+        };
       return {
-        start: async () =>
-          new PassThrough().end(up ? '' : 'Connection refused'),
+        start: async () => {
+          if (up && answerAfterMs > 0)
+            await new Promise(resolve => setTimeout(resolve, answerAfterMs));
+          return new PassThrough().end(up ? '' : 'Connection refused');
+        },
         inspect: async () => ({ ExitCode: up ? 0 : 1 }),
       };
     },
@@ -239,16 +256,19 @@ describe('DockerHypervisorHost probes of a machine on two networks', () => {
     id: 'app',
     hostnames: ['w4-app-01'],
   };
-  const hostFor = (answering: string[]) => {
-    const { docker, tried } = engineWithTwoNetworks(runId, answering);
+  const hostFor = (
+    answering: string[],
+    options?: Parameters<typeof engineWithTwoNetworks>[2],
+  ) => {
+    const { docker, tried } = engineWithTwoNetworks(runId, answering, options);
     const host = new DockerHypervisorHost('dr-host', docker, {
       storeDirectory: '/nonexistent',
     });
     return { host, tried };
   };
 
-  it("passes a tcp probe that only the machine's production address answers, trying its addresses in the lab's order", async () => {
-    const { host, tried } = hostFor(['172.30.50.41']);
+  it("passes a tcp probe that only the machine's production address answers, naming the address that refused before it answered", async () => {
+    const { host, tried } = hostFor(['172.30.50.41'], { answerAfterMs: 20 });
     expect(await host.probe(lab, machine, { kind: 'tcp', port: 7000 })).toEqual(
       {
         ok: true,
@@ -258,7 +278,7 @@ describe('DockerHypervisorHost probes of a machine on two networks', () => {
     expect(tried).toEqual(['172.30.60.41', '172.30.50.41']);
   });
 
-  it('stops at the first address that answers', async () => {
+  it('passes at the first address that answers', async () => {
     const { host, tried } = hostFor(['172.30.60.41', '172.30.50.41']);
     expect(
       await host.probe(lab, machine, { kind: 'http', port: 7000, path: '/' }),
@@ -266,7 +286,46 @@ describe('DockerHypervisorHost probes of a machine on two networks', () => {
       ok: true,
       message: `HTTP GET http://172.30.60.41:7000/ ${where}: ok`,
     });
-    expect(tried).toEqual(['172.30.60.41']);
+    expect(tried).toEqual(['172.30.60.41', '172.30.50.41']);
+  });
+
+  it("probes every address at once: one that never answers does not hold up the machine's pass at another", async () => {
+    vi.useFakeTimers();
+    try {
+      const { host, tried } = hostFor(['172.30.50.41'], {
+        silent: ['172.30.60.41'],
+      });
+      let result: unknown;
+      const probing = host
+        .probe(lab, machine, { kind: 'tcp', port: 7000 })
+        .then(r => (result = r));
+      // Well within the 15 s a probe with no result is given.
+      await vi.advanceTimersByTimeAsync(100);
+      expect(result).toEqual({
+        ok: true,
+        message: `TCP connect to 172.30.50.41:7000 ${where}: ok`,
+      });
+      expect(tried).toEqual(['172.30.60.41', '172.30.50.41']);
+      await vi.advanceTimersByTimeAsync(15_000);
+      await probing;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('says an address that gave no result among those that failed', async () => {
+    vi.useFakeTimers();
+    try {
+      const { host } = hostFor([], { silent: ['172.30.60.41'] });
+      const probing = host.probe(lab, machine, { kind: 'tcp', port: 7000 });
+      await vi.advanceTimersByTimeAsync(15_000);
+      expect(await probing).toEqual({
+        ok: false,
+        message: `none of the machine's 2 lab addresses answered ${where}: TCP connect to 172.30.60.41:7000: no result within 15 s; TCP connect to 172.30.50.41:7000: failed (Connection refused)`,
+      });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('passes an http probe the same way', async () => {

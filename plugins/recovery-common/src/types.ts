@@ -488,7 +488,8 @@ export const NIGHTLY_CHECK_SILENCE_MS = 10 * 60_000;
 export const NIGHTLY_CHECK_MESSAGE_MAX_LENGTH = 2000;
 
 /**
- * A night's outcome for an entity, as the nightly check records it (`POST /nightly-check`).
+ * A night's outcome for an entity, as the nightly check records it in the backend's own process
+ * (no route takes one): readiness shows it as `nightlyCheck`.
  *
  * @public
  */
@@ -498,7 +499,8 @@ export type NightlyCheckEntityOutcome = Omit<
 > & { entityRef: string };
 
 /**
- * A night's check as the scheduler records it (`POST /nightly-check`): when it began, and what it did about each entity.
+ * A night's check as the nightly check records it in the backend's own process (no route takes
+ * one): when it began, and what it did about each entity.
  *
  * @public
  */

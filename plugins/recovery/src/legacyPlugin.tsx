@@ -12,11 +12,11 @@ import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
 // The plugin for apps on the legacy frontend system. Its extensions are the components the new
 // system's plugin (./plugin) loads, each wrapped here with its error boundary and lazy loading.
 
-/** Where a legacy app mounts the overview page (its `<Route path="/recovery">`). */
-export const legacyRootRouteRef = createRouteRef({ id: 'recovery' });
-
-/** Where an entity page mounts the Recovery tab (its `EntityLayout.Route`). */
-export const legacyEntityContentRouteRef = createRouteRef({
+// Where a legacy app mounts the overview page (its `<Route path="/recovery">`) and an entity page
+// the Recovery tab (its `EntityLayout.Route`). Not exported: an app links to them through
+// `recoveryPlugin.routes` (`root`, `entityContent`).
+const legacyRootRouteRef = createRouteRef({ id: 'recovery' });
+const legacyEntityContentRouteRef = createRouteRef({
   id: 'recovery:entity-content',
 });
 

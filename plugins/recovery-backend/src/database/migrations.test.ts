@@ -268,7 +268,7 @@ describe.each(databases.eachSupportedId())(
 
       await knex.migrate.down({
         directory: migrationsDirectory,
-        name: '20270105000000_frequent_lookup_indexes.js',
+        name: '20261223000000_frequent_lookup_indexes.js',
       });
       const down = await definitions();
       for (const name of Object.keys(added)) expect(down[name]).toBeUndefined();

@@ -32,6 +32,15 @@ import {
   withoutHidden,
 } from './AnalysisService';
 
+// Counted, not changed: an analysis whose latest event is ahead of the clock runs once.
+vi.mock('@backstage-recovery/plugin-recovery-node', async importOriginal => {
+  const actual =
+    await importOriginal<
+      typeof import('@backstage-recovery/plugin-recovery-node')
+    >();
+  return { ...actual, analyzeDependencies: vi.fn(actual.analyzeDependencies) };
+});
+
 const DAY = 86_400_000;
 const generated = generateHistory({
   seed: 5,
@@ -676,10 +685,16 @@ describe.each(databases.eachSupportedId())(
           time: now + 20 * 3_600_000 + d,
         }));
         await store.insertEvents([...generated.events, ...ahead], 'api');
+        vi.mocked(analyzeDependencies).mockClear();
         const { result } = await service().analyzeSystem(
           'system:default/generated',
         );
         expect(result.at).toBe(now);
+        // Once, at this backend's clock: not first at its latest event, then again.
+        expect(analyzeDependencies).toHaveBeenCalledTimes(1);
+        expect(vi.mocked(analyzeDependencies).mock.calls[0][1]).toMatchObject({
+          at: now,
+        });
         // The readings of host-4 the history holds move its events by their offset.
         const correct = clockCorrector([...generated.events, ...ahead]);
         const furthest = correct('host-4', now + 20 * 3_600_000 + 60_000) - now;

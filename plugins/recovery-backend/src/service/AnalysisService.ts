@@ -11,6 +11,7 @@ import { InputError } from '@backstage/errors';
 import {
   analyzeDependencies,
   AnalysisInputError,
+  clockCorrector,
   compileServiceMap,
   counted,
   delayText,
@@ -404,18 +405,23 @@ export class AnalysisService implements InferenceSource {
         halfLife: this.options.halfLifeMs,
         kernel: this.kernel,
       };
-      result = analyzeDependencies(events, options);
       // Its point in time is its latest event: one from a clock ahead would weigh every boot as
       // long past, until that time comes. This backend's clock is the latest a boot can be.
       const now = Date.now();
-      if (result.at > now + FUTURE_EVENT_WARNING_MS) {
+      const latest = latestEventTime(events);
+      let at: number | undefined;
+      if (latest > now + FUTURE_EVENT_WARNING_MS) {
         const ahead = eventsAhead(events, now);
         clamped =
           `the analysis's point in time is this backend's clock (${new Date(now).toISOString()}), not its latest event, ` +
-          `${aheadText(result.at - now)} ahead of it` +
+          `${aheadText(latest - now)} ahead of it` +
           (ahead.length ? `: ${ahead.map(eventsAheadText).join('; ')}` : '');
-        result = analyzeDependencies(events, { ...options, at: now });
+        at = now;
       }
+      result = analyzeDependencies(events, {
+        ...options,
+        ...(at !== undefined && { at }),
+      });
     } catch (error) {
       // Only a history without starts is "none yet": other refusals are about events that are
       // there (an event its clock reading moves past the dates a Date holds, say), which that
@@ -688,6 +694,23 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
       );
   }
   return { refByName, ambiguous: ambiguous.sort() };
+}
+
+/**
+ * The analysis's own point in time: its latest start or failure, on the reference clock where the
+ * events hold readings of its machine's, past any a Date holds left out (the analysis leaves them
+ * out too). -Infinity without any.
+ */
+function latestEventTime(events: InitializationEvent[]): number {
+  const correct = clockCorrector(events);
+  let latest = -Infinity;
+  for (const e of events) {
+    if (e.type === 'clock') continue;
+    const time = correct(e.machine, e.time);
+    if (!Number.isNaN(new Date(time).getTime()))
+      latest = Math.max(latest, time);
+  }
+  return latest;
 }
 
 /** Earlier analyses whose inference is kept in memory for reading runs (see inferenceOf). */

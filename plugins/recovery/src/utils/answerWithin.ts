@@ -53,13 +53,14 @@ export function answerWithin<T>(
 }
 
 /**
- * How long the card waits on the answer to one machine's capture (POST /captures with its
- * machineRef): 35 minutes. The backend stops a machine's capture at recovery.captures.timeout (30
- * minutes unless configured), its tidy-up bounded by the same deadline, and answers then, a
- * success or a 503; the 5 minutes more cover working out the entity's plan first and a slow way
- * back. An answer later than that was lost (a connection dropped by a VPN, a laptop's sleep, a
- * proxy), and the button would spin until the page is reloaded. A backend configured for longer
- * captures may still be taking it: the caller looks at the machine's captures and says so.
+ * How long the card waits for one machine's capture to end (POST /captures with its machineRef,
+ * answered at once (202), then its capture request polled until it ends): 35 minutes. The backend
+ * stops a machine's capture at recovery.captures.timeout (30 minutes unless configured), its tidy-up
+ * bounded by the same deadline, and fails the request then; the 5 minutes more cover working out
+ * the entity's plan first. Past it, either a request hung (the POST or a poll, on a connection
+ * dropped by a VPN, a laptop's sleep, a proxy) and the button would spin until the page is
+ * reloaded, or a backend configured for longer captures is taking it still: the card stops
+ * polling, and looks at the machine's captures to say which is likelier.
  */
 export const CAPTURE_ANSWER_TIMEOUT_MS = 35 * 60_000;
 

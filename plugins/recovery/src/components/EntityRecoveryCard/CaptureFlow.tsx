@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Box, Button, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
@@ -101,6 +101,13 @@ export function useCaptureFlow({
   const [captureResult, setCaptureResult] = useState<
     CaptureResult | undefined
   >();
+  // Each machine's capture under way: the client polls its capture request until it ends, so
+  // the card stops that polling once it unmounts (the backend's capture goes on regardless).
+  const underWay = useRef(new Set<AbortController>());
+  useEffect(() => {
+    const controllers = underWay.current;
+    return () => controllers.forEach(c => c.abort());
+  }, []);
 
   const captureNow = async () => {
     setCapturing({ index: 0 });
@@ -117,11 +124,22 @@ export function useCaptureFlow({
         answerWithin(api.getBootPlan(ref), answerTimeoutMs()),
       getReadiness: (ref: string) =>
         answerWithin(api.getReadiness(ref), answerTimeoutMs()),
-      captureNow: (ref: string, machineRef?: string) =>
-        answerWithin(
-          api.captureNow(ref, machineRef),
-          CAPTURE_ANSWER_TIMEOUT_MS,
-        ),
+      captureNow: async (ref: string, machineRef?: string) => {
+        // Unmounted while the plan was asked for, or between machines: none is started.
+        if (!mounted()) throw new DOMException('Card unmounted', 'AbortError');
+        const capture = new AbortController();
+        underWay.current.add(capture);
+        try {
+          return await answerWithin(
+            api.captureNow(ref, machineRef, { signal: capture.signal }),
+            CAPTURE_ANSWER_TIMEOUT_MS,
+          );
+        } finally {
+          // Past its bound the polling stops too; once ended, aborting does nothing.
+          capture.abort();
+          underWay.current.delete(capture);
+        }
+      },
     };
     try {
       const captures = await captureInTurn(bounded, entityRef, {

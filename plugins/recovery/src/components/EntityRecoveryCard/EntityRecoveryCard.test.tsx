@@ -1577,9 +1577,11 @@ describe('EntityRecoveryCard', () => {
     ).toBeDisabled();
     release();
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
+    // Each with a signal: the card stops its polling once it unmounts.
+    const polled = { signal: expect.any(AbortSignal) };
     expect(api.captureNow.mock.calls).toEqual([
-      ['component:default/web', DB],
-      ['component:default/web', WEB],
+      ['component:default/web', DB, polled],
+      ['component:default/web', WEB, polled],
     ]);
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
@@ -1610,9 +1612,11 @@ describe('EntityRecoveryCard', () => {
 
     await userEvent.click(button);
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
+    // Each with a signal: the card stops its polling once it unmounts.
+    const polled = { signal: expect.any(AbortSignal) };
     expect(api.captureNow.mock.calls).toEqual([
-      ['component:default/web', DB],
-      ['component:default/web', WEB],
+      ['component:default/web', DB, polled],
+      ['component:default/web', WEB, polled],
     ]);
     expect(api.getBootPlan).not.toHaveBeenCalled();
     await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
