@@ -184,7 +184,9 @@ async function backend() {
   };
   /** A test recovery of web (its machines captured first), to its end. */
   const run = async (expected: 'succeeded' | 'failed') => {
-    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(
+      'succeeded',
+    );
     let started = (
       await request(server).post('/api/recovery/runs').send({ entityRef: WEB })
     ).body;
@@ -224,7 +226,9 @@ async function backend() {
   /** Past a first sweep (nothing to compare with), captured, and seen recoverable: a loss from here is news. */
   const seenRecoverable = async () => {
     await sweep();
-    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(
+      'succeeded',
+    );
     await sweep();
   };
   return {
@@ -247,7 +251,9 @@ describe('readiness notices through the notifications plugin', () => {
     for (const user of [ALICE, CAROL, DAVE, BOB])
       expect(await inbox(user)).toEqual([]);
     // Captured: recoverable, not yet test-recovered. Never told otherwise: nothing to undo.
-    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(
+      'succeeded',
+    );
     await sweep();
     for (const user of [ALICE, CAROL, DAVE, BOB])
       expect(await inbox(user)).toEqual([]);

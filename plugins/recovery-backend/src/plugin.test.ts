@@ -131,8 +131,8 @@ describe('recovery API', () => {
       entityRef: 'database',
       machineRef: 'data-01',
     });
-    expect(one.status).toBe(201);
-    expect(one.body.items.map((c: any) => c.machineRef)).toEqual([
+    expect(one.status).toBe('succeeded');
+    expect(one.captures.map(c => c.machineRef)).toEqual([
       'resource:default/data-01',
     ]);
     expect(source.captured).toEqual(['data-01']);
@@ -182,12 +182,12 @@ describe('recovery API', () => {
     );
 
     const captured = await captureAndPoll(server, { entityRef: 'database' });
-    expect(captured.status).toBe(201);
-    expect(captured.body.items.map((c: any) => c.machineRef)).toEqual([
+    expect(captured.status).toBe('succeeded');
+    expect(captured.captures.map(c => c.machineRef)).toEqual([
       'resource:default/infra-01',
       'resource:default/data-01',
     ]);
-    expect(captured.body.items[0]).not.toHaveProperty('artifact');
+    expect(captured.captures[0]).not.toHaveProperty('artifact');
     expect(source.captured).toEqual(['infra-01', 'data-01']);
 
     const started = await request(server)
@@ -360,10 +360,10 @@ describe('recovery API', () => {
     const granted = await captureAndPoll(server, {
       entityRef: 'component:default/dns',
     });
-    expect(granted.status).toBe(201);
-    expect(
-      granted.body.items.map((c: { machineRef: string }) => c.machineRef),
-    ).toEqual(['resource:default/infra-01']);
+    expect(granted.status).toBe('succeeded');
+    expect(granted.captures.map(c => c.machineRef)).toEqual([
+      'resource:default/infra-01',
+    ]);
   });
 
   it('needs recovery.run.failover besides recovery.run.create to start a failover', async () => {
@@ -511,14 +511,14 @@ describe('recovery API', () => {
     const second = await captureAndPoll(server, {
       entityRef: 'component:default/dns',
     });
-    expect([first.status, second.status]).toEqual([201, 201]);
+    expect([first.status, second.status]).toEqual(['succeeded', 'succeeded']);
     const kept = await request(server).get(
       '/api/recovery/captures?machineRef=resource:default/infra-01',
     );
     expect(kept.body.items.map((c: any) => c.id)).toEqual([
-      second.body.items[0].id,
+      second.captures[0].id,
     ]);
-    expect(source.discarded).toEqual([first.body.items[0].id]);
+    expect(source.discarded).toEqual([first.captures[0].id]);
   });
 
   it('starts each event source from the newest event stored from it', async () => {

@@ -77,8 +77,8 @@ describe.each(databases.eachSupportedId())(
 
     it('refuses a run naming the captures of its container kept under the name it had, and readiness names them too; none restored in their stead', async () => {
       const captured = await captureAndPoll(server, { entityRef: WEB });
-      expect(captured.status).toBe(201);
-      const { createdAt } = captured.body.items[0];
+      expect(captured.status).toBe('succeeded');
+      const { createdAt } = captured.captures[0];
       current = catalogServiceMock({ entities: site('web-01b') });
 
       const kept = `captures of the same container (web-01) on engine primary are kept under ${OLD} (1 capture, newest ${createdAt}): rename ${RENAMED} back to ${OLD} in the catalog to restore them, or capture ${RENAMED} once its container runs again`;

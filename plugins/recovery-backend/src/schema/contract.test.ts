@@ -23,6 +23,11 @@ import { CaptureStore } from '../database/CaptureStore';
 import { RunStore } from '../database/RunStore';
 import { recoveryPlugin } from '../plugin';
 import { ApiContract, SentRequest } from '../testing/apiContract';
+import {
+  accepted,
+  pollCapture,
+  refusedAtOnce,
+} from '../testing/captureRequests';
 import { catalogHidingFromUsers } from '../testing/catalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 import {
@@ -352,34 +357,17 @@ describe.each(databases.eachSupportedId())(
     };
 
     /**
-     * A capture as POST /captures answered it before it was polled: its refusal where it refuses
-     * it at once, else its request polled until it ends (each answer checked), as a 201 `{ items }`
-     * or its failure's status and `{ error, response }`.
+     * A capture as the API answers it, the 202 and each poll checked too: its refusal where
+     * POST /captures refuses it at once, else its request as it ended.
      */
-    const capture = async (options: {
-      body?: unknown;
-      as?: string;
-      type?: string;
-    }) => {
-      const posted = await call('post', '/captures', options);
-      if (posted.status !== 202) return posted;
-      const path = `/captures/requests/${posted.body.requestId}`;
-      expect(posted.headers.location).toBe(`/api/recovery${path}`);
-      let request = posted.body;
-      while (request.status === 'capturing') {
-        await new Promise(resolve => setTimeout(resolve, 20));
-        request = (await call('get', path, { as: options.as })).body;
-      }
-      return request.status === 'succeeded'
-        ? { status: 201, body: { items: request.captures } }
-        : {
-            status: request.statusCode,
-            body: {
-              error: request.error,
-              response: { statusCode: request.statusCode },
-            },
-          };
-    };
+    const captureAnswer = (options: { body?: unknown; as?: string }) =>
+      pollCapture({
+        post: () => call('post', '/captures', options),
+        get: url => call('get', url, { as: options.as }),
+      });
+    /** A capture the test expects accepted: its request as it ended. */
+    const capture = async (options: { body?: unknown; as?: string }) =>
+      accepted(await captureAnswer(options));
 
     it('answers /health', async () => {
       expect((await call('get', '/health')).body).toEqual({ status: 'ok' });
@@ -606,18 +594,17 @@ describe.each(databases.eachSupportedId())(
       const captured = await capture({
         body: { entityRef: SHOP },
       });
-      expect(captured.status).toBe(201);
-      expect(
-        captured.body.items
-          .map((c: { machineRef: string }) => c.machineRef)
-          .sort(),
-      ).toEqual([APP_01, DB_01]);
+      expect(captured.status).toBe('succeeded');
+      expect(captured.captures.map(c => c.machineRef).sort()).toEqual([
+        APP_01,
+        DB_01,
+      ]);
       // A machine captured while it was not serving: kept, and its state said.
       const stopped = await capture({
         body: { entityRef: CRASHY },
       });
-      expect(stopped.status).toBe(201);
-      expect(stopped.body.items[0].machineState).toEqual({
+      expect(stopped.status).toBe('succeeded');
+      expect(stopped.captures[0].machineState).toEqual({
         status: 'exited',
         exitCode: 1,
         since: '2024-01-01T00:00:00.123456789Z',
@@ -631,19 +618,19 @@ describe.each(databases.eachSupportedId())(
       );
       const listed = await call('get', `/captures?machineRef=${DB_01}&limit=1`);
       expect(listed.body.items).toEqual([
-        captured.body.items.find(
-          (c: { machineRef: string }) => c.machineRef === DB_01,
-        ),
+        captured.captures.find(c => c.machineRef === DB_01),
       ]);
       const one = await capture({
         body: { entityRef: SHOP, machineRef: DB_01 },
       });
-      expect(one.status).toBe(201);
-      expect(
-        one.body.items.map((c: { machineRef: string }) => c.machineRef),
-      ).toEqual([DB_01]);
+      expect(one.status).toBe('succeeded');
+      expect(one.captures.map(c => c.machineRef)).toEqual([DB_01]);
 
-      const refused: Array<[unknown, number, string?]> = [
+      // Refused at once (POST's own status), or accepted and failed (its request's statusCode).
+      const failed = (statusCode: number) => ({ status: 'failed', statusCode });
+      const refused: Array<
+        [unknown, number | ReturnType<typeof failed>, string?]
+      > = [
         [{}, 400],
         [{ entityRef: SHOP, machine: DB_01 }, 400],
         [{ entityRef: SHOP, machineRef: 'resource:default/nowhere-01' }, 400],
@@ -651,24 +638,27 @@ describe.each(databases.eachSupportedId())(
         [{ entityRef: 'component:default/bare' }, 400],
         [{ entityRef: SHOP }, 403, GUEST],
         [{ entityRef: OPS }, 404],
-        [{ entityRef: 'component:default/held' }, 409],
+        [{ entityRef: 'component:default/held' }, failed(409)],
         [HUGE_JSON, 413],
-        [{ entityRef: 'component:default/stalled' }, 503],
-        [{ entityRef: 'component:default/broken' }, 502],
-        [{ entityRef: 'component:default/unplugged' }, 503],
-        [{ entityRef: 'component:default/full' }, 507],
+        [{ entityRef: 'component:default/stalled' }, failed(503)],
+        [{ entityRef: 'component:default/broken' }, failed(502)],
+        [{ entityRef: 'component:default/unplugged' }, failed(503)],
+        [{ entityRef: 'component:default/full' }, failed(507)],
       ];
-      for (const [body, status, as] of refused) {
+      for (const [body, answer, as] of refused) {
+        const answered = await captureAnswer({ body, as });
         expect({
           body,
-          status: (await capture({ body, as })).status,
-        }).toEqual({ body, status });
+          answer: refusedAtOnce(answered)
+            ? answered.status
+            : { status: answered.status, statusCode: answered.statusCode },
+        }).toEqual({ body, answer });
       }
       // An engine's failure answers its own status (502: it answered with an error), never the engine's; the source's error in cause.
       const broken = await capture({
         body: { entityRef: 'component:default/broken' },
       });
-      expect(broken.body.error).toMatchObject({
+      expect(broken.error).toMatchObject({
         name: 'EngineFailedError',
         statusCode: 502,
         cause: { name: 'EngineFailedError', statusCode: 502, engine: 'broken' },
@@ -677,7 +667,7 @@ describe.each(databases.eachSupportedId())(
       const full = await capture({
         body: { entityRef: 'component:default/full' },
       });
-      expect(full.body.error).toMatchObject({
+      expect(full.error).toMatchObject({
         name: 'CaptureStoreError',
         statusCode: 507,
         directory: '/captures',
@@ -691,11 +681,11 @@ describe.each(databases.eachSupportedId())(
         },
       });
       // A capture found damaged: listed with the mark, and no run restores it (its only one: refused, naming it).
-      const [spoilt] = (
-        await capture({
-          body: { entityRef: 'component:default/spoilt' },
-        })
-      ).body.items;
+      const spoiltCaptured = await capture({
+        body: { entityRef: 'component:default/spoilt' },
+      });
+      expect(spoiltCaptured.status).toBe('succeeded');
+      const [spoilt] = spoiltCaptured.captures;
       await new CaptureStore(knex).markCaptureDamaged(spoilt.id, {
         at: '2026-12-20T00:00:00.000Z',
         reason: 'checksum mismatch',
@@ -736,8 +726,11 @@ describe.each(databases.eachSupportedId())(
       const mixed = await capture({
         body: { entityRef: 'component:default/mixed' },
       });
-      expect(mixed.status).toBe(502);
-      expect(mixed.body.error).toMatchObject({
+      expect({ status: mixed.status, statusCode: mixed.statusCode }).toEqual({
+        status: 'failed',
+        statusCode: 502,
+      });
+      expect(mixed.error).toMatchObject({
         name: 'CaptureFailedError',
         statusCode: 502,
         failed: [
@@ -769,7 +762,9 @@ describe.each(databases.eachSupportedId())(
         },
       });
       slow.letThrough();
-      const [taken] = (await first).body.items;
+      const firstCaptured = await first;
+      expect(firstCaptured.status).toBe('succeeded');
+      const [taken] = firstCaptured.captures;
       expect({ status: second.status, error: second.body.error }).toEqual({
         status: 409,
         error: {

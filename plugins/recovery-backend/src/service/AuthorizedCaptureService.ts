@@ -6,6 +6,7 @@ import {
   recoveryCaptureCreatePermission,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import { namingAny, refsInText } from '../plan/mentions';
 import type { CaptureRequestEnd, CaptureService } from './CaptureService';
 import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
 
@@ -49,19 +50,26 @@ export class AuthorizedCaptureService {
     return this.captures.requestCapture(entityRef, machineRef, ended);
   }
 
-  /** A capture request, if of an entity the caller may see; else a 404, as one there is not. */
+  /**
+   * A capture request, if of an entity the caller may see (else a 404, as one there is not), as
+   * they may see it (requestSeenBy): one catalog question for the entity and all it names.
+   */
   async request(
     requestId: string,
     credentials: BackstageCredentials,
   ): Promise<CaptureRequest> {
     const request = await this.captures.captureRequest(requestId);
-    const visible =
+    const seen =
       request &&
-      (await this.graphs.visibleTo([request.entityRef], credentials)).length >
-        0;
-    if (!request || !visible)
+      new Set(
+        await this.graphs.visibleTo(
+          [...new Set([request.entityRef, ...refsNamedIn(request)])],
+          credentials,
+        ),
+      );
+    if (!request || !seen?.has(request.entityRef))
       throw new NotFoundError(`No capture request ${requestId}`);
-    return request;
+    return requestSeenBy(request, ref => seen.has(ref));
   }
 
   /** A machine's last `limit` captures, newest first, if the caller may see the machine. */
@@ -86,4 +94,96 @@ export class AuthorizedCaptureService {
       entityRef,
     );
   }
+}
+
+/** What a capture request's answer says in place of what it says of machines hidden from the caller. */
+const LEFT_OUT =
+  'what it says of machines the catalog does not show you is left out';
+
+/** The machines a failure (a CaptureFailedError's `failed`) lists, as the answer keeps them. */
+type FailedMachine = {
+  machineRef: string;
+  error: { name: string; message: string };
+};
+
+const failedIn = (error: CaptureRequest['error']): FailedMachine[] =>
+  Array.isArray(error?.failed) ? (error.failed as FailedMachine[]) : [];
+
+const capturesIn = (error: CaptureRequest['error']): Capture[] =>
+  Array.isArray(error?.captures) ? (error.captures as Capture[]) : [];
+
+/** The entity refs a capture request's answer names: its machines, their captures, its error's words. */
+function refsNamedIn(request: CaptureRequest): string[] {
+  return [
+    ...(request.machineRef ? [request.machineRef] : []),
+    ...request.machineRefs,
+    ...request.captures.map(c => c.machineRef),
+    ...failedIn(request.error).map(f => f.machineRef),
+    ...capturesIn(request.error).map(c => c.machineRef),
+    ...(request.error ? refsInText(JSON.stringify(request.error)) : []),
+  ];
+}
+
+/**
+ * A capture request as a caller who sees its entity may see it. It was taken with the plugin's view
+ * of the catalog, for whoever asked: an entity's request names every machine of its plan, some of
+ * which the catalog may hide from this caller. Those machines, their captures and failures are left
+ * out, and a message naming one is told again from what is left; what the request was (its status,
+ * times, HTTP status) stays, as readiness keeps of a run it hides.
+ */
+export function requestSeenBy(
+  request: CaptureRequest,
+  visible: (ref: string) => boolean,
+): CaptureRequest {
+  const hidden = [...new Set(refsNamedIn(request))].filter(r => !visible(r));
+  if (hidden.length === 0) return request;
+  const namesHidden = namingAny(hidden);
+  const shown = <T extends { machineRef: string }>(items: T[]) =>
+    items.filter(i => visible(i.machineRef));
+  const { machineRef, statusCode, error, ...rest } = request;
+  const seen: CaptureRequest = {
+    ...rest,
+    ...(machineRef !== undefined && visible(machineRef) && { machineRef }),
+    machineRefs: request.machineRefs.filter(visible),
+    captures: shown(request.captures),
+  };
+  if (!error) return seen;
+  const failed = shown(failedIn(error)).map(f =>
+    namesHidden(f.error.message)
+      ? {
+          ...f,
+          error: {
+            name: f.error.name,
+            message: `capture of ${f.machineRef} failed (${LEFT_OUT})`,
+          },
+        }
+      : f,
+  );
+  const kept = shown(capturesIn(error));
+  // Its other fields (a cause, a store's directory) as they were, unless they name one.
+  const others = Object.fromEntries(
+    Object.entries(error).filter(
+      ([field, value]) =>
+        !['name', 'message', 'failed', 'captures'].includes(field) &&
+        !namesHidden(JSON.stringify(value) ?? ''),
+    ),
+  );
+  const said = failed.map(
+    f => `${f.machineRef}: ${f.error.name}: ${f.error.message}`,
+  );
+  if (kept.length > 0)
+    said.push(`captured, and kept: ${kept.map(c => c.machineRef).join(', ')}`);
+  return {
+    ...seen,
+    statusCode,
+    error: {
+      ...others,
+      name: error.name,
+      message: namesHidden(error.message)
+        ? `capture of ${request.entityRef} failed${said.length > 0 ? `: ${said.join('; ')}` : ''} (${LEFT_OUT})`
+        : error.message,
+      ...(Array.isArray(error.failed) && { failed }),
+      ...(Array.isArray(error.captures) && { captures: kept }),
+    },
+  };
 }

@@ -507,11 +507,16 @@ describe('CaptureService', () => {
     );
     const backend = await start({ timeout: '300ms' });
     try {
-      const res = await captureAndPoll(backend.server, {
+      const request = await captureAndPoll(backend.server, {
         entityRef: 'resource:default/data-01',
       });
-      expect({ status: res.status, message: res.body.error.message }).toEqual({
-        status: 503,
+      expect({
+        status: request.status,
+        statusCode: request.statusCode,
+        message: request.error?.message,
+      }).toEqual({
+        status: 'failed',
+        statusCode: 503,
         message:
           'capture of resource:default/data-01 failed; caused by ServiceUnavailableError: capture of resource:default/data-01 on engine primary did not finish within 0.3 s (recovery.captures.timeout)',
       });

@@ -179,7 +179,9 @@ async function backend() {
   /** Past a first sweep, captured, and web test-recovered: web, database and shop ready, and seen so. */
   const seenReady = async () => {
     await sweep();
-    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(201);
+    expect((await captureAndPoll(server, { entityRef: WEB })).status).toBe(
+      'succeeded',
+    );
     await run(WEB, 'succeeded');
     await sweep();
     for (const user of [ALICE, DAVE]) expect(await inbox(user)).toEqual([]);

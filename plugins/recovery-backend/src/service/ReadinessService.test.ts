@@ -76,7 +76,11 @@ const noRuns = {
   lastFailedRuns: async (queries: unknown[]) => queries.map(() => undefined),
 } as unknown as ReadinessHistoryStore;
 
-const seesAll = { visibleTo: async (refs: string[]) => refs };
+/** A caller's view of a catalog that holds `entityRefs` and shows them all. */
+const seesAll = (...entityRefs: string[]) => ({
+  visibleTo: async (refs: string[]) => refs,
+  recoverableEntities: async () => entityRefs,
+});
 const user = mockCredentials.user();
 
 describe('ReadinessService.readinessOf', () => {
@@ -85,7 +89,7 @@ describe('ReadinessService.readinessOf', () => {
       noCaptures,
       noRuns,
       plans,
-      seesAll,
+      seesAll('component:default/a', 'component:default/outage'),
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
       7 * 86_400,
     );
@@ -117,7 +121,7 @@ describe('ReadinessService.readinessOf', () => {
       noCaptures,
       noRuns,
       slow,
-      seesAll,
+      seesAll(...refs),
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
       7 * 86_400,
     );
@@ -131,7 +135,11 @@ describe('ReadinessService.readinessOf', () => {
       noCaptures,
       noRuns,
       plans,
-      seesAll,
+      seesAll(
+        'component:default/a',
+        'component:default/broken',
+        'component:default/b',
+      ),
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
       7 * 86_400,
     );
@@ -292,7 +300,7 @@ describe('ReadinessService.readiness', () => {
       noCaptures,
       recording,
       planned,
-      seesAll,
+      seesAll(web),
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
       7 * 86_400,
     );
@@ -355,7 +363,7 @@ describe('ReadinessService.readiness', () => {
       noCaptures,
       noRuns,
       planned,
-      seesAll,
+      seesAll(shop),
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
       7 * 86_400,
     );

@@ -56,8 +56,10 @@ export class ReadinessService {
      * The caller's view of the catalog: what of a run readiness may show them; and the entities
      * readiness is of (recoverableEntities), for a caller's readiness of all they may see.
      */
-    private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'> &
-      Partial<Pick<CatalogGraphLoader, 'recoverableEntities'>>,
+    private readonly graphs: Pick<
+      CatalogGraphLoader,
+      'visibleTo' | 'recoverableEntities'
+    >,
     /** The site's default objectives: all there is to show for an entity that cannot be assessed. */
     private readonly defaultObjectives: Readiness['objectives'],
     /** A last test recovery older than this leaves an entity at risk. */
@@ -324,7 +326,7 @@ export class ReadinessService {
    * readiness changes between pages, and sorts the whole by risk again (byRisk). `next`: the ref the
    * next page starts after, where there is one.
    */
-  async readinessPage(
+  private async readinessPage(
     entityRefs: string[],
     credentials: BackstageCredentials,
     options: { limit: number; after?: string; includePlan?: boolean },
@@ -370,11 +372,6 @@ export class ReadinessService {
   private async visibleEntities(
     credentials: BackstageCredentials,
   ): Promise<string[]> {
-    if (!this.graphs.recoverableEntities) {
-      throw new Error(
-        'ReadinessService was given no recoverableEntities: it cannot list the entities readiness is of',
-      );
-    }
     return this.graphs.visibleTo(
       await this.graphs.recoverableEntities(),
       credentials,

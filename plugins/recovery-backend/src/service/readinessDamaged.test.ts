@@ -184,7 +184,10 @@ describe.each(databases.eachSupportedId())(
         captureStore,
         runHistory,
         plans,
-        { visibleTo: async refs => refs },
+        {
+          visibleTo: async refs => refs,
+          recoverableEntities: async () => [WEB],
+        },
         graph.objectives,
         7 * 86_400,
       );

@@ -102,7 +102,9 @@ describe.each(databases.eachSupportedId())(
         )
       ).body;
     const recover = async (entityRef: string) => {
-      expect((await captureAndPoll(server, { entityRef })).status).toBe(201);
+      expect((await captureAndPoll(server, { entityRef })).status).toBe(
+        'succeeded',
+      );
       let run = (
         await request(server).post('/api/recovery/runs').send({ entityRef })
       ).body;
